@@ -1,0 +1,1 @@
+"""The aiTopUp gateway: HTTP API, auth, envelope, domain services and the store."""

@@ -1,0 +1,37 @@
+"""Routes that carry their own description: the request and reply models they validate with and
+the codes they answer with. The OpenAPI document is built from these, so it cannot drift."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from starlette.routing import Route
+
+from ..codes import Code
+
+__all__ = ["ApiRoute", "RouteDoc"]
+
+Auth = Literal["key", "admin", "none", "stripe"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDoc:
+    summary: str
+    tag: str
+    auth: Auth = "key"
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    # The model of ``data`` in a successful reply; ``many`` for lists (``data`` is an array).
+    response: type[BaseModel] | None = None
+    many: bool = False
+    success: Code = Code.SUCCESS
+    errors: Sequence[Code] = field(default_factory=tuple)
+
+
+class ApiRoute(Route):
+    def __init__(
+        self, path: str, endpoint: Callable[..., Any], *, methods: list[str], doc: RouteDoc
+    ) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.doc = doc

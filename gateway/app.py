@@ -1,0 +1,55 @@
+"""The ASGI app, assembled from settings once; clients live in the lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import Mount
+
+from keys import Sealer
+
+from .api import PREFIX, public_routes
+from .auth import ApiKeyBackend, auth_error
+from .envelope import HANDLERS
+from .services import Services
+from .settings import Settings
+from .store.db import Database, create_engine
+
+__all__ = ["app_from_env", "create_app"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = Database(create_engine(settings.database_url))
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        try:
+            yield {
+                "services": Services(
+                    settings=settings,
+                    db=db,
+                    redis=redis,
+                    sealer=Sealer(settings.secret_key.get_secret_value().encode()),
+                )
+            }
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    backend = ApiKeyBackend(settings.key_pepper.get_secret_value().encode())
+    return Starlette(
+        routes=[Mount(PREFIX, routes=public_routes())],
+        middleware=[Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error)],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn: ``uvicorn --factory gateway.app:app_from_env``."""
+    return create_app(Settings())  # secrets come from the environment

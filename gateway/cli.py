@@ -1,0 +1,153 @@
+"""``aitopup``: migrate, serve, manage keys, and ``run`` everything locally."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from keys import ENVS, Env
+
+from .clock import rfc3339, utcnow
+from .merchants import service as merchants
+from .settings import Settings
+from .store.db import Database, create_engine
+from .store.migrate import upgrade
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    return Settings()  # secrets come from the environment or .env
+
+
+async def _create_key(settings: Settings, env: Env, merchant_name: str) -> tuple[str, str, str]:
+    db = Database(create_engine(settings.database_url))
+    try:
+        now = utcnow()
+        async with db.begin() as conn:
+            merchant = await merchants.get_or_create_merchant(
+                conn,
+                db,
+                name=merchant_name,
+                low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
+                staging_initial_balance_cents=settings.staging_initial_balance_cents,
+                now=now,
+            )
+            key_id, key = await merchants.create_key(
+                conn, merchant.id, env, settings.key_pepper.get_secret_value().encode(), now
+            )
+        return merchant.id, key_id, key.raw
+    finally:
+        await db.dispose()
+
+
+def create_key(settings: Settings, env: Env, merchant_name: str) -> tuple[str, str, str]:
+    """``(merchant id, key id, raw key)``; the raw key is never stored."""
+    return asyncio.run(_create_key(settings, env, merchant_name))
+
+
+async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.begin() as conn:
+            return await merchants.list_keys(conn)
+    finally:
+        await db.dispose()
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> bool:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.begin() as conn:
+            return await merchants.revoke_key(conn, key_id, utcnow())
+    finally:
+        await db.dispose()
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.keys_command == "create":
+        merchant_id, key_id, raw = create_key(settings, args.env, args.merchant)
+        print(f"merchant {args.merchant} ({merchant_id}), key {key_id}, env {args.env}")
+        print(raw)
+        print("Shown once: store it now.", file=sys.stderr)
+        return 0
+    if args.keys_command == "list":
+        for k in asyncio.run(_list_keys(settings)):
+            state = f"revoked {rfc3339(k.revoked_at)}" if k.revoked_at else "active"
+            print(
+                f"{k.id}  {k.env:<7}  {k.display_prefix}…  {k.merchant_name}  "
+                f"created {rfc3339(k.created_at)}  {state}"
+            )
+        return 0
+    if asyncio.run(_revoke_key(settings, args.key_id)):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"no key {args.key_id}", file=sys.stderr)
+    return 1
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    upgrade(_settings().database_url)
+    print("migrated")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "gateway.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the gateway writes its own one-line JSON access log
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .devrun import run
+
+    return run(host=args.host, port=args.port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aitopup", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="mint a key (creating the merchant if needed)")
+    create.add_argument("--env", choices=ENVS, required=True)
+    create.add_argument("--merchant", default="default")
+    keys_sub.add_parser("list", help="list keys by display prefix")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id", metavar="ID")
+    keys.set_defaults(func=_cmd_keys)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+
+    serve = sub.add_parser("serve", help="run the gateway (HTTP)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_cmd_serve)
+
+    run = sub.add_parser("run", help="migrate, start Redis if needed, gateway and worker")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

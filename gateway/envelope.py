@@ -1,0 +1,134 @@
+"""The envelope every public reply is wrapped in, the ApiError tree, and the exception handlers."""
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .clock import rfc3339, utcnow
+from .codes import CATALOGUE, Code
+
+__all__ = ["HANDLERS", "ApiError", "Envelope", "EnvelopeBody", "validation_details"]
+
+
+class EnvelopeBody(BaseModel):
+    success: bool
+    code: int
+    message: str
+    transaction_id: str | None = None
+    status: str | None = None
+    timestamp: str
+    data: Any = None
+    meta: dict[str, Any] | None = None
+
+
+class Envelope(JSONResponse):
+    """Serialise once, through pydantic, in the one shape the API speaks."""
+
+    def __init__(
+        self,
+        code: Code,
+        data: Any = None,
+        *,
+        message: str | None = None,
+        transaction_id: str | None = None,
+        status: str | None = None,
+        meta: dict[str, Any] | None = None,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        info = CATALOGUE[code]
+        self.code = code
+        body = EnvelopeBody(
+            success=code < 2000,
+            code=int(code),
+            message=message or info.message,
+            transaction_id=transaction_id,
+            status=status,
+            timestamp=rfc3339(utcnow()),
+            data=data,
+            meta=meta,
+        )
+        super().__init__(body, status_code=http_status or info.http_status, headers=headers)
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, EnvelopeBody)
+        # ``meta`` only appears on lists; every other field is always present, null or not.
+        exclude = {"meta"} if content.meta is None else None
+        return content.model_dump_json(exclude=exclude).encode()
+
+
+class ApiError(Exception):
+    """Any refusal the API answers with: a code from the catalogue, maybe a detail message."""
+
+    def __init__(
+        self,
+        code: Code,
+        message: str | None = None,
+        *,
+        data: Any = None,
+        transaction_id: str | None = None,
+        status: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or CATALOGUE[code].message
+        self.data = data
+        self.transaction_id = transaction_id
+        self.status = status
+        self.headers = headers
+        super().__init__(f"{int(code)} {self.message}")
+
+    def response(self) -> Envelope:
+        return Envelope(
+            self.code,
+            self.data,
+            message=self.message,
+            transaction_id=self.transaction_id,
+            status=self.status,
+            headers=self.headers,
+        )
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without the echoed input, which may hold secrets or huge values."""
+    return [
+        {"loc": [str(p) for p in err["loc"]], "type": err["type"], "msg": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    return Envelope(Code.VALIDATION_FAILED, {"errors": validation_details(exc)})
+
+
+_HTTP_CODES = {404: Code.ROUTE_NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code)
+    if code is None:
+        code = Code.INTERNAL_ERROR if exc.status_code >= 500 else Code.VALIDATION_FAILED
+        return Envelope(code, http_status=exc.status_code, headers=dict(exc.headers or {}))
+    return Envelope(code, headers=dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return Envelope(Code.INTERNAL_ERROR)
+
+
+HANDLERS: dict[Any, Any] = {
+    ApiError: _api_error,
+    ValidationError: _validation_error,
+    HTTPException: _http_error,
+    Exception: _server_error,
+}

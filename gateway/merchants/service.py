@@ -1,0 +1,158 @@
+"""Merchants, their wallets and their API keys. Keys are stored only as peppered hashes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
+
+from ..clock import new_id
+from ..ledger import service as ledger
+from ..store.db import Database
+from ..store.models import ApiKeyRow, Merchant, table_of
+
+__all__ = [
+    "KeyInfo",
+    "MerchantInfo",
+    "create_key",
+    "create_merchant",
+    "get_or_create_merchant",
+    "list_keys",
+    "revoke_key",
+]
+
+_M = table_of(Merchant)
+_K = table_of(ApiKeyRow)
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantInfo:
+    id: str
+    name: str
+    low_balance_threshold_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    merchant_id: str
+    merchant_name: str
+    env: str
+    display_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def create_merchant(
+    conn: AsyncConnection,
+    db: Database,
+    *,
+    name: str,
+    low_balance_threshold_cents: int,
+    staging_initial_balance_cents: int,
+    now: datetime,
+) -> MerchantInfo:
+    """A merchant with a wallet per environment; the staging one starts funded."""
+    merchant = MerchantInfo(new_id("mer"), name, low_balance_threshold_cents)
+    await conn.execute(
+        insert(_M).values(
+            id=merchant.id,
+            name=name,
+            low_balance_threshold_cents=low_balance_threshold_cents,
+            created_at=now,
+        )
+    )
+    for env in ENVS:
+        wallet_id, _ = await ledger.ensure_wallet(conn, db, env, merchant.id, now)
+        if env == "staging" and staging_initial_balance_cents > 0:
+            await ledger.credit(conn, wallet_id, staging_initial_balance_cents, now)
+            await ledger.append(
+                conn,
+                [
+                    ledger.Entry(
+                        wallet_id,
+                        env,
+                        staging_initial_balance_cents,
+                        "initial_funding",
+                        memo="staging sandbox starting balance",
+                    )
+                ],
+                now,
+            )
+    return merchant
+
+
+async def get_or_create_merchant(
+    conn: AsyncConnection,
+    db: Database,
+    *,
+    name: str,
+    low_balance_threshold_cents: int,
+    staging_initial_balance_cents: int,
+    now: datetime,
+) -> MerchantInfo:
+    row = (await conn.execute(select(_M).where(_M.c.name == name))).first()
+    if row is not None:
+        return MerchantInfo(row.id, row.name, row.low_balance_threshold_cents)
+    return await create_merchant(
+        conn,
+        db,
+        name=name,
+        low_balance_threshold_cents=low_balance_threshold_cents,
+        staging_initial_balance_cents=staging_initial_balance_cents,
+        now=now,
+    )
+
+
+async def create_key(
+    conn: AsyncConnection, merchant_id: str, env: Env, pepper: bytes, now: datetime
+) -> tuple[str, ApiKey]:
+    """Mint a key; the raw key exists only in the return value."""
+    key = mint_api_key(env)
+    key_id = new_id("key")
+    await conn.execute(
+        insert(_K).values(
+            id=key_id,
+            merchant_id=merchant_id,
+            env=env,
+            key_hash=hash_api_key(key, pepper),
+            display_prefix=key.display_prefix,
+            created_at=now,
+            revoked_at=None,
+        )
+    )
+    return key_id, key
+
+
+async def list_keys(conn: AsyncConnection, merchant_id: str | None = None) -> list[KeyInfo]:
+    stmt = (
+        select(_K, _M.c.name.label("merchant_name"))
+        .join(_M, _M.c.id == _K.c.merchant_id)
+        .order_by(_K.c.id)
+    )
+    if merchant_id is not None:
+        stmt = stmt.where(_K.c.merchant_id == merchant_id)
+    return [
+        KeyInfo(
+            r.id,
+            r.merchant_id,
+            r.merchant_name,
+            r.env,
+            r.display_prefix,
+            r.created_at,
+            r.revoked_at,
+        )
+        for r in await conn.execute(stmt)
+    ]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: str, now: datetime) -> bool:
+    """Revoke; ``False`` if there is no such key. Revoking twice keeps the first time."""
+    result = await conn.execute(
+        update(_K).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    if result.rowcount:
+        return True
+    return (await conn.execute(select(_K.c.id).where(_K.c.id == key_id))).first() is not None

@@ -1,0 +1,53 @@
+"""Runtime settings, read from ``AITOPUP_*`` environment variables and ``.env``."""
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AITOPUP_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./aitopup.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
+    # fresh pair into .env on first start.
+    key_pepper: SecretStr = Field(min_length=16)
+    secret_key: SecretStr = Field(min_length=16)
+    admin_token: SecretStr | None = None
+
+    max_topup_cents: int = Field(default=100_000, ge=1)
+    max_sandbox_fund_cents: int = Field(default=10_000_000, ge=1)
+    staging_initial_balance_cents: int = Field(default=100_000, ge=0)
+    default_low_balance_threshold_cents: int = Field(default=1_000, ge=0)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    allow_private_webhook_urls: bool = False
+    webhook_retry_schedule: str = "0,5,30"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_disable_after_seconds: int = Field(default=5 * 24 * 3600, ge=1)
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+
+    access_log: bool = True
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_numbers(cls, value: str) -> str:
+        delays = [float(part) for part in value.split(",") if part.strip()]
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("a comma-separated list of non-negative seconds")
+        return value
+
+    @property
+    def retry_delays(self) -> list[float]:
+        """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Persistence: the engine and connections (db), the tables (models)."""

@@ -1,0 +1,237 @@
+"""Every table. Money is integer cents; every row that belongs to an environment says which.
+
+The ledger is append-only: a wallet's ``balance_cents`` always equals the sum of its
+``ledger_entries``. Events and deliveries are the outbox: written in the same transaction as the
+change they report, and the truth for the worker.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import AutoBigInt, UTCDateTime
+
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "DeliveryAttempt",
+    "Event",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Merchant",
+    "Topup",
+    "Wallet",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "table_of",
+]
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed for ``insert``/``update``/``delete``."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    low_balance_threshold_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    env: Mapped[str] = mapped_column(String(10))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Wallet(Base):
+    """A merchant's wallet (``owner`` ``m:<merchant id>``) or a recipient's
+    (``owner`` ``r:<platform>:<email>``), one per environment."""
+
+    __tablename__ = "wallets"
+    __table_args__ = (
+        UniqueConstraint("env", "owner"),
+        CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(300))
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    platform: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_wallet_id_id", "wallet_id", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # What moved the money: topup_debit, topup_credit, topup_refund, initial_funding,
+    # sandbox_fund, adjustment, checkout, redemption.
+    kind: Mapped[str] = mapped_column(String(30))
+    # The txn_/ord_/adj_… the entry belongs to, so a reversal can point at what it reverses.
+    reference: Mapped[str | None] = mapped_column(String(60), index=True)
+    memo: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class Topup(Base):
+    __tablename__ = "topups"
+    __table_args__ = (Index("ix_topups_merchant_env_id", "merchant_id", "env", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    platform: Mapped[str] = mapped_column(String(20))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    recipient_email: Mapped[str] = mapped_column(String(254))
+    recipient_wallet_id: Mapped[str | None] = mapped_column(ForeignKey("wallets.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    # Sealed: the voucher is the recipient's bearer secret.
+    voucher_sealed: Mapped[str | None] = mapped_column(Text)
+    recipient_balance_cents: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("merchant_id", "env", "key"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_merchant_env_id", "merchant_id", "env", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    type: Mapped[str] = mapped_column(String(60))
+    # The exact JSON body every delivery of this event sends, so retries sign the same bytes.
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_merchant_env", "merchant_id", "env"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # ",topup.delivered,balance.low," or "" for every event: one LIKE matches on both backends.
+    event_types: Mapped[str] = mapped_column(String(1000))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_merchant_env_id", "merchant_id", "env", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    # pending (due at next_attempt_at), succeeded, failed (schedule exhausted).
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(10))  # auto, replay, test
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2048))
+    request_headers: Mapped[dict[str, Any]]
+    request_body: Mapped[str] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any] | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(String(500))

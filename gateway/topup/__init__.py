@@ -1,0 +1,1 @@
+"""Top-ups: the send, its lifecycle, and reading them back."""

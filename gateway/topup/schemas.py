@@ -1,0 +1,103 @@
+"""Wire models of the top-up routes: what requests must be, and what replies carry."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+
+__all__ = [
+    "PLATFORMS",
+    "BalanceData",
+    "FundRequest",
+    "Platform",
+    "SendData",
+    "SendRequest",
+    "TopupData",
+]
+
+Platform = Literal["claude", "chatgpt", "gemini"]
+PLATFORMS: tuple[Platform, ...] = ("claude", "chatgpt", "gemini")
+
+# Stripe's metadata limits.
+_MAX_METADATA_KEYS = 50
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, Field(max_length=500)]
+
+
+class _Strict(BaseModel):
+    # Strict: 10 is an amount, "10", 10.0 and true are not. Unknown fields are refused.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _within_max(value: int, info: ValidationInfo, setting: str) -> int:
+    limit = (info.context or {}).get(setting)
+    if limit is not None and value > limit:
+        raise ValueError(f"must be at most {limit}")
+    return value
+
+
+class SendRequest(_Strict):
+    platform: Platform
+    amount_cents: int = Field(ge=1, description="Integer cents, 1 to the configured maximum.")
+    recipient_email: EmailStr = Field(max_length=254)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None, description="Up to 50 string pairs, kept with the top-up."
+    )
+
+    @field_validator("recipient_email", mode="before")
+    @classmethod
+    def _short_enough(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > 254:
+            raise ValueError("must be at most 254 characters")
+        return value
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _max_amount(cls, value: int, info: ValidationInfo) -> int:
+        return _within_max(value, info, "max_topup_cents")
+
+    @field_validator("metadata")
+    @classmethod
+    def _few_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > _MAX_METADATA_KEYS:
+            raise ValueError(f"at most {_MAX_METADATA_KEYS} keys")
+        return value
+
+
+class FundRequest(_Strict):
+    amount_cents: int = Field(ge=1)
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _max_amount(cls, value: int, info: ValidationInfo) -> int:
+        return _within_max(value, info, "max_sandbox_fund_cents")
+
+
+class SendData(BaseModel):
+    voucher_code: str | None
+    platform: Platform
+    amount_cents: int
+    new_balance_cents: int | None = Field(
+        description="The recipient wallet's balance after the credit; null unless delivered."
+    )
+
+
+class TopupData(BaseModel):
+    id: str
+    env: str
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    platform: Platform
+    amount_cents: int
+    recipient_email: str
+    voucher_code: str | None
+    new_balance_cents: int | None
+    metadata: dict[str, str] | None
+    failure_reason: str | None
+    created_at: str
+    updated_at: str
+
+
+class BalanceData(BaseModel):
+    env: str
+    balance_cents: int
+    currency: Literal["USD"] = "USD"
+    low_balance_threshold_cents: int

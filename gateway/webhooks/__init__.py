@@ -1,0 +1,1 @@
+"""Webhooks on the gateway side: the outbox writer, endpoints and deliveries."""

@@ -1,0 +1,42 @@
+"""Key and secret primitives: API keys, webhook secrets, signatures, sealing. No I/O."""
+
+from .apikey import ENVS, ApiKey, Env, hash_api_key, mint_api_key, parse_api_key
+from .codes import hash_code, mint_redemption_code, mint_voucher_code, normalize_code
+from .errors import BadSignature, InvalidApiKey, InvalidSecret, KeysError, SealError
+from .sealing import Sealer
+from .secret import decode_webhook_secret, new_webhook_secret
+from .signing import (
+    DEFAULT_TOLERANCE_SECONDS,
+    aitopup_signature,
+    sign_headers,
+    standard_signature,
+    verify_aitopup,
+    verify_standard,
+)
+
+__all__ = [
+    "DEFAULT_TOLERANCE_SECONDS",
+    "ENVS",
+    "ApiKey",
+    "BadSignature",
+    "Env",
+    "InvalidApiKey",
+    "InvalidSecret",
+    "KeysError",
+    "SealError",
+    "Sealer",
+    "aitopup_signature",
+    "decode_webhook_secret",
+    "hash_api_key",
+    "hash_code",
+    "mint_api_key",
+    "mint_redemption_code",
+    "mint_voucher_code",
+    "new_webhook_secret",
+    "normalize_code",
+    "parse_api_key",
+    "sign_headers",
+    "standard_signature",
+    "verify_aitopup",
+    "verify_standard",
+]

@@ -1,0 +1,37 @@
+"""Human-typed codes: top-up vouchers and admin-issued redemption codes.
+
+Both are bearer secrets, so they use an unambiguous alphabet and are hashed with a pepper wherever
+only equality matters.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+__all__ = ["hash_code", "mint_redemption_code", "mint_voucher_code", "normalize_code"]
+
+# Crockford-style: no 0/O, 1/I/L, so a code read aloud survives.
+_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _groups(prefix: str, groups: int) -> str:
+    parts = ("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(groups))
+    return "-".join([prefix, *parts])
+
+
+def mint_voucher_code() -> str:
+    """``ATU-XXXX-XXXX-XXXX``: what the recipient redeems on the platform."""
+    return _groups("ATU", 3)
+
+
+def mint_redemption_code() -> str:
+    """``RDM-XXXX-XXXX-XXXX-XXXX``: what a merchant redeems into its wallet."""
+    return _groups("RDM", 4)
+
+
+def normalize_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def hash_code(code: str, pepper: bytes) -> str:
+    return hmac.new(pepper, normalize_code(code).encode(), hashlib.sha256).hexdigest()

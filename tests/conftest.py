@@ -1,0 +1,260 @@
+"""Shared fixtures: real Redis, real SQLite and PostgreSQL, the app in its lifespan.
+
+Redis is a ``redis-server`` started here on a free port (or ``AITOPUP_TEST_REDIS_URL``).
+PostgreSQL runs when ``AITOPUP_TEST_POSTGRES_URL`` names a server (CI sets it): each run gets a
+fresh database, dropped at the end. Without it the PostgreSQL half is skipped, and says so.
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+from starlette.types import ASGIApp
+
+from gateway.app import create_app
+from gateway.clock import utcnow
+from gateway.ledger import service as ledger
+from gateway.merchants import service as merchants
+from gateway.settings import Settings
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+from keys import Env
+
+PG_ENV = "AITOPUP_TEST_POSTGRES_URL"
+TEST_PEPPER = "test-pepper-0123456789abcdef"
+TEST_SECRET = "test-sealing-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``check`` until it holds, failing the test at the deadline."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(interval)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if os.environ.get(PG_ENV):
+        return f"PostgreSQL tests: on ({PG_ENV} is set)"
+    return f"PostgreSQL tests: SKIPPED ({PG_ENV} is not set); SQLite tests run"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("AITOPUP_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed and AITOPUP_TEST_REDIS_URL is not set")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.02)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _pg_admin_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL half skipped: set {PG_ENV} to run it")
+    name = f"aitopup_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_pg_admin_dsn(base))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    admin = await asyncpg.connect(_pg_admin_dsn(base))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "key_pepper": TEST_PEPPER,
+        "secret_key": TEST_SECRET,
+        "access_log": False,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(create_engine(settings.database_url))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    async with LifespanManager(create_app(settings)) as manager:
+        yield manager.app
+
+
+@pytest.fixture
+async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.test/api/public/v1"
+    ) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def live_url(settings: Settings) -> AsyncIterator[str]:
+    """The app on a real uvicorn socket, for tests that need real concurrent HTTP requests."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}/api/public/v1"
+    server.should_exit = True
+    await task
+
+
+@dataclass(frozen=True)
+class MerchantKey:
+    merchant_id: str
+    key_id: str
+    key: str
+    env: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+MakeMerchant = Callable[..., Awaitable[MerchantKey]]
+
+
+@pytest.fixture
+def make_merchant(db: Database, settings: Settings) -> MakeMerchant:
+    """A new merchant with one key; ``balance_cents`` sets the wallet through the ledger."""
+
+    async def make(
+        env: Env = "staging",
+        *,
+        balance_cents: int | None = None,
+        low_balance_threshold_cents: int = 0,
+        merchant_id: str | None = None,
+    ) -> MerchantKey:
+        now = utcnow()
+        async with db.begin() as conn:
+            if merchant_id is None:
+                merchant = await merchants.create_merchant(
+                    conn,
+                    db,
+                    name=f"merchant-{uuid.uuid4().hex}",
+                    low_balance_threshold_cents=low_balance_threshold_cents,
+                    staging_initial_balance_cents=settings.staging_initial_balance_cents,
+                    now=now,
+                )
+                merchant_id = merchant.id
+            key_id, key = await merchants.create_key(
+                conn,
+                merchant_id,
+                env,
+                TEST_PEPPER.encode(),
+                now,
+            )
+            if balance_cents is not None:
+                await set_balance(conn, db, env, merchant_id, balance_cents)
+        return MerchantKey(merchant_id, key_id, key.raw, env)
+
+    return make
+
+
+async def set_balance(conn: Any, db: Database, env: str, merchant_id: str, target: int) -> None:
+    """Move a merchant wallet to ``target`` with a ledger entry, as an adjustment would."""
+    now = utcnow()
+    wallet_id, _ = await ledger.ensure_wallet(conn, db, env, merchant_id, now)
+    current = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
+    assert current is not None
+    delta = target - current.balance_cents
+    if delta:
+        await ledger.credit(conn, wallet_id, delta, now)
+        await ledger.append(conn, [ledger.Entry(wallet_id, env, delta, "adjustment")], now)
