@@ -22,6 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp
 
@@ -55,6 +56,27 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
+
+
+async def unbalanced_wallets(db: Database) -> list[tuple[str, int, int]]:
+    """Wallets whose balance is not the sum of their ledger entries (should be none)."""
+    query = text(
+        "SELECT w.id, w.balance_cents, COALESCE(SUM(l.amount_cents), 0) AS total "
+        "FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id "
+        "GROUP BY w.id, w.balance_cents "
+        "HAVING w.balance_cents <> COALESCE(SUM(l.amount_cents), 0)"
+    )
+    async with db.engine.connect() as conn:
+        return [(r.id, r.balance_cents, r.total) for r in await conn.execute(query)]
+
+
+async def merchant_balance(db: Database, merchant: "MerchantKey") -> int:
+    async with db.engine.connect() as conn:
+        found = await ledger.balance(
+            conn, merchant.env, ledger.merchant_owner(merchant.merchant_id)
+        )
+    assert found is not None
+    return found.balance_cents
 
 
 def pytest_report_header(config: pytest.Config) -> str:

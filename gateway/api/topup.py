@@ -20,7 +20,7 @@ from .routing import ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]
 
-_TXN_ID = re.compile(r"txn_[0-9A-Za-z]{24}")
+_TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
 _AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
 _BODY = (
     Code.VALIDATION_FAILED,

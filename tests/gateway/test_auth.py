@@ -1,0 +1,99 @@
+import httpx
+import pytest
+
+from gateway.clock import utcnow
+from gateway.merchants import service as merchants
+from gateway.store.db import Database
+from tests.conftest import MakeMerchant
+
+SEND = {"platform": "gemini", "amount_cents": 100, "recipient_email": "a@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, 2001),
+        ({"Authorization": "Basic abc"}, 2002),
+        ({"Authorization": "Bearer "}, 2002),
+        ({"Authorization": "Bearer ak_staging_short"}, 2002),
+        ({"Authorization": "Bearer ak_prod_" + "a" * 32}, 2002),
+        ({"Authorization": "Bearer ak_live_" + "a" * 32}, 2003),
+    ],
+)
+async def test_bad_credentials_each_get_their_own_code(
+    client: httpx.AsyncClient, headers: dict[str, str], code: int
+) -> None:
+    reply = await client.post("/topup/send", json=SEND, headers=headers)
+    assert reply.status_code == 401
+    body = reply.json()
+    assert body["success"] is False
+    assert body["code"] == code
+    assert body["data"] is None
+
+
+async def test_revoked_key_is_refused_on_its_next_request(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant()
+    assert (await client.get("/balance", headers=merchant.headers)).status_code == 200
+    async with db.begin() as conn:
+        assert await merchants.revoke_key(conn, merchant.key_id, utcnow())
+    reply = await client.get("/balance", headers=merchant.headers)
+    assert reply.status_code == 401
+    assert reply.json()["code"] == 2004
+
+
+async def test_staging_and_live_never_see_each_other(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    live = await make_merchant("live", balance_cents=5_000)
+    staging = await make_merchant("staging", merchant_id=live.merchant_id)
+    send = {**SEND, "recipient_email": f"iso-{live.merchant_id}@example.com"}
+
+    sent = await client.post("/topup/send", json=send, headers=live.headers)
+    assert sent.json()["code"] == 1001
+    txn = sent.json()["transaction_id"]
+
+    # Same merchant, staging key: the live transaction does not exist, live balance untouched.
+    assert (await client.get(f"/topup/{txn}", headers=staging.headers)).json()["code"] == 4002
+    assert (await client.post(f"/topup/{txn}/cancel", headers=staging.headers)).status_code == 404
+    listed = await client.get("/topup", headers=staging.headers)
+    assert txn not in [t["id"] for t in listed.json()["data"]]
+    await client.post("/sandbox/fund", json={"amount_cents": 500}, headers=staging.headers)
+    staging_send = await client.post("/topup/send", json=send, headers=staging.headers)
+    assert staging_send.json()["code"] == 1001
+    live_balance = (await client.get("/balance", headers=live.headers)).json()["data"]
+    assert live_balance == {
+        "env": "live",
+        "balance_cents": 4_900,
+        "currency": "USD",
+        "low_balance_threshold_cents": 0,
+    }
+    # The recipient's staging wallet is not the live one either: both hold one credit.
+    assert sent.json()["data"]["new_balance_cents"] == 100
+    assert staging_send.json()["data"]["new_balance_cents"] == 100
+    assert (await client.get(f"/topup/{txn}", headers=live.headers)).json()["status"] == (
+        "delivered"
+    )
+
+
+async def test_other_merchants_transactions_are_not_found(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner, other = await make_merchant(), await make_merchant()
+    txn = (await client.post("/topup/send", json=SEND, headers=owner.headers)).json()[
+        "transaction_id"
+    ]
+    reply = await client.get(f"/topup/{txn}", headers=other.headers)
+    assert reply.status_code == 404
+    assert reply.json()["code"] == 4002
+
+
+async def test_sandbox_fund_is_staging_only(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    live = await make_merchant("live")
+    reply = await client.post("/sandbox/fund", json={"amount_cents": 500}, headers=live.headers)
+    assert reply.status_code == 403
+    assert reply.json()["code"] == 2005
+    assert (await client.get("/balance", headers=live.headers)).json()["data"]["balance_cents"] == 0
