@@ -7,7 +7,6 @@ The key is looked up by its peppered HMAC, so the comparison never touches the r
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -22,12 +21,21 @@ from keys import InvalidApiKey, hash_api_key, parse_api_key
 from .codes import Code
 from .envelope import ApiError
 from .services import services
-from .store.models import ApiKeyRow, Merchant, table_of
+from .store.raw import Statement, raw
 
 __all__ = ["ApiKeyBackend", "Caller", "auth_error", "require_caller"]
 
-_K = table_of(ApiKeyRow)
-_M = table_of(Merchant)
+# One statement per request: the key, its merchant and the wallet of its environment. Every
+# merchant has a wallet per environment from the moment it is created.
+_LOOKUP = Statement(
+    """SELECT k.id, k.env, k.revoked_at, k.merchant_id, m.low_balance_threshold_cents,
+        w.id AS wallet_id
+    FROM api_keys k
+    JOIN merchants m ON m.id = k.merchant_id
+    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
+    WHERE k.key_hash = :key_hash""",
+    ("id", "env", "revoked_at", "merchant_id", "low_balance_threshold_cents", "wallet_id"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,7 @@ class Caller(BaseUser):
     merchant_id: str
     env: str
     low_balance_threshold_cents: int
+    wallet_id: str  # the merchant's wallet in this key's environment
 
     @property
     def is_authenticated(self) -> bool:
@@ -68,32 +77,29 @@ class ApiKeyBackend(AuthenticationBackend):
         header = conn.headers.get("authorization")
         if header is None:
             return None
-        scheme, _, raw = header.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
             raise KeyRefused(Code.AUTH_MALFORMED)
         try:
-            key = parse_api_key(raw.strip())
+            key = parse_api_key(presented.strip())
         except InvalidApiKey:
             raise KeyRefused(Code.AUTH_MALFORMED) from None
         db = services(conn).db
-        stmt = (
-            select(
-                _K.c.id,
-                _K.c.env,
-                _K.c.revoked_at,
-                _K.c.merchant_id,
-                _M.c.low_balance_threshold_cents,
-            )
-            .join(_M, _M.c.id == _K.c.merchant_id)
-            .where(_K.c.key_hash == hash_api_key(key, self._pepper))
-        )
         async with db.engine.connect() as c:
-            row = (await c.execute(stmt)).first()
+            row = await (await raw(c)).fetchrow(
+                _LOOKUP, {"key_hash": hash_api_key(key, self._pepper)}
+            )
         if row is None:
             raise KeyRefused(Code.AUTH_UNKNOWN)
-        if row.revoked_at is not None:
+        if row["revoked_at"] is not None:
             raise KeyRefused(Code.AUTH_REVOKED)
-        caller = Caller(row.id, row.merchant_id, row.env, row.low_balance_threshold_cents)
+        caller = Caller(
+            row["id"],
+            row["merchant_id"],
+            row["env"],
+            int(row["low_balance_threshold_cents"]),
+            row["wallet_id"],
+        )
         return AuthCredentials(["api"]), caller
 
 

@@ -61,7 +61,7 @@ async def send_topup(request: Request) -> Response:
         caller,
         body,
         idempotency_key=key,
-        request_hash=idempotency.fingerprint("POST", request.url.path, decoded),
+        request_hash=idempotency.fingerprint("POST", request.url.path, decoded) if key else "",
         idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
     )
     return _sent_response(sent, request)

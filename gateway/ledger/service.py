@@ -8,13 +8,15 @@ SQLite's single writer) makes "never below zero" hold under any concurrency.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
 from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
+from ..store.raw import Statement, raw
 
 __all__ = [
     "Entry",
@@ -57,18 +59,29 @@ class Balance:
     balance_cents: int
 
 
-async def debit(
-    conn: AsyncConnection, env: str, owner: str, amount: int, now: datetime
-) -> Balance | None:
-    """Take ``amount`` if the wallet holds it; ``None`` (and nothing changed) if it does not."""
-    stmt = (
-        update(_W)
-        .where(_W.c.env == env, _W.c.owner == owner, _W.c.balance_cents >= amount)
-        .values(balance_cents=_W.c.balance_cents - amount, updated_at=now)
-        .returning(_W.c.id, _W.c.balance_cents)
+_DEBIT = Statement(
+    """UPDATE wallets SET balance_cents = balance_cents - :amount, updated_at = :now
+    WHERE id = :wallet_id AND balance_cents >= :amount RETURNING balance_cents""",
+    ("balance_cents",),
+)
+_CREDIT_RECIPIENT = Statement(
+    """INSERT INTO wallets (id, env, owner, merchant_id, platform, email, balance_cents,
+        created_at, updated_at)
+    VALUES (:id, :env, :owner, NULL, :platform, :email, :amount, :now, :now)
+    ON CONFLICT (env, owner) DO UPDATE
+    SET balance_cents = wallets.balance_cents + :amount, updated_at = :now
+    RETURNING id, balance_cents""",
+    ("id", "balance_cents"),
+)
+
+
+async def debit(conn: AsyncConnection, wallet_id: str, amount: int, now: datetime) -> int | None:
+    """Take ``amount`` if the wallet holds it and return the new balance; ``None`` (and nothing
+    changed) if it does not. The row stays locked until commit: debit last, commit at once."""
+    row = await (await raw(conn)).fetchrow(
+        _DEBIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
-    row = (await conn.execute(stmt)).first()
-    return None if row is None else Balance(row.id, row.balance_cents)
+    return None if row is None else int(row["balance_cents"])
 
 
 async def credit(conn: AsyncConnection, wallet_id: str, amount: int, now: datetime) -> int:
@@ -82,32 +95,23 @@ async def credit(conn: AsyncConnection, wallet_id: str, amount: int, now: dateti
 
 
 async def credit_recipient(
-    conn: AsyncConnection,
-    db: Database,
-    env: str,
-    platform: str,
-    email: str,
-    amount: int,
-    now: datetime,
+    conn: AsyncConnection, env: str, platform: str, email: str, amount: int, now: datetime
 ) -> Balance:
     """Credit the recipient's wallet, creating it on first use, in one statement."""
-    stmt = db.insert(_W).values(
-        id=new_id("wal"),
-        env=env,
-        owner=recipient_owner(platform, email),
-        merchant_id=None,
-        platform=platform,
-        email=email,
-        balance_cents=amount,
-        created_at=now,
-        updated_at=now,
+    row = await (await raw(conn)).fetchrow(
+        _CREDIT_RECIPIENT,
+        {
+            "id": new_id("wal"),
+            "env": env,
+            "owner": recipient_owner(platform, email),
+            "platform": platform,
+            "email": email,
+            "amount": amount,
+            "now": now,
+        },
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[_W.c.env, _W.c.owner],
-        set_={"balance_cents": _W.c.balance_cents + amount, "updated_at": now},
-    ).returning(_W.c.id, _W.c.balance_cents)
-    row = (await conn.execute(stmt)).one()
-    return Balance(row.id, row.balance_cents)
+    assert row is not None
+    return Balance(row["id"], int(row["balance_cents"]))
 
 
 async def ensure_wallet(
@@ -145,22 +149,32 @@ async def balance(conn: AsyncConnection, env: str, owner: str) -> Balance | None
     return None if row is None else Balance(row.id, row.balance_cents)
 
 
+def _append_statement(count: int) -> Statement:
+    rows = ", ".join(f"(:w{i}, :e{i}, :a{i}, :k{i}, :r{i}, :m{i}, :now)" for i in range(count))
+    # Only placeholders are formatted in; values are always bound.
+    sql = "INSERT INTO ledger_entries (wallet_id, env, amount_cents, kind, reference, memo, "
+    return Statement(sql + f"created_at) VALUES {rows}")
+
+
+_APPEND = {count: _append_statement(count) for count in (1, 2, 3)}
+
+
 async def append(conn: AsyncConnection, entries: list[Entry], now: datetime) -> None:
-    await conn.execute(
-        insert(_L),
-        [
+    """Append entries in one multi-row INSERT; entries are never updated or deleted."""
+    params: dict[str, Any] = {"now": now}
+    for i, e in enumerate(entries):
+        params.update(
             {
-                "wallet_id": e.wallet_id,
-                "env": e.env,
-                "amount_cents": e.amount_cents,
-                "kind": e.kind,
-                "reference": e.reference,
-                "memo": e.memo,
-                "created_at": now,
+                f"w{i}": e.wallet_id,
+                f"e{i}": e.env,
+                f"a{i}": e.amount_cents,
+                f"k{i}": e.kind,
+                f"r{i}": e.reference,
+                f"m{i}": e.memo,
             }
-            for e in entries
-        ],
-    )
+        )
+    statement = _APPEND.get(len(entries)) or _append_statement(len(entries))
+    await (await raw(conn)).fetch(statement, params)
 
 
 async def entries_sum(conn: AsyncConnection, wallet_id: str) -> int:

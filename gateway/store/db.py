@@ -25,8 +25,15 @@ _SQLITE_PRAGMAS = (
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # Every transaction ends in SQLAlchemy's own commit or rollback, so the pool's extra
+        # rollback on check-in would only cost a trip to aiosqlite's thread per request.
         engine = create_async_engine(
-            url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            pool_reset_on_return=None,
         )
 
         @event.listens_for(engine.sync_engine, "connect")

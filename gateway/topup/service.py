@@ -2,12 +2,13 @@
 top-up row, its ledger entries and its outbox events commit together or not at all.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -21,6 +22,7 @@ from ..envelope import ApiError, Envelope
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Topup, table_of
+from ..store.raw import Statement, raw
 from ..webhooks import outbox
 from .schemas import SendData, SendRequest, TopupData
 
@@ -65,6 +67,20 @@ def _event_data(
     return data
 
 
+class _Insufficient(Exception):
+    """The wallet cannot cover the send: everything the send wrote must roll back."""
+
+
+_INSERT_TOPUP = Statement(
+    """INSERT INTO topups (id, env, merchant_id, api_key_id, platform, amount_cents,
+        recipient_email, recipient_wallet_id, status, voucher_sealed, recipient_balance_cents,
+        metadata, failure_reason, created_at, updated_at)
+    VALUES (:id, :env, :merchant_id, :api_key_id, :platform, :amount_cents, :recipient_email,
+        :recipient_wallet_id, :status, :voucher_sealed, :recipient_balance_cents, :metadata,
+        :failure_reason, :now, :now)"""
+)
+
+
 async def send(
     db: Database,
     sealer: Sealer,
@@ -76,8 +92,10 @@ async def send(
     idempotency_ttl_seconds: int,
 ) -> Sent:
     now = utcnow()
-    async with db.begin() as conn:
-        if idempotency_key is not None:
+    try:
+        async with db.begin() as conn:
+            if idempotency_key is None:
+                return await _send(conn, sealer, caller, body, now)
             stored = await idempotency.claim(
                 conn,
                 db,
@@ -90,8 +108,12 @@ async def send(
             )
             if stored is not None:
                 return Sent(stored.response())
-        sent = await _send(conn, db, sealer, caller, body, now)
-        if idempotency_key is not None:
+            try:
+                # A refusal is a reply too (Stripe replays it): undo the send, keep the key.
+                async with conn.begin_nested():
+                    sent = await _send(conn, sealer, caller, body, now)
+            except _Insufficient:
+                sent = Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
             await idempotency.record(
                 conn,
                 merchant_id=caller.merchant_id,
@@ -99,60 +121,54 @@ async def send(
                 key=idempotency_key,
                 response=sent.response,
             )
-    return sent
+            return sent
+    except _Insufficient:
+        return Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
 
 
 async def _send(
     conn: AsyncConnection,
-    db: Database,
     sealer: Sealer,
     caller: Caller,
     body: SendRequest,
     now: datetime,
 ) -> Sent:
-    env, amount = caller.env, body.amount_cents
+    env, amount, wallet_id = caller.env, body.amount_cents, caller.wallet_id
     email = str(body.recipient_email).lower()
-    debited = await ledger.debit(conn, env, ledger.merchant_owner(caller.merchant_id), amount, now)
-    if debited is None:
-        return Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
-
     txn_id = new_id("txn")
     outcome = _magic_outcome(env, email)
-    entries = [ledger.Entry(debited.wallet_id, env, -amount, "topup_debit", txn_id)]
-    merchant_balance = debited.balance_cents
+    entries = [ledger.Entry(wallet_id, env, -amount, "topup_debit", txn_id)]
     recipient: ledger.Balance | None = None
     voucher: str | None = None
     reason: str | None = None
     if outcome == "delivered":
-        recipient = await ledger.credit_recipient(conn, db, env, body.platform, email, amount, now)
+        recipient = await ledger.credit_recipient(conn, env, body.platform, email, amount, now)
         entries.append(ledger.Entry(recipient.wallet_id, env, amount, "topup_credit", txn_id))
         voucher = mint_voucher_code()
     elif outcome == "failed":
         reason = "sandbox recipient set to fail"
-        merchant_balance = await ledger.credit(conn, debited.wallet_id, amount, now)
-        entries.append(ledger.Entry(debited.wallet_id, env, amount, "topup_refund", txn_id))
+        entries.append(ledger.Entry(wallet_id, env, amount, "topup_refund", txn_id))
 
-    await conn.execute(
-        insert(_T).values(
-            id=txn_id,
-            env=env,
-            merchant_id=caller.merchant_id,
-            api_key_id=caller.key_id,
-            platform=body.platform,
-            amount_cents=amount,
-            recipient_email=email,
-            recipient_wallet_id=recipient.wallet_id if recipient else None,
-            status=outcome,
-            voucher_sealed=sealer.seal(voucher, context=txn_id) if voucher else None,
-            recipient_balance_cents=recipient.balance_cents if recipient else None,
-            metadata=body.metadata,
-            failure_reason=reason,
-            created_at=now,
-            updated_at=now,
-        )
+    await (await raw(conn)).fetch(
+        _INSERT_TOPUP,
+        {
+            "id": txn_id,
+            "env": env,
+            "merchant_id": caller.merchant_id,
+            "api_key_id": caller.key_id,
+            "platform": body.platform,
+            "amount_cents": amount,
+            "recipient_email": email,
+            "recipient_wallet_id": recipient.wallet_id if recipient else None,
+            "status": outcome,
+            "voucher_sealed": sealer.seal(voucher, context=txn_id) if voucher else None,
+            "recipient_balance_cents": recipient.balance_cents if recipient else None,
+            "metadata": None if body.metadata is None else json.dumps(body.metadata),
+            "failure_reason": reason,
+            "now": now,
+        },
     )
     await ledger.append(conn, entries, now)
-
     deliveries: list[str] = []
     if outcome != "pending":
         deliveries += await outbox.emit(
@@ -163,7 +179,15 @@ async def _send(
             data=_event_data(txn_id, outcome, body, email, reason),
             now=now,
         )
-    deliveries += await _balance_low(conn, caller, merchant_balance + amount, merchant_balance, now)
+
+    # The merchant's wallet is every send's hot row: touch it last, so its lock is held only
+    # from here to the commit.
+    balance = await ledger.debit(conn, wallet_id, amount, now)
+    if balance is None:
+        raise _Insufficient
+    if outcome == "failed":
+        balance = await ledger.credit(conn, wallet_id, amount, now)
+    deliveries += await _balance_low(conn, caller, balance + amount, balance, now)
 
     data = SendData(
         voucher_code=voucher,
@@ -260,12 +284,10 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> S
             if exists is None:
                 raise ApiError(Code.TRANSACTION_NOT_FOUND)
             raise ApiError(Code.TOPUP_NOT_CANCELLABLE, transaction_id=txn_id, status=exists.status)
-        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-        assert wallet is not None
-        await ledger.credit(conn, wallet.wallet_id, row.amount_cents, now)
+        await ledger.credit(conn, caller.wallet_id, row.amount_cents, now)
         await ledger.append(
             conn,
-            [ledger.Entry(wallet.wallet_id, caller.env, row.amount_cents, "topup_refund", txn_id)],
+            [ledger.Entry(caller.wallet_id, caller.env, row.amount_cents, "topup_refund", txn_id)],
             now,
         )
         deliveries = await outbox.emit(
@@ -301,9 +323,10 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> int:
         raise ApiError(Code.ENV_NOT_ALLOWED, "The sandbox is only for staging keys")
     now = utcnow()
     async with db.begin() as conn:
-        wallet_id, _ = await ledger.ensure_wallet(conn, db, caller.env, caller.merchant_id, now)
-        balance = await ledger.credit(conn, wallet_id, amount, now)
+        balance = await ledger.credit(conn, caller.wallet_id, amount, now)
         await ledger.append(
-            conn, [ledger.Entry(wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))], now
+            conn,
+            [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
+            now,
         )
     return balance

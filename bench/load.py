@@ -1,0 +1,106 @@
+"""A small HTTP load generator (aiohttp): closed loop at N clients, or open loop at a fixed rate.
+
+Open-loop latency is measured from each request's scheduled start, so a stall is not hidden by
+the generator waiting for it (no coordinated omission).
+"""
+
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+__all__ = ["Result", "closed_loop", "open_loop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        if len(self.latencies_ms) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies_ms, n=1000)[int(q * 1000) - 1]
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> bool:
+    async with session.post(url, data=body, headers=headers) as reply:
+        await reply.read()
+        return reply.status < 300
+
+
+async def closed_loop(
+    url: str,
+    bodies: Sequence[bytes],
+    headers: dict[str, str],
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float = 1.0,
+) -> Result:
+    connector = aiohttp.TCPConnector(limit=clients)
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop = measure_from + seconds
+
+        async def client() -> None:
+            nonlocal errors, counter
+            while (now := time.perf_counter()) < stop:
+                counter += 1
+                ok = await _post(session, url, bodies[counter % len(bodies)], headers)
+                done = time.perf_counter()
+                if now >= measure_from:
+                    latencies.append((done - now) * 1000)
+                    errors += not ok
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return Result(len(latencies), seconds, latencies, errors)
+
+
+async def open_loop(
+    url: str,
+    bodies: Sequence[bytes],
+    headers: dict[str, str],
+    *,
+    rate: float,
+    seconds: float,
+    warmup: float = 1.0,
+) -> Result:
+    connector = aiohttp.TCPConnector(limit=0)
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(index: int, scheduled: float, measured: bool) -> None:
+            nonlocal errors
+            ok = await _post(session, url, bodies[index % len(bodies)], headers)
+            if measured:
+                latencies.append((time.perf_counter() - scheduled) * 1000)
+                errors += not ok
+
+        tasks = []
+        start = time.perf_counter()
+        total = int((warmup + seconds) * rate)
+        for index in range(total):
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, scheduled, index >= warmup * rate)))
+        await asyncio.gather(*tasks)
+    return Result(len(latencies), seconds, latencies, errors)

@@ -1,0 +1,163 @@
+"""``POST /topup/send`` against a bare Starlette endpoint, on SQLite and on PostgreSQL.
+
+Each store gets a fresh database, a merchant with a deep live wallet and many recipients (one hot
+recipient row would measure lock contention, not the send).
+"""
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from gateway.clock import utcnow
+from gateway.ledger import service as ledger
+from gateway.merchants import service as merchants
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+
+from .load import Result, closed_loop, open_loop
+from .report import Row, print_rows
+from .servers import (
+    BENCH_PEPPER,
+    BENCH_SECRET,
+    postgres_available,
+    postgres_database,
+    redis_server,
+    uvicorn_server,
+)
+
+__all__ = ["run"]
+
+CLIENTS = 32
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+RATE = 200.0
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def _bodies(count: int = 2_000) -> list[bytes]:
+    return [
+        json.dumps(
+            {"platform": "claude", "amount_cents": 100, "recipient_email": f"r{i}@example.com"}
+        ).encode()
+        for i in range(count)
+    ]
+
+
+async def _prepare(database_url: str) -> str:
+    """A live key whose wallet outlasts any run; returns the raw key."""
+    db = Database(create_engine(database_url))
+    try:
+        now = utcnow()
+        async with db.begin() as conn:
+            merchant = await merchants.create_merchant(
+                conn,
+                db,
+                name="bench",
+                low_balance_threshold_cents=0,
+                staging_initial_balance_cents=0,
+                now=now,
+            )
+            _, key = await merchants.create_key(
+                conn, merchant.id, "live", BENCH_PEPPER.encode(), now
+            )
+            wallet_id, _ = await ledger.ensure_wallet(conn, db, "live", merchant.id, now)
+            await ledger.credit(conn, wallet_id, 10**12, now)
+            await ledger.append(conn, [ledger.Entry(wallet_id, "live", 10**12, "adjustment")], now)
+        return key.raw
+    finally:
+        await db.dispose()
+
+
+def _gateway_env(database_url: str, redis_url: str, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "AITOPUP_DATABASE_URL": database_url,
+        "AITOPUP_REDIS_URL": redis_url,
+        "AITOPUP_KEY_PEPPER": BENCH_PEPPER,
+        "AITOPUP_SECRET_KEY": BENCH_SECRET,
+        "AITOPUP_MAX_TOPUP_CENTS": "100000",
+        **extra,
+    }
+
+
+def measure_send(
+    database_url: str, redis_url: str, extra_env: dict[str, str] | None = None
+) -> tuple[Result, Result]:
+    """(closed loop at 32 clients, open loop at 200 req/s) against one gateway process."""
+    upgrade(database_url)
+    key = asyncio.run(_prepare(database_url))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    env = _gateway_env(database_url, redis_url, extra_env or {})
+    with uvicorn_server("gateway.app:app_from_env", env, factory=True) as base:
+        url = f"{base}/api/public/v1/topup/send"
+        bodies = _bodies()
+        closed = asyncio.run(closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS))
+        opened = asyncio.run(open_loop(url, bodies, headers, rate=RATE, seconds=SECONDS))
+    for result in (closed, opened):
+        if result.errors:
+            raise RuntimeError(f"{result.errors} sends failed during the benchmark")
+    return closed, opened
+
+
+def measure_bare() -> Result:
+    with uvicorn_server("bench.bare:app", {}, factory=False) as base:
+        body = [b'{"hello": "world"}']
+        return asyncio.run(closed_loop(f"{base}/send", body, {}, clients=CLIENTS, seconds=SECONDS))
+
+
+def _rows(store: str, closed: Result, opened: Result, bare: Result, p99_target: float) -> list[Row]:
+    return [
+        Row(
+            f"send {store}: req/s at {CLIENTS} clients",
+            closed.throughput,
+            "req/s",
+            "bare starlette",
+            bare.throughput,
+            ">= 0.10",
+        ),
+        Row(
+            f"send {store}: p50 ms at {CLIENTS} clients",
+            closed.percentile(0.5),
+            "ms",
+            "bare p50",
+            bare.percentile(0.5),
+            "-",
+        ),
+        Row(
+            f"send {store}: p99 ms at {CLIENTS} clients",
+            closed.percentile(0.99),
+            "ms",
+            "bare p99",
+            bare.percentile(0.99),
+            "-",
+        ),
+        Row(
+            f"send {store}: p99 ms open loop {RATE:.0f}/s",
+            opened.percentile(0.99),
+            "ms",
+            "target",
+            p99_target,
+            f"<= {p99_target:.0f} ms (ratio <= 1)",
+        ),
+    ]
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        bare = measure_bare()
+        sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        closed, opened = measure_send(sqlite_url, redis_url)
+        rows += _rows("sqlite", closed, opened, bare, 25)
+        pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
+        if postgres_available(pg_base):
+            with postgres_database(pg_base) as pg_url:
+                closed, opened = measure_send(pg_url, redis_url)
+            rows += _rows("postgres", closed, opened, bare, 10)
+        else:
+            print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(run())

@@ -1,0 +1,94 @@
+"""`aitopup keys …` run as a real process against the same store the app reads."""
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import httpx
+
+from gateway.settings import Settings
+from tests.conftest import TEST_PEPPER, TEST_SECRET
+
+
+async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "AITOPUP_DATABASE_URL": settings.database_url,
+        "AITOPUP_KEY_PEPPER": TEST_PEPPER,
+        "AITOPUP_SECRET_KEY": TEST_SECRET,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_create_list_revoke(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    merchant = f"cli-{tmp_path.name}"
+    code, out, _ = await aitopup(
+        settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", merchant
+    )
+    assert code == 0
+    key = re.search(r"ak_staging_[0-9A-Za-z]{32}", out)
+    assert key is not None
+    key_id = re.search(r"key (key_[0-9a-z]{24})", out)
+    assert key_id is not None
+    headers = {"Authorization": f"Bearer {key.group()}"}
+    balance = await client.get("/balance", headers=headers)
+    assert balance.json()["data"]["balance_cents"] == 100_000  # staging starts funded
+
+    # A second key for the same merchant shares its wallet.
+    code, out, _ = await aitopup(
+        settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", merchant
+    )
+    second = re.search(r"ak_staging_[0-9A-Za-z]{32}", out)
+    assert second is not None
+    assert second.group() != key.group()
+
+    code, listed, _ = await aitopup(settings, tmp_path, "keys", "list")
+    assert code == 0
+    assert key_id.group(1) in listed
+    assert key.group() not in listed  # only the display prefix is ever shown
+    assert key.group()[:15] in listed
+
+    code, out, _ = await aitopup(settings, tmp_path, "keys", "revoke", key_id.group(1))
+    assert code == 0
+    refused = await client.get("/balance", headers=headers)
+    assert refused.json()["code"] == 2004
+    still = await client.get("/balance", headers={"Authorization": f"Bearer {second.group()}"})
+    assert still.status_code == 200
+
+    code, _, err = await aitopup(settings, tmp_path, "keys", "revoke", "key_nope")
+    assert code == 1
+    assert "no key" in err
+
+
+async def test_settings_without_secrets_refuse_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITOPUP_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "keys",
+        "list",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode != 0
+    assert b"key_pepper" in err
