@@ -158,7 +158,9 @@ async def sandbox_pay(request: Request) -> Response:
     if _wants_json(request):
         reply = Envelope(Code.SUCCESS, {"order_id": order_id}, status=order.status)
     else:
-        reply = RedirectResponse(order.success_url, status_code=303)
+        # As Stripe does, so one success page serves both; the sandbox's session is the order.
+        landing = order.success_url.replace("{CHECKOUT_SESSION_ID}", order_id)
+        reply = RedirectResponse(landing, status_code=303)
     return _after_commit(reply, request, outcome.delivery_ids)
 
 
