@@ -341,6 +341,8 @@ def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any]]:
         raise ApiError(Code.STRIPE_EVENT_MALFORMED) from None
     if not isinstance(event_id, str) or not isinstance(type_, str) or not isinstance(obj, dict):
         raise ApiError(Code.STRIPE_EVENT_MALFORMED)
+    if not 0 < len(event_id) <= 255:
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED)
     return event_id, type_, obj
 
 
