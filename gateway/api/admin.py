@@ -6,6 +6,7 @@ row for calls whose service did not already write one inside its own transaction
 
 from collections.abc import Awaitable, Callable
 
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -235,9 +236,9 @@ def _route(
     action: str,
     summary: str,
     *,
-    body: type | None = None,
-    query: type | None = None,
-    response: type | None = None,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
     many: bool = False,
     success: Code = Code.SUCCESS,
     errors: tuple[Code, ...] = (),
