@@ -13,7 +13,7 @@ from starlette.routing import Mount
 
 from keys import Sealer
 
-from .api import PREFIX, public_routes
+from .api import PREFIX, admin, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .envelope import HANDLERS
 from .services import Services
@@ -43,7 +43,10 @@ def create_app(settings: Settings) -> Starlette:
 
     backend = ApiKeyBackend(settings.key_pepper.get_secret_value().encode())
     return Starlette(
-        routes=[Mount(PREFIX, routes=public_routes())],
+        routes=[
+            Mount(PREFIX, routes=public_routes()),
+            Mount(admin.PREFIX, routes=admin.routes),
+        ],
         middleware=[Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

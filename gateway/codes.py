@@ -24,6 +24,11 @@ class Code(IntEnum):
     AUTH_REVOKED = 2004
     ENV_NOT_ALLOWED = 2005
 
+    ADMIN_DISABLED = 2101
+    ADMIN_TOKEN_MISSING = 2102
+    ADMIN_TOKEN_INVALID = 2103
+    ADMIN_API_KEY_REFUSED = 2104
+
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
     UNSUPPORTED_MEDIA_TYPE = 3003
@@ -39,6 +44,30 @@ class Code(IntEnum):
     TOPUP_FAILED = 4004
     TOPUP_NOT_CANCELLABLE = 4005
     INVALID_IDEMPOTENCY_KEY = 4006
+
+    PACK_NOT_FOUND = 4101
+    COUPON_NOT_FOUND = 4102
+    COUPON_EXPIRED = 4103
+    COUPON_EXHAUSTED = 4104
+    COUPON_NOT_APPLICABLE = 4105
+    PAYMENTS_NOT_CONFIGURED = 4106
+    PAYMENT_PROVIDER_ERROR = 4107
+    PAYMENT_PROVIDER_TIMEOUT = 4108
+    REDEMPTION_CODE_UNKNOWN = 4110
+    REDEMPTION_CODE_USED = 4111
+    REDEMPTION_CODE_EXPIRED = 4112
+    REDEMPTION_CODE_WRONG_ENV = 4113
+    STRIPE_SIGNATURE_INVALID = 4120
+    STRIPE_WEBHOOK_NOT_CONFIGURED = 4121
+    STRIPE_EVENT_MALFORMED = 4122
+    STRIPE_EVENT_NOT_PROCESSED = 4123
+    ORDER_NOT_FOUND = 4130
+    ORDER_NOT_PAYABLE = 4131
+    MERCHANT_NOT_FOUND = 4140
+    MERCHANT_NAME_TAKEN = 4141
+    ADJUSTMENT_BELOW_ZERO = 4142
+    PACK_ID_TAKEN = 4143
+    COUPON_CODE_TAKEN = 4144
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -65,6 +94,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.AUTH_UNKNOWN: CodeInfo(401, "Unknown API key"),
     Code.AUTH_REVOKED: CodeInfo(401, "API key revoked"),
     Code.ENV_NOT_ALLOWED: CodeInfo(403, "Not available with this key's environment"),
+    Code.ADMIN_DISABLED: CodeInfo(403, "Admin API is off: set AITOPUP_ADMIN_TOKEN to enable it"),
+    Code.ADMIN_TOKEN_MISSING: CodeInfo(
+        401, "Missing admin token: send Authorization: Bearer <AITOPUP_ADMIN_TOKEN>"
+    ),
+    Code.ADMIN_TOKEN_INVALID: CodeInfo(401, "Invalid admin token"),
+    Code.ADMIN_API_KEY_REFUSED: CodeInfo(
+        401, "Merchant API keys are not accepted by the admin API; use the admin token"
+    ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),
@@ -83,6 +120,39 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.INVALID_IDEMPOTENCY_KEY: CodeInfo(
         422, "Idempotency-Key must be 1 to 255 printable ASCII characters"
     ),
+    Code.PACK_NOT_FOUND: CodeInfo(404, "Pack not found"),
+    Code.COUPON_NOT_FOUND: CodeInfo(404, "Coupon not found"),
+    Code.COUPON_EXPIRED: CodeInfo(410, "Coupon expired"),
+    Code.COUPON_EXHAUSTED: CodeInfo(409, "Coupon has reached its use limit"),
+    Code.COUPON_NOT_APPLICABLE: CodeInfo(
+        422, "Coupon does not apply to this pack, or would take the price below $0.50"
+    ),
+    Code.PAYMENTS_NOT_CONFIGURED: CodeInfo(
+        503, "Card payments are not configured: set AITOPUP_STRIPE_SECRET_KEY"
+    ),
+    Code.PAYMENT_PROVIDER_ERROR: CodeInfo(502, "The payment provider refused or failed"),
+    Code.PAYMENT_PROVIDER_TIMEOUT: CodeInfo(504, "The payment provider did not answer in time"),
+    Code.REDEMPTION_CODE_UNKNOWN: CodeInfo(404, "Unknown redemption code"),
+    Code.REDEMPTION_CODE_USED: CodeInfo(409, "Redemption code already used"),
+    Code.REDEMPTION_CODE_EXPIRED: CodeInfo(410, "Redemption code expired"),
+    Code.REDEMPTION_CODE_WRONG_ENV: CodeInfo(
+        403, "Redemption code belongs to the other environment"
+    ),
+    Code.STRIPE_SIGNATURE_INVALID: CodeInfo(400, "Stripe-Signature missing, invalid or stale"),
+    Code.STRIPE_WEBHOOK_NOT_CONFIGURED: CodeInfo(
+        503, "Stripe webhooks are not configured: set AITOPUP_STRIPE_WEBHOOK_SECRET"
+    ),
+    Code.STRIPE_EVENT_MALFORMED: CodeInfo(400, "Stripe event is not a valid event object"),
+    Code.STRIPE_EVENT_NOT_PROCESSED: CodeInfo(
+        500, "Stripe event could not be processed; it will be retried"
+    ),
+    Code.ORDER_NOT_FOUND: CodeInfo(404, "Order not found"),
+    Code.ORDER_NOT_PAYABLE: CodeInfo(409, "Order is no longer pending"),
+    Code.MERCHANT_NOT_FOUND: CodeInfo(404, "Merchant not found"),
+    Code.MERCHANT_NAME_TAKEN: CodeInfo(409, "A merchant with this name already exists"),
+    Code.ADJUSTMENT_BELOW_ZERO: CodeInfo(409, "Adjustment would take the wallet below zero"),
+    Code.PACK_ID_TAKEN: CodeInfo(409, "A pack with this id already exists"),
+    Code.COUPON_CODE_TAKEN: CodeInfo(409, "A coupon with this code already exists"),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Safe to retry: every session create carries the order id as its Idempotency-Key.
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    # Where the staging sandbox checkout page is served from; unset, the request's own base URL.
+    public_base_url: str | None = None
 
     access_log: bool = True
 

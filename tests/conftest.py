@@ -280,3 +280,125 @@ async def set_balance(conn: Any, db: Database, env: str, merchant_id: str, targe
     if delta:
         await ledger.credit(conn, wallet_id, delta, now)
         await ledger.append(conn, [ledger.Entry(wallet_id, env, delta, "adjustment")], now)
+
+
+# --- billing ---
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+STRIPE_SECRET_KEY = "sk_test_billing_0123456789"
+STRIPE_WEBHOOK_SECRET = "whsec_test_billing_0123456789"
+STRIPE_API = "https://stripe.test"
+PUBLIC_BASE = "http://gateway.test"
+
+
+@pytest.fixture(scope="session")
+def billing_settings(database_url: str, redis_url: str) -> Settings:
+    """Admin token and Stripe configured; Stripe itself is whatever respx says it is."""
+    return make_settings(
+        database_url,
+        redis_url,
+        admin_token=ADMIN_TOKEN,
+        stripe_secret_key=STRIPE_SECRET_KEY,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
+        stripe_api_base=STRIPE_API,
+        stripe_max_network_retries=0,
+        public_base_url=PUBLIC_BASE,
+    )
+
+
+@pytest.fixture(scope="session")
+async def billing_app(billing_settings: Settings) -> AsyncIterator[ASGIApp]:
+    async with LifespanManager(create_app(billing_settings)) as manager:
+        yield manager.app
+
+
+@pytest.fixture
+async def billing_client(billing_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=billing_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"{PUBLIC_BASE}/api/public/v1"
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+async def admin_client(billing_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    """Carries the admin token; pass ``headers=`` to a call to try others."""
+    transport = httpx.ASGITransport(app=billing_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url=f"{PUBLIC_BASE}/api/admin/v1",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def billing_live_url(billing_settings: Settings) -> AsyncIterator[str]:
+    """The billing-configured app on a real socket, for real concurrent requests."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(billing_settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+def stripe_headers(
+    payload: str, *, secret: str = STRIPE_WEBHOOK_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """Signed the way the stripe package signs test events."""
+    import stripe
+
+    header = stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+    return {"Stripe-Signature": header, "Content-Type": "application/json"}
+
+
+async def assert_ledger_balanced(db: Database) -> None:
+    """Every wallet's balance is the sum of its ledger entries."""
+    from sqlalchemy import func, select
+
+    from gateway.store.models import LedgerEntry, Wallet, table_of
+
+    w, entries = table_of(Wallet), table_of(LedgerEntry)
+    sums = (
+        select(entries.c.wallet_id, func.sum(entries.c.amount_cents).label("total"))
+        .group_by(entries.c.wallet_id)
+        .subquery()
+    )
+    stmt = select(w.c.id, w.c.balance_cents, func.coalesce(sums.c.total, 0)).outerjoin(
+        sums, sums.c.wallet_id == w.c.id
+    )
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    off = [(r[0], r[1], r[2]) for r in rows if r[1] != r[2]]
+    assert not off, f"wallets whose balance is not the sum of their entries: {off}"
+
+
+async def events_of(db: Database, merchant_id: str, type_: str) -> list[dict[str, Any]]:
+    import json
+
+    from sqlalchemy import select
+
+    from gateway.store.models import Event, table_of
+
+    e = table_of(Event)
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(e.c.payload)
+            .where(e.c.merchant_id == merchant_id, e.c.type == type_)
+            .order_by(e.c.id)
+        )
+        return [json.loads(r.payload) for r in rows]

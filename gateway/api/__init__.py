@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from . import meta, topup
+from . import billing, meta, topup
 
 __all__ = ["public_routes"]
 
@@ -10,4 +10,5 @@ PREFIX = "/api/public/v1"
 
 
 def public_routes() -> list[BaseRoute]:
-    return [*meta.routes, *topup.routes]
+    # billing first: /topup/{txn_id} would otherwise capture /topup/packs.
+    return [*meta.routes, *billing.routes, *topup.routes]

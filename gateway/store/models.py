@@ -27,13 +27,20 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from .types import AutoBigInt, UTCDateTime
 
 __all__ = [
+    "Adjustment",
     "ApiKeyRow",
+    "AuditRecord",
     "Base",
+    "Coupon",
     "DeliveryAttempt",
     "Event",
+    "FundingOrder",
     "IdempotencyRecord",
     "LedgerEntry",
     "Merchant",
+    "Pack",
+    "RedemptionCode",
+    "StripeEvent",
     "Topup",
     "Wallet",
     "WebhookDelivery",
@@ -235,3 +242,150 @@ class DeliveryAttempt(Base):
     response_headers: Mapped[dict[str, Any] | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+# --- billing and admin ---
+
+
+class Pack(Base):
+    """A prepaid pack on sale. ``credits`` are the seed's units (1,000 per dollar of top-ups);
+    ``credit_cents`` is what lands in the wallet."""
+
+    __tablename__ = "packs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    credit_cents: Mapped[int] = mapped_column(BigInteger)
+    popular: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean)
+    sort_order: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Coupon(Base):
+    """Percent or fixed amount off a pack's price at checkout; the credits stay whole."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint("(percent_off IS NULL) <> (amount_off_cents IS NULL)", name="one_discount"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # What the merchant types, stored upper-cased. Not a secret: coupons are shared on purpose.
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    percent_off: Mapped[int | None] = mapped_column(Integer)
+    amount_off_cents: Mapped[int | None] = mapped_column(BigInteger)
+    pack_id: Mapped[str | None] = mapped_column(ForeignKey("packs.id"))
+    expires_at: Mapped[datetime | None]
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    # Reserved at checkout, released when the order fails, so an abandoned checkout gives it back.
+    uses: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FundingOrder(Base):
+    """One attempt to put money into a merchant wallet: a checkout (Stripe or the staging
+    sandbox) or a redemption. The funding history is this table."""
+
+    __tablename__ = "funding_orders"
+    __table_args__ = (
+        Index("ix_funding_orders_merchant_env_id", "merchant_id", "env", "id"),
+        UniqueConstraint("provider_session_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # checkout, redemption
+    provider: Mapped[str] = mapped_column(String(20))  # stripe, sandbox, redemption
+    provider_session_id: Mapped[str | None] = mapped_column(String(255))
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    success_url: Mapped[str | None] = mapped_column(String(2048))
+    cancel_url: Mapped[str | None] = mapped_column(String(2048))
+    pack_id: Mapped[str | None] = mapped_column(ForeignKey("packs.id"))
+    pack_name: Mapped[str | None] = mapped_column(String(100))
+    coupon_id: Mapped[str | None] = mapped_column(ForeignKey("coupons.id"))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    credit_cents: Mapped[int] = mapped_column(BigInteger)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)  # what the payer is charged
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))  # pending, completed, failed
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class StripeEvent(Base):
+    """Every verified Stripe event, once: the primary key is the dedupe on the event id."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    received_at: Mapped[datetime]
+
+
+class RedemptionCode(Base):
+    __tablename__ = "redemption_codes"
+    __table_args__ = (Index("ix_redemption_codes_batch_id", "batch_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(100))
+    env: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # Peppered HMAC of the code: the code itself is shown once, at creation.
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_suffix: Mapped[str] = mapped_column(String(4))
+    expires_at: Mapped[datetime | None]
+    redeemed_at: Mapped[datetime | None]
+    redeemed_by: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Adjustment(Base):
+    """An operator's manual change to a merchant wallet: who, why, how much."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (Index("ix_adjustments_merchant_id", "merchant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(400))
+    actor: Mapped[str] = mapped_column(String(100))
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class AuditRecord(Base):
+    """One row per admin call, written in the same transaction as the change it made."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_target", "target_id"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    target_id: Mapped[str | None] = mapped_column(String(60))
+    status_code: Mapped[int] = mapped_column(Integer)
+    code: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None]
+    request_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]

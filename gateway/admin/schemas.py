@@ -1,0 +1,280 @@
+"""Wire models of the admin API."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "AdjustmentData",
+    "AdjustmentRequest",
+    "AuditItem",
+    "AuditQuery",
+    "CodeBatchData",
+    "CodeBatchRequest",
+    "CodeItem",
+    "CodeQuery",
+    "CouponCreate",
+    "CouponData",
+    "CouponUpdate",
+    "MerchantCreate",
+    "MerchantData",
+    "MerchantQuery",
+    "MerchantUpdate",
+    "PackAdminData",
+    "PackCreate",
+    "PackUpdate",
+    "TransactionItem",
+    "TransactionQuery",
+]
+
+Env = Literal["staging", "live"]
+MAX_CODES_PER_BATCH = 1000
+# Generous but finite: one code, adjustment or pack is never more than $1,000,000.
+MAX_CENTS = 100_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Page(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+# --- merchants ---
+
+
+class MerchantQuery(_Page):
+    pass
+
+
+class MerchantCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    low_balance_threshold_cents: int | None = Field(default=None, ge=0, le=MAX_CENTS)
+
+
+class MerchantUpdate(_Strict):
+    low_balance_threshold_cents: int = Field(ge=0, le=MAX_CENTS)
+
+
+class MerchantData(BaseModel):
+    id: str
+    name: str
+    low_balance_threshold_cents: int
+    balances: dict[str, int] = Field(description="Balance in cents by env: staging, live.")
+    created_at: str
+
+
+# --- adjustments ---
+
+
+class AdjustmentRequest(_Strict):
+    env: Env
+    amount_cents: int = Field(
+        ge=-MAX_CENTS, le=MAX_CENTS, description="Positive credits, negative debits; not 0."
+    )
+    reason: str = Field(min_length=1, max_length=400)
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be 0")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _meaningful(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required")
+        return value.strip()
+
+
+class AdjustmentData(BaseModel):
+    id: str
+    merchant_id: str
+    env: str
+    amount_cents: int
+    reason: str
+    actor: str
+    balance_cents: int
+    created_at: str
+
+
+# --- transactions ---
+
+
+class TransactionQuery(_Page):
+    merchant_id: str | None = Field(default=None, max_length=40)
+    env: Env | None = None
+    type: str | None = Field(default=None, max_length=30)
+    reference: str | None = Field(default=None, max_length=60)
+
+
+class TransactionItem(BaseModel):
+    id: int
+    wallet_id: str
+    merchant_id: str | None
+    env: str
+    type: str
+    amount_cents: int
+    reference: str | None
+    description: str | None
+    created_at: str
+
+
+# --- packs ---
+
+
+def _credits_whole_cents(value: int | None) -> int | None:
+    if value is not None and value % 10:
+        raise ValueError("must be a multiple of 10 (10 credits make a cent)")
+    return value
+
+
+class PackCreate(_Strict):
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")
+    name: str = Field(min_length=1, max_length=100)
+    price_cents: int = Field(ge=50, le=MAX_CENTS)
+    credits: int = Field(ge=10, le=MAX_CENTS * 10)
+    popular: bool = False
+    active: bool = True
+    sort_order: int = Field(default=100, ge=0, le=1_000_000)
+
+    _whole = field_validator("credits")(_credits_whole_cents)
+
+
+class PackUpdate(_Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    price_cents: int | None = Field(default=None, ge=50, le=MAX_CENTS)
+    credits: int | None = Field(default=None, ge=10, le=MAX_CENTS * 10)
+    popular: bool | None = None
+    active: bool | None = None
+    sort_order: int | None = Field(default=None, ge=0, le=1_000_000)
+
+    _whole = field_validator("credits")(_credits_whole_cents)
+
+
+class PackAdminData(BaseModel):
+    id: str
+    name: str
+    price_cents: int
+    currency: str
+    credits: int
+    credit_cents: int
+    popular: bool
+    active: bool
+    sort_order: int
+
+
+# --- coupons ---
+
+
+class CouponCreate(_Strict):
+    code: str = Field(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    percent_off: int | None = Field(default=None, ge=1, le=100)
+    amount_off_cents: int | None = Field(default=None, ge=1, le=MAX_CENTS)
+    pack_id: str | None = Field(default=None, max_length=40)
+    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    max_uses: int | None = Field(default=None, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _one_discount(self) -> "CouponCreate":
+        if (self.percent_off is None) == (self.amount_off_cents is None):
+            raise ValueError("give exactly one of percent_off and amount_off_cents")
+        return self
+
+
+class CouponUpdate(_Strict):
+    active: bool | None = None
+    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    max_uses: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
+class CouponData(BaseModel):
+    id: str
+    code: str
+    percent_off: int | None
+    amount_off_cents: int | None
+    pack_id: str | None
+    expires_at: str | None
+    max_uses: int | None
+    uses: int
+    active: bool
+    created_at: str
+
+
+# --- redemption codes ---
+
+
+class CodeBatchRequest(_Strict):
+    count: int = Field(ge=1, le=MAX_CODES_PER_BATCH)
+    amount_cents: int = Field(ge=1, le=MAX_CENTS)
+    env: Env
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(value.tzinfo):
+            raise ValueError("must be in the future")
+        return value
+
+
+class CodeBatchData(BaseModel):
+    batch_id: str
+    env: str
+    amount_cents: int
+    name: str | None
+    expires_at: str | None
+    codes: list[str] = Field(description="The codes themselves: shown here, once, never again.")
+
+
+class CodeQuery(_Page):
+    batch_id: str | None = Field(default=None, max_length=40)
+    env: Env | None = None
+    status: Literal["unused", "redeemed", "expired"] | None = None
+
+
+class CodeItem(BaseModel):
+    id: str
+    batch_id: str
+    name: str | None
+    env: str
+    amount_cents: int
+    hint: str = Field(description="The code's last four characters, to tell codes apart.")
+    status: Literal["unused", "redeemed", "expired"]
+    expires_at: str | None
+    redeemed_at: str | None
+    redeemed_by: str | None
+    order_id: str | None
+    created_by: str
+    created_at: str
+
+
+# --- audit ---
+
+
+class AuditQuery(_Page):
+    action: str | None = Field(default=None, max_length=60)
+    target_id: str | None = Field(default=None, max_length=60)
+    actor: str | None = Field(default=None, max_length=100)
+
+
+class AuditItem(BaseModel):
+    id: int
+    actor: str
+    action: str
+    method: str
+    path: str
+    target_id: str | None
+    status_code: int
+    code: int
+    details: dict[str, Any] | None
+    request_id: str | None
+    created_at: str

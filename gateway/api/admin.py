@@ -1,0 +1,419 @@
+"""The admin API, mounted at ``/api/admin/v1``: the operators' side, same envelope.
+
+Every route goes through ``_admin``: the token check first, then the handler, then the audit
+row for calls whose service did not already write one inside its own transaction.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..admin import audit, service
+from ..admin.audit import Call
+from ..admin.schemas import (
+    AdjustmentData,
+    AdjustmentRequest,
+    AuditItem,
+    AuditQuery,
+    CodeBatchData,
+    CodeBatchRequest,
+    CodeItem,
+    CodeQuery,
+    CouponCreate,
+    CouponData,
+    CouponUpdate,
+    MerchantCreate,
+    MerchantData,
+    MerchantQuery,
+    MerchantUpdate,
+    PackAdminData,
+    PackCreate,
+    PackUpdate,
+    TransactionItem,
+    TransactionQuery,
+)
+from ..clock import utcnow
+from ..codes import Code
+from ..envelope import ApiError, Envelope
+from ..services import services
+from ..webhooks import outbox
+from .parsing import read_json, read_query
+from .routing import ApiRoute, RouteDoc
+
+__all__ = ["PREFIX", "routes"]
+
+PREFIX = "/api/admin/v1"
+
+Handler = Callable[[Request, Call], Awaitable[Response]]
+
+_AUTH = (
+    Code.ADMIN_DISABLED,
+    Code.ADMIN_TOKEN_MISSING,
+    Code.ADMIN_TOKEN_INVALID,
+    Code.ADMIN_API_KEY_REFUSED,
+)
+_BODY = (
+    Code.VALIDATION_FAILED,
+    Code.INVALID_JSON,
+    Code.UNSUPPORTED_MEDIA_TYPE,
+    Code.BODY_TOO_LARGE,
+)
+
+
+def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        svc = services(request)
+        call = audit.authenticate(request, svc.settings, action)
+        target = request.path_params.get("id")
+        try:
+            response = await handler(request, call)
+        except ApiError as exc:
+            await audit.record_after(svc.db, call, exc.code, utcnow(), target_id=target)
+            raise
+        except Exception:
+            await audit.record_after(svc.db, call, Code.INTERNAL_ERROR, utcnow(), target_id=target)
+            raise
+        code = response.code if isinstance(response, Envelope) else Code.SUCCESS
+        await audit.record_after(
+            svc.db, call, code, utcnow(), http_status=response.status_code, target_id=target
+        )
+        return response
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def _page_meta(limit: int, offset: int, count: int, total: int) -> dict[str, int | bool]:
+    return {"limit": limit, "offset": offset, "total": total, "has_more": offset + count < total}
+
+
+def _id(request: Request) -> str:
+    value: str = request.path_params["id"]
+    return value[:60]
+
+
+# --- merchants ---
+
+
+async def list_merchants(request: Request, call: Call) -> Response:
+    query = read_query(request, MerchantQuery)
+    items, total = await service.list_merchants(
+        services(request).db, limit=query.limit, offset=query.offset
+    )
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=_page_meta(query.limit, query.offset, len(items), total),
+    )
+
+
+async def create_merchant(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, MerchantCreate, limit=svc.settings.max_body_bytes)
+    data = await service.create_merchant(svc.db, svc.settings, call, body)
+    return Envelope(Code.CREATED, data.model_dump())
+
+
+async def get_merchant(request: Request, call: Call) -> Response:
+    data = await service.get_merchant(services(request).db, _id(request))
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
+async def update_merchant(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, MerchantUpdate, limit=svc.settings.max_body_bytes)
+    data = await service.update_merchant(svc.db, call, _id(request), body)
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
+async def create_adjustment(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, AdjustmentRequest, limit=svc.settings.max_body_bytes)
+    adjusted = await service.adjust(svc.db, call, _id(request), body)
+    response = Envelope(Code.CREATED, adjusted.data.model_dump())
+    if adjusted.delivery_ids:
+        response.background = BackgroundTask(outbox.enqueue, svc.redis, adjusted.delivery_ids)
+    return response
+
+
+# --- transactions ---
+
+
+async def list_transactions(request: Request, call: Call) -> Response:
+    query = read_query(request, TransactionQuery)
+    items, total = await service.list_transactions(services(request).db, query)
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=_page_meta(query.limit, query.offset, len(items), total),
+    )
+
+
+# --- packs ---
+
+
+async def list_packs(request: Request, call: Call) -> Response:
+    packs = await service.list_packs(services(request).db)
+    return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
+
+
+async def create_pack(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, PackCreate, limit=svc.settings.max_body_bytes)
+    data = await service.create_pack(svc.db, call, body)
+    return Envelope(Code.CREATED, data.model_dump())
+
+
+async def update_pack(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, PackUpdate, limit=svc.settings.max_body_bytes)
+    data = await service.update_pack(svc.db, call, _id(request), body)
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
+# --- coupons ---
+
+
+async def list_coupons(request: Request, call: Call) -> Response:
+    coupons = await service.list_coupons(services(request).db)
+    return Envelope(Code.SUCCESS, [c.model_dump() for c in coupons])
+
+
+async def create_coupon(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, CouponCreate, limit=svc.settings.max_body_bytes)
+    data = await service.create_coupon(svc.db, call, body)
+    return Envelope(Code.CREATED, data.model_dump())
+
+
+async def update_coupon(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, CouponUpdate, limit=svc.settings.max_body_bytes)
+    data = await service.update_coupon(svc.db, call, _id(request), body)
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
+# --- redemption codes ---
+
+
+async def create_codes(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
+    data = await service.create_codes(svc.db, svc.settings, call, body)
+    return Envelope(Code.CREATED, data.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+async def list_codes(request: Request, call: Call) -> Response:
+    query = read_query(request, CodeQuery)
+    items, total = await service.list_codes(services(request).db, query)
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=_page_meta(query.limit, query.offset, len(items), total),
+    )
+
+
+# --- audit ---
+
+
+async def list_audit(request: Request, call: Call) -> Response:
+    query = read_query(request, AuditQuery)
+    items, total = await service.list_audit(services(request).db, query)
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=_page_meta(query.limit, query.offset, len(items), total),
+    )
+
+
+def _route(
+    path: str,
+    handler: Handler,
+    method: str,
+    action: str,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    many: bool = False,
+    success: Code = Code.SUCCESS,
+    errors: tuple[Code, ...] = (),
+) -> ApiRoute:
+    extra = (*_BODY,) if body is not None else (Code.INVALID_QUERY,) if query is not None else ()
+    return ApiRoute(
+        path,
+        _admin(action, handler),
+        methods=[method],
+        doc=RouteDoc(
+            summary,
+            "admin",
+            auth="admin",
+            body=body,
+            query=query,
+            response=response,
+            many=many,
+            success=success,
+            errors=(*_AUTH, *extra, *errors),
+        ),
+    )
+
+
+_NO_MERCHANT = (Code.MERCHANT_NOT_FOUND,)
+
+routes = [
+    _route(
+        "/merchants",
+        list_merchants,
+        "GET",
+        "merchants.list",
+        "List merchants with their balances",
+        query=MerchantQuery,
+        response=MerchantData,
+        many=True,
+    ),
+    _route(
+        "/merchants",
+        create_merchant,
+        "POST",
+        "merchants.create",
+        "Create a merchant (its staging wallet starts funded)",
+        body=MerchantCreate,
+        response=MerchantData,
+        success=Code.CREATED,
+        errors=(Code.MERCHANT_NAME_TAKEN,),
+    ),
+    _route(
+        "/merchants/{id}",
+        get_merchant,
+        "GET",
+        "merchants.get",
+        "Get a merchant",
+        response=MerchantData,
+        errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}",
+        update_merchant,
+        "PATCH",
+        "merchants.update",
+        "Set a merchant's low-balance threshold",
+        body=MerchantUpdate,
+        response=MerchantData,
+        errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}/adjustments",
+        create_adjustment,
+        "POST",
+        "merchants.adjust",
+        "Credit (+) or debit (-) a merchant wallet by hand, with a reason",
+        body=AdjustmentRequest,
+        response=AdjustmentData,
+        success=Code.CREATED,
+        errors=(*_NO_MERCHANT, Code.ADJUSTMENT_BELOW_ZERO),
+    ),
+    _route(
+        "/transactions",
+        list_transactions,
+        "GET",
+        "transactions.list",
+        "Ledger entries of every wallet, newest first, with filters",
+        query=TransactionQuery,
+        response=TransactionItem,
+        many=True,
+    ),
+    _route(
+        "/packs",
+        list_packs,
+        "GET",
+        "packs.list",
+        "Every pack, on sale or not",
+        response=PackAdminData,
+        many=True,
+    ),
+    _route(
+        "/packs",
+        create_pack,
+        "POST",
+        "packs.create",
+        "Create a pack",
+        body=PackCreate,
+        response=PackAdminData,
+        success=Code.CREATED,
+        errors=(Code.PACK_ID_TAKEN,),
+    ),
+    _route(
+        "/packs/{id}",
+        update_pack,
+        "PATCH",
+        "packs.update",
+        "Change a pack (price, credits, popular, on sale)",
+        body=PackUpdate,
+        response=PackAdminData,
+        errors=(Code.PACK_NOT_FOUND,),
+    ),
+    _route(
+        "/coupons",
+        list_coupons,
+        "GET",
+        "coupons.list",
+        "Every coupon with its use count",
+        response=CouponData,
+        many=True,
+    ),
+    _route(
+        "/coupons",
+        create_coupon,
+        "POST",
+        "coupons.create",
+        "Create a coupon: percent or fixed amount off, optional expiry, use limit and pack",
+        body=CouponCreate,
+        response=CouponData,
+        success=Code.CREATED,
+        errors=(Code.COUPON_CODE_TAKEN, Code.PACK_NOT_FOUND),
+    ),
+    _route(
+        "/coupons/{id}",
+        update_coupon,
+        "PATCH",
+        "coupons.update",
+        "Switch a coupon off or on, or change its expiry or use limit",
+        body=CouponUpdate,
+        response=CouponData,
+        errors=(Code.COUPON_NOT_FOUND,),
+    ),
+    _route(
+        "/redemption-codes",
+        create_codes,
+        "POST",
+        "redemption_codes.create",
+        "Mint a batch of redemption codes; the codes are in this reply only",
+        body=CodeBatchRequest,
+        response=CodeBatchData,
+        success=Code.CREATED,
+    ),
+    _route(
+        "/redemption-codes",
+        list_codes,
+        "GET",
+        "redemption_codes.list",
+        "List redemption codes (never the codes themselves)",
+        query=CodeQuery,
+        response=CodeItem,
+        many=True,
+    ),
+    _route(
+        "/audit",
+        list_audit,
+        "GET",
+        "audit.list",
+        "The audit log of admin calls, newest first",
+        query=AuditQuery,
+        response=AuditItem,
+        many=True,
+    ),
+]

@@ -1,0 +1,313 @@
+"""Routes of the funding domain: packs, checkout, Stripe's webhook, redemption, history and
+the staging sandbox checkout page."""
+
+import re
+from collections.abc import Sequence
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ..auth import require_caller
+from ..billing import sandbox, service
+from ..billing.schemas import (
+    HISTORY_PAGE_SIZE,
+    CheckoutData,
+    CheckoutRequest,
+    HistoryItem,
+    HistoryQuery,
+    LedgerItem,
+    OffsetQuery,
+    PackData,
+    RedeemData,
+    RedeemRequest,
+    StripeAck,
+)
+from ..codes import Code
+from ..envelope import ApiError, Envelope
+from ..services import services
+from ..webhooks import outbox
+from .parsing import read_json, read_query
+from .routing import ApiRoute, RouteDoc
+
+__all__ = ["routes"]
+
+_ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
+# Stripe's events carry whole objects; give them more room than API requests get.
+_STRIPE_BODY_LIMIT = 512 * 1024
+_AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+_BODY = (
+    Code.VALIDATION_FAILED,
+    Code.INVALID_JSON,
+    Code.UNSUPPORTED_MEDIA_TYPE,
+    Code.BODY_TOO_LARGE,
+)
+
+
+def _after_commit(response: Response, request: Request, delivery_ids: Sequence[str]) -> Response:
+    if delivery_ids:
+        response.background = BackgroundTask(
+            outbox.enqueue, services(request).redis, list(delivery_ids)
+        )
+    return response
+
+
+async def list_packs(request: Request) -> Response:
+    require_caller(request)
+    packs = await service.list_packs(services(request).db)
+    return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
+
+
+async def create_checkout(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
+    data = await service.checkout(
+        svc.db, svc.settings, caller, body, base_url=str(request.base_url)
+    )
+    return Envelope(Code.CREATED, data.model_dump(), status="pending")
+
+
+async def redeem_code(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
+    data, deliveries = await service.redeem(svc.db, svc.settings, caller, body.code)
+    return _after_commit(Envelope(Code.SUCCESS, data.model_dump()), request, deliveries)
+
+
+async def funding_history(request: Request) -> Response:
+    caller = require_caller(request)
+    query = read_query(request, HistoryQuery)
+    items, total = await service.history(services(request).db, caller, query.page)
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta={"current_page": query.page, "per_page": HISTORY_PAGE_SIZE, "total": total},
+    )
+
+
+async def ledger_transactions(request: Request) -> Response:
+    caller = require_caller(request)
+    query = read_query(request, OffsetQuery)
+    items, total = await service.transactions(
+        services(request).db, caller, limit=query.limit, offset=query.offset
+    )
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta={
+            "limit": query.limit,
+            "offset": query.offset,
+            "total": total,
+            "has_more": query.offset + len(items) < total,
+        },
+    )
+
+
+async def _read_raw(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(Code.BODY_TOO_LARGE)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(Code.BODY_TOO_LARGE)
+    return bytes(body)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    svc = services(request)
+    payload = await _read_raw(request, _STRIPE_BODY_LIMIT)
+    event_id, outcome = await service.handle_stripe_event(
+        svc.db, svc.settings, payload, request.headers.get("stripe-signature")
+    )
+    data = StripeAck(event_id=event_id, outcome=outcome.outcome).model_dump()
+    return _after_commit(Envelope(Code.SUCCESS, data), request, outcome.delivery_ids)
+
+
+def _sandbox_args(request: Request) -> tuple[str, str]:
+    order_id: str = request.path_params["order_id"]
+    token = request.query_params.get("token", "")
+    if not _ORDER_ID.fullmatch(order_id) or not token:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order_id, token
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+async def sandbox_page(request: Request) -> Response:
+    svc = services(request)
+    order_id, token = _sandbox_args(request)
+    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    return HTMLResponse(
+        sandbox.render_page(order, token),
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+async def sandbox_pay(request: Request) -> Response:
+    svc = services(request)
+    order_id, token = _sandbox_args(request)
+    outcome = await service.pay_sandbox(svc.db, svc.settings, order_id, token)
+    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    reply: Response
+    if _wants_json(request):
+        reply = Envelope(Code.SUCCESS, {"order_id": order_id}, status=order.status)
+    else:
+        # As Stripe does, so one success page serves both; the sandbox's session is the order.
+        landing = order.success_url.replace("{CHECKOUT_SESSION_ID}", order_id)
+        reply = RedirectResponse(landing, status_code=303)
+    return _after_commit(reply, request, outcome.delivery_ids)
+
+
+async def sandbox_cancel(request: Request) -> Response:
+    svc = services(request)
+    order_id, token = _sandbox_args(request)
+    await service.cancel_sandbox(svc.db, svc.settings, order_id, token)
+    if _wants_json(request):
+        return Envelope(Code.SUCCESS, {"order_id": order_id}, status="failed")
+    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    return RedirectResponse(order.cancel_url, status_code=303)
+
+
+_SANDBOX_ERRORS = (Code.ORDER_NOT_FOUND, Code.ORDER_NOT_PAYABLE)
+
+routes = [
+    ApiRoute(
+        "/topup/packs",
+        list_packs,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Packs on sale to fund the wallet",
+            "billing",
+            response=PackData,
+            many=True,
+            errors=_AUTH,
+        ),
+    ),
+    ApiRoute(
+        "/billing/checkout",
+        create_checkout,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Buy a pack: a Stripe Checkout URL (live) or the sandbox checkout (staging)",
+            "billing",
+            body=CheckoutRequest,
+            response=CheckoutData,
+            success=Code.CREATED,
+            errors=(
+                *_AUTH,
+                *_BODY,
+                Code.PACK_NOT_FOUND,
+                Code.COUPON_NOT_FOUND,
+                Code.COUPON_EXPIRED,
+                Code.COUPON_EXHAUSTED,
+                Code.COUPON_NOT_APPLICABLE,
+                Code.PAYMENTS_NOT_CONFIGURED,
+                Code.PAYMENT_PROVIDER_ERROR,
+                Code.PAYMENT_PROVIDER_TIMEOUT,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/billing/redeem",
+        redeem_code,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Redeem a code into the wallet of the key's environment",
+            "billing",
+            body=RedeemRequest,
+            response=RedeemData,
+            errors=(
+                *_AUTH,
+                *_BODY,
+                Code.REDEMPTION_CODE_UNKNOWN,
+                Code.REDEMPTION_CODE_USED,
+                Code.REDEMPTION_CODE_EXPIRED,
+                Code.REDEMPTION_CODE_WRONG_ENV,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/billing/history",
+        funding_history,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Funding history: checkouts and redemptions, 20 a page, newest first",
+            "billing",
+            query=HistoryQuery,
+            response=HistoryItem,
+            many=True,
+            errors=(*_AUTH, Code.INVALID_QUERY),
+        ),
+    ),
+    ApiRoute(
+        "/billing/transactions",
+        ledger_transactions,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The wallet's ledger, newest first",
+            "billing",
+            query=OffsetQuery,
+            response=LedgerItem,
+            many=True,
+            errors=(*_AUTH, Code.INVALID_QUERY),
+        ),
+    ),
+    ApiRoute(
+        "/payments/stripe/webhook",
+        stripe_webhook,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Stripe's events (Stripe-Signature verified); credits each paid order once",
+            "billing",
+            auth="stripe",
+            response=StripeAck,
+            errors=(
+                Code.STRIPE_SIGNATURE_INVALID,
+                Code.STRIPE_WEBHOOK_NOT_CONFIGURED,
+                Code.STRIPE_EVENT_MALFORMED,
+                Code.STRIPE_EVENT_NOT_PROCESSED,
+                Code.BODY_TOO_LARGE,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/billing/sandbox/checkout/{order_id}",
+        sandbox_page,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The staging sandbox checkout page (HTML), opened from checkout_url",
+            "billing",
+            auth="none",
+            errors=(Code.ORDER_NOT_FOUND,),
+        ),
+    ),
+    ApiRoute(
+        "/billing/sandbox/checkout/{order_id}/pay",
+        sandbox_pay,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Pay a sandbox order: credits it as a paid Stripe event would, then 303 to "
+            "success_url (an envelope with Accept: application/json)",
+            "billing",
+            auth="none",
+            errors=_SANDBOX_ERRORS,
+        ),
+    ),
+    ApiRoute(
+        "/billing/sandbox/checkout/{order_id}/cancel",
+        sandbox_cancel,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Give up on a sandbox order: it fails, then 303 to cancel_url",
+            "billing",
+            auth="none",
+            errors=_SANDBOX_ERRORS,
+        ),
+    ),
+]

@@ -1,0 +1,125 @@
+"""Money into and out of a merchant wallet outside a send: checkout, redemption, adjustment.
+
+Each change writes the balance, its ledger entry and its outbox events in the caller's
+transaction, exactly as a send does, so webhooks report every credit and the balance is always
+the sum of the entries.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..ledger import service as ledger
+from ..store.db import Database
+from ..store.models import Merchant, table_of
+from ..webhooks import outbox
+
+__all__ = ["Moved", "credit_merchant", "debit_merchant"]
+
+_M = table_of(Merchant)
+
+CREDITED = "wallet.credited"
+DEBITED = "wallet.debited"
+
+
+@dataclass(slots=True)
+class Moved:
+    """The wallet's balance after the change, and the deliveries to enqueue after commit."""
+
+    balance_cents: int
+    delivery_ids: list[str] = field(default_factory=list)
+
+
+def _event_data(
+    env: str, amount: int, balance: int, source: str, reference: str, memo: str | None
+) -> dict[str, object]:
+    return {
+        "env": env,
+        "amount_cents": amount,
+        "balance_cents": balance,
+        "currency": "USD",
+        "source": source,
+        "reference": reference,
+        "description": memo,
+    }
+
+
+async def credit_merchant(
+    conn: AsyncConnection,
+    db: Database,
+    *,
+    env: str,
+    merchant_id: str,
+    amount: int,
+    source: str,
+    reference: str,
+    memo: str | None,
+    now: datetime,
+) -> Moved:
+    """Credit ``amount`` (> 0); ``source`` is the ledger kind: checkout, redemption, adjustment."""
+    assert amount > 0
+    wallet_id, _ = await ledger.ensure_wallet(conn, db, env, merchant_id, now)
+    balance = await ledger.credit(conn, wallet_id, amount, now)
+    await ledger.append(conn, [ledger.Entry(wallet_id, env, amount, source, reference, memo)], now)
+    deliveries = await outbox.emit(
+        conn,
+        env=env,
+        merchant_id=merchant_id,
+        type_=CREDITED,
+        data=_event_data(env, amount, balance, source, reference, memo),
+        now=now,
+    )
+    return Moved(balance, deliveries)
+
+
+async def debit_merchant(
+    conn: AsyncConnection,
+    *,
+    env: str,
+    merchant_id: str,
+    amount: int,
+    source: str,
+    reference: str,
+    memo: str | None,
+    now: datetime,
+) -> Moved | None:
+    """Take ``amount`` (> 0) if the wallet holds it, else ``None`` and nothing changed.
+
+    Emits ``wallet.debited``, and ``balance.low`` when this change crosses the merchant's
+    threshold from at-or-above to below, as a send would.
+    """
+    assert amount > 0
+    debited = await ledger.debit(conn, env, ledger.merchant_owner(merchant_id), amount, now)
+    if debited is None:
+        return None
+    after = debited.balance_cents
+    await ledger.append(
+        conn, [ledger.Entry(debited.wallet_id, env, -amount, source, reference, memo)], now
+    )
+    deliveries = await outbox.emit(
+        conn,
+        env=env,
+        merchant_id=merchant_id,
+        type_=DEBITED,
+        data=_event_data(env, -amount, after, source, reference, memo),
+        now=now,
+    )
+    threshold = (
+        await conn.execute(select(_M.c.low_balance_threshold_cents).where(_M.c.id == merchant_id))
+    ).scalar_one()
+    if after < threshold <= after + amount:
+        deliveries += await outbox.emit(
+            conn,
+            env=env,
+            merchant_id=merchant_id,
+            type_="balance.low",
+            data={
+                "balance_cents": after,
+                "low_balance_threshold_cents": threshold,
+                "currency": "USD",
+            },
+            now=now,
+        )
+    return Moved(after, deliveries)

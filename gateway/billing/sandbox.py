@@ -1,0 +1,63 @@
+"""The staging sandbox checkout page: what Stripe's hosted page is to live, without the card."""
+
+from html import escape
+from typing import Any
+
+__all__ = ["render_page"]
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox checkout: {pack} pack</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; }}
+.note {{ background: #fff4d6; padding: .75rem; border-radius: .5rem; }}
+button {{ font-size: 1rem; padding: .6rem 1.4rem; margin-right: .5rem; }}
+</style>
+</head>
+<body>
+<p class="note">Staging sandbox: no card is charged and no real credits move.</p>
+<h1>{pack} pack</h1>
+<p>{credits} credits, {credit} into your staging wallet.</p>
+<p>Total: <strong>{amount}</strong>{discount}</p>
+<p>Order <code>{order_id}</code>: <strong id="status">{status}</strong></p>
+{actions}
+</body>
+</html>
+"""
+
+_ACTIONS = """<form method="post" action="{pay}">
+<button type="submit" id="pay">Pay {amount}</button>
+</form>
+<form method="post" action="{cancel}">
+<button type="submit" id="cancel">Cancel</button>
+</form>"""
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{cents // 100}.{cents % 100:02d} {currency}"
+
+
+def render_page(order: Any, token: str) -> str:
+    amount = _money(order.amount_cents, order.currency)
+    discount = f" (was {_money(order.price_cents, order.currency)})" if order.discount_cents else ""
+    actions = ""
+    if order.status == "pending":
+        base = f"/api/public/v1/billing/sandbox/checkout/{order.id}"
+        actions = _ACTIONS.format(
+            pay=escape(f"{base}/pay?token={token}"),
+            cancel=escape(f"{base}/cancel?token={token}"),
+            amount=escape(amount),
+        )
+    return _PAGE.format(
+        pack=escape(order.pack_name or ""),
+        credits=f"{order.credits:,}",
+        credit=escape(_money(order.credit_cents, "USD")),
+        amount=escape(amount),
+        discount=escape(discount),
+        order_id=escape(order.id),
+        status=escape(order.status),
+        actions=actions,
+    )

@@ -1,0 +1,612 @@
+"""Packs, checkout, order completion, redemption and the funding history.
+
+An order is credited by one conditional UPDATE (``pending`` → ``completed``) in the same
+transaction as its wallet credit, ledger entry and outbox events: whichever of Stripe's events
+or the sandbox's Pay button gets there first credits it; every other attempt finds nothing to do.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import hash_code
+
+from ..auth import Caller
+from ..clock import new_id, rfc3339, utcnow
+from ..codes import Code
+from ..envelope import ApiError
+from ..ledger import service as ledger
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import (
+    Coupon,
+    FundingOrder,
+    LedgerEntry,
+    Pack,
+    RedemptionCode,
+    StripeEvent,
+    table_of,
+)
+from . import payments
+from .funding import Moved, credit_merchant
+from .schemas import (
+    HISTORY_PAGE_SIZE,
+    CheckoutData,
+    CheckoutRequest,
+    HistoryItem,
+    LedgerItem,
+    PackData,
+    RedeemData,
+)
+
+__all__ = [
+    "MIN_CHARGE_CENTS",
+    "Outcome",
+    "cancel_sandbox",
+    "checkout",
+    "complete_order",
+    "handle_stripe_event",
+    "history",
+    "list_packs",
+    "pay_sandbox",
+    "redeem",
+    "sandbox_order",
+    "sandbox_token",
+    "transactions",
+]
+
+log = logging.getLogger(__name__)
+
+_P = table_of(Pack)
+_C = table_of(Coupon)
+_O = table_of(FundingOrder)
+_R = table_of(RedemptionCode)
+_S = table_of(StripeEvent)
+_L = table_of(LedgerEntry)
+
+# Stripe's smallest USD charge: a coupon may not take a price below it.
+MIN_CHARGE_CENTS = 50
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What handling a payment signal did, and the deliveries to enqueue after commit."""
+
+    outcome: str
+    delivery_ids: list[str] = field(default_factory=list)
+
+
+def _pack_data(row: Any) -> PackData:
+    return PackData(
+        id=row.id,
+        name=row.name,
+        price_cents=row.price_cents,
+        currency=row.currency,
+        credits=row.credits,
+        credit_cents=row.credit_cents,
+        popular=row.popular,
+    )
+
+
+async def list_packs(db: Database) -> list[PackData]:
+    stmt = select(_P).where(_P.c.active.is_(True)).order_by(_P.c.sort_order, _P.c.id)
+    async with db.engine.connect() as conn:
+        return [_pack_data(r) for r in await conn.execute(stmt)]
+
+
+# --- checkout ---
+
+
+def _discount(coupon: Any, price: int) -> int:
+    if coupon.percent_off is not None:
+        return int(price * coupon.percent_off // 100)
+    return int(min(coupon.amount_off_cents, price))
+
+
+def _check_coupon(coupon: Any, pack_id: str, price: int, now: datetime) -> int:
+    """The discount in cents, or the refusal."""
+    if coupon is None or not coupon.active:
+        raise ApiError(Code.COUPON_NOT_FOUND)
+    if coupon.expires_at is not None and coupon.expires_at <= now:
+        raise ApiError(Code.COUPON_EXPIRED)
+    if coupon.max_uses is not None and coupon.uses >= coupon.max_uses:
+        raise ApiError(Code.COUPON_EXHAUSTED)
+    if coupon.pack_id is not None and coupon.pack_id != pack_id:
+        raise ApiError(Code.COUPON_NOT_APPLICABLE, "Coupon does not apply to this pack")
+    discount = _discount(coupon, price)
+    if price - discount < MIN_CHARGE_CENTS:
+        raise ApiError(
+            Code.COUPON_NOT_APPLICABLE,
+            f"Coupon would take the price below {MIN_CHARGE_CENTS} cents",
+        )
+    return discount
+
+
+async def _reserve_coupon(conn: AsyncConnection, coupon_id: str, now: datetime) -> None:
+    """Take one use, if one is left: the limit holds however many checkouts race."""
+    result = await conn.execute(
+        update(_C)
+        .where(
+            _C.c.id == coupon_id,
+            _C.c.active.is_(True),
+            or_(_C.c.max_uses.is_(None), _C.c.uses < _C.c.max_uses),
+            or_(_C.c.expires_at.is_(None), _C.c.expires_at > now),
+        )
+        .values(uses=_C.c.uses + 1, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise ApiError(Code.COUPON_EXHAUSTED)
+
+
+async def _release_coupon(conn: AsyncConnection, coupon_id: str | None, now: datetime) -> None:
+    if coupon_id is None:
+        return
+    await conn.execute(
+        update(_C).where(_C.c.id == coupon_id, _C.c.uses > 0).values(uses=_C.c.uses - 1)
+    )
+
+
+def sandbox_token(settings: Settings, order_id: str) -> str:
+    """Proof that the holder was given the sandbox link; derived, so nothing extra is stored."""
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, f"sandbox-checkout:{order_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _sandbox_url(settings: Settings, base_url: str, order_id: str) -> str:
+    base = (settings.public_base_url or base_url).rstrip("/")
+    token = sandbox_token(settings, order_id)
+    return f"{base}/api/public/v1/billing/sandbox/checkout/{order_id}?token={token}"
+
+
+async def checkout(
+    db: Database, settings: Settings, caller: Caller, body: CheckoutRequest, *, base_url: str
+) -> CheckoutData:
+    """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
+    anything is written, so a refusal or a timeout leaves no order behind."""
+    now = utcnow()
+    async with db.engine.connect() as conn:
+        pack = (
+            await conn.execute(select(_P).where(_P.c.id == body.pack_id, _P.c.active.is_(True)))
+        ).first()
+        if pack is None:
+            raise ApiError(Code.PACK_NOT_FOUND)
+        coupon = None
+        discount = 0
+        if body.coupon is not None:
+            coupon = (
+                await conn.execute(select(_C).where(_C.c.code == body.coupon.strip().upper()))
+            ).first()
+            discount = _check_coupon(coupon, pack.id, pack.price_cents, now)
+    amount = pack.price_cents - discount
+    order_id = new_id("ord")
+
+    if caller.env == "staging":
+        provider, session_id = "sandbox", None
+        url = _sandbox_url(settings, base_url, order_id)
+    else:
+        provider = "stripe"
+        session = await payments.create_session(
+            settings,
+            payments.SessionRequest(
+                order_id=order_id,
+                merchant_id=caller.merchant_id,
+                pack_id=pack.id,
+                pack_name=pack.name,
+                credits=pack.credits,
+                amount_cents=amount,
+                currency=pack.currency,
+                success_url=body.success_url,
+                cancel_url=body.cancel_url,
+            ),
+        )
+        session_id, url = session.id, session.url
+
+    try:
+        async with db.begin() as conn:
+            if coupon is not None:
+                await _reserve_coupon(conn, coupon.id, now)
+            await conn.execute(
+                insert(_O).values(
+                    id=order_id,
+                    env=caller.env,
+                    merchant_id=caller.merchant_id,
+                    kind="checkout",
+                    provider=provider,
+                    provider_session_id=session_id,
+                    checkout_url=url,
+                    success_url=body.success_url,
+                    cancel_url=body.cancel_url,
+                    pack_id=pack.id,
+                    pack_name=pack.name,
+                    coupon_id=coupon.id if coupon is not None else None,
+                    credits=pack.credits,
+                    credit_cents=pack.credit_cents,
+                    price_cents=pack.price_cents,
+                    discount_cents=discount,
+                    amount_cents=amount,
+                    currency=pack.currency,
+                    status="pending",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except ApiError:
+        if session_id is not None:
+            # Never shown to anyone, so never paid; Stripe expires it after a day.
+            log.warning("checkout session %s orphaned: coupon ran out meanwhile", session_id)
+        raise
+    return CheckoutData(
+        order_id=order_id,
+        status="pending",
+        provider=provider,
+        checkout_url=url,
+        pack_id=pack.id,
+        credits=pack.credits,
+        credit_cents=pack.credit_cents,
+        price_cents=pack.price_cents,
+        discount_cents=discount,
+        amount_cents=amount,
+        currency=pack.currency,
+        coupon=coupon.code if coupon is not None else None,
+    )
+
+
+# --- completing and failing orders ---
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """What the payment provider says was paid, to be matched against the order."""
+
+    provider: str
+    session_id: str | None
+    amount_cents: int | None
+    currency: str | None
+
+
+async def complete_order(
+    conn: AsyncConnection, db: Database, order_id: str, paid: Paid, now: datetime
+) -> Outcome:
+    order = (await conn.execute(select(_O).where(_O.c.id == order_id))).first()
+    if order is None:
+        log.warning("payment for unknown order %s from %s", order_id, paid.provider)
+        return Outcome("unknown_order")
+    expected = (order.provider, order.provider_session_id, order.amount_cents, order.currency)
+    got = (
+        paid.provider,
+        paid.session_id,
+        paid.amount_cents,
+        (paid.currency or "").upper(),
+    )
+    if expected != got:
+        # Money may have moved: leave the order pending for an operator, credit nothing.
+        log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
+        return Outcome("mismatch")
+    row = (
+        await conn.execute(
+            update(_O)
+            .where(_O.c.id == order_id, _O.c.status == "pending")
+            .values(status="completed", completed_at=now, updated_at=now)
+            .returning(_O.c.id)
+        )
+    ).first()
+    if row is None:
+        return Outcome("already_completed" if order.status == "completed" else "not_pending")
+    moved = await credit_merchant(
+        conn,
+        db,
+        env=order.env,
+        merchant_id=order.merchant_id,
+        amount=order.credit_cents,
+        source="checkout",
+        reference=order_id,
+        memo=f"{order.pack_name} pack ({order.credits:,} credits)",
+        now=now,
+    )
+    return Outcome("credited", moved.delivery_ids)
+
+
+async def fail_order(
+    conn: AsyncConnection, order_id: str, reason: str, now: datetime, *, provider: str
+) -> Outcome:
+    row = (
+        await conn.execute(
+            update(_O)
+            .where(_O.c.id == order_id, _O.c.status == "pending", _O.c.provider == provider)
+            .values(status="failed", failure_reason=reason, updated_at=now)
+            .returning(_O.c.coupon_id)
+        )
+    ).first()
+    if row is None:
+        return Outcome("not_pending")
+    await _release_coupon(conn, row.coupon_id, now)
+    return Outcome("failed_order")
+
+
+# --- Stripe's webhook ---
+
+
+def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any]]:
+    try:
+        event = json.loads(payload)
+        event_id, type_, obj = event["id"], event["type"], event["data"]["object"]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED) from None
+    if not isinstance(event_id, str) or not isinstance(type_, str) or not isinstance(obj, dict):
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED)
+    if not 0 < len(event_id) <= 255:
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED)
+    return event_id, type_, obj
+
+
+def _order_of(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    from_metadata = metadata.get("order_id") if isinstance(metadata, dict) else None
+    reference = obj.get("client_reference_id")
+    found = from_metadata or reference
+    return found if isinstance(found, str) else None
+
+
+def _paid(obj: dict[str, Any]) -> Paid:
+    amount = obj.get("amount_total")
+    currency = obj.get("currency")
+    return Paid(
+        provider="stripe",
+        session_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
+        amount_cents=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=currency if isinstance(currency, str) else None,
+    )
+
+
+_SUCCEEDED = "checkout.session.async_payment_succeeded"
+_COMPLETED = "checkout.session.completed"
+_FAILED = {
+    "checkout.session.async_payment_failed": "payment failed",
+    "checkout.session.expired": "checkout expired",
+}
+
+
+async def _dispatch(
+    conn: AsyncConnection, db: Database, type_: str, obj: dict[str, Any], now: datetime
+) -> Outcome:
+    order_id = _order_of(obj)
+    if type_ not in (_COMPLETED, _SUCCEEDED, *_FAILED):
+        return Outcome("ignored")
+    if order_id is None:
+        log.warning("stripe %s without an order id", type_)
+        return Outcome("unknown_order")
+    if type_ in _FAILED:
+        return await fail_order(conn, order_id, _FAILED[type_], now, provider="stripe")
+    if type_ == _COMPLETED and obj.get("payment_status") not in ("paid", "no_payment_required"):
+        # Delayed methods (bank debits) finish with async_payment_succeeded later.
+        return Outcome("awaiting_payment")
+    return await complete_order(conn, db, order_id, _paid(obj), now)
+
+
+async def handle_stripe_event(
+    db: Database, settings: Settings, payload: bytes, signature: str | None
+) -> tuple[str, Outcome]:
+    """Verify, then record the event id and act on it in one transaction: a duplicate id
+    finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed."""
+    payments.verify_event(settings, payload, signature)
+    event_id, type_, obj = _parse_event(payload)
+    now = utcnow()
+    try:
+        async with db.begin() as conn:
+            recorded = (
+                await conn.execute(
+                    db.insert(_S)
+                    .values(
+                        id=event_id,
+                        type=type_[:100],
+                        order_id=(_order_of(obj) or "")[:40] or None,
+                        outcome="processing",
+                        received_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=[_S.c.id])
+                    .returning(_S.c.id)
+                )
+            ).first()
+            if recorded is None:
+                return event_id, Outcome("duplicate")
+            outcome = await _dispatch(conn, db, type_, obj, now)
+            await conn.execute(
+                update(_S).where(_S.c.id == event_id).values(outcome=outcome.outcome)
+            )
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("stripe event %s (%s) not processed; Stripe will retry", event_id, type_)
+        raise ApiError(Code.STRIPE_EVENT_NOT_PROCESSED) from None
+    return event_id, outcome
+
+
+# --- the staging sandbox checkout ---
+
+
+async def sandbox_order(db: Database, settings: Settings, order_id: str, token: str) -> Any:
+    """The sandbox order the link names, if the token is the one the link was issued with."""
+    if not hmac.compare_digest(sandbox_token(settings, order_id), token):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    async with db.engine.connect() as conn:
+        order = (
+            await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == "sandbox"))
+        ).first()
+    if order is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order
+
+
+async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> Outcome:
+    """Pressing Pay: the same completion a paid Stripe event runs, amount and all."""
+    order = await sandbox_order(db, settings, order_id, token)
+    if order.status != "pending":
+        raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
+    now = utcnow()
+    paid = Paid("sandbox", None, order.amount_cents, order.currency)
+    async with db.begin() as conn:
+        outcome = await complete_order(conn, db, order_id, paid, now)
+    if outcome.outcome != "credited":
+        raise ApiError(Code.ORDER_NOT_PAYABLE)
+    return outcome
+
+
+async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> None:
+    """Giving up on the sandbox page fails the order at once, as an expired session would."""
+    order = await sandbox_order(db, settings, order_id, token)
+    if order.status != "pending":
+        raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
+    async with db.begin() as conn:
+        await fail_order(conn, order_id, "checkout cancelled", utcnow(), provider="sandbox")
+
+
+# --- redemption codes ---
+
+
+async def _refusal(conn: AsyncConnection, code_hash: str, env: str, now: datetime) -> ApiError:
+    row = (
+        await conn.execute(
+            select(_R.c.env, _R.c.redeemed_at, _R.c.expires_at).where(_R.c.code_hash == code_hash)
+        )
+    ).first()
+    if row is None:
+        return ApiError(Code.REDEMPTION_CODE_UNKNOWN)
+    if row.env != env:
+        return ApiError(Code.REDEMPTION_CODE_WRONG_ENV)
+    if row.redeemed_at is not None:
+        return ApiError(Code.REDEMPTION_CODE_USED)
+    return ApiError(Code.REDEMPTION_CODE_EXPIRED)
+
+
+async def redeem(
+    db: Database, settings: Settings, caller: Caller, code: str
+) -> tuple[RedeemData, list[str]]:
+    """Claim and credit in one transaction. The claim is one conditional UPDATE, so of any
+    number of concurrent redemptions of a code exactly one finds it unused."""
+    code_hash = hash_code(code, settings.key_pepper.get_secret_value().encode())
+    now = utcnow()
+    order_id = new_id("ord")
+    async with db.begin() as conn:
+        claimed = (
+            await conn.execute(
+                update(_R)
+                .where(
+                    _R.c.code_hash == code_hash,
+                    _R.c.env == caller.env,
+                    _R.c.redeemed_at.is_(None),
+                    or_(_R.c.expires_at.is_(None), _R.c.expires_at > now),
+                )
+                .values(redeemed_at=now, redeemed_by=caller.merchant_id, order_id=order_id)
+                .returning(_R.c.id, _R.c.amount_cents, _R.c.name)
+            )
+        ).first()
+        if claimed is None:
+            raise await _refusal(conn, code_hash, caller.env, now)
+        amount = int(claimed.amount_cents)
+        await conn.execute(
+            insert(_O).values(
+                id=order_id,
+                env=caller.env,
+                merchant_id=caller.merchant_id,
+                kind="redemption",
+                provider="redemption",
+                pack_name=claimed.name,
+                credits=amount * 10,
+                credit_cents=amount,
+                price_cents=0,
+                discount_cents=0,
+                amount_cents=0,
+                currency="USD",
+                status="completed",
+                created_at=now,
+                updated_at=now,
+                completed_at=now,
+            )
+        )
+        moved: Moved = await credit_merchant(
+            conn,
+            db,
+            env=caller.env,
+            merchant_id=caller.merchant_id,
+            amount=amount,
+            source="redemption",
+            reference=order_id,
+            memo=f"redemption code {claimed.id}",
+            now=now,
+        )
+    data = RedeemData(
+        order_id=order_id, env=caller.env, amount_cents=amount, balance_cents=moved.balance_cents
+    )
+    return data, moved.delivery_ids
+
+
+# --- what the merchant can see ---
+
+
+def _history_item(row: Any) -> HistoryItem:
+    return HistoryItem(
+        id=row.id,
+        kind=row.kind,
+        provider=row.provider,
+        pack_id=row.pack_id,
+        pack_name=row.pack_name,
+        credits=row.credits,
+        credit_cents=row.credit_cents,
+        amount_paid_cents=row.amount_cents,
+        discount_cents=row.discount_cents,
+        currency=row.currency,
+        status=row.status,
+        failure_reason=row.failure_reason,
+        created_at=rfc3339(row.created_at),
+        completed_at=rfc3339(row.completed_at) if row.completed_at else None,
+    )
+
+
+async def history(db: Database, caller: Caller, page: int) -> tuple[list[HistoryItem], int]:
+    """One page (20, newest first) of the caller's orders and redemptions, and the total."""
+    mine = (_O.c.merchant_id == caller.merchant_id, _O.c.env == caller.env)
+    async with db.engine.connect() as conn:
+        total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
+        rows = await conn.execute(
+            select(_O)
+            .where(*mine)
+            .order_by(_O.c.id.desc())
+            .limit(HISTORY_PAGE_SIZE)
+            .offset((page - 1) * HISTORY_PAGE_SIZE)
+        )
+        return [_history_item(r) for r in rows], total
+
+
+def ledger_item(row: Any) -> LedgerItem:
+    return LedgerItem(
+        id=row.id,
+        env=row.env,
+        type=row.kind,
+        amount_cents=row.amount_cents,
+        reference=row.reference,
+        description=row.memo,
+        created_at=rfc3339(row.created_at),
+    )
+
+
+async def transactions(
+    db: Database, caller: Caller, *, limit: int, offset: int
+) -> tuple[list[LedgerItem], int]:
+    """The caller's wallet ledger in its env, newest first, and the number of entries."""
+    async with db.engine.connect() as conn:
+        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
+        if wallet is None:
+            return [], 0
+        mine = _L.c.wallet_id == wallet.wallet_id
+        total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
+        rows = await conn.execute(
+            select(_L).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
+        )
+        return [ledger_item(r) for r in rows], total

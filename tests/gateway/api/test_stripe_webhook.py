@@ -1,0 +1,342 @@
+"""Stripe's webhook: verified with Stripe's scheme, credited exactly once per paid order."""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from sqlalchemy import func, select
+
+from gateway.billing import service as billing_service
+from gateway.store.db import Database
+from gateway.store.models import StripeEvent, table_of
+from tests.conftest import (
+    STRIPE_API,
+    MakeMerchant,
+    MerchantKey,
+    assert_ledger_balanced,
+    events_of,
+    stripe_headers,
+)
+
+WEBHOOK = "/payments/stripe/webhook"
+
+
+async def live_order(
+    client: httpx.AsyncClient, merchant: MerchantKey, pack_id: str = "pack_pro"
+) -> tuple[str, str]:
+    """A pending live order made through checkout; ``(order id, session id)``."""
+    session_id = f"cs_test_{uuid.uuid4().hex}"
+    with respx.mock(assert_all_called=True) as stripe_api:
+        stripe_api.post(f"{STRIPE_API}/v1/checkout/sessions").respond(
+            200,
+            json={"id": session_id, "object": "checkout.session", "url": "https://pay.example"},
+        )
+        reply = await client.post(
+            "/billing/checkout",
+            json={
+                "pack_id": pack_id,
+                "success_url": "https://m.example/ok",
+                "cancel_url": "https://m.example/no",
+            },
+            headers=merchant.headers,
+        )
+    assert reply.status_code == 201, reply.text
+    return reply.json()["data"]["order_id"], session_id
+
+
+def session_event(
+    order_id: str,
+    session_id: str,
+    *,
+    type_: str = "checkout.session.completed",
+    amount: int = 2000,
+    currency: str = "usd",
+    payment_status: str = "paid",
+    event_id: str | None = None,
+) -> str:
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex}",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": type_,
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "amount_total": amount,
+                    "currency": currency,
+                    "client_reference_id": order_id,
+                    "metadata": {"order_id": order_id},
+                    "mode": "payment",
+                    "payment_status": payment_status,
+                    "status": "complete",
+                }
+            },
+        }
+    )
+
+
+async def post_event(
+    client: httpx.AsyncClient, payload: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await client.post(
+        WEBHOOK, content=payload.encode(), headers=headers or stripe_headers(payload)
+    )
+
+
+async def balance(client: httpx.AsyncClient, merchant: MerchantKey) -> int:
+    reply = await client.get("/balance", headers=merchant.headers)
+    value: int = reply.json()["data"]["balance_cents"]
+    return value
+
+
+async def order_status(client: httpx.AsyncClient, merchant: MerchantKey) -> str:
+    reply = await client.get("/billing/history", headers=merchant.headers)
+    status: str = reply.json()["data"][0]["status"]
+    return status
+
+
+async def stripe_event_count(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        count = (
+            await conn.execute(select(func.count()).select_from(table_of(StripeEvent)))
+        ).scalar_one()
+    return int(count)
+
+
+async def test_paid_session_credits_once(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    payload = session_event(order_id, session_id)
+
+    reply = await post_event(billing_client, payload)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"]["outcome"] == "credited"
+    assert await balance(billing_client, merchant) == 2500
+    assert await order_status(billing_client, merchant) == "completed"
+
+    again = await post_event(billing_client, payload)
+    assert (again.status_code, again.json()["data"]["outcome"]) == (200, "duplicate")
+    # Another event for the same order (Stripe sends both for some payments): still once.
+    late = session_event(order_id, session_id, type_="checkout.session.async_payment_succeeded")
+    other = await post_event(billing_client, late)
+    assert other.json()["data"]["outcome"] == "already_completed"
+    assert await balance(billing_client, merchant) == 2500
+
+    [event] = await events_of(db, merchant.merchant_id, "wallet.credited")
+    assert event["env"] == "live"
+    assert event["data"] == {
+        "env": "live",
+        "amount_cents": 2500,
+        "balance_cents": 2500,
+        "currency": "USD",
+        "source": "checkout",
+        "reference": order_id,
+        "description": "Pro pack (25,000 credits)",
+    }
+    ledger = await billing_client.get("/billing/transactions", headers=merchant.headers)
+    [entry] = ledger.json()["data"]
+    assert (entry["type"], entry["amount_cents"], entry["reference"]) == (
+        "checkout",
+        2500,
+        order_id,
+    )
+    await assert_ledger_balanced(db)
+
+
+async def test_same_event_ten_times_concurrently_credits_once(
+    billing_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    billing_live_url: str,
+    db: Database,
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant, "pack_business")
+    payload = session_event(order_id, session_id, amount=5000)
+    headers = stripe_headers(payload)
+    async with httpx.AsyncClient(base_url=f"{billing_live_url}/api/public/v1") as http:
+        replies = await asyncio.gather(
+            *(http.post(WEBHOOK, content=payload.encode(), headers=headers) for _ in range(10))
+        )
+    assert [r.status_code for r in replies] == [200] * 10
+    outcomes = sorted(r.json()["data"]["outcome"] for r in replies)
+    assert outcomes == ["credited"] + ["duplicate"] * 9
+    assert await balance(billing_client, merchant) == 7000
+    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    await assert_ledger_balanced(db)
+
+
+def _tampered(payload: str) -> tuple[str, dict[str, str]]:
+    headers = stripe_headers(payload)
+    return payload.replace('"amount_total": 2000', '"amount_total": 2001'), headers
+
+
+@pytest.mark.parametrize(
+    "forge",
+    ["tampered", "stale", "future", "missing", "wrong_secret", "garbage", "no_v1"],
+)
+async def test_bad_signatures_are_refused_and_change_nothing(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, forge: str
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    payload = session_event(order_id, session_id)
+    now = int(time.time())
+    headers: dict[str, str]
+    if forge == "tampered":
+        payload, headers = _tampered(payload)
+    elif forge == "stale":
+        headers = stripe_headers(payload, timestamp=now - 301)
+    elif forge == "future":
+        headers = stripe_headers(payload, timestamp=now + 600)
+    elif forge == "missing":
+        headers = {"Content-Type": "application/json"}
+    elif forge == "wrong_secret":
+        headers = stripe_headers(payload, secret="whsec_someone_else")
+    elif forge == "garbage":
+        headers = {"Stripe-Signature": "nonsense"}
+    else:
+        signed = stripe_headers(payload)["Stripe-Signature"]
+        headers = {"Stripe-Signature": signed.replace("v1=", "v0=")}
+    before = await stripe_event_count(db)
+    reply = await post_event(billing_client, payload, headers)
+    assert (reply.status_code, reply.json()["code"]) == (400, 4120)
+    assert await balance(billing_client, merchant) == 0
+    assert await order_status(billing_client, merchant) == "pending"
+    assert await stripe_event_count(db) == before
+
+
+async def test_any_of_several_signatures_may_match(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    payload = session_event(order_id, session_id)
+    good = stripe_headers(payload)["Stripe-Signature"]
+    stamp, signature = good.split(",")
+    rolled = f"{stamp},v1={'0' * 64},{signature}"
+    reply = await post_event(billing_client, payload, {"Stripe-Signature": rolled})
+    assert reply.json()["data"]["outcome"] == "credited"
+
+
+async def test_mismatched_payment_is_not_credited_and_is_logged(
+    billing_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    wrong = [
+        session_event(order_id, session_id, amount=1999),
+        session_event(order_id, session_id, currency="eur"),
+        session_event(order_id, "cs_test_some_other_session"),
+    ]
+    with caplog.at_level(logging.ERROR, logger="gateway.billing.service"):
+        for payload in wrong:
+            reply = await post_event(billing_client, payload)
+            assert (reply.status_code, reply.json()["data"]["outcome"]) == (200, "mismatch")
+    assert caplog.text.count("does not match order") == 3
+    assert await balance(billing_client, merchant) == 0
+    assert await order_status(billing_client, merchant) == "pending"
+
+
+async def test_sandbox_orders_cannot_be_paid_by_stripe_events(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    start = await balance(billing_client, merchant)
+    reply = await billing_client.post(
+        "/billing/checkout",
+        json={
+            "pack_id": "pack_pro",
+            "success_url": "https://a.example",
+            "cancel_url": "https://a.example",
+        },
+        headers=merchant.headers,
+    )
+    order_id = reply.json()["data"]["order_id"]
+    event = await post_event(billing_client, session_event(order_id, "cs_test_x"))
+    assert event.json()["data"]["outcome"] == "mismatch"
+    assert await balance(billing_client, merchant) == start
+
+
+async def test_delayed_payment_waits_then_credits_and_failures_fail_the_order(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    unpaid = session_event(order_id, session_id, payment_status="unpaid")
+    assert (await post_event(billing_client, unpaid)).json()["data"]["outcome"] == (
+        "awaiting_payment"
+    )
+    assert await balance(billing_client, merchant) == 0
+    paid = session_event(order_id, session_id, type_="checkout.session.async_payment_succeeded")
+    assert (await post_event(billing_client, paid)).json()["data"]["outcome"] == "credited"
+    assert await balance(billing_client, merchant) == 2500
+
+    other = await make_merchant("live")
+    failed_id, failed_session = await live_order(billing_client, other)
+    expired = session_event(failed_id, failed_session, type_="checkout.session.expired")
+    assert (await post_event(billing_client, expired)).json()["data"]["outcome"] == "failed_order"
+    history = await billing_client.get("/billing/history", headers=other.headers)
+    [item] = history.json()["data"]
+    assert (item["status"], item["failure_reason"]) == ("failed", "checkout expired")
+    late = session_event(failed_id, failed_session)
+    assert (await post_event(billing_client, late)).json()["data"]["outcome"] == "not_pending"
+    assert await balance(billing_client, other) == 0
+
+
+async def test_unknown_types_are_acknowledged_and_malformed_events_refused(
+    billing_client: httpx.AsyncClient,
+) -> None:
+    payload = json.dumps(
+        {"id": "evt_unknown_1", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
+    )
+    reply = await post_event(billing_client, payload)
+    assert (reply.status_code, reply.json()["data"]["outcome"]) == (200, "ignored")
+    for body in ('{"id": 5}', "[1, 2]", "not json"):
+        reply = await post_event(billing_client, body)
+        assert (reply.status_code, reply.json()["code"]) == (400, 4122), body
+
+
+async def test_webhook_off_without_a_secret(client: httpx.AsyncClient) -> None:
+    payload = json.dumps({"id": "evt_1", "type": "x", "data": {"object": {}}})
+    reply = await post_event(client, payload)
+    assert (reply.status_code, reply.json()["code"]) == (503, 4121)
+
+
+async def test_a_failure_while_crediting_is_a_5xx_and_the_retry_credits(
+    billing_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    payload = session_event(order_id, session_id)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the wallet is on fire")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(billing_service, "credit_merchant", broken)
+        reply = await post_event(billing_client, payload)
+    assert (reply.status_code, reply.json()["code"]) == (500, 4123)
+    assert await balance(billing_client, merchant) == 0
+    assert await order_status(billing_client, merchant) == "pending"
+
+    retry = await post_event(billing_client, payload)
+    assert retry.json()["data"]["outcome"] == "credited"
+    assert await balance(billing_client, merchant) == 2500
+    await assert_ledger_balanced(db)
