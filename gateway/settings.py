@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
 
+    # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
+    metrics: bool = True
+    log_level: str = "INFO"
+    # The worker has no HTTP app, so it serves /metrics on a port of its own; None: not served.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -11,6 +11,7 @@ from .. import idempotency
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, Envelope
+from ..ops import metrics
 from ..services import services
 from ..topup import service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
@@ -64,6 +65,8 @@ async def send_topup(request: Request) -> Response:
         request_hash=idempotency.fingerprint("POST", request.url.path, decoded),
         idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
     )
+    if svc.settings.metrics:
+        metrics.observe_topup(caller.env, body.platform, getattr(sent.response, "code", None))
     return _sent_response(sent, request)
 
 
@@ -157,7 +160,8 @@ routes = [
             body=SendRequest,
             response=SendData,
             success=Code.TOPUP_DELIVERED,
-            errors=_SEND_ERRORS,
+            # A staging ``+pending`` recipient answers 202: a success code among the others.
+            errors=(Code.TOPUP_PENDING, *_SEND_ERRORS),
         ),
     ),
     ApiRoute(
