@@ -164,7 +164,9 @@ def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
     for status, codes in sorted(by_status.items()):
         success = all(c < 2000 for c in codes)
         data = typed if success else {"type": ["object", "null"]}
-        schema = _envelope(codes, success=success, data=data, list_meta=success and doc.many)
+        # A paged list (it takes a query) says where it is in ``meta``; a whole list needs not.
+        paged = success and doc.many and doc.query is not None
+        schema = _envelope(codes, success=success, data=data, list_meta=paged)
         responses[str(status)] = {
             "description": "; ".join(f"{int(c)} {CATALOGUE[c].message}" for c in codes),
             "content": {"application/json": {"schema": schema}},
