@@ -15,7 +15,7 @@ __all__ = ["JsonFormatter", "configure_logging", "mask_email"]
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "taskName"}
+    | {"message", "asctime", "taskName", "color_message"}
 )
 
 
@@ -56,10 +56,14 @@ def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) 
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # uvicorn's loggers keep their level but hand records to ours.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn's loggers hand their records to ours; its access line is replaced by the gateway's
+    # own, which knows the route, the code and the merchant.
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
 
 
 def mask_email(address: str) -> str:

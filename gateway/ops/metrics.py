@@ -9,6 +9,7 @@ total. The outbox figures are read from the store at scrape time, so any process
 
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -34,6 +35,7 @@ __all__ = [
     "observe_delivery_attempt",
     "observe_request",
     "observe_topup",
+    "prepare_multiprocess_dir",
     "scrape",
     "start_metrics_server",
 ]
@@ -163,6 +165,17 @@ async def scrape(db: Database | None) -> bytes:
         outbox.register(_Fixed(await _outbox_metrics(db, utcnow())))
         text += generate_latest(outbox)
     return text
+
+
+def prepare_multiprocess_dir() -> None:
+    """Before the server forks its processes: values left by an earlier run would be added in."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104

@@ -7,11 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
 from gateway.clock import new_id, utcnow
-from gateway.ops.metrics import observe_delivery_attempt
+from gateway.ops.metrics import observe_delivery_attempt, prepare_multiprocess_dir
 from gateway.store.db import Database
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from tests.conftest import MakeMerchant, MerchantKey
@@ -163,3 +164,15 @@ def test_several_processes_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
         == 2
     )
     assert _value(samples, "aitopup_webhook_delivery_attempts_total", outcome="succeeded") == 2
+
+
+def test_a_new_server_starts_from_an_empty_multiprocess_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"old")
+    (folder / "keep.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    prepare_multiprocess_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
