@@ -13,9 +13,11 @@ from starlette.routing import Mount
 
 from keys import Sealer
 
-from .api import PREFIX, admin, public_routes
+from .api import PREFIX, admin, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .envelope import HANDLERS
+from .ops.logs import configure_logging
+from .ops.middleware import RequestContext
 from .services import Services
 from .settings import Settings
 from .store.db import Database, create_engine
@@ -44,10 +46,14 @@ def create_app(settings: Settings) -> Starlette:
     backend = ApiKeyBackend(settings.key_pepper.get_secret_value().encode())
     return Starlette(
         routes=[
-            Mount(PREFIX, routes=public_routes()),
+            Mount(PREFIX, routes=[*public_routes(), *ops.spec_routes()]),
             Mount(admin.PREFIX, routes=admin.routes),
+            *ops.root_routes(with_metrics=settings.metrics),
         ],
-        middleware=[Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error)],
+        middleware=[
+            Middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics),
+            Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
+        ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
@@ -55,4 +61,6 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn: ``uvicorn --factory gateway.app:app_from_env``."""
-    return create_app(Settings())  # secrets come from the environment
+    settings = Settings()  # secrets come from the environment
+    configure_logging(settings.log_level)
+    return create_app(settings)

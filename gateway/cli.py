@@ -96,6 +96,11 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .ops.logs import configure_logging
+    from .ops.metrics import prepare_multiprocess_dir
+
+    configure_logging(_settings().log_level)
+    prepare_multiprocess_dir()
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,
@@ -103,6 +108,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,  # the gateway writes its own one-line JSON access log
+        log_config=None,  # uvicorn's records go to the JSON handler too
         proxy_headers=True,
     )
     return 0

@@ -6,11 +6,54 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
 
-__all__ = ["HANDLERS", "ApiError", "Envelope", "EnvelopeBody", "validation_details"]
+__all__ = [
+    "HANDLERS",
+    "SCOPE_CODE",
+    "SCOPE_REQUEST_ID",
+    "ApiError",
+    "Envelope",
+    "EnvelopeBody",
+    "validation_details",
+]
+
+# Left in the ASGI scope for the request middleware: the code a reply carried, and the request id
+# every envelope echoes (also the ones sent from outside that middleware, on a 500).
+SCOPE_CODE = "aitopup.code"
+SCOPE_REQUEST_ID = "aitopup.request_id"
+
+
+class CursorMeta(BaseModel):
+    """``meta`` of a list paged by cursor (top-ups, deliveries)."""
+
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class PageMeta(BaseModel):
+    """``meta`` of a list paged by page number (funding history)."""
+
+    current_page: int
+    per_page: int
+    total: int
+
+
+class OffsetMeta(BaseModel):
+    """``meta`` of a list paged by limit and offset (the ledger, admin lists)."""
+
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, limit: int, offset: int, count: int, total: int) -> "OffsetMeta":
+        return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
 
 
 class EnvelopeBody(BaseModel):
@@ -58,6 +101,13 @@ class Envelope(JSONResponse):
         # ``meta`` only appears on lists; every other field is always present, null or not.
         exclude = {"meta"} if content.meta is None else None
         return content.model_dump_json(exclude=exclude).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SCOPE_CODE] = self.code
+        request_id = scope.get(SCOPE_REQUEST_ID)
+        if request_id is not None:
+            self.raw_headers.append((b"x-request-id", request_id.encode()))
+        await super().__call__(scope, receive, send)
 
 
 class ApiError(Exception):

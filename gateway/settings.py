@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     # Where the staging sandbox checkout page is served from; unset, the request's own base URL.
     public_base_url: str | None = None
 
+    # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
+    metrics: bool = True
+    log_level: str = "INFO"
+    # The worker has no HTTP app, so it serves /metrics on a port of its own; None: not served.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -402,3 +402,70 @@ async def events_of(db: Database, merchant_id: str, type_: str) -> list[dict[str
             .order_by(e.c.id)
         )
         return [json.loads(r.payload) for r in rows]
+
+
+# --- operations ---
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own, on a fixed port, that the test may stop and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.folder), "--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ops_settings(settings: Settings) -> Settings:
+    """The session's settings with the access log and metrics on, as in production."""
+    return settings.model_copy(update={"access_log": True, "metrics": True})
+
+
+@pytest.fixture
+async def ops_client(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a fresh app at the server root (not the API prefix)."""
+    async with LifespanManager(create_app(ops_settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+            yield http

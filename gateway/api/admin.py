@@ -5,6 +5,7 @@ row for calls whose service did not already write one inside its own transaction
 """
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
@@ -37,7 +38,7 @@ from ..admin.schemas import (
 )
 from ..clock import utcnow
 from ..codes import Code
-from ..envelope import ApiError, Envelope
+from ..envelope import ApiError, Envelope, OffsetMeta
 from ..services import services
 from ..webhooks import outbox
 from .parsing import read_json, read_query
@@ -86,8 +87,8 @@ def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Respo
     return endpoint
 
 
-def _page_meta(limit: int, offset: int, count: int, total: int) -> dict[str, int | bool]:
-    return {"limit": limit, "offset": offset, "total": total, "has_more": offset + count < total}
+def _page_meta(limit: int, offset: int, count: int, total: int) -> dict[str, Any]:
+    return OffsetMeta.of(limit, offset, count, total).model_dump()
 
 
 def _id(request: Request) -> str:

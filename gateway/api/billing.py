@@ -24,7 +24,7 @@ from ..billing.schemas import (
     StripeAck,
 )
 from ..codes import Code
-from ..envelope import ApiError, Envelope
+from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
 from ..webhooks import outbox
 from .parsing import read_json, read_query
@@ -83,7 +83,9 @@ async def funding_history(request: Request) -> Response:
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
-        meta={"current_page": query.page, "per_page": HISTORY_PAGE_SIZE, "total": total},
+        meta=PageMeta(
+            current_page=query.page, per_page=HISTORY_PAGE_SIZE, total=total
+        ).model_dump(),
     )
 
 
@@ -96,12 +98,7 @@ async def ledger_transactions(request: Request) -> Response:
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
-        meta={
-            "limit": query.limit,
-            "offset": query.offset,
-            "total": total,
-            "has_more": query.offset + len(items) < total,
-        },
+        meta=OffsetMeta.of(query.limit, query.offset, len(items), total).model_dump(),
     )
 
 

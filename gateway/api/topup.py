@@ -10,7 +10,8 @@ from starlette.responses import Response
 from .. import idempotency
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, Envelope
+from ..envelope import ApiError, CursorMeta, Envelope
+from ..ops import metrics
 from ..services import services
 from ..topup import service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
@@ -64,6 +65,8 @@ async def send_topup(request: Request) -> Response:
         request_hash=idempotency.fingerprint("POST", request.url.path, decoded) if key else "",
         idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
     )
+    if svc.settings.metrics:
+        metrics.observe_topup(caller.env, body.platform, getattr(sent.response, "code", None))
     return _sent_response(sent, request)
 
 
@@ -93,11 +96,9 @@ async def list_topups(request: Request) -> Response:
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
-        meta={
-            "limit": query.limit,
-            "has_more": has_more,
-            "next_cursor": items[-1].id if has_more else None,
-        },
+        meta=CursorMeta(
+            limit=query.limit, has_more=has_more, next_cursor=items[-1].id if has_more else None
+        ).model_dump(),
     )
 
 
@@ -157,7 +158,8 @@ routes = [
             body=SendRequest,
             response=SendData,
             success=Code.TOPUP_DELIVERED,
-            errors=_SEND_ERRORS,
+            # A staging ``+pending`` recipient answers 202: a success code among the others.
+            errors=(Code.TOPUP_PENDING, *_SEND_ERRORS),
         ),
     ),
     ApiRoute(

@@ -91,12 +91,14 @@ async def debit_merchant(
     threshold from at-or-above to below, as a send would.
     """
     assert amount > 0
-    debited = await ledger.debit(conn, env, ledger.merchant_owner(merchant_id), amount, now)
-    if debited is None:
+    wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
+    if wallet is None:
         return None
-    after = debited.balance_cents
+    after = await ledger.debit(conn, wallet.wallet_id, amount, now)
+    if after is None:
+        return None
     await ledger.append(
-        conn, [ledger.Entry(debited.wallet_id, env, -amount, source, reference, memo)], now
+        conn, [ledger.Entry(wallet.wallet_id, env, -amount, source, reference, memo)], now
     )
     deliveries = await outbox.emit(
         conn,

@@ -74,6 +74,7 @@ async def raw(conn: AsyncConnection) -> Raw:
     """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one."""
     pooled = await conn.get_raw_connection()
     driver = pooled.driver_connection
+    assert driver is not None
     is_sqlite = conn.dialect.name == "sqlite"
     if not is_sqlite and conn.in_transaction() and not driver.is_in_transaction():
         # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself;

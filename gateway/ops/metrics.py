@@ -1,0 +1,183 @@
+"""Prometheus metrics for the gateway and the worker.
+
+Metric objects are process-wide by nature (prometheus-client keeps one value store a process), so
+they are made at import; no settings, engines or clients are. With ``PROMETHEUS_MULTIPROC_DIR``
+set before start, every process writes its values to files there and a scrape adds them up
+(prometheus-client's multiprocess mode), so several gateway processes behind one port report one
+total. The outbox figures are read from the store at scrape time, so any process reports them.
+"""
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from ..clock import utcnow
+from ..codes import Code
+from ..store.db import Database
+from ..store.models import WebhookDelivery, table_of
+
+__all__ = [
+    "CONTENT_TYPE",
+    "observe_delivery_attempt",
+    "observe_request",
+    "observe_topup",
+    "prepare_multiprocess_dir",
+    "scrape",
+    "start_metrics_server",
+]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_REGISTRY = CollectorRegistry(auto_describe=True)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "aitopup_http_requests",
+    "HTTP requests answered, by route template, method, status and envelope code",
+    ["route", "method", "status", "code"],
+    registry=_REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "aitopup_http_request_duration_seconds",
+    "Time from request to the end of the reply, by route template and method",
+    ["route", "method"],
+    buckets=_LATENCY_BUCKETS,
+    registry=_REGISTRY,
+)
+TOPUPS = Counter(
+    "aitopup_topups",
+    "Top-up sends that reached the ledger, by environment, platform and outcome",
+    ["env", "platform", "outcome"],
+    registry=_REGISTRY,
+)
+DELIVERY_ATTEMPTS = Counter(
+    "aitopup_webhook_delivery_attempts",
+    "Webhook delivery attempts, by outcome",
+    ["outcome"],
+    registry=_REGISTRY,
+)
+DELIVERY_LATENCY = Histogram(
+    "aitopup_webhook_delivery_attempt_duration_seconds",
+    "Duration of one webhook delivery attempt, by outcome",
+    ["outcome"],
+    buckets=_LATENCY_BUCKETS,
+    registry=_REGISTRY,
+)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# labels() takes a lock and validates on every call; the label sets are few, so keep the children.
+_request_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+
+_TOPUP_OUTCOMES = {
+    Code.TOPUP_DELIVERED: "delivered",
+    Code.TOPUP_PENDING: "pending",
+    Code.TOPUP_FAILED: "failed",
+    Code.INSUFFICIENT_BALANCE: "insufficient_balance",
+}
+
+
+def observe_request(route: str, method: str, status: int, code: str, seconds: float) -> None:
+    key = (route, method, status, code)
+    children = _request_children.get(key)
+    if children is None:
+        label_method = method if method in _METHODS else "OTHER"  # clients choose methods
+        children = (
+            HTTP_REQUESTS.labels(route, label_method, str(status), code),
+            HTTP_LATENCY.labels(route, label_method),
+        )
+        _request_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def observe_topup(env: str, platform: str, code: int | None) -> None:
+    """``code`` is the reply's envelope code; ``None`` is a stored reply replayed."""
+    outcome = "replayed" if code is None else _TOPUP_OUTCOMES.get(Code(code), "refused")
+    TOPUPS.labels(env, platform, outcome).inc()
+
+
+def observe_delivery_attempt(outcome: str, seconds: float) -> None:
+    """One webhook POST: ``outcome`` is e.g. ``succeeded``, ``failed`` or ``error``."""
+    DELIVERY_ATTEMPTS.labels(outcome).inc()
+    DELIVERY_LATENCY.labels(outcome).observe(seconds)
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get(MULTIPROC_ENV):
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return merged
+    return _REGISTRY
+
+
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> list[Metric]:
+        return self._metrics
+
+
+_D = table_of(WebhookDelivery)
+
+
+async def _outbox_metrics(db: Database, now: datetime) -> list[Metric]:
+    stmt = select(func.count(), func.min(_D.c.next_attempt_at)).where(
+        _D.c.status == "pending", _D.c.next_attempt_at <= now
+    )
+    async with db.engine.connect() as conn:
+        due, oldest = (await conn.execute(stmt)).one()
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return [
+        GaugeMetricFamily(
+            "aitopup_outbox_due_deliveries",
+            "Webhook deliveries pending and due now (the outbox backlog)",
+            value=due,
+        ),
+        GaugeMetricFamily(
+            "aitopup_outbox_oldest_due_age_seconds",
+            "How long the oldest due delivery has waited past its due time",
+            value=age,
+        ),
+    ]
+
+
+async def scrape(db: Database | None) -> bytes:
+    """The exposition text: this process's (or every process's) counters, and the outbox."""
+    text = generate_latest(_registry())
+    if db is not None:
+        outbox = CollectorRegistry()
+        outbox.register(_Fixed(await _outbox_metrics(db, utcnow())))
+        text += generate_latest(outbox)
+    return text
+
+
+def prepare_multiprocess_dir() -> None:
+    """Before the server forks its processes: values left by an earlier run would be added in."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104
+    """Serve ``/metrics`` on its own port, for processes without an HTTP app (the worker)."""
+    start_http_server(port, addr, registry=_registry())

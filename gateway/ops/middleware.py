@@ -1,0 +1,114 @@
+"""Request ids, the one-line access log and request metrics, as one plain ASGI middleware.
+
+It sits inside Starlette's error middleware, so an unhandled exception passes through it on its
+way out: the line is still written (500, code 9001), and the envelope that the error middleware
+then sends adds the request id itself, from the scope.
+"""
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..codes import Code
+from ..envelope import SCOPE_CODE, SCOPE_REQUEST_ID
+from . import metrics
+
+__all__ = ["REQUEST_ID_HEADER", "RequestContext"]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_HEADER_KEY = b"x-request-id"
+# Bounded and inert: an id is echoed in headers and logs, so it must not carry anything else.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+UNMATCHED = "unmatched"
+
+access_log = logging.getLogger("aitopup.access")
+error_log = logging.getLogger("aitopup.error")
+
+
+def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == _HEADER_KEY:
+            text = value.decode("latin-1")
+            return text if _SAFE_ID.fullmatch(text) else None
+    return None
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, metrics: bool = True) -> None:
+        self.app = app
+        self.log = access_log
+        self.metrics = metrics
+        self._templates: dict[int, str] = {}
+
+    def _template(self, scope: Scope, root_path: str) -> str:
+        route = scope.get("route")
+        if not isinstance(route, Route):  # no route, or a mount with nothing under it
+            return UNMATCHED
+        found = self._templates.get(id(route))
+        if found is None:
+            found = scope.get("root_path", "")[len(root_path) :] + route.path
+            self._templates[id(route)] = found
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope["headers"]) or uuid.uuid4().hex
+        scope[SCOPE_REQUEST_ID] = request_id
+        header = (_HEADER_KEY, request_id.encode())
+        root_path = scope.get("root_path", "")
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if SCOPE_CODE not in scope:  # an envelope has added the header itself
+                    message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_log.error("unhandled error", exc_info=True, extra={"request_id": request_id})
+            self._finish(scope, root_path, request_id, 500, Code.INTERNAL_ERROR, started)
+            raise
+        self._finish(scope, root_path, request_id, status, scope.get(SCOPE_CODE), started)
+
+    def _finish(
+        self,
+        scope: Scope,
+        root_path: str,
+        request_id: str,
+        status: int,
+        code: Any,
+        started: float,
+    ) -> None:
+        if not (self.log or self.metrics):
+            return
+        seconds = time.perf_counter() - started
+        route = self._template(scope, root_path)
+        code_label = "" if code is None else str(int(code))
+        if self.metrics:
+            metrics.observe_request(route, scope["method"], status, code_label, seconds)
+        if self.log:
+            user = scope.get("user")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "code": None if code is None else int(code),
+                    "duration_ms": round(seconds * 1000, 2),
+                    "merchant_id": getattr(user, "merchant_id", None),
+                },
+            )

@@ -1,0 +1,277 @@
+"""The OpenAPI 3.1 document, built from the routes' own declarations and pydantic models.
+
+Nothing here names a route: every ``ApiRoute`` the app mounts is described from its ``RouteDoc``
+(models, codes, auth), and every reply is the envelope with ``data`` typed per route. The codes
+come from the catalogue, grouped by the HTTP status they answer with.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.convertors import IntegerConvertor
+from starlette.routing import BaseRoute, Mount
+
+from ..api.routing import ApiRoute, RouteDoc
+from ..codes import CATALOGUE, Code
+from ..envelope import CursorMeta, OffsetMeta, PageMeta
+
+__all__ = ["api_routes", "build", "operation_codes"]
+
+REF = "#/components/schemas/{model}"
+PUBLIC_PREFIX = "/api/public/"
+_KEY_CODES = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+# The key middleware reads any Authorization header on a public route, even where none is needed.
+_HEADER_CODES = (Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+_CONVERTER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+_ENVELOPE_FIELDS = ("success", "code", "message", "transaction_id", "status", "timestamp", "data")
+
+
+def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, ApiRoute]]:
+    """Every described route the app mounts, with its full path."""
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from api_routes(route.routes, prefix + route.path)
+        elif isinstance(route, ApiRoute):
+            yield prefix + route.path, route
+
+
+def operation_codes(path: str, route: ApiRoute) -> list[Code]:
+    """Every code the operation can answer with: its own, and those the stack adds around it."""
+    doc = route.doc
+    codes = [doc.success, *doc.errors]
+    if doc.auth == "key":
+        codes += _KEY_CODES
+    elif path.startswith(PUBLIC_PREFIX):
+        codes += _HEADER_CODES
+    if route.param_convertors:  # a segment the converter refuses misses the route
+        codes.append(Code.ROUTE_NOT_FOUND)
+    codes.append(Code.INTERNAL_ERROR)
+    return list(dict.fromkeys(codes))
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aitopup")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def _nullable_dropped(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string; it is never JSON null."""
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [o for o in options if o.get("type") != "null"]
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
+class _Schemas:
+    """Collects model schemas into ``components`` and hands out references."""
+
+    def __init__(self, described: Sequence[ApiRoute]) -> None:
+        pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+            (CursorMeta, "serialization"),
+            (PageMeta, "serialization"),
+            (OffsetMeta, "serialization"),
+        ]
+        for route in described:
+            doc = route.doc
+            if doc.body is not None:
+                pairs.append((doc.body, "validation"))
+            if doc.response is not None:
+                pairs.append((doc.response, "serialization"))
+        pairs = list(dict.fromkeys(pairs))
+        refs, defs = models_json_schema(pairs, ref_template=REF)
+        self._refs = refs
+        self.components: dict[str, Any] = dict(defs.get("$defs", {}))
+
+    def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return dict(self._refs[(model, mode)])
+
+    def query(self, model: type[BaseModel]) -> list[dict[str, Any]]:
+        schema = model.model_json_schema(ref_template=REF)
+        self.components.update(schema.pop("$defs", {}))
+        required = set(schema.get("required", ()))
+        return [
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": _nullable_dropped(prop),
+                **({"description": prop["description"]} if "description" in prop else {}),
+            }
+            for name, prop in schema.get("properties", {}).items()
+        ]
+
+
+def _envelope(
+    codes: Sequence[Code], *, success: bool, data: dict[str, Any], list_meta: bool
+) -> dict[str, Any]:
+    numbers = sorted(int(c) for c in codes)
+    properties: dict[str, Any] = {
+        "success": {"const": success},
+        "code": {"const": numbers[0]} if len(numbers) == 1 else {"enum": numbers},
+        "message": {"type": "string"},
+        "transaction_id": {"type": ["string", "null"]},
+        "status": {"type": ["string", "null"]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "data": data,
+    }
+    required = list(_ENVELOPE_FIELDS)
+    if list_meta:
+        properties["meta"] = {
+            "anyOf": [
+                {"$ref": REF.format(model="CursorMeta")},
+                {"$ref": REF.format(model="PageMeta")},
+                {"$ref": REF.format(model="OffsetMeta")},
+            ]
+        }
+        required.append("meta")
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
+    doc = route.doc
+    by_status: dict[int, list[Code]] = defaultdict(list)
+    for code in operation_codes(path, route):
+        by_status[CATALOGUE[code].http_status].append(code)
+    if doc.response is None:
+        typed: dict[str, Any] = {"type": "null"}
+    else:
+        one = schemas.ref(doc.response, "serialization")
+        typed = {"type": "array", "items": one} if doc.many else one
+    responses: dict[str, Any] = {}
+    for status, codes in sorted(by_status.items()):
+        success = all(c < 2000 for c in codes)
+        data = typed if success else {"type": ["object", "null"]}
+        # A paged list (it takes a query) says where it is in ``meta``; a whole list needs not.
+        paged = success and doc.many and doc.query is not None
+        schema = _envelope(codes, success=success, data=data, list_meta=paged)
+        responses[str(status)] = {
+            "description": "; ".join(f"{int(c)} {CATALOGUE[c].message}" for c in codes),
+            "content": {"application/json": {"schema": schema}},
+        }
+    return responses
+
+
+def _parameters(route: ApiRoute, schemas: _Schemas) -> list[dict[str, Any]]:
+    doc = route.doc
+    params: list[dict[str, Any]] = []
+    for name, convertor in route.param_convertors.items():
+        schema: dict[str, Any] = (
+            {"type": "integer", "minimum": 0}
+            if isinstance(convertor, IntegerConvertor)
+            else {"type": "string", "pattern": f"^{convertor.regex}$"}
+        )
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if doc.query is not None:
+        params += schemas.query(doc.query)
+    if Code.INVALID_IDEMPOTENCY_KEY in doc.errors:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Same key and body within 24 h replays the first reply.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    if doc.auth == "stripe":
+        params.append(
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        )
+    return params
+
+
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "key": [{"apiKey": []}],
+    "admin": [{"adminToken": []}],
+    "none": [],
+    "stripe": [],
+}
+
+
+def _operation(
+    path: str, method: str, route: ApiRoute, schemas: _Schemas, seen_ids: set[str]
+) -> dict[str, Any]:
+    doc: RouteDoc = route.doc
+    op_id = f"{method}_{route.name}"
+    while op_id in seen_ids:
+        op_id += "_"
+    seen_ids.add(op_id)
+    operation: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": doc.summary,
+        "tags": [doc.tag],
+        "security": _SECURITY[doc.auth],
+        "responses": _responses(path, route, schemas),
+    }
+    params = _parameters(route, schemas)
+    if params:
+        operation["parameters"] = params
+    if doc.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.ref(doc.body, "validation")}},
+        }
+    return operation
+
+
+def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    described = list(api_routes(routes))
+    schemas = _Schemas([route for _, route in described])
+    paths: dict[str, dict[str, Any]] = defaultdict(dict)
+    seen_ids: set[str] = set()
+    tags: dict[str, None] = {}
+    for full_path, route in described:
+        template = _CONVERTER.sub(r"{\1}", full_path)
+        tags[route.doc.tag] = None
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            paths[template][method.lower()] = _operation(
+                full_path, method.lower(), route, schemas, seen_ids
+            )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "aiTopUp gateway",
+            "version": _version(),
+            "description": (
+                "Send prepaid LLM credits with one call and receive signed webhooks. Every reply, "
+                "errors included, is the same JSON envelope; `code` is the stable machine answer."
+            ),
+        },
+        "tags": [{"name": name} for name in tags],
+        "paths": dict(paths),
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "ak_<staging|live>_<32 base62 characters>",
+                    "description": "A merchant API key; its environment picks the data it sees.",
+                },
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The operator token (AITOPUP_ADMIN_TOKEN).",
+                },
+            },
+        },
+    }

@@ -1,0 +1,64 @@
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.ops.logs import JsonFormatter, configure_logging, mask_email
+
+
+@pytest.fixture
+def restored_root() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_extra_fields_become_json_keys() -> None:
+    record = logging.LogRecord(
+        "aitopup.delivery", logging.INFO, "x.py", 1, "delivery %s", ("attempt",), None
+    )
+    record.delivery_id = "dlv_1"
+    record.attempt = 2
+    record.outcome = "failed"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "delivery attempt"
+    assert line["level"] == "info"
+    assert line["logger"] == "aitopup.delivery"
+    assert (line["delivery_id"], line["attempt"], line["outcome"]) == ("dlv_1", 2, "failed")
+    assert line["ts"].endswith("Z")
+    assert "args" not in line and "pathname" not in line
+
+
+def test_configure_logging_writes_one_json_line_a_record_and_replaces_itself(
+    restored_root: None,
+) -> None:
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("INFO", first)
+    configure_logging("INFO", second)
+    logging.getLogger("aitopup.delivery").info("delivery attempt", extra={"status": 500})
+    logging.getLogger("aitopup.delivery").debug("not at this level")
+    assert first.getvalue() == ""
+    (line,) = second.getvalue().splitlines()
+    assert json.loads(line)["status"] == 500
+
+
+def test_exceptions_are_kept_in_the_line() -> None:
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record = logging.LogRecord(
+            "a", logging.ERROR, "x.py", 1, "oops", None, __import__("sys").exc_info()
+        )
+    assert "ValueError: bad" in json.loads(JsonFormatter().format(record))["exc"]
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [("alice@example.com", "a***@example.com"), ("x@y.io", "x***@y.io"), ("nope", "***")],
+)
+def test_mask_email(address: str, masked: str) -> None:
+    assert mask_email(address) == masked

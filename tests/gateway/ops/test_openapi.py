@@ -1,0 +1,108 @@
+"""The spec covers every route the app mounts, and the page and guide come from it."""
+
+from typing import Any
+
+import httpx
+from starlette.routing import BaseRoute, Mount, Route
+
+from gateway.api.routing import ApiRoute
+from gateway.app import create_app
+from gateway.codes import CATALOGUE, Code
+from gateway.ops import openapi
+from gateway.settings import Settings
+
+# Served beside the API, not part of it: the spec itself, its page, the guide, the scrape.
+NOT_DESCRIBED = {"/api/public/v1/openapi.json", "/docs", "/llms.txt", "/metrics"}
+
+
+def _walk(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, Route]]:
+    found: list[tuple[str, Route]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            found += _walk(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            found.append((prefix + route.path, route))
+    return found
+
+
+def test_every_route_the_app_mounts_is_in_the_spec(settings: Settings) -> None:
+    app = create_app(settings)
+    spec = openapi.build(app.routes)
+    mounted = _walk(app.routes)
+    assert mounted
+    for path, route in mounted:
+        if path in NOT_DESCRIBED:
+            continue
+        assert isinstance(route, ApiRoute), f"{path} has no RouteDoc"
+        for method in (route.methods or set()) - {"HEAD"}:
+            assert method.lower() in spec["paths"].get(path, {}), f"{method} {path} not in spec"
+
+
+async def test_the_spec_is_served_and_well_formed(ops_client: httpx.AsyncClient) -> None:
+    reply = await ops_client.get("/api/public/v1/openapi.json")
+    assert reply.status_code == 200
+    spec: dict[str, Any] = reply.json()
+    assert spec["openapi"] == "3.1.0"
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    op_ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert len(op_ids) == len(set(op_ids))
+
+    send = spec["paths"]["/api/public/v1/topup/send"]["post"]
+    assert send["security"] == [{"apiKey": []}]
+    assert send["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SendRequest"
+    }
+    ok = send["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["properties"]["data"] == {"$ref": "#/components/schemas/SendData"}
+    assert ok["properties"]["code"] == {"const": 1001}
+    assert send["responses"]["202"]["content"]["application/json"]["schema"]["properties"][
+        "success"
+    ] == {"const": True}
+    unauthorized = send["responses"]["401"]["content"]["application/json"]["schema"]
+    assert unauthorized["properties"]["code"]["enum"] == [2001, 2002, 2003, 2004]
+    assert "500" in send["responses"]
+    assert any(p["name"] == "Idempotency-Key" for p in send["parameters"])
+
+    listing = spec["paths"]["/api/public/v1/topup"]["get"]
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["properties"]["data"]["type"] == "array"
+    assert "meta" in page["required"]
+    assert {p["name"] for p in listing["parameters"]} == {"limit", "cursor"}
+
+    # Every documented code is in the catalogue, under the status the catalogue gives it.
+    for item in spec["paths"].values():
+        for op in item.values():
+            for status, response in op["responses"].items():
+                code = response["content"]["application/json"]["schema"]["properties"]["code"]
+                for number in code.get("enum", [code.get("const")]):
+                    assert CATALOGUE[Code(number)].http_status == int(status)
+
+
+async def test_the_docs_page_renders_offline(ops_client: httpx.AsyncClient) -> None:
+    reply = await ops_client.get("/docs")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    page = reply.text
+    assert "/api/public/v1/topup/send" in page
+    assert "SendRequest" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+    assert "<script" not in page
+
+
+async def test_llms_txt_gives_the_three_calls_the_envelope_and_every_code(
+    ops_client: httpx.AsyncClient,
+) -> None:
+    reply = await ops_client.get("/llms.txt")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    text = reply.text
+    for call in (
+        "POST /api/public/v1/topup/send",
+        "GET /api/public/v1/topup/{txn_id}",
+        "GET /api/public/v1/balance",
+    ):
+        assert call in text
+    assert "Idempotency-Key" in text
+    assert '"transaction_id"' in text
+    for code, info in CATALOGUE.items():
+        assert f"{int(code)}  {info.http_status}   {code.name}: {info.message}" in text
