@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..ledger import alerts
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Merchant, table_of
@@ -111,17 +112,13 @@ async def debit_merchant(
     threshold = (
         await conn.execute(select(_M.c.low_balance_threshold_cents).where(_M.c.id == merchant_id))
     ).scalar_one()
-    if after < threshold <= after + amount:
-        deliveries += await outbox.emit(
-            conn,
-            env=env,
-            merchant_id=merchant_id,
-            type_="balance.low",
-            data={
-                "balance_cents": after,
-                "low_balance_threshold_cents": threshold,
-                "currency": "USD",
-            },
-            now=now,
-        )
+    deliveries += await alerts.balance_low(
+        conn,
+        env=env,
+        merchant_id=merchant_id,
+        threshold=threshold,
+        before=after + amount,
+        after=after,
+        now=now,
+    )
     return Moved(after, deliveries)

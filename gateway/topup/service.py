@@ -3,7 +3,6 @@ top-up row, its ledger entries and its outbox events commit together or not at a
 """
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from ..auth import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope
+from ..ledger import alerts
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Topup, table_of
@@ -187,7 +187,15 @@ async def _send(
         raise _Insufficient
     if outcome == "failed":
         balance = await ledger.credit(conn, wallet_id, amount, now)
-    deliveries += await _balance_low(conn, caller, balance + amount, balance, now)
+    deliveries += await alerts.balance_low(
+        conn,
+        env=env,
+        merchant_id=caller.merchant_id,
+        threshold=caller.low_balance_threshold_cents,
+        before=balance + amount,
+        after=balance,
+        now=now,
+    )
 
     data = SendData(
         voucher_code=voucher,
@@ -201,24 +209,6 @@ async def _send(
         "failed": Code.TOPUP_FAILED,
     }[outcome]
     return Sent(Envelope(code, data, transaction_id=txn_id, status=outcome), deliveries)
-
-
-async def _balance_low(
-    conn: AsyncConnection, caller: Caller, before: int, after: int, now: datetime
-) -> Sequence[str]:
-    """``balance.low`` once per crossing: only when this change took the wallet from at or above
-    the threshold to below it. Staying below, or refilling, emits nothing."""
-    threshold = caller.low_balance_threshold_cents
-    if not after < threshold <= before:
-        return []
-    return await outbox.emit(
-        conn,
-        env=caller.env,
-        merchant_id=caller.merchant_id,
-        type_="balance.low",
-        data={"balance_cents": after, "low_balance_threshold_cents": threshold, "currency": "USD"},
-        now=now,
-    )
 
 
 def _topup_data(row: Any, sealer: Sealer) -> TopupData:

@@ -1,0 +1,35 @@
+"""``balance.low``: once per crossing below the merchant's threshold, whatever moved the money."""
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..webhooks import outbox
+
+__all__ = ["BALANCE_LOW", "balance_low"]
+
+BALANCE_LOW = "balance.low"
+
+
+async def balance_low(
+    conn: AsyncConnection,
+    *,
+    env: str,
+    merchant_id: str,
+    threshold: int,
+    before: int,
+    after: int,
+    now: datetime,
+) -> list[str]:
+    """Emit only when this change took the wallet from at or above the threshold to below it;
+    staying below, or refilling, emits nothing. Returns the deliveries to enqueue."""
+    if not after < threshold <= before:
+        return []
+    return await outbox.emit(
+        conn,
+        env=env,
+        merchant_id=merchant_id,
+        type_=BALANCE_LOW,
+        data={"balance_cents": after, "low_balance_threshold_cents": threshold, "currency": "USD"},
+        now=now,
+    )
