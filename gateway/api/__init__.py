@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from . import meta, topup
+from . import meta, topup, webhooks
 
 __all__ = ["public_routes"]
 
@@ -10,4 +10,4 @@ PREFIX = "/api/public/v1"
 
 
 def public_routes() -> list[BaseRoute]:
-    return [*meta.routes, *topup.routes]
+    return [*meta.routes, *topup.routes, *webhooks.routes]
