@@ -420,7 +420,7 @@ class RunningWorker:
 StartWorker = Callable[..., Awaitable[RunningWorker]]
 
 
-async def _fail_leftovers(db: Database) -> None:
+async def fail_leftovers(db: Database) -> None:
     """Pending deliveries a test leaves behind must not reach the next test's worker."""
     from sqlalchemy import update
 
@@ -466,7 +466,7 @@ async def start_worker(
     yield start
     for worker, task in started:
         await stop_worker(worker, task)
-    await _fail_leftovers(db)
+    await fail_leftovers(db)
 
 
 async def stop_worker(worker: Any, task: "asyncio.Task[None]") -> None:
