@@ -287,6 +287,7 @@ class Reply:
     body: bytes = b"ok"
     mode: str = "normal"  # normal, hang, reset, huge
     huge_bytes: int = 50 * 1024 * 1024
+    delay: float = 0.0  # a slow receiver: seconds before answering
 
 
 class Receiver:
@@ -350,6 +351,8 @@ class Receiver:
         if reply.mode == "hang":
             await self._closing.wait()
             return False
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
         extra = "".join(f"{k}: {v}\r\n" for k, v in (reply.headers or {}).items())
         if reply.mode == "reset":
             writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n{extra}\r\npart".encode())

@@ -73,6 +73,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # ARQ logs two lines a job; at thousands of deliveries a second that is most of the CPU.
     logging.getLogger("arq").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     run_worker(worker_settings(Settings()))  # secrets come from the environment
 
 

@@ -39,7 +39,7 @@ log = logging.getLogger("aitopup.delivery")
 RESPONSE_CAP = 4096
 RETRY_AFTER_CAP = 3600.0
 # How long a claimed attempt may run before the sweep may hand it to another worker.
-LEASE_MARGIN = 30.0
+LEASE_MARGIN = 5.0
 # A deferred job may wake a hair before its row says it is due.
 DUE_SLACK = timedelta(milliseconds=50)
 

@@ -1,14 +1,17 @@
 """The outbox sweep: the database is the truth, Redis only a way to run deliveries sooner.
 
-Every second, each pending delivery that has been due for a little while is enqueued again under
-its current job id. If its job is still queued or running ARQ refuses the duplicate; if the job is
-gone (Redis flushed, a worker killed mid-attempt and its lease run out) a new one starts.
+Every second, each pending delivery that has stayed due for a while gets a new generation and a
+job under that fresh id. Its old job may be gone (Redis flushed), or stuck: a worker killed with
+the job in hand leaves ARQ's in-progress mark on it for the job timeout, and ARQ refuses to
+enqueue an id it still holds. A duplicate that does run is harmless: the attempt is claimed in the
+database, so the slower job finds nothing due. A delivery is swept at most once per grace period,
+so a backlogged queue is not flooded.
 """
 
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.clock import utcnow
 from gateway.store.models import WebhookDelivery, table_of
@@ -21,19 +24,30 @@ __all__ = ["GRACE", "sweep", "sweep_once"]
 _D = table_of(WebhookDelivery)
 
 # Leave the normal path (enqueue after commit, deferred retries) time to work first.
-GRACE = timedelta(seconds=2)
+GRACE = timedelta(seconds=3)
 BATCH = 2000
 
 
 async def sweep_once(deps: Deps, *, grace: timedelta = GRACE, batch: int = BATCH) -> int:
     """Re-enqueue what is overdue; how many were offered to the queue."""
-    stmt = (
-        select(_D.c.id, _D.c.generation)
-        .where(_D.c.status == "pending", _D.c.next_attempt_at <= utcnow() - grace)
+    now = utcnow()
+    overdue = (
+        select(_D.c.id)
+        .where(
+            _D.c.status == "pending",
+            _D.c.next_attempt_at <= now - grace,
+            _D.c.updated_at <= now - grace,
+        )
         .order_by(_D.c.next_attempt_at)
         .limit(batch)
     )
-    async with deps.db.engine.connect() as conn:
+    stmt = (
+        update(_D)
+        .where(_D.c.id.in_(overdue.scalar_subquery()), _D.c.status == "pending")
+        .values(generation=_D.c.generation + 1, updated_at=now)
+        .returning(_D.c.id, _D.c.generation)
+    )
+    async with deps.db.begin() as conn:
         due = [(row.id, row.generation) for row in await conn.execute(stmt)]
     if due:
         await outbox.enqueue_jobs(deps.redis, due)
