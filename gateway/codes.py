@@ -71,6 +71,9 @@ class Code(IntEnum):
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
+    WEBHOOK_DELIVERY_NOT_FOUND = 5003
+    WEBHOOK_ENDPOINT_DISABLED = 5004
+    WEBHOOK_DELIVERY_PENDING = 5005
 
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
@@ -155,6 +158,13 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.COUPON_CODE_TAKEN: CodeInfo(409, "A coupon with this code already exists"),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
+    Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),
+    Code.WEBHOOK_ENDPOINT_DISABLED: CodeInfo(
+        409, "Webhook endpoint is disabled; enable it with PATCH first"
+    ),
+    Code.WEBHOOK_DELIVERY_PENDING: CodeInfo(
+        409, "Webhook delivery is already pending; wait for its attempt to finish"
+    ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),
 }

@@ -469,3 +469,230 @@ async def ops_client(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
             yield http
+
+
+# --- webhooks ---
+
+import struct  # noqa: E402
+
+_STOP_WRITING = (ConnectionError, OSError)
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    at: float  # time.monotonic() when the body was read
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+
+@dataclass
+class Reply:
+    """How the receiver answers: ``mode`` picks a misbehaviour instead of a plain reply."""
+
+    status: int = 200
+    headers: dict[str, str] | None = None
+    body: bytes = b"ok"
+    mode: str = "normal"  # normal, hang, reset, huge
+    huge_bytes: int = 50 * 1024 * 1024
+    delay: float = 0.0  # a slow receiver: seconds before answering
+
+
+class Receiver:
+    """A real HTTP/1.1 server on 127.0.0.1, small enough to misbehave on purpose: hang, reset
+    mid-response, or stream 50 MB. ``respond`` decides each reply; ``received`` logs requests."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.respond: Callable[[Received], Reply] = lambda _: Reply()
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = asyncio.Event()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def ids(self) -> set[str]:
+        return {r.webhook_id for r in self.received}
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._closing.set()
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        try:
+            while not self._closing.is_set():
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                request = Received(headers, body, time.monotonic())
+                self.received.append(request)
+                reply = self.respond(request)
+                if not await self._answer(writer, reply):
+                    return
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, *_STOP_WRITING):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
+        """Whether the connection may carry another request."""
+        if reply.mode == "hang":
+            await self._closing.wait()
+            return False
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (reply.headers or {}).items())
+        if reply.mode == "reset":
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n{extra}\r\npart".encode())
+            await writer.drain()
+            sock = writer.get_extra_info("socket")
+            # Linger 0: close with a TCP reset, not a polite FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        size = reply.huge_bytes if reply.mode == "huge" else len(reply.body)
+        writer.write(f"HTTP/1.1 {reply.status} X\r\nContent-Length: {size}\r\n{extra}\r\n".encode())
+        if reply.mode == "huge":
+            chunk = b"x" * 65536
+            for _ in range(size // len(chunk)):
+                writer.write(chunk)
+                await writer.drain()
+            return False
+        writer.write(reply.body)
+        await writer.drain()
+        return True
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    await found.start()
+    yield found
+    await found.stop()
+
+
+@pytest.fixture(scope="session")
+def hook_settings(database_url: str, redis_url: str) -> Settings:
+    """Staging may send to loopback (the receiver); the retry schedule is short."""
+    return make_settings(
+        database_url,
+        redis_url,
+        allow_private_webhook_urls=True,
+        webhook_retry_schedule="0,0.4,0.8",
+        webhook_timeout_seconds=2,
+    )
+
+
+@pytest.fixture(scope="session")
+async def hook_app(hook_settings: Settings) -> AsyncIterator[ASGIApp]:
+    async with LifespanManager(create_app(hook_settings)) as manager:
+        yield manager.app
+
+
+@pytest.fixture
+async def hook_client(hook_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=hook_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.test/api/public/v1"
+    ) as http:
+        yield http
+
+
+@dataclass
+class RunningWorker:
+    worker: Any  # arq.Worker
+    settings: Settings
+
+    @property
+    def deps(self) -> Any:  # worker.delivery.Deps
+        return self.worker.ctx["deps"]
+
+
+StartWorker = Callable[..., Awaitable[RunningWorker]]
+
+
+async def fail_leftovers(db: Database) -> None:
+    """Pending deliveries a test leaves behind must not reach the next test's worker."""
+    from sqlalchemy import update
+
+    from gateway.store.models import WebhookDelivery, table_of
+
+    deliveries = table_of(WebhookDelivery)
+    async with db.begin() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.status == "pending")
+            .values(status="failed", next_attempt_at=None)
+        )
+
+
+@pytest.fixture
+async def start_worker(
+    hook_settings: Settings, redis_url: str, db: Database
+) -> AsyncIterator[StartWorker]:
+    """An ARQ worker in this event loop, built the way ``python -m worker`` builds it. Redis is
+    flushed first, so no job of an earlier test runs here."""
+    from arq import Worker
+    from redis.asyncio import Redis
+
+    from worker.__main__ import worker_settings
+
+    started: list[tuple[Any, asyncio.Task[None]]] = []
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+
+    async def start(**overrides: Any) -> RunningWorker:
+        chosen = hook_settings.model_copy(update=overrides) if overrides else hook_settings
+        worker = Worker(**worker_settings(chosen, handle_signals=False))
+        task = asyncio.create_task(worker.async_run())
+        started.append((worker, task))
+
+        async def ready() -> bool:
+            return "deps" in worker.ctx
+
+        await wait_until(ready)
+        return RunningWorker(worker, chosen)
+
+    yield start
+    for worker, task in started:
+        await stop_worker(worker, task)
+    await fail_leftovers(db)
+
+
+async def stop_worker(worker: Any, task: "asyncio.Task[None]") -> None:
+    """``Worker.close`` without its deprecated redis call (the warning would fail the test)."""
+    import contextlib
+    import signal
+
+    from worker.__main__ import shutdown
+
+    worker.handle_sig(signal.SIGUSR1)  # cancels the running jobs and the main loop
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await shutdown(worker.ctx)
+    await worker.pool.aclose()

@@ -219,6 +219,14 @@ class WebhookDelivery(Base):
     # pending (due at next_attempt_at), succeeded, failed (schedule exhausted).
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What started the current run of attempts (auto, replay, test) and the attempt count when it
+    # started: a replay is one more attempt, an automatic run follows the retry schedule.
+    trigger: Mapped[str] = mapped_column(String(10), default="auto")
+    run_start: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped whenever the delivery is rescheduled or leased; part of the job id, so every
+    # (re)enqueue of a new state gets a fresh ARQ job id and a duplicate of the same state is a
+    # no-op.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -17,7 +17,7 @@ from ..clock import new_id, rfc3339
 from ..store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.types import UTCDateTime
 
-__all__ = ["DELIVER_JOB", "emit", "enqueue", "event_body", "job_id"]
+__all__ = ["DELIVER_JOB", "Job", "emit", "enqueue", "enqueue_jobs", "event_body", "job_id"]
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,14 @@ def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any
     )
 
 
-def job_id(delivery_id: str, attempt: int) -> str:
-    """One job per attempt: ARQ refuses an id it still holds, so a duplicate enqueue is a no-op."""
-    return f"dlv:{delivery_id}:{attempt}"
+Job = tuple[str, int]  # (delivery id, generation)
+
+
+def job_id(delivery_id: str, generation: int) -> str:
+    """One job id per scheduled state of a delivery. ARQ refuses an id it still holds (queued,
+    running, or a result kept for an hour), so enqueueing the same state twice is a no-op while
+    every reschedule, lease or replay bumps the generation and gets a fresh id."""
+    return f"dlv:{delivery_id}:{generation}"
 
 
 async def emit(
@@ -48,10 +53,12 @@ async def emit(
     data: Any,
     now: datetime,
     endpoint_ids: Iterable[str] | None = None,
+    trigger: str = "auto",
 ) -> list[str]:
     """Write one event and a pending delivery per subscribed endpoint; return the delivery ids.
 
-    ``endpoint_ids`` narrows the fan-out (a test event goes to one endpoint only).
+    ``endpoint_ids`` names the endpoints instead of their subscriptions (a test event goes to the
+    one endpoint it tests, whatever that endpoint's filter).
     """
     event_id = new_id("evt")
     await conn.execute(
@@ -74,6 +81,9 @@ async def emit(
         literal(type_),
         literal("pending"),
         literal(0),
+        literal(trigger),
+        literal(0),
+        literal(0),
         moment,
         moment,
         moment,
@@ -82,10 +92,13 @@ async def emit(
         _EP.c.env == env,
         _EP.c.enabled.is_(True),
         _EP.c.deleted_at.is_(None),
-        or_(_EP.c.event_types == "", _EP.c.event_types.contains(f",{type_},")),
     )
     if endpoint_ids is not None:
         subscribed = subscribed.where(_EP.c.id.in_(list(endpoint_ids)))
+    else:
+        subscribed = subscribed.where(
+            or_(_EP.c.event_types == "", _EP.c.event_types.contains(f",{type_},"))
+        )
     stmt = (
         insert(_D)
         .from_select(
@@ -98,6 +111,9 @@ async def emit(
                 "event_type",
                 "status",
                 "attempts",
+                "trigger",
+                "run_start",
+                "generation",
                 "next_attempt_at",
                 "created_at",
                 "updated_at",
@@ -110,10 +126,23 @@ async def emit(
 
 
 async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
-    """Best effort, after commit: a failure here only delays delivery until the next sweep."""
-    for delivery_id in delivery_ids:
+    """Best effort, after commit, for deliveries ``emit`` just wrote (generation 0)."""
+    await enqueue_jobs(redis, [(delivery_id, 0) for delivery_id in delivery_ids])
+
+
+async def enqueue_jobs(
+    redis: Any, jobs: Iterable[Job], *, defer_until: datetime | None = None
+) -> None:
+    """Best effort: a failure here only delays delivery until the next sweep finds the row."""
+    for delivery_id, generation in jobs:
         try:
-            await redis.enqueue_job(DELIVER_JOB, delivery_id, _job_id=job_id(delivery_id, 1))
+            await redis.enqueue_job(
+                DELIVER_JOB,
+                delivery_id,
+                generation,
+                _job_id=job_id(delivery_id, generation),
+                _defer_until=defer_until,
+            )
         except Exception:  # the sweep will find the row
             log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
             return

@@ -1,0 +1,312 @@
+"""Webhook delivery benchmarks: one worker process against bare client loops, in the same run.
+
+(a) deliveries per second of one ``python -m worker`` process to a local receiver, beside a bare
+aiohttp loop and a bare httpx loop sending the same signed POSTs to the same receiver;
+(b) event-to-receipt latency p50/p99 at a steady 200 events/s, from the commit of the event to
+its arrival at the receiver.
+
+``python -m bench.deliveries``; SQLite in a temporary folder unless
+``AITOPUP_BENCH_DATABASE_URL`` names another database (an empty PostgreSQL database, say).
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from sqlalchemy import insert
+
+from gateway.clock import new_id, utcnow
+from gateway.merchants import service as merchants
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+from gateway.store.models import WebhookEndpoint, table_of
+from gateway.webhooks import outbox
+from keys import Sealer, decode_webhook_secret, new_webhook_secret, sign_headers
+
+from .report import Row, print_rows
+
+__all__ = ["run"]
+
+THROUGHPUT_DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
+CONCURRENCY = 32
+RATE = 200
+STEADY_SECONDS = 10
+PEPPER = "bench-pepper-0123456789abcdef"
+SEALING = "bench-sealing-0123456789abcdef"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {port}") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not done within {within}s")
+        await asyncio.sleep(0.01)
+
+
+class _Receiver:
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.http = httpx.AsyncClient(base_url=self.base)
+
+    async def count(self) -> int:
+        return int((await self.http.get("/stats")).json()["count"])
+
+    async def arrivals(self) -> dict[str, float]:
+        found: dict[str, float] = (await self.http.get("/stats")).json()["arrivals"]
+        return found
+
+    async def reset(self) -> None:
+        await self.http.post("/reset")
+
+    async def wait_for(self, count: int, within: float = 60) -> None:
+        async def done() -> bool:
+            return await self.count() >= count
+
+        await _until(done, within)
+
+
+async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
+    now = utcnow()
+    endpoint_id = new_id("we")
+    secret = new_webhook_secret()
+    async with db.begin() as conn:
+        merchant = await merchants.create_merchant(
+            conn,
+            db,
+            name=f"bench-{endpoint_id}",
+            low_balance_threshold_cents=0,
+            staging_initial_balance_cents=0,
+            now=now,
+        )
+        await conn.execute(
+            insert(table_of(WebhookEndpoint)).values(
+                id=endpoint_id,
+                env="staging",
+                merchant_id=merchant.id,
+                url=url,
+                event_types="",
+                enabled=True,
+                secret_sealed=sealer.seal(secret, context=endpoint_id),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return merchant.id, decode_webhook_secret(secret)
+
+
+async def _emit(db: Database, merchant_id: str, count: int) -> list[str]:
+    ids: list[str] = []
+    async with db.begin() as conn:
+        for n in range(count):
+            ids += await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant_id,
+                type_="webhook.test",
+                data={"n": n},
+                now=utcnow(),
+            )
+    return ids
+
+
+def _signed(key: bytes, count: int) -> list[tuple[bytes, dict[str, str]]]:
+    out = []
+    for n in range(count):
+        msg_id = new_id("evt")
+        body = outbox.event_body(msg_id, "webhook.test", utcnow(), "staging", {"n": n}).encode()
+        headers = {"Content-Type": "application/json"}
+        headers.update(sign_headers([key], msg_id, int(time.time()), body))
+        out.append((body, headers))
+    return out
+
+
+async def _aiohttp_loop(url: str, requests: list[tuple[bytes, dict[str, str]]]) -> float:
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def lane() -> None:
+            for body, headers in queue:
+                async with session.post(url, data=body, headers=headers) as reply:
+                    await reply.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+        return len(requests) / (time.perf_counter() - started)
+
+
+async def _httpx_loop(url: str, requests: list[tuple[bytes, dict[str, str]]]) -> float:
+    queue = iter(requests)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def lane() -> None:
+            for body, headers in queue:
+                await client.post(url, content=body, headers=headers)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+        return len(requests) / (time.perf_counter() - started)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def _measure(folder: Path) -> list[Row]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is needed for this benchmark")
+    redis_port, receiver_port = _free_port(), _free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    database_url = os.environ.get(
+        "AITOPUP_BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    )
+    await asyncio.to_thread(upgrade, database_url)
+    hook_url = f"http://127.0.0.1:{receiver_port}/hook"
+    env = {
+        **os.environ,
+        "AITOPUP_DATABASE_URL": database_url,
+        "AITOPUP_REDIS_URL": redis_url,
+        "AITOPUP_KEY_PEPPER": PEPPER,
+        "AITOPUP_SECRET_KEY": SEALING,
+        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+    }
+    redis_args = [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
+    with (
+        _process(redis_args, env, folder / "redis.log"),
+        _process(
+            [sys.executable, "-m", "bench.receiver", str(receiver_port)],
+            env,
+            folder / "receiver.log",
+        ),
+    ):
+        _wait_port(redis_port)
+        _wait_port(receiver_port)
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        db = Database(create_engine(database_url))
+        redis = await create_pool(RedisSettings.from_dsn(redis_url))
+        receiver = _Receiver(receiver_port)
+        try:
+            merchant_id, key = await _setup(db, Sealer(SEALING.encode()), hook_url)
+            worker_cmd = os.environ.get("AITOPUP_BENCH_WORKER_CMD", "-m worker").split()
+            with _process([sys.executable, *worker_cmd], env, folder / "worker.log"):
+                await outbox.enqueue(redis, await _emit(db, merchant_id, 20))  # warm-up
+                await receiver.wait_for(20)
+                return await _rounds(db, redis, receiver, merchant_id, key, hook_url)
+        finally:
+            await redis.aclose()
+            await receiver.http.aclose()
+            await db.dispose()
+
+
+async def _rounds(
+    db: Database, redis: Any, receiver: _Receiver, merchant_id: str, key: bytes, url: str
+) -> list[Row]:
+    # (a) throughput: rows written first, then enqueued and timed until the last arrives.
+    await receiver.reset()
+    ids = await _emit(db, merchant_id, THROUGHPUT_DELIVERIES)
+    started = time.perf_counter()
+    await outbox.enqueue(redis, ids)
+    await receiver.wait_for(THROUGHPUT_DELIVERIES, within=120)
+    worker_rate = THROUGHPUT_DELIVERIES / (time.perf_counter() - started)
+
+    await receiver.reset()
+    aiohttp_rate = await _aiohttp_loop(url, _signed(key, THROUGHPUT_DELIVERIES))
+    await receiver.reset()
+    httpx_rate = await _httpx_loop(url, _signed(key, THROUGHPUT_DELIVERIES))
+
+    # (b) latency at a steady rate: one event a tick, as the send would write and enqueue it.
+    await receiver.reset()
+    committed: dict[str, float] = {}
+    total = RATE * STEADY_SECONDS
+    begin = time.perf_counter()
+    for n in range(total):
+        delay = begin + n / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        async with db.begin() as conn:
+            [delivery_id] = await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant_id,
+                type_="webhook.test",
+                data={"n": n},
+                now=utcnow(),
+            )
+        committed["evt_" + delivery_id[4:28]] = time.time()
+        await outbox.enqueue(redis, [delivery_id])
+    await receiver.wait_for(total, within=60)
+    arrivals = await receiver.arrivals()
+    latencies = [(arrivals[i] - t) * 1000 for i, t in committed.items() if i in arrivals]
+    p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+
+    return [
+        Row(
+            "one worker: deliveries/s",
+            worker_rate,
+            "/s",
+            "bare aiohttp loop",
+            aiohttp_rate,
+            ">= 50%",
+        ),
+        Row("one worker: deliveries/s", worker_rate, "/s", "bare httpx loop", httpx_rate, ">= 60%"),
+        Row("event-to-receipt p50 at 200/s", p50, "ms", "p99 target", 100.0, "-"),
+        Row("event-to-receipt p99 at 200/s", p99, "ms", "p99 target", 100.0, "< 100 ms"),
+    ]
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="aitopup-bench-") as folder:
+        return asyncio.run(_measure(Path(folder)))
+
+
+if __name__ == "__main__":
+    print_rows(run())

@@ -1,0 +1,313 @@
+"""Routes of the webhooks domain: endpoints, the delivery log, replays and test events."""
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import require_caller
+from ..codes import Code
+from ..envelope import ApiError, Envelope
+from ..services import services
+from ..webhooks import outbox, service
+from ..webhooks.schemas import (
+    DeliveriesQuery,
+    DeliveryData,
+    DeliveryDetail,
+    EndpointCreate,
+    EndpointData,
+    EndpointSecretData,
+    EndpointsQuery,
+    EndpointUpdate,
+    ReplayFailedData,
+    ReplayFailedRequest,
+    RotateRequest,
+    TestData,
+)
+from .parsing import read_json, read_query
+from .routing import ApiRoute, RouteDoc
+
+__all__ = ["routes"]
+
+_ENDPOINT_ID = re.compile(r"we_[0-9A-Za-z]{24}")
+_DELIVERY_ID = re.compile(r"dlv_[0-9A-Za-z]{24}we_[0-9A-Za-z]{24}")
+_AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+_BODY = (
+    Code.VALIDATION_FAILED,
+    Code.INVALID_JSON,
+    Code.UNSUPPORTED_MEDIA_TYPE,
+    Code.BODY_TOO_LARGE,
+)
+
+
+def _endpoint_id(request: Request) -> str:
+    endpoint_id: str = request.path_params["endpoint_id"]
+    if not _ENDPOINT_ID.fullmatch(endpoint_id):
+        raise ApiError(Code.WEBHOOK_ENDPOINT_NOT_FOUND)
+    return endpoint_id
+
+
+def _delivery_id(request: Request) -> str:
+    delivery_id: str = request.path_params["delivery_id"]
+    if not _DELIVERY_ID.fullmatch(delivery_id):
+        raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+    return delivery_id
+
+
+async def _optional_body(request: Request, model: type[RotateRequest]) -> RotateRequest:
+    """A body that may be left out entirely: no bytes and no Content-Type means the defaults."""
+    if "content-type" not in request.headers and request.headers.get("content-length") in (
+        None,
+        "0",
+    ):
+        return model()
+    body, _ = await read_json(request, model, limit=services(request).settings.max_body_bytes)
+    return body
+
+
+def _queued(code: Code, queued: service.Queued, request: Request) -> Response:
+    data = queued.data.model_dump() if isinstance(queued.data, BaseModel) else queued.data
+    response = Envelope(code, data)
+    if queued.jobs:
+        response.background = BackgroundTask(
+            outbox.enqueue_jobs, services(request).redis, queued.jobs
+        )
+    return response
+
+
+def _page(items: list[Any], limit: int, has_more: bool) -> dict[str, Any]:
+    return {"limit": limit, "has_more": has_more, "next_cursor": items[-1].id if has_more else None}
+
+
+async def create_endpoint(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    body, _ = await read_json(request, EndpointCreate, limit=svc.settings.max_body_bytes)
+    created = await service.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
+    return Envelope(Code.CREATED, created.model_dump())
+
+
+async def list_endpoints(request: Request) -> Response:
+    caller = require_caller(request)
+    query = read_query(request, EndpointsQuery)
+    if query.cursor is not None and not _ENDPOINT_ID.fullmatch(query.cursor):
+        raise ApiError(Code.INVALID_CURSOR)
+    items, has_more = await service.list_endpoints(
+        services(request).db, caller, limit=query.limit, cursor=query.cursor
+    )
+    return Envelope(
+        Code.SUCCESS, [i.model_dump() for i in items], meta=_page(items, query.limit, has_more)
+    )
+
+
+async def get_endpoint(request: Request) -> Response:
+    caller = require_caller(request)
+    found = await service.get_endpoint(services(request).db, caller, _endpoint_id(request))
+    return Envelope(Code.SUCCESS, found.model_dump())
+
+
+async def update_endpoint(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    body, _ = await read_json(request, EndpointUpdate, limit=svc.settings.max_body_bytes)
+    updated = await service.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
+    return Envelope(Code.SUCCESS, updated.model_dump())
+
+
+async def delete_endpoint(request: Request) -> Response:
+    caller = require_caller(request)
+    deleted = await service.delete_endpoint(services(request).db, caller, _endpoint_id(request))
+    return Envelope(Code.DELETED, deleted.model_dump())
+
+
+async def rotate_secret(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    body = await _optional_body(request, RotateRequest)
+    rotated = await service.rotate_secret(
+        svc.db, svc.sealer, caller, endpoint_id, body.overlap_seconds
+    )
+    return Envelope(Code.SUCCESS, rotated.model_dump())
+
+
+async def test_endpoint(request: Request) -> Response:
+    caller = require_caller(request)
+    queued = await service.send_test(services(request).db, caller, _endpoint_id(request))
+    return _queued(Code.SUCCESS, queued, request)
+
+
+async def replay_failed(request: Request) -> Response:
+    caller = require_caller(request)
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
+    queued = await service.replay_failed(svc.db, caller, endpoint_id, body.since)
+    return _queued(Code.SUCCESS, queued, request)
+
+
+async def list_deliveries(request: Request) -> Response:
+    caller = require_caller(request)
+    query = read_query(request, DeliveriesQuery)
+    if query.cursor is not None and not _DELIVERY_ID.fullmatch(query.cursor):
+        raise ApiError(Code.INVALID_CURSOR)
+    items, has_more = await service.list_deliveries(services(request).db, caller, query)
+    return Envelope(
+        Code.SUCCESS, [i.model_dump() for i in items], meta=_page(items, query.limit, has_more)
+    )
+
+
+async def get_delivery(request: Request) -> Response:
+    caller = require_caller(request)
+    found = await service.get_delivery(services(request).db, caller, _delivery_id(request))
+    return Envelope(Code.SUCCESS, found.model_dump())
+
+
+async def replay_delivery(request: Request) -> Response:
+    caller = require_caller(request)
+    queued = await service.replay_delivery(services(request).db, caller, _delivery_id(request))
+    return _queued(Code.SUCCESS, queued, request)
+
+
+_NOT_FOUND = (*_AUTH, Code.WEBHOOK_ENDPOINT_NOT_FOUND)
+_ENDPOINTS = "/webhooks/endpoints"
+
+routes = [
+    ApiRoute(
+        _ENDPOINTS,
+        create_endpoint,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Register a webhook endpoint; the reply carries its signing secret, once",
+            "webhooks",
+            body=EndpointCreate,
+            response=EndpointSecretData,
+            success=Code.CREATED,
+            errors=(*_AUTH, *_BODY, Code.WEBHOOK_URL_INVALID),
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS,
+        list_endpoints,
+        methods=["GET"],
+        doc=RouteDoc(
+            "List webhook endpoints, newest first",
+            "webhooks",
+            query=EndpointsQuery,
+            response=EndpointData,
+            many=True,
+            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}",
+        get_endpoint,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Get a webhook endpoint", "webhooks", response=EndpointData, errors=_NOT_FOUND
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}",
+        update_endpoint,
+        methods=["PATCH"],
+        doc=RouteDoc(
+            "Change a webhook endpoint's URL, event types, description or enabled state",
+            "webhooks",
+            body=EndpointUpdate,
+            response=EndpointData,
+            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_URL_INVALID),
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}",
+        delete_endpoint,
+        methods=["DELETE"],
+        doc=RouteDoc(
+            "Delete a webhook endpoint; its pending deliveries end as failed",
+            "webhooks",
+            response=EndpointData,
+            success=Code.DELETED,
+            errors=_NOT_FOUND,
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}/rotate-secret",
+        rotate_secret,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Rotate the signing secret; the previous one keeps signing for the overlap",
+            "webhooks",
+            body=RotateRequest,
+            response=EndpointSecretData,
+            errors=(*_NOT_FOUND, *_BODY),
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}/test",
+        test_endpoint,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Send a webhook.test event to this endpoint",
+            "webhooks",
+            response=TestData,
+            errors=(*_NOT_FOUND, Code.WEBHOOK_ENDPOINT_DISABLED),
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}/replay-failed",
+        replay_failed,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Replay every failed delivery of this endpoint created since a time",
+            "webhooks",
+            body=ReplayFailedRequest,
+            response=ReplayFailedData,
+            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_ENDPOINT_DISABLED),
+        ),
+    ),
+    ApiRoute(
+        "/webhooks/deliveries",
+        list_deliveries,
+        methods=["GET"],
+        doc=RouteDoc(
+            "List deliveries, newest first, by endpoint, event type, status and time",
+            "webhooks",
+            query=DeliveriesQuery,
+            response=DeliveryData,
+            many=True,
+            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+        ),
+    ),
+    ApiRoute(
+        "/webhooks/deliveries/{delivery_id}",
+        get_delivery,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Get a delivery with every attempt",
+            "webhooks",
+            response=DeliveryDetail,
+            errors=(*_AUTH, Code.WEBHOOK_DELIVERY_NOT_FOUND),
+        ),
+    ),
+    ApiRoute(
+        "/webhooks/deliveries/{delivery_id}/replay",
+        replay_delivery,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Send a finished delivery once more, with the same webhook-id",
+            "webhooks",
+            response=DeliveryData,
+            errors=(
+                *_AUTH,
+                Code.WEBHOOK_DELIVERY_NOT_FOUND,
+                Code.WEBHOOK_DELIVERY_PENDING,
+                Code.WEBHOOK_ENDPOINT_DISABLED,
+            ),
+        ),
+    ),
+]

@@ -1,0 +1,167 @@
+"""Wire models of the webhook routes: what requests must be, and what replies carry."""
+
+from typing import Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "EVENT_TYPES",
+    "AttemptData",
+    "DeliveriesQuery",
+    "DeliveryData",
+    "DeliveryDetail",
+    "EndpointCreate",
+    "EndpointData",
+    "EndpointSecretData",
+    "EndpointUpdate",
+    "EndpointsQuery",
+    "EventType",
+    "ReplayFailedData",
+    "ReplayFailedRequest",
+    "RotateRequest",
+    "TestData",
+]
+
+EventType = Literal[
+    "topup.delivered",
+    "topup.failed",
+    "topup.cancelled",
+    "balance.low",
+    "wallet.credited",
+    "wallet.debited",
+    "webhook.endpoint.disabled",
+    "webhook.test",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+_MAX_ROTATION_OVERLAP = 7 * 24 * 3600
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _known_types(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    unknown = sorted({t for t in value if t not in EVENT_TYPES})
+    if unknown:
+        raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+    return sorted(set(value))
+
+
+class EndpointCreate(_Strict):
+    url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
+    event_types: list[str] | None = Field(
+        default=None, max_length=len(EVENT_TYPES), description="Empty or absent: every event."
+    )
+    description: str | None = Field(default=None, max_length=500)
+
+    _types = field_validator("event_types")(_known_types)
+
+
+class EndpointUpdate(_Strict):
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    event_types: list[str] | None = Field(default=None, max_length=len(EVENT_TYPES))
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = Field(
+        default=None, description="true re-enables an endpoint the gateway disabled."
+    )
+
+    _types = field_validator("event_types")(_known_types)
+
+
+class RotateRequest(_Strict):
+    overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=_MAX_ROTATION_OVERLAP,
+        description="How long the previous secret keeps signing beside the new one.",
+    )
+
+
+class ReplayFailedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="RFC 3339; failed deliveries created since then.")
+
+
+class EndpointsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+
+
+class DeliveriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    endpoint_id: str | None = Field(default=None, max_length=40)
+    event_type: EventType | None = None
+    status: Literal["pending", "succeeded", "failed"] | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+
+
+class EndpointData(BaseModel):
+    id: str
+    env: str
+    url: str
+    description: str | None
+    event_types: list[str] = Field(description="Empty: every event.")
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: str | None
+    secret_rotation_ends_at: str | None = Field(
+        description="While set, the previous secret still signs beside the current one."
+    )
+    created_at: str
+    updated_at: str
+
+
+class EndpointSecretData(EndpointData):
+    secret: str = Field(description="whsec_…: shown only on create and rotate.")
+
+
+class TestData(BaseModel):
+    event_id: str
+    delivery_id: str
+
+
+class DeliveryData(BaseModel):
+    id: str
+    event_id: str
+    endpoint_id: str
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    trigger: str
+    next_attempt_at: str | None
+    last_attempt_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class AttemptData(BaseModel):
+    attempt: int
+    trigger: Literal["auto", "replay", "test"]
+    started_at: str
+    duration_ms: int
+    url: str
+    request_headers: dict[str, Any]
+    request_body: str
+    response_status: int | None
+    response_headers: dict[str, Any] | None
+    response_body: str | None = Field(description="The first 4 KiB.")
+    error: str | None
+
+
+class DeliveryDetail(DeliveryData):
+    payload: str = Field(description="The exact event body every attempt sends.")
+    attempt_log: list[AttemptData]
+
+
+class ReplayFailedData(BaseModel):
+    replayed: int
+    delivery_ids: list[str]

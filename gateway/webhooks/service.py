@@ -1,0 +1,451 @@
+"""Webhook endpoints and the delivery log, as a merchant manages them.
+
+Every query is scoped to the caller's merchant and environment: staging and live never see each
+other's endpoints, events or deliveries. Changes that make work for the worker return the jobs to
+enqueue once the transaction has committed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer, new_webhook_secret
+
+from ..auth import Caller
+from ..clock import new_id, rfc3339, utcnow
+from ..codes import Code
+from ..envelope import ApiError
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint, table_of
+from . import outbox
+from .schemas import (
+    AttemptData,
+    DeliveriesQuery,
+    DeliveryData,
+    DeliveryDetail,
+    EndpointCreate,
+    EndpointData,
+    EndpointSecretData,
+    EndpointUpdate,
+    ReplayFailedData,
+    TestData,
+)
+from .urls import UrlRefused, parse_webhook_url, resolve_checked
+
+__all__ = [
+    "Queued",
+    "check_url",
+    "create_endpoint",
+    "delete_endpoint",
+    "disable_endpoint",
+    "get_delivery",
+    "get_endpoint",
+    "list_deliveries",
+    "list_endpoints",
+    "replay_delivery",
+    "replay_failed",
+    "rotate_secret",
+    "send_test",
+    "update_endpoint",
+]
+
+_EP = table_of(WebhookEndpoint)
+_D = table_of(WebhookDelivery)
+_A = table_of(DeliveryAttempt)
+_E = table_of(Event)
+
+
+@dataclass(slots=True)
+class Queued:
+    """A reply's data and the jobs to enqueue after commit."""
+
+    data: Any
+    jobs: list[outbox.Job] = field(default_factory=list)
+
+
+def allows_loopback(settings: Settings, env: str) -> bool:
+    return env == "staging" and settings.allow_private_webhook_urls
+
+
+async def check_url(settings: Settings, env: str, url: str) -> str:
+    try:
+        parsed = parse_webhook_url(url)
+        await resolve_checked(
+            parsed.host, parsed.port, allow_loopback=allows_loopback(settings, env)
+        )
+    except UrlRefused as exc:
+        raise ApiError(Code.WEBHOOK_URL_INVALID, f"Webhook URL invalid: {exc}") from None
+    return url
+
+
+def _types_column(types: Sequence[str] | None) -> str:
+    return f",{','.join(types)}," if types else ""
+
+
+def _endpoint_data(row: Any, now: datetime) -> EndpointData:
+    rotation = row.previous_secret_expires_at
+    return EndpointData(
+        id=row.id,
+        env=row.env,
+        url=row.url,
+        description=row.description,
+        event_types=[t for t in row.event_types.split(",") if t],
+        enabled=row.enabled,
+        disabled_reason=row.disabled_reason,
+        failing_since=rfc3339(row.failing_since) if row.failing_since else None,
+        secret_rotation_ends_at=(
+            rfc3339(rotation)
+            if rotation is not None and row.previous_secret_sealed and rotation > now
+            else None
+        ),
+        created_at=rfc3339(row.created_at),
+        updated_at=rfc3339(row.updated_at),
+    )
+
+
+def _mine(caller: Caller) -> tuple[Any, ...]:
+    return (
+        _EP.c.merchant_id == caller.merchant_id,
+        _EP.c.env == caller.env,
+        _EP.c.deleted_at.is_(None),
+    )
+
+
+async def create_endpoint(
+    db: Database, sealer: Sealer, settings: Settings, caller: Caller, body: EndpointCreate
+) -> EndpointSecretData:
+    await check_url(settings, caller.env, body.url)
+    now = utcnow()
+    endpoint_id = new_id("we")
+    secret = new_webhook_secret()
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                insert(_EP)
+                .values(
+                    id=endpoint_id,
+                    env=caller.env,
+                    merchant_id=caller.merchant_id,
+                    url=body.url,
+                    description=body.description,
+                    event_types=_types_column(body.event_types),
+                    enabled=True,
+                    secret_sealed=sealer.seal(secret, context=endpoint_id),
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(_EP)
+            )
+        ).one()
+    return EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+
+
+async def list_endpoints(
+    db: Database, caller: Caller, *, limit: int, cursor: str | None
+) -> tuple[list[EndpointData], bool]:
+    stmt = select(_EP).where(*_mine(caller)).order_by(_EP.c.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(_EP.c.id < cursor)
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    now = utcnow()
+    return [_endpoint_data(r, now) for r in rows[:limit]], len(rows) > limit
+
+
+async def _endpoint_row(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> Any:
+    row = (await conn.execute(select(_EP).where(_EP.c.id == endpoint_id, *_mine(caller)))).first()
+    if row is None:
+        raise ApiError(Code.WEBHOOK_ENDPOINT_NOT_FOUND)
+    return row
+
+
+async def get_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
+    async with db.engine.connect() as conn:
+        row = await _endpoint_row(conn, caller, endpoint_id)
+    return _endpoint_data(row, utcnow())
+
+
+async def update_endpoint(
+    db: Database, settings: Settings, caller: Caller, endpoint_id: str, body: EndpointUpdate
+) -> EndpointData:
+    changes: dict[str, Any] = {}
+    fields = body.model_fields_set
+    if "url" in fields:
+        if body.url is None:
+            raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url cannot be null")
+        changes["url"] = await check_url(settings, caller.env, body.url)
+    if "event_types" in fields:
+        changes["event_types"] = _types_column(body.event_types)
+    if "description" in fields:
+        changes["description"] = body.description
+    if "enabled" in fields:
+        if body.enabled is None:
+            raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")
+        changes["enabled"] = body.enabled
+        if body.enabled:
+            # Re-enabling starts the failure clock afresh.
+            changes.update(disabled_reason=None, failing_since=None)
+        else:
+            changes["disabled_reason"] = "disabled by the merchant"
+    now = utcnow()
+    async with db.begin() as conn:
+        await _endpoint_row(conn, caller, endpoint_id)
+        row = (
+            await conn.execute(
+                update(_EP)
+                .where(_EP.c.id == endpoint_id, *_mine(caller))
+                .values(**changes, updated_at=now)
+                .returning(_EP)
+            )
+        ).one()
+    return _endpoint_data(row, now)
+
+
+async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
+    """Soft delete: the delivery log keeps pointing at it; pending deliveries end as failed."""
+    now = utcnow()
+    async with db.begin() as conn:
+        await _endpoint_row(conn, caller, endpoint_id)
+        row = (
+            await conn.execute(
+                update(_EP)
+                .where(_EP.c.id == endpoint_id)
+                .values(enabled=False, deleted_at=now, updated_at=now)
+                .returning(_EP)
+            )
+        ).one()
+    return _endpoint_data(row, now)
+
+
+async def rotate_secret(
+    db: Database, sealer: Sealer, caller: Caller, endpoint_id: str, overlap_seconds: int
+) -> EndpointSecretData:
+    """A new secret signs from now on; the current one keeps signing beside it for the overlap,
+    so receivers can switch without dropping a single event."""
+    now = utcnow()
+    secret = new_webhook_secret()
+    async with db.begin() as conn:
+        current = await _endpoint_row(conn, caller, endpoint_id)
+        row = (
+            await conn.execute(
+                update(_EP)
+                .where(_EP.c.id == endpoint_id)
+                .values(
+                    secret_sealed=sealer.seal(secret, context=endpoint_id),
+                    previous_secret_sealed=current.secret_sealed if overlap_seconds else None,
+                    previous_secret_expires_at=(
+                        now + timedelta(seconds=overlap_seconds) if overlap_seconds else None
+                    ),
+                    updated_at=now,
+                )
+                .returning(_EP)
+            )
+        ).one()
+    return EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+
+
+async def send_test(db: Database, caller: Caller, endpoint_id: str) -> Queued:
+    now = utcnow()
+    async with db.begin() as conn:
+        row = await _endpoint_row(conn, caller, endpoint_id)
+        if not row.enabled:
+            raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
+        ids = await outbox.emit(
+            conn,
+            env=caller.env,
+            merchant_id=caller.merchant_id,
+            type_="webhook.test",
+            data={"endpoint_id": endpoint_id, "message": "This is a test event."},
+            now=now,
+            endpoint_ids=[endpoint_id],
+            trigger="test",
+        )
+        event_id = (await conn.execute(select(_D.c.event_id).where(_D.c.id == ids[0]))).scalar_one()
+    return Queued(TestData(event_id=event_id, delivery_id=ids[0]), [(ids[0], 0)])
+
+
+async def disable_endpoint(
+    conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime
+) -> list[str]:
+    """Disable an enabled endpoint and tell the merchant's other endpoints; the deliveries to
+    enqueue. Conditional, so two workers seeing the same failure disable and notify once."""
+    row = (
+        await conn.execute(
+            update(_EP)
+            .where(_EP.c.id == endpoint_id, _EP.c.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+            .returning(_EP.c.env, _EP.c.merchant_id, _EP.c.url, _EP.c.failing_since)
+        )
+    ).first()
+    if row is None:
+        return []
+    return await outbox.emit(
+        conn,
+        env=row.env,
+        merchant_id=row.merchant_id,
+        type_="webhook.endpoint.disabled",
+        data={
+            "endpoint_id": endpoint_id,
+            "url": row.url,
+            "reason": reason,
+            "failing_since": rfc3339(row.failing_since) if row.failing_since else None,
+        },
+        now=now,
+    )
+
+
+def _delivery_data(row: Any) -> DeliveryData:
+    return DeliveryData(
+        id=row.id,
+        event_id=row.event_id,
+        endpoint_id=row.endpoint_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        trigger=row.trigger,
+        next_attempt_at=(
+            rfc3339(row.next_attempt_at)
+            if row.status == "pending" and row.next_attempt_at
+            else None
+        ),
+        last_attempt_at=rfc3339(row.last_attempt_at) if row.last_attempt_at else None,
+        created_at=rfc3339(row.created_at),
+        updated_at=rfc3339(row.updated_at),
+    )
+
+
+def _deliveries_of(caller: Caller) -> tuple[Any, ...]:
+    return (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
+
+
+async def list_deliveries(
+    db: Database, caller: Caller, query: DeliveriesQuery
+) -> tuple[list[DeliveryData], bool]:
+    """Newest first. Delivery ids start with their event's time-sorted id, so they double as
+    cursors."""
+    stmt = select(_D).where(*_deliveries_of(caller))
+    if query.cursor is not None:
+        stmt = stmt.where(_D.c.id < query.cursor)
+    if query.endpoint_id is not None:
+        stmt = stmt.where(_D.c.endpoint_id == query.endpoint_id)
+    if query.event_type is not None:
+        stmt = stmt.where(_D.c.event_type == query.event_type)
+    if query.status is not None:
+        stmt = stmt.where(_D.c.status == query.status)
+    if query.created_after is not None:
+        stmt = stmt.where(_D.c.created_at >= query.created_after)
+    if query.created_before is not None:
+        stmt = stmt.where(_D.c.created_at < query.created_before)
+    stmt = stmt.order_by(_D.c.id.desc()).limit(query.limit + 1)
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_delivery_data(r) for r in rows[: query.limit]], len(rows) > query.limit
+
+
+async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> DeliveryDetail:
+    async with db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(_D, _E.c.payload)
+                .join(_E, _E.c.id == _D.c.event_id)
+                .where(_D.c.id == delivery_id, *_deliveries_of(caller))
+            )
+        ).first()
+        if row is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+        attempts = (
+            await conn.execute(
+                select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt, _A.c.id)
+            )
+        ).all()
+    log = [
+        AttemptData(
+            attempt=a.attempt,
+            trigger=a.trigger,
+            started_at=a.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            duration_ms=a.duration_ms,
+            url=a.url,
+            request_headers=a.request_headers,
+            request_body=a.request_body,
+            response_status=a.response_status,
+            response_headers=a.response_headers,
+            response_body=a.response_body,
+            error=a.error,
+        )
+        for a in attempts
+    ]
+    return DeliveryDetail(**_delivery_data(row).model_dump(), payload=row.payload, attempt_log=log)
+
+
+def _replay_values(now: datetime) -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "trigger": "replay",
+        "run_start": _D.c.attempts,
+        "generation": _D.c.generation + 1,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+
+
+async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> None:
+    row = await _endpoint_row(conn, caller, endpoint_id)
+    if not row.enabled:
+        raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
+
+
+async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Queued:
+    """One more attempt of a finished delivery, same event, same ``webhook-id``."""
+    now = utcnow()
+    async with db.begin() as conn:
+        current = (
+            await conn.execute(
+                select(_D.c.status, _D.c.endpoint_id).where(
+                    _D.c.id == delivery_id, *_deliveries_of(caller)
+                )
+            )
+        ).first()
+        if current is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+        await _enabled_endpoint(conn, caller, current.endpoint_id)
+        row = (
+            await conn.execute(
+                update(_D)
+                .where(_D.c.id == delivery_id, _D.c.status != "pending")
+                .values(**_replay_values(now))
+                .returning(_D)
+            )
+        ).first()
+        if row is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_PENDING)
+    return Queued(_delivery_data(row), [(row.id, row.generation)])
+
+
+async def replay_failed(db: Database, caller: Caller, endpoint_id: str, since: datetime) -> Queued:
+    """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
+    now = utcnow()
+    async with db.begin() as conn:
+        await _enabled_endpoint(conn, caller, endpoint_id)
+        rows = (
+            await conn.execute(
+                update(_D)
+                .where(
+                    _D.c.endpoint_id == endpoint_id,
+                    *_deliveries_of(caller),
+                    _D.c.status == "failed",
+                    _D.c.created_at >= since,
+                )
+                .values(**_replay_values(now))
+                .returning(_D.c.id, _D.c.generation)
+            )
+        ).all()
+    ids = sorted(r.id for r in rows)
+    return Queued(
+        ReplayFailedData(replayed=len(ids), delivery_ids=ids),
+        [(r.id, r.generation) for r in rows],
+    )

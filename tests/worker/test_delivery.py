@@ -1,0 +1,188 @@
+"""Deliveries end to end: the gateway's outbox, a real ARQ worker, a real receiver on 127.0.0.1."""
+
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from gateway.store.db import Database
+from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from keys import decode_webhook_secret, verify_aitopup
+from tests.conftest import MakeMerchant, MerchantKey, Receiver, Reply, StartWorker, wait_until
+
+SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
+_D = table_of(WebhookDelivery)
+_A = table_of(DeliveryAttempt)
+
+
+async def make_endpoint(
+    client: httpx.AsyncClient, merchant: MerchantKey, url: str, **extra: Any
+) -> dict[str, Any]:
+    reply = await client.post(
+        "/webhooks/endpoints", json={"url": url, **extra}, headers=merchant.headers
+    )
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def attempts_of(db: Database, delivery_id: str) -> list[Any]:
+    async with db.engine.connect() as conn:
+        stmt = select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt)
+        return list((await conn.execute(stmt)).all())
+
+
+async def test_a_send_reaches_the_receiver_signed_both_ways(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+) -> None:
+    await start_worker()
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(hook_client, merchant, receiver.url)
+    sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code == 200
+
+    async def arrived() -> bool:
+        return len(receiver.received) == 1
+
+    await wait_until(arrived)
+    request = receiver.received[0]
+    # The Standard Webhooks library, unchanged, verifies it.
+    payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    assert payload["type"] == "topup.delivered"
+    assert payload["env"] == "staging"
+    assert payload["data"]["transaction_id"] == sent.json()["transaction_id"]
+    assert request.headers["webhook-id"] == payload["id"]
+    assert payload["id"].startswith("evt_")
+    # So does the X-AiTopUp-Signature scheme.
+    key = decode_webhook_secret(endpoint["secret"])
+    verify_aitopup(key, request.headers["x-aitopup-signature"], request.body)
+    assert request.headers["x-aitopup-event"] == "topup.delivered"
+    assert request.headers["x-aitopup-delivery"].startswith("dlv_")
+
+    delivery_id = request.headers["x-aitopup-delivery"]
+
+    async def succeeded() -> bool:
+        reply = await hook_client.get(
+            f"/webhooks/deliveries/{delivery_id}", headers=merchant.headers
+        )
+        return bool(reply.json()["data"]["status"] == "succeeded")
+
+    await wait_until(succeeded)
+    detail = (
+        await hook_client.get(f"/webhooks/deliveries/{delivery_id}", headers=merchant.headers)
+    ).json()["data"]
+    assert detail["attempts"] == 1
+    [attempt] = detail["attempt_log"]
+    assert attempt["trigger"] == "auto"
+    assert attempt["response_status"] == 200
+    assert attempt["response_body"] == "ok"
+    assert attempt["error"] is None
+    assert attempt["request_body"] == request.body.decode()
+    assert attempt["request_headers"]["webhook-id"] == payload["id"]
+    assert json.loads(detail["payload"]) == payload
+
+
+async def test_during_a_rotation_both_secrets_verify(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+) -> None:
+    await start_worker()
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(hook_client, merchant, receiver.url)
+    rotated = await hook_client.post(
+        f"/webhooks/endpoints/{endpoint['id']}/rotate-secret",
+        json={"overlap_seconds": 3600},
+        headers=merchant.headers,
+    )
+    new_secret = rotated.json()["data"]["secret"]
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def arrived() -> bool:
+        return len(receiver.received) == 1
+
+    await wait_until(arrived)
+    request = receiver.received[0]
+    for secret in (endpoint["secret"], new_secret):
+        Webhook(secret).verify(request.body, request.headers)
+        verify_aitopup(
+            decode_webhook_secret(secret), request.headers["x-aitopup-signature"], request.body
+        )
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+
+    # Without an overlap only the new secret signs.
+    await hook_client.post(
+        f"/webhooks/endpoints/{endpoint['id']}/rotate-secret",
+        json={"overlap_seconds": 0},
+        headers=merchant.headers,
+    )
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def second() -> bool:
+        return len(receiver.received) == 2
+
+    await wait_until(second)
+    assert len(receiver.received[1].headers["webhook-signature"].split(" ")) == 1
+
+
+async def test_a_500_gets_exactly_three_attempts_on_schedule_then_replay_keeps_the_id(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    running = await start_worker()
+    receiver.respond = lambda _: Reply(status=500, body=b"boom")
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url)
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    listed: list[dict[str, Any]] = []
+
+    async def failed() -> bool:
+        reply = await hook_client.get(
+            "/webhooks/deliveries?status=failed", headers=merchant.headers
+        )
+        listed[:] = reply.json()["data"]
+        return len(listed) == 1
+
+    await wait_until(failed)
+    assert len(receiver.received) == 3
+    assert len(receiver.ids()) == 1
+    delays = running.settings.retry_delays
+    gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+    for gap, expected in zip(gaps, delays[1:], strict=True):
+        assert expected <= gap < expected + 0.3, gaps
+
+    delivery_id = listed[0]["id"]
+    log = await attempts_of(db, delivery_id)
+    assert [a.attempt for a in log] == [1, 2, 3]
+    assert all(a.response_status == 500 and a.error == "HTTP 500" for a in log)
+    assert all(a.response_body == "boom" for a in log)
+
+    receiver.respond = lambda _: Reply()
+    replay = await hook_client.post(
+        f"/webhooks/deliveries/{delivery_id}/replay", headers=merchant.headers
+    )
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["data"]["status"] == "pending"
+
+    async def delivered() -> bool:
+        return len(receiver.received) == 4
+
+    await wait_until(delivered)
+    assert receiver.received[3].webhook_id == receiver.received[0].webhook_id
+
+    async def logged() -> bool:
+        return len(await attempts_of(db, delivery_id)) == 4
+
+    await wait_until(logged)
+    last = (await attempts_of(db, delivery_id))[-1]
+    assert (last.attempt, last.trigger, last.response_status) == (4, "replay", 200)

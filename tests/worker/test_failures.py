@@ -1,0 +1,234 @@
+"""Receivers that misbehave: every attempt is logged with its error and the schedule holds."""
+
+import resource
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from gateway.clock import utcnow
+from gateway.store.db import Database
+from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
+from tests.conftest import (
+    MakeMerchant,
+    Receiver,
+    Reply,
+    StartWorker,
+    free_port,
+    wait_until,
+)
+from tests.worker.test_delivery import SEND, make_endpoint
+
+_D = table_of(WebhookDelivery)
+_A = table_of(DeliveryAttempt)
+_EP = table_of(WebhookEndpoint)
+
+FAST = {"webhook_retry_schedule": "0,0.2", "webhook_timeout_seconds": 0.5}
+
+
+async def finished_deliveries(db: Database, endpoint_id: str) -> list[Any]:
+    async with db.engine.connect() as conn:
+        stmt = select(_D).where(_D.c.endpoint_id == endpoint_id, _D.c.status != "pending")
+        return list((await conn.execute(stmt)).all())
+
+
+async def log_of(db: Database, endpoint_id: str) -> list[Any]:
+    async with db.engine.connect() as conn:
+        stmt = (
+            select(_A)
+            .join(_D, _D.c.id == _A.c.delivery_id)
+            .where(_D.c.endpoint_id == endpoint_id)
+            .order_by(_A.c.id)
+        )
+        return list((await conn.execute(stmt)).all())
+
+
+async def endpoint_row(db: Database, endpoint_id: str) -> Any:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(_EP).where(_EP.c.id == endpoint_id))).one()
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("hang", "timeout: no complete response within 0.5s"),
+        ("refuse", "connect failed"),
+        ("reset", "connection broken"),
+        ("redirect", "redirect not followed: HTTP 302 to http://127.0.0.1:"),
+        ("huge", "HTTP 500"),
+    ],
+)
+async def test_each_failure_is_logged_and_the_schedule_holds(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+    mode: str,
+    error: str,
+) -> None:
+    await start_worker(**FAST)
+    target = Receiver()  # where the redirect points: must never be connected to
+    await target.start()
+    if mode == "redirect":
+        receiver.respond = lambda _: Reply(status=302, headers={"Location": target.url})
+    elif mode == "huge":
+        receiver.respond = lambda _: Reply(status=500, mode="huge")
+    else:
+        receiver.respond = lambda _: Reply(mode=mode)
+    url = f"http://127.0.0.1:{free_port()}/hook" if mode == "refuse" else receiver.url
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(hook_client, merchant, url)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def failed() -> bool:
+        return len(await finished_deliveries(db, endpoint["id"])) == 1
+
+    await wait_until(failed)
+    await target.stop()
+    attempts = await log_of(db, endpoint["id"])
+    assert [a.attempt for a in attempts] == [1, 2]
+    for attempt in attempts:
+        assert attempt.error is not None and attempt.error.startswith(error), attempt.error
+    gap = (attempts[1].started_at - attempts[0].started_at).total_seconds()
+    first_took = attempts[0].duration_ms / 1000
+    assert 0.2 <= gap - first_took < 0.5, (gap, first_took)
+    assert target.connections == 0
+    if mode == "huge":
+        assert all(a.response_body == "x" * 4096 for a in attempts)
+        # Two 50 MB bodies never entered memory: the peak grew by far less than one.
+        grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+        assert grown_kib < 20 * 1024
+    if mode == "hang":
+        assert all(400 <= a.duration_ms < 1500 for a in attempts)
+
+
+async def test_retry_after_pushes_the_next_attempt(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+) -> None:
+    await start_worker(**FAST)
+    replies = iter([Reply(status=429, headers={"Retry-After": "1"}), Reply()])
+    receiver.respond = lambda _: next(replies)
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url)
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def two() -> bool:
+        return len(receiver.received) == 2
+
+    await wait_until(two)
+    gap = receiver.received[1].at - receiver.received[0].at
+    assert 1.0 <= gap < 1.5
+
+
+async def test_410_disables_the_endpoint_and_tells_the_others(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    await start_worker(**FAST)
+    other = Receiver()
+    await other.start()
+    receiver.respond = lambda _: Reply(status=410)
+    merchant = await make_merchant()
+    gone = await make_endpoint(hook_client, merchant, receiver.url, event_types=["topup.delivered"])
+    await make_endpoint(hook_client, merchant, other.url, event_types=["webhook.endpoint.disabled"])
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def told() -> bool:
+        return len(other.received) == 1
+
+    await wait_until(told)
+    await other.stop()
+    assert len(receiver.received) == 1  # no retry after a 410
+    event = other.received[0]
+    assert event.headers["x-aitopup-event"] == "webhook.endpoint.disabled"
+    assert gone["id"] in event.body.decode()
+    state = (
+        await hook_client.get(f"/webhooks/endpoints/{gone['id']}", headers=merchant.headers)
+    ).json()["data"]
+    assert state["enabled"] is False
+    assert state["disabled_reason"] == "endpoint answered 410 Gone"
+    [delivery] = await finished_deliveries(db, gone["id"])
+    assert delivery.status == "failed" and delivery.attempts == 1
+
+    # A disabled endpoint gets nothing more until the merchant enables it again.
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    test = await hook_client.post(
+        f"/webhooks/endpoints/{gone['id']}/test", headers=merchant.headers
+    )
+    assert test.status_code == 409 and test.json()["code"] == 5004
+
+
+async def test_failing_past_the_limit_disables_the_endpoint(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    running = await start_worker(**FAST)
+    receiver.respond = lambda _: Reply(status=500)
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(hook_client, merchant, receiver.url)
+    async with db.begin() as conn:
+        long_ago = utcnow() - timedelta(seconds=running.settings.webhook_disable_after_seconds + 1)
+        await conn.execute(
+            update(_EP).where(_EP.c.id == endpoint["id"]).values(failing_since=long_ago)
+        )
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+    async def disabled() -> bool:
+        return not (await endpoint_row(db, endpoint["id"])).enabled
+
+    await wait_until(disabled)
+    row = await endpoint_row(db, endpoint["id"])
+    assert row.disabled_reason.startswith("failing since")
+    [delivery] = await finished_deliveries(db, endpoint["id"])
+    assert delivery.status == "failed" and delivery.attempts == 1
+
+    # A success clears the failure clock.
+    receiver.respond = lambda _: Reply()
+    enabled = await hook_client.patch(
+        f"/webhooks/endpoints/{endpoint['id']}", json={"enabled": True}, headers=merchant.headers
+    )
+    assert enabled.json()["data"]["failing_since"] is None
+    assert (await endpoint_row(db, endpoint["id"])).enabled
+
+
+async def test_a_host_that_turns_private_is_refused_at_connect_time(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """The endpoint passed the check when saved; by delivery time it points at loopback (as a
+    rebinding DNS name would). The worker checks the address it connects to, and refuses."""
+    await start_worker(**FAST)
+    live = await make_merchant("live", balance_cents=100_000)
+    endpoint = await make_endpoint(hook_client, live, "http://93.184.215.14/hook")
+    async with db.begin() as conn:
+        await conn.execute(
+            update(_EP)
+            .where(_EP.c.id == endpoint["id"])
+            .values(url=receiver.url.replace("127.0.0.1", "localhost"))
+        )
+    await hook_client.post("/topup/send", json=SEND, headers=live.headers)
+
+    async def failed() -> bool:
+        return len(await finished_deliveries(db, endpoint["id"])) == 1
+
+    await wait_until(failed)
+    attempts = await log_of(db, endpoint["id"])
+    assert len(attempts) == 2
+    assert all("blocked: URL resolves to a loopback address" in a.error for a in attempts)
+    assert receiver.connections == 0

@@ -1,0 +1,75 @@
+"""The worker's HTTP client on its own: respx for the exchange, real sockets for the guard."""
+
+import asyncio
+
+import httpcore
+import httpx
+import pytest
+import respx
+
+from gateway.clock import utcnow
+from gateway.settings import Settings
+from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
+from worker.http import GuardedBackend, build_clients
+
+
+@respx.mock
+async def test_a_redirect_is_never_followed() -> None:
+    first = respx.post("https://hooks.example/a").mock(
+        return_value=httpx.Response(307, headers={"Location": "http://10.0.0.1/"})
+    )
+    elsewhere = respx.post("http://10.0.0.1/").mock(return_value=httpx.Response(200))
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        result = await post(client, "https://hooks.example/a", b"{}", {}, 5)
+    assert first.call_count == 1 and elsewhere.call_count == 0
+    assert result.error == "redirect not followed: HTTP 307 to http://10.0.0.1/"
+    assert not result.succeeded
+
+
+@respx.mock
+async def test_the_body_read_is_capped() -> None:
+    respx.post("https://hooks.example/a").mock(
+        return_value=httpx.Response(200, content=b"y" * (RESPONSE_CAP * 10))
+    )
+    async with httpx.AsyncClient() as client:
+        result = await post(client, "https://hooks.example/a", b"{}", {}, 5)
+    assert result.succeeded and result.body == "y" * RESPONSE_CAP
+
+
+def test_retry_after_forms_and_cap() -> None:
+    now = utcnow()
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds("999999", now) == 3600
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "::1", "0.0.0.0"])
+async def test_the_guard_refuses_before_connecting(host: str) -> None:
+    accepted: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = GuardedBackend(allow_loopback=False)
+    with pytest.raises(httpcore.ConnectError, match="blocked"):
+        await backend.connect_tcp(host, port, timeout=2)
+    server.close()
+    await server.wait_closed()
+    assert accepted == []
+
+
+async def test_live_never_gets_the_loopback_client(settings: Settings) -> None:
+    loose = settings.model_copy(update={"allow_private_webhook_urls": True})
+    clients = build_clients(loose, max_connections=4)
+    try:
+        assert clients["live"] is not clients["staging"]
+        with pytest.raises(httpx.ConnectError, match="blocked"):
+            await clients["live"].post("http://127.0.0.1:9/hook")
+    finally:
+        for client in set(clients.values()):
+            await client.aclose()

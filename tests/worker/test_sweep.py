@@ -1,0 +1,160 @@
+"""Nothing lost: the rows are the truth, whatever happens to Redis or to a worker."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from gateway.clock import utcnow
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import WebhookDelivery, table_of
+from gateway.webhooks import outbox
+from tests.conftest import (
+    TEST_PEPPER,
+    TEST_SECRET,
+    MakeMerchant,
+    Receiver,
+    Reply,
+    StartWorker,
+    fail_leftovers,
+    wait_until,
+)
+from tests.worker.test_delivery import make_endpoint
+
+_D = table_of(WebhookDelivery)
+COUNT = 1000
+
+
+async def outstanding(
+    db: Database, redis_url: str, client: httpx.AsyncClient, make_merchant: MakeMerchant, url: str
+) -> str:
+    """``COUNT`` events, one delivery each, written and enqueued as the gateway does."""
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(client, merchant, url)
+    ids: list[str] = []
+    async with db.begin() as conn:
+        for n in range(COUNT):
+            ids += await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant.merchant_id,
+                type_="webhook.test",
+                data={"n": n},
+                now=utcnow(),
+            )
+    assert len(ids) == COUNT
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await outbox.enqueue(pool, ids)
+    await pool.aclose()
+    endpoint_id: str = endpoint["id"]
+    return endpoint_id
+
+
+async def succeeded(db: Database, endpoint_id: str) -> int:
+    async with db.engine.connect() as conn:
+        stmt = select(func.count()).where(
+            _D.c.endpoint_id == endpoint_id, _D.c.status == "succeeded"
+        )
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def test_a_flushed_redis_loses_nothing(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+    redis_url: str,
+) -> None:
+    endpoint_id = await outstanding(db, redis_url, hook_client, make_merchant, receiver.url)
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    assert await redis.dbsize() == 0
+    await redis.aclose()
+    await start_worker()
+
+    async def all_arrived() -> bool:
+        return len(receiver.ids()) == COUNT
+
+    await wait_until(all_arrived, within=60)
+
+    async def all_recorded() -> bool:
+        return await succeeded(db, endpoint_id) == COUNT
+
+    await wait_until(all_recorded, within=10)
+
+
+def _spawn(settings: Settings, folder: Path, name: str) -> "subprocess.Popen[bytes]":
+    env = {
+        **os.environ,
+        "AITOPUP_DATABASE_URL": settings.database_url,
+        "AITOPUP_REDIS_URL": settings.redis_url,
+        "AITOPUP_KEY_PEPPER": TEST_PEPPER,
+        "AITOPUP_SECRET_KEY": TEST_SECRET,
+        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        "AITOPUP_WEBHOOK_TIMEOUT_SECONDS": "1",
+    }
+    with (folder / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env=env,
+            cwd=folder,  # no stray .env
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_a_killed_worker_loses_nothing(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    db: Database,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+    receiver.respond = lambda _: Reply(delay=0.02)
+    endpoint_id = await outstanding(db, redis_url, hook_client, make_merchant, receiver.url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        first = _spawn(hook_settings, tmp_path, "first")
+        procs.append(first)
+
+        async def started() -> bool:
+            return len(receiver.received) >= 50
+
+        await wait_until(started, within=30)
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait, 10)
+        at_kill = len(receiver.ids())
+        assert at_kill < COUNT, "the worker finished before it could be killed"
+
+        procs.append(_spawn(hook_settings, tmp_path, "second"))
+
+        async def all_arrived() -> bool:
+            return len(receiver.ids()) == COUNT
+
+        await wait_until(all_arrived, within=60)
+
+        async def all_recorded() -> bool:
+            return await succeeded(db, endpoint_id) == COUNT
+
+        await wait_until(all_recorded, within=20)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                await asyncio.to_thread(proc.wait, 10)
+        await fail_leftovers(db)

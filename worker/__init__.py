@@ -1,0 +1,1 @@
+"""The ARQ worker: webhook delivery, retries and the outbox sweep. ``python -m worker`` runs it."""
