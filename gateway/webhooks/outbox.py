@@ -10,21 +10,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id, rfc3339
-from ..store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
-from ..store.types import UTCDateTime
+from ..store.raw import Statement, raw
 
 __all__ = ["DELIVER_JOB", "Job", "emit", "enqueue", "enqueue_jobs", "event_body", "job_id"]
 
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "deliver"
-_E = table_of(Event)
-_D = table_of(WebhookDelivery)
-_EP = table_of(WebhookEndpoint)
 
 
 def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any) -> str:
@@ -44,6 +39,41 @@ def job_id(delivery_id: str, generation: int) -> str:
     return f"dlv:{delivery_id}:{generation}"
 
 
+_INSERT_EVENT = Statement(
+    """INSERT INTO events (id, env, merchant_id, type, payload, created_at)
+    VALUES (:id, :env, :merchant_id, :type, :payload, :now)"""
+)
+
+
+def _fan_out(endpoints: str) -> Statement:
+    """A pending delivery per enabled endpoint of the merchant in ``env`` matching ``endpoints``.
+
+    One INSERT … SELECT: the endpoints and their deliveries are read and written in one trip.
+    The endpoint's own ``env`` and ``merchant_id`` are copied, not the parameters: PostgreSQL
+    refuses a parameter whose type it deduces from both a target column and a comparison."""
+    # Only fixed conditions and placeholders are formatted in; every value is bound.
+    return Statement(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,"  # noqa: S608
+        " status, attempts, trigger, run_start, generation, next_attempt_at, created_at,"
+        " updated_at)"
+        " SELECT :prefix || e.id, :event_id, e.id, e.env, e.merchant_id, :type, 'pending', 0,"
+        " :trigger, 0, 0, :now, :now, :now"
+        " FROM webhook_endpoints e"
+        " WHERE e.merchant_id = :merchant_id AND e.env = :env AND e.enabled"
+        f" AND e.deleted_at IS NULL AND {endpoints} RETURNING id",
+        ("id",),
+    )
+
+
+# Subscribed: "" means every event; otherwise ",a,b," holds the type between commas.
+_SUBSCRIBED = _fan_out("(e.event_types = '' OR e.event_types LIKE :pattern)")
+
+
+def _named(count: int) -> Statement:
+    placeholders = ", ".join(f":ep{i}" for i in range(count))
+    return _fan_out(f"e.id IN ({placeholders})")
+
+
 async def emit(
     conn: AsyncConnection,
     *,
@@ -58,71 +88,41 @@ async def emit(
     """Write one event and a pending delivery per subscribed endpoint; return the delivery ids.
 
     ``endpoint_ids`` names the endpoints instead of their subscriptions (a test event goes to the
-    one endpoint it tests, whatever that endpoint's filter).
+    one endpoint it tests, whatever that endpoint's filter). Runs on every send, so both
+    statements go straight to the driver (``store.raw``).
     """
     event_id = new_id("evt")
-    await conn.execute(
-        insert(_E).values(
-            id=event_id,
-            env=env,
-            merchant_id=merchant_id,
-            type=type_,
-            payload=event_body(event_id, type_, now, env, data),
-            created_at=now,
-        )
+    db = await raw(conn)
+    await db.fetch(
+        _INSERT_EVENT,
+        {
+            "id": event_id,
+            "env": env,
+            "merchant_id": merchant_id,
+            "type": type_,
+            "payload": event_body(event_id, type_, now, env, data),
+            "now": now,
+        },
     )
-    moment = literal(now, UTCDateTime())
-    subscribed = select(
-        literal(f"dlv_{event_id[4:]}") + _EP.c.id,
-        literal(event_id),
-        _EP.c.id,
-        literal(env),
-        literal(merchant_id),
-        literal(type_),
-        literal("pending"),
-        literal(0),
-        literal(trigger),
-        literal(0),
-        literal(0),
-        moment,
-        moment,
-        moment,
-    ).where(
-        _EP.c.merchant_id == merchant_id,
-        _EP.c.env == env,
-        _EP.c.enabled.is_(True),
-        _EP.c.deleted_at.is_(None),
-    )
-    if endpoint_ids is not None:
-        subscribed = subscribed.where(_EP.c.id.in_(list(endpoint_ids)))
+    params: dict[str, Any] = {
+        "prefix": f"dlv_{event_id[4:]}",
+        "event_id": event_id,
+        "env": env,
+        "merchant_id": merchant_id,
+        "type": type_,
+        "trigger": trigger,
+        "now": now,
+    }
+    if endpoint_ids is None:
+        statement = _SUBSCRIBED
+        params["pattern"] = f"%,{type_},%"
     else:
-        subscribed = subscribed.where(
-            or_(_EP.c.event_types == "", _EP.c.event_types.contains(f",{type_},"))
-        )
-    stmt = (
-        insert(_D)
-        .from_select(
-            [
-                "id",
-                "event_id",
-                "endpoint_id",
-                "env",
-                "merchant_id",
-                "event_type",
-                "status",
-                "attempts",
-                "trigger",
-                "run_start",
-                "generation",
-                "next_attempt_at",
-                "created_at",
-                "updated_at",
-            ],
-            subscribed,
-        )
-        .returning(_D.c.id)
-    )
-    return [str(row) for row in (await conn.execute(stmt)).scalars()]
+        named = list(endpoint_ids)
+        if not named:
+            return []
+        statement = _named(len(named))
+        params.update({f"ep{i}": endpoint_id for i, endpoint_id in enumerate(named)})
+    return [str(row["id"]) for row in await db.fetch(statement, params)]
 
 
 async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
