@@ -1,6 +1,6 @@
 """Runtime settings, read from ``AITOPUP_*`` environment variables and ``.env``."""
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -27,7 +27,16 @@ class Settings(BaseSettings):
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    webhook_disable_after_seconds: int = Field(default=5 * 24 * 3600, ge=1)
+    # The contract's name is AITOPUP_WEBHOOK_DISABLE_AFTER; the unit-bearing name works too.
+    webhook_disable_after_seconds: int = Field(
+        default=5 * 24 * 3600,
+        ge=1,
+        validation_alias=AliasChoices(
+            "webhook_disable_after_seconds",
+            "AITOPUP_WEBHOOK_DISABLE_AFTER",
+            "AITOPUP_WEBHOOK_DISABLE_AFTER_SECONDS",
+        ),
+    )
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
