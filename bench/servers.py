@@ -92,7 +92,8 @@ def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterat
     ]
     if factory:
         args.append("--factory")
-    proc = subprocess.Popen(args, env={**os.environ, **env})
+    # The access log goes to /dev/null: written (as in production) but not onto this terminal.
+    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
         _wait_port(port, proc, target)
         yield f"http://127.0.0.1:{port}"

@@ -28,11 +28,16 @@ __all__ = [
     "ensure_wallet",
     "entries_sum",
     "merchant_owner",
+    "new_wallet_id",
     "recipient_owner",
 ]
 
 _W = table_of(Wallet)
 _L = table_of(LedgerEntry)
+
+
+def new_wallet_id() -> str:
+    return new_id("wal")
 
 
 def merchant_owner(merchant_id: str) -> str:
@@ -101,7 +106,7 @@ async def credit_recipient(
     row = await (await raw(conn)).fetchrow(
         _CREDIT_RECIPIENT,
         {
-            "id": new_id("wal"),
+            "id": new_wallet_id(),
             "env": env,
             "owner": recipient_owner(platform, email),
             "platform": platform,

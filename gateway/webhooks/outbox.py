@@ -15,11 +15,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..clock import new_id, rfc3339
 from ..store.raw import Statement, raw
 
-__all__ = ["DELIVER_JOB", "Job", "emit", "enqueue", "enqueue_jobs", "event_body", "job_id"]
+__all__ = [
+    "DELIVER_JOB",
+    "Job",
+    "delivery_prefix",
+    "emit",
+    "enqueue",
+    "enqueue_jobs",
+    "event_body",
+    "job_id",
+    "new_event_id",
+]
 
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "deliver"
+
+
+def new_event_id() -> str:
+    return new_id("evt")
+
+
+def delivery_prefix(event_id: str) -> str:
+    """A delivery's id is this prefix plus its endpoint's id: one per (event, endpoint)."""
+    return f"dlv_{event_id[4:]}"
 
 
 def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any) -> str:
@@ -91,7 +110,7 @@ async def emit(
     one endpoint it tests, whatever that endpoint's filter). Runs on every send, so both
     statements go straight to the driver (``store.raw``).
     """
-    event_id = new_id("evt")
+    event_id = new_event_id()
     db = await raw(conn)
     await db.fetch(
         _INSERT_EVENT,
@@ -105,7 +124,7 @@ async def emit(
         },
     )
     params: dict[str, Any] = {
-        "prefix": f"dlv_{event_id[4:]}",
+        "prefix": delivery_prefix(event_id),
         "event_id": event_id,
         "env": env,
         "merchant_id": merchant_id,
