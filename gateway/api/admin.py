@@ -42,7 +42,7 @@ from ..envelope import ApiError, Envelope, OffsetMeta
 from ..services import services
 from ..webhooks import outbox
 from .parsing import read_json, read_query
-from .routing import ApiRoute, RouteDoc
+from .routing import BODY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["PREFIX", "routes"]
 
@@ -56,12 +56,7 @@ _AUTH = (
     Code.ADMIN_TOKEN_INVALID,
     Code.ADMIN_API_KEY_REFUSED,
 )
-_BODY = (
-    Code.VALIDATION_FAILED,
-    Code.INVALID_JSON,
-    Code.UNSUPPORTED_MEDIA_TYPE,
-    Code.BODY_TOO_LARGE,
-)
+_BODY = BODY_ERRORS
 
 
 def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:

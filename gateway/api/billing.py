@@ -28,20 +28,15 @@ from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
 from ..webhooks import outbox
 from .parsing import read_json, read_query
-from .routing import ApiRoute, RouteDoc
+from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
 _ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
 # Stripe's events carry whole objects; give them more room than API requests get.
 _STRIPE_BODY_LIMIT = 512 * 1024
-_AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
-_BODY = (
-    Code.VALIDATION_FAILED,
-    Code.INVALID_JSON,
-    Code.UNSUPPORTED_MEDIA_TYPE,
-    Code.BODY_TOO_LARGE,
-)
+_AUTH = KEY_ERRORS
+_BODY = BODY_ERRORS
 
 
 def _after_commit(response: Response, request: Request, delivery_ids: Sequence[str]) -> Response:

@@ -10,9 +10,19 @@ from starlette.routing import Route
 
 from ..codes import Code
 
-__all__ = ["ApiRoute", "RouteDoc"]
+__all__ = ["BODY_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 
 Auth = Literal["key", "admin", "none", "stripe"]
+
+# What any route behind an API key may answer before it runs.
+KEY_ERRORS = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+# What any route reading a JSON body (``parsing.read_json``) may answer.
+BODY_ERRORS = (
+    Code.VALIDATION_FAILED,
+    Code.INVALID_JSON,
+    Code.UNSUPPORTED_MEDIA_TYPE,
+    Code.BODY_TOO_LARGE,
+)
 
 
 @dataclass(frozen=True, slots=True)

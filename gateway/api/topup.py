@@ -17,18 +17,13 @@ from ..topup import service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
 from ..webhooks import outbox
 from .parsing import read_json, read_query
-from .routing import ApiRoute, RouteDoc
+from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]
 
 _TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
-_AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
-_BODY = (
-    Code.VALIDATION_FAILED,
-    Code.INVALID_JSON,
-    Code.UNSUPPORTED_MEDIA_TYPE,
-    Code.BODY_TOO_LARGE,
-)
+_AUTH = KEY_ERRORS
+_BODY = BODY_ERRORS
 
 
 class ListQuery(BaseModel):

@@ -28,19 +28,14 @@ from ..webhooks.schemas import (
     TestData,
 )
 from .parsing import read_json, read_query
-from .routing import ApiRoute, RouteDoc
+from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
 _ENDPOINT_ID = re.compile(r"we_[0-9A-Za-z]{24}")
 _DELIVERY_ID = re.compile(r"dlv_[0-9A-Za-z]{24}we_[0-9A-Za-z]{24}")
-_AUTH = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
-_BODY = (
-    Code.VALIDATION_FAILED,
-    Code.INVALID_JSON,
-    Code.UNSUPPORTED_MEDIA_TYPE,
-    Code.BODY_TOO_LARGE,
-)
+_AUTH = KEY_ERRORS
+_BODY = BODY_ERRORS
 
 
 def _endpoint_id(request: Request) -> str:

@@ -16,7 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Mount
 
-from ..api.routing import ApiRoute, RouteDoc
+from ..api.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..codes import CATALOGUE, Code
 from ..envelope import CursorMeta, OffsetMeta, PageMeta
 
@@ -24,7 +24,6 @@ __all__ = ["api_routes", "build", "operation_codes"]
 
 REF = "#/components/schemas/{model}"
 PUBLIC_PREFIX = "/api/public/"
-_KEY_CODES = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
 # The key middleware reads any Authorization header on a public route, even where none is needed.
 _HEADER_CODES = (Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
 _CONVERTER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
@@ -45,7 +44,7 @@ def operation_codes(path: str, route: ApiRoute) -> list[Code]:
     doc = route.doc
     codes = [doc.success, *doc.errors]
     if doc.auth == "key":
-        codes += _KEY_CODES
+        codes += KEY_ERRORS
     elif path.startswith(PUBLIC_PREFIX):
         codes += _HEADER_CODES
     if route.param_convertors:  # a segment the converter refuses misses the route
