@@ -15,7 +15,14 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-__all__ = ["free_port", "postgres_database", "redis_server", "uvicorn_server"]
+__all__ = [
+    "admin_dsn",
+    "free_port",
+    "postgres_available",
+    "postgres_database",
+    "redis_server",
+    "uvicorn_server",
+]
 
 BENCH_PEPPER = "bench-pepper-0123456789abcdef"
 BENCH_SECRET = "bench-sealing-key-0123456789abcdef"
@@ -102,7 +109,8 @@ def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterat
         proc.wait()
 
 
-def _admin_dsn(url: str) -> str:
+def admin_dsn(url: str) -> str:
+    """The plain libpq DSN of a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -111,7 +119,7 @@ def postgres_database(base_url: str) -> Iterator[str]:
     name = f"aitopup_bench_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_admin_dsn(base_url))
+        conn = await asyncpg.connect(admin_dsn(base_url))
         try:
             await conn.execute(sql)
         finally:
@@ -127,7 +135,7 @@ def postgres_database(base_url: str) -> Iterator[str]:
 def postgres_available(base_url: str) -> bool:
     async def probe() -> bool:
         try:
-            conn = await asyncpg.connect(_admin_dsn(base_url), timeout=3)
+            conn = await asyncpg.connect(admin_dsn(base_url), timeout=3)
         except (OSError, asyncpg.PostgresError):
             return False
         await conn.close()

@@ -16,11 +16,13 @@ from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 
+from .bare_db import ROUND_TRIPS
 from .load import Result, closed_loop, open_loop
 from .report import Row, print_rows
 from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
+    admin_dsn,
     postgres_available,
     postgres_database,
     redis_server,
@@ -118,6 +120,12 @@ def measure_observability(database_url: str, redis_url: str) -> tuple[float, flo
     return best["false"], best["true"]
 
 
+def measure_bare_db(dsn: str) -> Result:
+    with uvicorn_server("bench.bare_db:app", {"BENCH_PG_DSN": dsn}, factory=False) as base:
+        body = [b'{"hello": "world"}']
+        return asyncio.run(closed_loop(f"{base}/send", body, {}, clients=CLIENTS, seconds=SECONDS))
+
+
 def measure_bare() -> Result:
     with uvicorn_server("bench.bare:app", {}, factory=False) as base:
         body = [b'{"hello": "world"}']
@@ -183,7 +191,18 @@ def run() -> list[Row]:
         if postgres_available(pg_base):
             with postgres_database(pg_base) as pg_url:
                 closed, opened = measure_send(pg_url, redis_url)
+                bare_db = measure_bare_db(admin_dsn(pg_url))
             rows += _rows("postgres", closed, opened, bare, 10)
+            rows.append(
+                Row(
+                    "send postgres: req/s at 32 clients",
+                    closed.throughput,
+                    "req/s",
+                    f"bare + {ROUND_TRIPS} raw trips",
+                    bare_db.throughput,
+                    "- (reference)",
+                )
+            )
         else:
             print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
     return rows
