@@ -114,6 +114,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_listen(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .listen import listener_app
+
+    print(f"listening on http://{args.host}:{args.port}/ (verifying with the given secret)")
+    uvicorn.run(listener_app(args.secret), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .devrun import run
 
@@ -141,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_cmd_serve)
+
+    listen = sub.add_parser("listen", help="receive, verify and print webhooks locally")
+    listen.add_argument("--secret", required=True, help="the endpoint's whsec_ secret")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=9000)
+    listen.set_defaults(func=_cmd_listen)
 
     run = sub.add_parser("run", help="migrate, start Redis if needed, gateway and worker")
     run.add_argument("--host", default="127.0.0.1")
