@@ -1,8 +1,10 @@
 """``python -m worker``: the ARQ worker, its settings built from ``Settings()`` at start."""
 
+import asyncio
 import logging
 from typing import Any
 
+import uvloop
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import run_worker
@@ -90,6 +92,9 @@ def main() -> None:
     if settings.worker_metrics_port is not None:
         prepare_multiprocess_dir()
         start_metrics_server(settings.worker_metrics_port)
+    # The worker spends most of its CPU in the event loop itself (sockets, callbacks); uvloop
+    # (installed with uvicorn[standard]) does that work in C.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     run_worker(worker_settings(settings))
 
 
