@@ -1,35 +1,45 @@
 """``python -m worker``: the ARQ worker, its settings built from ``Settings()`` at start."""
 
+import asyncio
 import logging
 from typing import Any
 
+import uvloop
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import run_worker
 
+from gateway.ops.logs import configure_logging
+from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
+from gateway.webhooks.outbox import DELIVER_JOB, DELIVER_MANY_JOB
 from keys import Sealer
 
-from .delivery import Deps, deliver
+from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .http import build_clients
+from .store import Store
 from .sweep import sweep
 
 __all__ = ["main", "shutdown", "startup", "worker_settings"]
 
-# Enough concurrent attempts that slow receivers do not starve fast ones; ARQ's default of 10
-# caps a worker at a few hundred deliveries a second.
+# Enough concurrent jobs that slow receivers do not starve fast ones; ARQ's default of 10
+# caps a worker at a few hundred deliveries a second. A ``deliver_many`` job runs many attempts.
 MAX_JOBS = 200
+# Open sockets to receivers, across every job; beyond this, attempts wait for one.
+MAX_CONNECTIONS = 200
 # ARQ's default 0.5 s poll alone puts p99 event-to-receipt at half a second.
 POLL_DELAY = 0.01
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    clients = build_clients(settings, max_connections=MAX_JOBS)
+    clients = build_clients(settings, max_connections=MAX_CONNECTIONS)
+    db = Database(create_engine(settings.database_url, pool_size=4))
     ctx["deps"] = Deps(
         settings=settings,
-        db=Database(create_engine(settings.database_url, pool_size=20)),
+        db=db,
+        store=Store(db, lease_seconds=settings.webhook_timeout_seconds + LEASE_MARGIN),
         sealer=Sealer(settings.secret_key.get_secret_value().encode()),
         clients=clients,
         redis=ctx["redis"],
@@ -40,6 +50,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     deps: Deps | None = ctx.get("deps")
     if deps is None:
         return
+    await deps.store.drain()
     for client in {id(c): c for c in deps.clients.values()}.values():
         await client.aclose()
     await deps.db.dispose()
@@ -50,7 +61,10 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     and a kept result would block re-enqueueing the same job id."""
     job_timeout = settings.webhook_timeout_seconds + 60
     values: dict[str, Any] = {
-        "functions": [func(deliver, name="deliver", keep_result=0, timeout=job_timeout)],
+        "functions": [
+            func(deliver, name=DELIVER_JOB, keep_result=0, timeout=job_timeout),
+            func(deliver_many, name=DELIVER_MANY_JOB, keep_result=0, timeout=job_timeout),
+        ],
         "cron_jobs": [
             cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60)
         ],
@@ -70,11 +84,18 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings()  # secrets come from the environment
+    configure_logging(settings.log_level)
     # ARQ logs two lines a job; at thousands of deliveries a second that is most of the CPU.
     logging.getLogger("arq").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    run_worker(worker_settings(Settings()))  # secrets come from the environment
+    if settings.worker_metrics_port is not None:
+        prepare_multiprocess_dir()
+        start_metrics_server(settings.worker_metrics_port)
+    # The worker spends most of its CPU in the event loop itself (sockets, callbacks); uvloop
+    # (installed with uvicorn[standard]) does that work in C.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    run_worker(worker_settings(settings))
 
 
 if __name__ == "__main__":

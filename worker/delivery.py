@@ -15,24 +15,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.clock import utcnow
+from gateway.ops.metrics import observe_delivery_attempt
 from gateway.settings import Settings
 from gateway.store.db import Database
-from gateway.store.models import (
-    DeliveryAttempt,
-    Event,
-    WebhookDelivery,
-    WebhookEndpoint,
-    table_of,
-)
 from gateway.webhooks import outbox
-from gateway.webhooks.service import disable_endpoint
 from keys import Sealer, decode_webhook_secret, sign_headers
 
-__all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "retry_after_seconds"]
+from .store import Claim, Record, Store
+
+__all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_after_seconds"]
 
 log = logging.getLogger("aitopup.delivery")
 
@@ -40,13 +33,6 @@ RESPONSE_CAP = 4096
 RETRY_AFTER_CAP = 3600.0
 # How long a claimed attempt may run before the sweep may hand it to another worker.
 LEASE_MARGIN = 5.0
-# A deferred job may wake a hair before its row says it is due.
-DUE_SLACK = timedelta(milliseconds=50)
-
-_D = table_of(WebhookDelivery)
-_E = table_of(Event)
-_EP = table_of(WebhookEndpoint)
-_A = table_of(DeliveryAttempt)
 
 
 @dataclass(slots=True)
@@ -55,6 +41,7 @@ class Deps:
 
     settings: Settings
     db: Database
+    store: Store
     sealer: Sealer
     clients: dict[str, httpx.AsyncClient]
     redis: Any  # arq.ArqRedis
@@ -155,90 +142,10 @@ async def post(
     return result
 
 
-async def _claim(conn: AsyncConnection, delivery_id: str, now: datetime, lease: float) -> Any:
-    return (
-        await conn.execute(
-            update(_D)
-            .where(
-                _D.c.id == delivery_id,
-                _D.c.status == "pending",
-                _D.c.next_attempt_at <= now + DUE_SLACK,
-            )
-            .values(
-                generation=_D.c.generation + 1,
-                next_attempt_at=now + timedelta(seconds=lease),
-                updated_at=now,
-            )
-            .returning(
-                _D.c.event_id,
-                _D.c.endpoint_id,
-                _D.c.env,
-                _D.c.attempts,
-                _D.c.trigger,
-                _D.c.run_start,
-                _D.c.generation,
-            )
-        )
-    ).first()
-
-
-async def _deliver(deps: Deps, delivery_id: str) -> str:
-    """Run the attempt that is due, if one is; the outcome, for the job result and the tests."""
-    settings = deps.settings
-    now = utcnow()
-    async with deps.db.begin() as conn:
-        claim = await _claim(
-            conn, delivery_id, now, settings.webhook_timeout_seconds + LEASE_MARGIN
-        )
-        if claim is None:
-            return "skipped"
-        found = (
-            await conn.execute(
-                select(
-                    _E.c.payload,
-                    _E.c.type,
-                    _EP.c.url,
-                    _EP.c.enabled,
-                    _EP.c.deleted_at,
-                    _EP.c.secret_sealed,
-                    _EP.c.previous_secret_sealed,
-                    _EP.c.previous_secret_expires_at,
-                    _EP.c.failing_since,
-                )
-                .select_from(_E.join(_EP, _EP.c.id == claim.endpoint_id))
-                .where(_E.c.id == claim.event_id)
-            )
-        ).one()
-        if not found.enabled or found.deleted_at is not None:
-            # Re-checked here, not when queued: the merchant may have disabled it meanwhile.
-            await conn.execute(
-                update(_D)
-                .where(_D.c.id == delivery_id)
-                .values(status="failed", next_attempt_at=None, updated_at=now)
-            )
-            return "endpoint_disabled"
-
-    keys = [deps.signing_key(claim.endpoint_id, found.secret_sealed)]
-    if found.previous_secret_sealed and (found.previous_secret_expires_at or now) > now:
-        keys.append(deps.signing_key(claim.endpoint_id, found.previous_secret_sealed))
-    body = found.payload.encode()
-    headers = {
-        "Content-Type": "application/json",
-        "Accept-Encoding": "identity",
-        "X-AiTopUp-Event": found.type,
-        "X-AiTopUp-Delivery": delivery_id,
-        # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
-        **sign_headers(keys, claim.event_id, int(time.time()), body),
-    }
-    started = utcnow()
-    clock = time.perf_counter()
-    attempt = await post(
-        deps.clients[claim.env], found.url, body, headers, settings.webhook_timeout_seconds
-    )
-    duration_ms = int((time.perf_counter() - clock) * 1000)
-    finished = utcnow()
-
-    number = claim.attempts + 1
+def _plan(
+    settings: Settings, claim: Claim, attempt: Attempt, started: datetime, finished: datetime
+) -> tuple[str, datetime | None, str | None]:
+    """The delivery's status after this attempt, when to try next, and why to disable."""
     delays = settings.retry_delays
     run_length = 1 if claim.trigger == "replay" else len(delays)
     index = claim.attempts - claim.run_start  # position of this attempt within its run
@@ -262,72 +169,79 @@ async def _deliver(deps: Deps, delivery_id: str) -> str:
     if (
         disable_reason is None
         and not attempt.succeeded
-        and found.failing_since is not None
-        and (started - found.failing_since).total_seconds()
+        and claim.failing_since is not None
+        and (started - claim.failing_since).total_seconds()
         >= settings.webhook_disable_after_seconds
     ):
         disable_reason = (
-            f"failing since {found.failing_since.isoformat()} "
+            f"failing since {claim.failing_since.isoformat()} "
             f"(over {settings.webhook_disable_after_seconds}s)"
         )
         status, next_at = "failed", None
+    return status, next_at, disable_reason
 
-    generation = claim.generation + 1
-    notify: list[str] = []
-    async with deps.db.begin() as conn:
-        await conn.execute(
-            update(_D)
-            .where(_D.c.id == delivery_id, _D.c.generation == claim.generation)
-            .values(
-                status=status,
-                attempts=number,
-                generation=generation,
-                next_attempt_at=next_at,
-                last_attempt_at=started,
-                updated_at=finished,
-            )
-        )
-        await conn.execute(
-            insert(_A).values(
-                delivery_id=delivery_id,
-                attempt=number,
-                trigger=claim.trigger,
-                started_at=started,
-                duration_ms=duration_ms,
-                url=found.url,
-                request_headers=headers,
-                request_body=found.payload,
-                response_status=attempt.status,
-                response_headers=attempt.headers,
-                response_body=attempt.body,
-                error=attempt.error,
-            )
-        )
-        if attempt.succeeded:
-            if found.failing_since is not None:
-                await conn.execute(
-                    update(_EP).where(_EP.c.id == claim.endpoint_id).values(failing_since=None)
-                )
-        elif found.failing_since is None:
-            await conn.execute(
-                update(_EP)
-                .where(_EP.c.id == claim.endpoint_id, _EP.c.failing_since.is_(None))
-                .values(failing_since=started)
-            )
-        if disable_reason is not None:
-            notify = await disable_endpoint(conn, claim.endpoint_id, disable_reason, finished)
 
+async def _deliver(deps: Deps, delivery_id: str) -> str:
+    """Run the attempt that is due, if one is; the outcome, for the job result and the tests."""
+    settings = deps.settings
+    claim = await deps.store.claim(delivery_id)
+    if claim is None:
+        return "skipped"
+    if isinstance(claim, str):
+        return claim
+
+    now = utcnow()
+    keys = [deps.signing_key(claim.endpoint_id, claim.secret_sealed)]
+    if claim.previous_secret_sealed and (claim.previous_secret_expires_at or now) > now:
+        keys.append(deps.signing_key(claim.endpoint_id, claim.previous_secret_sealed))
+    body = claim.payload.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",
+        "X-AiTopUp-Event": claim.type,
+        "X-AiTopUp-Delivery": delivery_id,
+        # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
+        **sign_headers(keys, claim.event_id, int(time.time()), body),
+    }
+    started = utcnow()
+    clock = time.perf_counter()
+    attempt = await post(
+        deps.clients[claim.env], claim.url, body, headers, settings.webhook_timeout_seconds
+    )
+    seconds = time.perf_counter() - clock
+    duration_ms = int(seconds * 1000)
+    finished = utcnow()
+
+    status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
+    notify = await deps.store.record(
+        Record(
+            claim=claim,
+            status=status,
+            next_at=next_at,
+            started=started,
+            finished=finished,
+            duration_ms=duration_ms,
+            request_headers=headers,
+            response_status=attempt.status,
+            response_headers=attempt.headers,
+            response_body=attempt.body,
+            error=attempt.error,
+            disable_reason=disable_reason,
+        )
+    )
     if next_at is not None:
+        generation = claim.generation + 1
         await outbox.enqueue_jobs(deps.redis, [(delivery_id, generation)], defer_until=next_at)
     if notify:
         await outbox.enqueue(deps.redis, notify)
     outcome = "succeeded" if attempt.succeeded else ("retrying" if next_at else "failed")
+    observe_delivery_attempt(outcome, seconds)
     log.info(
         "delivery attempt",
         extra={
             "delivery_id": delivery_id,
             "endpoint_id": claim.endpoint_id,
-            "attempt": number,
+            "attempt": claim.attempts + 1,
             "trigger": claim.trigger,
             "status": attempt.status,
             "outcome": outcome,
@@ -342,3 +256,20 @@ async def deliver(ctx: dict[str, Any], delivery_id: str, generation: int = 0) ->
     """ARQ task ``deliver``. ``generation`` only makes the job id unique; the row decides."""
     deps: Deps = ctx["deps"]
     return await _deliver(deps, delivery_id)
+
+
+async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, int]:
+    """ARQ task ``deliver_many``: one job for many deliveries, so the queue's own cost (several
+    Redis trips a job) is paid once per batch. Every attempt runs at once and on its own; if any
+    raised, the job raises after all have finished, and ARQ runs it again (what was done is no
+    longer due, so only the rest is retried)."""
+    deps: Deps = ctx["deps"]
+    results = await asyncio.gather(
+        *(_deliver(deps, delivery_id) for delivery_id in delivery_ids), return_exceptions=True
+    )
+    counts: dict[str, int] = {}
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        counts[result] = counts.get(result, 0) + 1
+    return counts

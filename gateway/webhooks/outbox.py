@@ -4,9 +4,11 @@ The rows are the truth; a job in Redis is only a way to run a delivery sooner. T
 enqueues after commit (``enqueue``); the worker's sweep re-enqueues anything due whose job is gone.
 """
 
+import asyncio
+import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +18,11 @@ from ..clock import new_id, rfc3339
 from ..store.raw import Statement, raw
 
 __all__ = [
+    "BATCH",
     "DELIVER_JOB",
+    "DELIVER_MANY_JOB",
     "Job",
+    "batch_job_id",
     "delivery_prefix",
     "emit",
     "enqueue",
@@ -30,6 +35,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "deliver"
+DELIVER_MANY_JOB = "deliver_many"
+# Deliveries per ``deliver_many`` job: big enough to spread the queue's cost, small enough that
+# one worker's batch does not keep a burst from the others.
+BATCH = 50
 
 
 def new_event_id() -> str:
@@ -149,19 +158,44 @@ async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
     await enqueue_jobs(redis, [(delivery_id, 0) for delivery_id in delivery_ids])
 
 
+def batch_job_id(jobs: Sequence[Job]) -> str:
+    """One id per set of delivery states, so offering the same batch twice is still a no-op."""
+    digest = hashlib.blake2b(digest_size=16)
+    for delivery_id, generation in jobs:
+        digest.update(f"{delivery_id}:{generation},".encode())
+    return f"dlvs:{digest.hexdigest()}"
+
+
 async def enqueue_jobs(
     redis: Any, jobs: Iterable[Job], *, defer_until: datetime | None = None
 ) -> None:
-    """Best effort: a failure here only delays delivery until the next sweep finds the row."""
-    for delivery_id, generation in jobs:
-        try:
-            await redis.enqueue_job(
-                DELIVER_JOB,
-                delivery_id,
-                generation,
-                _job_id=job_id(delivery_id, generation),
-                _defer_until=defer_until,
-            )
-        except Exception:  # the sweep will find the row
-            log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
-            return
+    """Best effort: a failure here only delays delivery until the next sweep finds the row.
+
+    Many deliveries at once (a burst, a sweep, a replay of failures) go as ``deliver_many`` jobs
+    of up to ``BATCH`` each: the queue costs several Redis trips a job, more than a delivery's
+    own work when the receiver is fast."""
+    pending = list(jobs)
+    chunks = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
+    try:
+        await asyncio.gather(*(_enqueue_chunk(redis, chunk, defer_until) for chunk in chunks))
+    except Exception:  # the sweep will find the rows
+        log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
+
+
+async def _enqueue_chunk(redis: Any, chunk: list[Job], defer_until: datetime | None) -> None:
+    if len(chunk) == 1:
+        [(delivery_id, generation)] = chunk
+        await redis.enqueue_job(
+            DELIVER_JOB,
+            delivery_id,
+            generation,
+            _job_id=job_id(delivery_id, generation),
+            _defer_until=defer_until,
+        )
+        return
+    await redis.enqueue_job(
+        DELIVER_MANY_JOB,
+        [delivery_id for delivery_id, _ in chunk],
+        _job_id=batch_job_id(chunk),
+        _defer_until=defer_until,
+    )
