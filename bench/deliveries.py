@@ -5,8 +5,8 @@ aiohttp loop and a bare httpx loop sending the same signed POSTs to the same rec
 (b) event-to-receipt latency p50/p99 at a steady 200 events/s, from the commit of the event to
 its arrival at the receiver.
 
-``python -m bench.deliveries``; SQLite in a temporary folder unless
-``AITOPUP_BENCH_DATABASE_URL`` names another database (an empty PostgreSQL database, say).
+``python -m bench.deliveries``: on SQLite in a temporary folder, then on a fresh PostgreSQL
+database when ``AITOPUP_BENCH_POSTGRES_URL`` (default: the local server) answers.
 """
 
 import asyncio
@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, new_webhook_secret, sign_headers
 
 from .report import Row, print_rows
+from .servers import postgres_available, postgres_database
+from .topup import DEFAULT_PG
 
 __all__ = ["run"]
 
@@ -198,15 +201,12 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def _measure(folder: Path) -> list[Row]:
+async def _measure(folder: Path, database_url: str) -> list[Row]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is needed for this benchmark")
     redis_port, receiver_port = _free_port(), _free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    database_url = os.environ.get(
-        "AITOPUP_BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{folder / 'bench.db'}"
-    )
     await asyncio.to_thread(upgrade, database_url)
     hook_url = f"http://127.0.0.1:{receiver_port}/hook"
     env = {
@@ -303,9 +303,23 @@ async def _rounds(
     ]
 
 
+def _labelled(store: str, rows: list[Row]) -> list[Row]:
+    return [replace(row, name=f"{store}: {row.name}") for row in rows]
+
+
 def run() -> list[Row]:
+    """On SQLite, then on PostgreSQL when it answers (a fresh database each)."""
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="aitopup-bench-") as folder:
-        return asyncio.run(_measure(Path(folder)))
+        sqlite_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        rows += _labelled("sqlite", asyncio.run(_measure(Path(folder), sqlite_url)))
+        pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
+        if postgres_available(pg_base):
+            with postgres_database(pg_base) as pg_url:
+                rows += _labelled("postgres", asyncio.run(_measure(Path(folder), pg_url)))
+        else:
+            print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
+    return rows
 
 
 if __name__ == "__main__":
