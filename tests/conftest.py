@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,18 +185,30 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    """The app built from ``settings``, inside its lifespan."""
     async with LifespanManager(create_app(settings)) as manager:
         yield manager.app
 
 
+def asgi_client(
+    app: ASGIApp, base_url: str = "http://gateway.test/api/public/v1", **kwargs: Any
+) -> httpx.AsyncClient:
+    """A client of ``app`` in-process; a 500 comes back as a reply, as a real client sees it."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url=base_url, **kwargs)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    async with running_app(settings) as running:
+        yield running
+
+
 @pytest.fixture
 async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://gateway.test/api/public/v1"
-    ) as http:
+    async with asgi_client(app) as http:
         yield http
 
 
@@ -308,28 +321,21 @@ def billing_settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def billing_app(billing_settings: Settings) -> AsyncIterator[ASGIApp]:
-    async with LifespanManager(create_app(billing_settings)) as manager:
-        yield manager.app
+    async with running_app(billing_settings) as running:
+        yield running
 
 
 @pytest.fixture
 async def billing_client(billing_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=billing_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url=f"{PUBLIC_BASE}/api/public/v1"
-    ) as http:
+    async with asgi_client(billing_app, f"{PUBLIC_BASE}/api/public/v1") as http:
         yield http
 
 
 @pytest.fixture
 async def admin_client(billing_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     """Carries the admin token; pass ``headers=`` to a call to try others."""
-    transport = httpx.ASGITransport(app=billing_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url=f"{PUBLIC_BASE}/api/admin/v1",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ) as http:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with asgi_client(billing_app, f"{PUBLIC_BASE}/api/admin/v1", headers=headers) as http:
         yield http
 
 
@@ -465,10 +471,11 @@ def ops_settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def ops_client(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a fresh app at the server root (not the API prefix)."""
-    async with LifespanManager(create_app(ops_settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
-            yield http
+    async with (
+        running_app(ops_settings) as running,
+        asgi_client(running, "http://gateway.test") as http,
+    ):
+        yield http
 
 
 # --- webhooks ---
@@ -608,16 +615,13 @@ def hook_settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def hook_app(hook_settings: Settings) -> AsyncIterator[ASGIApp]:
-    async with LifespanManager(create_app(hook_settings)) as manager:
-        yield manager.app
+    async with running_app(hook_settings) as running:
+        yield running
 
 
 @pytest.fixture
 async def hook_client(hook_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=hook_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://gateway.test/api/public/v1"
-    ) as http:
+    async with asgi_client(hook_app) as http:
         yield http
 
 
