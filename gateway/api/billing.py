@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..auth import require_caller
-from ..billing import sandbox, service
+from ..billing import orders, redemption, sandbox, service, stripe_events
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     CheckoutData,
@@ -57,9 +57,7 @@ async def create_checkout(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
-    data = await service.checkout(
-        svc.db, svc.settings, caller, body, base_url=str(request.base_url)
-    )
+    data = await orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
     return Envelope(Code.CREATED, data.model_dump(), status="pending")
 
 
@@ -67,7 +65,7 @@ async def redeem_code(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
-    data, deliveries = await service.redeem(svc.db, svc.settings, caller, body.code)
+    data, deliveries = await redemption.redeem(svc.db, svc.settings, caller, body.code)
     return _after_commit(Envelope(Code.SUCCESS, data.model_dump()), request, deliveries)
 
 
@@ -112,7 +110,7 @@ async def _read_raw(request: Request, limit: int) -> bytes:
 async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
     payload = await _read_raw(request, _STRIPE_BODY_LIMIT)
-    event_id, outcome = await service.handle_stripe_event(
+    event_id, outcome = await stripe_events.handle_stripe_event(
         svc.db, svc.settings, payload, request.headers.get("stripe-signature")
     )
     data = StripeAck(event_id=event_id, outcome=outcome.outcome).model_dump()
@@ -134,7 +132,7 @@ def _wants_json(request: Request) -> bool:
 async def sandbox_page(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
         sandbox.render_page(order, token),
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
@@ -144,8 +142,8 @@ async def sandbox_page(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    outcome = await service.pay_sandbox(svc.db, svc.settings, order_id, token)
-    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    outcome = await orders.pay_sandbox(svc.db, svc.settings, order_id, token)
+    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     reply: Response
     if _wants_json(request):
         reply = Envelope(Code.SUCCESS, {"order_id": order_id}, status=order.status)
@@ -159,10 +157,10 @@ async def sandbox_pay(request: Request) -> Response:
 async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    await service.cancel_sandbox(svc.db, svc.settings, order_id, token)
+    await orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
     if _wants_json(request):
         return Envelope(Code.SUCCESS, {"order_id": order_id}, status="failed")
-    order = await service.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return RedirectResponse(order.cancel_url, status_code=303)
 
 

@@ -12,7 +12,7 @@ import pytest
 import respx
 from sqlalchemy import func, select
 
-from gateway.billing import service as billing_service
+from gateway.billing import orders as billing_orders
 from gateway.store.db import Database
 from gateway.store.models import StripeEvent, table_of
 from tests.conftest import (
@@ -242,7 +242,7 @@ async def test_mismatched_payment_is_not_credited_and_is_logged(
         session_event(order_id, session_id, currency="eur"),
         session_event(order_id, "cs_test_some_other_session"),
     ]
-    with caplog.at_level(logging.ERROR, logger="gateway.billing.service"):
+    with caplog.at_level(logging.ERROR, logger="gateway.billing.orders"):
         for payload in wrong:
             reply = await post_event(billing_client, payload)
             assert (reply.status_code, reply.json()["data"]["outcome"]) == (200, "mismatch")
@@ -330,7 +330,7 @@ async def test_a_failure_while_crediting_is_a_5xx_and_the_retry_credits(
         raise RuntimeError("the wallet is on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(billing_service, "credit_merchant", broken)
+        patch.setattr(billing_orders, "credit_merchant", broken)
         reply = await post_event(billing_client, payload)
     assert (reply.status_code, reply.json()["code"]) == (500, 4123)
     assert await balance(billing_client, merchant) == 0

@@ -1,0 +1,122 @@
+"""Stripe's webhook: verified events, deduplicated on their id, turned into order completions."""
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clock import utcnow
+from ..codes import Code
+from ..envelope import ApiError
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import (
+    StripeEvent,
+    table_of,
+)
+from . import payments
+from .orders import Outcome, Paid, complete_order, fail_order
+
+__all__ = ["handle_stripe_event"]
+
+log = logging.getLogger(__name__)
+
+_S = table_of(StripeEvent)
+
+
+def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any]]:
+    try:
+        event = json.loads(payload)
+        event_id, type_, obj = event["id"], event["type"], event["data"]["object"]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED) from None
+    if not isinstance(event_id, str) or not isinstance(type_, str) or not isinstance(obj, dict):
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED)
+    if not 0 < len(event_id) <= 255:
+        raise ApiError(Code.STRIPE_EVENT_MALFORMED)
+    return event_id, type_, obj
+
+
+def _order_of(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    from_metadata = metadata.get("order_id") if isinstance(metadata, dict) else None
+    reference = obj.get("client_reference_id")
+    found = from_metadata or reference
+    return found if isinstance(found, str) else None
+
+
+def _paid(obj: dict[str, Any]) -> Paid:
+    amount = obj.get("amount_total")
+    currency = obj.get("currency")
+    return Paid(
+        provider="stripe",
+        session_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
+        amount_cents=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=currency if isinstance(currency, str) else None,
+    )
+
+
+_SUCCEEDED = "checkout.session.async_payment_succeeded"
+_COMPLETED = "checkout.session.completed"
+_FAILED = {
+    "checkout.session.async_payment_failed": "payment failed",
+    "checkout.session.expired": "checkout expired",
+}
+
+
+async def _dispatch(
+    conn: AsyncConnection, db: Database, type_: str, obj: dict[str, Any], now: datetime
+) -> Outcome:
+    order_id = _order_of(obj)
+    if type_ not in (_COMPLETED, _SUCCEEDED, *_FAILED):
+        return Outcome("ignored")
+    if order_id is None:
+        log.warning("stripe %s without an order id", type_)
+        return Outcome("unknown_order")
+    if type_ in _FAILED:
+        return await fail_order(conn, order_id, _FAILED[type_], now, provider="stripe")
+    if type_ == _COMPLETED and obj.get("payment_status") not in ("paid", "no_payment_required"):
+        # Delayed methods (bank debits) finish with async_payment_succeeded later.
+        return Outcome("awaiting_payment")
+    return await complete_order(conn, db, order_id, _paid(obj), now)
+
+
+async def handle_stripe_event(
+    db: Database, settings: Settings, payload: bytes, signature: str | None
+) -> tuple[str, Outcome]:
+    """Verify, then record the event id and act on it in one transaction: a duplicate id
+    finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed."""
+    payments.verify_event(settings, payload, signature)
+    event_id, type_, obj = _parse_event(payload)
+    now = utcnow()
+    try:
+        async with db.begin() as conn:
+            recorded = (
+                await conn.execute(
+                    db.insert(_S)
+                    .values(
+                        id=event_id,
+                        type=type_[:100],
+                        order_id=(_order_of(obj) or "")[:40] or None,
+                        outcome="processing",
+                        received_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=[_S.c.id])
+                    .returning(_S.c.id)
+                )
+            ).first()
+            if recorded is None:
+                return event_id, Outcome("duplicate")
+            outcome = await _dispatch(conn, db, type_, obj, now)
+            await conn.execute(
+                update(_S).where(_S.c.id == event_id).values(outcome=outcome.outcome)
+            )
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("stripe event %s (%s) not processed; Stripe will retry", event_id, type_)
+        raise ApiError(Code.STRIPE_EVENT_NOT_PROCESSED) from None
+    return event_id, outcome
