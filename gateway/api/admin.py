@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..admin import audit, service
+from ..admin import audit, catalog, merchants, redemption_codes, reports
 from ..admin.audit import Call
 from ..admin.schemas import (
     AdjustmentData,
@@ -96,7 +96,7 @@ def _id(request: Request) -> str:
 
 async def list_merchants(request: Request, call: Call) -> Response:
     query = read_query(request, MerchantQuery)
-    items, total = await service.list_merchants(
+    items, total = await merchants.list_merchants(
         services(request).db, limit=query.limit, offset=query.offset
     )
     return Envelope(
@@ -109,26 +109,26 @@ async def list_merchants(request: Request, call: Call) -> Response:
 async def create_merchant(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantCreate, limit=svc.settings.max_body_bytes)
-    data = await service.create_merchant(svc.db, svc.settings, call, body)
+    data = await merchants.create_merchant(svc.db, svc.settings, call, body)
     return Envelope(Code.CREATED, data.model_dump())
 
 
 async def get_merchant(request: Request, call: Call) -> Response:
-    data = await service.get_merchant(services(request).db, _id(request))
+    data = await merchants.get_merchant(services(request).db, _id(request))
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
 async def update_merchant(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantUpdate, limit=svc.settings.max_body_bytes)
-    data = await service.update_merchant(svc.db, call, _id(request), body)
+    data = await merchants.update_merchant(svc.db, call, _id(request), body)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
 async def create_adjustment(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, AdjustmentRequest, limit=svc.settings.max_body_bytes)
-    adjusted = await service.adjust(svc.db, call, _id(request), body)
+    adjusted = await merchants.adjust(svc.db, call, _id(request), body)
     response = Envelope(Code.CREATED, adjusted.data.model_dump())
     if adjusted.delivery_ids:
         response.background = BackgroundTask(outbox.enqueue, svc.redis, adjusted.delivery_ids)
@@ -140,7 +140,7 @@ async def create_adjustment(request: Request, call: Call) -> Response:
 
 async def list_transactions(request: Request, call: Call) -> Response:
     query = read_query(request, TransactionQuery)
-    items, total = await service.list_transactions(services(request).db, query)
+    items, total = await reports.list_transactions(services(request).db, query)
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
@@ -152,21 +152,21 @@ async def list_transactions(request: Request, call: Call) -> Response:
 
 
 async def list_packs(request: Request, call: Call) -> Response:
-    packs = await service.list_packs(services(request).db)
+    packs = await catalog.list_packs(services(request).db)
     return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
 
 
 async def create_pack(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, PackCreate, limit=svc.settings.max_body_bytes)
-    data = await service.create_pack(svc.db, call, body)
+    data = await catalog.create_pack(svc.db, call, body)
     return Envelope(Code.CREATED, data.model_dump())
 
 
 async def update_pack(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, PackUpdate, limit=svc.settings.max_body_bytes)
-    data = await service.update_pack(svc.db, call, _id(request), body)
+    data = await catalog.update_pack(svc.db, call, _id(request), body)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
@@ -174,21 +174,21 @@ async def update_pack(request: Request, call: Call) -> Response:
 
 
 async def list_coupons(request: Request, call: Call) -> Response:
-    coupons = await service.list_coupons(services(request).db)
+    coupons = await catalog.list_coupons(services(request).db)
     return Envelope(Code.SUCCESS, [c.model_dump() for c in coupons])
 
 
 async def create_coupon(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CouponCreate, limit=svc.settings.max_body_bytes)
-    data = await service.create_coupon(svc.db, call, body)
+    data = await catalog.create_coupon(svc.db, call, body)
     return Envelope(Code.CREATED, data.model_dump())
 
 
 async def update_coupon(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CouponUpdate, limit=svc.settings.max_body_bytes)
-    data = await service.update_coupon(svc.db, call, _id(request), body)
+    data = await catalog.update_coupon(svc.db, call, _id(request), body)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
@@ -198,13 +198,13 @@ async def update_coupon(request: Request, call: Call) -> Response:
 async def create_codes(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
-    data = await service.create_codes(svc.db, svc.settings, call, body)
+    data = await redemption_codes.create_codes(svc.db, svc.settings, call, body)
     return Envelope(Code.CREATED, data.model_dump(), headers={"Cache-Control": "no-store"})
 
 
 async def list_codes(request: Request, call: Call) -> Response:
     query = read_query(request, CodeQuery)
-    items, total = await service.list_codes(services(request).db, query)
+    items, total = await redemption_codes.list_codes(services(request).db, query)
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
@@ -217,7 +217,7 @@ async def list_codes(request: Request, call: Call) -> Response:
 
 async def list_audit(request: Request, call: Call) -> Response:
     query = read_query(request, AuditQuery)
-    items, total = await service.list_audit(services(request).db, query)
+    items, total = await reports.list_audit(services(request).db, query)
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],

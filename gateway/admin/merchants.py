@@ -1,0 +1,217 @@
+"""Merchants as operators see them, and manual adjustments of their wallets (reason required,
+recorded in the ledger and the audit log).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..billing.funding import credit_merchant, debit_merchant
+from ..clock import new_id, rfc3339, utcnow
+from ..codes import Code
+from ..envelope import ApiError
+from ..ledger import service as ledger
+from ..merchants import service as merchants
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import (
+    Adjustment,
+    Merchant,
+    Wallet,
+    table_of,
+)
+from .audit import Call, record
+from .schemas import (
+    AdjustmentData,
+    AdjustmentRequest,
+    MerchantCreate,
+    MerchantData,
+    MerchantUpdate,
+)
+
+__all__ = [
+    "Adjusted",
+    "adjust",
+    "create_merchant",
+    "get_merchant",
+    "list_merchants",
+    "update_merchant",
+]
+
+_M = table_of(Merchant)
+_W = table_of(Wallet)
+_ADJ = table_of(Adjustment)
+
+
+# --- merchants ---
+
+
+async def _merchant_data(conn: AsyncConnection, row: Any) -> MerchantData:
+    balances = {
+        r.env: int(r.balance_cents)
+        for r in await conn.execute(
+            select(_W.c.env, _W.c.balance_cents).where(_W.c.owner == ledger.merchant_owner(row.id))
+        )
+    }
+    return MerchantData(
+        id=row.id,
+        name=row.name,
+        low_balance_threshold_cents=row.low_balance_threshold_cents,
+        balances={"staging": balances.get("staging", 0), "live": balances.get("live", 0)},
+        created_at=rfc3339(row.created_at),
+    )
+
+
+async def list_merchants(
+    db: Database, *, limit: int, offset: int
+) -> tuple[list[MerchantData], int]:
+    async with db.engine.connect() as conn:
+        total = int((await conn.execute(select(func.count()).select_from(_M))).scalar_one())
+        rows = (
+            await conn.execute(select(_M).order_by(_M.c.id.desc()).limit(limit).offset(offset))
+        ).all()
+        return [await _merchant_data(conn, r) for r in rows], total
+
+
+async def get_merchant(db: Database, merchant_id: str) -> MerchantData:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
+        if row is None:
+            raise ApiError(Code.MERCHANT_NOT_FOUND)
+        return await _merchant_data(conn, row)
+
+
+async def create_merchant(
+    db: Database, settings: Settings, call: Call, body: MerchantCreate
+) -> MerchantData:
+    now = utcnow()
+    threshold = body.low_balance_threshold_cents
+    if threshold is None:
+        threshold = settings.default_low_balance_threshold_cents
+    try:
+        async with db.begin() as conn:
+            taken = (await conn.execute(select(_M.c.id).where(_M.c.name == body.name))).first()
+            if taken is not None:
+                raise ApiError(Code.MERCHANT_NAME_TAKEN)
+            merchant = await merchants.create_merchant(
+                conn,
+                db,
+                name=body.name,
+                low_balance_threshold_cents=threshold,
+                staging_initial_balance_cents=settings.staging_initial_balance_cents,
+                now=now,
+            )
+            await record(
+                conn,
+                call,
+                Code.CREATED,
+                now,
+                target_id=merchant.id,
+                details={"name": body.name, "low_balance_threshold_cents": threshold},
+            )
+            row = (await conn.execute(select(_M).where(_M.c.id == merchant.id))).one()
+            return await _merchant_data(conn, row)
+    except IntegrityError:  # a concurrent create with the same name won
+        raise ApiError(Code.MERCHANT_NAME_TAKEN) from None
+
+
+async def update_merchant(
+    db: Database, call: Call, merchant_id: str, body: MerchantUpdate
+) -> MerchantData:
+    now = utcnow()
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                update(_M)
+                .where(_M.c.id == merchant_id)
+                .values(low_balance_threshold_cents=body.low_balance_threshold_cents)
+                .returning(_M)
+            )
+        ).first()
+        if row is None:
+            raise ApiError(Code.MERCHANT_NOT_FOUND)
+        await record(
+            conn,
+            call,
+            Code.SUCCESS,
+            now,
+            target_id=merchant_id,
+            details={"low_balance_threshold_cents": body.low_balance_threshold_cents},
+        )
+        return await _merchant_data(conn, row)
+
+
+# --- adjustments ---
+
+
+@dataclass(slots=True)
+class Adjusted:
+    data: AdjustmentData
+    delivery_ids: list[str] = field(default_factory=list)
+
+
+async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentRequest) -> Adjusted:
+    """Credit or debit a merchant wallet by hand: never below zero, always with who and why in
+    the ledger, the adjustments table and the audit log, all in one transaction."""
+    now = utcnow()
+    adj_id = new_id("adj")
+    memo = f"{call.actor}: {body.reason}"[:500]
+    async with db.begin() as conn:
+        exists = (await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id))).first()
+        if exists is None:
+            raise ApiError(Code.MERCHANT_NOT_FOUND)
+        common: dict[str, Any] = {
+            "env": body.env,
+            "merchant_id": merchant_id,
+            "source": "adjustment",
+            "reference": adj_id,
+            "memo": memo,
+            "now": now,
+        }
+        if body.amount_cents > 0:
+            moved = await credit_merchant(conn, db, amount=body.amount_cents, **common)
+        else:
+            debited = await debit_merchant(conn, amount=-body.amount_cents, **common)
+            if debited is None:
+                raise ApiError(Code.ADJUSTMENT_BELOW_ZERO)
+            moved = debited
+        await conn.execute(
+            insert(_ADJ).values(
+                id=adj_id,
+                merchant_id=merchant_id,
+                env=body.env,
+                amount_cents=body.amount_cents,
+                reason=body.reason,
+                actor=call.actor,
+                balance_after_cents=moved.balance_cents,
+                created_at=now,
+            )
+        )
+        await record(
+            conn,
+            call,
+            Code.CREATED,
+            now,
+            target_id=merchant_id,
+            details={
+                "adjustment_id": adj_id,
+                "env": body.env,
+                "amount_cents": body.amount_cents,
+                "reason": body.reason,
+                "balance_cents": moved.balance_cents,
+            },
+        )
+    data = AdjustmentData(
+        id=adj_id,
+        merchant_id=merchant_id,
+        env=body.env,
+        amount_cents=body.amount_cents,
+        reason=body.reason,
+        actor=call.actor,
+        balance_cents=moved.balance_cents,
+        created_at=rfc3339(now),
+    )
+    return Adjusted(data, moved.delivery_ids)

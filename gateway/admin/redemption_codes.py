@@ -1,0 +1,145 @@
+"""Redemption codes: issued in batches, shown once, stored only as peppered hashes."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from keys import hash_code, mint_redemption_code
+
+from ..clock import new_id, rfc3339, utcnow
+from ..codes import Code
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import (
+    RedemptionCode,
+    table_of,
+)
+from .audit import Call, record
+from .schemas import (
+    CodeBatchData,
+    CodeBatchRequest,
+    CodeItem,
+    CodeQuery,
+)
+
+__all__ = ["create_codes", "list_codes"]
+
+_R = table_of(RedemptionCode)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return rfc3339(value) if value is not None else None
+
+
+# --- redemption codes ---
+
+
+async def create_codes(
+    db: Database, settings: Settings, call: Call, body: CodeBatchRequest
+) -> CodeBatchData:
+    """Mint a batch; the codes leave only in this reply, the store keeps their hashes."""
+    now = utcnow()
+    pepper = settings.key_pepper.get_secret_value().encode()
+    batch_id = new_id("rcb")
+    codes = [mint_redemption_code() for _ in range(body.count)]
+    async with db.begin() as conn:
+        await conn.execute(
+            insert(_R),
+            [
+                {
+                    "id": new_id("rdc"),
+                    "batch_id": batch_id,
+                    "name": body.name,
+                    "env": body.env,
+                    "amount_cents": body.amount_cents,
+                    "code_hash": hash_code(code, pepper),
+                    "code_suffix": code[-4:],
+                    "expires_at": body.expires_at,
+                    "redeemed_at": None,
+                    "redeemed_by": None,
+                    "order_id": None,
+                    "created_by": call.actor,
+                    "created_at": now,
+                }
+                for code in codes
+            ],
+        )
+        await record(
+            conn,
+            call,
+            Code.CREATED,
+            now,
+            target_id=batch_id,
+            details={
+                "count": body.count,
+                "amount_cents": body.amount_cents,
+                "env": body.env,
+                "name": body.name,
+                "expires_at": _ts(body.expires_at),
+            },
+        )
+    return CodeBatchData(
+        batch_id=batch_id,
+        env=body.env,
+        amount_cents=body.amount_cents,
+        name=body.name,
+        expires_at=_ts(body.expires_at),
+        codes=codes,
+    )
+
+
+def _code_status(row: Any, now: datetime) -> str:
+    if row.redeemed_at is not None:
+        return "redeemed"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "unused"
+
+
+async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], int]:
+    now = utcnow()
+    filters: list[Any] = []
+    if query.batch_id is not None:
+        filters.append(_R.c.batch_id == query.batch_id)
+    if query.env is not None:
+        filters.append(_R.c.env == query.env)
+    if query.status == "redeemed":
+        filters.append(_R.c.redeemed_at.is_not(None))
+    elif query.status == "expired":
+        filters += [_R.c.redeemed_at.is_(None), _R.c.expires_at <= now]
+    elif query.status == "unused":
+        filters += [
+            _R.c.redeemed_at.is_(None),
+            (_R.c.expires_at.is_(None)) | (_R.c.expires_at > now),
+        ]
+    async with db.engine.connect() as conn:
+        total = int(
+            (await conn.execute(select(func.count()).select_from(_R).where(*filters))).scalar_one()
+        )
+        rows = await conn.execute(
+            select(_R)
+            .where(*filters)
+            .order_by(_R.c.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        items = [
+            CodeItem(
+                id=r.id,
+                batch_id=r.batch_id,
+                name=r.name,
+                env=r.env,
+                amount_cents=r.amount_cents,
+                hint=r.code_suffix,
+                status=_code_status(r, now),
+                expires_at=_ts(r.expires_at),
+                redeemed_at=_ts(r.redeemed_at),
+                redeemed_by=r.redeemed_by,
+                order_id=r.order_id,
+                created_by=r.created_by,
+                created_at=rfc3339(r.created_at),
+            )
+            for r in rows
+        ]
+    return items, total
