@@ -28,7 +28,7 @@ from gateway.store.models import (
     WebhookEndpoint,
     table_of,
 )
-from gateway.webhooks.service import disable_endpoint
+from gateway.webhooks.endpoints import disable_endpoint
 
 __all__ = ["DISABLED", "Claim", "Record", "Store"]
 

@@ -12,7 +12,7 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, Envelope
 from ..services import services
-from ..webhooks import outbox, service
+from ..webhooks import deliveries, endpoints, outbox
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -63,7 +63,7 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
     return body
 
 
-def _queued(code: Code, queued: service.Queued, request: Request) -> Response:
+def _queued(code: Code, queued: endpoints.Queued, request: Request) -> Response:
     data = queued.data.model_dump() if isinstance(queued.data, BaseModel) else queued.data
     response = Envelope(code, data)
     if queued.jobs:
@@ -81,7 +81,7 @@ async def create_endpoint(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
     body, _ = await read_json(request, EndpointCreate, limit=svc.settings.max_body_bytes)
-    created = await service.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
+    created = await endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
     return Envelope(Code.CREATED, created.model_dump())
 
 
@@ -90,7 +90,7 @@ async def list_endpoints(request: Request) -> Response:
     query = read_query(request, EndpointsQuery)
     if query.cursor is not None and not _ENDPOINT_ID.fullmatch(query.cursor):
         raise ApiError(Code.INVALID_CURSOR)
-    items, has_more = await service.list_endpoints(
+    items, has_more = await endpoints.list_endpoints(
         services(request).db, caller, limit=query.limit, cursor=query.cursor
     )
     return Envelope(
@@ -100,7 +100,7 @@ async def list_endpoints(request: Request) -> Response:
 
 async def get_endpoint(request: Request) -> Response:
     caller = require_caller(request)
-    found = await service.get_endpoint(services(request).db, caller, _endpoint_id(request))
+    found = await endpoints.get_endpoint(services(request).db, caller, _endpoint_id(request))
     return Envelope(Code.SUCCESS, found.model_dump())
 
 
@@ -109,13 +109,13 @@ async def update_endpoint(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, EndpointUpdate, limit=svc.settings.max_body_bytes)
-    updated = await service.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
+    updated = await endpoints.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
     return Envelope(Code.SUCCESS, updated.model_dump())
 
 
 async def delete_endpoint(request: Request) -> Response:
     caller = require_caller(request)
-    deleted = await service.delete_endpoint(services(request).db, caller, _endpoint_id(request))
+    deleted = await endpoints.delete_endpoint(services(request).db, caller, _endpoint_id(request))
     return Envelope(Code.DELETED, deleted.model_dump())
 
 
@@ -124,7 +124,7 @@ async def rotate_secret(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body = await _optional_body(request, RotateRequest)
-    rotated = await service.rotate_secret(
+    rotated = await endpoints.rotate_secret(
         svc.db, svc.sealer, caller, endpoint_id, body.overlap_seconds
     )
     return Envelope(Code.SUCCESS, rotated.model_dump())
@@ -132,7 +132,7 @@ async def rotate_secret(request: Request) -> Response:
 
 async def test_endpoint(request: Request) -> Response:
     caller = require_caller(request)
-    queued = await service.send_test(services(request).db, caller, _endpoint_id(request))
+    queued = await endpoints.send_test(services(request).db, caller, _endpoint_id(request))
     return _queued(Code.SUCCESS, queued, request)
 
 
@@ -141,7 +141,7 @@ async def replay_failed(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
-    queued = await service.replay_failed(svc.db, caller, endpoint_id, body.since)
+    queued = await deliveries.replay_failed(svc.db, caller, endpoint_id, body.since)
     return _queued(Code.SUCCESS, queued, request)
 
 
@@ -150,7 +150,7 @@ async def list_deliveries(request: Request) -> Response:
     query = read_query(request, DeliveriesQuery)
     if query.cursor is not None and not _DELIVERY_ID.fullmatch(query.cursor):
         raise ApiError(Code.INVALID_CURSOR)
-    items, has_more = await service.list_deliveries(services(request).db, caller, query)
+    items, has_more = await deliveries.list_deliveries(services(request).db, caller, query)
     return Envelope(
         Code.SUCCESS, [i.model_dump() for i in items], meta=_page(items, query.limit, has_more)
     )
@@ -158,13 +158,13 @@ async def list_deliveries(request: Request) -> Response:
 
 async def get_delivery(request: Request) -> Response:
     caller = require_caller(request)
-    found = await service.get_delivery(services(request).db, caller, _delivery_id(request))
+    found = await deliveries.get_delivery(services(request).db, caller, _delivery_id(request))
     return Envelope(Code.SUCCESS, found.model_dump())
 
 
 async def replay_delivery(request: Request) -> Response:
     caller = require_caller(request)
-    queued = await service.replay_delivery(services(request).db, caller, _delivery_id(request))
+    queued = await deliveries.replay_delivery(services(request).db, caller, _delivery_id(request))
     return _queued(Code.SUCCESS, queued, request)
 
 

@@ -1,0 +1,185 @@
+"""The delivery log as a merchant reads it, and replays.
+
+Every query is scoped to the caller's merchant and environment: staging and live never see each
+other's endpoints, events or deliveries. Changes that make work for the worker return the jobs to
+enqueue once the transaction has committed.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..auth import Caller
+from ..clock import rfc3339, utcnow
+from ..codes import Code
+from ..envelope import ApiError
+from ..store.db import Database
+from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
+from .endpoints import Queued, endpoint_row
+from .schemas import (
+    AttemptData,
+    DeliveriesQuery,
+    DeliveryData,
+    DeliveryDetail,
+    ReplayFailedData,
+)
+
+__all__ = ["get_delivery", "list_deliveries", "replay_delivery", "replay_failed"]
+
+_D = table_of(WebhookDelivery)
+_A = table_of(DeliveryAttempt)
+_E = table_of(Event)
+
+
+def _delivery_data(row: Any) -> DeliveryData:
+    return DeliveryData(
+        id=row.id,
+        event_id=row.event_id,
+        endpoint_id=row.endpoint_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        trigger=row.trigger,
+        next_attempt_at=(
+            rfc3339(row.next_attempt_at)
+            if row.status == "pending" and row.next_attempt_at
+            else None
+        ),
+        last_attempt_at=rfc3339(row.last_attempt_at) if row.last_attempt_at else None,
+        created_at=rfc3339(row.created_at),
+        updated_at=rfc3339(row.updated_at),
+    )
+
+
+def _deliveries_of(caller: Caller) -> tuple[Any, ...]:
+    return (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
+
+
+async def list_deliveries(
+    db: Database, caller: Caller, query: DeliveriesQuery
+) -> tuple[list[DeliveryData], bool]:
+    """Newest first. Delivery ids start with their event's time-sorted id, so they double as
+    cursors."""
+    stmt = select(_D).where(*_deliveries_of(caller))
+    if query.cursor is not None:
+        stmt = stmt.where(_D.c.id < query.cursor)
+    if query.endpoint_id is not None:
+        stmt = stmt.where(_D.c.endpoint_id == query.endpoint_id)
+    if query.event_type is not None:
+        stmt = stmt.where(_D.c.event_type == query.event_type)
+    if query.status is not None:
+        stmt = stmt.where(_D.c.status == query.status)
+    if query.created_after is not None:
+        stmt = stmt.where(_D.c.created_at >= query.created_after)
+    if query.created_before is not None:
+        stmt = stmt.where(_D.c.created_at < query.created_before)
+    stmt = stmt.order_by(_D.c.id.desc()).limit(query.limit + 1)
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_delivery_data(r) for r in rows[: query.limit]], len(rows) > query.limit
+
+
+async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> DeliveryDetail:
+    async with db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(_D, _E.c.payload)
+                .join(_E, _E.c.id == _D.c.event_id)
+                .where(_D.c.id == delivery_id, *_deliveries_of(caller))
+            )
+        ).first()
+        if row is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+        attempts = (
+            await conn.execute(
+                select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt, _A.c.id)
+            )
+        ).all()
+    log = [
+        AttemptData(
+            attempt=a.attempt,
+            trigger=a.trigger,
+            started_at=a.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            duration_ms=a.duration_ms,
+            url=a.url,
+            request_headers=a.request_headers,
+            request_body=a.request_body,
+            response_status=a.response_status,
+            response_headers=a.response_headers,
+            response_body=a.response_body,
+            error=a.error,
+        )
+        for a in attempts
+    ]
+    return DeliveryDetail(**_delivery_data(row).model_dump(), payload=row.payload, attempt_log=log)
+
+
+def _replay_values(now: datetime) -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "trigger": "replay",
+        "run_start": _D.c.attempts,
+        "generation": _D.c.generation + 1,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+
+
+async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> None:
+    row = await endpoint_row(conn, caller, endpoint_id)
+    if not row.enabled:
+        raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
+
+
+async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Queued:
+    """One more attempt of a finished delivery, same event, same ``webhook-id``."""
+    now = utcnow()
+    async with db.begin() as conn:
+        current = (
+            await conn.execute(
+                select(_D.c.status, _D.c.endpoint_id).where(
+                    _D.c.id == delivery_id, *_deliveries_of(caller)
+                )
+            )
+        ).first()
+        if current is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+        await _enabled_endpoint(conn, caller, current.endpoint_id)
+        row = (
+            await conn.execute(
+                update(_D)
+                .where(_D.c.id == delivery_id, _D.c.status != "pending")
+                .values(**_replay_values(now))
+                .returning(_D)
+            )
+        ).first()
+        if row is None:
+            raise ApiError(Code.WEBHOOK_DELIVERY_PENDING)
+    return Queued(_delivery_data(row), [(row.id, row.generation)])
+
+
+async def replay_failed(db: Database, caller: Caller, endpoint_id: str, since: datetime) -> Queued:
+    """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
+    now = utcnow()
+    async with db.begin() as conn:
+        await _enabled_endpoint(conn, caller, endpoint_id)
+        rows = (
+            await conn.execute(
+                update(_D)
+                .where(
+                    _D.c.endpoint_id == endpoint_id,
+                    *_deliveries_of(caller),
+                    _D.c.status == "failed",
+                    _D.c.created_at >= since,
+                )
+                .values(**_replay_values(now))
+                .returning(_D.c.id, _D.c.generation)
+            )
+        ).all()
+    ids = sorted(r.id for r in rows)
+    return Queued(
+        ReplayFailedData(replayed=len(ids), delivery_ids=ids),
+        [(r.id, r.generation) for r in rows],
+    )
