@@ -23,6 +23,7 @@ class Code(IntEnum):
     AUTH_UNKNOWN = 2003
     AUTH_REVOKED = 2004
     ENV_NOT_ALLOWED = 2005
+    API_KEY_NOT_FOUND = 2006
 
     ADMIN_DISABLED = 2101
     ADMIN_TOKEN_MISSING = 2102
@@ -97,6 +98,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.AUTH_UNKNOWN: CodeInfo(401, "Unknown API key"),
     Code.AUTH_REVOKED: CodeInfo(401, "API key revoked"),
     Code.ENV_NOT_ALLOWED: CodeInfo(403, "Not available with this key's environment"),
+    Code.API_KEY_NOT_FOUND: CodeInfo(404, "API key not found"),
     Code.ADMIN_DISABLED: CodeInfo(403, "Admin API is off: set AITOPUP_ADMIN_TOKEN to enable it"),
     Code.ADMIN_TOKEN_MISSING: CodeInfo(
         401, "Missing admin token: send Authorization: Bearer <AITOPUP_ADMIN_TOKEN>"

@@ -8,6 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 __all__ = [
     "AdjustmentData",
     "AdjustmentRequest",
+    "ApiKeyCreated",
+    "ApiKeyData",
     "AuditItem",
     "AuditQuery",
     "CodeBatchData",
@@ -17,6 +19,7 @@ __all__ = [
     "CouponCreate",
     "CouponData",
     "CouponUpdate",
+    "KeyCreate",
     "MerchantCreate",
     "MerchantData",
     "MerchantQuery",
@@ -67,6 +70,25 @@ class MerchantData(BaseModel):
     low_balance_threshold_cents: int
     balances: dict[str, int] = Field(description="Balance in cents by env: staging, live.")
     created_at: str
+
+
+# --- API keys ---
+
+
+class KeyCreate(_Strict):
+    env: Env
+
+
+class ApiKeyData(BaseModel):
+    id: str
+    env: str
+    display_prefix: str = Field(description="Enough of the key to tell keys apart; never all.")
+    created_at: str
+    revoked_at: str | None
+
+
+class ApiKeyCreated(ApiKeyData):
+    key: str = Field(description="The whole key: shown in this reply only, stored only hashed.")
 
 
 # --- adjustments ---

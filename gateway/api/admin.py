@@ -12,11 +12,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..admin import audit, catalog, merchants, redemption_codes, reports
+from ..admin import api_keys, audit, catalog, merchants, redemption_codes, reports
 from ..admin.audit import Call
 from ..admin.schemas import (
     AdjustmentData,
     AdjustmentRequest,
+    ApiKeyCreated,
+    ApiKeyData,
     AuditItem,
     AuditQuery,
     CodeBatchData,
@@ -26,6 +28,7 @@ from ..admin.schemas import (
     CouponCreate,
     CouponData,
     CouponUpdate,
+    KeyCreate,
     MerchantCreate,
     MerchantData,
     MerchantQuery,
@@ -122,6 +125,24 @@ async def update_merchant(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantUpdate, limit=svc.settings.max_body_bytes)
     data = await merchants.update_merchant(svc.db, call, _id(request), body)
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
+async def list_keys(request: Request, call: Call) -> Response:
+    items = await api_keys.list_keys(services(request).db, _id(request))
+    return Envelope(Code.SUCCESS, [i.model_dump() for i in items])
+
+
+async def create_key(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
+    created = await api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
+    return Envelope(Code.CREATED, created.model_dump())
+
+
+async def revoke_key(request: Request, call: Call) -> Response:
+    key_id: str = request.path_params["key_id"][:60]
+    data = await api_keys.revoke_key(services(request).db, call, _id(request), key_id)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
@@ -300,6 +321,36 @@ routes = [
         body=MerchantUpdate,
         response=MerchantData,
         errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}/keys",
+        list_keys,
+        "GET",
+        "keys.list",
+        "A merchant's API keys, by display prefix",
+        response=ApiKeyData,
+        many=True,
+        errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}/keys",
+        create_key,
+        "POST",
+        "keys.create",
+        "Mint an API key for a merchant (the key is shown in this reply only)",
+        body=KeyCreate,
+        response=ApiKeyCreated,
+        success=Code.CREATED,
+        errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}/keys/{key_id}/revoke",
+        revoke_key,
+        "POST",
+        "keys.revoke",
+        "Revoke an API key: refused from its next request on",
+        response=ApiKeyData,
+        errors=(*_NO_MERCHANT, Code.API_KEY_NOT_FOUND),
     ),
     _route(
         "/merchants/{id}/adjustments",
