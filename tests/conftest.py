@@ -6,12 +6,14 @@ fresh database, dropped at the end. Without it the PostgreSQL half is skipped, a
 """
 
 import asyncio
+import gc
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -682,8 +684,15 @@ async def start_worker(
         return RunningWorker(worker, chosen)
 
     yield start
-    for worker, task in started:
-        await stop_worker(worker, task)
+    with warnings.catch_warnings():
+        # Stopping a worker cancels its jobs mid-flight, as a kill would, and a Redis pipeline
+        # cancelled that way warns when it is collected. Collect here, where that is expected,
+        # rather than in whichever later test the collector happens to run in.
+        warnings.simplefilter("ignore", ResourceWarning)
+        for worker, task in started:
+            await stop_worker(worker, task)
+        started.clear()
+        gc.collect()
     await fail_leftovers(db)
 
 
