@@ -46,17 +46,7 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def _pack(row: Any) -> PackAdminData:
-    return PackAdminData(
-        id=row.id,
-        name=row.name,
-        price_cents=row.price_cents,
-        currency=row.currency,
-        credits=row.credits,
-        credit_cents=row.credit_cents,
-        popular=row.popular,
-        active=row.active,
-        sort_order=row.sort_order,
-    )
+    return PackAdminData.model_validate(row)
 
 
 async def list_packs(db: Database) -> list[PackAdminData]:

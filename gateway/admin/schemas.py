@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..billing.schemas import PackData
+
 __all__ = [
     "AdjustmentData",
     "AdjustmentRequest",
@@ -181,14 +183,9 @@ class PackUpdate(_Strict):
     _whole = field_validator("credits")(_credits_whole_cents)
 
 
-class PackAdminData(BaseModel):
-    id: str
-    name: str
-    price_cents: int
-    currency: str
-    credits: int
-    credit_cents: int
-    popular: bool
+class PackAdminData(PackData):
+    """What merchants see of a pack, and what only operators manage."""
+
     active: bool
     sort_order: int
 

@@ -39,6 +39,8 @@ class _Strict(BaseModel):
 
 
 class PackData(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built straight from a ``packs`` row
+
     id: str
     name: str
     price_cents: int

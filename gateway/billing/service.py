@@ -30,15 +30,7 @@ _L = table_of(LedgerEntry)
 
 
 def _pack_data(row: Any) -> PackData:
-    return PackData(
-        id=row.id,
-        name=row.name,
-        price_cents=row.price_cents,
-        currency=row.currency,
-        credits=row.credits,
-        credit_cents=row.credit_cents,
-        popular=row.popular,
-    )
+    return PackData.model_validate(row)
 
 
 async def list_packs(db: Database) -> list[PackData]:
