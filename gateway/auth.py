@@ -21,7 +21,7 @@ from keys import InvalidApiKey, hash_api_key, parse_api_key
 from .codes import Code
 from .envelope import ApiError
 from .services import services
-from .store.raw import Statement, raw
+from .store.raw import Statement
 
 __all__ = ["ApiKeyBackend", "Caller", "auth_error", "require_caller"]
 
@@ -84,11 +84,8 @@ class ApiKeyBackend(AuthenticationBackend):
             key = parse_api_key(presented.strip())
         except InvalidApiKey:
             raise KeyRefused(Code.AUTH_MALFORMED) from None
-        db = services(conn).db
-        async with db.engine.connect() as c:
-            row = await (await raw(c)).fetchrow(
-                _LOOKUP, {"key_hash": hash_api_key(key, self._pepper)}
-            )
+        async with services(conn).db.connect() as db:
+            row = await db.fetchrow(_LOOKUP, {"key_hash": hash_api_key(key, self._pepper)})
         if row is None:
             raise KeyRefused(Code.AUTH_UNKNOWN)
         if row["revoked_at"] is not None:

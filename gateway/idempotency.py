@@ -2,8 +2,9 @@
 same key and another request is refused.
 
 The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` at the start of the request's own
-transaction. A concurrent duplicate blocks on the unique index (PostgreSQL) or on the write lock
-(SQLite) until the first commits, then finds the stored reply: one debit, however many duplicates.
+transaction, with driver statements (``store.raw``) as it runs on the send's hot path. A
+concurrent duplicate blocks on the unique index (PostgreSQL) or on the write lock (SQLite) until
+the first commits, then finds the stored reply: one debit, however many duplicates.
 """
 
 import hashlib
@@ -12,18 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from .codes import Code
 from .envelope import ApiError
-from .store.db import Database
-from .store.models import IdempotencyRecord, table_of
+from .store.raw import Conn, Statement, raw
 
 __all__ = ["StoredReply", "claim", "fingerprint", "parse_key", "record"]
 
-_I = table_of(IdempotencyRecord)
 _MAX_KEY = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -55,9 +52,28 @@ class StoredReply:
         )
 
 
+_CLAIM = Statement(
+    """INSERT INTO idempotency_keys (merchant_id, env, key, request_hash, created_at)
+    VALUES (:merchant_id, :env, :key, :request_hash, :now)
+    ON CONFLICT (merchant_id, env, key) DO NOTHING RETURNING id""",
+    ("id",),
+)
+_STORED = Statement(
+    """SELECT request_hash, status_code, response_body, created_at < :cutoff AS expired
+    FROM idempotency_keys WHERE merchant_id = :merchant_id AND env = :env AND key = :key""",
+    ("request_hash", "status_code", "response_body", "expired"),
+)
+_FORGET = Statement(
+    "DELETE FROM idempotency_keys WHERE merchant_id = :merchant_id AND env = :env AND key = :key"
+)
+_RECORD = Statement(
+    """UPDATE idempotency_keys SET status_code = :status_code, response_body = :response_body
+    WHERE merchant_id = :merchant_id AND env = :env AND key = :key"""
+)
+
+
 async def claim(
-    conn: AsyncConnection,
-    db: Database,
+    conn: Conn,
     *,
     merchant_id: str,
     env: str,
@@ -67,42 +83,34 @@ async def claim(
     ttl_seconds: int,
 ) -> StoredReply | None:
     """``None`` if this request now owns the key; else the first request's reply."""
-    scope = (_I.c.merchant_id == merchant_id, _I.c.env == env, _I.c.key == key)
-    insert_stmt = (
-        db.insert(_I)
-        .values(
-            merchant_id=merchant_id, env=env, key=key, request_hash=request_hash, created_at=now
-        )
-        .on_conflict_do_nothing(index_elements=[_I.c.merchant_id, _I.c.env, _I.c.key])
-        .returning(_I.c.id)
-    )
-    if (await conn.execute(insert_stmt)).first() is not None:
+    db = await raw(conn)
+    scope = {"merchant_id": merchant_id, "env": env, "key": key}
+    claim_params = {**scope, "request_hash": request_hash, "now": now}
+    if await db.fetchrow(_CLAIM, claim_params) is not None:
         return None
-    row = (
-        await conn.execute(
-            select(_I.c.request_hash, _I.c.status_code, _I.c.response_body, _I.c.created_at).where(
-                *scope
-            )
-        )
-    ).one()
-    if row.created_at < now - timedelta(seconds=ttl_seconds):
+    row = await db.fetchrow(_STORED, {**scope, "cutoff": now - timedelta(seconds=ttl_seconds)})
+    assert row is not None  # the claim's conflict is this row, and nothing deletes it but us
+    if row["expired"]:
         # Expired: the key is free again.
-        await conn.execute(delete(_I).where(*scope))
-        await conn.execute(insert_stmt)
+        await db.fetch(_FORGET, scope)
+        await db.fetch(_CLAIM, claim_params)
         return None
-    if row.request_hash != request_hash:
+    if row["request_hash"] != request_hash:
         raise ApiError(Code.IDEMPOTENCY_KEY_REUSED)
-    if row.status_code is None or row.response_body is None:
+    if row["status_code"] is None or row["response_body"] is None:
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
-    return StoredReply(row.status_code, row.response_body.encode())
+    return StoredReply(row["status_code"], row["response_body"].encode())
 
 
-async def record(
-    conn: AsyncConnection, *, merchant_id: str, env: str, key: str, response: Response
-) -> None:
-    await conn.execute(
-        update(_I)
-        .where(_I.c.merchant_id == merchant_id, _I.c.env == env, _I.c.key == key)
-        .values(status_code=response.status_code, response_body=bytes(response.body).decode())
+async def record(conn: Conn, *, merchant_id: str, env: str, key: str, response: Response) -> None:
+    await (await raw(conn)).fetch(
+        _RECORD,
+        {
+            "merchant_id": merchant_id,
+            "env": env,
+            "key": key,
+            "status_code": response.status_code,
+            "response_body": bytes(response.body).decode(),
+        },
     )

@@ -2,8 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ..store.raw import Conn
 from ..webhooks import outbox
 
 __all__ = ["BALANCE_LOW", "balance_low"]
@@ -12,7 +11,7 @@ BALANCE_LOW = "balance.low"
 
 
 async def balance_low(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     env: str,
     merchant_id: str,

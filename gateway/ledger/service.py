@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
 from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
-from ..store.raw import Statement, raw
+from ..store.raw import Conn, Statement, raw
 
 __all__ = [
     "Entry",
@@ -69,6 +69,11 @@ _DEBIT = Statement(
     WHERE id = :wallet_id AND balance_cents >= :amount RETURNING balance_cents""",
     ("balance_cents",),
 )
+_CREDIT = Statement(
+    """UPDATE wallets SET balance_cents = balance_cents + :amount, updated_at = :now
+    WHERE id = :wallet_id RETURNING balance_cents""",
+    ("balance_cents",),
+)
 _CREDIT_RECIPIENT = Statement(
     """INSERT INTO wallets (id, env, owner, merchant_id, platform, email, balance_cents,
         created_at, updated_at)
@@ -80,7 +85,7 @@ _CREDIT_RECIPIENT = Statement(
 )
 
 
-async def debit(conn: AsyncConnection, wallet_id: str, amount: int, now: datetime) -> int | None:
+async def debit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int | None:
     """Take ``amount`` if the wallet holds it and return the new balance; ``None`` (and nothing
     changed) if it does not. The row stays locked until commit: debit last, commit at once."""
     row = await (await raw(conn)).fetchrow(
@@ -89,18 +94,16 @@ async def debit(conn: AsyncConnection, wallet_id: str, amount: int, now: datetim
     return None if row is None else int(row["balance_cents"])
 
 
-async def credit(conn: AsyncConnection, wallet_id: str, amount: int, now: datetime) -> int:
-    stmt = (
-        update(_W)
-        .where(_W.c.id == wallet_id)
-        .values(balance_cents=_W.c.balance_cents + amount, updated_at=now)
-        .returning(_W.c.balance_cents)
+async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
+    row = await (await raw(conn)).fetchrow(
+        _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
-    return int((await conn.execute(stmt)).scalar_one())
+    assert row is not None, "credit of a wallet that does not exist"
+    return int(row["balance_cents"])
 
 
 async def credit_recipient(
-    conn: AsyncConnection, env: str, platform: str, email: str, amount: int, now: datetime
+    conn: Conn, env: str, platform: str, email: str, amount: int, now: datetime
 ) -> Balance:
     """Credit the recipient's wallet, creating it on first use, in one statement."""
     row = await (await raw(conn)).fetchrow(
@@ -164,7 +167,7 @@ def _append_statement(count: int) -> Statement:
 _APPEND = {count: _append_statement(count) for count in (1, 2, 3)}
 
 
-async def append(conn: AsyncConnection, entries: list[Entry], now: datetime) -> None:
+async def append(conn: Conn, entries: list[Entry], now: datetime) -> None:
     """Append entries in one multi-row INSERT; entries are never updated or deleted."""
     params: dict[str, Any] = {"now": now}
     for i, e in enumerate(entries):

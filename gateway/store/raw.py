@@ -1,8 +1,10 @@
-"""Driver-level statements for the hot path, on the connection SQLAlchemy already holds.
+"""Driver-level statements for the hot path.
 
 SQLAlchemy Core costs about 0.1-0.2 ms of CPU per statement (cache keys, execution contexts,
-result metadata); the send runs several, so they go straight to asyncpg or aiosqlite instead,
-inside the transaction SQLAlchemy began on the same connection. Everything else uses Core.
+result metadata); the send runs several, so they go straight to asyncpg or aiosqlite instead:
+either inside the transaction SQLAlchemy began on a connection (``raw(conn)``), or on a driver
+connection of the database's own (``Database.connect``/``Database.transaction``). Everything
+else uses Core.
 
 Statements are written once with ``:name`` parameters and rendered per driver: ``$n`` for
 asyncpg, named ``:name`` for sqlite3. Values are bound the way the Core column types store them,
@@ -10,13 +12,15 @@ so rows written here read back through Core unchanged.
 """
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Raw", "Statement", "raw"]
+__all__ = ["Conn", "Raw", "Statement", "raw"]
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DATETIME format
@@ -69,9 +73,32 @@ class Raw:
         rows = await self.fetch(statement, params)
         return rows[0] if rows else None
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: what runs inside is undone if it raises, the rest is kept."""
+        await self.fetch(_SAVEPOINT, {})
+        try:
+            yield
+        except BaseException:
+            await self.fetch(_ROLLBACK_TO, {})
+            raise
+        finally:
+            await self.fetch(_RELEASE, {})
 
-async def raw(conn: AsyncConnection) -> Raw:
+
+# The same statements on both backends; one name suffices because savepoints nest by scope.
+_SAVEPOINT = Statement("SAVEPOINT hot")
+_ROLLBACK_TO = Statement("ROLLBACK TO SAVEPOINT hot")
+_RELEASE = Statement("RELEASE SAVEPOINT hot")
+
+# What the write paths take: a SQLAlchemy connection, or a driver connection already unwrapped.
+Conn = AsyncConnection | Raw
+
+
+async def raw(conn: Conn) -> Raw:
     """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one."""
+    if isinstance(conn, Raw):
+        return conn
     pooled = await conn.get_raw_connection()
     driver = pooled.driver_connection
     assert driver is not None

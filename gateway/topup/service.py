@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from keys import Sealer, mint_voucher_code
@@ -22,7 +21,7 @@ from ..ledger import alerts
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Topup, table_of
-from ..store.raw import Statement, raw
+from ..store.raw import Raw, Statement
 from ..webhooks import outbox
 from . import writes
 from .schemas import SendData, SendRequest, TopupData
@@ -94,12 +93,11 @@ async def send(
 ) -> Sent:
     now = utcnow()
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as tx:
             if idempotency_key is None:
-                return await _send(conn, sealer, caller, body, now)
+                return await _send(tx, sealer, caller, body, now)
             stored = await idempotency.claim(
-                conn,
-                db,
+                tx,
                 merchant_id=caller.merchant_id,
                 env=caller.env,
                 key=idempotency_key,
@@ -111,12 +109,12 @@ async def send(
                 return Sent(stored.response())
             try:
                 # A refusal is a reply too (Stripe replays it): undo the send, keep the key.
-                async with conn.begin_nested():
-                    sent = await _send(conn, sealer, caller, body, now)
+                async with tx.savepoint():
+                    sent = await _send(tx, sealer, caller, body, now)
             except _Insufficient:
                 sent = Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
             await idempotency.record(
-                conn,
+                tx,
                 merchant_id=caller.merchant_id,
                 env=caller.env,
                 key=idempotency_key,
@@ -128,7 +126,7 @@ async def send(
 
 
 async def _send(
-    conn: AsyncConnection,
+    conn: Raw,
     sealer: Sealer,
     caller: Caller,
     body: SendRequest,
@@ -138,7 +136,7 @@ async def _send(
     email = str(body.recipient_email).lower()
     txn_id = new_id("txn")
     outcome = _magic_outcome(env, email)
-    if outcome == "delivered" and conn.dialect.name == "postgresql":
+    if outcome == "delivered" and not conn.is_sqlite:
         return await _send_delivered_in_one(conn, sealer, caller, body, email, txn_id, now)
     entries = [ledger.Entry(wallet_id, env, -amount, "topup_debit", txn_id)]
     recipient: ledger.Balance | None = None
@@ -152,7 +150,7 @@ async def _send(
         reason = "sandbox recipient set to fail"
         entries.append(ledger.Entry(wallet_id, env, amount, "topup_refund", txn_id))
 
-    await (await raw(conn)).fetch(
+    await conn.fetch(
         _INSERT_TOPUP,
         {
             "id": txn_id,
@@ -196,7 +194,7 @@ async def _send(
 
 
 async def _send_delivered_in_one(
-    conn: AsyncConnection,
+    conn: Raw,
     sealer: Sealer,
     caller: Caller,
     body: SendRequest,
@@ -238,7 +236,7 @@ async def _send_delivered_in_one(
 
 
 async def _reply(
-    conn: AsyncConnection,
+    conn: Raw,
     caller: Caller,
     body: SendRequest,
     txn_id: str,

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from ..ledger import service as ledger
-from ..store.raw import Statement, raw
+from ..store.raw import Raw, Statement
 from ..webhooks import outbox
 
 __all__ = ["Delivered", "send_delivered"]
@@ -94,7 +92,7 @@ class Delivered:
 
 
 async def send_delivered(
-    conn: AsyncConnection,
+    conn: Raw,
     *,
     env: str,
     merchant_id: str,
@@ -111,7 +109,7 @@ async def send_delivered(
 ) -> Delivered | None:
     """``None`` when the wallet cannot cover ``amount``: then nothing was written."""
     event_id = outbox.new_event_id()
-    row = await (await raw(conn)).fetchrow(
+    row = await conn.fetchrow(
         _SEND,
         {
             "amount": amount,

@@ -12,10 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from ..clock import new_id, rfc3339
-from ..store.raw import Statement, raw
+from ..store.raw import Conn, Statement, raw
 
 __all__ = [
     "BATCH",
@@ -103,7 +101,7 @@ def _named(count: int) -> Statement:
 
 
 async def emit(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     env: str,
     merchant_id: str,

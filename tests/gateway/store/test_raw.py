@@ -1,4 +1,5 @@
-"""Raw driver statements belong to the surrounding transaction on both backends."""
+"""Raw driver statements belong to the surrounding transaction on both backends, whether the
+connection is SQLAlchemy's or one of the database's own driver connections."""
 
 import pytest
 from sqlalchemy import func, select
@@ -6,7 +7,7 @@ from sqlalchemy import func, select
 from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
-from gateway.store.models import LedgerEntry
+from gateway.store.models import LedgerEntry, Wallet
 from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
 
 
@@ -41,4 +42,67 @@ async def test_a_raw_first_statement_rolls_back_with_its_transaction(
         await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
     assert await _entries(db, entry.reference or "") == 1
     assert await merchant_balance(db, merchant) == wallet.balance_cents + 5
+    assert await unbalanced_wallets(db) == []
+
+
+async def merchant_balance_of(db: Database, wallet_id: str) -> int:
+    async with db.engine.connect() as conn:
+        stmt = select(Wallet.balance_cents).where(Wallet.id == wallet_id)
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def _wallet(db: Database, make_merchant: MakeMerchant) -> tuple[str, int]:
+    merchant = await make_merchant()
+    async with db.engine.connect() as conn:
+        wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
+    assert wallet is not None
+    return wallet.wallet_id, wallet.balance_cents
+
+
+async def test_a_driver_transaction_commits_on_exit_and_rolls_back_on_error(
+    db: Database, make_merchant: MakeMerchant
+) -> None:
+    wallet_id, start = await _wallet(db, make_merchant)
+    entry = ledger.Entry(wallet_id, "staging", 7, "adjustment", f"ref-{wallet_id}")
+    with pytest.raises(Boom):
+        async with db.transaction() as tx:
+            await ledger.append(tx, [entry], utcnow())
+            assert await ledger.credit(tx, wallet_id, 7, utcnow()) == start + 7
+            raise Boom
+    assert await _entries(db, entry.reference or "") == 0
+
+    async with db.transaction() as tx:
+        await ledger.append(tx, [entry], utcnow())
+        await ledger.credit(tx, wallet_id, 7, utcnow())
+    assert await _entries(db, entry.reference or "") == 1
+    assert await unbalanced_wallets(db) == []
+
+
+async def test_a_savepoint_undoes_only_what_ran_inside_it(
+    db: Database, make_merchant: MakeMerchant
+) -> None:
+    wallet_id, start = await _wallet(db, make_merchant)
+    kept = ledger.Entry(wallet_id, "staging", 3, "adjustment", f"kept-{wallet_id}")
+    undone = ledger.Entry(wallet_id, "staging", 4, "adjustment", f"undone-{wallet_id}")
+    async with db.transaction() as tx:
+        await ledger.append(tx, [kept], utcnow())
+        await ledger.credit(tx, wallet_id, 3, utcnow())
+        with pytest.raises(Boom):
+            async with tx.savepoint():
+                await ledger.append(tx, [undone], utcnow())
+                await ledger.credit(tx, wallet_id, 4, utcnow())
+                raise Boom
+    assert await _entries(db, kept.reference or "") == 1
+    assert await _entries(db, undone.reference or "") == 0
+    assert await merchant_balance_of(db, wallet_id) == start + 3
+
+    # Autocommit: each statement on a plain driver connection is final at once, and a failure
+    # afterwards takes nothing back.
+    fixed = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"auto-{wallet_id}")
+    with pytest.raises(Boom):
+        async with db.connect() as conn:
+            await ledger.credit(conn, wallet_id, 2, utcnow())
+            await ledger.append(conn, [fixed], utcnow())
+            raise Boom
+    assert await merchant_balance_of(db, wallet_id) == start + 5
     assert await unbalanced_wallets(db) == []
