@@ -39,6 +39,10 @@ class Sent:
     delivery_ids: list[str] = field(default_factory=list)
 
 
+def _email(body: SendRequest) -> str:
+    return str(body.recipient_email).lower()
+
+
 def _magic_outcome(env: str, email: str) -> str:
     """Staging's magic recipients: ``…+fail@…`` fails and refunds, ``…+pending@…`` waits."""
     if env != "staging":
@@ -93,9 +97,13 @@ async def send(
 ) -> Sent:
     now = utcnow()
     try:
+        if idempotency_key is None:
+            # On PostgreSQL a delivered send is one statement, atomic by itself: it needs no
+            # BEGIN and COMMIT around it.
+            one = not db.is_sqlite and _magic_outcome(caller.env, _email(body)) == "delivered"
+            async with db.connect() if one else db.transaction() as conn:
+                return await _send(conn, sealer, caller, body, now)
         async with db.transaction() as tx:
-            if idempotency_key is None:
-                return await _send(tx, sealer, caller, body, now)
             stored = await idempotency.claim(
                 tx,
                 merchant_id=caller.merchant_id,
@@ -133,7 +141,7 @@ async def _send(
     now: datetime,
 ) -> Sent:
     env, amount, wallet_id = caller.env, body.amount_cents, caller.wallet_id
-    email = str(body.recipient_email).lower()
+    email = _email(body)
     txn_id = new_id("txn")
     outcome = _magic_outcome(env, email)
     if outcome == "delivered" and not conn.is_sqlite:
@@ -186,11 +194,19 @@ async def _send(
     balance = await ledger.debit(conn, wallet_id, amount, now)
     if balance is None:
         raise _Insufficient
-    if outcome == "failed":
+    before = balance + amount
+    if outcome == "failed":  # refunded at once: the balance ends where it began
         balance = await ledger.credit(conn, wallet_id, amount, now)
-    return await _reply(
-        conn, caller, body, txn_id, outcome, voucher, recipient, balance, deliveries, now
+    deliveries += await alerts.balance_low(
+        conn,
+        env=env,
+        merchant_id=caller.merchant_id,
+        threshold=caller.low_balance_threshold_cents,
+        before=before,
+        after=balance,
+        now=now,
     )
+    return _reply(body, txn_id, outcome, voucher, recipient, deliveries)
 
 
 async def _send_delivered_in_one(
@@ -202,7 +218,8 @@ async def _send_delivered_in_one(
     txn_id: str,
     now: datetime,
 ) -> Sent:
-    """PostgreSQL: the same writes as ``_send``'s delivered path, in one statement."""
+    """PostgreSQL: the same writes as ``_send``'s delivered path, ``balance.low`` included, in
+    one statement."""
     voucher = mint_voucher_code()
     done = await writes.send_delivered(
         conn,
@@ -217,46 +234,22 @@ async def _send_delivered_in_one(
         voucher_sealed=sealer.seal(voucher, context=txn_id),
         metadata=body.metadata,
         event_data=_event_data(txn_id, "delivered", body, email),
+        low_balance_threshold=caller.low_balance_threshold_cents,
         now=now,
     )
     if done is None:
         raise _Insufficient
-    return await _reply(
-        conn,
-        caller,
-        body,
-        txn_id,
-        "delivered",
-        voucher,
-        done.recipient,
-        done.merchant_balance_cents,
-        done.delivery_ids,
-        now,
-    )
+    return _reply(body, txn_id, "delivered", voucher, done.recipient, done.delivery_ids)
 
 
-async def _reply(
-    conn: Raw,
-    caller: Caller,
+def _reply(
     body: SendRequest,
     txn_id: str,
     outcome: str,
     voucher: str | None,
     recipient: ledger.Balance | None,
-    balance: int,
     deliveries: list[str],
-    now: datetime,
 ) -> Sent:
-    """After the debit: ``balance.low`` if this send crossed the threshold, and the reply."""
-    deliveries = deliveries + await alerts.balance_low(
-        conn,
-        env=caller.env,
-        merchant_id=caller.merchant_id,
-        threshold=caller.low_balance_threshold_cents,
-        before=balance + body.amount_cents,
-        after=balance,
-        now=now,
-    )
     data = SendData(
         voucher_code=voucher,
         platform=body.platform,

@@ -1,12 +1,13 @@
 """A delivered send's writes as one PostgreSQL statement.
 
 The debit, the recipient's credit, the top-up row, both ledger entries, the event and its
-deliveries are data-modifying CTEs of a single statement: one round trip instead of six, which
-is most of a send's cost on PostgreSQL. Every write selects from the conditional debit, so when
-the wallet cannot cover the amount nothing at all is written. The same rules as the ledger's own
-functions hold: the debit never takes a balance below zero, and each balance change has its
-entry. SQLite has no data-modifying CTEs and runs the same writes one by one
-(``service._send``); the tests run both.
+deliveries, and ``balance.low`` when this debit crosses the merchant's threshold, are
+data-modifying CTEs of a single statement: one round trip instead of six or more, and, a
+statement being a transaction by itself, no BEGIN or COMMIT trips either. Every write selects
+from the conditional debit, so when the wallet cannot cover the amount nothing at all is
+written. The same rules as the ledger's own functions hold: the debit never takes a balance
+below zero, and each balance change has its entry. SQLite has no data-modifying CTEs and runs
+the same writes one by one (``service._send``); the tests run both.
 """
 
 import json
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..ledger import alerts
 from ..ledger import service as ledger
 from ..store.raw import Raw, Statement
 from ..webhooks import outbox
 
 __all__ = ["Delivered", "send_delivered"]
+
+_AFTER = "$balance_after"  # no other field of a balance.low body can hold this string
 
 # Parameters carry explicit casts: PostgreSQL cannot deduce one type for a parameter used both
 # as a comparison operand and as an INSERT target, nor inside UNION ALL.
@@ -75,10 +79,30 @@ _SEND = Statement(
             AND e.deleted_at IS NULL
             AND (e.event_types = '' OR e.event_types LIKE '%,topup.delivered,%')
         RETURNING id
+    ), low AS (
+        INSERT INTO events (id, env, merchant_id, type, payload, created_at)
+        SELECT :low_event_id::text, :env::text, :merchant_id::text, 'balance.low',
+            replace(:low_payload::text, :after_mark::text, debit.balance_cents::text),
+            :now::timestamptz
+        FROM debit
+        WHERE debit.balance_cents < :threshold::bigint
+            AND debit.balance_cents + :amount::bigint >= :threshold::bigint
+        RETURNING id
+    ), low_deliveries AS (
+        INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,
+            status, attempts, trigger, run_start, generation, next_attempt_at, created_at,
+            updated_at)
+        SELECT :low_prefix::text || e.id, low.id, e.id, e.env, e.merchant_id, 'balance.low',
+            'pending', 0, 'auto', 0, 0, :now::timestamptz, :now::timestamptz, :now::timestamptz
+        FROM low CROSS JOIN webhook_endpoints e
+        WHERE e.merchant_id = :merchant_id::text AND e.env = :env::text AND e.enabled
+            AND e.deleted_at IS NULL
+            AND (e.event_types = '' OR e.event_types LIKE '%,balance.low,%')
+        RETURNING id
     )
     SELECT debit.balance_cents, recipient.id AS recipient_wallet_id,
         recipient.balance_cents AS recipient_balance_cents,
-        ARRAY(SELECT id FROM deliveries) AS delivery_ids
+        ARRAY(SELECT id FROM deliveries UNION ALL SELECT id FROM low_deliveries) AS delivery_ids
     FROM debit CROSS JOIN recipient
     """
 )
@@ -105,10 +129,17 @@ async def send_delivered(
     voucher_sealed: str,
     metadata: dict[str, str] | None,
     event_data: dict[str, Any],
+    low_balance_threshold: int,
     now: datetime,
 ) -> Delivered | None:
     """``None`` when the wallet cannot cover ``amount``: then nothing was written."""
     event_id = outbox.new_event_id()
+    low_id = outbox.new_event_id()
+    # The balance after the debit is known only inside the statement: the body is made here,
+    # byte for byte as ``alerts.balance_low`` makes it, with a mark the statement replaces.
+    low_payload = outbox.event_body(
+        low_id, alerts.BALANCE_LOW, now, env, alerts.low_data(_AFTER, low_balance_threshold)
+    )
     row = await conn.fetchrow(
         _SEND,
         {
@@ -128,6 +159,11 @@ async def send_delivered(
             "event_id": event_id,
             "payload": outbox.event_body(event_id, "topup.delivered", now, env, event_data),
             "prefix": outbox.delivery_prefix(event_id),
+            "threshold": low_balance_threshold,
+            "low_event_id": low_id,
+            "low_payload": low_payload,
+            "after_mark": json.dumps(_AFTER),
+            "low_prefix": outbox.delivery_prefix(low_id),
         },
     )
     if row is None:

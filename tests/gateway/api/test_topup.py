@@ -7,6 +7,7 @@ from sqlalchemy import select
 from gateway.store.db import Database
 from gateway.store.models import Event
 from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
+from tests.conftest import events_of as payloads_of
 
 SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -178,6 +179,26 @@ async def test_balance_low_fires_once_per_crossing(
         "/topup/send", json={**SEND, "amount_cents": 4_000}, headers=merchant.headers
     )  # 5000 → 1000: crosses again
     assert (await events_of(db, merchant.merchant_id)).count("balance.low") == 2
+    lows = await payloads_of(db, merchant.merchant_id, "balance.low")
+    assert [low["data"] for low in lows] == [
+        {"balance_cents": 1_000, "low_balance_threshold_cents": 2_000, "currency": "USD"}
+    ] * 2
+    assert all(low["env"] == "staging" and RFC3339.fullmatch(low["created"]) for low in lows)
+
+
+async def test_a_failed_send_is_no_crossing(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Debited and refunded at once: the balance ends where it began, so no ``balance.low``."""
+    merchant = await make_merchant(balance_cents=1_500, low_balance_threshold_cents=2_000)
+    reply = await client.post(
+        "/topup/send",
+        json={**SEND, "recipient_email": "x+fail@example.com"},
+        headers=merchant.headers,
+    )
+    assert reply.json()["status"] == "failed"
+    assert await merchant_balance(db, merchant) == 1_500
+    assert (await events_of(db, merchant.merchant_id)) == ["topup.failed"]
 
 
 async def test_events_are_written_with_the_change(
