@@ -96,7 +96,7 @@ class _Receiver:
         self.http = httpx.AsyncClient(base_url=self.base)
 
     async def count(self) -> int:
-        return int((await self.http.get("/stats")).json()["count"])
+        return int((await self.http.get("/count")).text)
 
     async def arrivals(self) -> dict[str, float]:
         found: dict[str, float] = (await self.http.get("/stats")).json()["arrivals"]

@@ -1,6 +1,7 @@
 """A fast webhook receiver for the benchmarks: counts requests and notes when each arrived.
 
-``python -m bench.receiver PORT``; ``GET /stats`` returns the arrivals, ``POST /reset`` clears them.
+``python -m bench.receiver PORT``; ``GET /count`` returns how many arrived (cheap: it is polled
+while a run goes on), ``GET /stats`` the arrivals too, ``POST /reset`` clears them.
 """
 
 import sys
@@ -17,6 +18,10 @@ async def hook(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def count(request: web.Request) -> web.Response:
+    return web.Response(text=str(len(arrivals)))
+
+
 async def stats(request: web.Request) -> web.Response:
     return web.json_response({"count": len(arrivals), "arrivals": arrivals})
 
@@ -28,7 +33,14 @@ async def reset(request: web.Request) -> web.Response:
 
 def main() -> None:
     app = web.Application()
-    app.add_routes([web.post("/hook", hook), web.get("/stats", stats), web.post("/reset", reset)])
+    app.add_routes(
+        [
+            web.post("/hook", hook),
+            web.get("/count", count),
+            web.get("/stats", stats),
+            web.post("/reset", reset),
+        ]
+    )
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 
 

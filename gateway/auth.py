@@ -84,7 +84,7 @@ class ApiKeyBackend(AuthenticationBackend):
             key = parse_api_key(presented.strip())
         except InvalidApiKey:
             raise KeyRefused(Code.AUTH_MALFORMED) from None
-        async with services(conn).db.connect() as db:
+        async with services(conn).db.reader() as db:
             row = await db.fetchrow(_LOOKUP, {"key_hash": hash_api_key(key, self._pepper)})
         if row is None:
             raise KeyRefused(Code.AUTH_UNKNOWN)

@@ -34,14 +34,14 @@ POLL_DELAY = 0.01
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    clients = build_clients(settings, max_connections=MAX_CONNECTIONS)
+    outbound = build_clients(settings, max_connections=MAX_CONNECTIONS)
     db = Database(create_engine(settings.database_url, pool_size=4))
     ctx["deps"] = Deps(
         settings=settings,
         db=db,
         store=Store(db, lease_seconds=settings.webhook_timeout_seconds + LEASE_MARGIN),
         sealer=Sealer(settings.secret_key.get_secret_value().encode()),
-        clients=clients,
+        outbound=outbound,
         redis=ctx["redis"],
     )
 
@@ -51,8 +51,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if deps is None:
         return
     await deps.store.drain()
-    for client in {id(c): c for c in deps.clients.values()}.values():
-        await client.aclose()
+    for out in {id(o): o for o in deps.outbound.values()}.values():
+        await out.client.aclose()
     await deps.db.dispose()
 
 

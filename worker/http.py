@@ -14,6 +14,7 @@ they are checked before the request. TLS still verifies the certificate against 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,13 +26,17 @@ from gateway.settings import Settings
 from gateway.webhooks.urls import UrlRefused, check_address, numeric_host, resolve_checked
 
 __all__ = [
+    "USER_AGENT",
     "AiohttpTransport",
     "BlockedAddress",
     "GuardedBackend",
     "GuardedResolver",
     "GuardedTransport",
+    "Outbound",
     "build_clients",
 ]
+
+USER_AGENT = "aiTopUp-Webhooks/1"
 
 
 class BlockedAddress(httpcore.ConnectError):
@@ -260,27 +265,38 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-def _client(settings: Settings, *, allow_loopback: bool, max_connections: int) -> httpx.AsyncClient:
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """An environment's shared client, and the transport under it, which deliveries use
+    directly (``delivery.post``). Closing the client closes the transport."""
+
+    client: httpx.AsyncClient
+    transport: AiohttpTransport
+
+
+def _outbound(settings: Settings, *, allow_loopback: bool, max_connections: int) -> Outbound:
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=30,
     )
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(allow_loopback=allow_loopback, limits=limits),
+    transport = AiohttpTransport(allow_loopback=allow_loopback, limits=limits)
+    client = httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=5.0),
         follow_redirects=False,
         trust_env=False,
-        headers={"User-Agent": "aiTopUp-Webhooks/1"},
+        headers={"User-Agent": USER_AGENT},
     )
+    return Outbound(client, transport)
 
 
-def build_clients(settings: Settings, *, max_connections: int) -> dict[str, httpx.AsyncClient]:
-    """The client each environment sends with. Live never reaches loopback; staging may, when
+def build_clients(settings: Settings, *, max_connections: int) -> dict[str, Outbound]:
+    """What each environment sends with. Live never reaches loopback; staging may, when
     ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` is set, through a second client. Otherwise both
     environments share one."""
-    strict = _client(settings, allow_loopback=False, max_connections=max_connections)
+    strict = _outbound(settings, allow_loopback=False, max_connections=max_connections)
     if not settings.allow_private_webhook_urls:
         return {"live": strict, "staging": strict}
-    loose = _client(settings, allow_loopback=True, max_connections=max_connections)
+    loose = _outbound(settings, allow_loopback=True, max_connections=max_connections)
     return {"live": strict, "staging": loose}

@@ -10,34 +10,28 @@ batch instead of two per attempt.
 """
 
 import asyncio
+import functools
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.clock import utcnow
 from gateway.store.db import Database
-from gateway.store.models import (
-    DeliveryAttempt,
-    Event,
-    WebhookDelivery,
-    WebhookEndpoint,
-    table_of,
-)
+from gateway.store.models import WebhookEndpoint, table_of
+from gateway.store.raw import Raw, Statement, raw
 from gateway.webhooks.endpoints import disable_endpoint
 
 __all__ = ["DISABLED", "Claim", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
-_D = table_of(WebhookDelivery)
-_E = table_of(Event)
 _EP = table_of(WebhookEndpoint)
-_A = table_of(DeliveryAttempt)
 
 # A deferred job may wake a hair before its row says it is due.
 DUE_SLACK = timedelta(milliseconds=50)
@@ -177,6 +171,56 @@ def _fail(pairs: Sequence[tuple[Any, _Waiter]]) -> None:
             waiter.set_exception(exc)
 
 
+_LEASE = Statement(
+    """UPDATE webhook_deliveries
+    SET generation = generation + 1, next_attempt_at = :lease_until, updated_at = :now
+    WHERE id IN ({ids}) AND status = 'pending' AND next_attempt_at <= :due
+    RETURNING id, event_id, endpoint_id, env, attempts, trigger, run_start, generation""",
+    ("id", "event_id", "endpoint_id", "env", "attempts", "trigger", "run_start", "generation"),
+)
+_TARGETS = Statement(
+    """SELECT d.id, e.payload, e.type, ep.url, ep.enabled, ep.deleted_at, ep.secret_sealed,
+        ep.previous_secret_sealed, ep.previous_secret_expires_at, ep.failing_since
+    FROM webhook_deliveries d
+    JOIN events e ON e.id = d.event_id
+    JOIN webhook_endpoints ep ON ep.id = d.endpoint_id
+    WHERE d.id IN ({ids})""",
+    (
+        "id",
+        "payload",
+        "type",
+        "url",
+        "enabled",
+        "deleted_at",
+        "secret_sealed",
+        "previous_secret_sealed",
+        "previous_secret_expires_at",
+        "failing_since",
+    ),
+)
+_GONE = Statement(
+    """UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = :now
+    WHERE id IN ({ids})"""
+)
+
+
+def _in(
+    db: Raw, statement: Statement, ids: list[str], params: dict[str, Any]
+) -> tuple[Statement, dict[str, Any]]:
+    """``statement`` with its ``IN ({ids})`` bound to ``ids``: one array parameter on
+    PostgreSQL (one prepared statement whatever the count), one placeholder per id on SQLite."""
+    if not db.is_sqlite:
+        return _any(statement), {**params, "ids": ids}
+    names = [f"id{i}" for i in range(len(ids))]
+    sql = statement.sql.replace("{ids}", ", ".join(f":{n}" for n in names))
+    return Statement(sql, statement.columns), {**params, **dict(zip(names, ids, strict=True))}
+
+
+@functools.cache
+def _any(statement: Statement) -> Statement:
+    return Statement(statement.sql.replace("IN ({ids})", "= ANY(:ids)"), statement.columns)
+
+
 async def _claim_many(
     conn: AsyncConnection, ids: list[str], now: datetime, lease: timedelta
 ) -> dict[str, ClaimResult]:
@@ -184,126 +228,86 @@ async def _claim_many(
     leased first, or that is no longer due, is simply not returned."""
     if not ids:
         return {}
-    leased = (
-        await conn.execute(
-            update(_D)
-            .where(
-                _D.c.id.in_(ids),
-                _D.c.status == "pending",
-                _D.c.next_attempt_at <= now + DUE_SLACK,
-            )
-            .values(
-                generation=_D.c.generation + 1,
-                next_attempt_at=now + lease,
-                updated_at=now,
-            )
-            .returning(
-                _D.c.id,
-                _D.c.event_id,
-                _D.c.endpoint_id,
-                _D.c.env,
-                _D.c.attempts,
-                _D.c.trigger,
-                _D.c.run_start,
-                _D.c.generation,
-            )
-        )
-    ).all()
+    db = await raw(conn)
+    lease_params = {"lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
+    leased = await db.fetch(*_in(db, _LEASE, ids, lease_params))
     if not leased:
         return {}
-    found = {
-        row.id: row
-        for row in await conn.execute(
-            select(
-                _D.c.id,
-                _E.c.payload,
-                _E.c.type,
-                _EP.c.url,
-                _EP.c.enabled,
-                _EP.c.deleted_at,
-                _EP.c.secret_sealed,
-                _EP.c.previous_secret_sealed,
-                _EP.c.previous_secret_expires_at,
-                _EP.c.failing_since,
-            )
-            .select_from(
-                _D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id)
-            )
-            .where(_D.c.id.in_([row.id for row in leased]))
-        )
-    }
+    targets = await db.fetch(*_in(db, _TARGETS, [row["id"] for row in leased], {}))
+    found = {row["id"]: row for row in targets}
     out: dict[str, ClaimResult] = {}
     gone: list[str] = []
     for row in leased:
-        extra = found[row.id]
-        if not extra.enabled or extra.deleted_at is not None:
+        extra = found[row["id"]]
+        if not extra["enabled"] or extra["deleted_at"] is not None:
             # Re-checked here, not when queued: the merchant may have disabled it meanwhile.
-            gone.append(row.id)
-            out[row.id] = DISABLED
+            gone.append(row["id"])
+            out[row["id"]] = DISABLED
             continue
-        out[row.id] = Claim(
-            delivery_id=row.id,
-            event_id=row.event_id,
-            endpoint_id=row.endpoint_id,
-            env=row.env,
-            attempts=row.attempts,
-            trigger=row.trigger,
-            run_start=row.run_start,
-            generation=row.generation,
-            payload=extra.payload,
-            type=extra.type,
-            url=extra.url,
-            secret_sealed=extra.secret_sealed,
-            previous_secret_sealed=extra.previous_secret_sealed,
-            previous_secret_expires_at=extra.previous_secret_expires_at,
-            failing_since=extra.failing_since,
+        out[row["id"]] = Claim(
+            delivery_id=row["id"],
+            event_id=row["event_id"],
+            endpoint_id=row["endpoint_id"],
+            env=row["env"],
+            attempts=row["attempts"],
+            trigger=row["trigger"],
+            run_start=row["run_start"],
+            generation=row["generation"],
+            payload=extra["payload"],
+            type=extra["type"],
+            url=extra["url"],
+            secret_sealed=extra["secret_sealed"],
+            previous_secret_sealed=extra["previous_secret_sealed"],
+            previous_secret_expires_at=db.timestamp(extra["previous_secret_expires_at"]),
+            failing_since=db.timestamp(extra["failing_since"]),
         )
     if gone:
-        await conn.execute(
-            update(_D)
-            .where(_D.c.id.in_(gone))
-            .values(status="failed", next_attempt_at=None, updated_at=now)
-        )
+        await db.fetch(*_in(db, _GONE, gone, {"now": now}))
     return out
 
 
-_RECORD_DELIVERY = (
-    update(_D)
-    .where(_D.c.id == bindparam("b_id"), _D.c.generation == bindparam("b_claimed"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        generation=bindparam("b_generation"),
-        next_attempt_at=bindparam("b_next_at"),
-        last_attempt_at=bindparam("b_started"),
-        updated_at=bindparam("b_finished"),
-    )
+_RECORD_DELIVERY = Statement(
+    """UPDATE webhook_deliveries
+    SET status = :status, attempts = :attempts, generation = :generation,
+        next_attempt_at = :next_at, last_attempt_at = :started, updated_at = :finished
+    WHERE id = :id AND generation = :claimed"""
+)
+_INSERT_ATTEMPT = Statement(
+    """INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, url,
+        request_headers, request_body, response_status, response_headers, response_body, error)
+    VALUES (:delivery_id, :attempt, :trigger, :started_at, :duration_ms, :url, :request_headers,
+        :request_body, :response_status, :response_headers, :response_body, :error)"""
 )
 
 
+def _json(value: dict[str, str] | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
 async def _write_records(conn: AsyncConnection, records: list[Record]) -> list[list[str]]:
-    """Every record's delivery row and attempt row, two statements for the lot; the rare
-    endpoint changes (failure clock, disabling) one by one, in order."""
+    """Every record's delivery row and attempt row, one ``executemany`` each for the lot; the
+    rare endpoint changes (failure clock, disabling) one by one, in order."""
     if not records:
         return []
-    await conn.execute(
+    db = await raw(conn)
+    await db.executemany(
         _RECORD_DELIVERY,
         [
             {
-                "b_id": r.claim.delivery_id,
-                "b_claimed": r.claim.generation,
-                "b_status": r.status,
-                "b_attempts": r.claim.attempts + 1,
-                "b_generation": r.claim.generation + 1,
-                "b_next_at": r.next_at,
-                "b_started": r.started,
-                "b_finished": r.finished,
+                "id": r.claim.delivery_id,
+                "claimed": r.claim.generation,
+                "status": r.status,
+                "attempts": r.claim.attempts + 1,
+                "generation": r.claim.generation + 1,
+                "next_at": r.next_at,
+                "started": r.started,
+                "finished": r.finished,
             }
             for r in records
         ],
     )
-    await conn.execute(
-        insert(_A),
+    await db.executemany(
+        _INSERT_ATTEMPT,
         [
             {
                 "delivery_id": r.claim.delivery_id,
@@ -312,10 +316,10 @@ async def _write_records(conn: AsyncConnection, records: list[Record]) -> list[l
                 "started_at": r.started,
                 "duration_ms": r.duration_ms,
                 "url": r.claim.url,
-                "request_headers": r.request_headers,
+                "request_headers": _json(r.request_headers),
                 "request_body": r.claim.payload,
                 "response_status": r.response_status,
-                "response_headers": r.response_headers,
+                "response_headers": _json(r.response_headers),
                 "response_body": r.response_body,
                 "error": r.error,
             }

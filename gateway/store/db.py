@@ -8,14 +8,16 @@ The hot path (key lookup, the send) runs driver statements (``store.raw``) on co
 skip SQLAlchemy's own machinery: checking a connection out of the async engine, beginning and
 committing through it cost about 0.2 ms of CPU each, more than the statements themselves. On
 PostgreSQL these come from an asyncpg pool of the database's own; on SQLite, whose one writer
-must stay one, from the engine's single connection.
+must stay one, from the engine's single connection, plus a read-only connection for lookups.
 """
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -83,6 +85,10 @@ class Database:
         self.insert: Callable[..., Any] = sqlite.insert if self.is_sqlite else postgresql.insert
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
+        self._reader: aiosqlite.Connection | None = None
+        if self.is_sqlite:
+            path = Path(str(engine.url.database)).resolve()
+            self._reader_uri = f"{path.as_uri()}?mode=ro"
 
     def begin(self) -> Any:
         """``async with db.begin() as conn``: one transaction, committed on exit."""
@@ -111,6 +117,25 @@ class Database:
         async with pool.acquire() as driver:
             yield Raw(driver, is_sqlite=False)
 
+    async def _sqlite_reader(self) -> aiosqlite.Connection:
+        async with self._pool_lock:
+            if self._reader is None:
+                # Read-only by the URI, so nothing can write around the one writer.
+                self._reader = await aiosqlite.connect(self._reader_uri, uri=True)
+                await self._reader.execute("PRAGMA busy_timeout=10000")
+            return self._reader
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Raw]:
+        """A driver connection for reads only. On SQLite it is a second, read-only connection:
+        under WAL readers never wait for the writer, so a key lookup does not queue behind
+        sends for the one writer connection."""
+        if not self.is_sqlite:
+            async with self.connect() as conn:
+                yield conn
+            return
+        yield Raw(self._reader or await self._sqlite_reader(), is_sqlite=True)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Raw]:
         """A driver connection in one transaction, committed on exit, rolled back on error."""
@@ -127,6 +152,9 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

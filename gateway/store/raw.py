@@ -73,6 +73,28 @@ class Raw:
         rows = await self.fetch(statement, params)
         return rows[0] if rows else None
 
+    async def executemany(self, statement: Statement, rows: list[dict[str, Any]]) -> None:
+        """One statement for many parameter sets: one trip to aiosqlite's thread, or asyncpg's
+        pipelined ``executemany``."""
+        if not rows:
+            return
+        if self.is_sqlite:
+            bound = [{k: self._sqlite_value(v) for k, v in row.items()} for row in rows]
+            await self._driver.executemany(statement.sql, bound)
+            return
+        sql, names = statement.asyncpg
+        await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+
+    def timestamp(self, value: Any) -> datetime | None:
+        """A timestamp column as the driver returned it, as an aware UTC datetime (SQLite hands
+        back the text SQLAlchemy stored)."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: what runs inside is undone if it raises, the rest is kept."""

@@ -19,8 +19,8 @@ async def test_a_redirect_is_never_followed() -> None:
         return_value=httpx.Response(307, headers={"Location": "http://10.0.0.1/"})
     )
     elsewhere = respx.post("http://10.0.0.1/").mock(return_value=httpx.Response(200))
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        result = await post(client, "https://hooks.example/a", b"{}", {}, 5)
+    async with httpx.AsyncHTTPTransport() as transport:
+        result = await post(transport, "https://hooks.example/a", b"{}", {}, 5)
     assert first.call_count == 1 and elsewhere.call_count == 0
     assert result.error == "redirect not followed: HTTP 307 to http://10.0.0.1/"
     assert not result.succeeded
@@ -31,8 +31,8 @@ async def test_the_body_read_is_capped() -> None:
     respx.post("https://hooks.example/a").mock(
         return_value=httpx.Response(200, content=b"y" * (RESPONSE_CAP * 10))
     )
-    async with httpx.AsyncClient() as client:
-        result = await post(client, "https://hooks.example/a", b"{}", {}, 5)
+    async with httpx.AsyncHTTPTransport() as transport:
+        result = await post(transport, "https://hooks.example/a", b"{}", {}, 5)
     assert result.succeeded and result.body == "y" * RESPONSE_CAP
 
 
@@ -65,11 +65,14 @@ async def test_the_guard_refuses_before_connecting(host: str) -> None:
 
 async def test_live_never_gets_the_loopback_client(settings: Settings) -> None:
     loose = settings.model_copy(update={"allow_private_webhook_urls": True})
-    clients = build_clients(loose, max_connections=4)
+    outbound = build_clients(loose, max_connections=4)
     try:
-        assert clients["live"] is not clients["staging"]
+        assert outbound["live"] is not outbound["staging"]
+        assert outbound["live"].transport is not outbound["staging"].transport
         with pytest.raises(httpx.ConnectError, match="blocked"):
-            await clients["live"].post("http://127.0.0.1:9/hook")
+            await outbound["live"].client.post("http://127.0.0.1:9/hook")
+        live = await post(outbound["live"].transport, "http://127.0.0.1:9/hook", b"{}", {}, 5)
+        assert live.error is not None and "blocked" in live.error
     finally:
-        for client in set(clients.values()):
-            await client.aclose()
+        for out in outbound.values():
+            await out.client.aclose()

@@ -2,7 +2,10 @@ import sqlite3
 
 import pytest
 
+from gateway.clock import utcnow
+from gateway.merchants.service import create_merchant
 from gateway.store.db import Database
+from gateway.store.raw import Statement
 
 
 async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) -> None:
@@ -24,3 +27,25 @@ async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) ->
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+async def test_the_sqlite_reader_sees_commits_and_cannot_write(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+    count = Statement("SELECT count(*) FROM merchants", ("n",))
+    async with db.reader() as reader:
+        before = await reader.fetchrow(count, {})
+    async with db.begin() as conn:
+        await create_merchant(
+            conn,
+            db,
+            name="read",
+            low_balance_threshold_cents=0,
+            staging_initial_balance_cents=0,
+            now=utcnow(),
+        )
+    async with db.reader() as reader:
+        after = await reader.fetchrow(count, {})
+        assert before is not None and after is not None and after["n"] == before["n"] + 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await reader.fetch(Statement("DELETE FROM merchants"), {})
