@@ -15,7 +15,14 @@ _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def _groups(prefix: str, groups: int) -> str:
-    parts = ("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(groups))
+    # One draw for the whole code (uniform over every code of this length), not one per
+    # character: each draw is a system call.
+    number = secrets.randbelow(len(_ALPHABET) ** (4 * groups))
+    chars = []
+    for _ in range(4 * groups):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    parts = ("".join(chars[i : i + 4]) for i in range(0, len(chars), 4))
     return "-".join([prefix, *parts])
 
 

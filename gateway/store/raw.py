@@ -48,11 +48,16 @@ class Statement:
 
 
 class Raw:
-    """The driver connection behind one ``AsyncConnection``."""
+    """The driver connection behind one ``AsyncConnection``.
 
-    def __init__(self, driver: Any, is_sqlite: bool) -> None:
+    ``inline``: ``driver`` is a plain ``sqlite3.Connection`` and this code already runs on the
+    thread that owns it (``Database.run``), so each statement executes at once, without
+    suspending the coroutine that awaits it."""
+
+    def __init__(self, driver: Any, is_sqlite: bool, *, inline: bool = False) -> None:
         self._driver = driver
         self.is_sqlite = is_sqlite
+        self._inline = inline
 
     def _sqlite_value(self, value: Any) -> Any:
         if isinstance(value, datetime):
@@ -62,8 +67,11 @@ class Raw:
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
             bound = {k: self._sqlite_value(v) for k, v in params.items()}
-            # One trip to aiosqlite's thread: execute and fetch together.
-            rows = await self._driver.execute_fetchall(statement.sql, bound)
+            if self._inline:
+                rows = self._driver.execute(statement.sql, bound).fetchall()
+            else:
+                # One trip to aiosqlite's thread: execute and fetch together.
+                rows = await self._driver.execute_fetchall(statement.sql, bound)
             return [dict(zip(statement.columns, row, strict=True)) for row in rows]
         sql, names = statement.asyncpg
         records = await self._driver.fetch(sql, *(params[n] for n in names))
@@ -80,7 +88,10 @@ class Raw:
             return
         if self.is_sqlite:
             bound = [{k: self._sqlite_value(v) for k, v in row.items()} for row in rows]
-            await self._driver.executemany(statement.sql, bound)
+            if self._inline:
+                self._driver.executemany(statement.sql, bound)
+            else:
+                await self._driver.executemany(statement.sql, bound)
             return
         sql, names = statement.asyncpg
         await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])

@@ -96,39 +96,47 @@ async def send(
     idempotency_ttl_seconds: int,
 ) -> Sent:
     now = utcnow()
-    try:
+
+    async def send_once(tx: Raw) -> Sent:
         if idempotency_key is None:
+            return await _send(tx, sealer, caller, body, now)
+        stored = await idempotency.claim(
+            tx,
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+            key=idempotency_key,
+            request_hash=request_hash,
+            now=now,
+            ttl_seconds=idempotency_ttl_seconds,
+        )
+        if stored is not None:
+            return Sent(stored.response())
+        try:
+            # A refusal is a reply too (Stripe replays it): undo the send, keep the key.
+            async with tx.savepoint():
+                sent = await _send(tx, sealer, caller, body, now)
+        except _Insufficient:
+            sent = Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
+        await idempotency.record(
+            tx,
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+            key=idempotency_key,
+            response=sent.response,
+        )
+        return sent
+
+    try:
+        if (
+            idempotency_key is None
+            and not db.is_sqlite
+            and _magic_outcome(caller.env, _email(body)) == "delivered"
+        ):
             # On PostgreSQL a delivered send is one statement, atomic by itself: it needs no
             # BEGIN and COMMIT around it.
-            one = not db.is_sqlite and _magic_outcome(caller.env, _email(body)) == "delivered"
-            async with db.connect() if one else db.transaction() as conn:
+            async with db.connect() as conn:
                 return await _send(conn, sealer, caller, body, now)
-        async with db.transaction() as tx:
-            stored = await idempotency.claim(
-                tx,
-                merchant_id=caller.merchant_id,
-                env=caller.env,
-                key=idempotency_key,
-                request_hash=request_hash,
-                now=now,
-                ttl_seconds=idempotency_ttl_seconds,
-            )
-            if stored is not None:
-                return Sent(stored.response())
-            try:
-                # A refusal is a reply too (Stripe replays it): undo the send, keep the key.
-                async with tx.savepoint():
-                    sent = await _send(tx, sealer, caller, body, now)
-            except _Insufficient:
-                sent = Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
-            await idempotency.record(
-                tx,
-                merchant_id=caller.merchant_id,
-                env=caller.env,
-                key=idempotency_key,
-                response=sent.response,
-            )
-            return sent
+        return await db.run(send_once)
     except _Insufficient:
         return Sent(ApiError(Code.INSUFFICIENT_BALANCE).response())
 

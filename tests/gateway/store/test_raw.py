@@ -1,6 +1,8 @@
 """Raw driver statements belong to the surrounding transaction on both backends, whether the
 connection is SQLAlchemy's or one of the database's own driver connections."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -8,6 +10,7 @@ from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet
+from gateway.store.raw import Raw, Statement
 from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
 
 
@@ -106,3 +109,65 @@ async def test_a_savepoint_undoes_only_what_ran_inside_it(
             raise Boom
     assert await merchant_balance_of(db, wallet_id) == start + 5
     assert await unbalanced_wallets(db) == []
+
+
+async def test_run_commits_its_work_or_none_of_it(
+    db: Database, make_merchant: MakeMerchant
+) -> None:
+    wallet_id, start = await _wallet(db, make_merchant)
+    entry = ledger.Entry(wallet_id, "staging", 6, "adjustment", f"run-{wallet_id}")
+
+    async def credit(tx: Raw) -> int:
+        await ledger.append(tx, [entry], utcnow())
+        return await ledger.credit(tx, wallet_id, 6, utcnow())
+
+    async def credit_then_fail(tx: Raw) -> int:
+        await credit(tx)
+        raise Boom
+
+    with pytest.raises(Boom):
+        await db.run(credit_then_fail)
+    assert await merchant_balance_of(db, wallet_id) == start
+    assert await db.run(credit) == start + 6
+    assert await _entries(db, entry.reference or "") == 1
+    assert await unbalanced_wallets(db) == []
+
+
+async def test_run_waits_for_an_open_sqlalchemy_transaction(
+    db: Database, make_merchant: MakeMerchant
+) -> None:
+    """On SQLite ``run`` goes straight to the connection's thread; a transaction SQLAlchemy holds
+    open there between its trips is waited for, not joined."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL's run takes a connection of its own")
+    wallet_id, start = await _wallet(db, make_merchant)
+    entry = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"wait-{wallet_id}")
+
+    async def credit(tx: Raw) -> int:
+        await ledger.append(tx, [entry], utcnow())
+        return await ledger.credit(tx, wallet_id, 2, utcnow())
+
+    with pytest.raises(Boom):
+        async with db.begin() as conn:
+            await ledger.append(conn, [entry], utcnow())  # the transaction is open from here
+            waiting = asyncio.create_task(db.run(credit))
+            await asyncio.sleep(0.05)  # room for ``run`` to reach the connection, if it could
+            assert not waiting.done()
+            raise Boom  # rolls back only this transaction's entry
+    assert await waiting == start + 2
+    assert await _entries(db, entry.reference or "") == 1
+    assert await unbalanced_wallets(db) == []
+
+
+async def test_work_on_sqlite_may_await_only_its_statements(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+
+    async def naps(tx: Raw) -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something"):
+        await db.run(naps)
+    assert await db.run(lambda tx: tx.fetchrow(Statement("SELECT 1 AS one", ("one",)), {})) == {
+        "one": 1
+    }
