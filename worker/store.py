@@ -4,9 +4,10 @@ Each attempt needs two writes: its claim before sending and its record after. Ru
 they queue on the store (SQLite has one writer connection; every transaction is a few driver
 trips and a commit), and the worker spends its time waiting rather than sending. Here they are
 grouped: while one transaction runs, the claims and records that arrive meanwhile wait, and the
-next transaction carries them all (records first, then claims), with one multi-row statement per
-kind. An idle worker still runs each attempt's step at once; a busy one pays one transaction per
-batch instead of two per attempt.
+next transaction carries them all (records first, then claims), with one statement per kind, on
+the driver (``gateway.store.raw``), and on SQLite in one trip to the connection's thread. An idle
+worker still runs each attempt's step at once; a busy one pays one transaction per batch instead
+of two per attempt.
 """
 
 import asyncio
@@ -18,20 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from gateway.clock import utcnow
 from gateway.store.db import Database
-from gateway.store.models import WebhookEndpoint, table_of
-from gateway.store.raw import Raw, Statement, raw
+from gateway.store.raw import Raw, Statement
 from gateway.webhooks.endpoints import disable_endpoint
 
 __all__ = ["DISABLED", "Claim", "Record", "Store"]
 
 log = logging.getLogger(__name__)
-
-_EP = table_of(WebhookEndpoint)
 
 # A deferred job may wake a hair before its row says it is due.
 DUE_SLACK = timedelta(milliseconds=50)
@@ -150,9 +145,14 @@ class Store:
     async def _step(
         self, records: list[tuple[Record, _Waiter]], claims: list[tuple[str, _Waiter]]
     ) -> None:
-        async with self._db.begin() as conn:
-            notified = await _write_records(conn, [r for r, _ in records])
-            claimed = await _claim_many(conn, [c for c, _ in claims], utcnow(), self._lease)
+        async def write(tx: Raw) -> tuple[list[list[str]], dict[str, ClaimResult]]:
+            notified = await _write_records(tx, [r for r, _ in records])
+            claimed = await _claim_many(tx, [c for c, _ in claims], utcnow(), self._lease)
+            return notified, claimed
+
+        # One transaction, and on SQLite one trip to the connection's thread (``Database.run``):
+        # a trip waits for the event loop, which is busy with every attempt in flight.
+        notified, claimed = await self._db.run(write)
         for (_, waiter), notify in zip(records, notified, strict=True):
             _settle(waiter, notify)
         for delivery_id, waiter in claims:
@@ -222,13 +222,12 @@ def _any(statement: Statement) -> Statement:
 
 
 async def _claim_many(
-    conn: AsyncConnection, ids: list[str], now: datetime, lease: timedelta
+    db: Raw, ids: list[str], now: datetime, lease: timedelta
 ) -> dict[str, ClaimResult]:
     """Lease every due attempt among ``ids`` with one conditional UPDATE: a row another worker
     leased first, or that is no longer due, is simply not returned."""
     if not ids:
         return {}
-    db = await raw(conn)
     lease_params = {"lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
     leased = await db.fetch(*_in(db, _LEASE, ids, lease_params))
     if not leased:
@@ -284,12 +283,11 @@ def _json(value: dict[str, str] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-async def _write_records(conn: AsyncConnection, records: list[Record]) -> list[list[str]]:
+async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
     """Every record's delivery row and attempt row, one ``executemany`` each for the lot; the
     rare endpoint changes (failure clock, disabling) one by one, in order."""
     if not records:
         return []
-    db = await raw(conn)
     await db.executemany(
         _RECORD_DELIVERY,
         [
@@ -331,22 +329,25 @@ async def _write_records(conn: AsyncConnection, records: list[Record]) -> list[l
     for r in records:
         if (r.claim.endpoint_id, r.succeeded) not in touched:
             touched.add((r.claim.endpoint_id, r.succeeded))
-            await _touch_endpoint(conn, r)
+            await _touch_endpoint(db, r)
         notify: list[str] = []
         if r.disable_reason is not None:
-            notify = await disable_endpoint(conn, r.claim.endpoint_id, r.disable_reason, r.finished)
+            notify = await disable_endpoint(db, r.claim.endpoint_id, r.disable_reason, r.finished)
         notified.append(notify)
     return notified
 
 
-async def _touch_endpoint(conn: AsyncConnection, r: Record) -> None:
+_CLEAR_FAILING = Statement("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = :id")
+_START_FAILING = Statement(
+    """UPDATE webhook_endpoints SET failing_since = :since
+    WHERE id = :id AND failing_since IS NULL"""
+)
+
+
+async def _touch_endpoint(db: Raw, r: Record) -> None:
     """Start or clear the endpoint's failure clock; nothing when it already says so."""
     endpoint_id, failing_since = r.claim.endpoint_id, r.claim.failing_since
     if r.succeeded and failing_since is not None:
-        await conn.execute(update(_EP).where(_EP.c.id == endpoint_id).values(failing_since=None))
+        await db.fetch(_CLEAR_FAILING, {"id": endpoint_id})
     elif not r.succeeded and failing_since is None:
-        await conn.execute(
-            update(_EP)
-            .where(_EP.c.id == endpoint_id, _EP.c.failing_since.is_(None))
-            .values(failing_since=r.started)
-        )
+        await db.fetch(_START_FAILING, {"id": endpoint_id, "since": r.started})

@@ -23,6 +23,7 @@ from ..envelope import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import WebhookDelivery, WebhookEndpoint, table_of
+from ..store.raw import Conn, Statement, raw
 from . import outbox
 from .schemas import (
     EndpointCreate,
@@ -260,31 +261,33 @@ async def send_test(db: Database, caller: Caller, endpoint_id: str) -> Queued:
     return Queued(TestData(event_id=event_id, delivery_id=ids[0]), [(ids[0], 0)])
 
 
-async def disable_endpoint(
-    conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime
-) -> list[str]:
+_DISABLE = Statement(
+    """UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = :reason, updated_at = :now
+    WHERE id = :id AND enabled
+    RETURNING env, merchant_id, url, failing_since""",
+    ("env", "merchant_id", "url", "failing_since"),
+)
+
+
+async def disable_endpoint(conn: Conn, endpoint_id: str, reason: str, now: datetime) -> list[str]:
     """Disable an enabled endpoint and tell the merchant's other endpoints; the deliveries to
-    enqueue. Conditional, so two workers seeing the same failure disable and notify once."""
-    row = (
-        await conn.execute(
-            update(_EP)
-            .where(_EP.c.id == endpoint_id, _EP.c.enabled.is_(True))
-            .values(enabled=False, disabled_reason=reason, updated_at=now)
-            .returning(_EP.c.env, _EP.c.merchant_id, _EP.c.url, _EP.c.failing_since)
-        )
-    ).first()
+    enqueue. Conditional, so two workers seeing the same failure disable and notify once. Driver
+    statements: the worker runs this inside its batched step."""
+    db = await raw(conn)
+    row = await db.fetchrow(_DISABLE, {"id": endpoint_id, "reason": reason, "now": now})
     if row is None:
         return []
+    failing_since = db.timestamp(row["failing_since"])
     return await outbox.emit(
-        conn,
-        env=row.env,
-        merchant_id=row.merchant_id,
+        db,
+        env=row["env"],
+        merchant_id=row["merchant_id"],
         type_="webhook.endpoint.disabled",
         data={
             "endpoint_id": endpoint_id,
-            "url": row.url,
+            "url": row["url"],
             "reason": reason,
-            "failing_since": rfc3339(row.failing_since) if row.failing_since else None,
+            "failing_since": rfc3339(failing_since) if failing_since else None,
         },
         now=now,
     )
