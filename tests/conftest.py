@@ -661,10 +661,10 @@ async def start_worker(
 ) -> AsyncIterator[StartWorker]:
     """An ARQ worker in this event loop, built the way ``python -m worker`` builds it. Redis is
     flushed first, so no job of an earlier test runs here."""
-    from arq import Worker
     from redis.asyncio import Redis
 
     from worker.__main__ import worker_settings
+    from worker.queue import DeliveryWorker
 
     started: list[tuple[Any, asyncio.Task[None]]] = []
     redis = Redis.from_url(redis_url)
@@ -673,7 +673,7 @@ async def start_worker(
 
     async def start(**overrides: Any) -> RunningWorker:
         chosen = hook_settings.model_copy(update=overrides) if overrides else hook_settings
-        worker = Worker(**worker_settings(chosen, handle_signals=False))
+        worker = DeliveryWorker(**worker_settings(chosen, handle_signals=False))
         task = asyncio.create_task(worker.async_run())
         started.append((worker, task))
 

@@ -7,7 +7,6 @@ from typing import Any
 import uvloop
 from arq import cron, func
 from arq.connections import RedisSettings
-from arq.worker import run_worker
 
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
@@ -18,6 +17,7 @@ from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .http import build_clients
+from .queue import DeliveryWorker
 from .store import Store
 from .sweep import sweep
 
@@ -95,7 +95,7 @@ def main() -> None:
     # The worker spends most of its CPU in the event loop itself (sockets, callbacks); uvloop
     # (installed with uvicorn[standard]) does that work in C.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    run_worker(worker_settings(settings))
+    DeliveryWorker(**worker_settings(settings)).run()
 
 
 if __name__ == "__main__":
