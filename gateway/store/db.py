@@ -12,6 +12,7 @@ must stay one, from the engine's single connection, plus a read-only connection 
 """
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -27,14 +28,21 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .raw import Raw, raw
 
-__all__ = ["Database", "create_engine"]
+__all__ = ["CHECKPOINT_EVERY", "Database", "create_engine"]
+
+log = logging.getLogger(__name__)
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
+    # Checkpoints run on a connection of their own (``Database``), not inside a commit: copying
+    # the WAL into the database and syncing it there stalled every send queued behind it.
+    "PRAGMA wal_autocheckpoint=0",
 )
+# Transactions between two checkpoints: a few MB of WAL at the send's size.
+CHECKPOINT_EVERY = 200
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -76,6 +84,12 @@ T = TypeVar("T")
 
 
 _BUSY = object()
+
+
+def _catch_up(connection: sqlite3.Connection) -> None:
+    """On the writer's thread: checkpoint the last frames, unless a transaction is open."""
+    if not connection.in_transaction:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _run_inline(
@@ -123,14 +137,48 @@ class Database:
         self._pool_lock = asyncio.Lock()
         self._reader: aiosqlite.Connection | None = None
         self._writer: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._writes = 0
         if self.is_sqlite:
 
             @event.listens_for(engine.sync_engine, "connect")
             def _remember_writer(dbapi_conn: Any, _record: Any) -> None:
                 self._writer = dbapi_conn.driver_connection
 
-            path = Path(str(engine.url.database)).resolve()
-            self._reader_uri = f"{path.as_uri()}?mode=ro"
+            @event.listens_for(engine.sync_engine, "commit")
+            def _count_commit(_conn: Any) -> None:
+                self._wrote()
+
+            self._path = Path(str(engine.url.database)).resolve()
+            self._reader_uri = f"{self._path.as_uri()}?mode=ro"
+
+    def _wrote(self) -> None:
+        """A transaction committed on SQLite: every ``CHECKPOINT_EVERY``, checkpoint the WAL in
+        the background."""
+        self._writes += 1
+        if self._writes < CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is None or self._checkpointing.done():
+            self._writes = 0
+            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """PASSIVE, on a connection (and a thread) of its own: it copies what it can without
+        waiting for, or blocking, readers and the writer. Then a last, short one on the
+        writer's thread, between its transactions, for the frames written meanwhile: the WAL is
+        restarted from its beginning only by a writer that begins after a checkpoint caught up
+        with every frame, which under steady writes only that one can."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = await aiosqlite.connect(self._path)
+                await self._checkpointer.execute_fetchall("PRAGMA busy_timeout=10000")
+            await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            writer = self._writer
+            if writer is not None:
+                await writer._execute(_catch_up, writer._conn)  # type: ignore[no-untyped-call]
+        except (sqlite3.Error, ValueError):  # the next one will catch up (ValueError: closed)
+            log.warning("WAL checkpoint failed", exc_info=True)
 
     def begin(self) -> Any:
         """``async with db.begin() as conn``: one transaction, committed on exit."""
@@ -164,7 +212,7 @@ class Database:
             if self._reader is None:
                 # Read-only by the URI, so nothing can write around the one writer.
                 self._reader = await aiosqlite.connect(self._reader_uri, uri=True)
-                await self._reader.execute("PRAGMA busy_timeout=10000")
+                await self._reader.execute_fetchall("PRAGMA busy_timeout=10000")
             return self._reader
 
     @asynccontextmanager
@@ -205,6 +253,7 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
                 result = await writer._execute(_run_inline, writer._conn, work)  # type: ignore[no-untyped-call]
+        self._wrote()
         return cast(T, result)
 
     @asynccontextmanager
@@ -223,6 +272,13 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        if self.is_sqlite and self._writer is not None:
+            if self._checkpointing is not None:
+                await self._checkpointing
+            await self._checkpoint()  # leave the WAL short for whoever opens the file next
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None

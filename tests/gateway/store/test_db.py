@@ -1,11 +1,17 @@
+import asyncio
+import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from gateway.clock import utcnow
+from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
+from gateway.store import db as store_db
 from gateway.store.db import Database
-from gateway.store.raw import Statement
+from gateway.store.raw import Raw, Statement
+from tests.conftest import MakeMerchant, unbalanced_wallets, wait_until
 
 
 async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) -> None:
@@ -49,3 +55,41 @@ async def test_the_sqlite_reader_sees_commits_and_cannot_write(db: Database) -> 
         assert before is not None and after is not None and after["n"] == before["n"] + 1
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             await reader.fetch(Statement("DELETE FROM merchants"), {})
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(
+    db: Database, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits never checkpoint (``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` of them a
+    checkpoint runs on a connection of its own, so the WAL stops growing."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(store_db, "CHECKPOINT_EVERY", 10)
+    merchant = await make_merchant()
+    async with db.engine.connect() as conn:
+        wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
+    assert wallet is not None
+    wal = Path(f"{db.engine.url.database}-wal")
+
+    async def write(tx: Raw) -> None:
+        entry = ledger.Entry(wallet.wallet_id, "staging", 1, "adjustment", "checkpoint")
+        await ledger.append(tx, [entry], utcnow())
+        await ledger.credit(tx, wallet.wallet_id, 1, utcnow())
+
+    async def writes(count: int) -> int:
+        for _ in range(count):
+            await db.run(write)
+        await wait_until(lambda: _settled(db))
+        return await asyncio.to_thread(os.path.getsize, wal)
+
+    first = await writes(20)
+    grown = await writes(200)
+    # Without checkpoints 200 more transactions would make the WAL about ten times longer; a
+    # checkpointed WAL is rewritten from its start, so it stays near its first size.
+    assert grown < 3 * first
+    assert await unbalanced_wallets(db) == []
+
+
+async def _settled(db: Database) -> bool:
+    task = db._checkpointing
+    return task is None or task.done()
