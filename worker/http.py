@@ -208,6 +208,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         return aiohttp.ClientSession(
             connector=connector,
+            # A cookie one receiver sets must never ride along to the next request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             trust_env=False,
             skip_auto_headers=("User-Agent",),

@@ -62,6 +62,8 @@ async def test_a_send_reaches_the_receiver_signed_both_ways(
     key = decode_webhook_secret(endpoint["secret"])
     verify_aitopup(key, request.headers["x-aitopup-signature"], request.body)
     assert request.headers["x-aitopup-event"] == "topup.delivered"
+    assert request.headers["user-agent"] == "aiTopUp-Webhooks/1"
+    assert "cookie" not in request.headers
     assert request.headers["x-aitopup-delivery"].startswith("dlv_")
 
     delivery_id = request.headers["x-aitopup-delivery"]

@@ -9,6 +9,7 @@ import respx
 
 from gateway.clock import utcnow
 from gateway.settings import Settings
+from tests.conftest import Receiver, Reply
 from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
 from worker.http import GuardedBackend, build_clients
 
@@ -76,3 +77,23 @@ async def test_live_never_gets_the_loopback_client(settings: Settings) -> None:
     finally:
         for out in outbound.values():
             await out.client.aclose()
+
+
+async def test_a_receivers_cookie_is_never_sent_back(
+    settings: Settings, receiver: Receiver
+) -> None:
+    receiver.respond = lambda _: Reply(headers={"Set-Cookie": "session=abc; Path=/"})
+    loose = settings.model_copy(update={"allow_private_webhook_urls": True})
+    outbound = build_clients(loose, max_connections=4)
+    try:
+        for _ in range(2):
+            sent = await post(outbound["staging"].transport, receiver.url, b"{}", {}, 5)
+            assert sent.succeeded and sent.headers is not None
+            assert sent.headers["set-cookie"] == "session=abc; Path=/"
+        # The shared client, too, keeps what it is sent to itself.
+        await outbound["staging"].client.post(receiver.url, content=b"{}")
+    finally:
+        await outbound["staging"].client.aclose()
+    assert len(receiver.received) == 3
+    assert all("cookie" not in request.headers for request in receiver.received)
+    assert receiver.received[2].headers["user-agent"] == "aiTopUp-Webhooks/1"
