@@ -151,7 +151,10 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
         async with db.begin() as conn:
             await ledger.append(conn, [entry], utcnow())  # the transaction is open from here
             waiting = asyncio.create_task(db.run(credit))
-            await asyncio.sleep(0.05)  # room for ``run`` to reach the connection, if it could
+            await asyncio.sleep(0)  # one step: the task queues its trip to the thread
+            # A trip queued behind it on the same thread: when it returns, ``run``'s own trip
+            # has been answered, and had it joined or broken this transaction it would be done.
+            await conn.exec_driver_sql("SELECT 1")
             assert not waiting.done()
             raise Boom  # rolls back only this transaction's entry
     assert await waiting == start + 2
