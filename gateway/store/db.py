@@ -4,11 +4,13 @@ SQLite gets one connection and ``BEGIN IMMEDIATE``: a deferred transaction that 
 a write fails with SQLITE_BUSY whatever the busy timeout, and a pool of writers only queues on the
 file lock. WAL keeps readers in other processes (the worker, the CLI) off the writer's back.
 
-The hot path (key lookup, the send) runs driver statements (``store.raw``) on connections that
-skip SQLAlchemy's own machinery: checking a connection out of the async engine, beginning and
-committing through it cost about 0.2 ms of CPU each, more than the statements themselves. On
-PostgreSQL these come from an asyncpg pool of the database's own; on SQLite, whose one writer
-must stay one, from the engine's single connection, plus a read-only connection for lookups.
+The hot path (key lookup, the send, the worker's batches) runs driver statements
+(``store.raw``) on connections that skip SQLAlchemy's own machinery: checking a connection out of
+the async engine, beginning and committing through it cost about 0.2 ms of CPU each, more than
+the statements themselves. On PostgreSQL these come from an asyncpg pool of the database's own;
+on SQLite, whose one writer must stay one, from the engine's single connection (a transaction
+is one trip to its thread: ``Database.run``), plus a read-only connection for lookups and one
+for WAL checkpoints, which run beside the writer rather than inside its commits.
 """
 
 import asyncio
@@ -81,8 +83,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 T = TypeVar("T")
-
-
 _BUSY = object()
 
 
@@ -238,8 +238,9 @@ class Database:
         its statements. aiosqlite offers no public way to run a function on its thread; this
         uses the same internals SQLAlchemy's aiosqlite dialect does."""
         if not self.is_sqlite:
-            async with self.transaction() as tx:
-                return await work(tx)
+            pool = self._pool or await self._driver_pool()
+            async with pool.acquire() as driver, driver.transaction():
+                return await work(Raw(driver, is_sqlite=False))
         if self._writer is None:  # not connected yet: let the pool open the one connection
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
@@ -255,17 +256,6 @@ class Database:
                 result = await writer._execute(_run_inline, writer._conn, work)  # type: ignore[no-untyped-call]
         self._wrote()
         return cast(T, result)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Raw]:
-        """A driver connection in one transaction, committed on exit, rolled back on error."""
-        if self.is_sqlite:
-            async with self.engine.begin() as conn:
-                yield await raw(conn)
-            return
-        pool = self._pool or await self._driver_pool()
-        async with pool.acquire() as driver, driver.transaction():
-            yield Raw(driver, is_sqlite=False)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
