@@ -24,6 +24,18 @@ __all__ = ["Conn", "Raw", "Statement", "raw"]
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DATETIME format
+# The last datetime formatted, and its text: a transaction binds the same ``now`` in most of its
+# statements. One tuple, swapped whole, so threads sharing it never see a mismatched pair.
+_last_datetime: tuple[datetime | None, str] = (None, "")
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    global _last_datetime
+    last, text = _last_datetime
+    if last is not value:
+        text = value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        _last_datetime = (value, text)
+    return text
 
 
 class Statement:
@@ -61,7 +73,7 @@ class Raw:
 
     def _sqlite_value(self, value: Any) -> Any:
         if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+            return _sqlite_datetime(value)
         return value
 
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:

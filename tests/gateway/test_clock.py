@@ -1,0 +1,24 @@
+"""Ids: a prefix and 24 lower-case base-36 characters that sort in creation order."""
+
+import re
+from datetime import UTC, datetime
+
+from gateway.clock import new_id, rfc3339
+
+
+def test_ids_have_their_shape_and_sort_in_creation_order() -> None:
+    made = [new_id("txn") for _ in range(5_000)]
+    assert all(re.fullmatch(r"txn_[0-9a-z]{24}", i) for i in made)
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
+
+
+def test_the_time_part_is_the_millisecond_in_base36() -> None:
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    made = new_id("evt")
+    after = int(datetime.now(UTC).timestamp() * 1000)
+    assert before <= int(made[4:13], 36) <= after + 1
+
+
+def test_rfc3339_is_utc_to_the_second() -> None:
+    assert rfc3339(datetime(2026, 11, 22, 15, 4, 5, 999, tzinfo=UTC)) == "2026-11-22T15:04:05Z"
