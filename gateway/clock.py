@@ -1,5 +1,6 @@
 """Time and identifiers, in one place so tests and formats agree."""
 
+import math
 import secrets
 import string
 import threading
@@ -19,8 +20,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The last second formatted, and its text: every reply and event stamps the current second.
+# One tuple, swapped whole, so threads sharing it never see a mismatched pair.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_second
+    second = math.floor(moment.timestamp())
+    last, text = _last_second
+    if last != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        _last_second = (second, text)
+    return text
 
 
 # Three digits at a time: an id is made on every write, and a digit at a time was most of its cost.

@@ -1,7 +1,7 @@
 """Ids: a prefix and 24 lower-case base-36 characters that sort in creation order."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.clock import new_id, rfc3339
 
@@ -22,3 +22,7 @@ def test_the_time_part_is_the_millisecond_in_base36() -> None:
 
 def test_rfc3339_is_utc_to_the_second() -> None:
     assert rfc3339(datetime(2026, 11, 22, 15, 4, 5, 999, tzinfo=UTC)) == "2026-11-22T15:04:05Z"
+    plus_one = timezone(timedelta(hours=1))
+    assert rfc3339(datetime(2026, 11, 22, 16, 4, 5, tzinfo=plus_one)) == "2026-11-22T15:04:05Z"
+    before_1970 = datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)
+    assert rfc3339(before_1970) == "1969-12-31T23:59:59Z"
