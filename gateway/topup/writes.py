@@ -24,8 +24,26 @@ __all__ = ["Delivered", "send_delivered"]
 
 _AFTER = "$balance_after"  # no other field of a balance.low body can hold this string
 
+
+def _fan_out(event: str, prefix: str, type_: str) -> str:
+    """A pending delivery of the event CTE ``event`` per enabled endpoint subscribed to
+    ``type_`` (a fixed type name), with ids ``:<prefix> || endpoint id``."""
+    return f"""
+        INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,
+            status, attempts, trigger, run_start, generation, next_attempt_at, created_at,
+            updated_at)
+        SELECT :{prefix}::text || e.id, {event}.id, e.id, e.env, e.merchant_id, '{type_}',
+            'pending', 0, 'auto', 0, 0, :now::timestamptz, :now::timestamptz, :now::timestamptz
+        FROM {event} CROSS JOIN webhook_endpoints e
+        WHERE e.merchant_id = :merchant_id::text AND e.env = :env::text AND e.enabled
+            AND e.deleted_at IS NULL
+            AND (e.event_types = '' OR e.event_types LIKE '%,{type_},%')
+        RETURNING id"""  # noqa: S608 (fixed names only)
+
+
 # Parameters carry explicit casts: PostgreSQL cannot deduce one type for a parameter used both
-# as a comparison operand and as an INSERT target, nor inside UNION ALL.
+# as a comparison operand and as an INSERT target, nor inside UNION ALL. Only fixed names are
+# formatted in; every value is bound.
 _SEND = Statement(
     """
     WITH debit AS (
@@ -68,17 +86,7 @@ _SEND = Statement(
             :payload::text, :now::timestamptz
         FROM debit
         RETURNING id
-    ), deliveries AS (
-        INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,
-            status, attempts, trigger, run_start, generation, next_attempt_at, created_at,
-            updated_at)
-        SELECT :prefix::text || e.id, event.id, e.id, e.env, e.merchant_id, 'topup.delivered',
-            'pending', 0, 'auto', 0, 0, :now::timestamptz, :now::timestamptz, :now::timestamptz
-        FROM event CROSS JOIN webhook_endpoints e
-        WHERE e.merchant_id = :merchant_id::text AND e.env = :env::text AND e.enabled
-            AND e.deleted_at IS NULL
-            AND (e.event_types = '' OR e.event_types LIKE '%,topup.delivered,%')
-        RETURNING id
+    ), deliveries AS ({fan_out}
     ), low AS (
         INSERT INTO events (id, env, merchant_id, type, payload, created_at)
         SELECT :low_event_id::text, :env::text, :merchant_id::text, 'balance.low',
@@ -88,23 +96,16 @@ _SEND = Statement(
         WHERE debit.balance_cents < :threshold::bigint
             AND debit.balance_cents + :amount::bigint >= :threshold::bigint
         RETURNING id
-    ), low_deliveries AS (
-        INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,
-            status, attempts, trigger, run_start, generation, next_attempt_at, created_at,
-            updated_at)
-        SELECT :low_prefix::text || e.id, low.id, e.id, e.env, e.merchant_id, 'balance.low',
-            'pending', 0, 'auto', 0, 0, :now::timestamptz, :now::timestamptz, :now::timestamptz
-        FROM low CROSS JOIN webhook_endpoints e
-        WHERE e.merchant_id = :merchant_id::text AND e.env = :env::text AND e.enabled
-            AND e.deleted_at IS NULL
-            AND (e.event_types = '' OR e.event_types LIKE '%,balance.low,%')
-        RETURNING id
+    ), low_deliveries AS ({low_fan_out}
     )
     SELECT debit.balance_cents, recipient.id AS recipient_wallet_id,
         recipient.balance_cents AS recipient_balance_cents,
         ARRAY(SELECT id FROM deliveries UNION ALL SELECT id FROM low_deliveries) AS delivery_ids
     FROM debit CROSS JOIN recipient
-    """
+    """.format(  # noqa: S608
+        fan_out=_fan_out("event", "prefix", "topup.delivered"),
+        low_fan_out=_fan_out("low", "low_prefix", alerts.BALANCE_LOW),
+    )
 )
 
 
