@@ -12,6 +12,7 @@ they are checked before the request. TLS still verifies the certificate against 
 """
 
 import asyncio
+import functools
 import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -138,11 +139,14 @@ class GuardedResolver(AbstractResolver):
 
 
 def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
-    # No total and no pool limit here: the caller's deadline bounds the whole exchange.
     given: dict[str, float | None] = request.extensions.get("timeout", {})
-    return aiohttp.ClientTimeout(
-        total=None, sock_connect=given.get("connect"), sock_read=given.get("read")
-    )
+    return _client_timeout(given.get("connect"), given.get("read"))
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    # No total and no pool limit here: the caller's deadline bounds the whole exchange.
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -212,7 +216,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             trust_env=False,
-            skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
@@ -240,7 +243,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(refused, request=request)
         if self._session is None:
             self._session = self._open()
-        body = await request.aread()
+        try:
+            body = request.content  # read already by a caller that built it from bytes
+        except httpx.RequestNotRead:
+            body = await request.aread()
         with _mapped():
             response = await self._session.request(
                 request.method,

@@ -113,8 +113,9 @@ class Store:
         queue.append((item, waiter))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
-        # Shielded: a cancelled job must not leave its batch half-answered; the batch finishes.
-        return await asyncio.shield(waiter)
+        # A cancelled job cancels only its own waiter: the batch runs in its own task and
+        # finishes, and answers only the waiters still waiting.
+        return await waiter
 
     async def _run(self) -> None:
         while self._claims or self._records:

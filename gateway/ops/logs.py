@@ -4,6 +4,7 @@ Records carry only what callers pass; the masking helpers are for callers that m
 address. Keys, webhook secrets and voucher codes are never passed to a logger at all.
 """
 
+import functools
 import json
 import logging
 import sys
@@ -19,9 +20,18 @@ _STANDARD = frozenset(
 )
 
 
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=2)
+def _second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def _utc(created: float) -> str:
-    seconds = time.gmtime(created)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', seconds)}.{int(created % 1 * 1000):03d}Z"
+    # Every line of a second shares its prefix; formatting it once is most of this function.
+    whole = int(created)
+    return f"{_second(whole)}.{int((created - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,7 +49,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _ENCODER.encode(line)
 
 
 class _JsonHandler(logging.StreamHandler[IO[str]]):
@@ -61,6 +71,7 @@ def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller lookup (file, line) for lines that do not show it
     # uvicorn's loggers hand their records to ours; its access line is replaced by the gateway's
     # own, which knows the route, the code and the merchant.
     for name in ("uvicorn", "uvicorn.error"):
