@@ -2,7 +2,9 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from .addresses import RecipientEmail
 
 __all__ = [
     "PLATFORMS",
@@ -38,7 +40,7 @@ def _within_max(value: int, info: ValidationInfo, setting: str) -> int:
 class SendRequest(_Strict):
     platform: Platform
     amount_cents: int = Field(ge=1, description="Integer cents, 1 to the configured maximum.")
-    recipient_email: EmailStr = Field(max_length=254)
+    recipient_email: RecipientEmail = Field(max_length=254)
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None, description="Up to 50 string pairs, kept with the top-up."
     )
