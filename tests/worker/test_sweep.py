@@ -5,30 +5,37 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from arq import create_pool
 from arq.connections import RedisSettings
+from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.webhooks import outbox
+from keys import Sealer
 from tests.conftest import (
     TEST_PEPPER,
     TEST_SECRET,
     MakeMerchant,
     Receiver,
+    RedisServer,
     Reply,
     StartWorker,
     fail_leftovers,
     wait_until,
 )
 from tests.worker.test_delivery import make_endpoint
+from worker.delivery import Deps
+from worker.store import Store
+from worker.sweep import sweep_once
 
 _D = table_of(WebhookDelivery)
 COUNT = 1000
@@ -157,4 +164,63 @@ async def test_a_killed_worker_loses_nothing(
             if proc.poll() is None:
                 proc.terminate()
                 await asyncio.to_thread(proc.wait, 10)
+        await fail_leftovers(db)
+
+
+async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    private_redis: RedisServer,
+) -> None:
+    """A backlog is not re-enqueued: only a job that should have been taken already is swept."""
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, "http://127.0.0.1:9/hook")
+    async with db.begin() as conn:
+        ids = await outbox.emit(
+            conn,
+            env="staging",
+            merchant_id=merchant.merchant_id,
+            type_="webhook.test",
+            data={},
+            now=utcnow(),
+        )
+    assert len(ids) == 1
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    deps = Deps(
+        settings=hook_settings,
+        db=db,
+        store=Store(db, lease_seconds=5),
+        sealer=Sealer(TEST_SECRET.encode()),
+        outbound={},
+        redis=pool,
+    )
+
+    async def overdue_by_a_minute() -> None:
+        past = utcnow() - timedelta(minutes=1)
+        async with db.begin() as conn:
+            await conn.execute(
+                update(_D).where(_D.c.id.in_(ids)).values(next_attempt_at=past, updated_at=past)
+            )
+
+    async def waiting_job(job_id: str, due: timedelta) -> None:
+        await pool.enqueue_job(
+            outbox.DELIVER_JOB, "dlv_other", 0, _job_id=job_id, _defer_until=utcnow() - due
+        )
+
+    try:
+        await overdue_by_a_minute()
+        await waiting_job("newer", timedelta(seconds=1))
+        assert await sweep_once(deps) == 1, "due before the oldest waiting job: its job is gone"
+
+        await overdue_by_a_minute()
+        await waiting_job("older", timedelta(minutes=2))
+        assert await sweep_once(deps) == 0, "the queue is behind: its job is still in line"
+
+        # The older job running, or held by a killed worker: it no longer bounds the sweep.
+        await pool.set(in_progress_key_prefix + "older", b"1")
+        assert await sweep_once(deps) == 1
+    finally:
+        await pool.aclose()
         await fail_leftovers(db)
