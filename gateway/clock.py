@@ -1,7 +1,7 @@
 """Time and identifiers, in one place so tests and formats agree."""
 
 import math
-import secrets
+import os
 import string
 import threading
 import time
@@ -37,15 +37,36 @@ def rfc3339(moment: datetime) -> str:
 
 # Three digits at a time: an id is made on every write, and a digit at a time was most of its cost.
 _TRIPLES = [a + b + c for a in _BASE36 for b in _BASE36 for c in _BASE36]
+_TRIPLE = 36**3
 
 
 def _base36(number: int, width: int) -> str:
     """``number`` in ``width`` base-36 digits; ``width`` is a multiple of 3."""
     out = []
     for _ in range(width // 3):
-        number, triple = divmod(number, 46_656)
+        number, triple = divmod(number, _TRIPLE)
         out.append(_TRIPLES[triple])
     return "".join(reversed(out))
+
+
+# Random bits are read from the OS in bulk: a read per id was a system call per id. The buffer is
+# dropped in a forked child, whose ids must not repeat its parent's.
+_RANDOM_CHUNK = 4096
+_random = bytearray()
+os.register_at_fork(after_in_child=_random.clear)
+
+
+def _random62() -> int:
+    """Sixty-two random bits; call with ``_lock`` held."""
+    if len(_random) < 8:
+        _random[:] = os.urandom(_RANDOM_CHUNK)
+    bits = int.from_bytes(_random[-8:]) >> 2
+    del _random[-8:]
+    return bits
+
+
+# The last millisecond's nine digits: the ids of one request share their millisecond.
+_stamp: tuple[int, str] = (-1, "")
 
 
 def new_id(prefix: str) -> str:
@@ -54,10 +75,20 @@ def new_id(prefix: str) -> str:
     Sorts by creation time (and, within one process, by creation order inside a millisecond),
     so lists can page by id.
     """
+    global _stamp
     with _lock:
         millis = max(time.time_ns() // 1_000_000, _last[0])
         sequence = _last[1] + 1 if millis == _last[0] else 0
-        if sequence >= 36**3:  # 46,656 ids in one millisecond: borrow the next one
+        if sequence >= _TRIPLE:  # 46,656 ids in one millisecond: borrow the next one
             millis, sequence = millis + 1, 0
         _last[0], _last[1] = millis, sequence
-    return f"{prefix}_{_base36(millis, 9)}{_base36(sequence, 3)}{_base36(secrets.randbits(62), 12)}"
+        if _stamp[0] != millis:
+            _stamp = (millis, _base36(millis, 9))
+        stamp = _stamp[1]
+        bits = _random62()
+    # Twelve digits, unrolled: 2**62 is under 36**12, so the first triple is in range too.
+    bits, d = divmod(bits, _TRIPLE)
+    bits, c = divmod(bits, _TRIPLE)
+    a, b = divmod(bits, _TRIPLE)
+    random = _TRIPLES[a] + _TRIPLES[b] + _TRIPLES[c] + _TRIPLES[d]
+    return f"{prefix}_{stamp}{_TRIPLES[sequence]}{random}"
