@@ -38,6 +38,13 @@ def _sqlite_datetime(value: datetime) -> str:
     return text
 
 
+def _sqlite_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes as the text SQLAlchemy stores; ``params`` itself when there are none."""
+    if not any(isinstance(v, datetime) for v in params.values()):
+        return params
+    return {k: _sqlite_datetime(v) if isinstance(v, datetime) else v for k, v in params.items()}
+
+
 class Statement:
     """``columns`` names what the statement returns, in order (aiosqlite's one-trip
     ``execute_fetchall`` gives bare tuples)."""
@@ -71,14 +78,9 @@ class Raw:
         self.is_sqlite = is_sqlite
         self._inline = inline
 
-    def _sqlite_value(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return _sqlite_datetime(value)
-        return value
-
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
-            bound = {k: self._sqlite_value(v) for k, v in params.items()}
+            bound = _sqlite_params(params)
             if self._inline:
                 rows = self._driver.execute(statement.sql, bound).fetchall()
             else:
@@ -99,7 +101,7 @@ class Raw:
         if not rows:
             return
         if self.is_sqlite:
-            bound = [{k: self._sqlite_value(v) for k, v in row.items()} for row in rows]
+            bound = [_sqlite_params(row) for row in rows]
             if self._inline:
                 self._driver.executemany(statement.sql, bound)
             else:
