@@ -18,7 +18,7 @@ from typing import Any, ParamSpec
 
 import aiohttp
 
-__all__ = ["Result", "closed_loop", "open_loop"]
+__all__ = ["Result", "closed_loop", "collector_off", "open_loop"]
 
 P = ParamSpec("P")
 
@@ -41,7 +41,8 @@ class Result:
 
 
 @contextmanager
-def _collector_off() -> Iterator[None]:
+def collector_off() -> Iterator[None]:
+    """The measuring process's own garbage collector off, as ``timeit`` does."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -56,7 +57,7 @@ def _without_collector(
 ) -> Callable[P, Coroutine[Any, Any, "Result"]]:
     @functools.wraps(measure)
     async def measured(*args: P.args, **kwargs: P.kwargs) -> Result:
-        with _collector_off():
+        with collector_off():
             return await measure(*args, **kwargs)
 
     return measured
