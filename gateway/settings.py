@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Open connections to receivers per worker process, and so attempts in flight at once.
+    webhook_max_connections: int = Field(default=200, ge=1)
     # The contract's name is AITOPUP_WEBHOOK_DISABLE_AFTER; the unit-bearing name works too.
     webhook_disable_after_seconds: int = Field(
         default=5 * 24 * 3600,

@@ -26,15 +26,13 @@ __all__ = ["main", "shutdown", "startup", "worker_settings"]
 # Enough concurrent jobs that slow receivers do not starve fast ones; ARQ's default of 10
 # caps a worker at a few hundred deliveries a second. A ``deliver_many`` job runs many attempts.
 MAX_JOBS = 200
-# Open sockets to receivers, across every job; beyond this, attempts wait for one.
-MAX_CONNECTIONS = 200
 # ARQ's default 0.5 s poll alone puts p99 event-to-receipt at half a second.
 POLL_DELAY = 0.01
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    outbound = build_clients(settings, max_connections=MAX_CONNECTIONS)
+    outbound = build_clients(settings, max_connections=settings.webhook_max_connections)
     db = Database(create_engine(settings.database_url, pool_size=4))
     ctx["deps"] = Deps(
         settings=settings,
@@ -43,6 +41,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         sealer=Sealer(settings.secret_key.get_secret_value().encode()),
         outbound=outbound,
         redis=ctx["redis"],
+        sending=asyncio.Semaphore(settings.webhook_max_connections),
     )
 
 

@@ -48,6 +48,9 @@ class Deps:
     sealer: Sealer
     outbound: dict[str, Outbound]
     redis: Any  # arq.ArqRedis
+    # Attempts in flight, at most one per connection (``webhook_max_connections``): an attempt
+    # is claimed, and its timeout started, only when it can be sent at once.
+    sending: asyncio.Semaphore
     _keys: dict[str, bytes] = field(default_factory=dict)
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
@@ -223,9 +226,18 @@ def _plan(
     return status, next_at, disable_reason
 
 
-async def _deliver(deps: Deps, delivery_id: str) -> str:
-    """Run the attempt that is due, if one is; the outcome, for the job result and the tests."""
-    settings = deps.settings
+@dataclass(slots=True)
+class _Sent:
+    claim: Claim
+    headers: dict[str, str]
+    attempt: Attempt
+    started: datetime
+    finished: datetime
+    seconds: float
+
+
+async def _send(deps: Deps, delivery_id: str) -> _Sent | str:
+    """Claim the attempt that is due and make it; why not, when there is none."""
     claim = await deps.store.claim(delivery_id)
     if claim is None:
         return "skipped"
@@ -253,11 +265,25 @@ async def _deliver(deps: Deps, delivery_id: str) -> str:
         claim.url,
         body,
         headers,
-        settings.webhook_timeout_seconds,
+        deps.settings.webhook_timeout_seconds,
     )
     seconds = time.perf_counter() - clock
+    return _Sent(claim, headers, attempt, started, utcnow(), seconds)
+
+
+async def _deliver(deps: Deps, delivery_id: str) -> str:
+    """Run the attempt that is due, if one is; the outcome, for the job result and the tests.
+
+    A burst larger than the pool waits here, before its claim, rather than for a connection
+    inside the attempt: there the wait would count against the receiver's timeout, and a long
+    one would outlast the claim's lease."""
+    async with deps.sending:
+        sent = await _send(deps, delivery_id)
+    if isinstance(sent, str):
+        return sent
+    settings, claim, attempt = deps.settings, sent.claim, sent.attempt
+    started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
     duration_ms = int(seconds * 1000)
-    finished = utcnow()
 
     status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
     notify = await deps.store.record(

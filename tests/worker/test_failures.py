@@ -6,11 +6,14 @@ from typing import Any
 
 import httpx
 import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
 from sqlalchemy import select, update
 
 from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
+from gateway.webhooks import outbox
 from tests.conftest import (
     MakeMerchant,
     Receiver,
@@ -232,3 +235,44 @@ async def test_a_host_that_turns_private_is_refused_at_connect_time(
     assert len(attempts) == 2
     assert all("blocked: URL resolves to a loopback address" in a.error for a in attempts)
     assert receiver.connections == 0
+
+
+async def test_an_attempt_waiting_for_a_connection_is_not_timed_out(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+    redis_url: str,
+) -> None:
+    """The timeout is the receiver's: a burst queued behind the worker's connections is sent
+    as connections free up, each attempt timed from when it can be sent."""
+    await start_worker(
+        webhook_max_connections=2, webhook_timeout_seconds=1.0, webhook_retry_schedule="0,0.2"
+    )
+    receiver.respond = lambda _: Reply(delay=0.25)
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(hook_client, merchant, receiver.url)
+    burst = 16  # 8 rounds of 0.25 s on 2 connections: 2 s, twice the timeout
+    ids: list[str] = []
+    async with db.begin() as conn:
+        for n in range(burst):
+            ids += await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant.merchant_id,
+                type_="webhook.test",
+                data={"n": n},
+                now=utcnow(),
+            )
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await outbox.enqueue(pool, ids)
+    await pool.aclose()
+
+    async def all_finished() -> bool:
+        return len(await finished_deliveries(db, endpoint["id"])) == burst
+
+    await wait_until(all_finished, within=30)
+    assert {row.status for row in await finished_deliveries(db, endpoint["id"])} == {"succeeded"}
+    log = await log_of(db, endpoint["id"])
+    assert [row.error for row in log] == [None] * burst

@@ -195,6 +195,7 @@ async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
         sealer=Sealer(TEST_SECRET.encode()),
         outbound={},
         redis=pool,
+        sending=asyncio.Semaphore(1),
     )
 
     async def overdue_by_a_minute() -> None:
