@@ -1,5 +1,6 @@
 """The ASGI app, assembled from settings once; clients live in the lifespan."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(create_engine(settings.database_url))
         redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        # What is alive now (modules, the app, its clients) lives as long as the process: out
+        # of the collector's sight, a full collection no longer walks it (50 ms, a p99 stall).
+        gc.freeze()
         try:
             yield {
                 "services": Services(

@@ -1,6 +1,7 @@
 """``python -m worker``: the ARQ worker, its settings built from ``Settings()`` at start."""
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -43,6 +44,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         redis=ctx["redis"],
         sending=asyncio.Semaphore(settings.webhook_max_connections),
     )
+    # Kept out of the collector's sight for good, as the gateway does (``gateway.app``): a full
+    # collection walking them paused every delivery in flight for about 50 ms.
+    gc.freeze()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

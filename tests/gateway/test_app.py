@@ -1,0 +1,17 @@
+"""The app's lifespan: what it leaves behind once started."""
+
+import gc
+
+from gateway.settings import Settings
+from tests.conftest import running_app
+
+
+async def test_startup_puts_the_long_lived_heap_out_of_the_collectors_sight(
+    settings: Settings,
+) -> None:
+    """Objects made at startup are frozen, so a full collection does not walk them on every
+    pass (about 50 ms with the gateway's modules: a stall in the p99)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    async with running_app(settings):
+        assert gc.get_freeze_count() > 10_000
