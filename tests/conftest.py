@@ -412,6 +412,34 @@ async def events_of(db: Database, merchant_id: str, type_: str) -> list[dict[str
         return [json.loads(r.payload) for r in rows]
 
 
+async def emit_test_events(
+    db: Database, merchant_id: str, count: int, *, redis_url: str | None = None
+) -> list[str]:
+    """``count`` ``webhook.test`` events in one transaction, written as the gateway writes
+    events, and enqueued after the commit when ``redis_url`` is given; their delivery ids."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from gateway.webhooks import outbox
+
+    ids: list[str] = []
+    async with db.begin() as conn:
+        for n in range(count):
+            ids += await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant_id,
+                type_="webhook.test",
+                data={"n": n},
+                now=utcnow(),
+            )
+    if redis_url is not None:
+        pool = await create_pool(RedisSettings.from_dsn(redis_url))
+        await outbox.enqueue(pool, ids)
+        await pool.aclose()
+    return ids
+
+
 # --- operations ---
 
 

@@ -6,19 +6,17 @@ from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from sqlalchemy import select, update
 
 from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
-from gateway.webhooks import outbox
 from tests.conftest import (
     MakeMerchant,
     Receiver,
     Reply,
     StartWorker,
+    emit_test_events,
     free_port,
     wait_until,
 )
@@ -254,20 +252,7 @@ async def test_an_attempt_waiting_for_a_connection_is_not_timed_out(
     merchant = await make_merchant()
     endpoint = await make_endpoint(hook_client, merchant, receiver.url)
     burst = 16  # 8 rounds of 0.25 s on 2 connections: 2 s, twice the timeout
-    ids: list[str] = []
-    async with db.begin() as conn:
-        for n in range(burst):
-            ids += await outbox.emit(
-                conn,
-                env="staging",
-                merchant_id=merchant.merchant_id,
-                type_="webhook.test",
-                data={"n": n},
-                now=utcnow(),
-            )
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    await outbox.enqueue(pool, ids)
-    await pool.aclose()
+    await emit_test_events(db, merchant.merchant_id, burst, redis_url=redis_url)
 
     async def all_finished() -> bool:
         return len(await finished_deliveries(db, endpoint["id"])) == burst

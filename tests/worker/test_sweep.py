@@ -29,6 +29,7 @@ from tests.conftest import (
     RedisServer,
     Reply,
     StartWorker,
+    emit_test_events,
     fail_leftovers,
     wait_until,
 )
@@ -47,21 +48,8 @@ async def outstanding(
     """``COUNT`` events, one delivery each, written and enqueued as the gateway does."""
     merchant = await make_merchant()
     endpoint = await make_endpoint(client, merchant, url)
-    ids: list[str] = []
-    async with db.begin() as conn:
-        for n in range(COUNT):
-            ids += await outbox.emit(
-                conn,
-                env="staging",
-                merchant_id=merchant.merchant_id,
-                type_="webhook.test",
-                data={"n": n},
-                now=utcnow(),
-            )
+    ids = await emit_test_events(db, merchant.merchant_id, COUNT, redis_url=redis_url)
     assert len(ids) == COUNT
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    await outbox.enqueue(pool, ids)
-    await pool.aclose()
     endpoint_id: str = endpoint["id"]
     return endpoint_id
 
@@ -177,15 +165,7 @@ async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
     """A backlog is not re-enqueued: only a job that should have been taken already is swept."""
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, "http://127.0.0.1:9/hook")
-    async with db.begin() as conn:
-        ids = await outbox.emit(
-            conn,
-            env="staging",
-            merchant_id=merchant.merchant_id,
-            type_="webhook.test",
-            data={},
-            now=utcnow(),
-        )
+    ids = await emit_test_events(db, merchant.merchant_id, 1)
     assert len(ids) == 1
     pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
     deps = Deps(
