@@ -82,6 +82,8 @@ DELIVERY_LATENCY = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # labels() takes a lock and validates on every call; the label sets are few, so keep the children.
 _request_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+_topup_children: dict[tuple[str, str, int | None], Any] = {}
+_attempt_children: dict[str, tuple[Any, Any]] = {}
 
 _TOPUP_OUTCOMES = {
     Code.TOPUP_DELIVERED: "delivered",
@@ -107,14 +109,22 @@ def observe_request(route: str, method: str, status: int, code: str, seconds: fl
 
 def observe_topup(env: str, platform: str, code: int | None) -> None:
     """``code`` is the reply's envelope code; ``None`` is a stored reply replayed."""
-    outcome = "replayed" if code is None else _TOPUP_OUTCOMES.get(Code(code), "refused")
-    TOPUPS.labels(env, platform, outcome).inc()
+    key = (env, platform, code)
+    child = _topup_children.get(key)
+    if child is None:
+        outcome = "replayed" if code is None else _TOPUP_OUTCOMES.get(Code(code), "refused")
+        child = _topup_children[key] = TOPUPS.labels(env, platform, outcome)
+    child.inc()
 
 
 def observe_delivery_attempt(outcome: str, seconds: float) -> None:
     """One webhook POST: ``outcome`` is e.g. ``succeeded``, ``failed`` or ``error``."""
-    DELIVERY_ATTEMPTS.labels(outcome).inc()
-    DELIVERY_LATENCY.labels(outcome).observe(seconds)
+    children = _attempt_children.get(outcome)
+    if children is None:
+        children = (DELIVERY_ATTEMPTS.labels(outcome), DELIVERY_LATENCY.labels(outcome))
+        _attempt_children[outcome] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def _registry() -> CollectorRegistry:
