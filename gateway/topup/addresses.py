@@ -4,14 +4,16 @@
 costs about 50 µs a send. Nearly every recipient is a plain ASCII address, and for those the
 answer is known from their shape: such an address is accepted here as email-validator would
 accept it and normalised as it would (the domain lowercased). Anything else, or anything the
-shape cannot settle (special-use domains, lengths, Punycode), goes to email-validator, whose
-verdict and error message stand. A test checks the shortcut against email-validator.
+shape cannot settle (special-use domains, lengths, Punycode, the RFC 2142 mailbox names it
+lowercases), goes to email-validator, whose verdict and error message stand. A test checks the
+shortcut against email-validator.
 """
 
 import re
 from typing import Annotated
 
 import email_validator
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import AfterValidator, Field
 from pydantic.networks import validate_email
 
@@ -46,6 +48,7 @@ def normalize(value: str) -> str:
             and len(domain) <= _DOMAIN_MAX
             and "--" not in domain  # Punycode and the labels RFC 5890 reserves
             and not _special_use(domain)
+            and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES  # lowercased (RFC 2142)
         ):
             return f"{local}@{domain}"
     return validate_email(value)[1]

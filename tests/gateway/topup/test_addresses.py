@@ -22,6 +22,8 @@ def _verdict(check: object, value: str) -> tuple[str, str]:
 EDGES = [
     "r1@example.com",
     "R1@Example.COM",
+    "WWW@0.com",
+    "PostMaster@example.com",
     "first.last+tag@mail.example.co.uk",
     "a_b-c@x-y.example",
     "a@b.co",
