@@ -22,6 +22,7 @@ from .ops.middleware import RequestContext
 from .services import Services
 from .settings import Settings
 from .store.db import Database, create_engine
+from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> Starlette:
         # What is alive now (modules, the app, its clients) lives as long as the process: out
         # of the collector's sight, a full collection no longer walks it (50 ms, a p99 stall).
         gc.freeze()
+        enqueuer = Enqueuer(redis)
         try:
             yield {
                 "services": Services(
@@ -41,9 +43,11 @@ def create_app(settings: Settings) -> Starlette:
                     db=db,
                     redis=redis,
                     sealer=Sealer(settings.secret_key.get_secret_value().encode()),
+                    enqueuer=enqueuer,
                 )
             }
         finally:
+            await enqueuer.drain()
             await redis.aclose()
             await db.dispose()
 

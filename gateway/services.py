@@ -9,6 +9,7 @@ from keys import Sealer
 
 from .settings import Settings
 from .store.db import Database
+from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["Services", "services"]
 
@@ -19,6 +20,7 @@ class Services:
     db: Database
     redis: Any  # arq.ArqRedis: the gateway only enqueues by name
     sealer: Sealer
+    enqueuer: Enqueuer  # after-commit enqueues, grouped across requests
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,7 +42,6 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta
 from ..services import services
-from ..webhooks import outbox
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, ApiRoute, RouteDoc
 
@@ -152,7 +150,7 @@ async def create_adjustment(request: Request, call: Call) -> Response:
     adjusted = await merchants.adjust(svc.db, call, _id(request), body)
     response = Envelope(Code.CREATED, adjusted.data.model_dump())
     if adjusted.delivery_ids:
-        response.background = BackgroundTask(outbox.enqueue, svc.redis, adjusted.delivery_ids)
+        svc.enqueuer.enqueue(adjusted.delivery_ids)
     return response
 
 

@@ -4,7 +4,6 @@ the staging sandbox checkout page."""
 import re
 from collections.abc import Sequence
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -26,7 +25,6 @@ from ..billing.schemas import (
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
-from ..webhooks import outbox
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -41,9 +39,7 @@ _BODY = BODY_ERRORS
 
 def _after_commit(response: Response, request: Request, delivery_ids: Sequence[str]) -> Response:
     if delivery_ids:
-        response.background = BackgroundTask(
-            outbox.enqueue, services(request).redis, list(delivery_ids)
-        )
+        services(request).enqueuer.enqueue(delivery_ids)
     return response
 
 

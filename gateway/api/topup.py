@@ -3,7 +3,6 @@
 import re
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,7 +14,6 @@ from ..ops import metrics
 from ..services import services
 from ..topup import service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
-from ..webhooks import outbox
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -35,9 +33,7 @@ class ListQuery(BaseModel):
 
 def _sent_response(sent: service.Sent, request: Request) -> Response:
     if sent.delivery_ids:
-        sent.response.background = BackgroundTask(
-            outbox.enqueue, services(request).redis, sent.delivery_ids
-        )
+        services(request).enqueuer.enqueue(sent.delivery_ids)
     return sent.response
 
 

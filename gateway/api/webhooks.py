@@ -4,7 +4,6 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,7 +11,7 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, Envelope
 from ..services import services
-from ..webhooks import deliveries, endpoints, outbox
+from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -67,9 +66,7 @@ def _queued(code: Code, queued: endpoints.Queued, request: Request) -> Response:
     data = queued.data.model_dump() if isinstance(queued.data, BaseModel) else queued.data
     response = Envelope(code, data)
     if queued.jobs:
-        response.background = BackgroundTask(
-            outbox.enqueue_jobs, services(request).redis, queued.jobs
-        )
+        services(request).enqueuer.enqueue_jobs(queued.jobs)
     return response
 
 

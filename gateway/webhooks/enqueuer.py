@@ -1,0 +1,54 @@
+"""The gateway's after-commit enqueues, grouped across requests.
+
+Enqueueing one ARQ job costs several Redis round trips (a watched check that the id is free,
+then a transaction): about 0.27 ms of CPU for a job of one delivery, 0.06 ms a delivery for a job
+of five. A send with a webhook endpoint spent a fifth of its CPU there. So a process enqueues
+through one ``Enqueuer``, which starts at most one enqueue per ``linger`` (as a Kafka producer's
+``linger.ms`` does): an idle gateway enqueues a send's deliveries at once, and a busy one carries
+everything handed in meanwhile as ``deliver_many`` jobs (``outbox.enqueue_jobs``), a few
+milliseconds later. Best effort, as before: the rows are written, and the worker's sweep finds
+any delivery whose job never made it to Redis.
+"""
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from . import outbox
+
+__all__ = ["LINGER", "Enqueuer"]
+
+LINGER = 0.005
+
+
+class Enqueuer:
+    def __init__(self, redis: Any, *, linger: float = LINGER) -> None:
+        self._redis = redis
+        self._linger = linger
+        self._pending: list[outbox.Job] = []
+        self._runner: asyncio.Task[None] | None = None
+        self._last = float("-inf")  # when the last enqueue started, on the loop's clock
+
+    def enqueue(self, delivery_ids: Iterable[str]) -> None:
+        """New deliveries (generation 0) whose rows have committed."""
+        self.enqueue_jobs((delivery_id, 0) for delivery_id in delivery_ids)
+
+    def enqueue_jobs(self, jobs: Iterable[outbox.Job]) -> None:
+        self._pending.extend(jobs)
+        if self._pending and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            wait = self._last + self._linger - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last = loop.time()
+            jobs, self._pending = self._pending, []
+            await outbox.enqueue_jobs(self._redis, jobs)  # logs, never raises
+
+    async def drain(self) -> None:
+        """Enqueue everything handed in so far, before Redis is closed."""
+        while self._runner is not None and not self._runner.done():
+            await self._runner
