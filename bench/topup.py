@@ -10,11 +10,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from gateway.clock import utcnow
+from sqlalchemy import insert
+
+from gateway.clock import new_id, utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.store.models import WebhookEndpoint, table_of
+from keys import Sealer, new_webhook_secret
 
 from .bare_db import ROUND_TRIPS
 from .load import Result, closed_loop, open_loop
@@ -46,8 +50,9 @@ def _bodies(count: int = 2_000) -> list[bytes]:
     ]
 
 
-async def _prepare(database_url: str) -> str:
-    """A live key whose wallet outlasts any run; returns the raw key."""
+async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
+    """A live key whose wallet outlasts any run; returns the raw key. With ``endpoint``, the
+    merchant has a webhook endpoint, so each send also writes a delivery and enqueues it."""
     db = Database(create_engine(database_url))
     try:
         now = utcnow()
@@ -66,6 +71,24 @@ async def _prepare(database_url: str) -> str:
             wallet_id, _ = await ledger.ensure_wallet(conn, db, "live", merchant.id, now)
             await ledger.credit(conn, wallet_id, 10**12, now)
             await ledger.append(conn, [ledger.Entry(wallet_id, "live", 10**12, "adjustment")], now)
+            if endpoint:  # never called: no worker runs here
+                endpoint_id = new_id("we")
+                sealed = Sealer(BENCH_SECRET.encode()).seal(
+                    new_webhook_secret(), context=endpoint_id
+                )
+                await conn.execute(
+                    insert(table_of(WebhookEndpoint)).values(
+                        id=endpoint_id,
+                        env="live",
+                        merchant_id=merchant.id,
+                        url="https://hooks.example.com/aitopup",
+                        event_types="",
+                        enabled=True,
+                        secret_sealed=sealed,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         return key.raw
     finally:
         await db.dispose()
@@ -99,6 +122,19 @@ def measure_send(
         if result.errors:
             raise RuntimeError(f"{result.errors} sends failed during the benchmark")
     return closed, opened
+
+
+def measure_with_endpoint(folder: str, redis_url: str) -> Result:
+    """The closed loop again, on a fresh SQLite database, for a merchant with an endpoint."""
+    database_url = f"sqlite+aiosqlite:///{folder}/with-endpoint.db"
+    upgrade(database_url)
+    key = asyncio.run(_prepare(database_url, endpoint=True))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    with uvicorn_server(
+        "gateway.app:app_from_env", _gateway_env(database_url, redis_url, {}), factory=True
+    ) as base:
+        url = f"{base}/api/public/v1/topup/send"
+        return asyncio.run(closed_loop(url, _bodies(), headers, clients=CLIENTS, seconds=SECONDS))
 
 
 def measure_observability(folder: str, redis_url: str) -> tuple[float, float]:
@@ -182,6 +218,17 @@ def run() -> list[Row]:
         sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         closed, opened = measure_send(sqlite_url, redis_url)
         rows += _rows("sqlite", closed, opened, bare, 25)
+        hooked = measure_with_endpoint(tmp, redis_url)
+        rows.append(
+            Row(
+                "send sqlite: req/s, merchant with an endpoint",
+                hooked.throughput,
+                "req/s",
+                "without",
+                closed.throughput,
+                "- (reference)",
+            )
+        )
         off, on = measure_observability(tmp, redis_url)
         rows.append(
             Row(
