@@ -25,16 +25,15 @@ from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import insert
 
 from gateway.clock import new_id, utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
-from gateway.store.models import WebhookEndpoint, table_of
 from gateway.webhooks import outbox
-from keys import Sealer, decode_webhook_secret, new_webhook_secret, sign_headers
+from keys import Sealer, decode_webhook_secret, sign_headers
 
+from .endpoints import add_endpoint
 from .load import collector_off
 from .report import Row, print_rows
 from .servers import postgres_available, postgres_database
@@ -115,29 +114,17 @@ class _Receiver:
 
 async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
     now = utcnow()
-    endpoint_id = new_id("we")
-    secret = new_webhook_secret()
     async with db.begin() as conn:
         merchant = await merchants.create_merchant(
             conn,
             db,
-            name=f"bench-{endpoint_id}",
+            name=f"bench-{new_id('m')}",
             low_balance_threshold_cents=0,
             staging_initial_balance_cents=0,
             now=now,
         )
-        await conn.execute(
-            insert(table_of(WebhookEndpoint)).values(
-                id=endpoint_id,
-                env="staging",
-                merchant_id=merchant.id,
-                url=url,
-                event_types="",
-                enabled=True,
-                secret_sealed=sealer.seal(secret, context=endpoint_id),
-                created_at=now,
-                updated_at=now,
-            )
+        secret = await add_endpoint(
+            conn, sealer, env="staging", merchant_id=merchant.id, url=url, now=now
         )
     return merchant.id, decode_webhook_secret(secret)
 

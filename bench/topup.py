@@ -10,17 +10,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import insert
-
-from gateway.clock import new_id, utcnow
+from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
-from gateway.store.models import WebhookEndpoint, table_of
-from keys import Sealer, new_webhook_secret
+from keys import Sealer
 
 from .bare_db import ROUND_TRIPS
+from .endpoints import add_endpoint
 from .load import Result, closed_loop, open_loop
 from .report import Row, print_rows
 from .servers import (
@@ -72,22 +70,13 @@ async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
             await ledger.credit(conn, wallet_id, 10**12, now)
             await ledger.append(conn, [ledger.Entry(wallet_id, "live", 10**12, "adjustment")], now)
             if endpoint:  # never called: no worker runs here
-                endpoint_id = new_id("we")
-                sealed = Sealer(BENCH_SECRET.encode()).seal(
-                    new_webhook_secret(), context=endpoint_id
-                )
-                await conn.execute(
-                    insert(table_of(WebhookEndpoint)).values(
-                        id=endpoint_id,
-                        env="live",
-                        merchant_id=merchant.id,
-                        url="https://hooks.example.com/aitopup",
-                        event_types="",
-                        enabled=True,
-                        secret_sealed=sealed,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                await add_endpoint(
+                    conn,
+                    Sealer(BENCH_SECRET.encode()),
+                    env="live",
+                    merchant_id=merchant.id,
+                    url="https://hooks.example.com/aitopup",
+                    now=now,
                 )
         return key.raw
     finally:
