@@ -129,10 +129,11 @@ async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
     return merchant.id, decode_webhook_secret(secret)
 
 
-async def _emit(db: Database, merchant_id: str, count: int) -> list[str]:
+async def _emit(db: Database, merchant_id: str, count: int, *, first: int = 0) -> list[str]:
+    """``count`` test events in one transaction, numbered from ``first``; their delivery ids."""
     ids: list[str] = []
     async with db.begin() as conn:
-        for n in range(count):
+        for n in range(first, first + count):
             ids += await outbox.emit(
                 conn,
                 env="staging",
@@ -244,15 +245,7 @@ async def _steady(db: Database, redis: Any, merchant_id: str, total: int) -> dic
         delay = begin + n / RATE - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        async with db.begin() as conn:
-            [delivery_id] = await outbox.emit(
-                conn,
-                env="staging",
-                merchant_id=merchant_id,
-                type_="webhook.test",
-                data={"n": n},
-                now=utcnow(),
-            )
+        [delivery_id] = await _emit(db, merchant_id, 1, first=n)
         committed["evt_" + delivery_id[4:28]] = time.time()
         await outbox.enqueue(redis, [delivery_id])
     return committed
