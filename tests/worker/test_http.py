@@ -2,7 +2,6 @@
 
 import asyncio
 
-import httpcore
 import httpx
 import pytest
 import respx
@@ -11,7 +10,7 @@ from gateway.clock import utcnow
 from gateway.settings import Settings
 from tests.conftest import Receiver, Reply
 from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
-from worker.http import GuardedBackend, build_clients
+from worker.http import WebhookTransport, build_clients
 
 
 @respx.mock
@@ -46,7 +45,9 @@ def test_retry_after_forms_and_cap() -> None:
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "::1", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "2130706433", "[::1]", "0.0.0.0", "[::ffff:127.0.0.1]"]
+)
 async def test_the_guard_refuses_before_connecting(host: str) -> None:
     accepted: list[int] = []
 
@@ -56,9 +57,10 @@ async def test_the_guard_refuses_before_connecting(host: str) -> None:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    backend = GuardedBackend(allow_loopback=False)
-    with pytest.raises(httpcore.ConnectError, match="blocked"):
-        await backend.connect_tcp(host, port, timeout=2)
+    transport = WebhookTransport(allow_loopback=False, limits=httpx.Limits(max_connections=4))
+    with pytest.raises(httpx.ConnectError, match="blocked"):
+        await transport.handle_async_request(httpx.Request("POST", f"http://{host}:{port}/"))
+    await transport.aclose()
     server.close()
     await server.wait_closed()
     assert accepted == []

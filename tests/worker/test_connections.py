@@ -1,0 +1,339 @@
+"""The worker's HTTP/1.1 connections against a scripted server on 127.0.0.1: what goes on the
+wire, what comes back, and when a connection is kept, retried or dropped."""
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from worker.http import WebhookTransport
+
+# What the server does with the n-th request it reads: bytes to write back, or None to close the
+# connection without a word.
+Script = Callable[[int, bytes], bytes | None]
+
+
+@dataclass
+class Scripted:
+    script: Script
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+    port: int = 0
+    tls: ssl.SSLContext | None = None
+    close_after: bool = False  # close each connection after its first reply
+    _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                reply = self.script(len(self.requests), request)
+                if reply is None:
+                    return
+                writer.write(reply)
+                await writer.drain()
+                if self.close_after:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+def ok(body: bytes = b"ok", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Script], Awaitable[Scripted]]]:
+    started: list[Scripted] = []
+
+    async def start(
+        script: Script, tls: ssl.SSLContext | None = None, close_after: bool = False
+    ) -> Scripted:
+        server = Scripted(script, tls=tls, close_after=close_after)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+def transport(**limits: float) -> WebhookTransport:
+    given = {"max_connections": 8, "max_keepalive_connections": 8, "keepalive_expiry": 30.0}
+    given.update(limits)
+    return WebhookTransport(allow_loopback=True, limits=httpx.Limits(**given))  # type: ignore[arg-type]
+
+
+async def post(
+    sender: WebhookTransport, url: str, body: bytes = b"{}", **headers: str
+) -> httpx.Response:
+    client = httpx.AsyncClient(transport=sender, timeout=2)
+    response = await client.post(url, content=body, headers=headers)
+    return response
+
+
+async def test_requests_go_out_whole_on_one_kept_connection(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: ok(b"reply %d" % n))
+    sender = transport()
+    replies = [
+        await post(sender, f"http://127.0.0.1:{server.port}/hook?x=1", b'{"n":%d}' % n)
+        for n in range(3)
+    ]
+    assert [r.text for r in replies] == ["reply 1", "reply 2", "reply 3"]
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /hook?x=1 HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:%d\r\n" % server.port in first
+    assert first.count(b"Content-Length") == 1 and b'Content-Length: 7\r\n\r\n{"n":0}' in first
+    assert b"Connection:" not in first and b"connection:" not in first
+    await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ok(extra=b"Connection: close\r\n"),  # the server says so
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",  # HTTP/1.0 without keep-alive
+    ],
+)
+async def test_a_connection_the_server_closes_is_not_kept(
+    serve: Callable[..., Awaitable[Scripted]], reply: bytes
+) -> None:
+    server = await serve(lambda n, _: reply)
+    sender = transport()
+    for _ in range(2):
+        assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "ok"
+    assert server.connections == 2
+    await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    ("reply", "body"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            "abcde",
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"after"), "after"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", ""),
+    ],
+)
+async def test_framings(serve: Callable[..., Awaitable[Scripted]], reply: bytes, body: str) -> None:
+    server = await serve(lambda n, _: reply)
+    sender = transport()
+    for _ in range(2):  # the second proves the first left the connection in step
+        assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == body
+    assert server.connections == 1
+    await sender.aclose()
+
+
+async def test_a_body_without_a_length_ends_with_the_connection(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: b"HTTP/1.1 200 OK\r\n\r\nto the end", close_after=True)
+    sender = transport()
+    for _ in range(2):
+        reply = await post(sender, f"http://127.0.0.1:{server.port}/")
+        assert reply.status_code == 200 and reply.text == "to the end"
+    assert server.connections == 2
+    await sender.aclose()
+
+
+async def test_a_malformed_reply_is_a_protocol_error(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+    sender = transport()
+    with pytest.raises(httpx.RemoteProtocolError, match="malformed response"):
+        await post(sender, f"http://127.0.0.1:{server.port}/")
+    await sender.aclose()
+
+
+async def test_a_kept_connection_closed_under_the_request_is_retried_once_on_a_new_one(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    # The second request reaches a connection the server drops without answering (an idle
+    # timeout racing the reuse); it goes again on a new connection.
+    server = await serve(lambda n, _: None if n == 2 else ok(b"%d" % n))
+    sender = transport()
+    assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "1"
+    assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "3"
+    assert server.connections == 2 and len(server.requests) == 3
+    await sender.aclose()
+
+
+async def test_a_new_connection_closed_without_a_reply_is_not_retried(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: None)
+    sender = transport()
+    with pytest.raises(httpx.RemoteProtocolError, match="disconnected"):
+        await post(sender, f"http://127.0.0.1:{server.port}/")
+    assert len(server.requests) == 1
+    await sender.aclose()
+
+
+async def test_a_header_with_a_line_break_is_never_sent(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: ok())
+    sender = transport()
+    request = httpx.Request(
+        "POST", f"http://127.0.0.1:{server.port}/", content=b"{}", headers={"X-A": "1\r\nX-B: 2"}
+    )
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await sender.handle_async_request(request)
+    assert server.connections == 0
+    await sender.aclose()
+
+
+async def test_a_silent_server_times_out_and_the_connection_is_dropped(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: b"" if n == 1 else ok())
+    sender = transport()
+    client = httpx.AsyncClient(transport=sender, timeout=httpx.Timeout(0.2))
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post(f"http://127.0.0.1:{server.port}/", content=b"{}")
+    assert (await client.post(f"http://127.0.0.1:{server.port}/", content=b"{}")).text == "ok"
+    assert server.connections == 2
+    await sender.aclose()
+
+
+async def test_an_unread_body_drops_the_connection(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    big = b"x" * (1024 * 1024)
+    server = await serve(lambda n, _: ok(big))
+    sender = transport()
+    url = f"http://127.0.0.1:{server.port}/"
+    for _ in range(2):
+        response = await sender.handle_async_request(httpx.Request("POST", url, content=b"{}"))
+        assert response.status_code == 200
+        async for chunk in response.aiter_raw():
+            assert chunk
+            break
+        await response.aclose()
+    assert server.connections == 2  # never drained for reuse
+    await sender.aclose()
+
+
+async def test_a_request_beyond_the_limit_waits_for_a_slot(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: ok(b"%d" % n))
+    sender = transport(max_connections=1)
+    url = f"http://127.0.0.1:{server.port}/"
+    first = await sender.handle_async_request(httpx.Request("POST", url, content=b"{}"))
+    second = asyncio.ensure_future(
+        sender.handle_async_request(httpx.Request("POST", url, content=b"{}"))
+    )
+    await asyncio.sleep(0.05)  # long enough for the second to have been sent, were it allowed
+    assert not second.done() and len(server.requests) == 1
+    await first.aread()
+    await first.aclose()
+    reply = await asyncio.wait_for(second, 2)
+    assert await reply.aread() == b"2"
+    await reply.aclose()
+    assert server.connections == 1
+    await sender.aclose()
+
+
+async def test_an_expired_idle_connection_is_not_reused(
+    serve: Callable[..., Awaitable[Scripted]],
+) -> None:
+    server = await serve(lambda n, _: ok())
+    sender = transport(keepalive_expiry=0.0)
+    for _ in range(2):
+        await post(sender, f"http://127.0.0.1:{server.port}/")
+    assert server.connections == 2
+    await sender.aclose()
+
+
+def _certificate(folder: Path) -> tuple[str, ssl.SSLContext]:
+    """A self-signed certificate for ``localhost`` only, as PEM, and a server context using it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (folder / "cert.pem").write_bytes(pem)
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return pem.decode(), server_side
+
+
+async def test_tls_verifies_the_certificate_against_the_host_name(
+    serve: Callable[..., Awaitable[Scripted]], tmp_path: Path
+) -> None:
+    pem, server_side = _certificate(tmp_path)
+    server = await serve(lambda n, _: ok(b"secure"), server_side)
+    trusting = ssl.create_default_context(cadata=pem)
+    limits = httpx.Limits(max_connections=4)
+    sender = WebhookTransport(allow_loopback=True, limits=limits, ssl_context=trusting)
+    # By name: the name is checked and resolved, the checked address connected to, and the
+    # certificate verified against the name.
+    assert (await post(sender, f"https://localhost:{server.port}/")).text == "secure"
+    # By address: the certificate does not name 127.0.0.1, so the handshake fails.
+    with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|match"):
+        await post(sender, f"https://127.0.0.1:{server.port}/")
+    # A client that does not trust the certificate refuses it.
+    strict = WebhookTransport(allow_loopback=True, limits=limits)
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        await post(strict, f"https://localhost:{server.port}/")
+    await sender.aclose()
+    await strict.aclose()
