@@ -18,7 +18,7 @@ from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .http import build_clients
-from .queue import DeliveryWorker
+from .queue import DeliveryWorker, Load
 from .store import Store
 from .sweep import sweep
 
@@ -43,6 +43,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         outbound=outbound,
         redis=ctx["redis"],
         sending=asyncio.Semaphore(settings.webhook_max_connections),
+        load=ctx["load"],
     )
     # Kept out of the collector's sight for good, as the gateway does (``gateway.app``): a full
     # collection walking them paused every delivery in flight for about 50 ms.
@@ -60,9 +61,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """ARQ ``Worker`` keyword arguments. Results are not kept: the database holds every outcome,
-    and a kept result would block re-enqueueing the same job id."""
+    """``DeliveryWorker`` keyword arguments: ARQ's, and the room it keeps (one delivery a
+    connection). Results are not kept: the database holds every outcome, and a kept result would
+    block re-enqueueing the same job id."""
     job_timeout = settings.webhook_timeout_seconds + 60
+    load = Load()
     values: dict[str, Any] = {
         "functions": [
             func(deliver, name=DELIVER_JOB, keep_result=0, timeout=job_timeout),
@@ -73,7 +76,9 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "load": load},
+        "capacity": settings.webhook_max_connections,
+        "load": load,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": MAX_JOBS,
         "poll_delay": POLL_DELAY,

@@ -25,6 +25,7 @@ from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .http import USER_AGENT, Outbound
+from .queue import Load
 from .store import Claim, Record, Store
 
 __all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_after_seconds"]
@@ -51,6 +52,8 @@ class Deps:
     # Attempts in flight, at most one per connection (``webhook_max_connections``): an attempt
     # is claimed, and its timeout started, only when it can be sent at once.
     sending: asyncio.Semaphore
+    # Deliveries taken by this process and not finished: the worker takes jobs while it has room.
+    load: Load
     _keys: dict[str, bytes] = field(default_factory=dict)
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
@@ -337,9 +340,15 @@ async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str
     raised, the job raises after all have finished, and ARQ runs it again (what was done is no
     longer due, so only the rest is retried)."""
     deps: Deps = ctx["deps"]
-    results = await asyncio.gather(
-        *(_deliver(deps, delivery_id) for delivery_id in delivery_ids), return_exceptions=True
-    )
+    job_id: str = ctx["job_id"]
+
+    async def one(delivery_id: str) -> str:
+        try:
+            return await _deliver(deps, delivery_id)
+        finally:
+            deps.load.one_done(job_id)  # its room is free for the next job at once
+
+    results = await asyncio.gather(*map(one, delivery_ids), return_exceptions=True)
     counts: dict[str, int] = {}
     for result in results:
         if isinstance(result, BaseException):

@@ -1,19 +1,75 @@
-"""ARQ's worker, minus a cost that grows with its own concurrency.
+"""ARQ's worker, taking only the deliveries it has connections for.
 
-A job stays in ARQ's queue until it finishes, and every poll (each ``poll_delay``, 10 ms here)
-reads the queue's head and, for each id, checks in Redis whether it is already running: three
-round trips an id. With 200 jobs in flight that is hundreds of round trips a poll for jobs this
-very process is running: over the delivery benchmark, a third of the worker's CPU time. The ids
-of this worker's own running jobs are skipped before that check; jobs other workers run still
-get it.
+ARQ starts every due job up to ``max_jobs``, and a ``deliver_many`` job carries up to
+``outbox.BATCH`` deliveries, so one worker would take a whole backlog (200 jobs: 10,000
+deliveries) and queue it behind its own connections. Taken, that backlog is out of reach of every
+other worker; and since ARQ marks a taken job as running, the sweep cannot tell its deliveries
+from a killed worker's, and re-enqueues them once they are overdue. Here a worker starts delivery
+jobs only while the deliveries it holds are fewer than its connections
+(``webhook_max_connections``): the rest wait in the queue, where any worker can take them and the
+sweep sees them waiting. A job id tells its size (``outbox.job_size``); ``Load`` counts each
+delivery down as it finishes, so a slow receiver holds only its own share of the room.
+
+A second cost ARQ pays grows with its own concurrency: every poll (each ``poll_delay``, 10 ms
+here) reads the queue's head and, for each id, checks in Redis whether it is already running,
+three round trips an id, even for jobs this very process is running. Those ids are skipped first.
 """
+
+import functools
+from typing import Any
 
 from arq.worker import Worker
 
-__all__ = ["DeliveryWorker"]
+from gateway.webhooks.outbox import job_size
+
+__all__ = ["DeliveryWorker", "Load"]
+
+
+class Load:
+    """Deliveries this process has taken and not finished, by job."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._left: dict[str, int] = {}
+
+    def take(self, job_id: str, size: int) -> None:
+        self._left[job_id] = size
+        self.total += size
+
+    def one_done(self, job_id: str) -> None:
+        left = self._left.get(job_id)
+        if left:
+            self._left[job_id] = left - 1
+            self.total -= 1
+
+    def finish(self, job_id: str) -> None:
+        self.total -= self._left.pop(job_id, 0)
 
 
 class DeliveryWorker(Worker):
+    def __init__(self, *args: Any, capacity: int, load: Load, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.capacity = capacity
+        self.load = load
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         running = self.tasks
-        await super().start_jobs([i for i in job_ids if i.decode() not in running])
+        room = self.capacity - self.load.total
+        for raw in job_ids:
+            job_id = raw.decode()
+            if job_id in running:
+                continue
+            size = job_size(job_id)
+            if size and room <= 0:
+                continue  # left waiting in the queue (a sweep is not a delivery: it always runs)
+            # One at a time: a job another worker holds (running, or a killed worker's) is not
+            # started here and must not use up this worker's room.
+            await super().start_jobs([raw])
+            task = running.get(job_id)
+            if task is not None and size:
+                room -= size
+                self.load.take(job_id, size)
+                task.add_done_callback(functools.partial(self._finished, job_id))
+
+    def _finished(self, job_id: str, _: object) -> None:
+        self.load.finish(job_id)

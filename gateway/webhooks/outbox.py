@@ -27,6 +27,7 @@ __all__ = [
     "enqueue_jobs",
     "event_body",
     "job_id",
+    "job_size",
     "new_event_id",
 ]
 
@@ -157,11 +158,22 @@ async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
 
 
 def batch_job_id(jobs: Sequence[Job]) -> str:
-    """One id per set of delivery states, so offering the same batch twice is still a no-op."""
+    """One id per set of delivery states, so offering the same batch twice is still a no-op.
+    The id carries the batch's size, for a worker deciding whether it has room for it."""
     digest = hashlib.blake2b(digest_size=16)
     for delivery_id, generation in jobs:
         digest.update(f"{delivery_id}:{generation},".encode())
-    return f"dlvs:{digest.hexdigest()}"
+    return f"dlvs:{len(jobs)}:{digest.hexdigest()}"
+
+
+def job_size(job_id: str) -> int:
+    """How many deliveries a job id stands for; 0 for a job that is not a delivery (the sweep)."""
+    if job_id.startswith("dlv:"):
+        return 1
+    if job_id.startswith("dlvs:"):
+        size, _, _ = job_id[5:].partition(":")
+        return int(size) if size.isdigit() else BATCH
+    return 0
 
 
 async def enqueue_jobs(

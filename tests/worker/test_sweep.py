@@ -35,6 +35,7 @@ from tests.conftest import (
 )
 from tests.worker.test_delivery import make_endpoint
 from worker.delivery import Deps
+from worker.queue import Load
 from worker.store import Store
 from worker.sweep import sweep_once
 
@@ -176,6 +177,7 @@ async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
         outbound={},
         redis=pool,
         sending=asyncio.Semaphore(1),
+        load=Load(),
     )
 
     async def overdue_by_a_minute() -> None:
