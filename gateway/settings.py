@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     metrics: bool = True
     log_level: str = "INFO"
+    # The worker's line for an attempt that succeeded (every attempt is in the delivery log, and
+    # counted in the metrics, either way); off, only attempts that failed get a line.
+    webhook_log_successes: bool = False
     # The worker has no HTTP app, so it serves /metrics on a port of its own; None: not served.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 

@@ -113,3 +113,35 @@ async def test_a_failed_attempt_is_logged_and_counted_without_secrets(
 
     assert moved("aitopup_webhook_delivery_attempts_total", "retrying") >= 1
     assert moved("aitopup_webhook_delivery_attempt_duration_seconds_count", "retrying") >= 1
+
+
+@pytest.mark.parametrize("log_successes", [False, True])
+async def test_a_success_is_counted_and_logged_only_when_asked(
+    logged_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+    log_successes: bool,
+) -> None:
+    caplog.set_level(logging.INFO)
+    await start_worker(webhook_log_successes=log_successes)
+    merchant = await make_merchant()
+    await make_endpoint(logged_client, merchant, receiver.url)
+    before = _attempt_metrics(await scrape(None))
+    sent = await logged_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code == 200, sent.text
+
+    async def recorded() -> bool:
+        if not receiver.received:
+            return False
+        delivery_id = receiver.received[0].headers["x-aitopup-delivery"]
+        return bool(await attempts_of(db, delivery_id))
+
+    await wait_until(recorded)
+    after = _attempt_metrics(await scrape(None))
+    key: Any = ("aitopup_webhook_delivery_attempts_total", "succeeded")
+    assert after.get(key, 0.0) - before.get(key, 0.0) == 1
+    lines = [r for r in caplog.records if r.name == "aitopup.delivery"]
+    assert [getattr(r, "outcome", None) for r in lines] == (["succeeded"] if log_successes else [])
