@@ -126,8 +126,9 @@ class Connection(asyncio.Protocol):
 
     # The caller's side.
 
-    async def exchange(self, head: bytes, body: bytes, timeout: float | None) -> None:  # noqa: ASYNC109 (httpx's per-phase timeouts)
-        """Send a request and wait for its response's head (``status``, ``reason``, ``headers``)."""
+    async def exchange(self, head: bytes, body: bytes, deadline: float | None) -> None:
+        """Send a request and wait for its response's head (``status``, ``reason``, ``headers``)
+        until ``deadline`` (the event loop's clock)."""
         if self.closed or self._transport is None or self._transport.is_closing():
             raise httpx.RemoteProtocolError("connection closed")
         self._busy = True
@@ -137,10 +138,10 @@ class Connection(asyncio.Protocol):
                 raise self._error
             if self._complete:  # only an interim reply, then the end: not a response
                 raise httpx.RemoteProtocolError("no final response")
-            await self._wait(timeout)
+            await self._wait(deadline)
 
-    async def read(self, timeout: float | None) -> bytes | None:  # noqa: ASYNC109 (as above)
-        """The body's next bytes as they came; ``None`` at its end."""
+    async def read(self, deadline: float | None) -> bytes | None:
+        """The body's next bytes as they came, until ``deadline``; ``None`` at its end."""
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
@@ -153,7 +154,7 @@ class Connection(asyncio.Protocol):
                 return None
             if self._error is not None:
                 raise self._error
-            await self._wait(timeout)
+            await self._wait(deadline)
 
     def reusable(self) -> bool:
         """Whether the exchange ended cleanly, read to its end, on a connection kept alive."""
@@ -186,12 +187,13 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _wait(self, timeout: float | None) -> None:  # noqa: ASYNC109 (as above)
-        # A bare timer rather than ``asyncio.timeout``: this runs at least once a request, and
-        # the caller's own deadline, if any, still wraps the whole exchange.
+    async def _wait(self, deadline: float | None) -> None:
+        # A bare timer rather than ``asyncio.timeout``: this runs at least once a request.
         loop = asyncio.get_running_loop()
+        if deadline is not None and deadline <= loop.time():
+            raise httpx.ReadTimeout("timed out waiting for the response")
         waiter = self._waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
         try:
             await waiter
         finally:

@@ -24,7 +24,7 @@ from gateway.store.db import Database
 from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
-from .http import USER_AGENT, Outbound
+from .http import USER_AGENT, Outbound, WebhookTransport
 from .queue import Load
 from .store import Claim, Record, Store
 
@@ -153,14 +153,15 @@ def _request(url: str, body: bytes, headers: dict[str, str], deadline: float) ->
 
 
 async def post(
-    transport: httpx.AsyncBaseTransport,
+    transport: WebhookTransport,
     url: str,
     body: bytes,
     headers: dict[str, str],
     deadline: float,
 ) -> Attempt:
-    """One signed POST, never following a redirect, with a deadline on the whole exchange so a
-    receiver that trickles bytes cannot hold the attempt past the timeout.
+    """One signed POST, never following a redirect, with ``deadline`` on the whole exchange
+    (``WebhookTransport``'s read timeout), so a receiver that trickles bytes cannot hold the
+    attempt past it.
 
     The request goes to the shared client's transport as an ``httpx.Request``: a delivery needs
     none of the client's cookie jar (a receiver's cookies must not ride along to the next one),
@@ -168,16 +169,15 @@ async def post(
     result = Attempt()
     request = _request(url, body, headers, deadline)
     try:
-        async with asyncio.timeout(deadline):
-            response = await transport.handle_async_request(request)
-            try:
-                result.status = response.status_code
-                result.headers = dict(response.headers.items())  # dict() would scan per key
-                raw = await _read_capped(response, RESPONSE_CAP)
-                result.body = raw.decode("utf-8", errors="replace")
-            finally:
-                await response.aclose()
-    except TimeoutError:
+        response = await transport.handle_async_request(request)
+        try:
+            result.status = response.status_code
+            result.headers = dict(response.headers.items())  # dict() would scan per key
+            raw = await _read_capped(response, RESPONSE_CAP)
+            result.body = raw.decode("utf-8", errors="replace")
+        finally:
+            await response.aclose()
+    except httpx.ReadTimeout:
         result.error = f"timeout: no complete response within {deadline:g}s"
     except httpx.HTTPError as exc:
         result.error = _describe(exc)

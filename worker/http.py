@@ -59,15 +59,15 @@ class _Body(httpx.AsyncByteStream):
         self,
         transport: "WebhookTransport",
         connection: Connection,
-        timeout: float | None,
+        deadline: float | None,
     ) -> None:
         self._transport = transport
         self._connection = connection
-        self._timeout = timeout
+        self._deadline = deadline
         self._open = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._connection.read(self._timeout)) is not None:
+        while (chunk := await self._connection.read(self._deadline)) is not None:
             yield chunk
 
     async def aclose(self) -> None:
@@ -79,8 +79,12 @@ class _Body(httpx.AsyncByteStream):
 class WebhookTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over kept-alive connections, each opened only to a checked address.
 
+    The read timeout bounds the whole exchange, from the request's start to the response's last
+    byte, not each read as in httpx's own transport: a receiver that trickles bytes, or a slow
+    connect, cannot hold an attempt past it. The connect timeout also bounds the connect alone.
     At most ``limits.max_connections`` exchanges run at once; a request beyond that waits for a
-    slot. Bodies are neither decompressed nor drained: the caller reads what it wants."""
+    slot (before its clock starts). Bodies are neither decompressed nor drained: the caller reads
+    what it wants."""
 
     def __init__(
         self,
@@ -104,24 +108,23 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"cannot send to a {url.scheme!r} URL")
         key = (url.scheme, url.host, url.port or port)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        read_timeout = timeouts.get("read")
         try:
             body = request.content  # read already by a caller that built it from bytes
         except httpx.RequestNotRead:
             body = await request.aread()
         head = _head(request, len(body))
         await self._slots.acquire()
+        budget = timeouts.get("read")
+        deadline = None if budget is None else asyncio.get_running_loop().time() + budget
         try:
-            connection = await self._exchange(
-                key, head, body, timeouts.get("connect"), read_timeout
-            )
+            connection = await self._exchange(key, head, body, timeouts.get("connect"), deadline)
         except BaseException:
             self._slots.release()
             raise
         return httpx.Response(
             connection.status,
             headers=connection.headers,
-            stream=_Body(self, connection, read_timeout),
+            stream=_Body(self, connection, deadline),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
             request=request,
         )
@@ -132,12 +135,12 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         head: bytes,
         body: bytes,
         connect_timeout: float | None,
-        read_timeout: float | None,
+        deadline: float | None,
     ) -> Connection:
         kept = self._pool.take(key)
         if kept is not None:
             try:
-                await kept.exchange(head, body, read_timeout)
+                await kept.exchange(head, body, deadline)
                 return kept
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 kept.abort()
@@ -150,9 +153,12 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 kept.abort()
                 raise
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
         connection = await self._connect(key, connect_timeout)
         try:
-            await connection.exchange(head, body, read_timeout)
+            await connection.exchange(head, body, deadline)
         except BaseException:
             connection.abort()
             raise

@@ -1,10 +1,10 @@
-"""The worker's HTTP client on its own: respx for the exchange, real sockets for the guard."""
+"""The worker's POST and its client on their own, against real sockets on 127.0.0.1."""
 
 import asyncio
+import time
 
 import httpx
 import pytest
-import respx
 
 from gateway.clock import utcnow
 from gateway.settings import Settings
@@ -13,27 +13,59 @@ from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
 from worker.http import WebhookTransport, build_clients
 
 
-@respx.mock
-async def test_a_redirect_is_never_followed() -> None:
-    first = respx.post("https://hooks.example/a").mock(
-        return_value=httpx.Response(307, headers={"Location": "http://10.0.0.1/"})
-    )
-    elsewhere = respx.post("http://10.0.0.1/").mock(return_value=httpx.Response(200))
-    async with httpx.AsyncHTTPTransport() as transport:
-        result = await post(transport, "https://hooks.example/a", b"{}", {}, 5)
-    assert first.call_count == 1 and elsewhere.call_count == 0
-    assert result.error == "redirect not followed: HTTP 307 to http://10.0.0.1/"
+def _loose() -> WebhookTransport:
+    return WebhookTransport(allow_loopback=True, limits=httpx.Limits(max_connections=4))
+
+
+async def test_a_redirect_is_never_followed(receiver: Receiver) -> None:
+    target = Receiver()
+    await target.start()
+    receiver.respond = lambda _: Reply(status=307, headers={"Location": target.url})
+    sender = _loose()
+    result = await post(sender, receiver.url, b"{}", {}, 5)
+    await sender.aclose()
+    await target.stop()
+    assert len(receiver.received) == 1 and target.connections == 0
+    assert result.error == f"redirect not followed: HTTP 307 to {target.url}"
     assert not result.succeeded
 
 
-@respx.mock
-async def test_the_body_read_is_capped() -> None:
-    respx.post("https://hooks.example/a").mock(
-        return_value=httpx.Response(200, content=b"y" * (RESPONSE_CAP * 10))
-    )
-    async with httpx.AsyncHTTPTransport() as transport:
-        result = await post(transport, "https://hooks.example/a", b"{}", {}, 5)
+async def test_the_body_read_is_capped(receiver: Receiver) -> None:
+    receiver.respond = lambda _: Reply(body=b"y" * (RESPONSE_CAP * 10))
+    sender = _loose()
+    result = await post(sender, receiver.url, b"{}", {}, 5)
+    await sender.aclose()
     assert result.succeeded and result.body == "y" * RESPONSE_CAP
+
+
+async def test_the_deadline_covers_the_whole_exchange() -> None:
+    """A receiver that sends a byte every 0.1 s never leaves a read waiting long, and is still
+    cut off at the deadline."""
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            for _ in range(1000):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except ConnectionError:
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sender = _loose()
+    started = time.monotonic()
+    result = await post(sender, f"http://127.0.0.1:{port}/", b"{}", {}, 0.5)
+    took = time.monotonic() - started
+    await sender.aclose()
+    server.close()
+    await server.wait_closed()
+    assert result.error == "timeout: no complete response within 0.5s"
+    assert 0.45 <= took < 1.0
 
 
 def test_retry_after_forms_and_cap() -> None:
