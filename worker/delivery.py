@@ -99,10 +99,14 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """At most ``cap`` bytes of the body; the rest is never read (the connection is dropped)."""
+    """At most ``cap`` bytes of the body; the rest is never read (the connection is dropped).
+    Read from the response's stream as the transport hands it over: ``aiter_raw``'s chunking
+    and bookkeeping cost more than reading a webhook reply."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    stream = response.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    async for chunk in stream:
         chunks.append(chunk)
         size += len(chunk)
         if size >= cap:
@@ -123,9 +127,13 @@ def _describe(exc: Exception) -> str:
     return f"{kind}: {detail}"[:500]
 
 
-# Parsing a URL is most of what building an ``httpx.Request`` from a string costs; an endpoint's
-# URL is the same on every delivery, and ``httpx.URL`` is immutable, so one parse serves them all.
-_parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[httpx.URL, bytes]:
+    """An endpoint's URL parsed, and its ``Host`` header. Parsing is most of what building an
+    ``httpx.Request`` from a string costs; an endpoint's URL is the same on every delivery, and
+    ``httpx.URL`` is immutable, so one parse serves them all."""
+    parsed = httpx.URL(url)
+    return parsed, parsed.netloc
 
 
 @functools.lru_cache(maxsize=64)
@@ -138,8 +146,8 @@ def _request(url: str, body: bytes, headers: dict[str, str], deadline: float) ->
     ``Content-Length`` set, which is what httpx would add. Given text headers and a ``content``,
     httpx normalises and searches its header list once per header it adds: several times the
     cost of the rest of the request, for headers this module writes itself."""
-    target = _parsed_url(url)
-    raw = [(b"Host", target.netloc), (b"Content-Length", str(len(body)).encode())]
+    target, host = _target(url)
+    raw = [(b"Host", host), (b"Content-Length", str(len(body)).encode())]
     raw += [(name.encode(), value.encode()) for name, value in headers.items()]
     request = httpx.Request(
         "POST",
