@@ -22,7 +22,7 @@ import httpx
 from gateway.settings import Settings
 from gateway.webhooks.urls import UrlRefused, resolve_checked
 
-from .connections import Connection, Key, Pool
+from .connections import Connection, Deadlines, Key, Pool
 
 __all__ = ["USER_AGENT", "Outbound", "WebhookTransport", "build_clients"]
 
@@ -96,6 +96,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         self._allow_loopback = allow_loopback
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
         self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
+        self._deadlines = Deadlines()
         self._pool = Pool(
             max_idle=limits.max_keepalive_connections or 0,
             expiry=limits.keepalive_expiry or 0.0,
@@ -180,7 +181,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
                 for address in addresses:
                     try:
                         _, connection = await loop.create_connection(
-                            lambda: Connection(key),
+                            lambda: Connection(key, self._deadlines),
                             str(address),
                             port,
                             ssl=tls,
@@ -201,6 +202,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._pool.close()
+        self._deadlines.close()
 
 
 @dataclass(frozen=True, slots=True)
