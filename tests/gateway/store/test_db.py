@@ -1,6 +1,7 @@
 import asyncio
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,73 @@ async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) ->
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+def test_a_held_write_lock_is_looked_at_again_every_half_millisecond(tmp_path: Path) -> None:
+    """SQLite's busy handler would look again after 1, 2, 5, 10 … 100 ms, so a writer that lost
+    the lock a few times slept for up to a tenth of a second: the wait is polled instead."""
+    path = tmp_path / "lock.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    waiter = sqlite3.connect(path, timeout=0, isolation_level=None)
+    looks: list[str] = []
+    waiter.set_trace_callback(lambda sql: looks.append(sql) if sql == "BEGIN IMMEDIATE" else None)
+    release = threading.Timer(0.05, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    store_db._begin_immediate(waiter)
+    assert waiter.in_transaction
+    assert len(looks) >= 10, looks  # about a hundred, on a quiet machine
+    waiter.execute("ROLLBACK")
+    release.join()
+    holder.close()
+    waiter.close()
+
+
+def test_a_write_lock_held_too_long_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_db, "LOCK_WAIT_SECONDS", 0.05)
+    path = tmp_path / "lock.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    waiter = sqlite3.connect(path, timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store_db._begin_immediate(waiter)
+    assert not waiter.in_transaction
+    holder.execute("ROLLBACK")
+    holder.close()
+    waiter.close()
+
+
+async def test_both_ways_into_a_sqlite_transaction_wait_for_another_writer(db: Database) -> None:
+    """The driver path (``Database.run``) and SQLAlchemy's (``Database.begin``) both wait for a
+    lock another process holds, and get it once it is released."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+    other = sqlite3.connect(str(db.engine.url.database), isolation_level=None)
+    one = Statement("SELECT 1 AS n", ("n",))
+
+    async def by_driver(tx: Raw) -> object:
+        return await tx.fetchrow(one, {})
+
+    for way in ("run", "begin"):
+        other.execute("BEGIN IMMEDIATE")
+        if way == "run":
+            waiting = asyncio.ensure_future(db.run(by_driver))
+        else:
+
+            async def by_sqlalchemy() -> None:
+                async with db.begin() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+
+            waiting = asyncio.ensure_future(by_sqlalchemy())
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), way
+        other.execute("ROLLBACK")
+        await asyncio.wait_for(waiting, 5)
+    other.close()
 
 
 async def test_the_sqlite_reader_sees_commits_and_cannot_write(db: Database) -> None:
