@@ -52,7 +52,7 @@ class Deps:
     # Attempts in flight, at most one per connection (``webhook_max_connections``): an attempt
     # is claimed, and its timeout started, only when it can be sent at once.
     sending: asyncio.Semaphore
-    # Deliveries taken by this process and not finished: the worker takes jobs while it has room.
+    # Deliveries taken by this process and not yet sent: the worker takes jobs while it has room.
     load: Load
     _keys: dict[str, bytes] = field(default_factory=dict)
 
@@ -282,14 +282,19 @@ async def _send(deps: Deps, delivery_id: str) -> _Sent | str:
     return _Sent(claim, headers, attempt, started, utcnow(), seconds)
 
 
-async def _deliver(deps: Deps, delivery_id: str) -> str:
+async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> str:
     """Run the attempt that is due, if one is; the outcome, for the job result and the tests.
 
     A burst larger than the pool waits here, before its claim, rather than for a connection
     inside the attempt: there the wait would count against the receiver's timeout, and a long
-    one would outlast the claim's lease."""
-    async with deps.sending:
-        sent = await _send(deps, delivery_id)
+    one would outlast the claim's lease. Once sent, the delivery no longer counts against the
+    worker's room (``Load``): recording it needs no connection."""
+    try:
+        async with deps.sending:
+            sent = await _send(deps, delivery_id)
+    finally:
+        if job_id is not None:
+            deps.load.one_done(job_id)
     if isinstance(sent, str):
         return sent
     settings, claim, attempt = deps.settings, sent.claim, sent.attempt
@@ -342,7 +347,7 @@ async def _deliver(deps: Deps, delivery_id: str) -> str:
 async def deliver(ctx: dict[str, Any], delivery_id: str, generation: int = 0) -> str:
     """ARQ task ``deliver``. ``generation`` only makes the job id unique; the row decides."""
     deps: Deps = ctx["deps"]
-    return await _deliver(deps, delivery_id)
+    return await _deliver(deps, delivery_id, ctx.get("job_id"))
 
 
 async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, int]:
@@ -351,15 +356,11 @@ async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str
     raised, the job raises after all have finished, and ARQ runs it again (what was done is no
     longer due, so only the rest is retried)."""
     deps: Deps = ctx["deps"]
-    job_id: str = ctx["job_id"]
-
-    async def one(delivery_id: str) -> str:
-        try:
-            return await _deliver(deps, delivery_id)
-        finally:
-            deps.load.one_done(job_id)  # its room is free for the next job at once
-
-    results = await asyncio.gather(*map(one, delivery_ids), return_exceptions=True)
+    job_id: str | None = ctx.get("job_id")
+    results = await asyncio.gather(
+        *(_deliver(deps, delivery_id, job_id) for delivery_id in delivery_ids),
+        return_exceptions=True,
+    )
     counts: dict[str, int] = {}
     for result in results:
         if isinstance(result, BaseException):

@@ -8,7 +8,8 @@ from a killed worker's, and re-enqueues them once they are overdue. Here a worke
 jobs only while the deliveries it holds are fewer than its connections
 (``webhook_max_connections``): the rest wait in the queue, where any worker can take them and the
 sweep sees them waiting. A job id tells its size (``outbox.job_size``); ``Load`` counts each
-delivery down as it finishes, so a slow receiver holds only its own share of the room.
+delivery down once it is sent (recording it needs no connection), so a slow receiver holds only
+its own share of the room.
 
 A second cost ARQ pays grows with its own concurrency: every poll (each ``poll_delay``, 10 ms
 here) reads the queue's head and, for each id, checks in Redis whether it is already running,
@@ -26,7 +27,7 @@ __all__ = ["DeliveryWorker", "Load"]
 
 
 class Load:
-    """Deliveries this process has taken and not finished, by job."""
+    """Deliveries this process has taken and not yet sent, by job."""
 
     def __init__(self) -> None:
         self.total = 0

@@ -78,6 +78,14 @@ class Record:
     def succeeded(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def changes_endpoint(self) -> bool:
+        """Whether writing it changes its endpoint too: the failure clock starts or stops, or
+        the endpoint is disabled."""
+        return self.disable_reason is not None or self.succeeded == (
+            self.claim.failing_since is not None
+        )
+
 
 ClaimResult = Claim | str | None  # a claim, DISABLED, or None when nothing was due
 _Waiter = asyncio.Future[Any]
@@ -151,9 +159,28 @@ class Store:
             claimed = await _claim_many(tx, [c for c, _ in claims], utcnow(), self._lease)
             return notified, claimed
 
-        # One transaction, and on SQLite one trip to the connection's thread (``Database.run``):
-        # a trip waits for the event loop, which is busy with every attempt in flight.
-        notified, claimed = await self._db.run(write)
+        db = self._db
+        if db.is_sqlite or any(r.changes_endpoint for r, _ in records):
+            # One transaction, and on SQLite one trip to the connection's thread
+            # (``Database.run``): a trip waits for the event loop, busy with every attempt.
+            notified, claimed = await db.run(write)
+        else:
+            # PostgreSQL, only rows to write: each statement is atomic by itself, so they need
+            # no BEGIN and COMMIT around them (two more trips, each waiting for the event loop),
+            # and the records and the claims go at once, on two connections.
+            async def record_all() -> list[list[str]]:
+                if not records:
+                    return []
+                async with db.connect() as conn:
+                    return await _write_records(conn, [r for r, _ in records])
+
+            async def claim_all() -> dict[str, ClaimResult]:
+                if not claims:
+                    return {}
+                async with db.connect() as conn:
+                    return await _claim_many(conn, [c for c, _ in claims], utcnow(), self._lease)
+
+            notified, claimed = await asyncio.gather(record_all(), claim_all())
         for (_, waiter), notify in zip(records, notified, strict=True):
             _settle(waiter, notify)
         for delivery_id, waiter in claims:
@@ -222,6 +249,35 @@ def _any(statement: Statement) -> Statement:
     return Statement(statement.sql.replace("IN ({ids})", "= ANY(:ids)"), statement.columns)
 
 
+_LEASE_WITH_TARGETS_PG = Statement(
+    """WITH leased AS (
+        UPDATE webhook_deliveries
+        SET generation = generation + 1, next_attempt_at = :lease_until, updated_at = :now
+        WHERE id = ANY(:ids) AND status = 'pending' AND next_attempt_at <= :due
+        RETURNING id, event_id, endpoint_id, env, attempts, trigger, run_start, generation)
+    SELECT l.id, l.event_id, l.endpoint_id, l.env, l.attempts, l.trigger, l.run_start,
+        l.generation, e.payload, e.type, ep.url, ep.enabled, ep.deleted_at, ep.secret_sealed,
+        ep.previous_secret_sealed, ep.previous_secret_expires_at, ep.failing_since
+    FROM leased l
+    JOIN events e ON e.id = l.event_id
+    JOIN webhook_endpoints ep ON ep.id = l.endpoint_id"""
+)
+
+
+async def _lease(db: Raw, ids: list[str], now: datetime, lease: timedelta) -> list[dict[str, Any]]:
+    """The leased rows, each with what sending it needs: on PostgreSQL one statement (one trip),
+    on SQLite, which has no UPDATE inside a WITH, the lease and then the lookup."""
+    params = {"lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
+    if not db.is_sqlite:
+        return await db.fetch(_LEASE_WITH_TARGETS_PG, {**params, "ids": ids})
+    leased = await db.fetch(*_in(db, _LEASE, ids, params))
+    if not leased:
+        return []
+    targets = await db.fetch(*_in(db, _TARGETS, [row["id"] for row in leased], {}))
+    found = {row["id"]: row for row in targets}
+    return [{**row, **found[row["id"]]} for row in leased]
+
+
 async def _claim_many(
     db: Raw, ids: list[str], now: datetime, lease: timedelta
 ) -> dict[str, ClaimResult]:
@@ -229,17 +285,10 @@ async def _claim_many(
     leased first, or that is no longer due, is simply not returned."""
     if not ids:
         return {}
-    lease_params = {"lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
-    leased = await db.fetch(*_in(db, _LEASE, ids, lease_params))
-    if not leased:
-        return {}
-    targets = await db.fetch(*_in(db, _TARGETS, [row["id"] for row in leased], {}))
-    found = {row["id"]: row for row in targets}
     out: dict[str, ClaimResult] = {}
     gone: list[str] = []
-    for row in leased:
-        extra = found[row["id"]]
-        if not extra["enabled"] or extra["deleted_at"] is not None:
+    for row in await _lease(db, ids, now, lease):
+        if not row["enabled"] or row["deleted_at"] is not None:
             # Re-checked here, not when queued: the merchant may have disabled it meanwhile.
             gone.append(row["id"])
             out[row["id"]] = DISABLED
@@ -253,13 +302,13 @@ async def _claim_many(
             trigger=row["trigger"],
             run_start=row["run_start"],
             generation=row["generation"],
-            payload=extra["payload"],
-            type=extra["type"],
-            url=extra["url"],
-            secret_sealed=extra["secret_sealed"],
-            previous_secret_sealed=extra["previous_secret_sealed"],
-            previous_secret_expires_at=db.timestamp(extra["previous_secret_expires_at"]),
-            failing_since=db.timestamp(extra["failing_since"]),
+            payload=row["payload"],
+            type=row["type"],
+            url=row["url"],
+            secret_sealed=row["secret_sealed"],
+            previous_secret_sealed=row["previous_secret_sealed"],
+            previous_secret_expires_at=db.timestamp(row["previous_secret_expires_at"]),
+            failing_since=db.timestamp(row["failing_since"]),
         )
     if gone:
         await db.fetch(*_in(db, _GONE, gone, {"now": now}))
@@ -284,47 +333,98 @@ def _json(value: dict[str, str] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
+# PostgreSQL runs each parameter set of an ``executemany`` as a statement of its own; one
+# statement over arrays writes a batch's delivery rows and attempt rows in one execution (one
+# trip, atomic by itself), at a fraction of the server's CPU.
+_RECORD_PG = Statement(
+    """WITH v AS (
+        SELECT * FROM unnest(:id::text[], :claimed::int[], :status::text[], :attempt::int[],
+            :next_at::timestamptz[], :started::timestamptz[], :finished::timestamptz[],
+            :trigger::text[], :duration_ms::int[], :url::text[], :request_headers::text[],
+            :request_body::text[], :response_status::int[], :response_headers::text[],
+            :response_body::text[], :error::text[])
+        AS v(id, claimed, status, attempt, next_at, started, finished, trigger, duration_ms,
+            url, request_headers, request_body, response_status, response_headers,
+            response_body, error)),
+    recorded AS (
+        UPDATE webhook_deliveries AS d
+        SET status = v.status, attempts = v.attempt, generation = v.claimed + 1,
+            next_attempt_at = v.next_at, last_attempt_at = v.started, updated_at = v.finished
+        FROM v WHERE d.id = v.id AND d.generation = v.claimed)
+    INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, url,
+        request_headers, request_body, response_status, response_headers, response_body, error)
+    SELECT id, attempt, trigger, started, duration_ms, url, request_headers::json, request_body,
+        response_status, response_headers::json, response_body, error
+    FROM v"""
+)
+
+
+def _record_arrays(records: list[Record]) -> dict[str, list[Any]]:
+    return {
+        "id": [r.claim.delivery_id for r in records],
+        "claimed": [r.claim.generation for r in records],
+        "status": [r.status for r in records],
+        "attempt": [r.claim.attempts + 1 for r in records],
+        "next_at": [r.next_at for r in records],
+        "started": [r.started for r in records],
+        "finished": [r.finished for r in records],
+        "trigger": [r.claim.trigger for r in records],
+        "duration_ms": [r.duration_ms for r in records],
+        "url": [r.claim.url for r in records],
+        "request_headers": [_json(r.request_headers) for r in records],
+        "request_body": [r.claim.payload for r in records],
+        "response_status": [r.response_status for r in records],
+        "response_headers": [_json(r.response_headers) for r in records],
+        "response_body": [r.response_body for r in records],
+        "error": [r.error for r in records],
+    }
+
+
 async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
-    """Every record's delivery row and attempt row, one ``executemany`` each for the lot; the
-    rare endpoint changes (failure clock, disabling) one by one, in order."""
+    """Every record's delivery row and attempt row, in one statement on PostgreSQL and one
+    ``executemany`` each on SQLite; then the rare endpoint changes (failure clock, disabling)
+    one by one, in order."""
     if not records:
         return []
-    await db.executemany(
-        _RECORD_DELIVERY,
-        [
-            {
-                "id": r.claim.delivery_id,
-                "claimed": r.claim.generation,
-                "status": r.status,
-                "attempts": r.claim.attempts + 1,
-                "generation": r.claim.generation + 1,
-                "next_at": r.next_at,
-                "started": r.started,
-                "finished": r.finished,
-            }
-            for r in records
-        ],
-    )
-    await db.executemany(
-        _INSERT_ATTEMPT,
-        [
-            {
-                "delivery_id": r.claim.delivery_id,
-                "attempt": r.claim.attempts + 1,
-                "trigger": r.claim.trigger,
-                "started_at": r.started,
-                "duration_ms": r.duration_ms,
-                "url": r.claim.url,
-                "request_headers": _json(r.request_headers),
-                "request_body": r.claim.payload,
-                "response_status": r.response_status,
-                "response_headers": _json(r.response_headers),
-                "response_body": r.response_body,
-                "error": r.error,
-            }
-            for r in records
-        ],
-    )
+    if not db.is_sqlite:
+        await db.fetch(_RECORD_PG, _record_arrays(records))
+    else:
+        await db.executemany(
+            _RECORD_DELIVERY,
+            [
+                {
+                    "id": r.claim.delivery_id,
+                    "claimed": r.claim.generation,
+                    "status": r.status,
+                    "attempts": r.claim.attempts + 1,
+                    "generation": r.claim.generation + 1,
+                    "next_at": r.next_at,
+                    "started": r.started,
+                    "finished": r.finished,
+                }
+                for r in records
+            ],
+        )
+        await db.executemany(
+            _INSERT_ATTEMPT,
+            [
+                {
+                    "delivery_id": r.claim.delivery_id,
+                    "attempt": r.claim.attempts + 1,
+                    "trigger": r.claim.trigger,
+                    "started_at": r.started,
+                    "duration_ms": r.duration_ms,
+                    "url": r.claim.url,
+                    "request_headers": _json(r.request_headers),
+                    "request_body": r.claim.payload,
+                    "response_status": r.response_status,
+                    "response_headers": _json(r.response_headers),
+                    "response_body": r.response_body,
+                    "error": r.error,
+                }
+                for r in records
+            ],
+        )
     notified: list[list[str]] = []
     touched: set[tuple[str, bool]] = set()
     for r in records:
