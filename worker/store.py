@@ -92,44 +92,54 @@ _Waiter = asyncio.Future[Any]
 
 
 class Store:
-    """Claims and records, grouped into as few transactions as the load allows."""
+    """Claims and records, grouped into as few transactions as the load allows.
+
+    On SQLite one runner carries both in each transaction (one writer, one trip). On PostgreSQL
+    claims and records run on their own, each queue batched by a runner of its own: an attempt
+    waiting for its claim does not also wait for the records written meanwhile."""
 
     def __init__(self, db: Database, *, lease_seconds: float) -> None:
         self._db = db
         self._lease = timedelta(seconds=lease_seconds)
         self._claims: list[tuple[str, _Waiter]] = []
         self._records: list[tuple[Record, _Waiter]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: dict[str, asyncio.Task[None]] = {}
 
     async def drain(self) -> None:
-        """Let the batch in hand finish (its jobs may be gone, its rows are not) before the
-        engine is disposed under it."""
-        if self._runner is not None:
-            await asyncio.gather(self._runner, return_exceptions=True)
+        """Let the batches in hand finish (their jobs may be gone, their rows are not) before
+        the engine is disposed under them."""
+        await asyncio.gather(*self._runners.values(), return_exceptions=True)
 
     async def claim(self, delivery_id: str) -> ClaimResult:
-        result: ClaimResult = await self._submit(self._claims, delivery_id)
+        result: ClaimResult = await self._submit("claims", self._claims, delivery_id)
         return result
 
     async def record(self, record: Record) -> list[str]:
         """The deliveries of a ``webhook.endpoint.disabled`` event, if this record disabled one."""
-        notify: list[str] = await self._submit(self._records, record)
+        notify: list[str] = await self._submit("records", self._records, record)
         return notify
 
-    async def _submit(self, queue: list[tuple[Any, _Waiter]], item: Any) -> Any:
+    async def _submit(self, kind: str, queue: list[tuple[Any, _Waiter]], item: Any) -> Any:
         waiter: _Waiter = asyncio.get_running_loop().create_future()
         queue.append((item, waiter))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
+        lane = "both" if self._db.is_sqlite else kind
+        runner = self._runners.get(lane)
+        if runner is None or runner.done():
+            self._runners[lane] = asyncio.create_task(self._run(lane))
         # A cancelled job cancels only its own waiter: the batch runs in its own task and
         # finishes, and answers only the waiters still waiting.
         return await waiter
 
-    async def _run(self) -> None:
-        while self._claims or self._records:
-            records, self._records = self._records[:MAX_BATCH], self._records[MAX_BATCH:]
-            room = MAX_BATCH - len(records)
-            claims, self._claims = self._claims[:room], self._claims[room:]
+    async def _run(self, lane: str) -> None:
+        take_records, take_claims = lane != "claims", lane != "records"
+        while (take_claims and self._claims) or (take_records and self._records):
+            records: list[tuple[Record, _Waiter]] = []
+            if take_records:
+                records, self._records = self._records[:MAX_BATCH], self._records[MAX_BATCH:]
+            claims: list[tuple[str, _Waiter]] = []
+            if take_claims:
+                room = MAX_BATCH - len(records)
+                claims, self._claims = self._claims[:room], self._claims[room:]
             try:
                 await self._step(records, claims)
             except Exception:
@@ -165,22 +175,11 @@ class Store:
             # (``Database.run``): a trip waits for the event loop, busy with every attempt.
             notified, claimed = await db.run(write)
         else:
-            # PostgreSQL, only rows to write: each statement is atomic by itself, so they need
-            # no BEGIN and COMMIT around them (two more trips, each waiting for the event loop),
-            # and the records and the claims go at once, on two connections.
-            async def record_all() -> list[list[str]]:
-                if not records:
-                    return []
-                async with db.connect() as conn:
-                    return await _write_records(conn, [r for r, _ in records])
-
-            async def claim_all() -> dict[str, ClaimResult]:
-                if not claims:
-                    return {}
-                async with db.connect() as conn:
-                    return await _claim_many(conn, [c for c, _ in claims], utcnow(), self._lease)
-
-            notified, claimed = await asyncio.gather(record_all(), claim_all())
+            # PostgreSQL, only rows to write: each statement is atomic by itself and needs no
+            # BEGIN and COMMIT around it (two more trips, each waiting for the event loop).
+            async with db.connect() as conn:
+                notified = await _write_records(conn, [r for r, _ in records])
+                claimed = await _claim_many(conn, [c for c, _ in claims], utcnow(), self._lease)
         for (_, waiter), notify in zip(records, notified, strict=True):
             _settle(waiter, notify)
         for delivery_id, waiter in claims:
