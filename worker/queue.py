@@ -4,12 +4,13 @@ ARQ starts every due job up to ``max_jobs``, and a ``deliver_many`` job carries 
 ``outbox.BATCH`` deliveries, so one worker would take a whole backlog (200 jobs: 10,000
 deliveries) and queue it behind its own connections. Taken, that backlog is out of reach of every
 other worker; and since ARQ marks a taken job as running, the sweep cannot tell its deliveries
-from a killed worker's, and re-enqueues them once they are overdue. Here a worker starts delivery
-jobs only while the deliveries it holds are fewer than its connections
-(``webhook_max_connections``): the rest wait in the queue, where any worker can take them and the
-sweep sees them waiting. A job id tells its size (``outbox.job_size``); ``Load`` counts each
-delivery down once it is sent (recording it needs no connection), so a slow receiver holds only
-its own share of the room.
+from a killed worker's, and re-enqueues them once they are overdue. Here a worker starts a
+delivery job only if it fits in its room, the connections (``webhook_max_connections``) not
+spoken for by the deliveries it holds: the rest wait in the queue, where any worker can take them
+and the sweep sees them waiting, and nothing waits inside the worker for a connection (asyncio's
+semaphore walks its waiters on every acquire). A job id tells its size (``outbox.job_size``);
+``Load`` counts each delivery down once it is sent (recording it needs no connection), so a slow
+receiver holds only its own share of the room.
 
 A second cost ARQ pays grows with its own concurrency: every poll (each ``poll_delay``, 10 ms
 here) reads the queue's head and, for each id, checks in Redis whether it is already running,
@@ -61,8 +62,10 @@ class DeliveryWorker(Worker):
             if job_id in running:
                 continue
             size = job_size(job_id)
-            if size and room <= 0:
-                continue  # left waiting in the queue (a sweep is not a delivery: it always runs)
+            if size > room and room < self.capacity:
+                # Left waiting in the queue. A job larger than the whole room still runs, once
+                # nothing else is held; a sweep (size 0) is not a delivery and always runs.
+                continue
             # One at a time: a job another worker holds (running, or a killed worker's) is not
             # started here and must not use up this worker's room.
             await super().start_jobs([raw])

@@ -61,9 +61,7 @@ async def test_own_running_jobs_are_skipped_before_redis(monkeypatch: pytest.Mon
         task.cancel()
 
 
-async def test_delivery_jobs_start_only_while_there_is_room(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_delivery_jobs_start_only_when_they_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     worker, offered = _bare_worker(monkeypatch, capacity=100)
     queue = [b"dlvs:50:a", b"dlvs:50:b", b"dlvs:50:c", b"dlv:d:0", b"cron:sweep:1"]
     # a and b fill the room; the sweep is not a delivery and always runs.
@@ -71,14 +69,25 @@ async def test_delivery_jobs_start_only_while_there_is_room(
     assert worker.load.total == 100
     assert await poll(worker, offered, [b"dlvs:50:c", b"dlv:d:0"]) == []
 
-    worker.load.one_done("dlvs:50:a")  # one delivery of a finished: room for one job
-    assert await poll(worker, offered, [b"dlvs:50:c", b"dlv:d:0"]) == [b"dlvs:50:c"]
-    assert worker.load.total == 149
+    worker.load.one_done("dlvs:50:a")  # room for one delivery: d fits, c does not
+    assert await poll(worker, offered, [b"dlvs:50:c", b"dlv:d:0"]) == [b"dlv:d:0"]
+    assert worker.load.total == 100
 
     worker.tasks["dlvs:50:b"].cancel()  # b over, however it ended: its room is free again
     await asyncio.sleep(0)
-    assert worker.load.total == 99
-    assert await poll(worker, offered, [b"dlv:d:0"]) == [b"dlv:d:0"]
+    assert worker.load.total == 50
+    assert await poll(worker, offered, [b"dlvs:50:c"]) == [b"dlvs:50:c"]
+    for task in worker.tasks.values():
+        task.cancel()
+
+
+async def test_a_job_larger_than_the_room_runs_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    worker, offered = _bare_worker(monkeypatch, capacity=2)
+    assert await poll(worker, offered, [b"dlvs:50:a", b"dlv:b:0"]) == [b"dlvs:50:a"]
+    assert await poll(worker, offered, [b"dlv:b:0"]) == []
+    worker.tasks["dlvs:50:a"].cancel()
+    await asyncio.sleep(0)
+    assert await poll(worker, offered, [b"dlv:b:0"]) == [b"dlv:b:0"]
     for task in worker.tasks.values():
         task.cancel()
 
@@ -87,9 +96,9 @@ async def test_a_job_held_elsewhere_takes_no_room(monkeypatch: pytest.MonkeyPatc
     """Jobs a killed worker still holds head the queue until their mark expires; the jobs
     behind them must still be taken."""
     held = frozenset({b"dlvs:50:x", b"dlvs:50:y"})
-    worker, offered = _bare_worker(monkeypatch, capacity=60, elsewhere=held)
+    worker, offered = _bare_worker(monkeypatch, capacity=100, elsewhere=held)
     queue = [b"dlvs:50:x", b"dlvs:50:y", b"dlvs:50:a", b"dlvs:50:b"]
-    assert await poll(worker, offered, queue) == queue[:4]
+    assert await poll(worker, offered, queue) == queue
     assert set(worker.tasks) == {"dlvs:50:a", "dlvs:50:b"}
     assert worker.load.total == 100
     for task in worker.tasks.values():
