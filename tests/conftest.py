@@ -10,6 +10,7 @@ import gc
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -520,6 +521,7 @@ class Received:
     headers: dict[str, str]  # lower-case names
     body: bytes
     at: float  # time.monotonic() when the body was read
+    raw: bytes = b""  # the request as it came: head and body
 
     @property
     def webhook_id(self) -> str:
@@ -533,16 +535,20 @@ class Reply:
     status: int = 200
     headers: dict[str, str] | None = None
     body: bytes = b"ok"
-    mode: str = "normal"  # normal, hang, reset, huge
+    mode: str = "normal"  # normal, hang, reset, huge, close (without a word)
     huge_bytes: int = 50 * 1024 * 1024
     delay: float = 0.0  # a slow receiver: seconds before answering
+    raw: bytes | None = None  # written as it is, instead of a reply made of the fields above
+    last: bool = False  # close the connection after this reply
 
 
 class Receiver:
     """A real HTTP/1.1 server on 127.0.0.1, small enough to misbehave on purpose: hang, reset
-    mid-response, or stream 50 MB. ``respond`` decides each reply; ``received`` logs requests."""
+    mid-response, stream 50 MB, or answer with any bytes at all. ``respond`` decides each reply;
+    ``received`` logs requests. With ``tls``, it speaks HTTPS."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.received: list[Received] = []
         self.respond: Callable[[Received], Reply] = lambda _: Reply()
         self.connections = 0
@@ -559,7 +565,9 @@ class Receiver:
         return {r.webhook_id for r in self.received}
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, backlog=1024, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -583,7 +591,7 @@ class Receiver:
                     if sep:
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                request = Received(headers, body, time.monotonic())
+                request = Received(headers, body, time.monotonic(), head + body)
                 self.received.append(request)
                 reply = self.respond(request)
                 if not await self._answer(writer, reply):
@@ -596,6 +604,12 @@ class Receiver:
 
     async def _answer(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
         """Whether the connection may carry another request."""
+        if reply.mode == "close":
+            return False
+        if reply.raw is not None:
+            writer.write(reply.raw)
+            await writer.drain()
+            return not reply.last
         if reply.mode == "hang":
             await self._closing.wait()
             return False

@@ -5,7 +5,6 @@ import asyncio
 import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.conftest import Received, Receiver, Reply
 from worker.http import WebhookTransport
 
 # What the server does with the n-th request it reads: bytes to write back, or None to close the
@@ -22,66 +22,25 @@ from worker.http import WebhookTransport
 Script = Callable[[int, bytes], bytes | None]
 
 
-@dataclass
-class Scripted:
-    script: Script
-    requests: list[bytes] = field(default_factory=list)
-    connections: int = 0
-    port: int = 0
-    tls: ssl.SSLContext | None = None
-    close_after: bool = False  # close each connection after its first reply
-    _server: asyncio.Server | None = None
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.add(writer)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                request = head + await reader.readexactly(length)
-                self.requests.append(request)
-                reply = self.script(len(self.requests), request)
-                if reply is None:
-                    return
-                writer.write(reply)
-                await writer.drain()
-                if self.close_after:
-                    return
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
 def ok(body: bytes = b"ok", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Script], Awaitable[Scripted]]]:
-    started: list[Scripted] = []
+async def serve() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    """A receiver that answers each request with the bytes ``script`` gives."""
+    started: list[Receiver] = []
 
     async def start(
         script: Script, tls: ssl.SSLContext | None = None, close_after: bool = False
-    ) -> Scripted:
-        server = Scripted(script, tls=tls, close_after=close_after)
+    ) -> Receiver:
+        server = Receiver(tls)
+
+        def respond(request: Received) -> Reply:
+            raw = script(len(server.received), request.raw)
+            return Reply(mode="close") if raw is None else Reply(raw=raw, last=close_after)
+
+        server.respond = respond
         await server.start()
         started.append(server)
         return server
@@ -106,7 +65,7 @@ async def post(
 
 
 async def test_requests_go_out_whole_on_one_kept_connection(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: ok(b"reply %d" % n))
     sender = transport()
@@ -116,7 +75,7 @@ async def test_requests_go_out_whole_on_one_kept_connection(
     ]
     assert [r.text for r in replies] == ["reply 1", "reply 2", "reply 3"]
     assert server.connections == 1
-    first = server.requests[0]
+    first = server.received[0].raw
     assert first.startswith(b"POST /hook?x=1 HTTP/1.1\r\n")
     assert b"\r\nHost: 127.0.0.1:%d\r\n" % server.port in first
     assert first.count(b"Content-Length") == 1 and b'Content-Length: 7\r\n\r\n{"n":0}' in first
@@ -132,7 +91,7 @@ async def test_requests_go_out_whole_on_one_kept_connection(
     ],
 )
 async def test_a_connection_the_server_closes_is_not_kept(
-    serve: Callable[..., Awaitable[Scripted]], reply: bytes
+    serve: Callable[..., Awaitable[Receiver]], reply: bytes
 ) -> None:
     server = await serve(lambda n, _: reply)
     sender = transport()
@@ -154,7 +113,7 @@ async def test_a_connection_the_server_closes_is_not_kept(
         (b"HTTP/1.1 204 No Content\r\n\r\n", ""),
     ],
 )
-async def test_framings(serve: Callable[..., Awaitable[Scripted]], reply: bytes, body: str) -> None:
+async def test_framings(serve: Callable[..., Awaitable[Receiver]], reply: bytes, body: str) -> None:
     server = await serve(lambda n, _: reply)
     sender = transport()
     for _ in range(2):  # the second proves the first left the connection in step
@@ -164,7 +123,7 @@ async def test_framings(serve: Callable[..., Awaitable[Scripted]], reply: bytes,
 
 
 async def test_a_body_without_a_length_ends_with_the_connection(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: b"HTTP/1.1 200 OK\r\n\r\nto the end", close_after=True)
     sender = transport()
@@ -176,7 +135,7 @@ async def test_a_body_without_a_length_ends_with_the_connection(
 
 
 async def test_a_malformed_reply_is_a_protocol_error(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
     sender = transport()
@@ -186,7 +145,7 @@ async def test_a_malformed_reply_is_a_protocol_error(
 
 
 async def test_a_kept_connection_closed_under_the_request_is_retried_once_on_a_new_one(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     # The second request reaches a connection the server drops without answering (an idle
     # timeout racing the reuse); it goes again on a new connection.
@@ -194,23 +153,23 @@ async def test_a_kept_connection_closed_under_the_request_is_retried_once_on_a_n
     sender = transport()
     assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "1"
     assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "3"
-    assert server.connections == 2 and len(server.requests) == 3
+    assert server.connections == 2 and len(server.received) == 3
     await sender.aclose()
 
 
 async def test_a_new_connection_closed_without_a_reply_is_not_retried(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: None)
     sender = transport()
     with pytest.raises(httpx.RemoteProtocolError, match="disconnected"):
         await post(sender, f"http://127.0.0.1:{server.port}/")
-    assert len(server.requests) == 1
+    assert len(server.received) == 1
     await sender.aclose()
 
 
 async def test_a_header_with_a_line_break_is_never_sent(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: ok())
     sender = transport()
@@ -224,7 +183,7 @@ async def test_a_header_with_a_line_break_is_never_sent(
 
 
 async def test_a_silent_server_times_out_and_the_connection_is_dropped(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: b"" if n == 1 else ok())
     sender = transport()
@@ -237,7 +196,7 @@ async def test_a_silent_server_times_out_and_the_connection_is_dropped(
 
 
 async def test_an_unread_body_drops_the_connection(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     big = b"x" * (1024 * 1024)
     server = await serve(lambda n, _: ok(big))
@@ -255,7 +214,7 @@ async def test_an_unread_body_drops_the_connection(
 
 
 async def test_a_request_beyond_the_limit_waits_for_a_slot(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: ok(b"%d" % n))
     sender = transport(max_connections=1)
@@ -265,7 +224,7 @@ async def test_a_request_beyond_the_limit_waits_for_a_slot(
         sender.handle_async_request(httpx.Request("POST", url, content=b"{}"))
     )
     await asyncio.sleep(0.05)  # long enough for the second to have been sent, were it allowed
-    assert not second.done() and len(server.requests) == 1
+    assert not second.done() and len(server.received) == 1
     await first.aread()
     await first.aclose()
     reply = await asyncio.wait_for(second, 2)
@@ -276,7 +235,7 @@ async def test_a_request_beyond_the_limit_waits_for_a_slot(
 
 
 async def test_an_expired_idle_connection_is_not_reused(
-    serve: Callable[..., Awaitable[Scripted]],
+    serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
     server = await serve(lambda n, _: ok())
     sender = transport(keepalive_expiry=0.0)
@@ -318,7 +277,7 @@ def _certificate(folder: Path) -> tuple[str, ssl.SSLContext]:
 
 
 async def test_tls_verifies_the_certificate_against_the_host_name(
-    serve: Callable[..., Awaitable[Scripted]], tmp_path: Path
+    serve: Callable[..., Awaitable[Receiver]], tmp_path: Path
 ) -> None:
     pem, server_side = _certificate(tmp_path)
     server = await serve(lambda n, _: ok(b"secure"), server_side)
