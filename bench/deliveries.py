@@ -43,6 +43,7 @@ __all__ = ["run"]
 
 THROUGHPUT_DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
 ROUNDS = 2  # of the worker and the bare aiohttp loop, in turn
+WARM_UP = 500
 CONCURRENCY = 32
 RATE = 200
 STEADY_SECONDS = 10
@@ -228,8 +229,10 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
             merchant_id, key = await _setup(db, Sealer(SEALING.encode()), hook_url)
             worker_cmd = os.environ.get("AITOPUP_BENCH_WORKER_CMD", "-m worker").split()
             with _process([sys.executable, *worker_cmd], env, folder / "worker.log"):
-                await outbox.enqueue(redis, await _emit(db, merchant_id, 20))  # warm-up
-                await receiver.wait_for(20)
+                # Warm-up: a burst, so the worker's connections to the receiver and its
+                # database pool are open, as in a service that has been running.
+                await outbox.enqueue(redis, await _emit(db, merchant_id, WARM_UP))
+                await receiver.wait_for(WARM_UP)
                 return await _rounds(db, redis, receiver, merchant_id, key, hook_url)
         finally:
             await redis.aclose()
