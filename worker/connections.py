@@ -28,6 +28,10 @@ HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
 
 
+class _Unsolicited(Exception):
+    """Raised from a parser callback to stop it at a response nobody asked for."""
+
+
 class Deadlines:
     """Waits that must end by a deadline, checked together every ``TICK`` seconds.
 
@@ -109,6 +113,12 @@ class Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("the server switched protocols"))
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _Unsolicited):
+                # The response already read stands; only the connection is dropped.
+                self._fail(httpx.RemoteProtocolError("data after the response"))
+            else:
+                self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
 
@@ -125,6 +135,10 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     # httptools' callbacks.
+
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second response nobody asked for: the connection is not trusted
+            raise _Unsolicited
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason

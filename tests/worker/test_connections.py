@@ -144,6 +144,19 @@ async def test_a_malformed_reply_is_a_protocol_error(
     await sender.aclose()
 
 
+async def test_a_response_nobody_asked_for_drops_the_connection(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    """Bytes of a second response after the first: the first stands as it was, and the
+    connection is not trusted with another request."""
+    server = await serve(lambda n, _: ok(b"first %d" % n) + ok(b"extra"))
+    sender = transport()
+    for n in (1, 2):
+        assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == f"first {n}"
+    assert server.connections == 2
+    await sender.aclose()
+
+
 async def test_a_kept_connection_closed_under_the_request_is_retried_once_on_a_new_one(
     serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
