@@ -6,7 +6,6 @@ rotation every header carries one signature per secret.
 """
 
 import base64
-import hashlib
 import hmac
 import time
 from collections.abc import Sequence
@@ -26,7 +25,8 @@ DEFAULT_TOLERANCE_SECONDS = 300
 
 
 def _hmac(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
+    # The one-shot form: no HMAC object, about half the time of ``hmac.new(…).digest()``.
+    return hmac.digest(key, message, "sha256")
 
 
 def aitopup_signature(keys: Sequence[bytes], timestamp: int, body: bytes) -> str:
