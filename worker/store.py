@@ -322,16 +322,18 @@ async def _claim_many(
     return out
 
 
+# A record's parameters (``_record_row``) serve every statement below: these two run over rows
+# on SQLite, ``_RECORD_PG`` over their columns on PostgreSQL.
 _RECORD_DELIVERY = Statement(
     """UPDATE webhook_deliveries
-    SET status = :status, attempts = :attempts, generation = :generation,
+    SET status = :status, attempts = :attempt, generation = :claimed + 1,
         next_attempt_at = :next_at, last_attempt_at = :started, updated_at = :finished
     WHERE id = :id AND generation = :claimed"""
 )
 _INSERT_ATTEMPT = Statement(
     """INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, url,
         request_headers, request_body, response_status, response_headers, response_body, error)
-    VALUES (:delivery_id, :attempt, :trigger, :started_at, :duration_ms, :url, :request_headers,
+    VALUES (:id, :attempt, :trigger, :started, :duration_ms, :url, :request_headers,
         :request_body, :response_status, :response_headers, :response_body, :error)"""
 )
 
@@ -366,24 +368,24 @@ _RECORD_PG = Statement(
 )
 
 
-def _record_arrays(records: list[Record]) -> dict[str, list[Any]]:
+def _record_row(r: Record) -> dict[str, Any]:
     return {
-        "id": [r.claim.delivery_id for r in records],
-        "claimed": [r.claim.generation for r in records],
-        "status": [r.status for r in records],
-        "attempt": [r.claim.attempts + 1 for r in records],
-        "next_at": [r.next_at for r in records],
-        "started": [r.started for r in records],
-        "finished": [r.finished for r in records],
-        "trigger": [r.claim.trigger for r in records],
-        "duration_ms": [r.duration_ms for r in records],
-        "url": [r.claim.url for r in records],
-        "request_headers": [_json(r.request_headers) for r in records],
-        "request_body": [r.claim.payload for r in records],
-        "response_status": [r.response_status for r in records],
-        "response_headers": [_json(r.response_headers) for r in records],
-        "response_body": [r.response_body for r in records],
-        "error": [r.error for r in records],
+        "id": r.claim.delivery_id,
+        "claimed": r.claim.generation,
+        "status": r.status,
+        "attempt": r.claim.attempts + 1,
+        "next_at": r.next_at,
+        "started": r.started,
+        "finished": r.finished,
+        "trigger": r.claim.trigger,
+        "duration_ms": r.duration_ms,
+        "url": r.claim.url,
+        "request_headers": _json(r.request_headers),
+        "request_body": r.claim.payload,
+        "response_status": r.response_status,
+        "response_headers": _json(r.response_headers),
+        "response_body": r.response_body,
+        "error": r.error,
     }
 
 
@@ -393,45 +395,12 @@ async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
     one by one, in order."""
     if not records:
         return []
-    if not db.is_sqlite:
-        await db.fetch(_RECORD_PG, _record_arrays(records))
+    rows = [_record_row(r) for r in records]
+    if db.is_sqlite:
+        await db.executemany(_RECORD_DELIVERY, rows)
+        await db.executemany(_INSERT_ATTEMPT, rows)
     else:
-        await db.executemany(
-            _RECORD_DELIVERY,
-            [
-                {
-                    "id": r.claim.delivery_id,
-                    "claimed": r.claim.generation,
-                    "status": r.status,
-                    "attempts": r.claim.attempts + 1,
-                    "generation": r.claim.generation + 1,
-                    "next_at": r.next_at,
-                    "started": r.started,
-                    "finished": r.finished,
-                }
-                for r in records
-            ],
-        )
-        await db.executemany(
-            _INSERT_ATTEMPT,
-            [
-                {
-                    "delivery_id": r.claim.delivery_id,
-                    "attempt": r.claim.attempts + 1,
-                    "trigger": r.claim.trigger,
-                    "started_at": r.started,
-                    "duration_ms": r.duration_ms,
-                    "url": r.claim.url,
-                    "request_headers": _json(r.request_headers),
-                    "request_body": r.claim.payload,
-                    "response_status": r.response_status,
-                    "response_headers": _json(r.response_headers),
-                    "response_body": r.response_body,
-                    "error": r.error,
-                }
-                for r in records
-            ],
-        )
+        await db.fetch(_RECORD_PG, {name: [row[name] for row in rows] for name in rows[0]})
     notified: list[list[str]] = []
     touched: set[tuple[str, bool]] = set()
     for r in records:
