@@ -275,10 +275,14 @@ class Pool:
         while idle:
             connection = idle.pop()
             self._count -= 1
-            if not connection.closed and now - connection.idle_since < self._expiry:
+            if self._usable(connection, now):
                 return connection
             connection.abort()
         return None
+
+    def _usable(self, connection: Connection, now: float) -> bool:
+        """Still open at the server's end, and not idle past ``expiry``."""
+        return not connection.closed and now - connection.idle_since < self._expiry
 
     def put(self, connection: Connection) -> None:
         if self._closed or not connection.reusable() or self._count >= self._max_idle:
@@ -297,10 +301,10 @@ class Pool:
         for key, idle in list(self._idle.items()):
             kept: list[Connection] = []
             for connection in idle:
-                if connection.closed or now - connection.idle_since >= self._expiry:
-                    connection.abort()
-                else:
+                if self._usable(connection, now):
                     kept.append(connection)
+                else:
+                    connection.abort()
             self._count -= len(idle) - len(kept)
             if kept:
                 self._idle[key] = kept
