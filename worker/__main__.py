@@ -19,7 +19,7 @@ from keys import Sealer
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .http import build_clients
 from .queue import DeliveryWorker, Load
-from .store import Store
+from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
 
 __all__ = ["main", "shutdown", "startup", "worker_settings"]
@@ -34,7 +34,9 @@ POLL_DELAY = 0.01
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     outbound = build_clients(settings, max_connections=settings.webhook_max_connections)
-    db = Database(create_engine(settings.database_url, pool_size=4))
+    db = Database(
+        create_engine(settings.database_url, pool_size=4), postgres_settings=POSTGRES_SETTINGS
+    )
     ctx["deps"] = Deps(
         settings=settings,
         db=db,

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -154,10 +154,16 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """The engine plus the upsert constructor of its dialect."""
+    """The engine plus the upsert constructor of its dialect.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``postgres_settings``: session settings for the driver's own PostgreSQL connections, those
+    of ``connect`` and ``run``."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
+    ) -> None:
         self.engine = engine
+        self._postgres_settings = dict(postgres_settings or {})
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.insert: Callable[..., Any] = sqlite.insert if self.is_sqlite else postgresql.insert
         self._pool: asyncpg.Pool | None = None
@@ -220,6 +226,7 @@ class Database:
                     min_size=1,
                     max_size=self.engine.pool.size(),  # type: ignore[attr-defined]
                     reset=_keep_session,
+                    server_settings=self._postgres_settings,
                 )
             return self._pool
 

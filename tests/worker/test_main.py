@@ -2,7 +2,11 @@
 
 import gc
 
+import pytest
+
+from gateway.store.raw import Statement
 from tests.conftest import StartWorker
+from worker.store import POSTGRES_SETTINGS
 
 
 async def test_a_started_worker_freezes_its_long_lived_heap(start_worker: StartWorker) -> None:
@@ -12,3 +16,16 @@ async def test_a_started_worker_freezes_its_long_lived_heap(start_worker: StartW
     assert gc.get_freeze_count() == 0
     await start_worker()
     assert gc.get_freeze_count() > 10_000
+
+
+async def test_a_started_worker_plans_its_statements_by_key(start_worker: StartWorker) -> None:
+    """Its own PostgreSQL sessions carry the planner settings its batch statements rely on
+    (``worker.store.POSTGRES_SETTINGS``; the plans themselves: ``test_store``)."""
+    running = await start_worker()
+    deps = running.deps
+    if deps.db.is_sqlite:
+        pytest.skip("PostgreSQL's session settings")
+    async with deps.db.connect() as conn:
+        for name, value in POSTGRES_SETTINGS.items():
+            [row] = await conn.fetch(Statement(f"SHOW {name}"), {})
+            assert str(*row.values()) == value

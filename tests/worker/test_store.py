@@ -1,14 +1,25 @@
 """The worker's store on its own: which records need a transaction, how a lease finds its rows."""
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from gateway.clock import utcnow
-from gateway.store.db import Database
-from gateway.store.raw import Statement
-from worker.store import _LEASE, _LEASE_WITH_TARGETS_PG, Claim, Record, _in
+from gateway.settings import Settings
+from gateway.store.db import Database, create_engine
+from gateway.store.raw import Raw, Statement
+from worker.store import (
+    _LEASE,
+    _LEASE_WITH_TARGETS_PG,
+    _RECORD_PG,
+    POSTGRES_SETTINGS,
+    Claim,
+    Record,
+    _in,
+    _record_row,
+)
 
 _NOW = utcnow()
 _CLAIM = Claim(
@@ -66,17 +77,90 @@ def test_which_records_change_their_endpoint(
 
 async def test_a_lease_looks_each_delivery_up_by_its_key(db: Database) -> None:
     """Not through the index of due deliveries: without statistics (a burst on a fresh table)
-    the planners took it, and read the whole backlog to lease every batch."""
+    SQLite's planner took it, and read the whole backlog to lease every batch."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL's plans: test_postgres_statements_look_each_delivery_up_by_its_key")
     now = utcnow()
     params: dict[str, Any] = {"lease_until": now, "now": now, "due": now}
     async with db.connect() as conn:
-        if db.is_sqlite:
-            statement, bound = _in(conn, _LEASE, ["dlv_a", "dlv_b"], params)
-            explain = Statement(f"EXPLAIN QUERY PLAN {statement.sql}", ("id", "up", "no", "step"))
-        else:
-            statement, bound = _LEASE_WITH_TARGETS_PG, {**params, "ids": ["dlv_a", "dlv_b"]}
-            explain = Statement(f"EXPLAIN {statement.sql}", ("step",))
+        statement, bound = _in(conn, _LEASE, ["dlv_a", "dlv_b"], params)
+        explain = Statement(f"EXPLAIN QUERY PLAN {statement.sql}", ("id", "up", "no", "step"))
         plan = " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())
     assert "ix_webhook_deliveries_due" not in plan, plan
-    if db.is_sqlite:  # PostgreSQL may scan a table this small; at 10,000 rows it takes the key
-        assert "sqlite_autoindex_webhook_deliveries_1" in plan, plan
+    assert "sqlite_autoindex_webhook_deliveries_1" in plan, plan
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        value = "{" + ",".join("NULL" if v is None else f'"{v}"' for v in value) + "}"
+    elif isinstance(value, datetime):
+        value = value.isoformat()
+    return f"'{value}'"
+
+
+async def _plans(conn: Raw, statement: Statement, params: dict[str, Any]) -> list[str]:
+    """The statement's plan as planned for these values, and as the plan kept for any values
+    (a generic plan: what a prepared statement runs once PostgreSQL judges it good enough)."""
+    text = Statement(f"EXPLAIN {statement.sql}", ("step",))
+    custom = "\n".join(str(*row.values()) for row in await conn.fetch(text, params))
+    sql, names = statement.asyncpg
+    await conn.fetch(Statement("SET plan_cache_mode = force_generic_plan"), {})
+    await conn.fetch(Statement(f"PREPARE kept AS {sql}"), {})
+    values = ", ".join(_literal(params[name]) for name in names)
+    execute = Statement(f"EXPLAIN EXECUTE kept({values})", ("step",))
+    generic = "\n".join(str(*row.values()) for row in await conn.fetch(execute, {}))
+    await conn.fetch(Statement("DEALLOCATE kept"), {})
+    await conn.fetch(Statement("RESET plan_cache_mode"), {})
+    return [custom, generic]
+
+
+@pytest.mark.parametrize("rows", [0, 300])
+async def test_postgres_statements_look_each_delivery_up_by_its_key(
+    settings: Settings, db: Database, rows: int
+) -> None:
+    """The lease and the record, on the worker's sessions, on tables without statistics: each
+    id of the batch looked up by its key, both as planned for the batch and as kept for the
+    prepared statement. The planner once kept a scan of the table for the lease, matched
+    against every id, and ran it for every batch as the table grew."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's plan: test_a_lease_looks_each_delivery_up_by_its_key")
+    worker_db = Database(
+        create_engine(settings.database_url, pool_size=1), postgres_settings=POSTGRES_SETTINGS
+    )
+    now = utcnow()
+    try:
+        async with worker_db.connect() as conn:
+            # A table of its own, without statistics, shadowing the real one for this session.
+            fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
+            await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+            filler = Statement(
+                """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
+                    event_type, status, attempts, trigger, run_start, generation,
+                    next_attempt_at, created_at, updated_at)
+                SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
+                    'pending', 0, 'auto', 0, 0, :now, :now, :now
+                FROM generate_series(1, :rows) AS n"""
+            )
+            await conn.fetch(filler, {"now": now, "rows": rows})
+            ids = [f"dlv_{n}" for n in range(1, 151)]
+            lease = {"ids": ids, "lease_until": now, "now": now, "due": now}
+            names = _record_row(_record("succeeded", failing=False))
+            record = {name: [None] * len(ids) for name in names} | {"id": ids, "claimed": [0] * 150}
+            plans = [
+                *await _plans(conn, _LEASE_WITH_TARGETS_PG, lease),
+                *await _plans(conn, _RECORD_PG, record),
+            ]
+    finally:
+        await worker_db.dispose()
+    for plan in plans:
+        lines = plan.splitlines()
+        reads = [
+            i
+            for i, line in enumerate(lines)
+            if "Scan" in line and " on webhook_deliveries " in line
+        ]
+        assert reads, plan
+        for i in reads:  # an index scan, on the key, of one id from the batch at a time
+            assert "Index Scan using" in lines[i], plan
+            assert "Index Cond: ((id)::text = " in lines[i + 1], plan
+        assert "Join Filter" not in plan, plan
