@@ -1,5 +1,7 @@
 """Runtime settings, read from ``AITOPUP_*`` environment variables and ``.env``."""
 
+import functools
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -70,8 +72,14 @@ class Settings(BaseSettings):
     @property
     def retry_delays(self) -> list[float]:
         """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
-        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+        return list(_schedule(self.webhook_retry_schedule))
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+@functools.lru_cache(maxsize=16)
+def _schedule(text: str) -> tuple[float, ...]:
+    """Parsed once: every delivery attempt reads it."""
+    return tuple(float(part) for part in text.split(",") if part.strip())

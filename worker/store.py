@@ -350,8 +350,12 @@ _INSERT_ATTEMPT = Statement(
 )
 
 
+# One encoder for every record: ``json.dumps`` with any option builds a new one each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json(value: dict[str, str] | None) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _ENCODER.encode(value)
 
 
 # PostgreSQL runs each parameter set of an ``executemany`` as a statement of its own; one
@@ -409,8 +413,7 @@ async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
         return []
     rows = [_record_row(r) for r in records]
     if db.is_sqlite:
-        await db.executemany(_RECORD_DELIVERY, rows)
-        await db.executemany(_INSERT_ATTEMPT, rows)
+        await db.executemany_each([_RECORD_DELIVERY, _INSERT_ATTEMPT], rows)
     else:
         await db.fetch(_RECORD_PG, {name: [row[name] for row in rows] for name in rows[0]})
     notified: list[list[str]] = []

@@ -12,7 +12,7 @@ so rows written here read back through Core unchanged.
 """
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 __all__ = ["Conn", "Raw", "Statement", "raw"]
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DATETIME format
 # The last datetime formatted, and its text: a transaction binds the same ``now`` in most of its
 # statements. One tuple, swapped whole, so threads sharing it never see a mismatched pair.
 _last_datetime: tuple[datetime | None, str] = (None, "")
@@ -33,7 +32,10 @@ def _sqlite_datetime(value: datetime) -> str:
     global _last_datetime
     last, text = _last_datetime
     if last is not value:
-        text = value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        # SQLAlchemy's own SQLite DATETIME text, "%Y-%m-%d %H:%M:%S.%f" in UTC, written by
+        # ``isoformat`` at half the cost of ``strftime`` (the offset it appends is cut off).
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        text = utc.isoformat(" ", "microseconds")[:26]
         _last_datetime = (value, text)
     return text
 
@@ -98,17 +100,25 @@ class Raw:
     async def executemany(self, statement: Statement, rows: list[dict[str, Any]]) -> None:
         """One statement for many parameter sets: one trip to aiosqlite's thread, or asyncpg's
         pipelined ``executemany``."""
+        await self.executemany_each([statement], rows)
+
+    async def executemany_each(
+        self, statements: Sequence[Statement], rows: list[dict[str, Any]]
+    ) -> None:
+        """Each statement in turn over the same parameter sets, bound once."""
         if not rows:
             return
         if self.is_sqlite:
             bound = [_sqlite_params(row) for row in rows]
-            if self._inline:
-                self._driver.executemany(statement.sql, bound)
-            else:
-                await self._driver.executemany(statement.sql, bound)
+            for statement in statements:
+                if self._inline:
+                    self._driver.executemany(statement.sql, bound)
+                else:
+                    await self._driver.executemany(statement.sql, bound)
             return
-        sql, names = statement.asyncpg
-        await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+        for statement in statements:
+            sql, names = statement.asyncpg
+            await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
 
     def timestamp(self, value: Any) -> datetime | None:
         """A timestamp column as the driver returned it, as an aware UTC datetime (SQLite hands

@@ -2,6 +2,7 @@
 connection is SQLAlchemy's or one of the database's own driver connections."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet
-from gateway.store.raw import Raw, Statement
+from gateway.store.raw import Raw, Statement, _sqlite_params
 from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
 
 
@@ -158,3 +159,17 @@ async def test_work_on_sqlite_may_await_only_its_statements(db: Database) -> Non
     assert await db.run(lambda tx: tx.fetchrow(Statement("SELECT 1 AS one", ("one",)), {})) == {
         "one": 1
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 22, 20, 39, 28, 962418, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still six digits
+        datetime(2026, 1, 1, 1, 0, 0, 7, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+)
+def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
+    """In UTC, as SQLAlchemy's SQLite DATETIME text, so Core reads them back unchanged."""
+    expected = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    assert _sqlite_params({"at": value, "n": 1}) == {"at": expected, "n": 1}
