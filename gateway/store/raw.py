@@ -41,10 +41,16 @@ def _sqlite_datetime(value: datetime) -> str:
 
 
 def _sqlite_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as the text SQLAlchemy stores; ``params`` itself when there are none."""
-    if not any(isinstance(v, datetime) for v in params.values()):
-        return params
-    return {k: _sqlite_datetime(v) if isinstance(v, datetime) else v for k, v in params.items()}
+    """Datetimes as the text SQLAlchemy stores; ``params`` itself when there are none. One plain
+    loop: a generator to look and a comprehension to copy cost twice as much, on every
+    statement of the hot path."""
+    out: dict[str, Any] | None = None
+    for name, value in params.items():
+        if isinstance(value, datetime):
+            if out is None:
+                out = params.copy()
+            out[name] = _sqlite_datetime(value)
+    return params if out is None else out
 
 
 class Statement:

@@ -172,4 +172,8 @@ async def test_work_on_sqlite_may_await_only_its_statements(db: Database) -> Non
 def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
     """In UTC, as SQLAlchemy's SQLite DATETIME text, so Core reads them back unchanged."""
     expected = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    assert _sqlite_params({"at": value, "n": 1}) == {"at": expected, "n": 1}
+    params = {"at": value, "n": 1}
+    assert _sqlite_params(params) == {"at": expected, "n": 1}
+    assert params["at"] is value  # the caller's own parameters are left as they were
+    plain = {"n": 1}
+    assert _sqlite_params(plain) is plain
