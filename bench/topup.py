@@ -231,6 +231,9 @@ def run() -> list[Row]:
         )
         pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
         if postgres_available(pg_base):
+            # Bare Starlette again, just before: this machine's speed drifts over the minute the
+            # SQLite rows took, and a baseline measured then would not be of the same moment.
+            bare = measure_bare()
             with postgres_database(pg_base) as pg_url:
                 closed, opened = measure_send(pg_url, redis_url)
                 bare_db = measure_bare_db(admin_dsn(pg_url))
