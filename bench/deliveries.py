@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -84,21 +84,10 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
             proc.kill()
 
 
-async def _until(check: Callable[[], Awaitable[bool]], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not done within {within}s")
-        await asyncio.sleep(0.01)
-
-
 class _Receiver:
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.base)
-
-    async def count(self) -> int:
-        return int((await self.http.get("/count")).text)
 
     async def arrivals(self) -> dict[str, float]:
         found: dict[str, float] = (await self.http.get("/stats")).json()["arrivals"]
@@ -108,10 +97,11 @@ class _Receiver:
         await self.http.post("/reset")
 
     async def wait_for(self, count: int, within: float = 60) -> None:
-        async def done() -> bool:
-            return await self.count() >= count
-
-        await _until(done, within)
+        reply = await self.http.get(
+            "/wait", params={"count": count, "within": within}, timeout=within + 10
+        )
+        if reply.status_code != 200:
+            raise RuntimeError(f"{reply.text} of {count} arrived within {within}s")
 
 
 async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
