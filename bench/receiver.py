@@ -3,7 +3,7 @@
 ``python -m bench.receiver PORT``; ``GET /wait?count=N`` answers once N have arrived (408 after
 ``within`` seconds), ``GET /stats`` returns the arrivals, ``POST /reset`` clears them.
 
-A run waits with ``/wait`` rather than by polling ``/count``: polling every 10 ms cost the
+A run waits with ``/wait`` rather than by polling a count: polling every 10 ms cost the
 benchmark's own process and this receiver about a sixth of a core, on the same two cores as
 the worker being measured.
 """
