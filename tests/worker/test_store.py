@@ -145,7 +145,10 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
             ids = [f"dlv_{n}" for n in range(1, 151)]
             lease = {"ids": ids, "lease_until": now, "now": now, "due": now}
             names = _record_row(_record("succeeded", failing=False))
-            record = {name: [None] * len(ids) for name in names} | {"id": ids, "claimed": [0] * 150}
+            record = {name: [None] * len(ids) for name in names} | {
+                "id": ids,
+                "claimed": [0] * len(ids),
+            }
             plans = [
                 *await _plans(conn, _LEASE_WITH_TARGETS_PG, lease),
                 *await _plans(conn, _RECORD_PG, record),
