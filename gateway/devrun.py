@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
+from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings
 from .store.migrate import upgrade
 
@@ -43,22 +44,6 @@ def _ensure_secrets() -> None:
         ENV_FILE.chmod(0o600)
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _redis_binary() -> str | None:
     found = shutil.which("redis-server")
     if found:
@@ -71,39 +56,20 @@ def _redis_binary() -> str | None:
     return binary
 
 
-def _start_redis(url: str) -> tuple[str, subprocess.Popen[bytes] | None]:
+def _start_redis(url: str) -> tuple[str, RedisServer | None]:
     parsed = urlparse(url)
-    if _answers(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+    if answers(parsed.hostname or "127.0.0.1", parsed.port or 6379):
         return url, None
     binary = _redis_binary()
     if binary is None:
         raise SystemExit("no Redis answers and none can be started: install redis-server")
-    port = _free_port()
-    folder = DATA_DIR / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(folder.resolve()),
-            "--save",
-            "60 1",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not _answers("127.0.0.1", port):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.terminate()
-            raise SystemExit("Redis did not start")
-        time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0", proc
+    # Snapshots now and then, so a second ``make run`` finds the queue it left.
+    server = RedisServer(binary, free_port(), DATA_DIR / "redis", save="60 1")
+    try:
+        server.start()
+    except RedisStartError as exc:
+        raise SystemExit(f"Redis did not start: {exc}") from None
+    return server.url, server
 
 
 def _wait_http(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -123,11 +89,11 @@ def run(*, host: str, port: int) -> int:
     _ensure_secrets()
     settings = Settings()  # secrets come from the environment or .env
     upgrade(settings.database_url)
-    redis_url, redis_proc = _start_redis(settings.redis_url)
+    redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     children: list[subprocess.Popen[bytes]] = []
-    if redis_proc is not None:
-        children.append(redis_proc)
+    if redis_server is not None and redis_server.proc is not None:
+        children.append(redis_server.proc)
 
     def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         for child in reversed(children):
