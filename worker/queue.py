@@ -15,14 +15,17 @@ receiver holds only its own share of the room.
 A second cost ARQ pays grows with its own concurrency: every poll (each ``poll_delay``, 10 ms
 here) reads the queue's head and, for each id, checks in Redis whether it is already running,
 three round trips an id, even for jobs this very process is running. Those ids are skipped first.
+
+What of ARQ this relies on (its ``start_jobs`` and ``tasks``) is reached in ``worker._arq`` only.
 """
 
+import asyncio
 import functools
 from typing import Any
 
-from arq.worker import Worker
-
 from gateway.webhooks.outbox import job_size
+
+from ._arq import SelectiveWorker
 
 __all__ = ["DeliveryWorker", "Load"]
 
@@ -48,32 +51,29 @@ class Load:
         self.total -= self._left.pop(job_id, 0)
 
 
-class DeliveryWorker(Worker):
+class DeliveryWorker(SelectiveWorker):
+    """Admits a delivery job only while it fits in the room: ``capacity`` less the deliveries
+    this process holds (``load``)."""
+
     def __init__(self, *args: Any, capacity: int, load: Load, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.capacity = capacity
         self.load = load
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        running = self.tasks
+    def admit(self, job_id: str) -> bool:
+        # Left waiting in the queue otherwise. A job larger than the whole room still runs,
+        # once nothing else is held; a sweep (size 0) is not a delivery and always runs.
+        size = job_size(job_id)
         room = self.capacity - self.load.total
-        for raw in job_ids:
-            job_id = raw.decode()
-            if job_id in running:
-                continue
-            size = job_size(job_id)
-            if size > room and room < self.capacity:
-                # Left waiting in the queue. A job larger than the whole room still runs, once
-                # nothing else is held; a sweep (size 0) is not a delivery and always runs.
-                continue
-            # One at a time: a job another worker holds (running, or a killed worker's) is not
-            # started here and must not use up this worker's room.
-            await super().start_jobs([raw])
-            task = running.get(job_id)
-            if task is not None and size:
-                room -= size
-                self.load.take(job_id, size)
-                task.add_done_callback(functools.partial(self._finished, job_id))
+        return size <= room or room >= self.capacity
+
+    def started(self, job_id: str, task: asyncio.Task[Any]) -> None:
+        # Only a job started here takes room: one another worker holds (running, or a killed
+        # worker's) was admitted but not started, and must not use up this worker's room.
+        size = job_size(job_id)
+        if size:
+            self.load.take(job_id, size)
+            task.add_done_callback(functools.partial(self._finished, job_id))
 
     def _finished(self, job_id: str, _: object) -> None:
         self.load.finish(job_id)

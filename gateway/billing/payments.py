@@ -1,8 +1,9 @@
 """Stripe, through the official package: Checkout Sessions out, signed events in.
 
 The client runs over httpx (``stripe.HTTPXClient``), so tests stand Stripe in with respx and
-``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock. Checkouts are rare next to sends, so each
-one builds its client and closes it rather than holding a pool in the lifespan.
+``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock; what that client reaches below the package's
+public API is in ``_stripe``. Checkouts are rare next to sends, so each one builds its client and
+closes it rather than holding a pool in the lifespan.
 """
 
 import logging
@@ -16,6 +17,7 @@ import stripe
 from ..codes import Code
 from ..envelope import ApiError
 from ..settings import Settings
+from ._stripe import HTTPXClient
 
 __all__ = ["Session", "SessionRequest", "create_session", "verify_event"]
 
@@ -41,21 +43,6 @@ class SessionRequest:
 class Session:
     id: str
     url: str
-
-
-class _HTTPXClient(stripe.HTTPXClient):
-    """Sends the encoded form as ``content``: httpx deprecates a raw string as ``data``, and
-    that warning must not turn into a failed checkout once it becomes an error."""
-
-    def _get_request_args_kwargs(
-        self, method: str, url: str, headers: Any, post_data: Any
-    ) -> list[Any]:
-        args: list[Any] = super()._get_request_args_kwargs(method, url, headers, post_data)
-        kwargs = args[1]
-        data = kwargs.pop("data", None)
-        if data:
-            kwargs["content"] = data
-        return args
 
 
 def _params(req: SessionRequest) -> dict[str, Any]:
@@ -86,7 +73,7 @@ def _params(req: SessionRequest) -> dict[str, Any]:
 async def create_session(settings: Settings, req: SessionRequest) -> Session:
     if settings.stripe_secret_key is None:
         raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
-    http = _HTTPXClient(timeout=settings.stripe_timeout_seconds)
+    http = HTTPXClient(timeout=settings.stripe_timeout_seconds)
     client = stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),
         base_addresses={"api": settings.stripe_api_base.rstrip("/")},

@@ -1,0 +1,89 @@
+"""What ``worker._arq`` reaches of ARQ's worker is still there and still behaves so: these fail
+first when an upgrade of arq moves it."""
+
+import asyncio
+import inspect
+import typing
+import uuid
+from typing import Any
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+
+from gateway.webhooks import outbox
+from worker._arq import SelectiveWorker
+
+# A delivery job's id, in the layout ``DeliveryWorker`` reads its size from.
+DELIVERY = outbox.job_id("dlv_probe", 0)
+
+
+async def _probe(ctx: dict[str, Any]) -> str:
+    return "ran"
+
+
+def test_start_jobs_takes_a_list_of_raw_ids() -> None:
+    reached = Worker.start_jobs
+    assert inspect.iscoroutinefunction(reached)
+    assert list(inspect.signature(reached).parameters) == ["self", "job_ids"]
+    assert typing.get_type_hints(reached) == {"job_ids": list[bytes], "return": type(None)}
+    # The override keeps the signature it overrides.
+    assert inspect.signature(SelectiveWorker.start_jobs) == inspect.signature(reached)
+
+
+async def test_a_worker_keeps_its_running_jobs_in_tasks(redis_url: str) -> None:
+    worker = Worker(
+        [func(_probe, name="probe")],
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        handle_signals=False,
+    )
+    assert worker.tasks == {}
+    assert isinstance(worker.tasks, dict)
+
+
+class _Recording(SelectiveWorker):
+    """Passes over ``probe:later`` the first time it is offered, and records the rest."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.offered: list[str] = []
+        self.started_tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def admit(self, job_id: str) -> bool:
+        first = job_id not in self.offered
+        self.offered.append(job_id)
+        return not (job_id == "probe:later" and first)
+
+    def started(self, job_id: str, task: asyncio.Task[Any]) -> None:
+        assert self.tasks[job_id] is task
+        self.started_tasks[job_id] = task
+
+
+async def test_a_poll_offers_the_enqueued_ids_and_a_job_passed_over_stays_queued(
+    redis_url: str,
+) -> None:
+    """One real queue: each poll hands ``start_jobs`` the ids as they were enqueued; a job
+    ARQ's own ``start_jobs`` started is in ``tasks`` when it returns; a job passed over is
+    offered again on a later poll, so it was left in the queue."""
+    queue = f"arq:adapter-probe:{uuid.uuid4().hex}"
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        for job_id in (DELIVERY, "probe:later"):
+            assert await pool.enqueue_job("probe", _job_id=job_id, _queue_name=queue)
+        worker = _Recording(
+            [func(_probe, name="probe")],
+            redis_pool=pool,
+            queue_name=queue,
+            burst=True,
+            poll_delay=0,
+            keep_result=0,
+            handle_signals=False,
+        )
+        assert await worker.run_check() == 2
+    finally:
+        await pool.aclose()
+    assert set(worker.offered) == {DELIVERY, "probe:later"}
+    assert outbox.job_size(DELIVERY) == 1
+    assert worker.offered.count("probe:later") == 2
+    assert set(worker.started_tasks) == {DELIVERY, "probe:later"}
+    assert all(task.result() is None for task in worker.started_tasks.values())
