@@ -32,8 +32,16 @@ POLL_DELAY = 0.01
 
 
 async def startup(ctx: dict[str, Any]) -> None:
+    """Opens what deliveries need. ``ctx["transport"]``, when present, is the
+    ``httpx.AsyncBaseTransport`` every delivery goes through instead of the worker's own, which
+    checks each address it connects to: tests stand one in (``build_clients``); a deployment
+    never sets it."""
     settings: Settings = ctx["settings"]
-    outbound = build_clients(settings, max_connections=settings.webhook_max_connections)
+    outbound = build_clients(
+        settings,
+        max_connections=settings.webhook_max_connections,
+        transport=ctx.get("transport"),
+    )
     db = Database(
         create_engine(settings.database_url, pool_size=4), postgres_settings=POSTGRES_SETTINGS
     )

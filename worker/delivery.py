@@ -24,7 +24,7 @@ from gateway.store.db import Database
 from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
-from .http import USER_AGENT, Outbound, WebhookTransport
+from .http import USER_AGENT, Outbound
 from .queue import Load
 from .store import Claim, Record, Store
 
@@ -161,7 +161,7 @@ def _request(url: str, body: bytes, headers: dict[str, str], deadline: float) ->
 
 
 async def post(
-    transport: WebhookTransport,
+    transport: httpx.AsyncBaseTransport,
     url: str,
     body: bytes,
     headers: dict[str, str],

@@ -211,32 +211,55 @@ class Outbound:
     directly (``delivery.post``). Closing the client closes the transport."""
 
     client: httpx.AsyncClient
-    transport: WebhookTransport
+    transport: httpx.AsyncBaseTransport
 
 
-def _outbound(settings: Settings, *, allow_loopback: bool, max_connections: int) -> Outbound:
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=30,
-    )
-    transport = WebhookTransport(allow_loopback=allow_loopback, limits=limits)
+def _client(settings: Settings, transport: httpx.AsyncBaseTransport) -> Outbound:
+    """The client over ``transport``, for what is sent with httpx's API rather than as a
+    delivery (which goes to the transport directly). Each setting acts on every request it
+    sends: the transport reads the connect timeout, and the read timeout as the bound on the
+    whole exchange, so there is no write or pool timeout to set; a redirect is the receiver's
+    answer, never followed (httpx's default, pinned here). Proxies from the environment, TLS
+    and connection limits are the transport's: ``trust_env`` and ``limits`` do nothing on a
+    client given a transport, and are not passed."""
     client = httpx.AsyncClient(
         transport=transport,
-        timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=5.0),
+        timeout=httpx.Timeout(None, connect=5.0, read=settings.webhook_timeout_seconds),
         follow_redirects=False,
-        trust_env=False,
         headers={"User-Agent": USER_AGENT},
     )
     return Outbound(client, transport)
 
 
-def build_clients(settings: Settings, *, max_connections: int) -> dict[str, Outbound]:
+def _checked(*, allow_loopback: bool, max_connections: int) -> WebhookTransport:
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30,
+    )
+    return WebhookTransport(allow_loopback=allow_loopback, limits=limits)
+
+
+def build_clients(
+    settings: Settings,
+    *,
+    max_connections: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, Outbound]:
     """What each environment sends with. Live never reaches loopback; staging may, when
     ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` is set, through a second client. Otherwise both
-    environments share one."""
-    strict = _outbound(settings, allow_loopback=False, max_connections=max_connections)
+    environments share one.
+
+    A ``transport`` given (``httpx.MockTransport``, respx, ``ASGITransport``) replaces the
+    worker's own for both environments, and ``max_connections`` with it: the address check lives
+    in ``WebhookTransport``, so whoever stands one in opts out of that check (SSRF, DNS
+    rebinding) along with it. Only tests do. Closing the client closes it, as it would the
+    worker's own."""
+    if transport is not None:
+        shared = _client(settings, transport)
+        return {"live": shared, "staging": shared}
+    strict = _client(settings, _checked(allow_loopback=False, max_connections=max_connections))
     if not settings.allow_private_webhook_urls:
         return {"live": strict, "staging": strict}
-    loose = _outbound(settings, allow_loopback=True, max_connections=max_connections)
+    loose = _client(settings, _checked(allow_loopback=True, max_connections=max_connections))
     return {"live": strict, "staging": loose}
