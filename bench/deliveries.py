@@ -106,7 +106,7 @@ class _Receiver:
 
 async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         merchant = await merchants.create_merchant(
             conn,
             db,
@@ -124,7 +124,7 @@ async def _setup(db: Database, sealer: Sealer, url: str) -> tuple[str, bytes]:
 async def _emit(db: Database, merchant_id: str, count: int, *, first: int = 0) -> list[str]:
     """``count`` test events in one transaction, numbered from ``first``; their delivery ids."""
     ids: list[str] = []
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         for n in range(first, first + count):
             ids += await outbox.emit(
                 conn,

@@ -56,7 +56,7 @@ async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
     db = Database(create_engine(database_url))
     try:
         now = utcnow()
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             merchant = await merchants.create_merchant(
                 conn,
                 db,

@@ -1,8 +1,8 @@
-"""Bearer API keys: ``Authorization: Bearer ak_<env>_…`` → the merchant and environment.
+"""The REST door's authentication: ``Authorization: Bearer ak_<env>_…`` → the caller.
 
-Runs as Starlette's AuthenticationMiddleware backend. No header leaves the request anonymous (the
-route decides whether that is allowed); a bad header is refused here, each case with its own code.
-The key is looked up by its peppered HMAC, so the comparison never touches the raw key.
+Runs as Starlette's AuthenticationMiddleware backend over ``callers.authenticate``, the one
+definition every door uses. No header leaves the request anonymous (the route decides whether
+that is allowed); a bad header is refused here, each case with its own code.
 """
 
 from dataclasses import dataclass
@@ -16,35 +16,18 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from keys import InvalidApiKey, hash_api_key, parse_api_key
-
+from .callers import Caller, authenticate
 from .codes import Code
-from .envelope import ApiError
+from .envelope import error_response
+from .outcome import ApiError
 from .services import services
-from .store.raw import Statement
 
 __all__ = ["ApiKeyBackend", "Caller", "auth_error", "require_caller"]
 
-# One statement per request: the key, its merchant and the wallet of its environment. Every
-# merchant has a wallet per environment from the moment it is created.
-_LOOKUP = Statement(
-    """SELECT k.id, k.env, k.revoked_at, k.merchant_id, m.low_balance_threshold_cents,
-        w.id AS wallet_id
-    FROM api_keys k
-    JOIN merchants m ON m.id = k.merchant_id
-    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
-    WHERE k.key_hash = :key_hash""",
-    ("id", "env", "revoked_at", "merchant_id", "low_balance_threshold_cents", "wallet_id"),
-)
-
 
 @dataclass(frozen=True, slots=True)
-class Caller(BaseUser):
-    key_id: str
-    merchant_id: str
-    env: str
-    low_balance_threshold_cents: int
-    wallet_id: str  # the merchant's wallet in this key's environment
+class KeyUser(BaseUser):
+    caller: Caller
 
     @property
     def is_authenticated(self) -> bool:
@@ -52,11 +35,11 @@ class Caller(BaseUser):
 
     @property
     def display_name(self) -> str:
-        return self.merchant_id
+        return self.caller.merchant_id
 
     @property
     def identity(self) -> str:
-        return self.key_id
+        return self.caller.key_id
 
 
 class KeyRefused(AuthenticationError):
@@ -81,32 +64,19 @@ class ApiKeyBackend(AuthenticationBackend):
         if scheme.lower() != "bearer" or not presented.strip():
             raise KeyRefused(Code.AUTH_MALFORMED)
         try:
-            key = parse_api_key(presented.strip())
-        except InvalidApiKey:
-            raise KeyRefused(Code.AUTH_MALFORMED) from None
-        async with services(conn).db.reader() as db:
-            row = await db.fetchrow(_LOOKUP, {"key_hash": hash_api_key(key, self._pepper)})
-        if row is None:
-            raise KeyRefused(Code.AUTH_UNKNOWN)
-        if row["revoked_at"] is not None:
-            raise KeyRefused(Code.AUTH_REVOKED)
-        caller = Caller(
-            row["id"],
-            row["merchant_id"],
-            row["env"],
-            int(row["low_balance_threshold_cents"]),
-            row["wallet_id"],
-        )
-        return AuthCredentials(["api"]), caller
+            caller = await authenticate(services(conn).db, self._pepper, presented.strip())
+        except ApiError as refused:
+            raise KeyRefused(refused.code) from None
+        return AuthCredentials(["api"]), KeyUser(caller)
 
 
 def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     code = exc.code if isinstance(exc, KeyRefused) else Code.AUTH_MALFORMED
-    return ApiError(code, headers={"WWW-Authenticate": "Bearer"}).response()
+    return error_response(ApiError(code, headers={"WWW-Authenticate": "Bearer"}))
 
 
 def require_caller(request: Request) -> Caller:
     user = request.scope.get("user")
-    if not isinstance(user, Caller):
+    if not isinstance(user, KeyUser):
         raise ApiError(Code.AUTH_MISSING, headers={"WWW-Authenticate": "Bearer"})
-    return user
+    return user.caller

@@ -24,7 +24,7 @@ async def _create_key(settings: Settings, env: Env, merchant_name: str) -> tuple
     db = Database(create_engine(settings.database_url))
     try:
         now = utcnow()
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             merchant = await merchants.get_or_create_merchant(
                 conn,
                 db,
@@ -49,7 +49,7 @@ def create_key(settings: Settings, env: Env, merchant_name: str) -> tuple[str, s
 async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
     db = Database(create_engine(settings.database_url))
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             return await merchants.list_keys(conn)
     finally:
         await db.dispose()
@@ -58,7 +58,7 @@ async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
 async def _revoke_key(settings: Settings, key_id: str) -> bool:
     db = Database(create_engine(settings.database_url))
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             return await merchants.revoke_key(conn, key_id, utcnow())
     finally:
         await db.dispose()

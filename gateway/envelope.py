@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
+from .outcome import ApiError, EnvelopeBody, Outcome
 
 __all__ = [
     "HANDLERS",
@@ -18,6 +19,7 @@ __all__ = [
     "ApiError",
     "Envelope",
     "EnvelopeBody",
+    "error_response",
     "validation_details",
 ]
 
@@ -56,17 +58,6 @@ class OffsetMeta(BaseModel):
         return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
 
 
-class EnvelopeBody(BaseModel):
-    success: bool
-    code: int
-    message: str
-    transaction_id: str | None = None
-    status: str | None = None
-    timestamp: str
-    data: Any = None
-    meta: dict[str, Any] | None = None
-
-
 class Envelope(JSONResponse):
     """Serialise once, through pydantic, in the one shape the API speaks."""
 
@@ -81,6 +72,7 @@ class Envelope(JSONResponse):
         meta: dict[str, Any] | None = None,
         http_status: int | None = None,
         headers: dict[str, str] | None = None,
+        timestamp: str | None = None,
     ) -> None:
         info = CATALOGUE[code]
         self.code = code
@@ -90,17 +82,28 @@ class Envelope(JSONResponse):
             message=message or info.message,
             transaction_id=transaction_id,
             status=status,
-            timestamp=rfc3339(utcnow()),
+            timestamp=timestamp or rfc3339(utcnow()),
             data=data,
             meta=meta,
         )
         super().__init__(body, status_code=http_status or info.http_status, headers=headers)
 
+    @classmethod
+    def of(cls, outcome: Outcome, *, headers: dict[str, str] | None = None) -> "Envelope":
+        """An operation's outcome, with its own timestamp."""
+        return cls(
+            outcome.code,
+            outcome.data,
+            message=outcome.message,
+            transaction_id=outcome.transaction_id,
+            status=outcome.status,
+            timestamp=outcome.timestamp,
+            headers=headers,
+        )
+
     def render(self, content: Any) -> bytes:
         assert isinstance(content, EnvelopeBody)
-        # ``meta`` only appears on lists; every other field is always present, null or not.
-        exclude = {"meta"} if content.meta is None else None
-        return content.model_dump_json(exclude=exclude).encode()
+        return content.render()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[SCOPE_CODE] = self.code
@@ -110,36 +113,15 @@ class Envelope(JSONResponse):
         await super().__call__(scope, receive, send)
 
 
-class ApiError(Exception):
-    """Any refusal the API answers with: a code from the catalogue, maybe a detail message."""
-
-    def __init__(
-        self,
-        code: Code,
-        message: str | None = None,
-        *,
-        data: Any = None,
-        transaction_id: str | None = None,
-        status: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.code = code
-        self.message = message or CATALOGUE[code].message
-        self.data = data
-        self.transaction_id = transaction_id
-        self.status = status
-        self.headers = headers
-        super().__init__(f"{int(code)} {self.message}")
-
-    def response(self) -> Envelope:
-        return Envelope(
-            self.code,
-            self.data,
-            message=self.message,
-            transaction_id=self.transaction_id,
-            status=self.status,
-            headers=self.headers,
-        )
+def error_response(exc: ApiError) -> Envelope:
+    return Envelope(
+        exc.code,
+        exc.data,
+        message=exc.message,
+        transaction_id=exc.transaction_id,
+        status=exc.status,
+        headers=exc.headers,
+    )
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -152,7 +134,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return exc.response()
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -9,17 +9,14 @@ the first commits, then finds the stored reply: one debit, however many duplicat
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from starlette.responses import Response
-
-from .codes import Code
-from .envelope import ApiError
+from .codes import CATALOGUE, Code
+from .outcome import ApiError, Outcome
 from .store.raw import Conn, Statement, raw
 
-__all__ = ["StoredReply", "claim", "fingerprint", "parse_key", "record"]
+__all__ = ["REPLAYED_HEADER", "claim", "fingerprint", "parse_key", "record"]
 
 _MAX_KEY = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -33,23 +30,11 @@ def parse_key(header: str | None) -> str | None:
     return header
 
 
-def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
+def fingerprint(operation: str, body: Any) -> str:
+    """The request as the operation sees it, whatever door it came through: its name (for
+    example ``topup.send``) and its canonical body."""
+    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReply:
-    status_code: int
-    body: bytes
-
-    def response(self) -> Response:
-        return Response(
-            self.body,
-            status_code=self.status_code,
-            media_type="application/json",
-            headers={REPLAYED_HEADER: "true"},
-        )
 
 
 _CLAIM = Statement(
@@ -81,8 +66,8 @@ async def claim(
     request_hash: str,
     now: datetime,
     ttl_seconds: int,
-) -> StoredReply | None:
-    """``None`` if this request now owns the key; else the first request's reply."""
+) -> Outcome | None:
+    """``None`` if this request now owns the key; else the first request's outcome."""
     db = await raw(conn)
     scope = {"merchant_id": merchant_id, "env": env, "key": key}
     claim_params = {**scope, "request_hash": request_hash, "now": now}
@@ -100,17 +85,17 @@ async def claim(
     if row["status_code"] is None or row["response_body"] is None:
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
-    return StoredReply(row["status_code"], row["response_body"].encode())
+    return Outcome.from_stored(row["response_body"])
 
 
-async def record(conn: Conn, *, merchant_id: str, env: str, key: str, response: Response) -> None:
+async def record(conn: Conn, *, merchant_id: str, env: str, key: str, outcome: Outcome) -> None:
     await (await raw(conn)).fetch(
         _RECORD,
         {
             "merchant_id": merchant_id,
             "env": env,
             "key": key,
-            "status_code": response.status_code,
-            "response_body": bytes(response.body).decode(),
+            "status_code": CATALOGUE[outcome.code].http_status,
+            "response_body": outcome.stored(),
         },
     )

@@ -178,17 +178,11 @@ class Store:
             claimed = await _claim_many(tx, [c for c, _ in claims], utcnow(), self._lease)
             return notified, claimed
 
-        db = self._db
-        if db.is_sqlite or any(r.changes_endpoint for r, _ in records):
-            # One transaction, and on SQLite one trip to the connection's thread
-            # (``Database.run``): a trip waits for the event loop, busy with every attempt.
-            notified, claimed = await db.run(write)
-        else:
-            # PostgreSQL, only rows to write: each statement is atomic by itself and needs no
-            # BEGIN and COMMIT around it (two more trips, each waiting for the event loop).
-            async with db.connect() as conn:
-                notified = await _write_records(conn, [r for r, _ in records])
-                claimed = await _claim_many(conn, [c for c, _ in claims], utcnow(), self._lease)
+        # Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no
+        # BEGIN and COMMIT around it (two more trips, each waiting for the event loop).
+        # Changing an endpoint takes a transaction.
+        each = not any(r.changes_endpoint for r, _ in records)
+        notified, claimed = await self._db.run(write, each_statement=each)
         for (_, waiter), notify in zip(records, notified, strict=True):
             _settle(waiter, notify)
         for delivery_id, waiter in claims:

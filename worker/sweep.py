@@ -83,7 +83,7 @@ async def sweep_once(deps: Deps, *, grace: timedelta = GRACE, batch: int = BATCH
         .values(generation=_D.c.generation + 1, updated_at=now)
         .returning(_D.c.id, _D.c.generation)
     )
-    async with deps.db.begin() as conn:
+    async with deps.db.transaction() as conn:
         due = [(row.id, row.generation) for row in await conn.execute(stmt)]
     if due:
         await outbox.enqueue_jobs(deps.redis, due)

@@ -6,8 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import rfc3339, utcnow
 from ..codes import Code
-from ..envelope import ApiError
 from ..merchants import service as merchants
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, table_of
@@ -35,7 +35,7 @@ async def _merchant_exists(conn: AsyncConnection, merchant_id: str) -> None:
 
 
 async def list_keys(db: Database, merchant_id: str) -> list[ApiKeyData]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         await _merchant_exists(conn, merchant_id)
         return [_data(k) for k in await merchants.list_keys(conn, merchant_id)]
 
@@ -45,7 +45,7 @@ async def create_key(
 ) -> ApiKeyCreated:
     now = utcnow()
     pepper = settings.key_pepper.get_secret_value().encode()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await _merchant_exists(conn, merchant_id)
         key_id, key = await merchants.create_key(conn, merchant_id, body.env, pepper, now)
         # The audit row names the key by id and prefix; the key itself exists only in the reply.
@@ -70,7 +70,7 @@ async def create_key(
 async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) -> ApiKeyData:
     """Refused from the next request on. Revoking twice keeps the first time."""
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await _merchant_exists(conn, merchant_id)
         found = [k for k in await merchants.list_keys(conn, merchant_id) if k.id == key_id]
         if not found:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from ..codes import CATALOGUE, Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import AuditRecord, table_of
@@ -113,5 +113,5 @@ async def record_after(
     """For calls that changed nothing: reads, and refusals after authentication."""
     if call.audited:
         return
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await record(conn, call, code, now, target_id=target_id, http_status=http_status)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..store.db import Database
 from ..store.models import (
     Coupon,
@@ -50,7 +50,7 @@ def _pack(row: Any) -> PackAdminData:
 
 
 async def list_packs(db: Database) -> list[PackAdminData]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         rows = await conn.execute(select(_P).order_by(_P.c.sort_order, _P.c.id))
         return [_pack(r) for r in rows]
 
@@ -58,7 +58,7 @@ async def list_packs(db: Database) -> list[PackAdminData]:
 async def create_pack(db: Database, call: Call, body: PackCreate) -> PackAdminData:
     now = utcnow()
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             if (await conn.execute(select(_P.c.id).where(_P.c.id == body.id))).first():
                 raise ApiError(Code.PACK_ID_TAKEN)
             row = (
@@ -87,7 +87,7 @@ async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) 
     changes = body.model_dump(exclude_unset=True)
     if "credits" in changes:
         changes["credit_cents"] = changes["credits"] // 10
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         row = (
             await conn.execute(
                 update(_P).where(_P.c.id == pack_id).values(**changes, updated_at=now).returning(_P)
@@ -118,7 +118,7 @@ def _coupon(row: Any) -> CouponData:
 
 
 async def list_coupons(db: Database) -> list[CouponData]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         return [_coupon(r) for r in await conn.execute(select(_C).order_by(_C.c.id.desc()))]
 
 
@@ -130,7 +130,7 @@ async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponD
     now = utcnow()
     code = body.code.upper()
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             if (await conn.execute(select(_C.c.id).where(_C.c.code == code))).first():
                 raise ApiError(Code.COUPON_CODE_TAKEN)
             if (
@@ -164,7 +164,7 @@ async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponD
 async def update_coupon(db: Database, call: Call, coupon_id: str, body: CouponUpdate) -> CouponData:
     now = utcnow()
     changes = body.model_dump(exclude_unset=True)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         row = (
             await conn.execute(
                 update(_C)

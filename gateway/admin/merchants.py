@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..billing.funding import credit_merchant, debit_merchant
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
-from ..envelope import ApiError
 from ..ledger import service as ledger
 from ..merchants import service as merchants
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -68,7 +68,7 @@ async def _merchant_data(conn: AsyncConnection, row: Any) -> MerchantData:
 async def list_merchants(
     db: Database, *, limit: int, offset: int
 ) -> tuple[list[MerchantData], int]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).select_from(_M))).scalar_one())
         rows = (
             await conn.execute(select(_M).order_by(_M.c.id.desc()).limit(limit).offset(offset))
@@ -77,7 +77,7 @@ async def list_merchants(
 
 
 async def get_merchant(db: Database, merchant_id: str) -> MerchantData:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
         if row is None:
             raise ApiError(Code.MERCHANT_NOT_FOUND)
@@ -92,7 +92,7 @@ async def create_merchant(
     if threshold is None:
         threshold = settings.default_low_balance_threshold_cents
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             taken = (await conn.execute(select(_M.c.id).where(_M.c.name == body.name))).first()
             if taken is not None:
                 raise ApiError(Code.MERCHANT_NAME_TAKEN)
@@ -122,7 +122,7 @@ async def update_merchant(
     db: Database, call: Call, merchant_id: str, body: MerchantUpdate
 ) -> MerchantData:
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         row = (
             await conn.execute(
                 update(_M)
@@ -159,7 +159,7 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
     now = utcnow()
     adj_id = new_id("adj")
     memo = f"{call.actor}: {body.reason}"[:500]
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         exists = (await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id))).first()
         if exists is None:
             raise ApiError(Code.MERCHANT_NOT_FOUND)

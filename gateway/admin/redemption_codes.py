@@ -43,7 +43,7 @@ async def create_codes(
     pepper = settings.key_pepper.get_secret_value().encode()
     batch_id = new_id("rcb")
     codes = [mint_redemption_code() for _ in range(body.count)]
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
             insert(_R),
             [
@@ -113,7 +113,7 @@ async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], in
             _R.c.redeemed_at.is_(None),
             (_R.c.expires_at.is_(None)) | (_R.c.expires_at > now),
         ]
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         total = int(
             (await conn.execute(select(func.count()).select_from(_R).where(*filters))).scalar_one()
         )

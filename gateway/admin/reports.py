@@ -42,7 +42,7 @@ async def list_transactions(
     if query.reference is not None:
         filters.append(_L.c.reference == query.reference)
     joined = _L.join(_W, _W.c.id == _L.c.wallet_id)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         total = int(
             (
                 await conn.execute(select(func.count()).select_from(joined).where(*filters))
@@ -84,7 +84,7 @@ async def list_audit(db: Database, query: AuditQuery) -> tuple[list[AuditItem], 
         filters.append(_A.c.target_id == query.target_id)
     if query.actor is not None:
         filters.append(_A.c.actor == query.actor)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         total = int(
             (await conn.execute(select(func.count()).select_from(_A).where(*filters))).scalar_one()
         )

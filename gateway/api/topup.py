@@ -10,7 +10,9 @@ from .. import idempotency
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
+from ..operations import perform
 from ..ops import metrics
+from ..outcome import Outcome
 from ..services import services
 from ..topup import service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
@@ -31,34 +33,35 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
-def _sent_response(sent: service.Sent, request: Request) -> Response:
-    if sent.delivery_ids:
-        services(request).enqueuer.enqueue(sent.delivery_ids)
-    return sent.response
+def _render(outcome: Outcome) -> Response:
+    headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
+    return Envelope.of(outcome, headers=headers)
 
 
 async def send_topup(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
-    body, decoded = await read_json(
+    body, _ = await read_json(
         request,
         SendRequest,
         limit=svc.settings.max_body_bytes,
         context={"max_topup_cents": svc.settings.max_topup_cents},
     )
-    sent = await service.send(
-        svc.db,
-        svc.sealer,
-        caller,
-        body,
-        idempotency_key=key,
-        request_hash=idempotency.fingerprint("POST", request.url.path, decoded) if key else "",
-        idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
+    outcome = await perform(
+        svc.enqueuer,
+        service.send(
+            svc.db,
+            svc.sealer,
+            caller,
+            body,
+            idempotency_key=key,
+            idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
+        ),
     )
     if svc.settings.metrics:
-        metrics.observe_topup(caller.env, body.platform, getattr(sent.response, "code", None))
-    return _sent_response(sent, request)
+        metrics.observe_topup(caller.env, body.platform, None if outcome.replayed else outcome.code)
+    return _render(outcome)
 
 
 def _txn_id(request: Request) -> str:
@@ -96,8 +99,10 @@ async def list_topups(request: Request) -> Response:
 async def cancel_topup(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
-    sent = await service.cancel(svc.db, svc.sealer, caller, _txn_id(request))
-    return _sent_response(sent, request)
+    outcome = await perform(
+        svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, _txn_id(request))
+    )
+    return _render(outcome)
 
 
 async def get_balance(request: Request) -> Response:

@@ -8,13 +8,15 @@ the sum of the entries.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..ledger import alerts
 from ..ledger import service as ledger
+from ..store.compose import Plan, Step, param, steps
 from ..store.db import Database
 from ..store.models import Merchant, table_of
+from ..store.raw import raw
 from ..webhooks import outbox
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
@@ -34,7 +36,7 @@ class Moved:
 
 
 def _event_data(
-    env: str, amount: int, balance: int, source: str, reference: str, memo: str | None
+    env: str, amount: int, balance: int | str, source: str, reference: str, memo: str | None
 ) -> dict[str, object]:
     return {
         "env": env,
@@ -75,6 +77,27 @@ async def credit_merchant(
     return Moved(balance, deliveries)
 
 
+def _debit_plan() -> Plan:
+    """The conditional debit, its entry, ``wallet.debited`` with the balance after, and
+    ``balance.low`` on crossing: the same rules as a send's."""
+    line = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), param("kind", String))
+    return Plan(
+        steps(
+            Step("debit", ledger.conditional_debit, required=True),
+            Step("entries", lambda r: ledger.entries([line], after=r.after("debit"))),
+            outbox.event_steps(
+                "event",
+                after=lambda r: r.after("debit"),
+                balance_after=lambda r: r.col("debit", "balance_cents"),
+            ),
+            alerts.balance_low_steps("debit"),
+        )
+    )
+
+
+_DEBIT = _debit_plan()
+
+
 async def debit_merchant(
     conn: AsyncConnection,
     *,
@@ -95,30 +118,26 @@ async def debit_merchant(
     wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     if wallet is None:
         return None
-    after = await ledger.debit(conn, wallet.wallet_id, amount, now)
-    if after is None:
-        return None
-    await ledger.append(
-        conn, [ledger.Entry(wallet.wallet_id, env, -amount, source, reference, memo)], now
-    )
-    deliveries = await outbox.emit(
-        conn,
-        env=env,
-        merchant_id=merchant_id,
-        type_=DEBITED,
-        data=_event_data(env, -amount, after, source, reference, memo),
-        now=now,
-    )
     threshold = (
         await conn.execute(select(_M.c.low_balance_threshold_cents).where(_M.c.id == merchant_id))
     ).scalar_one()
-    deliveries += await alerts.balance_low(
-        conn,
-        env=env,
-        merchant_id=merchant_id,
-        threshold=threshold,
-        before=after + amount,
-        after=after,
-        now=now,
-    )
-    return Moved(after, deliveries)
+    data = _event_data(env, -amount, outbox.BALANCE_MARK, source, reference, memo)
+    params = {
+        "wallet_id": wallet.wallet_id,
+        "amount": amount,
+        "taken": amount,
+        "now": now,
+        "env": env,
+        "merchant_id": merchant_id,
+        "kind": source,
+        "reference": reference,
+        "memo": memo,
+        **outbox.event_params("event", DEBITED, now, env, data),
+        **alerts.low_params(env, threshold, now),
+    }
+    applied = await _DEBIT.run(await raw(conn), params)
+    if applied is None:
+        return None
+    after = applied.one("debit")
+    assert after is not None
+    return Moved(int(after["balance_cents"]), applied.ids("event_deliveries", "low_deliveries"))

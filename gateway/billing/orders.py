@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..auth import Caller
+from ..callers import Caller
 from ..clock import new_id, utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -135,7 +135,7 @@ async def checkout(
     """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
     anything is written, so a refusal or a timeout leaves no order behind."""
     now = utcnow()
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         pack = (
             await conn.execute(select(_P).where(_P.c.id == body.pack_id, _P.c.active.is_(True)))
         ).first()
@@ -173,7 +173,7 @@ async def checkout(
         session_id, url = session.id, session.url
 
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             if coupon is not None:
                 await _reserve_coupon(conn, coupon.id, now)
             await conn.execute(
@@ -301,7 +301,7 @@ async def sandbox_order(db: Database, settings: Settings, order_id: str, token: 
     """The sandbox order the link names, if the token is the one the link was issued with."""
     if not hmac.compare_digest(sandbox_token(settings, order_id), token):
         raise ApiError(Code.ORDER_NOT_FOUND)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         order = (
             await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == "sandbox"))
         ).first()
@@ -317,7 +317,7 @@ async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: st
         raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
     now = utcnow()
     paid = Paid("sandbox", None, order.amount_cents, order.currency)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         outcome = await complete_order(conn, db, order_id, paid, now)
     if outcome.outcome != "credited":
         raise ApiError(Code.ORDER_NOT_PAYABLE)
@@ -329,5 +329,5 @@ async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token:
     order = await sandbox_order(db, settings, order_id, token)
     if order.status != "pending":
         raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await fail_order(conn, order_id, "checkout cancelled", utcnow(), provider="sandbox")

@@ -15,7 +15,7 @@ import httpx
 import stripe
 
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ._stripe import HTTPXClient
 

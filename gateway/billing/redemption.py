@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import hash_code
 
-from ..auth import Caller
+from ..callers import Caller
 from ..clock import new_id, utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -53,7 +53,7 @@ async def redeem(
     code_hash = hash_code(code, settings.key_pepper.get_secret_value().encode())
     now = utcnow()
     order_id = new_id("ord")
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         claimed = (
             await conn.execute(
                 update(_R)

@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..auth import Caller
+from ..callers import Caller
 from ..clock import rfc3339
 from ..ledger import service as ledger
 from ..store.db import Database
@@ -35,7 +35,7 @@ def _pack_data(row: Any) -> PackData:
 
 async def list_packs(db: Database) -> list[PackData]:
     stmt = select(_P).where(_P.c.active.is_(True)).order_by(_P.c.sort_order, _P.c.id)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         return [_pack_data(r) for r in await conn.execute(stmt)]
 
 
@@ -61,7 +61,7 @@ def _history_item(row: Any) -> HistoryItem:
 async def history(db: Database, caller: Caller, page: int) -> tuple[list[HistoryItem], int]:
     """One page (20, newest first) of the caller's orders and redemptions, and the total."""
     mine = (_O.c.merchant_id == caller.merchant_id, _O.c.env == caller.env)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
         rows = await conn.execute(
             select(_O)
@@ -89,7 +89,7 @@ async def transactions(
     db: Database, caller: Caller, *, limit: int, offset: int
 ) -> tuple[list[LedgerItem], int]:
     """The caller's wallet ledger in its env, newest first, and the number of entries."""
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
         if wallet is None:
             return [], 0

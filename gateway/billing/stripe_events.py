@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -93,7 +93,7 @@ async def handle_stripe_event(
     event_id, type_, obj = _parse_event(payload)
     now = utcnow()
     try:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             recorded = (
                 await conn.execute(
                     db.insert(_S)

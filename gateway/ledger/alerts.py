@@ -1,44 +1,43 @@
 """``balance.low``: once per crossing below the merchant's threshold, whatever moved the money."""
 
-from datetime import datetime
 from typing import Any
 
-from ..store.raw import Conn
+from sqlalchemy import BigInteger, ColumnElement
+
+from ..store.compose import Refs, Step, param
 from ..webhooks import outbox
 
-__all__ = ["BALANCE_LOW", "balance_low", "crossed", "low_data"]
+__all__ = ["BALANCE_LOW", "balance_low_steps", "low_data", "low_params"]
 
 BALANCE_LOW = "balance.low"
 
 
-def crossed(threshold: int, before: int, after: int) -> bool:
-    """Only a change that takes the wallet from at or above the threshold to below it."""
-    return after < threshold <= before
+def crossed(after: ColumnElement[Any], taken: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Only a change that took the wallet from at or above ``:threshold`` to below it: staying
+    below, or refilling, is no crossing."""
+    threshold = param("threshold", BigInteger)
+    return (after < threshold) & (after + taken >= threshold)
 
 
 def low_data(after: Any, threshold: int) -> dict[str, Any]:
     return {"balance_cents": after, "low_balance_threshold_cents": threshold, "currency": "USD"}
 
 
-async def balance_low(
-    conn: Conn,
-    *,
-    env: str,
-    merchant_id: str,
-    threshold: int,
-    before: int,
-    after: int,
-    now: datetime,
-) -> list[str]:
-    """Emit only when this change took the wallet from at or above the threshold to below it;
-    staying below, or refilling, emits nothing. Returns the deliveries to enqueue."""
-    if not crossed(threshold, before, after):
-        return []
-    return await outbox.emit(
-        conn,
-        env=env,
-        merchant_id=merchant_id,
-        type_=BALANCE_LOW,
-        data=low_data(after, threshold),
-        now=now,
+def low_params(env: str, threshold: int, now: Any) -> dict[str, Any]:
+    """The parameters of ``balance_low_steps``; the balance itself is filled in by the write."""
+    data = low_data(outbox.BALANCE_MARK, threshold)
+    return {"threshold": threshold, **outbox.event_params("low", BALANCE_LOW, now, env, data)}
+
+
+def balance_low_steps(debit: str) -> list[Step]:
+    """The event and its deliveries when step ``debit`` (a conditional debit of ``:taken``,
+    returning ``balance_cents``) crossed the threshold."""
+
+    def after(refs: Refs) -> ColumnElement[Any]:
+        return refs.col(debit, "balance_cents")
+
+    return outbox.event_steps(
+        "low",
+        after=lambda refs: crossed(after(refs), param("taken", BigInteger)),
+        balance_after=after,
     )

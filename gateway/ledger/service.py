@@ -6,34 +6,53 @@ sum of its entries. Debits are ``UPDATE … WHERE balance_cents >= :amount``: th
 SQLite's single writer) makes "never below zero" hold under any concurrency.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
+from ..store.compose import NO_REFS, Refs, param
 from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
-from ..store.raw import Conn, Statement, raw
+from ..store.raw import Conn, Construct, Statement, raw
+from ..store.types import UTCDateTime
 
 __all__ = [
     "Entry",
+    "Line",
+    "amount",
     "append",
     "balance",
+    "conditional_debit",
     "credit",
-    "credit_recipient",
     "debit",
     "ensure_wallet",
+    "entries",
     "entries_sum",
     "merchant_owner",
+    "merchant_wallet",
     "new_wallet_id",
+    "recipient_credit",
     "recipient_owner",
 ]
 
 _W = table_of(Wallet)
 _L = table_of(LedgerEntry)
+_INT = BigInteger()
 
 
 def new_wallet_id() -> str:
@@ -64,24 +83,89 @@ class Balance:
     balance_cents: int
 
 
-_DEBIT = Statement(
-    """UPDATE wallets SET balance_cents = balance_cents - :amount, updated_at = :now
-    WHERE id = :wallet_id AND balance_cents >= :amount RETURNING balance_cents""",
-    ("balance_cents",),
-)
+def conditional_debit(refs: Refs) -> Construct:
+    """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
+    balance, or no row (and nothing changed). A send that fails at once takes nothing but must
+    still be covered. The row stays locked until commit: commit at once."""
+    return (
+        update(_W)
+        .where(_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT))
+        .values(
+            balance_cents=_W.c.balance_cents - param("taken", _INT),
+            updated_at=param("now", UTCDateTime()),
+        )
+        .returning(_W.c.balance_cents)
+    )
+
+
+def recipient_credit(refs: Refs, *, after: str) -> Construct:
+    """Credit ``:amount`` to the recipient's wallet (``:env``, ``:platform``, ``:email``),
+    creating it on first use, once step ``after`` has returned a row; returns its id and new
+    balance. ``WHERE`` stands in SQLite's ``INSERT … SELECT`` before ``ON CONFLICT``."""
+    values = select(
+        param("recipient_wallet_id", String),
+        param("env", String),
+        param("recipient_owner", String),
+        param("platform", String),
+        param("email", String),
+        param("amount", _INT),
+        param("now", UTCDateTime()),
+        param("now", UTCDateTime()),
+    ).where(refs.after(after))
+    stmt = postgresql.insert(_W).from_select(
+        ["id", "env", "owner", "platform", "email", "balance_cents", "created_at", "updated_at"],
+        values,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[_W.c.env, _W.c.owner],
+        set_={
+            "balance_cents": _W.c.balance_cents + stmt.excluded.balance_cents,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(_W.c.id, _W.c.balance_cents)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One ledger entry of a composed write: its wallet and signed amount as SQL expressions."""
+
+    wallet: ColumnElement[Any]
+    amount: ColumnElement[Any]
+    kind: ColumnElement[Any]  # a fixed name (``const``) or a parameter
+
+
+def entries(lines: Sequence[Line], *, after: ColumnElement[bool]) -> Construct:
+    """Append one entry per line, with ``:env``, ``:reference``, ``:memo`` and ``:now``, once
+    ``after`` holds; entries are never updated or deleted."""
+    rows = [
+        select(
+            line.wallet,
+            param("env", String),
+            line.amount,
+            line.kind,
+            param("reference", String),
+            param("memo", String),
+            param("now", UTCDateTime()),
+        ).where(after)
+        for line in lines
+    ]
+    columns = ["wallet_id", "env", "amount_cents", "kind", "reference", "memo", "created_at"]
+    return insert(_L).from_select(columns, rows[0] if len(rows) == 1 else union_all(*rows))
+
+
+def amount() -> ColumnElement[Any]:
+    return param("amount", _INT)
+
+
+def merchant_wallet() -> ColumnElement[Any]:
+    return param("wallet_id", String)
+
+
+_DEBIT = Statement.of(conditional_debit(NO_REFS))
 _CREDIT = Statement(
     """UPDATE wallets SET balance_cents = balance_cents + :amount, updated_at = :now
     WHERE id = :wallet_id RETURNING balance_cents""",
     ("balance_cents",),
-)
-_CREDIT_RECIPIENT = Statement(
-    """INSERT INTO wallets (id, env, owner, merchant_id, platform, email, balance_cents,
-        created_at, updated_at)
-    VALUES (:id, :env, :owner, NULL, :platform, :email, :amount, :now, :now)
-    ON CONFLICT (env, owner) DO UPDATE
-    SET balance_cents = wallets.balance_cents + :amount, updated_at = :now
-    RETURNING id, balance_cents""",
-    ("id", "balance_cents"),
 )
 
 
@@ -89,7 +173,7 @@ async def debit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int |
     """Take ``amount`` if the wallet holds it and return the new balance; ``None`` (and nothing
     changed) if it does not. The row stays locked until commit: debit last, commit at once."""
     row = await (await raw(conn)).fetchrow(
-        _DEBIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
+        _DEBIT, {"wallet_id": wallet_id, "amount": amount, "taken": amount, "now": now}
     )
     return None if row is None else int(row["balance_cents"])
 
@@ -100,26 +184,6 @@ async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
     )
     assert row is not None, "credit of a wallet that does not exist"
     return int(row["balance_cents"])
-
-
-async def credit_recipient(
-    conn: Conn, env: str, platform: str, email: str, amount: int, now: datetime
-) -> Balance:
-    """Credit the recipient's wallet, creating it on first use, in one statement."""
-    row = await (await raw(conn)).fetchrow(
-        _CREDIT_RECIPIENT,
-        {
-            "id": new_wallet_id(),
-            "env": env,
-            "owner": recipient_owner(platform, email),
-            "platform": platform,
-            "email": email,
-            "amount": amount,
-            "now": now,
-        },
-    )
-    assert row is not None
-    return Balance(row["id"], int(row["balance_cents"]))
 
 
 async def ensure_wallet(

@@ -150,7 +150,7 @@ async def _outbox_metrics(db: Database, now: datetime) -> list[Metric]:
     stmt = select(func.count(), func.min(_D.c.next_attempt_at)).where(
         _D.c.status == "pending", _D.c.next_attempt_at <= now
     )
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         due, oldest = (await conn.execute(stmt)).one()
     age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
     return [

@@ -109,6 +109,9 @@ class RequestContext:
                     "status": status,
                     "code": None if code is None else int(code),
                     "duration_ms": round(seconds * 1000, 2),
-                    "merchant_id": getattr(user, "merchant_id", None),
+                    # The key's merchant (``auth.KeyUser``), for authenticated requests only.
+                    "merchant_id": user.display_name
+                    if user is not None and user.is_authenticated
+                    else None,
                 },
             )

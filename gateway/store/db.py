@@ -17,8 +17,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,7 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from .raw import Raw, raw
+from ._aiosqlite import on_thread
+from .raw import Raw
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "create_engine"]
 
@@ -82,7 +82,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         def _on_begin(conn: Any) -> None:
             # Straight to the driver: one trip to aiosqlite's thread instead of a cursor's three.
             conn.connection.dbapi_connection.run_async(
-                lambda driver: driver._execute(_begin_immediate, driver._conn)
+                lambda driver: on_thread(driver, _begin_immediate)
             )
 
         return engine
@@ -138,6 +138,9 @@ def _run_inline(
         raise
 
 
+AWAITED_OTHER = "work run in a store transaction awaited something besides its statements"
+
+
 def _drive(step: Coroutine[Any, Any, T]) -> T:
     """The result of a coroutine that never suspends, run in one step."""
     try:
@@ -145,7 +148,34 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     step.close()
-    raise RuntimeError("work run on SQLite's thread awaited something besides its statements")
+    raise RuntimeError(AWAITED_OTHER)
+
+
+class _OnlyStatements:
+    """Awaits ``work`` on a connection that suspends: any suspension outside one of ``tx``'s
+    statements fails the work, as it does where statements never suspend (``_drive``). The
+    rule is the same on both stores so that work valid on one is valid on the other."""
+
+    def __init__(self, work: Coroutine[Any, Any, T], tx: Raw) -> None:
+        self._work = work
+        self._tx = tx
+
+    def __await__(self) -> Any:
+        work, tx = self._work, self._tx
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                yielded = work.throw(error) if error is not None else work.send(value)
+            except StopIteration as done:
+                return done.value
+            if not tx.in_statement:
+                work.close()
+                raise RuntimeError(AWAITED_OTHER)
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # cancellation, delivered to the work
+                value, error = None, exc
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -209,12 +239,21 @@ class Database:
             await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
             writer = self._writer
             if writer is not None:
-                await writer._execute(_catch_up, writer._conn)  # type: ignore[no-untyped-call]
+                await on_thread(writer, _catch_up)
         except (sqlite3.Error, ValueError):  # the next one will catch up (ValueError: closed)
             log.warning("WAL checkpoint failed", exc_info=True)
 
-    def begin(self) -> Any:
-        """``async with db.begin() as conn``: one transaction, committed on exit."""
+    # The three ways in. Each says what may run inside it.
+
+    def read(self) -> Any:
+        """``async with db.read() as conn``: a SQLAlchemy connection for reads (Core), without
+        a transaction of its own. Nothing written here is kept."""
+        return self.engine.connect()
+
+    def transaction(self) -> Any:
+        """``async with db.transaction() as conn``: a SQLAlchemy connection in one transaction,
+        committed on exit, rolled back if the block raises. For every write off the hot path;
+        anything may be awaited inside."""
         return self.engine.begin()
 
     async def _driver_pool(self) -> asyncpg.Pool:
@@ -230,17 +269,6 @@ class Database:
                 )
             return self._pool
 
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[Raw]:
-        """A driver connection in autocommit: each statement is its own transaction."""
-        if self.is_sqlite:
-            async with self.engine.connect() as conn:
-                yield await raw(conn)
-            return
-        pool = self._pool or await self._driver_pool()
-        async with pool.acquire() as driver:
-            yield Raw(driver, is_sqlite=False)
-
     def _sqlite_reader(self) -> sqlite3.Connection:
         if self._reader is None:
             # Read-only by the URI, so nothing can write around the one writer.
@@ -251,33 +279,40 @@ class Database:
             self._reader = reader
         return self._reader
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[Raw]:
-        """A driver connection for short reads by key. On SQLite it is a second, read-only
-        connection, used on the calling thread: under WAL a reader never waits for the writer,
-        and an indexed lookup of pages the OS has cached takes microseconds, less than the trip
-        to a connection thread and back that it would otherwise wait on."""
-        if not self.is_sqlite:
-            async with self.connect() as conn:
-                yield conn
-            return
-        yield Raw(self._reader or self._sqlite_reader(), is_sqlite=True, inline=True)
+    async def run(
+        self,
+        work: Callable[[Raw], Coroutine[Any, Any, T]],
+        *,
+        each_statement: bool = False,
+        read_only: bool = False,
+    ) -> T:
+        """``await work(tx)`` on the driver (``store.raw``), for the hot path: one transaction,
+        committed when ``work`` returns, rolled back if it raises.
 
-    async def run(self, work: Callable[[Raw], Coroutine[Any, Any, T]]) -> T:
-        """``await work(tx)`` in one transaction, committed when it returns, rolled back if it
-        raises.
+        ``work`` awaits nothing but its statements, on both stores: anything else (Redis, a
+        sleep, another request) fails it with ``RuntimeError`` and nothing is written. On
+        SQLite the whole transaction is one trip to the writer's thread, where ``work`` runs to
+        its end in one step: a trip waits for the event loop, and with one writer every waiting
+        trip held the write lock for everyone.
 
-        On SQLite the whole transaction is one trip to the connection's thread: ``work`` runs
-        there, on an inline ``Raw`` whose statements never suspend, so the coroutine completes
-        in a single step. A trip waits for the event loop to come round, and with one writer
-        every waiting trip of a transaction held the write lock for everyone: eight trips a
-        send made the loop's latency the store's throughput. ``work`` must await nothing but
-        its statements. aiosqlite offers no public way to run a function on its thread; this
-        uses the same internals SQLAlchemy's aiosqlite dialect does."""
+        ``each_statement``: every statement of ``work`` leaves the store consistent by itself
+        (a composed ``Plan``, one statement on PostgreSQL; the worker's batches), so PostgreSQL
+        runs them in autocommit, without the two trips of BEGIN and COMMIT. SQLite still runs
+        the work in one transaction.
+
+        ``read_only``: reads by key. On SQLite a read-only connection used on the calling
+        thread: under WAL a reader never waits for the writer, and an indexed lookup takes
+        microseconds, less than the trip to the writer's thread; on PostgreSQL autocommit."""
         if not self.is_sqlite:
             pool = self._pool or await self._driver_pool()
-            async with pool.acquire() as driver, driver.transaction():
-                return await work(Raw(driver, is_sqlite=False))
+            async with pool.acquire() as driver:
+                tx = Raw(driver, is_sqlite=False)
+                if each_statement or read_only:
+                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+                async with driver.transaction():
+                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+        if read_only:
+            return _drive(work(Raw(self._reader or self._sqlite_reader(), True, inline=True)))
         if self._writer is None:  # not connected yet: let the pool open the one connection
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
@@ -285,12 +320,12 @@ class Database:
         assert writer is not None
         # Straight onto the thread's queue, not through the pool: transactions queued there run
         # back to back, without each waiting for the event loop to check the connection in.
-        result = await writer._execute(_run_inline, writer._conn, work)  # type: ignore[no-untyped-call]
+        result = await on_thread(writer, _run_inline, work)
         if result is _BUSY:
             # A transaction of SQLAlchemy's is open on the connection: wait for it in the pool.
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
-                result = await writer._execute(_run_inline, writer._conn, work)  # type: ignore[no-untyped-call]
+                result = await on_thread(writer, _run_inline, work)
         self._wrote()
         return cast(T, result)
 

@@ -18,9 +18,16 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import UpdateBase
 
-__all__ = ["Conn", "Raw", "Statement", "raw"]
+__all__ = ["Conn", "Construct", "Raw", "Statement", "raw"]
+
+# What ``Statement.of`` takes: a Core INSERT, UPDATE or DELETE (with RETURNING or not) or SELECT.
+Construct = UpdateBase | Select[Any]
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 # The last datetime formatted, and its text: a transaction binds the same ``now`` in most of its
@@ -55,11 +62,17 @@ def _sqlite_params(params: dict[str, Any]) -> dict[str, Any]:
 
 class Statement:
     """``columns`` names what the statement returns, in order (aiosqlite's one-trip
-    ``execute_fetchall`` gives bare tuples)."""
+    ``execute_fetchall`` gives bare tuples). ``sql`` is the text sqlite3 runs, with ``:name``
+    parameters; ``asyncpg`` the text asyncpg runs and the parameter names in ``$n`` order."""
 
     def __init__(self, sql: str, columns: tuple[str, ...] = ()) -> None:
         self.sql = " ".join(sql.split())
         self.columns = columns
+
+    @classmethod
+    def of(cls, construct: Construct) -> "Statement":
+        """A SQLAlchemy Core construct, compiled once per dialect on first use."""
+        return _Compiled(construct)
 
     @cached_property
     def asyncpg(self) -> tuple[str, tuple[str, ...]]:
@@ -74,6 +87,29 @@ class Statement:
         return _PARAM.sub(number, self.sql), tuple(names)
 
 
+_SQLITE = sqlite_aiosqlite.dialect(paramstyle="named")
+_POSTGRES = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+class _Compiled(Statement):
+    """The same construct as SQLite's and as asyncpg's text. SQLAlchemy renders each dialect's
+    placeholders, and from the typed parameters the casts PostgreSQL needs."""
+
+    def __init__(self, construct: Construct) -> None:
+        self._construct = construct
+        returned = getattr(construct, "exported_columns", ())
+        self.columns = tuple(str(column.name) for column in returned)
+
+    @cached_property
+    def sql(self) -> str:  # type: ignore[override]
+        return " ".join(str(self._construct.compile(dialect=_SQLITE)).split())
+
+    @cached_property
+    def asyncpg(self) -> tuple[str, tuple[str, ...]]:
+        compiled = self._construct.compile(dialect=_POSTGRES)
+        return " ".join(compiled.string.split()), tuple(compiled.positiontup or ())
+
+
 class Raw:
     """The driver connection behind one ``AsyncConnection``.
 
@@ -85,6 +121,9 @@ class Raw:
         self._driver = driver
         self.is_sqlite = is_sqlite
         self._inline = inline
+        # True while a statement is awaited: ``Database.run`` tells a statement's suspension
+        # from any other.
+        self.in_statement = False
 
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
@@ -96,7 +135,11 @@ class Raw:
                 rows = await self._driver.execute_fetchall(statement.sql, bound)
             return [dict(zip(statement.columns, row, strict=True)) for row in rows]
         sql, names = statement.asyncpg
-        records = await self._driver.fetch(sql, *(params[n] for n in names))
+        self.in_statement = True
+        try:
+            records = await self._driver.fetch(sql, *(params[n] for n in names))
+        finally:
+            self.in_statement = False
         return [dict(record) for record in records]
 
     async def fetchrow(self, statement: Statement, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -124,7 +167,11 @@ class Raw:
             return
         for statement in statements:
             sql, names = statement.asyncpg
-            await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+            self.in_statement = True
+            try:
+                await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+            finally:
+                self.in_statement = False
 
     def timestamp(self, value: Any) -> datetime | None:
         """A timestamp column as the driver returned it, as an aware UTC datetime (SQLite hands

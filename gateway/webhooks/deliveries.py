@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..auth import Caller
+from ..callers import Caller
 from ..clock import rfc3339, utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
 from .endpoints import Queued, endpoint_row
@@ -76,13 +76,13 @@ async def list_deliveries(
     if query.created_before is not None:
         stmt = stmt.where(_D.c.created_at < query.created_before)
     stmt = stmt.order_by(_D.c.id.desc()).limit(query.limit + 1)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
     return [_delivery_data(r) for r in rows[: query.limit]], len(rows) > query.limit
 
 
 async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> DeliveryDetail:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(_D, _E.c.payload)
@@ -136,7 +136,7 @@ async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: 
 async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Queued:
     """One more attempt of a finished delivery, same event, same ``webhook-id``."""
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         current = (
             await conn.execute(
                 select(_D.c.status, _D.c.endpoint_id).where(
@@ -163,7 +163,7 @@ async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Que
 async def replay_failed(db: Database, caller: Caller, endpoint_id: str, since: datetime) -> Queued:
     """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await _enabled_endpoint(conn, caller, endpoint_id)
         rows = (
             await conn.execute(

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, new_webhook_secret
 
-from ..auth import Caller
+from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
-from ..envelope import ApiError
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import WebhookDelivery, WebhookEndpoint, table_of
@@ -115,7 +115,7 @@ async def create_endpoint(
     now = utcnow()
     endpoint_id = new_id("we")
     secret = new_webhook_secret()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         row = (
             await conn.execute(
                 insert(_EP)
@@ -143,7 +143,7 @@ async def list_endpoints(
     stmt = select(_EP).where(*_mine(caller)).order_by(_EP.c.id.desc()).limit(limit + 1)
     if cursor is not None:
         stmt = stmt.where(_EP.c.id < cursor)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
     now = utcnow()
     return [_endpoint_data(r, now) for r in rows[:limit]], len(rows) > limit
@@ -157,7 +157,7 @@ async def endpoint_row(conn: AsyncConnection, caller: Caller, endpoint_id: str) 
 
 
 async def get_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         row = await endpoint_row(conn, caller, endpoint_id)
     return _endpoint_data(row, utcnow())
 
@@ -185,7 +185,7 @@ async def update_endpoint(
         else:
             changes["disabled_reason"] = "disabled by the merchant"
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await endpoint_row(conn, caller, endpoint_id)
         row = (
             await conn.execute(
@@ -201,7 +201,7 @@ async def update_endpoint(
 async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
     """Soft delete: the delivery log keeps pointing at it; pending deliveries end as failed."""
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await endpoint_row(conn, caller, endpoint_id)
         row = (
             await conn.execute(
@@ -221,7 +221,7 @@ async def rotate_secret(
     so receivers can switch without dropping a single event."""
     now = utcnow()
     secret = new_webhook_secret()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         current = await endpoint_row(conn, caller, endpoint_id)
         row = (
             await conn.execute(
@@ -243,7 +243,7 @@ async def rotate_secret(
 
 async def send_test(db: Database, caller: Caller, endpoint_id: str) -> Queued:
     now = utcnow()
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         row = await endpoint_row(conn, caller, endpoint_id)
         if not row.enabled:
             raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)

@@ -5,17 +5,35 @@ enqueues after commit (``enqueue``); the worker's sweep re-enqueues anything due
 """
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Text,
+    cast,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+
 from ..clock import new_id, rfc3339
-from ..store.raw import Conn, Statement, raw
+from ..store.compose import Plan, Refs, Step, const, param
+from ..store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from ..store.raw import Conn, Construct, raw
+from ..store.types import UTCDateTime
 
 __all__ = [
+    "BALANCE_MARK",
     "BATCH",
     "DELIVER_JOB",
     "DELIVER_MANY_JOB",
@@ -26,6 +44,8 @@ __all__ = [
     "enqueue",
     "enqueue_jobs",
     "event_body",
+    "event_params",
+    "event_steps",
     "job_id",
     "job_size",
     "new_event_id",
@@ -57,6 +77,7 @@ def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any
 
 
 Job = tuple[str, int]  # (delivery id, generation)
+Balance = Callable[[Refs], ColumnElement[Any]]
 
 
 def job_id(delivery_id: str, generation: int) -> str:
@@ -66,39 +87,116 @@ def job_id(delivery_id: str, generation: int) -> str:
     return f"dlv:{delivery_id}:{generation}"
 
 
-_INSERT_EVENT = Statement(
-    """INSERT INTO events (id, env, merchant_id, type, payload, created_at)
-    VALUES (:id, :env, :merchant_id, :type, :payload, :now)"""
-)
+_E = table_of(Event)
+_EP = table_of(WebhookEndpoint)
+_D = table_of(WebhookDelivery)
+
+# Stands in an event's body for a balance known only inside the write (``balance_after``).
+BALANCE_MARK = "$balance_after"
+
+Gate = Callable[[Refs], ColumnElement[bool]]
 
 
-def _fan_out(endpoints: str) -> Statement:
-    """A pending delivery per enabled endpoint of the merchant in ``env`` matching ``endpoints``.
+def event_params(
+    name: str, type_: str, created: datetime, env: str, data: Any, *, trigger: str = "auto"
+) -> dict[str, Any]:
+    """The parameters of the event steps called ``name``."""
+    event_id = new_event_id()
+    return {
+        f"{name}_id": event_id,
+        f"{name}_type": type_,
+        f"{name}_payload": event_body(event_id, type_, created, env, data),
+        f"{name}_prefix": delivery_prefix(event_id),
+        f"{name}_trigger": trigger,
+    }
 
-    One INSERT … SELECT: the endpoints and their deliveries are read and written in one trip.
-    The endpoint's own ``env`` and ``merchant_id`` are copied, not the parameters: PostgreSQL
-    refuses a parameter whose type it deduces from both a target column and a comparison."""
-    # Only fixed conditions and placeholders are formatted in; every value is bound.
-    return Statement(
-        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type,"  # noqa: S608
-        " status, attempts, trigger, run_start, generation, next_attempt_at, created_at,"
-        " updated_at)"
-        " SELECT :prefix || e.id, :event_id, e.id, e.env, e.merchant_id, :type, 'pending', 0,"
-        " :trigger, 0, 0, :now, :now, :now"
-        " FROM webhook_endpoints e"
-        " WHERE e.merchant_id = :merchant_id AND e.env = :env AND e.enabled"
-        f" AND e.deleted_at IS NULL AND {endpoints} RETURNING id",
-        ("id",),
+
+def _event(refs: Refs, name: str, gate: Gate, balance_after: Balance | None) -> Construct:
+    """One event row of the merchant ``:merchant_id`` in ``:env``, once ``gate`` holds."""
+    payload: ColumnElement[Any] = param(f"{name}_payload", Text)
+    if balance_after is not None:
+        mark = const(json.dumps(BALANCE_MARK))
+        payload = func.replace(payload, mark, cast(balance_after(refs), Text))
+    values = select(
+        param(f"{name}_id", String),
+        param("env", String),
+        param("merchant_id", String),
+        param(f"{name}_type", String),
+        payload,
+        param("now", UTCDateTime()),
+    ).where(gate(refs))
+    columns = ["id", "env", "merchant_id", "type", "payload", "created_at"]
+    return insert(_E).from_select(columns, values).returning(_E.c.id)
+
+
+def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
+    """``""`` means every event; otherwise ``",a,b,"`` holds the type between commas."""
+    pattern: ColumnElement[Any] = literal_column("'%,'") + type_ + literal_column("',%'")
+    return or_(_EP.c.event_types == literal_column("''"), _EP.c.event_types.like(pattern))
+
+
+def _fan_out(refs: Refs, name: str, named: int | None) -> Construct:
+    """A pending delivery of event ``name`` per enabled endpoint of its merchant and env that
+    subscribes to its type, or, with ``named``, per endpoint ``:<name>_ep<i>`` (a test event
+    goes to the endpoint it tests, whatever its filter). A delivery's id is the event's prefix
+    plus the endpoint's id: one per (event, endpoint). The endpoint's own env and merchant are
+    copied."""
+    if named is None:
+        which = _subscribed(param(f"{name}_type", String))
+    else:
+        which = _EP.c.id.in_([param(f"{name}_ep{i}", String) for i in range(named)])
+    now = param("now", UTCDateTime())
+    values = select(
+        param(f"{name}_prefix", String) + _EP.c.id,
+        refs.col(name, "id"),
+        _EP.c.id,
+        _EP.c.env,
+        _EP.c.merchant_id,
+        param(f"{name}_type", String),
+        const("pending"),
+        literal_column("0"),
+        param(f"{name}_trigger", String),
+        literal_column("0"),
+        literal_column("0"),
+        now,
+        now,
+        now,
+    ).where(
+        _EP.c.merchant_id == param("merchant_id", String),
+        _EP.c.env == param("env", String),
+        _EP.c.enabled,
+        _EP.c.deleted_at.is_(None),
+        which,
     )
+    columns = [
+        "id", "event_id", "endpoint_id", "env", "merchant_id", "event_type", "status",
+        "attempts", "trigger", "run_start", "generation", "next_attempt_at", "created_at",
+        "updated_at",
+    ]  # fmt: skip
+    return insert(_D).from_select(columns, values).returning(_D.c.id)
 
 
-# Subscribed: "" means every event; otherwise ",a,b," holds the type between commas.
-_SUBSCRIBED = _fan_out("(e.event_types = '' OR e.event_types LIKE :pattern)")
+def event_steps(
+    name: str,
+    *,
+    after: Gate = lambda refs: true(),
+    balance_after: Balance | None = None,
+    named: int | None = None,
+) -> list[Step]:
+    """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
+    ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body."""
+    return [
+        Step(name, lambda refs: _event(refs, name, after, balance_after)),
+        Step(f"{name}_deliveries", lambda refs: _fan_out(refs, name, named), many=True),
+    ]
 
 
-def _named(count: int) -> Statement:
-    placeholders = ", ".join(f":ep{i}" for i in range(count))
-    return _fan_out(f"e.id IN ({placeholders})")
+_EMIT = Plan(event_steps("event"))
+
+
+@functools.cache
+def _emit_named(count: int) -> Plan:
+    return Plan(event_steps("event", named=count))
 
 
 async def emit(
@@ -112,44 +210,24 @@ async def emit(
     endpoint_ids: Iterable[str] | None = None,
     trigger: str = "auto",
 ) -> list[str]:
-    """Write one event and a pending delivery per subscribed endpoint; return the delivery ids.
-
-    ``endpoint_ids`` names the endpoints instead of their subscriptions (a test event goes to the
-    one endpoint it tests, whatever that endpoint's filter). Runs on every send, so both
-    statements go straight to the driver (``store.raw``).
-    """
-    event_id = new_event_id()
-    db = await raw(conn)
-    await db.fetch(
-        _INSERT_EVENT,
-        {
-            "id": event_id,
-            "env": env,
-            "merchant_id": merchant_id,
-            "type": type_,
-            "payload": event_body(event_id, type_, now, env, data),
-            "now": now,
-        },
-    )
+    """Write one event and a pending delivery per subscribed endpoint (or per endpoint of
+    ``endpoint_ids``); return the delivery ids."""
     params: dict[str, Any] = {
-        "prefix": delivery_prefix(event_id),
-        "event_id": event_id,
         "env": env,
         "merchant_id": merchant_id,
-        "type": type_,
-        "trigger": trigger,
         "now": now,
+        **event_params("event", type_, now, env, data, trigger=trigger),
     }
-    if endpoint_ids is None:
-        statement = _SUBSCRIBED
-        params["pattern"] = f"%,{type_},%"
-    else:
+    plan = _EMIT
+    if endpoint_ids is not None:
         named = list(endpoint_ids)
         if not named:
             return []
-        statement = _named(len(named))
-        params.update({f"ep{i}": endpoint_id for i, endpoint_id in enumerate(named)})
-    return [str(row["id"]) for row in await db.fetch(statement, params)]
+        plan = _emit_named(len(named))
+        params.update({f"event_ep{i}": endpoint_id for i, endpoint_id in enumerate(named)})
+    applied = await plan.run(await raw(conn), params)
+    assert applied is not None
+    return applied.ids("event_deliveries")
 
 
 async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:

@@ -36,7 +36,7 @@ async def test_revoked_key_is_refused_on_its_next_request(
 ) -> None:
     merchant = await make_merchant()
     assert (await client.get("/balance", headers=merchant.headers)).status_code == 200
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         assert await merchants.revoke_key(conn, merchant.key_id, utcnow())
     reply = await client.get("/balance", headers=merchant.headers)
     assert reply.status_code == 401

@@ -29,7 +29,7 @@ async def make_endpoint(
 
 
 async def attempts_of(db: Database, delivery_id: str) -> list[Any]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt)
         return list((await conn.execute(stmt)).all())
 

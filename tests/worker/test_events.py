@@ -47,7 +47,7 @@ async def test_balance_low_fires_once_per_crossing(
     assert [b["type"] for b in bodies] == ["balance.low", "balance.low"]
     assert sorted(b["data"]["balance_cents"] for b in bodies) == [4_000, 4_000]
     assert bodies[0]["data"]["low_balance_threshold_cents"] == 5_000
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         count = await conn.execute(
             select(func.count()).where(
                 _D.c.merchant_id == merchant.merchant_id, _D.c.event_type == "balance.low"

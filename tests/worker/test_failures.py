@@ -30,13 +30,13 @@ FAST = {"webhook_retry_schedule": "0,0.2", "webhook_timeout_seconds": 0.5}
 
 
 async def finished_deliveries(db: Database, endpoint_id: str) -> list[Any]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = select(_D).where(_D.c.endpoint_id == endpoint_id, _D.c.status != "pending")
         return list((await conn.execute(stmt)).all())
 
 
 async def log_of(db: Database, endpoint_id: str) -> list[Any]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = (
             select(_A)
             .join(_D, _D.c.id == _A.c.delivery_id)
@@ -47,7 +47,7 @@ async def log_of(db: Database, endpoint_id: str) -> list[Any]:
 
 
 async def endpoint_row(db: Database, endpoint_id: str) -> Any:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         return (await conn.execute(select(_EP).where(_EP.c.id == endpoint_id))).one()
 
 
@@ -180,7 +180,7 @@ async def test_failing_past_the_limit_disables_the_endpoint(
     receiver.respond = lambda _: Reply(status=500)
     merchant = await make_merchant()
     endpoint = await make_endpoint(hook_client, merchant, receiver.url)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         long_ago = utcnow() - timedelta(seconds=running.settings.webhook_disable_after_seconds + 1)
         await conn.execute(
             update(_EP).where(_EP.c.id == endpoint["id"]).values(failing_since=long_ago)
@@ -217,7 +217,7 @@ async def test_a_host_that_turns_private_is_refused_at_connect_time(
     await start_worker(**FAST)
     live = await make_merchant("live", balance_cents=100_000)
     endpoint = await make_endpoint(hook_client, live, "http://93.184.215.14/hook")
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
             update(_EP)
             .where(_EP.c.id == endpoint["id"])

@@ -25,7 +25,7 @@ async def test_a_started_worker_plans_its_statements_by_key(start_worker: StartW
     deps = running.deps
     if deps.db.is_sqlite:
         pytest.skip("PostgreSQL's session settings")
-    async with deps.db.connect() as conn:
-        for name, value in POSTGRES_SETTINGS.items():
-            [row] = await conn.fetch(Statement(f"SHOW {name}"), {})
-            assert str(*row.values()) == value
+    for name, value in POSTGRES_SETTINGS.items():
+        shown = Statement(f"SHOW {name}")
+        [row] = await deps.db.run(lambda tx, s=shown: tx.fetch(s, {}), read_only=True)
+        assert str(*row.values()) == value

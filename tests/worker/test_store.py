@@ -82,10 +82,13 @@ async def test_a_lease_looks_each_delivery_up_by_its_key(db: Database) -> None:
         pytest.skip("PostgreSQL's plans: test_postgres_statements_look_each_delivery_up_by_its_key")
     now = utcnow()
     params: dict[str, Any] = {"lease_until": now, "now": now, "due": now}
-    async with db.connect() as conn:
+
+    async def explain(conn: Raw) -> str:
         statement, bound = _in(conn, _LEASE, ["dlv_a", "dlv_b"], params)
         explain = Statement(f"EXPLAIN QUERY PLAN {statement.sql}", ("id", "up", "no", "step"))
-        plan = " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())
+        return " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())
+
+    plan = await db.run(explain, read_only=True)
     assert "ix_webhook_deliveries_due" not in plan, plan
     assert "sqlite_autoindex_webhook_deliveries_1" in plan, plan
 
@@ -128,31 +131,34 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
         create_engine(settings.database_url, pool_size=1), postgres_settings=POSTGRES_SETTINGS
     )
     now = utcnow()
+
+    async def explain(conn: Raw) -> list[str]:
+        # A table of its own, without statistics, shadowing the real one for this session.
+        fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
+        await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+        filler = Statement(
+            """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
+                event_type, status, attempts, trigger, run_start, generation,
+                next_attempt_at, created_at, updated_at)
+            SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
+                'pending', 0, 'auto', 0, 0, :now, :now, :now
+            FROM generate_series(1, :rows) AS n"""
+        )
+        await conn.fetch(filler, {"now": now, "rows": rows})
+        ids = [f"dlv_{n}" for n in range(1, 151)]
+        lease = {"ids": ids, "lease_until": now, "now": now, "due": now}
+        names = _record_row(_record("succeeded", failing=False))
+        record = {name: [None] * len(ids) for name in names} | {
+            "id": ids,
+            "claimed": [0] * len(ids),
+        }
+        return [
+            *await _plans(conn, _LEASE_WITH_TARGETS_PG, lease),
+            *await _plans(conn, _RECORD_PG, record),
+        ]
+
     try:
-        async with worker_db.connect() as conn:
-            # A table of its own, without statistics, shadowing the real one for this session.
-            fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
-            await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
-            filler = Statement(
-                """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
-                    event_type, status, attempts, trigger, run_start, generation,
-                    next_attempt_at, created_at, updated_at)
-                SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
-                    'pending', 0, 'auto', 0, 0, :now, :now, :now
-                FROM generate_series(1, :rows) AS n"""
-            )
-            await conn.fetch(filler, {"now": now, "rows": rows})
-            ids = [f"dlv_{n}" for n in range(1, 151)]
-            lease = {"ids": ids, "lease_until": now, "now": now, "due": now}
-            names = _record_row(_record("succeeded", failing=False))
-            record = {name: [None] * len(ids) for name in names} | {
-                "id": ids,
-                "claimed": [0] * len(ids),
-            }
-            plans = [
-                *await _plans(conn, _LEASE_WITH_TARGETS_PG, lease),
-                *await _plans(conn, _RECORD_PG, record),
-            ]
+        plans = await worker_db.run(explain, each_statement=True)
     finally:
         await worker_db.dispose()
     for plan in plans:

@@ -56,7 +56,7 @@ async def outstanding(
 
 
 async def succeeded(db: Database, endpoint_id: str) -> int:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = select(func.count()).where(
             _D.c.endpoint_id == endpoint_id, _D.c.status == "succeeded"
         )
@@ -182,7 +182,7 @@ async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
 
     async def overdue_by_a_minute() -> None:
         past = utcnow() - timedelta(minutes=1)
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             await conn.execute(
                 update(_D).where(_D.c.id.in_(ids)).values(next_attempt_at=past, updated_at=past)
             )

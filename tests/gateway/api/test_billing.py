@@ -134,7 +134,7 @@ async def test_redeem_refusals_each_have_their_code(
 
     # Time passes: the expiry is now.
     r = table_of(RedemptionCode)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
             update(r)
             .where(r.c.code_hash == hash_code(expiring, TEST_PEPPER.encode()))
@@ -259,5 +259,5 @@ async def _orders(db: Database, merchant: MerchantKey, count: int) -> None:
         for i in range(count)
     ]
     if rows:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             await conn.execute(insert(table_of(FundingOrder)), rows)

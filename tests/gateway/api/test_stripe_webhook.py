@@ -106,7 +106,7 @@ async def order_status(client: httpx.AsyncClient, merchant: MerchantKey) -> str:
 
 
 async def stripe_event_count(db: Database) -> int:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         count = (
             await conn.execute(select(func.count()).select_from(table_of(StripeEvent)))
         ).scalar_one()

@@ -206,7 +206,7 @@ async def test_events_are_written_with_the_change(
 ) -> None:
     merchant = await make_merchant()
     reply = await client.post("/topup/send", json=SEND, headers=merchant.headers)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(Event.payload).where(Event.merchant_id == merchant.merchant_id)
@@ -223,7 +223,7 @@ async def test_events_are_written_with_the_change(
 
 
 async def events_of(db: Database, merchant_id: str) -> list[str]:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         rows = await conn.execute(
             select(Event.type).where(Event.merchant_id == merchant_id).order_by(Event.id)
         )

@@ -89,7 +89,7 @@ async def test_replay_failed_since_a_time(
     endpoint_id = await endpoint(client, merchant)
     for _ in range(3):
         await client.post("/topup/send", json=SEND, headers=merchant.headers)
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
             update(_D).where(_D.c.endpoint_id == endpoint_id).values(status="failed", attempts=3)
         )
@@ -106,7 +106,7 @@ async def test_replay_failed_since_a_time(
     )
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["data"]["replayed"] == 3
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         rows = (await conn.execute(select(_D).where(_D.c.endpoint_id == endpoint_id))).all()
     assert {(r.status, r.trigger, r.run_start) for r in rows} == {("pending", "replay", 3)}
 
@@ -155,7 +155,7 @@ async def test_staging_and_live_events_never_cross(
             f"/webhooks/deliveries/{other_id}/replay", headers=other_key.headers
         )
         assert replay.json()["code"] == 5003
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         crossed = await conn.execute(
             select(func.count()).where(_D.c.env == "live", _D.c.endpoint_id == staging_endpoint)
         )

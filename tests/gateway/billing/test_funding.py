@@ -11,7 +11,7 @@ async def test_credit_writes_entry_and_event_in_one_go(
     db: Database, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant("live")
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         moved = await credit_merchant(
             conn,
             db,
@@ -38,7 +38,7 @@ async def test_debit_never_goes_below_zero_and_warns_once_per_crossing(
     merchant = await make_merchant("live", balance_cents=3000, low_balance_threshold_cents=1000)
 
     async def debit(amount: int) -> int | None:
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             moved = await debit_merchant(
                 conn,
                 env="live",

@@ -78,7 +78,7 @@ async def test_a_send_and_a_delivery_attempt_are_counted(
 async def _pending_delivery(db: Database, merchant: MerchantKey, due_in: timedelta) -> None:
     now = utcnow()
     event_id, endpoint_id = new_id("evt"), new_id("we")
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
             insert(table_of(Event)).values(
                 id=event_id,

@@ -21,7 +21,7 @@ async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) ->
     if not db.is_sqlite:
         pytest.skip("SQLite only")
     path = str(db.engine.url.database)
-    async with db.begin():
+    async with db.transaction():
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
             with pytest.raises(sqlite3.OperationalError, match="locked"):
@@ -92,7 +92,7 @@ async def test_both_ways_into_a_sqlite_transaction_wait_for_another_writer(db: D
         else:
 
             async def by_sqlalchemy() -> None:
-                async with db.begin() as conn:
+                async with db.transaction() as conn:
                     await conn.exec_driver_sql("SELECT 1")
 
             waiting = asyncio.ensure_future(by_sqlalchemy())
@@ -107,9 +107,8 @@ async def test_the_sqlite_reader_sees_commits_and_cannot_write(db: Database) -> 
     if not db.is_sqlite:
         pytest.skip("SQLite only")
     count = Statement("SELECT count(*) FROM merchants", ("n",))
-    async with db.reader() as reader:
-        before = await reader.fetchrow(count, {})
-    async with db.begin() as conn:
+    before = await db.run(lambda reader: reader.fetchrow(count, {}), read_only=True)
+    async with db.transaction() as conn:
         await create_merchant(
             conn,
             db,
@@ -118,11 +117,12 @@ async def test_the_sqlite_reader_sees_commits_and_cannot_write(db: Database) -> 
             staging_initial_balance_cents=0,
             now=utcnow(),
         )
-    async with db.reader() as reader:
-        after = await reader.fetchrow(count, {})
-        assert before is not None and after is not None and after["n"] == before["n"] + 1
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            await reader.fetch(Statement("DELETE FROM merchants"), {})
+    after = await db.run(lambda reader: reader.fetchrow(count, {}), read_only=True)
+    assert before is not None and after is not None and after["n"] == before["n"] + 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await db.run(
+            lambda reader: reader.fetch(Statement("DELETE FROM merchants"), {}), read_only=True
+        )
 
 
 async def test_the_wal_is_checkpointed_off_the_commit_path(
@@ -134,7 +134,7 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
         pytest.skip("SQLite only")
     monkeypatch.setattr(store_db, "CHECKPOINT_EVERY", 10)
     merchant = await make_merchant()
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
     assert wallet is not None
     wal = Path(f"{db.engine.url.database}-wal")

@@ -2,6 +2,7 @@
 connection is SQLAlchemy's or one of the database's own driver connections."""
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 
 from gateway.clock import utcnow
 from gateway.ledger import service as ledger
+from gateway.merchants.service import create_merchant
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement, _sqlite_params
@@ -20,7 +22,7 @@ class Boom(Exception):
 
 
 async def _entries(db: Database, reference: str) -> int:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = select(func.count()).where(LedgerEntry.reference == reference)
         return int((await conn.execute(stmt)).scalar_one())
 
@@ -29,19 +31,19 @@ async def test_a_raw_first_statement_rolls_back_with_its_transaction(
     db: Database, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant()
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
     assert wallet is not None
     entry = ledger.Entry(wallet.wallet_id, "staging", 5, "adjustment", f"ref-{merchant.key_id}")
     with pytest.raises(Boom):
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             await ledger.append(conn, [entry], utcnow())  # raw, and the first statement
             await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
             raise Boom
     assert await _entries(db, entry.reference or "") == 0
     assert await merchant_balance(db, merchant) == wallet.balance_cents
 
-    async with db.begin() as conn:
+    async with db.transaction() as conn:
         await ledger.append(conn, [entry], utcnow())
         await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
     assert await _entries(db, entry.reference or "") == 1
@@ -50,14 +52,14 @@ async def test_a_raw_first_statement_rolls_back_with_its_transaction(
 
 
 async def merchant_balance_of(db: Database, wallet_id: str) -> int:
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         stmt = select(Wallet.balance_cents).where(Wallet.id == wallet_id)
         return int((await conn.execute(stmt)).scalar_one())
 
 
 async def _wallet(db: Database, make_merchant: MakeMerchant) -> tuple[str, int]:
     merchant = await make_merchant()
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
     assert wallet is not None
     return wallet.wallet_id, wallet.balance_cents
@@ -84,15 +86,19 @@ async def test_a_savepoint_undoes_only_what_ran_inside_it(
     assert await _entries(db, undone.reference or "") == 0
     assert await merchant_balance_of(db, wallet_id) == start + 3
 
-    # Autocommit: each statement on a plain driver connection is final at once, and a failure
-    # afterwards takes nothing back.
+    # ``each_statement``: on PostgreSQL each statement is final at once, and a failure
+    # afterwards takes nothing back; SQLite still runs the work in one transaction.
     fixed = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"auto-{wallet_id}")
+
+    async def credit_then_fail(tx: Raw) -> None:
+        await ledger.credit(tx, wallet_id, 2, utcnow())
+        await ledger.append(tx, [fixed], utcnow())
+        raise Boom
+
     with pytest.raises(Boom):
-        async with db.connect() as conn:
-            await ledger.credit(conn, wallet_id, 2, utcnow())
-            await ledger.append(conn, [fixed], utcnow())
-            raise Boom
-    assert await merchant_balance_of(db, wallet_id) == start + 5
+        await db.run(credit_then_fail, each_statement=True)
+    final = 2 if not db.is_sqlite else 0
+    assert await merchant_balance_of(db, wallet_id) == start + 3 + final
     assert await unbalanced_wallets(db) == []
 
 
@@ -133,7 +139,7 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
         return await ledger.credit(tx, wallet_id, 2, utcnow())
 
     with pytest.raises(Boom):
-        async with db.begin() as conn:
+        async with db.transaction() as conn:
             await ledger.append(conn, [entry], utcnow())  # the transaction is open from here
             waiting = asyncio.create_task(db.run(credit))
             await asyncio.sleep(0)  # one step: the task queues its trip to the thread
@@ -147,18 +153,44 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
     assert await unbalanced_wallets(db) == []
 
 
-async def test_work_on_sqlite_may_await_only_its_statements(db: Database) -> None:
-    if not db.is_sqlite:
-        pytest.skip("SQLite only")
+@pytest.mark.parametrize(
+    "way", [{}, {"each_statement": True}, {"read_only": True}], ids=["tx", "each", "read"]
+)
+async def test_work_may_await_only_its_statements(db: Database, way: dict[str, bool]) -> None:
+    """The same rule on both stores: SQLite's work runs on the writer's thread, where nothing
+    else can be awaited; PostgreSQL's is held to it so that work valid on one is valid on the
+    other."""
+    wallet_id, start = await _wallet_of_new_merchant(db)
 
     async def naps(tx: Raw) -> None:
+        if not way.get("read_only"):
+            entry = ledger.Entry(wallet_id, "staging", 1, "adjustment", f"nap-{wallet_id}")
+            await ledger.append(tx, [entry], utcnow())
+            await ledger.credit(tx, wallet_id, 1, utcnow())
         await asyncio.sleep(0)
 
     with pytest.raises(RuntimeError, match="awaited something"):
-        await db.run(naps)
-    assert await db.run(lambda tx: tx.fetchrow(Statement("SELECT 1 AS one", ("one",)), {})) == {
-        "one": 1
-    }
+        await db.run(naps, **way)
+    if not way:
+        assert await merchant_balance_of(db, wallet_id) == start  # rolled back
+    assert await unbalanced_wallets(db) == []
+    one = Statement("SELECT 1 AS one", ("one",))
+    assert await db.run(lambda tx: tx.fetchrow(one, {}), **way) == {"one": 1}
+
+
+async def _wallet_of_new_merchant(db: Database) -> tuple[str, int]:
+    async with db.transaction() as conn:
+        merchant = await create_merchant(
+            conn,
+            db,
+            name=f"naps-{uuid.uuid4().hex}",
+            low_balance_threshold_cents=0,
+            staging_initial_balance_cents=0,
+            now=utcnow(),
+        )
+        wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.id))
+    assert wallet is not None
+    return wallet.wallet_id, wallet.balance_cents
 
 
 @pytest.mark.parametrize(

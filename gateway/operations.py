@@ -1,0 +1,20 @@
+"""Running an operation for any door: its deliveries are enqueued once it has committed.
+
+Redis is never the truth (the outbox rows are), so the enqueue is best effort and happens only
+after the operation's transaction: a job must never run before its row exists.
+"""
+
+from collections.abc import Awaitable
+
+from .outcome import Outcome
+from .webhooks.enqueuer import Enqueuer
+
+__all__ = ["perform"]
+
+
+async def perform(enqueuer: Enqueuer, operation: Awaitable[Outcome]) -> Outcome:
+    """Await ``operation`` (which commits before it returns), then enqueue its deliveries."""
+    outcome = await operation
+    if outcome.deliveries:
+        enqueuer.enqueue(outcome.deliveries)
+    return outcome

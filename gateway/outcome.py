@@ -1,0 +1,108 @@
+"""What an operation answers, whatever door it came through (REST, the dashboard, MCP).
+
+An operation returns an ``Outcome`` or raises an ``ApiError``; a door renders either as the
+envelope. Nothing here knows HTTP: the envelope's body is the product's answer, the HTTP status
+and headers are the REST door's (``gateway.envelope``).
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .clock import rfc3339, utcnow
+from .codes import CATALOGUE, Code
+
+__all__ = ["ApiError", "EnvelopeBody", "Outcome"]
+
+
+class EnvelopeBody(BaseModel):
+    success: bool
+    code: int
+    message: str
+    transaction_id: str | None = None
+    status: str | None = None
+    timestamp: str
+    data: Any = None
+    meta: dict[str, Any] | None = None
+
+    def render(self) -> bytes:
+        # ``meta`` only appears on lists; every other field is always present, null or not.
+        exclude = {"meta"} if self.meta is None else None
+        return self.model_dump_json(exclude=exclude).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An operation's answer, and the deliveries to enqueue once its transaction committed.
+    ``timestamp`` is when it was decided: a replay answers with the first one's."""
+
+    code: Code
+    data: Any = None
+    transaction_id: str | None = None
+    status: str | None = None
+    message: str | None = None
+    timestamp: str = field(default_factory=lambda: rfc3339(utcnow()))
+    deliveries: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+    def body(self) -> EnvelopeBody:
+        return EnvelopeBody(
+            success=self.code < 2000,
+            code=int(self.code),
+            message=self.message or CATALOGUE[self.code].message,
+            transaction_id=self.transaction_id,
+            status=self.status,
+            timestamp=self.timestamp,
+            data=self.data,
+        )
+
+    def stored(self) -> str:
+        """The outcome as the idempotency store keeps it: its envelope body."""
+        return self.body().render().decode()
+
+    @classmethod
+    def from_stored(cls, text: str) -> "Outcome":
+        """Rendered again, the stored outcome gives the same bytes."""
+        body = json.loads(text)
+        return cls(
+            Code(body["code"]),
+            body["data"],
+            transaction_id=body["transaction_id"],
+            status=body["status"],
+            message=body["message"],
+            timestamp=body["timestamp"],
+            replayed=True,
+        )
+
+
+class ApiError(Exception):
+    """Any refusal the API answers with: a code from the catalogue, maybe a detail message."""
+
+    def __init__(
+        self,
+        code: Code,
+        message: str | None = None,
+        *,
+        data: Any = None,
+        transaction_id: str | None = None,
+        status: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or CATALOGUE[code].message
+        self.data = data
+        self.transaction_id = transaction_id
+        self.status = status
+        self.headers = headers
+        super().__init__(f"{int(code)} {self.message}")
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            self.code,
+            self.data,
+            transaction_id=self.transaction_id,
+            status=self.status,
+            message=self.message,
+        )

@@ -1,0 +1,32 @@
+"""The one reach into aiosqlite's internals: running a function on a connection's own thread.
+
+aiosqlite runs every call of a connection on a thread of its own, through the private
+``Connection._execute(fn, *args)``, and keeps the ``sqlite3.Connection`` as ``_conn``. It offers
+no public way to run a function of ours there, and the store needs one: a whole transaction in
+one trip to that thread (``Database.run``), and ``BEGIN IMMEDIATE`` and WAL checkpoints between
+SQLAlchemy's own calls. SQLAlchemy's aiosqlite dialect relies on the same two names.
+``tests/gateway/store/test_aiosqlite_adapter.py`` fails if aiosqlite changes them; the
+dependency is bounded in ``pyproject.toml``.
+"""
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiosqlite
+
+__all__ = ["on_thread", "sqlite_connection"]
+
+T = TypeVar("T")
+
+
+def sqlite_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection behind ``conn``, to be used only on its thread."""
+    found: sqlite3.Connection = conn._conn
+    return found
+
+
+async def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(sqlite_connection, *args)`` on ``conn``'s thread, queued after its other calls."""
+    result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
+    return result

@@ -1,0 +1,289 @@
+"""The send's two renderings write the same rows.
+
+Every case runs through each rendering the store has: on PostgreSQL the single statement and
+the statements in order, whose rows must be equal to the last value (ids, times and sealed
+vouchers aside); on SQLite the statements in order. On both, the rows must be the ones the case
+expects, so a write dropped from either rendering fails here.
+"""
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from gateway.callers import Caller, authenticate
+from gateway.clock import new_id, utcnow
+from gateway.store.compose import Applied, Plan
+from gateway.store.db import Database
+from gateway.store.models import (
+    Event,
+    LedgerEntry,
+    Topup,
+    Wallet,
+    WebhookDelivery,
+    WebhookEndpoint,
+    table_of,
+)
+from gateway.store.raw import Raw
+from gateway.topup import service
+from gateway.topup.schemas import SendRequest
+from keys import Sealer
+from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+
+_W, _T, _L = table_of(Wallet), table_of(Topup), table_of(LedgerEntry)
+_E, _EP, _D = table_of(Event), table_of(WebhookEndpoint), table_of(WebhookDelivery)
+
+
+@dataclass(frozen=True)
+class Hook:
+    types: str = ""  # the column's form: "" for every event, ",a,b," for some
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    balance: int = 10_000
+    amount: int = 500
+    mailbox: str = "ann"  # ``ann+fail`` and ``ann+pending`` are staging's magic recipients
+    threshold: int = 0
+    hooks: tuple[Hook, ...] = (Hook(),)
+    expected: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = [
+    Case("delivered"),
+    Case("insufficient", balance=100),
+    Case("sandbox fail", mailbox="ann+fail"),
+    Case("pending", mailbox="ann+pending"),
+    Case("crossing balance.low", threshold=9_800),
+    Case("crossing while pending", mailbox="ann+pending", threshold=9_800),
+    Case("staying low", balance=9_000, threshold=9_800),
+    Case("no endpoint", hooks=()),
+    Case("several endpoints", hooks=(Hook(), Hook(), Hook(",topup.delivered,"))),
+    Case("an unsubscribed endpoint", hooks=(Hook(",topup.failed,"), Hook())),
+    Case("a disabled endpoint", hooks=(Hook(enabled=False), Hook())),
+]
+
+
+def _expected(case: Case) -> dict[str, Any]:
+    """The rows the case must write, stated from the product's rules."""
+    outcome = {"ann+fail": "failed", "ann+pending": "pending"}.get(case.mailbox, "delivered")
+    if case.amount > case.balance:
+        return {"balance": case.balance, "topups": [], "entries": [], "events": [], "hooks": []}
+    taken = 0 if outcome == "failed" else case.amount
+    after = case.balance - taken
+    entries = [("topup_debit", -case.amount)]
+    if outcome == "delivered":
+        entries.append(("topup_credit", case.amount))
+    if outcome == "failed":
+        entries.append(("topup_refund", case.amount))
+    events = [] if outcome == "pending" else [f"topup.{outcome}"]
+    if after < case.threshold <= after + taken:
+        events.append("balance.low")
+    hooks = sorted(
+        (type_, i)
+        for type_ in events
+        for i, hook in enumerate(case.hooks)
+        if hook.enabled and (hook.types == "" or f",{type_}," in hook.types)
+    )
+    return {
+        "balance": after,
+        "topups": [(outcome, case.amount if outcome == "delivered" else None)],
+        "entries": entries,
+        "events": events,
+        "hooks": hooks,
+    }
+
+
+_ID = re.compile(r"\b(?:(?:txn|evt|dlv|wal|we|mer|m|key|ak)_[0-9A-Za-z_]+|ann-[0-9a-f]{8})")
+
+
+class _Canon:
+    """Ids to tokens in order of first appearance, times to a mark: what is left must match."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return "<time>"
+        if isinstance(value, dict):
+            return {k: "<time>" if k == "created" else self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(v) for v in value]
+        if isinstance(value, str):
+            if value.startswith("{"):
+                return self(json.loads(value))
+            return _ID.sub(lambda m: self.tokens.setdefault(m[0], f"<id{len(self.tokens)}>"), value)
+        return value
+
+
+async def _snapshot(db: Database, merchant_id: str, recipient: str) -> dict[str, Any]:
+    """Every row the send may write for this merchant and recipient, in creation order."""
+    async with db.read() as conn:
+
+        async def rows(stmt: Any) -> list[dict[str, Any]]:
+            return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+        wallets = await rows(
+            select(_W)
+            .where((_W.c.merchant_id == merchant_id) | (_W.c.email == recipient))
+            .order_by(_W.c.env, _W.c.owner)
+        )
+        wallet_ids = [w["id"] for w in wallets]
+        topups = await rows(select(_T).where(_T.c.merchant_id == merchant_id).order_by(_T.c.id))
+        for topup in topups:
+            topup["voucher_sealed"] = topup["voucher_sealed"] is not None
+        entries = await rows(
+            select(_L)
+            .where(_L.c.wallet_id.in_(wallet_ids), _L.c.kind.like("topup_%"))
+            .order_by(_L.c.id)
+        )
+        for entry in entries:
+            del entry["id"]  # a sequence, shared by every test
+        events = await rows(select(_E).where(_E.c.merchant_id == merchant_id).order_by(_E.c.id))
+        deliveries = await rows(
+            select(_D).where(_D.c.merchant_id == merchant_id).order_by(_D.c.event_type, _D.c.id)
+        )
+    return {
+        "wallets": wallets,
+        "topups": topups,
+        "entries": entries,
+        "events": events,
+        "deliveries": deliveries,
+    }
+
+
+def _summary(snap: dict[str, Any], merchant_id: str, endpoints: list[str]) -> dict[str, Any]:
+    merchant_wallet = next(
+        w for w in snap["wallets"] if w["merchant_id"] == merchant_id and w["env"] == "staging"
+    )
+    return {
+        "balance": merchant_wallet["balance_cents"],
+        "topups": [(t["status"], t["recipient_balance_cents"]) for t in snap["topups"]],
+        "entries": [(e["kind"], e["amount_cents"]) for e in snap["entries"]],
+        "events": [e["type"] for e in snap["events"]],
+        "hooks": sorted(
+            (d["event_type"], endpoints.index(d["endpoint_id"])) for d in snap["deliveries"]
+        ),
+    }
+
+
+@contextmanager
+def _rendering(monkeypatch: pytest.MonkeyPatch, one_statement: bool) -> Iterator[None]:
+    """Every plan run in this block uses the rendering given."""
+    run = Plan.run
+
+    async def forced(self: Plan, db: Raw, params: dict[str, Any], **_: Any) -> Applied | None:
+        return await run(self, db, params, one_statement=one_statement)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Plan, "run", forced)
+        yield
+
+
+async def _send_once(
+    db: Database,
+    make_merchant: MakeMerchant,
+    case: Case,
+    *,
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], str, list[str]]:
+    merchant = await make_merchant(
+        balance_cents=case.balance, low_balance_threshold_cents=case.threshold
+    )
+    now = utcnow()
+    endpoints = [new_id("we") for _ in case.hooks]
+    async with db.transaction() as conn:
+        for endpoint_id, hook in zip(endpoints, case.hooks, strict=True):
+            await conn.execute(
+                insert(_EP).values(
+                    id=endpoint_id,
+                    env="staging",
+                    merchant_id=merchant.merchant_id,
+                    url="https://example.com/hook",
+                    event_types=hook.types,
+                    enabled=hook.enabled,
+                    secret_sealed="sealed",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    caller: Caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    local, _, _ = case.mailbox.partition("+")
+    tag = case.mailbox[len(local) :]
+    recipient = f"{local}-{uuid.uuid4().hex[:8]}{tag}@example.com"
+    body = SendRequest.model_validate(
+        {"platform": "claude", "amount_cents": case.amount, "recipient_email": recipient},
+        context={"max_topup_cents": 100_000},
+    )
+    outcome = await service.send(
+        db,
+        Sealer(TEST_SECRET.encode()),
+        caller,
+        body,
+        idempotency_key=idempotency_key,
+        idempotency_ttl_seconds=3600,
+    )
+    snap = await _snapshot(db, merchant.merchant_id, recipient)
+    # The reply agrees with the rows: its deliveries are the ones written.
+    assert sorted(outcome.deliveries) == sorted(d["id"] for d in snap["deliveries"])
+    return snap, merchant.merchant_id, endpoints
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["no key", "idempotency key"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_both_renderings_write_the_same_rows(
+    db: Database,
+    make_merchant: MakeMerchant,
+    monkeypatch: pytest.MonkeyPatch,
+    case: Case,
+    keyed: bool,
+) -> None:
+    renderings = [False] if db.is_sqlite else [True, False]
+    canonical = []
+    for one_statement in renderings:
+        with _rendering(monkeypatch, one_statement):
+            key = f"k-{uuid.uuid4().hex}" if keyed else None
+            snap, merchant_id, endpoints = await _send_once(
+                db, make_merchant, case, idempotency_key=key
+            )
+        assert _summary(snap, merchant_id, endpoints) == _expected(case), one_statement
+        canonical.append(_Canon()(snap))
+    for other in canonical[1:]:
+        assert other == canonical[0], "the renderings wrote different rows"
+
+
+async def test_a_refused_send_writes_nothing_in_either_rendering(
+    db: Database, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The debit comes first and every other write depends on it."""
+    for one_statement in [False] if db.is_sqlite else [True, False]:
+        with _rendering(monkeypatch, one_statement):
+            snap, _, _ = await _send_once(
+                db, make_merchant, Case("short", balance=10), idempotency_key=None
+            )
+        assert snap["topups"] == snap["events"] == snap["deliveries"] == snap["entries"] == []
+
+
+def test_a_plan_refuses_a_step_that_does_not_wait_for_the_debit() -> None:
+    """A write that does not depend on the required step would run even when it found no
+    row, on PostgreSQL only: the plan is refused when it is built."""
+    from gateway.ledger import service as ledger
+    from gateway.store.compose import Step
+
+    with pytest.raises(AssertionError, match="does not depend"):
+        Plan(
+            [
+                Step("debit", ledger.conditional_debit, required=True),
+                Step("alone", lambda _: update(_W).values(balance_cents=0)),
+            ]
+        )
