@@ -11,7 +11,6 @@ of two per attempt.
 """
 
 import asyncio
-import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -19,9 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Integer, String, Text, and_, case, insert, select, true, update
+from sqlalchemy.types import TypeEngine
+
 from gateway.clock import utcnow
+from gateway.store.compose import Plan, Refs, Step, json_text, one_of, param
 from gateway.store.db import Database
-from gateway.store.raw import Raw, Statement
+from gateway.store.models import (
+    DeliveryAttempt,
+    Event,
+    WebhookDelivery,
+    WebhookEndpoint,
+    table_of,
+)
+from gateway.store.raw import Construct, Raw, Statement
+from gateway.store.types import UTCDateTime
 from gateway.webhooks.endpoints import disable_endpoint
 
 __all__ = ["DISABLED", "POSTGRES_SETTINGS", "Claim", "Record", "Store"]
@@ -40,9 +51,15 @@ DISABLED = "endpoint_disabled"
 # tables. On a table without statistics (a burst on a fresh database) it believed a scan
 # cheaper, kept that plan for the prepared statement, and went on scanning as the table grew:
 # a lease of 50 rows read 2,300 rows 50 times over, and the database's CPU a delivery tripled.
-# With scans and hash and merge joins priced out, the one plan left is the intended one: the
-# batch's ids, each looked up by its key. A scan still runs where no index serves.
-POSTGRES_SETTINGS = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+# With scans (plain and bitmap) and hash and merge joins priced out, the one plan left is the
+# intended one: the batch's ids, each looked up by its key. A scan still runs where no index
+# serves.
+POSTGRES_SETTINGS = {
+    "enable_seqscan": "off",
+    "enable_bitmapscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -131,7 +148,7 @@ class Store:
     async def _submit(self, kind: str, queue: list[tuple[Any, _Waiter]], item: Any) -> Any:
         waiter: _Waiter = asyncio.get_running_loop().create_future()
         queue.append((item, waiter))
-        lane = "both" if self._db.is_sqlite else kind
+        lane = "both" if self._db.single_writer else kind
         runner = self._runners.get(lane)
         if runner is None or runner.done():
             self._runners[lane] = asyncio.create_task(self._run(lane))
@@ -201,94 +218,80 @@ def _fail(pairs: Sequence[tuple[Any, _Waiter]]) -> None:
             waiter.set_exception(exc)
 
 
-# Each id is looked up by its key: the unary ``+`` keeps SQLite's planner from answering the due
-# test from the index of due deliveries instead, which, without statistics, it did, reading the
-# whole backlog to lease a batch (``_LEASE_WITH_TARGETS_PG`` below does the same there).
-_LEASE = Statement(
-    """UPDATE webhook_deliveries
-    SET generation = generation + 1, next_attempt_at = :lease_until, updated_at = :now
-    WHERE id IN ({ids}) AND +status = 'pending' AND +next_attempt_at <= :due
-    RETURNING id, event_id, endpoint_id, env, attempts, trigger, run_start, generation""",
-    ("id", "event_id", "endpoint_id", "env", "attempts", "trigger", "run_start", "generation"),
-)
-_TARGETS = Statement(
-    """SELECT d.id, e.payload, e.type, ep.url, ep.enabled, ep.deleted_at, ep.secret_sealed,
-        ep.previous_secret_sealed, ep.previous_secret_expires_at, ep.failing_since
-    FROM webhook_deliveries d
-    JOIN events e ON e.id = d.event_id
-    JOIN webhook_endpoints ep ON ep.id = d.endpoint_id
-    WHERE d.id IN ({ids})""",
-    (
-        "id",
-        "payload",
-        "type",
-        "url",
-        "enabled",
-        "deleted_at",
-        "secret_sealed",
-        "previous_secret_sealed",
-        "previous_secret_expires_at",
-        "failing_since",
-    ),
-)
-_GONE = Statement(
-    """UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = :now
-    WHERE id IN ({ids})"""
-)
+_D = table_of(WebhookDelivery)
+_E = table_of(Event)
+_EP = table_of(WebhookEndpoint)
+_A = table_of(DeliveryAttempt)
 
 
-def _in(
-    db: Raw, statement: Statement, ids: list[str], params: dict[str, Any]
-) -> tuple[Statement, dict[str, Any]]:
-    """``statement`` with its ``IN ({ids})`` bound to ``ids``: one array parameter on
-    PostgreSQL (one prepared statement whatever the count), one placeholder per id on SQLite."""
-    if not db.is_sqlite:
-        return _any(statement), {**params, "ids": ids}
-    names = [f"id{i}" for i in range(len(ids))]
-    sql = statement.sql.replace("{ids}", ", ".join(f":{n}" for n in names))
-    return Statement(sql, statement.columns), {**params, **dict(zip(names, ids, strict=True))}
+def _leased(refs: Refs) -> Construct:
+    """The due, pending deliveries among ``:ids``, leased: ``next_attempt_at`` moves to the
+    lease's end and the generation is bumped, so a second worker finds nothing due and a job
+    still queued for the old state is a no-op.
+
+    Each id is looked up by its key (``one_of``, and on PostgreSQL ``POSTGRES_SETTINGS``). The
+    due test is a ``CASE``, which no index answers and which PostgreSQL's planner counts as
+    true of half the rows: as a plain condition it was answered from the index of due
+    deliveries (on a table not yet analysed: the whole backlog read to lease 30 rows, on both
+    stores), and as ``(…) IS TRUE`` counted as true of almost none, which made scanning the
+    table for it, then matching the ids, look cheaper than looking the ids up."""
+    due = and_(_D.c.status == "pending", _D.c.next_attempt_at <= param("due", UTCDateTime()))
+    return (
+        update(_D)
+        .where(one_of(_D.c.id, "ids"), case((due, true())))
+        .values(
+            generation=_D.c.generation + 1,
+            next_attempt_at=param("lease_until", UTCDateTime()),
+            updated_at=param("now", UTCDateTime()),
+        )
+        .returning(
+            _D.c.id,
+            _D.c.event_id,
+            _D.c.endpoint_id,
+            _D.c.env,
+            _D.c.attempts,
+            _D.c.trigger,
+            _D.c.run_start,
+            _D.c.generation,
+        )
+    )
 
 
-@functools.cache
-def _any(statement: Statement) -> Statement:
-    return Statement(statement.sql.replace("IN ({ids})", "= ANY(:ids)"), statement.columns)
+def _targets(refs: Refs) -> Construct:
+    """What sending each leased delivery needs: its event's body and its endpoint."""
+    return (
+        select(
+            _D.c.id,
+            _E.c.payload,
+            _E.c.type,
+            _EP.c.url,
+            _EP.c.enabled,
+            _EP.c.deleted_at,
+            _EP.c.secret_sealed,
+            _EP.c.previous_secret_sealed,
+            _EP.c.previous_secret_expires_at,
+            _EP.c.failing_since,
+        )
+        .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
+        .where(refs.among(_D.c.id, "leased", "id"))
+    )
 
 
-# Each id is looked up by its key (``POSTGRES_SETTINGS``). The due test is a ``CASE``, which no
-# index answers and which the planner counts as true of half the rows: as a plain condition it
-# was answered from the index of due deliveries (on a table not yet analysed: the whole backlog
-# read to lease 30 rows), and as ``(…) IS TRUE`` counted as true of almost none, which made
-# scanning the table for it, then matching the ids, look cheaper than looking the ids up.
-_LEASE_WITH_TARGETS_PG = Statement(
-    """WITH leased AS (
-        UPDATE webhook_deliveries AS d
-        SET generation = d.generation + 1, next_attempt_at = :lease_until, updated_at = :now
-        FROM unnest(:ids::text[]) AS wanted(id)
-        WHERE d.id = wanted.id
-            AND CASE WHEN d.status = 'pending' AND d.next_attempt_at <= :due THEN true END
-        RETURNING d.id, d.event_id, d.endpoint_id, d.env, d.attempts, d.trigger, d.run_start,
-            d.generation)
-    SELECT l.id, l.event_id, l.endpoint_id, l.env, l.attempts, l.trigger, l.run_start,
-        l.generation, e.payload, e.type, ep.url, ep.enabled, ep.deleted_at, ep.secret_sealed,
-        ep.previous_secret_sealed, ep.previous_secret_expires_at, ep.failing_since
-    FROM leased l
-    JOIN events e ON e.id = l.event_id
-    JOIN webhook_endpoints ep ON ep.id = l.endpoint_id"""
+LEASE = Plan([Step("leased", _leased, many=True), Step("targets", _targets, many=True)])
+_GONE = Statement.of(
+    update(_D)
+    .where(one_of(_D.c.id, "ids"))
+    .values(status="failed", next_attempt_at=None, updated_at=param("now", UTCDateTime()))
 )
 
 
 async def _lease(db: Raw, ids: list[str], now: datetime, lease: timedelta) -> list[dict[str, Any]]:
-    """The leased rows, each with what sending it needs: on PostgreSQL one statement (one trip),
-    on SQLite, which has no UPDATE inside a WITH, the lease and then the lookup."""
-    params = {"lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
-    if not db.is_sqlite:
-        return await db.fetch(_LEASE_WITH_TARGETS_PG, {**params, "ids": ids})
-    leased = await db.fetch(*_in(db, _LEASE, ids, params))
-    if not leased:
-        return []
-    targets = await db.fetch(*_in(db, _TARGETS, [row["id"] for row in leased], {}))
-    found = {row["id"]: row for row in targets}
-    return [{**row, **found[row["id"]]} for row in leased]
+    """The leased rows, each with what sending it needs."""
+    params = {"ids": ids, "lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
+    applied = await LEASE.run(db, params)
+    assert applied is not None
+    found = {row["id"]: row for row in applied.all("targets")}
+    return [{**row, **found[row["id"]]} for row in applied.all("leased")]
 
 
 async def _claim_many(
@@ -324,24 +327,8 @@ async def _claim_many(
             failing_since=db.timestamp(row["failing_since"]),
         )
     if gone:
-        await db.fetch(*_in(db, _GONE, gone, {"now": now}))
+        await db.fetch(_GONE, {"ids": gone, "now": now})
     return out
-
-
-# A record's parameters (``_record_row``) serve every statement below: these two run over rows
-# on SQLite, ``_RECORD_PG`` over their columns on PostgreSQL.
-_RECORD_DELIVERY = Statement(
-    """UPDATE webhook_deliveries
-    SET status = :status, attempts = :attempt, generation = :claimed + 1,
-        next_attempt_at = :next_at, last_attempt_at = :started, updated_at = :finished
-    WHERE id = :id AND generation = :claimed"""
-)
-_INSERT_ATTEMPT = Statement(
-    """INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, url,
-        request_headers, request_body, response_status, response_headers, response_body, error)
-    VALUES (:id, :attempt, :trigger, :started, :duration_ms, :url, :request_headers,
-        :request_body, :response_status, :response_headers, :response_body, :error)"""
-)
 
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.
@@ -352,30 +339,71 @@ def _json(value: dict[str, str] | None) -> str | None:
     return None if value is None else _ENCODER.encode(value)
 
 
-# PostgreSQL runs each parameter set of an ``executemany`` as a statement of its own; one
-# statement over arrays writes a batch's delivery rows and attempt rows in one execution (one
-# trip, atomic by itself), at a fraction of the server's CPU.
-_RECORD_PG = Statement(
-    """WITH v AS (
-        SELECT * FROM unnest(:id::text[], :claimed::int[], :status::text[], :attempt::int[],
-            :next_at::timestamptz[], :started::timestamptz[], :finished::timestamptz[],
-            :trigger::text[], :duration_ms::int[], :url::text[], :request_headers::text[],
-            :request_body::text[], :response_status::int[], :response_headers::text[],
-            :response_body::text[], :error::text[])
-        AS v(id, claimed, status, attempt, next_at, started, finished, trigger, duration_ms,
-            url, request_headers, request_body, response_status, response_headers,
-            response_body, error)),
-    recorded AS (
-        UPDATE webhook_deliveries AS d
-        SET status = v.status, attempts = v.attempt, generation = v.claimed + 1,
-            next_attempt_at = v.next_at, last_attempt_at = v.started, updated_at = v.finished
-        FROM v WHERE d.id = v.id AND d.generation = v.claimed)
-    INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, url,
-        request_headers, request_body, response_status, response_headers, response_body, error)
-    SELECT id, attempt, trigger, started, duration_ms, url, request_headers::json, request_body,
-        response_status, response_headers::json, response_body, error
-    FROM v"""
-)
+# The columns of one record (``_record_row``); a batch runs ``RECORD`` once per record.
+_RECORD_ROW: dict[str, TypeEngine[Any]] = {
+    "id": String(),
+    "claimed": Integer(),
+    "status": String(),
+    "attempt": Integer(),
+    "next_at": UTCDateTime(),
+    "started": UTCDateTime(),
+    "finished": UTCDateTime(),
+    "trigger": String(),
+    "duration_ms": Integer(),
+    "url": Text(),
+    "request_headers": Text(),
+    "request_body": Text(),
+    "response_status": Integer(),
+    "response_headers": Text(),
+    "response_body": Text(),
+    "error": Text(),
+}
+
+
+def _recorded(refs: Refs) -> Construct:
+    """The delivery's new state, only while it is still at the generation it was claimed at: a
+    lease that expired and was taken again is not overwritten by its first holder."""
+    row = refs.row
+    return (
+        update(_D)
+        .where(_D.c.id == row("id"), _D.c.generation == row("claimed"))
+        .values(
+            status=row("status"),
+            attempts=row("attempt"),
+            generation=row("claimed") + 1,
+            next_attempt_at=row("next_at"),
+            last_attempt_at=row("started"),
+            updated_at=row("finished"),
+        )
+    )
+
+
+def _attempt(refs: Refs) -> Construct:
+    """Every attempt is a row of the delivery log, whatever became of the delivery."""
+    row = refs.row
+    columns = [
+        "delivery_id", "attempt", "trigger", "started_at", "duration_ms", "url",
+        "request_headers", "request_body", "response_status", "response_headers",
+        "response_body", "error",
+    ]  # fmt: skip
+    values = select(
+        row("id"),
+        row("attempt"),
+        row("trigger"),
+        row("started"),
+        row("duration_ms"),
+        row("url"),
+        json_text(row("request_headers")),
+        row("request_body"),
+        row("response_status"),
+        json_text(row("response_headers")),
+        row("response_body"),
+        row("error"),
+    )
+    return insert(_A).from_select(columns, values)
+
+
+RECORD = Plan([Step("recorded", _recorded), Step("attempt", _attempt)], each_row=_RECORD_ROW)
 
 
 def _record_row(r: Record) -> dict[str, Any]:
@@ -405,11 +433,7 @@ async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
     one by one, in order."""
     if not records:
         return []
-    rows = [_record_row(r) for r in records]
-    if db.is_sqlite:
-        await db.executemany_each([_RECORD_DELIVERY, _INSERT_ATTEMPT], rows)
-    else:
-        await db.fetch(_RECORD_PG, {name: [row[name] for row in rows] for name in rows[0]})
+    await RECORD.run_each(db, [_record_row(r) for r in records])
     notified: list[list[str]] = []
     touched: set[tuple[str, bool]] = set()
     for r in records:

@@ -21,11 +21,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
-from ..store.compose import NO_REFS, Refs, param
+from ..store.compose import NO_REFS, Refs, param, upsert
 from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
@@ -101,7 +100,7 @@ def conditional_debit(refs: Refs) -> Construct:
 def recipient_credit(refs: Refs, *, after: str) -> Construct:
     """Credit ``:amount`` to the recipient's wallet (``:env``, ``:platform``, ``:email``),
     creating it on first use, once step ``after`` has returned a row; returns its id and new
-    balance. ``WHERE`` stands in SQLite's ``INSERT … SELECT`` before ``ON CONFLICT``."""
+    balance."""
     values = select(
         param("recipient_wallet_id", String),
         param("env", String),
@@ -112,7 +111,7 @@ def recipient_credit(refs: Refs, *, after: str) -> Construct:
         param("now", UTCDateTime()),
         param("now", UTCDateTime()),
     ).where(refs.after(after))
-    stmt = postgresql.insert(_W).from_select(
+    stmt = upsert(_W).from_select(
         ["id", "env", "owner", "platform", "email", "balance_cents", "created_at", "updated_at"],
         values,
     )

@@ -23,14 +23,30 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, literal_column, select, true
+from sqlalchemy import ARRAY, ColumnElement, Table, exists, func, literal_column, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import TypeEngine
 
 from .raw import Construct, Raw, Statement
 
-__all__ = ["NO_REFS", "Applied", "Plan", "Refs", "Step", "const", "param", "steps"]
+__all__ = [
+    "NO_REFS",
+    "Applied",
+    "Plan",
+    "Refs",
+    "Step",
+    "const",
+    "json_text",
+    "one_of",
+    "param",
+    "steps",
+    "upsert",
+]
 
 
 def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
@@ -38,10 +54,70 @@ def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindPara
     return BindParameter(name, type_=type_)
 
 
+def upsert(table: Table) -> postgresql.Insert:
+    """An INSERT that may take ``ON CONFLICT … DO UPDATE``: SQLAlchemy renders the same clause
+    for SQLite, which shares PostgreSQL's syntax. (SQLite wants a ``WHERE`` in the ``SELECT``
+    of an ``INSERT … SELECT … ON CONFLICT``, to tell it from a join's ``ON``.)"""
+    return postgresql.insert(table)
+
+
 def const(value: str) -> ColumnElement[Any]:
     """A fixed name written into the SQL (a kind, a status): never a value from outside."""
     assert "'" not in value
     return literal_column(f"'{value}'")
+
+
+class _OneOf(ColumnElement[bool]):
+    """``column`` is one of the list bound as the one parameter ``values``: a single statement
+    whatever the list's length, each value looked up by the column's index."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], values: BindParameter[Any]) -> None:
+        self.column = column
+        self.values = values
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} = ANY({values})"
+
+
+@compiles(_OneOf, "sqlite")
+def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # The list arrives as JSON text (``raw``): SQLite has no array parameters.
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN (SELECT value FROM json_each({values}))"  # noqa: S608 (compiled SQL)
+
+
+def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column`` is one of the values of the list parameter ``name``."""
+    return _OneOf(column, param(name, ARRAY(column.type)))
+
+
+class _JsonText(ColumnElement[Any]):
+    """JSON text into a JSON column: PostgreSQL wants the cast, SQLite keeps text as it is (its
+    own CAST would give the text numeric affinity)."""
+
+    inherit_cache = True
+
+    def __init__(self, text: ColumnElement[Any]) -> None:
+        self.text = text
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.text, **kw)} AS JSON)"
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.text, **kw))
+
+
+def json_text(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    return _JsonText(text)
 
 
 class Refs:
@@ -53,6 +129,15 @@ class Refs:
 
     def after(self, step: str) -> ColumnElement[bool]:
         """True once ``step`` returned a row: for a step that uses none of its values."""
+        raise NotImplementedError
+
+    def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
+        """``column`` is one of the values ``returned`` of the rows ``step`` (a many-row step)
+        returned."""
+        raise NotImplementedError
+
+    def row(self, column: str) -> ColumnElement[Any]:
+        """In a plan run once per row (``Plan(each_row=…)``): that row's ``column``."""
         raise NotImplementedError
 
 
@@ -83,14 +168,22 @@ class Step:
 
 
 class _CteRefs(Refs):
-    def __init__(self) -> None:
+    def __init__(self, rows: CTE | None) -> None:
         self.ctes: dict[str, CTE] = {}
+        self.rows = rows
 
     def col(self, step: str, column: str) -> ColumnElement[Any]:
         return self.ctes[step].c[column]
 
     def after(self, step: str) -> ColumnElement[bool]:
         return exists(select(literal_column("1")).select_from(self.ctes[step]))
+
+    def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
+        return column.in_(select(self.ctes[step].c[returned]))
+
+    def row(self, column: str) -> ColumnElement[Any]:
+        assert self.rows is not None, "a plan of one run has no row"
+        return self.rows.c[column]
 
 
 @dataclass(slots=True)
@@ -101,11 +194,15 @@ class _Ordered:
     statement: Statement
     sources: set[str] = field(default_factory=set)
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
+    lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
 
 
 class _BindRefs(Refs):
-    def __init__(self, built: Mapping[str, Construct]) -> None:
+    def __init__(
+        self, built: Mapping[str, Construct], row_types: Mapping[str, TypeEngine[Any]] | None
+    ) -> None:
         self._built = built
+        self._row_types = row_types
         self.current: _Ordered | None = None
 
     def col(self, step: str, column: str) -> ColumnElement[Any]:
@@ -120,6 +217,17 @@ class _BindRefs(Refs):
         assert self.current is not None
         self.current.sources.add(step)
         return true()
+
+    def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
+        assert self.current is not None
+        name = f"{step}__{returned}s"
+        self.current.sources.add(step)
+        self.current.lists.append((name, step, returned))
+        return one_of(column, name)
+
+    def row(self, column: str) -> ColumnElement[Any]:
+        assert self._row_types is not None, "a plan of one run has no row"
+        return param(column, self._row_types[column])
 
 
 Rows = list[dict[str, Any]]
@@ -143,16 +251,23 @@ class Applied:
 
 
 class Plan:
-    """Steps in order; ``run`` applies them, in one statement or in order."""
+    """Steps in order; ``run`` applies them, in one statement or in order.
 
-    def __init__(self, steps: Sequence[Step]) -> None:
+    ``each_row``: the plan runs once per row of a batch, each step taking that row's values
+    (``Refs.row``) with the types given: in one statement over the batch's columns as arrays
+    (``unnest``), or in order as one ``executemany`` per step. Such steps return nothing."""
+
+    def __init__(
+        self, steps: Sequence[Step], *, each_row: Mapping[str, TypeEngine[Any]] | None = None
+    ) -> None:
         self.steps = tuple(steps)
+        self.each_row = dict(each_row) if each_row is not None else None
         self._ordered = self._render_ordered()
         self._check()
 
     def _render_ordered(self) -> list[_Ordered]:
         built: dict[str, Construct] = {}
-        refs = _BindRefs(built)
+        refs = _BindRefs(built, self.each_row)
         ordered: list[_Ordered] = []
         for step in self.steps:
             refs.current = _Ordered(step, Statement(""))
@@ -170,13 +285,20 @@ class Plan:
         for i, item in enumerate(self._ordered):
             step = item.step
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
+            if self.each_row is not None:
+                assert not item.statement.columns, f"{step.name}: a step run per row returns"
             if step.required:
                 assert all(s.required for s in self.steps[:i]), f"{step.name} must come first"
                 continue
             missing = required - reaches[step.name]
             assert not missing, f"step {step.name} does not depend on {missing}"
-            for source in item.sources:
-                assert not self._step(source).many, f"{step.name} uses the rows of {source}"
+            for _, source, _ in item.binds:
+                assert not self._step(source).many, f"{step.name} uses one row of {source}"
+
+    @property
+    def in_order(self) -> tuple[Statement, ...]:
+        """The steps as statements of their own, in order."""
+        return tuple(item.statement for item in self._ordered)
 
     def _step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -184,53 +306,77 @@ class Plan:
     @cached_property
     def one_statement(self) -> Statement:
         """The steps as the CTEs of one statement, returning one row: per single-row step its
-        columns, per many-row step an array of each column."""
-        refs = _CteRefs()
+        columns, per many-row step its rows as an array of records."""
+        rows = None
+        if self.each_row is not None:
+            arrays = [param(name, ARRAY(type_)) for name, type_ in self.each_row.items()]
+            table = func.unnest(*arrays).table_valued(*self.each_row).render_derived("v")
+            rows = select(table).cte("rows")
+        refs = _CteRefs(rows)
         for step in self.steps:
             refs.ctes[step.name] = step.build(refs).cte(step.name)
         outputs: list[ColumnElement[Any]] = []
         for step in self.steps:
             cte = refs.ctes[step.name]
-            for column in cte.c:
+            columns = list(cte.c)
+            if not columns:
+                continue
+            if step.many:
+                # One record per row, ordered alike in every run; asyncpg decodes them typed.
+                record: ColumnElement[Any] = literal_column(step.name)
+                value = select(func.array_agg(aggregate_order_by(record, columns[0])))
+                outputs.append(value.select_from(cte).scalar_subquery().label(step.name))
+                continue
+            for column in columns:
                 label = f"{step.name}__{column.name}"
-                if step.many:
-                    value = select(func.array_agg(column)).scalar_subquery()
-                else:
-                    value = select(column).scalar_subquery()
-                outputs.append(value.label(label))
+                outputs.append(select(column).scalar_subquery().label(label))
         if not outputs:
             outputs.append(literal_column("1").label("done"))
-        query = select(*outputs).add_cte(*refs.ctes.values())
+        ctes = ([rows] if rows is not None else []) + list(refs.ctes.values())
+        query = select(*outputs).add_cte(*ctes)
         return Statement.of(query)
 
-    def _returned(self, step: Step) -> list[str]:
-        columns = self._ordered[self.steps.index(step)].statement.columns
-        return list(columns)
+    def _returned(self, step: Step) -> tuple[str, ...]:
+        return self._ordered[self.steps.index(step)].statement.columns
 
     async def run(
         self, db: Raw, params: dict[str, Any], *, one_statement: bool | None = None
     ) -> Applied | None:
         """``None`` when a required step returned no row: then nothing was written.
         ``one_statement`` defaults to what the store can do."""
+        assert self.each_row is None, "a plan run per row: run_each"
         if one_statement is None:
             one_statement = not db.is_sqlite
         if one_statement:
             return self._unpack(await db.fetchrow(self.one_statement, params))
         return await self._run_in_order(db, params)
 
+    async def run_each(
+        self, db: Raw, rows: list[dict[str, Any]], *, one_statement: bool | None = None
+    ) -> None:
+        """The plan once per row of ``rows``, in one statement or in one ``executemany`` per
+        step, in order."""
+        assert self.each_row is not None, "a plan of one run: run"
+        if not rows:
+            return
+        if one_statement is None:
+            one_statement = not db.is_sqlite
+        if one_statement:
+            columns = {name: [row[name] for row in rows] for name in self.each_row}
+            await db.fetch(self.one_statement, columns)
+            return
+        await db.executemany_each([item.statement for item in self._ordered], rows)
+
     def _unpack(self, row: dict[str, Any] | None) -> Applied | None:
         assert row is not None
         out: dict[str, Rows] = {}
         for step in self.steps:
             names = self._returned(step)
-            values = [row[f"{step.name}__{name}"] for name in names]
             if step.many:
-                columns = [v or [] for v in values]
-                out[step.name] = [
-                    dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)
-                ]
-            elif names and values[0] is not None:
-                out[step.name] = [dict(zip(names, values, strict=True))]
+                records = (row[step.name] or []) if names else []
+                out[step.name] = [dict(zip(names, r, strict=True)) for r in records]
+            elif names and row[f"{step.name}__{names[0]}"] is not None:
+                out[step.name] = [{name: row[f"{step.name}__{name}"] for name in names}]
             else:
                 out[step.name] = []
             if step.required and not out[step.name]:
@@ -244,10 +390,12 @@ class Plan:
                 out[item.step.name] = []
                 continue
             bound = params
-            if item.binds:
+            if item.binds or item.lists:
                 bound = {**params}
                 for name, source, column in item.binds:
                     bound[name] = out[source][0][column]
+                for name, source, column in item.lists:
+                    bound[name] = [row[column] for row in out[source]]
             rows = await db.fetch(item.statement, bound)
             if item.step.required and not rows:
                 return None

@@ -329,6 +329,12 @@ class Database:
         self._wrote()
         return cast(T, result)
 
+    @property
+    def single_writer(self) -> bool:
+        """Whether every write of every process queues for one lock (SQLite): then batching
+        all writes into one transaction is cheaper than running kinds of write side by side."""
+        return self.is_sqlite
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")

@@ -11,6 +11,7 @@ asyncpg, named ``:name`` for sqlite3. Values are bound the way the Core column t
 so rows written here read back through Core unchanged.
 """
 
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -48,25 +49,31 @@ def _sqlite_datetime(value: datetime) -> str:
 
 
 def _sqlite_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as the text SQLAlchemy stores; ``params`` itself when there are none. One plain
-    loop: a generator to look and a comprehension to copy cost twice as much, on every
-    statement of the hot path."""
+    """Datetimes as the text SQLAlchemy stores, lists as JSON text; ``params`` itself when there
+    are none. One plain loop: a generator to look and a comprehension to copy cost twice as
+    much, on every statement of the hot path."""
     out: dict[str, Any] | None = None
     for name, value in params.items():
         if isinstance(value, datetime):
             if out is None:
                 out = params.copy()
             out[name] = _sqlite_datetime(value)
+        elif isinstance(value, list):  # a list parameter (``compose.one_of``) as JSON text
+            if out is None:
+                out = params.copy()
+            out[name] = json.dumps(value)
     return params if out is None else out
 
 
 class Statement:
     """``columns`` names what the statement returns, in order (aiosqlite's one-trip
-    ``execute_fetchall`` gives bare tuples). ``sql`` is the text sqlite3 runs, with ``:name``
-    parameters; ``asyncpg`` the text asyncpg runs and the parameter names in ``$n`` order."""
+    ``execute_fetchall`` gives bare tuples). ``sqlite`` is the text sqlite3 runs, with ``:name``
+    parameters; ``asyncpg`` the text asyncpg runs and the parameter names in ``$n`` order. Each
+    comes with the values the statement carries itself (a construct's literals), bound with
+    every run."""
 
     def __init__(self, sql: str, columns: tuple[str, ...] = ()) -> None:
-        self.sql = " ".join(sql.split())
+        self._text = " ".join(sql.split())
         self.columns = columns
 
     @classmethod
@@ -74,8 +81,16 @@ class Statement:
         """A SQLAlchemy Core construct, compiled once per dialect on first use."""
         return _Compiled(construct)
 
+    @property
+    def sql(self) -> str:
+        return self.sqlite[0]
+
     @cached_property
-    def asyncpg(self) -> tuple[str, tuple[str, ...]]:
+    def sqlite(self) -> tuple[str, dict[str, Any]]:
+        return self._text, {}
+
+    @cached_property
+    def asyncpg(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         names: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -84,7 +99,7 @@ class Statement:
                 names.append(name)
             return f"${names.index(name) + 1}"
 
-        return _PARAM.sub(number, self.sql), tuple(names)
+        return _PARAM.sub(number, self._text), tuple(names), {}
 
 
 _SQLITE = sqlite_aiosqlite.dialect(paramstyle="named")
@@ -92,8 +107,9 @@ _POSTGRES = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
 class _Compiled(Statement):
-    """The same construct as SQLite's and as asyncpg's text. SQLAlchemy renders each dialect's
-    placeholders, and from the typed parameters the casts PostgreSQL needs."""
+    """The same construct as SQLite's and as asyncpg's text, each compiled on first use.
+    SQLAlchemy renders each dialect's placeholders, and from the typed parameters the casts
+    PostgreSQL needs."""
 
     def __init__(self, construct: Construct) -> None:
         self._construct = construct
@@ -101,13 +117,22 @@ class _Compiled(Statement):
         self.columns = tuple(str(column.name) for column in returned)
 
     @cached_property
-    def sql(self) -> str:  # type: ignore[override]
-        return " ".join(str(self._construct.compile(dialect=_SQLITE)).split())
+    def sqlite(self) -> tuple[str, dict[str, Any]]:
+        compiled = self._construct.compile(dialect=_SQLITE)
+        return " ".join(str(compiled).split()), _constants(compiled)
 
     @cached_property
-    def asyncpg(self) -> tuple[str, tuple[str, ...]]:
+    def asyncpg(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         compiled = self._construct.compile(dialect=_POSTGRES)
-        return " ".join(compiled.string.split()), tuple(compiled.positiontup or ())
+        names = tuple(compiled.positiontup or ())
+        return " ".join(compiled.string.split()), names, _constants(compiled)
+
+
+def _constants(compiled: Any) -> dict[str, Any]:
+    """A literal in a construct (``generation + 1``, ``status = 'pending'``) is a bound
+    parameter with its value; the named parameters of ``compose.param`` have none."""
+    names = compiled.bind_names
+    return {names[bind]: bind.value for bind in compiled.binds.values() if not bind.required}
 
 
 class Raw:
@@ -127,14 +152,17 @@ class Raw:
 
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
-            bound = _sqlite_params(params)
+            sql, constants = statement.sqlite
+            bound = _sqlite_params({**constants, **params} if constants else params)
             if self._inline:
-                rows = self._driver.execute(statement.sql, bound).fetchall()
+                rows = self._driver.execute(sql, bound).fetchall()
             else:
                 # One trip to aiosqlite's thread: execute and fetch together.
-                rows = await self._driver.execute_fetchall(statement.sql, bound)
+                rows = await self._driver.execute_fetchall(sql, bound)
             return [dict(zip(statement.columns, row, strict=True)) for row in rows]
-        sql, names = statement.asyncpg
+        sql, names, constants = statement.asyncpg
+        if constants:
+            params = {**constants, **params}
         self.in_statement = True
         try:
             records = await self._driver.fetch(sql, *(params[n] for n in names))
@@ -160,16 +188,19 @@ class Raw:
         if self.is_sqlite:
             bound = [_sqlite_params(row) for row in rows]
             for statement in statements:
+                sql, constants = statement.sqlite
+                each = [{**constants, **row} for row in bound] if constants else bound
                 if self._inline:
-                    self._driver.executemany(statement.sql, bound)
+                    self._driver.executemany(sql, each)
                 else:
-                    await self._driver.executemany(statement.sql, bound)
+                    await self._driver.executemany(sql, each)
             return
         for statement in statements:
-            sql, names = statement.asyncpg
+            sql, names, constants = statement.asyncpg
+            rows_of = [{**constants, **row} for row in rows] if constants else rows
             self.in_statement = True
             try:
-                await self._driver.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+                await self._driver.executemany(sql, [tuple(r[n] for n in names) for r in rows_of])
             finally:
                 self.in_statement = False
 

@@ -10,16 +10,7 @@ from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.raw import Raw, Statement
-from worker.store import (
-    _LEASE,
-    _LEASE_WITH_TARGETS_PG,
-    _RECORD_PG,
-    POSTGRES_SETTINGS,
-    Claim,
-    Record,
-    _in,
-    _record_row,
-)
+from worker.store import LEASE, POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
 
 _NOW = utcnow()
 _CLAIM = Claim(
@@ -84,8 +75,9 @@ async def test_a_lease_looks_each_delivery_up_by_its_key(db: Database) -> None:
     params: dict[str, Any] = {"lease_until": now, "now": now, "due": now}
 
     async def explain(conn: Raw) -> str:
-        statement, bound = _in(conn, _LEASE, ["dlv_a", "dlv_b"], params)
-        explain = Statement(f"EXPLAIN QUERY PLAN {statement.sql}", ("id", "up", "no", "step"))
+        sql, constants = LEASE.in_order[0].sqlite
+        bound = {**constants, **params, "ids": ["dlv_a", "dlv_b"]}
+        explain = Statement(f"EXPLAIN QUERY PLAN {sql}", ("id", "up", "no", "step"))
         return " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())
 
     plan = await db.run(explain, read_only=True)
@@ -104,17 +96,17 @@ def _literal(value: Any) -> str:
 async def _plans(conn: Raw, statement: Statement, params: dict[str, Any]) -> list[str]:
     """The statement's plan as planned for these values, and as the plan kept for any values
     (a generic plan: what a prepared statement runs once PostgreSQL judges it good enough)."""
-    text = Statement(f"EXPLAIN {statement.sql}", ("step",))
-    custom = "\n".join(str(*row.values()) for row in await conn.fetch(text, params))
-    sql, names = statement.asyncpg
-    await conn.fetch(Statement("SET plan_cache_mode = force_generic_plan"), {})
+    sql, names, constants = statement.asyncpg
+    values = ", ".join(_literal({**constants, **params}[name]) for name in names)
     await conn.fetch(Statement(f"PREPARE kept AS {sql}"), {})
-    values = ", ".join(_literal(params[name]) for name in names)
-    execute = Statement(f"EXPLAIN EXECUTE kept({values})", ("step",))
-    generic = "\n".join(str(*row.values()) for row in await conn.fetch(execute, {}))
+    plans = []
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.fetch(Statement(f"SET plan_cache_mode = {mode}"), {})
+        execute = Statement(f"EXPLAIN EXECUTE kept({values})", ("step",))
+        plans.append("\n".join(str(*row.values()) for row in await conn.fetch(execute, {})))
     await conn.fetch(Statement("DEALLOCATE kept"), {})
     await conn.fetch(Statement("RESET plan_cache_mode"), {})
-    return [custom, generic]
+    return plans
 
 
 @pytest.mark.parametrize("rows", [0, 300])
@@ -153,8 +145,8 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
             "claimed": [0] * len(ids),
         }
         return [
-            *await _plans(conn, _LEASE_WITH_TARGETS_PG, lease),
-            *await _plans(conn, _RECORD_PG, record),
+            *await _plans(conn, LEASE.one_statement, lease),
+            *await _plans(conn, RECORD.one_statement, record),
         ]
 
     try:
