@@ -1,5 +1,5 @@
 """Merchants as operators see them, and manual adjustments of their wallets (reason required,
-recorded in the ledger and the audit log).
+recorded in the adjustments table and the audit log; the merchant sees a memo of its own).
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from ..store.models import (
 )
 from .audit import Call, record
 from .schemas import (
+    NEUTRAL_MEMO,
     AdjustmentData,
     AdjustmentRequest,
     MerchantCreate,
@@ -155,10 +156,13 @@ class Adjusted:
 
 async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentRequest) -> Adjusted:
     """Credit or debit a merchant wallet by hand: never below zero, always with who and why in
-    the ledger, the adjustments table and the audit log, all in one transaction."""
+    the adjustments table and the audit log, all in one transaction.
+
+    Who and why are the operators' own: the ledger entry the merchant reads and the ``wallet.*``
+    event it receives carry the merchant-facing memo only (a neutral one when none is given)."""
     now = utcnow()
     adj_id = new_id("adj")
-    memo = f"{call.actor}: {body.reason}"[:500]
+    memo = body.memo or NEUTRAL_MEMO
     async with db.transaction() as conn:
         exists = (await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id))).first()
         if exists is None:
@@ -201,6 +205,7 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
                 "env": body.env,
                 "amount_cents": body.amount_cents,
                 "reason": body.reason,
+                "memo": memo,
                 "balance_cents": moved.balance_cents,
             },
         )
@@ -210,6 +215,7 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
         env=body.env,
         amount_cents=body.amount_cents,
         reason=body.reason,
+        memo=memo,
         actor=call.actor,
         balance_cents=moved.balance_cents,
         created_at=rfc3339(now),

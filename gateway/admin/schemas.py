@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 Env = Literal["staging", "live"]
+# What a merchant reads of an adjustment the operator gave no memo for: the reason and the actor
+# are the operators' own.
+NEUTRAL_MEMO = "Balance adjustment"
 MAX_CODES_PER_BATCH = 1000
 # Generous but finite: one code, adjustment or pack is never more than $1,000,000.
 MAX_CENTS = 100_000_000
@@ -101,7 +104,19 @@ class AdjustmentRequest(_Strict):
     amount_cents: int = Field(
         ge=-MAX_CENTS, le=MAX_CENTS, description="Positive credits, negative debits; not 0."
     )
-    reason: str = Field(min_length=1, max_length=400)
+    reason: str = Field(
+        min_length=1,
+        max_length=400,
+        description="Why, for operators: kept in the audit log and the adjustments table, "
+        "never shown to the merchant.",
+    )
+    memo: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="What the merchant reads in its ledger and the wallet.* webhook; "
+        f'"{NEUTRAL_MEMO}" when not given.',
+    )
 
     @field_validator("amount_cents")
     @classmethod
@@ -110,12 +125,12 @@ class AdjustmentRequest(_Strict):
             raise ValueError("must not be 0")
         return value
 
-    @field_validator("reason")
+    @field_validator("reason", "memo")
     @classmethod
-    def _meaningful(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("a reason is required")
-        return value.strip()
+    def _meaningful(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip() if value is not None else None
 
 
 class AdjustmentData(BaseModel):
@@ -124,6 +139,7 @@ class AdjustmentData(BaseModel):
     env: str
     amount_cents: int
     reason: str
+    memo: str = Field(description="What the merchant sees of this adjustment.")
     actor: str
     balance_cents: int
     created_at: str

@@ -355,7 +355,8 @@ routes = [
         create_adjustment,
         "POST",
         "merchants.adjust",
-        "Credit (+) or debit (-) a merchant wallet by hand, with a reason",
+        "Credit (+) or debit (-) a merchant wallet by hand, with an internal reason and an "
+        "optional merchant-facing memo",
         body=AdjustmentRequest,
         response=AdjustmentData,
         success=Code.CREATED,

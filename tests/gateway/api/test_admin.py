@@ -1,13 +1,21 @@
 """The admin API: its token, merchants, adjustments, transactions, packs, coupons, codes and
 the audit trail every call leaves."""
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, assert_ledger_balanced, events_of
+from tests.conftest import (
+    MakeMerchant,
+    Receiver,
+    StartWorker,
+    assert_ledger_balanced,
+    events_of,
+    wait_until,
+)
 
 ADMIN = "/api/admin/v1"
 
@@ -115,6 +123,9 @@ async def test_adjustments_land_in_the_ledger_and_the_audit_log(
         {"env": "live", "amount_cents": 10.0, "reason": "float"},
         {"env": "prod", "amount_cents": 100, "reason": "env"},
         {"env": "live", "amount_cents": 100, "reason": "x", "extra": 1},
+        {"env": "live", "amount_cents": 100, "reason": "x", "memo": "  "},
+        {"env": "live", "amount_cents": 100, "reason": "x", "memo": "m" * 201},
+        {"env": "live", "amount_cents": 100, "reason": "x", "memo": 5},
     ):
         reply = await admin_client.post(url, json=bad)
         assert (reply.status_code, reply.json()["code"]) == (422, 3001), bad
@@ -128,7 +139,7 @@ async def test_adjustments_land_in_the_ledger_and_the_audit_log(
         ("adjustment", -4500),
         ("adjustment", 5000),
     ]
-    assert entries[0]["description"] == "alice@ops: chargeback"
+    assert [e["description"] for e in entries] == ["Balance adjustment"] * 2
     assert entries[1]["reference"] == adj["id"]
 
     audit = await admin_client.get(
@@ -136,13 +147,14 @@ async def test_adjustments_land_in_the_ledger_and_the_audit_log(
     )
     rows = audit.json()["data"]
     assert [(r["status_code"], r["actor"]) for r in rows] == [
-        *[(422, "admin")] * 7,
+        *[(422, "admin")] * 10,
         (409, "admin"),
         (201, "alice@ops"),
         (201, "alice@ops"),
     ]
     assert rows[-1]["details"]["reason"] == "goodwill"
     assert rows[-1]["details"]["adjustment_id"] == adj["id"]
+    assert rows[-1]["details"]["memo"] == "Balance adjustment"
 
     [credited] = await events_of(db, merchant.merchant_id, "wallet.credited")
     assert credited["data"]["source"] == "adjustment"
@@ -157,6 +169,84 @@ async def test_adjustments_land_in_the_ledger_and_the_audit_log(
     assert txns.json()["meta"]["total"] == 2
     assert {t["merchant_id"] for t in txns.json()["data"]} == {merchant.merchant_id}
     await assert_ledger_balanced(db)
+
+
+async def test_an_adjustments_reason_and_actor_stay_with_the_operators(
+    admin_client: httpx.AsyncClient,
+    billing_client: httpx.AsyncClient,
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+) -> None:
+    """The merchant's ledger, history, balance, webhooks and delivery log carry the memo (or
+    the neutral one), never the internal reason or who made the adjustment."""
+    await start_worker()
+    merchant = await make_merchant("staging")
+    endpoint = await hook_client.post(
+        "/webhooks/endpoints", json={"url": receiver.url}, headers=merchant.headers
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    actor = "Mallory Internal-Ops"
+    reasons = ["fraud review 7731: suspected card testing", "CHARGEBACK-SECRET-NOTE"]
+    url = f"/merchants/{merchant.merchant_id}/adjustments"
+    credit = await admin_client.post(
+        url,
+        json={"env": "staging", "amount_cents": 500, "reason": reasons[0]},
+        headers={"X-Admin-Actor": actor},
+    )
+    debit = await admin_client.post(
+        url,
+        json={
+            "env": "staging",
+            "amount_cents": -200,
+            "reason": reasons[1],
+            "memo": "Refund of order 42",
+        },
+        headers={"X-Admin-Actor": actor},
+    )
+    assert (credit.status_code, debit.status_code) == (201, 201), (credit.text, debit.text)
+    # The operators keep both: in the reply, the adjustments table and the audit log.
+    assert (credit.json()["data"]["reason"], credit.json()["data"]["actor"]) == (reasons[0], actor)
+    assert credit.json()["data"]["memo"] == "Balance adjustment"
+    assert debit.json()["data"]["memo"] == "Refund of order 42"
+    audit = await admin_client.get(
+        "/audit", params={"target_id": merchant.merchant_id, "action": "merchants.adjust"}
+    )
+    assert {r["details"]["reason"] for r in audit.json()["data"]} == set(reasons)
+    assert {r["actor"] for r in audit.json()["data"]} == {actor}
+
+    async def both_recorded() -> bool:
+        listed = await hook_client.get("/webhooks/deliveries", headers=merchant.headers)
+        statuses = [d["status"] for d in listed.json()["data"]]
+        return statuses == ["succeeded"] * 2 and len(receiver.received) == 2
+
+    await wait_until(both_recorded)
+    bodies = {json.loads(r.body)["type"]: json.loads(r.body) for r in receiver.received}
+    assert bodies["wallet.credited"]["data"]["description"] == "Balance adjustment"
+    assert bodies["wallet.debited"]["data"]["description"] == "Refund of order 42"
+
+    ledger = await billing_client.get("/billing/transactions", headers=merchant.headers)
+    descriptions = [e["description"] for e in ledger.json()["data"][:2]]
+    assert descriptions == ["Refund of order 42", "Balance adjustment"]
+    deliveries = await hook_client.get("/webhooks/deliveries", headers=merchant.headers)
+    seen = [
+        *(r.raw.decode("latin-1") for r in receiver.received),
+        ledger.text,
+        (await billing_client.get("/billing/history", headers=merchant.headers)).text,
+        (await billing_client.get("/balance", headers=merchant.headers)).text,
+        deliveries.text,
+        *[
+            (
+                await hook_client.get(f"/webhooks/deliveries/{d['id']}", headers=merchant.headers)
+            ).text
+            for d in deliveries.json()["data"]
+        ],
+    ]
+    assert len(seen) == 8
+    for text in seen:
+        for secret in (*reasons, actor, "Mallory", "fraud review", "CHARGEBACK"):
+            assert secret not in text, (secret, text[:300])
 
 
 async def test_every_call_is_audited_reads_included(admin_client: httpx.AsyncClient) -> None:
