@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import secrets
 
+from .apikey import ENVS
+
 __all__ = ["hash_code", "mint_redemption_code", "mint_voucher_code", "normalize_code"]
 
 # Crockford-style: no 0/O, 1/I/L, so a code read aloud survives.
@@ -26,9 +28,22 @@ def _groups(prefix: str, groups: int) -> str:
     return "-".join([prefix, *parts])
 
 
-def mint_voucher_code() -> str:
-    """``ATU-XXXX-XXXX-XXXX``: what the recipient redeems on the platform."""
-    return _groups("ATU", 3)
+# A staging voucher says so where a reader looks first, so nobody mistakes a sandbox voucher
+# for one worth credits; a live voucher never spells it.
+_STAGING_VOUCHER = "ATU-TEST"
+
+
+def mint_voucher_code(env: str) -> str:
+    """What the recipient redeems on the platform: ``ATU-XXXX-XXXX-XXXX`` in live,
+    ``ATU-TEST-XXXX-XXXX-XXXX`` in staging (the same randomness after the marker)."""
+    if env not in ENVS:
+        raise ValueError(f"env must be one of {ENVS}")
+    if env == "staging":
+        return _groups(_STAGING_VOUCHER, 3)
+    while True:  # one draw in about 920,000 spells TEST first: draw again
+        code = _groups("ATU", 3)
+        if not code.startswith(_STAGING_VOUCHER + "-"):
+            return code
 
 
 def mint_redemption_code() -> str:

@@ -154,7 +154,7 @@ def send_params(
     email = _email(body)
     txn_id = new_id("txn")
     outcome = _magic_outcome(env, email)
-    voucher = mint_voucher_code() if outcome == "delivered" else None
+    voucher = mint_voucher_code(env) if outcome == "delivered" else None
     reason = _FAILED_REASON if outcome == "failed" else None
     params: dict[str, Any] = {
         "wallet_id": caller.wallet_id,
