@@ -218,7 +218,7 @@ async def create_codes(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
     data = await redemption_codes.create_codes(svc.db, svc.settings, call, body)
-    return Envelope(Code.CREATED, data.model_dump(), headers={"Cache-Control": "no-store"})
+    return Envelope(Code.CREATED, data.model_dump())
 
 
 async def list_codes(request: Request, call: Call) -> Response:
@@ -257,6 +257,7 @@ def _route(
     many: bool = False,
     success: Code = Code.SUCCESS,
     errors: tuple[Code, ...] = (),
+    secret: bool = False,
 ) -> ApiRoute:
     extra = (*_BODY,) if body is not None else (Code.INVALID_QUERY,) if query is not None else ()
     return ApiRoute(
@@ -273,6 +274,7 @@ def _route(
             many=many,
             success=success,
             errors=(*_AUTH, *extra, *errors),
+            secret=secret,
         ),
     )
 
@@ -340,6 +342,7 @@ routes = [
         response=ApiKeyCreated,
         success=Code.CREATED,
         errors=_NO_MERCHANT,
+        secret=True,
     ),
     _route(
         "/merchants/{id}/keys/{key_id}/revoke",
@@ -441,6 +444,7 @@ routes = [
         body=CodeBatchRequest,
         response=CodeBatchData,
         success=Code.CREATED,
+        secret=True,
     ),
     _route(
         "/redemption-codes",

@@ -131,7 +131,7 @@ async def sandbox_page(request: Request) -> Response:
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
         sandbox.render_page(order, token),
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={"Referrer-Policy": "no-referrer"},
     )
 
 
@@ -197,6 +197,7 @@ routes = [
                 Code.PAYMENT_PROVIDER_ERROR,
                 Code.PAYMENT_PROVIDER_TIMEOUT,
             ),
+            secret=True,  # checkout_url is enough to pay a sandbox order
         ),
     ),
     ApiRoute(
@@ -271,6 +272,7 @@ routes = [
             "billing",
             auth="none",
             errors=(Code.ORDER_NOT_FOUND,),
+            secret=True,  # the page carries the order's token
         ),
     ),
     ApiRoute(

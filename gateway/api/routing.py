@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from ..codes import Code
 
@@ -37,6 +38,12 @@ class RouteDoc:
     many: bool = False
     success: Code = Code.SUCCESS
     errors: Sequence[Code] = field(default_factory=tuple)
+    # The reply carries a secret meant for this caller alone (a voucher, an API key, a whsec_
+    # secret, redemption codes, a checkout link): no cache on the way may keep a copy.
+    secret: bool = False
+
+
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class ApiRoute(Route):
@@ -45,3 +52,18 @@ class ApiRoute(Route):
     ) -> None:
         super().__init__(path, endpoint, methods=methods)
         self.doc = doc
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A secret route's replies say ``Cache-Control: no-store``: set here, for every
+        secret route and every reply of one, so no route can forget it."""
+        if not self.doc.secret:
+            await super().handle(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", ()) if h[0].lower() != _NO_STORE[0]]
+                message["headers"] = [*kept, _NO_STORE]
+            await send(message)
+
+        await super().handle(scope, receive, send_no_store)

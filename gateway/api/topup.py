@@ -154,6 +154,7 @@ routes = [
             body=SendRequest,
             response=SendData,
             success=Code.TOPUP_DELIVERED,
+            secret=True,
             # A staging ``+pending`` recipient answers 202: a success code among the others.
             errors=(Code.TOPUP_PENDING, *_SEND_ERRORS),
         ),
@@ -169,6 +170,7 @@ routes = [
             response=TopupData,
             many=True,
             errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+            secret=True,
         ),
     ),
     ApiRoute(
@@ -180,6 +182,7 @@ routes = [
             "topup",
             response=TopupData,
             errors=(*_AUTH, Code.TRANSACTION_NOT_FOUND),
+            secret=True,
         ),
     ),
     ApiRoute(
@@ -192,6 +195,7 @@ routes = [
             response=TopupData,
             success=Code.TOPUP_CANCELLED,
             errors=(*_AUTH, Code.TRANSACTION_NOT_FOUND, Code.TOPUP_NOT_CANCELLABLE),
+            secret=True,
         ),
     ),
     ApiRoute(

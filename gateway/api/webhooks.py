@@ -180,6 +180,7 @@ routes = [
             response=EndpointSecretData,
             success=Code.CREATED,
             errors=(*_AUTH, *_BODY, Code.WEBHOOK_URL_INVALID),
+            secret=True,
         ),
     ),
     ApiRoute(
@@ -237,6 +238,7 @@ routes = [
             body=RotateRequest,
             response=EndpointSecretData,
             errors=(*_NOT_FOUND, *_BODY),
+            secret=True,
         ),
     ),
     ApiRoute(

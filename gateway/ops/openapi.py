@@ -28,6 +28,8 @@ PUBLIC_PREFIX = "/api/public/"
 _HEADER_CODES = (Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
 _CONVERTER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _ENVELOPE_FIELDS = ("success", "code", "message", "transaction_id", "status", "timestamp", "data")
+# A reply that carries a secret is kept by no cache on the way.
+_NO_STORE = {"Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-store"}}}
 
 
 def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, ApiRoute]]:
@@ -161,6 +163,8 @@ def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
             "description": "; ".join(f"{int(c)} {CATALOGUE[c].message}" for c in codes),
             "content": {"application/json": {"schema": schema}},
         }
+        if success and doc.secret:
+            responses[str(status)]["headers"] = _NO_STORE
     return responses
 
 
