@@ -78,6 +78,7 @@ class Code(IntEnum):
 
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
+    METRICS_TOKEN_INVALID = 9101
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,4 +170,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),
+    Code.METRICS_TOKEN_INVALID: CodeInfo(
+        401, "Missing or invalid metrics token: send Authorization: Bearer <AITOPUP_METRICS_TOKEN>"
+    ),
 }

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
     metrics: bool = True
+    # Set, GET /metrics answers only ``Authorization: Bearer <token>`` (compared in constant
+    # time); unset, it answers anyone who reaches it, so keep it off public networks then.
+    metrics_token: SecretStr | None = Field(default=None, min_length=32)
     log_level: str = "INFO"
     # The worker's line for an attempt that succeeded (every attempt is in the delivery log, and
     # counted in the metrics, either way); off, only attempts that failed get a line.

@@ -1,6 +1,7 @@
 """Routes for operators and tools: liveness, readiness, metrics, the spec, its page, llms.txt."""
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable
 from typing import Any, Literal
@@ -11,7 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from ..codes import Code
-from ..envelope import Envelope
+from ..envelope import ApiError, Envelope
 from ..ops import guide, metrics, openapi
 from ..services import services
 from .routing import ApiRoute, RouteDoc
@@ -61,8 +62,18 @@ async def readyz(request: Request) -> Response:
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
+def _check_metrics_token(request: Request, token: bytes) -> None:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: how long a wrong token took to refuse says nothing of the right one.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token):
+        raise ApiError(Code.METRICS_TOKEN_INVALID, headers={"WWW-Authenticate": "Bearer"})
+
+
 async def metrics_text(request: Request) -> Response:
     svc = services(request)
+    token = svc.settings.metrics_token
+    if token is not None:
+        _check_metrics_token(request, token.get_secret_value().encode())
     try:
         text = await metrics.scrape(svc.db)
     except Exception:  # the counters still matter when the store is down
@@ -71,24 +82,34 @@ async def metrics_text(request: Request) -> Response:
     return Response(text, media_type=metrics.CONTENT_TYPE)
 
 
-def _spec(request: Request) -> dict[str, object]:
-    cached: dict[str, object] | None = getattr(request.app.state, "openapi", None)
-    if cached is None:
-        cached = openapi.build(request.app.routes)
-        request.app.state.openapi = cached
-    return cached
+class _Described:
+    """The spec and the two documents rendered from it, each built on its first request and
+    then served as the same bytes: the routes cannot change while the app runs."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = JSONResponse(spec).body
+        self.docs = HTMLResponse(guide.docs_html(spec)).body
+        self.llms = PlainTextResponse(guide.llms_txt(spec)).body
+
+
+def _described(request: Request) -> _Described:
+    state = request.app.state
+    found: _Described | None = getattr(state, "described", None)
+    if found is None:
+        found = state.described = _Described(openapi.build(request.app.routes))
+    return found
 
 
 async def openapi_json(request: Request) -> Response:
-    return JSONResponse(_spec(request))
+    return Response(_described(request).spec, media_type="application/json")
 
 
 async def docs_page(request: Request) -> Response:
-    return HTMLResponse(guide.docs_html(_spec(request)))
+    return Response(_described(request).docs, media_type="text/html")
 
 
 async def llms_txt(request: Request) -> Response:
-    return PlainTextResponse(guide.llms_txt(_spec(request)))
+    return Response(_described(request).llms, media_type="text/plain")
 
 
 def spec_routes() -> list[BaseRoute]:

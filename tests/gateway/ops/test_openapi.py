@@ -1,15 +1,19 @@
 """The spec covers every route the app mounts, and the page and guide come from it."""
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.api.routing import ApiRoute
 from gateway.app import create_app
 from gateway.codes import CATALOGUE, Code
-from gateway.ops import openapi
+from gateway.ops import guide, openapi
 from gateway.settings import Settings
+from tests.fixtures.core import asgi_client, running_app
 
 # Served beside the API, not part of it: the spec itself, its page, the guide, the scrape.
 NOT_DESCRIBED = {"/api/public/v1/openapi.json", "/docs", "/llms.txt", "/metrics"}
@@ -106,3 +110,28 @@ async def test_llms_txt_gives_the_three_calls_the_envelope_and_every_code(
     assert '"transaction_id"' in text
     for code, info in CATALOGUE.items():
         assert f"{int(code)}  {info.http_status}   {code.name}: {info.message}" in text
+
+
+async def test_the_spec_the_page_and_the_guide_are_built_once(
+    ops_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: Counter[str] = Counter()
+
+    def counted(module: Any, name: str) -> None:
+        real: Callable[..., Any] = getattr(module, name)
+
+        def wrapper(*args: Any) -> Any:
+            built[name] += 1
+            return real(*args)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(openapi, "build")
+    counted(guide, "docs_html")
+    counted(guide, "llms_txt")
+    paths = ("/docs", "/llms.txt", "/api/public/v1/openapi.json")
+    async with running_app(ops_settings) as app, asgi_client(app, "http://gateway.test") as http:
+        first = [(await http.get(path)).content for path in paths]
+        again = [(await http.get(path)).content for path in (*paths, *paths)]
+    assert built == {"build": 1, "docs_html": 1, "llms_txt": 1}
+    assert again == first + first

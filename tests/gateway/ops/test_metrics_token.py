@@ -1,0 +1,58 @@
+"""With AITOPUP_METRICS_TOKEN set, /metrics answers its bearer alone, with the envelope else."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gateway.settings import Settings
+from tests.fixtures.core import asgi_client, running_app
+
+TOKEN = "metrics-token-0123456789abcdef-0123456789"
+
+
+@pytest.fixture
+async def guarded(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ops_settings.model_copy(update={"metrics_token": SecretStr(TOKEN)})
+    async with running_app(settings) as app, asgi_client(app, "http://gateway.test") as http:
+        yield http
+
+
+async def test_metrics_answer_the_token_holder(guarded: httpx.AsyncClient) -> None:
+    reply = await guarded.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reply.status_code == 200
+    assert "aitopup_http_requests_total" in reply.text
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        TOKEN,  # no scheme
+        f"Basic {TOKEN}",
+        f"Bearer {TOKEN[:-1]}",
+        f"Bearer {TOKEN}x",
+        "Bearer ak_staging_00000000000000000000000000000000",
+    ],
+)
+async def test_metrics_refuse_anyone_else_with_the_envelope(
+    guarded: httpx.AsyncClient, header: str | None
+) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    reply = await guarded.get("/metrics", headers=headers)
+    assert reply.status_code == 401
+    assert reply.headers["www-authenticate"] == "Bearer"
+    body = reply.json()
+    assert (body["success"], body["code"]) == (False, 9101)
+    assert "aitopup_" not in reply.text
+
+
+async def test_without_a_token_metrics_stay_open(ops_client: httpx.AsyncClient) -> None:
+    assert (await ops_client.get("/metrics")).status_code == 200
+
+
+def test_a_short_metrics_token_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="metrics_token"):
+        Settings(_env_file=None, **{**settings.model_dump(), "metrics_token": "short"})
