@@ -1,6 +1,9 @@
 """The ASGI app, assembled from settings once; clients live in the lifespan."""
 
 import gc
+import ipaddress
+import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,7 +27,42 @@ from .settings import Settings
 from .store.db import Database, create_engine
 from .webhooks.enqueuer import Enqueuer
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["StartupRefused", "app_from_env", "check_startup", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class StartupRefused(Exception):
+    """The settings and where the gateway binds do not go together; the message says why."""
+
+
+def _is_loopback(host: str) -> bool:
+    """Every address ``host`` names is a loopback one (a name is resolved; failing that, no)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
+
+
+def check_startup(settings: Settings, *, host: str) -> None:
+    """Before the gateway binds ``host``: refuse a development-only setting on a gateway that
+    other machines can reach, and say once that it is on where it is allowed."""
+    if not settings.allow_private_webhook_urls:
+        return
+    if not _is_loopback(host):
+        raise StartupRefused(
+            "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is for a gateway on this machine alone, but it "
+            f"would bind {host}: bind 127.0.0.1, or turn the setting off"
+        )
+    log.warning(
+        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is on: staging webhook endpoints may point at this "
+        "machine and its private networks (development only)"
+    )
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -4,8 +4,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from keys import ENVS, Env
+from keys import ENVS, Env, InvalidSecret
 
 from .clock import rfc3339, utcnow
 from .merchants import service as merchants
@@ -13,7 +14,7 @@ from .settings import Settings
 from .store.db import Database, create_engine
 from .store.migrate import upgrade
 
-__all__ = ["main"]
+__all__ = ["main", "server_options"]
 
 
 def _settings() -> Settings:
@@ -93,13 +94,32 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the gateway, whoever starts it: its bounds and the proxy it trusts."""
+    return {
+        "limit_concurrency": settings.server_limit_concurrency,
+        "timeout_keep_alive": settings.server_keep_alive_seconds,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "access_log": False,  # the gateway writes its own one-line JSON access log
+        "log_config": None,  # uvicorn's records go to the JSON handler too
+    }
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .app import StartupRefused, check_startup
     from .ops.logs import configure_logging
     from .ops.metrics import prepare_multiprocess_dir
 
-    configure_logging(_settings().log_level)
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        check_startup(settings, host=args.host)
+    except StartupRefused as exc:
+        print(f"aitopup serve: {exc}", file=sys.stderr)
+        return 2
     prepare_multiprocess_dir()
     uvicorn.run(
         "gateway.app:app_from_env",
@@ -107,9 +127,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        access_log=False,  # the gateway writes its own one-line JSON access log
-        log_config=None,  # uvicorn's records go to the JSON handler too
-        proxy_headers=True,
+        **server_options(settings),
     )
     return 0
 
@@ -117,10 +135,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_listen(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .listen import listener_app
+    from .listen import NoSecret, listener_app, read_secret
 
+    if args.secret is not None:
+        print(
+            "aitopup listen: the secret is not taken on the command line, where anyone on this "
+            f"machine can read it; {NoSecret.HOW}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        app = listener_app(read_secret())
+    except (NoSecret, InvalidSecret) as exc:
+        print(f"aitopup listen: {exc}", file=sys.stderr)
+        return 2
     print(f"listening on http://{args.host}:{args.port}/ (verifying with the given secret)")
-    uvicorn.run(listener_app(args.secret), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -152,8 +182,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_cmd_serve)
 
-    listen = sub.add_parser("listen", help="receive, verify and print webhooks locally")
-    listen.add_argument("--secret", required=True, help="the endpoint's whsec_ secret")
+    listen = sub.add_parser(
+        "listen",
+        help="receive, verify and print webhooks locally",
+        description="Receive, verify and print webhooks. The endpoint's whsec_ secret comes "
+        "from AITOPUP_LISTEN_SECRET, or else from standard input (one line).",
+    )
+    # Only to refuse it with the way that works: a secret in argv is in the process list.
+    listen.add_argument("--secret", help=argparse.SUPPRESS)
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=9000)
     listen.set_defaults(func=_cmd_listen)

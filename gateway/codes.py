@@ -79,6 +79,8 @@ class Code(IntEnum):
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
     METRICS_TOKEN_INVALID = 9101
+    TOO_MANY_REQUESTS = 9102
+    BAD_HTTP_REQUEST = 9103
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +175,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.METRICS_TOKEN_INVALID: CodeInfo(
         401, "Missing or invalid metrics token: send Authorization: Bearer <AITOPUP_METRICS_TOKEN>"
     ),
+    # The next two are answered by the reverse proxy (deploy/nginx.conf), before the gateway.
+    Code.TOO_MANY_REQUESTS: CodeInfo(
+        429, "Too many requests or connections from this client; retry later"
+    ),
+    Code.BAD_HTTP_REQUEST: CodeInfo(400, "Malformed HTTP request, or its URI or headers too long"),
 }

@@ -1,11 +1,16 @@
 """``aitopup listen``: a local webhook receiver for trying the gateway out.
 
 It verifies both signature headers with the endpoint's secret and prints each event, the way a
-merchant's own receiver should: refuse anything unsigned, forged or stale with a 400.
+merchant's own receiver should: refuse anything unsigned, forged or stale with a 400. The secret
+comes from the environment or standard input, never the command line, where every user of the
+machine can read it in the process list.
 """
 
+import getpass
 import json
+import os
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 from starlette.applications import Starlette
@@ -15,7 +20,32 @@ from starlette.routing import Route
 
 from keys import BadSignature, decode_webhook_secret, verify_aitopup, verify_standard
 
-__all__ = ["listener_app"]
+__all__ = ["SECRET_ENV", "NoSecret", "listener_app", "read_secret"]
+
+SECRET_ENV = "AITOPUP_LISTEN_SECRET"  # noqa: S105  (the variable's name, not a secret)
+
+
+class NoSecret(Exception):
+    HOW = f"set {SECRET_ENV}, or pipe the secret on standard input"
+
+    def __init__(self) -> None:
+        super().__init__(f"no webhook secret: {self.HOW}")
+
+
+def read_secret(environ: Mapping[str, str] = os.environ, stdin: TextIO | None = None) -> str:
+    """``AITOPUP_LISTEN_SECRET``, or else one line of standard input (asked for, unechoed, at a
+    terminal); raises ``NoSecret`` when both are empty."""
+    secret = environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        stdin = sys.stdin if stdin is None else stdin
+        if stdin.isatty():
+            secret = getpass.getpass("webhook secret (whsec_…): ", stream=sys.stderr)
+        else:
+            secret = stdin.readline()
+        secret = secret.strip()
+    if not secret:
+        raise NoSecret
+    return secret
 
 
 def listener_app(secret: str, out: TextIO = sys.stdout) -> Starlette:

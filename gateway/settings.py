@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     # The worker has no HTTP app, so it serves /metrics on a port of its own; None: not served.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
+    # The gateway's HTTP server (uvicorn). Connections and requests one process holds before it
+    # answers 503 at once, so a flood costs a refusal, not memory; the reverse proxy's own caps
+    # sit below it. An idle keep-alive connection is closed after this long.
+    server_limit_concurrency: int = Field(default=1000, ge=1)
+    server_keep_alive_seconds: int = Field(default=5, ge=1)
+    # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, or *): the reverse proxy's, so the client's own address is the one seen.
+    forwarded_allow_ips: str = "127.0.0.1"
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule_is_numbers(cls, value: str) -> str:

@@ -1,11 +1,27 @@
-"""The compose file and the image, checked by reading them (no container runtime in tests)."""
+"""The compose file and the image, checked by reading them (no container runtime in tests),
+and the reverse proxy's configuration, run by the real nginx in front of a real gateway."""
 
+import asyncio
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+import uvicorn
 import yaml
 
+from gateway.codes import CATALOGUE, Code
 from gateway.settings import Settings
+from gateway.store.migrate import upgrade
+from tests.fixtures.core import free_port, make_settings, wait_until
+from tests.gateway.ops.serving import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +66,278 @@ def test_the_image_is_slim_and_runs_as_a_user() -> None:
     assert lines[-1].startswith('CMD ["aitopup", "serve"')
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".venv" in ignored
+
+
+# --- the reverse proxy: deploy/nginx.conf -------------------------------------------------
+
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+_RETURN = re.compile(r"^\s*return (\d{3}) '(.*)';$", re.M)
+_ENVELOPE_FIELDS = ["success", "code", "message", "transaction_id", "status", "timestamp", "data"]
+
+
+def _directives(text: str, name: str) -> list[str]:
+    return re.findall(rf"^\s*{name}\s+([^;{{]*);", text, re.M)
+
+
+def test_compose_puts_the_proxy_in_front_and_publishes_nothing_else() -> None:
+    services = _compose()["services"]
+    proxy = services["proxy"]
+    assert proxy["build"] == {"context": ".", "target": "proxy"}
+    assert proxy["ports"] == ["8080:8080"]
+    assert proxy["depends_on"]["gateway"]["condition"] == "service_healthy"
+    assert [name for name, s in services.items() if "ports" in s] == ["proxy"]
+    gateway_env = services["gateway"]["environment"]
+    assert "${AITOPUP_METRICS_TOKEN:?" in gateway_env["AITOPUP_METRICS_TOKEN"]
+    assert "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS" not in gateway_env
+
+
+def test_the_proxy_image_is_debians_nginx_with_the_repos_config() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM debian:bookworm-slim AS proxy" in text
+    assert "nginx-light" in text
+    assert "COPY deploy/nginx.conf /etc/aitopup/nginx.conf" in text
+
+
+def test_the_proxy_bounds_every_client() -> None:
+    text = NGINX_CONF.read_text()
+    for name in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        (value,) = _directives(text, name)
+        assert value.endswith("s") and 1 <= int(value[:-1]) <= 30, (name, value)
+    assert _directives(text, "client_max_body_size") == ["1m"]
+    assert _directives(text, "limit_conn") == ["per_client_conn 64"]
+    assert _directives(text, "limit_req") == ["zone=per_client_req burst=400 nodelay"]
+    assert _directives(text, "proxy_pass") == ["http://gateways"]
+    assert "proxy_request_buffering off" not in text  # bodies are read whole before the gateway
+    # Below the gateway's own limit, so the proxy's refusal (an envelope) comes first.
+    (server,) = _directives(text, "server")
+    max_conns = int(server.split("max_conns=")[1])
+    assert max_conns < Settings.model_fields["server_limit_concurrency"].default
+
+
+def test_the_proxys_refusals_are_envelopes_from_the_catalogue() -> None:
+    found = _RETURN.findall(NGINX_CONF.read_text())
+    assert len(found) == 5
+    for status, body in found:
+        envelope = json.loads(body.replace("$aitopup_timestamp", "2026-01-01T00:00:00Z"))
+        assert list(envelope) == _ENVELOPE_FIELDS
+        info = CATALOGUE[Code(envelope["code"])]
+        assert (int(status), envelope["message"]) == (info.http_status, info.message)
+        assert envelope["success"] is False
+
+
+NGINX = shutil.which("nginx") or next(
+    (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
+)
+needs_nginx = pytest.mark.skipif(
+    NGINX is None,
+    reason="nginx is not installed: apt-get install nginx-light (or nginx) to test the proxy",
+)
+DEADLINE = 1.0  # the tests' header, body and send deadlines, in seconds
+
+
+def render(text: str, **values: str) -> str:
+    """deploy/nginx.conf with the named directives' values replaced, each exactly once."""
+    for name, value in values.items():
+        pattern = re.compile(rf"^(\s*{name}\s+)[^;{{]*;", re.M)
+        found = pattern.findall(text)
+        assert len(found) == 1, f"{name} appears {len(found)} times in {NGINX_CONF.name}"
+        text = pattern.sub(f"{found[0]}{value};".replace("\\", "\\\\"), text)
+    return text
+
+
+@asynccontextmanager
+async def running_proxy(folder: Path, upstream: int, **values: str) -> AsyncIterator[int]:
+    """The real nginx with the repo's config in front of the gateway on ``upstream``; its port."""
+    assert NGINX is not None
+    port = free_port()
+    seconds = f"{DEADLINE:g}s"
+    text = render(
+        NGINX_CONF.read_text(),
+        worker_processes="1",
+        listen=f"127.0.0.1:{port}",
+        server=f"127.0.0.1:{upstream} max_conns=512",
+        client_header_timeout=seconds,
+        client_body_timeout=seconds,
+        send_timeout=seconds,
+        **values,
+    )
+    (folder / "nginx.conf").write_text(text)
+    # As root, nginx would hand its workers to nobody, who cannot reach a test's folder.
+    options = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    with (folder / "access.log").open("wb") as out, (folder / "error.log").open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            NGINX,
+            "-p",
+            f"{folder}/",
+            "-c",
+            "nginx.conf",
+            "-e",
+            "stderr",
+            "-g",
+            options,
+            stdout=out,
+            stderr=err,
+        )
+    try:
+
+        async def answers() -> bool:
+            if proc.returncode is not None:
+                raise AssertionError((folder / "error.log").read_text())
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return False
+            writer.close()
+            return True
+
+        await wait_until(answers, within=10)
+        yield port
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> AsyncIterator[uvicorn.Server]:
+    """A gateway as ``aitopup serve`` runs it, on a SQLite store of its own."""
+    path = tmp_path_factory.mktemp("proxied") / "gateway.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    async with serve(make_settings(url, redis_url)) as server:
+        yield server
+
+
+async def _hold(
+    port: int, first: bytes, drip: bytes, drips: int, sent: list[None] | None = None
+) -> tuple[float, bytes]:
+    """Send ``first`` (then say so in ``sent``), then ``drip`` every 0.25 s, ``drips`` times; the
+    seconds until the proxy hangs up, and what it sent before it did."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(first)
+    await writer.drain()
+    if sent is not None:
+        sent.append(None)
+
+    async def trickle() -> None:
+        for _ in range(drips):
+            await asyncio.sleep(0.25)  # the client's own pace: what is under test
+            writer.write(drip)
+
+    dripping = asyncio.create_task(trickle())
+    received = b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(4096), DEADLINE + 4):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        cut = time.monotonic() - started
+        dripping.cancel()
+        writer.close()
+    return cut, received
+
+
+async def _ask(port: int, request: bytes) -> tuple[int, dict[str, Any]]:
+    """One raw request (a path or a header httpx would tidy up); the status and the envelope."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        status_line, *lines = head.decode().strip().split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 5)
+    finally:
+        writer.close()
+    return int(status_line.split()[1]), json.loads(body)
+
+
+@needs_nginx
+async def test_slow_clients_are_cut_at_the_proxys_deadlines(
+    tmp_path: Path, gateway: uvicorn.Server
+) -> None:
+    began = time.monotonic()
+    async with running_proxy(tmp_path, gateway.config.port) as port:
+        headers = b"GET /healthz HTTP/1.1\r\nHost: proxy\r\n"
+        body = (
+            b"POST /api/public/v1/topup/send HTTP/1.1\r\nHost: proxy\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"platform"'
+        )
+        # Headers that never end, one line every 0.25 s; bodies trickled for 1 s, then paused.
+        sent: list[None] = []
+        slow = [_hold(port, headers, b"X-Slow: 1\r\n", 40, sent) for _ in range(30)]
+        slow += [_hold(port, body, b" ", 4, sent) for _ in range(10)]
+        held = asyncio.gather(*slow)
+
+        async def all_sent() -> bool:
+            return len(sent) == len(slow)
+
+        await wait_until(all_sent, within=DEADLINE / 2)
+        # Meanwhile the gateway holds none of them, and everyone else is answered at once.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            asked = time.monotonic()
+            probe = await http.get("/healthz")
+            assert probe.status_code == 200
+            assert time.monotonic() - asked < 0.5
+        assert len(gateway.server_state.connections) <= 1  # the proxy's one kept-alive
+        cuts = await held
+    # The proxy's own account: forty requests cut (nginx logs 408), one passed to the gateway.
+    lines = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert sorted(line["status"] for line in lines) == [200] + [408] * 40
+    assert [line["path"] for line in lines if line["upstream_seconds"]] == ["/healthz"]
+
+    for seconds, received in cuts[:30]:  # the whole header within the deadline, or cut
+        assert DEADLINE * 0.9 <= seconds <= DEADLINE + 1.5
+        assert received == b""
+    for seconds, received in cuts[30:]:  # a pause in the body longer than the deadline, cut
+        assert 1.0 + DEADLINE * 0.9 <= seconds <= 1.0 + DEADLINE + 1.5
+        assert received == b""
+    assert time.monotonic() - began < 15
+
+
+@needs_nginx
+async def test_the_proxy_limits_each_client_and_answers_with_envelopes(
+    tmp_path: Path, gateway: uvicorn.Server
+) -> None:
+    async with running_proxy(tmp_path, gateway.config.port, limit_conn="per_client_conn 4") as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            # Four requests in progress (their bodies stalled): a fifth is refused at once.
+            stalled = b"POST /healthz HTTP/1.1\r\nHost: proxy\r\nContent-Length: 9\r\n\r\n{"
+            held = asyncio.gather(*(_hold(port, stalled, b"", 0) for _ in range(4)))
+            refusals: list[httpx.Response] = []
+
+            async def refused() -> bool:
+                reply = await http.get("/healthz", headers={"X-Request-Id": "over-1"})
+                refusals.append(reply)
+                return reply.status_code == 429
+
+            await wait_until(refused, within=DEADLINE)
+            over = refusals[-1]
+            assert over.json()["code"] == 9102
+            assert (over.headers["retry-after"], over.headers["x-request-id"]) == ("1", "over-1")
+            await held  # cut at the body deadline, which frees the client's room
+
+            async def answered() -> bool:
+                return (await http.get("/healthz")).status_code == 200
+
+            await wait_until(answered, within=DEADLINE)
+
+        # Refused from its Content-Length alone, before a byte of the body is read.
+        large = b"POST /api/public/v1/topup/send HTTP/1.1\r\nHost: proxy\r\n"
+        status, envelope = await _ask(port, large + b"Content-Length: 2097152\r\n\r\n")
+        assert (status, envelope["code"]) == (413, 3004)
+        # A header line past the proxy's buffers.
+        status, envelope = await _ask(
+            port, b"GET /healthz HTTP/1.1\r\nHost: proxy\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"
+        )
+        assert (status, envelope["code"]) == (400, 9103)
+
+        # /metrics is for the internal network only, however the path is spelled.
+        for path in ("/metrics", "//metrics", "/./metrics", "/%6Detrics", "/x/../metrics"):
+            asked = f"GET {path} HTTP/1.1\r\nHost: proxy\r\n\r\n"
+            status, envelope = await _ask(port, asked.encode())
+            assert (status, envelope["code"], envelope["data"]) == (404, 3007, None), path
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", envelope["timestamp"])

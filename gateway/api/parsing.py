@@ -20,6 +20,8 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         raise ApiError(Code.BODY_TOO_LARGE, f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
+    # A client that hangs up mid-body raises Starlette's ClientDisconnect here; it is left to
+    # rise: the request middleware ends the request quietly, as the early end it is.
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:  # never trust Content-Length alone

@@ -3,6 +3,10 @@
 It sits inside Starlette's error middleware, so an unhandled exception passes through it on its
 way out: the line is still written (500, code 9001), and the envelope that the error middleware
 then sends adds the request id itself, from the scope.
+
+A client that hangs up before its body is read (Starlette raises ``ClientDisconnect``) is a
+normal early end, not an error: the request stops here with one info line and status 499 (the
+code proxies log for it), no traceback, and nothing is sent, since no one is listening.
 """
 
 import logging
@@ -11,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +30,8 @@ _HEADER_KEY = b"x-request-id"
 # Bounded and inert: an id is echoed in headers and logs, so it must not carry anything else.
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 UNMATCHED = "unmatched"
+# The status logged and counted for a request whose client went away before its reply.
+CLIENT_CLOSED = 499
 
 access_log = logging.getLogger("aitopup.access")
 error_log = logging.getLogger("aitopup.error")
@@ -76,6 +83,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            self._finish(
+                scope, root_path, request_id, CLIENT_CLOSED, None, started, "client disconnected"
+            )
+            return
         except Exception:
             error_log.error("unhandled error", exc_info=True, extra={"request_id": request_id})
             self._finish(scope, root_path, request_id, 500, Code.INTERNAL_ERROR, started)
@@ -90,6 +102,7 @@ class RequestContext:
         status: int,
         code: Any,
         started: float,
+        message: str = "request",
     ) -> None:
         if not (self.log or self.metrics):
             return
@@ -101,7 +114,7 @@ class RequestContext:
         if self.log:
             user = scope.get("user")
             access_log.info(
-                "request",
+                message,
                 extra={
                     "request_id": request_id,
                     "method": scope["method"],
