@@ -2,27 +2,63 @@
 
 The same rules run twice: when an endpoint is saved (so a merchant hears about a bad URL at once)
 and at the moment the worker connects, against the very address it connects to (so a name that
-re-resolves to a private address later, DNS rebinding, still cannot reach inside).
+re-resolves to a private address later, DNS rebinding, still cannot reach inside). Both go
+through ``resolve_checked``, and every address, however it was spelled or resolved, is judged by
+one function, ``check_address``.
+
+The judgement is an allow-list: an address passes only if it is plainly on the public internet.
+Every refusal that depends on what a name resolved to reads the same (``REFUSED``), so a
+merchant cannot use the answer to map internal names: whether one exists, or what it points at.
 """
 
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = [
+    "REFUSED",
     "Address",
+    "Resolver",
     "UrlRefused",
     "check_address",
     "numeric_host",
     "parse_webhook_url",
     "resolve_checked",
+    "system_resolver",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A host and port to the addresses they resolve to, as text (getaddrinfo's answer).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _MAX_URL = 2048
+
+REFUSED = "URL host must resolve to public internet addresses only"
+
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+
+# What ``is_global`` calls global but no public host lives at (Python 3.11's list; later
+# releases add some of these, which changes nothing here): multicast, the rest of the IETF's
+# protocol block, and the deprecated 6to4 relay anycast.
+_V4_REFUSED = (_V4("224.0.0.0/4"), _V4("192.0.0.0/24"), _V4("192.88.99.0/24"))
+
+# IPv6 hosts on the public internet are all in global unicast space; everything outside it is
+# refused without asking further: loopback, unspecified, IPv4-compatible (::/96) and SIIT
+# (::ffff:0:0:0/96) forms, local-use NAT64 (64:ff9b:1::/48), discard-only, SRv6, unique local,
+# link-local, deprecated site-local (fec0::/10), multicast.
+_V6_UNICAST = _V6("2000::/3")
+# Inside it, what is no host's address on the public internet: the IETF's protocol block, with
+# Teredo (2001::/32, which carries an IPv4 address), benchmarking and ORCHIDs; documentation;
+# 6to4 (2002::/16, which carries one too).
+_V6_REFUSED = (_V6("2001::/23"), _V6("2001:db8::/32"), _V6("2002::/16"), _V6("3fff::/20"))
+# RFC 6052's well-known NAT64 prefix: the last 32 bits are the IPv4 address a translator
+# connects to, so that address is what is judged.
+_NAT64 = _V6("64:ff9b::/96")
+_LOOPBACK_V6 = ipaddress.IPv6Address("::1")
 
 
 class UrlRefused(ValueError):
@@ -60,8 +96,9 @@ def parse_webhook_url(url: str) -> WebhookUrl:
 
 
 def numeric_host(host: str) -> Address | None:
-    """The address a host names literally, including the forms resolvers accept beside the
-    dotted quad (``2130706433``, ``0177.0.0.1``, ``0x7f.1``) and IPv4-mapped IPv6."""
+    """The address a host names literally, bracketed or not, including the forms resolvers
+    accept beside the dotted quad (``2130706433``, ``0177.0.0.1``, ``0x7f.1``); ``None`` for a
+    name. IPv4-mapped IPv6 is the IPv4 address itself, and is connected to as such."""
     try:
         found: Address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -75,49 +112,81 @@ def numeric_host(host: str) -> Address | None:
     return found
 
 
+def _public_v4(address: ipaddress.IPv4Address) -> bool:
+    return address.is_global and not any(address in net for net in _V4_REFUSED)
+
+
+def _isatap_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an ISATAP interface identifier (``…:0:5efe:a.b.c.d``, with the
+    universal/group bits in either state) carries; it can follow any prefix, global ones too."""
+    value = int(address)
+    if (value >> 32) & 0xFCFFFFFF == 0x5EFE:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
+def _allowed(address: Address, allow_loopback: bool) -> bool:
+    if isinstance(address, ipaddress.IPv4Address):
+        return (allow_loopback and address.is_loopback) or _public_v4(address)
+    mapped = address.ipv4_mapped
+    if mapped is not None:  # ::ffff:a.b.c.d is a.b.c.d itself, loopback included
+        return _allowed(mapped, allow_loopback)
+    if address in _NAT64:  # reached through a translator: never this host's loopback
+        return _public_v4(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.scope_id is not None:
+        return False  # a zone names a local interface
+    if address == _LOOPBACK_V6:
+        return allow_loopback
+    if address not in _V6_UNICAST or any(address in net for net in _V6_REFUSED):
+        return False
+    isatap = _isatap_v4(address)
+    if isatap is not None and not _public_v4(isatap):
+        return False
+    return address.is_global
+
+
 def check_address(address: Address, *, allow_loopback: bool) -> None:
-    """Refuse every address that is not plainly on the public internet."""
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is not None:
-            check_address(mapped, allow_loopback=allow_loopback)
-            return
-    if address.is_loopback:
-        if allow_loopback:
-            return
-        raise UrlRefused("URL resolves to a loopback address")
-    if address.is_unspecified:
-        raise UrlRefused("URL resolves to an unspecified address")
-    if address.is_link_local:
-        # 169.254.169.254 and friends: the cloud metadata services live here.
-        raise UrlRefused("URL resolves to a link-local or metadata address")
-    if address.is_multicast:
-        raise UrlRefused("URL resolves to a multicast address")
-    if address.is_private or not address.is_global:
-        raise UrlRefused("URL resolves to a private or reserved address")
+    """The one decision on an address, wherever it was found: refused unless it is plainly on
+    the public internet. IPv6 forms that carry an IPv4 address are judged by it: IPv4-mapped
+    (the very host) and the NAT64 well-known prefix (a translator connects to it); the other
+    forms (IPv4-compatible, SIIT, local-use NAT64, 6to4, Teredo) lie outside the space allowed
+    whatever they carry, and an ISATAP identifier's IPv4 address must be public too.
+    ``allow_loopback`` (staging, by setting) lets loopback through, and nothing else."""
+    if not _allowed(address, allow_loopback):
+        raise UrlRefused(REFUSED)
 
 
-async def resolve_checked(host: str, port: int, *, allow_loopback: bool) -> list[Address]:
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's answer for ``host``, as the worker's connect would get it."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    return [str(sockaddr[0]) for *_, sockaddr in infos]
+
+
+async def resolve_checked(
+    host: str, port: int, *, allow_loopback: bool, resolver: Resolver | None = None
+) -> list[Address]:
     """Every address ``host`` resolves to, all checked; refused if any one is not allowed, so a
-    name with one public and one private record cannot be used to reach the private one."""
+    name with one public and one private record cannot be used to reach the private one. A name
+    that does not resolve is refused with the same words as one that resolves inside, so the
+    answer tells nothing about internal names. ``resolver`` stands in for the system's."""
     literal = numeric_host(host)
     if literal is not None:
         check_address(literal, allow_loopback=allow_loopback)
         return [literal]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except (OSError, UnicodeError):
-        raise UrlRefused("URL host does not resolve") from None
+        answers = await (resolver or system_resolver)(host, port)
+    except (OSError, UnicodeError, ValueError):
+        raise UrlRefused(REFUSED) from None
     found: list[Address] = []
-    for *_, sockaddr in infos:
-        address = numeric_host(str(sockaddr[0]).partition("%")[0])
+    for text in answers:
+        address = numeric_host(text.partition("%")[0])
         if address is None:
-            raise UrlRefused("URL host resolves to an unusable address")
+            raise UrlRefused(REFUSED)
         check_address(address, allow_loopback=allow_loopback)
         if address not in found:
             found.append(address)
     if not found:
-        raise UrlRefused("URL host does not resolve")
+        raise UrlRefused(REFUSED)
     return found
