@@ -114,14 +114,7 @@ class Envelope(JSONResponse):
 
 
 def error_response(exc: ApiError) -> Envelope:
-    return Envelope(
-        exc.code,
-        exc.data,
-        message=exc.message,
-        transaction_id=exc.transaction_id,
-        status=exc.status,
-        headers=exc.headers,
-    )
+    return Envelope.of(exc.outcome(), headers=exc.headers)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

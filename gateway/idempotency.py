@@ -1,6 +1,10 @@
 """Stripe's idempotency rules: same key and same request within the TTL replays the first reply;
 same key and another request is refused.
 
+The outcome is kept sealed (AES-GCM under the server's secret, bound to the merchant, env and
+key): a reply holds a voucher, and nothing secret is kept in clear at rest. Rows are purged once
+their TTL has passed (``purge``, run by the worker).
+
 The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` at the start of the request's own
 transaction, with driver statements (``store.raw``) as it runs on the send's hot path. A
 concurrent duplicate blocks on the unique index (PostgreSQL) or on the write lock (SQLite) until
@@ -12,11 +16,13 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from keys import Sealer
+
 from .codes import CATALOGUE, Code
 from .outcome import ApiError, Outcome
 from .store.raw import Conn, Statement, raw
 
-__all__ = ["REPLAYED_HEADER", "claim", "fingerprint", "parse_key", "record"]
+__all__ = ["REPLAYED_HEADER", "claim", "fingerprint", "parse_key", "purge", "record"]
 
 _MAX_KEY = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -57,8 +63,21 @@ _RECORD = Statement(
 )
 
 
+def _context(merchant_id: str, env: str, key: str) -> str:
+    return f"idempotency:{merchant_id}:{env}:{key}"
+
+
+def _opened(sealer: Sealer, stored: str, context: str) -> Outcome:
+    """Rows written before outcomes were sealed hold their envelope in clear; they are gone
+    once their TTL has passed."""
+    return Outcome.from_stored(
+        stored if stored.startswith("{") else sealer.open(stored, context=context)
+    )
+
+
 async def claim(
     conn: Conn,
+    sealer: Sealer,
     *,
     merchant_id: str,
     env: str,
@@ -85,10 +104,13 @@ async def claim(
     if row["status_code"] is None or row["response_body"] is None:
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
-    return Outcome.from_stored(row["response_body"])
+    return _opened(sealer, row["response_body"], _context(merchant_id, env, key))
 
 
-async def record(conn: Conn, *, merchant_id: str, env: str, key: str, outcome: Outcome) -> None:
+async def record(
+    conn: Conn, sealer: Sealer, *, merchant_id: str, env: str, key: str, outcome: Outcome
+) -> None:
+    sealed = sealer.seal(outcome.stored(), context=_context(merchant_id, env, key))
     await (await raw(conn)).fetch(
         _RECORD,
         {
@@ -96,6 +118,21 @@ async def record(conn: Conn, *, merchant_id: str, env: str, key: str, outcome: O
             "env": env,
             "key": key,
             "status_code": CATALOGUE[outcome.code].http_status,
-            "response_body": outcome.stored(),
+            "response_body": sealed,
         },
     )
+
+
+_PURGE = Statement(
+    """DELETE FROM idempotency_keys WHERE id IN (
+        SELECT id FROM idempotency_keys WHERE created_at < :cutoff LIMIT :batch)
+    RETURNING id""",
+    ("id",),
+)
+
+
+async def purge(conn: Conn, *, now: datetime, ttl_seconds: int, batch: int = 1000) -> int:
+    """Delete up to ``batch`` keys whose TTL has passed; how many went. A replay after the TTL
+    would be a new request anyway (``claim`` frees an expired key)."""
+    cutoff = now - timedelta(seconds=ttl_seconds)
+    return len(await (await raw(conn)).fetch(_PURGE, {"cutoff": cutoff, "batch": batch}))

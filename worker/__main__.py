@@ -19,6 +19,7 @@ from keys import Sealer
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .http import build_clients
 from .queue import DeliveryWorker, Load
+from .retention import retention
 from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
 
@@ -82,7 +83,8 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             func(deliver_many, name=DELIVER_MANY_JOB, keep_result=0, timeout=job_timeout),
         ],
         "cron_jobs": [
-            cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60)
+            cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60),
+            cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -62,8 +62,9 @@ def merchant_owner(merchant_id: str) -> str:
     return f"m:{merchant_id}"
 
 
-def recipient_owner(platform: str, email: str) -> str:
-    return f"r:{platform}:{email}"
+def recipient_owner(merchant_id: str, platform: str, email: str) -> str:
+    """A recipient's wallet belongs to one merchant: no merchant learns what another sent."""
+    return f"r:{merchant_id}:{platform}:{email}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +99,23 @@ def conditional_debit(refs: Refs) -> Construct:
 
 
 def recipient_credit(refs: Refs, *, after: str) -> Construct:
-    """Credit ``:amount`` to the recipient's wallet (``:env``, ``:platform``, ``:email``),
-    creating it on first use, once step ``after`` has returned a row; returns its id and new
-    balance."""
+    """Credit ``:amount`` to the recipient's wallet at this merchant (``:env``,
+    ``:merchant_id``, ``:platform``, ``:email``), creating it on first use, once step ``after``
+    has returned a row; returns its id and new balance."""
     values = select(
         param("recipient_wallet_id", String),
         param("env", String),
         param("recipient_owner", String),
+        param("merchant_id", String),
         param("platform", String),
         param("email", String),
         param("amount", _INT),
         param("now", UTCDateTime()),
         param("now", UTCDateTime()),
     ).where(refs.after(after))
+    columns = ["id", "env", "owner", "merchant_id", "platform", "email", "balance_cents"]
     stmt = upsert(_W).from_select(
-        ["id", "env", "owner", "platform", "email", "balance_cents", "created_at", "updated_at"],
+        [*columns, "created_at", "updated_at"],
         values,
     )
     return stmt.on_conflict_do_update(

@@ -6,8 +6,8 @@ file lock. WAL keeps readers in other processes (the worker, the CLI) off the wr
 
 The hot path (key lookup, the send, the worker's batches) runs driver statements
 (``store.raw``) on connections that skip SQLAlchemy's own machinery: checking a connection out of
-the async engine, beginning and committing through it cost about 0.2 ms of CPU each, more than
-the statements themselves. On PostgreSQL these come from an asyncpg pool of the database's own;
+the async engine, beginning and committing through it cost more CPU than the statements
+themselves. On PostgreSQL these come from an asyncpg pool of the database's own;
 on SQLite, whose one writer must stay one, from the engine's single connection (a transaction
 is one trip to its thread: ``Database.run``), plus a read-only connection for lookups and one
 for WAL checkpoints, which run beside the writer rather than inside its commits.
@@ -15,6 +15,7 @@ for WAL checkpoints, which run beside the writer rather than inside its commits.
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -23,7 +24,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -31,7 +32,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from ._aiosqlite import on_thread
 from .raw import Raw
 
-__all__ = ["CHECKPOINT_EVERY", "Database", "create_engine"]
+__all__ = ["CHECKPOINT_EVERY", "Database", "create_engine", "private_sqlite_file"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,26 @@ LOCK_POLL_SECONDS = 0.0005
 READER_BUSY_MS = 1000
 
 
+def private_sqlite_file(url: str) -> None:
+    """The SQLite file, created owner-only (0600) if new and made so if not. SQLite gives its
+    WAL and shared-memory files the database file's mode, so they follow; any left from before
+    are tightened too. The file holds sealed secrets and every merchant's ledger."""
+    database = make_url(url).database
+    if not url.startswith("sqlite") or not database or database == ":memory:":
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:  # no such folder, no permission: connecting will say so, in its own words
+        return
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists():
+            each.chmod(0o600)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         # Every transaction ends in SQLAlchemy's own commit or rollback, so the pool's extra
         # rollback on check-in would only cost a trip to aiosqlite's thread per request.
         engine = create_async_engine(

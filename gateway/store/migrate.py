@@ -6,6 +6,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from .db import private_sqlite_file
+
 __all__ = ["alembic_config", "upgrade"]
 
 _SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
@@ -20,6 +22,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Blocking; env.py runs its own event loop, so call it outside one (or via ``to_thread``)."""
+    private_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

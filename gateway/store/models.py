@@ -94,8 +94,8 @@ class ApiKeyRow(Base):
 
 
 class Wallet(Base):
-    """A merchant's wallet (``owner`` ``m:<merchant id>``) or a recipient's
-    (``owner`` ``r:<platform>:<email>``), one per environment."""
+    """A merchant's wallet (``owner`` ``m:<merchant id>``) or a recipient's at one merchant
+    (``owner`` ``r:<merchant id>:<platform>:<email>``), one per environment."""
 
     __tablename__ = "wallets"
     __table_args__ = (

@@ -1,14 +1,15 @@
 """Driver-level statements for the hot path.
 
-SQLAlchemy Core costs about 0.1-0.2 ms of CPU per statement (cache keys, execution contexts,
-result metadata); the send runs several, so they go straight to asyncpg or aiosqlite instead:
-either inside the transaction SQLAlchemy began on a connection (``raw(conn)``), or on a driver
-connection of the database's own (``Database.connect``/``Database.transaction``). Everything
-else uses Core.
+SQLAlchemy Core's per-statement machinery (cache keys, execution contexts, result metadata)
+costs more CPU than the statements the hot path runs (figures: ``docs/performance.md``), so they
+go straight to asyncpg or aiosqlite instead: either inside the transaction SQLAlchemy began on a
+connection (``raw(conn)``), or on a driver connection of the database's own (``Database.run``).
+Everything else uses Core.
 
-Statements are written once with ``:name`` parameters and rendered per driver: ``$n`` for
-asyncpg, named ``:name`` for sqlite3. Values are bound the way the Core column types store them,
-so rows written here read back through Core unchanged.
+A statement is a Core construct (``Statement.of``), compiled once per dialect on first use:
+``$n`` with PostgreSQL's casts for asyncpg, named ``:name`` for sqlite3; or, for a fixed text,
+written once with ``:name`` parameters. Values are bound the way the Core column types store
+them, so rows written here read back through Core unchanged.
 """
 
 import json

@@ -175,7 +175,7 @@ def send_params(
     }
     if outcome == "delivered":
         params["recipient_wallet_id"] = ledger.new_wallet_id()
-        params["recipient_owner"] = ledger.recipient_owner(body.platform, email)
+        params["recipient_owner"] = ledger.recipient_owner(caller.merchant_id, body.platform, email)
     if outcome != "pending":
         data = _event_data(txn_id, outcome, body, email, reason)
         params.update(outbox.event_params("event", f"topup.{outcome}", now, env, data))
@@ -232,12 +232,17 @@ async def send(
         assert idempotency_key is not None
         scope = {"merchant_id": caller.merchant_id, "env": caller.env, "key": idempotency_key}
         stored = await idempotency.claim(
-            tx, **scope, request_hash=request_hash, now=now, ttl_seconds=idempotency_ttl_seconds
+            tx,
+            sealer,
+            **scope,
+            request_hash=request_hash,
+            now=now,
+            ttl_seconds=idempotency_ttl_seconds,
         )
         if stored is not None:
             return stored
         done = await _apply(tx, outcome, params, body, voucher)
-        await idempotency.record(tx, **scope, outcome=done)
+        await idempotency.record(tx, sealer, **scope, outcome=done)
         return done
 
     return await db.run(send_once)

@@ -1,8 +1,8 @@
 """The gateway's after-commit enqueues, grouped across requests.
 
 Enqueueing one ARQ job costs several Redis round trips (a watched check that the id is free,
-then a transaction): about 0.27 ms of CPU for a job of one delivery, 0.06 ms a delivery for a job
-of five. A send with a webhook endpoint spent a fifth of its CPU there. So a process enqueues
+then a transaction), several times a delivery's share of a job of five; a send with a webhook
+endpoint spent a fifth of its CPU there (``docs/performance.md``). So a process enqueues
 through one ``Enqueuer``, which starts at most one enqueue per ``linger`` (as a Kafka producer's
 ``linger.ms`` does): an idle gateway enqueues a send's deliveries at once, and a busy one carries
 everything handed in meanwhile as ``deliver_many`` jobs (``outbox.enqueue_jobs``), a few

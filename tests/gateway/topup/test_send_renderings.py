@@ -164,7 +164,7 @@ async def _snapshot(db: Database, merchant_id: str, recipient: str) -> dict[str,
 
 def _summary(snap: dict[str, Any], merchant_id: str, endpoints: list[str]) -> dict[str, Any]:
     merchant_wallet = next(
-        w for w in snap["wallets"] if w["merchant_id"] == merchant_id and w["env"] == "staging"
+        w for w in snap["wallets"] if w["owner"] == f"m:{merchant_id}" and w["env"] == "staging"
     )
     return {
         "balance": merchant_wallet["balance_cents"],

@@ -1,0 +1,160 @@
+"""No secret in clear at rest: a scan of the raw store and of Redis finds none of the vouchers,
+API keys, webhook secrets and redemption codes the gateway handed out."""
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import make_url, text
+
+from gateway.clock import utcnow
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+from tests.conftest import MakeMerchant
+from worker.retention import purge_idempotency
+
+
+async def _store_text(db: Database) -> bytes:
+    """Every byte the store keeps: the SQLite file and its WAL as they are on disk, or every
+    row of every PostgreSQL table as text."""
+    url = make_url(str(db.engine.url))
+    if url.drivername.startswith("sqlite"):
+        path = Path(str(url.database))
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    async with db.read() as conn:
+        tables = [
+            row.table_name
+            for row in await conn.execute(
+                text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+                )
+            )
+        ]
+        chunks = []
+        for table in tables:
+            rows = await conn.execute(text(f'SELECT t::text AS row FROM "{table}" t'))  # noqa: S608
+            chunks += [row.row.encode() for row in rows]
+    return b"\n".join(chunks)
+
+
+async def _redis_text(redis_url: str) -> bytes:
+    redis = Redis.from_url(redis_url)
+    chunks: list[bytes] = []
+    try:
+        async for key in redis.scan_iter(count=1000):
+            kind = (await redis.type(key)).decode()
+            if kind == "string":
+                chunks.append(await redis.get(key) or b"")
+            elif kind == "hash":
+                chunks += [k + v for k, v in (await redis.hgetall(key)).items()]
+            elif kind == "zset":
+                chunks += await redis.zrange(key, 0, -1)
+            elif kind == "list":
+                chunks += await redis.lrange(key, 0, -1)
+            elif kind == "set":
+                chunks += list(await redis.smembers(key))
+            chunks.append(key)
+    finally:
+        await redis.aclose()
+    return b"\n".join(chunks)
+
+
+async def test_no_secret_is_kept_in_clear(
+    db: Database,
+    redis_url: str,
+    make_merchant: MakeMerchant,
+    client: httpx.AsyncClient,
+    hook_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+) -> None:
+    merchant = await make_merchant()
+    secrets: list[str] = [merchant.key]
+    for n in range(3):
+        reply = await client.post(
+            "/topup/send",
+            json={"platform": "gemini", "amount_cents": 10, "recipient_email": f"s{n}@example.com"},
+            headers={**merchant.headers, "Idempotency-Key": f"at-rest-{n}"},
+        )
+        assert reply.json()["code"] == 1001
+        secrets.append(reply.json()["data"]["voucher_code"])
+    endpoint = await hook_client.post(
+        "/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hook"},
+        headers=merchant.headers,
+    )
+    secrets.append(endpoint.json()["data"]["secret"])
+    key = await admin_client.post(f"/merchants/{merchant.merchant_id}/keys", json={"env": "live"})
+    secrets.append(key.json()["data"]["key"])
+    codes = await admin_client.post(
+        "/redemption-codes", json={"count": 3, "amount_cents": 100, "env": "staging"}
+    )
+    secrets += codes.json()["data"]["codes"]
+    assert len(secrets) == 9 and all(secrets)
+
+    at_rest = await _store_text(db) + await _redis_text(redis_url)
+    found = [s[:12] + "…" for s in secrets if s.encode() in at_rest]
+    assert not found, f"in clear at rest: {found}"
+
+
+async def test_expired_idempotency_keys_are_purged(
+    db: Database, make_merchant: MakeMerchant, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant()
+    sent = await client.post(
+        "/topup/send",
+        json={"platform": "gemini", "amount_cents": 10, "recipient_email": "p@example.com"},
+        headers={**merchant.headers, "Idempotency-Key": "purge-me"},
+    )
+    assert sent.json()["code"] == 1001
+
+    async def count() -> int:
+        async with db.read() as conn:
+            query = text(
+                "SELECT count(*) FROM idempotency_keys WHERE merchant_id = :m AND key = 'purge-me'"
+            )
+            return int((await conn.execute(query, {"m": merchant.merchant_id})).scalar_one())
+
+    assert await purge_idempotency(db, ttl_seconds=3600) >= 0
+    assert await count() == 1  # within its TTL: kept
+    backdated = text(
+        "UPDATE idempotency_keys SET created_at = :at WHERE merchant_id = :m"
+    ).bindparams(at=utcnow().replace(year=2020))
+    async with db.transaction() as conn:
+        await conn.execute(backdated, {"m": merchant.merchant_id})
+    assert await purge_idempotency(db, ttl_seconds=3600) >= 1
+    assert await count() == 0
+
+
+def test_the_worker_runs_the_purge() -> None:
+    from gateway.settings import Settings
+    from worker.__main__ import worker_settings
+
+    settings = Settings(
+        _env_file=None, key_pepper="p" * 32, secret_key="s" * 32, redis_url="redis://x"
+    )
+    names = {job.name for job in worker_settings(settings)["cron_jobs"]}
+    assert "retention" in names
+
+
+async def test_a_new_sqlite_store_is_owner_only(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'private.db'}"
+    old = os.umask(0o022)  # a permissive umask: the files must not follow it
+    try:
+        await asyncio.to_thread(upgrade, url)
+        database = Database(create_engine(url))
+        try:
+            async with database.transaction() as conn:
+                await conn.execute(text("CREATE TABLE scratch (x INTEGER)"))
+                await conn.execute(text("INSERT INTO scratch VALUES (1)"))
+            wal = tmp_path / "private.db-wal"
+            for path in (tmp_path / "private.db", wal):
+                assert path.exists(), path
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        finally:
+            await database.dispose()
+    finally:
+        os.umask(old)
