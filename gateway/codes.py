@@ -69,6 +69,7 @@ class Code(IntEnum):
     ADJUSTMENT_BELOW_ZERO = 4142
     PACK_ID_TAKEN = 4143
     COUPON_CODE_TAKEN = 4144
+    ORDER_EXPIRED = 4150
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -161,6 +162,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.ADJUSTMENT_BELOW_ZERO: CodeInfo(409, "Adjustment would take the wallet below zero"),
     Code.PACK_ID_TAKEN: CodeInfo(409, "A pack with this id already exists"),
     Code.COUPON_CODE_TAKEN: CodeInfo(409, "A coupon with this code already exists"),
+    Code.ORDER_EXPIRED: CodeInfo(410, "Order expired before it was paid; start a new checkout"),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
     # Where the staging sandbox checkout page is served from; unset, the request's own base URL.
     public_base_url: str | None = None
+    # How long a staging sandbox checkout can be paid; then it expires and gives its coupon use
+    # back. Live orders expire with their Stripe Checkout Session instead.
+    sandbox_order_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True

@@ -5,7 +5,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..billing.orders import coupon_uses
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..outcome import ApiError
@@ -102,7 +104,7 @@ async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) 
 # --- coupons ---
 
 
-def _coupon(row: Any) -> CouponData:
+def _coupon(row: Any, uses: dict[str, int]) -> CouponData:
     return CouponData(
         id=row.id,
         code=row.code,
@@ -111,15 +113,22 @@ def _coupon(row: Any) -> CouponData:
         pack_id=row.pack_id,
         expires_at=_ts(row.expires_at),
         max_uses=row.max_uses,
-        uses=row.uses,
+        uses=uses["live"],
+        uses_by_env=uses,
         active=row.active,
         created_at=rfc3339(row.created_at),
     )
 
 
+async def _coupons(conn: AsyncConnection, rows: list[Any]) -> list[CouponData]:
+    uses = await coupon_uses(conn, [r.id for r in rows])
+    return [_coupon(r, uses[r.id]) for r in rows]
+
+
 async def list_coupons(db: Database) -> list[CouponData]:
     async with db.read() as conn:
-        return [_coupon(r) for r in await conn.execute(select(_C).order_by(_C.c.id.desc()))]
+        rows = (await conn.execute(select(_C).order_by(_C.c.id.desc()))).all()
+        return await _coupons(conn, list(rows))
 
 
 def _audit_view(values: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +154,6 @@ async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponD
                     .values(
                         id=new_id("cpn"),
                         **values,
-                        uses=0,
                         active=True,
                         created_at=now,
                         updated_at=now,
@@ -156,7 +164,8 @@ async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponD
             await record(
                 conn, call, Code.CREATED, now, target_id=row.id, details=_audit_view(values)
             )
-            return _coupon(row)
+            [created] = await _coupons(conn, [row])
+            return created
     except IntegrityError:
         raise ApiError(Code.COUPON_CODE_TAKEN) from None
 
@@ -178,4 +187,5 @@ async def update_coupon(db: Database, call: Call, coupon_id: str, body: CouponUp
         await record(
             conn, call, Code.SUCCESS, now, target_id=coupon_id, details=_audit_view(changes)
         )
-        return _coupon(row)
+        [updated] = await _coupons(conn, [row])
+        return updated

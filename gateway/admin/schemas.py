@@ -237,8 +237,11 @@ class CouponData(BaseModel):
     amount_off_cents: int | None
     pack_id: str | None
     expires_at: str | None
-    max_uses: int | None
-    uses: int
+    max_uses: int | None = Field(description="The limit in each environment, apart.")
+    uses: int = Field(description="Live uses: held by pending orders or paid.")
+    uses_by_env: dict[str, int] = Field(
+        description="Uses by env (staging, live): a staging checkout never takes a live use."
+    )
     active: bool
     created_at: str
 

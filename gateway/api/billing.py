@@ -22,6 +22,7 @@ from ..billing.schemas import (
     RedeemRequest,
     StripeAck,
 )
+from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
@@ -130,7 +131,7 @@ async def sandbox_page(request: Request) -> Response:
     order_id, token = _sandbox_args(request)
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
-        sandbox.render_page(order, token),
+        sandbox.render_page(order, token, utcnow()),
         headers={"Referrer-Policy": "no-referrer"},
     )
 
@@ -160,7 +161,7 @@ async def sandbox_cancel(request: Request) -> Response:
     return RedirectResponse(order.cancel_url, status_code=303)
 
 
-_SANDBOX_ERRORS = (Code.ORDER_NOT_FOUND, Code.ORDER_NOT_PAYABLE)
+_SANDBOX_ERRORS = (Code.ORDER_NOT_FOUND, Code.ORDER_NOT_PAYABLE, Code.ORDER_EXPIRED)
 
 routes = [
     ApiRoute(
@@ -281,7 +282,7 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "Pay a sandbox order: credits it as a paid Stripe event would, then 303 to "
-            "success_url (an envelope with Accept: application/json)",
+            "success_url (an envelope with Accept: application/json); 410 once it expired",
             "billing",
             auth="none",
             errors=_SANDBOX_ERRORS,
@@ -292,7 +293,8 @@ routes = [
         sandbox_cancel,
         methods=["POST"],
         doc=RouteDoc(
-            "Give up on a sandbox order: it fails, then 303 to cancel_url",
+            "Give up on a sandbox order: it fails, then 303 to cancel_url; 409 if it was paid "
+            "first, 410 if it expired",
             "billing",
             auth="none",
             errors=_SANDBOX_ERRORS,

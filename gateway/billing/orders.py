@@ -1,28 +1,46 @@
-"""Funding orders: checkout (Stripe, or the staging sandbox), completion and failure.
+"""Funding orders: checkout (Stripe, or the staging sandbox), completion, failure and expiry.
 
-An order is credited by one conditional UPDATE (``pending`` → ``completed``) in the same
-transaction as its wallet credit, ledger entry and outbox events: whichever of Stripe's events
-or the sandbox's Pay button gets there first credits it; every other attempt finds nothing to do.
+An order is settled by one conditional UPDATE of its status (``pending`` → ``completed``,
+``failed`` or ``expired``) in the same transaction as what follows from it: the wallet credit,
+ledger entry and outbox events, or the coupon use given back. Of a payment, a cancel, a Stripe
+event and the expiry sweep racing for one order, exactly one finds it pending; every other finds
+nothing to do and says what the order became.
+
+A pending checkout can be paid until its ``expires_at``: the sandbox's TTL setting, or the Stripe
+session's own expiry. The sandbox's Pay button is the moment of payment, so from then on it is
+refused (``ORDER_EXPIRED``) by the same conditional UPDATE. A live order is paid on Stripe's page,
+which stops taking payment at that same instant; Stripe's event about a payment may come later
+(it retries for days), so a paid Stripe event credits the order whatever the clock says here,
+even one expired meanwhile (taking its coupon use again: the payment happened).
+
+Expired orders are found by the worker's sweep (``expire_due``), and by a checkout that finds its
+coupon's uses all held, so that a use is never kept by an order that can no longer be paid.
+
+Coupon uses are counted per environment (``coupon_uses``): a staging sandbox checkout never takes
+a use a live payer could have had. A use is one conditional upsert, so a limit holds however many
+checkouts race.
 """
 
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..clock import new_id, utcnow
+from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     Coupon,
+    CouponUse,
     FundingOrder,
     Pack,
     table_of,
@@ -35,13 +53,18 @@ from .schemas import (
 )
 
 __all__ = [
+    "EXPIRED_REASON",
     "MIN_CHARGE_CENTS",
+    "STRIPE_SESSION_TTL",
     "Outcome",
     "Paid",
     "cancel_sandbox",
     "checkout",
     "complete_order",
+    "coupon_uses",
+    "expire_due",
     "fail_order",
+    "hold_open",
     "pay_sandbox",
     "sandbox_order",
     "sandbox_token",
@@ -51,21 +74,30 @@ log = logging.getLogger(__name__)
 
 _P = table_of(Pack)
 _C = table_of(Coupon)
+_U = table_of(CouponUse)
 _O = table_of(FundingOrder)
 
 # Stripe's smallest USD charge: a coupon may not take a price below it.
 MIN_CHARGE_CENTS = 50
+# Stripe's own default, for a session whose reply did not say when it expires.
+STRIPE_SESSION_TTL = timedelta(hours=24)
+EXPIRED_REASON = "checkout expired"
+CANCELLED_REASON = "checkout cancelled"
+# Orders expired per transaction of the sweep.
+EXPIRE_BATCH = 500
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What handling a payment signal did, and the deliveries to enqueue after commit."""
+    """What handling a payment signal did, the order's status after it (when it was read), and
+    the deliveries to enqueue after commit."""
 
     outcome: str
     delivery_ids: list[str] = field(default_factory=list)
+    order_status: str | None = None
 
 
-# --- checkout ---
+# --- coupons ---
 
 
 def _discount(coupon: Any, price: int) -> int:
@@ -74,14 +106,16 @@ def _discount(coupon: Any, price: int) -> int:
     return int(min(coupon.amount_off_cents, price))
 
 
-def _check_coupon(coupon: Any, pack_id: str, price: int, now: datetime) -> int:
-    """The discount in cents, or the refusal."""
+def _check_usable(coupon: Any, now: datetime) -> None:
     if coupon is None or not coupon.active:
         raise ApiError(Code.COUPON_NOT_FOUND)
     if coupon.expires_at is not None and coupon.expires_at <= now:
         raise ApiError(Code.COUPON_EXPIRED)
-    if coupon.max_uses is not None and coupon.uses >= coupon.max_uses:
-        raise ApiError(Code.COUPON_EXHAUSTED)
+
+
+def _check_coupon(coupon: Any, pack_id: str, price: int, now: datetime) -> int:
+    """The discount in cents, or the refusal. Uses are counted when one is taken."""
+    _check_usable(coupon, now)
     if coupon.pack_id is not None and coupon.pack_id != pack_id:
         raise ApiError(Code.COUPON_NOT_APPLICABLE, "Coupon does not apply to this pack")
     discount = _discount(coupon, price)
@@ -93,28 +127,149 @@ def _check_coupon(coupon: Any, pack_id: str, price: int, now: datetime) -> int:
     return discount
 
 
-async def _reserve_coupon(conn: AsyncConnection, coupon_id: str, now: datetime) -> None:
-    """Take one use, if one is left: the limit holds however many checkouts race."""
-    result = await conn.execute(
-        update(_C)
-        .where(
-            _C.c.id == coupon_id,
-            _C.c.active.is_(True),
-            or_(_C.c.max_uses.is_(None), _C.c.uses < _C.c.max_uses),
-            or_(_C.c.expires_at.is_(None), _C.c.expires_at > now),
+async def coupon_uses(conn: AsyncConnection, coupon_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Uses held per coupon and env: ``{coupon id: {"staging": n, "live": n}}``."""
+    found: dict[str, dict[str, int]] = {c: {"staging": 0, "live": 0} for c in coupon_ids}
+    if coupon_ids:
+        rows = await conn.execute(
+            select(_U.c.coupon_id, _U.c.env, _U.c.uses).where(_U.c.coupon_id.in_(coupon_ids))
         )
-        .values(uses=_C.c.uses + 1, updated_at=now)
+        for row in rows:
+            found[row.coupon_id][row.env] = int(row.uses)
+    return found
+
+
+async def _all_held(conn: AsyncConnection, coupon: Any, env: str, now: datetime) -> bool:
+    """Whether the env's uses are all held by orders paid or still payable: the checkout's
+    look before it asks Stripe for a session. Taking the use decides, in the transaction."""
+    if coupon.max_uses is None:
+        return False
+    held = (await coupon_uses(conn, [coupon.id]))[coupon.id][env]
+    if held < coupon.max_uses:
+        return False
+    due = (
+        await conn.execute(
+            select(func.count()).where(
+                _O.c.coupon_id == coupon.id,
+                _O.c.env == env,
+                _O.c.status == "pending",
+                _O.c.expires_at <= now,
+            )
+        )
+    ).scalar_one()
+    return bool(held - int(due) >= coupon.max_uses)
+
+
+async def _take_use(
+    conn: AsyncConnection, db: Database, coupon_id: str, env: str, limit: int | None
+) -> bool:
+    """One use more for ``env``, if fewer than ``limit`` are held: a conditional upsert, so the
+    limit holds however many checkouts race (the loser's condition is judged on the row as the
+    winner left it)."""
+    stmt = (
+        db.insert(_U)
+        .values(coupon_id=coupon_id, env=env, uses=1)
+        .on_conflict_do_update(
+            index_elements=[_U.c.coupon_id, _U.c.env],
+            set_={"uses": _U.c.uses + 1},
+            where=_U.c.uses < limit if limit is not None else None,
+        )
+        .returning(_U.c.uses)
     )
-    if result.rowcount != 1:
-        raise ApiError(Code.COUPON_EXHAUSTED)
+    return (await conn.execute(stmt)).first() is not None
 
 
-async def _release_coupon(conn: AsyncConnection, coupon_id: str | None, now: datetime) -> None:
-    if coupon_id is None:
+async def _reserve_coupon(
+    conn: AsyncConnection, db: Database, coupon_id: str, env: str, now: datetime
+) -> None:
+    coupon = (await conn.execute(select(_C).where(_C.c.id == coupon_id))).first()
+    _check_usable(coupon, now)
+    assert coupon is not None
+    if await _take_use(conn, db, coupon_id, env, coupon.max_uses):
         return
+    # Uses held by orders that can no longer be paid come back first.
+    if await _expire(conn, now, coupon_id=coupon_id, env=env) and await _take_use(
+        conn, db, coupon_id, env, coupon.max_uses
+    ):
+        return
+    raise ApiError(Code.COUPON_EXHAUSTED)
+
+
+async def _give_back(conn: AsyncConnection, uses: Counter[tuple[str, str]]) -> None:
+    for (coupon_id, env), count in uses.items():
+        await conn.execute(
+            update(_U)
+            .where(_U.c.coupon_id == coupon_id, _U.c.env == env)
+            .values(uses=case((_U.c.uses >= count, _U.c.uses - count), else_=0))
+        )
+
+
+# --- expiry ---
+
+
+async def _expire(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    order_id: str | None = None,
+    coupon_id: str | None = None,
+    env: str | None = None,
+    limit: int = EXPIRE_BATCH,
+) -> int:
+    """Expire pending orders past their ``expires_at`` (of one order, or one coupon in one env,
+    when named) and give their coupon uses back; how many."""
+    due = select(_O.c.id).where(_O.c.status == "pending", _O.c.expires_at <= now)
+    if order_id is not None:
+        due = due.where(_O.c.id == order_id)
+    if coupon_id is not None:
+        due = due.where(_O.c.coupon_id == coupon_id, _O.c.env == env)
+    due = due.order_by(_O.c.expires_at).limit(limit)
+    rows = (
+        await conn.execute(
+            update(_O)
+            # Again here, on the row: a pay or a cancel that got there first leaves it alone.
+            .where(
+                _O.c.id.in_(due.scalar_subquery()),
+                _O.c.status == "pending",
+                _O.c.expires_at <= now,
+            )
+            .values(status="expired", failure_reason=EXPIRED_REASON, updated_at=now)
+            .returning(_O.c.coupon_id, _O.c.env)
+        )
+    ).all()
+    await _give_back(conn, Counter((r.coupon_id, r.env) for r in rows if r.coupon_id))
+    return len(rows)
+
+
+async def expire_due(db: Database, *, now: datetime | None = None) -> int:
+    """Expire every pending order past its ``expires_at``, a batch per transaction, giving
+    coupon uses back; how many. The worker's sweep runs it."""
+    now = now or utcnow()
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            done = await _expire(conn, now)
+        total += done
+        if done < EXPIRE_BATCH:
+            return total
+
+
+async def hold_open(conn: AsyncConnection, order_id: str, session_id: str | None) -> None:
+    """A Stripe session completed with its payment still on the way (a bank debit): the session
+    can no longer expire, so neither does the order; Stripe's next event settles it."""
     await conn.execute(
-        update(_C).where(_C.c.id == coupon_id, _C.c.uses > 0).values(uses=_C.c.uses - 1)
+        update(_O)
+        .where(
+            _O.c.id == order_id,
+            _O.c.status == "pending",
+            _O.c.provider == "stripe",
+            _O.c.provider_session_id == session_id,
+        )
+        .values(expires_at=None)
     )
+
+
+# --- checkout ---
 
 
 def sandbox_token(settings: Settings, order_id: str) -> str:
@@ -148,12 +303,15 @@ async def checkout(
                 await conn.execute(select(_C).where(_C.c.code == body.coupon.strip().upper()))
             ).first()
             discount = _check_coupon(coupon, pack.id, pack.price_cents, now)
+            if await _all_held(conn, coupon, caller.env, now):
+                raise ApiError(Code.COUPON_EXHAUSTED)
     amount = pack.price_cents - discount
     order_id = new_id("ord")
 
     if caller.env == "staging":
         provider, session_id = "sandbox", None
         url = _sandbox_url(settings, base_url, order_id)
+        expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
     else:
         provider = "stripe"
         session = await payments.create_session(
@@ -171,11 +329,12 @@ async def checkout(
             ),
         )
         session_id, url = session.id, session.url
+        expires_at = session.expires_at or now + STRIPE_SESSION_TTL
 
     try:
         async with db.transaction() as conn:
             if coupon is not None:
-                await _reserve_coupon(conn, coupon.id, now)
+                await _reserve_coupon(conn, db, coupon.id, caller.env, now)
             await conn.execute(
                 insert(_O).values(
                     id=order_id,
@@ -197,6 +356,7 @@ async def checkout(
                     amount_cents=amount,
                     currency=pack.currency,
                     status="pending",
+                    expires_at=expires_at,
                     created_at=now,
                     updated_at=now,
                 )
@@ -219,10 +379,11 @@ async def checkout(
         amount_cents=amount,
         currency=pack.currency,
         coupon=coupon.code if coupon is not None else None,
+        expires_at=rfc3339(expires_at),
     )
 
 
-# --- completing and failing orders ---
+# --- completing, failing and expiring orders ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +394,35 @@ class Paid:
     session_id: str | None
     amount_cents: int | None
     currency: str | None
+
+
+def _payable(now: datetime) -> ColumnElement[bool]:
+    return or_(_O.c.expires_at.is_(None), _O.c.expires_at > now)
+
+
+async def _move(
+    conn: AsyncConnection, order_id: str, won: ColumnElement[bool], **values: Any
+) -> Any:
+    """The one conditional UPDATE that settles an order: the row if ``won`` held, else None."""
+    return (
+        await conn.execute(
+            update(_O)
+            .where(_O.c.id == order_id, won)
+            .values(**values)
+            .returning(_O.c.coupon_id, _O.c.env)
+        )
+    ).first()
+
+
+async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Outcome:
+    """Another settled the order first, or it can no longer be paid: expire it if it is due,
+    and say what it is now."""
+    if await _expire(conn, now, order_id=order_id):
+        return Outcome("expired", order_status="expired")
+    status = (await conn.execute(select(_O.c.status).where(_O.c.id == order_id))).scalar_one()
+    return Outcome(
+        "already_completed" if status == "completed" else "not_pending", order_status=status
+    )
 
 
 async def complete_order(
@@ -253,16 +443,22 @@ async def complete_order(
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
         return Outcome("mismatch")
-    row = (
-        await conn.execute(
-            update(_O)
-            .where(_O.c.id == order_id, _O.c.status == "pending")
-            .values(status="completed", completed_at=now, updated_at=now)
-            .returning(_O.c.id)
-        )
-    ).first()
+    settle = {"status": "completed", "completed_at": now, "updated_at": now}
+    won: ColumnElement[bool] = _O.c.status == "pending"
+    if paid.provider == "sandbox":
+        # Pressing Pay is the payment itself: not once the order has expired.
+        won = and_(won, _payable(now))
+    row = await _move(conn, order_id, won, **settle)
+    if row is None and paid.provider == "stripe":
+        # Stripe took the payment while its session was open; the event came after the order
+        # expired here. The payer paid: credit it, and take its coupon use again.
+        row = await _move(conn, order_id, _O.c.status == "expired", failure_reason=None, **settle)
+        if row is not None:
+            log.warning("order %s paid before its session expired; credited late", order_id)
+            if row.coupon_id is not None:
+                await _take_use(conn, db, row.coupon_id, row.env, None)
     if row is None:
-        return Outcome("already_completed" if order.status == "completed" else "not_pending")
+        return await _lost(conn, order_id, now)
     moved = await credit_merchant(
         conn,
         db,
@@ -274,24 +470,30 @@ async def complete_order(
         memo=f"{order.pack_name} pack ({order.credits:,} credits)",
         now=now,
     )
-    return Outcome("credited", moved.delivery_ids)
+    return Outcome("credited", moved.delivery_ids, "completed")
 
 
 async def fail_order(
-    conn: AsyncConnection, order_id: str, reason: str, now: datetime, *, provider: str
+    conn: AsyncConnection,
+    order_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    provider: str,
+    status: str = "failed",
+    payable_at: datetime | None = None,
 ) -> Outcome:
-    row = (
-        await conn.execute(
-            update(_O)
-            .where(_O.c.id == order_id, _O.c.status == "pending", _O.c.provider == provider)
-            .values(status="failed", failure_reason=reason, updated_at=now)
-            .returning(_O.c.coupon_id)
-        )
-    ).first()
+    """Move a pending order to ``status`` (``failed`` or ``expired``) and give its coupon use
+    back; with ``payable_at``, only if it could still be paid then."""
+    won = and_(_O.c.status == "pending", _O.c.provider == provider)
+    if payable_at is not None:
+        won = and_(won, _payable(payable_at))
+    row = await _move(conn, order_id, won, status=status, failure_reason=reason, updated_at=now)
     if row is None:
         return Outcome("not_pending")
-    await _release_coupon(conn, row.coupon_id, now)
-    return Outcome("failed_order")
+    if row.coupon_id is not None:
+        await _give_back(conn, Counter({(row.coupon_id, row.env): 1}))
+    return Outcome(f"{status}_order", order_status=status)
 
 
 # --- the staging sandbox checkout ---
@@ -310,24 +512,39 @@ async def sandbox_order(db: Database, settings: Settings, order_id: str, token: 
     return order
 
 
+def _refusal(status: str | None) -> ApiError:
+    """Why an order cannot be paid or cancelled, with the status it has now."""
+    if status == "expired":
+        return ApiError(Code.ORDER_EXPIRED, status=status)
+    return ApiError(Code.ORDER_NOT_PAYABLE, status=status)
+
+
 async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> Outcome:
-    """Pressing Pay: the same completion a paid Stripe event runs, amount and all."""
+    """Pressing Pay: the same completion a paid Stripe event runs, amount and all. An expired
+    order is expired here and then, and the refusal says so."""
     order = await sandbox_order(db, settings, order_id, token)
     if order.status != "pending":
-        raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
-    now = utcnow()
+        raise _refusal(order.status)
     paid = Paid("sandbox", None, order.amount_cents, order.currency)
     async with db.transaction() as conn:
-        outcome = await complete_order(conn, db, order_id, paid, now)
+        outcome = await complete_order(conn, db, order_id, paid, utcnow())
     if outcome.outcome != "credited":
-        raise ApiError(Code.ORDER_NOT_PAYABLE)
+        raise _refusal(outcome.order_status)
     return outcome
 
 
 async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> None:
-    """Giving up on the sandbox page fails the order at once, as an expired session would."""
+    """Giving up on the sandbox page fails the order at once, if it is still pending and
+    payable; if Pay (or the expiry) got there first, the refusal says what the order became."""
     order = await sandbox_order(db, settings, order_id, token)
     if order.status != "pending":
-        raise ApiError(Code.ORDER_NOT_PAYABLE, status=order.status)
+        raise _refusal(order.status)
+    now = utcnow()
     async with db.transaction() as conn:
-        await fail_order(conn, order_id, "checkout cancelled", utcnow(), provider="sandbox")
+        outcome = await fail_order(
+            conn, order_id, CANCELLED_REASON, now, provider="sandbox", payable_at=now
+        )
+        if outcome.outcome != "failed_order":
+            outcome = await _lost(conn, order_id, now)
+    if outcome.outcome != "failed_order":
+        raise _refusal(outcome.order_status)

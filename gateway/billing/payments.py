@@ -9,6 +9,7 @@ closes it rather than holding a pool in the lifespan.
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -43,6 +44,18 @@ class SessionRequest:
 class Session:
     id: str
     url: str
+    # When Stripe stops taking payment on it (24 hours after creation unless asked otherwise).
+    expires_at: datetime | None
+
+
+def _expiry(value: Any) -> datetime | None:
+    """The session's ``expires_at`` (Unix seconds), if it is one."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _params(req: SessionRequest) -> dict[str, Any]:
@@ -106,7 +119,7 @@ async def create_session(settings: Settings, req: SessionRequest) -> Session:
     if not session.id or not session.url:
         log.error("stripe returned a session without id or url for order %s", req.order_id)
         raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
-    return Session(str(session.id), str(session.url))
+    return Session(str(session.id), str(session.url), _expiry(getattr(session, "expires_at", None)))
 
 
 def verify_event(settings: Settings, payload: bytes, header: str | None) -> None:

@@ -1,7 +1,10 @@
 """The staging sandbox checkout page: what Stripe's hosted page is to live, without the card."""
 
+from datetime import datetime
 from html import escape
 from typing import Any
+
+from ..clock import rfc3339
 
 __all__ = ["render_page"]
 
@@ -22,7 +25,7 @@ button {{ font-size: 1rem; padding: .6rem 1.4rem; margin-right: .5rem; }}
 <h1>{pack} pack</h1>
 <p>{credits} credits, {credit} into your staging wallet.</p>
 <p>Total: <strong>{amount}</strong>{discount}</p>
-<p>Order <code>{order_id}</code>: <strong id="status">{status}</strong></p>
+<p>Order <code>{order_id}</code>: <strong id="status">{status}</strong>{until}</p>
 {actions}
 </body>
 </html>
@@ -40,11 +43,19 @@ def _money(cents: int, currency: str) -> str:
     return f"{cents // 100}.{cents % 100:02d} {currency}"
 
 
-def render_page(order: Any, token: str) -> str:
+def render_page(order: Any, token: str, now: datetime) -> str:
+    """The order as it stands at ``now``: one past its expiry shows as expired, without buttons
+    (Pay would be refused), whether or not the sweep has marked it yet."""
     amount = _money(order.amount_cents, order.currency)
     discount = f" (was {_money(order.price_cents, order.currency)})" if order.discount_cents else ""
+    status, until = order.status, ""
+    if status == "pending" and order.expires_at is not None:
+        if order.expires_at <= now:
+            status = "expired"
+        else:
+            until = f", pay before {rfc3339(order.expires_at)}"
     actions = ""
-    if order.status == "pending":
+    if status == "pending":
         base = f"/api/public/v1/billing/sandbox/checkout/{order.id}"
         actions = _ACTIONS.format(
             pay=escape(f"{base}/pay?token={token}"),
@@ -58,6 +69,7 @@ def render_page(order: Any, token: str) -> str:
         amount=escape(amount),
         discount=escape(discount),
         order_id=escape(order.id),
-        status=escape(order.status),
+        status=escape(status),
+        until=escape(until),
         actions=actions,
     )

@@ -75,6 +75,10 @@ class CheckoutData(BaseModel):
     amount_cents: int = Field(description="What the payer is charged: price less the coupon.")
     currency: str
     coupon: str | None
+    expires_at: str = Field(
+        description="The order can be paid until then (RFC 3339); after it, it expires and "
+        "gives its coupon use back."
+    )
 
 
 class RedeemRequest(_Strict):
@@ -105,8 +109,9 @@ class HistoryItem(BaseModel):
     amount_paid_cents: int
     discount_cents: int
     currency: str
-    status: Literal["completed", "pending", "failed"]
+    status: Literal["completed", "pending", "failed", "expired"]
     failure_reason: str | None
+    expires_at: str | None = Field(description="A checkout can be paid until then.")
     created_at: str
     completed_at: str | None
 
@@ -134,6 +139,6 @@ class LedgerItem(BaseModel):
 class StripeAck(BaseModel):
     event_id: str
     outcome: str = Field(
-        description="credited, duplicate, already_completed, failed_order, awaiting_payment, "
-        "mismatch, unknown_order, ignored"
+        description="credited, duplicate, already_completed, not_pending, failed_order, "
+        "expired_order, awaiting_payment, mismatch, unknown_order, ignored"
     )

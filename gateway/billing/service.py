@@ -53,6 +53,7 @@ def _history_item(row: Any) -> HistoryItem:
         currency=row.currency,
         status=row.status,
         failure_reason=row.failure_reason,
+        expires_at=rfc3339(row.expires_at) if row.expires_at else None,
         created_at=rfc3339(row.created_at),
         completed_at=rfc3339(row.completed_at) if row.completed_at else None,
     )

@@ -18,7 +18,7 @@ from ..store.models import (
     table_of,
 )
 from . import payments
-from .orders import Outcome, Paid, complete_order, fail_order
+from .orders import EXPIRED_REASON, Outcome, Paid, complete_order, fail_order, hold_open
 
 __all__ = ["handle_stripe_event"]
 
@@ -61,9 +61,10 @@ def _paid(obj: dict[str, Any]) -> Paid:
 
 _SUCCEEDED = "checkout.session.async_payment_succeeded"
 _COMPLETED = "checkout.session.completed"
+# Event type: (the order's status, why).
 _FAILED = {
-    "checkout.session.async_payment_failed": "payment failed",
-    "checkout.session.expired": "checkout expired",
+    "checkout.session.async_payment_failed": ("failed", "payment failed"),
+    "checkout.session.expired": ("expired", EXPIRED_REASON),
 }
 
 
@@ -77,11 +78,15 @@ async def _dispatch(
         log.warning("stripe %s without an order id", type_)
         return Outcome("unknown_order")
     if type_ in _FAILED:
-        return await fail_order(conn, order_id, _FAILED[type_], now, provider="stripe")
+        status, reason = _FAILED[type_]
+        return await fail_order(conn, order_id, reason, now, provider="stripe", status=status)
+    paid = _paid(obj)
     if type_ == _COMPLETED and obj.get("payment_status") not in ("paid", "no_payment_required"):
-        # Delayed methods (bank debits) finish with async_payment_succeeded later.
+        # Delayed methods (bank debits) finish with async_payment_succeeded later; the session
+        # is complete, so the order waits for that rather than expiring.
+        await hold_open(conn, order_id, paid.session_id)
         return Outcome("awaiting_payment")
-    return await complete_order(conn, db, order_id, _paid(obj), now)
+    return await complete_order(conn, db, order_id, paid, now)
 
 
 async def handle_stripe_event(

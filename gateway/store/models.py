@@ -32,6 +32,7 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Coupon",
+    "CouponUse",
     "DeliveryAttempt",
     "Event",
     "FundingOrder",
@@ -289,12 +290,23 @@ class Coupon(Base):
     amount_off_cents: Mapped[int | None] = mapped_column(BigInteger)
     pack_id: Mapped[str | None] = mapped_column(ForeignKey("packs.id"))
     expires_at: Mapped[datetime | None]
+    # Per environment: ``coupon_uses`` counts each env's uses against it apart.
     max_uses: Mapped[int | None] = mapped_column(Integer)
-    # Reserved at checkout, released when the order fails, so an abandoned checkout gives it back.
-    uses: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CouponUse(Base):
+    """How many uses of a coupon one environment holds: reserved at checkout, given back when
+    the order fails or expires. Counted per env, so a staging sandbox checkout never takes a use
+    a live payer could have had."""
+
+    __tablename__ = "coupon_uses"
+
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer)
 
 
 class FundingOrder(Base):
@@ -304,6 +316,7 @@ class FundingOrder(Base):
     __tablename__ = "funding_orders"
     __table_args__ = (
         Index("ix_funding_orders_merchant_env_id", "merchant_id", "env", "id"),
+        Index("ix_funding_orders_status_expires_at", "status", "expires_at"),
         UniqueConstraint("provider_session_id"),
     )
 
@@ -325,8 +338,11 @@ class FundingOrder(Base):
     discount_cents: Mapped[int] = mapped_column(BigInteger)
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # what the payer is charged
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20))  # pending, completed, failed
+    status: Mapped[str] = mapped_column(String(20))  # pending, completed, failed, expired
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # A pending checkout can be paid until then: the sandbox's TTL, or the Stripe session's own
+    # expiry. None for redemptions, which complete at once.
+    expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]

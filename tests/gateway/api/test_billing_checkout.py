@@ -1,15 +1,22 @@
 """Checkout: Stripe Checkout Sessions for live keys (Stripe stood in by respx), the built-in
 sandbox for staging keys, and coupons."""
 
+import asyncio
 import html
 import re
+import time
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import respx
+from sqlalchemy import update
 
+from gateway.clock import utcnow
+from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.store.models import FundingOrder, table_of
 from tests.conftest import (
     STRIPE_API,
     STRIPE_SECRET_KEY,
@@ -17,7 +24,11 @@ from tests.conftest import (
     MerchantKey,
     assert_ledger_balanced,
     events_of,
+    merchant_balance,
+    running_app,
+    wait_until,
 )
+from tests.fixtures.core import asgi_client
 
 SUCCESS = "https://merchant.example/paid?session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://merchant.example/cancelled"
@@ -276,7 +287,7 @@ async def test_coupon_use_limit_holds_and_failed_orders_give_uses_back(
     await billing_client.post(f"{HOST}{link.path}/cancel?{link.query}")
     listed = await admin_client.get("/coupons")
     [row] = [c for c in listed.json()["data"] if c["id"] == coupon["id"]]
-    assert row["uses"] == 0
+    assert row["uses_by_env"] == {"staging": 0, "live": 0}
     third = await billing_client.post("/billing/checkout", json=body, headers=merchant.headers)
     assert third.status_code == 201
 
@@ -288,3 +299,244 @@ async def test_coupon_use_limit_holds_and_failed_orders_give_uses_back(
         "/coupons", json={"code": "BOTH", "percent_off": 1, "amount_off_cents": 1}
     )
     assert both.json()["code"] == 3001
+
+
+async def _uses(admin: httpx.AsyncClient, coupon_id: str) -> dict[str, int]:
+    listed = await admin.get("/coupons")
+    [row] = [c for c in listed.json()["data"] if c["id"] == coupon_id]
+    assert row["uses"] == row["uses_by_env"]["live"]
+    uses: dict[str, int] = row["uses_by_env"]
+    return uses
+
+
+async def test_staging_checkouts_never_use_up_a_live_coupon(
+    billing_client: httpx.AsyncClient, admin_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    staging = await make_merchant("staging")
+    live = await make_merchant("live")
+    coupon = await _coupon(admin_client, code="ONEPERENV", percent_off=10, max_uses=1)
+    body = checkout_body("pack_pro", coupon="ONEPERENV")
+
+    sandbox = await billing_client.post("/billing/checkout", json=body, headers=staging.headers)
+    assert sandbox.status_code == 201, sandbox.text
+    paid = await billing_client.post(
+        sandbox.json()["data"]["checkout_url"].replace("?", "/pay?"),
+        headers={"Accept": "application/json"},
+    )
+    assert paid.status_code == 200, paid.text
+    assert await _uses(admin_client, coupon["id"]) == {"staging": 1, "live": 0}
+
+    with respx.mock(assert_all_called=True) as stripe_api:
+        stripe_api.post(SESSIONS).respond(200, json=stripe_session("cs_test_one_per_env"))
+        bought = await billing_client.post("/billing/checkout", json=body, headers=live.headers)
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["data"]["amount_cents"] == 1800
+    assert await _uses(admin_client, coupon["id"]) == {"staging": 1, "live": 1}
+
+    # Each env's limit holds on its own.
+    again = await billing_client.post("/billing/checkout", json=body, headers=staging.headers)
+    assert (again.status_code, again.json()["code"]) == (409, 4104)
+    with respx.mock(assert_all_called=False) as stripe_api:
+        more = await billing_client.post("/billing/checkout", json=body, headers=live.headers)
+        assert not stripe_api.calls  # refused before a session is made
+    assert (more.status_code, more.json()["code"]) == (409, 4104)
+
+
+async def test_a_coupon_limit_holds_under_concurrent_checkouts(
+    admin_client: httpx.AsyncClient, make_merchant: MakeMerchant, billing_live_url: str
+) -> None:
+    merchant = await make_merchant("staging")
+    coupon = await _coupon(admin_client, code="THREEONLY", percent_off=10, max_uses=3)
+    body = checkout_body("pack_pro", coupon="THREEONLY")
+    async with httpx.AsyncClient(base_url=f"{billing_live_url}/api/public/v1", timeout=30) as http:
+        replies = await asyncio.gather(
+            *(
+                http.post("/billing/checkout", json=body, headers=merchant.headers)
+                for _ in range(20)
+            )
+        )
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1004] * 3 + [4104] * 17, codes
+    assert await _uses(admin_client, coupon["id"]) == {"staging": 3, "live": 0}
+
+
+def _ttl_settings(settings: Settings, seconds: int) -> Settings:
+    return settings.model_copy(update={"sandbox_order_ttl_seconds": seconds})
+
+
+async def test_a_sandbox_order_expires_after_the_ttl_and_gives_its_coupon_back(
+    billing_settings: Settings,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    merchant = await make_merchant("staging")
+    start = await merchant_balance(db, merchant)
+    coupon = await _coupon(admin_client, code="SHORTLIVED", percent_off=10, max_uses=1)
+    async with (
+        running_app(_ttl_settings(billing_settings, 1)) as app,
+        asgi_client(app) as client,
+    ):
+        made_at = time.time()
+        reply = await client.post(
+            "/billing/checkout",
+            json=checkout_body("pack_pro", coupon="SHORTLIVED"),
+            headers=merchant.headers,
+        )
+        assert reply.status_code == 201, reply.text
+        data = reply.json()["data"]
+        expires = datetime.fromisoformat(data["expires_at"]).timestamp()
+        assert made_at - 1 <= expires <= made_at + 2
+        link = urlsplit(data["checkout_url"])
+        page = await client.get(data["checkout_url"])
+        assert 'id="pay"' in page.text
+
+        async def shown_expired() -> bool:
+            shown = await client.get(data["checkout_url"])
+            return 'id="status">expired<' in shown.text and "action=" not in shown.text
+
+        await wait_until(shown_expired, within=5)
+        # Nothing has swept it: the Pay button itself refuses, and expires it then and there.
+        paid = await client.post(
+            f"{HOST}{link.path}/pay?{link.query}", headers={"Accept": "application/json"}
+        )
+        assert (paid.status_code, paid.json()["code"], paid.json()["status"]) == (
+            410,
+            4150,
+            "expired",
+        )
+        cancelled = await client.post(
+            f"{HOST}{link.path}/cancel?{link.query}", headers={"Accept": "application/json"}
+        )
+        assert (cancelled.status_code, cancelled.json()["code"]) == (410, 4150)
+        history = await client.get("/billing/history", headers=merchant.headers)
+        [item] = history.json()["data"]
+        assert (item["status"], item["failure_reason"]) == ("expired", "checkout expired")
+        assert item["expires_at"] == data["expires_at"]
+    assert await merchant_balance(db, merchant) == start
+    assert await _uses(admin_client, coupon["id"]) == {"staging": 0, "live": 0}
+
+
+async def test_the_sandbox_ttl_is_the_setting(
+    billing_settings: Settings, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    for ttl in (90, billing_settings.sandbox_order_ttl_seconds):
+        async with (
+            running_app(_ttl_settings(billing_settings, ttl)) as app,
+            asgi_client(app) as client,
+        ):
+            before = int(time.time())
+            reply = await client.post(
+                "/billing/checkout", json=checkout_body(), headers=merchant.headers
+            )
+            after = time.time()
+        expires = datetime.fromisoformat(reply.json()["data"]["expires_at"]).timestamp()
+        assert before + ttl <= expires <= after + ttl, ttl
+    assert billing_settings.sandbox_order_ttl_seconds == 3600  # the default
+
+
+async def test_a_live_order_expires_with_its_stripe_session(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    session_expiry = int(time.time()) + 1800
+    with respx.mock(assert_all_called=True) as stripe_api:
+        stripe_api.post(SESSIONS).respond(
+            200, json={**stripe_session("cs_test_expiring"), "expires_at": session_expiry}
+        )
+        told = await billing_client.post(
+            "/billing/checkout", json=checkout_body(), headers=merchant.headers
+        )
+    assert datetime.fromisoformat(told.json()["data"]["expires_at"]).timestamp() == session_expiry
+
+    with respx.mock(assert_all_called=True) as stripe_api:
+        stripe_api.post(SESSIONS).respond(200, json=stripe_session("cs_test_silent"))
+        before = time.time()
+        silent = await billing_client.post(
+            "/billing/checkout", json=checkout_body(), headers=merchant.headers
+        )
+    expires = datetime.fromisoformat(silent.json()["data"]["expires_at"]).timestamp()
+    assert before + 24 * 3600 - 1 <= expires <= time.time() + 24 * 3600  # Stripe's default
+
+
+async def test_a_checkout_frees_uses_held_by_orders_already_expired(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """Between two sweeps, a use held by an order that can no longer be paid is not lost."""
+    merchant = await make_merchant("staging")
+    coupon = await _coupon(admin_client, code="HELDBYOLD", percent_off=10, max_uses=1)
+    body = checkout_body("pack_pro", coupon="HELDBYOLD")
+    first = await billing_client.post("/billing/checkout", json=body, headers=merchant.headers)
+    refused = await billing_client.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert refused.json()["code"] == 4104
+    await _move_expiry(db, first.json()["data"]["order_id"], utcnow() - timedelta(seconds=1))
+    second = await billing_client.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert second.status_code == 201, second.text
+    history = await billing_client.get("/billing/history", headers=merchant.headers)
+    statuses = {i["id"]: i["status"] for i in history.json()["data"]}
+    assert statuses == {
+        first.json()["data"]["order_id"]: "expired",
+        second.json()["data"]["order_id"]: "pending",
+    }
+    assert await _uses(admin_client, coupon["id"]) == {"staging": 1, "live": 0}
+
+
+async def _move_expiry(db: Database, order_id: str, when: datetime) -> None:
+    """Time passes: the order's expiry is ``when``."""
+    orders = table_of(FundingOrder)
+    async with db.transaction() as conn:
+        await conn.execute(update(orders).where(orders.c.id == order_id).values(expires_at=when))
+
+
+async def test_a_sandbox_pay_and_cancel_racing_settle_the_order_once(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    billing_live_url: str,
+    db: Database,
+) -> None:
+    """Real concurrent requests: of a Pay and a Cancel of one order exactly one wins; the other
+    answers 409 with what the order became, and a paid order is never answered "failed"."""
+    merchant = await make_merchant("staging")
+    start = await merchant_balance(db, merchant)
+    coupon = await _coupon(admin_client, code="RACEPAYCANCEL", amount_off_cents=100)
+    links = []
+    for _ in range(12):
+        reply = await billing_client.post(
+            "/billing/checkout",
+            json=checkout_body("pack_starter", coupon="RACEPAYCANCEL"),
+            headers=merchant.headers,
+        )
+        assert reply.status_code == 201, reply.text
+        links.append(urlsplit(reply.json()["data"]["checkout_url"]))
+    json_please = {"Accept": "application/json"}
+    async with httpx.AsyncClient(base_url=billing_live_url, timeout=30) as http:
+        replies = await asyncio.gather(
+            *(
+                http.post(f"{link.path}/{action}?{link.query}", headers=json_please)
+                for link in links
+                for action in ("pay", "cancel")
+            )
+        )
+    paid = 0
+    for i in range(0, len(replies), 2):
+        pay, cancel = replies[i].json(), replies[i + 1].json()
+        outcomes = {(pay["code"], pay["status"]), (cancel["code"], cancel["status"])}
+        if pay["success"]:
+            paid += 1
+            assert outcomes == {(1000, "completed"), (4131, "completed")}, outcomes
+            assert replies[i + 1].status_code == 409
+        else:
+            assert outcomes == {(1000, "failed"), (4131, "failed")}, outcomes
+            assert replies[i].status_code == 409
+    history = await billing_client.get("/billing/history", headers=merchant.headers)
+    statuses = sorted(item["status"] for item in history.json()["data"])
+    assert statuses == ["completed"] * paid + ["failed"] * (len(links) - paid)
+    assert await merchant_balance(db, merchant) == start + 500 * paid
+    assert await _uses(admin_client, coupon["id"]) == {"staging": paid, "live": 0}
+    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == paid
+    await assert_ledger_balanced(db)

@@ -5,16 +5,18 @@ import json
 import logging
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gateway.billing import orders as billing_orders
+from gateway.clock import utcnow
 from gateway.store.db import Database
-from gateway.store.models import StripeEvent, table_of
+from gateway.store.models import FundingOrder, StripeEvent, table_of
 from tests.conftest import (
     STRIPE_API,
     MakeMerchant,
@@ -28,24 +30,27 @@ WEBHOOK = "/payments/stripe/webhook"
 
 
 async def live_order(
-    client: httpx.AsyncClient, merchant: MerchantKey, pack_id: str = "pack_pro"
+    client: httpx.AsyncClient,
+    merchant: MerchantKey,
+    pack_id: str = "pack_pro",
+    *,
+    coupon: str | None = None,
 ) -> tuple[str, str]:
     """A pending live order made through checkout; ``(order id, session id)``."""
     session_id = f"cs_test_{uuid.uuid4().hex}"
+    body = {
+        "pack_id": pack_id,
+        "success_url": "https://m.example/ok",
+        "cancel_url": "https://m.example/no",
+    }
+    if coupon is not None:
+        body["coupon"] = coupon
     with respx.mock(assert_all_called=True) as stripe_api:
         stripe_api.post(f"{STRIPE_API}/v1/checkout/sessions").respond(
             200,
             json={"id": session_id, "object": "checkout.session", "url": "https://pay.example"},
         )
-        reply = await client.post(
-            "/billing/checkout",
-            json={
-                "pack_id": pack_id,
-                "success_url": "https://m.example/ok",
-                "cancel_url": "https://m.example/no",
-            },
-            headers=merchant.headers,
-        )
+        reply = await client.post("/billing/checkout", json=body, headers=merchant.headers)
     assert reply.status_code == 201, reply.text
     return reply.json()["data"]["order_id"], session_id
 
@@ -287,14 +292,103 @@ async def test_delayed_payment_waits_then_credits_and_failures_fail_the_order(
 
     other = await make_merchant("live")
     failed_id, failed_session = await live_order(billing_client, other)
-    expired = session_event(failed_id, failed_session, type_="checkout.session.expired")
-    assert (await post_event(billing_client, expired)).json()["data"]["outcome"] == "failed_order"
+    declined = session_event(
+        failed_id, failed_session, type_="checkout.session.async_payment_failed"
+    )
+    assert (await post_event(billing_client, declined)).json()["data"]["outcome"] == (
+        "failed_order"
+    )
     history = await billing_client.get("/billing/history", headers=other.headers)
     [item] = history.json()["data"]
-    assert (item["status"], item["failure_reason"]) == ("failed", "checkout expired")
+    assert (item["status"], item["failure_reason"]) == ("failed", "payment failed")
     late = session_event(failed_id, failed_session)
     assert (await post_event(billing_client, late)).json()["data"]["outcome"] == "not_pending"
     assert await balance(billing_client, other) == 0
+
+
+async def test_stripes_expired_event_expires_the_order(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    expired = session_event(order_id, session_id, type_="checkout.session.expired")
+    assert (await post_event(billing_client, expired)).json()["data"]["outcome"] == (
+        "expired_order"
+    )
+    history = await billing_client.get("/billing/history", headers=merchant.headers)
+    [item] = history.json()["data"]
+    assert (item["status"], item["failure_reason"]) == ("expired", "checkout expired")
+    again = session_event(order_id, session_id, type_="checkout.session.expired")
+    assert (await post_event(billing_client, again)).json()["data"]["outcome"] == "not_pending"
+
+
+async def test_a_payment_stripe_took_in_time_is_credited_after_the_order_expired_here(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """Stripe takes payment only while the session is open; its event may come after the sweep
+    expired the order here. The payer paid: it is credited, once, and holds its coupon use."""
+    merchant = await make_merchant("live")
+    made = await admin_client.post(
+        "/coupons", json={"code": "LATEEVENT", "amount_off_cents": 500, "max_uses": 1}
+    )
+    coupon_id = made.json()["data"]["id"]
+    order_id, session_id = await live_order(billing_client, merchant, coupon="LATEEVENT")
+    await _due(db, order_id)
+    await billing_orders.expire_due(db)
+    assert await order_status(billing_client, merchant) == "expired"
+    assert await _live_uses(admin_client, coupon_id) == 0
+
+    payload = session_event(order_id, session_id, amount=1500)
+    reply = await post_event(billing_client, payload)
+    assert reply.json()["data"]["outcome"] == "credited"
+    assert await balance(billing_client, merchant) == 2500
+    history = await billing_client.get("/billing/history", headers=merchant.headers)
+    [item] = history.json()["data"]
+    assert (item["status"], item["failure_reason"]) == ("completed", None)
+    assert await _live_uses(admin_client, coupon_id) == 1
+    other = session_event(order_id, session_id, amount=1500)
+    assert (await post_event(billing_client, other)).json()["data"]["outcome"] == (
+        "already_completed"
+    )
+    assert await balance(billing_client, merchant) == 2500
+    await assert_ledger_balanced(db)
+
+
+async def test_a_delayed_payment_on_its_way_does_not_expire(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("live")
+    order_id, session_id = await live_order(billing_client, merchant)
+    unpaid = session_event(order_id, session_id, payment_status="unpaid")
+    assert (await post_event(billing_client, unpaid)).json()["data"]["outcome"] == (
+        "awaiting_payment"
+    )
+    await billing_orders.expire_due(db, now=utcnow() + timedelta(days=30))
+    assert await order_status(billing_client, merchant) == "pending"
+    paid = session_event(order_id, session_id, type_="checkout.session.async_payment_succeeded")
+    assert (await post_event(billing_client, paid)).json()["data"]["outcome"] == "credited"
+    assert await balance(billing_client, merchant) == 2500
+
+
+async def _due(db: Database, order_id: str) -> None:
+    """Time passes: the order's expiry is behind us."""
+    orders = table_of(FundingOrder)
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def _live_uses(admin: httpx.AsyncClient, coupon_id: str) -> int:
+    listed = await admin.get("/coupons")
+    [row] = [c for c in listed.json()["data"] if c["id"] == coupon_id]
+    uses: int = row["uses_by_env"]["live"]
+    return uses
 
 
 async def test_unknown_types_are_acknowledged_and_malformed_events_refused(

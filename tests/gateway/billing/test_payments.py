@@ -1,6 +1,7 @@
 """Stripe's signature scheme, checked with the stripe package, and the session request."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 import respx
@@ -57,12 +58,17 @@ async def test_session_request_is_a_form_body_not_a_deprecated_data_string(
         success_url="https://a.example/ok",
         cancel_url="https://a.example/no",
     )
+    reply = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "url": "https://pay/cs_1",
+        "expires_at": 1_800_000_000,
+    }
     with respx.mock(assert_all_called=True) as stripe_api:
-        route = stripe_api.post(f"{STRIPE_API}/v1/checkout/sessions").respond(
-            200, json={"id": "cs_1", "object": "checkout.session", "url": "https://pay/cs_1"}
-        )
+        route = stripe_api.post(f"{STRIPE_API}/v1/checkout/sessions").respond(200, json=reply)
         session = await payments.create_session(billing_settings, req)
-    assert session == payments.Session("cs_1", "https://pay/cs_1")
+    expiry = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
+    assert session == payments.Session("cs_1", "https://pay/cs_1", expiry)
     sent = route.calls.last.request
     assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
     assert b"client_reference_id=ord_1" in sent.content
