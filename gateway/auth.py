@@ -1,8 +1,10 @@
 """The REST door's authentication: ``Authorization: Bearer ak_<env>_…`` → the caller.
 
-Runs as Starlette's AuthenticationMiddleware backend over ``callers.authenticate``, the one
-definition every door uses. No header leaves the request anonymous (the route decides whether
-that is allowed); a bad header is refused here, each case with its own code.
+Runs as Starlette's AuthenticationMiddleware backend over ``authenticate_key``: the lockout
+(``gateway.lockout``) around ``callers.authenticate``, for every door that takes keys over the
+network. No header leaves the request anonymous (the route decides whether that is allowed); a
+bad header is refused here, each case with its own code, and two headers are refused whatever
+they hold, so no layer can read one and another layer the other.
 """
 
 from dataclasses import dataclass
@@ -16,13 +18,17 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from .callers import Caller, authenticate
-from .codes import Code
-from .envelope import error_response
-from .outcome import ApiError
-from .services import services
+from keys import InvalidApiKey, parse_api_key
 
-__all__ = ["ApiKeyBackend", "Caller", "auth_error", "require_caller"]
+from .callers import Caller, authenticate
+from .codes import CATALOGUE, Code
+from .envelope import error_response
+from .lockout import client_address
+from .outcome import ApiError
+from .ratelimit import Decision, Limit
+from .services import Services, services
+
+__all__ = ["ApiKeyBackend", "Caller", "auth_error", "authenticate_key", "require_caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +49,44 @@ class KeyUser(BaseUser):
 
 
 class KeyRefused(AuthenticationError):
-    def __init__(self, code: Code) -> None:
-        super().__init__(int(code))
-        self.code = code
+    def __init__(self, refusal: ApiError) -> None:
+        super().__init__(int(refusal.code))
+        self.refusal = refusal
+
+
+def _locked_out(lockout: Decision) -> ApiError:
+    return ApiError(Code.AUTH_RATE_LIMITED, data=lockout.data(), headers=lockout.headers())
+
+
+def _limits(svc: Services, client: str, presented: str) -> list[Limit]:
+    """The buckets an attempt with ``presented`` counts against: the client's, and the key
+    prefix's when it is shaped like a key (the display prefix, env included)."""
+    settings = svc.settings
+    window = settings.auth_failure_window_seconds
+    limits = [Limit(f"auth:client:{client}", settings.auth_failures_per_client, window)]
+    try:
+        prefix = parse_api_key(presented).display_prefix
+    except InvalidApiKey:
+        return limits
+    limits.append(Limit(f"auth:key:{prefix}", settings.auth_failures_per_key_prefix, window))
+    return limits
+
+
+async def authenticate_key(svc: Services, pepper: bytes, presented: str, client: str) -> Caller:
+    """The caller behind ``presented`` (the bare key), or ``ApiError``: locked out
+    (``AUTH_RATE_LIMITED``, the right key too) if this client or key prefix is, else the
+    refusal of ``callers.authenticate``, which counts against both."""
+    limits = _limits(svc, client, presented)
+    locked = await svc.lockout.locked(svc.redis, limits)
+    if locked is not None:
+        raise _locked_out(locked)
+    try:
+        return await authenticate(svc.db, pepper, presented)
+    except ApiError:
+        over = await svc.lockout.failed(svc.redis, limits)
+        if over is not None:
+            raise _locked_out(over) from None
+        raise
 
 
 class ApiKeyBackend(AuthenticationBackend):
@@ -57,22 +98,28 @@ class ApiKeyBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if not conn.url.path.startswith("/api/public/"):
             return None
-        header = conn.headers.get("authorization")
-        if header is None:
+        headers = conn.headers.getlist("authorization")
+        if not headers:
             return None
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            raise KeyRefused(Code.AUTH_MALFORMED)
+        if len(headers) > 1:
+            raise KeyRefused(ApiError(Code.AUTH_HEADER_REPEATED))
+        scheme, _, presented = headers[0].partition(" ")
+        # Anything but a bearer key is a failed attempt too: it counts against the client.
+        presented = presented.strip() if scheme.lower() == "bearer" else ""
         try:
-            caller = await authenticate(services(conn).db, self._pepper, presented.strip())
+            caller = await authenticate_key(
+                services(conn), self._pepper, presented, client_address(conn)
+            )
         except ApiError as refused:
-            raise KeyRefused(refused.code) from None
+            raise KeyRefused(refused) from None
         return AuthCredentials(["api"]), KeyUser(caller)
 
 
 def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
-    code = exc.code if isinstance(exc, KeyRefused) else Code.AUTH_MALFORMED
-    return error_response(ApiError(code, headers={"WWW-Authenticate": "Bearer"}))
+    refusal = exc.refusal if isinstance(exc, KeyRefused) else ApiError(Code.AUTH_MALFORMED)
+    if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
+        refusal.headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(refusal)
 
 
 def require_caller(request: Request) -> Caller:

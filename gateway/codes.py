@@ -30,6 +30,11 @@ class Code(IntEnum):
     ADMIN_TOKEN_INVALID = 2103
     ADMIN_API_KEY_REFUSED = 2104
 
+    AUTH_RATE_LIMITED = 2201
+    ADMIN_RATE_LIMITED = 2202
+    AUTH_HEADER_REPEATED = 2203
+    REDEMPTION_RATE_LIMITED = 2204
+
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
     UNSUPPORTED_MEDIA_TYPE = 3003
@@ -77,6 +82,11 @@ class Code(IntEnum):
     WEBHOOK_ENDPOINT_DISABLED = 5004
     WEBHOOK_DELIVERY_PENDING = 5005
 
+    WEBHOOK_ENDPOINT_LIMIT_REACHED = 5151
+    WEBHOOK_TEST_RATE_LIMITED = 5152
+    WEBHOOK_REPLAY_RATE_LIMITED = 5153
+    WEBHOOK_RECOVER_RATE_LIMITED = 5154
+
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
     METRICS_TOKEN_INVALID = 9101
@@ -110,6 +120,16 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.ADMIN_TOKEN_INVALID: CodeInfo(401, "Invalid admin token"),
     Code.ADMIN_API_KEY_REFUSED: CodeInfo(
         401, "Merchant API keys are not accepted by the admin API; use the admin token"
+    ),
+    Code.AUTH_RATE_LIMITED: CodeInfo(
+        429, "Too many failed authentications from this client or for this key; see Retry-After"
+    ),
+    Code.ADMIN_RATE_LIMITED: CodeInfo(
+        429, "Too many failed admin token attempts from this client; see Retry-After"
+    ),
+    Code.AUTH_HEADER_REPEATED: CodeInfo(400, "Send exactly one Authorization header"),
+    Code.REDEMPTION_RATE_LIMITED: CodeInfo(
+        429, "Too many redemption attempts for this merchant; see Retry-After"
     ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
@@ -171,6 +191,18 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_DELIVERY_PENDING: CodeInfo(
         409, "Webhook delivery is already pending; wait for its attempt to finish"
+    ),
+    Code.WEBHOOK_ENDPOINT_LIMIT_REACHED: CodeInfo(
+        409, "Webhook endpoint limit reached for this environment; delete one first"
+    ),
+    Code.WEBHOOK_TEST_RATE_LIMITED: CodeInfo(
+        429, "Too many webhook test events for this merchant; see Retry-After"
+    ),
+    Code.WEBHOOK_REPLAY_RATE_LIMITED: CodeInfo(
+        429, "Too many delivery replays for this merchant; see Retry-After"
+    ),
+    Code.WEBHOOK_RECOVER_RATE_LIMITED: CodeInfo(
+        429, "Too many replays of failed deliveries for this merchant; see Retry-After"
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),

@@ -1,12 +1,13 @@
 """The clients a request can use, built once in the lifespan and handed to every request."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
+from .lockout import Lockout
 from .settings import Settings
 from .store.db import Database
 from .webhooks.enqueuer import Enqueuer
@@ -21,6 +22,8 @@ class Services:
     redis: Any  # arq.ArqRedis: the gateway only enqueues by name
     sealer: Sealer
     enqueuer: Enqueuer  # after-commit enqueues, grouped across requests
+    # What this process knows of the authentication lockouts (their truth is in Redis).
+    lockout: Lockout = field(default_factory=Lockout)
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -7,6 +7,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
 
+# The admin token is the whole of the operators' credential: long enough that guessing it is
+# hopeless even before the lockout (``gateway.lockout``) slows guessing down.
+_ADMIN_TOKEN_MIN = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AITOPUP_", env_file=".env", extra="ignore")
@@ -17,6 +21,7 @@ class Settings(BaseSettings):
     # fresh pair into .env on first start.
     key_pepper: SecretStr = Field(min_length=16)
     secret_key: SecretStr = Field(min_length=16)
+    # Unset or empty: the admin API is off. Set, at least 32 characters (``_admin_token_long``).
     admin_token: SecretStr | None = None
 
     max_topup_cents: int = Field(default=100_000, ge=1)
@@ -25,6 +30,23 @@ class Settings(BaseSettings):
     default_low_balance_threshold_cents: int = Field(default=1_000, ge=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Failed authentications (a malformed, unknown or revoked key; a refused admin token),
+    # counted per client address and per key prefix over the window; past a limit every
+    # attempt on it gets 429 until the window ends, the right credential too (README, Rate
+    # limits).
+    auth_failures_per_client: int = Field(default=60, ge=1)
+    auth_failures_per_key_prefix: int = Field(default=20, ge=1)
+    admin_failures_per_client: int = Field(default=20, ge=1)
+    auth_failure_window_seconds: int = Field(default=300, ge=1)
+    # Calls a merchant may make a minute, both environments together.
+    redeem_attempts_per_minute: int = Field(default=20, ge=1)
+    webhook_tests_per_minute: int = Field(default=10, ge=1)
+    webhook_replays_per_minute: int = Field(default=60, ge=1)
+    webhook_recovers_per_minute: int = Field(default=5, ge=1)
+    # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
+    # every one of them.
+    max_endpoints_per_merchant_env: int = Field(default=20, ge=1)
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"
@@ -75,6 +97,19 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated addresses
     # or networks, or *): the reverse proxy's, so the client's own address is the one seen.
     forwarded_allow_ips: str = "127.0.0.1"
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < _ADMIN_TOKEN_MIN:
+            raise ValueError(
+                f"AITOPUP_ADMIN_TOKEN must be at least {_ADMIN_TOKEN_MIN} characters (make one "
+                "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'), or unset "
+                "to turn the admin API off"
+            )
+        return value
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -1,7 +1,8 @@
 """The admin API, mounted at ``/api/admin/v1``: the operators' side, same envelope.
 
-Every route goes through ``_admin``: the token check first, then the handler, then the audit
-row for calls whose service did not already write one inside its own transaction.
+Every route goes through ``_admin``: the token check first, behind the admin lockout (failed
+attempts per client, ``gateway.lockout``), then the handler, then the audit row for calls whose
+service did not already write one inside its own transaction.
 """
 
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,9 @@ from ..admin.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta
-from ..services import services
+from ..lockout import client_address
+from ..ratelimit import Decision, Limit
+from ..services import Services, services
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, ApiRoute, RouteDoc
 
@@ -56,14 +59,49 @@ _AUTH = (
     Code.ADMIN_TOKEN_MISSING,
     Code.ADMIN_TOKEN_INVALID,
     Code.ADMIN_API_KEY_REFUSED,
+    Code.ADMIN_RATE_LIMITED,
+    Code.AUTH_HEADER_REPEATED,
 )
 _BODY = BODY_ERRORS
+
+
+def _locked_out(lockout: Decision) -> ApiError:
+    return ApiError(Code.ADMIN_RATE_LIMITED, data=lockout.data(), headers=lockout.headers())
+
+
+async def _admitted(request: Request, svc: Services, action: str) -> Call:
+    """The token check, behind a lockout per client: past the limit of failed attempts every
+    attempt is refused until the window ends, the right token too. Each failed attempt the
+    limit counted is audited; refusals by the lockout are not, so at most the limit's worth of
+    rows a window per client: an attacker cannot flood the audit log."""
+    audit.require_enabled(svc.settings)
+    client = client_address(request)
+    limits = [
+        Limit(
+            f"admin:client:{client}",
+            svc.settings.admin_failures_per_client,
+            svc.settings.auth_failure_window_seconds,
+        )
+    ]
+    locked = await svc.lockout.locked(svc.redis, limits)
+    if locked is not None:
+        raise _locked_out(locked)
+    try:
+        return audit.authenticate(request, svc.settings, action)
+    except ApiError as refused:
+        if refused.code not in audit.REFUSED_TOKEN:
+            raise
+        over = await svc.lockout.failed(svc.redis, limits)
+        if over is not None:  # another request filled the bucket meanwhile
+            raise _locked_out(over) from None
+        await audit.record_refused(svc.db, request, action, refused.code, client, utcnow())
+        raise
 
 
 def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         svc = services(request)
-        call = audit.authenticate(request, svc.settings, action)
+        call = await _admitted(request, svc, action)
         target = request.path_params.get("id")
         try:
             response = await handler(request, call)

@@ -26,6 +26,7 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
+from .limits import within
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -62,8 +63,16 @@ async def redeem_code(request: Request) -> Response:
     caller = require_caller(request)
     svc = services(request)
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
+    # Every attempt counts, found or not: the limit is on guessing codes.
+    decision = await within(
+        svc,
+        f"redeem:{caller.merchant_id}",
+        svc.settings.redeem_attempts_per_minute,
+        Code.REDEMPTION_RATE_LIMITED,
+    )
     data, deliveries = await redemption.redeem(svc.db, svc.settings, caller, body.code)
-    return _after_commit(Envelope(Code.SUCCESS, data.model_dump()), request, deliveries)
+    reply = Envelope(Code.SUCCESS, data.model_dump(), headers=decision.headers())
+    return _after_commit(reply, request, deliveries)
 
 
 async def funding_history(request: Request) -> Response:
@@ -217,6 +226,8 @@ routes = [
                 Code.REDEMPTION_CODE_USED,
                 Code.REDEMPTION_CODE_EXPIRED,
                 Code.REDEMPTION_CODE_WRONG_ENV,
+                Code.REDEMPTION_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
             ),
         ),
     ),

@@ -16,7 +16,14 @@ __all__ = ["BODY_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 Auth = Literal["key", "admin", "none", "stripe"]
 
 # What any route behind an API key may answer before it runs.
-KEY_ERRORS = (Code.AUTH_MISSING, Code.AUTH_MALFORMED, Code.AUTH_UNKNOWN, Code.AUTH_REVOKED)
+KEY_ERRORS = (
+    Code.AUTH_MISSING,
+    Code.AUTH_MALFORMED,
+    Code.AUTH_UNKNOWN,
+    Code.AUTH_REVOKED,
+    Code.AUTH_HEADER_REPEATED,
+    Code.AUTH_RATE_LIMITED,
+)
 # What any route reading a JSON body (``parsing.read_json``) may answer.
 BODY_ERRORS = (
     Code.VALIDATION_FAILED,

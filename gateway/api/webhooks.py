@@ -26,6 +26,7 @@ from ..webhooks.schemas import (
     RotateRequest,
     TestData,
 )
+from .limits import within
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -62,9 +63,11 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
     return body
 
 
-def _queued(code: Code, queued: endpoints.Queued, request: Request) -> Response:
+def _queued(
+    code: Code, queued: endpoints.Queued, request: Request, headers: dict[str, str]
+) -> Response:
     data = queued.data.model_dump() if isinstance(queued.data, BaseModel) else queued.data
-    response = Envelope(code, data)
+    response = Envelope(code, data, headers=headers)
     if queued.jobs:
         services(request).enqueuer.enqueue_jobs(queued.jobs)
     return response
@@ -129,8 +132,16 @@ async def rotate_secret(request: Request) -> Response:
 
 async def test_endpoint(request: Request) -> Response:
     caller = require_caller(request)
-    queued = await endpoints.send_test(services(request).db, caller, _endpoint_id(request))
-    return _queued(Code.SUCCESS, queued, request)
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    decision = await within(
+        svc,
+        f"webhook-test:{caller.merchant_id}",
+        svc.settings.webhook_tests_per_minute,
+        Code.WEBHOOK_TEST_RATE_LIMITED,
+    )
+    queued = await endpoints.send_test(svc.db, caller, endpoint_id)
+    return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 
 async def replay_failed(request: Request) -> Response:
@@ -138,8 +149,14 @@ async def replay_failed(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
+    decision = await within(
+        svc,
+        f"webhook-recover:{caller.merchant_id}",
+        svc.settings.webhook_recovers_per_minute,
+        Code.WEBHOOK_RECOVER_RATE_LIMITED,
+    )
     queued = await deliveries.replay_failed(svc.db, caller, endpoint_id, body.since)
-    return _queued(Code.SUCCESS, queued, request)
+    return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 
 async def list_deliveries(request: Request) -> Response:
@@ -161,8 +178,16 @@ async def get_delivery(request: Request) -> Response:
 
 async def replay_delivery(request: Request) -> Response:
     caller = require_caller(request)
-    queued = await deliveries.replay_delivery(services(request).db, caller, _delivery_id(request))
-    return _queued(Code.SUCCESS, queued, request)
+    svc = services(request)
+    delivery_id = _delivery_id(request)
+    decision = await within(
+        svc,
+        f"webhook-replay:{caller.merchant_id}",
+        svc.settings.webhook_replays_per_minute,
+        Code.WEBHOOK_REPLAY_RATE_LIMITED,
+    )
+    queued = await deliveries.replay_delivery(svc.db, caller, delivery_id)
+    return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 
 _NOT_FOUND = (*_AUTH, Code.WEBHOOK_ENDPOINT_NOT_FOUND)
@@ -179,7 +204,7 @@ routes = [
             body=EndpointCreate,
             response=EndpointSecretData,
             success=Code.CREATED,
-            errors=(*_AUTH, *_BODY, Code.WEBHOOK_URL_INVALID),
+            errors=(*_AUTH, *_BODY, Code.WEBHOOK_URL_INVALID, Code.WEBHOOK_ENDPOINT_LIMIT_REACHED),
             secret=True,
         ),
     ),
@@ -249,7 +274,12 @@ routes = [
             "Send a webhook.test event to this endpoint",
             "webhooks",
             response=TestData,
-            errors=(*_NOT_FOUND, Code.WEBHOOK_ENDPOINT_DISABLED),
+            errors=(
+                *_NOT_FOUND,
+                Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_TEST_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
+            ),
         ),
     ),
     ApiRoute(
@@ -261,7 +291,13 @@ routes = [
             "webhooks",
             body=ReplayFailedRequest,
             response=ReplayFailedData,
-            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_ENDPOINT_DISABLED),
+            errors=(
+                *_NOT_FOUND,
+                *_BODY,
+                Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_RECOVER_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
+            ),
         ),
     ),
     ApiRoute(
@@ -301,6 +337,8 @@ routes = [
                 Code.WEBHOOK_DELIVERY_NOT_FOUND,
                 Code.WEBHOOK_DELIVERY_PENDING,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_REPLAY_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
             ),
         ),
     ),

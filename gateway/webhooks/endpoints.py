@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, new_webhook_secret
@@ -22,7 +22,7 @@ from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
-from ..store.models import WebhookDelivery, WebhookEndpoint, table_of
+from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Statement, raw
 from . import outbox
 from .schemas import (
@@ -50,6 +50,7 @@ __all__ = [
 
 _EP = table_of(WebhookEndpoint)
 _D = table_of(WebhookDelivery)
+_M = table_of(Merchant)
 
 
 @dataclass(slots=True)
@@ -111,11 +112,22 @@ def _mine(caller: Caller) -> tuple[Any, ...]:
 async def create_endpoint(
     db: Database, sealer: Sealer, settings: Settings, caller: Caller, body: EndpointCreate
 ) -> EndpointSecretData:
+    """At most ``max_endpoints_per_merchant_env`` endpoints (not deleted) per merchant and
+    environment: every event fans out to each, so the cap bounds what one send can make the
+    worker do. Creates for one merchant take turns on its row, so concurrent creates cannot
+    both see room for one more."""
     await check_url(settings, caller.env, body.url)
     now = utcnow()
     endpoint_id = new_id("we")
     secret = new_webhook_secret()
+    cap = settings.max_endpoints_per_merchant_env
     async with db.transaction() as conn:
+        await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
+        count = (
+            await conn.execute(select(func.count()).select_from(_EP).where(*_mine(caller)))
+        ).scalar_one()
+        if count >= cap:
+            raise ApiError(Code.WEBHOOK_ENDPOINT_LIMIT_REACHED, data={"limit": cap})
         row = (
             await conn.execute(
                 insert(_EP)

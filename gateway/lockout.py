@@ -1,0 +1,132 @@
+"""Lockouts after failed authentication, shared by every gateway process.
+
+Failed attempts are counted (``ratelimit``) per client address and, for API keys, per key prefix;
+once a bucket is full, every attempt on it is refused until its window ends, the right credential
+as well as a wrong one, as GitHub does after repeated bad credentials: a lockout that still let
+the right one through would only tell a guesser which guess was right. Successful attempts count
+nothing, so a busy client with a good key is never locked out by its own traffic.
+
+Every authenticated request asks whether its buckets are locked. To keep Redis off the hot path,
+a process remembers for ``RECHECK_SECONDS`` that a bucket was open, and until its window ends that
+it was locked; its own failures update that memory at once. A lockout reached in another process
+takes effect here within ``RECHECK_SECONDS``.
+
+Fail open: with Redis down nothing is locked and failures are not counted (a warning is logged,
+and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random base62 characters and
+the admin token at least 32 characters, so an outage does not make guessing either practical,
+while failing closed would refuse every merchant.
+"""
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from starlette.requests import HTTPConnection
+
+from .ratelimit import Decision, Limit, LimiterUnavailable, hit_all, peek_all
+
+__all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 1.0
+_MEMORY = 10_000  # buckets remembered; past it the memory starts afresh
+_WARN_EVERY_SECONDS = 10.0
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client as the limits see it: its IPv4 address, or its IPv6 /64 (one subscriber's
+    usual allocation, so rotating addresses inside it gains nothing). Behind a reverse proxy
+    this is the address the proxy forwards (``AITOPUP_FORWARDED_ALLOW_IPS``)."""
+    host = conn.client.host if conn.client is not None else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class Lockout:
+    """One process's view of the lockouts; ``clock`` is monotonic seconds."""
+
+    def __init__(
+        self,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._recheck = recheck_seconds
+        self._clock = clock
+        # bucket -> (until when this is known, the lockout's decision or None for open)
+        self._known: dict[str, tuple[float, Decision | None]] = {}
+        # Redis failed to answer: until then nothing asks it again (a hung server would cost
+        # every request the limiter's whole deadline).
+        self._down_until = float("-inf")
+        self._warned_at = float("-inf")
+
+    async def locked(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+        """The lockout in force on any of these buckets, or ``None``."""
+        now = self._clock()
+        if now < self._down_until:
+            return None
+        unknown = False
+        for each in limits:
+            known = self._known.get(each.bucket)
+            if known is None or known[0] <= now:
+                unknown = True
+            elif known[1] is not None:
+                return _remaining(known[1], known[0] - now)
+        if not unknown:
+            return None
+        try:
+            decisions = await peek_all(redis, limits)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc)
+            return None
+        found = [None if d.allowed else d for d in decisions]
+        self._remember(limits, found, now)
+        return next((d for d in found if d is not None), None)
+
+    async def failed(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+        """Count one failed attempt on every bucket. The lockout if this attempt found a
+        bucket already full (another process filled it meanwhile), else ``None``."""
+        now = self._clock()
+        if now < self._down_until:
+            return None
+        try:
+            decisions = await hit_all(redis, limits)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc)
+            return None
+        # A bucket this failure filled locks the next attempt.
+        self._remember(
+            limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
+        )
+        return next((_full(d) for d in decisions if not d.allowed), None)
+
+    def _remember(
+        self, limits: Sequence[Limit], found: Sequence[Decision | None], now: float
+    ) -> None:
+        if len(self._known) > _MEMORY:
+            self._known.clear()
+        for each, decision in zip(limits, found, strict=True):
+            until = now + (decision.reset_seconds if decision is not None else self._recheck)
+            self._known[each.bucket] = (until, decision)
+
+    def _unavailable(self, exc: LimiterUnavailable) -> None:
+        now = self._clock()
+        self._down_until = now + self._recheck
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("authentication lockouts unavailable, failing open: %s", exc)
+
+
+def _full(decision: Decision) -> Decision:
+    return Decision(False, decision.limit, 0, decision.reset_seconds)
+
+
+def _remaining(decision: Decision, seconds: float) -> Decision:
+    return Decision(False, decision.limit, 0, seconds)

@@ -1,0 +1,131 @@
+"""The admin token: refused attempts are audited and lock the client out, the right token too;
+a short token never starts. Both stores (the audit log)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from starlette.types import ASGIApp
+
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import AuditRecord, table_of
+from tests.conftest import ADMIN_TOKEN, TEST_PEPPER, TEST_SECRET, make_settings, running_app
+from tests.fixtures.core import live_server
+from tests.gateway.limiter_fixtures import client_at, limits, unique_address
+
+__all__ = ["limits"]  # the fixture, used by name
+
+ADMIN = "http://gateway.test/api/admin/v1"
+LIMIT = 3
+_A = table_of(AuditRecord)
+
+
+def _admin_settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(
+        database_url, redis_url, admin_token=ADMIN_TOKEN, admin_failures_per_client=LIMIT
+    )
+
+
+@pytest.fixture
+async def admin_app(database_url: str, redis_url: str, limits: Redis) -> AsyncIterator[ASGIApp]:
+    async with running_app(_admin_settings(database_url, redis_url)) as app:
+        yield app
+
+
+async def _refusals_from(db: Database, address: str) -> list[Any]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(_A).where(_A.c.actor == "unauthenticated").order_by(_A.c.id))
+        ).all()
+    return [r for r in rows if (r.details or {}).get("client") == address]
+
+
+async def test_refused_tokens_are_audited_then_the_client_is_locked_out(
+    admin_app: ASGIApp, db: Database
+) -> None:
+    address = unique_address()
+    right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    tries = [
+        {},
+        {"Authorization": f"Bearer {ADMIN_TOKEN[:-1]}z"},
+        {"Authorization": "Bearer ak_live_" + "a" * 32},
+    ]
+    async with client_at(admin_app, address, ADMIN) as http:
+        assert (await http.get("/merchants", headers=right)).status_code == 200
+        for headers in tries:
+            assert (await http.get("/merchants", headers=headers)).status_code == 401
+        locked = await http.get("/merchants", headers=right)
+        again = await http.get("/merchants", headers={"Authorization": "Bearer nope"})
+    assert (locked.status_code, locked.json()["code"]) == (429, 2202)
+    assert 0 < int(locked.headers["Retry-After"]) <= 300
+    assert (again.status_code, again.json()["code"]) == (429, 2202)
+
+    rows = await _refusals_from(db, address)
+    assert [(r.code, r.status_code) for r in rows] == [(2102, 401), (2103, 401), (2104, 401)]
+    assert {(r.action, r.method, r.path) for r in rows} == {
+        ("merchants.list", "GET", "/api/admin/v1/merchants")
+    }
+    for row in rows:  # what was sent is never kept: no token, no key, no near miss
+        kept = repr(tuple(row))
+        assert ADMIN_TOKEN[:-1] not in kept and "ak_live_" not in kept
+        assert row.details == {"client": address}
+
+    async with client_at(admin_app, unique_address(), ADMIN) as other:
+        assert (await other.get("/merchants", headers=right)).status_code == 200
+
+
+async def test_two_authorization_headers_are_refused_and_audited(
+    admin_app: ASGIApp, db: Database
+) -> None:
+    address = unique_address()
+    twice = [("Authorization", f"Bearer {ADMIN_TOKEN}")] * 2
+    async with client_at(admin_app, address, ADMIN) as http:
+        refused = await http.get("/merchants", headers=twice)
+    assert (refused.status_code, refused.json()["code"]) == (400, 2203)
+    assert [r.code for r in await _refusals_from(db, address)] == [2203]
+
+
+async def test_concurrent_attempts_are_counted_exactly_and_audited_within_the_limit(
+    database_url: str, redis_url: str, limits: Redis, db: Database
+) -> None:
+    async with db.read() as conn:
+        before = (await conn.execute(select(func.max(_A.c.id)))).scalar() or 0
+    settings = _admin_settings(database_url, redis_url)
+    async with (
+        live_server(settings) as root,
+        httpx.AsyncClient(base_url=f"{root}/api/admin/v1", timeout=30) as http,
+    ):
+        replies = await asyncio.gather(
+            *(
+                http.get("/merchants", headers={"Authorization": f"Bearer wrong-{i}"})
+                for i in range(30)
+            )
+        )
+        codes = [r.json()["code"] for r in replies]
+        assert codes.count(2103) == LIMIT
+        assert codes.count(2202) == 30 - LIMIT
+        right = await http.get("/merchants", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert (right.status_code, right.json()["code"]) == (429, 2202)
+    async with db.read() as conn:
+        written = (await conn.execute(select(_A).where(_A.c.id > before))).all()
+    # One row per counted failure; the lockout's refusals write nothing.
+    assert [(r.actor, r.code) for r in written] == [("unauthenticated", 2103)] * LIMIT
+
+
+@pytest.mark.parametrize("token", ["x" * 31, "short", " " * 5 + "y" * 20])
+def test_an_admin_token_under_32_characters_never_starts(token: str) -> None:
+    with pytest.raises(ValidationError, match="AITOPUP_ADMIN_TOKEN must be at least 32"):
+        Settings(_env_file=None, key_pepper=TEST_PEPPER, secret_key=TEST_SECRET, admin_token=token)
+
+
+def test_an_empty_admin_token_leaves_the_admin_api_off_and_32_characters_start() -> None:
+    base: dict[str, Any] = {"key_pepper": TEST_PEPPER, "secret_key": TEST_SECRET}
+    assert Settings(_env_file=None, **base, admin_token="").admin_token is None
+    started = Settings(_env_file=None, **base, admin_token="t" * 32).admin_token
+    assert started is not None and started.get_secret_value() == "t" * 32
