@@ -4,7 +4,7 @@ import gc
 import ipaddress
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from arq.connections import RedisSettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount, Router
 
 from keys import Sealer
 
@@ -90,10 +90,10 @@ def create_app(settings: Settings) -> Starlette:
             await db.dispose()
 
     backend = ApiKeyBackend(settings.key_pepper.get_secret_value().encode())
-    return Starlette(
+    app = Starlette(
         routes=[
-            Mount(PREFIX, routes=[*public_routes(), *ops.spec_routes()]),
-            Mount(admin.PREFIX, routes=admin.routes),
+            _mount(PREFIX, [*public_routes(), *ops.spec_routes()]),
+            _mount(admin.PREFIX, admin.routes),
             *ops.root_routes(with_metrics=settings.metrics),
         ],
         middleware=[
@@ -103,6 +103,15 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # see _mount
+    return app
+
+
+def _mount(path: str, routes: Sequence[BaseRoute]) -> Mount:
+    """Routes under ``path``, with no redirect to the path without (or with) a trailing slash:
+    Starlette builds that URL from the Host header, which the client chose. Such a path gets
+    the 404 envelope instead, as any other unknown path does."""
+    return Mount(path, app=Router(list(routes), redirect_slashes=False))
 
 
 def app_from_env() -> Starlette:

@@ -44,6 +44,8 @@ class Code(IntEnum):
     ROUTE_NOT_FOUND = 3007
     METHOD_NOT_ALLOWED = 3008
 
+    DUPLICATE_JSON_KEY = 3101
+
     INSUFFICIENT_BALANCE = 4001
     TRANSACTION_NOT_FOUND = 4002
     IDEMPOTENCY_KEY_REUSED = 4003
@@ -139,6 +141,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.INVALID_QUERY: CodeInfo(422, "Invalid query parameter"),
     Code.ROUTE_NOT_FOUND: CodeInfo(404, "No such route"),
     Code.METHOD_NOT_ALLOWED: CodeInfo(405, "Method not allowed on this route"),
+    Code.DUPLICATE_JSON_KEY: CodeInfo(400, "Request body repeats a key in a JSON object"),
     Code.INSUFFICIENT_BALANCE: CodeInfo(402, "Insufficient wallet balance"),
     Code.TRANSACTION_NOT_FOUND: CodeInfo(404, "Transaction not found"),
     Code.IDEMPOTENCY_KEY_REUSED: CodeInfo(

@@ -29,11 +29,15 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def parse_key(header: str | None) -> str | None:
+    """The key as sent, without the spaces and tabs around it: HTTP does not count them as part
+    of a header's value (RFC 9110, 5.5), and a proxy may or may not strip them, so ``k`` and
+    ``k `` must be one key, never two debits."""
     if header is None:
         return None
-    if not 1 <= len(header) <= _MAX_KEY or not header.isprintable() or not header.isascii():
+    key = header.strip(" \t")
+    if not 1 <= len(key) <= _MAX_KEY or not key.isprintable() or not key.isascii():
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY)
-    return header
+    return key
 
 
 def fingerprint(operation: str, body: Any) -> str:

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..billing.schemas import PackData
+from ..timestamps import Instant
 
 __all__ = [
     "AdjustmentData",
@@ -44,6 +45,14 @@ MAX_CENTS = 100_000_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _not_null(value: Any) -> Any:
+    """For PATCH fields whose column holds no null: left out means unchanged, but an explicit
+    null is no value at all (422, not a failed write)."""
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
 
 
 class _Page(BaseModel):
@@ -197,6 +206,9 @@ class PackUpdate(_Strict):
     sort_order: int | None = Field(default=None, ge=0, le=1_000_000)
 
     _whole = field_validator("credits")(_credits_whole_cents)
+    _present = field_validator(
+        "name", "price_cents", "credits", "popular", "active", "sort_order", mode="before"
+    )(_not_null)
 
 
 class PackAdminData(PackData):
@@ -214,7 +226,7 @@ class CouponCreate(_Strict):
     percent_off: int | None = Field(default=None, ge=1, le=100)
     amount_off_cents: int | None = Field(default=None, ge=1, le=MAX_CENTS)
     pack_id: str | None = Field(default=None, max_length=40)
-    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    expires_at: Instant | None = Field(default=None, strict=False)
     max_uses: int | None = Field(default=None, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
@@ -226,8 +238,12 @@ class CouponCreate(_Strict):
 
 class CouponUpdate(_Strict):
     active: bool | None = None
-    expires_at: AwareDatetime | None = Field(default=None, strict=False)
-    max_uses: int | None = Field(default=None, ge=1, le=10_000_000)
+    expires_at: Instant | None = Field(
+        default=None, strict=False, description="null: never expires."
+    )
+    max_uses: int | None = Field(default=None, ge=1, le=10_000_000, description="null: no limit.")
+
+    _present = field_validator("active", mode="before")(_not_null)
 
 
 class CouponData(BaseModel):
@@ -254,7 +270,7 @@ class CodeBatchRequest(_Strict):
     amount_cents: int = Field(ge=1, le=MAX_CENTS)
     env: Env
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    expires_at: Instant | None = Field(default=None, strict=False)
 
     @field_validator("expires_at")
     @classmethod

@@ -14,6 +14,19 @@ __all__ = ["read_json", "read_query"]
 M = TypeVar("M", bound=BaseModel)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One meaning per body: parsers disagree on a repeated key (first or last wins), so a body
+    that repeats one could be read one way by a proxy or a signature and another way here."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -39,7 +52,9 @@ async def read_json(
         raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE)
     raw = await _read_capped(request, limit)
     try:
-        decoded = json.loads(raw)
+        decoded = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise ApiError(Code.DUPLICATE_JSON_KEY) from None
     except (ValueError, RecursionError):
         raise ApiError(Code.INVALID_JSON) from None
     if not isinstance(decoded, dict):

@@ -1,23 +1,29 @@
-"""Recipient e-mail addresses: pydantic's ``EmailStr`` rules, answered at once for plain ones.
+"""Recipient e-mail addresses: one canonical form per mailbox, answered at once for plain ones.
 
-``EmailStr`` runs email-validator on every address, which handles quoting, Unicode and IDNA and
-costs about 50 µs a send. Nearly every recipient is a plain ASCII address, and for those the
-answer is known from their shape: such an address is accepted here as email-validator would
-accept it and normalised as it would (the domain lowercased). Anything else, or anything the
-shape cannot settle (special-use domains, lengths, Punycode, the RFC 2142 mailbox names it
-lowercases), goes to email-validator, whose verdict and error message stand. A test checks the
-shortcut against email-validator.
+The canonical form is the address Unicode-normalised (NFKC) and case-folded, as Unicode's
+compatibility caseless match defines them, then judged and normalised by email-validator (as
+pydantic's ``EmailStr``: syntax only, no DNS). So ``Ann@Example.com``, ``ANN@example.com`` and
+its full-width spelling (U+FF41…) are one recipient, one wallet, one policy entry. Only a bare
+address is taken: the display-name form (``"Ann" <ann@example.com>``), which ``EmailStr`` would
+quietly reduce to its address, is refused, so a request has one meaning.
+
+email-validator costs about 50 µs a send. Nearly every recipient is a plain ASCII address, and
+for those the answer is known from their shape: NFKC leaves ASCII as it is and case folding is
+lower-casing, so such an address is lower-cased here, as the full path would give it. Anything
+else, or anything the shape cannot settle (special-use domains, lengths, Punycode), takes the
+full path, whose verdict and error message stand. A test holds the two to the same answers.
 """
 
 import re
+import unicodedata
 from typing import Annotated
 
 import email_validator
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import AfterValidator, Field
 from pydantic.networks import validate_email
+from pydantic_core import PydanticCustomError
 
-__all__ = ["RecipientEmail", "normalize"]
+__all__ = ["RecipientEmail", "canonical", "normalize"]
 
 # Dot-atoms of letters, digits, "_", "+" and "-"; host labels of letters, digits and inner
 # hyphens; a top-level domain of letters only.
@@ -37,8 +43,31 @@ def _special_use(domain: str) -> bool:
     )
 
 
+def _folded(text: str) -> str:
+    """Unicode's compatibility caseless form (D145: NFKD of the case fold of NFKD of the case
+    fold of NFD), composed as NFKC; applied again it changes nothing."""
+    once = unicodedata.normalize("NFKD", unicodedata.normalize("NFD", text).casefold())
+    return unicodedata.normalize("NFKC", once.casefold())
+
+
+def _refused(reason: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "value_error", "value is not a valid email address: {reason}", {"reason": reason}
+    )
+
+
+def canonical(value: str) -> str:
+    """The full path: the canonical form of ``value``, or its ``PydanticCustomError``."""
+    folded = _folded(value)
+    # Angle brackets have no place in a bare address (quoted local parts are refused anyway).
+    if "<" in folded or ">" in folded:
+        raise _refused("give the bare address, without a display name or angle brackets")
+    # email-validator writes an internationalised domain in Unicode: fold its answer too.
+    return _folded(validate_email(folded)[1])
+
+
 def normalize(value: str) -> str:
-    """The address as ``EmailStr`` would give it, or its ``PydanticCustomError``."""
+    """The canonical form of ``value`` (``canonical``), at once for a plain ASCII address."""
     match = _PLAIN.fullmatch(value)
     if match is not None:
         local, domain = match.group(1), match.group(2).lower()
@@ -48,10 +77,9 @@ def normalize(value: str) -> str:
             and len(domain) <= _DOMAIN_MAX
             and "--" not in domain  # Punycode and the labels RFC 5890 reserves
             and not _special_use(domain)
-            and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES  # lowercased (RFC 2142)
         ):
-            return f"{local}@{domain}"
-    return validate_email(value)[1]
+            return value.lower()
+    return canonical(value)
 
 
 RecipientEmail = Annotated[

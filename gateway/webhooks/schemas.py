@@ -2,7 +2,9 @@
 
 from typing import Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..timestamps import Instant
 
 __all__ = [
     "EVENT_TYPES",
@@ -82,7 +84,7 @@ class RotateRequest(_Strict):
 class ReplayFailedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime = Field(description="RFC 3339; failed deliveries created since then.")
+    since: Instant = Field(description="RFC 3339; failed deliveries created since then.")
 
 
 class EndpointsQuery(BaseModel):
@@ -100,8 +102,8 @@ class DeliveriesQuery(BaseModel):
     endpoint_id: str | None = Field(default=None, max_length=40)
     event_type: EventType | None = None
     status: Literal["pending", "succeeded", "failed"] | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
 
 
 class EndpointData(BaseModel):

@@ -1,10 +1,10 @@
-"""The plain-address shortcut answers exactly as email-validator (through pydantic) would."""
+"""The plain-address shortcut answers exactly as the full path (email-validator on the folded
+address) would."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
 from gateway.topup import addresses
@@ -66,8 +66,8 @@ EDGES = [
 
 
 @pytest.mark.parametrize("value", EDGES)
-def test_edge_cases_match_email_validator(value: str) -> None:
-    assert _verdict(addresses.normalize, value) == _verdict(validate_email, value)
+def test_edge_cases_match_the_full_path(value: str) -> None:
+    assert _verdict(addresses.normalize, value) == _verdict(addresses.canonical, value)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -81,13 +81,13 @@ def test_edge_cases_match_email_validator(value: str) -> None:
         st.from_regex(r"[A-Za-z0-9_+.\-\"ü ]{0,12}@[A-Za-z0-9.\-ü]{0,20}", fullmatch=True),
     )
 )
-def test_generated_addresses_match_email_validator(value: str) -> None:
-    assert _verdict(addresses.normalize, value) == _verdict(validate_email, value)
+def test_generated_addresses_match_the_full_path(value: str) -> None:
+    assert _verdict(addresses.normalize, value) == _verdict(addresses.canonical, value)
 
 
 def test_the_send_model_keeps_email_str_behaviour() -> None:
     body = {"platform": "claude", "amount_cents": 1, "recipient_email": "R@Example.COM"}
-    assert SendRequest.model_validate(body).recipient_email == "R@example.com"
+    assert SendRequest.model_validate(body).recipient_email == "r@example.com"
     with pytest.raises(ValidationError, match="special-use"):
         SendRequest.model_validate({**body, "recipient_email": "r@example.test"})
     schema = SendRequest.model_json_schema()["properties"]["recipient_email"]
