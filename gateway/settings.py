@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open connections to receivers per worker process, and so attempts in flight at once.
     webhook_max_connections: int = Field(default=200, ge=1)
+    # A receiver's response head, as the worker reads it: the status line, the header lines,
+    # and their names and values together. Past any of them the attempt fails and the
+    # connection is dropped.
+    webhook_max_response_line_bytes: int = Field(default=8 * 1024, ge=64)
+    webhook_max_response_headers: int = Field(default=100, ge=1)
+    webhook_max_response_header_bytes: int = Field(default=64 * 1024, ge=1024)
     # The contract's name is AITOPUP_WEBHOOK_DISABLE_AFTER; the unit-bearing name works too.
     webhook_disable_after_seconds: int = Field(
         default=5 * 24 * 3600,

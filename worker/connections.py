@@ -7,18 +7,23 @@ proxies or upgrades: the caller decides all of that, and none of it is wanted he
 job is why it is cheap: measured against aiohttp's client in the same process and loop, with the
 same httpx objects around it, a POST costs about a third of the CPU.
 
+A response's head is held whole until it ends, so how much of it is read is capped
+(``HeadLimits``): past a cap the exchange fails with ``HeadTooLarge`` and the connection is
+dropped, whatever the receiver meant to send. The body is the caller's to cap as it reads it.
+
 Errors are httpx's, as every caller of an httpx transport expects.
 """
 
 import asyncio
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import cast
 
 import httptools
 import httpx
 
-__all__ = ["Connection", "Deadlines", "Key", "Pool"]
+__all__ = ["Connection", "Deadlines", "HeadLimits", "HeadTooLarge", "Key", "Pool"]
 
 Key = tuple[str, str, int]  # scheme, host, port
 
@@ -30,6 +35,31 @@ LOW_WATER = 16 * 1024
 
 class _Unsolicited(Exception):
     """Raised from a parser callback to stop it at a response nobody asked for."""
+
+
+class HeadTooLarge(httpx.RemoteProtocolError):
+    """A response's head went past one of its caps (``HeadLimits``); the connection is dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """How much of a response's head a connection reads.
+
+    Without caps a receiver decides how much of the worker's memory an attempt takes (a head is
+    held whole, then parsed, stored with the attempt and served back by the delivery log), and
+    a process's memory does not shrink back after a few large ones."""
+
+    line: int = 8 * 1024  # the status line's reason phrase
+    count: int = 100  # header lines
+    size: int = 64 * 1024  # header names and values, together
+
+    @property
+    def wire(self) -> int:
+        """The most bytes that may arrive before the head ends: a head within the caps, with
+        room for each line's separator, spaces and line end. It bounds what the parser holds
+        of a line not yet finished; interim replies (``100 Continue``) count too, so an endless
+        stream of them is cut off like one endless header."""
+        return 64 + self.line + self.size + 8 * self.count
 
 
 class Deadlines:
@@ -72,9 +102,10 @@ class Deadlines:
 class Connection(asyncio.Protocol):
     """One connection; ``exchange`` sends a request and waits for its head, ``read`` the body."""
 
-    def __init__(self, key: Key, deadlines: Deadlines) -> None:
+    def __init__(self, key: Key, deadlines: Deadlines, limits: HeadLimits) -> None:
         self.key = key
         self._deadlines = deadlines
+        self._limits = limits
         self.idle_since = 0.0
         self.closed = False
         self._transport: asyncio.Transport | None = None
@@ -90,6 +121,8 @@ class Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.received = False  # any byte of this exchange's response
         self._head = False
+        self._head_bytes = 0  # received while the head was not yet whole
+        self._header_bytes = 0  # header names and values of the head being read
         self._interim = False
         self._until_eof = False
         self._complete = False
@@ -114,13 +147,24 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("the server switched protocols"))
         except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, _Unsolicited):
+            cause = exc.__context__
+            if isinstance(cause, _Unsolicited):
                 # The response already read stands; only the connection is dropped.
                 self._fail(httpx.RemoteProtocolError("data after the response"))
+            elif isinstance(cause, HeadTooLarge):
+                self._fail(cause.with_traceback(None))  # its frames hold the header read
             else:
                 self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed response: {exc}"))
+        if not self._head and self._error is None:
+            # The parser holds a header line it has not finished in full; counting what arrives
+            # bounds that too, however the receiver splits its lines.
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.wire:
+                self._fail(
+                    HeadTooLarge(f"response headers too large: more than {self._limits.wire} bytes")
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -142,15 +186,26 @@ class Connection(asyncio.Protocol):
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
+        if len(self.reason) > self._limits.line:
+            raise HeadTooLarge(
+                f"response status line too long: more than {self._limits.line} bytes"
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) == self._limits.count:
+            raise HeadTooLarge(
+                f"response headers too large: more than {self._limits.count} headers"
+            )
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self._limits.size:
+            raise HeadTooLarge(f"response headers too large: more than {self._limits.size} bytes")
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # an interim reply (100 Continue, 103): the real one follows
             self._interim = True
-            self.headers, self.reason = [], b""
+            self.headers, self.reason, self._header_bytes = [], b"", 0
             return
         self.status = status
         self._head = True

@@ -4,6 +4,9 @@ The ARQ task is a thin shell; ``_deliver`` is the core. Any number of worker pro
 at once: an attempt is claimed by one conditional UPDATE (due, pending) that also moves
 ``next_attempt_at`` to a lease, so a second worker finds nothing to do, and a worker killed
 mid-attempt leaves a lease that expires into the sweep's hands.
+
+What a receiver answers is bounded on the way in (its head by ``connections.HeadLimits``, its
+body read to ``RESPONSE_CAP``) and again in what the attempt row keeps of it.
 """
 
 import asyncio
@@ -24,6 +27,7 @@ from gateway.store.db import Database
 from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
+from .connections import HeadTooLarge
 from .http import USER_AGENT, Outbound
 from .queue import Load
 from .store import Claim, Record, Store
@@ -33,6 +37,11 @@ __all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_
 log = logging.getLogger("aitopup.delivery")
 
 RESPONSE_CAP = 4096
+# What the attempt row keeps of a response's headers: the first ones, each cut short. The head
+# on the wire may hold far more (``HeadLimits``), and the delivery log serves back what is kept.
+STORED_HEADERS = 50
+STORED_NAME = 128
+STORED_VALUE = 512
 RETRY_AFTER_CAP = 3600.0
 CONNECT_TIMEOUT = 5.0
 # How long a claimed attempt may run before the sweep may hand it to another worker.
@@ -73,9 +82,10 @@ class Attempt:
     """What happened on the wire."""
 
     status: int | None = None
-    headers: dict[str, str] | None = None
+    headers: dict[str, str] | None = None  # what the attempt row keeps (``_kept_headers``)
     body: str | None = None
     error: str | None = None
+    retry_after: str | None = None  # read from every header, not only those kept
 
     @property
     def succeeded(self) -> bool:
@@ -114,8 +124,25 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
     return b"".join(chunks)[:cap]
 
 
+def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The first ``STORED_HEADERS`` header names, each value cut to ``STORED_VALUE``; a name
+    sent more than once keeps its values joined, as ``Headers.items`` joins them."""
+    kept: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        name = name[:STORED_NAME]
+        before = kept.get(name)
+        if before is not None:
+            value = f"{before}, {value}"
+        elif len(kept) == STORED_HEADERS:
+            continue
+        kept[name] = value[:STORED_VALUE]
+    return kept
+
+
 def _describe(exc: Exception) -> str:
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, HeadTooLarge):
+        return detail[:500]  # says what it is: "response headers too large: …"
     if isinstance(exc, httpx.TimeoutException):
         kind = "timeout"
     elif isinstance(exc, httpx.ConnectError):
@@ -176,11 +203,14 @@ async def post(
     auth, redirects or header merging, which cost several times the CPU of the request itself."""
     result = Attempt()
     request = _request(url, body, headers, deadline)
+    location = ""
     try:
         response = await transport.handle_async_request(request)
         try:
             result.status = response.status_code
-            result.headers = dict(response.headers.items())  # dict() would scan per key
+            result.headers = _kept_headers(response.headers)
+            result.retry_after = response.headers.get("retry-after")
+            location = response.headers.get("location", "")
             raw = await _read_capped(response, RESPONSE_CAP)
             result.body = raw.decode("utf-8", errors="replace")
         finally:
@@ -191,7 +221,6 @@ async def post(
         result.error = _describe(exc)
     if result.error is None and result.status is not None and not 200 <= result.status < 300:
         if 300 <= result.status < 400:
-            location = (result.headers or {}).get("location", "")
             result.error = f"redirect not followed: HTTP {result.status} to {location}"[:500]
         else:
             result.error = f"HTTP {result.status}"
@@ -216,7 +245,7 @@ def _plan(
         status = "pending"
         delay = delays[index + 1]
         if attempt.status in (429, 503):
-            asked = retry_after_seconds((attempt.headers or {}).get("retry-after"), finished)
+            asked = retry_after_seconds(attempt.retry_after, finished)
             if asked is not None:
                 delay = max(delay, asked)
         next_at = finished + timedelta(seconds=delay)

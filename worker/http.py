@@ -22,9 +22,9 @@ import httpx
 from gateway.settings import Settings
 from gateway.webhooks.urls import UrlRefused, resolve_checked
 
-from .connections import Connection, Deadlines, Key, Pool
+from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 
-__all__ = ["USER_AGENT", "Outbound", "WebhookTransport", "build_clients"]
+__all__ = ["USER_AGENT", "Outbound", "WebhookTransport", "build_clients", "head_limits"]
 
 USER_AGENT = "aiTopUp-Webhooks/1"
 
@@ -83,17 +83,20 @@ class WebhookTransport(httpx.AsyncBaseTransport):
     byte, not each read as in httpx's own transport: a receiver that trickles bytes, or a slow
     connect, cannot hold an attempt past it. The connect timeout also bounds the connect alone.
     At most ``limits.max_connections`` exchanges run at once; a request beyond that waits for a
-    slot (before its clock starts). Bodies are neither decompressed nor drained: the caller reads
-    what it wants."""
+    slot (before its clock starts). A response head past ``head_limits`` fails the exchange
+    (``HeadTooLarge``). Bodies are neither decompressed nor drained: the caller reads what it
+    wants."""
 
     def __init__(
         self,
         *,
         allow_loopback: bool,
         limits: httpx.Limits,
+        head_limits: HeadLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._allow_loopback = allow_loopback
+        self._head_limits = head_limits or HeadLimits()
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
         self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
         self._deadlines = Deadlines()
@@ -181,7 +184,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
                 for address in addresses:
                     try:
                         _, connection = await loop.create_connection(
-                            lambda: Connection(key, self._deadlines),
+                            lambda: Connection(key, self._deadlines, self._head_limits),
                             str(address),
                             port,
                             ssl=tls,
@@ -231,13 +234,23 @@ def _client(settings: Settings, transport: httpx.AsyncBaseTransport) -> Outbound
     return Outbound(client, transport)
 
 
-def _checked(*, allow_loopback: bool, max_connections: int) -> WebhookTransport:
+def head_limits(settings: Settings) -> HeadLimits:
+    return HeadLimits(
+        line=settings.webhook_max_response_line_bytes,
+        count=settings.webhook_max_response_headers,
+        size=settings.webhook_max_response_header_bytes,
+    )
+
+
+def _checked(settings: Settings, *, allow_loopback: bool, max_connections: int) -> WebhookTransport:
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=30,
     )
-    return WebhookTransport(allow_loopback=allow_loopback, limits=limits)
+    return WebhookTransport(
+        allow_loopback=allow_loopback, limits=limits, head_limits=head_limits(settings)
+    )
 
 
 def build_clients(
@@ -258,8 +271,12 @@ def build_clients(
     if transport is not None:
         shared = _client(settings, transport)
         return {"live": shared, "staging": shared}
-    strict = _client(settings, _checked(allow_loopback=False, max_connections=max_connections))
+    strict = _client(
+        settings, _checked(settings, allow_loopback=False, max_connections=max_connections)
+    )
     if not settings.allow_private_webhook_urls:
         return {"live": strict, "staging": strict}
-    loose = _client(settings, _checked(allow_loopback=True, max_connections=max_connections))
+    loose = _client(
+        settings, _checked(settings, allow_loopback=True, max_connections=max_connections)
+    )
     return {"live": strict, "staging": loose}
