@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open connections to receivers per worker process, and so attempts in flight at once.
     webhook_max_connections: int = Field(default=200, ge=1)
+    # How many of them one merchant's attempts may hold at once; unset, a quarter of them. A
+    # merchant's further attempts wait for its own (``webhook_merchant_connections``).
+    webhook_max_connections_per_merchant: int | None = Field(default=None, ge=1)
     # A receiver's response head, as the worker reads it: the status line, the header lines,
     # and their names and values together. Past any of them the attempt fails and the
     # connection is dropped.
@@ -129,6 +132,12 @@ class Settings(BaseSettings):
     def retry_delays(self) -> list[float]:
         """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
         return list(_schedule(self.webhook_retry_schedule))
+
+    @property
+    def webhook_merchant_connections(self) -> int:
+        """How many attempts of one merchant a worker runs at once."""
+        share = self.webhook_max_connections_per_merchant or self.webhook_max_connections // 4
+        return max(1, min(share, self.webhook_max_connections))
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,17 +19,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from gateway.clock import utcnow
 from gateway.ops.metrics import observe_delivery_attempt
 from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.store.models import WebhookEndpoint, table_of
 from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .connections import HeadTooLarge
 from .http import USER_AGENT, Outbound
-from .queue import Load
+from .queue import Load, Shares
 from .store import Claim, Record, Store
 
 __all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_after_seconds"]
@@ -47,6 +49,8 @@ CONNECT_TIMEOUT = 5.0
 # How long a claimed attempt may run before the sweep may hand it to another worker.
 LEASE_MARGIN = 5.0
 
+_EP = table_of(WebhookEndpoint)
+
 
 @dataclass(slots=True)
 class Deps:
@@ -63,7 +67,14 @@ class Deps:
     sending: asyncio.Semaphore
     # Deliveries taken by this process and not yet sent: the worker takes jobs while it has room.
     load: Load
+    # Each merchant's share of the connections (``webhook_merchant_connections``).
+    shares: Shares = field(init=False)
     _keys: dict[str, bytes] = field(default_factory=dict)
+    _merchants: dict[str, str] = field(default_factory=dict)
+    _looking_up: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.shares = Shares(self.settings.webhook_merchant_connections)
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
         """Opening a sealed secret is cheap but not free; the sealed text is the cache key, so a
@@ -74,6 +85,32 @@ class Deps:
                 self._keys.clear()
             found = decode_webhook_secret(self.sealer.open(sealed, context=endpoint_id))
             self._keys[sealed] = found
+        return found
+
+    async def merchant_of(self, endpoint_id: str) -> str:
+        """Whose endpoint this is: read once per endpoint (an endpoint never changes hands) and
+        kept; a lookup in progress is shared by every delivery waiting on it. An endpoint not
+        found (never in a real delivery) stands for itself."""
+        found = self._merchants.get(endpoint_id)
+        if found is not None:
+            return found
+        pending = self._looking_up.get(endpoint_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(endpoint_id))
+            self._looking_up[endpoint_id] = pending
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, endpoint_id: str) -> str:
+        try:
+            async with self.db.read() as conn:
+                merchant = (
+                    await conn.execute(select(_EP.c.merchant_id).where(_EP.c.id == endpoint_id))
+                ).scalar()
+        finally:
+            del self._looking_up[endpoint_id]
+        if len(self._merchants) > 100_000:
+            self._merchants.clear()
+        found = self._merchants[endpoint_id] = merchant or endpoint_id
         return found
 
 
@@ -277,13 +314,29 @@ class _Sent:
 
 
 async def _send(deps: Deps, delivery_id: str) -> _Sent | str:
-    """Claim the attempt that is due and make it; why not, when there is none."""
+    """Claim the attempt that is due and make it, in one of its merchant's slots (``Shares``);
+    why not, when there is none, or when the merchant's slots stay taken (put off).
+
+    The slot is taken after the claim, so that claims keep being batched by the whole room
+    (``Store``) and a delivery put off is already held; the wait for it is at most
+    ``queue.HOLD``, inside the lease's margin."""
     claim = await deps.store.claim(delivery_id)
     if claim is None:
         return "skipped"
     if isinstance(claim, str):
         return claim
+    merchant = await deps.merchant_of(claim.endpoint_id)
+    if not await deps.shares.acquire(merchant):
+        return await _put_off(deps, claim)
+    try:
+        return await _make_attempt(deps, claim)
+    finally:
+        deps.shares.release(merchant)
 
+
+async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
+    """Sign the claimed attempt's exact bytes and POST them."""
+    delivery_id = claim.delivery_id
     now = utcnow()
     keys = [deps.signing_key(claim.endpoint_id, claim.secret_sealed)]
     if claim.previous_secret_sealed and (claim.previous_secret_expires_at or now) > now:
@@ -311,12 +364,27 @@ async def _send(deps: Deps, delivery_id: str) -> _Sent | str:
     return _Sent(claim, headers, attempt, started, utcnow(), seconds)
 
 
+async def _put_off(deps: Deps, claim: Claim) -> str:
+    """Hand a claimed delivery back to the queue unsent, while its merchant's connections stay
+    taken: its claim keeps every worker off it, and its job comes back when that claim's lease
+    ends. It is not an attempt: the delivery log, the attempt count and the retry schedule are
+    as they were."""
+    # The lease the claim took (``worker.__main__`` builds the store with it), counted from
+    # after the claim, so the job never wakes before the delivery is due again.
+    lease = deps.settings.webhook_timeout_seconds + LEASE_MARGIN
+    due = utcnow() + timedelta(seconds=lease)
+    await outbox.enqueue_jobs(deps.redis, [(claim.delivery_id, claim.generation)], defer_until=due)
+    return "put off"
+
+
 async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> str:
     """Run the attempt that is due, if one is; the outcome, for the job result and the tests.
 
     A burst larger than the pool waits here, before its claim, rather than for a connection
     inside the attempt: there the wait would count against the receiver's timeout, and a long
-    one would outlast the claim's lease. Once sent, the delivery no longer counts against the
+    one would outlast the claim's lease. Then it waits, briefly, for one of its merchant's own
+    slots (``Shares``), so another merchant's slow receivers never hold it up, and is put off
+    when its merchant's slots stay taken. Once sent, the delivery no longer counts against the
     worker's room (``Load``): recording it needs no connection."""
     try:
         async with deps.sending:
