@@ -66,7 +66,11 @@ def private_sqlite_file(url: str) -> None:
         return
     path = Path(database)
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Only ever a new file: closing a descriptor of a file SQLite has open in this process
+        # drops every POSIX lock the process holds on it, and with them SQLite's.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     except OSError:  # no such folder, no permission: connecting will say so, in its own words
         return
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
