@@ -140,7 +140,7 @@ async def test_endpoint(request: Request) -> Response:
         svc.settings.webhook_tests_per_minute,
         Code.WEBHOOK_TEST_RATE_LIMITED,
     )
-    queued = await endpoints.send_test(svc.db, caller, endpoint_id)
+    queued = await endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 
@@ -155,7 +155,7 @@ async def replay_failed(request: Request) -> Response:
         svc.settings.webhook_recovers_per_minute,
         Code.WEBHOOK_RECOVER_RATE_LIMITED,
     )
-    queued = await deliveries.replay_failed(svc.db, caller, endpoint_id, body.since)
+    queued = await deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 
@@ -186,7 +186,7 @@ async def replay_delivery(request: Request) -> Response:
         svc.settings.webhook_replays_per_minute,
         Code.WEBHOOK_REPLAY_RATE_LIMITED,
     )
-    queued = await deliveries.replay_delivery(svc.db, caller, delivery_id)
+    queued = await deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
 

@@ -15,9 +15,10 @@ from ..callers import Caller
 from ..clock import rfc3339, utcnow
 from ..codes import Code
 from ..outcome import ApiError
+from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
-from .endpoints import Queued, endpoint_row
+from .endpoints import Queued, check_reachable, endpoint_row
 from .schemas import (
     AttemptData,
     DeliveriesQuery,
@@ -133,8 +134,19 @@ async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: 
         raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
 
 
-async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Queued:
+async def replay_delivery(
+    db: Database, settings: Settings, caller: Caller, delivery_id: str
+) -> Queued:
     """One more attempt of a finished delivery, same event, same ``webhook-id``."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(_D.c.endpoint_id).where(_D.c.id == delivery_id, *_deliveries_of(caller))
+            )
+        ).first()
+    if found is None:
+        raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
+    await check_reachable(db, settings, caller, found.endpoint_id)
     now = utcnow()
     async with db.transaction() as conn:
         current = (
@@ -160,8 +172,11 @@ async def replay_delivery(db: Database, caller: Caller, delivery_id: str) -> Que
     return Queued(_delivery_data(row), [(row.id, row.generation)])
 
 
-async def replay_failed(db: Database, caller: Caller, endpoint_id: str, since: datetime) -> Queued:
+async def replay_failed(
+    db: Database, settings: Settings, caller: Caller, endpoint_id: str, since: datetime
+) -> Queued:
     """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
+    await check_reachable(db, settings, caller, endpoint_id)
     now = utcnow()
     async with db.transaction() as conn:
         await _enabled_endpoint(conn, caller, endpoint_id)

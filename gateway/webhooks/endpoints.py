@@ -37,6 +37,7 @@ from .urls import UrlRefused, parse_webhook_url, resolve_checked
 __all__ = [
     "Queued",
     "allows_loopback",
+    "check_reachable",
     "check_url",
     "create_endpoint",
     "delete_endpoint",
@@ -253,7 +254,22 @@ async def rotate_secret(
     return EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
 
 
-async def send_test(db: Database, caller: Caller, endpoint_id: str) -> Queued:
+async def check_reachable(
+    db: Database, settings: Settings, caller: Caller, endpoint_id: str
+) -> None:
+    """Before a test or a replay makes work for the worker: the endpoint exists, is enabled, and
+    its URL still passes the one address check (a name may have turned private since it was
+    saved). Read and resolved outside any transaction: DNS may take its time. The worker checks
+    again at connect time."""
+    async with db.read() as conn:
+        row = await endpoint_row(conn, caller, endpoint_id)
+    if not row.enabled:
+        raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
+    await check_url(settings, caller.env, row.url)
+
+
+async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_id: str) -> Queued:
+    await check_reachable(db, settings, caller, endpoint_id)
     now = utcnow()
     async with db.transaction() as conn:
         row = await endpoint_row(conn, caller, endpoint_id)
