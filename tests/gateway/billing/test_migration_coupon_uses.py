@@ -4,8 +4,6 @@ hold them, pending checkouts given an expiry, and adjustment memos the merchant 
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,10 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import text
 
-from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.types import UTCDateTime
-from tests.fixtures.postgres import fresh_database
+from tests.fixtures.migrations import database_at, url_of
 
 BEFORE = "0003"
 INTERNAL = "alice@ops: chargeback on card 4242, fraud team ticket 99"
@@ -100,33 +97,10 @@ _ROWS = [
 ]
 
 
-@asynccontextmanager
-async def _database_before(
-    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Database]:
-    """A database of the same store as ``database_url``, migrated to the revision before."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
-        await asyncio.to_thread(upgrade, url, BEFORE)
-        db = Database(create_engine(url))
-        try:
-            yield db
-        finally:
-            await db.dispose()
-        return
-    async with fresh_database(request.getfixturevalue("postgres_server")) as url:
-        await asyncio.to_thread(upgrade, url, BEFORE)
-        db = Database(create_engine(url))
-        try:
-            yield db
-        finally:
-            await db.dispose()
-
-
 async def test_migration_splits_coupon_uses_expires_pending_orders_and_scrubs_memos(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with _database_before(database_url, tmp_path, request) as db:
+    async with database_at(BEFORE, database_url, tmp_path, request) as db:
         async with db.transaction() as conn:
             for i, statement in enumerate(_ROWS):
                 await conn.execute(
@@ -135,7 +109,7 @@ async def test_migration_splits_coupon_uses_expires_pending_orders_and_scrubs_me
                 if i == 1:
                     await conn.execute(text(_INSERT_ORDER), _ORDERS)
 
-        await asyncio.to_thread(upgrade, str(db.engine.url.render_as_string(False)))
+        await asyncio.to_thread(upgrade, url_of(db))
 
         async with db.read() as conn:
             uses = {

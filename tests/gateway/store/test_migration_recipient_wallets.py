@@ -1,17 +1,14 @@
 """Migration 0003 splits each shared recipient wallet by the merchant of each entry."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from tests.conftest import unbalanced_wallets
-from tests.fixtures.postgres import fresh_database
+from tests.fixtures.migrations import database_at, url_of
 
 # Two merchants sent to ann on claude (m1 twice), one to bob; each top-up's credit entry sits on
 # the one shared wallet its address had before, and each merchant's wallet holds its debits.
@@ -56,63 +53,42 @@ _ROWS = [
 ]
 
 
-@asynccontextmanager
-async def _empty_database(
-    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[str]:
-    """A database of the same store as ``database_url``, migrated to 0002 only."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
-        await asyncio.to_thread(upgrade, url, "0002")
-        yield url
-        return
-    async with fresh_database(request.getfixturevalue("postgres_server")) as url:
-        await asyncio.to_thread(upgrade, url, "0002")
-        yield url
-
-
 async def test_shared_recipient_wallets_are_split_by_merchant(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with _empty_database(database_url, tmp_path, request) as url:
-        db = Database(create_engine(url))
-        try:
-            async with db.transaction() as conn:
-                for statement in _ROWS:
-                    await conn.execute(text(statement))
-            assert await unbalanced_wallets(db) == []  # consistent before, as a store would be
+    async with database_at("0002", database_url, tmp_path, request) as db:
+        async with db.transaction() as conn:
+            for statement in _ROWS:
+                await conn.execute(text(statement))
+        assert await unbalanced_wallets(db) == []  # consistent before, as a store would be
 
-            await asyncio.to_thread(upgrade, url)
+        await asyncio.to_thread(upgrade, url_of(db))
 
-            async with db.read() as conn:
-                wallets = {
-                    row.owner: (row.id, row.merchant_id, row.balance_cents)
-                    for row in await conn.execute(
-                        text("SELECT id, owner, merchant_id, balance_cents FROM wallets")
-                    )
-                }
-                pointed = {
-                    row.id: row.recipient_wallet_id
-                    for row in await conn.execute(
-                        text("SELECT id, recipient_wallet_id FROM topups")
-                    )
-                }
-            ann_1 = wallets["r:mer_1:claude:ann@example.com"]
-            ann_2 = wallets["r:mer_2:claude:ann@example.com"]
-            bob_1 = wallets["r:mer_1:claude:bob@example.com"]
-            assert (ann_1[1:], ann_2[1:], bob_1[1:]) == (
-                ("mer_1", 400),
-                ("mer_2", 200),
-                ("mer_1", 50),
-            )
-            assert "r:claude:ann@example.com" not in wallets  # the shared wallets are gone
-            assert "r:claude:bob@example.com" not in wallets
-            assert pointed == {
-                "txn_1": ann_1[0],
-                "txn_2": ann_2[0],
-                "txn_3": ann_1[0],
-                "txn_4": bob_1[0],
+        async with db.read() as conn:
+            wallets = {
+                row.owner: (row.id, row.merchant_id, row.balance_cents)
+                for row in await conn.execute(
+                    text("SELECT id, owner, merchant_id, balance_cents FROM wallets")
+                )
             }
-            assert await unbalanced_wallets(db) == []
-        finally:
-            await db.dispose()
+            pointed = {
+                row.id: row.recipient_wallet_id
+                for row in await conn.execute(text("SELECT id, recipient_wallet_id FROM topups"))
+            }
+        ann_1 = wallets["r:mer_1:claude:ann@example.com"]
+        ann_2 = wallets["r:mer_2:claude:ann@example.com"]
+        bob_1 = wallets["r:mer_1:claude:bob@example.com"]
+        assert (ann_1[1:], ann_2[1:], bob_1[1:]) == (
+            ("mer_1", 400),
+            ("mer_2", 200),
+            ("mer_1", 50),
+        )
+        assert "r:claude:ann@example.com" not in wallets  # the shared wallets are gone
+        assert "r:claude:bob@example.com" not in wallets
+        assert pointed == {
+            "txn_1": ann_1[0],
+            "txn_2": ann_2[0],
+            "txn_3": ann_1[0],
+            "txn_4": bob_1[0],
+        }
+        assert await unbalanced_wallets(db) == []
