@@ -4,7 +4,7 @@ import importlib
 
 from .report import Row, print_rows
 
-SUITES = ["bench.topup", "bench.deliveries"]
+SUITES = ["bench.topup", "bench.policy", "bench.deliveries", "bench.mcp"]
 
 
 def main() -> None:

@@ -8,24 +8,22 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from arq import create_pool
-from arq.connections import RedisSettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.routing import BaseRoute, Mount, Router
-
-from keys import Sealer
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from .api import PREFIX, admin, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
+from .dashboard import mount as dashboard_routes
+from .dashboard.headers import SecurityHeaders
 from .envelope import HANDLERS
+from .mcp import PATH as MCP_PATH
+from .mcp import McpHttp
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
-from .services import Services
+from .services import open_services
 from .settings import Settings
-from .store.db import Database, create_engine
-from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["StartupRefused", "app_from_env", "check_startup", "create_app"]
 
@@ -66,38 +64,31 @@ def check_startup(settings: Settings, *, host: str) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
+    pepper = settings.key_pepper.get_secret_value().encode()
+    mcp = McpHttp(pepper, max_body_bytes=settings.max_body_bytes)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        db = Database(create_engine(settings.database_url))
-        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-        # What is alive now (modules, the app, its clients) lives as long as the process: out
-        # of the collector's sight, a full collection no longer walks it (50 ms, a p99 stall).
-        gc.freeze()
-        enqueuer = Enqueuer(redis)
-        try:
-            yield {
-                "services": Services(
-                    settings=settings,
-                    db=db,
-                    redis=redis,
-                    sealer=Sealer(settings.secret_key.get_secret_value().encode()),
-                    enqueuer=enqueuer,
-                )
-            }
-        finally:
-            await enqueuer.drain()
-            await redis.aclose()
-            await db.dispose()
+        async with open_services(settings) as svc:
+            # What is alive now (modules, the app, its clients) lives as long as the process:
+            # out of the collector's sight, a full collection no longer walks it (50 ms, a p99
+            # stall).
+            gc.freeze()
+            async with mcp.running():  # the MCP door's sessions, inside the app's lifespan
+                yield {"services": svc}
 
-    backend = ApiKeyBackend(settings.key_pepper.get_secret_value().encode())
+    backend = ApiKeyBackend(pepper)
     app = Starlette(
         routes=[
             _mount(PREFIX, [*public_routes(), *ops.spec_routes()]),
             _mount(admin.PREFIX, admin.routes),
+            Route(MCP_PATH, mcp),  # an ASGI app: every method, authenticated by the key
             *ops.root_routes(with_metrics=settings.metrics),
+            *dashboard_routes(),
         ],
         middleware=[
             Middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics),
+            Middleware(SecurityHeaders),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
         ],
         exception_handlers=HANDLERS,

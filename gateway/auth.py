@@ -7,6 +7,7 @@ bad header is refused here, each case with its own code, and two headers are ref
 they hold, so no layer can read one and another layer the other.
 """
 
+import logging
 from dataclasses import dataclass
 
 from starlette.authentication import (
@@ -20,15 +21,18 @@ from starlette.responses import Response
 
 from keys import InvalidApiKey, parse_api_key
 
-from .callers import Caller, authenticate
+from .callers import Caller, authenticate, require_scope
 from .codes import CATALOGUE, Code
 from .envelope import error_response
 from .lockout import client_address
 from .outcome import ApiError
-from .ratelimit import Decision, Limit
+from .policies.model import Scope
+from .ratelimit import Decision, Limit, LimiterUnavailable, hit
 from .services import Services, services
 
 __all__ = ["ApiKeyBackend", "Caller", "auth_error", "authenticate_key", "require_caller"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +85,29 @@ async def authenticate_key(svc: Services, pepper: bytes, presented: str, client:
     if locked is not None:
         raise _locked_out(locked)
     try:
-        return await authenticate(svc.db, pepper, presented)
+        caller = await authenticate(svc.db, pepper, presented)
     except ApiError:
         over = await svc.lockout.failed(svc.redis, limits)
         if over is not None:
             raise _locked_out(over) from None
         raise
+    per_minute = caller.policy.rate_limit_per_minute
+    if per_minute is not None:
+        await _within_rate(svc, caller.key_id, per_minute)
+    return caller
+
+
+async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
+    """The key's ``rate_limit_per_minute``, counted in Redis for every gateway process. Redis
+    not answering admits the request: this limit paces traffic, while every limit on money is
+    the store's, which does not depend on Redis."""
+    try:
+        decision = await hit(svc.redis, f"key:{key_id}", per_minute, 60)
+    except LimiterUnavailable as exc:
+        log.warning("key rate limit not applied: the limiter did not answer (%s)", exc)
+        return
+    if not decision.allowed:
+        raise ApiError(Code.KEY_RATE_LIMITED, data=decision.data(), headers=decision.headers())
 
 
 class ApiKeyBackend(AuthenticationBackend):
@@ -122,8 +143,12 @@ def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return error_response(refusal)
 
 
-def require_caller(request: Request) -> Caller:
+def require_caller(request: Request, scope: Scope | None) -> Caller:
+    """The request's caller, whose key's scopes must include ``scope`` (``None``: the
+    operation checks it itself, with the rest of the key's policy)."""
     user = request.scope.get("user")
     if not isinstance(user, KeyUser):
         raise ApiError(Code.AUTH_MISSING, headers={"WWW-Authenticate": "Bearer"})
+    if scope is not None:
+        require_scope(user.caller, scope)
     return user.caller

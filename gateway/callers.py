@@ -2,31 +2,43 @@
 
 ``authenticate`` is a plain function every door calls (the REST middleware, MCP, the CLI): the
 presented key is parsed, looked up by its peppered HMAC (so the comparison never touches the raw
-key), and refused, each case with its own code, if unknown or revoked.
+key), and refused, each case with its own code, if unknown, revoked or expired. The caller
+carries the key's policy: every door checks scopes and limits through ``gateway.policies``.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from keys import InvalidApiKey, hash_api_key, parse_api_key
 
+from .clock import rfc3339, utcnow
 from .codes import Code
 from .outcome import ApiError
+from .policies.model import UNRESTRICTED, Policy, Scope, load
 from .store.db import Database
 from .store.raw import Raw, Statement
 
-__all__ = ["Caller", "authenticate"]
+__all__ = ["Caller", "authenticate", "require_scope"]
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
 _LOOKUP = Statement(
     """SELECT k.id, k.env, k.revoked_at, k.merchant_id, m.low_balance_threshold_cents,
-        w.id AS wallet_id
+        w.id AS wallet_id, k.policy
     FROM api_keys k
     JOIN merchants m ON m.id = k.merchant_id
     JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
     WHERE k.key_hash = :key_hash""",
-    ("id", "env", "revoked_at", "merchant_id", "low_balance_threshold_cents", "wallet_id"),
+    (
+        "id",
+        "env",
+        "revoked_at",
+        "merchant_id",
+        "low_balance_threshold_cents",
+        "wallet_id",
+        "policy",
+    ),
 )
 
 
@@ -37,9 +49,17 @@ class Caller:
     env: str
     low_balance_threshold_cents: int
     wallet_id: str  # the merchant's wallet in this key's environment
+    policy: Policy
+
+    @property
+    def legacy(self) -> bool:
+        """A key made before policies: every scope, no limit."""
+        return self.policy is UNRESTRICTED
 
 
-async def authenticate(db: Database, pepper: bytes, presented: str) -> Caller:
+async def authenticate(
+    db: Database, pepper: bytes, presented: str, *, now: datetime | None = None
+) -> Caller:
     """The caller behind ``presented`` (the bare ``ak_…`` key), or ``ApiError``."""
     try:
         key = parse_api_key(presented)
@@ -55,10 +75,20 @@ async def authenticate(db: Database, pepper: bytes, presented: str) -> Caller:
         raise ApiError(Code.AUTH_UNKNOWN)
     if row["revoked_at"] is not None:
         raise ApiError(Code.AUTH_REVOKED)
+    policy = load(row["policy"])
+    if policy.expires_at is not None and policy.expires_at <= (now or utcnow()):
+        raise ApiError(Code.KEY_EXPIRED, data={"expires_at": rfc3339(policy.expires_at)})
     return Caller(
         str(row["id"]),
         str(row["merchant_id"]),
         str(row["env"]),
         int(row["low_balance_threshold_cents"]),
         str(row["wallet_id"]),
+        policy,
     )
+
+
+def require_scope(caller: Caller, scope: Scope) -> None:
+    """Refuse (2301) a call the key's scopes do not cover; every door checks before it acts."""
+    if not caller.policy.allows(scope):
+        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": scope})

@@ -17,6 +17,8 @@ class Code(IntEnum):
     TOPUP_CANCELLED = 1003
     CREATED = 1004
     DELETED = 1005
+    TOPUP_AWAITING_APPROVAL = 1006
+    TOPUP_DENIED = 1007
 
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
@@ -35,6 +37,17 @@ class Code(IntEnum):
     AUTH_HEADER_REPEATED = 2203
     REDEMPTION_RATE_LIMITED = 2204
 
+    KEY_SCOPE_MISSING = 2301
+    KEY_EXPIRED = 2302
+    KEY_RATE_LIMITED = 2303
+    KEY_LIMIT_REACHED = 2304
+    KEY_PER_SEND_CAP = 2305
+    KEY_PER_RECIPIENT_LIMIT = 2306
+    KEY_PLATFORM_NOT_ALLOWED = 2307
+    KEY_RECIPIENT_NOT_ALLOWED = 2308
+    KEY_SELF_APPROVAL = 2309
+    KEY_SCOPE_NOT_GRANTABLE = 2310
+
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
     UNSUPPORTED_MEDIA_TYPE = 3003
@@ -52,6 +65,7 @@ class Code(IntEnum):
     TOPUP_FAILED = 4004
     TOPUP_NOT_CANCELLABLE = 4005
     INVALID_IDEMPOTENCY_KEY = 4006
+    TOPUP_NOT_AWAITING_APPROVAL = 4007
 
     PACK_NOT_FOUND = 4101
     COUPON_NOT_FOUND = 4102
@@ -109,6 +123,10 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.TOPUP_CANCELLED: CodeInfo(200, "Top-up cancelled; funds refunded"),
     Code.CREATED: CodeInfo(201, "Created"),
     Code.DELETED: CodeInfo(200, "Deleted"),
+    Code.TOPUP_AWAITING_APPROVAL: CodeInfo(
+        202, "Top-up held for approval: the amount is debited and held until approved or denied"
+    ),
+    Code.TOPUP_DENIED: CodeInfo(200, "Top-up denied; funds refunded"),
     Code.AUTH_MISSING: CodeInfo(401, "Missing API key: send Authorization: Bearer ak_..."),
     Code.AUTH_MALFORMED: CodeInfo(401, "Malformed API key: expected ak_<env>_<32 characters>"),
     Code.AUTH_UNKNOWN: CodeInfo(401, "Unknown API key"),
@@ -133,6 +151,24 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.REDEMPTION_RATE_LIMITED: CodeInfo(
         429, "Too many redemption attempts for this merchant; see Retry-After"
     ),
+    Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
+    Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),
+    Code.KEY_RATE_LIMITED: CodeInfo(
+        429, "Too many requests for this API key's rate limit; see Retry-After"
+    ),
+    Code.KEY_LIMIT_REACHED: CodeInfo(
+        402, "This API key's spend limit for the window is reached; see data.resets_at"
+    ),
+    Code.KEY_PER_SEND_CAP: CodeInfo(403, "Amount is above this API key's per-send maximum"),
+    Code.KEY_PER_RECIPIENT_LIMIT: CodeInfo(
+        402, "This API key's limit for this recipient in the window is reached"
+    ),
+    Code.KEY_PLATFORM_NOT_ALLOWED: CodeInfo(403, "This API key may not send to this platform"),
+    Code.KEY_RECIPIENT_NOT_ALLOWED: CodeInfo(403, "This API key may not send to this recipient"),
+    Code.KEY_SELF_APPROVAL: CodeInfo(403, "A key cannot approve or deny a send it made itself"),
+    Code.KEY_SCOPE_NOT_GRANTABLE: CodeInfo(
+        403, "A key can only give another key scopes it holds itself"
+    ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),
@@ -149,6 +185,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.TOPUP_FAILED: CodeInfo(402, "Top-up failed; funds refunded"),
     Code.TOPUP_NOT_CANCELLABLE: CodeInfo(409, "Only a pending top-up can be cancelled"),
+    Code.TOPUP_NOT_AWAITING_APPROVAL: CodeInfo(
+        409, "Only a top-up awaiting approval can be approved or denied"
+    ),
     Code.INVALID_IDEMPOTENCY_KEY: CodeInfo(
         422, "Idempotency-Key must be 1 to 255 printable ASCII characters"
     ),

@@ -122,7 +122,8 @@ def run(*, host: str, port: int) -> int:
 
         _, _, key = create_key(settings, "staging", "demo")
         base = f"http://{host}:{port}/api/public/v1"
-        print(f"\naiTopUp gateway: {base}\nstaging key (merchant demo): {key}\n", flush=True)
+        print(f"\naiTopUp gateway: {base}\nstaging key (merchant demo): {key}", flush=True)
+        print(f"dashboard: http://{host}:{port}/dashboard/ (sign up there)\n", flush=True)
         print(
             f"curl -X POST {base}/topup/send -H 'Authorization: Bearer {key}' "
             "-H 'Content-Type: application/json' "

@@ -1,18 +1,22 @@
 """The clients a request can use, built once in the lifespan and handed to every request."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from arq import create_pool
+from arq.connections import RedisSettings
 from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
 from .lockout import Lockout
 from .settings import Settings
-from .store.db import Database
+from .store.db import Database, create_engine
 from .webhooks.enqueuer import Enqueuer
 
-__all__ = ["Services", "services"]
+__all__ = ["Services", "open_services", "services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,27 @@ class Services:
     enqueuer: Enqueuer  # after-commit enqueues, grouped across requests
     # What this process knows of the authentication lockouts (their truth is in Redis).
     lockout: Lockout = field(default_factory=Lockout)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
+    opened from ``settings`` and closed after the enqueuer has drained."""
+    db = Database(create_engine(settings.database_url))
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    enqueuer = Enqueuer(redis)
+    try:
+        yield Services(
+            settings=settings,
+            db=db,
+            redis=redis,
+            sealer=Sealer(settings.secret_key.get_secret_value().encode()),
+            enqueuer=enqueuer,
+        )
+    finally:
+        await enqueuer.drain()
+        await redis.aclose()
+        await db.dispose()
 
 
 def services(conn: HTTPConnection) -> Services:

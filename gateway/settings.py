@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     staging_initial_balance_cents: int = Field(default=100_000, ge=0)
     default_low_balance_threshold_cents: int = Field(default=1_000, ge=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    # A send held for approval is refunded (``topup.approval_expired``) when no one decides it
+    # within this.
+    approval_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Failed authentications (a malformed, unknown or revoked key; a refused admin token),
@@ -84,6 +87,10 @@ class Settings(BaseSettings):
     # How long a staging sandbox checkout can be paid; then it expires and gives its coupon use
     # back. Live orders expire with their Stripe Checkout Session instead.
     sandbox_order_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+    # Anyone may create a merchant account on the dashboard's sign-up page; off, only
+    # operators make merchants and invite users (``aitopup users invite``, the admin API).
+    signup_open: bool = True
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True

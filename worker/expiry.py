@@ -13,13 +13,32 @@ between sweeps too.
 from typing import Any
 
 from gateway.billing.orders import expire_due
+from gateway.clock import utcnow
+from gateway.topup import approvals
+from gateway.webhooks import outbox
 
 from .delivery import Deps
 
-__all__ = ["expire_orders"]
+__all__ = ["expire_approvals", "expire_orders"]
 
 
 async def expire_orders(ctx: dict[str, Any]) -> int:
     """ARQ cron ``expire_orders``: how many orders expired."""
     deps: Deps = ctx["deps"]
     return await expire_due(deps.db)
+
+
+async def expire_approvals(ctx: dict[str, Any]) -> int:
+    """ARQ cron ``expire_approvals``: sends held for approval past their window are refunded
+    (``topup.approval_expired``), each in its own transaction whose conditional UPDATE loses to
+    an approve or deny that got there first. How many expired."""
+    deps: Deps = ctx["deps"]
+    now = utcnow()
+    expired = 0
+    for txn_id in await approvals.due(deps.db, now):
+        deliveries = await approvals.expire(deps.db, txn_id, now)
+        if deliveries is None:
+            continue
+        await outbox.enqueue(deps.redis, deliveries)
+        expired += 1
+    return expired

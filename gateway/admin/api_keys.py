@@ -1,32 +1,26 @@
-"""API keys as operators manage them: minted for a merchant (shown once), listed by display
-prefix, revoked. Keys are stored only as peppered hashes (``merchants.service``)."""
+"""API keys as operators manage them: minted for a merchant with a name and a policy (shown
+once), listed by display prefix, their policy changed, revoked. The rules are the merchant's own
+(``merchants.keys``, acting as an operator: both environments, any scope); each change writes
+its audit row in its own transaction. Keys are stored only as peppered hashes."""
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import rfc3339, utcnow
+from ..clock import utcnow
 from ..codes import Code
+from ..merchants import keys
 from ..merchants import service as merchants
 from ..outcome import ApiError
+from ..policies.model import UNRESTRICTED
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, table_of
 from .audit import Call, record
-from .schemas import ApiKeyCreated, ApiKeyData, KeyCreate
+from .schemas import ApiKeyCreated, ApiKeyData, KeyCreate, KeyUpdate
 
-__all__ = ["create_key", "list_keys", "revoke_key"]
+__all__ = ["create_key", "list_keys", "revoke_key", "update_key"]
 
 _M = table_of(Merchant)
-
-
-def _data(key: merchants.KeyInfo) -> ApiKeyData:
-    return ApiKeyData(
-        id=key.id,
-        env=key.env,
-        display_prefix=key.display_prefix,
-        created_at=rfc3339(key.created_at),
-        revoked_at=rfc3339(key.revoked_at) if key.revoked_at else None,
-    )
 
 
 async def _merchant_exists(conn: AsyncConnection, merchant_id: str) -> None:
@@ -37,17 +31,27 @@ async def _merchant_exists(conn: AsyncConnection, merchant_id: str) -> None:
 async def list_keys(db: Database, merchant_id: str) -> list[ApiKeyData]:
     async with db.read() as conn:
         await _merchant_exists(conn, merchant_id)
-        return [_data(k) for k in await merchants.list_keys(conn, merchant_id)]
+        return [keys.data(k) for k in await merchants.list_keys(conn, merchant_id)]
 
 
 async def create_key(
     db: Database, settings: Settings, call: Call, merchant_id: str, body: KeyCreate
 ) -> ApiKeyCreated:
+    """Without a policy the key may do everything, as an operator's keys always could: it is
+    often a merchant's first, which makes the others."""
     now = utcnow()
     pepper = settings.key_pepper.get_secret_value().encode()
     async with db.transaction() as conn:
         await _merchant_exists(conn, merchant_id)
-        key_id, key = await merchants.create_key(conn, merchant_id, body.env, pepper, now)
+        created = await keys.create(
+            conn,
+            keys.by_operator(merchant_id),
+            env=body.env,
+            name=body.name,
+            policy=body.policy or UNRESTRICTED,
+            pepper=pepper,
+            now=now,
+        )
         # The audit row names the key by id and prefix; the key itself exists only in the reply.
         await record(
             conn,
@@ -55,16 +59,36 @@ async def create_key(
             Code.CREATED,
             now,
             target_id=merchant_id,
-            details={"key_id": key_id, "env": body.env, "display_prefix": key.display_prefix},
+            details={
+                "key_id": created.id,
+                "env": body.env,
+                "display_prefix": created.display_prefix,
+                "scopes": list(created.policy.scopes),
+            },
         )
-    return ApiKeyCreated(
-        id=key_id,
-        env=body.env,
-        display_prefix=key.display_prefix,
-        created_at=rfc3339(now),
-        revoked_at=None,
-        key=key.raw,
-    )
+    return created
+
+
+async def update_key(
+    db: Database, call: Call, merchant_id: str, key_id: str, body: KeyUpdate
+) -> ApiKeyData:
+    """PATCH a key's name or policy, as the merchant would, with any scope to give."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        await _merchant_exists(conn, merchant_id)
+        updated = await keys.update(conn, keys.by_operator(merchant_id), key_id, body)
+        changed = sorted(body.model_fields_set - {"policy"})
+        if body.policy is not None:
+            changed += sorted(f"policy.{f}" for f in body.policy.model_fields_set)
+        await record(
+            conn,
+            call,
+            Code.SUCCESS,
+            now,
+            target_id=merchant_id,
+            details={"key_id": key_id, "changed": changed},
+        )
+    return updated
 
 
 async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) -> ApiKeyData:
@@ -72,12 +96,8 @@ async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) ->
     now = utcnow()
     async with db.transaction() as conn:
         await _merchant_exists(conn, merchant_id)
-        found = [k for k in await merchants.list_keys(conn, merchant_id) if k.id == key_id]
-        if not found:
-            raise ApiError(Code.API_KEY_NOT_FOUND)
-        await merchants.revoke_key(conn, key_id, now)
+        revoked = await keys.revoke(conn, keys.by_operator(merchant_id), key_id, now)
         await record(
             conn, call, Code.SUCCESS, now, target_id=merchant_id, details={"key_id": key_id}
         )
-        revoked = [k for k in await merchants.list_keys(conn, merchant_id) if k.id == key_id]
-    return _data(revoked[0])
+    return revoked

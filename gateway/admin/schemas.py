@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..billing.schemas import PackData
+from ..merchants.schemas import KeyCreated, KeyData, KeyUpdate, Name, WirePolicy, named
 from ..timestamps import Instant
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CouponData",
     "CouponUpdate",
     "KeyCreate",
+    "KeyUpdate",
     "MerchantCreate",
     "MerchantData",
     "MerchantQuery",
@@ -91,18 +93,19 @@ class MerchantData(BaseModel):
 
 class KeyCreate(_Strict):
     env: Env
+    name: Name | None = None
+    policy: WirePolicy | None = Field(
+        default=None,
+        description="null or left out: every scope and no limit, so a merchant's first key "
+        "can make the others.",
+    )
+
+    _name = field_validator("name")(named)
 
 
-class ApiKeyData(BaseModel):
-    id: str
-    env: str
-    display_prefix: str = Field(description="Enough of the key to tell keys apart; never all.")
-    created_at: str
-    revoked_at: str | None
-
-
-class ApiKeyCreated(ApiKeyData):
-    key: str = Field(description="The whole key: shown in this reply only, stored only hashed.")
+# A key reads the same to operators as to the merchant (``merchants.schemas``).
+ApiKeyData = KeyData
+ApiKeyCreated = KeyCreated
 
 
 # --- adjustments ---

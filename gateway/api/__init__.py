@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from . import billing, meta, topup, webhooks
+from . import billing, keys, meta, topup, webhooks
 
 __all__ = ["public_routes"]
 
@@ -11,4 +11,4 @@ PREFIX = "/api/public/v1"
 
 def public_routes() -> list[BaseRoute]:
     # billing first: /topup/{txn_id} would otherwise capture /topup/packs.
-    return [*meta.routes, *billing.routes, *topup.routes, *webhooks.routes]
+    return [*meta.routes, *billing.routes, *topup.routes, *webhooks.routes, *keys.routes]

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..accounts import invitations
 from ..admin import api_keys, audit, catalog, merchants, redemption_codes, reports
 from ..admin.audit import Call
 from ..admin.schemas import (
@@ -29,6 +30,7 @@ from ..admin.schemas import (
     CouponData,
     CouponUpdate,
     KeyCreate,
+    KeyUpdate,
     MerchantCreate,
     MerchantData,
     MerchantQuery,
@@ -166,20 +168,36 @@ async def update_merchant(request: Request, call: Call) -> Response:
 
 async def list_keys(request: Request, call: Call) -> Response:
     items = await api_keys.list_keys(services(request).db, _id(request))
-    return Envelope(Code.SUCCESS, [i.model_dump() for i in items])
+    return Envelope(Code.SUCCESS, [i.model_dump(mode="json") for i in items])
 
 
 async def create_key(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
     created = await api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
-    return Envelope(Code.CREATED, created.model_dump())
+    return Envelope(Code.CREATED, created.model_dump(mode="json"))
+
+
+async def update_key(request: Request, call: Call) -> Response:
+    svc = services(request)
+    key_id: str = request.path_params["key_id"][:60]
+    body, _ = await read_json(request, KeyUpdate, limit=svc.settings.max_body_bytes)
+    data = await api_keys.update_key(svc.db, call, _id(request), key_id, body)
+    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
 
 
 async def revoke_key(request: Request, call: Call) -> Response:
     key_id: str = request.path_params["key_id"][:60]
     data = await api_keys.revoke_key(services(request).db, call, _id(request), key_id)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
+
+
+async def invite_user(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, invitations.InviteRequest, limit=svc.settings.max_body_bytes)
+    base = svc.settings.public_base_url or str(request.base_url)
+    data = await invitations.invite_by_id(svc.db, _id(request), body, base)
+    return Envelope(Code.CREATED, data.model_dump())
 
 
 async def create_adjustment(request: Request, call: Call) -> Response:
@@ -375,12 +393,23 @@ routes = [
         create_key,
         "POST",
         "keys.create",
-        "Mint an API key for a merchant (the key is shown in this reply only)",
+        "Mint an API key for a merchant with a name and a policy (none: every scope, no "
+        "limit); the key is shown in this reply only",
         body=KeyCreate,
         response=ApiKeyCreated,
         success=Code.CREATED,
         errors=_NO_MERCHANT,
         secret=True,
+    ),
+    _route(
+        "/merchants/{id}/keys/{key_id}",
+        update_key,
+        "PATCH",
+        "keys.update",
+        "Change a key's name or policy: the policy fields present replace the stored ones",
+        body=KeyUpdate,
+        response=ApiKeyData,
+        errors=(*_NO_MERCHANT, Code.API_KEY_NOT_FOUND),
     ),
     _route(
         "/merchants/{id}/keys/{key_id}/revoke",
@@ -390,6 +419,19 @@ routes = [
         "Revoke an API key: refused from its next request on",
         response=ApiKeyData,
         errors=(*_NO_MERCHANT, Code.API_KEY_NOT_FOUND),
+    ),
+    _route(
+        "/merchants/{id}/users",
+        invite_user,
+        "POST",
+        "users.invite",
+        "Add a dashboard user to a merchant; a new user gets a one-time link to set a "
+        "password, shown in this reply only",
+        body=invitations.InviteRequest,
+        response=invitations.InviteData,
+        success=Code.CREATED,
+        errors=_NO_MERCHANT,
+        secret=True,
     ),
     _route(
         "/merchants/{id}/adjustments",

@@ -46,13 +46,13 @@ def _after_commit(response: Response, request: Request, delivery_ids: Sequence[s
 
 
 async def list_packs(request: Request) -> Response:
-    require_caller(request)
+    require_caller(request, "billing")
     packs = await service.list_packs(services(request).db)
     return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
 
 
 async def create_checkout(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
     data = await orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
@@ -60,7 +60,7 @@ async def create_checkout(request: Request) -> Response:
 
 
 async def redeem_code(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
     # Every attempt counts, found or not: the limit is on guessing codes.
@@ -76,7 +76,7 @@ async def redeem_code(request: Request) -> Response:
 
 
 async def funding_history(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "billing")
     query = read_query(request, HistoryQuery)
     items, total = await service.history(services(request).db, caller, query.page)
     return Envelope(
@@ -89,7 +89,7 @@ async def funding_history(request: Request) -> Response:
 
 
 async def ledger_transactions(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "billing")
     query = read_query(request, OffsetQuery)
     items, total = await service.transactions(
         services(request).db, caller, limit=query.limit, offset=query.offset

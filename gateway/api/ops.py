@@ -1,4 +1,4 @@
-"""Routes for operators and tools: liveness, readiness, metrics, the spec, its page, llms.txt."""
+"""Routes for operators and tools: liveness, readiness, metrics, the spec, /docs, llms.txt."""
 
 import asyncio
 import hmac
@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..codes import Code
 from ..envelope import ApiError, Envelope
-from ..ops import guide, metrics, openapi
+from ..ops import explorer, guide, metrics, openapi
 from ..services import services
 from .routing import ApiRoute, RouteDoc
 
@@ -83,12 +83,11 @@ async def metrics_text(request: Request) -> Response:
 
 
 class _Described:
-    """The spec and the two documents rendered from it, each built on its first request and
-    then served as the same bytes: the routes cannot change while the app runs."""
+    """The spec and the guide rendered from it, each built on its first request and then served
+    as the same bytes: the routes cannot change while the app runs."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = JSONResponse(spec).body
-        self.docs = HTMLResponse(guide.docs_html(spec)).body
         self.llms = PlainTextResponse(guide.llms_txt(spec)).body
 
 
@@ -105,7 +104,8 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def docs_page(request: Request) -> Response:
-    return Response(_described(request).docs, media_type="text/html")
+    """Swagger UI's page; the browser fetches the spec itself (from the route above)."""
+    return Response(explorer.page(), media_type="text/html")
 
 
 async def llms_txt(request: Request) -> Response:
@@ -138,6 +138,7 @@ def root_routes(*, with_metrics: bool) -> list[BaseRoute]:
             ),
         ),
         Route("/docs", docs_page, methods=["GET"]),
+        Mount(explorer.ASSETS_PATH, app=explorer.assets_app()),
         Route("/llms.txt", llms_txt, methods=["GET"]),
     ]
     if with_metrics:

@@ -23,6 +23,9 @@ KEY_ERRORS = (
     Code.AUTH_REVOKED,
     Code.AUTH_HEADER_REPEATED,
     Code.AUTH_RATE_LIMITED,
+    Code.KEY_EXPIRED,
+    Code.KEY_RATE_LIMITED,
+    Code.KEY_SCOPE_MISSING,
 )
 # What any route reading a JSON body (``parsing.read_json``) may answer.
 BODY_ERRORS = (

@@ -1,6 +1,7 @@
 """Routes of the top-up domain: send, read, list, cancel, balance and the staging sandbox."""
 
 import re
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -11,16 +12,17 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..operations import perform
-from ..ops import metrics
 from ..outcome import Outcome
 from ..services import services
-from ..topup import service
+from ..topup import approvals, doors, service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]
 
+# ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id) → outcome.
+Decide = Callable[..., Awaitable[Outcome]]
 _TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
@@ -39,7 +41,7 @@ def _render(outcome: Outcome) -> Response:
 
 
 async def send_topup(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, None)
     svc = services(request)
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body, _ = await read_json(
@@ -48,20 +50,7 @@ async def send_topup(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_topup_cents": svc.settings.max_topup_cents},
     )
-    outcome = await perform(
-        svc.enqueuer,
-        service.send(
-            svc.db,
-            svc.sealer,
-            caller,
-            body,
-            idempotency_key=key,
-            idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
-        ),
-    )
-    if svc.settings.metrics:
-        metrics.observe_topup(caller.env, body.platform, None if outcome.replayed else outcome.code)
-    return _render(outcome)
+    return _render(await doors.send(svc, caller, body, key))
 
 
 def _txn_id(request: Request) -> str:
@@ -72,14 +61,14 @@ def _txn_id(request: Request) -> str:
 
 
 async def get_topup(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "topup:read")
     svc = services(request)
     topup = await service.get(svc.db, svc.sealer, caller, _txn_id(request))
     return Envelope(Code.SUCCESS, topup.model_dump(), transaction_id=topup.id, status=topup.status)
 
 
 async def list_topups(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "topup:read")
     svc = services(request)
     query = read_query(request, ListQuery)
     if query.cursor is not None and not _TXN_ID.fullmatch(query.cursor):
@@ -97,7 +86,7 @@ async def list_topups(request: Request) -> Response:
 
 
 async def cancel_topup(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "topup:send")
     svc = services(request)
     outcome = await perform(
         svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, _txn_id(request))
@@ -106,18 +95,30 @@ async def cancel_topup(request: Request) -> Response:
 
 
 async def get_balance(request: Request) -> Response:
-    caller = require_caller(request)
-    balance = await service.wallet_balance(services(request).db, caller)
-    data = BalanceData(
-        env=caller.env,
-        balance_cents=balance,
-        low_balance_threshold_cents=caller.low_balance_threshold_cents,
-    )
+    caller = require_caller(request, "topup:read")
+    data = await service.balance(services(request).db, caller)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
+def _decision(decide: Decide) -> Callable[[Request], Awaitable[Response]]:
+    """The route of a decision on a held send (approve, deny): a key with the ``approvals``
+    scope, the operation's deliveries enqueued after commit."""
+
+    async def handle(request: Request) -> Response:
+        caller = require_caller(request, "approvals")
+        svc = services(request)
+        operation = decide(svc.db, svc.sealer, caller, _txn_id(request))
+        return _render(await perform(svc.enqueuer, operation))
+
+    return handle
+
+
+approve_topup = _decision(approvals.approve)
+deny_topup = _decision(approvals.deny)
+
+
 async def sandbox_fund(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(
         request,
@@ -138,9 +139,21 @@ _SEND_ERRORS = (
     *_AUTH,
     *_BODY,
     Code.INSUFFICIENT_BALANCE,
+    Code.KEY_LIMIT_REACHED,
+    Code.KEY_PER_SEND_CAP,
+    Code.KEY_PER_RECIPIENT_LIMIT,
+    Code.KEY_PLATFORM_NOT_ALLOWED,
+    Code.KEY_RECIPIENT_NOT_ALLOWED,
     Code.TOPUP_FAILED,
     Code.IDEMPOTENCY_KEY_REUSED,
     Code.INVALID_IDEMPOTENCY_KEY,
+)
+
+_DECISION_ERRORS = (
+    *_AUTH,
+    Code.TRANSACTION_NOT_FOUND,
+    Code.TOPUP_NOT_AWAITING_APPROVAL,
+    Code.KEY_SELF_APPROVAL,
 )
 
 routes = [
@@ -155,8 +168,9 @@ routes = [
             response=SendData,
             success=Code.TOPUP_DELIVERED,
             secret=True,
-            # A staging ``+pending`` recipient answers 202: a success code among the others.
-            errors=(Code.TOPUP_PENDING, *_SEND_ERRORS),
+            # A staging ``+pending`` recipient, or a send held for approval, answers 202: success
+            # codes among the others.
+            errors=(Code.TOPUP_PENDING, Code.TOPUP_AWAITING_APPROVAL, *_SEND_ERRORS),
         ),
     ),
     ApiRoute(
@@ -195,6 +209,32 @@ routes = [
             response=TopupData,
             success=Code.TOPUP_CANCELLED,
             errors=(*_AUTH, Code.TRANSACTION_NOT_FOUND, Code.TOPUP_NOT_CANCELLABLE),
+            secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/topup/{txn_id}/approve",
+        approve_topup,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Approve a top-up held for approval: it is delivered",
+            "topup",
+            response=TopupData,
+            success=Code.TOPUP_DELIVERED,
+            errors=_DECISION_ERRORS,
+            secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/topup/{txn_id}/deny",
+        deny_topup,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Deny a top-up held for approval: it is refunded",
+            "topup",
+            response=TopupData,
+            success=Code.TOPUP_DENIED,
+            errors=_DECISION_ERRORS,
             secret=True,
         ),
     ),

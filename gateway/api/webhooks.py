@@ -78,7 +78,7 @@ def _page(items: list[Any], limit: int, has_more: bool) -> dict[str, Any]:
 
 
 async def create_endpoint(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     body, _ = await read_json(request, EndpointCreate, limit=svc.settings.max_body_bytes)
     created = await endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
@@ -86,7 +86,7 @@ async def create_endpoint(request: Request) -> Response:
 
 
 async def list_endpoints(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     query = read_query(request, EndpointsQuery)
     if query.cursor is not None and not _ENDPOINT_ID.fullmatch(query.cursor):
         raise ApiError(Code.INVALID_CURSOR)
@@ -99,13 +99,13 @@ async def list_endpoints(request: Request) -> Response:
 
 
 async def get_endpoint(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     found = await endpoints.get_endpoint(services(request).db, caller, _endpoint_id(request))
     return Envelope(Code.SUCCESS, found.model_dump())
 
 
 async def update_endpoint(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, EndpointUpdate, limit=svc.settings.max_body_bytes)
@@ -114,13 +114,13 @@ async def update_endpoint(request: Request) -> Response:
 
 
 async def delete_endpoint(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     deleted = await endpoints.delete_endpoint(services(request).db, caller, _endpoint_id(request))
     return Envelope(Code.DELETED, deleted.model_dump())
 
 
 async def rotate_secret(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body = await _optional_body(request, RotateRequest)
@@ -131,7 +131,7 @@ async def rotate_secret(request: Request) -> Response:
 
 
 async def test_endpoint(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     decision = await within(
@@ -145,7 +145,7 @@ async def test_endpoint(request: Request) -> Response:
 
 
 async def replay_failed(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
@@ -160,7 +160,7 @@ async def replay_failed(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     query = read_query(request, DeliveriesQuery)
     if query.cursor is not None and not _DELIVERY_ID.fullmatch(query.cursor):
         raise ApiError(Code.INVALID_CURSOR)
@@ -171,13 +171,13 @@ async def list_deliveries(request: Request) -> Response:
 
 
 async def get_delivery(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     found = await deliveries.get_delivery(services(request).db, caller, _delivery_id(request))
     return Envelope(Code.SUCCESS, found.model_dump())
 
 
 async def replay_delivery(request: Request) -> Response:
-    caller = require_caller(request)
+    caller = require_caller(request, "webhooks")
     svc = services(request)
     delivery_id = _delivery_id(request)
     decision = await within(

@@ -2,14 +2,16 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
 
 from ..clock import new_id
 from ..ledger import service as ledger
+from ..policies.model import Policy, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
 
@@ -19,6 +21,7 @@ __all__ = [
     "create_key",
     "create_merchant",
     "get_or_create_merchant",
+    "key_info",
     "list_keys",
     "revoke_key",
 ]
@@ -43,6 +46,27 @@ class KeyInfo:
     display_prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    name: str | None
+    policy: Policy  # the effective one: ``UNRESTRICTED`` for a legacy key
+    legacy: bool  # no stored policy: made before policies existed
+    last_used_at: datetime | None
+
+
+def key_info(row: Any, merchant_name: str) -> KeyInfo:
+    """A key as it reads, from its ``api_keys`` row."""
+    return KeyInfo(
+        row.id,
+        row.merchant_id,
+        merchant_name,
+        row.env,
+        row.display_prefix,
+        row.created_at,
+        row.revoked_at,
+        row.name,
+        load(row.policy),
+        row.policy is None,
+        row.last_used_at,
+    )
 
 
 async def create_merchant(
@@ -107,9 +131,19 @@ async def get_or_create_merchant(
 
 
 async def create_key(
-    conn: AsyncConnection, merchant_id: str, env: Env, pepper: bytes, now: datetime
+    conn: AsyncConnection,
+    merchant_id: str,
+    env: Env,
+    pepper: bytes,
+    now: datetime,
+    *,
+    name: str | None = None,
+    policy: Policy | None = None,
 ) -> tuple[str, ApiKey]:
-    """Mint a key; the raw key exists only in the return value."""
+    """Mint a key; the raw key exists only in the return value. Without a policy the key is
+    stored as the keys made before policies were: no policy, every scope and no limit.
+
+    Rules about who may make which key live in ``merchants.keys``; this is the write alone."""
     key = mint_api_key(env)
     key_id = new_id("key")
     await conn.execute(
@@ -119,6 +153,9 @@ async def create_key(
             env=env,
             key_hash=hash_api_key(key, pepper),
             display_prefix=key.display_prefix,
+            name=name,
+            # SQL NULL, not JSON null: a key without a policy is one made before policies.
+            policy=null() if policy is None else policy.stored(),
             created_at=now,
             revoked_at=None,
         )
@@ -134,18 +171,7 @@ async def list_keys(conn: AsyncConnection, merchant_id: str | None = None) -> li
     )
     if merchant_id is not None:
         stmt = stmt.where(_K.c.merchant_id == merchant_id)
-    return [
-        KeyInfo(
-            r.id,
-            r.merchant_id,
-            r.merchant_name,
-            r.env,
-            r.display_prefix,
-            r.created_at,
-            r.revoked_at,
-        )
-        for r in await conn.execute(stmt)
-    ]
+    return [key_info(r, r.merchant_name) for r in await conn.execute(stmt)]
 
 
 async def revoke_key(conn: AsyncConnection, key_id: str, now: datetime) -> bool:

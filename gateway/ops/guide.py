@@ -1,17 +1,14 @@
-"""The human page (``/docs``) and the agent guide (``/llms.txt``), both rendered from the OpenAPI
-document and the code catalogue, so neither can drift from the routes.
-
-The page is plain server-rendered HTML with inline styles: it needs no script or asset from
-anywhere, so it works on a machine with no internet access.
+"""The agent guide (``/llms.txt``), rendered from the OpenAPI document and the code catalogue,
+so it cannot drift from the routes. People read the same document in Swagger UI at ``/docs``
+(``explorer.py``).
 """
 
 import json
-from html import escape
 from typing import Any
 
 from ..codes import CATALOGUE
 
-__all__ = ["docs_html", "llms_txt"]
+__all__ = ["llms_txt"]
 
 SEND = ("/api/public/v1/topup/send", "post")
 STATUS = ("/api/public/v1/topup/{txn_id}", "get")
@@ -32,6 +29,46 @@ _ENVELOPE_EXAMPLE = {
         "new_balance_cents": 1000,
     },
 }
+
+
+# How an agent adds the gateway as an MCP server (gateway/mcp): the tools are the calls above.
+_MCP_HTTP = {"type": "http", "url": "$BASE/mcp", "headers": {"Authorization": "Bearer $KEY"}}
+_MCP_STDIO = {"command": "aitopup", "args": ["mcp"], "env": {"AITOPUP_API_KEY": "$KEY"}}
+_MCP = [
+    "## MCP",
+    "",
+    "The gateway is also a Model Context Protocol server. Tools: send_topup (the send's JSON",
+    "body plus a required idempotency_key), get_balance, get_topup, list_topups, cancel_topup,",
+    "get_key_limits (the key's policy, and per limit its spend, what remains, when it resets).",
+    "Every result carries the envelope as structured content and as text; a refusal is an",
+    "error result (isError) with its code. Resources: aitopup://codes, aitopup://llms.txt.",
+    "Over streamable HTTP (the key in the Authorization header):",
+    "  " + json.dumps({"mcpServers": {"aitopup": _MCP_HTTP}}),
+    "Over stdio, `aitopup mcp` on the gateway's machine with its settings (AITOPUP_API_KEY):",
+    "  " + json.dumps({"mcpServers": {"aitopup": _MCP_STDIO}}),
+    "",
+]
+
+
+# What an agent's key may do, and how it is told no: one line per code it can act on.
+_LIMITS = [
+    "## Your key's limits",
+    "",
+    "Your key may carry a policy: scopes, a per-send cap, spend limits per calendar window (UTC:",
+    "days from 00:00, weeks from Monday, months from the 1st, or all time), a limit per",
+    "recipient, allowed platforms and recipients, an approval line, an expiry, a rate limit.",
+    "Plan before you send: GET /api/public/v1/keys/self answers, per limit, spent_cents,",
+    "remaining_cents and resets_at. Refusals change nothing; tell them apart by code:",
+    "  4001 wallet short (the merchant must fund it); 2304 a limit of this key is reached and",
+    "  2306 this recipient's limit is reached (data: limit_source, limit_cents, remaining_cents,",
+    "  resets_at: wait until then, or send at most remaining_cents); 2305 above the per-send cap",
+    "  (send at most limit_cents); 2307 platform and 2308 recipient not allowed (do not retry);",
+    "  2301 scope missing; 2302 key expired; 2303 rate limited (wait Retry-After seconds).",
+    "A send above the key's approval line answers 202 with code 1006 and status",
+    "pending_approval: the amount is held until a person approves (it is then delivered) or",
+    "denies it (refunded); poll GET /topup/{id}. A key cannot approve its own sends.",
+    "",
+]
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -127,6 +164,8 @@ def llms_txt(spec: dict[str, Any]) -> str:
         "different body is refused with code 4003 (HTTP 409). Retry on 5xx and timeouts with the",
         "same key.",
         "",
+        *_LIMITS,
+        *_MCP,
         "## Codes",
         "",
         "code  http  name: message",
@@ -139,88 +178,7 @@ def llms_txt(spec: dict[str, Any]) -> str:
         "",
         *(f"{m.upper()} {p}: {op['summary']}" for p, m, op in _operations(spec)),
         "",
-        "The OpenAPI 3.1 document: /api/public/v1/openapi.json. The readable page: /docs.",
+        "The OpenAPI 3.1 document: /api/public/v1/openapi.json. Explore and try it: /docs.",
         "",
     ]
     return "\n".join(lines)
-
-
-_STYLE = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
-h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-.op{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.6em 1em}
-.m{display:inline-block;min-width:4.5em;font-weight:bold;font-family:monospace}
-.get{color:#0a6}.post{color:#06c}.patch{color:#a60}.delete{color:#c22}.put{color:#a0a}
-code,pre{font-family:ui-monospace,monospace;font-size:13px;background:#f6f6f6}
-pre{padding:.6em;overflow:auto}table{border-collapse:collapse}
-td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
-"""
-
-
-def _pre(value: Any) -> str:
-    return f"<pre>{escape(json.dumps(value, indent=2, ensure_ascii=False))}</pre>"
-
-
-def _op_html(path: str, method: str, op: dict[str, Any]) -> str:
-    parts = [
-        f'<div class="op" id="{escape(op["operationId"])}">',
-        f'<div><span class="m {method}">{method.upper()}</span> <code>{escape(path)}</code>'
-        f" — {escape(op['summary'])}</div>",
-        f"<div>Auth: {escape(', '.join(k for s in op['security'] for k in s) or 'none')}</div>",
-    ]
-    params = op.get("parameters", [])
-    if params:
-        rows = "".join(
-            f"<tr><td><code>{escape(p['name'])}</code></td><td>{escape(p['in'])}</td>"
-            f"<td>{'yes' if p['required'] else 'no'}</td><td>{escape(_type_of(p['schema']))}</td>"
-            f"<td>{escape(p.get('description', ''))}</td></tr>"
-            for p in params
-        )
-        parts.append(
-            "<table><tr><th>parameter</th><th>in</th><th>required</th><th>type</th>"
-            f"<th></th></tr>{rows}</table>"
-        )
-    body = op.get("requestBody")
-    if body is not None:
-        ref = body["content"]["application/json"]["schema"].get("$ref", "")
-        name = ref.rsplit("/", 1)[-1]
-        parts.append(f'<div>Body: <a href="#schema-{escape(name)}">{escape(name)}</a></div>')
-    rows = "".join(
-        f"<tr><td>{escape(status)}</td><td>{escape(reply['description'])}</td></tr>"
-        for status, reply in op["responses"].items()
-    )
-    parts.append(f"<table><tr><th>HTTP</th><th>codes</th></tr>{rows}</table>")
-    details = _pre(op["responses"])
-    parts.append(f"<details><summary>Reply schemas</summary>{details}</details></div>")
-    return "".join(parts)
-
-
-def docs_html(spec: dict[str, Any]) -> str:
-    info = spec["info"]
-    by_tag: dict[str, list[str]] = {}
-    for path, method, op in _operations(spec):
-        by_tag.setdefault(op["tags"][0], []).append(_op_html(path, method, op))
-    sections = "".join(
-        f'<h2 id="tag-{escape(tag)}">{escape(tag)}</h2>{"".join(ops)}'
-        for tag, ops in by_tag.items()
-    )
-    schemas = "".join(
-        f'<h3 id="schema-{escape(name)}">{escape(name)}</h3>{_pre(schema)}'
-        for name, schema in spec["components"]["schemas"].items()
-    )
-    codes = "".join(
-        f"<tr><td>{int(c)}</td><td>{i.http_status}</td><td>{escape(c.name)}</td>"
-        f"<td>{escape(i.message)}</td></tr>"
-        for c, i in sorted(CATALOGUE.items())
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(info['title'])} API</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{escape(info['title'])} <small>{escape(info['version'])}</small></h1>"
-        f"<p>{escape(info['description'])}</p>"
-        '<p>Machine-readable: <a href="/api/public/v1/openapi.json">openapi.json</a> · '
-        'for agents: <a href="/llms.txt">llms.txt</a></p>'
-        f"<h2>The envelope</h2>{_pre(_ENVELOPE_EXAMPLE)}{sections}"
-        "<h2>Codes</h2><table><tr><th>code</th><th>HTTP</th><th>name</th><th>message</th></tr>"
-        f"{codes}</table><h2>Schemas</h2>{schemas}</body></html>"
-    )

@@ -384,6 +384,11 @@ class Plan:
         return Applied(out)
 
     async def _run_in_order(self, db: Raw, params: dict[str, Any]) -> Applied | None:
+        # A later step may be refused (a CHECK) after the debit: the steps commit together.
+        async with db.atomic():
+            return await self._steps_in_order(db, params)
+
+    async def _steps_in_order(self, db: Raw, params: dict[str, Any]) -> Applied | None:
         out: dict[str, Rows] = {}
         for item in self._ordered:
             if any(not out[source] for source in item.sources):

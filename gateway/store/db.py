@@ -174,6 +174,9 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError(AWAITED_OTHER)
 
 
+_STATEMENT_CACHE_BYTES = 64 * 1024
+
+
 class _OnlyStatements:
     """Awaits ``work`` on a connection that suspends: any suspension outside one of ``tx``'s
     statements fails the work, as it does where statements never suspend (``_drive``). The
@@ -289,6 +292,10 @@ class Database:
                     max_size=self.engine.pool.size(),  # type: ignore[attr-defined]
                     reset=_keep_session,
                     server_settings=self._postgres_settings,
+                    # A send's one statement grows with its key's policy (a full one is about
+                    # 16 KB of SQL), past asyncpg's default 15 KB: a statement not cached is
+                    # prepared again on every send, which cost more than the send itself.
+                    max_cacheable_statement_size=_STATEMENT_CACHE_BYTES,
                 )
             return self._pool
 

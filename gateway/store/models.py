@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -33,16 +34,20 @@ __all__ = [
     "Base",
     "Coupon",
     "CouponUse",
+    "DashboardSession",
     "DeliveryAttempt",
     "Event",
     "FundingOrder",
     "IdempotencyRecord",
+    "KeySpend",
     "LedgerEntry",
     "Merchant",
+    "MerchantUser",
     "Pack",
     "RedemptionCode",
     "StripeEvent",
     "Topup",
+    "User",
     "Wallet",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -90,8 +95,33 @@ class ApiKeyRow(Base):
     env: Mapped[str] = mapped_column(String(10))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     display_prefix: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(100))
+    # The key's policy (``gateway.policies.Policy`` as JSON); null for a key made before
+    # policies existed, which keeps every scope and no limit.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class KeySpend(Base):
+    """What a key has spent in one window (``bucket``: ``daily:2026-11-23``, ``all_time``,
+    ``recipient:monthly:2026-11-01:ada@example.com``…). The limit travels with every upsert, so
+    the CHECK refuses the statement that would pass it: the count and the check are one write."""
+
+    __tablename__ = "key_spend"
+    __table_args__ = (
+        CheckConstraint("spent_cents <= limit_cents", name="within_limit"),
+        CheckConstraint("spent_cents >= 0", name="spent_not_negative"),
+    )
+
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
+    spent_cents: Mapped[int] = mapped_column(BigInteger)
+    limit_cents: Mapped[int] = mapped_column(BigInteger)
+    # The top-up that crossed the soft limit in this window: ``key.budget_low`` once a window.
+    alerted_by: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime]
 
 
 class Wallet(Base):
@@ -132,9 +162,30 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
 
+HELD_STATUSES = "status IN ('pending', 'pending_approval')"
+AWAITING_APPROVAL = "status = 'pending_approval'"
+
+
 class Topup(Base):
     __tablename__ = "topups"
-    __table_args__ = (Index("ix_topups_merchant_env_id", "merchant_id", "env", "id"),)
+    __table_args__ = (
+        Index("ix_topups_merchant_env_id", "merchant_id", "env", "id"),
+        # Partial: only the few top-ups still holding money are in these, so a send pays
+        # nothing for them.
+        Index(
+            "ix_topups_held",
+            "merchant_id",
+            "env",
+            postgresql_where=text(HELD_STATUSES),
+            sqlite_where=text(HELD_STATUSES),
+        ),
+        Index(
+            "ix_topups_approval_expires_at",
+            "approval_expires_at",
+            postgresql_where=text(AWAITING_APPROVAL),
+            sqlite_where=text(AWAITING_APPROVAL),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     env: Mapped[str] = mapped_column(String(10))
@@ -150,6 +201,11 @@ class Topup(Base):
     recipient_balance_cents: Mapped[int | None] = mapped_column(BigInteger)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # The key's spend windows this top-up was counted in, given back if it is refunded.
+    spend_buckets: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    # A top-up held for approval (status ``pending_approval``) expires at this time.
+    approval_expires_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(60))  # the key or user that decided
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -413,3 +469,52 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any] | None]
     request_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+# --- merchant accounts (the dashboard) ---
+
+
+class User(Base):
+    """A person who signs in to the dashboard. ``email`` is canonical (lower-cased);
+    ``password_hash`` is argon2id, null until the user sets one (an invited user)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Hash of a one-time password-set token (an invitation), and when it stops working.
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    setup_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class MerchantUser(Base):
+    """Membership: which users act for which merchant (several users a merchant)."""
+
+    __tablename__ = "merchant_users"
+    __table_args__ = (Index("ix_merchant_users_user_id", "user_id"),)
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))  # owner, member
+    created_at: Mapped[datetime]
+
+
+class DashboardSession(Base):
+    """A dashboard session. The cookie holds the id; the store holds only its SHA-256, so a
+    copy of the table signs nobody in."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (
+        Index("ix_dashboard_sessions_user_id", "user_id"),
+        Index("ix_dashboard_sessions_expires_at", "expires_at"),
+    )
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

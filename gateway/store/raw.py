@@ -14,19 +14,33 @@ them, so rows written here read back through Core unchanged.
 
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import UpdateBase
 
-__all__ = ["Conn", "Construct", "Raw", "Statement", "raw"]
+__all__ = ["CheckViolated", "Conn", "Construct", "Raw", "Statement", "raw"]
+
+
+class CheckViolated(Exception):
+    """A statement would have broken the CHECK constraint ``name``, so it changed nothing: a
+    write that counts under a limit (``key_spend``) is refused by the store itself."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+_SQLITE_CHECK = "CHECK constraint failed: "
 
 # What ``Statement.of`` takes: a Core INSERT, UPDATE or DELETE (with RETURNING or not) or SELECT.
 Construct = UpdateBase | Select[Any]
@@ -155,11 +169,17 @@ class Raw:
         if self.is_sqlite:
             sql, constants = statement.sqlite
             bound = _sqlite_params({**constants, **params} if constants else params)
-            if self._inline:
-                rows = self._driver.execute(sql, bound).fetchall()
-            else:
-                # One trip to aiosqlite's thread: execute and fetch together.
-                rows = await self._driver.execute_fetchall(sql, bound)
+            try:
+                if self._inline:
+                    rows = self._driver.execute(sql, bound).fetchall()
+                else:
+                    # One trip to aiosqlite's thread: execute and fetch together.
+                    rows = await self._driver.execute_fetchall(sql, bound)
+            except sqlite3.IntegrityError as exc:
+                message = str(exc)
+                if message.startswith(_SQLITE_CHECK):
+                    raise CheckViolated(message.removeprefix(_SQLITE_CHECK)) from None
+                raise
             return [dict(zip(statement.columns, row, strict=True)) for row in rows]
         sql, names, constants = statement.asyncpg
         if constants:
@@ -167,6 +187,8 @@ class Raw:
         self.in_statement = True
         try:
             records = await self._driver.fetch(sql, *(params[n] for n in names))
+        except asyncpg.CheckViolationError as exc:
+            raise CheckViolated(exc.constraint_name or "") from None
         finally:
             self.in_statement = False
         return [dict(record) for record in records]
@@ -216,6 +238,22 @@ class Raw:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """The statements of this block commit together: in a transaction of their own on a
+        PostgreSQL connection in autocommit (``Database.run(each_statement=True)``), in the
+        one already open elsewhere."""
+        if self.is_sqlite or self._driver.is_in_transaction():
+            yield
+            return
+        await self.fetch(_BEGIN, {})
+        try:
+            yield
+        except BaseException:
+            await self.fetch(_ROLLBACK, {})
+            raise
+        await self.fetch(_COMMIT, {})
+
+    @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: what runs inside is undone if it raises, the rest is kept."""
         await self.fetch(_SAVEPOINT, {})
@@ -228,6 +266,9 @@ class Raw:
             await self.fetch(_RELEASE, {})
 
 
+_BEGIN = Statement("BEGIN")
+_COMMIT = Statement("COMMIT")
+_ROLLBACK = Statement("ROLLBACK")
 # The same statements on both backends; one name suffices because savepoints nest by scope.
 _SAVEPOINT = Statement("SAVEPOINT hot")
 _ROLLBACK_TO = Statement("ROLLBACK TO SAVEPOINT hot")

@@ -86,7 +86,9 @@ class SendData(BaseModel):
 class TopupData(BaseModel):
     id: str
     env: str
-    status: Literal["pending", "delivered", "failed", "cancelled"]
+    status: Literal[
+        "pending", "pending_approval", "delivered", "failed", "cancelled", "denied", "expired"
+    ]
     platform: Platform
     amount_cents: int
     recipient_email: str
@@ -94,12 +96,19 @@ class TopupData(BaseModel):
     new_balance_cents: int | None
     metadata: dict[str, str] | None
     failure_reason: str | None
+    approval_expires_at: str | None = Field(
+        default=None, description="While pending_approval: when the hold expires and refunds."
+    )
     created_at: str
     updated_at: str
 
 
 class BalanceData(BaseModel):
     env: str
-    balance_cents: int
+    balance_cents: int = Field(description="Available: what sends can take now.")
+    held_cents: int = Field(
+        default=0,
+        description="Debited for top-ups still pending or awaiting approval, not yet delivered.",
+    )
     currency: Literal["USD"] = "USD"
     low_balance_threshold_cents: int

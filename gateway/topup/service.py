@@ -5,11 +5,24 @@ Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): 
 the dashboard, MCP) render it and enqueue its deliveries after the commit.
 """
 
+import functools
 import json
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, ColumnElement, String, insert, null, select, true, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    String,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    true,
+    update,
+)
 
 from keys import Sealer, mint_voucher_code
 
@@ -20,26 +33,43 @@ from ..codes import Code
 from ..ledger import alerts
 from ..ledger import service as ledger
 from ..outcome import ApiError, Outcome
+from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, param, steps
 from ..store.db import Database
-from ..store.models import Topup, table_of
-from ..store.raw import Construct, Raw
+from ..store.models import HELD_STATUSES, Topup, table_of
+from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
 from ..webhooks import outbox
-from .schemas import SendData, SendRequest, TopupData
+from .schemas import BalanceData, SendData, SendRequest, TopupData
 
-__all__ = ["SEND", "cancel", "get", "list_page", "sandbox_fund", "send", "wallet_balance"]
+__all__ = [
+    "DEFAULT_APPROVAL_TTL_SECONDS",
+    "FAILED_REASON",
+    "HELD",
+    "SEND",
+    "balance",
+    "cancel",
+    "get",
+    "list_page",
+    "magic_outcome",
+    "sandbox_fund",
+    "send",
+    "topup_data",
+    "wallet_balance",
+]
 
 _T = table_of(Topup)
 
 SEND = "topup.send"  # the operation's name, which idempotency keys are scoped to
+DEFAULT_APPROVAL_TTL_SECONDS = 24 * 3600
+HELD = "pending_approval"  # the status of a send held for approval
 
 
 def _email(body: SendRequest) -> str:
     return str(body.recipient_email).lower()
 
 
-def _magic_outcome(env: str, email: str) -> str:
+def magic_outcome(env: str, email: str) -> str:
     """Staging's magic recipients: ``…+fail@…`` fails and refunds, ``…+pending@…`` waits."""
     if env != "staging":
         return "delivered"
@@ -92,21 +122,29 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
         recipient_balance,
         param("metadata", JSON()),
         param("failure_reason", String),
+        param("spend_buckets", JSON()),
+        param("approval_expires_at", UTCDateTime()),
         now,
         now,
     ).where(gate)
     columns = [
         "id", "env", "merchant_id", "api_key_id", "platform", "amount_cents", "recipient_email",
         "recipient_wallet_id", "status", "voucher_sealed", "recipient_balance_cents", "metadata",
-        "failure_reason", "created_at", "updated_at",
+        "failure_reason", "spend_buckets", "approval_expires_at", "created_at", "updated_at",
     ]  # fmt: skip
     return insert(_T).from_select(columns, values)
 
 
-def _send_plan(outcome: str) -> Plan:
+Windows = tuple[tuple[str, bool], ...]  # the key's spend windows: step name, soft limit or not
+
+
+@functools.cache
+def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
     """The send's writes for one outcome: the conditional debit first (nothing is written when
-    it finds the wallet short), then the recipient's credit (delivered only), the top-up row, its
-    entries, its event with deliveries (none while pending), and ``balance.low`` on crossing."""
+    it finds the wallet short), the key's spend windows (the store refuses the whole write when
+    one would pass its limit), then the recipient's credit (delivered only), the top-up row, its
+    entries, its event with deliveries (none while pending), and ``balance.low`` on crossing.
+    A send held for approval is debited and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
 
     def lines(refs: Refs) -> list[ledger.Line]:
@@ -121,13 +159,15 @@ def _send_plan(outcome: str) -> Plan:
         return [taken]
 
     credited = outcome == "delivered"
+    status = HELD if outcome == "held" else outcome
     return Plan(
         steps(
             Step("debit", ledger.conditional_debit, required=True),
+            spend.count_steps(windows, after="debit"),
             [Step("recipient", lambda r: ledger.recipient_credit(r, after="debit"))]
             if credited
             else [],
-            Step("topup", lambda r: _insert_topup(r, outcome, credited=credited)),
+            Step("topup", lambda r: _insert_topup(r, status, credited=credited)),
             Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
             outbox.event_steps("event", after=lambda r: r.after("debit"))
             if outcome != "pending"
@@ -137,25 +177,50 @@ def _send_plan(outcome: str) -> Plan:
     )
 
 
-_PLANS = {outcome: _send_plan(outcome) for outcome in ("delivered", "failed", "pending")}
 _CODES = {
     "delivered": Code.TOPUP_DELIVERED,
     "pending": Code.TOPUP_PENDING,
     "failed": Code.TOPUP_FAILED,
+    "held": Code.TOPUP_AWAITING_APPROVAL,
 }
-_FAILED_REASON = "sandbox recipient set to fail"
+_EVENTS = {
+    "delivered": "topup.delivered",
+    "failed": "topup.failed",
+    "held": "topup.approval_required",
+}
+FAILED_REASON = "sandbox recipient set to fail"
+
+
+class Prepared(NamedTuple):
+    outcome: str  # delivered, failed, pending or held
+    params: dict[str, Any]
+    voucher: str | None  # delivered only
+    windows: Windows  # the plan's spend windows
 
 
 def send_params(
-    sealer: Sealer, caller: Caller, body: SendRequest, now: datetime
-) -> tuple[str, dict[str, Any], str | None]:
-    """The outcome, the plan's parameters, and the voucher (delivered only)."""
+    sealer: Sealer,
+    caller: Caller,
+    body: SendRequest,
+    now: datetime,
+    *,
+    held: bool = False,
+    counted: Sequence[rules.Counted] = (),
+    approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
+) -> Prepared:
+    """The send's outcome and its plan's parameters. A held send (``held``) meets staging's
+    magic recipients only once approved."""
     env, amount = caller.env, body.amount_cents
     email = _email(body)
     txn_id = new_id("txn")
-    outcome = _magic_outcome(env, email)
+    outcome = "held" if held else magic_outcome(env, email)
+    if outcome == "failed":
+        counted = ()  # nothing is taken, so nothing is counted
+    elif outcome == "delivered" and caller.policy.approval_for_new_recipients:
+        counted = [*counted, rules.paid_window(email)]
     voucher = mint_voucher_code(env) if outcome == "delivered" else None
-    reason = _FAILED_REASON if outcome == "failed" else None
+    reason = FAILED_REASON if outcome == "failed" else None
+    expires = now + timedelta(seconds=approval_ttl_seconds) if outcome == "held" else None
     params: dict[str, Any] = {
         "wallet_id": caller.wallet_id,
         "amount": amount,
@@ -172,22 +237,36 @@ def send_params(
         "voucher_sealed": sealer.seal(voucher, context=txn_id) if voucher else None,
         "metadata": None if body.metadata is None else json.dumps(body.metadata),
         "failure_reason": reason,
+        "spend_buckets": json.dumps([c.bucket for c in counted]) if counted else None,
+        "approval_expires_at": expires,
     }
+    if counted:
+        params.update(
+            spend.spend_params(
+                counted,
+                key_id=caller.key_id,
+                percent=caller.policy.soft_limit_percent,
+                env=env,
+                now=now,
+            )
+        )
     if outcome == "delivered":
         params["recipient_wallet_id"] = ledger.new_wallet_id()
         params["recipient_owner"] = ledger.recipient_owner(caller.merchant_id, body.platform, email)
     if outcome != "pending":
-        data = _event_data(txn_id, outcome, body, email, reason)
-        params.update(outbox.event_params("event", f"topup.{outcome}", now, env, data))
+        data = _event_data(txn_id, HELD if outcome == "held" else outcome, body, email, reason)
+        if expires is not None:
+            data["approval_expires_at"] = rfc3339(expires)
+        params.update(outbox.event_params("event", _EVENTS[outcome], now, env, data))
     # After the send's own event: event ids sort in the order the events happened.
     params.update(alerts.low_params(env, caller.low_balance_threshold_cents, now))
-    return outcome, params, voucher
+    windows = tuple((c.name, c.soft_cents is not None) for c in counted)
+    return Prepared(outcome, params, voucher, windows)
 
 
-async def _apply(
-    tx: Raw, outcome: str, params: dict[str, Any], body: SendRequest, voucher: str | None
-) -> Outcome:
-    applied = await _PLANS[outcome].run(tx, params)
+async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> Outcome:
+    outcome, params, voucher, windows = prepared
+    applied = await _send_plan(outcome, windows).run(tx, params)
     if applied is None:
         return ApiError(Code.INSUFFICIENT_BALANCE).outcome()
     recipient = applied.one("recipient") if outcome == "delivered" else None
@@ -200,11 +279,13 @@ async def _apply(
     deliveries = applied.ids("low_deliveries")
     if outcome != "pending":
         deliveries = applied.ids("event_deliveries") + deliveries
+    if any(soft for _, soft in windows):
+        deliveries += applied.ids(f"{spend.BUDGET_STEP}_deliveries")
     return Outcome(
         _CODES[outcome],
         data,
         transaction_id=params["txn_id"],
-        status=outcome,
+        status=HELD if outcome == "held" else outcome,
         deliveries=deliveries,
     )
 
@@ -217,38 +298,116 @@ async def send(
     *,
     idempotency_key: str | None,
     idempotency_ttl_seconds: int,
+    approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
+    now: datetime | None = None,
 ) -> Outcome:
-    """One transaction: the plan of the send's outcome, and with an idempotency key its claim
-    and the outcome recorded for replays (a refusal too, as Stripe replays it)."""
-    now = utcnow()
-    outcome, params, voucher = send_params(sealer, caller, body, now)
-    if idempotency_key is None:
-        return await db.run(
-            lambda tx: _apply(tx, outcome, params, body, voucher), each_statement=True
-        )
-    request_hash = idempotency.fingerprint(SEND, body.model_dump(mode="json"))
+    """One transaction: the key's policy, the plan of the send's outcome, and with an
+    idempotency key its claim and the outcome recorded for replays (a refusal too, as Stripe
+    replays it). ``now``: the clock, for tests of calendar windows."""
+    now = now or utcnow()
+    policy = caller.policy
+    email = _email(body)
+    request_hash = (
+        None
+        if idempotency_key is None
+        else idempotency.fingerprint(SEND, body.model_dump(mode="json"))
+    )
+    try:
+        rules.check_send(policy, body.platform, email, body.amount_cents)
+    except ApiError as refusal:
+        return await _refuse(db, sealer, caller, refusal, idempotency_key, request_hash, now,
+                             idempotency_ttl_seconds)  # fmt: skip
+    counted = rules.counted_windows(policy, email, now)
+    held = rules.needs_approval(policy, body.amount_cents)
+    ask_new = policy.approval_for_new_recipients and not held
 
-    async def send_once(tx: Raw) -> Outcome:
-        assert idempotency_key is not None
-        scope = {"merchant_id": caller.merchant_id, "env": caller.env, "key": idempotency_key}
+    async def apply(tx: Raw) -> Outcome:
+        paid = True
+        if ask_new:
+            known = rules.paid_window(email).bucket
+            paid = bool(await spend.spent(tx, caller.key_id, [known]))
+        prepared = send_params(
+            sealer,
+            caller,
+            body,
+            now,
+            held=held or not paid,
+            counted=counted,
+            approval_ttl_seconds=approval_ttl_seconds,
+        )
+        return await _apply(tx, prepared, body)
+
+    try:
+        if idempotency_key is None:
+            return await db.run(apply, each_statement=not ask_new)
+
+        async def send_once(tx: Raw) -> Outcome:
+            assert idempotency_key is not None and request_hash is not None
+            stored = await idempotency.claim(
+                tx,
+                sealer,
+                **_scope(caller, idempotency_key),
+                request_hash=request_hash,
+                now=now,
+                ttl_seconds=idempotency_ttl_seconds,
+            )
+            if stored is not None:
+                return stored
+            done = await apply(tx)
+            await idempotency.record(tx, sealer, **_scope(caller, idempotency_key), outcome=done)
+            return done
+
+        return await db.run(send_once)
+    except CheckViolated as violated:
+        if violated.name != spend.LIMIT_CHECK:
+            raise
+    # A window was full: the write, the idempotency claim with it, was undone. Say which.
+    buckets = [c.bucket for c in counted]
+    spent = await db.run(lambda tx: spend.spent(tx, caller.key_id, buckets), read_only=True)
+    over = rules.refused(counted, spent, body.amount_cents)
+    return await _refuse(db, sealer, caller, over, idempotency_key, request_hash, now,
+                         idempotency_ttl_seconds)  # fmt: skip
+
+
+def _scope(caller: Caller, key: str) -> dict[str, str]:
+    return {"merchant_id": caller.merchant_id, "env": caller.env, "key": key}
+
+
+async def _refuse(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    refusal: ApiError,
+    idempotency_key: str | None,
+    request_hash: str | None,
+    now: datetime,
+    ttl_seconds: int,
+) -> Outcome:
+    """A refused send changes nothing; with an idempotency key, the refusal is what the key
+    replays (or, if a duplicate got there first, what it recorded)."""
+    outcome = refusal.outcome()
+    if idempotency_key is None or request_hash is None:
+        return outcome
+    key = idempotency_key
+
+    async def record(tx: Raw) -> Outcome:
         stored = await idempotency.claim(
             tx,
             sealer,
-            **scope,
+            **_scope(caller, key),
             request_hash=request_hash,
             now=now,
-            ttl_seconds=idempotency_ttl_seconds,
+            ttl_seconds=ttl_seconds,
         )
         if stored is not None:
             return stored
-        done = await _apply(tx, outcome, params, body, voucher)
-        await idempotency.record(tx, sealer, **scope, outcome=done)
-        return done
+        await idempotency.record(tx, sealer, **_scope(caller, key), outcome=outcome)
+        return outcome
 
-    return await db.run(send_once)
+    return await db.run(record)
 
 
-def _topup_data(row: Any, sealer: Sealer) -> TopupData:
+def topup_data(row: Any, sealer: Sealer) -> TopupData:
     return TopupData(
         id=row.id,
         env=row.env,
@@ -262,6 +421,9 @@ def _topup_data(row: Any, sealer: Sealer) -> TopupData:
         new_balance_cents=row.recipient_balance_cents,
         metadata=row.metadata,
         failure_reason=row.failure_reason,
+        approval_expires_at=(
+            rfc3339(row.approval_expires_at) if row.approval_expires_at is not None else None
+        ),
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -276,7 +438,7 @@ async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Topu
         row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
     if row is None:
         raise ApiError(Code.TRANSACTION_NOT_FOUND)
-    return _topup_data(row, sealer)
+    return topup_data(row, sealer)
 
 
 async def list_page(
@@ -288,7 +450,7 @@ async def list_page(
         stmt = stmt.where(_T.c.id < cursor)
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [_topup_data(r, sealer) for r in rows[:limit]], len(rows) > limit
+    return [topup_data(r, sealer) for r in rows[:limit]], len(rows) > limit
 
 
 async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -317,6 +479,7 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
             [ledger.Entry(caller.wallet_id, caller.env, row.amount_cents, "topup_refund", txn_id)],
             now,
         )
+        await spend.give_back(conn, row.api_key_id, row.spend_buckets, row.amount_cents, now)
         deliveries = await outbox.emit(
             conn,
             env=caller.env,
@@ -332,7 +495,7 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
             },
             now=now,
         )
-    data = _topup_data(row, sealer).model_dump()
+    data = topup_data(row, sealer).model_dump()
     return Outcome(
         Code.TOPUP_CANCELLED,
         data,
@@ -346,6 +509,25 @@ async def wallet_balance(db: Database, caller: Caller) -> int:
     async with db.read() as conn:
         wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
     return 0 if wallet is None else wallet.balance_cents
+
+
+async def balance(db: Database, caller: Caller) -> BalanceData:
+    """The wallet as every door shows it: available, and held by top-ups not yet delivered
+    (pending, or awaiting approval), which are debited already."""
+    held = (
+        select(func.coalesce(func.sum(_T.c.amount_cents), 0))
+        .where(*_mine(caller))
+        .where(text(HELD_STATUSES))  # as written in the partial index, which it then uses
+    )
+    async with db.read() as conn:
+        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
+        held_cents = int((await conn.execute(held)).scalar_one())
+    return BalanceData(
+        env=caller.env,
+        balance_cents=0 if wallet is None else wallet.balance_cents,
+        held_cents=held_cents,
+        low_balance_threshold_cents=caller.low_balance_threshold_cents,
+    )
 
 
 async def sandbox_fund(db: Database, caller: Caller, amount: int) -> int:

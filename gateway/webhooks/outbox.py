@@ -9,7 +9,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +78,8 @@ def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any
 
 Job = tuple[str, int]  # (delivery id, generation)
 Balance = Callable[[Refs], ColumnElement[Any]]
+# Marks in an event's body and the values, known only inside the write, that replace them.
+Fills = Callable[[Refs], Mapping[str, ColumnElement[Any]]]
 
 
 def job_id(delivery_id: str, generation: int) -> str:
@@ -111,12 +113,16 @@ def event_params(
     }
 
 
-def _event(refs: Refs, name: str, gate: Gate, balance_after: Balance | None) -> Construct:
+def _event(
+    refs: Refs, name: str, gate: Gate, balance_after: Balance | None, fills: Fills | None
+) -> Construct:
     """One event row of the merchant ``:merchant_id`` in ``:env``, once ``gate`` holds."""
     payload: ColumnElement[Any] = param(f"{name}_payload", Text)
     if balance_after is not None:
         mark = const(json.dumps(BALANCE_MARK))
         payload = func.replace(payload, mark, cast(balance_after(refs), Text))
+    for mark_name, value in (fills(refs) if fills is not None else {}).items():
+        payload = func.replace(payload, const(json.dumps(mark_name)), cast(value, Text))
     values = select(
         param(f"{name}_id", String),
         param("env", String),
@@ -181,12 +187,14 @@ def event_steps(
     *,
     after: Gate = lambda refs: true(),
     balance_after: Balance | None = None,
+    fills: Fills | None = None,
     named: int | None = None,
 ) -> list[Step]:
     """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
-    ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body."""
+    ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
+    marks (JSON strings of the body, quotes included) and the values that replace them."""
     return [
-        Step(name, lambda refs: _event(refs, name, after, balance_after)),
+        Step(name, lambda refs: _event(refs, name, after, balance_after, fills)),
         Step(f"{name}_deliveries", lambda refs: _fan_out(refs, name, named), many=True),
     ]
 

@@ -66,6 +66,7 @@ async def test_staging_and_live_never_see_each_other(
     assert live_balance == {
         "env": "live",
         "balance_cents": 4_900,
+        "held_cents": 0,
         "currency": "USD",
         "low_balance_threshold_cents": 0,
     }

@@ -42,6 +42,7 @@ async def test_send_delivers_and_replies_with_the_envelope(
     assert balance.json()["data"] == {
         "env": "staging",
         "balance_cents": 100_000 - 2000,
+        "held_cents": 0,
         "currency": "USD",
         "low_balance_threshold_cents": 0,
     }

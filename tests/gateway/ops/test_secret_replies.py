@@ -18,11 +18,15 @@ SECRET_ROUTES = {
     ("GET", "/api/public/v1/topup"),
     ("GET", "/api/public/v1/topup/{txn_id}"),
     ("POST", "/api/public/v1/topup/{txn_id}/cancel"),
+    ("POST", "/api/public/v1/topup/{txn_id}/approve"),
+    ("POST", "/api/public/v1/topup/{txn_id}/deny"),
     ("POST", "/api/public/v1/webhooks/endpoints"),
     ("POST", "/api/public/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    ("POST", "/api/public/v1/keys"),
     ("POST", "/api/public/v1/billing/checkout"),
     ("GET", "/api/public/v1/billing/sandbox/checkout/{order_id}"),
     ("POST", "/api/admin/v1/merchants/{id}/keys"),
+    ("POST", "/api/admin/v1/merchants/{id}/users"),
     ("POST", "/api/admin/v1/redemption-codes"),
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}

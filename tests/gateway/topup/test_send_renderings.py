@@ -9,8 +9,6 @@ expects, so a write dropped from either rendering fails here.
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +18,7 @@ from sqlalchemy import insert, select, update
 
 from gateway.callers import Caller, authenticate
 from gateway.clock import new_id, utcnow
-from gateway.store.compose import Applied, Plan
+from gateway.store.compose import Plan
 from gateway.store.db import Database
 from gateway.store.models import (
     Event,
@@ -31,11 +29,11 @@ from gateway.store.models import (
     WebhookEndpoint,
     table_of,
 )
-from gateway.store.raw import Raw
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
 from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+from tests.fixtures.policies import rendering
 
 _W, _T, _L = table_of(Wallet), table_of(Topup), table_of(LedgerEntry)
 _E, _EP, _D = table_of(Event), table_of(WebhookEndpoint), table_of(WebhookDelivery)
@@ -177,19 +175,6 @@ def _summary(snap: dict[str, Any], merchant_id: str, endpoints: list[str]) -> di
     }
 
 
-@contextmanager
-def _rendering(monkeypatch: pytest.MonkeyPatch, one_statement: bool) -> Iterator[None]:
-    """Every plan run in this block uses the rendering given."""
-    run = Plan.run
-
-    async def forced(self: Plan, db: Raw, params: dict[str, Any], **_: Any) -> Applied | None:
-        return await run(self, db, params, one_statement=one_statement)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Plan, "run", forced)
-        yield
-
-
 async def _send_once(
     db: Database,
     make_merchant: MakeMerchant,
@@ -251,7 +236,7 @@ async def test_both_renderings_write_the_same_rows(
     renderings = [False] if db.is_sqlite else [True, False]
     canonical = []
     for one_statement in renderings:
-        with _rendering(monkeypatch, one_statement):
+        with rendering(monkeypatch, one_statement):
             key = f"k-{uuid.uuid4().hex}" if keyed else None
             snap, merchant_id, endpoints = await _send_once(
                 db, make_merchant, case, idempotency_key=key
@@ -262,12 +247,12 @@ async def test_both_renderings_write_the_same_rows(
         assert other == canonical[0], "the renderings wrote different rows"
 
 
-async def test_a_refused_send_writes_nothing_in_either_rendering(
+async def test_a_refused_send_writes_nothing_in_eitherrendering(
     db: Database, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The debit comes first and every other write depends on it."""
     for one_statement in [False] if db.is_sqlite else [True, False]:
-        with _rendering(monkeypatch, one_statement):
+        with rendering(monkeypatch, one_statement):
             snap, _, _ = await _send_once(
                 db, make_merchant, Case("short", balance=10), idempotency_key=None
             )

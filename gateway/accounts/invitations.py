@@ -1,0 +1,91 @@
+"""Operators' invitations (``aitopup users invite``, ``POST /api/admin/v1/merchants/{id}/users``):
+a user added to a merchant, and for a new user a one-time link to set a password.
+
+The link carries a random token (32 bytes) whose SHA-256 alone is stored; it works once, for
+``users.INVITE_TTL``, and asking again replaces it. No password is ever made up and printed.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..clock import rfc3339, utcnow
+from ..codes import Code
+from ..merchants import service as merchants
+from ..outcome import ApiError
+from ..settings import Settings
+from ..store.db import Database
+from . import users
+
+__all__ = [
+    "InviteData",
+    "InviteRequest",
+    "invite_by_id",
+    "invite_by_name",
+    "set_password_url",
+]
+
+
+class InviteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(max_length=254, description="The user's e-mail address.")
+
+
+class InviteData(BaseModel):
+    user_id: str
+    email: str
+    merchant_id: str
+    set_password_url: str | None = Field(
+        description="A one-time link to set a password, shown in this reply only; null when "
+        "the user already has a password (they were only added to the merchant)."
+    )
+    expires_at: str | None
+
+
+def set_password_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/dashboard/set-password?token={token}"
+
+
+def _data(invitation: users.Invitation, base_url: str) -> InviteData:
+    return InviteData(
+        user_id=invitation.user_id,
+        email=invitation.email,
+        merchant_id=invitation.merchant_id,
+        set_password_url=(
+            set_password_url(base_url, invitation.token) if invitation.token else None
+        ),
+        expires_at=rfc3339(invitation.expires_at) if invitation.expires_at else None,
+    )
+
+
+async def invite_by_id(
+    db: Database, merchant_id: str, body: InviteRequest, base_url: str
+) -> InviteData:
+    """For the admin API: refusals as the envelope's codes."""
+    try:
+        invitation = await users.invite(db, merchant_id=merchant_id, email=body.email)
+    except users.AccountError as refused:
+        if refused.field == "merchant":
+            raise ApiError(Code.MERCHANT_NOT_FOUND) from None
+        raise ApiError(
+            Code.VALIDATION_FAILED,
+            data={"errors": [{"loc": ["email"], "type": "value_error", "msg": refused.message}]},
+        ) from None
+    return _data(invitation, base_url)
+
+
+async def invite_by_name(
+    db: Database, settings: Settings, *, merchant_name: str, email: str, base_url: str
+) -> InviteData:
+    """For the CLI: the merchant is made (its staging wallet funded) if it does not exist,
+    as ``aitopup keys create`` does."""
+    async with db.transaction() as conn:
+        merchant = await merchants.get_or_create_merchant(
+            conn,
+            db,
+            name=merchant_name,
+            low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
+            staging_initial_balance_cents=settings.staging_initial_balance_cents,
+            now=utcnow(),
+        )
+    invitation = await users.invite(db, merchant_id=merchant.id, email=email)
+    return _data(invitation, base_url)

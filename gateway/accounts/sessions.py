@@ -1,0 +1,154 @@
+"""Dashboard sessions, kept in the store so every gateway process sees the same ones.
+
+The cookie carries a random id (32 bytes); the row keeps only its SHA-256, the user, the chosen
+environment and the session's CSRF token. A session lasts ``IDLE`` past its last use, and never
+more than ``MAX_AGE`` from sign-in; its last use is written at most once per ``TOUCH_EVERY``,
+so a page view is not a write. Sign-in always makes a new id; sign-out deletes the row.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from ..clock import utcnow
+from ..store.db import Database
+from ..store.models import DashboardSession, Merchant, MerchantUser, User, Wallet, table_of
+
+__all__ = [
+    "ENVS",
+    "IDLE",
+    "MAX_AGE",
+    "SessionInfo",
+    "anonymous_csrf",
+    "create",
+    "end",
+    "load",
+    "new_id",
+    "switch_env",
+]
+
+_S = table_of(DashboardSession)
+_U = table_of(User)
+_MU = table_of(MerchantUser)
+_M = table_of(Merchant)
+_W = table_of(Wallet)
+
+ENVS = ("staging", "live")
+IDLE = timedelta(hours=12)
+MAX_AGE = timedelta(days=7)
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id_hash: str
+    user_id: str
+    email: str
+    merchant_id: str
+    merchant_name: str
+    env: str
+    csrf_token: str
+    wallet_id: str
+    low_balance_threshold_cents: int
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def anonymous_csrf(session_id: str, secret: bytes) -> str:
+    """The CSRF token of a visitor who has not signed in: bound to their cookie's id by an HMAC,
+    so forms before sign-in are protected without a row a visit."""
+    return hmac.new(secret, b"dashboard-csrf:" + session_id.encode(), hashlib.sha256).hexdigest()
+
+
+async def create(db: Database, user_id: str, *, env: str = "staging") -> str:
+    """A new session for ``user_id``; its id, for the cookie alone. Expired sessions are
+    cleared on the way, so the table holds only live ones and those of the last sign-ins."""
+    session_id = new_id()
+    now = utcnow()
+    async with db.transaction() as conn:
+        await conn.execute(delete(_S).where(_S.c.expires_at <= now))
+        await conn.execute(
+            insert(_S).values(
+                id_hash=_hash(session_id),
+                user_id=user_id,
+                env=env,
+                csrf_token=secrets.token_hex(32),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + IDLE,
+            )
+        )
+    return session_id
+
+
+async def load(db: Database, session_id: str) -> SessionInfo | None:
+    """The live session behind ``session_id`` with its user, merchant and the merchant's
+    wallet in the session's environment; ``None`` for an unknown or expired id."""
+    now = utcnow()
+    id_hash = _hash(session_id)
+    stmt = (
+        select(
+            _S.c.user_id,
+            _S.c.env,
+            _S.c.csrf_token,
+            _S.c.created_at,
+            _S.c.last_seen_at,
+            _U.c.email,
+            _MU.c.merchant_id,
+            _M.c.name.label("merchant_name"),
+            _M.c.low_balance_threshold_cents,
+            _W.c.id.label("wallet_id"),
+        )
+        .join(_U, _U.c.id == _S.c.user_id)
+        .join(_MU, _MU.c.user_id == _S.c.user_id)
+        .join(_M, _M.c.id == _MU.c.merchant_id)
+        .join(_W, (_W.c.env == _S.c.env) & (_W.c.owner == "m:" + _MU.c.merchant_id))
+        .where(_S.c.id_hash == id_hash, _S.c.expires_at > now)
+        .order_by(_MU.c.created_at, _MU.c.merchant_id)
+        .limit(1)
+    )
+    async with db.read() as conn:
+        row: Any = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(_S)
+                .where(_S.c.id_hash == id_hash)
+                .values(last_seen_at=now, expires_at=min(now + IDLE, row.created_at + MAX_AGE))
+            )
+    return SessionInfo(
+        id_hash,
+        row.user_id,
+        row.email,
+        row.merchant_id,
+        row.merchant_name,
+        row.env,
+        row.csrf_token,
+        row.wallet_id,
+        int(row.low_balance_threshold_cents),
+    )
+
+
+async def end(db: Database, session_id: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(delete(_S).where(_S.c.id_hash == _hash(session_id)))
+
+
+async def switch_env(db: Database, id_hash: str, env: str) -> None:
+    if env not in ENVS:
+        raise ValueError(env)
+    async with db.transaction() as conn:
+        await conn.execute(update(_S).where(_S.c.id_hash == id_hash).values(env=env))

@@ -1,0 +1,28 @@
+"""Sign-in throttling, shared by every gateway process (``gateway.lockout`` over Redis).
+
+Failed sign-ins are counted per account (its canonical e-mail, whether or not it exists, so the
+answer tells nothing of which do) and per client address. Past ``FAILURES_PER_ACCOUNT`` for an
+account, or the client's share (``AITOPUP_AUTH_FAILURES_PER_CLIENT``), every attempt on it is
+refused until the window (``AITOPUP_AUTH_FAILURE_WINDOW_SECONDS``) ends, the right password too,
+as the API keys' lockout does: a lockout that let the right one through would tell a guesser
+which guess was right.
+"""
+
+import hashlib
+
+from ..ratelimit import Limit
+from ..settings import Settings
+
+__all__ = ["FAILURES_PER_ACCOUNT", "limits"]
+
+FAILURES_PER_ACCOUNT = 10
+
+
+def limits(settings: Settings, email: str, client: str) -> list[Limit]:
+    window = settings.auth_failure_window_seconds
+    # The address is hashed: Redis keys are not a list of who has an account.
+    account = hashlib.sha256(email.encode()).hexdigest()[:32]
+    return [
+        Limit(f"signin:account:{account}", FAILURES_PER_ACCOUNT, window),
+        Limit(f"signin:client:{client}", settings.auth_failures_per_client, window),
+    ]

@@ -1,0 +1,254 @@
+"""Users: sign-up, password check, invitation and the one-time password-set link.
+
+E-mail addresses are kept in one canonical form (``topup.addresses.normalize``: NFKC, case-folded,
+validated), so ``Ada@Example.com`` and ``ada@example.com`` are one account. A merchant is made by
+``merchants.service.create_merchant`` (which funds its staging wallet); this module only adds the
+people who act for it.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic_core import PydanticCustomError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clock import new_id, utcnow
+from ..merchants import service as merchants
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import Merchant, MerchantUser, User, table_of
+from ..topup.addresses import normalize
+from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
+
+__all__ = [
+    "INVITE_TTL",
+    "AccountError",
+    "Invitation",
+    "UserInfo",
+    "canonical_email",
+    "check_password",
+    "invite",
+    "invitee",
+    "set_password",
+    "sign_up",
+]
+
+_U = table_of(User)
+_MU = table_of(MerchantUser)
+_M = table_of(Merchant)
+
+INVITE_TTL = timedelta(hours=72)
+_MERCHANT_NAME_MAX = 200
+
+
+class AccountError(Exception):
+    """Input the account cannot be made or changed with; ``field`` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    id: str
+    email: str
+    merchant_id: str
+    merchant_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    user_id: str
+    email: str
+    merchant_id: str
+    # The one-time token of the password-set link; None when the user already has a password.
+    token: str | None
+    expires_at: datetime | None
+
+
+def canonical_email(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 254:
+        raise AccountError("email", "Enter your e-mail address (at most 254 characters).")
+    try:
+        return normalize(value)
+    except (PydanticCustomError, ValueError):
+        raise AccountError("email", "That is not a valid e-mail address.") from None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise AccountError("password", f"Use at least {MIN_LENGTH} characters.")
+    if len(password) > MAX_LENGTH:
+        raise AccountError("password", f"Use at most {MAX_LENGTH} characters.")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _first_membership(conn: AsyncConnection, user_id: str) -> tuple[str, str] | None:
+    """The merchant (id, name) a user acts for: the first they joined."""
+    row = (
+        await conn.execute(
+            select(_MU.c.merchant_id, _M.c.name)
+            .join(_M, _M.c.id == _MU.c.merchant_id)
+            .where(_MU.c.user_id == user_id)
+            .order_by(_MU.c.created_at, _MU.c.merchant_id)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (row.merchant_id, row.name)
+
+
+async def sign_up(
+    db: Database, settings: Settings, *, email: str, password: str, merchant_name: str
+) -> UserInfo:
+    """A new merchant (staging wallet funded) and its first user, the owner, in one
+    transaction; ``AccountError`` if the address or the merchant name is taken."""
+    email = canonical_email(email)
+    name = merchant_name.strip()
+    if not name or len(name) > _MERCHANT_NAME_MAX:
+        raise AccountError("merchant_name", "Enter a merchant name (at most 200 characters).")
+    _check_password(password)
+    password_hash = await hash_password(password)
+    now = utcnow()
+    user_id = new_id("usr")
+    try:
+        async with db.transaction() as conn:
+            if (await conn.execute(select(_U.c.id).where(_U.c.email == email))).first():
+                raise AccountError("email", "An account with this e-mail address exists.")
+            if (await conn.execute(select(_M.c.id).where(_M.c.name == name))).first():
+                raise AccountError("merchant_name", "That merchant name is taken.")
+            merchant = await merchants.create_merchant(
+                conn,
+                db,
+                name=name,
+                low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
+                staging_initial_balance_cents=settings.staging_initial_balance_cents,
+                now=now,
+            )
+            await conn.execute(
+                insert(_U).values(
+                    id=user_id, email=email, password_hash=password_hash, created_at=now
+                )
+            )
+            await conn.execute(
+                insert(_MU).values(
+                    merchant_id=merchant.id, user_id=user_id, role="owner", created_at=now
+                )
+            )
+    except IntegrityError:  # a concurrent sign-up took the address or the name first
+        raise AccountError("email", "An account with this e-mail address exists.") from None
+    return UserInfo(user_id, email, merchant.id, name)
+
+
+async def check_password(db: Database, email: str, password: str) -> UserInfo | None:
+    """The user whose address and password these are, or ``None`` (no such user, no password
+    set yet, no merchant, or a wrong password), in about the same time either way."""
+    try:
+        email = canonical_email(email)
+    except AccountError:
+        email = ""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(select(_U.c.id, _U.c.password_hash).where(_U.c.email == email))
+        ).first()
+        membership = None if row is None else await _first_membership(conn, row.id)
+    stored = None if row is None else row.password_hash
+    if not await verify_password(stored, password[:MAX_LENGTH]) or row is None:
+        return None
+    if membership is None:
+        return None
+    return UserInfo(row.id, email, *membership)
+
+
+async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
+    """Add ``email`` to the merchant. A new user gets a one-time password-set token (valid
+    ``INVITE_TTL``; asking again replaces it); a user who has a password just joins."""
+    email = canonical_email(email)
+    now = utcnow()
+    async with db.transaction() as conn:
+        if (await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id))).first() is None:
+            raise AccountError("merchant", "No such merchant.")
+        row = (
+            await conn.execute(select(_U.c.id, _U.c.password_hash).where(_U.c.email == email))
+        ).first()
+        token: str | None = None
+        expires: datetime | None = None
+        if row is None or row.password_hash is None:
+            token = secrets.token_urlsafe(32)
+            expires = now + INVITE_TTL
+        if row is None:
+            user_id = new_id("usr")
+            await conn.execute(
+                insert(_U).values(
+                    id=user_id,
+                    email=email,
+                    password_hash=None,
+                    setup_token_hash=_token_hash(token or ""),
+                    setup_expires_at=expires,
+                    created_at=now,
+                )
+            )
+        else:
+            user_id = row.id
+            if token is not None:
+                await conn.execute(
+                    update(_U)
+                    .where(_U.c.id == user_id)
+                    .values(setup_token_hash=_token_hash(token), setup_expires_at=expires)
+                )
+        member = await conn.execute(
+            select(_MU.c.user_id).where(_MU.c.user_id == user_id, _MU.c.merchant_id == merchant_id)
+        )
+        if member.first() is None:
+            await conn.execute(
+                insert(_MU).values(
+                    merchant_id=merchant_id, user_id=user_id, role="member", created_at=now
+                )
+            )
+    return Invitation(user_id, email, merchant_id, token, expires)
+
+
+async def invitee(db: Database, token: str) -> str | None:
+    """The e-mail address a live password-set token belongs to, or ``None``."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(_U.c.email).where(
+                    _U.c.setup_token_hash == _token_hash(token), _U.c.setup_expires_at > utcnow()
+                )
+            )
+        ).first()
+    return None if row is None else str(row.email)
+
+
+async def set_password(db: Database, token: str, password: str) -> UserInfo | None:
+    """Spend a password-set token: the password is set and the token gone, in one conditional
+    UPDATE (a token works once). ``None`` if the token is unknown, used or expired."""
+    _check_password(password)
+    password_hash = await hash_password(password)
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                update(_U)
+                .where(
+                    _U.c.setup_token_hash == _token_hash(token), _U.c.setup_expires_at > utcnow()
+                )
+                .values(password_hash=password_hash, setup_token_hash=None, setup_expires_at=None)
+                .returning(_U.c.id, _U.c.email)
+            )
+        ).first()
+        if row is None:
+            return None
+        membership = await _first_membership(conn, row.id)
+    if membership is None:
+        return None
+    return UserInfo(row.id, row.email, *membership)

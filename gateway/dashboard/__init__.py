@@ -1,0 +1,50 @@
+"""The merchant dashboard, served at ``/dashboard``: server-rendered pages over the same
+services as the API (a signed-in user acts through a ``Caller`` of their merchant and the
+environment of the switch, ``context.require_viewer``).
+
+Each page module holds ``routes``, paths relative to ``/dashboard`` (``Route("/wallet", …)`` is
+``/dashboard/wallet``); ``routes()`` collects them. Every page is rendered with
+``render.page``, every form read with ``csrf.form``; ``errors.HANDLERS`` answer failures with
+pages, and ``headers.SecurityHeaders`` (installed on the app) sets the CSP and its companions.
+"""
+
+from pathlib import Path
+
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+
+from . import accounts, developers, errors, keys, live, overview, topups, wallet, webhooks
+
+__all__ = ["PREFIX", "mount", "routes"]
+
+PREFIX = "/dashboard"
+STATIC = Path(__file__).parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        *accounts.routes,
+        *overview.routes,
+        *keys.routes,
+        *topups.routes,
+        *developers.routes,
+        *live.routes,
+        *wallet.routes,
+        *webhooks.routes,
+    ]
+
+
+async def _to_overview(request: Request) -> Response:
+    # A relative Location: never built from the Host header.
+    return RedirectResponse(PREFIX + "/", status_code=307)
+
+
+def mount() -> list[BaseRoute]:
+    """The dashboard for the app's routes: ``/dashboard`` itself leads to ``/dashboard/``."""
+    router = Router(routes(), redirect_slashes=False)
+    app = ExceptionMiddleware(router, handlers=errors.HANDLERS)
+    return [Route(PREFIX, _to_overview, methods=["GET", "HEAD"]), Mount(PREFIX, app=app)]

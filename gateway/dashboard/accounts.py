@@ -1,0 +1,209 @@
+"""Signing up, in and out, the environment switch and the password-set link of an invitation.
+
+Sign-in always makes a new session id and drops the one the visitor came with, so an id known
+before sign-in (planted, or seen) is worth nothing after it. Failed sign-ins are throttled per
+account and per client (``accounts.throttle``) across every gateway process.
+"""
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..accounts import sessions, throttle, users
+from ..lockout import client_address
+from ..ratelimit import Decision
+from ..services import services
+from .context import COOKIE, local_path, require_viewer, visit
+from .csrf import form
+from .errors import error_page
+from .render import page, set_session_cookie
+
+__all__ = ["routes"]
+
+
+def _text(value: object, limit: int = 1000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _signed_in(request: Request, session_id: str, to: str) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    set_session_cookie(request, response, session_id)
+    return response
+
+
+async def _start_session(request: Request, user_id: str, to: str) -> Response:
+    """A new session for ``user_id``; the one the visitor came with is ended."""
+    came_with = await visit(request)
+    svc = services(request)
+    if came_with.session is not None:
+        await sessions.end(svc.db, came_with.session_id)
+    return _signed_in(request, await sessions.create(svc.db, user_id), to)
+
+
+def _too_many(request: Request, decision: Decision) -> Response:
+    return error_page(
+        request,
+        429,
+        f"Too many failed sign-ins. Try again in {decision.retry_after} seconds.",
+        decision.headers(),
+    )
+
+
+async def sign_in_page(request: Request) -> Response:
+    if (await visit(request)).session is not None:
+        return RedirectResponse("/dashboard/", status_code=303)
+    settings = services(request).settings
+    return page(
+        request,
+        "accounts/sign_in.html",
+        {
+            "email": "",
+            "next": local_path(request.query_params.get("next"), ""),
+            "signup_open": settings.signup_open,
+            "notice": "Password set: sign in." if "password-set" in request.query_params else "",
+        },
+    )
+
+
+async def sign_in(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    email = _text(data.get("email"), 300).strip()
+    password = _text(data.get("password"))
+    to = local_path(_text(data.get("next")), "/dashboard/")
+    try:
+        key = users.canonical_email(email)
+    except users.AccountError:
+        key = email.lower()
+    limits = throttle.limits(svc.settings, key, client_address(request))
+    locked = await svc.lockout.locked(svc.redis, limits)
+    if locked is not None:
+        return _too_many(request, locked)
+    user = await users.check_password(svc.db, email, password)
+    if user is None:
+        over = await svc.lockout.failed(svc.redis, limits)
+        if over is not None:
+            return _too_many(request, over)
+        return page(
+            request,
+            "accounts/sign_in.html",
+            {
+                "email": email,
+                "next": to,
+                "signup_open": svc.settings.signup_open,
+                "error": "That e-mail address and password do not match an account.",
+            },
+            status=401,
+        )
+    return await _start_session(request, user.id, to)
+
+
+def _sign_up_page(
+    request: Request, fields: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Response:
+    return page(
+        request,
+        "accounts/sign_up.html",
+        {**fields, "errors": errors, "signup_open": services(request).settings.signup_open},
+        status=status,
+    )
+
+
+async def sign_up_page(request: Request) -> Response:
+    if (await visit(request)).session is not None:
+        return RedirectResponse("/dashboard/", status_code=303)
+    open_ = services(request).settings.signup_open
+    return _sign_up_page(request, {"email": "", "merchant_name": ""}, {}, 200 if open_ else 403)
+
+
+async def sign_up(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    fields = {
+        "email": _text(data.get("email"), 300).strip(),
+        "merchant_name": _text(data.get("merchant_name"), 300).strip(),
+    }
+    if not svc.settings.signup_open:
+        return _sign_up_page(request, fields, {}, 403)
+    try:
+        user = await users.sign_up(
+            svc.db,
+            svc.settings,
+            email=fields["email"],
+            password=_text(data.get("password"), 2000),
+            merchant_name=fields["merchant_name"],
+        )
+    except users.AccountError as refused:
+        return _sign_up_page(request, fields, {refused.field: refused.message}, 422)
+    return await _start_session(request, user.id, "/dashboard/")
+
+
+async def sign_out(request: Request) -> Response:
+    await form(request)
+    came_with = await visit(request)
+    if came_with.session is not None:
+        await sessions.end(services(request).db, came_with.session_id)
+    response = RedirectResponse("/dashboard/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+async def switch_env(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    env = _text(data.get("env"))
+    if env in sessions.ENVS and env != viewer.env:
+        session = (await visit(request)).session
+        assert session is not None
+        await sessions.switch_env(services(request).db, session.id_hash, env)
+    return RedirectResponse(local_path(_text(data.get("next")), "/dashboard/"), status_code=303)
+
+
+async def set_password_page(request: Request) -> Response:
+    token = request.query_params.get("token", "")[:100]
+    email = await users.invitee(services(request).db, token) if token else None
+    return page(
+        request,
+        "accounts/set_password.html",
+        {"email": email, "token": token, "errors": {}},
+        status=200 if email else 404,
+        no_store=True,
+    )
+
+
+async def set_password(request: Request) -> Response:
+    data = await form(request)
+    db = services(request).db
+    token = _text(data.get("token"), 100)
+    try:
+        user = await users.set_password(db, token, _text(data.get("password"), 2000))
+    except users.AccountError as refused:
+        email = await users.invitee(db, token)
+        return page(
+            request,
+            "accounts/set_password.html",
+            {"email": email, "token": token, "errors": {refused.field: refused.message}},
+            status=422,
+            no_store=True,
+        )
+    if user is None:
+        return page(
+            request,
+            "accounts/set_password.html",
+            {"email": None, "token": "", "errors": {}},
+            status=404,
+            no_store=True,
+        )
+    return await _start_session(request, user.id, "/dashboard/")
+
+
+routes: list[BaseRoute] = [
+    Route("/sign-in", sign_in_page, methods=["GET"]),
+    Route("/sign-in", sign_in, methods=["POST"]),
+    Route("/sign-up", sign_up_page, methods=["GET"]),
+    Route("/sign-up", sign_up, methods=["POST"]),
+    Route("/sign-out", sign_out, methods=["POST"]),
+    Route("/env", switch_env, methods=["POST"]),
+    Route("/set-password", set_password_page, methods=["GET"]),
+    Route("/set-password", set_password, methods=["POST"]),
+]

@@ -1,0 +1,178 @@
+"""Who is looking at the dashboard: the visit (the session cookie) and the signed-in viewer.
+
+``require_viewer`` is the one gate of every signed-in page: the viewer, or ``SignInRequired``,
+which the dashboard turns into a 303 to the sign-in page. The viewer carries a ``Caller`` for the
+merchant and the environment of the switch, so every service that takes a caller (the API's own)
+is called directly, with the same rules, by the dashboard.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection
+
+from ..accounts import sessions
+from ..callers import Caller
+from ..policies.model import UNRESTRICTED
+from ..services import services
+
+__all__ = [
+    "COOKIE",
+    "SignInRequired",
+    "Viewer",
+    "Visit",
+    "current_viewer",
+    "known_visit",
+    "local_path",
+    "require_viewer",
+    "sign_in_url",
+    "user_marker",
+    "visit",
+]
+
+COOKIE = "aitopup_session"
+# Kept in the request's scope, which is the request's own (``state`` may be shared with the
+# lifespan's: some servers hand every request the same dict).
+_VISIT = "aitopup.dashboard.visit"
+_VIEWER = "aitopup.dashboard.viewer"
+
+
+class SignInRequired(Exception):
+    """No live session: the dashboard answers 303 to the sign-in page, ``next`` kept."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    session_id: str  # the cookie's value, or a new one this response sets
+    session: sessions.SessionInfo | None  # None: not signed in
+    csrf_token: str
+    set_cookie: bool  # the id is new: the response must set it
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user_id: str
+    email: str
+    merchant_id: str
+    env: str  # "staging" | "live", from the switch
+    wallet_id: str  # the merchant's wallet in ``env``
+    caller: Caller
+    merchant_name: str = ""
+
+
+def user_marker(user_id: str) -> str:
+    """The dashboard caller's ``key_id``: the user, never a key. It can match no ``api_keys``
+    row, so a write that would attribute spend to a key (``topups.api_key_id``,
+    ``key_spend.key_id``, both foreign keys) fails instead of inventing a key, and a decision
+    recorded with it (``topups.decided_by``) names who made it."""
+    return f"user:{user_id}"
+
+
+def _csrf_secret(conn: HTTPConnection) -> bytes:
+    key = services(conn).settings.secret_key.get_secret_value().encode()
+    return hashlib.sha256(b"aitopup dashboard csrf\0" + key).digest()
+
+
+def _anonymous(conn: HTTPConnection, session_id: str | None) -> Visit:
+    fresh = session_id is None
+    sid = session_id if session_id is not None else sessions.new_id()
+    return Visit(sid, None, sessions.anonymous_csrf(sid, _csrf_secret(conn)), fresh)
+
+
+def _cookie(conn: HTTPConnection) -> str | None:
+    value = conn.cookies.get(COOKIE)
+    # Ids are 43 URL-safe characters; anything else is not one of ours.
+    if value is None or not 20 <= len(value) <= 64:
+        return None
+    return value
+
+
+async def visit(conn: HTTPConnection) -> Visit:
+    """The visit behind the request's cookie, loaded once a request."""
+    found: Visit | None = conn.scope.get(_VISIT)
+    if found is not None:
+        return found
+    session_id = _cookie(conn)
+    session = None if session_id is None else await sessions.load(services(conn).db, session_id)
+    if session is None:
+        found = _anonymous(conn, session_id)
+    else:
+        assert session_id is not None
+        found = Visit(session_id, session, session.csrf_token, False)
+    conn.scope[_VISIT] = found
+    return found
+
+
+def known_visit(conn: HTTPConnection) -> Visit:
+    """The visit loaded by ``visit`` for this request; an anonymous one if none was."""
+    found: Visit | None = conn.scope.get(_VISIT)
+    if found is None:
+        found = _anonymous(conn, _cookie(conn))
+        conn.scope[_VISIT] = found
+    return found
+
+
+def current_viewer(conn: HTTPConnection) -> Viewer | None:
+    found: Viewer | None = conn.scope.get(_VIEWER)
+    return found
+
+
+def _next_path(conn: HTTPConnection) -> str:
+    path = conn.url.path
+    if conn.url.query:
+        path += "?" + conn.url.query
+    return path
+
+
+async def require_viewer(conn: HTTPConnection) -> Viewer:
+    """The signed-in viewer, or ``SignInRequired``."""
+    viewer = current_viewer(conn)
+    if viewer is not None:
+        return viewer
+    session = (await visit(conn)).session
+    if session is None:
+        raise SignInRequired(_next_path(conn))
+    caller = Caller(
+        key_id=user_marker(session.user_id),
+        merchant_id=session.merchant_id,
+        env=session.env,
+        low_balance_threshold_cents=session.low_balance_threshold_cents,
+        wallet_id=session.wallet_id,
+        policy=UNRESTRICTED,
+    )
+    viewer = Viewer(
+        session.user_id,
+        session.email,
+        session.merchant_id,
+        session.env,
+        session.wallet_id,
+        caller,
+        session.merchant_name,
+    )
+    conn.scope[_VIEWER] = viewer
+    return viewer
+
+
+def sign_in_url(next_path: str | None = None) -> str:
+    if not next_path or next_path in ("/dashboard", "/dashboard/"):
+        return "/dashboard/sign-in"
+    return "/dashboard/sign-in?next=" + quote(next_path, safe="/")
+
+
+def local_path(value: str | None, default: str = "/dashboard") -> str:
+    """``value`` if it is a path inside the dashboard, else ``default``: a redirect after a
+    form never leaves the site (no ``//host``, no scheme, no backslash tricks)."""
+    if (
+        not value
+        or not value.startswith("/dashboard")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(c) < 0x20 for c in value)
+    ):
+        return default
+    return value

@@ -1,0 +1,31 @@
+"""Developers: the quick start, written for this merchant (its newest key's display prefix, this
+gateway's address), and the way to the API explorer and the agents' guide."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..merchants import service as merchants
+from ..services import services
+from .context import require_viewer
+from .render import page
+
+__all__ = ["routes"]
+
+
+async def developers(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    svc = services(request)
+    async with svc.db.read() as conn:
+        keys = await merchants.list_keys(conn, viewer.merchant_id)
+    usable = [k for k in keys if k.env == viewer.env and k.revoked_at is None]
+    prefix = usable[-1].display_prefix if usable else None
+    base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
+    return page(
+        request,
+        "developers/index.html",
+        {"key_prefix": prefix, "base": base, "api": f"{base}/api/public/v1"},
+    )
+
+
+routes: list[BaseRoute] = [Route("/developers", developers, methods=["GET"])]

@@ -1,0 +1,178 @@
+"""What the dashboard's pages read: small queries over the store, each scoped to the viewer's
+merchant and environment (``Caller``), never a rule of their own. Balances come from the ledger's
+wallet row, changes go through the services.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..callers import Caller
+from ..clock import utcnow
+from ..store.db import Database
+from ..store.models import Topup, Wallet, WebhookDelivery, WebhookEndpoint, table_of
+
+__all__ = [
+    "STATUSES",
+    "Health",
+    "TopupRow",
+    "fingerprint",
+    "topups",
+    "webhook_health",
+]
+
+_T = table_of(Topup)
+_W = table_of(Wallet)
+_D = table_of(WebhookDelivery)
+_EP = table_of(WebhookEndpoint)
+
+STATUSES = (
+    "pending",
+    "pending_approval",
+    "delivered",
+    "failed",
+    "cancelled",
+    "denied",
+    "expired",
+)
+_FAILURE_WINDOW = timedelta(hours=24)
+_RECENT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TopupRow:
+    id: str
+    status: str
+    platform: str
+    amount_cents: int
+    recipient_email: str
+    failure_reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    id: str
+    event_type: str
+    url: str
+    attempts: int
+    last_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    enabled: int
+    disabled: list[tuple[str, str | None]]  # (url, reason)
+    failed_recently: int
+    recent_failures: list[FailedDelivery]
+
+
+def _topups_of(caller: Caller) -> tuple[Any, ...]:
+    return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
+
+
+async def topups(
+    db: Database,
+    caller: Caller,
+    *,
+    limit: int,
+    before: str | None = None,
+    status: str | None = None,
+    platform: str | None = None,
+    recipient: str | None = None,
+) -> tuple[list[TopupRow], bool]:
+    """Newest first, ``limit`` a page, after the id ``before``; filters match exactly, and
+    ``recipient`` as a substring of the address."""
+    stmt = (
+        select(
+            _T.c.id,
+            _T.c.status,
+            _T.c.platform,
+            _T.c.amount_cents,
+            _T.c.recipient_email,
+            _T.c.failure_reason,
+            _T.c.created_at,
+        )
+        .where(*_topups_of(caller))
+        .order_by(_T.c.id.desc())
+        .limit(limit + 1)
+    )
+    if before:
+        stmt = stmt.where(_T.c.id < before)
+    if status:
+        stmt = stmt.where(_T.c.status == status)
+    if platform:
+        stmt = stmt.where(_T.c.platform == platform)
+    if recipient:
+        escaped = recipient.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(_T.c.recipient_email.like(f"%{escaped}%", escape="\\"))
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    found = [TopupRow(*row) for row in rows[:limit]]
+    return found, len(rows) > limit
+
+
+async def webhook_health(db: Database, caller: Caller) -> Health:
+    """Endpoints enabled and disabled (with why), and deliveries that failed for good in the
+    last day."""
+    since = utcnow() - _FAILURE_WINDOW
+    mine = (_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
+    failed = (
+        _D.c.merchant_id == caller.merchant_id,
+        _D.c.env == caller.env,
+        _D.c.status == "failed",
+        _D.c.updated_at >= since,
+    )
+    async with db.read() as conn:
+        endpoints = (
+            await conn.execute(
+                select(_EP.c.url, _EP.c.enabled, _EP.c.disabled_reason).where(
+                    *mine, _EP.c.deleted_at.is_(None)
+                )
+            )
+        ).all()
+        count = (await conn.execute(select(func.count()).where(*failed))).scalar_one()
+        recent = (
+            await conn.execute(
+                select(_D.c.id, _D.c.event_type, _EP.c.url, _D.c.attempts, _D.c.last_attempt_at)
+                .join(_EP, _EP.c.id == _D.c.endpoint_id)
+                .where(*failed)
+                .order_by(_D.c.updated_at.desc())
+                .limit(5)
+            )
+        ).all()
+    return Health(
+        enabled=sum(1 for e in endpoints if e.enabled),
+        disabled=[(e.url, e.disabled_reason) for e in endpoints if not e.enabled],
+        failed_recently=int(count),
+        recent_failures=[FailedDelivery(*row) for row in recent],
+    )
+
+
+def _newest_change(table: Any, *where: Any) -> Any:
+    """The latest ``updated_at`` among the newest ``_RECENT`` rows by id: an index range, not
+    a scan of the merchant's history (an older row changing is not on the overview anyway)."""
+    recent = (
+        select(table.c.updated_at).where(*where).order_by(table.c.id.desc()).limit(_RECENT)
+    ).subquery()
+    return select(func.max(recent.c.updated_at)).scalar_subquery()
+
+
+async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
+    """Changes whenever what the overview shows may have: the wallet, a recent top-up or
+    delivery, an endpoint. One cheap statement, so a live page can ask every second."""
+    deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
+    stmt = select(
+        select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
+        select(_W.c.updated_at).where(_W.c.id == caller.wallet_id).scalar_subquery(),
+        select(func.max(_T.c.id)).where(*_topups_of(caller)).scalar_subquery(),
+        _newest_change(_T, *_topups_of(caller)),
+        _newest_change(_D, *deliveries),
+        select(func.max(_EP.c.updated_at))
+        .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
+        .scalar_subquery(),
+    )
+    async with db.read() as conn:
+        return tuple((await conn.execute(stmt)).one())

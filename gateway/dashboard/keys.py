@@ -1,0 +1,144 @@
+"""Keys: make one with a policy (the raw key shown once, on a page never cached), list them by
+display prefix with name and last use, change a key's policy, revoke one. Every change goes
+through ``merchants.keys``, the one definition the API and the admin API use too; the viewer
+acts as an actor of their merchant and environment holding every scope."""
+
+import re
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..clock import utcnow
+from ..merchants import keys as key_service
+from ..merchants.schemas import KeyUpdate
+from ..policies.model import INTERVALS, SCOPES
+from ..services import services
+from ..topup.schemas import PLATFORMS
+from . import policy_form
+from .context import Viewer, require_viewer
+from .csrf import form
+from .render import page
+
+__all__ = ["routes"]
+
+_KEY_ID = re.compile(r"key_[0-9a-z]{24}")
+_LIST_LIMIT = 100
+
+
+def _key_id(request: Request) -> str:
+    found: str = request.path_params["key_id"]
+    if not _KEY_ID.fullmatch(found):
+        raise HTTPException(404)
+    return found
+
+
+def _actor(viewer: Viewer) -> key_service.Actor:
+    return key_service.by_key(viewer.caller)
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "all_scopes": SCOPES,
+        "all_platforms": PLATFORMS,
+        "intervals": INTERVALS,
+        "field_names": policy_form.FIELDS,
+    }
+
+
+async def _list_page(
+    request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
+) -> Response:
+    async with services(request).db.read() as conn:
+        keys, _ = await key_service.page(
+            conn, _actor(viewer), env=None, limit=_LIST_LIMIT, cursor=None
+        )
+    return page(
+        request,
+        "keys/index.html",
+        {"keys": keys, "values": values, "errors": errors, **_choices()},
+        status=status,
+    )
+
+
+async def list_keys(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    return await _list_page(request, viewer, policy_form.to_form(None), {}, 200)
+
+
+async def create_key(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    try:
+        name, policy = policy_form.from_form(data)
+    except policy_form.PolicyFormError as refused:
+        return await _list_page(request, viewer, policy_form.echo(data), refused.errors, 422)
+    svc = services(request)
+    async with svc.db.transaction() as conn:
+        made = await key_service.create(
+            conn,
+            _actor(viewer),
+            name=name,
+            policy=policy,
+            pepper=svc.settings.key_pepper.get_secret_value().encode(),
+            now=utcnow(),
+        )
+    # The answer to the POST itself, never a page one could GET again: the key is in it.
+    return page(request, "keys/created.html", {"key": made}, status=201, no_store=True)
+
+
+async def show_key(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    async with services(request).db.read() as conn:
+        key = await key_service.get(conn, _actor(viewer), _key_id(request))
+    values = policy_form.to_form(key.policy, key.name)
+    return page(
+        request, "keys/detail.html", {"key": key, "values": values, "errors": {}, **_choices()}
+    )
+
+
+async def update_policy(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    key_id = _key_id(request)
+    data = await form(request)
+    db = services(request).db
+    try:
+        name, policy = policy_form.from_form(data)
+    except policy_form.PolicyFormError as refused:
+        async with db.read() as conn:
+            key = await key_service.get(conn, _actor(viewer), key_id)
+        return page(
+            request,
+            "keys/detail.html",
+            {
+                "key": key,
+                "values": policy_form.echo(data),
+                "errors": refused.errors,
+                **_choices(),
+            },
+            status=422,
+        )
+    async with db.transaction() as conn:
+        await key_service.replace_policy(conn, _actor(viewer), key_id, policy)
+        await key_service.update(conn, _actor(viewer), key_id, KeyUpdate(name=name))
+    return RedirectResponse(f"/dashboard/keys/{key_id}?saved=1", status_code=303)
+
+
+async def revoke_key(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    key_id = _key_id(request)
+    await form(request)
+    async with services(request).db.transaction() as conn:
+        await key_service.revoke(conn, _actor(viewer), key_id, utcnow())
+    return RedirectResponse("/dashboard/keys", status_code=303)
+
+
+routes: list[BaseRoute] = [
+    Route("/keys", list_keys, methods=["GET"]),
+    Route("/keys", create_key, methods=["POST"]),
+    Route("/keys/{key_id}", show_key, methods=["GET"]),
+    Route("/keys/{key_id}/policy", update_policy, methods=["POST"]),
+    Route("/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+]

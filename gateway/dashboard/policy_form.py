@@ -1,0 +1,173 @@
+"""The key policy form: its fields to a ``Policy`` (validated by the model itself, the one
+definition of what a policy may be) and a ``Policy`` back to the form's fields.
+
+Amounts are typed in dollars and cents (``12.50``) and become integer cents exactly, never
+through a float. Errors come back per form field, with what was typed kept.
+"""
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from ..policies.model import DEFAULT_SCOPES, INTERVALS, SCOPES, Policy
+from ..topup.schemas import PLATFORMS
+
+__all__ = ["FIELDS", "PolicyFormError", "echo", "from_form", "to_form"]
+
+_MONEY = re.compile(r"\$?\s*(\d{1,10})(?:\.(\d{1,2}))?")
+_MAX_RECIPIENTS_TEXT = 30_000
+
+# Form field → what it is called on the page (the error list names it so).
+FIELDS = {
+    "name": "Name",
+    "scopes": "Scopes",
+    "max_per_send": "Most per send",
+    "limits": "Spend limits",
+    "per_recipient_limit": "Per-recipient limit",
+    "allowed_platforms": "Platforms",
+    "allowed_recipients": "Recipients",
+    "approval_above": "Approval above",
+    "approval_for_new_recipients": "Approval for new recipients",
+    "expires_at": "Expires",
+    "rate_limit_per_minute": "Rate limit",
+    "soft_limit_percent": "Budget alert",
+}
+# Policy field → form field.
+_FORM_FIELD = {
+    "max_per_send_cents": "max_per_send",
+    "approval_above_cents": "approval_above",
+}
+
+
+class PolicyFormError(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _cents(text: str, field: str, errors: dict[str, str]) -> int | None:
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    found = _MONEY.fullmatch(text)
+    if found is None:
+        errors[field] = "Enter an amount in dollars, such as 25 or 12.50."
+        return None
+    return int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
+
+
+def _whole(text: str, field: str, errors: dict[str, str]) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        errors[field] = "Enter a whole number."
+        return None
+    return int(text)
+
+
+def _str(data: FormData, name: str, limit: int = 300) -> str:
+    value = data.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _many(data: FormData, name: str, allowed: tuple[str, ...]) -> list[str]:
+    return [v for v in data.getlist(name) if isinstance(v, str) and v in allowed]
+
+
+def from_form(data: FormData) -> tuple[str | None, Policy]:
+    """The key's name and policy from the form, or ``PolicyFormError`` by field."""
+    errors: dict[str, str] = {}
+    policy: dict[str, Any] = {"scopes": _many(data, "scopes", SCOPES)}
+    if (cents := _cents(_str(data, "max_per_send"), "max_per_send", errors)) is not None:
+        policy["max_per_send_cents"] = cents
+    limits = []
+    for interval in INTERVALS:
+        field = f"limit_{interval}"
+        if (cents := _cents(_str(data, field), field, errors)) is not None:
+            limits.append({"amount_cents": cents, "interval": interval})
+    policy["limits"] = limits
+    per = _cents(_str(data, "per_recipient_amount"), "per_recipient_limit", errors)
+    if per is not None:
+        every = _str(data, "per_recipient_interval")
+        policy["per_recipient_limit"] = {"amount_cents": per, "interval": every}
+    platforms = _many(data, "allowed_platforms", PLATFORMS)
+    policy["allowed_platforms"] = platforms or None
+    recipients = [
+        line.strip()
+        for line in _str(data, "allowed_recipients", _MAX_RECIPIENTS_TEXT).splitlines()
+        if line.strip()
+    ]
+    policy["allowed_recipients"] = recipients or None
+    if (cents := _cents(_str(data, "approval_above"), "approval_above", errors)) is not None:
+        policy["approval_above_cents"] = cents
+    policy["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
+    expires = _str(data, "expires_at").strip()
+    if expires:
+        try:
+            moment = datetime.fromisoformat(expires)
+        except ValueError:
+            errors["expires_at"] = "Enter a date and time, such as 2027-01-31 18:00."
+        else:
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            policy["expires_at"] = moment.isoformat()
+    for field in ("rate_limit_per_minute", "soft_limit_percent"):
+        if (number := _whole(_str(data, field), field, errors)) is not None:
+            policy[field] = number
+    name = _str(data, "name", 200).strip() or None
+    if name is not None and len(name) > 100:
+        errors["name"] = "Use at most 100 characters."
+    if not errors:
+        try:
+            return name, Policy.model_validate_json(json.dumps(policy))
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = str(error["loc"][0]) if error["loc"] else "scopes"
+                field = _FORM_FIELD.get(where, where)
+                errors.setdefault(field, error["msg"])
+    raise PolicyFormError(errors)
+
+
+def _dollars(cents: int | None) -> str:
+    if cents is None:
+        return ""
+    whole, part = divmod(cents, 100)
+    return f"{whole}.{part:02d}" if part else str(whole)
+
+
+def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
+    """The form's values for ``policy`` (``None``: a new key's defaults)."""
+    if policy is None:
+        return {"name": name or "", "scopes": list(DEFAULT_SCOPES)}
+    by_interval = {limit.interval: limit.amount_cents for limit in policy.limits}
+    per = policy.per_recipient_limit
+    return {
+        "name": name or "",
+        "scopes": list(policy.scopes),
+        "max_per_send": _dollars(policy.max_per_send_cents),
+        **{f"limit_{i}": _dollars(by_interval.get(i)) for i in INTERVALS},
+        "per_recipient_amount": _dollars(per.amount_cents) if per else "",
+        "per_recipient_interval": per.interval if per else "daily",
+        "allowed_platforms": list(policy.allowed_platforms or ()),
+        "allowed_recipients": "\n".join(policy.allowed_recipients or ()),
+        "approval_above": _dollars(policy.approval_above_cents),
+        "approval_for_new_recipients": policy.approval_for_new_recipients,
+        "expires_at": policy.expires_at.strftime("%Y-%m-%dT%H:%M") if policy.expires_at else "",
+        "rate_limit_per_minute": policy.rate_limit_per_minute or "",
+        "soft_limit_percent": policy.soft_limit_percent or "",
+    }
+
+
+def echo(data: FormData) -> dict[str, Any]:
+    """What was typed, to show again beside the errors."""
+    values: dict[str, Any] = {
+        k: _str(data, k, _MAX_RECIPIENTS_TEXT) for k in data if k != "csrf_token"
+    }
+    values["scopes"] = _many(data, "scopes", SCOPES)
+    values["allowed_platforms"] = _many(data, "allowed_platforms", PLATFORMS)
+    values["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
+    return values

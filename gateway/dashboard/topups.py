@@ -1,0 +1,124 @@
+"""Top-ups: the list with filters, one top-up (its voucher, so never cached), cancelling a
+pending one, and the approvals inbox (sends held above a key's approval line, approved or
+denied). Each change is the API's own operation (``topup.service.cancel``,
+``topup.approvals.approve``/``deny``) through ``operations.perform``, which enqueues its
+deliveries once it has committed; the viewer decides as ``user:<id>``, recorded in
+``decided_by``."""
+
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..operations import perform
+from ..services import services
+from ..topup import approvals
+from ..topup import service as topup
+from ..topup.schemas import PLATFORMS
+from . import figures
+from .context import require_viewer
+from .csrf import form
+from .render import page
+
+__all__ = ["PAGE_SIZE", "routes", "txn_id"]
+
+PAGE_SIZE = 25
+_TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
+
+
+def txn_id(request: Request) -> str:
+    """The top-up id in the path; a malformed one is simply not found."""
+    found: str = request.path_params["txn_id"]
+    if not _TXN_ID.fullmatch(found):
+        raise HTTPException(404)
+    return found
+
+
+def _choice(value: str | None, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else ""
+
+
+async def list_topups(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    query = request.query_params
+    filters = {
+        "status": _choice(query.get("status"), figures.STATUSES),
+        "platform": _choice(query.get("platform"), PLATFORMS),
+        "recipient": query.get("recipient", "").strip()[:254],
+    }
+    before = query.get("before", "")
+    rows, more = await figures.topups(
+        services(request).db,
+        viewer.caller,
+        limit=PAGE_SIZE,
+        before=before if _TXN_ID.fullmatch(before) else None,
+        status=filters["status"] or None,
+        platform=filters["platform"] or None,
+        recipient=filters["recipient"] or None,
+    )
+    return page(
+        request,
+        "topups/index.html",
+        {
+            "rows": rows,
+            "next_before": rows[-1].id if more else None,
+            "filters": filters,
+            "statuses": figures.STATUSES,
+            "platforms": PLATFORMS,
+        },
+    )
+
+
+async def show_topup(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    svc = services(request)
+    found = await topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    return page(request, "topups/detail.html", {"topup": found}, no_store=True)
+
+
+async def cancel_topup(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    found = txn_id(request)
+    await perform(svc.enqueuer, topup.cancel(svc.db, svc.sealer, viewer.caller, found))
+    return RedirectResponse(f"/dashboard/topups/{found}", status_code=303)
+
+
+async def approvals_inbox(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    held, more = await figures.topups(
+        services(request).db, viewer.caller, limit=PAGE_SIZE, status="pending_approval"
+    )
+    return page(request, "topups/approvals.html", {"rows": held, "more": more})
+
+
+async def _decide(request: Request, approve: bool) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    found = txn_id(request)
+    decide = approvals.approve if approve else approvals.deny
+    await perform(svc.enqueuer, decide(svc.db, svc.sealer, viewer.caller, found))
+    return RedirectResponse("/dashboard/topups/approvals", status_code=303)
+
+
+async def approve_topup(request: Request) -> Response:
+    return await _decide(request, approve=True)
+
+
+async def deny_topup(request: Request) -> Response:
+    return await _decide(request, approve=False)
+
+
+routes: list[BaseRoute] = [
+    # Before /topups/{txn_id}, which would take "approvals" for an id.
+    Route("/topups/approvals", approvals_inbox, methods=["GET"]),
+    Route("/topups/{txn_id}/approve", approve_topup, methods=["POST"]),
+    Route("/topups/{txn_id}/deny", deny_topup, methods=["POST"]),
+    Route("/topups", list_topups, methods=["GET"]),
+    Route("/topups/{txn_id}", show_topup, methods=["GET"]),
+    Route("/topups/{txn_id}/cancel", cancel_topup, methods=["POST"]),
+]

@@ -1,0 +1,453 @@
+"""The dashboard's webhook pages: endpoints (create, edit, enable or disable, rotate the secret,
+send a test event, recover failed deliveries, delete), the delivery log with every attempt, and
+replay, each through the services the API calls (``gateway.webhooks``).
+
+Every lookup goes through the services' own scoping (the viewer's merchant and environment), so
+another merchant's endpoint or delivery id answers 404 and shows nothing. A signing secret is
+shown once, on the page that answers its create or rotate, which no cache may keep. Test events,
+replays and recoveries count against the API's per-merchant limits, in the same buckets.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..api.limits import within
+from ..codes import CATALOGUE, Code
+from ..outcome import ApiError
+from ..services import Services, services
+from ..webhooks import deliveries, endpoints
+from ..webhooks.schemas import (
+    EVENT_TYPES,
+    DeliveriesQuery,
+    DeliveryData,
+    EndpointCreate,
+    EndpointData,
+    EndpointSecretData,
+    EndpointUpdate,
+    ReplayFailedRequest,
+    RotateRequest,
+)
+from .context import Viewer, require_viewer
+from .csrf import form
+from .inputs import field, problem
+from .render import page
+
+__all__ = ["ROTATION_OVERLAPS", "routes"]
+
+HOME = "/dashboard/webhooks"
+LOG = HOME + "/deliveries"
+_ENDPOINTS_SHOWN = 100  # above the per-environment cap: the list is always whole
+_LOG_PAGE = 20
+_ENDPOINT_LOG = 10
+# (seconds, label): how long the previous secret keeps signing after a rotation.
+ROTATION_OVERLAPS = ((0, "no overlap"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days"))
+_DEFAULT_OVERLAP = 86400
+_STATUSES = ("pending", "succeeded", "failed")
+# Set only by our own redirects; the query names which fixed sentence to show.
+_NOTICES = {
+    "deleted": "Endpoint deleted. Its deliveries stay in the log.",
+    "saved": "Endpoint saved.",
+    "enabled": "Endpoint enabled.",
+    "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
+    "test": "Test event sent: its delivery is below.",
+    "replayed": "Replay queued, with the same webhook-id.",
+}
+
+
+def _endpoint_url(endpoint_id: str) -> str:
+    return f"{HOME}/endpoints/{endpoint_id}"
+
+
+def _notice(request: Request) -> str | None:
+    return _NOTICES.get(request.query_params.get("notice", ""))
+
+
+def _reraise_missing(exc: ApiError | ValidationError) -> None:
+    """A 404 is never a form message: it is the page's answer (and says nothing more)."""
+    if isinstance(exc, ApiError) and CATALOGUE[exc.code].http_status == 404:
+        raise exc
+
+
+def _with_headers(response: Response, exc: ApiError | ValidationError) -> Response:
+    if isinstance(exc, ApiError) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _limited(svc: Services, viewer: Viewer, kind: str, limit: int, refused: Code) -> None:
+    """The API's per-merchant limit for ``kind``, in the same bucket."""
+    await within(svc, f"{kind}:{viewer.merchant_id}", limit, refused)
+
+
+# --- the endpoints list, and creating one ---
+
+
+def _typed_endpoint(data: FormData) -> dict[str, Any]:
+    chosen = [t for t in data.getlist("event_types") if isinstance(t, str)]
+    return {
+        "url": field(data, "url").strip(),
+        "description": field(data, "description", 500).strip(),
+        "event_types": chosen,
+    }
+
+
+async def _home(
+    request: Request, viewer: Viewer, *, status: int = 200, create: dict[str, Any] | None = None
+) -> Response:
+    svc = services(request)
+    found, _ = await endpoints.list_endpoints(
+        svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None
+    )
+    recent, _ = await deliveries.list_deliveries(
+        svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG)
+    )
+    context = {
+        "endpoints": found,
+        "recent": recent,
+        "event_types": EVENT_TYPES,
+        "create": create or {"url": "", "description": "", "event_types": [], "error": ""},
+        "notice": _notice(request),
+        "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
+    }
+    return page(request, "webhooks/index.html", context, status=status)
+
+
+async def home(request: Request) -> Response:
+    return await _home(request, await require_viewer(request))
+
+
+def _secret_page(
+    request: Request, made: EndpointSecretData, *, rotated: bool, status: int
+) -> Response:
+    return page(
+        request,
+        "webhooks/secret.html",
+        {"endpoint": made, "secret": made.secret, "rotated": rotated},
+        status=status,
+        no_store=True,
+    )
+
+
+async def create_endpoint(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    typed = _typed_endpoint(data)
+    svc = services(request)
+    try:
+        body = EndpointCreate(
+            url=typed["url"],
+            description=typed["description"] or None,
+            event_types=typed["event_types"] or None,
+        )
+        made = await endpoints.create_endpoint(
+            svc.db, svc.sealer, svc.settings, viewer.caller, body
+        )
+    except (ApiError, ValidationError) as exc:
+        status, message = problem(exc)
+        return await _home(request, viewer, status=status, create={**typed, "error": message})
+    return _secret_page(request, made, rotated=False, status=201)
+
+
+# --- one endpoint ---
+
+
+@dataclass
+class _Forms:
+    """What the endpoint page's forms show: as stored, or as typed with the refusal."""
+
+    edit: dict[str, Any] | None = None
+    recover: dict[str, str] | None = None
+    action_error: str = ""
+
+
+def _edit_values(found: EndpointData) -> dict[str, Any]:
+    return {
+        "url": found.url,
+        "description": found.description or "",
+        "event_types": found.event_types,
+        "error": "",
+    }
+
+
+async def _endpoint_page(
+    request: Request,
+    viewer: Viewer,
+    endpoint_id: str,
+    *,
+    status: int = 200,
+    forms: _Forms | None = None,
+) -> Response:
+    svc = services(request)
+    found = await endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id)
+    shown = forms or _Forms()
+    recent, more = await deliveries.list_deliveries(
+        svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG, endpoint_id=endpoint_id)
+    )
+    recovered = request.query_params.get("recovered", "")
+    context = {
+        "endpoint": found,
+        "recent": recent,
+        "more": more,
+        "event_types": EVENT_TYPES,
+        "overlaps": ROTATION_OVERLAPS,
+        "default_overlap": _DEFAULT_OVERLAP,
+        "edit": shown.edit or _edit_values(found),
+        "recover": shown.recover or {"since": "", "error": ""},
+        "action_error": shown.action_error,
+        "notice": _notice(request),
+        "recovered": int(recovered) if recovered.isdigit() and len(recovered) < 7 else None,
+    }
+    return page(request, "webhooks/endpoint.html", context, status=status)
+
+
+async def endpoint_page(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    return await _endpoint_page(request, viewer, request.path_params["endpoint_id"])
+
+
+async def _posted(request: Request) -> tuple[Viewer, FormData, str]:
+    """The viewer, the checked form, and the endpoint the path names if it is theirs (else the
+    service's 404, before anything is done)."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    endpoint_id: str = request.path_params["endpoint_id"]
+    await endpoints.get_endpoint(services(request).db, viewer.caller, endpoint_id)
+    return viewer, data, endpoint_id
+
+
+async def _action_refused(
+    request: Request, viewer: Viewer, endpoint_id: str, exc: ApiError | ValidationError
+) -> Response:
+    _reraise_missing(exc)
+    status, message = problem(exc)
+    response = await _endpoint_page(
+        request, viewer, endpoint_id, status=status, forms=_Forms(action_error=message)
+    )
+    return _with_headers(response, exc)
+
+
+async def update_endpoint(request: Request) -> Response:
+    viewer, data, endpoint_id = await _posted(request)
+    typed = _typed_endpoint(data)
+    svc = services(request)
+    try:
+        body = EndpointUpdate(
+            url=typed["url"],
+            description=typed["description"] or None,
+            event_types=typed["event_types"],
+        )
+        await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
+    except (ApiError, ValidationError) as exc:
+        _reraise_missing(exc)
+        status, message = problem(exc)
+        forms = _Forms(edit={**typed, "error": message})
+        return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
+    return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
+
+
+async def set_enabled(request: Request) -> Response:
+    viewer, data, endpoint_id = await _posted(request)
+    enabled = field(data, "enabled") == "true"
+    svc = services(request)
+    try:
+        body = EndpointUpdate(enabled=enabled)
+        await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
+    except (ApiError, ValidationError) as exc:
+        return await _action_refused(request, viewer, endpoint_id, exc)
+    notice = "enabled" if enabled else "disabled"
+    return RedirectResponse(f"{_endpoint_url(endpoint_id)}?notice={notice}", 303)
+
+
+async def rotate_secret(request: Request) -> Response:
+    viewer, data, endpoint_id = await _posted(request)
+    overlap = field(data, "overlap_seconds", 10)
+    svc = services(request)
+    try:
+        body = RotateRequest(overlap_seconds=int(overlap) if overlap.isdigit() else -1)
+        rotated = await endpoints.rotate_secret(
+            svc.db, svc.sealer, viewer.caller, endpoint_id, body.overlap_seconds
+        )
+    except (ApiError, ValidationError) as exc:
+        return await _action_refused(request, viewer, endpoint_id, exc)
+    return _secret_page(request, rotated, rotated=True, status=200)
+
+
+async def send_test(request: Request) -> Response:
+    viewer, _, endpoint_id = await _posted(request)
+    svc = services(request)
+    try:
+        await _limited(
+            svc,
+            viewer,
+            "webhook-test",
+            svc.settings.webhook_tests_per_minute,
+            Code.WEBHOOK_TEST_RATE_LIMITED,
+        )
+        queued = await endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
+    except ApiError as exc:
+        return await _action_refused(request, viewer, endpoint_id, exc)
+    svc.enqueuer.enqueue_jobs(queued.jobs)
+    return RedirectResponse(f"{LOG}/{queued.data.delivery_id}?notice=test", 303)
+
+
+def _since(typed: str) -> datetime:
+    """A ``datetime-local`` value, read as UTC; ``ValueError`` if it is not one."""
+    value = datetime.fromisoformat(typed)
+    if value.tzinfo is not None or "T" not in typed:
+        raise ValueError(typed)
+    return value.replace(tzinfo=UTC)
+
+
+async def recover(request: Request) -> Response:
+    """Replay every failed delivery of the endpoint created since a time (UTC)."""
+    viewer, data, endpoint_id = await _posted(request)
+    typed = field(data, "since", 40).strip()
+    svc = services(request)
+    try:
+        try:
+            since = _since(typed)
+        except ValueError:
+            raise ApiError(
+                Code.VALIDATION_FAILED, "Enter a date and time (UTC) to replay failures since."
+            ) from None
+        body = ReplayFailedRequest(since=since)
+        await _limited(
+            svc,
+            viewer,
+            "webhook-recover",
+            svc.settings.webhook_recovers_per_minute,
+            Code.WEBHOOK_RECOVER_RATE_LIMITED,
+        )
+        queued = await deliveries.replay_failed(
+            svc.db, svc.settings, viewer.caller, endpoint_id, body.since
+        )
+    except (ApiError, ValidationError) as exc:
+        _reraise_missing(exc)
+        status, message = problem(exc)
+        forms = _Forms(recover={"since": typed, "error": message})
+        response = await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
+        return _with_headers(response, exc)
+    svc.enqueuer.enqueue_jobs(queued.jobs)
+    return RedirectResponse(f"{_endpoint_url(endpoint_id)}?recovered={queued.data.replayed}", 303)
+
+
+async def delete_endpoint(request: Request) -> Response:
+    viewer, _, endpoint_id = await _posted(request)
+    await endpoints.delete_endpoint(services(request).db, viewer.caller, endpoint_id)
+    return RedirectResponse(HOME + "?notice=deleted", 303)
+
+
+# --- the delivery log ---
+
+
+def _log_query(request: Request) -> tuple[dict[str, str], DeliveriesQuery | None, str]:
+    """The filters as typed, the query they make (None if refused), and the refusal."""
+    names = ("endpoint_id", "event_type", "status", "cursor")
+    typed = {n: request.query_params.get(n, "")[:100] for n in names}
+    try:
+        query = DeliveriesQuery.model_validate(
+            {"limit": _LOG_PAGE, **{n: v for n, v in typed.items() if v}}
+        )
+    except ValidationError as exc:
+        return typed, None, problem(exc)[1]
+    return typed, query, ""
+
+
+async def delivery_log(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    svc = services(request)
+    typed, query, error = _log_query(request)
+    items: list[DeliveryData] = []
+    more = False
+    if query is not None:
+        items, more = await deliveries.list_deliveries(svc.db, viewer.caller, query)
+    found, _ = await endpoints.list_endpoints(
+        svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None
+    )
+    context = {
+        "items": items,
+        "next_cursor": items[-1].id if more and items else None,
+        "filters": typed,
+        "error": error,
+        "endpoints": found,
+        "event_types": EVENT_TYPES,
+        "statuses": _STATUSES,
+    }
+    return page(request, "webhooks/deliveries.html", context, status=422 if error else 200)
+
+
+def _laid_out(payload: str) -> str:
+    """The event body indented for reading; as stored if it is not JSON."""
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return payload
+
+
+async def _delivery_page(
+    request: Request, viewer: Viewer, delivery_id: str, *, status: int = 200, error: str = ""
+) -> Response:
+    found = await deliveries.get_delivery(services(request).db, viewer.caller, delivery_id)
+    context = {
+        "delivery": found,
+        "payload": _laid_out(found.payload),
+        "error": error,
+        "notice": _notice(request),
+    }
+    return page(request, "webhooks/delivery.html", context, status=status)
+
+
+async def delivery_page(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    return await _delivery_page(request, viewer, request.path_params["delivery_id"])
+
+
+async def replay(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    delivery_id: str = request.path_params["delivery_id"]
+    svc = services(request)
+    await deliveries.get_delivery(svc.db, viewer.caller, delivery_id)  # theirs, or 404
+    try:
+        await _limited(
+            svc,
+            viewer,
+            "webhook-replay",
+            svc.settings.webhook_replays_per_minute,
+            Code.WEBHOOK_REPLAY_RATE_LIMITED,
+        )
+        queued = await deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id)
+    except ApiError as exc:
+        _reraise_missing(exc)
+        status, message = problem(exc)
+        response = await _delivery_page(request, viewer, delivery_id, status=status, error=message)
+        return _with_headers(response, exc)
+    svc.enqueuer.enqueue_jobs(queued.jobs)
+    return RedirectResponse(f"{LOG}/{delivery_id}?notice=replayed", 303)
+
+
+_EP = "/webhooks/endpoints/{endpoint_id}"
+_DLV = "/webhooks/deliveries/{delivery_id}"
+
+routes: list[BaseRoute] = [
+    Route("/webhooks", home, methods=["GET"]),
+    Route("/webhooks/endpoints", create_endpoint, methods=["POST"]),
+    Route(_EP, endpoint_page, methods=["GET"]),
+    Route(_EP, update_endpoint, methods=["POST"]),
+    Route(_EP + "/enabled", set_enabled, methods=["POST"]),
+    Route(_EP + "/rotate", rotate_secret, methods=["POST"]),
+    Route(_EP + "/test", send_test, methods=["POST"]),
+    Route(_EP + "/recover", recover, methods=["POST"]),
+    Route(_EP + "/delete", delete_endpoint, methods=["POST"]),
+    Route("/webhooks/deliveries", delivery_log, methods=["GET"]),
+    Route(_DLV, delivery_page, methods=["GET"]),
+    Route(_DLV + "/replay", replay, methods=["POST"]),
+]

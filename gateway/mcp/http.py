@@ -1,0 +1,106 @@
+"""MCP over streamable HTTP at ``/mcp``, in the gateway's own process and lifespan.
+
+Stateless, with JSON replies: every POST is a whole exchange, so any gateway process can serve
+any request and nothing lives between them (scale-out stays "any number of stateless
+processes"). Every request must carry ``Authorization: Bearer ak_…``, authenticated by
+``auth.authenticate_key`` as the REST door is (the lockout, then ``callers.authenticate``);
+a request without a valid key is refused before the MCP server sees it, HTTP 401 (or 429, 400)
+with the envelope and its code, as MCP's authorization asks of an HTTP server. The SDK's DNS
+rebinding check is left off: it guards servers that trust whoever reaches them, and this one
+trusts nothing but the key.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp import types
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import HTTPConnection, Request
+from starlette.types import Receive, Scope, Send
+
+from ..auth import KeyUser, authenticate_key
+from ..callers import Caller
+from ..codes import CATALOGUE, Code
+from ..envelope import error_response
+from ..lockout import client_address
+from ..ops import guide, openapi
+from ..outcome import ApiError
+from ..services import Services, services
+from ._fastpath import answer_tool_call
+from .server import build_server, call_tool
+
+__all__ = ["PATH", "McpHttp"]
+
+PATH = "/mcp"
+_CALLER = "aitopup.mcp.caller"
+
+
+class McpHttp:
+    """The ASGI app mounted at ``/mcp``; ``running()`` belongs in the app's lifespan."""
+
+    def __init__(self, pepper: bytes, *, max_body_bytes: int) -> None:
+        self._pepper = pepper
+        self._max_body_bytes = max_body_bytes
+        self._guide: str | None = None
+        self._server = build_server(self._enter, self._guide_text)
+        self._manager = self._new_manager()
+
+    def _new_manager(self) -> StreamableHTTPSessionManager:
+        return StreamableHTTPSessionManager(
+            self._server,
+            json_response=True,
+            stateless=True,
+            max_request_body_size=self._max_body_bytes,
+        )
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        # A manager runs once: each lifespan of the app (a restart in the same process, a test
+        # harness entering it again) gets its own.
+        self._manager = self._new_manager()
+        async with self._manager.run():
+            yield
+
+    async def _enter(self, request: Request | None) -> tuple[Services, Caller]:
+        assert request is not None  # every request over HTTP came through __call__
+        caller: Caller = request.scope[_CALLER]
+        return services(request), caller
+
+    def _guide_text(self, request: Request | None) -> str:
+        """``/llms.txt``'s text, built from the routes of the app this runs in, once."""
+        if self._guide is None:
+            assert request is not None
+            self._guide = guide.llms_txt(openapi.build(request.app.routes))
+        return self._guide
+
+    async def _authenticate(self, conn: HTTPConnection) -> Caller:
+        headers = conn.headers.getlist("authorization")
+        if not headers:
+            raise ApiError(Code.AUTH_MISSING)
+        if len(headers) > 1:
+            raise ApiError(Code.AUTH_HEADER_REPEATED)
+        scheme, _, presented = headers[0].partition(" ")
+        # Anything but a bearer key is a failed attempt too: it counts against the client.
+        presented = presented.strip() if scheme.lower() == "bearer" else ""
+        return await authenticate_key(services(conn), self._pepper, presented, client_address(conn))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        conn = HTTPConnection(scope)
+        try:
+            caller = await self._authenticate(conn)
+        except ApiError as refused:
+            if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
+                refused.headers = {"WWW-Authenticate": "Bearer"}
+            await error_response(refused)(scope, receive, send)
+            return
+        scope[_CALLER] = caller
+        scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes
+        request = Request(scope)
+
+        async def call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+            return await call_tool(self._enter, request, name, arguments)
+
+        rest = await answer_tool_call(scope, receive, send, limit=self._max_body_bytes, call=call)
+        if rest is not None:
+            await self._manager.handle_request(scope, rest, send)

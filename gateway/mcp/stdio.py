@@ -1,0 +1,61 @@
+"""MCP over stdio (``aitopup mcp``): the same server, for an agent that starts the gateway's
+tools as a local process.
+
+The key comes from ``AITOPUP_API_KEY`` and is authenticated on every tool call, as a request's
+key is (``auth.authenticate_key``: the lockout, the key's own limits, then
+``callers.authenticate``), so a key revoked while the process runs is refused from its next
+call. The store, Redis and the sealing key come from the settings, as the gateway's do, and a
+send's deliveries are enqueued after its commit for the worker, as the gateway enqueues them.
+Standard output carries the protocol alone: logs go to standard error.
+"""
+
+import os
+import sys
+
+from mcp.server.stdio import stdio_server
+from starlette.requests import Request
+
+from ..auth import authenticate_key
+from ..callers import Caller
+from ..codes import Code
+from ..ops import guide, openapi
+from ..outcome import ApiError
+from ..services import Services, open_services
+from ..settings import Settings
+from .server import build_server
+
+__all__ = ["KEY_VARIABLE", "serve"]
+
+KEY_VARIABLE = "AITOPUP_API_KEY"
+
+
+def _guide_text(settings: Settings) -> str:
+    from ..app import create_app  # the routes /llms.txt is built from; no lifespan is run
+
+    return guide.llms_txt(openapi.build(create_app(settings).routes))
+
+
+async def serve(settings: Settings, key: str | None) -> None:
+    """Serve MCP on standard input and output until the client closes them."""
+    pepper = settings.key_pepper.get_secret_value().encode()
+    # Failures count against this process alone, not every local client of the same Redis.
+    client = f"stdio:{os.getpid()}"
+    if not key:
+        print(f"aitopup mcp: {KEY_VARIABLE} is unset: every tool call is refused", file=sys.stderr)
+    text: list[str] = []
+
+    async with open_services(settings) as svc:
+
+        async def enter(request: Request | None) -> tuple[Services, Caller]:
+            if not key:
+                raise ApiError(Code.AUTH_MISSING, f"Missing API key: set {KEY_VARIABLE}")
+            return svc, await authenticate_key(svc, pepper, key, client)
+
+        def guide_text(request: Request | None) -> str:
+            if not text:
+                text.append(_guide_text(settings))
+            return text[0]
+
+        server = build_server(enter, guide_text)
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())

@@ -1,0 +1,253 @@
+"""The MCP tools: the top-up routes as tools, each parse → the same operation → the envelope.
+
+Every tool's input schema is the JSON Schema of the pydantic model the REST route validates
+with (``send_topup`` adds the idempotency key, which REST takes as a header), and its output
+schema is the envelope with that route's ``data`` model. A tool answers what the route answers:
+an ``Outcome`` (or a list's envelope), or an ``ApiError``; ``server.py`` renders either.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mcp import types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .. import idempotency
+from ..api.topup import _TXN_ID, ListQuery
+from ..callers import Caller
+from ..codes import Code
+from ..envelope import CursorMeta, validation_details
+from ..operations import perform
+from ..outcome import ApiError, EnvelopeBody, Outcome
+from ..policies.model import Scope
+from ..policies.usage import KeyUsage, usage
+from ..services import Services
+from ..topup import doors, service
+from ..topup.schemas import BalanceData, SendData, SendRequest, TopupData
+
+__all__ = ["TOOLS", "Answer", "ToolSpec", "by_name"]
+
+# A list's envelope carries ``meta``, which an ``Outcome`` has no room for.
+Answer = Outcome | EnvelopeBody
+Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[Answer]]
+M = TypeVar("M", bound=BaseModel)
+
+
+class SendTopupArguments(SendRequest):
+    """``send_topup``'s input: the send's body, and the key that makes a retry safe."""
+
+    idempotency_key: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Required. 1 to 255 printable ASCII characters; the same key with the same "
+        "arguments within 24 h returns the first result again and moves no money twice. Shared "
+        "with the REST API's Idempotency-Key header.",
+    )
+
+
+class NoArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TopupRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    transaction_id: str = Field(description="txn_… as the send returned it")
+
+
+def _envelope(name: str, data: Any, *, meta: type[BaseModel] | None = None) -> type[BaseModel]:
+    """The envelope's model with this tool's ``data`` (and ``meta``): its output schema."""
+    fields: dict[str, Any] = {"data": (data, ...)}
+    if meta is not None:
+        fields["meta"] = (meta, ...)
+    return create_model(name, __base__=EnvelopeBody, **fields)
+
+
+def _parse(model: type[M], arguments: dict[str, Any], context: dict[str, Any] | None = None) -> M:
+    try:
+        return model.model_validate(arguments, context=context)
+    except ValidationError as exc:
+        raise ApiError(Code.VALIDATION_FAILED, data={"errors": validation_details(exc)}) from None
+
+
+def _txn_id(arguments: dict[str, Any]) -> str:
+    txn_id = _parse(TopupRef, arguments).transaction_id
+    if not _TXN_ID.fullmatch(txn_id):
+        raise ApiError(Code.TRANSACTION_NOT_FOUND)
+    return txn_id
+
+
+async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    # Required here, where REST takes it optionally as a header: an agent retries on its own.
+    rest = dict(arguments)
+    presented = rest.pop("idempotency_key", None)
+    if not isinstance(presented, str):
+        raise ApiError(Code.INVALID_IDEMPOTENCY_KEY)
+    key = idempotency.parse_key(presented)
+    body = _parse(SendRequest, rest, {"max_topup_cents": svc.settings.max_topup_cents})
+    return await doors.send(svc, caller, body, key)
+
+
+async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    topup = await service.get(svc.db, svc.sealer, caller, _txn_id(arguments))
+    return Outcome(Code.SUCCESS, topup.model_dump(), transaction_id=topup.id, status=topup.status)
+
+
+async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    query = _parse(ListQuery, arguments)
+    if query.cursor is not None and not _TXN_ID.fullmatch(query.cursor):
+        raise ApiError(Code.INVALID_CURSOR)
+    items, has_more = await service.list_page(
+        svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
+    )
+    meta = CursorMeta(
+        limit=query.limit, has_more=has_more, next_cursor=items[-1].id if has_more else None
+    )
+    body = Outcome(Code.SUCCESS, [i.model_dump() for i in items]).body()
+    return body.model_copy(update={"meta": meta.model_dump()})
+
+
+async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    txn_id = _txn_id(arguments)
+    return await perform(svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, txn_id))
+
+
+async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    _parse(NoArguments, arguments)
+    balance = await service.wallet_balance(svc.db, caller)
+    data = BalanceData(
+        env=caller.env,
+        balance_cents=balance,
+        low_balance_threshold_cents=caller.low_balance_threshold_cents,
+    )
+    return Outcome(Code.SUCCESS, data.model_dump())
+
+
+async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    _parse(NoArguments, arguments)
+    found = await usage(svc.db, caller)
+    return Outcome(Code.SUCCESS, found.model_dump(mode="json"))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    scope: Scope | None  # checked before the tool acts, as every door does (None: any key)
+    arguments: type[BaseModel]
+    reply: type[BaseModel]
+    annotations: types.ToolAnnotations
+    run: Run
+
+    def tool(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            inputSchema=self.arguments.model_json_schema(),
+            outputSchema=self.reply.model_json_schema(),
+            annotations=self.annotations,
+        )
+
+
+def _read(title: str) -> types.ToolAnnotations:
+    return types.ToolAnnotations(title=title, readOnlyHint=True, openWorldHint=False)
+
+
+_ENVELOPE = (
+    " The result is the REST API's envelope {success, code, message, transaction_id, status, "
+    "timestamp, data}; a refusal is an error result carrying the envelope with its code."
+)
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "send_topup",
+        "Send a top-up",
+        "Send prepaid credits (integer cents) for a platform to a recipient's e-mail, debited "
+        "from the wallet of the key's environment (staging moves no real credits). The voucher "
+        "is in data.voucher_code. Retry with the same idempotency_key: it never sends twice."
+        + _ENVELOPE,
+        "topup:send",
+        SendTopupArguments,
+        _envelope("SendEnvelope", SendData),
+        # Moves money, and cannot be taken back by calling again; the same idempotency key
+        # makes a repeat harmless, which is what idempotentHint promises.
+        types.ToolAnnotations(
+            title="Send a top-up",
+            readOnlyHint=False,
+            destructiveHint=True,
+            idempotentHint=True,
+            openWorldHint=True,
+        ),
+        send_topup,
+    ),
+    ToolSpec(
+        "get_balance",
+        "Wallet balance",
+        "The wallet balance of the key's environment, in cents." + _ENVELOPE,
+        "topup:read",
+        NoArguments,
+        _envelope("BalanceEnvelope", BalanceData),
+        _read("Wallet balance"),
+        get_balance,
+    ),
+    ToolSpec(
+        "get_topup",
+        "Get a top-up",
+        "One top-up by its transaction id, with its status and voucher." + _ENVELOPE,
+        "topup:read",
+        TopupRef,
+        _envelope("TopupEnvelope", TopupData),
+        _read("Get a top-up"),
+        get_topup,
+    ),
+    ToolSpec(
+        "list_topups",
+        "List top-ups",
+        "Top-ups of the key's environment, newest first; pass meta.next_cursor as cursor for "
+        "the next page." + _ENVELOPE,
+        "topup:read",
+        ListQuery,
+        _envelope("TopupListEnvelope", list[TopupData], meta=CursorMeta),
+        _read("List top-ups"),
+        list_topups,
+    ),
+    ToolSpec(
+        "cancel_topup",
+        "Cancel a pending top-up",
+        "Cancel a pending top-up and refund it to the wallet; any other status is refused "
+        "(4005)." + _ENVELOPE,
+        "topup:send",
+        TopupRef,
+        _envelope("CancelEnvelope", TopupData),
+        # A second cancel changes nothing more (it is refused: no longer pending).
+        types.ToolAnnotations(
+            title="Cancel a pending top-up",
+            readOnlyHint=False,
+            destructiveHint=True,
+            idempotentHint=True,
+            openWorldHint=False,
+        ),
+        cancel_topup,
+    ),
+    ToolSpec(
+        "get_key_limits",
+        "This key's limits",
+        "The calling key's policy (scopes, caps, allowed platforms and recipients) and, per "
+        "spend limit, what it spent, what remains and when the window resets: plan a send "
+        "before making it." + _ENVELOPE,
+        None,  # every key may read its own limits, as GET /keys/self
+        NoArguments,
+        _envelope("KeyLimitsEnvelope", KeyUsage),
+        _read("This key's limits"),
+        get_key_limits,
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in TOOLS}
+
+
+def by_name(name: str) -> ToolSpec | None:
+    return _BY_NAME.get(name)

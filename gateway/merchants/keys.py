@@ -1,0 +1,209 @@
+"""A merchant's keys as they are managed: made with a policy (shown once), listed, read, changed,
+revoked. One definition for every door: the REST API, the admin API, the CLI and the dashboard.
+
+Whoever acts is an ``Actor``: a key acts within its own merchant and environment, and gives only
+the scopes it holds; an operator acts for one merchant in both environments and gives any scope.
+A key that is not the actor's to see reads as not found (2006), never as forbidden, so no one
+learns that another merchant's or environment's key exists. Services never commit: each door
+runs these in its own transaction (the admin API writes its audit row in the same one).
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import ENVS, Env
+
+from ..callers import Caller
+from ..clock import rfc3339
+from ..codes import Code
+from ..envelope import validation_details
+from ..outcome import ApiError
+from ..policies.model import SCOPES, Policy, Scope, load
+from ..store.models import ApiKeyRow, Merchant, table_of
+from . import service
+from .schemas import KeyCreated, KeyData, KeyUpdate
+
+__all__ = [
+    "Actor",
+    "by_key",
+    "by_operator",
+    "create",
+    "get",
+    "merchant_of",
+    "page",
+    "replace_policy",
+    "revoke",
+    "update",
+]
+
+_ENVS: dict[str | None, Env] = {env: env for env in ENVS}
+_K = table_of(ApiKeyRow)
+_M = table_of(Merchant)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    merchant_id: str
+    env: str | None  # None: an operator, who sees both environments
+    scopes: frozenset[Scope]  # what it may give
+
+
+def by_key(caller: Caller) -> Actor:
+    """A key: its merchant, its environment, its scopes (a legacy key holds every one)."""
+    return Actor(caller.merchant_id, caller.env, frozenset(caller.policy.scopes))
+
+
+def by_operator(merchant_id: str) -> Actor:
+    return Actor(merchant_id, None, frozenset(SCOPES))
+
+
+def data(key: service.KeyInfo) -> KeyData:
+    return KeyData(
+        id=key.id,
+        name=key.name,
+        env=key.env,
+        display_prefix=key.display_prefix,
+        policy=key.policy,
+        legacy=key.legacy,
+        created_at=rfc3339(key.created_at),
+        last_used_at=rfc3339(key.last_used_at) if key.last_used_at else None,
+        revoked_at=rfc3339(key.revoked_at) if key.revoked_at else None,
+    )
+
+
+def _grantable(actor: Actor, given: tuple[Scope, ...]) -> None:
+    """Refuse (2310) scopes the actor does not hold: a key cannot make a stronger one."""
+    missing = [s for s in given if s not in actor.scopes]
+    if missing:
+        raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": missing})
+
+
+def _visible(actor: Actor) -> list[Any]:
+    where = [_K.c.merchant_id == actor.merchant_id]
+    if actor.env is not None:
+        where.append(_K.c.env == actor.env)
+    return where
+
+
+async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
+    name: str = (await conn.execute(select(_M.c.name).where(_M.c.id == merchant_id))).scalar_one()
+    return name
+
+
+async def _row(conn: AsyncConnection, actor: Actor, key_id: str, *, lock: bool = False) -> Any:
+    stmt = select(_K).where(_K.c.id == key_id, *_visible(actor))
+    if lock:  # a change reads the stored policy it merges with: no other change in between
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise ApiError(Code.API_KEY_NOT_FOUND)
+    return row
+
+
+async def _info(conn: AsyncConnection, actor: Actor, key_id: str) -> service.KeyInfo:
+    return service.key_info(
+        await _row(conn, actor, key_id), await _merchant_name(conn, actor.merchant_id)
+    )
+
+
+async def merchant_of(conn: AsyncConnection, key_id: str) -> str:
+    """The merchant a key belongs to, for an operator who names a key alone (the CLI)."""
+    found = (await conn.execute(select(_K.c.merchant_id).where(_K.c.id == key_id))).first()
+    if found is None:
+        raise ApiError(Code.API_KEY_NOT_FOUND)
+    return str(found.merchant_id)
+
+
+async def create(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    name: str | None,
+    policy: Policy,
+    pepper: bytes,
+    now: datetime,
+    env: Env | None = None,
+) -> KeyCreated:
+    """A new key with ``policy``, of the actor's environment for a key (a staging key never
+    makes a live one), of ``env`` for an operator; the raw key is in the reply alone."""
+    made_in = _ENVS.get(actor.env or env)
+    if made_in is None or (actor.env is not None and env not in (None, actor.env)):
+        raise ApiError(Code.ENV_NOT_ALLOWED)
+    _grantable(actor, policy.scopes)
+    key_id, key = await service.create_key(
+        conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
+    )
+    made = data(await _info(conn, actor, key_id))
+    return KeyCreated(**made.model_dump(), key=key.raw)
+
+
+async def page(
+    conn: AsyncConnection, actor: Actor, *, env: str | None, limit: int, cursor: str | None
+) -> tuple[list[KeyData], bool]:
+    """Keys of one environment (``env``, or the actor's), newest first, revoked ones too;
+    ``cursor`` is the last id seen."""
+    stmt = (
+        select(_K)
+        .where(*_visible(actor), _K.c.env == (actor.env or env))
+        .order_by(_K.c.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        stmt = stmt.where(_K.c.id < cursor)
+    rows = (await conn.execute(stmt)).all()
+    name = await _merchant_name(conn, actor.merchant_id)
+    return [data(service.key_info(r, name)) for r in rows[:limit]], len(rows) > limit
+
+
+async def get(conn: AsyncConnection, actor: Actor, key_id: str) -> KeyData:
+    return data(await _info(conn, actor, key_id))
+
+
+def _merged(stored: Policy, patch: dict[str, Any]) -> Policy:
+    """The stored policy with the fields of ``patch`` in place, checked again as a whole."""
+    try:
+        return Policy.model_validate_json(json.dumps({**stored.stored(), **patch}))
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["policy", *e["loc"]]} for e in validation_details(exc)]
+        raise ApiError(Code.VALIDATION_FAILED, data={"errors": errors}) from None
+
+
+async def replace_policy(
+    conn: AsyncConnection, actor: Actor, key_id: str, policy: Policy
+) -> KeyData:
+    """Store ``policy`` as the key's whole policy. Scopes the key did not have must be the
+    actor's to give; those it keeps stay, even where the actor lacks them."""
+    row = await _row(conn, actor, key_id, lock=True)
+    held = load(row.policy).scopes
+    _grantable(actor, tuple(s for s in policy.scopes if s not in held))
+    await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
+    return await get(conn, actor, key_id)
+
+
+async def update(conn: AsyncConnection, actor: Actor, key_id: str, body: KeyUpdate) -> KeyData:
+    """PATCH: the fields present replace the stored ones. A legacy key's policy starts from
+    ``UNRESTRICTED``, what it held, and is stored from then on."""
+    row = await _row(conn, actor, key_id, lock=True)
+    if "name" in body.model_fields_set:
+        await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(name=body.name))
+    if body.policy is not None:
+        stored = load(row.policy)
+        merged = _merged(stored, body.policy.model_dump(mode="json", exclude_unset=True))
+        if merged != stored or row.policy is None:
+            return await replace_policy(conn, actor, key_id, merged)
+    return await get(conn, actor, key_id)
+
+
+async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime) -> KeyData:
+    """Refused from its next request on. Revoking a revoked key changes nothing and answers
+    the key as it is, revoked at the first time."""
+    await _row(conn, actor, key_id)
+    await service.revoke_key(conn, key_id, now)
+    return await get(conn, actor, key_id)

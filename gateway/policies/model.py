@@ -1,0 +1,152 @@
+"""A key's policy: what it may do (scopes), where it may send, and how much.
+
+One model is the wire shape (create, PATCH, ``/keys/self``), the stored shape (``api_keys.policy``
+as JSON) and the input of every check. A key made before policies existed has no stored policy
+and gets ``UNRESTRICTED``: every scope and no limit, the powers it always had.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from ..topup.addresses import canonical
+from ..topup.schemas import Platform
+
+__all__ = [
+    "DEFAULT_SCOPES",
+    "INTERVALS",
+    "SCOPES",
+    "UNRESTRICTED",
+    "Interval",
+    "Limit",
+    "Policy",
+    "Scope",
+    "load",
+]
+
+Scope = Literal["topup:send", "topup:read", "webhooks", "billing", "keys", "approvals"]
+SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read", "webhooks", "billing", "keys", "approvals")
+# What a key made without a word about scopes may do: send and read, nothing else.
+DEFAULT_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read")
+
+Interval = Literal["daily", "weekly", "monthly", "all_time"]
+INTERVALS: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
+
+_MAX_CENTS = 10**12  # ten billion dollars: any real limit fits, and sums stay in BIGINT
+_MAX_RECIPIENT_RULES = 100
+Cents = Annotated[int, Field(ge=1, le=_MAX_CENTS)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Limit(_Strict):
+    amount_cents: Cents
+    interval: Interval = Field(
+        description="daily (from 00:00 UTC), weekly (from Monday 00:00 UTC), monthly (from the "
+        "1st, 00:00 UTC) or all_time"
+    )
+
+
+def _recipient_rule(value: str) -> str:
+    """An exact address (canonical, as sends are) or ``@domain`` (lower-cased)."""
+    if value.startswith("@"):
+        domain = value[1:].lower()
+        if not domain or "@" in domain or len(domain) > 253 or "." not in domain:
+            raise ValueError(f"{value!r} is not an address or @domain")
+        return "@" + domain
+    return canonical(value)
+
+
+class Policy(_Strict):
+    scopes: tuple[Scope, ...] = Field(
+        default=DEFAULT_SCOPES,
+        description="What the key may do; a key without `keys` cannot make keys, and without "
+        "`approvals` cannot approve a send.",
+    )
+    max_per_send_cents: Cents | None = Field(default=None, description="The most one send may be.")
+    limits: tuple[Limit, ...] = Field(
+        default=(), max_length=len(INTERVALS), description="Every limit applies; one per interval."
+    )
+    per_recipient_limit: Limit | None = Field(
+        default=None, description="What one recipient may get through this key in a window."
+    )
+    allowed_platforms: tuple[Platform, ...] | None = Field(
+        default=None, description="null: every platform."
+    )
+    allowed_recipients: tuple[str, ...] | None = Field(
+        default=None,
+        max_length=_MAX_RECIPIENT_RULES,
+        description="Exact addresses and `@domain` entries; null: anyone.",
+    )
+    approval_above_cents: int | None = Field(
+        default=None,
+        ge=0,
+        le=_MAX_CENTS,
+        description="A send above this is debited, held and answered 202 `pending_approval`.",
+    )
+    approval_for_new_recipients: bool = Field(
+        default=False, description="Hold for approval a send to a recipient this key never paid."
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, strict=False, description="RFC 3339; the key is refused from then on."
+    )
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    soft_limit_percent: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="`key.budget_low` once a window when spend crosses this share of a limit.",
+    )
+
+    @field_validator("scopes", "allowed_platforms", mode="after")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("entries must be unique")
+        return value
+
+    @field_validator("limits", mode="after")
+    @classmethod
+    def _one_per_interval(cls, value: tuple[Limit, ...]) -> tuple[Limit, ...]:
+        if len({limit.interval for limit in value}) != len(value):
+            raise ValueError("one limit per interval")
+        return value
+
+    @field_validator("allowed_recipients", mode="after")
+    @classmethod
+    def _rules(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(dict.fromkeys(map(_recipient_rule, value)))
+
+    @field_validator("expires_at", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in ``api_keys.policy``."""
+        return self.model_dump(mode="json")
+
+
+UNRESTRICTED = Policy(scopes=SCOPES)
+
+_loaded: dict[str, Policy] = {}  # a key's stored policy, parsed once per process per text
+
+
+def load(stored: Any) -> Policy:
+    """The policy of a key row: ``UNRESTRICTED`` for none (a key older than policies)."""
+    if stored is None or stored == "null":  # SQL NULL, or a JSON null written by an older tool
+        return UNRESTRICTED
+    text = stored if isinstance(stored, str) else json.dumps(stored, sort_keys=True)
+    policy = _loaded.get(text)
+    if policy is None:
+        if len(_loaded) > 10_000:
+            _loaded.clear()
+        policy = _loaded[text] = Policy.model_validate_json(text)
+    return policy

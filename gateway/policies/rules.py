@@ -1,0 +1,143 @@
+"""The rules of a key's policy, each defined once and used by every door.
+
+Rules that need no store (scope, platform, recipient, per-send cap, approval line) are judged
+here before anything is written. Rules that count (the windows) are judged by the store inside
+the send's transaction (``gateway.policies.spend``); this module only names the windows a send
+counts in and turns the store's "no" into the refusal an agent can act on.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..clock import rfc3339
+from ..codes import Code
+from ..outcome import ApiError
+from .model import Interval, Policy
+from .windows import window
+
+__all__ = [
+    "Counted",
+    "check_send",
+    "counted_windows",
+    "needs_approval",
+    "paid_window",
+    "refused",
+]
+
+# The limit of a count that limits nothing (``paid_window``): far above any real sum.
+_NO_LIMIT = 10**15
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One window a send counts in: a row of ``key_spend`` under ``limit_cents``."""
+
+    name: str  # the plan's step, e.g. ``spend_daily``, ``spend_recipient``
+    source: str  # ``limit_source`` of a refusal: daily, weekly, monthly, all_time, per_recipient
+    interval: Interval
+    bucket: str
+    limit_cents: int
+    soft_cents: int | None  # ``key.budget_low`` once spend reaches this in the window
+    resets_at: datetime | None
+
+
+def _limit_data(
+    source: str, limit: int, remaining: int, resets_at: datetime | None, **extra: object
+) -> dict[str, object]:
+    return {
+        "limit_source": source,
+        "limit_cents": limit,
+        "remaining_cents": max(0, remaining),
+        "resets_at": None if resets_at is None else rfc3339(resets_at),
+        **extra,
+    }
+
+
+def _recipient_allowed(rules: Sequence[str], email: str) -> bool:
+    domain = "@" + email.rpartition("@")[2]
+    return email in rules or domain in rules
+
+
+def check_send(policy: Policy, platform: str, email: str, amount: int) -> None:
+    """Refuse, each with its own code, a send the key may not make whatever it has spent."""
+    if not policy.allows("topup:send"):
+        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "topup:send"})
+    if policy.allowed_platforms is not None and platform not in policy.allowed_platforms:
+        raise ApiError(
+            Code.KEY_PLATFORM_NOT_ALLOWED,
+            data={"platform": platform, "allowed_platforms": list(policy.allowed_platforms)},
+        )
+    if policy.allowed_recipients is not None and not _recipient_allowed(
+        policy.allowed_recipients, email
+    ):
+        raise ApiError(Code.KEY_RECIPIENT_NOT_ALLOWED)
+    cap = policy.max_per_send_cents
+    if cap is not None and amount > cap:
+        raise ApiError(Code.KEY_PER_SEND_CAP, data=_limit_data("max_per_send", cap, cap, None))
+
+
+def needs_approval(policy: Policy, amount: int) -> bool:
+    line = policy.approval_above_cents
+    return line is not None and amount > line
+
+
+def counted_windows(policy: Policy, email: str, now: datetime) -> list[Counted]:
+    """The windows a send by this key to ``email`` at ``now`` counts in."""
+    percent = policy.soft_limit_percent
+    found = []
+    for limit in policy.limits:
+        w = window(limit.interval, now)
+        soft = None if percent is None else limit.amount_cents * percent // 100
+        found.append(
+            Counted(
+                f"spend_{limit.interval}",
+                limit.interval,
+                limit.interval,
+                w.bucket,
+                limit.amount_cents,
+                soft,
+                w.resets_at,
+            )
+        )
+    per = policy.per_recipient_limit
+    if per is not None:
+        w = window(per.interval, now)
+        found.append(
+            Counted(
+                "spend_recipient",
+                "per_recipient",
+                per.interval,
+                f"recipient:{w.bucket}:{email}",
+                per.amount_cents,
+                None,
+                w.resets_at,
+            )
+        )
+    return found
+
+
+def paid_window(email: str) -> Counted:
+    """What this key has delivered to ``email``, ever: a recipient it "never paid" has no such
+    row (``approval_for_new_recipients``). Counted on delivery only, so a send still held does
+    not make its recipient known."""
+    return Counted("spend_paid", "paid", "all_time", f"paid:{email}", _NO_LIMIT, None, None)
+
+
+def refused(counted: Sequence[Counted], spent: Mapping[str, int], amount: int) -> ApiError:
+    """The refusal for a send of ``amount`` the store would not count: the first window it
+    does not fit, given what each has ``spent`` (by bucket) now."""
+    over = next(
+        (c for c in counted if spent.get(c.bucket, 0) + amount > c.limit_cents),
+        counted[0],  # the count that refused it has since been given back
+    )
+    code = (
+        Code.KEY_PER_RECIPIENT_LIMIT if over.source == "per_recipient" else Code.KEY_LIMIT_REACHED
+    )
+    remaining = over.limit_cents - spent.get(over.bucket, 0)
+    return ApiError(
+        code,
+        data=_limit_data(
+            over.source, over.limit_cents, remaining, over.resets_at, interval=over.interval
+        ),
+    )

@@ -1,0 +1,42 @@
+"""Spend windows: calendar periods in UTC, named so every process counts into the same row.
+
+A day starts at 00:00 UTC, a week on Monday at 00:00 UTC, a month on the 1st at 00:00 UTC (as
+OpenRouter's ``limit_reset`` and Stripe Issuing's intervals); ``all_time`` never resets. A window
+is a row of ``key_spend`` named by its interval and start (``daily:2026-11-23``), so a new window
+is a new row: nothing has to reset anything, and a budget cannot fail to reset.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .model import Interval
+
+__all__ = ["Window", "window"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    interval: Interval
+    bucket: str  # the ``key_spend`` row's name
+    resets_at: datetime | None  # None: all_time
+
+
+def _midnight(now: datetime) -> datetime:
+    now = now.astimezone(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC)
+
+
+def window(interval: Interval, now: datetime) -> Window:
+    """The window of ``interval`` that holds ``now``."""
+    if interval == "all_time":
+        return Window(interval, "all_time", None)
+    day = _midnight(now)
+    if interval == "daily":
+        start, end = day, day + timedelta(days=1)
+    elif interval == "weekly":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = day.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    return Window(interval, f"{interval}:{start.date().isoformat()}", end)

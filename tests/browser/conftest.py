@@ -1,0 +1,211 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, against a live
+gateway (uvicorn on 127.0.0.1) and a delivery worker, on each store.
+
+Playwright's own browser download is not used: the tests drive the system's ``chromium``
+(``AITOPUP_TEST_CHROMIUM`` names another binary). Without one, every test of this folder is
+skipped for one reason, which pytest's summary prints as one line saying how to enable them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.settings import Settings
+from tests.fixtures.core import free_port, live_server, wait_until
+from tests.fixtures.workers import RunningWorker, StartWorker
+
+
+def _chromium() -> str | None:
+    given = os.environ.get("AITOPUP_TEST_CHROMIUM")
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROMIUM = _chromium()
+SKIPPED = (
+    "browser tests skipped: install Debian's chromium (apt-get install chromium) or set "
+    "AITOPUP_TEST_CHROMIUM"
+)
+try:
+    from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+except ImportError:  # pragma: no cover - the dev extras install it
+    # The test modules import it too: without it they are not collected at all.
+    collect_ignore_glob = ["test_*.py"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium_present() -> None:
+    """First of every test here: without a Chromium each is skipped."""
+    if CHROMIUM is None:
+        pytest.skip(SKIPPED)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Those skips all point here, so pytest's summary folds them into one line."""
+    report = yield
+    if CHROMIUM is None and report.skipped:
+        report.longrepr = (str(Path(__file__)), 1, f"Skipped: {SKIPPED}")
+    return report
+
+
+__all__ = ["DESKTOP", "PHONE", "Merchant", "SignedUp", "shoot"]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 740}
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # Root in a container has no user namespaces for Chromium's sandbox.
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def gateway_url(hook_settings: Settings) -> AsyncIterator[str]:
+    """A live gateway on a free port of 127.0.0.1: its root URL."""
+    async with live_server(hook_settings) as root:
+        yield root
+
+
+@pytest.fixture(scope="session")
+async def other_gateway(hook_settings: Settings) -> AsyncIterator[str]:
+    """A second gateway in a process of its own (``aitopup serve``) on the same store and Redis:
+    what one process writes, the dashboard served by another must show."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "AITOPUP_DATABASE_URL": hook_settings.database_url,
+        "AITOPUP_REDIS_URL": hook_settings.redis_url,
+        "AITOPUP_KEY_PEPPER": hook_settings.key_pepper.get_secret_value(),
+        "AITOPUP_SECRET_KEY": hook_settings.secret_key.get_secret_value(),
+        "AITOPUP_ACCESS_LOG": "false",
+        "AITOPUP_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        env=env,
+    )  # fmt: skip
+    root = f"http://127.0.0.1:{port}"
+
+    async def answers() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError("the second gateway exited")
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"{root}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        await wait_until(answers, within=30)
+        yield root
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.fixture
+async def worker(start_worker: StartWorker) -> RunningWorker:
+    """A delivery worker beside the gateway, for the test's webhooks."""
+    return await start_worker()
+
+
+@pytest.fixture
+async def page(browser: Browser, gateway_url: str) -> AsyncIterator[Page]:
+    """A fresh browser context (no cookies) at desktop size, based at the gateway."""
+    context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url)
+    context.set_default_timeout(10_000)
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A page answering 4xx to a form is fine (the form says why); an asset or a stream that
+    # fails is not. Chromium's console repeats every failed load, so those lines are left out.
+    opened.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    opened.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.resource_type != "document"
+            else None
+        ),
+    )
+    yield opened
+    await context.close()
+    # A CSP violation or a script error is a failure of the page, whatever the test checked.
+    assert not errors, errors
+
+
+@dataclass(frozen=True)
+class Merchant:
+    email: str
+    password: str
+    merchant_name: str
+
+
+SignedUp = Merchant
+
+
+@pytest.fixture
+async def signed_up(page: Page) -> Merchant:
+    """A new merchant and its owner, signed up through the form and signed in on ``page``."""
+    tag = uuid.uuid4().hex[:10]
+    merchant = Merchant(f"owner-{tag}@example.com", PASSWORD, f"Shop {tag}")
+    await page.goto("/dashboard/sign-up")
+    await page.get_by_label("Merchant name").fill(merchant.merchant_name)
+    await page.get_by_label("E-mail").fill(merchant.email)
+    await page.get_by_label("Password").fill(merchant.password)
+    await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_url("**/dashboard/")
+    return merchant
+
+
+Shoot = Callable[[Any, str], Awaitable[None]]
+
+
+async def shoot(page: Page, name: str) -> None:
+    """Full-page screenshots of ``page`` at desktop width and at 375 px, into
+    ``screenshots/NAME-desktop.png`` and ``screenshots/NAME-phone.png``; the page is left at
+    desktop size."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.set_viewport_size(DESKTOP)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
+    await page.set_viewport_size(PHONE)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    # At 375 px nothing may make the page scroll sideways.
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    await page.set_viewport_size(DESKTOP)
+    assert overflow <= 0, f"{name}: {overflow}px wider than a 375px screen"

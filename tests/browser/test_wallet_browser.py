@@ -1,0 +1,54 @@
+"""The wallet page in a real browser, against a live gateway: a pack bought through the staging
+sandbox checkout and a code redeemed on the page both land in the balance, the funding history
+and the ledger."""
+
+from playwright.async_api import Page
+
+from gateway.admin.audit import Call
+from gateway.admin.redemption_codes import create_codes
+from gateway.admin.schemas import CodeBatchRequest
+from gateway.settings import Settings
+from gateway.store.db import Database
+from tests.browser.conftest import Merchant, shoot
+
+
+async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
+    page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
+) -> None:
+    await page.goto("/dashboard/wallet")
+    assert (await page.locator("#balance").inner_text()).strip() == "$1,000.00"
+    await shoot(page, "wallet")
+
+    # Buy the Pro pack: the sandbox checkout stands in for Stripe's page in staging.
+    await page.get_by_label("Pack").select_option("pack_pro")
+    await page.get_by_role("button", name="Go to checkout").click()
+    await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+    assert "Pro pack" in await page.locator("h1").inner_text()
+    await page.get_by_role("button", name="Pay").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=paid")
+    assert (await page.locator("#balance").inner_text()).strip() == "$1,025.00"
+    history = page.locator("#history")
+    assert "Pro pack" in await history.inner_text()
+    assert "completed" in await history.inner_text()
+
+    # Redeem a code an operator issued (the admin service, as the admin API calls it).
+    call = Call("operator", "redemption_codes.create", "POST", "/test", None)
+    batch = await create_codes(
+        db,
+        hook_settings,
+        call,
+        CodeBatchRequest(count=1, amount_cents=1_500, env="staging", name="Launch promo"),
+    )
+    await page.get_by_role("textbox", name="Code", exact=True).fill("RDM-NOT-A-CODE")
+    await page.get_by_role("button", name="Redeem").click()
+    assert "Unknown redemption code" in await page.locator("#redeem-error").inner_text()
+    await page.get_by_role("textbox", name="Code", exact=True).fill(batch.codes[0])
+    await page.get_by_role("button", name="Redeem").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=redeemed")
+    assert (await page.locator("#balance").inner_text()).strip() == "$1,040.00"
+    rows = await history.locator("tbody tr").all_inner_texts()
+    assert len(rows) == 2
+    assert "Redeemed code (Launch promo)" in rows[0] and "Pro pack" in rows[1]
+    ledger = await page.locator("#ledger").inner_text()
+    assert "redemption" in ledger and "checkout" in ledger
+    await shoot(page, "wallet-history")

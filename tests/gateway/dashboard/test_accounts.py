@@ -1,0 +1,261 @@
+"""Accounts through the dashboard's forms: sign-up, sessions, sign-in throttling, CSRF."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from gateway.accounts import sessions, throttle
+from gateway.accounts.passwords import is_argon2id
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import DashboardSession, User, table_of
+from tests.fixtures.core import asgi_client, running_app
+from tests.gateway.dashboard.conftest import PASSWORD, SignUp, csrf_of, dashboard_client
+
+_U = table_of(User)
+_S = table_of(DashboardSession)
+
+
+async def test_sign_up_signs_in_and_shows_the_overview(sign_up: SignUp) -> None:
+    account = await sign_up()
+    reply = await account.client.get("/")
+    assert reply.status_code == 200
+    assert account.merchant_name in reply.text
+    assert "$1,000.00" in reply.text  # the staging wallet starts funded
+    policy = reply.headers["content-security-policy"]
+    for directive in (
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ):
+        assert directive in policy
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["referrer-policy"] == "same-origin"
+
+
+async def test_signed_out_pages_lead_to_sign_in(app: ASGIApp) -> None:
+    async with dashboard_client(app) as client:
+        reply = await client.get("/topups?status=pending")
+        assert reply.status_code == 303
+        assert (
+            reply.headers["location"]
+            == "/dashboard/sign-in?next=/dashboard/topups%3Fstatus%3Dpending"
+        )
+        assert (await client.get("/live")).status_code == 303
+
+
+async def test_passwords_are_stored_only_as_argon2id(sign_up: SignUp, db: Database) -> None:
+    account = await sign_up()
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(select(_U.c.password_hash).where(_U.c.email == account.email))
+        ).scalar_one()
+    assert is_argon2id(stored)
+    assert PASSWORD not in stored
+
+
+async def test_the_session_id_changes_at_sign_in_and_sign_out_ends_it(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    account = await sign_up()
+    async with dashboard_client(app) as client:
+        form = await client.get("/sign-in")
+        before = client.cookies["aitopup_session"]
+        reply = await client.post(
+            "/sign-in",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "email": account.email.upper(),  # one account whatever the case
+                "password": PASSWORD,
+            },
+        )
+        assert reply.status_code == 303, reply.text
+        after = client.cookies["aitopup_session"]
+        assert after != before
+        cookie = reply.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/dashboard" in cookie
+        assert (await client.get("/")).status_code == 200
+        # The store keeps a hash, never the id itself.
+        async with db.read() as conn:
+            hashes = (await conn.execute(select(_S.c.id_hash))).scalars().all()
+        assert after not in hashes and sessions._hash(after) in hashes
+        # The id the visitor had before signing in opens nothing.
+        async with dashboard_client(app) as other:
+            other.cookies.set("aitopup_session", before, domain="gateway.test", path="/dashboard")
+            assert (await other.get("/")).status_code == 303
+
+        out = await client.post(
+            "/sign-out", data={"csrf_token": csrf_of((await client.get("/")).text)}
+        )
+        assert out.status_code == 303
+        async with db.read() as conn:
+            hashes = (await conn.execute(select(_S.c.id_hash))).scalars().all()
+        assert sessions._hash(after) not in hashes
+        async with dashboard_client(app) as replay:
+            replay.cookies.set("aitopup_session", after, domain="gateway.test", path="/dashboard")
+            assert (await replay.get("/")).status_code == 303
+
+
+async def test_a_form_without_the_right_csrf_token_is_refused_and_changes_nothing(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    account = await sign_up()
+    session_hash = sessions._hash(account.client.cookies["aitopup_session"])
+    for token in (None, "", "0" * 64, "forged"):
+        data = {"env": "live", "next": "/dashboard/"}
+        if token is not None:
+            data["csrf_token"] = token
+        reply = await account.client.post("/env", data=data)
+        assert reply.status_code == 403
+        assert "nothing was changed" in reply.text
+    async with db.read() as conn:
+        env = (
+            await conn.execute(select(_S.c.env).where(_S.c.id_hash == session_hash))
+        ).scalar_one()
+    assert env == "staging"
+    # Another visitor's valid token is still not this session's.
+    async with dashboard_client(app) as other:
+        theirs = csrf_of((await other.get("/sign-in")).text)
+    assert (
+        await account.client.post("/env", data={"env": "live", "csrf_token": theirs})
+    ).status_code == 403
+    # With the session's own token the switch works.
+    assert (await account.post("/env", {"env": "live"})).status_code == 303
+    async with db.read() as conn:
+        env = (
+            await conn.execute(select(_S.c.env).where(_S.c.id_hash == session_hash))
+        ).scalar_one()
+    assert env == "live"
+
+
+async def test_sign_in_and_sign_up_forms_need_their_token_too(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    account = await sign_up()
+    async with dashboard_client(app) as client:
+        await client.get("/sign-in")
+        reply = await client.post(
+            "/sign-in", data={"email": account.email, "password": PASSWORD, "csrf_token": "x"}
+        )
+        assert reply.status_code == 403
+        assert "aitopup_session" not in reply.headers.get("set-cookie", "")
+
+
+async def test_ten_failed_sign_ins_lock_the_account_even_for_the_right_password(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    account = await sign_up()
+    async with dashboard_client(app) as client:
+        for _ in range(throttle.FAILURES_PER_ACCOUNT):
+            token = csrf_of((await client.get("/sign-in")).text)
+            reply = await client.post(
+                "/sign-in",
+                data={"csrf_token": token, "email": account.email, "password": "wrong password!"},
+            )
+            assert reply.status_code == 401
+            assert f'value="{account.email}"' in reply.text  # the address is kept
+            assert "wrong password!" not in reply.text  # the password never is
+        token = csrf_of((await client.get("/sign-in")).text)
+        next_one = await client.post(
+            "/sign-in", data={"csrf_token": token, "email": account.email, "password": "nope nope!"}
+        )
+        assert next_one.status_code == 429
+        retry = int(next_one.headers["retry-after"])
+        assert 0 < retry <= 300
+        assert "Too many failed sign-ins" in next_one.text
+        # The right password too: a lockout that let it through would confirm a guess.
+        right = await client.post(
+            "/sign-in", data={"csrf_token": token, "email": account.email, "password": PASSWORD}
+        )
+        assert right.status_code == 429
+        assert "aitopup_session=" not in right.headers.get("set-cookie", "")
+
+
+@pytest.fixture
+async def closed_app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    async with running_app(settings.model_copy(update={"signup_open": False})) as app:
+        yield app
+
+
+async def test_closed_sign_up_refuses(closed_app: ASGIApp, db: Database) -> None:
+    async with dashboard_client(closed_app) as client:
+        page = await client.get("/sign-up")
+        assert page.status_code == 403
+        assert "Sign-up is closed" in page.text
+        await client.get("/sign-in")
+        reply = await client.post(
+            "/sign-up",
+            data={
+                "csrf_token": csrf_of((await client.get("/sign-in")).text),
+                "email": "closed@example.com",
+                "password": PASSWORD,
+                "merchant_name": "Closed shop",
+            },
+        )
+        assert reply.status_code == 403
+    async with db.read() as conn:
+        found = (
+            await conn.execute(select(_U.c.id).where(_U.c.email == "closed@example.com"))
+        ).first()
+    assert found is None
+
+
+async def test_sign_up_errors_keep_the_input_but_never_the_password(app: ASGIApp) -> None:
+    async with dashboard_client(app) as client:
+        token = csrf_of((await client.get("/sign-up")).text)
+        reply = await client.post(
+            "/sign-up",
+            data={
+                "csrf_token": token,
+                "email": "short@example.com",
+                "password": "too short",
+                "merchant_name": "Keeps <its> name",
+            },
+        )
+        assert reply.status_code == 422
+        assert "at least 12 characters" in reply.text
+        assert 'value="short@example.com"' in reply.text
+        assert "Keeps &lt;its&gt; name" in reply.text
+        assert "too short" not in reply.text
+
+
+async def test_an_address_is_one_account_whatever_its_case(app: ASGIApp, sign_up: SignUp) -> None:
+    account = await sign_up()
+    async with dashboard_client(app) as client:
+        token = csrf_of((await client.get("/sign-up")).text)
+        reply = await client.post(
+            "/sign-up",
+            data={
+                "csrf_token": token,
+                "email": account.email.upper(),
+                "password": PASSWORD,
+                "merchant_name": "Another shop " + account.merchant_name,
+            },
+        )
+        assert reply.status_code == 422
+        assert "exists" in reply.text
+
+
+async def test_a_form_too_large_or_not_urlencoded_is_refused(sign_up: SignUp) -> None:
+    account = await sign_up()
+    big = await account.client.post(
+        "/env",
+        content=b"a=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert big.status_code == 413
+    multipart = await account.client.post("/env", files={"f": b"x"})
+    assert multipart.status_code == 415
+
+
+async def test_the_cookie_is_secure_over_https(app: ASGIApp) -> None:
+    secure = asgi_client(app, base_url="https://gateway.test/dashboard", follow_redirects=False)
+    async with secure as client:
+        reply = await client.get("/sign-in")
+        assert "secure" in reply.headers["set-cookie"].lower()
+    async with dashboard_client(app) as client:
+        reply = await client.get("/sign-in")
+        assert "secure" not in reply.headers["set-cookie"].lower()

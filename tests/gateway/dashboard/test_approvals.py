@@ -1,0 +1,80 @@
+"""The approvals inbox: sends held above a key's approval line, approved or denied from the
+dashboard through the API's own operations; another merchant cannot decide them."""
+
+import re
+
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from gateway.store.db import Database
+from gateway.store.models import Topup, table_of
+from tests.fixtures.core import asgi_client
+from tests.gateway.dashboard.conftest import Account, SignUp
+
+_T = table_of(Topup)
+_RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
+
+
+async def _held_send(app: ASGIApp, key: str, cents: int) -> str:
+    async with asgi_client(app) as api:
+        sent = await api.post(
+            "/topup/send",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"platform": "gemini", "amount_cents": cents, "recipient_email": "h@example.com"},
+        )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["status"] == "pending_approval"
+    txn: str = sent.json()["transaction_id"]
+    return txn
+
+
+async def _status(db: Database, txn: str) -> tuple[str, str | None]:
+    async with db.read() as conn:
+        row = (await conn.execute(select(_T.c.status, _T.c.decided_by).where(_T.c.id == txn))).one()
+    return row.status, row.decided_by
+
+
+async def _key_with_approval_line(account: Account) -> str:
+    made = await account.post(
+        "/keys",
+        {"name": "held", "scopes": "topup:send", "approval_above": "5"},
+        page="/keys",
+    )
+    assert made.status_code == 201, made.text
+    found = _RAW_KEY.search(made.text)
+    assert found is not None
+    return found.group()
+
+
+async def test_held_sends_are_approved_or_denied_from_the_inbox(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    alice, bob = await sign_up(), await sign_up()
+    key = await _key_with_approval_line(alice)
+    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+
+    inbox = await alice.client.get("/topups/approvals")
+    assert first in inbox.text and second in inbox.text
+    overview = await alice.client.get("/")
+    assert "$16.00" in overview.text  # held: 7 + 9
+    assert "$984.00" in overview.text  # available
+
+    # Bob cannot decide Alice's sends, nor see them.
+    assert first not in (await bob.client.get("/topups/approvals")).text
+    assert (await bob.post(f"/topups/{first}/approve", {})).status_code == 404
+    assert (await bob.post(f"/topups/{first}/deny", {})).status_code == 404
+    assert (await _status(db, first))[0] == "pending_approval"
+
+    approved = await alice.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
+    assert approved.status_code == 303
+    denied = await alice.post(f"/topups/{second}/deny", {}, page="/topups/approvals")
+    assert denied.status_code == 303
+    status, decided_by = await _status(db, first)
+    assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
+    assert (await _status(db, second))[0] == "denied"
+    overview = await alice.client.get("/")
+    assert "$993.00" in overview.text  # 9 refunded
+
+    # Deciding again is refused with the API's own answer, as a page.
+    again = await alice.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
+    assert again.status_code == 409

@@ -1,0 +1,269 @@
+"""The wallet page through its forms: the balance, buying a pack through the staging sandbox
+checkout, redeeming a code, the history and the ledger; refusals beside the form, CSRF."""
+
+import re
+import time
+import uuid
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import respx
+from starlette.types import ASGIApp
+
+from gateway.accounts import users
+from gateway.admin.audit import Call
+from gateway.admin.redemption_codes import create_codes
+from gateway.admin.schemas import CodeBatchRequest
+from gateway.billing.funding import credit_merchant
+from gateway.clock import utcnow
+from gateway.settings import Settings
+from gateway.store.db import Database
+from keys import Env
+from tests.fixtures.billing import PUBLIC_BASE, STRIPE_API
+from tests.gateway.dashboard.conftest import PASSWORD, Account, SignUp, csrf_of, dashboard_client
+
+WALLET = "/wallet"
+
+
+async def _codes(db: Database, settings: Settings, amount_cents: int, env: Env = "staging") -> str:
+    call = Call("operator", "redemption_codes.create", "POST", "/test", None)
+    batch = await create_codes(
+        db, settings, call, CodeBatchRequest(count=1, amount_cents=amount_cents, env=env)
+    )
+    return batch.codes[0]
+
+
+def _balance(html: str) -> str:
+    found = re.search(r'<p class="figure" id="balance">([^<]+)</p>', html)
+    assert found is not None
+    return unescape(found.group(1))
+
+
+def _table(html: str, table_id: str) -> str:
+    found = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
+    return found.group(1) if found else ""
+
+
+async def _merchant_id(db: Database, account: Account) -> str:
+    user = await users.check_password(db, account.email, account.password)
+    assert user is not None
+    return user.merchant_id
+
+
+async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignUp) -> None:
+    account = await sign_up()
+    reply = await account.client.get(WALLET)
+    assert reply.status_code == 200
+    assert _balance(reply.text) == "$1,000.00"  # the staging wallet starts funded
+    for pack in ("pack_starter", "pack_pro", "pack_business"):
+        assert f'value="{pack}"' in reply.text
+    assert "No checkouts or redemptions yet." in reply.text
+    assert _table(reply.text, "ledger").count("initial_funding") == 1
+
+
+async def test_buying_a_pack_pays_through_the_sandbox_checkout(
+    sign_up: SignUp, client: httpx.AsyncClient
+) -> None:
+    account = await sign_up()
+    reply = await account.post("/wallet/checkout", {"pack_id": "pack_starter"}, page=WALLET)
+    assert reply.status_code == 303
+    assert reply.headers["cache-control"] == "no-store"  # the link alone can pay the order
+    location = reply.headers["location"]
+    link = urlsplit(location)
+    assert link.path.startswith("/api/public/v1/billing/sandbox/checkout/ord_")
+    sandbox = await client.get(location)
+    assert sandbox.status_code == 200 and "Starter pack" in sandbox.text
+    pending = await account.client.get(WALLET)
+    assert "pending" in _table(pending.text, "history")
+
+    paid = await client.post(location.replace("?", "/pay?"))
+    assert paid.status_code == 303
+    back = urlsplit(paid.headers["location"])
+    assert (back.path, back.query) == ("/dashboard/wallet", "notice=paid")
+
+    page = await account.client.get(f"{WALLET}?notice=paid")
+    assert "Checkout finished" in page.text
+    assert _balance(page.text) == "$1,005.00"
+    history = _table(page.text, "history")
+    assert "Starter pack" in history and "completed" in history
+    assert "checkout" in _table(page.text, "ledger")
+
+
+async def test_a_checkout_refusal_is_shown_beside_the_form_with_the_input_kept(
+    sign_up: SignUp,
+) -> None:
+    account = await sign_up()
+    reply = await account.post(
+        "/wallet/checkout", {"pack_id": "pack_pro", "coupon": "NO-SUCH-COUPON"}, page=WALLET
+    )
+    assert reply.status_code == 404
+    assert 'id="checkout-error"' in reply.text and "Coupon not found" in reply.text
+    assert 'value="NO-SUCH-COUPON"' in reply.text
+    assert '<option value="pack_pro" selected>' in reply.text
+    assert "No checkouts or redemptions yet." in reply.text
+
+    unknown = await account.post("/wallet/checkout", {"pack_id": "pack_nope"}, page=WALLET)
+    assert unknown.status_code == 404 and "Pack not found" in unknown.text
+
+
+async def test_live_checkout_without_stripe_says_payments_are_not_configured(
+    sign_up: SignUp,
+) -> None:
+    account = await sign_up()
+    switched = await account.post("/env", {"env": "live", "next": "/dashboard/wallet"}, page=WALLET)
+    assert switched.status_code == 303
+    page = await account.client.get(WALLET)
+    assert _balance(page.text) == "$0.00"
+    assert "Card payments are not configured" in page.text
+    reply = await account.post("/wallet/checkout", {"pack_id": "pack_starter"}, page=WALLET)
+    assert reply.status_code == 503
+    assert "set AITOPUP_STRIPE_SECRET_KEY" in reply.text
+
+
+async def test_redeeming_a_code_credits_the_wallet_once(
+    sign_up: SignUp, db: Database, settings: Settings
+) -> None:
+    account = await sign_up()
+    code = await _codes(db, settings, 2_500)
+    reply = await account.post("/wallet/redeem", {"code": code}, page=WALLET)
+    assert reply.status_code == 303
+    assert reply.headers["location"] == "/dashboard/wallet?notice=redeemed"
+    page = await account.client.get(WALLET)
+    assert _balance(page.text) == "$1,025.00"
+    assert "Redeemed code" in _table(page.text, "history")
+    assert "redemption" in _table(page.text, "ledger")
+
+    again = await account.post("/wallet/redeem", {"code": code}, page=WALLET)
+    assert again.status_code == 409
+    assert "Redemption code already used" in again.text
+    assert f'value="{code}"' in again.text  # kept in the input
+    assert _balance(again.text) == "$1,025.00"
+
+
+async def test_a_code_of_the_other_environment_or_none_is_refused(
+    sign_up: SignUp, db: Database, settings: Settings
+) -> None:
+    account = await sign_up()
+    live_code = await _codes(db, settings, 100, env="live")
+    reply = await account.post("/wallet/redeem", {"code": live_code}, page=WALLET)
+    assert reply.status_code == 403
+    assert "belongs to the other environment" in reply.text
+    unknown = await account.post("/wallet/redeem", {"code": "RDM-NOPE"}, page=WALLET)
+    assert unknown.status_code == 404 and "Unknown redemption code" in unknown.text
+    empty = await account.post("/wallet/redeem", {"code": "  "}, page=WALLET)
+    assert empty.status_code == 422 and "Enter a redemption code." in empty.text
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    sign_up: SignUp, db: Database, settings: Settings
+) -> None:
+    account = await sign_up()
+    code = await _codes(db, settings, 700)
+    for data in ({"code": code}, {"code": code, "csrf_token": "forged"}):
+        refused = await account.client.post("/wallet/redeem", data=data)
+        assert refused.status_code == 403
+    refused = await account.client.post("/wallet/checkout", data={"pack_id": "pack_starter"})
+    assert refused.status_code == 403
+    page = await account.client.get(WALLET)
+    assert _balance(page.text) == "$1,000.00"
+    assert "No checkouts or redemptions yet." in page.text
+    # The code was never claimed: the owner can still redeem it.
+    reply = await account.post("/wallet/redeem", {"code": code}, page=WALLET)
+    assert reply.status_code == 303
+
+
+async def test_each_merchant_sees_only_its_own_wallet(
+    sign_up: SignUp, db: Database, settings: Settings
+) -> None:
+    first, second = await sign_up(), await sign_up()
+    code = await _codes(db, settings, 1_234)
+    assert (await first.post("/wallet/redeem", {"code": code}, page=WALLET)).status_code == 303
+    mine = await first.client.get(WALLET)
+    theirs = await second.client.get(WALLET)
+    order = re.search(r"<code>(ord_[0-9a-z]+)</code>", _table(mine.text, "history"))
+    assert order is not None
+    assert order.group(1) not in theirs.text
+    assert _balance(theirs.text) == "$1,000.00"
+    assert await _merchant_id(db, first) != await _merchant_id(db, second)
+
+
+async def test_redemption_attempts_count_against_the_apis_limit(
+    sign_up: SignUp, settings: Settings
+) -> None:
+    account = await sign_up()
+    for _ in range(settings.redeem_attempts_per_minute):
+        wrong = await account.post("/wallet/redeem", {"code": "RDM-WRONG"}, page=WALLET)
+        assert wrong.status_code == 404
+    refused = await account.post("/wallet/redeem", {"code": "RDM-WRONG"}, page=WALLET)
+    assert refused.status_code == 429
+    assert "Too many redemption attempts" in refused.text
+    assert int(refused.headers["retry-after"]) > 0
+
+
+async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> None:
+    account = await sign_up()
+    merchant_id = await _merchant_id(db, account)
+    async with db.transaction() as conn:
+        for n in range(21):  # with the initial funding, 22 entries: two pages
+            await credit_merchant(
+                conn,
+                db,
+                env="staging",
+                merchant_id=merchant_id,
+                amount=1,
+                source="adjustment",
+                reference=f"test-{n}",
+                memo=None,
+                now=utcnow(),
+            )
+    first = await account.client.get(WALLET)
+    assert "Page 1 of 2" in first.text
+    assert "initial_funding" not in _table(first.text, "ledger")
+    second = await account.client.get(f"{WALLET}?ledger=2")
+    assert "initial_funding" in _table(second.text, "ledger")
+    assert (await account.client.get(f"{WALLET}?ledger=abc")).status_code == 200
+
+
+async def test_live_checkout_leads_to_stripe_through_a_link(billing_app: ASGIApp) -> None:
+    """The dashboard's CSP lets a form post only here, redirects included: Stripe's page is
+    reached through a link on a page no cache keeps."""
+    async with dashboard_client(billing_app) as client:
+        form = await client.get("/sign-up")
+        tag = uuid.uuid4().hex[:12]
+        signed = await client.post(
+            "/sign-up",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "email": f"live-{tag}@example.com",
+                "password": PASSWORD,
+                "merchant_name": f"Live {tag}",
+            },
+        )
+        assert signed.status_code == 303
+        wallet = await client.get(WALLET)
+        await client.post(
+            "/env", data={"csrf_token": csrf_of(wallet.text), "env": "live", "next": WALLET}
+        )
+        wallet = await client.get(WALLET)
+        assert "Card payments are not configured" not in wallet.text
+        reply = {
+            "id": "cs_dash_1",
+            "object": "checkout.session",
+            "url": "https://checkout.stripe.test/pay/cs_dash_1",
+            "expires_at": int(time.time()) + 3600,
+        }
+        with respx.mock(assert_all_called=True) as stripe_api:
+            route = stripe_api.post(f"{STRIPE_API}/v1/checkout/sessions").respond(200, json=reply)
+            answer = await client.post(
+                "/wallet/checkout",
+                data={"csrf_token": csrf_of(wallet.text), "pack_id": "pack_pro"},
+            )
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "no-store"
+        assert 'href="https://checkout.stripe.test/pay/cs_dash_1"' in answer.text
+        sent = parse_qs(route.calls.last.request.content.decode())
+        assert sent["success_url"] == [f"{PUBLIC_BASE}/dashboard/wallet?notice=paid"]
+        assert sent["cancel_url"] == [f"{PUBLIC_BASE}/dashboard/wallet?notice=cancelled"]
+        history = _table((await client.get(WALLET)).text, "history")
+        assert "Pro pack" in history and "pending" in history

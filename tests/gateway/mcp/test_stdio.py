@@ -1,0 +1,74 @@
+"""``aitopup mcp`` as an agent starts it: a subprocess speaking MCP on stdin and stdout, with
+the store, Redis and the key from its environment. The SDK's own stdio client lists the tools
+and sends end to end (a real worker delivers to a receiver that verifies the webhook); the key
+is checked on every call, so a key revoked meanwhile is refused from the next one."""
+
+from pathlib import Path
+
+from standardwebhooks import Webhook
+
+from gateway.clock import utcnow
+from gateway.mcp.tools import SendTopupArguments
+from gateway.merchants import service as merchants
+from gateway.settings import Settings
+from gateway.store.db import Database
+from tests.conftest import MakeMerchant, Receiver, StartWorker, merchant_balance, wait_until
+from tests.gateway.mcp.conftest import counts, envelope_of, mcp_stdio, send_args
+from tests.gateway.mcp.test_http import TOOLS, make_endpoint
+
+
+async def test_stdio_lists_the_tools_and_sends_end_to_end(
+    mcp_root: str,
+    hook_settings: Settings,
+    db: Database,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    tmp_path: Path,
+) -> None:
+    await start_worker()
+    merchant = await make_merchant()
+    endpoint = await make_endpoint(mcp_root, merchant, receiver.url)
+    before = await merchant_balance(db, merchant)
+    async with mcp_stdio(hook_settings, merchant.key, tmp_path) as session:
+        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert set(listed) >= TOOLS
+        assert listed["send_topup"].inputSchema == SendTopupArguments.model_json_schema()
+
+        sent = await envelope_of(session, "send_topup", send_args("stdio-1"))
+        assert (sent.is_error, sent.code) == (False, 1001)
+        again = await envelope_of(session, "send_topup", send_args("stdio-1"))
+        assert again.envelope == sent.envelope
+        balance = await envelope_of(session, "get_balance")
+        assert balance.data["balance_cents"] == before - 1000
+
+        async def arrived() -> bool:
+            return len(receiver.received) == 1
+
+        await wait_until(arrived)
+        request = receiver.received[0]
+        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+        assert payload["type"] == "topup.delivered"
+        assert payload["data"]["transaction_id"] == sent.envelope["transaction_id"]
+
+        # Revoked while the process runs: refused from the next call, and nothing moves.
+        async with db.transaction() as conn:
+            assert await merchants.revoke_key(conn, merchant.key_id, utcnow())
+        rows = await counts(db, merchant.merchant_id)
+        refused = await envelope_of(session, "send_topup", send_args("stdio-2"))
+        assert (refused.is_error, refused.code) == (True, 2004)
+        assert await counts(db, merchant.merchant_id) == rows
+    assert await merchant_balance(db, merchant) == before - 1000
+
+
+async def test_stdio_without_a_key_refuses_every_call(
+    hook_settings: Settings, db: Database, make_merchant: MakeMerchant, tmp_path: Path
+) -> None:
+    merchant = await make_merchant("live", balance_cents=10_000)
+    async with mcp_stdio(hook_settings, None, tmp_path) as session:
+        missing = await envelope_of(session, "send_topup", send_args("nokey"))
+        assert (missing.is_error, missing.code) == (True, 2001)
+    async with mcp_stdio(hook_settings, "ak_live_" + "B" * 32, tmp_path) as session:
+        unknown = await envelope_of(session, "get_balance")
+        assert (unknown.is_error, unknown.code) == (True, 2003)
+    assert await merchant_balance(db, merchant) == 10_000

@@ -1,0 +1,110 @@
+"""A key's limits hold under real concurrent requests: never a cent over, on either store, and
+on PostgreSQL across two gateway processes.
+
+300 sends of 100 cents race for a limit of 5,000 with a wallet of 100,000: exactly 50 go
+through, and every other one is refused with the limit's code, nothing left and the window's
+reset.
+"""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.clock import rfc3339, utcnow
+from gateway.settings import Settings
+from gateway.store.db import Database
+from tests.conftest import MakeMerchant, assert_ledger_balanced, merchant_balance
+from tests.fixtures.policies import gateway_process, set_policy, spend_rows
+
+SENDS, AMOUNT, LIMIT = 300, 100, 5_000
+
+
+def _next_midnight() -> str:
+    now = utcnow()
+    return rfc3339(datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
+
+
+POLICIES: dict[str, tuple[dict[str, Any], int, str | None]] = {
+    # name: (policy, refusal code, limit_source)
+    "daily": ({"limits": [{"amount_cents": LIMIT, "interval": "daily"}]}, 2304, "daily"),
+    "all_time": ({"limits": [{"amount_cents": LIMIT, "interval": "all_time"}]}, 2304, "all_time"),
+    "per_recipient": (
+        {"per_recipient_limit": {"amount_cents": LIMIT, "interval": "daily"}},
+        2306,
+        "per_recipient",
+    ),
+}
+
+
+async def _race(roots: list[str], headers: dict[str, str]) -> list[dict[str, Any]]:
+    """``SENDS`` sends to one recipient, spread over ``roots``, all in flight together."""
+    recipient = f"race-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"platform": "claude", "amount_cents": AMOUNT, "recipient_email": recipient}
+    clients = [
+        httpx.AsyncClient(base_url=root, timeout=60, limits=httpx.Limits(max_connections=100))
+        for root in roots
+    ]
+    try:
+        replies = await asyncio.gather(
+            *(
+                clients[i % len(clients)].post("/topup/send", json=body, headers=headers)
+                for i in range(SENDS)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    return [r.json() for r in replies]
+
+
+async def _check(db: Database, replies: list[dict[str, Any]], merchant: Any, name: str) -> None:
+    _, code, source = POLICIES[name]
+    delivered = [r for r in replies if r["code"] == 1001]
+    refused = [r for r in replies if r["code"] == code]
+    assert len(delivered) == LIMIT // AMOUNT
+    assert len(refused) == SENDS - len(delivered), {r["code"] for r in replies}
+    resets = None if name == "all_time" else _next_midnight()
+    for reply in refused:
+        assert reply["data"]["limit_source"] == source
+        assert reply["data"]["remaining_cents"] == 0
+        assert reply["data"]["limit_cents"] == LIMIT
+        assert reply["data"]["resets_at"] == resets
+    assert await merchant_balance(db, merchant) == 100_000 - LIMIT
+    spent = await spend_rows(db, merchant.key_id)
+    assert [s for s, _ in spent.values()] == [LIMIT]
+    await assert_ledger_balanced(db)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+async def test_a_limit_admits_exactly_what_it_allows(
+    db: Database, make_merchant: MakeMerchant, live_url: str, name: str
+) -> None:
+    merchant = await make_merchant(balance_cents=100_000)
+    await set_policy(db, merchant.key_id, POLICIES[name][0])
+    replies = await _race([live_url], merchant.headers)
+    await _check(db, replies, merchant, name)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+async def test_a_limit_holds_across_two_gateway_processes(
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
+    merchant = await make_merchant(balance_cents=100_000)
+    await set_policy(db, merchant.key_id, POLICIES[name][0])
+    async with (
+        gateway_process(settings, tmp_path) as one,
+        gateway_process(settings, tmp_path) as two,
+    ):
+        replies = await _race([one, two], merchant.headers)
+    await _check(db, replies, merchant, name)
