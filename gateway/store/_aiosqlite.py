@@ -11,11 +11,12 @@ dependency is bounded in ``pyproject.toml``.
 
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
 
-__all__ = ["on_thread", "sqlite_connection"]
+__all__ = ["is_open", "on_thread", "queue_on_thread", "sqlite_connection"]
 
 T = TypeVar("T")
 
@@ -30,3 +31,17 @@ async def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any
     """``fn(sqlite_connection, *args)`` on ``conn``'s thread, queued after its other calls."""
     result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
     return result
+
+
+def queue_on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    """``fn(sqlite_connection)`` on ``conn``'s thread, queued after its other calls and not
+    waited for, so no cancellation can stop it from being queued; what it raises is dropped.
+    The ``sqlite3`` connection is taken now, not when it runs: aiosqlite forgets it on close."""
+    connection = conn._connection
+    if connection is not None:
+        conn._tx.put_nowait((None, partial(fn, connection)))
+
+
+def is_open(conn: aiosqlite.Connection) -> bool:
+    """Whether ``conn`` still takes calls: not closed, nor being closed."""
+    return bool(conn._running) and conn._connection is not None

@@ -27,9 +27,9 @@ import asyncpg
 from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
 
-from ._aiosqlite import on_thread
+from ._aiosqlite import is_open, on_thread, queue_on_thread
 from .raw import Raw
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "create_engine", "private_sqlite_file"]
@@ -105,8 +105,23 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         def _on_begin(conn: Any) -> None:
             # Straight to the driver: one trip to aiosqlite's thread instead of a cursor's three.
             conn.connection.dbapi_connection.run_async(
-                lambda driver: on_thread(driver, _begin_immediate)
+                lambda driver: on_thread(driver, _begin_fresh)
             )
+
+        # A task cancelled by an anyio cancel scope (a streaming response whose client left) is
+        # cancelled again at every await of SQLAlchemy's own clean-up: a BEGIN already queued on
+        # the thread then runs after the connection went back to the pool, or the connection is
+        # invalidated and aiosqlite's close, itself cancelled, forgets the ``sqlite3``
+        # connection without closing it. Either way its write lock would stay held for every
+        # process. So both events queue their clean-up on the thread, behind whatever is
+        # queued there, without awaiting anything a cancellation could interrupt.
+        @event.listens_for(engine.sync_engine, "reset")
+        def _on_reset(dbapi_conn: Any, _record: Any, _state: PoolResetState) -> None:
+            queue_on_thread(dbapi_conn.driver_connection, _end_leftover)
+
+        @event.listens_for(engine.sync_engine, "invalidate")
+        def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: BaseException | None) -> None:
+            queue_on_thread(dbapi_conn.driver_connection, _abandon)
 
         return engine
     return create_async_engine(
@@ -136,6 +151,25 @@ def _begin_immediate(connection: sqlite3.Connection) -> None:
         time.sleep(LOCK_POLL_SECONDS)
 
 
+def _end_leftover(connection: sqlite3.Connection) -> None:
+    """On the writer's thread, where every ``Database.run`` is whole: a transaction still open
+    here was left by a cancelled task, not begun by a running one. Roll it back."""
+    if connection.in_transaction:
+        log.warning("a SQLite transaction left open by a cancelled task was rolled back")
+        connection.execute("ROLLBACK")
+
+
+def _abandon(connection: sqlite3.Connection) -> None:
+    _end_leftover(connection)
+    connection.close()
+
+
+def _begin_fresh(connection: sqlite3.Connection) -> None:
+    """SQLAlchemy's BEGIN: it holds the connection, so a transaction already open is a leftover."""
+    _end_leftover(connection)
+    _begin_immediate(connection)
+
+
 def _catch_up(connection: sqlite3.Connection) -> None:
     """On the writer's thread: checkpoint the last frames, unless a transaction is open."""
     if not connection.in_transaction:
@@ -143,12 +177,17 @@ def _catch_up(connection: sqlite3.Connection) -> None:
 
 
 def _run_inline(
-    connection: sqlite3.Connection, work: Callable[[Raw], Coroutine[Any, Any, T]]
+    connection: sqlite3.Connection,
+    work: Callable[[Raw], Coroutine[Any, Any, T]],
+    checked_out: bool = False,
 ) -> T | object:
     """On the connection's own thread: BEGIN IMMEDIATE, drive ``work`` to its end, COMMIT.
     ``_BUSY``, with nothing done, if a transaction of SQLAlchemy's is open on the connection
-    (between two of its trips to this thread)."""
-    if connection.in_transaction:
+    (between two of its trips to this thread). ``checked_out``: the caller holds the
+    connection out of the pool, so no transaction of SQLAlchemy's can be open."""
+    if checked_out:
+        _end_leftover(connection)
+    elif connection.in_transaction:
         return _BUSY
     _begin_immediate(connection)
     try:
@@ -264,7 +303,7 @@ class Database:
                 await self._checkpointer.execute_fetchall("PRAGMA busy_timeout=10000")
             await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
             writer = self._writer
-            if writer is not None:
+            if writer is not None and is_open(writer):
                 await on_thread(writer, _catch_up)
         except (sqlite3.Error, ValueError):  # the next one will catch up (ValueError: closed)
             log.warning("WAL checkpoint failed", exc_info=True)
@@ -343,7 +382,8 @@ class Database:
                     return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
         if read_only:
             return _drive(work(Raw(self._reader or self._sqlite_reader(), True, inline=True)))
-        if self._writer is None:  # not connected yet: let the pool open the one connection
+        if self._writer is None or not is_open(self._writer):
+            # Not connected yet, or closed by an invalidation: let the pool open the one writer.
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
         writer = self._writer
@@ -355,7 +395,7 @@ class Database:
             # A transaction of SQLAlchemy's is open on the connection: wait for it in the pool.
             async with self.engine.connect() as conn:
                 await conn.get_raw_connection()
-                result = await on_thread(writer, _run_inline, work)
+                result = await on_thread(writer, _run_inline, work, True)
         self._wrote()
         return cast(T, result)
 

@@ -1,9 +1,11 @@
 import asyncio
 import os
+import random
 import sqlite3
 import threading
 from pathlib import Path
 
+import anyio
 import pytest
 
 from gateway.clock import utcnow
@@ -161,3 +163,37 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
 async def _settled(db: Database) -> bool:
     task = db._checkpointing
     return task is None or task.done()
+
+
+async def test_reads_cancelled_by_an_anyio_scope_never_keep_the_write_lock(tmp_path: Path) -> None:
+    """An anyio cancel scope (Starlette's, when a streaming client leaves) cancels every await
+    of SQLAlchemy's own clean-up too. Whatever moment it strikes, the file's write lock is free
+    once the reads are gone, and the one writer connection still works."""
+    path = tmp_path / "cancel.db"
+    database = Database(store_db.create_engine(f"sqlite+aiosqlite:///{path}"))
+    async with database.transaction() as conn:
+        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+    other = sqlite3.connect(path, isolation_level=None, timeout=2)
+    one = Statement("SELECT count(*) AS n FROM t", ("n",))
+
+    async def read() -> None:
+        for _ in range(3):
+            async with database.read() as conn:
+                await conn.exec_driver_sql("SELECT count(*) FROM t")
+
+    try:
+        for round_ in range(300):
+            # From before the first await to well after the last: every moment in between.
+            with anyio.move_on_after(random.random() * 0.004):
+                async with anyio.create_task_group() as group:
+                    for _ in range(3):
+                        group.start_soon(read)
+            if round_ % 30 == 29:
+                other.execute("BEGIN IMMEDIATE")  # fails after 2 s if a cancelled read holds it
+                other.execute("ROLLBACK")
+                assert await database.run(lambda tx: tx.fetchrow(one, {})) == {"n": 0}
+                async with database.transaction() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+    finally:
+        other.close()
+        await database.dispose()
