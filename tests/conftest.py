@@ -44,6 +44,8 @@ from tests.fixtures.webhooks import (
     emit_test_events,
     events_of,
     fail_leftovers,
+    only_delivery,
+    verify_both_schemes,
 )
 from tests.fixtures.workers import StartWorker
 
@@ -77,9 +79,11 @@ __all__ = [
     "free_port",
     "make_settings",
     "merchant_balance",
+    "only_delivery",
     "running_app",
     "stripe_headers",
     "unbalanced_wallets",
+    "verify_both_schemes",
     "wait_until",
 ]
 

@@ -9,20 +9,19 @@ from typing import Any
 import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 from pydantic import AnyUrl
-from standardwebhooks import Webhook
 
 from gateway.api.topup import ListQuery
 from gateway.mcp.tools import SendTopupArguments
 from gateway.store.db import Database
 from gateway.topup.schemas import SendData, TopupData
-from keys import decode_webhook_secret, verify_aitopup
 from tests.conftest import (
     MakeMerchant,
     MerchantKey,
     Receiver,
     StartWorker,
     merchant_balance,
-    wait_until,
+    only_delivery,
+    verify_both_schemes,
 )
 from tests.gateway.mcp.conftest import SEND, counts, envelope_of, mcp_http, send_args
 
@@ -103,17 +102,7 @@ async def test_a_send_end_to_end_reaches_a_verifying_receiver(
         txn_id = sent.envelope["transaction_id"]
         assert await merchant_balance(db, merchant) == before - 1000
 
-        async def arrived() -> bool:
-            return len(receiver.received) == 1
-
-        await wait_until(arrived)
-        request = receiver.received[0]
-        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
-        verify_aitopup(
-            decode_webhook_secret(endpoint["secret"]),
-            request.headers["x-aitopup-signature"],
-            request.body,
-        )
+        payload = verify_both_schemes(await only_delivery(receiver), endpoint["secret"])
         assert payload["type"] == "topup.delivered"
         assert payload["data"]["transaction_id"] == txn_id
 

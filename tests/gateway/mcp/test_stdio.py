@@ -5,14 +5,19 @@ is checked on every call, so a key revoked meanwhile is refused from the next on
 
 from pathlib import Path
 
-from standardwebhooks import Webhook
-
 from gateway.clock import utcnow
 from gateway.mcp.tools import SendTopupArguments
 from gateway.merchants import service as merchants
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, Receiver, StartWorker, merchant_balance, wait_until
+from tests.conftest import (
+    MakeMerchant,
+    Receiver,
+    StartWorker,
+    merchant_balance,
+    only_delivery,
+    verify_both_schemes,
+)
 from tests.gateway.mcp.conftest import counts, envelope_of, mcp_stdio, send_args
 from tests.gateway.mcp.test_http import TOOLS, make_endpoint
 
@@ -42,12 +47,7 @@ async def test_stdio_lists_the_tools_and_sends_end_to_end(
         balance = await envelope_of(session, "get_balance")
         assert balance.data["balance_cents"] == before - 1000
 
-        async def arrived() -> bool:
-            return len(receiver.received) == 1
-
-        await wait_until(arrived)
-        request = receiver.received[0]
-        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+        payload = verify_both_schemes(await only_delivery(receiver), endpoint["secret"])
         assert payload["type"] == "topup.delivered"
         assert payload["data"]["transaction_id"] == sent.envelope["transaction_id"]
 
