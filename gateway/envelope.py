@@ -1,6 +1,7 @@
 """The envelope every public reply is wrapped in, the ApiError tree, and the exception handlers."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -29,12 +30,22 @@ SCOPE_CODE = "aitopup.code"
 SCOPE_REQUEST_ID = "aitopup.request_id"
 
 
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
 class CursorMeta(BaseModel):
     """``meta`` of a list paged by cursor (top-ups, deliveries)."""
 
     limit: int
     has_more: bool
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, items: Sequence[Identified], limit: int, has_more: bool) -> "CursorMeta":
+        """The next page starts after this one's last item."""
+        return cls(limit=limit, has_more=has_more, next_cursor=items[-1].id if has_more else None)
 
 
 class PageMeta(BaseModel):

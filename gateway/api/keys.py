@@ -18,8 +18,8 @@ from ..merchants import keys
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUpdate
 from ..policies.usage import KeyUsage, usage
 from ..services import services
-from .parsing import read_json, read_query
-from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from .parsing import check_cursor, read_json, read_query
+from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
@@ -69,15 +69,12 @@ async def create_key(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     actor = _actor(request)
     query = read_query(request, KeysQuery)
-    if query.cursor is not None and not _KEY_ID.fullmatch(query.cursor):
-        raise ApiError(Code.INVALID_CURSOR)
+    check_cursor(query.cursor, _KEY_ID)
     async with services(request).db.read() as conn:
         items, has_more = await keys.page(
             conn, actor, env=actor.env, limit=query.limit, cursor=query.cursor
         )
-    meta = CursorMeta(
-        limit=query.limit, has_more=has_more, next_cursor=items[-1].id if has_more else None
-    )
+    meta = CursorMeta.of(items, query.limit, has_more)
     return Envelope(
         Code.SUCCESS, [i.model_dump(mode="json") for i in items], meta=meta.model_dump()
     )
@@ -135,7 +132,7 @@ routes = [
             query=KeysQuery,
             response=KeyData,
             many=True,
-            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+            errors=(*_AUTH, *CURSOR_ERRORS),
         ),
     ),
     # Before /keys/{key_id}: the first route whose path matches takes the request.

@@ -1,6 +1,7 @@
 """Turning untrusted request bytes into validated models, with an envelope for every refusal."""
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -9,7 +10,7 @@ from starlette.requests import Request
 from ..codes import Code
 from ..envelope import ApiError, validation_details
 
-__all__ = ["read_json", "read_query"]
+__all__ = ["check_cursor", "read_json", "read_query"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,3 +72,9 @@ def read_query(request: Request, model: type[M]) -> M:
         return model.model_validate(params)
     except ValidationError as exc:
         raise ApiError(Code.INVALID_QUERY, data={"errors": validation_details(exc)}) from None
+
+
+def check_cursor(cursor: str | None, shape: re.Pattern[str]) -> None:
+    """A cursor is an id of the kind listed; anything else is refused before the store is read."""
+    if cursor is not None and not shape.fullmatch(cursor):
+        raise ApiError(Code.INVALID_CURSOR)

@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..codes import Code
 
-__all__ = ["BODY_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
+__all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 
 Auth = Literal["key", "admin", "none", "stripe"]
 
@@ -35,6 +35,8 @@ BODY_ERRORS = (
     Code.UNSUPPORTED_MEDIA_TYPE,
     Code.BODY_TOO_LARGE,
 )
+# What any list paged by cursor (``parsing.check_cursor``, ``parsing.read_query``) may answer.
+CURSOR_ERRORS = (Code.INVALID_CURSOR, Code.INVALID_QUERY)
 
 
 @dataclass(frozen=True, slots=True)

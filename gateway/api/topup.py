@@ -16,8 +16,8 @@ from ..outcome import Outcome
 from ..services import services
 from ..topup import approvals, doors, service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
-from .parsing import read_json, read_query
-from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from .parsing import check_cursor, read_json, read_query
+from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]
 
@@ -71,17 +71,14 @@ async def list_topups(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
     svc = services(request)
     query = read_query(request, ListQuery)
-    if query.cursor is not None and not _TXN_ID.fullmatch(query.cursor):
-        raise ApiError(Code.INVALID_CURSOR)
+    check_cursor(query.cursor, _TXN_ID)
     items, has_more = await service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
-        meta=CursorMeta(
-            limit=query.limit, has_more=has_more, next_cursor=items[-1].id if has_more else None
-        ).model_dump(),
+        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
     )
 
 
@@ -183,7 +180,7 @@ routes = [
             query=ListQuery,
             response=TopupData,
             many=True,
-            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+            errors=(*_AUTH, *CURSOR_ERRORS),
             secret=True,
         ),
     ),

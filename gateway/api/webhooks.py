@@ -1,7 +1,6 @@
 """Routes of the webhooks domain: endpoints, the delivery log, replays and test events."""
 
 import re
-from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -9,7 +8,7 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, Envelope
+from ..envelope import ApiError, CursorMeta, Envelope
 from ..services import services
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
@@ -27,8 +26,8 @@ from ..webhooks.schemas import (
     TestData,
 )
 from .limits import within
-from .parsing import read_json, read_query
-from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from .parsing import check_cursor, read_json, read_query
+from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
@@ -73,10 +72,6 @@ def _queued(
     return response
 
 
-def _page(items: list[Any], limit: int, has_more: bool) -> dict[str, Any]:
-    return {"limit": limit, "has_more": has_more, "next_cursor": items[-1].id if has_more else None}
-
-
 async def create_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
@@ -88,13 +83,14 @@ async def create_endpoint(request: Request) -> Response:
 async def list_endpoints(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     query = read_query(request, EndpointsQuery)
-    if query.cursor is not None and not _ENDPOINT_ID.fullmatch(query.cursor):
-        raise ApiError(Code.INVALID_CURSOR)
+    check_cursor(query.cursor, _ENDPOINT_ID)
     items, has_more = await endpoints.list_endpoints(
         services(request).db, caller, limit=query.limit, cursor=query.cursor
     )
     return Envelope(
-        Code.SUCCESS, [i.model_dump() for i in items], meta=_page(items, query.limit, has_more)
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
     )
 
 
@@ -162,11 +158,12 @@ async def replay_failed(request: Request) -> Response:
 async def list_deliveries(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     query = read_query(request, DeliveriesQuery)
-    if query.cursor is not None and not _DELIVERY_ID.fullmatch(query.cursor):
-        raise ApiError(Code.INVALID_CURSOR)
+    check_cursor(query.cursor, _DELIVERY_ID)
     items, has_more = await deliveries.list_deliveries(services(request).db, caller, query)
     return Envelope(
-        Code.SUCCESS, [i.model_dump() for i in items], meta=_page(items, query.limit, has_more)
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
     )
 
 
@@ -218,7 +215,7 @@ routes = [
             query=EndpointsQuery,
             response=EndpointData,
             many=True,
-            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+            errors=(*_AUTH, *CURSOR_ERRORS),
         ),
     ),
     ApiRoute(
@@ -310,7 +307,7 @@ routes = [
             query=DeliveriesQuery,
             response=DeliveryData,
             many=True,
-            errors=(*_AUTH, Code.INVALID_CURSOR, Code.INVALID_QUERY),
+            errors=(*_AUTH, *CURSOR_ERRORS),
         ),
     ),
     ApiRoute(

@@ -14,6 +14,7 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency
+from ..api.parsing import check_cursor
 from ..api.topup import _TXN_ID, ListQuery
 from ..callers import Caller
 from ..codes import Code
@@ -96,14 +97,11 @@ async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) ->
 
 async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
     query = _parse(ListQuery, arguments)
-    if query.cursor is not None and not _TXN_ID.fullmatch(query.cursor):
-        raise ApiError(Code.INVALID_CURSOR)
+    check_cursor(query.cursor, _TXN_ID)
     items, has_more = await service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )
-    meta = CursorMeta(
-        limit=query.limit, has_more=has_more, next_cursor=items[-1].id if has_more else None
-    )
+    meta = CursorMeta.of(items, query.limit, has_more)
     body = Outcome(Code.SUCCESS, [i.model_dump() for i in items]).body()
     return body.model_copy(update={"meta": meta.model_dump()})
 
