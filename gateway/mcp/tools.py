@@ -154,6 +154,17 @@ def _read(title: str) -> types.ToolAnnotations:
     return types.ToolAnnotations(title=title, readOnlyHint=True, openWorldHint=False)
 
 
+def _write(title: str, *, open_world: bool) -> types.ToolAnnotations:
+    """A tool that changes money for good, yet is safe to call again (``idempotentHint``)."""
+    return types.ToolAnnotations(
+        title=title,
+        readOnlyHint=False,
+        destructiveHint=True,
+        idempotentHint=True,
+        openWorldHint=open_world,
+    )
+
+
 _ENVELOPE = (
     " The result is the REST API's envelope {success, code, message, transaction_id, status, "
     "timestamp, data}; a refusal is an error result carrying the envelope with its code."
@@ -172,13 +183,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         _envelope("SendEnvelope", SendData),
         # Moves money, and cannot be taken back by calling again; the same idempotency key
         # makes a repeat harmless, which is what idempotentHint promises.
-        types.ToolAnnotations(
-            title="Send a top-up",
-            readOnlyHint=False,
-            destructiveHint=True,
-            idempotentHint=True,
-            openWorldHint=True,
-        ),
+        _write("Send a top-up", open_world=True),
         send_topup,
     ),
     ToolSpec(
@@ -221,13 +226,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         TopupRef,
         _envelope("CancelEnvelope", TopupData),
         # A second cancel changes nothing more (it is refused: no longer pending).
-        types.ToolAnnotations(
-            title="Cancel a pending top-up",
-            readOnlyHint=False,
-            destructiveHint=True,
-            idempotentHint=True,
-            openWorldHint=False,
-        ),
+        _write("Cancel a pending top-up", open_world=False),
         cancel_topup,
     ),
     ToolSpec(
