@@ -44,6 +44,7 @@ from tests.fixtures.webhooks import (
     emit_test_events,
     events_of,
     fail_leftovers,
+    make_endpoint,
     only_delivery,
     verify_both_schemes,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "events_of",
     "fail_leftovers",
     "free_port",
+    "make_endpoint",
     "make_settings",
     "merchant_balance",
     "only_delivery",

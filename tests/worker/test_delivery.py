@@ -10,10 +10,10 @@ from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from tests.conftest import (
     MakeMerchant,
-    MerchantKey,
     Receiver,
     Reply,
     StartWorker,
+    make_endpoint,
     only_delivery,
     verify_both_schemes,
     wait_until,
@@ -22,17 +22,6 @@ from tests.conftest import (
 SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
-
-
-async def make_endpoint(
-    client: httpx.AsyncClient, merchant: MerchantKey, url: str, **extra: Any
-) -> dict[str, Any]:
-    reply = await client.post(
-        "/webhooks/endpoints", json={"url": url, **extra}, headers=merchant.headers
-    )
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
 
 
 async def attempts_of(db: Database, delivery_id: str) -> list[Any]:

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, wait_until
-from tests.worker.test_delivery import SEND, make_endpoint
+from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, make_endpoint, wait_until
+from tests.worker.test_delivery import SEND
 
 _D = table_of(WebhookDelivery)
 

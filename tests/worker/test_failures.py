@@ -19,9 +19,10 @@ from tests.conftest import (
     StartWorker,
     emit_test_events,
     free_port,
+    make_endpoint,
     wait_until,
 )
-from tests.worker.test_delivery import SEND, make_endpoint
+from tests.worker.test_delivery import SEND
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)

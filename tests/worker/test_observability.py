@@ -16,8 +16,8 @@ from gateway.ops.metrics import scrape
 from gateway.settings import Settings
 from gateway.store.db import Database
 from keys import decode_webhook_secret
-from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, wait_until
-from tests.worker.test_delivery import attempts_of, make_endpoint
+from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, make_endpoint, wait_until
+from tests.worker.test_delivery import attempts_of
 
 EMAIL = "Carol.Jones@Example.com"
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": EMAIL}

@@ -18,9 +18,9 @@ from tests.conftest import (
     Reply,
     StartWorker,
     emit_test_events,
+    make_endpoint,
     wait_until,
 )
-from tests.worker.test_delivery import make_endpoint
 from worker.queue import DeliveryWorker, Load
 from worker.sweep import oldest_waiting
 

@@ -24,9 +24,9 @@ from tests.conftest import (
     Reply,
     StartWorker,
     emit_test_events,
+    make_endpoint,
     wait_until,
 )
-from tests.worker.test_delivery import make_endpoint
 from worker.connections import HeadLimits, HeadTooLarge
 from worker.delivery import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 from worker.http import WebhookTransport, build_clients, head_limits

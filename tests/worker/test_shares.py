@@ -17,9 +17,9 @@ from tests.conftest import (
     Reply,
     StartWorker,
     emit_test_events,
+    make_endpoint,
     wait_until,
 )
-from tests.worker.test_delivery import make_endpoint
 from worker.delivery import LEASE_MARGIN
 from worker.queue import HOLD, Shares
 

@@ -15,8 +15,8 @@ from standardwebhooks import Webhook
 import worker.__main__ as worker_main
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, StartWorker, emit_test_events, wait_until
-from tests.worker.test_delivery import attempts_of, make_endpoint
+from tests.conftest import MakeMerchant, StartWorker, emit_test_events, make_endpoint, wait_until
+from tests.worker.test_delivery import attempts_of
 from worker.http import USER_AGENT, build_clients
 
 NOWHERE = "http://127.0.0.1:9/hook"

@@ -31,9 +31,9 @@ from tests.conftest import (
     StartWorker,
     emit_test_events,
     fail_leftovers,
+    make_endpoint,
     wait_until,
 )
-from tests.worker.test_delivery import make_endpoint
 from worker.delivery import Deps
 from worker.queue import Load
 from worker.store import Store

@@ -19,6 +19,7 @@ from tests.conftest import (
     MerchantKey,
     Receiver,
     StartWorker,
+    make_endpoint,
     merchant_balance,
     only_delivery,
     verify_both_schemes,
@@ -35,16 +36,10 @@ TOOLS = {
 }
 
 
-async def make_endpoint(root: str, merchant: MerchantKey, url: str) -> dict[str, Any]:
+async def make_live_endpoint(root: str, merchant: MerchantKey, url: str) -> dict[str, Any]:
+    """An endpoint for ``topup.delivered``, made through the running gateway at ``root``."""
     async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as http:
-        reply = await http.post(
-            "/webhooks/endpoints",
-            json={"url": url, "event_types": ["topup.delivered"]},
-            headers=merchant.headers,
-        )
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
+        return await make_endpoint(http, merchant, url, event_types=["topup.delivered"])
 
 
 async def test_the_tools_and_their_schemas_come_from_the_rest_models(
@@ -86,7 +81,7 @@ async def test_a_send_end_to_end_reaches_a_verifying_receiver(
 ) -> None:
     await start_worker()
     merchant = await make_merchant()
-    endpoint = await make_endpoint(mcp_root, merchant, receiver.url)
+    endpoint = await make_live_endpoint(mcp_root, merchant, receiver.url)
     before = await merchant_balance(db, merchant)
     async with mcp_http(mcp_root, merchant.key) as session:
         sent = await envelope_of(session, "send_topup", send_args("order-1"))

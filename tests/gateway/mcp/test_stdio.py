@@ -19,7 +19,7 @@ from tests.conftest import (
     verify_both_schemes,
 )
 from tests.gateway.mcp.conftest import counts, envelope_of, mcp_stdio, send_args
-from tests.gateway.mcp.test_http import TOOLS, make_endpoint
+from tests.gateway.mcp.test_http import TOOLS, make_live_endpoint
 
 
 async def test_stdio_lists_the_tools_and_sends_end_to_end(
@@ -33,7 +33,7 @@ async def test_stdio_lists_the_tools_and_sends_end_to_end(
 ) -> None:
     await start_worker()
     merchant = await make_merchant()
-    endpoint = await make_endpoint(mcp_root, merchant, receiver.url)
+    endpoint = await make_live_endpoint(mcp_root, merchant, receiver.url)
     before = await merchant_balance(db, merchant)
     async with mcp_stdio(hook_settings, merchant.key, tmp_path) as session:
         listed = {tool.name: tool for tool in (await session.list_tools()).tools}
