@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-__all__ = ["new_id", "rfc3339", "utcnow"]
+__all__ = ["new_id", "rfc3339", "rfc3339_or_none", "utcnow"]
 
 # Lower-case only: PostgreSQL's locale collations do not sort mixed case byte by byte, and ids
 # must sort the same on every backend because they double as cursors.
@@ -33,6 +33,11 @@ def rfc3339(moment: datetime) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
         _last_second = (second, text)
     return text
+
+
+def rfc3339_or_none(moment: datetime | None) -> str | None:
+    """A moment a row may lack (an expiry, a last use, a revocation): ``None`` stays ``None``."""
+    return rfc3339(moment) if moment is not None else None
 
 
 # Three digits at a time: an id is made on every write, and a digit at a time was most of its cost.

@@ -7,7 +7,7 @@ The link carries a random token (32 bytes) whose SHA-256 alone is stored; it wor
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..clock import rfc3339, utcnow
+from ..clock import rfc3339_or_none, utcnow
 from ..codes import Code
 from ..merchants import service as merchants
 from ..outcome import ApiError
@@ -53,7 +53,7 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
         set_password_url=(
             set_password_url(base_url, invitation.token) if invitation.token else None
         ),
-        expires_at=rfc3339(invitation.expires_at) if invitation.expires_at else None,
+        expires_at=rfc3339_or_none(invitation.expires_at),
     )
 
 

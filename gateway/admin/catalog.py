@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.orders import coupon_uses
-from ..clock import new_id, rfc3339, utcnow
+from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..store.db import Database
@@ -38,10 +38,6 @@ __all__ = [
 
 _P = table_of(Pack)
 _C = table_of(Coupon)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return rfc3339(value) if value is not None else None
 
 
 # --- packs ---
@@ -111,7 +107,7 @@ def _coupon(row: Any, uses: dict[str, int]) -> CouponData:
         percent_off=row.percent_off,
         amount_off_cents=row.amount_off_cents,
         pack_id=row.pack_id,
-        expires_at=_ts(row.expires_at),
+        expires_at=rfc3339_or_none(row.expires_at),
         max_uses=row.max_uses,
         uses=uses["live"],
         uses_by_env=uses,

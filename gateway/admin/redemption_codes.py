@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, select
 
 from keys import hash_code, mint_redemption_code
 
-from ..clock import new_id, rfc3339, utcnow
+from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
 from ..settings import Settings
 from ..store.db import Database
@@ -26,10 +26,6 @@ from .schemas import (
 __all__ = ["create_codes", "list_codes"]
 
 _R = table_of(RedemptionCode)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return rfc3339(value) if value is not None else None
 
 
 # --- redemption codes ---
@@ -76,7 +72,7 @@ async def create_codes(
                 "amount_cents": body.amount_cents,
                 "env": body.env,
                 "name": body.name,
-                "expires_at": _ts(body.expires_at),
+                "expires_at": rfc3339_or_none(body.expires_at),
             },
         )
     return CodeBatchData(
@@ -84,7 +80,7 @@ async def create_codes(
         env=body.env,
         amount_cents=body.amount_cents,
         name=body.name,
-        expires_at=_ts(body.expires_at),
+        expires_at=rfc3339_or_none(body.expires_at),
         codes=codes,
     )
 
@@ -133,8 +129,8 @@ async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], in
                 amount_cents=r.amount_cents,
                 hint=r.code_suffix,
                 status=_code_status(r, now),
-                expires_at=_ts(r.expires_at),
-                redeemed_at=_ts(r.redeemed_at),
+                expires_at=rfc3339_or_none(r.expires_at),
+                redeemed_at=rfc3339_or_none(r.redeemed_at),
                 redeemed_by=r.redeemed_by,
                 order_id=r.order_id,
                 created_by=r.created_by,

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..callers import Caller
-from ..clock import rfc3339
+from ..clock import rfc3339, rfc3339_or_none
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import (
@@ -53,9 +53,9 @@ def _history_item(row: Any) -> HistoryItem:
         currency=row.currency,
         status=row.status,
         failure_reason=row.failure_reason,
-        expires_at=rfc3339(row.expires_at) if row.expires_at else None,
+        expires_at=rfc3339_or_none(row.expires_at),
         created_at=rfc3339(row.created_at),
-        completed_at=rfc3339(row.completed_at) if row.completed_at else None,
+        completed_at=rfc3339_or_none(row.completed_at),
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import ENVS, Env
 
 from ..callers import Caller
-from ..clock import rfc3339
+from ..clock import rfc3339, rfc3339_or_none
 from ..codes import Code
 from ..envelope import validation_details
 from ..outcome import ApiError
@@ -73,8 +73,8 @@ def data(key: service.KeyInfo) -> KeyData:
         policy=key.policy,
         legacy=key.legacy,
         created_at=rfc3339(key.created_at),
-        last_used_at=rfc3339(key.last_used_at) if key.last_used_at else None,
-        revoked_at=rfc3339(key.revoked_at) if key.revoked_at else None,
+        last_used_at=rfc3339_or_none(key.last_used_at),
+        revoked_at=rfc3339_or_none(key.revoked_at),
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..clock import rfc3339, utcnow
+from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
@@ -48,7 +48,7 @@ def _delivery_data(row: Any) -> DeliveryData:
             if row.status == "pending" and row.next_attempt_at
             else None
         ),
-        last_attempt_at=rfc3339(row.last_attempt_at) if row.last_attempt_at else None,
+        last_attempt_at=rfc3339_or_none(row.last_attempt_at),
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )

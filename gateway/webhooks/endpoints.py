@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer, new_webhook_secret
 
 from ..callers import Caller
-from ..clock import new_id, rfc3339, utcnow
+from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
@@ -91,7 +91,7 @@ def _endpoint_data(row: Any, now: datetime) -> EndpointData:
         event_types=[t for t in row.event_types.split(",") if t],
         enabled=row.enabled,
         disabled_reason=row.disabled_reason,
-        failing_since=rfc3339(row.failing_since) if row.failing_since else None,
+        failing_since=rfc3339_or_none(row.failing_since),
         secret_rotation_ends_at=(
             rfc3339(rotation)
             if rotation is not None and row.previous_secret_sealed and rotation > now
@@ -315,7 +315,7 @@ async def disable_endpoint(conn: Conn, endpoint_id: str, reason: str, now: datet
             "endpoint_id": endpoint_id,
             "url": row["url"],
             "reason": reason,
-            "failing_since": rfc3339(failing_since) if failing_since else None,
+            "failing_since": rfc3339_or_none(failing_since),
         },
         now=now,
     )
