@@ -26,7 +26,7 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
 from ..services import services
-from .limits import within
+from . import limits
 from .parsing import read_json, read_query
 from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -64,12 +64,7 @@ async def redeem_code(request: Request) -> Response:
     svc = services(request)
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
     # Every attempt counts, found or not: the limit is on guessing codes.
-    decision = await within(
-        svc,
-        f"redeem:{caller.merchant_id}",
-        svc.settings.redeem_attempts_per_minute,
-        Code.REDEMPTION_RATE_LIMITED,
-    )
+    decision = await limits.REDEEM.count(svc, caller.merchant_id)
     data, deliveries = await redemption.redeem(svc.db, svc.settings, caller, body.code)
     reply = Envelope(Code.SUCCESS, data.model_dump(), headers=decision.headers())
     return _after_commit(reply, request, deliveries)

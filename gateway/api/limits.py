@@ -5,17 +5,28 @@ redemption attempt (a guess at a bearer code) and the calls that make the worker
 Every call counts, whatever it finds: the count is taken before the work, in one atomic step, so
 concurrent calls never get past the limit. Fail closed: with Redis down these calls answer 503
 (``SERVICE_UNAVAILABLE``), since letting them through would lift the very bound they exist for,
-while every other request goes on.
+while every other request goes on. Each limit is defined once, here, and counted in one bucket
+whichever door the call comes through (the API or the dashboard).
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..codes import Code
 from ..outcome import ApiError
 from ..ratelimit import Decision, LimiterUnavailable, hit
 from ..services import Services
+from ..settings import Settings
 
-__all__ = ["within"]
+__all__ = [
+    "REDEEM",
+    "WEBHOOK_RECOVER",
+    "WEBHOOK_REPLAY",
+    "WEBHOOK_TEST",
+    "MerchantLimit",
+    "within",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +44,31 @@ async def within(svc: Services, bucket: str, limit: int, refused: Code) -> Decis
     if not decision.allowed:
         raise ApiError(refused, data=decision.data(), headers=decision.headers())
     return decision
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantLimit:
+    """A limit per merchant and minute: its bucket's name, its setting and its refusal."""
+
+    kind: str
+    per_minute: Callable[[Settings], int]
+    refused: Code
+
+    async def count(self, svc: Services, merchant_id: str) -> Decision:
+        """Count one call of ``merchant_id``, as ``within`` does."""
+        bucket = f"{self.kind}:{merchant_id}"
+        return await within(svc, bucket, self.per_minute(svc.settings), self.refused)
+
+
+REDEEM = MerchantLimit(
+    "redeem", lambda s: s.redeem_attempts_per_minute, Code.REDEMPTION_RATE_LIMITED
+)
+WEBHOOK_TEST = MerchantLimit(
+    "webhook-test", lambda s: s.webhook_tests_per_minute, Code.WEBHOOK_TEST_RATE_LIMITED
+)
+WEBHOOK_REPLAY = MerchantLimit(
+    "webhook-replay", lambda s: s.webhook_replays_per_minute, Code.WEBHOOK_REPLAY_RATE_LIMITED
+)
+WEBHOOK_RECOVER = MerchantLimit(
+    "webhook-recover", lambda s: s.webhook_recovers_per_minute, Code.WEBHOOK_RECOVER_RATE_LIMITED
+)

@@ -25,7 +25,7 @@ from ..webhooks.schemas import (
     RotateRequest,
     TestData,
 )
-from .limits import within
+from . import limits
 from .parsing import check_cursor, read_json, read_query
 from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
@@ -130,12 +130,7 @@ async def test_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
-    decision = await within(
-        svc,
-        f"webhook-test:{caller.merchant_id}",
-        svc.settings.webhook_tests_per_minute,
-        Code.WEBHOOK_TEST_RATE_LIMITED,
-    )
+    decision = await limits.WEBHOOK_TEST.count(svc, caller.merchant_id)
     queued = await endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
@@ -145,12 +140,7 @@ async def replay_failed(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
-    decision = await within(
-        svc,
-        f"webhook-recover:{caller.merchant_id}",
-        svc.settings.webhook_recovers_per_minute,
-        Code.WEBHOOK_RECOVER_RATE_LIMITED,
-    )
+    decision = await limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
     queued = await deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
@@ -177,12 +167,7 @@ async def replay_delivery(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
     delivery_id = _delivery_id(request)
-    decision = await within(
-        svc,
-        f"webhook-replay:{caller.merchant_id}",
-        svc.settings.webhook_replays_per_minute,
-        Code.WEBHOOK_REPLAY_RATE_LIMITED,
-    )
+    decision = await limits.WEBHOOK_REPLAY.count(svc, caller.merchant_id)
     queued = await deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 

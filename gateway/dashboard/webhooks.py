@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api.limits import within
+from ..api import limits
 from ..codes import CATALOGUE, Code
 from ..outcome import ApiError
-from ..services import Services, services
+from ..services import services
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
     EVENT_TYPES,
@@ -80,11 +80,6 @@ def _with_headers(response: Response, exc: ApiError | ValidationError) -> Respon
     if isinstance(exc, ApiError) and exc.headers:
         response.headers.update(exc.headers)
     return response
-
-
-async def _limited(svc: Services, viewer: Viewer, kind: str, limit: int, refused: Code) -> None:
-    """The API's per-merchant limit for ``kind``, in the same bucket."""
-    await within(svc, f"{kind}:{viewer.merchant_id}", limit, refused)
 
 
 # --- the endpoints list, and creating one ---
@@ -284,13 +279,7 @@ async def send_test(request: Request) -> Response:
     viewer, _, endpoint_id = await _posted(request)
     svc = services(request)
     try:
-        await _limited(
-            svc,
-            viewer,
-            "webhook-test",
-            svc.settings.webhook_tests_per_minute,
-            Code.WEBHOOK_TEST_RATE_LIMITED,
-        )
+        await limits.WEBHOOK_TEST.count(svc, viewer.merchant_id)
         queued = await endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
     except ApiError as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
@@ -319,13 +308,7 @@ async def recover(request: Request) -> Response:
                 Code.VALIDATION_FAILED, "Enter a date and time (UTC) to replay failures since."
             ) from None
         body = ReplayFailedRequest(since=since)
-        await _limited(
-            svc,
-            viewer,
-            "webhook-recover",
-            svc.settings.webhook_recovers_per_minute,
-            Code.WEBHOOK_RECOVER_RATE_LIMITED,
-        )
+        await limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         queued = await deliveries.replay_failed(
             svc.db, svc.settings, viewer.caller, endpoint_id, body.since
         )
@@ -417,13 +400,7 @@ async def replay(request: Request) -> Response:
     svc = services(request)
     await deliveries.get_delivery(svc.db, viewer.caller, delivery_id)  # theirs, or 404
     try:
-        await _limited(
-            svc,
-            viewer,
-            "webhook-replay",
-            svc.settings.webhook_replays_per_minute,
-            Code.WEBHOOK_REPLAY_RATE_LIMITED,
-        )
+        await limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
         queued = await deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id)
     except ApiError as exc:
         _reraise_missing(exc)
