@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from tests.fixtures.core import asgi_client
 
-__all__ = ["Account", "SignUp", "csrf_of", "dashboard_client"]
+__all__ = ["Account", "SignUp", "csrf_of", "dashboard_client", "sign_up_on"]
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
@@ -47,6 +47,27 @@ class Account:
 SignUp = Callable[..., Awaitable[Account]]
 
 
+async def sign_up_on(client: httpx.AsyncClient, *, password: str = PASSWORD) -> Account:
+    """A new merchant and its owner, signed up through the form on ``client`` (a dashboard
+    client: it keeps the session's cookie)."""
+    tag = uuid.uuid4().hex[:12]
+    email, name = f"owner-{tag}@example.com", f"Shop {tag}"
+    form = await client.get("/sign-up")
+    assert form.status_code == 200, form.text
+    reply = await client.post(
+        "/sign-up",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "email": email,
+            "password": password,
+            "merchant_name": name,
+        },
+    )
+    assert reply.status_code == 303, reply.text
+    assert reply.headers["location"] == "/dashboard/"
+    return Account(client, email, password, name)
+
+
 @pytest.fixture
 async def sign_up(app: ASGIApp) -> AsyncIterator[SignUp]:
     """``await sign_up()``: a new merchant and its owner, signed in on a client of their own."""
@@ -55,22 +76,7 @@ async def sign_up(app: ASGIApp) -> AsyncIterator[SignUp]:
     async def make(*, password: str = PASSWORD) -> Account:
         client = dashboard_client(app)
         clients.append(client)
-        tag = uuid.uuid4().hex[:12]
-        email, name = f"owner-{tag}@example.com", f"Shop {tag}"
-        form = await client.get("/sign-up")
-        assert form.status_code == 200, form.text
-        reply = await client.post(
-            "/sign-up",
-            data={
-                "csrf_token": csrf_of(form.text),
-                "email": email,
-                "password": password,
-                "merchant_name": name,
-            },
-        )
-        assert reply.status_code == 303, reply.text
-        assert reply.headers["location"] == "/dashboard/"
-        return Account(client, email, password, name)
+        return await sign_up_on(client, password=password)
 
     yield make
     for client in clients:

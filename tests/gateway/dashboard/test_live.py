@@ -11,7 +11,7 @@ import pytest
 from gateway.dashboard import live
 from gateway.settings import Settings
 from tests.fixtures.core import live_server
-from tests.gateway.dashboard.conftest import PASSWORD, csrf_of
+from tests.gateway.dashboard.conftest import csrf_of, sign_up_on
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +23,8 @@ async def root(settings: Settings) -> AsyncIterator[str]:
 @asynccontextmanager
 async def _signed_in(root: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"{root}/dashboard", follow_redirects=False) as client:
-        yield await _sign_up(client)
-
-
-async def _sign_up(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    form = await client.get("/sign-up")
-    tag = str(time.monotonic_ns())
-    reply = await client.post(
-        "/sign-up",
-        data={
-            "csrf_token": csrf_of(form.text),
-            "email": f"live-{tag}@example.com",
-            "password": PASSWORD,
-            "merchant_name": f"Live {tag}",
-        },
-    )
-    assert reply.status_code == 303
-    return client
+        await sign_up_on(client)
+        yield client
 
 
 async def _events(stream: httpx.Response) -> AsyncIterator[str]:

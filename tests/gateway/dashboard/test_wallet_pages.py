@@ -3,7 +3,6 @@ checkout, redeeming a code, the history and the ledger; refusals beside the form
 
 import re
 import time
-import uuid
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +20,13 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from keys import Env
 from tests.fixtures.billing import PUBLIC_BASE, STRIPE_API
-from tests.gateway.dashboard.conftest import PASSWORD, Account, SignUp, csrf_of, dashboard_client
+from tests.gateway.dashboard.conftest import (
+    Account,
+    SignUp,
+    csrf_of,
+    dashboard_client,
+    sign_up_on,
+)
 
 WALLET = "/wallet"
 
@@ -229,18 +234,7 @@ async def test_live_checkout_leads_to_stripe_through_a_link(billing_app: ASGIApp
     """The dashboard's CSP lets a form post only here, redirects included: Stripe's page is
     reached through a link on a page no cache keeps."""
     async with dashboard_client(billing_app) as client:
-        form = await client.get("/sign-up")
-        tag = uuid.uuid4().hex[:12]
-        signed = await client.post(
-            "/sign-up",
-            data={
-                "csrf_token": csrf_of(form.text),
-                "email": f"live-{tag}@example.com",
-                "password": PASSWORD,
-                "merchant_name": f"Live {tag}",
-            },
-        )
-        assert signed.status_code == 303
+        await sign_up_on(client)
         wallet = await client.get(WALLET)
         await client.post(
             "/env", data={"csrf_token": csrf_of(wallet.text), "env": "live", "next": WALLET}

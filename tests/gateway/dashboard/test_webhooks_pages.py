@@ -3,6 +3,7 @@ enable and disable, rotate, test, recover, delete), the delivery log with every 
 replay; refusals beside the form, CSRF, and nothing of another merchant's."""
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
@@ -39,6 +40,23 @@ async def _create(account: Account, url: str, **fields: str | list[str]) -> tupl
 
 def _page_of(endpoint_id: str) -> str:
     return f"{HOME}/endpoints/{endpoint_id}"
+
+
+@dataclass
+class Endpoint:
+    account: Account
+    id: str
+    secret: str  # as its page showed it, once
+    page: str
+
+
+@pytest.fixture
+async def endpoint(sign_up: SignUp, receiver: Receiver) -> Endpoint:
+    """A new merchant, signed in, with one endpoint made through the form that sends to
+    ``receiver``."""
+    account = await sign_up()
+    endpoint_id, secret = await _create(account, receiver.url)
+    return Endpoint(account, endpoint_id, secret, _page_of(endpoint_id))
 
 
 async def test_creating_an_endpoint_shows_its_secret_once_on_a_page_no_cache_keeps(
@@ -86,11 +104,9 @@ async def test_a_refused_url_is_shown_beside_the_form_with_the_input_kept(
 
 
 async def test_editing_enabling_and_rotating_an_endpoint(
-    sign_up: SignUp, receiver: Receiver
+    endpoint: Endpoint, receiver: Receiver
 ) -> None:
-    account = await sign_up()
-    endpoint_id, first_secret = await _create(account, receiver.url)
-    page = _page_of(endpoint_id)
+    account, first_secret, page = endpoint.account, endpoint.secret, endpoint.page
 
     saved = await account.post(
         page,
@@ -134,12 +150,10 @@ async def test_editing_enabling_and_rotating_an_endpoint(
 
 
 async def test_test_events_replays_and_recovery_reach_the_receiver_and_the_log(
-    sign_up: SignUp, receiver: Receiver, start_worker: StartWorker
+    endpoint: Endpoint, receiver: Receiver, start_worker: StartWorker
 ) -> None:
     await start_worker()
-    account = await sign_up()
-    endpoint_id, _ = await _create(account, receiver.url)
-    page = _page_of(endpoint_id)
+    account, endpoint_id, page = endpoint.account, endpoint.id, endpoint.page
     since = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
 
     sent = await account.post(page + "/test", {}, page=page)
@@ -196,12 +210,8 @@ async def test_test_events_replays_and_recovery_reach_the_receiver_and_the_log(
     assert log_page.status_code == 200 and log_page.text.count("<code>webhook.test</code>") == 2
 
 
-async def test_recover_refuses_a_time_that_is_not_one_and_keeps_it(
-    sign_up: SignUp, receiver: Receiver
-) -> None:
-    account = await sign_up()
-    endpoint_id, _ = await _create(account, receiver.url)
-    page = _page_of(endpoint_id)
+async def test_recover_refuses_a_time_that_is_not_one_and_keeps_it(endpoint: Endpoint) -> None:
+    account, page = endpoint.account, endpoint.page
     for typed in ("yesterday", "2026-11-23", "2026-11-23T10:00+02:00"):
         reply = await account.post(page + "/recover", {"since": typed}, page=page)
         assert reply.status_code == 422, typed
@@ -219,11 +229,9 @@ async def test_the_delivery_log_refuses_a_bad_filter_on_the_page(sign_up: SignUp
 
 
 async def test_forms_without_the_csrf_token_change_nothing(
-    sign_up: SignUp, receiver: Receiver
+    endpoint: Endpoint, receiver: Receiver
 ) -> None:
-    account = await sign_up()
-    endpoint_id, _ = await _create(account, receiver.url)
-    page = _page_of(endpoint_id)
+    account, page = endpoint.account, endpoint.page
     posts = {
         "/webhooks/endpoints": {"url": receiver.url + "/other"},
         page: {"url": receiver.url + "/changed"},
@@ -295,15 +303,14 @@ async def test_a_missing_endpoint_or_delivery_is_a_404_page(
 
 
 async def test_a_staging_endpoint_is_not_seen_from_live(
-    sign_up: SignUp, receiver: Receiver
+    endpoint: Endpoint, receiver: Receiver
 ) -> None:
-    account = await sign_up()
-    endpoint_id, _ = await _create(account, receiver.url)
+    account = endpoint.account
     switched = await account.post("/env", {"env": "live", "next": "/dashboard/webhooks"}, page=HOME)
     assert switched.status_code == 303
     live = await account.client.get(HOME)
     assert "No endpoints in live yet." in live.text and receiver.url not in live.text
-    page = _page_of(endpoint_id)
+    page = endpoint.page
     assert (await account.client.get(page)).status_code == 404
     refused = await account.post(page + "/enabled", {"enabled": "false"}, page=HOME)
     assert refused.status_code == 404
