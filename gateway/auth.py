@@ -27,7 +27,7 @@ from .envelope import error_response
 from .lockout import client_address
 from .outcome import ApiError
 from .policies.model import Scope
-from .ratelimit import Decision, Limit, LimiterUnavailable, hit
+from .ratelimit import Decision, Limit, LimiterUnavailable
 from .services import Services, services
 
 __all__ = ["ApiKeyBackend", "Caller", "auth_error", "authenticate_key", "require_caller"]
@@ -98,11 +98,11 @@ async def authenticate_key(svc: Services, pepper: bytes, presented: str, client:
 
 
 async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
-    """The key's ``rate_limit_per_minute``, counted in Redis for every gateway process. Redis
-    not answering admits the request: this limit paces traffic, while every limit on money is
-    the store's, which does not depend on Redis."""
+    """The key's ``rate_limit_per_minute``, counted in Redis for every gateway process (in
+    batches: ``ratelimit.Leases``). Redis not answering admits the request: this limit paces
+    traffic, while every limit on money is the store's, which does not depend on Redis."""
     try:
-        decision = await hit(svc.redis, f"key:{key_id}", per_minute, 60)
+        decision = await svc.leases.hit(svc.redis, f"key:{key_id}", per_minute, 60)
     except LimiterUnavailable as exc:
         log.warning("key rate limit not applied: the limiter did not answer (%s)", exc)
         return

@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from keys import Sealer
 
 from .lockout import Lockout
+from .ratelimit import Leases
 from .settings import Settings
 from .store.db import Database, create_engine
 from .webhooks.enqueuer import Enqueuer
@@ -28,6 +29,8 @@ class Services:
     enqueuer: Enqueuer  # after-commit enqueues, grouped across requests
     # What this process knows of the authentication lockouts (their truth is in Redis).
     lockout: Lockout = field(default_factory=Lockout)
+    # This process's batches of the keys' rate limits (their counts are in Redis).
+    leases: Leases = field(default_factory=Leases)
 
 
 @asynccontextmanager

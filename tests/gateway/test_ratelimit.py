@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.ratelimit import Limit, LimiterUnavailable, hit, hit_all, peek_all
+from gateway.ratelimit import LEASE_SHARE, Leases, Limit, LimiterUnavailable, hit, hit_all, peek_all
 from tests.conftest import RedisServer, wait_until
 
 
@@ -99,3 +99,64 @@ async def test_an_unanswering_redis_is_unavailable_not_an_error(
             await hit(client, bucket(), 1, 60)
     finally:
         await client.aclose()
+
+
+async def count_of(redis: Redis, name: str) -> int:
+    return int(await redis.get(f"aitopup:ratelimit:{name}") or 0)
+
+
+async def test_leases_in_two_processes_never_admit_past_the_limit(redis: Redis) -> None:
+    """Two processes' batches of one bucket: every admitted hit was counted in Redis first, and
+    at most a batch per process (1% of the limit) goes unspent."""
+    name, limit = bucket(), 1_000
+    batch = limit // LEASE_SHARE
+    one, two = Leases(), Leases()
+    decisions = await asyncio.gather(
+        *((one if i % 2 else two).hit(redis, name, limit, 60) for i in range(1_300))
+    )
+    admitted = sum(d.allowed for d in decisions)
+    assert limit - 2 * (batch - 1) <= admitted <= limit
+    assert await count_of(redis, name) == limit
+    refused = [d for d in decisions if not d.allowed]
+    assert refused and all(d.remaining == 0 and 0 < d.reset_seconds <= 60 for d in refused)
+
+
+async def test_a_lease_takes_a_batch_in_one_round_trip(redis: Redis) -> None:
+    name, limit = bucket(), 100_000
+    leases = Leases()
+    for _ in range(limit // LEASE_SHARE):
+        assert (await leases.hit(redis, name, limit, 60)).allowed
+    # A thousand hits, one count in Redis: the batch taken by the first.
+    assert await count_of(redis, name) == limit // LEASE_SHARE
+    await leases.hit(redis, name, limit, 60)
+    assert await count_of(redis, name) == 2 * (limit // LEASE_SHARE)
+
+
+async def test_a_limit_under_a_batch_counts_every_hit_in_redis(redis: Redis) -> None:
+    name = bucket()
+    leases = Leases()
+    for n in range(1, 61):
+        assert (await leases.hit(redis, name, 60, 60)).allowed
+        assert await count_of(redis, name) == n
+    refused = await leases.hit(redis, name, 60, 60)
+    assert not refused.allowed and refused.headers()["Retry-After"] == str(refused.retry_after)
+
+
+async def test_a_batch_ends_with_its_window(redis: Redis) -> None:
+    name, limit = bucket(), 1_000
+    now = [0.0]
+    leases = Leases(clock=lambda: now[0])
+    await leases.hit(redis, name, limit, 60)
+    await leases.hit(redis, name, limit, 60)
+    assert await count_of(redis, name) == limit // LEASE_SHARE
+    now[0] += 60  # the window Redis gave the batch is over: what is left of it is not spent
+    await leases.hit(redis, name, limit, 60)
+    assert await count_of(redis, name) == 2 * (limit // LEASE_SHARE)
+
+
+async def test_concurrent_hits_in_one_process_wait_for_one_batch(redis: Redis) -> None:
+    name, limit = bucket(), 100_000
+    leases = Leases()
+    decisions = await asyncio.gather(*(leases.hit(redis, name, limit, 60) for _ in range(50)))
+    assert all(d.allowed for d in decisions)
+    assert await count_of(redis, name) == limit // LEASE_SHARE
