@@ -1,7 +1,5 @@
 """The gateway as ``aitopup serve`` runs it: uvicorn with ``server_options``, on a real socket."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +8,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.cli import server_options
 from gateway.settings import Settings
-from tests.fixtures.core import free_port
+from tests.fixtures.core import free_port, started_server
 
 __all__ = ["serve"]
 
@@ -21,15 +19,5 @@ async def serve(settings: Settings, *, within: float = 10.0) -> AsyncIterator[uv
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=free_port(), **server_options(settings)
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + within
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        await asyncio.sleep(0.01)
-    try:
+    async with started_server(config, within=within) as server:
         yield server
-    finally:
-        server.should_exit = True
-        await task
