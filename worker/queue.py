@@ -88,6 +88,10 @@ class Shares:
     def in_flight(self, key: str) -> int:
         return self._busy.get(key, 0)
 
+    def waiting(self, key: str) -> int:
+        """Waits of ``key`` not yet answered (a cancelled one counts until a release skips it)."""
+        return len(self._waiting.get(key, ()))
+
     async def acquire(self, key: str) -> bool:
         """True: a slot is held, until ``release(key)``. False: put the delivery off."""
         busy = self._busy.get(key, 0)

@@ -36,12 +36,21 @@ def _at_once(shares: Shares, key: str) -> bool:
     return result
 
 
+async def _waits(shares: Shares, key: str, count: int) -> None:
+    """Until ``count`` of ``key``'s acquires are waiting: the tasks made them and are parked."""
+
+    async def parked() -> bool:
+        return shares.waiting(key) == count
+
+    await wait_until(parked)
+
+
 async def test_a_merchant_holds_its_share_and_waits_first_come_first_served() -> None:
     shares = Shares(2, hold=30)
     assert _at_once(shares, "a") and _at_once(shares, "a")
     third = asyncio.create_task(shares.acquire("a"))
     fourth = asyncio.create_task(shares.acquire("a"))
-    await asyncio.sleep(0)  # both are waiting now
+    await _waits(shares, "a", 2)
     # Another merchant does not wait behind them.
     assert _at_once(shares, "b")
     assert not third.done() and not fourth.done()
@@ -73,12 +82,12 @@ async def test_a_cancelled_wait_takes_no_slot_and_passes_a_handed_one_on() -> No
     assert _at_once(shares, "a")
     first = asyncio.create_task(shares.acquire("a"))
     second = asyncio.create_task(shares.acquire("a"))
-    await asyncio.sleep(0)
+    await _waits(shares, "a", 2)
     first.cancel()
     shares.release("a")  # skips the cancelled wait
     assert await second is True
     third = asyncio.create_task(shares.acquire("a"))
-    await asyncio.sleep(0)
+    await _waits(shares, "a", 1)
     shares.release("a")  # handed to the third wait...
     third.cancel()  # ...which is cancelled before it resumes
     with pytest.raises(asyncio.CancelledError):
