@@ -17,7 +17,7 @@ from gateway.webhooks.outbox import DELIVER_JOB, DELIVER_MANY_JOB
 from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
-from .expiry import expire_approvals, expire_orders
+from .expiry import budget_alerts, expire_approvals, expire_orders
 from .http import build_clients
 from .queue import DeliveryWorker, Load
 from .retention import retention
@@ -87,6 +87,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60),
             cron(expire_orders, name="expire_orders", second=45, run_at_startup=True, timeout=60),
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
+            cron(budget_alerts, name="budget_alerts", second=35, timeout=60),
             cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),
         ],
         "on_startup": startup,

@@ -14,12 +14,13 @@ from typing import Any
 
 from gateway.billing.orders import expire_due
 from gateway.clock import utcnow
+from gateway.policies import spend
 from gateway.topup import approvals
 from gateway.webhooks import outbox
 
 from .delivery import Deps
 
-__all__ = ["expire_approvals", "expire_orders"]
+__all__ = ["budget_alerts", "expire_approvals", "expire_orders"]
 
 
 async def expire_orders(ctx: dict[str, Any]) -> int:
@@ -42,3 +43,17 @@ async def expire_approvals(ctx: dict[str, Any]) -> int:
         await outbox.enqueue(deps.redis, deliveries)
         expired += 1
     return expired
+
+
+async def budget_alerts(ctx: dict[str, Any]) -> int:
+    """ARQ cron ``budget_alerts``: the ``key.budget_low`` alerts a gateway process made due
+    but did not live to write (it writes them right after the send). How many were written."""
+    deps: Deps = ctx["deps"]
+    written = 0
+    for due in await spend.alerts_due(deps.db):
+        deliveries = await spend.alert(deps.db, due, utcnow())
+        if deliveries is None:  # the sending process, or another sweep, got there first
+            continue
+        await outbox.enqueue(deps.redis, deliveries)
+        written += 1
+    return written

@@ -1,43 +1,46 @@
-"""A key's spend per window, counted by the store under its limit.
+"""A key's spend per window, counted by the store under its limit, and its soft-limit alerts.
 
-Each window a send counts in is one upsert of ``key_spend`` that adds the amount and carries the
-limit; the table's CHECK (``spent_cents <= limit_cents``) refuses the statement that would pass
-it, and with it the whole write (``store.raw.CheckViolated``). So the check and the count are one
-write: concurrent sends queue on the row's lock (or SQLite's single writer) and no interleaving
-can overspend, on either rendering of the send's plan, which holds these steps after the debit.
+Each send counts in all of its windows with one upsert of ``key_spend`` (a row per window) that
+adds the amount and carries each window's limit; the table's CHECK (``spent_cents <=
+limit_cents``) refuses the statement that would pass one, and with it the whole write
+(``store.raw.CheckViolated``). So the check and the count are one write: concurrent sends queue on
+the rows' locks (or SQLite's single writer) and no interleaving can overspend, on either
+rendering of the send's plan, which holds this step after the debit.
 
-The same upsert notes the send that first took the window to its soft limit (``alerted_by``):
-one ``key.budget_low`` for the windows it crossed is written with it, so once a window.
+The upsert carries each window's soft line too (``soft_cents``). A window past it with no alert
+yet (``alerted_by`` null) is due one ``key.budget_low``: the sending process writes it at once,
+in a transaction of its own after the send's (``alert``), and the worker's sweep writes any
+a process did not live to write (``alerts_due``, through a partial index of such rows). The
+alert's conditional UPDATE marks the windows it reports, so each window alerts once whoever
+gets there first, and the send's own write stays as small as a send without a soft limit.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    String,
-    case,
-    literal_column,
-    null,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import BigInteger, String, select, text, union_all, update
 
 from ..clock import rfc3339
 from ..store.compose import NO_REFS, Refs, Step, one_of, param, upsert
-from ..store.models import KeySpend, table_of
+from ..store.db import Database
+from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
 from ..store.raw import Conn, Construct, Raw, Statement, raw
 from ..store.types import UTCDateTime
 from ..webhooks import outbox
+from .model import load
 from .rules import Counted, paid_window
+from .windows import window_of
 
 __all__ = [
     "BUDGET_LOW",
-    "BUDGET_STEP",
     "LIMIT_CHECK",
+    "SPEND_STEP",
+    "Alerting",
+    "alert",
+    "alert_due",
+    "alerts_due",
     "count_delivered",
     "count_steps",
     "give_back",
@@ -49,103 +52,148 @@ _S = table_of(KeySpend)
 _INT = BigInteger()
 
 BUDGET_LOW = "key.budget_low"
-# The plan's step of that event; its deliveries are ``budget_low_deliveries``.
-BUDGET_STEP = "budget_low"
+SPEND_STEP = "spend"  # the plan's step that counts the send in every window
 LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a limit reached
 
 
-def _count(refs: Refs, name: str, after: str) -> Construct:
-    """Add ``:taken`` to window ``:<name>_bucket`` of key ``:api_key_id`` under
-    ``:<name>_limit``, once step ``after`` returned a row; returns the new spend and the send
-    that crossed the soft limit ``:<name>_soft`` (null when none is set)."""
-    taken, soft, txn = param("taken", _INT), param(f"{name}_soft", _INT), param("txn_id", String)
+def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
+    """Add ``:taken`` to windows ``:<name>_bucket`` of key ``:api_key_id``, each under its
+    ``:<name>_limit`` and with its soft line ``:<name>_soft``, once step ``after`` returned a
+    row: one statement whatever the number of windows. Returns per window what an alert
+    needs to know."""
+    windows = union_all(
+        *(
+            select(
+                param(f"{name}_bucket", String).label("bucket"),
+                param(f"{name}_limit", _INT).label("limit_cents"),
+                param(f"{name}_soft", _INT).label("soft_cents"),
+            )
+            for name in names
+        )
+    ).subquery("w")
     values = select(
         param("api_key_id", String),
-        param(f"{name}_bucket", String),
-        taken,
-        param(f"{name}_limit", _INT),
-        case((taken >= soft, txn), else_=null()),
+        windows.c.bucket,
+        param("taken", _INT),
+        windows.c.limit_cents,
+        windows.c.soft_cents,
         param("now", UTCDateTime()),
     ).where(refs.after(after))
-    stmt = upsert(_S).from_select(
-        ["key_id", "bucket", "spent_cents", "limit_cents", "alerted_by", "updated_at"], values
-    )
-    total = _S.c.spent_cents + stmt.excluded.spent_cents
+    columns = ["key_id", "bucket", "spent_cents", "limit_cents", "soft_cents", "updated_at"]
+    stmt = upsert(_S).from_select(columns, values)
     return stmt.on_conflict_do_update(
         index_elements=[_S.c.key_id, _S.c.bucket],
         set_={
-            "spent_cents": total,
+            "spent_cents": _S.c.spent_cents + stmt.excluded.spent_cents,
             "limit_cents": stmt.excluded.limit_cents,
-            "alerted_by": case(
-                (_S.c.alerted_by.is_(None) & (total >= soft), txn), else_=_S.c.alerted_by
-            ),
+            "soft_cents": stmt.excluded.soft_cents,
             "updated_at": stmt.excluded.updated_at,
         },
-    ).returning(_S.c.spent_cents, _S.c.alerted_by)
+    ).returning(_S.c.bucket, _S.c.spent_cents, _S.c.soft_cents, _S.c.alerted_by)
 
 
-def count_steps(windows: Sequence[tuple[str, bool]], *, after: str) -> list[Step]:
-    """Per window (its step name, and whether it has a soft limit) its count; then, if any has a
-    soft limit, one ``key.budget_low`` for the windows this send took past theirs."""
-    found = [Step(name, _counter(name, after)) for name, _ in windows]
-    soft = [name for name, has_soft in windows if has_soft]
-    if not soft:
-        return found
-
-    def crossed(refs: Refs, name: str) -> ColumnElement[bool]:
-        return refs.col(name, "alerted_by") == param("txn_id", String)
-
-    def any_crossed(refs: Refs) -> ColumnElement[bool]:
-        return or_(*(crossed(refs, name) for name in soft))
-
-    def fills(refs: Refs) -> dict[str, ColumnElement[Any]]:
-        marks: dict[str, ColumnElement[Any]] = {}
-        for name in soft:
-            marks[_spent_mark(name)] = refs.col(name, "spent_cents")
-            marks[_crossed_mark(name)] = case(
-                (crossed(refs, name), literal_column("'true'")), else_=literal_column("'false'")
-            )
-        return marks
-
-    return found + outbox.event_steps(BUDGET_STEP, after=any_crossed, fills=fills)
+def count_steps(names: Sequence[str], *, after: str) -> list[Step]:
+    """The count of the send in every window of ``names``, in one step (``SPEND_STEP``)."""
+    if not names:
+        return []
+    return [Step(SPEND_STEP, lambda refs: _count(refs, names, after), many=True)]
 
 
-def _counter(name: str, after: str) -> Callable[[Refs], Construct]:
-    return lambda refs: _count(refs, name, after)
+def alert_due(counted: Sequence[dict[str, Any]]) -> bool:
+    """Whether a window of ``counted`` (the spend step's rows) is past its soft line with no
+    alert yet."""
+    return any(
+        row["soft_cents"] is not None
+        and row["alerted_by"] is None
+        and row["spent_cents"] >= row["soft_cents"]
+        for row in counted
+    )
 
 
-def _spent_mark(name: str) -> str:
-    return f"$spent:{name}"
-
-
-def _crossed_mark(name: str) -> str:
-    return f"$crossed:{name}"
-
-
-def spend_params(
-    counted: Sequence[Counted], *, key_id: str, percent: int | None, env: str, now: datetime
-) -> dict[str, Any]:
+def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
     """The parameters of ``count_steps`` for ``counted``."""
     params: dict[str, Any] = {}
-    windows = []
     for c in counted:
         params[f"{c.name}_bucket"] = c.bucket
         params[f"{c.name}_limit"] = c.limit_cents
         params[f"{c.name}_soft"] = c.soft_cents
-        if c.soft_cents is not None:
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class Alerting:
+    """Whose alert: the key, its merchant and env, and its ``soft_limit_percent``."""
+
+    key_id: str
+    merchant_id: str
+    env: str
+    percent: int | None
+
+
+_MARK = Statement.of(
+    update(_S)
+    .where(_S.c.key_id == param("key_id", String), text(ALERT_DUE))
+    .values(alerted_by=param("event_id", String))
+    .returning(_S.c.bucket, _S.c.spent_cents, _S.c.limit_cents)
+)
+
+
+async def alert(db: Database, who: Alerting, now: datetime) -> list[str] | None:
+    """One ``key.budget_low`` for the windows of ``who`` past their soft line and not yet
+    alerted, which it marks, in one transaction; its delivery ids, or None if nothing was due
+    (or another process alerted first)."""
+    event_id = outbox.new_event_id()
+
+    async def work(tx: Raw) -> list[str] | None:
+        marked = await tx.fetch(_MARK, {"key_id": who.key_id, "event_id": event_id})
+        windows = []
+        for row in sorted(marked, key=lambda r: str(r["bucket"])):
+            found = window_of(str(row["bucket"]))
             windows.append(
                 {
-                    "interval": c.interval,
-                    "limit_cents": c.limit_cents,
-                    "spent_cents": _spent_mark(c.name),
-                    "crossed": _crossed_mark(c.name),
-                    "resets_at": None if c.resets_at is None else rfc3339(c.resets_at),
+                    "interval": None if found is None else found.interval,
+                    "limit_cents": int(row["limit_cents"]),
+                    "spent_cents": int(row["spent_cents"]),
+                    "crossed": True,
+                    "resets_at": None
+                    if found is None or found.resets_at is None
+                    else rfc3339(found.resets_at),
                 }
             )
-    if windows:
-        data = {"key_id": key_id, "soft_limit_percent": percent, "windows": windows}
-        params.update(outbox.event_params(BUDGET_STEP, BUDGET_LOW, now, env, data))
-    return params
+        if not windows:
+            return None
+        data = {"key_id": who.key_id, "soft_limit_percent": who.percent, "windows": windows}
+        return await outbox.emit(
+            tx,
+            env=who.env,
+            merchant_id=who.merchant_id,
+            type_=BUDGET_LOW,
+            data=data,
+            now=now,
+            event_id=event_id,
+        )
+
+    return await db.run(work)
+
+
+_K = table_of(ApiKeyRow)
+_DUE = Statement.of(
+    select(_K.c.id, _K.c.merchant_id, _K.c.env, _K.c.policy).where(
+        _K.c.id.in_(select(_S.c.key_id).where(text(ALERT_DUE)).limit(param("limit", _INT)))
+    )
+)
+
+
+async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
+    """Keys with a window past its soft line and no alert: left by a process that stopped
+    between a send and its alert (the worker's sweep writes them)."""
+    rows = await db.run(lambda tx: tx.fetch(_DUE, {"limit": limit}), read_only=True)
+    return [
+        Alerting(
+            str(r["id"]), str(r["merchant_id"]), str(r["env"]), load(r["policy"]).soft_limit_percent
+        )
+        for r in rows
+    ]
 
 
 _SPENT = Statement.of(
@@ -185,7 +233,7 @@ async def give_back(
     )
 
 
-_COUNT_PAID = Statement.of(_count(NO_REFS, "paid", after=""))
+_COUNT_PAID = Statement.of(_count(NO_REFS, ["paid"], after=""))
 
 
 async def count_delivered(
@@ -198,7 +246,7 @@ async def count_delivered(
         "api_key_id": key_id,
         "paid_bucket": known.bucket,
         "paid_limit": known.limit_cents,
-        "paid_soft": None,
+        "paid_soft": known.soft_cents,
         "taken": amount,
         "txn_id": txn_id,
         "now": now,

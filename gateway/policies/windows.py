@@ -9,9 +9,9 @@ is a new row: nothing has to reset anything, and a budget cannot fail to reset.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .model import Interval
+from .model import INTERVALS, Interval
 
-__all__ = ["Window", "window"]
+__all__ = ["Window", "window", "window_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +40,20 @@ def window(interval: Interval, now: datetime) -> Window:
         start = day.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
     return Window(interval, f"{interval}:{start.date().isoformat()}", end)
+
+
+def window_of(bucket: str) -> Window | None:
+    """The calendar window a ``key_spend`` row counts (``window``'s bucket); None for a row
+    that is not one (a recipient's or a paid count)."""
+    if bucket == "all_time":
+        return window("all_time", datetime.now(UTC))
+    name, _, start = bucket.partition(":")
+    interval = next((each for each in INTERVALS if each == name != "all_time"), None)
+    if interval is None:
+        return None
+    try:
+        day = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    found = window(interval, day)
+    return found if found.bucket == bucket else None

@@ -104,6 +104,10 @@ class ApiKeyRow(Base):
     last_used_at: Mapped[datetime | None]
 
 
+# A window past its soft line with no ``key.budget_low`` yet (``policies.spend.alert``).
+ALERT_DUE = "alerted_by IS NULL AND spent_cents >= soft_cents"
+
+
 class KeySpend(Base):
     """What a key has spent in one window (``bucket``: ``daily:2026-11-23``, ``all_time``,
     ``recipient:monthly:2026-11-01:ada@example.com``…). The limit travels with every upsert, so
@@ -113,13 +117,21 @@ class KeySpend(Base):
     __table_args__ = (
         CheckConstraint("spent_cents <= limit_cents", name="within_limit"),
         CheckConstraint("spent_cents >= 0", name="spent_not_negative"),
+        Index(
+            "ix_key_spend_alert_due",
+            "key_id",
+            postgresql_where=text(ALERT_DUE),
+            sqlite_where=text(ALERT_DUE),
+        ),
     )
 
     key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
     bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
     spent_cents: Mapped[int] = mapped_column(BigInteger)
     limit_cents: Mapped[int] = mapped_column(BigInteger)
-    # The top-up that crossed the soft limit in this window: ``key.budget_low`` once a window.
+    # Where ``key.budget_low`` is due in this window (none: no soft limit); travels like the limit.
+    soft_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # The ``key.budget_low`` event that reported this window past its soft line: once a window.
     alerted_by: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime]
 

@@ -5,8 +5,10 @@ Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): 
 the dashboard, MCP) render it and enqueue its deliveries after the commit.
 """
 
+import dataclasses
 import functools
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -57,6 +59,8 @@ __all__ = [
     "topup_data",
     "wallet_balance",
 ]
+
+log = logging.getLogger(__name__)
 
 _T = table_of(Topup)
 
@@ -135,15 +139,16 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
     return insert(_T).from_select(columns, values)
 
 
-Windows = tuple[tuple[str, bool], ...]  # the key's spend windows: step name, soft limit or not
+Windows = tuple[str, ...]  # the names of the send's spend windows
 
 
 @functools.cache
 def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
     """The send's writes for one outcome: the conditional debit first (nothing is written when
-    it finds the wallet short), the key's spend windows (the store refuses the whole write when
-    one would pass its limit), then the recipient's credit (delivered only), the top-up row, its
-    entries, its event with deliveries (none while pending), and ``balance.low`` on crossing.
+    it finds the wallet short), the key's spend in its windows (the store refuses the whole
+    write when one would pass its limit), then the recipient's credit (delivered only), the
+    top-up row, its entries, its event with deliveries (none while pending), and
+    ``balance.low`` on crossing.
     A send held for approval is debited and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
 
@@ -196,6 +201,7 @@ class Prepared(NamedTuple):
     params: dict[str, Any]
     voucher: str | None  # delivered only
     windows: Windows  # the plan's spend windows
+    alerting: spend.Alerting | None  # whose soft limit the send may cross
 
 
 def send_params(
@@ -241,15 +247,7 @@ def send_params(
         "approval_expires_at": expires,
     }
     if counted:
-        params.update(
-            spend.spend_params(
-                counted,
-                key_id=caller.key_id,
-                percent=caller.policy.soft_limit_percent,
-                env=env,
-                now=now,
-            )
-        )
+        params.update(spend.spend_params(counted))
     if outcome == "delivered":
         params["recipient_wallet_id"] = ledger.new_wallet_id()
         params["recipient_owner"] = ledger.recipient_owner(caller.merchant_id, body.platform, email)
@@ -260,15 +258,24 @@ def send_params(
         params.update(outbox.event_params("event", _EVENTS[outcome], now, env, data))
     # After the send's own event: event ids sort in the order the events happened.
     params.update(alerts.low_params(env, caller.low_balance_threshold_cents, now))
-    windows = tuple((c.name, c.soft_cents is not None) for c in counted)
-    return Prepared(outcome, params, voucher, windows)
+    windows = tuple(c.name for c in counted)
+    alerting = None
+    if any(c.soft_cents is not None for c in counted):
+        percent = caller.policy.soft_limit_percent
+        alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
+    return Prepared(outcome, params, voucher, windows, alerting)
 
 
-async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> Outcome:
-    outcome, params, voucher, windows = prepared
+class _Applied(NamedTuple):
+    outcome: Outcome
+    alert: spend.Alerting | None  # a soft line this send crossed, not yet alerted
+
+
+async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
+    outcome, params, voucher, windows, alerting = prepared
     applied = await _send_plan(outcome, windows).run(tx, params)
     if applied is None:
-        return ApiError(Code.INSUFFICIENT_BALANCE).outcome()
+        return _Applied(ApiError(Code.INSUFFICIENT_BALANCE).outcome(), None)
     recipient = applied.one("recipient") if outcome == "delivered" else None
     data = SendData(
         voucher_code=voucher,
@@ -279,15 +286,15 @@ async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> Outcome:
     deliveries = applied.ids("low_deliveries")
     if outcome != "pending":
         deliveries = applied.ids("event_deliveries") + deliveries
-    if any(soft for _, soft in windows):
-        deliveries += applied.ids(f"{spend.BUDGET_STEP}_deliveries")
-    return Outcome(
+    due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP))
+    done = Outcome(
         _CODES[outcome],
         data,
         transaction_id=params["txn_id"],
         status=HELD if outcome == "held" else outcome,
         deliveries=deliveries,
     )
+    return _Applied(done, alerting if due else None)
 
 
 async def send(
@@ -321,7 +328,7 @@ async def send(
     held = rules.needs_approval(policy, body.amount_cents)
     ask_new = policy.approval_for_new_recipients and not held
 
-    async def apply(tx: Raw) -> Outcome:
+    async def apply(tx: Raw) -> _Applied:
         paid = True
         if ask_new:
             known = rules.paid_window(email).bucket
@@ -339,9 +346,9 @@ async def send(
 
     try:
         if idempotency_key is None:
-            return await db.run(apply, each_statement=not ask_new)
+            return await _alerted(db, await db.run(apply, each_statement=not ask_new), now)
 
-        async def send_once(tx: Raw) -> Outcome:
+        async def send_once(tx: Raw) -> _Applied:
             assert idempotency_key is not None and request_hash is not None
             stored = await idempotency.claim(
                 tx,
@@ -352,12 +359,14 @@ async def send(
                 ttl_seconds=idempotency_ttl_seconds,
             )
             if stored is not None:
-                return stored
+                return _Applied(stored, None)
             done = await apply(tx)
-            await idempotency.record(tx, sealer, **_scope(caller, idempotency_key), outcome=done)
+            await idempotency.record(
+                tx, sealer, **_scope(caller, idempotency_key), outcome=done.outcome
+            )
             return done
 
-        return await db.run(send_once)
+        return await _alerted(db, await db.run(send_once), now)
     except CheckViolated as violated:
         if violated.name != spend.LIMIT_CHECK:
             raise
@@ -367,6 +376,20 @@ async def send(
     over = rules.refused(counted, spent, body.amount_cents)
     return await _refuse(db, sealer, caller, over, idempotency_key, request_hash, now,
                          idempotency_ttl_seconds)  # fmt: skip
+
+
+async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
+    """The send's outcome, with the deliveries of the ``key.budget_low`` it made due. The send
+    has committed whatever happens here: an alert that fails is the worker's sweep's to write."""
+    outcome, due = applied
+    if due is None:
+        return outcome
+    try:
+        alerted = await spend.alert(db, due, now)
+    except Exception:
+        log.warning("key.budget_low not written after the send; the sweep will", exc_info=True)
+        return outcome
+    return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])
 
 
 def _scope(caller: Caller, key: str) -> dict[str, str]:

@@ -100,10 +100,18 @@ Gate = Callable[[Refs], ColumnElement[bool]]
 
 
 def event_params(
-    name: str, type_: str, created: datetime, env: str, data: Any, *, trigger: str = "auto"
+    name: str,
+    type_: str,
+    created: datetime,
+    env: str,
+    data: Any,
+    *,
+    trigger: str = "auto",
+    event_id: str | None = None,
 ) -> dict[str, Any]:
-    """The parameters of the event steps called ``name``."""
-    event_id = new_event_id()
+    """The parameters of the event steps called ``name`` (of event ``event_id``, else a new
+    one)."""
+    event_id = event_id or new_event_id()
     return {
         f"{name}_id": event_id,
         f"{name}_type": type_,
@@ -217,14 +225,15 @@ async def emit(
     now: datetime,
     endpoint_ids: Iterable[str] | None = None,
     trigger: str = "auto",
+    event_id: str | None = None,
 ) -> list[str]:
-    """Write one event and a pending delivery per subscribed endpoint (or per endpoint of
-    ``endpoint_ids``); return the delivery ids."""
+    """Write one event (``event_id``, else a new one) and a pending delivery per subscribed
+    endpoint (or per endpoint of ``endpoint_ids``); return the delivery ids."""
     params: dict[str, Any] = {
         "env": env,
         "merchant_id": merchant_id,
         "now": now,
-        **event_params("event", type_, now, env, data, trigger=trigger),
+        **event_params("event", type_, now, env, data, trigger=trigger, event_id=event_id),
     }
     plan = _EMIT
     if endpoint_ids is not None:

@@ -1,6 +1,7 @@
 """Calendar windows in UTC roll over at their boundary, driven through the send's clock; a
 full window stays full until then, and ``key.budget_low`` is written once a window."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -8,14 +9,16 @@ import pytest
 from sqlalchemy import select
 
 from gateway.callers import authenticate
+from gateway.policies import spend
 from gateway.policies.windows import window
 from gateway.store.db import Database
 from gateway.store.models import Event, table_of
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
-from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant, StartWorker
 from tests.fixtures.policies import set_policy
+from worker import expiry
 
 _E = table_of(Event)
 SECOND = timedelta(seconds=1)
@@ -141,3 +144,62 @@ async def test_budget_low_is_written_once_a_window(
     assert len(await alerts()) == 1
     assert await send(900, day + timedelta(days=1)) == 1001  # the next day's own window
     assert len(await alerts()) == 2
+
+
+async def test_an_alert_a_process_did_not_write_is_written_once_by_the_sweep(
+    db: Database,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A send that takes a window past its soft line stands even if its process cannot write
+    the alert; the worker's sweep writes it, once, however many sweeps and senders race."""
+    merchant = await make_merchant(balance_cents=100_000)
+    policy = {
+        "limits": [
+            {"amount_cents": 1_000, "interval": "daily"},
+            {"amount_cents": 10_000, "interval": "all_time"},
+        ],
+        "soft_limit_percent": 50,
+    }
+    await set_policy(db, merchant.key_id, policy)
+    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    body = SendRequest.model_validate(
+        {"platform": "claude", "amount_cents": 600, "recipient_email": "ann@example.com"}
+    )
+
+    async def lost(*_: object) -> list[str]:
+        raise OSError("the process stopped")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(spend, "alert", lost)
+        done = await service.send(
+            db, Sealer(TEST_SECRET.encode()), caller, body, idempotency_key=None,
+            idempotency_ttl_seconds=3600,
+        )  # fmt: skip
+    assert done.code == 1001  # the send stands
+    assert await _alerts(db, merchant.merchant_id) == []
+    assert [due.key_id for due in await spend.alerts_due(db)] == [merchant.key_id]
+
+    running = await start_worker()
+    written = await asyncio.gather(*(expiry.budget_alerts(running.worker.ctx) for _ in range(8)))
+    assert sum(written) == 1
+    assert await spend.alerts_due(db) == []
+    assert await expiry.budget_alerts(running.worker.ctx) == 0
+    (payload,) = await _alerts(db, merchant.merchant_id)
+    data = json.loads(payload)["data"]
+    assert (data["key_id"], data["soft_limit_percent"]) == (merchant.key_id, 50)
+    # Only the daily window (600 of 1,000) is past its line; all time (600 of 10,000) is not.
+    (daily,) = data["windows"]
+    assert (daily["interval"], daily["spent_cents"], daily["limit_cents"]) == ("daily", 600, 1_000)
+    assert daily["crossed"] is True and daily["resets_at"] is not None
+
+
+async def _alerts(db: Database, merchant_id: str) -> list[str]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_E.c.payload)
+            .where(_E.c.merchant_id == merchant_id, _E.c.type == "key.budget_low")
+            .order_by(_E.c.id)
+        )
+        return [r.payload for r in rows]
