@@ -140,11 +140,6 @@ class Refs:
         """In a plan run once per row (``Plan(each_row=…)``): that row's ``column``."""
         raise NotImplementedError
 
-    def pick(self, step: str, column: str, by: str, key: BindParameter[Any]) -> ColumnElement[Any]:
-        """The value ``column`` of the row of many-row ``step`` whose ``by`` is the parameter
-        ``key`` (null when none is)."""
-        raise NotImplementedError
-
 
 class _NoRefs(Refs):
     """For a construct run on its own: there is no earlier step."""
@@ -190,10 +185,6 @@ class _CteRefs(Refs):
         assert self.rows is not None, "a plan of one run has no row"
         return self.rows.c[column]
 
-    def pick(self, step: str, column: str, by: str, key: BindParameter[Any]) -> ColumnElement[Any]:
-        cte = self.ctes[step]
-        return select(cte.c[column]).where(cte.c[by] == key).scalar_subquery()
-
 
 @dataclass(slots=True)
 class _Ordered:
@@ -204,8 +195,6 @@ class _Ordered:
     sources: set[str] = field(default_factory=set)
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
-    picks: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # (param, step,
-    # column, by, key param)
 
 
 class _BindRefs(Refs):
@@ -239,13 +228,6 @@ class _BindRefs(Refs):
     def row(self, column: str) -> ColumnElement[Any]:
         assert self._row_types is not None, "a plan of one run has no row"
         return param(column, self._row_types[column])
-
-    def pick(self, step: str, column: str, by: str, key: BindParameter[Any]) -> ColumnElement[Any]:
-        assert self.current is not None
-        name = f"{step}__{column}__{key.key}"
-        self.current.sources.add(step)
-        self.current.picks.append((name, step, column, by, str(key.key)))
-        return param(name, self._built[step].exported_columns[column].type)
 
 
 Rows = list[dict[str, Any]]
@@ -413,15 +395,12 @@ class Plan:
                 out[item.step.name] = []
                 continue
             bound = params
-            if item.binds or item.lists or item.picks:
+            if item.binds or item.lists:
                 bound = {**params}
                 for name, source, column in item.binds:
                     bound[name] = out[source][0][column]
                 for name, source, column in item.lists:
                     bound[name] = [row[column] for row in out[source]]
-                for name, source, column, by, key in item.picks:
-                    found = (row[column] for row in out[source] if row[by] == params[key])
-                    bound[name] = next(found, None)
             rows = await db.fetch(item.statement, bound)
             if item.step.required and not rows:
                 return None
