@@ -36,7 +36,7 @@ from .topup import CLIENTS, DEFAULT_PG, SECONDS, _bodies, _gateway_env, _prepare
 
 __all__ = ["FULL_POLICY", "run"]
 
-ROUNDS = 3
+ROUNDS = 5
 _HIGH = 10**12
 FULL_POLICY: dict[str, Any] = {
     "scopes": ["topup:send", "topup:read"],

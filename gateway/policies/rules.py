@@ -6,9 +6,10 @@ the send's transaction (``gateway.policies.spend``); this module only names the 
 counts in and turns the store's "no" into the refusal an agent can act on.
 """
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from ..clock import rfc3339
 from ..codes import Code
@@ -84,22 +85,7 @@ def needs_approval(policy: Policy, amount: int) -> bool:
 
 def counted_windows(policy: Policy, email: str, now: datetime) -> list[Counted]:
     """The windows a send by this key to ``email`` at ``now`` counts in."""
-    percent = policy.soft_limit_percent
-    found = []
-    for limit in policy.limits:
-        w = window(limit.interval, now)
-        soft = None if percent is None else limit.amount_cents * percent // 100
-        found.append(
-            Counted(
-                f"spend_{limit.interval}",
-                limit.interval,
-                limit.interval,
-                w.bucket,
-                limit.amount_cents,
-                soft,
-                w.resets_at,
-            )
-        )
+    found = list(_calendar(policy, now.astimezone(UTC).date()))
     per = policy.per_recipient_limit
     if per is not None:
         w = window(per.interval, now)
@@ -115,6 +101,29 @@ def counted_windows(policy: Policy, email: str, now: datetime) -> list[Counted]:
             )
         )
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _calendar(policy: Policy, day: date) -> tuple[Counted, ...]:
+    """The windows of ``policy``'s limits on the UTC ``day``: the same for every send that day
+    by keys of the same policy (a policy is immutable)."""
+    percent = policy.soft_limit_percent
+    found = []
+    for limit in policy.limits:
+        w = window(limit.interval, datetime(day.year, day.month, day.day, tzinfo=UTC))
+        soft = None if percent is None else limit.amount_cents * percent // 100
+        found.append(
+            Counted(
+                f"spend_{limit.interval}",
+                limit.interval,
+                limit.interval,
+                w.bucket,
+                limit.amount_cents,
+                soft,
+                w.resets_at,
+            )
+        )
+    return tuple(found)
 
 
 def paid_window(email: str) -> Counted:

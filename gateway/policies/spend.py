@@ -7,12 +7,13 @@ limit_cents``) refuses the statement that would pass one, and with it the whole 
 the rows' locks (or SQLite's single writer) and no interleaving can overspend, on either
 rendering of the send's plan, which holds this step after the debit.
 
-The upsert carries each window's soft line too (``soft_cents``). A window past it with no alert
-yet (``alerted_by`` null) is due one ``key.budget_low``: the sending process writes it at once,
-in a transaction of its own after the send's (``alert``), and the worker's sweep writes any
-a process did not live to write (``alerts_due``, through a partial index of such rows). The
-alert's conditional UPDATE marks the windows it reports, so each window alerts once whoever
-gets there first, and the send's own write stays as small as a send without a soft limit.
+The upsert carries each window's soft line too (``soft_cents``) and marks the window with the
+send that first takes it there (``alerted_by``), once a window. Such a window is due one
+``key.budget_low``: the sending process writes it at once, in a transaction of its own after the
+send's (``alert``), and the worker's sweep writes any a process did not live to write
+(``alerts_due``, through a partial index of such rows). The alert's conditional UPDATE records
+its event on the windows it reports (``alert_event_id``), so a sender and a sweep racing for it
+write one, and the send's own write stays nearly as small as a send without a soft limit.
 """
 
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, select, text, union_all, update
+from sqlalchemy import BigInteger, String, case, null, select, text, union_all, update
 
 from ..clock import rfc3339
 from ..store.compose import NO_REFS, Refs, Step, one_of, param, upsert
@@ -58,9 +59,10 @@ LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a l
 
 def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
     """Add ``:taken`` to windows ``:<name>_bucket`` of key ``:api_key_id``, each under its
-    ``:<name>_limit`` and with its soft line ``:<name>_soft``, once step ``after`` returned a
-    row: one statement whatever the number of windows. Returns per window what an alert
-    needs to know."""
+    ``:<name>_limit``, once step ``after`` returned a row: one statement whatever the number of
+    windows. A window this send takes to its soft line ``:<name>_soft`` (null: none) is marked
+    as alerted by it, once. Returns per window the send that so marked it."""
+    taken, txn = param("taken", _INT), param("txn_id", String)
     windows = union_all(
         *(
             select(
@@ -74,22 +76,28 @@ def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
     values = select(
         param("api_key_id", String),
         windows.c.bucket,
-        param("taken", _INT),
+        taken,
         windows.c.limit_cents,
         windows.c.soft_cents,
+        case((taken >= windows.c.soft_cents, txn), else_=null()),
         param("now", UTCDateTime()),
     ).where(refs.after(after))
-    columns = ["key_id", "bucket", "spent_cents", "limit_cents", "soft_cents", "updated_at"]
-    stmt = upsert(_S).from_select(columns, values)
+    columns = ["key_id", "bucket", "spent_cents", "limit_cents", "soft_cents", "alerted_by"]
+    stmt = upsert(_S).from_select([*columns, "updated_at"], values)
+    total = _S.c.spent_cents + stmt.excluded.spent_cents
+    soft = stmt.excluded.soft_cents
     return stmt.on_conflict_do_update(
         index_elements=[_S.c.key_id, _S.c.bucket],
         set_={
-            "spent_cents": _S.c.spent_cents + stmt.excluded.spent_cents,
+            "spent_cents": total,
             "limit_cents": stmt.excluded.limit_cents,
-            "soft_cents": stmt.excluded.soft_cents,
+            "soft_cents": soft,
+            "alerted_by": case(
+                (_S.c.alerted_by.is_(None) & (total >= soft), txn), else_=_S.c.alerted_by
+            ),
             "updated_at": stmt.excluded.updated_at,
         },
-    ).returning(_S.c.bucket, _S.c.spent_cents, _S.c.soft_cents, _S.c.alerted_by)
+    ).returning(_S.c.alerted_by)
 
 
 def count_steps(names: Sequence[str], *, after: str) -> list[Step]:
@@ -99,15 +107,10 @@ def count_steps(names: Sequence[str], *, after: str) -> list[Step]:
     return [Step(SPEND_STEP, lambda refs: _count(refs, names, after), many=True)]
 
 
-def alert_due(counted: Sequence[dict[str, Any]]) -> bool:
-    """Whether a window of ``counted`` (the spend step's rows) is past its soft line with no
-    alert yet."""
-    return any(
-        row["soft_cents"] is not None
-        and row["alerted_by"] is None
-        and row["spent_cents"] >= row["soft_cents"]
-        for row in counted
-    )
+def alert_due(counted: Sequence[dict[str, Any]], txn_id: str) -> bool:
+    """Whether send ``txn_id`` took a window past its soft line (``counted``: the spend step's
+    rows)."""
+    return any(row["alerted_by"] == txn_id for row in counted)
 
 
 def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
@@ -133,15 +136,15 @@ class Alerting:
 _MARK = Statement.of(
     update(_S)
     .where(_S.c.key_id == param("key_id", String), text(ALERT_DUE))
-    .values(alerted_by=param("event_id", String))
+    .values(alert_event_id=param("event_id", String))
     .returning(_S.c.bucket, _S.c.spent_cents, _S.c.limit_cents)
 )
 
 
 async def alert(db: Database, who: Alerting, now: datetime) -> list[str] | None:
-    """One ``key.budget_low`` for the windows of ``who`` past their soft line and not yet
-    alerted, which it marks, in one transaction; its delivery ids, or None if nothing was due
-    (or another process alerted first)."""
+    """One ``key.budget_low`` for the windows of ``who`` sends took past their soft line and
+    not yet reported, which it marks as reported, in one transaction; its delivery ids, or
+    None if nothing was due (or another process alerted first)."""
     event_id = outbox.new_event_id()
 
     async def work(tx: Raw) -> list[str] | None:
@@ -185,8 +188,8 @@ _DUE = Statement.of(
 
 
 async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
-    """Keys with a window past its soft line and no alert: left by a process that stopped
-    between a send and its alert (the worker's sweep writes them)."""
+    """Keys with a window a send took past its soft line and no alert written: left by a
+    process that stopped between a send and its alert (the worker's sweep writes them)."""
     rows = await db.run(lambda tx: tx.fetch(_DUE, {"limit": limit}), read_only=True)
     return [
         Alerting(

@@ -6,8 +6,9 @@ is a row of ``key_spend`` named by its interval and start (``daily:2026-11-23``)
 is a new row: nothing has to reset anything, and a budget cannot fail to reset.
 """
 
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from .model import INTERVALS, Interval
 
@@ -21,23 +22,24 @@ class Window:
     resets_at: datetime | None  # None: all_time
 
 
-def _midnight(now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    return datetime(now.year, now.month, now.day, tzinfo=UTC)
-
-
 def window(interval: Interval, now: datetime) -> Window:
     """The window of ``interval`` that holds ``now``."""
+    return _window(interval, now.astimezone(UTC).date())
+
+
+@functools.lru_cache(maxsize=256)
+def _window(interval: Interval, day: date) -> Window:
+    """The window of ``interval`` that holds the UTC ``day``: the same for every send that day."""
     if interval == "all_time":
         return Window(interval, "all_time", None)
-    day = _midnight(now)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     if interval == "daily":
-        start, end = day, day + timedelta(days=1)
+        start, end = midnight, midnight + timedelta(days=1)
     elif interval == "weekly":
-        start = day - timedelta(days=day.weekday())
+        start = midnight - timedelta(days=midnight.weekday())
         end = start + timedelta(days=7)
     else:
-        start = day.replace(day=1)
+        start = midnight.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
     return Window(interval, f"{interval}:{start.date().isoformat()}", end)
 
@@ -46,7 +48,7 @@ def window_of(bucket: str) -> Window | None:
     """The calendar window a ``key_spend`` row counts (``window``'s bucket); None for a row
     that is not one (a recipient's or a paid count)."""
     if bucket == "all_time":
-        return window("all_time", datetime.now(UTC))
+        return _window("all_time", date.min)
     name, _, start = bucket.partition(":")
     interval = next((each for each in INTERVALS if each == name != "all_time"), None)
     if interval is None:

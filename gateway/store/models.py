@@ -104,8 +104,10 @@ class ApiKeyRow(Base):
     last_used_at: Mapped[datetime | None]
 
 
-# A window past its soft line with no ``key.budget_low`` yet (``policies.spend.alert``).
-ALERT_DUE = "alerted_by IS NULL AND spent_cents >= soft_cents"
+# A window a send took past its soft line, whose ``key.budget_low`` is not written yet
+# (``policies.spend.alert``). Neither column changes on an ordinary count, so the partial index
+# on it leaves those updates HOT on PostgreSQL.
+ALERT_DUE = "alerted_by IS NOT NULL AND alert_event_id IS NULL"
 
 
 class KeySpend(Base):
@@ -131,8 +133,10 @@ class KeySpend(Base):
     limit_cents: Mapped[int] = mapped_column(BigInteger)
     # Where ``key.budget_low`` is due in this window (none: no soft limit); travels like the limit.
     soft_cents: Mapped[int | None] = mapped_column(BigInteger)
-    # The ``key.budget_low`` event that reported this window past its soft line: once a window.
+    # The top-up that took this window past its soft line (once a window), and the
+    # ``key.budget_low`` event that reported it.
     alerted_by: Mapped[str | None] = mapped_column(String(40))
+    alert_event_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime]
 
 

@@ -286,7 +286,7 @@ async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
     deliveries = applied.ids("low_deliveries")
     if outcome != "pending":
         deliveries = applied.ids("event_deliveries") + deliveries
-    due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP))
+    due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
     done = Outcome(
         _CODES[outcome],
         data,

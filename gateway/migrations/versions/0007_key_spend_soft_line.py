@@ -2,9 +2,10 @@
 
 ``key_spend.soft_cents``: the spend at which the window's ``key.budget_low`` is due, carried by
 every upsert like ``limit_cents``, so one statement counts a send in all of its windows. Null
-where a window has none (and on rows counted before). A partial index holds the windows past
-their line with no alert yet (``alerted_by``, now the alert's event id): the worker's sweep
-finds any alert a process did not live to write.
+where a window has none (and on rows counted before). ``alert_event_id``: the alert written for
+a window its send took past the line (``alerted_by``); a partial index holds those still
+without one, for the worker's sweep. Windows alerted before this revision had their alert
+written with the send: they get its id's place taken by the send's.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,12 +22,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-_DUE = "alerted_by IS NULL AND spent_cents >= soft_cents"
+_DUE = "alerted_by IS NOT NULL AND alert_event_id IS NULL"
 
 
 def upgrade() -> None:
     with op.batch_alter_table("key_spend") as batch:
         batch.add_column(sa.Column("soft_cents", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("alert_event_id", sa.String(40), nullable=True))
+    op.execute("UPDATE key_spend SET alert_event_id = alerted_by WHERE alerted_by IS NOT NULL")
     op.create_index(
         "ix_key_spend_alert_due",
         "key_spend",
@@ -39,4 +42,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_key_spend_alert_due", table_name="key_spend")
     with op.batch_alter_table("key_spend") as batch:
+        batch.drop_column("alert_event_id")
         batch.drop_column("soft_cents")
