@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     auth_failures_per_key_prefix: int = Field(default=20, ge=1)
     admin_failures_per_client: int = Field(default=20, ge=1)
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+    # Dashboard sign-ups a client address may attempt an hour: each makes a merchant and
+    # hashes a password (argon2id), work an anonymous caller must not be able to repeat at will.
+    signups_per_client_per_hour: int = Field(default=10, ge=1)
     # Calls a merchant may make a minute, both environments together.
     redeem_attempts_per_minute: int = Field(default=20, ge=1)
     webhook_tests_per_minute: int = Field(default=10, ge=1)

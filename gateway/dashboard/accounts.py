@@ -2,7 +2,10 @@
 
 Sign-in always makes a new session id and drops the one the visitor came with, so an id known
 before sign-in (planted, or seen) is worth nothing after it. Failed sign-ins are throttled per
-account and per client (``accounts.throttle``) across every gateway process.
+account and per client (``accounts.throttle``) across every gateway process, and sign-up
+attempts per client (``AITOPUP_SIGNUPS_PER_CLIENT_PER_HOUR``): each makes a merchant and hashes
+a password, so an anonymous caller may not repeat it at will. Redis not answering refuses a
+sign-up (503) rather than lift that bound.
 """
 
 from starlette.requests import Request
@@ -11,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
 from ..lockout import client_address
-from ..ratelimit import Decision
+from ..ratelimit import Decision, LimiterUnavailable, hit
 from ..services import services
 from .context import COOKIE, local_path, require_viewer, visit
 from .csrf import form
@@ -125,6 +128,9 @@ async def sign_up(request: Request) -> Response:
     }
     if not svc.settings.signup_open:
         return _sign_up_page(request, fields, {}, 403)
+    exhausted = await _sign_ups_exhausted(request)
+    if exhausted is not None:
+        return exhausted
     try:
         user = await users.sign_up(
             svc.db,
@@ -136,6 +142,29 @@ async def sign_up(request: Request) -> Response:
     except users.AccountError as refused:
         return _sign_up_page(request, fields, {refused.field: refused.message}, 422)
     return await _start_session(request, user.id, "/dashboard/")
+
+
+SIGNUP_WINDOW_SECONDS = 3600
+
+
+async def _sign_ups_exhausted(request: Request) -> Response | None:
+    """Count this sign-up attempt against its client's hour; the refusal once past it."""
+    svc = services(request)
+    bucket = f"signup:client:{client_address(request)}"
+    try:
+        decision = await hit(
+            svc.redis, bucket, svc.settings.signups_per_client_per_hour, SIGNUP_WINDOW_SECONDS
+        )
+    except LimiterUnavailable:
+        return error_page(request, 503, "Sign-up is unavailable for a moment. Try again shortly.")
+    if decision.allowed:
+        return None
+    return error_page(
+        request,
+        429,
+        f"Too many sign-ups from this address. Try again in {decision.retry_after} seconds.",
+        decision.headers(),
+    )
 
 
 async def sign_out(request: Request) -> Response:

@@ -1,7 +1,9 @@
 """Accounts through the dashboard's forms: sign-up, sessions, sign-in throttling, CSRF."""
 
+import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 from starlette.types import ASGIApp
@@ -259,3 +261,44 @@ async def test_the_cookie_is_secure_over_https(app: ASGIApp) -> None:
     async with dashboard_client(app) as client:
         reply = await client.get("/sign-in")
         assert "secure" not in reply.headers["set-cookie"].lower()
+
+
+async def test_sign_ups_from_one_address_are_bounded_an_hour(
+    settings: Settings, db: Database
+) -> None:
+    """Every attempt counts (each would make a merchant and hash a password); past the limit
+    the form is refused with 429 and a Retry-After, and no account is made."""
+    limited = settings.model_copy(update={"signups_per_client_per_hour": 3})
+    # A client of its own (an IPv6 /64 no other test uses), so no other sign-up counts here.
+    address = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
+
+    async def attempt(app: ASGIApp, email: str, password: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway.test/dashboard"
+        ) as client:
+            form = await client.get("/sign-up")
+            return await client.post(
+                "/sign-up",
+                data={
+                    "csrf_token": csrf_of(form.text),
+                    "email": email,
+                    "password": password,
+                    "merchant_name": "Limited shop",
+                },
+            )
+
+    tag = uuid.uuid4().hex[:8]
+    async with running_app(limited) as app:
+        assert (await attempt(app, f"ok-{tag}@example.com", PASSWORD)).status_code == 303
+        for _ in range(2):  # a refused form counts as well
+            assert (await attempt(app, f"short-{tag}@example.com", "short")).status_code == 422
+        refused = await attempt(app, f"late-{tag}@example.com", PASSWORD)
+    assert refused.status_code == 429
+    assert "Too many sign-ups" in refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    async with db.read() as conn:
+        found = (
+            await conn.execute(select(_U.c.email).where(_U.c.email.like(f"%-{tag}@example.com")))
+        ).all()
+    assert [row.email for row in found] == [f"ok-{tag}@example.com"]
