@@ -51,6 +51,7 @@ async def _create_key(
                 policy=policy,
                 pepper=settings.key_pepper.get_secret_value().encode(),
                 now=now,
+                cap=settings.max_keys_per_merchant_env,
             )
         return merchant.id, created.id, created.key
     finally:

@@ -47,6 +47,7 @@ class Code(IntEnum):
     KEY_RECIPIENT_NOT_ALLOWED = 2308
     KEY_SELF_APPROVAL = 2309
     KEY_SCOPE_NOT_GRANTABLE = 2310
+    KEY_COUNT_LIMIT_REACHED = 2311
 
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
@@ -168,6 +169,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.KEY_SELF_APPROVAL: CodeInfo(403, "A key cannot approve or deny a send it made itself"),
     Code.KEY_SCOPE_NOT_GRANTABLE: CodeInfo(
         403, "A key can only give another key scopes it holds itself"
+    ),
+    Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
+        409, "Key limit reached for this environment; revoke one first"
     ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
     # every one of them.
     max_endpoints_per_merchant_env: int = Field(default=20, ge=1)
+    # Keys (not revoked) a merchant may have in each environment: a key with the ``keys`` scope
+    # makes keys, and each is a row the store keeps and a lookup's index holds.
+    max_keys_per_merchant_env: int = Field(default=100, ge=1)
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"

@@ -51,6 +51,7 @@ async def create_key(
             policy=body.policy or UNRESTRICTED,
             pepper=pepper,
             now=now,
+            cap=settings.max_keys_per_merchant_env,
         )
         # The audit row names the key by id and prefix; the key itself exists only in the reply.
         await record(

@@ -62,6 +62,7 @@ async def create_key(request: Request) -> Response:
             policy=body.policy,
             pepper=pepper,
             now=utcnow(),
+            cap=svc.settings.max_keys_per_merchant_env,
         )
     return Envelope(Code.CREATED, created.model_dump(mode="json"))
 

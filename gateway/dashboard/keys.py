@@ -84,6 +84,7 @@ async def create_key(request: Request) -> Response:
             policy=policy,
             pepper=svc.settings.key_pepper.get_secret_value().encode(),
             now=utcnow(),
+            cap=svc.settings.max_keys_per_merchant_env,
         )
     # The answer to the POST itself, never a page one could GET again: the key is in it.
     return page(request, "keys/created.html", {"key": made}, status=201, no_store=True)

@@ -129,14 +129,23 @@ async def create(
     policy: Policy,
     pepper: bytes,
     now: datetime,
+    cap: int,
     env: Env | None = None,
 ) -> KeyCreated:
     """A new key with ``policy``, of the actor's environment for a key (a staging key never
-    makes a live one), of ``env`` for an operator; the raw key is in the reply alone."""
+    makes a live one), of ``env`` for an operator; the raw key is in the reply alone. At most
+    ``cap`` keys (not revoked) per merchant and environment: creates for one merchant take
+    turns on its row, so concurrent creates cannot both see room for one more."""
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
     _grantable(actor, policy.scopes)
+    await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
+    live_keys = select(sa.func.count()).where(
+        _K.c.merchant_id == actor.merchant_id, _K.c.env == made_in, _K.c.revoked_at.is_(None)
+    )
+    if (await conn.execute(live_keys)).scalar_one() >= cap:
+        raise ApiError(Code.KEY_COUNT_LIMIT_REACHED, data={"limit": cap})
     key_id, key = await service.create_key(
         conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
     )

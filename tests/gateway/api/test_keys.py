@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from gateway.policies.model import UNRESTRICTED
+from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from keys import hash_api_key, parse_api_key
 from tests.conftest import TEST_PEPPER, MakeMerchant, MerchantKey
+from tests.fixtures.core import asgi_client, running_app
 
 _K = table_of(ApiKeyRow)
 FULL = {
@@ -442,3 +444,27 @@ async def test_a_key_may_revoke_itself(
     assert (reply.status_code, reply.json()["code"]) == (200, 1005)
     refused = await client.get("/keys", headers=own)
     assert (refused.status_code, refused.json()["code"]) == (401, 2004)
+
+
+async def test_keys_per_merchant_and_environment_are_capped_under_concurrent_creates(
+    settings: Settings, make_merchant: MakeMerchant
+) -> None:
+    """Creates for one merchant take turns on its row: twelve at once against a cap of four
+    (one key held already) make exactly three; a revoked key frees its place."""
+    capped = settings.model_copy(update={"max_keys_per_merchant_env": 4})
+    owner = await make_merchant()
+    async with running_app(capped) as app, asgi_client(app) as capped_client:
+        replies = await asyncio.gather(
+            *(capped_client.post("/keys", json={}, headers=owner.headers) for _ in range(12))
+        )
+        made = [r for r in replies if r.status_code == 201]
+        refused = [r for r in replies if r.status_code != 201]
+        assert len(made) == 3
+        assert {(r.status_code, r.json()["code"]) for r in refused} == {(409, 2311)}
+        assert refused[0].json()["data"] == {"limit": 4}
+        assert len(await _ids(capped_client, owner)) == 4  # nothing half-made by a refusal
+        revoked = made[0].json()["data"]["id"]
+        gone = await capped_client.delete(f"/keys/{revoked}", headers=owner.headers)
+        assert gone.is_success, gone.text
+        again = await capped_client.post("/keys", json={}, headers=owner.headers)
+        assert again.status_code == 201, again.text
