@@ -20,7 +20,7 @@ from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .expiry import budget_alerts, expire_approvals, expire_orders
 from .http import build_clients
 from .queue import DeliveryWorker, Load
-from .retention import retention
+from .retention import prune_spend, retention
 from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
 
@@ -89,6 +89,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
             cron(budget_alerts, name="budget_alerts", second=35, timeout=60),
             cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),
+            cron(prune_spend, name="prune_spend", hour=0, minute=20, second=0, timeout=300),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

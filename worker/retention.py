@@ -1,19 +1,22 @@
 """Retention: what the store keeps only for a while is deleted once its time has passed.
 
 Idempotency keys (and the sealed outcome each holds) live for ``AITOPUP_IDEMPOTENCY_TTL_SECONDS``;
-after that a replay is a new request anyway, so the rows only grow the table. The job deletes in
-batches, each its own short transaction, so it never holds the writer for long.
+after that a replay is a new request anyway, so the rows only grow the table. A key's spend rows
+of windows long closed (``policies.spend.prune_closed``) are read by nothing, and there is one per
+recipient and window for a per-recipient limit. The jobs delete in batches, each its own short
+transaction, so they never hold the writer for long.
 """
 
 from typing import Any
 
 from gateway import idempotency
 from gateway.clock import utcnow
+from gateway.policies import spend
 from gateway.store.db import Database
 
 from .delivery import Deps
 
-__all__ = ["BATCH", "MAX_BATCHES", "purge_idempotency", "retention"]
+__all__ = ["BATCH", "MAX_BATCHES", "prune_spend", "purge_idempotency", "retention"]
 
 BATCH = 1000
 # Bounds one run; what is left waits for the next.
@@ -36,3 +39,17 @@ async def retention(ctx: dict[str, Any]) -> None:
     """The ARQ cron job."""
     deps: Deps = ctx["deps"]
     await purge_idempotency(deps.db, ttl_seconds=deps.settings.idempotency_ttl_seconds)
+
+
+async def prune_spend(ctx: dict[str, Any]) -> int:
+    """The daily ARQ cron job: spend rows of closed windows deleted, up to ``MAX_BATCHES``
+    batches. Daily, not with ``retention``: finding them reads the whole table, and a window
+    closes at most once a day."""
+    deps: Deps = ctx["deps"]
+    total = 0
+    for _ in range(MAX_BATCHES):
+        gone = await spend.prune_closed(deps.db, utcnow(), batch=BATCH)
+        total += gone
+        if gone < BATCH:
+            break
+    return total

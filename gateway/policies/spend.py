@@ -18,10 +18,23 @@ write one, and the send's own write stays nearly as small as a send without a so
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, case, null, select, text, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    case,
+    delete,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 
 from ..clock import rfc3339
 from ..store.compose import NO_REFS, Refs, Step, one_of, param, upsert
@@ -32,7 +45,7 @@ from ..store.types import UTCDateTime
 from ..webhooks import outbox
 from .model import load
 from .rules import Counted, paid_window
-from .windows import window_of
+from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of
 
 __all__ = [
     "BUDGET_LOW",
@@ -45,6 +58,7 @@ __all__ = [
     "count_delivered",
     "count_steps",
     "give_back",
+    "prune_closed",
     "spend_params",
     "spent",
 ]
@@ -197,6 +211,41 @@ async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
         )
         for r in rows
     ]
+
+
+def _closed(cutoff: Any) -> Any:
+    """Rows of windows that have closed: of a closing kind, untouched since ``cutoff`` (a
+    window's row is written within its window, or by a give-back after it), and not due an
+    alert."""
+    return and_(
+        or_(*(_S.c.bucket.startswith(prefix, autoescape=True) for prefix in CLOSING_PREFIXES)),
+        _S.c.updated_at < cutoff,
+        text(f"NOT ({ALERT_DUE})"),
+    )
+
+
+_PRUNE = Statement.of(
+    delete(_S)
+    .where(
+        tuple_(_S.c.key_id, _S.c.bucket).in_(
+            select(_S.c.key_id, _S.c.bucket)
+            .where(_closed(param("cutoff", UTCDateTime())))
+            .limit(param("batch", _INT))
+        )
+    )
+    .returning(_S.c.key_id)
+)
+# Past the longest window, and past the longest approval hold (``approval_ttl_seconds``), whose
+# refund gives back to the windows it was counted in: a give-back to a pruned row changes nothing.
+KEEP_CLOSED_DAYS = LONGEST_WINDOW_DAYS + 31
+
+
+async def prune_closed(db: Database, now: datetime, *, batch: int = 1000) -> int:
+    """Delete up to ``batch`` rows of windows closed for ``KEEP_CLOSED_DAYS``; how many went.
+    Nothing reads them again: a window is looked up by its current bucket."""
+    cutoff = now - timedelta(days=KEEP_CLOSED_DAYS)
+    rows = await db.run(lambda tx: tx.fetch(_PRUNE, {"cutoff": cutoff, "batch": batch}))
+    return len(rows)
 
 
 _SPENT = Statement.of(

@@ -12,7 +12,19 @@ from datetime import UTC, date, datetime, timedelta
 
 from .model import INTERVALS, Interval
 
-__all__ = ["Window", "window", "window_of"]
+__all__ = ["CLOSING_PREFIXES", "LONGEST_WINDOW_DAYS", "Window", "window", "window_of"]
+
+
+# Buckets of windows that close (a key's own, and per recipient), by their names' start; an
+# ``all_time`` count, and a key's record of recipients it paid, never close.
+CLOSING_PREFIXES: tuple[str, ...] = tuple(
+    f"{scope}{interval}:"
+    for scope in ("", "recipient:")
+    for interval in INTERVALS
+    if interval != "all_time"
+)
+# No window is longer: a row untouched for longer belongs to a window that has closed.
+LONGEST_WINDOW_DAYS = 31
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from gateway.callers import authenticate
 from gateway.policies import spend
 from gateway.policies.windows import window
 from gateway.store.db import Database
-from gateway.store.models import Event, table_of
+from gateway.store.models import Event, KeySpend, table_of
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
@@ -21,6 +21,7 @@ from tests.fixtures.policies import set_policy
 from worker import expiry
 
 _E = table_of(Event)
+_S = table_of(KeySpend)
 SECOND = timedelta(seconds=1)
 
 
@@ -203,3 +204,46 @@ async def _alerts(db: Database, merchant_id: str) -> list[str]:
             .order_by(_E.c.id)
         )
         return [r.payload for r in rows]
+
+
+async def test_spend_rows_of_windows_long_closed_are_pruned(
+    db: Database, make_merchant: MakeMerchant
+) -> None:
+    """A row of a calendar window untouched for longer than the longest window and hold is
+    deleted; recent ones, all-time counts and a per-recipient all-time count stay."""
+    merchant = await make_merchant(balance_cents=100_000)
+    policy = {
+        "limits": [
+            {"amount_cents": 50_000, "interval": "daily"},
+            {"amount_cents": 50_000, "interval": "all_time"},
+        ],
+        "per_recipient_limit": {"amount_cents": 50_000, "interval": "all_time"},
+    }
+    await set_policy(db, merchant.key_id, policy)
+    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    sealer, now = Sealer(TEST_SECRET.encode()), datetime.now(UTC)
+    long_ago = now - timedelta(days=spend.KEEP_CLOSED_DAYS + 1)
+    lately = now - timedelta(days=10)
+    body = SendRequest.model_validate(
+        {"platform": "claude", "amount_cents": 100, "recipient_email": "ann@example.com"}
+    )
+    for at in (long_ago, lately):
+        done = await service.send(
+            db, sealer, caller, body, idempotency_key=None, idempotency_ttl_seconds=3600, now=at
+        )
+        assert done.code == 1001
+
+    async def buckets() -> set[str]:
+        async with db.read() as conn:
+            rows = await conn.execute(select(_S.c.bucket).where(_S.c.key_id == merchant.key_id))
+            return {r.bucket for r in rows}
+
+    old_day, recent_day = window("daily", long_ago).bucket, window("daily", lately).bucket
+    assert old_day in await buckets()
+    while await spend.prune_closed(db, now, batch=1):  # batches of one: each run deletes one
+        pass
+    assert await buckets() == {
+        recent_day,
+        "all_time",
+        "recipient:all_time:ann@example.com",
+    }
