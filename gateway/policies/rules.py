@@ -15,7 +15,7 @@ from ..clock import rfc3339
 from ..codes import Code
 from ..outcome import ApiError
 from .model import Interval, Policy
-from .windows import window
+from .windows import window, window_on
 
 __all__ = [
     "Counted",
@@ -110,7 +110,7 @@ def _calendar(policy: Policy, day: date) -> tuple[Counted, ...]:
     percent = policy.soft_limit_percent
     found = []
     for limit in policy.limits:
-        w = window(limit.interval, datetime(day.year, day.month, day.day, tzinfo=UTC))
+        w = window_on(limit.interval, day)
         soft = None if percent is None else limit.amount_cents * percent // 100
         found.append(
             Counted(

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from .model import INTERVALS, Interval
 
-__all__ = ["CLOSING_PREFIXES", "LONGEST_WINDOW_DAYS", "Window", "window", "window_of"]
+__all__ = ["CLOSING_PREFIXES", "LONGEST_WINDOW_DAYS", "Window", "window", "window_of", "window_on"]
 
 
 # Buckets of windows that close (a key's own, and per recipient), by their names' start; an
@@ -36,11 +36,11 @@ class Window:
 
 def window(interval: Interval, now: datetime) -> Window:
     """The window of ``interval`` that holds ``now``."""
-    return _window(interval, now.astimezone(UTC).date())
+    return window_on(interval, now.astimezone(UTC).date())
 
 
 @functools.lru_cache(maxsize=256)
-def _window(interval: Interval, day: date) -> Window:
+def window_on(interval: Interval, day: date) -> Window:
     """The window of ``interval`` that holds the UTC ``day``: the same for every send that day."""
     if interval == "all_time":
         return Window(interval, "all_time", None)
@@ -60,14 +60,14 @@ def window_of(bucket: str) -> Window | None:
     """The calendar window a ``key_spend`` row counts (``window``'s bucket); None for a row
     that is not one (a recipient's or a paid count)."""
     if bucket == "all_time":
-        return _window("all_time", date.min)
+        return window_on("all_time", date.min)
     name, _, start = bucket.partition(":")
     interval = next((each for each in INTERVALS if each == name != "all_time"), None)
     if interval is None:
         return None
     try:
-        day = datetime.fromisoformat(start).replace(tzinfo=UTC)
+        day = date.fromisoformat(start)
     except ValueError:
         return None
-    found = window(interval, day)
+    found = window_on(interval, day)
     return found if found.bucket == bucket else None

@@ -4,8 +4,8 @@
 every upsert like ``limit_cents``, so one statement counts a send in all of its windows. Null
 where a window has none (and on rows counted before). ``alert_event_id``: the alert written for
 a window its send took past the line (``alerted_by``); a partial index holds those still
-without one, for the worker's sweep. Windows alerted before this revision had their alert
-written with the send: they get its id's place taken by the send's.
+without one, for the worker's sweep. A window alerted before this revision had its alert
+written with the send itself, so it is marked as reported (with the send's id).
 
 Revision ID: 0007
 Revises: 0006
