@@ -22,6 +22,7 @@ from starlette.responses import Response
 from keys import InvalidApiKey, parse_api_key
 
 from .callers import Caller, authenticate, require_scope
+from .clock import utcnow
 from .codes import CATALOGUE, Code
 from .envelope import error_response
 from .lockout import client_address
@@ -94,6 +95,7 @@ async def authenticate_key(svc: Services, pepper: bytes, presented: str, client:
     per_minute = caller.policy.rate_limit_per_minute
     if per_minute is not None:
         await _within_rate(svc, caller.key_id, per_minute)
+    await svc.last_used.touch(svc.db, caller.key_id, utcnow())
     return caller
 
 

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
+from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
 from .settings import Settings
@@ -31,6 +32,8 @@ class Services:
     lockout: Lockout = field(default_factory=Lockout)
     # This process's batches of the keys' rate limits (their counts are in Redis).
     leases: Leases = field(default_factory=Leases)
+    # When this process last wrote each key's ``last_used_at`` (the time itself is in the store).
+    last_used: LastUsed = field(default_factory=LastUsed)
 
 
 @asynccontextmanager
