@@ -33,7 +33,14 @@ _ENVELOPE_EXAMPLE = {
 
 # How an agent adds the gateway as an MCP server (gateway/mcp): the tools are the calls above.
 _MCP_HTTP = {"type": "http", "url": "$BASE/mcp", "headers": {"Authorization": "Bearer $KEY"}}
-_MCP_STDIO = {"command": "aitopup", "args": ["mcp"], "env": {"AITOPUP_API_KEY": "$KEY"}}
+# The server reads the gateway's settings (``.env``, the SQLite file) from its working folder,
+# which not every MCP client can set: the command changes into it itself.
+STDIO_DIR = "/path/to/the/gateway"
+_MCP_STDIO = {
+    "command": "sh",
+    "args": ["-c", 'cd "$AITOPUP_DIR" && exec .venv/bin/aitopup mcp'],
+    "env": {"AITOPUP_DIR": STDIO_DIR, "AITOPUP_API_KEY": "ak_staging_…"},
+}
 _MCP = [
     "## MCP",
     "",
@@ -44,7 +51,8 @@ _MCP = [
     "error result (isError) with its code. Resources: aitopup://codes, aitopup://llms.txt.",
     "Over streamable HTTP (the key in the Authorization header):",
     "  " + json.dumps({"mcpServers": {"aitopup": _MCP_HTTP}}),
-    "Over stdio, `aitopup mcp` on the gateway's machine with its settings (AITOPUP_API_KEY):",
+    "Over stdio, `aitopup mcp` on the gateway's machine: set AITOPUP_DIR to the gateway's",
+    "folder (where `make run` ran: its .env and store) and AITOPUP_API_KEY to your key:",
     "  " + json.dumps({"mcpServers": {"aitopup": _MCP_STDIO}}),
     "",
 ]
@@ -142,8 +150,9 @@ def llms_txt(spec: dict[str, Any]) -> str:
         *_call(spec, "1. Send credits", SEND),
         *_call(spec, "2. Check a top-up", STATUS),
         *_call(spec, "3. Check the wallet", BALANCE),
-        "Example:",
-        "  curl -X POST $BASE/api/public/v1/topup/send -H 'Authorization: Bearer $KEY' \\",
+        "Example, with BASE set to this gateway's URL and KEY to your key",
+        "(export BASE=http://127.0.0.1:8000 KEY=ak_staging_…):",
+        '  curl -X POST "$BASE/api/public/v1/topup/send" -H "Authorization: Bearer $KEY" \\',
         "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-42' \\",
         '    -d \'{"platform": "claude", "amount_cents": 1000, '
         '"recipient_email": "user@example.com"}\'',
