@@ -52,3 +52,22 @@ async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
     ledger = await page.locator("#ledger").inner_text()
     assert "redemption" in ledger and "checkout" in ledger
     await shoot(page, "wallet-history")
+
+
+async def test_checkout_without_payments_looks_and_is_disabled(
+    page: Page, signed_up: Merchant
+) -> None:
+    await page.get_by_role("button", name="Live").click()
+    await page.goto("/dashboard/wallet")
+    buy = page.get_by_role("button", name="Go to checkout")
+    assert await buy.is_disabled()
+    assert "not configured" in await buy.evaluate(
+        "b => document.getElementById(b.getAttribute('aria-describedby')).textContent"
+    )
+
+    style = "e => { const s = getComputedStyle(e); return [s.backgroundColor, s.cursor]; }"
+    enabled = await page.locator("form[action$='/redeem'] button.primary").evaluate(style)
+    disabled = await buy.evaluate(style)
+    assert disabled[1] == "not-allowed" and enabled[1] != "not-allowed"
+    assert disabled[0] != enabled[0]  # not the enabled button's colour
+    await shoot(page, "wallet-live-no-payments")
