@@ -13,11 +13,11 @@ from starlette.routing import BaseRoute, Route
 
 from ..clock import utcnow
 from ..merchants import keys as key_service
-from ..merchants.schemas import KeyUpdate
+from ..merchants.schemas import KeyCreated, KeyUpdate
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
 from ..topup.schemas import PLATFORMS
-from . import policy_form
+from . import policy_form, reveal
 from .context import Viewer, require_viewer
 from .csrf import form
 from .render import page
@@ -86,8 +86,20 @@ async def create_key(request: Request) -> Response:
             now=utcnow(),
             cap=svc.settings.max_keys_per_merchant_env,
         )
-    # The answer to the POST itself, never a page one could GET again: the key is in it.
-    return page(request, "keys/created.html", {"key": made}, status=201, no_store=True)
+    # Post/redirect/get: the key's page is a GET that shows it once (``reveal``).
+    token = await reveal.stash(request, made.model_dump_json())
+    if token is None:
+        return page(request, "keys/created.html", {"key": made}, status=201, no_store=True)
+    return RedirectResponse(f"/dashboard/keys/created?t={token}", status_code=303)
+
+
+async def created_key(request: Request) -> Response:
+    await require_viewer(request)
+    shown = await reveal.take(request)
+    if shown is None:
+        return RedirectResponse("/dashboard/keys?notice=shown", status_code=303)
+    made = KeyCreated.model_validate_json(shown)
+    return page(request, "keys/created.html", {"key": made}, no_store=True)
 
 
 async def show_key(request: Request) -> Response:
@@ -139,6 +151,7 @@ async def revoke_key(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/keys", list_keys, methods=["GET"]),
     Route("/keys", create_key, methods=["POST"]),
+    Route("/keys/created", created_key, methods=["GET"]),
     Route("/keys/{key_id}", show_key, methods=["GET"]),
     Route("/keys/{key_id}/policy", update_policy, methods=["POST"]),
     Route("/keys/{key_id}/revoke", revoke_key, methods=["POST"]),

@@ -35,6 +35,7 @@ from ..webhooks.schemas import (
     ReplayFailedRequest,
     RotateRequest,
 )
+from . import reveal
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, problem
@@ -59,6 +60,8 @@ _NOTICES = {
     "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
     "test": "Test event sent: its delivery is below.",
     "replayed": "Replay queued, with the same webhook-id.",
+    "shown": "That signing secret was shown once and is not kept in clear: rotate the endpoint's"
+    " secret for a new one.",
 }
 
 
@@ -131,6 +134,27 @@ def _secret_page(
     )
 
 
+async def _reveal(
+    request: Request, made: EndpointSecretData, *, rotated: bool, status: int
+) -> Response:
+    """Post/redirect/get: the secret's page is a GET that shows it once (``reveal``)."""
+    # The model's own JSON, read back by the model: its strict fields take no other form.
+    token = await reveal.stash(request, json.dumps([rotated, made.model_dump_json()]))
+    if token is None:
+        return _secret_page(request, made, rotated=rotated, status=status)
+    return RedirectResponse(f"/dashboard/webhooks/secret?t={token}", 303)
+
+
+async def secret_page(request: Request) -> Response:
+    await require_viewer(request)
+    shown = await reveal.take(request)
+    if shown is None:
+        return RedirectResponse("/dashboard/webhooks?notice=shown", 303)
+    rotated, endpoint = json.loads(shown)
+    made = EndpointSecretData.model_validate_json(endpoint)
+    return _secret_page(request, made, rotated=bool(rotated), status=200)
+
+
 async def create_endpoint(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
@@ -148,7 +172,7 @@ async def create_endpoint(request: Request) -> Response:
     except (ApiError, ValidationError) as exc:
         status, message = problem(exc)
         return await _home(request, viewer, status=status, create={**typed, "error": message})
-    return _secret_page(request, made, rotated=False, status=201)
+    return await _reveal(request, made, rotated=False, status=201)
 
 
 # --- one endpoint ---
@@ -272,7 +296,7 @@ async def rotate_secret(request: Request) -> Response:
         )
     except (ApiError, ValidationError) as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
-    return _secret_page(request, rotated, rotated=True, status=200)
+    return await _reveal(request, rotated, rotated=True, status=200)
 
 
 async def send_test(request: Request) -> Response:
@@ -417,6 +441,7 @@ _DLV = "/webhooks/deliveries/{delivery_id}"
 routes: list[BaseRoute] = [
     Route("/webhooks", home, methods=["GET"]),
     Route("/webhooks/endpoints", create_endpoint, methods=["POST"]),
+    Route("/webhooks/secret", secret_page, methods=["GET"]),
     Route(_EP, endpoint_page, methods=["GET"]),
     Route(_EP, update_endpoint, methods=["POST"]),
     Route(_EP + "/enabled", set_enabled, methods=["POST"]),

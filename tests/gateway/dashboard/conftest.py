@@ -43,6 +43,15 @@ class Account:
     async def post(self, path: str, data: dict[str, str], *, page: str = "/") -> httpx.Response:
         return await self.client.post(path, data={**data, "csrf_token": await self.csrf(page)})
 
+    async def shown_once(
+        self, path: str, data: dict[str, str], *, page: str = "/"
+    ) -> httpx.Response:
+        """A form that makes a secret (a key, an endpoint's signing secret): its POST answers
+        303 to the page that shows the secret once, fetched here."""
+        posted = await self.post(path, data, page=page)
+        assert posted.status_code == 303, posted.text
+        return await self.client.get(posted.headers["location"].removeprefix("/dashboard"))
+
 
 SignUp = Callable[..., Awaitable[Account]]
 
