@@ -316,7 +316,7 @@ async def send(
     The key's policy (scope, platform, recipient, per-send cap) is judged first, as the door
     judged revocation and expiry: a send the key may not make reads no stored reply and records
     none, as Stripe saves no result for a request refused before it runs. So a key that lost
-    its scope cannot replay a voucher, and a refusal never sits under an idempotency key."""
+    its scope cannot replay a voucher, and no policy refusal sits under an idempotency key."""
     now = now or utcnow()
     policy = caller.policy
     email = _email(body)
