@@ -1,9 +1,15 @@
 """Stripe's idempotency rules: same key and same request within the TTL replays the first reply;
 same key and another request is refused.
 
-The outcome is kept sealed (AES-GCM under the server's secret, bound to the merchant, env and
-key): a reply holds a voucher, and nothing secret is kept in clear at rest. Rows are purged once
-their TTL has passed (``purge``, run by the worker).
+An idempotency key belongs to the API key that used it, as Stripe scopes one to the account key:
+records are kept and looked up by the API key's id and env, so no key can read another's reply
+or plant a refusal under a key another agent will use. Authorization comes before any of this:
+the door authenticates the key (revocation, expiry) and the operation judges its policy before
+``claim`` is called, so a key that may not make the request reads nothing stored.
+
+The outcome is kept sealed (AES-GCM under the server's secret, bound to the merchant, the API
+key, the env and the idempotency key): a reply holds a voucher, and nothing secret is kept in
+clear at rest. Rows are purged once their TTL has passed (``purge``, run by the worker).
 
 The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` at the start of the request's own
 transaction, with driver statements (``store.raw``) as it runs on the send's hot path. A
@@ -16,7 +22,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from keys import Sealer
+from keys import Sealer, SealError
 
 from .codes import CATALOGUE, Code
 from .outcome import ApiError, Outcome
@@ -48,35 +54,42 @@ def fingerprint(operation: str, body: Any) -> str:
 
 
 _CLAIM = Statement(
-    """INSERT INTO idempotency_keys (merchant_id, env, key, request_hash, created_at)
-    VALUES (:merchant_id, :env, :key, :request_hash, :now)
-    ON CONFLICT (merchant_id, env, key) DO NOTHING RETURNING id""",
+    """INSERT INTO idempotency_keys (merchant_id, api_key_id, env, key, request_hash, created_at)
+    VALUES (:merchant_id, :api_key_id, :env, :key, :request_hash, :now)
+    ON CONFLICT (api_key_id, env, key) DO NOTHING RETURNING id""",
     ("id",),
 )
 _STORED = Statement(
     """SELECT request_hash, status_code, response_body, created_at < :cutoff AS expired
-    FROM idempotency_keys WHERE merchant_id = :merchant_id AND env = :env AND key = :key""",
+    FROM idempotency_keys WHERE api_key_id = :api_key_id AND env = :env AND key = :key""",
     ("request_hash", "status_code", "response_body", "expired"),
 )
 _FORGET = Statement(
-    "DELETE FROM idempotency_keys WHERE merchant_id = :merchant_id AND env = :env AND key = :key"
+    "DELETE FROM idempotency_keys WHERE api_key_id = :api_key_id AND env = :env AND key = :key"
 )
 _RECORD = Statement(
     """UPDATE idempotency_keys SET status_code = :status_code, response_body = :response_body
-    WHERE merchant_id = :merchant_id AND env = :env AND key = :key"""
+    WHERE api_key_id = :api_key_id AND env = :env AND key = :key"""
 )
 
 
-def _context(merchant_id: str, env: str, key: str) -> str:
-    return f"idempotency:{merchant_id}:{env}:{key}"
+def _context(merchant_id: str, api_key_id: str, env: str, key: str) -> str:
+    return f"idempotency:{merchant_id}:{api_key_id}:{env}:{key}"
 
 
-def _opened(sealer: Sealer, stored: str, context: str) -> Outcome:
-    """Rows written before outcomes were sealed hold their envelope in clear; they are gone
-    once their TTL has passed."""
-    return Outcome.from_stored(
-        stored if stored.startswith("{") else sealer.open(stored, context=context)
-    )
+def _opened(
+    sealer: Sealer, stored: str, merchant_id: str, api_key_id: str, env: str, key: str
+) -> Outcome:
+    """Rows written before outcomes were sealed hold their envelope in clear, and rows kept
+    from before idempotency keys were the API key's (migration 0008) are sealed to the merchant,
+    env and key alone; both are gone once their TTL has passed."""
+    if stored.startswith("{"):
+        return Outcome.from_stored(stored)
+    try:
+        opened = sealer.open(stored, context=_context(merchant_id, api_key_id, env, key))
+    except SealError:
+        opened = sealer.open(stored, context=f"idempotency:{merchant_id}:{env}:{key}")
+    return Outcome.from_stored(opened)
 
 
 async def claim(
@@ -84,16 +97,18 @@ async def claim(
     sealer: Sealer,
     *,
     merchant_id: str,
+    api_key_id: str,
     env: str,
     key: str,
     request_hash: str,
     now: datetime,
     ttl_seconds: int,
 ) -> Outcome | None:
-    """``None`` if this request now owns the key; else the first request's outcome."""
+    """``None`` if this request now owns the key for this API key; else the outcome of the
+    API key's first request with it."""
     db = await raw(conn)
-    scope = {"merchant_id": merchant_id, "env": env, "key": key}
-    claim_params = {**scope, "request_hash": request_hash, "now": now}
+    scope = {"api_key_id": api_key_id, "env": env, "key": key}
+    claim_params = {**scope, "merchant_id": merchant_id, "request_hash": request_hash, "now": now}
     if await db.fetchrow(_CLAIM, claim_params) is not None:
         return None
     row = await db.fetchrow(_STORED, {**scope, "cutoff": now - timedelta(seconds=ttl_seconds)})
@@ -108,17 +123,24 @@ async def claim(
     if row["status_code"] is None or row["response_body"] is None:
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
-    return _opened(sealer, row["response_body"], _context(merchant_id, env, key))
+    return _opened(sealer, row["response_body"], merchant_id, api_key_id, env, key)
 
 
 async def record(
-    conn: Conn, sealer: Sealer, *, merchant_id: str, env: str, key: str, outcome: Outcome
+    conn: Conn,
+    sealer: Sealer,
+    *,
+    merchant_id: str,
+    api_key_id: str,
+    env: str,
+    key: str,
+    outcome: Outcome,
 ) -> None:
-    sealed = sealer.seal(outcome.stored(), context=_context(merchant_id, env, key))
+    sealed = sealer.seal(outcome.stored(), context=_context(merchant_id, api_key_id, env, key))
     await (await raw(conn)).fetch(
         _RECORD,
         {
-            "merchant_id": merchant_id,
+            "api_key_id": api_key_id,
             "env": env,
             "key": key,
             "status_code": CATALOGUE[outcome.code].http_status,

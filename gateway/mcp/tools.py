@@ -43,7 +43,7 @@ class SendTopupArguments(SendRequest):
         max_length=255,
         description="Required. 1 to 255 printable ASCII characters; the same key with the same "
         "arguments within 24 h returns the first result again and moves no money twice. Shared "
-        "with the REST API's Idempotency-Key header.",
+        "with the REST API's Idempotency-Key header, and belongs to the calling API key alone.",
     )
 
 

@@ -227,11 +227,15 @@ class Topup(Base):
 
 
 class IdempotencyRecord(Base):
+    """An idempotency key as one API key used it: keys are the API key's own, never shared by
+    the merchant's other keys (``gateway.idempotency``)."""
+
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("merchant_id", "env", "key"),)
+    __table_args__ = (UniqueConstraint("api_key_id", "env", "key"),)
 
     id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     env: Mapped[str] = mapped_column(String(10))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -308,9 +308,15 @@ async def send(
     approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
     now: datetime | None = None,
 ) -> Outcome:
-    """One transaction: the key's policy, the plan of the send's outcome, and with an
-    idempotency key its claim and the outcome recorded for replays (a refusal too, as Stripe
-    replays it). ``now``: the clock, for tests of calendar windows."""
+    """One transaction: the plan of the send's outcome, and with an idempotency key its claim
+    (the calling API key's own) and the outcome recorded for replays (a refusal of the store's
+    too, as Stripe replays it: the balance, a spend window). ``now``: the clock, for tests of
+    calendar windows.
+
+    The key's policy (scope, platform, recipient, per-send cap) is judged first, as the door
+    judged revocation and expiry: a send the key may not make reads no stored reply and records
+    none, as Stripe saves no result for a request refused before it runs. So a key that lost
+    its scope cannot replay a voucher, and no policy refusal sits under an idempotency key."""
     now = now or utcnow()
     policy = caller.policy
     email = _email(body)
@@ -322,8 +328,7 @@ async def send(
     try:
         rules.check_send(policy, body.platform, email, body.amount_cents)
     except ApiError as refusal:
-        return await _refuse(db, sealer, caller, refusal, idempotency_key, request_hash, now,
-                             idempotency_ttl_seconds)  # fmt: skip
+        return refusal.outcome()
     counted = rules.counted_windows(policy, email, now)
     held = rules.needs_approval(policy, body.amount_cents)
     ask_new = policy.approval_for_new_recipients and not held
@@ -393,7 +398,13 @@ async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
 
 
 def _scope(caller: Caller, key: str) -> dict[str, str]:
-    return {"merchant_id": caller.merchant_id, "env": caller.env, "key": key}
+    """Whose idempotency key it is: the calling API key's, in its env."""
+    return {
+        "merchant_id": caller.merchant_id,
+        "api_key_id": caller.key_id,
+        "env": caller.env,
+        "key": key,
+    }
 
 
 async def _refuse(

@@ -3,8 +3,9 @@
 One table: a policy, the sends made before, and the send judged. Each case runs on SQLite (the
 statements in order) and on PostgreSQL (the one statement, and the statements in order), with
 and without an Idempotency-Key, at a fixed clock. A refusal must change nothing at all (wallets,
-ledger, top-ups, events, spend rows) and be replayed as it was under its key; an accepted send
-must count in exactly the windows the case names.
+ledger, top-ups, events, spend rows) and be answered the same again under its key (replayed
+when the store refused it, judged again when the policy did); an accepted send must count in
+exactly the windows the case names.
 """
 
 import uuid
