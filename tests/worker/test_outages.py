@@ -7,7 +7,7 @@ import asyncio
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gateway.cli import create_key
 from gateway.redis_server import free_port
 from gateway.settings import Settings
-from tests.fixtures.core import live_server, wait_until
+from gateway.store.migrate import upgrade
+from tests.fixtures.core import live_server, make_settings, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candidate_binaries
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhooks import Receiver, verify_both_schemes
 from tests.fixtures.workers import log_lines, spawn_worker
@@ -226,3 +229,63 @@ async def test_a_worker_that_cannot_reach_redis_exits_non_zero_with_one_json_lin
     assert last["msg"].startswith("worker stopped")
     assert "exc" in last  # the traceback is in the line, not beside it
     assert [line for line in lines if line["level"] == "critical"] == [last]
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL cluster of this test's own, which it may stop and start again."""
+    for binaries in candidate_binaries():
+        server = ThrowawayPostgres(binaries.folder)
+        try:
+            server.start()
+        except (PostgresStartError, OSError, subprocess.SubprocessError):
+            server.stop()
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    pytest.skip("no PostgreSQL binaries to start a cluster of the test's own")
+
+
+async def test_postgres_stopped_for_ten_seconds_fails_calls_cleanly_then_recovers(
+    own_postgres: ThrowawayPostgres,
+    private_redis: RedisServer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(own_postgres.url, private_redis.url, allow_private_webhook_urls=True)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    _, _, key = await asyncio.to_thread(create_key, settings, "staging", "outage")
+    headers = {"Authorization": f"Bearer {key}"}
+    async with live_server(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        reply = await http.post(
+            "/api/public/v1/webhooks/endpoints", json={"url": receiver.url}, headers=headers
+        )
+        assert reply.status_code == 201, reply.text
+        secret = reply.json()["data"]["secret"]
+        merchant = MerchantKey("", "", key, "staging")
+        worker = spawn_worker(settings, tmp_path, "worker")
+        try:
+            await arrive(receiver, secret, await send_all(http, merchant, 50), within=60)
+
+            await asyncio.to_thread(own_postgres.pause)
+            stopped = time.monotonic()
+            while time.monotonic() - stopped < 10:
+                down = await http.post("/api/public/v1/topup/send", json=SEND, headers=headers)
+                assert down.status_code == 503, down.text
+                assert down.json()["code"] == 9002
+                assert (await http.get("/readyz")).status_code == 503
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(own_postgres.resume)
+
+            after = await send_all(http, merchant, AFTER)
+            await arrive(receiver, secret, after, within=30)
+            assert worker.poll() is None, "the worker exited"
+            assert (await http.get("/readyz")).status_code == 200
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            await stopped_within(worker, 10)
+    log_lines(tmp_path, "worker")
