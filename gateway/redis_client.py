@@ -9,12 +9,14 @@ itself (``worker._arq``). Every command sent this way may be repeated: an enqueu
 job id, and a rate limit counting a hit twice errs on the safe side.
 """
 
-from arq.connections import RedisSettings
+from typing import cast
+
+from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-__all__ = ["COMMAND_RETRIES", "redis_settings"]
+__all__ = ["COMMAND_RETRIES", "open_redis", "redis_settings"]
 
 # Retries of one command on a broken connection, backing off from 20 ms up to 200 ms: about half
 # a second at worst, against a server that refuses connections.
@@ -23,13 +25,34 @@ _BACKOFF_BASE = 0.02
 _BACKOFF_CAP = 0.2
 
 
+# As ARQ's ``RedisSettings.conn_timeout``.
+CONNECT_TIMEOUT = 1
+
+
+def _retry() -> Retry:
+    return Retry(EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), COMMAND_RETRIES)
+
+
+def open_redis(url: str) -> ArqRedis:
+    """The gateway's client, with the same retry policy, connected on first use rather than at
+    start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
+    started while Redis is down serves every call, as one already running does, and its
+    enqueues and limits find Redis once it answers."""
+    client = ArqRedis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        retry=_retry(),
+        retry_on_error=[ConnectionError, TimeoutError],
+        encoding="utf8",
+    )
+    return cast(ArqRedis, client)
+
+
 def redis_settings(url: str) -> RedisSettings:
     """ARQ's settings for ``url``, with the retry policy above. Connecting at start-up is ARQ's
     own loop (``conn_retries``, a second apart): a process that cannot reach Redis then exits,
     and its supervisor starts it again (``docs/operations.md``)."""
     settings = RedisSettings.from_dsn(url)
-    settings.retry = Retry(
-        EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), COMMAND_RETRIES
-    )
+    settings.retry = _retry()
     settings.retry_on_error = [ConnectionError, TimeoutError]
     return settings

@@ -5,14 +5,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq import create_pool
 from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
 from .lockout import Lockout
 from .ratelimit import Leases
-from .redis_client import redis_settings
+from .redis_client import open_redis
 from .settings import Settings
 from .store.db import Database, create_engine
 from .webhooks.enqueuer import Enqueuer
@@ -38,7 +37,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
     opened from ``settings`` and closed after the enqueuer has drained."""
     db = Database(create_engine(settings.database_url))
-    redis = await create_pool(redis_settings(settings.redis_url))
+    redis = open_redis(settings.redis_url)
     enqueuer = Enqueuer(redis)
     try:
         yield Services(
