@@ -22,6 +22,7 @@ from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
+from .ops.outage import StoreOutage
 from .services import open_services
 from .settings import Settings
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics),
+            Middleware(StoreOutage),
             Middleware(SecurityHeaders),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
         ],

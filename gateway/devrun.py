@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
@@ -22,10 +24,49 @@ from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings
 from .store.migrate import upgrade
 
-__all__ = ["run"]
+__all__ = ["RESTARTS_PER_MINUTE", "Supervised", "run"]
 
 DATA_DIR = Path(".aitopup")
 ENV_FILE = Path(".env")
+# Restarts of one process within a minute before ``make run`` gives up: enough to ride out a
+# Redis restart or a database failover, not enough to hide a process that cannot start.
+RESTARTS_PER_MINUTE = 5
+
+
+class Supervised:
+    """One child process, started again by ``restart`` when it exits, within a bound."""
+
+    def __init__(self, name: str, start: Callable[[], "subprocess.Popen[bytes]"]) -> None:
+        self.name = name
+        self._start = start
+        self.proc = start()
+        self._restarts: deque[float] = deque()
+
+    def exited(self) -> int | None:
+        return self.proc.poll()
+
+    def restart(self, code: int, *, now: float) -> bool:
+        """Start it again, unless it has been restarted ``RESTARTS_PER_MINUTE`` times within
+        the last minute; says whether it was."""
+        while self._restarts and now - self._restarts[0] > 60:
+            self._restarts.popleft()
+        if len(self._restarts) >= RESTARTS_PER_MINUTE:
+            print(
+                f"aitopup run: the {self.name} exited (code {code}), "
+                f"{RESTARTS_PER_MINUTE} restarts within a minute; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        self._restarts.append(now)
+        print(
+            f"aitopup run: the {self.name} exited (code {code}); restarting "
+            f"({len(self._restarts)} of {RESTARTS_PER_MINUTE} this minute)",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.proc = self._start()
+        return True
 
 
 def _ensure_secrets() -> None:
@@ -85,21 +126,47 @@ def _wait_http(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the gateway did not start")
 
 
+def _restarter(server: RedisServer) -> Callable[[], "subprocess.Popen[bytes]"]:
+    """Starts ``server`` (on its own port, with its own files) and hands back its process; the
+    first call hands back the one already running."""
+
+    def start() -> "subprocess.Popen[bytes]":
+        if server.proc is None or server.proc.poll() is not None:
+            server.proc = None
+            try:
+                server.start()
+            except RedisStartError as exc:
+                raise SystemExit(f"Redis did not start again: {exc}") from None
+        assert server.proc is not None
+        return server.proc
+
+    return start
+
+
+def _supervise(supervised: list[Supervised], *, poll: float = 0.5) -> None:
+    """Until a process has exited too often: restart each one that exits."""
+    while True:
+        for each in supervised:
+            code = each.exited()
+            if code is not None and not each.restart(code, now=time.monotonic()):
+                return
+        time.sleep(poll)
+
+
 def run(*, host: str, port: int) -> int:
     _ensure_secrets()
     settings = Settings()  # secrets come from the environment or .env
     upgrade(settings.database_url)
     redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
-    children: list[subprocess.Popen[bytes]] = []
-    if redis_server is not None and redis_server.proc is not None:
-        children.append(redis_server.proc)
+    supervised: list[Supervised] = []
 
     def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
-        for child in reversed(children):
+        procs = [each.proc for each in supervised]
+        for child in reversed(procs):
             if child.poll() is None:
                 child.terminate()
-        for child in reversed(children):
+        for child in reversed(procs):
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -109,14 +176,23 @@ def run(*, host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--host", host, "--port", str(port)],
-            env=env,
+        if redis_server is not None and redis_server.proc is not None:
+            supervised.append(Supervised("Redis", _restarter(redis_server)))
+        gateway = Supervised(
+            "gateway",
+            lambda: subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve", "--host", host, "--port", str(port)],
+                env=env,
+            ),
         )
-        children.append(gateway)
+        supervised.append(gateway)
         if importlib.util.find_spec("worker") is not None:
-            children.append(subprocess.Popen([sys.executable, "-m", "worker"], env=env))
-        _wait_http(host, port, gateway)
+            supervised.append(
+                Supervised(
+                    "worker", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=env)
+                )
+            )
+        _wait_http(host, port, gateway.proc)
 
         from .cli import create_key
 
@@ -131,9 +207,7 @@ def run(*, host: str, port: int) -> int:
             '"recipient_email": "user@example.com"}\'\n',
             flush=True,
         )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("a process exited; stopping", file=sys.stderr)
+        _supervise(supervised)
     finally:
         stop()
     return 1

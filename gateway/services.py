@@ -5,8 +5,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq import create_pool
-from arq.connections import RedisSettings
 from starlette.requests import HTTPConnection
 
 from keys import Sealer
@@ -14,6 +12,7 @@ from keys import Sealer
 from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
+from .redis_client import open_redis
 from .settings import Settings
 from .store.db import Database, create_engine
 from .webhooks.enqueuer import Enqueuer
@@ -41,7 +40,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
     opened from ``settings`` and closed after the enqueuer has drained."""
     db = Database(create_engine(settings.database_url))
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    redis = open_redis(settings.redis_url)
     enqueuer = Enqueuer(redis)
     try:
         yield Services(

@@ -3,14 +3,16 @@
 import asyncio
 import gc
 import logging
+import os
+import sys
 from typing import Any
 
 import uvloop
 from arq import cron, func
-from arq.connections import RedisSettings
 
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
+from gateway.redis_client import redis_settings
 from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.webhooks.outbox import DELIVER_JOB, DELIVER_MANY_JOB
@@ -25,6 +27,8 @@ from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
 
 __all__ = ["main", "shutdown", "startup", "worker_settings"]
+
+log = logging.getLogger("aitopup.worker")
 
 # Enough concurrent jobs that slow receivers do not starve fast ones; ARQ's default of 10
 # caps a worker at a few hundred deliveries a second. A ``deliver_many`` job runs many attempts.
@@ -96,7 +100,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "ctx": {"settings": settings, "load": load},
         "capacity": settings.webhook_max_connections,
         "load": load,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings.redis_url),
         "max_jobs": MAX_JOBS,
         "poll_delay": POLL_DELAY,
         "job_timeout": job_timeout,
@@ -120,7 +124,30 @@ def main() -> None:
     # The worker spends most of its CPU in the event loop itself (sockets, callbacks); uvloop
     # (installed with uvicorn[standard]) does that work in C.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    DeliveryWorker(**worker_settings(settings)).run()
+    code = 0
+    try:
+        DeliveryWorker(**worker_settings(settings)).run()
+    except BaseException as exc:  # whatever it is: one line and a non-zero exit
+        # Redis outages are waited out (``worker._arq``): what reaches here is Redis not
+        # answering at start-up, or a bug. The supervisor starts a new process.
+        log.critical(
+            "worker stopped: %s",
+            str(exc) or type(exc).__name__,
+            exc_info=exc,
+            extra={"exit_code": 1},
+        )
+        code = 1
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit now, flushing the log first. Not ``sys.exit``: that waits for every non-daemon
+    thread, and a library's (aiosqlite runs one a connection) left open by a failed shutdown
+    would keep a worker that no longer delivers alive, deaf to SIGTERM, until someone kills it."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -12,19 +12,128 @@ it reaches two things of ``arq.worker.Worker`` outside ARQ's documented API:
 - ``tasks: dict[str, asyncio.Task]``, the jobs this process runs, keyed by decoded job id. After
   ARQ's ``start_jobs`` returns, a job it declined (held by another worker, or gone) is not in it.
 
-``tests/worker/test_arq.py`` fails if either moves (signature, attribute, and one real job through
-a poll), and ``pyproject.toml`` bounds arq below its next minor release.
+ARQ's worker also stops for good on the first Redis error its poll loop meets (``main`` lets it
+out, and ``close`` then fails on Redis before the shutdown hook runs, so the process neither
+delivers nor exits), and ``start_jobs`` keeps a job slot it took when Redis fails under it (a
+few outages and the worker stops taking jobs). ``ResilientWorker`` waits such an outage out and
+closes whatever Redis says; for that it reaches:
+
+- ``_poll_iteration(self) -> None``, one poll (read the queue, start jobs, reap finished tasks,
+  heartbeat, cron), wrapped so that a Redis error is waited out with backoff;
+- ``job_counter: int`` and ``sem: asyncio.BoundedSemaphore``, which ``start_jobs`` takes before
+  its Redis round trips and gives back only on Redis's answers, not on its errors;
+- ``health_check_key``, ``on_shutdown``, ``ctx`` and ``_pool``, which ``close`` uses as ARQ's
+  own ``close`` does.
+
+``tests/worker/test_arq.py`` fails if any of these moves (signature, attribute, and one real job
+through a poll), and ``pyproject.toml`` bounds arq below its next minor release.
 """
 
 import asyncio
+import contextlib
+import logging
+import signal
+import time
 from typing import Any
 
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
-__all__ = ["SelectiveWorker"]
+__all__ = ["CLOSE_WITHIN", "OUTAGE_BACKOFF_CAP", "REDIS_DOWN", "ResilientWorker", "SelectiveWorker"]
+
+log = logging.getLogger("aitopup.worker")
+
+# The first poll after a Redis error comes this soon, then twice as late each time, up to the
+# cap: a Redis restarted empty is polled again within a second or two, and a long outage costs
+# one failed round trip every couple of seconds.
+OUTAGE_BACKOFF_FIRST = 0.05
+OUTAGE_BACKOFF_CAP = 2.0
+# The longest ``close`` takes: jobs cancelled, the shutdown hook run, Redis let go. Past it the
+# process exits anyway (``worker.__main__``).
+CLOSE_WITHIN = 10.0
+# Errors of a Redis that went away: refused, reset, timed out. Anything else is a bug to report.
+REDIS_DOWN = (RedisError, OSError)
 
 
-class SelectiveWorker(Worker):
+class ResilientWorker(Worker):
+    """ARQ's worker, kept running through a Redis outage and closed whatever Redis answers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outage_since: float | None = None
+        self._backoff = 0.0
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as exc:
+            await self._wait_out(exc)
+            return
+        if self._outage_since is not None:
+            log.warning(
+                "Redis answers again; delivering",
+                extra={"outage_seconds": round(time.monotonic() - self._outage_since, 1)},
+            )
+            self._outage_since = None
+            self._backoff = 0.0
+
+    async def _wait_out(self, exc: BaseException) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            # One line an outage, not one a poll: a 10 ms poll would write a hundred a second.
+            log.warning(
+                "Redis unavailable; retrying with backoff",
+                extra={"error": str(exc) or type(exc).__name__},
+            )
+        self._backoff = min(OUTAGE_BACKOFF_CAP, max(OUTAGE_BACKOFF_FIRST, 2 * self._backoff))
+        await asyncio.sleep(self._backoff)
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        counted = self.job_counter
+        try:
+            await super().start_jobs(job_ids)
+        except REDIS_DOWN:
+            # ARQ took a slot for the job being started and keeps it when Redis fails under it;
+            # a job it did start gave its own back when it ended, or will.
+            started = sum(1 for raw in job_ids if raw.decode() in self.tasks)
+            for _ in range(self.job_counter - counted - started):
+                self.job_counter -= 1
+                self.sem.release()
+            raise
+
+    async def close(self) -> None:
+        """ARQ's ``close``, bounded by ``CLOSE_WITHIN`` and indifferent to Redis: the shutdown
+        hook (which closes the database and the HTTP clients) runs even when Redis is gone, and
+        jobs still running are cancelled rather than awaited (their deliveries are leased in the
+        database, and the sweep hands them out again)."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        try:
+            async with asyncio.timeout(CLOSE_WITHIN):
+                await self._close()
+        except TimeoutError:
+            log.error("the worker did not close within %ss", CLOSE_WITHIN)
+
+    async def _close(self) -> None:
+        tasks = [t for t in self.tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        pool = self._pool
+        if pool is None:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            await pool.delete(self.health_check_key)
+        try:
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+        finally:
+            with contextlib.suppress(*REDIS_DOWN):
+                await pool.aclose(close_connection_pool=True)
+            self._pool = None
+
+
+class SelectiveWorker(ResilientWorker):
     """ARQ's worker, asked per job whether to start it.
 
     Ids this process already runs are passed over before ARQ's own check, which costs three Redis

@@ -265,7 +265,7 @@ class Database:
         self._pool_lock = asyncio.Lock()
         self._reader: sqlite3.Connection | None = None
         self._writer: aiosqlite.Connection | None = None
-        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
         self._writes = 0
         if self.is_sqlite:
@@ -298,15 +298,23 @@ class Database:
         restarted from its beginning only by a writer that begins after a checkpoint caught up
         with every frame, which under steady writes only that one can."""
         try:
-            if self._checkpointer is None:
-                self._checkpointer = await aiosqlite.connect(self._path)
-                await self._checkpointer.execute_fetchall("PRAGMA busy_timeout=10000")
-            await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            await asyncio.to_thread(self._checkpoint_passive)
             writer = self._writer
             if writer is not None and is_open(writer):
                 await on_thread(writer, _catch_up)
         except (sqlite3.Error, ValueError):  # the next one will catch up (ValueError: closed)
             log.warning("WAL checkpoint failed", exc_info=True)
+
+    def _checkpoint_passive(self) -> None:
+        """On a thread of the default executor, not one of aiosqlite's: those are not daemon
+        threads, and one left open by a shutdown that failed kept a stopped process alive."""
+        if self._checkpointer is None:
+            checkpointer = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
+            checkpointer.execute("PRAGMA busy_timeout=10000")
+            self._checkpointer = checkpointer
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # The three ways in. Each says what may run inside it.
 
@@ -415,7 +423,7 @@ class Database:
                 await self._checkpointing
             await self._checkpoint()  # leave the WAL short for whoever opens the file next
         if self._checkpointer is not None:
-            await self._checkpointer.close()
+            self._checkpointer.close()
             self._checkpointer = None
         if self._reader is not None:
             self._reader.close()

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from arq import create_pool
 from redis.asyncio import Redis
 
 from gateway.ratelimit import LEASE_SHARE, Leases, Limit, LimiterUnavailable, hit, hit_all, peek_all
+from gateway.redis_client import redis_settings
 from tests.conftest import RedisServer, wait_until
 
 
@@ -97,6 +99,31 @@ async def test_an_unanswering_redis_is_unavailable_not_an_error(
         private_redis.stop()
         with pytest.raises(LimiterUnavailable):
             await hit(client, bucket(), 1, 60)
+    finally:
+        await client.aclose()
+
+
+async def test_the_gateway_s_limiter_counts_again_once_redis_is_back_empty(
+    private_redis: RedisServer,
+) -> None:
+    """On the gateway's own client (``redis_client``): unavailable within its deadline while
+    Redis is down, then counting again from an empty Redis, on both kinds of limit."""
+    client = await create_pool(redis_settings(private_redis.url))
+    leases = Leases()
+    try:
+        assert (await hit(client, "recovers", 5, 60)).remaining == 4
+        assert (await leases.hit(client, "recovers-lease", 5, 60)).allowed
+        private_redis.stop()
+        for _ in range(3):
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(LimiterUnavailable):
+                await hit(client, "recovers", 5, 60)
+            with pytest.raises(LimiterUnavailable):
+                await leases.hit(client, "recovers-lease", 5, 60)
+            assert asyncio.get_running_loop().time() - started < 1.5
+        private_redis.start()
+        assert (await hit(client, "recovers", 5, 60)).remaining == 4  # a new, empty window
+        assert (await leases.hit(client, "recovers-lease", 5, 60)).remaining == 4
     finally:
         await client.aclose()
 

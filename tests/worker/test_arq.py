@@ -7,12 +7,14 @@ import typing
 import uuid
 from typing import Any
 
+import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
 from gateway.webhooks import outbox
-from worker._arq import SelectiveWorker
+from tests.fixtures.redis import RedisServer
+from worker._arq import CLOSE_WITHIN, REDIS_DOWN, SelectiveWorker
 
 # A delivery job's id, in the layout ``DeliveryWorker`` reads its size from.
 DELIVERY = outbox.job_id("dlv_probe", 0)
@@ -87,3 +89,63 @@ async def test_a_poll_offers_the_enqueued_ids_and_a_job_passed_over_stays_queued
     assert worker.offered.count("probe:later") == 2
     assert set(worker.started_tasks) == {DELIVERY, "probe:later"}
     assert all(task.result() is None for task in worker.started_tasks.values())
+
+
+def test_what_resilient_worker_reaches_is_there(redis_url: str) -> None:
+    reached = Worker._poll_iteration
+    assert inspect.iscoroutinefunction(reached)
+    assert list(inspect.signature(reached).parameters) == ["self"]
+    worker = Worker(
+        [func(_probe, name="probe")],
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        handle_signals=False,
+        on_shutdown=_shutdown_probe,
+    )
+    assert worker.job_counter == 0
+    assert isinstance(worker.sem, asyncio.BoundedSemaphore)
+    assert isinstance(worker.health_check_key, str)
+    assert worker._pool is None
+    assert worker.on_shutdown is _shutdown_probe
+    assert isinstance(worker.ctx, dict)
+
+
+async def _shutdown_probe(ctx: dict[str, Any]) -> None:
+    ctx["closed"] = True
+
+
+async def test_a_job_slot_taken_as_redis_fails_is_given_back(
+    private_redis: RedisServer,
+) -> None:
+    """ARQ's ``start_jobs`` keeps the slot it took for a job when Redis fails under it: after
+    ``max_jobs`` such failures a worker would take no job again."""
+    worker = SelectiveWorker(
+        [func(_probe, name="probe")],
+        redis_settings=RedisSettings.from_dsn(private_redis.url),
+        handle_signals=False,
+        max_jobs=2,
+    )
+    worker._pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    try:
+        private_redis.stop()
+        for _ in range(3):
+            with pytest.raises(REDIS_DOWN):
+                await worker.start_jobs([b"probe:1"])
+        assert worker.job_counter == 0
+        assert worker.sem._value == 3  # max_jobs + 1, as ARQ makes it
+    finally:
+        await worker._pool.aclose()
+
+
+async def test_close_runs_the_shutdown_hook_without_redis(private_redis: RedisServer) -> None:
+    worker = SelectiveWorker(
+        [func(_probe, name="probe")],
+        redis_settings=RedisSettings.from_dsn(private_redis.url),
+        handle_signals=False,
+        on_shutdown=_shutdown_probe,
+    )
+    worker._pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    private_redis.stop()
+    async with asyncio.timeout(CLOSE_WITHIN):
+        await worker.close()
+    assert worker.ctx["closed"] is True
+    assert worker._pool is None

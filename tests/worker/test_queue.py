@@ -42,6 +42,7 @@ def _bare_worker(
     monkeypatch.setattr(Worker, "start_jobs", start_jobs)
     worker: Any = DeliveryWorker.__new__(DeliveryWorker)
     worker.tasks, worker.capacity, worker.load = {}, capacity, Load()
+    worker.job_counter = 0  # what ``ResilientWorker.start_jobs`` reads of ARQ's own state
     return worker, offered
 
 

@@ -1,10 +1,8 @@
 """Nothing lost: the rows are the truth, whatever happens to Redis or to a worker."""
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +20,6 @@ from gateway.store.models import WebhookDelivery, table_of
 from gateway.webhooks import outbox
 from keys import Sealer
 from tests.conftest import (
-    TEST_PEPPER,
     TEST_SECRET,
     MakeMerchant,
     Receiver,
@@ -34,6 +31,7 @@ from tests.conftest import (
     make_endpoint,
     wait_until,
 )
+from tests.fixtures.workers import spawn_worker
 from worker.delivery import Deps
 from worker.queue import Load
 from worker.store import Store
@@ -90,23 +88,7 @@ async def test_a_flushed_redis_loses_nothing(
 
 
 def _spawn(settings: Settings, folder: Path, name: str) -> "subprocess.Popen[bytes]":
-    env = {
-        **os.environ,
-        "AITOPUP_DATABASE_URL": settings.database_url,
-        "AITOPUP_REDIS_URL": settings.redis_url,
-        "AITOPUP_KEY_PEPPER": TEST_PEPPER,
-        "AITOPUP_SECRET_KEY": TEST_SECRET,
-        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
-        "AITOPUP_WEBHOOK_TIMEOUT_SECONDS": "1",
-    }
-    with (folder / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            env=env,
-            cwd=folder,  # no stray .env
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    return spawn_worker(settings, folder, name)
 
 
 async def test_a_killed_worker_loses_nothing(

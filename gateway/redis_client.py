@@ -1,0 +1,58 @@
+"""How every process connects to Redis: the one ``RedisSettings`` the gateway and the worker use.
+
+Redis restarted (empty or not) leaves every pooled connection dead; without a retry the next
+command on each fails once, so a send's enqueue or a rate limit's count fails for no reason once
+Redis is back. redis-py's ``Retry`` reconnects and repeats the command, with exponential backoff
+and jitter, a few times and then gives up quickly: a Redis that stays down must cost a request
+well under the rate limiter's deadline (``ratelimit``), and the worker waits out a longer outage
+itself (``worker._arq``). Every command sent this way may be repeated: an enqueue is keyed by its
+job id, and a rate limit counting a hit twice errs on the safe side.
+"""
+
+from typing import cast
+
+from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio.retry import Retry
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+__all__ = ["COMMAND_RETRIES", "open_redis", "redis_settings"]
+
+# Retries of one command on a broken connection, backing off from 20 ms up to 200 ms: about half
+# a second at worst, against a server that refuses connections.
+COMMAND_RETRIES = 3
+_BACKOFF_BASE = 0.02
+_BACKOFF_CAP = 0.2
+
+
+# As ARQ's ``RedisSettings.conn_timeout``.
+CONNECT_TIMEOUT = 1
+
+
+def _retry() -> Retry:
+    return Retry(EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), COMMAND_RETRIES)
+
+
+def open_redis(url: str) -> ArqRedis:
+    """The gateway's client, with the same retry policy, connected on first use rather than at
+    start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
+    started while Redis is down serves every call, as one already running does, and its
+    enqueues and limits find Redis once it answers."""
+    client = ArqRedis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        retry=_retry(),
+        retry_on_error=[ConnectionError, TimeoutError],
+        encoding="utf8",
+    )
+    return cast(ArqRedis, client)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """ARQ's settings for ``url``, with the retry policy above. Connecting at start-up is ARQ's
+    own loop (``conn_retries``, a second apart): a process that cannot reach Redis then exits,
+    and its supervisor starts it again (``docs/operations.md``)."""
+    settings = RedisSettings.from_dsn(url)
+    settings.retry = _retry()
+    settings.retry_on_error = [ConnectionError, TimeoutError]
+    return settings

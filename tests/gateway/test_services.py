@@ -1,0 +1,47 @@
+"""The clients a gateway opens: Redis is connected on first use, so a gateway starts and serves
+while Redis is down, and finds it once it answers."""
+
+import httpx
+from arq.constants import default_queue_name
+from redis.asyncio import Redis
+
+from gateway.settings import Settings
+from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.webhooks import make_endpoint
+
+SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
+
+
+async def test_a_gateway_started_without_redis_serves_and_enqueues_once_it_is_back(
+    settings: Settings, private_redis: RedisServer, make_merchant: MakeMerchant
+) -> None:
+    private_redis.stop()
+    chosen = settings.model_copy(
+        update={"redis_url": private_redis.url, "allow_private_webhook_urls": True}
+    )
+    async with running_app(chosen) as app, asgi_client(app) as http:
+        merchant = await make_merchant()
+        await make_endpoint(http, merchant, "http://127.0.0.1:9/hook")
+        sent = await http.post("/topup/send", json=SEND, headers=merchant.headers)
+        assert sent.status_code == 200, sent.text
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+        ) as root:
+            ready = await root.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["data"] == {"store": "ok", "redis": "unavailable"}
+
+        private_redis.start()
+        again = await http.post("/topup/send", json=SEND, headers=merchant.headers)
+        assert again.status_code == 200, again.text
+        redis = Redis.from_url(private_redis.url)
+        try:
+
+            async def queued() -> bool:
+                return int(await redis.zcard(default_queue_name)) >= 1
+
+            await wait_until(queued, within=5)
+        finally:
+            await redis.aclose()

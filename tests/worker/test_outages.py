@@ -1,0 +1,291 @@
+"""Losing Redis stops nothing for long: a real gateway (uvicorn), ``python -m worker`` as a process,
+a Redis of the test's own killed and restarted empty on the same port, and a receiver that checks
+every signature. The worker waits the outage out and delivers again; the gateway's sends and its
+readiness never fail for it; a worker that must stop exits promptly, saying so in one JSON line."""
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from gateway.cli import create_key
+from gateway.redis_server import free_port
+from gateway.settings import Settings
+from gateway.store.migrate import upgrade
+from tests.fixtures.core import live_server, make_settings, wait_until
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candidate_binaries
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.webhooks import Receiver, verify_both_schemes
+from tests.fixtures.workers import log_lines, spawn_worker
+
+pytestmark = pytest.mark.slow
+
+SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
+BEFORE = 200  # deliveries made before the fault
+AFTER = 30  # sends made during the outage, and again after it
+HEALTH_KEY = "arq:queue:health-check"
+
+
+def kill(server: RedisServer) -> None:
+    """SIGKILL, as a crash: nothing saved (the tests' Redis keeps nothing anyway)."""
+    proc, server.proc = server.proc, None
+    assert proc is not None
+    proc.kill()
+    proc.wait(10)
+
+
+async def stopped_within(proc: "subprocess.Popen[bytes]", seconds: float) -> int:
+    try:
+        return await asyncio.to_thread(proc.wait, seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await asyncio.to_thread(proc.wait, 10)
+        raise AssertionError(f"the worker did not exit within {seconds}s") from None
+
+
+class Watch:
+    """``/readyz`` asked every 50 ms until stopped; every answer that was not ready is kept."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self.asked = 0
+        self.not_ready: list[tuple[int, str]] = []
+        self.redis_seen: set[str] = set()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            reply = await self._http.get("/readyz")
+            self.asked += 1
+            if reply.status_code != 200:
+                self.not_ready.append((reply.status_code, reply.text))
+            else:
+                self.redis_seen.add(reply.json()["data"]["redis"])
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+@pytest.fixture
+async def gateway(settings: Settings, private_redis: RedisServer) -> AsyncIterator[str]:
+    """A real gateway on the test's own Redis; staging may deliver to loopback."""
+    chosen = settings.model_copy(
+        update={"redis_url": private_redis.url, "allow_private_webhook_urls": True}
+    )
+    async with live_server(chosen) as url:
+        yield url
+
+
+async def send_all(http: httpx.AsyncClient, merchant: MerchantKey, count: int) -> list[str]:
+    """``count`` sends, ten at a time; each must succeed. Their transaction ids."""
+    ids: list[str] = []
+    for start in range(0, count, 10):
+        replies = await asyncio.gather(
+            *(
+                http.post("/api/public/v1/topup/send", json=SEND, headers=merchant.headers)
+                for _ in range(min(10, count - start))
+            )
+        )
+        for reply in replies:
+            assert reply.status_code == 200, reply.text
+            ids.append(reply.json()["transaction_id"])
+    return ids
+
+
+def delivered(receiver: Receiver, secret: str) -> set[str]:
+    """Transaction ids of the webhooks received, each verified against ``secret``."""
+    found: set[str] = set()
+    for request in list(receiver.received):
+        payload: dict[str, Any] = verify_both_schemes(request, secret)
+        found.add(payload["data"]["transaction_id"])
+    return found
+
+
+async def arrive(receiver: Receiver, secret: str, ids: list[str], *, within: float) -> None:
+    async def all_arrived() -> bool:
+        return set(ids) <= delivered(receiver, secret)
+
+    await wait_until(all_arrived, within=within, interval=0.1)
+
+
+async def test_redis_killed_and_restarted_empty_stops_nothing(
+    gateway: str,
+    private_redis: RedisServer,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+        merchant = await make_merchant(balance_cents=1_000_000)
+        reply = await http.post(
+            "/api/public/v1/webhooks/endpoints",
+            json={"url": receiver.url},
+            headers=merchant.headers,
+        )
+        assert reply.status_code == 201, reply.text
+        secret = reply.json()["data"]["secret"]
+        worker_settings = settings.model_copy(update={"redis_url": private_redis.url})
+        worker = spawn_worker(worker_settings, tmp_path, "worker")
+        watch = Watch(http)
+        try:
+            await arrive(receiver, secret, await send_all(http, merchant, BEFORE), within=60)
+
+            await asyncio.to_thread(kill, private_redis)
+            during = await send_all(http, merchant, AFTER)  # the outbox holds their webhooks
+            await asyncio.to_thread(private_redis.start)
+            after = await send_all(http, merchant, AFTER)
+            await arrive(receiver, secret, during + after, within=30)
+            assert worker.poll() is None, "the worker exited"
+
+            # Still delivering, not merely alive: a send made now arrives too.
+            await arrive(receiver, secret, await send_all(http, merchant, 10), within=30)
+            await watch.stop()
+            assert watch.not_ready == []
+            assert watch.redis_seen == {"ok", "unavailable"}, "the outage was not seen"
+
+            worker.send_signal(signal.SIGTERM)
+            assert await stopped_within(worker, 10) == 0
+        finally:
+            await watch.stop()
+            if worker.poll() is None:
+                worker.kill()
+                await asyncio.to_thread(worker.wait, 10)
+    lines = log_lines(tmp_path, "worker")
+    assert any(line["msg"].startswith("Redis unavailable") for line in lines)
+    assert any(line["msg"].startswith("Redis answers again") for line in lines)
+
+
+async def started(redis_url: str, proc: "subprocess.Popen[bytes]") -> None:
+    """Until the worker has polled its queue once (ARQ's health-check key is set)."""
+    redis = Redis.from_url(redis_url)
+
+    async def polled() -> bool:
+        assert proc.poll() is None, "the worker exited"
+        return bool(await redis.exists(HEALTH_KEY))
+
+    try:
+        await wait_until(polled, within=30, interval=0.1)
+    finally:
+        await redis.aclose()
+
+
+async def test_sigterm_ends_an_idle_worker_promptly(
+    settings: Settings, private_redis: RedisServer, tmp_path: Path
+) -> None:
+    worker = spawn_worker(
+        settings.model_copy(update={"redis_url": private_redis.url}), tmp_path, "w"
+    )
+    await started(private_redis.url, worker)
+    worker.send_signal(signal.SIGTERM)
+    assert await stopped_within(worker, 5) == 0
+    log_lines(tmp_path, "w")
+
+
+async def test_sigterm_ends_a_worker_waiting_out_an_outage(
+    settings: Settings, private_redis: RedisServer, tmp_path: Path
+) -> None:
+    worker = spawn_worker(
+        settings.model_copy(update={"redis_url": private_redis.url}), tmp_path, "w"
+    )
+    await started(private_redis.url, worker)
+    await asyncio.to_thread(kill, private_redis)
+
+    async def waiting_out() -> bool:
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        return any(line["msg"].startswith("Redis unavailable") for line in log_lines(tmp_path, "w"))
+
+    await wait_until(waiting_out, within=10, interval=0.1)
+    # Still running a few polls later: the outage is waited out, not a reason to stop.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        await asyncio.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    assert await stopped_within(worker, 5) == 0
+    log_lines(tmp_path, "w")
+
+
+async def test_a_worker_that_cannot_reach_redis_exits_non_zero_with_one_json_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    worker = spawn_worker(settings.model_copy(update={"redis_url": nowhere}), tmp_path, "w")
+    assert await stopped_within(worker, 30) == 1
+    lines = log_lines(tmp_path, "w")
+    last = lines[-1]
+    assert last["level"] == "critical"
+    assert last["logger"] == "aitopup.worker"
+    assert last["msg"].startswith("worker stopped")
+    assert "exc" in last  # the traceback is in the line, not beside it
+    assert [line for line in lines if line["level"] == "critical"] == [last]
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL cluster of this test's own, which it may stop and start again."""
+    for binaries in candidate_binaries():
+        server = ThrowawayPostgres(binaries.folder)
+        try:
+            server.start()
+        except (PostgresStartError, OSError, subprocess.SubprocessError):
+            server.stop()
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    pytest.skip("no PostgreSQL binaries to start a cluster of the test's own")
+
+
+async def test_postgres_stopped_for_ten_seconds_fails_calls_cleanly_then_recovers(
+    own_postgres: ThrowawayPostgres,
+    private_redis: RedisServer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(own_postgres.url, private_redis.url, allow_private_webhook_urls=True)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    _, _, key = await asyncio.to_thread(create_key, settings, "staging", "outage")
+    headers = {"Authorization": f"Bearer {key}"}
+    async with live_server(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        reply = await http.post(
+            "/api/public/v1/webhooks/endpoints", json={"url": receiver.url}, headers=headers
+        )
+        assert reply.status_code == 201, reply.text
+        secret = reply.json()["data"]["secret"]
+        merchant = MerchantKey("", "", key, "staging")
+        worker = spawn_worker(settings, tmp_path, "worker")
+        try:
+            await arrive(receiver, secret, await send_all(http, merchant, 50), within=60)
+
+            await asyncio.to_thread(own_postgres.pause)
+            stopped = time.monotonic()
+            while time.monotonic() - stopped < 10:
+                down = await http.post("/api/public/v1/topup/send", json=SEND, headers=headers)
+                assert down.status_code == 503, down.text
+                assert down.json()["code"] == 9002
+                assert (await http.get("/readyz")).status_code == 503
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(own_postgres.resume)
+
+            after = await send_all(http, merchant, AFTER)
+            await arrive(receiver, secret, after, within=30)
+            assert worker.poll() is None, "the worker exited"
+            assert (await http.get("/readyz")).status_code == 200
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            await stopped_within(worker, 10)
+    log_lines(tmp_path, "worker")
