@@ -16,10 +16,10 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from .api import PREFIX, admin, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
-from .dashboard.headers import SecurityHeaders
 from .envelope import HANDLERS
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
+from .ops.headers import SecurityHeaders
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .services import open_services
