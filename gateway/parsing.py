@@ -18,8 +18,9 @@ from .envelope import ApiError, validation_details
 
 __all__ = ["MAX_DEPTH", "check_cursor", "decode_json", "read_capped", "read_json", "read_query"]
 
-# Far more than any body the gateway reads needs (an MCP call's policy is six levels deep), far
-# less than what overflows a recursive parser or validator downstream (a 500, not a refusal).
+# Far more than any body the gateway takes needs (a key's policy with its limits is four levels,
+# an MCP call adds three around its arguments), far less than what overflows a recursive parser
+# or validator downstream (a 500, not a refusal).
 MAX_DEPTH = 32
 _TOO_DEEP = object()
 
