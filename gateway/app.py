@@ -16,10 +16,10 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from .api import PREFIX, admin, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
-from .dashboard.headers import SecurityHeaders
 from .envelope import HANDLERS
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
+from .ops.headers import SecurityHeaders
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
@@ -49,8 +49,16 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_startup(settings: Settings, *, host: str) -> None:
-    """Before the gateway binds ``host``: refuse a development-only setting on a gateway that
-    other machines can reach, and say once that it is on where it is allowed."""
+    """Before the gateway binds ``host``: refuse what is for development only (private webhook
+    URLs, ``/metrics`` open to anyone) on a gateway that other machines can reach, and say once
+    that private webhook URLs are on where they are allowed. A gateway that binds beyond
+    loopback is a production one: that is the one line the settings draw between the two."""
+    if settings.metrics and settings.metrics_token is None and not _is_loopback(host):
+        raise StartupRefused(
+            "AITOPUP_METRICS_TOKEN is unset, so /metrics would answer anyone, but the gateway "
+            f"would bind {host}: set it (32+ random characters), set AITOPUP_METRICS=false, or "
+            "bind 127.0.0.1"
+        )
     if not settings.allow_private_webhook_urls:
         return
     if not _is_loopback(host):

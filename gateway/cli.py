@@ -157,7 +157,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the gateway, whoever starts it: its bounds and the proxy it trusts."""
+    from .ops.deadlines import bounded_protocol  # uvicorn, loaded only by what serves
+
     return {
+        "http": bounded_protocol(
+            header_timeout=settings.server_header_timeout_seconds,
+            body_timeout=settings.server_body_timeout_seconds,
+            max_head_bytes=settings.server_max_head_bytes,
+        ),
         "limit_concurrency": settings.server_limit_concurrency,
         "timeout_keep_alive": settings.server_keep_alive_seconds,
         "proxy_headers": True,

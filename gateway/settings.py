@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     # sit below it. An idle keep-alive connection is closed after this long.
     server_limit_concurrency: int = Field(default=1000, ge=1)
     server_keep_alive_seconds: int = Field(default=5, ge=1)
+    # A client's request head must arrive whole within this of its first byte, and its body with
+    # no pause longer than this, or the connection is cut (``ops.deadlines``; nginx's
+    # client_header_timeout and client_body_timeout); a head past the size is cut too.
+    server_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    server_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    server_max_head_bytes: int = Field(default=32 * 1024, ge=1024)
     # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated addresses
     # or networks, or *): the reverse proxy's, so the client's own address is the one seen.
     forwarded_allow_ips: str = "127.0.0.1"

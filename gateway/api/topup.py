@@ -13,10 +13,10 @@ from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..operations import perform
 from ..outcome import Outcome
+from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..topup import approvals, doors, service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
-from .parsing import check_cursor, read_json, read_query
 from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
+from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
@@ -26,7 +27,6 @@ from ..webhooks.schemas import (
     TestData,
 )
 from . import limits
-from .parsing import check_cursor, read_json, read_query
 from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]

@@ -1,12 +1,25 @@
 """The staging sandbox checkout page: what Stripe's hosted page is to live, without the card."""
 
+import base64
+import hashlib
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from ..clock import rfc3339
 
-__all__ = ["render_page"]
+__all__ = ["PATH", "STYLE_SOURCE", "render_page"]
+
+PATH = "/api/public/v1/billing/sandbox/checkout"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; }
+.note { background: #fff4d6; padding: .75rem; border-radius: .5rem; }
+button { font-size: 1rem; padding: .6rem 1.4rem; margin-right: .5rem; }
+"""
+# The page's one inline stylesheet, as a Content-Security-Policy source: allowed by its hash, so
+# nothing else inline is.
+STYLE_SOURCE = f"'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'"
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -14,11 +27,7 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sandbox checkout: {pack} pack</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; }}
-.note {{ background: #fff4d6; padding: .75rem; border-radius: .5rem; }}
-button {{ font-size: 1rem; padding: .6rem 1.4rem; margin-right: .5rem; }}
-</style>
+<style>{style}</style>
 </head>
 <body>
 <p class="note">Staging sandbox: no card is charged and no real credits move.</p>
@@ -56,13 +65,14 @@ def render_page(order: Any, token: str, now: datetime) -> str:
             until = f", pay before {rfc3339(order.expires_at)}"
     actions = ""
     if status == "pending":
-        base = f"/api/public/v1/billing/sandbox/checkout/{order.id}"
+        base = f"{PATH}/{order.id}"
         actions = _ACTIONS.format(
             pay=escape(f"{base}/pay?token={token}"),
             cancel=escape(f"{base}/cancel?token={token}"),
             amount=escape(amount),
         )
     return _PAGE.format(
+        style=_STYLE,
         pack=escape(order.pack_name or ""),
         credits=f"{order.credits:,}",
         credit=escape(_money(order.credit_cents, "USD")),

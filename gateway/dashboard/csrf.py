@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
+from ..outcome import ApiError
+from ..parsing import read_capped
 from .context import visit
 
 __all__ = ["MAX_FORM_BYTES", "CsrfRefused", "FormRefused", "form"]
@@ -35,17 +37,11 @@ class FormRefused(Exception):
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
-        raise FormRefused(413, "The form is too large.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise FormRefused(413, "The form is too large.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """Read under the one size rule every door's body is read by."""
+    try:
+        return await read_capped(request, MAX_FORM_BYTES)
+    except ApiError:
+        raise FormRefused(413, "The form is too large.") from None
 
 
 async def form(request: Request) -> FormData:

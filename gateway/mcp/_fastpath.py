@@ -5,21 +5,21 @@ their tasks and streams (about 1 ms of CPU a request, as much as the send itself
 ``tools/call`` needs none of them: one JSON-RPC request in, one response out. So such a POST is
 answered here, with the SDK's own models for the request and the response and its own checks of
 the headers, and everything else (initialize, lists, resources, notifications, a request with
-``_meta``, any header the SDK would refuse) goes to the SDK untouched, the body replayed.
+``_meta``, any header the SDK would refuse) goes to the SDK untouched, the body replayed. The
+body reaches here read and decoded under the gateway's body rules (``http.McpHttp``).
 ``tests/gateway/mcp/test_fastpath.py`` holds this path's replies to the SDK's, byte for byte
 but the envelope's timestamp, and fails when the library moves.
 """
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp import types
 from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
 from pydantic import ValidationError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-__all__ = ["Call", "answer_tool_call"]
+__all__ = ["Call", "answer_tool_call", "reads_json", "takes"]
 
 _JSON = "application/json"
 _VERSION_HEADER = "mcp-protocol-version"
@@ -32,10 +32,25 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def takes(scope: Scope) -> bool:
+    """A POST whose headers the SDK's own checks (``StreamableHTTPServerTransport``) would all
+    pass."""
+    return scope["method"] == "POST" and _takes(_headers(scope))
+
+
+def reads_json(scope: Scope) -> bool:
+    """A POST whose body the SDK would parse as JSON (its Content-Type check)."""
+    return scope["method"] == "POST" and _json_content(_headers(scope))
+
+
+def _json_content(headers: dict[str, str]) -> bool:
+    content_type = headers.get("content-type", "").split(";")[0]
+    return _JSON in (part.strip() for part in content_type.split(","))
+
+
 def _takes(headers: dict[str, str]) -> bool:
     """The SDK's own checks (``StreamableHTTPServerTransport``) would all pass."""
-    content_type = headers.get("content-type", "").split(";")[0]
-    if _JSON not in (part.strip() for part in content_type.split(",")):
+    if not _json_content(headers):
         return False
     accepts = (media.strip() for media in headers.get("accept", "").split(","))
     if not any(media.startswith(_JSON) for media in accepts):
@@ -44,11 +59,7 @@ def _takes(headers: dict[str, str]) -> bool:
     return version is None or version in SUPPORTED_PROTOCOL_VERSIONS
 
 
-def _tool_call(body: bytes) -> types.JSONRPCRequest | None:
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return None
+def _tool_call(raw: Any) -> types.JSONRPCRequest | None:
     if not isinstance(raw, dict) or raw.get("method") != "tools/call":
         return None
     params = raw.get("params")
@@ -62,42 +73,12 @@ def _tool_call(body: bytes) -> types.JSONRPCRequest | None:
     return request
 
 
-async def _read(receive: Receive, limit: int) -> tuple[list[Message], bytes, bool]:
-    """The messages read, the body, and whether it is whole and within ``limit``."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, b"", False
-        size += len(message.get("body", b""))
-        if size > limit:
-            return messages, b"", False
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages), True
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
-
-
-async def answer_tool_call(
-    scope: Scope, receive: Receive, send: Send, *, limit: int, call: Call
-) -> Receive | None:
-    """Answer a plain ``tools/call`` POST and return ``None``; otherwise return the receive to
-    hand the SDK with the request (whatever was read of its body is replayed)."""
-    if scope["method"] != "POST" or not _takes(_headers(scope)):
-        return receive
-    messages, body, whole = await _read(receive, limit)
-    request = _tool_call(body) if whole else None
+async def answer_tool_call(decoded: Any, send: Send, *, call: Call) -> bool:
+    """Answer ``decoded``, the body of a POST that ``takes``, if it is a plain ``tools/call``;
+    ``False`` leaves the request to the SDK."""
+    request = _tool_call(decoded)
     if request is None:
-        return _replaying(messages, receive)
+        return False
     params = request.params or {}
     result = await call(params["name"], params.get("arguments") or {})
     response = types.JSONRPCResponse(
@@ -117,4 +98,4 @@ async def answer_tool_call(
         }
     )
     await send({"type": "http.response.body", "body": payload})
-    return None
+    return True

@@ -5,11 +5,16 @@ any request and nothing lives between them (scale-out stays "any number of state
 processes"). Every request must carry ``Authorization: Bearer ak_…``, authenticated by
 ``auth.authenticate_key`` as the REST door is (the lockout, then ``callers.authenticate``);
 a request without a valid key is refused before the MCP server sees it, HTTP 401 (or 429, 400)
-with the envelope and its code, as MCP's authorization asks of an HTTP server. The SDK's DNS
+with the envelope and its code, as MCP's authorization asks of an HTTP server. A POST's body is
+then read and decoded under the REST routes' rules (``gateway.parsing``: its size, no repeated
+key, a bounded depth) before the fast path or the SDK sees it; a body that breaks one is
+answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the envelope
+with the rule's code. The SDK's DNS
 rebinding check is left off: it guards servers that trust whoever reaches them, and this one
 trusts nothing but the key.
 """
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,23 +22,60 @@ from typing import Any
 from mcp import types
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import HTTPConnection, Request
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from ..auth import KeyUser, authenticate_key
 from ..callers import Caller
 from ..codes import CATALOGUE, Code
-from ..envelope import error_response
+from ..envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
 from ..lockout import client_address
 from ..ops import guide, openapi
 from ..outcome import ApiError
+from ..parsing import decode_json, read_capped
 from ..services import Services, services
-from ._fastpath import answer_tool_call
+from ._fastpath import answer_tool_call, reads_json, takes
 from .server import build_server, call_tool
 
 __all__ = ["PATH", "McpHttp"]
 
 PATH = "/mcp"
 _CALLER = "aitopup.mcp.caller"
+# A body the parser refused, as JSON-RPC names it: one it cannot read, or one it will not take.
+_PARSE_CODES = {Code.INVALID_JSON, Code.DUPLICATE_JSON_KEY, Code.JSON_TOO_DEEP}
+
+
+def _refusal(scope: Scope, refused: ApiError) -> Response:
+    """A JSON-RPC error as the SDK answers a body it cannot take (its ``id``, as no request id
+    could be read), the envelope in ``data``."""
+    envelope = refused.outcome().body()
+    error = types.JSONRPCError(
+        jsonrpc="2.0",
+        id="server-error",
+        error=types.ErrorData(
+            code=types.PARSE_ERROR if refused.code in _PARSE_CODES else types.INVALID_REQUEST,
+            message=envelope.message,
+            data=json.loads(envelope.render()),  # the bytes REST would send
+        ),
+    )
+    scope[SCOPE_CODE] = refused.code
+    headers = {} if (rid := scope.get(SCOPE_REQUEST_ID)) is None else {"X-Request-Id": rid}
+    return Response(
+        error.model_dump_json(by_alias=True, exclude_none=True),
+        status_code=CATALOGUE[refused.code].http_status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The body read once, handed on whole; then whatever the client sends next."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 class McpHttp:
@@ -96,11 +138,20 @@ class McpHttp:
             return
         scope[_CALLER] = caller
         scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes
-        request = Request(scope)
+        request = Request(scope, receive)
 
         async def call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
             return await call_tool(self._enter, request, name, arguments)
 
-        rest = await answer_tool_call(scope, receive, send, limit=self._max_body_bytes, call=call)
-        if rest is not None:
-            await self._manager.handle_request(scope, rest, send)
+        if scope["method"] != "POST":
+            await self._manager.handle_request(scope, receive, send)
+            return
+        try:
+            body = await read_capped(request, self._max_body_bytes)
+            decoded = decode_json(body) if reads_json(scope) else None
+        except ApiError as refused:
+            await _refusal(scope, refused)(scope, receive, send)
+            return
+        if takes(scope) and await answer_tool_call(decoded, send, call=call):
+            return
+        await self._manager.handle_request(scope, _replaying(body, receive), send)

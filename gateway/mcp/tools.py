@@ -14,13 +14,13 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency
-from ..api.parsing import check_cursor
 from ..api.topup import _TXN_ID, ListQuery
 from ..callers import Caller
 from ..codes import Code
 from ..envelope import CursorMeta, validation_details
 from ..operations import perform
 from ..outcome import ApiError, EnvelopeBody, Outcome
+from ..parsing import check_cursor
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage, usage
 from ..services import Services

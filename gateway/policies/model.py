@@ -9,8 +9,9 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..timestamps import in_range
 from ..topup.addresses import canonical
 from ..topup.schemas import Platform
 
@@ -36,6 +37,7 @@ INTERVALS: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
 
 _MAX_CENTS = 10**12  # ten billion dollars: any real limit fits, and sums stay in BIGINT
 _MAX_RECIPIENT_RULES = 100
+_STORED = "stored"  # validation context: a policy read back from ``api_keys.policy``
 Cents = Annotated[int, Field(ge=1, le=_MAX_CENTS)]
 
 
@@ -92,7 +94,9 @@ class Policy(_Strict):
         default=False, description="Hold for approval a send to a recipient this key never paid."
     )
     expires_at: AwareDatetime | None = Field(
-        default=None, strict=False, description="RFC 3339; the key is refused from then on."
+        default=None,
+        strict=False,
+        description="RFC 3339, from 1970 to before 9999 (UTC); the key is refused from then on.",
     )
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     soft_limit_percent: int | None = Field(
@@ -123,8 +127,15 @@ class Policy(_Strict):
 
     @field_validator("expires_at", mode="after")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
+    def _utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        """Within the instants every request is held to (``timestamps.in_range``); a policy read
+        back from the store is taken as it was kept (in UTC already), so a key saved before
+        the range applied still loads."""
+        if value is None:
+            return None
+        if info.context is not None and info.context.get(_STORED):
+            return value.astimezone(UTC)
+        return in_range(value)
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
@@ -148,5 +159,5 @@ def load(stored: Any) -> Policy:
     if policy is None:
         if len(_loaded) > 10_000:
             _loaded.clear()
-        policy = _loaded[text] = Policy.model_validate_json(text)
+        policy = _loaded[text] = Policy.model_validate_json(text, context={_STORED: True})
     return policy

@@ -16,12 +16,20 @@ from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.gateway.ops.serving import serve
 
 LOOPBACK = ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]
+METRICS_TOKEN = "m" * 32
 REACHABLE = ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "203.0.113.7", ""]
 
 
 @pytest.fixture
 def base() -> Settings:
-    return Settings(_env_file=None, key_pepper=TEST_PEPPER, secret_key=TEST_SECRET)
+    """As production is configured: /metrics guarded by its token."""
+    return Settings(
+        _env_file=None, key_pepper=TEST_PEPPER, secret_key=TEST_SECRET, metrics_token=METRICS_TOKEN
+    )
+
+
+def _without_token(settings: Settings) -> Settings:
+    return settings.model_copy(update={"metrics_token": None})
 
 
 def _allowing(settings: Settings) -> Settings:
@@ -55,12 +63,30 @@ def test_without_the_setting_any_host_starts_quietly(
     assert not [r for r in caplog.records if r.name == "gateway.app"]
 
 
+@pytest.mark.parametrize("host", REACHABLE)
+def test_open_metrics_refuse_a_gateway_others_can_reach(base: Settings, host: str) -> None:
+    with pytest.raises(StartupRefused, match="AITOPUP_METRICS_TOKEN") as refused:
+        check_startup(_without_token(base), host=host)
+    assert "\n" not in str(refused.value)
+    assert f"bind {host}:" in str(refused.value)
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_open_metrics_on_loopback_start(base: Settings, host: str) -> None:
+    check_startup(_without_token(base), host=host)
+
+
+def test_without_metrics_no_token_is_needed(base: Settings) -> None:
+    check_startup(_without_token(base).model_copy(update={"metrics": False}), host="0.0.0.0")
+
+
 @pytest.fixture
 def serve_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """``aitopup serve`` up to uvicorn.run, which only records what it was given."""
     monkeypatch.chdir(tmp_path)  # no .env of this checkout
     monkeypatch.setenv("AITOPUP_KEY_PEPPER", TEST_PEPPER)
     monkeypatch.setenv("AITOPUP_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("AITOPUP_METRICS_TOKEN", METRICS_TOKEN)
     monkeypatch.setattr(logs, "configure_logging", lambda level: None)
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: runs.append(kwargs))
@@ -80,6 +106,23 @@ def test_serve_refuses_private_webhook_urls_on_all_interfaces(
     assert "bind 127.0.0.1" in err
     assert cli.main(["serve", "--host", "127.0.0.1"]) == 0
     assert len(serve_env) == 1
+
+
+def test_serve_refuses_open_metrics_on_all_interfaces(
+    serve_env: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("AITOPUP_METRICS_TOKEN")
+    assert cli.main(["serve", "--host", "0.0.0.0"]) == 2
+    assert serve_env == []  # the gateway never started
+    err = capsys.readouterr().err
+    assert err.startswith("aitopup serve: AITOPUP_METRICS_TOKEN")
+    assert len(err.strip().splitlines()) == 1
+    assert cli.main(["serve", "--host", "127.0.0.1"]) == 0  # `make run`, tests: as before
+    monkeypatch.setenv("AITOPUP_METRICS", "false")
+    assert cli.main(["serve", "--host", "0.0.0.0"]) == 0
+    assert len(serve_env) == 2
 
 
 def test_serve_hands_uvicorn_the_gateways_bounds(

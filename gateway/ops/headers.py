@@ -1,12 +1,22 @@
-"""Security headers on every dashboard page and on ``/docs``: one ASGI middleware, one policy.
+"""Security headers on every HTML page the gateway serves: one ASGI middleware, one policy.
+
+What gets them is decided by the reply, not by where a page lives: any response of type
+``text/html`` (the dashboard, the API explorer at ``/docs``, the staging sandbox checkout page,
+an HTML page added later), and anything under ``PREFIXES`` (the dashboard's streams and assets
+too). Every response gets ``X-Content-Type-Options: nosniff``: a JSON reply is never read as a
+page either.
 
 The Content-Security-Policy allows no inline script (``script-src 'self'``: the dashboard's
 scripts are files it serves), no framing, no ``<base>``, and forms that post only here.
-``DIRECTIVES_BY_PREFIX`` is the one place to widen a directive for one part of the site (the
-API explorer at ``/docs`` may need inline styles).
+``DIRECTIVES_BY_PREFIX`` is the one place to widen a directive for one part of the site. A page
+that sets its own ``Referrer-Policy`` keeps it (the sandbox checkout's ``no-referrer``: its
+token is in its URL).
 """
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..billing import sandbox
 
 __all__ = ["DIRECTIVES", "DIRECTIVES_BY_PREFIX", "PREFIXES", "SecurityHeaders", "policy_for"]
 
@@ -31,7 +41,14 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # a stylesheet plus properties set from script, which style-src 'self' allows; a browser
     # test runs it under this policy and fails on any violation (tests/browser/test_docs_*).
     "/docs": {},
+    # One inline stylesheet, by its hash. Pay and Cancel post here and are redirected to the
+    # merchant's own success and cancel pages, and browsers hold form-action to the redirect's
+    # target as well: any web origin, as Stripe's hosted page sends the payer anywhere too.
+    sandbox.PATH: {"style-src": sandbox.STYLE_SOURCE, "form-action": "'self' https: http:"},
 }
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_DEFAULT_REFERRER = b"same-origin"
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -51,6 +68,10 @@ def _covered(path: str) -> bool:
     return any(_under(path, p) for p in PREFIXES)
 
 
+def _is_html(headers: Headers) -> bool:
+    return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/html"
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,21 +84,31 @@ class SecurityHeaders:
             found = self._policies[key] = policy_for(path).encode()
         return found
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _covered(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        ours = [
-            (b"content-security-policy", self._policy(scope["path"])),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
+    def _page_headers(self, path: str, referrer: str | None) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"content-security-policy", self._policy(path)),
+            _NOSNIFF,
+            (b"referrer-policy", referrer.encode() if referrer else _DEFAULT_REFERRER),
             (b"x-frame-options", b"DENY"),
         ]
-        names = {name for name, _ in ours}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        covered = _covered(path)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [h for h in message.get("headers", ()) if h[0].lower() not in names]
+                raw = list(message.get("headers", ()))
+                headers = Headers(raw=raw)
+                if covered or _is_html(headers):
+                    ours = self._page_headers(path, headers.get("referrer-policy"))
+                else:
+                    ours = [_NOSNIFF]
+                names = {name for name, _ in ours}
+                kept = [h for h in raw if h[0].lower() not in names]
                 message["headers"] = [*kept, *ours]
             await send(message)
 

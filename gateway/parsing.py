@@ -1,4 +1,10 @@
-"""Turning untrusted request bytes into validated models, with an envelope for every refusal."""
+"""Turning untrusted request bytes into validated models, with an envelope for every refusal.
+
+The one set of rules for a request body, whichever door it comes through (the REST routes, the
+MCP door at ``/mcp``, the dashboard's forms): at most a given size, never trusting
+``Content-Length`` alone (3004); JSON with no key repeated in an object (3101) and nested at most
+``MAX_DEPTH`` levels (3102). Instants inside are ``timestamps.Instant``, bounded 1970..9999.
+"""
 
 import json
 import re
@@ -7,10 +13,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from ..codes import Code
-from ..envelope import ApiError, validation_details
+from .codes import Code
+from .envelope import ApiError, validation_details
 
-__all__ = ["check_cursor", "read_json", "read_query"]
+__all__ = ["MAX_DEPTH", "check_cursor", "decode_json", "read_capped", "read_json", "read_query"]
+
+# Far more than any body the gateway takes needs (a key's policy with its limits is four levels,
+# an MCP call adds three around its arguments), far less than what overflows a recursive parser
+# or validator downstream (a 500, not a refusal).
+MAX_DEPTH = 32
+_TOO_DEEP = object()
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,7 +40,45 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value``, without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        if level > MAX_DEPTH:
+            return level
+        deepest = max(deepest, level)
+        pending.extend((child, level) for child in children)
+    return deepest
+
+
+def decode_json(raw: bytes) -> Any:
+    """The decoded document, or ``ApiError`` with the rule it breaks."""
+    try:
+        decoded = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise ApiError(Code.DUPLICATE_JSON_KEY) from None
+    except RecursionError:  # nested past what the decoder itself can hold
+        decoded = _TOO_DEEP
+    except ValueError:
+        raise ApiError(Code.INVALID_JSON) from None
+    if decoded is _TOO_DEEP or _depth(decoded) > MAX_DEPTH:
+        raise ApiError(
+            Code.JSON_TOO_DEEP,
+            f"Request body nests arrays and objects more than {MAX_DEPTH} levels deep",
+        )
+    return decoded
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(Code.BODY_TOO_LARGE, f"Request body larger than {limit} bytes")
@@ -51,13 +101,7 @@ async def read_json(
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE)
-    raw = await _read_capped(request, limit)
-    try:
-        decoded = json.loads(raw, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
-        raise ApiError(Code.DUPLICATE_JSON_KEY) from None
-    except (ValueError, RecursionError):
-        raise ApiError(Code.INVALID_JSON) from None
+    decoded = decode_json(await read_capped(request, limit))
     if not isinstance(decoded, dict):
         raise ApiError(Code.INVALID_JSON, "Request body must be a JSON object")
     try:
