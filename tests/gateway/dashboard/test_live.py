@@ -2,6 +2,7 @@
 after its lifetime, ``signed-out`` within a poll when the session goes, caps per user and per
 process; and one poll of the store serves every stream of the process."""
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,8 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from sqlalchemy import update
+
+from gateway.clock import utcnow
 from gateway.dashboard import figures, live
+from gateway.dashboard.context import COOKIE
 from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import DashboardSession, table_of
 from tests.fixtures.core import live_server, make_settings, wait_until
 from tests.gateway.dashboard.conftest import csrf_of, sign_up_on
 
@@ -85,6 +92,50 @@ async def test_a_signed_out_session_ends_its_stream_within_a_poll(root: str) -> 
         assert rest == ["event: signed-out"]
         assert took < 3.0  # one poll (1 s), not the heartbeat's 15 s
         assert (await client.get("/live")).status_code == 303
+
+
+async def test_a_session_ended_through_another_process_or_expired_ends_its_stream(
+    root: str, settings: Settings, db: Database
+) -> None:
+    async with live_server(settings) as elsewhere:
+        # Signed out through another gateway process: this one learns it from the store.
+        async with _signed_in(root) as client, AsyncExitStack() as stack:
+            token = csrf_of((await client.get("/")).text)
+            lines = await _opened(stack, client)
+            async with httpx.AsyncClient(
+                base_url=f"{elsewhere}/dashboard", cookies=client.cookies
+            ) as other:
+                assert (
+                    await other.post("/sign-out", data={"csrf_token": token})
+                ).status_code == 303
+            ended = time.monotonic()
+            assert [line async for line in lines] == ["event: signed-out"]
+            assert time.monotonic() - ended < 3.0
+    # Expired: the session's row says so, nothing else happens.
+    sessions = table_of(DashboardSession)
+    async with _signed_in(root) as client, AsyncExitStack() as stack:
+        lines = await _opened(stack, client)
+        id_hash = hashlib.sha256(client.cookies[COOKIE].encode()).hexdigest()
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id_hash == id_hash).values(expires_at=utcnow())
+            )
+        ended = time.monotonic()
+        assert [line async for line in lines] == ["event: signed-out"]
+        assert time.monotonic() - ended < 3.0
+
+
+async def test_switching_environment_ends_the_stream_for_a_fresh_one(root: str) -> None:
+    async with _signed_in(root) as client, AsyncExitStack() as stack:
+        token = csrf_of((await client.get("/")).text)
+        lines = await _opened(stack, client)
+        switched = await client.post("/env", data={"env": "live", "csrf_token": token})
+        assert switched.status_code == 303
+        ended = time.monotonic()
+        assert [line async for line in lines] == []  # the end, and the browser reconnects
+        assert time.monotonic() - ended < 3.0
+        fresh = await _opened(stack, client)
+        assert fresh is not None
 
 
 async def test_one_poll_serves_every_stream_of_a_view(
