@@ -96,20 +96,21 @@ async def test_a_signed_out_session_ends_its_stream_within_a_poll(root: str) -> 
 async def test_a_session_ended_through_another_process_or_expired_ends_its_stream(
     root: str, settings: Settings, db: Database
 ) -> None:
-    async with live_server(settings) as elsewhere:
-        # Signed out through another gateway process: this one learns it from the store.
-        async with _signed_in(root) as client, AsyncExitStack() as stack:
-            token = csrf_of((await client.get("/")).text)
-            lines = await _opened(stack, client)
-            async with httpx.AsyncClient(
-                base_url=f"{elsewhere}/dashboard", cookies=client.cookies
-            ) as other:
-                assert (
-                    await other.post("/sign-out", data={"csrf_token": token})
-                ).status_code == 303
-            ended = time.monotonic()
-            assert [line async for line in lines] == ["event: signed-out"]
-            assert time.monotonic() - ended < 3.0
+    # Signed out through another gateway process: this one learns it from the store.
+    async with (
+        live_server(settings) as elsewhere,
+        _signed_in(root) as client,
+        AsyncExitStack() as stack,
+    ):
+        token = csrf_of((await client.get("/")).text)
+        lines = await _opened(stack, client)
+        async with httpx.AsyncClient(
+            base_url=f"{elsewhere}/dashboard", cookies=client.cookies
+        ) as other:
+            assert (await other.post("/sign-out", data={"csrf_token": token})).status_code == 303
+        ended = time.monotonic()
+        assert [line async for line in lines] == ["event: signed-out"]
+        assert time.monotonic() - ended < 3.0
     # Expired: the session's row says so, nothing else happens.
     sessions = table_of(DashboardSession)
     async with _signed_in(root) as client, AsyncExitStack() as stack:
