@@ -16,6 +16,8 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from .api import PREFIX, admin, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
+from .dashboard.hub import LiveHub
+from .dashboard.hub import state as live_state
 from .envelope import HANDLERS
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
@@ -83,8 +85,14 @@ def create_app(settings: Settings) -> Starlette:
             # out of the collector's sight, a full collection no longer walks it (50 ms, a p99
             # stall).
             gc.freeze()
-            async with mcp.running():  # the MCP door's sessions, inside the app's lifespan
-                yield {"services": svc}
+            hub = LiveHub(
+                svc.db,
+                per_user=settings.live_streams_per_user,
+                per_process=settings.live_streams_per_process,
+            )
+            # The MCP door's sessions and the dashboard's live streams, inside the lifespan.
+            async with mcp.running(), hub.running():
+                yield {"services": svc, **live_state(hub)}
 
     backend = ApiKeyBackend(pepper)
     app = Starlette(

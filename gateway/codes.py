@@ -26,6 +26,7 @@ class Code(IntEnum):
     AUTH_REVOKED = 2004
     ENV_NOT_ALLOWED = 2005
     API_KEY_NOT_FOUND = 2006
+    ORIGIN_NOT_ALLOWED = 2007
 
     ADMIN_DISABLED = 2101
     ADMIN_TOKEN_MISSING = 2102
@@ -36,6 +37,7 @@ class Code(IntEnum):
     ADMIN_RATE_LIMITED = 2202
     AUTH_HEADER_REPEATED = 2203
     REDEMPTION_RATE_LIMITED = 2204
+    LIVE_STREAMS_LIMITED = 2205
 
     KEY_SCOPE_MISSING = 2301
     KEY_EXPIRED = 2302
@@ -135,6 +137,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.AUTH_REVOKED: CodeInfo(401, "API key revoked"),
     Code.ENV_NOT_ALLOWED: CodeInfo(403, "Not available with this key's environment"),
     Code.API_KEY_NOT_FOUND: CodeInfo(404, "API key not found"),
+    Code.ORIGIN_NOT_ALLOWED: CodeInfo(
+        403, "Requests from this browser origin are not accepted: see AITOPUP_MCP_ALLOWED_ORIGINS"
+    ),
     Code.ADMIN_DISABLED: CodeInfo(403, "Admin API is off: set AITOPUP_ADMIN_TOKEN to enable it"),
     Code.ADMIN_TOKEN_MISSING: CodeInfo(
         401, "Missing admin token: send Authorization: Bearer <AITOPUP_ADMIN_TOKEN>"
@@ -152,6 +157,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.AUTH_HEADER_REPEATED: CodeInfo(400, "Send exactly one Authorization header"),
     Code.REDEMPTION_RATE_LIMITED: CodeInfo(
         429, "Too many redemption attempts for this merchant; see Retry-After"
+    ),
+    Code.LIVE_STREAMS_LIMITED: CodeInfo(
+        429, "Too many live streams open for this user or on this server; see Retry-After"
     ),
     Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
     Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),

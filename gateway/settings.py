@@ -1,6 +1,7 @@
 """Runtime settings, read from ``AITOPUP_*`` environment variables and ``.env``."""
 
 import functools
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +95,17 @@ class Settings(BaseSettings):
     # back. Live orders expire with their Stripe Checkout Session instead.
     sandbox_order_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
+    # Browser origins (``scheme://host[:port]``, comma-separated) whose requests ``/mcp``
+    # serves, besides ``public_base_url``'s; a request with any other ``Origin`` header gets 403
+    # (DNS rebinding, as the MCP transport asks). A request without one (not from a browser) is
+    # served.
+    mcp_allowed_origins: str = ""
+    # Open live streams of the dashboard (``/dashboard/live``) per signed-in user and per gateway
+    # process; past either a new stream gets 429 and the page retries later. The process's cap
+    # sits well below ``server_limit_concurrency``, so streams never take every connection.
+    live_streams_per_user: int = Field(default=5, ge=1)
+    live_streams_per_process: int = Field(default=200, ge=1)
+
     # Anyone may create a merchant account on the dashboard's sign-up page; off, only
     # operators make merchants and invite users (``aitopup users invite``, the admin API).
     signup_open: bool = True
@@ -159,6 +171,11 @@ class Settings(BaseSettings):
         return max(1, min(share, self.webhook_max_connections))
 
     @property
+    def mcp_origins(self) -> frozenset[str]:
+        """The browser origins ``/mcp`` serves, each as ``scheme://host[:port]`` in lower case."""
+        return _origins(self.mcp_allowed_origins, self.public_base_url)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -167,3 +184,12 @@ class Settings(BaseSettings):
 def _schedule(text: str) -> tuple[float, ...]:
     """Parsed once: every delivery attempt reads it."""
     return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+@functools.lru_cache(maxsize=16)
+def _origins(listed: str, public_base_url: str | None) -> frozenset[str]:
+    found = {part.strip().rstrip("/").lower() for part in listed.split(",") if part.strip()}
+    if public_base_url:
+        parts = urlsplit(public_base_url)
+        found.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return frozenset(found)

@@ -106,6 +106,9 @@ def test_the_proxy_bounds_every_client() -> None:
     assert _directives(text, "client_max_body_size") == ["1m"]
     assert _directives(text, "limit_conn") == ["per_client_conn 64"]
     assert _directives(text, "limit_req") == ["zone=per_client_req burst=400 nodelay"]
+    # Both count a client as the gateway does: an IPv6 client by its /64 (run below).
+    for zone in _directives(text, "limit_conn_zone") + _directives(text, "limit_req_zone"):
+        assert zone.startswith("$aitopup_client "), zone
     assert _directives(text, "proxy_pass") == ["http://gateways"]
     assert "proxy_request_buffering off" not in text  # bodies are read whole before the gateway
     # Below the gateway's own limit, so the proxy's refusal (an envelope) comes first.
@@ -146,8 +149,11 @@ def render(text: str, **values: str) -> str:
 
 
 @asynccontextmanager
-async def running_proxy(folder: Path, upstream: int, **values: str) -> AsyncIterator[int]:
-    """The real nginx with the repo's config in front of the gateway on ``upstream``; its port."""
+async def running_proxy(
+    folder: Path, upstream: int, *, http_extra: str = "", **values: str
+) -> AsyncIterator[int]:
+    """The real nginx with the repo's config in front of the gateway on ``upstream``; its port.
+    ``http_extra``: directives added at the top of the ``http`` block."""
     assert NGINX is not None
     port = free_port()
     seconds = f"{DEADLINE:g}s"
@@ -161,6 +167,8 @@ async def running_proxy(folder: Path, upstream: int, **values: str) -> AsyncIter
         send_timeout=seconds,
         **values,
     )
+    assert text.count("\nhttp {\n") == 1
+    text = text.replace("\nhttp {\n", "\nhttp {\n" + http_extra, 1)
     (folder / "nginx.conf").write_text(text)
     # As root, nginx would hand its workers to nobody, who cannot reach a test's folder.
     options = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
@@ -341,3 +349,39 @@ async def test_the_proxy_limits_each_client_and_answers_with_envelopes(
             status, envelope = await _ask(port, asked.encode())
             assert (status, envelope["code"], envelope["data"]) == (404, 3007, None), path
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", envelope["timestamp"])
+
+
+@needs_nginx
+async def test_the_proxy_counts_an_ipv6_client_by_its_64(
+    tmp_path: Path, gateway: uvicorn.Server
+) -> None:
+    # The client's address taken from a header, so one test can be many IPv6 clients.
+    realip = "    set_real_ip_from 127.0.0.1;\n    real_ip_header X-Test-Client;\n"
+    async with running_proxy(
+        tmp_path, gateway.config.port, http_extra=realip, limit_conn="per_client_conn 4"
+    ) as port:
+
+        def stalled(client: str) -> bytes:
+            return (
+                f"POST /healthz HTTP/1.1\r\nHost: proxy\r\nX-Test-Client: {client}\r\n"
+                "Content-Length: 9\r\n\r\n{"
+            ).encode()
+
+        # Four requests in progress from four addresses of one /64.
+        held = asyncio.gather(
+            *(_hold(port, stalled(f"2001:db8:1:2::{n}"), b"", 0) for n in range(1, 5))
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ask(client: str) -> httpx.Response:
+                return await http.get("/healthz", headers={"X-Test-Client": client})
+
+            async def refused() -> bool:
+                # A fifth address of the same /64 is the same client: refused.
+                return (await ask("2001:db8:1:2:ffff:ffff:ffff:ffff")).status_code == 429
+
+            await wait_until(refused, within=DEADLINE)
+            # Another /64, and an IPv4 client, are others: answered.
+            assert (await ask("2001:db8:1:3::1")).status_code == 200
+            assert (await ask("192.0.2.7")).status_code == 200
+        await held

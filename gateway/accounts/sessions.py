@@ -9,6 +9,7 @@ so a page view is not a write. Sign-in always makes a new id; sign-out deletes t
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "anonymous_csrf",
     "create",
     "end",
+    "holders",
     "load",
     "new_id",
     "switch_env",
@@ -140,6 +142,21 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
         row.wallet_id,
         int(row.low_balance_threshold_cents),
     )
+
+
+async def holders(db: Database, id_hashes: Collection[str]) -> set[tuple[str, str, str]]:
+    """``(id_hash, env, merchant_id)`` for every live session among ``id_hashes`` and every
+    merchant its user belongs to, in one statement: what open live streams are checked against.
+    The last use is not written: a stream is not a visit."""
+    if not id_hashes:
+        return set()
+    stmt = (
+        select(_S.c.id_hash, _S.c.env, _MU.c.merchant_id)
+        .join(_MU, _MU.c.user_id == _S.c.user_id)
+        .where(_S.c.id_hash.in_(sorted(id_hashes)), _S.c.expires_at > utcnow())
+    )
+    async with db.read() as conn:
+        return {(row[0], row[1], row[2]) for row in (await conn.execute(stmt)).all()}
 
 
 async def end(db: Database, session_id: str) -> None:

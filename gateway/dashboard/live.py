@@ -1,81 +1,91 @@
 """Live updates for the overview by server-sent events (``GET /dashboard/live``).
 
 The stream reads the store, never this process's memory, so a top-up sent through any gateway
-process, or a delivery made by any worker, shows up: every ``POLL_SECONDS`` one cheap statement
-(``figures.fingerprint``) says whether anything the overview shows may have changed, and only
-then are its regions rendered again and sent (event ``update``: region name → HTML, the same
-partial templates as the page). A stream is bounded: a comment every ``HEARTBEAT_SECONDS`` keeps
-proxies from timing it out, the session is checked again every ``SESSION_RECHECK_SECONDS`` (a
-signed-out session gets ``signed-out`` and the end), and after ``MAX_LIFETIME_SECONDS`` it ends,
-so a stopping server never waits long on it; the browser's EventSource reconnects by itself, and
-the first event of every stream is the whole current state. It ends as soon as the client goes.
+process, or a delivery made by any worker, shows up: the process's one poll (``hub.LiveHub``)
+says when what the overview shows may have changed, renders its regions once for every stream of
+that view and wakes them (event ``update``: region name → HTML, the same partial templates as
+the page). A stream is bounded: at most ``live_streams_per_user`` a user and
+``live_streams_per_process`` a process (past either: 429, ``LIVE_STREAMS_LIMITED``, with
+``Retry-After``); a comment every ``HEARTBEAT_SECONDS`` keeps proxies from timing it out; a
+signed-out or expired session gets ``signed-out`` and the end within a poll; and after
+``MAX_LIFETIME_SECONDS`` it ends, so a stopping server never waits long on it. The browser's
+EventSource reconnects by itself, and the first event of every stream is the whole current
+state. It ends as soon as the client goes.
 """
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
-from ..accounts import sessions
-from ..services import services
-from . import figures, overview
+from ..envelope import error_response
+from ..outcome import ApiError
 from .context import require_viewer, visit
+from .hub import LiveHub, Stream, hub_of
 
-__all__ = ["HEARTBEAT_SECONDS", "MAX_LIFETIME_SECONDS", "POLL_SECONDS", "routes"]
+__all__ = ["HEARTBEAT_SECONDS", "MAX_LIFETIME_SECONDS", "routes"]
 
-POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
-SESSION_RECHECK_SECONDS = 15.0
 MAX_LIFETIME_SECONDS = 60.0
 RETRY_MS = 1000
 
 
-def _event(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+class _Joined(StreamingResponse):
+    """Leaves the hub however the response ends, even if its body never started."""
+
+    def __init__(self, hub: LiveHub, stream: Stream) -> None:
+        super().__init__(
+            _events(hub, stream),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self._hub = hub
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.leave(self._stream)
+
+
+async def _events(hub: LiveHub, stream: Stream) -> AsyncIterator[bytes]:
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    first = await hub.first(stream)
+    if first:
+        yield first
+    deadline = time.monotonic() + MAX_LIFETIME_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            await asyncio.wait_for(stream.wake.wait(), timeout=min(HEARTBEAT_SECONDS, left))
+        except TimeoutError:
+            if deadline - time.monotonic() > 0:
+                yield b": keep-alive\n\n"
+            continue
+        stream.wake.clear()
+        if stream.last is not None:
+            if stream.last:
+                yield stream.last
+            return
+        if stream.update is not None:
+            update, stream.update = stream.update, None
+            yield update
 
 
 async def stream(request: Request) -> Response:
     viewer = await require_viewer(request)
-    session_id = (await visit(request)).session_id
-    db = services(request).db
-    caller = viewer.caller
-
-    async def events() -> AsyncIterator[bytes]:
-        yield f"retry: {RETRY_MS}\n\n".encode()
-        started = checked = beat = time.monotonic()
-        seen: tuple[Any, ...] | None = None
-        while time.monotonic() - started < MAX_LIFETIME_SECONDS:
-            if await request.is_disconnected():
-                return
-            now = time.monotonic()
-            if now - checked >= SESSION_RECHECK_SECONDS:
-                checked = now
-                session = await sessions.load(db, session_id)
-                if session is None:
-                    yield _event("signed-out", {})
-                    return
-                if session.env != viewer.env:  # switched in another tab: start again
-                    return
-            found = await figures.fingerprint(db, caller)
-            if found != seen:
-                seen = found
-                beat = now
-                yield _event("update", await overview.fragments(db, caller))
-            elif now - beat >= HEARTBEAT_SECONDS:
-                beat = now
-                yield b": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    session = (await visit(request)).session
+    assert session is not None  # require_viewer found it
+    hub = hub_of(request)
+    try:
+        joined = hub.join(viewer.user_id, session.id_hash, viewer.caller)
+    except ApiError as refused:
+        return error_response(refused)
+    return _Joined(hub, joined)
 
 
 routes: list[BaseRoute] = [Route("/live", stream, methods=["GET"])]

@@ -5,13 +5,20 @@ any request and nothing lives between them (scale-out stays "any number of state
 processes"). Every request must carry ``Authorization: Bearer ak_…``, authenticated by
 ``auth.authenticate_key`` as the REST door is (the lockout, then ``callers.authenticate``);
 a request without a valid key is refused before the MCP server sees it, HTTP 401 (or 429, 400)
-with the envelope and its code, as MCP's authorization asks of an HTTP server. A POST's body is
-then read and decoded under the REST routes' rules (``gateway.parsing``: its size, no repeated
-key, a bounded depth) before the fast path or the SDK sees it; a body that breaks one is
-answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the envelope
-with the rule's code. The SDK's DNS
-rebinding check is left off: it guards servers that trust whoever reaches them, and this one
-trusts nothing but the key.
+with the envelope and its code, as MCP's authorization asks of an HTTP server.
+
+Only POST is served: the server sends nothing unsolicited, so ``GET`` (a stream that would stay
+open for as long as the client likes) and every other method get 405 with ``Allow: POST``, as
+the transport allows, before the key is even looked at. A request with an ``Origin`` header (a
+browser's) is served only when that origin is allowed (``Settings.mcp_origins``), else 403: the
+transport's defence against DNS rebinding. The SDK's own check (``TransportSecuritySettings``)
+is not used for it: it also requires a list of every Host name the gateway is reached by, answers
+in plain text rather than the envelope, and would not see the tool calls ``_fastpath`` answers.
+
+A POST's body is then read and decoded under the REST routes' rules (``gateway.parsing``: its
+size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
+breaks one is answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the
+envelope with the rule's code.
 """
 
 import json
@@ -130,6 +137,9 @@ class McpHttp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = HTTPConnection(scope)
         try:
+            _check_origin(conn)
+            if scope["method"] != "POST":
+                raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
         except ApiError as refused:
             if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
@@ -143,9 +153,6 @@ class McpHttp:
         async def call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
             return await call_tool(self._enter, request, name, arguments)
 
-        if scope["method"] != "POST":
-            await self._manager.handle_request(scope, receive, send)
-            return
         try:
             body = await read_capped(request, self._max_body_bytes)
             decoded = decode_json(body) if reads_json(scope) else None
@@ -155,3 +162,13 @@ class McpHttp:
         if takes(scope) and await answer_tool_call(decoded, send, call=call):
             return
         await self._manager.handle_request(scope, _replaying(body, receive), send)
+
+
+def _check_origin(conn: HTTPConnection) -> None:
+    """No ``Origin`` (not a browser), or exactly one that is allowed; else 403."""
+    origins = conn.headers.getlist("origin")
+    if not origins:
+        return
+    allowed = services(conn).settings.mcp_origins
+    if len(origins) > 1 or origins[0].strip().rstrip("/").lower() not in allowed:
+        raise ApiError(Code.ORIGIN_NOT_ALLOWED)

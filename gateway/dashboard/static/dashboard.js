@@ -33,21 +33,38 @@ document.addEventListener("submit", function (event) {
 });
 
 // Regions marked data-live="name" are replaced by the server's fragments of the same name.
+// A stream refused (too many open: 429) or lost for good is opened again after a pause; one that
+// merely ended is reopened by the EventSource itself.
 (function () {
   var regions = document.querySelectorAll("[data-live]");
   if (!regions.length || !window.EventSource) return;
-  var stream = new EventSource("/dashboard/live");
-  stream.addEventListener("update", function (event) {
-    var fragments = JSON.parse(event.data);
-    regions.forEach(function (region) {
-      var html = fragments[region.getAttribute("data-live")];
-      if (typeof html === "string" && region.innerHTML !== html) region.innerHTML = html;
+  var stream = null;
+  var gone = false;
+  function open() {
+    if (gone) return;
+    stream = new EventSource("/dashboard/live");
+    stream.addEventListener("update", function (event) {
+      var fragments = JSON.parse(event.data);
+      regions.forEach(function (region) {
+        var html = fragments[region.getAttribute("data-live")];
+        if (typeof html === "string" && region.innerHTML !== html) region.innerHTML = html;
+      });
+      document.body.setAttribute("data-live-at", String(Date.now()));
     });
-    document.body.setAttribute("data-live-at", String(Date.now()));
+    stream.addEventListener("signed-out", function () {
+      gone = true;
+      stream.close();
+      window.location.assign("/dashboard/sign-in");
+    });
+    stream.addEventListener("error", function () {
+      if (stream.readyState === EventSource.CLOSED) {
+        window.setTimeout(open, 20000 + Math.random() * 20000);
+      }
+    });
+  }
+  open();
+  window.addEventListener("pagehide", function () {
+    gone = true;
+    if (stream) stream.close();
   });
-  stream.addEventListener("signed-out", function () {
-    stream.close();
-    window.location.assign("/dashboard/sign-in");
-  });
-  window.addEventListener("pagehide", function () { stream.close(); });
 })();

@@ -1,16 +1,24 @@
 """The live stream (server-sent events) is bounded: a first update at once, heartbeats, an end
-after its lifetime, and ``signed-out`` when the session goes; all read from the store."""
+after its lifetime, ``signed-out`` within a poll when the session goes, caps per user and per
+process; and one poll of the store serves every stream of the process."""
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from gateway.dashboard import live
+from gateway.clock import utcnow
+from gateway.dashboard import figures, live
+from gateway.dashboard.context import COOKIE
 from gateway.settings import Settings
-from tests.fixtures.core import live_server
+from gateway.store.db import Database
+from gateway.store.models import DashboardSession, table_of
+from tests.fixtures.core import live_server, make_settings, wait_until
 from tests.gateway.dashboard.conftest import csrf_of, sign_up_on
 
 
@@ -35,8 +43,18 @@ async def _events(stream: httpx.Response) -> AsyncIterator[str]:
                 yield event.strip().splitlines()[0]
 
 
+async def _opened(stack: AsyncExitStack, client: httpx.AsyncClient) -> AsyncIterator[str]:
+    """A stream held open until ``stack`` closes, its first update read; its further events
+    (keep the iterator: dropping it closes the stream)."""
+    stream = await stack.enter_async_context(client.stream("GET", "/live"))
+    assert stream.status_code == 200, await stream.aread()
+    lines = _events(stream)
+    assert (await anext(lines)).startswith("retry:")
+    assert await anext(lines) == "event: update"
+    return lines
+
+
 async def test_the_stream_is_bounded(root: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live, "POLL_SECONDS", 0.05)
     monkeypatch.setattr(live, "HEARTBEAT_SECONDS", 0.2)
     monkeypatch.setattr(live, "MAX_LIFETIME_SECONDS", 1.0)
     async with _signed_in(root) as client:
@@ -53,24 +71,129 @@ async def test_the_stream_is_bounded(root: str, monkeypatch: pytest.MonkeyPatch)
     assert 1.0 <= took < 5.0
 
 
-async def test_a_signed_out_session_ends_its_stream(
-    root: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(live, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(live, "SESSION_RECHECK_SECONDS", 0.1)
+async def test_a_signed_out_session_ends_its_stream_within_a_poll(root: str) -> None:
     async with _signed_in(root) as client:
         token = csrf_of((await client.get("/")).text)
         async with client.stream("GET", "/live") as stream:
             lines = _events(stream)
             assert (await anext(lines)).startswith("retry:")
             assert await anext(lines) == "event: update"
-            # Signed out elsewhere (another tab): the stream says so and ends.
+            # Signed out elsewhere (another tab): the stream says so and ends, at once.
             async with httpx.AsyncClient(
                 base_url=f"{root}/dashboard", cookies=client.cookies
             ) as other:
                 assert (
                     await other.post("/sign-out", data={"csrf_token": token})
                 ).status_code == 303
+            signed_out = time.monotonic()
             rest = [line async for line in lines]
+            took = time.monotonic() - signed_out
         assert rest == ["event: signed-out"]
+        assert took < 3.0  # one poll (1 s), not the heartbeat's 15 s
         assert (await client.get("/live")).status_code == 303
+
+
+async def test_a_session_ended_through_another_process_or_expired_ends_its_stream(
+    root: str, settings: Settings, db: Database
+) -> None:
+    # Signed out through another gateway process: this one learns it from the store.
+    async with (
+        live_server(settings) as elsewhere,
+        _signed_in(root) as client,
+        AsyncExitStack() as stack,
+    ):
+        token = csrf_of((await client.get("/")).text)
+        lines = await _opened(stack, client)
+        async with httpx.AsyncClient(
+            base_url=f"{elsewhere}/dashboard", cookies=client.cookies
+        ) as other:
+            assert (await other.post("/sign-out", data={"csrf_token": token})).status_code == 303
+        ended = time.monotonic()
+        assert [line async for line in lines] == ["event: signed-out"]
+        assert time.monotonic() - ended < 3.0
+    # Expired: the session's row says so, nothing else happens.
+    sessions = table_of(DashboardSession)
+    async with _signed_in(root) as client, AsyncExitStack() as stack:
+        lines = await _opened(stack, client)
+        id_hash = hashlib.sha256(client.cookies[COOKIE].encode()).hexdigest()
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id_hash == id_hash).values(expires_at=utcnow())
+            )
+        ended = time.monotonic()
+        assert [line async for line in lines] == ["event: signed-out"]
+        assert time.monotonic() - ended < 3.0
+
+
+async def test_switching_environment_ends_the_stream_for_a_fresh_one(root: str) -> None:
+    async with _signed_in(root) as client, AsyncExitStack() as stack:
+        token = csrf_of((await client.get("/")).text)
+        lines = await _opened(stack, client)
+        switched = await client.post("/env", data={"env": "live", "csrf_token": token})
+        assert switched.status_code == 303
+        ended = time.monotonic()
+        assert [line async for line in lines] == []  # the end, and the browser reconnects
+        assert time.monotonic() - ended < 3.0
+        fresh = await _opened(stack, client)
+        assert fresh is not None
+
+
+async def test_one_poll_serves_every_stream_of_a_view(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[None] = []
+    fingerprint = figures.fingerprint
+
+    async def counted(*args: Any) -> tuple[Any, ...]:
+        asked.append(None)
+        return await fingerprint(*args)
+
+    monkeypatch.setattr(figures, "fingerprint", counted)
+    settings = make_settings(database_url, redis_url, live_streams_per_user=20)
+    async with live_server(settings) as url, _signed_in(url) as client, AsyncExitStack() as stack:
+        held = [await _opened(stack, client) for _ in range(12)]
+        asked.clear()
+        began = time.monotonic()
+
+        async def polled_twice() -> bool:
+            return time.monotonic() - began >= 2.5
+
+        await wait_until(polled_twice, within=5, interval=0.1)
+        # Twelve streams each reading every second would have asked about 30 times.
+        assert 1 <= len(asked) <= 4
+        assert len(held) == 12
+
+
+async def test_streams_are_capped_per_user_and_per_process(
+    database_url: str, redis_url: str
+) -> None:
+    settings = make_settings(
+        database_url, redis_url, live_streams_per_user=2, live_streams_per_process=3
+    )
+    async with (
+        live_server(settings) as url,
+        _signed_in(url) as alice,
+        _signed_in(url) as bob,
+        _signed_in(url) as carol,
+        AsyncExitStack() as stack,
+    ):
+        held = [await _opened(stack, alice)]
+        second = AsyncExitStack()
+        held.append(await _opened(second, alice))
+        over = await alice.get("/live")
+        assert over.status_code == 429
+        assert over.headers["retry-after"] == "30"
+        envelope = over.json()
+        assert (envelope["success"], envelope["code"]) == (False, 2205)
+        held.append(await _opened(stack, bob))  # another user: the process's third
+        refused = await carol.get("/live")
+        assert (refused.status_code, refused.json()["code"]) == (429, 2205)
+        # The page itself still works past the cap.
+        assert (await carol.get("/")).status_code == 200
+        await second.aclose()  # one of Alice's ends: room for one more
+
+        async def room() -> bool:
+            async with carol.stream("GET", "/live") as stream:
+                return stream.status_code == 200
+
+        await wait_until(room, within=5)

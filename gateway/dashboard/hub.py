@@ -1,0 +1,206 @@
+"""One poll of the store for every open live stream of this process (``live``).
+
+A stream does no reading of its own: it joins the hub and waits to be woken. While any stream is
+open, one task of the process asks the store every ``POLL_SECONDS``, in one statement, whether
+the sessions behind the streams still hold (``sessions.holders``), then, once for each merchant
+and environment watched, whether what the overview shows may have changed
+(``figures.fingerprint``); only then are the regions rendered, once, and handed to every stream
+of that view. So a thousand streams of one account cost what one does, and a stream whose
+session is signed out (here or in another process), expires, or switches environment ends
+within a poll. The caps bound what is left: ``live_streams_per_user`` streams for one user and
+``live_streams_per_process`` in all; past either, ``join`` refuses with
+``LIVE_STREAMS_LIMITED``.
+"""
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from ..accounts import sessions
+from ..callers import Caller
+from ..codes import Code
+from ..outcome import ApiError
+from ..store.db import Database
+from . import figures, overview
+
+__all__ = ["POLL_SECONDS", "RETRY_AFTER_SECONDS", "LiveHub", "Stream", "event", "hub_of", "state"]
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+# What a refused stream is told to wait before it tries again.
+RETRY_AFTER_SECONDS = 30
+_STATE = "live_hub"
+
+# The view a stream shows: one render serves every stream of it.
+_View = tuple[str, str, str, int]  # merchant, env, wallet, low-balance threshold
+
+
+def event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+SIGNED_OUT = event("signed-out", {})
+
+
+def _view_of(caller: Caller) -> _View:
+    return (
+        caller.merchant_id,
+        caller.env,
+        caller.wallet_id,
+        caller.low_balance_threshold_cents,
+    )
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open stream, as the hub sees it: woken when there is something to send."""
+
+    user_id: str
+    session_hash: str
+    caller: Caller
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    update: bytes | None = None  # the latest ``update`` event not sent yet
+    last: bytes | None = None  # set: the stream ends, after sending this (if not empty)
+
+
+@dataclass(eq=False)
+class _Watched:
+    caller: Caller
+    streams: set[Stream] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    seen: tuple[Any, ...] | None = None
+    update: bytes | None = None
+
+
+class LiveHub:
+    def __init__(self, db: Database, *, per_user: int, per_process: int) -> None:
+        self._db = db
+        self._per_user = per_user
+        self._per_process = per_process
+        self._streams: set[Stream] = set()
+        self._users: Counter[str] = Counter()
+        self._views: dict[_View, _Watched] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
+
+    def join(self, user_id: str, session_hash: str, caller: Caller) -> Stream:
+        """A new stream, or ``LIVE_STREAMS_LIMITED`` past a cap; ``leave`` it when done."""
+        if (
+            self._closed
+            or len(self._streams) >= self._per_process
+            or self._users[user_id] >= self._per_user
+        ):
+            raise ApiError(
+                Code.LIVE_STREAMS_LIMITED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+        stream = Stream(user_id, session_hash, caller)
+        self._streams.add(stream)
+        self._users[user_id] += 1
+        view = _view_of(caller)
+        watched = self._views.get(view)
+        if watched is None:
+            watched = self._views[view] = _Watched(caller)
+        watched.streams.add(stream)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="dashboard-live-hub")
+        return stream
+
+    def leave(self, stream: Stream) -> None:
+        """Idempotent: a stream may end for more than one reason at once."""
+        if stream not in self._streams:
+            return
+        self._streams.discard(stream)
+        self._users[stream.user_id] -= 1
+        if self._users[stream.user_id] <= 0:
+            del self._users[stream.user_id]
+        view = _view_of(stream.caller)
+        watched = self._views.get(view)
+        if watched is not None:
+            watched.streams.discard(stream)
+            if not watched.streams:
+                del self._views[view]
+
+    async def first(self, stream: Stream) -> bytes:
+        """The whole current state of the stream's view: the last render, or a new one when the
+        view has none yet (its first stream)."""
+        watched = self._views.get(_view_of(stream.caller))
+        if watched is None:  # left meanwhile
+            return b""
+        async with watched.lock:
+            if watched.update is None:
+                watched.seen = await figures.fingerprint(self._db, watched.caller)
+                watched.update = event("update", await overview.fragments(self._db, watched.caller))
+            stream.update = None
+            return watched.update
+
+    async def _run(self) -> None:
+        while self._streams and not self._closed:
+            try:
+                await self._poll()
+            except Exception:  # the store away a moment: the streams wait, the poll goes on
+                log.exception("the dashboard's live poll failed")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _poll(self) -> None:
+        streams = list(self._streams)
+        held = await sessions.holders(self._db, {s.session_hash for s in streams})
+        signed_in = {session for session, _, _ in held}
+        for stream in streams:
+            if stream.session_hash not in signed_in:
+                self._end(stream, SIGNED_OUT)
+            elif (stream.session_hash, stream.caller.env, stream.caller.merchant_id) not in held:
+                self._end(stream, b"")  # another environment or merchant: the page reloads it
+        for watched in list(self._views.values()):
+            if not watched.streams or watched.update is None:
+                continue
+            async with watched.lock:
+                found = await figures.fingerprint(self._db, watched.caller)
+                if found == watched.seen:
+                    continue
+                watched.seen = found
+                watched.update = event("update", await overview.fragments(self._db, watched.caller))
+            for stream in watched.streams:
+                stream.update = watched.update
+                stream.wake.set()
+
+    def _end(self, stream: Stream, last: bytes) -> None:
+        stream.last = last
+        stream.wake.set()
+        self.leave(stream)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator["LiveHub"]:
+        """The hub for the app's lifespan: at its end every stream is ended and the poll
+        stopped."""
+        try:
+            yield self
+        finally:
+            self._closed = True
+            for stream in list(self._streams):
+                self._end(stream, b"")
+            if self._task is not None:
+                self._task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._task
+
+
+def hub_of(conn: HTTPConnection) -> LiveHub:
+    found: LiveHub = getattr(conn.state, _STATE)
+    return found
+
+
+def state(hub: LiveHub) -> dict[str, LiveHub]:
+    """The lifespan state that ``hub_of`` reads."""
+    return {_STATE: hub}
