@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
+from .accounts.passwords import HashSlots
 from .lockout import Lockout
 from .ratelimit import Leases
 from .settings import Settings
@@ -31,6 +32,8 @@ class Services:
     lockout: Lockout = field(default_factory=Lockout)
     # This process's batches of the keys' rate limits (their counts are in Redis).
     leases: Leases = field(default_factory=Leases)
+    # This process's bound on concurrent password hashes.
+    hashes: HashSlots = field(default_factory=HashSlots)
 
 
 @asynccontextmanager
@@ -47,6 +50,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis,
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             enqueuer=enqueuer,
+            hashes=HashSlots(settings.password_hashes_per_process),
         )
     finally:
         await enqueuer.drain()
