@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Failed authentications (a malformed, unknown or revoked key; a refused admin token),
-    # counted per client address and per key prefix over the window; past a limit every
+    # counted per client address and per pair of client and key prefix over the window (a
+    # prefix is public: its failures elsewhere never lock its owner out); past a limit every
     # attempt on it gets 429 until the window ends, the right credential too (README, Rate
     # limits).
     auth_failures_per_client: int = Field(default=60, ge=1)
