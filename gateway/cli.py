@@ -188,7 +188,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
             state = f"revoked {rfc3339(k.revoked_at)}" if k.revoked_at else "active"
             scopes = ",".join(k.policy.scopes) + (" (legacy)" if k.legacy else "")
             print(
-                f"{k.id}  {k.env:<7}  {k.display_prefix}…  {k.merchant_name}  "
+                f"{k.id}  {k.env:<7}  {k.display_prefix}…  {k.merchant_id} "
+                f"({json.dumps(k.merchant_name)})  "
                 f"name={json.dumps(k.name)}  scopes={scopes}  "
                 f"created {rfc3339(k.created_at)}  {state}"
             )

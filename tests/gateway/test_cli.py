@@ -148,3 +148,6 @@ async def test_a_merchant_is_named_by_its_id_never_by_its_name(
     async with db.read() as conn:
         owner = await conn.scalar(select(_K.c.merchant_id).where(_K.c.id == key_id.group(1)))
     assert owner == second
+    code, keys, _ = await aitopup(settings, tmp_path, "keys", "list")
+    (line,) = [each for each in keys.splitlines() if each.startswith(key_id.group(1))]
+    assert f'{second} ("{name}")' in line  # the list names each key's merchant by id too
