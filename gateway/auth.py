@@ -64,8 +64,11 @@ def _locked_out(lockout: Decision) -> ApiError:
 
 
 def _limits(svc: Services, client: str, presented: str) -> list[Limit]:
-    """The buckets an attempt with ``presented`` counts against: the client's, and the key
-    prefix's when it is shaped like a key (the display prefix, env included)."""
+    """The buckets an attempt with ``presented`` counts against: the client's, and the pair of
+    client and key prefix when it is shaped like a key (the display prefix, env included). The
+    prefix is public (dashboards and logs show it), so a bucket of the prefix alone would let
+    anyone lock a merchant's key out by failing with it; a pair's failures lock out only the
+    client that made them."""
     settings = svc.settings
     window = settings.auth_failure_window_seconds
     limits = [Limit(f"auth:client:{client}", settings.auth_failures_per_client, window)]
@@ -73,7 +76,9 @@ def _limits(svc: Services, client: str, presented: str) -> list[Limit]:
         prefix = parse_api_key(presented).display_prefix
     except InvalidApiKey:
         return limits
-    limits.append(Limit(f"auth:key:{prefix}", settings.auth_failures_per_key_prefix, window))
+    limits.append(
+        Limit(f"auth:key:{client}:{prefix}", settings.auth_failures_per_key_prefix, window)
+    )
     return limits
 
 

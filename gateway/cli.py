@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, Env, InvalidSecret
 
@@ -28,21 +29,69 @@ def _settings() -> Settings:
     return Settings()  # secrets come from the environment or .env
 
 
-async def _create_key(
-    settings: Settings, env: Env, merchant_name: str, name: str | None, policy: Policy
-) -> tuple[str, str, str]:
+class UnknownMerchant(Exception):
+    """``--merchant`` named no merchant's id; the message says how to find one."""
+
+    def __init__(self, given: str) -> None:
+        super().__init__(
+            f"no merchant has the id {given!r}: --merchant takes a merchant's id (mer_…), never "
+            "its name; `aitopup merchants list` shows each id with its name, and "
+            "`aitopup merchants create NAME` makes a merchant and prints its id"
+        )
+
+
+async def _merchant(conn: AsyncConnection, merchant_id: str) -> merchants.MerchantInfo:
+    found = await merchants.merchant_by_id(conn, merchant_id)
+    if found is None:
+        raise UnknownMerchant(merchant_id)
+    return found
+
+
+def _named(merchant: merchants.MerchantInfo) -> str:
+    return f"merchant {merchant.id} ({json.dumps(merchant.name)})"
+
+
+async def _create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
     db = Database(create_engine(settings.database_url))
     try:
-        now = utcnow()
         async with db.transaction() as conn:
-            merchant = await merchants.get_or_create_merchant(
+            return await merchants.create_merchant(
                 conn,
                 db,
-                name=merchant_name,
+                name=name,
                 low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
                 staging_initial_balance_cents=settings.staging_initial_balance_cents,
-                now=now,
+                now=utcnow(),
             )
+    finally:
+        await db.dispose()
+
+
+def create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
+    """A new merchant (its staging wallet funded), whatever other merchants are called."""
+    return asyncio.run(_create_merchant(settings, name))
+
+
+async def _find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.read() as conn:
+            return await merchants.merchant_by_id(conn, merchant_id)
+    finally:
+        await db.dispose()
+
+
+def find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
+    return asyncio.run(_find_merchant(settings, merchant_id))
+
+
+async def _create_key(
+    settings: Settings, env: Env, merchant_id: str, name: str | None, policy: Policy
+) -> tuple[merchants.MerchantInfo, str, str]:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.transaction() as conn:
+            merchant = await _merchant(conn, merchant_id)
             created = await merchant_keys.create(
                 conn,
                 merchant_keys.by_operator(merchant.id),
@@ -50,10 +99,10 @@ async def _create_key(
                 name=name,
                 policy=policy,
                 pepper=settings.key_pepper.get_secret_value().encode(),
-                now=now,
+                now=utcnow(),
                 cap=settings.max_keys_per_merchant_env,
             )
-        return merchant.id, created.id, created.key
+        return merchant, created.id, created.key
     finally:
         await db.dispose()
 
@@ -61,22 +110,26 @@ async def _create_key(
 def create_key(
     settings: Settings,
     env: Env,
-    merchant_name: str,
+    merchant_id: str,
     *,
     name: str | None = None,
     policy: Policy = UNRESTRICTED,
-) -> tuple[str, str, str]:
-    """``(merchant id, key id, raw key)``; the raw key is never stored. Without a policy the
-    operator's key may do everything: often the merchant's first, it makes the others."""
-    return asyncio.run(_create_key(settings, env, merchant_name, name, policy))
+) -> tuple[merchants.MerchantInfo, str, str]:
+    """``(merchant, key id, raw key)`` for the merchant with this id (``UnknownMerchant`` if
+    none); the raw key is never stored. Without a policy the operator's key may do everything:
+    often the merchant's first, it makes the others."""
+    return asyncio.run(_create_key(settings, env, merchant_id, name, policy))
 
 
-async def _set_policy(settings: Settings, key_id: str, policy: Policy) -> KeyData:
+async def _set_policy(
+    settings: Settings, key_id: str, policy: Policy
+) -> tuple[merchants.MerchantInfo, KeyData]:
     db = Database(create_engine(settings.database_url))
     try:
         async with db.transaction() as conn:
-            actor = merchant_keys.by_operator(await merchant_keys.merchant_of(conn, key_id))
-            return await merchant_keys.replace_policy(conn, actor, key_id, policy)
+            merchant = await _merchant(conn, await merchant_keys.merchant_of(conn, key_id))
+            actor = merchant_keys.by_operator(merchant.id)
+            return merchant, await merchant_keys.replace_policy(conn, actor, key_id, policy)
     finally:
         await db.dispose()
 
@@ -103,11 +156,14 @@ async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
         await db.dispose()
 
 
-async def _revoke_key(settings: Settings, key_id: str) -> bool:
+async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
+    """The merchant whose key this was, or ``None`` if there is no such key."""
     db = Database(create_engine(settings.database_url))
     try:
         async with db.transaction() as conn:
-            return await merchants.revoke_key(conn, key_id, utcnow())
+            if not await merchants.revoke_key(conn, key_id, utcnow()):
+                return None
+            return await _merchant(conn, await merchant_keys.merchant_of(conn, key_id))
     finally:
         await db.dispose()
 
@@ -116,10 +172,14 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.keys_command == "create":
         policy = UNRESTRICTED if args.policy is None else _policy(args.policy)
-        merchant_id, key_id, raw = create_key(
-            settings, args.env, args.merchant, name=args.name, policy=policy
-        )
-        print(f"merchant {args.merchant} ({merchant_id}), key {key_id}, env {args.env}")
+        try:
+            merchant, key_id, raw = create_key(
+                settings, args.env, args.merchant, name=args.name, policy=policy
+            )
+        except UnknownMerchant as exc:
+            print(f"aitopup keys create: {exc}", file=sys.stderr)
+            return 2
+        print(f"{_named(merchant)}, key {key_id}, env {args.env}")
         print(raw)
         print("Shown once: store it now.", file=sys.stderr)
         return 0
@@ -128,7 +188,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
             state = f"revoked {rfc3339(k.revoked_at)}" if k.revoked_at else "active"
             scopes = ",".join(k.policy.scopes) + (" (legacy)" if k.legacy else "")
             print(
-                f"{k.id}  {k.env:<7}  {k.display_prefix}…  {k.merchant_name}  "
+                f"{k.id}  {k.env:<7}  {k.display_prefix}…  {k.merchant_id} "
+                f"({json.dumps(k.merchant_name)})  "
                 f"name={json.dumps(k.name)}  scopes={scopes}  "
                 f"created {rfc3339(k.created_at)}  {state}"
             )
@@ -136,14 +197,15 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "policy":
         policy = _policy(args.policy)
         try:
-            changed = asyncio.run(_set_policy(settings, args.key_id, policy))
+            merchant, changed = asyncio.run(_set_policy(settings, args.key_id, policy))
         except ApiError as refused:
             print(f"no key {args.key_id}: {refused.message}", file=sys.stderr)
             return 1
-        print(f"policy of {changed.id}: {changed.policy.model_dump_json()}")
+        print(f"{_named(merchant)}, policy of {changed.id}: {changed.policy.model_dump_json()}")
         return 0
-    if asyncio.run(_revoke_key(settings, args.key_id)):
-        print(f"revoked {args.key_id}")
+    owner = asyncio.run(_revoke_key(settings, args.key_id))
+    if owner is not None:
+        print(f"{_named(owner)}, revoked {args.key_id}")
         return 0
     print(f"no key {args.key_id}", file=sys.stderr)
     return 1
@@ -237,14 +299,14 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _invite(settings: Settings, merchant_name: str, email: str, base_url: str) -> Any:
-    from .accounts.invitations import invite_by_name
+async def _invite(settings: Settings, merchant_id: str, email: str, base_url: str) -> Any:
+    from .accounts.invitations import invite
 
     db = Database(create_engine(settings.database_url))
     try:
-        return await invite_by_name(
-            db, settings, merchant_name=merchant_name, email=email, base_url=base_url
-        )
+        async with db.read() as conn:
+            merchant = await _merchant(conn, merchant_id)
+        return merchant, await invite(db, merchant.id, email, base_url)
     finally:
         await db.dispose()
 
@@ -255,17 +317,52 @@ def _cmd_users_invite(args: argparse.Namespace) -> int:
     settings = _settings()
     base = args.base_url or settings.public_base_url or "http://127.0.0.1:8000"
     try:
-        invited = asyncio.run(_invite(settings, args.merchant, args.email, base))
-    except AccountError as exc:
-        print(f"aitopup users invite: {exc.message}", file=sys.stderr)
+        merchant, invited = asyncio.run(_invite(settings, args.merchant, args.email, base))
+    except (AccountError, UnknownMerchant) as exc:
+        print(f"aitopup users invite: {exc}", file=sys.stderr)
         return 2
-    print(f"user {invited.email} ({invited.user_id}) belongs to merchant {args.merchant}")
+    if invited.pending:
+        print(f"user {invited.email} ({invited.user_id}) is invited to {_named(merchant)}")
+        print("they have an account: they join once they accept it in their dashboard")
+        return 0
+    print(f"user {invited.email} ({invited.user_id}) belongs to {_named(merchant)}")
     if invited.set_password_url is None:
-        print("they already have a password: they sign in at /dashboard/sign-in")
-    else:
-        print(f"one-time link to set their password (until {invited.expires_at}):")
-        print(invited.set_password_url)
+        print("they already belonged to it: nothing changed")
+        return 0
+    print(f"one-time link to set their password (until {invited.expires_at}):")
+    print(invited.set_password_url)
     return 0
+
+
+_MERCHANT_NAME = 200  # characters, as the admin API and sign-up allow
+
+
+def _cmd_merchants(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.merchants_command == "create":
+        name = args.name.strip()
+        if not name or len(name) > _MERCHANT_NAME:
+            print(
+                f"aitopup merchants create: give a name of 1 to {_MERCHANT_NAME} characters",
+                file=sys.stderr,
+            )
+            return 2
+        made = create_merchant(settings, name)
+        print(f"created {_named(made)}")
+        print(made.id)
+        return 0
+    for each in asyncio.run(_list_merchants(settings)):
+        print(f"{each.id}  {json.dumps(each.name)}")
+    return 0
+
+
+async def _list_merchants(settings: Settings) -> list[merchants.MerchantInfo]:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.read() as conn:
+            return await merchants.list_merchants(conn)
+    finally:
+        await db.dispose()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -280,9 +377,14 @@ def _parser() -> argparse.ArgumentParser:
 
     keys_cmd = sub.add_parser("keys", help="create, list, revoke API keys and set their policy")
     keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="mint a key (creating the merchant if needed)")
+    create = keys_sub.add_parser("create", help="mint a key for a merchant, named by its id")
     create.add_argument("--env", choices=ENVS, required=True)
-    create.add_argument("--merchant", default="default")
+    create.add_argument(
+        "--merchant",
+        required=True,
+        metavar="ID",
+        help="the merchant's id (mer_…): `aitopup merchants list` shows them",
+    )
     create.add_argument("--name", help="a label for people")
     create.add_argument(
         "--policy",
@@ -296,6 +398,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", metavar="ID")
     keys_cmd.set_defaults(func=_cmd_keys)
+
+    merchants_cmd = sub.add_parser("merchants", help="make and list merchants")
+    merchants_sub = merchants_cmd.add_subparsers(dest="merchants_command", required=True)
+    make = merchants_sub.add_parser(
+        "create",
+        help="make a merchant (its staging wallet funded) and print its id",
+        description="Makes a new merchant and prints its id, which every other command takes. "
+        "Names are labels: two merchants may share one.",
+    )
+    make.add_argument("name", metavar="NAME")
+    merchants_sub.add_parser("list", help="every merchant's id and name")
+    merchants_cmd.set_defaults(func=_cmd_merchants)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
 
@@ -330,10 +444,17 @@ def _parser() -> argparse.ArgumentParser:
     invite = users_sub.add_parser(
         "invite",
         help="add a user to a merchant and print a one-time link to set their password",
-        description="Adds the user to the merchant (made if it does not exist). A new user gets "
-        "a link that sets their password once, valid 72 hours; running this again replaces it.",
+        description="Adds the user to the merchant, named by its id. A new user gets a link "
+        "that sets their password once, valid 72 hours; running this again replaces it. A user "
+        "who already has an account is only invited: they join once they accept in the "
+        "dashboard.",
     )
-    invite.add_argument("--merchant", required=True, metavar="NAME")
+    invite.add_argument(
+        "--merchant",
+        required=True,
+        metavar="ID",
+        help="the merchant's id (mer_…): `aitopup merchants list` shows them",
+    )
     invite.add_argument("--email", required=True)
     invite.add_argument(
         "--base-url", help="the gateway's public address (default: AITOPUP_PUBLIC_BASE_URL)"

@@ -20,14 +20,18 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
+from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings
 from .store.migrate import upgrade
 
-__all__ = ["RESTARTS_PER_MINUTE", "Supervised", "run"]
+__all__ = ["RESTARTS_PER_MINUTE", "Supervised", "demo_key", "run"]
 
 DATA_DIR = Path(".aitopup")
 ENV_FILE = Path(".env")
+# The demo merchant's id: found again by what this machine wrote, never by a name (anyone who
+# signs up may pick the name "demo").
+DEMO_MERCHANT_FILE = DATA_DIR / "demo-merchant"
 # Restarts of one process within a minute before ``make run`` gives up: enough to ride out a
 # Redis restart or a database failover, not enough to hide a process that cannot start.
 RESTARTS_PER_MINUTE = 5
@@ -153,6 +157,22 @@ def _supervise(supervised: list[Supervised], *, poll: float = 0.5) -> None:
         time.sleep(poll)
 
 
+def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
+    """A fresh staging key for this machine's demo merchant: the one whose id
+    ``DEMO_MERCHANT_FILE`` holds, made (and its id written there) when there is none yet or the
+    store no longer has it."""
+    from .cli import create_key, create_merchant, find_merchant
+
+    remembered = DEMO_MERCHANT_FILE.read_text().strip() if DEMO_MERCHANT_FILE.exists() else ""
+    merchant = find_merchant(settings, remembered) if remembered else None
+    if merchant is None:
+        merchant = create_merchant(settings, "demo")
+        DATA_DIR.mkdir(exist_ok=True)
+        DEMO_MERCHANT_FILE.write_text(merchant.id + "\n")
+    _, _, key = create_key(settings, "staging", merchant.id)
+    return merchant, key
+
+
 def run(*, host: str, port: int) -> int:
     _ensure_secrets()
     settings = Settings()  # secrets come from the environment or .env
@@ -194,11 +214,13 @@ def run(*, host: str, port: int) -> int:
             )
         _wait_http(host, port, gateway.proc)
 
-        from .cli import create_key
-
-        _, _, key = create_key(settings, "staging", "demo")
+        merchant, key = demo_key(settings)
         base = f"http://{host}:{port}/api/public/v1"
-        print(f"\naiTopUp gateway: {base}\nstaging key (merchant demo): {key}", flush=True)
+        print(
+            f"\naiTopUp gateway: {base}\nstaging key (merchant {merchant.name}, {merchant.id}): "
+            f"{key}",
+            flush=True,
+        )
         print(f"dashboard: http://{host}:{port}/dashboard/ (sign up there)\n", flush=True)
         print(
             f"curl -X POST {base}/topup/send -H 'Authorization: Bearer {key}' "

@@ -1,6 +1,7 @@
 """Lockouts after failed authentication, shared by every gateway process.
 
-Failed attempts are counted (``ratelimit``) per client address and, for API keys, per key prefix;
+Failed attempts are counted (``ratelimit``) per client address and, for API keys, per pair of
+client and key prefix (a stranger's failures from elsewhere never lock the key's owner out);
 once a bucket is full, every attempt on it is refused until its window ends, the right credential
 as well as a wrong one, as GitHub does after repeated bad credentials: a lockout that still let
 the right one through would only tell a guesser which guess was right. Successful attempts count
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from starlette.requests import HTTPConnection
 
-from .ratelimit import Decision, Limit, LimiterUnavailable, hit_all, peek_all
+from .ratelimit import Decision, Limit, LimiterUnavailable, hit_all, peek_all, release_all
 
 __all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
 
@@ -106,6 +107,24 @@ class Lockout:
             limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
         )
         return next((_full(d) for d in decisions if not d.allowed), None)
+
+    async def attempt(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+        """Count an attempt before its costly check (a password hash) as if it failed: the
+        lockout if a bucket had no room (then skip the check), else ``None``. A concurrent
+        burst is counted as it arrives, so no more than a bucket's room is ever checked.
+        ``succeeded`` gives the count back when the check passes."""
+        return await self.failed(redis, limits)
+
+    async def succeeded(self, redis: object, limits: Sequence[Limit]) -> None:
+        """Give back what ``attempt`` counted: a success counts nothing."""
+        for each in limits:
+            self._known.pop(each.bucket, None)
+        if self._clock() < self._down_until:
+            return
+        try:
+            await release_all(redis, limits)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc)
 
     def _remember(
         self, limits: Sequence[Limit], found: Sequence[Decision | None], now: float

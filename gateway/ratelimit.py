@@ -39,6 +39,7 @@ __all__ = [
     "hit",
     "hit_all",
     "peek_all",
+    "release_all",
 ]
 
 # Per bucket: KEYS[i], ARGV = cost, then limit and window (ms) for each bucket in turn.
@@ -89,9 +90,19 @@ elseif ttl < 0 then
 end
 return {grant, count, ttl}
 """
+# Give one hit back to each of KEYS (never below zero, TTL kept); returns nothing.
+_RELEASE_LUA = b"""
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
+end
+return {}
+"""
 # Redis names scripts by their SHA-1.
 _SHA = hashlib.sha1(_LUA).hexdigest()  # noqa: S324
 _LEASE_SHA = hashlib.sha1(_LEASE_LUA).hexdigest()  # noqa: S324
+_RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 # Keys of this module's own, apart from ARQ's.
 _NAMESPACE = "aitopup:ratelimit:"
 # A limiter that cannot answer within this is treated as down: a request must not wait on it.
@@ -185,6 +196,14 @@ async def hit_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:
 async def peek_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:
     """Whether a hit on each bucket would be admitted now, counting nothing."""
     return await _run(redis, limits, 0)
+
+
+async def release_all(redis: Any, limits: Sequence[Limit]) -> None:
+    """Give back one hit on each bucket: an attempt counted before its outcome was known
+    (``gateway.lockout``) that turned out not to count."""
+    await _script(
+        redis, _RELEASE_LUA, _RELEASE_SHA, [_NAMESPACE + each.bucket for each in limits], []
+    )
 
 
 # A process takes at most this share of a window's limit at a time.

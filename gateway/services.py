@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from keys import Sealer
 
+from .accounts.passwords import HashSlots
 from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
@@ -33,6 +34,8 @@ class Services:
     leases: Leases = field(default_factory=Leases)
     # When this process last wrote each key's ``last_used_at`` (the time itself is in the store).
     last_used: LastUsed = field(default_factory=LastUsed)
+    # This process's bound on concurrent password hashes.
+    hashes: HashSlots = field(default_factory=HashSlots)
 
 
 @asynccontextmanager
@@ -49,6 +52,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis,
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             enqueuer=enqueuer,
+            hashes=HashSlots(settings.password_hashes_per_process),
         )
     finally:
         await enqueuer.drain()

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Failed authentications (a malformed, unknown or revoked key; a refused admin token),
-    # counted per client address and per key prefix over the window; past a limit every
+    # counted per client address and per pair of client and key prefix over the window (a
+    # prefix is public: its failures elsewhere never lock its owner out); past a limit every
     # attempt on it gets 429 until the window ends, the right credential too (README, Rate
     # limits).
     auth_failures_per_client: int = Field(default=60, ge=1)
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     # Dashboard sign-ups a client address may attempt an hour: each makes a merchant and
     # hashes a password (argon2id), work an anonymous caller must not be able to repeat at will.
     signups_per_client_per_hour: int = Field(default=10, ge=1)
+    # Password hashes (argon2id: 64 MiB and four lanes each) one process runs at once; a
+    # sign-in, sign-up or password set past it is refused with 503 instead of queued.
+    password_hashes_per_process: int = Field(default=4, ge=1)
     # Calls a merchant may make a minute, both environments together.
     redeem_attempts_per_minute: int = Field(default=20, ge=1)
     webhook_tests_per_minute: int = Field(default=10, ge=1)

@@ -1,5 +1,7 @@
 """Operators' invitations (``aitopup users invite``, ``POST /api/admin/v1/merchants/{id}/users``):
-a user added to a merchant, and for a new user a one-time link to set a password.
+a user added to a merchant, and for a new user a one-time link to set a password. The merchant
+is named by its id, at every door. A user who already has an account is only invited: they join
+when they accept it, signed in to the dashboard (``users.accept_invitation``).
 
 The link carries a random token (32 bytes) whose SHA-256 alone is stored; it works once, for
 ``users.INVITE_TTL``, and asking again replaces it. No password is ever made up and printed.
@@ -7,19 +9,17 @@ The link carries a random token (32 bytes) whose SHA-256 alone is stored; it wor
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..clock import rfc3339_or_none, utcnow
+from ..clock import rfc3339_or_none
 from ..codes import Code
-from ..merchants import service as merchants
 from ..outcome import ApiError
-from ..settings import Settings
 from ..store.db import Database
 from . import users
 
 __all__ = [
     "InviteData",
     "InviteRequest",
+    "invite",
     "invite_by_id",
-    "invite_by_name",
     "set_password_url",
 ]
 
@@ -39,6 +39,10 @@ class InviteData(BaseModel):
         "the user already has a password (they were only added to the merchant)."
     )
     expires_at: str | None
+    pending: bool = Field(
+        description="True when the user already has an account: they join the merchant only "
+        "once they accept the invitation, signed in to the dashboard."
+    )
 
 
 def set_password_url(base_url: str, token: str) -> str:
@@ -54,6 +58,7 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
             set_password_url(base_url, invitation.token) if invitation.token else None
         ),
         expires_at=rfc3339_or_none(invitation.expires_at),
+        pending=invitation.pending,
     )
 
 
@@ -73,19 +78,6 @@ async def invite_by_id(
     return _data(invitation, base_url)
 
 
-async def invite_by_name(
-    db: Database, settings: Settings, *, merchant_name: str, email: str, base_url: str
-) -> InviteData:
-    """For the CLI: the merchant is made (its staging wallet funded) if it does not exist,
-    as ``aitopup keys create`` does."""
-    async with db.transaction() as conn:
-        merchant = await merchants.get_or_create_merchant(
-            conn,
-            db,
-            name=merchant_name,
-            low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
-            staging_initial_balance_cents=settings.staging_initial_balance_cents,
-            now=utcnow(),
-        )
-    invitation = await users.invite(db, merchant_id=merchant.id, email=email)
-    return _data(invitation, base_url)
+async def invite(db: Database, merchant_id: str, email: str, base_url: str) -> InviteData:
+    """For the CLI: refusals as ``users.AccountError``."""
+    return _data(await users.invite(db, merchant_id=merchant_id, email=email), base_url)

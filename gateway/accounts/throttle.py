@@ -1,11 +1,15 @@
 """Sign-in throttling, shared by every gateway process (``gateway.lockout`` over Redis).
 
-Failed sign-ins are counted per account (its canonical e-mail, whether or not it exists, so the
-answer tells nothing of which do) and per client address. Past ``FAILURES_PER_ACCOUNT`` for an
-account, or the client's share (``AITOPUP_AUTH_FAILURES_PER_CLIENT``), every attempt on it is
-refused until the window (``AITOPUP_AUTH_FAILURE_WINDOW_SECONDS``) ends, the right password too,
-as the API keys' lockout does: a lockout that let the right one through would tell a guesser
-which guess was right.
+Sign-in attempts are counted per pair of client address and account (its canonical e-mail,
+whether or not it exists, so the answer tells nothing of which do) and per client address,
+before the password is hashed (``Lockout.attempt``; a right password gives its count back), so a
+burst past the limit costs no hash. Past ``FAILURES_PER_ACCOUNT`` for a pair, or the client's
+share (``AITOPUP_AUTH_FAILURES_PER_CLIENT``), every attempt on it is refused until the window
+(``AITOPUP_AUTH_FAILURE_WINDOW_SECONDS``) ends, the right password too, as the API keys' lockout
+does: a lockout that let the right one through would tell a guesser which guess was right. The
+account is locked only for the client that failed, so a stranger elsewhere cannot lock its owner
+out; a guesser spread over many addresses gets ``FAILURES_PER_ACCOUNT`` a window from each,
+against an argon2id hash of a password of at least 12 characters.
 """
 
 import hashlib
@@ -23,6 +27,6 @@ def limits(settings: Settings, email: str, client: str) -> list[Limit]:
     # The address is hashed: Redis keys are not a list of who has an account.
     account = hashlib.sha256(email.encode()).hexdigest()[:32]
     return [
-        Limit(f"signin:account:{account}", FAILURES_PER_ACCOUNT, window),
+        Limit(f"signin:account:{client}:{account}", FAILURES_PER_ACCOUNT, window),
         Limit(f"signin:client:{client}", settings.auth_failures_per_client, window),
     ]

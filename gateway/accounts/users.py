@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic_core import PydanticCustomError
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +20,7 @@ from ..clock import new_id, utcnow
 from ..merchants import service as merchants
 from ..settings import Settings
 from ..store.db import Database
-from ..store.models import Merchant, MerchantUser, User, table_of
+from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
 from ..topup.addresses import normalize
 from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 
@@ -28,11 +28,14 @@ __all__ = [
     "INVITE_TTL",
     "AccountError",
     "Invitation",
+    "PendingInvitation",
     "UserInfo",
+    "accept_invitation",
     "canonical_email",
     "check_password",
     "invite",
     "invitee",
+    "pending_invitations",
     "set_password",
     "sign_up",
 ]
@@ -40,6 +43,7 @@ __all__ = [
 _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
+_MI = table_of(MerchantInvitation)
 
 INVITE_TTL = timedelta(hours=72)
 _MERCHANT_NAME_MAX = 200
@@ -70,6 +74,15 @@ class Invitation:
     # The one-time token of the password-set link; None when the user already has a password.
     token: str | None
     expires_at: datetime | None
+    # The user has an account: nothing is granted until they accept, signed in.
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInvitation:
+    merchant_id: str
+    merchant_name: str
+    created_at: datetime
 
 
 def canonical_email(value: str) -> str:
@@ -109,9 +122,11 @@ async def _first_membership(conn: AsyncConnection, user_id: str) -> tuple[str, s
 
 async def sign_up(
     db: Database, settings: Settings, *, email: str, password: str, merchant_name: str
-) -> UserInfo:
+) -> UserInfo | None:
     """A new merchant (staging wallet funded) and its first user, the owner, in one
-    transaction; ``AccountError`` if the address or the merchant name is taken."""
+    transaction; ``None``, with nothing made, if the address has an account. The caller answers
+    both alike, and the password is hashed either way, so sign-up tells nobody which addresses
+    have accounts. A merchant name is a label: any may be chosen, however many share it."""
     email = canonical_email(email)
     name = merchant_name.strip()
     if not name or len(name) > _MERCHANT_NAME_MAX:
@@ -123,9 +138,7 @@ async def sign_up(
     try:
         async with db.transaction() as conn:
             if (await conn.execute(select(_U.c.id).where(_U.c.email == email))).first():
-                raise AccountError("email", "An account with this e-mail address exists.")
-            if (await conn.execute(select(_M.c.id).where(_M.c.name == name))).first():
-                raise AccountError("merchant_name", "That merchant name is taken.")
+                return None
             merchant = await merchants.create_merchant(
                 conn,
                 db,
@@ -144,8 +157,8 @@ async def sign_up(
                     merchant_id=merchant.id, user_id=user_id, role="owner", created_at=now
                 )
             )
-    except IntegrityError:  # a concurrent sign-up took the address or the name first
-        raise AccountError("email", "An account with this e-mail address exists.") from None
+    except IntegrityError:  # a concurrent sign-up took the address first
+        return None
     return UserInfo(user_id, email, merchant.id, name)
 
 
@@ -170,8 +183,11 @@ async def check_password(db: Database, email: str, password: str) -> UserInfo | 
 
 
 async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
-    """Add ``email`` to the merchant. A new user gets a one-time password-set token (valid
-    ``INVITE_TTL``; asking again replaces it); a user who has a password just joins."""
+    """Invite ``email`` to the merchant. A new address gets a user with a one-time
+    password-set token (valid ``INVITE_TTL``; asking again replaces it) and joins at once, as
+    does an invited user who has not set a password yet. A user who has a password owns an
+    account someone else may not add to a merchant: the invitation waits (``pending``) until
+    they accept it, signed in (``accept_invitation``)."""
     email = canonical_email(email)
     now = utcnow()
     async with db.transaction() as conn:
@@ -180,11 +196,29 @@ async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
         row = (
             await conn.execute(select(_U.c.id, _U.c.password_hash).where(_U.c.email == email))
         ).first()
-        token: str | None = None
-        expires: datetime | None = None
-        if row is None or row.password_hash is None:
-            token = secrets.token_urlsafe(32)
-            expires = now + INVITE_TTL
+        member = None
+        if row is not None:
+            member = (
+                await conn.execute(
+                    select(_MU.c.user_id).where(
+                        _MU.c.user_id == row.id, _MU.c.merchant_id == merchant_id
+                    )
+                )
+            ).first()
+        if row is not None and row.password_hash is not None:
+            if member is None:
+                waiting = await conn.execute(
+                    select(_MI.c.user_id).where(
+                        _MI.c.user_id == row.id, _MI.c.merchant_id == merchant_id
+                    )
+                )
+                if waiting.first() is None:
+                    await conn.execute(
+                        insert(_MI).values(merchant_id=merchant_id, user_id=row.id, created_at=now)
+                    )
+            return Invitation(row.id, email, merchant_id, None, None, pending=member is None)
+        token = secrets.token_urlsafe(32)
+        expires = now + INVITE_TTL
         if row is None:
             user_id = new_id("usr")
             await conn.execute(
@@ -192,29 +226,60 @@ async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
                     id=user_id,
                     email=email,
                     password_hash=None,
-                    setup_token_hash=_token_hash(token or ""),
+                    setup_token_hash=_token_hash(token),
                     setup_expires_at=expires,
                     created_at=now,
                 )
             )
         else:
             user_id = row.id
-            if token is not None:
-                await conn.execute(
-                    update(_U)
-                    .where(_U.c.id == user_id)
-                    .values(setup_token_hash=_token_hash(token), setup_expires_at=expires)
-                )
-        member = await conn.execute(
-            select(_MU.c.user_id).where(_MU.c.user_id == user_id, _MU.c.merchant_id == merchant_id)
-        )
-        if member.first() is None:
+            await conn.execute(
+                update(_U)
+                .where(_U.c.id == user_id)
+                .values(setup_token_hash=_token_hash(token), setup_expires_at=expires)
+            )
+        if member is None:
             await conn.execute(
                 insert(_MU).values(
                     merchant_id=merchant_id, user_id=user_id, role="member", created_at=now
                 )
             )
     return Invitation(user_id, email, merchant_id, token, expires)
+
+
+async def pending_invitations(db: Database, user_id: str) -> list[PendingInvitation]:
+    """The invitations waiting for this user to accept them, oldest first."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_MI.c.merchant_id, _M.c.name, _MI.c.created_at)
+            .join(_M, _M.c.id == _MI.c.merchant_id)
+            .where(_MI.c.user_id == user_id)
+            .order_by(_MI.c.created_at, _MI.c.merchant_id)
+        )
+        return [PendingInvitation(r.merchant_id, r.name, r.created_at) for r in rows]
+
+
+async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> bool:
+    """Spend this user's invitation to the merchant: they become a member. ``False`` if there
+    is none (never made, or accepted already); the delete is the condition, so it works once."""
+    async with db.transaction() as conn:
+        spent = await conn.execute(
+            delete(_MI)
+            .where(_MI.c.user_id == user_id, _MI.c.merchant_id == merchant_id)
+            .returning(_MI.c.user_id)
+        )
+        if spent.first() is None:
+            return False
+        member = await conn.execute(
+            select(_MU.c.user_id).where(_MU.c.user_id == user_id, _MU.c.merchant_id == merchant_id)
+        )
+        if member.first() is None:
+            await conn.execute(
+                insert(_MU).values(
+                    merchant_id=merchant_id, user_id=user_id, role="member", created_at=utcnow()
+                )
+            )
+    return True
 
 
 async def invitee(db: Database, token: str) -> str | None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.funding import credit_merchant, debit_merchant
@@ -92,31 +91,30 @@ async def create_merchant(
     threshold = body.low_balance_threshold_cents
     if threshold is None:
         threshold = settings.default_low_balance_threshold_cents
-    try:
-        async with db.transaction() as conn:
-            taken = (await conn.execute(select(_M.c.id).where(_M.c.name == body.name))).first()
-            if taken is not None:
-                raise ApiError(Code.MERCHANT_NAME_TAKEN)
-            merchant = await merchants.create_merchant(
-                conn,
-                db,
-                name=body.name,
-                low_balance_threshold_cents=threshold,
-                staging_initial_balance_cents=settings.staging_initial_balance_cents,
-                now=now,
-            )
-            await record(
-                conn,
-                call,
-                Code.CREATED,
-                now,
-                target_id=merchant.id,
-                details={"name": body.name, "low_balance_threshold_cents": threshold},
-            )
-            row = (await conn.execute(select(_M).where(_M.c.id == merchant.id))).one()
-            return await _merchant_data(conn, row)
-    except IntegrityError:  # a concurrent create with the same name won
-        raise ApiError(Code.MERCHANT_NAME_TAKEN) from None
+    async with db.transaction() as conn:
+        # A courtesy to operators, who mean one merchant a name: names are labels (a sign-up
+        # may pick any), so the store does not hold them unique and nothing looks one up.
+        taken = (await conn.execute(select(_M.c.id).where(_M.c.name == body.name))).first()
+        if taken is not None:
+            raise ApiError(Code.MERCHANT_NAME_TAKEN)
+        merchant = await merchants.create_merchant(
+            conn,
+            db,
+            name=body.name,
+            low_balance_threshold_cents=threshold,
+            staging_initial_balance_cents=settings.staging_initial_balance_cents,
+            now=now,
+        )
+        await record(
+            conn,
+            call,
+            Code.CREATED,
+            now,
+            target_id=merchant.id,
+            details={"name": body.name, "low_balance_threshold_cents": threshold},
+        )
+        row = (await conn.execute(select(_M).where(_M.c.id == merchant.id))).one()
+        return await _merchant_data(conn, row)
 
 
 async def update_merchant(

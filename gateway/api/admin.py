@@ -426,7 +426,8 @@ routes = [
         "POST",
         "users.invite",
         "Add a dashboard user to a merchant; a new user gets a one-time link to set a "
-        "password, shown in this reply only",
+        "password, shown in this reply only; a user who already has an account is only "
+        "invited (pending) and joins once they accept it in the dashboard",
         body=invitations.InviteRequest,
         response=invitations.InviteData,
         success=Code.CREATED,

@@ -1,11 +1,15 @@
 """Signing up, in and out, the environment switch and the password-set link of an invitation.
 
 Sign-in always makes a new session id and drops the one the visitor came with, so an id known
-before sign-in (planted, or seen) is worth nothing after it. Failed sign-ins are throttled per
-account and per client (``accounts.throttle``) across every gateway process, and sign-up
+before sign-in (planted, or seen) is worth nothing after it. Sign-in attempts are throttled per
+pair of client and account and per client (``accounts.throttle``) across every gateway process,
+counted before the password is hashed, and sign-up
 attempts per client (``AITOPUP_SIGNUPS_PER_CLIENT_PER_HOUR``): each makes a merchant and hashes
 a password, so an anonymous caller may not repeat it at will. Redis not answering refuses a
-sign-up (503) rather than lift that bound.
+sign-up (503) rather than lift that bound. Every form that hashes a password takes one of the
+process's hash slots (``AITOPUP_PASSWORD_HASHES_PER_PROCESS``) and is refused (503) when none is
+free. Sign-up answers alike whether the address had an account (nothing is made) or not, and any
+merchant name may be chosen: it tells nobody which addresses or names exist.
 """
 
 from starlette.requests import Request
@@ -13,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
+from ..accounts.passwords import HashesBusy
 from ..lockout import client_address
 from ..ratelimit import Decision, LimiterUnavailable, hit
 from ..services import services
@@ -52,6 +57,13 @@ def _too_many(request: Request, decision: Decision) -> Response:
     )
 
 
+_NOTICES = {
+    "password-set": "Password set: sign in.",
+    "signed-up": "If this address was new here, its account is ready: sign in with the password "
+    "you chose. If it already had an account, sign in with that account's password.",
+}
+
+
 async def sign_in_page(request: Request) -> Response:
     if (await visit(request)).session is not None:
         return RedirectResponse("/dashboard/", status_code=303)
@@ -63,7 +75,9 @@ async def sign_in_page(request: Request) -> Response:
             "email": "",
             "next": local_path(request.query_params.get("next"), ""),
             "signup_open": settings.signup_open,
-            "notice": "Password set: sign in." if "password-set" in request.query_params else "",
+            "notice": _NOTICES.get(
+                next((q for q in request.query_params if q in _NOTICES), ""), ""
+            ),
         },
     )
 
@@ -80,13 +94,18 @@ async def sign_in(request: Request) -> Response:
         key = email.lower()
     limits = throttle.limits(svc.settings, key, client_address(request))
     locked = await svc.lockout.locked(svc.redis, limits)
+    if locked is None:
+        # Counted before the hash: a burst past the limit is refused without hashing.
+        locked = await svc.lockout.attempt(svc.redis, limits)
     if locked is not None:
         return _too_many(request, locked)
-    user = await users.check_password(svc.db, email, password)
+    try:
+        with svc.hashes.slot():
+            user = await users.check_password(svc.db, email, password)
+    except HashesBusy:
+        await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
+        return _busy(request)
     if user is None:
-        over = await svc.lockout.failed(svc.redis, limits)
-        if over is not None:
-            return _too_many(request, over)
         return page(
             request,
             "accounts/sign_in.html",
@@ -98,7 +117,17 @@ async def sign_in(request: Request) -> Response:
             },
             status=401,
         )
+    await svc.lockout.succeeded(svc.redis, limits)
     return await _start_session(request, user.id, to)
+
+
+def _busy(request: Request) -> Response:
+    return error_page(
+        request,
+        503,
+        "The server is busy checking passwords. Try again in a moment.",
+        {"Retry-After": "1"},
+    )
 
 
 def _sign_up_page(
@@ -132,16 +161,21 @@ async def sign_up(request: Request) -> Response:
     if exhausted is not None:
         return exhausted
     try:
-        user = await users.sign_up(
-            svc.db,
-            svc.settings,
-            email=fields["email"],
-            password=_text(data.get("password"), 2000),
-            merchant_name=fields["merchant_name"],
-        )
+        with svc.hashes.slot():
+            await users.sign_up(
+                svc.db,
+                svc.settings,
+                email=fields["email"],
+                password=_text(data.get("password"), 2000),
+                merchant_name=fields["merchant_name"],
+            )
+    except HashesBusy:
+        return _busy(request)
     except users.AccountError as refused:
         return _sign_up_page(request, fields, {refused.field: refused.message}, 422)
-    return await _start_session(request, user.id, "/dashboard/")
+    # The same answer whether the address was new (an account made) or had an account
+    # (nothing made): signing in is the next step either way.
+    return RedirectResponse("/dashboard/sign-in?signed-up", status_code=303)
 
 
 SIGNUP_WINDOW_SECONDS = 3600
@@ -202,10 +236,14 @@ async def set_password_page(request: Request) -> Response:
 
 async def set_password(request: Request) -> Response:
     data = await form(request)
-    db = services(request).db
+    svc = services(request)
+    db = svc.db
     token = _text(data.get("token"), 100)
     try:
-        user = await users.set_password(db, token, _text(data.get("password"), 2000))
+        with svc.hashes.slot():
+            user = await users.set_password(db, token, _text(data.get("password"), 2000))
+    except HashesBusy:
+        return _busy(request)
     except users.AccountError as refused:
         email = await users.invitee(db, token)
         return page(
@@ -226,6 +264,17 @@ async def set_password(request: Request) -> Response:
     return await _start_session(request, user.id, "/dashboard/")
 
 
+async def accept_invitation(request: Request) -> Response:
+    """The signed-in user accepts an operator's invitation to act for a merchant too; only the
+    invited user can, so an invitation alone never adds anyone to a merchant."""
+    viewer = await require_viewer(request)
+    await form(request)
+    merchant_id = str(request.path_params["merchant_id"])[:40]
+    if not await users.accept_invitation(services(request).db, viewer.user_id, merchant_id):
+        return error_page(request, 404, "There is no such invitation for this account.")
+    return RedirectResponse("/dashboard/", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/sign-in", sign_in_page, methods=["GET"]),
     Route("/sign-in", sign_in, methods=["POST"]),
@@ -235,4 +284,5 @@ routes: list[BaseRoute] = [
     Route("/env", switch_env, methods=["POST"]),
     Route("/set-password", set_password_page, methods=["GET"]),
     Route("/set-password", set_password, methods=["POST"]),
+    Route("/invitations/{merchant_id}/accept", accept_invitation, methods=["POST"]),
 ]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..accounts import users
 from ..callers import Caller
 from ..services import services
 from ..store.db import Database
@@ -47,8 +48,12 @@ async def fragments(db: Database, caller: Caller) -> dict[str, str]:
 
 async def overview(request: Request) -> Response:
     viewer = await require_viewer(request)
-    data = await load(services(request).db, viewer.caller)
-    return page(request, "overview/index.html", {**data, "regions": REGIONS})
+    db = services(request).db
+    data = await load(db, viewer.caller)
+    invitations = await users.pending_invitations(db, viewer.user_id)
+    return page(
+        request, "overview/index.html", {**data, "regions": REGIONS, "invitations": invitations}
+    )
 
 
 routes: list[BaseRoute] = [Route("/", overview, methods=["GET"])]

@@ -20,9 +20,10 @@ __all__ = [
     "MerchantInfo",
     "create_key",
     "create_merchant",
-    "get_or_create_merchant",
     "key_info",
     "list_keys",
+    "list_merchants",
+    "merchant_by_id",
     "revoke_key",
 ]
 
@@ -108,26 +109,18 @@ async def create_merchant(
     return merchant
 
 
-async def get_or_create_merchant(
-    conn: AsyncConnection,
-    db: Database,
-    *,
-    name: str,
-    low_balance_threshold_cents: int,
-    staging_initial_balance_cents: int,
-    now: datetime,
-) -> MerchantInfo:
-    row = (await conn.execute(select(_M).where(_M.c.name == name))).first()
-    if row is not None:
-        return MerchantInfo(row.id, row.name, row.low_balance_threshold_cents)
-    return await create_merchant(
-        conn,
-        db,
-        name=name,
-        low_balance_threshold_cents=low_balance_threshold_cents,
-        staging_initial_balance_cents=staging_initial_balance_cents,
-        now=now,
-    )
+async def merchant_by_id(conn: AsyncConnection, merchant_id: str) -> MerchantInfo | None:
+    """The merchant with this id, or ``None``. Operators name a merchant by its id only: a name
+    is a label anyone who signs up may pick, never a way to find whom to act for."""
+    row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
+    if row is None:
+        return None
+    return MerchantInfo(row.id, row.name, row.low_balance_threshold_cents)
+
+
+async def list_merchants(conn: AsyncConnection) -> list[MerchantInfo]:
+    rows = await conn.execute(select(_M).order_by(_M.c.id))
+    return [MerchantInfo(r.id, r.name, r.low_balance_threshold_cents) for r in rows]
 
 
 async def create_key(

@@ -42,6 +42,7 @@ __all__ = [
     "KeySpend",
     "LedgerEntry",
     "Merchant",
+    "MerchantInvitation",
     "MerchantUser",
     "Pack",
     "RedemptionCode",
@@ -82,7 +83,8 @@ class Merchant(Base):
     __tablename__ = "merchants"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # A label: two merchants may share one. Authority goes by id, never by name.
+    name: Mapped[str] = mapped_column(String(200))
     low_balance_threshold_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
@@ -518,6 +520,18 @@ class MerchantUser(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(20))  # owner, member
+    created_at: Mapped[datetime]
+
+
+class MerchantInvitation(Base):
+    """An operator's invitation of a user who already has an account: it grants nothing until
+    that user, signed in, accepts it (then it becomes a ``MerchantUser`` row)."""
+
+    __tablename__ = "merchant_invitations"
+    __table_args__ = (Index("ix_merchant_invitations_user_id", "user_id"),)
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     created_at: Mapped[datetime]
 
 

@@ -179,7 +179,7 @@ SignedUp = Merchant
 
 @pytest.fixture
 async def signed_up(page: Page) -> Merchant:
-    """A new merchant and its owner, signed up through the form and signed in on ``page``."""
+    """A new merchant and its owner, signed up through the form, then signed in on ``page``."""
     tag = uuid.uuid4().hex[:10]
     merchant = Merchant(f"owner-{tag}@example.com", PASSWORD, f"Shop {tag}")
     await page.goto("/dashboard/sign-up")
@@ -187,6 +187,10 @@ async def signed_up(page: Page) -> Merchant:
     await page.get_by_label("E-mail").fill(merchant.email)
     await page.get_by_label("Password").fill(merchant.password)
     await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_url("**/dashboard/sign-in?signed-up")
+    await page.get_by_label("E-mail").fill(merchant.email)
+    await page.get_by_label("Password").fill(merchant.password)
+    await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/dashboard/")
     return merchant
 

@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import ApiKeyRow, table_of
 from tests.conftest import TEST_PEPPER, TEST_SECRET
 
 
@@ -34,14 +37,29 @@ async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, 
     return proc.returncode, out.decode(), err.decode()
 
 
+async def new_merchant(settings: Settings, cwd: Path, name: str) -> str:
+    """``aitopup merchants create NAME``: the new merchant's id, as it prints it."""
+    code, out, err = await aitopup(settings, cwd, "merchants", "create", name)
+    assert code == 0, err
+    found = re.search(r"created merchant (mer_[0-9a-z]{24}) ", out)
+    assert found is not None, out
+    assert out.splitlines()[-1] == found.group(1)  # the id alone, last, for scripts
+    return found.group(1)
+
+
+_K = table_of(ApiKeyRow)
+
+
 async def test_create_list_revoke(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
-    merchant = f"cli-{tmp_path.name}"
+    name = f"cli-{tmp_path.name}"
+    merchant = await new_merchant(settings, tmp_path, name)
     code, out, _ = await aitopup(
         settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", merchant
     )
     assert code == 0
+    assert f'merchant {merchant} ("{name}")' in out  # which merchant it acted on
     key = re.search(r"ak_staging_[0-9A-Za-z]{32}", out)
     assert key is not None
     key_id = re.search(r"key (key_[0-9a-z]{24})", out)
@@ -66,6 +84,7 @@ async def test_create_list_revoke(
 
     code, out, _ = await aitopup(settings, tmp_path, "keys", "revoke", key_id.group(1))
     assert code == 0
+    assert f'merchant {merchant} ("{name}"), revoked {key_id.group(1)}' in out
     refused = await client.get("/balance", headers=headers)
     assert refused.json()["code"] == 2004
     still = await client.get("/balance", headers={"Authorization": f"Bearer {second.group()}"})
@@ -92,3 +111,43 @@ async def test_settings_without_secrets_refuse_to_start(tmp_path: Path) -> None:
     _, err = await proc.communicate()
     assert proc.returncode != 0
     assert b"key_pepper" in err
+
+
+async def test_a_merchant_is_named_by_its_id_never_by_its_name(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """A name is refused, saying to use the id and how to find it, and nothing is made; two
+    merchants may share a name, and each command acts on the id it was given."""
+    name = f"cli-named-{tmp_path.name}"
+    first = await new_merchant(settings, tmp_path, name)
+    second = await new_merchant(settings, tmp_path, name)  # a name is a label
+    assert first != second
+    code, listed, _ = await aitopup(settings, tmp_path, "merchants", "list")
+    assert code == 0
+    assert f'{first}  "{name}"' in listed and f'{second}  "{name}"' in listed
+
+    for command in (
+        ["keys", "create", "--env", "live", "--merchant", name],
+        ["users", "invite", "--merchant", name, "--email", "named@example.com"],
+    ):
+        code, out, err = await aitopup(settings, tmp_path, *command)
+        assert code == 2, (command, out, err)
+        assert "takes a merchant's id" in err and "aitopup merchants list" in err
+        assert "ak_" not in out
+    code, after, _ = await aitopup(settings, tmp_path, "merchants", "list")
+    assert after == listed  # nothing made
+    code, keys, _ = await aitopup(settings, tmp_path, "keys", "list")
+    assert name not in keys
+
+    code, out, _ = await aitopup(
+        settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", second
+    )
+    assert code == 0 and f"merchant {second} " in out
+    key_id = re.search(r"key (key_[0-9a-z]{24})", out)
+    assert key_id is not None
+    async with db.read() as conn:
+        owner = await conn.scalar(select(_K.c.merchant_id).where(_K.c.id == key_id.group(1)))
+    assert owner == second
+    code, keys, _ = await aitopup(settings, tmp_path, "keys", "list")
+    (line,) = [each for each in keys.splitlines() if each.startswith(key_id.group(1))]
+    assert f'{second} ("{name}")' in line  # the list names each key's merchant by id too

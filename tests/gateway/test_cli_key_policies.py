@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from gateway.settings import Settings
-from tests.gateway.test_cli import aitopup
+from tests.gateway.test_cli import aitopup, new_merchant
 
 
 def _key(out: str) -> tuple[str, str]:
@@ -21,7 +21,7 @@ def _key(out: str) -> tuple[str, str]:
 async def test_a_key_with_a_name_and_a_policy_listed_and_changed(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
-    merchant = f"cli-policy-{tmp_path.name}"
+    merchant = await new_merchant(settings, tmp_path, f"cli-policy-{tmp_path.name}")
     code, out, _ = await aitopup(
         settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", merchant
     )
@@ -74,7 +74,7 @@ async def test_a_key_with_a_name_and_a_policy_listed_and_changed(
 async def test_a_bad_policy_or_key_changes_nothing(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
-    merchant = f"cli-bad-{tmp_path.name}"
+    merchant = await new_merchant(settings, tmp_path, f"cli-bad-{tmp_path.name}")
     code, out, _ = await aitopup(
         settings, tmp_path, "keys", "create", "--env", "staging", "--merchant", merchant
     )
@@ -87,9 +87,19 @@ async def test_a_bad_policy_or_key_changes_nothing(
         assert code == 2, (bad, out, err)
         assert "the policy is not valid" in err
         code, out, err = await aitopup(
-            settings, tmp_path, "keys", "create", "--env", "staging", "--policy", bad
+            settings,
+            tmp_path,
+            "keys",
+            "create",
+            "--env",
+            "staging",
+            "--merchant",
+            merchant,
+            "--policy",
+            bad,
         )
         assert code == 2 and "ak_" not in out
+        assert "the policy is not valid" in err
     code, _, err = await aitopup(settings, tmp_path, "keys", "policy", "key_nope", "{}")
     assert code == 1 and "no key key_nope" in err
     assert (await client.get(f"/keys/{key_id}", headers=headers)).json()["data"] == before

@@ -1,11 +1,19 @@
-"""``make run`` starts again a process that exits, within a bound."""
+"""``make run``: it starts again a process that exits, within a bound; and its demo key is
+minted on every start for the same demo merchant, found again by the id this machine wrote,
+never by its name."""
 
+import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from gateway import devrun
+from gateway.cli import create_merchant
 from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
+from gateway.settings import Settings
+from keys import parse_api_key
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -44,3 +52,26 @@ def test_restarts_older_than_a_minute_do_not_count() -> None:
         assert not worker.restart(1, now=minute * 61.0 + 1)
     worker.proc.wait()
     assert calls == 1 + 3 * RESTARTS_PER_MINUTE
+
+
+async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # Someone signed up as "demo" before the first start: that merchant is never used.
+    squatter = await asyncio.to_thread(create_merchant, settings, "demo")
+
+    first, key = await asyncio.to_thread(devrun.demo_key, settings)
+    assert first.id != squatter.id and first.name == "demo"
+    assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == first.id
+
+    again, second_key = await asyncio.to_thread(devrun.demo_key, settings)
+    assert again.id == first.id  # the second start finds the same merchant
+    assert second_key != key  # and mints a fresh key for it
+    assert parse_api_key(second_key).env == "staging"
+
+    # A store that no longer has it (a new database): a new demo merchant, remembered anew.
+    devrun.DEMO_MERCHANT_FILE.write_text("mer_gone\n")
+    fresh, _ = await asyncio.to_thread(devrun.demo_key, settings)
+    assert fresh.id not in {first.id, squatter.id}
+    assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == fresh.id

@@ -1,5 +1,6 @@
-"""Failed authentication locks a client and a key prefix out, across processes, the right key
-too; successes count nothing; a Redis outage locks nobody out. Both stores (the key lookup)."""
+"""Failed authentication locks a client, and a client's use of a key prefix, out, across
+processes, the right key too; successes count nothing; a Redis outage locks nobody out. Both
+stores (the key lookup)."""
 
 import asyncio
 import math
@@ -91,23 +92,28 @@ async def test_malformed_and_non_bearer_attempts_count_against_the_client(
     assert (locked.status_code, locked.json()["code"]) == (429, 2201)
 
 
-async def test_a_key_prefix_is_locked_out_whichever_clients_try_it(
+async def test_a_key_prefix_is_locked_out_for_the_client_that_failed_with_it_only(
     strict_app: ASGIApp, make_merchant: MakeMerchant
 ) -> None:
+    """The display prefix is public: a stranger's failures with it lock out the stranger's
+    client for that prefix, never the key's owner elsewhere."""
     merchant, neighbour = await make_merchant(), await make_merchant()
     prefix = merchant.key[: len("ak_staging_") + 4]  # the display prefix
-    for _ in range(PER_PREFIX):
-        async with client_at(strict_app, unique_address()) as http:
+    stranger = unique_address()
+    async with client_at(strict_app, stranger) as http:
+        for _ in range(PER_PREFIX):
             guess = _unknown_key(prefix=prefix)
             assert guess.startswith(prefix) and len(guess) == len(merchant.key)
             refused = await http.get("/balance", headers=_bearer(guess))
             assert (refused.status_code, refused.json()["code"]) == (401, 2003)
-    async with client_at(strict_app, unique_address()) as http:
         locked = await http.get("/balance", headers=merchant.headers)
         assert (locked.status_code, locked.json()["code"]) == (429, 2201)
         assert locked.headers["RateLimit-Limit"] == str(PER_PREFIX)
         # The client itself is not locked out: another key works from it.
         assert (await http.get("/balance", headers=neighbour.headers)).status_code == 200
+    # The owner, from their own address, is not locked out by the stranger's failures.
+    async with client_at(strict_app, unique_address()) as owner:
+        assert (await owner.get("/balance", headers=merchant.headers)).status_code == 200
 
 
 async def test_concurrent_failures_admit_exactly_the_limit_with_honest_retry_after(

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from tests.fixtures.core import asgi_client
 
-__all__ = ["Account", "SignUp", "csrf_of", "dashboard_client", "sign_up_on"]
+__all__ = ["Account", "SignUp", "csrf_of", "dashboard_client", "sign_in_on", "sign_up_on"]
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
@@ -58,7 +58,7 @@ SignUp = Callable[..., Awaitable[Account]]
 
 async def sign_up_on(client: httpx.AsyncClient, *, password: str = PASSWORD) -> Account:
     """A new merchant and its owner, signed up through the form on ``client`` (a dashboard
-    client: it keeps the session's cookie)."""
+    client: it keeps the session's cookie), then signed in."""
     tag = uuid.uuid4().hex[:12]
     email, name = f"owner-{tag}@example.com", f"Shop {tag}"
     form = await client.get("/sign-up")
@@ -73,8 +73,21 @@ async def sign_up_on(client: httpx.AsyncClient, *, password: str = PASSWORD) -> 
         },
     )
     assert reply.status_code == 303, reply.text
-    assert reply.headers["location"] == "/dashboard/"
+    assert reply.headers["location"] == "/dashboard/sign-in?signed-up"
+    await sign_in_on(client, email, password)
     return Account(client, email, password, name)
+
+
+async def sign_in_on(client: httpx.AsyncClient, email: str, password: str) -> None:
+    """Sign in through the form on ``client``, which keeps the new session's cookie."""
+    form = await client.get("/sign-in")
+    assert form.status_code == 200, form.text
+    reply = await client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_of(form.text), "email": email, "password": password},
+    )
+    assert reply.status_code == 303, reply.text
+    assert reply.headers["location"] == "/dashboard/"
 
 
 @pytest.fixture

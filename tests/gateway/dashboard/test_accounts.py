@@ -1,23 +1,35 @@
 """Accounts through the dashboard's forms: sign-up, sessions, sign-in throttling, CSRF."""
 
+import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.accounts import sessions, throttle
+from gateway.accounts import passwords, sessions, throttle
 from gateway.accounts.passwords import is_argon2id
 from gateway.settings import Settings
 from gateway.store.db import Database
-from gateway.store.models import DashboardSession, User, table_of
-from tests.fixtures.core import asgi_client, running_app
-from tests.gateway.dashboard.conftest import PASSWORD, SignUp, csrf_of, dashboard_client
+from gateway.store.models import DashboardSession, Merchant, User, table_of
+from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.gateway.dashboard.conftest import (
+    PASSWORD,
+    SignUp,
+    csrf_of,
+    dashboard_client,
+    sign_in_on,
+)
+from tests.gateway.limiter_fixtures import unique_address
 
 _U = table_of(User)
 _S = table_of(DashboardSession)
+_M = table_of(Merchant)
 
 
 async def test_sign_up_signs_in_and_shows_the_overview(sign_up: SignUp) -> None:
@@ -224,21 +236,189 @@ async def test_sign_up_errors_keep_the_input_but_never_the_password(app: ASGIApp
         assert "too short" not in reply.text
 
 
-async def test_an_address_is_one_account_whatever_its_case(app: ASGIApp, sign_up: SignUp) -> None:
-    account = await sign_up()
+async def _sign_up_reply(app: ASGIApp, email: str, password: str, name: str) -> httpx.Response:
     async with dashboard_client(app) as client:
         token = csrf_of((await client.get("/sign-up")).text)
-        reply = await client.post(
+        return await client.post(
             "/sign-up",
-            data={
-                "csrf_token": token,
-                "email": account.email.upper(),
-                "password": PASSWORD,
-                "merchant_name": "Another shop " + account.merchant_name,
-            },
+            data={"csrf_token": token, "email": email, "password": password, "merchant_name": name},
         )
-        assert reply.status_code == 422
-        assert "exists" in reply.text
+
+
+async def _counts(db: Database, email: str) -> tuple[int, int]:
+    async with db.read() as conn:
+        users = len((await conn.execute(select(_U.c.id).where(_U.c.email == email))).all())
+        merchants = len((await conn.execute(select(_M.c.id))).all())
+    return users, merchants
+
+
+async def test_an_address_is_one_account_whatever_its_case(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    account = await sign_up()
+    before = await _counts(db, account.email)
+    reply = await _sign_up_reply(
+        app, account.email.upper(), "another password!", "Another shop " + account.merchant_name
+    )
+    assert reply.status_code == 303
+    assert await _counts(db, account.email) == before  # nothing made, nothing changed
+    # The account keeps its password; the one given at sign-up opens nothing.
+    async with dashboard_client(app) as client:
+        await sign_in_on(client, account.email, PASSWORD)
+    async with dashboard_client(app) as client:
+        token = csrf_of((await client.get("/sign-in")).text)
+        wrong = await client.post(
+            "/sign-in",
+            data={"csrf_token": token, "email": account.email, "password": "another password!"},
+        )
+        assert wrong.status_code == 401
+
+
+def _visible(reply: httpx.Response) -> tuple[int, str, str, list[str]]:
+    """What a sign-up's answer shows: status, where it leads, body, and which cookies it sets
+    (names only: their values are random either way)."""
+    cookies = [c.split("=", 1)[0] for c in reply.headers.get_list("set-cookie")]
+    return reply.status_code, reply.headers.get("location", ""), reply.text, cookies
+
+
+async def test_sign_up_answers_alike_whether_the_address_or_the_name_exists(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    taken = await sign_up()
+    tag = uuid.uuid4().hex[:8]
+    fresh = await _sign_up_reply(app, f"fresh-{tag}@example.com", PASSWORD, f"New {tag}")
+    same_name = await _sign_up_reply(app, f"other-{tag}@example.com", PASSWORD, taken.merchant_name)
+    same_address = await _sign_up_reply(app, taken.email, PASSWORD, f"Also new {tag}")
+    assert _visible(fresh) == _visible(same_name) == _visible(same_address)
+    assert fresh.headers["location"] == "/dashboard/sign-in?signed-up"
+    # A name is a label: the second merchant of that name is made, and its owner signs in.
+    async with db.read() as conn:
+        named = (await conn.execute(select(_M.c.id).where(_M.c.name == taken.merchant_name))).all()
+    assert len(named) == 2
+    async with dashboard_client(app) as client:
+        await sign_in_on(client, f"other-{tag}@example.com", PASSWORD)
+
+
+class CountingHasher(PasswordHasher):
+    """argon2-cffi's hasher, counting its hashes and how many run at once; ``gate`` holds each
+    check until it is set."""
+
+    def __init__(self) -> None:
+        super().__init__(type=Type.ID)
+        self.calls = 0
+        self.running = 0
+        self.most = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.gate.wait(10)
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
+    counting = CountingHasher()
+    monkeypatch.setattr(passwords, "_HASHER", counting)
+    return counting
+
+
+def _client_from(app: ASGIApp, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.test/dashboard", follow_redirects=False
+    )
+
+
+async def _sign_in(client: httpx.AsyncClient, token: str, email: str, password: str) -> int:
+    reply = await client.post(
+        "/sign-in", data={"csrf_token": token, "email": email, "password": password}
+    )
+    return reply.status_code
+
+
+async def test_a_burst_of_sign_ins_is_counted_before_hashing(
+    settings: Settings, hasher: CountingHasher
+) -> None:
+    """Concurrent wrong passwords for one account from one client: no more are hashed than the
+    limit admits; the rest are refused without a hash."""
+    roomy = settings.model_copy(update={"password_hashes_per_process": 100})
+    email = f"burst-{uuid.uuid4().hex[:8]}@example.com"
+    burst = 3 * throttle.FAILURES_PER_ACCOUNT
+    async with running_app(roomy) as app, _client_from(app, unique_address()) as client:
+        token = csrf_of((await client.get("/sign-in")).text)
+        codes = await asyncio.gather(
+            *(_sign_in(client, token, email, "wrong password!") for _ in range(burst))
+        )
+    assert sorted(codes) == [401] * throttle.FAILURES_PER_ACCOUNT + [429] * (
+        burst - throttle.FAILURES_PER_ACCOUNT
+    )
+    assert hasher.calls == throttle.FAILURES_PER_ACCOUNT
+
+
+async def test_concurrent_password_hashes_are_bounded_per_process(
+    settings: Settings, hasher: CountingHasher
+) -> None:
+    """Past ``password_hashes_per_process`` a sign-in is refused at once (503), not queued."""
+    bounded = settings.model_copy(update={"password_hashes_per_process": 2})
+    hasher.gate.clear()
+    async with running_app(bounded) as app, _client_from(app, unique_address()) as client:
+        token = csrf_of((await client.get("/sign-in")).text)
+        tasks = [
+            asyncio.create_task(
+                _sign_in(client, token, f"n{i}-{uuid.uuid4().hex[:6]}@example.com", "wrong one!")
+            )
+            for i in range(6)
+        ]
+
+        async def refused_four() -> bool:
+            return sum(t.done() for t in tasks) == 4 and hasher.running == 2
+
+        try:
+            await wait_until(refused_four)
+        finally:
+            hasher.gate.set()
+        codes = await asyncio.gather(*tasks)
+    assert sorted(codes) == [401, 401, 503, 503, 503, 503]
+    assert hasher.most == 2
+
+
+async def test_a_strangers_failures_do_not_lock_the_owner_out(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    owner = await sign_up()
+    async with _client_from(app, unique_address()) as stranger:
+        token = csrf_of((await stranger.get("/sign-in")).text)
+        for _ in range(throttle.FAILURES_PER_ACCOUNT):
+            assert await _sign_in(stranger, token, owner.email, "a wrong guess!") == 401
+        assert await _sign_in(stranger, token, owner.email, PASSWORD) == 429  # right one too
+    async with _client_from(app, unique_address()) as own:
+        token = csrf_of((await own.get("/sign-in")).text)
+        assert await _sign_in(own, token, owner.email, PASSWORD) == 303
+
+
+async def test_a_right_password_counts_nothing(settings: Settings, sign_up: SignUp) -> None:
+    """Attempts are counted before the hash and a right one gives its count back, so an owner
+    who signs in often is never locked out by it."""
+    account = await sign_up()
+    address = unique_address()
+    async with running_app(settings) as app:
+        for _ in range(throttle.FAILURES_PER_ACCOUNT + 2):
+            async with _client_from(app, address) as client:  # each sign-in a fresh visitor
+                token = csrf_of((await client.get("/sign-in")).text)
+                assert await _sign_in(client, token, account.email, PASSWORD) == 303
+        async with _client_from(app, address) as client:
+            token = csrf_of((await client.get("/sign-in")).text)
+            assert await _sign_in(client, token, account.email, "one wrong guess") == 401
 
 
 async def test_a_form_too_large_or_not_urlencoded_is_refused(sign_up: SignUp) -> None:

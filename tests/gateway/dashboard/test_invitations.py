@@ -6,11 +6,21 @@ import uuid
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.settings import Settings
-from tests.gateway.dashboard.conftest import PASSWORD, csrf_of, dashboard_client
-from tests.gateway.test_cli import aitopup
+from gateway.store.db import Database
+from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
+from tests.gateway.dashboard.conftest import (
+    PASSWORD,
+    SignUp,
+    csrf_of,
+    dashboard_client,
+    sign_in_on,
+    sign_up_on,
+)
+from tests.gateway.test_cli import aitopup, new_merchant
 
 
 async def _use_link(app: ASGIApp, url: str) -> httpx.Response:
@@ -64,12 +74,14 @@ async def test_an_admin_invitation_sets_a_password_once(
 async def test_the_cli_prints_a_one_time_link(
     settings: Settings, app: ASGIApp, tmp_path: Path
 ) -> None:
-    merchant = f"cli-invite-{tmp_path.name}"
+    name = f"cli-invite-{tmp_path.name}"
+    merchant = await new_merchant(settings, tmp_path, name)
     email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
     code, out, err = await aitopup(
         settings, tmp_path, "users", "invite", "--merchant", merchant, "--email", email
     )
     assert code == 0, err
+    assert f'belongs to merchant {merchant} ("{name}")' in out
     link = re.search(r"http://\S+/dashboard/set-password\?token=\S+", out)
     assert link is not None
     assert (await _use_link(app, link.group())).status_code == 303
@@ -78,3 +90,85 @@ async def test_the_cli_prints_a_one_time_link(
         settings, tmp_path, "users", "invite", "--merchant", merchant, "--email", "not-an-address"
     )
     assert code == 2 and "valid e-mail" in err
+
+
+_K = table_of(ApiKeyRow)
+_MU = table_of(MerchantUser)
+_U = table_of(User)
+
+
+async def _memberships(db: Database, email: str) -> set[str]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_MU.c.merchant_id).join(_U, _U.c.id == _MU.c.user_id).where(_U.c.email == email)
+        )
+        return {r.merchant_id for r in rows}
+
+
+async def test_a_squatted_name_captures_no_invitation_and_no_key(
+    settings: Settings, app: ASGIApp, sign_up: SignUp, db: Database, tmp_path: Path
+) -> None:
+    """Someone signs up first under the name an operator means to use: the operator's merchant
+    is its own, and so are the user and the live key made for it."""
+    squatter = await sign_up()
+    name = squatter.merchant_name
+    (squatted,) = await _memberships(db, squatter.email)
+    merchant = await new_merchant(settings, tmp_path, name)
+    assert merchant != squatted
+    customer = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    code, out, err = await aitopup(
+        settings, tmp_path, "users", "invite", "--merchant", merchant, "--email", customer
+    )
+    assert code == 0, err
+    code, out, err = await aitopup(
+        settings, tmp_path, "keys", "create", "--env", "live", "--merchant", merchant
+    )
+    assert code == 0, err
+    key_id = re.search(r"key (key_[0-9a-z]{24})", out)
+    assert key_id is not None
+    assert await _memberships(db, customer) == {merchant}
+    assert await _memberships(db, squatter.email) == {squatted}
+    async with db.read() as conn:
+        owner = await conn.scalar(select(_K.c.merchant_id).where(_K.c.id == key_id.group(1)))
+        squatters_keys = await conn.scalar(
+            select(_K.c.id).where(_K.c.merchant_id == squatted, _K.c.env == "live")
+        )
+    assert owner == merchant and squatters_keys is None
+
+
+async def test_an_invitation_to_an_existing_account_waits_until_it_is_accepted(
+    admin_client: httpx.AsyncClient, billing_app: ASGIApp, db: Database
+) -> None:
+    async with dashboard_client(billing_app) as client:
+        account = await sign_up_on(client)
+        made = await admin_client.post("/merchants", json={"name": f"inviting-{uuid.uuid4().hex}"})
+        merchant_id = made.json()["data"]["id"]
+        (own,) = await _memberships(db, account.email)
+
+        reply = await admin_client.post(
+            f"/merchants/{merchant_id}/users", json={"email": account.email}
+        )
+        assert reply.status_code == 201, reply.text
+        data = reply.json()["data"]
+        assert data["pending"] is True and data["set_password_url"] is None
+        assert await _memberships(db, account.email) == {own}  # nothing attached yet
+
+        # Another signed-in user cannot accept it for them.
+        async with dashboard_client(billing_app) as other_client:
+            other = await sign_up_on(other_client)
+            refused = await other.post(f"/invitations/{merchant_id}/accept", {})
+            assert refused.status_code == 404
+            assert merchant_id not in await _memberships(db, other.email)
+
+        overview = await account.client.get("/")
+        assert merchant_id in overview.text and "Accept" in overview.text
+        accepted = await account.post(f"/invitations/{merchant_id}/accept", {})
+        assert accepted.status_code == 303
+        assert await _memberships(db, account.email) == {own, merchant_id}
+        # Spent: it is gone from the page and cannot be accepted again.
+        assert merchant_id not in (await account.client.get("/")).text
+        again = await account.post(f"/invitations/{merchant_id}/accept", {})
+        assert again.status_code == 404
+    # The account still signs in as before.
+    async with dashboard_client(billing_app) as client:
+        await sign_in_on(client, account.email, PASSWORD)

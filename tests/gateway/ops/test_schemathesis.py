@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.cli import create_key
+from gateway.cli import create_key, create_merchant
 from gateway.store.migrate import upgrade
 from tests.conftest import make_settings
 
@@ -40,7 +40,8 @@ def staging(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     upgrade(url)
     # Configured as in production: an unconfigured Stripe webhook rightly answers 503.
     app_settings = make_settings(url, redis_url, stripe_webhook_secret="whsec_schemathesis")
-    _, _, key = create_key(app_settings, "staging", "schemathesis")
+    merchant = create_merchant(app_settings, "schemathesis")
+    _, _, key = create_key(app_settings, "staging", merchant.id)
     yield Staging(create_app(app_settings), key)
     shutdown_lifespans()
 

@@ -1,0 +1,83 @@
+"""Migration 0009: merchant names stop being unique (the rows that point at merchants keep
+their merchant, on SQLite too, where the table is copied), invitations get their table; and back."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, inspect, select
+
+from gateway.clock import utcnow
+from gateway.store.migrate import alembic_config, upgrade
+from gateway.store.models import ApiKeyRow, Base, Merchant, table_of
+from tests.fixtures.migrations import database_at, url_of
+
+TABLES = {"merchants", "merchant_invitations"}
+_M = table_of(Merchant)
+_K = table_of(ApiKeyRow)
+
+
+def _ours(diff: Any) -> bool:
+    for item in diff if isinstance(diff, list) else [diff]:
+        for part in item if isinstance(item, tuple) else (item,):
+            table = getattr(part, "table", None)
+            name = getattr(part, "name", None)
+            if (table is not None and table.name in TABLES) or name in TABLES:
+                return True
+    return False
+
+
+def _differences(conn: Any) -> list[Any]:
+    return [
+        d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata) if _ours(d)
+    ]
+
+
+async def test_0009_lets_names_repeat_keeps_what_points_at_merchants_and_goes_back(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    now = utcnow()
+    async with database_at("0008", database_url, tmp_path, request) as db:
+        url = url_of(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(_M).values(
+                    id="mer_old", name="Shop", low_balance_threshold_cents=0, created_at=now
+                )
+            )
+            await conn.execute(
+                insert(_K).values(
+                    id="key_old",
+                    merchant_id="mer_old",
+                    env="staging",
+                    key_hash="h" * 64,
+                    display_prefix="ak_staging_abcd",
+                    created_at=now,
+                )
+            )
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_differences) != []  # the check sees the change
+        await asyncio.to_thread(upgrade, url, "0009")
+        async with db.engine.begin() as conn:
+            assert await conn.run_sync(_differences) == []
+            await conn.execute(
+                insert(_M).values(
+                    id="mer_new", name="Shop", low_balance_threshold_cents=0, created_at=now
+                )
+            )
+            owner = (await conn.execute(select(_K.c.merchant_id))).scalar_one()
+            assert owner == "mer_old"
+        async with db.engine.begin() as conn:
+            await conn.execute(_M.delete().where(_M.c.id == "mer_new"))
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0008")
+        async with db.engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert "merchant_invitations" not in names
+            unique = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("merchants"))
+            assert [u["column_names"] for u in unique] == [["name"]]
+        await asyncio.to_thread(upgrade, url, "0009")
