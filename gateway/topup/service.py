@@ -25,6 +25,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
@@ -57,7 +58,6 @@ __all__ = [
     "sandbox_fund",
     "send",
     "topup_data",
-    "wallet_balance",
 ]
 
 log = logging.getLogger(__name__)
@@ -528,23 +528,14 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
     )
 
 
-async def wallet_balance(db: Database, caller: Caller) -> int:
-    async with db.read() as conn:
-        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-    return 0 if wallet is None else wallet.balance_cents
-
-
-async def balance(db: Database, caller: Caller) -> BalanceData:
-    """The wallet as every door shows it: available, and held by top-ups not yet delivered
-    (pending, or awaiting approval), which are debited already."""
+async def _balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
     held = (
         select(func.coalesce(func.sum(_T.c.amount_cents), 0))
         .where(*_mine(caller))
         .where(text(HELD_STATUSES))  # as written in the partial index, which it then uses
     )
-    async with db.read() as conn:
-        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-        held_cents = int((await conn.execute(held)).scalar_one())
+    wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
+    held_cents = int((await conn.execute(held)).scalar_one())
     return BalanceData(
         env=caller.env,
         balance_cents=0 if wallet is None else wallet.balance_cents,
@@ -553,15 +544,24 @@ async def balance(db: Database, caller: Caller) -> BalanceData:
     )
 
 
-async def sandbox_fund(db: Database, caller: Caller, amount: int) -> int:
+async def balance(db: Database, caller: Caller) -> BalanceData:
+    """The wallet as every door shows it: available, and held by top-ups not yet delivered
+    (pending, or awaiting approval), which are debited already."""
+    async with db.read() as conn:
+        return await _balance(conn, caller)
+
+
+async def sandbox_fund(db: Database, caller: Caller, amount: int) -> BalanceData:
+    """Staging's wallet topped up by ``amount``; the balance after it, read as ``balance``
+    reads it, in the same transaction."""
     if caller.env != "staging":
         raise ApiError(Code.ENV_NOT_ALLOWED, "The sandbox is only for staging keys")
     now = utcnow()
     async with db.transaction() as conn:
-        balance = await ledger.credit(conn, caller.wallet_id, amount, now)
+        await ledger.credit(conn, caller.wallet_id, amount, now)
         await ledger.append(
             conn,
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
-    return balance
+        return await _balance(conn, caller)
