@@ -7,9 +7,11 @@ the renderings' rows equal (ids and times aside). A change the table refuses, or
 no longer in its from-state (or its approval window), changes nothing.
 """
 
+import asyncio
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
 from gateway.clock import new_id, utcnow
+from gateway.outcome import ApiError
 from gateway.store.compose import Plan, Step, param
 from gateway.store.db import Database
 from gateway.store.models import (
@@ -50,14 +53,13 @@ EXISTING = [s for s in lifecycle.STATES if s != lifecycle.NEW]
 ALLOWED = [t for t in lifecycle.TRANSITIONS.values() if t.source != lifecycle.NEW]
 
 
+@dataclass(frozen=True)
 class _Top:
-    def __init__(self, merchant_id: str, key_id: str, wallet_id: str, row: Any) -> None:
-        self.merchant_id, self.key_id, self.wallet_id, self.row = (
-            merchant_id,
-            key_id,
-            wallet_id,
-            row,
-        )
+    merchant_id: str
+    key_id: str
+    key: str  # the sending key, in clear
+    wallet_id: str  # the merchant's staging wallet
+    row: Any  # the top-up as put in its state
 
 
 async def _topup(db: Database, make_merchant: MakeMerchant, status: str) -> _Top:
@@ -97,7 +99,7 @@ async def _topup(db: Database, make_merchant: MakeMerchant, status: str) -> _Top
     async with db.transaction() as conn:
         await conn.execute(update(_T).where(_T.c.id == sent.transaction_id).values(status=status))
         row = (await conn.execute(select(_T).where(_T.c.id == sent.transaction_id))).one()
-    return _Top(merchant.merchant_id, merchant.key_id, caller.wallet_id, row)
+    return _Top(merchant.merchant_id, merchant.key_id, merchant.key, caller.wallet_id, row)
 
 
 async def _snapshot(db: Database, top: _Top) -> dict[str, Any]:
@@ -336,3 +338,41 @@ async def test_a_run_missing_a_parameter_is_refused_before_the_driver(db: Databa
 
         with pytest.raises(AssertionError, match="parameters not supplied"):
             await plan.run(await raw(conn), {"txn_id": "txn_x"})
+
+
+@pytest.mark.parametrize("t", ALLOWED, ids=[f"{t.source}->{t.target}" for t in ALLOWED])
+async def test_of_concurrent_changes_of_one_row_one_writes(
+    db: Database, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch,
+    t: lifecycle.Transition,
+) -> None:  # fmt: skip
+    """The guard locks the row: of changes racing from one state, each having read the row in
+    it, exactly one writes, in every rendering."""
+    for one_statement in renderings(db):
+        top = await _topup(db, make_merchant, t.source)
+        before = _summary(await _snapshot(db, top), top)
+        now = _when(t, top.row)
+        with rendering(monkeypatch, one_statement):
+            moved = await asyncio.gather(*(_move(db, top, t, now) for _ in range(8)))
+        assert sum(m is not None for m in moved) == 1, one_statement
+        after = _summary(await _snapshot(db, top), top)
+        assert after == _expected(before, t, "decider"), one_statement
+
+
+async def test_concurrent_cancels_refund_once(db: Database, make_merchant: MakeMerchant) -> None:
+    """Through the service: one cancel wins, the others are told the top-up is not pending."""
+    top = await _topup(db, make_merchant, lifecycle.PENDING)
+    caller = await authenticate(db, TEST_PEPPER.encode(), top.key)
+    sealer = Sealer(TEST_SECRET.encode())
+
+    async def cancel() -> int:
+        try:
+            return int((await service.cancel(db, sealer, caller, top.row.id)).code)
+        except ApiError as refused:
+            return int(refused.code)
+
+    codes = await asyncio.gather(*(cancel() for _ in range(10)))
+    assert sorted(codes) == [1003] + [4005] * 9
+    summary = _summary(await _snapshot(db, top), top)
+    assert summary["balance"] == BALANCE
+    assert summary["entries"].count(("topup_refund", AMOUNT)) == 1
+    assert summary["events"].count("topup.cancelled") == 1
