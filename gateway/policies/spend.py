@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 
 from ..clock import rfc3339
-from ..store.compose import Refs, Step, one_of, param, upsert
+from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
 from ..store.db import Database
 from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
@@ -86,17 +86,16 @@ def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
             for name in names
         )
     ).subquery("w")
-    values = select(
-        param("api_key_id", String),
-        windows.c.bucket,
-        taken,
-        windows.c.limit_cents,
-        windows.c.soft_cents,
-        case((taken >= windows.c.soft_cents, txn), else_=null()),
-        param("now", UTCDateTime()),
-    ).where(refs.after(after))
-    columns = ["key_id", "bucket", "spent_cents", "limit_cents", "soft_cents", "alerted_by"]
-    stmt = upsert(_S).from_select([*columns, "updated_at"], values)
+    row = {
+        "key_id": param("api_key_id", String),
+        "bucket": windows.c.bucket,
+        "spent_cents": taken,
+        "limit_cents": windows.c.limit_cents,
+        "soft_cents": windows.c.soft_cents,
+        "alerted_by": case((taken >= windows.c.soft_cents, txn), else_=null()),
+        "updated_at": param("now", UTCDateTime()),
+    }
+    stmt = from_rows(upsert(_S), [row], where=refs.after(after))
     total = _S.c.spent_cents + stmt.excluded.spent_cents
     soft = stmt.excluded.soft_cents
     return stmt.on_conflict_do_update(
