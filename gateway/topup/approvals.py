@@ -1,9 +1,9 @@
 """Sends held for approval: approve, deny, and expiry.
 
 A send above its key's approval line (``gateway.policies``) is debited and counted at once and
-waits as ``pending_approval`` with ``approval_expires_at``. Each decision is one conditional
-UPDATE of that status inside a transaction, so of an approve racing a deny (or the expiry sweep)
-exactly one changes the row and the others change nothing:
+waits as ``pending_approval`` with ``approval_expires_at``. Each decision is a change of the
+lifecycle (``lifecycle.move``), whose plan finds the row still held and locks it, so of an approve
+racing a deny (or the expiry sweep) exactly one changes the row and the others change nothing:
 
 - approve: delivered as any send would be (staging's magic recipients apply now), the recipient
   credited, ``topup.delivered``;

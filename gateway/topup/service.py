@@ -1,5 +1,7 @@
-"""The send and the top-up lifecycle. Every change is one transaction: the debit, the credit, the
-top-up row, its ledger entries and its outbox events commit together or not at all.
+"""The send, cancel and the balance. Every change is one transaction: the debit, the credit, the
+top-up row, its ledger entries and its outbox events commit together or not at all. The send is
+the lifecycle's changes from ``NEW`` (``lifecycle.TRANSITIONS``); every later change of a
+top-up is ``lifecycle.move``.
 
 Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): the doors (REST,
 the dashboard, MCP) render it and enqueue its deliveries after the commit.
