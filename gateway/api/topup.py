@@ -123,12 +123,7 @@ async def sandbox_fund(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_sandbox_fund_cents": svc.settings.max_sandbox_fund_cents},
     )
-    balance = await service.sandbox_fund(svc.db, caller, body.amount_cents)
-    data = BalanceData(
-        env=caller.env,
-        balance_cents=balance,
-        low_balance_threshold_cents=caller.low_balance_threshold_cents,
-    )
+    data = await service.sandbox_fund(svc.db, caller, body.amount_cents)
     return Envelope(Code.SUCCESS, data.model_dump())
 
 

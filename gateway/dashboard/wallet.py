@@ -52,7 +52,7 @@ async def _wallet_page(
     ledger_page = page_number(request, "ledger")
     history_page = page_number(request, "history")
     packs = await funding.list_packs(svc.db)
-    balance = await topups.wallet_balance(svc.db, caller)
+    balance = (await topups.balance(svc.db, caller)).balance_cents
     entries, entries_total = await funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=(ledger_page - 1) * LEDGER_PAGE_SIZE
     )

@@ -6,6 +6,7 @@ sum of its entries. Debits are ``UPDATE … WHERE balance_cents >= :amount``: th
 SQLite's single writer) makes "never below zero" hold under any concurrency.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +19,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    union_all,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
-from ..store.compose import NO_REFS, Refs, param, upsert
+from ..store.compose import NO_REFS, Refs, from_rows, param, upsert
 from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
@@ -47,6 +48,7 @@ __all__ = [
     "new_wallet_id",
     "recipient_credit",
     "recipient_owner",
+    "refund_credit",
 ]
 
 _W = table_of(Wallet)
@@ -101,23 +103,21 @@ def conditional_debit(refs: Refs) -> Construct:
 def recipient_credit(refs: Refs, *, after: str) -> Construct:
     """Credit ``:amount`` to the recipient's wallet at this merchant (``:env``,
     ``:merchant_id``, ``:platform``, ``:email``), creating it on first use, once step ``after``
-    has returned a row; returns its id and new balance."""
-    values = select(
-        param("recipient_wallet_id", String),
-        param("env", String),
-        param("recipient_owner", String),
-        param("merchant_id", String),
-        param("platform", String),
-        param("email", String),
-        param("amount", _INT),
-        param("now", UTCDateTime()),
-        param("now", UTCDateTime()),
-    ).where(refs.after(after))
-    columns = ["id", "env", "owner", "merchant_id", "platform", "email", "balance_cents"]
-    stmt = upsert(_W).from_select(
-        [*columns, "created_at", "updated_at"],
-        values,
-    )
+    has returned a row; returns its id and new balance. The send and an approval both deliver
+    through it."""
+    now = param("now", UTCDateTime())
+    row = {
+        "id": param("recipient_wallet_id", String),
+        "env": param("env", String),
+        "owner": param("recipient_owner", String),
+        "merchant_id": param("merchant_id", String),
+        "platform": param("platform", String),
+        "email": param("email", String),
+        "balance_cents": param("amount", _INT),
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = from_rows(upsert(_W), [row], where=refs.after(after))
     return stmt.on_conflict_do_update(
         index_elements=[_W.c.env, _W.c.owner],
         set_={
@@ -127,32 +127,49 @@ def recipient_credit(refs: Refs, *, after: str) -> Construct:
     ).returning(_W.c.id, _W.c.balance_cents)
 
 
+def refund_credit(refs: Refs, *, after: str) -> Construct:
+    """Give ``:amount`` back to the merchant's wallet ``:wallet_id`` once step ``after`` has
+    returned a row; returns its new balance. Every refund of a top-up goes through it."""
+    return (
+        update(_W)
+        .where(_W.c.id == param("wallet_id", String), refs.after(after))
+        .values(
+            balance_cents=_W.c.balance_cents + param("amount", _INT),
+            updated_at=param("now", UTCDateTime()),
+        )
+        .returning(_W.c.balance_cents)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One ledger entry of a composed write: its wallet and signed amount as SQL expressions."""
+    """One ledger entry of a composed write: its wallet and signed amount as SQL expressions,
+    and its env, reference and memo (by default the plan's ``:env``, ``:reference``, ``:memo``)."""
 
     wallet: ColumnElement[Any]
     amount: ColumnElement[Any]
     kind: ColumnElement[Any]  # a fixed name (``const``) or a parameter
+    env: ColumnElement[Any] | None = None
+    reference: ColumnElement[Any] | None = None
+    memo: ColumnElement[Any] | None = None
 
 
 def entries(lines: Sequence[Line], *, after: ColumnElement[bool]) -> Construct:
-    """Append one entry per line, with ``:env``, ``:reference``, ``:memo`` and ``:now``, once
-    ``after`` holds; entries are never updated or deleted."""
+    """Append one entry per line, at ``:now``, once ``after`` holds: the one writer of ledger
+    entries, which are never updated or deleted."""
     rows = [
-        select(
-            line.wallet,
-            param("env", String),
-            line.amount,
-            line.kind,
-            param("reference", String),
-            param("memo", String),
-            param("now", UTCDateTime()),
-        ).where(after)
+        {
+            "wallet_id": line.wallet,
+            "env": param("env", String) if line.env is None else line.env,
+            "amount_cents": line.amount,
+            "kind": line.kind,
+            "reference": param("reference", String) if line.reference is None else line.reference,
+            "memo": param("memo", String) if line.memo is None else line.memo,
+            "created_at": param("now", UTCDateTime()),
+        }
         for line in lines
     ]
-    columns = ["wallet_id", "env", "amount_cents", "kind", "reference", "memo", "created_at"]
-    return insert(_L).from_select(columns, rows[0] if len(rows) == 1 else union_all(*rows))
+    return from_rows(insert(_L), rows, where=after)
 
 
 def amount() -> ColumnElement[Any]:
@@ -223,14 +240,21 @@ async def balance(conn: AsyncConnection, env: str, owner: str) -> Balance | None
     return None if row is None else Balance(row.id, row.balance_cents)
 
 
+@functools.cache
 def _append_statement(count: int) -> Statement:
-    rows = ", ".join(f"(:w{i}, :e{i}, :a{i}, :k{i}, :r{i}, :m{i}, :now)" for i in range(count))
-    # Only placeholders are formatted in; values are always bound.
-    sql = "INSERT INTO ledger_entries (wallet_id, env, amount_cents, kind, reference, memo, "
-    return Statement(sql + f"created_at) VALUES {rows}")
-
-
-_APPEND = {count: _append_statement(count) for count in (1, 2, 3)}
+    """``count`` entries, each its own values (``:w<i>``, ``:e<i>``, …), through ``entries``."""
+    lines = [
+        Line(
+            param(f"w{i}", String),
+            param(f"a{i}", _INT),
+            param(f"k{i}", String),
+            env=param(f"e{i}", String),
+            reference=param(f"r{i}", String),
+            memo=param(f"m{i}", String),
+        )
+        for i in range(count)
+    ]
+    return Statement.of(entries(lines, after=true()))
 
 
 async def append(conn: Conn, entries: list[Entry], now: datetime) -> None:
@@ -247,8 +271,7 @@ async def append(conn: Conn, entries: list[Entry], now: datetime) -> None:
                 f"m{i}": e.memo,
             }
         )
-    statement = _APPEND.get(len(entries)) or _append_statement(len(entries))
-    await (await raw(conn)).fetch(statement, params)
+    await (await raw(conn)).fetch(_append_statement(len(entries)), params)
 
 
 async def entries_sum(conn: AsyncConnection, wallet_id: str) -> int:

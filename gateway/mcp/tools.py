@@ -113,12 +113,7 @@ async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any])
 
 async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
     _parse(NoArguments, arguments)
-    balance = await service.wallet_balance(svc.db, caller)
-    data = BalanceData(
-        env=caller.env,
-        balance_cents=balance,
-        low_balance_threshold_cents=caller.low_balance_threshold_cents,
-    )
+    data = await service.balance(svc.db, caller)
     return Outcome(Code.SUCCESS, data.model_dump())
 
 

@@ -37,14 +37,14 @@ from sqlalchemy import (
 )
 
 from ..clock import rfc3339
-from ..store.compose import NO_REFS, Refs, Step, one_of, param, upsert
+from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
 from ..store.db import Database
 from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
-from ..store.raw import Conn, Construct, Raw, Statement, raw
+from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
 from ..webhooks import outbox
 from .model import load
-from .rules import Counted, paid_window
+from .rules import Counted
 from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of
 
 __all__ = [
@@ -55,9 +55,8 @@ __all__ = [
     "alert",
     "alert_due",
     "alerts_due",
-    "count_delivered",
     "count_steps",
-    "give_back",
+    "give_back_step",
     "prune_closed",
     "spend_params",
     "spent",
@@ -87,17 +86,16 @@ def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
             for name in names
         )
     ).subquery("w")
-    values = select(
-        param("api_key_id", String),
-        windows.c.bucket,
-        taken,
-        windows.c.limit_cents,
-        windows.c.soft_cents,
-        case((taken >= windows.c.soft_cents, txn), else_=null()),
-        param("now", UTCDateTime()),
-    ).where(refs.after(after))
-    columns = ["key_id", "bucket", "spent_cents", "limit_cents", "soft_cents", "alerted_by"]
-    stmt = upsert(_S).from_select([*columns, "updated_at"], values)
+    row = {
+        "key_id": param("api_key_id", String),
+        "bucket": windows.c.bucket,
+        "spent_cents": taken,
+        "limit_cents": windows.c.limit_cents,
+        "soft_cents": windows.c.soft_cents,
+        "alerted_by": case((taken >= windows.c.soft_cents, txn), else_=null()),
+        "updated_at": param("now", UTCDateTime()),
+    }
+    stmt = from_rows(upsert(_S), [row], where=refs.after(after))
     total = _S.c.spent_cents + stmt.excluded.spent_cents
     soft = stmt.excluded.soft_cents
     return stmt.on_conflict_do_update(
@@ -261,46 +259,20 @@ async def spent(tx: Raw, key_id: str, buckets: Sequence[str]) -> dict[str, int]:
     return {str(r["bucket"]): int(r["spent_cents"]) for r in rows}
 
 
-_GIVE_BACK = Statement.of(
-    update(_S)
-    .where(_S.c.key_id == param("key_id", String), one_of(_S.c.bucket, "buckets"))
-    .values(
-        spent_cents=_S.c.spent_cents - param("amount", _INT),
-        updated_at=param("now", UTCDateTime()),
+def give_back_step(refs: Refs, *, after: str) -> Construct:
+    """A refunded send's ``:amount``, returned to the windows ``:buckets`` of key
+    ``:api_key_id`` it was counted in (its ``topups.spend_buckets``), once step ``after`` has
+    returned a row. A window that has since closed keeps its history unchanged in meaning, as
+    its row is no longer read (or was pruned: then nothing changes)."""
+    return (
+        update(_S)
+        .where(
+            _S.c.key_id == param("api_key_id", String),
+            one_of(_S.c.bucket, "buckets"),
+            refs.after(after),
+        )
+        .values(
+            spent_cents=_S.c.spent_cents - param("amount", _INT),
+            updated_at=param("now", UTCDateTime()),
+        )
     )
-)
-
-
-async def give_back(
-    conn: Conn, key_id: str, buckets: Sequence[str] | None, amount: int, now: datetime
-) -> None:
-    """A refunded send's amount, returned to the windows it was counted in (its
-    ``topups.spend_buckets``); a window that has since closed keeps its history unchanged
-    in meaning, as its row is no longer read."""
-    if not buckets:
-        return
-    tx = await raw(conn)
-    await tx.fetch(
-        _GIVE_BACK, {"key_id": key_id, "buckets": list(buckets), "amount": amount, "now": now}
-    )
-
-
-_COUNT_PAID = Statement.of(_count(NO_REFS, ["paid"], after=""))
-
-
-async def count_delivered(
-    conn: Conn, key_id: str, email: str, amount: int, txn_id: str, now: datetime
-) -> None:
-    """A send delivered later than it was made (an approval): its recipient is now one the key
-    has paid."""
-    known = paid_window(email)
-    params = {
-        "api_key_id": key_id,
-        "paid_bucket": known.bucket,
-        "paid_limit": known.limit_cents,
-        "paid_soft": known.soft_cents,
-        "taken": amount,
-        "txn_id": txn_id,
-        "now": now,
-    }
-    await (await raw(conn)).fetch(_COUNT_PAID, params)

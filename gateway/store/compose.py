@@ -16,20 +16,38 @@ Both renderings come from the same constructs, are compiled once per dialect, an
 the driver (``store.raw``). The rule that keeps them equal when a step is refused: a
 ``required`` step (the conditional debit) comes first, and every other step depends on it, so
 "no row" there means nothing was written in either rendering (checked when the plan is built).
+
+Parameters are a contract: each step's construct names what it binds (its ``param``s), the plan
+knows the union of them (``Plan.binds``), a plan built with the names its caller supplies
+(``given``) refuses at once a step that binds one of no supplier, and a run that lacks one is
+refused before the driver sees it.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Table, exists, func, literal_column, select, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Insert,
+    Table,
+    exists,
+    func,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
 from .raw import Construct, Raw, Statement
@@ -41,6 +59,7 @@ __all__ = [
     "Refs",
     "Step",
     "const",
+    "from_rows",
     "json_text",
     "one_of",
     "param",
@@ -67,11 +86,30 @@ def const(value: str) -> ColumnElement[Any]:
     return literal_column(f"'{value}'")
 
 
+_I = TypeVar("_I", bound=Insert)
+
+
+def from_rows(
+    stmt: _I, rows: Sequence[Mapping[str, ColumnElement[Any]]], *, where: ColumnElement[bool]
+) -> _I:
+    """``INSERT … SELECT`` of ``rows``, each a mapping of column name to value, while ``where``
+    holds: a name and its value stand together, so none can slip out of line."""
+    names = list(rows[0])
+    assert all(list(row) == names for row in rows), "every row names the same columns"
+    selects = [select(*row.values()).where(where) for row in rows]
+    return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
+
+
 class _OneOf(ColumnElement[bool]):
     """``column`` is one of the list bound as the one parameter ``values``: a single statement
     whatever the list's length, each value looked up by the column's index."""
 
     inherit_cache = True
+    # Visited for the parameters a step binds; SQLAlchemy declares this a list.
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, column: ColumnElement[Any], values: BindParameter[Any]) -> None:
         self.column = column
@@ -101,6 +139,7 @@ class _JsonText(ColumnElement[Any]):
     own CAST would give the text numeric affinity)."""
 
     inherit_cache = True
+    _traverse_internals = [("text", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, text: ColumnElement[Any]) -> None:
         self.text = text
@@ -195,6 +234,16 @@ class _Ordered:
     sources: set[str] = field(default_factory=set)
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
+    names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
+
+
+def _bound(construct: Construct) -> set[str]:
+    """The parameters ``construct`` takes from its caller: its ``param``s, not its literals."""
+    return {
+        element.key
+        for element in visitors.iterate(construct)
+        if isinstance(element, BindParameter) and element.required
+    }
 
 
 class _BindRefs(Refs):
@@ -258,12 +307,21 @@ class Plan:
     (``unnest``), or in order as one ``executemany`` per step. Such steps return nothing."""
 
     def __init__(
-        self, steps: Sequence[Step], *, each_row: Mapping[str, TypeEngine[Any]] | None = None
+        self,
+        steps: Sequence[Step],
+        *,
+        each_row: Mapping[str, TypeEngine[Any]] | None = None,
+        given: Collection[str] | None = None,
     ) -> None:
         self.steps = tuple(steps)
         self.each_row = dict(each_row) if each_row is not None else None
         self._ordered = self._render_ordered()
         self._check()
+        self.binds = frozenset().union(*(item.names for item in self._ordered))
+        if given is not None:
+            for item in self._ordered:
+                missing = item.names - set(given)
+                assert not missing, f"step {item.step.name} binds {sorted(missing)}: not supplied"
 
     def _render_ordered(self) -> list[_Ordered]:
         built: dict[str, Construct] = {}
@@ -274,6 +332,9 @@ class Plan:
             construct = step.build(refs)
             built[step.name] = construct
             refs.current.statement = Statement.of(construct)
+            refs.current.names = _bound(construct) - {name for name, _, _ in refs.current.binds}
+            refs.current.names -= {name for name, _, _ in refs.current.lists}
+            refs.current.names -= set(self.each_row or ())
             ordered.append(refs.current)
         return ordered
 
@@ -345,6 +406,8 @@ class Plan:
         """``None`` when a required step returned no row: then nothing was written.
         ``one_statement`` defaults to what the store can do."""
         assert self.each_row is None, "a plan run per row: run_each"
+        missing = self.binds.difference(params)
+        assert not missing, f"parameters not supplied: {sorted(missing)}"
         if one_statement is None:
             one_statement = not db.is_sqlite
         if one_statement:

@@ -1,9 +1,9 @@
 """Sends held for approval: approve, deny, and expiry.
 
 A send above its key's approval line (``gateway.policies``) is debited and counted at once and
-waits as ``pending_approval`` with ``approval_expires_at``. Each decision is one conditional
-UPDATE of that status inside a transaction, so of an approve racing a deny (or the expiry sweep)
-exactly one changes the row and the others change nothing:
+waits as ``pending_approval`` with ``approval_expires_at``. Each decision is a change of the
+lifecycle (``lifecycle.move``), whose plan finds the row still held and locks it, so of an approve
+racing a deny (or the expiry sweep) exactly one changes the row and the others change nothing:
 
 - approve: delivered as any send would be (staging's magic recipients apply now), the recipient
   credited, ``topup.delivered``;
@@ -15,7 +15,7 @@ exactly one changes the row and the others change nothing:
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
@@ -25,30 +25,14 @@ from ..clock import utcnow
 from ..codes import Code
 from ..ledger import service as ledger
 from ..outcome import ApiError, Outcome
-from ..policies import spend
-from ..store.compose import NO_REFS
 from ..store.db import Database
 from ..store.models import Topup, table_of
-from ..store.raw import Statement, raw
-from ..webhooks import outbox
+from . import lifecycle
 from .service import FAILED_REASON, HELD, magic_outcome, topup_data
 
 __all__ = ["approve", "deny", "due", "expire"]
 
 _T = table_of(Topup)
-_CREDIT_RECIPIENT = Statement.of(ledger.recipient_credit(NO_REFS, after=""))
-
-
-def _event_data(row: Any, status: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "transaction_id": row.id,
-        "status": status,
-        "platform": row.platform,
-        "amount_cents": row.amount_cents,
-        "recipient_email": row.recipient_email,
-        "metadata": row.metadata,
-        **extra,
-    }
 
 
 async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
@@ -70,43 +54,38 @@ async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
     return row
 
 
-async def _decide(
-    conn: AsyncConnection, row: Any, status: str, decided_by: str, now: datetime, **values: Any
-) -> Any:
-    """``row`` leaves ``pending_approval`` for ``status`` if it is still held and not yet
-    expired; ``None`` if another decision (or the expiry) got there first."""
-    changed = (
-        await conn.execute(
-            update(_T)
-            .where(_T.c.id == row.id, _T.c.status == HELD, _T.c.approval_expires_at > now)
-            .values(status=status, decided_by=decided_by, updated_at=now, **values)
-            .returning(_T)
-        )
-    ).first()
-    return changed
-
-
 def _lost(row: Any) -> ApiError:
     return ApiError(Code.TOPUP_NOT_AWAITING_APPROVAL, transaction_id=row.id)
 
 
-async def _refund(
-    conn: AsyncConnection, row: Any, wallet_id: str, event: str, now: datetime, **extra: Any
-) -> list[str]:
-    """The held amount back to the merchant's wallet and to the key's windows, and ``event``
-    (``row`` is the top-up as decided, its status the new one)."""
-    await ledger.credit(conn, wallet_id, row.amount_cents, now)
-    await ledger.append(
-        conn, [ledger.Entry(wallet_id, row.env, row.amount_cents, "topup_refund", row.id)], now
-    )
-    await spend.give_back(conn, row.api_key_id, row.spend_buckets, row.amount_cents, now)
-    return await outbox.emit(
-        conn,
-        env=row.env,
-        merchant_id=row.merchant_id,
-        type_=event,
-        data=_event_data(row, row.status, **extra),
-        now=now,
+async def _decide(
+    db: Database, sealer: Sealer, caller: Caller, txn_id: str, now: datetime, target: str | None
+) -> Outcome:
+    """``txn_id`` leaves ``pending_approval`` for ``target`` (an approval: what staging's magic
+    recipients make of a delivery) while it is still held and its window open; refused if
+    another decision (or the expiry) got there first."""
+    async with db.transaction() as conn:
+        row = await _held(conn, caller, txn_id)
+        how: dict[str, Any] = {}
+        if target is None:
+            target = {"failed": lifecycle.FAILED, "pending": lifecycle.PENDING}.get(
+                magic_outcome(row.env, row.recipient_email), lifecycle.DELIVERED
+            )
+        if target == lifecycle.FAILED:
+            how["failure_reason"] = FAILED_REASON
+        if target == lifecycle.DELIVERED:
+            how["voucher_sealed"] = sealer.seal(mint_voucher_code(row.env), context=row.id)
+        moved = await lifecycle.move(
+            conn, row, target, wallet_id=caller.wallet_id, now=now, decided_by=caller.key_id, **how
+        )
+        if moved is None:
+            raise _lost(row)
+    changed, deliveries = moved
+    code = lifecycle.transition(HELD, target).code
+    assert code is not None
+    data = topup_data(changed, sealer).model_dump()
+    return Outcome(
+        code, data, transaction_id=changed.id, status=changed.status, deliveries=deliveries
     )
 
 
@@ -114,94 +93,14 @@ async def approve(
     db: Database, sealer: Sealer, caller: Caller, txn_id: str, *, now: datetime | None = None
 ) -> Outcome:
     """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it)."""
-    now = now or utcnow()
-    async with db.transaction() as conn:
-        row = await _held(conn, caller, txn_id)
-        outcome = magic_outcome(row.env, row.recipient_email)
-        if outcome == "failed":
-            changed = await _decide(
-                conn, row, "failed", caller.key_id, now, failure_reason=FAILED_REASON
-            )
-            if changed is None:
-                raise _lost(row)
-            deliveries = await _refund(
-                conn, changed, caller.wallet_id, "topup.failed", now, failure_reason=FAILED_REASON
-            )
-            return _outcome(sealer, changed, Code.TOPUP_FAILED, deliveries)
-        if outcome == "pending":
-            changed = await _decide(conn, row, "pending", caller.key_id, now)
-            if changed is None:
-                raise _lost(row)
-            return _outcome(sealer, changed, Code.TOPUP_PENDING, [])
-        voucher = mint_voucher_code(row.env)
-        changed = await _decide(
-            conn,
-            row,
-            "delivered",
-            caller.key_id,
-            now,
-            voucher_sealed=sealer.seal(voucher, context=row.id),
-        )
-        if changed is None:
-            raise _lost(row)
-        recipient = await (await raw(conn)).fetchrow(
-            _CREDIT_RECIPIENT,
-            {
-                "recipient_wallet_id": ledger.new_wallet_id(),
-                "env": row.env,
-                "recipient_owner": ledger.recipient_owner(
-                    row.merchant_id, row.platform, row.recipient_email
-                ),
-                "merchant_id": row.merchant_id,
-                "platform": row.platform,
-                "email": row.recipient_email,
-                "amount": row.amount_cents,
-                "now": now,
-            },
-        )
-        assert recipient is not None
-        changed = (
-            await conn.execute(
-                update(_T)
-                .where(_T.c.id == row.id)
-                .values(
-                    recipient_wallet_id=recipient["id"],
-                    recipient_balance_cents=recipient["balance_cents"],
-                )
-                .returning(_T)
-            )
-        ).one()
-        await ledger.append(
-            conn,
-            [ledger.Entry(str(recipient["id"]), row.env, row.amount_cents, "topup_credit", row.id)],
-            now,
-        )
-        await spend.count_delivered(
-            conn, row.api_key_id, row.recipient_email, row.amount_cents, row.id, now
-        )
-        deliveries = await outbox.emit(
-            conn,
-            env=row.env,
-            merchant_id=row.merchant_id,
-            type_="topup.delivered",
-            data=_event_data(changed, "delivered"),
-            now=now,
-        )
-    return _outcome(sealer, changed, Code.TOPUP_DELIVERED, deliveries)
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None)
 
 
 async def deny(
     db: Database, sealer: Sealer, caller: Caller, txn_id: str, *, now: datetime | None = None
 ) -> Outcome:
     """Refuse a held send: refunded to the wallet and the key's windows."""
-    now = now or utcnow()
-    async with db.transaction() as conn:
-        row = await _held(conn, caller, txn_id)
-        changed = await _decide(conn, row, "denied", caller.key_id, now)
-        if changed is None:
-            raise _lost(row)
-        deliveries = await _refund(conn, changed, caller.wallet_id, "topup.approval_denied", now)
-    return _outcome(sealer, changed, Code.TOPUP_DENIED, deliveries)
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED)
 
 
 async def due(db: Database, now: datetime, *, limit: int = 500) -> list[str]:
@@ -220,21 +119,12 @@ async def expire(db: Database, txn_id: str, now: datetime) -> list[str] | None:
     """Expire one held send whose window has closed (refunded, ``topup.approval_expired``):
     the deliveries written, or ``None`` if it was decided first."""
     async with db.transaction() as conn:
-        changed = (
-            await conn.execute(
-                update(_T)
-                .where(_T.c.id == txn_id, _T.c.status == HELD, _T.c.approval_expires_at <= now)
-                .values(status="expired", decided_by="expiry", updated_at=now)
-                .returning(_T)
-            )
-        ).first()
-        if changed is None:
+        row = (await conn.execute(select(_T).where(_T.c.id == txn_id))).first()
+        if row is None or row.status != HELD:
             return None
-        wallet = await ledger.balance(conn, changed.env, ledger.merchant_owner(changed.merchant_id))
+        wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
         assert wallet is not None
-        return await _refund(conn, changed, wallet.wallet_id, "topup.approval_expired", now)
-
-
-def _outcome(sealer: Sealer, row: Any, code: Code, deliveries: list[str]) -> Outcome:
-    data = topup_data(row, sealer).model_dump()
-    return Outcome(code, data, transaction_id=row.id, status=row.status, deliveries=deliveries)
+        moved = await lifecycle.move(
+            conn, row, lifecycle.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
+        )
+    return None if moved is None else moved[1]

@@ -1,5 +1,7 @@
-"""The send and the top-up lifecycle. Every change is one transaction: the debit, the credit, the
-top-up row, its ledger entries and its outbox events commit together or not at all.
+"""The send, cancel and the balance. Every change is one transaction: the debit, the credit, the
+top-up row, its ledger entries and its outbox events commit together or not at all. The send is
+the lifecycle's changes from ``NEW`` (``lifecycle.TRANSITIONS``); every later change of a
+top-up is ``lifecycle.move``.
 
 Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): the doors (REST,
 the dashboard, MCP) render it and enqueue its deliveries after the commit.
@@ -23,8 +25,8 @@ from sqlalchemy import (
     select,
     text,
     true,
-    update,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
@@ -36,12 +38,13 @@ from ..ledger import alerts
 from ..ledger import service as ledger
 from ..outcome import ApiError, Outcome
 from ..policies import rules, spend
-from ..store.compose import Plan, Refs, Step, const, param, steps
+from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
 from ..webhooks import outbox
+from . import lifecycle
 from .schemas import BalanceData, SendData, SendRequest, TopupData
 
 __all__ = [
@@ -57,7 +60,6 @@ __all__ = [
     "sandbox_fund",
     "send",
     "topup_data",
-    "wallet_balance",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ _T = table_of(Topup)
 
 SEND = "topup.send"  # the operation's name, which idempotency keys are scoped to
 DEFAULT_APPROVAL_TTL_SECONDS = 24 * 3600
-HELD = "pending_approval"  # the status of a send held for approval
+HELD = lifecycle.HELD  # the status of a send held for approval
 
 
 def _email(body: SendRequest) -> str:
@@ -85,22 +87,6 @@ def magic_outcome(env: str, email: str) -> str:
     return "delivered"
 
 
-def _event_data(
-    txn_id: str, status: str, body: SendRequest, email: str, reason: str | None = None
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "transaction_id": txn_id,
-        "status": status,
-        "platform": body.platform,
-        "amount_cents": body.amount_cents,
-        "recipient_email": email,
-        "metadata": body.metadata,
-    }
-    if reason is not None:
-        data["failure_reason"] = reason
-    return data
-
-
 def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
     """The top-up row; a delivered one names the recipient's wallet and balance after the
     credit (step ``recipient``)."""
@@ -112,31 +98,26 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
         recipient_balance = refs.col("recipient", "balance_cents")
         gate = true()
     now = param("now", UTCDateTime())
-    values = select(
-        param("txn_id", String),
-        param("env", String),
-        param("merchant_id", String),
-        param("api_key_id", String),
-        param("platform", String),
-        ledger.amount(),
-        param("email", String),
-        recipient_id,
-        const(status),
-        param("voucher_sealed", String),
-        recipient_balance,
-        param("metadata", JSON()),
-        param("failure_reason", String),
-        param("spend_buckets", JSON()),
-        param("approval_expires_at", UTCDateTime()),
-        now,
-        now,
-    ).where(gate)
-    columns = [
-        "id", "env", "merchant_id", "api_key_id", "platform", "amount_cents", "recipient_email",
-        "recipient_wallet_id", "status", "voucher_sealed", "recipient_balance_cents", "metadata",
-        "failure_reason", "spend_buckets", "approval_expires_at", "created_at", "updated_at",
-    ]  # fmt: skip
-    return insert(_T).from_select(columns, values)
+    row = {
+        "id": param("txn_id", String),
+        "env": param("env", String),
+        "merchant_id": param("merchant_id", String),
+        "api_key_id": param("api_key_id", String),
+        "platform": param("platform", String),
+        "amount_cents": ledger.amount(),
+        "recipient_email": param("email", String),
+        "recipient_wallet_id": recipient_id,
+        "status": const(status),
+        "voucher_sealed": param("voucher_sealed", String),
+        "recipient_balance_cents": recipient_balance,
+        "metadata": param("metadata", JSON()),
+        "failure_reason": param("failure_reason", String),
+        "spend_buckets": param("spend_buckets", JSON()),
+        "approval_expires_at": param("approval_expires_at", UTCDateTime()),
+        "created_at": now,
+        "updated_at": now,
+    }
+    return from_rows(insert(_T), [row], where=gate)
 
 
 Windows = tuple[str, ...]  # the names of the send's spend windows
@@ -169,9 +150,7 @@ def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
         steps(
             Step("debit", ledger.conditional_debit, required=True),
             spend.count_steps(windows, after="debit"),
-            [Step("recipient", lambda r: ledger.recipient_credit(r, after="debit"))]
-            if credited
-            else [],
+            [lifecycle.deliver_step(after="debit")] if credited else [],
             Step("topup", lambda r: _insert_topup(r, status, credited=credited)),
             Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
             outbox.event_steps("event", after=lambda r: r.after("debit"))
@@ -182,17 +161,13 @@ def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
     )
 
 
-_CODES = {
-    "delivered": Code.TOPUP_DELIVERED,
-    "pending": Code.TOPUP_PENDING,
-    "failed": Code.TOPUP_FAILED,
-    "held": Code.TOPUP_AWAITING_APPROVAL,
-}
-_EVENTS = {
-    "delivered": "topup.delivered",
-    "failed": "topup.failed",
-    "held": "topup.approval_required",
-}
+_STATUS = {"held": HELD}  # the send's outcome → the status it leaves the top-up in
+
+
+def _sent(outcome: str) -> lifecycle.Transition:
+    return lifecycle.transition(lifecycle.NEW, _STATUS.get(outcome, outcome))
+
+
 FAILED_REASON = "sandbox recipient set to fail"
 
 
@@ -252,10 +227,17 @@ def send_params(
         params["recipient_wallet_id"] = ledger.new_wallet_id()
         params["recipient_owner"] = ledger.recipient_owner(caller.merchant_id, body.platform, email)
     if outcome != "pending":
-        data = _event_data(txn_id, HELD if outcome == "held" else outcome, body, email, reason)
+        extra: dict[str, Any] = {}
+        if reason is not None:
+            extra["failure_reason"] = reason
         if expires is not None:
-            data["approval_expires_at"] = rfc3339(expires)
-        params.update(outbox.event_params("event", _EVENTS[outcome], now, env, data))
+            extra["approval_expires_at"] = rfc3339(expires)
+        sent = _sent(outcome)
+        data = lifecycle.event_data(
+            txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
+        )
+        assert sent.event is not None
+        params.update(outbox.event_params("event", sent.event, now, env, data))
     # After the send's own event: event ids sort in the order the events happened.
     params.update(alerts.low_params(env, caller.low_balance_threshold_cents, now))
     windows = tuple(c.name for c in counted)
@@ -287,8 +269,10 @@ async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
     if outcome != "pending":
         deliveries = applied.ids("event_deliveries") + deliveries
     due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
+    code = _sent(outcome).code
+    assert code is not None
     done = Outcome(
-        _CODES[outcome],
+        code,
         data,
         transaction_id=params["txn_id"],
         status=HELD if outcome == "held" else outcome,
@@ -488,48 +472,23 @@ async def list_page(
 
 
 async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
-    """Pending → cancelled, refunded by a reversing entry. The status check and the change are one
-    UPDATE, so two concurrent cancels refund once."""
+    """Pending → cancelled, refunded (``lifecycle``). The change is conditional on the row
+    still pending, so two concurrent cancels refund once."""
     now = utcnow()
     async with db.transaction() as conn:
-        row = (
-            await conn.execute(
-                update(_T)
-                .where(_T.c.id == txn_id, _T.c.status == "pending", *_mine(caller))
-                .values(status="cancelled", updated_at=now)
-                .returning(_T)
-            )
-        ).first()
+        row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
         if row is None:
-            exists = (
-                await conn.execute(select(_T.c.status).where(_T.c.id == txn_id, *_mine(caller)))
-            ).first()
-            if exists is None:
-                raise ApiError(Code.TRANSACTION_NOT_FOUND)
-            raise ApiError(Code.TOPUP_NOT_CANCELLABLE, transaction_id=txn_id, status=exists.status)
-        await ledger.credit(conn, caller.wallet_id, row.amount_cents, now)
-        await ledger.append(
-            conn,
-            [ledger.Entry(caller.wallet_id, caller.env, row.amount_cents, "topup_refund", txn_id)],
-            now,
-        )
-        await spend.give_back(conn, row.api_key_id, row.spend_buckets, row.amount_cents, now)
-        deliveries = await outbox.emit(
-            conn,
-            env=caller.env,
-            merchant_id=caller.merchant_id,
-            type_="topup.cancelled",
-            data={
-                "transaction_id": txn_id,
-                "status": "cancelled",
-                "platform": row.platform,
-                "amount_cents": row.amount_cents,
-                "recipient_email": row.recipient_email,
-                "metadata": row.metadata,
-            },
-            now=now,
-        )
-    data = topup_data(row, sealer).model_dump()
+            raise ApiError(Code.TRANSACTION_NOT_FOUND)
+        moved = None
+        if row.status == lifecycle.PENDING:
+            moved = await lifecycle.move(
+                conn, row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
+            )
+        if moved is None:
+            status = (await conn.execute(select(_T.c.status).where(_T.c.id == txn_id))).scalar()
+            raise ApiError(Code.TOPUP_NOT_CANCELLABLE, transaction_id=txn_id, status=status)
+    changed, deliveries = moved
+    data = topup_data(changed, sealer).model_dump()
     return Outcome(
         Code.TOPUP_CANCELLED,
         data,
@@ -539,23 +498,14 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
     )
 
 
-async def wallet_balance(db: Database, caller: Caller) -> int:
-    async with db.read() as conn:
-        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-    return 0 if wallet is None else wallet.balance_cents
-
-
-async def balance(db: Database, caller: Caller) -> BalanceData:
-    """The wallet as every door shows it: available, and held by top-ups not yet delivered
-    (pending, or awaiting approval), which are debited already."""
+async def _balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
     held = (
         select(func.coalesce(func.sum(_T.c.amount_cents), 0))
         .where(*_mine(caller))
         .where(text(HELD_STATUSES))  # as written in the partial index, which it then uses
     )
-    async with db.read() as conn:
-        wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-        held_cents = int((await conn.execute(held)).scalar_one())
+    wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
+    held_cents = int((await conn.execute(held)).scalar_one())
     return BalanceData(
         env=caller.env,
         balance_cents=0 if wallet is None else wallet.balance_cents,
@@ -564,15 +514,24 @@ async def balance(db: Database, caller: Caller) -> BalanceData:
     )
 
 
-async def sandbox_fund(db: Database, caller: Caller, amount: int) -> int:
+async def balance(db: Database, caller: Caller) -> BalanceData:
+    """The wallet as every door shows it: available, and held by top-ups not yet delivered
+    (pending, or awaiting approval), which are debited already."""
+    async with db.read() as conn:
+        return await _balance(conn, caller)
+
+
+async def sandbox_fund(db: Database, caller: Caller, amount: int) -> BalanceData:
+    """Staging's wallet topped up by ``amount``; the balance after it, read as ``balance``
+    reads it, in the same transaction."""
     if caller.env != "staging":
         raise ApiError(Code.ENV_NOT_ALLOWED, "The sandbox is only for staging keys")
     now = utcnow()
     async with db.transaction() as conn:
-        balance = await ledger.credit(conn, caller.wallet_id, amount, now)
+        await ledger.credit(conn, caller.wallet_id, amount, now)
         await ledger.append(
             conn,
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
-    return balance
+        return await _balance(conn, caller)

@@ -17,17 +17,17 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Text,
+    and_,
     cast,
     func,
     insert,
     literal_column,
     or_,
-    select,
     true,
 )
 
 from ..clock import new_id, rfc3339
-from ..store.compose import Plan, Refs, Step, const, param
+from ..store.compose import Plan, Refs, Step, const, from_rows, param
 from ..store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Construct, raw
 from ..store.types import UTCDateTime
@@ -131,16 +131,15 @@ def _event(
         payload = func.replace(payload, mark, cast(balance_after(refs), Text))
     for mark_name, value in (fills(refs) if fills is not None else {}).items():
         payload = func.replace(payload, const(json.dumps(mark_name)), cast(value, Text))
-    values = select(
-        param(f"{name}_id", String),
-        param("env", String),
-        param("merchant_id", String),
-        param(f"{name}_type", String),
-        payload,
-        param("now", UTCDateTime()),
-    ).where(gate(refs))
-    columns = ["id", "env", "merchant_id", "type", "payload", "created_at"]
-    return insert(_E).from_select(columns, values).returning(_E.c.id)
+    row = {
+        "id": param(f"{name}_id", String),
+        "env": param("env", String),
+        "merchant_id": param("merchant_id", String),
+        "type": param(f"{name}_type", String),
+        "payload": payload,
+        "created_at": param("now", UTCDateTime()),
+    }
+    return from_rows(insert(_E), [row], where=gate(refs)).returning(_E.c.id)
 
 
 def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -160,34 +159,30 @@ def _fan_out(refs: Refs, name: str, named: int | None) -> Construct:
     else:
         which = _EP.c.id.in_([param(f"{name}_ep{i}", String) for i in range(named)])
     now = param("now", UTCDateTime())
-    values = select(
-        param(f"{name}_prefix", String) + _EP.c.id,
-        refs.col(name, "id"),
-        _EP.c.id,
-        _EP.c.env,
-        _EP.c.merchant_id,
-        param(f"{name}_type", String),
-        const("pending"),
-        literal_column("0"),
-        param(f"{name}_trigger", String),
-        literal_column("0"),
-        literal_column("0"),
-        now,
-        now,
-        now,
-    ).where(
+    row = {
+        "id": param(f"{name}_prefix", String) + _EP.c.id,
+        "event_id": refs.col(name, "id"),
+        "endpoint_id": _EP.c.id,
+        "env": _EP.c.env,
+        "merchant_id": _EP.c.merchant_id,
+        "event_type": param(f"{name}_type", String),
+        "status": const("pending"),
+        "attempts": literal_column("0"),
+        "trigger": param(f"{name}_trigger", String),
+        "run_start": literal_column("0"),
+        "generation": literal_column("0"),
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    where = and_(
         _EP.c.merchant_id == param("merchant_id", String),
         _EP.c.env == param("env", String),
         _EP.c.enabled,
         _EP.c.deleted_at.is_(None),
         which,
     )
-    columns = [
-        "id", "event_id", "endpoint_id", "env", "merchant_id", "event_type", "status",
-        "attempts", "trigger", "run_start", "generation", "next_attempt_at", "created_at",
-        "updated_at",
-    ]  # fmt: skip
-    return insert(_D).from_select(columns, values).returning(_D.c.id)
+    return from_rows(insert(_D), [row], where=where).returning(_D.c.id)
 
 
 def event_steps(

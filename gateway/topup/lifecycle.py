@@ -1,0 +1,363 @@
+"""The top-up lifecycle: which changes of state are allowed, and each one's plan.
+
+``TRANSITIONS`` is the one table of them: from-state, to-state, and what the change does (refund,
+deliver to the recipient, set who decided, its event). Every change of a top-up is one plan built
+from the same steps: one refund (``ledger.refund_credit``, its entry, the give-back to the key's
+windows), one entry writer (``ledger.entries``), one event body (``event_data``), one delivery to
+the recipient (``deliver_step``, which the send uses too). A new state is a row here and the plan
+it yields, not a module of statements.
+
+A change from an existing row (``move``) is a plan whose first, required step finds the row in
+its from-state and locks it (``FOR UPDATE`` on PostgreSQL; SQLite's writer holds the database):
+of two changes racing for one row, exactly one finds it, and the other writes nothing. The send
+(from ``NEW``) is the send's own plan (``service``), built from the same steps.
+
+The parameters of a change's plan are a contract, ``Moving``: the plan is built with its field
+names, so a step that binds a name no field supplies fails when the plan is built.
+"""
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..codes import Code
+from ..ledger import service as ledger
+from ..policies import rules, spend
+from ..store.compose import Applied, Plan, Refs, Step, const, param, steps
+from ..store.models import Topup, table_of
+from ..store.raw import Construct, raw
+from ..store.types import UTCDateTime
+from ..webhooks import outbox
+
+__all__ = [
+    "CANCELLED",
+    "DELIVERED",
+    "DENIED",
+    "EXPIRED",
+    "FAILED",
+    "HELD",
+    "NEW",
+    "PENDING",
+    "STATES",
+    "TRANSITIONS",
+    "Moving",
+    "NoSuchTransition",
+    "Transition",
+    "deliver_step",
+    "event_data",
+    "move",
+    "plan",
+    "transition",
+]
+
+_T = table_of(Topup)
+
+NEW = "new"  # before the send: no row yet
+PENDING = "pending"  # staging's ``+pending``, or an upstream still fulfilling
+HELD = "pending_approval"
+DELIVERED = "delivered"
+FAILED = "failed"
+CANCELLED = "cancelled"
+DENIED = "denied"
+EXPIRED = "expired"
+STATES = (NEW, PENDING, HELD, DELIVERED, FAILED, CANCELLED, DENIED, EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """``refund``: the amount back to the merchant's wallet and the key's windows;
+    ``deliver``: the recipient credited (and counted as one the key has paid); ``decided``: who
+    decided is recorded; ``window``: a held send's approval window must be ``open`` (a decision)
+    or ``closed`` (the expiry); ``event``: its type, none when ``None``."""
+
+    source: str
+    target: str
+    code: Code | None  # the outcome's code at a door; none for the worker's expiry
+    event: str | None
+    refund: bool = False
+    deliver: bool = False
+    decided: bool = False
+    window: str | None = None
+
+
+def _row(source: str, target: str, code: Code | None, event: str | None, **how: Any) -> Transition:
+    return Transition(source, target, code, event, **how)
+
+
+_DECISION = {"decided": True, "window": "open"}
+
+TRANSITIONS: dict[tuple[str, str], Transition] = {
+    (t.source, t.target): t
+    for t in [
+        # The send: its own plan (``service``), debited and counted first.
+        _row(NEW, DELIVERED, Code.TOPUP_DELIVERED, "topup.delivered", deliver=True),
+        _row(NEW, PENDING, Code.TOPUP_PENDING, None),
+        _row(NEW, HELD, Code.TOPUP_AWAITING_APPROVAL, "topup.approval_required"),
+        _row(NEW, FAILED, Code.TOPUP_FAILED, "topup.failed", refund=True),
+        # A pending top-up: cancelled by its merchant, or finished by its upstream.
+        _row(PENDING, CANCELLED, Code.TOPUP_CANCELLED, "topup.cancelled", refund=True),
+        _row(PENDING, DELIVERED, Code.TOPUP_DELIVERED, "topup.delivered", deliver=True),
+        _row(PENDING, FAILED, Code.TOPUP_FAILED, "topup.failed", refund=True),
+        # A held send: approved (staging's magic recipients apply then), denied, or expired.
+        _row(HELD, DELIVERED, Code.TOPUP_DELIVERED, "topup.delivered", deliver=True, **_DECISION),
+        _row(HELD, FAILED, Code.TOPUP_FAILED, "topup.failed", refund=True, **_DECISION),
+        _row(HELD, PENDING, Code.TOPUP_PENDING, None, **_DECISION),
+        _row(HELD, DENIED, Code.TOPUP_DENIED, "topup.approval_denied", refund=True, **_DECISION),
+        _row(
+            HELD,
+            EXPIRED,
+            None,
+            "topup.approval_expired",
+            refund=True,
+            decided=True,
+            window="closed",
+        ),
+    ]
+}
+
+
+class NoSuchTransition(LookupError):
+    """A change the table does not allow: nothing was written."""
+
+
+def transition(source: str, target: str) -> Transition:
+    found = TRANSITIONS.get((source, target))
+    if found is None:
+        raise NoSuchTransition(f"a top-up does not go from {source} to {target}")
+    return found
+
+
+def event_data(
+    txn_id: str,
+    status: str,
+    platform: str,
+    amount_cents: int,
+    recipient_email: str,
+    metadata: dict[str, Any] | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The body of every top-up event: the one builder, for the send and every change."""
+    return {
+        "transaction_id": txn_id,
+        "status": status,
+        "platform": platform,
+        "amount_cents": amount_cents,
+        "recipient_email": recipient_email,
+        "metadata": metadata,
+        **extra,
+    }
+
+
+def deliver_step(*, after: str) -> Step:
+    """The recipient's credit (step ``recipient``: its wallet's id and balance after), once step
+    ``after`` has returned a row: how the send and an approval both deliver."""
+    return Step("recipient", lambda refs: ledger.recipient_credit(refs, after=after))
+
+
+def refund_steps(*, after: str) -> list[Step]:
+    """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` with its
+    ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after`` has
+    returned a row."""
+    return [
+        Step("refund", lambda refs: ledger.refund_credit(refs, after=after)),
+        Step(
+            "refund_entries",
+            lambda refs: ledger.entries(
+                [ledger.Line(ledger.merchant_wallet(), ledger.amount(), const("topup_refund"))],
+                after=refs.after("refund"),
+            ),
+        ),
+        Step("give_back", lambda refs: spend.give_back_step(refs, after=after)),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Moving:
+    """Every parameter of a change's plan, each named as the steps bind it. The plan is built
+    with these names, so a step that binds another fails at build; a value a change does not
+    use is ``None``."""
+
+    txn_id: str
+    now: datetime
+    env: str
+    merchant_id: str
+    api_key_id: str
+    wallet_id: str  # the merchant's wallet in ``env``: refunds land there
+    amount: int
+    taken: int  # counted as paid to the recipient (a delivery)
+    buckets: list[str]  # the windows the send was counted in: a refund gives back to them
+    reference: str  # the ledger entries' reference: the top-up's id
+    memo: str | None
+    platform: str
+    email: str
+    decided_by: str | None
+    failure_reason: str | None
+    voucher_sealed: str | None
+    recipient_wallet_id: str | None
+    recipient_owner: str | None
+    paid_bucket: str | None
+    paid_limit: int | None
+    paid_soft: int | None
+    event_id: str | None
+    event_type: str | None
+    event_payload: str | None
+    event_prefix: str | None
+    event_trigger: str | None
+
+
+_GIVEN = tuple(f.name for f in dataclasses.fields(Moving))
+
+
+def _guard(t: Transition) -> Construct:
+    """The row in its from-state (and, for a held send, its window open or closed), locked."""
+    now = param("now", UTCDateTime())
+    conditions: list[ColumnElement[bool]] = [
+        _T.c.id == param("txn_id", String),
+        _T.c.merchant_id == param("merchant_id", String),
+        _T.c.env == param("env", String),
+        _T.c.status == const(t.source),
+    ]
+    if t.window == "open":
+        conditions.append(_T.c.approval_expires_at > now)
+    elif t.window == "closed":
+        conditions.append(_T.c.approval_expires_at <= now)
+    return select(_T.c.id).where(*conditions).with_for_update()
+
+
+def _change(refs: Refs, t: Transition) -> Construct:
+    """The row's new state, after every other step (each of which waited for the guard)."""
+    values: dict[str, Any] = {
+        "status": const(t.target),
+        "updated_at": param("now", UTCDateTime()),
+    }
+    if t.decided:
+        values["decided_by"] = param("decided_by", String)
+    if t.target == FAILED:
+        values["failure_reason"] = param("failure_reason", String)
+    if t.deliver:
+        values["voucher_sealed"] = param("voucher_sealed", String)
+        values["recipient_wallet_id"] = refs.col("recipient", "id")
+        values["recipient_balance_cents"] = refs.col("recipient", "balance_cents")
+    gate = refs.after("recipient") if t.deliver else refs.after("guard")
+    return update(_T).where(_T.c.id == param("txn_id", String), gate).values(values)
+
+
+@functools.cache
+def plan(source: str, target: str) -> Plan:
+    """The plan of one change from an existing row: find and lock it (required), refund or
+    deliver, the event and its deliveries, then the row's new state."""
+    t = transition(source, target)
+    assert source != NEW, "the send is the send's own plan"
+    delivering: list[Step] = []
+    if t.deliver:
+
+        def credited(refs: Refs) -> Construct:
+            line = ledger.Line(refs.col("recipient", "id"), ledger.amount(), const("topup_credit"))
+            return ledger.entries([line], after=refs.after("recipient"))
+
+        delivering = [
+            deliver_step(after="guard"),
+            Step("credit_entries", credited),
+            # Its recipient is now one the key has paid (approval for new recipients).
+            *spend.count_steps(["paid"], after="guard"),
+        ]
+    return Plan(
+        steps(
+            Step("guard", lambda _: _guard(t), required=True),
+            refund_steps(after="guard") if t.refund else [],
+            delivering,
+            outbox.event_steps("event", after=lambda r: r.after("guard")) if t.event else [],
+            Step("topup", lambda refs: _change(refs, t)),
+        ),
+        given=_GIVEN,
+    )
+
+
+async def move(
+    conn: AsyncConnection,
+    row: Any,
+    target: str,
+    *,
+    wallet_id: str,
+    now: datetime,
+    decided_by: str | None = None,
+    failure_reason: str | None = None,
+    voucher_sealed: str | None = None,
+    source: str | None = None,
+) -> tuple[Any, list[str]] | None:
+    """Top-up ``row`` (as read) from ``source`` (its status as read, by default) to
+    ``target``, in the caller's transaction: the row as changed and the event's deliveries, or
+    ``None`` if the row had left that state (or its window) first, and then nothing changed.
+    Raises ``NoSuchTransition`` for a change the table does not allow."""
+    source = row.status if source is None else source
+    t = transition(source, target)
+    params = _moving(row, t, wallet_id, now, decided_by, failure_reason, voucher_sealed)
+    applied: Applied | None = await plan(source, target).run(
+        await raw(conn), dataclasses.asdict(params)
+    )
+    if applied is None:
+        return None
+    changed = (await conn.execute(select(_T).where(_T.c.id == row.id))).one()
+    return changed, applied.ids("event_deliveries") if t.event else []
+
+
+def _moving(
+    row: Any,
+    t: Transition,
+    wallet_id: str,
+    now: datetime,
+    decided_by: str | None,
+    failure_reason: str | None,
+    voucher_sealed: str | None,
+) -> Moving:
+    paid = rules.paid_window(row.recipient_email) if t.deliver else None
+    event: dict[str, Any] = {}
+    if t.event is not None:
+        extra = {} if failure_reason is None else {"failure_reason": failure_reason}
+        data = event_data(
+            row.id,
+            t.target,
+            row.platform,
+            row.amount_cents,
+            row.recipient_email,
+            row.metadata,
+            **extra,
+        )
+        event = outbox.event_params("event", t.event, now, row.env, data)
+    return Moving(
+        txn_id=row.id,
+        now=now,
+        env=row.env,
+        merchant_id=row.merchant_id,
+        api_key_id=row.api_key_id,
+        wallet_id=wallet_id,
+        amount=row.amount_cents,
+        taken=row.amount_cents,
+        buckets=list(row.spend_buckets or []),
+        reference=row.id,
+        memo=None,
+        platform=row.platform,
+        email=row.recipient_email,
+        decided_by=decided_by,
+        failure_reason=failure_reason,
+        voucher_sealed=voucher_sealed,
+        recipient_wallet_id=ledger.new_wallet_id() if t.deliver else None,
+        recipient_owner=(
+            ledger.recipient_owner(row.merchant_id, row.platform, row.recipient_email)
+            if t.deliver
+            else None
+        ),
+        paid_bucket=None if paid is None else paid.bucket,
+        paid_limit=None if paid is None else paid.limit_cents,
+        paid_soft=None if paid is None else paid.soft_cents,
+        event_id=event.get("event_id"),
+        event_type=event.get("event_type"),
+        event_payload=event.get("event_payload"),
+        event_prefix=event.get("event_prefix"),
+        event_trigger=event.get("event_trigger"),
+    )
