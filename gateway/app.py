@@ -26,7 +26,7 @@ from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
 from .services import open_services
-from .settings import Settings
+from .settings import Settings, load_settings
 
 __all__ = ["StartupRefused", "app_from_env", "check_startup", "create_app"]
 
@@ -125,6 +125,6 @@ def _mount(path: str, routes: Sequence[BaseRoute]) -> Mount:
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn: ``uvicorn --factory gateway.app:app_from_env``."""
-    settings = Settings()  # secrets come from the environment
+    settings = load_settings()  # secrets come from the environment
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -18,7 +18,7 @@ from .merchants import service as merchants
 from .merchants.schemas import KeyData
 from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy
-from .settings import Settings
+from .settings import Settings, load_settings
 from .store.db import Database, create_engine
 from .store.migrate import upgrade
 
@@ -26,7 +26,7 @@ __all__ = ["main", "server_options"]
 
 
 def _settings() -> Settings:
-    return Settings()  # secrets come from the environment or .env
+    return load_settings()  # secrets come from the environment or .env
 
 
 class UnknownMerchant(Exception):

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
-from .settings import Settings
+from .settings import Settings, load_settings
 from .store.migrate import upgrade
 
 __all__ = ["RESTARTS_PER_MINUTE", "Supervised", "demo_key", "run"]
@@ -175,7 +175,7 @@ def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
 
 def run(*, host: str, port: int) -> int:
     _ensure_secrets()
-    settings = Settings()  # secrets come from the environment or .env
+    settings = load_settings()  # secrets come from the environment or .env
     upgrade(settings.database_url)
     redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}

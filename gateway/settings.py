@@ -3,10 +3,10 @@
 import functools
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "load_settings"]
 
 # The admin token is the whole of the operators' credential: long enough that guessing it is
 # hopeless even before the lockout (``gateway.lockout``) slows guessing down.
@@ -197,3 +197,23 @@ def _origins(listed: str, public_base_url: str | None) -> frozenset[str]:
         parts = urlsplit(public_base_url)
         found.add(f"{parts.scheme}://{parts.netloc}".lower())
     return frozenset(found)
+
+
+def _said(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and ``.env``. A bad one ends the process with one
+    plain line that names each offending variable and what is wrong with it (never its value,
+    which may be a secret), as an operator reads it, rather than a validation traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"AITOPUP_{'_'.join(str(part) for part in error['loc']).upper()}: {_said(error['msg'])}"
+            if error["loc"]
+            else _said(error["msg"])
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise SystemExit("aitopup: bad setting " + "; ".join(problems)) from None

@@ -13,7 +13,7 @@ from arq import cron, func
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
 from gateway.store.db import Database, create_engine
 from gateway.webhooks.outbox import DELIVER_JOB, DELIVER_MANY_JOB
 from keys import Sealer
@@ -113,7 +113,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    settings = Settings()  # secrets come from the environment
+    settings = load_settings()  # secrets come from the environment
     configure_logging(settings.log_level)
     # ARQ logs two lines a job; at thousands of deliveries a second that is most of the CPU.
     logging.getLogger("arq").setLevel(logging.WARNING)

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.settings import Settings
@@ -33,3 +38,32 @@ def test_a_bad_retry_schedule_is_refused(monkeypatch: pytest.MonkeyPatch, schedu
         monkeypatch.setenv(key, value)
     with pytest.raises(ValueError):
         Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "gateway.cli", "keys", "list"], ["-m", "gateway.cli", "serve"], ["-m", "worker"]],
+)
+def test_a_bad_setting_at_start_is_one_plain_line(command: list[str], tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AITOPUP_KEY_PEPPER": "p" * 16,
+        "AITOPUP_SECRET_KEY": "s" * 16,
+        "AITOPUP_ADMIN_TOKEN": "too-short-secret",
+        "AITOPUP_MAX_TOPUP_CENTS": "lots",
+    }
+    ran = subprocess.run(
+        [sys.executable, *command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode != 0
+    assert ran.stdout == ""
+    [line] = ran.stderr.splitlines()
+    assert line.startswith("aitopup: bad setting AITOPUP_ADMIN_TOKEN: ")
+    assert "AITOPUP_MAX_TOPUP_CENTS: Input should be a valid integer" in line
+    assert "too-short-secret" not in line and "lots" not in line  # never the value
