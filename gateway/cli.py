@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import ENVS, Env, InvalidSecret
 
 from .clock import rfc3339, utcnow
+from .local_gateway import recall_url
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .merchants.schemas import KeyData
@@ -315,7 +316,7 @@ def _cmd_users_invite(args: argparse.Namespace) -> int:
     from .accounts.users import AccountError
 
     settings = _settings()
-    base = args.base_url or settings.public_base_url or "http://127.0.0.1:8000"
+    base = args.base_url or settings.public_base_url or recall_url() or "http://127.0.0.1:8000"
     try:
         merchant, invited = asyncio.run(_invite(settings, args.merchant, args.email, base))
     except (AccountError, UnknownMerchant) as exc:

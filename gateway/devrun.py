@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
+from .local_gateway import DATA_DIR, remember_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings, load_settings
@@ -27,7 +28,6 @@ from .store.migrate import upgrade
 
 __all__ = ["RESTARTS_PER_MINUTE", "Supervised", "demo_key", "run"]
 
-DATA_DIR = Path(".aitopup")
 ENV_FILE = Path(".env")
 # The demo merchant's id: found again by what this machine wrote, never by a name (anyone who
 # signs up may pick the name "demo").
@@ -213,6 +213,7 @@ def run(*, host: str, port: int) -> int:
                 )
             )
         _wait_http(host, port, gateway.proc)
+        remember_url(f"http://{host}:{port}")
 
         merchant, key = demo_key(settings)
         base = f"http://{host}:{port}/api/public/v1"

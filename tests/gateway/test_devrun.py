@@ -3,15 +3,20 @@ minted on every start for the same demo merchant, found again by the id this mac
 never by its name."""
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway import devrun
 from gateway.cli import create_merchant
 from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
+from gateway.redis_server import RedisServer, free_port
 from gateway.settings import Settings
 from keys import parse_api_key
 
@@ -75,3 +80,56 @@ async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
     fresh, _ = await asyncio.to_thread(devrun.demo_key, settings)
     assert fresh.id not in {first.id, squatter.id}
     assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == fresh.id
+
+
+@pytest.mark.slow
+def test_make_run_serves_on_the_port_it_is_given(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """`make run PORT=…` as a newcomer types it (the target runs `aitopup run --port`): the
+    gateway answers a send on that port, the CLI beside it learns the URL, and Ctrl-C (SIGINT to
+    the process group) stops every process it started."""
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AITOPUP_REDIS_URL": private_redis.url,
+        "AITOPUP_LOG_LEVEL": "WARNING",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        _serves_a_send(proc, port, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz", timeout=2)
+
+
+def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> None:
+    try:
+        assert proc.stdout is not None
+        printed: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("staging key") for line in printed):
+            assert time.monotonic() < deadline and proc.poll() is None, printed
+            printed.append(proc.stdout.readline().strip())
+        base = f"http://127.0.0.1:{port}"
+        assert f"aiTopUp gateway: {base}/api/public/v1" in printed
+        key = printed[-1].rsplit(" ", 1)[-1]
+        reply = httpx.post(
+            f"{base}/api/public/v1/topup/send",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"},
+            timeout=10,
+        )
+        assert reply.json()["code"] == 1001, reply.text
+        assert (tmp_path / ".aitopup" / "gateway-url").read_text().strip() == base
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0

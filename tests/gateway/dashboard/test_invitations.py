@@ -76,6 +76,9 @@ async def test_the_cli_prints_a_one_time_link(
 ) -> None:
     name = f"cli-invite-{tmp_path.name}"
     merchant = await new_merchant(settings, tmp_path, name)
+    # `make run PORT=9123` ran in this folder: the link points at that gateway.
+    (tmp_path / ".aitopup").mkdir(exist_ok=True)
+    (tmp_path / ".aitopup" / "gateway-url").write_text("http://127.0.0.1:9123\n")
     email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
     code, out, err = await aitopup(
         settings, tmp_path, "users", "invite", "--merchant", merchant, "--email", email
@@ -84,6 +87,7 @@ async def test_the_cli_prints_a_one_time_link(
     assert f'belongs to merchant {merchant} ("{name}")' in out
     link = re.search(r"http://\S+/dashboard/set-password\?token=\S+", out)
     assert link is not None
+    assert link.group().startswith("http://127.0.0.1:9123/dashboard/set-password?token=")
     assert (await _use_link(app, link.group())).status_code == 303
 
     code, _, err = await aitopup(

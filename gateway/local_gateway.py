@@ -1,0 +1,22 @@
+"""What ``make run`` keeps in this folder's ``.aitopup/`` for the commands run beside it: the
+URL its gateway serves, so a link the CLI prints (``aitopup users invite``) points at the gateway
+actually running, whatever its port, when no ``AITOPUP_PUBLIC_BASE_URL`` says otherwise."""
+
+from pathlib import Path
+
+__all__ = ["DATA_DIR", "recall_url", "remember_url"]
+
+DATA_DIR = Path(".aitopup")
+_URL_FILE = DATA_DIR / "gateway-url"
+
+
+def remember_url(url: str) -> None:
+    DATA_DIR.mkdir(exist_ok=True)
+    _URL_FILE.write_text(url + "\n")
+
+
+def recall_url() -> str | None:
+    try:
+        return _URL_FILE.read_text().strip() or None
+    except OSError:  # no `make run` here yet
+        return None
