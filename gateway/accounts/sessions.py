@@ -28,6 +28,7 @@ __all__ = [
     "anonymous_csrf",
     "create",
     "end",
+    "end_all",
     "holders",
     "load",
     "new_id",
@@ -162,6 +163,16 @@ async def holders(db: Database, id_hashes: Collection[str]) -> set[tuple[str, st
 async def end(db: Database, session_id: str) -> None:
     async with db.transaction() as conn:
         await conn.execute(delete(_S).where(_S.c.id_hash == _hash(session_id)))
+
+
+async def end_all(db: Database, user_id: str, *, keeping: str | None = None) -> None:
+    """End every session of ``user_id`` (sign out everywhere), but the one whose hash is
+    ``keeping``; each page and live stream of those sessions is refused from its next request."""
+    stmt = delete(_S).where(_S.c.user_id == user_id)
+    if keeping is not None:
+        stmt = stmt.where(_S.c.id_hash != keeping)
+    async with db.transaction() as conn:
+        await conn.execute(stmt)
 
 
 async def switch_env(db: Database, id_hash: str, env: str) -> None:

@@ -317,3 +317,24 @@ async def set_password(db: Database, token: str, password: str) -> UserInfo | No
     if membership is None:
         return None
     return UserInfo(row.id, row.email, *membership)
+
+
+async def change_password(db: Database, user_id: str, current: str, new: str) -> bool:
+    """Replace the user's password when ``current`` is right; ``False``, nothing changed, when
+    it is not. The write is conditional on the hash it checked, so of two changes racing from
+    the same current password exactly one wins."""
+    _check_password(new)
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(select(_U.c.password_hash).where(_U.c.id == user_id))
+        ).scalar_one_or_none()
+    if stored is None or not await verify_password(stored, current[:MAX_LENGTH]):
+        return False
+    new_hash = await hash_password(new)
+    async with db.transaction() as conn:
+        changed = await conn.execute(
+            update(_U)
+            .where(_U.c.id == user_id, _U.c.password_hash == stored)
+            .values(password_hash=new_hash)
+        )
+    return bool(changed.rowcount == 1)

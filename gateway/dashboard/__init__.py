@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
-from . import accounts, developers, errors, keys, live, overview, topups, wallet, webhooks
+from . import account, accounts, developers, errors, keys, live, overview, topups, wallet, webhooks
 
 __all__ = ["PREFIX", "mount", "routes"]
 
@@ -28,6 +28,7 @@ def routes() -> list[BaseRoute]:
     return [
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         *accounts.routes,
+        *account.routes,
         *overview.routes,
         *keys.routes,
         *topups.routes,

@@ -1,0 +1,92 @@
+"""The signed-in user's own account: change of password and sign out everywhere.
+
+A change of password asks for the current one, counted like a sign-in attempt (per pair of
+client and account, before any hash: ``accounts.throttle``) so a borrowed session cannot guess
+it at will, and takes the process's hash slots as every form that hashes does. A changed
+password ends the user's other sessions, as a stolen one should not outlive it; "sign out
+everywhere" ends all of them, this one too.
+"""
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..accounts import sessions, throttle, users
+from ..accounts.passwords import HashesBusy
+from ..lockout import client_address
+from ..services import services
+from .context import COOKIE, Viewer, require_viewer, visit
+from .csrf import form
+from .errors import error_page
+from .render import page
+
+__all__ = ["routes"]
+
+_NOTICES = {"password": "Password changed. Your other sessions are signed out."}
+
+
+def _account_page(
+    request: Request, viewer: Viewer, errors: dict[str, str], status: int = 200
+) -> Response:
+    notice = _NOTICES.get(request.query_params.get("notice", ""))
+    return page(
+        request,
+        "accounts/account.html",
+        {"email": viewer.email, "errors": errors, "notice": notice},
+        status=status,
+    )
+
+
+async def account_page(request: Request) -> Response:
+    return _account_page(request, await require_viewer(request), {})
+
+
+async def change_password(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    current, new = str(data.get("current_password", "")), str(data.get("new_password", ""))
+    svc = services(request)
+    limits = throttle.limits(svc.settings, viewer.email, client_address(request))
+    locked = await svc.lockout.locked(svc.redis, limits)
+    if locked is None:
+        locked = await svc.lockout.attempt(svc.redis, limits)
+    if locked is not None:
+        return error_page(
+            request, 429, "Too many tries. Wait a while and try again.", locked.headers()
+        )
+    try:
+        with svc.hashes.slot():
+            changed = await users.change_password(svc.db, viewer.user_id, current, new)
+    except HashesBusy:
+        await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
+        return error_page(
+            request, 503, "The server is busy. Try again in a moment.", {"Retry-After": "1"}
+        )
+    except users.AccountError as refused:
+        await svc.lockout.succeeded(svc.redis, limits)  # the current password was not tried
+        return _account_page(request, viewer, {"new_password": refused.message}, 422)
+    if not changed:
+        errors = {"current_password": "That is not your current password."}
+        return _account_page(request, viewer, errors, 422)
+    await svc.lockout.succeeded(svc.redis, limits)
+    session = (await visit(request)).session
+    await sessions.end_all(
+        svc.db, viewer.user_id, keeping=session.id_hash if session is not None else None
+    )
+    return RedirectResponse("/dashboard/account?notice=password", status_code=303)
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    await sessions.end_all(services(request).db, viewer.user_id)
+    response = RedirectResponse("/dashboard/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/account", account_page, methods=["GET"]),
+    Route("/account/password", change_password, methods=["POST"]),
+    Route("/account/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
+]
