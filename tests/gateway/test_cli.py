@@ -110,7 +110,7 @@ async def test_settings_without_secrets_refuse_to_start(tmp_path: Path) -> None:
     )
     _, err = await proc.communicate()
     assert proc.returncode != 0
-    assert b"key_pepper" in err
+    assert b"AITOPUP_KEY_PEPPER: Field required" in err and b"Traceback" not in err
 
 
 async def test_a_merchant_is_named_by_its_id_never_by_its_name(
