@@ -7,7 +7,9 @@ Each key is named as the send's steps bind it. Every send supplies ``Sending`` a
 spend window it counts in supplies that window's three (``spend.window_params``). A plan of the
 send is built with exactly the names its outcome and windows supply (``given``), so a step that
 binds a name none supplies fails when the plan is built, for every outcome and every shape of
-policy; mypy checks that the send fills every key of each part it writes out.
+policy. mypy checks that the send fills every key of the parts it writes itself (``Sending``,
+``Crediting``); the event's and ``balance.low``'s come from the outbox's ``event_params``, whose
+names the plan's build checks.
 
 The parts are ``TypedDict``s, plain dicts at run time: the send is the hot path, and a dataclass
 turned into the driver's mapping costs several times the dict itself on every send.
