@@ -16,6 +16,7 @@ its event on the windows it reports (``alert_event_id``), so a sender and a swee
 write one, and the send's own write stays nearly as small as a send without a soft limit.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Select,
     String,
     and_,
     case,
@@ -60,6 +62,7 @@ __all__ = [
     "prune_closed",
     "spend_params",
     "spent",
+    "window_params",
 ]
 
 _S = table_of(KeySpend)
@@ -70,22 +73,30 @@ SPEND_STEP = "spend"  # the plan's step that counts the send in every window
 LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a limit reached
 
 
+@functools.cache
+def window_params(name: str) -> tuple[str, str, str]:
+    """The parameters of window ``name`` (a ``Counted.name``) in ``count_steps``: its bucket,
+    its limit and its soft line. The one place they are named: the step binds them, the send
+    supplies them (``spend_params``) and builds its plan with them."""
+    return f"{name}_bucket", f"{name}_limit", f"{name}_soft"
+
+
+def _window(name: str) -> Select[Any]:
+    bucket, limit, soft = window_params(name)
+    return select(
+        param(bucket, String).label("bucket"),
+        param(limit, _INT).label("limit_cents"),
+        param(soft, _INT).label("soft_cents"),
+    )
+
+
 def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
     """Add ``:taken`` to windows ``:<name>_bucket`` of key ``:api_key_id``, each under its
     ``:<name>_limit``, once step ``after`` returned a row: one statement whatever the number of
     windows. A window this send takes to its soft line ``:<name>_soft`` (null: none) is marked
     as alerted by it, once. Returns per window the send that so marked it."""
     taken, txn = param("taken", _INT), param("txn_id", String)
-    windows = union_all(
-        *(
-            select(
-                param(f"{name}_bucket", String).label("bucket"),
-                param(f"{name}_limit", _INT).label("limit_cents"),
-                param(f"{name}_soft", _INT).label("soft_cents"),
-            )
-            for name in names
-        )
-    ).subquery("w")
+    windows = union_all(*(_window(name) for name in names)).subquery("w")
     row = {
         "key_id": param("api_key_id", String),
         "bucket": windows.c.bucket,
@@ -129,9 +140,10 @@ def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
     """The parameters of ``count_steps`` for ``counted``."""
     params: dict[str, Any] = {}
     for c in counted:
-        params[f"{c.name}_bucket"] = c.bucket
-        params[f"{c.name}_limit"] = c.limit_cents
-        params[f"{c.name}_soft"] = c.soft_cents
+        bucket, limit, soft = window_params(c.name)
+        params[bucket] = c.bucket
+        params[limit] = c.limit_cents
+        params[soft] = c.soft_cents
     return params
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     JSON,
@@ -44,7 +44,7 @@ from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
 from ..webhooks import outbox
-from . import lifecycle
+from . import lifecycle, sending
 from .schemas import BalanceData, SendData, SendRequest, TopupData
 
 __all__ = [
@@ -123,42 +123,44 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
 Windows = tuple[str, ...]  # the names of the send's spend windows
 
 
-@functools.cache
-def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
+def _send_steps(outcome: str, windows: Windows) -> list[Step]:
     """The send's writes for one outcome: the conditional debit first (nothing is written when
     it finds the wallet short), the key's spend in its windows (the store refuses the whole
-    write when one would pass its limit), then the recipient's credit (delivered only), the
+    write when one would pass its limit), then the recipient's credit (a delivery only), the
     top-up row, its entries, its event with deliveries (none while pending), and
     ``balance.low`` on crossing.
     A send held for approval is debited and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
+    sent = _sent(outcome)
 
     def lines(refs: Refs) -> list[ledger.Line]:
         taken = ledger.Line(debit(), -amount(), const("topup_debit"))
-        if outcome == "delivered":
+        if sent.deliver:
             return [
                 taken,
                 ledger.Line(refs.col("recipient", "id"), amount(), const("topup_credit")),
             ]
-        if outcome == "failed":  # refunded at once: the wallet ends where it began
+        if sent.refund:  # failed at once: the wallet ends where it began
             return [taken, ledger.Line(debit(), amount(), const("topup_refund"))]
         return [taken]
 
-    credited = outcome == "delivered"
-    status = HELD if outcome == "held" else outcome
-    return Plan(
-        steps(
-            Step("debit", ledger.conditional_debit, required=True),
-            spend.count_steps(windows, after="debit"),
-            [lifecycle.deliver_step(after="debit")] if credited else [],
-            Step("topup", lambda r: _insert_topup(r, status, credited=credited)),
-            Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
-            outbox.event_steps("event", after=lambda r: r.after("debit"))
-            if outcome != "pending"
-            else [],
-            alerts.balance_low_steps("debit"),
-        )
+    credited = sent.deliver
+    return steps(
+        Step("debit", ledger.conditional_debit, required=True),
+        spend.count_steps(windows, after="debit"),
+        [lifecycle.deliver_step(after="debit")] if credited else [],
+        Step("topup", lambda r: _insert_topup(r, sent.target, credited=credited)),
+        Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
+        outbox.event_steps("event", after=lambda r: r.after("debit")) if sent.event else [],
+        alerts.balance_low_steps("debit"),
     )
+
+
+@functools.cache
+def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
+    """The plan of ``_send_steps``, built with the names the send supplies for this outcome and
+    these windows (``sending.given``): a step binding any other fails here."""
+    return Plan(_send_steps(outcome, windows), given=sending.given(_sent(outcome), windows))
 
 
 _STATUS = {"held": HELD}  # the send's outcome → the status it leaves the top-up in
@@ -189,57 +191,63 @@ def send_params(
     counted: Sequence[rules.Counted] = (),
     approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
 ) -> Prepared:
-    """The send's outcome and its plan's parameters. A held send (``held``) meets staging's
-    magic recipients only once approved."""
+    """The send's outcome and its plan's parameters (``sending``), from the request, the caller
+    and its policy's windows, and the clock. A held send (``held``) meets staging's magic
+    recipients only once approved."""
     env, amount = caller.env, body.amount_cents
     email = _email(body)
     txn_id = new_id("txn")
     outcome = "held" if held else magic_outcome(env, email)
-    if outcome == "failed":
+    sent = _sent(outcome)
+    if sent.refund:
         counted = ()  # nothing is taken, so nothing is counted
-    elif outcome == "delivered" and caller.policy.approval_for_new_recipients:
+    elif sent.deliver and caller.policy.approval_for_new_recipients:
         counted = [*counted, rules.paid_window(email)]
-    voucher = mint_voucher_code(env) if outcome == "delivered" else None
-    reason = FAILED_REASON if outcome == "failed" else None
-    expires = now + timedelta(seconds=approval_ttl_seconds) if outcome == "held" else None
-    params: dict[str, Any] = {
-        "wallet_id": caller.wallet_id,
-        "amount": amount,
-        "taken": 0 if outcome == "failed" else amount,
+    voucher = mint_voucher_code(env) if sent.deliver else None
+    reason = FAILED_REASON if sent.target == lifecycle.FAILED else None
+    expires = now + timedelta(seconds=approval_ttl_seconds) if sent.target == HELD else None
+    announcing = None
+    if sent.event is not None:
+        extra: dict[str, Any] = {}
+        if reason is not None:
+            extra["failure_reason"] = reason
+        if expires is not None:
+            extra["approval_expires_at"] = rfc3339(expires)
+        data = lifecycle.event_data(
+            txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
+        )
+        # The names are the outbox's (``event_params``): a plan binding others fails at build.
+        announcing = cast(
+            sending.Announcing, outbox.event_params("event", sent.event, now, env, data)
+        )
+    # After the send's own event: event ids sort in the order the events happened.
+    low = cast(sending.BalanceLow, alerts.low_params(env, caller.low_balance_threshold_cents, now))
+    fields: sending.Sending = {
+        "txn_id": txn_id,
         "now": now,
         "env": env,
         "merchant_id": caller.merchant_id,
         "api_key_id": caller.key_id,
-        "platform": body.platform,
-        "email": email,
-        "txn_id": txn_id,
+        "wallet_id": caller.wallet_id,
+        "amount": amount,
+        "taken": 0 if sent.refund else amount,
         "reference": txn_id,
         "memo": None,
+        "platform": body.platform,
+        "email": email,
         "voucher_sealed": sealer.seal(voucher, context=txn_id) if voucher else None,
         "metadata": None if body.metadata is None else json.dumps(body.metadata),
         "failure_reason": reason,
         "spend_buckets": json.dumps([c.bucket for c in counted]) if counted else None,
         "approval_expires_at": expires,
     }
-    if counted:
-        params.update(spend.spend_params(counted))
-    if outcome == "delivered":
-        params["recipient_wallet_id"] = ledger.new_wallet_id()
-        params["recipient_owner"] = ledger.recipient_owner(caller.merchant_id, body.platform, email)
-    if outcome != "pending":
-        extra: dict[str, Any] = {}
-        if reason is not None:
-            extra["failure_reason"] = reason
-        if expires is not None:
-            extra["approval_expires_at"] = rfc3339(expires)
-        sent = _sent(outcome)
-        data = lifecycle.event_data(
-            txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
-        )
-        assert sent.event is not None
-        params.update(outbox.event_params("event", sent.event, now, env, data))
-    # After the send's own event: event ids sort in the order the events happened.
-    params.update(alerts.low_params(env, caller.low_balance_threshold_cents, now))
+    crediting: sending.Crediting | None = None
+    if sent.deliver:
+        crediting = {
+            "recipient_wallet_id": ledger.new_wallet_id(),
+            "recipient_owner": ledger.recipient_owner(caller.merchant_id, body.platform, email),
+        }
+    params = sending.params(fields, low, crediting, announcing, counted)
     windows = tuple(c.name for c in counted)
     alerting = None
     if any(c.soft_cents is not None for c in counted):

@@ -1,0 +1,112 @@
+"""The send's parameters: the contract between the send's plans and the one function that fills
+them (``service.send_params``).
+
+Each key is named as the send's steps bind it. Every send supplies ``Sending`` and
+``BalanceLow``; one that credits its recipient (its transition's ``deliver``) supplies
+``Crediting``; one with an event (its transition's ``event``) supplies ``Announcing``; and each
+spend window it counts in supplies that window's three (``spend.window_params``). A plan of the
+send is built with exactly the names its outcome and windows supply (``given``), so a step that
+binds a name none supplies fails when the plan is built, for every outcome and every shape of
+policy. mypy checks that the send fills every key of the parts it writes itself (``Sending``,
+``Crediting``); the event's and ``balance.low``'s come from the outbox's ``event_params``, whose
+names the plan's build checks.
+
+The parts are ``TypedDict``s, plain dicts at run time: the send is the hot path, and a dataclass
+turned into the driver's mapping costs several times the dict itself on every send.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypedDict, cast
+
+from ..policies import rules, spend
+from .lifecycle import Transition
+
+__all__ = ["Announcing", "BalanceLow", "Crediting", "Sending", "given", "params"]
+
+
+class Sending(TypedDict):
+    """What every send binds: the debit, the top-up row and its entries."""
+
+    txn_id: str
+    now: datetime
+    env: str
+    merchant_id: str
+    api_key_id: str
+    wallet_id: str  # the merchant's wallet in ``env``, debited
+    amount: int
+    taken: int  # what the debit takes and the windows count: nothing when failed at once
+    reference: str  # the ledger entries' reference: the top-up's id
+    memo: str | None
+    platform: str
+    email: str
+    voucher_sealed: str | None
+    metadata: str | None  # JSON text
+    failure_reason: str | None
+    spend_buckets: str | None  # JSON text: the windows counted, which a refund gives back to
+    approval_expires_at: datetime | None
+
+
+class BalanceLow(TypedDict):
+    """``balance.low`` on crossing, which every send may make (``alerts.low_params``)."""
+
+    threshold: int
+    low_id: str
+    low_type: str
+    low_payload: str
+    low_prefix: str
+    low_trigger: str
+
+
+class Crediting(TypedDict):
+    """The recipient's wallet, made on its first credit (``ledger.recipient_credit``)."""
+
+    recipient_wallet_id: str
+    recipient_owner: str
+
+
+class Announcing(TypedDict):
+    """The send's own event (``outbox.event_params("event", …)``)."""
+
+    event_id: str
+    event_type: str
+    event_payload: str
+    event_prefix: str
+    event_trigger: str
+
+
+_EVERY = frozenset(Sending.__required_keys__ | BalanceLow.__required_keys__)
+
+
+def given(sent: Transition, windows: Sequence[str]) -> frozenset[str]:
+    """The names a send of transition ``sent``, counted in ``windows``, supplies."""
+    supplied = set(_EVERY)
+    if sent.deliver:
+        supplied |= Crediting.__required_keys__
+    if sent.event is not None:
+        supplied |= Announcing.__required_keys__
+    for name in windows:
+        supplied.update(spend.window_params(name))
+    return frozenset(supplied)
+
+
+def params(
+    sending: Sending,
+    low: BalanceLow,
+    crediting: Crediting | None,
+    announcing: Announcing | None,
+    counted: Sequence[rules.Counted],
+) -> dict[str, Any]:
+    """The run's parameters, ``sending`` extended in place (it is not copied, on the hot path):
+    the names ``given`` names for the send's transition and ``counted``'s windows when
+    ``crediting`` and ``announcing`` are supplied as it says (``Plan.run`` refuses a run
+    missing one)."""
+    out = cast(dict[str, Any], sending)
+    out.update(low)
+    if crediting is not None:
+        out.update(crediting)
+    if announcing is not None:
+        out.update(announcing)
+    if counted:
+        out.update(spend.spend_params(counted))
+    return out
