@@ -257,8 +257,8 @@ async def test_postgres_stopped_for_ten_seconds_fails_calls_cleanly_then_recover
 ) -> None:
     settings = make_settings(own_postgres.url, private_redis.url, allow_private_webhook_urls=True)
     await asyncio.to_thread(upgrade, settings.database_url)
-    merchant = await asyncio.to_thread(create_merchant, settings, "outage")
-    _, _, key = await asyncio.to_thread(create_key, settings, "staging", merchant.id)
+    owner = await asyncio.to_thread(create_merchant, settings, "outage")
+    _, _, key = await asyncio.to_thread(create_key, settings, "staging", owner.id)
     headers = {"Authorization": f"Bearer {key}"}
     async with live_server(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         reply = await http.post(
