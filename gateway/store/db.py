@@ -18,18 +18,19 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import aiosqlite
 import asyncpg
 from sqlalchemy import event, make_url
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState, QueuePool
 
 from ._aiosqlite import is_open, on_thread, queue_on_thread
+from ._asyncpg import begin_now
 from .raw import Raw
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "create_engine", "private_sqlite_file"]
@@ -124,9 +125,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             queue_on_thread(dbapi_conn.driver_connection, _abandon)
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
     )
+    # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
+    # statements (``store.raw``) run inside it whatever ran first.
+    event.listen(engine.sync_engine, "begin", begin_now)
+    return engine
 
 
 T = TypeVar("T")
@@ -208,7 +213,7 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
     try:
         step.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return cast(T, done.value)
     step.close()
     raise RuntimeError(AWAITED_OTHER)
 
@@ -216,7 +221,7 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
 _STATEMENT_CACHE_BYTES = 64 * 1024
 
 
-class _OnlyStatements:
+class _OnlyStatements(Generic[T]):
     """Awaits ``work`` on a connection that suspends: any suspension outside one of ``tx``'s
     statements fails the work, as it does where statements never suspend (``_drive``). The
     rule is the same on both stores so that work valid on one is valid on the other."""
@@ -225,7 +230,7 @@ class _OnlyStatements:
         self._work = work
         self._tx = tx
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, Any, T]:
         work, tx = self._work, self._tx
         value: Any = None
         error: BaseException | None = None
@@ -233,7 +238,7 @@ class _OnlyStatements:
             try:
                 yielded = work.throw(error) if error is not None else work.send(value)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
             if not tx.in_statement:
                 work.close()
                 raise RuntimeError(AWAITED_OTHER)
@@ -249,7 +254,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """The engine plus the upsert constructor of its dialect.
+    """The engine and the driver connections of the hot path, behind three doors.
 
     ``postgres_settings``: session settings for the driver's own PostgreSQL connections, those
     of ``connect`` and ``run``."""
@@ -260,7 +265,6 @@ class Database:
         self.engine = engine
         self._postgres_settings = dict(postgres_settings or {})
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self.insert: Callable[..., Any] = sqlite.insert if self.is_sqlite else postgresql.insert
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._reader: sqlite3.Connection | None = None
@@ -318,12 +322,12 @@ class Database:
 
     # The three ways in. Each says what may run inside it.
 
-    def read(self) -> Any:
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.read() as conn``: a SQLAlchemy connection for reads (Core), without
         a transaction of its own. Nothing written here is kept."""
         return self.engine.connect()
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.transaction() as conn``: a SQLAlchemy connection in one transaction,
         committed on exit, rolled back if the block raises. For every write off the hot path;
         anything may be awaited inside."""
@@ -333,10 +337,14 @@ class Database:
         async with self._pool_lock:
             if self._pool is None:
                 url = self.engine.url.set(drivername="postgresql")
+                # As many as the engine's pool keeps (``create_engine`` gives PostgreSQL a
+                # queue pool).
+                pool = self.engine.pool
+                assert isinstance(pool, QueuePool)
                 self._pool = await asyncpg.create_pool(
                     url.render_as_string(hide_password=False),
                     min_size=1,
-                    max_size=self.engine.pool.size(),  # type: ignore[attr-defined]
+                    max_size=pool.size(),
                     reset=_keep_session,
                     server_settings=self._postgres_settings,
                     # A send's one statement grows with its key's policy (a full one is about
@@ -385,9 +393,9 @@ class Database:
             async with pool.acquire() as driver:
                 tx = Raw(driver, is_sqlite=False)
                 if each_statement or read_only:
-                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+                    return await _OnlyStatements(work(tx), tx)
                 async with driver.transaction():
-                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+                    return await _OnlyStatements(work(tx), tx)
         if read_only:
             return _drive(work(Raw(self._reader or self._sqlite_reader(), True, inline=True)))
         if self._writer is None or not is_open(self._writer):
