@@ -26,8 +26,9 @@ from typing import Any, Generic, TypeVar, cast
 import aiosqlite
 import asyncpg
 from sqlalchemy import event, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState, QueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState, QueuePool
 
 from ._aiosqlite import is_open, on_thread, queue_on_thread
 from ._asyncpg import begin_now
@@ -94,7 +95,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         )
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy, not the driver, decide when transactions begin.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
@@ -117,11 +118,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # process. So both events queue their clean-up on the thread, behind whatever is
         # queued there, without awaiting anything a cancellation could interrupt.
         @event.listens_for(engine.sync_engine, "reset")
-        def _on_reset(dbapi_conn: Any, _record: Any, _state: PoolResetState) -> None:
+        def _on_reset(
+            dbapi_conn: Any, _record: ConnectionPoolEntry, _state: PoolResetState
+        ) -> None:
             queue_on_thread(dbapi_conn.driver_connection, _end_leftover)
 
         @event.listens_for(engine.sync_engine, "invalidate")
-        def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: BaseException | None) -> None:
+        def _on_invalidate(
+            dbapi_conn: Any, _record: ConnectionPoolEntry, _exc: BaseException | None
+        ) -> None:
             queue_on_thread(dbapi_conn.driver_connection, _abandon)
 
         return engine
@@ -275,11 +280,11 @@ class Database:
         if self.is_sqlite:
 
             @event.listens_for(engine.sync_engine, "connect")
-            def _remember_writer(dbapi_conn: Any, _record: Any) -> None:
+            def _remember_writer(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
                 self._writer = dbapi_conn.driver_connection
 
             @event.listens_for(engine.sync_engine, "commit")
-            def _count_commit(_conn: Any) -> None:
+            def _count_commit(_conn: Connection) -> None:
                 self._wrote()
 
             self._path = Path(str(engine.url.database)).resolve()
@@ -440,6 +445,3 @@ class Database:
             await self._pool.close()
             self._pool = None
         await self.engine.dispose()
-
-
-Connection = AsyncConnection
