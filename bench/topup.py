@@ -68,7 +68,7 @@ async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
             _, key = await merchants.create_key(
                 conn, merchant.id, "live", BENCH_PEPPER.encode(), now
             )
-            wallet_id, _ = await ledger.ensure_wallet(conn, db, "live", merchant.id, now)
+            wallet_id, _ = await ledger.ensure_wallet(conn, "live", merchant.id, now)
             await ledger.credit(conn, wallet_id, 10**12, now)
             await ledger.append(conn, [ledger.Entry(wallet_id, "live", 10**12, "adjustment")], now)
             if endpoint:  # never called: no worker runs here

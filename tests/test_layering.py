@@ -45,7 +45,8 @@ def test_keys_uses_only_the_stdlib_and_cryptography() -> None:
         assert third_party <= KEYS_ALLOWED, f"{path.relative_to(ROOT)} imports {third_party}"
 
 
-# Only the store knows the dialect: everything else writes through plans and the three doors.
+# Only the store knows the dialect: everything else writes through plans and the three doors,
+# and builds an upsert with ``compose.upsert``, never with a dialect's insert picked for it.
 DIALECT_FREE = [
     "gateway/topup",
     "gateway/ledger",
@@ -67,6 +68,9 @@ def test_only_the_store_knows_the_dialect(place: str) -> None:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert "is_sqlite" not in line and "dialect" not in line, (
                 f"{path.relative_to(ROOT)}:{number} tests the dialect: {line.strip()}"
+            )
+            assert "db.insert" not in line, (
+                f"{path.relative_to(ROOT)}:{number} takes the dialect's insert: {line.strip()}"
             )
 
 

@@ -63,7 +63,7 @@ async def credit_merchant(
 ) -> Moved:
     """Credit ``amount`` (> 0); ``source`` is the ledger kind: checkout, redemption, adjustment."""
     assert amount > 0
-    wallet_id, _ = await ledger.ensure_wallet(conn, db, env, merchant_id, now)
+    wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant_id, now)
     balance = await ledger.credit(conn, wallet_id, amount, now)
     await ledger.append(conn, [ledger.Entry(wallet_id, env, amount, source, reference, memo)], now)
     deliveries = await outbox.emit(

@@ -37,6 +37,7 @@ from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
+from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import (
     Coupon,
@@ -160,14 +161,12 @@ async def _all_held(conn: AsyncConnection, coupon: Any, env: str, now: datetime)
     return bool(held - int(due) >= coupon.max_uses)
 
 
-async def _take_use(
-    conn: AsyncConnection, db: Database, coupon_id: str, env: str, limit: int | None
-) -> bool:
+async def _take_use(conn: AsyncConnection, coupon_id: str, env: str, limit: int | None) -> bool:
     """One use more for ``env``, if fewer than ``limit`` are held: a conditional upsert, so the
     limit holds however many checkouts race (the loser's condition is judged on the row as the
     winner left it)."""
     stmt = (
-        db.insert(_U)
+        upsert(_U)
         .values(coupon_id=coupon_id, env=env, uses=1)
         .on_conflict_do_update(
             index_elements=[_U.c.coupon_id, _U.c.env],
@@ -179,17 +178,15 @@ async def _take_use(
     return (await conn.execute(stmt)).first() is not None
 
 
-async def _reserve_coupon(
-    conn: AsyncConnection, db: Database, coupon_id: str, env: str, now: datetime
-) -> None:
+async def _reserve_coupon(conn: AsyncConnection, coupon_id: str, env: str, now: datetime) -> None:
     coupon = (await conn.execute(select(_C).where(_C.c.id == coupon_id))).first()
     _check_usable(coupon, now)
     assert coupon is not None
-    if await _take_use(conn, db, coupon_id, env, coupon.max_uses):
+    if await _take_use(conn, coupon_id, env, coupon.max_uses):
         return
     # Uses held by orders that can no longer be paid come back first.
     if await _expire(conn, now, coupon_id=coupon_id, env=env) and await _take_use(
-        conn, db, coupon_id, env, coupon.max_uses
+        conn, coupon_id, env, coupon.max_uses
     ):
         return
     raise ApiError(Code.COUPON_EXHAUSTED)
@@ -334,7 +331,7 @@ async def checkout(
     try:
         async with db.transaction() as conn:
             if coupon is not None:
-                await _reserve_coupon(conn, db, coupon.id, caller.env, now)
+                await _reserve_coupon(conn, coupon.id, caller.env, now)
             await conn.execute(
                 insert(_O).values(
                     id=order_id,
@@ -456,7 +453,7 @@ async def complete_order(
         if row is not None:
             log.warning("order %s paid before its session expired; credited late", order_id)
             if row.coupon_id is not None:
-                await _take_use(conn, db, row.coupon_id, row.env, None)
+                await _take_use(conn, row.coupon_id, row.env, None)
     if row is None:
         return await _lost(conn, order_id, now)
     moved = await credit_merchant(

@@ -115,7 +115,7 @@ async def create_session(settings: Settings, req: SessionRequest) -> Session:
             data={"provider_status": exc.http_status, "provider_code": exc.code},
         ) from None
     finally:
-        await http.close_async()  # type: ignore[no-untyped-call]
+        await http.close_async()  # type: ignore[no-untyped-call]  # unannotated in stripe
     if not session.id or not session.url:
         log.error("stripe returned a session without id or url for order %s", req.order_id)
         raise ApiError(Code.PAYMENT_PROVIDER_ERROR)

@@ -12,6 +12,7 @@ from ..clock import utcnow
 from ..codes import Code
 from ..outcome import ApiError
 from ..settings import Settings
+from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import (
     StripeEvent,
@@ -101,7 +102,7 @@ async def handle_stripe_event(
         async with db.transaction() as conn:
             recorded = (
                 await conn.execute(
-                    db.insert(_S)
+                    upsert(_S)
                     .values(
                         id=event_id,
                         type=type_[:100],

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
 from ..store.compose import NO_REFS, Refs, from_rows, param, upsert
-from ..store.db import Database
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
@@ -206,12 +205,12 @@ async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
 
 
 async def ensure_wallet(
-    conn: AsyncConnection, db: Database, env: str, merchant_id: str, now: datetime
+    conn: AsyncConnection, env: str, merchant_id: str, now: datetime
 ) -> tuple[str, bool]:
     """The merchant's wallet in ``env``: ``(id, created)``."""
     owner = merchant_owner(merchant_id)
     stmt = (
-        db.insert(_W)
+        upsert(_W)
         .values(
             id=new_id("wal"),
             env=env,

@@ -122,6 +122,8 @@ def build_server(enter: Enter, guide: Guide) -> Server[Any, Request]:
         found = server.request_context.request
         return found if isinstance(found, Request) else None
 
+    # The mcp library's decorators are unannotated (and some of their factories too): each
+    # ignore below is theirs.
     @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
     async def list_tools() -> list[types.Tool]:
         return tools

@@ -90,7 +90,7 @@ async def create_merchant(
         )
     )
     for env in ENVS:
-        wallet_id, _ = await ledger.ensure_wallet(conn, db, env, merchant.id, now)
+        wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant.id, now)
         if env == "staging" and staging_initial_balance_cents > 0:
             await ledger.credit(conn, wallet_id, staging_initial_balance_cents, now)
             await ledger.append(

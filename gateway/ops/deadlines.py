@@ -58,6 +58,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.transport.close()
 
+    # uvicorn's own signature takes ``asyncio.Transport``, narrower than ``asyncio.Protocol``'s.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._in_head, self._head_bytes = True, 0

@@ -130,6 +130,7 @@ def observe_delivery_attempt(outcome: str, seconds: float) -> None:
 def _registry() -> CollectorRegistry:
     if os.environ.get(MULTIPROC_ENV):
         merged = CollectorRegistry()
+        # prometheus_client leaves this constructor unannotated.
         multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return merged
     return _REGISTRY

@@ -29,6 +29,7 @@ def sqlite_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:
 
 async def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """``fn(sqlite_connection, *args)`` on ``conn``'s thread, queued after its other calls."""
+    # aiosqlite leaves its private ``_execute`` unannotated.
     result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
     return result
 

@@ -18,18 +18,20 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import aiosqlite
 import asyncpg
 from sqlalchemy import event, make_url
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState, QueuePool
 
 from ._aiosqlite import is_open, on_thread, queue_on_thread
+from ._asyncpg import begin_now
 from .raw import Raw
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "create_engine", "private_sqlite_file"]
@@ -93,7 +95,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         )
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy, not the driver, decide when transactions begin.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
@@ -116,17 +118,25 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # process. So both events queue their clean-up on the thread, behind whatever is
         # queued there, without awaiting anything a cancellation could interrupt.
         @event.listens_for(engine.sync_engine, "reset")
-        def _on_reset(dbapi_conn: Any, _record: Any, _state: PoolResetState) -> None:
+        def _on_reset(
+            dbapi_conn: Any, _record: ConnectionPoolEntry, _state: PoolResetState
+        ) -> None:
             queue_on_thread(dbapi_conn.driver_connection, _end_leftover)
 
         @event.listens_for(engine.sync_engine, "invalidate")
-        def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: BaseException | None) -> None:
+        def _on_invalidate(
+            dbapi_conn: Any, _record: ConnectionPoolEntry, _exc: BaseException | None
+        ) -> None:
             queue_on_thread(dbapi_conn.driver_connection, _abandon)
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
     )
+    # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
+    # statements (``store.raw``) run inside it whatever ran first.
+    event.listen(engine.sync_engine, "begin", begin_now)
+    return engine
 
 
 T = TypeVar("T")
@@ -208,7 +218,8 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
     try:
         step.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        result: T = done.value  # an annotation, not ``cast``: no call on the hot path
+        return result
     step.close()
     raise RuntimeError(AWAITED_OTHER)
 
@@ -216,7 +227,7 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
 _STATEMENT_CACHE_BYTES = 64 * 1024
 
 
-class _OnlyStatements:
+class _OnlyStatements(Generic[T]):
     """Awaits ``work`` on a connection that suspends: any suspension outside one of ``tx``'s
     statements fails the work, as it does where statements never suspend (``_drive``). The
     rule is the same on both stores so that work valid on one is valid on the other."""
@@ -225,7 +236,7 @@ class _OnlyStatements:
         self._work = work
         self._tx = tx
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, Any, T]:
         work, tx = self._work, self._tx
         value: Any = None
         error: BaseException | None = None
@@ -233,7 +244,8 @@ class _OnlyStatements:
             try:
                 yielded = work.throw(error) if error is not None else work.send(value)
             except StopIteration as done:
-                return done.value
+                result: T = done.value
+                return result
             if not tx.in_statement:
                 work.close()
                 raise RuntimeError(AWAITED_OTHER)
@@ -249,7 +261,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """The engine plus the upsert constructor of its dialect.
+    """The engine and the driver connections of the hot path, behind three doors.
 
     ``postgres_settings``: session settings for the driver's own PostgreSQL connections, those
     of ``connect`` and ``run``."""
@@ -260,7 +272,6 @@ class Database:
         self.engine = engine
         self._postgres_settings = dict(postgres_settings or {})
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self.insert: Callable[..., Any] = sqlite.insert if self.is_sqlite else postgresql.insert
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._reader: sqlite3.Connection | None = None
@@ -271,11 +282,11 @@ class Database:
         if self.is_sqlite:
 
             @event.listens_for(engine.sync_engine, "connect")
-            def _remember_writer(dbapi_conn: Any, _record: Any) -> None:
+            def _remember_writer(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
                 self._writer = dbapi_conn.driver_connection
 
             @event.listens_for(engine.sync_engine, "commit")
-            def _count_commit(_conn: Any) -> None:
+            def _count_commit(_conn: Connection) -> None:
                 self._wrote()
 
             self._path = Path(str(engine.url.database)).resolve()
@@ -318,12 +329,12 @@ class Database:
 
     # The three ways in. Each says what may run inside it.
 
-    def read(self) -> Any:
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.read() as conn``: a SQLAlchemy connection for reads (Core), without
         a transaction of its own. Nothing written here is kept."""
         return self.engine.connect()
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.transaction() as conn``: a SQLAlchemy connection in one transaction,
         committed on exit, rolled back if the block raises. For every write off the hot path;
         anything may be awaited inside."""
@@ -333,10 +344,14 @@ class Database:
         async with self._pool_lock:
             if self._pool is None:
                 url = self.engine.url.set(drivername="postgresql")
+                # As many as the engine's pool keeps (``create_engine`` gives PostgreSQL a
+                # queue pool).
+                pool = self.engine.pool
+                assert isinstance(pool, QueuePool)
                 self._pool = await asyncpg.create_pool(
                     url.render_as_string(hide_password=False),
                     min_size=1,
-                    max_size=self.engine.pool.size(),  # type: ignore[attr-defined]
+                    max_size=pool.size(),
                     reset=_keep_session,
                     server_settings=self._postgres_settings,
                     # A send's one statement grows with its key's policy (a full one is about
@@ -385,9 +400,9 @@ class Database:
             async with pool.acquire() as driver:
                 tx = Raw(driver, is_sqlite=False)
                 if each_statement or read_only:
-                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+                    return await _OnlyStatements(work(tx), tx)
                 async with driver.transaction():
-                    return await _OnlyStatements(work(tx), tx)  # type: ignore[no-any-return]
+                    return await _OnlyStatements(work(tx), tx)
         if read_only:
             return _drive(work(Raw(self._reader or self._sqlite_reader(), True, inline=True)))
         if self._writer is None or not is_open(self._writer):
@@ -432,6 +447,3 @@ class Database:
             await self._pool.close()
             self._pool = None
         await self.engine.dispose()
-
-
-Connection = AsyncConnection

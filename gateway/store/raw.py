@@ -118,6 +118,7 @@ class Statement:
 
 
 _SQLITE = sqlite_aiosqlite.dialect(paramstyle="named")
+# SQLAlchemy leaves the asyncpg dialect's constructor unannotated.
 _POSTGRES = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -279,15 +280,12 @@ Conn = AsyncConnection | Raw
 
 
 async def raw(conn: Conn) -> Raw:
-    """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one."""
+    """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one: on both
+    stores the driver begins with SQLAlchemy's BEGIN (``db.create_engine``), so nothing is
+    sent here."""
     if isinstance(conn, Raw):
         return conn
     pooled = await conn.get_raw_connection()
     driver = pooled.driver_connection
     assert driver is not None
-    is_sqlite = conn.dialect.name == "sqlite"
-    if not is_sqlite and conn.in_transaction() and not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself;
-        # a raw statement before that would run outside the transaction, in autocommit.
-        await conn.exec_driver_sql("SELECT 1")
-    return Raw(driver, is_sqlite)
+    return Raw(driver, conn.dialect.name == "sqlite")

@@ -38,7 +38,7 @@ CHECKOUT_BODY = _body("evt_chk", "checkout", "ord_paid", "Pro pack (25,000 credi
 PARAMS = {"internal": INTERNAL, "adj_body": ADJ_BODY, "checkout_body": CHECKOUT_BODY}
 
 # Each order's coupon, env and status: uses are held by pending and paid orders.
-_ORDERS = [
+_ORDERS: list[dict[str, str | None]] = [
     {"id": "ord_s_pending", "env": "staging", "p": "sandbox", "c": "cpn_a", "s": "pending"},
     {"id": "ord_s_paid", "env": "staging", "p": "sandbox", "c": "cpn_a", "s": "completed"},
     {"id": "ord_s_failed", "env": "staging", "p": "sandbox", "c": "cpn_a", "s": "failed"},

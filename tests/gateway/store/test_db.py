@@ -13,8 +13,20 @@ from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store import db as store_db
 from gateway.store.db import Database
-from gateway.store.raw import Raw, Statement
+from gateway.store.raw import Raw, Statement, raw
 from tests.conftest import MakeMerchant, unbalanced_wallets, wait_until
+
+
+async def test_a_transaction_is_open_on_the_driver_from_its_door(db: Database) -> None:
+    """A driver statement run first in a transaction runs inside it with nothing sent to make
+    the driver begin: SQLAlchemy's asyncpg adapter alone begins only with its own first
+    statement (and ``_asyncpg.begin_now`` relies on its private ``_start_transaction``)."""
+    async with db.transaction() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        assert driver.in_transaction if db.is_sqlite else driver.is_in_transaction()
+        tx = await raw(conn)
+        assert await tx.fetch(Statement("SELECT 1 AS n", ("n",)), {}) == [{"n": 1}]
 
 
 async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) -> None:
