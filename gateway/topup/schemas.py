@@ -4,7 +4,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .addresses import RecipientEmail
+from ..addresses import RecipientEmail
+from ..platforms import PLATFORMS, Platform
 
 __all__ = [
     "PLATFORMS",
@@ -16,8 +17,6 @@ __all__ = [
     "TopupData",
 ]
 
-Platform = Literal["claude", "chatgpt", "gemini"]
-PLATFORMS: tuple[Platform, ...] = ("claude", "chatgpt", "gemini")
 
 # Stripe's metadata limits.
 _MAX_METADATA_KEYS = 50
