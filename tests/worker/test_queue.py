@@ -10,8 +10,8 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from gateway import outbox
 from gateway.store.db import Database
-from gateway.webhooks import outbox
 from tests.conftest import (
     MakeMerchant,
     Receiver,

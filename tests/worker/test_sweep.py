@@ -13,11 +13,11 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
+from gateway import outbox
 from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.webhooks import outbox
 from keys import Sealer
 from tests.conftest import (
     TEST_SECRET,

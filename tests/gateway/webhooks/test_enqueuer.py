@@ -6,7 +6,7 @@ from typing import Any
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from gateway.webhooks import outbox
+from gateway import outbox
 from gateway.webhooks.enqueuer import Enqueuer
 from tests.conftest import RedisServer
 
