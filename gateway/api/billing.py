@@ -25,10 +25,10 @@ from ..billing.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
+from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..services import services
 from . import limits
-from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 

@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from ..codes import CATALOGUE, Code
 from ..envelope import Envelope
-from .routing import ApiRoute, RouteDoc
+from ..ops.routing import ApiRoute, RouteDoc
 
 __all__ = ["CodeEntry", "routes"]
 

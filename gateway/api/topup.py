@@ -12,12 +12,12 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..operations import perform
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..outcome import Outcome
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..topup import approvals, doors, service
 from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
-from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["ListQuery", "routes"]
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..webhooks import deliveries, endpoints
@@ -27,7 +28,6 @@ from ..webhooks.schemas import (
     TestData,
 )
 from . import limits
-from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
