@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gateway import devrun
-from gateway.cli import create_merchant
 from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
+from gateway.operator import create_merchant
 from gateway.settings import Settings
 from keys import parse_api_key
 

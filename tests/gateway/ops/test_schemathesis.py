@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.cli import create_key, create_merchant
+from gateway.operator import create_key, create_merchant
 from gateway.store.migrate import upgrade
 from tests.conftest import make_settings
 
