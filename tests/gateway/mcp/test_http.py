@@ -10,10 +10,9 @@ import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 from pydantic import AnyUrl
 
-from gateway.api.topup import ListQuery
 from gateway.mcp.tools import SendTopupArguments
 from gateway.store.db import Database
-from gateway.topup.schemas import SendData, TopupData
+from gateway.topup.schemas import ListQuery, SendData, TopupData
 from tests.conftest import (
     MakeMerchant,
     MerchantKey,
