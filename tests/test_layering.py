@@ -336,3 +336,19 @@ def test_operations_import_nothing_of_starlette(module: str) -> None:
         [sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert not found, f"{module} loads {found}"
+
+
+def test_tests_import_helpers_from_the_fixtures_not_the_root_conftest() -> None:
+    """A helper has one home (``tests/fixtures``): the root conftest only registers fixtures."""
+    importing = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if "tests.conftest" in names:
+                importing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not importing, "import these from tests.fixtures: " + ", ".join(importing)

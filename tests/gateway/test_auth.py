@@ -4,7 +4,7 @@ import pytest
 from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 SEND = {"platform": "gemini", "amount_cents": 100, "recipient_email": "a@example.com"}
 

@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 from gateway import addresses
 from gateway.store.db import Database
 from gateway.topup.schemas import SendRequest
-from tests.conftest import MakeMerchant, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.gateway.test_addresses import EDGES
 
 

@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from gateway.security_headers import SecurityHeaders
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
 from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.merchants import MakeMerchant
 
 CHECKOUT = {
     "pack_id": "pack_pro",

@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, make_endpoint, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
+from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import SEND
 
 _D = table_of(WebhookDelivery)

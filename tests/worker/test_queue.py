@@ -12,15 +12,10 @@ from arq.worker import Worker
 
 from gateway import outbox
 from gateway.store.db import Database
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    make_endpoint,
-    wait_until,
-)
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from worker.queue import DeliveryWorker, Load
 from worker.sweep import oldest_waiting
 

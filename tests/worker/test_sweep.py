@@ -19,19 +19,11 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from keys import Sealer
-from tests.conftest import (
-    TEST_SECRET,
-    MakeMerchant,
-    Receiver,
-    RedisServer,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    fail_leftovers,
-    make_endpoint,
-    wait_until,
-)
-from tests.fixtures.workers import spawn_worker
+from tests.fixtures.core import TEST_SECRET, wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, fail_leftovers, make_endpoint
+from tests.fixtures.workers import StartWorker, spawn_worker
 from worker.delivery import Deps
 from worker.queue import Load
 from worker.store import Store

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.gateway.mcp.conftest import SEND, counts, envelope_of, mcp_http
 
 GOOD_KEY = "bad-input-1"

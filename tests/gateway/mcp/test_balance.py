@@ -3,7 +3,7 @@ for the same key at the same moment, the amount held by a pending top-up include
 
 import httpx
 
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.mcp.conftest import envelope_of, mcp_http
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.gateway.mcp.conftest import counts, send_args
 
 ACCEPT = "application/json, text/event-stream"

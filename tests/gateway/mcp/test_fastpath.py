@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.mcp.conftest import send_args
 
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")

@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.ops.serving import serve
 
 BOUND = 1.0

@@ -14,7 +14,8 @@ from gateway.merchants.service import create_merchant
 from gateway.store import db as store_db
 from gateway.store.db import Database
 from gateway.store.raw import Raw, Statement
-from tests.conftest import MakeMerchant, unbalanced_wallets, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant, unbalanced_wallets
 
 
 async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) -> None:

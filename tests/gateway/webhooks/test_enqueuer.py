@@ -8,7 +8,7 @@ from arq.connections import RedisSettings
 
 from gateway import outbox
 from gateway.webhooks.enqueuer import Enqueuer
-from tests.conftest import RedisServer
+from tests.fixtures.redis import RedisServer
 
 
 async def _jobs(pool: Any) -> list[tuple[str, tuple[Any, ...]]]:
