@@ -18,7 +18,7 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DashboardSession, Merchant, User, table_of
 from tests.fixtures.core import asgi_client, running_app, wait_until
-from tests.gateway.dashboard.conftest import (
+from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,
     csrf_of,
