@@ -207,6 +207,11 @@ def _describe(unit: str) -> str:
     return f"{unit} (layer {LAYERS[UNIT_LAYER[unit]].name!r})"
 
 
+def test_each_unit_has_one_layer() -> None:
+    listed = [unit for layer in LAYERS for unit in layer.units]
+    assert len(listed) == len(set(listed)), "a unit is listed twice in LAYERS"
+
+
 def test_every_module_has_a_layer() -> None:
     missing = [m for m in MODULES if m not in UNLAYERED and _unit_of(m) is None]
     assert not missing, f"place these in LAYERS (tests/test_layering.py): {missing}"
