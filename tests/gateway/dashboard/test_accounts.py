@@ -25,7 +25,7 @@ from tests.fixtures.dashboard import (
     dashboard_client,
     sign_in_on,
 )
-from tests.gateway.limiter_fixtures import unique_address
+from tests.fixtures.limiters import unique_address
 
 _U = table_of(User)
 _S = table_of(DashboardSession)
