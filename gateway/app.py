@@ -21,10 +21,10 @@ from .dashboard.hub import state as live_state
 from .envelope import HANDLERS
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
-from .ops.headers import SecurityHeaders
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
+from .security_headers import SecurityHeaders
 from .services import open_services
 from .settings import Settings, load_settings
 

@@ -1,4 +1,6 @@
-"""The REST door's authentication: ``Authorization: Bearer ak_<env>_…`` → the caller.
+"""Authentication by API key, below every door: ``Authorization: Bearer ak_<env>_…`` → the
+caller. ``presented_key`` reads the header and ``challenged`` adds the 401's challenge for REST
+and MCP over HTTP alike.
 
 Runs as Starlette's AuthenticationMiddleware backend over ``authenticate_key``: the lockout
 (``gateway.lockout``) around ``callers.authenticate``, for every door that takes keys over the
@@ -31,7 +33,15 @@ from .policies.model import Scope
 from .ratelimit import Decision, Limit, LimiterUnavailable
 from .services import Services, services
 
-__all__ = ["ApiKeyBackend", "Caller", "auth_error", "authenticate_key", "require_caller"]
+__all__ = [
+    "ApiKeyBackend",
+    "Caller",
+    "auth_error",
+    "authenticate_key",
+    "challenged",
+    "presented_key",
+    "require_caller",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +127,27 @@ async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
         raise ApiError(Code.KEY_RATE_LIMITED, data=decision.data(), headers=decision.headers())
 
 
+def presented_key(conn: HTTPConnection) -> str | None:
+    """The key of the one ``Authorization`` header (``None``: there is none); every door that
+    takes a key over HTTP reads it here. Anything but a bearer key is a failed attempt too, so
+    it comes back as ``""`` and counts against the client."""
+    headers = conn.headers.getlist("authorization")
+    if not headers:
+        return None
+    if len(headers) > 1:
+        raise ApiError(Code.AUTH_HEADER_REPEATED)
+    scheme, _, presented = headers[0].partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else ""
+
+
+def challenged(refusal: ApiError) -> ApiError:
+    """``refusal`` with the Bearer challenge every 401 carries (RFC 6750), unless it set its
+    own headers."""
+    if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
+        refusal.headers = {"WWW-Authenticate": "Bearer"}
+    return refusal
+
+
 class ApiKeyBackend(AuthenticationBackend):
     """Only ``/api/public/`` routes take API keys; the admin API has its own token."""
 
@@ -126,15 +157,10 @@ class ApiKeyBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if not conn.url.path.startswith("/api/public/"):
             return None
-        headers = conn.headers.getlist("authorization")
-        if not headers:
-            return None
-        if len(headers) > 1:
-            raise KeyRefused(ApiError(Code.AUTH_HEADER_REPEATED))
-        scheme, _, presented = headers[0].partition(" ")
-        # Anything but a bearer key is a failed attempt too: it counts against the client.
-        presented = presented.strip() if scheme.lower() == "bearer" else ""
         try:
+            presented = presented_key(conn)
+            if presented is None:
+                return None
             caller = await authenticate_key(
                 services(conn), self._pepper, presented, client_address(conn)
             )
@@ -145,9 +171,7 @@ class ApiKeyBackend(AuthenticationBackend):
 
 def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     refusal = exc.refusal if isinstance(exc, KeyRefused) else ApiError(Code.AUTH_MALFORMED)
-    if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
-        refusal.headers = {"WWW-Authenticate": "Bearer"}
-    return error_response(refusal)
+    return error_response(challenged(refusal))
 
 
 def require_caller(request: Request, scope: Scope | None) -> Caller:
@@ -155,7 +179,7 @@ def require_caller(request: Request, scope: Scope | None) -> Caller:
     operation checks it itself, with the rest of the key's policy)."""
     user = request.scope.get("user")
     if not isinstance(user, KeyUser):
-        raise ApiError(Code.AUTH_MISSING, headers={"WWW-Authenticate": "Bearer"})
+        raise challenged(ApiError(Code.AUTH_MISSING))
     if scope is not None:
         require_scope(user.caller, scope)
     return user.caller

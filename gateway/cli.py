@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keys import ENVS, Env, InvalidSecret
+from keys import ENVS, InvalidSecret
 
 from .clock import rfc3339, utcnow
 from .local_gateway import recall_url
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .merchants.schemas import KeyData
+from .operator import UnknownMerchant, create_key, create_merchant, merchant_with_id
 from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy
 from .settings import Settings, load_settings
@@ -30,96 +30,8 @@ def _settings() -> Settings:
     return load_settings()  # secrets come from the environment or .env
 
 
-class UnknownMerchant(Exception):
-    """``--merchant`` named no merchant's id; the message says how to find one."""
-
-    def __init__(self, given: str) -> None:
-        super().__init__(
-            f"no merchant has the id {given!r}: --merchant takes a merchant's id (mer_…), never "
-            "its name; `aitopup merchants list` shows each id with its name, and "
-            "`aitopup merchants create NAME` makes a merchant and prints its id"
-        )
-
-
-async def _merchant(conn: AsyncConnection, merchant_id: str) -> merchants.MerchantInfo:
-    found = await merchants.merchant_by_id(conn, merchant_id)
-    if found is None:
-        raise UnknownMerchant(merchant_id)
-    return found
-
-
 def _named(merchant: merchants.MerchantInfo) -> str:
     return f"merchant {merchant.id} ({json.dumps(merchant.name)})"
-
-
-async def _create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            return await merchants.create_merchant(
-                conn,
-                db,
-                name=name,
-                low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
-                staging_initial_balance_cents=settings.staging_initial_balance_cents,
-                now=utcnow(),
-            )
-    finally:
-        await db.dispose()
-
-
-def create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
-    """A new merchant (its staging wallet funded), whatever other merchants are called."""
-    return asyncio.run(_create_merchant(settings, name))
-
-
-async def _find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.read() as conn:
-            return await merchants.merchant_by_id(conn, merchant_id)
-    finally:
-        await db.dispose()
-
-
-def find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
-    return asyncio.run(_find_merchant(settings, merchant_id))
-
-
-async def _create_key(
-    settings: Settings, env: Env, merchant_id: str, name: str | None, policy: Policy
-) -> tuple[merchants.MerchantInfo, str, str]:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            merchant = await _merchant(conn, merchant_id)
-            created = await merchant_keys.create(
-                conn,
-                merchant_keys.by_operator(merchant.id),
-                env=env,
-                name=name,
-                policy=policy,
-                pepper=settings.key_pepper.get_secret_value().encode(),
-                now=utcnow(),
-                cap=settings.max_keys_per_merchant_env,
-            )
-        return merchant, created.id, created.key
-    finally:
-        await db.dispose()
-
-
-def create_key(
-    settings: Settings,
-    env: Env,
-    merchant_id: str,
-    *,
-    name: str | None = None,
-    policy: Policy = UNRESTRICTED,
-) -> tuple[merchants.MerchantInfo, str, str]:
-    """``(merchant, key id, raw key)`` for the merchant with this id (``UnknownMerchant`` if
-    none); the raw key is never stored. Without a policy the operator's key may do everything:
-    often the merchant's first, it makes the others."""
-    return asyncio.run(_create_key(settings, env, merchant_id, name, policy))
 
 
 async def _set_policy(
@@ -128,7 +40,7 @@ async def _set_policy(
     db = Database(create_engine(settings.database_url))
     try:
         async with db.transaction() as conn:
-            merchant = await _merchant(conn, await merchant_keys.merchant_of(conn, key_id))
+            merchant = await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
             actor = merchant_keys.by_operator(merchant.id)
             return merchant, await merchant_keys.replace_policy(conn, actor, key_id, policy)
     finally:
@@ -164,7 +76,7 @@ async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo
         async with db.transaction() as conn:
             if not await merchants.revoke_key(conn, key_id, utcnow()):
                 return None
-            return await _merchant(conn, await merchant_keys.merchant_of(conn, key_id))
+            return await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
     finally:
         await db.dispose()
 
@@ -291,12 +203,19 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 def _cmd_mcp(args: argparse.Namespace) -> int:
     import os
 
+    from .app import create_app
     from .mcp.stdio import KEY_VARIABLE, serve
+    from .ops import guide, openapi
     from .ops.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, sys.stderr)  # standard output carries the protocol
-    asyncio.run(serve(settings, os.environ.get(KEY_VARIABLE)))
+
+    def llms_txt() -> str:
+        # The routes /llms.txt is built from; no lifespan is run.
+        return guide.llms_txt(openapi.build(create_app(settings).routes))
+
+    asyncio.run(serve(settings, os.environ.get(KEY_VARIABLE), llms_txt))
     return 0
 
 
@@ -306,7 +225,7 @@ async def _invite(settings: Settings, merchant_id: str, email: str, base_url: st
     db = Database(create_engine(settings.database_url))
     try:
         async with db.read() as conn:
-            merchant = await _merchant(conn, merchant_id)
+            merchant = await merchant_with_id(conn, merchant_id)
         return merchant, await invite(db, merchant.id, email, base_url)
     finally:
         await db.dispose()

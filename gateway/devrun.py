@@ -161,7 +161,7 @@ def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
     """A fresh staging key for this machine's demo merchant: the one whose id
     ``DEMO_MERCHANT_FILE`` holds, made (and its id written there) when there is none yet or the
     store no longer has it."""
-    from .cli import create_key, create_merchant, find_merchant
+    from .operator import create_key, create_merchant, find_merchant
 
     remembered = DEMO_MERCHANT_FILE.read_text().strip() if DEMO_MERCHANT_FILE.exists() else ""
     merchant = find_merchant(settings, remembered) if remembered else None

@@ -179,10 +179,6 @@ class Settings(BaseSettings):
         """The browser origins ``/mcp`` serves, each as ``scheme://host[:port]`` in lower case."""
         return _origins(self.mcp_allowed_origins, self.public_base_url)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @functools.lru_cache(maxsize=16)
 def _schedule(text: str) -> tuple[float, ...]:

@@ -2,8 +2,8 @@
 
 Every store test runs twice, on SQLite and on PostgreSQL (``tests/fixtures/postgres.py`` says
 which server: the one ``AITOPUP_TEST_POSTGRES_URL`` names, else a throwaway one started here).
-Domain fixtures live in ``tests/fixtures/``; their helpers are re-exported here for the tests
-that import them from ``tests.conftest``.
+Domain fixtures and every helper a test imports live in ``tests/fixtures/``: a test imports them
+from there, never from a conftest.
 """
 
 import asyncio
@@ -17,38 +17,13 @@ from starlette.types import ASGIApp
 from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
-from tests.fixtures.billing import ADMIN_TOKEN, STRIPE_API, STRIPE_SECRET_KEY, stripe_headers
 from tests.fixtures.core import (
-    TEST_PEPPER,
-    TEST_SECRET,
     asgi_client,
-    free_port,
     live_server,
     make_settings,
     running_app,
-    wait_until,
-)
-from tests.fixtures.merchants import (
-    MakeMerchant,
-    MerchantKey,
-    assert_ledger_balanced,
-    merchant_balance,
-    unbalanced_wallets,
 )
 from tests.fixtures.postgres import fresh_database
-from tests.fixtures.redis import RedisServer
-from tests.fixtures.webhooks import (
-    Received,
-    Receiver,
-    Reply,
-    emit_test_events,
-    events_of,
-    fail_leftovers,
-    make_endpoint,
-    only_delivery,
-    verify_both_schemes,
-)
-from tests.fixtures.workers import StartWorker
 
 pytest_plugins = [
     "tests.fixtures.postgres",
@@ -57,36 +32,6 @@ pytest_plugins = [
     "tests.fixtures.billing",
     "tests.fixtures.webhooks",
     "tests.fixtures.workers",
-]
-
-# Helpers the tests import from here.
-__all__ = [
-    "ADMIN_TOKEN",
-    "STRIPE_API",
-    "STRIPE_SECRET_KEY",
-    "TEST_PEPPER",
-    "TEST_SECRET",
-    "MakeMerchant",
-    "MerchantKey",
-    "Received",
-    "Receiver",
-    "RedisServer",
-    "Reply",
-    "StartWorker",
-    "assert_ledger_balanced",
-    "emit_test_events",
-    "events_of",
-    "fail_leftovers",
-    "free_port",
-    "make_endpoint",
-    "make_settings",
-    "merchant_balance",
-    "only_delivery",
-    "running_app",
-    "stripe_headers",
-    "unbalanced_wallets",
-    "verify_both_schemes",
-    "wait_until",
 ]
 
 

@@ -21,7 +21,7 @@ from gateway.codes import CATALOGUE, Code
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade
 from tests.fixtures.core import free_port, make_settings, wait_until
-from tests.gateway.ops.serving import serve
+from tests.fixtures.serving import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 

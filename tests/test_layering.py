@@ -1,8 +1,10 @@
-"""Dependencies point one way: keys ← gateway ← worker; keys does no I/O."""
+"""Dependencies point one way: keys ← gateway ← worker, and inside gateway/ and worker/ down the
+package order (``LAYERS``); keys does no I/O."""
 
 import ast
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,29 +47,273 @@ def test_keys_uses_only_the_stdlib_and_cryptography() -> None:
         assert third_party <= KEYS_ALLOWED, f"{path.relative_to(ROOT)} imports {third_party}"
 
 
+# The package order of gateway/ and worker/, bottom first, written down once. A unit is a
+# top-level module or folder (``gateway.clock``, ``gateway.topup``; ``worker`` is one); a module
+# belongs to the unit that is the longest prefix of its name. A unit may import its own layer and
+# any layer below, never one above, and the units of one layer import one another without a
+# cycle. The units of a layer marked ``apart`` import none of one another: the doors share only
+# what lies below them.
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    units: tuple[str, ...]
+    apart: bool = False
+
+
+LAYERS = (
+    # Values, the code catalogue, errors and settings: what every layer speaks.
+    Layer(
+        "values",
+        (
+            "gateway.clock",
+            "gateway.codes",
+            "gateway.catalogue",
+            "gateway.settings",
+            "gateway.timestamps",
+            "gateway.outcome",
+            "gateway.envelope",
+            "gateway.parsing",
+            "gateway.addresses",
+            "gateway.platforms",
+        ),
+    ),
+    # The store, Redis and the limiters on it, logs, metrics, documented routes.
+    Layer(
+        "infrastructure",
+        (
+            "gateway.store",
+            "gateway.migrations",
+            "gateway.redis_client",
+            "gateway.redis_server",
+            "gateway.ratelimit",
+            "gateway.lockout",
+            "gateway.last_used",
+            "gateway.ops",
+        ),
+    ),
+    # What a key may do, and the events a write leaves: the domain checks and writes them.
+    Layer("rules", ("gateway.outbox", "gateway.policies")),
+    # The operations on callers, wallets, top-ups, merchants and webhooks; no transport.
+    Layer(
+        "domain",
+        (
+            "gateway.callers",
+            "gateway.webhooks",
+            "gateway.ledger",
+            "gateway.merchants",
+            "gateway.accounts",
+            "gateway.billing",
+            "gateway.idempotency",
+            "gateway.operations",
+            "gateway.services",
+            "gateway.topup",
+            "gateway.admin",
+        ),
+    ),
+    # What every door does alike with a request: key authentication, per-merchant limits.
+    Layer("shared by the doors", ("gateway.auth", "gateway.merchant_limits")),
+    # REST, MCP and the dashboard: parse, perform, render. None imports another.
+    Layer("doors", ("gateway.api", "gateway.mcp", "gateway.dashboard"), apart=True),
+    # The app assembled from the doors, what wraps it, and the local webhook listener's app.
+    Layer("app", ("gateway.app", "gateway.security_headers", "gateway.listen")),
+    # What the command line runs: operator actions and the local stack.
+    Layer("commands", ("gateway.operator", "gateway.local_gateway", "gateway.devrun")),
+    # ``aitopup``: every command, above all it runs.
+    Layer("command line", ("gateway.cli",)),
+    # The delivery worker, above the gateway whose store and outbox it reads.
+    Layer("worker", ("worker",)),
+)
+ROOTS = ("gateway", "worker")
+# A package's own __init__ that only names it (``gateway/__init__.py``) belongs to no layer.
+UNLAYERED = {"gateway"}
+
+
+def _sources() -> list[Path]:
+    return sorted(
+        path
+        for root in ROOTS
+        for path in (ROOT / root).rglob("*.py")
+        if "migrations/versions" not in path.as_posix()
+    )
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_of(path): path for path in _sources()}
+UNIT_LAYER = {unit: number for number, layer in enumerate(LAYERS) for unit in layer.units}
+
+
+def _unit_of(module: str) -> str | None:
+    parts = module.split(".")
+    for size in range(len(parts), 0, -1):
+        if ".".join(parts[:size]) in UNIT_LAYER:
+            return ".".join(parts[:size])
+    return None
+
+
+def _known(name: str) -> str | None:
+    """The module of ours that ``name`` (a module, or a name in one) is, if any."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _targets(module: str, path: Path, node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+        package = package[: len(package) - (node.level - 1)]
+        base = ".".join([*package, *([node.module] if node.module else [])])
+    # ``from gateway import outbox`` imports the module gateway.outbox, not the package.
+    return [
+        f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+        for alias in node.names
+    ]
+
+
+@dataclass(frozen=True)
+class Edge:
+    importer: str
+    imported: str
+    line: int
+
+    def __str__(self) -> str:
+        path = MODULES[self.importer].relative_to(ROOT)
+        return f"{path}:{self.line} ({self.importer}) imports {self.imported}"
+
+
+def _edges() -> list[Edge]:
+    """Every import of a module of ours by another, at any depth (inside functions too)."""
+    found: set[Edge] = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for target in _targets(module, path, node):
+                    known = _known(target)
+                    if known is not None and known != module:
+                        found.add(Edge(module, known, node.lineno))
+    return sorted(found, key=lambda e: (e.importer, e.line, e.imported))
+
+
+EDGES = _edges()
+
+
+def _describe(unit: str) -> str:
+    return f"{unit} (layer {LAYERS[UNIT_LAYER[unit]].name!r})"
+
+
+def test_each_unit_has_one_layer() -> None:
+    listed = [unit for layer in LAYERS for unit in layer.units]
+    assert len(listed) == len(set(listed)), "a unit is listed twice in LAYERS"
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = [m for m in MODULES if m not in UNLAYERED and _unit_of(m) is None]
+    assert not missing, f"place these in LAYERS (tests/test_layering.py): {missing}"
+
+
+def test_no_import_runs_back_up() -> None:
+    upward = []
+    for edge in EDGES:
+        low, high = _unit_of(edge.imported), _unit_of(edge.importer)
+        if low is None or high is None or UNIT_LAYER[low] <= UNIT_LAYER[high]:
+            continue
+        upward.append(f"{edge}: {_describe(high)} is below {_describe(low)}")
+    assert not upward, "imports against the package order:\n" + "\n".join(upward)
+
+
+def test_doors_import_no_other_door() -> None:
+    crossing = []
+    for edge in EDGES:
+        mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
+        if mine is None or theirs is None or mine == theirs:
+            continue
+        if UNIT_LAYER[mine] == UNIT_LAYER[theirs] and LAYERS[UNIT_LAYER[mine]].apart:
+            crossing.append(f"{edge}: one door into another; move the shared piece below")
+    assert not crossing, "\n".join(crossing)
+
+
+def _cycle(graph: dict[str, dict[str, Edge]]) -> list[Edge] | None:
+    """The edges of one cycle in ``graph``, if it has any."""
+    done: set[str] = set()
+    nodes: list[str] = []  # the current path, and the edges between its nodes
+    path: list[Edge] = []
+
+    def visit(node: str) -> list[Edge] | None:
+        nodes.append(node)
+        for target, edge in sorted(graph.get(node, {}).items()):
+            if target in nodes:
+                return [*path[nodes.index(target) :], edge]
+            if target not in done:
+                path.append(edge)
+                found = visit(target)
+                if found:
+                    return found
+                path.pop()
+        nodes.pop()
+        done.add(node)
+        return None
+
+    for node in sorted(graph):
+        if node not in done:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_cycle_between_units() -> None:
+    graph: dict[str, dict[str, Edge]] = {}
+    for edge in EDGES:
+        mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
+        if mine is not None and theirs is not None and mine != theirs:
+            graph.setdefault(mine, {}).setdefault(theirs, edge)
+    cycle = _cycle(graph)
+    assert cycle is None, "a cycle between units:\n" + "\n".join(map(str, cycle or []))
+
+
+def test_no_cycle_between_modules() -> None:
+    graph: dict[str, dict[str, Edge]] = {}
+    for edge in EDGES:
+        graph.setdefault(edge.importer, {}).setdefault(edge.imported, edge)
+    cycle = _cycle(graph)
+    assert cycle is None, "a cycle between modules:\n" + "\n".join(map(str, cycle or []))
+
+
+def test_the_order_test_sees_an_upward_import_and_a_cycle() -> None:
+    """The checks above read what they should: a made-up upward import and cycle are found."""
+    up = Edge("gateway.clock", "gateway.api", 1)
+    assert UNIT_LAYER[_unit_of(up.imported) or ""] > UNIT_LAYER[_unit_of(up.importer) or ""]
+    both = {
+        "gateway.ledger": {"gateway.webhooks": Edge("gateway.ledger.alerts", "gateway.outbox", 1)},
+        "gateway.webhooks": {"gateway.ledger": Edge("gateway.webhooks", "gateway.clock", 2)},
+    }
+    assert _cycle(both) is not None
+    # And the imports it reads include relative ones, absolute ones and those inside functions.
+    imported = {(e.importer, e.imported) for e in EDGES}
+    assert ("gateway.outbox", "gateway.store.compose") in imported  # from .store.compose
+    assert ("worker.queue", "gateway.outbox") in imported  # from gateway.outbox import
+    assert ("gateway.cli", "gateway.mcp.stdio") in imported  # inside a function
+
+
 # Only the store knows the dialect: everything else writes through plans and the three doors,
 # and builds an upsert with ``compose.upsert``, never with a dialect's insert picked for it.
-DIALECT_FREE = [
-    "gateway/topup",
-    "gateway/ledger",
-    "gateway/webhooks",
-    "gateway/billing",
-    "gateway/admin",
-    "gateway/api",
-    "gateway/merchants",
-    "worker/delivery.py",
-    "worker/store.py",
-]
+DIALECT_KNOWERS = ("gateway/store/", "gateway/migrations/")
 
 
-@pytest.mark.parametrize("place", DIALECT_FREE)
-def test_only_the_store_knows_the_dialect(place: str) -> None:
-    target = ROOT / place
-    paths = [target] if target.is_file() else sorted(target.rglob("*.py"))
-    for path in paths:
+def test_only_the_store_knows_the_dialect() -> None:
+    for path in _sources():
+        place = path.relative_to(ROOT).as_posix()
+        if place.startswith(DIALECT_KNOWERS):
+            continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert "is_sqlite" not in line and "dialect" not in line, (
-                f"{path.relative_to(ROOT)}:{number} tests the dialect: {line.strip()}"
+                f"{place}:{number} tests the dialect: {line.strip()}"
             )
             assert "db.insert" not in line, (
                 f"{path.relative_to(ROOT)}:{number} takes the dialect's insert: {line.strip()}"
@@ -99,3 +345,19 @@ def test_operations_import_nothing_of_starlette(module: str) -> None:
         [sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert not found, f"{module} loads {found}"
+
+
+def test_tests_import_helpers_from_the_fixtures_never_a_conftest() -> None:
+    """A helper has one home (``tests/fixtures``): a conftest only holds fixtures and hooks."""
+    importing = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.split(".")[-1] == "conftest" for name in names):
+                importing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not importing, "import these from tests.fixtures: " + ", ".join(importing)

@@ -12,10 +12,10 @@ from arq import cron, func
 
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
+from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB
 from gateway.redis_client import redis_settings
 from gateway.settings import Settings, load_settings
 from gateway.store.db import Database, create_engine
-from gateway.webhooks.outbox import DELIVER_JOB, DELIVER_MANY_JOB
 from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many

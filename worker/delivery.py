@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from gateway import outbox
 from gateway.clock import utcnow
 from gateway.ops.metrics import observe_delivery_attempt
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
-from gateway.webhooks import outbox
 from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .connections import HeadTooLarge

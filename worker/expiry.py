@@ -12,11 +12,11 @@ between sweeps too.
 
 from typing import Any
 
+from gateway import outbox
 from gateway.billing.orders import expire_due
 from gateway.clock import utcnow
 from gateway.policies import spend
 from gateway.topup import approvals
-from gateway.webhooks import outbox
 
 from .delivery import Deps
 

@@ -29,7 +29,7 @@ import functools
 from collections import deque
 from typing import Any
 
-from gateway.webhooks.outbox import job_size
+from gateway.outbox import job_size
 
 from ._arq import SelectiveWorker
 

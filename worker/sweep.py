@@ -21,9 +21,9 @@ from typing import Any
 from arq.constants import default_queue_name, in_progress_key_prefix
 from sqlalchemy import select, update
 
+from gateway import outbox
 from gateway.clock import utcnow
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.webhooks import outbox
 
 from .delivery import Deps
 

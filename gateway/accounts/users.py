@@ -1,6 +1,6 @@
 """Users: sign-up, password check, invitation and the one-time password-set link.
 
-E-mail addresses are kept in one canonical form (``topup.addresses.normalize``: NFKC, case-folded,
+E-mail addresses are kept in one canonical form (``addresses.normalize``: NFKC, case-folded,
 validated), so ``Ada@Example.com`` and ``ada@example.com`` are one account. A merchant is made by
 ``merchants.service.create_merchant`` (which funds its staging wallet); this module only adds the
 people who act for it.
@@ -16,12 +16,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..addresses import normalize
 from ..clock import new_id, utcnow
 from ..merchants import service as merchants
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
-from ..topup.addresses import normalize
 from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 
 __all__ = [

@@ -45,10 +45,10 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta
 from ..lockout import client_address
+from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..ratelimit import Decision, Limit
 from ..services import Services, services
-from .routing import BODY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["PREFIX", "routes"]
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import orders, redemption, sandbox, service, stripe_events
 from ..billing.schemas import (
@@ -25,10 +26,9 @@ from ..billing.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
+from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..services import services
-from . import limits
-from .routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
@@ -64,7 +64,7 @@ async def redeem_code(request: Request) -> Response:
     svc = services(request)
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
     # Every attempt counts, found or not: the limit is on guessing codes.
-    decision = await limits.REDEEM.count(svc, caller.merchant_id)
+    decision = await merchant_limits.REDEEM.count(svc, caller.merchant_id)
     data, deliveries = await redemption.redeem(svc.db, svc.settings, caller, body.code)
     reply = Envelope(Code.SUCCESS, data.model_dump(), headers=decision.headers())
     return _after_commit(reply, request, deliveries)

@@ -16,10 +16,10 @@ from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..merchants import keys
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUpdate
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
 from ..policies.usage import KeyUsage, usage
 from ..services import services
-from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 

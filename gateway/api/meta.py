@@ -1,28 +1,14 @@
 """The API describing its own codes."""
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..codes import CATALOGUE, Code
+from ..catalogue import CodeEntry, code_entries
+from ..codes import Code
 from ..envelope import Envelope
-from .routing import ApiRoute, RouteDoc
+from ..ops.routing import ApiRoute, RouteDoc
 
-__all__ = ["CodeEntry", "routes"]
-
-
-class CodeEntry(BaseModel):
-    code: int
-    name: str
-    http_status: int
-    message: str
-
-
-def code_entries() -> list[CodeEntry]:
-    return [
-        CodeEntry(code=int(c), name=c.name, http_status=i.http_status, message=i.message)
-        for c, i in sorted(CATALOGUE.items())
-    ]
+__all__ = ["routes"]
 
 
 async def list_codes(request: Request) -> Response:

@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..codes import Code
 from ..envelope import ApiError, Envelope
 from ..ops import explorer, guide, metrics, openapi
+from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
-from .routing import ApiRoute, RouteDoc
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 

@@ -1,9 +1,7 @@
 """Routes of the top-up domain: send, read, list, cancel, balance and the staging sandbox."""
 
-import re
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,27 +10,27 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..operations import perform
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..outcome import Outcome
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..topup import approvals, doors, service
-from ..topup.schemas import BalanceData, FundRequest, SendData, SendRequest, TopupData
-from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..topup.schemas import (
+    TXN_ID,
+    BalanceData,
+    FundRequest,
+    ListQuery,
+    SendData,
+    SendRequest,
+    TopupData,
+)
 
-__all__ = ["ListQuery", "routes"]
+__all__ = ["routes"]
 
 # ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id) → outcome.
 Decide = Callable[..., Awaitable[Outcome]]
-_TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
-
-
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
 def _render(outcome: Outcome) -> Response:
@@ -55,7 +53,7 @@ async def send_topup(request: Request) -> Response:
 
 def _txn_id(request: Request) -> str:
     txn_id: str = request.path_params["txn_id"]
-    if not _TXN_ID.fullmatch(txn_id):
+    if not TXN_ID.fullmatch(txn_id):
         raise ApiError(Code.TRANSACTION_NOT_FOUND)
     return txn_id
 
@@ -71,7 +69,7 @@ async def list_topups(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
     svc = services(request)
     query = read_query(request, ListQuery)
-    check_cursor(query.cursor, _TXN_ID)
+    check_cursor(query.cursor, TXN_ID)
     items, has_more = await service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )

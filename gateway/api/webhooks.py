@@ -6,9 +6,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..webhooks import deliveries, endpoints
@@ -26,8 +28,6 @@ from ..webhooks.schemas import (
     RotateRequest,
     TestData,
 )
-from . import limits
-from .routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["routes"]
 
@@ -130,7 +130,7 @@ async def test_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
     endpoint_id = _endpoint_id(request)
-    decision = await limits.WEBHOOK_TEST.count(svc, caller.merchant_id)
+    decision = await merchant_limits.WEBHOOK_TEST.count(svc, caller.merchant_id)
     queued = await endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
@@ -140,7 +140,7 @@ async def replay_failed(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
-    decision = await limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
+    decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
     queued = await deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 
@@ -167,7 +167,7 @@ async def replay_delivery(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
     delivery_id = _delivery_id(request)
-    decision = await limits.WEBHOOK_REPLAY.count(svc, caller.merchant_id)
+    decision = await merchant_limits.WEBHOOK_REPLAY.count(svc, caller.merchant_id)
     queued = await deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
     return _queued(Code.SUCCESS, queued, request, decision.headers())
 

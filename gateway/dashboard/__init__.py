@@ -5,7 +5,8 @@ environment of the switch, ``context.require_viewer``).
 Each page module holds ``routes``, paths relative to ``/dashboard`` (``Route("/wallet", …)`` is
 ``/dashboard/wallet``); ``routes()`` collects them. Every page is rendered with
 ``render.page``, every form read with ``csrf.form``; ``errors.HANDLERS`` answer failures with
-pages, and ``headers.SecurityHeaders`` (installed on the app) sets the CSP and its companions.
+pages, and ``security_headers.SecurityHeaders`` (installed on the app) sets the CSP and its
+companions.
 """
 
 from pathlib import Path

@@ -14,9 +14,9 @@ from starlette.routing import BaseRoute, Route
 from ..clock import utcnow
 from ..merchants import keys as key_service
 from ..merchants.schemas import KeyCreated, KeyUpdate
+from ..platforms import PLATFORMS
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
-from ..topup.schemas import PLATFORMS
 from . import policy_form, reveal
 from .context import Viewer, require_viewer
 from .csrf import form

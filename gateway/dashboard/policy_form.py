@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from ..platforms import PLATFORMS
 from ..policies.model import DEFAULT_SCOPES, INTERVALS, SCOPES, Policy
-from ..topup.schemas import PLATFORMS
 
 __all__ = ["FIELDS", "PolicyFormError", "echo", "from_form", "to_form"]
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api import limits
+from .. import merchant_limits
 from ..billing import orders, redemption
 from ..billing import service as funding
 from ..billing.schemas import HISTORY_PAGE_SIZE, CheckoutRequest
@@ -124,7 +124,7 @@ async def redeem(request: Request) -> Response:
         if not code:
             raise ApiError(Code.VALIDATION_FAILED, "Enter a redemption code.")
         # The API's limit, in the same bucket: every attempt counts, found or not.
-        await limits.REDEEM.count(svc, viewer.merchant_id)
+        await merchant_limits.REDEEM.count(svc, viewer.merchant_id)
         _, delivery_ids = await redemption.redeem(svc.db, svc.settings, viewer.caller, code)
     except ApiError as exc:
         status, message = problem(exc)

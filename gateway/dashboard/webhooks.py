@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api import limits
+from .. import merchant_limits
 from ..codes import CATALOGUE, Code
 from ..outcome import ApiError
 from ..services import services
@@ -303,7 +303,7 @@ async def send_test(request: Request) -> Response:
     viewer, _, endpoint_id = await _posted(request)
     svc = services(request)
     try:
-        await limits.WEBHOOK_TEST.count(svc, viewer.merchant_id)
+        await merchant_limits.WEBHOOK_TEST.count(svc, viewer.merchant_id)
         queued = await endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
     except ApiError as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
@@ -332,7 +332,7 @@ async def recover(request: Request) -> Response:
                 Code.VALIDATION_FAILED, "Enter a date and time (UTC) to replay failures since."
             ) from None
         body = ReplayFailedRequest(since=since)
-        await limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
+        await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         queued = await deliveries.replay_failed(
             svc.db, svc.settings, viewer.caller, endpoint_id, body.since
         )
@@ -424,7 +424,7 @@ async def replay(request: Request) -> Response:
     svc = services(request)
     await deliveries.get_delivery(svc.db, viewer.caller, delivery_id)  # theirs, or 404
     try:
-        await limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
+        await merchant_limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
         queued = await deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id)
     except ApiError as exc:
         _reraise_missing(exc)

@@ -4,8 +4,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement
 
+from .. import outbox
 from ..store.compose import Refs, Step, param
-from ..webhooks import outbox
 
 __all__ = ["BALANCE_LOW", "balance_low_steps", "low_data", "low_params"]
 

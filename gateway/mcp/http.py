@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ..auth import KeyUser, authenticate_key
+from ..auth import KeyUser, authenticate_key, challenged, presented_key
 from ..callers import Caller
 from ..codes import CATALOGUE, Code
 from ..envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
@@ -124,14 +124,9 @@ class McpHttp:
         return self._guide
 
     async def _authenticate(self, conn: HTTPConnection) -> Caller:
-        headers = conn.headers.getlist("authorization")
-        if not headers:
+        presented = presented_key(conn)
+        if presented is None:
             raise ApiError(Code.AUTH_MISSING)
-        if len(headers) > 1:
-            raise ApiError(Code.AUTH_HEADER_REPEATED)
-        scheme, _, presented = headers[0].partition(" ")
-        # Anything but a bearer key is a failed attempt too: it counts against the client.
-        presented = presented.strip() if scheme.lower() == "bearer" else ""
         return await authenticate_key(services(conn), self._pepper, presented, client_address(conn))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,9 +137,7 @@ class McpHttp:
                 raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
         except ApiError as refused:
-            if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
-                refused.headers = {"WWW-Authenticate": "Bearer"}
-            await error_response(refused)(scope, receive, send)
+            await error_response(challenged(refused))(scope, receive, send)
             return
         scope[_CALLER] = caller
         scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes

@@ -21,8 +21,8 @@ from mcp.shared.exceptions import McpError
 from pydantic import AnyUrl
 from starlette.requests import Request
 
-from ..api.meta import code_entries
 from ..callers import Caller, require_scope
+from ..catalogue import code_entries
 from ..codes import Code
 from ..outcome import ApiError, Outcome
 from ..services import Services

@@ -11,6 +11,7 @@ Standard output carries the protocol alone: logs go to standard error.
 
 import os
 import sys
+from collections.abc import Callable
 
 from mcp.server.stdio import stdio_server
 from starlette.requests import Request
@@ -18,7 +19,6 @@ from starlette.requests import Request
 from ..auth import authenticate_key
 from ..callers import Caller
 from ..codes import Code
-from ..ops import guide, openapi
 from ..outcome import ApiError
 from ..services import Services, open_services
 from ..settings import Settings
@@ -29,14 +29,10 @@ __all__ = ["KEY_VARIABLE", "serve"]
 KEY_VARIABLE = "AITOPUP_API_KEY"
 
 
-def _guide_text(settings: Settings) -> str:
-    from ..app import create_app  # the routes /llms.txt is built from; no lifespan is run
-
-    return guide.llms_txt(openapi.build(create_app(settings).routes))
-
-
-async def serve(settings: Settings, key: str | None) -> None:
-    """Serve MCP on standard input and output until the client closes them."""
+async def serve(settings: Settings, key: str | None, guide: Callable[[], str]) -> None:
+    """Serve MCP on standard input and output until the client closes them. ``guide`` makes the
+    agent's guide (``/llms.txt``) when first asked: the app's routes it describes are above this
+    door, so whoever starts the process supplies it."""
     pepper = settings.key_pepper.get_secret_value().encode()
     # Failures count against this process alone, not every local client of the same Redis.
     client = f"stdio:{os.getpid()}"
@@ -53,7 +49,7 @@ async def serve(settings: Settings, key: str | None) -> None:
 
         def guide_text(request: Request | None) -> str:
             if not text:
-                text.append(_guide_text(settings))
+                text.append(guide())
             return text[0]
 
         server = build_server(enter, guide_text)

@@ -14,7 +14,6 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency
-from ..api.topup import _TXN_ID, ListQuery
 from ..callers import Caller
 from ..codes import Code
 from ..envelope import CursorMeta, validation_details
@@ -25,7 +24,7 @@ from ..policies.model import Scope
 from ..policies.usage import KeyUsage, usage
 from ..services import Services
 from ..topup import doors, service
-from ..topup.schemas import BalanceData, SendData, SendRequest, TopupData
+from ..topup.schemas import TXN_ID, BalanceData, ListQuery, SendData, SendRequest, TopupData
 
 __all__ = ["TOOLS", "Answer", "ToolSpec", "by_name"]
 
@@ -74,7 +73,7 @@ def _parse(model: type[M], arguments: dict[str, Any], context: dict[str, Any] | 
 
 def _txn_id(arguments: dict[str, Any]) -> str:
     txn_id = _parse(TopupRef, arguments).transaction_id
-    if not _TXN_ID.fullmatch(txn_id):
+    if not TXN_ID.fullmatch(txn_id):
         raise ApiError(Code.TRANSACTION_NOT_FOUND)
     return txn_id
 
@@ -97,7 +96,7 @@ async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) ->
 
 async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
     query = _parse(ListQuery, arguments)
-    check_cursor(query.cursor, _TXN_ID)
+    check_cursor(query.cursor, TXN_ID)
     items, has_more = await service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )

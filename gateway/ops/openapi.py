@@ -16,9 +16,9 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Mount
 
-from ..api.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..codes import CATALOGUE, Code
 from ..envelope import CursorMeta, OffsetMeta, PageMeta
+from .routing import KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["api_routes", "build", "operation_codes"]
 

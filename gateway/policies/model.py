@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..addresses import canonical
+from ..platforms import Platform
 from ..timestamps import in_range
-from ..topup.addresses import canonical
-from ..topup.schemas import Platform
 
 __all__ = [
     "DEFAULT_SCOPES",

@@ -38,13 +38,13 @@ from sqlalchemy import (
     update,
 )
 
+from .. import outbox
 from ..clock import rfc3339
 from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
 from ..store.db import Database
 from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
-from ..webhooks import outbox
 from .model import load
 from .rules import Counted
 from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of

@@ -2,10 +2,10 @@
 window resets (``GET /keys/self``, MCP's ``get_key_limits``), so an agent can plan a send."""
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from ..callers import Caller
 from ..clock import rfc3339, utcnow
 from ..store.db import Database
 from .model import Interval, Policy
@@ -34,7 +34,20 @@ class KeyUsage(BaseModel):
     )
 
 
-async def usage(db: Database, caller: Caller, now: datetime | None = None) -> KeyUsage:
+class KeyHolder(Protocol):
+    """What usage needs of a caller; the callers sit above the policies they carry."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+    @property
+    def legacy(self) -> bool: ...
+    @property
+    def policy(self) -> Policy: ...
+
+
+async def usage(db: Database, caller: KeyHolder, now: datetime | None = None) -> KeyUsage:
     policy = caller.policy
     # The per-recipient limit has a window per recipient: it is described by the policy only.
     counted = [

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import outbox
 from ..codes import Code
 from ..ledger import service as ledger
 from ..policies import rules, spend
@@ -32,7 +33,6 @@ from ..store.compose import Applied, Plan, Refs, Step, const, param, steps
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, raw
 from ..store.types import UTCDateTime
-from ..webhooks import outbox
 
 __all__ = [
     "CANCELLED",

@@ -1,23 +1,36 @@
 """Wire models of the top-up routes: what requests must be, and what replies carry."""
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .addresses import RecipientEmail
+from ..addresses import RecipientEmail
+from ..platforms import PLATFORMS, Platform
 
 __all__ = [
     "PLATFORMS",
+    "TXN_ID",
     "BalanceData",
     "FundRequest",
+    "ListQuery",
     "Platform",
     "SendData",
     "SendRequest",
     "TopupData",
 ]
 
-Platform = Literal["claude", "chatgpt", "gemini"]
-PLATFORMS: tuple[Platform, ...] = ("claude", "chatgpt", "gemini")
+
+# A top-up's id: anything else is refused before the store is asked.
+TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+
 
 # Stripe's metadata limits.
 _MAX_METADATA_KEYS = 50

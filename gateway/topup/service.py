@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
-from .. import idempotency
+from .. import idempotency, outbox
 from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
@@ -43,7 +43,6 @@ from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
-from ..webhooks import outbox
 from . import lifecycle, sending
 from .schemas import BalanceData, SendData, SendRequest, TopupData
 

@@ -1,1 +1,1 @@
-"""Webhooks on the gateway side: the outbox writer, endpoints and deliveries."""
+"""Webhooks on the gateway side: endpoints and deliveries (events are written by ``outbox``)."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, new_webhook_secret
 
+from .. import outbox
 from ..callers import Caller
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
@@ -24,7 +25,6 @@ from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Statement, raw
-from . import outbox
 from .schemas import (
     EndpointCreate,
     EndpointData,

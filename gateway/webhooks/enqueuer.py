@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from . import outbox
+from .. import outbox
 
 __all__ = ["LINGER", "Enqueuer"]
 

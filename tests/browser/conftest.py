@@ -13,8 +13,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from gateway.settings import Settings
+from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant
 from tests.fixtures.core import free_port, live_server, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
@@ -43,7 +43,7 @@ SKIPPED = (
     "AITOPUP_TEST_CHROMIUM"
 )
 try:
-    from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+    from playwright.async_api import Browser, Page, async_playwright
 except ImportError:  # pragma: no cover - the dev extras install it
     # The test modules import it too: without it they are not collected at all.
     collect_ignore_glob = ["test_*.py"]
@@ -63,14 +63,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if CHROMIUM is None and report.skipped:
         report.longrepr = (str(Path(__file__)), 1, f"Skipped: {SKIPPED}")
     return report
-
-
-__all__ = ["DESKTOP", "PHONE", "Merchant", "SignedUp", "shoot"]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-PHONE: ViewportSize = {"width": 375, "height": 740}
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
@@ -167,16 +159,6 @@ async def page(browser: Browser, gateway_url: str) -> AsyncIterator[Page]:
     assert not errors, errors
 
 
-@dataclass(frozen=True)
-class Merchant:
-    email: str
-    password: str
-    merchant_name: str
-
-
-SignedUp = Merchant
-
-
 @pytest.fixture
 async def signed_up(page: Page) -> Merchant:
     """A new merchant and its owner, signed up through the form, then signed in on ``page``."""
@@ -193,23 +175,3 @@ async def signed_up(page: Page) -> Merchant:
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/dashboard/")
     return merchant
-
-
-Shoot = Callable[[Any, str], Awaitable[None]]
-
-
-async def shoot(page: Page, name: str) -> None:
-    """Full-page screenshots of ``page`` at desktop width and at 375 px, into
-    ``screenshots/NAME-desktop.png`` and ``screenshots/NAME-phone.png``; the page is left at
-    desktop size."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.set_viewport_size(DESKTOP)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
-    await page.set_viewport_size(PHONE)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
-    # At 375 px nothing may make the page scroll sideways.
-    overflow = await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    await page.set_viewport_size(DESKTOP)
-    assert overflow <= 0, f"{name}: {overflow}px wider than a 375px screen"

@@ -6,7 +6,7 @@ import time
 import httpx
 from playwright.async_api import Locator, Page, expect
 
-from tests.browser.conftest import Merchant, shoot
+from tests.fixtures.browser import Merchant, shoot
 from tests.fixtures.workers import RunningWorker
 
 LIVE_WITHIN_MS = 2000

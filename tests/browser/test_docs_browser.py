@@ -6,7 +6,7 @@ import json
 
 from playwright.async_api import Page, Request
 
-from tests.browser.conftest import shoot
+from tests.fixtures.browser import shoot
 from tests.fixtures.merchants import MakeMerchant
 
 

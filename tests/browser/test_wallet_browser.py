@@ -9,7 +9,7 @@ from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchRequest
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.browser.conftest import Merchant, shoot
+from tests.fixtures.browser import Merchant, shoot
 
 
 async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(

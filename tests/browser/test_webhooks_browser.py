@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from gateway.accounts import users
 from gateway.store.db import Database
-from tests.browser.conftest import Merchant, shoot
+from tests.fixtures.browser import Merchant, shoot
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply

@@ -3,7 +3,7 @@
 import gc
 
 from gateway.settings import Settings
-from tests.conftest import running_app
+from tests.fixtures.core import running_app
 
 
 async def test_startup_puts_the_long_lived_heap_out_of_the_collectors_sight(

@@ -4,7 +4,7 @@ import pytest
 from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 SEND = {"platform": "gemini", "amount_cents": 100, "recipient_email": "a@example.com"}
 
@@ -29,6 +29,17 @@ async def test_bad_credentials_each_get_their_own_code(
     assert body["success"] is False
     assert body["code"] == code
     assert body["data"] is None
+    # Every 401 carries the Bearer challenge (RFC 6750), on REST as on MCP.
+    assert reply.headers["www-authenticate"] == "Bearer"
+
+
+async def test_two_authorization_headers_are_refused_whatever_they_hold(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant()
+    good = merchant.headers["Authorization"]
+    reply = await client.get("/balance", headers=[("Authorization", good), ("Authorization", good)])
+    assert (reply.status_code, reply.json()["code"]) == (400, 2203)
 
 
 async def test_revoked_key_is_refused_on_its_next_request(

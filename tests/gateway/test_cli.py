@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
-from tests.conftest import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 
 
 async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, str]:

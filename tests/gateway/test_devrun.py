@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from gateway import devrun
-from gateway.cli import create_merchant
 from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
+from gateway.operator import create_merchant
 from gateway.redis_server import RedisServer, free_port
 from gateway.settings import Settings
 from keys import parse_api_key

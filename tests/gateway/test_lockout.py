@@ -18,9 +18,10 @@ from starlette.types import ASGIApp
 from gateway.lockout import Lockout, client_address
 from gateway.ratelimit import Limit
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant, RedisServer, make_settings, running_app, wait_until
-from tests.fixtures.core import live_server
-from tests.gateway.limiter_fixtures import client_at, limits, ttl_of, unique_address
+from tests.fixtures.core import live_server, make_settings, running_app, wait_until
+from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import RedisServer
 
 __all__ = ["limits"]  # the fixture, used by name
 

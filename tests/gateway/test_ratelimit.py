@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 
 from gateway.ratelimit import LEASE_SHARE, Leases, Limit, LimiterUnavailable, hit, hit_all, peek_all
 from gateway.redis_client import redis_settings
-from tests.conftest import RedisServer, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.redis import RedisServer
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import make_url, text
 from gateway.clock import utcnow
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from worker.retention import purge_idempotency
 
 

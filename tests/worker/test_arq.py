@@ -12,7 +12,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
-from gateway.webhooks import outbox
+from gateway import outbox
 from tests.fixtures.redis import RedisServer
 from worker._arq import CLOSE_WITHIN, REDIS_DOWN, SelectiveWorker
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import Received, Receiver, Reply
+from tests.fixtures.webhooks import Received, Receiver, Reply
 from worker.http import WebhookTransport
 
 # What the server does with the n-th request it reads: bytes to write back, or None to close the

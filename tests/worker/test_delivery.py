@@ -8,16 +8,16 @@ from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
-from tests.conftest import (
-    MakeMerchant,
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import (
     Receiver,
     Reply,
-    StartWorker,
     make_endpoint,
     only_delivery,
     verify_both_schemes,
-    wait_until,
 )
+from tests.fixtures.workers import StartWorker
 
 SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 _D = table_of(WebhookDelivery)

@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, make_endpoint, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
+from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import SEND
 
 _D = table_of(WebhookDelivery)
@@ -66,7 +69,7 @@ async def test_the_default_schedule_in_real_time(
 ) -> None:
     """0 s, 5 s, 35 s after the send, each within a second. The timing is the worker's, not the
     store's, so one backend is enough."""
-    if not hook_settings.is_sqlite:
+    if not hook_settings.database_url.startswith("sqlite"):
         pytest.skip("the schedule's timing does not depend on the backend")
     await start_worker(webhook_retry_schedule="0,5,30")
     receiver.respond = lambda _: Reply(status=500)

@@ -12,16 +12,10 @@ from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.webhooks.urls import REFUSED
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    free_port,
-    make_endpoint,
-    wait_until,
-)
+from tests.fixtures.core import free_port, wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import SEND
 
 _D = table_of(WebhookDelivery)

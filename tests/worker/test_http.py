@@ -8,7 +8,7 @@ import pytest
 
 from gateway.clock import utcnow
 from gateway.settings import Settings
-from tests.conftest import Receiver, Reply
+from tests.fixtures.webhooks import Receiver, Reply
 from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
 from worker.http import WebhookTransport, build_clients
 

@@ -5,7 +5,7 @@ import gc
 import pytest
 
 from gateway.store.raw import Statement
-from tests.conftest import StartWorker
+from tests.fixtures.workers import StartWorker
 from worker.store import POSTGRES_SETTINGS
 
 

@@ -16,7 +16,10 @@ from gateway.ops.metrics import scrape
 from gateway.settings import Settings
 from gateway.store.db import Database
 from keys import decode_webhook_secret
-from tests.conftest import MakeMerchant, Receiver, Reply, StartWorker, make_endpoint, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
+from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import attempts_of
 
 EMAIL = "Carol.Jones@Example.com"

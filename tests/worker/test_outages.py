@@ -15,7 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.cli import create_key, create_merchant
+from gateway.operator import create_key, create_merchant
 from gateway.redis_server import free_port
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade

@@ -10,17 +10,12 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from gateway import outbox
 from gateway.store.db import Database
-from gateway.webhooks import outbox
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    make_endpoint,
-    wait_until,
-)
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from worker.queue import DeliveryWorker, Load
 from worker.sweep import oldest_waiting
 

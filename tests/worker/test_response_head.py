@@ -18,15 +18,10 @@ from sqlalchemy import select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    make_endpoint,
-    wait_until,
-)
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from worker.connections import HeadLimits, HeadTooLarge
 from worker.delivery import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 from worker.http import WebhookTransport, build_clients, head_limits

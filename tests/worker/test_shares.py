@@ -11,15 +11,10 @@ from sqlalchemy import select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    make_endpoint,
-    wait_until,
-)
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from worker.delivery import LEASE_MARGIN
 from worker.queue import HOLD, Shares
 

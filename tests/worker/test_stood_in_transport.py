@@ -15,7 +15,10 @@ from standardwebhooks import Webhook
 import worker.__main__ as worker_main
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, StartWorker, emit_test_events, make_endpoint, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import attempts_of
 from worker.http import USER_AGENT, build_clients
 

@@ -13,25 +13,17 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
+from gateway import outbox
 from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.webhooks import outbox
 from keys import Sealer
-from tests.conftest import (
-    TEST_SECRET,
-    MakeMerchant,
-    Receiver,
-    RedisServer,
-    Reply,
-    StartWorker,
-    emit_test_events,
-    fail_leftovers,
-    make_endpoint,
-    wait_until,
-)
-from tests.fixtures.workers import spawn_worker
+from tests.fixtures.core import TEST_SECRET, wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, fail_leftovers, make_endpoint
+from tests.fixtures.workers import StartWorker, spawn_worker
 from worker.delivery import Deps
 from worker.queue import Load
 from worker.store import Store

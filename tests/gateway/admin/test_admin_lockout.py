@@ -15,9 +15,9 @@ from starlette.types import ASGIApp
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import AuditRecord, table_of
-from tests.conftest import ADMIN_TOKEN, TEST_PEPPER, TEST_SECRET, make_settings, running_app
-from tests.fixtures.core import live_server
-from tests.gateway.limiter_fixtures import client_at, limits, unique_address
+from tests.fixtures.billing import ADMIN_TOKEN
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, live_server, make_settings, running_app
+from tests.fixtures.limiters import client_at, limits, unique_address
 
 __all__ = ["limits"]  # the fixture, used by name
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from gateway.admin import audit
 from gateway.envelope import ApiError
 from gateway.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.fixtures.billing import ADMIN_TOKEN
 
 
 def _request(headers: dict[str, str]) -> Request:

@@ -8,14 +8,10 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    StartWorker,
-    assert_ledger_balanced,
-    events_of,
-    wait_until,
-)
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.webhooks import Receiver, events_of
+from tests.fixtures.workers import StartWorker
 
 ADMIN = "/api/admin/v1"
 

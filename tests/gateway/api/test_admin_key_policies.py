@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from gateway.policies.model import UNRESTRICTED
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 
 async def _merchant(admin_client: httpx.AsyncClient) -> str:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
 GOOD = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 JSON = {"Content-Type": "application/json"}

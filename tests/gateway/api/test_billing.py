@@ -10,13 +10,9 @@ from gateway.clock import new_id, utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, RedemptionCode, table_of
 from keys import hash_code
-from tests.conftest import (
-    TEST_PEPPER,
-    MakeMerchant,
-    MerchantKey,
-    assert_ledger_balanced,
-    events_of,
-)
+from tests.fixtures.core import TEST_PEPPER
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.webhooks import events_of
 
 
 async def mint_codes(admin: httpx.AsyncClient, **body: Any) -> list[str]:

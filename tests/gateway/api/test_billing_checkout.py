@@ -17,18 +17,15 @@ from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
-from tests.conftest import (
-    STRIPE_API,
-    STRIPE_SECRET_KEY,
+from tests.fixtures.billing import STRIPE_API, STRIPE_SECRET_KEY
+from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
     assert_ledger_balanced,
-    events_of,
     merchant_balance,
-    running_app,
-    wait_until,
 )
-from tests.fixtures.core import asgi_client
+from tests.fixtures.webhooks import events_of
 
 SUCCESS = "https://merchant.example/paid?session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://merchant.example/cancelled"

@@ -14,8 +14,8 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from keys import hash_api_key, parse_api_key
-from tests.conftest import TEST_PEPPER, MakeMerchant, MerchantKey
-from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.core import TEST_PEPPER, asgi_client, running_app
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 _K = table_of(ApiKeyRow)
 FULL = {

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "parse@example.com"}
 

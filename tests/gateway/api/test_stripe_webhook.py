@@ -17,14 +17,9 @@ from gateway.billing import orders as billing_orders
 from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, StripeEvent, table_of
-from tests.conftest import (
-    STRIPE_API,
-    MakeMerchant,
-    MerchantKey,
-    assert_ledger_balanced,
-    events_of,
-    stripe_headers,
-)
+from tests.fixtures.billing import STRIPE_API, stripe_headers
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payments/stripe/webhook"
 

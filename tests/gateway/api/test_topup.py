@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import Event
-from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
-from tests.conftest import events_of as payloads_of
+from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
+from tests.fixtures.webhooks import events_of as payloads_of
 
 SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")

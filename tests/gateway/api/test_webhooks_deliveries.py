@@ -4,7 +4,8 @@ from sqlalchemy import func, select, update
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from tests.conftest import MakeMerchant, MerchantKey, fail_leftovers
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.webhooks import fail_leftovers
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
 PUBLIC_URL = "http://93.184.215.14/hook"

@@ -2,7 +2,7 @@ import httpx
 import pytest
 
 from keys import decode_webhook_secret
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 PUBLIC_URL = "http://93.184.215.14/hook"  # a literal public address: no DNS in tests
 

@@ -13,7 +13,10 @@ from gateway.billing.orders import expire_due
 from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
-from tests.conftest import STRIPE_API, MakeMerchant, MerchantKey, StartWorker, wait_until
+from tests.fixtures.billing import STRIPE_API
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.workers import StartWorker
 
 _O = table_of(FundingOrder)
 SESSIONS = f"{STRIPE_API}/v1/checkout/sessions"

@@ -4,7 +4,8 @@ from gateway.billing.funding import credit_merchant, debit_merchant
 from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, assert_ledger_balanced, events_of
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.webhooks import events_of
 
 
 async def test_credit_writes_entry_and_event_in_one_go(

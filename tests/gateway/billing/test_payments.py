@@ -9,7 +9,7 @@ import respx
 from gateway.billing import payments
 from gateway.envelope import ApiError
 from gateway.settings import Settings
-from tests.conftest import STRIPE_API, stripe_headers
+from tests.fixtures.billing import STRIPE_API, stripe_headers
 
 BODY = '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {}}}'
 

@@ -4,7 +4,7 @@ stores."""
 
 from starlette.types import ASGIApp
 
-from tests.gateway.dashboard.conftest import (
+from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,
     csrf_of,

@@ -18,14 +18,14 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DashboardSession, Merchant, User, table_of
 from tests.fixtures.core import asgi_client, running_app, wait_until
-from tests.gateway.dashboard.conftest import (
+from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,
     csrf_of,
     dashboard_client,
     sign_in_on,
 )
-from tests.gateway.limiter_fixtures import unique_address
+from tests.fixtures.limiters import unique_address
 
 _U = table_of(User)
 _S = table_of(DashboardSession)

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp
 from gateway.store.db import Database
 from gateway.store.models import Topup, table_of
 from tests.fixtures.core import asgi_client
-from tests.gateway.dashboard.conftest import Account, SignUp
+from tests.fixtures.dashboard import Account, SignUp
 
 _T = table_of(Topup)
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
-from tests.gateway.dashboard.conftest import (
+from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,
     csrf_of,

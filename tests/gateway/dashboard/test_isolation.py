@@ -9,7 +9,7 @@ from starlette.types import ASGIApp
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, Topup, table_of
 from tests.fixtures.core import asgi_client
-from tests.gateway.dashboard.conftest import Account, SignUp
+from tests.fixtures.dashboard import Account, SignUp
 
 _T = table_of(Topup)
 _K = table_of(ApiKeyRow)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
-from tests.gateway.dashboard.conftest import SignUp
+from tests.fixtures.dashboard import SignUp
 
 _K = table_of(ApiKeyRow)
 

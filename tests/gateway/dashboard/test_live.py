@@ -19,7 +19,7 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DashboardSession, table_of
 from tests.fixtures.core import live_server, make_settings, wait_until
-from tests.gateway.dashboard.conftest import csrf_of, sign_up_on
+from tests.fixtures.dashboard import csrf_of, sign_up_on
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Merchant, table_of
-from tests.conftest import MakeMerchant
 from tests.fixtures.core import make_settings
+from tests.fixtures.dashboard import sign_up_on
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process
-from tests.gateway.dashboard.conftest import sign_up_on
 
 STREAMS = 1000  # of each kind
 SAMPLES = 50

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.gateway.dashboard.conftest import SignUp
+from tests.fixtures.dashboard import SignUp
 
 
 @pytest.mark.parametrize("path", ["/", "/keys", "/topups", "/developers"])

@@ -10,8 +10,8 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, WebhookEndpoint, table_of
+from tests.fixtures.dashboard import SignUp
 from tests.fixtures.webhooks import Receiver
-from tests.gateway.dashboard.conftest import SignUp
 
 _K = table_of(ApiKeyRow)
 _E = table_of(WebhookEndpoint)

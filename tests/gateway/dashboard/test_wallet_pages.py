@@ -20,7 +20,7 @@ from gateway.settings import Settings
 from gateway.store.db import Database
 from keys import Env
 from tests.fixtures.billing import PUBLIC_BASE, STRIPE_API
-from tests.gateway.dashboard.conftest import (
+from tests.fixtures.dashboard import (
     Account,
     SignUp,
     csrf_of,

@@ -13,9 +13,9 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from tests.fixtures.core import wait_until
+from tests.fixtures.dashboard import Account, SignUp
 from tests.fixtures.webhooks import Receiver, Reply
 from tests.fixtures.workers import StartWorker
-from tests.gateway.dashboard.conftest import Account, SignUp
 
 HOME = "/webhooks"
 _ENDPOINT = re.compile(r"/dashboard/webhooks/endpoints/(we_[0-9a-z]+)")

@@ -6,7 +6,7 @@ from collections import Counter
 import httpx
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
+from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 
 
 async def test_300_concurrent_sends_against_100_sends_worth(

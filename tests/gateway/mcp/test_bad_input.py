@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
-from tests.gateway.mcp.conftest import SEND, counts, envelope_of, mcp_http
+from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
 GOOD_KEY = "bad-input-1"
 

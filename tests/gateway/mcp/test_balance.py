@@ -3,8 +3,8 @@ for the same key at the same moment, the amount held by a pending top-up include
 
 import httpx
 
-from tests.conftest import MakeMerchant
-from tests.gateway.mcp.conftest import envelope_of, mcp_http
+from tests.fixtures.mcp import envelope_of, mcp_http
+from tests.fixtures.merchants import MakeMerchant
 
 
 async def test_every_door_reads_the_same_balance_and_held_amount(

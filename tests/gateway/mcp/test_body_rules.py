@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, merchant_balance
-from tests.gateway.mcp.conftest import counts, send_args
+from tests.fixtures.mcp import counts, send_args
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
 ACCEPT = "application/json, text/event-stream"
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MakeMerchant
-from tests.gateway.mcp.conftest import send_args
+from tests.fixtures.mcp import send_args
+from tests.fixtures.merchants import MakeMerchant
 
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 ACCEPT = "application/json, text/event-stream"

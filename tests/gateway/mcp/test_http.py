@@ -10,21 +10,13 @@ import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 from pydantic import AnyUrl
 
-from gateway.api.topup import ListQuery
 from gateway.mcp.tools import SendTopupArguments
 from gateway.store.db import Database
-from gateway.topup.schemas import SendData, TopupData
-from tests.conftest import (
-    MakeMerchant,
-    MerchantKey,
-    Receiver,
-    StartWorker,
-    make_endpoint,
-    merchant_balance,
-    only_delivery,
-    verify_both_schemes,
-)
-from tests.gateway.mcp.conftest import SEND, counts, envelope_of, mcp_http, send_args
+from gateway.topup.schemas import ListQuery, SendData, TopupData
+from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
+from tests.fixtures.webhooks import Receiver, make_endpoint, only_delivery, verify_both_schemes
+from tests.fixtures.workers import StartWorker
 
 TOOLS = {
     "send_topup",

@@ -14,8 +14,8 @@ from gateway.clock import rfc3339, utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
+from tests.fixtures.mcp import counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
-from tests.gateway.mcp.conftest import counts, envelope_of, mcp_http, send_args
 
 _KEYS = table_of(ApiKeyRow)
 

@@ -10,15 +10,10 @@ from gateway.mcp.tools import SendTopupArguments
 from gateway.merchants import service as merchants
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import (
-    MakeMerchant,
-    Receiver,
-    StartWorker,
-    merchant_balance,
-    only_delivery,
-    verify_both_schemes,
-)
-from tests.gateway.mcp.conftest import counts, envelope_of, mcp_stdio, send_args
+from tests.fixtures.mcp import counts, envelope_of, mcp_stdio, send_args
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.webhooks import Receiver, only_delivery, verify_both_schemes
+from tests.fixtures.workers import StartWorker
 from tests.gateway.mcp.test_http import TOOLS, make_live_endpoint
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant
 from tests.fixtures.core import asgi_client, make_settings, running_app
-from tests.gateway.mcp.conftest import counts, send_args
+from tests.fixtures.mcp import counts, send_args
+from tests.fixtures.merchants import MakeMerchant
 
 _ACCEPT = "application/json, text/event-stream"
 

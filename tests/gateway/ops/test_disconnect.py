@@ -9,8 +9,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant, wait_until
-from tests.gateway.ops.serving import serve
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.serving import serve
 
 ROUTE = "/api/public/v1/topup/send"
 

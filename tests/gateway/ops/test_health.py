@@ -3,7 +3,8 @@ from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.conftest import RedisServer, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.redis import RedisServer
 
 
 async def test_healthz_answers_without_touching_anything(ops_client: httpx.AsyncClient) -> None:

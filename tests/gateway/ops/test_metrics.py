@@ -15,7 +15,7 @@ from gateway.clock import new_id, utcnow
 from gateway.ops.metrics import observe_delivery_attempt, prepare_multiprocess_dir
 from gateway.store.db import Database
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
-from tests.conftest import MakeMerchant, MerchantKey
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 SEND = {"platform": "gemini", "amount_cents": 300, "recipient_email": "m@example.com"}
 

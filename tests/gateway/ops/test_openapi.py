@@ -8,10 +8,10 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway.api.routing import ApiRoute
 from gateway.app import create_app
 from gateway.codes import CATALOGUE, Code
 from gateway.ops import guide, openapi
+from gateway.ops.routing import ApiRoute
 from gateway.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from gateway.app import create_app
 from gateway.ops.logs import JsonFormatter
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 SEND = {"platform": "claude", "amount_cents": 700, "recipient_email": "Alice.Smith@Example.com"}
 

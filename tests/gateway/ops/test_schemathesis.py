@@ -16,9 +16,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.cli import create_key, create_merchant
+from gateway.operator import create_key, create_merchant
 from gateway.store.migrate import upgrade
-from tests.conftest import make_settings
+from tests.fixtures.core import make_settings
 
 EXAMPLES = 20
 CHECKS = [not_a_server_error, response_schema_conformance]

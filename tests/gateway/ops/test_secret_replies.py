@@ -8,7 +8,7 @@ import httpx
 from gateway.app import create_app
 from gateway.ops.openapi import api_routes, build
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 # What a reply model calls the secrets it carries.
 SECRET_FIELDS = {"voucher_code", "secret", "key", "codes", "checkout_url"}

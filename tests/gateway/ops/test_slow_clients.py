@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
-from tests.gateway.ops.serving import serve
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.serving import serve
 
 BOUND = 1.0
 SLACK = 2.0  # the loop's timers and a busy machine; far below "for as long as it likes"

@@ -13,7 +13,7 @@ from gateway.app import StartupRefused, check_startup
 from gateway.ops import logs
 from gateway.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
-from tests.gateway.ops.serving import serve
+from tests.fixtures.serving import serve
 
 LOOPBACK = ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]
 METRICS_TOKEN = "m" * 32

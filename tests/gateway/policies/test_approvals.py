@@ -15,16 +15,11 @@ from gateway.clock import utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Topup, table_of
-from tests.conftest import (
-    MakeMerchant,
-    MerchantKey,
-    Receiver,
-    StartWorker,
-    assert_ledger_balanced,
-    wait_until,
-)
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.policies import set_policy, spend_rows
+from tests.fixtures.webhooks import Receiver
+from tests.fixtures.workers import StartWorker
 from worker import expiry
 
 _L, _T = table_of(LedgerEntry), table_of(Topup)

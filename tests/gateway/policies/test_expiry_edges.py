@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.settings import Settings
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.test_cli import aitopup
 
 # Past the range the gateway keeps (1970 to before 9999, UTC), unparseable as a datetime, or

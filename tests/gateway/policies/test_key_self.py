@@ -7,7 +7,7 @@ import httpx
 
 from gateway.clock import rfc3339, utcnow
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 
 

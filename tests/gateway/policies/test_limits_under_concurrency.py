@@ -18,7 +18,7 @@ import pytest
 from gateway.clock import rfc3339, utcnow
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, assert_ledger_balanced, merchant_balance
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.policies import gateway_process, set_policy, spend_rows
 
 SENDS, AMOUNT, LIMIT = 300, 100, 5_000

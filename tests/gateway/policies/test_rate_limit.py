@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from gateway.settings import Settings
 from gateway.store.db import Database
-from tests.conftest import MakeMerchant, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process, set_policy
 
 PER_MINUTE = 60

@@ -21,7 +21,8 @@ from gateway.store.db import Database
 from gateway.topup import approvals, service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
-from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import money, rendering, renderings, set_policy, spend_rows
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # a Wednesday

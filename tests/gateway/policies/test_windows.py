@@ -16,8 +16,10 @@ from gateway.store.models import Event, KeySpend, table_of
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
-from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant, StartWorker
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
+from tests.fixtures.workers import StartWorker
 from worker import expiry
 
 _E = table_of(Event)

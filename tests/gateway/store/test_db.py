@@ -14,7 +14,8 @@ from gateway.merchants.service import create_merchant
 from gateway.store import db as store_db
 from gateway.store.db import Database
 from gateway.store.raw import Raw, Statement, raw
-from tests.conftest import MakeMerchant, unbalanced_wallets, wait_until
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant, unbalanced_wallets
 
 
 async def test_a_transaction_is_open_on_the_driver_from_its_door(db: Database) -> None:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.store.migrate import upgrade
-from tests.conftest import unbalanced_wallets
+from tests.fixtures.merchants import unbalanced_wallets
 from tests.fixtures.migrations import database_at, url_of
 
 # Two merchants sent to ann on claude (m1 twice), one to bob; each top-up's credit entry sits on

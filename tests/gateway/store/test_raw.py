@@ -14,7 +14,7 @@ from gateway.merchants.service import create_merchant
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement, _sqlite_params
-from tests.conftest import MakeMerchant, merchant_balance, unbalanced_wallets
+from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 
 
 class Boom(Exception):

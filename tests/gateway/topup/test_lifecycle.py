@@ -36,7 +36,8 @@ from gateway.store.models import (
 from gateway.topup import lifecycle, service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
-from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import rendering, renderings, set_policy
 
 _W, _T, _L, _S = table_of(Wallet), table_of(Topup), table_of(LedgerEntry), table_of(KeySpend)

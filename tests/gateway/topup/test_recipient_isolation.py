@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 
 async def test_a_merchant_sees_only_what_it_sent_to_an_address(

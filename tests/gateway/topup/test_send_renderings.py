@@ -32,7 +32,8 @@ from gateway.store.models import (
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
-from tests.conftest import TEST_PEPPER, TEST_SECRET, MakeMerchant
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import rendering
 
 _W, _T, _L = table_of(Wallet), table_of(Topup), table_of(LedgerEntry)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
+from gateway import outbox
 from gateway.callers import Caller
 from gateway.ledger import alerts
 from gateway.ledger import service as ledger
@@ -23,7 +24,6 @@ from gateway.store import compose
 from gateway.store.compose import Plan
 from gateway.topup import sending, service
 from gateway.topup.schemas import SendRequest
-from gateway.webhooks import outbox
 from keys import Sealer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

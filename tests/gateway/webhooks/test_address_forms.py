@@ -16,7 +16,7 @@ from gateway.webhooks.urls import (
     parse_webhook_url,
     resolve_checked,
 )
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 # (address, what it is). Refused in live, whatever ipaddress.is_global says of it.
 REFUSED_ADDRESSES = [

@@ -11,8 +11,8 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
-from tests.conftest import MakeMerchant, MerchantKey, make_settings, running_app
-from tests.fixtures.core import asgi_client, live_server
+from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 CAP = 3
 PUBLIC_URL = "http://93.184.215.14/hook"

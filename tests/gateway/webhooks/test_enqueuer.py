@@ -6,9 +6,9 @@ from typing import Any
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from gateway.webhooks import outbox
+from gateway import outbox
 from gateway.webhooks.enqueuer import Enqueuer
-from tests.conftest import RedisServer
+from tests.fixtures.redis import RedisServer
 
 
 async def _jobs(pool: Any) -> list[tuple[str, tuple[Any, ...]]]:

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, WebhookEndpoint, table_of
-from tests.conftest import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant
 
 _EP, _D = table_of(WebhookEndpoint), table_of(WebhookDelivery)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "recheck@example.com"}

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from gateway.topup import addresses
+from gateway import addresses
 from gateway.topup.schemas import SendRequest
 
 

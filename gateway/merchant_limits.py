@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..codes import Code
-from ..outcome import ApiError
-from ..ratelimit import Decision, LimiterUnavailable, hit
-from ..services import Services
-from ..settings import Settings
+from .codes import Code
+from .outcome import ApiError
+from .ratelimit import Decision, LimiterUnavailable, hit
+from .services import Services
+from .settings import Settings
 
 __all__ = [
     "REDEEM",

@@ -1,4 +1,4 @@
-"""Every HTML page the gateway serves carries the security headers (``gateway/ops/headers.py``),
+"""Every HTML page the gateway serves carries the security headers (``security_headers.py``),
 whichever part of the gateway renders it: the dashboard, the API explorer at ``/docs``, and the
 staging sandbox checkout page under the API's prefix."""
 
@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from gateway.ops.headers import SecurityHeaders
-from tests.conftest import MakeMerchant
-from tests.fixtures.core import asgi_client
+from gateway.security_headers import SecurityHeaders
+from gateway.settings import Settings
+from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.merchants import MakeMerchant
 
 CHECKOUT = {
     "pack_id": "pack_pro",
@@ -64,8 +65,12 @@ async def test_the_sandbox_checkout_page_carries_the_headers(
     assert "https:" in directives["form-action"]
 
 
-async def test_the_docs_page_carries_the_headers(ops_client: httpx.AsyncClient) -> None:
-    page = await ops_client.get("/docs")
+async def test_the_docs_page_carries_the_headers(settings: Settings) -> None:
+    async with (
+        running_app(settings) as running,
+        asgi_client(running, "http://gateway.test") as http,
+    ):
+        page = await http.get("/docs")
     assert page.status_code == 200
     directives = _assert_guarded(page)
     assert directives["style-src"] == "'self'"

@@ -16,16 +16,11 @@ from starlette.types import ASGIApp
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
-from tests.conftest import (
-    MakeMerchant,
-    MerchantKey,
-    RedisServer,
-    fail_leftovers,
-    make_settings,
-    running_app,
-)
-from tests.fixtures.core import live_server
-from tests.gateway.limiter_fixtures import client_at, limits, ttl_of, unique_address
+from tests.fixtures.core import live_server, make_settings, running_app
+from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.webhooks import fail_leftovers
 
 __all__ = ["limits"]  # the fixture, used by name
 

@@ -16,7 +16,7 @@ token is in its URL).
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..billing import sandbox
+from .billing import sandbox
 
 __all__ = ["DIRECTIVES", "DIRECTIVES_BY_PREFIX", "PREFIXES", "SecurityHeaders", "policy_for"]
 

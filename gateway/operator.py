@@ -1,0 +1,106 @@
+"""What the operator does on the gateway's machine, outside any request: make a merchant, find
+one by its id, make a key for it. The command line and ``aitopup run``'s demo key both call these.
+"""
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Env
+
+from .clock import utcnow
+from .merchants import keys as merchant_keys
+from .merchants import service as merchants
+from .policies.model import UNRESTRICTED, Policy
+from .settings import Settings
+from .store.db import Database, create_engine
+
+__all__ = ["UnknownMerchant", "create_key", "create_merchant", "find_merchant", "merchant_with_id"]
+
+
+class UnknownMerchant(Exception):
+    """``--merchant`` named no merchant's id; the message says how to find one."""
+
+    def __init__(self, given: str) -> None:
+        super().__init__(
+            f"no merchant has the id {given!r}: --merchant takes a merchant's id (mer_…), never "
+            "its name; `aitopup merchants list` shows each id with its name, and "
+            "`aitopup merchants create NAME` makes a merchant and prints its id"
+        )
+
+
+async def merchant_with_id(conn: AsyncConnection, merchant_id: str) -> merchants.MerchantInfo:
+    found = await merchants.merchant_by_id(conn, merchant_id)
+    if found is None:
+        raise UnknownMerchant(merchant_id)
+    return found
+
+
+async def _create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.transaction() as conn:
+            return await merchants.create_merchant(
+                conn,
+                db,
+                name=name,
+                low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
+                staging_initial_balance_cents=settings.staging_initial_balance_cents,
+                now=utcnow(),
+            )
+    finally:
+        await db.dispose()
+
+
+def create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
+    """A new merchant (its staging wallet funded), whatever other merchants are called."""
+    return asyncio.run(_create_merchant(settings, name))
+
+
+async def _find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.read() as conn:
+            return await merchants.merchant_by_id(conn, merchant_id)
+    finally:
+        await db.dispose()
+
+
+def find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
+    return asyncio.run(_find_merchant(settings, merchant_id))
+
+
+async def _create_key(
+    settings: Settings, env: Env, merchant_id: str, name: str | None, policy: Policy
+) -> tuple[merchants.MerchantInfo, str, str]:
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.transaction() as conn:
+            merchant = await merchant_with_id(conn, merchant_id)
+            created = await merchant_keys.create(
+                conn,
+                merchant_keys.by_operator(merchant.id),
+                env=env,
+                name=name,
+                policy=policy,
+                pepper=settings.key_pepper.get_secret_value().encode(),
+                now=utcnow(),
+                cap=settings.max_keys_per_merchant_env,
+            )
+        return merchant, created.id, created.key
+    finally:
+        await db.dispose()
+
+
+def create_key(
+    settings: Settings,
+    env: Env,
+    merchant_id: str,
+    *,
+    name: str | None = None,
+    policy: Policy = UNRESTRICTED,
+) -> tuple[merchants.MerchantInfo, str, str]:
+    """``(merchant, key id, raw key)`` for the merchant with this id (``UnknownMerchant`` if
+    none); the raw key is never stored. Without a policy the operator's key may do everything:
+    often the merchant's first, it makes the others."""
+    return asyncio.run(_create_key(settings, env, merchant_id, name, policy))
