@@ -1,8 +1,9 @@
-"""What an operation answers, whatever door it came through (REST, the dashboard, MCP).
+"""What an operation answers, whatever door it came through (REST, the dashboard, MCP, the CLI).
 
-An operation returns an ``Outcome`` or raises an ``ApiError``; a door renders either as the
-envelope. Nothing here knows HTTP: the envelope's body is the product's answer, the HTTP status
-and headers are the REST door's (``gateway.envelope``).
+An operation returns an ``Outcome`` or raises an ``ApiError``; a door runs it through
+``operations.perform``, the one place its deliveries are enqueued after commit, and renders
+either as the envelope (or a page of its own). Nothing here knows HTTP: the envelope's body is
+the product's answer, the HTTP status and headers are the REST door's (``gateway.envelope``).
 """
 
 import json
@@ -35,8 +36,10 @@ class EnvelopeBody(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """An operation's answer, and the deliveries to enqueue once its transaction committed.
-    ``timestamp`` is when it was decided: a replay answers with the first one's."""
+    """An operation's answer, and the deliveries to enqueue once its transaction committed:
+    ``deliveries`` are new (generation 0), ``jobs`` are ``(delivery id, generation)`` of
+    deliveries run again (a replay), whose job id names the generation. ``timestamp`` is when it
+    was decided: a replay answers with the first one's."""
 
     code: Code
     data: Any = None
@@ -45,6 +48,7 @@ class Outcome:
     message: str | None = None
     timestamp: str = field(default_factory=lambda: rfc3339(utcnow()))
     deliveries: list[str] = field(default_factory=list)
+    jobs: list[tuple[str, int]] = field(default_factory=list)
     replayed: bool = False
 
     def body(self) -> EnvelopeBody:

@@ -2,7 +2,6 @@
 recorded in the adjustments table and the audit log; the merchant sees a memo of its own).
 """
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -13,7 +12,7 @@ from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..ledger import service as ledger
 from ..merchants import service as merchants
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -33,7 +32,6 @@ from .schemas import (
 )
 
 __all__ = [
-    "Adjusted",
     "adjust",
     "create_merchant",
     "get_merchant",
@@ -146,13 +144,7 @@ async def update_merchant(
 # --- adjustments ---
 
 
-@dataclass(slots=True)
-class Adjusted:
-    data: AdjustmentData
-    delivery_ids: list[str] = field(default_factory=list)
-
-
-async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentRequest) -> Adjusted:
+async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentRequest) -> Outcome:
     """Credit or debit a merchant wallet by hand: never below zero, always with who and why in
     the adjustments table and the audit log, all in one transaction.
 
@@ -218,4 +210,4 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
         balance_cents=moved.balance_cents,
         created_at=rfc3339(now),
     )
-    return Adjusted(data, moved.delivery_ids)
+    return Outcome(Code.CREATED, data.model_dump(), deliveries=moved.delivery_ids)

@@ -45,6 +45,7 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta
 from ..lockout import client_address
+from ..operations import perform
 from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..ratelimit import Decision, Limit
@@ -203,11 +204,8 @@ async def invite_user(request: Request, call: Call) -> Response:
 async def create_adjustment(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, AdjustmentRequest, limit=svc.settings.max_body_bytes)
-    adjusted = await merchants.adjust(svc.db, call, _id(request), body)
-    response = Envelope(Code.CREATED, adjusted.data.model_dump())
-    if adjusted.delivery_ids:
-        svc.enqueuer.enqueue(adjusted.delivery_ids)
-    return response
+    adjusted = await perform(svc.enqueuer, merchants.adjust(svc.db, call, _id(request), body))
+    return Envelope.of(adjusted)
 
 
 # --- transactions ---

@@ -2,7 +2,6 @@
 the staging sandbox checkout page."""
 
 import re
-from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +25,7 @@ from ..billing.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
+from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..services import services
@@ -37,12 +37,6 @@ _ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
 _STRIPE_BODY_LIMIT = 512 * 1024
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
-
-
-def _after_commit(response: Response, request: Request, delivery_ids: Sequence[str]) -> Response:
-    if delivery_ids:
-        services(request).enqueuer.enqueue(delivery_ids)
-    return response
 
 
 async def list_packs(request: Request) -> Response:
@@ -65,9 +59,10 @@ async def redeem_code(request: Request) -> Response:
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
     # Every attempt counts, found or not: the limit is on guessing codes.
     decision = await merchant_limits.REDEEM.count(svc, caller.merchant_id)
-    data, deliveries = await redemption.redeem(svc.db, svc.settings, caller, body.code)
-    reply = Envelope(Code.SUCCESS, data.model_dump(), headers=decision.headers())
-    return _after_commit(reply, request, deliveries)
+    redeemed = await perform(
+        svc.enqueuer, redemption.redeem(svc.db, svc.settings, caller, body.code)
+    )
+    return Envelope.of(redeemed, headers=decision.headers())
 
 
 async def funding_history(request: Request) -> Response:
@@ -111,11 +106,11 @@ async def _read_raw(request: Request, limit: int) -> bytes:
 async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
     payload = await _read_raw(request, _STRIPE_BODY_LIMIT)
-    event_id, outcome = await stripe_events.handle_stripe_event(
-        svc.db, svc.settings, payload, request.headers.get("stripe-signature")
+    signature = request.headers.get("stripe-signature")
+    handled = await perform(
+        svc.enqueuer, stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
     )
-    data = StripeAck(event_id=event_id, outcome=outcome.outcome).model_dump()
-    return _after_commit(Envelope(Code.SUCCESS, data), request, outcome.delivery_ids)
+    return Envelope.of(handled)
 
 
 def _sandbox_args(request: Request) -> tuple[str, str]:
@@ -143,16 +138,13 @@ async def sandbox_page(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    outcome = await orders.pay_sandbox(svc.db, svc.settings, order_id, token)
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
-    reply: Response
+    paid = await perform(svc.enqueuer, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
     if _wants_json(request):
-        reply = Envelope(Code.SUCCESS, {"order_id": order_id}, status=order.status)
-    else:
-        # As Stripe does, so one success page serves both; the sandbox's session is the order.
-        landing = order.success_url.replace("{CHECKOUT_SESSION_ID}", order_id)
-        reply = RedirectResponse(landing, status_code=303)
-    return _after_commit(reply, request, outcome.delivery_ids)
+        return Envelope.of(paid)
+    # As Stripe does, so one success page serves both; the sandbox's session is the order.
+    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    landing = order.success_url.replace("{CHECKOUT_SESSION_ID}", order_id)
+    return RedirectResponse(landing, status_code=303)
 
 
 async def sandbox_cancel(request: Request) -> Response:

@@ -1,8 +1,8 @@
 """Routes of the webhooks domain: endpoints, the delivery log, replays and test events."""
 
 import re
+from collections.abc import Awaitable
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,7 +10,9 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
+from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..outcome import Outcome
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..webhooks import deliveries, endpoints
@@ -62,14 +64,11 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
     return body
 
 
-def _queued(
-    code: Code, queued: endpoints.Queued, request: Request, headers: dict[str, str]
+async def _performed(
+    request: Request, operation: Awaitable[Outcome], headers: dict[str, str]
 ) -> Response:
-    data = queued.data.model_dump() if isinstance(queued.data, BaseModel) else queued.data
-    response = Envelope(code, data, headers=headers)
-    if queued.jobs:
-        services(request).enqueuer.enqueue_jobs(queued.jobs)
-    return response
+    outcome = await perform(services(request).enqueuer, operation)
+    return Envelope.of(outcome, headers=headers)
 
 
 async def create_endpoint(request: Request) -> Response:
@@ -131,8 +130,8 @@ async def test_endpoint(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     decision = await merchant_limits.WEBHOOK_TEST.count(svc, caller.merchant_id)
-    queued = await endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
-    return _queued(Code.SUCCESS, queued, request, decision.headers())
+    operation = endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
+    return await _performed(request, operation, decision.headers())
 
 
 async def replay_failed(request: Request) -> Response:
@@ -141,8 +140,8 @@ async def replay_failed(request: Request) -> Response:
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
-    queued = await deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
-    return _queued(Code.SUCCESS, queued, request, decision.headers())
+    operation = deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
+    return await _performed(request, operation, decision.headers())
 
 
 async def list_deliveries(request: Request) -> Response:
@@ -168,8 +167,8 @@ async def replay_delivery(request: Request) -> Response:
     svc = services(request)
     delivery_id = _delivery_id(request)
     decision = await merchant_limits.WEBHOOK_REPLAY.count(svc, caller.merchant_id)
-    queued = await deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
-    return _queued(Code.SUCCESS, queued, request, decision.headers())
+    operation = deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
+    return await _performed(request, operation, decision.headers())
 
 
 _NOT_FOUND = (*_AUTH, Code.WEBHOOK_ENDPOINT_NOT_FOUND)

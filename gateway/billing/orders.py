@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.compose import upsert
 from ..store.db import Database
@@ -57,8 +57,8 @@ __all__ = [
     "EXPIRED_REASON",
     "MIN_CHARGE_CENTS",
     "STRIPE_SESSION_TTL",
-    "Outcome",
     "Paid",
+    "Settlement",
     "cancel_sandbox",
     "checkout",
     "complete_order",
@@ -89,12 +89,13 @@ EXPIRE_BATCH = 500
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What handling a payment signal did, the order's status after it (when it was read), and
-    the deliveries to enqueue after commit."""
+class Settlement:
+    """What handling a payment signal did to an order, inside the caller's transaction: the
+    result (recorded against a Stripe event), the order's status after it (when it was read),
+    and the deliveries the operation's ``Outcome`` carries to be enqueued after commit."""
 
-    outcome: str
-    delivery_ids: list[str] = field(default_factory=list)
+    result: str
+    deliveries: list[str] = field(default_factory=list)
     order_status: str | None = None
 
 
@@ -411,24 +412,24 @@ async def _move(
     ).first()
 
 
-async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Outcome:
+async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settlement:
     """Another settled the order first, or it can no longer be paid: expire it if it is due,
     and say what it is now."""
     if await _expire(conn, now, order_id=order_id):
-        return Outcome("expired", order_status="expired")
+        return Settlement("expired", order_status="expired")
     status = (await conn.execute(select(_O.c.status).where(_O.c.id == order_id))).scalar_one()
-    return Outcome(
+    return Settlement(
         "already_completed" if status == "completed" else "not_pending", order_status=status
     )
 
 
 async def complete_order(
     conn: AsyncConnection, db: Database, order_id: str, paid: Paid, now: datetime
-) -> Outcome:
+) -> Settlement:
     order = (await conn.execute(select(_O).where(_O.c.id == order_id))).first()
     if order is None:
         log.warning("payment for unknown order %s from %s", order_id, paid.provider)
-        return Outcome("unknown_order")
+        return Settlement("unknown_order")
     expected = (order.provider, order.provider_session_id, order.amount_cents, order.currency)
     got = (
         paid.provider,
@@ -439,7 +440,7 @@ async def complete_order(
     if expected != got:
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
-        return Outcome("mismatch")
+        return Settlement("mismatch")
     settle = {"status": "completed", "completed_at": now, "updated_at": now}
     won: ColumnElement[bool] = _O.c.status == "pending"
     if paid.provider == "sandbox":
@@ -467,7 +468,7 @@ async def complete_order(
         memo=f"{order.pack_name} pack ({order.credits:,} credits)",
         now=now,
     )
-    return Outcome("credited", moved.delivery_ids, "completed")
+    return Settlement("credited", moved.delivery_ids, "completed")
 
 
 async def fail_order(
@@ -479,7 +480,7 @@ async def fail_order(
     provider: str,
     status: str = "failed",
     payable_at: datetime | None = None,
-) -> Outcome:
+) -> Settlement:
     """Move a pending order to ``status`` (``failed`` or ``expired``) and give its coupon use
     back; with ``payable_at``, only if it could still be paid then."""
     won = and_(_O.c.status == "pending", _O.c.provider == provider)
@@ -487,10 +488,10 @@ async def fail_order(
         won = and_(won, _payable(payable_at))
     row = await _move(conn, order_id, won, status=status, failure_reason=reason, updated_at=now)
     if row is None:
-        return Outcome("not_pending")
+        return Settlement("not_pending")
     if row.coupon_id is not None:
         await _give_back(conn, Counter({(row.coupon_id, row.env): 1}))
-    return Outcome(f"{status}_order", order_status=status)
+    return Settlement(f"{status}_order", order_status=status)
 
 
 # --- the staging sandbox checkout ---
@@ -524,10 +525,15 @@ async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: st
         raise _refusal(order.status)
     paid = Paid("sandbox", None, order.amount_cents, order.currency)
     async with db.transaction() as conn:
-        outcome = await complete_order(conn, db, order_id, paid, utcnow())
-    if outcome.outcome != "credited":
-        raise _refusal(outcome.order_status)
-    return outcome
+        settled = await complete_order(conn, db, order_id, paid, utcnow())
+    if settled.result != "credited":
+        raise _refusal(settled.order_status)
+    return Outcome(
+        Code.SUCCESS,
+        {"order_id": order_id},
+        status=settled.order_status,
+        deliveries=settled.deliveries,
+    )
 
 
 async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> None:
@@ -538,10 +544,10 @@ async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token:
         raise _refusal(order.status)
     now = utcnow()
     async with db.transaction() as conn:
-        outcome = await fail_order(
+        settled = await fail_order(
             conn, order_id, CANCELLED_REASON, now, provider="sandbox", payable_at=now
         )
-        if outcome.outcome != "failed_order":
-            outcome = await _lost(conn, order_id, now)
-    if outcome.outcome != "failed_order":
-        raise _refusal(outcome.order_status)
+        if settled.result != "failed_order":
+            settled = await _lost(conn, order_id, now)
+    if settled.result != "failed_order":
+        raise _refusal(settled.order_status)

@@ -10,7 +10,7 @@ from keys import hash_code
 from ..callers import Caller
 from ..clock import new_id, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -45,9 +45,7 @@ async def _refusal(conn: AsyncConnection, code_hash: str, env: str, now: datetim
     return ApiError(Code.REDEMPTION_CODE_EXPIRED)
 
 
-async def redeem(
-    db: Database, settings: Settings, caller: Caller, code: str
-) -> tuple[RedeemData, list[str]]:
+async def redeem(db: Database, settings: Settings, caller: Caller, code: str) -> Outcome:
     """Claim and credit in one transaction. The claim is one conditional UPDATE, so of any
     number of concurrent redemptions of a code exactly one finds it unused."""
     code_hash = hash_code(code, settings.key_pepper.get_secret_value().encode())
@@ -104,4 +102,4 @@ async def redeem(
     data = RedeemData(
         order_id=order_id, env=caller.env, amount_cents=amount, balance_cents=moved.balance_cents
     )
-    return data, moved.delivery_ids
+    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=moved.delivery_ids)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.compose import upsert
 from ..store.db import Database
@@ -19,7 +19,8 @@ from ..store.models import (
     table_of,
 )
 from . import payments
-from .orders import EXPIRED_REASON, Outcome, Paid, complete_order, fail_order, hold_open
+from .orders import EXPIRED_REASON, Paid, Settlement, complete_order, fail_order, hold_open
+from .schemas import StripeAck
 
 __all__ = ["handle_stripe_event"]
 
@@ -71,13 +72,13 @@ _FAILED = {
 
 async def _dispatch(
     conn: AsyncConnection, db: Database, type_: str, obj: dict[str, Any], now: datetime
-) -> Outcome:
+) -> Settlement:
     order_id = _order_of(obj)
     if type_ not in (_COMPLETED, _SUCCEEDED, *_FAILED):
-        return Outcome("ignored")
+        return Settlement("ignored")
     if order_id is None:
         log.warning("stripe %s without an order id", type_)
-        return Outcome("unknown_order")
+        return Settlement("unknown_order")
     if type_ in _FAILED:
         status, reason = _FAILED[type_]
         return await fail_order(conn, order_id, reason, now, provider="stripe", status=status)
@@ -86,13 +87,13 @@ async def _dispatch(
         # Delayed methods (bank debits) finish with async_payment_succeeded later; the session
         # is complete, so the order waits for that rather than expiring.
         await hold_open(conn, order_id, paid.session_id)
-        return Outcome("awaiting_payment")
+        return Settlement("awaiting_payment")
     return await complete_order(conn, db, order_id, paid, now)
 
 
 async def handle_stripe_event(
     db: Database, settings: Settings, payload: bytes, signature: str | None
-) -> tuple[str, Outcome]:
+) -> Outcome:
     """Verify, then record the event id and act on it in one transaction: a duplicate id
     finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed."""
     payments.verify_event(settings, payload, signature)
@@ -115,14 +116,16 @@ async def handle_stripe_event(
                 )
             ).first()
             if recorded is None:
-                return event_id, Outcome("duplicate")
-            outcome = await _dispatch(conn, db, type_, obj, now)
-            await conn.execute(
-                update(_S).where(_S.c.id == event_id).values(outcome=outcome.outcome)
-            )
+                settled = Settlement("duplicate")
+            else:
+                settled = await _dispatch(conn, db, type_, obj, now)
+                await conn.execute(
+                    update(_S).where(_S.c.id == event_id).values(outcome=settled.result)
+                )
     except ApiError:
         raise
     except Exception:
         log.exception("stripe event %s (%s) not processed; Stripe will retry", event_id, type_)
         raise ApiError(Code.STRIPE_EVENT_NOT_PROCESSED) from None
-    return event_id, outcome
+    ack = StripeAck(event_id=event_id, outcome=settled.result)
+    return Outcome(Code.SUCCESS, ack.model_dump(), deliveries=settled.deliveries)

@@ -19,6 +19,7 @@ from ..billing import orders, redemption
 from ..billing import service as funding
 from ..billing.schemas import HISTORY_PAGE_SIZE, CheckoutRequest
 from ..codes import CATALOGUE, Code
+from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
 from ..topup import service as topups
@@ -125,7 +126,7 @@ async def redeem(request: Request) -> Response:
             raise ApiError(Code.VALIDATION_FAILED, "Enter a redemption code.")
         # The API's limit, in the same bucket: every attempt counts, found or not.
         await merchant_limits.REDEEM.count(svc, viewer.merchant_id)
-        _, delivery_ids = await redemption.redeem(svc.db, svc.settings, viewer.caller, code)
+        await perform(svc.enqueuer, redemption.redeem(svc.db, svc.settings, viewer.caller, code))
     except ApiError as exc:
         status, message = problem(exc)
         response = await _wallet_page(
@@ -134,8 +135,6 @@ async def redeem(request: Request) -> Response:
         if exc.headers and CATALOGUE[exc.code].http_status == 429:
             response.headers.update(exc.headers)
         return response
-    if delivery_ids:
-        svc.enqueuer.enqueue(delivery_ids)
     return RedirectResponse(WALLET + "?notice=redeemed", 303)
 
 

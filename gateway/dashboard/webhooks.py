@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
 from ..codes import CATALOGUE, Code
+from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
 from ..webhooks import deliveries, endpoints
@@ -304,11 +305,12 @@ async def send_test(request: Request) -> Response:
     svc = services(request)
     try:
         await merchant_limits.WEBHOOK_TEST.count(svc, viewer.merchant_id)
-        queued = await endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
+        sent = await perform(
+            svc.enqueuer, endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
+        )
     except ApiError as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
-    svc.enqueuer.enqueue_jobs(queued.jobs)
-    return RedirectResponse(f"{LOG}/{queued.data.delivery_id}?notice=test", 303)
+    return RedirectResponse(f"{LOG}/{sent.data['delivery_id']}?notice=test", 303)
 
 
 def _since(typed: str) -> datetime:
@@ -333,8 +335,9 @@ async def recover(request: Request) -> Response:
             ) from None
         body = ReplayFailedRequest(since=since)
         await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
-        queued = await deliveries.replay_failed(
-            svc.db, svc.settings, viewer.caller, endpoint_id, body.since
+        replayed = await perform(
+            svc.enqueuer,
+            deliveries.replay_failed(svc.db, svc.settings, viewer.caller, endpoint_id, body.since),
         )
     except (ApiError, ValidationError) as exc:
         _reraise_missing(exc)
@@ -342,8 +345,8 @@ async def recover(request: Request) -> Response:
         forms = _Forms(recover={"since": typed, "error": message})
         response = await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
         return _with_headers(response, exc)
-    svc.enqueuer.enqueue_jobs(queued.jobs)
-    return RedirectResponse(f"{_endpoint_url(endpoint_id)}?recovered={queued.data.replayed}", 303)
+    count = replayed.data["replayed"]
+    return RedirectResponse(f"{_endpoint_url(endpoint_id)}?recovered={count}", 303)
 
 
 async def delete_endpoint(request: Request) -> Response:
@@ -425,13 +428,15 @@ async def replay(request: Request) -> Response:
     await deliveries.get_delivery(svc.db, viewer.caller, delivery_id)  # theirs, or 404
     try:
         await merchant_limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
-        queued = await deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id)
+        await perform(
+            svc.enqueuer,
+            deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id),
+        )
     except ApiError as exc:
         _reraise_missing(exc)
         status, message = problem(exc)
         response = await _delivery_page(request, viewer, delivery_id, status=status, error=message)
         return _with_headers(response, exc)
-    svc.enqueuer.enqueue_jobs(queued.jobs)
     return RedirectResponse(f"{LOG}/{delivery_id}?notice=replayed", 303)
 
 

@@ -1,7 +1,7 @@
 """The delivery log as a merchant reads it, and replays.
 
 Every query is scoped to the caller's merchant and environment: staging and live never see each
-other's endpoints, events or deliveries. Changes that make work for the worker return the jobs to
+other's endpoints, events or deliveries. A replay returns an ``Outcome`` carrying the jobs to
 enqueue once the transaction has committed.
 """
 
@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
-from .endpoints import Queued, check_reachable, endpoint_row
+from .endpoints import check_reachable, endpoint_row
 from .schemas import (
     AttemptData,
     DeliveriesQuery,
@@ -136,7 +136,7 @@ async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: 
 
 async def replay_delivery(
     db: Database, settings: Settings, caller: Caller, delivery_id: str
-) -> Queued:
+) -> Outcome:
     """One more attempt of a finished delivery, same event, same ``webhook-id``."""
     async with db.read() as conn:
         found = (
@@ -169,12 +169,13 @@ async def replay_delivery(
         ).first()
         if row is None:
             raise ApiError(Code.WEBHOOK_DELIVERY_PENDING)
-    return Queued(_delivery_data(row), [(row.id, row.generation)])
+    data = _delivery_data(row)
+    return Outcome(Code.SUCCESS, data.model_dump(), jobs=[(row.id, row.generation)])
 
 
 async def replay_failed(
     db: Database, settings: Settings, caller: Caller, endpoint_id: str, since: datetime
-) -> Queued:
+) -> Outcome:
     """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
     await check_reachable(db, settings, caller, endpoint_id)
     now = utcnow()
@@ -194,7 +195,5 @@ async def replay_failed(
             )
         ).all()
     ids = sorted(r.id for r in rows)
-    return Queued(
-        ReplayFailedData(replayed=len(ids), delivery_ids=ids),
-        [(r.id, r.generation) for r in rows],
-    )
+    data = ReplayFailedData(replayed=len(ids), delivery_ids=ids)
+    return Outcome(Code.SUCCESS, data.model_dump(), jobs=[(r.id, r.generation) for r in rows])

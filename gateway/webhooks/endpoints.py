@@ -2,12 +2,11 @@
 and disabling.
 
 Every query is scoped to the caller's merchant and environment: staging and live never see each
-other's endpoints, events or deliveries. Changes that make work for the worker return the jobs to
-enqueue once the transaction has committed.
+other's endpoints, events or deliveries. Changes that make work for the worker return an
+``Outcome`` carrying the deliveries to enqueue once the transaction has committed.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from .. import outbox
 from ..callers import Caller
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
@@ -35,7 +34,6 @@ from .schemas import (
 from .urls import UrlRefused, parse_webhook_url, resolve_checked
 
 __all__ = [
-    "Queued",
     "allows_loopback",
     "check_reachable",
     "check_url",
@@ -52,14 +50,6 @@ __all__ = [
 _EP = table_of(WebhookEndpoint)
 _D = table_of(WebhookDelivery)
 _M = table_of(Merchant)
-
-
-@dataclass(slots=True)
-class Queued:
-    """A reply's data and the jobs to enqueue after commit."""
-
-    data: Any
-    jobs: list[outbox.Job] = field(default_factory=list)
 
 
 def allows_loopback(settings: Settings, env: str) -> bool:
@@ -268,7 +258,7 @@ async def check_reachable(
     await check_url(settings, caller.env, row.url)
 
 
-async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_id: str) -> Queued:
+async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_id: str) -> Outcome:
     await check_reachable(db, settings, caller, endpoint_id)
     now = utcnow()
     async with db.transaction() as conn:
@@ -286,7 +276,8 @@ async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_i
             trigger="test",
         )
         event_id = (await conn.execute(select(_D.c.event_id).where(_D.c.id == ids[0]))).scalar_one()
-    return Queued(TestData(event_id=event_id, delivery_id=ids[0]), [(ids[0], 0)])
+    data = TestData(event_id=event_id, delivery_id=ids[0])
+    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=[ids[0]])
 
 
 _DISABLE = Statement(
