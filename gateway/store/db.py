@@ -130,8 +130,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             queue_on_thread(dbapi_conn.driver_connection, _abandon)
 
         return engine
+    # A pooled connection the server dropped (a restart, a failover) is found by the ping at
+    # check-out and replaced, so the Core paths (and ``/readyz``) are back as soon as the server
+    # is. The hot path runs on asyncpg's own pool (``Database.run``), which reconnects by itself.
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
     # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
     # statements (``store.raw``) run inside it whatever ran first.
