@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import anyio
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
@@ -23,7 +24,11 @@ async def _store_text(db: Database) -> bytes:
     url = make_url(str(db.engine.url))
     if url.drivername.startswith("sqlite"):
         path = Path(str(url.database))
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        files = [str(p) for p in (path, Path(f"{path}-wal")) if p.exists()]
+        # Read by another process: closing a descriptor of the file in this one would drop every
+        # POSIX lock this process holds on it, SQLite's too, and another process closing its
+        # last connection would then take the WAL away from under this one's.
+        return (await anyio.run_process(["cat", *files])).stdout
     async with db.read() as conn:
         tables = [
             row.table_name
