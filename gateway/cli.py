@@ -16,11 +16,16 @@ from .local_gateway import recall_url
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .merchants.schemas import KeyData
-from .operator import UnknownMerchant, create_key, create_merchant, merchant_with_id
+from .operator import (
+    UnknownMerchant,
+    command_store,
+    create_key,
+    create_merchant,
+    merchant_with_id,
+)
 from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy
 from .settings import Settings, load_settings
-from .store.db import Database, create_engine
 from .store.migrate import upgrade
 
 __all__ = ["main", "server_options"]
@@ -37,14 +42,10 @@ def _named(merchant: merchants.MerchantInfo) -> str:
 async def _set_policy(
     settings: Settings, key_id: str, policy: Policy
 ) -> tuple[merchants.MerchantInfo, KeyData]:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            merchant = await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
-            actor = merchant_keys.by_operator(merchant.id)
-            return merchant, await merchant_keys.replace_policy(conn, actor, key_id, policy)
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.transaction() as conn:
+        merchant = await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
+        actor = merchant_keys.by_operator(merchant.id)
+        return merchant, await merchant_keys.replace_policy(conn, actor, key_id, policy)
 
 
 def _policy(text: str) -> Policy:
@@ -61,24 +62,16 @@ def _policy(text: str) -> Policy:
 
 
 async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            return await merchants.list_keys(conn)
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.transaction() as conn:
+        return await merchants.list_keys(conn)
 
 
 async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
     """The merchant whose key this was, or ``None`` if there is no such key."""
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            if not await merchants.revoke_key(conn, key_id, utcnow()):
-                return None
-            return await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.transaction() as conn:
+        if not await merchants.revoke_key(conn, key_id, utcnow()):
+            return None
+        return await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -222,13 +215,10 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 async def _invite(settings: Settings, merchant_id: str, email: str, base_url: str) -> Any:
     from .accounts.invitations import invite
 
-    db = Database(create_engine(settings.database_url))
-    try:
+    async with command_store(settings) as db:
         async with db.read() as conn:
             merchant = await merchant_with_id(conn, merchant_id)
         return merchant, await invite(db, merchant.id, email, base_url)
-    finally:
-        await db.dispose()
 
 
 def _cmd_users_invite(args: argparse.Namespace) -> int:
@@ -277,12 +267,8 @@ def _cmd_merchants(args: argparse.Namespace) -> int:
 
 
 async def _list_merchants(settings: Settings) -> list[merchants.MerchantInfo]:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.read() as conn:
-            return await merchants.list_merchants(conn)
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.read() as conn:
+        return await merchants.list_merchants(conn)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

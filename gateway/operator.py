@@ -3,6 +3,8 @@ one by its id, make a key for it. The command line and ``aitopup run``'s demo ke
 """
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +17,14 @@ from .policies.model import UNRESTRICTED, Policy
 from .settings import Settings
 from .store.db import Database, create_engine
 
-__all__ = ["UnknownMerchant", "create_key", "create_merchant", "find_merchant", "merchant_with_id"]
+__all__ = [
+    "UnknownMerchant",
+    "command_store",
+    "create_key",
+    "create_merchant",
+    "find_merchant",
+    "merchant_with_id",
+]
 
 
 class UnknownMerchant(Exception):
@@ -29,6 +38,16 @@ class UnknownMerchant(Exception):
         )
 
 
+@asynccontextmanager
+async def command_store(settings: Settings) -> AsyncIterator[Database]:
+    """The store for one command: opened for it, and disposed of after it, whatever happens."""
+    db = Database(create_engine(settings.database_url))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 async def merchant_with_id(conn: AsyncConnection, merchant_id: str) -> merchants.MerchantInfo:
     found = await merchants.merchant_by_id(conn, merchant_id)
     if found is None:
@@ -37,19 +56,15 @@ async def merchant_with_id(conn: AsyncConnection, merchant_id: str) -> merchants
 
 
 async def _create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.transaction() as conn:
-            return await merchants.create_merchant(
-                conn,
-                db,
-                name=name,
-                low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
-                staging_initial_balance_cents=settings.staging_initial_balance_cents,
-                now=utcnow(),
-            )
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.transaction() as conn:
+        return await merchants.create_merchant(
+            conn,
+            db,
+            name=name,
+            low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
+            staging_initial_balance_cents=settings.staging_initial_balance_cents,
+            now=utcnow(),
+        )
 
 
 def create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
@@ -58,12 +73,8 @@ def create_merchant(settings: Settings, name: str) -> merchants.MerchantInfo:
 
 
 async def _find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
-    db = Database(create_engine(settings.database_url))
-    try:
-        async with db.read() as conn:
-            return await merchants.merchant_by_id(conn, merchant_id)
-    finally:
-        await db.dispose()
+    async with command_store(settings) as db, db.read() as conn:
+        return await merchants.merchant_by_id(conn, merchant_id)
 
 
 def find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInfo | None:
@@ -73,8 +84,7 @@ def find_merchant(settings: Settings, merchant_id: str) -> merchants.MerchantInf
 async def _create_key(
     settings: Settings, env: Env, merchant_id: str, name: str | None, policy: Policy
 ) -> tuple[merchants.MerchantInfo, str, str]:
-    db = Database(create_engine(settings.database_url))
-    try:
+    async with command_store(settings) as db:
         async with db.transaction() as conn:
             merchant = await merchant_with_id(conn, merchant_id)
             created = await merchant_keys.create(
@@ -88,8 +98,6 @@ async def _create_key(
                 cap=settings.max_keys_per_merchant_env,
             )
         return merchant, created.id, created.key
-    finally:
-        await db.dispose()
 
 
 def create_key(
