@@ -42,7 +42,7 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
     opened from ``settings`` and closed after the enqueuer has drained."""
-    db = Database(create_engine(settings.database_url))
+    db = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = open_redis(settings.redis_url)
     enqueuer = Enqueuer(redis)
     try:

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AITOPUP_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./aitopup.db"
+    # PostgreSQL connections a gateway process keeps, for SQLAlchemy's pool and for the hot
+    # path's own asyncpg pool alike (SQLAlchemy may open as many again past it under load).
+    database_pool_size: int = Field(default=10, ge=1, le=100)
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
     # fresh pair into .env on first start.

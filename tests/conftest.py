@@ -60,7 +60,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings.database_url))
+    database = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     yield database
     await database.dispose()
 
