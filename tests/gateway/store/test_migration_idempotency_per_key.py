@@ -3,23 +3,19 @@
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import bindparam, text
 
 from gateway import idempotency
 from gateway.codes import Code
 from gateway.outcome import Outcome
 from gateway.store.migrate import alembic_config, upgrade
-from gateway.store.models import Base
 from gateway.store.types import UTCDateTime
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
-from tests.fixtures.migrations import database_at, url_of
+from tests.fixtures.migrations import database_at, differences, url_of
 
 _AT = datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)  # when key_a's send wrote top-up and claim
 _SHARED = datetime(2026, 1, 1, 0, 0, 0, 2, tzinfo=UTC)  # two keys' top-ups at one instant
@@ -48,22 +44,6 @@ _RECORD = text(
     "INSERT INTO idempotency_keys (merchant_id, env, key, request_hash, status_code, "
     "response_body, created_at) VALUES ('mer_1', 'live', :key, :hash, 200, :body, :at)"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
-
-
-def _ours(diff: Any) -> bool:
-    for item in diff if isinstance(diff, list) else [diff]:
-        for part in item if isinstance(item, tuple) else (item,):
-            table = getattr(part, "table", None)
-            if table is not None and getattr(table, "name", None) == "idempotency_keys":
-                return True
-            if getattr(part, "name", None) == "idempotency_keys":
-                return True
-    return False
-
-
-def _differences(conn: Any) -> list[Any]:
-    found = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    return [d for d in found if _ours(d)]
 
 
 async def test_0008_keeps_each_record_for_the_key_that_made_its_topup(
@@ -95,7 +75,7 @@ async def test_0008_keeps_each_record_for_the_key_that_made_its_topup(
                 (row.api_key_id, row.key)
                 for row in await conn.execute(text("SELECT api_key_id, key FROM idempotency_keys"))
             }
-            assert await conn.run_sync(_differences) == []
+            assert await conn.run_sync(differences, {"idempotency_keys"}) == []
         assert kept == {("key_a", "order-1"), ("key_b", "order-2"), ("key_c", "order-2")}
 
         # The kept reply is still the key's, and opens; no other key finds it.

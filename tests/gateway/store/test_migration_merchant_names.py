@@ -3,38 +3,19 @@ their merchant, on SQLite too, where the table is copied), invitations get their
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
 from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
-from gateway.store.models import ApiKeyRow, Base, Merchant, table_of
-from tests.fixtures.migrations import database_at, url_of
+from gateway.store.models import ApiKeyRow, Merchant, table_of
+from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"merchants", "merchant_invitations"}
 _M = table_of(Merchant)
 _K = table_of(ApiKeyRow)
-
-
-def _ours(diff: Any) -> bool:
-    for item in diff if isinstance(diff, list) else [diff]:
-        for part in item if isinstance(item, tuple) else (item,):
-            table = getattr(part, "table", None)
-            name = getattr(part, "name", None)
-            if (table is not None and table.name in TABLES) or name in TABLES:
-                return True
-    return False
-
-
-def _differences(conn: Any) -> list[Any]:
-    return [
-        d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata) if _ours(d)
-    ]
 
 
 async def test_0009_lets_names_repeat_keeps_what_points_at_merchants_and_goes_back(
@@ -60,10 +41,10 @@ async def test_0009_lets_names_repeat_keeps_what_points_at_merchants_and_goes_ba
                 )
             )
         async with db.engine.connect() as conn:
-            assert await conn.run_sync(_differences) != []  # the check sees the change
+            assert await conn.run_sync(differences, TABLES) != []  # the check sees the change
         await asyncio.to_thread(upgrade, url, "0009")
         async with db.engine.begin() as conn:
-            assert await conn.run_sync(_differences) == []
+            assert await conn.run_sync(differences, TABLES) == []
             await conn.execute(
                 insert(_M).values(
                     id="mer_new", name="Shop", low_balance_threshold_cents=0, created_at=now
