@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench migrate clean
+.PHONY: install run test lint bench soak migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Gateways behind nginx and workers under faults; AITOPUP_SOAK_* set its size (bench/soak.py).
+soak: install
+	$(BIN)/python -m bench.soak
 
 migrate: install
 	$(BIN)/aitopup migrate

@@ -4,7 +4,15 @@ import importlib
 
 from .report import Row, print_rows
 
-SUITES = ["bench.topup", "bench.policy", "bench.deliveries", "bench.mcp"]
+SUITES = [
+    "bench.topup",
+    "bench.policy",
+    "bench.approval",
+    "bench.deliveries",
+    "bench.mcp",
+    "bench.fulfilment",
+    "bench.idle",
+]
 
 
 def main() -> None:

@@ -36,8 +36,7 @@ from keys import Sealer, decode_webhook_secret, sign_headers
 from .endpoints import add_endpoint
 from .load import collector_off
 from .report import Row, print_rows
-from .servers import postgres_available, postgres_database
-from .topup import DEFAULT_PG
+from .servers import each_store
 
 __all__ = ["run"]
 
@@ -71,11 +70,13 @@ def _wait_port(port: int) -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+def _process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator["subprocess.Popen[bytes]"]:
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -293,7 +294,7 @@ async def _rounds(
     ]
 
 
-def _labelled(store: str, rows: list[Row]) -> list[Row]:
+def labelled(store: str, rows: list[Row]) -> list[Row]:
     return [replace(row, name=f"{store}: {row.name}") for row in rows]
 
 
@@ -301,14 +302,8 @@ def run() -> list[Row]:
     """On SQLite, then on PostgreSQL when it answers (a fresh database each)."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="aitopup-bench-") as folder:
-        sqlite_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        rows += _labelled("sqlite", asyncio.run(_measure(Path(folder), sqlite_url)))
-        pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
-        if postgres_available(pg_base):
-            with postgres_database(pg_base) as pg_url:
-                rows += _labelled("postgres", asyncio.run(_measure(Path(folder), pg_url)))
-        else:
-            print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
+        for store, url in each_store(Path(folder), "bench"):
+            rows += labelled(store, asyncio.run(_measure(Path(folder), url)))
     return rows
 
 

@@ -10,7 +10,6 @@ pair whose ratio is the median.
 """
 
 import asyncio
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,11 @@ from .load import Result, closed_loop
 from .report import Row, print_rows
 from .servers import (
     BENCH_PEPPER,
-    postgres_available,
-    postgres_database,
+    each_store,
     redis_server,
     uvicorn_server,
 )
-from .topup import CLIENTS, DEFAULT_PG, SECONDS, _bodies, _gateway_env, _prepare
+from .topup import CLIENTS, SECONDS, _bodies, _gateway_env, _prepare
 
 __all__ = ["FULL_POLICY", "run"]
 
@@ -112,16 +110,10 @@ def _row(store: str, full: Result, none: Result) -> Row:
 
 
 def run() -> list[Row]:
-    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
-        rows.append(_row("sqlite", *measure(f"sqlite+aiosqlite:///{tmp}/policy.db", redis_url)))
-        pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
-        if postgres_available(pg_base):
-            with postgres_database(pg_base) as pg_url:
-                rows.append(_row("postgres", *measure(pg_url, redis_url)))
-        else:
-            print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
-    return rows
+        return [
+            _row(store, *measure(url, redis_url)) for store, url in each_store(Path(tmp), "policy")
+        ]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 __all__ = [
+    "DEFAULT_PG",
     "admin_dsn",
+    "each_store",
     "free_port",
     "postgres_available",
     "postgres_database",
@@ -24,6 +26,7 @@ __all__ = [
     "uvicorn_server",
 ]
 
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BENCH_PEPPER = "bench-pepper-0123456789abcdef"
 BENCH_SECRET = "bench-sealing-key-0123456789abcdef"
 
@@ -142,3 +145,16 @@ def postgres_available(base_url: str) -> bool:
         return True
 
     return asyncio.run(probe())
+
+
+def each_store(folder: Path, name: str) -> Iterator[tuple[str, str]]:
+    """``("sqlite", url)`` of a file ``name`` under ``folder``, then ``("postgres", url)`` of a
+    fresh database (dropped once the next is asked for) when the server at
+    ``AITOPUP_BENCH_POSTGRES_URL`` answers; each suite runs its figures on both."""
+    yield "sqlite", f"sqlite+aiosqlite:///{folder / name}.db"
+    pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
+    if not postgres_available(pg_base):
+        print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
+        return
+    with postgres_database(pg_base) as pg_url:
+        yield "postgres", pg_url

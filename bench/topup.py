@@ -24,6 +24,7 @@ from .report import Row, print_rows
 from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
+    DEFAULT_PG,
     admin_dsn,
     postgres_available,
     postgres_database,
@@ -38,7 +39,6 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = 3  # of the send and bare Starlette, in turn
 _BARE_BODY = [b'{"hello": "world"}']
 RATE = 200.0
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 def _bodies(count: int = 2_000) -> list[bytes]:

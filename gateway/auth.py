@@ -111,6 +111,7 @@ async def authenticate_key(svc: Services, pepper: bytes, presented: str, client:
     if per_minute is not None:
         await _within_rate(svc, caller.key_id, per_minute)
     await svc.last_used.touch(svc.db, caller.key_id, utcnow())
+    svc.key_requests.record(svc.redis, caller.key_id)
     return caller
 
 

@@ -24,8 +24,12 @@ __all__ = ["Caller", "authenticate", "require_scope"]
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
 _LOOKUP = Statement(
-    """SELECT k.id, k.env, k.revoked_at, k.merchant_id, m.low_balance_threshold_cents,
-        w.id AS wallet_id, k.policy
+    """SELECT k.id, k.env, k.revoked_at, k.merchant_id,
+        COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
+            AS low_balance_threshold_cents,
+        w.id AS wallet_id, k.policy,
+        EXISTS (SELECT 1 FROM fulfilment_settings f
+            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams
     FROM api_keys k
     JOIN merchants m ON m.id = k.merchant_id
     JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
@@ -38,6 +42,7 @@ _LOOKUP = Statement(
         "low_balance_threshold_cents",
         "wallet_id",
         "policy",
+        "upstreams",
     ),
 )
 
@@ -50,6 +55,9 @@ class Caller:
     low_balance_threshold_cents: int
     wallet_id: str  # the merchant's wallet in this key's environment
     policy: Policy
+    # Whether any platform of this merchant's env has an upstream provider (read with the key,
+    # so a send through the voucher pays no further read); ``None``: not known, read it.
+    upstreams: bool | None = None
 
     @property
     def legacy(self) -> bool:
@@ -85,6 +93,7 @@ async def authenticate(
         int(row["low_balance_threshold_cents"]),
         str(row["wallet_id"]),
         policy,
+        bool(row["upstreams"]),
     )
 
 

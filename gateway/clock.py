@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-__all__ = ["new_id", "rfc3339", "rfc3339_or_none", "utcnow"]
+__all__ = ["id_floor", "new_id", "rfc3339", "rfc3339_or_none", "utcnow"]
 
 # Lower-case only: PostgreSQL's locale collations do not sort mixed case byte by byte, and ids
 # must sort the same on every backend because they double as cursors.
@@ -97,3 +97,10 @@ def new_id(prefix: str) -> str:
     a, b = divmod(bits, _TRIPLE)
     random = _TRIPLES[a] + _TRIPLES[b] + _TRIPLES[c] + _TRIPLES[d]
     return f"{prefix}_{stamp}{_TRIPLES[sequence]}{random}"
+
+
+def id_floor(prefix: str, moment: datetime) -> str:
+    """The least id ``new_id(prefix)`` makes at ``moment`` or later: every id made before it
+    sorts below, so "older than" is a range of the primary key."""
+    millis = math.floor(moment.timestamp() * 1000)
+    return f"{prefix}_{_base36(millis, 9)}"

@@ -19,6 +19,11 @@ class Code(IntEnum):
     DELETED = 1005
     TOPUP_AWAITING_APPROVAL = 1006
     TOPUP_DENIED = 1007
+    PAYMENT_CHECKED = 1120
+
+    RECIPIENT_LINK_REQUESTED = 1110
+    PASSWORD_RESET_REQUESTED = 1111
+    PASSWORD_RESET_DONE = 1112
 
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
@@ -38,6 +43,8 @@ class Code(IntEnum):
     AUTH_HEADER_REPEATED = 2203
     REDEMPTION_RATE_LIMITED = 2204
     LIVE_STREAMS_LIMITED = 2205
+    RECIPIENT_LINKS_RATE_LIMITED = 2206
+    PASSWORD_RESETS_RATE_LIMITED = 2207
 
     KEY_SCOPE_MISSING = 2301
     KEY_EXPIRED = 2302
@@ -50,6 +57,11 @@ class Code(IntEnum):
     KEY_SELF_APPROVAL = 2309
     KEY_SCOPE_NOT_GRANTABLE = 2310
     KEY_COUNT_LIMIT_REACHED = 2311
+
+    ROLE_NOT_ALLOWED = 2320
+    LAST_OWNER = 2321
+    MEMBER_NOT_FOUND = 2322
+    ROLE_INVALID = 2323
 
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
@@ -95,6 +107,23 @@ class Code(IntEnum):
     PACK_ID_TAKEN = 4143
     COUPON_CODE_TAKEN = 4144
     ORDER_EXPIRED = 4150
+    CUSTOM_AMOUNT_OFF = 4151
+    CUSTOM_AMOUNT_INVALID = 4152
+    RECEIPT_NOT_AVAILABLE = 4153
+    EXPORT_RANGE_INVALID = 4154
+    REDEMPTION_CODE_VOIDED = 4155
+    REDEMPTION_CODE_NOT_FOUND = 4156
+    INVOICE_NOT_AVAILABLE = 4157
+
+    FULFILMENT_NOT_CONFIGURED = 4200
+    FULFILMENT_URL_INVALID = 4201
+    FULFILMENT_UPSTREAM_REFUSED = 4202
+    FULFILMENT_UPSTREAM_UNAVAILABLE = 4203
+    MAILBOX_STAGING_ONLY = 4230
+    EMAIL_NOT_FOUND = 4231
+    RECIPIENT_NOT_FOUND = 4232
+    RECIPIENT_LINK_INVALID = 4233
+    PASSWORD_RESET_LINK_INVALID = 4234
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -106,6 +135,8 @@ class Code(IntEnum):
     WEBHOOK_TEST_RATE_LIMITED = 5152
     WEBHOOK_REPLAY_RATE_LIMITED = 5153
     WEBHOOK_RECOVER_RATE_LIMITED = 5154
+
+    WEBHOOK_PAST_RETENTION = 5201
 
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
@@ -131,6 +162,18 @@ CATALOGUE: dict[Code, CodeInfo] = {
         202, "Top-up held for approval: the amount is debited and held until approved or denied"
     ),
     Code.TOPUP_DENIED: CodeInfo(200, "Top-up denied; funds refunded"),
+    Code.RECIPIENT_LINK_REQUESTED: CodeInfo(
+        202, "If this address has top-ups here, a fresh link to its page is on its way by e-mail"
+    ),
+    Code.PASSWORD_RESET_REQUESTED: CodeInfo(
+        202, "If this address has an account, a password-reset link is on its way by e-mail"
+    ),
+    Code.PASSWORD_RESET_DONE: CodeInfo(
+        200, "Password set; every other session of the account is signed out"
+    ),
+    Code.PAYMENT_CHECKED: CodeInfo(
+        200, "Payment checked with the provider; data.order says what the order is now"
+    ),
     Code.AUTH_MISSING: CodeInfo(401, "Missing API key: send Authorization: Bearer ak_..."),
     Code.AUTH_MALFORMED: CodeInfo(401, "Malformed API key: expected ak_<env>_<32 characters>"),
     Code.AUTH_UNKNOWN: CodeInfo(401, "Unknown API key"),
@@ -161,6 +204,15 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.LIVE_STREAMS_LIMITED: CodeInfo(
         429, "Too many live streams open for this user or on this server; see Retry-After"
     ),
+    Code.RECIPIENT_LINKS_RATE_LIMITED: CodeInfo(
+        429,
+        "Too many requests for a recipient's link from this client or for this address; "
+        "see Retry-After",
+    ),
+    Code.PASSWORD_RESETS_RATE_LIMITED: CodeInfo(
+        429,
+        "Too many password-reset requests from this client or for this address; see Retry-After",
+    ),
     Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
     Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),
     Code.KEY_RATE_LIMITED: CodeInfo(
@@ -182,6 +234,12 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
         409, "Key limit reached for this environment; revoke one first"
     ),
+    Code.ROLE_NOT_ALLOWED: CodeInfo(
+        403, "Your role on this merchant does not allow this; ask an owner"
+    ),
+    Code.LAST_OWNER: CodeInfo(409, "A merchant keeps at least one owner; make another owner first"),
+    Code.MEMBER_NOT_FOUND: CodeInfo(404, "No such member of this merchant"),
+    Code.ROLE_INVALID: CodeInfo(422, "Role must be owner, developer or viewer"),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),
@@ -239,6 +297,44 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.PACK_ID_TAKEN: CodeInfo(409, "A pack with this id already exists"),
     Code.COUPON_CODE_TAKEN: CodeInfo(409, "A coupon with this code already exists"),
     Code.ORDER_EXPIRED: CodeInfo(410, "Order expired before it was paid; start a new checkout"),
+    Code.FULFILMENT_NOT_CONFIGURED: CodeInfo(
+        404, "No upstream provider is set for this platform in this environment"
+    ),
+    Code.FULFILMENT_URL_INVALID: CodeInfo(422, "Upstream URL invalid"),
+    Code.FULFILMENT_UPSTREAM_REFUSED: CodeInfo(
+        502, "The upstream refused the request: check its credentials and settings"
+    ),
+    Code.FULFILMENT_UPSTREAM_UNAVAILABLE: CodeInfo(
+        504, "The upstream did not answer in time or failed; try again later"
+    ),
+    Code.MAILBOX_STAGING_ONLY: CodeInfo(
+        403,
+        "The mailbox holds staging mail only, which never leaves the gateway: use a staging key "
+        "(live mail is sent; its state is on GET /recipients)",
+    ),
+    Code.EMAIL_NOT_FOUND: CodeInfo(404, "E-mail not found"),
+    Code.RECIPIENT_NOT_FOUND: CodeInfo(404, "Recipient not found"),
+    Code.RECIPIENT_LINK_INVALID: CodeInfo(
+        404, "This link to a recipient's page is invalid or has expired: ask for a fresh one"
+    ),
+    Code.PASSWORD_RESET_LINK_INVALID: CodeInfo(
+        404, "This password-reset link is invalid, used or expired: ask for a fresh one"
+    ),
+    Code.CUSTOM_AMOUNT_OFF: CodeInfo(
+        422, "Custom amounts are not offered here; buy a pack (see GET /billing/topup-info)"
+    ),
+    Code.CUSTOM_AMOUNT_INVALID: CodeInfo(
+        422, "Custom amount outside the allowed range or step (see GET /billing/topup-info)"
+    ),
+    Code.RECEIPT_NOT_AVAILABLE: CodeInfo(409, "A receipt exists only for a paid order"),
+    Code.EXPORT_RANGE_INVALID: CodeInfo(
+        422, "Export range invalid: from before to, at most AITOPUP_FUNDING_EXPORT_MAX_DAYS days"
+    ),
+    Code.REDEMPTION_CODE_VOIDED: CodeInfo(410, "Redemption code was voided"),
+    Code.REDEMPTION_CODE_NOT_FOUND: CodeInfo(404, "Redemption code not found"),
+    Code.INVOICE_NOT_AVAILABLE: CodeInfo(
+        403, "Invoice orders are for live keys with Stripe configured"
+    ),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),
@@ -259,6 +355,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_RECOVER_RATE_LIMITED: CodeInfo(
         429, "Too many replays of failed deliveries for this merchant; see Retry-After"
+    ),
+    Code.WEBHOOK_PAST_RETENTION: CodeInfo(
+        410,
+        "Past retention: webhook history older than the merchant's retention period is not "
+        "kept; data.kept_since is the oldest moment still held",
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),

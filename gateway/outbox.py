@@ -37,6 +37,9 @@ __all__ = [
     "BATCH",
     "DELIVER_JOB",
     "DELIVER_MANY_JOB",
+    "MAIL_JOB",
+    "MAIL_PREFIX",
+    "WAKE_CHANNEL",
     "Job",
     "batch_job_id",
     "delivery_prefix",
@@ -48,6 +51,7 @@ __all__ = [
     "event_steps",
     "job_id",
     "job_size",
+    "mail_job_id",
     "new_event_id",
 ]
 
@@ -55,6 +59,14 @@ log = logging.getLogger(__name__)
 
 DELIVER_JOB = "deliver"
 DELIVER_MANY_JOB = "deliver_many"
+# A mail (``gateway.mail``) is outbox work too: an operation hands its id in with its
+# deliveries, and ``enqueue_jobs`` gives it a job of its own.
+MAIL_JOB = "send_mail"
+MAIL_PREFIX = "mail_"
+# Published once per enqueue: an idle worker waits on it instead of polling the queue fast
+# (``worker._arq.WakingWorker``). Best effort, like the enqueue: a worker also looks on its own
+# every ``AITOPUP_WORKER_IDLE_POLL_SECONDS``.
+WAKE_CHANNEL = "aitopup:wake"
 # Deliveries per ``deliver_many`` job: big enough to spread the queue's cost, small enough that
 # one worker's batch does not keep a burst from the others.
 BATCH = 50
@@ -87,6 +99,11 @@ def job_id(delivery_id: str, generation: int) -> str:
     running, or a result kept for an hour), so enqueueing the same state twice is a no-op while
     every reschedule, lease or replay bumps the generation and gets a fresh id."""
     return f"dlv:{delivery_id}:{generation}"
+
+
+def mail_job_id(mail_id: str, generation: int) -> str:
+    """As ``job_id``, for a mail."""
+    return f"mail:{mail_id}:{generation}"
 
 
 _E = table_of(Event)
@@ -273,13 +290,26 @@ async def enqueue_jobs(
 
     Many deliveries at once (a burst, a sweep, a replay of failures) go as ``deliver_many`` jobs
     of up to ``BATCH`` each: the queue costs several Redis trips a job, more than a delivery's
-    own work when the receiver is fast."""
+    own work when the receiver is fast. A mail's id gets a ``send_mail`` job of its own."""
     pending = list(jobs)
+    mails = [job for job in pending if job[0].startswith(MAIL_PREFIX)]
+    if mails:
+        pending = [job for job in pending if not job[0].startswith(MAIL_PREFIX)]
     chunks = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
+    if not chunks and not mails:  # a mail alone (no endpoint took the event) is work too
+        return
     try:
-        await asyncio.gather(*(_enqueue_chunk(redis, chunk, defer_until) for chunk in chunks))
+        await asyncio.gather(
+            *(_enqueue_chunk(redis, chunk, defer_until) for chunk in chunks),
+            *(_enqueue_mail(redis, mail_id, generation) for mail_id, generation in mails),
+        )
+        await redis.publish(WAKE_CHANNEL, b"")
     except Exception:  # the sweep will find the rows
         log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
+
+
+async def _enqueue_mail(redis: Any, mail_id: str, generation: int) -> None:
+    await redis.enqueue_job(MAIL_JOB, mail_id, generation, _job_id=mail_job_id(mail_id, generation))
 
 
 async def _enqueue_chunk(redis: Any, chunk: list[Job], defer_until: datetime | None) -> None:

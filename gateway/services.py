@@ -10,12 +10,14 @@ from starlette.requests import HTTPConnection
 from keys import Sealer
 
 from .accounts.passwords import HashSlots
+from .key_requests import RequestCounter
 from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
 from .redis_client import open_redis
 from .settings import Settings
 from .store.db import Database, create_engine
+from .upstreams.outbound import Upstreams, open_upstreams
 from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["Services", "open_services", "services"]
@@ -36,6 +38,10 @@ class Services:
     last_used: LastUsed = field(default_factory=LastUsed)
     # This process's bound on concurrent password hashes.
     hashes: HashSlots = field(default_factory=HashSlots)
+    # The clients upstream calls (New API, OpenRouter) go out on, each connect checked.
+    upstreams: Upstreams | None = None
+    # This process's count of each key's requests not yet added to Redis's.
+    key_requests: RequestCounter = field(default_factory=RequestCounter)
 
 
 @asynccontextmanager
@@ -45,6 +51,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     db = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = open_redis(settings.redis_url)
     enqueuer = Enqueuer(redis)
+    upstreams = open_upstreams(settings)
+    counter = RequestCounter()
     try:
         yield Services(
             settings=settings,
@@ -53,8 +61,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             enqueuer=enqueuer,
             hashes=HashSlots(settings.password_hashes_per_process),
+            upstreams=upstreams,
+            key_requests=counter,
         )
     finally:
+        await counter.close(redis)
+        await upstreams.aclose()
         await enqueuer.drain()
         await redis.aclose()
         await db.dispose()

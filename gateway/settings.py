@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Fulfilment by an upstream (New API, OpenRouter). The send answers ``1001`` when the
+    # upstream answers within ``fulfilment_inline_seconds``, else ``1002`` and the worker
+    # finishes it. Each later try waits the next delay of the schedule; after the last, the
+    # top-up fails and is refunded. One try is bounded by ``fulfilment_timeout_seconds``.
+    fulfilment_inline_seconds: float = Field(default=2.0, ge=0, le=30)
+    fulfilment_retry_schedule: str = "5,30,120,600"
+    fulfilment_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
@@ -101,6 +109,26 @@ class Settings(BaseSettings):
     # How long a staging sandbox checkout can be paid; then it expires and gives its coupon use
     # back. Live orders expire with their Stripe Checkout Session instead.
     sandbox_order_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+    # Custom-amount checkout (``POST /billing/checkout {amount_cents}``): on or off, its bounds
+    # and step in cents, the amounts offered as buttons, and discount tiers
+    # (``"10000:5,50000:10"``: from 10,000 cents 5% off, from 50,000 10% off; the highest tier
+    # reached applies). One rule reads them (``billing.pricing``).
+    funding_custom_amounts: bool = True
+    funding_min_cents: int = Field(default=500, ge=50)
+    funding_max_cents: int = Field(default=1_000_000, ge=50, le=100_000_000)
+    funding_step_cents: int = Field(default=100, ge=1)
+    funding_amount_options: str = "1000,2000,5000,10000,50000"
+    funding_discount_tiers: str = ""
+    # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
+    # export streams; past either the request is refused before anything is sent.
+    funding_export_max_days: int = Field(default=366, ge=1, le=3660)
+    funding_export_max_rows: int = Field(default=1_000_000, ge=1)
+    # Reconciliation: the worker looks up pending Stripe orders older than this at Stripe (their
+    # webhook may never have come), at most this many per sweep, every ``interval`` seconds.
+    reconcile_after_seconds: int = Field(default=600, ge=0)
+    reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    reconcile_interval_seconds: int = Field(default=300, ge=10)
 
     # Browser origins (``scheme://host[:port]``, comma-separated) whose requests ``/mcp``
     # serves, besides ``public_base_url``'s; a request with any other ``Origin`` header gets 403
@@ -116,6 +144,27 @@ class Settings(BaseSettings):
     # Anyone may create a merchant account on the dashboard's sign-up page; off, only
     # operators make merchants and invite users (``aitopup users invite``, the admin API).
     signup_open: bool = True
+
+    # E-mail (``gateway.mail``, sent by the worker). ``smtp://user:pass@host:port`` (STARTTLS
+    # when the server offers it, or always with ``smtp_starttls`` true) or ``smtps://`` (TLS from
+    # the first byte). Unset: live mail waits in the outbox, retried, and fails with that reason.
+    smtp_url: SecretStr | None = None
+    smtp_starttls: bool | None = None  # None: when offered; true: required; false: never
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # The From address; the merchant's name goes in front of it as the display name.
+    mail_from: str = Field(default="noreply@aitopup.localhost", min_length=3, max_length=200)
+    # Seconds before attempts 1, 2, … of a mail; past the last it is ``failed``.
+    mail_retry_schedule: str = "0,10,60,300,1800"
+    # How long a password-reset link works (single use), and how many resets a client address
+    # and an address may ask for an hour.
+    mail_reset_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    mail_resets_per_client_per_hour: int = Field(default=10, ge=1)
+    mail_resets_per_address_per_hour: int = Field(default=3, ge=1)
+    # The recipient's page: how long a link works, and how many fresh links a client address
+    # and an address may ask for an hour.
+    recipient_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    recipient_links_per_client_per_hour: int = Field(default=10, ge=1)
+    recipient_links_per_address_per_hour: int = Field(default=3, ge=1)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
@@ -145,6 +194,15 @@ class Settings(BaseSettings):
     # or networks, or *): the reverse proxy's, so the client's own address is the one seen.
     forwarded_allow_ips: str = "127.0.0.1"
 
+    # Events, deliveries and attempts older than this are pruned by the worker (an operator may
+    # set a merchant's own, ``merchants.retention_days``); the ledger, top-ups and orders are
+    # kept. Svix's horizon. Each prune batch is one short transaction of at most this many rows.
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    retention_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # An idle worker waits for an enqueue's signal instead of polling its queue every 10 ms; it
+    # also looks on its own this often, in case a signal was lost (Redis restarted).
+    worker_idle_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+
     @field_validator("admin_token")
     @classmethod
     def _admin_token_long(cls, value: SecretStr | None) -> SecretStr | None:
@@ -158,7 +216,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_retry_schedule")
+    @field_validator("webhook_retry_schedule", "fulfilment_retry_schedule", "mail_retry_schedule")
     @classmethod
     def _schedule_is_numbers(cls, value: str) -> str:
         delays = [float(part) for part in value.split(",") if part.strip()]
@@ -166,10 +224,42 @@ class Settings(BaseSettings):
             raise ValueError("a comma-separated list of non-negative seconds")
         return value
 
+    @field_validator("funding_amount_options")
+    @classmethod
+    def _options_are_cents(cls, value: str) -> str:
+        _cents_list(value)
+        return value
+
+    @field_validator("funding_discount_tiers")
+    @classmethod
+    def _tiers_are_pairs(cls, value: str) -> str:
+        _tiers(value)
+        return value
+
+    @property
+    def funding_options(self) -> tuple[int, ...]:
+        """The custom amounts offered as buttons, in cents, ascending."""
+        return _cents_list(self.funding_amount_options)
+
+    @property
+    def funding_tiers(self) -> tuple[tuple[int, int], ...]:
+        """Discount tiers as ``(from_cents, percent_off)``, ascending by ``from_cents``."""
+        return _tiers(self.funding_discount_tiers)
+
+    @property
+    def mail_retry_delays(self) -> list[float]:
+        """Delay before each attempt of a mail, as ``retry_delays`` for webhooks."""
+        return list(_schedule(self.mail_retry_schedule))
+
     @property
     def retry_delays(self) -> list[float]:
         """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
         return list(_schedule(self.webhook_retry_schedule))
+
+    @property
+    def fulfilment_retry_delays(self) -> list[float]:
+        """Delay before each retry of an upstream: retry N waits ``[N-1]`` after try N."""
+        return list(_schedule(self.fulfilment_retry_schedule))
 
     @property
     def webhook_merchant_connections(self) -> int:
@@ -216,3 +306,33 @@ def load_settings() -> Settings:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise SystemExit("aitopup: bad setting " + "; ".join(problems)) from None
+
+
+def _cents_list(value: str) -> tuple[int, ...]:
+    """``"1000,2000"`` → ``(1000, 2000)``: positive whole cents, at most 20."""
+    try:
+        found = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise ValueError("a comma-separated list of whole cents") from None
+    if any(c <= 0 for c in found) or len(found) > 20:
+        raise ValueError("at most 20 amounts, each a positive number of cents")
+    return tuple(found)
+
+
+def _tiers(value: str) -> tuple[tuple[int, int], ...]:
+    """``"10000:5,50000:10"`` → ``((10000, 5), (50000, 10))``: from that many cents, that
+    percent off (1 to 90), at most 20 tiers, one per threshold."""
+    found: dict[int, int] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            at, percent = (int(x) for x in part.split(":"))
+        except ValueError:
+            raise ValueError("tiers are <from cents>:<percent off>, comma-separated") from None
+        if at <= 0 or not 1 <= percent <= 90 or at in found:
+            raise ValueError("each tier: positive cents, 1 to 90 percent off, once per amount")
+        found[at] = percent
+    if len(found) > 20:
+        raise ValueError("at most 20 discount tiers")
+    return tuple(sorted(found.items()))

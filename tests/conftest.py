@@ -32,6 +32,9 @@ pytest_plugins = [
     "tests.fixtures.billing",
     "tests.fixtures.webhooks",
     "tests.fixtures.workers",
+    "tests.fixtures.upstreams",
+    "tests.fixtures.mail",
+    "tests.fixtures.stripe",
 ]
 
 

@@ -75,6 +75,7 @@ LAYERS = (
             "gateway.parsing",
             "gateway.addresses",
             "gateway.platforms",
+            "gateway.money",
         ),
     ),
     # The store, Redis and the limiters on it, logs, metrics, documented routes.
@@ -88,6 +89,7 @@ LAYERS = (
             "gateway.ratelimit",
             "gateway.lockout",
             "gateway.last_used",
+            "gateway.key_requests",
             "gateway.ops",
         ),
     ),
@@ -106,8 +108,11 @@ LAYERS = (
             "gateway.idempotency",
             "gateway.operations",
             "gateway.services",
+            "gateway.mail",
             "gateway.topup",
+            "gateway.recipients",
             "gateway.admin",
+            "gateway.upstreams",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

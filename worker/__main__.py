@@ -12,16 +12,20 @@ from arq import cron, func
 
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
-from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB
+from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB, MAIL_JOB
 from gateway.redis_client import redis_settings
 from gateway.settings import Settings, load_settings
 from gateway.store.db import Database, create_engine
+from gateway.upstreams.outbound import open_upstreams
 from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .expiry import budget_alerts, expire_approvals, expire_orders
+from .fulfil import fulfil_due
 from .http import build_clients
+from .mail import send_mail, sweep_mail
 from .queue import DeliveryWorker, Load
+from .reconcile import reconcile_orders
 from .retention import prune_spend, retention
 from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
@@ -33,7 +37,8 @@ log = logging.getLogger("aitopup.worker")
 # Enough concurrent jobs that slow receivers do not starve fast ones; ARQ's default of 10
 # caps a worker at a few hundred deliveries a second. A ``deliver_many`` job runs many attempts.
 MAX_JOBS = 200
-# ARQ's default 0.5 s poll alone puts p99 event-to-receipt at half a second.
+# ARQ's default 0.5 s poll alone puts p99 event-to-receipt at half a second. Only while it has
+# work: idle, the worker waits for the enqueue's signal (``worker._arq.WakingWorker``).
 POLL_DELAY = 0.01
 
 
@@ -51,6 +56,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     db = Database(
         create_engine(settings.database_url, pool_size=4), postgres_settings=POSTGRES_SETTINGS
     )
+    # Upstream calls (New API, OpenRouter) go out on clients of their own, each connect
+    # checked as the gateway's are (``gateway.upstreams.outbound``).
+    ctx["upstreams"] = open_upstreams(settings, transport=ctx.get("upstream_transport"))
     ctx["deps"] = Deps(
         settings=settings,
         db=db,
@@ -71,9 +79,17 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if deps is None:
         return
     await deps.store.drain()
+    upstreams = ctx.get("upstreams")
+    if upstreams is not None:
+        await upstreams.aclose()
     for out in {id(o): o for o in deps.outbound.values()}.values():
         await out.client.aclose()
     await deps.db.dispose()
+
+
+def _every(seconds: int) -> set[int]:
+    """The minutes of the hour a job runs on to run about every ``seconds``."""
+    return set(range(0, 60, max(1, min(60, seconds // 60))))
 
 
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -81,17 +97,34 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     connection). Results are not kept: the database holds every outcome, and a kept result would
     block re-enqueueing the same job id."""
     job_timeout = settings.webhook_timeout_seconds + 60
+    mail_timeout = 3 * settings.smtp_timeout_seconds + 30  # within the mail's lease
     load = Load()
     values: dict[str, Any] = {
         "functions": [
             func(deliver, name=DELIVER_JOB, keep_result=0, timeout=job_timeout),
             func(deliver_many, name=DELIVER_MANY_JOB, keep_result=0, timeout=job_timeout),
+            func(send_mail, name=MAIL_JOB, keep_result=0, timeout=mail_timeout),
         ],
         "cron_jobs": [
             cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60),
+            cron(sweep_mail, name="sweep_mail", second=set(range(0, 60, 2)), timeout=60),
             cron(expire_orders, name="expire_orders", second=45, run_at_startup=True, timeout=60),
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
+            cron(
+                fulfil_due,
+                name="fulfil_due",
+                second=set(range(60)),
+                run_at_startup=True,
+                timeout=settings.fulfilment_timeout_seconds * 4 + 60,
+            ),
             cron(budget_alerts, name="budget_alerts", second=35, timeout=60),
+            cron(
+                reconcile_orders,
+                name="reconcile_orders",
+                minute=_every(settings.reconcile_interval_seconds),
+                second=50,
+                timeout=300,
+            ),
             cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),
             cron(prune_spend, name="prune_spend", hour=0, minute=20, second=0, timeout=300),
         ],
@@ -103,6 +136,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "redis_settings": redis_settings(settings.redis_url),
         "max_jobs": MAX_JOBS,
         "poll_delay": POLL_DELAY,
+        "idle_poll": settings.worker_idle_poll_seconds,
         "job_timeout": job_timeout,
         "keep_result": 0,
         "max_tries": 5,

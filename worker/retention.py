@@ -3,20 +3,31 @@
 Idempotency keys (and the sealed outcome each holds) live for ``AITOPUP_IDEMPOTENCY_TTL_SECONDS``;
 after that a replay is a new request anyway, so the rows only grow the table. A key's spend rows
 of windows long closed (``policies.spend.prune_closed``) are read by nothing, and there is one per
-recipient and window for a per-recipient limit. The jobs delete in batches, each its own short
-transaction, so they never hold the writer for long.
+recipient and window for a per-recipient limit. Webhook history (events, deliveries, attempts)
+is kept ``AITOPUP_RETENTION_DAYS`` or the merchant's own (``gateway.webhooks.retention``, which
+says what is never pruned). The jobs delete in batches, each its own short transaction, so they
+never hold the writer for long.
 """
 
+from datetime import datetime
 from typing import Any
 
 from gateway import idempotency
 from gateway.clock import utcnow
 from gateway.policies import spend
 from gateway.store.db import Database
+from gateway.webhooks.retention import Pruned, prune_batch
 
 from .delivery import Deps
 
-__all__ = ["BATCH", "MAX_BATCHES", "prune_spend", "purge_idempotency", "retention"]
+__all__ = [
+    "BATCH",
+    "MAX_BATCHES",
+    "prune_history",
+    "prune_spend",
+    "purge_idempotency",
+    "retention",
+]
 
 BATCH = 1000
 # Bounds one run; what is left waits for the next.
@@ -35,10 +46,30 @@ async def purge_idempotency(db: Database, *, ttl_seconds: int) -> int:
     return total
 
 
+async def prune_history(
+    db: Database, *, now: datetime, default_days: int, batch: int = BATCH
+) -> Pruned:
+    """Webhook history past its merchant's retention deleted, up to ``MAX_BATCHES`` batches."""
+    total = Pruned()
+    for _ in range(MAX_BATCHES):
+        gone = await prune_batch(db, now=now, default_days=default_days, batch=batch)
+        total += gone
+        if gone.delivery_rows < batch and gone.event_rows < batch:
+            break
+    return total
+
+
 async def retention(ctx: dict[str, Any]) -> None:
     """The ARQ cron job."""
     deps: Deps = ctx["deps"]
-    await purge_idempotency(deps.db, ttl_seconds=deps.settings.idempotency_ttl_seconds)
+    settings = deps.settings
+    await purge_idempotency(deps.db, ttl_seconds=settings.idempotency_ttl_seconds)
+    await prune_history(
+        deps.db,
+        now=utcnow(),
+        default_days=settings.retention_days,
+        batch=settings.retention_batch_size,
+    )
 
 
 async def prune_spend(ctx: dict[str, Any]) -> int:

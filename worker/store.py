@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, and_, case, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.types import TypeEngine
 
 from gateway.clock import utcnow
@@ -381,26 +392,22 @@ def _recorded(refs: Refs) -> Construct:
 def _attempt(refs: Refs) -> Construct:
     """Every attempt is a row of the delivery log, whatever became of the delivery."""
     row = refs.row
-    columns = [
-        "delivery_id", "attempt", "trigger", "started_at", "duration_ms", "url",
-        "request_headers", "request_body", "response_status", "response_headers",
-        "response_body", "error",
-    ]  # fmt: skip
-    values = select(
-        row("id"),
-        row("attempt"),
-        row("trigger"),
-        row("started"),
-        row("duration_ms"),
-        row("url"),
-        json_text(row("request_headers")),
-        row("request_body"),
-        row("response_status"),
-        json_text(row("response_headers")),
-        row("response_body"),
-        row("error"),
-    )
-    return insert(_A).from_select(columns, values)
+    values: dict[str, ColumnElement[Any]] = {
+        "delivery_id": row("id"),
+        "attempt": row("attempt"),
+        "trigger": row("trigger"),
+        "started_at": row("started"),
+        "duration_ms": row("duration_ms"),
+        "url": row("url"),
+        "request_headers": json_text(row("request_headers")),
+        "request_body": row("request_body"),
+        "response_status": row("response_status"),
+        "response_headers": json_text(row("response_headers")),
+        "response_body": row("response_body"),
+        "error": row("error"),
+    }
+    # A column and its value stand together, so none can slip out of line.
+    return insert(_A).from_select(list(values), select(*values.values()))
 
 
 RECORD = Plan([Step("recorded", _recorded), Step("attempt", _attempt)], each_row=_RECORD_ROW)

@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from ..clock import utcnow
 from ..store.db import Database
-from ..store.models import DashboardSession, Merchant, MerchantUser, User, Wallet, table_of
+from ..store.models import (
+    DashboardSession,
+    Merchant,
+    MerchantUser,
+    Topup,
+    User,
+    Wallet,
+    table_of,
+)
 
 __all__ = [
     "ENVS",
@@ -40,6 +48,7 @@ _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _W = table_of(Wallet)
+_T = table_of(Topup)
 
 ENVS = ("staging", "live")
 IDLE = timedelta(hours=12)
@@ -58,6 +67,8 @@ class SessionInfo:
     csrf_token: str
     wallet_id: str
     low_balance_threshold_cents: int
+    role: str = "viewer"  # accounts.roles: what this user may do for the merchant
+    pending_approvals: int = 0  # the merchant's sends held for approval in ``env``
 
 
 def new_id() -> str:
@@ -109,9 +120,22 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
             _S.c.last_seen_at,
             _U.c.email,
             _MU.c.merchant_id,
-            _M.c.name.label("merchant_name"),
-            _M.c.low_balance_threshold_cents,
+            func.coalesce(_M.c.display_name, _M.c.name).label("merchant_name"),
+            func.coalesce(_W.c.low_balance_threshold_cents, _M.c.low_balance_threshold_cents).label(
+                "low_balance_threshold_cents"
+            ),
             _W.c.id.label("wallet_id"),
+            _MU.c.role,
+            # For the navigation's count; the partial index of held sends answers it.
+            select(func.count())
+            .select_from(_T)
+            .where(
+                _T.c.merchant_id == _MU.c.merchant_id,
+                _T.c.env == _S.c.env,
+                _T.c.status == "pending_approval",
+            )
+            .scalar_subquery()
+            .label("pending_approvals"),
         )
         .join(_U, _U.c.id == _S.c.user_id)
         .join(_MU, _MU.c.user_id == _S.c.user_id)
@@ -142,6 +166,8 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
         row.csrf_token,
         row.wallet_id,
         int(row.low_balance_threshold_cents),
+        str(row.role),
+        int(row.pending_approvals),
     )
 
 

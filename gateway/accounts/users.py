@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
 from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
+from .roles import parse_role
 
 __all__ = [
     "INVITE_TTL",
@@ -182,12 +183,15 @@ async def check_password(db: Database, email: str, password: str) -> UserInfo | 
     return UserInfo(row.id, email, *membership)
 
 
-async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
+async def invite(db: Database, *, merchant_id: str, email: str, role: str = "owner") -> Invitation:
     """Invite ``email`` to the merchant. A new address gets a user with a one-time
     password-set token (valid ``INVITE_TTL``; asking again replaces it) and joins at once, as
     does an invited user who has not set a password yet. A user who has a password owns an
     account someone else may not add to a merchant: the invitation waits (``pending``) until
-    they accept it, signed in (``accept_invitation``)."""
+    they accept it, signed in (``accept_invitation``). ``role`` is what they join as
+    (``roles.ROLES``); an operator's invitation makes an owner."""
+    if parse_role(role) is None:
+        raise AccountError("role", "Choose a role: owner, developer or viewer.")
     email = canonical_email(email)
     now = utcnow()
     async with db.transaction() as conn:
@@ -214,7 +218,9 @@ async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
                 )
                 if waiting.first() is None:
                     await conn.execute(
-                        insert(_MI).values(merchant_id=merchant_id, user_id=row.id, created_at=now)
+                        insert(_MI).values(
+                            merchant_id=merchant_id, user_id=row.id, created_at=now, role=role
+                        )
                     )
             return Invitation(row.id, email, merchant_id, None, None, pending=member is None)
         token = secrets.token_urlsafe(32)
@@ -241,7 +247,7 @@ async def invite(db: Database, *, merchant_id: str, email: str) -> Invitation:
         if member is None:
             await conn.execute(
                 insert(_MU).values(
-                    merchant_id=merchant_id, user_id=user_id, role="member", created_at=now
+                    merchant_id=merchant_id, user_id=user_id, role=role, created_at=now
                 )
             )
     return Invitation(user_id, email, merchant_id, token, expires)
@@ -263,12 +269,14 @@ async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> boo
     """Spend this user's invitation to the merchant: they become a member. ``False`` if there
     is none (never made, or accepted already); the delete is the condition, so it works once."""
     async with db.transaction() as conn:
-        spent = await conn.execute(
-            delete(_MI)
-            .where(_MI.c.user_id == user_id, _MI.c.merchant_id == merchant_id)
-            .returning(_MI.c.user_id)
-        )
-        if spent.first() is None:
+        spent = (
+            await conn.execute(
+                delete(_MI)
+                .where(_MI.c.user_id == user_id, _MI.c.merchant_id == merchant_id)
+                .returning(_MI.c.role)
+            )
+        ).first()
+        if spent is None:
             return False
         member = await conn.execute(
             select(_MU.c.user_id).where(_MU.c.user_id == user_id, _MU.c.merchant_id == merchant_id)
@@ -276,7 +284,7 @@ async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> boo
         if member.first() is None:
             await conn.execute(
                 insert(_MU).values(
-                    merchant_id=merchant_id, user_id=user_id, role="member", created_at=utcnow()
+                    merchant_id=merchant_id, user_id=user_id, role=spent.role, created_at=utcnow()
                 )
             )
     return True

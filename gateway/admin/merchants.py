@@ -11,6 +11,7 @@ from ..billing.funding import credit_merchant, debit_merchant
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..ledger import service as ledger
+from ..merchants import preferences
 from ..merchants import service as merchants
 from ..outcome import ApiError, Outcome
 from ..settings import Settings
@@ -28,6 +29,7 @@ from .schemas import (
     AdjustmentRequest,
     MerchantCreate,
     MerchantData,
+    MerchantRetention,
     MerchantUpdate,
 )
 
@@ -36,6 +38,7 @@ __all__ = [
     "create_merchant",
     "get_merchant",
     "list_merchants",
+    "set_retention",
     "update_merchant",
 ]
 
@@ -54,12 +57,16 @@ async def _merchant_data(conn: AsyncConnection, row: Any) -> MerchantData:
             select(_W.c.env, _W.c.balance_cents).where(_W.c.owner == ledger.merchant_owner(row.id))
         )
     }
+    found = await preferences.read(conn, row.id)
     return MerchantData(
         id=row.id,
         name=row.name,
         low_balance_threshold_cents=row.low_balance_threshold_cents,
+        notify_recipients=bool(row.notify_recipients),
+        low_balance_thresholds=found.low_balance_threshold_cents if found else {},
         balances={"staging": balances.get("staging", 0), "live": balances.get("live", 0)},
         created_at=rfc3339(row.created_at),
+        retention_days=row.retention_days,
     )
 
 
@@ -120,11 +127,52 @@ async def update_merchant(
 ) -> MerchantData:
     now = utcnow()
     async with db.transaction() as conn:
+        row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
+        if row is None:
+            raise ApiError(Code.MERCHANT_NOT_FOUND)
+        details: dict[str, Any] = {}
+        if body.notify_recipients is not None:
+            notify = body.notify_recipients
+            row = (
+                await conn.execute(
+                    update(_M)
+                    .where(_M.c.id == merchant_id)
+                    .values(notify_recipients=notify)
+                    .returning(_M)
+                )
+            ).one()
+            details["notify_recipients"] = notify
+        cents = body.low_balance_threshold_cents
+        if cents is not None:
+            if body.env is None:  # both environments, and the default of the merchant's row
+                row = (
+                    await conn.execute(
+                        update(_M)
+                        .where(_M.c.id == merchant_id)
+                        .values(low_balance_threshold_cents=cents)
+                        .returning(_M)
+                    )
+                ).one()
+            envs = [body.env] if body.env is not None else ["staging", "live"]
+            thresholds = dict.fromkeys(envs, cents)
+            change = preferences.SettingsUpdate(low_balance_threshold_cents=thresholds)
+            await preferences.update_settings(conn, merchant_id, change)
+            details |= {"low_balance_threshold_cents": cents, "env": body.env}
+        await record(conn, call, Code.SUCCESS, now, target_id=merchant_id, details=details)
+        return await _merchant_data(conn, row)
+
+
+async def set_retention(
+    db: Database, call: Call, merchant_id: str, body: MerchantRetention
+) -> MerchantData:
+    """The merchant's own retention of webhook history, or back to the default (null)."""
+    now = utcnow()
+    async with db.transaction() as conn:
         row = (
             await conn.execute(
                 update(_M)
                 .where(_M.c.id == merchant_id)
-                .values(low_balance_threshold_cents=body.low_balance_threshold_cents)
+                .values(retention_days=body.retention_days)
                 .returning(_M)
             )
         ).first()
@@ -136,7 +184,7 @@ async def update_merchant(
             Code.SUCCESS,
             now,
             target_id=merchant_id,
-            details={"low_balance_threshold_cents": body.low_balance_threshold_cents},
+            details={"retention_days": body.retention_days},
         )
         return await _merchant_data(conn, row)
 

@@ -1,14 +1,17 @@
 """Redemption codes: issued in batches, shown once, stored only as peppered hashes."""
 
+import csv
+import io
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from keys import hash_code, mint_redemption_code
 
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
+from ..outcome import ApiError
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -23,7 +26,7 @@ from .schemas import (
     CodeQuery,
 )
 
-__all__ = ["create_codes", "list_codes"]
+__all__ = ["batch_csv", "create_codes", "list_codes", "void_code"]
 
 _R = table_of(RedemptionCode)
 
@@ -88,6 +91,8 @@ async def create_codes(
 def _code_status(row: Any, now: datetime) -> str:
     if row.redeemed_at is not None:
         return "redeemed"
+    if row.voided_at is not None:
+        return "voided"
     if row.expires_at is not None and row.expires_at <= now:
         return "expired"
     return "unused"
@@ -102,11 +107,14 @@ async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], in
         filters.append(_R.c.env == query.env)
     if query.status == "redeemed":
         filters.append(_R.c.redeemed_at.is_not(None))
+    elif query.status == "voided":
+        filters += [_R.c.redeemed_at.is_(None), _R.c.voided_at.is_not(None)]
     elif query.status == "expired":
-        filters += [_R.c.redeemed_at.is_(None), _R.c.expires_at <= now]
+        filters += [_R.c.redeemed_at.is_(None), _R.c.voided_at.is_(None), _R.c.expires_at <= now]
     elif query.status == "unused":
         filters += [
             _R.c.redeemed_at.is_(None),
+            _R.c.voided_at.is_(None),
             (_R.c.expires_at.is_(None)) | (_R.c.expires_at > now),
         ]
     async with db.read() as conn:
@@ -135,7 +143,60 @@ async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], in
                 order_id=r.order_id,
                 created_by=r.created_by,
                 created_at=rfc3339(r.created_at),
+                voided_at=rfc3339_or_none(r.voided_at),
             )
             for r in rows
         ]
     return items, total
+
+
+async def void_code(db: Database, call: Call, code_id: str) -> CodeItem:
+    """Void an unused code: one conditional UPDATE, so a redemption racing it either got there
+    first (the code stays redeemed, and the void is refused) or finds it voided."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        voided = (
+            await conn.execute(
+                update(_R)
+                .where(_R.c.id == code_id, _R.c.redeemed_at.is_(None), _R.c.voided_at.is_(None))
+                .values(voided_at=now, voided_by=call.actor)
+                .returning(_R.c.id)
+            )
+        ).first()
+        row = (await conn.execute(select(_R).where(_R.c.id == code_id))).first()
+        if row is None:
+            raise ApiError(Code.REDEMPTION_CODE_NOT_FOUND)
+        if voided is None:
+            if row.redeemed_at is not None:
+                raise ApiError(Code.REDEMPTION_CODE_USED)
+            raise ApiError(Code.REDEMPTION_CODE_VOIDED)
+        await record(conn, call, Code.SUCCESS, now, target_id=code_id, details={"voided": True})
+    return CodeItem(
+        id=row.id,
+        batch_id=row.batch_id,
+        name=row.name,
+        env=row.env,
+        amount_cents=row.amount_cents,
+        hint=row.code_suffix,
+        status="voided",
+        expires_at=rfc3339_or_none(row.expires_at),
+        redeemed_at=None,
+        redeemed_by=None,
+        order_id=None,
+        created_by=row.created_by,
+        created_at=rfc3339(row.created_at),
+        voided_at=rfc3339(now),
+    )
+
+
+def batch_csv(batch: CodeBatchData) -> str:
+    """A batch as CSV, when it is made: the one moment its codes exist in clear."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["code", "amount_cents", "env", "batch_id", "name", "expires_at"])
+    for code in batch.codes:
+        writer.writerow(
+            [code, batch.amount_cents, batch.env, batch.batch_id, batch.name or "",
+             batch.expires_at or ""]
+        )  # fmt: skip
+    return out.getvalue()

@@ -77,15 +77,53 @@ class MerchantCreate(_Strict):
 
 
 class MerchantUpdate(_Strict):
-    low_balance_threshold_cents: int = Field(ge=0, le=MAX_CENTS)
+    """The fields sent are changed; at least one, and none null."""
+
+    low_balance_threshold_cents: int | None = Field(default=None, ge=0, le=MAX_CENTS)
+    env: Literal["staging", "live"] | None = Field(
+        default=None,
+        description="Set the threshold of this environment only; absent: both environments.",
+    )
+    notify_recipients: bool | None = Field(
+        default=None, description="false: no voucher e-mail to this merchant's recipients"
+    )
+
+    @model_validator(mode="after")
+    def _something_set(self) -> "MerchantUpdate":
+        if not self.model_fields_set - {"env"}:
+            raise ValueError("send at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if "env" in self.model_fields_set and self.low_balance_threshold_cents is None:
+            raise ValueError("env names the environment of low_balance_threshold_cents: send both")
+        return self
 
 
 class MerchantData(BaseModel):
     id: str
     name: str
     low_balance_threshold_cents: int
+    notify_recipients: bool = Field(description="the voucher e-mail to recipients is on")
+    low_balance_thresholds: dict[str, int] = Field(
+        default_factory=dict,
+        description="The threshold in force by env (staging, live): the merchant's own setting.",
+    )
     balances: dict[str, int] = Field(description="Balance in cents by env: staging, live.")
     created_at: str
+    retention_days: int | None = Field(
+        default=None,
+        description="Days of webhook history this merchant keeps; null: AITOPUP_RETENTION_DAYS.",
+    )
+
+
+class MerchantRetention(_Strict):
+    retention_days: int | None = Field(
+        ge=1,
+        le=3650,
+        description="Days of events, deliveries and attempts kept for this merchant; null "
+        "returns it to AITOPUP_RETENTION_DAYS. The ledger, top-ups and orders are always kept.",
+    )
 
 
 # --- API keys ---
@@ -295,7 +333,7 @@ class CodeBatchData(BaseModel):
 class CodeQuery(_Page):
     batch_id: str | None = Field(default=None, max_length=40)
     env: Env | None = None
-    status: Literal["unused", "redeemed", "expired"] | None = None
+    status: Literal["unused", "redeemed", "expired", "voided"] | None = None
 
 
 class CodeItem(BaseModel):
@@ -305,13 +343,14 @@ class CodeItem(BaseModel):
     env: str
     amount_cents: int
     hint: str = Field(description="The code's last four characters, to tell codes apart.")
-    status: Literal["unused", "redeemed", "expired"]
+    status: Literal["unused", "redeemed", "expired", "voided"]
     expires_at: str | None
     redeemed_at: str | None
     redeemed_by: str | None
     order_id: str | None
     created_by: str
     created_at: str
+    voided_at: str | None = None
 
 
 # --- audit ---

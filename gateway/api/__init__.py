@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from . import billing, keys, meta, topup, webhooks
+from . import billing, emails, exports, fulfilment, keys, meta, orders, recipients, topup, webhooks
 
 __all__ = ["public_routes"]
 
@@ -11,4 +11,15 @@ PREFIX = "/api/public/v1"
 
 def public_routes() -> list[BaseRoute]:
     # billing first: /topup/{txn_id} would otherwise capture /topup/packs.
-    return [*meta.routes, *billing.routes, *topup.routes, *webhooks.routes, *keys.routes]
+    return [
+        *meta.routes,
+        *billing.routes,
+        *topup.routes,
+        *webhooks.routes,
+        *keys.routes,
+        *fulfilment.routes,
+        *emails.routes,
+        *recipients.routes,
+        *orders.routes,
+        *exports.routes,
+    ]

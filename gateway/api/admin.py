@@ -34,6 +34,7 @@ from ..admin.schemas import (
     MerchantCreate,
     MerchantData,
     MerchantQuery,
+    MerchantRetention,
     MerchantUpdate,
     PackAdminData,
     PackCreate,
@@ -41,6 +42,8 @@ from ..admin.schemas import (
     TransactionItem,
     TransactionQuery,
 )
+from ..billing import reconcile
+from ..billing.schemas import OffsetQuery, OrderData
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope, OffsetMeta
@@ -50,6 +53,8 @@ from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..ratelimit import Decision, Limit
 from ..services import Services, services
+from ..upstreams import config as upstream_config
+from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
 
 __all__ = ["PREFIX", "routes"]
 
@@ -167,6 +172,13 @@ async def update_merchant(request: Request, call: Call) -> Response:
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
+async def set_retention(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, MerchantRetention, limit=svc.settings.max_body_bytes)
+    data = await merchants.set_retention(svc.db, call, _id(request), body)
+    return Envelope(Code.SUCCESS, data.model_dump())
+
+
 async def list_keys(request: Request, call: Call) -> Response:
     items = await api_keys.list_keys(services(request).db, _id(request))
     return Envelope(Code.SUCCESS, [i.model_dump(mode="json") for i in items])
@@ -272,7 +284,20 @@ async def create_codes(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
     data = await redemption_codes.create_codes(svc.db, svc.settings, call, body)
+    if "text/csv" in request.headers.get("accept", ""):
+        # The batch as a file, now: its codes are never shown again.
+        return Response(
+            redemption_codes.batch_csv(data),
+            status_code=201,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{data.batch_id}.csv"'},
+        )
     return Envelope(Code.CREATED, data.model_dump())
+
+
+async def void_code(request: Request, call: Call) -> Response:
+    data = await redemption_codes.void_code(services(request).db, call, _id(request))
+    return Envelope(Code.SUCCESS, data.model_dump(), status="voided")
 
 
 async def list_codes(request: Request, call: Call) -> Response:
@@ -283,6 +308,30 @@ async def list_codes(request: Request, call: Call) -> Response:
         [i.model_dump() for i in items],
         meta=_page_meta(query.limit, query.offset, len(items), total),
     )
+
+
+# --- orders ---
+
+
+async def list_mismatched(request: Request, call: Call) -> Response:
+    query = read_query(request, OffsetQuery)
+    items, total = await reconcile.mismatched(
+        services(request).db, limit=query.limit, offset=query.offset
+    )
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=_page_meta(query.limit, query.offset, len(items), total),
+    )
+
+
+async def check_order(request: Request, call: Call) -> Response:
+    svc = services(request)
+    checked = await perform(
+        svc.enqueuer,
+        reconcile.check_payment(svc.db, svc.settings, _id(request), pending_only=False),
+    )
+    return Envelope.of(checked)
 
 
 # --- audit ---
@@ -296,6 +345,47 @@ async def list_audit(request: Request, call: Call) -> Response:
         [i.model_dump() for i in items],
         meta=_page_meta(query.limit, query.offset, len(items), total),
     )
+
+
+# --- fulfilment ---
+
+
+def _env(request: Request) -> str:
+    env: str = request.path_params["env"]
+    if env not in ("staging", "live"):
+        raise ApiError(Code.ROUTE_NOT_FOUND, "No such environment: expected staging or live")
+    return env
+
+
+async def list_fulfilment(request: Request, call: Call) -> Response:
+    svc = services(request)
+    await merchants.get_merchant(svc.db, _id(request))
+    found = await upstream_config.list_settings(svc.db, _id(request), _env(request))
+    return Envelope(Code.SUCCESS, [f.model_dump() for f in found])
+
+
+async def put_fulfilment(request: Request, call: Call) -> Response:
+    svc = services(request)
+    env = _env(request)
+    await merchants.get_merchant(svc.db, _id(request))
+    body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
+    saved = await upstream_config.save(
+        svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
+        body.root,
+    )  # fmt: skip
+    return Envelope(Code.SUCCESS, saved.model_dump())
+
+
+async def test_fulfilment(request: Request, call: Call) -> Response:
+    svc = services(request)
+    env = _env(request)
+    await merchants.get_merchant(svc.db, _id(request))
+    assert svc.upstreams is not None
+    done = await upstream_config.test(
+        svc.db, svc.sealer, svc.upstreams.for_env(env), _id(request), env,
+        request.path_params["platform"],
+    )  # fmt: skip
+    return Envelope(Code.SUCCESS, done.model_dump())
 
 
 def _route(
@@ -335,7 +425,43 @@ def _route(
 
 _NO_MERCHANT = (Code.MERCHANT_NOT_FOUND,)
 
+_FULFILMENT = (*_NO_MERCHANT, Code.ROUTE_NOT_FOUND)
+
 routes = [
+    _route(
+        "/merchants/{id}/fulfilment/{env}",
+        list_fulfilment,
+        "GET",
+        "fulfilment.list",
+        "A merchant's provider of every platform in an environment",
+        response=FulfilmentData,
+        many=True,
+        errors=_FULFILMENT,
+    ),
+    _route(
+        "/merchants/{id}/fulfilment/{env}/{platform}",
+        put_fulfilment,
+        "PUT",
+        "fulfilment.set",
+        "Set a merchant's provider of a platform in an environment (credentials sealed)",
+        body=FulfilmentBody,
+        response=FulfilmentData,
+        errors=(*_FULFILMENT, Code.FULFILMENT_URL_INVALID),
+    ),
+    _route(
+        "/merchants/{id}/fulfilment/{env}/{platform}/test",
+        test_fulfilment,
+        "POST",
+        "fulfilment.test",
+        "Test the connection to a merchant's upstream for a platform",
+        response=FulfilmentTestData,
+        errors=(
+            *_FULFILMENT,
+            Code.FULFILMENT_NOT_CONFIGURED,
+            Code.FULFILMENT_UPSTREAM_REFUSED,
+            Code.FULFILMENT_UPSTREAM_UNAVAILABLE,
+        ),
+    ),
     _route(
         "/merchants",
         list_merchants,
@@ -373,6 +499,16 @@ routes = [
         "merchants.update",
         "Set a merchant's low-balance threshold",
         body=MerchantUpdate,
+        response=MerchantData,
+        errors=_NO_MERCHANT,
+    ),
+    _route(
+        "/merchants/{id}/retention",
+        set_retention,
+        "PUT",
+        "merchants.retention",
+        "Set how many days of webhook history a merchant keeps (null: the default)",
+        body=MerchantRetention,
         response=MerchantData,
         errors=_NO_MERCHANT,
     ),
@@ -519,7 +655,8 @@ routes = [
         create_codes,
         "POST",
         "redemption_codes.create",
-        "Mint a batch of redemption codes; the codes are in this reply only",
+        "Mint a batch of redemption codes; the codes are in this reply only (as CSV with "
+        "Accept: text/csv)",
         body=CodeBatchRequest,
         response=CodeBatchData,
         success=Code.CREATED,
@@ -534,6 +671,45 @@ routes = [
         query=CodeQuery,
         response=CodeItem,
         many=True,
+    ),
+    _route(
+        "/orders/mismatched",
+        list_mismatched,
+        "GET",
+        "orders.mismatched",
+        "Orders whose state at Stripe and here differ (Stripe paid and not credited here, or "
+        "credited here and not paid there), newest first",
+        query=OffsetQuery,
+        response=OrderData,
+        many=True,
+    ),
+    _route(
+        "/orders/{id}/check",
+        check_order,
+        "POST",
+        "orders.check",
+        "Check payment: look the order up at Stripe (settled ones too) and settle it by the "
+        "answer; credited once whoever gets there first",
+        success=Code.PAYMENT_CHECKED,
+        errors=(
+            Code.ORDER_NOT_FOUND,
+            Code.PAYMENTS_NOT_CONFIGURED,
+            Code.PAYMENT_PROVIDER_ERROR,
+            Code.PAYMENT_PROVIDER_TIMEOUT,
+        ),
+    ),
+    _route(
+        "/redemption-codes/{id}/void",
+        void_code,
+        "POST",
+        "redemption_codes.void",
+        "Void an unused redemption code: it can no longer be redeemed",
+        response=CodeItem,
+        errors=(
+            Code.REDEMPTION_CODE_NOT_FOUND,
+            Code.REDEMPTION_CODE_USED,
+            Code.REDEMPTION_CODE_VOIDED,
+        ),
     ),
     _route(
         "/audit",

@@ -1,6 +1,7 @@
 """Routes of the funding domain: packs, checkout, Stripe's webhook, redemption, history and
 the staging sandbox checkout page."""
 
+import logging
 import re
 
 from starlette.requests import Request
@@ -8,19 +9,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import orders, redemption, sandbox, service, stripe_events
+from ..billing import orders, reconcile, redemption, sandbox, service, stripe_events
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     CheckoutData,
     CheckoutRequest,
     HistoryItem,
     HistoryQuery,
+    InvoiceRequest,
     LedgerItem,
     OffsetQuery,
+    OrderData,
     PackData,
     RedeemData,
     RedeemRequest,
     StripeAck,
+    TopupInfo,
 )
 from ..clock import utcnow
 from ..codes import Code
@@ -32,7 +36,11 @@ from ..services import services
 
 __all__ = ["routes"]
 
+log = logging.getLogger(__name__)
+
 _ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
+# Stripe's Checkout Session ids: cs_test_… / cs_live_… and letters and digits.
+_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
 # Stripe's events carry whole objects; give them more room than API requests get.
 _STRIPE_BODY_LIMIT = 512 * 1024
 _AUTH = KEY_ERRORS
@@ -45,12 +53,52 @@ async def list_packs(request: Request) -> Response:
     return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
 
 
+async def topup_info(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    svc = services(request)
+    info = await service.topup_info(svc.db, svc.settings, caller, str(request.base_url))
+    return Envelope(Code.SUCCESS, info.model_dump())
+
+
 async def create_checkout(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
     data = await orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
     return Envelope(Code.CREATED, data.model_dump(), status="pending")
+
+
+async def create_invoice(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    svc = services(request)
+    body, _ = await read_json(request, InvoiceRequest, limit=svc.settings.max_body_bytes)
+    order = await orders.invoice(svc.db, svc.settings, caller, body)
+    return Envelope(Code.CREATED, order.model_dump(), status="pending")
+
+
+async def checkout_return(request: Request) -> Response:
+    """Stripe's success_url: the order is looked up at Stripe (credited if paid, once, whoever
+    else is at it), then the payer goes on to the merchant's success_url. Stripe not answering
+    does not keep the payer here: the sweep looks again."""
+    svc = services(request)
+    session_id = request.query_params.get("session_id", "")
+    if not _SESSION_ID.fullmatch(session_id):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    order = await reconcile.order_of_session(svc.db, session_id)
+    checking = reconcile.check_payment(svc.db, svc.settings, order.id)
+    try:
+        checked = await perform(svc.enqueuer, checking)
+    except ApiError as exc:
+        if exc.code == Code.ORDER_NOT_FOUND:
+            raise
+        log.warning("order %s not checked on return: %s", order.id, exc.code.name)
+        checked = None
+    if _wants_json(request):
+        if checked is None:
+            raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
+        return Envelope.of(checked)
+    landing = (order.success_url or "").replace("{CHECKOUT_SESSION_ID}", session_id)
+    return RedirectResponse(landing, status_code=303)
 
 
 async def redeem_code(request: Request) -> Response:
@@ -68,7 +116,7 @@ async def redeem_code(request: Request) -> Response:
 async def funding_history(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, HistoryQuery)
-    items, total = await service.history(services(request).db, caller, query.page)
+    items, total = await service.history(services(request).db, caller, query.page, query.status)
     return Envelope(
         Code.SUCCESS,
         [i.model_dump() for i in items],
@@ -173,11 +221,24 @@ routes = [
         ),
     ),
     ApiRoute(
+        "/billing/topup-info",
+        topup_info,
+        methods=["GET"],
+        doc=RouteDoc(
+            "What funding offers here: packs, custom amounts (min, max, step, options), "
+            "discount tiers, payment providers, redemption",
+            "billing",
+            response=TopupInfo,
+            errors=_AUTH,
+        ),
+    ),
+    ApiRoute(
         "/billing/checkout",
         create_checkout,
         methods=["POST"],
         doc=RouteDoc(
-            "Buy a pack: a Stripe Checkout URL (live) or the sandbox checkout (staging)",
+            "Buy a pack ({pack_id}) or a custom amount ({amount_cents}): a Stripe Checkout URL "
+            "(live) or the sandbox checkout (staging)",
             "billing",
             body=CheckoutRequest,
             response=CheckoutData,
@@ -186,6 +247,8 @@ routes = [
                 *_AUTH,
                 *_BODY,
                 Code.PACK_NOT_FOUND,
+                Code.CUSTOM_AMOUNT_OFF,
+                Code.CUSTOM_AMOUNT_INVALID,
                 Code.COUPON_NOT_FOUND,
                 Code.COUPON_EXPIRED,
                 Code.COUPON_EXHAUSTED,
@@ -195,6 +258,48 @@ routes = [
                 Code.PAYMENT_PROVIDER_TIMEOUT,
             ),
             secret=True,  # checkout_url is enough to pay a sandbox order
+        ),
+    ),
+    ApiRoute(
+        "/billing/invoice",
+        create_invoice,
+        methods=["POST"],
+        doc=RouteDoc(
+            "An invoice order (live): Stripe e-mails an invoice for a pack or a custom amount "
+            "to email; data.invoice_url is its page; credited once when paid",
+            "billing",
+            body=InvoiceRequest,
+            response=OrderData,
+            success=Code.CREATED,
+            errors=(
+                *_AUTH,
+                *_BODY,
+                Code.INVOICE_NOT_AVAILABLE,
+                Code.PACK_NOT_FOUND,
+                Code.CUSTOM_AMOUNT_OFF,
+                Code.CUSTOM_AMOUNT_INVALID,
+                Code.COUPON_NOT_FOUND,
+                Code.COUPON_EXPIRED,
+                Code.COUPON_EXHAUSTED,
+                Code.COUPON_NOT_APPLICABLE,
+                Code.PAYMENTS_NOT_CONFIGURED,
+                Code.PAYMENT_PROVIDER_ERROR,
+                Code.PAYMENT_PROVIDER_TIMEOUT,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/billing/checkout/return",
+        checkout_return,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Where Stripe Checkout returns the payer (?session_id=): the order is looked up at "
+            "Stripe and credited if paid, then 303 to the checkout's success_url (an envelope "
+            "with Accept: application/json)",
+            "billing",
+            auth="none",
+            success=Code.PAYMENT_CHECKED,
+            errors=(Code.ORDER_NOT_FOUND, Code.PAYMENT_PROVIDER_ERROR),
         ),
     ),
     ApiRoute(
@@ -212,6 +317,7 @@ routes = [
                 Code.REDEMPTION_CODE_UNKNOWN,
                 Code.REDEMPTION_CODE_USED,
                 Code.REDEMPTION_CODE_EXPIRED,
+                Code.REDEMPTION_CODE_VOIDED,
                 Code.REDEMPTION_CODE_WRONG_ENV,
                 Code.REDEMPTION_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,
@@ -223,7 +329,8 @@ routes = [
         funding_history,
         methods=["GET"],
         doc=RouteDoc(
-            "Funding history: checkouts and redemptions, 20 a page, newest first",
+            "Funding history: checkouts, invoices and redemptions, 20 a page, newest first; "
+            "?status= filters",
             "billing",
             query=HistoryQuery,
             response=HistoryItem,

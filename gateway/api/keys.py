@@ -16,6 +16,7 @@ from ..codes import Code
 from ..envelope import ApiError, CursorMeta, Envelope
 from ..merchants import keys
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUpdate
+from ..merchants.usage import with_usage
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
 from ..policies.usage import KeyUsage, usage
@@ -71,11 +72,13 @@ async def list_keys(request: Request) -> Response:
     actor = _actor(request)
     query = read_query(request, KeysQuery)
     check_cursor(query.cursor, _KEY_ID)
-    async with services(request).db.read() as conn:
+    svc = services(request)
+    async with svc.db.read() as conn:
         items, has_more = await keys.page(
             conn, actor, env=actor.env, limit=query.limit, cursor=query.cursor
         )
     meta = CursorMeta.of(items, query.limit, has_more)
+    items = await with_usage(svc.db, svc.redis, items)
     return Envelope(
         Code.SUCCESS, [i.model_dump(mode="json") for i in items], meta=meta.model_dump()
     )
@@ -84,8 +87,10 @@ async def list_keys(request: Request) -> Response:
 async def get_key(request: Request) -> Response:
     actor = _actor(request)
     key_id = _key_id(request)
-    async with services(request).db.read() as conn:
+    svc = services(request)
+    async with svc.db.read() as conn:
         found = await keys.get(conn, actor, key_id)
+    (found,) = await with_usage(svc.db, svc.redis, [found])
     return Envelope(Code.SUCCESS, found.model_dump(mode="json"))
 
 

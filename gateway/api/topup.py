@@ -27,8 +27,6 @@ from ..topup.schemas import (
 
 __all__ = ["routes"]
 
-# ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id) → outcome.
-Decide = Callable[..., Awaitable[Outcome]]
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
 
@@ -95,15 +93,14 @@ async def get_balance(request: Request) -> Response:
     return Envelope(Code.SUCCESS, data.model_dump())
 
 
-def _decision(decide: Decide) -> Callable[[Request], Awaitable[Response]]:
+def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:
     """The route of a decision on a held send (approve, deny): a key with the ``approvals``
     scope, the operation's deliveries enqueued after commit."""
 
     async def handle(request: Request) -> Response:
         caller = require_caller(request, "approvals")
         svc = services(request)
-        operation = decide(svc.db, svc.sealer, caller, _txn_id(request))
-        return _render(await perform(svc.enqueuer, operation))
+        return _render(await doors.decide(svc, caller, decide, _txn_id(request)))
 
     return handle
 

@@ -318,6 +318,7 @@ routes = [
                 Code.WEBHOOK_DELIVERY_NOT_FOUND,
                 Code.WEBHOOK_DELIVERY_PENDING,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_PAST_RETENTION,
                 Code.WEBHOOK_REPLAY_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,
             ),

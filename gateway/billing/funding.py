@@ -8,20 +8,18 @@ the sum of the entries.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, select
+from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
 from ..ledger import alerts
 from ..ledger import service as ledger
+from ..merchants import preferences
 from ..store.compose import Plan, Step, param, steps
 from ..store.db import Database
-from ..store.models import Merchant, table_of
 from ..store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
-
-_M = table_of(Merchant)
 
 CREDITED = "wallet.credited"
 DEBITED = "wallet.debited"
@@ -118,9 +116,7 @@ async def debit_merchant(
     wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     if wallet is None:
         return None
-    threshold = (
-        await conn.execute(select(_M.c.low_balance_threshold_cents).where(_M.c.id == merchant_id))
-    ).scalar_one()
+    threshold = await preferences.threshold(conn, merchant_id, env)
     data = _event_data(env, -amount, outbox.BALANCE_MARK, source, reference, memo)
     params = {
         "wallet_id": wallet.wallet_id,

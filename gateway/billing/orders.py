@@ -46,12 +46,16 @@ from ..store.models import (
     Pack,
     table_of,
 )
-from . import payments
+from . import payments, pricing
 from .funding import credit_merchant
+from .pricing import MIN_CHARGE_CENTS
 from .schemas import (
     CheckoutData,
     CheckoutRequest,
+    InvoiceRequest,
+    OrderData,
 )
+from .service import order_data, orders_select
 
 __all__ = [
     "EXPIRED_REASON",
@@ -66,7 +70,12 @@ __all__ = [
     "expire_due",
     "fail_order",
     "hold_open",
+    "invoice",
+    "note_provider",
+    "order_memo",
+    "order_prices",
     "pay_sandbox",
+    "return_url",
     "sandbox_order",
     "sandbox_token",
 ]
@@ -78,8 +87,6 @@ _C = table_of(Coupon)
 _U = table_of(CouponUse)
 _O = table_of(FundingOrder)
 
-# Stripe's smallest USD charge: a coupon may not take a price below it.
-MIN_CHARGE_CENTS = 50
 # Stripe's own default, for a session whose reply did not say when it expires.
 STRIPE_SESSION_TTL = timedelta(hours=24)
 EXPIRED_REASON = "checkout expired"
@@ -100,33 +107,6 @@ class Settlement:
 
 
 # --- coupons ---
-
-
-def _discount(coupon: Any, price: int) -> int:
-    if coupon.percent_off is not None:
-        return int(price * coupon.percent_off // 100)
-    return int(min(coupon.amount_off_cents, price))
-
-
-def _check_usable(coupon: Any, now: datetime) -> None:
-    if coupon is None or not coupon.active:
-        raise ApiError(Code.COUPON_NOT_FOUND)
-    if coupon.expires_at is not None and coupon.expires_at <= now:
-        raise ApiError(Code.COUPON_EXPIRED)
-
-
-def _check_coupon(coupon: Any, pack_id: str, price: int, now: datetime) -> int:
-    """The discount in cents, or the refusal. Uses are counted when one is taken."""
-    _check_usable(coupon, now)
-    if coupon.pack_id is not None and coupon.pack_id != pack_id:
-        raise ApiError(Code.COUPON_NOT_APPLICABLE, "Coupon does not apply to this pack")
-    discount = _discount(coupon, price)
-    if price - discount < MIN_CHARGE_CENTS:
-        raise ApiError(
-            Code.COUPON_NOT_APPLICABLE,
-            f"Coupon would take the price below {MIN_CHARGE_CENTS} cents",
-        )
-    return discount
 
 
 async def coupon_uses(conn: AsyncConnection, coupon_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -181,7 +161,7 @@ async def _take_use(conn: AsyncConnection, coupon_id: str, env: str, limit: int 
 
 async def _reserve_coupon(conn: AsyncConnection, coupon_id: str, env: str, now: datetime) -> None:
     coupon = (await conn.execute(select(_C).where(_C.c.id == coupon_id))).first()
-    _check_usable(coupon, now)
+    pricing.check_usable(coupon, now)
     assert coupon is not None
     if await _take_use(conn, coupon_id, env, coupon.max_uses):
         return
@@ -276,10 +256,103 @@ def sandbox_token(settings: Settings, order_id: str) -> str:
     return hmac.new(key, f"sandbox-checkout:{order_id}".encode(), hashlib.sha256).hexdigest()
 
 
+RETURN_PATH = "/api/public/v1/billing/checkout/return"
+
+
+def return_url(settings: Settings, base_url: str) -> str:
+    """Where Stripe sends the payer after paying: the gateway looks the order up at Stripe
+    there (the return is one of reconciliation's moments), then sends the payer on to the
+    merchant's ``success_url``."""
+    base = (settings.public_base_url or base_url).rstrip("/")
+    return f"{base}{RETURN_PATH}?session_id={{CHECKOUT_SESSION_ID}}"
+
+
 def _sandbox_url(settings: Settings, base_url: str, order_id: str) -> str:
     base = (settings.public_base_url or base_url).rstrip("/")
     token = sandbox_token(settings, order_id)
     return f"{base}/api/public/v1/billing/sandbox/checkout/{order_id}?token={token}"
+
+
+async def _priced(
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    body: CheckoutRequest | InvoiceRequest,
+    now: datetime,
+) -> tuple[pricing.Quote, Any]:
+    """The quote of a checkout or an invoice (one rule), and its coupon's row, or the refusal."""
+    async with db.read() as conn:
+        pack = None
+        if body.pack_id is not None:
+            pack = (
+                await conn.execute(select(_P).where(_P.c.id == body.pack_id, _P.c.active.is_(True)))
+            ).first()
+            if pack is None:
+                raise ApiError(Code.PACK_NOT_FOUND)
+        coupon = None
+        if body.coupon is not None:
+            coupon = (
+                await conn.execute(select(_C).where(_C.c.code == body.coupon.strip().upper()))
+            ).first()
+            pricing.check_usable(coupon, now)
+        quote = pricing.quote(
+            settings, pack=pack, amount_cents=body.amount_cents, coupon=coupon, now=now
+        )
+        if coupon is not None and await _all_held(conn, coupon, caller.env, now):
+            raise ApiError(Code.COUPON_EXHAUSTED)
+    return quote, coupon
+
+
+async def invoice(
+    db: Database, settings: Settings, caller: Caller, body: InvoiceRequest
+) -> OrderData:
+    """A Stripe invoice for the merchant to pay (OhMyGPT's invoice recharge order): live only,
+    made at Stripe *before* the order is written, as a checkout's session is; credited once on
+    ``invoice.paid`` or when reconciliation finds it paid."""
+    if caller.env != "live":
+        raise ApiError(Code.INVOICE_NOT_AVAILABLE)
+    if settings.stripe_secret_key is None:
+        raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+    now = utcnow()
+    quote, coupon = await _priced(db, settings, caller, body, now)
+    order_id = new_id("ord")
+    made = await payments.create_invoice(
+        settings,
+        payments.InvoiceRequest(
+            order_id=order_id,
+            merchant_id=caller.merchant_id,
+            email=str(body.email),
+            name=quote.name if quote.pack_id is None else f"{quote.name} pack",
+            credits=quote.credits,
+            amount_cents=quote.amount_cents,
+            currency=quote.currency,
+            days_until_due=body.days_until_due,
+        ),
+    )
+    async with db.transaction() as conn:
+        if coupon is not None:
+            await _reserve_coupon(conn, coupon.id, caller.env, now)
+        await conn.execute(
+            insert(_O).values(
+                id=order_id,
+                env=caller.env,
+                merchant_id=caller.merchant_id,
+                kind="invoice",
+                provider="stripe",
+                provider_session_id=made.id,
+                checkout_url=made.url,
+                coupon_id=coupon.id if coupon is not None else None,
+                status="pending",
+                # An invoice waits for its payment: it never expires here.
+                expires_at=None,
+                created_at=now,
+                updated_at=now,
+                provider_status="open",
+                **order_prices(quote),
+            )
+        )
+        row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+    return order_data(row)
 
 
 async def checkout(
@@ -288,22 +361,7 @@ async def checkout(
     """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
     anything is written, so a refusal or a timeout leaves no order behind."""
     now = utcnow()
-    async with db.read() as conn:
-        pack = (
-            await conn.execute(select(_P).where(_P.c.id == body.pack_id, _P.c.active.is_(True)))
-        ).first()
-        if pack is None:
-            raise ApiError(Code.PACK_NOT_FOUND)
-        coupon = None
-        discount = 0
-        if body.coupon is not None:
-            coupon = (
-                await conn.execute(select(_C).where(_C.c.code == body.coupon.strip().upper()))
-            ).first()
-            discount = _check_coupon(coupon, pack.id, pack.price_cents, now)
-            if await _all_held(conn, coupon, caller.env, now):
-                raise ApiError(Code.COUPON_EXHAUSTED)
-    amount = pack.price_cents - discount
+    quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
 
     if caller.env == "staging":
@@ -317,12 +375,12 @@ async def checkout(
             payments.SessionRequest(
                 order_id=order_id,
                 merchant_id=caller.merchant_id,
-                pack_id=pack.id,
-                pack_name=pack.name,
-                credits=pack.credits,
-                amount_cents=amount,
-                currency=pack.currency,
-                success_url=body.success_url,
+                pack_id=quote.pack_id,
+                pack_name=quote.name,
+                credits=quote.credits,
+                amount_cents=quote.amount_cents,
+                currency=quote.currency,
+                success_url=return_url(settings, base_url),
                 cancel_url=body.cancel_url,
             ),
         )
@@ -344,19 +402,12 @@ async def checkout(
                     checkout_url=url,
                     success_url=body.success_url,
                     cancel_url=body.cancel_url,
-                    pack_id=pack.id,
-                    pack_name=pack.name,
                     coupon_id=coupon.id if coupon is not None else None,
-                    credits=pack.credits,
-                    credit_cents=pack.credit_cents,
-                    price_cents=pack.price_cents,
-                    discount_cents=discount,
-                    amount_cents=amount,
-                    currency=pack.currency,
                     status="pending",
                     expires_at=expires_at,
                     created_at=now,
                     updated_at=now,
+                    **order_prices(quote),
                 )
             )
     except ApiError:
@@ -369,16 +420,42 @@ async def checkout(
         status="pending",
         provider=provider,
         checkout_url=url,
-        pack_id=pack.id,
-        credits=pack.credits,
-        credit_cents=pack.credit_cents,
-        price_cents=pack.price_cents,
-        discount_cents=discount,
-        amount_cents=amount,
-        currency=pack.currency,
+        pack_id=quote.pack_id,
+        name=quote.name,
+        credits=quote.credits,
+        credit_cents=quote.credit_cents,
+        price_cents=quote.price_cents,
+        tier_percent=quote.tier_percent,
+        tier_discount_cents=quote.tier_discount_cents,
+        discount_cents=quote.discount_cents,
+        amount_cents=quote.amount_cents,
+        currency=quote.currency,
         coupon=coupon.code if coupon is not None else None,
         expires_at=rfc3339(expires_at),
     )
+
+
+def order_memo(order: Any) -> str:
+    """The ledger's words for a paid order, the same on every path that pays one."""
+    if order.pack_id is None:
+        return f"{order.pack_name} ({order.credits:,} credits)"
+    return f"{order.pack_name} pack ({order.credits:,} credits)"
+
+
+def order_prices(quote: pricing.Quote) -> dict[str, Any]:
+    """The order's columns of a quote: stored once, read by the session, history and receipt."""
+    return {
+        "pack_id": quote.pack_id,
+        "pack_name": quote.name,
+        "credits": quote.credits,
+        "credit_cents": quote.credit_cents,
+        "price_cents": quote.price_cents,
+        "tier_percent": quote.tier_percent,
+        "tier_discount_cents": quote.tier_discount_cents,
+        "discount_cents": quote.discount_cents,
+        "amount_cents": quote.amount_cents,
+        "currency": quote.currency,
+    }
 
 
 # --- completing, failing and expiring orders ---
@@ -465,7 +542,7 @@ async def complete_order(
         amount=order.credit_cents,
         source="checkout",
         reference=order_id,
-        memo=f"{order.pack_name} pack ({order.credits:,} credits)",
+        memo=order_memo(order),
         now=now,
     )
     return Settlement("credited", moved.delivery_ids, "completed")
@@ -492,6 +569,22 @@ async def fail_order(
     if row.coupon_id is not None:
         await _give_back(conn, Counter({(row.coupon_id, row.env): 1}))
     return Settlement(f"{status}_order", order_status=status)
+
+
+async def note_provider(
+    conn: AsyncConnection,
+    order_id: str,
+    state: str,
+    now: datetime,
+    *,
+    payment_id: str | None = None,
+) -> None:
+    """What the provider last said of the order (``payments.State``), and when: kept so an
+    operator can list orders whose state there and here differ."""
+    values: dict[str, Any] = {"provider_status": state, "checked_at": now}
+    if payment_id is not None:
+        values["provider_payment_id"] = payment_id[:255]
+    await conn.execute(update(_O).where(_O.c.id == order_id).values(**values))
 
 
 # --- the staging sandbox checkout ---

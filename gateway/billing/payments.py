@@ -8,9 +8,11 @@ closes it rather than holding a pool in the lifespan.
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import stripe
@@ -20,7 +22,20 @@ from ..outcome import ApiError
 from ..settings import Settings
 from ._stripe import HTTPXClient
 
-__all__ = ["Session", "SessionRequest", "create_session", "verify_event"]
+__all__ = [
+    "Invoice",
+    "InvoiceRequest",
+    "Looked",
+    "Session",
+    "SessionRequest",
+    "State",
+    "create_invoice",
+    "create_session",
+    "look_up_invoice",
+    "look_up_session",
+    "session_state",
+    "verify_event",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +46,7 @@ TOLERANCE_SECONDS = 300
 class SessionRequest:
     order_id: str
     merchant_id: str
-    pack_id: str
+    pack_id: str | None  # None: a custom amount
     pack_name: str
     credits: int
     amount_cents: int
@@ -59,7 +74,10 @@ def _expiry(value: Any) -> datetime | None:
 
 
 def _params(req: SessionRequest) -> dict[str, Any]:
-    metadata = {"order_id": req.order_id, "merchant_id": req.merchant_id, "pack_id": req.pack_id}
+    metadata = {"order_id": req.order_id, "merchant_id": req.merchant_id}
+    if req.pack_id is not None:
+        metadata["pack_id"] = req.pack_id
+    name = req.pack_name if req.pack_id is None else f"{req.pack_name} pack"
     return {
         "mode": "payment",
         "client_reference_id": req.order_id,
@@ -72,7 +90,7 @@ def _params(req: SessionRequest) -> dict[str, Any]:
                     "currency": req.currency.lower(),
                     "unit_amount": req.amount_cents,
                     "product_data": {
-                        "name": f"{req.pack_name} pack",
+                        "name": name,
                         "description": f"{req.credits:,} credits",
                     },
                 },
@@ -83,7 +101,10 @@ def _params(req: SessionRequest) -> dict[str, Any]:
     }
 
 
-async def create_session(settings: Settings, req: SessionRequest) -> Session:
+@asynccontextmanager
+async def _client(settings: Settings, what: str) -> AsyncIterator[stripe.StripeClient]:
+    """A client for one exchange with Stripe, closed after it; Stripe's refusals and silences
+    as ``ApiError`` (``what`` names the exchange in the log, never a secret)."""
     if settings.stripe_secret_key is None:
         raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
     http = HTTPXClient(timeout=settings.stripe_timeout_seconds)
@@ -94,32 +115,181 @@ async def create_session(settings: Settings, req: SessionRequest) -> Session:
         max_network_retries=settings.stripe_max_network_retries,
     )
     try:
-        session = await client.v1.checkout.sessions.create_async(
-            _params(req),  # type: ignore[arg-type]  # stripe's TypedDicts; the dict matches
-            {"idempotency_key": f"checkout:{req.order_id}"},
-        )
+        yield client
     except stripe.APIConnectionError as exc:
         timed_out = isinstance(exc.__cause__, httpx.TimeoutException)
-        log.warning("stripe unreachable for order %s (timeout=%s)", req.order_id, timed_out)
+        log.warning("stripe unreachable for %s (timeout=%s)", what, timed_out)
         code = Code.PAYMENT_PROVIDER_TIMEOUT if timed_out else Code.PAYMENT_PROVIDER_ERROR
         raise ApiError(code) from None
     except stripe.StripeError as exc:
-        log.warning(
-            "stripe refused checkout for order %s: status %s code %s",
-            req.order_id,
-            exc.http_status,
-            exc.code,
-        )
+        log.warning("stripe refused %s: status %s code %s", what, exc.http_status, exc.code)
         raise ApiError(
             Code.PAYMENT_PROVIDER_ERROR,
             data={"provider_status": exc.http_status, "provider_code": exc.code},
         ) from None
     finally:
         await http.close_async()  # type: ignore[no-untyped-call]  # unannotated in stripe
+
+
+async def create_session(settings: Settings, req: SessionRequest) -> Session:
+    async with _client(settings, f"checkout of order {req.order_id}") as client:
+        session = await client.v1.checkout.sessions.create_async(
+            _params(req),  # type: ignore[arg-type]  # stripe's TypedDicts; the dict matches
+            {"idempotency_key": f"checkout:{req.order_id}"},
+        )
     if not session.id or not session.url:
         log.error("stripe returned a session without id or url for order %s", req.order_id)
         raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
     return Session(str(session.id), str(session.url), _expiry(getattr(session, "expires_at", None)))
+
+
+State = Literal["paid", "open", "unpaid", "expired", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """What Stripe says of an order's payment, looked up rather than told by an event.
+
+    ``state``: ``paid`` (money taken: credit the order), ``open`` (can still be paid),
+    ``unpaid`` (completed, a delayed payment on its way), ``expired``, ``failed``.
+    ``provider_status`` is Stripe's own words for it, kept on the order."""
+
+    state: State
+    provider_status: str
+    object_id: str
+    payment_id: str | None
+    amount_cents: int | None
+    currency: str | None
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a stripe object (which is not a dict), or None when it is absent."""
+    return getattr(obj, name, None)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def session_state(session: Any, intent: Any) -> State:
+    """A Checkout Session and its PaymentIntent (stripe objects; the intent None when the
+    session has none yet) as one ``State``."""
+    status, payment = _field(session, "status"), _field(session, "payment_status")
+    intent_status = _field(intent, "status") if intent is not None else None
+    if status == "expired":
+        return "expired"
+    if status == "complete" and payment in ("paid", "no_payment_required"):
+        # A paid session's intent has succeeded; one that says otherwise is not money yet.
+        return "paid" if intent is None or intent_status == "succeeded" else "unpaid"
+    if status == "complete":
+        return "failed" if intent_status in ("canceled", "requires_payment_method") else "unpaid"
+    return "open"
+
+
+async def look_up_session(settings: Settings, session_id: str) -> Looked:
+    """The session and its PaymentIntent, retrieved (the intent expanded into the session)."""
+    async with _client(settings, f"lookup of session {session_id}") as client:
+        session = await client.v1.checkout.sessions.retrieve_async(
+            session_id, {"expand": ["payment_intent"]}
+        )
+        intent: Any = _field(session, "payment_intent")
+        if isinstance(intent, str):
+            # Not expanded (an older stand-in, or an API change): ask for it by id.
+            intent = await client.v1.payment_intents.retrieve_async(intent)
+    state = session_state(session, intent)
+    words = f"{_field(session, 'status')}/{_field(session, 'payment_status')}"
+    return Looked(
+        state,
+        words[:40],
+        str(session.id),
+        _str(_field(intent, "id")) if intent is not None else None,
+        _int(_field(session, "amount_total")),
+        _str(_field(session, "currency")),
+    )
+
+
+_INVOICE_STATES: dict[str, State] = {
+    "paid": "paid",
+    "open": "open",
+    "draft": "open",
+    "void": "failed",
+    "uncollectible": "failed",
+}
+
+
+async def look_up_invoice(settings: Settings, invoice_id: str) -> Looked:
+    async with _client(settings, f"lookup of invoice {invoice_id}") as client:
+        invoice = await client.v1.invoices.retrieve_async(invoice_id)
+    status = _str(_field(invoice, "status")) or "unknown"
+    return Looked(
+        _INVOICE_STATES.get(status, "open"),
+        status[:40],
+        str(invoice.id),
+        None,
+        _int(_field(invoice, "amount_paid")),
+        _str(_field(invoice, "currency")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRequest:
+    order_id: str
+    merchant_id: str
+    email: str
+    name: str
+    credits: int
+    amount_cents: int
+    currency: str
+    days_until_due: int
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: str
+    url: str | None  # Stripe's hosted invoice page
+
+
+async def create_invoice(settings: Settings, req: InvoiceRequest) -> Invoice:
+    """A customer, an invoice sent for payment, its one line, finalised: Stripe e-mails it and
+    hosts its page. Each call carries an idempotency key of the order, so the package's retries
+    make nothing twice."""
+    metadata = {"order_id": req.order_id, "merchant_id": req.merchant_id}
+    key = f"invoice:{req.order_id}"
+    async with _client(settings, f"invoice of order {req.order_id}") as client:
+        customer = await client.v1.customers.create_async(
+            {"email": req.email, "metadata": metadata}, {"idempotency_key": f"{key}:customer"}
+        )
+        invoice = await client.v1.invoices.create_async(
+            {
+                "customer": customer.id,
+                "collection_method": "send_invoice",
+                "days_until_due": req.days_until_due,
+                "currency": req.currency.lower(),
+                "metadata": metadata,
+                "auto_advance": False,
+            },
+            {"idempotency_key": f"{key}:invoice"},
+        )
+        assert invoice.id is not None
+        await client.v1.invoice_items.create_async(
+            {
+                "customer": customer.id,
+                "invoice": invoice.id,
+                "amount": req.amount_cents,
+                "currency": req.currency.lower(),
+                "description": f"{req.name} ({req.credits:,} credits)",
+                "metadata": metadata,
+            },
+            {"idempotency_key": f"{key}:item"},
+        )
+        final = await client.v1.invoices.finalize_invoice_async(
+            invoice.id, None, {"idempotency_key": f"{key}:finalize"}
+        )
+    return Invoice(str(final.id), _str(_field(final, "hosted_invoice_url")))
 
 
 def verify_event(settings: Settings, payload: bytes, header: str | None) -> None:

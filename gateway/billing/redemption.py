@@ -33,7 +33,9 @@ _R = table_of(RedemptionCode)
 async def _refusal(conn: AsyncConnection, code_hash: str, env: str, now: datetime) -> ApiError:
     row = (
         await conn.execute(
-            select(_R.c.env, _R.c.redeemed_at, _R.c.expires_at).where(_R.c.code_hash == code_hash)
+            select(_R.c.env, _R.c.redeemed_at, _R.c.expires_at, _R.c.voided_at).where(
+                _R.c.code_hash == code_hash
+            )
         )
     ).first()
     if row is None:
@@ -42,6 +44,8 @@ async def _refusal(conn: AsyncConnection, code_hash: str, env: str, now: datetim
         return ApiError(Code.REDEMPTION_CODE_WRONG_ENV)
     if row.redeemed_at is not None:
         return ApiError(Code.REDEMPTION_CODE_USED)
+    if row.voided_at is not None:
+        return ApiError(Code.REDEMPTION_CODE_VOIDED)
     return ApiError(Code.REDEMPTION_CODE_EXPIRED)
 
 
@@ -59,6 +63,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
                     _R.c.code_hash == code_hash,
                     _R.c.env == caller.env,
                     _R.c.redeemed_at.is_(None),
+                    _R.c.voided_at.is_(None),
                     or_(_R.c.expires_at.is_(None), _R.c.expires_at > now),
                 )
                 .values(redeemed_at=now, redeemed_by=caller.merchant_id, order_id=order_id)

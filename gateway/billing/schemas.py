@@ -3,19 +3,25 @@
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 __all__ = [
     "CheckoutData",
     "CheckoutRequest",
     "HistoryItem",
     "HistoryQuery",
+    "InvoiceRequest",
     "LedgerItem",
     "OffsetQuery",
+    "OrderData",
+    "OrdersQuery",
     "PackData",
+    "ReceiptData",
     "RedeemData",
     "RedeemRequest",
     "StripeAck",
+    "TierData",
+    "TopupInfo",
     "absolute_http_url",
 ]
 
@@ -51,7 +57,14 @@ class PackData(BaseModel):
 
 
 class CheckoutRequest(_Strict):
-    pack_id: str = Field(min_length=1, max_length=40)
+    pack_id: str | None = Field(default=None, min_length=1, max_length=40)
+    amount_cents: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description="A custom amount to land in the wallet, instead of a pack: within "
+        "GET /billing/topup-info's min, max and step; its discount tier applies.",
+    )
     coupon: str | None = Field(default=None, min_length=1, max_length=40)
     success_url: str = Field(description="Where the payer lands after paying.")
     cancel_url: str = Field(description="Where the payer lands after giving up.")
@@ -61,18 +74,29 @@ class CheckoutRequest(_Strict):
     def _absolute(cls, value: str) -> str:
         return absolute_http_url(value)
 
+    @model_validator(mode="after")
+    def _one_target(self) -> "CheckoutRequest":
+        if (self.pack_id is None) == (self.amount_cents is None):
+            raise ValueError("give exactly one of pack_id and amount_cents")
+        return self
+
 
 class CheckoutData(BaseModel):
     order_id: str
     status: Literal["pending"]
     provider: Literal["stripe", "sandbox"]
     checkout_url: str
-    pack_id: str
+    pack_id: str | None = Field(description="None for a custom amount.")
+    name: str = Field(description='The pack\'s name, or "Custom amount".')
     credits: int
-    credit_cents: int
+    credit_cents: int = Field(description="What lands in the wallet once paid.")
     price_cents: int
-    discount_cents: int
-    amount_cents: int = Field(description="What the payer is charged: price less the coupon.")
+    tier_percent: int = Field(description="The discount tier's percent off (custom amounts).")
+    tier_discount_cents: int
+    discount_cents: int = Field(description="The coupon's discount.")
+    amount_cents: int = Field(
+        description="What the payer is charged: price less the tier's and the coupon's discount."
+    )
     currency: str
     coupon: str | None
     expires_at: str = Field(
@@ -92,15 +116,19 @@ class RedeemData(BaseModel):
     balance_cents: int
 
 
+OrderStatus = Literal["pending", "completed", "failed", "expired"]
+
+
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     page: int = Field(default=1, ge=1, le=1_000_000)
+    status: OrderStatus | None = None
 
 
 class HistoryItem(BaseModel):
     id: str
-    kind: Literal["checkout", "redemption"]
+    kind: Literal["checkout", "redemption", "invoice"]
     provider: str
     pack_id: str | None
     pack_name: str | None
@@ -109,7 +137,7 @@ class HistoryItem(BaseModel):
     amount_paid_cents: int
     discount_cents: int
     currency: str
-    status: Literal["completed", "pending", "failed", "expired"]
+    status: OrderStatus
     failure_reason: str | None
     expires_at: str | None = Field(description="A checkout can be paid until then.")
     created_at: str
@@ -142,3 +170,109 @@ class StripeAck(BaseModel):
         description="credited, duplicate, already_completed, not_pending, failed_order, "
         "expired_order, awaiting_payment, mismatch, unknown_order, ignored"
     )
+
+
+class TierData(BaseModel):
+    from_cents: int = Field(description="A custom amount of at least this many cents...")
+    percent_off: int = Field(description="...is charged this percent less.")
+
+
+class TopupInfo(BaseModel):
+    """What funding this environment offers (New API's ``topup/info``, in our envelope)."""
+
+    env: str
+    currency: Literal["USD"]
+    packs: list[PackData]
+    custom_amounts: bool = Field(description="Whether checkout takes {amount_cents}.")
+    min_cents: int
+    max_cents: int
+    step_cents: int
+    amount_options: list[int] = Field(description="Amounts offered as buttons, in cents.")
+    discount_tiers: list[TierData]
+    providers: list[Literal["stripe", "sandbox", "stripe_invoice"]] = Field(
+        description="How this environment pays: the sandbox (staging), Stripe Checkout and "
+        "Stripe invoices (live, when Stripe is configured)."
+    )
+    redemption: bool = Field(description="Whether POST /billing/redeem takes codes.")
+    wallet_url: str = Field(description="The dashboard's wallet page, to fund by hand.")
+
+
+class OrdersQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    status: OrderStatus | None = None
+
+
+class OrderData(BaseModel):
+    """One funding order, as the merchant and the receipt see it."""
+
+    id: str
+    env: str
+    kind: Literal["checkout", "redemption", "invoice"]
+    provider: str = Field(description="stripe, sandbox or redemption")
+    provider_reference: str | None = Field(
+        description="Stripe's Checkout Session or invoice id (none for the sandbox)."
+    )
+    provider_payment_id: str | None = Field(description="Stripe's PaymentIntent, when known.")
+    provider_status: str | None = Field(
+        description="What Stripe last said: paid, open, unpaid, expired or failed."
+    )
+    pack_id: str | None
+    name: str | None
+    credits: int
+    credit_cents: int
+    price_cents: int
+    tier_percent: int
+    tier_discount_cents: int
+    discount_cents: int = Field(description="The coupon's discount.")
+    coupon: str | None
+    amount_cents: int = Field(description="What the payer is charged.")
+    currency: str
+    status: OrderStatus
+    failure_reason: str | None
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+    completed_at: str | None
+    checked_at: str | None = Field(description="When Stripe was last asked about it.")
+    invoice_url: str | None = Field(description="Stripe's hosted invoice page (invoices).")
+
+
+class InvoiceRequest(_Strict):
+    pack_id: str | None = Field(default=None, min_length=1, max_length=40)
+    amount_cents: int | None = Field(default=None, ge=1, le=100_000_000)
+    coupon: str | None = Field(default=None, min_length=1, max_length=40)
+    email: EmailStr = Field(description="Where Stripe sends the invoice.")
+    days_until_due: int = Field(default=30, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "InvoiceRequest":
+        if (self.pack_id is None) == (self.amount_cents is None):
+            raise ValueError("give exactly one of pack_id and amount_cents")
+        return self
+
+
+class ReceiptData(BaseModel):
+    """A paid order's receipt: every figure read from the order, as checkout stored it."""
+
+    receipt_number: str = Field(description="The order id.")
+    env: str
+    merchant_id: str
+    merchant_name: str
+    item: str = Field(description='The pack\'s name, or "Custom amount".')
+    credits: int
+    credit_cents: int = Field(description="What landed in the wallet.")
+    price_cents: int
+    tier_percent: int
+    tier_discount_cents: int
+    coupon: str | None
+    coupon_discount_cents: int
+    amount_paid_cents: int
+    currency: str
+    provider: str
+    payment_reference: str | None = Field(
+        description="Stripe's PaymentIntent (or the session or invoice id when unknown)."
+    )
+    paid_at: str

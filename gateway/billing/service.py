@@ -1,16 +1,21 @@
 """What a merchant reads about funding: the packs on offer, its funding history and its ledger."""
 
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none
+from ..codes import Code
 from ..ledger import service as ledger
+from ..outcome import ApiError
+from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
+    Coupon,
     FundingOrder,
     LedgerEntry,
+    Merchant,
     Pack,
     table_of,
 )
@@ -18,13 +23,38 @@ from .schemas import (
     HISTORY_PAGE_SIZE,
     HistoryItem,
     LedgerItem,
+    OrderData,
     PackData,
+    ReceiptData,
+    TierData,
+    TopupInfo,
 )
 
-__all__ = ["history", "ledger_item", "list_packs", "transactions"]
+__all__ = [
+    "TOPUP_INFO_PATH",
+    "WALLET_PATH",
+    "get_order",
+    "history",
+    "ledger_item",
+    "list_orders",
+    "list_packs",
+    "order_data",
+    "orders_select",
+    "providers",
+    "receipt",
+    "topup_info",
+    "transactions",
+    "wallet_url",
+]
+
+# The dashboard's wallet page: where a person funds the wallet by hand.
+WALLET_PATH = "/dashboard/wallet"
+TOPUP_INFO_PATH = "/api/public/v1/billing/topup-info"
 
 
 _P = table_of(Pack)
+_C = table_of(Coupon)
+_M = table_of(Merchant)
 _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
 
@@ -37,6 +67,37 @@ async def list_packs(db: Database) -> list[PackData]:
     stmt = select(_P).where(_P.c.active.is_(True)).order_by(_P.c.sort_order, _P.c.id)
     async with db.read() as conn:
         return [_pack_data(r) for r in await conn.execute(stmt)]
+
+
+def providers(settings: Settings, env: str) -> list[Literal["stripe", "sandbox", "stripe_invoice"]]:
+    """How ``env`` pays: staging only through the sandbox, never Stripe; live through Stripe when
+    it is configured."""
+    if env == "staging":
+        return ["sandbox"]
+    if settings.stripe_secret_key is None:
+        return []
+    return ["stripe", "stripe_invoice"]
+
+
+def wallet_url(settings: Settings, base_url: str) -> str:
+    return (settings.public_base_url or base_url).rstrip("/") + WALLET_PATH
+
+
+async def topup_info(db: Database, settings: Settings, caller: Caller, base_url: str) -> TopupInfo:
+    return TopupInfo(
+        env=caller.env,
+        currency="USD",
+        packs=await list_packs(db),
+        custom_amounts=settings.funding_custom_amounts,
+        min_cents=settings.funding_min_cents,
+        max_cents=settings.funding_max_cents,
+        step_cents=settings.funding_step_cents,
+        amount_options=list(settings.funding_options),
+        discount_tiers=[TierData(from_cents=a, percent_off=p) for a, p in settings.funding_tiers],
+        providers=providers(settings, caller.env),
+        redemption=True,
+        wallet_url=wallet_url(settings, base_url),
+    )
 
 
 def _history_item(row: Any) -> HistoryItem:
@@ -59,9 +120,19 @@ def _history_item(row: Any) -> HistoryItem:
     )
 
 
-async def history(db: Database, caller: Caller, page: int) -> tuple[list[HistoryItem], int]:
-    """One page (20, newest first) of the caller's orders and redemptions, and the total."""
-    mine = (_O.c.merchant_id == caller.merchant_id, _O.c.env == caller.env)
+def _mine(caller: Caller, status: str | None) -> list[ColumnElement[bool]]:
+    found = [_O.c.merchant_id == caller.merchant_id, _O.c.env == caller.env]
+    if status is not None:
+        found.append(_O.c.status == status)
+    return found
+
+
+async def history(
+    db: Database, caller: Caller, page: int, status: str | None = None
+) -> tuple[list[HistoryItem], int]:
+    """One page (20, newest first) of the caller's orders and redemptions (of one status, when
+    named), and the total."""
+    mine = _mine(caller, status)
     async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
         rows = await conn.execute(
@@ -100,3 +171,101 @@ async def transactions(
             select(_L).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
         )
         return [ledger_item(r) for r in rows], total
+
+
+def orders_select() -> Select[Any]:
+    """Orders with their coupon's code: what ``order_data`` reads."""
+    return select(_O, _C.c.code.label("coupon_code")).outerjoin(_C, _C.c.id == _O.c.coupon_id)
+
+
+def order_data(row: Any) -> OrderData:
+    return OrderData(
+        id=row.id,
+        env=row.env,
+        kind=row.kind,
+        provider=row.provider,
+        provider_reference=row.provider_session_id,
+        provider_payment_id=row.provider_payment_id,
+        provider_status=row.provider_status,
+        pack_id=row.pack_id,
+        name=row.pack_name,
+        credits=row.credits,
+        credit_cents=row.credit_cents,
+        price_cents=row.price_cents,
+        tier_percent=row.tier_percent,
+        tier_discount_cents=row.tier_discount_cents,
+        discount_cents=row.discount_cents,
+        coupon=row.coupon_code,
+        amount_cents=row.amount_cents,
+        currency=row.currency,
+        status=row.status,
+        failure_reason=row.failure_reason,
+        created_at=rfc3339(row.created_at),
+        updated_at=rfc3339(row.updated_at),
+        expires_at=rfc3339_or_none(row.expires_at),
+        completed_at=rfc3339_or_none(row.completed_at),
+        checked_at=rfc3339_or_none(row.checked_at),
+        invoice_url=row.checkout_url if row.kind == "invoice" else None,
+    )
+
+
+async def list_orders(
+    db: Database, caller: Caller, *, limit: int, offset: int, status: str | None
+) -> tuple[list[OrderData], int]:
+    """The caller's orders in its env (of one status, when named), newest first, and how many."""
+    mine = _mine(caller, status)
+    async with db.read() as conn:
+        total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
+        rows = await conn.execute(
+            orders_select().where(*mine).order_by(_O.c.id.desc()).limit(limit).offset(offset)
+        )
+        return [order_data(r) for r in rows], total
+
+
+async def get_order(db: Database, caller: Caller, order_id: str) -> OrderData:
+    """One of the caller's orders in its env; another merchant's, or the other env's, is not
+    found."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(orders_select().where(_O.c.id == order_id, *_mine(caller, None)))
+        ).first()
+    if row is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order_data(row)
+
+
+async def receipt(db: Database, caller: Caller, order_id: str) -> ReceiptData:
+    """The receipt of one of the caller's paid orders; a pending, failed or expired one has
+    none (``RECEIPT_NOT_AVAILABLE``)."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                orders_select()
+                .add_columns(_M.c.name.label("merchant_name"))
+                .join(_M, _M.c.id == _O.c.merchant_id)
+                .where(_O.c.id == order_id, *_mine(caller, None))
+            )
+        ).first()
+    if row is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    if row.status != "completed" or row.completed_at is None:
+        raise ApiError(Code.RECEIPT_NOT_AVAILABLE, status=row.status)
+    return ReceiptData(
+        receipt_number=row.id,
+        env=row.env,
+        merchant_id=row.merchant_id,
+        merchant_name=row.merchant_name,
+        item=row.pack_name or "Redemption code",
+        credits=row.credits,
+        credit_cents=row.credit_cents,
+        price_cents=row.price_cents,
+        tier_percent=row.tier_percent,
+        tier_discount_cents=row.tier_discount_cents,
+        coupon=row.coupon_code,
+        coupon_discount_cents=row.discount_cents,
+        amount_paid_cents=row.amount_cents,
+        currency=row.currency,
+        provider=row.provider,
+        payment_reference=row.provider_payment_id or row.provider_session_id,
+        paid_at=rfc3339(row.completed_at),
+    )

@@ -19,7 +19,15 @@ from ..store.models import (
     table_of,
 )
 from . import payments
-from .orders import EXPIRED_REASON, Paid, Settlement, complete_order, fail_order, hold_open
+from .orders import (
+    EXPIRED_REASON,
+    Paid,
+    Settlement,
+    complete_order,
+    fail_order,
+    hold_open,
+    note_provider,
+)
 from .schemas import StripeAck
 
 __all__ = ["handle_stripe_event"]
@@ -70,24 +78,49 @@ _FAILED = {
 }
 
 
+def _invoice_paid(obj: dict[str, Any]) -> Paid:
+    """An invoice order's payment: the invoice is its session, ``amount_paid`` its amount."""
+    amount = obj.get("amount_paid")
+    currency = obj.get("currency")
+    return Paid(
+        provider="stripe",
+        session_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
+        amount_cents=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=currency if isinstance(currency, str) else None,
+    )
+
+
+_INVOICE_PAID = "invoice.paid"
+_INVOICE_FAILED = {
+    "invoice.voided": ("failed", "invoice voided"),
+    "invoice.marked_uncollectible": ("failed", "invoice uncollectible"),
+}
+
+
 async def _dispatch(
     conn: AsyncConnection, db: Database, type_: str, obj: dict[str, Any], now: datetime
 ) -> Settlement:
     order_id = _order_of(obj)
-    if type_ not in (_COMPLETED, _SUCCEEDED, *_FAILED):
+    failing = {**_FAILED, **_INVOICE_FAILED}
+    if type_ not in (_COMPLETED, _SUCCEEDED, _INVOICE_PAID, *failing):
         return Settlement("ignored")
     if order_id is None:
         log.warning("stripe %s without an order id", type_)
         return Settlement("unknown_order")
-    if type_ in _FAILED:
-        status, reason = _FAILED[type_]
+    if type_ in failing:
+        status, reason = failing[type_]
+        await note_provider(conn, order_id, status, now)
         return await fail_order(conn, order_id, reason, now, provider="stripe", status=status)
-    paid = _paid(obj)
+    paid = _invoice_paid(obj) if type_ == _INVOICE_PAID else _paid(obj)
     if type_ == _COMPLETED and obj.get("payment_status") not in ("paid", "no_payment_required"):
         # Delayed methods (bank debits) finish with async_payment_succeeded later; the session
         # is complete, so the order waits for that rather than expiring.
         await hold_open(conn, order_id, paid.session_id)
+        await note_provider(conn, order_id, "unpaid", now)
         return Settlement("awaiting_payment")
+    intent = obj.get("payment_intent")
+    payment_id = intent if isinstance(intent, str) else None
+    await note_provider(conn, order_id, "paid", now, payment_id=payment_id)
     return await complete_order(conn, db, order_id, paid, now)
 
 

@@ -17,7 +17,27 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
-from . import account, accounts, developers, errors, keys, live, overview, topups, wallet, webhooks
+from . import (
+    account,
+    accounts,
+    developers,
+    errors,
+    fulfilment,
+    golive,
+    keys,
+    live,
+    mailbox,
+    members,
+    overview,
+    password_reset,
+    permissions,
+    recipient,
+    recipients,
+    settings,
+    topups,
+    wallet,
+    webhooks,
+)
 
 __all__ = ["PREFIX", "mount", "routes"]
 
@@ -37,6 +57,14 @@ def routes() -> list[BaseRoute]:
         *live.routes,
         *wallet.routes,
         *webhooks.routes,
+        *fulfilment.routes,
+        *mailbox.routes,
+        *recipient.routes,
+        *recipients.routes,
+        *password_reset.routes,
+        *members.routes,
+        *settings.routes,
+        *golive.routes,
     ]
 
 
@@ -47,6 +75,6 @@ async def _to_overview(request: Request) -> Response:
 
 def mount() -> list[BaseRoute]:
     """The dashboard for the app's routes: ``/dashboard`` itself leads to ``/dashboard/``."""
-    router = Router(routes(), redirect_slashes=False)
+    router = Router(permissions.tag(routes()), redirect_slashes=False)
     app = ExceptionMiddleware(router, handlers=errors.HANDLERS)
     return [Route(PREFIX, _to_overview, methods=["GET", "HEAD"]), Mount(PREFIX, app=app)]

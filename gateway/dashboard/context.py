@@ -1,9 +1,11 @@
 """Who is looking at the dashboard: the visit (the session cookie) and the signed-in viewer.
 
 ``require_viewer`` is the one gate of every signed-in page: the viewer, or ``SignInRequired``,
-which the dashboard turns into a 303 to the sign-in page. The viewer carries a ``Caller`` for the
-merchant and the environment of the switch, so every service that takes a caller (the API's own)
-is called directly, with the same rules, by the dashboard.
+which the dashboard turns into a 303 to the sign-in page. It is also where the viewer's role is
+checked against the route's action (``permissions``, ``accounts.roles``): a refusal
+(``ROLE_NOT_ALLOWED``, a 403 page saying why) comes before the form is read. The viewer carries
+a ``Caller`` for the merchant and the environment of the switch, so every service that takes a
+caller (the API's own) is called directly, with the same rules, by the dashboard.
 """
 
 import hashlib
@@ -12,10 +14,13 @@ from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
 
-from ..accounts import sessions
+from ..accounts import roles, sessions
 from ..callers import Caller
+from ..codes import Code
+from ..outcome import ApiError
 from ..policies.model import UNRESTRICTED
 from ..services import services
+from .permissions import action_of
 
 __all__ = [
     "COOKIE",
@@ -63,6 +68,12 @@ class Viewer:
     wallet_id: str  # the merchant's wallet in ``env``
     caller: Caller
     merchant_name: str = ""
+    role: str = "viewer"
+    pending_approvals: int = 0  # sends held for approval, for the navigation
+
+    def can(self, action: roles.Action) -> bool:
+        """Whether this viewer's role allows ``action`` in the environment they look at."""
+        return roles.allows(self.role, action, self.env)
 
 
 def user_marker(user_id: str) -> str:
@@ -130,10 +141,23 @@ def _next_path(conn: HTTPConnection) -> str:
 
 
 async def require_viewer(conn: HTTPConnection) -> Viewer:
-    """The signed-in viewer, or ``SignInRequired``."""
+    """The signed-in viewer allowed the route's action, or ``SignInRequired``, or
+    ``ApiError(ROLE_NOT_ALLOWED)``."""
     viewer = current_viewer(conn)
-    if viewer is not None:
-        return viewer
+    if viewer is None:
+        viewer = await _load_viewer(conn)
+    action = action_of(conn.scope)
+    if action is None or not viewer.can(action):
+        message = (
+            roles.describe(viewer.role, action, viewer.env)
+            if action is not None
+            else "This form is not open to anyone."
+        )
+        raise ApiError(Code.ROLE_NOT_ALLOWED, message)
+    return viewer
+
+
+async def _load_viewer(conn: HTTPConnection) -> Viewer:
     session = (await visit(conn)).session
     if session is None:
         raise SignInRequired(_next_path(conn))
@@ -153,6 +177,8 @@ async def require_viewer(conn: HTTPConnection) -> Viewer:
         session.wallet_id,
         caller,
         session.merchant_name,
+        session.role,
+        session.pending_approvals,
     )
     conn.scope[_VIEWER] = viewer
     return viewer

@@ -1,11 +1,14 @@
 """Developers: the quick start, written for this merchant (its newest key's display prefix, this
-gateway's address), and the way to the API explorer and the agents' guide."""
+gateway's address) in curl, Python and MCP (each client's configuration over HTTP and stdio, from
+``ops.mcp_clients``, as ``/llms.txt`` shows them), and the way to the API explorer and the
+agents' guide."""
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..merchants import service as merchants
+from ..ops.mcp_clients import STDIO_DIR, configs
 from ..services import services
 from .context import require_viewer
 from .render import page
@@ -21,10 +24,16 @@ async def developers(request: Request) -> Response:
     usable = [k for k in keys if k.env == viewer.env and k.revoked_at is None]
     prefix = usable[-1].display_prefix if usable else None
     base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
+    key = f"{prefix}…" if prefix else f"ak_{viewer.env}_…"
     return page(
         request,
         "developers/index.html",
-        {"key_prefix": prefix, "base": base, "api": f"{base}/api/public/v1"},
+        {
+            "key_prefix": prefix,
+            "base": base,
+            "api": f"{base}/api/public/v1",
+            "clients": configs(base, key, STDIO_DIR),
+        },
     )
 
 

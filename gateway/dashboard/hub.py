@@ -10,16 +10,20 @@ session is signed out (here or in another process), expires, or switches environ
 within a poll. The caps bound what is left: ``live_streams_per_user`` streams for one user and
 ``live_streams_per_process`` in all; past either, ``join`` refuses with
 ``LIVE_STREAMS_LIMITED``.
+
+A stream of another page than the overview brings its ``Source``: what it shows, how to tell it
+changed, and how long it holds (a recipient's page: until its link expires, not a session). It
+is polled, shared and capped the same way.
 """
 
 import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -30,7 +34,16 @@ from ..outcome import ApiError
 from ..store.db import Database
 from . import figures, overview
 
-__all__ = ["POLL_SECONDS", "RETRY_AFTER_SECONDS", "LiveHub", "Stream", "event", "hub_of", "state"]
+__all__ = [
+    "POLL_SECONDS",
+    "RETRY_AFTER_SECONDS",
+    "LiveHub",
+    "Source",
+    "Stream",
+    "event",
+    "hub_of",
+    "state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +52,24 @@ POLL_SECONDS = 1.0
 RETRY_AFTER_SECONDS = 30
 _STATE = "live_hub"
 
-# The view a stream shows: one render serves every stream of it.
-_View = tuple[str, str, str, int]  # merchant, env, wallet, low-balance threshold
+# The view a stream shows: one render serves every stream of it. The overview's is its
+# merchant, env, wallet and low-balance threshold; another page's is its source's key.
+_View = Hashable
+
+
+class Source(Protocol):
+    """A live page other than the overview."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    def holds(self) -> bool:
+        """False once the stream must end (its link expired)."""
+        ...
+
+    async def fingerprint(self, db: Database) -> tuple[Any, ...]: ...
+
+    async def fragments(self, db: Database) -> dict[str, str]: ...
 
 
 def event(name: str, data: Any) -> bytes:
@@ -50,7 +79,10 @@ def event(name: str, data: Any) -> bytes:
 SIGNED_OUT = event("signed-out", {})
 
 
-def _view_of(caller: Caller) -> _View:
+def _view_of(caller: Caller | None, source: "Source | None" = None) -> _View:
+    if source is not None:
+        return source.key
+    assert caller is not None, "the overview's streams have a caller"
     return (
         caller.merchant_id,
         caller.env,
@@ -65,7 +97,8 @@ class Stream:
 
     user_id: str
     session_hash: str
-    caller: Caller
+    caller: Caller | None  # the overview's signed-in caller; None with a source
+    source: Source | None = None  # None: the overview
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     update: bytes | None = None  # the latest ``update`` event not sent yet
     last: bytes | None = None  # set: the stream ends, after sending this (if not empty)
@@ -73,7 +106,8 @@ class Stream:
 
 @dataclass(eq=False)
 class _Watched:
-    caller: Caller
+    caller: Caller | None
+    source: Source | None = None
     streams: set[Stream] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     seen: tuple[Any, ...] | None = None
@@ -95,8 +129,15 @@ class LiveHub:
     def open_streams(self) -> int:
         return len(self._streams)
 
-    def join(self, user_id: str, session_hash: str, caller: Caller) -> Stream:
-        """A new stream, or ``LIVE_STREAMS_LIMITED`` past a cap; ``leave`` it when done."""
+    def join(
+        self,
+        user_id: str,
+        session_hash: str,
+        caller: Caller | None,
+        source: Source | None = None,
+    ) -> Stream:
+        """A new stream, or ``LIVE_STREAMS_LIMITED`` past a cap; ``leave`` it when done. A
+        stream with a ``source`` shows that page and holds while it does, not by a session."""
         if (
             self._closed
             or len(self._streams) >= self._per_process
@@ -105,13 +146,13 @@ class LiveHub:
             raise ApiError(
                 Code.LIVE_STREAMS_LIMITED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
-        stream = Stream(user_id, session_hash, caller)
+        stream = Stream(user_id, session_hash, caller, source)
         self._streams.add(stream)
         self._users[user_id] += 1
-        view = _view_of(caller)
+        view = _view_of(caller, source)
         watched = self._views.get(view)
         if watched is None:
-            watched = self._views[view] = _Watched(caller)
+            watched = self._views[view] = _Watched(caller, source)
         watched.streams.add(stream)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="dashboard-live-hub")
@@ -125,7 +166,7 @@ class LiveHub:
         self._users[stream.user_id] -= 1
         if self._users[stream.user_id] <= 0:
             del self._users[stream.user_id]
-        view = _view_of(stream.caller)
+        view = _view_of(stream.caller, stream.source)
         watched = self._views.get(view)
         if watched is not None:
             watched.streams.discard(stream)
@@ -135,13 +176,13 @@ class LiveHub:
     async def first(self, stream: Stream) -> bytes:
         """The whole current state of the stream's view: the last render, or a new one when the
         view has none yet (its first stream)."""
-        watched = self._views.get(_view_of(stream.caller))
+        watched = self._views.get(_view_of(stream.caller, stream.source))
         if watched is None:  # left meanwhile
             return b""
         async with watched.lock:
             if watched.update is None:
-                watched.seen = await figures.fingerprint(self._db, watched.caller)
-                watched.update = event("update", await overview.fragments(self._db, watched.caller))
+                watched.seen = await self._fingerprint(watched)
+                watched.update = event("update", await self._fragments(watched))
             stream.update = None
             return watched.update
 
@@ -153,24 +194,43 @@ class LiveHub:
                 log.exception("the dashboard's live poll failed")
             await asyncio.sleep(POLL_SECONDS)
 
+    async def _fingerprint(self, watched: _Watched) -> tuple[Any, ...]:
+        if watched.source is not None:
+            return await watched.source.fingerprint(self._db)
+        assert watched.caller is not None
+        return await figures.fingerprint(self._db, watched.caller)
+
+    async def _fragments(self, watched: _Watched) -> dict[str, str]:
+        if watched.source is not None:
+            return await watched.source.fragments(self._db)
+        assert watched.caller is not None
+        return await overview.fragments(self._db, watched.caller)
+
     async def _poll(self) -> None:
-        streams = list(self._streams)
+        streams = []
+        for stream in list(self._streams):
+            if stream.source is None:
+                streams.append(stream)
+            elif not stream.source.holds():
+                self._end(stream, b"")  # its link expired: the page says so when reloaded
         held = await sessions.holders(self._db, {s.session_hash for s in streams})
         signed_in = {session for session, _, _ in held}
         for stream in streams:
+            caller = stream.caller
+            assert caller is not None
             if stream.session_hash not in signed_in:
                 self._end(stream, SIGNED_OUT)
-            elif (stream.session_hash, stream.caller.env, stream.caller.merchant_id) not in held:
+            elif (stream.session_hash, caller.env, caller.merchant_id) not in held:
                 self._end(stream, b"")  # another environment or merchant: the page reloads it
         for watched in list(self._views.values()):
             if not watched.streams or watched.update is None:
                 continue
             async with watched.lock:
-                found = await figures.fingerprint(self._db, watched.caller)
+                found = await self._fingerprint(watched)
                 if found == watched.seen:
                     continue
                 watched.seen = found
-                watched.update = event("update", await overview.fragments(self._db, watched.caller))
+                watched.update = event("update", await self._fragments(watched))
             for stream in watched.streams:
                 stream.update = watched.update
                 stream.wake.set()

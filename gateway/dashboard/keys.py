@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from ..clock import utcnow
 from ..merchants import keys as key_service
 from ..merchants.schemas import KeyCreated, KeyUpdate
+from ..merchants.usage import with_usage
 from ..platforms import PLATFORMS
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
@@ -51,10 +52,12 @@ def _choices() -> dict[str, Any]:
 async def _list_page(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
-    async with services(request).db.read() as conn:
+    svc = services(request)
+    async with svc.db.read() as conn:
         keys, _ = await key_service.page(
             conn, _actor(viewer), env=None, limit=_LIST_LIMIT, cursor=None
         )
+    keys = await with_usage(svc.db, svc.redis, keys)
     return page(
         request,
         "keys/index.html",
@@ -104,8 +107,10 @@ async def created_key(request: Request) -> Response:
 
 async def show_key(request: Request) -> Response:
     viewer = await require_viewer(request)
-    async with services(request).db.read() as conn:
+    svc = services(request)
+    async with svc.db.read() as conn:
         key = await key_service.get(conn, _actor(viewer), _key_id(request))
+    (key,) = await with_usage(svc.db, svc.redis, [key])
     values = policy_form.to_form(key.policy, key.name)
     return page(
         request, "keys/detail.html", {"key": key, "values": values, "errors": {}, **_choices()}

@@ -27,7 +27,7 @@ from ..outcome import ApiError
 from .context import require_viewer, visit
 from .hub import LiveHub, Stream, hub_of
 
-__all__ = ["HEARTBEAT_SECONDS", "MAX_LIFETIME_SECONDS", "routes"]
+__all__ = ["HEARTBEAT_SECONDS", "MAX_LIFETIME_SECONDS", "events_of", "routes"]
 
 HEARTBEAT_SECONDS = 15.0
 MAX_LIFETIME_SECONDS = 60.0
@@ -74,6 +74,11 @@ async def _events(hub: LiveHub, stream: Stream) -> AsyncIterator[bytes]:
         if stream.update is not None:
             update, stream.update = stream.update, None
             yield update
+
+
+def events_of(hub: LiveHub, joined: Stream) -> Response:
+    """The response of a stream that joined ``hub``: its events, until it ends."""
+    return _Joined(hub, joined)
 
 
 async def stream(request: Request) -> Response:

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from ..platforms import PLATFORMS
 from ..policies.model import DEFAULT_SCOPES, INTERVALS, SCOPES, Policy
 
-__all__ = ["FIELDS", "PolicyFormError", "echo", "from_form", "to_form"]
+__all__ = ["FIELDS", "PolicyFormError", "dollars", "echo", "from_form", "parse_cents", "to_form"]
 
 _MONEY = re.compile(r"\$?\s*(\d{1,10})(?:\.(\d{1,2}))?")
 _MAX_RECIPIENTS_TEXT = 30_000
@@ -35,6 +35,7 @@ FIELDS = {
     "expires_at": "Expires",
     "rate_limit_per_minute": "Rate limit",
     "soft_limit_percent": "Budget alert",
+    "reveal_voucher": "Reveal the code",
 }
 # Policy field → form field.
 _FORM_FIELD = {
@@ -58,6 +59,10 @@ def _cents(text: str, field: str, errors: dict[str, str]) -> int | None:
         errors[field] = "Enter an amount in dollars, such as 25 or 12.50."
         return None
     return int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
+
+
+# Every money field of the dashboard's forms reads and shows amounts the same way.
+parse_cents = _cents
 
 
 def _whole(text: str, field: str, errors: dict[str, str]) -> int | None:
@@ -106,6 +111,7 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
     if (cents := _cents(_str(data, "approval_above"), "approval_above", errors)) is not None:
         policy["approval_above_cents"] = cents
     policy["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
+    policy["reveal_voucher"] = _str(data, "reveal_voucher") == "on"
     expires = _str(data, "expires_at").strip()
     if expires:
         try:
@@ -139,6 +145,9 @@ def _dollars(cents: int | None) -> str:
     return f"{whole}.{part:02d}" if part else str(whole)
 
 
+dollars = _dollars
+
+
 def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
     """The form's values for ``policy`` (``None``: a new key's defaults)."""
     if policy is None:
@@ -159,6 +168,7 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "expires_at": policy.expires_at.strftime("%Y-%m-%dT%H:%M") if policy.expires_at else "",
         "rate_limit_per_minute": policy.rate_limit_per_minute or "",
         "soft_limit_percent": policy.soft_limit_percent or "",
+        "reveal_voucher": policy.reveal_voucher,
     }
 
 
@@ -170,4 +180,5 @@ def echo(data: FormData) -> dict[str, Any]:
     values["scopes"] = _many(data, "scopes", SCOPES)
     values["allowed_platforms"] = _many(data, "allowed_platforms", PLATFORMS)
     values["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
+    values["reveal_voucher"] = _str(data, "reveal_voucher") == "on"
     return values

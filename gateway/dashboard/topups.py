@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..operations import perform
 from ..platforms import PLATFORMS
 from ..services import services
-from ..topup import approvals
+from ..topup import approvals, decisions, doors
 from ..topup import service as topup
 from . import figures
 from .context import require_viewer
@@ -75,7 +75,23 @@ async def show_topup(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
     found = await topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
-    return page(request, "topups/detail.html", {"topup": found}, no_store=True)
+    decided = await decisions.decision(svc.db, viewer.caller, found.id)
+    return page(request, "topups/detail.html", {"topup": found, "decision": decided}, no_store=True)
+
+
+async def confirm_decision(request: Request) -> Response:
+    """The confirmation step before a decision: the send, why it was held, and one button."""
+    viewer = await require_viewer(request)
+    svc = services(request)
+    found = await topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    decided = await decisions.decision(svc.db, viewer.caller, found.id)
+    approve = request.url.path.endswith("/approve")
+    return page(
+        request,
+        "topups/confirm.html",
+        {"topup": found, "decision": decided, "approve": approve},
+        no_store=True,
+    )
 
 
 async def cancel_topup(request: Request) -> Response:
@@ -101,8 +117,9 @@ async def _decide(request: Request, approve: bool) -> Response:
     svc = services(request)
     found = txn_id(request)
     decide = approvals.approve if approve else approvals.deny
-    await perform(svc.enqueuer, decide(svc.db, svc.sealer, viewer.caller, found))
-    return RedirectResponse("/dashboard/topups/approvals", status_code=303)
+    await doors.decide(svc, viewer.caller, decide, found)
+    verdict = "approved" if approve else "denied"
+    return RedirectResponse(f"/dashboard/topups/approvals?{verdict}={found}", status_code=303)
 
 
 async def approve_topup(request: Request) -> Response:
@@ -116,7 +133,9 @@ async def deny_topup(request: Request) -> Response:
 routes: list[BaseRoute] = [
     # Before /topups/{txn_id}, which would take "approvals" for an id.
     Route("/topups/approvals", approvals_inbox, methods=["GET"]),
+    Route("/topups/{txn_id}/approve", confirm_decision, methods=["GET"]),
     Route("/topups/{txn_id}/approve", approve_topup, methods=["POST"]),
+    Route("/topups/{txn_id}/deny", confirm_decision, methods=["GET"]),
     Route("/topups/{txn_id}/deny", deny_topup, methods=["POST"]),
     Route("/topups", list_topups, methods=["GET"]),
     Route("/topups/{txn_id}", show_topup, methods=["GET"]),

@@ -7,6 +7,8 @@ Redemption counts against the same per-merchant limit as ``POST /billing/redeem`
 shown beside the form that caused it, with what was typed kept.
 """
 
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, redemption
+from ..billing import orders, reconcile, redemption
 from ..billing import service as funding
 from ..billing.schemas import HISTORY_PAGE_SIZE, CheckoutRequest
 from ..codes import CATALOGUE, Code
@@ -31,13 +33,17 @@ from .render import page
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
 
 LEDGER_PAGE_SIZE = 20
+ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
 WALLET = "/dashboard/wallet"
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
     "paid": "Checkout finished. The credit appears below once the payment is confirmed.",
     "cancelled": "Checkout cancelled: nothing was charged.",
     "redeemed": "Code redeemed: the credit is in your wallet.",
+    "checked": "Payment checked with Stripe: the order below shows what it found.",
 }
+_STATUSES = ("pending", "completed", "failed", "expired")
+CUSTOM = "custom"
 
 
 async def _wallet_page(
@@ -57,7 +63,9 @@ async def _wallet_page(
     entries, entries_total = await funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=(ledger_page - 1) * LEDGER_PAGE_SIZE
     )
-    history, history_total = await funding.history(svc.db, caller, history_page)
+    wanted = request.query_params.get("status", "")
+    shown = wanted if wanted in _STATUSES else None
+    history, history_total = await funding.history(svc.db, caller, history_page, shown)
     context: dict[str, Any] = {
         "balance_cents": balance,
         "packs": packs,
@@ -70,7 +78,12 @@ async def _wallet_page(
         "history_page": history_page,
         "history_pages": max(1, -(-history_total // HISTORY_PAGE_SIZE)),
         "notice": _NOTICES.get(request.query_params.get("notice", "")),
-        "checkout": checkout or {"pack_id": "", "coupon": "", "error": ""},
+        "shown": shown,
+        "statuses": _STATUSES,
+        "custom": svc.settings.funding_custom_amounts,
+        "min_cents": svc.settings.funding_min_cents,
+        "max_cents": svc.settings.funding_max_cents,
+        "checkout": checkout or {"pack_id": "", "amount": "", "coupon": "", "error": ""},
         "redeem": redeem or {"code": "", "error": ""},
     }
     return page(request, "wallet/index.html", context, status=status)
@@ -90,11 +103,17 @@ async def checkout(request: Request) -> Response:
     sends the payer back to the wallet."""
     viewer = await require_viewer(request)
     data = await form(request)
-    typed = {"pack_id": field(data, "pack_id", 40), "coupon": field(data, "coupon", 40).strip()}
+    typed = {
+        "pack_id": field(data, "pack_id", 40),
+        "amount": field(data, "amount", 20).strip(),
+        "coupon": field(data, "coupon", 40).strip(),
+    }
     back = _base_url(request) + WALLET
     try:
+        custom = typed["pack_id"] == CUSTOM
         body = CheckoutRequest(
-            pack_id=typed["pack_id"],
+            pack_id=None if custom else typed["pack_id"],
+            amount_cents=_cents(typed["amount"]) if custom else None,
             coupon=typed["coupon"] or None,
             success_url=back + "?notice=paid",
             cancel_url=back + "?notice=cancelled",
@@ -114,6 +133,44 @@ async def checkout(request: Request) -> Response:
     # Stripe's page is on another site, and the dashboard's CSP (form-action 'self') stops a
     # form's redirect from leaving this one: the payer follows a link instead.
     return page(request, "wallet/checkout.html", {"order": made}, no_store=True)
+
+
+def _cents(typed: str) -> int:
+    """Dollars as typed (``25`` or ``25.50``) in cents; anything else is refused."""
+    try:
+        amount = Decimal(typed)
+    except InvalidOperation:
+        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.") from None
+    cents = amount * 100
+    if not amount.is_finite() or cents != cents.to_integral_value() or not 0 < cents < 10**9:
+        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
+    return int(cents)
+
+
+async def check_order(request: Request) -> Response:
+    """ "Check payment": the order is looked up at Stripe now, as the API's button does."""
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    order_id = request.path_params["order_id"]
+    if not ORDER_ID.fullmatch(order_id):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    await perform(
+        svc.enqueuer,
+        reconcile.check_payment(
+            svc.db, svc.settings, order_id, merchant_id=viewer.merchant_id, env=viewer.env
+        ),
+    )
+    return RedirectResponse(WALLET + "?notice=checked", 303)
+
+
+async def receipt_page(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    order_id = request.path_params["order_id"]
+    if not ORDER_ID.fullmatch(order_id):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    found = await funding.receipt(services(request).db, viewer.caller, order_id)
+    return page(request, "wallet/receipt.html", {"receipt": found})
 
 
 async def redeem(request: Request) -> Response:
@@ -142,4 +199,6 @@ routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"]),
     Route("/wallet/checkout", checkout, methods=["POST"]),
     Route("/wallet/redeem", redeem, methods=["POST"]),
+    Route("/wallet/orders/{order_id}/check", check_order, methods=["POST"]),
+    Route("/wallet/orders/{order_id}/receipt", receipt_page, methods=["GET"]),
 ]

@@ -14,6 +14,9 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency
+from ..billing import orders
+from ..billing import service as billing_service
+from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
 from ..codes import Code
 from ..envelope import CursorMeta, validation_details
@@ -120,6 +123,24 @@ async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any
     _parse(NoArguments, arguments)
     found = await usage(svc.db, caller)
     return Outcome(Code.SUCCESS, found.model_dump(mode="json"))
+
+
+def _links_base(svc: Services) -> str:
+    """Links a tool hands out: absolute with ``AITOPUP_PUBLIC_BASE_URL`` (a tool has no request
+    to take a host from), else paths on the gateway's own host."""
+    return svc.settings.public_base_url or ""
+
+
+async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    _parse(NoArguments, arguments)
+    info = await billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
+    return Outcome(Code.SUCCESS, info.model_dump())
+
+
+async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+    body = _parse(CheckoutRequest, arguments)
+    made = await orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
+    return Outcome(Code.CREATED, made.model_dump(), status="pending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +255,39 @@ TOOLS: tuple[ToolSpec, ...] = (
         _envelope("KeyLimitsEnvelope", KeyUsage),
         _read("This key's limits"),
         get_key_limits,
+    ),
+    ToolSpec(
+        "get_topup_info",
+        "How to fund the wallet",
+        "What funding the key's environment offers: packs, custom amounts (min, max, step, "
+        "options), discount tiers, payment providers, redemption, and the dashboard's wallet "
+        "page. Read it after a 4001 (insufficient balance), whose data says the shortfall."
+        + _ENVELOPE,
+        "billing",
+        NoArguments,
+        _envelope("TopupInfoEnvelope", TopupInfo),
+        _read("How to fund the wallet"),
+        get_topup_info,
+    ),
+    ToolSpec(
+        "create_checkout",
+        "Create a checkout link",
+        "Start funding the wallet: a pack (pack_id) or a custom amount (amount_cents), with an "
+        "optional coupon; data.checkout_url is a link for a person to pay (Stripe Checkout in "
+        "live, the sandbox in staging). Nothing is credited until it is paid; the link is a "
+        "credential, hand it only to who should pay." + _ENVELOPE,
+        "billing",
+        CheckoutRequest,
+        _envelope("CheckoutEnvelope", CheckoutData),
+        # Makes an order (a pending one, no money moved); calling again makes another.
+        types.ToolAnnotations(
+            title="Create a checkout link",
+            readOnlyHint=False,
+            destructiveHint=False,
+            idempotentHint=False,
+            openWorldHint=True,
+        ),
+        create_checkout,
     ),
 )
 

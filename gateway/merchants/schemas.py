@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
+from ..key_requests import RequestCounts
 from ..policies.model import Policy
+from ..policies.usage import WindowUsage
 
 __all__ = [
+    "KeyActivity",
     "KeyCreate",
     "KeyCreated",
     "KeyData",
@@ -124,6 +127,17 @@ class KeysQuery(BaseModel):
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
+class KeyActivity(BaseModel):
+    windows: list[WindowUsage] = Field(
+        description="One per spend limit: the current window's spend and what remains."
+    )
+    requests: RequestCounts = Field(
+        description="Requests the key made in the current UTC day, week (from Monday), month, "
+        "and in all; at most a second behind."
+    )
+    soft_limit_reached: bool
+
+
 class KeyData(BaseModel):
     id: str
     name: str | None
@@ -137,6 +151,11 @@ class KeyData(BaseModel):
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    usage: KeyActivity | None = Field(
+        default=None,
+        description="Spend and remaining per window of the key's limits, and its requests; "
+        "in GET /keys and GET /keys/{id}.",
+    )
 
 
 class KeyCreated(KeyData):

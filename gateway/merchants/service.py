@@ -24,7 +24,9 @@ __all__ = [
     "list_keys",
     "list_merchants",
     "merchant_by_id",
+    "notify_recipients",
     "revoke_key",
+    "set_notify_recipients",
 ]
 
 _M = table_of(Merchant)
@@ -175,3 +177,13 @@ async def revoke_key(conn: AsyncConnection, key_id: str, now: datetime) -> bool:
     if result.rowcount:
         return True
     return (await conn.execute(select(_K.c.id).where(_K.c.id == key_id))).first() is not None
+
+
+async def notify_recipients(conn: AsyncConnection, merchant_id: str) -> bool:
+    """Whether the merchant's recipients get the voucher e-mail (its own switch)."""
+    found = await conn.execute(select(_M.c.notify_recipients).where(_M.c.id == merchant_id))
+    return bool(found.scalar_one())
+
+
+async def set_notify_recipients(conn: AsyncConnection, merchant_id: str, on: bool) -> None:
+    await conn.execute(update(_M).where(_M.c.id == merchant_id).values(notify_recipients=on))

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from ..codes import CATALOGUE
+from .mcp_clients import CLIENTS, STDIO_DIR
 
-__all__ = ["llms_txt"]
+__all__ = ["STDIO_DIR", "llms_txt"]
 
 SEND = ("/api/public/v1/topup/send", "post")
 STATUS = ("/api/public/v1/topup/{txn_id}", "get")
@@ -32,28 +33,25 @@ _ENVELOPE_EXAMPLE = {
 
 
 # How an agent adds the gateway as an MCP server (gateway/mcp): the tools are the calls above.
-_MCP_HTTP = {"type": "http", "url": "$BASE/mcp", "headers": {"Authorization": "Bearer $KEY"}}
-# The server reads the gateway's settings (``.env``, the SQLite file) from its working folder,
-# which not every MCP client can set: the command changes into it itself.
-STDIO_DIR = "/path/to/the/gateway"
-_MCP_STDIO = {
-    "command": "sh",
-    "args": ["-c", 'cd "$AITOPUP_DIR" && exec .venv/bin/aitopup mcp'],
-    "env": {"AITOPUP_DIR": STDIO_DIR, "AITOPUP_API_KEY": "ak_staging_…"},
-}
 _MCP = [
     "## MCP",
     "",
     "The gateway is also a Model Context Protocol server. Tools: send_topup (the send's JSON",
     "body plus a required idempotency_key), get_balance, get_topup, list_topups, cancel_topup,",
-    "get_key_limits (the key's policy, and per limit its spend, what remains, when it resets).",
+    "get_key_limits (the key's policy, and per limit its spend, what remains, when it resets),",
+    "get_topup_info and create_checkout (scope billing: how to fund the wallet, and a checkout",
+    "link for a person to pay).",
     "Every result carries the envelope as structured content and as text; a refusal is an",
     "error result (isError) with its code. Resources: aitopup://codes, aitopup://llms.txt.",
-    "Over streamable HTTP (the key in the Authorization header):",
-    "  " + json.dumps({"mcpServers": {"aitopup": _MCP_HTTP}}),
-    "Over stdio, `aitopup mcp` on the gateway's machine: set AITOPUP_DIR to the gateway's",
-    "folder (where `make run` ran: its .env and store) and AITOPUP_API_KEY to your key:",
-    "  " + json.dumps({"mcpServers": {"aitopup": _MCP_STDIO}}),
+    "Over streamable HTTP the key goes in the Authorization header ($BASE: this gateway's URL).",
+    "Over stdio the client starts `aitopup mcp` on the gateway's machine: set AITOPUP_DIR to",
+    "the gateway's folder (where `make run` ran: its .env and store) and AITOPUP_API_KEY to",
+    "your key. Ready configurations, one JSON line each:",
+    *(
+        line
+        for each in CLIENTS
+        for line in (f"{each.client}, {each.transport}, in {each.where}:", "  " + each.text())
+    ),
     "",
 ]
 
@@ -67,14 +65,52 @@ _LIMITS = [
     "recipient, allowed platforms and recipients, an approval line, an expiry, a rate limit.",
     "Plan before you send: GET /api/public/v1/keys/self answers, per limit, spent_cents,",
     "remaining_cents and resets_at. Refusals change nothing; tell them apart by code:",
-    "  4001 wallet short (the merchant must fund it); 2304 a limit of this key is reached and",
+    "  4001 wallet short: data says balance_cents, required_cents, shortfall_cents and where",
+    "  to fund (fund.wallet_url for a person, fund.packs that cover it, or a custom amount:",
+    "  POST /api/public/v1/billing/checkout {amount_cents} or the MCP tool create_checkout with",
+    "  a billing key gives a link for a person to pay; then send again with a new key);",
+    "  2304 a limit of this key is reached and",
     "  2306 this recipient's limit is reached (data: limit_source, limit_cents, remaining_cents,",
     "  resets_at: wait until then, or send at most remaining_cents); 2305 above the per-send cap",
     "  (send at most limit_cents); 2307 platform and 2308 recipient not allowed (do not retry);",
     "  2301 scope missing; 2302 key expired; 2303 rate limited (wait Retry-After seconds).",
     "A send above the key's approval line answers 202 with code 1006 and status",
-    "pending_approval: the amount is held until a person approves (it is then delivered) or",
+    "pending_approval: the amount is held until a person approves (it is then delivered, through",
+    "the merchant's New API or OpenRouter when one is set, as a send is) or",
     "denies it (refunded); poll GET /topup/{id}. A key cannot approve its own sends.",
+    "",
+]
+
+# Where the credit lands (gateway/upstreams): what an agent sees of an upstream provider.
+_FULFILMENT = [
+    "## Where the credit lands",
+    "",
+    "A merchant may fulfil a platform through an upstream: `newapi` (a redemption code on its",
+    "New API instance) or `openrouter` (a key per recipient, its limit the recipient's total);",
+    "`voucher` (ATU-…) is the default. Then the send's reply carries `data.fulfilment`",
+    "{provider, reference}: 1001 delivered when the upstream answered in time, or 202 with",
+    "code 1002 and status pending, finished by the gateway (poll GET /topup/{id}, or wait for",
+    "topup.delivered / topup.failed). After the upstream's last retry, or at once when it",
+    "refuses (4xx, bad credentials), the top-up fails with 4004 and is refunded. The code is",
+    "the money: `voucher_code` is null unless your key's policy says `reveal_voucher: true`;",
+    "the code reaches the recipient alone. Merchants set providers with a key holding the",
+    "`fulfilment` scope: GET /fulfilment, PUT /fulfilment/{platform}, POST",
+    "/fulfilment/{platform}/test (codes 4200 to 4203).",
+    "",
+]
+
+
+# What the recipient is told, and where a tester reads it.
+_MAIL = [
+    "## The recipient's e-mail",
+    "",
+    "On delivery the recipient gets an e-mail from the merchant: the amount, the platform, how",
+    "to redeem the voucher, and a link to their own page (their balance and every top-up, live).",
+    'Add "notify_recipient": false to a send to skip it (the merchant can also turn it off).',
+    "Staging mail is never sent: read it with a staging key at GET /api/public/v1/emails",
+    "(newest first; each mail's subject, text, html and link); live keys get 4230 there.",
+    "GET /api/public/v1/recipients lists the addresses sent to, with balances per platform,",
+    "top-up counts and the state of each one's latest e-mail (queued, sent, failed, staged).",
     "",
 ]
 
@@ -156,6 +192,14 @@ def llms_txt(spec: dict[str, Any]) -> str:
         "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-42' \\",
         '    -d \'{"platform": "claude", "amount_cents": 1000, '
         '"recipient_email": "user@example.com"}\'',
+        "The same in Python (httpx), with BASE and KEY set alike:",
+        "  import os, httpx",
+        '  reply = httpx.post(os.environ["BASE"] + "/api/public/v1/topup/send",',
+        '      headers={"Authorization": "Bearer " + os.environ["KEY"],',
+        '               "Idempotency-Key": "order-43"},',
+        '      json={"platform": "claude", "amount_cents": 1000,',
+        '            "recipient_email": "user@example.com"})',
+        "  print(reply.json())",
         "",
         "## The envelope",
         "",
@@ -175,6 +219,8 @@ def llms_txt(spec: dict[str, Any]) -> str:
         "under the same idempotency key is its own, and never sees this one's reply.",
         "",
         *_LIMITS,
+        *_FULFILMENT,
+        *_MAIL,
         *_MCP,
         "## Codes",
         "",

@@ -27,8 +27,18 @@ __all__ = [
     "load",
 ]
 
-Scope = Literal["topup:send", "topup:read", "webhooks", "billing", "keys", "approvals"]
-SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read", "webhooks", "billing", "keys", "approvals")
+Scope = Literal[
+    "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"
+]
+SCOPES: tuple[Scope, ...] = (
+    "topup:send",
+    "topup:read",
+    "webhooks",
+    "billing",
+    "keys",
+    "approvals",
+    "fulfilment",
+)
 # What a key made without a word about scopes may do: send and read, nothing else.
 DEFAULT_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read")
 
@@ -105,6 +115,12 @@ class Policy(_Strict):
         le=100,
         description="`key.budget_low` once a window when spend crosses this share of a limit.",
     )
+    reveal_voucher: bool = Field(
+        default=False,
+        description="With an upstream provider, the reply's `voucher_code` is the spendable "
+        "code itself only when true; otherwise null, and the code reaches the recipient alone. "
+        "A key made without a policy reveals it.",
+    )
 
     @field_validator("scopes", "allowed_platforms", mode="after")
     @classmethod
@@ -139,6 +155,11 @@ class Policy(_Strict):
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
+
+    def reveals_voucher(self) -> bool:
+        """A key made without a policy (``UNRESTRICTED``) reveals; one made with a policy only
+        when it says so."""
+        return self.reveal_voucher or self is UNRESTRICTED
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``api_keys.policy``."""

@@ -18,6 +18,7 @@ from .model import Interval, Policy
 from .windows import window, window_on
 
 __all__ = [
+    "PAID",
     "Counted",
     "check_send",
     "counted_windows",
@@ -26,6 +27,9 @@ __all__ = [
     "refused",
 ]
 
+# The name of the window of what a key has paid a recipient (``paid_window``): the send and
+# a delivery by a change of the lifecycle bind its parameters by it.
+PAID = "spend_paid"
 # The limit of a count that limits nothing (``paid_window``): far above any real sum.
 _NO_LIMIT = 10**15
 
@@ -130,7 +134,7 @@ def paid_window(email: str) -> Counted:
     """What this key has delivered to ``email``, ever: a recipient it "never paid" has no such
     row (``approval_for_new_recipients``). Counted on delivery only, so a send still held does
     not make its recipient known."""
-    return Counted("spend_paid", "paid", "all_time", f"paid:{email}", _NO_LIMIT, None, None)
+    return Counted(PAID, "paid", "all_time", f"paid:{email}", _NO_LIMIT, None, None)
 
 
 def refused(counted: Sequence[Counted], spent: Mapping[str, int], amount: int) -> ApiError:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,17 +38,22 @@ __all__ = [
     "DashboardSession",
     "DeliveryAttempt",
     "Event",
+    "Fulfilment",
+    "FulfilmentSetting",
     "FundingOrder",
     "IdempotencyRecord",
     "KeySpend",
     "LedgerEntry",
+    "Mail",
     "Merchant",
     "MerchantInvitation",
     "MerchantUser",
     "Pack",
+    "PasswordReset",
     "RedemptionCode",
     "StripeEvent",
     "Topup",
+    "UpstreamKey",
     "User",
     "Wallet",
     "WebhookDelivery",
@@ -87,6 +93,12 @@ class Merchant(Base):
     name: Mapped[str] = mapped_column(String(200))
     low_balance_threshold_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # The merchant's switch for the voucher e-mail to its recipients (``gateway.mail``).
+    notify_recipients: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    # The name people see in e-mails and on the dashboard; ``name`` when unset.
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # The operator's override of ``AITOPUP_RETENTION_DAYS`` for this merchant; null: the default.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKeyRow(Base):
@@ -161,6 +173,8 @@ class Wallet(Base):
     balance_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A merchant wallet's own low-balance threshold (its environment's); null: the merchant's.
+    low_balance_threshold_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LedgerEntry(Base):
@@ -226,6 +240,8 @@ class Topup(Base):
     decided_by: Mapped[str | None] = mapped_column(String(60))  # the key or user that decided
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The send's ``notify_recipient``: kept for a delivery that comes later (an approval).
+    notify_recipient: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class IdempotencyRecord(Base):
@@ -395,6 +411,7 @@ class FundingOrder(Base):
     __table_args__ = (
         Index("ix_funding_orders_merchant_env_id", "merchant_id", "env", "id"),
         Index("ix_funding_orders_status_expires_at", "status", "expires_at"),
+        Index("ix_funding_orders_status_created_at", "status", "created_at"),
         UniqueConstraint("provider_session_id"),
     )
 
@@ -415,8 +432,16 @@ class FundingOrder(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     discount_cents: Mapped[int] = mapped_column(BigInteger)
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # what the payer is charged
+    # A custom amount's discount tier (``billing.pricing``); 0 for packs and redemptions.
+    tier_percent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    tier_discount_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))  # pending, completed, failed, expired
+    # What the provider last said (Stripe's session or invoice status), its payment intent or
+    # invoice id, and when it was last looked up: reconciliation's view of the order.
+    provider_payment_id: Mapped[str | None] = mapped_column(String(255))
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    checked_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     # A pending checkout can be paid until then: the sandbox's TTL, or the Stripe session's own
     # expiry. None for redemptions, which complete at once.
@@ -456,6 +481,9 @@ class RedemptionCode(Base):
     order_id: Mapped[str | None] = mapped_column(String(40))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # An operator voided it: it can no longer be redeemed.
+    voided_at: Mapped[datetime | None]
+    voided_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class Adjustment(Base):
@@ -519,7 +547,7 @@ class MerchantUser(Base):
 
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(20))  # owner, member
+    role: Mapped[str] = mapped_column(String(20))  # accounts.roles.ROLES
     created_at: Mapped[datetime]
 
 
@@ -533,6 +561,7 @@ class MerchantInvitation(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     created_at: Mapped[datetime]
+    role: Mapped[str] = mapped_column(String(20), server_default="owner")
 
 
 class DashboardSession(Base):
@@ -552,3 +581,119 @@ class DashboardSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+# --- fulfilment ---
+
+
+class FulfilmentSetting(Base):
+    """Which provider fulfils a merchant's top-ups on one platform in one environment; no row
+    means the built-in voucher. Credentials are sealed (context: merchant, env, platform) and
+    never returned after saving."""
+
+    __tablename__ = "fulfilment_settings"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))  # voucher, newapi, openrouter
+    base_url: Mapped[str | None] = mapped_column(String(2048))
+    account: Mapped[str | None] = mapped_column(String(100))  # New API's user id
+    credentials_sealed: Mapped[str | None] = mapped_column(Text)
+    quota_per_usd: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Fulfilment(Base):
+    """The outbox of upstream work: one row per top-up an upstream fulfils, written in the
+    send's transaction. ``due`` until the upstream answered (or failed for good), taken by
+    whoever moves ``next_attempt_at`` past now first; ``reference`` is ours, sent upstream, so
+    a retry finds what an earlier try made."""
+
+    __tablename__ = "fulfilments"
+    __table_args__ = (Index("ix_fulfilments_due", "status", "next_attempt_at"),)
+
+    topup_id: Mapped[str] = mapped_column(ForeignKey("topups.id"), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # due, done, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UpstreamKey(Base):
+    """The one key an upstream (OpenRouter) holds for a recipient of a merchant in an
+    environment: its limit is the absolute total delivered to them, so retries converge."""
+
+    __tablename__ = "upstream_keys"
+    __table_args__ = (UniqueConstraint("merchant_id", "env", "provider", "recipient_email"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(20))
+    recipient_email: Mapped[str] = mapped_column(String(254))
+    label: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str | None] = mapped_column(String(200))
+    key_sealed: Mapped[str | None] = mapped_column(Text)
+    limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+# --- mail ---
+
+
+class Mail(Base):
+    """An e-mail in the outbox, written in the transaction of the change that causes it.
+
+    ``status``: ``queued`` (due at ``next_attempt_at``), ``sent``, ``failed`` (its schedule
+    exhausted; ``last_error`` says why), or ``staged`` (staging: kept in the staging mailbox,
+    never sent). A ``voucher`` mail names its top-up and is rendered from it, so neither the
+    address nor the voucher is copied here; any other mail holds its address (``to_sealed``)
+    and its values (``data_sealed``, JSON) sealed. ``env`` and ``merchant_id`` are null for a
+    mail to a dashboard user (a password reset)."""
+
+    __tablename__ = "mails"
+    __table_args__ = (
+        Index("ix_mails_due", "status", "next_attempt_at"),
+        Index("ix_mails_merchant_env_id", "merchant_id", "env", "id"),
+        Index("ix_mails_topup_id", "topup_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str | None] = mapped_column(String(10))
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # voucher, recipient_link, password_reset
+    # Not a foreign key: the send writes its mail in the same plan as its top-up, in either order.
+    topup_id: Mapped[str | None] = mapped_column(String(40))
+    to_sealed: Mapped[str | None] = mapped_column(Text)
+    data_sealed: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    # Bumped at every lease and reschedule: part of the job id, as a delivery's.
+    generation: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PasswordReset(Base):
+    """A password-reset link: only its token's SHA-256, single use (``used_at``), expiring."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_user_id", "user_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -2,9 +2,10 @@
 
 A stopped, restarting or unreachable PostgreSQL fails a call in several ways, depending on where
 it was: refused connections (``ConnectionError``), a server shutting down or starting (SQLSTATE
-57P0x), a connection it closed (08xxx), each raised by asyncpg itself on the hot path or wrapped by
-SQLAlchemy elsewhere. Each is an outage that passes, answered ``503`` (``ops.outage``), never a
-bug to report with a traceback. Anything else, a statement's own error included, is not.
+57P0x), a connection it closed (08xxx), no connection slot left (53300), each raised by asyncpg
+itself on the hot path or wrapped by SQLAlchemy elsewhere. Each is an outage that passes,
+answered ``503`` (``ops.outage``), never a bug to report with a traceback. Anything else, a
+statement's own error included, is not.
 """
 
 import socket
@@ -22,6 +23,7 @@ _OUTAGE = (
     pg.CannotConnectNowError,  # 57P03: starting up, shutting down
     pg.AdminShutdownError,  # 57P01
     pg.CrashShutdownError,  # 57P02
+    pg.TooManyConnectionsError,  # 53300: every connection slot taken; passes as others close
 )
 # How far down the chain of causes to look: SQLAlchemy wraps the driver's error once or twice.
 _DEPTH = 5

@@ -6,13 +6,15 @@ lifecycle (``lifecycle.move``), whose plan finds the row still held and locks it
 racing a deny (or the expiry sweep) exactly one changes the row and the others change nothing:
 
 - approve: delivered as any send would be (staging's magic recipients apply now), the recipient
-  credited, ``topup.delivered``;
+  credited, ``topup.delivered``; with an upstream set for its platform and env, ``fulfilling``
+  instead (pending, its upstream work written in the same plan), which the upstream then
+  finishes as it finishes a send (``doors.decide``: the inline try, else the worker);
 - deny: ``denied``, refunded to the wallet and to the key's windows, ``topup.approval_denied``;
 - expiry (the worker's sweep, ``AITOPUP_APPROVAL_TTL_SECONDS`` after the send): ``expired``,
   refunded likewise, ``topup.approval_expired``.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +29,7 @@ from ..ledger import service as ledger
 from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Topup, table_of
+from ..upstreams import work
 from . import lifecycle
 from .service import FAILED_REASON, HELD, magic_outcome, topup_data
 
@@ -59,11 +62,19 @@ def _lost(row: Any) -> ApiError:
 
 
 async def _decide(
-    db: Database, sealer: Sealer, caller: Caller, txn_id: str, now: datetime, target: str | None
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    txn_id: str,
+    now: datetime,
+    target: str | None,
+    inline_seconds: float = 0.0,
 ) -> Outcome:
     """``txn_id`` leaves ``pending_approval`` for ``target`` (an approval: what staging's magic
-    recipients make of a delivery) while it is still held and its window open; refused if
-    another decision (or the expiry) got there first."""
+    recipients make of a delivery, and a delivery through an upstream is ``fulfilling``, its
+    work due once the inline try's ``inline_seconds`` and a margin have passed) while it is
+    still held and its window open; refused if another decision (or the expiry) got there
+    first."""
     async with db.transaction() as conn:
         row = await _held(conn, caller, txn_id)
         how: dict[str, Any] = {}
@@ -71,6 +82,13 @@ async def _decide(
             target = {"failed": lifecycle.FAILED, "pending": lifecycle.PENDING}.get(
                 magic_outcome(row.env, row.recipient_email), lifecycle.DELIVERED
             )
+            provider = None
+            if target == lifecycle.DELIVERED and caller.upstreams is not False:
+                provider = await work.provider_in(conn, row.merchant_id, row.env, row.platform)
+            if provider is not None:
+                target = lifecycle.FULFILLING
+                margin = inline_seconds + work.LEASE_MARGIN_SECONDS
+                how["fulfil"] = (provider, now + timedelta(seconds=margin))
         if target == lifecycle.FAILED:
             how["failure_reason"] = FAILED_REASON
         if target == lifecycle.DELIVERED:
@@ -84,20 +102,35 @@ async def _decide(
     code = lifecycle.transition(HELD, target).code
     assert code is not None
     data = topup_data(changed, sealer).model_dump()
+    if "fulfil" in how:
+        data["fulfilment"] = {"provider": how["fulfil"][0], "reference": work.reference(row.id)}
     return Outcome(
         code, data, transaction_id=changed.id, status=changed.status, deliveries=deliveries
     )
 
 
 async def approve(
-    db: Database, sealer: Sealer, caller: Caller, txn_id: str, *, now: datetime | None = None
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    txn_id: str,
+    *,
+    now: datetime | None = None,
+    inline_seconds: float = 0.0,
 ) -> Outcome:
-    """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it)."""
-    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None)
+    """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it), or
+    hand it to its upstream (pending, ``fulfilment`` in its data)."""
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds)
 
 
 async def deny(
-    db: Database, sealer: Sealer, caller: Caller, txn_id: str, *, now: datetime | None = None
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    txn_id: str,
+    *,
+    now: datetime | None = None,
+    inline_seconds: float = 0.0,
 ) -> Outcome:
     """Refuse a held send: refunded to the wallet and the key's windows."""
     return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED)

@@ -1,15 +1,21 @@
 """The send as every door (REST, MCP) runs it: the settings it takes, its deliveries enqueued
-after commit, and its count in the metrics. One place, so the doors cannot drift apart."""
+after commit, its upstream's first try (money first, network after: once the send committed),
+and its count in the metrics. One place, so the doors cannot drift apart."""
+
+from collections.abc import Awaitable, Callable
 
 from ..callers import Caller
 from ..operations import perform
 from ..ops import metrics
 from ..outcome import Outcome
 from ..services import Services
-from . import service
+from . import approvals, fulfilling, lifecycle, service
 from .schemas import SendRequest
 
-__all__ = ["send"]
+__all__ = ["Decide", "decide", "send"]
+
+# ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id, inline_seconds=).
+Decide = Callable[..., Awaitable[Outcome]]
 
 
 async def send(
@@ -25,8 +31,70 @@ async def send(
             idempotency_key=idempotency_key,
             idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
             approval_ttl_seconds=svc.settings.approval_ttl_seconds,
+            inline_seconds=svc.settings.fulfilment_inline_seconds,
+            public_base_url=svc.settings.public_base_url,
         ),
     )
+    if _fulfilling(outcome) and svc.upstreams is not None:
+        outcome = await _inline(
+            svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
+        )
     if svc.settings.metrics:
         metrics.observe_topup(caller.env, body.platform, None if outcome.replayed else outcome.code)
+    return outcome
+
+
+async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -> Outcome:
+    """A decision on a held send (``approvals.approve``/``deny``), its deliveries enqueued
+    after commit; an approval handed to its upstream gets the same first try as a send."""
+    assert decision in (approvals.approve, approvals.deny)
+    outcome = await perform(
+        svc.enqueuer,
+        decision(
+            svc.db,
+            svc.sealer,
+            caller,
+            txn_id,
+            inline_seconds=svc.settings.fulfilment_inline_seconds,
+        ),
+    )
+    if _fulfilling(outcome) and svc.upstreams is not None:
+        outcome = await _inline(svc, caller, outcome)
+    return outcome
+
+
+def _fulfilling(outcome: Outcome) -> bool:
+    return (
+        not outcome.replayed
+        and outcome.status == lifecycle.PENDING
+        and isinstance(outcome.data, dict)
+        and "fulfilment" in outcome.data
+    )
+
+
+async def _inline(
+    svc: Services, caller: Caller, pending: Outcome, settle: fulfilling.Settle | None = None
+) -> Outcome:
+    """The upstream's first try, within ``AITOPUP_FULFILMENT_INLINE_SECONDS``: delivered (or
+    failed) now if it answers in time, else still pending, for the worker to finish once the
+    work falls due. ``settle``: the send's idempotency key takes the outcome it settled."""
+    assert pending.transaction_id is not None and svc.upstreams is not None
+    tried = await fulfilling.attempt(
+        svc.db,
+        svc.sealer,
+        svc.settings,
+        svc.upstreams.for_env,
+        pending.transaction_id,
+        1,
+        reveal=caller.policy.reveals_voucher(),
+        within=svc.settings.fulfilment_inline_seconds,
+        settle=settle,
+    )
+    if tried.outcome is None:
+        return pending
+    return await perform(svc.enqueuer, _settled(tried.outcome))
+
+
+async def _settled(outcome: Outcome) -> Outcome:
+    """An outcome already reached, run through ``perform`` for its deliveries."""
     return outcome

@@ -4,7 +4,8 @@
 deliver to the recipient, set who decided, its event). Every change of a top-up is one plan built
 from the same steps: one refund (``ledger.refund_credit``, its entry, the give-back to the key's
 windows), one entry writer (``ledger.entries``), one event body (``event_data``), one delivery to
-the recipient (``deliver_step``, which the send uses too). A new state is a row here and the plan
+the recipient (``deliver_steps``, which the send uses too: the credit and the voucher e-mail).
+A new state is a row here and the plan
 it yields, not a module of statements.
 
 A change from an existing row (``move``) is a plan whose first, required step finds the row in
@@ -28,11 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .. import outbox
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail import rows as mail
 from ..policies import rules, spend
 from ..store.compose import Applied, Plan, Refs, Step, const, param, steps
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, raw
 from ..store.types import UTCDateTime
+from ..upstreams import work
 
 __all__ = [
     "CANCELLED",
@@ -40,6 +43,7 @@ __all__ = [
     "DENIED",
     "EXPIRED",
     "FAILED",
+    "FULFILLING",
     "HELD",
     "NEW",
     "PENDING",
@@ -48,7 +52,7 @@ __all__ = [
     "Moving",
     "NoSuchTransition",
     "Transition",
-    "deliver_step",
+    "deliver_steps",
     "event_data",
     "move",
     "plan",
@@ -66,6 +70,9 @@ CANCELLED = "cancelled"
 DENIED = "denied"
 EXPIRED = "expired"
 STATES = (NEW, PENDING, HELD, DELIVERED, FAILED, CANCELLED, DENIED, EXPIRED)
+# The send to an upstream (New API, OpenRouter): the top-up is ``pending`` while its upstream
+# work (``fulfilments``, written by the same plan) is due; not a status of its own.
+FULFILLING = "fulfilling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,12 @@ class Transition:
     deliver: bool = False
     decided: bool = False
     window: str | None = None
+    fulfil: bool = False  # the change writes its upstream work (``upstreams.work``)
+
+    @property
+    def status(self) -> str:
+        """The status the top-up is left in."""
+        return PENDING if self.target == FULFILLING else self.target
 
 
 def _row(source: str, target: str, code: Code | None, event: str | None, **how: Any) -> Transition:
@@ -97,6 +110,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
         # The send: its own plan (``service``), debited and counted first.
         _row(NEW, DELIVERED, Code.TOPUP_DELIVERED, "topup.delivered", deliver=True),
         _row(NEW, PENDING, Code.TOPUP_PENDING, None),
+        _row(NEW, FULFILLING, Code.TOPUP_PENDING, None, fulfil=True),
         _row(NEW, HELD, Code.TOPUP_AWAITING_APPROVAL, "topup.approval_required"),
         _row(NEW, FAILED, Code.TOPUP_FAILED, "topup.failed", refund=True),
         # A pending top-up: cancelled by its merchant, or finished by its upstream.
@@ -107,6 +121,8 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
         _row(HELD, DELIVERED, Code.TOPUP_DELIVERED, "topup.delivered", deliver=True, **_DECISION),
         _row(HELD, FAILED, Code.TOPUP_FAILED, "topup.failed", refund=True, **_DECISION),
         _row(HELD, PENDING, Code.TOPUP_PENDING, None, **_DECISION),
+        # Approved with an upstream set for its platform: fulfilling, its work written with it.
+        _row(HELD, FULFILLING, Code.TOPUP_PENDING, None, fulfil=True, **_DECISION),
         _row(HELD, DENIED, Code.TOPUP_DENIED, "topup.approval_denied", refund=True, **_DECISION),
         _row(
             HELD,
@@ -153,10 +169,14 @@ def event_data(
     }
 
 
-def deliver_step(*, after: str) -> Step:
-    """The recipient's credit (step ``recipient``: its wallet's id and balance after), once step
-    ``after`` has returned a row: how the send and an approval both deliver."""
-    return Step("recipient", lambda refs: ledger.recipient_credit(refs, after=after))
+def deliver_steps(*, after: str) -> list[Step]:
+    """The recipient's credit (step ``recipient``: its wallet's id and balance after) and their
+    voucher e-mail (step ``mail``, unless the send or the merchant turned it off), once step
+    ``after`` has returned a row: how the send and every later delivery deliver."""
+    return [
+        Step("recipient", lambda refs: ledger.recipient_credit(refs, after=after)),
+        *mail.voucher_steps(after=after),
+    ]
 
 
 def refund_steps(*, after: str) -> list[Step]:
@@ -200,14 +220,20 @@ class Moving:
     voucher_sealed: str | None
     recipient_wallet_id: str | None
     recipient_owner: str | None
-    paid_bucket: str | None
-    paid_limit: int | None
-    paid_soft: int | None
+    spend_paid_bucket: str | None  # the key's window of what it paid the recipient (rules.PAID)
+    spend_paid_limit: int | None
+    spend_paid_soft: int | None
     event_id: str | None
     event_type: str | None
     event_payload: str | None
     event_prefix: str | None
     event_trigger: str | None
+    mail_id: str | None  # a delivery's voucher mail (``mail.voucher_params``)
+    mail_status: str | None
+    notify: bool  # the send's ``notify_recipient``, as its row keeps it
+    fulfil_provider: str | None  # a change to ``fulfilling``: its upstream work (``work``)
+    fulfil_reference: str | None
+    fulfil_due_at: datetime | None
 
 
 _GIVEN = tuple(f.name for f in dataclasses.fields(Moving))
@@ -232,7 +258,7 @@ def _guard(t: Transition) -> Construct:
 def _change(refs: Refs, t: Transition) -> Construct:
     """The row's new state, after every other step (each of which waited for the guard)."""
     values: dict[str, Any] = {
-        "status": const(t.target),
+        "status": const(t.status),
         "updated_at": param("now", UTCDateTime()),
     }
     if t.decided:
@@ -261,10 +287,10 @@ def plan(source: str, target: str) -> Plan:
             return ledger.entries([line], after=refs.after("recipient"))
 
         delivering = [
-            deliver_step(after="guard"),
+            *deliver_steps(after="guard"),
             Step("credit_entries", credited),
             # Its recipient is now one the key has paid (approval for new recipients).
-            *spend.count_steps(["paid"], after="guard"),
+            *spend.count_steps([rules.PAID], after="guard"),
         ]
     return Plan(
         steps(
@@ -272,6 +298,7 @@ def plan(source: str, target: str) -> Plan:
             refund_steps(after="guard") if t.refund else [],
             delivering,
             outbox.event_steps("event", after=lambda r: r.after("guard")) if t.event else [],
+            [Step("fulfilment", lambda r: work.work_step(r, after="guard"))] if t.fulfil else [],
             Step("topup", lambda refs: _change(refs, t)),
         ),
         given=_GIVEN,
@@ -289,21 +316,38 @@ async def move(
     failure_reason: str | None = None,
     voucher_sealed: str | None = None,
     source: str | None = None,
+    event_extra: dict[str, Any] | None = None,
+    fulfil: tuple[str, datetime] | None = None,
 ) -> tuple[Any, list[str]] | None:
     """Top-up ``row`` (as read) from ``source`` (its status as read, by default) to
-    ``target``, in the caller's transaction: the row as changed and the event's deliveries, or
+    ``target``, in the caller's transaction: the row as changed and the outbox work to enqueue
+    after the commit (the event's deliveries, and a delivery's voucher mail when sent), or
     ``None`` if the row had left that state (or its window) first, and then nothing changed.
-    Raises ``NoSuchTransition`` for a change the table does not allow."""
+    ``event_extra`` adds to the event's body (an upstream's ``fulfilment``). ``fulfil``: a
+    change to ``fulfilling``: the upstream's provider and when its work falls due. Raises
+    ``NoSuchTransition`` for a change the table does not allow."""
     source = row.status if source is None else source
     t = transition(source, target)
-    params = _moving(row, t, wallet_id, now, decided_by, failure_reason, voucher_sealed)
-    applied: Applied | None = await plan(source, target).run(
-        await raw(conn), dataclasses.asdict(params)
+    params = _moving(
+        row,
+        t,
+        wallet_id,
+        now,
+        decided_by,
+        failure_reason,
+        voucher_sealed,
+        event_extra or {},
+        fulfil,
     )
+    given = {name: getattr(params, name) for name in _GIVEN}
+    applied: Applied | None = await plan(source, target).run(await raw(conn), given)
     if applied is None:
         return None
     changed = (await conn.execute(select(_T).where(_T.c.id == row.id))).one()
-    return changed, applied.ids("event_deliveries") if t.event else []
+    work = applied.ids("event_deliveries") if t.event else []
+    if t.deliver and params.mail_status == mail.QUEUED:
+        work += applied.ids("mail")
+    return changed, work
 
 
 def _moving(
@@ -314,11 +358,16 @@ def _moving(
     decided_by: str | None,
     failure_reason: str | None,
     voucher_sealed: str | None,
+    event_extra: dict[str, Any],
+    fulfil: tuple[str, datetime] | None,
 ) -> Moving:
+    assert (fulfil is not None) == t.fulfil, "a change to fulfilling says its upstream"
     paid = rules.paid_window(row.recipient_email) if t.deliver else None
+    mailing = mail.voucher_params(row.env) if t.deliver else {}
     event: dict[str, Any] = {}
     if t.event is not None:
         extra = {} if failure_reason is None else {"failure_reason": failure_reason}
+        extra.update(event_extra)
         data = event_data(
             row.id,
             t.target,
@@ -352,12 +401,18 @@ def _moving(
             if t.deliver
             else None
         ),
-        paid_bucket=None if paid is None else paid.bucket,
-        paid_limit=None if paid is None else paid.limit_cents,
-        paid_soft=None if paid is None else paid.soft_cents,
+        spend_paid_bucket=None if paid is None else paid.bucket,
+        spend_paid_limit=None if paid is None else paid.limit_cents,
+        spend_paid_soft=None if paid is None else paid.soft_cents,
         event_id=event.get("event_id"),
         event_type=event.get("event_type"),
         event_payload=event.get("event_payload"),
         event_prefix=event.get("event_prefix"),
         event_trigger=event.get("event_trigger"),
+        mail_id=mailing.get("mail_id"),
+        mail_status=mailing.get("mail_status"),
+        notify=bool(row.notify_recipient),
+        fulfil_provider=None if fulfil is None else fulfil[0],
+        fulfil_reference=None if fulfil is None else work.reference(row.id),
+        fulfil_due_at=None if fulfil is None else fulfil[1],
     )

@@ -57,6 +57,11 @@ class SendRequest(_Strict):
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None, description="Up to 50 string pairs, kept with the top-up."
     )
+    notify_recipient: bool = Field(
+        default=True,
+        description="false: no voucher e-mail to the recipient for this send (the merchant's "
+        "own setting can turn it off for every send).",
+    )
 
     @field_validator("recipient_email", mode="before")
     @classmethod
@@ -88,11 +93,21 @@ class FundRequest(_Strict):
 
 
 class SendData(BaseModel):
-    voucher_code: str | None
+    voucher_code: str | None = Field(
+        description="The voucher; with an upstream provider, what the recipient redeems, null "
+        "unless the key's policy says reveal_voucher (the code reaches the recipient alone)."
+    )
     platform: Platform
     amount_cents: int
     new_balance_cents: int | None = Field(
         description="The recipient wallet's balance after the credit; null unless delivered."
+    )
+    # A plain mapping, not a nested model: the MCP tools' output schemas embed this one whole.
+    fulfilment: dict[str, str] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Present with an upstream provider: {provider: newapi | openrouter, "
+        "reference: ours, sent upstream, naming the top-up there}.",
     )
 
 

@@ -22,7 +22,16 @@ from typing import Any, TypedDict, cast
 from ..policies import rules, spend
 from .lifecycle import Transition
 
-__all__ = ["Announcing", "BalanceLow", "Crediting", "Sending", "given", "params"]
+__all__ = [
+    "Announcing",
+    "BalanceLow",
+    "Crediting",
+    "Fulfilling",
+    "Mailing",
+    "Sending",
+    "given",
+    "params",
+]
 
 
 class Sending(TypedDict):
@@ -45,6 +54,7 @@ class Sending(TypedDict):
     failure_reason: str | None
     spend_buckets: str | None  # JSON text: the windows counted, which a refund gives back to
     approval_expires_at: datetime | None
+    notify: bool  # the send's ``notify_recipient``: the row keeps it for a later delivery
 
 
 class BalanceLow(TypedDict):
@@ -63,6 +73,15 @@ class Crediting(TypedDict):
 
     recipient_wallet_id: str
     recipient_owner: str
+    mail_id: str  # the voucher mail's (``mail.voucher_params``)
+    mail_status: str
+
+
+class Mailing(TypedDict):
+    """The voucher mail's part of ``Crediting``, as ``mail.voucher_params`` returns it."""
+
+    mail_id: str
+    mail_status: str
 
 
 class Announcing(TypedDict):
@@ -75,6 +94,14 @@ class Announcing(TypedDict):
     event_trigger: str
 
 
+class Fulfilling(TypedDict):
+    """A send to an upstream: its work's row (``upstreams.work.work_step``)."""
+
+    fulfil_provider: str
+    fulfil_reference: str
+    fulfil_due_at: datetime
+
+
 _EVERY = frozenset(Sending.__required_keys__ | BalanceLow.__required_keys__)
 
 
@@ -85,6 +112,8 @@ def given(sent: Transition, windows: Sequence[str]) -> frozenset[str]:
         supplied |= Crediting.__required_keys__
     if sent.event is not None:
         supplied |= Announcing.__required_keys__
+    if sent.fulfil:
+        supplied |= Fulfilling.__required_keys__
     for name in windows:
         supplied.update(spend.window_params(name))
     return frozenset(supplied)
@@ -96,6 +125,7 @@ def params(
     crediting: Crediting | None,
     announcing: Announcing | None,
     counted: Sequence[rules.Counted],
+    fulfilling: Fulfilling | None = None,
 ) -> dict[str, Any]:
     """The run's parameters, ``sending`` extended in place (it is not copied, on the hot path):
     the names ``given`` names for the send's transition and ``counted``'s windows when
@@ -109,4 +139,6 @@ def params(
         out.update(announcing)
     if counted:
         out.update(spend.spend_params(counted))
+    if fulfilling is not None:
+        out.update(fulfilling)
     return out

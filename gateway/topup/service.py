@@ -11,12 +11,13 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ColumnElement,
     String,
     func,
@@ -31,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer, mint_voucher_code
 
 from .. import idempotency, outbox
+from ..billing.shortfall import shortfall_data
 from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
 from ..ledger import alerts
 from ..ledger import service as ledger
+from ..mail import rows as mail
 from ..outcome import ApiError, Outcome
 from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
@@ -43,6 +46,7 @@ from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
+from ..upstreams import work
 from . import lifecycle, sending
 from .schemas import BalanceData, SendData, SendRequest, TopupData
 
@@ -72,6 +76,14 @@ HELD = lifecycle.HELD  # the status of a send held for approval
 
 def _email(body: SendRequest) -> str:
     return str(body.recipient_email).lower()
+
+
+def _canonical(body: SendRequest) -> dict[str, Any]:
+    """The body an idempotency key is matched on: ``notify_recipient`` only when it is not the
+    default, so a request made before the field existed matches its retry after."""
+    return body.model_dump(
+        mode="json", exclude=None if not body.notify_recipient else {"notify_recipient"}
+    )
 
 
 def magic_outcome(env: str, email: str) -> str:
@@ -113,6 +125,7 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
         "failure_reason": param("failure_reason", String),
         "spend_buckets": param("spend_buckets", JSON()),
         "approval_expires_at": param("approval_expires_at", UTCDateTime()),
+        "notify_recipient": param("notify", Boolean),
         "created_at": now,
         "updated_at": now,
     }
@@ -147,8 +160,9 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
     return steps(
         Step("debit", ledger.conditional_debit, required=True),
         spend.count_steps(windows, after="debit"),
-        [lifecycle.deliver_step(after="debit")] if credited else [],
-        Step("topup", lambda r: _insert_topup(r, sent.target, credited=credited)),
+        lifecycle.deliver_steps(after="debit") if credited else [],
+        Step("topup", lambda r: _insert_topup(r, sent.status, credited=credited)),
+        [Step("fulfilment", lambda r: work.work_step(r, after="debit"))] if sent.fulfil else [],
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
         outbox.event_steps("event", after=lambda r: r.after("debit")) if sent.event else [],
         alerts.balance_low_steps("debit"),
@@ -162,7 +176,8 @@ def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
     return Plan(_send_steps(outcome, windows), given=sending.given(_sent(outcome), windows))
 
 
-_STATUS = {"held": HELD}  # the send's outcome → the status it leaves the top-up in
+# The send's outcome → its transition's target (``fulfilling`` leaves the top-up pending).
+_STATUS = {"held": HELD}
 
 
 def _sent(outcome: str) -> lifecycle.Transition:
@@ -178,6 +193,7 @@ class Prepared(NamedTuple):
     voucher: str | None  # delivered only
     windows: Windows  # the plan's spend windows
     alerting: spend.Alerting | None  # whose soft limit the send may cross
+    fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
 
 
 def send_params(
@@ -189,14 +205,20 @@ def send_params(
     held: bool = False,
     counted: Sequence[rules.Counted] = (),
     approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
+    provider: str | None = None,
+    inline_seconds: float = 0.0,
 ) -> Prepared:
     """The send's outcome and its plan's parameters (``sending``), from the request, the caller
     and its policy's windows, and the clock. A held send (``held``) meets staging's magic
-    recipients only once approved."""
+    recipients only once approved. With an upstream ``provider``, a send that would be
+    delivered is ``fulfilling`` instead: debited and pending, its upstream work written with it
+    and due once the first try's ``inline_seconds`` and a margin have passed."""
     env, amount = caller.env, body.amount_cents
     email = _email(body)
     txn_id = new_id("txn")
     outcome = "held" if held else magic_outcome(env, email)
+    if provider is not None and outcome == "delivered":
+        outcome = lifecycle.FULFILLING
     sent = _sent(outcome)
     if sent.refund:
         counted = ()  # nothing is taken, so nothing is counted
@@ -239,20 +261,33 @@ def send_params(
         "failure_reason": reason,
         "spend_buckets": json.dumps([c.bucket for c in counted]) if counted else None,
         "approval_expires_at": expires,
+        "notify": body.notify_recipient,
     }
     crediting: sending.Crediting | None = None
     if sent.deliver:
         crediting = {
             "recipient_wallet_id": ledger.new_wallet_id(),
             "recipient_owner": ledger.recipient_owner(caller.merchant_id, body.platform, email),
+            **cast(sending.Mailing, mail.voucher_params(env)),
         }
-    params = sending.params(fields, low, crediting, announcing, counted)
+    fulfilling: sending.Fulfilling | None = None
+    fulfilment = None
+    if sent.fulfil:
+        assert provider is not None
+        margin = inline_seconds + work.LEASE_MARGIN_SECONDS
+        fulfilling = {
+            "fulfil_provider": provider,
+            "fulfil_reference": work.reference(txn_id),
+            "fulfil_due_at": now + timedelta(seconds=margin),
+        }
+        fulfilment = {"provider": provider, "reference": fulfilling["fulfil_reference"]}
+    params = sending.params(fields, low, crediting, announcing, counted, fulfilling)
     windows = tuple(c.name for c in counted)
     alerting = None
     if any(c.soft_cents is not None for c in counted):
         percent = caller.policy.soft_limit_percent
         alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
-    return Prepared(outcome, params, voucher, windows, alerting)
+    return Prepared(outcome, params, voucher, windows, alerting, fulfilment)
 
 
 class _Applied(NamedTuple):
@@ -260,11 +295,15 @@ class _Applied(NamedTuple):
     alert: spend.Alerting | None  # a soft line this send crossed, not yet alerted
 
 
-async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
-    outcome, params, voucher, windows, alerting = prepared
+async def _apply(
+    tx: Raw, prepared: Prepared, body: SendRequest, public_base_url: str | None
+) -> _Applied:
+    outcome, params, voucher, windows, alerting, fulfilment = prepared
     applied = await _send_plan(outcome, windows).run(tx, params)
     if applied is None:
-        return _Applied(ApiError(Code.INSUFFICIENT_BALANCE).outcome(), None)
+        # The refusal path only: what is missing and where to fund it, read in this transaction.
+        short = await shortfall_data(tx, params["wallet_id"], body.amount_cents, public_base_url)
+        return _Applied(ApiError(Code.INSUFFICIENT_BALANCE, data=short).outcome(), None)
     recipient = applied.one("recipient") if outcome == "delivered" else None
     data = SendData(
         voucher_code=voucher,
@@ -272,9 +311,13 @@ async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
         amount_cents=body.amount_cents,
         new_balance_cents=None if recipient is None else int(recipient["balance_cents"]),
     ).model_dump()
+    if fulfilment is not None:
+        data["fulfilment"] = fulfilment
     deliveries = applied.ids("low_deliveries")
-    if outcome != "pending":
+    if outcome not in ("pending", lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
+    if recipient is not None and params["mail_status"] == mail.QUEUED:
+        deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery
     due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
     code = _sent(outcome).code
     assert code is not None
@@ -282,7 +325,7 @@ async def _apply(tx: Raw, prepared: Prepared, body: SendRequest) -> _Applied:
         code,
         data,
         transaction_id=params["txn_id"],
-        status=HELD if outcome == "held" else outcome,
+        status=_sent(outcome).status,
         deliveries=deliveries,
     )
     return _Applied(done, alerting if due else None)
@@ -297,7 +340,9 @@ async def send(
     idempotency_key: str | None,
     idempotency_ttl_seconds: int,
     approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
+    public_base_url: str | None = None,
     now: datetime | None = None,
+    inline_seconds: float = 0.0,
 ) -> Outcome:
     """One transaction: the plan of the send's outcome, and with an idempotency key its claim
     (the calling API key's own) and the outcome recorded for replays (a refusal of the store's
@@ -312,9 +357,7 @@ async def send(
     policy = caller.policy
     email = _email(body)
     request_hash = (
-        None
-        if idempotency_key is None
-        else idempotency.fingerprint(SEND, body.model_dump(mode="json"))
+        None if idempotency_key is None else idempotency.fingerprint(SEND, _canonical(body))
     )
     try:
         rules.check_send(policy, body.platform, email, body.amount_cents)
@@ -323,6 +366,9 @@ async def send(
     counted = rules.counted_windows(policy, email, now)
     held = rules.needs_approval(policy, body.amount_cents)
     ask_new = policy.approval_for_new_recipients and not held
+    provider = None
+    if caller.upstreams is not False:  # a merchant without upstreams pays no read for them
+        provider = await work.provider_of(db, caller.merchant_id, caller.env, body.platform)
 
     async def apply(tx: Raw) -> _Applied:
         paid = True
@@ -337,8 +383,10 @@ async def send(
             held=held or not paid,
             counted=counted,
             approval_ttl_seconds=approval_ttl_seconds,
+            provider=provider,
+            inline_seconds=inline_seconds,
         )
-        return await _apply(tx, prepared, body)
+        return await _apply(tx, prepared, body, public_base_url)
 
     try:
         if idempotency_key is None:
@@ -388,6 +436,23 @@ async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
     return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])
 
 
+def settle_key(
+    sealer: Sealer, caller: Caller, idempotency_key: str | None
+) -> Callable[[AsyncConnection, Outcome], Awaitable[None]] | None:
+    """What the send's inline upstream try runs when it settles the send (``fulfilling``):
+    the idempotency key's stored reply becomes the settled outcome, so a replay answers what
+    the first request got (``1001``, or the failure), not the ``1002 pending`` stored with the
+    debit. ``None`` without a key."""
+    if idempotency_key is None:
+        return None
+    key = idempotency_key
+
+    async def settle(conn: AsyncConnection, outcome: Outcome) -> None:
+        await idempotency.record(conn, sealer, **_scope(caller, key), outcome=outcome)
+
+    return settle
+
+
 def _scope(caller: Caller, key: str) -> dict[str, str]:
     """Whose idempotency key it is: the calling API key's, in its env."""
     return {
@@ -432,7 +497,8 @@ async def _refuse(
     return await db.run(record)
 
 
-def topup_data(row: Any, sealer: Sealer) -> TopupData:
+def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
+    """``hide_voucher``: an upstream's code, which the caller's key may not see."""
     return TopupData(
         id=row.id,
         env=row.env,
@@ -441,7 +507,9 @@ def topup_data(row: Any, sealer: Sealer) -> TopupData:
         amount_cents=row.amount_cents,
         recipient_email=row.recipient_email,
         voucher_code=(
-            sealer.open(row.voucher_sealed, context=row.id) if row.voucher_sealed else None
+            sealer.open(row.voucher_sealed, context=row.id)
+            if row.voucher_sealed and not hide_voucher
+            else None
         ),
         new_balance_cents=row.recipient_balance_cents,
         metadata=row.metadata,
@@ -461,9 +529,10 @@ def _mine(caller: Caller) -> tuple[Any, ...]:
 async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> TopupData:
     async with db.read() as conn:
         row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
-    if row is None:
-        raise ApiError(Code.TRANSACTION_NOT_FOUND)
-    return topup_data(row, sealer)
+        if row is None:
+            raise ApiError(Code.TRANSACTION_NOT_FOUND)
+        hidden = await _hidden(conn, caller, [row.id])
+    return topup_data(row, sealer, hide_voucher=row.id in hidden)
 
 
 async def list_page(
@@ -475,7 +544,17 @@ async def list_page(
         stmt = stmt.where(_T.c.id < cursor)
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [topup_data(r, sealer) for r in rows[:limit]], len(rows) > limit
+        hidden = await _hidden(conn, caller, [r.id for r in rows[:limit]])
+    page = [topup_data(r, sealer, hide_voucher=r.id in hidden) for r in rows[:limit]]
+    return page, len(rows) > limit
+
+
+async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[str]:
+    """Of ``ids``, the top-ups whose voucher is an upstream's code the caller may not see
+    (``reveal_voucher``): the code is the money, and goes to the recipient alone."""
+    if not ids or caller.policy.reveals_voucher():
+        return set()
+    return await work.fulfilled_by_upstream(conn, ids)
 
 
 async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -487,7 +566,9 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         if row is None:
             raise ApiError(Code.TRANSACTION_NOT_FOUND)
         moved = None
-        if row.status == lifecycle.PENDING:
+        # A top-up its upstream is fulfilling is not the merchant's to cancel: the upstream may
+        # have issued its code already. It ends delivered, or failed and refunded.
+        if row.status == lifecycle.PENDING and not await work.fulfilling(conn, txn_id):
             moved = await lifecycle.move(
                 conn, row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
             )

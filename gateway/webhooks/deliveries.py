@@ -18,6 +18,7 @@ from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
+from . import retention
 from .endpoints import check_reachable, endpoint_row
 from .schemas import (
     AttemptData,
@@ -137,8 +138,13 @@ async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: 
 async def replay_delivery(
     db: Database, settings: Settings, caller: Caller, delivery_id: str
 ) -> Outcome:
-    """One more attempt of a finished delivery, same event, same ``webhook-id``."""
+    """One more attempt of a finished delivery, same event, same ``webhook-id``. One older
+    than the merchant's retention is refused by its id's age alone, found or not, so the answer
+    says nothing of whether such a delivery exists."""
     async with db.read() as conn:
+        await retention.check_within(
+            conn, caller.merchant_id, delivery_id, now=utcnow(), default=settings.retention_days
+        )
         found = (
             await conn.execute(
                 select(_D.c.endpoint_id).where(_D.c.id == delivery_id, *_deliveries_of(caller))
@@ -176,8 +182,17 @@ async def replay_delivery(
 async def replay_failed(
     db: Database, settings: Settings, caller: Caller, endpoint_id: str, since: datetime
 ) -> Outcome:
-    """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE."""
+    """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE.
+    A ``since`` past the merchant's retention starts at its horizon instead, and the reply's
+    ``kept_since`` says so: what was before it is not kept."""
     await check_reachable(db, settings, caller, endpoint_id)
+    async with db.read() as conn:
+        horizon = await retention.kept_since(
+            conn, caller.merchant_id, now=utcnow(), default=settings.retention_days
+        )
+    clamped = since < horizon
+    if clamped:
+        since = horizon
     now = utcnow()
     async with db.transaction() as conn:
         await _enabled_endpoint(conn, caller, endpoint_id)
@@ -195,5 +210,7 @@ async def replay_failed(
             )
         ).all()
     ids = sorted(r.id for r in rows)
-    data = ReplayFailedData(replayed=len(ids), delivery_ids=ids)
+    data = ReplayFailedData(
+        replayed=len(ids), delivery_ids=ids, kept_since=rfc3339(horizon) if clamped else None
+    )
     return Outcome(Code.SUCCESS, data.model_dump(), jobs=[(r.id, r.generation) for r in rows])

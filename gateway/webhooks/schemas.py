@@ -171,3 +171,8 @@ class DeliveryDetail(DeliveryData):
 class ReplayFailedData(BaseModel):
     replayed: int
     delivery_ids: list[str]
+    kept_since: str | None = Field(
+        default=None,
+        description="Set when `since` reached past the merchant's retention: deliveries older "
+        "than this are no longer kept, so the replay started here. Null: the whole range is kept.",
+    )

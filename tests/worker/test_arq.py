@@ -41,6 +41,12 @@ async def test_a_worker_keeps_its_running_jobs_in_tasks(redis_url: str) -> None:
     )
     assert worker.tasks == {}
     assert isinstance(worker.tasks, dict)
+    # What ``WakingWorker`` reads to decide whether it is idle and where to look.
+    assert worker.burst is False
+    assert worker.queue_name == "arq:queue"
+    assert inspect.iscoroutinefunction(Worker._poll_iteration)
+    assert list(inspect.signature(Worker._poll_iteration).parameters) == ["self"]
+    assert isinstance(inspect.getattr_static(Worker, "pool"), property)
 
 
 class _Recording(SelectiveWorker):

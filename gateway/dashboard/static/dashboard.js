@@ -33,22 +33,54 @@ document.addEventListener("submit", function (event) {
 });
 
 // Regions marked data-live="name" are replaced by the server's fragments of the same name.
+// Regions marked data-live-page="name" (every other live page) are replaced by the same regions
+// of this page fetched again, once the stream says something changed: the page's own render,
+// so an update is exactly what a reload would show.
 // A stream refused (too many open: 429) or lost for good is opened again after a pause; one that
 // merely ended is reopened by the EventSource itself.
+var refreshing = false;
+function refreshPage() {
+  if (refreshing) return;
+  refreshing = true;
+  fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    .then(function (reply) {
+      if (!reply.ok || reply.redirected) return null;
+      return reply.text();
+    })
+    .then(function (html) {
+      if (html === null) return;
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      document.querySelectorAll("[data-live-page]").forEach(function (region) {
+        var name = region.getAttribute("data-live-page");
+        var found = fresh.querySelector('[data-live-page="' + name + '"]');
+        if (found && region.innerHTML !== found.innerHTML) region.innerHTML = found.innerHTML;
+      });
+      document.body.setAttribute("data-live-at", String(Date.now()));
+    })
+    .catch(function () { /* the next update tries again */ })
+    .then(function () { refreshing = false; });
+}
+
 (function () {
   var regions = document.querySelectorAll("[data-live]");
-  if (!regions.length || !window.EventSource) return;
+  var pageRegions = document.querySelectorAll("[data-live-page]");
+  if ((!regions.length && !pageRegions.length) || !window.EventSource) return;
+  var first = true;
   var stream = null;
   var gone = false;
   function open() {
     if (gone) return;
-    stream = new EventSource("/dashboard/live");
+    // A page with a stream of its own names it (the recipient's page); else the overview's.
+    stream = new EventSource(document.body.getAttribute("data-live-url") || "/dashboard/live");
     stream.addEventListener("update", function (event) {
       var fragments = JSON.parse(event.data);
       regions.forEach(function (region) {
         var html = fragments[region.getAttribute("data-live")];
         if (typeof html === "string" && region.innerHTML !== html) region.innerHTML = html;
       });
+      // The stream's first event is the state the page was rendered with: nothing to fetch.
+      if (pageRegions.length && !first) refreshPage();
+      first = false;
       document.body.setAttribute("data-live-at", String(Date.now()));
     });
     stream.addEventListener("signed-out", function () {

@@ -36,6 +36,10 @@ FULL = {
 }
 
 
+def _without_usage(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in key.items() if k != "usage"} for key in keys]
+
+
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -82,7 +86,9 @@ async def test_a_key_is_shown_once_and_only_its_hmac_is_kept(
     listed = await client.get("/keys", headers=owner.headers)
     for later in (got, listed):
         assert later.status_code == 200 and raw not in later.text
-    assert got.json()["data"] == {k: v for k, v in made.items() if k != "key"}
+    shown = got.json()["data"]
+    assert shown.pop("usage")["requests"]["all_time"] == 0  # the key was never used yet
+    assert shown == {k: v for k, v in made.items() if k not in ("key", "usage")}
 
     row = await _stored(db, made["id"])
     assert row.key_hash == hash_api_key(parse_api_key(raw), TEST_PEPPER.encode())
@@ -116,7 +122,8 @@ async def test_a_key_made_without_scopes_gets_send_and_read_and_cannot_manage_ke
         assert reply.json()["data"] == {"scope": "keys"}
     assert await _ids(client, owner) == before
     unchanged = await client.get(f"/keys/{limited['id']}", headers=owner.headers)
-    assert unchanged.json()["data"] == {k: v for k, v in limited.items() if k != "key"}
+    shown = {k: v for k, v in unchanged.json()["data"].items() if k != "usage"}
+    assert shown == {k: v for k, v in limited.items() if k not in ("key", "usage")}
 
 
 async def test_list_get_patch_and_revoke(
@@ -145,6 +152,7 @@ async def test_list_get_patch_and_revoke(
         "created_at",
         "last_used_at",
         "revoked_at",
+        "usage",
     }
 
     target = made[0]["id"]
@@ -362,7 +370,8 @@ async def test_bad_input_is_refused_and_changes_nothing(
     changed = await client.patch(f"/keys/{target['id']}", json=body, headers=owner.headers)
     assert (changed.status_code, changed.json()["code"]) == (422, 3001), changed.text
     after = await client.get("/keys", headers=owner.headers)
-    assert after.json()["data"] == before.json()["data"]
+    # The same keys, unchanged (``usage`` counts these very requests of the owner's key).
+    assert _without_usage(after.json()["data"]) == _without_usage(before.json()["data"])
 
 
 @pytest.mark.parametrize(

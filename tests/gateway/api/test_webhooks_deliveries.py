@@ -2,6 +2,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from gateway.clock import id_floor, utcnow
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
@@ -99,7 +100,7 @@ async def test_replay_failed_since_a_time(
         json={"since": "2999-01-01T00:00:00Z"},
         headers=merchant.headers,
     )
-    assert none.json()["data"] == {"replayed": 0, "delivery_ids": []}
+    assert none.json()["data"] == {"replayed": 0, "delivery_ids": [], "kept_since": None}
     replayed = await client.post(
         f"/webhooks/endpoints/{endpoint_id}/replay-failed",
         json={"since": "2000-01-01T00:00:00+00:00"},
@@ -190,6 +191,8 @@ async def test_replay_of_an_unknown_delivery(
     client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant()
-    for path in ["dlv_x", "dlv_000000000000000000000000we_000000000000000000000000"]:
+    # An id of this moment: one older than the retention period is answered 410 (5201) instead.
+    recent = id_floor("dlv", utcnow()) + "0" * 15 + "we_" + "0" * 24
+    for path in ["dlv_x", recent]:
         reply = await client.post(f"/webhooks/deliveries/{path}/replay", headers=merchant.headers)
         assert reply.status_code == 404 and reply.json()["code"] == 5003

@@ -354,11 +354,26 @@ async def test_a_burst_of_sign_ins_is_counted_before_hashing(
     roomy = settings.model_copy(update={"password_hashes_per_process": 100})
     email = f"burst-{uuid.uuid4().hex[:8]}@example.com"
     burst = 3 * throttle.FAILURES_PER_ACCOUNT
+    # Hashes wait at the gate until every attempt was judged: what is refused is refused by the
+    # count, before any hash, and no hash's CPU slows the counting itself.
+    hasher.gate.clear()
+    allowed = throttle.FAILURES_PER_ACCOUNT
     async with running_app(roomy) as app, _client_from(app, unique_address()) as client:
         token = csrf_of((await client.get("/sign-in")).text)
-        codes = await asyncio.gather(
-            *(_sign_in(client, token, email, "wrong password!") for _ in range(burst))
-        )
+        tasks = [
+            asyncio.create_task(_sign_in(client, token, email, "wrong password!"))
+            for _ in range(burst)
+        ]
+
+        async def judged() -> bool:
+            # The refused are answered; the admitted wait at the gate (or for a thread to hash in).
+            return sum(t.done() for t in tasks) == burst - allowed
+
+        try:
+            await wait_until(judged)
+        finally:
+            hasher.gate.set()
+        codes = await asyncio.gather(*tasks)
     assert sorted(codes) == [401] * throttle.FAILURES_PER_ACCOUNT + [429] * (
         burst - throttle.FAILURES_PER_ACCOUNT
     )

@@ -78,3 +78,33 @@ async def test_held_sends_are_approved_or_denied_from_the_inbox(
     # Deciding again is refused with the API's own answer, as a page.
     again = await alice.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
     assert again.status_code == 409
+
+
+async def test_a_person_sees_the_count_confirms_and_reads_who_decided_and_why(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    alice = await sign_up()
+    key = await _key_with_approval_line(alice)
+    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+
+    nav = (await alice.client.get("/")).text
+    assert re.search(r'id="pending-approvals"[^>]*>2<', nav)
+    # Approving asks first: the confirmation shows the send and why it was held.
+    confirm = await alice.client.get(f"/topups/{first}/approve")
+    assert confirm.status_code == 200
+    assert "$7.00 to h@example.com" in confirm.text
+    assert "above the sending key&#39;s approval line of $5.00" in confirm.text
+    assert "Approve and deliver" in confirm.text
+    assert (await alice.client.get(f"/topups/{second}/deny")).status_code == 200
+
+    done = await alice.post(f"/topups/{first}/approve", {}, page=f"/topups/{first}/approve")
+    assert done.status_code == 303 and done.headers["location"].endswith(f"approved={first}")
+    page = (await alice.client.get(f"/topups/{first}")).text
+    assert f'Approved by</dt><dd id="decided-by">{alice.email}, ' in page
+    assert "UTC (just now)" in page
+    assert "approval line of $5.00" in page
+    nav = (await alice.client.get("/")).text
+    assert re.search(r'id="pending-approvals"[^>]*>1<', nav)
+    # Once decided, the confirmation says so and offers no button.
+    late = await alice.client.get(f"/topups/{first}/deny")
+    assert "no longer awaiting approval" in late.text and "Deny and refund" not in late.text

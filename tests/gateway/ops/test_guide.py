@@ -2,13 +2,16 @@
 ``KEY`` set as it says, and the stdio MCP configuration started exactly as written, with only its
 two placeholders filled in."""
 
+import ast
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -42,13 +45,35 @@ async def test_the_curl_example_sends_as_pasted(live_url: str, make_merchant: Ma
     assert (reply["code"], reply["status"]) == (1001, "delivered"), reply
 
 
-async def test_the_stdio_configuration_starts_as_written(
-    live_url: str, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
+async def test_the_python_example_sends_as_pasted(
+    live_url: str, make_merchant: MakeMerchant
 ) -> None:
     lines = await _guide(live_url)
-    [config_line] = [line for line in lines if '"command"' in line]
-    server = json.loads(config_line)["mcpServers"]["aitopup"]
+    start = lines.index("  import os, httpx")
+    end = next(n for n in range(start, len(lines)) if not lines[n].startswith("  "))
+    example = textwrap.dedent("\n".join(lines[start:end]))
+    merchant = await make_merchant()
+    env = {"PATH": os.environ.get("PATH", ""), "KEY": merchant.key}
+    env["BASE"] = live_url.removesuffix("/api/public/v1")
+    ran = await anyio.run_process([sys.executable, "-c", example], env=env, check=False)
+    assert ran.returncode == 0, ran.stderr
+    reply = ast.literal_eval(ran.stdout.decode())
+    assert (reply["code"], reply["status"]) == (1001, "delivered"), reply
+
+
+@pytest.mark.parametrize("client", ["Claude Code", "Claude Desktop", "Cursor"])
+async def test_each_stdio_configuration_starts_as_written(
+    live_url: str, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path, client: str
+) -> None:
+    lines = await _guide(live_url)
+    heading = lines.index(next(line for line in lines if line.startswith(f"{client}, stdio, in")))
+    server = json.loads(lines[heading + 1])["mcpServers"]["aitopup"]
     assert server["env"]["AITOPUP_DIR"] == STDIO_DIR
+    # Every client's HTTP configuration names the same endpoint and header.
+    http = json.loads(
+        lines[lines.index(next(x for x in lines if x.startswith(f"{client}, http"))) + 1]
+    )
+    assert "$BASE/mcp" in json.dumps(http)
 
     # The gateway's folder as `make run` leaves it: its .env, and the project's .venv.
     folder = tmp_path / "gateway"

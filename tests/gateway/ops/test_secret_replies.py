@@ -28,6 +28,8 @@ SECRET_ROUTES = {
     ("POST", "/api/admin/v1/merchants/{id}/keys"),
     ("POST", "/api/admin/v1/merchants/{id}/users"),
     ("POST", "/api/admin/v1/redemption-codes"),
+    ("GET", "/api/public/v1/emails"),
+    ("GET", "/api/public/v1/emails/{mail_id}"),
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 

@@ -67,5 +67,5 @@ async def test_a_key_made_before_policies_reads_as_unlimited(
     assert data["legacy"] is True
     assert data["windows"] == []
     assert set(data["policy"]["scopes"]) == {
-        "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals"
+        "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"
     }  # fmt: skip

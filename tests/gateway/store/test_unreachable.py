@@ -21,6 +21,12 @@ def test_a_refused_or_closed_connection_is_an_outage() -> None:
     assert is_unreachable(_wrapped(ValueError("gone"), invalidated=True))
 
 
+def test_a_server_out_of_connection_slots_is_an_outage() -> None:
+    # "sorry, too many clients already": it passes as other clients close, so 503, not 500.
+    assert is_unreachable(pg.TooManyConnectionsError("sorry, too many clients already"))
+    assert is_unreachable(_wrapped(pg.TooManyConnectionsError("too many clients")))
+
+
 def test_a_statement_s_own_error_is_not() -> None:
     assert not is_unreachable(ValueError("a bug"))
     assert not is_unreachable(pg.UniqueViolationError("duplicate key"))

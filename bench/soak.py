@@ -1,0 +1,547 @@
+"""``make soak``: many processes under faults, and a ledger of what they did.
+
+Starts what compose runs, without Docker: a PostgreSQL cluster of its own (a throwaway one, never
+a shared server) or a SQLite file, a ``redis-server`` of its own, ``N`` gateways
+(``aitopup serve``) behind the project's nginx (``deploy/nginx.conf``, its upstream pointed at
+them) and ``M`` workers (``python -m worker``). A client sends top-ups through nginx at a steady
+rate, each with an ``Idempotency-Key`` it keeps while it retries (as docs/webhooks.md tells
+clients to); one webhook endpoint points at a receiver here that verifies every signature with
+the ``standardwebhooks`` library and counts webhook-ids. On a schedule: kill -9 a worker, kill -9
+a gateway (each started again a second later, as a supervisor would), restart Redis empty, stop
+PostgreSQL for ``AITOPUP_SOAK_PG_STOP_SECONDS``.
+
+The report: sends accepted and refused, debits per accepted send, ledger sums, events stored
+against distinct webhook-ids received, duplicates, time to recover after each fault, send latency
+inside and outside the fault windows. It exits non-zero on any loss, double debit, broken sum or
+bad signature. Settings: ``AITOPUP_SOAK_*`` (``SoakSettings``).
+"""
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from aiohttp import web
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import func, select
+from standardwebhooks import Webhook
+
+from gateway.clock import utcnow
+from gateway.merchants import service as merchants
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
+from keys import Sealer
+from tests.fixtures.merchants import unbalanced_wallets
+from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
+
+from .endpoints import add_endpoint
+from .servers import free_port
+
+__all__ = ["SoakSettings", "main", "soak"]
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PEPPER = "soak-pepper-0123456789abcdef"
+SEALING = "soak-sealing-key-0123456789abcdef"
+Fault = Literal["worker", "gateway", "redis", "postgres"]
+FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
+INITIAL_CENTS = 1_000_000_000
+
+
+class SoakSettings(BaseSettings):
+    """``AITOPUP_SOAK_*``: the defaults finish within 10 minutes on 2 cores."""
+
+    model_config = SettingsConfigDict(env_prefix="AITOPUP_SOAK_", extra="ignore")
+
+    store: Literal["postgres", "sqlite"] = "postgres"
+    gateways: int = 2
+    workers: int = 2
+    rate: float = 20.0  # sends a second
+    seconds: float = 60.0  # of steady sends; faults are spread over it
+    pg_stop_seconds: float = 10.0
+    # A client gives up on a send after this long of retrying (counted from when it was due);
+    # above nginx's proxy_read_timeout (90 s), so a request a stalled gateway holds is retried.
+    give_up_seconds: float = 180.0
+    # Until every event is received, after the sends end.
+    drain_seconds: float = 120.0
+    # Where the processes' logs go, kept after the run; unset: a temporary folder.
+    folder: Path | None = None
+
+
+@dataclass
+class Send:
+    key: str
+    amount: int
+    started: float
+    ended: float = 0.0
+    tries: int = 0
+    code: int | None = None
+    transaction_id: str | None = None
+
+
+@dataclass
+class Injected:
+    fault: Fault
+    at: float
+    back: float  # when the fault ended (a process started again, PostgreSQL resumed)
+    recovered: float | None = None
+
+
+@dataclass
+class Received:
+    ids: Counter[str] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic(), in order
+    bad_signatures: int = 0
+
+
+class Cluster:
+    """The processes, each startable again on its own port."""
+
+    def __init__(self, folder: Path, settings: SoakSettings) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.redis_port = free_port()
+        self.gateway_ports = [free_port() for _ in range(settings.gateways)]
+        self.proxy_port = free_port()
+        self.postgres: ThrowawayPostgres | None = None
+        self.database_url = ""
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "AITOPUP_DATABASE_URL": self.database_url,
+            "AITOPUP_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AITOPUP_KEY_PEPPER": PEPPER,
+            "AITOPUP_SECRET_KEY": SEALING,
+            "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+            "AITOPUP_ACCESS_LOG": "false",
+            "AITOPUP_WEBHOOK_TIMEOUT_SECONDS": "5",
+            "AITOPUP_WEBHOOK_RETRY_SCHEDULE": "0,1,2,4,8,16,30",
+            "AITOPUP_DATABASE_POOL_SIZE": "5",
+        }
+
+    def start_store(self) -> None:
+        if self.settings.store == "sqlite":
+            self.database_url = f"sqlite+aiosqlite:///{self.folder / 'soak.db'}"
+        else:
+            binaries = candidate_binaries()
+            if not binaries:
+                raise SystemExit("the PostgreSQL soak needs initdb and postgres (or pgserver)")
+            self.postgres = ThrowawayPostgres(binaries[0].folder)
+            self.database_url = self.postgres.start()
+        upgrade(self.database_url)
+
+    def start(self, name: str) -> None:
+        """Start (or start again) one process by name: redis, proxy, gateway-N, worker-N."""
+        if name == "redis":
+            binary = shutil.which("redis-server") or "redis-server"
+            args = [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+            args += ["--save", "", "--appendonly", "no"]
+        elif name == "proxy":
+            args = self._proxy_args()
+        elif name.startswith("gateway-"):
+            port = self.gateway_ports[int(name.split("-")[1])]
+            args = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+        else:
+            args = [sys.executable, "-m", "worker"]
+        with (self.folder / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                args, env=self.env(), cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def kill(self, name: str) -> None:
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def _proxy_args(self) -> list[str]:
+        text = NGINX_CONF.read_text()
+        servers = "\n".join(
+            f"        server 127.0.0.1:{port} max_conns=512;" for port in self.gateway_ports
+        )
+        text, found = re.subn(r"^\s*server gateway:8000[^;]*;", servers, text, flags=re.M)
+        assert found == 1, "deploy/nginx.conf's upstream moved"
+        text, found = re.subn(r"listen 8080;", f"listen 127.0.0.1:{self.proxy_port};", text)
+        assert found == 1, "deploy/nginx.conf's listen moved"
+        text = re.sub(r"^worker_processes auto;", "worker_processes 1;", text, flags=re.M)
+        text = text.replace("access_log /dev/stdout aitopup;", "access_log off;")
+        (self.folder / "nginx.conf").write_text(text)
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        options = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+        prefix = f"{self.folder}/"
+        return [nginx, "-p", prefix, "-c", "nginx.conf", "-e", "stderr", "-g", options]
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+async def _wait_port(port: int, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while not _answers(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers on {port}")
+        await asyncio.sleep(0.05)
+
+
+async def _setup(db: Database, hook_url: str) -> tuple[str, str, str]:
+    """A merchant with a staging key and one endpoint: (merchant id, key, endpoint secret)."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        merchant = await merchants.create_merchant(
+            conn,
+            db,
+            name=f"soak-{uuid.uuid4().hex[:8]}",
+            low_balance_threshold_cents=0,
+            staging_initial_balance_cents=INITIAL_CENTS,
+            now=now,
+        )
+        _, key = await merchants.create_key(conn, merchant.id, "staging", PEPPER.encode(), now)
+        secret = await add_endpoint(
+            conn,
+            Sealer(SEALING.encode()),
+            env="staging",
+            merchant_id=merchant.id,
+            url=hook_url,
+            now=now,
+        )
+    return merchant.id, key.raw, secret
+
+
+RETRIED = {429, 500, 502, 503, 504}
+
+
+async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float) -> None:
+    """One send, retried with its key until it gets an answer that is not an outage."""
+    body = {
+        "platform": "claude",
+        "amount_cents": send.amount,
+        "recipient_email": "soak@example.com",
+    }
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": send.key}
+    delay = 0.1
+    while time.monotonic() - send.started < give_up:
+        send.tries += 1
+        try:
+            reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
+        except httpx.HTTPError:
+            reply = None
+        if reply is not None and reply.status_code not in RETRIED:
+            data = reply.json()
+            send.code = data.get("code")
+            send.transaction_id = data.get("transaction_id")
+            break
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    send.ended = time.monotonic()
+
+
+async def _load(client: httpx.AsyncClient, key: str, settings: SoakSettings) -> list[Send]:
+    sends: list[Send] = []
+    tasks: list[asyncio.Task[None]] = []
+    begin = time.monotonic()
+    total = int(settings.rate * settings.seconds)
+    for n in range(total):
+        wait = begin + n / settings.rate - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        send = Send(key=f"soak-{uuid.uuid4().hex}", amount=1 + n % 97, started=time.monotonic())
+        sends.append(send)
+        tasks.append(asyncio.create_task(_send(client, key, send, settings.give_up_seconds)))
+    await asyncio.gather(*tasks)
+    return sends
+
+
+async def _faults(
+    cluster: Cluster, settings: SoakSettings, begin: float, injected: list[Injected]
+) -> None:
+    faults = [f for f in FAULTS if settings.store == "postgres" or f != "postgres"]
+    step = settings.seconds / (len(faults) + 1)
+    for n, fault in enumerate(faults, start=1):
+        wait = begin + n * step - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        at = time.monotonic()
+        if fault == "worker":
+            cluster.kill("worker-0")
+            await asyncio.sleep(1.0)
+            cluster.start("worker-0")
+        elif fault == "gateway":
+            cluster.kill("gateway-0")
+            await asyncio.sleep(1.0)
+            cluster.start("gateway-0")
+        elif fault == "redis":
+            cluster.kill("redis")  # no persistence: it comes back empty
+            cluster.start("redis")
+        else:
+            assert cluster.postgres is not None
+            # A thread of its own: the default executor is where every new client connection
+            # resolves its address, and during the outage thousands of retries queue there.
+            loop = asyncio.get_running_loop()
+            with ThreadPoolExecutor(max_workers=1) as own:
+                await loop.run_in_executor(own, cluster.postgres.pause)
+                await asyncio.sleep(settings.pg_stop_seconds)
+                await loop.run_in_executor(own, cluster.postgres.resume)
+        injected.append(Injected(fault, at, time.monotonic()))
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class Report:
+    lines: list[str]
+    failures: list[str]
+
+
+async def _check(
+    db: Database,
+    merchant_id: str,
+    sends: list[Send],
+    received: Received,
+    injected: list[Injected],
+    drain: float,
+) -> Report:
+    lines: list[str] = []
+    failures: list[str] = []
+    accepted = [s for s in sends if s.code == 1001]
+    refused = [s for s in sends if s.code is not None and s.code != 1001]
+    gave_up = [s for s in sends if s.code is None]
+    lines.append(
+        f"sends: {len(sends)}, accepted {len(accepted)}, refused {len(refused)}"
+        f" {sorted(Counter(s.code for s in refused).items())}, gave up {len(gave_up)},"
+        f" retried {sum(1 for s in sends if s.tries > 1)}"
+    )
+    if gave_up or refused:
+        failures.append(f"{len(gave_up)} sends gave up, {len(refused)} refused")
+
+    topups, ledger, events = table_of(Topup), table_of(LedgerEntry), table_of(Event)
+    deliveries = table_of(WebhookDelivery)
+
+    # Every event stored reaches the receiver, whatever the faults did: wait for the stragglers.
+    async def stored_events() -> set[str]:
+        async with db.read() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.event_id).where(deliveries.c.merchant_id == merchant_id)
+            )
+            return {r.event_id for r in rows}
+
+    deadline = time.monotonic() + drain
+    stored = await stored_events()
+    while not stored <= set(received.ids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        stored = await stored_events()
+    async with db.read() as conn:
+        debits: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    select(ledger.c.reference, func.count())
+                    .where(ledger.c.kind == "topup_debit")
+                    .group_by(ledger.c.reference)
+                )
+            ).all()
+        )
+        topup_ids = set(
+            (
+                await conn.execute(select(topups.c.id).where(topups.c.merchant_id == merchant_id))
+            ).scalars()
+        )
+        event_count = (
+            await conn.execute(
+                select(func.count()).select_from(events).where(events.c.merchant_id == merchant_id)
+            )
+        ).scalar_one()
+    accepted_ids = {s.transaction_id or "" for s in accepted}
+    per_send = Counter(debits.get(t, 0) for t in accepted_ids)
+    lines.append(f"debits per accepted send: {dict(sorted(per_send.items()))}")
+    if set(per_send) != {1} and accepted:
+        failures.append(f"debits per accepted send {dict(per_send)}")
+    if len(accepted_ids) != len(accepted):
+        failures.append("two accepted sends share a transaction id")
+    extra = topup_ids - accepted_ids
+    lines.append(f"top-ups stored: {len(topup_ids)} (not acknowledged to the client: {len(extra)})")
+    if extra - {s.transaction_id for s in gave_up}:
+        failures.append(f"{len(extra)} top-ups no client was told of")
+    unbalanced = await unbalanced_wallets(db)
+    lines.append(f"wallets whose balance is not the sum of their entries: {len(unbalanced)}")
+    if unbalanced:
+        failures.append(f"broken sums: {unbalanced[:5]}")
+    lost = stored - set(received.ids)
+    duplicates = sum(n - 1 for n in received.ids.values())
+    lines.append(
+        f"events stored {event_count} (with a delivery {len(stored)}), distinct webhook-ids"
+        f" received {len(received.ids)}, lost {len(lost)}, duplicates {duplicates},"
+        f" bad signatures {received.bad_signatures}"
+    )
+    if lost:
+        failures.append(f"{len(lost)} events never received")
+    if received.bad_signatures:
+        failures.append(f"{received.bad_signatures} bad signatures")
+    if len(stored) < len(accepted):
+        failures.append("fewer events than accepted sends")
+
+    windows: list[tuple[float, float]] = []
+    for fault in injected:
+        after = [s for s in accepted if s.started >= fault.at]
+        first = min((s.ended for s in after), default=None)
+        fault.recovered = first
+        took = f"{first - fault.at:.1f} s" if first is not None else "never"
+        webhook = next((t for t in received.arrivals if t >= fault.back), None)
+        hooked = f"{webhook - fault.back:.1f} s" if webhook is not None else "never"
+        lines.append(
+            f"fault {fault.fault}: lasted {fault.back - fault.at:.1f} s; sends: the first one"
+            f" started after it accepted {took} after it began; webhooks: the next one"
+            f" {hooked} after it ended"
+        )
+        windows.append((fault.at, (first or fault.back) + 1.0))
+
+    def inside(send: Send) -> bool:
+        return any(a <= send.started <= b for a, b in windows)
+
+    for label, group in (
+        ("outside fault windows", [s for s in accepted if not inside(s)]),
+        ("inside fault windows", [s for s in accepted if inside(s)]),
+    ):
+        ms = [(s.ended - s.started) * 1000 for s in group]
+        lines.append(
+            f"send latency {label}: n={len(ms)} p50 {_percentile(ms, 0.5):.1f} ms,"
+            f" p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms, default=0):.1f} ms"
+        )
+    return Report(lines, failures)
+
+
+async def soak(settings: SoakSettings, folder: Path) -> Report:
+    cluster = Cluster(folder, settings)
+    received = Received()
+    try:
+        await asyncio.to_thread(cluster.start_store)
+        runner, hook_port = await _receiver_placeholder()
+        db = Database(create_engine(cluster.database_url, pool_size=2))
+        try:
+            merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook_port}/hook")
+            await runner.cleanup()
+            runner, _ = await _receiver_on(secret, received, hook_port)
+            cluster.start("redis")
+            await _wait_port(cluster.redis_port)
+            for n in range(settings.gateways):
+                cluster.start(f"gateway-{n}")
+            for n in range(settings.workers):
+                cluster.start(f"worker-{n}")
+            for port in cluster.gateway_ports:
+                await _wait_port(port)
+            cluster.start("proxy")
+            await _wait_port(cluster.proxy_port)
+            injected: list[Injected] = []
+            base = f"http://127.0.0.1:{cluster.proxy_port}"
+            limits = httpx.Limits(max_connections=60, max_keepalive_connections=30)
+            async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+                begin = time.monotonic()
+                faults = asyncio.create_task(_faults(cluster, settings, begin, injected))
+                sends = await _load(client, key, settings)
+                await faults
+            return await _check(db, merchant_id, sends, received, injected, settings.drain_seconds)
+        finally:
+            await runner.cleanup()
+            await db.dispose()
+    finally:
+        cluster.stop_all()
+
+
+async def _receiver_placeholder() -> tuple[web.AppRunner, int]:
+    """A port for the endpoint's URL, before its secret exists."""
+    app = web.Application()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    return runner, free_port()
+
+
+async def _receiver_on(secret: str, received: Received, port: int) -> tuple[web.AppRunner, int]:
+    verifier = Webhook(secret)
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            verifier.verify(body, dict(request.headers))
+        except Exception:
+            received.bad_signatures += 1
+            return web.Response(status=400)
+        received.ids[request.headers["webhook-id"]] += 1
+        received.arrivals.append(time.monotonic())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+@contextlib.contextmanager
+def _folder(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="aitopup-soak-") as folder:
+        yield Path(folder)
+
+
+def main() -> int:
+    settings = SoakSettings()
+    print(
+        f"soak: {settings.store}, {settings.gateways} gateways, {settings.workers} workers,"
+        f" {settings.rate:g} sends/s for {settings.seconds:g} s",
+        flush=True,
+    )
+    with _folder(settings.folder) as folder:
+        report = asyncio.run(soak(settings, folder))
+    for line in report.lines:
+        print(line)
+    if report.failures:
+        print("FAILED: " + "; ".join(report.failures))
+        return 1
+    print("passed: nothing lost, nothing debited twice, every sum holds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The people of a merchant and their roles: list, change a role, remove.
+
+A merchant never loses its last owner: a change that would take the owners to none is refused
+(``LAST_OWNER``). The check and the write happen under the merchant row's lock (``FOR UPDATE``
+on PostgreSQL; SQLite's one writer takes the write lock at ``BEGIN``), so two owners demoting
+each other at once leave exactly one of them an owner. A new role takes effect from the member's
+next request (every page loads it with the session); a removed member's sessions no longer
+open this merchant.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..codes import Code
+from ..outcome import ApiError
+from ..store.db import Database
+from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from .roles import OWNER, parse_role
+
+__all__ = ["Member", "change_role", "members", "remove"]
+
+_U = table_of(User)
+_MU = table_of(MerchantUser)
+_M = table_of(Merchant)
+_MI = table_of(MerchantInvitation)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: str
+    email: str
+    role: str
+    joined_at: datetime
+    pending: bool  # invited, no password set yet, or an invitation not accepted yet
+
+
+async def members(db: Database, merchant_id: str) -> list[Member]:
+    """Members first (oldest first), then the invitations waiting to be accepted."""
+    async with db.read() as conn:
+        joined = await conn.execute(
+            select(_U.c.id, _U.c.email, _MU.c.role, _MU.c.created_at, _U.c.password_hash)
+            .join(_U, _U.c.id == _MU.c.user_id)
+            .where(_MU.c.merchant_id == merchant_id)
+            .order_by(_MU.c.created_at, _U.c.email)
+        )
+        found = [
+            Member(r.id, r.email, r.role, r.created_at, r.password_hash is None) for r in joined
+        ]
+        waiting = await conn.execute(
+            select(_U.c.id, _U.c.email, _MI.c.role, _MI.c.created_at)
+            .join(_U, _U.c.id == _MI.c.user_id)
+            .where(_MI.c.merchant_id == merchant_id)
+            .order_by(_MI.c.created_at, _U.c.email)
+        )
+        found += [Member(r.id, r.email, r.role, r.created_at, True) for r in waiting]
+    return found
+
+
+async def _locked_role(conn: AsyncConnection, merchant_id: str, user_id: str) -> str:
+    """Lock the merchant (so owner counts hold until commit); the member's role, else 404."""
+    await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id).with_for_update())
+    role = (
+        await conn.execute(
+            select(_MU.c.role).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
+        )
+    ).scalar_one_or_none()
+    if role is None:
+        raise ApiError(Code.MEMBER_NOT_FOUND)
+    return str(role)
+
+
+async def _keep_an_owner(conn: AsyncConnection, merchant_id: str) -> None:
+    owners = (
+        await conn.execute(
+            select(func.count())
+            .select_from(_MU)
+            .where(_MU.c.merchant_id == merchant_id, _MU.c.role == OWNER)
+        )
+    ).scalar_one()
+    if owners <= 1:
+        raise ApiError(Code.LAST_OWNER)
+
+
+async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -> None:
+    """Give a member ``role``; ``ROLE_INVALID``, ``MEMBER_NOT_FOUND`` or ``LAST_OWNER``."""
+    new = parse_role(role)
+    if new is None:
+        raise ApiError(Code.ROLE_INVALID)
+    async with db.transaction() as conn:
+        current = await _locked_role(conn, merchant_id, user_id)
+        if current == OWNER and new != OWNER:
+            await _keep_an_owner(conn, merchant_id)
+        await conn.execute(
+            update(_MU)
+            .where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
+            .values(role=new)
+        )
+
+
+async def remove(db: Database, merchant_id: str, user_id: str) -> None:
+    """Take a member (or a waiting invitation) off the merchant; never its last owner."""
+    async with db.transaction() as conn:
+        withdrawn = await conn.execute(
+            delete(_MI)
+            .where(_MI.c.merchant_id == merchant_id, _MI.c.user_id == user_id)
+            .returning(_MI.c.user_id)
+        )
+        if withdrawn.first() is not None:
+            return
+        if await _locked_role(conn, merchant_id, user_id) == OWNER:
+            await _keep_an_owner(conn, merchant_id)
+        await conn.execute(
+            delete(_MU).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
+        )

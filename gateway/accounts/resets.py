@@ -1,0 +1,135 @@
+"""Password reset by e-mail: a single-use, expiring link, and no account enumeration.
+
+Asking always answers the same (``PASSWORD_RESET_REQUESTED``) and does the same kind of work
+whether or not the address has an account: a lookup and a transaction, never a hash and never
+SMTP in the request (the worker sends the mail). Only an account's owner gets a link. The store
+keeps the link's token only as its SHA-256 (``password_resets``); spending it is one conditional
+UPDATE (unused, unexpired), so it works once. A new password ends every session of the account.
+Requests are counted per client address and per address (its digest) in Redis.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+
+from keys import Sealer
+
+from ..clock import utcnow
+from ..codes import Code
+from ..mail import rows as mail
+from ..mail.content import expires_text
+from ..outcome import ApiError, Outcome
+from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import PasswordReset, User, table_of
+from . import sessions
+from .passwords import hash_password
+from .users import UserInfo, _check_password, _first_membership
+
+__all__ = ["WINDOW_SECONDS", "request_reset", "reset_password", "resetting"]
+
+_R = table_of(PasswordReset)
+_U = table_of(User)
+WINDOW_SECONDS = 3600
+TOKEN_LENGTH = 100  # what a form or a query may carry as a token
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def request_reset(
+    db: Database, redis: object, sealer: Sealer, settings: Settings, *, email: str, client: str
+) -> Outcome:
+    """``email`` (canonical) asks for a reset link; the same answer whatever it is."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+    limits = [
+        Limit(f"reset:client:{client}", settings.mail_resets_per_client_per_hour, WINDOW_SECONDS),
+        Limit(f"reset:address:{digest}", settings.mail_resets_per_address_per_hour, WINDOW_SECONDS),
+    ]
+    try:
+        decisions = await hit_all(redis, limits)
+    except LimiterUnavailable:
+        raise ApiError(Code.SERVICE_UNAVAILABLE) from None
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        worst = max(refused, key=lambda d: d.reset_seconds)
+        raise ApiError(
+            Code.PASSWORD_RESETS_RATE_LIMITED, data=worst.data(), headers=worst.headers()
+        )
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
+    token = secrets.token_urlsafe(32)
+    work: list[str] = []
+    async with db.transaction() as conn:
+        user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar()
+        if user_id is not None:
+            await conn.execute(
+                insert(_R).values(
+                    token_hash=_hash(token), user_id=user_id, expires_at=expires, created_at=now
+                )
+            )
+            queued = await mail.write(
+                conn,
+                sealer,
+                kind=mail.PASSWORD_RESET,
+                env=mail.ACCOUNT,
+                merchant_id=None,
+                to=email,
+                data={"token": token, "expires": expires_text(expires)},
+                now=now,
+            )
+            work = [queued] if queued is not None else []
+    return Outcome(Code.PASSWORD_RESET_REQUESTED, None, deliveries=work)
+
+
+async def resetting(db: Database, token: str) -> str | None:
+    """The address whose password a live (unused, unexpired) token resets, or ``None``."""
+    if not token or len(token) > TOKEN_LENGTH:
+        return None
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(_U.c.email)
+            .join(_R, _R.c.user_id == _U.c.id)
+            .where(
+                _R.c.token_hash == _hash(token), _R.c.used_at.is_(None), _R.c.expires_at > utcnow()
+            )
+        )
+        email = found.scalar()
+    return None if email is None else str(email)
+
+
+async def reset_password(db: Database, token: str, password: str) -> UserInfo | None:
+    """Spend ``token``: the password set, the token used, every session of the account ended.
+    ``None`` (nothing changed) if the token is unknown, used or expired."""
+    _check_password(password)
+    if not token or len(token) > TOKEN_LENGTH:
+        return None
+    password_hash = await hash_password(password)
+    now = utcnow()
+    async with db.transaction() as conn:
+        spent = await conn.execute(
+            update(_R)
+            .where(_R.c.token_hash == _hash(token), _R.c.used_at.is_(None), _R.c.expires_at > now)
+            .values(used_at=now)
+            .returning(_R.c.user_id)
+        )
+        user_id = spent.scalar()
+        if user_id is None:
+            return None
+        row = (
+            await conn.execute(
+                update(_U)
+                .where(_U.c.id == user_id)
+                .values(password_hash=password_hash)
+                .returning(_U.c.id, _U.c.email)
+            )
+        ).one()
+        membership = await _first_membership(conn, row.id)
+    await sessions.end_all(db, row.id)
+    if membership is None:
+        return None
+    return UserInfo(row.id, row.email, *membership)

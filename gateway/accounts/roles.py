@@ -1,0 +1,86 @@
+"""Who may do what on a merchant: the one table of roles, read by every dashboard page and
+form (``gateway.dashboard.permissions`` names the action of each route).
+
+An owner manages members, keys, webhooks, fulfilment, the wallet, the top-ups and the settings,
+in both environments; live is theirs alone. A developer manages keys and webhooks in staging
+and reads the rest. A viewer reads. Everyone manages their own account (password, sessions,
+the environment they look at).
+"""
+
+from typing import Final, Literal, get_args
+
+__all__ = [
+    "ACTIONS",
+    "OWNER",
+    "ROLES",
+    "RULES",
+    "Action",
+    "Role",
+    "allows",
+    "describe",
+    "parse_role",
+]
+
+Role = Literal["owner", "developer", "viewer"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
+OWNER: Final[Role] = "owner"
+
+Action = Literal[
+    "read",  # any page, any live stream
+    "self",  # one's own account: password, sign out everywhere, env switch, invitations
+    "keys",
+    "webhooks",
+    "topups",  # cancel, approve, deny
+    "wallet",  # checkout, redeem
+    "members",
+    "settings",
+    "fulfilment",
+]
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+
+_EVERYONE: frozenset[Role] = frozenset(ROLES)
+_OWNERS: frozenset[Role] = frozenset({"owner"})
+_BUILDERS: frozenset[Role] = frozenset({"owner", "developer"})
+
+# action -> env -> the roles allowed it.
+RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
+    "read": {"staging": _EVERYONE, "live": _EVERYONE},
+    "self": {"staging": _EVERYONE, "live": _EVERYONE},
+    "keys": {"staging": _BUILDERS, "live": _OWNERS},
+    "webhooks": {"staging": _BUILDERS, "live": _OWNERS},
+    "topups": {"staging": _OWNERS, "live": _OWNERS},
+    "wallet": {"staging": _OWNERS, "live": _OWNERS},
+    "members": {"staging": _OWNERS, "live": _OWNERS},
+    "settings": {"staging": _OWNERS, "live": _OWNERS},
+    "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
+}
+
+_WHAT: dict[Action, str] = {
+    "read": "read this merchant's pages",
+    "self": "manage your own account",
+    "keys": "manage API keys",
+    "webhooks": "manage webhook endpoints and deliveries",
+    "topups": "cancel, approve or deny top-ups",
+    "wallet": "buy credit or redeem codes",
+    "members": "manage members",
+    "settings": "change the merchant's settings",
+    "fulfilment": "manage fulfilment",
+}
+
+
+def allows(role: str, action: Action, env: str) -> bool:
+    """Whether ``role`` may take ``action`` in ``env``; an unknown role or env may do nothing."""
+    return role in RULES[action].get(env, frozenset())
+
+
+def describe(role: str, action: Action, env: str) -> str:
+    """Why a refusal was a refusal, in words a person can act on."""
+    who = sorted(RULES[action].get(env, frozenset()))
+    return (
+        f"As a {role} you cannot {_WHAT[action]} in {env}: that takes "
+        f"{' or '.join(who) or 'nobody'}. Ask an owner of this merchant."
+    )
+
+
+def parse_role(value: str) -> Role | None:
+    return next((role for role in ROLES if role == value), None)

@@ -1,0 +1,101 @@
+"""Routes of fulfilment: which provider turns the calling key's environment's top-ups into
+credit, per platform; saved, listed, tested. Every route needs the ``fulfilment`` scope."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import require_caller
+from ..codes import Code
+from ..envelope import Envelope
+from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..parsing import read_json
+from ..services import services
+from ..upstreams import config
+from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+
+__all__ = ["routes"]
+
+_AUTH = (*KEY_ERRORS, Code.KEY_SCOPE_MISSING)
+_PLATFORM = (*_AUTH, Code.ROUTE_NOT_FOUND)
+
+
+async def list_fulfilment(request: Request) -> Response:
+    caller = require_caller(request, "fulfilment")
+    found = await config.list_settings(services(request).db, caller.merchant_id, caller.env)
+    return Envelope(Code.SUCCESS, [f.model_dump() for f in found])
+
+
+async def put_fulfilment(request: Request) -> Response:
+    caller = require_caller(request, "fulfilment")
+    svc = services(request)
+    body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
+    saved = await config.save(
+        svc.db,
+        svc.sealer,
+        svc.settings,
+        caller.merchant_id,
+        caller.env,
+        request.path_params["platform"],
+        body.root,
+    )
+    return Envelope(Code.SUCCESS, saved.model_dump())
+
+
+async def test_fulfilment(request: Request) -> Response:
+    caller = require_caller(request, "fulfilment")
+    svc = services(request)
+    assert svc.upstreams is not None
+    done = await config.test(
+        svc.db,
+        svc.sealer,
+        svc.upstreams.for_env(caller.env),
+        caller.merchant_id,
+        caller.env,
+        request.path_params["platform"],
+    )
+    return Envelope(Code.SUCCESS, done.model_dump())
+
+
+routes = [
+    ApiRoute(
+        "/fulfilment",
+        list_fulfilment,
+        methods=["GET"],
+        doc=RouteDoc(
+            "List the provider of every platform in this key's environment",
+            "fulfilment",
+            response=FulfilmentData,
+            many=True,
+            errors=_AUTH,
+        ),
+    ),
+    ApiRoute(
+        "/fulfilment/{platform}",
+        put_fulfilment,
+        methods=["PUT"],
+        doc=RouteDoc(
+            "Set the provider of a platform: voucher, newapi or openrouter (credentials sealed, "
+            "never shown again)",
+            "fulfilment",
+            body=FulfilmentBody,
+            response=FulfilmentData,
+            errors=(*_PLATFORM, *BODY_ERRORS, Code.FULFILMENT_URL_INVALID),
+        ),
+    ),
+    ApiRoute(
+        "/fulfilment/{platform}/test",
+        test_fulfilment,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Test the connection to a platform's upstream with its saved credentials",
+            "fulfilment",
+            response=FulfilmentTestData,
+            errors=(
+                *_PLATFORM,
+                Code.FULFILMENT_NOT_CONFIGURED,
+                Code.FULFILMENT_UPSTREAM_REFUSED,
+                Code.FULFILMENT_UPSTREAM_UNAVAILABLE,
+            ),
+        ),
+    ),
+]

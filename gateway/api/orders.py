@@ -1,0 +1,129 @@
+"""Routes of funding orders: the list, one order, and "check payment" (a look at Stripe)."""
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import require_caller
+from ..billing import reconcile, service
+from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
+from ..codes import Code
+from ..envelope import ApiError, Envelope, OffsetMeta
+from ..operations import perform
+from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
+from ..parsing import read_query
+from ..services import services
+
+__all__ = ["ORDER_ID", "order_id_of", "routes"]
+
+ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
+
+
+def order_id_of(request: Request) -> str:
+    """The path's order id, refused as not found unless it has an order id's shape."""
+    order_id: str = request.path_params["order_id"]
+    if not ORDER_ID.fullmatch(order_id):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order_id
+
+
+async def list_orders(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    query = read_query(request, OrdersQuery)
+    items, total = await service.list_orders(
+        services(request).db, caller, limit=query.limit, offset=query.offset, status=query.status
+    )
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=OffsetMeta.of(query.limit, query.offset, len(items), total).model_dump(),
+    )
+
+
+async def get_order(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    order = await service.get_order(services(request).db, caller, order_id_of(request))
+    return Envelope(Code.SUCCESS, order.model_dump(), status=order.status)
+
+
+async def check_order(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    svc = services(request)
+    checked = await perform(
+        svc.enqueuer,
+        reconcile.check_payment(
+            svc.db,
+            svc.settings,
+            order_id_of(request),
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+        ),
+    )
+    return Envelope.of(checked)
+
+
+async def order_receipt(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    found = await service.receipt(services(request).db, caller, order_id_of(request))
+    return Envelope(Code.SUCCESS, found.model_dump(), status="completed")
+
+
+_ORDER_ERRORS = (*KEY_ERRORS, Code.ORDER_NOT_FOUND)
+
+routes = [
+    ApiRoute(
+        "/orders",
+        list_orders,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Funding orders (checkouts, invoices, redemptions), newest first; ?status= filters",
+            "billing",
+            query=OrdersQuery,
+            response=OrderData,
+            many=True,
+            errors=(*KEY_ERRORS, Code.INVALID_QUERY),
+        ),
+    ),
+    ApiRoute(
+        "/orders/{order_id}",
+        get_order,
+        methods=["GET"],
+        doc=RouteDoc(
+            "One funding order: pack or amount, price, discounts, coupon, provider and its "
+            "reference, status and its times",
+            "billing",
+            response=OrderData,
+            errors=_ORDER_ERRORS,
+        ),
+    ),
+    ApiRoute(
+        "/orders/{order_id}/check",
+        check_order,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Check payment: a pending Stripe order is looked up at Stripe and settled by its "
+            "answer (credited once, whoever gets there first); data.order is the order after",
+            "billing",
+            success=Code.PAYMENT_CHECKED,
+            errors=(
+                *_ORDER_ERRORS,
+                Code.PAYMENTS_NOT_CONFIGURED,
+                Code.PAYMENT_PROVIDER_ERROR,
+                Code.PAYMENT_PROVIDER_TIMEOUT,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/orders/{order_id}/receipt",
+        order_receipt,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The receipt of a paid order: item, price, tier and coupon discounts, amount paid, "
+            "payment reference; 409 while the order is not paid",
+            "billing",
+            response=ReceiptData,
+            errors=(*_ORDER_ERRORS, Code.RECEIPT_NOT_AVAILABLE),
+        ),
+    ),
+]

@@ -1,0 +1,72 @@
+"""Routes of a merchant's recipients: balances, top-ups and e-mail state per address."""
+
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import require_caller
+from ..codes import Code
+from ..envelope import ApiError, CursorMeta, Envelope
+from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..parsing import read_query
+from ..recipients import service
+from ..recipients.schemas import RecipientData, RecipientsQuery
+from ..services import services
+
+__all__ = ["routes"]
+
+
+async def list_recipients(request: Request) -> Response:
+    caller = require_caller(request, "topup:read")
+    query = read_query(request, RecipientsQuery)
+    cursor = None
+    if query.cursor is not None:
+        cursor = service.address(query.cursor)
+        if cursor is None:
+            raise ApiError(Code.INVALID_CURSOR)
+    items, has_more = await service.list_page(
+        services(request).db, caller, limit=query.limit, cursor=cursor
+    )
+    return Envelope(
+        Code.SUCCESS,
+        [i.model_dump() for i in items],
+        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
+    )
+
+
+async def get_recipient(request: Request) -> Response:
+    caller = require_caller(request, "topup:read")
+    email = service.address(unquote(request.path_params["email"]))
+    if email is None:
+        raise ApiError(Code.RECIPIENT_NOT_FOUND)
+    found = await service.get(services(request).db, caller, email)
+    return Envelope(Code.SUCCESS, found.model_dump())
+
+
+routes = [
+    ApiRoute(
+        "/recipients",
+        list_recipients,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The addresses this environment has sent top-ups to: balances, top-ups, e-mail state",
+            "recipients",
+            query=RecipientsQuery,
+            response=RecipientData,
+            many=True,
+            errors=(*KEY_ERRORS, *CURSOR_ERRORS),
+        ),
+    ),
+    ApiRoute(
+        "/recipients/{email}",
+        get_recipient,
+        methods=["GET"],
+        doc=RouteDoc(
+            "One recipient, by address",
+            "recipients",
+            response=RecipientData,
+            errors=(*KEY_ERRORS, Code.RECIPIENT_NOT_FOUND),
+        ),
+    ),
+]

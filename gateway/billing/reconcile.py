@@ -1,0 +1,214 @@
+"""Looking again: a pending Stripe order is looked up at Stripe and settled by what Stripe says.
+
+Stripe's webhook may be lost, misrouted or late; then nothing would ever credit a paid order.
+So the order is looked up (the Checkout Session and its PaymentIntent, or the invoice) when the
+payer returns from checkout, when the merchant or an operator asks ("check payment"), and by the
+worker's sweep of pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``.
+
+Network first, then money: Stripe is asked outside any transaction, and what it said is applied
+in one, by the very functions the webhook uses (``orders.complete_order`` and its conditional
+UPDATE of the status), so whichever of the webhook, the return, the button and the sweep gets
+there first credits the order, and every other finds it completed and credits nothing.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clock import utcnow
+from ..codes import Code
+from ..outcome import ApiError, Outcome
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import FundingOrder, table_of
+from . import payments
+from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
+from .schemas import OrderData
+from .service import order_data, orders_select
+
+__all__ = [
+    "Checked",
+    "check",
+    "check_payment",
+    "differs",
+    "due",
+    "mismatched",
+    "order_of_session",
+    "sweep",
+]
+
+log = logging.getLogger(__name__)
+
+_O = table_of(FundingOrder)
+
+FAILED_REASON = "payment failed"
+EXPIRED_REASON = "checkout expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a look at the provider found and did: ``looked`` is None when the order was not
+    looked up (not a Stripe order, or settled here already and the caller only asked for
+    pending ones)."""
+
+    order_id: str
+    looked: payments.Looked | None
+    settlement: Settlement
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            Code.PAYMENT_CHECKED,
+            {
+                "order_id": self.order_id,
+                "provider_state": None if self.looked is None else self.looked.state,
+                "result": self.settlement.result,
+            },
+            status=self.settlement.order_status,
+            deliveries=self.settlement.deliveries,
+        )
+
+
+async def _apply(
+    conn: AsyncConnection, db: Database, order: Any, looked: payments.Looked, now: datetime
+) -> Settlement:
+    if looked.state == "paid":
+        paid = Paid("stripe", looked.object_id, looked.amount_cents, looked.currency)
+        return await complete_order(conn, db, order.id, paid, now)
+    if looked.state == "expired":
+        return await fail_order(
+            conn, order.id, EXPIRED_REASON, now, provider="stripe", status="expired"
+        )
+    if looked.state == "failed":
+        return await fail_order(conn, order.id, FAILED_REASON, now, provider="stripe")
+    if looked.state == "unpaid":
+        await hold_open(conn, order.id, order.provider_session_id)
+        return Settlement("awaiting_payment", order_status=order.status)
+    return Settlement("open", order_status=order.status)
+
+
+async def check(
+    db: Database,
+    settings: Settings,
+    order_id: str,
+    *,
+    merchant_id: str | None = None,
+    env: str | None = None,
+    pending_only: bool = True,
+    now: datetime | None = None,
+) -> Checked:
+    """Look the order up at Stripe and settle it by the answer. ``merchant_id`` and ``env``
+    (a merchant's call) confine it to that merchant's orders in that env; an operator's
+    (``pending_only=False``) looks up a settled order too, to record what Stripe says of it."""
+    stmt = select(_O).where(_O.c.id == order_id)
+    if merchant_id is not None:
+        stmt = stmt.where(_O.c.merchant_id == merchant_id, _O.c.env == env)
+    async with db.read() as conn:
+        order = (await conn.execute(stmt)).first()
+    if order is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    if (
+        order.provider != "stripe"
+        or order.provider_session_id is None
+        or (pending_only and order.status != "pending")
+    ):
+        return Checked(order_id, None, Settlement("not_checked", order_status=order.status))
+    if order.kind == "invoice":
+        looked = await payments.look_up_invoice(settings, order.provider_session_id)
+    else:
+        looked = await payments.look_up_session(settings, order.provider_session_id)
+    now = now or utcnow()
+    async with db.transaction() as conn:
+        settled = await _apply(conn, db, order, looked, now)
+        await note_provider(conn, order_id, looked.state, now, payment_id=looked.payment_id)
+        if settled.order_status is None:
+            status = await conn.execute(select(_O.c.status).where(_O.c.id == order_id))
+            settled.order_status = status.scalar_one()
+    if settled.result == "mismatch":
+        log.error("order %s: Stripe's payment does not match the order", order_id)
+    return Checked(order_id, looked, settled)
+
+
+async def check_payment(
+    db: Database,
+    settings: Settings,
+    order_id: str,
+    *,
+    merchant_id: str | None = None,
+    env: str | None = None,
+    pending_only: bool = True,
+) -> Outcome:
+    """ "Check payment", for every door: the check, and the order as it is after it."""
+    found = await check(
+        db, settings, order_id, merchant_id=merchant_id, env=env, pending_only=pending_only
+    )
+    async with db.read() as conn:
+        row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+    done = found.outcome()
+    done.data["order"] = order_data(row).model_dump()
+    return done
+
+
+def differs() -> ColumnElement[bool]:
+    """Orders whose state at the provider and here disagree: Stripe says paid and ours is not
+    completed (a payment not credited: its amount did not match, or it failed or expired here),
+    or ours is completed and Stripe says it is not paid."""
+    return or_(
+        and_(_O.c.provider_status == "paid", _O.c.status != "completed"),
+        and_(
+            _O.c.status == "completed",
+            _O.c.provider_status.in_(("open", "unpaid", "expired", "failed")),
+        ),
+    )
+
+
+async def mismatched(db: Database, *, limit: int, offset: int) -> tuple[list[OrderData], int]:
+    """Every merchant's orders that differ from the provider, newest first, and how many."""
+    async with db.read() as conn:
+        total = (await conn.execute(select(func.count()).where(differs()))).scalar_one()
+        rows = await conn.execute(
+            orders_select().where(differs()).order_by(_O.c.id.desc()).limit(limit).offset(offset)
+        )
+        return [order_data(r) for r in rows], int(total)
+
+
+async def order_of_session(db: Database, session_id: str) -> Any:
+    """The Stripe order of a Checkout Session (the payer's return names only the session)."""
+    async with db.read() as conn:
+        order = (
+            await conn.execute(
+                select(_O).where(_O.c.provider == "stripe", _O.c.provider_session_id == session_id)
+            )
+        ).first()
+    if order is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order
+
+
+async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Pending Stripe orders older than the setting, those looked at longest ago first."""
+    before = now - timedelta(seconds=settings.reconcile_after_seconds)
+    stmt = (
+        select(_O.c.id)
+        .where(_O.c.status == "pending", _O.c.provider == "stripe", _O.c.created_at <= before)
+        .order_by(_O.c.checked_at.is_not(None), _O.c.checked_at, _O.c.created_at)
+        .limit(settings.reconcile_batch)
+    )
+    async with db.read() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
+async def sweep(db: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:
+    """The worker's look at every due order; an order Stripe will not answer for waits for the
+    next sweep. The outcomes carry the deliveries to enqueue."""
+    now = now or utcnow()
+    done: list[Outcome] = []
+    for order_id in await due(db, settings, now):
+        try:
+            done.append((await check(db, settings, order_id, now=now)).outcome())
+        except ApiError as exc:
+            log.warning("order %s not reconciled: %s", order_id, exc.code.name)
+    return done

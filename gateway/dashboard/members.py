@@ -1,0 +1,128 @@
+"""Members: who acts for the merchant and as what. Owners invite (with a role), change roles and
+remove members; the merchant always keeps an owner (``accounts.members``). Every member reads
+the list. An invited address without an account gets a one-time link to set its password,
+shown here once to the owner who invited (the page is never cached).
+"""
+
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..accounts import members as member_service
+from ..accounts import users
+from ..accounts.roles import ROLES, RULES
+from ..outcome import ApiError
+from ..services import services
+from .context import Viewer, require_viewer
+from .csrf import form
+from .inputs import field, problem
+from .render import page
+
+__all__ = ["routes"]
+
+_USER_ID = re.compile(r"usr_[0-9a-z]{24}")
+_NOTICES = {
+    "role": "Role changed.",
+    "removed": "Member removed.",
+    "invited": "Invitation made: they join once they accept it, signed in.",
+}
+
+
+def _user_id(request: Request) -> str:
+    found: str = request.path_params["user_id"]
+    if not _USER_ID.fullmatch(found):
+        raise HTTPException(404)
+    return found
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    link: str | None = None,
+    status: int = 200,
+) -> Response:
+    found = await member_service.members(services(request).db, viewer.merchant_id)
+    return page(
+        request,
+        "members/index.html",
+        {
+            "members": found,
+            "roles": ROLES,
+            "rules": RULES,
+            "values": values or {"email": "", "role": "developer"},
+            "errors": errors or {},
+            "link": link,
+            "notice": _NOTICES.get(request.query_params.get("notice", "")),
+        },
+        status=status,
+        no_store=link is not None,
+    )
+
+
+async def members_page(request: Request) -> Response:
+    return await _page(request, await require_viewer(request))
+
+
+async def invite(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    values = {"email": field(data, "email", 300).strip(), "role": field(data, "role", 20)}
+    try:
+        made = await users.invite(
+            services(request).db,
+            merchant_id=viewer.merchant_id,
+            email=values["email"],
+            role=values["role"],
+        )
+    except users.AccountError as refused:
+        errors = {refused.field: refused.message}
+        return await _page(request, viewer, values=values, errors=errors, status=422)
+    if made.token is None:
+        return RedirectResponse("/dashboard/members?notice=invited", status_code=303)
+    # Not from the Host header when the operator named the public address.
+    base = (services(request).settings.public_base_url or str(request.base_url)).rstrip("/")
+    link = f"{base}/dashboard/set-password?token={made.token}"
+    return await _page(request, viewer, link=link, status=201)
+
+
+async def change_role(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    user_id = _user_id(request)
+    data = await form(request)
+    try:
+        await member_service.change_role(
+            services(request).db, viewer.merchant_id, user_id, field(data, "role", 20)
+        )
+    except ApiError as refused:
+        status, message = problem(refused)
+        return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
+    return RedirectResponse("/dashboard/members?notice=role", status_code=303)
+
+
+async def remove(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    user_id = _user_id(request)
+    await form(request)
+    try:
+        await member_service.remove(services(request).db, viewer.merchant_id, user_id)
+    except ApiError as refused:
+        status, message = problem(refused)
+        return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
+    target = "/dashboard/members?notice=removed"
+    if user_id == viewer.user_id:
+        target = "/dashboard/"  # they left: next comes another merchant of theirs, or sign-in
+    return RedirectResponse(target, status_code=303)
+
+
+routes: list[BaseRoute] = [
+    Route("/members", members_page, methods=["GET"]),
+    Route("/members", invite, methods=["POST"]),
+    Route("/members/{user_id}/role", change_role, methods=["POST"]),
+    Route("/members/{user_id}/remove", remove, methods=["POST"]),
+]

@@ -1,0 +1,125 @@
+"""Forgot password: ask for a reset link by e-mail (the same answer whether or not the address
+has an account), then set a new password from the link (single use, expiring), which ends every
+other session of the account and signs this one in (``accounts.resets``)."""
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..accounts import resets, users
+from ..accounts import sessions as account_sessions
+from ..accounts.passwords import HashesBusy
+from ..codes import CATALOGUE
+from ..lockout import client_address
+from ..operations import perform
+from ..outcome import ApiError
+from ..services import services
+from .context import visit
+from .csrf import form
+from .errors import error_page
+from .render import page, set_session_cookie
+
+__all__ = ["routes"]
+
+
+def _text(value: object, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+async def forgot_page(request: Request) -> Response:
+    await visit(request)
+    return page(request, "accounts/forgot_password.html", {"errors": {}, "email": ""})
+
+
+async def forgot(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    given = _text(data.get("email"), 300)
+    try:
+        email = users.canonical_email(given)
+    except users.AccountError as refused:
+        return page(
+            request,
+            "accounts/forgot_password.html",
+            {"errors": {refused.field: refused.message}, "email": given},
+            status=422,
+        )
+    try:
+        await perform(
+            svc.enqueuer,
+            resets.request_reset(
+                svc.db,
+                svc.redis,
+                svc.sealer,
+                svc.settings,
+                email=email,
+                client=client_address(request),
+            ),
+        )
+    except ApiError as refused:
+        return error_page(
+            request, CATALOGUE[refused.code].http_status, refused.message, refused.headers
+        )
+    return page(request, "accounts/forgot_password.html", {"sent": True}, status=202)
+
+
+async def reset_page(request: Request) -> Response:
+    await visit(request)
+    token = request.query_params.get("token", "")[: resets.TOKEN_LENGTH]
+    email = await resets.resetting(services(request).db, token)
+    return page(
+        request,
+        "accounts/reset_password.html",
+        {"email": email, "token": token, "errors": {}},
+        status=200 if email else 404,
+        no_store=True,
+    )
+
+
+async def reset(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    token = _text(data.get("token"), resets.TOKEN_LENGTH)
+    try:
+        with svc.hashes.slot():
+            user = await resets.reset_password(svc.db, token, _text(data.get("password"), 2000))
+    except HashesBusy:
+        return error_page(
+            request, 503, "The server is busy checking passwords. Try again in a moment.",
+            {"Retry-After": "1"},
+        )  # fmt: skip
+    except users.AccountError as refused:
+        return page(
+            request,
+            "accounts/reset_password.html",
+            {
+                "email": await resets.resetting(svc.db, token),
+                "token": token,
+                "errors": {refused.field: refused.message},
+            },
+            status=422,
+            no_store=True,
+        )
+    if user is None:
+        return page(
+            request,
+            "accounts/reset_password.html",
+            {"email": None, "token": "", "errors": {}},
+            status=404,
+            no_store=True,
+        )
+    # Every session of the account ended with the reset; this browser starts a new one.
+    came_with = await visit(request)
+    if came_with.session is not None:
+        await account_sessions.end(svc.db, came_with.session_id)
+    response = RedirectResponse("/dashboard/", status_code=303)
+    set_session_cookie(request, response, await account_sessions.create(svc.db, user.id))
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/forgot-password", forgot_page, methods=["GET"]),
+    Route("/forgot-password", forgot, methods=["POST"]),
+    Route("/reset-password", reset_page, methods=["GET"]),
+    Route("/reset-password", reset, methods=["POST"]),
+]

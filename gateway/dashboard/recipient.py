@@ -1,0 +1,167 @@
+"""The recipient's page: ``/dashboard/recipient/{token}``, opened from the link their e-mail
+carries (a sealed, expiring token: ``mail.links``). It shows their wallets and top-ups at that
+merchant in that environment only, and updates live through the dashboard's hub (its stream
+holds until the link expires, capped per recipient as a user's are). An invalid or expired
+link says so; an expired one, or any page, offers a fresh link by e-mail (rate-limited, and
+the same answer whether or not the address is known)."""
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from keys import Sealer
+
+from ..addresses import normalize
+from ..clock import utcnow
+from ..codes import CATALOGUE
+from ..envelope import error_response
+from ..lockout import client_address
+from ..mail.links import RecipientLink, open_recipient_token, sealed_link
+from ..operations import perform
+from ..outcome import ApiError
+from ..recipients import links as recipient_links
+from ..recipients import page as recipient_page
+from ..services import services
+from ..store.db import Database
+from .context import visit
+from .csrf import form
+from .errors import error_page
+from .hub import hub_of
+from .live import events_of
+from .render import TEMPLATES, page
+
+__all__ = ["routes"]
+
+REGION = "recipient/_received.html"
+
+
+def _token(request: Request) -> str:
+    token: str = request.path_params["token"]
+    return token
+
+
+@dataclass(frozen=True)
+class _Page:
+    """The recipient's page as a live source."""
+
+    link: RecipientLink
+    sealer: Sealer
+
+    @property
+    def key(self) -> Hashable:
+        return ("recipient", self.link.merchant_id, self.link.env, self.link.email)
+
+    def holds(self) -> bool:
+        return self.link.expires_at > utcnow()
+
+    async def fingerprint(self, db: Database) -> tuple[Any, ...]:
+        return await recipient_page.fingerprint(db, self.link)
+
+    async def fragments(self, db: Database) -> dict[str, str]:
+        shown = await recipient_page.view(db, self.sealer, self.link)
+        if shown is None:  # the merchant is gone: nothing to show
+            return {}
+        return {"received": TEMPLATES.get_template(REGION).render({"view": shown})}
+
+
+def _address(given: str) -> str | None:
+    if len(given) > 254:
+        return None
+    try:
+        return normalize(given.strip())
+    except (PydanticCustomError, ValueError):
+        return None
+
+
+async def recipient(request: Request) -> Response:
+    await visit(request)
+    svc = services(request)
+    token = _token(request)
+    link = open_recipient_token(svc.sealer, token, utcnow())
+    if link is None:
+        return page(
+            request,
+            "recipient/invalid.html",
+            {"token": token, "known": sealed_link(svc.sealer, token) is not None},
+            status=404,
+            no_store=True,
+        )
+    shown = await recipient_page.view(svc.db, svc.sealer, link)
+    if shown is None:
+        raise HTTPException(404)
+    return page(
+        request,
+        "recipient/page.html",
+        {
+            "view": shown,
+            "token": token,
+            "live_url": f"/dashboard/recipient/{token}/live",
+            "expires": link.expires_at,
+        },
+        no_store=True,
+    )
+
+
+async def fresh_link(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    token = _token(request)
+    # An expired link still names its merchant: the form works from it too.
+    link = sealed_link(svc.sealer, token)
+    if link is None:
+        raise HTTPException(404)
+    given = data.get("email")
+    email = _address(given) if isinstance(given, str) else None
+    if email is None:
+        return page(
+            request,
+            "recipient/invalid.html",
+            {"token": token, "known": True, "error": "Enter a valid e-mail address."},
+            status=422,
+            no_store=True,
+        )
+    try:
+        await perform(
+            svc.enqueuer,
+            recipient_links.request_link(
+                svc.db,
+                svc.redis,
+                svc.sealer,
+                svc.settings,
+                merchant_id=link.merchant_id,
+                env=link.env,
+                email=email,
+                client=client_address(request),
+            ),
+        )
+    except ApiError as refused:
+        status = CATALOGUE[refused.code].http_status
+        return error_page(request, status, refused.message, refused.headers)
+    return page(request, "recipient/requested.html", {"token": token}, status=202)
+
+
+async def live(request: Request) -> Response:
+    svc = services(request)
+    link = open_recipient_token(svc.sealer, _token(request), utcnow())
+    if link is None:
+        raise HTTPException(404)
+    hub = hub_of(request)
+    source = _Page(link, svc.sealer)
+    try:
+        joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)
+    except ApiError as refused:
+        return error_response(refused)
+    return events_of(hub, joined)
+
+
+routes: list[BaseRoute] = [
+    Route("/recipient/{token}", recipient, methods=["GET"]),
+    Route("/recipient/{token}/link", fresh_link, methods=["POST"]),
+    Route("/recipient/{token}/live", live, methods=["GET"]),
+]

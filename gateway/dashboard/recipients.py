@@ -1,0 +1,36 @@
+"""Recipients: every address the switch's environment has sent top-ups to, with its balances,
+its top-ups and the state of its latest voucher e-mail (``recipients.service``, as the API)."""
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..recipients import service
+from ..services import services
+from .context import require_viewer
+from .render import page
+
+__all__ = ["routes"]
+
+_LIMIT = 50
+
+
+async def recipients_page(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    after = request.query_params.get("after") or None
+    if after is not None:
+        after = service.address(after)
+        if after is None:
+            raise HTTPException(404)
+    rows, more = await service.list_page(
+        services(request).db, viewer.caller, limit=_LIMIT, cursor=after
+    )
+    return page(
+        request,
+        "recipients/index.html",
+        {"rows": rows, "next_after": rows[-1].email if more else None},
+    )
+
+
+routes: list[BaseRoute] = [Route("/recipients", recipients_page, methods=["GET"])]

@@ -1,0 +1,96 @@
+"""Settings: the merchant's display name (shown in the dashboard and in e-mails) and the
+low-balance threshold of each environment, below which ``balance.low`` is sent. Owners change
+them; everyone reads them. The change is ``merchants.preferences.update_settings``, the one the
+admin API's merchant PATCH uses too; its model validates both doors' input.
+"""
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from keys import ENVS
+
+from ..merchants import preferences
+from ..services import services
+from .context import Viewer, require_viewer
+from .csrf import form
+from .inputs import field
+from .policy_form import dollars, parse_cents
+from .render import page
+
+__all__ = ["routes"]
+
+
+async def _page(
+    request: Request,
+    viewer: Viewer,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    async with services(request).db.read() as conn:
+        found = await preferences.read(conn, viewer.merchant_id)
+    assert found is not None  # the viewer's session joined the merchant
+    if values is None:
+        values = {"display_name": found.display_name or ""}
+        values |= {
+            f"threshold_{env}": dollars(found.low_balance_threshold_cents[env]) or "0"
+            for env in ENVS
+        }
+    return page(
+        request,
+        "settings/index.html",
+        {
+            "found": found,
+            "values": values,
+            "errors": errors or {},
+            "envs": ENVS,
+            "saved": request.query_params.get("saved") == "1",
+        },
+        status=status,
+    )
+
+
+async def settings_page(request: Request) -> Response:
+    return await _page(request, await require_viewer(request))
+
+
+async def save(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    values = {"display_name": field(data, "display_name", 300).strip()}
+    errors: dict[str, str] = {}
+    thresholds: dict[str, int] = {}
+    for env in ENVS:
+        name = f"threshold_{env}"
+        values[name] = field(data, name, 40).strip()
+        cents = parse_cents(values[name], name, errors)
+        if cents is None and name not in errors:
+            errors[name] = "Enter an amount in dollars, such as 10 or 12.50 (0 turns it off)."
+        elif cents is not None:
+            thresholds[env] = cents
+    try:
+        change = preferences.SettingsUpdate.model_validate(
+            {"display_name": values["display_name"], "low_balance_threshold_cents": thresholds}
+        )
+    except ValidationError as refused:
+        for error in refused.errors(include_url=False, include_input=False):
+            loc = error["loc"]
+            key = "display_name" if loc[0] == "display_name" else f"threshold_{loc[1]}"
+            if key.startswith("threshold_"):
+                message = "At most $1,000,000.00."
+            else:
+                message = f"At most {preferences.DISPLAY_NAME_MAX} characters."
+            errors.setdefault(key, message)
+    if errors:
+        return await _page(request, viewer, values, errors, 422)
+    async with services(request).db.transaction() as conn:
+        await preferences.update_settings(conn, viewer.merchant_id, change)
+    return RedirectResponse("/dashboard/settings?saved=1", status_code=303)
+
+
+routes: list[BaseRoute] = [
+    Route("/settings", settings_page, methods=["GET"]),
+    Route("/settings", save, methods=["POST"]),
+]

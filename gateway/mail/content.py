@@ -1,0 +1,103 @@
+"""A mail's message, composed from its row when it is sent (the worker) or shown (the staging
+mailbox): one composition for both, so the mailbox shows exactly what would have been sent."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from ..merchants.names import display_name
+from ..money import money
+from ..store.models import Merchant, Topup, table_of
+from . import links, rows
+from .render import Rendered, render
+from .vouchers import redeemable, topups_with_provider
+
+__all__ = ["Message", "compose", "expires_text"]
+
+_T = table_of(Topup)
+_MER = table_of(Merchant)
+
+PLATFORM_NAMES = {"claude": "Claude", "chatgpt": "ChatGPT", "gemini": "Gemini"}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    to: str
+    sender: str | None  # the display name the From header carries, when a merchant's
+    rendered: Rendered
+    link: str  # the link the mail carries
+
+
+def expires_text(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
+    row = (await conn.execute(select(_MER).where(_MER.c.id == merchant_id))).one()
+    return display_name(row)
+
+
+async def compose(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    mail: Any,
+    *,
+    base_url: str,
+    link_ttl_seconds: int,
+    now: datetime,
+) -> Message | None:
+    """The message of mail row ``mail``; ``None`` if what it was about is gone."""
+    if mail.kind == rows.VOUCHER:
+        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now)
+    to = sealer.open(mail.to_sealed, context=mail.id)
+    data: dict[str, Any] = json.loads(sealer.open(mail.data_sealed, context=mail.id))
+    if mail.kind == rows.RECIPIENT_LINK:
+        sender = await _merchant_name(conn, mail.merchant_id)
+        expires = now + timedelta(seconds=link_ttl_seconds)
+        token = links.recipient_token(
+            sealer, links.RecipientLink(mail.merchant_id, mail.env, to, expires)
+        )
+        values = {
+            "sender": sender,
+            "link": links.recipient_url(base_url, token),
+            "expires": expires_text(expires),
+        }
+        return Message(to, sender, render(rows.RECIPIENT_LINK, values), values["link"])
+    values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
+    return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
+
+
+async def _voucher(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    mail: Any,
+    base_url: str,
+    link_ttl_seconds: int,
+    now: datetime,
+) -> Message | None:
+    found = topups_with_provider().where(_T.c.id == mail.topup_id)
+    topup = (await conn.execute(found)).first()
+    if topup is None:
+        return None
+    sender = await _merchant_name(conn, topup.merchant_id)
+    given = redeemable(sealer, topup)
+    expires = now + timedelta(seconds=link_ttl_seconds)
+    token = links.recipient_token(
+        sealer, links.RecipientLink(topup.merchant_id, topup.env, topup.recipient_email, expires)
+    )
+    values = {
+        "sender": sender,
+        "amount": money(topup.amount_cents),
+        "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
+        "provider": given.provider,
+        "code": given.code,
+        "link": links.recipient_url(base_url, token),
+        "expires": expires_text(expires),
+    }
+    return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), str(values["link"]))

@@ -1,0 +1,147 @@
+"""The staging mailbox: every mail a merchant's staging sends wrote, as it would have been sent.
+
+Only staging: live mail leaves the gateway, and a merchant reads its state on its recipients.
+Each mail is composed as the worker composes it (``content.compose``), so what the mailbox shows
+is what SMTP would have received.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from ..callers import Caller
+from ..clock import rfc3339, utcnow
+from ..codes import Code
+from ..outcome import ApiError
+from ..store.db import Database
+from ..store.models import Mail, Topup, table_of
+from .content import compose
+from .schemas import EmailData
+
+__all__ = ["MailState", "get", "list_page", "require_staging", "states"]
+
+_M = table_of(Mail)
+_T = table_of(Topup)
+
+
+def require_staging(env: str) -> None:
+    if env != "staging":
+        raise ApiError(Code.MAILBOX_STAGING_ONLY)
+
+
+async def _data(
+    conn: AsyncConnection, sealer: Sealer, row: Any, base_url: str, ttl: int, now: datetime
+) -> EmailData:
+    message = await compose(conn, sealer, row, base_url=base_url, link_ttl_seconds=ttl, now=now)
+    return EmailData(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        to=message.to if message is not None else "",
+        subject=message.rendered.subject if message is not None else None,
+        text=message.rendered.text if message is not None else None,
+        html=message.rendered.html if message is not None else None,
+        link=message.link if message is not None else None,
+        transaction_id=row.topup_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=rfc3339(row.created_at),
+        sent_at=rfc3339(row.sent_at) if row.sent_at is not None else None,
+    )
+
+
+def _mine(caller: Caller) -> tuple[Any, ...]:
+    return (_M.c.merchant_id == caller.merchant_id, _M.c.env == caller.env)
+
+
+async def list_page(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    *,
+    limit: int,
+    cursor: str | None,
+    base_url: str,
+    link_ttl_seconds: int,
+) -> tuple[list[EmailData], bool]:
+    """Newest first, paged by id, the caller's staging mail only."""
+    require_staging(caller.env)
+    stmt = select(_M).where(*_mine(caller)).order_by(_M.c.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(_M.c.id < cursor)
+    now = utcnow()
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+        items = [
+            await _data(conn, sealer, r, base_url, link_ttl_seconds, now) for r in rows[:limit]
+        ]
+    return items, len(rows) > limit
+
+
+async def get(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    mail_id: str,
+    *,
+    base_url: str,
+    link_ttl_seconds: int,
+) -> EmailData:
+    require_staging(caller.env)
+    async with db.read() as conn:
+        row = (await conn.execute(select(_M).where(_M.c.id == mail_id, *_mine(caller)))).first()
+        if row is None:
+            raise ApiError(Code.EMAIL_NOT_FOUND)
+        return await _data(conn, sealer, row, base_url, link_ttl_seconds, utcnow())
+
+
+@dataclass(frozen=True, slots=True)
+class MailState:
+    """What a merchant sees of a mail in either environment: its state, not its content."""
+
+    id: str
+    kind: str
+    status: str
+    to: str | None
+    transaction_id: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+async def states(
+    db: Database, sealer: Sealer, caller: Caller, *, limit: int, before: str | None
+) -> tuple[list[MailState], bool]:
+    """The caller's mail in its environment, newest first, by state."""
+    stmt = (
+        select(_M, _T.c.recipient_email)
+        .select_from(_M.outerjoin(_T, _T.c.id == _M.c.topup_id))
+        .where(*_mine(caller))
+        .order_by(_M.c.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        stmt = stmt.where(_M.c.id < before)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    found = [
+        MailState(
+            id=r.id,
+            kind=r.kind,
+            status=r.status,
+            to=r.recipient_email if r.to_sealed is None else sealer.open(r.to_sealed, context=r.id),
+            transaction_id=r.topup_id,
+            attempts=r.attempts,
+            last_error=r.last_error,
+            created_at=r.created_at,
+            sent_at=r.sent_at,
+        )
+        for r in rows[:limit]
+    ]
+    return found, len(rows) > limit

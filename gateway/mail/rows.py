@@ -1,0 +1,137 @@
+"""Mail rows: the outbox of e-mails, and the jobs that send them.
+
+The rows are the truth, as the webhook outbox's are: each is written in the transaction of the
+change that causes it, the gateway enqueues a job after the commit (best effort), and the
+worker's sweep enqueues any queued mail whose job is gone. Staging mail is written ``staged``:
+it lands in the staging mailbox and no job ever sends it.
+
+The voucher mail is a step of the recipient's delivery (``voucher_steps``), so the send and
+every later delivery (an approval, an upstream finishing) write it once, in their plan, through
+this one definition; it is rendered from its top-up when sent, so it copies neither the address
+nor the voucher. Other mails (``write``) hold their address and values sealed.
+"""
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, String, and_, exists, insert, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from ..clock import new_id
+from ..outbox import MAIL_JOB, MAIL_PREFIX, mail_job_id
+from ..store.compose import Refs, Step, const, from_rows, param
+from ..store.models import Mail, Merchant, table_of
+from ..store.raw import Construct
+from ..store.types import UTCDateTime
+
+__all__ = [
+    "ACCOUNT",
+    "FAILED",
+    "KINDS",
+    "MAIL_JOB",
+    "MAIL_PREFIX",
+    "PASSWORD_RESET",
+    "QUEUED",
+    "RECIPIENT_LINK",
+    "SENT",
+    "STAGED",
+    "VOUCHER",
+    "mail_job_id",
+    "status_for",
+    "voucher_params",
+    "voucher_steps",
+    "write",
+]
+
+_M = table_of(Mail)
+_MER = table_of(Merchant)
+
+QUEUED, SENT, FAILED, STAGED = "queued", "sent", "failed", "staged"
+VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
+KINDS = (VOUCHER, RECIPIENT_LINK, PASSWORD_RESET)
+ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
+
+
+def status_for(env: str | None) -> str:
+    """Staging mail never leaves the gateway."""
+    return STAGED if env == "staging" else QUEUED
+
+
+def voucher_params(env: str) -> dict[str, Any]:
+    """What ``voucher_steps`` binds besides the delivery's own names (``:env``,
+    ``:merchant_id``, ``:txn_id``, ``:now``) and ``:notify``."""
+    return {"mail_id": new_id(MAIL_PREFIX[:-1]), "mail_status": status_for(env)}
+
+
+def _switched_on() -> ColumnElement[bool]:
+    """The send asked for it (``:notify``) and the merchant has not turned it off."""
+    merchant_on = exists(
+        select(literal_column("1")).where(
+            _MER.c.id == param("merchant_id", String), _MER.c.notify_recipients
+        )
+    )
+    return and_(param("notify", Boolean), merchant_on)
+
+
+def _voucher_mail(refs: Refs, after: str) -> Construct:
+    now = param("now", UTCDateTime())
+    row: Mapping[str, ColumnElement[Any]] = {
+        "id": param("mail_id", String),
+        "env": param("env", String),
+        "merchant_id": param("merchant_id", String),
+        "kind": const(VOUCHER),
+        "topup_id": param("txn_id", String),
+        "status": param("mail_status", String),
+        "attempts": literal_column("0"),
+        "generation": literal_column("0"),
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return from_rows(insert(_M), [row], where=and_(refs.after(after), _switched_on())).returning(
+        _M.c.id, _M.c.status
+    )
+
+
+def voucher_steps(*, after: str) -> list[Step]:
+    """The recipient's voucher mail (step ``mail``), once step ``after`` has returned a row."""
+    return [Step("mail", lambda refs: _voucher_mail(refs, after))]
+
+
+async def write(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    *,
+    kind: str,
+    env: str | None,
+    merchant_id: str | None,
+    to: str,
+    data: Mapping[str, Any],
+    now: datetime,
+) -> str | None:
+    """A mail to ``to`` with the values ``data`` (both sealed), in the caller's transaction:
+    its id when it is to be sent (hand it to ``operations.perform`` with the deliveries, or
+    ``outbox.enqueue``, after the commit), ``None`` when staged."""
+    mail_id = new_id(MAIL_PREFIX[:-1])
+    status = status_for(env)
+    await conn.execute(
+        insert(_M).values(
+            id=mail_id,
+            env=env,
+            merchant_id=merchant_id,
+            kind=kind,
+            to_sealed=sealer.seal(to, context=mail_id),
+            data_sealed=sealer.seal(json.dumps(dict(data)), context=mail_id),
+            status=status,
+            attempts=0,
+            generation=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return mail_id if status == QUEUED else None

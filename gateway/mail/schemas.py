@@ -1,0 +1,28 @@
+"""Wire models of the staging mailbox."""
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["MAIL_ID", "EmailData"]
+
+MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
+
+
+class EmailData(BaseModel):
+    id: str
+    kind: Literal["voucher", "recipient_link", "password_reset"]
+    status: Literal["queued", "sent", "failed", "staged"] = Field(
+        description="staged: staging mail, kept here and never sent"
+    )
+    to: str
+    subject: str | None = Field(description="null when what the mail was about is gone")
+    text: str | None
+    html: str | None
+    link: str | None = Field(description="the link the mail carries (the recipient's page)")
+    transaction_id: str | None = Field(description="the top-up a voucher mail is about")
+    attempts: int
+    last_error: str | None
+    created_at: str
+    sent_at: str | None

@@ -1,0 +1,132 @@
+"""The going-live checklist: what a merchant still lacks before live traffic, each a small
+function of the store and the settings, so a new condition is one more function in ``CHECKS``.
+
+Each check says whether it is met, in a sentence; the dashboard links each unmet one to where it
+is fixed.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..ledger import service as ledger
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import (
+    ApiKeyRow,
+    FulfilmentSetting,
+    Wallet,
+    WebhookDelivery,
+    WebhookEndpoint,
+    table_of,
+)
+
+__all__ = ["CHECKS", "Check", "checklist"]
+
+_K = table_of(ApiKeyRow)
+_E = table_of(WebhookEndpoint)
+_D = table_of(WebhookDelivery)
+_W = table_of(Wallet)
+_F = table_of(FulfilmentSetting)
+
+State = Literal["done", "missing", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str  # stable: the dashboard's link to fix it is chosen by it
+    title: str
+    state: State
+    detail: str
+
+
+Probe = Callable[[AsyncConnection, Settings, str], Awaitable[Check]]
+
+
+async def live_key(conn: AsyncConnection, settings: Settings, merchant_id: str) -> Check:
+    found = await conn.execute(
+        select(_K.c.id)
+        .where(_K.c.merchant_id == merchant_id, _K.c.env == "live", _K.c.revoked_at.is_(None))
+        .limit(1)
+    )
+    if found.first() is not None:
+        return Check("live_key", "A live key", "done", "You have a live key that is not revoked.")
+    return Check("live_key", "A live key", "missing", "Make a key in live for your agent.")
+
+
+async def answering_endpoint(conn: AsyncConnection, settings: Settings, merchant_id: str) -> Check:
+    title = "A live webhook endpoint that answered"
+    answered = await conn.execute(
+        select(_D.c.id)
+        .join(_E, _E.c.id == _D.c.endpoint_id)
+        .where(
+            _D.c.merchant_id == merchant_id,
+            _D.c.env == "live",
+            _D.c.status == "succeeded",
+            _E.c.deleted_at.is_(None),
+        )
+        .limit(1)
+    )
+    if answered.first() is not None:
+        return Check("endpoint", title, "done", "A live endpoint answered a delivery with 2xx.")
+    endpoint = await conn.execute(
+        select(_E.c.id)
+        .where(_E.c.merchant_id == merchant_id, _E.c.env == "live", _E.c.deleted_at.is_(None))
+        .limit(1)
+    )
+    if endpoint.first() is None:
+        return Check("endpoint", title, "missing", "Add a live endpoint, then send it a test.")
+    return Check(
+        "endpoint", title, "missing", "No live endpoint has answered yet: send it a test event."
+    )
+
+
+async def fulfilment(conn: AsyncConnection, settings: Settings, merchant_id: str) -> Check:
+    title = "Fulfilment configured"
+    rows = await conn.execute(
+        select(_F.c.platform, _F.c.provider)
+        .where(_F.c.merchant_id == merchant_id, _F.c.env == "live")
+        .order_by(_F.c.platform)
+    )
+    upstreams = [f"{r.platform} through {r.provider}" for r in rows]
+    if upstreams:
+        return Check("fulfilment", title, "done", "Live top-ups land in " + ", ".join(upstreams))
+    return Check(
+        "fulfilment",
+        title,
+        "missing",
+        "Live top-ups are vouchers redeemable only here: connect New API or OpenRouter.",
+    )
+
+
+async def funding(conn: AsyncConnection, settings: Settings, merchant_id: str) -> Check:
+    title = "Card payments configured, or the live wallet funded"
+    balance = (
+        await conn.execute(
+            select(_W.c.balance_cents).where(
+                _W.c.owner == ledger.merchant_owner(merchant_id), _W.c.env == "live"
+            )
+        )
+    ).scalar_one_or_none()
+    if balance:
+        return Check("funding", title, "done", "The live wallet holds credit.")
+    if settings.stripe_secret_key is not None:
+        return Check("funding", title, "done", "Card payments are on: buy a pack to fund it.")
+    return Check(
+        "funding",
+        title,
+        "missing",
+        "The live wallet is empty and card payments are off: redeem a code, or ask the "
+        "operator to set up Stripe.",
+    )
+
+
+CHECKS: tuple[Probe, ...] = (live_key, answering_endpoint, fulfilment, funding)
+
+
+async def checklist(db: Database, settings: Settings, merchant_id: str) -> list[Check]:
+    async with db.read() as conn:
+        return [await probe(conn, settings, merchant_id) for probe in CHECKS]

@@ -1,0 +1,112 @@
+"""A merchant's own settings: the display name and the low-balance threshold per environment.
+
+The threshold of an environment is its wallet's own, else the merchant's (``THRESHOLD``); the
+hot path's key lookup (``callers._LOOKUP``) says the same in its SQL. The merchant in the
+dashboard and an operator over the admin API change them through ``update``, one definition.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..ledger import service as ledger
+from ..store.models import Merchant, Wallet, table_of
+from . import names
+
+__all__ = [
+    "MAX_THRESHOLD_CENTS",
+    "THRESHOLD",
+    "MerchantSettings",
+    "SettingsUpdate",
+    "read",
+    "threshold",
+    "update_settings",
+]
+
+_M = table_of(Merchant)
+_W = table_of(Wallet)
+
+MAX_THRESHOLD_CENTS = 100_000_000
+DISPLAY_NAME_MAX = 200
+
+# The threshold in force for a merchant wallet joined with its merchant.
+THRESHOLD: ColumnElement[int] = func.coalesce(
+    _W.c.low_balance_threshold_cents, _M.c.low_balance_threshold_cents
+)
+
+
+Env = Literal["staging", "live"]
+Threshold = Annotated[int, Field(ge=0, le=MAX_THRESHOLD_CENTS, strict=True)]
+
+
+class SettingsUpdate(BaseModel):
+    """What a merchant may change; an absent field stays as it is. ``display_name`` empty
+    clears it (the merchant's name shows again)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    display_name: str | None = Field(default=None, max_length=DISPLAY_NAME_MAX)
+    low_balance_threshold_cents: dict[Env, Threshold] | None = Field(
+        default=None,
+        description="Per environment (staging, live), in cents, 0 to 100,000,000.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantSettings:
+    name: str
+    display_name: str | None
+    low_balance_threshold_cents: dict[str, int]  # env -> cents in force
+
+    @property
+    def shown_name(self) -> str:
+        return names.display_name(self)
+
+
+async def read(conn: AsyncConnection, merchant_id: str) -> MerchantSettings | None:
+    rows = (
+        await conn.execute(
+            select(_M.c.name, _M.c.display_name, _W.c.env, THRESHOLD.label("threshold"))
+            .join(_W, _W.c.owner == ledger.merchant_owner(merchant_id))
+            .where(_M.c.id == merchant_id)
+        )
+    ).all()
+    if not rows:
+        return None
+    return MerchantSettings(
+        rows[0].name, rows[0].display_name, {r.env: int(r.threshold) for r in rows}
+    )
+
+
+async def threshold(conn: AsyncConnection, merchant_id: str, env: str) -> int:
+    """The low-balance threshold in force for the merchant's wallet in ``env``."""
+    found = (
+        await conn.execute(
+            select(THRESHOLD)
+            .select_from(_W.join(_M, _M.c.id == merchant_id))
+            .where(_W.c.owner == ledger.merchant_owner(merchant_id), _W.c.env == env)
+        )
+    ).scalar_one()
+    return int(found)
+
+
+async def update_settings(
+    conn: AsyncConnection, merchant_id: str, change: SettingsUpdate
+) -> MerchantSettings | None:
+    """Apply ``change``; the settings after it, or ``None`` for an unknown merchant."""
+    if change.display_name is not None:
+        await conn.execute(
+            update(_M)
+            .where(_M.c.id == merchant_id)
+            .values(display_name=change.display_name or None)
+        )
+    for env, cents in (change.low_balance_threshold_cents or {}).items():
+        await conn.execute(
+            update(_W)
+            .where(_W.c.owner == ledger.merchant_owner(merchant_id), _W.c.env == env)
+            .values(low_balance_threshold_cents=cents)
+        )
+    return await read(conn, merchant_id)

@@ -1,0 +1,126 @@
+"""What a recipient's page shows: their wallets and top-ups at one merchant, in one environment,
+and nothing of any other merchant's (every read is by merchant, environment and address)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from keys import Sealer
+
+from ..ledger import service as ledger
+from ..mail.content import PLATFORM_NAMES
+from ..mail.links import RecipientLink
+from ..mail.render import redeem_html
+from ..mail.vouchers import redeemable, topups_with_provider
+from ..merchants.names import display_name
+from ..money import money
+from ..platforms import PLATFORMS
+from ..store.db import Database
+from ..store.models import Merchant, Topup, Wallet, table_of
+from ..upstreams.keys import recipient_keys
+from ..upstreams.schemas import UpstreamKeyData
+
+__all__ = ["LIMIT", "Received", "RecipientView", "fingerprint", "view"]
+
+_T = table_of(Topup)
+_W = table_of(Wallet)
+_MER = table_of(Merchant)
+
+LIMIT = 100  # the newest top-ups shown
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    id: str
+    created_at: datetime
+    platform: str
+    amount_cents: int
+    status: str
+    code: str | None
+    how: str | None  # "how to redeem", HTML (escaped), once delivered
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientView:
+    merchant: str
+    email: str
+    env: str
+    balances: dict[str, int]  # platform name → cents
+    topups: list[Received]
+    keys: list[UpstreamKeyData]  # their keys at an upstream (OpenRouter), in clear, for them alone
+
+
+def _owners(link: RecipientLink) -> list[str]:
+    return [ledger.recipient_owner(link.merchant_id, p, link.email) for p in PLATFORMS]
+
+
+def _theirs(link: RecipientLink) -> tuple[Any, ...]:
+    return (
+        _T.c.merchant_id == link.merchant_id,
+        _T.c.env == link.env,
+        _T.c.recipient_email == link.email,
+    )
+
+
+async def fingerprint(db: Database, link: RecipientLink) -> tuple[Any, ...]:
+    """Changes whenever what the page shows may have: their top-ups and wallets."""
+    async with db.read() as conn:
+        topups = (
+            await conn.execute(
+                select(func.count(), func.max(_T.c.updated_at)).where(*_theirs(link))
+            )
+        ).one()
+        wallets = (
+            await conn.execute(
+                select(
+                    func.coalesce(func.sum(_W.c.balance_cents), 0), func.max(_W.c.updated_at)
+                ).where(_W.c.env == link.env, _W.c.owner.in_(_owners(link)))
+            )
+        ).one()
+    return (*topups, *wallets)
+
+
+async def view(db: Database, sealer: Sealer, link: RecipientLink) -> RecipientView | None:
+    """The page of ``link``'s recipient; ``None`` if the merchant is gone."""
+    async with db.read() as conn:
+        merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
+        if merchant is None:
+            return None
+        wallets = (
+            await conn.execute(
+                select(_W.c.platform, _W.c.balance_cents).where(
+                    _W.c.env == link.env, _W.c.owner.in_(_owners(link))
+                )
+            )
+        ).all()
+        rows = (
+            await conn.execute(
+                topups_with_provider().where(*_theirs(link)).order_by(_T.c.id.desc()).limit(LIMIT)
+            )
+        ).all()
+    name = display_name(merchant)
+    received = []
+    for row in rows:
+        given = redeemable(sealer, row)
+        how = None
+        if given.code is not None:
+            how = redeem_html(
+                {
+                    "provider": given.provider,
+                    "code": given.code,
+                    "sender": name,
+                    "amount": money(row.amount_cents),
+                }
+            )
+        received.append(
+            Received(
+                row.id, row.created_at, row.platform, row.amount_cents, row.status, given.code, how
+            )
+        )
+    balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}
+    for platform, cents in wallets:
+        balances[PLATFORM_NAMES.get(platform, platform)] = int(cents)
+    keys = await recipient_keys(db, sealer, link.merchant_id, link.env, link.email)
+    return RecipientView(name, link.email, link.env, balances, received, keys)

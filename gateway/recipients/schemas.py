@@ -1,0 +1,39 @@
+"""Wire models of a merchant's recipients."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["EmailState", "RecipientData", "RecipientsQuery"]
+
+
+class RecipientsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(
+        default=None, max_length=254, description="next_cursor of the previous page"
+    )
+
+
+class EmailState(BaseModel):
+    """The latest voucher e-mail to the recipient."""
+
+    id: str
+    status: Literal["queued", "sent", "failed", "staged"]
+    attempts: int
+    last_error: str | None
+    transaction_id: str | None
+    created_at: str
+    sent_at: str | None
+
+
+class RecipientData(BaseModel):
+    id: str = Field(description="the recipient's address: recipients are known by it")
+    email: str
+    balances: dict[str, int] = Field(description="cents by platform, at this merchant")
+    balance_cents: int
+    topups_count: int
+    last_topup_id: str
+    last_topup_at: str
+    email_state: EmailState | None = Field(description="the latest voucher e-mail, if any")

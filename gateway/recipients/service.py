@@ -1,0 +1,133 @@
+"""A merchant's recipients, in one environment: every address it has sent a top-up to, with
+its balances, its top-ups and the state of its latest voucher e-mail. Only the merchant's own
+rows are read (merchant and environment in every statement)."""
+
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..addresses import normalize
+from ..callers import Caller
+from ..clock import rfc3339
+from ..codes import Code
+from ..mail import rows as mail
+from ..outcome import ApiError
+from ..platforms import PLATFORMS
+from ..store.db import Database
+from ..store.models import Mail, Topup, Wallet, table_of
+from .schemas import EmailState, RecipientData
+
+__all__ = ["address", "get", "list_page"]
+
+_T = table_of(Topup)
+_W = table_of(Wallet)
+_M = table_of(Mail)
+
+
+def address(given: str) -> str | None:
+    """``given`` as a recipient is known (canonical), or ``None`` if it is no address."""
+    if len(given) > 254:
+        return None
+    try:
+        return normalize(given)
+    except (PydanticCustomError, ValueError):
+        return None
+
+
+def _mine(caller: Caller) -> tuple[Any, ...]:
+    return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
+
+
+async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> list[RecipientData]:
+    emails = [r.recipient_email for r in found]
+    if not emails:
+        return []
+    balances: dict[str, dict[str, int]] = {e: dict.fromkeys(PLATFORMS, 0) for e in emails}
+    wallets = await conn.execute(
+        select(_W.c.email, _W.c.platform, _W.c.balance_cents).where(
+            _W.c.env == caller.env, _W.c.merchant_id == caller.merchant_id, _W.c.email.in_(emails)
+        )
+    )
+    for email, platform, cents in wallets:
+        balances[email][platform] = int(cents)
+    latest = (
+        select(_T.c.recipient_email, func.max(_M.c.id).label("mail_id"))
+        .select_from(_M.join(_T, _T.c.id == _M.c.topup_id))
+        .where(*_mine(caller), _T.c.recipient_email.in_(emails), _M.c.kind == mail.VOUCHER)
+        .group_by(_T.c.recipient_email)
+        .subquery()
+    )
+    states = {
+        r.recipient_email: r
+        for r in await conn.execute(
+            select(latest.c.recipient_email, _M).join(_M, _M.c.id == latest.c.mail_id)
+        )
+    }
+    last_at = {
+        r.id: r.created_at
+        for r in await conn.execute(
+            select(_T.c.id, _T.c.created_at).where(_T.c.id.in_([r.last_id for r in found]))
+        )
+    }
+    out = []
+    for r in found:
+        state = states.get(r.recipient_email)
+        out.append(
+            RecipientData(
+                id=r.recipient_email,
+                email=r.recipient_email,
+                balances=balances[r.recipient_email],
+                balance_cents=sum(balances[r.recipient_email].values()),
+                topups_count=int(r.count),
+                last_topup_id=r.last_id,
+                last_topup_at=rfc3339(last_at[r.last_id]),
+                email_state=None
+                if state is None
+                else EmailState(
+                    id=state.id,
+                    status=state.status,
+                    attempts=state.attempts,
+                    last_error=state.last_error,
+                    transaction_id=state.topup_id,
+                    created_at=rfc3339(state.created_at),
+                    sent_at=rfc3339(state.sent_at) if state.sent_at is not None else None,
+                ),
+            )
+        )
+    return out
+
+
+def _grouped(caller: Caller) -> Any:
+    return (
+        select(
+            _T.c.recipient_email,
+            func.count().label("count"),
+            func.max(_T.c.id).label("last_id"),
+        )
+        .where(*_mine(caller))
+        .group_by(_T.c.recipient_email)
+    )
+
+
+async def list_page(
+    db: Database, caller: Caller, *, limit: int, cursor: str | None
+) -> tuple[list[RecipientData], bool]:
+    """By address; ``cursor`` is the last address of the previous page."""
+    stmt = _grouped(caller).order_by(_T.c.recipient_email).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(_T.c.recipient_email > cursor)
+    async with db.read() as conn:
+        found = list((await conn.execute(stmt)).all())
+        return await _build(conn, caller, found[:limit]), len(found) > limit
+
+
+async def get(db: Database, caller: Caller, email: str) -> RecipientData:
+    async with db.read() as conn:
+        found = list(
+            (await conn.execute(_grouped(caller).where(_T.c.recipient_email == email))).all()
+        )
+        if not found:
+            raise ApiError(Code.RECIPIENT_NOT_FOUND)
+        return (await _build(conn, caller, found))[0]

@@ -1,0 +1,91 @@
+"""What a person deciding a held send needs to read: why it was held, and once decided, who
+decided it and when. A read only; the decisions themselves are ``approvals``.
+
+Why it was held is read from the sending key's policy as it stands (the send keeps no copy of
+the rule that held it): above the key's approval line, or a first send to this recipient.
+Who decided is the dashboard user's e-mail address, the deciding key's display prefix, or the
+expiry sweep.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..callers import Caller
+from ..policies.model import load
+from ..policies.rules import needs_approval
+from ..store.db import Database
+from ..store.models import ApiKeyRow, Topup, User, table_of
+
+__all__ = ["Decision", "decision"]
+
+_T = table_of(Topup)
+_K = table_of(ApiKeyRow)
+_U = table_of(User)
+_DECIDED = ("delivered", "denied", "expired")
+_USER = "user:"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    held_because: str | None  # why it waits (or waited) for approval
+    decided_by: str | None  # who decided, in words
+    decided_at: datetime | None
+    sent_by: str  # the sending key's display prefix
+
+
+def _reason(policy_json: object, amount: int) -> str:
+    policy = load(policy_json)
+    if needs_approval(policy, amount):
+        line = policy.approval_above_cents or 0
+        return f"above the sending key's approval line of ${line // 100:,}.{line % 100:02d}"
+    if policy.approval_for_new_recipients:
+        return "the sending key's first send to this recipient"
+    return "the sending key's policy at the time of the send"
+
+
+async def decision(db: Database, caller: Caller, txn_id: str) -> Decision | None:
+    """For a send that was held for approval; ``None`` for any other (or not the caller's)."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    _T.c.status,
+                    _T.c.amount_cents,
+                    _T.c.decided_by,
+                    _T.c.updated_at,
+                    _T.c.approval_expires_at,
+                    _K.c.display_prefix,
+                    _K.c.policy,
+                )
+                .join(_K, _K.c.id == _T.c.api_key_id)
+                .where(
+                    _T.c.id == txn_id,
+                    _T.c.merchant_id == caller.merchant_id,
+                    _T.c.env == caller.env,
+                )
+            )
+        ).first()
+        if row is None or row.approval_expires_at is None:
+            return None
+        by: str | None = row.decided_by
+        if by is not None and by.startswith(_USER):
+            email = (
+                await conn.execute(select(_U.c.email).where(_U.c.id == by.removeprefix(_USER)))
+            ).scalar_one_or_none()
+            by = email or "a former member"
+        elif by is not None and by != "expiry":
+            prefix = (
+                await conn.execute(select(_K.c.display_prefix).where(_K.c.id == by))
+            ).scalar_one_or_none()
+            by = f"key {prefix}…" if prefix else "a key"
+        elif by == "expiry":
+            by = "nobody: the hold expired"
+    decided = row.status in _DECIDED and row.decided_by is not None
+    return Decision(
+        _reason(row.policy, int(row.amount_cents)),
+        by if decided else None,
+        row.updated_at if decided else None,
+        f"{row.display_prefix}…",
+    )

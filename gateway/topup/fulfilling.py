@@ -1,0 +1,357 @@
+"""One try of a top-up's upstream work, and its result recorded as a lifecycle change.
+
+Money first, network after: the send has debited and held the amount (a ``pending`` top-up
+with its work due, ``upstreams.work``); here the upstream is called outside any transaction,
+then ``lifecycle.move`` records what it answered (pending → delivered, or pending → failed and
+refunded) together with the work's end, in one transaction. A transient failure (5xx, timeout,
+a connection that failed) with tries left makes the work due again after the next delay of
+``AITOPUP_FULFILMENT_RETRY_SCHEDULE``; a 4xx or refused credentials fail at once.
+
+Every try is safe to repeat: New API is asked first for a code under our reference (it has no
+idempotency of its own), so a try that died after the upstream answered issues no second code;
+OpenRouter's key limit is set to the recipient's absolute total, never raised by an amount.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer, mint_voucher_code
+
+from ..clock import utcnow
+from ..codes import Code
+from ..ledger import service as ledger
+from ..outcome import Outcome
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import Fulfilment, Topup, table_of
+from ..upstreams import config, work
+from ..upstreams import keys as upstream_keys
+from ..upstreams.clients import NEWAPI, OPENROUTER, NewApi, OpenRouter, UpstreamError, usd
+from . import lifecycle
+
+__all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]
+
+log = logging.getLogger(__name__)
+
+_T = table_of(Topup)
+_W = table_of(Fulfilment)
+
+HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
+# Run in the transaction that records a try's result, with the outcome it reached: the send's
+# inline try records it for the send's idempotency key, so a replay answers what it answered.
+Settle = Callable[[AsyncConnection, Outcome], Awaitable[None]]
+# Called with the top-up's id once the upstream has answered and before the result is
+# recorded: the tests' way to kill a process at the worst moment. ``None`` in production.
+fault_hook: Callable[[str], None] | None = None
+# How often a try sets OpenRouter's limit again when the total moved meanwhile.
+_CONVERGE = 8
+# Keys being made, held until saved even if their try stopped waiting.
+_making: set["asyncio.Future[str]"] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """``outcome``: the top-up as it now stands, when this try finished it (delivered or
+    failed), with the deliveries of its event; ``None`` when it is still pending."""
+
+    outcome: Outcome | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    voucher: str  # what the top-up's ``voucher_code`` is: New API's code, or our voucher
+    reference: str
+
+
+def fulfilment_data(provider: str, reference: str) -> dict[str, str]:
+    return {"provider": provider, "reference": reference}
+
+
+async def attempt(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    http_for: HttpFor,
+    topup_id: str,
+    number: int,
+    *,
+    reveal: bool = False,
+    within: float | None = None,
+    now: Callable[[], datetime] = utcnow,
+    settle: Settle | None = None,
+) -> Attempted:
+    """Try number ``number`` of ``topup_id``'s upstream work (the caller holds it: the send's
+    own first try, or a claim). ``reveal``: the outcome's ``voucher_code`` is the code.
+    ``within``: the upstream's part may take this long (the send's inline try), after which the
+    work is left as it is, due when the send made it due; recording a result is never cut.
+    ``settle``: run with the outcome in the transaction that records it."""
+    async with db.read() as conn:
+        row = (await conn.execute(select(_T).where(_T.c.id == topup_id))).first()
+        job = (await conn.execute(select(_W).where(_W.c.topup_id == topup_id))).first()
+        if row is None or job is None or job.status != work.DUE or row.status != "pending":
+            return Attempted(None)
+        upstream = await config.load(conn, sealer, row.merchant_id, row.env, row.platform)
+    try:
+        async with asyncio.timeout(within):
+            result = await _call(db, sealer, settings, http_for, upstream, row, job, number, now)
+    except TimeoutError:
+        return Attempted(None)
+    except upstream_keys.KeyBeingMade:
+        # Not the upstream's failure: the same try again shortly, not counted.
+        await work.reschedule(
+            db, topup_id, number, now() + timedelta(seconds=0.2), "key being made", now(),
+            count=False,
+        )  # fmt: skip
+        return Attempted(None)
+    except UpstreamError as error:
+        delays = settings.fulfilment_retry_delays
+        if error.transient and number <= len(delays):
+            at = now() + timedelta(seconds=delays[number - 1])
+            await work.reschedule(db, topup_id, number, at, error.reason, now())
+            log.info("upstream try failed; retrying", extra={"transaction_id": topup_id})
+            return Attempted(None)
+        failed = await _fail(db, row, job, error.reason, now(), settle)
+        if failed is not None and job.provider == OPENROUTER:
+            await _restore_limit(db, settings, http_for, upstream, row, now)
+        return Attempted(failed)
+    if fault_hook is not None:
+        fault_hook(topup_id)
+    return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
+
+
+async def _call(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    http_for: HttpFor,
+    upstream: config.Upstream | None,
+    row: Any,
+    job: Any,
+    number: int,
+    now: Callable[[], datetime],
+) -> _Result:
+    """The upstream's part of a try: nothing here holds a transaction."""
+    if upstream is None or upstream.provider != job.provider:
+        raise UpstreamError(
+            f"the {job.provider} provider is no longer set for {row.platform}", transient=False
+        )
+    http = http_for(row.env)
+    if upstream.provider == NEWAPI:
+        return await _newapi(config.client(upstream, http), upstream, row, job, number)
+    assert upstream.provider == OPENROUTER
+    return await _openrouter(db, sealer, settings, upstream, http, row, job, now)
+
+
+async def _newapi(
+    client: NewApi | OpenRouter, upstream: config.Upstream, row: Any, job: Any, number: int
+) -> _Result:
+    assert isinstance(client, NewApi)
+    code = await client.find_code(job.reference) if number > 1 else None
+    if code is None:
+        per_usd = upstream.quota_per_usd or 500_000
+        code = await client.create_code(job.reference, row.amount_cents * per_usd // 100)
+    return _Result(code, job.reference)
+
+
+async def _openrouter(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    upstream: config.Upstream,
+    http: httpx.AsyncClient,
+    row: Any,
+    job: Any,
+    now: Callable[[], datetime],
+) -> _Result:
+    client = config.client(upstream, http)
+    assert isinstance(client, OpenRouter)
+    keyed = await upstream_keys.key_row(
+        db, row.merchant_id, row.env, OPENROUTER, row.recipient_email, now()
+    )
+
+    async def total() -> int:
+        async with db.read() as conn:
+            return await upstream_keys.total_cents(
+                conn, row.merchant_id, row.env, row.recipient_email
+            )
+
+    key_hash = keyed.key_hash
+    if key_hash is None:
+        # Long past any try's own bound: a slow maker (a loaded store, a slow upstream) is
+        # never taken over, which would make a second key; a dead one delays this recipient.
+        lease = max(upstream_keys.CLAIM_SECONDS, 4 * settings.fulfilment_timeout_seconds)
+        if not await upstream_keys.claim_creation(db, keyed.id, now(), lease):
+            raise upstream_keys.KeyBeingMade
+
+        async def make() -> str:
+            try:
+                if keyed.updated_at != upstream_keys.NEVER_CLAIMED:
+                    await client.disable_named(keyed.label)  # an earlier making's, lost
+                limit = await total()
+                made = await client.create_key(keyed.label, usd(limit))
+                assert made.key is not None
+                await upstream_keys.save_key(db, sealer, keyed, made.hash, made.key, limit, now())
+            except BaseException:
+                await upstream_keys.release(db, keyed.id)
+                raise
+            return made.hash
+
+        # Once asked for, the key is kept whatever the caller's deadline (the send's inline
+        # try): cut between its making and its saving, it would be made again by the next try.
+        making = asyncio.ensure_future(make())
+        _making.add(making)
+        making.add_done_callback(_making.discard)
+        key_hash = await asyncio.shield(making)
+    await _set_total(db, client, keyed, key_hash, row, now)
+    return _Result(mint_voucher_code(row.env), job.reference)
+
+
+async def _set_total(
+    db: Database,
+    client: OpenRouter,
+    keyed: Any,
+    key_hash: str,
+    row: Any,
+    now: Callable[[], datetime],
+) -> None:
+    """The one rule of OpenRouter's limit: set to the recipient's absolute total
+    (``keys.total_cents``), read again after, until what was set is still the total."""
+    set_to = None
+    for _ in range(_CONVERGE):
+        async with db.read() as conn:
+            limit = await upstream_keys.total_cents(
+                conn, row.merchant_id, row.env, row.recipient_email
+            )
+        if limit == set_to:
+            break
+        await client.set_limit(key_hash, usd(limit))
+        set_to = limit
+    assert set_to is not None
+    await upstream_keys.set_limit(db, keyed.id, set_to, now())
+
+
+async def _restore_limit(
+    db: Database,
+    settings: Settings,
+    http_for: HttpFor,
+    upstream: config.Upstream | None,
+    row: Any,
+    now: Callable[[], datetime],
+) -> None:
+    """After an OpenRouter send failed for good: its amount left the total (refunded), but an
+    earlier try (its own, or a concurrent send's) may have set the key's limit with it counted.
+    Set the limit back to the total, so the recipient cannot spend what was refunded. A
+    failure here is logged: the recipient's next send sets the total again."""
+    if upstream is None or upstream.provider != OPENROUTER:
+        return
+    keyed = await upstream_keys.key_row(
+        db, row.merchant_id, row.env, OPENROUTER, row.recipient_email, now()
+    )
+    if keyed.key_hash is None:
+        return  # no key was made: no limit to take back
+    client = config.client(upstream, http_for(row.env))
+    assert isinstance(client, OpenRouter)
+    try:
+        async with asyncio.timeout(settings.fulfilment_timeout_seconds):
+            await _set_total(db, client, keyed, keyed.key_hash, row, now)
+    except (UpstreamError, TimeoutError):
+        log.warning(
+            "OpenRouter limit not set back after a failure", extra={"transaction_id": row.id}
+        )
+
+
+async def _wallet_id(conn: Any, row: Any) -> str:
+    wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
+    assert wallet is not None
+    return wallet.wallet_id
+
+
+async def _deliver(
+    db: Database,
+    sealer: Sealer,
+    row: Any,
+    job: Any,
+    result: _Result,
+    reveal: bool,
+    at: datetime,
+    settle: Settle | None,
+) -> Outcome | None:
+    ref = fulfilment_data(job.provider, result.reference)
+    async with db.transaction() as conn:
+        moved = await lifecycle.move(
+            conn,
+            row,
+            lifecycle.DELIVERED,
+            wallet_id=await _wallet_id(conn, row),
+            now=at,
+            voucher_sealed=sealer.seal(result.voucher, context=row.id),
+            event_extra={"fulfilment": ref},
+        )
+        if moved is None:
+            return None
+        await work.finish(conn, row.id, work.DONE, None, at)
+        changed, deliveries = moved
+        data = {
+            "voucher_code": result.voucher if reveal else None,
+            "platform": row.platform,
+            "amount_cents": row.amount_cents,
+            "new_balance_cents": changed.recipient_balance_cents,
+            "fulfilment": ref,
+        }
+        outcome = Outcome(
+            Code.TOPUP_DELIVERED,
+            data,
+            transaction_id=row.id,
+            status=lifecycle.DELIVERED,
+            deliveries=deliveries,
+        )
+        if settle is not None:
+            await settle(conn, outcome)
+    return outcome
+
+
+async def _fail(
+    db: Database, row: Any, job: Any, reason: str, at: datetime, settle: Settle | None = None
+) -> Outcome | None:
+    why = f"failed upstream: {reason}"[:200]
+    ref = fulfilment_data(job.provider, job.reference)
+    async with db.transaction() as conn:
+        moved = await lifecycle.move(
+            conn,
+            row,
+            lifecycle.FAILED,
+            wallet_id=await _wallet_id(conn, row),
+            now=at,
+            failure_reason=why,
+            event_extra={"fulfilment": ref},
+        )
+        if moved is None:
+            return None
+        await work.finish(conn, row.id, work.FAILED, reason[:500], at)
+        _, deliveries = moved
+        data = {
+            "voucher_code": None,
+            "platform": row.platform,
+            "amount_cents": row.amount_cents,
+            "new_balance_cents": None,
+            "fulfilment": ref,
+        }
+        outcome = Outcome(
+            Code.TOPUP_FAILED,
+            data,
+            transaction_id=row.id,
+            status=lifecycle.FAILED,
+            message=f"Top-up failed upstream; funds refunded: {reason}"[:300],
+            deliveries=deliveries,
+        )
+        if settle is not None:
+            await settle(conn, outcome)
+    return outcome

@@ -1,0 +1,231 @@
+"""The upstreams' far sides, each behind one small client over a given ``httpx.AsyncClient``
+(the SSRF-checked one, ``upstreams.outbound``): New API's admin redemption API and OpenRouter's
+key management API, spoken as each documents it.
+
+Every failure is an ``UpstreamError`` that says whether trying again can help (``transient``:
+a 5xx, a timeout, a connection that failed) or not (a 4xx, refused credentials, an answer that
+says no), and why, in words for the merchant that never carry a credential.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "NEWAPI",
+    "OPENROUTER",
+    "OPENROUTER_BASE_URL",
+    "PROVIDERS",
+    "UPSTREAM_PROVIDERS",
+    "VOUCHER",
+    "NewApi",
+    "OpenRouter",
+    "OpenRouterKey",
+    "UpstreamError",
+]
+
+VOUCHER = "voucher"
+NEWAPI = "newapi"
+OPENROUTER = "openrouter"
+PROVIDERS = (VOUCHER, NEWAPI, OPENROUTER)
+UPSTREAM_PROVIDERS = (NEWAPI, OPENROUTER)
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+_MAX_REASON = 200  # an upstream's message, as much of it as a reason keeps
+_MAX_BODY = 1 << 20  # what we read of an upstream's answer
+
+
+class UpstreamError(Exception):
+    """``transient``: a later try may succeed (5xx, timeout, connection); otherwise it fails
+    at once (a 4xx, refused credentials, a refusal in the body)."""
+
+    def __init__(self, reason: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason[:_MAX_REASON]
+        self.transient = transient
+        self.status = status
+
+
+async def _call(
+    http: httpx.AsyncClient, name: str, method: str, url: str, **kwargs: Any
+) -> tuple[int, Any]:
+    """One request: its status and JSON body, or ``UpstreamError``."""
+    try:
+        response = await http.request(method, url, **kwargs)
+        body = await response.aread()
+    except httpx.TimeoutException:
+        raise UpstreamError(f"{name} did not answer in time", transient=True) from None
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        if reason.startswith("blocked:"):  # the address check: no later try will pass it
+            raise UpstreamError(f"{name} URL refused: {reason}", transient=False) from None
+        raise UpstreamError(f"{name} unreachable: {reason}", transient=True) from None
+    status = response.status_code
+    if status in (401, 403):
+        raise UpstreamError(
+            f"{name} refused the credentials (HTTP {status})", transient=False, status=status
+        )
+    if status == 429 or status >= 500:
+        raise UpstreamError(f"{name} answered HTTP {status}", transient=True, status=status)
+    if len(body) > _MAX_BODY:
+        raise UpstreamError(f"{name} answered too much", transient=False, status=status)
+    try:
+        parsed = httpx.Response(status, content=body).json()
+    except ValueError:
+        raise UpstreamError(
+            f"{name} answered HTTP {status} without JSON", transient=False, status=status
+        ) from None
+    if status >= 300:
+        raise UpstreamError(
+            f"{name} refused: HTTP {status} {_message(parsed)}".strip(),
+            transient=False,
+            status=status,
+        )
+    return status, parsed
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:_MAX_REASON]
+        if isinstance(body.get("message"), str):
+            return str(body["message"])[:_MAX_REASON]
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewApi:
+    """A New API instance's admin API: an admin's access token and its user id, both sent on
+    every call (``Authorization: <token>``, ``New-Api-User: <id>``). Answers are
+    ``{success, message, data}``, HTTP 200 even for a refusal."""
+
+    http: httpx.AsyncClient
+    base_url: str
+    access_token: str
+    user_id: str
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.access_token, "New-Api-User": self.user_id}
+
+    def _url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    async def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
+        _, body = await _call(
+            self.http, "New API", method, self._url(path), headers=self._headers(), **kwargs
+        )
+        if not isinstance(body, dict) or body.get("success") is not True:
+            message = _message(body) or "no reason given"
+            raise UpstreamError(f"New API refused: {message}", transient=False)
+        return body.get("data")
+
+    async def create_code(self, name: str, quota: int) -> str:
+        """One redemption code of ``quota``, never expiring, named ``name`` (≤ 20 characters):
+        the code."""
+        data = await self._envelope(
+            "POST",
+            "/api/redemption/",
+            json={"name": name, "count": 1, "quota": quota, "expired_time": 0},
+        )
+        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], str):
+            raise UpstreamError("New API answered without one code", transient=False)
+        return data[0]
+
+    async def find_code(self, name: str) -> str | None:
+        """The code an earlier try made under ``name``, if any (the oldest, should there be
+        more): New API has no idempotency, so this is what a retry asks first."""
+        data = await self._envelope("GET", "/api/redemption/search", params={"keyword": name})
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise UpstreamError("New API answered a search without items", transient=False)
+        found = [i for i in items if isinstance(i, dict) and i.get("name") == name]
+        found.sort(key=lambda item: int(item.get("id") or 0))
+        key = found[0].get("key") if found else None
+        return key if isinstance(key, str) and key else None
+
+    async def check(self) -> None:
+        """A read that needs the admin's rights: the credentials work."""
+        await self._envelope("GET", "/api/redemption/search", params={"keyword": "atu-check"})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRouterKey:
+    hash: str
+    key: str | None  # shown only when the key is created
+    limit_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRouter:
+    """OpenRouter's key management API, with a management key (``Authorization: Bearer``).
+    A key's ``limit`` is in US dollars."""
+
+    http: httpx.AsyncClient
+    management_key: str
+    base_url: str = OPENROUTER_BASE_URL
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.management_key}"}
+
+    def _url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        _, body = await _call(
+            self.http, "OpenRouter", method, self._url(path), headers=self._headers(), **kwargs
+        )
+        if not isinstance(body, dict):
+            raise UpstreamError("OpenRouter answered without an object", transient=False)
+        return body
+
+    @staticmethod
+    def _key(data: Any, key: Any = None) -> OpenRouterKey:
+        if not isinstance(data, dict) or not isinstance(data.get("hash"), str):
+            raise UpstreamError("OpenRouter answered without a key", transient=False)
+        limit = data.get("limit")
+        return OpenRouterKey(
+            data["hash"],
+            key if isinstance(key, str) else None,
+            float(limit) if isinstance(limit, int | float) else None,
+        )
+
+    async def create_key(self, name: str, limit_usd: float) -> OpenRouterKey:
+        body = await self._call("POST", "/keys", json={"name": name, "limit": limit_usd})
+        made = self._key(body.get("data"), body.get("key"))
+        if made.key is None:
+            raise UpstreamError("OpenRouter answered without the new key", transient=False)
+        return made
+
+    async def set_limit(self, key_hash: str, limit_usd: float) -> OpenRouterKey:
+        body = await self._call("PATCH", f"/keys/{key_hash}", json={"limit": limit_usd})
+        return self._key(body.get("data"))
+
+    async def get_key(self, key_hash: str) -> OpenRouterKey:
+        body = await self._call("GET", f"/keys/{key_hash}")
+        return self._key(body.get("data"))
+
+    async def disable_named(self, name: str) -> int:
+        """Disable every key named ``name`` among the most recent (a making whose answer was
+        lost left it, its secret with it): how many."""
+        body = await self._call("GET", "/keys", params={"offset": 0})
+        listed = body.get("data")
+        if not isinstance(listed, list):
+            raise UpstreamError("OpenRouter answered a list without data", transient=False)
+        found = [k for k in listed if isinstance(k, dict) and k.get("name") == name]
+        for key in found:
+            if not key.get("disabled"):
+                await self._call("PATCH", f"/keys/{key['hash']}", json={"disabled": True})
+        return len(found)
+
+    async def check(self) -> None:
+        """Listing keys needs a management key: the credentials work."""
+        body = await self._call("GET", "/keys", params={"offset": 0})
+        if not isinstance(body.get("data"), list):
+            raise UpstreamError("OpenRouter answered a list without data", transient=False)
+
+
+def usd(cents: int) -> float:
+    """Cents as OpenRouter's dollars (exact for every whole number of cents we send)."""
+    return round(cents / 100, 2)

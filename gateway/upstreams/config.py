@@ -1,0 +1,229 @@
+"""A merchant's fulfilment providers: one per environment and platform, saved, listed, tested,
+and loaded for a send.
+
+Credentials are sealed at rest as webhook secrets are (context: merchant, env, platform) and
+never returned after saving. Upstream URLs are judged by the webhook URL check, with the same
+development setting for loopback in staging. Each environment has its own settings, so a
+staging send never reaches a live upstream: staging without one uses the voucher.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from ..clock import rfc3339, utcnow
+from ..codes import Code
+from ..outcome import ApiError
+from ..platforms import PLATFORMS
+from ..settings import Settings
+from ..store import compose
+from ..store.db import Database
+from ..store.models import FulfilmentSetting, table_of
+from ..webhooks.urls import UrlRefused, parse_webhook_url, resolve_checked
+from .clients import (
+    NEWAPI,
+    OPENROUTER,
+    OPENROUTER_BASE_URL,
+    VOUCHER,
+    NewApi,
+    OpenRouter,
+    UpstreamError,
+)
+from .schemas import (
+    FulfilmentData,
+    FulfilmentSet,
+    FulfilmentTestData,
+    NewApiSet,
+    OpenRouterSet,
+)
+
+__all__ = [
+    "Upstream",
+    "client",
+    "list_settings",
+    "load",
+    "refusal",
+    "save",
+    "test",
+]
+
+_F = table_of(FulfilmentSetting)
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A provider's settings, credential opened: held in memory for one call, never logged."""
+
+    provider: str
+    base_url: str
+    account: str | None
+    secret: str
+    quota_per_usd: int | None
+
+    def __repr__(self) -> str:  # the credential stays out of every log line and traceback
+        return f"Upstream({self.provider!r}, {self.base_url!r})"
+
+
+def _context(merchant_id: str, env: str, platform: str) -> str:
+    return f"fulfilment:{merchant_id}:{env}:{platform}"
+
+
+def _platform(platform: str) -> str:
+    if platform not in PLATFORMS:
+        raise ApiError(Code.ROUTE_NOT_FOUND, f"No such platform: expected one of {list(PLATFORMS)}")
+    return platform
+
+
+def allows_loopback(settings: Settings, env: str) -> bool:
+    return env == "staging" and settings.allow_private_webhook_urls
+
+
+async def _check_url(settings: Settings, env: str, url: str) -> str:
+    try:
+        parsed = parse_webhook_url(url)
+        await resolve_checked(
+            parsed.host, parsed.port, allow_loopback=allows_loopback(settings, env)
+        )
+    except UrlRefused as exc:
+        raise ApiError(Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}") from None
+    return url
+
+
+def _data(env: str, platform: str, row: Any) -> FulfilmentData:
+    if row is None:
+        return FulfilmentData(env=env, platform=platform, provider=VOUCHER, credentials_set=False)
+    return FulfilmentData(
+        env=env,
+        platform=platform,
+        provider=row.provider,
+        base_url=row.base_url,
+        user_id=row.account,
+        quota_per_usd=row.quota_per_usd,
+        credentials_set=row.credentials_sealed is not None,
+        updated_at=rfc3339(row.updated_at),
+    )
+
+
+async def save(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    merchant_id: str,
+    env: str,
+    platform: str,
+    body: FulfilmentSet,
+    *,
+    now: datetime | None = None,
+) -> FulfilmentData:
+    """The provider for ``platform`` in ``env``, replacing any before it; ``voucher`` removes
+    the row (the default). The credential is sealed here and never shown again."""
+    platform = _platform(platform)
+    now = now or utcnow()
+    key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
+    if body.provider == VOUCHER:
+        async with db.transaction() as conn:
+            await conn.execute(delete(_F).where(*key))
+        return _data(env, platform, None)
+    base_url: str
+    account: str | None = None
+    quota: int | None = None
+    if isinstance(body, NewApiSet):
+        base_url, secret = body.base_url, body.access_token
+        account, quota = str(body.user_id), body.quota_per_usd
+    else:
+        assert isinstance(body, OpenRouterSet)
+        base_url, secret = body.base_url or OPENROUTER_BASE_URL, body.management_key
+    await _check_url(settings, env, base_url)
+    values = {
+        "provider": body.provider,
+        "base_url": base_url,
+        "account": account,
+        "credentials_sealed": sealer.seal(secret, context=_context(merchant_id, env, platform)),
+        "quota_per_usd": quota,
+        "updated_at": now,
+    }
+    row = {"merchant_id": merchant_id, "env": env, "platform": platform, "created_at": now}
+    async with db.transaction() as conn:
+        await conn.execute(
+            compose.upsert(_F)
+            .values({**row, **values})
+            .on_conflict_do_update(index_elements=["merchant_id", "env", "platform"], set_=values)
+        )
+        saved = (await conn.execute(select(_F).where(*key))).one()
+    return _data(env, platform, saved)
+
+
+async def list_settings(db: Database, merchant_id: str, env: str) -> list[FulfilmentData]:
+    """Every platform's provider in ``env``, the voucher where none is set."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(_F).where(_F.c.merchant_id == merchant_id, _F.c.env == env))
+        ).all()
+    by_platform = {r.platform: r for r in rows}
+    return [_data(env, p, by_platform.get(p)) for p in PLATFORMS]
+
+
+async def load(
+    conn: AsyncConnection, sealer: Sealer, merchant_id: str, env: str, platform: str
+) -> Upstream | None:
+    """The upstream that fulfils ``platform`` in ``env``, or ``None`` for the voucher."""
+    row = (
+        await conn.execute(
+            select(_F).where(
+                _F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform
+            )
+        )
+    ).first()
+    if row is None or row.provider == VOUCHER or row.credentials_sealed is None:
+        return None
+    secret = sealer.open(row.credentials_sealed, context=_context(merchant_id, env, platform))
+    return Upstream(row.provider, row.base_url, row.account, secret, row.quota_per_usd)
+
+
+def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
+    if upstream.provider == NEWAPI:
+        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "")
+    assert upstream.provider == OPENROUTER
+    return OpenRouter(http, upstream.secret, upstream.base_url)
+
+
+def refusal(error: UpstreamError) -> ApiError:
+    """An upstream's failure as the API answers it."""
+    code = (
+        Code.FULFILMENT_UPSTREAM_UNAVAILABLE
+        if error.transient
+        else Code.FULFILMENT_UPSTREAM_REFUSED
+    )
+    return ApiError(code, f"{error.reason}", data={"transient": error.transient})
+
+
+async def test(
+    db: Database,
+    sealer: Sealer,
+    http: httpx.AsyncClient,
+    merchant_id: str,
+    env: str,
+    platform: str,
+) -> FulfilmentTestData:
+    """One call the provider's credentials must pass; refused with the upstream's reason."""
+    platform = _platform(platform)
+    async with db.read() as conn:
+        upstream = await load(conn, sealer, merchant_id, env, platform)
+    if upstream is None:
+        raise ApiError(Code.FULFILMENT_NOT_CONFIGURED)
+    started = time.perf_counter()
+    try:
+        await client(upstream, http).check()
+    except UpstreamError as exc:
+        raise refusal(exc) from None
+    took = int((time.perf_counter() - started) * 1000)
+    return FulfilmentTestData(
+        platform=platform, provider=upstream.provider, ok=True, duration_ms=took
+    )

@@ -1,0 +1,52 @@
+"""The httpx clients upstream calls go out on, one per environment: every connection to an
+address the webhook URL check allows (``_httpx``), at the moment of connecting. Live never
+reaches loopback or private networks; staging may, with ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS``
+(development only), as for webhooks."""
+
+from dataclasses import dataclass
+
+import httpx
+
+from ..settings import Settings
+from ._httpx import checked_transport
+
+__all__ = ["USER_AGENT", "Upstreams", "open_upstreams"]
+
+USER_AGENT = "aiTopUp-fulfilment/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstreams:
+    live: httpx.AsyncClient
+    staging: httpx.AsyncClient
+
+    def for_env(self, env: str) -> httpx.AsyncClient:
+        return self.live if env == "live" else self.staging
+
+    async def aclose(self) -> None:
+        await self.live.aclose()
+        if self.staging is not self.live:
+            await self.staging.aclose()
+
+
+def _client(settings: Settings, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(settings.fulfilment_timeout_seconds, connect=5.0),
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+def open_upstreams(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Upstreams:
+    """The clients for ``settings``. A ``transport`` given (respx, a mock) replaces the checked
+    one for both environments, and its address check with it: only tests do."""
+    if transport is not None:
+        shared = _client(settings, transport)
+        return Upstreams(shared, shared)
+    strict = _client(settings, checked_transport(allow_loopback=False))
+    if not settings.allow_private_webhook_urls:
+        return Upstreams(strict, strict)
+    return Upstreams(strict, _client(settings, checked_transport(allow_loopback=True)))

@@ -1,0 +1,92 @@
+"""Wire models of the fulfilment routes: a provider's settings as saved (credentials in, never
+out), and what the gateway shows of them."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+__all__ = [
+    "DEFAULT_QUOTA_PER_USD",
+    "FulfilmentBody",
+    "FulfilmentData",
+    "FulfilmentSet",
+    "FulfilmentTestData",
+    "NewApiSet",
+    "OpenRouterSet",
+    "UpstreamKeyData",
+    "VoucherSet",
+]
+
+# New API's own default: 500,000 quota units a US dollar.
+DEFAULT_QUOTA_PER_USD = 500_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class VoucherSet(_Strict):
+    provider: Literal["voucher"] = Field(description="The built-in voucher (the default).")
+
+
+class NewApiSet(_Strict):
+    provider: Literal["newapi"]
+    base_url: str = Field(
+        min_length=1, max_length=2048, description="The New API instance, absolute http(s)."
+    )
+    access_token: str = Field(
+        min_length=1, max_length=512, description="An admin's access token; sealed, never shown."
+    )
+    user_id: int = Field(ge=1, le=2**31 - 1, description="That admin's user id (New-Api-User).")
+    quota_per_usd: int = Field(
+        default=DEFAULT_QUOTA_PER_USD,
+        ge=1,
+        le=10**9,
+        description="Quota units one US dollar buys on this instance.",
+    )
+
+
+class OpenRouterSet(_Strict):
+    provider: Literal["openrouter"]
+    management_key: str = Field(
+        min_length=1, max_length=512, description="A management key; sealed, never shown."
+    )
+    base_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="OpenRouter's API root; unset, https://openrouter.ai/api/v1.",
+    )
+
+
+FulfilmentSet = Annotated[VoucherSet | NewApiSet | OpenRouterSet, Field(discriminator="provider")]
+
+
+class FulfilmentData(BaseModel):
+    env: str
+    platform: str
+    provider: str
+    base_url: str | None = None
+    user_id: str | None = Field(default=None, description="New API's user id.")
+    quota_per_usd: int | None = None
+    credentials_set: bool = Field(description="A credential is saved (it is never shown).")
+    updated_at: str | None = None
+
+
+class FulfilmentTestData(BaseModel):
+    platform: str
+    provider: str
+    ok: bool
+    duration_ms: int
+
+
+class UpstreamKeyData(BaseModel):
+    """A credential the recipient spends at an upstream, in clear: for the recipient alone."""
+
+    provider: str
+    label: str
+    value: str
+
+
+class FulfilmentBody(RootModel[FulfilmentSet]):
+    """``PUT /fulfilment/{platform}``: one of the providers, by ``provider``."""

@@ -1,0 +1,185 @@
+"""The outbox of upstream work (``fulfilments``): one row per top-up an upstream fulfils.
+
+The send writes it in its own plan (``work_step``), so the debit and the work to finish it commit
+together: a lost job or a killed process loses nothing, since whoever finds the row due takes it
+(``claim``: a conditional update of ``next_attempt_at``, so of two takers exactly one gets it)
+and tries again. The first try is the send's own (``attempts`` 1), inline, with the row not due
+until the inline deadline and a margin have passed. A try's result is recorded by
+``topup.fulfilling`` with a lifecycle change, or ``reschedule`` for a later try.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, insert, literal_column, null, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.compose import Refs, const, from_rows, param
+from ..store.db import Database
+from ..store.models import Fulfilment, FulfilmentSetting, table_of
+from ..store.raw import Construct, Raw, Statement, raw
+from ..store.types import UTCDateTime
+
+__all__ = [
+    "DONE",
+    "DUE",
+    "FAILED",
+    "LEASE_MARGIN_SECONDS",
+    "claim",
+    "due",
+    "finish",
+    "fulfilled_by_upstream",
+    "fulfilling",
+    "provider_in",
+    "provider_of",
+    "reference",
+    "reschedule",
+    "work_step",
+]
+
+_W = table_of(Fulfilment)
+_F = table_of(FulfilmentSetting)
+
+DUE = "due"
+DONE = "done"
+FAILED = "failed"
+# Past a try's own time bound: a try still running is not taken by another.
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def reference(txn_id: str) -> str:
+    """Ours, sent upstream (New API's code ``name``, at most 20 characters): the top-up's id
+    without its prefix and its last four random characters, so it names the top-up at a glance
+    and sorts as it does."""
+    return txn_id.removeprefix("txn_")[:20]
+
+
+def work_step(refs: Refs, *, after: str) -> Construct:
+    """The send's upstream work, due at ``:fulfil_due_at``, once step ``after`` returned."""
+    now = param("now", UTCDateTime())
+    row = {
+        "topup_id": param("txn_id", String),
+        "merchant_id": param("merchant_id", String),
+        "env": param("env", String),
+        "provider": param("fulfil_provider", String),
+        "reference": param("fulfil_reference", String),
+        "status": const(DUE),
+        "attempts": literal_column("1"),  # the send's own try
+        "next_attempt_at": param("fulfil_due_at", UTCDateTime()),
+        "last_error": null(),
+        "created_at": now,
+        "updated_at": now,
+    }
+    return from_rows(insert(_W), [row], where=refs.after(after))
+
+
+_PROVIDER = Statement.of(
+    select(_F.c.provider).where(
+        _F.c.merchant_id == param("merchant_id", String),
+        _F.c.env == param("env", String),
+        _F.c.platform == param("platform", String),
+    )
+)
+
+
+async def provider_of(db: Database, merchant_id: str, env: str, platform: str) -> str | None:
+    """The upstream provider of ``platform`` in ``env``, or ``None`` for the voucher."""
+
+    async def read(tx: Raw) -> Any:
+        return await tx.fetchrow(
+            _PROVIDER, {"merchant_id": merchant_id, "env": env, "platform": platform}
+        )
+
+    row = await db.run(read, read_only=True)
+    return None if row is None else str(row["provider"])
+
+
+async def provider_in(
+    conn: AsyncConnection, merchant_id: str, env: str, platform: str
+) -> str | None:
+    """``provider_of``, read in the caller's transaction (an approval's)."""
+    found = await (await raw(conn)).fetchrow(
+        _PROVIDER, {"merchant_id": merchant_id, "env": env, "platform": platform}
+    )
+    return None if found is None else str(found["provider"])
+
+
+async def due(db: Database, now: datetime, *, limit: int = 100) -> list[str]:
+    """Top-ups whose upstream work is due, oldest first."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_W.c.topup_id)
+            .where(_W.c.status == DUE, _W.c.next_attempt_at <= now)
+            .order_by(_W.c.next_attempt_at)
+            .limit(limit)
+        )
+        return [r.topup_id for r in rows]
+
+
+async def claim(db: Database, topup_id: str, now: datetime, lease_seconds: float) -> int | None:
+    """Take the work of ``topup_id`` if it is due: its attempt's number, or ``None`` if
+    another took it first (or it is done)."""
+    async with db.transaction() as conn:
+        taken = await conn.execute(
+            update(_W)
+            .where(_W.c.topup_id == topup_id, _W.c.status == DUE, _W.c.next_attempt_at <= now)
+            .values(
+                attempts=_W.c.attempts + 1,
+                next_attempt_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            .returning(_W.c.attempts)
+        )
+        row = taken.first()
+    return None if row is None else int(row.attempts)
+
+
+async def reschedule(
+    db: Database,
+    topup_id: str,
+    attempt: int,
+    at: datetime,
+    error: str,
+    now: datetime,
+    *,
+    count: bool = True,
+) -> None:
+    """A transient failure with tries left: due again at ``at``, unless another try has
+    taken it since (its ``attempts`` moved on). ``count=False``: the try did not reach the
+    upstream, and is not counted against the schedule."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_W)
+            .where(and_(_W.c.topup_id == topup_id, _W.c.status == DUE, _W.c.attempts == attempt))
+            .values(
+                next_attempt_at=at,
+                last_error=error[:500],
+                updated_at=now,
+                attempts=attempt if count else attempt - 1,
+            )
+        )
+
+
+async def fulfilling(conn: AsyncConnection, topup_id: str) -> bool:
+    """Whether ``topup_id`` has upstream work still due."""
+    found = await conn.execute(
+        select(_W.c.topup_id).where(_W.c.topup_id == topup_id, _W.c.status == DUE)
+    )
+    return found.first() is not None
+
+
+async def fulfilled_by_upstream(conn: AsyncConnection, ids: list[str]) -> set[str]:
+    """Of ``ids``, the top-ups an upstream fulfils (or fulfilled)."""
+    found = await conn.execute(select(_W.c.topup_id).where(_W.c.topup_id.in_(ids)))
+    return {r.topup_id for r in found}
+
+
+async def finish(
+    conn: AsyncConnection, topup_id: str, status: str, error: str | None, now: datetime
+) -> None:
+    """Done or failed for good, in the caller's transaction (with the top-up's change)."""
+    await conn.execute(
+        update(_W)
+        .where(_W.c.topup_id == topup_id)
+        .values(status=status, next_attempt_at=None, last_error=error, updated_at=now)
+    )

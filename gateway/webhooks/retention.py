@@ -1,0 +1,152 @@
+"""How long webhook history is kept, and its pruning.
+
+Events, deliveries and attempts are kept ``AITOPUP_RETENTION_DAYS`` (an operator may set one
+merchant's own, ``merchants.retention_days``), then deleted in batches by the worker. Ids sort by
+creation time (``clock.new_id``; a delivery's id starts with its event's), so "older than the
+horizon" is a range of each primary key, and no index is added for it. Never pruned: a delivery
+still due (``pending``), the event of any delivery kept, and everything that is money (the
+ledger, top-ups, orders), which lives in other tables this module does not touch.
+
+A replay of a delivery past the horizon is refused with its own code, whether or not the worker
+has pruned it yet: what a merchant may ask for does not depend on when the job last ran. A
+recover reaching past it replays from the horizon and says so (``kept_since``).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clock import id_floor, rfc3339
+from ..codes import Code
+from ..outcome import ApiError
+from ..store.db import Database
+from ..store.models import DeliveryAttempt, Event, Merchant, WebhookDelivery, table_of
+
+__all__ = [
+    "Pruned",
+    "check_within",
+    "horizon",
+    "kept_since",
+    "prune_batch",
+    "retention_days",
+]
+
+_M = table_of(Merchant)
+_E = table_of(Event)
+_D = table_of(WebhookDelivery)
+_A = table_of(DeliveryAttempt)
+
+
+def horizon(now: datetime, days: int) -> datetime:
+    """The oldest moment still kept."""
+    return now - timedelta(days=days)
+
+
+async def retention_days(conn: AsyncConnection, merchant_id: str, default: int) -> int:
+    """The merchant's retention: its operator-set own, else the default."""
+    own = (
+        await conn.execute(select(_M.c.retention_days).where(_M.c.id == merchant_id))
+    ).scalar_one_or_none()
+    return own if own is not None else default
+
+
+def _past(days: int, kept_since: datetime) -> ApiError:
+    return ApiError(
+        Code.WEBHOOK_PAST_RETENTION,
+        data={"retention_days": days, "kept_since": rfc3339(kept_since)},
+    )
+
+
+async def check_within(
+    conn: AsyncConnection, merchant_id: str, delivery_id: str, *, now: datetime, default: int
+) -> None:
+    """Refuses (``WEBHOOK_PAST_RETENTION``) a delivery id older than the merchant's horizon."""
+    days = await retention_days(conn, merchant_id, default)
+    kept_since = horizon(now, days)
+    if delivery_id < id_floor("dlv", kept_since):
+        raise _past(days, kept_since)
+
+
+async def kept_since(
+    conn: AsyncConnection, merchant_id: str, *, now: datetime, default: int
+) -> datetime:
+    """The oldest moment of the merchant's webhook history still kept."""
+    return horizon(now, await retention_days(conn, merchant_id, default))
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    # Rows deleted, by table.
+    delivery_rows: int = 0
+    attempt_rows: int = 0
+    event_rows: int = 0
+
+    def __add__(self, other: "Pruned") -> "Pruned":
+        return Pruned(
+            self.delivery_rows + other.delivery_rows,
+            self.attempt_rows + other.attempt_rows,
+            self.event_rows + other.event_rows,
+        )
+
+    @property
+    def rows(self) -> int:
+        return self.delivery_rows + self.attempt_rows + self.event_rows
+
+
+async def prune_batch(db: Database, *, now: datetime, default_days: int, batch: int) -> Pruned:
+    """At most ``batch`` deliveries (with their attempts) and ``batch`` events past their
+    merchant's horizon deleted, one short transaction per merchant group; what was deleted."""
+    async with db.read() as conn:
+        overrides = (
+            await conn.execute(
+                select(_M.c.retention_days).where(_M.c.retention_days.is_not(None)).distinct()
+            )
+        ).scalars()
+        groups = [(_M.c.retention_days.is_(None), horizon(now, default_days))]
+        groups += [(_M.c.retention_days == days, horizon(now, days)) for days in overrides]
+    total = Pruned()
+    for which, kept_since in groups:
+        merchants = select(_M.c.id).where(which).scalar_subquery()
+        async with db.transaction() as conn:
+            total += await _prune_group(conn, merchants, kept_since, batch)
+    return total
+
+
+async def _prune_group(
+    conn: AsyncConnection, merchants: Any, kept_since: datetime, batch: int
+) -> Pruned:
+    finished = (
+        await conn.execute(
+            select(_D.c.id)
+            .where(
+                _D.c.id < id_floor("dlv", kept_since),
+                _D.c.status != "pending",
+                _D.c.merchant_id.in_(merchants),
+            )
+            .limit(batch)
+        )
+    ).scalars()
+    ids = list(finished)
+    attempts = deliveries = 0
+    if ids:
+        attempts = (await conn.execute(delete(_A).where(_A.c.delivery_id.in_(ids)))).rowcount
+        deliveries = (
+            await conn.execute(delete(_D).where(_D.c.id.in_(ids), _D.c.status != "pending"))
+        ).rowcount
+    # An event goes once no delivery of it is left: a delivery still due keeps its event.
+    old_events = (
+        select(_E.c.id)
+        .where(
+            _E.c.id < id_floor("evt", kept_since),
+            _E.c.merchant_id.in_(merchants),
+            ~exists().where(_D.c.event_id == _E.c.id),
+        )
+        .limit(batch)
+    )
+    events = (
+        await conn.execute(delete(_E).where(_E.c.id.in_(old_events.scalar_subquery())))
+    ).rowcount
+    return Pruned(delivery_rows=deliveries, attempt_rows=attempts, event_rows=events)

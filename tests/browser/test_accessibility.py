@@ -1,0 +1,101 @@
+"""Every page of the dashboard, checked by axe-core (through ``axe-playwright-python``) in
+Chromium: no serious or critical violation; and each page screenshot at 1280 and 375 px (no
+sideways scroll) into ``screenshots/``, which git ignores."""
+
+import re
+
+import httpx
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from playwright.async_api import Page, expect
+
+from tests.fixtures.browser import Merchant, shoot
+
+_AXE = Axe()
+_BLOCKING = {"serious", "critical"}
+
+
+async def _check(page: Page, name: str) -> None:
+    results = await _AXE.run(page)
+    # axe ran on this page (it answers with its engine and the page it saw).
+    assert results.response["testEngine"]["name"] == "axe-core"
+    assert results.response["url"] == page.url
+    found = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v.get("impact") in _BLOCKING
+    ]
+    assert not found, f"{name}: {found}"
+    await shoot(page, f"a11y-{name}")
+
+
+async def test_every_page_has_no_serious_accessibility_violation(
+    page: Page, signed_up: Merchant, gateway_url: str
+) -> None:
+    await _check(page, "overview-empty")
+    # A key that holds sends above $5 and may manage webhooks.
+    await page.goto("/dashboard/keys")
+    await page.get_by_label("Name").fill("everything")
+    for scope in ("topup:send", "topup:read", "webhooks"):
+        await page.get_by_role("checkbox", name=scope, exact=True).check()
+    await page.locator("#f-approval_above").fill("5")
+    await page.get_by_role("button", name="Make key").click()
+    key = (await page.locator("#new-key").inner_text()).strip()
+    await _check(page, "key-created")
+
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1", headers=headers) as api:
+        made = await api.post("/webhooks/endpoints", json={"url": "http://127.0.0.1:1/hook"})
+        assert made.status_code in (200, 201), made.text
+        endpoint = made.json()["data"]["id"]
+        sent = await api.post(
+            "/topup/send",
+            json={"platform": "claude", "amount_cents": 300, "recipient_email": "a@example.com"},
+        )
+        assert sent.status_code == 200, sent.text
+        delivered = sent.json()["transaction_id"]
+        held = await api.post(
+            "/topup/send",
+            json={"platform": "claude", "amount_cents": 900, "recipient_email": "b@example.com"},
+        )
+        assert held.status_code == 202, held.text
+        waiting = held.json()["transaction_id"]
+
+    for name, path in [
+        ("overview", "/dashboard/"),
+        ("keys", "/dashboard/keys"),
+        ("topups", "/dashboard/topups"),
+        ("topup", f"/dashboard/topups/{delivered}"),
+        ("topup-held", f"/dashboard/topups/{waiting}"),
+        ("approvals", "/dashboard/topups/approvals"),
+        ("approve", f"/dashboard/topups/{waiting}/approve"),
+        ("deny", f"/dashboard/topups/{waiting}/deny"),
+        ("wallet", "/dashboard/wallet"),
+        ("webhooks", "/dashboard/webhooks"),
+        ("endpoint", f"/dashboard/webhooks/endpoints/{endpoint}"),
+        ("deliveries", "/dashboard/webhooks/deliveries"),
+        ("developers", "/dashboard/developers"),
+        ("members", "/dashboard/members"),
+        ("settings", "/dashboard/settings"),
+        ("go-live", "/dashboard/go-live"),
+        ("account", "/dashboard/account"),
+        ("not-found", "/dashboard/nowhere"),
+    ]:
+        await page.goto(path)
+        await expect(page.locator("h1")).to_be_visible()
+        await _check(page, name)
+
+    await page.goto("/dashboard/keys")
+    await page.get_by_role("link", name=re.compile("ak_staging_")).first.click()
+    await expect(page.get_by_role("heading", name="Usage")).to_be_visible()
+    await _check(page, "key")
+    await page.goto("/dashboard/webhooks/deliveries")
+    links = page.locator('a[href^="/dashboard/webhooks/deliveries/"]')
+    if await links.count():
+        await links.first.click()
+        await expect(page.locator("h1")).to_be_visible()
+        await _check(page, "delivery")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await _check(page, "sign-in")
+    await page.goto("/dashboard/sign-up")
+    await _check(page, "sign-up")

@@ -1,0 +1,95 @@
+"""The recipient's page: opened from the link an e-mail carries, it shows that recipient's
+wallets and top-ups at that merchant only; bad and expired links say so; a fresh link is sent on
+request, the same answer whether or not the address is known, rate-limited. Both stores."""
+
+from datetime import timedelta
+
+import httpx
+from redis.asyncio import Redis
+from starlette.types import ASGIApp
+
+from gateway.clock import utcnow
+from gateway.mail.links import RecipientLink, recipient_token
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.dashboard import csrf_of, dashboard_client
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+
+SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
+SEALER = Sealer(TEST_SECRET.encode())
+
+
+async def link_of(client: httpx.AsyncClient, merchant: MerchantKey, kind: str = "voucher") -> str:
+    mails = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+    link: str = next(m for m in mails if m["kind"] == kind)["link"]
+    return link.split("/dashboard", 1)[1]
+
+
+async def test_the_link_opens_the_recipients_page_at_that_merchant_only(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    other = await make_merchant("staging")
+    mine = await client.post("/topup/send", json=SEND, headers=merchant.headers)
+    theirs = await client.post(
+        "/topup/send", json={**SEND, "amount_cents": 4321}, headers=other.headers
+    )
+    path = await link_of(client, merchant)
+    async with dashboard_client(app) as browser:
+        shown = await browser.get(path)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    assert mine.json()["data"]["voucher_code"] in shown.text
+    assert "$15.00" in shown.text
+    assert theirs.json()["data"]["voucher_code"] not in shown.text and "$43.21" not in shown.text
+    assert theirs.json()["transaction_id"] not in shown.text
+    assert "dee@example.com" not in path  # the address is sealed in the token
+
+
+async def test_bad_and_expired_links_say_so(app: ASGIApp, make_merchant: MakeMerchant) -> None:
+    merchant = await make_merchant("staging")
+    expired = recipient_token(
+        SEALER,
+        RecipientLink(merchant.merchant_id, "staging", "dee@example.com", utcnow() - timedelta(1)),
+    )
+    async with dashboard_client(app) as browser:
+        old = await browser.get(f"/recipient/{expired}")
+        assert old.status_code == 404 and "Send me a fresh link" in old.text
+        forged = await browser.get(f"/recipient/{expired[:-4]}AAAA")
+        assert forged.status_code == 404 and "Send me a fresh link" not in forged.text
+        huge = await browser.get(f"/recipient/{'A' * 5000}")
+        assert huge.status_code == 404
+        assert (await browser.get(f"/recipient/{expired}/live")).status_code == 404
+
+
+async def test_a_fresh_link_the_same_answer_known_or_not_and_rate_limited(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, redis_url: str
+) -> None:
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+    merchant = await make_merchant("staging")
+    await client.post("/topup/send", json=SEND, headers=merchant.headers)
+    path = await link_of(client, merchant)
+    async with dashboard_client(app) as browser:
+        page = await browser.get(path)
+        token = csrf_of(page.text)
+        answers = []
+        for email in ("dee@example.com", "nobody@example.com"):
+            asked = await browser.post(f"{path}/link", data={"csrf_token": token, "email": email})
+            answers.append((asked.status_code, asked.text.count("on its way")))
+        assert answers[0] == answers[1] == (202, 1)
+        mails = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+        assert [m["kind"] for m in mails].count("recipient_link") == 1  # the known one only
+        fresh = await link_of(client, merchant, "recipient_link")
+        assert (await browser.get(fresh)).status_code == 200
+        bad = await browser.post(f"{path}/link", data={"csrf_token": token, "email": "nope"})
+        assert bad.status_code == 422
+        for _ in range(2):  # three an hour per address (the first above counted)
+            await browser.post(
+                f"{path}/link", data={"csrf_token": token, "email": "dee@example.com"}
+            )
+        refused = await browser.post(
+            f"{path}/link", data={"csrf_token": token, "email": "dee@example.com"}
+        )
+        assert refused.status_code == 429 and "Retry-After" in refused.headers

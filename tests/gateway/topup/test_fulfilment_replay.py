@@ -1,0 +1,73 @@
+"""A send through an upstream replayed under its idempotency key answers what the first request
+got once the inline try settled it: ``1001`` with the same code, or the failure, never the
+``1002 pending`` stored with the debit. On SQLite and PostgreSQL."""
+
+import httpx
+
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.upstreams import NewApiStandIn
+from tests.gateway.topup.test_fulfilment_send import send_body, use_newapi
+
+
+async def test_a_replay_answers_the_delivery_the_inline_try_made(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    await use_newapi(fulfil_client, merchant, root)
+    headers = {**merchant.headers, "Idempotency-Key": "replay-delivered-1"}
+    first = await fulfil_client.post("/topup/send", json=send_body(300), headers=headers)
+    assert (first.status_code, first.json()["code"]) == (200, 1001), first.text
+    again = await fulfil_client.post("/topup/send", json=send_body(300), headers=headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert (again.status_code, again.json()["code"], again.json()["status"]) == (
+        200,
+        1001,
+        "delivered",
+    )
+    assert again.json()["transaction_id"] == first.json()["transaction_id"]
+    assert again.json()["data"] == first.json()["data"]
+    assert len(newapi.redemptions) == 1
+    balance = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
+    assert balance["balance_cents"] == 9_700
+
+
+async def test_a_replay_answers_the_failure_the_inline_try_met(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    _, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    await use_newapi(fulfil_client, merchant, root, token="revoked-token")
+    headers = {**merchant.headers, "Idempotency-Key": "replay-failed-1"}
+    first = await fulfil_client.post("/topup/send", json=send_body(400), headers=headers)
+    assert (first.status_code, first.json()["code"]) == (402, 4004), first.text
+    again = await fulfil_client.post("/topup/send", json=send_body(400), headers=headers)
+    assert (again.status_code, again.json()["code"], again.json()["status"]) == (
+        402,
+        4004,
+        "failed",
+    )
+    assert again.json()["message"] == first.json()["message"]
+    balance = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
+    assert (balance["balance_cents"], balance["held_cents"]) == (10_000, 0)
+
+
+async def test_a_replay_while_the_upstream_has_not_answered_is_still_pending(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    await use_newapi(fulfil_client, merchant, root)
+    newapi.faults.fail_next = 1
+    headers = {**merchant.headers, "Idempotency-Key": "replay-pending-1"}
+    first = await fulfil_client.post("/topup/send", json=send_body(500), headers=headers)
+    assert first.json()["code"] == 1002, first.text
+    again = await fulfil_client.post("/topup/send", json=send_body(500), headers=headers)
+    assert (again.json()["code"], again.json()["status"]) == (1002, "pending")
+    assert newapi.redemptions == []  # a replay runs no try of its own

@@ -1,0 +1,167 @@
+"""A send through an upstream: money first, network after; 1001 when the upstream answers in
+time, the code redeemable once at the stand-in; a 401 fails at once with a clear reason;
+``reveal_voucher`` decides whether the reply carries the code."""
+
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from gateway.store.db import Database
+from gateway.store.models import Event, Fulfilment
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.upstreams import (
+    NEWAPI_ADMIN_TOKEN,
+    OPENROUTER_MANAGEMENT_KEY,
+    NewApiStandIn,
+    OpenRouterStandIn,
+)
+
+
+async def use_newapi(
+    client: httpx.AsyncClient, merchant: MerchantKey, root: str, token: str = NEWAPI_ADMIN_TOKEN
+) -> None:
+    body = {"provider": "newapi", "base_url": root, "access_token": token, "user_id": 1}
+    saved = await client.put("/fulfilment/claude", json=body, headers=merchant.headers)
+    assert saved.status_code == 200, saved.text
+
+
+async def use_openrouter(client: httpx.AsyncClient, merchant: MerchantKey, root: str) -> None:
+    body = {"provider": "openrouter", "management_key": OPENROUTER_MANAGEMENT_KEY, "base_url": root}
+    saved = await client.put("/fulfilment/claude", json=body, headers=merchant.headers)
+    assert saved.status_code == 200, saved.text
+
+
+def send_body(cents: int, email: str = "ada@example.com") -> dict[str, Any]:
+    return {"platform": "claude", "amount_cents": cents, "recipient_email": email}
+
+
+async def events(db: Database, merchant_id: str, type_: str) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(Event.payload).where(Event.merchant_id == merchant_id, Event.type == type_)
+        )
+        return [json.loads(r.payload) for r in rows]
+
+
+async def test_newapi_code_delivered_inline_and_redeemable_once(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging")
+    await use_newapi(fulfil_client, merchant, root)
+    sent = await fulfil_client.post("/topup/send", json=send_body(250), headers=merchant.headers)
+    assert sent.status_code == 200, sent.text
+    body = sent.json()
+    assert (body["code"], body["status"]) == (1001, "delivered")
+    txn = body["transaction_id"]
+    data = body["data"]
+    assert data["fulfilment"]["provider"] == "newapi"
+    reference = data["fulfilment"]["reference"]
+    assert len(reference) <= 20 and txn.removeprefix("txn_").startswith(reference)
+    # A key made without a policy reveals the code.
+    [made] = newapi.redemptions
+    assert data["voucher_code"] == made["key"]
+    assert (made["name"], made["quota"], made["expired_time"]) == (reference, 250 * 5_000, 0)
+
+    user, token = newapi.add_user()
+    redeem = {"Authorization": token, "New-Api-User": str(user)}
+    async with httpx.AsyncClient(base_url=root) as far:
+        first = await far.post("/api/user/topup", json={"key": made["key"]}, headers=redeem)
+        assert first.json() == {"success": True, "message": "", "data": 250 * 5_000}
+        again = await far.post("/api/user/topup", json={"key": made["key"]}, headers=redeem)
+        assert again.json()["success"] is False
+    assert newapi.users[user]["quota"] == 250 * 5_000
+
+    [delivered] = await events(db, merchant.merchant_id, "topup.delivered")
+    assert delivered["data"]["fulfilment"] == {"provider": "newapi", "reference": reference}
+    assert made["key"] not in json.dumps(delivered)
+    shown = await fulfil_client.get(f"/topup/{txn}", headers=merchant.headers)
+    assert shown.json()["data"]["status"] == "delivered"
+    await assert_ledger_balanced(db)
+
+
+async def test_a_policy_key_gets_no_code_unless_it_reveals(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging")
+    await use_newapi(fulfil_client, merchant, root)
+    keys = {}
+    for name, policy in [
+        ("hidden", {"scopes": ["topup:send", "topup:read"]}),
+        ("shown", {"scopes": ["topup:send", "topup:read"], "reveal_voucher": True}),
+    ]:
+        made = await fulfil_client.post(
+            "/keys", json={"name": name, "policy": policy}, headers=merchant.headers
+        )
+        assert made.status_code == 201, made.text
+        keys[name] = {"Authorization": f"Bearer {made.json()['data']['key']}"}
+    hidden = await fulfil_client.post("/topup/send", json=send_body(100), headers=keys["hidden"])
+    assert hidden.json()["code"] == 1001
+    assert hidden.json()["data"]["voucher_code"] is None
+    assert newapi.redemptions[0]["key"] not in hidden.text
+    txn = hidden.json()["transaction_id"]
+    read = await fulfil_client.get(f"/topup/{txn}", headers=keys["hidden"])
+    assert read.json()["data"]["voucher_code"] is None
+    listed = await fulfil_client.get("/topup", headers=keys["hidden"])
+    assert newapi.redemptions[0]["key"] not in listed.text
+
+    shown = await fulfil_client.post("/topup/send", json=send_body(100), headers=keys["shown"])
+    assert shown.json()["data"]["voucher_code"] == newapi.redemptions[1]["key"]
+
+
+async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    await use_newapi(fulfil_client, merchant, root, token="revoked-token")
+    sent = await fulfil_client.post("/topup/send", json=send_body(700), headers=merchant.headers)
+    body = sent.json()
+    assert (sent.status_code, body["code"], body["status"]) == (402, 4004, "failed"), sent.text
+    assert "refused the credentials (HTTP 401)" in body["message"]
+    assert newapi.redemptions == []
+    balance = await fulfil_client.get("/balance", headers=merchant.headers)
+    assert balance.json()["data"]["balance_cents"] == 10_000
+    assert balance.json()["data"]["held_cents"] == 0
+    [failed] = await events(db, merchant.merchant_id, "topup.failed")
+    assert "HTTP 401" in failed["data"]["failure_reason"]
+    async with db.read() as conn:
+        work = (
+            await conn.execute(
+                select(Fulfilment).where(Fulfilment.topup_id == body["transaction_id"])
+            )
+        ).one()
+    assert (work.status, work.attempts) == ("failed", 1)
+    await assert_ledger_balanced(db)
+
+
+async def test_openrouter_key_made_once_and_its_limit_is_the_total(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    openrouter_standin: tuple[OpenRouterStandIn, str],
+) -> None:
+    openrouter, root = openrouter_standin
+    merchant = await make_merchant("staging")
+    await use_openrouter(fulfil_client, merchant, root)
+    for cents in (120, 380):
+        sent = await fulfil_client.post(
+            "/topup/send", json=send_body(cents), headers=merchant.headers
+        )
+        assert sent.json()["code"] == 1001, sent.text
+        assert sent.json()["data"]["voucher_code"].startswith("ATU-")
+    [key] = openrouter.keys.values()
+    assert key["limit"] == 5.0
+    assert key["secret"] not in sent.text
+    await assert_ledger_balanced(db)

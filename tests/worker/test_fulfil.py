@@ -1,0 +1,200 @@
+"""The worker finishes what the send's inline try did not: retries with backoff, then failed
+and refunded; a try killed after the upstream answered issues no second code; concurrent sends
+through OpenRouter converge on each recipient's total. On SQLite and PostgreSQL."""
+
+import asyncio
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.models import Topup, UpstreamKey
+from gateway.topup import fulfilling
+from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.upstreams import NewApiStandIn, OpenRouterStandIn
+from tests.fixtures.workers import StartWorker
+from tests.gateway.topup.test_fulfilment_send import (
+    events,
+    send_body,
+    use_newapi,
+    use_openrouter,
+)
+
+_WORKER = {"fulfilment_retry_schedule": "0.1,0.2", "fulfilment_timeout_seconds": 0.5}
+
+
+async def _statuses(db: Database, merchant_id: str) -> dict[str, int]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(Topup.status, func.count())
+            .where(Topup.merchant_id == merchant_id)
+            .group_by(Topup.status)
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+async def test_upstream_down_through_every_retry_fails_and_refunds(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    start_worker: StartWorker,
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=5_000)
+    await use_newapi(fulfil_client, merchant, root)
+    newapi.faults.down = True
+    sent = await fulfil_client.post("/topup/send", json=send_body(900), headers=merchant.headers)
+    body = sent.json()
+    assert (sent.status_code, body["code"], body["status"]) == (202, 1002, "pending"), sent.text
+    assert body["data"]["fulfilment"]["provider"] == "newapi"
+    held = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
+    assert (held["balance_cents"], held["held_cents"]) == (4_100, 900)
+
+    await start_worker(**_WORKER)
+
+    async def failed() -> bool:
+        return (await _statuses(db, merchant.merchant_id)) == {"failed": 1}
+
+    await wait_until(failed, within=20)
+    after = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
+    assert (after["balance_cents"], after["held_cents"]) == (5_000, 0)
+    assert newapi.faults.calls == 3  # the inline try, then two retries: the schedule's three
+    assert newapi.redemptions == []
+    [failure] = await events(db, merchant.merchant_id, "topup.failed")
+    assert "HTTP 503" in failure["data"]["failure_reason"]
+    assert failure["data"]["fulfilment"]["provider"] == "newapi"
+    await assert_ledger_balanced(db)
+
+
+class _Killed(Exception):
+    """A try dying after the upstream answered and before the commit."""
+
+
+@pytest.fixture
+def kill_once() -> Iterator[set[str]]:
+    killed: set[str] = set()
+
+    def hook(topup_id: str) -> None:
+        if topup_id not in killed:
+            killed.add(topup_id)
+            raise _Killed(topup_id)
+
+    fulfilling.fault_hook = hook
+    yield killed
+    fulfilling.fault_hook = None
+
+
+async def test_a_try_killed_after_the_upstream_answered_issues_no_second_code(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    start_worker: StartWorker,
+    newapi_standin: tuple[NewApiStandIn, str],
+    kill_once: set[str],
+) -> None:
+    newapi, root = newapi_standin
+    merchant = await make_merchant("staging", balance_cents=100_000)
+    await use_newapi(fulfil_client, merchant, root)
+    newapi.faults.fail_next = 50  # every inline try fails: the worker does the rest
+    amounts = [random.randint(1, 400) for _ in range(50)]
+    txns = []
+    for i, cents in enumerate(amounts):
+        sent = await fulfil_client.post(
+            "/topup/send", json=send_body(cents, f"r{i}@example.com"), headers=merchant.headers
+        )
+        assert sent.json()["code"] == 1002, sent.text
+        txns.append(sent.json()["transaction_id"])
+
+    await start_worker(**_WORKER)
+
+    async def delivered() -> bool:
+        return (await _statuses(db, merchant.merchant_id)) == {"delivered": 50}
+
+    await wait_until(delivered, within=60)
+    assert len(kill_once) == 50  # every top-up's try was killed once after its code was made
+    assert len(newapi.redemptions) == 50
+    by_name = {r["name"]: r for r in newapi.redemptions}
+    assert len(by_name) == 50
+    user, token = newapi.add_user()
+    headers = {"Authorization": token, "New-Api-User": str(user)}
+    async with httpx.AsyncClient(base_url=root) as far:
+        for txn, cents in zip(txns, amounts, strict=True):
+            shown = (await fulfil_client.get(f"/topup/{txn}", headers=merchant.headers)).json()
+            code = shown["data"]["voucher_code"]
+            made = by_name[txn.removeprefix("txn_")[:20]]
+            assert (code, made["quota"]) == (made["key"], cents * 5_000)
+            first = await far.post("/api/user/topup", json={"key": code}, headers=headers)
+            assert first.json()["success"] is True
+            second = await far.post("/api/user/topup", json={"key": code}, headers=headers)
+            assert second.json()["success"] is False
+    assert newapi.users[user]["quota"] == sum(amounts) * 5_000
+    await assert_ledger_balanced(db)
+
+
+async def test_concurrent_sends_converge_on_each_recipients_total(
+    fulfil_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    start_worker: StartWorker,
+    openrouter_standin: tuple[OpenRouterStandIn, str],
+) -> None:
+    openrouter, root = openrouter_standin
+    merchant = await make_merchant("staging", balance_cents=1_000_000)
+    recipients = [f"agent{i}@example.com" for i in range(10)]
+    sends: list[tuple[str, int]] = [
+        (recipients[i % 10], random.randint(1, 900)) for i in range(100)
+    ]
+    await start_worker(**_WORKER)
+    async with (
+        live_server(fulfil_settings) as root_url,
+        httpx.AsyncClient(base_url=f"{root_url}/api/public/v1", timeout=30) as http,
+    ):
+        await use_openrouter(http, merchant, root)
+
+        async def send(email: str, cents: int) -> Any:
+            answer = await http.post(
+                "/topup/send", json=send_body(cents, email), headers=merchant.headers
+            )
+            return answer.json()
+
+        replies = await asyncio.gather(*(send(e, c) for e, c in sends))
+    assert {r["code"] for r in replies} <= {1001, 1002}, replies
+
+    async def delivered() -> bool:
+        return (await _statuses(db, merchant.merchant_id)) == {"delivered": 100}
+
+    await wait_until(delivered, within=60)
+    # One spendable key per recipient; a making whose answer was lost under this load may
+    # have left another, disabled before the key that was kept was made.
+    enabled = [k for k in openrouter.keys.values() if not k["disabled"]]
+    assert len(enabled) == 10
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(Topup.recipient_email, func.sum(Topup.amount_cents))
+                .where(Topup.merchant_id == merchant.merchant_id)
+                .group_by(Topup.recipient_email)
+            )
+        ).all()
+    totals = {email: int(total) for email, total in rows}
+    assert totals == {e: sum(c for r, c in sends if r == e) for e in recipients}
+    by_name = {k["name"]: k for k in enabled}
+    async with db.read() as conn:
+        keyed = (
+            await conn.execute(
+                select(UpstreamKey).where(UpstreamKey.merchant_id == merchant.merchant_id)
+            )
+        ).all()
+    assert len(keyed) == 10
+    for row in keyed:
+        key = by_name[row.label]
+        assert key["limit"] == pytest.approx(totals[row.recipient_email] / 100)
+        assert row.limit_cents == totals[row.recipient_email]
+    await assert_ledger_balanced(db)

@@ -1,0 +1,84 @@
+"""An idle worker waits for work instead of polling its queue every 10 ms, and still starts a
+delivery as soon as it is enqueued, or a deferred one as soon as it falls due."""
+
+import asyncio
+import statistics
+import time
+from datetime import timedelta
+
+import httpx
+from redis.asyncio import Redis
+
+from gateway import outbox
+from gateway.clock import utcnow
+from gateway.store.db import Database
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
+from tests.fixtures.workers import StartWorker
+
+# Far longer than any wait below: only the enqueue's signal or the queue's next due job can
+# explain a quick start.
+IDLE_POLL = 30.0
+
+
+async def _queue_reads(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    found = stats.get("cmdstat_zrangebyscore", {"calls": 0})
+    return int(found["calls"])
+
+
+async def test_an_idle_worker_reads_its_queue_rarely(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    await start_worker(worker_idle_poll_seconds=IDLE_POLL)
+    redis = Redis.from_url(redis_url)
+    try:
+        before = await _queue_reads(redis)
+        await asyncio.sleep(3.0)  # a window measured, not work awaited
+        reads = await _queue_reads(redis) - before
+    finally:
+        await redis.aclose()
+    # Polling every 10 ms reads it about 300 times in three seconds; idle, the worker reads it
+    # around the sweep it runs each second (polling as usual while that job runs) and little
+    # else: a dozen reads on a quiet machine, a few dozen on a busy one.
+    assert reads < 100, reads
+
+
+async def test_an_idle_worker_wakes_on_an_enqueue_and_on_a_deferred_job(
+    start_worker: StartWorker,
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    db: Database,
+    redis_url: str,
+) -> None:
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url)
+    running = await start_worker(worker_idle_poll_seconds=IDLE_POLL)
+    redis = running.deps.redis
+    waits: list[float] = []
+    for n in range(5):
+        [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+        enqueued = time.monotonic()
+        await outbox.enqueue(redis, [delivery_id])
+
+        async def arrived(count: int = n + 1) -> bool:
+            return len(receiver.received) == count
+
+        await wait_until(arrived, within=5, interval=0.005)
+        waits.append(receiver.received[-1].at - enqueued)
+    # Without the signal a start waits for the next cron tick, half a second on average.
+    assert statistics.median(waits) < 0.25, waits
+
+    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+    enqueued = time.monotonic()
+    await outbox.enqueue_jobs(
+        redis, [(delivery_id, 0)], defer_until=utcnow() + timedelta(seconds=1.5)
+    )
+
+    async def deferred_arrived() -> bool:
+        return len(receiver.received) == 6
+
+    await wait_until(deferred_arrived, within=10, interval=0.005)
+    assert 1.4 <= receiver.received[-1].at - enqueued < 3.0

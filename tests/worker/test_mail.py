@@ -1,0 +1,204 @@
+"""The mail outbox end to end: a real SMTP server (aiosmtpd) receives the voucher e-mail, the
+worker retries what SMTP refuses, staging mail never reaches SMTP, and a flushed Redis loses no
+mail. On SQLite and PostgreSQL."""
+
+import uuid
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+
+from gateway.clock import utcnow
+from gateway.store.db import Database
+from gateway.store.models import Mail, Merchant, table_of
+from tests.fixtures.core import wait_until
+from tests.fixtures.mail import Inbox, html_of, text_of
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
+from tests.fixtures.workers import StartWorker
+from worker.mail import sweep_mail_once
+
+_M = table_of(Mail)
+_MER = table_of(Merchant)
+SEND = {"platform": "claude", "amount_cents": 1234, "recipient_email": "Ann@Example.com"}
+
+
+async def mails_of(db: Database, merchant_id: str) -> list[Any]:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(_M).where(_M.c.merchant_id == merchant_id).order_by(_M.c.id)
+        )
+        return list(found.all())
+
+
+async def settled(db: Database, merchant_id: str, status: str, count: int = 1) -> list[Any]:
+    async def done() -> bool:
+        rows = await mails_of(db, merchant_id)
+        return len(rows) == count and all(r.status == status for r in rows)
+
+    await wait_until(done)
+    return await mails_of(db, merchant_id)
+
+
+def smtp(inbox: Inbox, **more: Any) -> dict[str, Any]:
+    return {"smtp_url": SecretStr(inbox.url), "mail_retry_schedule": "0,0.2,0.2", **more}
+
+
+async def test_a_live_delivery_mails_the_recipient_text_and_html(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+) -> None:
+    await start_worker(**smtp(smtp_server))
+    merchant = await make_merchant("live", balance_cents=10_000)
+    sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code == 200, sent.text
+    voucher = sent.json()["data"]["voucher_code"]
+    [row] = await settled(db, merchant.merchant_id, "sent")
+    assert row.kind == "voucher" and row.attempts == 1 and row.last_error is None
+    assert row.to_sealed is None  # rendered from the sealed top-up: no copy of the address
+    [message] = smtp_server.received
+    assert message["To"] == "ann@example.com"
+    async with db.read() as conn:
+        name = (
+            await conn.execute(select(_MER.c.name).where(_MER.c.id == merchant.merchant_id))
+        ).scalar_one()
+    assert name in message["From"]
+    assert message["Subject"].strip() == f"{name} sent you $12.34 of Claude credit"
+    text, html = text_of(message), html_of(message)
+    for body in (text, html):
+        assert voucher in body
+        assert "$12.34" in body
+        assert "/dashboard/recipient/" in body
+        assert (
+            "ann@example.com" not in body.split("/dashboard/recipient/")[1][:600]
+        )  # the link hides the address
+
+
+async def test_smtp_refusals_are_retried_then_sent_or_failed(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+) -> None:
+    await start_worker(**smtp(smtp_server))
+    merchant = await make_merchant("live", balance_cents=10_000)
+    smtp_server.refuse = 2
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    [row] = await settled(db, merchant.merchant_id, "sent")
+    assert row.attempts == 3 and smtp_server.refused == 2 and len(smtp_server.received) == 1
+
+    other = await make_merchant("live", balance_cents=10_000)
+    smtp_server.refuse = 100
+    await hook_client.post("/topup/send", json=SEND, headers=other.headers)
+    [row] = await settled(db, other.merchant_id, "failed")
+    assert row.attempts == 3  # the schedule's three attempts, then failed with the reason
+    assert row.last_error.startswith("SMTP 451")
+    assert len(smtp_server.received) == 1
+
+
+async def test_staging_mail_never_reaches_smtp(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+    redis_url: str,
+) -> None:
+    running = await start_worker(**smtp(smtp_server))
+    merchant = await make_merchant("staging")
+    sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code == 200
+    [row] = await mails_of(db, merchant.merchant_id)
+    assert row.status == "staged"
+    # Even a job for it, by hand, and the sweep, leave it where it is.
+    from worker.mail import attempt
+
+    deps = running.deps
+    assert await attempt(deps.db, deps.sealer, deps.settings, deps.redis, row.id, 0) is None
+    redis = Redis.from_url(redis_url)
+    try:
+        await sweep_mail_once(db, deps.redis, utcnow())
+    finally:
+        await redis.aclose()
+    [row] = await mails_of(db, merchant.merchant_id)
+    assert row.status == "staged" and row.attempts == 0
+    assert smtp_server.received == [] and smtp_server.refused == 0
+
+
+async def test_notify_recipient_false_and_the_merchant_switch_write_no_mail(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("live", balance_cents=10_000)
+    quiet = await hook_client.post(
+        "/topup/send", json={**SEND, "notify_recipient": False}, headers=merchant.headers
+    )
+    assert quiet.status_code == 200
+    assert await mails_of(db, merchant.merchant_id) == []
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_MER).where(_MER.c.id == merchant.merchant_id).values(notify_recipients=False)
+        )
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert await mails_of(db, merchant.merchant_id) == []
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_MER).where(_MER.c.id == merchant.merchant_id).values(notify_recipients=True)
+        )
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert len(await mails_of(db, merchant.merchant_id)) == 1
+
+
+async def test_an_approved_send_mails_once_and_keeps_notify_false(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("live", balance_cents=10_000)
+    await set_policy(db, merchant.key_id, {"approval_above_cents": 100})
+    held = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    quiet = await hook_client.post(
+        "/topup/send", json={**SEND, "notify_recipient": False}, headers=merchant.headers
+    )
+    assert held.status_code == quiet.status_code == 202
+    assert await mails_of(db, merchant.merchant_id) == []  # held: nobody is told yet
+    approver = await make_merchant("live", merchant_id=merchant.merchant_id)
+    for txn in (held, quiet):
+        approved = await hook_client.post(
+            f"/topup/{txn.json()['transaction_id']}/approve", headers=approver.headers
+        )
+        assert approved.status_code == 200, approved.text
+    [row] = await mails_of(db, merchant.merchant_id)
+    assert row.topup_id == held.json()["transaction_id"] and row.status == "queued"
+
+
+async def test_a_flushed_redis_loses_no_mail(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+    redis_url: str,
+) -> None:
+    merchant = await make_merchant("live", balance_cents=100_000)
+    # An address of this test's own: the sweep also sends what earlier tests left queued.
+    mine = {**SEND, "recipient_email": f"flush-{uuid.uuid4().hex}@example.com"}
+    for _ in range(5):
+        await hook_client.post("/topup/send", json=mine, headers=merchant.headers)
+    # The jobs are gone before any worker ran them; the rows stay queued.
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+    async with db.transaction() as conn:  # as if written a while ago
+        await conn.execute(
+            update(_M)
+            .where(_M.c.merchant_id == merchant.merchant_id)
+            .values(next_attempt_at=utcnow().replace(year=2020))
+        )
+    await start_worker(**smtp(smtp_server))
+    await settled(db, merchant.merchant_id, "sent", count=5)
+    to_mine = [m for m in smtp_server.received if m["To"] == mine["recipient_email"]]
+    assert len(to_mine) == 5  # each mail once

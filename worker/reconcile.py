@@ -1,0 +1,23 @@
+"""The reconciliation sweep: pending Stripe orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``
+are looked up at Stripe and settled by its answer (``gateway.billing.reconcile``), so a paid
+order whose webhook never came is credited all the same, once."""
+
+from typing import Any
+
+from gateway import outbox
+from gateway.billing import reconcile
+
+from .delivery import Deps
+
+__all__ = ["reconcile_orders"]
+
+
+async def reconcile_orders(ctx: dict[str, Any]) -> int:
+    """ARQ cron ``reconcile_orders``: how many orders were credited."""
+    deps: Deps = ctx["deps"]
+    credited = 0
+    for outcome in await reconcile.sweep(deps.db, deps.settings):
+        if outcome.deliveries:
+            await outbox.enqueue(deps.redis, outcome.deliveries)
+        credited += outcome.data["result"] == "credited"
+    return credited
