@@ -26,7 +26,7 @@ run: install
 # thread's stack printed.
 MAXFAIL ?= 25
 test: install
-	$(BIN)/pytest --maxfail=$(MAXFAIL) --ignore=tests/browser
+	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser
 	$(BIN)/pytest --maxfail=$(MAXFAIL) tests/browser
 
 lint: install

@@ -72,6 +72,8 @@ CLOSE_WITHIN = 10.0
 # Errors of a Redis that went away: refused, reset, timed out. Anything else is a bug to report.
 REDIS_DOWN = (RedisError, OSError)
 WAKE_MARGIN = 0.002
+# Due jobs looked at before an idle wait: held by other workers, more than these are rare.
+_DUE_LOOKED_AT = 64
 
 
 class WakingWorker(Worker):
@@ -108,16 +110,24 @@ class WakingWorker(Worker):
             # Subscribed before the queue is read: a job enqueued after the read is signalled.
             self._wake = self.pool.pubsub()
             await self._wake.subscribe(self._wake_channel)
-        timeout = self.idle_poll
-        head = await self.pool.zrange(self.queue_name, 0, 0, withscores=True)
-        if head:
-            [(job_id, score)] = head
-            due_in = (score - timestamp_ms()) / 1000
-            if due_in > 0:
-                # A little late rather than early: a poll a moment before it is due misses it.
-                timeout = min(timeout, due_in + WAKE_MARGIN)
-            elif not await self.pool.exists(in_progress_key_prefix + job_id.decode()):
+        now = timestamp_ms()
+        due = await self.pool.zrangebyscore(
+            self.queue_name, "-inf", now, start=0, num=_DUE_LOOKED_AT
+        )
+        if due:
+            held = await self.pool.exists(*(in_progress_key_prefix + j.decode() for j in due))
+            if held < len(due):
                 return  # fell due since the last poll read the queue
+        timeout = self.idle_poll
+        # The next job not yet due: a due one held by another worker ahead of it in the queue
+        # must not hide it.
+        after = await self.pool.zrangebyscore(
+            self.queue_name, f"({now}", "+inf", start=0, num=1, withscores=True
+        )
+        if after:
+            [(_, score)] = after
+            # A little late rather than early: a poll a moment before it is due misses it.
+            timeout = min(timeout, max(0.0, (score - now) / 1000) + WAKE_MARGIN)
         message = await self._wake.get_message(ignore_subscribe_messages=True, timeout=timeout)
         # Signals that came together wake once.
         while message is not None:

@@ -7,12 +7,14 @@ import time
 from datetime import timedelta
 
 import httpx
+from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from gateway import outbox
 from gateway.clock import utcnow
 from gateway.store.db import Database
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
@@ -82,3 +84,35 @@ async def test_an_idle_worker_wakes_on_an_enqueue_and_on_a_deferred_job(
 
     await wait_until(deferred_arrived, within=10, interval=0.005)
     assert 1.4 <= receiver.received[-1].at - enqueued < 3.0
+
+
+async def test_a_due_job_held_elsewhere_does_not_hide_the_next_deferred_one(
+    start_worker: StartWorker,
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    db: Database,
+) -> None:
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url)
+    running = await start_worker(worker_idle_poll_seconds=IDLE_POLL)
+    redis, queue = running.deps.redis, running.worker.queue_name
+    # Another worker's job, due and running, at the head of the queue.
+    await redis.zadd(queue, {"held-elsewhere": timestamp_ms() - 1_000})
+    await redis.set(in_progress_key_prefix + "held-elsewhere", b"1", px=60_000)
+
+    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+    async with loop_lag() as lag:
+        enqueued = time.monotonic()
+        await outbox.enqueue_jobs(
+            redis, [(delivery_id, 0)], defer_until=utcnow() + timedelta(seconds=1.5)
+        )
+
+        async def arrived() -> bool:
+            return len(receiver.received) == 1
+
+        await wait_until(arrived, within=10, interval=0.005)
+    # Waiting on the held job's turn instead would start it at the next cron tick, up to a
+    # second late.
+    waited = receiver.received[-1].at - enqueued
+    assert 1.5 <= waited < 1.5 + 0.25 + lag.worst, (waited, lag.worst)
