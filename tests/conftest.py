@@ -7,8 +7,11 @@ from there, never from a conftest.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +39,25 @@ pytest_plugins = [
     "tests.fixtures.mail",
     "tests.fixtures.stripe",
 ]
+
+# Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but
+# threads' stacks: an async test past this fails alone, its traceback showing what it awaited.
+TEST_DEADLINE_SECONDS = 240
+
+
+def _bounded(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+            await test(*args, **kwargs)
+
+    return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.obj = _bounded(item.obj)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
