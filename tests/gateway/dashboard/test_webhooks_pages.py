@@ -317,3 +317,9 @@ async def test_a_staging_endpoint_is_not_seen_from_live(
     # Live never points at this machine, whatever the staging setting says.
     loopback = await account.post("/webhooks/endpoints", {"url": receiver.url}, page=HOME)
     assert loopback.status_code == 422 and "Webhook URL invalid" in loopback.text
+    # The form says which address the host resolved to, and why it is refused.
+    assert "URL host resolves to 127.0.0.1, which is loopback" in loopback.text
+    metadata = await account.post(
+        "/webhooks/endpoints", {"url": "http://169.254.169.254/latest"}, page=HOME
+    )
+    assert "resolves to 169.254.169.254, which is cloud metadata" in metadata.text
