@@ -158,6 +158,9 @@ async def test_a_code_of_the_other_environment_or_none_is_refused(
     assert unknown.status_code == 404 and "Unknown redemption code" in unknown.text
     empty = await account.post("/wallet/redeem", {"code": "  "}, page=WALLET)
     assert empty.status_code == 422 and "Enter a redemption code." in empty.text
+    # Said beside the field too, which points at it.
+    assert '<p class="field-error" id="code-error">Enter a redemption code.</p>' in empty.text
+    assert 'aria-describedby="code-error"' in empty.text
 
 
 async def test_forms_without_the_csrf_token_change_nothing(
