@@ -95,6 +95,17 @@ async def test_every_page_has_no_serious_accessibility_violation(
         await expect(page.locator("h1")).to_be_visible()
         await _check(page, "delivery")
 
+    # The staging sandbox checkout, reached from the wallet: styled as the dashboard is.
+    await page.goto("/dashboard/wallet")
+    await page.get_by_label("Pack").select_option("pack_pro")
+    await page.get_by_role("button", name="Go to checkout").click()
+    await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+    await expect(page.locator("#total")).to_have_text("$20.00")
+    # The dashboard's stylesheet applied: its header and cards, not the browser's defaults.
+    assert await page.locator("header.top").evaluate("e => getComputedStyle(e).display") == "flex"
+    await _check(page, "sandbox-checkout")
+
+    await page.goto("/dashboard/")
     await page.get_by_role("button", name="Sign out").click()
     await _check(page, "sign-in")
     await page.goto("/dashboard/sign-up")
