@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from keys import ENVS, InvalidSecret
 
+from .accounts.roles import OWNER, ROLES
 from .clock import rfc3339, utcnow
 from .local_gateway import recall_url
 from .merchants import keys as merchant_keys
@@ -212,13 +213,15 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _invite(settings: Settings, merchant_id: str, email: str, base_url: str) -> Any:
+async def _invite(
+    settings: Settings, merchant_id: str, email: str, base_url: str, role: str
+) -> Any:
     from .accounts.invitations import invite
 
     async with command_store(settings) as db:
         async with db.read() as conn:
             merchant = await merchant_with_id(conn, merchant_id)
-        return merchant, await invite(db, merchant.id, email, base_url)
+        return merchant, await invite(db, merchant.id, email, base_url, role=role)
 
 
 def _cmd_users_invite(args: argparse.Namespace) -> int:
@@ -227,15 +230,22 @@ def _cmd_users_invite(args: argparse.Namespace) -> int:
     settings = _settings()
     base = args.base_url or settings.public_base_url or recall_url() or "http://127.0.0.1:8000"
     try:
-        merchant, invited = asyncio.run(_invite(settings, args.merchant, args.email, base))
+        merchant, invited = asyncio.run(
+            _invite(settings, args.merchant, args.email, base, args.role)
+        )
     except (AccountError, UnknownMerchant) as exc:
         print(f"aitopup users invite: {exc}", file=sys.stderr)
         return 2
     if invited.pending:
-        print(f"user {invited.email} ({invited.user_id}) is invited to {_named(merchant)}")
+        print(
+            f"user {invited.email} ({invited.user_id}) is invited to {_named(merchant)}"
+            f" as {invited.role}"
+        )
         print("they have an account: they join once they accept it in their dashboard")
         return 0
-    print(f"user {invited.email} ({invited.user_id}) belongs to {_named(merchant)}")
+    print(
+        f"user {invited.email} ({invited.user_id}) belongs to {_named(merchant)} as {invited.role}"
+    )
     if invited.set_password_url is None:
         print("they already belonged to it: nothing changed")
         return 0
@@ -362,6 +372,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the merchant's id (mer_…): `aitopup merchants list` shows them",
     )
     invite.add_argument("--email", required=True)
+    invite.add_argument(
+        "--role",
+        choices=ROLES,
+        default=OWNER,
+        help="what they may do for the merchant (default: owner): an owner manages "
+        "everything; a developer manages keys and webhooks in staging and reads the rest; "
+        "a viewer reads",
+    )
     invite.add_argument(
         "--base-url", help="the gateway's public address (default: AITOPUP_PUBLIC_BASE_URL)"
     )

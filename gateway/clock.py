@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-__all__ = ["id_floor", "new_id", "rfc3339", "rfc3339_or_none", "utcnow"]
+__all__ = ["id_floor", "new_id", "rfc3339", "rfc3339_or_none", "utcnow", "when"]
 
 # Lower-case only: PostgreSQL's locale collations do not sort mixed case byte by byte, and ids
 # must sort the same on every backend because they double as cursors.
@@ -104,3 +104,30 @@ def id_floor(prefix: str, moment: datetime) -> str:
     sorts below, so "older than" is a range of the primary key."""
     millis = math.floor(moment.timestamp() * 1000)
     return f"{prefix}_{_base36(millis, 9)}"
+
+
+def when(moment: datetime | str | None, now: datetime | None = None) -> str:
+    """One date format on every page people read (the dashboard, the sandbox checkout):
+    ``2026-11-23 23:30 UTC (5 min ago)``."""
+    if moment is None or moment == "":
+        return "never"
+    if isinstance(moment, str):
+        text = moment
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:  # not a time we wrote: shown as it is, never a failed page
+            return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    seconds = int(((now or utcnow()) - moment).total_seconds())
+    ago = abs(seconds)
+    if ago < 60:
+        relative = "just now"
+    else:
+        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+            if ago >= size:
+                amount = f"{ago // size} {unit}"
+                break
+        relative = f"{amount} ago" if seconds > 0 else f"in {amount}"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative})"

@@ -41,10 +41,11 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # a stylesheet plus properties set from script, which style-src 'self' allows; a browser
     # test runs it under this policy and fails on any violation (tests/browser/test_docs_*).
     "/docs": {},
-    # One inline stylesheet, by its hash. Pay and Cancel post here and are redirected to the
-    # merchant's own success and cancel pages, and browsers hold form-action to the redirect's
-    # target as well: any web origin, as Stripe's hosted page sends the payer anywhere too.
-    sandbox.PATH: {"style-src": sandbox.STYLE_SOURCE, "form-action": "'self' https: http:"},
+    # The dashboard's stylesheet, nothing inline. Pay and Cancel post here and are redirected to
+    # the merchant's own success and cancel pages, and browsers hold form-action to the
+    # redirect's target as well: any web origin, as Stripe's hosted page sends the payer
+    # anywhere too.
+    sandbox.PATH: {"form-action": "'self' https: http:"},
 }
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")

@@ -43,6 +43,10 @@ class InviteData(BaseModel):
         description="True when the user already has an account: they join the merchant only "
         "once they accept the invitation, signed in to the dashboard."
     )
+    role: str = Field(
+        description="What they join as (owner, developer or viewer); a member already, or one "
+        "invited already, keeps the role given then."
+    )
 
 
 def set_password_url(base_url: str, token: str) -> str:
@@ -59,6 +63,7 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
         ),
         expires_at=rfc3339_or_none(invitation.expires_at),
         pending=invitation.pending,
+        role=invitation.role,
     )
 
 
@@ -78,6 +83,8 @@ async def invite_by_id(
     return _data(invitation, base_url)
 
 
-async def invite(db: Database, merchant_id: str, email: str, base_url: str) -> InviteData:
-    """For the CLI: refusals as ``users.AccountError``."""
-    return _data(await users.invite(db, merchant_id=merchant_id, email=email), base_url)
+async def invite(
+    db: Database, merchant_id: str, email: str, base_url: str, *, role: str = "owner"
+) -> InviteData:
+    """For the CLI: refusals as ``users.AccountError``; ``role`` is what the user joins as."""
+    return _data(await users.invite(db, merchant_id=merchant_id, email=email, role=role), base_url)

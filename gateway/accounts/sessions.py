@@ -37,6 +37,7 @@ __all__ = [
     "create",
     "end",
     "end_all",
+    "held_for_approval",
     "holders",
     "load",
     "new_id",
@@ -69,6 +70,18 @@ class SessionInfo:
     low_balance_threshold_cents: int
     role: str = "viewer"  # accounts.roles: what this user may do for the merchant
     pending_approvals: int = 0  # the merchant's sends held for approval in ``env``
+
+
+def held_for_approval(merchant_id: Any, env: Any) -> Any:
+    """How many of a merchant's sends in ``env`` wait for approval: the navigation's count, as a
+    scalar subquery (of columns or values), read with the session and by the live stream. The
+    partial index of held sends answers it."""
+    return (
+        select(func.count())
+        .select_from(_T)
+        .where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.status == "pending_approval")
+        .scalar_subquery()
+    )
 
 
 def new_id() -> str:
@@ -126,16 +139,7 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
             ),
             _W.c.id.label("wallet_id"),
             _MU.c.role,
-            # For the navigation's count; the partial index of held sends answers it.
-            select(func.count())
-            .select_from(_T)
-            .where(
-                _T.c.merchant_id == _MU.c.merchant_id,
-                _T.c.env == _S.c.env,
-                _T.c.status == "pending_approval",
-            )
-            .scalar_subquery()
-            .label("pending_approvals"),
+            held_for_approval(_MU.c.merchant_id, _S.c.env).label("pending_approvals"),
         )
         .join(_U, _U.c.id == _S.c.user_id)
         .join(_MU, _MU.c.user_id == _S.c.user_id)

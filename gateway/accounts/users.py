@@ -77,6 +77,9 @@ class Invitation:
     expires_at: datetime | None
     # The user has an account: nothing is granted until they accept, signed in.
     pending: bool = False
+    # What they join (or joined, or are invited) as: a member's or a waiting invitation's role
+    # stays as it was; an owner changes it on the Members page.
+    role: str = "owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,25 +207,32 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
         if row is not None:
             member = (
                 await conn.execute(
-                    select(_MU.c.user_id).where(
+                    select(_MU.c.user_id, _MU.c.role).where(
                         _MU.c.user_id == row.id, _MU.c.merchant_id == merchant_id
                     )
                 )
             ).first()
         if row is not None and row.password_hash is not None:
+            joined = role if member is None else str(member.role)
             if member is None:
-                waiting = await conn.execute(
-                    select(_MI.c.user_id).where(
-                        _MI.c.user_id == row.id, _MI.c.merchant_id == merchant_id
+                waiting = (
+                    await conn.execute(
+                        select(_MI.c.role).where(
+                            _MI.c.user_id == row.id, _MI.c.merchant_id == merchant_id
+                        )
                     )
-                )
-                if waiting.first() is None:
+                ).first()
+                if waiting is None:
                     await conn.execute(
                         insert(_MI).values(
                             merchant_id=merchant_id, user_id=row.id, created_at=now, role=role
                         )
                     )
-            return Invitation(row.id, email, merchant_id, None, None, pending=member is None)
+                else:
+                    joined = str(waiting.role)
+            return Invitation(
+                row.id, email, merchant_id, None, None, pending=member is None, role=joined
+            )
         token = secrets.token_urlsafe(32)
         expires = now + INVITE_TTL
         if row is None:
@@ -250,7 +260,8 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
                     merchant_id=merchant_id, user_id=user_id, role=role, created_at=now
                 )
             )
-    return Invitation(user_id, email, merchant_id, token, expires)
+    joined = role if member is None else str(member.role)
+    return Invitation(user_id, email, merchant_id, token, expires, role=joined)
 
 
 async def pending_invitations(db: Database, user_id: str) -> list[PendingInvitation]:

@@ -64,6 +64,7 @@ __all__ = [
     "Paid",
     "Settlement",
     "cancel_sandbox",
+    "check_coupon",
     "checkout",
     "complete_order",
     "coupon_uses",
@@ -273,6 +274,21 @@ def _sandbox_url(settings: Settings, base_url: str, order_id: str) -> str:
     return f"{base}/api/public/v1/billing/sandbox/checkout/{order_id}?token={token}"
 
 
+async def _usable_coupon(conn: AsyncConnection, code: str, now: datetime) -> Any:
+    """The coupon row ``code`` names (codes are matched upper-case), or the refusal if there is
+    none or it cannot be used now."""
+    coupon = (await conn.execute(select(_C).where(_C.c.code == code.strip().upper()))).first()
+    pricing.check_usable(coupon, now)
+    return coupon
+
+
+async def check_coupon(db: Database, code: str) -> None:
+    """A checkout's coupon on its own (found, active, not expired), as ``checkout`` judges it
+    first; whether it applies to a pack or amount, and has uses left, only a checkout says."""
+    async with db.read() as conn:
+        await _usable_coupon(conn, code, utcnow())
+
+
 async def _priced(
     db: Database,
     settings: Settings,
@@ -291,10 +307,7 @@ async def _priced(
                 raise ApiError(Code.PACK_NOT_FOUND)
         coupon = None
         if body.coupon is not None:
-            coupon = (
-                await conn.execute(select(_C).where(_C.c.code == body.coupon.strip().upper()))
-            ).first()
-            pricing.check_usable(coupon, now)
+            coupon = await _usable_coupon(conn, body.coupon, now)
         quote = pricing.quote(
             settings, pack=pack, amount_cents=body.amount_cents, coupon=coupon, now=now
         )

@@ -1,68 +1,90 @@
-"""The staging sandbox checkout page: what Stripe's hosted page is to live, without the card."""
+"""The staging sandbox checkout page: what Stripe's hosted page is to live, without the card.
 
-import base64
-import hashlib
+It looks like the dashboard it is reached from: the dashboard's stylesheet (served by the same
+gateway, so the page needs no inline style), its header, cards and facts list, money as
+``money`` writes it and the one date format (``clock.when``)."""
+
 from datetime import datetime
 from html import escape
 from typing import Any
 
-from ..clock import rfc3339
+from ..clock import when
+from ..money import money
 
-__all__ = ["PATH", "STYLE_SOURCE", "render_page"]
+__all__ = ["PATH", "STYLESHEET", "render_page"]
 
 PATH = "/api/public/v1/billing/sandbox/checkout"
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; }
-.note { background: #fff4d6; padding: .75rem; border-radius: .5rem; }
-button { font-size: 1rem; padding: .6rem 1.4rem; margin-right: .5rem; }
-"""
-# The page's one inline stylesheet, as a Content-Security-Policy source: allowed by its hash, so
-# nothing else inline is.
-STYLE_SOURCE = f"'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'"
+STYLESHEET = "/dashboard/static/dashboard.css"
 
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sandbox checkout: {pack} pack</title>
-<style>{style}</style>
+<title>Sandbox checkout: {name} · aiTopUp</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{stylesheet}">
 </head>
-<body>
-<p class="note">Staging sandbox: no card is charged and no real credits move.</p>
-<h1>{pack} pack</h1>
-<p>{credits} credits, {credit} into your staging wallet.</p>
-<p>Total: <strong>{amount}</strong>{discount}</p>
-<p>Order <code>{order_id}</code>: <strong id="status">{status}</strong>{until}</p>
-{actions}
+<body data-env="staging">
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <span class="brand">aiTopUp</span>
+  <span class="status">staging</span>
+</header>
+<p class="banner sandbox-banner" id="sandbox-note">
+  Staging sandbox: no card is charged and no real credits move.
+</p>
+<main id="main" tabindex="-1" class="narrow">
+<h1>{name}</h1>
+<section class="card" aria-labelledby="order-h">
+  <h2 id="order-h">Checkout</h2>
+  <dl class="facts">
+    <dt>Order</dt><dd><code>{order_id}</code></dd>
+    <dt>Credit</dt>
+    <dd id="credit">{credit}
+      <span class="muted">({credits} credits, into your staging wallet)</span></dd>
+    {discount}<dt>Total</dt><dd><strong id="total">{amount}</strong></dd>
+    <dt>Status</dt><dd><span class="status status-{status}" id="status">{status}</span></dd>
+    {until}
+  </dl>
+  {actions}
+</section>
+</main>
 </body>
 </html>
 """
 
-_ACTIONS = """<form method="post" action="{pay}">
-<button type="submit" id="pay">Pay {amount}</button>
-</form>
-<form method="post" action="{cancel}">
-<button type="submit" id="cancel">Cancel</button>
-</form>"""
+_ACTIONS = """<div class="actions">
+    <form method="post" action="{pay}">
+      <button type="submit" class="primary" id="pay">Pay {amount}</button>
+    </form>
+    <form method="post" action="{cancel}">
+      <button type="submit" id="cancel">Cancel</button>
+    </form>
+  </div>"""
 
 
 def _money(cents: int, currency: str) -> str:
-    return f"{cents // 100}.{cents % 100:02d} {currency}"
+    """The dashboard's format for dollars; another currency is named after the figure."""
+    shown = money(cents)
+    return shown if currency.upper() == "USD" else f"{shown.replace('$', '')} {currency}"
 
 
 def render_page(order: Any, token: str, now: datetime) -> str:
     """The order as it stands at ``now``: one past its expiry shows as expired, without buttons
     (Pay would be refused), whether or not the sweep has marked it yet."""
     amount = _money(order.amount_cents, order.currency)
-    discount = f" (was {_money(order.price_cents, order.currency)})" if order.discount_cents else ""
+    discount = ""
+    if order.discount_cents:
+        price = escape(_money(order.price_cents, order.currency))
+        off = escape(_money(order.discount_cents, order.currency))
+        discount = f"<dt>Price</dt><dd>{price}</dd>\n    <dt>Discount</dt><dd>-{off}</dd>\n    "
     status, until = order.status, ""
     if status == "pending" and order.expires_at is not None:
         if order.expires_at <= now:
             status = "expired"
         else:
-            until = f", pay before {rfc3339(order.expires_at)}"
+            until = f"<dt>Pay before</dt><dd>{escape(when(order.expires_at, now))}</dd>"
     actions = ""
     if status == "pending":
         base = f"{PATH}/{order.id}"
@@ -71,15 +93,16 @@ def render_page(order: Any, token: str, now: datetime) -> str:
             cancel=escape(f"{base}/cancel?token={token}"),
             amount=escape(amount),
         )
+    name = order.pack_name or ""
     return _PAGE.format(
-        style=_STYLE,
-        pack=escape(order.pack_name or ""),
+        stylesheet=STYLESHEET,
+        name=escape(f"{name} pack" if order.pack_id else name),
         credits=f"{order.credits:,}",
         credit=escape(_money(order.credit_cents, "USD")),
         amount=escape(amount),
-        discount=escape(discount),
+        discount=discount,
         order_id=escape(order.id),
         status=escape(status),
-        until=escape(until),
+        until=until,
         actions=actions,
     )

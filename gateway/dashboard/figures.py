@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..accounts import sessions
 from ..callers import Caller
 from ..clock import utcnow
 from ..store.db import Database
@@ -19,6 +20,7 @@ __all__ = [
     "Health",
     "TopupRow",
     "fingerprint",
+    "pending_approvals",
     "topups",
     "webhook_health",
 ]
@@ -161,8 +163,9 @@ def _newest_change(table: Any, *where: Any) -> Any:
 
 
 async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
-    """Changes whenever what the overview shows may have: the wallet, a recent top-up or
-    delivery, an endpoint. One cheap statement, so a live page can ask every second."""
+    """Changes whenever what the overview or the navigation shows may have: the wallet, a
+    recent top-up or delivery, an endpoint, the count of sends awaiting approval. One cheap
+    statement, so a live page can ask every second."""
     deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
     stmt = select(
         select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
@@ -173,6 +176,16 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
         select(func.max(_EP.c.updated_at))
         .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
         .scalar_subquery(),
+        sessions.held_for_approval(caller.merchant_id, caller.env),
     )
     async with db.read() as conn:
         return tuple((await conn.execute(stmt)).one())
+
+
+async def pending_approvals(db: Database, caller: Caller) -> int:
+    """The navigation's count of sends awaiting approval, as the session reads it."""
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(sessions.held_for_approval(caller.merchant_id, caller.env))
+        )
+        return int(found.scalar_one())

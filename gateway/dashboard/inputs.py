@@ -1,9 +1,14 @@
 """What the wallet and webhook pages read from a request, and how a refusal reads on a form.
 
 A service's refusal (``ApiError``) or a request model's (pydantic's ``ValidationError``) becomes
-a status and one sentence shown beside the form, which keeps what was typed. Nothing here
-decides a rule: the services and their models do.
+a status and a sentence shown beside the form, which keeps what was typed. ``FormErrors``
+gathers every refusal of a form by field, so one post shows them all. Nothing here decides a
+rule: the services and their models do.
 """
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -13,7 +18,10 @@ from starlette.requests import Request
 from ..codes import CATALOGUE
 from ..outcome import ApiError
 
-__all__ = ["field", "page_number", "problem"]
+__all__ = ["FORM", "FormErrors", "field", "page_number", "problem"]
+
+# The key of a refusal that belongs to the whole form rather than one field.
+FORM = ""
 
 _MAX_PAGE = 1_000_000
 
@@ -42,3 +50,36 @@ def problem(exc: ApiError | ValidationError) -> tuple[int, str]:
         errors = exc.errors(include_url=False, include_input=False)
         return 422, "; ".join(_sentence(e) for e in errors[:3])
     return CATALOGUE[exc.code].http_status, exc.message
+
+
+@dataclass
+class FormErrors:
+    """Every refusal of one form: a message per form field (``FORM`` for the form as a whole,
+    first one kept per field), the HTTP status and headers of the first refusal."""
+
+    errors: dict[str, str] = dataclass_field(default_factory=dict)
+    status: int = 422
+    headers: dict[str, str] = dataclass_field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def add(
+        self,
+        exc: ApiError | ValidationError,
+        where: str = FORM,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
+        """``exc`` under ``where``; a model's errors each under the form field ``fields`` maps
+        its model field to (``FORM`` for one it does not map, or a whole-model rule)."""
+        status, message = problem(exc)
+        if not self.errors:
+            self.status = status
+            if isinstance(exc, ApiError) and exc.headers:
+                self.headers.update(exc.headers)
+        if isinstance(exc, ApiError):
+            self.errors.setdefault(where, message)
+            return
+        for error in exc.errors(include_url=False, include_input=False):
+            model_field = str(error["loc"][0]) if error["loc"] else ""
+            self.errors.setdefault((fields or {}).get(model_field, FORM), error["msg"])

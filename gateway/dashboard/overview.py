@@ -1,6 +1,7 @@
 """The overview: the wallet (available and held), recent top-ups, webhook health. Its three
 regions are partial templates, rendered the same way for the page and for the live stream
-(``live``), so an update is exactly what a reload would show."""
+(``live``), so an update is exactly what a reload would show. The stream carries a fourth, the
+navigation's count of sends awaiting approval, which every signed-in page shows."""
 
 from typing import Any
 
@@ -24,6 +25,7 @@ REGIONS = {
     "balance": "overview/_balance.html",
     "recent-topups": "overview/_recent.html",
     "webhook-health": "overview/_health.html",
+    "pending-approvals": "_approvals_badge.html",
 }
 RECENT = 10
 
@@ -37,6 +39,7 @@ async def load(db: Database, caller: Caller) -> dict[str, Any]:
         "low_balance_threshold_cents": caller.low_balance_threshold_cents,
         "recent": recent,
         "health": await figures.webhook_health(db, caller),
+        "pending_approvals": await figures.pending_approvals(db, caller),
         "env": caller.env,
     }
 

@@ -4,7 +4,6 @@ are, the environment switch), and the headers a page that shows a secret needs.
 Templates autoescape everything; nothing a user typed reaches a page unescaped.
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from ..accounts.sessions import ENVS
-from ..clock import utcnow
+from ..clock import when
 from ..money import money
 from .context import COOKIE, Visit, current_viewer, known_visit
 
@@ -36,32 +35,6 @@ NAV = (
     ("Settings", "/dashboard/settings"),
     ("Go live", "/dashboard/go-live"),
 )
-
-
-def when(moment: datetime | str | None, now: datetime | None = None) -> str:
-    """One date format everywhere: ``2026-11-23 23:30 UTC (5 min ago)``."""
-    if moment is None or moment == "":
-        return "never"
-    if isinstance(moment, str):
-        text = moment
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:  # not a time we wrote: shown as it is, never a failed page
-            return text
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    seconds = int(((now or utcnow()) - moment).total_seconds())
-    ago = abs(seconds)
-    if ago < 60:
-        relative = "just now"
-    else:
-        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-            if ago >= size:
-                amount = f"{ago // size} {unit}"
-                break
-        relative = f"{amount} ago" if seconds > 0 else f"in {amount}"
-    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative})"
 
 
 TEMPLATES.env.filters["money"] = money

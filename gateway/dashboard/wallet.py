@@ -17,17 +17,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, reconcile, redemption
+from ..billing import orders, pricing, reconcile, redemption
 from ..billing import service as funding
 from ..billing.schemas import HISTORY_PAGE_SIZE, CheckoutRequest
-from ..codes import CATALOGUE, Code
+from ..codes import Code
 from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
 from ..topup import service as topups
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import field, page_number, problem
+from .inputs import FORM, FormErrors, field, page_number
 from .render import page
 
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
@@ -44,6 +44,19 @@ _NOTICES = {
 }
 _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
+# The checkout form's fields by the request model's, and by the refusals of the funding
+# services; what the list of refusals calls each field of the wallet's forms.
+_CHECKOUT_FIELDS = {"pack_id": "pack_id", "amount_cents": "amount", "coupon": "coupon"}
+_REFUSAL_FIELD = {
+    Code.PACK_NOT_FOUND: "pack_id",
+    Code.CUSTOM_AMOUNT_OFF: "amount",
+    Code.CUSTOM_AMOUNT_INVALID: "amount",
+    Code.COUPON_NOT_FOUND: "coupon",
+    Code.COUPON_EXPIRED: "coupon",
+    Code.COUPON_EXHAUSTED: "coupon",
+    Code.COUPON_NOT_APPLICABLE: "coupon",
+}
+_LABELS = {"pack_id": "Pack", "amount": "Custom amount", "coupon": "Coupon", "code": "Code"}
 
 
 async def _wallet_page(
@@ -51,8 +64,8 @@ async def _wallet_page(
     viewer: Viewer,
     *,
     status: int = 200,
-    checkout: dict[str, str] | None = None,
-    redeem: dict[str, str] | None = None,
+    checkout: dict[str, Any] | None = None,
+    redeem: dict[str, Any] | None = None,
 ) -> Response:
     svc = services(request)
     caller = viewer.caller
@@ -83,8 +96,9 @@ async def _wallet_page(
         "custom": svc.settings.funding_custom_amounts,
         "min_cents": svc.settings.funding_min_cents,
         "max_cents": svc.settings.funding_max_cents,
-        "checkout": checkout or {"pack_id": "", "amount": "", "coupon": "", "error": ""},
-        "redeem": redeem or {"code": "", "error": ""},
+        "checkout": checkout or {"pack_id": "", "amount": "", "coupon": "", "errors": {}},
+        "redeem": redeem or {"code": "", "errors": {}},
+        "wallet_labels": _LABELS,
     }
     return page(request, "wallet/index.html", context, status=status)
 
@@ -100,7 +114,8 @@ def _base_url(request: Request) -> str:
 
 async def checkout(request: Request) -> Response:
     """The API's checkout, then off to its page (Stripe's, or the staging sandbox's), which
-    sends the payer back to the wallet."""
+    sends the payer back to the wallet. A custom amount and a coupon are judged before it, each
+    on its own, so one post names every field to correct."""
     viewer = await require_viewer(request)
     data = await form(request)
     typed = {
@@ -108,31 +123,50 @@ async def checkout(request: Request) -> Response:
         "amount": field(data, "amount", 20).strip(),
         "coupon": field(data, "coupon", 40).strip(),
     }
+    svc = services(request)
     back = _base_url(request) + WALLET
-    try:
-        custom = typed["pack_id"] == CUSTOM
-        body = CheckoutRequest(
-            pack_id=None if custom else typed["pack_id"],
-            amount_cents=_cents(typed["amount"]) if custom else None,
-            coupon=typed["coupon"] or None,
-            success_url=back + "?notice=paid",
-            cancel_url=back + "?notice=cancelled",
-        )
-        svc = services(request)
-        made = await orders.checkout(
-            svc.db, svc.settings, viewer.caller, body, base_url=str(request.base_url)
-        )
-    except (ApiError, ValidationError) as exc:
-        status, message = problem(exc)
-        return await _wallet_page(
-            request, viewer, status=status, checkout={**typed, "error": message}
-        )
-    if made.provider == "sandbox":
-        # The gateway's own page. The link alone can pay the order: no cache may keep this.
-        return RedirectResponse(made.checkout_url, 303, headers={"Cache-Control": "no-store"})
-    # Stripe's page is on another site, and the dashboard's CSP (form-action 'self') stops a
-    # form's redirect from leaving this one: the payer follows a link instead.
-    return page(request, "wallet/checkout.html", {"order": made}, no_store=True)
+    custom = typed["pack_id"] == CUSTOM
+    refused = FormErrors()
+    amount = None
+    if custom:
+        try:
+            amount = _cents(typed["amount"])
+            pricing.check_amount(svc.settings, amount)
+        except ApiError as exc:
+            refused.add(exc, "amount")
+    if typed["coupon"]:
+        try:
+            await orders.check_coupon(svc.db, typed["coupon"])
+        except ApiError as exc:
+            refused.add(exc, "coupon")
+    if not refused:
+        try:
+            body = CheckoutRequest(
+                pack_id=None if custom else typed["pack_id"],
+                amount_cents=amount,
+                coupon=typed["coupon"] or None,
+                success_url=back + "?notice=paid",
+                cancel_url=back + "?notice=cancelled",
+            )
+            made = await orders.checkout(
+                svc.db, svc.settings, viewer.caller, body, base_url=str(request.base_url)
+            )
+        except ValidationError as exc:
+            refused.add(exc, fields=_CHECKOUT_FIELDS)
+        except ApiError as exc:
+            refused.add(exc, _REFUSAL_FIELD.get(exc.code, FORM))
+        else:
+            if made.provider == "sandbox":
+                # The gateway's own page. The link alone can pay the order: no cache may keep it.
+                return RedirectResponse(
+                    made.checkout_url, 303, headers={"Cache-Control": "no-store"}
+                )
+            # Stripe's page is on another site, and the dashboard's CSP (form-action 'self')
+            # stops a form's redirect from leaving this one: the payer follows a link instead.
+            return page(request, "wallet/checkout.html", {"order": made}, no_store=True)
+    return await _wallet_page(
+        request, viewer, status=refused.status, checkout={**typed, "errors": refused.errors}
+    )
 
 
 def _cents(typed: str) -> int:
@@ -178,6 +212,7 @@ async def redeem(request: Request) -> Response:
     data = await form(request)
     code = field(data, "code", 64).strip()
     svc = services(request)
+    refused = FormErrors()
     try:
         if not code:
             raise ApiError(Code.VALIDATION_FAILED, "Enter a redemption code.")
@@ -185,12 +220,11 @@ async def redeem(request: Request) -> Response:
         await merchant_limits.REDEEM.count(svc, viewer.merchant_id)
         await perform(svc.enqueuer, redemption.redeem(svc.db, svc.settings, viewer.caller, code))
     except ApiError as exc:
-        status, message = problem(exc)
+        refused.add(exc, "code")
         response = await _wallet_page(
-            request, viewer, status=status, redeem={"code": code, "error": message}
+            request, viewer, status=refused.status, redeem={"code": code, "errors": refused.errors}
         )
-        if exc.headers and CATALOGUE[exc.code].http_status == 429:
-            response.headers.update(exc.headers)
+        response.headers.update(refused.headers)
         return response
     return RedirectResponse(WALLET + "?notice=redeemed", 303)
 

@@ -39,10 +39,10 @@ from ..webhooks.schemas import (
 from . import reveal
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import field, problem
+from .inputs import FORM, FormErrors, field, problem
 from .render import page
 
-__all__ = ["ROTATION_OVERLAPS", "routes"]
+__all__ = ["ENDPOINT_LABELS", "ROTATION_OVERLAPS", "routes"]
 
 HOME = "/dashboard/webhooks"
 LOG = HOME + "/deliveries"
@@ -53,6 +53,10 @@ _ENDPOINT_LOG = 10
 ROTATION_OVERLAPS = ((0, "no overlap"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days"))
 _DEFAULT_OVERLAP = 86400
 _STATUSES = ("pending", "succeeded", "failed")
+# The endpoint forms' fields, by the request models' field names (the same here), and what the
+# list of refusals calls them.
+ENDPOINT_FIELDS = {"url": "url", "description": "description", "event_types": "event_types"}
+ENDPOINT_LABELS = {"url": "URL", "description": "Description", "event_types": "Events"}
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
     "deleted": "Endpoint deleted. Its deliveries stay in the log.",
@@ -112,7 +116,8 @@ async def _home(
         "endpoints": found,
         "recent": recent,
         "event_types": EVENT_TYPES,
-        "create": create or {"url": "", "description": "", "event_types": [], "error": ""},
+        "create": create or {"url": "", "description": "", "event_types": [], "errors": {}},
+        "endpoint_labels": ENDPOINT_LABELS,
         "notice": _notice(request),
         "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
     }
@@ -156,24 +161,55 @@ async def secret_page(request: Request) -> Response:
     return _secret_page(request, made, rotated=bool(rotated), status=200)
 
 
+async def _checked(
+    request: Request, viewer: Viewer, typed: dict[str, Any], *, create: bool
+) -> tuple[EndpointCreate | EndpointUpdate | None, FormErrors]:
+    """The form's request model and every refusal of it at once: the model's, field by field,
+    and the URL check's (which the model does not make), so one post shows them all."""
+    refused = FormErrors()
+    values = {
+        "url": typed["url"],
+        "description": typed["description"] or None,
+        "event_types": typed["event_types"] or None if create else typed["event_types"],
+    }
+    body: EndpointCreate | EndpointUpdate | None = None
+    try:
+        body = EndpointCreate(**values) if create else EndpointUpdate(**values)
+    except ValidationError as exc:
+        refused.add(exc, fields=ENDPOINT_FIELDS)
+    if "url" not in refused.errors:
+        try:
+            await endpoints.check_url(services(request).settings, viewer.env, typed["url"])
+        except ApiError as exc:
+            refused.add(exc, "url")
+    return body, refused
+
+
+def _refused_field(exc: ApiError) -> str:
+    return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
+
+
 async def create_endpoint(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
     typed = _typed_endpoint(data)
     svc = services(request)
-    try:
-        body = EndpointCreate(
-            url=typed["url"],
-            description=typed["description"] or None,
-            event_types=typed["event_types"] or None,
-        )
-        made = await endpoints.create_endpoint(
-            svc.db, svc.sealer, svc.settings, viewer.caller, body
-        )
-    except (ApiError, ValidationError) as exc:
-        status, message = problem(exc)
-        return await _home(request, viewer, status=status, create={**typed, "error": message})
-    return await _reveal(request, made, rotated=False, status=201)
+    body, refused = await _checked(request, viewer, typed, create=True)
+    if body is not None and not refused:
+        assert isinstance(body, EndpointCreate)
+        try:
+            made = await endpoints.create_endpoint(
+                svc.db, svc.sealer, svc.settings, viewer.caller, body
+            )
+        except ApiError as exc:
+            refused.add(exc, _refused_field(exc))
+        else:
+            return await _reveal(request, made, rotated=False, status=201)
+    response = await _home(
+        request, viewer, status=refused.status, create={**typed, "errors": refused.errors}
+    )
+    response.headers.update(refused.headers)
+    return response
 
 
 # --- one endpoint ---
@@ -193,7 +229,7 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "url": found.url,
         "description": found.description or "",
         "event_types": found.event_types,
-        "error": "",
+        "errors": {},
     }
 
 
@@ -220,6 +256,7 @@ async def _endpoint_page(
         "overlaps": ROTATION_OVERLAPS,
         "default_overlap": _DEFAULT_OVERLAP,
         "edit": shown.edit or _edit_values(found),
+        "endpoint_labels": ENDPOINT_LABELS,
         "recover": shown.recover or {"since": "", "error": ""},
         "action_error": shown.action_error,
         "notice": _notice(request),
@@ -258,19 +295,22 @@ async def update_endpoint(request: Request) -> Response:
     viewer, data, endpoint_id = await _posted(request)
     typed = _typed_endpoint(data)
     svc = services(request)
-    try:
-        body = EndpointUpdate(
-            url=typed["url"],
-            description=typed["description"] or None,
-            event_types=typed["event_types"],
-        )
-        await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
-    except (ApiError, ValidationError) as exc:
-        _reraise_missing(exc)
-        status, message = problem(exc)
-        forms = _Forms(edit={**typed, "error": message})
-        return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
-    return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
+    body, refused = await _checked(request, viewer, typed, create=False)
+    if body is not None and not refused:
+        assert isinstance(body, EndpointUpdate)
+        try:
+            await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
+        except ApiError as exc:
+            _reraise_missing(exc)
+            refused.add(exc, _refused_field(exc))
+        else:
+            return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
+    forms = _Forms(edit={**typed, "errors": refused.errors})
+    response = await _endpoint_page(
+        request, viewer, endpoint_id, status=refused.status, forms=forms
+    )
+    response.headers.update(refused.headers)
+    return response
 
 
 async def set_enabled(request: Request) -> Response:

@@ -26,7 +26,7 @@ from ..settings import Settings
 from ..store import compose
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
-from ..webhooks.urls import UrlRefused, parse_webhook_url, resolve_checked
+from ..webhooks.urls import UrlRefused, check_url
 from .clients import (
     NEWAPI,
     OPENROUTER,
@@ -87,12 +87,11 @@ def allows_loopback(settings: Settings, env: str) -> bool:
 
 async def _check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        parsed = parse_webhook_url(url)
-        await resolve_checked(
-            parsed.host, parsed.port, allow_loopback=allows_loopback(settings, env)
-        )
+        await check_url(url, allow_loopback=allows_loopback(settings, env))
     except UrlRefused as exc:
-        raise ApiError(Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}") from None
+        raise ApiError(
+            Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}", data=exc.data()
+        ) from None
     return url
 
 

@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Statement, raw
+from . import urls
 from .schemas import (
     EndpointCreate,
     EndpointData,
@@ -31,7 +32,7 @@ from .schemas import (
     EndpointUpdate,
     TestData,
 )
-from .urls import UrlRefused, parse_webhook_url, resolve_checked
+from .urls import UrlRefused
 
 __all__ = [
     "allows_loopback",
@@ -58,12 +59,11 @@ def allows_loopback(settings: Settings, env: str) -> bool:
 
 async def check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        parsed = parse_webhook_url(url)
-        await resolve_checked(
-            parsed.host, parsed.port, allow_loopback=allows_loopback(settings, env)
-        )
+        await urls.check_url(url, allow_loopback=allows_loopback(settings, env))
     except UrlRefused as exc:
-        raise ApiError(Code.WEBHOOK_URL_INVALID, f"Webhook URL invalid: {exc}") from None
+        raise ApiError(
+            Code.WEBHOOK_URL_INVALID, f"Webhook URL invalid: {exc}", data=exc.data()
+        ) from None
     return url
 
 

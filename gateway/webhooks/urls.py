@@ -7,8 +7,9 @@ through ``resolve_checked``, and every address, however it was spelled or resolv
 one function, ``check_address``.
 
 The judgement is an allow-list: an address passes only if it is plainly on the public internet.
-Every refusal that depends on what a name resolved to reads the same (``REFUSED``), so a
-merchant cannot use the answer to map internal names: whether one exists, or what it points at.
+A refusal names the address judged and the kind of address it is (loopback, private,
+link-local, cloud metadata, ...), so a merchant can tell a typo from a firewall rule; the same
+words go to the API's ``data``, the dashboard's forms and the worker's attempt log.
 """
 
 import asyncio
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = [
-    "REFUSED",
     "Address",
     "Resolver",
     "UrlRefused",
     "check_address",
+    "check_url",
     "numeric_host",
     "parse_webhook_url",
     "resolve_checked",
@@ -36,7 +37,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _MAX_URL = 2048
 
-REFUSED = "URL host must resolve to public internet addresses only"
+
+_UNRESOLVED = "URL host does not resolve to any address"
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -59,10 +61,38 @@ _V6_REFUSED = (_V6("2001::/23"), _V6("2001:db8::/32"), _V6("2002::/16"), _V6("3f
 # connects to, so that address is what is judged.
 _NAT64 = _V6("64:ff9b::/96")
 _LOOPBACK_V6 = ipaddress.IPv6Address("::1")
+# Where clouds answer for the instance's credentials: named as such, whatever range holds them.
+_METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+)
+_CGNAT = _V4("100.64.0.0/10")
+_PRIVATE_V4 = (_V4("10.0.0.0/8"), _V4("172.16.0.0/12"), _V4("192.168.0.0/16"))
+_DOCUMENTATION = (
+    _V4("192.0.2.0/24"),
+    _V4("198.51.100.0/24"),
+    _V4("203.0.113.0/24"),
+    _V6("2001:db8::/32"),
+    _V6("3fff::/20"),
+)
 
 
 class UrlRefused(ValueError):
-    """A URL or address webhooks may not go to; the message says why, for the merchant."""
+    """A URL or address webhooks may not go to; the message says why, for the merchant. A
+    refusal of an address also carries it and its kind (``address``, ``reason``)."""
+
+    def __init__(
+        self, message: str, *, address: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.address = address
+        self.reason = reason
+
+    def data(self) -> dict[str, str] | None:
+        """What an API refusal's ``data`` carries: the address judged and its kind."""
+        if self.address is None or self.reason is None:
+            return None
+        return {"address": self.address, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +142,34 @@ def numeric_host(host: str) -> Address | None:
     return found
 
 
-def _public_v4(address: ipaddress.IPv4Address) -> bool:
-    return address.is_global and not any(address in net for net in _V4_REFUSED)
+def _v4_kind(address: ipaddress.IPv4Address) -> str | None:
+    """Why an IPv4 address is no public host's, or ``None`` if it is one."""
+    if address.is_global and not any(address in net for net in _V4_REFUSED):
+        return None
+    if address in _METADATA:
+        return "cloud metadata"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified or address in _V4("0.0.0.0/8"):
+        return "unspecified (this host or network)"
+    if address.is_multicast:
+        return "multicast"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "broadcast"
+    if address in _CGNAT:
+        return "carrier-grade NAT"
+    if any(address in net for net in _PRIVATE_V4):
+        return "private"
+    if any(address in net for net in _DOCUMENTATION):
+        return "documentation"
+    return "reserved"
+
+
+def _carried(form: str, inner: ipaddress.IPv4Address) -> str | None:
+    kind = _v4_kind(inner)
+    return None if kind is None else f"{form} around {inner}, {kind}"
 
 
 def _isatap_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -125,35 +181,68 @@ def _isatap_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def _allowed(address: Address, allow_loopback: bool) -> bool:
+def _v6_kind(address: ipaddress.IPv6Address) -> str | None:
+    """Why an IPv6 address is no public host's (loopback counted as such), or ``None``."""
+    if address.scope_id is not None:
+        return "link-local (scoped to a local interface)"
+    if address in _METADATA:
+        return "cloud metadata"
+    if address == _LOOPBACK_V6:
+        return "loopback"
+    if address.is_unspecified:
+        return "unspecified (this host)"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_site_local:
+        return "site-local (deprecated)"
+    if address.is_multicast:
+        return "multicast"
+    if address in _V6("fc00::/7"):
+        return "private (unique local)"
+    if address not in _V6_UNICAST:
+        return "not global unicast"
+    if address in _V6("2002::/16"):
+        return "6to4"
+    if address in _V6("2001::/32"):
+        return "Teredo"
+    if any(address in net for net in _DOCUMENTATION):
+        return "documentation"
+    if any(address in net for net in _V6_REFUSED) or not address.is_global:
+        return "reserved"
+    isatap = _isatap_v4(address)
+    return None if isatap is None else _carried("ISATAP", isatap)
+
+
+def _refusal(address: Address, *, allow_loopback: bool) -> str | None:
+    """The one decision on an address, wherever it was found: the kind of address it is if it
+    is refused, ``None`` if it is plainly on the public internet. IPv6 forms that carry an IPv4
+    address are judged by it: IPv4-mapped (the very host) and the NAT64 well-known prefix (a
+    translator connects to it); the other forms (IPv4-compatible, SIIT, local-use NAT64, 6to4,
+    Teredo) lie outside the space allowed whatever they carry, and an ISATAP identifier's IPv4
+    address must be public too. ``allow_loopback`` (staging, by setting) lets this host's
+    loopback through, and nothing else."""
     if isinstance(address, ipaddress.IPv4Address):
-        return (allow_loopback and address.is_loopback) or _public_v4(address)
+        kind = _v4_kind(address)
+        return None if kind == "loopback" and allow_loopback else kind
     mapped = address.ipv4_mapped
     if mapped is not None:  # ::ffff:a.b.c.d is a.b.c.d itself, loopback included
-        return _allowed(mapped, allow_loopback)
+        return _refusal(mapped, allow_loopback=allow_loopback)
     if address in _NAT64:  # reached through a translator: never this host's loopback
-        return _public_v4(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    if address.scope_id is not None:
-        return False  # a zone names a local interface
-    if address == _LOOPBACK_V6:
-        return allow_loopback
-    if address not in _V6_UNICAST or any(address in net for net in _V6_REFUSED):
-        return False
-    isatap = _isatap_v4(address)
-    if isatap is not None and not _public_v4(isatap):
-        return False
-    return address.is_global
+        return _carried("NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    kind = _v6_kind(address)
+    return None if kind == "loopback" and allow_loopback else kind
 
 
 def check_address(address: Address, *, allow_loopback: bool) -> None:
-    """The one decision on an address, wherever it was found: refused unless it is plainly on
-    the public internet. IPv6 forms that carry an IPv4 address are judged by it: IPv4-mapped
-    (the very host) and the NAT64 well-known prefix (a translator connects to it); the other
-    forms (IPv4-compatible, SIIT, local-use NAT64, 6to4, Teredo) lie outside the space allowed
-    whatever they carry, and an ISATAP identifier's IPv4 address must be public too.
-    ``allow_loopback`` (staging, by setting) lets loopback through, and nothing else."""
-    if not _allowed(address, allow_loopback):
-        raise UrlRefused(REFUSED)
+    """Refused (``UrlRefused``, naming the address and why) unless ``_refusal`` lets it pass."""
+    kind = _refusal(address, allow_loopback=allow_loopback)
+    if kind is not None:
+        raise UrlRefused(
+            f"URL host resolves to {address}, which is {kind}: only public internet addresses"
+            " are allowed",
+            address=str(address),
+            reason=kind,
+        )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -168,9 +257,8 @@ async def resolve_checked(
     host: str, port: int, *, allow_loopback: bool, resolver: Resolver | None = None
 ) -> list[Address]:
     """Every address ``host`` resolves to, all checked; refused if any one is not allowed, so a
-    name with one public and one private record cannot be used to reach the private one. A name
-    that does not resolve is refused with the same words as one that resolves inside, so the
-    answer tells nothing about internal names. ``resolver`` stands in for the system's."""
+    name with one public and one private record cannot be used to reach the private one; the
+    refusal names the first record refused. ``resolver`` stands in for the system's."""
     literal = numeric_host(host)
     if literal is not None:
         check_address(literal, allow_loopback=allow_loopback)
@@ -178,15 +266,27 @@ async def resolve_checked(
     try:
         answers = await (resolver or system_resolver)(host, port)
     except (OSError, UnicodeError, ValueError):
-        raise UrlRefused(REFUSED) from None
+        raise UrlRefused(_UNRESOLVED) from None
     found: list[Address] = []
     for text in answers:
         address = numeric_host(text.partition("%")[0])
         if address is None:
-            raise UrlRefused(REFUSED)
+            raise UrlRefused(f"URL host resolves to {text!r}, which is not an address")
         check_address(address, allow_loopback=allow_loopback)
         if address not in found:
             found.append(address)
     if not found:
-        raise UrlRefused(REFUSED)
+        raise UrlRefused(_UNRESOLVED)
     return found
+
+
+async def check_url(
+    url: str, *, allow_loopback: bool, resolver: Resolver | None = None
+) -> WebhookUrl:
+    """The check when a URL is saved (a webhook endpoint's, a fulfilment upstream's): its shape,
+    then every address its host resolves to."""
+    parsed = parse_webhook_url(url)
+    await resolve_checked(
+        parsed.host, parsed.port, allow_loopback=allow_loopback, resolver=resolver
+    )
+    return parsed

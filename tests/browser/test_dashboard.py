@@ -1,5 +1,5 @@
 """The dashboard in Chromium: sign up, make a key, watch a top-up arrive without a reload, and
-every page at desktop width and at 375 px."""
+every page at desktop width and at a phone's 390 px."""
 
 import time
 

@@ -47,5 +47,5 @@ async def test_a_bad_upstream_url_is_refused_on_the_page(page: Page, signed_up: 
     await page.locator("#openrouter_base_url-gemini").fill("http://10.0.0.1/api/v1")
     await page.get_by_role("button", name="Save gemini").click()
     alert = await page.locator("#platform-gemini [role=alert]").inner_text()
-    assert "Upstream URL invalid" in alert
+    assert "Upstream URL invalid: URL host resolves to 10.0.0.1, which is private" in alert
     assert await page.locator("#platform-gemini [data-provider]").inner_text() == "voucher"

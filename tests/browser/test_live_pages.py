@@ -1,5 +1,6 @@
 """Live everywhere: the top-ups list and a webhook endpoint's delivery log update without a
-reload, through the same stream as the overview; a test event's result appears in place."""
+reload, through the same stream as the overview; a test event's result appears in place; the
+navigation's count of sends awaiting approval changes on any page."""
 
 import httpx
 from playwright.async_api import Page, expect
@@ -56,3 +57,34 @@ async def test_a_test_events_result_appears_in_place(
     await expect(page.locator('[data-live-page="attempts"] article.attempt')).to_have_count(3)
     assert await page.evaluate("performance.timeOrigin") == loaded_at
     await shoot(page, "endpoint-test-live")
+
+
+async def test_the_navigation_counts_held_sends_without_a_reload(
+    page: Page, signed_up: Merchant, gateway_url: str
+) -> None:
+    await page.goto("/dashboard/keys")
+    await page.get_by_label("Name").fill("held")
+    await page.get_by_label("Hold for approval above ($)").fill("5")
+    await page.get_by_role("button", name="Make key").click()
+    key = (await page.locator("#new-key").inner_text()).strip()
+    # A page with no live region of its own: only the navigation listens.
+    await page.goto("/dashboard/settings")
+    await expect(page.locator("body[data-live-at]")).to_have_count(1)  # the stream is open
+    await expect(page.locator("#pending-approvals")).to_have_count(0)
+    loaded_at = await page.evaluate("performance.timeOrigin")
+    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+        for cents in (700, 900):
+            sent = await api.post(
+                "/topup/send",
+                headers={"Authorization": f"Bearer {key}"},
+                json={
+                    "platform": "gemini",
+                    "amount_cents": cents,
+                    "recipient_email": "h@example.com",
+                },
+            )
+            assert sent.json()["status"] == "pending_approval", sent.text
+    badge = page.locator("#pending-approvals")
+    await expect(badge).to_have_text("2 awaiting approval", timeout=WITHIN_MS)
+    assert await page.evaluate("performance.timeOrigin") == loaded_at
+    await shoot(page, "navigation-approvals-live")

@@ -101,6 +101,52 @@ _MU = table_of(MerchantUser)
 _U = table_of(User)
 
 
+async def _role(db: Database, email: str, merchant_id: str) -> str | None:
+    async with db.read() as conn:
+        found = await conn.scalar(
+            select(_MU.c.role)
+            .join(_U, _U.c.id == _MU.c.user_id)
+            .where(_U.c.email == email, _MU.c.merchant_id == merchant_id)
+        )
+    return None if found is None else str(found)
+
+
+async def test_the_cli_invites_with_a_role(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """``--role`` is what the user joins as (owner when not given); a member asked again keeps
+    their role; a role that is none of the three is refused by the command line itself."""
+    merchant = await new_merchant(settings, tmp_path, f"cli-roles-{tmp_path.name}")
+    for role in ("developer", "viewer", None):
+        email = f"{role or 'default'}-{uuid.uuid4().hex[:8]}@example.com"
+        extra = ["--role", role] if role else []
+        code, out, err = await aitopup(
+            settings, tmp_path, "users", "invite", "--merchant", merchant, "--email", email, *extra
+        )
+        assert code == 0, err
+        assert f"as {role or 'owner'}\n" in out
+        assert await _role(db, email, merchant) == (role or "owner")
+    again_args = ["users", "invite", "--merchant", merchant, "--email", email, "--role", "viewer"]
+    code, out, err = await aitopup(settings, tmp_path, *again_args)
+    assert code == 0, err
+    assert "as owner" in out and await _role(db, email, merchant) == "owner"
+    code, _, err = await aitopup(
+        settings,
+        tmp_path,
+        "users",
+        "invite",
+        "--merchant",
+        merchant,
+        "--email",
+        "x@example.com",
+        "--role",
+        "admin",
+    )
+    assert code == 2 and "invalid choice: 'admin'" in err
+    assert "owner" in err and "developer" in err and "viewer" in err
+    assert await _role(db, "x@example.com", merchant) is None
+
+
 async def _memberships(db: Database, email: str) -> set[str]:
     async with db.read() as conn:
         rows = await conn.execute(

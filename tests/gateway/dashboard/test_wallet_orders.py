@@ -2,6 +2,7 @@
 status, a receipt per paid order; and "check payment" only for the merchant's own orders."""
 
 import re
+from html import unescape
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,6 +53,32 @@ async def test_a_custom_amount_is_bought_filtered_and_receipted(
         "/wallet/checkout", {"pack_id": "custom", "amount": "1"}, page=WALLET
     )
     assert small.status_code == 422 and "500" in small.text
+
+
+def _field_error(html: str, name: str) -> str:
+    found = re.search(rf'<p class="field-error" id="{name}-error">(.*?)</p>', html)
+    assert found is not None, name
+    return unescape(found.group(1))
+
+
+async def test_every_refusal_of_the_checkout_form_is_shown_at_once(sign_up: SignUp) -> None:
+    """An amount that is no amount (or outside the allowed range) and an unknown coupon are
+    both named beside their fields in one reply, listed above the form, with what was typed
+    kept; nothing is ordered."""
+    account = await sign_up()
+    for amount, said in (("abc", "Enter an amount in dollars"), ("1", "from 500 to")):
+        typed = {"pack_id": "custom", "amount": amount, "coupon": "NO-SUCH-COUPON"}
+        refused = await account.post("/wallet/checkout", typed, page=WALLET)
+        assert refused.status_code == 422, amount
+        assert said in _field_error(refused.text, "amount")
+        assert _field_error(refused.text, "coupon") == "Coupon not found"
+        summary = re.search(r'id="checkout-error">(.*?)</div>', refused.text, re.S)
+        assert summary is not None
+        assert 'href="#amount"' in summary.group(1) and 'href="#coupon"' in summary.group(1)
+        assert f'value="{amount}"' in refused.text and 'value="NO-SUCH-COUPON"' in refused.text
+        assert '<option value="custom" selected>' in refused.text
+        assert 'aria-describedby="amount-error"' in refused.text
+        assert history(refused.text) == ""
 
 
 async def test_orders_of_another_merchant_are_not_found(sign_up: SignUp) -> None:

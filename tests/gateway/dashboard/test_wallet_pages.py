@@ -65,6 +65,14 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
         assert f'value="{pack}"' in reply.text
     assert "No checkouts or redemptions yet." in reply.text
     assert _table(reply.text, "ledger").count("initial_funding") == 1
+    # Styled as the other tables: a type label, money as elsewhere, the one date format.
+    ledger = _table(reply.text, "ledger")
+    assert '<span class="status" data-type="initial_funding">initial funding</span>' in ledger
+    assert '<td class="num">$1,000.00</td>' in ledger
+    assert re.search(
+        r'<td class="hide-narrow">\d{4}-\d\d-\d\d \d\d:\d\d UTC \(just now\)</td>', ledger
+    )
+    assert ledger.count('<th scope="col"') == 6
 
 
 async def test_buying_a_pack_pays_through_the_sandbox_checkout(
@@ -158,6 +166,9 @@ async def test_a_code_of_the_other_environment_or_none_is_refused(
     assert unknown.status_code == 404 and "Unknown redemption code" in unknown.text
     empty = await account.post("/wallet/redeem", {"code": "  "}, page=WALLET)
     assert empty.status_code == 422 and "Enter a redemption code." in empty.text
+    # Said beside the field too, which points at it.
+    assert '<p class="field-error" id="code-error">Enter a redemption code.</p>' in empty.text
+    assert 'aria-describedby="code-error"' in empty.text
 
 
 async def test_forms_without_the_csrf_token_change_nothing(

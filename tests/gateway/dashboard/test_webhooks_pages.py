@@ -103,6 +103,40 @@ async def test_a_refused_url_is_shown_beside_the_form_with_the_input_kept(
     assert unknown.status_code == 422 and "unknown event types" in unescape(unknown.text)
 
 
+def _field_error(html: str, name: str) -> str:
+    found = re.search(rf'<p class="field-error" id="{name}-error">(.*?)</p>', html)
+    assert found is not None, name
+    return unescape(found.group(1))
+
+
+async def test_every_refusal_of_an_endpoint_form_is_shown_at_once_with_the_input_kept(
+    endpoint: Endpoint,
+) -> None:
+    """Create and edit: a private URL, too long a description and an unknown event type are
+    each named beside their field, in one reply, and listed together above the form."""
+    account = endpoint.account
+    typed = {
+        "url": "http://10.0.0.1/hook",
+        "description": "d" * 501,
+        "event_types": ["balance.low", "nope"],
+    }
+    for path, box in ((HOME + "/endpoints", "create-error"), (endpoint.page, "edit-error")):
+        reply = await account.post(path, typed, page=endpoint.page)  # type: ignore[arg-type]
+        assert reply.status_code == 422, path
+        html = reply.text
+        assert "resolves to 10.0.0.1, which is private" in _field_error(html, "url")
+        assert "500 characters" in _field_error(html, "description")
+        assert "unknown event types" in _field_error(html, "event_types")
+        summary = re.search(rf'id="{box}">(.*?)</div>', html, re.S)
+        assert summary is not None
+        for link in ('href="#url"', 'href="#description"', 'href="#event_types"'):
+            assert link in summary.group(1), (path, link)
+        assert 'value="http://10.0.0.1/hook"' in html and 'value="' + "d" * 501 + '"' in html
+        assert re.search(r'value="balance.low" checked', html)
+        assert 'aria-describedby="url-error"' in html
+    assert (await account.client.get(endpoint.page)).status_code == 200
+
+
 async def test_editing_enabling_and_rotating_an_endpoint(
     endpoint: Endpoint, receiver: Receiver
 ) -> None:
@@ -317,3 +351,9 @@ async def test_a_staging_endpoint_is_not_seen_from_live(
     # Live never points at this machine, whatever the staging setting says.
     loopback = await account.post("/webhooks/endpoints", {"url": receiver.url}, page=HOME)
     assert loopback.status_code == 422 and "Webhook URL invalid" in loopback.text
+    # The form says which address the host resolved to, and why it is refused.
+    assert "URL host resolves to 127.0.0.1, which is loopback" in loopback.text
+    metadata = await account.post(
+        "/webhooks/endpoints", {"url": "http://169.254.169.254/latest"}, page=HOME
+    )
+    assert "resolves to 169.254.169.254, which is cloud metadata" in metadata.text

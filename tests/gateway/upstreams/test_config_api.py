@@ -137,7 +137,11 @@ async def test_live_refuses_loopback_upstreams(
         "/fulfilment/claude", json=_newapi(root), headers=merchant.headers
     )
     assert refused.json()["code"] == 4201
-    assert "public internet" in refused.json()["message"]
+    assert refused.json()["message"] == (
+        "Upstream URL invalid: URL host resolves to 127.0.0.1, which is loopback:"
+        " only public internet addresses are allowed"
+    )
+    assert refused.json()["data"] == {"address": "127.0.0.1", "reason": "loopback"}
 
 
 async def test_the_scope_is_needed(

@@ -1,6 +1,7 @@
 """The address check judges the address, not its spelling: every IPv6 form that carries an IPv4
 address, every way of writing an IPv4 address, bracketed literals, and names whose records point
-inside, through a resolver stood in for the system's. Every refusal reads the same."""
+inside, through a resolver stood in for the system's. Every refusal names the address judged and
+the kind of address it is."""
 
 import ipaddress
 import socket
@@ -10,9 +11,9 @@ import pytest
 
 from gateway.webhooks import urls
 from gateway.webhooks.urls import (
-    REFUSED,
     UrlRefused,
     check_address,
+    numeric_host,
     parse_webhook_url,
     resolve_checked,
 )
@@ -100,9 +101,54 @@ def test_the_table_is_large_and_names_every_transition_form() -> None:
 
 @pytest.mark.parametrize(("address", "what"), REFUSED_ADDRESSES)
 def test_every_form_is_refused_in_live(address: str, what: str) -> None:
+    judged = ipaddress.ip_address(address)
+    with pytest.raises(UrlRefused) as refused:
+        check_address(judged, allow_loopback=False)
+    assert refused.value.address == str(judged), what
+    assert refused.value.reason, what
+    assert str(refused.value) == (
+        f"URL host resolves to {judged}, which is {refused.value.reason}:"
+        " only public internet addresses are allowed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.45.6.7", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "cloud metadata"),
+        ("169.254.1.1", "link-local"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("0.0.0.0", "unspecified (this host or network)"),
+        ("224.0.0.251", "multicast"),
+        ("255.255.255.255", "broadcast"),
+        ("192.0.2.1", "documentation"),
+        ("192.0.0.8", "reserved"),
+        ("::1", "loopback"),
+        ("::", "unspecified (this host)"),
+        ("::ffff:10.0.0.1", "private"),
+        ("::127.0.0.1", "not global unicast"),
+        ("64:ff9b::127.0.0.1", "NAT64 around 127.0.0.1, loopback"),
+        ("2002:7f00:1::", "6to4"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+        ("2606:4700::5efe:a00:1", "ISATAP around 10.0.0.1, private"),
+        ("fec0::1", "site-local (deprecated)"),
+        ("fd00::1", "private (unique local)"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local (scoped to a local interface)"),
+        ("ff0e::1", "multicast"),
+        ("2001:db8::1", "documentation"),
+    ],
+)
+def test_a_refusal_says_what_kind_of_address_it_met(address: str, reason: str) -> None:
     with pytest.raises(UrlRefused) as refused:
         check_address(ipaddress.ip_address(address), allow_loopback=False)
-    assert str(refused.value) == REFUSED, what
+    assert refused.value.reason == reason
+    assert f"which is {reason}:" in str(refused.value)
 
 
 @pytest.mark.parametrize("address", ALLOWED_ADDRESSES)
@@ -133,7 +179,7 @@ def test_staging_may_reach_loopback(address: str) -> None:
     ],
 )
 def test_staging_may_reach_loopback_only(address: str) -> None:
-    with pytest.raises(UrlRefused, match=REFUSED):
+    with pytest.raises(UrlRefused, match="only public internet addresses are allowed"):
         check_address(ipaddress.ip_address(address), allow_loopback=True)
 
 
@@ -173,7 +219,8 @@ async def test_literal_hosts_in_every_spelling_are_refused(url: str) -> None:
     parsed = parse_webhook_url(url)
     with pytest.raises(UrlRefused) as refused:
         await resolve_checked(parsed.host, parsed.port, allow_loopback=False, resolver=_no_resolver)
-    assert str(refused.value) == REFUSED
+    # The address as it is connected to, not as it was spelled.
+    assert refused.value.address == str(numeric_host(parsed.host))
 
 
 def _records(table: dict[str, list[str]]) -> urls.Resolver:
@@ -200,13 +247,32 @@ DNS = {
 }
 
 
-@pytest.mark.parametrize("host", [h for h in DNS if h != "public.example"] + ["missing.example"])
-async def test_names_are_judged_by_every_record_and_refused_alike(host: str) -> None:
+NAMED_REFUSALS = [
+    ("internal.example", "resolves to 10.0.0.5, which is private"),
+    ("mixed.example", "resolves to 10.0.0.5, which is private"),
+    ("metadata.example", "resolves to 169.254.169.254, which is cloud metadata"),
+    ("local.example", "resolves to 127.0.0.1, which is loopback"),
+    ("ula.example", "resolves to fd00::5, which is private (unique local)"),
+    ("nat64.example", "resolves to 64:ff9b::a00:5, which is NAT64 around 10.0.0.5, private"),
+    ("compat.example", "resolves to ::a00:5, which is not global unicast"),
+    ("zone.example", "resolves to fe80::1, which is link-local"),
+    ("junk.example", "resolves to 'not an address', which is not an address"),
+    ("empty.example", "does not resolve to any address"),
+    ("missing.example", "does not resolve to any address"),
+]
+
+
+def test_every_refused_name_is_in_the_table() -> None:
+    assert {h for h, _ in NAMED_REFUSALS} == (set(DNS) - {"public.example"}) | {"missing.example"}
+
+
+@pytest.mark.parametrize(("host", "said"), NAMED_REFUSALS)
+async def test_names_are_judged_by_every_record_and_the_refused_one_named(
+    host: str, said: str
+) -> None:
     with pytest.raises(UrlRefused) as refused:
         await resolve_checked(host, 443, allow_loopback=False, resolver=_records(DNS))
-    # The same words whether the name is missing, private, loopback or metadata: the reply
-    # tells a merchant nothing of internal names.
-    assert str(refused.value) == REFUSED
+    assert str(refused.value).startswith(f"URL host {said}")
 
 
 async def test_a_public_name_resolves_to_its_addresses_once_each() -> None:
@@ -223,31 +289,41 @@ async def test_staging_reaches_a_name_on_loopback_only_when_asked() -> None:
         await resolve_checked("internal.example", 80, allow_loopback=True, resolver=_records(DNS))
 
 
-async def test_the_5002_message_is_the_same_whatever_the_name_resolved_to(
+async def test_the_5002_refusal_names_the_address_and_its_kind(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the API: a missing name, internal names of each kind and literal addresses all
-    get one reply, so creating endpoints cannot be used to map a network."""
+    """Through the API, on create and on a changed URL: the message says which address the host
+    resolved to and why it is refused, and ``data`` carries both for a program."""
     monkeypatch.setattr(urls, "system_resolver", _records(DNS))
     live = await make_merchant("live")
-    messages = set()
     targets = [
-        "missing.example",
-        "internal.example",
-        "metadata.example",
-        "local.example",
-        "nat64.example",
-        "169.254.169.254",
-        "[::ffff:0:7f00:1]",
+        ("internal.example", "10.0.0.5", "private"),
+        ("metadata.example", "169.254.169.254", "cloud metadata"),
+        ("local.example", "127.0.0.1", "loopback"),
+        ("[::ffff:0:7f00:1]", "::ffff:0:7f00:1", "not global unicast"),
+        ("0x7f.1", "127.0.0.1", "loopback"),
     ]
-    for host in targets:
+    for host, address, reason in targets:
         reply = await client.post(
             "/webhooks/endpoints", json={"url": f"https://{host}/hook"}, headers=live.headers
         )
         assert reply.status_code == 422, reply.text
-        assert reply.json()["code"] == 5002
-        messages.add(reply.json()["message"])
-    assert messages == {f"Webhook URL invalid: {REFUSED}"}
+        body = reply.json()
+        assert body["code"] == 5002
+        assert body["message"] == (
+            f"Webhook URL invalid: URL host resolves to {address}, which is {reason}:"
+            " only public internet addresses are allowed"
+        )
+        assert body["data"] == {"address": address, "reason": reason}
+    missing = await client.post(
+        "/webhooks/endpoints",
+        json={"url": "https://missing.example/hook"},
+        headers=live.headers,
+    )
+    assert (
+        missing.json()["message"] == "Webhook URL invalid: URL host does not resolve to any address"
+    )
+    assert missing.json()["data"] is None
     made = await client.post(
         "/webhooks/endpoints", json={"url": "https://public.example/hook"}, headers=live.headers
     )
@@ -257,4 +333,7 @@ async def test_the_5002_message_is_the_same_whatever_the_name_resolved_to(
         json={"url": "https://nat64.example/hook"},
         headers=live.headers,
     )
-    assert patched.json()["message"] == f"Webhook URL invalid: {REFUSED}"
+    assert patched.json()["data"] == {
+        "address": "64:ff9b::a00:5",
+        "reason": "NAT64 around 10.0.0.5, private",
+    }

@@ -3,7 +3,6 @@ import ipaddress
 import pytest
 
 from gateway.webhooks.urls import (
-    REFUSED,
     UrlRefused,
     check_address,
     numeric_host,
@@ -89,7 +88,7 @@ def test_default_ports() -> None:
 
 
 async def test_a_name_resolving_to_loopback_is_refused() -> None:
-    with pytest.raises(UrlRefused, match=REFUSED):
+    with pytest.raises(UrlRefused, match=r"resolves to (127\.0\.0\.1|::1), which is loopback"):
         await resolve_checked("localhost", 80, allow_loopback=False)
     assert await resolve_checked("2130706433", 80, allow_loopback=True) == [
         ipaddress.ip_address("127.0.0.1")
