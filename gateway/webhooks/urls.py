@@ -7,9 +7,12 @@ through ``resolve_checked``, and every address, however it was spelled or resolv
 one function, ``check_address``.
 
 The judgement is an allow-list: an address passes only if it is plainly on the public internet.
-A refusal names the address judged and the kind of address it is (loopback, private,
-link-local, cloud metadata, ...), so a merchant can tell a typo from a firewall rule; the same
-words go to the API's ``data``, the dashboard's forms and the worker's attempt log.
+A URL whose host is an address is refused naming it and the kind of address it is (loopback,
+private, link-local, cloud metadata, ...), so a merchant can tell a typo from a firewall rule.
+A host name is refused with one sentence that lists the kinds refused but not which one its
+records are, nor whether it resolved at all: what the gateway's resolver answers for internal
+names is no merchant's to map. The same words go to the API's ``data``, the dashboard's forms
+and the worker's attempt log.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = [
+    "NAME_REFUSED",
     "Address",
     "Resolver",
     "UrlRefused",
@@ -38,7 +42,12 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 _MAX_URL = 2048
 
 
-_UNRESOLVED = "URL host does not resolve to any address"
+# A name's refusal, whatever its records were or whether there were any.
+NAME_REFUSED = (
+    "URL host must resolve to public internet addresses only: a name that does not resolve, or"
+    " whose records include a loopback, private, link-local, carrier-grade NAT, cloud metadata,"
+    " multicast, documentation or reserved address, is refused"
+)
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -257,8 +266,9 @@ async def resolve_checked(
     host: str, port: int, *, allow_loopback: bool, resolver: Resolver | None = None
 ) -> list[Address]:
     """Every address ``host`` resolves to, all checked; refused if any one is not allowed, so a
-    name with one public and one private record cannot be used to reach the private one; the
-    refusal names the first record refused. ``resolver`` stands in for the system's."""
+    name with one public and one private record cannot be used to reach the private one. An
+    address as host is refused naming it; a name with ``NAME_REFUSED`` alone, resolved or not.
+    ``resolver`` stands in for the system's."""
     literal = numeric_host(host)
     if literal is not None:
         check_address(literal, allow_loopback=allow_loopback)
@@ -266,17 +276,20 @@ async def resolve_checked(
     try:
         answers = await (resolver or system_resolver)(host, port)
     except (OSError, UnicodeError, ValueError):
-        raise UrlRefused(_UNRESOLVED) from None
+        raise UrlRefused(NAME_REFUSED) from None
     found: list[Address] = []
     for text in answers:
         address = numeric_host(text.partition("%")[0])
-        if address is None:
-            raise UrlRefused(f"URL host resolves to {text!r}, which is not an address")
-        check_address(address, allow_loopback=allow_loopback)
+        try:
+            if address is None:
+                raise UrlRefused(NAME_REFUSED)
+            check_address(address, allow_loopback=allow_loopback)
+        except UrlRefused:
+            raise UrlRefused(NAME_REFUSED) from None
         if address not in found:
             found.append(address)
     if not found:
-        raise UrlRefused(_UNRESOLVED)
+        raise UrlRefused(NAME_REFUSED)
     return found
 
 
