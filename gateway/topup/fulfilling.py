@@ -48,9 +48,10 @@ HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
 # Run in the transaction that records a try's result, with the outcome it reached: the send's
 # inline try records it for the send's idempotency key, so a replay answers what it answered.
 Settle = Callable[[AsyncConnection, Outcome], Awaitable[None]]
-# Called with the top-up's id once the upstream has answered and before the result is
-# recorded: the tests' way to kill a process at the worst moment. ``None`` in production.
-fault_hook: Callable[[str], None] | None = None
+# Awaited with the top-up's id once the upstream has answered and before the result is
+# recorded: the tests' way to hold a try at the worst moment and kill its process there
+# (``tests/fixtures/dying_worker.py``). ``None`` in production.
+fault_hook: Callable[[str], Awaitable[None]] | None = None
 # How often a try sets OpenRouter's limit again when the total moved meanwhile.
 _CONVERGE = 8
 # Keys being made, held until saved even if their try stopped waiting.
@@ -123,7 +124,7 @@ async def attempt(
             await _restore_limit(db, settings, http_for, upstream, row, now)
         return Attempted(failed)
     if fault_hook is not None:
-        fault_hook(topup_id)
+        await fault_hook(topup_id)
     return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
 
 
