@@ -13,15 +13,16 @@ OpenRouter's key limit is set to the recipient's absolute total, never raised by
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import String, select
 
 from keys import Sealer, mint_voucher_code
 
@@ -30,8 +31,10 @@ from ..codes import Code
 from ..ledger import service as ledger
 from ..outcome import Outcome
 from ..settings import Settings
+from ..store.compose import param
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, table_of
+from ..store.raw import Raw, Statement
 from ..upstreams import config, work
 from ..upstreams import keys as upstream_keys
 from ..upstreams.clients import NEWAPI, OPENROUTER, NewApi, OpenRouter, UpstreamError, usd
@@ -45,9 +48,10 @@ _T = table_of(Topup)
 _W = table_of(Fulfilment)
 
 HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
-# Run in the transaction that records a try's result, with the outcome it reached: the send's
-# inline try records it for the send's idempotency key, so a replay answers what it answered.
-Settle = Callable[[AsyncConnection, Outcome], Awaitable[None]]
+# Run in the transaction that records a try's result (on the driver: statements only), with
+# the outcome it reached: the send's inline try records it for the send's idempotency key, so
+# a replay answers what it answered.
+Settle = Callable[[Raw, Outcome], Awaitable[None]]
 # Awaited with the top-up's id once the upstream has answered and before the result is
 # recorded: the tests' way to hold a try at the worst moment and kill its process there
 # (``tests/fixtures/dying_worker.py``). ``None`` in production.
@@ -94,12 +98,10 @@ async def attempt(
     ``within``: the upstream's part may take this long (the send's inline try), after which the
     work is left as it is, due when the send made it due; recording a result is never cut.
     ``settle``: run with the outcome in the transaction that records it."""
-    async with db.read() as conn:
-        row = (await conn.execute(select(_T).where(_T.c.id == topup_id))).first()
-        job = (await conn.execute(select(_W).where(_W.c.topup_id == topup_id))).first()
-        if row is None or job is None or job.status != work.DUE or row.status != "pending":
-            return Attempted(None)
-        upstream = await config.load(conn, sealer, row.merchant_id, row.env, row.platform)
+    found = await db.run(lambda tx: _read(tx, sealer, topup_id), read_only=True)
+    if found is None:
+        return Attempted(None)
+    row, job, upstream = found
     try:
         async with asyncio.timeout(within):
             result = await _call(db, sealer, settings, http_for, upstream, row, job, number, now)
@@ -126,6 +128,40 @@ async def attempt(
     if fault_hook is not None:
         await fault_hook(topup_id)
     return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
+
+
+_TOPUP = Statement.of(select(_T).where(_T.c.id == param("topup_id", String)))
+_WORK = Statement.of(select(_W).where(_W.c.topup_id == param("topup_id", String)))
+_JSON = ("metadata", "spend_buckets")
+_TIMES = ("approval_expires_at", "created_at", "updated_at", "next_attempt_at")
+
+
+def _row(tx: Raw, found: dict[str, Any]) -> SimpleNamespace:
+    """A row read on the driver as Core reads it: JSON decoded, timestamps aware, booleans."""
+    values = dict(found)
+    for name in _JSON:
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
+    for name in _TIMES:
+        if name in values:
+            values[name] = tx.timestamp(values[name])
+    if "notify_recipient" in values:
+        values["notify_recipient"] = bool(values["notify_recipient"])
+    return SimpleNamespace(**values)
+
+
+async def _read(
+    tx: Raw, sealer: Sealer, topup_id: str
+) -> tuple[SimpleNamespace, SimpleNamespace, config.Upstream | None] | None:
+    """The top-up, its work and its upstream, if the work is still due: by key, on the
+    driver (on SQLite the reader, which never waits for the writer)."""
+    found = await tx.fetchrow(_TOPUP, {"topup_id": topup_id})
+    job = await tx.fetchrow(_WORK, {"topup_id": topup_id})
+    if found is None or job is None or job["status"] != work.DUE or found["status"] != "pending":
+        return None
+    row = _row(tx, found)
+    upstream = await config.load(tx, sealer, row.merchant_id, row.env, row.platform)
+    return row, _row(tx, job), upstream
 
 
 async def _call(
@@ -269,8 +305,8 @@ async def _restore_limit(
         )
 
 
-async def _wallet_id(conn: Any, row: Any) -> str:
-    wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
+async def _wallet_id(tx: Raw, row: Any) -> str:
+    wallet = await ledger.balance(tx, row.env, ledger.merchant_owner(row.merchant_id))
     assert wallet is not None
     return wallet.wallet_id
 
@@ -285,26 +321,31 @@ async def _deliver(
     at: datetime,
     settle: Settle | None,
 ) -> Outcome | None:
+    """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
+    trip to the writer, which holds the write lock for no trip to the event loop)."""
     ref = fulfilment_data(job.provider, result.reference)
-    async with db.transaction() as conn:
-        moved = await lifecycle.move(
-            conn,
+    sealed = sealer.seal(result.voucher, context=row.id)
+
+    async def record(tx: Raw) -> Outcome | None:
+        changed = await lifecycle.change(
+            tx,
             row,
             lifecycle.DELIVERED,
-            wallet_id=await _wallet_id(conn, row),
+            wallet_id=await _wallet_id(tx, row),
             now=at,
-            voucher_sealed=sealer.seal(result.voucher, context=row.id),
+            voucher_sealed=sealed,
             event_extra={"fulfilment": ref},
         )
-        if moved is None:
+        if changed is None:
             return None
-        await work.finish(conn, row.id, work.DONE, None, at)
-        changed, deliveries = moved
+        await work.finish(tx, row.id, work.DONE, None, at)
+        recipient = changed.applied.one("recipient")
+        assert recipient is not None
         data = {
             "voucher_code": result.voucher if reveal else None,
             "platform": row.platform,
             "amount_cents": row.amount_cents,
-            "new_balance_cents": changed.recipient_balance_cents,
+            "new_balance_cents": int(recipient["balance_cents"]),
             "fulfilment": ref,
         }
         outcome = Outcome(
@@ -312,11 +353,13 @@ async def _deliver(
             data,
             transaction_id=row.id,
             status=lifecycle.DELIVERED,
-            deliveries=deliveries,
+            deliveries=changed.work,
         )
         if settle is not None:
-            await settle(conn, outcome)
-    return outcome
+            await settle(tx, outcome)
+        return outcome
+
+    return await db.run(record)
 
 
 async def _fail(
@@ -324,20 +367,20 @@ async def _fail(
 ) -> Outcome | None:
     why = f"failed upstream: {reason}"[:200]
     ref = fulfilment_data(job.provider, job.reference)
-    async with db.transaction() as conn:
-        moved = await lifecycle.move(
-            conn,
+
+    async def record(tx: Raw) -> Outcome | None:
+        changed = await lifecycle.change(
+            tx,
             row,
             lifecycle.FAILED,
-            wallet_id=await _wallet_id(conn, row),
+            wallet_id=await _wallet_id(tx, row),
             now=at,
             failure_reason=why,
             event_extra={"fulfilment": ref},
         )
-        if moved is None:
+        if changed is None:
             return None
-        await work.finish(conn, row.id, work.FAILED, reason[:500], at)
-        _, deliveries = moved
+        await work.finish(tx, row.id, work.FAILED, reason[:500], at)
         data = {
             "voucher_code": None,
             "platform": row.platform,
@@ -351,8 +394,10 @@ async def _fail(
             transaction_id=row.id,
             status=lifecycle.FAILED,
             message=f"Top-up failed upstream; funds refunded: {reason}"[:300],
-            deliveries=deliveries,
+            deliveries=changed.work,
         )
         if settle is not None:
-            await settle(conn, outcome)
-    return outcome
+            await settle(tx, outcome)
+        return outcome
+
+    return await db.run(record)
