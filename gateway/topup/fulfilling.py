@@ -215,10 +215,7 @@ async def _openrouter(
     )
 
     async def total() -> int:
-        async with db.read() as conn:
-            return await upstream_keys.total_cents(
-                conn, row.merchant_id, row.env, row.recipient_email
-            )
+        return await _total(db, row)
 
     key_hash = keyed.key_hash
     if key_hash is None:
@@ -251,6 +248,14 @@ async def _openrouter(
     return _Result(mint_voucher_code(row.env), job.reference)
 
 
+async def _total(db: Database, row: Any) -> int:
+    """The recipient's absolute total (``keys.total_cents``), read by key on the driver."""
+    return await db.run(
+        lambda tx: upstream_keys.total_cents(tx, row.merchant_id, row.env, row.recipient_email),
+        read_only=True,
+    )
+
+
 async def _set_total(
     db: Database,
     client: OpenRouter,
@@ -263,10 +268,7 @@ async def _set_total(
     (``keys.total_cents``), read again after, until what was set is still the total."""
     set_to = None
     for _ in range(_CONVERGE):
-        async with db.read() as conn:
-            limit = await upstream_keys.total_cents(
-                conn, row.merchant_id, row.env, row.recipient_email
-            )
+        limit = await _total(db, row)
         if limit == set_to:
             break
         await client.set_limit(key_hash, usd(limit))
