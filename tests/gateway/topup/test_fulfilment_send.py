@@ -64,6 +64,7 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
     txn = body["transaction_id"]
     data = body["data"]
     assert data["fulfilment"]["provider"] == "newapi"
+    assert data["new_balance_cents"] == 250  # the recipient's wallet, credited in the record
     reference = data["fulfilment"]["reference"]
     assert len(reference) <= 20 and txn.removeprefix("txn_").startswith(reference)
     # A key made without a policy reveals the code.
@@ -158,12 +159,13 @@ async def test_openrouter_key_made_once_and_its_limit_is_the_total(
     openrouter, root = openrouter_standin
     merchant = await make_merchant("staging")
     await use_openrouter(fulfil_client, merchant, root)
-    for cents in (120, 380):
+    for cents, balance in ((120, 120), (380, 500)):
         sent = await fulfil_client.post(
             "/topup/send", json=send_body(cents), headers=merchant.headers
         )
         assert sent.json()["code"] == 1001, sent.text
         assert sent.json()["data"]["voucher_code"].startswith("ATU-")
+        assert sent.json()["data"]["new_balance_cents"] == balance
     [key] = openrouter.keys.values()
     assert key["limit"] == 5.0
     assert key["secret"] not in sent.text
