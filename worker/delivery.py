@@ -27,9 +27,9 @@ from gateway.ops.metrics import observe_delivery_attempt
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
+from gateway.webhooks.connections import HeadTooLarge
 from keys import Sealer, decode_webhook_secret, sign_headers
 
-from .connections import HeadTooLarge
 from .http import USER_AGENT, Outbound
 from .queue import Load, Shares
 from .store import Claim, Record, Store

@@ -230,13 +230,16 @@ async def ensure_wallet(
     return str(existing.scalar_one()), False
 
 
-async def balance(conn: AsyncConnection, env: str, owner: str) -> Balance | None:
-    row = (
-        await conn.execute(
-            select(_W.c.id, _W.c.balance_cents).where(_W.c.env == env, _W.c.owner == owner)
-        )
-    ).first()
-    return None if row is None else Balance(row.id, row.balance_cents)
+_BALANCE = Statement.of(
+    select(_W.c.id, _W.c.balance_cents).where(
+        _W.c.env == param("env", String), _W.c.owner == param("owner", String)
+    )
+)
+
+
+async def balance(conn: Conn, env: str, owner: str) -> Balance | None:
+    row = await (await raw(conn)).fetchrow(_BALANCE, {"env": env, "owner": owner})
+    return None if row is None else Balance(str(row["id"]), int(row["balance_cents"]))
 
 
 @functools.cache

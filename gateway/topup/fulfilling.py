@@ -13,15 +13,16 @@ OpenRouter's key limit is set to the recipient's absolute total, never raised by
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import String, select
 
 from keys import Sealer, mint_voucher_code
 
@@ -30,8 +31,10 @@ from ..codes import Code
 from ..ledger import service as ledger
 from ..outcome import Outcome
 from ..settings import Settings
+from ..store.compose import param
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, table_of
+from ..store.raw import Raw, Statement
 from ..upstreams import config, work
 from ..upstreams import keys as upstream_keys
 from ..upstreams.clients import NEWAPI, OPENROUTER, NewApi, OpenRouter, UpstreamError, usd
@@ -45,12 +48,14 @@ _T = table_of(Topup)
 _W = table_of(Fulfilment)
 
 HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
-# Run in the transaction that records a try's result, with the outcome it reached: the send's
-# inline try records it for the send's idempotency key, so a replay answers what it answered.
-Settle = Callable[[AsyncConnection, Outcome], Awaitable[None]]
-# Called with the top-up's id once the upstream has answered and before the result is
-# recorded: the tests' way to kill a process at the worst moment. ``None`` in production.
-fault_hook: Callable[[str], None] | None = None
+# Run in the transaction that records a try's result (on the driver: statements only), with
+# the outcome it reached: the send's inline try records it for the send's idempotency key, so
+# a replay answers what it answered.
+Settle = Callable[[Raw, Outcome], Awaitable[None]]
+# Awaited with the top-up's id once the upstream has answered and before the result is
+# recorded: the tests' way to hold a try at the worst moment and kill its process there
+# (``tests/fixtures/dying_worker.py``). ``None`` in production.
+fault_hook: Callable[[str], Awaitable[None]] | None = None
 # How often a try sets OpenRouter's limit again when the total moved meanwhile.
 _CONVERGE = 8
 # Keys being made, held until saved even if their try stopped waiting.
@@ -93,12 +98,10 @@ async def attempt(
     ``within``: the upstream's part may take this long (the send's inline try), after which the
     work is left as it is, due when the send made it due; recording a result is never cut.
     ``settle``: run with the outcome in the transaction that records it."""
-    async with db.read() as conn:
-        row = (await conn.execute(select(_T).where(_T.c.id == topup_id))).first()
-        job = (await conn.execute(select(_W).where(_W.c.topup_id == topup_id))).first()
-        if row is None or job is None or job.status != work.DUE or row.status != "pending":
-            return Attempted(None)
-        upstream = await config.load(conn, sealer, row.merchant_id, row.env, row.platform)
+    found = await db.run(lambda tx: _read(tx, sealer, topup_id), read_only=True)
+    if found is None:
+        return Attempted(None)
+    row, job, upstream = found
     try:
         async with asyncio.timeout(within):
             result = await _call(db, sealer, settings, http_for, upstream, row, job, number, now)
@@ -123,8 +126,42 @@ async def attempt(
             await _restore_limit(db, settings, http_for, upstream, row, now)
         return Attempted(failed)
     if fault_hook is not None:
-        fault_hook(topup_id)
+        await fault_hook(topup_id)
     return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
+
+
+_TOPUP = Statement.of(select(_T).where(_T.c.id == param("topup_id", String)))
+_WORK = Statement.of(select(_W).where(_W.c.topup_id == param("topup_id", String)))
+_JSON = ("metadata", "spend_buckets")
+_TIMES = ("approval_expires_at", "created_at", "updated_at", "next_attempt_at")
+
+
+def _row(tx: Raw, found: dict[str, Any]) -> SimpleNamespace:
+    """A row read on the driver as Core reads it: JSON decoded, timestamps aware, booleans."""
+    values = dict(found)
+    for name in _JSON:
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
+    for name in _TIMES:
+        if name in values:
+            values[name] = tx.timestamp(values[name])
+    if "notify_recipient" in values:
+        values["notify_recipient"] = bool(values["notify_recipient"])
+    return SimpleNamespace(**values)
+
+
+async def _read(
+    tx: Raw, sealer: Sealer, topup_id: str
+) -> tuple[SimpleNamespace, SimpleNamespace, config.Upstream | None] | None:
+    """The top-up, its work and its upstream, if the work is still due: by key, on the
+    driver (on SQLite the reader, which never waits for the writer)."""
+    found = await tx.fetchrow(_TOPUP, {"topup_id": topup_id})
+    job = await tx.fetchrow(_WORK, {"topup_id": topup_id})
+    if found is None or job is None or job["status"] != work.DUE or found["status"] != "pending":
+        return None
+    row = _row(tx, found)
+    upstream = await config.load(tx, sealer, row.merchant_id, row.env, row.platform)
+    return row, _row(tx, job), upstream
 
 
 async def _call(
@@ -178,10 +215,7 @@ async def _openrouter(
     )
 
     async def total() -> int:
-        async with db.read() as conn:
-            return await upstream_keys.total_cents(
-                conn, row.merchant_id, row.env, row.recipient_email
-            )
+        return await _total(db, row)
 
     key_hash = keyed.key_hash
     if key_hash is None:
@@ -214,6 +248,14 @@ async def _openrouter(
     return _Result(mint_voucher_code(row.env), job.reference)
 
 
+async def _total(db: Database, row: Any) -> int:
+    """The recipient's absolute total (``keys.total_cents``), read by key on the driver."""
+    return await db.run(
+        lambda tx: upstream_keys.total_cents(tx, row.merchant_id, row.env, row.recipient_email),
+        read_only=True,
+    )
+
+
 async def _set_total(
     db: Database,
     client: OpenRouter,
@@ -226,10 +268,7 @@ async def _set_total(
     (``keys.total_cents``), read again after, until what was set is still the total."""
     set_to = None
     for _ in range(_CONVERGE):
-        async with db.read() as conn:
-            limit = await upstream_keys.total_cents(
-                conn, row.merchant_id, row.env, row.recipient_email
-            )
+        limit = await _total(db, row)
         if limit == set_to:
             break
         await client.set_limit(key_hash, usd(limit))
@@ -268,8 +307,8 @@ async def _restore_limit(
         )
 
 
-async def _wallet_id(conn: Any, row: Any) -> str:
-    wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
+async def _wallet_id(tx: Raw, row: Any) -> str:
+    wallet = await ledger.balance(tx, row.env, ledger.merchant_owner(row.merchant_id))
     assert wallet is not None
     return wallet.wallet_id
 
@@ -284,26 +323,31 @@ async def _deliver(
     at: datetime,
     settle: Settle | None,
 ) -> Outcome | None:
+    """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
+    trip to the writer, which holds the write lock for no trip to the event loop)."""
     ref = fulfilment_data(job.provider, result.reference)
-    async with db.transaction() as conn:
-        moved = await lifecycle.move(
-            conn,
+    sealed = sealer.seal(result.voucher, context=row.id)
+
+    async def record(tx: Raw) -> Outcome | None:
+        changed = await lifecycle.change(
+            tx,
             row,
             lifecycle.DELIVERED,
-            wallet_id=await _wallet_id(conn, row),
+            wallet_id=await _wallet_id(tx, row),
             now=at,
-            voucher_sealed=sealer.seal(result.voucher, context=row.id),
+            voucher_sealed=sealed,
             event_extra={"fulfilment": ref},
         )
-        if moved is None:
+        if changed is None:
             return None
-        await work.finish(conn, row.id, work.DONE, None, at)
-        changed, deliveries = moved
+        await work.finish(tx, row.id, work.DONE, None, at)
+        recipient = changed.applied.one("recipient")
+        assert recipient is not None
         data = {
             "voucher_code": result.voucher if reveal else None,
             "platform": row.platform,
             "amount_cents": row.amount_cents,
-            "new_balance_cents": changed.recipient_balance_cents,
+            "new_balance_cents": int(recipient["balance_cents"]),
             "fulfilment": ref,
         }
         outcome = Outcome(
@@ -311,11 +355,13 @@ async def _deliver(
             data,
             transaction_id=row.id,
             status=lifecycle.DELIVERED,
-            deliveries=deliveries,
+            deliveries=changed.work,
         )
         if settle is not None:
-            await settle(conn, outcome)
-    return outcome
+            await settle(tx, outcome)
+        return outcome
+
+    return await db.run(record)
 
 
 async def _fail(
@@ -323,20 +369,20 @@ async def _fail(
 ) -> Outcome | None:
     why = f"failed upstream: {reason}"[:200]
     ref = fulfilment_data(job.provider, job.reference)
-    async with db.transaction() as conn:
-        moved = await lifecycle.move(
-            conn,
+
+    async def record(tx: Raw) -> Outcome | None:
+        changed = await lifecycle.change(
+            tx,
             row,
             lifecycle.FAILED,
-            wallet_id=await _wallet_id(conn, row),
+            wallet_id=await _wallet_id(tx, row),
             now=at,
             failure_reason=why,
             event_extra={"fulfilment": ref},
         )
-        if moved is None:
+        if changed is None:
             return None
-        await work.finish(conn, row.id, work.FAILED, reason[:500], at)
-        _, deliveries = moved
+        await work.finish(tx, row.id, work.FAILED, reason[:500], at)
         data = {
             "voucher_code": None,
             "platform": row.platform,
@@ -350,8 +396,10 @@ async def _fail(
             transaction_id=row.id,
             status=lifecycle.FAILED,
             message=f"Top-up failed upstream; funds refunded: {reason}"[:300],
-            deliveries=deliveries,
+            deliveries=changed.work,
         )
         if settle is not None:
-            await settle(conn, outcome)
-    return outcome
+            await settle(tx, outcome)
+        return outcome
+
+    return await db.run(record)

@@ -33,7 +33,7 @@ from ..mail import rows as mail
 from ..policies import rules, spend
 from ..store.compose import Applied, Plan, Refs, Step, const, param, steps
 from ..store.models import Topup, table_of
-from ..store.raw import Construct, raw
+from ..store.raw import Conn, Construct, raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
 
@@ -49,9 +49,11 @@ __all__ = [
     "PENDING",
     "STATES",
     "TRANSITIONS",
+    "Changed",
     "Moving",
     "NoSuchTransition",
     "Transition",
+    "change",
     "deliver_steps",
     "event_data",
     "move",
@@ -305,6 +307,15 @@ def plan(source: str, target: str) -> Plan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A change applied: what each step of its plan returned (``applied.one("recipient")``:
+    a delivery's wallet and its balance after) and the outbox work to enqueue after commit."""
+
+    applied: Applied
+    work: list[str]
+
+
 async def move(
     conn: AsyncConnection,
     row: Any,
@@ -326,6 +337,40 @@ async def move(
     ``event_extra`` adds to the event's body (an upstream's ``fulfilment``). ``fulfil``: a
     change to ``fulfilling``: the upstream's provider and when its work falls due. Raises
     ``NoSuchTransition`` for a change the table does not allow."""
+    changed = await change(
+        conn,
+        row,
+        target,
+        wallet_id=wallet_id,
+        now=now,
+        decided_by=decided_by,
+        failure_reason=failure_reason,
+        voucher_sealed=voucher_sealed,
+        source=source,
+        event_extra=event_extra,
+        fulfil=fulfil,
+    )
+    if changed is None:
+        return None
+    return (await conn.execute(select(_T).where(_T.c.id == row.id))).one(), changed.work
+
+
+async def change(
+    conn: Conn,
+    row: Any,
+    target: str,
+    *,
+    wallet_id: str,
+    now: datetime,
+    decided_by: str | None = None,
+    failure_reason: str | None = None,
+    voucher_sealed: str | None = None,
+    source: str | None = None,
+    event_extra: dict[str, Any] | None = None,
+    fulfil: tuple[str, datetime] | None = None,
+) -> Changed | None:
+    """``move`` without reading the row back: on the driver too (``Database.run``'s work,
+    statements only), for a change on the hot path (an upstream's answer recorded)."""
     source = row.status if source is None else source
     t = transition(source, target)
     params = _moving(
@@ -343,11 +388,10 @@ async def move(
     applied: Applied | None = await plan(source, target).run(await raw(conn), given)
     if applied is None:
         return None
-    changed = (await conn.execute(select(_T).where(_T.c.id == row.id))).one()
     work = applied.ids("event_deliveries") if t.event else []
     if t.deliver and params.mail_status == mail.QUEUED:
         work += applied.ids("mail")
-    return changed, work
+    return Changed(applied, work)
 
 
 def _moving(

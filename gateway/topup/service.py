@@ -438,7 +438,7 @@ async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
 
 def settle_key(
     sealer: Sealer, caller: Caller, idempotency_key: str | None
-) -> Callable[[AsyncConnection, Outcome], Awaitable[None]] | None:
+) -> Callable[[Raw, Outcome], Awaitable[None]] | None:
     """What the send's inline upstream try runs when it settles the send (``fulfilling``):
     the idempotency key's stored reply becomes the settled outcome, so a replay answers what
     the first request got (``1001``, or the failure), not the ``1002 pending`` stored with the
@@ -447,8 +447,8 @@ def settle_key(
         return None
     key = idempotency_key
 
-    async def settle(conn: AsyncConnection, outcome: Outcome) -> None:
-        await idempotency.record(conn, sealer, **_scope(caller, key), outcome=outcome)
+    async def settle(tx: Raw, outcome: Outcome) -> None:
+        await idempotency.record(tx, sealer, **_scope(caller, key), outcome=outcome)
 
     return settle
 

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import String, delete, select
 
 from keys import Sealer
 
@@ -24,8 +23,10 @@ from ..outcome import ApiError
 from ..platforms import PLATFORMS
 from ..settings import Settings
 from ..store import compose
+from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
+from ..store.raw import Conn, Statement, raw
 from ..webhooks.urls import UrlRefused, check_url
 from .clients import (
     NEWAPI,
@@ -169,21 +170,26 @@ async def list_settings(db: Database, merchant_id: str, env: str) -> list[Fulfil
     return [_data(env, p, by_platform.get(p)) for p in PLATFORMS]
 
 
+_SETTING = Statement.of(
+    select(_F).where(
+        _F.c.merchant_id == param("merchant_id", String),
+        _F.c.env == param("env", String),
+        _F.c.platform == param("platform", String),
+    )
+)
+
+
 async def load(
-    conn: AsyncConnection, sealer: Sealer, merchant_id: str, env: str, platform: str
+    conn: Conn, sealer: Sealer, merchant_id: str, env: str, platform: str
 ) -> Upstream | None:
-    """The upstream that fulfils ``platform`` in ``env``, or ``None`` for the voucher."""
-    row = (
-        await conn.execute(
-            select(_F).where(
-                _F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform
-            )
-        )
-    ).first()
-    if row is None or row.provider == VOUCHER or row.credentials_sealed is None:
+    """The upstream that fulfils ``platform`` in ``env``, or ``None`` for the voucher. On the
+    driver: a try reads it in ``Database.run``'s read (statements only)."""
+    key = {"merchant_id": merchant_id, "env": env, "platform": platform}
+    row = await (await raw(conn)).fetchrow(_SETTING, key)
+    if row is None or row["provider"] == VOUCHER or row["credentials_sealed"] is None:
         return None
-    secret = sealer.open(row.credentials_sealed, context=_context(merchant_id, env, platform))
-    return Upstream(row.provider, row.base_url, row.account, secret, row.quota_per_usd)
+    secret = sealer.open(row["credentials_sealed"], context=_context(merchant_id, env, platform))
+    return Upstream(row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"])
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:

@@ -11,17 +11,19 @@ exactly one creates it upstream; the other waits for it (``KeyBeingMade``).
 """
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BigInteger, String, and_, func, or_, select, update
 
 from keys import Sealer
 
 from ..clock import new_id
-from ..store.compose import upsert
+from ..store.compose import param, upsert
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, UpstreamKey, table_of
+from ..store.raw import Conn, Raw, Statement, raw
+from ..store.types import UTCDateTime
 from .clients import OPENROUTER
 from .schemas import UpstreamKeyData
 from .work import DUE
@@ -62,10 +64,40 @@ def _context(row: Any) -> str:
     return f"upstream-key:{row.id}"
 
 
+_KEY_ROW = Statement.of(
+    select(_K).where(
+        _K.c.merchant_id == param("merchant_id", String),
+        _K.c.env == param("env", String),
+        _K.c.provider == param("provider", String),
+        _K.c.recipient_email == param("email", String),
+    )
+)
+
+
+def _key_row(tx: Raw, found: dict[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{
+            **found,
+            "created_at": tx.timestamp(found["created_at"]),
+            "updated_at": tx.timestamp(found["updated_at"]),
+        }
+    )
+
+
 async def key_row(
     db: Database, merchant_id: str, env: str, provider: str, email: str, now: datetime
 ) -> Any:
-    """The recipient's key row, made (without a key yet) if it was not there."""
+    """The recipient's key row, made (without a key yet) if it was not there. Read by key on
+    the driver first: every send after a recipient's first finds it there, without a write."""
+    key = {"merchant_id": merchant_id, "env": env, "provider": provider, "email": email}
+
+    async def read(tx: Raw) -> SimpleNamespace | None:
+        found = await tx.fetchrow(_KEY_ROW, key)
+        return None if found is None else _key_row(tx, found)
+
+    existing = await db.run(read, read_only=True)
+    if existing is not None:
+        return existing
     values = {
         "id": new_id("upk"),
         "merchant_id": merchant_id,
@@ -136,31 +168,42 @@ async def save_key(
         )
 
 
+_SET_LIMIT = Statement.of(
+    update(_K)
+    .where(_K.c.id == param("row_id", String))
+    .values(limit_cents=param("limit", BigInteger), updated_at=param("now", UTCDateTime()))
+)
+
+
 async def set_limit(db: Database, row_id: str, limit: int, now: datetime) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(_K).where(_K.c.id == row_id).values(limit_cents=limit, updated_at=now)
-        )
+    params = {"row_id": row_id, "limit": limit, "now": now}
+    await db.run(lambda tx: tx.fetch(_SET_LIMIT, params))
 
 
-async def total_cents(conn: AsyncConnection, merchant_id: str, env: str, email: str) -> int:
-    """What has been sent to this recipient through OpenRouter: delivered, or debited and
-    still being fulfilled (a failure is refunded and leaves the total)."""
-    stmt = (
-        select(func.coalesce(func.sum(_T.c.amount_cents), 0))
-        .select_from(_T.join(_W, _W.c.topup_id == _T.c.id))
-        .where(
-            _T.c.merchant_id == merchant_id,
-            _T.c.env == env,
-            _T.c.recipient_email == email,
-            _W.c.provider == OPENROUTER,
-            or_(
-                _T.c.status == "delivered",
-                and_(_T.c.status == "pending", _W.c.status == DUE),
-            ),
-        )
+_TOTAL = Statement.of(
+    select(func.coalesce(func.sum(_T.c.amount_cents), 0).label("total"))
+    .select_from(_T.join(_W, _W.c.topup_id == _T.c.id))
+    .where(
+        _T.c.merchant_id == param("merchant_id", String),
+        _T.c.env == param("env", String),
+        _T.c.recipient_email == param("email", String),
+        _W.c.provider == OPENROUTER,
+        or_(
+            _T.c.status == "delivered",
+            and_(_T.c.status == "pending", _W.c.status == DUE),
+        ),
     )
-    return int((await conn.execute(stmt)).scalar_one())
+)
+
+
+async def total_cents(conn: Conn, merchant_id: str, env: str, email: str) -> int:
+    """What has been sent to this recipient through OpenRouter: delivered, or debited and
+    still being fulfilled (a failure is refunded and leaves the total). On the driver: a try
+    reads it with ``Database.run``'s read, which on SQLite never waits for the writer."""
+    params = {"merchant_id": merchant_id, "env": env, "email": email}
+    found = await (await raw(conn)).fetchrow(_TOTAL, params)
+    assert found is not None
+    return int(found["total"])
 
 
 async def recipient_keys(

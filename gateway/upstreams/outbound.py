@@ -1,18 +1,32 @@
-"""The httpx clients upstream calls go out on, one per environment: every connection to an
-address the webhook URL check allows (``_httpx``), at the moment of connecting. Live never
-reaches loopback or private networks; staging may, with ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS``
-(development only), as for webhooks."""
+"""The httpx clients upstream calls go out on, one per environment, over the checked transport
+the worker's webhooks use (``webhooks.transport``): every connection to an address the webhook
+URL check allows, at the moment of connecting, and a pool that stays cheap under many
+concurrent calls (httpx's own walked every connection for each request). Live never reaches
+loopback or private networks; staging may, with ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS``
+(development only), as for webhooks. The read timeout bounds each call whole. A call whose kept
+connection closed before any reply is not sent again: New API's create has no idempotency key,
+and the try's own retry asks for the code first."""
 
 from dataclasses import dataclass
 
 import httpx
 
 from ..settings import Settings
-from ._httpx import checked_transport
+from ..webhooks.transport import WebhookTransport
 
-__all__ = ["USER_AGENT", "Upstreams", "open_upstreams"]
+__all__ = ["USER_AGENT", "Upstreams", "checked_transport", "open_upstreams"]
 
 USER_AGENT = "aiTopUp-fulfilment/1"
+MAX_CONNECTIONS = 100  # per environment, across upstreams
+
+
+def checked_transport(*, allow_loopback: bool) -> WebhookTransport:
+    limits = httpx.Limits(
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_CONNECTIONS,
+        keepalive_expiry=30,
+    )
+    return WebhookTransport(allow_loopback=allow_loopback, limits=limits, resend=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..store.compose import Refs, const, from_rows, param
 from ..store.db import Database
 from ..store.models import Fulfilment, FulfilmentSetting, table_of
-from ..store.raw import Construct, Raw, Statement, raw
+from ..store.raw import Conn, Construct, Raw, Statement, raw
 from ..store.types import UTCDateTime
 
 __all__ = [
@@ -174,12 +174,19 @@ async def fulfilled_by_upstream(conn: AsyncConnection, ids: list[str]) -> set[st
     return {r.topup_id for r in found}
 
 
-async def finish(
-    conn: AsyncConnection, topup_id: str, status: str, error: str | None, now: datetime
-) -> None:
-    """Done or failed for good, in the caller's transaction (with the top-up's change)."""
-    await conn.execute(
-        update(_W)
-        .where(_W.c.topup_id == topup_id)
-        .values(status=status, next_attempt_at=None, last_error=error, updated_at=now)
+_FINISH = Statement.of(
+    update(_W)
+    .where(_W.c.topup_id == param("topup_id", String))
+    .values(
+        status=param("status", String),
+        next_attempt_at=null(),
+        last_error=param("error", String),
+        updated_at=param("now", UTCDateTime()),
     )
+)
+
+
+async def finish(conn: Conn, topup_id: str, status: str, error: str | None, now: datetime) -> None:
+    """Done or failed for good, in the caller's transaction (with the top-up's change)."""
+    params = {"topup_id": topup_id, "status": status, "error": error, "now": now}
+    await (await raw(conn)).fetch(_FINISH, params)

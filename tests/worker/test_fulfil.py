@@ -4,27 +4,31 @@ through OpenRouter converge on each recipient's total. On SQLite and PostgreSQL.
 
 import asyncio
 import random
-from collections.abc import Iterator
+import signal
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Topup, UpstreamKey
-from gateway.topup import fulfilling
 from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.dying_worker import held_ids
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.upstreams import NewApiStandIn, OpenRouterStandIn
-from tests.fixtures.workers import StartWorker
+from tests.fixtures.workers import StartWorker, spawn_worker
 from tests.gateway.topup.test_fulfilment_send import (
     events,
     send_body,
     use_newapi,
     use_openrouter,
 )
+from worker import fulfil
 
 _WORKER = {"fulfilment_retry_schedule": "0.1,0.2", "fulfilment_timeout_seconds": 0.5}
 
@@ -73,31 +77,18 @@ async def test_upstream_down_through_every_retry_fails_and_refunds(
     await assert_ledger_balanced(db)
 
 
-class _Killed(Exception):
-    """A try dying after the upstream answered and before the commit."""
+async def _stopped(proc: "subprocess.Popen[bytes]", within: float) -> int:
+    return await asyncio.to_thread(proc.wait, within)
 
 
-@pytest.fixture
-def kill_once() -> Iterator[set[str]]:
-    killed: set[str] = set()
-
-    def hook(topup_id: str) -> None:
-        if topup_id not in killed:
-            killed.add(topup_id)
-            raise _Killed(topup_id)
-
-    fulfilling.fault_hook = hook
-    yield killed
-    fulfilling.fault_hook = None
-
-
-async def test_a_try_killed_after_the_upstream_answered_issues_no_second_code(
+async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code(
     fulfil_client: httpx.AsyncClient,
+    fulfil_settings: Settings,
     make_merchant: MakeMerchant,
     db: Database,
-    start_worker: StartWorker,
+    redis_url: str,
     newapi_standin: tuple[NewApiStandIn, str],
-    kill_once: set[str],
+    tmp_path: Path,
 ) -> None:
     newapi, root = newapi_standin
     merchant = await make_merchant("staging", balance_cents=100_000)
@@ -111,15 +102,50 @@ async def test_a_try_killed_after_the_upstream_answered_issues_no_second_code(
         )
         assert sent.json()["code"] == 1002, sent.text
         txns.append(sent.json()["transaction_id"])
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()  # no job of an earlier test
+    await redis.aclose()
 
-    await start_worker(**_WORKER)
+    held = tmp_path / "held"
+    # A second for each call, on a machine the stand-in shares: a lease of 8 s.
+    env = {
+        "AITOPUP_FULFILMENT_RETRY_SCHEDULE": "0.1,0.2,0.4,0.8",
+        "AITOPUP_FULFILMENT_TIMEOUT_SECONDS": "1",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        # Real processes, each SIGKILLed by itself with its tries held after New API answered
+        # and before their commit, a sweep's worth at a time, until every top-up met it once.
+        while len(done := held_ids(held)) < 50:
+            hold = min(fulfil.CONCURRENCY, 50 - len(done))
+            dying = spawn_worker(
+                fulfil_settings,
+                tmp_path,
+                f"dying{len(procs)}",
+                module="tests.fixtures.dying_worker",
+                DYING_WORKER_HOLD=str(hold),
+                DYING_WORKER_HELD=str(held),
+                **env,
+            )
+            procs.append(dying)
+            assert await _stopped(dying, 60) == -signal.SIGKILL
+            assert len(held_ids(held)) == len(done) + hold
+        assert sorted(held_ids(held)) == sorted(txns)  # each top-up killed once at that point
+        assert len(newapi.redemptions) == 50  # made before each kill, not yet recorded
+        assert await _statuses(db, merchant.merchant_id) == {"pending": 50}
 
-    async def delivered() -> bool:
-        return (await _statuses(db, merchant.merchant_id)) == {"delivered": 50}
+        procs.append(spawn_worker(fulfil_settings, tmp_path, "fresh", **env))
 
-    await wait_until(delivered, within=60)
-    assert len(kill_once) == 50  # every top-up's try was killed once after its code was made
-    assert len(newapi.redemptions) == 50
+        async def delivered() -> bool:
+            return (await _statuses(db, merchant.merchant_id)) == {"delivered": 50}
+
+        await wait_until(delivered, within=60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                await _stopped(proc, 10)
+    assert len(newapi.redemptions) == 50  # the fresh worker found each code, made none
     by_name = {r["name"]: r for r in newapi.redemptions}
     assert len(by_name) == 50
     user, token = newapi.add_user()
@@ -135,6 +161,10 @@ async def test_a_try_killed_after_the_upstream_answered_issues_no_second_code(
             second = await far.post("/api/user/topup", json={"key": code}, headers=headers)
             assert second.json()["success"] is False
     assert newapi.users[user]["quota"] == sum(amounts) * 5_000
+    balance = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
+    assert (balance["balance_cents"], balance["held_cents"]) == (100_000 - sum(amounts), 0)
+    delivered_events = await events(db, merchant.merchant_id, "topup.delivered")
+    assert sorted(e["data"]["transaction_id"] for e in delivered_events) == sorted(txns)
     await assert_ledger_balanced(db)
 
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from gateway.webhooks.connections import HeadLimits, HeadTooLarge
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
-from worker.connections import HeadLimits, HeadTooLarge
 from worker.delivery import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 from worker.http import WebhookTransport, build_clients, head_limits
 

@@ -12,11 +12,13 @@ from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
 from tests.fixtures.migrations import database_at, differences, url_of
 
-# Added to the same tables by later migrations: 0013 (settings), 0014 (retention).
+# Added to the same tables by later migrations: 0013 (settings), 0014 (retention), 0015
+# (recipient lookups).
 LATER = {
     "merchants.display_name",
     "merchants.retention_days",
     "wallets.low_balance_threshold_cents",
+    "topups.ix_topups_merchant_env_recipient",
 }
 
 TABLES = {"mails", "password_resets", "merchants", "topups"}

@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import Event, Fulfilment
+from gateway.topup import fulfilling
+from gateway.upstreams import work
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.upstreams import (
     NEWAPI_ADMIN_TOKEN,
@@ -61,6 +64,7 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
     txn = body["transaction_id"]
     data = body["data"]
     assert data["fulfilment"]["provider"] == "newapi"
+    assert data["new_balance_cents"] == 250  # the recipient's wallet, credited in the record
     reference = data["fulfilment"]["reference"]
     assert len(reference) <= 20 and txn.removeprefix("txn_").startswith(reference)
     # A key made without a policy reveals the code.
@@ -155,13 +159,51 @@ async def test_openrouter_key_made_once_and_its_limit_is_the_total(
     openrouter, root = openrouter_standin
     merchant = await make_merchant("staging")
     await use_openrouter(fulfil_client, merchant, root)
-    for cents in (120, 380):
+    for cents, balance in ((120, 120), (380, 500)):
         sent = await fulfil_client.post(
             "/topup/send", json=send_body(cents), headers=merchant.headers
         )
         assert sent.json()["code"] == 1001, sent.text
         assert sent.json()["data"]["voucher_code"].startswith("ATU-")
+        assert sent.json()["data"]["new_balance_cents"] == balance
     [key] = openrouter.keys.values()
     assert key["limit"] == 5.0
     assert key["secret"] not in sent.text
     await assert_ledger_balanced(db)
+
+
+async def test_a_voucher_send_reads_no_provider_and_tries_no_upstream(
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    newapi_standin: tuple[NewApiStandIn, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The voucher's send pays nothing for upstreams: the key's lookup says the merchant has
+    none (one ``EXISTS`` in the same statement), so no provider is read and nothing is tried.
+    With an upstream on another platform, the provider is read (by key) and the voucher used."""
+    reads: list[str] = []
+    provider_of = work.provider_of
+
+    async def counted(db: Database, merchant_id: str, env: str, platform: str) -> str | None:
+        reads.append(platform)
+        return await provider_of(db, merchant_id, env, platform)
+
+    async def never(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a voucher send tried an upstream")
+
+    monkeypatch.setattr(work, "provider_of", counted)
+    monkeypatch.setattr(fulfilling, "attempt", never)
+    merchant = await make_merchant("staging")
+    sent = await fulfil_client.post("/topup/send", json=send_body(120), headers=merchant.headers)
+    assert (sent.status_code, sent.json()["code"]) == (200, 1001), sent.text
+    assert sent.json()["data"]["voucher_code"].startswith("ATU-")
+    assert reads == []
+
+    newapi, root = newapi_standin
+    body = {"provider": "newapi", "base_url": root, "access_token": "t", "user_id": 1}
+    saved = await fulfil_client.put("/fulfilment/gemini", json=body, headers=merchant.headers)
+    assert saved.status_code == 200, saved.text
+    again = await fulfil_client.post("/topup/send", json=send_body(130), headers=merchant.headers)
+    assert (again.status_code, again.json()["code"]) == (200, 1001), again.text
+    assert reads == ["claude"]
+    assert newapi.faults.calls == 0

@@ -1,10 +1,10 @@
-"""The upstream transport (``gateway.upstreams._httpx``): every connection goes to an address
-the webhook URL check allows, at the moment of connecting. Fails if httpx or httpcore move."""
+"""The upstream transport (``gateway.upstreams.outbound``, the checked transport webhooks use):
+every connection goes to an address the webhook URL check allows, at the moment of connecting."""
 
 import httpx
 import pytest
 
-from gateway.upstreams._httpx import checked_transport
+from gateway.upstreams.outbound import checked_transport
 from tests.fixtures.upstreams import NewApiStandIn, serve_standin
 
 

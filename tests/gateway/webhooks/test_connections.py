@@ -1,5 +1,5 @@
-"""The worker's HTTP/1.1 connections against a scripted server on 127.0.0.1: what goes on the
-wire, what comes back, and when a connection is kept, retried or dropped."""
+"""The checked transport's HTTP/1.1 connections against a scripted server on 127.0.0.1: what
+goes on the wire, what comes back, and when a connection is kept, retried or dropped."""
 
 import asyncio
 import datetime
@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.webhooks.transport import WebhookTransport
 from tests.fixtures.webhooks import Received, Receiver, Reply
-from worker.http import WebhookTransport
 
 # What the server does with the n-th request it reads: bytes to write back, or None to close the
 # connection without a word.
@@ -50,10 +50,14 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
         await server.stop()
 
 
-def transport(**limits: float) -> WebhookTransport:
+def transport(*, resend: bool = True, **limits: float) -> WebhookTransport:
     given = {"max_connections": 8, "max_keepalive_connections": 8, "keepalive_expiry": 30.0}
     given.update(limits)
-    return WebhookTransport(allow_loopback=True, limits=httpx.Limits(**given))  # type: ignore[arg-type]
+    return WebhookTransport(
+        allow_loopback=True,
+        limits=httpx.Limits(**given),  # type: ignore[arg-type]
+        resend=resend,
+    )
 
 
 async def post(
@@ -167,6 +171,21 @@ async def test_a_kept_connection_closed_under_the_request_is_retried_once_on_a_n
     assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "1"
     assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "3"
     assert server.connections == 2 and len(server.received) == 3
+    await sender.aclose()
+
+
+async def test_without_resend_a_kept_connection_closed_under_the_request_fails_it(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    # The upstreams' transport: the server may have acted on a request it did not answer (New
+    # API's create has no idempotency key), so it is not sent again; the caller's retry is safe.
+    server = await serve(lambda n, _: None if n == 2 else ok(b"%d" % n))
+    sender = transport(resend=False)
+    assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "1"
+    with pytest.raises(httpx.RemoteProtocolError):
+        await post(sender, f"http://127.0.0.1:{server.port}/")
+    assert len(server.received) == 2
+    assert (await post(sender, f"http://127.0.0.1:{server.port}/")).text == "3"
     await sender.aclose()
 
 

@@ -1,4 +1,5 @@
-"""HTTP/1.1 connections for the worker's webhook POSTs, and the keep-alive pool that holds them.
+"""HTTP/1.1 connections for the checked transport (webhook POSTs, upstream calls), and the
+keep-alive pool that holds them.
 
 A connection is an asyncio protocol whose responses httptools parses (llhttp, Node's parser, as
 uvicorn uses it). It carries one exchange at a time, and only what a webhook needs: a request

@@ -1,0 +1,208 @@
+"""The checked outbound transport: HTTP/1.1 under httpx's API, every connection opened only to
+an address the webhook URL check allows, at the moment of connecting. The worker's webhook POSTs
+(``worker.http``) and the gateway's upstream calls (``gateway.upstreams.outbound``) go out on it.
+
+httpx's own pool (httpcore's) collapses under a few dozen concurrent requests (encode/httpx#3215:
+each request walks every connection and polls each idle socket), and aiohttp's client spent more
+CPU per POST than the rest of a delivery together.
+
+The check sits where a connection is opened: the host is resolved, every address it resolves to
+is checked, and only a checked address is connected to, so nothing between the check and the
+connect can re-resolve the name and DNS rebinding cannot slip a private address past it. A kept
+connection goes back only to requests for the same scheme, host and port. TLS still verifies the
+certificate against the host name.
+"""
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+
+import httpx
+
+from .connections import Connection, Deadlines, HeadLimits, Key, Pool
+from .urls import UrlRefused, resolve_checked
+
+__all__ = ["WebhookTransport"]
+
+_PORTS = {"http": 80, "https": 443}
+# Methods whose request has a body, so a ``Content-Length: 0`` is still sent without one.
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+# Written by the transport itself: the body is always sent whole, with its length.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+
+
+def _head(request: httpx.Request, length: int) -> bytes:
+    """The request line and headers. A header holding a line break would end the head early
+    and let what follows pass for headers of its own: counted, each line has exactly one."""
+    lines = [
+        b"%s: %s\r\n" % item for item in request.headers.raw if item[0].lower() not in _FRAMING
+    ]
+    block = b"".join(lines)
+    if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+        raise httpx.LocalProtocolError("a header name or value holds a line break")
+    start = b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)
+    if length or request.method in _WITH_BODY:
+        return start + block + b"Content-Length: %d\r\n\r\n" % length
+    return start + block + b"\r\n"
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as it arrives; closing it returns the connection to the pool if the
+    exchange ended cleanly, and drops it otherwise (a body not read to its end is never
+    drained)."""
+
+    def __init__(
+        self,
+        transport: "WebhookTransport",
+        connection: Connection,
+        deadline: float | None,
+    ) -> None:
+        self._transport = transport
+        self._connection = connection
+        self._deadline = deadline
+        self._open = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._connection.read(self._deadline)) is not None:
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._transport.release(self._connection)
+
+
+class WebhookTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over kept-alive connections, each opened only to a checked address.
+
+    The read timeout bounds the whole exchange, from the request's start to the response's last
+    byte, not each read as in httpx's own transport: a receiver that trickles bytes, or a slow
+    connect, cannot hold an attempt past it. The connect timeout also bounds the connect alone.
+    At most ``limits.max_connections`` exchanges run at once; a request beyond that waits for a
+    slot (before its clock starts). A response head past ``head_limits`` fails the exchange
+    (``HeadTooLarge``). Bodies are neither decompressed nor drained: the caller reads what it
+    wants. ``resend``: a request whose kept connection was closed before any reply goes once
+    more on a new connection."""
+
+    def __init__(
+        self,
+        *,
+        allow_loopback: bool,
+        limits: httpx.Limits,
+        head_limits: HeadLimits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        resend: bool = True,
+    ) -> None:
+        self._allow_loopback = allow_loopback
+        self._resend = resend
+        self._head_limits = head_limits or HeadLimits()
+        self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
+        self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
+        self._deadlines = Deadlines()
+        self._pool = Pool(
+            max_idle=limits.max_keepalive_connections or 0,
+            expiry=limits.keepalive_expiry or 0.0,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        port = _PORTS.get(url.scheme)
+        if port is None:
+            raise httpx.UnsupportedProtocol(f"cannot send to a {url.scheme!r} URL")
+        key = (url.scheme, url.host, url.port or port)
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        try:
+            body = request.content  # read already by a caller that built it from bytes
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        head = _head(request, len(body))
+        await self._slots.acquire()
+        budget = timeouts.get("read")
+        deadline = None if budget is None else asyncio.get_running_loop().time() + budget
+        try:
+            connection = await self._exchange(key, head, body, timeouts.get("connect"), deadline)
+        except BaseException:
+            self._slots.release()
+            raise
+        return httpx.Response(
+            connection.status,
+            headers=connection.headers,
+            stream=_Body(self, connection, deadline),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
+            request=request,
+        )
+
+    async def _exchange(
+        self,
+        key: Key,
+        head: bytes,
+        body: bytes,
+        connect_timeout: float | None,
+        deadline: float | None,
+    ) -> Connection:
+        kept = self._pool.take(key)
+        if kept is not None:
+            try:
+                await kept.exchange(head, body, deadline)
+                return kept
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                kept.abort()
+                if kept.received or not self._resend:
+                    raise
+                # The server closed the kept connection as the request went out, before a byte of
+                # reply (an idle timeout racing the reuse): the request goes once more, on a new
+                # connection, as browsers do. At worst the receiver sees it twice, which the
+                # stable ``webhook-id`` already covers. ``resend=False`` (an upstream's create,
+                # which has no such id) fails it instead, for the caller's own safe retry.
+            except BaseException:
+                kept.abort()
+                raise
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
+        connection = await self._connect(key, connect_timeout)
+        try:
+            await connection.exchange(head, body, deadline)
+        except BaseException:
+            connection.abort()
+            raise
+        return connection
+
+    async def _connect(self, key: Key, timeout: float | None) -> Connection:  # noqa: ASYNC109 (httpx's connect timeout)
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        tls = self._ssl if scheme == "https" else None
+        last: httpx.TransportError | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    addresses = await resolve_checked(
+                        host, port, allow_loopback=self._allow_loopback
+                    )
+                except UrlRefused as exc:
+                    raise httpx.ConnectError(f"blocked: {exc}") from None
+                for address in addresses:
+                    try:
+                        _, connection = await loop.create_connection(
+                            lambda: Connection(key, self._deadlines, self._head_limits),
+                            str(address),
+                            port,
+                            ssl=tls,
+                            server_hostname=host if tls else None,
+                        )
+                        return connection
+                    except OSError as exc:  # ssl.SSLError included: a bad certificate
+                        last = httpx.ConnectError(str(exc) or type(exc).__name__)
+        except TimeoutError:
+            raise httpx.ConnectTimeout("timed out connecting") from None
+        assert last is not None  # resolve_checked returns at least one address
+        raise last
+
+    def release(self, connection: Connection) -> None:
+        """A response is closed: its connection is kept or dropped, and its slot freed."""
+        self._pool.put(connection)
+        self._slots.release()
+
+    async def aclose(self) -> None:
+        self._pool.close()
+        self._deadlines.close()

@@ -1,0 +1,118 @@
+"""A merchant's recipients, and one recipient's page, are read by index: every statement that
+``GET /recipients``, the dashboard's Recipients page and the recipient's own page run on
+top-ups and wallets, as each store plans it. Both stores."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from gateway.callers import Caller
+from gateway.clock import utcnow
+from gateway.mail.links import RecipientLink
+from gateway.policies.model import UNRESTRICTED
+from gateway.recipients import page, service
+from gateway.store.db import Database
+from gateway.store.raw import Raw, Statement
+from gateway.upstreams import keys
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.merchants import MakeMerchant
+
+
+@contextmanager
+def captured(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
+    """The statements ``db`` sends meanwhile, through Core or on the driver (``store.raw``),
+    with their parameters, as the driver got them."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    fetch = Raw.fetch
+
+    async def noted(tx: Raw, statement: Statement, params: dict[str, Any]) -> Any:
+        if tx.is_sqlite:
+            sql, constants = statement.sqlite
+            seen.append((sql, {**constants, **params}))
+        else:
+            sql, names, constants = statement.asyncpg
+            seen.append((sql, tuple({**constants, **params}[n] for n in names)))
+        return await fetch(tx, statement, params)
+
+    monkeypatch.setattr(Raw, "fetch", noted)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+        monkeypatch.undo()
+
+
+async def plan(db: Database, statement: str, parameters: Any) -> str:
+    """How the store runs ``statement``. PostgreSQL is told to avoid scanning tables, so on
+    these few rows it still shows what an index can do for the statement."""
+    async with db.read() as conn:
+        if db.is_sqlite:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            return "\n".join(str(r[-1]) for r in rows)
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        return "\n".join(str(r[0]) for r in rows)
+
+
+def _on(statement: str, table: str) -> bool:
+    return any(f"{word} {table}" in statement for word in ("FROM", "JOIN", "UPDATE"))
+
+
+async def test_recipients_and_their_page_are_read_by_index(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    merchant = await make_merchant("live", balance_cents=100_000)
+    for i in range(3):
+        body = {"platform": "claude", "amount_cents": 100, "recipient_email": f"r{i}@example.com"}
+        sent = await client.post("/topup/send", json=body, headers=merchant.headers)
+        assert sent.is_success, sent.text
+    caller = Caller(merchant.key_id, merchant.merchant_id, "live", 0, "", UNRESTRICTED)
+    link = RecipientLink(merchant.merchant_id, "live", "r1@example.com", utcnow() + timedelta(1))
+    sealer = Sealer(TEST_SECRET.encode())
+
+    with captured(db, monkeypatch) as seen:
+        first, more = await service.list_page(db, caller, limit=2, cursor=None)
+        assert ([r.email for r in first], more) == (["r0@example.com", "r1@example.com"], True)
+        rest, more = await service.list_page(db, caller, limit=2, cursor="r1@example.com")
+        assert ([r.email for r in rest], more) == (["r2@example.com"], False)
+        assert (await service.get(db, caller, "r2@example.com")).topups_count == 1
+        shown = await page.view(db, sealer, link)
+        assert shown is not None and len(shown.topups) == 1
+        await page.fingerprint(db, link)
+        async with db.read() as conn:
+            assert await keys.total_cents(conn, merchant.merchant_id, "live", link.email) == 0
+
+    recipient_index = "ix_topups_merchant_env_recipient"
+    wallet_index = "sqlite_autoindex_wallets_2" if db.is_sqlite else "uq_wallets_env"
+    by_recipient = [s for s in seen if _on(s[0], "topups") and "recipient_email" in s[0]]
+    on_wallets = [s for s in seen if _on(s[0], "wallets")]
+    assert len(by_recipient) >= 7 and len(on_wallets) >= 4, seen
+    assert any("fulfilments.provider" in s[0] for s in by_recipient)  # OpenRouter's total
+    for statement, parameters in by_recipient:
+        found = await plan(db, statement, parameters)
+        assert recipient_index in found, f"{statement}\n{found}"
+        # The address sought in the index (SQLite, planning without statistics, always does;
+        # PostgreSQL on so few rows may filter an IN list instead), the list read in its order.
+        sought = ("recipient_email =", "recipient_email >", "recipient_email IN")
+        if db.is_sqlite and any(s in statement for s in sought):
+            assert "recipient_email" in found.split(recipient_index)[1], found
+        assert "TEMP B-TREE" not in found and "Sort Key: recipient_email" not in found, found
+    for statement, parameters in on_wallets:
+        found = await plan(db, statement, parameters)
+        assert wallet_index in found, f"{statement}\n{found}"
+        if db.is_sqlite:
+            assert "owner=?" in found, found
