@@ -12,6 +12,7 @@ SUITES = [
     "bench.mcp",
     "bench.fulfilment",
     "bench.idle",
+    "bench.history",
 ]
 
 
