@@ -12,6 +12,7 @@ from ..addresses import normalize
 from ..callers import Caller
 from ..clock import rfc3339
 from ..codes import Code
+from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..outcome import ApiError
 from ..platforms import PLATFORMS
@@ -45,9 +46,15 @@ async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> lis
     if not emails:
         return []
     balances: dict[str, dict[str, int]] = {e: dict.fromkeys(PLATFORMS, 0) for e in emails}
+    # By owner, the wallets' unique key: a merchant's recipients are a few of every wallet.
+    owners = [
+        ledger.recipient_owner(caller.merchant_id, platform, email)
+        for email in emails
+        for platform in PLATFORMS
+    ]
     wallets = await conn.execute(
         select(_W.c.email, _W.c.platform, _W.c.balance_cents).where(
-            _W.c.env == caller.env, _W.c.merchant_id == caller.merchant_id, _W.c.email.in_(emails)
+            _W.c.env == caller.env, _W.c.owner.in_(owners)
         )
     )
     for email, platform, cents in wallets:
