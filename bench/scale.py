@@ -178,7 +178,8 @@ def run() -> list[Row]:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aitopup-scale-")))
         base = stack.enter_context(_cluster())
         for n in PROCESSES:
-            # A database and a Redis per size: one size's leftovers never slow the next.
+            # A database and a Redis for each measurement: the sends leave voucher e-mails
+            # behind for a worker, and one size's leftovers would slow the next.
             (folder / f"s{n}").mkdir()
             with (
                 postgres_database(base) as url,
@@ -186,7 +187,13 @@ def run() -> list[Row]:
             ):
                 upgrade(url)
                 send, bare = _sends(url, redis_url, n)
-                worker, bare_loop = _deliveries(url, redis_url, folder / f"s{n}", n)
+            (folder / f"d{n}").mkdir()
+            with (
+                postgres_database(base) as url,
+                redis_server(folder / f"d{n}") as redis_url,
+            ):
+                upgrade(url)
+                worker, bare_loop = _deliveries(url, redis_url, folder / f"d{n}", n)
             plural = "es" if n > 1 else ""
             rows += [
                 Row(
