@@ -34,8 +34,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# `make bench SCALE=1` adds the scale-out figures (1 and 2 gateways, 1 and 2 workers; minutes).
+SCALE ?=
 bench: install
-	$(BIN)/python -m bench
+	AITOPUP_BENCH_SCALE=$(SCALE) $(BIN)/python -m bench
 
 # Gateways behind nginx and workers under faults; AITOPUP_SOAK_* set its size (bench/soak.py).
 soak: install

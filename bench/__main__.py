@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, each figure beside its same-run baseline."""
 
 import importlib
+import os
 
 from .report import Row, print_rows
 
@@ -12,12 +13,14 @@ SUITES = [
     "bench.mcp",
     "bench.fulfilment",
     "bench.idle",
+    "bench.history",
 ]
 
 
 def main() -> None:
     rows: list[Row] = []
-    for name in SUITES:
+    suites = [*SUITES, *(["bench.scale"] if os.environ.get("AITOPUP_BENCH_SCALE") == "1" else [])]
+    for name in suites:
         try:
             suite = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -167,8 +167,12 @@ async def transactions(
             return [], 0
         mine = _L.c.wallet_id == wallet.wallet_id
         total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
+        # The page's ids first, from the wallet's own index alone: skipping ``offset`` entries
+        # there reads no row, where skipping them in the table read every one (and PostgreSQL
+        # had walked the primary key, past every other wallet's entries too).
+        page = select(_L.c.id).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
         rows = await conn.execute(
-            select(_L).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
+            select(_L).where(_L.c.id.in_(page.scalar_subquery())).order_by(_L.c.id.desc())
         )
         return [ledger_item(r) for r in rows], total
 

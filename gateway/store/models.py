@@ -202,7 +202,9 @@ class Topup(Base):
     __tablename__ = "topups"
     __table_args__ = (
         Index("ix_topups_merchant_env_id", "merchant_id", "env", "id"),
-        # A merchant's top-ups by recipient: their list, one recipient, an OpenRouter total.
+        # A merchant's top-ups by recipient (their list, one recipient, an OpenRouter total);
+        # the recipients list groups a merchant's top-ups by address, a page at a time: in this
+        # order it reads only the page's recipients, not the merchant's whole history.
         Index("ix_topups_merchant_env_recipient", "merchant_id", "env", "recipient_email", "id"),
         # Partial: only the few top-ups still holding money are in these, so a send pays
         # nothing for them.

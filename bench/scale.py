@@ -1,0 +1,228 @@
+"""Scale out, measured: the send with 1 and 2 gateway processes and deliveries with 1 and 2
+workers, on PostgreSQL, each beside its baseline run with as many processes.
+
+- The send: N ``uvicorn`` gateway processes on one database, the closed loop's clients split
+  evenly over them (nginx would spread them the same way), against N bare Starlette processes
+  under the same load.
+- Deliveries: a burst of ``AITOPUP_BENCH_DELIVERIES`` deliveries taken by M ``python -m worker``
+  processes sharing one Redis, against M processes each sending its share of the same signed
+  POSTs in a bare aiohttp loop, to the same receiver.
+
+Each pair runs in turn ``ROUNDS`` times and the pair whose ratio is the median is reported, as in
+``bench.topup``. PostgreSQL: ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of
+the benchmark's own. ``make bench SCALE=1`` runs it with the rest.
+"""
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+from keys import Sealer
+
+from .deliveries import _aiohttp_loop, _emit, _process, _Receiver, _setup, _signed, _wait_port
+from .history import _cluster
+from .load import Result, closed_loop, collector_off
+from .report import Row, print_rows
+from .servers import free_port, postgres_database, redis_server, uvicorn_server
+from .topup import _BARE_BODY, _bodies, _gateway_env, _prepare
+
+__all__ = ["run"]
+
+PROCESSES = (1, 2)
+CLIENTS = 32
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("AITOPUP_BENCH_SCALE_ROUNDS", "3"))
+DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
+SEALING = "bench-sealing-0123456789abcdef"
+
+
+async def _spread(urls: list[str], bodies: list[bytes], headers: dict[str, str]) -> Result:
+    """One closed loop of ``CLIENTS`` clients, split evenly over ``urls``."""
+    share = CLIENTS // len(urls)
+    parts = await asyncio.gather(
+        *(closed_loop(url, bodies, headers, clients=share, seconds=SECONDS) for url in urls)
+    )
+    return Result(
+        sum(p.requests for p in parts),
+        SECONDS,
+        [ms for p in parts for ms in p.latencies_ms],
+        sum(p.errors for p in parts),
+    )
+
+
+def _sends(database_url: str, redis_url: str, processes: int) -> tuple[Result, Result]:
+    """(the send, bare Starlette), each with ``processes`` processes: the median pair."""
+    key = asyncio.run(_prepare(database_url))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    env = _gateway_env(database_url, redis_url, {"AITOPUP_ACCESS_LOG": "false"})
+    bodies = _bodies()
+    with ExitStack() as stack:
+        gateways = [
+            stack.enter_context(uvicorn_server("gateway.app:app_from_env", env, factory=True))
+            for _ in range(processes)
+        ]
+        bares = [
+            stack.enter_context(uvicorn_server("bench.bare:app", {}, factory=False))
+            for _ in range(processes)
+        ]
+        pairs: list[tuple[Result, Result]] = []
+        for _ in range(ROUNDS):
+            bare = asyncio.run(_spread([f"{b}/send" for b in bares], _BARE_BODY, {}))
+            send = asyncio.run(
+                _spread([f"{g}/api/public/v1/topup/send" for g in gateways], bodies, headers)
+            )
+            if send.errors:
+                raise RuntimeError(f"{send.errors} sends failed")
+            pairs.append((send, bare))
+    return sorted(pairs, key=lambda pair: pair[0].throughput / pair[1].throughput)[ROUNDS // 2]
+
+
+def _bare_share(url: str, key: bytes, count: int) -> tuple[float, float]:
+    """One baseline process: its share of the signed POSTs, signed before the clock starts;
+    when it started and finished sending (wall clock, comparable across processes)."""
+    requests = _signed(key, count)
+    began = time.time()
+    asyncio.run(_aiohttp_loop(url, requests))
+    return began, time.time()
+
+
+def _bare_deliveries(url: str, key: bytes, processes: int) -> float:
+    """Deliveries a second of ``processes`` bare aiohttp processes sharing the burst."""
+    share = DELIVERIES // processes
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        spans = pool.starmap(_bare_share, [(url, key, share)] * processes)
+    return share * processes / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
+async def _worker_burst(db: Database, redis_url: str, receiver: _Receiver, merchant: str) -> float:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from gateway.outbox import enqueue
+
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        await receiver.reset()
+        ids = await _emit(db, merchant, DELIVERIES)
+        began = time.perf_counter()
+        await enqueue(redis, ids)
+        await receiver.wait_for(len(ids), within=120)
+        return len(ids) / (time.perf_counter() - began)
+    finally:
+        await redis.aclose()
+
+
+@contextmanager
+def _workers(env: dict[str, str], folder: Path, count: int) -> Iterator[None]:
+    with ExitStack() as stack:
+        for n in range(count):
+            stack.enter_context(
+                _process([sys.executable, "-m", "worker"], env, folder / f"worker-{n}.log")
+            )
+        yield
+
+
+def _deliveries(
+    database_url: str, redis_url: str, folder: Path, processes: int
+) -> tuple[float, float]:
+    """(the workers' deliveries/s, the bare loops'), each with ``processes`` processes."""
+    receiver_port = free_port()
+    hook = f"http://127.0.0.1:{receiver_port}/hook"
+    env = {
+        **os.environ,
+        **_gateway_env(database_url, redis_url, {}),
+        "AITOPUP_SECRET_KEY": SEALING,
+        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+    }
+    receiver_args = [sys.executable, "-m", "bench.receiver", str(receiver_port)]
+
+    async def rounds() -> list[tuple[float, float]]:
+        db = Database(create_engine(database_url, pool_size=2))
+        receiver = _Receiver(receiver_port)
+        try:
+            merchant, key = await _setup(db, Sealer(SEALING.encode()), hook)
+            # Warm-up: the workers' connections to the receiver and the database open.
+            await _worker_burst(db, redis_url, receiver, merchant)
+            out: list[tuple[float, float]] = []
+            for _ in range(ROUNDS):
+                with collector_off():
+                    worker = await _worker_burst(db, redis_url, receiver, merchant)
+                await receiver.reset()
+                bare = await asyncio.to_thread(_bare_deliveries, hook, key, processes)
+                out.append((worker, bare))
+            return out
+        finally:
+            await receiver.http.aclose()
+            await db.dispose()
+
+    with (
+        _process(receiver_args, env, folder / f"receiver-{processes}.log"),
+        _workers(env, folder, processes),
+    ):
+        _wait_port(receiver_port)
+        pairs = asyncio.run(rounds())
+    return sorted(pairs, key=lambda pair: pair[0] / pair[1])[ROUNDS // 2]
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aitopup-scale-")))
+        base = stack.enter_context(_cluster())
+        for n in PROCESSES:
+            # A database and a Redis for each measurement: the sends leave voucher e-mails
+            # behind for a worker, and one size's leftovers would slow the next.
+            (folder / f"s{n}").mkdir()
+            with (
+                postgres_database(base) as url,
+                redis_server(folder / f"s{n}") as redis_url,
+            ):
+                upgrade(url)
+                send, bare = _sends(url, redis_url, n)
+            (folder / f"d{n}").mkdir()
+            with (
+                postgres_database(base) as url,
+                redis_server(folder / f"d{n}") as redis_url,
+            ):
+                upgrade(url)
+                worker, bare_loop = _deliveries(url, redis_url, folder / f"d{n}", n)
+            plural = "es" if n > 1 else ""
+            rows += [
+                Row(
+                    f"send postgres, {n} gateway{'s' if n > 1 else ''}: req/s",
+                    send.throughput,
+                    "req/s",
+                    f"bare starlette x{n}",
+                    bare.throughput,
+                    "-",
+                ),
+                Row(
+                    f"send postgres, {n} gateway{'s' if n > 1 else ''}: p99 ms",
+                    send.percentile(0.99),
+                    "ms",
+                    f"bare p99 x{n}",
+                    bare.percentile(0.99),
+                    "-",
+                ),
+                Row(
+                    f"deliveries postgres, {n} worker{'s' if n > 1 else ''}: /s",
+                    worker,
+                    "/s",
+                    f"bare aiohttp x{n} process{plural}",
+                    bare_loop,
+                    "-",
+                ),
+            ]
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(run())

@@ -1,0 +1,52 @@
+"""``bench/history.py`` at a tiny size, so it cannot rot: the history loads into every table it
+names, each list's deep page is one the gateway accepts (a refused cursor or offset fails the
+run), and every figure is reported beside its empty-store baseline."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
+    env = {
+        **os.environ,
+        "AITOPUP_BENCH_POSTGRES_URL": postgres_server,
+        "AITOPUP_BENCH_HISTORY_ROWS": "3000",
+        "AITOPUP_BENCH_HISTORY_ROUNDS": "1",
+        "BENCH_SECONDS": "0.5",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.history"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    loaded = re.search(r"^history: [\d,]+ rows in \d+ s (\{.*\})$", done.stdout, re.M)
+    assert loaded is not None, report
+    counts = json.loads(loaded.group(1))
+    for table in ("topups", "ledger_entries", "events", "webhook_deliveries", "webhook_attempts"):
+        assert counts[table] > 0, counts
+    assert counts["ledger_entries"] == 2 * counts["topups"], counts
+    assert 2_900 <= sum(counts.values()) <= 3_600, counts
+    for figure in (
+        "send req/s",
+        "deliveries/s",
+        "topups: deep page ms",
+        "deliveries: deep page ms",
+        "transactions: deep page ms",
+        "recipients: deep page ms",
+        "keys: first page ms",
+    ):
+        row = re.search(rf"^history 0\.00M rows: .*{re.escape(figure)} +([\d,.]+) ", report, re.M)
+        assert row is not None, f"{figure} missing:\n{report}"
+        assert float(row.group(1).replace(",", "")) > 0, report

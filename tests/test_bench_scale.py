@@ -1,0 +1,46 @@
+"""``bench/scale.py`` at a tiny size, so it cannot rot: with 1 and 2 gateways and 1 and 2
+workers, every send is accepted, every delivery arrives, and each figure is reported beside a
+baseline run with as many processes."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
+    env = {
+        **os.environ,
+        "AITOPUP_BENCH_POSTGRES_URL": postgres_server,
+        "AITOPUP_BENCH_SCALE_ROUNDS": "1",
+        "AITOPUP_BENCH_DELIVERIES": "200",
+        "BENCH_SECONDS": "0.5",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scale"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    for figure, baseline in (
+        ("send postgres, 1 gateway: req/s", "bare starlette x1"),
+        ("send postgres, 2 gateways: req/s", "bare starlette x2"),
+        ("deliveries postgres, 1 worker: /s", "bare aiohttp x1 process"),
+        ("deliveries postgres, 2 workers: /s", "bare aiohttp x2 processes"),
+    ):
+        row = re.search(
+            rf"^{re.escape(figure)} +([\d,.]+) \S+ +{re.escape(baseline)} ([\d,.]+) ",
+            report,
+            re.M,
+        )
+        assert row is not None, f"{figure} missing:\n{report}"
+        assert float(row.group(1).replace(",", "")) > 0, report
+        assert float(row.group(2).replace(",", "")) > 0, report
