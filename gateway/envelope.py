@@ -101,13 +101,15 @@ class Envelope(JSONResponse):
 
     @classmethod
     def of(cls, outcome: Outcome, *, headers: dict[str, str] | None = None) -> "Envelope":
-        """An operation's outcome, with its own timestamp."""
+        """An operation's outcome, with its own timestamp: the one way REST renders one."""
+        body = outcome.body()
         return cls(
             outcome.code,
-            outcome.data,
+            body.data,
             message=outcome.message,
             transaction_id=outcome.transaction_id,
             status=outcome.status,
+            meta=outcome.meta,
             timestamp=outcome.timestamp,
             headers=headers,
         )

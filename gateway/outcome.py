@@ -8,7 +8,7 @@ the product's answer, the HTTP status and headers are the REST door's (``gateway
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,6 +16,8 @@ from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
 
 __all__ = ["ApiError", "EnvelopeBody", "Outcome"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class EnvelopeBody(BaseModel):
@@ -39,7 +41,9 @@ class Outcome:
     """An operation's answer, and the deliveries to enqueue once its transaction committed:
     ``deliveries`` are new (generation 0), ``jobs`` are ``(delivery id, generation)`` of
     deliveries run again (a replay), whose job id names the generation. ``timestamp`` is when it
-    was decided: a replay answers with the first one's."""
+    was decided: a replay answers with the first one's. ``data`` is what the envelope carries,
+    a model (or a list of them) kept as it is so a door that renders a page of its own reads it
+    typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it."""
 
     code: Code
     data: Any = None
@@ -50,6 +54,7 @@ class Outcome:
     deliveries: list[str] = field(default_factory=list)
     jobs: list[tuple[str, int]] = field(default_factory=list)
     replayed: bool = False
+    meta: dict[str, Any] | None = None
 
     def body(self) -> EnvelopeBody:
         return EnvelopeBody(
@@ -59,8 +64,21 @@ class Outcome:
             transaction_id=self.transaction_id,
             status=self.status,
             timestamp=self.timestamp,
-            data=self.data,
+            data=_dumped(self.data),
+            meta=self.meta,
         )
+
+    def one(self, kind: type[M]) -> M:
+        """``data`` as the model the operation answers with."""
+        if not isinstance(self.data, kind):
+            raise TypeError(f"{type(self.data).__name__} is not {kind.__name__}")
+        return self.data
+
+    def many(self, kind: type[M]) -> list[M]:
+        """``data`` as the list of models a list operation answers with."""
+        if not isinstance(self.data, list) or not all(isinstance(i, kind) for i in self.data):
+            raise TypeError(f"not a list of {kind.__name__}")
+        return self.data
 
     def stored(self) -> str:
         """The outcome as the idempotency store keeps it: its envelope body."""
@@ -78,7 +96,17 @@ class Outcome:
             message=body["message"],
             timestamp=body["timestamp"],
             replayed=True,
+            meta=body.get("meta"),
         )
+
+
+def _dumped(data: Any) -> Any:
+    """Models as the JSON the envelope carries (what ``model_dump(mode="json")`` gives)."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_dumped(item) for item in data]
+    return data
 
 
 class ApiError(Exception):

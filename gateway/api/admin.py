@@ -55,6 +55,7 @@ from ..ratelimit import Decision, Limit
 from ..services import Services, services
 from ..upstreams import config as upstream_config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from .answer import answer
 
 __all__ = ["PREFIX", "routes"]
 
@@ -180,29 +181,28 @@ async def set_retention(request: Request, call: Call) -> Response:
 
 
 async def list_keys(request: Request, call: Call) -> Response:
-    items = await api_keys.list_keys(services(request).db, _id(request))
-    return Envelope(Code.SUCCESS, [i.model_dump(mode="json") for i in items])
+    return await answer(request, api_keys.list_keys(services(request).db, _id(request)))
 
 
 async def create_key(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
-    created = await api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
-    return Envelope(Code.CREATED, created.model_dump(mode="json"))
+    return await answer(
+        request, api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
+    )
 
 
 async def update_key(request: Request, call: Call) -> Response:
     svc = services(request)
     key_id: str = request.path_params["key_id"][:60]
     body, _ = await read_json(request, KeyUpdate, limit=svc.settings.max_body_bytes)
-    data = await api_keys.update_key(svc.db, call, _id(request), key_id, body)
-    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
+    return await answer(request, api_keys.update_key(svc.db, call, _id(request), key_id, body))
 
 
 async def revoke_key(request: Request, call: Call) -> Response:
     key_id: str = request.path_params["key_id"][:60]
-    data = await api_keys.revoke_key(services(request).db, call, _id(request), key_id)
-    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
+    operation = api_keys.revoke_key(services(request).db, call, _id(request), key_id)
+    return await answer(request, operation)
 
 
 async def invite_user(request: Request, call: Call) -> Response:

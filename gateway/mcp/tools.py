@@ -20,11 +20,12 @@ from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
 from ..codes import Code
 from ..envelope import CursorMeta, validation_details
+from ..merchants import keys
 from ..operations import perform
 from ..outcome import ApiError, EnvelopeBody, Outcome
 from ..parsing import check_cursor
 from ..policies.model import Scope
-from ..policies.usage import KeyUsage, usage
+from ..policies.usage import KeyUsage
 from ..services import Services
 from ..topup import doors, service
 from ..topup.schemas import TXN_ID, BalanceData, ListQuery, SendData, SendRequest, TopupData
@@ -121,8 +122,7 @@ async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) 
 
 async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
     _parse(NoArguments, arguments)
-    found = await usage(svc.db, caller)
-    return Outcome(Code.SUCCESS, found.model_dump(mode="json"))
+    return await perform(svc.enqueuer, keys.own_limits(svc.db, caller))
 
 
 def _links_base(svc: Services) -> str:
