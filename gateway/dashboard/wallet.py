@@ -25,6 +25,7 @@ from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
 from ..topup import service as topups
+from ..topup.schemas import BalanceData
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, page_number, problem
@@ -59,7 +60,7 @@ async def _wallet_page(
     ledger_page = page_number(request, "ledger")
     history_page = page_number(request, "history")
     packs = await funding.list_packs(svc.db)
-    balance = (await topups.balance(svc.db, caller)).balance_cents
+    balance = (await perform(svc.enqueuer, topups.balance(svc.db, caller))).one(BalanceData)
     entries, entries_total = await funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=(ledger_page - 1) * LEDGER_PAGE_SIZE
     )
@@ -67,7 +68,7 @@ async def _wallet_page(
     shown = wanted if wanted in _STATUSES else None
     history, history_total = await funding.history(svc.db, caller, history_page, shown)
     context: dict[str, Any] = {
-        "balance_cents": balance,
+        "balance_cents": balance.balance_cents,
         "packs": packs,
         "payments_configured": viewer.env == "staging"
         or svc.settings.stripe_secret_key is not None,
