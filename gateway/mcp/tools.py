@@ -128,14 +128,14 @@ def _links_base(svc: Services) -> str:
 
 async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    info = await billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
-    return Outcome(Code.SUCCESS, info.model_dump())
+    operation = billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
+    return await perform(svc.enqueuer, operation)
 
 
 async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(CheckoutRequest, arguments)
-    made = await orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
-    return Outcome(Code.CREATED, made.model_dump(), status="pending")
+    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
+    return await perform(svc.enqueuer, operation)
 
 
 @dataclass(frozen=True, slots=True)
