@@ -360,8 +360,7 @@ def _env(request: Request) -> str:
 async def list_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     await merchants.get_merchant(svc.db, _id(request))
-    found = await upstream_config.list_settings(svc.db, _id(request), _env(request))
-    return Envelope(Code.SUCCESS, [f.model_dump() for f in found])
+    return await answer(request, upstream_config.list_settings(svc.db, _id(request), _env(request)))
 
 
 async def put_fulfilment(request: Request, call: Call) -> Response:
@@ -369,11 +368,11 @@ async def put_fulfilment(request: Request, call: Call) -> Response:
     env = _env(request)
     await merchants.get_merchant(svc.db, _id(request))
     body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
-    saved = await upstream_config.save(
+    operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
         body.root,
     )  # fmt: skip
-    return Envelope(Code.SUCCESS, saved.model_dump())
+    return await answer(request, operation)
 
 
 async def test_fulfilment(request: Request, call: Call) -> Response:
@@ -381,11 +380,11 @@ async def test_fulfilment(request: Request, call: Call) -> Response:
     env = _env(request)
     await merchants.get_merchant(svc.db, _id(request))
     assert svc.upstreams is not None
-    done = await upstream_config.test(
+    operation = upstream_config.test(
         svc.db, svc.sealer, svc.upstreams.for_env(env), _id(request), env,
         request.path_params["platform"],
     )  # fmt: skip
-    return Envelope(Code.SUCCESS, done.model_dump())
+    return await answer(request, operation)
 
 
 def _route(

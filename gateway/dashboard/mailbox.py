@@ -11,7 +11,9 @@ from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
 from ..mail.links import base_url
+from ..mail.schemas import EmailData
 from ..merchants import service as merchants
+from ..operations import perform
 from ..services import services
 from .context import require_viewer
 from .csrf import form
@@ -47,7 +49,7 @@ async def show_mail(request: Request) -> Response:
     if viewer.env != "staging" or not _MAIL_ID.fullmatch(mail_id):
         raise HTTPException(404)
     svc = services(request)
-    found = await mailbox.get(
+    read = mailbox.get(
         svc.db,
         svc.sealer,
         viewer.caller,
@@ -55,6 +57,7 @@ async def show_mail(request: Request) -> Response:
         base_url=base_url(svc.settings.public_base_url or str(request.base_url)),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
+    found = (await perform(svc.enqueuer, read)).one(EmailData)
     return page(request, "mail/detail.html", {"mail": found}, no_store=True)
 
 
