@@ -3,19 +3,22 @@
 An operation returns an ``Outcome`` or raises an ``ApiError``; a door runs it through
 ``operations.perform``, the one place its deliveries are enqueued after commit, and renders
 either as the envelope (or a page of its own). Nothing here knows HTTP: the envelope's body is
-the product's answer, the HTTP status and headers are the REST door's (``gateway.envelope``).
+the product's answer, with a list's paging (``CursorMeta``, ``PageMeta``, ``OffsetMeta``), so
+an operation below the doors builds it whole; the HTTP status and headers are the REST door's
+(``gateway.envelope``).
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
 
-__all__ = ["ApiError", "EnvelopeBody", "Outcome"]
+__all__ = ["ApiError", "CursorMeta", "EnvelopeBody", "OffsetMeta", "Outcome", "PageMeta"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,6 +37,45 @@ class EnvelopeBody(BaseModel):
         # ``meta`` only appears on lists; every other field is always present, null or not.
         exclude = {"meta"} if self.meta is None else None
         return self.model_dump_json(exclude=exclude).encode()
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class CursorMeta(BaseModel):
+    """``meta`` of a list paged by cursor (top-ups, deliveries)."""
+
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, items: Sequence[Identified], limit: int, has_more: bool) -> "CursorMeta":
+        """The next page starts after this one's last item."""
+        return cls(limit=limit, has_more=has_more, next_cursor=items[-1].id if has_more else None)
+
+
+class PageMeta(BaseModel):
+    """``meta`` of a list paged by page number (funding history)."""
+
+    current_page: int
+    per_page: int
+    total: int
+
+
+class OffsetMeta(BaseModel):
+    """``meta`` of a list paged by limit and offset (the ledger, admin lists)."""
+
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, limit: int, offset: int, count: int, total: int) -> "OffsetMeta":
+        return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
 
 
 @dataclass(frozen=True, slots=True)

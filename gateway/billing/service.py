@@ -7,9 +7,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none
 from ..codes import Code
-from ..envelope import OffsetMeta, PageMeta
 from ..ledger import service as ledger
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, OffsetMeta, Outcome, PageMeta
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (

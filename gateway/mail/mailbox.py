@@ -17,8 +17,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..clock import rfc3339, utcnow
 from ..codes import Code
-from ..envelope import CursorMeta
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..store.db import Database
 from ..store.models import Mail, Topup, table_of
 from .content import compose

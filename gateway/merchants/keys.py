@@ -25,8 +25,8 @@ from keys import ENVS, Env
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..envelope import CursorMeta, validation_details
-from ..outcome import ApiError, Outcome
+from ..envelope import validation_details
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies.model import SCOPES, Policy, Scope, load
 from ..policies.usage import KeyHolder, usage
 from ..store.db import Database

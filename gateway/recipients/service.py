@@ -12,9 +12,8 @@ from ..addresses import normalize
 from ..callers import Caller
 from ..clock import rfc3339
 from ..codes import Code
-from ..envelope import CursorMeta
 from ..mail import rows as mail
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..platforms import PLATFORMS
 from ..store.db import Database
 from ..store.models import Mail, Topup, Wallet, table_of

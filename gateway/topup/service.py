@@ -36,11 +36,10 @@ from ..billing.shortfall import shortfall_data
 from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
-from ..envelope import CursorMeta
 from ..ledger import alerts
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database

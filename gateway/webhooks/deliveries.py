@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..envelope import CursorMeta
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of

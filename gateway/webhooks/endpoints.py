@@ -19,8 +19,7 @@ from .. import outbox
 from ..callers import Caller
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..envelope import CursorMeta
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
