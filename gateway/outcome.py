@@ -20,7 +20,7 @@ from .codes import CATALOGUE, Code
 
 __all__ = ["ApiError", "CursorMeta", "EnvelopeBody", "OffsetMeta", "Outcome", "PageMeta"]
 
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class EnvelopeBody(BaseModel):
@@ -85,7 +85,9 @@ class Outcome:
     deliveries run again (a replay), whose job id names the generation. ``timestamp`` is when it
     was decided: a replay answers with the first one's. ``data`` is what the envelope carries,
     a model (or a list of them) kept as it is so a door that renders a page of its own reads it
-    typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it."""
+    typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it. An
+    operation only the dashboard offers may answer with a value of its own (a dataclass): no
+    envelope ever carries it."""
 
     code: Code
     data: Any = None
@@ -110,14 +112,14 @@ class Outcome:
             meta=self.meta,
         )
 
-    def one(self, kind: type[M]) -> M:
-        """``data`` as the model the operation answers with."""
+    def one(self, kind: type[T]) -> T:
+        """``data`` as what the operation answers with (a model, or a page's own value)."""
         if not isinstance(self.data, kind):
             raise TypeError(f"{type(self.data).__name__} is not {kind.__name__}")
         return self.data
 
-    def many(self, kind: type[M]) -> list[M]:
-        """``data`` as the list of models a list operation answers with."""
+    def many(self, kind: type[T]) -> list[T]:
+        """``data`` as the list a list operation answers with."""
         if not isinstance(self.data, list) or not all(isinstance(i, kind) for i in self.data):
             raise TypeError(f"not a list of {kind.__name__}")
         return self.data

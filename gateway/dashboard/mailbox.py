@@ -11,8 +11,9 @@ from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
 from ..mail.links import base_url
+from ..mail.mailbox import MailState
 from ..mail.schemas import EmailData
-from ..merchants import service as merchants
+from ..merchants import preferences
 from ..operations import perform
 from ..services import services
 from .context import require_viewer
@@ -31,11 +32,12 @@ async def mail_page(request: Request) -> Response:
     before = request.query_params.get("before") or None
     if before is not None and not _MAIL_ID.fullmatch(before):
         raise HTTPException(404)
-    mails, more = await mailbox.states(
-        svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before
+    listed = await perform(
+        svc.enqueuer, mailbox.states(svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before)
     )
-    async with svc.db.read() as conn:
-        on = await merchants.notify_recipients(conn, viewer.merchant_id)
+    mails, more = listed.many(MailState), bool(listed.meta and listed.meta["has_more"])
+    notices = preferences.recipient_notices(svc.db, viewer.merchant_id)
+    on = (await perform(svc.enqueuer, notices)).one(bool)
     return page(
         request,
         "mail/index.html",
@@ -64,8 +66,9 @@ async def show_mail(request: Request) -> Response:
 async def set_notify(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
-    async with services(request).db.transaction() as conn:
-        await merchants.set_notify_recipients(conn, viewer.merchant_id, data.get("notify") == "on")
+    svc = services(request)
+    on = data.get("notify") == "on"
+    await perform(svc.enqueuer, preferences.set_recipient_notices(svc.db, viewer.merchant_id, on))
     return RedirectResponse("/dashboard/mail", status_code=303)
 
 

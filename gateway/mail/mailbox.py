@@ -119,8 +119,9 @@ class MailState:
 
 async def states(
     db: Database, sealer: Sealer, caller: Caller, *, limit: int, before: str | None
-) -> tuple[list[MailState], bool]:
-    """The caller's mail in its environment, newest first, by state."""
+) -> Outcome:
+    """The caller's mail in its environment, newest first, by state (``MailState``; ``meta``:
+    ``CursorMeta``)."""
     stmt = (
         select(_M, _T.c.recipient_email)
         .select_from(_M.outerjoin(_T, _T.c.id == _M.c.topup_id))
@@ -146,4 +147,5 @@ async def states(
         )
         for r in rows[:limit]
     ]
-    return found, len(rows) > limit
+    meta = CursorMeta.of(found, limit, len(rows) > limit)
+    return Outcome(Code.SUCCESS, found, meta=meta.model_dump())

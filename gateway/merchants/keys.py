@@ -44,6 +44,7 @@ __all__ = [
     "get",
     "get_key",
     "list_keys",
+    "merchant_keys",
     "merchant_of",
     "own_limits",
     "page",
@@ -293,4 +294,11 @@ async def revoke_key(db: Database, actor: Actor, key_id: str) -> Outcome:
 async def own_limits(db: Database, caller: KeyHolder) -> Outcome:
     """The calling key's policy and, per limit, its spend, what remains and when it resets."""
     found = await usage(db, caller)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def merchant_keys(db: Database, merchant_id: str) -> Outcome:
+    """Every key of a merchant, both environments, revoked ones too, oldest first."""
+    async with db.read() as conn:
+        found = [data(k) for k in await service.list_keys(conn, merchant_id)]
     return Outcome(Code.SUCCESS, found)
