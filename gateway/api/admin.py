@@ -318,14 +318,14 @@ def _env(request: Request) -> str:
 
 async def list_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
-    await merchants.get_merchant(svc.db, _id(request))
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     return await answer(request, upstream_config.list_settings(svc.db, _id(request), _env(request)))
 
 
 async def put_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await merchants.get_merchant(svc.db, _id(request))
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
     operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
@@ -337,7 +337,7 @@ async def put_fulfilment(request: Request, call: Call) -> Response:
 async def test_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await merchants.get_merchant(svc.db, _id(request))
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     assert svc.upstreams is not None
     operation = upstream_config.test(
         svc.db, svc.sealer, svc.upstreams.for_env(env), _id(request), env,

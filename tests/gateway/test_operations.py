@@ -3,6 +3,7 @@
 
 import ast
 import importlib
+import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from gateway.billing import orders, redemption, stripe_events
 from gateway.codes import Code
 from gateway.operations import perform
 from gateway.outcome import Outcome
-from gateway.topup import approvals
+from gateway.topup import approvals, doors
 from gateway.topup import service as topup
 from gateway.webhooks import deliveries, endpoints
 from gateway.webhooks.enqueuer import Enqueuer
@@ -67,6 +68,10 @@ def _modules(*places: str) -> list[Path]:
 
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), str(path))
+
+
+def _shown(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 def _where(path: Path, node: ast.AST) -> str:
@@ -246,6 +251,13 @@ NOT_AN_OPERATION = {
 }
 # What a door hands an operation to: its Outcome is rendered, its deliveries enqueued.
 _RUNNERS = {"answer", "perform"}
+# Answer an Outcome, and run the operation through ``perform`` themselves.
+_RUNNING = {perform, doors.send, doors.decide}
+# ``path:function`` → why it awaits an operation itself.
+RUNS_AN_OPERATION_ITSELF = {
+    "gateway/dashboard/overview.py:load": "the live overview, read again by the hub, which "
+    "holds no enqueuer: a read makes no deliveries",
+}
 
 
 def _functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -337,7 +349,7 @@ def _run_calls(function: ast.AST) -> list[ast.expr]:
     return handed
 
 
-def _callee(namespace: Any, call: ast.expr) -> Any:
+def _callee(namespace: Any, call: ast.AST) -> Any:
     """The function a call expression names, looked up in the door module's namespace."""
     if not isinstance(call, ast.Call):
         return None
@@ -380,6 +392,30 @@ def _not_outcomes(path: Path, namespace: Any) -> list[str]:
     return wrong
 
 
+def _outside_a_runner(path: Path, namespace: Any) -> list[str]:
+    """Calls of an operation below the door (annotated to return an ``Outcome``) that a door
+    awaits itself instead of handing it to ``answer`` or ``perform``."""
+    found: list[str] = []
+    for function in _functions(_parse(path)):
+        handed = {id(node) for node in _run_calls(function)}
+        where = f"{path.name}:{function.name}"
+        if f"{_shown(path)}:{function.name}" in RUNS_AN_OPERATION_ITSELF:
+            continue
+        for node in ast.walk(function):
+            operation = _callee(namespace, node)
+            if operation is None or id(node) in handed or operation in _RUNNING:
+                continue
+            if not inspect.iscoroutinefunction(operation) or not (
+                operation.__module__.startswith(("gateway.", "tests."))
+            ):
+                continue  # only our operations: a library's hints need not resolve
+            if operation.__module__ == getattr(namespace, "__name__", None):
+                continue  # the door's own helper, which runs what it calls itself
+            if typing.get_type_hints(operation).get("return") is Outcome:
+                found.append(f"{where} calls {operation.__qualname__} outside answer/perform")
+    return found
+
+
 def _door_modules() -> list[tuple[Path, Any]]:
     found = []
     for path in _modules(*STORE_FREE_DOORS):
@@ -391,6 +427,28 @@ def _door_modules() -> list[tuple[Path, Any]]:
 def test_every_operation_a_door_runs_returns_an_outcome() -> None:
     wrong = [line for path, module in _door_modules() for line in _not_outcomes(path, module)]
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_operation_a_door_calls_goes_through_a_runner() -> None:
+    wrong = [line for path, module in _door_modules() for line in _outside_a_runner(path, module)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_guard_finds_an_operation_awaited_by_hand(tmp_path: Path) -> None:
+    async def read(db: Any) -> Outcome:
+        return Outcome(Code.SUCCESS)
+
+    door = tmp_path / "door.py"
+    door.write_text(
+        "async def good(request, svc):\n"
+        "    operation = things.read(svc.db)\n"
+        "    return await answer(request, operation)\n"
+        "async def bad(request, svc):\n"
+        "    found = await things.read(svc.db)\n"
+    )
+    namespace = SimpleNamespace(things=SimpleNamespace(read=read))
+    found = _outside_a_runner(door, namespace)
+    assert [line.split(" ", 1)[0] for line in found] == ["door.py:bad"], found
 
 
 def test_the_guard_finds_an_operation_answering_otherwise(tmp_path: Path) -> None:
