@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
-from .clock import rfc3339, utcnow
+from .clock import rfc3339
 from .local_gateway import recall_url
-from .merchants import keys as merchant_keys
+from .merchants import directory
 from .merchants import service as merchants
 from .merchants.schemas import KeyData
 from .operator import (
@@ -22,7 +22,6 @@ from .operator import (
     command_store,
     create_key,
     create_merchant,
-    merchant_with_id,
 )
 from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy
@@ -43,10 +42,9 @@ def _named(merchant: merchants.MerchantInfo) -> str:
 async def _set_policy(
     settings: Settings, key_id: str, policy: Policy
 ) -> tuple[merchants.MerchantInfo, KeyData]:
-    async with command_store(settings) as db, db.transaction() as conn:
-        merchant = await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
-        actor = merchant_keys.by_operator(merchant.id)
-        return merchant, await merchant_keys.replace_policy(conn, actor, key_id, policy)
+    async with command_store(settings) as db:
+        owned = (await directory.set_key_policy(db, key_id, policy)).one(directory.OwnedKey)
+    return owned.merchant, owned.key
 
 
 def _policy(text: str) -> Policy:
@@ -63,16 +61,15 @@ def _policy(text: str) -> Policy:
 
 
 async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
-    async with command_store(settings) as db, db.transaction() as conn:
-        return await merchants.list_keys(conn)
+    async with command_store(settings) as db:
+        return (await directory.all_keys(db)).many(merchants.KeyInfo)
 
 
 async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
     """The merchant whose key this was, or ``None`` if there is no such key."""
-    async with command_store(settings) as db, db.transaction() as conn:
-        if not await merchants.revoke_key(conn, key_id, utcnow()):
-            return None
-        return await merchant_with_id(conn, await merchant_keys.merchant_of(conn, key_id))
+    async with command_store(settings) as db:
+        revoked = await directory.revoke_any_key(db, key_id)
+    return None if revoked.data is None else revoked.one(merchants.MerchantInfo)
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -219,9 +216,10 @@ async def _invite(
     from .accounts.invitations import invite
 
     async with command_store(settings) as db:
-        async with db.read() as conn:
-            merchant = await merchant_with_id(conn, merchant_id)
-        return merchant, await invite(db, merchant.id, email, base_url, role=role)
+        found = (await directory.merchant(db, merchant_id)).data
+        if not isinstance(found, merchants.MerchantInfo):
+            raise UnknownMerchant(merchant_id)
+        return found, await invite(db, found.id, email, base_url, role=role)
 
 
 def _cmd_users_invite(args: argparse.Namespace) -> int:
@@ -277,8 +275,8 @@ def _cmd_merchants(args: argparse.Namespace) -> int:
 
 
 async def _list_merchants(settings: Settings) -> list[merchants.MerchantInfo]:
-    async with command_store(settings) as db, db.read() as conn:
-        return await merchants.list_merchants(conn)
+    async with command_store(settings) as db:
+        return (await directory.all_merchants(db)).many(merchants.MerchantInfo)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

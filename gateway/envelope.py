@@ -1,9 +1,8 @@
 """The envelope every public reply is wrapped in, the ApiError tree, and the exception handlers."""
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,15 +10,18 @@ from starlette.types import Receive, Scope, Send
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
-from .outcome import ApiError, EnvelopeBody, Outcome
+from .outcome import ApiError, CursorMeta, EnvelopeBody, OffsetMeta, Outcome, PageMeta
 
 __all__ = [
     "HANDLERS",
     "SCOPE_CODE",
     "SCOPE_REQUEST_ID",
     "ApiError",
+    "CursorMeta",
     "Envelope",
     "EnvelopeBody",
+    "OffsetMeta",
+    "PageMeta",
     "error_response",
     "validation_details",
 ]
@@ -28,45 +30,6 @@ __all__ = [
 # every envelope echoes (also the ones sent from outside that middleware, on a 500).
 SCOPE_CODE = "aitopup.code"
 SCOPE_REQUEST_ID = "aitopup.request_id"
-
-
-class Identified(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-class CursorMeta(BaseModel):
-    """``meta`` of a list paged by cursor (top-ups, deliveries)."""
-
-    limit: int
-    has_more: bool
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, items: Sequence[Identified], limit: int, has_more: bool) -> "CursorMeta":
-        """The next page starts after this one's last item."""
-        return cls(limit=limit, has_more=has_more, next_cursor=items[-1].id if has_more else None)
-
-
-class PageMeta(BaseModel):
-    """``meta`` of a list paged by page number (funding history)."""
-
-    current_page: int
-    per_page: int
-    total: int
-
-
-class OffsetMeta(BaseModel):
-    """``meta`` of a list paged by limit and offset (the ledger, admin lists)."""
-
-    limit: int
-    offset: int
-    total: int
-    has_more: bool
-
-    @classmethod
-    def of(cls, limit: int, offset: int, count: int, total: int) -> "OffsetMeta":
-        return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
 
 
 class Envelope(JSONResponse):
@@ -101,13 +64,15 @@ class Envelope(JSONResponse):
 
     @classmethod
     def of(cls, outcome: Outcome, *, headers: dict[str, str] | None = None) -> "Envelope":
-        """An operation's outcome, with its own timestamp."""
+        """An operation's outcome, with its own timestamp: the one way REST renders one."""
+        body = outcome.body()
         return cls(
             outcome.code,
-            outcome.data,
+            body.data,
             message=outcome.message,
             transaction_id=outcome.transaction_id,
             status=outcome.status,
+            meta=outcome.meta,
             timestamp=outcome.timestamp,
             headers=headers,
         )

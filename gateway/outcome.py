@@ -3,19 +3,24 @@
 An operation returns an ``Outcome`` or raises an ``ApiError``; a door runs it through
 ``operations.perform``, the one place its deliveries are enqueued after commit, and renders
 either as the envelope (or a page of its own). Nothing here knows HTTP: the envelope's body is
-the product's answer, the HTTP status and headers are the REST door's (``gateway.envelope``).
+the product's answer, with a list's paging (``CursorMeta``, ``PageMeta``, ``OffsetMeta``), so
+an operation below the doors builds it whole; the HTTP status and headers are the REST door's
+(``gateway.envelope``).
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
 
-__all__ = ["ApiError", "EnvelopeBody", "Outcome"]
+__all__ = ["ApiError", "CursorMeta", "EnvelopeBody", "OffsetMeta", "Outcome", "PageMeta"]
+
+T = TypeVar("T")
 
 
 class EnvelopeBody(BaseModel):
@@ -34,12 +39,55 @@ class EnvelopeBody(BaseModel):
         return self.model_dump_json(exclude=exclude).encode()
 
 
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class CursorMeta(BaseModel):
+    """``meta`` of a list paged by cursor (top-ups, deliveries)."""
+
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, items: Sequence[Identified], limit: int, has_more: bool) -> "CursorMeta":
+        """The next page starts after this one's last item."""
+        return cls(limit=limit, has_more=has_more, next_cursor=items[-1].id if has_more else None)
+
+
+class PageMeta(BaseModel):
+    """``meta`` of a list paged by page number (funding history)."""
+
+    current_page: int
+    per_page: int
+    total: int
+
+
+class OffsetMeta(BaseModel):
+    """``meta`` of a list paged by limit and offset (the ledger, admin lists)."""
+
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, limit: int, offset: int, count: int, total: int) -> "OffsetMeta":
+        return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """An operation's answer, and the deliveries to enqueue once its transaction committed:
     ``deliveries`` are new (generation 0), ``jobs`` are ``(delivery id, generation)`` of
     deliveries run again (a replay), whose job id names the generation. ``timestamp`` is when it
-    was decided: a replay answers with the first one's."""
+    was decided: a replay answers with the first one's. ``data`` is what the envelope carries,
+    a model (or a list of them) kept as it is so a door that renders a page of its own reads it
+    typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it. An
+    operation only the dashboard offers may answer with a value of its own (a dataclass): no
+    envelope ever carries it."""
 
     code: Code
     data: Any = None
@@ -50,6 +98,7 @@ class Outcome:
     deliveries: list[str] = field(default_factory=list)
     jobs: list[tuple[str, int]] = field(default_factory=list)
     replayed: bool = False
+    meta: dict[str, Any] | None = None
 
     def body(self) -> EnvelopeBody:
         return EnvelopeBody(
@@ -59,8 +108,21 @@ class Outcome:
             transaction_id=self.transaction_id,
             status=self.status,
             timestamp=self.timestamp,
-            data=self.data,
+            data=_dumped(self.data),
+            meta=self.meta,
         )
+
+    def one(self, kind: type[T]) -> T:
+        """``data`` as what the operation answers with (a model, or a page's own value)."""
+        if not isinstance(self.data, kind):
+            raise TypeError(f"{type(self.data).__name__} is not {kind.__name__}")
+        return self.data
+
+    def many(self, kind: type[T]) -> list[T]:
+        """``data`` as the list a list operation answers with."""
+        if not isinstance(self.data, list) or not all(isinstance(i, kind) for i in self.data):
+            raise TypeError(f"not a list of {kind.__name__}")
+        return self.data
 
     def stored(self) -> str:
         """The outcome as the idempotency store keeps it: its envelope body."""
@@ -78,7 +140,17 @@ class Outcome:
             message=body["message"],
             timestamp=body["timestamp"],
             replayed=True,
+            meta=body.get("meta"),
         )
+
+
+def _dumped(data: Any) -> Any:
+    """Models as the JSON the envelope carries (what ``model_dump(mode="json")`` gives)."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_dumped(item) for item in data]
+    return data
 
 
 class ApiError(Exception):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..clock import rfc3339_or_none
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from . import users
 
@@ -69,7 +69,7 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
 
 async def invite_by_id(
     db: Database, merchant_id: str, body: InviteRequest, base_url: str
-) -> InviteData:
+) -> Outcome:
     """For the admin API: refusals as the envelope's codes."""
     try:
         invitation = await users.invite(db, merchant_id=merchant_id, email=body.email)
@@ -80,7 +80,7 @@ async def invite_by_id(
             Code.VALIDATION_FAILED,
             data={"errors": [{"loc": ["email"], "type": "value_error", "msg": refused.message}]},
         ) from None
-    return _data(invitation, base_url)
+    return Outcome(Code.CREATED, _data(invitation, base_url))
 
 
 async def invite(

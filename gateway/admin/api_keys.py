@@ -10,13 +10,13 @@ from ..clock import utcnow
 from ..codes import Code
 from ..merchants import keys
 from ..merchants import service as merchants
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..policies.model import UNRESTRICTED
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, table_of
 from .audit import Call, record
-from .schemas import ApiKeyCreated, ApiKeyData, KeyCreate, KeyUpdate
+from .schemas import KeyCreate, KeyUpdate
 
 __all__ = ["create_key", "list_keys", "revoke_key", "update_key"]
 
@@ -28,15 +28,16 @@ async def _merchant_exists(conn: AsyncConnection, merchant_id: str) -> None:
         raise ApiError(Code.MERCHANT_NOT_FOUND)
 
 
-async def list_keys(db: Database, merchant_id: str) -> list[ApiKeyData]:
+async def list_keys(db: Database, merchant_id: str) -> Outcome:
     async with db.read() as conn:
         await _merchant_exists(conn, merchant_id)
-        return [keys.data(k) for k in await merchants.list_keys(conn, merchant_id)]
+        found = [keys.data(k) for k in await merchants.list_keys(conn, merchant_id)]
+    return Outcome(Code.SUCCESS, found)
 
 
 async def create_key(
     db: Database, settings: Settings, call: Call, merchant_id: str, body: KeyCreate
-) -> ApiKeyCreated:
+) -> Outcome:
     """Without a policy the key may do everything, as an operator's keys always could: it is
     often a merchant's first, which makes the others."""
     now = utcnow()
@@ -67,12 +68,12 @@ async def create_key(
                 "scopes": list(created.policy.scopes),
             },
         )
-    return created
+    return Outcome(Code.CREATED, created)
 
 
 async def update_key(
     db: Database, call: Call, merchant_id: str, key_id: str, body: KeyUpdate
-) -> ApiKeyData:
+) -> Outcome:
     """PATCH a key's name or policy, as the merchant would, with any scope to give."""
     now = utcnow()
     async with db.transaction() as conn:
@@ -89,10 +90,10 @@ async def update_key(
             target_id=merchant_id,
             details={"key_id": key_id, "changed": changed},
         )
-    return updated
+    return Outcome(Code.SUCCESS, updated)
 
 
-async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) -> ApiKeyData:
+async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) -> Outcome:
     """Refused from the next request on. Revoking twice keeps the first time."""
     now = utcnow()
     async with db.transaction() as conn:
@@ -101,4 +102,4 @@ async def revoke_key(db: Database, call: Call, merchant_id: str, key_id: str) ->
         await record(
             conn, call, Code.SUCCESS, now, target_id=merchant_id, details={"key_id": key_id}
         )
-    return revoked
+    return Outcome(Code.SUCCESS, revoked)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..billing.orders import coupon_uses
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import (
     Coupon,
@@ -47,13 +47,13 @@ def _pack(row: Any) -> PackAdminData:
     return PackAdminData.model_validate(row)
 
 
-async def list_packs(db: Database) -> list[PackAdminData]:
+async def list_packs(db: Database) -> Outcome:
     async with db.read() as conn:
         rows = await conn.execute(select(_P).order_by(_P.c.sort_order, _P.c.id))
-        return [_pack(r) for r in rows]
+        return Outcome(Code.SUCCESS, [_pack(r) for r in rows])
 
 
-async def create_pack(db: Database, call: Call, body: PackCreate) -> PackAdminData:
+async def create_pack(db: Database, call: Call, body: PackCreate) -> Outcome:
     now = utcnow()
     try:
         async with db.transaction() as conn:
@@ -75,12 +75,12 @@ async def create_pack(db: Database, call: Call, body: PackCreate) -> PackAdminDa
             await record(
                 conn, call, Code.CREATED, now, target_id=body.id, details=body.model_dump()
             )
-            return _pack(row)
+            return Outcome(Code.CREATED, _pack(row))
     except IntegrityError:
         raise ApiError(Code.PACK_ID_TAKEN) from None
 
 
-async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) -> PackAdminData:
+async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) -> Outcome:
     now = utcnow()
     changes = body.model_dump(exclude_unset=True)
     if "credits" in changes:
@@ -94,7 +94,7 @@ async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) 
         if row is None:
             raise ApiError(Code.PACK_NOT_FOUND)
         await record(conn, call, Code.SUCCESS, now, target_id=pack_id, details=changes)
-        return _pack(row)
+        return Outcome(Code.SUCCESS, _pack(row))
 
 
 # --- coupons ---
@@ -121,17 +121,17 @@ async def _coupons(conn: AsyncConnection, rows: list[Any]) -> list[CouponData]:
     return [_coupon(r, uses[r.id]) for r in rows]
 
 
-async def list_coupons(db: Database) -> list[CouponData]:
+async def list_coupons(db: Database) -> Outcome:
     async with db.read() as conn:
         rows = (await conn.execute(select(_C).order_by(_C.c.id.desc()))).all()
-        return await _coupons(conn, list(rows))
+        return Outcome(Code.SUCCESS, await _coupons(conn, list(rows)))
 
 
 def _audit_view(values: dict[str, Any]) -> dict[str, Any]:
     return {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
-async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponData:
+async def create_coupon(db: Database, call: Call, body: CouponCreate) -> Outcome:
     now = utcnow()
     code = body.code.upper()
     try:
@@ -161,12 +161,12 @@ async def create_coupon(db: Database, call: Call, body: CouponCreate) -> CouponD
                 conn, call, Code.CREATED, now, target_id=row.id, details=_audit_view(values)
             )
             [created] = await _coupons(conn, [row])
-            return created
+            return Outcome(Code.CREATED, created)
     except IntegrityError:
         raise ApiError(Code.COUPON_CODE_TAKEN) from None
 
 
-async def update_coupon(db: Database, call: Call, coupon_id: str, body: CouponUpdate) -> CouponData:
+async def update_coupon(db: Database, call: Call, coupon_id: str, body: CouponUpdate) -> Outcome:
     now = utcnow()
     changes = body.model_dump(exclude_unset=True)
     async with db.transaction() as conn:
@@ -184,4 +184,4 @@ async def update_coupon(db: Database, call: Call, coupon_id: str, body: CouponUp
             conn, call, Code.SUCCESS, now, target_id=coupon_id, details=_audit_view(changes)
         )
         [updated] = await _coupons(conn, [row])
-        return updated
+        return Outcome(Code.SUCCESS, updated)

@@ -13,7 +13,7 @@ from ..codes import Code
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..merchants import service as merchants
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, OffsetMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -70,28 +70,29 @@ async def _merchant_data(conn: AsyncConnection, row: Any) -> MerchantData:
     )
 
 
-async def list_merchants(
-    db: Database, *, limit: int, offset: int
-) -> tuple[list[MerchantData], int]:
+async def list_merchants(db: Database, *, limit: int, offset: int) -> Outcome:
+    """Newest first; ``meta`` is the ``OffsetMeta``."""
     async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).select_from(_M))).scalar_one())
         rows = (
             await conn.execute(select(_M).order_by(_M.c.id.desc()).limit(limit).offset(offset))
         ).all()
-        return [await _merchant_data(conn, r) for r in rows], total
+        items = [await _merchant_data(conn, r) for r in rows]
+    meta = OffsetMeta.of(limit, offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
-async def get_merchant(db: Database, merchant_id: str) -> MerchantData:
+async def get_merchant(db: Database, merchant_id: str) -> Outcome:
     async with db.read() as conn:
         row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
         if row is None:
             raise ApiError(Code.MERCHANT_NOT_FOUND)
-        return await _merchant_data(conn, row)
+        return Outcome(Code.SUCCESS, await _merchant_data(conn, row))
 
 
 async def create_merchant(
     db: Database, settings: Settings, call: Call, body: MerchantCreate
-) -> MerchantData:
+) -> Outcome:
     now = utcnow()
     threshold = body.low_balance_threshold_cents
     if threshold is None:
@@ -119,12 +120,12 @@ async def create_merchant(
             details={"name": body.name, "low_balance_threshold_cents": threshold},
         )
         row = (await conn.execute(select(_M).where(_M.c.id == merchant.id))).one()
-        return await _merchant_data(conn, row)
+        return Outcome(Code.CREATED, await _merchant_data(conn, row))
 
 
 async def update_merchant(
     db: Database, call: Call, merchant_id: str, body: MerchantUpdate
-) -> MerchantData:
+) -> Outcome:
     now = utcnow()
     async with db.transaction() as conn:
         row = (await conn.execute(select(_M).where(_M.c.id == merchant_id))).first()
@@ -159,12 +160,12 @@ async def update_merchant(
             await preferences.update_settings(conn, merchant_id, change)
             details |= {"low_balance_threshold_cents": cents, "env": body.env}
         await record(conn, call, Code.SUCCESS, now, target_id=merchant_id, details=details)
-        return await _merchant_data(conn, row)
+        return Outcome(Code.SUCCESS, await _merchant_data(conn, row))
 
 
 async def set_retention(
     db: Database, call: Call, merchant_id: str, body: MerchantRetention
-) -> MerchantData:
+) -> Outcome:
     """The merchant's own retention of webhook history, or back to the default (null)."""
     now = utcnow()
     async with db.transaction() as conn:
@@ -186,7 +187,7 @@ async def set_retention(
             target_id=merchant_id,
             details={"retention_days": body.retention_days},
         )
-        return await _merchant_data(conn, row)
+        return Outcome(Code.SUCCESS, await _merchant_data(conn, row))
 
 
 # --- adjustments ---

@@ -11,7 +11,7 @@ from keys import hash_code, mint_redemption_code
 
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, OffsetMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -36,7 +36,7 @@ _R = table_of(RedemptionCode)
 
 async def create_codes(
     db: Database, settings: Settings, call: Call, body: CodeBatchRequest
-) -> CodeBatchData:
+) -> Outcome:
     """Mint a batch; the codes leave only in this reply, the store keeps their hashes."""
     now = utcnow()
     pepper = settings.key_pepper.get_secret_value().encode()
@@ -78,7 +78,7 @@ async def create_codes(
                 "expires_at": rfc3339_or_none(body.expires_at),
             },
         )
-    return CodeBatchData(
+    made = CodeBatchData(
         batch_id=batch_id,
         env=body.env,
         amount_cents=body.amount_cents,
@@ -86,6 +86,7 @@ async def create_codes(
         expires_at=rfc3339_or_none(body.expires_at),
         codes=codes,
     )
+    return Outcome(Code.CREATED, made)
 
 
 def _code_status(row: Any, now: datetime) -> str:
@@ -98,7 +99,7 @@ def _code_status(row: Any, now: datetime) -> str:
     return "unused"
 
 
-async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], int]:
+async def list_codes(db: Database, query: CodeQuery) -> Outcome:
     now = utcnow()
     filters: list[Any] = []
     if query.batch_id is not None:
@@ -147,10 +148,11 @@ async def list_codes(db: Database, query: CodeQuery) -> tuple[list[CodeItem], in
             )
             for r in rows
         ]
-    return items, total
+    meta = OffsetMeta.of(query.limit, query.offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
-async def void_code(db: Database, call: Call, code_id: str) -> CodeItem:
+async def void_code(db: Database, call: Call, code_id: str) -> Outcome:
     """Void an unused code: one conditional UPDATE, so a redemption racing it either got there
     first (the code stays redeemed, and the void is refused) or finds it voided."""
     now = utcnow()
@@ -171,7 +173,7 @@ async def void_code(db: Database, call: Call, code_id: str) -> CodeItem:
                 raise ApiError(Code.REDEMPTION_CODE_USED)
             raise ApiError(Code.REDEMPTION_CODE_VOIDED)
         await record(conn, call, Code.SUCCESS, now, target_id=code_id, details={"voided": True})
-    return CodeItem(
+    voided = CodeItem(
         id=row.id,
         batch_id=row.batch_id,
         name=row.name,
@@ -187,6 +189,7 @@ async def void_code(db: Database, call: Call, code_id: str) -> CodeItem:
         created_at=rfc3339(row.created_at),
         voided_at=rfc3339(now),
     )
+    return Outcome(Code.SUCCESS, voided, status="voided")
 
 
 def batch_csv(batch: CodeBatchData) -> str:

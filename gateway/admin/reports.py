@@ -5,6 +5,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..clock import rfc3339
+from ..codes import Code
+from ..outcome import OffsetMeta, Outcome
 from ..store.db import Database
 from ..store.models import (
     AuditRecord,
@@ -29,9 +31,7 @@ _A = table_of(AuditRecord)
 # --- transactions ---
 
 
-async def list_transactions(
-    db: Database, query: TransactionQuery
-) -> tuple[list[TransactionItem], int]:
+async def list_transactions(db: Database, query: TransactionQuery) -> Outcome:
     filters: list[Any] = []
     if query.merchant_id is not None:
         filters.append(_W.c.merchant_id == query.merchant_id)
@@ -70,13 +70,14 @@ async def list_transactions(
             )
             for r in rows
         ]
-    return items, total
+    meta = OffsetMeta.of(query.limit, query.offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 # --- audit ---
 
 
-async def list_audit(db: Database, query: AuditQuery) -> tuple[list[AuditItem], int]:
+async def list_audit(db: Database, query: AuditQuery) -> Outcome:
     filters: list[Any] = []
     if query.action is not None:
         filters.append(_A.c.action == query.action)
@@ -111,4 +112,5 @@ async def list_audit(db: Database, query: AuditQuery) -> tuple[list[AuditItem], 
             )
             for r in rows
         ]
-    return items, total
+    meta = OffsetMeta.of(query.limit, query.offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())

@@ -6,7 +6,6 @@ service did not already write one inside its own transaction.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -46,7 +45,7 @@ from ..billing import reconcile
 from ..billing.schemas import OffsetQuery, OrderData
 from ..clock import utcnow
 from ..codes import Code
-from ..envelope import ApiError, Envelope, OffsetMeta
+from ..envelope import ApiError, Envelope
 from ..lockout import client_address
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
@@ -55,6 +54,7 @@ from ..ratelimit import Decision, Limit
 from ..services import Services, services
 from ..upstreams import config as upstream_config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from .answer import answer
 
 __all__ = ["PREFIX", "routes"]
 
@@ -129,10 +129,6 @@ def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Respo
     return endpoint
 
 
-def _page_meta(limit: int, offset: int, count: int, total: int) -> dict[str, Any]:
-    return OffsetMeta.of(limit, offset, count, total).model_dump()
-
-
 def _id(request: Request) -> str:
     value: str = request.path_params["id"]
     return value[:60]
@@ -143,81 +139,70 @@ def _id(request: Request) -> str:
 
 async def list_merchants(request: Request, call: Call) -> Response:
     query = read_query(request, MerchantQuery)
-    items, total = await merchants.list_merchants(
+    operation = merchants.list_merchants(
         services(request).db, limit=query.limit, offset=query.offset
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=_page_meta(query.limit, query.offset, len(items), total),
-    )
+    return await answer(request, operation)
 
 
 async def create_merchant(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantCreate, limit=svc.settings.max_body_bytes)
-    data = await merchants.create_merchant(svc.db, svc.settings, call, body)
-    return Envelope(Code.CREATED, data.model_dump())
+    return await answer(request, merchants.create_merchant(svc.db, svc.settings, call, body))
 
 
 async def get_merchant(request: Request, call: Call) -> Response:
-    data = await merchants.get_merchant(services(request).db, _id(request))
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, merchants.get_merchant(services(request).db, _id(request)))
 
 
 async def update_merchant(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantUpdate, limit=svc.settings.max_body_bytes)
-    data = await merchants.update_merchant(svc.db, call, _id(request), body)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, merchants.update_merchant(svc.db, call, _id(request), body))
 
 
 async def set_retention(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, MerchantRetention, limit=svc.settings.max_body_bytes)
-    data = await merchants.set_retention(svc.db, call, _id(request), body)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, merchants.set_retention(svc.db, call, _id(request), body))
 
 
 async def list_keys(request: Request, call: Call) -> Response:
-    items = await api_keys.list_keys(services(request).db, _id(request))
-    return Envelope(Code.SUCCESS, [i.model_dump(mode="json") for i in items])
+    return await answer(request, api_keys.list_keys(services(request).db, _id(request)))
 
 
 async def create_key(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
-    created = await api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
-    return Envelope(Code.CREATED, created.model_dump(mode="json"))
+    return await answer(
+        request, api_keys.create_key(svc.db, svc.settings, call, _id(request), body)
+    )
 
 
 async def update_key(request: Request, call: Call) -> Response:
     svc = services(request)
     key_id: str = request.path_params["key_id"][:60]
     body, _ = await read_json(request, KeyUpdate, limit=svc.settings.max_body_bytes)
-    data = await api_keys.update_key(svc.db, call, _id(request), key_id, body)
-    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
+    return await answer(request, api_keys.update_key(svc.db, call, _id(request), key_id, body))
 
 
 async def revoke_key(request: Request, call: Call) -> Response:
     key_id: str = request.path_params["key_id"][:60]
-    data = await api_keys.revoke_key(services(request).db, call, _id(request), key_id)
-    return Envelope(Code.SUCCESS, data.model_dump(mode="json"))
+    operation = api_keys.revoke_key(services(request).db, call, _id(request), key_id)
+    return await answer(request, operation)
 
 
 async def invite_user(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, invitations.InviteRequest, limit=svc.settings.max_body_bytes)
     base = svc.settings.public_base_url or str(request.base_url)
-    data = await invitations.invite_by_id(svc.db, _id(request), body, base)
-    return Envelope(Code.CREATED, data.model_dump())
+    return await answer(request, invitations.invite_by_id(svc.db, _id(request), body, base))
 
 
 async def create_adjustment(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, AdjustmentRequest, limit=svc.settings.max_body_bytes)
-    adjusted = await perform(svc.enqueuer, merchants.adjust(svc.db, call, _id(request), body))
-    return Envelope.of(adjusted)
+    return await answer(request, merchants.adjust(svc.db, call, _id(request), body))
 
 
 # --- transactions ---
@@ -225,56 +210,45 @@ async def create_adjustment(request: Request, call: Call) -> Response:
 
 async def list_transactions(request: Request, call: Call) -> Response:
     query = read_query(request, TransactionQuery)
-    items, total = await reports.list_transactions(services(request).db, query)
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=_page_meta(query.limit, query.offset, len(items), total),
-    )
+    return await answer(request, reports.list_transactions(services(request).db, query))
 
 
 # --- packs ---
 
 
 async def list_packs(request: Request, call: Call) -> Response:
-    packs = await catalog.list_packs(services(request).db)
-    return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
+    return await answer(request, catalog.list_packs(services(request).db))
 
 
 async def create_pack(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, PackCreate, limit=svc.settings.max_body_bytes)
-    data = await catalog.create_pack(svc.db, call, body)
-    return Envelope(Code.CREATED, data.model_dump())
+    return await answer(request, catalog.create_pack(svc.db, call, body))
 
 
 async def update_pack(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, PackUpdate, limit=svc.settings.max_body_bytes)
-    data = await catalog.update_pack(svc.db, call, _id(request), body)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, catalog.update_pack(svc.db, call, _id(request), body))
 
 
 # --- coupons ---
 
 
 async def list_coupons(request: Request, call: Call) -> Response:
-    coupons = await catalog.list_coupons(services(request).db)
-    return Envelope(Code.SUCCESS, [c.model_dump() for c in coupons])
+    return await answer(request, catalog.list_coupons(services(request).db))
 
 
 async def create_coupon(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CouponCreate, limit=svc.settings.max_body_bytes)
-    data = await catalog.create_coupon(svc.db, call, body)
-    return Envelope(Code.CREATED, data.model_dump())
+    return await answer(request, catalog.create_coupon(svc.db, call, body))
 
 
 async def update_coupon(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CouponUpdate, limit=svc.settings.max_body_bytes)
-    data = await catalog.update_coupon(svc.db, call, _id(request), body)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, catalog.update_coupon(svc.db, call, _id(request), body))
 
 
 # --- redemption codes ---
@@ -283,8 +257,11 @@ async def update_coupon(request: Request, call: Call) -> Response:
 async def create_codes(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
-    data = await redemption_codes.create_codes(svc.db, svc.settings, call, body)
+    made = await perform(
+        svc.enqueuer, redemption_codes.create_codes(svc.db, svc.settings, call, body)
+    )
     if "text/csv" in request.headers.get("accept", ""):
+        data = made.one(CodeBatchData)
         # The batch as a file, now: its codes are never shown again.
         return Response(
             redemption_codes.batch_csv(data),
@@ -292,22 +269,18 @@ async def create_codes(request: Request, call: Call) -> Response:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{data.batch_id}.csv"'},
         )
-    return Envelope(Code.CREATED, data.model_dump())
+    return Envelope.of(made)
 
 
 async def void_code(request: Request, call: Call) -> Response:
-    data = await redemption_codes.void_code(services(request).db, call, _id(request))
-    return Envelope(Code.SUCCESS, data.model_dump(), status="voided")
+    return await answer(
+        request, redemption_codes.void_code(services(request).db, call, _id(request))
+    )
 
 
 async def list_codes(request: Request, call: Call) -> Response:
     query = read_query(request, CodeQuery)
-    items, total = await redemption_codes.list_codes(services(request).db, query)
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=_page_meta(query.limit, query.offset, len(items), total),
-    )
+    return await answer(request, redemption_codes.list_codes(services(request).db, query))
 
 
 # --- orders ---
@@ -315,23 +288,14 @@ async def list_codes(request: Request, call: Call) -> Response:
 
 async def list_mismatched(request: Request, call: Call) -> Response:
     query = read_query(request, OffsetQuery)
-    items, total = await reconcile.mismatched(
-        services(request).db, limit=query.limit, offset=query.offset
-    )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=_page_meta(query.limit, query.offset, len(items), total),
-    )
+    operation = reconcile.mismatched(services(request).db, limit=query.limit, offset=query.offset)
+    return await answer(request, operation)
 
 
 async def check_order(request: Request, call: Call) -> Response:
     svc = services(request)
-    checked = await perform(
-        svc.enqueuer,
-        reconcile.check_payment(svc.db, svc.settings, _id(request), pending_only=False),
-    )
-    return Envelope.of(checked)
+    operation = reconcile.check_payment(svc.db, svc.settings, _id(request), pending_only=False)
+    return await answer(request, operation)
 
 
 # --- audit ---
@@ -339,12 +303,7 @@ async def check_order(request: Request, call: Call) -> Response:
 
 async def list_audit(request: Request, call: Call) -> Response:
     query = read_query(request, AuditQuery)
-    items, total = await reports.list_audit(services(request).db, query)
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=_page_meta(query.limit, query.offset, len(items), total),
-    )
+    return await answer(request, reports.list_audit(services(request).db, query))
 
 
 # --- fulfilment ---
@@ -359,33 +318,32 @@ def _env(request: Request) -> str:
 
 async def list_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
-    await merchants.get_merchant(svc.db, _id(request))
-    found = await upstream_config.list_settings(svc.db, _id(request), _env(request))
-    return Envelope(Code.SUCCESS, [f.model_dump() for f in found])
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
+    return await answer(request, upstream_config.list_settings(svc.db, _id(request), _env(request)))
 
 
 async def put_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await merchants.get_merchant(svc.db, _id(request))
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
-    saved = await upstream_config.save(
+    operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
         body.root,
     )  # fmt: skip
-    return Envelope(Code.SUCCESS, saved.model_dump())
+    return await answer(request, operation)
 
 
 async def test_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await merchants.get_merchant(svc.db, _id(request))
+    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     assert svc.upstreams is not None
-    done = await upstream_config.test(
+    operation = upstream_config.test(
         svc.db, svc.sealer, svc.upstreams.for_env(env), _id(request), env,
         request.path_params["platform"],
     )  # fmt: skip
-    return Envelope(Code.SUCCESS, done.model_dump())
+    return await answer(request, operation)
 
 
 def _route(

@@ -11,7 +11,6 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import orders, reconcile, redemption, sandbox, service, stripe_events
 from ..billing.schemas import (
-    HISTORY_PAGE_SIZE,
     CheckoutData,
     CheckoutRequest,
     HistoryItem,
@@ -28,11 +27,12 @@ from ..billing.schemas import (
 )
 from ..clock import utcnow
 from ..codes import Code
-from ..envelope import ApiError, Envelope, OffsetMeta, PageMeta
+from ..envelope import ApiError, Envelope
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
 from ..services import services
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -49,31 +49,29 @@ _BODY = BODY_ERRORS
 
 async def list_packs(request: Request) -> Response:
     require_caller(request, "billing")
-    packs = await service.list_packs(services(request).db)
-    return Envelope(Code.SUCCESS, [p.model_dump() for p in packs])
+    return await answer(request, service.list_packs(services(request).db))
 
 
 async def topup_info(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
-    info = await service.topup_info(svc.db, svc.settings, caller, str(request.base_url))
-    return Envelope(Code.SUCCESS, info.model_dump())
+    operation = service.topup_info(svc.db, svc.settings, caller, str(request.base_url))
+    return await answer(request, operation)
 
 
 async def create_checkout(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
-    data = await orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
-    return Envelope(Code.CREATED, data.model_dump(), status="pending")
+    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
+    return await answer(request, operation)
 
 
 async def create_invoice(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, InvoiceRequest, limit=svc.settings.max_body_bytes)
-    order = await orders.invoice(svc.db, svc.settings, caller, body)
-    return Envelope(Code.CREATED, order.model_dump(), status="pending")
+    return await answer(request, orders.invoice(svc.db, svc.settings, caller, body))
 
 
 async def checkout_return(request: Request) -> Response:
@@ -107,36 +105,24 @@ async def redeem_code(request: Request) -> Response:
     body, _ = await read_json(request, RedeemRequest, limit=svc.settings.max_body_bytes)
     # Every attempt counts, found or not: the limit is on guessing codes.
     decision = await merchant_limits.REDEEM.count(svc, caller.merchant_id)
-    redeemed = await perform(
-        svc.enqueuer, redemption.redeem(svc.db, svc.settings, caller, body.code)
-    )
-    return Envelope.of(redeemed, headers=decision.headers())
+    operation = redemption.redeem(svc.db, svc.settings, caller, body.code)
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def funding_history(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, HistoryQuery)
-    items, total = await service.history(services(request).db, caller, query.page, query.status)
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=PageMeta(
-            current_page=query.page, per_page=HISTORY_PAGE_SIZE, total=total
-        ).model_dump(),
-    )
+    operation = service.history(services(request).db, caller, query.page, query.status)
+    return await answer(request, operation)
 
 
 async def ledger_transactions(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, OffsetQuery)
-    items, total = await service.transactions(
+    operation = service.transactions(
         services(request).db, caller, limit=query.limit, offset=query.offset
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=OffsetMeta.of(query.limit, query.offset, len(items), total).model_dump(),
-    )
+    return await answer(request, operation)
 
 
 async def _read_raw(request: Request, limit: int) -> bytes:
@@ -155,10 +141,8 @@ async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
     payload = await _read_raw(request, _STRIPE_BODY_LIMIT)
     signature = request.headers.get("stripe-signature")
-    handled = await perform(
-        svc.enqueuer, stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
-    )
-    return Envelope.of(handled)
+    operation = stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
+    return await answer(request, operation)
 
 
 def _sandbox_args(request: Request) -> tuple[str, str]:
@@ -198,9 +182,11 @@ async def sandbox_pay(request: Request) -> Response:
 async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    await orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
+    cancelled = await perform(
+        svc.enqueuer, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
+    )
     if _wants_json(request):
-        return Envelope(Code.SUCCESS, {"order_id": order_id}, status="failed")
+        return Envelope.of(cancelled)
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return RedirectResponse(order.cancel_url, status_code=303)
 

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, CursorMeta, Envelope
+from ..envelope import ApiError
 from ..mail import mailbox
 from ..mail.links import base_url
 from ..mail.schemas import MAIL_ID, EmailData
@@ -13,6 +13,7 @@ from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_query
 from ..services import Services, services
 from ..topup.schemas import ListQuery
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -27,7 +28,7 @@ async def list_emails(request: Request) -> Response:
     svc = services(request)
     query = read_query(request, ListQuery)
     check_cursor(query.cursor, MAIL_ID)
-    items, has_more = await mailbox.list_page(
+    operation = mailbox.list_page(
         svc.db,
         svc.sealer,
         caller,
@@ -36,11 +37,7 @@ async def list_emails(request: Request) -> Response:
         base_url=_base(svc, request),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
-    )
+    return await answer(request, operation)
 
 
 async def get_email(request: Request) -> Response:
@@ -50,7 +47,7 @@ async def get_email(request: Request) -> Response:
     mail_id: str = request.path_params["mail_id"]
     if not MAIL_ID.fullmatch(mail_id):
         raise ApiError(Code.EMAIL_NOT_FOUND)
-    found = await mailbox.get(
+    operation = mailbox.get(
         svc.db,
         svc.sealer,
         caller,
@@ -58,7 +55,7 @@ async def get_email(request: Request) -> Response:
         base_url=_base(svc, request),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
-    return Envelope(Code.SUCCESS, found.model_dump())
+    return await answer(request, operation)
 
 
 routes = [

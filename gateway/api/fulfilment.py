@@ -6,12 +6,12 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import Envelope
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json
 from ..services import services
 from ..upstreams import config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -21,15 +21,15 @@ _PLATFORM = (*_AUTH, Code.ROUTE_NOT_FOUND)
 
 async def list_fulfilment(request: Request) -> Response:
     caller = require_caller(request, "fulfilment")
-    found = await config.list_settings(services(request).db, caller.merchant_id, caller.env)
-    return Envelope(Code.SUCCESS, [f.model_dump() for f in found])
+    operation = config.list_settings(services(request).db, caller.merchant_id, caller.env)
+    return await answer(request, operation)
 
 
 async def put_fulfilment(request: Request) -> Response:
     caller = require_caller(request, "fulfilment")
     svc = services(request)
     body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
-    saved = await config.save(
+    operation = config.save(
         svc.db,
         svc.sealer,
         svc.settings,
@@ -38,14 +38,14 @@ async def put_fulfilment(request: Request) -> Response:
         request.path_params["platform"],
         body.root,
     )
-    return Envelope(Code.SUCCESS, saved.model_dump())
+    return await answer(request, operation)
 
 
 async def test_fulfilment(request: Request) -> Response:
     caller = require_caller(request, "fulfilment")
     svc = services(request)
     assert svc.upstreams is not None
-    done = await config.test(
+    operation = config.test(
         svc.db,
         svc.sealer,
         svc.upstreams.for_env(caller.env),
@@ -53,7 +53,7 @@ async def test_fulfilment(request: Request) -> Response:
         caller.env,
         request.path_params["platform"],
     )
-    return Envelope(Code.SUCCESS, done.model_dump())
+    return await answer(request, operation)
 
 
 routes = [

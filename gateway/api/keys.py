@@ -11,16 +11,15 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..callers import require_scope
-from ..clock import utcnow
 from ..codes import Code
-from ..envelope import ApiError, CursorMeta, Envelope
+from ..envelope import ApiError
 from ..merchants import keys
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUpdate
-from ..merchants.usage import with_usage
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
-from ..policies.usage import KeyUsage, usage
+from ..policies.usage import KeyUsage
 from ..services import services
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -46,26 +45,23 @@ def _actor(request: Request) -> keys.Actor:
 
 async def key_self(request: Request) -> Response:
     caller = require_caller(request, None)  # every key may read its own limits
-    found = await usage(services(request).db, caller)
-    return Envelope(Code.SUCCESS, found.model_dump(mode="json"))
+    svc = services(request)
+    return await answer(request, keys.own_limits(svc.db, caller))
 
 
 async def create_key(request: Request) -> Response:
     actor = _actor(request)
     svc = services(request)
     body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
-    pepper = svc.settings.key_pepper.get_secret_value().encode()
-    async with svc.db.transaction() as conn:
-        created = await keys.create(
-            conn,
-            actor,
-            name=body.name,
-            policy=body.policy,
-            pepper=pepper,
-            now=utcnow(),
-            cap=svc.settings.max_keys_per_merchant_env,
-        )
-    return Envelope(Code.CREATED, created.model_dump(mode="json"))
+    operation = keys.create_key(
+        svc.db,
+        actor,
+        name=body.name,
+        policy=body.policy,
+        pepper=svc.settings.key_pepper.get_secret_value().encode(),
+        cap=svc.settings.max_keys_per_merchant_env,
+    )
+    return await answer(request, operation)
 
 
 async def list_keys(request: Request) -> Response:
@@ -73,25 +69,15 @@ async def list_keys(request: Request) -> Response:
     query = read_query(request, KeysQuery)
     check_cursor(query.cursor, _KEY_ID)
     svc = services(request)
-    async with svc.db.read() as conn:
-        items, has_more = await keys.page(
-            conn, actor, env=actor.env, limit=query.limit, cursor=query.cursor
-        )
-    meta = CursorMeta.of(items, query.limit, has_more)
-    items = await with_usage(svc.db, svc.redis, items)
-    return Envelope(
-        Code.SUCCESS, [i.model_dump(mode="json") for i in items], meta=meta.model_dump()
-    )
+    operation = keys.list_keys(svc.db, svc.redis, actor, limit=query.limit, cursor=query.cursor)
+    return await answer(request, operation)
 
 
 async def get_key(request: Request) -> Response:
     actor = _actor(request)
     key_id = _key_id(request)
     svc = services(request)
-    async with svc.db.read() as conn:
-        found = await keys.get(conn, actor, key_id)
-    (found,) = await with_usage(svc.db, svc.redis, [found])
-    return Envelope(Code.SUCCESS, found.model_dump(mode="json"))
+    return await answer(request, keys.get_key(svc.db, svc.redis, actor, key_id))
 
 
 async def update_key(request: Request) -> Response:
@@ -99,17 +85,14 @@ async def update_key(request: Request) -> Response:
     svc = services(request)
     key_id = _key_id(request)
     body, _ = await read_json(request, KeyUpdate, limit=svc.settings.max_body_bytes)
-    async with svc.db.transaction() as conn:
-        updated = await keys.update(conn, actor, key_id, body)
-    return Envelope(Code.SUCCESS, updated.model_dump(mode="json"))
+    return await answer(request, keys.update_key(svc.db, actor, key_id, body))
 
 
 async def revoke_key(request: Request) -> Response:
     actor = _actor(request)
     key_id = _key_id(request)
-    async with services(request).db.transaction() as conn:
-        revoked = await keys.revoke(conn, actor, key_id, utcnow())
-    return Envelope(Code.DELETED, revoked.model_dump(mode="json"))
+    svc = services(request)
+    return await answer(request, keys.revoke_key(svc.db, actor, key_id))
 
 
 routes = [

@@ -9,11 +9,11 @@ from ..auth import require_caller
 from ..billing import reconcile, service
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
 from ..codes import Code
-from ..envelope import ApiError, Envelope, OffsetMeta
-from ..operations import perform
+from ..envelope import ApiError
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_query
 from ..services import services
+from .answer import answer
 
 __all__ = ["ORDER_ID", "order_id_of", "routes"]
 
@@ -31,42 +31,31 @@ def order_id_of(request: Request) -> str:
 async def list_orders(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, OrdersQuery)
-    items, total = await service.list_orders(
+    operation = service.list_orders(
         services(request).db, caller, limit=query.limit, offset=query.offset, status=query.status
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=OffsetMeta.of(query.limit, query.offset, len(items), total).model_dump(),
-    )
+    return await answer(request, operation)
 
 
 async def get_order(request: Request) -> Response:
     caller = require_caller(request, "billing")
-    order = await service.get_order(services(request).db, caller, order_id_of(request))
-    return Envelope(Code.SUCCESS, order.model_dump(), status=order.status)
+    order_id = order_id_of(request)
+    return await answer(request, service.get_order(services(request).db, caller, order_id))
 
 
 async def check_order(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
-    checked = await perform(
-        svc.enqueuer,
-        reconcile.check_payment(
-            svc.db,
-            svc.settings,
-            order_id_of(request),
-            merchant_id=caller.merchant_id,
-            env=caller.env,
-        ),
+    operation = reconcile.check_payment(
+        svc.db, svc.settings, order_id_of(request), merchant_id=caller.merchant_id, env=caller.env
     )
-    return Envelope.of(checked)
+    return await answer(request, operation)
 
 
 async def order_receipt(request: Request) -> Response:
     caller = require_caller(request, "billing")
-    found = await service.receipt(services(request).db, caller, order_id_of(request))
-    return Envelope(Code.SUCCESS, found.model_dump(), status="completed")
+    order_id = order_id_of(request)
+    return await answer(request, service.receipt(services(request).db, caller, order_id))
 
 
 _ORDER_ERRORS = (*KEY_ERRORS, Code.ORDER_NOT_FOUND)

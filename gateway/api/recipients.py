@@ -7,12 +7,13 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, CursorMeta, Envelope
+from ..envelope import ApiError
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_query
 from ..recipients import service
 from ..recipients.schemas import RecipientData, RecipientsQuery
 from ..services import services
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -25,14 +26,8 @@ async def list_recipients(request: Request) -> Response:
         cursor = service.address(query.cursor)
         if cursor is None:
             raise ApiError(Code.INVALID_CURSOR)
-    items, has_more = await service.list_page(
-        services(request).db, caller, limit=query.limit, cursor=cursor
-    )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
-    )
+    operation = service.list_page(services(request).db, caller, limit=query.limit, cursor=cursor)
+    return await answer(request, operation)
 
 
 async def get_recipient(request: Request) -> Response:
@@ -40,8 +35,7 @@ async def get_recipient(request: Request) -> Response:
     email = service.address(unquote(request.path_params["email"]))
     if email is None:
         raise ApiError(Code.RECIPIENT_NOT_FOUND)
-    found = await service.get(services(request).db, caller, email)
-    return Envelope(Code.SUCCESS, found.model_dump())
+    return await answer(request, service.get(services(request).db, caller, email))
 
 
 routes = [

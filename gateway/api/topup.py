@@ -8,7 +8,7 @@ from starlette.responses import Response
 from .. import idempotency
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, CursorMeta, Envelope
+from ..envelope import ApiError, Envelope
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..outcome import Outcome
@@ -24,6 +24,7 @@ from ..topup.schemas import (
     SendRequest,
     TopupData,
 )
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -59,8 +60,7 @@ def _txn_id(request: Request) -> str:
 async def get_topup(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
     svc = services(request)
-    topup = await service.get(svc.db, svc.sealer, caller, _txn_id(request))
-    return Envelope(Code.SUCCESS, topup.model_dump(), transaction_id=topup.id, status=topup.status)
+    return await answer(request, service.get(svc.db, svc.sealer, caller, _txn_id(request)))
 
 
 async def list_topups(request: Request) -> Response:
@@ -68,14 +68,10 @@ async def list_topups(request: Request) -> Response:
     svc = services(request)
     query = read_query(request, ListQuery)
     check_cursor(query.cursor, TXN_ID)
-    items, has_more = await service.list_page(
+    operation = service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
-    )
+    return await answer(request, operation)
 
 
 async def cancel_topup(request: Request) -> Response:
@@ -89,8 +85,7 @@ async def cancel_topup(request: Request) -> Response:
 
 async def get_balance(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
-    data = await service.balance(services(request).db, caller)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, service.balance(services(request).db, caller))
 
 
 def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:
@@ -118,8 +113,7 @@ async def sandbox_fund(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_sandbox_fund_cents": svc.settings.max_sandbox_fund_cents},
     )
-    data = await service.sandbox_fund(svc.db, caller, body.amount_cents)
-    return Envelope(Code.SUCCESS, data.model_dump())
+    return await answer(request, service.sandbox_fund(svc.db, caller, body.amount_cents))
 
 
 _SEND_ERRORS = (

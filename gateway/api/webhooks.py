@@ -1,7 +1,6 @@
 """Routes of the webhooks domain: endpoints, the delivery log, replays and test events."""
 
 import re
-from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,10 +8,8 @@ from starlette.responses import Response
 from .. import merchant_limits
 from ..auth import require_caller
 from ..codes import Code
-from ..envelope import ApiError, CursorMeta, Envelope
-from ..operations import perform
+from ..envelope import ApiError
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..outcome import Outcome
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..webhooks import deliveries, endpoints
@@ -30,6 +27,7 @@ from ..webhooks.schemas import (
     RotateRequest,
     TestData,
 )
+from .answer import answer
 
 __all__ = ["routes"]
 
@@ -64,39 +62,29 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
     return body
 
 
-async def _performed(
-    request: Request, operation: Awaitable[Outcome], headers: dict[str, str]
-) -> Response:
-    outcome = await perform(services(request).enqueuer, operation)
-    return Envelope.of(outcome, headers=headers)
-
-
 async def create_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     svc = services(request)
     body, _ = await read_json(request, EndpointCreate, limit=svc.settings.max_body_bytes)
-    created = await endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
-    return Envelope(Code.CREATED, created.model_dump())
+    return await answer(
+        request, endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, caller, body)
+    )
 
 
 async def list_endpoints(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     query = read_query(request, EndpointsQuery)
     check_cursor(query.cursor, _ENDPOINT_ID)
-    items, has_more = await endpoints.list_endpoints(
+    operation = endpoints.list_endpoints(
         services(request).db, caller, limit=query.limit, cursor=query.cursor
     )
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
-    )
+    return await answer(request, operation)
 
 
 async def get_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
-    found = await endpoints.get_endpoint(services(request).db, caller, _endpoint_id(request))
-    return Envelope(Code.SUCCESS, found.model_dump())
+    endpoint_id = _endpoint_id(request)
+    return await answer(request, endpoints.get_endpoint(services(request).db, caller, endpoint_id))
 
 
 async def update_endpoint(request: Request) -> Response:
@@ -104,14 +92,15 @@ async def update_endpoint(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, EndpointUpdate, limit=svc.settings.max_body_bytes)
-    updated = await endpoints.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
-    return Envelope(Code.SUCCESS, updated.model_dump())
+    operation = endpoints.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
+    return await answer(request, operation)
 
 
 async def delete_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
-    deleted = await endpoints.delete_endpoint(services(request).db, caller, _endpoint_id(request))
-    return Envelope(Code.DELETED, deleted.model_dump())
+    endpoint_id = _endpoint_id(request)
+    operation = endpoints.delete_endpoint(services(request).db, caller, endpoint_id)
+    return await answer(request, operation)
 
 
 async def rotate_secret(request: Request) -> Response:
@@ -119,10 +108,10 @@ async def rotate_secret(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body = await _optional_body(request, RotateRequest)
-    rotated = await endpoints.rotate_secret(
+    operation = endpoints.rotate_secret(
         svc.db, svc.sealer, caller, endpoint_id, body.overlap_seconds
     )
-    return Envelope(Code.SUCCESS, rotated.model_dump())
+    return await answer(request, operation)
 
 
 async def test_endpoint(request: Request) -> Response:
@@ -131,7 +120,7 @@ async def test_endpoint(request: Request) -> Response:
     endpoint_id = _endpoint_id(request)
     decision = await merchant_limits.WEBHOOK_TEST.count(svc, caller.merchant_id)
     operation = endpoints.send_test(svc.db, svc.settings, caller, endpoint_id)
-    return await _performed(request, operation, decision.headers())
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def replay_failed(request: Request) -> Response:
@@ -141,25 +130,21 @@ async def replay_failed(request: Request) -> Response:
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
     operation = deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
-    return await _performed(request, operation, decision.headers())
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def list_deliveries(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     query = read_query(request, DeliveriesQuery)
     check_cursor(query.cursor, _DELIVERY_ID)
-    items, has_more = await deliveries.list_deliveries(services(request).db, caller, query)
-    return Envelope(
-        Code.SUCCESS,
-        [i.model_dump() for i in items],
-        meta=CursorMeta.of(items, query.limit, has_more).model_dump(),
-    )
+    return await answer(request, deliveries.list_deliveries(services(request).db, caller, query))
 
 
 async def get_delivery(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
-    found = await deliveries.get_delivery(services(request).db, caller, _delivery_id(request))
-    return Envelope(Code.SUCCESS, found.model_dump())
+    delivery_id = _delivery_id(request)
+    operation = deliveries.get_delivery(services(request).db, caller, delivery_id)
+    return await answer(request, operation)
 
 
 async def replay_delivery(request: Request) -> Response:
@@ -168,7 +153,7 @@ async def replay_delivery(request: Request) -> Response:
     delivery_id = _delivery_id(request)
     decision = await merchant_limits.WEBHOOK_REPLAY.count(svc, caller.merchant_id)
     operation = deliveries.replay_delivery(svc.db, svc.settings, caller, delivery_id)
-    return await _performed(request, operation, decision.headers())
+    return await answer(request, operation, headers=decision.headers())
 
 
 _NOT_FOUND = (*_AUTH, Code.WEBHOOK_ENDPOINT_NOT_FOUND)

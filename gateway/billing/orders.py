@@ -53,7 +53,6 @@ from .schemas import (
     CheckoutData,
     CheckoutRequest,
     InvoiceRequest,
-    OrderData,
 )
 from .service import order_data, orders_select
 
@@ -318,7 +317,7 @@ async def _priced(
 
 async def invoice(
     db: Database, settings: Settings, caller: Caller, body: InvoiceRequest
-) -> OrderData:
+) -> Outcome:
     """A Stripe invoice for the merchant to pay (OhMyGPT's invoice recharge order): live only,
     made at Stripe *before* the order is written, as a checkout's session is; credited once on
     ``invoice.paid`` or when reconciliation finds it paid."""
@@ -365,12 +364,12 @@ async def invoice(
             )
         )
         row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
-    return order_data(row)
+    return Outcome(Code.CREATED, order_data(row), status="pending")
 
 
 async def checkout(
     db: Database, settings: Settings, caller: Caller, body: CheckoutRequest, *, base_url: str
-) -> CheckoutData:
+) -> Outcome:
     """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
     anything is written, so a refusal or a timeout leaves no order behind."""
     now = utcnow()
@@ -428,7 +427,7 @@ async def checkout(
             # Never shown to anyone, so never paid; Stripe expires it after a day.
             log.warning("checkout session %s orphaned: coupon ran out meanwhile", session_id)
         raise
-    return CheckoutData(
+    made = CheckoutData(
         order_id=order_id,
         status="pending",
         provider=provider,
@@ -446,6 +445,7 @@ async def checkout(
         coupon=coupon.code if coupon is not None else None,
         expires_at=rfc3339(expires_at),
     )
+    return Outcome(Code.CREATED, made, status="pending")
 
 
 def order_memo(order: Any) -> str:
@@ -642,7 +642,7 @@ async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: st
     )
 
 
-async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> None:
+async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> Outcome:
     """Giving up on the sandbox page fails the order at once, if it is still pending and
     payable; if Pay (or the expiry) got there first, the refusal says what the order became."""
     order = await sandbox_order(db, settings, order_id, token)
@@ -657,3 +657,4 @@ async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token:
             settled = await _lost(conn, order_id, now)
     if settled.result != "failed_order":
         raise _refusal(settled.order_status)
+    return Outcome(Code.SUCCESS, {"order_id": order_id}, status="failed")

@@ -21,13 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import utcnow
 from ..codes import Code
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, OffsetMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import FundingOrder, table_of
 from . import payments
 from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
-from .schemas import OrderData
 from .service import order_data, orders_select
 
 __all__ = [
@@ -165,14 +164,16 @@ def differs() -> ColumnElement[bool]:
     )
 
 
-async def mismatched(db: Database, *, limit: int, offset: int) -> tuple[list[OrderData], int]:
+async def mismatched(db: Database, *, limit: int, offset: int) -> Outcome:
     """Every merchant's orders that differ from the provider, newest first, and how many."""
     async with db.read() as conn:
         total = (await conn.execute(select(func.count()).where(differs()))).scalar_one()
         rows = await conn.execute(
             orders_select().where(differs()).order_by(_O.c.id.desc()).limit(limit).offset(offset)
         )
-        return [order_data(r) for r in rows], int(total)
+        items = [order_data(r) for r in rows]
+    meta = OffsetMeta.of(limit, offset, len(items), int(total))
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 async def order_of_session(db: Database, session_id: str) -> Any:

@@ -8,7 +8,7 @@ from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none
 from ..codes import Code
 from ..ledger import service as ledger
-from ..outcome import ApiError
+from ..outcome import ApiError, OffsetMeta, Outcome, PageMeta
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -63,10 +63,15 @@ def _pack_data(row: Any) -> PackData:
     return PackData.model_validate(row)
 
 
-async def list_packs(db: Database) -> list[PackData]:
+async def _active_packs(db: Database) -> list[PackData]:
     stmt = select(_P).where(_P.c.active.is_(True)).order_by(_P.c.sort_order, _P.c.id)
     async with db.read() as conn:
         return [_pack_data(r) for r in await conn.execute(stmt)]
+
+
+async def list_packs(db: Database) -> Outcome:
+    """The packs on sale, in their order."""
+    return Outcome(Code.SUCCESS, await _active_packs(db))
 
 
 def providers(settings: Settings, env: str) -> list[Literal["stripe", "sandbox", "stripe_invoice"]]:
@@ -83,11 +88,12 @@ def wallet_url(settings: Settings, base_url: str) -> str:
     return (settings.public_base_url or base_url).rstrip("/") + WALLET_PATH
 
 
-async def topup_info(db: Database, settings: Settings, caller: Caller, base_url: str) -> TopupInfo:
-    return TopupInfo(
+async def topup_info(db: Database, settings: Settings, caller: Caller, base_url: str) -> Outcome:
+    """How the caller's environment is funded: packs, amounts, tiers, providers."""
+    info = TopupInfo(
         env=caller.env,
         currency="USD",
-        packs=await list_packs(db),
+        packs=await _active_packs(db),
         custom_amounts=settings.funding_custom_amounts,
         min_cents=settings.funding_min_cents,
         max_cents=settings.funding_max_cents,
@@ -98,6 +104,7 @@ async def topup_info(db: Database, settings: Settings, caller: Caller, base_url:
         redemption=True,
         wallet_url=wallet_url(settings, base_url),
     )
+    return Outcome(Code.SUCCESS, info)
 
 
 def _history_item(row: Any) -> HistoryItem:
@@ -127,11 +134,9 @@ def _mine(caller: Caller, status: str | None) -> list[ColumnElement[bool]]:
     return found
 
 
-async def history(
-    db: Database, caller: Caller, page: int, status: str | None = None
-) -> tuple[list[HistoryItem], int]:
+async def history(db: Database, caller: Caller, page: int, status: str | None = None) -> Outcome:
     """One page (20, newest first) of the caller's orders and redemptions (of one status, when
-    named), and the total."""
+    named); ``meta`` is the ``PageMeta`` with the total."""
     mine = _mine(caller, status)
     async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
@@ -142,7 +147,9 @@ async def history(
             .limit(HISTORY_PAGE_SIZE)
             .offset((page - 1) * HISTORY_PAGE_SIZE)
         )
-        return [_history_item(r) for r in rows], total
+        items = [_history_item(r) for r in rows]
+    meta = PageMeta(current_page=page, per_page=HISTORY_PAGE_SIZE, total=total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 def ledger_item(row: Any) -> LedgerItem:
@@ -157,24 +164,26 @@ def ledger_item(row: Any) -> LedgerItem:
     )
 
 
-async def transactions(
-    db: Database, caller: Caller, *, limit: int, offset: int
-) -> tuple[list[LedgerItem], int]:
-    """The caller's wallet ledger in its env, newest first, and the number of entries."""
+async def transactions(db: Database, caller: Caller, *, limit: int, offset: int) -> Outcome:
+    """The caller's wallet ledger in its env, newest first; ``meta`` is the ``OffsetMeta``
+    with the number of entries."""
+    items: list[LedgerItem] = []
+    total = 0
     async with db.read() as conn:
         wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-        if wallet is None:
-            return [], 0
-        mine = _L.c.wallet_id == wallet.wallet_id
-        total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
-        # The page's ids first, from the wallet's own index alone: skipping ``offset`` entries
-        # there reads no row, where skipping them in the table read every one (and PostgreSQL
-        # had walked the primary key, past every other wallet's entries too).
-        page = select(_L.c.id).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
-        rows = await conn.execute(
-            select(_L).where(_L.c.id.in_(page.scalar_subquery())).order_by(_L.c.id.desc())
-        )
-        return [ledger_item(r) for r in rows], total
+        if wallet is not None:
+            mine = _L.c.wallet_id == wallet.wallet_id
+            total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
+            # The page's ids first, from the wallet's own index alone: skipping ``offset``
+            # entries there reads no row, where skipping them in the table read every one (and
+            # PostgreSQL had walked the primary key, past every other wallet's entries too).
+            page = select(_L.c.id).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
+            rows = await conn.execute(
+                select(_L).where(_L.c.id.in_(page.scalar_subquery())).order_by(_L.c.id.desc())
+            )
+            items = [ledger_item(r) for r in rows]
+    meta = OffsetMeta.of(limit, offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 def orders_select() -> Select[Any]:
@@ -215,18 +224,21 @@ def order_data(row: Any) -> OrderData:
 
 async def list_orders(
     db: Database, caller: Caller, *, limit: int, offset: int, status: str | None
-) -> tuple[list[OrderData], int]:
-    """The caller's orders in its env (of one status, when named), newest first, and how many."""
+) -> Outcome:
+    """The caller's orders in its env (of one status, when named), newest first; ``meta`` is
+    the ``OffsetMeta`` with how many."""
     mine = _mine(caller, status)
     async with db.read() as conn:
         total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
         rows = await conn.execute(
             orders_select().where(*mine).order_by(_O.c.id.desc()).limit(limit).offset(offset)
         )
-        return [order_data(r) for r in rows], total
+        items = [order_data(r) for r in rows]
+    meta = OffsetMeta.of(limit, offset, len(items), total)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
-async def get_order(db: Database, caller: Caller, order_id: str) -> OrderData:
+async def get_order(db: Database, caller: Caller, order_id: str) -> Outcome:
     """One of the caller's orders in its env; another merchant's, or the other env's, is not
     found."""
     async with db.read() as conn:
@@ -235,10 +247,10 @@ async def get_order(db: Database, caller: Caller, order_id: str) -> OrderData:
         ).first()
     if row is None:
         raise ApiError(Code.ORDER_NOT_FOUND)
-    return order_data(row)
+    return Outcome(Code.SUCCESS, order_data(row), status=row.status)
 
 
-async def receipt(db: Database, caller: Caller, order_id: str) -> ReceiptData:
+async def receipt(db: Database, caller: Caller, order_id: str) -> Outcome:
     """The receipt of one of the caller's paid orders; a pending, failed or expired one has
     none (``RECEIPT_NOT_AVAILABLE``)."""
     async with db.read() as conn:
@@ -254,7 +266,7 @@ async def receipt(db: Database, caller: Caller, order_id: str) -> ReceiptData:
         raise ApiError(Code.ORDER_NOT_FOUND)
     if row.status != "completed" or row.completed_at is None:
         raise ApiError(Code.RECEIPT_NOT_AVAILABLE, status=row.status)
-    return ReceiptData(
+    found = ReceiptData(
         receipt_number=row.id,
         env=row.env,
         merchant_id=row.merchant_id,
@@ -273,3 +285,4 @@ async def receipt(db: Database, caller: Caller, order_id: str) -> ReceiptData:
         payment_reference=row.provider_payment_id or row.provider_session_id,
         paid_at=rfc3339(row.completed_at),
     )
+    return Outcome(Code.SUCCESS, found, status="completed")

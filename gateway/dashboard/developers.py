@@ -7,7 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..merchants import service as merchants
+from ..merchants import keys
+from ..merchants.schemas import KeyData
+from ..operations import perform
 from ..ops.mcp_clients import STDIO_DIR, configs
 from ..services import services
 from .context import require_viewer
@@ -19,9 +21,9 @@ __all__ = ["routes"]
 async def developers(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    async with svc.db.read() as conn:
-        keys = await merchants.list_keys(conn, viewer.merchant_id)
-    usable = [k for k in keys if k.env == viewer.env and k.revoked_at is None]
+    listed = await perform(svc.enqueuer, keys.merchant_keys(svc.db, viewer.merchant_id))
+    found = listed.many(KeyData)
+    usable = [k for k in found if k.env == viewer.env and k.revoked_at is None]
     prefix = usable[-1].display_prefix if usable else None
     base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
     key = f"{prefix}…" if prefix else f"ak_{viewer.env}_…"

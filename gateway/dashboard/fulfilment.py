@@ -12,11 +12,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..codes import Code
+from ..operations import perform
 from ..outcome import ApiError
 from ..platforms import PLATFORMS
 from ..services import services
 from ..upstreams import config
-from ..upstreams.schemas import FulfilmentSet
+from ..upstreams.schemas import FulfilmentData, FulfilmentSet, FulfilmentTestData
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, problem
@@ -62,7 +63,8 @@ async def _home(
     tested: tuple[str, str, bool] | None = None,
 ) -> Response:
     svc = services(request)
-    found = await config.list_settings(svc.db, viewer.merchant_id, viewer.env)
+    listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
+    found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
     context = {
         "settings": found,
         "error": error,  # (platform, sentence)
@@ -92,9 +94,10 @@ async def save(request: Request) -> Response:
     svc = services(request)
     try:
         body = _BODY.validate_python(_typed(data), strict=True)
-        await config.save(
+        operation = config.save(
             svc.db, svc.sealer, svc.settings, viewer.merchant_id, viewer.env, platform, body
         )
+        await perform(svc.enqueuer, operation)
     except (ApiError, ValidationError) as exc:
         status, sentence = problem(exc)
         return await _home(request, viewer, status=status, error=(platform, sentence))
@@ -108,7 +111,7 @@ async def test(request: Request) -> Response:
     svc = services(request)
     assert svc.upstreams is not None
     try:
-        done = await config.test(
+        operation = config.test(
             svc.db,
             svc.sealer,
             svc.upstreams.for_env(viewer.env),
@@ -116,6 +119,7 @@ async def test(request: Request) -> Response:
             viewer.env,
             platform,
         )
+        done = (await perform(svc.enqueuer, operation)).one(FulfilmentTestData)
     except ApiError as exc:
         _, sentence = problem(exc)
         return await _home(request, viewer, tested=(platform, sentence, False))

@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..clock import utcnow
 from ..merchants import keys as key_service
-from ..merchants.schemas import KeyCreated, KeyUpdate
-from ..merchants.usage import with_usage
+from ..merchants.schemas import KeyCreated, KeyData
+from ..operations import perform
 from ..platforms import PLATFORMS
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
@@ -53,11 +52,10 @@ async def _list_page(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
     svc = services(request)
-    async with svc.db.read() as conn:
-        keys, _ = await key_service.page(
-            conn, _actor(viewer), env=None, limit=_LIST_LIMIT, cursor=None
-        )
-    keys = await with_usage(svc.db, svc.redis, keys)
+    listed = key_service.list_keys(
+        svc.db, svc.redis, _actor(viewer), limit=_LIST_LIMIT, cursor=None
+    )
+    keys = (await perform(svc.enqueuer, listed)).many(KeyData)
     return page(
         request,
         "keys/index.html",
@@ -79,16 +77,15 @@ async def create_key(request: Request) -> Response:
     except policy_form.PolicyFormError as refused:
         return await _list_page(request, viewer, policy_form.echo(data), refused.errors, 422)
     svc = services(request)
-    async with svc.db.transaction() as conn:
-        made = await key_service.create(
-            conn,
-            _actor(viewer),
-            name=name,
-            policy=policy,
-            pepper=svc.settings.key_pepper.get_secret_value().encode(),
-            now=utcnow(),
-            cap=svc.settings.max_keys_per_merchant_env,
-        )
+    operation = key_service.create_key(
+        svc.db,
+        _actor(viewer),
+        name=name,
+        policy=policy,
+        pepper=svc.settings.key_pepper.get_secret_value().encode(),
+        cap=svc.settings.max_keys_per_merchant_env,
+    )
+    made = (await perform(svc.enqueuer, operation)).one(KeyCreated)
     # Post/redirect/get: the key's page is a GET that shows it once (``reveal``).
     token = await reveal.stash(request, made.model_dump_json())
     if token is None:
@@ -108,9 +105,8 @@ async def created_key(request: Request) -> Response:
 async def show_key(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    async with svc.db.read() as conn:
-        key = await key_service.get(conn, _actor(viewer), _key_id(request))
-    (key,) = await with_usage(svc.db, svc.redis, [key])
+    found = key_service.get_key(svc.db, svc.redis, _actor(viewer), _key_id(request))
+    key = (await perform(svc.enqueuer, found)).one(KeyData)
     values = policy_form.to_form(key.policy, key.name)
     return page(
         request, "keys/detail.html", {"key": key, "values": values, "errors": {}, **_choices()}
@@ -121,12 +117,12 @@ async def update_policy(request: Request) -> Response:
     viewer = await require_viewer(request)
     key_id = _key_id(request)
     data = await form(request)
-    db = services(request).db
+    svc = services(request)
     try:
         name, policy = policy_form.from_form(data)
     except policy_form.PolicyFormError as refused:
-        async with db.read() as conn:
-            key = await key_service.get(conn, _actor(viewer), key_id)
+        found = key_service.get_key(svc.db, svc.redis, _actor(viewer), key_id)
+        key = (await perform(svc.enqueuer, found)).one(KeyData)
         return page(
             request,
             "keys/detail.html",
@@ -138,9 +134,9 @@ async def update_policy(request: Request) -> Response:
             },
             status=422,
         )
-    async with db.transaction() as conn:
-        await key_service.replace_policy(conn, _actor(viewer), key_id, policy)
-        await key_service.update(conn, _actor(viewer), key_id, KeyUpdate(name=name))
+    await perform(
+        svc.enqueuer, key_service.set_policy(svc.db, _actor(viewer), key_id, name, policy)
+    )
     return RedirectResponse(f"/dashboard/keys/{key_id}?saved=1", status_code=303)
 
 
@@ -148,8 +144,8 @@ async def revoke_key(request: Request) -> Response:
     viewer = await require_viewer(request)
     key_id = _key_id(request)
     await form(request)
-    async with services(request).db.transaction() as conn:
-        await key_service.revoke(conn, _actor(viewer), key_id, utcnow())
+    svc = services(request)
+    await perform(svc.enqueuer, key_service.revoke_key(svc.db, _actor(viewer), key_id))
     return RedirectResponse("/dashboard/keys", status_code=303)
 
 

@@ -11,7 +11,10 @@ from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
 from ..mail.links import base_url
-from ..merchants import service as merchants
+from ..mail.mailbox import MailState
+from ..mail.schemas import EmailData
+from ..merchants import preferences
+from ..operations import perform
 from ..services import services
 from .context import require_viewer
 from .csrf import form
@@ -29,11 +32,12 @@ async def mail_page(request: Request) -> Response:
     before = request.query_params.get("before") or None
     if before is not None and not _MAIL_ID.fullmatch(before):
         raise HTTPException(404)
-    mails, more = await mailbox.states(
-        svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before
+    listed = await perform(
+        svc.enqueuer, mailbox.states(svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before)
     )
-    async with svc.db.read() as conn:
-        on = await merchants.notify_recipients(conn, viewer.merchant_id)
+    mails, more = listed.many(MailState), bool(listed.meta and listed.meta["has_more"])
+    notices = preferences.recipient_notices(svc.db, viewer.merchant_id)
+    on = (await perform(svc.enqueuer, notices)).one(bool)
     return page(
         request,
         "mail/index.html",
@@ -47,7 +51,7 @@ async def show_mail(request: Request) -> Response:
     if viewer.env != "staging" or not _MAIL_ID.fullmatch(mail_id):
         raise HTTPException(404)
     svc = services(request)
-    found = await mailbox.get(
+    read = mailbox.get(
         svc.db,
         svc.sealer,
         viewer.caller,
@@ -55,14 +59,16 @@ async def show_mail(request: Request) -> Response:
         base_url=base_url(svc.settings.public_base_url or str(request.base_url)),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
+    found = (await perform(svc.enqueuer, read)).one(EmailData)
     return page(request, "mail/detail.html", {"mail": found}, no_store=True)
 
 
 async def set_notify(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
-    async with services(request).db.transaction() as conn:
-        await merchants.set_notify_recipients(conn, viewer.merchant_id, data.get("notify") == "on")
+    svc = services(request)
+    on = data.get("notify") == "on"
+    await perform(svc.enqueuer, preferences.set_recipient_notices(svc.db, viewer.merchant_id, on))
     return RedirectResponse("/dashboard/mail", status_code=303)
 
 

@@ -14,6 +14,7 @@ from ..callers import Caller
 from ..services import services
 from ..store.db import Database
 from ..topup import service as topup
+from ..topup.schemas import BalanceData
 from . import figures
 from .context import require_viewer
 from .render import TEMPLATES, page
@@ -32,7 +33,8 @@ RECENT = 10
 
 async def load(db: Database, caller: Caller) -> dict[str, Any]:
     recent, _ = await figures.topups(db, caller, limit=RECENT)
-    balance = await topup.balance(db, caller)  # as GET /balance answers it
+    # As GET /balance answers it; a read, which makes no deliveries for ``perform`` to enqueue.
+    balance = (await topup.balance(db, caller)).one(BalanceData)
     return {
         "balance_cents": balance.balance_cents,
         "held_cents": balance.held_cents,

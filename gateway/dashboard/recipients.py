@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..operations import perform
 from ..recipients import service
+from ..recipients.schemas import RecipientData
 from ..services import services
 from .context import require_viewer
 from .render import page
@@ -23,9 +25,12 @@ async def recipients_page(request: Request) -> Response:
         after = service.address(after)
         if after is None:
             raise HTTPException(404)
-    rows, more = await service.list_page(
-        services(request).db, viewer.caller, limit=_LIMIT, cursor=after
+    svc = services(request)
+    listed = await perform(
+        svc.enqueuer, service.list_page(svc.db, viewer.caller, limit=_LIMIT, cursor=after)
     )
+    rows = listed.many(RecipientData)
+    more = bool(listed.meta and listed.meta["has_more"])
     return page(
         request,
         "recipients/index.html",

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from keys import ENVS
 
 from ..merchants import preferences
+from ..operations import perform
 from ..services import services
 from .context import Viewer, require_viewer
 from .csrf import form
@@ -29,9 +30,9 @@ async def _page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    async with services(request).db.read() as conn:
-        found = await preferences.read(conn, viewer.merchant_id)
-    assert found is not None  # the viewer's session joined the merchant
+    svc = services(request)
+    read = preferences.get_settings(svc.db, viewer.merchant_id)
+    found = (await perform(svc.enqueuer, read)).one(preferences.MerchantSettings)
     if values is None:
         values = {"display_name": found.display_name or ""}
         values |= {
@@ -85,8 +86,8 @@ async def save(request: Request) -> Response:
             errors.setdefault(key, message)
     if errors:
         return await _page(request, viewer, values, errors, 422)
-    async with services(request).db.transaction() as conn:
-        await preferences.update_settings(conn, viewer.merchant_id, change)
+    svc = services(request)
+    await perform(svc.enqueuer, preferences.save_settings(svc.db, viewer.merchant_id, change))
     return RedirectResponse("/dashboard/settings?saved=1", status_code=303)
 
 

@@ -17,6 +17,7 @@ from ..platforms import PLATFORMS
 from ..services import services
 from ..topup import approvals, decisions, doors
 from ..topup import service as topup
+from ..topup.schemas import TopupData
 from . import figures
 from .context import require_viewer
 from .csrf import form
@@ -74,7 +75,8 @@ async def list_topups(request: Request) -> Response:
 async def show_topup(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    found = await topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    read = topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    found = (await perform(svc.enqueuer, read)).one(TopupData)
     decided = await decisions.decision(svc.db, viewer.caller, found.id)
     return page(request, "topups/detail.html", {"topup": found, "decision": decided}, no_store=True)
 
@@ -83,7 +85,8 @@ async def confirm_decision(request: Request) -> Response:
     """The confirmation step before a decision: the send, why it was held, and one button."""
     viewer = await require_viewer(request)
     svc = services(request)
-    found = await topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    read = topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    found = (await perform(svc.enqueuer, read)).one(TopupData)
     decided = await decisions.decision(svc.db, viewer.caller, found.id)
     approve = request.url.path.endswith("/approve")
     return page(

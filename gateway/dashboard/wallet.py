@@ -19,12 +19,21 @@ from starlette.routing import BaseRoute, Route
 from .. import merchant_limits
 from ..billing import orders, pricing, reconcile, redemption
 from ..billing import service as funding
-from ..billing.schemas import HISTORY_PAGE_SIZE, CheckoutRequest
+from ..billing.schemas import (
+    HISTORY_PAGE_SIZE,
+    CheckoutData,
+    CheckoutRequest,
+    HistoryItem,
+    LedgerItem,
+    PackData,
+    ReceiptData,
+)
 from ..codes import Code
 from ..operations import perform
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..services import services
 from ..topup import service as topups
+from ..topup.schemas import BalanceData
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, field, page_number
@@ -59,6 +68,11 @@ _REFUSAL_FIELD = {
 _LABELS = {"pack_id": "Pack", "amount": "Custom amount", "coupon": "Coupon", "code": "Code"}
 
 
+def _total(listed: Outcome) -> int:
+    """A paged list's total, from its ``meta``."""
+    return int((listed.meta or {}).get("total", 0))
+
+
 async def _wallet_page(
     request: Request,
     viewer: Viewer,
@@ -71,23 +85,25 @@ async def _wallet_page(
     caller = viewer.caller
     ledger_page = page_number(request, "ledger")
     history_page = page_number(request, "history")
-    packs = await funding.list_packs(svc.db)
-    balance = (await topups.balance(svc.db, caller)).balance_cents
-    entries, entries_total = await funding.transactions(
-        svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=(ledger_page - 1) * LEDGER_PAGE_SIZE
+    packs = (await perform(svc.enqueuer, funding.list_packs(svc.db))).many(PackData)
+    balance = (await perform(svc.enqueuer, topups.balance(svc.db, caller))).one(BalanceData)
+    offset = (ledger_page - 1) * LEDGER_PAGE_SIZE
+    entries = await perform(
+        svc.enqueuer, funding.transactions(svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=offset)
     )
     wanted = request.query_params.get("status", "")
     shown = wanted if wanted in _STATUSES else None
-    history, history_total = await funding.history(svc.db, caller, history_page, shown)
+    history = await perform(svc.enqueuer, funding.history(svc.db, caller, history_page, shown))
+    entries_total, history_total = _total(entries), _total(history)
     context: dict[str, Any] = {
-        "balance_cents": balance,
+        "balance_cents": balance.balance_cents,
         "packs": packs,
         "payments_configured": viewer.env == "staging"
         or svc.settings.stripe_secret_key is not None,
-        "entries": entries,
+        "entries": entries.many(LedgerItem),
         "ledger_page": ledger_page,
         "ledger_pages": max(1, -(-entries_total // LEDGER_PAGE_SIZE)),
-        "history": history,
+        "history": history.many(HistoryItem),
         "history_page": history_page,
         "history_pages": max(1, -(-history_total // HISTORY_PAGE_SIZE)),
         "notice": _NOTICES.get(request.query_params.get("notice", "")),
@@ -148,9 +164,10 @@ async def checkout(request: Request) -> Response:
                 success_url=back + "?notice=paid",
                 cancel_url=back + "?notice=cancelled",
             )
-            made = await orders.checkout(
+            operation = orders.checkout(
                 svc.db, svc.settings, viewer.caller, body, base_url=str(request.base_url)
             )
+            made = (await perform(svc.enqueuer, operation)).one(CheckoutData)
         except ValidationError as exc:
             refused.add(exc, fields=_CHECKOUT_FIELDS)
         except ApiError as exc:
@@ -203,7 +220,9 @@ async def receipt_page(request: Request) -> Response:
     order_id = request.path_params["order_id"]
     if not ORDER_ID.fullmatch(order_id):
         raise ApiError(Code.ORDER_NOT_FOUND)
-    found = await funding.receipt(services(request).db, viewer.caller, order_id)
+    svc = services(request)
+    read = funding.receipt(svc.db, viewer.caller, order_id)
+    found = (await perform(svc.enqueuer, read)).one(ReceiptData)
     return page(request, "wallet/receipt.html", {"receipt": found})
 
 

@@ -22,13 +22,14 @@ from starlette.routing import BaseRoute, Route
 from .. import merchant_limits
 from ..codes import CATALOGUE, Code
 from ..operations import perform
-from ..outcome import ApiError
-from ..services import services
+from ..outcome import ApiError, Outcome
+from ..services import Services, services
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
     EVENT_TYPES,
     DeliveriesQuery,
     DeliveryData,
+    DeliveryDetail,
     EndpointCreate,
     EndpointData,
     EndpointSecretData,
@@ -102,19 +103,28 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
     }
 
 
+async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
+    """Every endpoint of the viewer's environment: the list is always whole."""
+    listed = endpoints.list_endpoints(svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None)
+    return (await perform(svc.enqueuer, listed)).many(EndpointData)
+
+
+def _has_more(listed: Outcome) -> bool:
+    return bool(listed.meta and listed.meta["has_more"])
+
+
 async def _home(
     request: Request, viewer: Viewer, *, status: int = 200, create: dict[str, Any] | None = None
 ) -> Response:
     svc = services(request)
-    found, _ = await endpoints.list_endpoints(
-        svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None
-    )
-    recent, _ = await deliveries.list_deliveries(
-        svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG)
+    found = await _endpoints(svc, viewer)
+    recent = await perform(
+        svc.enqueuer,
+        deliveries.list_deliveries(svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG)),
     )
     context = {
         "endpoints": found,
-        "recent": recent,
+        "recent": recent.many(DeliveryData),
         "event_types": EVENT_TYPES,
         "create": create or {"url": "", "description": "", "event_types": [], "errors": {}},
         "endpoint_labels": ENDPOINT_LABELS,
@@ -198,13 +208,14 @@ async def create_endpoint(request: Request) -> Response:
     if body is not None and not refused:
         assert isinstance(body, EndpointCreate)
         try:
-            made = await endpoints.create_endpoint(
-                svc.db, svc.sealer, svc.settings, viewer.caller, body
+            made = await perform(
+                svc.enqueuer,
+                endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, viewer.caller, body),
             )
         except ApiError as exc:
             refused.add(exc, _refused_field(exc))
         else:
-            return await _reveal(request, made, rotated=False, status=201)
+            return await _reveal(request, made.one(EndpointSecretData), rotated=False, status=201)
     response = await _home(
         request, viewer, status=refused.status, create={**typed, "errors": refused.errors}
     )
@@ -242,16 +253,17 @@ async def _endpoint_page(
     forms: _Forms | None = None,
 ) -> Response:
     svc = services(request)
-    found = await endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id)
+    found = (
+        await perform(svc.enqueuer, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
+    ).one(EndpointData)
     shown = forms or _Forms()
-    recent, more = await deliveries.list_deliveries(
-        svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG, endpoint_id=endpoint_id)
-    )
+    query = DeliveriesQuery(limit=_ENDPOINT_LOG, endpoint_id=endpoint_id)
+    recent = await perform(svc.enqueuer, deliveries.list_deliveries(svc.db, viewer.caller, query))
     recovered = request.query_params.get("recovered", "")
     context = {
         "endpoint": found,
-        "recent": recent,
-        "more": more,
+        "recent": recent.many(DeliveryData),
+        "more": _has_more(recent),
         "event_types": EVENT_TYPES,
         "overlaps": ROTATION_OVERLAPS,
         "default_overlap": _DEFAULT_OVERLAP,
@@ -276,7 +288,8 @@ async def _posted(request: Request) -> tuple[Viewer, FormData, str]:
     viewer = await require_viewer(request)
     data = await form(request)
     endpoint_id: str = request.path_params["endpoint_id"]
-    await endpoints.get_endpoint(services(request).db, viewer.caller, endpoint_id)
+    svc = services(request)
+    await perform(svc.enqueuer, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
     return viewer, data, endpoint_id
 
 
@@ -299,7 +312,10 @@ async def update_endpoint(request: Request) -> Response:
     if body is not None and not refused:
         assert isinstance(body, EndpointUpdate)
         try:
-            await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
+            await perform(
+                svc.enqueuer,
+                endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+            )
         except ApiError as exc:
             _reraise_missing(exc)
             refused.add(exc, _refused_field(exc))
@@ -319,7 +335,10 @@ async def set_enabled(request: Request) -> Response:
     svc = services(request)
     try:
         body = EndpointUpdate(enabled=enabled)
-        await endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body)
+        await perform(
+            svc.enqueuer,
+            endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+        )
     except (ApiError, ValidationError) as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
     notice = "enabled" if enabled else "disabled"
@@ -332,12 +351,15 @@ async def rotate_secret(request: Request) -> Response:
     svc = services(request)
     try:
         body = RotateRequest(overlap_seconds=int(overlap) if overlap.isdigit() else -1)
-        rotated = await endpoints.rotate_secret(
-            svc.db, svc.sealer, viewer.caller, endpoint_id, body.overlap_seconds
+        rotated = await perform(
+            svc.enqueuer,
+            endpoints.rotate_secret(
+                svc.db, svc.sealer, viewer.caller, endpoint_id, body.overlap_seconds
+            ),
         )
     except (ApiError, ValidationError) as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
-    return await _reveal(request, rotated, rotated=True, status=200)
+    return await _reveal(request, rotated.one(EndpointSecretData), rotated=True, status=200)
 
 
 async def send_test(request: Request) -> Response:
@@ -391,7 +413,8 @@ async def recover(request: Request) -> Response:
 
 async def delete_endpoint(request: Request) -> Response:
     viewer, _, endpoint_id = await _posted(request)
-    await endpoints.delete_endpoint(services(request).db, viewer.caller, endpoint_id)
+    svc = services(request)
+    await perform(svc.enqueuer, endpoints.delete_endpoint(svc.db, viewer.caller, endpoint_id))
     return RedirectResponse(HOME + "?notice=deleted", 303)
 
 
@@ -418,10 +441,11 @@ async def delivery_log(request: Request) -> Response:
     items: list[DeliveryData] = []
     more = False
     if query is not None:
-        items, more = await deliveries.list_deliveries(svc.db, viewer.caller, query)
-    found, _ = await endpoints.list_endpoints(
-        svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None
-    )
+        listed = await perform(
+            svc.enqueuer, deliveries.list_deliveries(svc.db, viewer.caller, query)
+        )
+        items, more = listed.many(DeliveryData), _has_more(listed)
+    found = await _endpoints(svc, viewer)
     context = {
         "items": items,
         "next_cursor": items[-1].id if more and items else None,
@@ -445,7 +469,10 @@ def _laid_out(payload: str) -> str:
 async def _delivery_page(
     request: Request, viewer: Viewer, delivery_id: str, *, status: int = 200, error: str = ""
 ) -> Response:
-    found = await deliveries.get_delivery(services(request).db, viewer.caller, delivery_id)
+    svc = services(request)
+    found = (
+        await perform(svc.enqueuer, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
+    ).one(DeliveryDetail)
     context = {
         "delivery": found,
         "payload": _laid_out(found.payload),
@@ -465,7 +492,8 @@ async def replay(request: Request) -> Response:
     await form(request)
     delivery_id: str = request.path_params["delivery_id"]
     svc = services(request)
-    await deliveries.get_delivery(svc.db, viewer.caller, delivery_id)  # theirs, or 404
+    # theirs, or 404
+    await perform(svc.enqueuer, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
     try:
         await merchant_limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
         await perform(

@@ -17,7 +17,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..clock import rfc3339, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..store.db import Database
 from ..store.models import Mail, Topup, table_of
 from .content import compose
@@ -68,8 +68,8 @@ async def list_page(
     cursor: str | None,
     base_url: str,
     link_ttl_seconds: int,
-) -> tuple[list[EmailData], bool]:
-    """Newest first, paged by id, the caller's staging mail only."""
+) -> Outcome:
+    """Newest first, paged by id, the caller's staging mail only (``meta``: ``CursorMeta``)."""
     require_staging(caller.env)
     stmt = select(_M).where(*_mine(caller)).order_by(_M.c.id.desc()).limit(limit + 1)
     if cursor is not None:
@@ -80,7 +80,8 @@ async def list_page(
         items = [
             await _data(conn, sealer, r, base_url, link_ttl_seconds, now) for r in rows[:limit]
         ]
-    return items, len(rows) > limit
+    meta = CursorMeta.of(items, limit, len(rows) > limit)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 async def get(
@@ -91,13 +92,14 @@ async def get(
     *,
     base_url: str,
     link_ttl_seconds: int,
-) -> EmailData:
+) -> Outcome:
     require_staging(caller.env)
     async with db.read() as conn:
         row = (await conn.execute(select(_M).where(_M.c.id == mail_id, *_mine(caller)))).first()
         if row is None:
             raise ApiError(Code.EMAIL_NOT_FOUND)
-        return await _data(conn, sealer, row, base_url, link_ttl_seconds, utcnow())
+        found = await _data(conn, sealer, row, base_url, link_ttl_seconds, utcnow())
+    return Outcome(Code.SUCCESS, found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +119,9 @@ class MailState:
 
 async def states(
     db: Database, sealer: Sealer, caller: Caller, *, limit: int, before: str | None
-) -> tuple[list[MailState], bool]:
-    """The caller's mail in its environment, newest first, by state."""
+) -> Outcome:
+    """The caller's mail in its environment, newest first, by state (``MailState``; ``meta``:
+    ``CursorMeta``)."""
     stmt = (
         select(_M, _T.c.recipient_email)
         .select_from(_M.outerjoin(_T, _T.c.id == _M.c.topup_id))
@@ -144,4 +147,5 @@ async def states(
         )
         for r in rows[:limit]
     ]
-    return found, len(rows) > limit
+    meta = CursorMeta.of(found, limit, len(rows) > limit)
+    return Outcome(Code.SUCCESS, found, meta=meta.model_dump())

@@ -26,7 +26,7 @@ from ..catalogue import code_entries
 from ..codes import Code
 from ..outcome import ApiError, Outcome
 from ..services import Services
-from .tools import TOOLS, Answer, by_name
+from .tools import TOOLS, by_name
 
 __all__ = ["CODES_URI", "GUIDE_URI", "Enter", "Guide", "build_server", "result_of"]
 
@@ -56,12 +56,9 @@ def _version() -> str:
         return "0"
 
 
-def result_of(answer: Answer) -> types.CallToolResult:
+def result_of(answer: Outcome) -> types.CallToolResult:
     """The envelope as structured content, its JSON text beside it (the same bytes REST sends)."""
-    if isinstance(answer, Outcome):
-        body, replayed = answer.body(), answer.replayed
-    else:
-        body, replayed = answer, False
+    body, replayed = answer.body(), answer.replayed
     text = body.render().decode()
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
@@ -81,7 +78,7 @@ async def call_tool(
             raise ApiError(Code.ROUTE_NOT_FOUND, f"No such tool: {name[:100]}")
         if spec.scope is not None:
             require_scope(caller, spec.scope)
-        answer: Answer = await spec.run(svc, caller, arguments)
+        answer = await spec.run(svc, caller, arguments)
     except ApiError as refused:
         answer = refused.outcome()
     except Exception:

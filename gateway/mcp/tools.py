@@ -3,7 +3,7 @@
 Every tool's input schema is the JSON Schema of the pydantic model the REST route validates
 with (``send_topup`` adds the idempotency key, which REST takes as a header), and its output
 schema is the envelope with that route's ``data`` model. A tool answers what the route answers:
-an ``Outcome`` (or a list's envelope), or an ``ApiError``; ``server.py`` renders either.
+an ``Outcome`` (a list's with its ``meta``), or an ``ApiError``; ``server.py`` renders either.
 """
 
 from collections.abc import Awaitable, Callable
@@ -20,20 +20,19 @@ from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
 from ..codes import Code
 from ..envelope import CursorMeta, validation_details
+from ..merchants import keys
 from ..operations import perform
 from ..outcome import ApiError, EnvelopeBody, Outcome
 from ..parsing import check_cursor
 from ..policies.model import Scope
-from ..policies.usage import KeyUsage, usage
+from ..policies.usage import KeyUsage
 from ..services import Services
 from ..topup import doors, service
 from ..topup.schemas import TXN_ID, BalanceData, ListQuery, SendData, SendRequest, TopupData
 
-__all__ = ["TOOLS", "Answer", "ToolSpec", "by_name"]
+__all__ = ["TOOLS", "ToolSpec", "by_name"]
 
-# A list's envelope carries ``meta``, which an ``Outcome`` has no room for.
-Answer = Outcome | EnvelopeBody
-Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[Answer]]
+Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[Outcome]]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -81,7 +80,7 @@ def _txn_id(arguments: dict[str, Any]) -> str:
     return txn_id
 
 
-async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     # Required here, where REST takes it optionally as a header: an agent retries on its own.
     rest = dict(arguments)
     presented = rest.pop("idempotency_key", None)
@@ -92,37 +91,33 @@ async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -
     return await doors.send(svc, caller, body, key)
 
 
-async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
-    topup = await service.get(svc.db, svc.sealer, caller, _txn_id(arguments))
-    return Outcome(Code.SUCCESS, topup.model_dump(), transaction_id=topup.id, status=topup.status)
+async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    txn_id = _txn_id(arguments)
+    return await perform(svc.enqueuer, service.get(svc.db, svc.sealer, caller, txn_id))
 
 
-async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     query = _parse(ListQuery, arguments)
     check_cursor(query.cursor, TXN_ID)
-    items, has_more = await service.list_page(
+    operation = service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )
-    meta = CursorMeta.of(items, query.limit, has_more)
-    body = Outcome(Code.SUCCESS, [i.model_dump() for i in items]).body()
-    return body.model_copy(update={"meta": meta.model_dump()})
+    return await perform(svc.enqueuer, operation)
 
 
-async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
     return await perform(svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, txn_id))
 
 
-async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    data = await service.balance(svc.db, caller)
-    return Outcome(Code.SUCCESS, data.model_dump())
+    return await perform(svc.enqueuer, service.balance(svc.db, caller))
 
 
-async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    found = await usage(svc.db, caller)
-    return Outcome(Code.SUCCESS, found.model_dump(mode="json"))
+    return await perform(svc.enqueuer, keys.own_limits(svc.db, caller))
 
 
 def _links_base(svc: Services) -> str:
@@ -131,16 +126,16 @@ def _links_base(svc: Services) -> str:
     return svc.settings.public_base_url or ""
 
 
-async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    info = await billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
-    return Outcome(Code.SUCCESS, info.model_dump())
+    operation = billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
+    return await perform(svc.enqueuer, operation)
 
 
-async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Answer:
+async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(CheckoutRequest, arguments)
-    made = await orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
-    return Outcome(Code.CREATED, made.model_dump(), status="pending")
+    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
+    return await perform(svc.enqueuer, operation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,10 @@ revoked. One definition for every door: the REST API, the admin API, the CLI and
 Whoever acts is an ``Actor``: a key acts within its own merchant and environment, and gives only
 the scopes it holds; an operator acts for one merchant in both environments and gives any scope.
 A key that is not the actor's to see reads as not found (2006), never as forbidden, so no one
-learns that another merchant's or environment's key exists. Services never commit: each door
-runs these in its own transaction (the admin API writes its audit row in the same one).
+learns that another merchant's or environment's key exists. The steps (``create``, ``page``,
+``get``, ``update``, ``replace_policy``, ``revoke``) never commit: each runs in its caller's
+transaction (the admin API writes its audit row in the same one). The operations below them
+(``create_key``, ``list_keys``, ...) open their own and answer an ``Outcome``.
 """
 
 import json
@@ -21,26 +23,37 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import ENVS, Env
 
 from ..callers import Caller
-from ..clock import rfc3339, rfc3339_or_none
+from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
 from ..envelope import validation_details
-from ..outcome import ApiError
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies.model import SCOPES, Policy, Scope, load
+from ..policies.usage import KeyHolder, usage
+from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
 from . import service
 from .schemas import KeyCreated, KeyData, KeyUpdate
+from .usage import with_usage
 
 __all__ = [
     "Actor",
     "by_key",
     "by_operator",
     "create",
+    "create_key",
     "get",
+    "get_key",
+    "list_keys",
+    "merchant_keys",
     "merchant_of",
+    "own_limits",
     "page",
     "replace_policy",
     "revoke",
+    "revoke_key",
+    "set_policy",
     "update",
+    "update_key",
 ]
 
 _ENVS: dict[str | None, Env] = {env: env for env in ENVS}
@@ -216,3 +229,76 @@ async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime
     await _row(conn, actor, key_id)
     await service.revoke_key(conn, key_id, now)
     return await get(conn, actor, key_id)
+
+
+# --- Operations: each opens its own read or transaction and answers an ``Outcome`` that every
+# door renders (REST's envelope, the dashboard's pages).
+
+
+async def create_key(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str | None,
+    policy: Policy,
+    pepper: bytes,
+    cap: int,
+) -> Outcome:
+    """A key of the actor's environment (``create``); the raw key is in this answer alone."""
+    async with db.transaction() as conn:
+        made = await create(
+            conn, actor, name=name, policy=policy, pepper=pepper, now=utcnow(), cap=cap
+        )
+    return Outcome(Code.CREATED, made)
+
+
+async def list_keys(
+    db: Database, redis: Any, actor: Actor, *, limit: int, cursor: str | None
+) -> Outcome:
+    """One page of the actor's environment's keys (``page``), each with its usage."""
+    async with db.read() as conn:
+        items, has_more = await page(conn, actor, env=actor.env, limit=limit, cursor=cursor)
+    meta = CursorMeta.of(items, limit, has_more)
+    return Outcome(Code.SUCCESS, await with_usage(db, redis, items), meta=meta.model_dump())
+
+
+async def get_key(db: Database, redis: Any, actor: Actor, key_id: str) -> Outcome:
+    async with db.read() as conn:
+        found = await get(conn, actor, key_id)
+    (found,) = await with_usage(db, redis, [found])
+    return Outcome(Code.SUCCESS, found)
+
+
+async def update_key(db: Database, actor: Actor, key_id: str, body: KeyUpdate) -> Outcome:
+    async with db.transaction() as conn:
+        updated = await update(conn, actor, key_id, body)
+    return Outcome(Code.SUCCESS, updated)
+
+
+async def set_policy(
+    db: Database, actor: Actor, key_id: str, name: str | None, policy: Policy
+) -> Outcome:
+    """The key's whole policy and its name at once, as the dashboard's form gives them."""
+    async with db.transaction() as conn:
+        await replace_policy(conn, actor, key_id, policy)
+        changed = await update(conn, actor, key_id, KeyUpdate(name=name))
+    return Outcome(Code.SUCCESS, changed)
+
+
+async def revoke_key(db: Database, actor: Actor, key_id: str) -> Outcome:
+    async with db.transaction() as conn:
+        revoked = await revoke(conn, actor, key_id, utcnow())
+    return Outcome(Code.DELETED, revoked)
+
+
+async def own_limits(db: Database, caller: KeyHolder) -> Outcome:
+    """The calling key's policy and, per limit, its spend, what remains and when it resets."""
+    found = await usage(db, caller)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def merchant_keys(db: Database, merchant_id: str) -> Outcome:
+    """Every key of a merchant, both environments, revoked ones too, oldest first."""
+    async with db.read() as conn:
+        found = [data(k) for k in await service.list_keys(conn, merchant_id)]
+    return Outcome(Code.SUCCESS, found)

@@ -12,16 +12,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..codes import Code
 from ..ledger import service as ledger
+from ..outcome import Outcome
+from ..store.db import Database
 from ..store.models import Merchant, Wallet, table_of
-from . import names
+from . import names, service
 
 __all__ = [
     "MAX_THRESHOLD_CENTS",
     "THRESHOLD",
     "MerchantSettings",
     "SettingsUpdate",
+    "get_settings",
     "read",
+    "recipient_notices",
+    "save_settings",
+    "set_recipient_notices",
     "threshold",
     "update_settings",
 ]
@@ -110,3 +117,33 @@ async def update_settings(
             .values(low_balance_threshold_cents=cents)
         )
     return await read(conn, merchant_id)
+
+
+# --- Operations: the dashboard's settings and mail pages, each in its own read or transaction.
+
+
+async def get_settings(db: Database, merchant_id: str) -> Outcome:
+    """The merchant's settings (``MerchantSettings``)."""
+    async with db.read() as conn:
+        found = await read(conn, merchant_id)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def save_settings(db: Database, merchant_id: str, change: SettingsUpdate) -> Outcome:
+    """``change`` applied; the settings after it."""
+    async with db.transaction() as conn:
+        found = await update_settings(conn, merchant_id, change)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def recipient_notices(db: Database, merchant_id: str) -> Outcome:
+    """Whether the merchant's recipients get the voucher e-mail (a ``bool``)."""
+    async with db.read() as conn:
+        on = await service.notify_recipients(conn, merchant_id)
+    return Outcome(Code.SUCCESS, on)
+
+
+async def set_recipient_notices(db: Database, merchant_id: str, on: bool) -> Outcome:
+    async with db.transaction() as conn:
+        await service.set_notify_recipients(conn, merchant_id, on)
+    return Outcome(Code.SUCCESS, on)

@@ -14,7 +14,7 @@ from ..clock import rfc3339
 from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..platforms import PLATFORMS
 from ..store.db import Database
 from ..store.models import Mail, Topup, Wallet, table_of
@@ -114,23 +114,25 @@ def _grouped(caller: Caller) -> Any:
     )
 
 
-async def list_page(
-    db: Database, caller: Caller, *, limit: int, cursor: str | None
-) -> tuple[list[RecipientData], bool]:
-    """By address; ``cursor`` is the last address of the previous page."""
+async def list_page(db: Database, caller: Caller, *, limit: int, cursor: str | None) -> Outcome:
+    """By address; ``cursor`` is the last address of the previous page (``meta``:
+    ``CursorMeta``, whose next cursor is the page's last address)."""
     stmt = _grouped(caller).order_by(_T.c.recipient_email).limit(limit + 1)
     if cursor is not None:
         stmt = stmt.where(_T.c.recipient_email > cursor)
     async with db.read() as conn:
         found = list((await conn.execute(stmt)).all())
-        return await _build(conn, caller, found[:limit]), len(found) > limit
+        items = await _build(conn, caller, found[:limit])
+    meta = CursorMeta.of(items, limit, len(found) > limit)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
-async def get(db: Database, caller: Caller, email: str) -> RecipientData:
+async def get(db: Database, caller: Caller, email: str) -> Outcome:
     async with db.read() as conn:
         found = list(
             (await conn.execute(_grouped(caller).where(_T.c.recipient_email == email))).all()
         )
         if not found:
             raise ApiError(Code.RECIPIENT_NOT_FOUND)
-        return (await _build(conn, caller, found))[0]
+        (one,) = await _build(conn, caller, found)
+    return Outcome(Code.SUCCESS, one)

@@ -39,7 +39,7 @@ from ..codes import Code
 from ..ledger import alerts
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database
@@ -526,18 +526,19 @@ def _mine(caller: Caller) -> tuple[Any, ...]:
     return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
 
 
-async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> TopupData:
+async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
     async with db.read() as conn:
         row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
         if row is None:
             raise ApiError(Code.TRANSACTION_NOT_FOUND)
         hidden = await _hidden(conn, caller, [row.id])
-    return topup_data(row, sealer, hide_voucher=row.id in hidden)
+    found = topup_data(row, sealer, hide_voucher=row.id in hidden)
+    return Outcome(Code.SUCCESS, found, transaction_id=found.id, status=found.status)
 
 
 async def list_page(
     db: Database, sealer: Sealer, caller: Caller, *, limit: int, cursor: str | None
-) -> tuple[list[TopupData], bool]:
+) -> Outcome:
     """Newest first; ``cursor`` is the last id of the previous page. Ids sort by creation time."""
     stmt = select(_T).where(*_mine(caller)).order_by(_T.c.id.desc()).limit(limit + 1)
     if cursor is not None:
@@ -546,7 +547,8 @@ async def list_page(
         rows = (await conn.execute(stmt)).all()
         hidden = await _hidden(conn, caller, [r.id for r in rows[:limit]])
     page = [topup_data(r, sealer, hide_voucher=r.id in hidden) for r in rows[:limit]]
-    return page, len(rows) > limit
+    meta = CursorMeta.of(page, limit, len(rows) > limit)
+    return Outcome(Code.SUCCESS, page, meta=meta.model_dump())
 
 
 async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[str]:
@@ -602,14 +604,15 @@ async def _balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
     )
 
 
-async def balance(db: Database, caller: Caller) -> BalanceData:
+async def balance(db: Database, caller: Caller) -> Outcome:
     """The wallet as every door shows it: available, and held by top-ups not yet delivered
-    (pending, or awaiting approval), which are debited already."""
+    (pending, or awaiting approval), which are debited already (``BalanceData``)."""
     async with db.read() as conn:
-        return await _balance(conn, caller)
+        found = await _balance(conn, caller)
+    return Outcome(Code.SUCCESS, found)
 
 
-async def sandbox_fund(db: Database, caller: Caller, amount: int) -> BalanceData:
+async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
     """Staging's wallet topped up by ``amount``; the balance after it, read as ``balance``
     reads it, in the same transaction."""
     if caller.env != "staging":
@@ -622,4 +625,5 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> BalanceData
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
-        return await _balance(conn, caller)
+        after = await _balance(conn, caller)
+    return Outcome(Code.SUCCESS, after)

@@ -19,7 +19,7 @@ from keys import Sealer
 
 from ..clock import rfc3339, utcnow
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..platforms import PLATFORMS
 from ..settings import Settings
 from ..store import compose
@@ -121,7 +121,7 @@ async def save(
     body: FulfilmentSet,
     *,
     now: datetime | None = None,
-) -> FulfilmentData:
+) -> Outcome:
     """The provider for ``platform`` in ``env``, replacing any before it; ``voucher`` removes
     the row (the default). The credential is sealed here and never shown again."""
     platform = _platform(platform)
@@ -130,7 +130,7 @@ async def save(
     if body.provider == VOUCHER:
         async with db.transaction() as conn:
             await conn.execute(delete(_F).where(*key))
-        return _data(env, platform, None)
+        return Outcome(Code.SUCCESS, _data(env, platform, None))
     base_url: str
     account: str | None = None
     quota: int | None = None
@@ -157,17 +157,17 @@ async def save(
             .on_conflict_do_update(index_elements=["merchant_id", "env", "platform"], set_=values)
         )
         saved = (await conn.execute(select(_F).where(*key))).one()
-    return _data(env, platform, saved)
+    return Outcome(Code.SUCCESS, _data(env, platform, saved))
 
 
-async def list_settings(db: Database, merchant_id: str, env: str) -> list[FulfilmentData]:
+async def list_settings(db: Database, merchant_id: str, env: str) -> Outcome:
     """Every platform's provider in ``env``, the voucher where none is set."""
     async with db.read() as conn:
         rows = (
             await conn.execute(select(_F).where(_F.c.merchant_id == merchant_id, _F.c.env == env))
         ).all()
     by_platform = {r.platform: r for r in rows}
-    return [_data(env, p, by_platform.get(p)) for p in PLATFORMS]
+    return Outcome(Code.SUCCESS, [_data(env, p, by_platform.get(p)) for p in PLATFORMS])
 
 
 _SETTING = Statement.of(
@@ -216,7 +216,7 @@ async def test(
     merchant_id: str,
     env: str,
     platform: str,
-) -> FulfilmentTestData:
+) -> Outcome:
     """One call the provider's credentials must pass; refused with the upstream's reason."""
     platform = _platform(platform)
     async with db.read() as conn:
@@ -229,6 +229,7 @@ async def test(
     except UpstreamError as exc:
         raise refusal(exc) from None
     took = int((time.perf_counter() - started) * 1000)
-    return FulfilmentTestData(
+    done = FulfilmentTestData(
         platform=platform, provider=upstream.provider, ok=True, duration_ms=took
     )
+    return Outcome(Code.SUCCESS, done)

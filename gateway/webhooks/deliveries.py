@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
@@ -59,11 +59,9 @@ def _deliveries_of(caller: Caller) -> tuple[Any, ...]:
     return (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
 
 
-async def list_deliveries(
-    db: Database, caller: Caller, query: DeliveriesQuery
-) -> tuple[list[DeliveryData], bool]:
+async def list_deliveries(db: Database, caller: Caller, query: DeliveriesQuery) -> Outcome:
     """Newest first. Delivery ids start with their event's time-sorted id, so they double as
-    cursors."""
+    cursors (``meta`` is the ``CursorMeta``)."""
     stmt = select(_D).where(*_deliveries_of(caller))
     if query.cursor is not None:
         stmt = stmt.where(_D.c.id < query.cursor)
@@ -80,10 +78,12 @@ async def list_deliveries(
     stmt = stmt.order_by(_D.c.id.desc()).limit(query.limit + 1)
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [_delivery_data(r) for r in rows[: query.limit]], len(rows) > query.limit
+    items = [_delivery_data(r) for r in rows[: query.limit]]
+    meta = CursorMeta.of(items, query.limit, len(rows) > query.limit)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
-async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> DeliveryDetail:
+async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> Outcome:
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -115,7 +115,10 @@ async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> Delive
         )
         for a in attempts
     ]
-    return DeliveryDetail(**_delivery_data(row).model_dump(), payload=row.payload, attempt_log=log)
+    detail = DeliveryDetail(
+        **_delivery_data(row).model_dump(), payload=row.payload, attempt_log=log
+    )
+    return Outcome(Code.SUCCESS, detail)
 
 
 def _replay_values(now: datetime) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .. import outbox
 from ..callers import Caller
 from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..codes import Code
-from ..outcome import ApiError, Outcome
+from ..outcome import ApiError, CursorMeta, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
@@ -102,7 +102,7 @@ def _mine(caller: Caller) -> tuple[Any, ...]:
 
 async def create_endpoint(
     db: Database, sealer: Sealer, settings: Settings, caller: Caller, body: EndpointCreate
-) -> EndpointSecretData:
+) -> Outcome:
     """At most ``max_endpoints_per_merchant_env`` endpoints (not deleted) per merchant and
     environment: every event fans out to each, so the cap bounds what one send can make the
     worker do. Creates for one merchant take turns on its row, so concurrent creates cannot
@@ -137,19 +137,23 @@ async def create_endpoint(
                 .returning(_EP)
             )
         ).one()
-    return EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+    made = EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+    return Outcome(Code.CREATED, made)
 
 
 async def list_endpoints(
     db: Database, caller: Caller, *, limit: int, cursor: str | None
-) -> tuple[list[EndpointData], bool]:
+) -> Outcome:
+    """Newest first, by cursor: ``meta`` is the ``CursorMeta``."""
     stmt = select(_EP).where(*_mine(caller)).order_by(_EP.c.id.desc()).limit(limit + 1)
     if cursor is not None:
         stmt = stmt.where(_EP.c.id < cursor)
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
     now = utcnow()
-    return [_endpoint_data(r, now) for r in rows[:limit]], len(rows) > limit
+    items = [_endpoint_data(r, now) for r in rows[:limit]]
+    meta = CursorMeta.of(items, limit, len(rows) > limit)
+    return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
 async def endpoint_row(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> Any:
@@ -159,15 +163,15 @@ async def endpoint_row(conn: AsyncConnection, caller: Caller, endpoint_id: str) 
     return row
 
 
-async def get_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
+async def get_endpoint(db: Database, caller: Caller, endpoint_id: str) -> Outcome:
     async with db.read() as conn:
         row = await endpoint_row(conn, caller, endpoint_id)
-    return _endpoint_data(row, utcnow())
+    return Outcome(Code.SUCCESS, _endpoint_data(row, utcnow()))
 
 
 async def update_endpoint(
     db: Database, settings: Settings, caller: Caller, endpoint_id: str, body: EndpointUpdate
-) -> EndpointData:
+) -> Outcome:
     changes: dict[str, Any] = {}
     fields = body.model_fields_set
     if "url" in fields:
@@ -198,10 +202,10 @@ async def update_endpoint(
                 .returning(_EP)
             )
         ).one()
-    return _endpoint_data(row, now)
+    return Outcome(Code.SUCCESS, _endpoint_data(row, now))
 
 
-async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> EndpointData:
+async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> Outcome:
     """Soft delete: the delivery log keeps pointing at it; pending deliveries end as failed."""
     now = utcnow()
     async with db.transaction() as conn:
@@ -214,12 +218,12 @@ async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> End
                 .returning(_EP)
             )
         ).one()
-    return _endpoint_data(row, now)
+    return Outcome(Code.DELETED, _endpoint_data(row, now))
 
 
 async def rotate_secret(
     db: Database, sealer: Sealer, caller: Caller, endpoint_id: str, overlap_seconds: int
-) -> EndpointSecretData:
+) -> Outcome:
     """A new secret signs from now on; the current one keeps signing beside it for the overlap,
     so receivers can switch without dropping a single event."""
     now = utcnow()
@@ -241,7 +245,8 @@ async def rotate_secret(
                 .returning(_EP)
             )
         ).one()
-    return EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+    rotated = EndpointSecretData(**_endpoint_data(row, now).model_dump(), secret=secret)
+    return Outcome(Code.SUCCESS, rotated)
 
 
 async def check_reachable(

@@ -6,7 +6,7 @@ from playwright.async_api import Page
 
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
-from gateway.admin.schemas import CodeBatchRequest
+from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.settings import Settings
 from gateway.store.db import Database
 from tests.fixtures.browser import Merchant, shoot
@@ -39,10 +39,11 @@ async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
         call,
         CodeBatchRequest(count=1, amount_cents=1_500, env="staging", name="Launch promo"),
     )
+    issued = batch.one(CodeBatchData)
     await page.get_by_role("textbox", name="Code", exact=True).fill("RDM-NOT-A-CODE")
     await page.get_by_role("button", name="Redeem").click()
     assert "Unknown redemption code" in await page.locator("#redeem-error").inner_text()
-    await page.get_by_role("textbox", name="Code", exact=True).fill(batch.codes[0])
+    await page.get_by_role("textbox", name="Code", exact=True).fill(issued.codes[0])
     await page.get_by_role("button", name="Redeem").click()
     await page.wait_for_url("**/dashboard/wallet?notice=redeemed")
     assert (await page.locator("#balance").inner_text()).strip() == "$1,040.00"

@@ -2,9 +2,12 @@
 ``perform``, after the operation committed."""
 
 import ast
+import importlib
+import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from arq import create_pool
@@ -15,7 +18,7 @@ from gateway.billing import orders, redemption, stripe_events
 from gateway.codes import Code
 from gateway.operations import perform
 from gateway.outcome import Outcome
-from gateway.topup import approvals
+from gateway.topup import approvals, doors
 from gateway.topup import service as topup
 from gateway.webhooks import deliveries, endpoints
 from gateway.webhooks.enqueuer import Enqueuer
@@ -65,6 +68,10 @@ def _modules(*places: str) -> list[Path]:
 
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), str(path))
+
+
+def _shown(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 def _where(path: Path, node: ast.AST) -> str:
@@ -207,3 +214,283 @@ async def test_perform_enqueues_new_and_replayed_deliveries_after_the_operation(
         assert await _queued_ids(pool) == {"dlv_new", "dlv_again"}
     finally:
         await pool.aclose()
+
+
+# --- Every operation a door calls answers an Outcome; no door opens the store itself ---
+
+# The doors that open no read or transaction of their own: the admin package is the admin
+# API's operations, below the door (``gateway/api/admin.py``).
+STORE_FREE_DOORS = [
+    "gateway/api",
+    "gateway/mcp",
+    "gateway/dashboard",
+    "gateway/cli.py",
+    "gateway/topup/doors.py",
+]
+_STORE_DOORS = {"read", "transaction", "run"}
+# ``path:function`` → why that door opens the store itself.
+_FIGURES = "the dashboard's own read-only figures, which no other door shows"
+OPENS_THE_STORE: dict[str, str] = {
+    "gateway/dashboard/figures.py:topups": _FIGURES,
+    "gateway/dashboard/figures.py:webhook_health": _FIGURES,
+    "gateway/dashboard/figures.py:fingerprint": _FIGURES + " (the live pages' change check)",
+}
+
+# Handlers of REST routes whose reply is no operation's Outcome.
+NOT_AN_OPERATION = {
+    "gateway/api/ops.py": "health, readiness, metrics and the API's own description",
+    "gateway/api/meta.py:list_codes": "the code catalogue, a constant of the product",
+    "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
+    "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",
+}
+# What a door hands an operation to: its Outcome is rendered, its deliveries enqueued.
+_RUNNERS = {"answer", "perform"}
+# Answer an Outcome, and run the operation through ``perform`` themselves.
+_RUNNING = {perform, doors.send, doors.decide}
+# ``path:function`` → why it awaits an operation itself.
+RUNS_AN_OPERATION_ITSELF = {
+    "gateway/dashboard/overview.py:load": "the live overview, read again by the hub, which "
+    "holds no enqueuer: a read makes no deliveries",
+    "gateway/cli.py": "the operator's commands hold no Redis, and none of their operations "
+    "(``merchants.directory``) makes deliveries",
+}
+
+
+def _functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def _opens_the_store(path: Path) -> list[str]:
+    """``db.read()``, ``db.transaction()``, ``db.run(...)`` (or ``svc.db.…``) in a module:
+    ``path:function`` of each, outside the allowed ones."""
+    found: list[str] = []
+    for function in _functions(_parse(path)):
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = node.func.value
+            named = receiver.attr if isinstance(receiver, ast.Attribute) else None
+            if isinstance(receiver, ast.Name):
+                named = receiver.id
+            if node.func.attr in _STORE_DOORS and named == "db":
+                shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+                where = f"{shown}:{function.name}"
+                if where not in OPENS_THE_STORE:
+                    found.append(f"{where} (line {node.lineno}) opens db.{node.func.attr}")
+    return found
+
+
+def test_no_door_opens_a_read_or_a_transaction() -> None:
+    opened = [found for path in _modules(*STORE_FREE_DOORS) for found in _opens_the_store(path)]
+    assert not opened, "\n".join(opened)
+
+
+def test_every_allowed_store_door_is_still_there() -> None:
+    """An entry of the allow-list whose function no longer opens the store goes too."""
+    for where in OPENS_THE_STORE:
+        path, name = where.split(":")
+        functions = {f.name: f for f in _functions(_parse(ROOT / path))}
+        assert name in functions, where
+        calls = [
+            n
+            for n in ast.walk(functions[name])
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in _STORE_DOORS
+        ]
+        assert calls, f"{where} opens no read or transaction any more"
+
+
+def test_the_guard_finds_a_door_opening_the_store(tmp_path: Path) -> None:
+    door = tmp_path / "door.py"
+    door.write_text(
+        "async def handle(request, svc, db):\n"
+        "    async with svc.db.transaction() as conn:\n"
+        "        pass\n"
+        "    async with db.read() as conn:\n"
+        "        pass\n"
+        "    await db.run(lambda tx: None)\n"
+        "    await request.read()\n"
+    )
+    found = _opens_the_store(door)
+    assert [line.rsplit(" ", 1)[1] for line in found] == [
+        "db.transaction",
+        "db.read",
+        "db.run",
+    ], found
+
+
+def _run_calls(function: ast.AST) -> list[ast.expr]:
+    """What a function hands to ``answer`` or ``perform``, an assigned name followed to its
+    value (``operation = endpoints.get(...)``; ``answer(request, operation)``)."""
+    assigned = {
+        target.id: node.value
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    handed: list[ast.expr] = []
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _RUNNERS
+            and node.args
+        ):
+            given = node.args[-1] if node.func.id == "perform" else node.args[1]
+            if isinstance(given, ast.Name) and given.id in assigned:
+                given = assigned[given.id]
+            handed.append(given)
+    return handed
+
+
+def _callee(namespace: Any, call: ast.AST) -> Any:
+    """The function a call expression names, looked up in the door module's namespace."""
+    if not isinstance(call, ast.Call):
+        return None
+    func = call.func
+    if isinstance(func, ast.Name):
+        return getattr(namespace, func.id, None)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return getattr(getattr(namespace, func.value.id, None), func.attr, None)
+    return None
+
+
+def _given_outcome(namespace: Any, function: ast.AST, handed: ast.expr) -> bool:
+    """A parameter handed on (``operation: Awaitable[Outcome]``), or called (``decision:
+    Callable[..., Awaitable[Outcome]]``), whose annotation promises an Outcome."""
+    named = handed.func if isinstance(handed, ast.Call) else handed
+    if not isinstance(named, ast.Name):
+        return False
+    defined = getattr(namespace, getattr(function, "name", ""), None)
+    hint = typing.get_type_hints(defined).get(named.id) if callable(defined) else None
+    if isinstance(handed, ast.Call):
+        hint = typing.get_args(hint)[-1] if typing.get_args(hint) else None
+    return typing.get_origin(hint) is Awaitable and typing.get_args(hint) == (Outcome,)
+
+
+def _not_outcomes(path: Path, namespace: Any) -> list[str]:
+    """Operations a door runs through ``answer``/``perform`` that are not annotated to return
+    an ``Outcome``, and those it hands over in a shape the guard cannot follow."""
+    wrong: list[str] = []
+    for function in _functions(_parse(path)):
+        for handed in _run_calls(function):
+            operation = _callee(namespace, handed)
+            where = f"{path.name}:{function.name}"
+            if operation is None:
+                if not _given_outcome(namespace, function, handed):
+                    wrong.append(f"{where} runs {ast.unparse(handed)}, which is not followed")
+                continue
+            returned = typing.get_type_hints(operation).get("return")
+            if returned is not Outcome:
+                wrong.append(f"{where} runs {operation.__qualname__} -> {returned}")
+    return wrong
+
+
+def _outside_a_runner(path: Path, namespace: Any) -> list[str]:
+    """Calls of an operation below the door (annotated to return an ``Outcome``) that a door
+    awaits itself instead of handing it to ``answer`` or ``perform``."""
+    found: list[str] = []
+    for function in _functions(_parse(path)):
+        handed = {id(node) for node in _run_calls(function)}
+        where = f"{path.name}:{function.name}"
+        if {_shown(path), f"{_shown(path)}:{function.name}"} & RUNS_AN_OPERATION_ITSELF.keys():
+            continue
+        for node in ast.walk(function):
+            operation = _callee(namespace, node)
+            if operation is None or id(node) in handed or operation in _RUNNING:
+                continue
+            if not inspect.iscoroutinefunction(operation) or not (
+                operation.__module__.startswith(("gateway.", "tests."))
+            ):
+                continue  # only our operations: a library's hints need not resolve
+            if operation.__module__ == getattr(namespace, "__name__", None):
+                continue  # the door's own helper, which runs what it calls itself
+            if typing.get_type_hints(operation).get("return") is Outcome:
+                found.append(f"{where} calls {operation.__qualname__} outside answer/perform")
+    return found
+
+
+def _door_modules() -> list[tuple[Path, Any]]:
+    found = []
+    for path in _modules(*STORE_FREE_DOORS):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found.append((path, importlib.import_module(name.removesuffix(".__init__"))))
+    return found
+
+
+def test_every_operation_a_door_runs_returns_an_outcome() -> None:
+    wrong = [line for path, module in _door_modules() for line in _not_outcomes(path, module)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_operation_a_door_calls_goes_through_a_runner() -> None:
+    wrong = [line for path, module in _door_modules() for line in _outside_a_runner(path, module)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_guard_finds_an_operation_awaited_by_hand(tmp_path: Path) -> None:
+    async def read(db: Any) -> Outcome:
+        return Outcome(Code.SUCCESS)
+
+    door = tmp_path / "door.py"
+    door.write_text(
+        "async def good(request, svc):\n"
+        "    operation = things.read(svc.db)\n"
+        "    return await answer(request, operation)\n"
+        "async def bad(request, svc):\n"
+        "    found = await things.read(svc.db)\n"
+    )
+    namespace = SimpleNamespace(things=SimpleNamespace(read=read))
+    found = _outside_a_runner(door, namespace)
+    assert [line.split(" ", 1)[0] for line in found] == ["door.py:bad"], found
+
+
+def test_the_guard_finds_an_operation_answering_otherwise(tmp_path: Path) -> None:
+    async def listed(db: Any) -> list[str]:
+        return []
+
+    async def read(db: Any) -> Outcome:
+        return Outcome(Code.SUCCESS)
+
+    door = tmp_path / "door.py"
+    door.write_text(
+        "async def good(request, svc):\n"
+        "    return await answer(request, things.read(svc.db))\n"
+        "async def bad(request, svc):\n"
+        "    operation = things.listed(svc.db)\n"
+        "    return await answer(request, operation)\n"
+        "async def lost(request, svc):\n"
+        "    return await perform(svc.enqueuer, pick()(svc.db))\n"
+    )
+    namespace = SimpleNamespace(things=SimpleNamespace(read=read, listed=listed))
+    found = _not_outcomes(door, namespace)
+    assert [line.split(" ", 1)[0] for line in found] == ["door.py:bad", "door.py:lost"], found
+
+
+def test_every_rest_route_runs_an_operation() -> None:
+    """A REST handler (``request`` first, a ``Response`` back) hands an operation to ``answer``
+    or ``perform`` (itself, or through the send's door, ``topup.doors``), unless its reply is no
+    operation's (``NOT_AN_OPERATION``)."""
+    bare: list[str] = []
+    for path in _modules("gateway/api"):
+        place = path.relative_to(ROOT).as_posix()
+        tree = _parse(path)
+        for function in tree.body:
+            if not isinstance(function, ast.AsyncFunctionDef) or function.name.startswith("_"):
+                continue
+            params = [a.arg for a in function.args.args]
+            returns = ast.unparse(function.returns) if function.returns else ""
+            if params[:1] != ["request"] or returns != "Response":
+                continue
+            if place in NOT_AN_OPERATION or f"{place}:{function.name}" in NOT_AN_OPERATION:
+                continue
+            called = {
+                n.func.id if isinstance(n.func, ast.Name) else ast.unparse(n.func)
+                for n in ast.walk(function)
+                if isinstance(n, ast.Call)
+            }
+            if not called & _RUNNERS and not any(c.startswith("doors.") for c in called):
+                bare.append(f"{place}:{function.name}")
+    assert not bare, "\n".join(bare)

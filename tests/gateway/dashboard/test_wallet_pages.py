@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 from gateway.accounts import users
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
-from gateway.admin.schemas import CodeBatchRequest
+from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.funding import credit_merchant
 from gateway.clock import utcnow
 from gateway.settings import Settings
@@ -36,7 +36,7 @@ async def _codes(db: Database, settings: Settings, amount_cents: int, env: Env =
     batch = await create_codes(
         db, settings, call, CodeBatchRequest(count=1, amount_cents=amount_cents, env=env)
     )
-    return batch.codes[0]
+    return batch.one(CodeBatchData).codes[0]
 
 
 def _balance(html: str) -> str:

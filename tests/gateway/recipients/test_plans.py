@@ -16,6 +16,7 @@ from gateway.clock import utcnow
 from gateway.mail.links import RecipientLink
 from gateway.policies.model import UNRESTRICTED
 from gateway.recipients import page, service
+from gateway.recipients.schemas import RecipientData
 from gateway.store.db import Database
 from gateway.store.raw import Raw, Statement
 from gateway.upstreams import keys
@@ -85,11 +86,14 @@ async def test_recipients_and_their_page_are_read_by_index(
     sealer = Sealer(TEST_SECRET.encode())
 
     with captured(db, monkeypatch) as seen:
-        first, more = await service.list_page(db, caller, limit=2, cursor=None)
-        assert ([r.email for r in first], more) == (["r0@example.com", "r1@example.com"], True)
-        rest, more = await service.list_page(db, caller, limit=2, cursor="r1@example.com")
-        assert ([r.email for r in rest], more) == (["r2@example.com"], False)
-        assert (await service.get(db, caller, "r2@example.com")).topups_count == 1
+        first = await service.list_page(db, caller, limit=2, cursor=None)
+        assert [r.email for r in first.many(RecipientData)] == ["r0@example.com", "r1@example.com"]
+        assert (first.meta or {})["has_more"] is True
+        rest = await service.list_page(db, caller, limit=2, cursor="r1@example.com")
+        assert [r.email for r in rest.many(RecipientData)] == ["r2@example.com"]
+        assert (rest.meta or {})["has_more"] is False
+        one = await service.get(db, caller, "r2@example.com")
+        assert one.one(RecipientData).topups_count == 1
         shown = await page.view(db, sealer, link)
         assert shown is not None and len(shown.topups) == 1
         await page.fingerprint(db, link)

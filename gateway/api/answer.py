@@ -1,0 +1,21 @@
+"""A route's last step: perform the operation, render its ``Outcome`` as the envelope."""
+
+from collections.abc import Awaitable
+
+from starlette.requests import Request
+
+from ..envelope import Envelope
+from ..operations import perform
+from ..outcome import Outcome
+from ..services import services
+
+__all__ = ["answer"]
+
+
+async def answer(
+    request: Request, operation: Awaitable[Outcome], *, headers: dict[str, str] | None = None
+) -> Envelope:
+    """The operation's deliveries are enqueued after it committed (``perform``); the reply is
+    its outcome, with ``headers`` (a limit's, a Location)."""
+    outcome = await perform(services(request).enqueuer, operation)
+    return Envelope.of(outcome, headers=headers)
