@@ -110,7 +110,9 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
                 opened.close()
 
     assert set(statuses) == {200}, statuses  # no 503 for the other merchant
-    assert loaded <= 2 * baseline, (loaded, baseline)
+    # Served as before, within a factor of two; the slack is for a busy machine (a CI runner's
+    # neighbours), far below what streams starving the gateway's loop would cost.
+    assert loaded <= max(2 * baseline, baseline + 0.05), (loaded, baseline)
     # The account holds its five live streams; every other attempt was refused at once.
     assert sorted(opened.statuses) == [200] * 5 + [405] * STREAMS + [429] * (STREAMS - 5)
     assert opening < 60
