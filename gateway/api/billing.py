@@ -45,6 +45,19 @@ _SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
 _STRIPE_BODY_LIMIT = 512 * 1024
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
+# What pricing an order can refuse: its pack or amount, its coupon, and the payment provider.
+_PRICED = (
+    Code.PACK_NOT_FOUND,
+    Code.CUSTOM_AMOUNT_OFF,
+    Code.CUSTOM_AMOUNT_INVALID,
+    Code.COUPON_NOT_FOUND,
+    Code.COUPON_EXPIRED,
+    Code.COUPON_EXHAUSTED,
+    Code.COUPON_NOT_APPLICABLE,
+    Code.PAYMENTS_NOT_CONFIGURED,
+    Code.PAYMENT_PROVIDER_ERROR,
+    Code.PAYMENT_PROVIDER_TIMEOUT,
+)
 
 
 async def list_packs(request: Request) -> Response:
@@ -232,16 +245,7 @@ routes = [
             errors=(
                 *_AUTH,
                 *_BODY,
-                Code.PACK_NOT_FOUND,
-                Code.CUSTOM_AMOUNT_OFF,
-                Code.CUSTOM_AMOUNT_INVALID,
-                Code.COUPON_NOT_FOUND,
-                Code.COUPON_EXPIRED,
-                Code.COUPON_EXHAUSTED,
-                Code.COUPON_NOT_APPLICABLE,
-                Code.PAYMENTS_NOT_CONFIGURED,
-                Code.PAYMENT_PROVIDER_ERROR,
-                Code.PAYMENT_PROVIDER_TIMEOUT,
+                *_PRICED,
             ),
             secret=True,  # checkout_url is enough to pay a sandbox order
         ),
@@ -261,16 +265,7 @@ routes = [
                 *_AUTH,
                 *_BODY,
                 Code.INVOICE_NOT_AVAILABLE,
-                Code.PACK_NOT_FOUND,
-                Code.CUSTOM_AMOUNT_OFF,
-                Code.CUSTOM_AMOUNT_INVALID,
-                Code.COUPON_NOT_FOUND,
-                Code.COUPON_EXPIRED,
-                Code.COUPON_EXHAUSTED,
-                Code.COUPON_NOT_APPLICABLE,
-                Code.PAYMENTS_NOT_CONFIGURED,
-                Code.PAYMENT_PROVIDER_ERROR,
-                Code.PAYMENT_PROVIDER_TIMEOUT,
+                *_PRICED,
             ),
         ),
     ),
