@@ -3,35 +3,19 @@ names, each list's deep page is one the gateway accepts (a refused cursor or off
 run), and every figure is reported beside its empty-store baseline."""
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fixtures.benches import run_bench
 
 
 def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
-    env = {
-        **os.environ,
-        "AITOPUP_BENCH_POSTGRES_URL": postgres_server,
-        "AITOPUP_BENCH_HISTORY_ROWS": "3000",
-        "AITOPUP_BENCH_HISTORY_ROUNDS": "1",
-        "BENCH_SECONDS": "0.5",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.history"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+    report = run_bench(
+        "bench.history",
+        postgres_server,
+        AITOPUP_BENCH_HISTORY_ROWS="3000",
+        AITOPUP_BENCH_HISTORY_ROUNDS="1",
     )
-    report = done.stdout + done.stderr
-    assert done.returncode == 0, report
-    loaded = re.search(r"^history: [\d,]+ rows in \d+ s (\{.*\})$", done.stdout, re.M)
+    loaded = re.search(r"^history: [\d,]+ rows in \d+ s (\{.*\})$", report, re.M)
     assert loaded is not None, report
     counts = json.loads(loaded.group(1))
     for table in ("topups", "ledger_entries", "events", "webhook_deliveries", "webhook_attempts"):

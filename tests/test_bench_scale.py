@@ -2,34 +2,18 @@
 workers, every send is accepted, every delivery arrives, and each figure is reported beside a
 baseline run with as many processes."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fixtures.benches import run_bench
 
 
 def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
-    env = {
-        **os.environ,
-        "AITOPUP_BENCH_POSTGRES_URL": postgres_server,
-        "AITOPUP_BENCH_SCALE_ROUNDS": "1",
-        "AITOPUP_BENCH_DELIVERIES": "200",
-        "BENCH_SECONDS": "0.5",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.scale"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+    report = run_bench(
+        "bench.scale",
+        postgres_server,
+        AITOPUP_BENCH_SCALE_ROUNDS="1",
+        AITOPUP_BENCH_DELIVERIES="200",
     )
-    report = done.stdout + done.stderr
-    assert done.returncode == 0, report
     for figure, baseline in (
         ("send postgres, 1 gateway: req/s", "bare starlette x1"),
         ("send postgres, 2 gateways: req/s", "bare starlette x2"),
