@@ -72,8 +72,9 @@ CLOSE_WITHIN = 10.0
 # Errors of a Redis that went away: refused, reset, timed out. Anything else is a bug to report.
 REDIS_DOWN = (RedisError, OSError)
 WAKE_MARGIN = 0.002
-# Due jobs looked at before an idle wait: held by other workers, more than these are rare.
-_DUE_LOOKED_AT = 64
+# Jobs at the queue's head read before an idle wait: more due jobs than this, all held by other
+# workers, are rare; then the wait is ``idle_poll`` at most.
+_HEAD_READ = 64
 
 
 class WakingWorker(Worker):
@@ -110,24 +111,20 @@ class WakingWorker(Worker):
             # Subscribed before the queue is read: a job enqueued after the read is signalled.
             self._wake = self.pool.pubsub()
             await self._wake.subscribe(self._wake_channel)
+        # One read of the queue's head: the jobs due (any not held by another worker means a
+        # poll now), then the next one not yet due, which a due job held elsewhere must not hide.
         now = timestamp_ms()
-        due = await self.pool.zrangebyscore(
-            self.queue_name, "-inf", now, start=0, num=_DUE_LOOKED_AT
-        )
+        head = await self.pool.zrange(self.queue_name, 0, _HEAD_READ - 1, withscores=True)
+        due = [job_id for job_id, score in head if score <= now]
         if due:
             held = await self.pool.exists(*(in_progress_key_prefix + j.decode() for j in due))
             if held < len(due):
                 return  # fell due since the last poll read the queue
         timeout = self.idle_poll
-        # The next job not yet due: a due one held by another worker ahead of it in the queue
-        # must not hide it.
-        after = await self.pool.zrangebyscore(
-            self.queue_name, f"({now}", "+inf", start=0, num=1, withscores=True
-        )
-        if after:
-            [(_, score)] = after
+        later = [score for _, score in head if score > now]
+        if later:
             # A little late rather than early: a poll a moment before it is due misses it.
-            timeout = min(timeout, max(0.0, (score - now) / 1000) + WAKE_MARGIN)
+            timeout = min(timeout, (later[0] - now) / 1000 + WAKE_MARGIN)
         message = await self._wake.get_message(ignore_subscribe_messages=True, timeout=timeout)
         # Signals that came together wake once.
         while message is not None:

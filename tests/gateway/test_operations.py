@@ -234,6 +234,7 @@ OPENS_THE_STORE: dict[str, str] = {
     "gateway/dashboard/figures.py:topups": _FIGURES,
     "gateway/dashboard/figures.py:webhook_health": _FIGURES,
     "gateway/dashboard/figures.py:fingerprint": _FIGURES + " (the live pages' change check)",
+    "gateway/dashboard/figures.py:pending_approvals": _FIGURES + " (the navigation's count)",
 }
 
 # Handlers of REST routes whose reply is no operation's Outcome.

@@ -26,8 +26,8 @@ IDLE_POLL = 30.0
 
 async def _queue_reads(redis: Redis) -> int:
     stats = await redis.info("commandstats")
-    found = stats.get("cmdstat_zrangebyscore", {"calls": 0})
-    return int(found["calls"])
+    reads = ("cmdstat_zrangebyscore", "cmdstat_zrange")
+    return sum(int(stats.get(read, {"calls": 0})["calls"]) for read in reads)
 
 
 async def test_an_idle_worker_reads_its_queue_rarely(
@@ -43,8 +43,9 @@ async def test_an_idle_worker_reads_its_queue_rarely(
         await redis.aclose()
     # Polling every 10 ms reads it about 300 times in three seconds; idle, the worker reads it
     # around the sweep it runs each second (polling as usual while that job runs) and little
-    # else: a dozen reads on a quiet machine, a few dozen on a busy one.
-    assert reads < 100, reads
+    # else: a dozen reads on a quiet machine, a few dozen on a busy one, where each sweep takes
+    # longer and the polls around it add up.
+    assert reads < 150, reads
 
 
 async def test_an_idle_worker_wakes_on_an_enqueue_and_on_a_deferred_job(
