@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState, QueuePool
 
 from ._aiosqlite import is_open, on_thread, queue_on_thread
-from ._asyncpg import begin_now
+from ._asyncpg import begin_now, refuse_open_transaction
 from .raw import Raw
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "create_engine", "private_sqlite_file"]
@@ -139,6 +139,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
     # statements (``store.raw``) run inside it whatever ran first.
     event.listen(engine.sync_engine, "begin", begin_now)
+    event.listen(engine.sync_engine, "checkout", refuse_open_transaction)
     return engine
 
 

@@ -6,13 +6,15 @@ import threading
 from pathlib import Path
 
 import anyio
+import asyncpg
 import pytest
+from sqlalchemy import text
 
 from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store import db as store_db
-from gateway.store.db import Database
+from gateway.store.db import Database, create_engine
 from gateway.store.raw import Raw, Statement, raw
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant, unbalanced_wallets
@@ -210,3 +212,27 @@ async def test_reads_cancelled_by_an_anyio_scope_never_keep_the_write_lock(tmp_p
     finally:
         other.close()
         await database.dispose()
+
+
+async def test_a_connection_left_in_a_transaction_is_never_reused(db: Database) -> None:
+    """What a task cancelled inside SQLAlchemy's BEGIN leaves on PostgreSQL: asyncpg's transaction
+    begun, the adapter unaware, so the pool's rollback sends nothing. Reused, the next
+    transaction would be a savepoint inside it, and what it "committed" nobody else would see."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    url = db.engine.url.render_as_string(hide_password=False)
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute("CREATE TABLE leftover_check (n int)")
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        async with database.read() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.transaction().start()
+        async with database.transaction() as conn:
+            await conn.execute(text("INSERT INTO leftover_check VALUES (1)"))
+        assert await admin.fetchval("SELECT count(*) FROM leftover_check") == 1
+    finally:
+        await database.dispose()
+        await admin.execute("DROP TABLE leftover_check")
+        await admin.close()
