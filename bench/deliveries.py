@@ -11,9 +11,6 @@ database when ``AITOPUP_BENCH_POSTGRES_URL`` (default: the local server) answers
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +33,9 @@ from keys import Sealer, decode_webhook_secret, sign_headers
 from .endpoints import add_endpoint
 from .load import collector_off
 from .report import Row, print_rows
-from .servers import each_store
+from .servers import each_store, free_port, process, redis_server
 
-__all__ = ["run"]
+__all__ = ["run", "worker_bench"]
 
 THROUGHPUT_DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
 ROUNDS = 5  # of the worker and the bare aiohttp loop, in turn
@@ -48,41 +45,6 @@ RATE = 200
 STEADY_SECONDS = 10
 PEPPER = "bench-pepper-0123456789abcdef"
 SEALING = "bench-sealing-0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on {port}") from None
-            time.sleep(0.05)
-
-
-@contextmanager
-def _process(
-    args: list[str], env: dict[str, str], log: Path
-) -> Iterator["subprocess.Popen[bytes]"]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 class _Receiver:
@@ -183,43 +145,39 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+@contextmanager
+def worker_bench(folder: Path, database_url: str) -> Iterator[tuple[dict[str, str], int]]:
+    """A Redis and a receiver of the benchmark's own, with the environment a worker for
+    ``database_url`` and that Redis runs in, and the receiver's port."""
+    receiver_port = free_port()
+    with redis_server(folder) as redis_url:
+        env = {
+            **os.environ,
+            "AITOPUP_DATABASE_URL": database_url,
+            "AITOPUP_REDIS_URL": redis_url,
+            "AITOPUP_KEY_PEPPER": PEPPER,
+            "AITOPUP_SECRET_KEY": SEALING,
+            "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        }
+        receiver_args = [sys.executable, "-m", "bench.receiver", str(receiver_port)]
+        with process(receiver_args, env, folder / "receiver.log", port=receiver_port):
+            yield env, receiver_port
+
+
 async def _measure(folder: Path, database_url: str) -> list[Row]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is needed for this benchmark")
-    redis_port, receiver_port = _free_port(), _free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     await asyncio.to_thread(upgrade, database_url)
-    hook_url = f"http://127.0.0.1:{receiver_port}/hook"
-    env = {
-        **os.environ,
-        "AITOPUP_DATABASE_URL": database_url,
-        "AITOPUP_REDIS_URL": redis_url,
-        "AITOPUP_KEY_PEPPER": PEPPER,
-        "AITOPUP_SECRET_KEY": SEALING,
-        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
-    }
-    redis_args = [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
-    with (
-        _process(redis_args, env, folder / "redis.log"),
-        _process(
-            [sys.executable, "-m", "bench.receiver", str(receiver_port)],
-            env,
-            folder / "receiver.log",
-        ),
-    ):
-        _wait_port(redis_port)
-        _wait_port(receiver_port)
+    with worker_bench(folder, database_url) as (env, receiver_port):
         from arq import create_pool
         from arq.connections import RedisSettings
 
+        hook_url = f"http://127.0.0.1:{receiver_port}/hook"
         db = Database(create_engine(database_url))
-        redis = await create_pool(RedisSettings.from_dsn(redis_url))
+        redis = await create_pool(RedisSettings.from_dsn(env["AITOPUP_REDIS_URL"]))
         receiver = _Receiver(receiver_port)
         try:
             merchant_id, key = await _setup(db, Sealer(SEALING.encode()), hook_url)
             worker_cmd = os.environ.get("AITOPUP_BENCH_WORKER_CMD", "-m worker").split()
-            with _process([sys.executable, *worker_cmd], env, folder / "worker.log"):
+            with process([sys.executable, *worker_cmd], env, folder / "worker.log"):
                 # Warm-up: a burst, so the worker's connections to the receiver and its
                 # database pool are open, as in a service that has been running.
                 await outbox.enqueue(redis, await _emit(db, merchant_id, WARM_UP))

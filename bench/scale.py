@@ -27,11 +27,11 @@ from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from keys import Sealer
 
-from .deliveries import _aiohttp_loop, _emit, _process, _Receiver, _setup, _signed, _wait_port
+from .deliveries import _aiohttp_loop, _emit, _Receiver, _setup, _signed
 from .history import _cluster
 from .load import Result, closed_loop, collector_off
 from .report import Row, print_rows
-from .servers import free_port, postgres_database, redis_server, uvicorn_server
+from .servers import free_port, postgres_database, process, redis_server, uvicorn_server
 from .topup import _BARE_BODY, _bodies, _gateway_env, _prepare
 
 __all__ = ["run"]
@@ -125,7 +125,7 @@ def _workers(env: dict[str, str], folder: Path, count: int) -> Iterator[None]:
     with ExitStack() as stack:
         for n in range(count):
             stack.enter_context(
-                _process([sys.executable, "-m", "worker"], env, folder / f"worker-{n}.log")
+                process([sys.executable, "-m", "worker"], env, folder / f"worker-{n}.log")
             )
         yield
 
@@ -164,10 +164,9 @@ def _deliveries(
             await db.dispose()
 
     with (
-        _process(receiver_args, env, folder / f"receiver-{processes}.log"),
+        process(receiver_args, env, folder / f"receiver-{processes}.log", port=receiver_port),
         _workers(env, folder, processes),
     ):
-        _wait_port(receiver_port)
         pairs = asyncio.run(rounds())
     return sorted(pairs, key=lambda pair: pair[0] / pair[1])[ROUNDS // 2]
 

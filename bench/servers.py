@@ -1,4 +1,5 @@
-"""Start the processes a benchmark measures: uvicorn apps, a private Redis, a fresh database."""
+"""Start the processes a benchmark measures (uvicorn apps, a private Redis, a worker, the
+receiver), each stopped on leaving, and a fresh database."""
 
 import asyncio
 import os
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "free_port",
     "postgres_available",
     "postgres_database",
+    "process",
     "redis_server",
     "uvicorn_server",
 ]
@@ -52,33 +54,38 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 @contextmanager
+def process(
+    args: list[str], env: Mapping[str, str], log: Path, *, port: int | None = None
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """``args`` as a process, its output (stdout and stderr) in ``log``; with ``port``, entered
+    once it listens there. Stopped on leaving: SIGTERM, then SIGKILL if it is still there after
+    15 s (a worker closes within 10)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(list(args), env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        if port is not None:
+            _wait_port(port, proc, log.stem)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
 def redis_server(folder: Path) -> Iterator[str]:
+    """A Redis of the benchmark's own, its files and log in ``folder``: its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is needed for the benchmarks")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(folder),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port, proc, "redis-server")
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    args += ["--save", "", "--appendonly", "no"]
+    with process(args, os.environ, folder / "redis.log", port=port):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 @contextmanager

@@ -86,7 +86,7 @@ def create_app(settings: Settings) -> Starlette:
             # stall).
             gc.freeze()
             hub = LiveHub(
-                svc.db,
+                svc,
                 per_user=settings.live_streams_per_user,
                 per_process=settings.live_streams_per_process,
             )

@@ -213,13 +213,14 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 async def _invite(
     settings: Settings, merchant_id: str, email: str, base_url: str, role: str
 ) -> Any:
-    from .accounts.invitations import invite
+    from .accounts.invitations import InviteData, invite
 
     async with command_store(settings) as db:
         found = (await directory.merchant(db, merchant_id)).data
         if not isinstance(found, merchants.MerchantInfo):
             raise UnknownMerchant(merchant_id)
-        return found, await invite(db, found.id, email, base_url, role=role)
+        invited = await invite(db, found.id, email, base_url, role=role)
+        return found, invited.one(InviteData)
 
 
 def _cmd_users_invite(args: argparse.Namespace) -> int:

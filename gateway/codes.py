@@ -24,6 +24,7 @@ class Code(IntEnum):
     RECIPIENT_LINK_REQUESTED = 1110
     PASSWORD_RESET_REQUESTED = 1111
     PASSWORD_RESET_DONE = 1112
+    SIGNED_UP = 1113
 
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
@@ -62,6 +63,11 @@ class Code(IntEnum):
     LAST_OWNER = 2321
     MEMBER_NOT_FOUND = 2322
     ROLE_INVALID = 2323
+
+    SIGN_IN_FAILED = 2330
+    PASSWORD_INCORRECT = 2331
+    ACCOUNT_LINK_INVALID = 2332
+    INVITATION_NOT_FOUND = 2333
 
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
@@ -171,6 +177,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.PASSWORD_RESET_DONE: CodeInfo(
         200, "Password set; every other session of the account is signed out"
     ),
+    Code.SIGNED_UP: CodeInfo(
+        202,
+        "If this address was new here, its account is ready; either way, sign in with the "
+        "account's password",
+    ),
     Code.PAYMENT_CHECKED: CodeInfo(
         200, "Payment checked with the provider; data.order says what the order is now"
     ),
@@ -240,6 +251,12 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.LAST_OWNER: CodeInfo(409, "A merchant keeps at least one owner; make another owner first"),
     Code.MEMBER_NOT_FOUND: CodeInfo(404, "No such member of this merchant"),
     Code.ROLE_INVALID: CodeInfo(422, "Role must be owner, developer or viewer"),
+    Code.SIGN_IN_FAILED: CodeInfo(401, "That e-mail address and password do not match an account"),
+    Code.PASSWORD_INCORRECT: CodeInfo(422, "That is not your current password"),
+    Code.ACCOUNT_LINK_INVALID: CodeInfo(
+        404, "This password link is unknown, used already or expired; ask for a new one"
+    ),
+    Code.INVITATION_NOT_FOUND: CodeInfo(404, "There is no such invitation for this account"),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),

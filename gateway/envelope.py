@@ -10,7 +10,15 @@ from starlette.types import Receive, Scope, Send
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
-from .outcome import ApiError, CursorMeta, EnvelopeBody, OffsetMeta, Outcome, PageMeta
+from .outcome import (
+    ApiError,
+    CursorMeta,
+    EnvelopeBody,
+    LedgerMeta,
+    OffsetMeta,
+    Outcome,
+    PageMeta,
+)
 
 __all__ = [
     "HANDLERS",
@@ -20,6 +28,7 @@ __all__ = [
     "CursorMeta",
     "Envelope",
     "EnvelopeBody",
+    "LedgerMeta",
     "OffsetMeta",
     "PageMeta",
     "error_response",

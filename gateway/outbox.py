@@ -38,6 +38,7 @@ __all__ = [
     "DELIVER_JOB",
     "DELIVER_MANY_JOB",
     "MAIL_JOB",
+    "MAIL_MANY_JOB",
     "MAIL_PREFIX",
     "WAKE_CHANNEL",
     "Job",
@@ -51,6 +52,7 @@ __all__ = [
     "event_steps",
     "job_id",
     "job_size",
+    "mail_batch_job_id",
     "mail_job_id",
     "new_event_id",
 ]
@@ -60,8 +62,10 @@ log = logging.getLogger(__name__)
 DELIVER_JOB = "deliver"
 DELIVER_MANY_JOB = "deliver_many"
 # A mail (``gateway.mail``) is outbox work too: an operation hands its id in with its
-# deliveries, and ``enqueue_jobs`` gives it a job of its own.
+# deliveries, and ``enqueue_jobs`` gives it a job of its own, or, with others enqueued at the
+# same time (every send of a busy gateway makes one), a ``send_mails`` job for them all.
 MAIL_JOB = "send_mail"
+MAIL_MANY_JOB = "send_mails"
 MAIL_PREFIX = "mail_"
 # Published once per enqueue: an idle worker waits on it instead of polling the queue fast
 # (``worker._arq.WakingWorker``). Best effort, like the enqueue: a worker also looks on its own
@@ -264,13 +268,23 @@ async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
     await enqueue_jobs(redis, [(delivery_id, 0) for delivery_id in delivery_ids])
 
 
+def _digest(jobs: Sequence[Job]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for row_id, generation in jobs:
+        digest.update(f"{row_id}:{generation},".encode())
+    return digest.hexdigest()
+
+
 def batch_job_id(jobs: Sequence[Job]) -> str:
     """One id per set of delivery states, so offering the same batch twice is still a no-op.
     The id carries the batch's size, for a worker deciding whether it has room for it."""
-    digest = hashlib.blake2b(digest_size=16)
-    for delivery_id, generation in jobs:
-        digest.update(f"{delivery_id}:{generation},".encode())
-    return f"dlvs:{len(jobs)}:{digest.hexdigest()}"
+    return f"dlvs:{len(jobs)}:{_digest(jobs)}"
+
+
+def mail_batch_job_id(jobs: Sequence[Job]) -> str:
+    """As ``batch_job_id``, for mails. Mails take no webhook connection, so a worker's room
+    does not count them (``job_size`` is 0)."""
+    return f"mails:{_digest(jobs)}"
 
 
 def job_size(job_id: str) -> int:
@@ -290,26 +304,34 @@ async def enqueue_jobs(
 
     Many deliveries at once (a burst, a sweep, a replay of failures) go as ``deliver_many`` jobs
     of up to ``BATCH`` each: the queue costs several Redis trips a job, more than a delivery's
-    own work when the receiver is fast. A mail's id gets a ``send_mail`` job of its own."""
+    own work when the receiver is fast. Mails likewise: one alone gets a ``send_mail`` job, more
+    go as ``send_mails`` jobs of up to ``BATCH``."""
     pending = list(jobs)
     mails = [job for job in pending if job[0].startswith(MAIL_PREFIX)]
     if mails:
         pending = [job for job in pending if not job[0].startswith(MAIL_PREFIX)]
     chunks = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
-    if not chunks and not mails:  # a mail alone (no endpoint took the event) is work too
+    mail_chunks = [mails[i : i + BATCH] for i in range(0, len(mails), BATCH)]
+    if not chunks and not mail_chunks:  # a mail alone (no endpoint took the event) is work too
         return
     try:
         await asyncio.gather(
             *(_enqueue_chunk(redis, chunk, defer_until) for chunk in chunks),
-            *(_enqueue_mail(redis, mail_id, generation) for mail_id, generation in mails),
+            *(_enqueue_mails(redis, chunk) for chunk in mail_chunks),
         )
         await redis.publish(WAKE_CHANNEL, b"")
     except Exception:  # the sweep will find the rows
         log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
 
 
-async def _enqueue_mail(redis: Any, mail_id: str, generation: int) -> None:
-    await redis.enqueue_job(MAIL_JOB, mail_id, generation, _job_id=mail_job_id(mail_id, generation))
+async def _enqueue_mails(redis: Any, chunk: list[Job]) -> None:
+    if len(chunk) == 1:
+        [(mail_id, generation)] = chunk
+        await redis.enqueue_job(
+            MAIL_JOB, mail_id, generation, _job_id=mail_job_id(mail_id, generation)
+        )
+        return
+    await redis.enqueue_job(MAIL_MANY_JOB, chunk, _job_id=mail_batch_job_id(chunk))
 
 
 async def _enqueue_chunk(redis: Any, chunk: list[Job], defer_until: datetime | None) -> None:

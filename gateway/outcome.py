@@ -18,7 +18,15 @@ from pydantic import BaseModel
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
 
-__all__ = ["ApiError", "CursorMeta", "EnvelopeBody", "OffsetMeta", "Outcome", "PageMeta"]
+__all__ = [
+    "ApiError",
+    "CursorMeta",
+    "EnvelopeBody",
+    "LedgerMeta",
+    "OffsetMeta",
+    "Outcome",
+    "PageMeta",
+]
 
 T = TypeVar("T")
 
@@ -76,6 +84,18 @@ class OffsetMeta(BaseModel):
     @classmethod
     def of(cls, limit: int, offset: int, count: int, total: int) -> "OffsetMeta":
         return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
+
+
+class LedgerMeta(BaseModel):
+    """``meta`` of the ledger: an offset list (``OffsetMeta``) whose pages may also be read by
+    key, each after the last of the page before (``next_cursor``). ``offset`` is null on a page
+    read by cursor; ``total`` is the wallet's count of entries, kept with it."""
+
+    limit: int
+    offset: int | None
+    total: int
+    has_more: bool
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from arq import cron, func
 
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
-from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB, MAIL_JOB
+from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB, MAIL_JOB, MAIL_MANY_JOB
 from gateway.redis_client import redis_settings
 from gateway.settings import Settings, load_settings
 from gateway.store.db import Database, create_engine
@@ -23,14 +23,14 @@ from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many
 from .expiry import budget_alerts, expire_approvals, expire_orders
 from .fulfil import fulfil_due
 from .http import build_clients
-from .mail import send_mail, sweep_mail
+from .mail import send_mail, send_mails, sweep_mail
 from .queue import DeliveryWorker, Load
 from .reconcile import reconcile_orders
 from .retention import prune_spend, retention
 from .store import POSTGRES_SETTINGS, Store
 from .sweep import sweep
 
-__all__ = ["main", "shutdown", "startup", "worker_settings"]
+__all__ = ["SAFETY_SWEEP_SECONDS", "main", "shutdown", "startup", "worker_settings"]
 
 log = logging.getLogger("aitopup.worker")
 
@@ -87,6 +87,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await deps.db.dispose()
 
 
+# The outbox sweeps (deliveries, mails) are a safety net: the normal path is the enqueue after
+# commit and the deferred retry. Each run is an ARQ job (its Redis round trips, a wake-up, polls
+# while it runs) and a write to the store: once a second, they were most of what an idle worker
+# spends (docs/performance.md). A lost job is handed out again within its grace plus this.
+SAFETY_SWEEP_SECONDS = 5
+
+
+def _seconds_every(seconds: int) -> set[int]:
+    """The seconds of the minute a job runs on to run every ``seconds`` (a divisor of 60)."""
+    return set(range(0, 60, seconds))
+
+
 def _every(seconds: int) -> set[int]:
     """The minutes of the hour a job runs on to run about every ``seconds``."""
     return set(range(0, 60, max(1, min(60, seconds // 60))))
@@ -104,16 +116,29 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             func(deliver, name=DELIVER_JOB, keep_result=0, timeout=job_timeout),
             func(deliver_many, name=DELIVER_MANY_JOB, keep_result=0, timeout=job_timeout),
             func(send_mail, name=MAIL_JOB, keep_result=0, timeout=mail_timeout),
+            func(send_mails, name=MAIL_MANY_JOB, keep_result=0, timeout=mail_timeout),
         ],
         "cron_jobs": [
-            cron(sweep, name="sweep", second=set(range(60)), run_at_startup=True, timeout=60),
-            cron(sweep_mail, name="sweep_mail", second=set(range(0, 60, 2)), timeout=60),
+            cron(
+                sweep,
+                name="sweep",
+                second=_seconds_every(SAFETY_SWEEP_SECONDS),
+                run_at_startup=True,
+                timeout=60,
+            ),
+            cron(
+                sweep_mail,
+                name="sweep_mail",
+                second=_seconds_every(SAFETY_SWEEP_SECONDS),
+                timeout=60,
+            ),
             cron(expire_orders, name="expire_orders", second=45, run_at_startup=True, timeout=60),
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
+            # Every second: not a safety net but the way pending upstream work is taken.
             cron(
                 fulfil_due,
                 name="fulfil_due",
-                second=set(range(60)),
+                second=_seconds_every(1),
                 run_at_startup=True,
                 timeout=settings.fulfilment_timeout_seconds * 4 + 60,
             ),

@@ -81,7 +81,7 @@ class WakingWorker(Worker):
     """ARQ's worker, polling fast only while it has work: idle, it waits for a signal."""
 
     def __init__(
-        self, *args: Any, idle_poll: float = 0.25, wake_channel: str = WAKE_CHANNEL, **kwargs: Any
+        self, *args: Any, idle_poll: float = 1.0, wake_channel: str = WAKE_CHANNEL, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.idle_poll = idle_poll
@@ -134,6 +134,7 @@ class WakingWorker(Worker):
         wake, self._wake = self._wake, None
         if wake is not None:
             with contextlib.suppress(*REDIS_DOWN):
+                # redis-py leaves ``PubSub.aclose`` unannotated.
                 await wake.aclose()  # type: ignore[no-untyped-call]
 
 

@@ -1,4 +1,5 @@
-"""ARQ job ``send_mail`` and cron ``sweep_mail``: the mail outbox, sent over SMTP.
+"""ARQ jobs ``send_mail`` and ``send_mails`` and cron ``sweep_mail``: the mail outbox, sent
+over SMTP.
 
 A job takes its mail by a conditional UPDATE (queued, its generation, due), which bumps the
 generation and leases it: of two jobs for one mail, one sends, and a job the sweep replaced
@@ -9,6 +10,7 @@ the sweep re-enqueues every due mail whose job is gone (a flushed Redis loses no
 mail (``staged``) is never taken. Logs name the mail and its kind, never its address.
 """
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +31,15 @@ from keys import Sealer
 from . import smtp
 from .delivery import Deps
 
-__all__ = ["GRACE", "SLACK", "attempt", "send_mail", "sweep_mail", "sweep_mail_once"]
+__all__ = [
+    "GRACE",
+    "SLACK",
+    "attempt",
+    "send_mail",
+    "send_mails",
+    "sweep_mail",
+    "sweep_mail_once",
+]
 
 log = logging.getLogger("aitopup.worker.mail")
 
@@ -169,6 +179,28 @@ async def send_mail(ctx: dict[str, Any], mail_id: str, generation: int) -> str |
     """ARQ job ``send_mail``."""
     deps: Deps = ctx["deps"]
     return await attempt(deps.db, deps.sealer, deps.settings, deps.redis, mail_id, generation)
+
+
+async def send_mails(ctx: dict[str, Any], jobs: list[tuple[str, int]]) -> dict[str, int]:
+    """ARQ job ``send_mails``: the mails a busy gateway enqueued together, each attempted at
+    once and on its own, as ``send_mail`` would. If any attempt raised, the job raises after all
+    have finished and ARQ runs it again; what was sent or replaced is no longer in the state its
+    job names, so only the rest is tried."""
+    deps: Deps = ctx["deps"]
+    results = await asyncio.gather(
+        *(
+            attempt(deps.db, deps.sealer, deps.settings, deps.redis, mail_id, generation)
+            for mail_id, generation in jobs
+        ),
+        return_exceptions=True,
+    )
+    counts: dict[str, int] = {}
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        status = result or "skipped"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 async def sweep_mail_once(db: Database, redis: Any, now: datetime) -> int:

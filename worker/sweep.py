@@ -1,11 +1,11 @@
 """The outbox sweep: the database is the truth, Redis only a way to run deliveries sooner.
 
-Every second, each pending delivery that has stayed due for a while gets a new generation and a
-job under that fresh id. Its old job may be gone (Redis flushed), or stuck: a worker killed with
-the job in hand leaves ARQ's in-progress mark on it for the job timeout, and ARQ refuses to
-enqueue an id it still holds. A duplicate that does run is harmless: the attempt is claimed in the
-database, so the slower job finds nothing due. A delivery is swept at most once per grace period,
-so a backlogged queue is not flooded.
+Every few seconds (``worker.__main__.SAFETY_SWEEP_SECONDS``), each pending delivery that has
+stayed due for a while gets a new generation and a job under that fresh id. Its old job may be
+gone (Redis flushed), or stuck: a worker killed with the job in hand leaves ARQ's in-progress mark
+on it for the job timeout, and ARQ refuses to enqueue an id it still holds. A duplicate that does
+run is harmless: the attempt is claimed in the database, so the slower job finds nothing due. A
+delivery is swept at most once per grace period, so a backlogged queue is not flooded.
 
 Nor is a delivery swept while its job still waits its turn: when workers fall behind, every row
 in the backlog is overdue, and re-enqueueing them would add work exactly when there is too much.
@@ -27,7 +27,7 @@ from gateway.store.models import WebhookDelivery, table_of
 
 from .delivery import Deps
 
-__all__ = ["GRACE", "oldest_waiting", "sweep", "sweep_once"]
+__all__ = ["GRACE", "PAGE", "oldest_waiting", "sweep", "sweep_once"]
 
 _D = table_of(WebhookDelivery)
 
@@ -36,7 +36,7 @@ GRACE = timedelta(seconds=3)
 BATCH = 2000
 # Jobs looked at to find one that is waiting; past this many running ones, the sweep is unbounded.
 LOOKAHEAD = 1000
-_PAGE = 100
+PAGE = 100
 
 
 async def oldest_waiting(redis: Any, *, queue: str = default_queue_name) -> datetime | None:
@@ -45,12 +45,13 @@ async def oldest_waiting(redis: Any, *, queue: str = default_queue_name) -> date
     Jobs stay in ARQ's queue while they run, marked in progress (a killed worker's mark lasts
     until the job's timeout), so those are skipped."""
     now_ms = int(time.time() * 1000)
-    for start in range(0, LOOKAHEAD, _PAGE):
+    for start in range(0, LOOKAHEAD, PAGE):
         due = await redis.zrangebyscore(
-            queue, "-inf", now_ms, start=start, num=_PAGE, withscores=True
+            queue, "-inf", now_ms, start=start, num=PAGE, withscores=True
         )
         if not due:
             return None
+        last_page = len(due) < PAGE
         async with redis.pipeline(transaction=False) as pipe:
             for job_id, _ in due:
                 pipe.exists(in_progress_key_prefix + job_id.decode())
@@ -58,6 +59,8 @@ async def oldest_waiting(redis: Any, *, queue: str = default_queue_name) -> date
         for (_, score), busy in zip(due, running, strict=True):
             if not busy:
                 return datetime.fromtimestamp(score / 1000, UTC)
+        if last_page:  # every due job read, each running: reading on finds none
+            return None
     return None
 
 

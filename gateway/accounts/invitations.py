@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..clock import rfc3339_or_none
 from ..codes import Code
-from ..outcome import ApiError, Outcome
+from ..outcome import Outcome
 from ..store.db import Database
 from . import users
 
@@ -70,21 +70,16 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
 async def invite_by_id(
     db: Database, merchant_id: str, body: InviteRequest, base_url: str
 ) -> Outcome:
-    """For the admin API: refusals as the envelope's codes."""
-    try:
-        invitation = await users.invite(db, merchant_id=merchant_id, email=body.email)
-    except users.AccountError as refused:
-        if refused.field == "merchant":
-            raise ApiError(Code.MERCHANT_NOT_FOUND) from None
-        raise ApiError(
-            Code.VALIDATION_FAILED,
-            data={"errors": [{"loc": ["email"], "type": "value_error", "msg": refused.message}]},
-        ) from None
-    return Outcome(Code.CREATED, _data(invitation, base_url))
+    """For the admin API: an operator's invitation makes an owner."""
+    return await invite(db, merchant_id, body.email, base_url)
 
 
 async def invite(
     db: Database, merchant_id: str, email: str, base_url: str, *, role: str = "owner"
-) -> InviteData:
-    """For the CLI: refusals as ``users.AccountError``; ``role`` is what the user joins as."""
-    return _data(await users.invite(db, merchant_id=merchant_id, email=email, role=role), base_url)
+) -> Outcome:
+    """Invite ``email`` to the merchant as ``role`` (the CLI, the dashboard's Members page):
+    ``CREATED`` with ``InviteData``, its link built on ``base_url``. Refusals are
+    ``users.AccountError`` (``MERCHANT_NOT_FOUND``, or ``VALIDATION_FAILED`` naming the
+    field)."""
+    invitation = await users.invite(db, merchant_id=merchant_id, email=email, role=role)
+    return Outcome(Code.CREATED, _data(invitation, base_url))

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..codes import Code
-from ..outcome import ApiError
+from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
 from .roles import OWNER, parse_role
@@ -37,8 +37,9 @@ class Member:
     pending: bool  # invited, no password set yet, or an invitation not accepted yet
 
 
-async def members(db: Database, merchant_id: str) -> list[Member]:
-    """Members first (oldest first), then the invitations waiting to be accepted."""
+async def members(db: Database, merchant_id: str) -> Outcome:
+    """The merchant's people (``Member``): members first (oldest first), then the invitations
+    waiting to be accepted."""
     async with db.read() as conn:
         joined = await conn.execute(
             select(_U.c.id, _U.c.email, _MU.c.role, _MU.c.created_at, _U.c.password_hash)
@@ -56,7 +57,7 @@ async def members(db: Database, merchant_id: str) -> list[Member]:
             .order_by(_MI.c.created_at, _U.c.email)
         )
         found += [Member(r.id, r.email, r.role, r.created_at, True) for r in waiting]
-    return found
+    return Outcome(Code.SUCCESS, found)
 
 
 async def _locked_role(conn: AsyncConnection, merchant_id: str, user_id: str) -> str:
@@ -84,7 +85,7 @@ async def _keep_an_owner(conn: AsyncConnection, merchant_id: str) -> None:
         raise ApiError(Code.LAST_OWNER)
 
 
-async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -> None:
+async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -> Outcome:
     """Give a member ``role``; ``ROLE_INVALID``, ``MEMBER_NOT_FOUND`` or ``LAST_OWNER``."""
     new = parse_role(role)
     if new is None:
@@ -98,9 +99,10 @@ async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -
             .where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
             .values(role=new)
         )
+    return Outcome(Code.SUCCESS)
 
 
-async def remove(db: Database, merchant_id: str, user_id: str) -> None:
+async def remove(db: Database, merchant_id: str, user_id: str) -> Outcome:
     """Take a member (or a waiting invitation) off the merchant; never its last owner."""
     async with db.transaction() as conn:
         withdrawn = await conn.execute(
@@ -109,9 +111,10 @@ async def remove(db: Database, merchant_id: str, user_id: str) -> None:
             .returning(_MI.c.user_id)
         )
         if withdrawn.first() is not None:
-            return
+            return Outcome(Code.DELETED)
         if await _locked_role(conn, merchant_id, user_id) == OWNER:
             await _keep_an_owner(conn, merchant_id)
         await conn.execute(
             delete(_MU).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
         )
+    return Outcome(Code.DELETED)

@@ -86,10 +86,11 @@ async def request_reset(
     return Outcome(Code.PASSWORD_RESET_REQUESTED, None, deliveries=work)
 
 
-async def resetting(db: Database, token: str) -> str | None:
-    """The address whose password a live (unused, unexpired) token resets, or ``None``."""
+async def resetting(db: Database, token: str) -> Outcome:
+    """The address whose password a live (unused, unexpired) token resets (the data), else
+    ``ACCOUNT_LINK_INVALID``."""
     if not token or len(token) > TOKEN_LENGTH:
-        return None
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
     async with db.read() as conn:
         found = await conn.execute(
             select(_U.c.email)
@@ -99,15 +100,18 @@ async def resetting(db: Database, token: str) -> str | None:
             )
         )
         email = found.scalar()
-    return None if email is None else str(email)
+    if email is None:
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    return Outcome(Code.SUCCESS, str(email))
 
 
-async def reset_password(db: Database, token: str, password: str) -> UserInfo | None:
-    """Spend ``token``: the password set, the token used, every session of the account ended.
-    ``None`` (nothing changed) if the token is unknown, used or expired."""
+async def reset_password(db: Database, token: str, password: str) -> Outcome:
+    """Spend ``token``: the password set, the token used, every session of the account ended,
+    in one transaction; ``PASSWORD_RESET_DONE`` with the user (``UserInfo``).
+    ``ACCOUNT_LINK_INVALID`` (nothing changed) if the token is unknown, used or expired."""
     _check_password(password)
     if not token or len(token) > TOKEN_LENGTH:
-        return None
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
     password_hash = await hash_password(password)
     now = utcnow()
     async with db.transaction() as conn:
@@ -119,7 +123,7 @@ async def reset_password(db: Database, token: str, password: str) -> UserInfo | 
         )
         user_id = spent.scalar()
         if user_id is None:
-            return None
+            raise ApiError(Code.ACCOUNT_LINK_INVALID)
         row = (
             await conn.execute(
                 update(_U)
@@ -129,7 +133,7 @@ async def reset_password(db: Database, token: str, password: str) -> UserInfo | 
             )
         ).one()
         membership = await _first_membership(conn, row.id)
-    await sessions.end_all(db, row.id)
+        await sessions.end_every(conn, row.id)
     if membership is None:
-        return None
-    return UserInfo(row.id, row.email, *membership)
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    return Outcome(Code.PASSWORD_RESET_DONE, UserInfo(row.id, row.email, *membership))

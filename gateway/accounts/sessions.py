@@ -15,8 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import utcnow
+from ..codes import Code
+from ..outcome import Outcome
 from ..store.db import Database
 from ..store.models import (
     DashboardSession,
@@ -34,13 +37,14 @@ __all__ = [
     "MAX_AGE",
     "SessionInfo",
     "anonymous_csrf",
-    "create",
     "end",
     "end_all",
+    "end_every",
     "held_for_approval",
     "holders",
     "load",
     "new_id",
+    "start",
     "switch_env",
 ]
 
@@ -98,12 +102,18 @@ def anonymous_csrf(session_id: str, secret: bytes) -> str:
     return hmac.new(secret, b"dashboard-csrf:" + session_id.encode(), hashlib.sha256).hexdigest()
 
 
-async def create(db: Database, user_id: str, *, env: str = "staging") -> str:
-    """A new session for ``user_id``; its id, for the cookie alone. Expired sessions are
-    cleared on the way, so the table holds only live ones and those of the last sign-ins."""
+async def start(
+    db: Database, user_id: str, *, ending: str | None = None, env: str = "staging"
+) -> Outcome:
+    """A new session for ``user_id``; its id is the data, for the cookie alone. The session
+    ``ending`` names (the one the visitor came with) is ended in the same transaction, so an
+    id known before sign-in is worth nothing after it. Expired sessions are cleared on the way,
+    so the table holds only live ones and those of the last sign-ins."""
     session_id = new_id()
     now = utcnow()
     async with db.transaction() as conn:
+        if ending is not None:
+            await conn.execute(delete(_S).where(_S.c.id_hash == _hash(ending)))
         await conn.execute(delete(_S).where(_S.c.expires_at <= now))
         await conn.execute(
             insert(_S).values(
@@ -116,12 +126,13 @@ async def create(db: Database, user_id: str, *, env: str = "staging") -> str:
                 expires_at=now + IDLE,
             )
         )
-    return session_id
+    return Outcome(Code.CREATED, session_id)
 
 
-async def load(db: Database, session_id: str) -> SessionInfo | None:
-    """The live session behind ``session_id`` with its user, merchant and the merchant's
-    wallet in the session's environment; ``None`` for an unknown or expired id."""
+async def load(db: Database, session_id: str) -> Outcome:
+    """The live session behind ``session_id`` (``SessionInfo``) with its user, merchant and
+    the merchant's wallet in the session's environment; no data for an unknown or expired id,
+    which is no refusal: the visitor is simply not signed in."""
     now = utcnow()
     id_hash = _hash(session_id)
     stmt = (
@@ -152,7 +163,7 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
     async with db.read() as conn:
         row: Any = (await conn.execute(stmt)).first()
     if row is None:
-        return None
+        return Outcome(Code.SUCCESS)
     if now - row.last_seen_at >= TOUCH_EVERY:
         async with db.transaction() as conn:
             await conn.execute(
@@ -160,7 +171,7 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
                 .where(_S.c.id_hash == id_hash)
                 .values(last_seen_at=now, expires_at=min(now + IDLE, row.created_at + MAX_AGE))
             )
-    return SessionInfo(
+    found = SessionInfo(
         id_hash,
         row.user_id,
         row.email,
@@ -173,40 +184,52 @@ async def load(db: Database, session_id: str) -> SessionInfo | None:
         str(row.role),
         int(row.pending_approvals),
     )
+    return Outcome(Code.SUCCESS, found)
 
 
-async def holders(db: Database, id_hashes: Collection[str]) -> set[tuple[str, str, str]]:
+async def holders(db: Database, id_hashes: Collection[str]) -> Outcome:
     """``(id_hash, env, merchant_id)`` for every live session among ``id_hashes`` and every
-    merchant its user belongs to, in one statement: what open live streams are checked against.
-    The last use is not written: a stream is not a visit."""
+    merchant its user belongs to (a set, the data), in one statement: what open live streams
+    are checked against. The last use is not written: a stream is not a visit."""
     if not id_hashes:
-        return set()
+        return Outcome(Code.SUCCESS, set())
     stmt = (
         select(_S.c.id_hash, _S.c.env, _MU.c.merchant_id)
         .join(_MU, _MU.c.user_id == _S.c.user_id)
         .where(_S.c.id_hash.in_(sorted(id_hashes)), _S.c.expires_at > utcnow())
     )
     async with db.read() as conn:
-        return {(row[0], row[1], row[2]) for row in (await conn.execute(stmt)).all()}
+        rows = (await conn.execute(stmt)).all()
+    return Outcome(Code.SUCCESS, {(row[0], row[1], row[2]) for row in rows})
 
 
-async def end(db: Database, session_id: str) -> None:
+async def end(db: Database, session_id: str) -> Outcome:
+    """Sign out: the session behind ``session_id`` ends (an unknown id changes nothing)."""
     async with db.transaction() as conn:
         await conn.execute(delete(_S).where(_S.c.id_hash == _hash(session_id)))
+    return Outcome(Code.SUCCESS)
 
 
-async def end_all(db: Database, user_id: str, *, keeping: str | None = None) -> None:
-    """End every session of ``user_id`` (sign out everywhere), but the one whose hash is
+async def end_every(conn: AsyncConnection, user_id: str, *, keeping: str | None = None) -> None:
+    """In the caller's transaction: end every session of ``user_id`` but the one whose hash is
     ``keeping``; each page and live stream of those sessions is refused from its next request."""
     stmt = delete(_S).where(_S.c.user_id == user_id)
     if keeping is not None:
         stmt = stmt.where(_S.c.id_hash != keeping)
+    await conn.execute(stmt)
+
+
+async def end_all(db: Database, user_id: str) -> Outcome:
+    """Sign out everywhere: every session of ``user_id`` ends, the caller's own too."""
     async with db.transaction() as conn:
-        await conn.execute(stmt)
+        await end_every(conn, user_id)
+    return Outcome(Code.SUCCESS)
 
 
-async def switch_env(db: Database, id_hash: str, env: str) -> None:
+async def switch_env(db: Database, id_hash: str, env: str) -> Outcome:
+    """The session looks at ``env`` from its next request; ``ENVS`` names the choices."""
     if env not in ENVS:
         raise ValueError(env)
     async with db.transaction() as conn:
         await conn.execute(update(_S).where(_S.c.id_hash == id_hash).values(env=env))
+    return Outcome(Code.SUCCESS)

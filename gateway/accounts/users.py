@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..addresses import normalize
 from ..clock import new_id, utcnow
+from ..codes import Code
 from ..merchants import service as merchants
+from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from . import sessions
 from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from .roles import parse_role
 
@@ -33,11 +36,13 @@ __all__ = [
     "UserInfo",
     "accept_invitation",
     "canonical_email",
+    "change_password",
     "check_password",
     "invite",
     "invitee",
     "pending_invitations",
     "set_password",
+    "sign_in",
     "sign_up",
 ]
 
@@ -50,13 +55,23 @@ INVITE_TTL = timedelta(hours=72)
 _MERCHANT_NAME_MAX = 200
 
 
-class AccountError(Exception):
-    """Input the account cannot be made or changed with; ``field`` names the form field."""
+class AccountError(ApiError):
+    """Input the account cannot be made or changed with; ``field`` names the form field and
+    ``sentence`` says what to change. An ``ApiError`` like every refusal: ``MERCHANT_NOT_FOUND``
+    for an unknown merchant, else ``VALIDATION_FAILED`` with the field in ``data.errors``, as
+    a request model's refusal reads."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, sentence: str) -> None:
+        if field == "merchant":
+            super().__init__(Code.MERCHANT_NOT_FOUND)
+        else:
+            error = {"loc": [field], "type": "value_error", "msg": sentence}
+            super().__init__(Code.VALIDATION_FAILED, data={"errors": [error]})
         self.field = field
-        self.message = message
+        self.sentence = sentence
+
+    def __str__(self) -> str:
+        return self.sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +141,11 @@ async def _first_membership(conn: AsyncConnection, user_id: str) -> tuple[str, s
 
 async def sign_up(
     db: Database, settings: Settings, *, email: str, password: str, merchant_name: str
-) -> UserInfo | None:
+) -> Outcome:
     """A new merchant (staging wallet funded) and its first user, the owner, in one
-    transaction; ``None``, with nothing made, if the address has an account. The caller answers
-    both alike, and the password is hashed either way, so sign-up tells nobody which addresses
-    have accounts. A merchant name is a label: any may be chosen, however many share it."""
+    transaction; nothing made if the address has an account. Both answer ``SIGNED_UP`` alike,
+    and the password is hashed either way, so sign-up tells nobody which addresses have
+    accounts. A merchant name is a label: any may be chosen, however many share it."""
     email = canonical_email(email)
     name = merchant_name.strip()
     if not name or len(name) > _MERCHANT_NAME_MAX:
@@ -142,7 +157,7 @@ async def sign_up(
     try:
         async with db.transaction() as conn:
             if (await conn.execute(select(_U.c.id).where(_U.c.email == email))).first():
-                return None
+                return Outcome(Code.SIGNED_UP)
             merchant = await merchants.create_merchant(
                 conn,
                 db,
@@ -162,8 +177,8 @@ async def sign_up(
                 )
             )
     except IntegrityError:  # a concurrent sign-up took the address first
-        return None
-    return UserInfo(user_id, email, merchant.id, name)
+        pass
+    return Outcome(Code.SIGNED_UP)
 
 
 async def check_password(db: Database, email: str, password: str) -> UserInfo | None:
@@ -184,6 +199,16 @@ async def check_password(db: Database, email: str, password: str) -> UserInfo | 
     if membership is None:
         return None
     return UserInfo(row.id, email, *membership)
+
+
+async def sign_in(db: Database, email: str, password: str, *, ending: str | None = None) -> Outcome:
+    """A new session (its id the data, for the cookie alone) for the user whose address and
+    password these are, the one ``ending`` names ended: an id known before sign-in is worth
+    nothing after it. ``SIGN_IN_FAILED`` otherwise, in about the same time (``check_password``)."""
+    user = await check_password(db, email, password)
+    if user is None:
+        raise ApiError(Code.SIGN_IN_FAILED)
+    return await sessions.start(db, user.id, ending=ending)
 
 
 async def invite(db: Database, *, merchant_id: str, email: str, role: str = "owner") -> Invitation:
@@ -264,8 +289,9 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
     return Invitation(user_id, email, merchant_id, token, expires, role=joined)
 
 
-async def pending_invitations(db: Database, user_id: str) -> list[PendingInvitation]:
-    """The invitations waiting for this user to accept them, oldest first."""
+async def pending_invitations(db: Database, user_id: str) -> Outcome:
+    """The invitations waiting for this user to accept them (``PendingInvitation``), oldest
+    first."""
     async with db.read() as conn:
         rows = await conn.execute(
             select(_MI.c.merchant_id, _M.c.name, _MI.c.created_at)
@@ -273,12 +299,14 @@ async def pending_invitations(db: Database, user_id: str) -> list[PendingInvitat
             .where(_MI.c.user_id == user_id)
             .order_by(_MI.c.created_at, _MI.c.merchant_id)
         )
-        return [PendingInvitation(r.merchant_id, r.name, r.created_at) for r in rows]
+        found = [PendingInvitation(r.merchant_id, r.name, r.created_at) for r in rows]
+    return Outcome(Code.SUCCESS, found)
 
 
-async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> bool:
-    """Spend this user's invitation to the merchant: they become a member. ``False`` if there
-    is none (never made, or accepted already); the delete is the condition, so it works once."""
+async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> Outcome:
+    """Spend this user's invitation to the merchant: they become a member.
+    ``INVITATION_NOT_FOUND`` if there is none (never made, or accepted already); the delete is
+    the condition, so it works once."""
     async with db.transaction() as conn:
         spent = (
             await conn.execute(
@@ -288,7 +316,7 @@ async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> boo
             )
         ).first()
         if spent is None:
-            return False
+            raise ApiError(Code.INVITATION_NOT_FOUND)
         member = await conn.execute(
             select(_MU.c.user_id).where(_MU.c.user_id == user_id, _MU.c.merchant_id == merchant_id)
         )
@@ -298,11 +326,12 @@ async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> boo
                     merchant_id=merchant_id, user_id=user_id, role=spent.role, created_at=utcnow()
                 )
             )
-    return True
+    return Outcome(Code.SUCCESS)
 
 
-async def invitee(db: Database, token: str) -> str | None:
-    """The e-mail address a live password-set token belongs to, or ``None``."""
+async def invitee(db: Database, token: str) -> Outcome:
+    """The e-mail address a live password-set token belongs to (the data), else
+    ``ACCOUNT_LINK_INVALID``."""
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -311,12 +340,15 @@ async def invitee(db: Database, token: str) -> str | None:
                 )
             )
         ).first()
-    return None if row is None else str(row.email)
+    if row is None:
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    return Outcome(Code.SUCCESS, str(row.email))
 
 
-async def set_password(db: Database, token: str, password: str) -> UserInfo | None:
+async def set_password(db: Database, token: str, password: str) -> Outcome:
     """Spend a password-set token: the password is set and the token gone, in one conditional
-    UPDATE (a token works once). ``None`` if the token is unknown, used or expired."""
+    UPDATE (a token works once); the user (``UserInfo``) is the data. ``ACCOUNT_LINK_INVALID``
+    if the token is unknown, used or expired."""
     _check_password(password)
     password_hash = await hash_password(password)
     async with db.transaction() as conn:
@@ -331,24 +363,28 @@ async def set_password(db: Database, token: str, password: str) -> UserInfo | No
             )
         ).first()
         if row is None:
-            return None
+            raise ApiError(Code.ACCOUNT_LINK_INVALID)
         membership = await _first_membership(conn, row.id)
     if membership is None:
-        return None
-    return UserInfo(row.id, row.email, *membership)
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    return Outcome(Code.SUCCESS, UserInfo(row.id, row.email, *membership))
 
 
-async def change_password(db: Database, user_id: str, current: str, new: str) -> bool:
-    """Replace the user's password when ``current`` is right; ``False``, nothing changed, when
-    it is not. The write is conditional on the hash it checked, so of two changes racing from
-    the same current password exactly one wins."""
+async def change_password(
+    db: Database, user_id: str, current: str, new: str, *, keeping: str | None = None
+) -> Outcome:
+    """Replace the user's password when ``current`` is right, and end every other session of
+    the user (but the one whose hash is ``keeping``): a stolen one should not outlive it.
+    ``PASSWORD_INCORRECT``, nothing changed, when it is not right. The write is conditional on
+    the hash it checked, so of two changes racing from the same current password exactly one
+    wins."""
     _check_password(new)
     async with db.read() as conn:
         stored = (
             await conn.execute(select(_U.c.password_hash).where(_U.c.id == user_id))
         ).scalar_one_or_none()
     if stored is None or not await verify_password(stored, current[:MAX_LENGTH]):
-        return False
+        raise ApiError(Code.PASSWORD_INCORRECT)
     new_hash = await hash_password(new)
     async with db.transaction() as conn:
         changed = await conn.execute(
@@ -356,4 +392,7 @@ async def change_password(db: Database, user_id: str, current: str, new: str) ->
             .where(_U.c.id == user_id, _U.c.password_hash == stored)
             .values(password_hash=new_hash)
         )
-    return bool(changed.rowcount == 1)
+        if changed.rowcount != 1:
+            raise ApiError(Code.PASSWORD_INCORRECT)
+        await sessions.end_every(conn, user_id, keeping=keeping)
+    return Outcome(Code.SUCCESS)

@@ -11,13 +11,14 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import orders, reconcile, redemption, sandbox, service, stripe_events
 from ..billing.schemas import (
+    LEDGER_CURSOR,
     CheckoutData,
     CheckoutRequest,
     HistoryItem,
     HistoryQuery,
     InvoiceRequest,
     LedgerItem,
-    OffsetQuery,
+    LedgerQuery,
     OrderData,
     PackData,
     RedeemData,
@@ -29,8 +30,8 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope
 from ..operations import perform
-from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_json, read_query
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from .answer import answer
 
@@ -131,9 +132,14 @@ async def funding_history(request: Request) -> Response:
 
 async def ledger_transactions(request: Request) -> Response:
     caller = require_caller(request, "billing")
-    query = read_query(request, OffsetQuery)
+    query = read_query(request, LedgerQuery)
+    check_cursor(query.cursor, LEDGER_CURSOR)
     operation = service.transactions(
-        services(request).db, caller, limit=query.limit, offset=query.offset
+        services(request).db,
+        caller,
+        limit=query.limit,
+        offset=query.offset,
+        cursor=None if query.cursor is None else int(query.cursor),
     )
     return await answer(request, operation)
 
@@ -324,12 +330,12 @@ routes = [
         ledger_transactions,
         methods=["GET"],
         doc=RouteDoc(
-            "The wallet's ledger, newest first",
+            "The wallet's ledger, newest first, by offset or by cursor",
             "billing",
-            query=OffsetQuery,
+            query=LedgerQuery,
             response=LedgerItem,
             many=True,
-            errors=(*_AUTH, Code.INVALID_QUERY),
+            errors=(*_AUTH, *CURSOR_ERRORS),
         ),
     ),
     ApiRoute(

@@ -1,17 +1,20 @@
 """Wire models of the funding routes: what requests must be, and what replies carry."""
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 __all__ = [
+    "LEDGER_CURSOR",
     "CheckoutData",
     "CheckoutRequest",
     "HistoryItem",
     "HistoryQuery",
     "InvoiceRequest",
     "LedgerItem",
+    "LedgerQuery",
     "OffsetQuery",
     "OrderData",
     "OrdersQuery",
@@ -126,16 +129,16 @@ class HistoryQuery(BaseModel):
     status: OrderStatus | None = None
 
 
-class HistoryItem(BaseModel):
+class _OrderFields(BaseModel):
+    """What the funding history and the orders both say of one order, meant alike."""
+
     id: str
     kind: Literal["checkout", "redemption", "invoice"]
-    provider: str
+    provider: str = Field(description="stripe, sandbox or redemption")
     pack_id: str | None
-    pack_name: str | None
     credits: int
     credit_cents: int
-    amount_paid_cents: int
-    discount_cents: int
+    discount_cents: int = Field(description="The coupon's discount.")
     currency: str
     status: OrderStatus
     failure_reason: str | None
@@ -144,11 +147,40 @@ class HistoryItem(BaseModel):
     completed_at: str | None
 
 
+class HistoryItem(_OrderFields):
+    """One order as the funding history lists it."""
+
+    pack_name: str | None
+    amount_paid_cents: int
+
+
 class OffsetQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+# The ledger's cursor: the id of the last entry of the page before, as the list's
+# ``next_cursor`` gives it (at most 18 digits, so it fits the column's 64 bits).
+LEDGER_CURSOR = re.compile(r"[1-9][0-9]{0,17}")
+
+
+class LedgerQuery(OffsetQuery):
+    """A page of the ledger at ``offset`` (as deep as it asks, each entry skipped read), or the
+    page after ``cursor`` (read by key: the same cost at any depth); not both."""
+
+    cursor: str | None = Field(
+        default=None,
+        description="next_cursor of the previous page: pages by key, at the same cost at any "
+        "depth (not with offset)",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "LedgerQuery":
+        if self.cursor is not None and "offset" in self.model_fields_set:
+            raise ValueError("send cursor or offset, not both")
+        return self
 
 
 class LedgerItem(BaseModel):
@@ -205,13 +237,10 @@ class OrdersQuery(BaseModel):
     status: OrderStatus | None = None
 
 
-class OrderData(BaseModel):
+class OrderData(_OrderFields):
     """One funding order, as the merchant and the receipt see it."""
 
-    id: str
     env: str
-    kind: Literal["checkout", "redemption", "invoice"]
-    provider: str = Field(description="stripe, sandbox or redemption")
     provider_reference: str | None = Field(
         description="Stripe's Checkout Session or invoice id (none for the sandbox)."
     )
@@ -219,23 +248,13 @@ class OrderData(BaseModel):
     provider_status: str | None = Field(
         description="What Stripe last said: paid, open, unpaid, expired or failed."
     )
-    pack_id: str | None
     name: str | None
-    credits: int
-    credit_cents: int
     price_cents: int
     tier_percent: int
     tier_discount_cents: int
-    discount_cents: int = Field(description="The coupon's discount.")
     coupon: str | None
     amount_cents: int = Field(description="What the payer is charged.")
-    currency: str
-    status: OrderStatus
-    failure_reason: str | None
-    created_at: str
     updated_at: str
-    expires_at: str | None
-    completed_at: str | None
     checked_at: str | None = Field(description="When Stripe was last asked about it.")
     invoice_url: str | None = Field(description="Stripe's hosted invoice page (invoices).")
 

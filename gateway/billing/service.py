@@ -8,7 +8,7 @@ from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none
 from ..codes import Code
 from ..ledger import service as ledger
-from ..outcome import ApiError, OffsetMeta, Outcome, PageMeta
+from ..outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
@@ -107,23 +107,28 @@ async def topup_info(db: Database, settings: Settings, caller: Caller, base_url:
     return Outcome(Code.SUCCESS, info)
 
 
+def _order_fields(row: Any) -> dict[str, Any]:
+    """An order row's fields that the history and the order read alike (``_OrderFields``)."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "provider": row.provider,
+        "pack_id": row.pack_id,
+        "credits": row.credits,
+        "credit_cents": row.credit_cents,
+        "discount_cents": row.discount_cents,
+        "currency": row.currency,
+        "status": row.status,
+        "failure_reason": row.failure_reason,
+        "expires_at": rfc3339_or_none(row.expires_at),
+        "created_at": rfc3339(row.created_at),
+        "completed_at": rfc3339_or_none(row.completed_at),
+    }
+
+
 def _history_item(row: Any) -> HistoryItem:
     return HistoryItem(
-        id=row.id,
-        kind=row.kind,
-        provider=row.provider,
-        pack_id=row.pack_id,
-        pack_name=row.pack_name,
-        credits=row.credits,
-        credit_cents=row.credit_cents,
-        amount_paid_cents=row.amount_cents,
-        discount_cents=row.discount_cents,
-        currency=row.currency,
-        status=row.status,
-        failure_reason=row.failure_reason,
-        expires_at=rfc3339_or_none(row.expires_at),
-        created_at=rfc3339(row.created_at),
-        completed_at=rfc3339_or_none(row.completed_at),
+        **_order_fields(row), pack_name=row.pack_name, amount_paid_cents=row.amount_cents
     )
 
 
@@ -164,25 +169,42 @@ def ledger_item(row: Any) -> LedgerItem:
     )
 
 
-async def transactions(db: Database, caller: Caller, *, limit: int, offset: int) -> Outcome:
-    """The caller's wallet ledger in its env, newest first; ``meta`` is the ``OffsetMeta``
-    with the number of entries."""
+async def transactions(
+    db: Database, caller: Caller, *, limit: int, offset: int = 0, cursor: int | None = None
+) -> Outcome:
+    """The caller's wallet ledger in its env, newest first: the page at ``offset``, or the page
+    after the entry ``cursor`` (the ``next_cursor`` of the page before). ``meta`` is the
+    ``LedgerMeta``: ``total`` is the wallet's count of entries, kept with it, never counted."""
     items: list[LedgerItem] = []
     total = 0
+    more = False
     async with db.read() as conn:
         wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
         if wallet is not None:
+            total = wallet.entry_count
             mine = _L.c.wallet_id == wallet.wallet_id
-            total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
-            # The page's ids first, from the wallet's own index alone: skipping ``offset``
-            # entries there reads no row, where skipping them in the table read every one (and
-            # PostgreSQL had walked the primary key, past every other wallet's entries too).
-            page = select(_L.c.id).where(mine).order_by(_L.c.id.desc()).limit(limit).offset(offset)
-            rows = await conn.execute(
-                select(_L).where(_L.c.id.in_(page.scalar_subquery())).order_by(_L.c.id.desc())
-            )
-            items = [ledger_item(r) for r in rows]
-    meta = OffsetMeta.of(limit, offset, len(items), total)
+            newest = _L.c.id.desc()
+            if cursor is not None:
+                # By key: the page is read from the wallet's index at the cursor, whatever the
+                # depth, and the page after is one more row past it.
+                stmt = select(_L).where(mine, _L.c.id < cursor).order_by(newest).limit(limit + 1)
+            else:
+                # The page's ids first, from the wallet's own index alone: skipping ``offset``
+                # entries there reads no row, where skipping them in the table read every one
+                # (and PostgreSQL had walked the primary key, past every other wallet's too).
+                page = select(_L.c.id).where(mine).order_by(newest).offset(offset)
+                ids = page.limit(limit + 1).scalar_subquery()
+                stmt = select(_L).where(_L.c.id.in_(ids)).order_by(newest)
+            rows = (await conn.execute(stmt)).all()
+            more = len(rows) > limit
+            items = [ledger_item(r) for r in rows[:limit]]
+    meta = LedgerMeta(
+        limit=limit,
+        offset=None if cursor is not None else offset,
+        total=total,
+        has_more=more,
+        next_cursor=str(items[-1].id) if more else None,
+    )
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
@@ -193,30 +215,18 @@ def orders_select() -> Select[Any]:
 
 def order_data(row: Any) -> OrderData:
     return OrderData(
-        id=row.id,
+        **_order_fields(row),
         env=row.env,
-        kind=row.kind,
-        provider=row.provider,
         provider_reference=row.provider_session_id,
         provider_payment_id=row.provider_payment_id,
         provider_status=row.provider_status,
-        pack_id=row.pack_id,
         name=row.pack_name,
-        credits=row.credits,
-        credit_cents=row.credit_cents,
         price_cents=row.price_cents,
         tier_percent=row.tier_percent,
         tier_discount_cents=row.tier_discount_cents,
-        discount_cents=row.discount_cents,
         coupon=row.coupon_code,
         amount_cents=row.amount_cents,
-        currency=row.currency,
-        status=row.status,
-        failure_reason=row.failure_reason,
-        created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
-        expires_at=rfc3339_or_none(row.expires_at),
-        completed_at=rfc3339_or_none(row.completed_at),
         checked_at=rfc3339_or_none(row.checked_at),
         invoice_url=row.checkout_url if row.kind == "invoice" else None,
     )

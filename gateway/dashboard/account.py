@@ -13,7 +13,10 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
 from ..accounts.passwords import HashesBusy
+from ..codes import Code
 from ..lockout import client_address
+from ..operations import perform
+from ..outcome import ApiError
 from ..services import services
 from .context import COOKIE, Viewer, require_viewer, visit
 from .csrf import form
@@ -54,9 +57,12 @@ async def change_password(request: Request) -> Response:
         return error_page(
             request, 429, "Too many tries. Wait a while and try again.", locked.headers()
         )
+    session = (await visit(request)).session
+    keeping = session.id_hash if session is not None else None
     try:
         with svc.hashes.slot():
-            changed = await users.change_password(svc.db, viewer.user_id, current, new)
+            changing = users.change_password(svc.db, viewer.user_id, current, new, keeping=keeping)
+            await perform(svc.enqueuer, changing)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
         return error_page(
@@ -64,22 +70,21 @@ async def change_password(request: Request) -> Response:
         )
     except users.AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the current password was not tried
-        return _account_page(request, viewer, {"new_password": refused.message}, 422)
-    if not changed:
-        errors = {"current_password": "That is not your current password."}
+        return _account_page(request, viewer, {"new_password": refused.sentence}, 422)
+    except ApiError as refused:
+        if refused.code != Code.PASSWORD_INCORRECT:
+            raise
+        errors = {"current_password": f"{refused.message}."}
         return _account_page(request, viewer, errors, 422)
     await svc.lockout.succeeded(svc.redis, limits)
-    session = (await visit(request)).session
-    await sessions.end_all(
-        svc.db, viewer.user_id, keeping=session.id_hash if session is not None else None
-    )
     return RedirectResponse("/dashboard/account?notice=password", status_code=303)
 
 
 async def sign_out_everywhere(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
-    await sessions.end_all(services(request).db, viewer.user_id)
+    svc = services(request)
+    await perform(svc.enqueuer, sessions.end_all(svc.db, viewer.user_id))
     response = RedirectResponse("/dashboard/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response

@@ -18,10 +18,13 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
 from ..accounts.passwords import HashesBusy
+from ..codes import Code
 from ..lockout import client_address
+from ..operations import perform
+from ..outcome import ApiError
 from ..ratelimit import Decision, LimiterUnavailable, hit
 from ..services import services
-from .context import COOKIE, local_path, require_viewer, visit
+from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
 from .errors import error_page
 from .render import page, set_session_cookie
@@ -39,13 +42,17 @@ def _signed_in(request: Request, session_id: str, to: str) -> Response:
     return response
 
 
+async def _ending(request: Request) -> str | None:
+    """The session the visitor came with, which signing in ends, if they had one."""
+    came_with = await visit(request)
+    return came_with.session_id if came_with.session is not None else None
+
+
 async def _start_session(request: Request, user_id: str, to: str) -> Response:
     """A new session for ``user_id``; the one the visitor came with is ended."""
-    came_with = await visit(request)
     svc = services(request)
-    if came_with.session is not None:
-        await sessions.end(svc.db, came_with.session_id)
-    return _signed_in(request, await sessions.create(svc.db, user_id), to)
+    started = sessions.start(svc.db, user_id, ending=await _ending(request))
+    return _signed_in(request, (await perform(svc.enqueuer, started)).one(str), to)
 
 
 def _too_many(request: Request, decision: Decision) -> Response:
@@ -99,13 +106,18 @@ async def sign_in(request: Request) -> Response:
         locked = await svc.lockout.attempt(svc.redis, limits)
     if locked is not None:
         return _too_many(request, locked)
+    ending = await _ending(request)
     try:
         with svc.hashes.slot():
-            user = await users.check_password(svc.db, email, password)
+            signed_in = await perform(
+                svc.enqueuer, users.sign_in(svc.db, email, password, ending=ending)
+            )
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
         return _busy(request)
-    if user is None:
+    except ApiError as refused:
+        if refused.code != Code.SIGN_IN_FAILED:
+            raise
         return page(
             request,
             "accounts/sign_in.html",
@@ -113,12 +125,12 @@ async def sign_in(request: Request) -> Response:
                 "email": email,
                 "next": to,
                 "signup_open": svc.settings.signup_open,
-                "error": "That e-mail address and password do not match an account.",
+                "error": f"{refused.message}.",
             },
             status=401,
         )
     await svc.lockout.succeeded(svc.redis, limits)
-    return await _start_session(request, user.id, to)
+    return _signed_in(request, signed_in.one(str), to)
 
 
 def _busy(request: Request) -> Response:
@@ -162,17 +174,18 @@ async def sign_up(request: Request) -> Response:
         return exhausted
     try:
         with svc.hashes.slot():
-            await users.sign_up(
+            made = users.sign_up(
                 svc.db,
                 svc.settings,
                 email=fields["email"],
                 password=_text(data.get("password"), 2000),
                 merchant_name=fields["merchant_name"],
             )
+            await perform(svc.enqueuer, made)
     except HashesBusy:
         return _busy(request)
     except users.AccountError as refused:
-        return _sign_up_page(request, fields, {refused.field: refused.message}, 422)
+        return _sign_up_page(request, fields, {refused.field: refused.sentence}, 422)
     # The same answer whether the address was new (an account made) or had an account
     # (nothing made): signing in is the next step either way.
     return RedirectResponse("/dashboard/sign-in?signed-up", status_code=303)
@@ -205,7 +218,8 @@ async def sign_out(request: Request) -> Response:
     await form(request)
     came_with = await visit(request)
     if came_with.session is not None:
-        await sessions.end(services(request).db, came_with.session_id)
+        svc = services(request)
+        await perform(svc.enqueuer, sessions.end(svc.db, came_with.session_id))
     response = RedirectResponse("/dashboard/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
@@ -218,13 +232,17 @@ async def switch_env(request: Request) -> Response:
     if env in sessions.ENVS and env != viewer.env:
         session = (await visit(request)).session
         assert session is not None
-        await sessions.switch_env(services(request).db, session.id_hash, env)
+        svc = services(request)
+        await perform(svc.enqueuer, sessions.switch_env(svc.db, session.id_hash, env))
     return RedirectResponse(local_path(_text(data.get("next")), "/dashboard/"), status_code=303)
 
 
 async def set_password_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:100]
-    email = await users.invitee(services(request).db, token) if token else None
+    svc = services(request)
+    email = (
+        await link_address(perform(svc.enqueuer, users.invitee(svc.db, token))) if token else None
+    )
     return page(
         request,
         "accounts/set_password.html",
@@ -237,23 +255,28 @@ async def set_password_page(request: Request) -> Response:
 async def set_password(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
-    db = svc.db
     token = _text(data.get("token"), 100)
     try:
         with svc.hashes.slot():
-            user = await users.set_password(db, token, _text(data.get("password"), 2000))
+            setting = users.set_password(svc.db, token, _text(data.get("password"), 2000))
+            user = (await perform(svc.enqueuer, setting)).one(users.UserInfo)
     except HashesBusy:
         return _busy(request)
     except users.AccountError as refused:
-        email = await users.invitee(db, token)
         return page(
             request,
             "accounts/set_password.html",
-            {"email": email, "token": token, "errors": {refused.field: refused.message}},
+            {
+                "email": await link_address(perform(svc.enqueuer, users.invitee(svc.db, token))),
+                "token": token,
+                "errors": {refused.field: refused.sentence},
+            },
             status=422,
             no_store=True,
         )
-    if user is None:
+    except ApiError as refused:
+        if refused.code != Code.ACCOUNT_LINK_INVALID:
+            raise
         return page(
             request,
             "accounts/set_password.html",
@@ -270,8 +293,13 @@ async def accept_invitation(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
     merchant_id = str(request.path_params["merchant_id"])[:40]
-    if not await users.accept_invitation(services(request).db, viewer.user_id, merchant_id):
-        return error_page(request, 404, "There is no such invitation for this account.")
+    svc = services(request)
+    try:
+        await perform(svc.enqueuer, users.accept_invitation(svc.db, viewer.user_id, merchant_id))
+    except ApiError as refused:
+        if refused.code != Code.INVITATION_NOT_FOUND:
+            raise
+        return error_page(request, 404, f"{refused.message}.")
     return RedirectResponse("/dashboard/", status_code=303)
 
 

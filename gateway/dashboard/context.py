@@ -9,6 +9,7 @@ caller (the API's own) is called directly, with the same rules, by the dashboard
 """
 
 import hashlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -17,7 +18,8 @@ from starlette.requests import HTTPConnection
 from ..accounts import roles, sessions
 from ..callers import Caller
 from ..codes import Code
-from ..outcome import ApiError
+from ..operations import perform
+from ..outcome import ApiError, Outcome
 from ..policies.model import UNRESTRICTED
 from ..services import services
 from .permissions import action_of
@@ -109,7 +111,11 @@ async def visit(conn: HTTPConnection) -> Visit:
     if found is not None:
         return found
     session_id = _cookie(conn)
-    session = None if session_id is None else await sessions.load(services(conn).db, session_id)
+    session = None
+    if session_id is not None:
+        svc = services(conn)
+        loaded = (await perform(svc.enqueuer, sessions.load(svc.db, session_id))).data
+        session = loaded if isinstance(loaded, sessions.SessionInfo) else None
     if session is None:
         found = _anonymous(conn, session_id)
     else:
@@ -202,3 +208,15 @@ def local_path(value: str | None, default: str = "/dashboard") -> str:
     ):
         return default
     return value
+
+
+async def link_address(performed: Awaitable[Outcome]) -> str | None:
+    """The address an account link's token belongs to (a password reset, an invitation's
+    password set), as the ``perform`` of its lookup answers it; ``None`` for a token no link
+    has (unknown, used, expired), which the page shows as such."""
+    try:
+        return (await performed).one(str)
+    except ApiError as refused:
+        if refused.code != Code.ACCOUNT_LINK_INVALID:
+            raise
+        return None

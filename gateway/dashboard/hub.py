@@ -30,7 +30,9 @@ from starlette.requests import HTTPConnection
 from ..accounts import sessions
 from ..callers import Caller
 from ..codes import Code
+from ..operations import perform
 from ..outcome import ApiError
+from ..services import Services
 from ..store.db import Database
 from . import figures, overview
 
@@ -115,8 +117,9 @@ class _Watched:
 
 
 class LiveHub:
-    def __init__(self, db: Database, *, per_user: int, per_process: int) -> None:
-        self._db = db
+    def __init__(self, svc: Services, *, per_user: int, per_process: int) -> None:
+        self._svc = svc
+        self._db = svc.db
         self._per_user = per_user
         self._per_process = per_process
         self._streams: set[Stream] = set()
@@ -204,7 +207,7 @@ class LiveHub:
         if watched.source is not None:
             return await watched.source.fragments(self._db)
         assert watched.caller is not None
-        return await overview.fragments(self._db, watched.caller)
+        return await overview.fragments(self._svc, watched.caller)
 
     async def _poll(self) -> None:
         streams = []
@@ -213,7 +216,8 @@ class LiveHub:
                 streams.append(stream)
             elif not stream.source.holds():
                 self._end(stream, b"")  # its link expired: the page says so when reloaded
-        held = await sessions.holders(self._db, {s.session_hash for s in streams})
+        checked = sessions.holders(self._db, {s.session_hash for s in streams})
+        held: set[tuple[str, str, str]] = (await perform(self._svc.enqueuer, checked)).data
         signed_in = {session for session, _, _ in held}
         for stream in streams:
             caller = stream.caller

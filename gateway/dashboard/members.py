@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..accounts import invitations, users
 from ..accounts import members as member_service
-from ..accounts import users
 from ..accounts.roles import ROLES, RULES
+from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
 from .context import Viewer, require_viewer
@@ -47,7 +48,9 @@ async def _page(
     link: str | None = None,
     status: int = 200,
 ) -> Response:
-    found = await member_service.members(services(request).db, viewer.merchant_id)
+    svc = services(request)
+    listed = await perform(svc.enqueuer, member_service.members(svc.db, viewer.merchant_id))
+    found = listed.many(member_service.Member)
     return page(
         request,
         "members/index.html",
@@ -73,32 +76,32 @@ async def invite(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
     values = {"email": field(data, "email", 300).strip(), "role": field(data, "role", 20)}
-    try:
-        made = await users.invite(
-            services(request).db,
-            merchant_id=viewer.merchant_id,
-            email=values["email"],
-            role=values["role"],
-        )
-    except users.AccountError as refused:
-        errors = {refused.field: refused.message}
-        return await _page(request, viewer, values=values, errors=errors, status=422)
-    if made.token is None:
-        return RedirectResponse("/dashboard/members?notice=invited", status_code=303)
+    svc = services(request)
     # Not from the Host header when the operator named the public address.
-    base = (services(request).settings.public_base_url or str(request.base_url)).rstrip("/")
-    link = f"{base}/dashboard/set-password?token={made.token}"
-    return await _page(request, viewer, link=link, status=201)
+    base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
+    inviting = invitations.invite(
+        svc.db, viewer.merchant_id, values["email"], base, role=values["role"]
+    )
+    try:
+        made = (await perform(svc.enqueuer, inviting)).one(invitations.InviteData)
+    except users.AccountError as refused:
+        errors = {refused.field: refused.sentence}
+        return await _page(request, viewer, values=values, errors=errors, status=422)
+    if made.set_password_url is None:
+        return RedirectResponse("/dashboard/members?notice=invited", status_code=303)
+    return await _page(request, viewer, link=made.set_password_url, status=201)
 
 
 async def change_role(request: Request) -> Response:
     viewer = await require_viewer(request)
     user_id = _user_id(request)
     data = await form(request)
+    svc = services(request)
+    changing = member_service.change_role(
+        svc.db, viewer.merchant_id, user_id, field(data, "role", 20)
+    )
     try:
-        await member_service.change_role(
-            services(request).db, viewer.merchant_id, user_id, field(data, "role", 20)
-        )
+        await perform(svc.enqueuer, changing)
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
@@ -109,8 +112,9 @@ async def remove(request: Request) -> Response:
     viewer = await require_viewer(request)
     user_id = _user_id(request)
     await form(request)
+    svc = services(request)
     try:
-        await member_service.remove(services(request).db, viewer.merchant_id, user_id)
+        await perform(svc.enqueuer, member_service.remove(svc.db, viewer.merchant_id, user_id))
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)

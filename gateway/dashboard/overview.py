@@ -11,8 +11,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import users
 from ..callers import Caller
-from ..services import services
-from ..store.db import Database
+from ..operations import perform
+from ..services import Services, services
 from ..topup import service as topup
 from ..topup.schemas import BalanceData
 from . import figures
@@ -31,10 +31,11 @@ REGIONS = {
 RECENT = 10
 
 
-async def load(db: Database, caller: Caller) -> dict[str, Any]:
+async def load(svc: Services, caller: Caller) -> dict[str, Any]:
+    db = svc.db
     recent, _ = await figures.topups(db, caller, limit=RECENT)
-    # As GET /balance answers it; a read, which makes no deliveries for ``perform`` to enqueue.
-    balance = (await topup.balance(db, caller)).one(BalanceData)
+    # As GET /balance answers it.
+    balance = (await perform(svc.enqueuer, topup.balance(db, caller))).one(BalanceData)
     return {
         "balance_cents": balance.balance_cents,
         "held_cents": balance.held_cents,
@@ -46,16 +47,17 @@ async def load(db: Database, caller: Caller) -> dict[str, Any]:
     }
 
 
-async def fragments(db: Database, caller: Caller) -> dict[str, str]:
-    data = await load(db, caller)
+async def fragments(svc: Services, caller: Caller) -> dict[str, str]:
+    data = await load(svc, caller)
     return {name: TEMPLATES.get_template(t).render(data) for name, t in REGIONS.items()}
 
 
 async def overview(request: Request) -> Response:
     viewer = await require_viewer(request)
-    db = services(request).db
-    data = await load(db, viewer.caller)
-    invitations = await users.pending_invitations(db, viewer.user_id)
+    svc = services(request)
+    data = await load(svc, viewer.caller)
+    waiting = users.pending_invitations(svc.db, viewer.user_id)
+    invitations = (await perform(svc.enqueuer, waiting)).many(users.PendingInvitation)
     return page(
         request, "overview/index.html", {**data, "regions": REGIONS, "invitations": invitations}
     )

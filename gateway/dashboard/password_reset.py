@@ -9,12 +9,12 @@ from starlette.routing import BaseRoute, Route
 from ..accounts import resets, users
 from ..accounts import sessions as account_sessions
 from ..accounts.passwords import HashesBusy
-from ..codes import CATALOGUE
+from ..codes import CATALOGUE, Code
 from ..lockout import client_address
 from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
-from .context import visit
+from .context import link_address, visit
 from .csrf import form
 from .errors import error_page
 from .render import page, set_session_cookie
@@ -41,7 +41,7 @@ async def forgot(request: Request) -> Response:
         return page(
             request,
             "accounts/forgot_password.html",
-            {"errors": {refused.field: refused.message}, "email": given},
+            {"errors": {refused.field: refused.sentence}, "email": given},
             status=422,
         )
     try:
@@ -66,7 +66,8 @@ async def forgot(request: Request) -> Response:
 async def reset_page(request: Request) -> Response:
     await visit(request)
     token = request.query_params.get("token", "")[: resets.TOKEN_LENGTH]
-    email = await resets.resetting(services(request).db, token)
+    svc = services(request)
+    email = await link_address(perform(svc.enqueuer, resets.resetting(svc.db, token)))
     return page(
         request,
         "accounts/reset_password.html",
@@ -82,7 +83,8 @@ async def reset(request: Request) -> Response:
     token = _text(data.get("token"), resets.TOKEN_LENGTH)
     try:
         with svc.hashes.slot():
-            user = await resets.reset_password(svc.db, token, _text(data.get("password"), 2000))
+            resetting = resets.reset_password(svc.db, token, _text(data.get("password"), 2000))
+            user = (await perform(svc.enqueuer, resetting)).one(users.UserInfo)
     except HashesBusy:
         return error_page(
             request, 503, "The server is busy checking passwords. Try again in a moment.",
@@ -93,14 +95,16 @@ async def reset(request: Request) -> Response:
             request,
             "accounts/reset_password.html",
             {
-                "email": await resets.resetting(svc.db, token),
+                "email": await link_address(perform(svc.enqueuer, resets.resetting(svc.db, token))),
                 "token": token,
-                "errors": {refused.field: refused.message},
+                "errors": {refused.field: refused.sentence},
             },
             status=422,
             no_store=True,
         )
-    if user is None:
+    except ApiError as refused:
+        if refused.code != Code.ACCOUNT_LINK_INVALID:
+            raise
         return page(
             request,
             "accounts/reset_password.html",
@@ -110,10 +114,10 @@ async def reset(request: Request) -> Response:
         )
     # Every session of the account ended with the reset; this browser starts a new one.
     came_with = await visit(request)
-    if came_with.session is not None:
-        await account_sessions.end(svc.db, came_with.session_id)
+    ending = came_with.session_id if came_with.session is not None else None
+    started = account_sessions.start(svc.db, user.id, ending=ending)
     response = RedirectResponse("/dashboard/", status_code=303)
-    set_session_cookie(request, response, await account_sessions.create(svc.db, user.id))
+    set_session_cookie(request, response, (await perform(svc.enqueuer, started)).one(str))
     return response
 
 

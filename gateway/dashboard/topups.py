@@ -1,9 +1,10 @@
 """Top-ups: the list with filters, one top-up (its voucher, so never cached), cancelling a
 pending one, and the approvals inbox (sends held above a key's approval line, approved or
 denied). Each change is the API's own operation (``topup.service.cancel``,
-``topup.approvals.approve``/``deny``) through ``operations.perform``, which enqueues its
-deliveries once it has committed; the viewer decides as ``user:<id>``, recorded in
-``decided_by``."""
+``topup.approvals.approve``/``deny``), and a top-up's page reads ``topup.approvals.review``
+(the top-up as the API shows it, with its hold and decision), through
+``operations.perform``, which enqueues its deliveries once it has committed; the viewer decides
+as ``user:<id>``, recorded in ``decided_by``."""
 
 import re
 
@@ -15,9 +16,8 @@ from starlette.routing import BaseRoute, Route
 from ..operations import perform
 from ..platforms import PLATFORMS
 from ..services import services
-from ..topup import approvals, decisions, doors
+from ..topup import approvals, doors
 from ..topup import service as topup
-from ..topup.schemas import TopupData
 from . import figures
 from .context import require_viewer
 from .csrf import form
@@ -75,24 +75,27 @@ async def list_topups(request: Request) -> Response:
 async def show_topup(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    read = topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
-    found = (await perform(svc.enqueuer, read)).one(TopupData)
-    decided = await decisions.decision(svc.db, viewer.caller, found.id)
-    return page(request, "topups/detail.html", {"topup": found, "decision": decided}, no_store=True)
+    read = approvals.review(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    found = (await perform(svc.enqueuer, read)).one(approvals.Review)
+    return page(
+        request,
+        "topups/detail.html",
+        {"topup": found.topup, "decision": found.decision},
+        no_store=True,
+    )
 
 
 async def confirm_decision(request: Request) -> Response:
     """The confirmation step before a decision: the send, why it was held, and one button."""
     viewer = await require_viewer(request)
     svc = services(request)
-    read = topup.get(svc.db, svc.sealer, viewer.caller, txn_id(request))
-    found = (await perform(svc.enqueuer, read)).one(TopupData)
-    decided = await decisions.decision(svc.db, viewer.caller, found.id)
+    read = approvals.review(svc.db, svc.sealer, viewer.caller, txn_id(request))
+    found = (await perform(svc.enqueuer, read)).one(approvals.Review)
     approve = request.url.path.endswith("/approve")
     return page(
         request,
         "topups/confirm.html",
-        {"topup": found, "decision": decided, "approve": approve},
+        {"topup": found.topup, "decision": found.decision, "approve": approve},
         no_store=True,
     )
 

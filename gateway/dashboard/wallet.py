@@ -21,6 +21,7 @@ from ..billing import orders, pricing, reconcile, redemption
 from ..billing import service as funding
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
+    LEDGER_CURSOR,
     CheckoutData,
     CheckoutRequest,
     HistoryItem,
@@ -83,14 +84,17 @@ async def _wallet_page(
 ) -> Response:
     svc = services(request)
     caller = viewer.caller
-    ledger_page = page_number(request, "ledger")
+    # The ledger pages by key, as a client walking it does: each older page costs the same
+    # however deep into the wallet's history it is. Anything but a cursor is the newest page.
+    after = request.query_params.get("ledger_after", "")
+    ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
     packs = (await perform(svc.enqueuer, funding.list_packs(svc.db))).many(PackData)
     balance = (await perform(svc.enqueuer, topups.balance(svc.db, caller))).one(BalanceData)
-    offset = (ledger_page - 1) * LEDGER_PAGE_SIZE
-    entries = await perform(
-        svc.enqueuer, funding.transactions(svc.db, caller, limit=LEDGER_PAGE_SIZE, offset=offset)
+    listed = funding.transactions(
+        svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
     )
+    entries = await perform(svc.enqueuer, listed)
     wanted = request.query_params.get("status", "")
     shown = wanted if wanted in _STATUSES else None
     history = await perform(svc.enqueuer, funding.history(svc.db, caller, history_page, shown))
@@ -101,8 +105,9 @@ async def _wallet_page(
         "payments_configured": viewer.env == "staging"
         or svc.settings.stripe_secret_key is not None,
         "entries": entries.many(LedgerItem),
-        "ledger_page": ledger_page,
-        "ledger_pages": max(1, -(-entries_total // LEDGER_PAGE_SIZE)),
+        "entries_total": entries_total,
+        "ledger_after": ledger_after,
+        "ledger_next": (entries.meta or {}).get("next_cursor"),
         "history": history.many(HistoryItem),
         "history_page": history_page,
         "history_pages": max(1, -(-history_total // HISTORY_PAGE_SIZE)),

@@ -4,6 +4,10 @@ A change is one conditional UPDATE (or upsert) that returns the new balance, plu
 ``ledger_entries``; nothing ever updates or deletes an entry, so a wallet's balance is always the
 sum of its entries. Debits are ``UPDATE … WHERE balance_cents >= :amount``: the row lock (or
 SQLite's single writer) makes "never below zero" hold under any concurrency.
+
+The same statement moves the wallet's ``entry_count`` by the number of entries written with the
+change (``_moved``), so the count of a wallet's entries is read from the wallet, never counted,
+and costs the hot path no statement of its own.
 """
 
 import functools
@@ -18,6 +22,7 @@ from sqlalchemy import (
     String,
     func,
     insert,
+    literal_column,
     select,
     true,
     update,
@@ -25,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import new_id
-from ..store.compose import NO_REFS, Refs, from_rows, param, upsert
+from ..store.compose import Refs, from_rows, param, upsert
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
@@ -38,7 +43,6 @@ __all__ = [
     "balance",
     "conditional_debit",
     "credit",
-    "debit",
     "ensure_wallet",
     "entries",
     "entries_sum",
@@ -82,19 +86,30 @@ class Entry:
 class Balance:
     wallet_id: str
     balance_cents: int
+    entry_count: int  # how many ledger entries the wallet has
 
 
-def conditional_debit(refs: Refs) -> Construct:
+def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement[Any]]:
+    """What every change of a wallet sets: its new ``balance``, its count of entries moved by
+    ``entries`` (those written with the change), and the time. The one definition of both, so
+    the count stays the number of entries as the balance stays their sum."""
+    assert entries >= 1, "every balance change comes with its ledger entries"
+    return {
+        "balance_cents": balance,
+        "entry_count": _W.c.entry_count + literal_column(str(entries)),
+        "updated_at": param("now", UTCDateTime()),
+    }
+
+
+def conditional_debit(refs: Refs, *, entries: int = 1) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
-    still be covered. The row stays locked until commit: commit at once."""
+    still be covered (and writes two entries: ``entries``). The row stays locked until commit:
+    commit at once."""
     return (
         update(_W)
         .where(_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT))
-        .values(
-            balance_cents=_W.c.balance_cents - param("taken", _INT),
-            updated_at=param("now", UTCDateTime()),
-        )
+        .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
         .returning(_W.c.balance_cents)
     )
 
@@ -113,29 +128,25 @@ def recipient_credit(refs: Refs, *, after: str) -> Construct:
         "platform": param("platform", String),
         "email": param("email", String),
         "balance_cents": param("amount", _INT),
+        "entry_count": literal_column("1"),  # its ``topup_credit``
         "created_at": now,
         "updated_at": now,
     }
     stmt = from_rows(upsert(_W), [row], where=refs.after(after))
     return stmt.on_conflict_do_update(
         index_elements=[_W.c.env, _W.c.owner],
-        set_={
-            "balance_cents": _W.c.balance_cents + stmt.excluded.balance_cents,
-            "updated_at": stmt.excluded.updated_at,
-        },
+        set_=_moved(_W.c.balance_cents + stmt.excluded.balance_cents, 1),
     ).returning(_W.c.id, _W.c.balance_cents)
 
 
 def refund_credit(refs: Refs, *, after: str) -> Construct:
     """Give ``:amount`` back to the merchant's wallet ``:wallet_id`` once step ``after`` has
-    returned a row; returns its new balance. Every refund of a top-up goes through it."""
+    returned a row; returns its new balance. Every refund of a top-up goes through it, with its
+    one ``topup_refund`` entry."""
     return (
         update(_W)
         .where(_W.c.id == param("wallet_id", String), refs.after(after))
-        .values(
-            balance_cents=_W.c.balance_cents + param("amount", _INT),
-            updated_at=param("now", UTCDateTime()),
-        )
+        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents)
     )
 
@@ -179,24 +190,18 @@ def merchant_wallet() -> ColumnElement[Any]:
     return param("wallet_id", String)
 
 
-_DEBIT = Statement.of(conditional_debit(NO_REFS))
-_CREDIT = Statement(
-    """UPDATE wallets SET balance_cents = balance_cents + :amount, updated_at = :now
-    WHERE id = :wallet_id RETURNING balance_cents""",
-    ("balance_cents",),
+_CREDIT = Statement.of(
+    update(_W)
+    .where(_W.c.id == param("wallet_id", String))
+    .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
+    .returning(_W.c.balance_cents)
 )
 
 
-async def debit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int | None:
-    """Take ``amount`` if the wallet holds it and return the new balance; ``None`` (and nothing
-    changed) if it does not. The row stays locked until commit: debit last, commit at once."""
-    row = await (await raw(conn)).fetchrow(
-        _DEBIT, {"wallet_id": wallet_id, "amount": amount, "taken": amount, "now": now}
-    )
-    return None if row is None else int(row["balance_cents"])
-
-
 async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
+    """Move the wallet by ``amount`` (a credit, or a signed adjustment) and return the new
+    balance. It comes with exactly one entry, which the caller appends in the same transaction
+    (``append``): the wallet's count of entries moves by one here."""
     row = await (await raw(conn)).fetchrow(
         _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
@@ -231,7 +236,7 @@ async def ensure_wallet(
 
 
 _BALANCE = Statement.of(
-    select(_W.c.id, _W.c.balance_cents).where(
+    select(_W.c.id, _W.c.balance_cents, _W.c.entry_count).where(
         _W.c.env == param("env", String), _W.c.owner == param("owner", String)
     )
 )
@@ -239,7 +244,9 @@ _BALANCE = Statement.of(
 
 async def balance(conn: Conn, env: str, owner: str) -> Balance | None:
     row = await (await raw(conn)).fetchrow(_BALANCE, {"env": env, "owner": owner})
-    return None if row is None else Balance(str(row["id"]), int(row["balance_cents"]))
+    if row is None:
+        return None
+    return Balance(str(row["id"]), int(row["balance_cents"]), int(row["entry_count"]))
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Mount
 
 from ..codes import CATALOGUE, Code
-from ..envelope import CursorMeta, OffsetMeta, PageMeta
+from ..envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
 from .routing import KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["api_routes", "build", "operation_codes"]
@@ -80,6 +80,7 @@ class _Schemas:
             (CursorMeta, "serialization"),
             (PageMeta, "serialization"),
             (OffsetMeta, "serialization"),
+            (LedgerMeta, "serialization"),
         ]
         for route in described:
             doc = route.doc
@@ -131,6 +132,7 @@ def _envelope(
                 {"$ref": REF.format(model="CursorMeta")},
                 {"$ref": REF.format(model="PageMeta")},
                 {"$ref": REF.format(model="OffsetMeta")},
+                {"$ref": REF.format(model="LedgerMeta")},
             ]
         }
         required.append("meta")

@@ -175,6 +175,9 @@ class Wallet(Base):
     updated_at: Mapped[datetime]
     # A merchant wallet's own low-balance threshold (its environment's); null: the merchant's.
     low_balance_threshold_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # How many ledger entries the wallet has: moved by the same statement that moves the
+    # balance (``ledger.service``), so a ledger's total is read here, never counted.
+    entry_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class LedgerEntry(Base):

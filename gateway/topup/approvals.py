@@ -12,8 +12,13 @@ racing a deny (or the expiry sweep) exactly one changes the row and the others c
 - deny: ``denied``, refunded to the wallet and to the key's windows, ``topup.approval_denied``;
 - expiry (the worker's sweep, ``AITOPUP_APPROVAL_TTL_SECONDS`` after the send): ``expired``,
   refunded likewise, ``topup.approval_expired``.
+
+``review`` is what a person deciding reads first (the dashboard's top-up and confirmation
+pages): the top-up as ``GET /topup/{id}`` shows it, and why it was held and who decided it
+(``decisions``), in one read.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +35,11 @@ from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Topup, table_of
 from ..upstreams import work
-from . import lifecycle
-from .service import FAILED_REASON, HELD, magic_outcome, topup_data
+from . import decisions, lifecycle
+from .schemas import TopupData
+from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data
 
-__all__ = ["approve", "deny", "due", "expire"]
+__all__ = ["Review", "approve", "deny", "due", "expire", "review"]
 
 _T = table_of(Topup)
 
@@ -55,6 +61,26 @@ async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
     if row.status != HELD:
         raise ApiError(Code.TOPUP_NOT_AWAITING_APPROVAL, transaction_id=txn_id, status=row.status)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A top-up as the person deciding it reads it; the dashboard's alone, no envelope carries
+    it."""
+
+    topup: TopupData
+    decision: decisions.Decision | None  # None: never held for approval
+
+
+async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
+    """The caller's top-up ``txn_id`` (``TRANSACTION_NOT_FOUND`` otherwise) with its hold and
+    decision, read together so the page shows one moment of both."""
+    async with db.read() as conn:
+        found = await read_one(conn, sealer, caller, txn_id)
+        decided = await decisions.decision(conn, caller, txn_id)
+    return Outcome(
+        Code.SUCCESS, Review(found, decided), transaction_id=found.id, status=found.status
+    )
 
 
 def _lost(row: Any) -> ApiError:

@@ -1,5 +1,6 @@
 """What a person deciding a held send needs to read: why it was held, and once decided, who
-decided it and when. A read only; the decisions themselves are ``approvals``.
+decided it and when. A step of a read (``approvals.review`` runs it); the decisions themselves
+are ``approvals``.
 
 Why it was held is read from the sending key's policy as it stands (the send keeps no copy of
 the rule that held it): above the key's approval line, or a first send to this recipient.
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..policies.model import load
 from ..policies.rules import needs_approval
-from ..store.db import Database
 from ..store.models import ApiKeyRow, Topup, User, table_of
 
 __all__ = ["Decision", "decision"]
@@ -45,43 +46,43 @@ def _reason(policy_json: object, amount: int) -> str:
     return "the sending key's policy at the time of the send"
 
 
-async def decision(db: Database, caller: Caller, txn_id: str) -> Decision | None:
-    """For a send that was held for approval; ``None`` for any other (or not the caller's)."""
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    _T.c.status,
-                    _T.c.amount_cents,
-                    _T.c.decided_by,
-                    _T.c.updated_at,
-                    _T.c.approval_expires_at,
-                    _K.c.display_prefix,
-                    _K.c.policy,
-                )
-                .join(_K, _K.c.id == _T.c.api_key_id)
-                .where(
-                    _T.c.id == txn_id,
-                    _T.c.merchant_id == caller.merchant_id,
-                    _T.c.env == caller.env,
-                )
+async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decision | None:
+    """In the caller's read: for a send that was held for approval; ``None`` for any other (or
+    not the caller's)."""
+    row = (
+        await conn.execute(
+            select(
+                _T.c.status,
+                _T.c.amount_cents,
+                _T.c.decided_by,
+                _T.c.updated_at,
+                _T.c.approval_expires_at,
+                _K.c.display_prefix,
+                _K.c.policy,
             )
-        ).first()
-        if row is None or row.approval_expires_at is None:
-            return None
-        by: str | None = row.decided_by
-        if by is not None and by.startswith(_USER):
-            email = (
-                await conn.execute(select(_U.c.email).where(_U.c.id == by.removeprefix(_USER)))
-            ).scalar_one_or_none()
-            by = email or "a former member"
-        elif by is not None and by != "expiry":
-            prefix = (
-                await conn.execute(select(_K.c.display_prefix).where(_K.c.id == by))
-            ).scalar_one_or_none()
-            by = f"key {prefix}…" if prefix else "a key"
-        elif by == "expiry":
-            by = "nobody: the hold expired"
+            .join(_K, _K.c.id == _T.c.api_key_id)
+            .where(
+                _T.c.id == txn_id,
+                _T.c.merchant_id == caller.merchant_id,
+                _T.c.env == caller.env,
+            )
+        )
+    ).first()
+    if row is None or row.approval_expires_at is None:
+        return None
+    by: str | None = row.decided_by
+    if by is not None and by.startswith(_USER):
+        email = (
+            await conn.execute(select(_U.c.email).where(_U.c.id == by.removeprefix(_USER)))
+        ).scalar_one_or_none()
+        by = email or "a former member"
+    elif by is not None and by != "expiry":
+        prefix = (
+            await conn.execute(select(_K.c.display_prefix).where(_K.c.id == by))
+        ).scalar_one_or_none()
+        by = f"key {prefix}…" if prefix else "a key"
+    elif by == "expiry":
+        by = "nobody: the hold expired"
     decided = row.status in _DECIDED and row.decided_by is not None
     return Decision(
         _reason(row.policy, int(row.amount_cents)),

@@ -60,6 +60,7 @@ __all__ = [
     "get",
     "list_page",
     "magic_outcome",
+    "read_one",
     "sandbox_fund",
     "send",
     "topup_data",
@@ -144,21 +145,26 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
     A send held for approval is debited and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
     sent = _sent(outcome)
+    # The merchant wallet's entries: the debit moves its count of entries by as many.
+    own = [ledger.Line(debit(), -amount(), const("topup_debit"))]
+    if sent.refund:  # failed at once: the wallet ends where it began
+        own.append(ledger.Line(debit(), amount(), const("topup_refund")))
 
     def lines(refs: Refs) -> list[ledger.Line]:
-        taken = ledger.Line(debit(), -amount(), const("topup_debit"))
         if sent.deliver:
             return [
-                taken,
+                *own,
                 ledger.Line(refs.col("recipient", "id"), amount(), const("topup_credit")),
             ]
-        if sent.refund:  # failed at once: the wallet ends where it began
-            return [taken, ledger.Line(debit(), amount(), const("topup_refund"))]
-        return [taken]
+        return own
 
     credited = sent.deliver
     return steps(
-        Step("debit", ledger.conditional_debit, required=True),
+        Step(
+            "debit",
+            lambda r: ledger.conditional_debit(r, entries=len(own)),
+            required=True,
+        ),
         spend.count_steps(windows, after="debit"),
         lifecycle.deliver_steps(after="debit") if credited else [],
         Step("topup", lambda r: _insert_topup(r, sent.status, credited=credited)),
@@ -528,12 +534,18 @@ def _mine(caller: Caller) -> tuple[Any, ...]:
 
 async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
     async with db.read() as conn:
-        row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
-        if row is None:
-            raise ApiError(Code.TRANSACTION_NOT_FOUND)
-        hidden = await _hidden(conn, caller, [row.id])
-    found = topup_data(row, sealer, hide_voucher=row.id in hidden)
+        found = await read_one(conn, sealer, caller, txn_id)
     return Outcome(Code.SUCCESS, found, transaction_id=found.id, status=found.status)
+
+
+async def read_one(conn: AsyncConnection, sealer: Sealer, caller: Caller, txn_id: str) -> TopupData:
+    """In the caller's read: the caller's top-up ``txn_id`` as every door shows it (the voucher
+    hidden where the key may not see it), else ``TRANSACTION_NOT_FOUND``."""
+    row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
+    if row is None:
+        raise ApiError(Code.TRANSACTION_NOT_FOUND)
+    hidden = await _hidden(conn, caller, [row.id])
+    return topup_data(row, sealer, hide_voucher=row.id in hidden)
 
 
 async def list_page(

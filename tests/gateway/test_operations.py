@@ -250,10 +250,45 @@ _RUNNERS = {"answer", "perform"}
 _RUNNING = {perform, doors.send, doors.decide}
 # ``path:function`` → why it awaits an operation itself.
 RUNS_AN_OPERATION_ITSELF = {
-    "gateway/dashboard/overview.py:load": "the live overview, read again by the hub, which "
-    "holds no enqueuer: a read makes no deliveries",
     "gateway/cli.py": "the operator's commands hold no Redis, and none of their operations "
-    "(``merchants.directory``) makes deliveries",
+    "(``merchants.directory``, ``accounts.invitations.invite``) makes deliveries",
+}
+# The packages of operations below the doors (the domain layer of ``tests/test_layering.py``):
+# what a door calls there is an operation, and answers an ``Outcome``.
+OPERATION_PACKAGES = (
+    "gateway.accounts",
+    "gateway.admin",
+    "gateway.billing",
+    "gateway.ledger",
+    "gateway.mail",
+    "gateway.merchants",
+    "gateway.recipients",
+    "gateway.topup",
+    "gateway.upstreams",
+    "gateway.webhooks",
+)
+# ``module.function`` → why a door may await it for something else than an ``Outcome``.
+_FORM_CHECK = (
+    "a form's check of one field before its operation runs, so one post shows every refusal; "
+    "the operation checks it again"
+)
+ANSWERS_OTHERWISE: dict[str, str] = {
+    "gateway.admin.audit.record_after": "the admin API's audit row of an answer already given",
+    "gateway.admin.audit.record_refused": "the admin API's audit row of a refused attempt",
+    "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
+    "gateway.billing.orders.check_coupon": _FORM_CHECK,
+    "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
+    "gateway.billing.orders.sandbox_order": "the sandbox checkout's own page and buttons, as "
+    "Stripe's hosted page would be; the payment itself is ``orders.pay_sandbox``",
+    "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
+    "its session: the order it finds is then checked by ``reconcile.check_order``",
+    "gateway.merchants.golive.checklist": "the dashboard's going-live checklist, which no other "
+    "door shows",
+    "gateway.recipients.page.view": "the recipient's page, opened by a signed link: no key, no "
+    "session, no envelope",
+    "gateway.recipients.page.fingerprint": "the recipient's live page's change check",
+    "gateway.topup.fulfilling.attempt": "the upstream's first try after the send committed; "
+    "the outcome it reaches is run through ``perform`` (``doors._settled``)",
 }
 
 
@@ -413,6 +448,26 @@ def _outside_a_runner(path: Path, namespace: Any) -> list[str]:
     return found
 
 
+def _answering_otherwise(path: Path, namespace: Any) -> list[str]:
+    """Coroutines of the operation packages a door awaits that answer something else than an
+    ``Outcome`` (a bare value, ``None``), outside ``ANSWERS_OTHERWISE``."""
+    found: list[str] = []
+    for function in _functions(_parse(path)):
+        for node in ast.walk(function):
+            operation = _callee(namespace, node)
+            if operation is None or not inspect.iscoroutinefunction(operation):
+                continue
+            named = f"{operation.__module__}.{operation.__qualname__}"
+            if not operation.__module__.startswith(OPERATION_PACKAGES):
+                continue
+            if named in ANSWERS_OTHERWISE:
+                continue
+            returned = typing.get_type_hints(operation).get("return")
+            if returned is not Outcome:
+                found.append(f"{path.name}:{function.name} awaits {named} -> {returned}")
+    return found
+
+
 def _door_modules() -> list[tuple[Path, Any]]:
     found = []
     for path in _modules(*STORE_FREE_DOORS):
@@ -429,6 +484,64 @@ def test_every_operation_a_door_runs_returns_an_outcome() -> None:
 def test_every_operation_a_door_calls_goes_through_a_runner() -> None:
     wrong = [line for path, module in _door_modules() for line in _outside_a_runner(path, module)]
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_operation_a_door_calls_answers_an_outcome() -> None:
+    """Not only what a door hands to ``answer``/``perform``: whatever it awaits of the
+    operations below the doors (accounts, sessions, members, top-ups, ...)."""
+    wrong = [line for path, mod in _door_modules() for line in _answering_otherwise(path, mod)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_operation_answering_otherwise_is_still_called_and_still_bare() -> None:
+    """An entry of ``ANSWERS_OTHERWISE`` that answers an ``Outcome`` now, or that no door calls
+    any more, goes too."""
+    called = {
+        f"{operation.__module__}.{operation.__qualname__}"
+        for path, namespace in _door_modules()
+        for function in _functions(_parse(path))
+        for node in ast.walk(function)
+        if inspect.iscoroutinefunction(operation := _callee(namespace, node))
+    }
+    for named in ANSWERS_OTHERWISE:
+        module, _, function = named.rpartition(".")
+        returned = typing.get_type_hints(getattr(importlib.import_module(module), function))
+        assert returned.get("return") is not Outcome, f"{named} answers an Outcome now"
+        assert named in called, f"no door calls {named} any more"
+
+
+def test_the_guard_finds_an_account_operation_answering_a_bare_value(tmp_path: Path) -> None:
+    async def sign_in(db: Any, email: str, password: str) -> str:
+        return "session id"
+
+    async def sign_out(db: Any, session_id: str) -> None:
+        return None
+
+    async def end(db: Any, session_id: str) -> Outcome:
+        return Outcome(Code.SUCCESS)
+
+    def canonical(email: str) -> str:  # not awaited: a rule's pure helper, no operation
+        return email
+
+    for planted in (sign_in, sign_out, end, canonical):
+        planted.__module__ = "gateway.accounts.sessions"
+    door = tmp_path / "door.py"
+    door.write_text(
+        "async def bad(request, svc):\n"
+        "    session_id = await sessions.sign_in(svc.db, 'a@example.com', 'secret')\n"
+        "async def worse(request, svc):\n"
+        "    return await perform(svc.enqueuer, sessions.sign_out(svc.db, 'sid'))\n"
+        "async def good(request, svc):\n"
+        "    sessions.canonical('a@example.com')\n"
+        "    return await perform(svc.enqueuer, sessions.end(svc.db, 'sid'))\n"
+    )
+    namespace = SimpleNamespace(
+        sessions=SimpleNamespace(sign_in=sign_in, sign_out=sign_out, end=end, canonical=canonical)
+    )
+    found = _answering_otherwise(door, namespace)
+    assert [line.split(" ", 1)[0] for line in found] == ["door.py:bad", "door.py:worse"], found
+    # Run through ``perform``, the bare one is refused by the older guard as well.
+    assert [line.split(" ", 1)[0] for line in _not_outcomes(door, namespace)] == ["door.py:worse"]
 
 
 def test_the_guard_finds_an_operation_awaited_by_hand(tmp_path: Path) -> None:

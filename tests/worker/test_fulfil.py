@@ -20,14 +20,15 @@ from gateway.store.models import Topup, UpstreamKey
 from tests.fixtures.core import live_server, wait_until
 from tests.fixtures.dying_worker import held_ids
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
-from tests.fixtures.upstreams import NewApiStandIn, OpenRouterStandIn
-from tests.fixtures.workers import StartWorker, spawn_worker
-from tests.gateway.topup.test_fulfilment_send import (
-    events,
+from tests.fixtures.upstreams import (
+    MakeUpstreamMerchant,
+    NewApiStandIn,
+    OpenRouterStandIn,
     send_body,
-    use_newapi,
     use_openrouter,
 )
+from tests.fixtures.webhooks import events_of
+from tests.fixtures.workers import StartWorker, spawn_worker
 from worker import fulfil
 
 _WORKER = {"fulfilment_retry_schedule": "0.1,0.2", "fulfilment_timeout_seconds": 0.5}
@@ -45,14 +46,13 @@ async def _statuses(db: Database, merchant_id: str) -> dict[str, int]:
 
 async def test_upstream_down_through_every_retry_fails_and_refunds(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     db: Database,
     start_worker: StartWorker,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=5_000)
-    await use_newapi(fulfil_client, merchant, root)
+    newapi, _ = newapi_standin
+    merchant = await newapi_merchant(balance_cents=5_000)
     newapi.faults.down = True
     sent = await fulfil_client.post("/topup/send", json=send_body(900), headers=merchant.headers)
     body = sent.json()
@@ -71,7 +71,7 @@ async def test_upstream_down_through_every_retry_fails_and_refunds(
     assert (after["balance_cents"], after["held_cents"]) == (5_000, 0)
     assert newapi.faults.calls == 3  # the inline try, then two retries: the schedule's three
     assert newapi.redemptions == []
-    [failure] = await events(db, merchant.merchant_id, "topup.failed")
+    [failure] = await events_of(db, merchant.merchant_id, "topup.failed")
     assert "HTTP 503" in failure["data"]["failure_reason"]
     assert failure["data"]["fulfilment"]["provider"] == "newapi"
     await assert_ledger_balanced(db)
@@ -84,15 +84,14 @@ async def _stopped(proc: "subprocess.Popen[bytes]", within: float) -> int:
 async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code(
     fulfil_client: httpx.AsyncClient,
     fulfil_settings: Settings,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     db: Database,
     redis_url: str,
     newapi_standin: tuple[NewApiStandIn, str],
     tmp_path: Path,
 ) -> None:
     newapi, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=100_000)
-    await use_newapi(fulfil_client, merchant, root)
+    merchant = await newapi_merchant(balance_cents=100_000)
     newapi.faults.fail_next = 50  # every inline try fails: the worker does the rest
     amounts = [random.randint(1, 400) for _ in range(50)]
     txns = []
@@ -163,7 +162,7 @@ async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code
     assert newapi.users[user]["quota"] == sum(amounts) * 5_000
     balance = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
     assert (balance["balance_cents"], balance["held_cents"]) == (100_000 - sum(amounts), 0)
-    delivered_events = await events(db, merchant.merchant_id, "topup.delivered")
+    delivered_events = await events_of(db, merchant.merchant_id, "topup.delivered")
     assert sorted(e["data"]["transaction_id"] for e in delivered_events) == sorted(txns)
     await assert_ledger_balanced(db)
 

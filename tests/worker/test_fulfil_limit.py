@@ -9,22 +9,20 @@ from sqlalchemy import select
 from gateway.store.db import Database
 from gateway.store.models import Topup, UpstreamKey
 from tests.fixtures.core import wait_until
-from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
-from tests.fixtures.upstreams import OpenRouterStandIn
+from tests.fixtures.merchants import assert_ledger_balanced
+from tests.fixtures.upstreams import MakeUpstreamMerchant, OpenRouterStandIn, send_body
 from tests.fixtures.workers import StartWorker
-from tests.gateway.topup.test_fulfilment_send import send_body, use_openrouter
 
 
 async def test_a_failed_send_sets_the_key_limit_back_to_the_total(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    openrouter_merchant: MakeUpstreamMerchant,
     db: Database,
     start_worker: StartWorker,
     openrouter_standin: tuple[OpenRouterStandIn, str],
 ) -> None:
-    openrouter, root = openrouter_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_openrouter(fulfil_client, merchant, root)
+    openrouter, _ = openrouter_standin
+    merchant = await openrouter_merchant(balance_cents=10_000)
 
     async def send(cents: int) -> dict[str, object]:
         sent = await fulfil_client.post(

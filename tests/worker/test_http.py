@@ -49,7 +49,7 @@ async def test_the_deadline_covers_the_whole_exchange() -> None:
             for _ in range(1000):
                 writer.write(b"x")
                 await writer.drain()
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the receiver's trickle, what is under test
         except ConnectionError:
             return
         finally:

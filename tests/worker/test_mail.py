@@ -6,10 +6,14 @@ import uuid
 from typing import Any
 
 import httpx
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.constants import default_queue_name
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
+from gateway import outbox
 from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import Mail, Merchant, table_of
@@ -202,3 +206,51 @@ async def test_a_flushed_redis_loses_no_mail(
     await settled(db, merchant.merchant_id, "sent", count=5)
     to_mine = [m for m in smtp_server.received if m["To"] == mine["recipient_email"]]
     assert len(to_mine) == 5  # each mail once
+
+
+async def test_mails_enqueued_together_are_each_sent_once(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+    redis_url: str,
+) -> None:
+    """A busy gateway enqueues its mails together (``send_mails``); a job for a mail that
+    was sent since finds nothing to do, so a batch that runs twice sends nothing twice."""
+    merchant = await make_merchant("live", balance_cents=100_000)
+    mine = [f"batch-{i}-{uuid.uuid4().hex}@example.com" for i in range(3)]
+    for address in mine:
+        await hook_client.post(
+            "/topup/send", json={**SEND, "recipient_email": address}, headers=merchant.headers
+        )
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()  # the jobs the gateway enqueued are gone; the rows stay queued
+    await redis.aclose()
+    rows = await mails_of(db, merchant.merchant_id)
+    jobs = [(str(row.id), int(row.generation)) for row in rows]
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        await outbox.enqueue_jobs(pool, jobs)
+        [queued] = await pool.queued_jobs()
+        assert queued.function == outbox.MAIL_MANY_JOB
+        await start_worker(**smtp(smtp_server))
+        await settled(db, merchant.merchant_id, "sent", count=3)
+        await outbox.enqueue_jobs(pool, jobs)  # the same batch again: already sent
+        await outbox.enqueue_jobs(pool, [jobs[0]])
+        await wait_until(lambda: _no_mail_jobs(pool))
+    finally:
+        await pool.aclose()
+    received = sorted(m["To"] for m in smtp_server.received if m["To"] in mine)
+    assert received == sorted(mine)  # each once
+    # One claim each, by the batch's job: a mail the sweep had re-enqueued would be a
+    # generation further on.
+    assert [(r.attempts, r.generation) for r in await mails_of(db, merchant.merchant_id)] == [
+        (1, 1)
+    ] * 3
+
+
+async def _no_mail_jobs(pool: Any) -> bool:
+    """No mail job waits or runs (ARQ keeps a job in its queue until it has finished)."""
+    ids = await pool.zrange(default_queue_name, 0, -1)
+    return not any(job_id.startswith(b"mail") for job_id in ids)

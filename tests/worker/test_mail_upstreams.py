@@ -18,9 +18,14 @@ from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.upstreams import NewApiStandIn, OpenRouterStandIn
+from tests.fixtures.upstreams import (
+    MakeUpstreamMerchant,
+    NewApiStandIn,
+    OpenRouterStandIn,
+    send_body,
+    use_newapi,
+)
 from tests.fixtures.workers import StartWorker
-from tests.gateway.topup.test_fulfilment_send import send_body, use_newapi, use_openrouter
 from tests.worker.test_mail import settled, smtp
 
 SEALER = Sealer(TEST_SECRET.encode())
@@ -72,12 +77,12 @@ async def test_a_newapi_voucher_mail_carries_its_code_and_how_to_redeem_it(
 async def test_an_openrouter_recipients_page_shows_their_key_alone(
     fulfil_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
+    openrouter_merchant: MakeUpstreamMerchant,
     db: Database,
     openrouter_standin: tuple[OpenRouterStandIn, str],
 ) -> None:
-    openrouter, root = openrouter_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_openrouter(fulfil_client, merchant, root)
+    openrouter, _ = openrouter_standin
+    merchant = await openrouter_merchant(balance_cents=10_000)
     for email in ("ada@example.com", "bob@example.com"):
         sent = await fulfil_client.post(
             "/topup/send", json=send_body(250, email), headers=merchant.headers

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from arq import create_pool
 from arq.connections import RedisSettings
-from arq.constants import in_progress_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
@@ -27,7 +27,7 @@ from tests.fixtures.workers import StartWorker, spawn_worker
 from worker.delivery import Deps
 from worker.queue import Load
 from worker.store import Store
-from worker.sweep import sweep_once
+from worker.sweep import PAGE, oldest_waiting, sweep_once
 
 _D = table_of(WebhookDelivery)
 COUNT = 1000
@@ -181,3 +181,36 @@ async def test_the_sweep_leaves_a_delivery_whose_job_waits_in_line(
     finally:
         await pool.aclose()
         await fail_leftovers(db)
+
+
+async def test_the_oldest_waiting_job_is_found_behind_running_ones_reading_no_further(
+    private_redis: RedisServer,
+) -> None:
+    """The sweep's line is the oldest due job not running, however many running ones come
+    first; and once it has read every due job, it reads the queue no more."""
+    redis = Redis.from_url(private_redis.url)
+
+    async def reads() -> int:
+        stats = await redis.info("commandstats")
+        return int(stats.get("cmdstat_zrangebyscore", {"calls": 0})["calls"])
+
+    async def running(names: list[str], due_ms: int) -> None:
+        await redis.zadd(default_queue_name, {name: due_ms + n for n, name in enumerate(names)})
+        await redis.mset({in_progress_key_prefix + name: b"1" for name in names})
+
+    try:
+        now_ms = int(utcnow().timestamp() * 1000)
+        await running(["a", "b", "c"], now_ms - 60_000)
+        before = await reads()
+        assert await oldest_waiting(redis) is None
+        assert await reads() - before == 1  # a short page is the last one
+
+        await running([f"busy{n}" for n in range(PAGE)], now_ms - 50_000)
+        waiting = now_ms - 10_000
+        await redis.zadd(default_queue_name, {"waiting": waiting})
+        before = await reads()
+        found = await oldest_waiting(redis)
+        assert found is not None and int(found.timestamp() * 1000) == waiting
+        assert await reads() - before == 2  # past a full page of running jobs
+    finally:
+        await redis.aclose()

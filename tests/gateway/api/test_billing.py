@@ -217,16 +217,127 @@ async def test_transactions_page_with_limit_and_offset(
     first = await client.get("/billing/transactions", params={"limit": 2}, headers=merchant.headers)
     body = first.json()
     assert [e["amount_cents"] for e in body["data"]] == [300, 200]
-    assert body["meta"] == {"limit": 2, "offset": 0, "total": 4, "has_more": True}
+    last = str(body["data"][-1]["id"])
+    assert body["meta"] == {
+        "limit": 2,
+        "offset": 0,
+        "total": 4,
+        "has_more": True,
+        "next_cursor": last,  # where a walk by key goes on from
+    }
     rest = await client.get(
         "/billing/transactions", params={"limit": 2, "offset": 2}, headers=merchant.headers
     )
     assert [e["type"] for e in rest.json()["data"]] == ["sandbox_fund", "initial_funding"]
     assert rest.json()["meta"]["has_more"] is False
+    assert rest.json()["meta"]["next_cursor"] is None
+    after = await client.get(
+        "/billing/transactions", params={"limit": 2, "cursor": last}, headers=merchant.headers
+    )
+    assert after.json()["data"] == rest.json()["data"]  # the same page, by key
+    assert after.json()["meta"] == {
+        "limit": 2,
+        "offset": None,
+        "total": 4,
+        "has_more": False,
+        "next_cursor": None,
+    }
     bad = await client.get(
         "/billing/transactions", params={"limit": 1000}, headers=merchant.headers
     )
     assert bad.json()["code"] == 3006
+
+
+async def _ledger(client: httpx.AsyncClient, merchant: MerchantKey, **params: Any) -> Any:
+    reply = await client.get("/billing/transactions", params=params, headers=merchant.headers)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+async def test_a_walk_by_cursor_reads_every_entry_once_while_new_ones_arrive(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("staging")  # starts with its initial funding entry
+    for amount in range(1, 8):
+        await client.post("/sandbox/fund", json={"amount_cents": amount}, headers=merchant.headers)
+    whole = await _ledger(client, merchant, limit=100)
+    expected = [e["id"] for e in whole["data"]]
+    assert len(expected) == whole["meta"]["total"] == 8
+    seen: list[int] = []
+    page = await _ledger(client, merchant, limit=3)
+    arrived = 0
+    while True:
+        seen += [e["id"] for e in page["data"]]
+        assert page["meta"]["total"] == 8 + arrived  # the wallet's count, new entries included
+        if not page["meta"]["has_more"]:
+            assert page["meta"]["next_cursor"] is None
+            break
+        # Entries made between pages are newer than the walk's cursor: a walk by offset would
+        # read some entry twice, a walk by key never does.
+        for _ in range(2):
+            fund = {"amount_cents": 50}
+            await client.post("/sandbox/fund", json=fund, headers=merchant.headers)
+            arrived += 1
+        page = await _ledger(client, merchant, limit=3, cursor=page["meta"]["next_cursor"])
+        assert page["meta"]["offset"] is None
+    assert seen == expected  # each once, newest first
+    assert arrived == 4
+    await assert_ledger_balanced(db)
+
+
+async def test_a_bad_ledger_cursor_gets_the_envelope(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    for cursor in ("abc", "0", "-1", "1.5", "01", "9" * 19, "", "txn_0123"):
+        reply = await client.get(
+            "/billing/transactions", params={"cursor": cursor}, headers=merchant.headers
+        )
+        assert (reply.status_code, reply.json()["code"]) == (422, 3005), cursor
+        assert reply.json()["success"] is False
+    for offset in ("0", "5"):  # one way of paging at a time, even from the start
+        reply = await client.get(
+            "/billing/transactions",
+            params={"cursor": "12", "offset": offset},
+            headers=merchant.headers,
+        )
+        assert (reply.status_code, reply.json()["code"]) == (422, 3006), offset
+    # A cursor past every entry, or from another wallet's ledger, reads this wallet's only.
+    far = await _ledger(client, merchant, cursor="9" * 18)
+    assert [e["type"] for e in far["data"]] == ["initial_funding"]
+    none = await _ledger(client, merchant, cursor="1")
+    assert none["data"] == [] and none["meta"]["has_more"] is False
+
+
+async def test_the_ledgers_total_follows_every_way_money_moves(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Sends delivered, failed at once and cancelled (refunded), staging funding: the total is
+    the wallet's stored count, which moves with its balance."""
+    merchant = await make_merchant("staging")
+    sends = {"ann@example.com": 1001, "bob+fail@example.com": 4004, "cy+pending@example.com": 1002}
+    for email, code in sends.items():
+        body = {"platform": "claude", "amount_cents": 100, "recipient_email": email}
+        sent = await client.post("/topup/send", json=body, headers=merchant.headers)
+        assert sent.json()["code"] == code, sent.text
+        if code == 1002:
+            txn = sent.json()["transaction_id"]
+            cancelled = await client.post(f"/topup/{txn}/cancel", headers=merchant.headers)
+            assert cancelled.json()["code"] == 1003
+    await client.post("/sandbox/fund", json={"amount_cents": 10}, headers=merchant.headers)
+    listed = await _ledger(client, merchant, limit=100)
+    kinds = [e["type"] for e in listed["data"]]
+    assert kinds == [  # newest first
+        "sandbox_fund",
+        "topup_refund",  # cancelled
+        "topup_debit",  # pending
+        "topup_refund",  # failed at once
+        "topup_debit",
+        "topup_debit",  # delivered
+        "initial_funding",
+    ]
+    assert listed["meta"]["total"] == len(kinds) == 7
+    await assert_ledger_balanced(db)
 
 
 async def _orders(db: Database, merchant: MerchantKey, count: int) -> None:

@@ -12,12 +12,19 @@ import httpx
 import pytest
 from sqlalchemy import insert, update
 
+from gateway.billing import exports
+from gateway.callers import Caller
+from gateway.clock import utcnow
+from gateway.codes import Code
 from gateway.ledger import service as ledger
+from gateway.outcome import ApiError
+from gateway.policies.model import UNRESTRICTED
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet, table_of
 from tests.fixtures.core import live_server
-from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, set_balance
+from tests.fixtures.plans import captured
 
 _L = table_of(LedgerEntry)
 _W = table_of(Wallet)
@@ -32,9 +39,9 @@ async def export_url(settings: Settings) -> AsyncIterator[str]:
 
 
 async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> None:
-    """``rows`` ledger entries of a cent over one day, and the wallet's balance with them, so
-    it stays the sum of its entries (written straight in: what is measured is the export, not
-    the writes)."""
+    """``rows`` ledger entries of a cent over one day, and the wallet's balance and count of
+    entries with them, so they stay the entries' sum and number (written straight in: what is
+    measured is the export, not the writes)."""
     async with db.read() as conn:
         wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     assert wallet is not None
@@ -61,7 +68,10 @@ async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> N
             await conn.execute(
                 update(_W)
                 .where(_W.c.id == wallet.wallet_id)
-                .values(balance_cents=_W.c.balance_cents + added)
+                .values(
+                    balance_cents=_W.c.balance_cents + added,
+                    entry_count=_W.c.entry_count + added,
+                )
             )
 
 
@@ -161,3 +171,35 @@ async def test_ranges_past_the_bounds_are_refused_with_the_envelope(
         assert unknown.status_code == 404
         anonymous = await http.get("/exports/ledger.csv", params=cases[0][0])
         assert anonymous.status_code == 401
+
+
+async def test_a_ledger_export_past_the_row_limit_is_refused_before_a_byte(
+    db: Database, settings: Settings, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wallet's own count of its entries bounds any range of them; the range is counted only
+    when that count is past the limit."""
+    merchant = await make_merchant("staging")  # its initial funding entry
+    now = utcnow()
+    async with db.transaction() as conn:
+        for n in range(2):
+            await set_balance(conn, db, "staging", merchant.merchant_id, 1_000 + n)
+    caller = Caller(merchant.key_id, merchant.merchant_id, "staging", 0, "", UNRESTRICTED)
+    around = (now - timedelta(hours=1), now + timedelta(hours=1))
+    before = (now - timedelta(days=2), now - timedelta(days=1))
+
+    def limited(rows: int) -> Settings:
+        return settings.model_copy(update={"funding_export_max_rows": rows})
+
+    async def rows(rows_allowed: int, span: tuple[datetime, datetime]) -> int:
+        pages = await exports.csv_export(db, limited(rows_allowed), caller, "ledger", *span)
+        text = "".join([page async for page in pages])
+        return len(list(csv.reader(io.StringIO(text)))) - 1
+
+    with captured(db, monkeypatch) as seen:
+        assert await rows(3, around) == 3  # the wallet's three entries: at the limit
+    assert not [q for q, _ in seen if "count(" in q.lower()], seen  # so not counted
+    with pytest.raises(ApiError) as refused:
+        await rows(2, around)
+    assert refused.value.code == Code.EXPORT_RANGE_INVALID
+    assert "holds 3 rows" in refused.value.message
+    assert await rows(2, before) == 0  # past the limit in all, but not in this range

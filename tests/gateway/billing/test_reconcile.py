@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -44,6 +45,50 @@ async def checkout(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) -
     reply = await api.post(
         "/billing/checkout",
         json={"success_url": SUCCESS, "cancel_url": CANCEL, **body},
+        headers=merchant.headers,
+    )
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A live merchant's pending checkout order and its session at the Stripe stand-in."""
+
+    merchant: MerchantKey
+    order_id: str
+    session: dict[str, Any]  # the stand-in's own: what is changed here is what Stripe reports
+
+
+StartCheckout = Callable[..., Awaitable[Checkout]]
+
+
+@pytest.fixture
+def live_checkout(
+    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+) -> StartCheckout:
+    """A new live merchant's checkout of ``pack_id``; ``paid``: paid on Stripe's page, with
+    Stripe's webhook never sent."""
+
+    async def start(pack_id: str = "pack_pro", *, paid: bool = False) -> Checkout:
+        merchant = await make_merchant("live")
+        order = await checkout(api, merchant, pack_id=pack_id)
+        session = stripe_stand_in.session_of(order["order_id"])
+        if paid:
+            stripe_stand_in.pay(session["id"])
+        return Checkout(merchant, order["order_id"], session)
+
+    return start
+
+
+async def invoice_order(
+    api: httpx.AsyncClient, merchant: MerchantKey, **body: Any
+) -> dict[str, Any]:
+    """An invoice order of ``merchant``'s, billed to ``billing@merchant.example``."""
+    reply = await api.post(
+        "/billing/invoice",
+        json={"email": "billing@merchant.example", **body},
         headers=merchant.headers,
     )
     assert reply.status_code == 201, reply.text
@@ -106,15 +151,13 @@ async def test_a_paid_session_without_its_webhook_is_credited_once_whoever_goes_
     db: Database,
     stripe_stood_in_settings: Settings,
     stripe_stand_in: StripeStandIn,
-    make_merchant: MakeMerchant,
+    live_checkout: StartCheckout,
     first: tuple[str, str, str],
 ) -> None:
-    merchant = await make_merchant("live")
-    order = await checkout(api, merchant, pack_id="pack_pro")
-    session = stripe_stand_in.session_of(order["order_id"])
-    stripe_stand_in.pay(session["id"])  # and Stripe's webhook never comes
+    order = await live_checkout(paid=True)
+    merchant, session = order.merchant, order.session
 
-    ways = tries(api, db, stripe_stood_in_settings, merchant, order["order_id"], session["id"])
+    ways = tries(api, db, stripe_stood_in_settings, merchant, order.order_id, session["id"])
     # 20 tries: each way in turn in this round's order first, then the rest mixed.
     rest = random.Random(hash(first)).choices(list(ways), k=17)
     racing = [ways[name]() for name in [*first, *rest]]
@@ -122,10 +165,10 @@ async def test_a_paid_session_without_its_webhook_is_credited_once_whoever_goes_
 
     flat = [r for found in results for r in (found if isinstance(found, list) else [found])]
     assert flat.count("credited") == 1, flat
-    assert await credited(db, order["order_id"]) == 1
+    assert await credited(db, order.order_id) == 1
     assert await balance(api, merchant) == 2500
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
-    reply = await api.get(f"/orders/{order['order_id']}", headers=merchant.headers)
+    reply = await api.get(f"/orders/{order.order_id}", headers=merchant.headers)
     data = reply.json()["data"]
     assert (data["status"], data["provider_status"]) == ("completed", "paid")
     assert data["provider_payment_id"] == stripe_stand_in.sessions[session["id"]]["payment_intent"]
@@ -136,15 +179,14 @@ async def test_the_webhook_after_a_reconciled_credit_credits_nothing(
     api: httpx.AsyncClient,
     db: Database,
     stripe_stand_in: StripeStandIn,
-    make_merchant: MakeMerchant,
+    live_checkout: StartCheckout,
 ) -> None:
-    merchant = await make_merchant("live")
-    order = await checkout(api, merchant, pack_id="pack_starter")
-    session = stripe_stand_in.pay(stripe_stand_in.session_of(order["order_id"])["id"])
-    reply = await api.post(f"/orders/{order['order_id']}/check", headers=merchant.headers)
+    order = await live_checkout("pack_starter", paid=True)
+    merchant = order.merchant
+    reply = await api.post(f"/orders/{order.order_id}/check", headers=merchant.headers)
     assert reply.json()["data"]["result"] == "credited"
 
-    payload = stripe_stand_in.event("checkout.session.completed", dict(session))
+    payload = stripe_stand_in.event("checkout.session.completed", dict(order.session))
     late = await api.post(
         "/payments/stripe/webhook",
         content=payload,
@@ -152,7 +194,7 @@ async def test_the_webhook_after_a_reconciled_credit_credits_nothing(
     )
     assert late.status_code == 200, late.text
     assert late.json()["data"]["outcome"] == "already_completed"
-    assert await credited(db, order["order_id"]) == 1
+    assert await credited(db, order.order_id) == 1
     assert await balance(api, merchant) == 500
 
 
@@ -162,23 +204,22 @@ async def test_a_session_stripe_reports_unpaid_or_expired_is_never_credited(
     db: Database,
     stripe_stood_in_settings: Settings,
     stripe_stand_in: StripeStandIn,
-    make_merchant: MakeMerchant,
+    live_checkout: StartCheckout,
     stripe_says: str,
 ) -> None:
-    merchant = await make_merchant("live")
-    order = await checkout(api, merchant, pack_id="pack_pro")
-    session_id = stripe_stand_in.session_of(order["order_id"])["id"]
+    order = await live_checkout()
+    merchant, session_id = order.merchant, order.session["id"]
     if stripe_says == "expired":
         stripe_stand_in.expire(session_id)
     elif stripe_says == "unpaid":
         stripe_stand_in.complete_unpaid(session_id)
 
-    ways = tries(api, db, stripe_stood_in_settings, merchant, order["order_id"], session_id)
+    ways = tries(api, db, stripe_stood_in_settings, merchant, order.order_id, session_id)
     await asyncio.gather(*(ways[name]() for name in list(ways) * 4))
 
-    assert await credited(db, order["order_id"]) == 0
+    assert await credited(db, order.order_id) == 0
     assert await balance(api, merchant) == 0
-    reply = await api.get(f"/orders/{order['order_id']}", headers=merchant.headers)
+    reply = await api.get(f"/orders/{order.order_id}", headers=merchant.headers)
     data = reply.json()["data"]
     expected = {"open": "pending", "expired": "expired", "unpaid": "pending"}[stripe_says]
     assert (data["status"], data["provider_status"]) == (expected, stripe_says)
@@ -187,11 +228,10 @@ async def test_a_session_stripe_reports_unpaid_or_expired_is_never_credited(
 
 
 async def test_the_return_sends_the_payer_on_to_the_merchants_page(
-    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, live_checkout: StartCheckout
 ) -> None:
-    merchant = await make_merchant("live")
-    order = await checkout(api, merchant, pack_id="pack_pro")
-    session = stripe_stand_in.session_of(order["order_id"])
+    order = await live_checkout()
+    merchant, session = order.merchant, order.session
     # Stripe was given the gateway's return, with its placeholder for the session id.
     assert session["success_url"] == (
         "http://gateway.test/api/public/v1/billing/checkout/return?session_id={CHECKOUT_SESSION_ID}"
@@ -208,13 +248,12 @@ async def test_the_return_sends_the_payer_on_to_the_merchants_page(
 
 
 async def test_check_payment_is_the_merchants_own(
-    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+    api: httpx.AsyncClient, live_checkout: StartCheckout, make_merchant: MakeMerchant
 ) -> None:
-    owner = await make_merchant("live")
+    order = await live_checkout(paid=True)
+    owner = order.merchant
     other = await make_merchant("live")
-    order = await checkout(api, owner, pack_id="pack_pro")
-    stripe_stand_in.pay(stripe_stand_in.session_of(order["order_id"])["id"])
-    for path in (f"/orders/{order['order_id']}/check", f"/orders/{order['order_id']}"):
+    for path in (f"/orders/{order.order_id}/check", f"/orders/{order.order_id}"):
         method = api.post if path.endswith("check") else api.get
         refused = await method(path, headers=other.headers)
         assert (refused.status_code, refused.json()["code"]) == (404, 4130)
@@ -229,17 +268,15 @@ async def test_operators_list_orders_whose_state_at_stripe_differs(
     stood_in_url: str,
     db: Database,
     stripe_stood_in_settings: Settings,
-    stripe_stand_in: StripeStandIn,
-    make_merchant: MakeMerchant,
+    live_checkout: StartCheckout,
 ) -> None:
-    merchant = await make_merchant("live")
-    order = await checkout(api, merchant, pack_id="pack_pro")
-    session = stripe_stand_in.pay(stripe_stand_in.session_of(order["order_id"])["id"])
+    order = await live_checkout(paid=True)
+    merchant, session = order.merchant, order.session
     # Stripe took a different amount than the order says: nothing is credited, and it shows.
     session["amount_total"] = 1
-    reply = await api.post(f"/orders/{order['order_id']}/check", headers=merchant.headers)
+    reply = await api.post(f"/orders/{order.order_id}/check", headers=merchant.headers)
     assert reply.json()["data"]["result"] == "mismatch"
-    assert await credited(db, order["order_id"]) == 0
+    assert await credited(db, order.order_id) == 0
 
     async with httpx.AsyncClient(
         base_url=f"{stood_in_url}/api/admin/v1",
@@ -248,18 +285,18 @@ async def test_operators_list_orders_whose_state_at_stripe_differs(
         listed = await admin.get("/orders/mismatched", params={"limit": 100})
         assert listed.status_code == 200, listed.text
         ids = [o["id"] for o in listed.json()["data"]]
-        assert order["order_id"] in ids
-        [row] = [o for o in listed.json()["data"] if o["id"] == order["order_id"]]
+        assert order.order_id in ids
+        [row] = [o for o in listed.json()["data"] if o["id"] == order.order_id]
         assert (row["status"], row["provider_status"]) == ("pending", "paid")
 
         # Stripe's amount put right: the operator's check credits it, and it leaves the list.
         session["amount_total"] = 2000
-        checked = await admin.post(f"/orders/{order['order_id']}/check")
+        checked = await admin.post(f"/orders/{order.order_id}/check")
         assert checked.status_code == 200, checked.text
         assert checked.json()["data"]["result"] == "credited"
         listed = await admin.get("/orders/mismatched", params={"limit": 100})
-        assert order["order_id"] not in [o["id"] for o in listed.json()["data"]]
-    assert await credited(db, order["order_id"]) == 1
+        assert order.order_id not in [o["id"] for o in listed.json()["data"]]
+    assert await credited(db, order.order_id) == 1
 
 
 async def test_an_invoice_order_is_credited_once_on_invoice_paid(
@@ -269,13 +306,7 @@ async def test_an_invoice_order_is_credited_once_on_invoice_paid(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await make_merchant("live")
-    reply = await api.post(
-        "/billing/invoice",
-        json={"amount_cents": 20_000, "email": "billing@merchant.example"},
-        headers=merchant.headers,
-    )
-    assert reply.status_code == 201, reply.text
-    order = reply.json()["data"]
+    order = await invoice_order(api, merchant, amount_cents=20_000)
     assert (order["kind"], order["status"], order["amount_cents"]) == ("invoice", "pending", 19_000)
     invoice = stripe_stand_in.invoices[order["provider_reference"]]
     assert (invoice["status"], invoice["amount_due"]) == ("open", 19_000)
@@ -311,12 +342,7 @@ async def test_an_invoice_paid_without_its_webhook_is_found_by_the_sweep(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await make_merchant("live")
-    reply = await api.post(
-        "/billing/invoice",
-        json={"pack_id": "pack_pro", "email": "billing@merchant.example"},
-        headers=merchant.headers,
-    )
-    order = reply.json()["data"]
+    order = await invoice_order(api, merchant, pack_id="pack_pro")
     await reconcile.sweep(db, stripe_stood_in_settings)
     assert await credited(db, order["id"]) == 0  # open at Stripe: nothing yet
     stripe_stand_in.pay_invoice(order["provider_reference"])

@@ -234,11 +234,23 @@ async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> Non
                 now=utcnow(),
             )
     first = await account.client.get(WALLET)
-    assert "Page 1 of 2" in first.text
+    assert "22 entries" in first.text
+    assert _table(first.text, "ledger").count("<tr data-entry=") == 20
     assert "initial_funding" not in _table(first.text, "ledger")
-    second = await account.client.get(f"{WALLET}?ledger=2")
-    assert "initial_funding" in _table(second.text, "ledger")
-    assert (await account.client.get(f"{WALLET}?ledger=abc")).status_code == 200
+    assert ">Newest</a>" not in first.text
+    # The older page is read by key, after the last entry shown: its cursor is the link's.
+    older = re.search(r'href="\?ledger_after=(\d+)&amp;history=1">Older</a>', first.text)
+    assert older is not None, first.text
+    shown = re.findall(r'<tr data-entry="(\d+)">', _table(first.text, "ledger"))
+    assert older.group(1) == shown[-1]
+    second = await account.client.get(f"{WALLET}?ledger_after={older.group(1)}")
+    ledger = _table(second.text, "ledger")
+    assert "initial_funding" in ledger and ledger.count("<tr data-entry=") == 2
+    assert ">Newest</a>" in second.text and ">Older</a>" not in second.text
+    for bad in ("abc", "0", "-5", "9" * 19):  # anything but a cursor: the newest page
+        again = await account.client.get(f"{WALLET}?ledger_after={bad}")
+        assert again.status_code == 200
+        assert _table(again.text, "ledger") == _table(first.text, "ledger")
 
 
 async def test_live_checkout_leads_to_stripe_through_a_link(billing_app: ASGIApp) -> None:

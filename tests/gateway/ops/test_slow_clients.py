@@ -103,7 +103,8 @@ async def test_a_client_at_a_normal_pace_is_answered(
     for part in (head[:20], head[20:], body[:10], body[10:]):
         writer.write(part)
         await writer.drain()
-        await asyncio.sleep(BOUND / 3)  # pauses shorter than the bound
+        # The client's own pace, what is under test: pauses shorter than the bound.
+        await asyncio.sleep(BOUND / 3)
     reply = await asyncio.wait_for(reader.read(), BOUND + SLACK)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
     assert b'"code":1001' in reply

@@ -2,14 +2,10 @@
 ``GET /recipients``, the dashboard's Recipients page and the recipient's own page run on
 top-ups and wallets, as each store plans it. Both stores."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from gateway.callers import Caller
 from gateway.clock import utcnow
@@ -18,52 +14,11 @@ from gateway.policies.model import UNRESTRICTED
 from gateway.recipients import page, service
 from gateway.recipients.schemas import RecipientData
 from gateway.store.db import Database
-from gateway.store.raw import Raw, Statement
 from gateway.upstreams import keys
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant
-
-
-@contextmanager
-def captured(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
-    """The statements ``db`` sends meanwhile, through Core or on the driver (``store.raw``),
-    with their parameters, as the driver got them."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    fetch = Raw.fetch
-
-    async def noted(tx: Raw, statement: Statement, params: dict[str, Any]) -> Any:
-        if tx.is_sqlite:
-            sql, constants = statement.sqlite
-            seen.append((sql, {**constants, **params}))
-        else:
-            sql, names, constants = statement.asyncpg
-            seen.append((sql, tuple({**constants, **params}[n] for n in names)))
-        return await fetch(tx, statement, params)
-
-    monkeypatch.setattr(Raw, "fetch", noted)
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
-        monkeypatch.undo()
-
-
-async def plan(db: Database, statement: str, parameters: Any) -> str:
-    """How the store runs ``statement``. PostgreSQL is told to avoid scanning tables, so on
-    these few rows it still shows what an index can do for the statement."""
-    async with db.read() as conn:
-        if db.is_sqlite:
-            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            return "\n".join(str(r[-1]) for r in rows)
-        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
-        return "\n".join(str(r[0]) for r in rows)
+from tests.fixtures.plans import captured, plan
 
 
 def _on(statement: str, table: str) -> bool:

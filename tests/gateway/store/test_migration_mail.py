@@ -8,9 +8,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
 
-from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
 # Added to the same tables by later migrations: 0013 (settings), 0014 (retention), 0015
 # (recipient lookups).
@@ -27,33 +26,10 @@ TABLES = {"mails", "password_resets", "merchants", "topups"}
 async def test_0011_adds_the_mail_outbox_with_switches_on_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    now = utcnow()
     async with database_at("0009", database_url, tmp_path, request) as db:
         url = url_of(db)
         async with db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO merchants (id, name, low_balance_threshold_cents, created_at) "
-                    "VALUES ('mer_old', 'Shop', 0, :now)"
-                ),
-                {"now": now},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO api_keys (id, merchant_id, env, key_hash, display_prefix, "
-                    "created_at) VALUES ('key_old', 'mer_old', 'live', :h, 'ak_live_abcd', :now)"
-                ),
-                {"h": "h" * 64, "now": now},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO topups (id, env, merchant_id, api_key_id, platform, amount_cents,"
-                    " recipient_email, status, created_at, updated_at) VALUES ('txn_old', 'live',"
-                    " 'mer_old', 'key_old', 'claude', 100, 'a@example.com', 'delivered', :now,"
-                    " :now)"
-                ),
-                {"now": now},
-            )
+            await insert_old_merchant(conn, with_topup=True)
         async with db.engine.connect() as conn:
             assert await conn.run_sync(differences, TABLES) != []  # the check sees the change
         await asyncio.to_thread(upgrade, url, "0011")

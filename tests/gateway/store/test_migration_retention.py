@@ -7,9 +7,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
 TABLES = {"merchants"}
 
@@ -20,13 +19,7 @@ async def test_0014_adds_a_retention_per_merchant_and_goes_back(
     async with database_at("0009", database_url, tmp_path, request) as db:
         url = url_of(db)
         async with db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO merchants (id, name, low_balance_threshold_cents, created_at) "
-                    "VALUES ('mer_old', 'Shop', 0, :now)"
-                ),
-                {"now": utcnow()},
-            )
+            await insert_old_merchant(conn)
             assert await conn.run_sync(differences, TABLES) != []  # the check sees the change
         await asyncio.to_thread(upgrade, url, "0014")
         async with db.engine.begin() as conn:

@@ -10,10 +10,10 @@ from sqlalchemy import inspect, text
 
 from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
-# Added to the same tables by a later migration: 0014 (retention).
-LATER = {"merchants.retention_days"}
+# Added to the same tables by later migrations: 0014 (retention), 0016 (entry counts).
+LATER = {"merchants.retention_days", "wallets.entry_count"}
 
 TABLES = {"merchants", "merchant_users", "merchant_invitations", "wallets"}
 
@@ -25,13 +25,7 @@ async def test_0013_makes_every_member_an_owner_and_goes_back(
     async with database_at("0009", database_url, tmp_path, request) as db:
         url = url_of(db)
         async with db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO merchants (id, name, low_balance_threshold_cents, created_at) "
-                    "VALUES ('mer_old', 'Shop', 500, :now)"
-                ),
-                {"now": now},
-            )
+            await insert_old_merchant(conn, low_balance_threshold_cents=500)
             for user in ("usr_a", "usr_b", "usr_c"):
                 await conn.execute(
                     text("INSERT INTO users (id, email, created_at) VALUES (:id, :email, :now)"),

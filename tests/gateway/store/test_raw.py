@@ -142,7 +142,8 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
         async with db.transaction() as conn:
             await ledger.append(conn, [entry], utcnow())  # the transaction is open from here
             waiting = asyncio.create_task(db.run(credit))
-            await asyncio.sleep(0)  # one step: the task queues its trip to the thread
+            # One step, not a wait: the task's first step queues its trip to the thread.
+            await asyncio.sleep(0)
             # A trip queued behind it on the same thread: when it returns, ``run``'s own trip
             # has been answered, and had it joined or broken this transaction it would be done.
             await conn.exec_driver_sql("SELECT 1")
@@ -167,7 +168,7 @@ async def test_work_may_await_only_its_statements(db: Database, way: dict[str, b
             entry = ledger.Entry(wallet_id, "staging", 1, "adjustment", f"nap-{wallet_id}")
             await ledger.append(tx, [entry], utcnow())
             await ledger.credit(tx, wallet_id, 1, utcnow())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the forbidden await itself, what is under test
 
     with pytest.raises(RuntimeError, match="awaited something"):
         await db.run(naps, **way)

@@ -14,9 +14,9 @@ from gateway.store.models import Fulfilment, Topup
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.policies import set_policy
-from tests.fixtures.upstreams import NewApiStandIn
+from tests.fixtures.upstreams import NewApiStandIn, send_body, use_newapi
+from tests.fixtures.webhooks import events_of
 from tests.fixtures.workers import StartWorker
-from tests.gateway.topup.test_fulfilment_send import events, send_body, use_newapi
 
 AGENT = {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 1_000}
 HUMAN = {"scopes": ["approvals", "topup:read"], "reveal_voucher": True}
@@ -63,7 +63,7 @@ async def test_an_approved_send_is_delivered_through_the_upstream_inline(
     assert body["data"]["voucher_code"] == made["key"]  # the approver's key reveals
     work = await _work(db, txn)
     assert (work.provider, work.status, work.attempts) == ("newapi", "done", 1)
-    [delivered] = await events(db, agent.merchant_id, "topup.delivered")
+    [delivered] = await events_of(db, agent.merchant_id, "topup.delivered")
     assert delivered["data"]["fulfilment"] == {"provider": "newapi", "reference": reference}
     # The agent's key reveals nothing: the code is the recipient's.
     read = await fulfil_client.get(f"/topup/{txn}", headers=agent.headers)
@@ -105,7 +105,7 @@ async def test_an_approved_send_the_upstream_did_not_answer_is_finished_by_the_w
     async with db.read() as conn:
         count = select(func.count()).select_from(Fulfilment).where(Fulfilment.topup_id == txn)
         assert (await conn.execute(count)).scalar_one() == 1
-    assert len(await events(db, agent.merchant_id, "topup.delivered")) == 1
+    assert len(await events_of(db, agent.merchant_id, "topup.delivered")) == 1
     await assert_ledger_balanced(db)
 
 

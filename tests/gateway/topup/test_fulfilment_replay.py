@@ -4,19 +4,16 @@ got once the inline try settled it: ``1001`` with the same code, or the failure,
 
 import httpx
 
-from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.upstreams import NewApiStandIn
-from tests.gateway.topup.test_fulfilment_send import send_body, use_newapi
+from tests.fixtures.upstreams import MakeUpstreamMerchant, NewApiStandIn, send_body
 
 
 async def test_a_replay_answers_the_delivery_the_inline_try_made(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_newapi(fulfil_client, merchant, root)
+    newapi, _ = newapi_standin
+    merchant = await newapi_merchant(balance_cents=10_000)
     headers = {**merchant.headers, "Idempotency-Key": "replay-delivered-1"}
     first = await fulfil_client.post("/topup/send", json=send_body(300), headers=headers)
     assert (first.status_code, first.json()["code"]) == (200, 1001), first.text
@@ -36,12 +33,9 @@ async def test_a_replay_answers_the_delivery_the_inline_try_made(
 
 async def test_a_replay_answers_the_failure_the_inline_try_met(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
-    newapi_standin: tuple[NewApiStandIn, str],
+    newapi_merchant: MakeUpstreamMerchant,
 ) -> None:
-    _, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_newapi(fulfil_client, merchant, root, token="revoked-token")
+    merchant = await newapi_merchant(balance_cents=10_000, token="revoked-token")
     headers = {**merchant.headers, "Idempotency-Key": "replay-failed-1"}
     first = await fulfil_client.post("/topup/send", json=send_body(400), headers=headers)
     assert (first.status_code, first.json()["code"]) == (402, 4004), first.text
@@ -58,12 +52,11 @@ async def test_a_replay_answers_the_failure_the_inline_try_met(
 
 async def test_a_replay_while_the_upstream_has_not_answered_is_still_pending(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_newapi(fulfil_client, merchant, root)
+    newapi, _ = newapi_standin
+    merchant = await newapi_merchant(balance_cents=10_000)
     newapi.faults.fail_next = 1
     headers = {**merchant.headers, "Idempotency-Key": "replay-pending-1"}
     first = await fulfil_client.post("/topup/send", json=send_body(500), headers=headers)

@@ -10,53 +10,27 @@ import pytest
 from sqlalchemy import select
 
 from gateway.store.db import Database
-from gateway.store.models import Event, Fulfilment
+from gateway.store.models import Fulfilment
 from gateway.topup import fulfilling
 from gateway.upstreams import work
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.upstreams import (
-    NEWAPI_ADMIN_TOKEN,
-    OPENROUTER_MANAGEMENT_KEY,
+    MakeUpstreamMerchant,
     NewApiStandIn,
     OpenRouterStandIn,
+    send_body,
 )
-
-
-async def use_newapi(
-    client: httpx.AsyncClient, merchant: MerchantKey, root: str, token: str = NEWAPI_ADMIN_TOKEN
-) -> None:
-    body = {"provider": "newapi", "base_url": root, "access_token": token, "user_id": 1}
-    saved = await client.put("/fulfilment/claude", json=body, headers=merchant.headers)
-    assert saved.status_code == 200, saved.text
-
-
-async def use_openrouter(client: httpx.AsyncClient, merchant: MerchantKey, root: str) -> None:
-    body = {"provider": "openrouter", "management_key": OPENROUTER_MANAGEMENT_KEY, "base_url": root}
-    saved = await client.put("/fulfilment/claude", json=body, headers=merchant.headers)
-    assert saved.status_code == 200, saved.text
-
-
-def send_body(cents: int, email: str = "ada@example.com") -> dict[str, Any]:
-    return {"platform": "claude", "amount_cents": cents, "recipient_email": email}
-
-
-async def events(db: Database, merchant_id: str, type_: str) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(Event.payload).where(Event.merchant_id == merchant_id, Event.type == type_)
-        )
-        return [json.loads(r.payload) for r in rows]
+from tests.fixtures.webhooks import events_of
 
 
 async def test_newapi_code_delivered_inline_and_redeemable_once(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     db: Database,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
     newapi, root = newapi_standin
-    merchant = await make_merchant("staging")
-    await use_newapi(fulfil_client, merchant, root)
+    merchant = await newapi_merchant()
     sent = await fulfil_client.post("/topup/send", json=send_body(250), headers=merchant.headers)
     assert sent.status_code == 200, sent.text
     body = sent.json()
@@ -81,7 +55,7 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
         assert again.json()["success"] is False
     assert newapi.users[user]["quota"] == 250 * 5_000
 
-    [delivered] = await events(db, merchant.merchant_id, "topup.delivered")
+    [delivered] = await events_of(db, merchant.merchant_id, "topup.delivered")
     assert delivered["data"]["fulfilment"] == {"provider": "newapi", "reference": reference}
     assert made["key"] not in json.dumps(delivered)
     shown = await fulfil_client.get(f"/topup/{txn}", headers=merchant.headers)
@@ -91,12 +65,11 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
 
 async def test_a_policy_key_gets_no_code_unless_it_reveals(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
-    merchant = await make_merchant("staging")
-    await use_newapi(fulfil_client, merchant, root)
+    newapi, _ = newapi_standin
+    merchant = await newapi_merchant()
     keys = {}
     for name, policy in [
         ("hidden", {"scopes": ["topup:send", "topup:read"]}),
@@ -123,13 +96,12 @@ async def test_a_policy_key_gets_no_code_unless_it_reveals(
 
 async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
     db: Database,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
-    merchant = await make_merchant("staging", balance_cents=10_000)
-    await use_newapi(fulfil_client, merchant, root, token="revoked-token")
+    newapi, _ = newapi_standin
+    merchant = await newapi_merchant(balance_cents=10_000, token="revoked-token")
     sent = await fulfil_client.post("/topup/send", json=send_body(700), headers=merchant.headers)
     body = sent.json()
     assert (sent.status_code, body["code"], body["status"]) == (402, 4004, "failed"), sent.text
@@ -138,7 +110,7 @@ async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
     balance = await fulfil_client.get("/balance", headers=merchant.headers)
     assert balance.json()["data"]["balance_cents"] == 10_000
     assert balance.json()["data"]["held_cents"] == 0
-    [failed] = await events(db, merchant.merchant_id, "topup.failed")
+    [failed] = await events_of(db, merchant.merchant_id, "topup.failed")
     assert "HTTP 401" in failed["data"]["failure_reason"]
     async with db.read() as conn:
         work = (
@@ -152,13 +124,12 @@ async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
 
 async def test_openrouter_key_made_once_and_its_limit_is_the_total(
     fulfil_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
+    openrouter_merchant: MakeUpstreamMerchant,
     db: Database,
     openrouter_standin: tuple[OpenRouterStandIn, str],
 ) -> None:
-    openrouter, root = openrouter_standin
-    merchant = await make_merchant("staging")
-    await use_openrouter(fulfil_client, merchant, root)
+    openrouter, _ = openrouter_standin
+    merchant = await openrouter_merchant()
     for cents, balance in ((120, 120), (380, 500)):
         sent = await fulfil_client.post(
             "/topup/send", json=send_body(cents), headers=merchant.headers

@@ -33,7 +33,7 @@ from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.policies import rendering
 
 _W, _T, _L = table_of(Wallet), table_of(Topup), table_of(LedgerEntry)
@@ -243,6 +243,7 @@ async def test_both_renderings_write_the_same_rows(
                 db, make_merchant, case, idempotency_key=key
             )
         assert _summary(snap, merchant_id, endpoints) == _expected(case), one_statement
+        await assert_ledger_balanced(db)  # the wallets' counts of entries moved with them
         canonical.append(_Canon()(snap))
     for other in canonical[1:]:
         assert other == canonical[0], "the renderings wrote different rows"

@@ -14,11 +14,8 @@ from tests.fixtures.upstreams import (
     OPENROUTER_MANAGEMENT_KEY,
     NewApiStandIn,
     OpenRouterStandIn,
+    newapi_body,
 )
-
-
-def _newapi(root: str, token: str = NEWAPI_ADMIN_TOKEN) -> dict[str, object]:
-    return {"provider": "newapi", "base_url": root, "access_token": token, "user_id": 1}
 
 
 async def test_saved_listed_and_never_shown(
@@ -30,7 +27,7 @@ async def test_saved_listed_and_never_shown(
     _, root = newapi_standin
     merchant = await make_merchant("staging")
     put = await fulfil_client.put(
-        "/fulfilment/claude", json=_newapi(root), headers=merchant.headers
+        "/fulfilment/claude", json=newapi_body(root), headers=merchant.headers
     )
     assert put.status_code == 200, put.text
     assert NEWAPI_ADMIN_TOKEN not in put.text
@@ -78,12 +75,12 @@ async def test_connection_test_passes_and_refuses_with_a_reason(
     none = await fulfil_client.post("/fulfilment/claude/test", headers=h)
     assert none.json()["code"] == 4200
 
-    await fulfil_client.put("/fulfilment/claude", json=_newapi(root), headers=h)
+    await fulfil_client.put("/fulfilment/claude", json=newapi_body(root), headers=h)
     ok = await fulfil_client.post("/fulfilment/claude/test", headers=h)
     assert ok.status_code == 200, ok.text
     assert ok.json()["data"]["ok"] is True
 
-    await fulfil_client.put("/fulfilment/claude", json=_newapi(root, "wrong-token"), headers=h)
+    await fulfil_client.put("/fulfilment/claude", json=newapi_body(root, "wrong-token"), headers=h)
     refused = await fulfil_client.post("/fulfilment/claude/test", headers=h)
     assert refused.status_code == 502
     body = refused.json()
@@ -91,7 +88,7 @@ async def test_connection_test_passes_and_refuses_with_a_reason(
     assert "refused the credentials (HTTP 401)" in body["message"]
     assert "wrong-token" not in refused.text
 
-    await fulfil_client.put("/fulfilment/claude", json=_newapi(root), headers=h)
+    await fulfil_client.put("/fulfilment/claude", json=newapi_body(root), headers=h)
     newapi.faults.down = True
     down = await fulfil_client.post("/fulfilment/claude/test", headers=h)
     assert (down.status_code, down.json()["code"]) == (504, 4203)
@@ -116,8 +113,8 @@ async def test_bad_input_gets_the_envelope_and_changes_nothing(
         ("/fulfilment/claude", {"provider": "other"}, 422, 3001),
         ("/fulfilment/claude", {"provider": "voucher", "x": 1}, 422, 3001),
         ("/fulfilment/nope", {"provider": "voucher"}, 404, 3007),
-        ("/fulfilment/claude", _newapi("ftp://example.com"), 422, 4201),
-        ("/fulfilment/claude", {**_newapi("http://a.test"), "user_id": "1"}, 422, 3001),
+        ("/fulfilment/claude", newapi_body("ftp://example.com"), 422, 4201),
+        ("/fulfilment/claude", {**newapi_body("http://a.test"), "user_id": "1"}, 422, 3001),
     ]
     for path, body, status, code in cases:
         answer = await fulfil_client.put(path, json=body, headers=h)
@@ -134,7 +131,7 @@ async def test_live_refuses_loopback_upstreams(
     _, root = newapi_standin
     merchant = await make_merchant("live")
     refused = await fulfil_client.put(
-        "/fulfilment/claude", json=_newapi(root), headers=merchant.headers
+        "/fulfilment/claude", json=newapi_body(root), headers=merchant.headers
     )
     assert refused.json()["code"] == 4201
     assert refused.json()["message"] == (

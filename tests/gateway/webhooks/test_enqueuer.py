@@ -8,6 +8,7 @@ from arq.connections import RedisSettings
 
 from gateway import outbox
 from gateway.webhooks.enqueuer import Enqueuer
+from tests.fixtures.core import wait_until
 from tests.fixtures.redis import RedisServer
 
 
@@ -37,7 +38,8 @@ async def test_deliveries_handed_in_while_busy_go_as_one_job(private_redis: Redi
         await enqueuer.drain()
         # Within the linger of that enqueue: these wait for it to pass, and go together.
         enqueuer.enqueue(["dlv_b"])
-        await asyncio.sleep(0)  # the enqueue is under way, lingering
+        # One step, not a wait: the enqueue's task starts, and lingers.
+        await asyncio.sleep(0)
         enqueuer.enqueue(["dlv_c", "dlv_d"])
         enqueuer.enqueue_jobs([("dlv_e", 2)])
         await enqueuer.drain()
@@ -45,6 +47,31 @@ async def test_deliveries_handed_in_while_busy_go_as_one_job(private_redis: Redi
             (outbox.DELIVER_JOB, ("dlv_a", 0)),
             (outbox.DELIVER_MANY_JOB, (["dlv_b", "dlv_c", "dlv_d", "dlv_e"],)),
         ]
+    finally:
+        await pool.aclose()
+
+
+async def test_mails_go_together_in_a_lane_of_their_own(private_redis: RedisServer) -> None:
+    """Mails linger longer than deliveries, go together as one ``send_mails`` job, and a
+    delivery handed in meanwhile does not wait for them."""
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    try:
+        enqueuer = Enqueuer(pool, linger=0, mail_linger=3)
+        enqueuer.enqueue_jobs([("mail_a", 0)])
+        await enqueuer.drain()  # an idle lane enqueues at once
+        enqueuer.enqueue_jobs([("mail_b", 0), ("dlv_a", 0)])
+        enqueuer.enqueue_jobs([("mail_c", 1)])
+
+        async def delivery_queued() -> bool:
+            return (outbox.DELIVER_JOB, ("dlv_a", 0)) in await _jobs(pool)
+
+        await wait_until(delivery_queued, within=2.5)  # inside the mails' linger
+        assert await _jobs(pool) == [
+            (outbox.MAIL_JOB, ("mail_a", 0)),
+            (outbox.DELIVER_JOB, ("dlv_a", 0)),
+        ]
+        await enqueuer.drain()
+        assert (outbox.MAIL_MANY_JOB, ([("mail_b", 0), ("mail_c", 1)],)) in await _jobs(pool)
     finally:
         await pool.aclose()
 
