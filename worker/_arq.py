@@ -15,11 +15,14 @@ it reaches two things of ``arq.worker.Worker`` outside ARQ's documented API:
 ARQ's worker also stops for good on the first Redis error its poll loop meets (``main`` lets it
 out, and ``close`` then fails on Redis before the shutdown hook runs, so the process neither
 delivers nor exits), and ``start_jobs`` keeps a job slot it took when Redis fails under it (a
-few outages and the worker stops taking jobs). ``ResilientWorker`` waits such an outage out and
-closes whatever Redis says; for that it reaches:
+few outages and the worker stops taking jobs). A job that ends while Redis is away ran, but ARQ
+cannot record its end and keeps that Redis error as the task's result, which its poll re-raises
+as it reaps the task, one task a poll. ``ResilientWorker`` waits such an outage out, drops the
+tasks whose end Redis lost, and closes whatever Redis says; for that it reaches:
 
 - ``_poll_iteration(self) -> None``, one poll (read the queue, start jobs, reap finished tasks,
   heartbeat, cron), wrapped so that a Redis error is waited out with backoff;
+- ``tasks`` (below), whose done tasks ARQ's poll reaps with ``Task.result()``;
 - ``job_counter: int`` and ``sem: asyncio.BoundedSemaphore``, which ``start_jobs`` takes before
   its Redis round trips and gives back only on Redis's answers, not on its errors;
 - ``health_check_key``, ``on_shutdown``, ``ctx`` and ``_pool``, which ``close`` uses as ARQ's
@@ -147,6 +150,7 @@ class ResilientWorker(WakingWorker):
         self._backoff = 0.0
 
     async def _poll_iteration(self) -> None:
+        self._drop_unrecorded_ends()
         try:
             await super()._poll_iteration()
         except REDIS_DOWN as exc:
@@ -159,6 +163,17 @@ class ResilientWorker(WakingWorker):
             )
             self._outage_since = None
             self._backoff = 0.0
+
+    def _drop_unrecorded_ends(self) -> None:
+        """Forgets the jobs that ended while Redis was away. Each ran (what it did is in the
+        database, and the sweep hands out again any delivery it left), but ARQ could not record
+        its end; reaped by ARQ, each would count as an outage of its own, a backoff and an idle
+        wait a task: twenty such jobs kept a worker from its queue for a minute after Redis was
+        back."""
+        running: dict[str, asyncio.Task[Any]] = self.tasks
+        for job_id, task in list(running.items()):
+            if task.done() and not task.cancelled() and isinstance(task.exception(), REDIS_DOWN):
+                del running[job_id]
 
     async def _wait_out(self, exc: BaseException) -> None:
         if self._outage_since is None:

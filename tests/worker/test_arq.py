@@ -13,6 +13,8 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
 from gateway import outbox
+from gateway.redis_client import redis_settings
+from tests.fixtures.core import wait_until
 from tests.fixtures.redis import RedisServer
 from worker._arq import CLOSE_WITHIN, REDIS_DOWN, SelectiveWorker
 
@@ -155,3 +157,46 @@ async def test_close_runs_the_shutdown_hook_without_redis(private_redis: RedisSe
         await worker.close()
     assert worker.ctx["closed"] is True
     assert worker._pool is None
+
+
+async def test_jobs_that_ended_while_redis_was_away_do_not_hold_up_the_next_poll(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each ran, but ARQ could not record its end and re-raises that Redis error as it reaps the
+    task, one task a poll: each would be an outage of its own, with its backoff."""
+    running = 0
+    release = asyncio.Event()
+
+    async def held(ctx: dict[str, Any]) -> None:
+        nonlocal running
+        running += 1
+        await release.wait()
+
+    settings = redis_settings(private_redis.url)
+    worker = SelectiveWorker(
+        [func(held, name="held")],
+        redis_settings=settings,
+        handle_signals=False,
+        idle_poll=0.01,
+    )
+    worker._pool = await create_pool(settings)
+    try:
+        for n in range(5):
+            await worker._pool.enqueue_job("held", _job_id=f"held:{n}")
+        await worker._poll_iteration()
+
+        async def all_running() -> bool:
+            return running == 5
+
+        await wait_until(all_running, within=10)
+        await asyncio.to_thread(private_redis.stop)
+        release.set()
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        assert all(isinstance(t.exception(), REDIS_DOWN) for t in worker.tasks.values())
+        await asyncio.to_thread(private_redis.start)
+
+        await worker._poll_iteration()
+        assert worker.tasks == {}
+        assert not [r for r in caplog.records if r.getMessage().startswith("Redis unavailable")]
+    finally:
+        await worker._pool.aclose()
