@@ -30,6 +30,7 @@ from gateway.store.models import WebhookEndpoint, table_of
 from gateway.webhooks.connections import HeadTooLarge
 from keys import Sealer, decode_webhook_secret, sign_headers
 
+from .batch import each_at_once
 from .http import USER_AGENT, Outbound
 from .queue import Load, Shares
 from .store import Claim, Record, Store
@@ -449,18 +450,8 @@ async def deliver(ctx: dict[str, Any], delivery_id: str, generation: int = 0) ->
 
 async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, int]:
     """ARQ task ``deliver_many``: one job for many deliveries, so the queue's own cost (several
-    Redis trips a job) is paid once per batch. Every attempt runs at once and on its own; if any
-    raised, the job raises after all have finished, and ARQ runs it again (what was done is no
-    longer due, so only the rest is retried)."""
+    Redis trips a job) is paid once per batch; each attempted as ``deliver`` would
+    (``batch.each_at_once``)."""
     deps: Deps = ctx["deps"]
     job_id: str | None = ctx.get("job_id")
-    results = await asyncio.gather(
-        *(_deliver(deps, delivery_id, job_id) for delivery_id in delivery_ids),
-        return_exceptions=True,
-    )
-    counts: dict[str, int] = {}
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-        counts[result] = counts.get(result, 0) + 1
-    return counts
+    return await each_at_once(_deliver(deps, delivery_id, job_id) for delivery_id in delivery_ids)

@@ -10,7 +10,6 @@ the sweep re-enqueues every due mail whose job is gone (a flushed Redis loses no
 mail (``staged``) is never taken. Logs name the mail and its kind, never its address.
 """
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from gateway.store.models import Mail, table_of
 from keys import Sealer
 
 from . import smtp
+from .batch import each_at_once
 from .delivery import Deps
 
 __all__ = [
@@ -182,25 +182,13 @@ async def send_mail(ctx: dict[str, Any], mail_id: str, generation: int) -> str |
 
 
 async def send_mails(ctx: dict[str, Any], jobs: list[tuple[str, int]]) -> dict[str, int]:
-    """ARQ job ``send_mails``: the mails a busy gateway enqueued together, each attempted at
-    once and on its own, as ``send_mail`` would. If any attempt raised, the job raises after all
-    have finished and ARQ runs it again; what was sent or replaced is no longer in the state its
-    job names, so only the rest is tried."""
+    """ARQ job ``send_mails``: the mails a busy gateway enqueued together, each attempted as
+    ``send_mail`` would (``batch.each_at_once``)."""
     deps: Deps = ctx["deps"]
-    results = await asyncio.gather(
-        *(
-            attempt(deps.db, deps.sealer, deps.settings, deps.redis, mail_id, generation)
-            for mail_id, generation in jobs
-        ),
-        return_exceptions=True,
+    return await each_at_once(
+        attempt(deps.db, deps.sealer, deps.settings, deps.redis, mail_id, generation)
+        for mail_id, generation in jobs
     )
-    counts: dict[str, int] = {}
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-        status = result or "skipped"
-        counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 async def sweep_mail_once(db: Database, redis: Any, now: datetime) -> int:
