@@ -16,6 +16,7 @@ waiting for a webhook may, so deliveries keep theirs.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +37,7 @@ class _Lane:
         self._pending: list[outbox.Job] = []
         self._runner: asyncio.Task[None] | None = None
         self._last = float("-inf")  # when the last enqueue started, on the loop's clock
+        self._draining = asyncio.Event()
 
     def add(self, jobs: list[outbox.Job]) -> None:
         self._pending.extend(jobs)
@@ -47,14 +49,20 @@ class _Lane:
         while self._pending:
             wait = self._last + self._linger - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._draining.wait()  # a drain cuts the linger short
             self._last = loop.time()
             jobs, self._pending = self._pending, []
             await outbox.enqueue_jobs(self._redis, jobs)  # logs, never raises
 
     async def drain(self) -> None:
-        while self._runner is not None and not self._runner.done():
-            await self._runner
+        self._draining.set()
+        try:
+            while self._runner is not None and not self._runner.done():
+                await self._runner
+        finally:
+            self._draining.clear()
 
 
 class Enqueuer:
@@ -79,5 +87,6 @@ class Enqueuer:
             self._mails.add(mails)
 
     async def drain(self) -> None:
-        """Enqueue everything handed in so far, before Redis is closed."""
+        """Enqueue everything handed in so far, now rather than after a linger: before Redis is
+        closed."""
         await asyncio.gather(self._deliveries.drain(), self._mails.drain())
