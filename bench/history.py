@@ -434,15 +434,13 @@ async def _lists(targets: list[Target]) -> dict[str, float]:
         for name, path in LISTS:
             pages = {target.name: _pages(target, name, path) for target in targets}
             most = max(len(found) for found in pages.values())
-            turns = [
-                (
-                    f"{target.name}|{pages[target.name][i % len(pages[target.name])][0]}",
-                    pages[target.name][i % len(pages[target.name])][1],
-                    {"Authorization": f"Bearer {target.heavy.key}"},
-                )
-                for i in range(most)
-                for target in targets
-            ]
+            turns: list[tuple[str, str, dict[str, str]]] = []
+            for i in range(most):
+                for target in targets:
+                    found = pages[target.name]
+                    figure, url = found[i % len(found)]
+                    headers = {"Authorization": f"Bearer {target.heavy.key}"}
+                    turns.append((f"{target.name}|{figure}", url, headers))
             times: dict[str, list[float]] = {key: [] for key, _, _ in turns}
             for n in range(GETS + 2):
                 shift = n % most * len(targets)
