@@ -63,29 +63,36 @@ def _sqlite_datetime(value: datetime) -> str:
     return text
 
 
-def _sqlite_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as the text SQLAlchemy stores, lists as JSON text; ``params`` itself when there
-    are none. One plain loop: a generator to look and a comprehension to copy cost twice as
-    much, on every statement of the hot path."""
-    out: dict[str, Any] | None = None
-    for name, value in params.items():
+def _sqlite_params(names: tuple[str, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``names`` (the statement's own parameters, as asyncpg's are picked by
+    position): datetimes as the text SQLAlchemy stores, lists as JSON text. A plan hands every
+    step the parameters of all its steps, so converting the whole dict would cost each
+    statement for every other one's. A name not in ``params`` is left out for sqlite3 to
+    report."""
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in params:
+            continue
+        value = params[name]
         if isinstance(value, datetime):
-            if out is None:
-                out = params.copy()
-            out[name] = _sqlite_datetime(value)
+            value = _sqlite_datetime(value)
         elif isinstance(value, list):  # a list parameter (``compose.one_of``) as JSON text
-            if out is None:
-                out = params.copy()
-            out[name] = json.dumps(value)
-    return params if out is None else out
+            value = json.dumps(value)
+        out[name] = value
+    return out
+
+
+def _names(sql: str) -> tuple[str, ...]:
+    """The ``:name`` parameters of ``sql``, each once, in order of first use."""
+    return tuple(dict.fromkeys(_PARAM.findall(sql)))
 
 
 class Statement:
     """``columns`` names what the statement returns, in order (aiosqlite's one-trip
     ``execute_fetchall`` gives bare tuples). ``sqlite`` is the text sqlite3 runs, with ``:name``
-    parameters; ``asyncpg`` the text asyncpg runs and the parameter names in ``$n`` order. Each
-    comes with the values the statement carries itself (a construct's literals), bound with
-    every run."""
+    parameters, and their names; ``asyncpg`` the text asyncpg runs and the parameter names in
+    ``$n`` order. Each comes with the values the statement carries itself (a construct's
+    literals), bound with every run."""
 
     def __init__(self, sql: str, columns: tuple[str, ...] = ()) -> None:
         self._text = " ".join(sql.split())
@@ -101,8 +108,8 @@ class Statement:
         return self.sqlite[0]
 
     @cached_property
-    def sqlite(self) -> tuple[str, dict[str, Any]]:
-        return self._text, {}
+    def sqlite(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        return self._text, _names(self._text), {}
 
     @cached_property
     def asyncpg(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -133,9 +140,10 @@ class _Compiled(Statement):
         self.columns = tuple(str(column.name) for column in returned)
 
     @cached_property
-    def sqlite(self) -> tuple[str, dict[str, Any]]:
+    def sqlite(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         compiled = self._construct.compile(dialect=_SQLITE)
-        return " ".join(str(compiled).split()), _constants(compiled)
+        sql = " ".join(str(compiled).split())
+        return sql, _names(sql), _constants(compiled)
 
     @cached_property
     def asyncpg(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -168,8 +176,8 @@ class Raw:
 
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
-            sql, constants = statement.sqlite
-            bound = _sqlite_params({**constants, **params} if constants else params)
+            sql, names, constants = statement.sqlite
+            bound = _sqlite_params(names, {**constants, **params} if constants else params)
             try:
                 if self._inline:
                     rows = self._driver.execute(sql, bound).fetchall()
@@ -210,10 +218,12 @@ class Raw:
         if not rows:
             return
         if self.is_sqlite:
-            bound = [_sqlite_params(row) for row in rows]
             for statement in statements:
-                sql, constants = statement.sqlite
-                each = [{**constants, **row} for row in bound] if constants else bound
+                sql, names, constants = statement.sqlite
+                each = [
+                    _sqlite_params(names, {**constants, **row} if constants else row)
+                    for row in rows
+                ]
                 if self._inline:
                     self._driver.executemany(sql, each)
                 else:

@@ -75,7 +75,7 @@ async def test_a_lease_looks_each_delivery_up_by_its_key(db: Database) -> None:
     params: dict[str, Any] = {"lease_until": now, "now": now, "due": now}
 
     async def explain(conn: Raw) -> str:
-        sql, constants = LEASE.in_order[0].sqlite
+        sql, _, constants = LEASE.in_order[0].sqlite
         bound = {**constants, **params, "ids": ["dlv_a", "dlv_b"]}
         explain = Statement(f"EXPLAIN QUERY PLAN {sql}", ("id", "up", "no", "step"))
         return " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())

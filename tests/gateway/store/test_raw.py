@@ -205,8 +205,15 @@ async def _wallet_of_new_merchant(db: Database) -> tuple[str, int]:
 def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
     """In UTC, as SQLAlchemy's SQLite DATETIME text, so Core reads them back unchanged."""
     expected = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    params = {"at": value, "n": 1}
-    assert _sqlite_params(params) == {"at": expected, "n": 1}
+    params = {"at": value, "n": 1, "other": value}
+    assert _sqlite_params(("at", "n"), params) == {"at": expected, "n": 1}
     assert params["at"] is value  # the caller's own parameters are left as they were
-    plain = {"n": 1}
-    assert _sqlite_params(plain) is plain
+
+
+def test_a_sqlite_statement_is_bound_its_own_parameters_alone() -> None:
+    """A plan hands every step all its parameters; each statement takes the ones it names,
+    each once, and a name it lacks is left for sqlite3 to report."""
+    statement = Statement("SELECT :a, :b, :a, '12:30', 'm:' || :c")
+    _, names, _ = statement.sqlite
+    assert names == ("a", "b", "c")
+    assert _sqlite_params(names, {"a": 1, "b": [1, 2], "z": 3}) == {"a": 1, "b": "[1, 2]"}
