@@ -63,17 +63,22 @@ def _sqlite_datetime(value: datetime) -> str:
     return text
 
 
-def _sqlite_params(names: tuple[str, ...], params: dict[str, Any]) -> dict[str, Any]:
+def _sqlite_params(
+    names: tuple[str, ...], params: dict[str, Any], constants: dict[str, Any]
+) -> dict[str, Any]:
     """The values of ``names`` (the statement's own parameters, as asyncpg's are picked by
-    position): datetimes as the text SQLAlchemy stores, lists as JSON text. A plan hands every
-    step the parameters of all its steps, so converting the whole dict would cost each
-    statement for every other one's. A name not in ``params`` is left out for sqlite3 to
-    report."""
+    position), from ``params`` or else the statement's ``constants``: datetimes as the text
+    SQLAlchemy stores, lists as JSON text. A plan hands every step the parameters of all its
+    steps, so converting (or merging) the whole dict would cost each statement for every other
+    one's. A name in neither is left out for sqlite3 to report."""
     out: dict[str, Any] = {}
     for name in names:
-        if name not in params:
+        if name in params:
+            value = params[name]
+        elif name in constants:
+            value = constants[name]
+        else:
             continue
-        value = params[name]
         if isinstance(value, datetime):
             value = _sqlite_datetime(value)
         elif isinstance(value, list):  # a list parameter (``compose.one_of``) as JSON text
@@ -177,7 +182,7 @@ class Raw:
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
             sql, names, constants = statement.sqlite
-            bound = _sqlite_params(names, {**constants, **params} if constants else params)
+            bound = _sqlite_params(names, params, constants)
             try:
                 if self._inline:
                     rows = self._driver.execute(sql, bound).fetchall()
@@ -220,10 +225,7 @@ class Raw:
         if self.is_sqlite:
             for statement in statements:
                 sql, names, constants = statement.sqlite
-                each = [
-                    _sqlite_params(names, {**constants, **row} if constants else row)
-                    for row in rows
-                ]
+                each = [_sqlite_params(names, row, constants) for row in rows]
                 if self._inline:
                     self._driver.executemany(sql, each)
                 else:

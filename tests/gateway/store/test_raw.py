@@ -206,7 +206,7 @@ def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime)
     """In UTC, as SQLAlchemy's SQLite DATETIME text, so Core reads them back unchanged."""
     expected = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     params = {"at": value, "n": 1, "other": value}
-    assert _sqlite_params(("at", "n"), params) == {"at": expected, "n": 1}
+    assert _sqlite_params(("at", "n"), params, {}) == {"at": expected, "n": 1}
     assert params["at"] is value  # the caller's own parameters are left as they were
 
 
@@ -216,4 +216,6 @@ def test_a_sqlite_statement_is_bound_its_own_parameters_alone() -> None:
     statement = Statement("SELECT :a, :b, :a, '12:30', 'm:' || :c")
     _, names, _ = statement.sqlite
     assert names == ("a", "b", "c")
-    assert _sqlite_params(names, {"a": 1, "b": [1, 2], "z": 3}) == {"a": 1, "b": "[1, 2]"}
+    assert _sqlite_params(names, {"a": 1, "b": [1, 2], "z": 3}, {}) == {"a": 1, "b": "[1, 2]"}
+    # A statement's own values (a construct's literals) fill what the parameters do not.
+    assert _sqlite_params(names, {"a": 1}, {"a": 0, "c": "x"}) == {"a": 1, "c": "x"}
