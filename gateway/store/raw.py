@@ -118,15 +118,12 @@ class Statement:
 
     @cached_property
     def asyncpg(self) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-        names: list[str] = []
+        names = self.sqlite[1]  # ``$n`` numbers them in the same order of first use
 
         def number(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in names:
-                names.append(name)
-            return f"${names.index(name) + 1}"
+            return f"${names.index(match.group(1)) + 1}"
 
-        return _PARAM.sub(number, self._text), tuple(names), {}
+        return _PARAM.sub(number, self._text), names, {}
 
 
 _SQLITE = sqlite_aiosqlite.dialect(paramstyle="named")
