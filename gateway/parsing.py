@@ -70,7 +70,10 @@ def decode_json(raw: bytes) -> Any:
         decoded = _TOO_DEEP
     except ValueError:
         raise ApiError(Code.INVALID_JSON) from None
-    if decoded is _TOO_DEEP or _depth(decoded) > MAX_DEPTH:
+    # Each level opens with a bracket: a body with no more of them than ``MAX_DEPTH`` (every
+    # body the gateway takes) cannot be too deep, and is not walked.
+    could_be = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+    if decoded is _TOO_DEEP or (could_be and _depth(decoded) > MAX_DEPTH):
         raise ApiError(
             Code.JSON_TOO_DEEP,
             f"Request body nests arrays and objects more than {MAX_DEPTH} levels deep",

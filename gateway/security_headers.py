@@ -69,8 +69,9 @@ def _covered(path: str) -> bool:
     return any(_under(path, p) for p in PREFIXES)
 
 
-def _is_html(headers: Headers) -> bool:
-    return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/html"
+def _is_html(raw: list[tuple[bytes, bytes]]) -> bool:
+    content_type = next((value for name, value in raw if name.lower() == b"content-type"), b"")
+    return content_type.partition(b";")[0].strip().lower() == b"text/html"
 
 
 class SecurityHeaders:
@@ -103,14 +104,15 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", ()))
-                headers = Headers(raw=raw)
-                if covered or _is_html(headers):
-                    ours = self._page_headers(path, headers.get("referrer-policy"))
-                else:
-                    ours = [_NOSNIFF]
-                names = {name for name, _ in ours}
-                kept = [h for h in raw if h[0].lower() not in names]
-                message["headers"] = [*kept, *ours]
+                if covered or _is_html(raw):
+                    referrer = Headers(raw=raw).get("referrer-policy")
+                    ours = self._page_headers(path, referrer)
+                    names = {name for name, _ in ours}
+                    kept = [h for h in raw if h[0].lower() not in names]
+                    message["headers"] = [*kept, *ours]
+                else:  # a reply that is not a page (every API reply): only nosniff
+                    kept = [h for h in raw if h[0].lower() != _NOSNIFF[0]]
+                    message["headers"] = [*kept, _NOSNIFF]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -10,8 +10,11 @@ PREFIX = "/api/public/v1"
 
 
 def public_routes() -> list[BaseRoute]:
-    # billing first: /topup/{txn_id} would otherwise capture /topup/packs.
+    # The send first: it is the hot path, and Starlette tries routes in order (each one tried
+    # costs a match). Then billing before the other top-up routes: /topup/{txn_id} would
+    # otherwise capture /topup/packs.
     return [
+        *topup.send_routes,
         *meta.routes,
         *billing.routes,
         *topup.routes,

@@ -397,9 +397,6 @@ class Plan:
         query = select(*outputs).add_cte(*ctes)
         return Statement.of(query)
 
-    def _returned(self, step: Step) -> tuple[str, ...]:
-        return self._ordered[self.steps.index(step)].statement.columns
-
     async def run(
         self, db: Raw, params: dict[str, Any], *, one_statement: bool | None = None
     ) -> Applied | None:
@@ -433,8 +430,8 @@ class Plan:
     def _unpack(self, row: dict[str, Any] | None) -> Applied | None:
         assert row is not None
         out: dict[str, Rows] = {}
-        for step in self.steps:
-            names = self._returned(step)
+        for item in self._ordered:
+            step, names = item.step, item.statement.columns
             if step.many:
                 records = (row[step.name] or []) if names else []
                 out[step.name] = [dict(zip(names, r, strict=True)) for r in records]
