@@ -9,14 +9,16 @@ SQLAlchemy's own calls. SQLAlchemy's aiosqlite dialect relies on the same two na
 dependency is bounded in ``pyproject.toml``.
 """
 
+import asyncio
 import sqlite3
+from asyncio import Future
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
 
-__all__ = ["is_open", "on_thread", "queue_on_thread", "sqlite_connection"]
+__all__ = ["is_open", "on_thread", "queue_on_thread", "sqlite_connection", "submit_on_thread"]
 
 T = TypeVar("T")
 
@@ -32,6 +34,14 @@ async def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any
     # aiosqlite leaves its private ``_execute`` unannotated.
     result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
     return result
+
+
+def submit_on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(sqlite_connection, *args)`` queued on ``conn``'s thread, as ``on_thread`` does, but
+    without a coroutine around it: the future of its result, for a callback to take."""
+    future: Future[T] = asyncio.get_running_loop().create_future()
+    conn._tx.put_nowait((future, partial(fn, conn._conn, *args)))
+    return future
 
 
 def queue_on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], Any]) -> None:

@@ -9,11 +9,12 @@ The hot path (key lookup, the send, the worker's batches) runs driver statements
 the async engine, beginning and committing through it cost more CPU than the statements
 themselves. On PostgreSQL these come from an asyncpg pool of the database's own;
 on SQLite, whose one writer must stay one, from the engine's single connection (a transaction
-is one trip to its thread: ``Database.run``), plus a read-only connection for lookups and one
+is one trip to its thread, shared by the works queued meanwhile: ``Database.run``), plus a read-only connection for lookups and one
 for WAL checkpoints, which run beside the writer rather than inside its commits.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import sqlite3
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState, QueuePool
 
-from ._aiosqlite import is_open, on_thread, queue_on_thread
+from ._aiosqlite import is_open, on_thread, queue_on_thread, submit_on_thread
 from ._asyncpg import begin_now, refuse_open_transaction
 from .raw import Raw
 
@@ -51,6 +52,9 @@ _SQLITE_PRAGMAS = (
 )
 # Transactions between two checkpoints: a few MB of WAL at the send's size.
 CHECKPOINT_EVERY = 200
+# The most works one SQLite transaction takes (``Database.run``): the write lock is held while
+# they run, and every other process waits for it meanwhile.
+BATCH_MAX = 32
 # How long a transaction waits for another process's write lock, and how often it looks.
 LOCK_WAIT_SECONDS = 10.0
 LOCK_POLL_SECONDS = 0.0005
@@ -145,6 +149,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 T = TypeVar("T")
 _BUSY = object()
+_Work = Callable[[Raw], Coroutine[Any, Any, Any]]
 
 
 def _begin_immediate(connection: sqlite3.Connection) -> None:
@@ -190,12 +195,17 @@ def _catch_up(connection: sqlite3.Connection) -> None:
         connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def _run_inline(
+def _run_batch(
     connection: sqlite3.Connection,
-    work: Callable[[Raw], Coroutine[Any, Any, T]],
+    works: list[_Work],
     checked_out: bool = False,
-) -> T | object:
-    """On the connection's own thread: BEGIN IMMEDIATE, drive ``work`` to its end, COMMIT.
+) -> list[tuple[bool, Any]] | object:
+    """On the connection's own thread: BEGIN IMMEDIATE, drive each of ``works`` to its end in a
+    savepoint of its own, COMMIT once. Each work's ``(True, result)`` or ``(False, exception)``:
+    a work that raises takes back its own writes alone, as if it had run in a transaction of its
+    own after the ones before it. If the transaction itself fails (the COMMIT, or SQLite rolling
+    it back on its own), nothing of any work is kept and that error is raised.
+
     ``_BUSY``, with nothing done, if a transaction of SQLAlchemy's is open on the connection
     (between two of its trips to this thread). ``checked_out``: the caller holds the
     connection out of the pool, so no transaction of SQLAlchemy's can be open."""
@@ -204,14 +214,51 @@ def _run_inline(
     elif connection.in_transaction:
         return _BUSY
     _begin_immediate(connection)
+    tx = Raw(connection, is_sqlite=True, inline=True)
+    outcomes: list[tuple[bool, Any]] = []
     try:
-        result = _drive(work(Raw(connection, is_sqlite=True, inline=True)))
+        if len(works) == 1:  # alone: the transaction is its own, without a savepoint's two trips
+            outcomes.append((True, _drive(works[0](tx))))
+        else:
+            for work in works:
+                connection.execute("SAVEPOINT work")
+                try:
+                    outcomes.append((True, _drive(work(tx))))
+                except Exception as exc:
+                    if not connection.in_transaction:  # SQLite ended it: the others' are gone
+                        raise
+                    connection.execute("ROLLBACK TO SAVEPOINT work")
+                    outcomes.append((False, exc))
+                connection.execute("RELEASE SAVEPOINT work")
         connection.execute("COMMIT")
-        return result
+        return outcomes
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+def _settle(batch: list[tuple[_Work, asyncio.Future[Any]]], trip: asyncio.Future[Any]) -> None:
+    """Each caller of a batch hears its own work's outcome; all of them the batch's error, if
+    its transaction failed and nothing of it was kept. A caller cancelled meanwhile hears
+    nothing: its work is kept all the same."""
+    if trip.cancelled():  # the loop is shutting down
+        for _, future in batch:
+            future.cancel()
+        return
+    error = trip.exception()
+    if error is not None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
+        return
+    for (_, future), (ok, value) in zip(batch, trip.result(), strict=True):
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 AWAITED_OTHER = "work run in a store transaction awaited something besides its statements"
@@ -283,6 +330,8 @@ class Database:
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
         self._writes = 0
+        self._queued: list[tuple[_Work, asyncio.Future[Any]]] = []
+        self._in_flight: asyncio.Future[Any] | None = None  # the batch on the writer's thread
         if self.is_sqlite:
 
             @event.listens_for(engine.sync_engine, "connect")
@@ -389,7 +438,9 @@ class Database:
         sleep, another request) fails it with ``RuntimeError`` and nothing is written. On
         SQLite the whole transaction is one trip to the writer's thread, where ``work`` runs to
         its end in one step: a trip waits for the event loop, and with one writer every waiting
-        trip held the write lock for everyone.
+        trip held the write lock for everyone. Works queued meanwhile share the next trip and
+        its commit (``_send_batch``), each in a savepoint of its own: what one work sees and
+        keeps is as if each had run alone, one after the other.
 
         ``each_statement``: every statement of ``work`` leaves the store consistent by itself
         (a composed ``Plan``, one statement on PostgreSQL; the worker's batches), so PostgreSQL
@@ -409,22 +460,55 @@ class Database:
                     return await _OnlyStatements(work(tx), tx)
         if read_only:
             return _drive(work(Raw(self._reader or self._sqlite_reader(), True, inline=True)))
-        if self._writer is None or not is_open(self._writer):
-            # Not connected yet, or closed by an invalidation: let the pool open the one writer.
-            async with self.engine.connect() as conn:
-                await conn.get_raw_connection()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, future))
+        if self._in_flight is None:
+            self._send_batch()
+        return await future
+
+    # Group commit, on SQLite: the works queued while the writer's thread was busy go to it
+    # together, in one transaction (``_run_batch``), and each caller hears its own work's
+    # outcome once that transaction has committed. Under load one commit writes each page the
+    # sends share (a table's last leaf, an index's) once for all of them instead of once a
+    # send; alone, a work still has a transaction to itself. Driven by callbacks, not a task:
+    # a task a send cost more than the batching saves when there is nothing to batch.
+
+    def _send_batch(self) -> None:
+        batch, self._queued = self._queued[:BATCH_MAX], self._queued[BATCH_MAX:]
         writer = self._writer
-        assert writer is not None
-        # Straight onto the thread's queue, not through the pool: transactions queued there run
-        # back to back, without each waiting for the event loop to check the connection in.
-        result = await on_thread(writer, _run_inline, work)
-        if result is _BUSY:
-            # A transaction of SQLAlchemy's is open on the connection: wait for it in the pool.
-            async with self.engine.connect() as conn:
-                await conn.get_raw_connection()
-                result = await on_thread(writer, _run_inline, work, True)
-        self._wrote()
-        return cast(T, result)
+        if writer is not None and is_open(writer):
+            # Straight onto the thread's queue, not through the pool: batches queued there run
+            # back to back, without each waiting for the event loop to check the connection in.
+            trip = submit_on_thread(writer, _run_batch, [work for work, _ in batch])
+        else:  # not connected yet, or closed by an invalidation
+            trip = asyncio.ensure_future(self._batch_via_pool(batch))
+        self._in_flight = trip
+        trip.add_done_callback(functools.partial(self._batch_done, batch))
+
+    async def _batch_via_pool(self, batch: list[tuple[_Work, asyncio.Future[Any]]]) -> Any:
+        """The batch on the connection checked out of the pool, which opens the writer if it
+        is not open and waits for a transaction of SQLAlchemy's open on it."""
+        async with self.engine.connect() as conn:
+            await conn.get_raw_connection()
+            writer = self._writer
+            assert writer is not None
+            return await on_thread(writer, _run_batch, [work for work, _ in batch], True)
+
+    def _batch_done(
+        self, batch: list[tuple[_Work, asyncio.Future[Any]]], trip: asyncio.Future[Any]
+    ) -> None:
+        self._in_flight = None
+        if not trip.cancelled() and trip.exception() is None and trip.result() is _BUSY:
+            # A transaction of SQLAlchemy's is open on the connection, between two of its trips
+            # to the thread: nothing was done, and the batch waits for it in the pool.
+            self._in_flight = asyncio.ensure_future(self._batch_via_pool(batch))
+            self._in_flight.add_done_callback(functools.partial(self._batch_done, batch))
+            return
+        _settle(batch, trip)
+        if not trip.cancelled() and trip.exception() is None:
+            self._wrote()
+        if self._queued:
+            self._send_batch()
 
     @property
     def single_writer(self) -> bool:
@@ -437,6 +521,8 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        while self._in_flight is not None:  # the batches on their way are let commit
+            await asyncio.wait({self._in_flight})
         if self.is_sqlite and self._writer is not None:
             if self._checkpointing is not None:
                 await self._checkpointing

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.store._aiosqlite import on_thread, sqlite_connection
+from gateway.store._aiosqlite import on_thread, sqlite_connection, submit_on_thread
 
 
 def test_aiosqlite_still_has_the_private_names_the_adapter_uses() -> None:
@@ -26,6 +26,7 @@ async def test_a_function_runs_on_the_connection_s_own_thread(tmp_path: Path) ->
 
         thread, value = await on_thread(conn, where, 1)
         again, _ = await on_thread(conn, where, 0)
-        assert value == 2
+        submitted, other = await submit_on_thread(conn, where, 2)
+        assert (value, other) == (2, 3)
         assert thread != threading.get_ident()  # not the event loop's
-        assert again == thread  # the one thread that owns the connection
+        assert again == submitted == thread  # the one thread that owns the connection

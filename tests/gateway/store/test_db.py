@@ -5,6 +5,7 @@ import random
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import asyncpg
@@ -262,3 +263,93 @@ async def test_a_connection_left_in_a_transaction_is_never_reused(db: Database) 
         await database.dispose()
         await admin.execute("DROP TABLE leftover_check")
         await admin.close()
+
+
+class _Refused(Exception):
+    pass
+
+
+async def _group_file(tmp_path: Path) -> Database:
+    database = Database(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}"))
+    async with database.transaction() as conn:
+        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    return database
+
+
+async def _rows(database: Database) -> list[int]:
+    async with database.read() as conn:
+        return [n for (n,) in (await conn.exec_driver_sql("SELECT n FROM t ORDER BY n")).all()]
+
+
+_INSERT = Statement("INSERT INTO t (n) VALUES (:n)")
+
+
+async def test_works_queued_together_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit on SQLite: works that queue while the writer is busy go to it in one
+    transaction, and one that raises takes back its own writes alone, its caller alone hearing
+    of it, as if each had had a transaction of its own."""
+    batches: list[int] = []
+    run_batch = store_db._run_batch
+
+    def each_batch(
+        connection: sqlite3.Connection, works: list[Any], checked_out: bool = False
+    ) -> object:
+        batches.append(len(works))
+        return run_batch(connection, works, checked_out)
+
+    monkeypatch.setattr(store_db, "_run_batch", each_batch)
+    database = await _group_file(tmp_path)
+
+    async def insert(tx: Raw, *, n: int) -> int:
+        await tx.fetch(_INSERT, {"n": n})
+        if n == 5:
+            raise _Refused
+        return n
+
+    try:
+        results = await asyncio.gather(
+            *(database.run(functools.partial(insert, n=n)) for n in range(10)),
+            return_exceptions=True,
+        )
+        assert await _rows(database) == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    finally:
+        await database.dispose()
+    heard = [type(r) if isinstance(r, BaseException) else r for r in results]
+    assert heard == [0, 1, 2, 3, 4, _Refused, 6, 7, 8, 9]
+    assert batches == [1, 9]  # the first at once, alone; the nine queued behind it together
+
+
+async def test_a_batch_whose_transaction_fails_keeps_nothing(tmp_path: Path) -> None:
+    """When the transaction itself ends (here a work rolls it back, as SQLite does on some
+    errors), the works before it in the batch are gone too: every caller hears the error,
+    none a result that was not kept."""
+    database = await _group_file(tmp_path)
+
+    async def insert(tx: Raw, *, n: int) -> int:
+        await tx.fetch(_INSERT, {"n": n})
+        return n
+
+    async def end_it(tx: Raw) -> None:
+        await tx.fetch(Statement("ROLLBACK"), {})
+        raise _Refused
+
+    async def first(tx: Raw) -> str:
+        return "alone"  # the writer is busy with it while the three below queue together
+
+    try:
+        results = await asyncio.gather(
+            database.run(first),
+            database.run(functools.partial(insert, n=1)),
+            database.run(end_it),
+            database.run(functools.partial(insert, n=2)),
+            return_exceptions=True,
+        )
+        assert await _rows(database) == []
+        assert await database.run(functools.partial(insert, n=3)) == 3  # the writer goes on
+        assert await _rows(database) == [3]
+    finally:
+        await database.dispose()
+    assert results[0] == "alone"
+    assert [type(r) for r in results[1:]] == [_Refused, _Refused, _Refused]
