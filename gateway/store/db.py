@@ -9,8 +9,9 @@ The hot path (key lookup, the send, the worker's batches) runs driver statements
 the async engine, beginning and committing through it cost more CPU than the statements
 themselves. On PostgreSQL these come from an asyncpg pool of the database's own;
 on SQLite, whose one writer must stay one, from the engine's single connection (a transaction
-is one trip to its thread, shared by the works queued meanwhile: ``Database.run``), plus a read-only connection for lookups and one
-for WAL checkpoints, which run beside the writer rather than inside its commits.
+is one trip to its thread, shared by the works queued meanwhile: ``Database.run``), plus a
+read-only connection for lookups and one for WAL checkpoints, which run beside the writer
+rather than inside its commits.
 """
 
 import asyncio
