@@ -239,27 +239,48 @@ def _run_batch(
         raise
 
 
-def _settle(batch: list[tuple[_Work, asyncio.Future[Any]]], trip: asyncio.Future[Any]) -> None:
-    """Each caller of a batch hears its own work's outcome; all of them the batch's error, if
-    its transaction failed and nothing of it was kept. A caller cancelled meanwhile hears
-    nothing: its work is kept all the same."""
-    if trip.cancelled():  # the loop is shutting down
+def _settle(
+    batch: list[tuple[_Work, asyncio.Future[Any]]], outcomes: list[tuple[bool, Any]] | BaseException
+) -> None:
+    """Each caller of a batch hears its own work's outcome (``(True, result)`` or ``(False,
+    exception)``, in order); all of them the batch's error, if nothing of it was kept, or a
+    cancellation, if the loop is shutting down. A caller cancelled meanwhile hears nothing: its
+    work is kept all the same."""
+    if isinstance(outcomes, BaseException):
         for _, future in batch:
-            future.cancel()
+            if future.done():
+                continue
+            if isinstance(outcomes, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(outcomes)
         return
-    error = trip.exception()
-    if error is not None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(error)
-        return
-    for (_, future), (ok, value) in zip(batch, trip.result(), strict=True):
+    for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
         if future.done():
             continue
         if ok:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+async def _joined(tx: Raw, works: list[_Work]) -> list[tuple[bool, Any]]:
+    """PostgreSQL: ``works`` in one transaction on ``tx``'s connection, one commit for all of
+    them. If any raises, nothing of them is kept, and each runs again alone in autocommit, as
+    it would have without the others: each hears its own outcome."""
+    if len(works) > 1:
+        try:
+            async with tx.driver.transaction():
+                return [(True, await _OnlyStatements(work(tx), tx)) for work in works]
+        except Exception:  # rolled back: a refusal (a full window) or the connection
+            log.debug("a joined batch was rolled back; its works run alone", exc_info=True)
+    outcomes: list[tuple[bool, Any]] = []
+    for work in works:
+        try:
+            outcomes.append((True, await _OnlyStatements(work(tx), tx)))
+        except Exception as exc:
+            outcomes.append((False, exc))
+    return outcomes
 
 
 AWAITED_OTHER = "work run in a store transaction awaited something besides its statements"
@@ -312,6 +333,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     (advisory locks, cursors, listeners, settings), as nothing on the hot path leaves any."""
 
 
+def _exhausted(pool: asyncpg.Pool) -> bool:
+    """Every connection the pool may open is open and taken: a call would wait for one."""
+    return bool(pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size())
+
+
 class Database:
     """The engine and the driver connections of the hot path, behind three doors.
 
@@ -333,6 +359,9 @@ class Database:
         self._writes = 0
         self._queued: list[tuple[_Work, asyncio.Future[Any]]] = []
         self._in_flight: asyncio.Future[Any] | None = None  # the batch on the writer's thread
+        self._joining: list[tuple[_Work, asyncio.Future[Any]]] | None = None  # PostgreSQL's
+        self._one_batch = asyncio.Lock()
+        self._batches: set[asyncio.Task[None]] = set()
         if self.is_sqlite:
 
             @event.listens_for(engine.sync_engine, "connect")
@@ -453,6 +482,9 @@ class Database:
         microseconds, less than the trip to the writer's thread; on PostgreSQL autocommit."""
         if not self.is_sqlite:
             pool = self._pool or await self._driver_pool()
+            if each_statement and (self._joining is not None or _exhausted(pool)):
+                joined: T = await self._join(pool, work)
+                return joined
             async with pool.acquire() as driver:
                 tx = Raw(driver, is_sqlite=False)
                 if each_statement or read_only:
@@ -466,6 +498,38 @@ class Database:
         if self._in_flight is None:
             self._send_batch()
         return await future
+
+    # Group commit, on PostgreSQL, for works whose statements each stand alone (a send's plan):
+    # when every connection is taken, instead of waiting for one alone, a work joins the batch
+    # waiting for the next, and the batch runs in one transaction with one commit. Each commit
+    # waits for its WAL to reach the disk while holding the rows it wrote, the merchant's wallet
+    # among them, so under load one commit for many sends is what the hot row allows. One batch
+    # at a time: two, each holding rows of several merchants, could wait for each other.
+
+    async def _join(self, pool: asyncpg.Pool, work: _Work) -> Any:
+        batch = self._joining
+        if batch is None:
+            batch = self._joining = []
+            task = asyncio.ensure_future(self._commit_joined(pool, batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        batch.append((work, future))
+        return await future
+
+    async def _commit_joined(
+        self, pool: asyncpg.Pool, batch: list[tuple[_Work, asyncio.Future[Any]]]
+    ) -> None:
+        outcomes: list[tuple[bool, Any]] | BaseException
+        try:
+            async with self._one_batch, pool.acquire() as driver:
+                if self._joining is batch:
+                    self._joining = None  # closed: works from now on form the next one
+                outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])
+        except BaseException as exc:  # no connection, or the loop is shutting down
+            _settle(batch, exc)
+            raise
+        _settle(batch, outcomes)
 
     # Group commit, on SQLite: the works queued while the writer's thread was busy go to it
     # together, in one transaction (``_run_batch``), and each caller hears its own work's
@@ -505,8 +569,12 @@ class Database:
             self._in_flight = asyncio.ensure_future(self._batch_via_pool(batch))
             self._in_flight.add_done_callback(functools.partial(self._batch_done, batch))
             return
-        _settle(batch, trip)
-        if not trip.cancelled() and trip.exception() is None:
+        if trip.cancelled():  # the loop is shutting down
+            _settle(batch, asyncio.CancelledError())
+        elif (error := trip.exception()) is not None:
+            _settle(batch, error)
+        else:
+            _settle(batch, trip.result())
             self._wrote()
         if self._queued:
             self._send_batch()
@@ -524,6 +592,8 @@ class Database:
     async def dispose(self) -> None:
         while self._in_flight is not None:  # the batches on their way are let commit
             await asyncio.wait({self._in_flight})
+        if self._batches:
+            await asyncio.wait(set(self._batches))
         if self.is_sqlite and self._writer is not None:
             if self._checkpointing is not None:
                 await self._checkpointing

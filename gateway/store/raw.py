@@ -176,6 +176,11 @@ class Raw:
         # from any other.
         self.in_statement = False
 
+    @property
+    def driver(self) -> Any:
+        """The driver's own connection (``Database``'s group commit begins on it)."""
+        return self._driver
+
     async def fetch(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.is_sqlite:
             sql, names, constants = statement.sqlite

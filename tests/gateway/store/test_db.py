@@ -353,3 +353,43 @@ async def test_a_batch_whose_transaction_fails_keeps_nothing(tmp_path: Path) -> 
         await database.dispose()
     assert results[0] == "alone"
     assert [type(r) for r in results[1:]] == [_Refused, _Refused, _Refused]
+
+
+async def test_postgres_joins_works_that_find_every_connection_taken(db: Database) -> None:
+    """Group commit on PostgreSQL: works whose statements each stand alone (``each_statement``)
+    that find every connection of the pool taken join one batch, in one transaction. One that
+    is refused takes nothing of the others with it, and it alone hears of it."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    url = db.engine.url.render_as_string(hide_password=False)
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute("CREATE TABLE joined_check (n int PRIMARY KEY)")
+    database = Database(create_engine(url, pool_size=1))
+    insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
+
+    async def insert_n(tx: Raw, *, n: int) -> int:
+        await tx.fetch(insert, {"n": n})
+        return n
+
+    async def each(numbers: list[int]) -> list[object]:
+        return await asyncio.gather(
+            *(database.run(functools.partial(insert_n, n=n), each_statement=True) for n in numbers),
+            return_exceptions=True,
+        )
+
+    try:
+        assert await each([0]) == [0]  # the pool's one connection, opened
+        assert await each([1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
+        # Rows one transaction wrote share its id: the first took the connection, the four
+        # that found it taken went in together.
+        rows = await admin.fetch("SELECT n, xmin::text AS tx FROM joined_check WHERE n > 0")
+        assert len({row["tx"] for row in rows}) == 2
+        refused = await each([6, 7, 7, 8])
+        assert refused[:2] == [6, 7] and refused[3] == 8
+        assert isinstance(refused[2], asyncpg.UniqueViolationError)
+        kept = await admin.fetch("SELECT n FROM joined_check ORDER BY n")
+        assert [row["n"] for row in kept] == list(range(9))
+    finally:
+        await database.dispose()
+        await admin.execute("DROP TABLE joined_check")
+        await admin.close()
