@@ -4,6 +4,8 @@ import os
 import random
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -245,13 +247,7 @@ async def test_a_connection_left_in_a_transaction_is_never_reused(db: Database) 
     """What a task cancelled inside SQLAlchemy's BEGIN leaves on PostgreSQL: asyncpg's transaction
     begun, the adapter unaware, so the pool's rollback sends nothing. Reused, the next
     transaction would be a savepoint inside it, and what it "committed" nobody else would see."""
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only")
-    url = db.engine.url.render_as_string(hide_password=False)
-    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    await admin.execute("CREATE TABLE leftover_check (n int)")
-    database = Database(create_engine(url, pool_size=1))
-    try:
+    async with _pool_of_one(db, "leftover_check (n int)") as (database, admin):
         async with database.read() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
@@ -259,9 +255,25 @@ async def test_a_connection_left_in_a_transaction_is_never_reused(db: Database) 
         async with database.transaction() as conn:
             await conn.execute(text("INSERT INTO leftover_check VALUES (1)"))
         assert await admin.fetchval("SELECT count(*) FROM leftover_check") == 1
+
+
+@asynccontextmanager
+async def _pool_of_one(
+    db: Database, table: str
+) -> AsyncIterator[tuple[Database, asyncpg.Connection]]:
+    """PostgreSQL: a ``Database`` of one pooled connection, a connection of the test's own
+    beside it, and a table (``name (columns)``) dropped after."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    url = db.engine.url.render_as_string(hide_password=False)
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute(f"CREATE TABLE {table}")
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        yield database, admin
     finally:
         await database.dispose()
-        await admin.execute("DROP TABLE leftover_check")
+        await admin.execute(f"DROP TABLE {table.partition(' ')[0]}")
         await admin.close()
 
 
@@ -359,37 +371,27 @@ async def test_postgres_joins_works_that_find_every_connection_taken(db: Databas
     """Group commit on PostgreSQL: works whose statements each stand alone (``each_statement``)
     that find every connection of the pool taken join one batch, in one transaction. One that
     is refused takes nothing of the others with it, and it alone hears of it."""
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only")
-    url = db.engine.url.render_as_string(hide_password=False)
-    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    await admin.execute("CREATE TABLE joined_check (n int PRIMARY KEY)")
-    database = Database(create_engine(url, pool_size=1))
     insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
 
     async def insert_n(tx: Raw, *, n: int) -> int:
         await tx.fetch(insert, {"n": n})
         return n
 
-    async def each(numbers: list[int]) -> list[object]:
+    async def each(database: Database, numbers: list[int]) -> list[object]:
         return await asyncio.gather(
             *(database.run(functools.partial(insert_n, n=n), each_statement=True) for n in numbers),
             return_exceptions=True,
         )
 
-    try:
-        assert await each([0]) == [0]  # the pool's one connection, opened
-        assert await each([1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
+    async with _pool_of_one(db, "joined_check (n int PRIMARY KEY)") as (database, admin):
+        assert await each(database, [0]) == [0]  # the pool's one connection, opened
+        assert await each(database, [1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
         # Rows one transaction wrote share its id: the first took the connection, the four
         # that found it taken went in together.
         rows = await admin.fetch("SELECT n, xmin::text AS tx FROM joined_check WHERE n > 0")
         assert len({row["tx"] for row in rows}) == 2
-        refused = await each([6, 7, 7, 8])
+        refused = await each(database, [6, 7, 7, 8])
         assert refused[:2] == [6, 7] and refused[3] == 8
         assert isinstance(refused[2], asyncpg.UniqueViolationError)
         kept = await admin.fetch("SELECT n FROM joined_check ORDER BY n")
         assert [row["n"] for row in kept] == list(range(9))
-    finally:
-        await database.dispose()
-        await admin.execute("DROP TABLE joined_check")
-        await admin.close()
