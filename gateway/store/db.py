@@ -474,8 +474,9 @@ class Database:
 
         ``each_statement``: every statement of ``work`` leaves the store consistent by itself
         (a composed ``Plan``, one statement on PostgreSQL; the worker's batches), so PostgreSQL
-        runs them in autocommit, without the two trips of BEGIN and COMMIT. SQLite still runs
-        the work in one transaction.
+        runs them in autocommit, without the two trips of BEGIN and COMMIT, or, when every
+        connection is taken, in the transaction of the batch waiting for the next one
+        (``_join``). SQLite still runs the work in one transaction.
 
         ``read_only``: reads by key. On SQLite a read-only connection used on the calling
         thread: under WAL a reader never waits for the writer, and an indexed lookup takes
