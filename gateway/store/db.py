@@ -545,9 +545,13 @@ class Database:
         if writer is not None and is_open(writer):
             # Straight onto the thread's queue, not through the pool: batches queued there run
             # back to back, without each waiting for the event loop to check the connection in.
-            trip = submit_on_thread(writer, _run_batch, [work for work, _ in batch])
+            self._track(batch, submit_on_thread(writer, _run_batch, [work for work, _ in batch]))
         else:  # not connected yet, or closed by an invalidation
-            trip = asyncio.ensure_future(self._batch_via_pool(batch))
+            self._track(batch, asyncio.ensure_future(self._batch_via_pool(batch)))
+
+    def _track(
+        self, batch: list[tuple[_Work, asyncio.Future[Any]]], trip: asyncio.Future[Any]
+    ) -> None:
         self._in_flight = trip
         trip.add_done_callback(functools.partial(self._batch_done, batch))
 
@@ -564,16 +568,15 @@ class Database:
         self, batch: list[tuple[_Work, asyncio.Future[Any]]], trip: asyncio.Future[Any]
     ) -> None:
         self._in_flight = None
-        if not trip.cancelled() and trip.exception() is None and trip.result() is _BUSY:
-            # A transaction of SQLAlchemy's is open on the connection, between two of its trips
-            # to the thread: nothing was done, and the batch waits for it in the pool.
-            self._in_flight = asyncio.ensure_future(self._batch_via_pool(batch))
-            self._in_flight.add_done_callback(functools.partial(self._batch_done, batch))
-            return
         if trip.cancelled():  # the loop is shutting down
             _settle(batch, asyncio.CancelledError())
         elif (error := trip.exception()) is not None:
             _settle(batch, error)
+        elif trip.result() is _BUSY:
+            # A transaction of SQLAlchemy's is open on the connection, between two of its trips
+            # to the thread: nothing was done, and the batch waits for it in the pool.
+            self._track(batch, asyncio.ensure_future(self._batch_via_pool(batch)))
+            return
         else:
             _settle(batch, trip.result())
             self._wrote()
