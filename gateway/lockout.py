@@ -15,7 +15,10 @@ takes effect here within ``RECHECK_SECONDS``.
 Fail open: with Redis down nothing is locked and failures are not counted (a warning is logged,
 and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random base62 characters and
 the admin token at least 32 characters, so an outage does not make guessing either practical,
-while failing closed would refuse every merchant.
+while failing closed would refuse every merchant. Passwords are another matter: people choose
+them, so a guess can be right. An attempt counted before a password's check (``attempt``)
+fails closed: Redis down, or slower than the limiter's deadline, raises ``LimiterUnavailable``
+and the caller refuses the attempt (503) rather than check it uncounted.
 """
 
 import ipaddress
@@ -93,27 +96,38 @@ class Lockout:
 
     async def failed(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
         """Count one failed attempt on every bucket. The lockout if this attempt found a
-        bucket already full (another process filled it meanwhile), else ``None``."""
-        now = self._clock()
-        if now < self._down_until:
-            return None
+        bucket already full (another process filled it meanwhile), else ``None``. Redis not
+        answering counts nothing and admits (fail open)."""
         try:
-            decisions = await hit_all(redis, limits)
-        except LimiterUnavailable as exc:
-            self._unavailable(exc)
+            return await self._count(redis, limits)
+        except LimiterUnavailable:
             return None
-        # A bucket this failure filled locks the next attempt.
-        self._remember(
-            limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
-        )
-        return next((_full(d) for d in decisions if not d.allowed), None)
 
     async def attempt(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
         """Count an attempt before its costly check (a password hash) as if it failed: the
         lockout if a bucket had no room (then skip the check), else ``None``. A concurrent
         burst is counted as it arrives, so no more than a bucket's room is ever checked.
-        ``succeeded`` gives the count back when the check passes."""
-        return await self.failed(redis, limits)
+        ``succeeded`` gives the count back when the check passes. Fails closed: when Redis
+        cannot count the attempt (down, or past the limiter's deadline, now or within
+        ``RECHECK_SECONDS``), ``LimiterUnavailable``, and the check must not be made."""
+        return await self._count(redis, limits, fail_open=False)
+
+    async def _count(
+        self, redis: object, limits: Sequence[Limit], *, fail_open: bool = True
+    ) -> Decision | None:
+        now = self._clock()
+        if now < self._down_until:
+            raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
+        try:
+            decisions = await hit_all(redis, limits)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc, fail_open=fail_open)
+            raise
+        # A bucket this failure filled locks the next attempt.
+        self._remember(
+            limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
+        )
+        return next((_full(d) for d in decisions if not d.allowed), None)
 
     async def succeeded(self, redis: object, limits: Sequence[Limit]) -> None:
         """Give back what ``attempt`` counted: a success counts nothing."""
@@ -135,12 +149,13 @@ class Lockout:
             until = now + (decision.reset_seconds if decision is not None else self._recheck)
             self._known[each.bucket] = (until, decision)
 
-    def _unavailable(self, exc: LimiterUnavailable) -> None:
+    def _unavailable(self, exc: LimiterUnavailable, *, fail_open: bool = True) -> None:
         now = self._clock()
         self._down_until = now + self._recheck
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
-            log.warning("authentication lockouts unavailable, failing open: %s", exc)
+            failing = "failing open" if fail_open else "refusing password checks"
+            log.warning("authentication lockouts unavailable, %s: %s", failing, exc)
 
 
 def _full(decision: Decision) -> Decision:

@@ -179,7 +179,11 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if settings.worker_metrics_port is not None:
         prepare_multiprocess_dir()
-        start_metrics_server(settings.worker_metrics_port)
+        token = settings.metrics_token
+        start_metrics_server(
+            settings.worker_metrics_port,
+            token=None if token is None else token.get_secret_value(),
+        )
     # The worker spends most of its CPU in the event loop itself (sockets, callbacks); uvloop
     # (installed with uvicorn[standard]) does that work in C.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

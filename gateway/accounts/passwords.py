@@ -5,14 +5,19 @@ An unknown e-mail is checked against a dummy hash, so a sign-in takes as long wh
 exists or not. Each hash costs 64 MiB and four lanes of CPU, so a process runs at most
 ``AITOPUP_PASSWORD_HASHES_PER_PROCESS`` at once (``HashSlots``): past it a form is refused at
 once, rather than queued behind a burst that would hold memory and delay everyone's answer.
+
+A new password (sign-up, reset, change, an invitation's password-set link) follows one rule,
+``problem``: 12 to 1024 characters, and not one of the 30,000 commonest passwords (``zxcvbn``'s
+list, compared case-insensitively), which a guesser tries first whatever their length.
 """
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 __all__ = [
     "MAX_LENGTH",
@@ -21,12 +26,17 @@ __all__ = [
     "HashesBusy",
     "hash_password",
     "is_argon2id",
+    "problem",
+    "slot_of",
     "verify_password",
 ]
 
 MIN_LENGTH = 12
 # Past this, a password is only a way to make the server hash megabytes.
 MAX_LENGTH = 1024
+
+# Built once at import, before the first form needs it.
+_COMMON = frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
 
 _HASHER = PasswordHasher(type=Type.ID)
 _DUMMY = _HASHER.hash("a password nobody has, hashed once for unknown accounts")
@@ -54,6 +64,24 @@ class HashSlots:
             yield
         finally:
             self._used -= 1
+
+
+def slot_of(hashes: HashSlots | None) -> AbstractContextManager[None]:
+    """A slot of ``hashes``, or none needed (``None``: a caller outside a request, the CLI or
+    a test, whose hashes no burst can multiply)."""
+    return nullcontext() if hashes is None else hashes.slot()
+
+
+def problem(password: str) -> str | None:
+    """What is wrong with ``password`` as a new password, in a sentence for its form; ``None``
+    when nothing is."""
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    if password.casefold() in _COMMON:
+        return "That is one of the commonest passwords, the first a guesser tries: choose another."
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    return None
 
 
 def is_argon2id(stored: str) -> bool:

@@ -4,8 +4,11 @@ Asking always answers the same (``PASSWORD_RESET_REQUESTED``) and does the same 
 whether or not the address has an account: a lookup and a transaction, never a hash and never
 SMTP in the request (the worker sends the mail). Only an account's owner gets a link. The store
 keeps the link's token only as its SHA-256 (``password_resets``); spending it is one conditional
-UPDATE (unused, unexpired), so it works once. A new password ends every session of the account.
-Requests are counted per client address and per address (its digest) in Redis.
+UPDATE (unused, unexpired), so it works once. A new password ends every session of the account
+and voids its other links (``users._void_links``). The token is looked up before the new
+password is hashed: a forged or spent link costs a lookup, never a hash, nor one of the
+process's hash slots that sign-in needs. Requests are counted per client address and per
+address (its digest) in Redis.
 """
 
 import hashlib
@@ -26,8 +29,8 @@ from ..settings import Settings
 from ..store.db import Database
 from ..store.models import PasswordReset, User, table_of
 from . import sessions
-from .passwords import hash_password
-from .users import UserInfo, _check_password, _first_membership
+from .passwords import HashSlots, hash_password, slot_of
+from .users import UserInfo, _check_password, _first_membership, _void_links
 
 __all__ = ["WINDOW_SECONDS", "request_reset", "reset_password", "resetting"]
 
@@ -105,24 +108,37 @@ async def resetting(db: Database, token: str) -> Outcome:
     return Outcome(Code.SUCCESS, str(email))
 
 
-async def reset_password(db: Database, token: str, password: str) -> Outcome:
-    """Spend ``token``: the password set, the token used, every session of the account ended,
-    in one transaction; ``PASSWORD_RESET_DONE`` with the user (``UserInfo``).
-    ``ACCOUNT_LINK_INVALID`` (nothing changed) if the token is unknown, used or expired."""
+async def reset_password(
+    db: Database, token: str, password: str, *, hashes: HashSlots | None = None
+) -> Outcome:
+    """Spend ``token``: the password set, the token used, the account's other links void and
+    every session of the account ended, in one transaction; ``PASSWORD_RESET_DONE`` with the
+    user (``UserInfo``). ``ACCOUNT_LINK_INVALID`` (nothing changed, nothing hashed) if the token
+    is unknown, used or expired. The hash takes one of ``hashes``' slots."""
     _check_password(password)
     if not token or len(token) > TOKEN_LENGTH:
         raise ApiError(Code.ACCOUNT_LINK_INVALID)
-    password_hash = await hash_password(password)
+    digest = _hash(token)
+    async with db.read() as conn:
+        live = await conn.execute(
+            select(_R.c.user_id).where(
+                _R.c.token_hash == digest, _R.c.used_at.is_(None), _R.c.expires_at > utcnow()
+            )
+        )
+        if live.first() is None:
+            raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    with slot_of(hashes):
+        password_hash = await hash_password(password)
     now = utcnow()
     async with db.transaction() as conn:
         spent = await conn.execute(
             update(_R)
-            .where(_R.c.token_hash == _hash(token), _R.c.used_at.is_(None), _R.c.expires_at > now)
+            .where(_R.c.token_hash == digest, _R.c.used_at.is_(None), _R.c.expires_at > now)
             .values(used_at=now)
             .returning(_R.c.user_id)
         )
         user_id = spent.scalar()
-        if user_id is None:
+        if user_id is None:  # spent by a concurrent reset meanwhile
             raise ApiError(Code.ACCOUNT_LINK_INVALID)
         row = (
             await conn.execute(
@@ -132,6 +148,7 @@ async def reset_password(db: Database, token: str, password: str) -> Outcome:
                 .returning(_U.c.id, _U.c.email)
             )
         ).one()
+        await _void_links(conn, row.id, now)
         membership = await _first_membership(conn, row.id)
         await sessions.end_every(conn, row.id)
     if membership is None:

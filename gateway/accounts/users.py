@@ -23,9 +23,16 @@ from ..merchants import service as merchants
 from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
-from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from ..store.models import (
+    Merchant,
+    MerchantInvitation,
+    MerchantUser,
+    PasswordReset,
+    User,
+    table_of,
+)
 from . import sessions
-from .passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
+from .passwords import MAX_LENGTH, HashSlots, hash_password, problem, slot_of, verify_password
 from .roles import parse_role
 
 __all__ = [
@@ -50,6 +57,7 @@ _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _MI = table_of(MerchantInvitation)
+_R = table_of(PasswordReset)
 
 INVITE_TTL = timedelta(hours=72)
 _MERCHANT_NAME_MAX = 200
@@ -115,10 +123,24 @@ def canonical_email(value: str) -> str:
 
 
 def _check_password(password: str) -> None:
-    if len(password) < MIN_LENGTH:
-        raise AccountError("password", f"Use at least {MIN_LENGTH} characters.")
-    if len(password) > MAX_LENGTH:
-        raise AccountError("password", f"Use at most {MAX_LENGTH} characters.")
+    """A new password follows ``passwords.problem``, the one rule."""
+    found = problem(password)
+    if found is not None:
+        raise AccountError("password", found)
+
+
+async def _void_links(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    """A new password voids every link that could still set one: the account's unused reset
+    links and an invitation's password-set link. An older link, mailed or seen, is worth
+    nothing once the password it would replace has changed."""
+    await conn.execute(
+        update(_R).where(_R.c.user_id == user_id, _R.c.used_at.is_(None)).values(used_at=now)
+    )
+    await conn.execute(
+        update(_U)
+        .where(_U.c.id == user_id, _U.c.setup_token_hash.is_not(None))
+        .values(setup_token_hash=None, setup_expires_at=None)
+    )
 
 
 def _token_hash(token: str) -> str:
@@ -345,25 +367,42 @@ async def invitee(db: Database, token: str) -> Outcome:
     return Outcome(Code.SUCCESS, str(row.email))
 
 
-async def set_password(db: Database, token: str, password: str) -> Outcome:
+async def set_password(
+    db: Database, token: str, password: str, *, hashes: HashSlots | None = None
+) -> Outcome:
     """Spend a password-set token: the password is set and the token gone, in one conditional
     UPDATE (a token works once); the user (``UserInfo``) is the data. ``ACCOUNT_LINK_INVALID``
-    if the token is unknown, used or expired."""
+    if the token is unknown, used or expired. The token is looked up before the password is
+    hashed (in one of ``hashes``' slots), so a forged link costs no hash."""
     _check_password(password)
-    password_hash = await hash_password(password)
+    if not token or len(token) > 100:
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    digest = _token_hash(token)
+    async with db.read() as conn:
+        live = (
+            await conn.execute(
+                select(_U.c.id).where(
+                    _U.c.setup_token_hash == digest, _U.c.setup_expires_at > utcnow()
+                )
+            )
+        ).first()
+    if live is None:
+        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+    with slot_of(hashes):
+        password_hash = await hash_password(password)
+    now = utcnow()
     async with db.transaction() as conn:
         row = (
             await conn.execute(
                 update(_U)
-                .where(
-                    _U.c.setup_token_hash == _token_hash(token), _U.c.setup_expires_at > utcnow()
-                )
+                .where(_U.c.setup_token_hash == digest, _U.c.setup_expires_at > now)
                 .values(password_hash=password_hash, setup_token_hash=None, setup_expires_at=None)
                 .returning(_U.c.id, _U.c.email)
             )
         ).first()
         if row is None:
             raise ApiError(Code.ACCOUNT_LINK_INVALID)
+        await _void_links(conn, row.id, now)
         membership = await _first_membership(conn, row.id)
     if membership is None:
         raise ApiError(Code.ACCOUNT_LINK_INVALID)
@@ -373,8 +412,9 @@ async def set_password(db: Database, token: str, password: str) -> Outcome:
 async def change_password(
     db: Database, user_id: str, current: str, new: str, *, keeping: str | None = None
 ) -> Outcome:
-    """Replace the user's password when ``current`` is right, and end every other session of
-    the user (but the one whose hash is ``keeping``): a stolen one should not outlive it.
+    """Replace the user's password when ``current`` is right, end every other session of the
+    user (but the one whose hash is ``keeping``) and void every link that could still set a
+    password (``_void_links``): a stolen session or link should not outlive it.
     ``PASSWORD_INCORRECT``, nothing changed, when it is not right. The write is conditional on
     the hash it checked, so of two changes racing from the same current password exactly one
     wins."""
@@ -395,4 +435,5 @@ async def change_password(
         if changed.rowcount != 1:
             raise ApiError(Code.PASSWORD_INCORRECT)
         await sessions.end_every(conn, user_id, keeping=keeping)
+        await _void_links(conn, user_id, utcnow())
     return Outcome(Code.SUCCESS)

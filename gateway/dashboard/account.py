@@ -2,9 +2,9 @@
 
 A change of password asks for the current one, counted like a sign-in attempt (per pair of
 client and account, before any hash: ``accounts.throttle``) so a borrowed session cannot guess
-it at will, and takes the process's hash slots as every form that hashes does. A changed
-password ends the user's other sessions, as a stolen one should not outlive it; "sign out
-everywhere" ends all of them, this one too.
+it at will (Redis not answering refuses it: never checked uncounted), and takes the process's
+hash slots as every form that hashes does. A changed password ends the user's other sessions, as
+a stolen one should not outlive it; "sign out everywhere" ends all of them, this one too.
 """
 
 from starlette.requests import Request
@@ -17,7 +17,9 @@ from ..codes import Code
 from ..lockout import client_address
 from ..operations import perform
 from ..outcome import ApiError
+from ..ratelimit import LimiterUnavailable
 from ..services import services
+from .accounts import unavailable
 from .context import COOKIE, Viewer, require_viewer, visit
 from .csrf import form
 from .errors import error_page
@@ -50,9 +52,10 @@ async def change_password(request: Request) -> Response:
     current, new = str(data.get("current_password", "")), str(data.get("new_password", ""))
     svc = services(request)
     limits = throttle.limits(svc.settings, viewer.email, client_address(request))
-    locked = await svc.lockout.locked(svc.redis, limits)
-    if locked is None:
-        locked = await svc.lockout.attempt(svc.redis, limits)
+    try:
+        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+    except LimiterUnavailable:
+        return unavailable(request)
     if locked is not None:
         return error_page(
             request, 429, "Too many tries. Wait a while and try again.", locked.headers()

@@ -3,13 +3,15 @@
 Sign-in always makes a new session id and drops the one the visitor came with, so an id known
 before sign-in (planted, or seen) is worth nothing after it. Sign-in attempts are throttled per
 pair of client and account and per client (``accounts.throttle``) across every gateway process,
-counted before the password is hashed, and sign-up
-attempts per client (``AITOPUP_SIGNUPS_PER_CLIENT_PER_HOUR``): each makes a merchant and hashes
-a password, so an anonymous caller may not repeat it at will. Redis not answering refuses a
-sign-up (503) rather than lift that bound. Every form that hashes a password takes one of the
-process's hash slots (``AITOPUP_PASSWORD_HASHES_PER_PROCESS``) and is refused (503) when none is
-free. Sign-up answers alike whether the address had an account (nothing is made) or not, and any
-merchant name may be chosen: it tells nobody which addresses or names exist.
+counted before the password is hashed (Redis not answering refuses a sign-in, 503: a password is
+never checked uncounted), and sign-up attempts per client
+(``AITOPUP_SIGNUPS_PER_CLIENT_PER_HOUR``): each makes a merchant and hashes a password, so an
+anonymous caller may not repeat it at will. Redis not answering refuses a sign-up (503) rather
+than lift that bound. Every form that hashes a password takes one of the process's hash slots
+(``AITOPUP_PASSWORD_HASHES_PER_PROCESS``) and is refused (503) when none is free. An
+invitation's password-set link is counted per client (``throttle.link_limits``) and looked up
+before any hash. Sign-up answers alike whether the address had an account (nothing is made) or
+not, and any merchant name may be chosen: it tells nobody which addresses or names exist.
 """
 
 from starlette.requests import Request
@@ -100,10 +102,10 @@ async def sign_in(request: Request) -> Response:
     except users.AccountError:
         key = email.lower()
     limits = throttle.limits(svc.settings, key, client_address(request))
-    locked = await svc.lockout.locked(svc.redis, limits)
-    if locked is None:
-        # Counted before the hash: a burst past the limit is refused without hashing.
-        locked = await svc.lockout.attempt(svc.redis, limits)
+    try:
+        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+    except LimiterUnavailable:
+        return unavailable(request)
     if locked is not None:
         return _too_many(request, locked)
     ending = await _ending(request)
@@ -139,6 +141,24 @@ def _busy(request: Request) -> Response:
         503,
         "The server is busy checking passwords. Try again in a moment.",
         {"Retry-After": "1"},
+    )
+
+
+def unavailable(request: Request) -> Response:
+    """Attempts at a password or a link cannot be counted (Redis): refused, never uncounted."""
+    return error_page(
+        request, 503, "Signing in is unavailable for a moment. Try again shortly.",
+        {"Retry-After": "1"},
+    )  # fmt: skip
+
+
+def too_many_links(request: Request, decision: Decision) -> Response:
+    return error_page(
+        request,
+        429,
+        f"Too many tries with links from this address. Try again in {decision.retry_after} "
+        "seconds.",
+        decision.headers(),
     )
 
 
@@ -256,13 +276,23 @@ async def set_password(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
     token = _text(data.get("token"), 100)
+    limits = throttle.link_limits(svc.settings, client_address(request))
     try:
-        with svc.hashes.slot():
-            setting = users.set_password(svc.db, token, _text(data.get("password"), 2000))
-            user = (await perform(svc.enqueuer, setting)).one(users.UserInfo)
+        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+    except LimiterUnavailable:
+        return unavailable(request)
+    if locked is not None:
+        return too_many_links(request, locked)
+    try:
+        setting = users.set_password(
+            svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
+        )
+        user = (await perform(svc.enqueuer, setting)).one(users.UserInfo)
     except HashesBusy:
+        await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return _busy(request)
     except users.AccountError as refused:
+        await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(
             request,
             "accounts/set_password.html",
@@ -284,6 +314,7 @@ async def set_password(request: Request) -> Response:
             status=404,
             no_store=True,
         )
+    await svc.lockout.succeeded(svc.redis, limits)
     return await _start_session(request, user.id, "/dashboard/")
 
 

@@ -1,19 +1,24 @@
 """Forgot password: ask for a reset link by e-mail (the same answer whether or not the address
-has an account), then set a new password from the link (single use, expiring), which ends every
-other session of the account and signs this one in (``accounts.resets``)."""
+has an account; counted per client address and per address an hour), then set a new password
+from the link (single use, expiring), which ends every other session of the account, voids its
+other links and signs this one in (``accounts.resets``). Posts of a new password are counted per
+client address (``throttle.link_limits``) and the link looked up before any hash, so a forged
+one costs none of the hash slots sign-in needs."""
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..accounts import resets, users
+from ..accounts import resets, throttle, users
 from ..accounts import sessions as account_sessions
 from ..accounts.passwords import HashesBusy
 from ..codes import CATALOGUE, Code
 from ..lockout import client_address
 from ..operations import perform
 from ..outcome import ApiError
+from ..ratelimit import LimiterUnavailable
 from ..services import services
+from .accounts import too_many_links, unavailable
 from .context import link_address, visit
 from .csrf import form
 from .errors import error_page
@@ -81,16 +86,26 @@ async def reset(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
     token = _text(data.get("token"), resets.TOKEN_LENGTH)
+    limits = throttle.link_limits(svc.settings, client_address(request))
     try:
-        with svc.hashes.slot():
-            resetting = resets.reset_password(svc.db, token, _text(data.get("password"), 2000))
-            user = (await perform(svc.enqueuer, resetting)).one(users.UserInfo)
+        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+    except LimiterUnavailable:
+        return unavailable(request)
+    if locked is not None:
+        return too_many_links(request, locked)
+    try:
+        resetting = resets.reset_password(
+            svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
+        )
+        user = (await perform(svc.enqueuer, resetting)).one(users.UserInfo)
     except HashesBusy:
+        await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return error_page(
             request, 503, "The server is busy checking passwords. Try again in a moment.",
             {"Retry-After": "1"},
         )  # fmt: skip
     except users.AccountError as refused:
+        await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(
             request,
             "accounts/reset_password.html",
@@ -112,6 +127,7 @@ async def reset(request: Request) -> Response:
             status=404,
             no_store=True,
         )
+    await svc.lockout.succeeded(svc.redis, limits)
     # Every session of the account ended with the reset; this browser starts a new one.
     came_with = await visit(request)
     ending = came_with.session_id if came_with.session is not None else None

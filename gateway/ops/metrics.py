@@ -7,10 +7,16 @@ set before start, every process writes its values to files there and a scrape ad
 total. The outbox figures are read from the store at scrape time, so any process reports them.
 """
 
+import hmac
+import ipaddress
 import os
+import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,8 +24,8 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -189,6 +195,57 @@ def prepare_multiprocess_dir() -> None:
         stale.unlink()
 
 
-def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104
-    """Serve ``/metrics`` on its own port, for processes without an HTTP app (the worker)."""
-    start_http_server(port, addr, registry=_registry())
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def guarded_app(token: str | None) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app of ``/metrics`` for a process's own port, held to what the gateway's route
+    answers: ``token`` set, its bearer alone (401 else); unset, loopback clients alone (404)."""
+    served = make_wsgi_app(_registry())
+    expected = None if token is None else token.encode()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if expected is None:
+            if _loopback(str(environ.get("REMOTE_ADDR", ""))):
+                return served(environ, start_response)  # type: ignore[no-any-return]
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found\n"]
+        scheme, _, presented = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected):
+            return served(environ, start_response)  # type: ignore[no-any-return]
+        start_response(
+            "401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")]
+        )
+        return [b"Unauthorized\n"]
+
+    return app
+
+
+def start_metrics_server(
+    port: int,
+    addr: str = "0.0.0.0",  # noqa: S104
+    *,
+    token: str | None = None,
+) -> WSGIServer:
+    """Serve ``/metrics`` on its own port, for processes without an HTTP app (the worker), on a
+    thread of its own, guarded as the gateway's is (``guarded_app``); the server is returned
+    listening."""
+    server = make_server(addr, port, guarded_app(token), _Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -5,11 +5,12 @@ import uuid
 
 import pytest
 
-from gateway.accounts import resets, sessions, users
+from gateway.accounts import passwords, resets, sessions, users
 from gateway.codes import Code
 from gateway.outcome import ApiError
 from gateway.settings import Settings
 from gateway.store.db import Database
+from tests.fixtures.dashboard import reset_token
 
 PASSWORD = "correct horse battery staple"
 
@@ -118,3 +119,48 @@ async def test_a_form_refusal_is_a_validation_failure_naming_its_field(db: Datab
         None,
     )
     assert str(gone.value) == "No such merchant."
+
+
+# Two under 12 characters: the rule names what a guesser knows first, not only the length.
+COMMON = ["password123", "qwertyuiop", "qwerty123456", "LeaveMeAlone", "1Q2W3E4R5T6Y"]
+
+
+@pytest.mark.parametrize("common", COMMON)
+async def test_a_common_password_is_refused_wherever_a_password_is_chosen(
+    db: Database, settings: Settings, common: str
+) -> None:
+    email = await _account(db, settings)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    invited = await users.invite(
+        db, merchant_id=user.merchant_id, email=f"inv-{uuid.uuid4().hex[:10]}@example.com"
+    )
+    assert invited.token is not None
+    reset = await reset_token(db, user.id)
+    for choosing in (
+        users.sign_up(
+            db,
+            settings,
+            email=f"new-{uuid.uuid4().hex[:10]}@example.com",
+            password=common,
+            merchant_name="Common",
+        ),
+        users.set_password(db, invited.token, common),
+        resets.reset_password(db, reset, common),
+        users.change_password(db, user.id, PASSWORD, common),
+    ):
+        with pytest.raises(users.AccountError) as refused:
+            await choosing
+        assert refused.value.field == "password"
+        assert "commonest" in refused.value.sentence
+    # Nothing changed: the old password signs in, both links still work.
+    assert await users.check_password(db, email, PASSWORD) is not None
+    assert (await users.invitee(db, invited.token)).code == Code.SUCCESS
+    assert (await resets.resetting(db, reset)).code == Code.SUCCESS
+
+
+def test_the_password_rule_in_one_place() -> None:
+    assert passwords.problem("a fine long passphrase") is None
+    assert passwords.problem("short pass") == "Use at least 12 characters."
+    assert passwords.problem("x" * 1025) == "Use at most 1024 characters."
+    assert "commonest" in (passwords.problem("PASSWORD123") or "")

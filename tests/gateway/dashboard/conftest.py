@@ -7,7 +7,15 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
-from tests.fixtures.dashboard import PASSWORD, Account, SignUp, dashboard_client, sign_up_on
+from gateway.accounts import passwords
+from tests.fixtures.dashboard import (
+    PASSWORD,
+    Account,
+    CountingHasher,
+    SignUp,
+    dashboard_client,
+    sign_up_on,
+)
 
 
 @pytest.fixture
@@ -23,3 +31,11 @@ async def sign_up(app: ASGIApp) -> AsyncIterator[SignUp]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+def hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
+    """The process's password hasher, counting (``CountingHasher``) for this test."""
+    counting = CountingHasher()
+    monkeypatch.setattr(passwords, "_HASHER", counting)
+    return counting

@@ -1,18 +1,16 @@
 """Accounts through the dashboard's forms: sign-up, sessions, sign-in throttling, CSRF."""
 
 import asyncio
-import threading
 import uuid
 from collections.abc import AsyncIterator
-from typing import Literal
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, Type
+from redis.asyncio import Redis
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.accounts import passwords, sessions, throttle
+from gateway.accounts import sessions, throttle, users
 from gateway.accounts.passwords import is_argon2id
 from gateway.settings import Settings
 from gateway.store.db import Database
@@ -20,12 +18,16 @@ from gateway.store.models import DashboardSession, Merchant, User, table_of
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.dashboard import (
     PASSWORD,
+    CountingHasher,
     SignUp,
+    client_from,
     csrf_of,
     dashboard_client,
     sign_in_on,
+    sign_up_on,
 )
 from tests.fixtures.limiters import unique_address
+from tests.fixtures.redis import RedisServer
 
 _U = table_of(User)
 _S = table_of(DashboardSession)
@@ -299,46 +301,6 @@ async def test_sign_up_answers_alike_whether_the_address_or_the_name_exists(
         await sign_in_on(client, f"other-{tag}@example.com", PASSWORD)
 
 
-class CountingHasher(PasswordHasher):
-    """argon2-cffi's hasher, counting its hashes and how many run at once; ``gate`` holds each
-    check until it is set."""
-
-    def __init__(self) -> None:
-        super().__init__(type=Type.ID)
-        self.calls = 0
-        self.running = 0
-        self.most = 0
-        self.gate = threading.Event()
-        self.gate.set()
-        self._lock = threading.Lock()
-
-    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
-        with self._lock:
-            self.calls += 1
-            self.running += 1
-            self.most = max(self.most, self.running)
-        try:
-            self.gate.wait(10)
-            return super().verify(hash, password)
-        finally:
-            with self._lock:
-                self.running -= 1
-
-
-@pytest.fixture
-def hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
-    counting = CountingHasher()
-    monkeypatch.setattr(passwords, "_HASHER", counting)
-    return counting
-
-
-def _client_from(app: ASGIApp, address: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    return httpx.AsyncClient(
-        transport=transport, base_url="http://gateway.test/dashboard", follow_redirects=False
-    )
-
-
 async def _sign_in(client: httpx.AsyncClient, token: str, email: str, password: str) -> int:
     reply = await client.post(
         "/sign-in", data={"csrf_token": token, "email": email, "password": password}
@@ -358,7 +320,7 @@ async def test_a_burst_of_sign_ins_is_counted_before_hashing(
     # count, before any hash, and no hash's CPU slows the counting itself.
     hasher.gate.clear()
     allowed = throttle.FAILURES_PER_ACCOUNT
-    async with running_app(roomy) as app, _client_from(app, unique_address()) as client:
+    async with running_app(roomy) as app, client_from(app, unique_address()) as client:
         token = csrf_of((await client.get("/sign-in")).text)
         tasks = [
             asyncio.create_task(_sign_in(client, token, email, "wrong password!"))
@@ -386,7 +348,7 @@ async def test_concurrent_password_hashes_are_bounded_per_process(
     """Past ``password_hashes_per_process`` a sign-in is refused at once (503), not queued."""
     bounded = settings.model_copy(update={"password_hashes_per_process": 2})
     hasher.gate.clear()
-    async with running_app(bounded) as app, _client_from(app, unique_address()) as client:
+    async with running_app(bounded) as app, client_from(app, unique_address()) as client:
         token = csrf_of((await client.get("/sign-in")).text)
         tasks = [
             asyncio.create_task(
@@ -411,12 +373,12 @@ async def test_a_strangers_failures_do_not_lock_the_owner_out(
     app: ASGIApp, sign_up: SignUp
 ) -> None:
     owner = await sign_up()
-    async with _client_from(app, unique_address()) as stranger:
+    async with client_from(app, unique_address()) as stranger:
         token = csrf_of((await stranger.get("/sign-in")).text)
         for _ in range(throttle.FAILURES_PER_ACCOUNT):
             assert await _sign_in(stranger, token, owner.email, "a wrong guess!") == 401
         assert await _sign_in(stranger, token, owner.email, PASSWORD) == 429  # right one too
-    async with _client_from(app, unique_address()) as own:
+    async with client_from(app, unique_address()) as own:
         token = csrf_of((await own.get("/sign-in")).text)
         assert await _sign_in(own, token, owner.email, PASSWORD) == 303
 
@@ -428,10 +390,10 @@ async def test_a_right_password_counts_nothing(settings: Settings, sign_up: Sign
     address = unique_address()
     async with running_app(settings) as app:
         for _ in range(throttle.FAILURES_PER_ACCOUNT + 2):
-            async with _client_from(app, address) as client:  # each sign-in a fresh visitor
+            async with client_from(app, address) as client:  # each sign-in a fresh visitor
                 token = csrf_of((await client.get("/sign-in")).text)
                 assert await _sign_in(client, token, account.email, PASSWORD) == 303
-        async with _client_from(app, address) as client:
+        async with client_from(app, address) as client:
             token = csrf_of((await client.get("/sign-in")).text)
             assert await _sign_in(client, token, account.email, "one wrong guess") == 401
 
@@ -497,3 +459,57 @@ async def test_sign_ups_from_one_address_are_bounded_an_hour(
             await conn.execute(select(_U.c.email).where(_U.c.email.like(f"%-{tag}@example.com")))
         ).all()
     assert [row.email for row in found] == [f"ok-{tag}@example.com"]
+
+
+async def test_a_burst_while_redis_misses_its_deadline_checks_no_password_uncounted(
+    settings: Settings, hasher: CountingHasher, private_redis: RedisServer
+) -> None:
+    """Redis slower than the limiter's deadline (paused here, as a busy one is late) while a
+    client bursts wrong passwords at one account: the attempts it cannot count are refused
+    (503), never checked uncounted, so no more than the limit are ever checked."""
+    roomy = settings.model_copy(
+        update={"password_hashes_per_process": 100, "redis_url": private_redis.url}
+    )
+    email = f"paused-{uuid.uuid4().hex[:8]}@example.com"
+    burst = 3 * throttle.FAILURES_PER_ACCOUNT
+    redis = Redis.from_url(private_redis.url)
+    try:
+        async with running_app(roomy) as app, client_from(app, unique_address()) as client:
+            token = csrf_of((await client.get("/sign-in")).text)
+            await redis.client_pause(800)  # past the limiter's 500 ms deadline
+            codes = await asyncio.gather(
+                *(_sign_in(client, token, email, "wrong password!") for _ in range(burst))
+            )
+    finally:
+        await redis.aclose()
+    assert set(codes) <= {401, 429, 503}, codes
+    assert hasher.calls <= throttle.FAILURES_PER_ACCOUNT
+    assert codes.count(401) == hasher.calls
+
+
+async def test_without_redis_a_right_password_is_refused_not_admitted(
+    settings: Settings, db: Database, private_redis: RedisServer
+) -> None:
+    """The limiter cannot answer: sign-in and the change of password, which check a password,
+    answer 503 "try again"; neither is admitted uncounted, the right password neither."""
+    on_private = settings.model_copy(update={"redis_url": private_redis.url})
+    async with running_app(on_private) as app, dashboard_client(app) as first:
+        account = await sign_up_on(first)
+        private_redis.stop()
+        async with client_from(app, unique_address()) as client:
+            token = csrf_of((await client.get("/sign-in")).text)
+            right = await client.post(
+                "/sign-in",
+                data={"csrf_token": token, "email": account.email, "password": PASSWORD},
+            )
+        assert right.status_code == 503, right.text
+        assert right.headers["retry-after"] == "1"
+        assert "Try again" in right.text
+        assert "aitopup_session=" not in right.headers.get("set-cookie", "")
+        changing = await account.post(
+            "/account/password",
+            {"current_password": PASSWORD, "new_password": "another long passphrase"},
+            page="/account",
+        )
+        assert changing.status_code == 503
+    assert await users.check_password(db, account.email, PASSWORD) is not None  # unchanged
