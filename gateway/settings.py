@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     recipient_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
     recipient_links_per_client_per_hour: int = Field(default=10, ge=1)
     recipient_links_per_address_per_hour: int = Field(default=3, ge=1)
+    # Voucher mails an hour, per environment: to one address from one merchant, and from one
+    # merchant in all. Past either the credit is delivered and the mail held (``mail.caps``).
+    voucher_mails_per_recipient_per_hour: int = Field(default=5, ge=1)
+    voucher_mails_per_merchant_per_hour: int = Field(default=200, ge=1)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True

@@ -1,10 +1,13 @@
 """The send as every door (REST, MCP) runs it: the settings it takes, its deliveries enqueued
 after commit, its upstream's first try (money first, network after: once the send committed),
+the caps on voucher mails (``mail.caps``: counted before, given back when no mail was written),
 and its count in the metrics. One place, so the doors cannot drift apart."""
 
 from collections.abc import Awaitable, Callable
 
 from ..callers import Caller
+from ..mail import caps
+from ..mail import rows as mail
 from ..operations import perform
 from ..ops import metrics
 from ..outcome import Outcome
@@ -21,6 +24,10 @@ Decide = Callable[..., Awaitable[Outcome]]
 async def send(
     svc: Services, caller: Caller, body: SendRequest, idempotency_key: str | None
 ) -> Outcome:
+    gate = caps.Gate(None)
+    if body.notify_recipient and caller.notify_recipients is not False:
+        email = str(body.recipient_email).lower()
+        gate = await caps.take(svc.redis, svc.settings, caller.merchant_id, caller.env, email)
     outcome = await perform(
         svc.enqueuer,
         service.send(
@@ -33,8 +40,11 @@ async def send(
             approval_ttl_seconds=svc.settings.approval_ttl_seconds,
             inline_seconds=svc.settings.fulfilment_inline_seconds,
             public_base_url=svc.settings.public_base_url,
+            mail_held=gate.held,
         ),
     )
+    if gate.counted and not _mailed(outcome):
+        await caps.give_back(svc.redis, gate.counted)
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
@@ -61,6 +71,15 @@ async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(svc, caller, outcome)
     return outcome
+
+
+def _mailed(outcome: Outcome) -> bool:
+    """This send wrote a voucher mail that goes (queued, or staged in staging)."""
+    return (
+        not outcome.replayed
+        and isinstance(outcome.data, dict)
+        and outcome.data.get("mail") in (mail.QUEUED, mail.STAGED)
+    )
 
 
 def _fulfilling(outcome: Outcome) -> bool:

@@ -232,6 +232,7 @@ class Moving:
     event_trigger: str | None
     mail_id: str | None  # a delivery's voucher mail (``mail.voucher_params``)
     mail_status: str | None
+    mail_note: str | None  # why it is held (``mail.caps``)
     notify: bool  # the send's ``notify_recipient``, as its row keeps it
     fulfil_provider: str | None  # a change to ``fulfilling``: its upstream work (``work``)
     fulfil_reference: str | None
@@ -455,6 +456,7 @@ def _moving(
         event_trigger=event.get("event_trigger"),
         mail_id=mailing.get("mail_id"),
         mail_status=mailing.get("mail_status"),
+        mail_note=mailing.get("mail_note"),
         notify=bool(row.notify_recipient),
         fulfil_provider=None if fulfil is None else fulfil[0],
         fulfil_reference=None if fulfil is None else work.reference(row.id),
