@@ -4,23 +4,28 @@ merchant in all, per environment. A send past either still delivers its credit; 
 written ``held`` (never sent, the cap in ``last_error``), and the send's reply and its
 ``topup.delivered`` say ``"mail": "held"``.
 
-Counted in Redis (``gateway.ratelimit``) before the send's transaction, so concurrent sends in
-any process never admit more than the cap; a send that then writes no mail (refused, a replay,
-held for approval, not delivered now, or held by the other cap) gives its count back. Only a
-send that would mail pays the round trip. Redis not answering admits the mail (with a warning):
-the cap bounds abuse, and a held mail is never sent later, so a short outage must not hold
-every recipient's mail.
+Every delivery counts here, through one gate: the send (``topup.doors.send``), an approval
+(``doors.decide``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
+Counted in Redis (``gateway.ratelimit``) before the delivery's transaction, so concurrent sends
+in any process never admit more than the cap; a delivery that then writes no mail that goes
+(refused, a replay, held for approval, not delivered now, held by the other cap) gives its count
+back (``settle``). Only a delivery that would mail pays the round trip. Redis not answering
+admits the mail (with a warning): the cap bounds abuse, and a held mail is never sent later,
+so a short outage must not hold every recipient's mail.
 """
 
 import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ..outcome import Outcome
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, release_all
 from ..settings import Settings
+from . import rows
 
-__all__ = ["HOUR", "Gate", "give_back", "take"]
+__all__ = ["HOUR", "OFF", "Gate", "Gates", "give_back", "mailed", "settle", "take"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,17 @@ class Gate:
 
     held: str | None
     counted: tuple[Limit, ...] = ()
+    mailing: bool = True  # False: the send or the merchant turned the mail off
+
+    def word(self, env: str) -> str:
+        """What the delivery's reply and event say of its mail: ``off``, ``held``, or the
+        status it is written with."""
+        if not self.mailing:
+            return "off"
+        return rows.HELD if self.held is not None else rows.status_for(env)
+
+
+OFF = Gate(None, mailing=False)
 
 
 def _limits(settings: Settings, merchant_id: str, env: str, email: str) -> list[Limit]:
@@ -59,7 +75,7 @@ def _reason(settings: Settings, recipient: bool) -> str:
     return f"held: over {n} voucher mails from this merchant in an hour"
 
 
-async def take(redis: object, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
+async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
     """Count one voucher mail to ``email`` from ``merchant_id`` in ``env``, if both caps have
     room; else the mail is held and nothing stays counted."""
     limits = _limits(settings, merchant_id, env, email)
@@ -76,7 +92,7 @@ async def take(redis: object, settings: Settings, merchant_id: str, env: str, em
     return Gate(_reason(settings, not recipient.allowed))
 
 
-async def give_back(redis: object, counted: Sequence[Limit]) -> None:
+async def give_back(redis: Any, counted: Sequence[Limit]) -> None:
     """Return a count ``take`` made for a mail that was not written after all."""
     if not counted:
         return
@@ -84,3 +100,42 @@ async def give_back(redis: object, counted: Sequence[Limit]) -> None:
         await release_all(redis, counted)
     except LimiterUnavailable as exc:
         log.warning("voucher mail count not given back: %s", exc)
+
+
+def mailed(outcome: Outcome) -> bool:
+    """The delivery wrote a voucher mail that goes (queued, or staged in staging)."""
+    data = outcome.data
+    return (
+        not outcome.replayed
+        and isinstance(data, dict)
+        and data.get("mail") in (rows.QUEUED, rows.STAGED)
+    )
+
+
+async def settle(redis: Any, gate: Gate, outcome: Outcome | None) -> None:
+    """After the delivery: its count given back unless it wrote a mail that goes."""
+    if gate.counted and (outcome is None or not mailed(outcome)):
+        await give_back(redis, gate.counted)
+
+
+class Gates:
+    """The gates of deliveries after the send (an approval, an upstream's answer), each taken
+    with ``take`` once the caller knows the mail is on (the top-up's ``notify_recipient`` and
+    the merchant's switch, read in its own transaction); the door ``settle``s them after."""
+
+    def __init__(self, redis: Any, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._taken: list[Gate] = []
+
+    async def take(self, merchant_id: str, env: str, email: str, *, on: bool) -> Gate:
+        gate = OFF
+        if on:
+            gate = await take(self._redis, self._settings, merchant_id, env, email)
+        self._taken.append(gate)
+        return gate
+
+    async def settle(self, outcome: Outcome | None) -> None:
+        for gate in self._taken:
+            await settle(self._redis, gate, outcome)
+        self._taken.clear()

@@ -134,6 +134,12 @@ class TopupData(BaseModel):
     approval_expires_at: str | None = Field(
         default=None, description="While pending_approval: when the hold expires and refunds."
     )
+    mail: Literal["queued", "staged", "held", "off"] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="In the reply of an approval that delivered: the voucher e-mail, as the "
+        "send's reply says it.",
+    )
     created_at: str
     updated_at: str
 

@@ -18,6 +18,7 @@ from gateway.store.db import Database
 from gateway.store.models import Event, Mail, Topup, table_of
 from tests.fixtures.core import live_server, make_settings
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
 
 _M = table_of(Mail)
 _E = table_of(Event)
@@ -117,3 +118,27 @@ async def test_a_send_without_mail_counts_nothing_and_staging_shows_held(
         box = (await http.get("/emails", headers=merchant.headers)).json()["data"]
     held = [m for m in box if m["status"] == "held"]
     assert len(held) == 2 and all(m["last_error"].startswith("held: over") for m in held)
+
+
+async def test_an_approved_delivery_counts_in_the_same_caps(
+    api: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """Held sends, each approved: the approval's delivery is capped as a send's is."""
+    agent = await make_merchant("live", balance_cents=50_000)
+    human = await make_merchant("live", merchant_id=agent.merchant_id)
+    await set_policy(db, agent.key_id, {"scopes": ["topup:send"], "approval_above_cents": 10})
+    await set_policy(db, human.key_id, {"scopes": ["approvals", "topup:read"]})
+    body = {"platform": "claude", "amount_cents": 100, "recipient_email": "fay@example.com"}
+    async with httpx.AsyncClient(base_url=api) as http:
+        words = []
+        for _ in range(PER_RECIPIENT + 1):
+            held = await http.post("/topup/send", json=body, headers=agent.headers)
+            assert held.status_code == 202, held.text
+            txn = held.json()["transaction_id"]
+            approved = await http.post(f"/topup/{txn}/approve", headers=human.headers)
+            assert (approved.status_code, approved.json()["status"]) == (200, "delivered")
+            words.append(approved.json()["data"]["mail"])
+    assert words == ["queued", "queued", "queued", "held"]
+    mails, events = await _state(db, agent.merchant_id)
+    assert Counter(m.status for m in mails) == {"queued": 3, "held": 1}
+    assert [e["mail"] for e in events].count("held") == 1
