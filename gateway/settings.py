@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # sits well below ``server_limit_concurrency``, so streams never take every connection.
     live_streams_per_user: int = Field(default=5, ge=1)
     live_streams_per_process: int = Field(default=200, ge=1)
+    # One merchant's share of the process's streams (its users' and its recipients' pages):
+    # unset, a tenth of ``live_streams_per_process`` and at least 10 (20 of the default 200).
+    live_streams_per_merchant: int | None = Field(default=None, ge=1)
 
     # Anyone may create a merchant account on the dashboard's sign-up page; off, only
     # operators make merchants and invite users (``aitopup users invite``, the admin API).
@@ -165,6 +168,10 @@ class Settings(BaseSettings):
     recipient_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
     recipient_links_per_client_per_hour: int = Field(default=10, ge=1)
     recipient_links_per_address_per_hour: int = Field(default=3, ge=1)
+    # Voucher mails an hour, per environment: to one address from one merchant, and from one
+    # merchant in all. Past either the credit is delivered and the mail held (``mail.caps``).
+    voucher_mails_per_recipient_per_hour: int = Field(default=5, ge=1)
+    voucher_mails_per_merchant_per_hour: int = Field(default=200, ge=1)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
@@ -268,6 +275,12 @@ class Settings(BaseSettings):
         """How many attempts of one merchant a worker runs at once."""
         share = self.webhook_max_connections_per_merchant or self.webhook_max_connections // 4
         return max(1, min(share, self.webhook_max_connections))
+
+    @property
+    def live_streams_merchant_share(self) -> int:
+        """How many of the process's live streams one merchant may hold at once."""
+        share = self.live_streams_per_merchant or max(10, self.live_streams_per_process // 10)
+        return min(share, self.live_streams_per_process)
 
     @property
     def mcp_origins(self) -> frozenset[str]:

@@ -57,6 +57,11 @@ class _Page:
     def key(self) -> Hashable:
         return ("recipient", self.link.merchant_id, self.link.env, self.link.email)
 
+    @property
+    def merchant_id(self) -> str:
+        """The merchant that sent to the recipient: its share of the streams is taken."""
+        return self.link.merchant_id
+
     def holds(self) -> bool:
         return self.link.expires_at > utcnow()
 

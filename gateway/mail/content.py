@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..merchants.names import display_name
+from ..merchants.names import PRODUCT_NAME, safe_name
 from ..money import money
 from ..store.models import Merchant, Topup, table_of
 from . import links, rows
@@ -30,6 +30,7 @@ PLATFORM_NAMES = {"claude": "Claude", "chatgpt": "ChatGPT", "gemini": "Gemini"}
 class Message:
     to: str
     sender: str | None  # the display name the From header carries, when a merchant's
+    # (``names.safe_name``: a stored name that breaks the rule of names is never in a header)
     rendered: Rendered
     link: str  # the link the mail carries
 
@@ -38,9 +39,10 @@ def expires_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
+async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str | None:
+    """The merchant's name as a mail may carry it, or ``None`` (the product's name instead)."""
     row = (await conn.execute(select(_MER).where(_MER.c.id == merchant_id))).one()
-    return display_name(row)
+    return safe_name(row)
 
 
 async def compose(
@@ -64,7 +66,7 @@ async def compose(
             sealer, links.RecipientLink(mail.merchant_id, mail.env, to, expires)
         )
         values = {
-            "sender": sender,
+            "sender": sender or PRODUCT_NAME,
             "link": links.recipient_url(base_url, token),
             "expires": expires_text(expires),
         }
@@ -92,7 +94,7 @@ async def _voucher(
         sealer, links.RecipientLink(topup.merchant_id, topup.env, topup.recipient_email, expires)
     )
     values = {
-        "sender": sender,
+        "sender": sender or PRODUCT_NAME,
         "amount": money(topup.amount_cents),
         "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
         "provider": given.provider,

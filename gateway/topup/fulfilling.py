@@ -29,6 +29,8 @@ from keys import Sealer, mint_voucher_code
 from ..clock import utcnow
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail import caps
+from ..merchants import service as merchants
 from ..outcome import Outcome
 from ..settings import Settings
 from ..store.compose import param
@@ -92,12 +94,14 @@ async def attempt(
     within: float | None = None,
     now: Callable[[], datetime] = utcnow,
     settle: Settle | None = None,
+    gates: caps.Gates | None = None,
 ) -> Attempted:
     """Try number ``number`` of ``topup_id``'s upstream work (the caller holds it: the send's
     own first try, or a claim). ``reveal``: the outcome's ``voucher_code`` is the code.
     ``within``: the upstream's part may take this long (the send's inline try), after which the
     work is left as it is, due when the send made it due; recording a result is never cut.
-    ``settle``: run with the outcome in the transaction that records it."""
+    ``settle``: run with the outcome in the transaction that records it. ``gates``: the caps
+    on voucher mails a delivery counts in (``mail.caps``; the caller settles them)."""
     found = await db.run(lambda tx: _read(tx, sealer, topup_id), read_only=True)
     if found is None:
         return Attempted(None)
@@ -127,7 +131,14 @@ async def attempt(
         return Attempted(failed)
     if fault_hook is not None:
         await fault_hook(topup_id)
-    return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
+    gate = None
+    if gates is not None:
+        on = bool(row.notify_recipient)
+        if on:
+            async with db.read() as conn:
+                on = await merchants.notify_recipients(conn, row.merchant_id)
+        gate = await gates.take(row.merchant_id, row.env, row.recipient_email, on=on)
+    return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle, gate))
 
 
 _TOPUP = Statement.of(select(_T).where(_T.c.id == param("topup_id", String)))
@@ -322,6 +333,7 @@ async def _deliver(
     reveal: bool,
     at: datetime,
     settle: Settle | None,
+    gate: caps.Gate | None = None,
 ) -> Outcome | None:
     """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
     trip to the writer, which holds the write lock for no trip to the event loop)."""
@@ -337,6 +349,7 @@ async def _deliver(
             now=at,
             voucher_sealed=sealed,
             event_extra={"fulfilment": ref},
+            mail_gate=gate,
         )
         if changed is None:
             return None
@@ -350,6 +363,8 @@ async def _deliver(
             "new_balance_cents": int(recipient["balance_cents"]),
             "fulfilment": ref,
         }
+        if gate is not None:
+            data["mail"] = gate.word(row.env)
         outcome = Outcome(
             Code.TOPUP_DELIVERED,
             data,

@@ -178,3 +178,19 @@ async def test_a_voucher_send_reads_no_provider_and_tries_no_upstream(
     assert (again.status_code, again.json()["code"]) == (200, 1001), again.text
     assert reads == ["claude"]
     assert newapi.faults.calls == 0
+
+
+async def test_an_upstream_delivery_counts_in_the_caps_on_voucher_mails(
+    fulfil_client: httpx.AsyncClient, newapi_merchant: MakeUpstreamMerchant, db: Database
+) -> None:
+    """Delivered by its upstream (not by the send): the mail is capped as a send's is, at the
+    default 5 an hour to one address."""
+    merchant = await newapi_merchant()
+    words = []
+    for _ in range(6):
+        sent = await fulfil_client.post("/topup/send", json=send_body(10), headers=merchant.headers)
+        assert (sent.status_code, sent.json()["status"]) == (200, "delivered"), sent.text
+        words.append(sent.json()["data"]["mail"])
+    assert words[-1] == "held" and "held" not in words[:5]
+    delivered = await events_of(db, merchant.merchant_id, "topup.delivered")
+    assert sorted(e["data"]["mail"] == "held" for e in delivered) == [False] * 5 + [True]
