@@ -33,6 +33,7 @@ class Code(IntEnum):
     ENV_NOT_ALLOWED = 2005
     API_KEY_NOT_FOUND = 2006
     ORIGIN_NOT_ALLOWED = 2007
+    HOST_NOT_ALLOWED = 2008
 
     ADMIN_DISABLED = 2101
     ADMIN_TOKEN_MISSING = 2102
@@ -193,6 +194,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.API_KEY_NOT_FOUND: CodeInfo(404, "API key not found"),
     Code.ORIGIN_NOT_ALLOWED: CodeInfo(
         403, "Requests from this browser origin are not accepted: see AITOPUP_MCP_ALLOWED_ORIGINS"
+    ),
+    Code.HOST_NOT_ALLOWED: CodeInfo(
+        421,
+        "This server does not answer to this Host: see AITOPUP_PUBLIC_BASE_URL and "
+        "AITOPUP_MCP_ALLOWED_HOSTS",
     ),
     Code.ADMIN_DISABLED: CodeInfo(403, "Admin API is off: set AITOPUP_ADMIN_TOKEN to enable it"),
     Code.ADMIN_TOKEN_MISSING: CodeInfo(

@@ -131,10 +131,17 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(default=300, ge=10)
 
     # Browser origins (``scheme://host[:port]``, comma-separated) whose requests ``/mcp``
-    # serves, besides ``public_base_url``'s; a request with any other ``Origin`` header gets 403
-    # (DNS rebinding, as the MCP transport asks). A request without one (not from a browser) is
-    # served.
+    # serves, besides ``public_base_url``'s and the gateway's own (``http://localhost:PORT``, …,
+    # the address and port it is reached on); a request with any other ``Origin`` header gets
+    # 403 (DNS rebinding, as the MCP transport asks). A request without one (not from a
+    # browser) is served.
     mcp_allowed_origins: str = ""
+    # Host names (comma-separated) ``/mcp`` answers to besides ``public_base_url``'s and the
+    # gateway's own (``localhost``, ``127.0.0.1``, ``[::1]``, the address it is reached on): a
+    # request whose ``Host`` names any other gets 421, so a name rebound to the gateway's
+    # address reaches nothing. Behind a proxy that passes the client's ``Host`` on, set
+    # ``public_base_url`` or name the host here.
+    mcp_allowed_hosts: str = ""
     # Open live streams of the dashboard (``/dashboard/live``) per signed-in user and per gateway
     # process; past either a new stream gets 429 and the page retries later. The process's cap
     # sits well below ``server_limit_concurrency``, so streams never take every connection.
@@ -287,6 +294,12 @@ class Settings(BaseSettings):
         """The browser origins ``/mcp`` serves, each as ``scheme://host[:port]`` in lower case."""
         return _origins(self.mcp_allowed_origins, self.public_base_url)
 
+    @property
+    def mcp_hosts(self) -> frozenset[str]:
+        """The host names ``/mcp`` answers to by configuration, in lower case, without port or
+        brackets: ``mcp_allowed_hosts`` and ``public_base_url``'s."""
+        return _hosts(self.mcp_allowed_hosts, self.public_base_url)
+
 
 @functools.lru_cache(maxsize=16)
 def _schedule(text: str) -> tuple[float, ...]:
@@ -301,6 +314,14 @@ def _origins(listed: str, public_base_url: str | None) -> frozenset[str]:
         parts = urlsplit(public_base_url)
         found.add(f"{parts.scheme}://{parts.netloc}".lower())
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=16)
+def _hosts(listed: str, public_base_url: str | None) -> frozenset[str]:
+    named = [*listed.split(","), public_base_url or ""]
+    # ``urlsplit`` reads ``name``, ``name:port`` and ``[v6]:port`` alike, and lowers the case.
+    found = {urlsplit(part if "//" in part else f"//{part.strip()}").hostname for part in named}
+    return frozenset(name for name in found if name)
 
 
 def _said(message: str) -> str:
