@@ -125,6 +125,7 @@ class Code(IntEnum):
     FULFILMENT_URL_INVALID = 4201
     FULFILMENT_UPSTREAM_REFUSED = 4202
     FULFILMENT_UPSTREAM_UNAVAILABLE = 4203
+    FULFILMENT_TEST_RATE_LIMITED = 4204
     MAILBOX_STAGING_ONLY = 4230
     EMAIL_NOT_FOUND = 4231
     RECIPIENT_NOT_FOUND = 4232
@@ -323,6 +324,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.FULFILMENT_UPSTREAM_UNAVAILABLE: CodeInfo(
         504, "The upstream did not answer in time or failed; try again later"
+    ),
+    Code.FULFILMENT_TEST_RATE_LIMITED: CodeInfo(
+        429, "Too many fulfilment connection tests for this merchant; see Retry-After"
     ),
     Code.MAILBOX_STAGING_ONLY: CodeInfo(
         403,

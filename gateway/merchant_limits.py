@@ -1,6 +1,7 @@
 """Per-merchant rate limits on the calls that cost the gateway most for what they give: a
-redemption attempt (a guess at a bearer code) and the calls that make the worker send
-(test events, replays, recovering failed deliveries).
+redemption attempt (a guess at a bearer code), the calls that make the worker send (test
+events, replays, recovering failed deliveries), and the calls that make the gateway call a third
+party on the merchant's behalf (a fulfilment upstream's connection test).
 
 Every call counts, whatever it finds: the count is taken before the work, in one atomic step, so
 concurrent calls never get past the limit. Fail closed: with Redis down these calls answer 503
@@ -20,6 +21,7 @@ from .services import Services
 from .settings import Settings
 
 __all__ = [
+    "FULFILMENT_TEST",
     "REDEEM",
     "WEBHOOK_RECOVER",
     "WEBHOOK_REPLAY",
@@ -71,4 +73,9 @@ WEBHOOK_REPLAY = MerchantLimit(
 )
 WEBHOOK_RECOVER = MerchantLimit(
     "webhook-recover", lambda s: s.webhook_recovers_per_minute, Code.WEBHOOK_RECOVER_RATE_LIMITED
+)
+FULFILMENT_TEST = MerchantLimit(
+    "fulfilment-test",
+    lambda s: s.fulfilment_tests_per_minute,
+    Code.FULFILMENT_TEST_RATE_LIMITED,
 )

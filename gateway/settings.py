@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     webhook_tests_per_minute: int = Field(default=10, ge=1)
     webhook_replays_per_minute: int = Field(default=60, ge=1)
     webhook_recovers_per_minute: int = Field(default=5, ge=1)
+    # Connection tests of a fulfilment upstream: each calls an address the merchant chose.
+    fulfilment_tests_per_minute: int = Field(default=10, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
     # every one of them.
     max_endpoints_per_merchant_env: int = Field(default=20, ge=1)
