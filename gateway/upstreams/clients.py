@@ -53,7 +53,7 @@ _SAID = {
     CREDENTIALS_REFUSED: "{name} refused the credentials",
     REQUEST_REFUSED: "{name} refused the request",
     NOT_THE_PROVIDER: "The address answered, but not as {name} does",
-    FAILING: "{name} answered with an error of its own; try again later",
+    FAILING: "{name} answered with an error of its own",
     NO_ANSWER: "{name} did not answer in time",
     UNREACHABLE: "{name} could not be reached",
     ADDRESS_REFUSED: "{name}'s address is refused: it must be on the public internet",
