@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     webhook_tests_per_minute: int = Field(default=10, ge=1)
     webhook_replays_per_minute: int = Field(default=60, ge=1)
     webhook_recovers_per_minute: int = Field(default=5, ge=1)
+    # Connection tests of a fulfilment upstream: each calls an address the merchant chose.
+    fulfilment_tests_per_minute: int = Field(default=10, ge=1)
+    # Calls that reach the payment provider (checkouts, invoices, payment checks), a merchant
+    # a minute in each environment: each is a call on the operator's own Stripe account.
+    payment_calls_per_minute: int = Field(default=20, ge=1)
+    # Unpaid, unexpired checkouts a merchant may have open in each environment.
+    max_open_orders_per_merchant_env: int = Field(default=20, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
     # every one of them.
     max_endpoints_per_merchant_env: int = Field(default=20, ge=1)

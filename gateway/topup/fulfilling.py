@@ -39,7 +39,15 @@ from ..store.models import Fulfilment, Topup, table_of
 from ..store.raw import Raw, Statement
 from ..upstreams import config, work
 from ..upstreams import keys as upstream_keys
-from ..upstreams.clients import NEWAPI, OPENROUTER, NewApi, OpenRouter, UpstreamError, usd
+from ..upstreams.clients import (
+    NEWAPI,
+    OPENROUTER,
+    PROVIDER_UNSET,
+    NewApi,
+    OpenRouter,
+    UpstreamError,
+    usd,
+)
 from . import lifecycle
 
 __all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]
@@ -119,11 +127,16 @@ async def attempt(
         )  # fmt: skip
         return Attempted(None)
     except UpstreamError as error:
+        log.info(
+            "upstream try failed: %s (%s)",
+            error.outcome,
+            error.detail,
+            extra={"transaction_id": topup_id},
+        )
         delays = settings.fulfilment_retry_delays
         if error.transient and number <= len(delays):
             at = now() + timedelta(seconds=delays[number - 1])
             await work.reschedule(db, topup_id, number, at, error.reason, now())
-            log.info("upstream try failed; retrying", extra={"transaction_id": topup_id})
             return Attempted(None)
         failed = await _fail(db, row, job, error.reason, now(), settle)
         if failed is not None and job.provider == OPENROUTER:
@@ -188,9 +201,7 @@ async def _call(
 ) -> _Result:
     """The upstream's part of a try: nothing here holds a transaction."""
     if upstream is None or upstream.provider != job.provider:
-        raise UpstreamError(
-            f"the {job.provider} provider is no longer set for {row.platform}", transient=False
-        )
+        raise UpstreamError(job.provider, PROVIDER_UNSET, transient=False)
     http = http_for(row.env)
     if upstream.provider == NEWAPI:
         return await _newapi(config.client(upstream, http), upstream, row, job, number)

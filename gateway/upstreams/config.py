@@ -7,6 +7,7 @@ development setting for loopback in staging. Each environment has its own settin
 staging send never reaches a live upstream: staging without one uses the voucher.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,8 @@ __all__ = [
     "save",
     "test",
 ]
+
+log = logging.getLogger(__name__)
 
 _F = table_of(FulfilmentSetting)
 
@@ -200,13 +203,15 @@ def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
 
 
 def refusal(error: UpstreamError) -> ApiError:
-    """An upstream's failure as the API answers it."""
+    """An upstream's failure as the API answers it: its outcome in the product's words, never
+    what the far side said."""
     code = (
         Code.FULFILMENT_UPSTREAM_UNAVAILABLE
         if error.transient
         else Code.FULFILMENT_UPSTREAM_REFUSED
     )
-    return ApiError(code, f"{error.reason}", data={"transient": error.transient})
+    data = {"outcome": error.outcome, "transient": error.transient}
+    return ApiError(code, error.reason, data=data)
 
 
 async def test(
@@ -217,7 +222,8 @@ async def test(
     env: str,
     platform: str,
 ) -> Outcome:
-    """One call the provider's credentials must pass; refused with the upstream's reason."""
+    """One call the provider's credentials must pass; refused with its outcome (the far side's
+    own words go to the log). The caller has counted it (``merchant_limits.FULFILMENT_TEST``)."""
     platform = _platform(platform)
     async with db.read() as conn:
         upstream = await load(conn, sealer, merchant_id, env, platform)
@@ -227,6 +233,10 @@ async def test(
     try:
         await client(upstream, http).check()
     except UpstreamError as exc:
+        log.info(
+            "fulfilment test of %s %s %s failed: %s (%s)",
+            merchant_id, env, platform, exc.outcome, exc.detail,
+        )  # fmt: skip
         raise refusal(exc) from None
     took = int((time.perf_counter() - started) * 1000)
     done = FulfilmentTestData(

@@ -28,8 +28,10 @@ __all__ = [
     "Resolver",
     "UrlRefused",
     "check_address",
+    "check_return_url",
     "check_url",
     "numeric_host",
+    "origin_of",
     "parse_webhook_url",
     "resolve_checked",
     "system_resolver",
@@ -303,3 +305,43 @@ async def check_url(
         parsed.host, parsed.port, allow_loopback=allow_loopback, resolver=resolver
     )
     return parsed
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, the default port
+    left out; ``None`` if it is not one."""
+    try:
+        parsed = parse_webhook_url(url)
+    except UrlRefused:
+        return None
+    default = 443 if parsed.scheme == "https" else 80
+    port = "" if parsed.port == default else f":{parsed.port}"
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{parsed.scheme}://{host.lower()}{port}"
+
+
+def check_return_url(url: str, *, allow_loopback: bool, own_origins: frozenset[str]) -> None:
+    """A URL the gateway sends a payer's browser to (a checkout's success or cancel URL):
+    on one of ``own_origins`` (the gateway's own), or https to a host that is not, as spelled,
+    inside a network: an address is judged as a webhook's is (loopback, private, link-local,
+    cloud metadata, ... refused), and ``localhost`` is loopback. ``allow_loopback`` (staging,
+    by setting) lets this host's loopback through, over http too. A name is not resolved: the
+    payer's browser resolves it, in its own network, never the gateway."""
+    parsed = parse_webhook_url(url)
+    if origin_of(url) in own_origins:
+        return
+    host = parsed.host.lower()
+    literal = numeric_host(host)
+    if literal is not None:
+        check_address(literal, allow_loopback=allow_loopback)
+        loopback = _refusal(literal, allow_loopback=False) == "loopback"
+    else:
+        loopback = host == "localhost" or host.endswith(".localhost")
+        if loopback and not allow_loopback:
+            raise UrlRefused(
+                "URL host is loopback (localhost): only public internet hosts are allowed",
+                address=host,
+                reason="loopback",
+            )
+    if parsed.scheme != "https" and not (loopback and allow_loopback):
+        raise UrlRefused("URL must be https")

@@ -105,13 +105,13 @@ async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
     sent = await fulfil_client.post("/topup/send", json=send_body(700), headers=merchant.headers)
     body = sent.json()
     assert (sent.status_code, body["code"], body["status"]) == (402, 4004, "failed"), sent.text
-    assert "refused the credentials (HTTP 401)" in body["message"]
+    assert "New API refused the credentials" in body["message"]
     assert newapi.redemptions == []
     balance = await fulfil_client.get("/balance", headers=merchant.headers)
     assert balance.json()["data"]["balance_cents"] == 10_000
     assert balance.json()["data"]["held_cents"] == 0
     [failed] = await events_of(db, merchant.merchant_id, "topup.failed")
-    assert "HTTP 401" in failed["data"]["failure_reason"]
+    assert failed["data"]["failure_reason"] == "failed upstream: New API refused the credentials"
     async with db.read() as conn:
         work = (
             await conn.execute(
