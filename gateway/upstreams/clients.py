@@ -7,10 +7,14 @@ a 5xx, a timeout, a connection that failed) or not (a 4xx, refused credentials, 
 says no), and why, in words for the merchant that never carry a credential.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ..webhooks.transport import SHARE
 
 __all__ = [
     "NEWAPI",
@@ -48,12 +52,30 @@ class UpstreamError(Exception):
 
 
 async def _call(
-    http: httpx.AsyncClient, name: str, method: str, url: str, **kwargs: Any
+    http: httpx.AsyncClient, name: str, method: str, url: str, share: str | None, **kwargs: Any
 ) -> tuple[int, Any]:
-    """One request: its status and JSON body, or ``UpstreamError``."""
+    """One request: its status and JSON body, or ``UpstreamError``. The body is read as it
+    arrives and refused past ``_MAX_BODY`` (``webhooks.bodies``); the client's read timeout
+    bounds the whole exchange (``WebhookTransport``), which holds a slot of ``share``'s (the
+    merchant's) share of the pool for it."""
     try:
-        response = await http.request(method, url, **kwargs)
-        body = await response.aread()
+        extensions = None if share is None else {SHARE: share}
+        request = http.build_request(method, url, extensions=extensions, **kwargs)
+        response = await http.send(request, stream=True)
+        try:
+            body = await read_capped(response, _MAX_BODY, whole=True)
+        finally:
+            await response.aclose()
+    except BodyTooLarge:
+        raise UpstreamError(
+            f"{name} answered more than {_MAX_BODY} bytes",
+            transient=False,
+            status=response.status_code,
+        ) from None
+    except httpx.PoolTimeout:
+        raise UpstreamError(
+            f"{name} has too many calls of this merchant's in flight", transient=True
+        ) from None
     except httpx.TimeoutException:
         raise UpstreamError(f"{name} did not answer in time", transient=True) from None
     except httpx.TransportError as exc:
@@ -68,10 +90,14 @@ async def _call(
         )
     if status == 429 or status >= 500:
         raise UpstreamError(f"{name} answered HTTP {status}", transient=True, status=status)
-    if len(body) > _MAX_BODY:
-        raise UpstreamError(f"{name} answered too much", transient=False, status=status)
+    if encoded(response):  # asked for identity (``outbound``): never decoded here
+        raise UpstreamError(
+            f"{name} answered HTTP {status} in an encoding not asked for",
+            transient=False,
+            status=status,
+        )
     try:
-        parsed = httpx.Response(status, content=body).json()
+        parsed = json.loads(body)
     except ValueError:
         raise UpstreamError(
             f"{name} answered HTTP {status} without JSON", transient=False, status=status
@@ -105,6 +131,7 @@ class NewApi:
     base_url: str
     access_token: str
     user_id: str
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self.access_token, "New-Api-User": self.user_id}
@@ -114,7 +141,13 @@ class NewApi:
 
     async def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, "New API", method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            "New API",
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
         if not isinstance(body, dict) or body.get("success") is not True:
             message = _message(body) or "no reason given"
@@ -165,6 +198,7 @@ class OpenRouter:
     http: httpx.AsyncClient
     management_key: str
     base_url: str = OPENROUTER_BASE_URL
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.management_key}"}
@@ -174,7 +208,13 @@ class OpenRouter:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, "OpenRouter", method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            "OpenRouter",
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
         if not isinstance(body, dict):
             raise UpstreamError("OpenRouter answered without an object", transient=False)

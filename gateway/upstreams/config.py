@@ -67,6 +67,7 @@ class Upstream:
     account: str | None
     secret: str
     quota_per_usd: int | None
+    merchant_id: str  # whose share of the outbound pool its calls hold
 
     def __repr__(self) -> str:  # the credential stays out of every log line and traceback
         return f"Upstream({self.provider!r}, {self.base_url!r})"
@@ -189,14 +190,18 @@ async def load(
     if row is None or row["provider"] == VOUCHER or row["credentials_sealed"] is None:
         return None
     secret = sealer.open(row["credentials_sealed"], context=_context(merchant_id, env, platform))
-    return Upstream(row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"])
+    return Upstream(
+        row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"], merchant_id
+    )
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
+    """The upstream's client, its calls in its merchant's share of ``http``'s pool."""
+    share = upstream.merchant_id
     if upstream.provider == NEWAPI:
-        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "")
+        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "", share)
     assert upstream.provider == OPENROUTER
-    return OpenRouter(http, upstream.secret, upstream.base_url)
+    return OpenRouter(http, upstream.secret, upstream.base_url, share)
 
 
 def refusal(error: UpstreamError) -> ApiError:
