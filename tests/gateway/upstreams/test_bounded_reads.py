@@ -77,11 +77,11 @@ async def test_an_endless_answer_is_refused_at_the_cap_without_growing_memory(
             # The sends' inline tries met a 503 (a create); the worker's next try asks first
             # (a read), and that answer never ends.
             await wait_until(all_failed, within=30)
+        [grew] = growth
+        assert grew < 50 * _MIB, f"grew {grew // _MIB} MiB"
         for tested in answers[:8]:
             body = tested.json()
             assert (tested.status_code, body["code"]) == (502, 4202), tested.text
             assert "answered more than 1048576 bytes" in body["message"]
         for sent in answers[8:]:
             assert sent.json()["status"] == "pending", sent.text
-    [grew] = growth
-    assert grew < 50 * _MIB, f"grew {grew // _MIB} MiB"
