@@ -225,9 +225,9 @@ async def post(
     none of the client's cookie jar (a receiver's cookies must not ride along to the next one),
     auth, redirects or header merging, which cost several times the CPU of the request itself."""
     result = Attempt()
-    request = _request(url, body, headers, deadline)
     location = ""
     try:
+        request = _request(url, body, headers, deadline)
         response = await transport.handle_async_request(request)
         try:
             result.status = response.status_code
@@ -242,6 +242,8 @@ async def post(
         result.error = f"timeout: no complete response within {deadline:g}s"
     except httpx.HTTPError as exc:
         result.error = _describe(exc)
+    except httpx.InvalidURL as exc:  # saved before the URL check refused its form
+        result.error = f"URL refused: {exc}"[:500]
     if result.error is None and result.status is not None and not 200 <= result.status < 300:
         if 300 <= result.status < 400:
             result.error = f"redirect not followed: HTTP {result.status} to {location}"[:500]

@@ -72,6 +72,8 @@ async def _call(
             transient=False,
             status=response.status_code,
         ) from None
+    except httpx.InvalidURL as exc:  # saved before the URL check refused its form
+        raise UpstreamError(f"{name} URL refused: {exc}", transient=False) from None
     except httpx.PoolTimeout:
         raise UpstreamError(
             f"{name} has too many calls of this merchant's in flight", transient=True

@@ -27,7 +27,7 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
-from ..webhooks.urls import UrlRefused, check_url
+from ..webhooks.urls import UrlRefused, check_url, masked
 from .clients import (
     NEWAPI,
     OPENROUTER,
@@ -89,7 +89,7 @@ def allows_loopback(settings: Settings, env: str) -> bool:
 
 async def _check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        await check_url(url, allow_loopback=allows_loopback(settings, env))
+        await check_url(url, allow_loopback=allows_loopback(settings, env), api_root=True)
     except UrlRefused as exc:
         raise ApiError(
             Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}", data=exc.data()
@@ -104,7 +104,7 @@ def _data(env: str, platform: str, row: Any) -> FulfilmentData:
         env=env,
         platform=platform,
         provider=row.provider,
-        base_url=row.base_url,
+        base_url=masked(row.base_url),  # one saved before queries were refused: not in clear
         user_id=row.account,
         quota_per_usd=row.quota_per_usd,
         credentials_set=row.credentials_sealed is not None,

@@ -21,7 +21,7 @@ import httpx
 
 from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 from .shares import Shares
-from .urls import UrlRefused, resolve_checked
+from .urls import UrlRefused, check_port, resolve_checked
 
 __all__ = ["SHARE", "WebhookTransport"]
 
@@ -119,6 +119,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         port = _PORTS.get(url.scheme)
         if port is None:
             raise httpx.UnsupportedProtocol(f"cannot send to a {url.scheme!r} URL")
+        try:
+            check_port(url.port)  # 0 is not the scheme's port, nor 70000 any port
+        except UrlRefused as exc:
+            raise httpx.ConnectError(f"blocked: {exc}") from None
         key = (url.scheme, url.host, url.port or port)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         try:
