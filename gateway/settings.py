@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     fulfilment_inline_seconds: float = Field(default=2.0, ge=0, le=30)
     fulfilment_retry_schedule: str = "5,30,120,600"
     fulfilment_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # How many of an environment's upstream connections (100) one merchant's calls may hold at
+    # once; unset, a quarter of them. A call past it waits for the merchant's own slot.
+    fulfilment_max_connections_per_merchant: int | None = Field(default=None, ge=1)
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -289,6 +292,11 @@ class Settings(BaseSettings):
         """How many attempts of one merchant a worker runs at once."""
         share = self.webhook_max_connections_per_merchant or self.webhook_max_connections // 4
         return max(1, min(share, self.webhook_max_connections))
+
+    def fulfilment_merchant_connections(self, pool: int) -> int:
+        """How many upstream calls of one merchant a pool of ``pool`` connections runs at once."""
+        share = self.fulfilment_max_connections_per_merchant or pool // 4
+        return max(1, min(share, pool))
 
     @property
     def live_streams_merchant_share(self) -> int:

@@ -10,10 +10,14 @@ error's text) is only ever ``detail``, for the log: a reply that repeated it wou
 can name an upstream's address use the gateway to read what hosts answer from where it sits.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ..webhooks.transport import SHARE
 
 __all__ = [
     "NEWAPI",
@@ -86,12 +90,34 @@ class UpstreamError(Exception):
 
 
 async def _call(
-    http: httpx.AsyncClient, name: str, method: str, url: str, **kwargs: Any
+    http: httpx.AsyncClient, name: str, method: str, url: str, share: str | None, **kwargs: Any
 ) -> tuple[int, Any]:
-    """One request: its status and JSON body, or ``UpstreamError``."""
+    """One request: its status and JSON body, or ``UpstreamError``. The body is read as it
+    arrives and refused past ``_MAX_BODY`` (``webhooks.bodies``); the client's read timeout
+    bounds the whole exchange (``WebhookTransport``), which holds a slot of ``share``'s (the
+    merchant's) share of the pool for it."""
     try:
-        response = await http.request(method, url, **kwargs)
-        body = await response.aread()
+        extensions = None if share is None else {SHARE: share}
+        request = http.build_request(method, url, extensions=extensions, **kwargs)
+        response = await http.send(request, stream=True)
+        try:
+            body = await read_capped(response, _MAX_BODY, whole=True)
+        finally:
+            await response.aclose()
+    except BodyTooLarge:
+        raise UpstreamError(
+            name,
+            NOT_THE_PROVIDER,
+            transient=False,
+            status=response.status_code,
+            detail=f"answered more than {_MAX_BODY} bytes",
+        ) from None
+    except httpx.InvalidURL as exc:  # saved before the URL check refused its form
+        raise UpstreamError(name, ADDRESS_REFUSED, transient=False, detail=str(exc)) from None
+    except httpx.PoolTimeout:
+        raise UpstreamError(
+            name, NO_ANSWER, transient=True, detail="this merchant's share of the pool is in use"
+        ) from None
     except httpx.TimeoutException:
         raise UpstreamError(name, NO_ANSWER, transient=True) from None
     except httpx.TransportError as exc:
@@ -107,10 +133,14 @@ async def _call(
         )
     if status == 429 or status >= 500:
         raise UpstreamError(name, FAILING, transient=True, status=status, detail=detail)
-    if len(body) > _MAX_BODY or status < 200 or 300 <= status < 400 or status in (404, 405):
+    if encoded(response):  # asked for identity (``outbound``): never decoded here
+        raise UpstreamError(
+            name, NOT_THE_PROVIDER, transient=False, status=status, detail=f"{detail} encoded"
+        )
+    if status < 200 or 300 <= status < 400 or status in (404, 405):
         raise UpstreamError(name, NOT_THE_PROVIDER, transient=False, status=status, detail=detail)
     try:
-        parsed = httpx.Response(status, content=body).json()
+        parsed = json.loads(body)
     except ValueError:
         raise UpstreamError(
             name, NOT_THE_PROVIDER, transient=False, status=status, detail=f"{detail} not JSON"
@@ -146,6 +176,7 @@ class NewApi:
     base_url: str
     access_token: str
     user_id: str
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self.access_token, "New-Api-User": self.user_id}
@@ -155,7 +186,13 @@ class NewApi:
 
     async def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, _NEWAPI, method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            _NEWAPI,
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
         if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
             raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False)
@@ -217,6 +254,7 @@ class OpenRouter:
     http: httpx.AsyncClient
     management_key: str
     base_url: str = OPENROUTER_BASE_URL
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.management_key}"}
@@ -226,7 +264,13 @@ class OpenRouter:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, _OPENROUTER, method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            _OPENROUTER,
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
         if not isinstance(body, dict):
             raise UpstreamError(

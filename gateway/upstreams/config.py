@@ -28,7 +28,7 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
-from ..webhooks.urls import UrlRefused, check_url
+from ..webhooks.urls import UrlRefused, check_url, masked
 from .clients import (
     NEWAPI,
     OPENROUTER,
@@ -70,6 +70,7 @@ class Upstream:
     account: str | None
     secret: str
     quota_per_usd: int | None
+    merchant_id: str  # whose share of the outbound pool its calls hold
 
     def __repr__(self) -> str:  # the credential stays out of every log line and traceback
         return f"Upstream({self.provider!r}, {self.base_url!r})"
@@ -91,7 +92,7 @@ def allows_loopback(settings: Settings, env: str) -> bool:
 
 async def _check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        await check_url(url, allow_loopback=allows_loopback(settings, env))
+        await check_url(url, allow_loopback=allows_loopback(settings, env), api_root=True)
     except UrlRefused as exc:
         raise ApiError(
             Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}", data=exc.data()
@@ -106,7 +107,7 @@ def _data(env: str, platform: str, row: Any) -> FulfilmentData:
         env=env,
         platform=platform,
         provider=row.provider,
-        base_url=row.base_url,
+        base_url=masked(row.base_url),  # one saved before queries were refused: not in clear
         user_id=row.account,
         quota_per_usd=row.quota_per_usd,
         credentials_set=row.credentials_sealed is not None,
@@ -192,14 +193,18 @@ async def load(
     if row is None or row["provider"] == VOUCHER or row["credentials_sealed"] is None:
         return None
     secret = sealer.open(row["credentials_sealed"], context=_context(merchant_id, env, platform))
-    return Upstream(row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"])
+    return Upstream(
+        row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"], merchant_id
+    )
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
+    """The upstream's client, its calls in its merchant's share of ``http``'s pool."""
+    share = upstream.merchant_id
     if upstream.provider == NEWAPI:
-        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "")
+        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "", share)
     assert upstream.provider == OPENROUTER
-    return OpenRouter(http, upstream.secret, upstream.base_url)
+    return OpenRouter(http, upstream.secret, upstream.base_url, share)
 
 
 def refusal(error: UpstreamError) -> ApiError:
