@@ -69,7 +69,7 @@ async def list_packs(request: Request) -> Response:
 async def topup_info(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
-    operation = service.topup_info(svc.db, svc.settings, caller, str(request.base_url))
+    operation = service.topup_info(svc.db, svc.settings, caller)
     return await answer(request, operation)
 
 
@@ -77,7 +77,7 @@ async def create_checkout(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
-    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
+    operation = orders.checkout(svc.db, svc.settings, caller, body)
     return await answer(request, operation)
 
 

@@ -30,6 +30,7 @@ from ..billing.schemas import (
     ReceiptData,
 )
 from ..codes import Code
+from ..mail.links import public_base
 from ..operations import perform
 from ..outcome import ApiError, Outcome
 from ..services import services
@@ -129,8 +130,7 @@ async def wallet_page(request: Request) -> Response:
 
 
 def _base_url(request: Request) -> str:
-    settings = services(request).settings
-    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+    return public_base(services(request).settings)
 
 
 async def checkout(request: Request) -> Response:
@@ -169,9 +169,7 @@ async def checkout(request: Request) -> Response:
                 success_url=back + "?notice=paid",
                 cancel_url=back + "?notice=cancelled",
             )
-            operation = orders.checkout(
-                svc.db, svc.settings, viewer.caller, body, base_url=str(request.base_url)
-            )
+            operation = orders.checkout(svc.db, svc.settings, viewer.caller, body)
             made = (await perform(svc.enqueuer, operation)).one(CheckoutData)
         except ValidationError as exc:
             refused.add(exc, fields=_CHECKOUT_FIELDS)
