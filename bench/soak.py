@@ -52,7 +52,7 @@ from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 from .endpoints import add_endpoint
 from .servers import free_port
 
-__all__ = ["SoakSettings", "main", "soak"]
+__all__ = ["SoakSettings", "find_nginx", "main", "soak"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -60,6 +60,8 @@ PEPPER = "soak-pepper-0123456789abcdef"
 SEALING = "soak-sealing-key-0123456789abcdef"
 Fault = Literal["worker", "gateway", "redis", "postgres"]
 FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
+# What gives the soak its nginx, as .ci/run installs it.
+NGINX_PACKAGE = "nginx-light"
 INITIAL_CENTS = 1_000_000_000
 
 
@@ -81,6 +83,8 @@ class SoakSettings(BaseSettings):
     drain_seconds: float = 120.0
     # Where the processes' logs go, kept after the run; unset: a temporary folder.
     folder: Path | None = None
+    # The nginx to run (a name on PATH or a path); unset: ``nginx`` on PATH, else Debian's.
+    nginx: str | None = None
 
 
 @dataclass
@@ -194,10 +198,19 @@ class Cluster:
         text = re.sub(r"^worker_processes auto;", "worker_processes 1;", text, flags=re.M)
         text = text.replace("access_log /dev/stdout aitopup;", "access_log off;")
         (self.folder / "nginx.conf").write_text(text)
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        nginx = find_nginx(self.settings.nginx)
+        assert nginx is not None, "main() checks for nginx first"
         options = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         prefix = f"{self.folder}/"
         return [nginx, "-p", prefix, "-c", "nginx.conf", "-e", "stderr", "-g", options]
+
+
+def find_nginx(named: str | None = None) -> str | None:
+    """The nginx binary the soak runs: ``named`` (a name on PATH or a path) when given, else
+    ``nginx`` on PATH, else Debian's ``/usr/sbin/nginx``; None when there is none."""
+    if named:
+        return shutil.which(named)
+    return shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
 
 
 def _answers(port: int) -> bool:
@@ -527,6 +540,14 @@ def _folder(kept: Path | None) -> Iterator[Path]:
 
 def main() -> int:
     settings = SoakSettings()
+    if find_nginx(settings.nginx) is None:
+        print(
+            f"soak: nginx not found ({settings.nginx or 'nginx on PATH, /usr/sbin/nginx'}); the"
+            f" soak runs deploy/nginx.conf: install it with: sudo apt-get install -y"
+            f" {NGINX_PACKAGE}",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"soak: {settings.store}, {settings.gateways} gateways, {settings.workers} workers,"
         f" {settings.rate:g} sends/s for {settings.seconds:g} s",

@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
                 svc,
                 per_user=settings.live_streams_per_user,
                 per_process=settings.live_streams_per_process,
+                per_merchant=settings.live_streams_merchant_share,
             )
             # The MCP door's sessions and the dashboard's live streams, inside the lifespan.
             async with mcp.running(), hub.running():

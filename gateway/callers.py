@@ -27,7 +27,7 @@ _LOOKUP = Statement(
     """SELECT k.id, k.env, k.revoked_at, k.merchant_id,
         COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
             AS low_balance_threshold_cents,
-        w.id AS wallet_id, k.policy,
+        w.id AS wallet_id, k.policy, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams
     FROM api_keys k
@@ -42,6 +42,7 @@ _LOOKUP = Statement(
         "low_balance_threshold_cents",
         "wallet_id",
         "policy",
+        "notify_recipients",
         "upstreams",
     ),
 )
@@ -58,6 +59,9 @@ class Caller:
     # Whether any platform of this merchant's env has an upstream provider (read with the key,
     # so a send through the voucher pays no further read); ``None``: not known, read it.
     upstreams: bool | None = None
+    # Whether the merchant sends its recipients the voucher e-mail (read with the key);
+    # ``None``: not known (the send's own write still asks the merchant's row).
+    notify_recipients: bool | None = None
 
     @property
     def legacy(self) -> bool:
@@ -94,6 +98,7 @@ async def authenticate(
         str(row["wallet_id"]),
         policy,
         bool(row["upstreams"]),
+        bool(row["notify_recipients"]),
     )
 
 

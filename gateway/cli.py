@@ -17,6 +17,7 @@ from .clock import rfc3339
 from .local_gateway import recall_url, served_url
 from .merchants import directory
 from .merchants import service as merchants
+from .merchants.names import check_name
 from .merchants.schemas import KeyData
 from .operator import (
     UnknownMerchant,
@@ -257,18 +258,13 @@ def _cmd_users_invite(args: argparse.Namespace) -> int:
     return 0
 
 
-_MERCHANT_NAME = 200  # characters, as the admin API and sign-up allow
-
-
 def _cmd_merchants(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.merchants_command == "create":
-        name = args.name.strip()
-        if not name or len(name) > _MERCHANT_NAME:
-            print(
-                f"aitopup merchants create: give a name of 1 to {_MERCHANT_NAME} characters",
-                file=sys.stderr,
-            )
+        try:
+            name = check_name(args.name)  # the rule every door keeps
+        except ValueError as refused:
+            print(f"aitopup merchants create: {refused}", file=sys.stderr)
             return 2
         made = create_merchant(settings, name)
         print(f"created {_named(made)}")

@@ -34,6 +34,7 @@ class Code(IntEnum):
     ENV_NOT_ALLOWED = 2005
     API_KEY_NOT_FOUND = 2006
     ORIGIN_NOT_ALLOWED = 2007
+    HOST_NOT_ALLOWED = 2008
 
     ADMIN_DISABLED = 2101
     ADMIN_TOKEN_MISSING = 2102
@@ -47,6 +48,7 @@ class Code(IntEnum):
     LIVE_STREAMS_LIMITED = 2205
     RECIPIENT_LINKS_RATE_LIMITED = 2206
     PASSWORD_RESETS_RATE_LIMITED = 2207
+    PAYMENT_CALLS_RATE_LIMITED = 2208
 
     KEY_SCOPE_MISSING = 2301
     KEY_EXPIRED = 2302
@@ -123,11 +125,15 @@ class Code(IntEnum):
     REDEMPTION_CODE_VOIDED = 4155
     REDEMPTION_CODE_NOT_FOUND = 4156
     INVOICE_NOT_AVAILABLE = 4157
+    OPEN_ORDERS_LIMIT_REACHED = 4158
+    INVOICE_EMAIL_NOT_ALLOWED = 4159
+    RETURN_URL_INVALID = 4160
 
     FULFILMENT_NOT_CONFIGURED = 4200
     FULFILMENT_URL_INVALID = 4201
     FULFILMENT_UPSTREAM_REFUSED = 4202
     FULFILMENT_UPSTREAM_UNAVAILABLE = 4203
+    FULFILMENT_TEST_RATE_LIMITED = 4204
     MAILBOX_STAGING_ONLY = 4230
     EMAIL_NOT_FOUND = 4231
     RECIPIENT_NOT_FOUND = 4232
@@ -200,6 +206,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.ORIGIN_NOT_ALLOWED: CodeInfo(
         403, "Requests from this browser origin are not accepted: see AITOPUP_MCP_ALLOWED_ORIGINS"
     ),
+    Code.HOST_NOT_ALLOWED: CodeInfo(
+        421,
+        "This server does not answer to this Host: see AITOPUP_PUBLIC_BASE_URL and "
+        "AITOPUP_MCP_ALLOWED_HOSTS",
+    ),
     Code.ADMIN_DISABLED: CodeInfo(403, "Admin API is off: set AITOPUP_ADMIN_TOKEN to enable it"),
     Code.ADMIN_TOKEN_MISSING: CodeInfo(
         401, "Missing admin token: send Authorization: Bearer <AITOPUP_ADMIN_TOKEN>"
@@ -229,6 +240,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.PASSWORD_RESETS_RATE_LIMITED: CodeInfo(
         429,
         "Too many password-reset requests from this client or for this address; see Retry-After",
+    ),
+    Code.PAYMENT_CALLS_RATE_LIMITED: CodeInfo(
+        429,
+        "Too many checkouts, invoices and payment checks for this merchant in this environment; "
+        "see Retry-After",
     ),
     Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
     Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),
@@ -336,6 +352,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.FULFILMENT_UPSTREAM_UNAVAILABLE: CodeInfo(
         504, "The upstream did not answer in time or failed; try again later"
     ),
+    Code.FULFILMENT_TEST_RATE_LIMITED: CodeInfo(
+        429, "Too many fulfilment connection tests for this merchant; see Retry-After"
+    ),
     Code.MAILBOX_STAGING_ONLY: CodeInfo(
         403,
         "The mailbox holds staging mail only, which never leaves the gateway: use a staging key "
@@ -364,6 +383,15 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.INVOICE_NOT_AVAILABLE: CodeInfo(
         403, "Invoice orders are for live keys with Stripe configured"
     ),
+    Code.OPEN_ORDERS_LIMIT_REACHED: CodeInfo(
+        409,
+        "Too many unpaid checkouts open in this environment: pay them or let them expire "
+        "(see data.limit)",
+    ),
+    Code.INVOICE_EMAIL_NOT_ALLOWED: CodeInfo(
+        422, "An invoice goes only to the e-mail address of one of this merchant's users"
+    ),
+    Code.RETURN_URL_INVALID: CodeInfo(422, "Return URL invalid"),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),

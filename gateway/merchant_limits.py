@@ -1,6 +1,8 @@
 """Per-merchant rate limits on the calls that cost the gateway most for what they give: a
-redemption attempt (a guess at a bearer code) and the calls that make the worker send
-(test events, replays, recovering failed deliveries).
+redemption attempt (a guess at a bearer code), the calls that make the worker send (test
+events, replays, recovering failed deliveries), and the calls that make the gateway call a third
+party on the merchant's behalf (a fulfilment upstream's connection test, and every call that
+reaches the payment provider: a checkout, an invoice, a payment check).
 
 Every call counts, whatever it finds: the count is taken before the work, in one atomic step, so
 concurrent calls never get past the limit. Fail closed: with Redis down these calls answer 503
@@ -20,6 +22,8 @@ from .services import Services
 from .settings import Settings
 
 __all__ = [
+    "FULFILMENT_TEST",
+    "PAYMENT_CALLS",
     "REDEEM",
     "WEBHOOK_RECOVER",
     "WEBHOOK_REPLAY",
@@ -54,9 +58,10 @@ class MerchantLimit:
     per_minute: Callable[[Settings], int]
     refused: Code
 
-    async def count(self, svc: Services, merchant_id: str) -> Decision:
-        """Count one call of ``merchant_id``, as ``within`` does."""
-        bucket = f"{self.kind}:{merchant_id}"
+    async def count(self, svc: Services, merchant_id: str, env: str | None = None) -> Decision:
+        """Count one call of ``merchant_id``, as ``within`` does; with ``env``, in that
+        environment's bucket of its own."""
+        bucket = f"{self.kind}:{merchant_id}" if env is None else f"{self.kind}:{merchant_id}:{env}"
         return await within(svc, bucket, self.per_minute(svc.settings), self.refused)
 
 
@@ -71,4 +76,16 @@ WEBHOOK_REPLAY = MerchantLimit(
 )
 WEBHOOK_RECOVER = MerchantLimit(
     "webhook-recover", lambda s: s.webhook_recovers_per_minute, Code.WEBHOOK_RECOVER_RATE_LIMITED
+)
+FULFILMENT_TEST = MerchantLimit(
+    "fulfilment-test",
+    lambda s: s.fulfilment_tests_per_minute,
+    Code.FULFILMENT_TEST_RATE_LIMITED,
+)
+# One bucket for every door that reaches the payment provider, per merchant and environment:
+# Stripe limits the operator's whole account, so no merchant may spend it for the others.
+# Staging's sandbox never reaches Stripe, yet counts the same, so an integration meets the
+# limit in staging first.
+PAYMENT_CALLS = MerchantLimit(
+    "payment-calls", lambda s: s.payment_calls_per_minute, Code.PAYMENT_CALLS_RATE_LIMITED
 )

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     webhook_tests_per_minute: int = Field(default=10, ge=1)
     webhook_replays_per_minute: int = Field(default=60, ge=1)
     webhook_recovers_per_minute: int = Field(default=5, ge=1)
+    # Connection tests of a fulfilment upstream: each calls an address the merchant chose.
+    fulfilment_tests_per_minute: int = Field(default=10, ge=1)
+    # Calls that reach the payment provider (checkouts, invoices, payment checks), a merchant
+    # a minute in each environment: each is a call on the operator's own Stripe account.
+    payment_calls_per_minute: int = Field(default=20, ge=1)
+    # Unpaid, unexpired checkouts a merchant may have open in each environment.
+    max_open_orders_per_merchant_env: int = Field(default=20, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
     # every one of them.
     max_endpoints_per_merchant_env: int = Field(default=20, ge=1)
@@ -97,6 +104,9 @@ class Settings(BaseSettings):
     fulfilment_inline_seconds: float = Field(default=2.0, ge=0, le=30)
     fulfilment_retry_schedule: str = "5,30,120,600"
     fulfilment_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # How many of an environment's upstream connections (100) one merchant's calls may hold at
+    # once; unset, a quarter of them. A call past it waits for the merchant's own slot.
+    fulfilment_max_connections_per_merchant: int | None = Field(default=None, ge=1)
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -131,15 +141,25 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(default=300, ge=10)
 
     # Browser origins (``scheme://host[:port]``, comma-separated) whose requests ``/mcp``
-    # serves, besides ``public_base_url``'s; a request with any other ``Origin`` header gets 403
-    # (DNS rebinding, as the MCP transport asks). A request without one (not from a browser) is
-    # served.
+    # serves, besides ``public_base_url``'s and the gateway's own (``http://localhost:PORT``, …,
+    # the address and port it is reached on); a request with any other ``Origin`` header gets
+    # 403 (DNS rebinding, as the MCP transport asks). A request without one (not from a
+    # browser) is served.
     mcp_allowed_origins: str = ""
+    # Host names (comma-separated) ``/mcp`` answers to besides ``public_base_url``'s and the
+    # gateway's own (``localhost``, ``127.0.0.1``, ``[::1]``, the address it is reached on): a
+    # request whose ``Host`` names any other gets 421, so a name rebound to the gateway's
+    # address reaches nothing. Behind a proxy that passes the client's ``Host`` on, set
+    # ``public_base_url`` or name the host here.
+    mcp_allowed_hosts: str = ""
     # Open live streams of the dashboard (``/dashboard/live``) per signed-in user and per gateway
     # process; past either a new stream gets 429 and the page retries later. The process's cap
     # sits well below ``server_limit_concurrency``, so streams never take every connection.
     live_streams_per_user: int = Field(default=5, ge=1)
     live_streams_per_process: int = Field(default=200, ge=1)
+    # One merchant's share of the process's streams (its users' and its recipients' pages):
+    # unset, a tenth of ``live_streams_per_process`` and at least 10 (20 of the default 200).
+    live_streams_per_merchant: int | None = Field(default=None, ge=1)
 
     # Anyone may create a merchant account on the dashboard's sign-up page; off, only
     # operators make merchants and invite users (``aitopup users invite``, the admin API).
@@ -165,6 +185,10 @@ class Settings(BaseSettings):
     recipient_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
     recipient_links_per_client_per_hour: int = Field(default=10, ge=1)
     recipient_links_per_address_per_hour: int = Field(default=3, ge=1)
+    # Voucher mails an hour, per environment: to one address from one merchant, and from one
+    # merchant in all. Past either the credit is delivered and the mail held (``mail.caps``).
+    voucher_mails_per_recipient_per_hour: int = Field(default=5, ge=1)
+    voucher_mails_per_merchant_per_hour: int = Field(default=200, ge=1)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True
@@ -269,10 +293,27 @@ class Settings(BaseSettings):
         share = self.webhook_max_connections_per_merchant or self.webhook_max_connections // 4
         return max(1, min(share, self.webhook_max_connections))
 
+    def fulfilment_merchant_connections(self, pool: int) -> int:
+        """How many upstream calls of one merchant a pool of ``pool`` connections runs at once."""
+        share = self.fulfilment_max_connections_per_merchant or pool // 4
+        return max(1, min(share, pool))
+
+    @property
+    def live_streams_merchant_share(self) -> int:
+        """How many of the process's live streams one merchant may hold at once."""
+        share = self.live_streams_per_merchant or max(10, self.live_streams_per_process // 10)
+        return min(share, self.live_streams_per_process)
+
     @property
     def mcp_origins(self) -> frozenset[str]:
         """The browser origins ``/mcp`` serves, each as ``scheme://host[:port]`` in lower case."""
         return _origins(self.mcp_allowed_origins, self.public_base_url)
+
+    @property
+    def mcp_hosts(self) -> frozenset[str]:
+        """The host names ``/mcp`` answers to by configuration, in lower case, without port or
+        brackets: ``mcp_allowed_hosts`` and ``public_base_url``'s."""
+        return _hosts(self.mcp_allowed_hosts, self.public_base_url)
 
 
 @functools.lru_cache(maxsize=16)
@@ -288,6 +329,14 @@ def _origins(listed: str, public_base_url: str | None) -> frozenset[str]:
         parts = urlsplit(public_base_url)
         found.add(f"{parts.scheme}://{parts.netloc}".lower())
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=16)
+def _hosts(listed: str, public_base_url: str | None) -> frozenset[str]:
+    named = [*listed.split(","), public_base_url or ""]
+    # ``urlsplit`` reads ``name``, ``name:port`` and ``[v6]:port`` alike, and lowers the case.
+    found = {urlsplit(part if "//" in part else f"//{part.strip()}").hostname for part in named}
+    return frozenset(name for name in found if name)
 
 
 def _said(message: str) -> str:

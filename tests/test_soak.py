@@ -3,19 +3,17 @@ SQLite (one of each) and on a PostgreSQL cluster of its own (two of each); nothi
 debited twice, every sum holds. The full-length run is ``make soak`` (docs/performance.md)."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench.soak import find_nginx
 from tests.fixtures.postgres import candidate_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
-NGINX = shutil.which("nginx") or (
-    "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-)
+NGINX = find_nginx()
 
 SHORT = {
     "sqlite": {
@@ -59,3 +57,22 @@ def test_a_short_soak_loses_nothing(store: str) -> None:
     assert "fault redis" in report and "fault gateway" in report and "fault worker" in report
     if store == "postgres":
         assert "fault postgres" in report, report
+
+
+def test_without_nginx_the_soak_says_what_to_install_in_one_line(tmp_path: Path) -> None:
+    # The soak is pointed at an nginx that is not there, whatever this machine has installed.
+    env = {**os.environ, "AITOPUP_SOAK_NGINX": str(tmp_path / "no-nginx")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.soak"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    said = done.stderr.strip().splitlines()
+    assert done.returncode != 0
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(said) == 1, done.stderr
+    assert "nginx" in said[0] and "apt-get install -y nginx-light" in said[0]

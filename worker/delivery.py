@@ -27,12 +27,13 @@ from gateway.ops.metrics import observe_delivery_attempt
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
+from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
 from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .batch import each_at_once
 from .http import USER_AGENT, Outbound
-from .queue import Load, Shares
+from .queue import HOLD, Load, Shares
 from .store import Claim, Record, Store
 
 __all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_after_seconds"]
@@ -75,7 +76,7 @@ class Deps:
     _looking_up: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.shares = Shares(self.settings.webhook_merchant_connections)
+        self.shares = Shares(self.settings.webhook_merchant_connections, hold=HOLD)
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
         """Opening a sealed secret is cheap but not free; the sealed text is the cache key, so a
@@ -144,22 +145,6 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max((when - now).total_seconds(), 0.0), RETRY_AFTER_CAP)
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """At most ``cap`` bytes of the body; the rest is never read (the connection is dropped).
-    Read from the response's stream as the transport hands it over: ``aiter_raw``'s chunking
-    and bookkeeping cost more than reading a webhook reply."""
-    chunks: list[bytes] = []
-    size = 0
-    stream = response.stream
-    assert isinstance(stream, httpx.AsyncByteStream)
-    async for chunk in stream:
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= cap:
-            break
-    return b"".join(chunks)[:cap]
 
 
 def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -240,16 +225,16 @@ async def post(
     none of the client's cookie jar (a receiver's cookies must not ride along to the next one),
     auth, redirects or header merging, which cost several times the CPU of the request itself."""
     result = Attempt()
-    request = _request(url, body, headers, deadline)
     location = ""
     try:
+        request = _request(url, body, headers, deadline)
         response = await transport.handle_async_request(request)
         try:
             result.status = response.status_code
             result.headers = _kept_headers(response.headers)
             result.retry_after = response.headers.get("retry-after")
             location = response.headers.get("location", "")
-            raw = await _read_capped(response, RESPONSE_CAP)
+            raw = await read_capped(response, RESPONSE_CAP)
             result.body = raw.decode("utf-8", errors="replace")
         finally:
             await response.aclose()
@@ -257,6 +242,8 @@ async def post(
         result.error = f"timeout: no complete response within {deadline:g}s"
     except httpx.HTTPError as exc:
         result.error = _describe(exc)
+    except httpx.InvalidURL as exc:  # saved before the URL check refused its form
+        result.error = f"URL refused: {exc}"[:500]
     if result.error is None and result.status is not None and not 200 <= result.status < 300:
         if 300 <= result.status < 400:
             result.error = f"redirect not followed: HTTP {result.status} to {location}"[:500]

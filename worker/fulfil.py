@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway import outbox
 from gateway.clock import utcnow
+from gateway.mail import caps
 from gateway.topup import fulfilling
 from gateway.upstreams import work
 from gateway.upstreams.outbound import Upstreams
@@ -38,14 +39,18 @@ async def fulfil_due(ctx: dict[str, Any]) -> int:
             number = await work.claim(deps.db, topup_id, utcnow(), lease)
             if number is None:
                 return False
+            gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
             try:
                 tried = await fulfilling.attempt(
-                    deps.db, deps.sealer, settings, upstreams.for_env, topup_id, number
-                )
+                    deps.db, deps.sealer, settings, upstreams.for_env, topup_id, number,
+                    gates=gates,
+                )  # fmt: skip
             except Exception:
+                await gates.settle(None)
                 # Left due: the next sweep after the lease tries again.
                 log.exception("upstream try crashed", extra={"transaction_id": topup_id})
                 return True
+            await gates.settle(tried.outcome)
             if tried.outcome is not None and tried.outcome.deliveries:
                 await outbox.enqueue(deps.redis, tried.outcome.deliveries)
             return True

@@ -15,10 +15,11 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from gateway.mail.content import Message
+from gateway.merchants.names import PRODUCT_NAME
 
 __all__ = ["SmtpError", "SmtpServer", "build", "parse_url", "send"]
 
-SENDER_NAME = "aiTopUp"
+SENDER_NAME = PRODUCT_NAME
 _ADDRESS = re.compile(r"\S+@\S+")
 
 

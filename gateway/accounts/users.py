@@ -20,6 +20,7 @@ from ..addresses import normalize
 from ..clock import new_id, utcnow
 from ..codes import Code
 from ..merchants import service as merchants
+from ..merchants.names import check_name
 from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.db import Database
@@ -60,7 +61,6 @@ _MI = table_of(MerchantInvitation)
 _R = table_of(PasswordReset)
 
 INVITE_TTL = timedelta(hours=72)
-_MERCHANT_NAME_MAX = 200
 
 
 class AccountError(ApiError):
@@ -169,9 +169,10 @@ async def sign_up(
     and the password is hashed either way, so sign-up tells nobody which addresses have
     accounts. A merchant name is a label: any may be chosen, however many share it."""
     email = canonical_email(email)
-    name = merchant_name.strip()
-    if not name or len(name) > _MERCHANT_NAME_MAX:
-        raise AccountError("merchant_name", "Enter a merchant name (at most 200 characters).")
+    try:
+        name = check_name(merchant_name)
+    except ValueError as refused:
+        raise AccountError("merchant_name", str(refused)) from None
     _check_password(password)
     password_hash = await hash_password(password)
     now = utcnow()

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..billing.schemas import PackData
+from ..merchants.names import NAME_MAX, check_name
 from ..merchants.schemas import KeyCreated, KeyData, KeyUpdate, Name, WirePolicy, named
 from ..timestamps import Instant
 
@@ -72,8 +73,15 @@ class MerchantQuery(_Page):
 
 
 class MerchantCreate(_Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_MAX,
+        description="A name (trimmed): no line break or control character, no @, no link or "
+        "domain.",
+    )
     low_balance_threshold_cents: int | None = Field(default=None, ge=0, le=MAX_CENTS)
+
+    _name = field_validator("name")(check_name)
 
 
 class MerchantUpdate(_Strict):

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..accounts import invitations
 from ..admin import api_keys, audit, catalog, merchants, redemption_codes, reports
 from ..admin.audit import Call
@@ -340,11 +341,13 @@ async def test_fulfilment(request: Request, call: Call) -> Response:
     env = _env(request)
     await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     assert svc.upstreams is not None
+    # The merchant's own limit, in its bucket: the operator tests the merchant's upstream.
+    decision = await merchant_limits.FULFILMENT_TEST.count(svc, _id(request))
     operation = upstream_config.test(
         svc.db, svc.sealer, svc.upstreams.for_env(env), _id(request), env,
         request.path_params["platform"],
     )  # fmt: skip
-    return await answer(request, operation)
+    return await answer(request, operation, headers=decision.headers())
 
 
 def _route(
@@ -417,6 +420,7 @@ routes = [
         errors=(
             *_FULFILMENT,
             Code.FULFILMENT_NOT_CONFIGURED,
+            Code.FULFILMENT_TEST_RATE_LIMITED,
             Code.FULFILMENT_UPSTREAM_REFUSED,
             Code.FULFILMENT_UPSTREAM_UNAVAILABLE,
         ),

@@ -29,6 +29,7 @@ from ..billing.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope
+from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
@@ -77,39 +78,49 @@ async def create_checkout(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
+    decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = orders.checkout(svc.db, svc.settings, caller, body)
-    return await answer(request, operation)
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def create_invoice(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, InvoiceRequest, limit=svc.settings.max_body_bytes)
-    return await answer(request, orders.invoice(svc.db, svc.settings, caller, body))
+    decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
+    operation = orders.invoice(svc.db, svc.settings, caller, body)
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def checkout_return(request: Request) -> Response:
     """Stripe's success_url: the order is looked up at Stripe (credited if paid, once, whoever
     else is at it), then the payer goes on to the merchant's success_url. Stripe not answering
-    does not keep the payer here: the sweep looks again."""
+    does not keep the payer here: the sweep looks again. The look-up counts in the merchant's
+    payment calls (anyone holding a session id may come back at will); past the limit the
+    payer goes on unchecked, and the sweep looks."""
     svc = services(request)
     session_id = request.query_params.get("session_id", "")
     if not _SESSION_ID.fullmatch(session_id):
         raise ApiError(Code.ORDER_NOT_FOUND)
     order = await reconcile.order_of_session(svc.db, session_id)
-    checking = reconcile.check_payment(svc.db, svc.settings, order.id)
     try:
-        checked = await perform(svc.enqueuer, checking)
+        await merchant_limits.PAYMENT_CALLS.count(svc, order.merchant_id, order.env)
+        checked = await perform(
+            svc.enqueuer, reconcile.check_payment(svc.db, svc.settings, order.id)
+        )
     except ApiError as exc:
         if exc.code == Code.ORDER_NOT_FOUND:
             raise
         log.warning("order %s not checked on return: %s", order.id, exc.code.name)
         checked = None
-    if _wants_json(request):
+    landing = orders.landing(
+        svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
+    )
+    if _wants_json(request) or landing is None:
         if checked is None:
             raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
         return Envelope.of(checked)
-    landing = (order.success_url or "").replace("{CHECKOUT_SESSION_ID}", session_id)
+    landing = landing.replace("{CHECKOUT_SESSION_ID}", session_id)
     return RedirectResponse(landing, status_code=303)
 
 
@@ -190,12 +201,15 @@ async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
     paid = await perform(svc.enqueuer, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
-    if _wants_json(request):
+    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    # Only to the URL stored on the order, and only if it passes the return URLs' rule.
+    landing = orders.landing(
+        svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
+    )
+    if _wants_json(request) or landing is None:
         return Envelope.of(paid)
     # As Stripe does, so one success page serves both; the sandbox's session is the order.
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
-    landing = order.success_url.replace("{CHECKOUT_SESSION_ID}", order_id)
-    return RedirectResponse(landing, status_code=303)
+    return RedirectResponse(landing.replace("{CHECKOUT_SESSION_ID}", order_id), status_code=303)
 
 
 async def sandbox_cancel(request: Request) -> Response:
@@ -204,10 +218,13 @@ async def sandbox_cancel(request: Request) -> Response:
     cancelled = await perform(
         svc.enqueuer, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
     )
-    if _wants_json(request):
-        return Envelope.of(cancelled)
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
-    return RedirectResponse(order.cancel_url, status_code=303)
+    landing = orders.landing(
+        svc.settings, order.env, order.cancel_url, own_origin=public_base(svc.settings)
+    )
+    if _wants_json(request) or landing is None:
+        return Envelope.of(cancelled)
+    return RedirectResponse(landing, status_code=303)
 
 
 _SANDBOX_ERRORS = (Code.ORDER_NOT_FOUND, Code.ORDER_NOT_PAYABLE, Code.ORDER_EXPIRED)
@@ -252,6 +269,9 @@ routes = [
                 *_AUTH,
                 *_BODY,
                 *_PRICED,
+                Code.RETURN_URL_INVALID,
+                Code.OPEN_ORDERS_LIMIT_REACHED,
+                Code.PAYMENT_CALLS_RATE_LIMITED,
             ),
             secret=True,  # checkout_url is enough to pay a sandbox order
         ),
@@ -262,7 +282,8 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "An invoice order (live): Stripe e-mails an invoice for a pack or a custom amount "
-            "to email; data.invoice_url is its page; credited once when paid",
+            "to email (one of the merchant's users); data.invoice_url is its page; credited "
+            "once when paid",
             "billing",
             body=InvoiceRequest,
             response=OrderData,
@@ -271,7 +292,9 @@ routes = [
                 *_AUTH,
                 *_BODY,
                 Code.INVOICE_NOT_AVAILABLE,
+                Code.INVOICE_EMAIL_NOT_ALLOWED,
                 *_PRICED,
+                Code.PAYMENT_CALLS_RATE_LIMITED,
             ),
         ),
     ),

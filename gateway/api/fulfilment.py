@@ -4,6 +4,7 @@ credit, per platform; saved, listed, tested. Every route needs the ``fulfilment`
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..codes import Code
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -45,6 +46,8 @@ async def test_fulfilment(request: Request) -> Response:
     caller = require_caller(request, "fulfilment")
     svc = services(request)
     assert svc.upstreams is not None
+    # Every test counts, whatever it finds: each may call an address the merchant chose.
+    decision = await merchant_limits.FULFILMENT_TEST.count(svc, caller.merchant_id)
     operation = config.test(
         svc.db,
         svc.sealer,
@@ -53,7 +56,7 @@ async def test_fulfilment(request: Request) -> Response:
         caller.env,
         request.path_params["platform"],
     )
-    return await answer(request, operation)
+    return await answer(request, operation, headers=decision.headers())
 
 
 routes = [
@@ -87,7 +90,9 @@ routes = [
         test_fulfilment,
         methods=["POST"],
         doc=RouteDoc(
-            "Test the connection to a platform's upstream with its saved credentials",
+            "Test the connection to a platform's upstream with its saved credentials (limited "
+            "per merchant a minute: AITOPUP_FULFILMENT_TESTS_PER_MINUTE); a failure says its "
+            "outcome in data.outcome, never the upstream's own words",
             "fulfilment",
             response=FulfilmentTestData,
             errors=(
@@ -95,6 +100,8 @@ routes = [
                 Code.FULFILMENT_NOT_CONFIGURED,
                 Code.FULFILMENT_UPSTREAM_REFUSED,
                 Code.FULFILMENT_UPSTREAM_UNAVAILABLE,
+                Code.FULFILMENT_TEST_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
             ),
         ),
     ),

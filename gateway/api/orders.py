@@ -5,6 +5,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import reconcile, service
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
@@ -46,10 +47,13 @@ async def get_order(request: Request) -> Response:
 async def check_order(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
+    order_id = order_id_of(request)
+    # Every check counts, whatever it finds: each may be a look-up at Stripe.
+    decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = reconcile.check_payment(
-        svc.db, svc.settings, order_id_of(request), merchant_id=caller.merchant_id, env=caller.env
+        svc.db, svc.settings, order_id, merchant_id=caller.merchant_id, env=caller.env
     )
-    return await answer(request, operation)
+    return await answer(request, operation, headers=decision.headers())
 
 
 async def order_receipt(request: Request) -> Response:
@@ -100,6 +104,7 @@ routes = [
                 Code.PAYMENTS_NOT_CONFIGURED,
                 Code.PAYMENT_PROVIDER_ERROR,
                 Code.PAYMENT_PROVIDER_TIMEOUT,
+                Code.PAYMENT_CALLS_RATE_LIMITED,
             ),
         ),
     ),

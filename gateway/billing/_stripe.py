@@ -7,20 +7,36 @@ its sync and async requests build their arguments with:
 ``_get_request_args_kwargs(self, method, url, headers, post_data)``, returning
 ``[(method, url), kwargs]`` with the body under ``kwargs["data"]``.
 
-``tests/gateway/billing/test_stripe.py`` fails if that method disappears, changes its signature
-or its result's shape, or stops being used for a request; ``pyproject.toml`` bounds stripe below
-its next major release.
+The package's ``request_async`` reads Stripe's answer whole (``response.content``), however long
+it is, and its ``timeout`` bounds each read, not the exchange. ``request_async`` here sends on the
+package's own client (``_client_async``), reads the answer as it arrives to ``BODY_CAP``
+(``webhooks.bodies``), asked for as it is (``Accept-Encoding: identity``), and bounds the whole
+exchange by the same ``timeout``; a failure goes through the package's ``_handle_request_error``,
+so it is the ``APIConnectionError`` the package would raise, the httpx error its cause.
+
+``tests/gateway/billing/test_stripe.py`` fails if what is reached disappears, changes its
+signature or its result's shape, or stops being used for a request; ``pyproject.toml`` bounds
+stripe below its next major release.
 """
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import stripe
 
-__all__ = ["HTTPXClient"]
+from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
+
+__all__ = ["BODY_CAP", "HTTPXClient"]
+
+# What is read of one answer of Stripe's: its objects are a few kilobytes.
+BODY_CAP = 1 << 20
 
 
 class HTTPXClient(stripe.HTTPXClient):
-    """``stripe.HTTPXClient`` sending the encoded form as ``content``."""
+    """``stripe.HTTPXClient`` sending the encoded form as ``content``, and reading an answer to
+    ``BODY_CAP`` within ``timeout`` whole."""
 
     def _get_request_args_kwargs(
         self, method: str, url: str, headers: Any, post_data: Any
@@ -30,4 +46,30 @@ class HTTPXClient(stripe.HTTPXClient):
         data = kwargs.pop("data", None)
         if data:
             kwargs["content"] = data
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Accept-Encoding": "identity"}
         return args
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
+        client: httpx.AsyncClient = self._client_async
+        budget: float | None = self._timeout if isinstance(self._timeout, int | float) else None
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.send(client.build_request(*args, **kwargs), stream=True)
+                try:
+                    content = await read_capped(response, BODY_CAP, whole=True)
+                finally:
+                    await response.aclose()
+            if encoded(response):
+                raise httpx.DecodingError("answer in an encoding not asked for")
+        except TimeoutError:
+            self._handle_request_error(httpx.ReadTimeout("no whole answer in time"))
+        except BodyTooLarge as exc:
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # unannotated
+                f"Stripe's answer is too long: {exc}", should_retry=False
+            ) from None
+        except Exception as exc:  # as the package's own: every failure a connection error
+            self._handle_request_error(exc)
+        return content, response.status_code, response.headers

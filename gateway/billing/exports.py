@@ -6,6 +6,12 @@ the range holds. Both ends are bounded before the first byte is sent: the range 
 ``AITOPUP_FUNDING_EXPORT_MAX_DAYS``, the rows it holds by ``AITOPUP_FUNDING_EXPORT_MAX_ROWS``
 (counted first, so a refusal is an envelope, never a cut-off file). No secret is exported: not a
 voucher, not a checkout link.
+
+Every line goes through one writer (``_write``). A text cell a spreadsheet would read as a
+formula (one that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return: an accepted
+address such as ``=cmd|'/c calc'!A0@example.org``, a memo) is written with a single quote in
+front, as OWASP's "CSV Injection" advises; every text cell is quoted. Numbers (the amounts, which
+may be negative) are never text: they are written as they are, unquoted, and stay numbers.
 """
 
 import csv
@@ -103,9 +109,24 @@ _SHAPES: dict[str, _Shape] = {
 }  # fmt: skip
 
 
-def _line(row: Sequence[Any]) -> str:
+# What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell that could start a formula gets a single quote in front; numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _write(rows: Sequence[Sequence[Any]]) -> str:
+    """The CSV lines of ``rows``: the one writer of every export (text quoted, numbers not)."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(["" if v is None else v for v in row])
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return out.getvalue()
 
 
@@ -162,7 +183,7 @@ async def csv_export(
 async def _pages(
     db: Database, shape: _Shape, where: list[ColumnElement[bool]] | None
 ) -> AsyncIterator[str]:
-    yield _line(shape.columns)
+    yield _write([shape.columns])
     if where is None:
         return
     table = shape.table
@@ -175,11 +196,7 @@ async def _pages(
             rows = (await conn.execute(stmt)).all()
         if not rows:
             return
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        for row in rows:
-            writer.writerow(["" if v is None else v for v in shape.line(row)])
         last = rows[-1].id
-        yield out.getvalue()
+        yield _write([shape.line(row) for row in rows])
         if len(rows) < PAGE_ROWS:
             return

@@ -44,9 +44,14 @@ from ..store.models import (
     Coupon,
     CouponUse,
     FundingOrder,
+    Merchant,
+    MerchantUser,
     Pack,
+    User,
     table_of,
 )
+from ..webhooks.endpoints import allows_loopback
+from ..webhooks.urls import UrlRefused, check_return_url, origin_of
 from . import payments, pricing
 from .funding import credit_merchant
 from .pricing import MIN_CHARGE_CENTS
@@ -65,6 +70,7 @@ __all__ = [
     "Settlement",
     "cancel_sandbox",
     "check_coupon",
+    "check_return_urls",
     "checkout",
     "complete_order",
     "coupon_uses",
@@ -72,6 +78,7 @@ __all__ = [
     "fail_order",
     "hold_open",
     "invoice",
+    "landing",
     "note_provider",
     "order_memo",
     "order_prices",
@@ -87,6 +94,9 @@ _P = table_of(Pack)
 _C = table_of(Coupon)
 _U = table_of(CouponUse)
 _O = table_of(FundingOrder)
+_M = table_of(Merchant)
+_MU = table_of(MerchantUser)
+_US = table_of(User)
 
 # Stripe's own default, for a session whose reply did not say when it expires.
 STRIPE_SESSION_TTL = timedelta(hours=24)
@@ -251,6 +261,88 @@ async def hold_open(conn: AsyncConnection, order_id: str, session_id: str | None
 # --- checkout ---
 
 
+def _own_origins(settings: Settings, *more: str | None) -> frozenset[str]:
+    """The gateway's own origins: ``AITOPUP_PUBLIC_BASE_URL``'s, and what a door adds (the
+    dashboard's, whose return URLs are its own pages)."""
+    found = (origin_of(url) for url in (settings.public_base_url, *more) if url)
+    return frozenset(origin for origin in found if origin is not None)
+
+
+def check_return_urls(
+    settings: Settings, env: str, urls: dict[str, str], *, own_origin: str | None = None
+) -> None:
+    """Where a checkout sends its payer back (``success_url``, ``cancel_url``), each by the one
+    rule (``webhooks.urls.check_return_url``): https, or the gateway's own origin; no
+    loopback, private or metadata address, loopback allowed in staging as webhooks' is."""
+    origins = _own_origins(settings, own_origin)
+    loopback = allows_loopback(settings, env)
+    for name, url in urls.items():
+        try:
+            check_return_url(url, allow_loopback=loopback, own_origins=origins)
+        except UrlRefused as exc:
+            data = {"field": name, **(exc.data() or {})}
+            raise ApiError(Code.RETURN_URL_INVALID, f"{name} invalid: {exc}", data=data) from None
+
+
+def landing(settings: Settings, env: str, url: str | None, *, own_origin: str) -> str | None:
+    """A stored return URL the payer may be sent to now: it passes the rule again (an order
+    made before the rule holds one that never did), else ``None``."""
+    if not url:
+        return None
+    try:
+        check_return_urls(settings, env, {"url": url}, own_origin=own_origin)
+    except ApiError:
+        return None
+    return url
+
+
+def _open_checkouts(merchant_id: str, env: str, now: datetime) -> Any:
+    """A merchant's checkouts in ``env`` that can still be paid: pending and not yet expired
+    (a session held open for a bank debit, or an invoice, has no expiry and is not counted)."""
+    return (
+        select(func.count())
+        .select_from(_O)
+        .where(
+            _O.c.merchant_id == merchant_id,
+            _O.c.env == env,
+            _O.c.kind == "checkout",
+            _O.c.status == "pending",
+            _O.c.expires_at > now,
+        )
+    )
+
+
+async def _room_for_one(
+    conn: AsyncConnection, settings: Settings, caller: Caller, now: datetime, *, lock: bool
+) -> None:
+    """Refused (``OPEN_ORDERS_LIMIT_REACHED``) when ``caller`` has as many open checkouts in
+    its environment as ``max_open_orders_per_merchant_env``. ``lock``: inside the transaction
+    that writes the order, checkouts of one merchant take turns on its row, so concurrent ones
+    cannot all see room for one more."""
+    if lock:
+        await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
+    cap = settings.max_open_orders_per_merchant_env
+    count = (await conn.execute(_open_checkouts(caller.merchant_id, caller.env, now))).scalar_one()
+    if count >= cap:
+        raise ApiError(Code.OPEN_ORDERS_LIMIT_REACHED, data={"limit": cap})
+
+
+async def _check_invoice_email(db: Database, merchant_id: str, email: str) -> None:
+    """An invoice goes only to one of the merchant's own users (its members): Stripe mails it
+    from the operator's account, so it must not go to anyone a key holder names."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(_US.c.id)
+                .join(_MU, _MU.c.user_id == _US.c.id)
+                .where(_MU.c.merchant_id == merchant_id, _US.c.email == email.strip().lower())
+                .limit(1)
+            )
+        ).first()
+    if found is None:
+        raise ApiError(Code.INVOICE_EMAIL_NOT_ALLOWED)
+
+
 def sandbox_token(settings: Settings, order_id: str) -> str:
     """Proof that the holder was given the sandbox link; derived, so nothing extra is stored."""
     key = settings.secret_key.get_secret_value().encode()
@@ -326,6 +418,7 @@ async def invoice(
         raise ApiError(Code.INVOICE_NOT_AVAILABLE)
     if settings.stripe_secret_key is None:
         raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+    await _check_invoice_email(db, caller.merchant_id, str(body.email))
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
@@ -369,12 +462,28 @@ async def invoice(
 
 
 async def checkout(
-    db: Database, settings: Settings, caller: Caller, body: CheckoutRequest
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    body: CheckoutRequest,
+    *,
+    own_origin: str | None = None,
 ) -> Outcome:
     """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
-    anything is written, so a refusal or a timeout leaves no order behind."""
+    anything is written, so a refusal or a timeout leaves no order behind. The return URLs pass
+    ``check_return_urls`` (``own_origin``: a door's own pages); at most
+    ``max_open_orders_per_merchant_env`` checkouts are open at once, judged before Stripe is
+    called and again, the merchant's row held, in the transaction that writes the order."""
+    check_return_urls(
+        settings,
+        caller.env,
+        {"success_url": body.success_url, "cancel_url": body.cancel_url},
+        own_origin=own_origin,
+    )
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
+    async with db.read() as conn:
+        await _room_for_one(conn, settings, caller, now, lock=False)
     order_id = new_id("ord")
 
     if caller.env == "staging":
@@ -402,6 +511,7 @@ async def checkout(
 
     try:
         async with db.transaction() as conn:
+            await _room_for_one(conn, settings, caller, now, lock=True)
             if coupon is not None:
                 await _reserve_coupon(conn, coupon.id, caller.env, now)
             await conn.execute(
@@ -423,10 +533,10 @@ async def checkout(
                     **order_prices(quote),
                 )
             )
-    except ApiError:
+    except ApiError as exc:
         if session_id is not None:
             # Never shown to anyone, so never paid; Stripe expires it after a day.
-            log.warning("checkout session %s orphaned: coupon ran out meanwhile", session_id)
+            log.warning("checkout session %s orphaned: %s meanwhile", session_id, exc.code.name)
         raise
     made = CheckoutData(
         order_id=order_id,

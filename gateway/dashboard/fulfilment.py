@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import merchant_limits
 from ..codes import Code
 from ..operations import perform
 from ..outcome import ApiError
@@ -111,6 +112,8 @@ async def test(request: Request) -> Response:
     svc = services(request)
     assert svc.upstreams is not None
     try:
+        # The API's limit, in the same bucket.
+        await merchant_limits.FULFILMENT_TEST.count(svc, viewer.merchant_id)
         operation = config.test(
             svc.db,
             svc.sealer,
@@ -121,8 +124,12 @@ async def test(request: Request) -> Response:
         )
         done = (await perform(svc.enqueuer, operation)).one(FulfilmentTestData)
     except ApiError as exc:
-        _, sentence = problem(exc)
-        return await _home(request, viewer, tested=(platform, sentence, False))
+        status, sentence = problem(exc)
+        # A test that ran and failed is this page's answer (200); a refused one is not.
+        status = status if exc.code == Code.FULFILMENT_TEST_RATE_LIMITED else 200
+        response = await _home(request, viewer, status=status, tested=(platform, sentence, False))
+        response.headers.update(exc.headers or {})
+        return response
     sentence = f"Connected to {done.provider} in {done.duration_ms} ms."
     return await _home(request, viewer, tested=(platform, sentence, True))
 

@@ -7,9 +7,10 @@ and environment watched, whether what the overview shows may have changed
 (``figures.fingerprint``); only then are the regions rendered, once, and handed to every stream
 of that view. So a thousand streams of one account cost what one does, and a stream whose
 session is signed out (here or in another process), expires, or switches environment ends
-within a poll. The caps bound what is left: ``live_streams_per_user`` streams for one user and
-``live_streams_per_process`` in all; past either, ``join`` refuses with
-``LIVE_STREAMS_LIMITED``.
+within a poll. The caps bound what is left: ``live_streams_per_user`` streams for one user,
+``Settings.live_streams_merchant_share`` for one merchant (its users' streams and its
+recipients' pages alike, so no tenant takes the process's streams from the others) and
+``live_streams_per_process`` in all; past any, ``join`` refuses with ``LIVE_STREAMS_LIMITED``.
 
 A stream of another page than the overview brings its ``Source``: what it shows, how to tell it
 changed, and how long it holds (a recipient's page: until its link expires, not a session). It
@@ -65,6 +66,11 @@ class Source(Protocol):
     @property
     def key(self) -> Hashable: ...
 
+    @property
+    def merchant_id(self) -> str:
+        """Whose share of the process's streams the stream takes."""
+        ...
+
     async def holds(self, db: Database) -> bool:
         """False once the stream must end (its link expired or was revoked)."""
         ...
@@ -101,6 +107,7 @@ class Stream:
     session_hash: str
     caller: Caller | None  # the overview's signed-in caller; None with a source
     source: Source | None = None  # None: the overview
+    merchant_id: str = ""  # whose share it takes (the caller's, or the source's)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     update: bytes | None = None  # the latest ``update`` event not sent yet
     last: bytes | None = None  # set: the stream ends, after sending this (if not empty)
@@ -117,13 +124,17 @@ class _Watched:
 
 
 class LiveHub:
-    def __init__(self, svc: Services, *, per_user: int, per_process: int) -> None:
+    def __init__(
+        self, svc: Services, *, per_user: int, per_process: int, per_merchant: int
+    ) -> None:
         self._svc = svc
         self._db = svc.db
         self._per_user = per_user
         self._per_process = per_process
+        self._per_merchant = per_merchant
         self._streams: set[Stream] = set()
         self._users: Counter[str] = Counter()
+        self._merchants: Counter[str] = Counter()
         self._views: dict[_View, _Watched] = {}
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -141,17 +152,24 @@ class LiveHub:
     ) -> Stream:
         """A new stream, or ``LIVE_STREAMS_LIMITED`` past a cap; ``leave`` it when done. A
         stream with a ``source`` shows that page and holds while it does, not by a session."""
+        if caller is not None:
+            merchant_id = caller.merchant_id
+        else:
+            assert source is not None, "a stream shows the overview or a source"
+            merchant_id = source.merchant_id
         if (
             self._closed
             or len(self._streams) >= self._per_process
             or self._users[user_id] >= self._per_user
+            or self._merchants[merchant_id] >= self._per_merchant
         ):
             raise ApiError(
                 Code.LIVE_STREAMS_LIMITED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
-        stream = Stream(user_id, session_hash, caller, source)
+        stream = Stream(user_id, session_hash, caller, source, merchant_id)
         self._streams.add(stream)
         self._users[user_id] += 1
+        self._merchants[merchant_id] += 1
         view = _view_of(caller, source)
         watched = self._views.get(view)
         if watched is None:
@@ -169,6 +187,9 @@ class LiveHub:
         self._users[stream.user_id] -= 1
         if self._users[stream.user_id] <= 0:
             del self._users[stream.user_id]
+        self._merchants[stream.merchant_id] -= 1
+        if self._merchants[stream.merchant_id] <= 0:
+            del self._merchants[stream.merchant_id]
         view = _view_of(stream.caller, stream.source)
         watched = self._views.get(view)
         if watched is not None:

@@ -61,6 +61,11 @@ class _Page:
         link = self.link
         return ("recipient", link.merchant_id, link.env, link.email, link.issued_at, link.upto)
 
+    @property
+    def merchant_id(self) -> str:
+        """The merchant that sent to the recipient: its share of the streams is taken."""
+        return self.link.merchant_id
+
     async def holds(self, db: Database) -> bool:
         return self.link.expires_at > utcnow() and await revocations.holds(db, self.link)
 

@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 from ..accounts.sessions import ENVS
 from ..clock import when
 from ..money import money
+from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 
 __all__ = ["NAV", "TEMPLATES", "money", "page", "set_session_cookie", "when"]
@@ -39,6 +40,9 @@ NAV = (
 
 TEMPLATES.env.filters["money"] = money
 TEMPLATES.env.filters["when"] = when
+# A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
+# the edit form, for those who may edit it, holds it whole.
+TEMPLATES.env.filters["masked"] = masked
 
 
 def _section(path: str) -> str:

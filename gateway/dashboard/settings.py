@@ -81,6 +81,8 @@ async def save(request: Request) -> Response:
             key = "display_name" if loc[0] == "display_name" else f"threshold_{loc[1]}"
             if key.startswith("threshold_"):
                 message = "At most $1,000,000.00."
+            elif error["type"] == "value_error":  # the rule of names says what to change
+                message = str(error["ctx"]["error"])
             else:
                 message = f"At most {preferences.DISPLAY_NAME_MAX} characters."
             errors.setdefault(key, message)

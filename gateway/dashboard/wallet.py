@@ -169,7 +169,15 @@ async def checkout(request: Request) -> Response:
                 success_url=back + "?notice=paid",
                 cancel_url=back + "?notice=cancelled",
             )
-            operation = orders.checkout(svc.db, svc.settings, viewer.caller, body)
+            # The API's limit, in the same bucket.
+            await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+            operation = orders.checkout(
+                svc.db,
+                svc.settings,
+                viewer.caller,
+                body,
+                own_origin=back,
+            )
             made = (await perform(svc.enqueuer, operation)).one(CheckoutData)
         except ValidationError as exc:
             refused.add(exc, fields=_CHECKOUT_FIELDS)
@@ -184,9 +192,11 @@ async def checkout(request: Request) -> Response:
             # Stripe's page is on another site, and the dashboard's CSP (form-action 'self')
             # stops a form's redirect from leaving this one: the payer follows a link instead.
             return page(request, "wallet/checkout.html", {"order": made}, no_store=True)
-    return await _wallet_page(
+    response = await _wallet_page(
         request, viewer, status=refused.status, checkout={**typed, "errors": refused.errors}
     )
+    response.headers.update(refused.headers)
+    return response
 
 
 def _cents(typed: str) -> int:
@@ -209,6 +219,7 @@ async def check_order(request: Request) -> Response:
     order_id = request.path_params["order_id"]
     if not ORDER_ID.fullmatch(order_id):
         raise ApiError(Code.ORDER_NOT_FOUND)
+    await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
     await perform(
         svc.enqueuer,
         reconcile.check_payment(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..merchants.names import display_name
+from ..merchants.names import PRODUCT_NAME, safe_name
 from ..money import money
 from ..store.models import Merchant, Topup, table_of
 from . import links, rows
@@ -32,6 +32,7 @@ PLATFORM_NAMES = {"claude": "Claude", "chatgpt": "ChatGPT", "gemini": "Gemini"}
 class Message:
     to: str
     sender: str | None  # the display name the From header carries, when a merchant's
+    # (``names.safe_name``: a stored name that breaks the rule of names is never in a header)
     rendered: Rendered
     link: str | None  # the link the mail carries; None: masked from this reader
 
@@ -40,9 +41,10 @@ def expires_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
+async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str | None:
+    """The merchant's name as a mail may carry it, or ``None`` (the product's name instead)."""
     row = (await conn.execute(select(_MER).where(_MER.c.id == merchant_id))).one()
-    return display_name(row)
+    return safe_name(row)
 
 
 async def compose(
@@ -67,7 +69,11 @@ async def compose(
         # A fresh link shows the sends until it was asked for.
         link = links.RecipientLink(mail.merchant_id, mail.env, to, expires, now, mail.created_at)
         url = await _link(conn, sealer, link, base_url, reveal)
-        values = {"sender": sender, "link": url or MASKED, "expires": expires_text(expires)}
+        values = {
+            "sender": sender or PRODUCT_NAME,
+            "link": url or MASKED,
+            "expires": expires_text(expires),
+        }
         return Message(to, sender, render(rows.RECIPIENT_LINK, values), url)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
@@ -97,7 +103,7 @@ async def _voucher(
     )
     url = await _link(conn, sealer, link, base_url, reveal)
     values = {
-        "sender": sender,
+        "sender": sender or PRODUCT_NAME,
         "amount": money(topup.amount_cents),
         "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
         "provider": given.provider,

@@ -31,6 +31,7 @@ from ..store.types import UTCDateTime
 __all__ = [
     "ACCOUNT",
     "FAILED",
+    "HELD",
     "KINDS",
     "MAIL_JOB",
     "MAIL_PREFIX",
@@ -51,6 +52,7 @@ _M = table_of(Mail)
 _MER = table_of(Merchant)
 
 QUEUED, SENT, FAILED, STAGED = "queued", "sent", "failed", "staged"
+HELD = "held"  # over a cap on voucher mails (``caps``): never sent; ``last_error`` says which
 VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
 KINDS = (VOUCHER, RECIPIENT_LINK, PASSWORD_RESET)
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
@@ -61,10 +63,12 @@ def status_for(env: str | None) -> str:
     return STAGED if env == "staging" else QUEUED
 
 
-def voucher_params(env: str) -> dict[str, Any]:
+def voucher_params(env: str, held: str | None = None) -> dict[str, Any]:
     """What ``voucher_steps`` binds besides the delivery's own names (``:env``,
-    ``:merchant_id``, ``:txn_id``, ``:now``) and ``:notify``."""
-    return {"mail_id": new_id(MAIL_PREFIX[:-1]), "mail_status": status_for(env)}
+    ``:merchant_id``, ``:txn_id``, ``:now``) and ``:notify``. ``held``: why the mail is held
+    (``caps.take``), or ``None``."""
+    status = HELD if held is not None else status_for(env)
+    return {"mail_id": new_id(MAIL_PREFIX[:-1]), "mail_status": status, "mail_note": held}
 
 
 def _switched_on() -> ColumnElement[bool]:
@@ -88,6 +92,7 @@ def _voucher_mail(refs: Refs, after: str) -> Construct:
         "status": param("mail_status", String),
         "attempts": literal_column("0"),
         "generation": literal_column("0"),
+        "last_error": param("mail_note", String),
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,

@@ -13,8 +13,9 @@ MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
 class EmailData(BaseModel):
     id: str
     kind: Literal["voucher", "recipient_link", "password_reset"]
-    status: Literal["queued", "sent", "failed", "staged"] = Field(
-        description="staged: staging mail, kept here and never sent"
+    status: Literal["queued", "sent", "failed", "staged", "held"] = Field(
+        description="staged: staging mail, kept here and never sent; held: over a cap on "
+        "voucher mails an hour, never sent (last_error says which)"
     )
     to: str
     subject: str | None = Field(description="null when what the mail was about is gone")

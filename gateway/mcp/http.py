@@ -9,11 +9,17 @@ with the envelope and its code, as MCP's authorization asks of an HTTP server.
 
 Only POST is served: the server sends nothing unsolicited, so ``GET`` (a stream that would stay
 open for as long as the client likes) and every other method get 405 with ``Allow: POST``, as
-the transport allows, before the key is even looked at. A request with an ``Origin`` header (a
-browser's) is served only when that origin is allowed (``Settings.mcp_origins``), else 403: the
-transport's defence against DNS rebinding. The SDK's own check (``TransportSecuritySettings``)
-is not used for it: it also requires a list of every Host name the gateway is reached by, answers
-in plain text rather than the envelope, and would not see the tool calls ``_fastpath`` answers.
+the transport allows, before the key is even looked at. The transport's defence against DNS
+rebinding comes first too: a request with an ``Origin`` header (a browser's) is served only from
+an allowed origin (``Settings.mcp_origins``) or the gateway's own (``http://`` one of its
+loopback names or the address it was reached on, with the port it serves on), else 403; and a
+request whose ``Host`` names a host the gateway is not (its loopback names, the address it was
+reached on, ``Settings.mcp_hosts``) gets 421, so a name an attacker rebinds to the gateway's
+address reaches nothing. The Host's port is not compared: a proxy may pass the name alone, and
+the name is what a rebinding attacker controls. The SDK's own check
+(``TransportSecuritySettings``) is not used for it: it wants every Host the gateway is reached
+by listed with its port, answers in plain text rather than the envelope, and would not see the
+tool calls ``_fastpath`` answers.
 
 A POST's body is then read and decoded under the REST routes' rules (``gateway.parsing``: its
 size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
@@ -22,6 +28,7 @@ envelope with the rule's code.
 """
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,6 +57,10 @@ PATH = "/mcp"
 _CALLER = "aitopup.mcp.caller"
 # A body the parser refused, as JSON-RPC names it: one it cannot read, or one it will not take.
 _PARSE_CODES = {Code.INVALID_JSON, Code.DUPLICATE_JSON_KEY, Code.JSON_TOO_DEEP}
+# The names every gateway answers to, its own machine's.
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# A Host header: a name or an address, or an IPv6 address in brackets; then an optional port.
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
 
 
 def _refusal(scope: Scope, refused: ApiError) -> Response:
@@ -132,7 +143,7 @@ class McpHttp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = HTTPConnection(scope)
         try:
-            _check_origin(conn)
+            _check_origin_and_host(conn)
             if scope["method"] != "POST":
                 raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
@@ -157,11 +168,44 @@ class McpHttp:
         await self._manager.handle_request(scope, _replaying(body, receive), send)
 
 
-def _check_origin(conn: HTTPConnection) -> None:
-    """No ``Origin`` (not a browser), or exactly one that is allowed; else 403."""
+def _own_names(conn: HTTPConnection) -> frozenset[str]:
+    """The names this gateway is at: its loopback names and the address it was reached on."""
+    server = conn.scope.get("server")
+    return _LOOPBACK if not server else _LOOPBACK | {str(server[0]).lower()}
+
+
+def _own_origins(conn: HTTPConnection) -> frozenset[str]:
+    """``http://`` each of this gateway's own names, with the port it serves on (none for 80,
+    as a browser writes it)."""
+    server = conn.scope.get("server")
+    if not server or server[1] is None:
+        return frozenset()
+    port = "" if server[1] == 80 else f":{server[1]}"
+    return frozenset(
+        f"http://{f'[{name}]' if ':' in name else name}{port}" for name in _own_names(conn)
+    )
+
+
+def _host_name(header: str) -> str | None:
+    """A Host header's name, in lower case, brackets dropped; None when it is not one."""
+    found = _HOST.fullmatch(header.strip().lower())
+    return None if found is None else found["v6"] or found["name"]
+
+
+def _check_origin_and_host(conn: HTTPConnection) -> None:
+    """No ``Origin`` (not a browser), or exactly one, allowed or the gateway's own, else 403;
+    then no ``Host`` (HTTP/1.0), or exactly one that names this gateway, else 421."""
+    settings = services(conn).settings
     origins = conn.headers.getlist("origin")
-    if not origins:
+    if origins:
+        origin = origins[0].strip().rstrip("/").lower()
+        if len(origins) > 1 or (
+            origin not in settings.mcp_origins and origin not in _own_origins(conn)
+        ):
+            raise ApiError(Code.ORIGIN_NOT_ALLOWED)
+    hosts = conn.headers.getlist("host")
+    if not hosts:
         return
-    allowed = services(conn).settings.mcp_origins
-    if len(origins) > 1 or origins[0].strip().rstrip("/").lower() not in allowed:
-        raise ApiError(Code.ORIGIN_NOT_ALLOWED)
+    name = _host_name(hosts[0]) if len(hosts) == 1 else None
+    if name is None or (name not in _own_names(conn) and name not in settings.mcp_hosts):
+        raise ApiError(Code.HOST_NOT_ALLOWED)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .. import idempotency
+from .. import idempotency, merchant_limits
 from ..billing import orders
 from ..billing import service as billing_service
 from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
@@ -128,6 +128,7 @@ async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any
 
 async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(CheckoutRequest, arguments)
+    await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = orders.checkout(svc.db, svc.settings, caller, body)
     return await perform(svc.enqueuer, operation)
 

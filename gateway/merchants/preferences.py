@@ -8,7 +8,7 @@ dashboard and an operator over the admin API change them through ``update``, one
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,7 +37,7 @@ _M = table_of(Merchant)
 _W = table_of(Wallet)
 
 MAX_THRESHOLD_CENTS = 100_000_000
-DISPLAY_NAME_MAX = 200
+DISPLAY_NAME_MAX = names.NAME_MAX
 
 # The threshold in force for a merchant wallet joined with its merchant.
 THRESHOLD: ColumnElement[int] = func.coalesce(
@@ -60,6 +60,12 @@ class SettingsUpdate(BaseModel):
         default=None,
         description="Per environment (staging, live), in cents, 0 to 100,000,000.",
     )
+
+    @field_validator("display_name")
+    @classmethod
+    def _a_name(cls, value: str | None) -> str | None:
+        """Empty clears it; anything else is a name by the rule of names (``names``)."""
+        return names.check_name(value) if value else value
 
 
 @dataclass(frozen=True, slots=True)

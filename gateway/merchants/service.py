@@ -14,6 +14,7 @@ from ..ledger import service as ledger
 from ..policies.model import Policy, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
+from . import names
 
 __all__ = [
     "KeyInfo",
@@ -81,7 +82,9 @@ async def create_merchant(
     staging_initial_balance_cents: int,
     now: datetime,
 ) -> MerchantInfo:
-    """A merchant with a wallet per environment; the staging one starts funded."""
+    """A merchant with a wallet per environment; the staging one starts funded. ``name`` keeps
+    the rule of names (``names.check_name``): each door says so in its own words first."""
+    name = names.check_name(name)
     merchant = MerchantInfo(new_id("mer"), name, low_balance_threshold_cents)
     await conn.execute(
         insert(_M).values(

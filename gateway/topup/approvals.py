@@ -31,6 +31,8 @@ from ..callers import Caller, require_scope
 from ..clock import utcnow
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail import caps
+from ..merchants import service as merchants
 from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Topup, table_of
@@ -95,6 +97,7 @@ async def _decide(
     now: datetime,
     target: str | None,
     inline_seconds: float = 0.0,
+    gates: caps.Gates | None = None,
 ) -> Outcome:
     """``txn_id`` leaves ``pending_approval`` for ``target`` (an approval: what staging's magic
     recipients make of a delivery, and a delivery through an upstream is ``fulfilling``, its
@@ -117,8 +120,15 @@ async def _decide(
                 how["fulfil"] = (provider, now + timedelta(seconds=margin))
         if target == lifecycle.FAILED:
             how["failure_reason"] = FAILED_REASON
+        gate = None
         if target == lifecycle.DELIVERED:
             how["voucher_sealed"] = sealer.seal(mint_voucher_code(row.env), context=row.id)
+            if gates is not None:  # the caps on voucher mails: ``mail.caps``
+                on = bool(row.notify_recipient) and await merchants.notify_recipients(
+                    conn, row.merchant_id
+                )
+                gate = await gates.take(row.merchant_id, row.env, row.recipient_email, on=on)
+                how["mail_gate"] = gate
         moved = await lifecycle.move(
             conn, row, target, wallet_id=caller.wallet_id, now=now, decided_by=caller.key_id, **how
         )
@@ -130,6 +140,8 @@ async def _decide(
     data = topup_data(changed, sealer).model_dump()
     if "fulfil" in how:
         data["fulfilment"] = {"provider": how["fulfil"][0], "reference": work.reference(row.id)}
+    if gate is not None:
+        data["mail"] = gate.word(row.env)
     return Outcome(
         code, data, transaction_id=changed.id, status=changed.status, deliveries=deliveries
     )
@@ -143,10 +155,12 @@ async def approve(
     *,
     now: datetime | None = None,
     inline_seconds: float = 0.0,
+    gates: caps.Gates | None = None,
 ) -> Outcome:
     """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it), or
-    hand it to its upstream (pending, ``fulfilment`` in its data)."""
-    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds)
+    hand it to its upstream (pending, ``fulfilment`` in its data). ``gates``: the caps on
+    voucher mails its delivery counts in (``mail.caps``; the door settles them)."""
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds, gates)
 
 
 async def deny(

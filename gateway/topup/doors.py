@@ -1,10 +1,13 @@
 """The send as every door (REST, MCP) runs it: the settings it takes, its deliveries enqueued
 after commit, its upstream's first try (money first, network after: once the send committed),
+the caps on voucher mails (``mail.caps``: counted before, given back when no mail was written),
 and its count in the metrics. One place, so the doors cannot drift apart."""
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..callers import Caller
+from ..mail import caps
 from ..operations import perform
 from ..ops import metrics
 from ..outcome import Outcome
@@ -21,6 +24,10 @@ Decide = Callable[..., Awaitable[Outcome]]
 async def send(
     svc: Services, caller: Caller, body: SendRequest, idempotency_key: str | None
 ) -> Outcome:
+    gate = caps.OFF
+    if body.notify_recipient and caller.notify_recipients is not False:
+        email = str(body.recipient_email).lower()
+        gate = await caps.take(svc.redis, svc.settings, caller.merchant_id, caller.env, email)
     outcome = await perform(
         svc.enqueuer,
         service.send(
@@ -33,8 +40,10 @@ async def send(
             approval_ttl_seconds=svc.settings.approval_ttl_seconds,
             inline_seconds=svc.settings.fulfilment_inline_seconds,
             public_base_url=svc.settings.public_base_url,
+            mail_held=gate.held,
         ),
     )
+    await caps.settle(svc.redis, gate, outcome)
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
@@ -48,16 +57,24 @@ async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -
     """A decision on a held send (``approvals.approve``/``deny``), its deliveries enqueued
     after commit; an approval handed to its upstream gets the same first try as a send."""
     assert decision in (approvals.approve, approvals.deny)
-    outcome = await perform(
-        svc.enqueuer,
-        decision(
-            svc.db,
-            svc.sealer,
-            caller,
-            txn_id,
-            inline_seconds=svc.settings.fulfilment_inline_seconds,
-        ),
-    )
+    gates = caps.Gates(svc.redis, svc.settings)
+    more: dict[str, Any] = {"gates": gates} if decision is approvals.approve else {}
+    try:
+        outcome = await perform(
+            svc.enqueuer,
+            decision(
+                svc.db,
+                svc.sealer,
+                caller,
+                txn_id,
+                inline_seconds=svc.settings.fulfilment_inline_seconds,
+                **more,
+            ),
+        )
+    except BaseException:
+        await gates.settle(None)
+        raise
+    await gates.settle(outcome)
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(svc, caller, outcome)
     return outcome
@@ -79,6 +96,7 @@ async def _inline(
     failed) now if it answers in time, else still pending, for the worker to finish once the
     work falls due. ``settle``: the send's idempotency key takes the outcome it settled."""
     assert pending.transaction_id is not None and svc.upstreams is not None
+    gates = caps.Gates(svc.redis, svc.settings)
     tried = await fulfilling.attempt(
         svc.db,
         svc.sealer,
@@ -89,7 +107,9 @@ async def _inline(
         reveal=caller.policy.reveals_voucher(),
         within=svc.settings.fulfilment_inline_seconds,
         settle=settle,
+        gates=gates,
     )
+    await gates.settle(tried.outcome)
     if tried.outcome is None:
         return pending
     return await perform(svc.enqueuer, _settled(tried.outcome))

@@ -29,6 +29,8 @@ from keys import Sealer, mint_voucher_code
 from ..clock import utcnow
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail import caps
+from ..merchants import service as merchants
 from ..outcome import Outcome
 from ..settings import Settings
 from ..store.compose import param
@@ -37,7 +39,15 @@ from ..store.models import Fulfilment, Topup, table_of
 from ..store.raw import Raw, Statement
 from ..upstreams import config, work
 from ..upstreams import keys as upstream_keys
-from ..upstreams.clients import NEWAPI, OPENROUTER, NewApi, OpenRouter, UpstreamError, usd
+from ..upstreams.clients import (
+    NEWAPI,
+    OPENROUTER,
+    PROVIDER_UNSET,
+    NewApi,
+    OpenRouter,
+    UpstreamError,
+    usd,
+)
 from . import lifecycle
 
 __all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]
@@ -92,12 +102,14 @@ async def attempt(
     within: float | None = None,
     now: Callable[[], datetime] = utcnow,
     settle: Settle | None = None,
+    gates: caps.Gates | None = None,
 ) -> Attempted:
     """Try number ``number`` of ``topup_id``'s upstream work (the caller holds it: the send's
     own first try, or a claim). ``reveal``: the outcome's ``voucher_code`` is the code.
     ``within``: the upstream's part may take this long (the send's inline try), after which the
     work is left as it is, due when the send made it due; recording a result is never cut.
-    ``settle``: run with the outcome in the transaction that records it."""
+    ``settle``: run with the outcome in the transaction that records it. ``gates``: the caps
+    on voucher mails a delivery counts in (``mail.caps``; the caller settles them)."""
     found = await db.run(lambda tx: _read(tx, sealer, topup_id), read_only=True)
     if found is None:
         return Attempted(None)
@@ -115,11 +127,16 @@ async def attempt(
         )  # fmt: skip
         return Attempted(None)
     except UpstreamError as error:
+        log.info(
+            "upstream try failed: %s (%s)",
+            error.outcome,
+            error.detail,
+            extra={"transaction_id": topup_id},
+        )
         delays = settings.fulfilment_retry_delays
         if error.transient and number <= len(delays):
             at = now() + timedelta(seconds=delays[number - 1])
             await work.reschedule(db, topup_id, number, at, error.reason, now())
-            log.info("upstream try failed; retrying", extra={"transaction_id": topup_id})
             return Attempted(None)
         failed = await _fail(db, row, job, error.reason, now(), settle)
         if failed is not None and job.provider == OPENROUTER:
@@ -127,7 +144,14 @@ async def attempt(
         return Attempted(failed)
     if fault_hook is not None:
         await fault_hook(topup_id)
-    return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle))
+    gate = None
+    if gates is not None:
+        on = bool(row.notify_recipient)
+        if on:
+            async with db.read() as conn:
+                on = await merchants.notify_recipients(conn, row.merchant_id)
+        gate = await gates.take(row.merchant_id, row.env, row.recipient_email, on=on)
+    return Attempted(await _deliver(db, sealer, row, job, result, reveal, now(), settle, gate))
 
 
 _TOPUP = Statement.of(select(_T).where(_T.c.id == param("topup_id", String)))
@@ -177,9 +201,7 @@ async def _call(
 ) -> _Result:
     """The upstream's part of a try: nothing here holds a transaction."""
     if upstream is None or upstream.provider != job.provider:
-        raise UpstreamError(
-            f"the {job.provider} provider is no longer set for {row.platform}", transient=False
-        )
+        raise UpstreamError(job.provider, PROVIDER_UNSET, transient=False)
     http = http_for(row.env)
     if upstream.provider == NEWAPI:
         return await _newapi(config.client(upstream, http), upstream, row, job, number)
@@ -322,6 +344,7 @@ async def _deliver(
     reveal: bool,
     at: datetime,
     settle: Settle | None,
+    gate: caps.Gate | None = None,
 ) -> Outcome | None:
     """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
     trip to the writer, which holds the write lock for no trip to the event loop)."""
@@ -337,6 +360,7 @@ async def _deliver(
             now=at,
             voucher_sealed=sealed,
             event_extra={"fulfilment": ref},
+            mail_gate=gate,
         )
         if changed is None:
             return None
@@ -350,6 +374,8 @@ async def _deliver(
             "new_balance_cents": int(recipient["balance_cents"]),
             "fulfilment": ref,
         }
+        if gate is not None:
+            data["mail"] = gate.word(row.env)
         outcome = Outcome(
             Code.TOPUP_DELIVERED,
             data,

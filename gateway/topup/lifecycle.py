@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .. import outbox
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail import caps
 from ..mail import rows as mail
 from ..policies import rules, spend
 from ..store.compose import Applied, Plan, Refs, Step, const, param, steps
@@ -232,6 +233,7 @@ class Moving:
     event_trigger: str | None
     mail_id: str | None  # a delivery's voucher mail (``mail.voucher_params``)
     mail_status: str | None
+    mail_note: str | None  # why it is held (``mail.caps``)
     notify: bool  # the send's ``notify_recipient``, as its row keeps it
     fulfil_provider: str | None  # a change to ``fulfilling``: its upstream work (``work``)
     fulfil_reference: str | None
@@ -329,6 +331,7 @@ async def move(
     source: str | None = None,
     event_extra: dict[str, Any] | None = None,
     fulfil: tuple[str, datetime] | None = None,
+    mail_gate: caps.Gate | None = None,
 ) -> tuple[Any, list[str]] | None:
     """Top-up ``row`` (as read) from ``source`` (its status as read, by default) to
     ``target``, in the caller's transaction: the row as changed and the outbox work to enqueue
@@ -349,6 +352,7 @@ async def move(
         source=source,
         event_extra=event_extra,
         fulfil=fulfil,
+        mail_gate=mail_gate,
     )
     if changed is None:
         return None
@@ -368,6 +372,7 @@ async def change(
     source: str | None = None,
     event_extra: dict[str, Any] | None = None,
     fulfil: tuple[str, datetime] | None = None,
+    mail_gate: caps.Gate | None = None,
 ) -> Changed | None:
     """``move`` without reading the row back: on the driver too (``Database.run``'s work,
     statements only), for a change on the hot path (an upstream's answer recorded)."""
@@ -383,6 +388,7 @@ async def change(
         voucher_sealed,
         event_extra or {},
         fulfil,
+        mail_gate,
     )
     given = {name: getattr(params, name) for name in _GIVEN}
     applied: Applied | None = await plan(source, target).run(await raw(conn), given)
@@ -404,14 +410,18 @@ def _moving(
     voucher_sealed: str | None,
     event_extra: dict[str, Any],
     fulfil: tuple[str, datetime] | None,
+    mail_gate: caps.Gate | None,
 ) -> Moving:
     assert (fulfil is not None) == t.fulfil, "a change to fulfilling says its upstream"
     paid = rules.paid_window(row.recipient_email) if t.deliver else None
-    mailing = mail.voucher_params(row.env) if t.deliver else {}
+    held = None if mail_gate is None else mail_gate.held
+    mailing = mail.voucher_params(row.env, held) if t.deliver else {}
     event: dict[str, Any] = {}
     if t.event is not None:
         extra = {} if failure_reason is None else {"failure_reason": failure_reason}
         extra.update(event_extra)
+        if t.deliver and mail_gate is not None:
+            extra["mail"] = mail_gate.word(row.env)
         data = event_data(
             row.id,
             t.target,
@@ -455,6 +465,7 @@ def _moving(
         event_trigger=event.get("event_trigger"),
         mail_id=mailing.get("mail_id"),
         mail_status=mailing.get("mail_status"),
+        mail_note=mailing.get("mail_note"),
         notify=bool(row.notify_recipient),
         fulfil_provider=None if fulfil is None else fulfil[0],
         fulfil_reference=None if fulfil is None else work.reference(row.id),

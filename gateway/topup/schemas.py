@@ -102,6 +102,13 @@ class SendData(BaseModel):
     new_balance_cents: int | None = Field(
         description="The recipient wallet's balance after the credit; null unless delivered."
     )
+    mail: Literal["queued", "staged", "held", "off"] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Present once delivered: the recipient's voucher e-mail is queued (live), "
+        "staged (staging: in GET /emails), held (over a cap on voucher mails an hour: never "
+        "sent), or off (the send or the merchant turned it off).",
+    )
     # A plain mapping, not a nested model: the MCP tools' output schemas embed this one whole.
     fulfilment: dict[str, str] | None = Field(
         default=None,
@@ -126,6 +133,12 @@ class TopupData(BaseModel):
     failure_reason: str | None
     approval_expires_at: str | None = Field(
         default=None, description="While pending_approval: when the hold expires and refunds."
+    )
+    mail: Literal["queued", "staged", "held", "off"] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="In the reply of an approval that delivered: the voucher e-mail, as the "
+        "send's reply says it.",
     )
     created_at: str
     updated_at: str

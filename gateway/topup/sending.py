@@ -75,6 +75,7 @@ class Crediting(TypedDict):
     recipient_owner: str
     mail_id: str  # the voucher mail's (``mail.voucher_params``)
     mail_status: str
+    mail_note: str | None
 
 
 class Mailing(TypedDict):
@@ -82,6 +83,7 @@ class Mailing(TypedDict):
 
     mail_id: str
     mail_status: str
+    mail_note: str | None
 
 
 class Announcing(TypedDict):

@@ -213,12 +213,14 @@ def send_params(
     approval_ttl_seconds: int = DEFAULT_APPROVAL_TTL_SECONDS,
     provider: str | None = None,
     inline_seconds: float = 0.0,
+    mail_held: str | None = None,
 ) -> Prepared:
     """The send's outcome and its plan's parameters (``sending``), from the request, the caller
     and its policy's windows, and the clock. A held send (``held``) meets staging's magic
     recipients only once approved. With an upstream ``provider``, a send that would be
     delivered is ``fulfilling`` instead: debited and pending, its upstream work written with it
-    and due once the first try's ``inline_seconds`` and a margin have passed."""
+    and due once the first try's ``inline_seconds`` and a margin have passed. ``mail_held``:
+    why the voucher mail of a delivery is held (``mail.caps``)."""
     env, amount = caller.env, body.amount_cents
     email = _email(body)
     txn_id = new_id("txn")
@@ -240,6 +242,8 @@ def send_params(
             extra["failure_reason"] = reason
         if expires is not None:
             extra["approval_expires_at"] = rfc3339(expires)
+        if sent.deliver:
+            extra["mail"] = mail_word(caller, body, mail_held)
         data = lifecycle.event_data(
             txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
         )
@@ -274,7 +278,7 @@ def send_params(
         crediting = {
             "recipient_wallet_id": ledger.new_wallet_id(),
             "recipient_owner": ledger.recipient_owner(caller.merchant_id, body.platform, email),
-            **cast(sending.Mailing, mail.voucher_params(env)),
+            **cast(sending.Mailing, mail.voucher_params(env, mail_held)),
         }
     fulfilling: sending.Fulfilling | None = None
     fulfilment = None
@@ -294,6 +298,14 @@ def send_params(
         percent = caller.policy.soft_limit_percent
         alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
     return Prepared(outcome, params, voucher, windows, alerting, fulfilment)
+
+
+def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
+    """What a delivered send says of its voucher mail before its write: ``off`` (the send or
+    the merchant turned it off), ``held`` (over a cap) or the status it is written with."""
+    if not body.notify_recipient or caller.notify_recipients is False:
+        return "off"
+    return mail.HELD if held is not None else mail.status_for(caller.env)
 
 
 class _Applied(NamedTuple):
@@ -319,6 +331,9 @@ async def _apply(
     ).model_dump()
     if fulfilment is not None:
         data["fulfilment"] = fulfilment
+    if recipient is not None:  # what was written: the mail's status, or none written
+        written = applied.one("mail")
+        data["mail"] = "off" if written is None else str(written["status"])
     deliveries = applied.ids("low_deliveries")
     if outcome not in ("pending", lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
@@ -349,6 +364,7 @@ async def send(
     public_base_url: str | None = None,
     now: datetime | None = None,
     inline_seconds: float = 0.0,
+    mail_held: str | None = None,
 ) -> Outcome:
     """One transaction: the plan of the send's outcome, and with an idempotency key its claim
     (the calling API key's own) and the outcome recorded for replays (a refusal of the store's
@@ -391,6 +407,7 @@ async def send(
             approval_ttl_seconds=approval_ttl_seconds,
             provider=provider,
             inline_seconds=inline_seconds,
+            mail_held=mail_held,
         )
         return await _apply(tx, prepared, body, public_base_url)
 

@@ -4,13 +4,20 @@ key management API, spoken as each documents it.
 
 Every failure is an ``UpstreamError`` that says whether trying again can help (``transient``:
 a 5xx, a timeout, a connection that failed) or not (a 4xx, refused credentials, an answer that
-says no), and why, in words for the merchant that never carry a credential.
+says no), and why: its ``outcome``, one of a small fixed set, and its ``reason``, that outcome in
+the product's own words. What the far side said (its status, its message, a TLS or connection
+error's text) is only ever ``detail``, for the log: a reply that repeated it would let anyone who
+can name an upstream's address use the gateway to read what hosts answer from where it sits.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ..webhooks.transport import SHARE
 
 __all__ = [
     "NEWAPI",
@@ -31,56 +38,120 @@ OPENROUTER = "openrouter"
 PROVIDERS = (VOUCHER, NEWAPI, OPENROUTER)
 UPSTREAM_PROVIDERS = (NEWAPI, OPENROUTER)
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+_NEWAPI = "New API"
+_OPENROUTER = "OpenRouter"
 
-_MAX_REASON = 200  # an upstream's message, as much of it as a reason keeps
+_MAX_DETAIL = 200  # an upstream's message, as much of it as the log keeps
 _MAX_BODY = 1 << 20  # what we read of an upstream's answer
+
+# Every outcome a failure can have, and what the merchant is told of it ({name}: the provider).
+CREDENTIALS_REFUSED = "credentials_refused"
+REQUEST_REFUSED = "request_refused"
+NOT_THE_PROVIDER = "not_the_provider"
+FAILING = "failing"
+NO_ANSWER = "no_answer"
+UNREACHABLE = "unreachable"
+ADDRESS_REFUSED = "address_refused"
+PROVIDER_UNSET = "provider_unset"
+_SAID = {
+    CREDENTIALS_REFUSED: "{name} refused the credentials",
+    REQUEST_REFUSED: "{name} refused the request",
+    NOT_THE_PROVIDER: "The address answered, but not as {name} does",
+    FAILING: "{name} answered with an error of its own",
+    NO_ANSWER: "{name} did not answer in time",
+    UNREACHABLE: "{name} could not be reached",
+    ADDRESS_REFUSED: "{name}'s address is refused: it must be on the public internet",
+    PROVIDER_UNSET: "The {name} provider is no longer set for this platform",
+}
+OUTCOMES = tuple(_SAID)
 
 
 class UpstreamError(Exception):
     """``transient``: a later try may succeed (5xx, timeout, connection); otherwise it fails
-    at once (a 4xx, refused credentials, a refusal in the body)."""
+    at once (a 4xx, refused credentials, a refusal in the body). ``reason`` is ``outcome`` in
+    the product's words; ``detail`` what the far side said, for the log only."""
 
-    def __init__(self, reason: str, *, transient: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        outcome: str,
+        *,
+        transient: bool,
+        status: int | None = None,
+        detail: str = "",
+    ) -> None:
+        reason = _SAID[outcome].format(name=name)
         super().__init__(reason)
-        self.reason = reason[:_MAX_REASON]
+        self.outcome = outcome
+        self.reason = reason
         self.transient = transient
         self.status = status
+        self.detail = detail[:_MAX_DETAIL]
 
 
 async def _call(
-    http: httpx.AsyncClient, name: str, method: str, url: str, **kwargs: Any
+    http: httpx.AsyncClient, name: str, method: str, url: str, share: str | None, **kwargs: Any
 ) -> tuple[int, Any]:
-    """One request: its status and JSON body, or ``UpstreamError``."""
+    """One request: its status and JSON body, or ``UpstreamError``. The body is read as it
+    arrives and refused past ``_MAX_BODY`` (``webhooks.bodies``); the client's read timeout
+    bounds the whole exchange (``WebhookTransport``), which holds a slot of ``share``'s (the
+    merchant's) share of the pool for it."""
     try:
-        response = await http.request(method, url, **kwargs)
-        body = await response.aread()
+        extensions = None if share is None else {SHARE: share}
+        request = http.build_request(method, url, extensions=extensions, **kwargs)
+        response = await http.send(request, stream=True)
+        try:
+            body = await read_capped(response, _MAX_BODY, whole=True)
+        finally:
+            await response.aclose()
+    except BodyTooLarge:
+        raise UpstreamError(
+            name,
+            NOT_THE_PROVIDER,
+            transient=False,
+            status=response.status_code,
+            detail=f"answered more than {_MAX_BODY} bytes",
+        ) from None
+    except httpx.InvalidURL as exc:  # saved before the URL check refused its form
+        raise UpstreamError(name, ADDRESS_REFUSED, transient=False, detail=str(exc)) from None
+    except httpx.PoolTimeout:
+        raise UpstreamError(
+            name, NO_ANSWER, transient=True, detail="this merchant's share of the pool is in use"
+        ) from None
     except httpx.TimeoutException:
-        raise UpstreamError(f"{name} did not answer in time", transient=True) from None
+        raise UpstreamError(name, NO_ANSWER, transient=True) from None
     except httpx.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
-        if reason.startswith("blocked:"):  # the address check: no later try will pass it
-            raise UpstreamError(f"{name} URL refused: {reason}", transient=False) from None
-        raise UpstreamError(f"{name} unreachable: {reason}", transient=True) from None
+        said = str(exc) or type(exc).__name__
+        if said.startswith("blocked:"):  # the address check: no later try will pass it
+            raise UpstreamError(name, ADDRESS_REFUSED, transient=False, detail=said) from None
+        raise UpstreamError(name, UNREACHABLE, transient=True, detail=said) from None
     status = response.status_code
+    detail = f"HTTP {status}"
     if status in (401, 403):
         raise UpstreamError(
-            f"{name} refused the credentials (HTTP {status})", transient=False, status=status
+            name, CREDENTIALS_REFUSED, transient=False, status=status, detail=detail
         )
     if status == 429 or status >= 500:
-        raise UpstreamError(f"{name} answered HTTP {status}", transient=True, status=status)
-    if len(body) > _MAX_BODY:
-        raise UpstreamError(f"{name} answered too much", transient=False, status=status)
+        raise UpstreamError(name, FAILING, transient=True, status=status, detail=detail)
+    if encoded(response):  # asked for identity (``outbound``): never decoded here
+        raise UpstreamError(
+            name, NOT_THE_PROVIDER, transient=False, status=status, detail=f"{detail} encoded"
+        )
+    if status < 200 or 300 <= status < 400 or status in (404, 405):
+        raise UpstreamError(name, NOT_THE_PROVIDER, transient=False, status=status, detail=detail)
     try:
-        parsed = httpx.Response(status, content=body).json()
+        parsed = json.loads(body)
     except ValueError:
         raise UpstreamError(
-            f"{name} answered HTTP {status} without JSON", transient=False, status=status
+            name, NOT_THE_PROVIDER, transient=False, status=status, detail=f"{detail} not JSON"
         ) from None
     if status >= 300:
         raise UpstreamError(
-            f"{name} refused: HTTP {status} {_message(parsed)}".strip(),
+            name,
+            REQUEST_REFUSED,
             transient=False,
             status=status,
+            detail=f"{detail} {_message(parsed)}".strip(),
         )
     return status, parsed
 
@@ -89,9 +160,9 @@ def _message(body: Any) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])[:_MAX_REASON]
+            return str(error["message"])[:_MAX_DETAIL]
         if isinstance(body.get("message"), str):
-            return str(body["message"])[:_MAX_REASON]
+            return str(body["message"])[:_MAX_DETAIL]
     return ""
 
 
@@ -105,6 +176,7 @@ class NewApi:
     base_url: str
     access_token: str
     user_id: str
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self.access_token, "New-Api-User": self.user_id}
@@ -114,11 +186,20 @@ class NewApi:
 
     async def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, "New API", method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            _NEWAPI,
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
-        if not isinstance(body, dict) or body.get("success") is not True:
-            message = _message(body) or "no reason given"
-            raise UpstreamError(f"New API refused: {message}", transient=False)
+        if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
+            raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False)
+        if body["success"] is not True:
+            raise UpstreamError(
+                _NEWAPI, REQUEST_REFUSED, transient=False, detail=_message(body) or "no reason"
+            )
         return body.get("data")
 
     async def create_code(self, name: str, quota: int) -> str:
@@ -130,7 +211,7 @@ class NewApi:
             json={"name": name, "count": 1, "quota": quota, "expired_time": 0},
         )
         if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], str):
-            raise UpstreamError("New API answered without one code", transient=False)
+            raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False, detail="no one code")
         return data[0]
 
     async def find_code(self, name: str) -> str | None:
@@ -139,15 +220,23 @@ class NewApi:
         data = await self._envelope("GET", "/api/redemption/search", params={"keyword": name})
         items = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items, list):
-            raise UpstreamError("New API answered a search without items", transient=False)
+            raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False, detail="no items")
         found = [i for i in items if isinstance(i, dict) and i.get("name") == name]
         found.sort(key=lambda item: int(item.get("id") or 0))
         key = found[0].get("key") if found else None
         return key if isinstance(key, str) and key else None
 
     async def check(self) -> None:
-        """A read that needs the admin's rights: the credentials work."""
-        await self._envelope("GET", "/api/redemption/search", params={"keyword": "atu-check"})
+        """A read that needs the admin's rights: the credentials work. Its refusal in New API's
+        envelope (HTTP 200, ``success`` false) is a refusal of the credentials."""
+        try:
+            await self._envelope("GET", "/api/redemption/search", params={"keyword": "atu-check"})
+        except UpstreamError as exc:
+            if exc.outcome != REQUEST_REFUSED or exc.status is not None:
+                raise
+            raise UpstreamError(
+                _NEWAPI, CREDENTIALS_REFUSED, transient=False, detail=exc.detail
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +254,7 @@ class OpenRouter:
     http: httpx.AsyncClient
     management_key: str
     base_url: str = OPENROUTER_BASE_URL
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.management_key}"}
@@ -174,16 +264,24 @@ class OpenRouter:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         _, body = await _call(
-            self.http, "OpenRouter", method, self._url(path), headers=self._headers(), **kwargs
+            self.http,
+            _OPENROUTER,
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
         )
         if not isinstance(body, dict):
-            raise UpstreamError("OpenRouter answered without an object", transient=False)
+            raise UpstreamError(
+                _OPENROUTER, NOT_THE_PROVIDER, transient=False, detail="not an object"
+            )
         return body
 
     @staticmethod
     def _key(data: Any, key: Any = None) -> OpenRouterKey:
         if not isinstance(data, dict) or not isinstance(data.get("hash"), str):
-            raise UpstreamError("OpenRouter answered without a key", transient=False)
+            raise UpstreamError(_OPENROUTER, NOT_THE_PROVIDER, transient=False, detail="no key")
         limit = data.get("limit")
         return OpenRouterKey(
             data["hash"],
@@ -195,7 +293,7 @@ class OpenRouter:
         body = await self._call("POST", "/keys", json={"name": name, "limit": limit_usd})
         made = self._key(body.get("data"), body.get("key"))
         if made.key is None:
-            raise UpstreamError("OpenRouter answered without the new key", transient=False)
+            raise UpstreamError(_OPENROUTER, NOT_THE_PROVIDER, transient=False, detail="no new key")
         return made
 
     async def set_limit(self, key_hash: str, limit_usd: float) -> OpenRouterKey:
@@ -212,7 +310,9 @@ class OpenRouter:
         body = await self._call("GET", "/keys", params={"offset": 0})
         listed = body.get("data")
         if not isinstance(listed, list):
-            raise UpstreamError("OpenRouter answered a list without data", transient=False)
+            raise UpstreamError(
+                _OPENROUTER, NOT_THE_PROVIDER, transient=False, detail="a list without data"
+            )
         found = [k for k in listed if isinstance(k, dict) and k.get("name") == name]
         for key in found:
             if not key.get("disabled"):
@@ -223,7 +323,9 @@ class OpenRouter:
         """Listing keys needs a management key: the credentials work."""
         body = await self._call("GET", "/keys", params={"offset": 0})
         if not isinstance(body.get("data"), list):
-            raise UpstreamError("OpenRouter answered a list without data", transient=False)
+            raise UpstreamError(
+                _OPENROUTER, NOT_THE_PROVIDER, transient=False, detail="a list without data"
+            )
 
 
 def usd(cents: int) -> float:

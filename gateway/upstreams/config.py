@@ -7,6 +7,7 @@ development setting for loopback in staging. Each environment has its own settin
 staging send never reaches a live upstream: staging without one uses the voucher.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
-from ..webhooks.urls import UrlRefused, check_url
+from ..webhooks.urls import UrlRefused, check_url, masked
 from .clients import (
     NEWAPI,
     OPENROUTER,
@@ -55,6 +56,8 @@ __all__ = [
     "test",
 ]
 
+log = logging.getLogger(__name__)
+
 _F = table_of(FulfilmentSetting)
 
 
@@ -67,6 +70,7 @@ class Upstream:
     account: str | None
     secret: str
     quota_per_usd: int | None
+    merchant_id: str  # whose share of the outbound pool its calls hold
 
     def __repr__(self) -> str:  # the credential stays out of every log line and traceback
         return f"Upstream({self.provider!r}, {self.base_url!r})"
@@ -88,7 +92,7 @@ def allows_loopback(settings: Settings, env: str) -> bool:
 
 async def _check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        await check_url(url, allow_loopback=allows_loopback(settings, env))
+        await check_url(url, allow_loopback=allows_loopback(settings, env), api_root=True)
     except UrlRefused as exc:
         raise ApiError(
             Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}", data=exc.data()
@@ -103,7 +107,7 @@ def _data(env: str, platform: str, row: Any) -> FulfilmentData:
         env=env,
         platform=platform,
         provider=row.provider,
-        base_url=row.base_url,
+        base_url=masked(row.base_url),  # one saved before queries were refused: not in clear
         user_id=row.account,
         quota_per_usd=row.quota_per_usd,
         credentials_set=row.credentials_sealed is not None,
@@ -189,24 +193,30 @@ async def load(
     if row is None or row["provider"] == VOUCHER or row["credentials_sealed"] is None:
         return None
     secret = sealer.open(row["credentials_sealed"], context=_context(merchant_id, env, platform))
-    return Upstream(row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"])
+    return Upstream(
+        row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"], merchant_id
+    )
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
+    """The upstream's client, its calls in its merchant's share of ``http``'s pool."""
+    share = upstream.merchant_id
     if upstream.provider == NEWAPI:
-        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "")
+        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "", share)
     assert upstream.provider == OPENROUTER
-    return OpenRouter(http, upstream.secret, upstream.base_url)
+    return OpenRouter(http, upstream.secret, upstream.base_url, share)
 
 
 def refusal(error: UpstreamError) -> ApiError:
-    """An upstream's failure as the API answers it."""
+    """An upstream's failure as the API answers it: its outcome in the product's words, never
+    what the far side said."""
     code = (
         Code.FULFILMENT_UPSTREAM_UNAVAILABLE
         if error.transient
         else Code.FULFILMENT_UPSTREAM_REFUSED
     )
-    return ApiError(code, f"{error.reason}", data={"transient": error.transient})
+    data = {"outcome": error.outcome, "transient": error.transient}
+    return ApiError(code, error.reason, data=data)
 
 
 async def test(
@@ -217,7 +227,8 @@ async def test(
     env: str,
     platform: str,
 ) -> Outcome:
-    """One call the provider's credentials must pass; refused with the upstream's reason."""
+    """One call the provider's credentials must pass; refused with its outcome (the far side's
+    own words go to the log). The caller has counted it (``merchant_limits.FULFILMENT_TEST``)."""
     platform = _platform(platform)
     async with db.read() as conn:
         upstream = await load(conn, sealer, merchant_id, env, platform)
@@ -227,6 +238,10 @@ async def test(
     try:
         await client(upstream, http).check()
     except UpstreamError as exc:
+        log.info(
+            "fulfilment test of %s %s %s failed: %s (%s)",
+            merchant_id, env, platform, exc.outcome, exc.detail,
+        )  # fmt: skip
         raise refusal(exc) from None
     took = int((time.perf_counter() - started) * 1000)
     done = FulfilmentTestData(

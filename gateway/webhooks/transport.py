@@ -20,9 +20,13 @@ from collections.abc import AsyncIterator
 import httpx
 
 from .connections import Connection, Deadlines, HeadLimits, Key, Pool
-from .urls import UrlRefused, resolve_checked
+from .shares import Shares
+from .urls import UrlRefused, check_port, resolve_checked
 
-__all__ = ["WebhookTransport"]
+__all__ = ["SHARE", "WebhookTransport"]
+
+# A request's extension naming whose share of the pool it is sent in (``shares``).
+SHARE = "aitopup.share"
 
 _PORTS = {"http": 80, "https": 443}
 # Methods whose request has a body, so a ``Content-Length: 0`` is still sent without one.
@@ -56,10 +60,12 @@ class _Body(httpx.AsyncByteStream):
         transport: "WebhookTransport",
         connection: Connection,
         deadline: float | None,
+        share: str | None,
     ) -> None:
         self._transport = transport
         self._connection = connection
         self._deadline = deadline
+        self._share = share
         self._open = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -69,7 +75,7 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         if self._open:
             self._open = False
-            self._transport.release(self._connection)
+            self._transport.release(self._connection, self._share)
 
 
 class WebhookTransport(httpx.AsyncBaseTransport):
@@ -82,7 +88,9 @@ class WebhookTransport(httpx.AsyncBaseTransport):
     slot (before its clock starts). A response head past ``head_limits`` fails the exchange
     (``HeadTooLarge``). Bodies are neither decompressed nor drained: the caller reads what it
     wants. ``resend``: a request whose kept connection was closed before any reply goes once
-    more on a new connection."""
+    more on a new connection. ``shares``: a request whose ``SHARE`` extension names a merchant
+    first waits for one of that merchant's slots (``Shares``), and fails (``httpx.PoolTimeout``)
+    if none comes free within the shares' hold; the slot is held until the response is closed."""
 
     def __init__(
         self,
@@ -92,8 +100,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         head_limits: HeadLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
         resend: bool = True,
+        shares: Shares | None = None,
     ) -> None:
         self._allow_loopback = allow_loopback
+        self._shares = shares
         self._resend = resend
         self._head_limits = head_limits or HeadLimits()
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
@@ -109,6 +119,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         port = _PORTS.get(url.scheme)
         if port is None:
             raise httpx.UnsupportedProtocol(f"cannot send to a {url.scheme!r} URL")
+        try:
+            check_port(url.port)  # 0 is not the scheme's port, nor 70000 any port
+        except UrlRefused as exc:
+            raise httpx.ConnectError(f"blocked: {exc}") from None
         key = (url.scheme, url.host, url.port or port)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         try:
@@ -116,18 +130,27 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             body = await request.aread()
         head = _head(request, len(body))
-        await self._slots.acquire()
+        shares = self._shares
+        share: str | None = request.extensions.get(SHARE) if shares is not None else None
+        if shares is not None and share is not None and not await shares.acquire(share):
+            raise httpx.PoolTimeout("too many exchanges of this merchant's in flight")
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._release_share(share)
+            raise
         budget = timeouts.get("read")
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
         try:
             connection = await self._exchange(key, head, body, timeouts.get("connect"), deadline)
         except BaseException:
             self._slots.release()
+            self._release_share(share)
             raise
         return httpx.Response(
             connection.status,
             headers=connection.headers,
-            stream=_Body(self, connection, deadline),
+            stream=_Body(self, connection, deadline, share),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
             request=request,
         )
@@ -198,10 +221,15 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         assert last is not None  # resolve_checked returns at least one address
         raise last
 
-    def release(self, connection: Connection) -> None:
-        """A response is closed: its connection is kept or dropped, and its slot freed."""
+    def release(self, connection: Connection, share: str | None = None) -> None:
+        """A response is closed: its connection is kept or dropped, and its slots freed."""
         self._pool.put(connection)
         self._slots.release()
+        self._release_share(share)
+
+    def _release_share(self, share: str | None) -> None:
+        if share is not None and self._shares is not None:
+            self._shares.release(share)
 
     async def aclose(self) -> None:
         self._pool.close()

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "NAME_REFUSED",
@@ -28,8 +28,12 @@ __all__ = [
     "Resolver",
     "UrlRefused",
     "check_address",
+    "check_port",
+    "check_return_url",
     "check_url",
+    "masked",
     "numeric_host",
+    "origin_of",
     "parse_webhook_url",
     "resolve_checked",
     "system_resolver",
@@ -112,17 +116,33 @@ class WebhookUrl:
     port: int
 
 
-def parse_webhook_url(url: str) -> WebhookUrl:
-    """Absolute http(s) with a host, no credentials; the shape check, without DNS."""
+_PORT_REFUSED = "URL port must be a number from 1 to 65535"
+
+
+def check_port(port: int | None) -> None:
+    """A port a URL names, if it names one: 1 to 65535 (0 is no port to connect to)."""
+    if port is not None and not 0 < port <= 65535:
+        raise UrlRefused(_PORT_REFUSED)
+
+
+def parse_webhook_url(url: str, *, api_root: bool = False) -> WebhookUrl:
+    """Absolute http(s) with a host and a valid port, no credentials; the shape check, without
+    DNS. ``api_root`` (an upstream's, to which each call's path is appended): no query string
+    and no fragment either, so no credential rides in the query of a URL shown back as set. A
+    webhook URL may have a query (some receivers take a token there): it is shown ``masked``."""
     if len(url) > _MAX_URL:
         raise UrlRefused(f"URL longer than {_MAX_URL} characters")
     if any(c.isspace() or ord(c) < 0x20 for c in url):
         raise UrlRefused("URL contains whitespace or control characters")
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError:
         raise UrlRefused("URL cannot be parsed") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise UrlRefused(_PORT_REFUSED) from None
+    check_port(port)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UrlRefused("URL must be absolute http or https")
@@ -131,7 +151,23 @@ def parse_webhook_url(url: str) -> WebhookUrl:
         raise UrlRefused("URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("URL must not carry credentials")
+    if api_root and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+        raise UrlRefused("URL must not carry a query string or fragment (credentials go apart)")
     return WebhookUrl(url, scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def masked(url: str) -> str:
+    """``url`` as shown where a credential must not be read: every query value (a receiver's
+    token, a key) as ``***``, the names and the rest as they are."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    pairs = (part.partition("=") for part in parts.query.split("&"))
+    query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
+    return urlunsplit(parts._replace(query=query))
 
 
 def numeric_host(host: str) -> Address | None:
@@ -294,12 +330,52 @@ async def resolve_checked(
 
 
 async def check_url(
-    url: str, *, allow_loopback: bool, resolver: Resolver | None = None
+    url: str, *, allow_loopback: bool, resolver: Resolver | None = None, api_root: bool = False
 ) -> WebhookUrl:
-    """The check when a URL is saved (a webhook endpoint's, a fulfilment upstream's): its shape,
-    then every address its host resolves to."""
-    parsed = parse_webhook_url(url)
+    """The check when a URL is saved (a webhook endpoint's, a fulfilment upstream's with
+    ``api_root``): its shape, then every address its host resolves to."""
+    parsed = parse_webhook_url(url, api_root=api_root)
     await resolve_checked(
         parsed.host, parsed.port, allow_loopback=allow_loopback, resolver=resolver
     )
     return parsed
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, the default port
+    left out; ``None`` if it is not one."""
+    try:
+        parsed = parse_webhook_url(url)
+    except UrlRefused:
+        return None
+    default = 443 if parsed.scheme == "https" else 80
+    port = "" if parsed.port == default else f":{parsed.port}"
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{parsed.scheme}://{host.lower()}{port}"
+
+
+def check_return_url(url: str, *, allow_loopback: bool, own_origins: frozenset[str]) -> None:
+    """A URL the gateway sends a payer's browser to (a checkout's success or cancel URL):
+    on one of ``own_origins`` (the gateway's own), or https to a host that is not, as spelled,
+    inside a network: an address is judged as a webhook's is (loopback, private, link-local,
+    cloud metadata, ... refused), and ``localhost`` is loopback. ``allow_loopback`` (staging,
+    by setting) lets this host's loopback through, over http too. A name is not resolved: the
+    payer's browser resolves it, in its own network, never the gateway."""
+    parsed = parse_webhook_url(url)
+    if origin_of(url) in own_origins:
+        return
+    host = parsed.host.lower()
+    literal = numeric_host(host)
+    if literal is not None:
+        check_address(literal, allow_loopback=allow_loopback)
+        loopback = _refusal(literal, allow_loopback=False) == "loopback"
+    else:
+        loopback = host == "localhost" or host.endswith(".localhost")
+        if loopback and not allow_loopback:
+            raise UrlRefused(
+                "URL host is loopback (localhost): only public internet hosts are allowed",
+                address=host,
+                reason="loopback",
+            )
+    if parsed.scheme != "https" and not (loopback and allow_loopback):
+        raise UrlRefused("URL must be https")

@@ -72,7 +72,9 @@ async def test_upstream_down_through_every_retry_fails_and_refunds(
     assert newapi.faults.calls == 3  # the inline try, then two retries: the schedule's three
     assert newapi.redemptions == []
     [failure] = await events_of(db, merchant.merchant_id, "topup.failed")
-    assert "HTTP 503" in failure["data"]["failure_reason"]
+    assert failure["data"]["failure_reason"] == (
+        "failed upstream: New API answered with an error of its own"
+    )
     assert failure["data"]["fulfilment"]["provider"] == "newapi"
     await assert_ledger_balanced(db)
 

@@ -83,6 +83,35 @@ async def test_a_live_delivery_mails_the_recipient_text_and_html(
         )  # the link hides the address
 
 
+async def test_a_stored_name_past_the_rule_of_names_never_reaches_a_header(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+) -> None:
+    """A name stored before the rule (a link, a line break) is not the From's: the product's is."""
+    await start_worker(**smtp(smtp_server))
+    merchant = await make_merchant("live", balance_cents=10_000)
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_MER)
+            .where(_MER.c.id == merchant.merchant_id)
+            .values(
+                name="Claim at evil.example", display_name="https://evil.example\r\nBcc: x@y.io"
+            )
+        )
+    sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code == 200, sent.text
+    await settled(db, merchant.merchant_id, "sent")
+    [message] = smtp_server.received
+    assert message["From"].startswith("aiTopUp <") and "evil" not in message["From"]
+    assert message["Bcc"] is None
+    assert message["Subject"].strip() == "aiTopUp sent you $12.34 of Claude credit"
+    for body in (text_of(message), html_of(message)):
+        assert "evil" not in body
+
+
 async def test_smtp_refusals_are_retried_then_sent_or_failed(
     hook_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

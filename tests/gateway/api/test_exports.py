@@ -21,13 +21,14 @@ from gateway.outcome import ApiError
 from gateway.policies.model import UNRESTRICTED
 from gateway.settings import Settings
 from gateway.store.db import Database
-from gateway.store.models import LedgerEntry, Wallet, table_of
+from gateway.store.models import FundingOrder, LedgerEntry, Wallet, table_of
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, set_balance
 from tests.fixtures.plans import captured
 
 _L = table_of(LedgerEntry)
 _W = table_of(Wallet)
+_O = table_of(FundingOrder)
 ROWS = 100_000
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -203,3 +204,75 @@ async def test_a_ledger_export_past_the_row_limit_is_refused_before_a_byte(
     assert refused.value.code == Code.EXPORT_RANGE_INVALID
     assert "holds 3 rows" in refused.value.message
     assert await rows(2, before) == 0  # past the limit in all, but not in this range
+
+
+FORMULA = "=cmd|'/ccalc'!a0@example.org"  # an address the send accepts (as it keeps it)
+
+
+async def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised_in_every_export(
+    export_url: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """A text cell starting with = + - @ (or a tab, a carriage return) is written quoted, with
+    a single quote in front; amounts stay numbers, negative ones too."""
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    now = datetime.now(UTC)
+    params = {
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
+    async with httpx.AsyncClient(base_url=export_url) as http:
+        sent = await http.post(
+            "/topup/send",
+            json={"platform": "claude", "amount_cents": 100, "recipient_email": FORMULA},
+            headers=merchant.headers,
+        )
+        assert sent.status_code == 200, sent.text
+        made = await http.post(
+            "/billing/checkout",
+            json={
+                "amount_cents": 1000,
+                "success_url": "https://a.io",
+                "cancel_url": "https://b.io",
+            },
+            headers=merchant.headers,
+        )
+        assert made.status_code == 201, made.text
+        async with db.transaction() as conn:
+            wallet_id, _ = await ledger.ensure_wallet(conn, "staging", merchant.merchant_id, now)
+            await ledger.credit(conn, wallet_id, 0, now)
+            entries = [
+                ledger.Entry(wallet_id, "staging", -500, "adjustment", memo="+SUM(A1:A9)"),
+                ledger.Entry(wallet_id, "staging", 500, "adjustment", memo="-500"),
+                ledger.Entry(wallet_id, "staging", 0, "adjustment", memo="@SUM(1)\t"),
+                ledger.Entry(wallet_id, "staging", 0, "adjustment", memo="\tx"),
+                ledger.Entry(wallet_id, "staging", 0, "adjustment", memo="\rx"),
+            ]
+            await ledger.append(conn, entries, now)
+            await conn.execute(update(_W).where(_W.c.id == wallet_id).values(
+                entry_count=_W.c.entry_count + len(entries)))  # fmt: skip
+            await conn.execute(
+                update(_O)
+                .where(_O.c.merchant_id == merchant.merchant_id)
+                .values(pack_name='=HYPERLINK("http://x.io")')
+            )
+        texts = {}
+        for kind in ("ledger", "topups", "orders"):
+            reply = await http.get(f"/exports/{kind}.csv", params=params, headers=merchant.headers)
+            assert reply.status_code == 200, reply.text
+            texts[kind] = reply.text
+    topups = list(csv.reader(io.StringIO(texts["topups"])))[1:]
+    assert [r[5] for r in topups] == ["'" + FORMULA]
+    assert f'"\'{FORMULA}"' in texts["topups"]  # quoted
+    assert ",100," in texts["topups"]  # the amount: a number, unquoted
+    ledger_rows = list(csv.reader(io.StringIO(texts["ledger"])))[1:]
+    memos = {r[6] for r in ledger_rows}
+    assert {"'+SUM(A1:A9)", "'-500", "'@SUM(1)\t", "'\tx", "'\rx"} <= memos
+    assert not [m for m in memos if m[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert {r[4] for r in ledger_rows} >= {"-500", "500"}
+    assert ",-500," in texts["ledger"]  # a negative amount stays a number, unquoted
+    orders = list(csv.reader(io.StringIO(texts["orders"])))[1:]
+    assert [r[7] for r in orders] == ['\'=HYPERLINK("http://x.io")']
+    for text in texts.values():
+        for line in text.split("\r\n"):
+            for raw in line.split(","):
+                assert not raw.startswith(("=", "+", "@")), line

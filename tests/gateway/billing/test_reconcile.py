@@ -20,7 +20,12 @@ from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, table_of
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
 from tests.fixtures.core import live_server
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    add_member,
+    assert_ledger_balanced,
+)
 from tests.fixtures.stripe import WEBHOOK_SECRET, StripeStandIn
 from tests.fixtures.webhooks import events_of
 
@@ -83,12 +88,13 @@ def live_checkout(
 
 
 async def invoice_order(
-    api: httpx.AsyncClient, merchant: MerchantKey, **body: Any
+    api: httpx.AsyncClient, db: Database, merchant: MerchantKey, **body: Any
 ) -> dict[str, Any]:
-    """An invoice order of ``merchant``'s, billed to ``billing@merchant.example``."""
+    """An invoice order of ``merchant``'s, billed to a user of its own."""
+    email = await add_member(db, merchant.merchant_id)
     reply = await api.post(
         "/billing/invoice",
-        json={"email": "billing@merchant.example", **body},
+        json={"email": email, **body},
         headers=merchant.headers,
     )
     assert reply.status_code == 201, reply.text
@@ -306,7 +312,7 @@ async def test_an_invoice_order_is_credited_once_on_invoice_paid(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await make_merchant("live")
-    order = await invoice_order(api, merchant, amount_cents=20_000)
+    order = await invoice_order(api, db, merchant, amount_cents=20_000)
     assert (order["kind"], order["status"], order["amount_cents"]) == ("invoice", "pending", 19_000)
     invoice = stripe_stand_in.invoices[order["provider_reference"]]
     assert (invoice["status"], invoice["amount_due"]) == ("open", 19_000)
@@ -342,7 +348,7 @@ async def test_an_invoice_paid_without_its_webhook_is_found_by_the_sweep(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await make_merchant("live")
-    order = await invoice_order(api, merchant, pack_id="pack_pro")
+    order = await invoice_order(api, db, merchant, pack_id="pack_pro")
     await reconcile.sweep(db, stripe_stood_in_settings)
     assert await credited(db, order["id"]) == 0  # open at Stripe: nothing yet
     stripe_stand_in.pay_invoice(order["provider_reference"])

@@ -1,13 +1,18 @@
 """What ``gateway.billing._stripe`` reaches of the stripe package is still there and still behaves
 so: these fail first when an upgrade of stripe moves it."""
 
+import asyncio
 import inspect
+import time
 import warnings
 
+import httpx
+import pytest
 import respx
 import stripe
 
 from gateway.billing._stripe import HTTPXClient
+from tests.fixtures.upstreams import endless_search, serve_raw, trickling
 
 URL = "https://stripe.test/v1/probe"
 FORM = "a=1&b=two"
@@ -47,3 +52,28 @@ async def test_a_request_sends_the_form_as_content_without_a_warning() -> None:
     assert status == 200
     assert posted.calls.last.request.content == FORM.encode()
     assert fetched.calls.last.request.content == b""
+
+
+async def test_an_answer_is_read_to_its_cap_and_within_the_timeout_whole() -> None:
+    """Against real far sides on 127.0.0.1: one that streams without end is refused at
+    ``BODY_CAP`` (not retried), one that trickles a byte at a time is cut at the timeout, though
+    no single read waits that long; the answer is asked for as it is."""
+    http = HTTPXClient(timeout=0.5)
+    try:
+        async with asyncio.timeout(10), serve_raw(endless_search) as endless:
+            with pytest.raises(stripe.APIConnectionError, match="too long") as refused:
+                await http.request_async("GET", f"{endless.root}/v1/probe", {}, None)
+        assert refused.value.should_retry is False
+        async with serve_raw(trickling) as slow:
+            started = time.monotonic()
+            with pytest.raises(stripe.APIConnectionError) as cut:
+                await http.request_async("GET", f"{slow.root}/v1/probe", {}, None)
+        assert time.monotonic() - started < 5
+        assert isinstance(cut.value.__cause__, httpx.ReadTimeout)
+        with respx.mock(assert_all_called=True) as api:
+            asked = api.get(URL).respond(200, json={"id": "x"})
+            content, status, _ = await http.request_async("GET", URL, {}, None)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+    assert (status, content) == (200, b'{"id":"x"}')
+    assert asked.calls.last.request.headers["accept-encoding"] == "identity"

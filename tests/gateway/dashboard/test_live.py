@@ -3,23 +3,29 @@ after its lifetime, ``signed-out`` within a poll when the session goes, caps per
 process; and one poll of the store serves every stream of the process."""
 
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.clock import utcnow
 from gateway.dashboard import figures, live
 from gateway.dashboard.context import COOKIE
+from gateway.mail.links import RecipientLink, recipient_token
 from gateway.settings import Settings
 from gateway.store.db import Database
-from gateway.store.models import DashboardSession, table_of
-from tests.fixtures.core import live_server, make_settings, wait_until
+from gateway.store.models import DashboardSession, Merchant, table_of
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET, live_server, make_settings, wait_until
 from tests.fixtures.dashboard import csrf_of, sign_up_on
+
+_MER = table_of(Merchant)
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +203,46 @@ async def test_streams_are_capped_per_user_and_per_process(
                 return stream.status_code == 200
 
         await wait_until(room, within=5)
+
+
+async def test_a_merchant_takes_its_share_of_the_streams_never_the_others(
+    database_url: str, redis_url: str, db: Database
+) -> None:
+    """Its users' overviews and its recipients' pages count against one merchant's share; past
+    it the merchant's next stream gets 429 while another merchant's still opens."""
+    settings = make_settings(
+        database_url,
+        redis_url,
+        live_streams_per_user=5,
+        live_streams_per_process=50,
+        live_streams_per_merchant=3,
+    )
+    sealer = Sealer(TEST_SECRET.encode())
+    async with (
+        live_server(settings) as url,
+        httpx.AsyncClient(base_url=f"{url}/dashboard") as alice,
+        _signed_in(url) as bob,
+        AsyncExitStack() as stack,
+    ):
+        account = await sign_up_on(alice)
+        async with db.read() as conn:
+            merchant_id = (
+                await conn.execute(select(_MER.c.id).where(_MER.c.name == account.merchant_name))
+            ).scalar_one()
+
+        def recipient_page(n: int) -> str:
+            link = RecipientLink(
+                merchant_id, "staging", f"r{n}@example.com", utcnow() + timedelta(hours=1)
+            )
+            return f"/recipient/{recipient_token(sealer, link)}/live"
+
+        held = [await _opened(stack, alice) for _ in range(2)]
+        page = await stack.enter_async_context(alice.stream("GET", recipient_page(1)))
+        assert page.status_code == 200  # its third: the share's last
+        for path in ("/live", recipient_page(2)):
+            async with alice.stream("GET", path) as over:
+                assert over.status_code == 429, path  # not a stream held open
+                assert json.loads(await over.aread())["code"] == 2205
+                assert over.headers["retry-after"] == "30"
+        held.append(await _opened(stack, bob))  # another merchant still opens its own
+        assert len(held) == 3

@@ -95,7 +95,7 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
             opened = _Opened(port)
             live = f"GET /dashboard/live HTTP/1.1\r\nHost: gw\r\nCookie: {cookie}\r\n\r\n"
             mcp = (
-                f"GET /mcp HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\r\n"
+                f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
                 "Accept: text/event-stream\r\n\r\n"
             )
             began = time.monotonic()

@@ -207,3 +207,26 @@ async def test_roles_refused_in_the_service_too(db: Database) -> None:
     assert bad.value.code == Code.ROLE_INVALID
     with pytest.raises(users.AccountError):
         await users.invite(db, merchant_id="mer_nope", email="a@example.com", role="root")
+
+
+async def test_a_webhook_urls_query_values_are_shown_only_in_the_edit_form(
+    team: dict[str, Account],
+) -> None:
+    """A receiver's token in its URL's query: no page shows it in clear, to a viewer above all;
+    the edit form, which only those who may edit see, holds the URL whole."""
+    owner, viewer = team["owner"], team["viewer"]
+    url = "https://93.184.215.14/hook?token=sekrit-1234&v=2"
+    made = await owner.shown_once("/webhooks/endpoints", {"url": url}, page="/webhooks")
+    assert made.status_code == 200, made.text
+    assert "sekrit-1234" not in made.text
+    found = re.search(r"/dashboard/webhooks/endpoints/(we_[0-9a-z]+)", made.text)
+    assert found is not None
+    page = f"/webhooks/endpoints/{found.group(1)}"
+    for path in ("/webhooks", page, "/webhooks/deliveries", "/"):
+        shown = await viewer.client.get(path)
+        assert shown.status_code == 200, (path, shown.text)
+        assert "sekrit-1234" not in shown.text, path
+    assert "token=***&amp;v=***" in (await viewer.client.get(page)).text
+    edit = (await owner.client.get(page)).text
+    assert edit.count("sekrit-1234") == 1
+    assert 'value="https://93.184.215.14/hook?token=sekrit-1234&amp;v=2"' in edit

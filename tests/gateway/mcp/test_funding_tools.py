@@ -4,6 +4,7 @@ through MCP, a person pays the link (the staging sandbox), and the send then goe
 import httpx
 
 from gateway.mcp.tools import by_name
+from gateway.settings import Settings
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -80,3 +81,22 @@ async def test_the_funding_tools_need_the_billing_scope(
             session, "create_checkout", {"amount_cents": "x", "success_url": OK}
         )
         assert bad.is_error
+
+
+async def test_the_checkout_tool_counts_in_the_merchants_payment_calls(
+    mcp_root: str, make_merchant: MakeMerchant, hook_settings: Settings
+) -> None:
+    """The API's limit on calls that reach the payment provider, in the same bucket."""
+    merchant = await make_merchant("staging")
+    args = {"amount_cents": 1000, "success_url": OK, "cancel_url": NO}
+    async with (
+        mcp_http(mcp_root, merchant.key) as session,
+        httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as http,
+    ):
+        for _ in range(hook_settings.payment_calls_per_minute - 1):
+            made = await envelope_of(session, "create_checkout", args)
+            assert made.code == 1004, made.envelope
+        api = await http.post("/billing/checkout", json=args, headers=merchant.headers)
+        assert api.status_code == 201, api.text
+        refused = await envelope_of(session, "create_checkout", args)
+        assert (refused.is_error, refused.code) == (True, 2208)

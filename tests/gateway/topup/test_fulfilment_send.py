@@ -105,13 +105,13 @@ async def test_a_401_fails_at_once_refunded_with_a_clear_reason(
     sent = await fulfil_client.post("/topup/send", json=send_body(700), headers=merchant.headers)
     body = sent.json()
     assert (sent.status_code, body["code"], body["status"]) == (402, 4004, "failed"), sent.text
-    assert "refused the credentials (HTTP 401)" in body["message"]
+    assert "New API refused the credentials" in body["message"]
     assert newapi.redemptions == []
     balance = await fulfil_client.get("/balance", headers=merchant.headers)
     assert balance.json()["data"]["balance_cents"] == 10_000
     assert balance.json()["data"]["held_cents"] == 0
     [failed] = await events_of(db, merchant.merchant_id, "topup.failed")
-    assert "HTTP 401" in failed["data"]["failure_reason"]
+    assert failed["data"]["failure_reason"] == "failed upstream: New API refused the credentials"
     async with db.read() as conn:
         work = (
             await conn.execute(
@@ -178,3 +178,19 @@ async def test_a_voucher_send_reads_no_provider_and_tries_no_upstream(
     assert (again.status_code, again.json()["code"]) == (200, 1001), again.text
     assert reads == ["claude"]
     assert newapi.faults.calls == 0
+
+
+async def test_an_upstream_delivery_counts_in_the_caps_on_voucher_mails(
+    fulfil_client: httpx.AsyncClient, newapi_merchant: MakeUpstreamMerchant, db: Database
+) -> None:
+    """Delivered by its upstream (not by the send): the mail is capped as a send's is, at the
+    default 5 an hour to one address."""
+    merchant = await newapi_merchant()
+    words = []
+    for _ in range(6):
+        sent = await fulfil_client.post("/topup/send", json=send_body(10), headers=merchant.headers)
+        assert (sent.status_code, sent.json()["status"]) == (200, "delivered"), sent.text
+        words.append(sent.json()["data"]["mail"])
+    assert words[-1] == "held" and "held" not in words[:5]
+    delivered = await events_of(db, merchant.merchant_id, "topup.delivered")
+    assert sorted(e["data"]["mail"] == "held" for e in delivered) == [False] * 5 + [True]

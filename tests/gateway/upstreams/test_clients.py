@@ -51,24 +51,29 @@ async def test_newapi_finds_the_oldest_code_of_exactly_our_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "transient", "words"),
+    ("reply", "transient", "outcome", "detail"),
     [
-        (httpx.Response(401, json={"success": False, "message": "no"}), False, "HTTP 401"),
-        (httpx.Response(403, json={"success": False}), False, "HTTP 403"),
-        (httpx.Response(502, text="bad gateway"), True, "HTTP 502"),
-        (httpx.Response(429, text="slow down"), True, "HTTP 429"),
-        (httpx.Response(400, json={"success": False, "message": "bad"}), False, "HTTP 400"),
-        (httpx.Response(200, json={"success": False, "message": "quota"}), False, "quota"),
-        (httpx.Response(200, text="<html>"), False, "without JSON"),
-        (httpx.ConnectError("refused"), True, "unreachable"),
-        (httpx.ReadTimeout("slow"), True, "in time"),
-        (httpx.ConnectError("blocked: private"), False, "URL refused"),
+        (httpx.Response(401, json={"success": False, "message": "no"}), False,
+         "credentials_refused", "HTTP 401"),
+        (httpx.Response(403, json={"success": False}), False, "credentials_refused", "HTTP 403"),
+        (httpx.Response(502, text="bad gateway"), True, "failing", "HTTP 502"),
+        (httpx.Response(429, text="slow down"), True, "failing", "HTTP 429"),
+        (httpx.Response(400, json={"success": False, "message": "bad"}), False,
+         "request_refused", "HTTP 400 bad"),
+        (httpx.Response(200, json={"success": False, "message": "quota"}), False,
+         "request_refused", "quota"),
+        (httpx.Response(200, text="<html>"), False, "not_the_provider", "HTTP 200 not JSON"),
+        (httpx.Response(404, json={"message": "gone"}), False, "not_the_provider", "HTTP 404"),
+        (httpx.ConnectError("refused"), True, "unreachable", "refused"),
+        (httpx.ReadTimeout("slow"), True, "no_answer", ""),
+        (httpx.ConnectError("blocked: private"), False, "address_refused", "blocked: private"),
     ],
-)
+)  # fmt: skip
 @respx.mock
 async def test_newapi_failures_say_whether_to_retry(
-    reply: httpx.Response | Exception, transient: bool, words: str
+    reply: httpx.Response | Exception, transient: bool, outcome: str, detail: str
 ) -> None:
+    """The outcome, in the gateway's words; what the far side said is the detail alone."""
     route = respx.post(f"{BASE}/api/redemption/")
     if isinstance(reply, Exception):
         route.mock(side_effect=reply)
@@ -78,8 +83,10 @@ async def test_newapi_failures_say_whether_to_retry(
         with pytest.raises(UpstreamError) as raised:
             await _newapi(http).create_code("n", 1)
     assert raised.value.transient is transient
-    assert words in raised.value.reason
-    assert "admin-token" not in raised.value.reason
+    assert (raised.value.outcome, raised.value.detail) == (outcome, detail)
+    assert raised.value.reason.startswith(("New API", "The address answered"))
+    for said in ("HTTP", "quota", "bad", "blocked", "private", "gone", "admin-token"):
+        assert said not in raised.value.reason
 
 
 @respx.mock
@@ -104,7 +111,7 @@ async def test_openrouter_creates_a_key_and_sets_its_absolute_limit() -> None:
 
 
 @respx.mock
-async def test_openrouter_refusals_carry_its_message() -> None:
+async def test_openrouter_refusals_keep_its_message_out_of_the_reason() -> None:
     respx.get(f"{OR_BASE}/keys").mock(
         return_value=httpx.Response(401, json={"error": {"code": 401, "message": "Invalid key"}})
     )
@@ -115,10 +122,12 @@ async def test_openrouter_refusals_carry_its_message() -> None:
         client = OpenRouter(http, "mgmt", OR_BASE)
         with pytest.raises(UpstreamError) as denied:
             await client.check()
-        assert not denied.value.transient and "HTTP 401" in denied.value.reason
+        assert not denied.value.transient and denied.value.outcome == "credentials_refused"
+        assert denied.value.reason == "OpenRouter refused the credentials"
         with pytest.raises(UpstreamError) as missing:
             await client.set_limit("gone", 1.0)
-        assert "Not found" in missing.value.reason and not missing.value.transient
+        assert missing.value.outcome == "not_the_provider" and not missing.value.transient
+        assert "Not found" not in missing.value.reason
 
 
 def test_cents_become_dollars_exactly() -> None:

