@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
 from .clock import rfc3339
-from .local_gateway import recall_url
+from .local_gateway import recall_url, served_url
 from .merchants import directory
 from .merchants import service as merchants
 from .merchants.names import check_name
@@ -159,6 +160,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"aitopup serve: {exc}", file=sys.stderr)
         return 2
     prepare_multiprocess_dir()
+    if not settings.public_base_url:
+        # Links in mail and replies are built from this, never from a request's Host.
+        os.environ["AITOPUP_PUBLIC_BASE_URL"] = served_url(args.host, args.port)
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,

@@ -25,6 +25,7 @@ class Code(IntEnum):
     PASSWORD_RESET_REQUESTED = 1111
     PASSWORD_RESET_DONE = 1112
     SIGNED_UP = 1113
+    RECIPIENT_LINKS_REVOKED = 1114
 
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
@@ -60,11 +61,13 @@ class Code(IntEnum):
     KEY_SELF_APPROVAL = 2309
     KEY_SCOPE_NOT_GRANTABLE = 2310
     KEY_COUNT_LIMIT_REACHED = 2311
+    KEY_REVEAL_NOT_GRANTABLE = 2312
 
     ROLE_NOT_ALLOWED = 2320
     LAST_OWNER = 2321
     MEMBER_NOT_FOUND = 2322
     ROLE_INVALID = 2323
+    ROLE_SCOPE_NOT_GRANTABLE = 2324
 
     SIGN_IN_FAILED = 2330
     PASSWORD_INCORRECT = 2331
@@ -188,6 +191,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "If this address was new here, its account is ready; either way, sign in with the "
         "account's password",
     ),
+    Code.RECIPIENT_LINKS_REVOKED: CodeInfo(
+        200, "Every link to this recipient's page made until now no longer opens it"
+    ),
     Code.PAYMENT_CHECKED: CodeInfo(
         200, "Payment checked with the provider; data.order says what the order is now"
     ),
@@ -258,6 +264,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.KEY_SCOPE_NOT_GRANTABLE: CodeInfo(
         403, "A key can only give another key scopes it holds itself"
     ),
+    Code.KEY_REVEAL_NOT_GRANTABLE: CodeInfo(
+        403, "A key that does not see recipients' codes cannot make a key that does"
+    ),
     Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
         409, "Key limit reached for this environment; revoke one first"
     ),
@@ -267,6 +276,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.LAST_OWNER: CodeInfo(409, "A merchant keeps at least one owner; make another owner first"),
     Code.MEMBER_NOT_FOUND: CodeInfo(404, "No such member of this merchant"),
     Code.ROLE_INVALID: CodeInfo(422, "Role must be owner, developer or viewer"),
+    Code.ROLE_SCOPE_NOT_GRANTABLE: CodeInfo(
+        403, "Your role cannot give a key this: a key does no more than its maker may"
+    ),
     Code.SIGN_IN_FAILED: CodeInfo(401, "That e-mail address and password do not match an account"),
     Code.PASSWORD_INCORRECT: CodeInfo(422, "That is not your current password"),
     Code.ACCOUNT_LINK_INVALID: CodeInfo(

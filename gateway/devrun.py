@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
-from .local_gateway import DATA_DIR, remember_url
+from .local_gateway import DATA_DIR, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings, load_settings
@@ -179,6 +179,9 @@ def run(*, host: str, port: int) -> int:
     upgrade(settings.database_url)
     redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
+    if not settings.public_base_url:
+        # The gateway and the worker build every link on the address served here.
+        env["AITOPUP_PUBLIC_BASE_URL"] = served_url(host, port)
     supervised: list[Supervised] = []
 
     def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:

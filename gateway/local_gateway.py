@@ -4,10 +4,21 @@ actually running, whatever its port, when no ``AITOPUP_PUBLIC_BASE_URL`` says ot
 
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "recall_url", "remember_url"]
+__all__ = ["DATA_DIR", "recall_url", "remember_url", "served_url"]
 
 DATA_DIR = Path(".aitopup")
 _URL_FILE = DATA_DIR / "gateway-url"
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL a gateway told to serve on ``host``:``port`` is reached at from this machine: the
+    base of its links when ``AITOPUP_PUBLIC_BASE_URL`` is unset (an address on every interface
+    is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (names the wildcard, binds nothing)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def remember_url(url: str) -> None:

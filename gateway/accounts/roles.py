@@ -4,10 +4,16 @@ form (``gateway.dashboard.permissions`` names the action of each route).
 An owner manages members, keys, webhooks, fulfilment, the wallet, the top-ups and the settings,
 in both environments; live is theirs alone. A developer manages keys and webhooks in staging
 and reads the rest. A viewer reads. Everyone manages their own account (password, sessions,
-the environment they look at).
+the environment they look at). Only an owner sees a recipient's spendable code (an upstream's
+redemption code or key): it is the recipient's money, so every page that shows one, and the
+staging mailbox, masks it for the others (``reveals_codes``). A key made on the dashboard gets
+no more than its maker's role: the scopes of ``grantable_scopes``, and the code's reveal only
+from an owner.
 """
 
 from typing import Final, Literal, get_args
+
+from ..policies.model import SCOPES, Scope
 
 __all__ = [
     "ACTIONS",
@@ -18,7 +24,9 @@ __all__ = [
     "Role",
     "allows",
     "describe",
+    "grantable_scopes",
     "parse_role",
+    "reveals_codes",
 ]
 
 Role = Literal["owner", "developer", "viewer"]
@@ -35,6 +43,7 @@ Action = Literal[
     "members",
     "settings",
     "fulfilment",
+    "reveal",  # see a recipient's spendable code (not a form: what pages and keys may show)
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
@@ -53,6 +62,7 @@ RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
     "members": {"staging": _OWNERS, "live": _OWNERS},
     "settings": {"staging": _OWNERS, "live": _OWNERS},
     "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
+    "reveal": {"staging": _OWNERS, "live": _OWNERS},
 }
 
 _WHAT: dict[Action, str] = {
@@ -65,6 +75,19 @@ _WHAT: dict[Action, str] = {
     "members": "manage members",
     "settings": "change the merchant's settings",
     "fulfilment": "manage fulfilment",
+    "reveal": "see recipients' codes",
+}
+
+# scope -> the action a role must be allowed to give it to a key: a key does through the API
+# only what its maker may do on the dashboard.
+_SCOPE_ACTION: Final[dict[Scope, Action]] = {
+    "topup:send": "keys",
+    "topup:read": "read",
+    "webhooks": "webhooks",
+    "keys": "keys",
+    "approvals": "topups",
+    "billing": "wallet",
+    "fulfilment": "fulfilment",
 }
 
 
@@ -80,6 +103,16 @@ def describe(role: str, action: Action, env: str) -> str:
         f"As a {role} you cannot {_WHAT[action]} in {env}: that takes "
         f"{' or '.join(who) or 'nobody'}. Ask an owner of this merchant."
     )
+
+
+def reveals_codes(role: str, env: str) -> bool:
+    """Whether ``role`` sees recipients' spendable codes in ``env`` (pages, mailbox, keys)."""
+    return allows(role, "reveal", env)
+
+
+def grantable_scopes(role: str, env: str) -> frozenset[Scope]:
+    """The scopes ``role`` may give a key it makes in ``env``: each scope's action allowed."""
+    return frozenset(s for s in SCOPES if allows(role, _SCOPE_ACTION[s], env))
 
 
 def parse_role(value: str) -> Role | None:

@@ -48,6 +48,7 @@ from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope
 from ..lockout import client_address
+from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_json, read_query
@@ -196,7 +197,7 @@ async def revoke_key(request: Request, call: Call) -> Response:
 async def invite_user(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, invitations.InviteRequest, limit=svc.settings.max_body_bytes)
-    base = svc.settings.public_base_url or str(request.base_url)
+    base = public_base(svc.settings)
     return await answer(request, invitations.invite_by_id(svc.db, _id(request), body, base))
 
 

@@ -29,6 +29,7 @@ from ..billing.schemas import (
 from ..clock import utcnow
 from ..codes import Code
 from ..envelope import ApiError, Envelope
+from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_json, read_query
@@ -69,7 +70,7 @@ async def list_packs(request: Request) -> Response:
 async def topup_info(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
-    operation = service.topup_info(svc.db, svc.settings, caller, str(request.base_url))
+    operation = service.topup_info(svc.db, svc.settings, caller)
     return await answer(request, operation)
 
 
@@ -78,7 +79,7 @@ async def create_checkout(request: Request) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
-    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=str(request.base_url))
+    operation = orders.checkout(svc.db, svc.settings, caller, body)
     return await answer(request, operation, headers=decision.headers())
 
 
@@ -113,7 +114,7 @@ async def checkout_return(request: Request) -> Response:
         log.warning("order %s not checked on return: %s", order.id, exc.code.name)
         checked = None
     landing = orders.landing(
-        svc.settings, order.env, order.success_url, own_origin=str(request.base_url)
+        svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
     )
     if _wants_json(request) or landing is None:
         if checked is None:
@@ -203,7 +204,7 @@ async def sandbox_pay(request: Request) -> Response:
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     # Only to the URL stored on the order, and only if it passes the return URLs' rule.
     landing = orders.landing(
-        svc.settings, order.env, order.success_url, own_origin=str(request.base_url)
+        svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
     )
     if _wants_json(request) or landing is None:
         return Envelope.of(paid)
@@ -219,7 +220,7 @@ async def sandbox_cancel(request: Request) -> Response:
     )
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     landing = orders.landing(
-        svc.settings, order.env, order.cancel_url, own_origin=str(request.base_url)
+        svc.settings, order.env, order.cancel_url, own_origin=public_base(svc.settings)
     )
     if _wants_json(request) or landing is None:
         return Envelope.of(cancelled)

@@ -7,19 +7,15 @@ from ..auth import require_caller
 from ..codes import Code
 from ..envelope import ApiError
 from ..mail import mailbox
-from ..mail.links import base_url
+from ..mail.links import public_base
 from ..mail.schemas import MAIL_ID, EmailData
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import check_cursor, read_query
-from ..services import Services, services
+from ..services import services
 from ..topup.schemas import ListQuery
 from .answer import answer
 
 __all__ = ["routes"]
-
-
-def _base(svc: Services, request: Request) -> str:
-    return base_url(svc.settings.public_base_url or str(request.base_url))
 
 
 async def list_emails(request: Request) -> Response:
@@ -34,7 +30,7 @@ async def list_emails(request: Request) -> Response:
         caller,
         limit=query.limit,
         cursor=query.cursor,
-        base_url=_base(svc, request),
+        base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
     return await answer(request, operation)
@@ -52,7 +48,7 @@ async def get_email(request: Request) -> Response:
         svc.sealer,
         caller,
         mail_id,
-        base_url=_base(svc, request),
+        base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
     return await answer(request, operation)

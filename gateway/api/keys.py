@@ -107,7 +107,7 @@ routes = [
             body=KeyCreate,
             response=KeyCreated,
             success=Code.CREATED,
-            errors=(*_AUTH, *_BODY, Code.KEY_SCOPE_NOT_GRANTABLE),
+            errors=(*_AUTH, *_BODY, Code.KEY_SCOPE_NOT_GRANTABLE, Code.KEY_REVEAL_NOT_GRANTABLE),
             secret=True,
         ),
     ),
@@ -152,7 +152,12 @@ routes = [
             "keys",
             body=KeyUpdate,
             response=KeyData,
-            errors=(*_NOT_FOUND, *_BODY, Code.KEY_SCOPE_NOT_GRANTABLE),
+            errors=(
+                *_NOT_FOUND,
+                *_BODY,
+                Code.KEY_SCOPE_NOT_GRANTABLE,
+                Code.KEY_REVEAL_NOT_GRANTABLE,
+            ),
         ),
     ),
     ApiRoute(

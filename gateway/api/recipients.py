@@ -1,4 +1,5 @@
-"""Routes of a merchant's recipients: balances, top-ups and e-mail state per address."""
+"""Routes of a merchant's recipients: balances, top-ups and e-mail state per address, and the
+end of every link to one's page made until now."""
 
 from urllib.parse import unquote
 
@@ -10,8 +11,8 @@ from ..codes import Code
 from ..envelope import ApiError
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..parsing import read_query
-from ..recipients import service
-from ..recipients.schemas import RecipientData, RecipientsQuery
+from ..recipients import revocations, service
+from ..recipients.schemas import LinksRevokedData, RecipientData, RecipientsQuery
 from ..services import services
 from .answer import answer
 
@@ -38,6 +39,14 @@ async def get_recipient(request: Request) -> Response:
     return await answer(request, service.get(services(request).db, caller, email))
 
 
+async def revoke_links(request: Request) -> Response:
+    caller = require_caller(request, "topup:send")
+    email = service.address(unquote(request.path_params["email"]))
+    if email is None:
+        raise ApiError(Code.RECIPIENT_NOT_FOUND)
+    return await answer(request, revocations.revoke(services(request).db, caller, email))
+
+
 routes = [
     ApiRoute(
         "/recipients",
@@ -60,6 +69,18 @@ routes = [
             "One recipient, by address",
             "recipients",
             response=RecipientData,
+            errors=(*KEY_ERRORS, Code.RECIPIENT_NOT_FOUND),
+        ),
+    ),
+    ApiRoute(
+        "/recipients/{email}/revoke-links",
+        revoke_links,
+        methods=["POST"],
+        doc=RouteDoc(
+            "End every link to the recipient's page made until now (a fresh one works)",
+            "recipients",
+            response=LinksRevokedData,
+            success=Code.RECIPIENT_LINKS_REVOKED,
             errors=(*KEY_ERRORS, Code.RECIPIENT_NOT_FOUND),
         ),
     ),

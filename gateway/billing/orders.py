@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..clock import new_id, rfc3339, utcnow
 from ..codes import Code
+from ..mail.links import public_base
 from ..outcome import ApiError, Outcome
 from ..settings import Settings
 from ..store.compose import upsert
@@ -351,16 +352,16 @@ def sandbox_token(settings: Settings, order_id: str) -> str:
 RETURN_PATH = "/api/public/v1/billing/checkout/return"
 
 
-def return_url(settings: Settings, base_url: str) -> str:
+def return_url(settings: Settings) -> str:
     """Where Stripe sends the payer after paying: the gateway looks the order up at Stripe
     there (the return is one of reconciliation's moments), then sends the payer on to the
     merchant's ``success_url``."""
-    base = (settings.public_base_url or base_url).rstrip("/")
+    base = public_base(settings)
     return f"{base}{RETURN_PATH}?session_id={{CHECKOUT_SESSION_ID}}"
 
 
-def _sandbox_url(settings: Settings, base_url: str, order_id: str) -> str:
-    base = (settings.public_base_url or base_url).rstrip("/")
+def _sandbox_url(settings: Settings, order_id: str) -> str:
+    base = public_base(settings)
     token = sandbox_token(settings, order_id)
     return f"{base}/api/public/v1/billing/sandbox/checkout/{order_id}?token={token}"
 
@@ -466,7 +467,6 @@ async def checkout(
     caller: Caller,
     body: CheckoutRequest,
     *,
-    base_url: str,
     own_origin: str | None = None,
 ) -> Outcome:
     """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
@@ -488,7 +488,7 @@ async def checkout(
 
     if caller.env == "staging":
         provider, session_id = "sandbox", None
-        url = _sandbox_url(settings, base_url, order_id)
+        url = _sandbox_url(settings, order_id)
         expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
     else:
         provider = "stripe"
@@ -502,7 +502,7 @@ async def checkout(
                 credits=quote.credits,
                 amount_cents=quote.amount_cents,
                 currency=quote.currency,
-                success_url=return_url(settings, base_url),
+                success_url=return_url(settings),
                 cancel_url=body.cancel_url,
             ),
         )

@@ -8,6 +8,7 @@ from ..callers import Caller
 from ..clock import rfc3339, rfc3339_or_none
 from ..codes import Code
 from ..ledger import service as ledger
+from ..mail.links import public_base
 from ..outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..settings import Settings
 from ..store.db import Database
@@ -84,11 +85,11 @@ def providers(settings: Settings, env: str) -> list[Literal["stripe", "sandbox",
     return ["stripe", "stripe_invoice"]
 
 
-def wallet_url(settings: Settings, base_url: str) -> str:
-    return (settings.public_base_url or base_url).rstrip("/") + WALLET_PATH
+def wallet_url(settings: Settings) -> str:
+    return public_base(settings) + WALLET_PATH
 
 
-async def topup_info(db: Database, settings: Settings, caller: Caller, base_url: str) -> Outcome:
+async def topup_info(db: Database, settings: Settings, caller: Caller) -> Outcome:
     """How the caller's environment is funded: packs, amounts, tiers, providers."""
     info = TopupInfo(
         env=caller.env,
@@ -102,7 +103,7 @@ async def topup_info(db: Database, settings: Settings, caller: Caller, base_url:
         discount_tiers=[TierData(from_cents=a, percent_off=p) for a, p in settings.funding_tiers],
         providers=providers(settings, caller.env),
         redemption=True,
-        wallet_url=wallet_url(settings, base_url),
+        wallet_url=wallet_url(settings),
     )
     return Outcome(Code.SUCCESS, info)
 

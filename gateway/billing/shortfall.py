@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from ..mail.links import base_url
 from ..store.models import Pack, Wallet, table_of
 from ..store.raw import Raw, Statement
 from .service import TOPUP_INFO_PATH, WALLET_PATH
@@ -32,8 +33,8 @@ async def shortfall_data(
 ) -> dict[str, Any]:
     """``data`` of ``4001``: the balance, what the send needed, the difference, and where to
     fund it: the dashboard's wallet page, the top-up info route, the packs whose credit covers
-    the shortfall (cheapest first). Links are absolute with ``AITOPUP_PUBLIC_BASE_URL``, else
-    paths on the gateway's own host."""
+    the shortfall (cheapest first). Links are absolute, on the public base
+    (``mail.links.base_url``), never on a request's host."""
     row = await tx.fetchrow(_BALANCE, {"wallet_id": wallet_id})
     balance = int(row["balance_cents"]) if row is not None else 0
     short = max(required_cents - balance, 0)
@@ -49,7 +50,7 @@ async def shortfall_data(
         if int(p["credit_cents"]) >= short
     ]
     packs.sort(key=lambda p: (p["price_cents"], p["id"]))
-    base = (public_base_url or "").rstrip("/")
+    base = base_url(public_base_url)
     return {
         "balance_cents": balance,
         "required_cents": required_cents,

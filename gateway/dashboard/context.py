@@ -5,7 +5,9 @@ which the dashboard turns into a 303 to the sign-in page. It is also where the v
 checked against the route's action (``permissions``, ``accounts.roles``): a refusal
 (``ROLE_NOT_ALLOWED``, a 403 page saying why) comes before the form is read. The viewer carries
 a ``Caller`` for the merchant and the environment of the switch, so every service that takes a
-caller (the API's own) is called directly, with the same rules, by the dashboard.
+caller (the API's own) is called directly, with the same rules, by the dashboard. Its policy
+reveals recipients' codes only where the role does (``roles.reveals_codes``): every page reads
+top-ups and mail through the services that hide a code from a caller that does not reveal.
 """
 
 import hashlib
@@ -20,7 +22,7 @@ from ..callers import Caller
 from ..codes import Code
 from ..operations import perform
 from ..outcome import ApiError, Outcome
-from ..policies.model import UNRESTRICTED
+from ..policies.model import UNRESTRICTED, Policy
 from ..services import services
 from .permissions import action_of
 
@@ -30,6 +32,7 @@ __all__ = [
     "Viewer",
     "Visit",
     "current_viewer",
+    "dashboard_policy",
     "known_visit",
     "local_path",
     "require_viewer",
@@ -76,6 +79,17 @@ class Viewer:
     def can(self, action: roles.Action) -> bool:
         """Whether this viewer's role allows ``action`` in the environment they look at."""
         return roles.allows(self.role, action, self.env)
+
+
+# A dashboard user's caller holds every scope (the role table gates each route); it reveals
+# codes as its role does.
+_REVEALING: Policy = UNRESTRICTED
+_MASKING: Policy = UNRESTRICTED.model_copy(update={"reveal_voucher": False})
+
+
+def dashboard_policy(role: str, env: str) -> Policy:
+    """The policy of a dashboard user's caller: revealing codes only where ``role`` does."""
+    return _REVEALING if roles.reveals_codes(role, env) else _MASKING
 
 
 def user_marker(user_id: str) -> str:
@@ -173,7 +187,7 @@ async def _load_viewer(conn: HTTPConnection) -> Viewer:
         env=session.env,
         low_balance_threshold_cents=session.low_balance_threshold_cents,
         wallet_id=session.wallet_id,
-        policy=UNRESTRICTED,
+        policy=dashboard_policy(session.role, session.env),
     )
     viewer = Viewer(
         session.user_id,

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..mail.links import public_base
 from ..merchants import keys
 from ..merchants.schemas import KeyData
 from ..operations import perform
@@ -25,7 +26,7 @@ async def developers(request: Request) -> Response:
     found = listed.many(KeyData)
     usable = [k for k in found if k.env == viewer.env and k.revoked_at is None]
     prefix = usable[-1].display_prefix if usable else None
-    base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
+    base = public_base(svc.settings)
     key = f"{prefix}…" if prefix else f"ak_{viewer.env}_…"
     return page(
         request,

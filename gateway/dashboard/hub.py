@@ -71,8 +71,8 @@ class Source(Protocol):
         """Whose share of the process's streams the stream takes."""
         ...
 
-    def holds(self) -> bool:
-        """False once the stream must end (its link expired)."""
+    async def holds(self, db: Database) -> bool:
+        """False once the stream must end (its link expired or was revoked)."""
         ...
 
     async def fingerprint(self, db: Database) -> tuple[Any, ...]: ...
@@ -232,11 +232,16 @@ class LiveHub:
 
     async def _poll(self) -> None:
         streams = []
+        held_views: dict[_View, bool] = {}  # each page's source asked once a poll
         for stream in list(self._streams):
             if stream.source is None:
                 streams.append(stream)
-            elif not stream.source.holds():
-                self._end(stream, b"")  # its link expired: the page says so when reloaded
+                continue
+            view = stream.source.key
+            if view not in held_views:
+                held_views[view] = await stream.source.holds(self._db)
+            if not held_views[view]:
+                self._end(stream, b"")  # its link expired or was revoked: the page says so
         checked = sessions.holders(self._db, {s.session_hash for s in streams})
         held: set[tuple[str, str, str]] = (await perform(self._svc.enqueuer, checked)).data
         signed_in = {session for session, _, _ in held}

@@ -1,7 +1,10 @@
 """Keys: make one with a policy (the raw key shown once, on a page never cached), list them by
 display prefix with name and last use, change a key's policy, revoke one. Every change goes
 through ``merchants.keys``, the one definition the API and the admin API use too; the viewer
-acts as an actor of their merchant and environment holding every scope."""
+acts as an actor of their merchant and environment that gives what their role may
+(``accounts.roles.grantable_scopes``, and the code's reveal only where the role sees codes):
+the form offers only that, and the service refuses anything else (``ROLE_SCOPE_NOT_GRANTABLE``).
+"""
 
 import re
 from typing import Any
@@ -11,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..accounts import roles
 from ..merchants import keys as key_service
 from ..merchants.schemas import KeyCreated, KeyData
 from ..operations import perform
@@ -36,12 +40,25 @@ def _key_id(request: Request) -> str:
 
 
 def _actor(viewer: Viewer) -> key_service.Actor:
-    return key_service.by_key(viewer.caller)
+    return key_service.by_role(
+        viewer.merchant_id,
+        viewer.env,
+        roles.grantable_scopes(viewer.role, viewer.env),
+        roles.reveals_codes(viewer.role, viewer.env),
+        f"As a {viewer.role} you cannot give a key this in {viewer.env}: a key does no more "
+        "than you may. Ask an owner of this merchant.",
+    )
 
 
-def _choices() -> dict[str, Any]:
+def _choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
+    """What the form offers: what the viewer's role may give, and what the key holds already
+    (it keeps that, whoever saves it)."""
+    grantable = roles.grantable_scopes(viewer.role, viewer.env)
+    held = key.policy.scopes if key is not None else ()
     return {
-        "all_scopes": SCOPES,
+        "all_scopes": tuple(s for s in SCOPES if s in grantable or s in held),
+        "can_reveal": roles.reveals_codes(viewer.role, viewer.env)
+        or (key is not None and key.policy.reveal_voucher),
         "all_platforms": PLATFORMS,
         "intervals": INTERVALS,
         "field_names": policy_form.FIELDS,
@@ -59,7 +76,7 @@ async def _list_page(
     return page(
         request,
         "keys/index.html",
-        {"keys": keys, "values": values, "errors": errors, **_choices()},
+        {"keys": keys, "values": values, "errors": errors, **_choices(viewer)},
         status=status,
     )
 
@@ -109,7 +126,9 @@ async def show_key(request: Request) -> Response:
     key = (await perform(svc.enqueuer, found)).one(KeyData)
     values = policy_form.to_form(key.policy, key.name)
     return page(
-        request, "keys/detail.html", {"key": key, "values": values, "errors": {}, **_choices()}
+        request,
+        "keys/detail.html",
+        {"key": key, "values": values, "errors": {}, **_choices(viewer, key)},
     )
 
 
@@ -130,7 +149,7 @@ async def update_policy(request: Request) -> Response:
                 "key": key,
                 "values": policy_form.echo(data),
                 "errors": refused.errors,
-                **_choices(),
+                **_choices(viewer, key),
             },
             status=422,
         )

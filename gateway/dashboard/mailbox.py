@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
-from ..mail.links import base_url
+from ..mail.links import public_base
 from ..mail.mailbox import MailState
 from ..mail.schemas import EmailData
 from ..merchants import preferences
@@ -56,7 +56,7 @@ async def show_mail(request: Request) -> Response:
         svc.sealer,
         viewer.caller,
         mail_id,
-        base_url=base_url(svc.settings.public_base_url or str(request.base_url)),
+        base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
     found = (await perform(svc.enqueuer, read)).one(EmailData)

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from ..accounts import invitations, users
 from ..accounts import members as member_service
 from ..accounts.roles import ROLES, RULES
+from ..mail.links import public_base
 from ..operations import perform
 from ..outcome import ApiError
 from ..services import services
@@ -77,8 +78,8 @@ async def invite(request: Request) -> Response:
     data = await form(request)
     values = {"email": field(data, "email", 300).strip(), "role": field(data, "role", 20)}
     svc = services(request)
-    # Not from the Host header when the operator named the public address.
-    base = (svc.settings.public_base_url or str(request.base_url)).rstrip("/")
+    # Never from the Host header: its client chooses it.
+    base = public_base(svc.settings)
     inviting = invitations.invite(
         svc.db, viewer.merchant_id, values["email"], base, role=values["role"]
     )

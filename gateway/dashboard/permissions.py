@@ -32,6 +32,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/topups/{txn_id}/approve"): "topups",
     ("POST", "/topups/{txn_id}/deny"): "topups",
     ("POST", "/topups/{txn_id}/cancel"): "topups",
+    ("POST", "/recipients/revoke-links"): "topups",
     ("POST", "/wallet/checkout"): "wallet",
     ("POST", "/wallet/redeem"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",

@@ -1,9 +1,10 @@
 """The recipient's page: ``/dashboard/recipient/{token}``, opened from the link their e-mail
-carries (a sealed, expiring token: ``mail.links``). It shows their wallets and top-ups at that
-merchant in that environment only, and updates live through the dashboard's hub (its stream
-holds until the link expires, capped per recipient as a user's are). An invalid or expired
-link says so; an expired one, or any page, offers a fresh link by e-mail (rate-limited, and
-the same answer whether or not the address is known)."""
+carries (a sealed, expiring token: ``mail.links``). It shows their wallets and their top-ups
+at that merchant in that environment made until the link's own, and updates live through the
+dashboard's hub (its stream holds until the link expires or the merchant revokes the
+recipient's links, capped per recipient as a user's are). An invalid, expired or revoked link
+says so; it, or any page, offers a fresh link by e-mail (rate-limited, and the same answer
+whether or not the address is known)."""
 
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from ..operations import perform
 from ..outcome import ApiError
 from ..recipients import links as recipient_links
 from ..recipients import page as recipient_page
+from ..recipients import revocations
 from ..services import services
 from ..store.db import Database
 from .context import visit
@@ -55,15 +57,17 @@ class _Page:
 
     @property
     def key(self) -> Hashable:
-        return ("recipient", self.link.merchant_id, self.link.env, self.link.email)
+        # Links of one recipient show different sends (``upto``) and are revoked apart.
+        link = self.link
+        return ("recipient", link.merchant_id, link.env, link.email, link.issued_at, link.upto)
 
     @property
     def merchant_id(self) -> str:
         """The merchant that sent to the recipient: its share of the streams is taken."""
         return self.link.merchant_id
 
-    def holds(self) -> bool:
-        return self.link.expires_at > utcnow()
+    async def holds(self, db: Database) -> bool:
+        return self.link.expires_at > utcnow() and await revocations.holds(db, self.link)
 
     async def fingerprint(self, db: Database) -> tuple[Any, ...]:
         return await recipient_page.fingerprint(db, self.link)
@@ -89,7 +93,7 @@ async def recipient(request: Request) -> Response:
     svc = services(request)
     token = _token(request)
     link = open_recipient_token(svc.sealer, token, utcnow())
-    if link is None:
+    if link is None or not await revocations.holds(svc.db, link):
         return page(
             request,
             "recipient/invalid.html",
@@ -154,7 +158,7 @@ async def fresh_link(request: Request) -> Response:
 async def live(request: Request) -> Response:
     svc = services(request)
     link = open_recipient_token(svc.sealer, _token(request), utcnow())
-    if link is None:
+    if link is None or not await revocations.holds(svc.db, link):
         raise HTTPException(404)
     hub = hub_of(request)
     source = _Page(link, svc.sealer)

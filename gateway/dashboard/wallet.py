@@ -30,6 +30,7 @@ from ..billing.schemas import (
     ReceiptData,
 )
 from ..codes import Code
+from ..mail.links import public_base
 from ..operations import perform
 from ..outcome import ApiError, Outcome
 from ..services import services
@@ -129,8 +130,7 @@ async def wallet_page(request: Request) -> Response:
 
 
 def _base_url(request: Request) -> str:
-    settings = services(request).settings
-    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+    return public_base(services(request).settings)
 
 
 async def checkout(request: Request) -> Response:
@@ -176,7 +176,6 @@ async def checkout(request: Request) -> Response:
                 svc.settings,
                 viewer.caller,
                 body,
-                base_url=str(request.base_url),
                 own_origin=back,
             )
             made = (await perform(svc.enqueuer, operation)).one(CheckoutData)

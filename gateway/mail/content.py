@@ -1,5 +1,7 @@
 """A mail's message, composed from its row when it is sent (the worker) or shown (the staging
-mailbox): one composition for both, so the mailbox shows exactly what would have been sent."""
+mailbox): one composition for both, so the mailbox shows exactly what would have been sent,
+but to a reader who may not see an upstream's code (``reveal`` false: a key or a dashboard role
+that does not reveal codes), the code and a link to a page showing one are masked."""
 
 import json
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from ..money import money
 from ..store.models import Merchant, Topup, table_of
 from . import links, rows
 from .render import Rendered, render
-from .vouchers import redeemable, topups_with_provider
+from .vouchers import MASKED, masked, redeemable, topups_with_provider, upstream_given
 
 __all__ = ["Message", "compose", "expires_text"]
 
@@ -32,7 +34,7 @@ class Message:
     sender: str | None  # the display name the From header carries, when a merchant's
     # (``names.safe_name``: a stored name that breaks the rule of names is never in a header)
     rendered: Rendered
-    link: str  # the link the mail carries
+    link: str | None  # the link the mail carries; None: masked from this reader
 
 
 def expires_text(when: datetime) -> str:
@@ -53,24 +55,26 @@ async def compose(
     base_url: str,
     link_ttl_seconds: int,
     now: datetime,
+    reveal: bool = True,
 ) -> Message | None:
-    """The message of mail row ``mail``; ``None`` if what it was about is gone."""
+    """The message of mail row ``mail``; ``None`` if what it was about is gone. ``reveal``
+    false: an upstream's code, and a link to a page that shows one, are masked."""
     if mail.kind == rows.VOUCHER:
-        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now)
+        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now, reveal)
     to = sealer.open(mail.to_sealed, context=mail.id)
     data: dict[str, Any] = json.loads(sealer.open(mail.data_sealed, context=mail.id))
     if mail.kind == rows.RECIPIENT_LINK:
         sender = await _merchant_name(conn, mail.merchant_id)
         expires = now + timedelta(seconds=link_ttl_seconds)
-        token = links.recipient_token(
-            sealer, links.RecipientLink(mail.merchant_id, mail.env, to, expires)
-        )
+        # A fresh link shows the sends until it was asked for.
+        link = links.RecipientLink(mail.merchant_id, mail.env, to, expires, now, mail.created_at)
+        url = await _link(conn, sealer, link, base_url, reveal)
         values = {
             "sender": sender or PRODUCT_NAME,
-            "link": links.recipient_url(base_url, token),
+            "link": url or MASKED,
             "expires": expires_text(expires),
         }
-        return Message(to, sender, render(rows.RECIPIENT_LINK, values), values["link"])
+        return Message(to, sender, render(rows.RECIPIENT_LINK, values), url)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
 
@@ -82,6 +86,7 @@ async def _voucher(
     base_url: str,
     link_ttl_seconds: int,
     now: datetime,
+    reveal: bool,
 ) -> Message | None:
     found = topups_with_provider().where(_T.c.id == mail.topup_id)
     topup = (await conn.execute(found)).first()
@@ -89,17 +94,35 @@ async def _voucher(
         return None
     sender = await _merchant_name(conn, topup.merchant_id)
     given = redeemable(sealer, topup)
+    if not reveal:
+        given = masked(given)
     expires = now + timedelta(seconds=link_ttl_seconds)
-    token = links.recipient_token(
-        sealer, links.RecipientLink(topup.merchant_id, topup.env, topup.recipient_email, expires)
+    # The voucher mail's link shows the sends until this one, never one made after it.
+    link = links.RecipientLink(
+        topup.merchant_id, topup.env, topup.recipient_email, expires, now, topup.created_at
     )
+    url = await _link(conn, sealer, link, base_url, reveal)
     values = {
         "sender": sender or PRODUCT_NAME,
         "amount": money(topup.amount_cents),
         "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
         "provider": given.provider,
         "code": given.code,
-        "link": links.recipient_url(base_url, token),
+        "link": url or MASKED,
         "expires": expires_text(expires),
     }
-    return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), str(values["link"]))
+    return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), url)
+
+
+async def _link(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    link: links.RecipientLink,
+    base_url: str,
+    reveal: bool,
+) -> str | None:
+    """The URL of ``link``'s page; ``None`` (masked) for a reader who may not see an upstream's
+    code when the page shows one: the link is worth the code."""
+    if not reveal and await upstream_given(conn, link.merchant_id, link.env, link.email, link.upto):
+        return None
+    return links.recipient_url(base_url, links.recipient_token(sealer, link))

@@ -3,21 +3,33 @@
 A recipient's link names a merchant, an environment and an address, and when it stops working,
 sealed (AES-256-GCM under the server's sealing key, bound to its purpose): the address is never
 in the URL in clear, nobody can make or alter one without the key, and opening one is the
-cipher's own authenticated check, in constant time. It is stateless: asking for a fresh link
-does not end an older one, which ends at its own expiry.
+cipher's own authenticated check, in constant time. It also says when it was made
+(``issued_at``) and the sends it shows (``upto``: those made until then; the voucher mail's
+link, its own send's time; a fresh link's, the time it was asked for): a send after it is not
+on its page, a fresh link by e-mail shows it. Asking for a fresh link does not end an older
+one; the merchant ends every link of a recipient made until now
+(``recipients.revocations``), else each ends at its own expiry.
+
+Every absolute link the gateway gives (in mail, in a reply, on a page) starts with
+``public_base``: ``AITOPUP_PUBLIC_BASE_URL`` (set by ``aitopup serve`` to the address it
+serves on when unset), else ``DEFAULT_BASE_URL``; never a request's ``Host``, which its client
+chooses.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from keys import Sealer, SealError
+
+from ..settings import Settings
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "RecipientLink",
     "base_url",
     "open_recipient_token",
+    "public_base",
     "recipient_token",
     "recipient_url",
     "reset_url",
@@ -31,12 +43,21 @@ MAX_TOKEN_LENGTH = 1024
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientLink:
     merchant_id: str
     env: str
     email: str
     expires_at: datetime
+    # When the link was made: a revocation ends the links made until it. None: a link made
+    # before links said so, ended by any revocation.
+    issued_at: datetime | None = None
+    # The newest send the page shows (by creation time); None: a link made before links said
+    # so, which shows every send until it expires.
+    upto: datetime | None = None
 
 
 def base_url(public_base_url: str | None) -> str:
@@ -44,16 +65,33 @@ def base_url(public_base_url: str | None) -> str:
     return (public_base_url or DEFAULT_BASE_URL).rstrip("/")
 
 
+def public_base(settings: Settings) -> str:
+    """The base of every absolute link the gateway gives: ``AITOPUP_PUBLIC_BASE_URL`` (which
+    ``aitopup serve`` and ``make run`` set to the address they serve on when it is unset),
+    else ``DEFAULT_BASE_URL``. Never a request's ``Host``: its client chooses it."""
+    return base_url(settings.public_base_url)
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
 def recipient_token(sealer: Sealer, link: RecipientLink) -> str:
-    body = json.dumps(
-        {
-            "m": link.merchant_id,
-            "e": link.env,
-            "a": link.email,
-            "x": int(link.expires_at.timestamp()),
-        },
-        separators=(",", ":"),
-    )
+    fields: dict[str, object] = {
+        "m": link.merchant_id,
+        "e": link.env,
+        "a": link.email,
+        "x": int(link.expires_at.timestamp()),
+    }
+    if link.issued_at is not None:
+        fields["i"] = _micros(link.issued_at)
+    if link.upto is not None:
+        fields["u"] = _micros(link.upto)
+    body = json.dumps(fields, separators=(",", ":"))
     return sealer.seal(body, context=_PURPOSE).removeprefix(_VERSION)
 
 
@@ -75,8 +113,10 @@ def sealed_link(sealer: Sealer, token: str) -> RecipientLink | None:
             env=str(body["e"]),
             email=str(body["a"]),
             expires_at=datetime.fromtimestamp(int(body["x"]), UTC),
+            issued_at=_instant(int(body["i"])) if "i" in body else None,
+            upto=_instant(int(body["u"])) if "u" in body else None,
         )
-    except (SealError, ValueError, KeyError, TypeError):
+    except (SealError, ValueError, KeyError, TypeError, OverflowError):
         return None
     return link
 

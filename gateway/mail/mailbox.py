@@ -2,7 +2,10 @@
 
 Only staging: live mail leaves the gateway, and a merchant reads its state on its recipients.
 Each mail is composed as the worker composes it (``content.compose``), so what the mailbox shows
-is what SMTP would have received.
+is what SMTP would have received, but to a caller whose policy does not reveal codes
+(``Policy.reveals_voucher``: a key without ``reveal_voucher``, a dashboard member who is not an
+owner) an upstream's code and a link to a page that shows one are masked, as every reply masks
+the code.
 """
 
 from dataclasses import dataclass
@@ -35,9 +38,23 @@ def require_staging(env: str) -> None:
 
 
 async def _data(
-    conn: AsyncConnection, sealer: Sealer, row: Any, base_url: str, ttl: int, now: datetime
+    conn: AsyncConnection,
+    sealer: Sealer,
+    caller: Caller,
+    row: Any,
+    base_url: str,
+    ttl: int,
+    now: datetime,
 ) -> EmailData:
-    message = await compose(conn, sealer, row, base_url=base_url, link_ttl_seconds=ttl, now=now)
+    message = await compose(
+        conn,
+        sealer,
+        row,
+        base_url=base_url,
+        link_ttl_seconds=ttl,
+        now=now,
+        reveal=caller.policy.reveals_voucher(),
+    )
     return EmailData(
         id=row.id,
         kind=row.kind,
@@ -78,7 +95,8 @@ async def list_page(
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
         items = [
-            await _data(conn, sealer, r, base_url, link_ttl_seconds, now) for r in rows[:limit]
+            await _data(conn, sealer, caller, r, base_url, link_ttl_seconds, now)
+            for r in rows[:limit]
         ]
     meta = CursorMeta.of(items, limit, len(rows) > limit)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
@@ -98,7 +116,7 @@ async def get(
         row = (await conn.execute(select(_M).where(_M.c.id == mail_id, *_mine(caller)))).first()
         if row is None:
             raise ApiError(Code.EMAIL_NOT_FOUND)
-        found = await _data(conn, sealer, row, base_url, link_ttl_seconds, utcnow())
+        found = await _data(conn, sealer, caller, row, base_url, link_ttl_seconds, utcnow())
     return Outcome(Code.SUCCESS, found)
 
 

@@ -2,20 +2,33 @@
 the recipient's page alike."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
 from ..store.models import Fulfilment, Topup, table_of
 
-__all__ = ["DEFAULT_PROVIDER", "Redeemable", "redeemable", "topups_with_provider"]
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "MASKED",
+    "Redeemable",
+    "masked",
+    "redeemable",
+    "topups_with_provider",
+    "upstream_given",
+]
 
 _T = table_of(Topup)
 _F = table_of(Fulfilment)
 
 DEFAULT_PROVIDER = "voucher"  # our ``ATU-…`` voucher
+# What stands for an upstream's code, or a link to a page that shows one, where the reader may
+# not see it (a key or a dashboard role that does not reveal codes).
+MASKED = "[hidden: it reaches the recipient alone]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +51,27 @@ def topups_with_provider() -> Select[Any]:
     null for the built-in voucher. The e-mail and the recipient's page read top-ups through it,
     so ``redeemable`` knows which "how to redeem" applies."""
     return select(_T, _F.c.provider).select_from(_T.outerjoin(_F, _F.c.topup_id == _T.c.id))
+
+
+def masked(given: Redeemable) -> Redeemable:
+    """``given`` as a reader who may not see an upstream's code sees it: the code hidden when
+    an upstream issued it (the built-in voucher stays, as every reply shows it)."""
+    if given.provider == DEFAULT_PROVIDER or given.code is None:
+        return given
+    return Redeemable(given.provider, MASKED)
+
+
+async def upstream_given(
+    conn: AsyncConnection, merchant_id: str, env: str, email: str, upto: datetime | None
+) -> bool:
+    """Whether a page of ``email``'s sends until ``upto`` would show an upstream's code (or
+    key): a link to it is worth that code."""
+    stmt = (
+        select(_T.c.id)
+        .join(_F, _F.c.topup_id == _T.c.id)
+        .where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.recipient_email == email)
+        .limit(1)
+    )
+    if upto is not None:
+        stmt = stmt.where(_T.c.created_at <= upto)
+    return (await conn.execute(stmt)).first() is not None

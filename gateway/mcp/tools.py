@@ -120,22 +120,16 @@ async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any
     return await perform(svc.enqueuer, keys.own_limits(svc.db, caller))
 
 
-def _links_base(svc: Services) -> str:
-    """Links a tool hands out: absolute with ``AITOPUP_PUBLIC_BASE_URL`` (a tool has no request
-    to take a host from), else paths on the gateway's own host."""
-    return svc.settings.public_base_url or ""
-
-
 async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    operation = billing_service.topup_info(svc.db, svc.settings, caller, _links_base(svc))
+    operation = billing_service.topup_info(svc.db, svc.settings, caller)
     return await perform(svc.enqueuer, operation)
 
 
 async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(CheckoutRequest, arguments)
     await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
-    operation = orders.checkout(svc.db, svc.settings, caller, body, base_url=_links_base(svc))
+    operation = orders.checkout(svc.db, svc.settings, caller, body)
     return await perform(svc.enqueuer, operation)
 
 

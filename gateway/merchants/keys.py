@@ -2,7 +2,9 @@
 revoked. One definition for every door: the REST API, the admin API, the CLI and the dashboard.
 
 Whoever acts is an ``Actor``: a key acts within its own merchant and environment, and gives only
-the scopes it holds; an operator acts for one merchant in both environments and gives any scope.
+the scopes it holds, and the code's reveal only if it reveals itself; a dashboard user acts as
+their role allows (``accounts.roles.grantable_scopes``, ``reveals_codes``); an operator acts
+for one merchant in both environments and gives anything.
 A key that is not the actor's to see reads as not found (2006), never as forbidden, so no one
 learns that another merchant's or environment's key exists. The steps (``create``, ``page``,
 ``get``, ``update``, ``replace_policy``, ``revoke``) never commit: each runs in its caller's
@@ -39,6 +41,7 @@ __all__ = [
     "Actor",
     "by_key",
     "by_operator",
+    "by_role",
     "create",
     "create_key",
     "get",
@@ -66,11 +69,28 @@ class Actor:
     merchant_id: str
     env: str | None  # None: an operator, who sees both environments
     scopes: frozenset[Scope]  # what it may give
+    reveals: bool = True  # whether it may give a key the code's reveal (``reveal_voucher``)
+    # Who is refused, in the words of the refusal: a key (``KEY_SCOPE_NOT_GRANTABLE``), or a
+    # dashboard role (``ROLE_SCOPE_NOT_GRANTABLE``, this sentence its message).
+    role_refusal: str | None = None
 
 
 def by_key(caller: Caller) -> Actor:
-    """A key: its merchant, its environment, its scopes (a legacy key holds every one)."""
-    return Actor(caller.merchant_id, caller.env, frozenset(caller.policy.scopes))
+    """A key: its merchant, its environment, its scopes (a legacy key holds every one), and the
+    code's reveal if it reveals itself."""
+    return Actor(
+        caller.merchant_id,
+        caller.env,
+        frozenset(caller.policy.scopes),
+        caller.policy.reveals_voucher(),
+    )
+
+
+def by_role(
+    merchant_id: str, env: str, scopes: frozenset[Scope], reveals: bool, refusal: str
+) -> Actor:
+    """A dashboard user: what their role may give in ``env`` (``accounts.roles``)."""
+    return Actor(merchant_id, env, scopes, reveals, refusal)
 
 
 def by_operator(merchant_id: str) -> Actor:
@@ -91,11 +111,21 @@ def data(key: service.KeyInfo) -> KeyData:
     )
 
 
-def _grantable(actor: Actor, given: tuple[Scope, ...]) -> None:
-    """Refuse (2310) scopes the actor does not hold: a key cannot make a stronger one."""
+def _grantable(actor: Actor, given: tuple[Scope, ...], reveal: bool = False) -> None:
+    """Refuse scopes the actor may not give, and the code's reveal from one that does not
+    reveal: a key cannot make a stronger one (2310, 2312), a dashboard user cannot make one
+    stronger than their role (2324)."""
     missing = [s for s in given if s not in actor.scopes]
+    refused: dict[str, Any] | None = {"scopes": missing} if missing else None
+    if refused is None and reveal and not actor.reveals:
+        refused = {"reveal_voucher": True}
+    if refused is None:
+        return
+    if actor.role_refusal is not None:
+        raise ApiError(Code.ROLE_SCOPE_NOT_GRANTABLE, actor.role_refusal, data=refused)
     if missing:
-        raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": missing})
+        raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data=refused)
+    raise ApiError(Code.KEY_REVEAL_NOT_GRANTABLE, data=refused)
 
 
 def _visible(actor: Actor) -> list[Any]:
@@ -152,7 +182,7 @@ async def create(
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
-    _grantable(actor, policy.scopes)
+    _grantable(actor, policy.scopes, policy.reveals_voucher())
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
     live_keys = select(sa.func.count()).where(
         _K.c.merchant_id == actor.merchant_id, _K.c.env == made_in, _K.c.revoked_at.is_(None)
@@ -200,11 +230,15 @@ def _merged(stored: Policy, patch: dict[str, Any]) -> Policy:
 async def replace_policy(
     conn: AsyncConnection, actor: Actor, key_id: str, policy: Policy
 ) -> KeyData:
-    """Store ``policy`` as the key's whole policy. Scopes the key did not have must be the
-    actor's to give; those it keeps stay, even where the actor lacks them."""
+    """Store ``policy`` as the key's whole policy. Scopes the key did not have, and the code's
+    reveal, must be the actor's to give; what it keeps stays, even where the actor lacks it."""
     row = await _row(conn, actor, key_id, lock=True)
-    held = load(row.policy).scopes
-    _grantable(actor, tuple(s for s in policy.scopes if s not in held))
+    held = load(row.policy)
+    _grantable(
+        actor,
+        tuple(s for s in policy.scopes if s not in held.scopes),
+        policy.reveals_voucher() and not held.reveals_voucher(),
+    )
     await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
     return await get(conn, actor, key_id)
 

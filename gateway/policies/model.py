@@ -2,7 +2,9 @@
 
 One model is the wire shape (create, PATCH, ``/keys/self``), the stored shape (``api_keys.policy``
 as JSON) and the input of every check. A key made before policies existed has no stored policy
-and gets ``UNRESTRICTED``: every scope and no limit, the powers it always had.
+and gets ``UNRESTRICTED``: every scope, no limit and the code revealed, the powers it always
+had; a key made without a policy (the CLI's, ``make run``'s, the operator's) is stored with
+``UNRESTRICTED`` as it is, so it reads back with the same powers.
 """
 
 import json
@@ -157,16 +159,17 @@ class Policy(_Strict):
         return scope in self.scopes
 
     def reveals_voucher(self) -> bool:
-        """A key made without a policy (``UNRESTRICTED``) reveals; one made with a policy only
-        when it says so."""
-        return self.reveal_voucher or self is UNRESTRICTED
+        """A key made without a policy (``UNRESTRICTED``, which says so) reveals; one made with
+        a policy only when it says so. The field alone decides: a policy stored and read back
+        reveals as it did when it was made."""
+        return self.reveal_voucher
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``api_keys.policy``."""
         return self.model_dump(mode="json")
 
 
-UNRESTRICTED = Policy(scopes=SCOPES)
+UNRESTRICTED = Policy(scopes=SCOPES, reveal_voucher=True)
 
 _loaded: dict[str, Policy] = {}  # a key's stored policy, parsed once per process per text
 

@@ -1,5 +1,7 @@
 """What a recipient's page shows: their wallets and top-ups at one merchant, in one environment,
-and nothing of any other merchant's (every read is by merchant, environment and address)."""
+and nothing of any other merchant's (every read is by merchant, environment and address). The
+top-ups are those made until the link's own (``RecipientLink.upto``): a send after the link was
+mailed is not on it; a fresh link shows it."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,11 +59,12 @@ def _owners(link: RecipientLink) -> list[str]:
 
 
 def _theirs(link: RecipientLink) -> tuple[Any, ...]:
-    return (
+    where = (
         _T.c.merchant_id == link.merchant_id,
         _T.c.env == link.env,
         _T.c.recipient_email == link.email,
     )
+    return where if link.upto is None else (*where, _T.c.created_at <= link.upto)
 
 
 async def fingerprint(db: Database, link: RecipientLink) -> tuple[Any, ...]:

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EmailState", "RecipientData", "RecipientsQuery"]
+__all__ = ["EmailState", "LinksRevokedData", "RecipientData", "RecipientsQuery"]
 
 
 class RecipientsQuery(BaseModel):
@@ -37,3 +37,10 @@ class RecipientData(BaseModel):
     last_topup_id: str
     last_topup_at: str
     email_state: EmailState | None = Field(description="the latest voucher e-mail, if any")
+
+
+class LinksRevokedData(BaseModel):
+    """Every link to the recipient's page made until ``revoked_at`` no longer opens it."""
+
+    email: str
+    revoked_at: str = Field(description="RFC 3339: links made until then stop working")

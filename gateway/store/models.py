@@ -50,6 +50,7 @@ __all__ = [
     "MerchantUser",
     "Pack",
     "PasswordReset",
+    "RecipientLinkRevocation",
     "RedemptionCode",
     "StripeEvent",
     "Topup",
@@ -652,6 +653,18 @@ class UpstreamKey(Base):
     limit_cents: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class RecipientLinkRevocation(Base):
+    """When a merchant last ended every link to a recipient's page in an environment: a link
+    made until ``revoked_at`` no longer opens the page or its live stream."""
+
+    __tablename__ = "recipient_link_revocations"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    recipient_email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    revoked_at: Mapped[datetime]
 
 
 # --- mail ---

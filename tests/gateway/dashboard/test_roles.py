@@ -18,14 +18,7 @@ from gateway.dashboard import permissions, routes
 from gateway.outcome import ApiError
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, FulfilmentSetting, MerchantUser, User, table_of
-from tests.fixtures.dashboard import (
-    PASSWORD,
-    Account,
-    SignUp,
-    csrf_of,
-    dashboard_client,
-    form_path,
-)
+from tests.fixtures.dashboard import Account, SignUp, form_path, join_as
 
 _K = table_of(ApiKeyRow)
 _MU = table_of(MerchantUser)
@@ -58,33 +51,12 @@ def test_the_table_says_what_each_role_may_do() -> None:
     assert not allows("owner", "keys", "elsewhere")
 
 
-async def _join_as(app: ASGIApp, owner: Account, role: str) -> Account:
-    """A new user invited by ``owner`` on the members page as ``role``, through the link."""
-    email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
-    invited = await owner.post("/members", {"email": email, "role": role}, page="/members")
-    assert invited.status_code == 201, invited.text
-    assert invited.headers["cache-control"] == "no-store"
-    link = re.search(r'id="invite-link">([^<]+)<', invited.text)
-    assert link is not None
-    client = dashboard_client(app)
-    path = link.group(1).replace("&amp;", "&").split("/dashboard", 1)[1]
-    form = await client.get(path)
-    token = re.search(r'name="token" value="([^"]+)"', form.text)
-    assert token is not None
-    done = await client.post(
-        "/set-password",
-        data={"csrf_token": csrf_of(form.text), "token": token.group(1), "password": PASSWORD},
-    )
-    assert done.status_code == 303, done.text
-    return Account(client, email, PASSWORD, owner.merchant_name)
-
-
 @pytest.fixture
 async def team(app: ASGIApp, sign_up: SignUp) -> dict[str, Account]:
     owner = await sign_up()
     found = {"owner": owner}
     for role in ("developer", "viewer"):
-        found[role] = await _join_as(app, owner, role)
+        found[role] = await join_as(app, owner, role)
     return found
 
 
