@@ -258,7 +258,12 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "version": _version(),
             "description": (
                 "Send prepaid LLM credits with one call and receive signed webhooks. Every reply, "
-                "errors included, is the same JSON envelope; `code` is the stable machine answer."
+                "errors included, is the same JSON envelope; `code` is the stable machine "
+                "answer.\n\n"
+                "Versions: within `/api/public/v1` changes only add (routes, optional fields, "
+                "reply fields, codes, event types); clients ignore what they do not know. A "
+                "change that could break a client gets a new path, and v1 keeps answering for "
+                "12 months after it. What changed, by date: CHANGELOG.md in the repository."
             ),
         },
         "tags": [{"name": name} for name in tags],
