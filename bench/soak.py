@@ -42,6 +42,7 @@ from standardwebhooks import Webhook
 
 from gateway.clock import utcnow
 from gateway.merchants import service as merchants
+from gateway.redis_server import PortHold
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
@@ -119,8 +120,11 @@ class Cluster:
     def __init__(self, folder: Path, settings: SoakSettings) -> None:
         self.folder = folder
         self.settings = settings
-        self.redis_port = free_port()
-        self.gateway_ports = [free_port() for _ in range(settings.gateways)]
+        # Held for the run: Redis and a gateway are killed and started again on the same port,
+        # which no other process can take in between.
+        self._holds = [PortHold() for _ in range(1 + settings.gateways)]
+        self.redis_port = self._holds[0].port
+        self.gateway_ports = [hold.port for hold in self._holds[1:]]
         self.proxy_port = free_port()
         self.postgres: ThrowawayPostgres | None = None
         self.database_url = ""
@@ -185,6 +189,8 @@ class Cluster:
                 proc.kill()
         if self.postgres is not None:
             self.postgres.stop()
+        for hold in self._holds:
+            hold.close()
 
     def _proxy_args(self) -> list[str]:
         text = NGINX_CONF.read_text()
@@ -466,12 +472,12 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
     received = Received()
     try:
         await asyncio.to_thread(cluster.start_store)
-        runner, hook_port = await _receiver_placeholder()
+        runner, hook = await _receiver_placeholder()
         db = Database(create_engine(cluster.database_url, pool_size=2))
         try:
-            merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook_port}/hook")
+            merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook.port}/hook")
             await runner.cleanup()
-            runner, _ = await _receiver_on(secret, received, hook_port)
+            runner, _ = await _receiver_on(secret, received, hook.port)
             cluster.start("redis")
             await _wait_port(cluster.redis_port)
             for n in range(settings.gateways):
@@ -494,16 +500,18 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
         finally:
             await runner.cleanup()
             await db.dispose()
+            hook.close()
     finally:
         cluster.stop_all()
 
 
-async def _receiver_placeholder() -> tuple[web.AppRunner, int]:
-    """A port for the endpoint's URL, before its secret exists."""
+async def _receiver_placeholder() -> tuple[web.AppRunner, PortHold]:
+    """A port for the endpoint's URL, before its secret exists: held until the run ends, so
+    nothing else takes it before the receiver listens there."""
     app = web.Application()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    return runner, free_port()
+    return runner, PortHold()
 
 
 async def _receiver_on(secret: str, received: Received, port: int) -> tuple[web.AppRunner, int]:

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from .local_gateway import DATA_DIR, remember_url, served_url
 from .merchants.service import MerchantInfo
-from .redis_server import RedisServer, RedisStartError, answers, free_port
+from .redis_server import RedisServer, RedisStartError, answers
 from .settings import Settings, load_settings
 from .store.migrate import upgrade
 
@@ -109,7 +109,8 @@ def _start_redis(url: str) -> tuple[str, RedisServer | None]:
     if binary is None:
         raise SystemExit("no Redis answers and none can be started: install redis-server")
     # Snapshots now and then, so a second ``make run`` finds the queue it left.
-    server = RedisServer(binary, free_port(), DATA_DIR / "redis", save="60 1")
+    # Its port held for it while ``make run`` runs, so a restart finds it free.
+    server = RedisServer(binary, None, DATA_DIR / "redis", save="60 1")
     try:
         server.start()
     except RedisStartError as exc:

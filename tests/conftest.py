@@ -9,7 +9,7 @@ from there, never from a conftest.
 import asyncio
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
+from gateway.redis_server import PortHold
 from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
@@ -100,6 +101,14 @@ async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
 async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app) as http:
         yield http
+
+
+@pytest.fixture
+def idle_port() -> Iterator[int]:
+    """A port of 127.0.0.1 where nothing listens, held (``PortHold``) so that nothing does until
+    the test ends: a connection there is refused, whatever else runs on this machine."""
+    with PortHold() as hold:
+        yield hold.port
 
 
 @pytest.fixture(scope="session")

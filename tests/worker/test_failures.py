@@ -12,7 +12,7 @@ from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.webhooks.urls import NAME_REFUSED
-from tests.fixtures.core import free_port, loop_lag, wait_until
+from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
@@ -65,6 +65,7 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
     db: Database,
     mode: str,
     error: str,
+    idle_port: int,
 ) -> None:
     await start_worker(**FAST)
     target = Receiver()  # where the redirect points: must never be connected to
@@ -75,7 +76,7 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
         receiver.respond = lambda _: Reply(status=500, mode="huge")
     else:
         receiver.respond = lambda _: Reply(mode=mode)
-    url = f"http://127.0.0.1:{free_port()}/hook" if mode == "refuse" else receiver.url
+    url = f"http://127.0.0.1:{idle_port}/hook" if mode == "refuse" else receiver.url
     merchant = await make_merchant()
     endpoint = await make_endpoint(hook_client, merchant, url)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,7 +16,6 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.operator import create_key, create_merchant
-from gateway.redis_server import free_port
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade
 from tests.fixtures.core import live_server, make_settings, wait_until
@@ -222,9 +221,9 @@ async def test_sigterm_ends_a_worker_waiting_out_an_outage(
 
 
 async def test_a_worker_that_cannot_reach_redis_exits_non_zero_with_one_json_line(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, idle_port: int
 ) -> None:
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    nowhere = f"redis://127.0.0.1:{idle_port}/0"
     worker = spawn_worker(settings.model_copy(update={"redis_url": nowhere}), tmp_path, "w")
     assert await stopped_within(worker, 30) == 1
     lines = log_lines(tmp_path, "w")

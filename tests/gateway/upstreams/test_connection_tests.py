@@ -20,7 +20,7 @@ from gateway.store.db import Database
 from gateway.store.models import MerchantUser, User
 from gateway.upstreams.clients import OUTCOMES, UpstreamError
 from tests.fixtures.billing import ADMIN_TOKEN
-from tests.fixtures.core import free_port, live_server, make_settings, running_app
+from tests.fixtures.core import live_server, make_settings, running_app
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.limiters import client_at, limits, unique_address
 from tests.fixtures.merchants import MakeMerchant
@@ -152,7 +152,10 @@ _SENTENCES = {
 
 
 async def test_outcomes_are_said_in_the_gateways_words(
-    fulfil_client: httpx.AsyncClient, make_merchant: MakeMerchant, far_side: str
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    far_side: str,
+    idle_port: int,
 ) -> None:
     merchant = await make_merchant("staging")
     h = merchant.headers
@@ -164,7 +167,7 @@ async def test_outcomes_are_said_in_the_gateways_words(
         (f"{far_side}/denied", "credentials_refused"),
         (f"{far_side}/refuses", "credentials_refused"),  # the check's read refused
         (f"{far_side}/teapot", "request_refused"),
-        (f"http://127.0.0.1:{free_port()}", "unreachable"),  # nothing listens
+        (f"http://127.0.0.1:{idle_port}", "unreachable"),  # nothing listens
         (f"https://127.0.0.1:{port}", "unreachable"),  # TLS to a plain HTTP server
     ]
     for base_url, outcome in cases:
