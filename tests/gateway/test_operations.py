@@ -289,6 +289,13 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.recipients.page.fingerprint": "the recipient's live page's change check",
     "gateway.topup.fulfilling.attempt": "the upstream's first try after the send committed; "
     "the outcome it reaches is run through ``perform`` (``doors._settled``)",
+    "gateway.accounts.throttle.admit": "a password form's count in Redis before any hash: a "
+    "refusal is the form's own page, never an envelope",
+    "gateway.recipients.revocations.holds": "whether a recipient's signed link still holds, "
+    "asked by the recipient's page and its stream, which answer no envelope",
+    "gateway.mail.caps.take": "the hourly caps on voucher mails, counted in Redis before the "
+    "send's transaction: its gate goes into the send, whose ``Outcome`` says the mail was held",
+    "gateway.mail.caps.settle": "gives back what ``take`` counted for a mail that was not written",
 }
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import insert, select
 from starlette.types import ASGIApp
 
 from gateway.clock import utcnow
+from gateway.mail.links import DEFAULT_BASE_URL
 from gateway.merchants.golive import CHECKS
 from gateway.store.db import Database
 from gateway.store.models import FulfilmentSetting, MerchantUser, User, table_of
@@ -88,4 +89,6 @@ async def test_the_developers_page_gives_each_client_its_configuration(sign_up: 
     for client in ("Claude Code", "Claude Desktop", "Cursor"):
         for transport in ("http", "stdio"):
             assert f'data-mcp="{client}-{transport}"' in page
-    assert "http://gateway.test/mcp" in page and "import httpx" in page
+    # Built on the public base URL (unset here: the default), never on the request's Host.
+    assert f"{DEFAULT_BASE_URL}/mcp" in page and "import httpx" in page
+    assert "gateway.test" not in page
