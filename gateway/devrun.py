@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
-from .local_gateway import DATA_DIR, remember_url, served_url
+from .local_gateway import DATA_DIR, guess, remember_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings, load_settings
@@ -181,7 +181,7 @@ def run(*, host: str, port: int) -> int:
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     if not settings.public_base_url:
         # The gateway and the worker build every link on the address served here.
-        env["AITOPUP_PUBLIC_BASE_URL"] = served_url(host, port)
+        guess(env, host, port)
     supervised: list[Supervised] = []
 
     def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
