@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
-from .local_gateway import DATA_DIR, guess, remember_url
+from .local_gateway import DATA_DIR, guess, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers, free_port
 from .settings import Settings, load_settings
@@ -276,7 +276,7 @@ def run(*, host: str, port: int) -> int:
         _wait_http(host, port, gateway.proc)
         remember_url(f"http://{host}:{port}")
 
-        print(welcome(settings, f"http://{host}:{port}"), flush=True)
+        print(welcome(settings, served_url(host, port)), flush=True)
         _supervise(supervised)
     finally:
         stop()
