@@ -1,9 +1,7 @@
 """The ASGI app, assembled from settings once; clients live in the lifespan."""
 
 import gc
-import ipaddress
 import logging
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +24,7 @@ from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
 from .security_headers import SecurityHeaders
 from .services import open_services
-from .settings import Settings, load_settings
+from .settings import Settings, is_loopback, load_settings
 
 __all__ = ["StartupRefused", "app_from_env", "check_startup", "create_app"]
 
@@ -37,33 +35,28 @@ class StartupRefused(Exception):
     """The settings and where the gateway binds do not go together; the message says why."""
 
 
-def _is_loopback(host: str) -> bool:
-    """Every address ``host`` names is a loopback one (a name is resolved; failing that, no)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        found = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
-
-
 def check_startup(settings: Settings, *, host: str) -> None:
     """Before the gateway binds ``host``: refuse what is for development only (private webhook
     URLs, ``/metrics`` open to anyone) on a gateway that other machines can reach, and say once
     that private webhook URLs are on where they are allowed. A gateway that binds beyond
-    loopback is a production one: that is the one line the settings draw between the two."""
-    if settings.metrics and settings.metrics_token is None and not _is_loopback(host):
+    loopback is a production one: that is the one line the settings draw between the two. Such
+    a gateway without ``AITOPUP_PUBLIC_BASE_URL`` starts, with a warning: its links are a guess."""
+    if settings.metrics and settings.metrics_token is None and not is_loopback(host):
         raise StartupRefused(
             "AITOPUP_METRICS_TOKEN is unset, so /metrics would answer anyone, but the gateway "
             f"would bind {host}: set it (32+ random characters), set AITOPUP_METRICS=false, or "
             "bind 127.0.0.1"
         )
+    if settings.public_base_guessed and not is_loopback(host):
+        log.warning(
+            "AITOPUP_PUBLIC_BASE_URL is unset, but the gateway binds %s: links in mail, replies "
+            "and pages would be built on a guess (the address this machine reaches it at), "
+            "which others may not reach; set it to the address people and agents use",
+            host,
+        )
     if not settings.allow_private_webhook_urls:
         return
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise StartupRefused(
             "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is for a gateway on this machine alone, but it "
             f"would bind {host}: bind 127.0.0.1, or turn the setting off"

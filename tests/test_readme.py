@@ -19,3 +19,13 @@ def test_readme_opens_with_the_two_commands() -> None:
     opening = "\n".join(README.read_text().splitlines()[:15])
     assert "make run" in opening
     assert "make test" in opening
+
+
+def test_readme_balance_row_names_every_field_of_the_reply() -> None:
+    from gateway.topup.schemas import BalanceData
+
+    [row] = re.findall(
+        r"^\| `GET /api/public/v1/balance` \| `\{([^}]*)\}`", README.read_text(), re.M
+    )
+    named = {part.split()[0] for part in row.split(", ")}
+    assert named == set(BalanceData.model_fields)

@@ -13,9 +13,10 @@ address (its digest) in Redis.
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
@@ -32,7 +33,7 @@ from . import sessions
 from .passwords import HashSlots, hash_password, slot_of
 from .users import UserInfo, _check_password, _first_membership, _void_links
 
-__all__ = ["WINDOW_SECONDS", "request_reset", "reset_password", "resetting"]
+__all__ = ["WINDOW_SECONDS", "issue_reset", "request_reset", "reset_password", "resetting"]
 
 _R = table_of(PasswordReset)
 _U = table_of(User)
@@ -65,16 +66,11 @@ async def request_reset(
         )
     now = utcnow()
     expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
-    token = secrets.token_urlsafe(32)
     work: list[str] = []
     async with db.transaction() as conn:
         user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar()
         if user_id is not None:
-            await conn.execute(
-                insert(_R).values(
-                    token_hash=_hash(token), user_id=user_id, expires_at=expires, created_at=now
-                )
-            )
+            token = await _issue(conn, user_id, now, expires)
             queued = await mail.write(
                 conn,
                 sealer,
@@ -87,6 +83,31 @@ async def request_reset(
             )
             work = [queued] if queued is not None else []
     return Outcome(Code.PASSWORD_RESET_REQUESTED, None, deliveries=work)
+
+
+async def _issue(conn: AsyncConnection, user_id: str, now: datetime, expires: datetime) -> str:
+    """A fresh reset token for ``user_id``, stored as its SHA-256 alone."""
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        insert(_R).values(
+            token_hash=_hash(token), user_id=user_id, expires_at=expires, created_at=now
+        )
+    )
+    return token
+
+
+async def issue_reset(db: Database, settings: Settings, email: str) -> tuple[str, datetime] | None:
+    """A reset link's token for the account ``email`` names, and when it expires, given to
+    the operator's command (``make run``'s demo sign-in) rather than mailed: single use,
+    ``mail_reset_ttl_seconds`` long, stored hashed, as a mailed one. ``None``: no such
+    account."""
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
+    async with db.transaction() as conn:
+        user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar()
+        if user_id is None:
+            return None
+        return await _issue(conn, user_id, now, expires), expires
 
 
 async def resetting(db: Database, token: str) -> Outcome:

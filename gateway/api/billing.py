@@ -212,6 +212,19 @@ async def sandbox_pay(request: Request) -> Response:
     return RedirectResponse(landing.replace("{CHECKOUT_SESSION_ID}", order_id), status_code=303)
 
 
+async def checkout_done(request: Request) -> Response:
+    """The gateway's own landing page of a checkout made without return URLs (HTML)."""
+    order_id = request.query_params.get("order", "")
+    if not _ORDER_ID.fullmatch(order_id):
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    order = await orders.landed_order(services(request).db, order_id)
+    cancelled = request.query_params.get("cancelled") == "1"
+    return HTMLResponse(
+        sandbox.render_done(order, cancelled=cancelled),
+        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+    )
+
+
 async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
@@ -260,7 +273,8 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "Buy a pack ({pack_id}) or a custom amount ({amount_cents}): a Stripe Checkout URL "
-            "(live) or the sandbox checkout (staging)",
+            "(live) or the sandbox checkout (staging), absolute, for a person to open; without "
+            "success_url and cancel_url the payer lands on GET /billing/checkout/done",
             "billing",
             body=CheckoutRequest,
             response=CheckoutData,
@@ -310,6 +324,19 @@ routes = [
             auth="none",
             success=Code.PAYMENT_CHECKED,
             errors=(Code.ORDER_NOT_FOUND, Code.PAYMENT_PROVIDER_ERROR),
+        ),
+    ),
+    ApiRoute(
+        "/billing/checkout/done",
+        checkout_done,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Where a checkout made without success_url or cancel_url lands its payer (HTML, "
+            "?order=): the wallet funded and what was credited, the payment pending, or "
+            "cancelled",
+            "billing",
+            auth="none",
+            errors=(Code.ORDER_NOT_FOUND,),
         ),
     ),
     ApiRoute(

@@ -74,10 +74,12 @@ __all__ = [
     "checkout",
     "complete_order",
     "coupon_uses",
+    "done_url",
     "expire_due",
     "fail_order",
     "hold_open",
     "invoice",
+    "landed_order",
     "landing",
     "note_provider",
     "order_memo",
@@ -360,6 +362,16 @@ def return_url(settings: Settings) -> str:
     return f"{base}{RETURN_PATH}?session_id={{CHECKOUT_SESSION_ID}}"
 
 
+DONE_PATH = "/api/public/v1/billing/checkout/done"
+
+
+def done_url(settings: Settings, order_id: str, *, cancelled: bool = False) -> str:
+    """The gateway's own landing page for a checkout made without return URLs: a person sees
+    there whether the wallet was funded (or the payment cancelled); it shows no secret."""
+    url = f"{public_base(settings)}{DONE_PATH}?order={order_id}"
+    return url + "&cancelled=1" if cancelled else url
+
+
 def _sandbox_url(settings: Settings, order_id: str) -> str:
     base = public_base(settings)
     token = sandbox_token(settings, order_id)
@@ -474,17 +486,20 @@ async def checkout(
     ``check_return_urls`` (``own_origin``: a door's own pages); at most
     ``max_open_orders_per_merchant_env`` checkouts are open at once, judged before Stripe is
     called and again, the merchant's row held, in the transaction that writes the order."""
-    check_return_urls(
-        settings,
-        caller.env,
-        {"success_url": body.success_url, "cancel_url": body.cancel_url},
-        own_origin=own_origin,
-    )
+    given = {
+        name: url
+        for name, url in (("success_url", body.success_url), ("cancel_url", body.cancel_url))
+        if url is not None
+    }
+    check_return_urls(settings, caller.env, given, own_origin=own_origin)
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
     async with db.read() as conn:
         await _room_for_one(conn, settings, caller, now, lock=False)
     order_id = new_id("ord")
+    # Unset, the payer lands on the gateway's own page, which says how the order stands.
+    success_url = body.success_url or done_url(settings, order_id)
+    cancel_url = body.cancel_url or done_url(settings, order_id, cancelled=True)
 
     if caller.env == "staging":
         provider, session_id = "sandbox", None
@@ -503,7 +518,7 @@ async def checkout(
                 amount_cents=quote.amount_cents,
                 currency=quote.currency,
                 success_url=return_url(settings),
-                cancel_url=body.cancel_url,
+                cancel_url=cancel_url,
             ),
         )
         session_id, url = session.id, session.url
@@ -523,8 +538,8 @@ async def checkout(
                     provider=provider,
                     provider_session_id=session_id,
                     checkout_url=url,
-                    success_url=body.success_url,
-                    cancel_url=body.cancel_url,
+                    success_url=success_url,
+                    cancel_url=cancel_url,
                     coupon_id=coupon.id if coupon is not None else None,
                     status="pending",
                     expires_at=expires_at,
@@ -721,6 +736,17 @@ async def sandbox_order(db: Database, settings: Settings, order_id: str, token: 
     async with db.read() as conn:
         order = (
             await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == "sandbox"))
+        ).first()
+    if order is None:
+        raise ApiError(Code.ORDER_NOT_FOUND)
+    return order
+
+
+async def landed_order(db: Database, order_id: str) -> Any:
+    """The checkout a payer lands back from on the gateway's own page (``done_url``)."""
+    async with db.read() as conn:
+        order = (
+            await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.kind == "checkout"))
         ).first()
     if order is None:
         raise ApiError(Code.ORDER_NOT_FOUND)

@@ -11,7 +11,7 @@ from typing import Any
 from ..clock import when
 from ..money import money
 
-__all__ = ["PATH", "STYLESHEET", "render_page"]
+__all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
 
 PATH = "/api/public/v1/billing/sandbox/checkout"
 STYLESHEET = "/dashboard/static/dashboard.css"
@@ -105,4 +105,63 @@ def render_page(order: Any, token: str, now: datetime) -> str:
         status=escape(status),
         until=until,
         actions=actions,
+    )
+
+
+_DONE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · aiTopUp</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{stylesheet}">
+</head>
+<body data-env="{env}">
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <span class="brand">aiTopUp</span>
+  <span class="status">{env}</span>
+</header>
+<main id="main" tabindex="-1" class="narrow">
+<h1>{title}</h1>
+<section class="card" aria-labelledby="order-h">
+  <h2 id="order-h">Checkout</h2>
+  <p id="outcome" data-status="{status}">{sentence}</p>
+  <dl class="facts">
+    <dt>Order</dt><dd><code>{order_id}</code></dd>
+    <dt>Status</dt><dd><span class="status status-{status}" id="status">{status}</span></dd>
+  </dl>
+</section>
+</main>
+</body>
+</html>
+"""
+
+
+def render_done(order: Any, *, cancelled: bool) -> str:
+    """Where a payer lands after a checkout made without return URLs: whether the wallet was
+    funded (what was credited), is still waiting for the payment, or nothing was charged. It
+    shows the order's id, status and credit, nothing else."""
+    credit = escape(_money(order.credit_cents, "USD"))
+    status = str(order.status)
+    if status == "completed":
+        title, sentence = "Wallet funded", f"Paid: {credit} credited to the wallet."
+    elif status == "pending" and not cancelled:
+        title = "Payment pending"
+        sentence = (
+            f"The payment is not confirmed yet: {credit} is credited to the wallet once it is. "
+            "Reload this page to see."
+        )
+    elif status == "pending" or status == "failed":
+        title, sentence = "Payment cancelled", "The payment was cancelled: nothing was charged."
+    else:
+        title, sentence = "Checkout expired", "The checkout expired unpaid: nothing was charged."
+    return _DONE.format(
+        stylesheet=STYLESHEET,
+        env=escape(str(order.env)),
+        title=escape(title),
+        sentence=sentence,
+        order_id=escape(str(order.id)),
+        status=escape(status),
     )

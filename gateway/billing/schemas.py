@@ -69,13 +69,21 @@ class CheckoutRequest(_Strict):
         "GET /billing/topup-info's min, max and step; its discount tier applies.",
     )
     coupon: str | None = Field(default=None, min_length=1, max_length=40)
-    success_url: str = Field(description="Where the payer lands after paying.")
-    cancel_url: str = Field(description="Where the payer lands after giving up.")
+    success_url: str | None = Field(
+        default=None,
+        description="Where the payer lands after paying; unset, the gateway's own page "
+        "(GET /billing/checkout/done), which says what was credited.",
+    )
+    cancel_url: str | None = Field(
+        default=None,
+        description="Where the payer lands after giving up; unset, the gateway's own page, "
+        "which says the payment was cancelled.",
+    )
 
     @field_validator("success_url", "cancel_url")
     @classmethod
-    def _absolute(cls, value: str) -> str:
-        return absolute_http_url(value)
+    def _absolute(cls, value: str | None) -> str | None:
+        return None if value is None else absolute_http_url(value)
 
     @model_validator(mode="after")
     def _one_target(self) -> "CheckoutRequest":

@@ -15,7 +15,7 @@ from ..store.models import Pack, Wallet, table_of
 from ..store.raw import Raw, Statement
 from .service import TOPUP_INFO_PATH, WALLET_PATH
 
-__all__ = ["shortfall_data"]
+__all__ = ["CHECKOUT_PATH", "RETRY", "shortfall_data"]
 
 _W = table_of(Wallet)
 _P = table_of(Pack)
@@ -31,9 +31,11 @@ _PACKS = Statement.of(
 async def shortfall_data(
     tx: Raw, wallet_id: str, required_cents: int, public_base_url: str | None
 ) -> dict[str, Any]:
-    """``data`` of ``4001``: the balance, what the send needed, the difference, and where to
-    fund it: the dashboard's wallet page, the top-up info route, the packs whose credit covers
-    the shortfall (cheapest first). Links are absolute, on the public base
+    """``data`` of ``4001``: the balance, what the send needed, the difference, how to retry
+    (``RETRY``: a fresh idempotency key once funded) and where to fund it: the dashboard's
+    wallet page (``wallet_url``, for a person), the top-up info route, the checkout endpoint
+    (``checkout_url``: ``POST`` it with an API key for a link to pay; not a page), the packs
+    whose credit covers the shortfall (cheapest first). Links are absolute, on the public base
     (``mail.links.base_url``), never on a request's host."""
     row = await tx.fetchrow(_BALANCE, {"wallet_id": wallet_id})
     balance = int(row["balance_cents"]) if row is not None else 0
@@ -55,6 +57,7 @@ async def shortfall_data(
         "balance_cents": balance,
         "required_cents": required_cents,
         "shortfall_cents": short,
+        "retry": RETRY,
         "fund": {
             "wallet_url": base + WALLET_PATH,
             "topup_info_url": base + TOPUP_INFO_PATH,
@@ -65,3 +68,10 @@ async def shortfall_data(
 
 
 CHECKOUT_PATH = "/api/public/v1/billing/checkout"
+
+RETRY = (
+    "This refusal is kept under its idempotency key: sending again with the same key answers "
+    "this 402 again, even once the wallet is funded. Fund the wallet (a person opens "
+    "fund.wallet_url; or POST fund.checkout_url, the API endpoint, or call create_checkout, for "
+    "a link a person pays), then send again with a fresh idempotency key."
+)

@@ -181,8 +181,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Send a top-up",
         "Send prepaid credits (integer cents) for a platform to a recipient's e-mail, debited "
         "from the wallet of the key's environment (staging moves no real credits). The voucher "
-        "is in data.voucher_code. Retry with the same idempotency_key: it never sends twice."
-        + _ENVELOPE,
+        "is in data.voucher_code. Retry with the same idempotency_key: it never sends twice. "
+        "A send refused for funds (4001) is kept under its key too: the same key answers the "
+        "same refusal again, even once the wallet is funded. Fund the wallet (data.fund says "
+        "where; create_checkout makes a link a person pays), then send again with a FRESH "
+        "idempotency_key." + _ENVELOPE,
         "topup:send",
         SendTopupArguments,
         _envelope("SendEnvelope", SendData),
@@ -263,9 +266,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "create_checkout",
         "Create a checkout link",
         "Start funding the wallet: a pack (pack_id) or a custom amount (amount_cents), with an "
-        "optional coupon; data.checkout_url is a link for a person to pay (Stripe Checkout in "
-        "live, the sandbox in staging). Nothing is credited until it is paid; the link is a "
-        "credential, hand it only to who should pay." + _ENVELOPE,
+        "optional coupon; data.checkout_url is an absolute link for a person to open and pay "
+        "(Stripe Checkout in live, the sandbox in staging). success_url and cancel_url are "
+        "optional: without them the payer lands on the gateway's page saying whether the "
+        "wallet was funded. Nothing is credited until it is paid; the link is a credential, "
+        "hand it only to who should pay. Once paid, send again with a fresh idempotency_key."
+        + _ENVELOPE,
         "billing",
         CheckoutRequest,
         _envelope("CheckoutEnvelope", CheckoutData),

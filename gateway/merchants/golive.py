@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..ledger import service as ledger
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,
@@ -124,7 +124,44 @@ async def funding(conn: AsyncConnection, settings: Settings, merchant_id: str) -
     )
 
 
-CHECKS: tuple[Probe, ...] = (live_key, answering_endpoint, fulfilment, funding)
+async def public_address(conn: AsyncConnection, settings: Settings, merchant_id: str) -> Check:
+    """Links (in mail, replies, pages) are built on ``AITOPUP_PUBLIC_BASE_URL``: missing when
+    it is unset and the gateway listens beyond loopback, so links are a guess; not available
+    when it is unset and the gateway serves this machine alone, or was not started by
+    ``aitopup serve``, so where others reach it cannot be judged."""
+    title = "Public address set"
+    base = settings.public_base_url or "the default address"
+    if not settings.public_base_guessed:
+        return Check("public_address", title, "done", f"Links are built on {base}.")
+    host = settings.public_base_url_guessed_for
+    if host is None:
+        return Check(
+            "public_address",
+            title,
+            "unavailable",
+            "AITOPUP_PUBLIC_BASE_URL is unset and this gateway was not started by aitopup "
+            "serve: where others reach it cannot be judged. Set it to the address people and "
+            "agents use.",
+        )
+    if not is_loopback(host):
+        return Check(
+            "public_address",
+            title,
+            "missing",
+            f"AITOPUP_PUBLIC_BASE_URL is unset and the gateway listens on {host or 'every address'}"
+            f": links are built on a guess ({base}) that others may not reach. Ask the operator "
+            "to set it to the address people and agents use.",
+        )
+    return Check(
+        "public_address",
+        title,
+        "unavailable",
+        f"The gateway listens on {host}, this machine alone: links are built on {base}. Set "
+        "AITOPUP_PUBLIC_BASE_URL before others use it.",
+    )
+
+
+CHECKS: tuple[Probe, ...] = (live_key, answering_endpoint, fulfilment, funding, public_address)
 
 
 async def checklist(db: Database, settings: Settings, merchant_id: str) -> list[Check]:

@@ -4,11 +4,15 @@ never by its name."""
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -19,6 +23,8 @@ from gateway.operator import create_merchant
 from gateway.redis_server import RedisServer, free_port
 from gateway.settings import Settings
 from keys import parse_api_key
+from tests.fixtures.core import live_server
+from tests.fixtures.dashboard import csrf_of
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -133,3 +139,69 @@ def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> 
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+@asynccontextmanager
+async def _sign_in_by(link: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser that opens ``link`` (a set-password or reset page), posts its form as a person
+    does and keeps the session it starts: signed in."""
+    async with httpx.AsyncClient(follow_redirects=False) as browser:
+        yield await _signed_in(browser, link, password)
+
+
+async def _signed_in(browser: httpx.AsyncClient, link: str, password: str) -> httpx.AsyncClient:
+    page = await browser.get(link)
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    assert action is not None
+    posted = await browser.post(
+        urljoin(link, action.group(1)),
+        data={
+            "csrf_token": csrf_of(page.text),
+            "token": parse_qs(urlsplit(link).query)["token"][0],
+            "password": password,
+        },
+    )
+    assert (posted.status_code, posted.headers.get("location")) == (303, "/dashboard/"), posted.text
+    return browser
+
+
+async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start: the printed key sends a top-up, the printed link signs in to the
+    dashboard of that key's merchant, where the top-up shows. Each start prints a fresh link; a
+    link works once."""
+    monkeypatch.chdir(tmp_path)
+    async with live_server(settings) as root:
+        said = await asyncio.to_thread(devrun.welcome, settings, root)
+        key = re.search(r"staging key \(merchant demo, (mer_\w+)\): (\S+)", said)
+        assert key is not None, said
+        [link] = re.findall(r"^(http://\S+/dashboard/set-password\?token=\S+)$", said, re.M)
+        assert link.startswith(root + "/") and devrun.DEMO_EMAIL in said
+        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+            sent = await api.post(
+                "/topup/send",
+                json={
+                    "platform": "claude",
+                    "amount_cents": 1000,
+                    "recipient_email": "q@example.com",
+                },
+                headers={"Authorization": f"Bearer {key.group(2)}", "Idempotency-Key": "quick"},
+            )
+            assert sent.status_code in (200, 201), sent.text
+            txn = sent.json()["transaction_id"]
+
+        async with _sign_in_by(link, "demo password 0123") as browser:
+            topups = await browser.get(f"{root}/dashboard/topups")
+            assert topups.status_code == 200, topups.text
+            assert txn in topups.text and "q@example.com" in topups.text
+        async with httpx.AsyncClient() as again:
+            assert (await again.get(link)).status_code == 404  # spent
+
+        # The next start: the demo user has a password now, so its link is a reset's.
+        said = await asyncio.to_thread(devrun.welcome, settings, root)
+        [link] = re.findall(r"^(http://\S+/dashboard/reset-password\?token=\S+)$", said, re.M)
+        async with _sign_in_by(link, "another password 0123") as browser:
+            overview = await browser.get(f"{root}/dashboard/topups")
+            assert txn in overview.text

@@ -253,6 +253,36 @@ async def test_the_return_sends_the_payer_on_to_the_merchants_page(
         assert (missing.status_code, missing.json()["code"]) == (404, 4130)
 
 
+async def test_a_live_checkout_without_return_urls_lands_on_the_gateways_page(
+    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+) -> None:
+    """Stripe's success_url is the gateway's return, which goes on to the gateway's own page
+    saying what was credited; its cancel_url is that page, saying the payment was cancelled."""
+    merchant = await make_merchant("live")
+    reply = await api.post(
+        "/billing/checkout", json={"pack_id": "pack_pro"}, headers=merchant.headers
+    )
+    assert reply.status_code == 201, reply.text
+    order_id = reply.json()["data"]["order_id"]
+    session = stripe_stand_in.session_of(order_id)
+    public = "http://gateway.test/api/public/v1"  # the stand-in's AITOPUP_PUBLIC_BASE_URL
+    done = f"{public}/billing/checkout/done?order={order_id}"
+    assert session["success_url"].startswith(f"{public}/billing/checkout/return?")
+    assert session["cancel_url"] == done + "&cancelled=1"
+    cancelled = await api.get(session["cancel_url"].removeprefix(public))
+    assert "Payment cancelled" in cancelled.text and "nothing was charged" in cancelled.text
+    pending = await api.get(done.removeprefix(public))
+    assert "Payment pending" in pending.text
+
+    stripe_stand_in.pay(session["id"])
+    back = await api.get("/billing/checkout/return", params={"session_id": session["id"]})
+    assert (back.status_code, back.headers["location"]) == (303, done)
+    landed = await api.get(done.removeprefix(public))
+    assert landed.status_code == 200
+    assert "Wallet funded" in landed.text and "$25.00 credited" in landed.text
+    assert await balance(api, merchant) == 2500
+
+
 async def test_check_payment_is_the_merchants_own(
     api: httpx.AsyncClient, live_checkout: StartCheckout, make_merchant: MakeMerchant
 ) -> None:

@@ -7,8 +7,8 @@ from sqlalchemy import insert, select
 from starlette.types import ASGIApp
 
 from gateway.clock import utcnow
-from gateway.mail.links import DEFAULT_BASE_URL
-from gateway.merchants.golive import CHECKS
+from gateway.merchants.golive import CHECKS, public_address
+from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FulfilmentSetting, MerchantUser, User, table_of
 from tests.fixtures.dashboard import SignUp, dashboard_client, sign_up_on
@@ -31,8 +31,11 @@ async def test_a_new_merchant_sees_what_is_missing_and_where_to_fix_it(sign_up: 
         "endpoint": "missing",
         "fulfilment": "missing",
         "funding": "missing",
+        # The app is not started by ``aitopup serve`` here: where others reach it is unknown.
+        "public_address": "unavailable",
     }
-    assert len(CHECKS) == 4
+    assert len(CHECKS) == 5
+    assert "not available" in page.text
     assert "Make a live key (switches to live)" in page.text
     assert 'name="next" value="/dashboard/keys"' in page.text
 
@@ -89,6 +92,46 @@ async def test_the_developers_page_gives_each_client_its_configuration(sign_up: 
     for client in ("Claude Code", "Claude Desktop", "Cursor"):
         for transport in ("http", "stdio"):
             assert f'data-mcp="{client}-{transport}"' in page
-    # Built on the public base URL (unset here: the default), never on the request's Host.
-    assert f"{DEFAULT_BASE_URL}/mcp" in page and "import httpx" in page
-    assert "gateway.test" not in page
+    # On the public base URL (unset here: the default), never the request's Host.
+    assert "http://127.0.0.1:8000/mcp" in page and "gateway.test" not in page
+    assert "import httpx" in page
+
+
+async def test_the_public_address_is_missing_when_links_are_a_guess_beyond_loopback(
+    settings: Settings,
+) -> None:
+    """Set by hand: done. Guessed by ``serve``/``make run`` (it was unset): missing when the
+    gateway listens beyond loopback, not available on loopback or when nothing says."""
+    cases = [
+        ({"public_base_url": "https://pay.example.com"}, "done"),
+        (
+            {"public_base_url": "http://127.0.0.1:8000", "public_base_url_guessed_for": "0.0.0.0"},
+            "missing",
+        ),
+        (
+            {"public_base_url": "http://10.0.0.5:8000", "public_base_url_guessed_for": "10.0.0.5"},
+            "missing",
+        ),
+        (
+            {
+                "public_base_url": "http://127.0.0.1:8000",
+                "public_base_url_guessed_for": "127.0.0.1",
+            },
+            "unavailable",
+        ),
+        ({"public_base_url": None}, "unavailable"),
+    ]
+    for changes, state in cases:
+        check = await public_address(None, settings.model_copy(update=changes), "mer_x")  # type: ignore[arg-type]
+        assert (check.name, check.state) == ("public_address", state), (changes, check)
+    missing = await public_address(
+        None,  # type: ignore[arg-type]
+        settings.model_copy(
+            update={
+                "public_base_url": "http://127.0.0.1:8000",
+                "public_base_url_guessed_for": "0.0.0.0",
+            }
+        ),
+        "mer_x",
+    )
+    assert "AITOPUP_PUBLIC_BASE_URL is unset" in missing.detail and "0.0.0.0" in missing.detail

@@ -10,6 +10,7 @@ import pytest
 
 from gateway import cli
 from gateway.app import StartupRefused, check_startup
+from gateway.local_gateway import GUESSED_FOR, guess
 from gateway.ops import logs
 from gateway.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
@@ -24,7 +25,11 @@ REACHABLE = ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "203.0.113.7", ""]
 def base() -> Settings:
     """As production is configured: /metrics guarded by its token."""
     return Settings(
-        _env_file=None, key_pepper=TEST_PEPPER, secret_key=TEST_SECRET, metrics_token=METRICS_TOKEN
+        _env_file=None,
+        key_pepper=TEST_PEPPER,
+        secret_key=TEST_SECRET,
+        metrics_token=METRICS_TOKEN,
+        public_base_url="https://gateway.example.com",
     )
 
 
@@ -87,6 +92,10 @@ def serve_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str,
     monkeypatch.setenv("AITOPUP_KEY_PEPPER", TEST_PEPPER)
     monkeypatch.setenv("AITOPUP_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("AITOPUP_METRICS_TOKEN", METRICS_TOKEN)
+    # ``serve`` guesses the public base into the environment: undone after the test.
+    for name in ("AITOPUP_PUBLIC_BASE_URL", GUESSED_FOR):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setattr(logs, "configure_logging", lambda level: None)
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: runs.append(kwargs))
@@ -179,3 +188,41 @@ async def test_the_gateway_closes_idle_connections_and_refuses_past_its_limit(
         extra.close()
         for _, w in held:
             w.close()
+
+
+@pytest.mark.parametrize("host", REACHABLE)
+def test_a_gateway_others_reach_without_a_public_base_url_warns_its_links_are_a_guess(
+    base: Settings, host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.app")
+    unset = base.model_copy(update={"public_base_url": None})
+    # As ``serve`` and ``make run`` leave it: set to the served address, marked a guess.
+    guessed = base.model_copy(
+        update={"public_base_url": "http://127.0.0.1:8000", "public_base_url_guessed_for": host}
+    )
+    for settings in (unset, guessed):
+        caplog.clear()
+        check_startup(settings, host=host)
+        (line,) = [r for r in caplog.records if r.name == "gateway.app"]
+        assert line.levelno == logging.WARNING
+        assert "AITOPUP_PUBLIC_BASE_URL is unset" in line.getMessage()
+        assert "guess" in line.getMessage()
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_a_gateway_on_loopback_without_a_public_base_url_starts_quietly(
+    base: Settings, host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.app")
+    check_startup(base.model_copy(update={"public_base_url": None}), host=host)
+    assert [r for r in caplog.records if r.name == "gateway.app"] == []
+
+
+def test_serve_marks_the_public_base_url_it_guesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str] = {}
+    guess(env, "0.0.0.0", 8123)
+    assert env == {"AITOPUP_PUBLIC_BASE_URL": "http://127.0.0.1:8123", GUESSED_FOR: "0.0.0.0"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None, key_pepper=TEST_PEPPER, secret_key=TEST_SECRET)
+    assert settings.public_base_guessed and settings.public_base_url_guessed_for == "0.0.0.0"
