@@ -21,8 +21,10 @@ from ..webhooks.transport import SHARE
 
 __all__ = [
     "NEWAPI",
+    "NEWAPI_TOPUP_PAGE",
     "OPENROUTER",
     "OPENROUTER_BASE_URL",
+    "OPENROUTER_SITE",
     "PROVIDERS",
     "UPSTREAM_PROVIDERS",
     "VOUCHER",
@@ -38,6 +40,9 @@ OPENROUTER = "openrouter"
 PROVIDERS = (VOUCHER, NEWAPI, OPENROUTER)
 UPSTREAM_PROVIDERS = (NEWAPI, OPENROUTER)
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+OPENROUTER_SITE = "https://openrouter.ai"  # where a person spends an OpenRouter key
+# New API's console page where a user redeems a code (Wallet: "Redemption code").
+NEWAPI_TOPUP_PAGE = "/console/topup"
 _NEWAPI = "New API"
 _OPENROUTER = "OpenRouter"
 
