@@ -70,6 +70,9 @@ _SAID = {
 }
 OUTCOMES = tuple(_SAID)
 
+# New API's redemption statuses (common.RedemptionCodeStatus*): enabled, disabled, used.
+_CODE_STATES = {1: "unused", 2: "disabled", 3: "spent"}
+
 
 class UpstreamError(Exception):
     """``transient``: a later try may succeed (5xx, timeout, connection); otherwise it fails
@@ -230,6 +233,20 @@ class NewApi:
         found.sort(key=lambda item: int(item.get("id") or 0))
         key = found[0].get("key") if found else None
         return key if isinstance(key, str) and key else None
+
+    async def code_state(self, name: str, code: str) -> str | None:
+        """Whether code ``code``, made under ``name``, was redeemed: ``spent`` (New API's
+        status 3, used), ``unused`` (1, enabled), ``disabled`` (2); ``None`` if the search
+        does not find it. The same search a retry makes (``find_code``)."""
+        data = await self._envelope("GET", "/api/redemption/search", params={"keyword": name})
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False, detail="no items")
+        for item in items:
+            if isinstance(item, dict) and item.get("key") == code:
+                status = item.get("status")
+                return _CODE_STATES.get(status) if isinstance(status, int) else None
+        return None
 
     async def check(self) -> None:
         """A read that needs the admin's rights: the credentials work. Its refusal in New API's
