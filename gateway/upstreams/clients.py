@@ -32,6 +32,7 @@ __all__ = [
     "OpenRouter",
     "OpenRouterKey",
     "UpstreamError",
+    "said",
 ]
 
 VOUCHER = "voucher"
@@ -72,6 +73,15 @@ OUTCOMES = tuple(_SAID)
 
 # New API's redemption statuses (common.RedemptionCodeStatus*): enabled, disabled, used.
 _CODE_STATES = {1: "unused", 2: "disabled", 3: "spent"}
+
+
+_NAMES = {NEWAPI: _NEWAPI, OPENROUTER: _OPENROUTER}
+
+
+def said(provider: str, outcome: str) -> str:
+    """``outcome`` of a call to ``provider``, in the product's words (an ``UpstreamError``'s
+    ``reason``)."""
+    return _SAID[outcome].format(name=_NAMES.get(provider, provider))
 
 
 class UpstreamError(Exception):
