@@ -88,7 +88,7 @@ async def test_a_save_without_the_secret_keeps_the_saved_one(
     make_merchant: MakeMerchant,
     newapi_standin: tuple[NewApiStandIn, str],
 ) -> None:
-    newapi, root = newapi_standin
+    _, root = newapi_standin
     merchant = await make_merchant("staging")
     h = merchant.headers
     keepless = {k: v for k, v in newapi_body(root).items() if k != "access_token"}
