@@ -120,7 +120,7 @@ def _result(query: Any, platform: str) -> tuple[str, bool] | None:
     if result == "limited":
         retry = query.get("retry", "")
         after = f" in {int(retry)} s" if retry.isdigit() and len(retry) < 6 else " later"
-        return f"Too many connection tests: try again{after}.", False
+        return f"Too many fulfilment connection tests: try again{after}.", False
     if result == "unset":
         return "No provider with credentials is set for this platform.", False
     return None
@@ -148,13 +148,14 @@ async def _home(
     *,
     status: int = 200,
     refused: tuple[str, dict[str, str], dict[str, str]] | None = None,
+    tested: dict[str, str] | None = None,
 ) -> Response:
     """The page; ``refused``: a platform's refused save (its errors by field id, what was
-    typed by field name)."""
+    typed by field name); ``tested``: a test's answer said without a redirect."""
     svc = services(request)
     listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
     found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
-    query = request.query_params
+    query: Any = tested if tested is not None else request.query_params
     saved = query.get("saved")
     values = {s.platform: _saved_values(s) for s in found}
     if refused is not None:
@@ -260,7 +261,12 @@ async def test(request: Request) -> Response:
     viewer = await require_viewer(request)
     platform = _platform(request)
     await form(request)
-    return _back(platform, tested=platform, **await _tested(request, viewer, platform))
+    answer = {"tested": platform, **await _tested(request, viewer, platform)}
+    if answer["result"] == "limited":  # refused, nothing ran: said here, as the API says it
+        response = await _home(request, viewer, status=429, tested=answer)
+        response.headers["Retry-After"] = answer["retry"]
+        return response
+    return _back(platform, **answer)
 
 
 routes: list[BaseRoute] = [

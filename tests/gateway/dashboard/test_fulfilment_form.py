@@ -126,4 +126,4 @@ async def test_a_save_and_test_past_the_limit_saves_and_says_so(
     assert both.status_code == 303
     shown = await owner.client.get(both.headers["location"].removeprefix("/dashboard"))
     assert "Provider saved" in shown.text
-    assert "Too many connection tests: try again in 42 s." in shown.text
+    assert "Too many fulfilment connection tests: try again in 42 s." in shown.text
