@@ -1,9 +1,16 @@
 """The dashboard's Fulfilment page: each platform's provider in the environment of the switch
 (voucher, New API, OpenRouter), saved through the same service as ``PUT /fulfilment``
-(``gateway.upstreams.config``), and a "test connection" with the saved credentials. Credentials
-are written, never shown again."""
+(``gateway.upstreams.config``), and a "test connection" with the saved credentials, alone or
+right after a save ("Save and test"). Credentials are written, never shown again: a save that
+leaves one empty keeps the saved one.
+
+A refused save shows the page again with every refusal beside its field and in the list above
+the form, what was typed kept (credentials excepted). A save, a test, or both end in a redirect
+to the page (post/redirect/get): its answer is carried in the query, as a fixed set of values
+the page turns into sentences, so a reload repeats nothing."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import FormData
@@ -18,41 +25,121 @@ from ..outcome import ApiError
 from ..platforms import PLATFORMS
 from ..services import services
 from ..upstreams import config
+from ..upstreams.clients import NEWAPI, OPENROUTER, OUTCOMES, PROVIDERS, said
 from ..upstreams.schemas import FulfilmentData, FulfilmentSet, FulfilmentTestData
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import field, problem
+from .inputs import FORM, field, problem
 from .render import page
 
-__all__ = ["routes"]
+__all__ = ["LABELS", "routes"]
 
 HOME = "/dashboard/fulfilment"
 _BODY: TypeAdapter[Any] = TypeAdapter(FulfilmentSet)
-_NOTICES = {"saved": "Provider saved. Its credentials are kept sealed and never shown again."}
+
+# Each provider's form fields: the form's name → (the body's field, its label).
+_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
+    NEWAPI: {
+        "base_url": ("base_url", "New API address"),
+        "access_token": ("access_token", "Admin access token"),
+        "user_id": ("user_id", "Admin user id"),
+        "quota_per_usd": ("quota_per_usd", "Quota per USD"),
+        "newapi_redeem_url": ("redeem_url", "Where recipients redeem (New API)"),
+        "newapi_redeem_instructions": ("redeem_instructions", "Instructions (New API)"),
+    },
+    OPENROUTER: {
+        "management_key": ("management_key", "Management key"),
+        "openrouter_base_url": ("base_url", "API root"),
+        "openrouter_redeem_url": ("redeem_url", "Where recipients redeem (OpenRouter)"),
+        "openrouter_redeem_instructions": ("redeem_instructions", "Instructions (OpenRouter)"),
+    },
+}
+_SECRETS = {"access_token", "management_key"}
+LABELS = {name: label for fields in _FIELDS.values() for name, (_, label) in fields.items()}
+LABELS["provider"] = "Provider"
 
 
 def _typed(data: FormData) -> dict[str, Any]:
-    """The form as ``PUT /fulfilment/{platform}``'s body: only the chosen provider's fields."""
+    """The form as ``PUT /fulfilment/{platform}``'s body: only the chosen provider's fields,
+    each left empty left out (an empty credential: the saved one stays)."""
     provider = field(data, "provider", 20)
-    if provider == "newapi":
-        user_id = field(data, "user_id", 12).strip()
-        quota = field(data, "quota_per_usd", 12).strip()
-        body: dict[str, Any] = {
-            "provider": provider,
-            "base_url": field(data, "base_url").strip(),
-            "access_token": field(data, "access_token", 512).strip(),
-            "user_id": int(user_id) if user_id.isdigit() else user_id,
-        }
-        if quota:
-            body["quota_per_usd"] = int(quota) if quota.isdigit() else quota
-        return body
-    if provider == "openrouter":
-        base = field(data, "openrouter_base_url").strip()
-        body = {"provider": provider, "management_key": field(data, "management_key", 512).strip()}
-        if base:
-            body["base_url"] = base
-        return body
-    return {"provider": provider}
+    body: dict[str, Any] = {"provider": provider}
+    for name, (key, _) in _FIELDS.get(provider, {}).items():
+        value = field(data, name, 512 if name in _SECRETS else 2048).strip()
+        if not value:
+            continue
+        if key in ("user_id", "quota_per_usd"):
+            body[key] = int(value) if value.isdigit() else value
+        else:
+            body[key] = value
+    return body
+
+
+def _form_field(provider: str, key: str) -> str:
+    """The form's field of the body's field ``key`` for ``provider`` (``FORM`` if none)."""
+    for name, (body_key, _) in _FIELDS.get(provider, {}).items():
+        if body_key == key:
+            return name
+    return "provider" if key == "provider" else FORM
+
+
+def _refusals(provider: str, exc: ApiError | ValidationError) -> dict[str, str]:
+    """Every refusal of a save by the form's field it belongs to (``FORM``: the whole form)."""
+    found: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = [str(part) for part in error["loc"]]
+            # A provider's model answers under its tag: ("newapi", "user_id").
+            key = loc[1] if len(loc) > 1 and loc[0] in PROVIDERS else (loc[0] if loc else "")
+            found.setdefault(_form_field(provider, key), error["msg"])
+        return found
+    data = exc.data if isinstance(exc.data, dict) else {}
+    if exc.code == Code.FULFILMENT_URL_INVALID and isinstance(data.get("field"), str):
+        found[_form_field(provider, data["field"])] = problem(exc)[1]
+    elif exc.code == Code.VALIDATION_FAILED and data.get("errors"):
+        for error in data["errors"]:
+            key = error["loc"][0] if error.get("loc") else ""
+            found.setdefault(_form_field(provider, key), error["msg"])
+    else:
+        found[FORM] = problem(exc)[1]
+    return found
+
+
+def _result(query: Any, platform: str) -> tuple[str, bool] | None:
+    """The connection test's answer the redirect carries for ``platform``, as a sentence (and
+    whether it passed); only values the page knows become words."""
+    if query.get("tested") != platform:
+        return None
+    result, provider = query.get("result", ""), query.get("provider", "")
+    if result == "ok" and provider in PROVIDERS:
+        ms = query.get("ms", "")
+        took = f" in {int(ms)} ms" if ms.isdigit() and len(ms) < 8 else ""
+        return f"Connected to {provider}{took}.", True
+    if result in OUTCOMES and provider in PROVIDERS:
+        return f"{said(provider, result)}.", False
+    if result == "limited":
+        retry = query.get("retry", "")
+        after = f" in {int(retry)} s" if retry.isdigit() and len(retry) < 6 else " later"
+        return f"Too many fulfilment connection tests: try again{after}.", False
+    if result == "unset":
+        return "No provider with credentials is set for this platform.", False
+    return None
+
+
+def _saved_values(saved: FulfilmentData) -> dict[str, str]:
+    """A platform's form filled from its saved provider (credentials never)."""
+    given = {
+        "base_url": saved.base_url,
+        "user_id": saved.user_id,
+        "quota_per_usd": saved.quota_per_usd,
+        "redeem_url": saved.redeem_url,
+        "redeem_instructions": saved.redeem_instructions,
+    }
+    values = {"provider": saved.provider}
+    for name, (key, _) in _FIELDS.get(saved.provider, {}).items():
+        if name not in _SECRETS and given.get(key) is not None:
+            values[name] = str(given[key])
+    return values
 
 
 async def _home(
@@ -60,17 +147,26 @@ async def _home(
     viewer: Viewer,
     *,
     status: int = 200,
-    error: tuple[str, str] | None = None,
-    tested: tuple[str, str, bool] | None = None,
+    refused: tuple[str, dict[str, str], dict[str, str]] | None = None,
+    tested: dict[str, str] | None = None,
 ) -> Response:
+    """The page; ``refused``: a platform's refused save (its errors by field id, what was
+    typed by field name); ``tested``: a test's answer said without a redirect."""
     svc = services(request)
     listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
     found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
+    query: Any = tested if tested is not None else request.query_params
+    saved = query.get("saved")
+    values = {s.platform: _saved_values(s) for s in found}
+    if refused is not None:
+        values[refused[0]] = refused[2]
     context = {
         "settings": found,
-        "error": error,  # (platform, sentence)
-        "tested": tested,  # (platform, sentence, ok)
-        "notice": _NOTICES.get(request.query_params.get("notice", "")),
+        "refused": refused,  # (platform, errors by field id, typed values)
+        "values": values,  # each platform's form: what was typed, else what is saved
+        "results": {s.platform: _result(query, s.platform) for s in found},
+        "saved": saved if saved in PLATFORMS else None,
+        "labels": {f"{n}-{p}": label for p in PLATFORMS for n, label in LABELS.items()},
         "loopback_allowed": config.allows_loopback(svc.settings, viewer.env),
     }
     return page(request, "fulfilment/index.html", context, status=status)
@@ -88,31 +184,16 @@ def _platform(request: Request) -> str:
     return platform
 
 
-async def save(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    platform = _platform(request)
-    data = await form(request)
-    svc = services(request)
-    try:
-        body = _BODY.validate_python(_typed(data), strict=True)
-        operation = config.save(
-            svc.db, svc.sealer, svc.settings, viewer.merchant_id, viewer.env, platform, body
-        )
-        await perform(svc.enqueuer, operation)
-    except (ApiError, ValidationError) as exc:
-        status, sentence = problem(exc)
-        return await _home(request, viewer, status=status, error=(platform, sentence))
-    return RedirectResponse(f"{HOME}?notice=saved", status_code=303)
+def _back(platform: str, **answer: str) -> RedirectResponse:
+    query = urlencode(answer)
+    return RedirectResponse(f"{HOME}?{query}#platform-{platform}", status_code=303)
 
 
-async def test(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    platform = _platform(request)
-    await form(request)
+async def _tested(request: Request, viewer: Viewer, platform: str) -> dict[str, str]:
+    """A connection test, counted as the API's (the same bucket): its answer for the query."""
     svc = services(request)
     assert svc.upstreams is not None
     try:
-        # The API's limit, in the same bucket.
         await merchant_limits.FULFILMENT_TEST.count(svc, viewer.merchant_id)
         operation = config.test(
             svc.db,
@@ -124,14 +205,68 @@ async def test(request: Request) -> Response:
         )
         done = (await perform(svc.enqueuer, operation)).one(FulfilmentTestData)
     except ApiError as exc:
-        status, sentence = problem(exc)
-        # A test that ran and failed is this page's answer (200); a refused one is not.
-        status = status if exc.code == Code.FULFILMENT_TEST_RATE_LIMITED else 200
-        response = await _home(request, viewer, status=status, tested=(platform, sentence, False))
-        response.headers.update(exc.headers or {})
+        data = exc.data if isinstance(exc.data, dict) else {}
+        if exc.code == Code.FULFILMENT_TEST_RATE_LIMITED:
+            return {"result": "limited", "retry": (exc.headers or {}).get("Retry-After", "")}
+        if exc.code == Code.FULFILMENT_NOT_CONFIGURED:
+            return {"result": "unset"}
+        outcome = data.get("outcome")
+        provider = await _provider(request, viewer, platform)
+        if isinstance(outcome, str):
+            return {"result": outcome, "provider": provider}
+        raise
+    return {"result": "ok", "provider": done.provider, "ms": str(done.duration_ms)}
+
+
+async def _provider(request: Request, viewer: Viewer, platform: str) -> str:
+    svc = services(request)
+    listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
+    found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
+    return next((s.provider for s in found if s.platform == platform), "voucher")
+
+
+async def save(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    platform = _platform(request)
+    data = await form(request)
+    svc = services(request)
+    typed = _typed(data)
+    provider = str(typed["provider"])
+    try:
+        body = _BODY.validate_python(typed, strict=True)
+        operation = config.save(
+            svc.db, svc.sealer, svc.settings, viewer.merchant_id, viewer.env, platform, body
+        )
+        await perform(svc.enqueuer, operation)
+    except (ApiError, ValidationError) as exc:
+        status, _ = problem(exc)
+        kept = {
+            name: field(data, name)
+            for name in [*LABELS, "provider"]
+            if name not in _SECRETS and name in data
+        }
+        errors = {
+            (f"{name}-{platform}" if name else FORM): message
+            for name, message in _refusals(provider, exc).items()
+        }
+        refused = (platform, errors, kept)
+        return await _home(request, viewer, status=status, refused=refused)
+    answer = {"saved": platform}
+    if field(data, "then", 10) == "test" and provider != "voucher":
+        answer |= {"tested": platform, **await _tested(request, viewer, platform)}
+    return _back(platform, **answer)
+
+
+async def test(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    platform = _platform(request)
+    await form(request)
+    answer = {"tested": platform, **await _tested(request, viewer, platform)}
+    if answer["result"] == "limited":  # refused, nothing ran: said here, as the API says it
+        response = await _home(request, viewer, status=429, tested=answer)
+        response.headers["Retry-After"] = answer["retry"]
         return response
-    sentence = f"Connected to {done.provider} in {done.duration_ms} ms."
-    return await _home(request, viewer, tested=(platform, sentence, True))
+    return _back(platform, **answer)
 
 
 routes: list[BaseRoute] = [

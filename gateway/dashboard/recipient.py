@@ -29,6 +29,7 @@ from ..outcome import ApiError
 from ..recipients import links as recipient_links
 from ..recipients import page as recipient_page
 from ..recipients import revocations
+from ..recipients.redeemed import CodeStates
 from ..services import services
 from ..store.db import Database
 from .context import visit
@@ -54,6 +55,7 @@ class _Page:
 
     link: RecipientLink
     sealer: Sealer
+    states: CodeStates | None = None
 
     @property
     def key(self) -> Hashable:
@@ -73,10 +75,18 @@ class _Page:
         return await recipient_page.fingerprint(db, self.link)
 
     async def fragments(self, db: Database) -> dict[str, str]:
-        shown = await recipient_page.view(db, self.sealer, self.link)
+        shown = await recipient_page.view(db, self.sealer, self.link, self.states)
         if shown is None:  # the merchant is gone: nothing to show
             return {}
         return {"received": TEMPLATES.get_template(REGION).render({"view": shown})}
+
+
+def _states(request: Request) -> CodeStates | None:
+    """Where the page reads whether a New API code was redeemed (cached, bounded)."""
+    svc = services(request)
+    if svc.upstreams is None:
+        return None
+    return CodeStates(svc.redis, svc.upstreams, svc.sealer)
 
 
 def _address(given: str) -> str | None:
@@ -101,7 +111,7 @@ async def recipient(request: Request) -> Response:
             status=404,
             no_store=True,
         )
-    shown = await recipient_page.view(svc.db, svc.sealer, link)
+    shown = await recipient_page.view(svc.db, svc.sealer, link, _states(request))
     if shown is None:
         raise HTTPException(404)
     return page(
@@ -161,7 +171,7 @@ async def live(request: Request) -> Response:
     if link is None or not await revocations.holds(svc.db, link):
         raise HTTPException(404)
     hub = hub_of(request)
-    source = _Page(link, svc.sealer)
+    source = _Page(link, svc.sealer, _states(request))
     try:
         joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)
     except ApiError as refused:

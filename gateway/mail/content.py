@@ -16,11 +16,19 @@ from keys import Sealer
 from ..merchants.names import PRODUCT_NAME, safe_name
 from ..money import money
 from ..store.models import Merchant, Topup, table_of
+from ..upstreams import config as upstream_config
 from . import links, rows
 from .render import Rendered, render
-from .vouchers import MASKED, masked, redeemable, topups_with_provider, upstream_given
+from .vouchers import (
+    DEFAULT_PROVIDER,
+    MASKED,
+    masked,
+    redeemable,
+    topups_with_provider,
+    upstream_given,
+)
 
-__all__ = ["Message", "compose", "expires_text"]
+__all__ = ["Message", "compose", "expires_text", "redeem_values"]
 
 _T = table_of(Topup)
 _MER = table_of(Merchant)
@@ -110,8 +118,26 @@ async def _voucher(
         "code": given.code,
         "link": url or MASKED,
         "expires": expires_text(expires),
+        **await redeem_values(conn, topup, given.provider),
     }
     return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), url)
+
+
+async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dict[str, Any]:
+    """Where and how the recipient of ``topup`` redeems what ``provider`` gave them, as the
+    merchant set it with the provider (``upstreams.config.redemption``): the "how to redeem"
+    templates' ``redeem_url``, ``redeem_host``, ``instructions`` and ``api_root``."""
+    if provider == DEFAULT_PROVIDER:
+        return {"redeem_url": None, "redeem_host": None, "instructions": None, "api_root": None}
+    where = await upstream_config.redemption(
+        conn, topup.merchant_id, topup.env, topup.platform, provider
+    )
+    return {
+        "redeem_url": where.url,
+        "redeem_host": where.host,
+        "instructions": where.instructions,
+        "api_root": where.api_root,
+    }
 
 
 async def _link(

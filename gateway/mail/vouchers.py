@@ -18,6 +18,7 @@ __all__ = [
     "Redeemable",
     "masked",
     "redeemable",
+    "redeemable_provider",
     "topups_with_provider",
     "upstream_given",
 ]
@@ -37,10 +38,15 @@ class Redeemable:
     code: str | None  # what the recipient redeems (our voucher, New API's code), or a key
 
 
+def redeemable_provider(topup: Any) -> str:
+    """Who fulfilled top-up row ``topup``: its upstream, or the built-in voucher."""
+    return getattr(topup, "provider", None) or DEFAULT_PROVIDER
+
+
 def redeemable(sealer: Sealer, topup: Any) -> Redeemable:
     """The provider of top-up row ``topup`` and what its recipient redeems, opened from its
     seal (``None`` before delivery). A row without a provider is the built-in voucher's."""
-    provider = getattr(topup, "provider", None) or DEFAULT_PROVIDER
+    provider = redeemable_provider(topup)
     sealed = topup.voucher_sealed
     code = sealer.open(sealed, context=topup.id) if sealed else None
     return Redeemable(provider, code)
@@ -49,8 +55,11 @@ def redeemable(sealer: Sealer, topup: Any) -> Redeemable:
 def topups_with_provider() -> Select[Any]:
     """Top-up rows, each with ``provider``: the upstream that fulfils it (``fulfilments``), or
     null for the built-in voucher. The e-mail and the recipient's page read top-ups through it,
-    so ``redeemable`` knows which "how to redeem" applies."""
-    return select(_T, _F.c.provider).select_from(_T.outerjoin(_F, _F.c.topup_id == _T.c.id))
+    so ``redeemable`` knows which "how to redeem" applies; ``fulfil_reference``: the name the
+    upstream knows it by."""
+    return select(_T, _F.c.provider, _F.c.reference.label("fulfil_reference")).select_from(
+        _T.outerjoin(_F, _F.c.topup_id == _T.c.id)
+    )
 
 
 def masked(given: Redeemable) -> Redeemable:

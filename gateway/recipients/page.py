@@ -12,17 +12,19 @@ from sqlalchemy import func, select
 from keys import Sealer
 
 from ..ledger import service as ledger
-from ..mail.content import PLATFORM_NAMES
+from ..mail.content import PLATFORM_NAMES, redeem_values
 from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
-from ..mail.vouchers import redeemable, topups_with_provider
+from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
 from ..merchants.names import display_name
 from ..money import money
 from ..platforms import PLATFORMS
 from ..store.db import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
+from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
+from .redeemed import Asked, CodeStates
 
 __all__ = ["LIMIT", "Received", "RecipientView", "fingerprint", "view"]
 
@@ -42,6 +44,8 @@ class Received:
     status: str
     code: str | None
     how: str | None  # "how to redeem", HTML (escaped), once delivered
+    provider: str = "voucher"
+    redeemed: str | None = None  # a New API code's state: spent, unused, disabled, unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +89,11 @@ async def fingerprint(db: Database, link: RecipientLink) -> tuple[Any, ...]:
     return (*topups, *wallets)
 
 
-async def view(db: Database, sealer: Sealer, link: RecipientLink) -> RecipientView | None:
-    """The page of ``link``'s recipient; ``None`` if the merchant is gone."""
+async def view(
+    db: Database, sealer: Sealer, link: RecipientLink, states: CodeStates | None = None
+) -> RecipientView | None:
+    """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
+    New API codes' redemption is read (none: not read)."""
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
         if merchant is None:
@@ -103,10 +110,21 @@ async def view(db: Database, sealer: Sealer, link: RecipientLink) -> RecipientVi
                 topups_with_provider().where(*_theirs(link)).order_by(_T.c.id.desc()).limit(LIMIT)
             )
         ).all()
+        where: dict[tuple[str, str], dict[str, Any]] = {}  # (platform, provider) → its values
+        for row in rows:
+            provider = redeemable_provider(row)
+            if (row.platform, provider) not in where:
+                where[row.platform, provider] = await redeem_values(conn, row, provider)
     name = display_name(merchant)
+    given_by_row = [(row, redeemable(sealer, row)) for row in rows]
+    asked = [
+        Asked(row.id, row.platform, row.fulfil_reference, given.code)
+        for row, given in given_by_row
+        if given.provider == NEWAPI and given.code is not None and row.fulfil_reference
+    ]
+    spent = await states.states(db, link.merchant_id, link.env, asked) if states else {}
     received = []
-    for row in rows:
-        given = redeemable(sealer, row)
+    for row, given in given_by_row:
         how = None
         if given.code is not None:
             how = redeem_html(
@@ -115,11 +133,20 @@ async def view(db: Database, sealer: Sealer, link: RecipientLink) -> RecipientVi
                     "code": given.code,
                     "sender": name,
                     "amount": money(row.amount_cents),
+                    **where[row.platform, given.provider],
                 }
             )
         received.append(
             Received(
-                row.id, row.created_at, row.platform, row.amount_cents, row.status, given.code, how
+                row.id,
+                row.created_at,
+                row.platform,
+                row.amount_cents,
+                row.status,
+                given.code,
+                how,
+                given.provider,
+                spent.get(row.id),
             )
         )
     balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}

@@ -609,6 +609,9 @@ class FulfilmentSetting(Base):
     account: Mapped[str | None] = mapped_column(String(100))  # New API's user id
     credentials_sealed: Mapped[str | None] = mapped_column(Text)
     quota_per_usd: Mapped[int | None] = mapped_column(BigInteger)
+    # Where recipients redeem (a public address a person opens) and one line on how.
+    redeem_url: Mapped[str | None] = mapped_column(String(2048))
+    redeem_instructions: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

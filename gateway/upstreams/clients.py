@@ -21,8 +21,10 @@ from ..webhooks.transport import SHARE
 
 __all__ = [
     "NEWAPI",
+    "NEWAPI_TOPUP_PAGE",
     "OPENROUTER",
     "OPENROUTER_BASE_URL",
+    "OPENROUTER_SITE",
     "PROVIDERS",
     "UPSTREAM_PROVIDERS",
     "VOUCHER",
@@ -30,6 +32,7 @@ __all__ = [
     "OpenRouter",
     "OpenRouterKey",
     "UpstreamError",
+    "said",
 ]
 
 VOUCHER = "voucher"
@@ -38,6 +41,9 @@ OPENROUTER = "openrouter"
 PROVIDERS = (VOUCHER, NEWAPI, OPENROUTER)
 UPSTREAM_PROVIDERS = (NEWAPI, OPENROUTER)
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+OPENROUTER_SITE = "https://openrouter.ai"  # where a person spends an OpenRouter key
+# New API's console page where a user redeems a code (Wallet: "Redemption code").
+NEWAPI_TOPUP_PAGE = "/console/topup"
 _NEWAPI = "New API"
 _OPENROUTER = "OpenRouter"
 
@@ -64,6 +70,18 @@ _SAID = {
     PROVIDER_UNSET: "The {name} provider is no longer set for this platform",
 }
 OUTCOMES = tuple(_SAID)
+
+# New API's redemption statuses (common.RedemptionCodeStatus*): enabled, disabled, used.
+_CODE_STATES = {1: "unused", 2: "disabled", 3: "spent"}
+
+
+_NAMES = {NEWAPI: _NEWAPI, OPENROUTER: _OPENROUTER}
+
+
+def said(provider: str, outcome: str) -> str:
+    """``outcome`` of a call to ``provider``, in the product's words (an ``UpstreamError``'s
+    ``reason``)."""
+    return _SAID[outcome].format(name=_NAMES.get(provider, provider))
 
 
 class UpstreamError(Exception):
@@ -225,6 +243,20 @@ class NewApi:
         found.sort(key=lambda item: int(item.get("id") or 0))
         key = found[0].get("key") if found else None
         return key if isinstance(key, str) and key else None
+
+    async def code_state(self, name: str, code: str) -> str | None:
+        """Whether code ``code``, made under ``name``, was redeemed: ``spent`` (New API's
+        status 3, used), ``unused`` (1, enabled), ``disabled`` (2); ``None`` if the search
+        does not find it. The same search a retry makes (``find_code``)."""
+        data = await self._envelope("GET", "/api/redemption/search", params={"keyword": name})
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise UpstreamError(_NEWAPI, NOT_THE_PROVIDER, transient=False, detail="no items")
+        for item in items:
+            if isinstance(item, dict) and item.get("key") == code:
+                status = item.get("status")
+                return _CODE_STATES.get(status) if isinstance(status, int) else None
+        return None
 
     async def check(self) -> None:
         """A read that needs the admin's rights: the credentials work. Its refusal in New API's

@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import String, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
@@ -28,11 +30,13 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
-from ..webhooks.urls import UrlRefused, check_url, masked
+from ..webhooks.urls import UrlRefused, check_return_url, check_url, masked
 from .clients import (
     NEWAPI,
+    NEWAPI_TOPUP_PAGE,
     OPENROUTER,
     OPENROUTER_BASE_URL,
+    OPENROUTER_SITE,
     VOUCHER,
     NewApi,
     OpenRouter,
@@ -47,10 +51,12 @@ from .schemas import (
 )
 
 __all__ = [
+    "Redemption",
     "Upstream",
     "client",
     "list_settings",
     "load",
+    "redemption",
     "refusal",
     "save",
     "test",
@@ -90,14 +96,49 @@ def allows_loopback(settings: Settings, env: str) -> bool:
     return env == "staging" and settings.allow_private_webhook_urls
 
 
+def _url_refused(exc: UrlRefused, field: str, what: str) -> ApiError:
+    """A refused URL, naming the body's field it came in (the dashboard shows it there)."""
+    data = {**(exc.data() or {}), "field": field}
+    return ApiError(Code.FULFILMENT_URL_INVALID, f"{what} invalid: {exc}", data=data)
+
+
 async def _check_url(settings: Settings, env: str, url: str) -> str:
     try:
         await check_url(url, allow_loopback=allows_loopback(settings, env), api_root=True)
     except UrlRefused as exc:
-        raise ApiError(
-            Code.FULFILMENT_URL_INVALID, f"Upstream URL invalid: {exc}", data=exc.data()
-        ) from None
+        raise _url_refused(exc, "base_url", "Upstream URL") from None
     return url
+
+
+def _check_redeem_url(settings: Settings, env: str, url: str) -> str:
+    """The address a recipient opens in their browser: judged as a checkout's return URL is
+    (https, never an address inside a network; loopback over http where staging allows it)."""
+    try:
+        check_return_url(
+            url, allow_loopback=allows_loopback(settings, env), own_origins=frozenset()
+        )
+    except UrlRefused as exc:
+        raise _url_refused(exc, "redeem_url", "Redemption URL") from None
+    return url
+
+
+def default_redeem_url(provider: str, base_url: str | None) -> str | None:
+    """Where a recipient redeems when the merchant named no address: New API's own top-up page
+    on its instance, OpenRouter's site."""
+    if provider == NEWAPI and base_url:
+        return base_url.rstrip("/") + NEWAPI_TOPUP_PAGE
+    if provider == OPENROUTER:
+        return OPENROUTER_SITE
+    return None
+
+
+def _missing_secret(field: str) -> ApiError:
+    error = {"loc": [field], "type": "missing", "msg": "Field required: none is saved to keep"}
+    return ApiError(
+        Code.VALIDATION_FAILED,
+        f"{field}: required (none is saved for this provider to keep)",
+        data={"errors": [error]},
+    )
 
 
 def _data(env: str, platform: str, row: Any) -> FulfilmentData:
@@ -110,6 +151,8 @@ def _data(env: str, platform: str, row: Any) -> FulfilmentData:
         base_url=masked(row.base_url),  # one saved before queries were refused: not in clear
         user_id=row.account,
         quota_per_usd=row.quota_per_usd,
+        redeem_url=row.redeem_url,
+        redeem_instructions=row.redeem_instructions,
         credentials_set=row.credentials_sealed is not None,
         updated_at=rfc3339(row.updated_at),
     )
@@ -127,7 +170,8 @@ async def save(
     now: datetime | None = None,
 ) -> Outcome:
     """The provider for ``platform`` in ``env``, replacing any before it; ``voucher`` removes
-    the row (the default). The credential is sealed here and never shown again."""
+    the row (the default). The credential is sealed here and never shown again; omitted, the
+    one saved for the same provider stays (none saved: refused)."""
     platform = _platform(platform)
     now = now or utcnow()
     key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
@@ -138,19 +182,34 @@ async def save(
     base_url: str
     account: str | None = None
     quota: int | None = None
+    secret: str | None
     if isinstance(body, NewApiSet):
-        base_url, secret = body.base_url, body.access_token
+        base_url, secret, field = body.base_url, body.access_token, "access_token"
         account, quota = str(body.user_id), body.quota_per_usd
     else:
         assert isinstance(body, OpenRouterSet)
         base_url, secret = body.base_url or OPENROUTER_BASE_URL, body.management_key
+        field = "management_key"
+    if body.redeem_url is not None:
+        _check_redeem_url(settings, env, body.redeem_url)
     await _check_url(settings, env, base_url)
+    context = _context(merchant_id, env, platform)
+    if secret is not None:
+        sealed = sealer.seal(secret, context=context)
+    else:
+        async with db.read() as conn:
+            kept = (await conn.execute(select(_F).where(*key))).first()
+        if kept is None or kept.provider != body.provider or kept.credentials_sealed is None:
+            raise _missing_secret(field)
+        sealed = kept.credentials_sealed
     values = {
         "provider": body.provider,
         "base_url": base_url,
         "account": account,
-        "credentials_sealed": sealer.seal(secret, context=_context(merchant_id, env, platform)),
+        "credentials_sealed": sealed,
         "quota_per_usd": quota,
+        "redeem_url": body.redeem_url,
+        "redeem_instructions": body.redeem_instructions,
         "updated_at": now,
     }
     row = {"merchant_id": merchant_id, "env": env, "platform": platform, "created_at": now}
@@ -196,6 +255,35 @@ async def load(
     return Upstream(
         row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"], merchant_id
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """Where and how a recipient spends what a provider gave them: its public address (the
+    merchant's, else the provider's own), one line of the merchant's instructions, and the API
+    root a key is spent at (OpenRouter's)."""
+
+    url: str | None
+    instructions: str | None
+    api_root: str | None
+
+    @property
+    def host(self) -> str | None:
+        return urlsplit(self.url).hostname if self.url else None
+
+
+async def redemption(
+    conn: AsyncConnection, merchant_id: str, env: str, platform: str, provider: str
+) -> Redemption:
+    """``provider``'s redemption as the merchant set it for ``platform`` in ``env``: the
+    provider's defaults when its settings are gone or are another provider's now."""
+    key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
+    row = (await conn.execute(select(_F).where(*key))).first()
+    if row is None or row.provider != provider:
+        root = OPENROUTER_BASE_URL if provider == OPENROUTER else None
+        return Redemption(default_redeem_url(provider, None), None, root)
+    url = row.redeem_url or default_redeem_url(provider, row.base_url)
+    return Redemption(url, row.redeem_instructions, row.base_url)
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:

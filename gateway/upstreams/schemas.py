@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 __all__ = [
     "DEFAULT_QUOTA_PER_USD",
+    "MAX_INSTRUCTIONS",
     "FulfilmentBody",
     "FulfilmentData",
     "FulfilmentSet",
@@ -19,6 +20,9 @@ __all__ = [
 
 # New API's own default: 500,000 quota units a US dollar.
 DEFAULT_QUOTA_PER_USD = 500_000
+# One line a recipient reads beside the redemption button: plain text, no markup, no breaks.
+MAX_INSTRUCTIONS = 300
+_PLAIN_LINE = r"^[^<>\x00-\x1f\x7f]*$"
 
 
 class _Strict(BaseModel):
@@ -29,13 +33,38 @@ class VoucherSet(_Strict):
     provider: Literal["voucher"] = Field(description="The built-in voucher (the default).")
 
 
-class NewApiSet(_Strict):
+class _Redeem(_Strict):
+    """Where the recipient spends what they receive, and how: the e-mail's and the recipient
+    page's button ("Redeem at <host>") and line."""
+
+    redeem_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="The public address where recipients redeem (a page a person opens): "
+        "https, or loopback over http in staging when the gateway allows it.",
+    )
+    redeem_instructions: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS,
+        pattern=_PLAIN_LINE,
+        description=f"One line of plain text shown beside it (at most {MAX_INSTRUCTIONS} "
+        "characters; no markup, no line breaks).",
+    )
+
+
+class NewApiSet(_Redeem):
     provider: Literal["newapi"]
     base_url: str = Field(
         min_length=1, max_length=2048, description="The New API instance, absolute http(s)."
     )
-    access_token: str = Field(
-        min_length=1, max_length=512, description="An admin's access token; sealed, never shown."
+    access_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="An admin's access token; sealed, never shown. Omitted: the one saved "
+        "for this platform's New API stays.",
     )
     user_id: int = Field(ge=1, le=2**31 - 1, description="That admin's user id (New-Api-User).")
     quota_per_usd: int = Field(
@@ -46,10 +75,14 @@ class NewApiSet(_Strict):
     )
 
 
-class OpenRouterSet(_Strict):
+class OpenRouterSet(_Redeem):
     provider: Literal["openrouter"]
-    management_key: str = Field(
-        min_length=1, max_length=512, description="A management key; sealed, never shown."
+    management_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="A management key; sealed, never shown. Omitted: the one saved for this "
+        "platform's OpenRouter stays.",
     )
     base_url: str | None = Field(
         default=None,
@@ -69,6 +102,8 @@ class FulfilmentData(BaseModel):
     base_url: str | None = None
     user_id: str | None = Field(default=None, description="New API's user id.")
     quota_per_usd: int | None = None
+    redeem_url: str | None = Field(default=None, description="Where recipients redeem.")
+    redeem_instructions: str | None = None
     credentials_set: bool = Field(description="A credential is saved (it is never shown).")
     updated_at: str | None = None
 

@@ -68,7 +68,7 @@ async def test_a_newapi_voucher_mail_carries_its_code_and_how_to_redeem_it(
     text, html = text_of(message), html_of(message)
     for body in (text, html):
         assert made["key"] in body
-        assert "New API account" in body and "Redemption code" in body
+        assert f"{root}/console/topup" in body and "Redemption code" in body
         assert "$12.34" in body
         assert "/dashboard/recipient/" in body
         assert "ATU-" not in body  # New API's code, not our voucher

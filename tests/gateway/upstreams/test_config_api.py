@@ -139,7 +139,11 @@ async def test_live_refuses_loopback_upstreams(
         "Upstream URL invalid: URL host resolves to 127.0.0.1, which is loopback:"
         " only public internet addresses are allowed"
     )
-    assert refused.json()["data"] == {"address": "127.0.0.1", "reason": "loopback"}
+    assert refused.json()["data"] == {
+        "address": "127.0.0.1",
+        "reason": "loopback",
+        "field": "base_url",
+    }
 
 
 async def test_the_scope_is_needed(

@@ -1,0 +1,108 @@
+"""Whether a recipient's New API code was redeemed, for their page: the search the gateway
+already makes of its upstream (``NewApi.code_state``), bounded. Each answer is kept in Redis a
+short while (a spent code longer: it stays spent), a page asks the upstream at most once per
+code and for at most ``MAX_ASKED`` codes, and a failing upstream (or Redis) makes the answer
+``unknown``: never a broken page."""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from keys import Sealer
+
+from ..store.db import Database
+from ..upstreams import config
+from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
+from ..upstreams.outbound import Upstreams
+
+__all__ = ["MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
+
+log = logging.getLogger(__name__)
+
+SPENT = "spent"
+UNUSED = "unused"
+UNKNOWN = "unknown"
+MAX_ASKED = (
+    10  # codes a page view asks the upstream about, newest first; the rest: cached or unknown
+)
+_TTL = {SPENT: 86_400, UNKNOWN: 10}  # seconds an answer is kept; anything else: _SHORT
+_SHORT = 30
+_PREFIX = "redeemed:"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One of the page's New API codes: its top-up, platform, the name New API knows it by."""
+
+    topup_id: str
+    platform: str
+    reference: str
+    code: str
+
+
+def _key(code: str) -> str:
+    return _PREFIX + hashlib.sha256(code.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeStates:
+    redis: Any
+    upstreams: Upstreams
+    sealer: Sealer
+
+    async def _cached(self, codes: Sequence[str]) -> list[str | None]:
+        try:
+            found = await self.redis.mget([_key(c) for c in codes])
+        except (RedisError, OSError):  # a cache that fails is a cache that missed
+            log.warning("code states: Redis unavailable, asking the upstream")
+            return [None] * len(codes)
+        return [f.decode() if isinstance(f, bytes) else f for f in found]
+
+    async def _keep(self, code: str, state: str) -> None:
+        try:
+            await self.redis.set(_key(code), state, ex=_TTL.get(state, _SHORT))
+        except (RedisError, OSError):
+            log.warning("code states: Redis unavailable, answer not kept")
+
+    async def states(
+        self, db: Database, merchant_id: str, env: str, asked: Sequence[Asked]
+    ) -> dict[str, str]:
+        """Each asked code's state by its top-up's id: ``spent``, ``unused``, ``disabled`` or
+        ``unknown``."""
+        if not asked:
+            return {}
+        cached = await self._cached([a.code for a in asked])
+        states = {a.topup_id: s for a, s in zip(asked, cached, strict=True) if s is not None}
+        missing = [a for a in asked if a.topup_id not in states]
+        by_platform: dict[str, NewApi | None] = {}
+        async with db.read() as conn:
+            for platform in {a.platform for a in missing[:MAX_ASKED]}:
+                upstream = await config.load(conn, self.sealer, merchant_id, env, platform)
+                made = None
+                if upstream is not None and upstream.provider == NEWAPI:
+                    made = config.client(upstream, self.upstreams.for_env(env))
+                by_platform[platform] = made if isinstance(made, NewApi) else None
+
+        async def ask(one: Asked) -> str:
+            newapi = by_platform.get(one.platform)
+            if newapi is None:
+                return UNKNOWN
+            try:
+                state = await newapi.code_state(one.reference, one.code)
+            except UpstreamError as exc:
+                log.info("code state of %s: %s (%s)", one.topup_id, exc.outcome, exc.detail)
+                state = None
+            answer = state or UNKNOWN
+            await self._keep(one.code, answer)
+            return answer
+
+        answers = await asyncio.gather(*(ask(a) for a in missing[:MAX_ASKED]))
+        states.update({a.topup_id: s for a, s in zip(missing, answers, strict=False)})
+        for one in missing[MAX_ASKED:]:
+            states[one.topup_id] = UNKNOWN
+        return states
