@@ -1,5 +1,6 @@
 """The voucher e-mail, caught by a real SMTP server, opens the recipient's page in the browser,
-which then shows the next send arrive without reloading."""
+which then shows the balance a later send moves without reloading; the later send itself is on
+its own mail's link, not on the earlier one."""
 
 import re
 
@@ -46,7 +47,17 @@ async def test_the_emails_link_opens_a_live_page(
             f"{api}/topup/send", json={**SEND, "amount_cents": 1100}, headers=merchant.headers
         )
         assert second.status_code == 200
-    # No reload: the page's stream brings it.
+    # No reload: the page's stream brings the balance; the send after the link is not on it.
+    await expect(page.locator("#balances")).to_contain_text("$20.00")
+    await expect(received).to_have_count(1)
+    await expect(page.get_by_text(second.json()["data"]["voucher_code"])).to_have_count(0)
+
+    async def mailed_twice() -> bool:
+        return len(smtp_server.received) == 2
+
+    await wait_until(mailed_twice)
+    later = LINK.search(text_of(smtp_server.received[1]))
+    assert later is not None
+    await page.goto(later.group(1))
     await expect(received).to_have_count(2)
     await expect(page.get_by_text(second.json()["data"]["voucher_code"])).to_be_visible()
-    await expect(page.locator("#balances")).to_contain_text("$20.00")
