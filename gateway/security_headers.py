@@ -7,7 +7,8 @@ too). Every response gets ``X-Content-Type-Options: nosniff``: a JSON reply is n
 page either.
 
 The Content-Security-Policy allows no inline script (``script-src 'self'``: the dashboard's
-scripts are files it serves), no framing, no ``<base>``, and forms that post only here.
+scripts are files it serves), no framing (but a staging e-mail's HTML version, which only the
+dashboard frames), no ``<base>``, and forms that post only here.
 ``DIRECTIVES_BY_PREFIX`` is the one place to widen a directive for one part of the site. A page
 that sets its own ``Referrer-Policy`` keeps it (the sandbox checkout's ``no-referrer``: its
 token is in its URL).
@@ -18,7 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .billing import sandbox
 
-__all__ = ["DIRECTIVES", "DIRECTIVES_BY_PREFIX", "PREFIXES", "SecurityHeaders", "policy_for"]
+__all__ = [
+    "DIRECTIVES",
+    "DIRECTIVES_BY_PREFIX",
+    "PREFIXES",
+    "SecurityHeaders",
+    "frame_options_for",
+    "policy_for",
+]
 
 PREFIXES = ("/dashboard", "/docs")
 
@@ -46,6 +54,21 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # redirect's target as well: any web origin, as Stripe's hosted page sends the payer
     # anywhere too.
     sandbox.PATH: {"form-action": "'self' https: http:"},
+    # A staging e-mail's HTML version, framed by its page in the dashboard: it carries names a
+    # merchant gave, so it runs no script, loads nothing but its inline styles and data:
+    # images, posts nowhere, and is sandboxed even when opened on its own. Only the dashboard
+    # may frame it.
+    "/dashboard/mail-html": {
+        "default-src": "'none'",
+        "script-src": "'none'",
+        "style-src": "'unsafe-inline'",
+        "img-src": "data:",
+        "font-src": "'none'",
+        "connect-src": "'none'",
+        "frame-ancestors": "'self'",
+        "form-action": "'none'",
+        "sandbox": "",
+    },
 }
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
@@ -60,9 +83,17 @@ def _wider(path: str) -> str:
     return next((p for p in DIRECTIVES_BY_PREFIX if _under(path, p)), "")
 
 
+def _directives(path: str) -> dict[str, str]:
+    return {**DIRECTIVES, **DIRECTIVES_BY_PREFIX.get(_wider(path), {})}
+
+
 def policy_for(path: str) -> str:
-    directives = {**DIRECTIVES, **DIRECTIVES_BY_PREFIX.get(_wider(path), {})}
-    return "; ".join(f"{name} {value}" for name, value in directives.items())
+    return "; ".join(f"{name} {value}".strip() for name, value in _directives(path).items())
+
+
+def frame_options_for(path: str) -> bytes:
+    """``X-Frame-Options`` as the policy's ``frame-ancestors`` says it (for older browsers)."""
+    return b"SAMEORIGIN" if _directives(path)["frame-ancestors"] == "'self'" else b"DENY"
 
 
 def _covered(path: str) -> bool:
@@ -91,7 +122,7 @@ class SecurityHeaders:
             (b"content-security-policy", self._policy(path)),
             _NOSNIFF,
             (b"referrer-policy", referrer.encode() if referrer else _DEFAULT_REFERRER),
-            (b"x-frame-options", b"DENY"),
+            (b"x-frame-options", frame_options_for(path)),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

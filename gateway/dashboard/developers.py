@@ -1,7 +1,8 @@
 """Developers: the quick start, written for this merchant (its newest key's display prefix, this
 gateway's address) in curl, Python and MCP (each client's configuration over HTTP and stdio, from
-``ops.mcp_clients``, as ``/llms.txt`` shows them), and the way to the API explorer and the
-agents' guide."""
+``ops.mcp_clients``, as ``/llms.txt`` shows them, the stdio ones naming this gateway's own
+folder), each block with a copy button, and the way to the API explorer and the agents'
+guide."""
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +12,7 @@ from ..mail.links import public_base
 from ..merchants import keys
 from ..merchants.schemas import KeyData
 from ..operations import perform
-from ..ops.mcp_clients import STDIO_DIR, configs
+from ..ops.mcp_clients import configs, gateway_folder
 from ..services import services
 from .context import require_viewer
 from .render import page
@@ -28,6 +29,7 @@ async def developers(request: Request) -> Response:
     prefix = usable[-1].display_prefix if usable else None
     base = public_base(svc.settings)
     key = f"{prefix}…" if prefix else f"ak_{viewer.env}_…"
+    folder = gateway_folder()
     return page(
         request,
         "developers/index.html",
@@ -35,7 +37,8 @@ async def developers(request: Request) -> Response:
             "key_prefix": prefix,
             "base": base,
             "api": f"{base}/api/public/v1",
-            "clients": configs(base, key, STDIO_DIR),
+            "folder": folder,
+            "clients": configs(base, key, folder),
         },
     )
 

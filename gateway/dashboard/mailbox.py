@@ -1,12 +1,17 @@
 """Mail: the merchant's e-mails in the switch's environment. Staging's are shown whole (the
-staging mailbox: they never leave the gateway); live ones by state (queued, sent, failed with
-the last error). The switch for the voucher e-mail to recipients is here too."""
+staging mailbox: they never leave the gateway), the HTML version beside the text; live ones by
+state (queued, sent, failed with the last error). The switch for the voucher e-mail to
+recipients is here too.
+
+The HTML version is a page of its own (``HTML_PREFIX``), shown in a frame with ``sandbox``:
+it is ours but carries names a merchant gave, so it runs nothing, loads nothing, and only the
+dashboard may frame it (its policy: ``security_headers.DIRECTIVES_BY_PREFIX``)."""
 
 import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
@@ -20,10 +25,12 @@ from .context import require_viewer
 from .csrf import form
 from .render import page
 
-__all__ = ["routes"]
+__all__ = ["HTML_PREFIX", "routes"]
 
 _MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
 _LIMIT = 50
+# Below ``/dashboard``: the one path of the site whose pages a frame of the dashboard shows.
+HTML_PREFIX = "/mail-html"
 
 
 async def mail_page(request: Request) -> Response:
@@ -45,7 +52,8 @@ async def mail_page(request: Request) -> Response:
     )
 
 
-async def show_mail(request: Request) -> Response:
+async def _staged(request: Request) -> EmailData:
+    """The staging mail in the path, whole; any other is not found."""
     viewer = await require_viewer(request)
     mail_id: str = request.path_params["mail_id"]
     if viewer.env != "staging" or not _MAIL_ID.fullmatch(mail_id):
@@ -59,8 +67,21 @@ async def show_mail(request: Request) -> Response:
         base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
-    found = (await perform(svc.enqueuer, read)).one(EmailData)
+    return (await perform(svc.enqueuer, read)).one(EmailData)
+
+
+async def show_mail(request: Request) -> Response:
+    found = await _staged(request)
     return page(request, "mail/detail.html", {"mail": found}, no_store=True)
+
+
+async def mail_html(request: Request) -> Response:
+    """The mail's HTML version alone, for the frame on its page."""
+    found = await _staged(request)
+    if found.html is None:
+        raise HTTPException(404)
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return HTMLResponse(found.html, headers=headers)
 
 
 async def set_notify(request: Request) -> Response:
@@ -76,4 +97,5 @@ routes: list[BaseRoute] = [
     Route("/mail", mail_page, methods=["GET"]),
     Route("/mail/settings", set_notify, methods=["POST"]),
     Route("/mail/{mail_id}", show_mail, methods=["GET"]),
+    Route(HTML_PREFIX + "/{mail_id}", mail_html, methods=["GET"]),
 ]

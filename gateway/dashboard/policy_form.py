@@ -21,21 +21,25 @@ __all__ = ["FIELDS", "PolicyFormError", "dollars", "echo", "from_form", "parse_c
 _MONEY = re.compile(r"\$?\s*(\d{1,10})(?:\.(\d{1,2}))?")
 _MAX_RECIPIENTS_TEXT = 30_000
 
-# Form field → what it is called on the page (the error list names it so).
+# Form field → its label on the page: the form shows these, and the error list and each
+# field's own error name a field by them. Every field of ``Policy`` comes back as one of these
+# (``_FORM_FIELD`` maps the rest).
 FIELDS = {
     "name": "Name",
     "scopes": "Scopes",
     "max_per_send": "Most per send",
-    "limits": "Spend limits",
-    "per_recipient_limit": "Per-recipient limit",
+    **{f"limit_{i}": f"{i.replace('_', ' ').capitalize()} limit" for i in INTERVALS},
+    "limits": "Spend",
+    "per_recipient_limit": "Per recipient",
+    "per_recipient_interval": "Per recipient, each",
+    "soft_limit_percent": "Budget alert at",
+    "rate_limit_per_minute": "Requests a minute",
     "allowed_platforms": "Platforms",
     "allowed_recipients": "Recipients",
-    "approval_above": "Approval above",
-    "approval_for_new_recipients": "Approval for new recipients",
+    "approval_above": "Hold for approval above",
     "expires_at": "Expires",
-    "rate_limit_per_minute": "Rate limit",
-    "soft_limit_percent": "Budget alert",
-    "reveal_voucher": "Reveal the code",
+    "approval_for_new_recipients": "Hold for approval a send to a recipient this key never paid",
+    "reveal_voucher": "Reveal the code in the reply",
 }
 # Policy field → form field.
 _FORM_FIELD = {
@@ -134,6 +138,7 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
             for error in exc.errors():
                 where = str(error["loc"][0]) if error["loc"] else "scopes"
                 field = _FORM_FIELD.get(where, where)
+                field = field if field in FIELDS else ""
                 errors.setdefault(field, error["msg"])
     raise PolicyFormError(errors)
 

@@ -80,7 +80,7 @@ async def show_topup(request: Request) -> Response:
     return page(
         request,
         "topups/detail.html",
-        {"topup": found.topup, "decision": found.decision},
+        {"topup": found.topup, "decision": found.decision, "fulfilment": found.fulfilment},
         no_store=True,
     )
 

@@ -4,17 +4,30 @@ Developers page, and started exactly as written by the tests (each stdio one lis
 
 Placeholders: ``$BASE`` (this gateway's URL), ``ak_staging_…`` (the key) and ``STDIO_DIR`` (the
 gateway's folder, where ``make run`` ran: ``aitopup mcp`` reads its ``.env`` and store there;
-the command changes into it itself, since not every client can set a working folder).
+the command changes into it itself, since not every client can set a working folder). The
+dashboard, shown to a merchant signed in, fills in this gateway's own folder
+(``gateway_folder``); the public ``/llms.txt`` keeps the placeholder.
 """
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIENTS", "KEY", "STDIO_DIR", "ClientConfig", "configs"]
+__all__ = ["CLIENTS", "KEY", "STDIO_DIR", "ClientConfig", "configs", "gateway_folder"]
 
 STDIO_DIR = "/path/to/the/gateway"
 KEY = "ak_staging_…"
+# The checkout this gateway runs from: the folder holding the ``gateway`` package.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def gateway_folder() -> str:
+    """The absolute path of the checkout the gateway runs from (its ``pyproject.toml`` and
+    ``.venv`` are there); installed elsewhere than a checkout, the folder it was started in."""
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        return str(_CHECKOUT)
+    return str(Path.cwd().resolve())
 
 
 @dataclass(frozen=True, slots=True)

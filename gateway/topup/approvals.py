@@ -14,8 +14,8 @@ racing a deny (or the expiry sweep) exactly one changes the row and the others c
   refunded likewise, ``topup.approval_expired``.
 
 ``review`` is what a person deciding reads first (the dashboard's top-up and confirmation
-pages): the top-up as ``GET /topup/{id}`` shows it, and why it was held and who decided it
-(``decisions``), in one read.
+pages): the top-up as ``GET /topup/{id}`` shows it, why it was held and who decided it
+(``decisions``), and the upstream that fulfils it with our reference there, in one read.
 """
 
 from dataclasses import dataclass
@@ -72,6 +72,7 @@ class Review:
 
     topup: TopupData
     decision: decisions.Decision | None  # None: never held for approval
+    fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
 
 
 async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -80,8 +81,12 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
     async with db.read() as conn:
         found = await read_one(conn, sealer, caller, txn_id)
         decided = await decisions.decision(conn, caller, txn_id)
+        upstream = await work.fulfilment_of(conn, txn_id)
     return Outcome(
-        Code.SUCCESS, Review(found, decided), transaction_id=found.id, status=found.status
+        Code.SUCCESS,
+        Review(found, decided, upstream),
+        transaction_id=found.id,
+        status=found.status,
     )
 
 

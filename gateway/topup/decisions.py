@@ -34,6 +34,7 @@ class Decision:
     decided_by: str | None  # who decided, in words
     decided_at: datetime | None
     sent_by: str  # the sending key's display prefix
+    sent_by_name: str | None = None  # and its name, if it has one
 
 
 def _reason(policy_json: object, amount: int) -> str:
@@ -58,6 +59,7 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
                 _T.c.updated_at,
                 _T.c.approval_expires_at,
                 _K.c.display_prefix,
+                _K.c.name,
                 _K.c.policy,
             )
             .join(_K, _K.c.id == _T.c.api_key_id)
@@ -89,4 +91,5 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
         by if decided else None,
         row.updated_at if decided else None,
         f"{row.display_prefix}…",
+        row.name,
     )

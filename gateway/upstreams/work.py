@@ -30,6 +30,7 @@ __all__ = [
     "finish",
     "fulfilled_by_upstream",
     "fulfilling",
+    "fulfilment_of",
     "provider_in",
     "provider_of",
     "reference",
@@ -172,6 +173,15 @@ async def fulfilled_by_upstream(conn: AsyncConnection, ids: list[str]) -> set[st
     """Of ``ids``, the top-ups an upstream fulfils (or fulfilled)."""
     found = await conn.execute(select(_W.c.topup_id).where(_W.c.topup_id.in_(ids)))
     return {r.topup_id for r in found}
+
+
+async def fulfilment_of(conn: AsyncConnection, topup_id: str) -> dict[str, str] | None:
+    """The upstream that fulfils (or fulfilled) ``topup_id`` and our reference there, as a
+    send's ``fulfilment`` says them; ``None`` for a top-up no upstream fulfils."""
+    found = (
+        await conn.execute(select(_W.c.provider, _W.c.reference).where(_W.c.topup_id == topup_id))
+    ).first()
+    return None if found is None else {"provider": found.provider, "reference": found.reference}
 
 
 _FINISH = Statement.of(

@@ -8,9 +8,16 @@ document.addEventListener("click", function (event) {
   var source = document.getElementById(button.getAttribute("data-copy"));
   if (!source) return;
   var text = source.textContent.trim();
+  // A button may say what it copies beside its word ("Copy the send command"): only the word
+  // (its [data-copy-state], else the whole text) turns to "Copied" for a moment.
+  var state = button.querySelector("[data-copy-state]") || button;
   var done = function () {
-    button.textContent = "Copied";
-    setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    state.textContent = "Copied";
+    button.setAttribute("data-copied", "");
+    setTimeout(function () {
+      state.textContent = "Copy";
+      button.removeAttribute("data-copied");
+    }, 2000);
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, function () { selectText(source); });

@@ -1,0 +1,57 @@
+"""A staging e-mail's HTML version: served alone for the frame on its page, under a policy that
+runs and loads nothing and lets only the dashboard frame it; the merchant's own mail only, on
+both stores."""
+
+import httpx
+
+from gateway.dashboard.mailbox import HTML_PREFIX
+from gateway.security_headers import frame_options_for, policy_for
+from gateway.store.db import Database
+from tests.fixtures.dashboard import SignUp
+from tests.fixtures.merchants import MakeMerchant
+from tests.gateway.dashboard.test_mail_pages import SEND, key_of
+
+
+def test_only_the_mail_html_may_be_framed_and_it_runs_nothing() -> None:
+    framed = "/dashboard" + HTML_PREFIX + "/mail_000000000000000000000000"
+    policy = policy_for(framed).split("; ")
+    for directive in (
+        "default-src 'none'",
+        "script-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src data:",
+        "connect-src 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+        "sandbox",
+    ):
+        assert directive in policy, policy
+    assert frame_options_for(framed) == b"SAMEORIGIN"
+    for path in ("/dashboard/mail", "/dashboard/mail/x", "/dashboard/mail-htmlx", "/docs"):
+        assert "frame-ancestors 'none'" in policy_for(path).split("; ")
+        assert frame_options_for(path) == b"DENY"
+
+
+async def test_the_html_version_is_the_merchants_own_mail(
+    sign_up: SignUp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    account = await sign_up()
+    key = await key_of(db, account, make_merchant)
+    sent = await client.post("/topup/send", json=SEND, headers=key.headers)
+    voucher = sent.json()["data"]["voucher_code"]
+    listing = await account.client.get("/mail")
+    [mail_id] = [part.split('"')[0] for part in listing.text.split('data-mail="')[1:]]
+    page = await account.client.get(f"/mail/{mail_id}")
+    assert f'src="/dashboard{HTML_PREFIX}/{mail_id}"' in page.text and 'sandbox=""' in page.text
+    shown = await account.client.get(f"{HTML_PREFIX}/{mail_id}")
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+    assert voucher in shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    assert shown.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "default-src 'none'" in shown.headers["content-security-policy"]
+    # Another merchant's owner, a made-up id, a malformed one: not found.
+    other = await sign_up()
+    assert (await other.client.get(f"{HTML_PREFIX}/{mail_id}")).status_code == 404
+    missing = f"{HTML_PREFIX}/mail_000000000000000000000000"
+    assert (await account.client.get(missing)).status_code == 404
+    assert (await account.client.get(f"{HTML_PREFIX}/nope")).status_code == 404
