@@ -2,7 +2,6 @@
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 from collections.abc import Awaitable
 from typing import Any, Literal
@@ -72,19 +71,6 @@ def _check_metrics_token(request: Request, token: bytes) -> None:
         raise ApiError(Code.METRICS_TOKEN_INVALID, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _from_loopback(request: Request) -> bool:
-    """The client is this machine (behind a proxy whose forwarding is believed, the client the
-    proxy names, never the proxy itself)."""
-    host = request.client.host if request.client is not None else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
 async def metrics_text(request: Request) -> Response:
     """With ``AITOPUP_METRICS_TOKEN`` set, its bearer alone; unset, loopback clients alone (a
     developer's machine), anyone else getting the answer of a path that does not exist."""
@@ -92,7 +78,8 @@ async def metrics_text(request: Request) -> Response:
     token = svc.settings.metrics_token
     if token is not None:
         _check_metrics_token(request, token.get_secret_value().encode())
-    elif not _from_loopback(request):
+    # Behind a proxy whose forwarding is believed, the client the proxy names, never the proxy.
+    elif not metrics.from_loopback(request.client.host if request.client is not None else ""):
         raise ApiError(Code.ROUTE_NOT_FOUND)
     try:
         text = await metrics.scrape(svc.db)

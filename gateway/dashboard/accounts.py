@@ -24,7 +24,7 @@ from ..codes import Code
 from ..lockout import client_address
 from ..operations import perform
 from ..outcome import ApiError
-from ..ratelimit import Decision, LimiterUnavailable, hit
+from ..ratelimit import Decision, Limit, LimiterUnavailable, hit
 from ..services import services
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
@@ -116,7 +116,7 @@ async def sign_in(request: Request) -> Response:
             )
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
-        return _busy(request)
+        return busy(request)
     except ApiError as refused:
         if refused.code != Code.SIGN_IN_FAILED:
             raise
@@ -135,7 +135,7 @@ async def sign_in(request: Request) -> Response:
     return _signed_in(request, signed_in.one(str), to)
 
 
-def _busy(request: Request) -> Response:
+def busy(request: Request) -> Response:
     return error_page(
         request,
         503,
@@ -160,6 +160,18 @@ def too_many_links(request: Request, decision: Decision) -> Response:
         "seconds.",
         decision.headers(),
     )
+
+
+async def link_tries(request: Request) -> tuple[list[Limit], Response | None]:
+    """A link's password form, counted for its client before the link is looked up: the
+    limits to give back once the link was not the failure, and the refusal if any."""
+    svc = services(request)
+    limits = throttle.link_limits(svc.settings, client_address(request))
+    try:
+        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+    except LimiterUnavailable:
+        return limits, unavailable(request)
+    return limits, None if locked is None else too_many_links(request, locked)
 
 
 def _sign_up_page(
@@ -203,7 +215,7 @@ async def sign_up(request: Request) -> Response:
             )
             await perform(svc.enqueuer, made)
     except HashesBusy:
-        return _busy(request)
+        return busy(request)
     except users.AccountError as refused:
         return _sign_up_page(request, fields, {refused.field: refused.sentence}, 422)
     # The same answer whether the address was new (an account made) or had an account
@@ -276,13 +288,9 @@ async def set_password(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
     token = _text(data.get("token"), 100)
-    limits = throttle.link_limits(svc.settings, client_address(request))
-    try:
-        locked = await throttle.admit(svc.lockout, svc.redis, limits)
-    except LimiterUnavailable:
-        return unavailable(request)
-    if locked is not None:
-        return too_many_links(request, locked)
+    limits, stopped = await link_tries(request)
+    if stopped is not None:
+        return stopped
     try:
         setting = users.set_password(
             svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
@@ -290,7 +298,7 @@ async def set_password(request: Request) -> Response:
         user = (await perform(svc.enqueuer, setting)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
-        return _busy(request)
+        return busy(request)
     except users.AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(

@@ -9,16 +9,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..accounts import resets, throttle, users
+from ..accounts import resets, users
 from ..accounts import sessions as account_sessions
 from ..accounts.passwords import HashesBusy
 from ..codes import CATALOGUE, Code
 from ..lockout import client_address
 from ..operations import perform
 from ..outcome import ApiError
-from ..ratelimit import LimiterUnavailable
 from ..services import services
-from .accounts import too_many_links, unavailable
+from .accounts import busy, link_tries
 from .context import link_address, visit
 from .csrf import form
 from .errors import error_page
@@ -86,13 +85,9 @@ async def reset(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
     token = _text(data.get("token"), resets.TOKEN_LENGTH)
-    limits = throttle.link_limits(svc.settings, client_address(request))
-    try:
-        locked = await throttle.admit(svc.lockout, svc.redis, limits)
-    except LimiterUnavailable:
-        return unavailable(request)
-    if locked is not None:
-        return too_many_links(request, locked)
+    limits, stopped = await link_tries(request)
+    if stopped is not None:
+        return stopped
     try:
         resetting = resets.reset_password(
             svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
@@ -100,10 +95,7 @@ async def reset(request: Request) -> Response:
         user = (await perform(svc.enqueuer, resetting)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
-        return error_page(
-            request, 503, "The server is busy checking passwords. Try again in a moment.",
-            {"Retry-After": "1"},
-        )  # fmt: skip
+        return busy(request)
     except users.AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(

@@ -38,6 +38,7 @@ from ..store.models import WebhookDelivery, table_of
 
 __all__ = [
     "CONTENT_TYPE",
+    "from_loopback",
     "observe_delivery_attempt",
     "observe_request",
     "observe_topup",
@@ -204,7 +205,10 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def _loopback(host: str) -> bool:
+def from_loopback(host: str) -> bool:
+    """A client at ``host`` (an address, as the server saw it) is this machine. Without a
+    token ``/metrics`` answers such clients alone, the gateway's route and a process's own
+    port alike."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -222,7 +226,7 @@ def guarded_app(token: str | None) -> Callable[..., Iterable[bytes]]:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if expected is None:
-            if _loopback(str(environ.get("REMOTE_ADDR", ""))):
+            if from_loopback(str(environ.get("REMOTE_ADDR", ""))):
                 return served(environ, start_response)  # type: ignore[no-any-return]
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not Found\n"]
