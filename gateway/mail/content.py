@@ -20,7 +20,7 @@ from . import links, rows
 from .render import Rendered, render
 from .vouchers import MASKED, masked, redeemable, topups_with_provider, upstream_given
 
-__all__ = ["Message", "compose", "expires_text"]
+__all__ = ["Message", "compose", "expires_text", "redeemed_text"]
 
 _T = table_of(Topup)
 _MER = table_of(Merchant)
@@ -35,10 +35,16 @@ class Message:
     # (``names.safe_name``: a stored name that breaks the rule of names is never in a header)
     rendered: Rendered
     link: str | None  # the link the mail carries; None: masked from this reader
+    redeemed_at: datetime | None = None  # a voucher mail's: when its voucher was redeemed
 
 
 def expires_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def redeemed_text(when: datetime | None) -> str | None:
+    """When a voucher was redeemed, as the mail and the recipient's page say it."""
+    return None if when is None else when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str | None:
@@ -110,8 +116,10 @@ async def _voucher(
         "code": given.code,
         "link": url or MASKED,
         "expires": expires_text(expires),
+        "redeemed": redeemed_text(topup.redeemed_at),
     }
-    return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), url)
+    rendered = render(rows.VOUCHER, values)
+    return Message(topup.recipient_email, sender, rendered, url, topup.redeemed_at)
 
 
 async def _link(

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from keys import Sealer
 
 from ..ledger import service as ledger
-from ..mail.content import PLATFORM_NAMES
+from ..mail.content import PLATFORM_NAMES, redeemed_text
 from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, topups_with_provider
@@ -42,6 +42,7 @@ class Received:
     status: str
     code: str | None
     how: str | None  # "how to redeem", HTML (escaped), once delivered
+    redeemed_at: datetime | None = None  # the voucher redeemed with the merchant: when
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,19 @@ async def view(db: Database, sealer: Sealer, link: RecipientLink) -> RecipientVi
                     "code": given.code,
                     "sender": name,
                     "amount": money(row.amount_cents),
+                    "redeemed": redeemed_text(row.redeemed_at),
                 }
             )
         received.append(
             Received(
-                row.id, row.created_at, row.platform, row.amount_cents, row.status, given.code, how
+                row.id,
+                row.created_at,
+                row.platform,
+                row.amount_cents,
+                row.status,
+                given.code,
+                how,
+                row.redeemed_at,
             )
         )
     balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select, update
+from starlette.types import ASGIApp
 
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Topup, Wallet, table_of
+from tests.fixtures.dashboard import dashboard_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.webhooks import events_of
 
@@ -256,3 +258,33 @@ async def test_a_voucher_delivered_on_approval_is_redeemable(
     code = approved.json()["data"]["voucher_code"]
     reply = await client.post(REDEEM, json={"code": code}, headers=agent)
     assert reply.json()["code"] == 1008
+
+
+async def test_the_mailbox_and_the_recipients_page_show_it_redeemed(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant()
+    sent = await _send(client, merchant)
+    [mail] = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+    assert "Give this code to" in mail["text"] and "redeemed_at" not in mail
+    assert "Redeem it where" not in mail["text"]  # no promise the product does not keep
+    path = mail["link"].split("/dashboard", 1)[1]
+    async with dashboard_client(app) as browser:
+        before = await browser.get(path)
+    assert "Redeemed with" not in before.text and "status-redeemed" not in before.text
+
+    done = await client.post(
+        REDEEM, json={"code": sent["data"]["voucher_code"]}, headers=merchant.headers
+    )
+    when = done.json()["data"]["redeemed_at"]
+    [mail] = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+    assert mail["redeemed_at"] == when
+    assert "Redeemed with" in mail["text"] and "Redeemed with" in mail["html"]
+    assert "Give this code to" not in mail["text"]
+    one = (await client.get(f"/emails/{mail['id']}", headers=merchant.headers)).json()["data"]
+    assert one["redeemed_at"] == when
+    async with dashboard_client(app) as browser:
+        after = await browser.get(path)
+    assert after.status_code == 200
+    assert "Redeemed with" in after.text and "status-redeemed" in after.text
+    assert "$0.00" in after.text  # the balance shows what is left unspent
