@@ -68,7 +68,10 @@ def canonical_voucher(code: str) -> str | None:
             continue
         groups = [rest[i : i + 4] for i in range(0, _VOUCHER_CHARS, 4)]
         prefix = _STAGING_VOUCHER if marker == "ATUTEST" else "ATU"
-        return "-".join([prefix, *groups])
+        code = "-".join([prefix, *groups])
+        # A live voucher never spells TEST first (``mint_voucher_code``): that is a staging
+        # one cut short, not a live one.
+        return None if code.startswith(_STAGING_VOUCHER + "-") and marker == "ATU" else code
     return None
 
 
