@@ -19,6 +19,7 @@ class Code(IntEnum):
     DELETED = 1005
     TOPUP_AWAITING_APPROVAL = 1006
     TOPUP_DENIED = 1007
+    VOUCHER_REDEEMED = 1008
     PAYMENT_CHECKED = 1120
 
     RECIPIENT_LINK_REQUESTED = 1110
@@ -139,6 +140,10 @@ class Code(IntEnum):
     RECIPIENT_NOT_FOUND = 4232
     RECIPIENT_LINK_INVALID = 4233
     PASSWORD_RESET_LINK_INVALID = 4234
+    VOUCHER_NOT_FOUND = 4240
+    VOUCHER_ALREADY_REDEEMED = 4241
+    VOUCHER_NOT_REDEEMABLE = 4242
+    VOUCHER_CODE_INVALID = 4243
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -177,6 +182,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         202, "Top-up held for approval: the amount is debited and held until approved or denied"
     ),
     Code.TOPUP_DENIED: CodeInfo(200, "Top-up denied; funds refunded"),
+    Code.VOUCHER_REDEEMED: CodeInfo(
+        200, "Voucher redeemed: its amount is taken from the recipient's balance"
+    ),
     Code.RECIPIENT_LINK_REQUESTED: CodeInfo(
         202, "If this address has top-ups here, a fresh link to its page is on its way by e-mail"
     ),
@@ -367,6 +375,18 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.PASSWORD_RESET_LINK_INVALID: CodeInfo(
         404, "This password-reset link is invalid, used or expired: ask for a fresh one"
+    ),
+    # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
+    # another merchant's, the other environment's): nothing about other vouchers leaks.
+    Code.VOUCHER_NOT_FOUND: CodeInfo(404, "No voucher of yours in this environment has this code"),
+    Code.VOUCHER_ALREADY_REDEEMED: CodeInfo(
+        409, "This voucher was already redeemed (data.redeemed_at says when)"
+    ),
+    Code.VOUCHER_NOT_REDEEMABLE: CodeInfo(
+        409, "This voucher's top-up was not delivered (data.status says what it is)"
+    ),
+    Code.VOUCHER_CODE_INVALID: CodeInfo(
+        422, "Not a voucher code: ATU-XXXX-XXXX-XXXX (live) or ATU-TEST-XXXX-XXXX-XXXX (staging)"
     ),
     Code.CUSTOM_AMOUNT_OFF: CodeInfo(
         422, "Custom amounts are not offered here; buy a pack (see GET /billing/topup-info)"

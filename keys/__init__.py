@@ -1,7 +1,13 @@
 """Key and secret primitives: API keys, webhook secrets, signatures, sealing. No I/O."""
 
 from .apikey import ENVS, ApiKey, Env, hash_api_key, mint_api_key, parse_api_key
-from .codes import hash_code, mint_redemption_code, mint_voucher_code, normalize_code
+from .codes import (
+    canonical_voucher,
+    hash_code,
+    mint_redemption_code,
+    mint_voucher_code,
+    normalize_code,
+)
 from .errors import BadSignature, InvalidApiKey, InvalidSecret, KeysError, SealError
 from .sealing import Sealer
 from .secret import decode_webhook_secret, new_webhook_secret
@@ -26,6 +32,7 @@ __all__ = [
     "SealError",
     "Sealer",
     "aitopup_signature",
+    "canonical_voucher",
     "decode_webhook_secret",
     "hash_api_key",
     "hash_code",

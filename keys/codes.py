@@ -10,7 +10,13 @@ import secrets
 
 from .apikey import ENVS
 
-__all__ = ["hash_code", "mint_redemption_code", "mint_voucher_code", "normalize_code"]
+__all__ = [
+    "canonical_voucher",
+    "hash_code",
+    "mint_redemption_code",
+    "mint_voucher_code",
+    "normalize_code",
+]
 
 # Crockford-style: no 0/O, 1/I/L, so a code read aloud survives.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -44,6 +50,29 @@ def mint_voucher_code(env: str) -> str:
         code = _groups("ATU", 3)
         if not code.startswith(_STAGING_VOUCHER + "-"):
             return code
+
+
+_VOUCHER_CHARS = 4 * 3  # the randomness after the marker: three groups of four
+
+
+def canonical_voucher(code: str) -> str | None:
+    """``code`` as minted (``ATU-XXXX-XXXX-XXXX``, ``ATU-TEST-XXXX-XXXX-XXXX``), however it was
+    typed (any case, spaces and dashes anywhere), or ``None`` when it cannot be a voucher: its
+    one form, which the lookup hashes."""
+    squeezed = "".join(ch for ch in code.upper() if not ch.isspace() and ch not in "-\u2010\u2011")
+    for marker in ("ATUTEST", "ATU"):
+        if not squeezed.startswith(marker):
+            continue
+        rest = squeezed[len(marker) :]
+        if len(rest) != _VOUCHER_CHARS or any(ch not in _ALPHABET for ch in rest):
+            continue
+        groups = [rest[i : i + 4] for i in range(0, _VOUCHER_CHARS, 4)]
+        prefix = _STAGING_VOUCHER if marker == "ATUTEST" else "ATU"
+        code = "-".join([prefix, *groups])
+        # A live voucher never spells TEST first (``mint_voucher_code``): that is a staging
+        # one cut short, not a live one.
+        return None if code.startswith(_STAGING_VOUCHER + "-") and marker == "ATU" else code
+    return None
 
 
 def mint_redemption_code() -> str:

@@ -7,6 +7,7 @@ the master key can be rotated later without a flag day.
 import base64
 import binascii
 import hashlib
+import hmac
 import secrets
 
 from cryptography.exceptions import InvalidTag
@@ -26,6 +27,13 @@ class Sealer:
             raise SealError("the sealing secret must be at least 16 bytes")
         # Domain-separate the AES key from any other use of the same master secret.
         self._aead = AESGCM(hashlib.sha256(b"aitopup-seal-v1" + master_secret).digest())
+        self._lookup_key = hashlib.sha256(b"aitopup-lookup-v1" + master_secret).digest()
+
+    def lookup(self, plaintext: str) -> str:
+        """A keyed digest of ``plaintext`` (HMAC-SHA256 under a key of its own): what finds a
+        sealed secret by equality (a voucher presented for redemption) while only its seal
+        and this digest are stored. Equal texts give equal digests; the text is not in it."""
+        return hmac.new(self._lookup_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: str, *, context: str = "") -> str:
         nonce = secrets.token_bytes(_NONCE_BYTES)

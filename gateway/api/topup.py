@@ -14,12 +14,14 @@ from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, Rout
 from ..outcome import Outcome
 from ..parsing import check_cursor, read_json, read_query
 from ..services import services
-from ..topup import approvals, doors, service
+from ..topup import approvals, doors, service, vouchers
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
     FundRequest,
     ListQuery,
+    RedeemedData,
+    RedeemVoucherRequest,
     SendData,
     SendRequest,
     TopupData,
@@ -81,6 +83,13 @@ async def cancel_topup(request: Request) -> Response:
         svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, _txn_id(request))
     )
     return _render(outcome)
+
+
+async def redeem_voucher(request: Request) -> Response:
+    caller = require_caller(request, "topup:send")
+    svc = services(request)
+    body, _ = await read_json(request, RedeemVoucherRequest, limit=svc.settings.max_body_bytes)
+    return await answer(request, vouchers.redeem(svc.db, svc.sealer, caller, body.code))
 
 
 async def get_balance(request: Request) -> Response:
@@ -221,6 +230,27 @@ routes = [
             success=Code.TOPUP_DENIED,
             errors=_DECISION_ERRORS,
             secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/vouchers/redeem",
+        redeem_voucher,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Redeem a voucher this merchant sent, once, when its recipient presents it to the "
+            "merchant's product: its amount is taken from the recipient's balance here",
+            "topup",
+            body=RedeemVoucherRequest,
+            response=RedeemedData,
+            success=Code.VOUCHER_REDEEMED,
+            errors=(
+                *_AUTH,
+                *_BODY,
+                Code.VOUCHER_CODE_INVALID,
+                Code.VOUCHER_NOT_FOUND,
+                Code.VOUCHER_ALREADY_REDEEMED,
+                Code.VOUCHER_NOT_REDEEMABLE,
+            ),
         ),
     ),
     ApiRoute(

@@ -50,6 +50,7 @@ __all__ = [
     "merchant_wallet",
     "new_wallet_id",
     "recipient_credit",
+    "recipient_debit",
     "recipient_owner",
     "refund_credit",
 ]
@@ -137,6 +138,18 @@ def recipient_credit(refs: Refs, *, after: str) -> Construct:
         index_elements=[_W.c.env, _W.c.owner],
         set_=_moved(_W.c.balance_cents + stmt.excluded.balance_cents, 1),
     ).returning(_W.c.id, _W.c.balance_cents)
+
+
+def recipient_debit(wallet: ColumnElement[Any]) -> Construct:
+    """Take ``:amount`` from the recipient's wallet ``wallet`` only while it holds it (a
+    redeemed voucher spends its credit); returns its id and new balance, or no row (and
+    nothing changed). It comes with its one ``voucher_redeemed`` entry."""
+    return (
+        update(_W)
+        .where(_W.c.id == wallet, _W.c.balance_cents >= param("amount", _INT))
+        .values(_moved(_W.c.balance_cents - param("amount", _INT), 1))
+        .returning(_W.c.id, _W.c.balance_cents)
+    )
 
 
 def refund_credit(refs: Refs, *, after: str) -> Construct:

@@ -28,7 +28,7 @@ from .vouchers import (
     upstream_given,
 )
 
-__all__ = ["Message", "compose", "expires_text", "redeem_values"]
+__all__ = ["Message", "compose", "expires_text", "redeem_values", "redeemed_text"]
 
 _T = table_of(Topup)
 _MER = table_of(Merchant)
@@ -43,10 +43,16 @@ class Message:
     # (``names.safe_name``: a stored name that breaks the rule of names is never in a header)
     rendered: Rendered
     link: str | None  # the link the mail carries; None: masked from this reader
+    redeemed_at: datetime | None = None  # a voucher mail's: when its voucher was redeemed
 
 
 def expires_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def redeemed_text(when: datetime | None) -> str | None:
+    """When a voucher was redeemed, as the mail and the recipient's page say it."""
+    return None if when is None else when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str | None:
@@ -119,8 +125,10 @@ async def _voucher(
         "link": url or MASKED,
         "expires": expires_text(expires),
         **await redeem_values(conn, topup, given.provider),
+        "redeemed": redeemed_text(topup.redeemed_at),
     }
-    return Message(topup.recipient_email, sender, render(rows.VOUCHER, values), url)
+    rendered = render(rows.VOUCHER, values)
+    return Message(topup.recipient_email, sender, rendered, url, topup.redeemed_at)
 
 
 async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dict[str, Any]:

@@ -65,11 +65,16 @@ async def _data(
         html=message.rendered.html if message is not None else None,
         link=message.link if message is not None else None,
         transaction_id=row.topup_id,
+        redeemed_at=_when(None if message is None else message.redeemed_at),
         attempts=row.attempts,
         last_error=row.last_error,
         created_at=rfc3339(row.created_at),
         sent_at=rfc3339(row.sent_at) if row.sent_at is not None else None,
     )
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else rfc3339(value)
 
 
 def _mine(caller: Caller) -> tuple[Any, ...]:

@@ -23,6 +23,11 @@ class EmailData(BaseModel):
     html: str | None
     link: str | None = Field(description="the link the mail carries (the recipient's page)")
     transaction_id: str | None = Field(description="the top-up a voucher mail is about")
+    redeemed_at: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="a voucher mail's: present once its voucher was redeemed, when",
+    )
     attempts: int
     last_error: str | None
     created_at: str

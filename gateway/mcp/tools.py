@@ -27,8 +27,17 @@ from ..parsing import check_cursor
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..services import Services
-from ..topup import doors, service
-from ..topup.schemas import TXN_ID, BalanceData, ListQuery, SendData, SendRequest, TopupData
+from ..topup import doors, service, vouchers
+from ..topup.schemas import (
+    TXN_ID,
+    BalanceData,
+    ListQuery,
+    RedeemedData,
+    RedeemVoucherRequest,
+    SendData,
+    SendRequest,
+    TopupData,
+)
 
 __all__ = ["TOOLS", "ToolSpec", "by_name"]
 
@@ -108,6 +117,12 @@ async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) 
 async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
     return await perform(svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, txn_id))
+
+
+async def redeem_voucher(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    body = _parse(RedeemVoucherRequest, arguments)
+    operation = vouchers.redeem(svc.db, svc.sealer, caller, body.code)
+    return await perform(svc.enqueuer, operation)
 
 
 async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
@@ -236,6 +251,20 @@ TOOLS: tuple[ToolSpec, ...] = (
         # A second cancel changes nothing more (it is refused: no longer pending).
         _write("Cancel a pending top-up", open_world=False),
         cancel_topup,
+    ),
+    ToolSpec(
+        "redeem_voucher",
+        "Redeem a voucher",
+        "Redeem a voucher (ATU-…) this merchant sent, when its recipient presents it to the "
+        "merchant's product: once, in the key's environment; its amount is taken from the "
+        "recipient's balance here. A repeat is refused (4241) with the first redemption's "
+        "data." + _ENVELOPE,
+        "topup:send",
+        RedeemVoucherRequest,
+        _envelope("RedeemVoucherEnvelope", RedeemedData),
+        # Spends the voucher; calling again changes nothing more (refused: already redeemed).
+        _write("Redeem a voucher", open_world=False),
+        redeem_voucher,
     ),
     ToolSpec(
         "get_key_limits",

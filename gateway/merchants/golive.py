@@ -98,7 +98,8 @@ async def fulfilment(conn: AsyncConnection, settings: Settings, merchant_id: str
         "fulfilment",
         title,
         "missing",
-        "Live top-ups are vouchers redeemable only here: connect New API or OpenRouter.",
+        "Live top-ups are vouchers your product redeems (POST /vouchers/redeem) when its user "
+        "gives one; to land them on an AI platform instead, connect New API or OpenRouter.",
     )
 
 

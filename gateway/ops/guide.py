@@ -38,6 +38,7 @@ _MCP = [
     "",
     "The gateway is also a Model Context Protocol server. Tools: send_topup (the send's JSON",
     "body plus a required idempotency_key), get_balance, get_topup, list_topups, cancel_topup,",
+    "redeem_voucher (POST /vouchers/redeem's body: {code}),",
     "get_key_limits (the key's policy, and per limit its spend, what remains, when it resets),",
     "get_topup_info and create_checkout (scope billing: how to fund the wallet, and a checkout",
     "link for a person to pay).",
@@ -98,6 +99,15 @@ _FULFILMENT = [
     "the code reaches the recipient alone. Merchants set providers with a key holding the",
     "`fulfilment` scope: GET /fulfilment, PUT /fulfilment/{platform}, POST",
     "/fulfilment/{platform}/test (codes 4200 to 4203).",
+    "",
+    "The `voucher` is redeemed with the merchant that sent it: when the recipient gives the",
+    "code to the merchant's product, it calls POST /api/public/v1/vouchers/redeem {code} with",
+    "a key holding `topup:send` in the voucher's environment. 1008: data {code, transaction_id,",
+    "platform, amount_cents, recipient_email, redeemed_at, recipient_balance_cents}, the amount",
+    "taken from the recipient's balance at that merchant, and a voucher.redeemed event. Once",
+    "only: 4241 (409) again, with the first redemption's data; 4242 (409) a top-up not",
+    "delivered; 4240 (404) not this key's merchant's and environment's; 4243 (422) not a",
+    "voucher code (case, spaces and dashes do not matter).",
     "",
 ]
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from keys import Sealer
 
 from ..ledger import service as ledger
-from ..mail.content import PLATFORM_NAMES, redeem_values
+from ..mail.content import PLATFORM_NAMES, redeem_values, redeemed_text
 from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
@@ -46,6 +46,7 @@ class Received:
     how: str | None  # "how to redeem", HTML (escaped), once delivered
     provider: str = "voucher"
     redeemed: str | None = None  # a New API code's state: spent, unused, disabled, unknown
+    redeemed_at: datetime | None = None  # the voucher redeemed with the merchant: when
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,7 @@ async def view(
                     "sender": name,
                     "amount": money(row.amount_cents),
                     **where[row.platform, given.provider],
+                    "redeemed": redeemed_text(row.redeemed_at),
                 }
             )
         received.append(
@@ -147,6 +149,7 @@ async def view(
                 how,
                 given.provider,
                 spent.get(row.id),
+                row.redeemed_at,
             )
         )
     balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}

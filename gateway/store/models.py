@@ -190,7 +190,7 @@ class LedgerEntry(Base):
     env: Mapped[str] = mapped_column(String(10))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     # What moved the money: topup_debit, topup_credit, topup_refund, initial_funding,
-    # sandbox_fund, adjustment, checkout, redemption.
+    # sandbox_fund, adjustment, checkout, redemption, voucher_redeemed (a recipient's wallet).
     kind: Mapped[str] = mapped_column(String(30))
     # The txn_/ord_/adj_… the entry belongs to, so a reversal can point at what it reverses.
     reference: Mapped[str | None] = mapped_column(String(60), index=True)
@@ -225,6 +225,8 @@ class Topup(Base):
             postgresql_where=text(AWAITING_APPROVAL),
             sqlite_where=text(AWAITING_APPROVAL),
         ),
+        # A voucher presented for redemption is found by its digest (``Sealer.lookup``).
+        Index("ix_topups_voucher_hash", "voucher_hash", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -238,6 +240,11 @@ class Topup(Base):
     status: Mapped[str] = mapped_column(String(20))
     # Sealed: the voucher is the recipient's bearer secret.
     voucher_sealed: Mapped[str | None] = mapped_column(Text)
+    # The built-in voucher's digest (``Sealer.lookup`` of its one form), which finds it when
+    # presented for redemption; null for an upstream's code, and before delivery.
+    voucher_hash: Mapped[str | None] = mapped_column(String(64))
+    # When the merchant redeemed the built-in voucher for its recipient: once, never undone.
+    redeemed_at: Mapped[datetime | None]
     recipient_balance_cents: Mapped[int | None] = mapped_column(BigInteger)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     failure_reason: Mapped[str | None] = mapped_column(String(200))

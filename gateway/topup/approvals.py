@@ -127,7 +127,9 @@ async def _decide(
             how["failure_reason"] = FAILED_REASON
         gate = None
         if target == lifecycle.DELIVERED:
-            how["voucher_sealed"] = sealer.seal(mint_voucher_code(row.env), context=row.id)
+            voucher = mint_voucher_code(row.env)
+            how["voucher_sealed"] = sealer.seal(voucher, context=row.id)
+            how["voucher_hash"] = sealer.lookup(voucher)
             if gates is not None:  # the caps on voucher mails: ``mail.caps``
                 on = bool(row.notify_recipient) and await merchants.notify_recipients(
                     conn, row.merchant_id

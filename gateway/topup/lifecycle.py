@@ -221,6 +221,7 @@ class Moving:
     decided_by: str | None
     failure_reason: str | None
     voucher_sealed: str | None
+    voucher_hash: str | None  # the built-in voucher's digest (redemption finds it by it)
     recipient_wallet_id: str | None
     recipient_owner: str | None
     spend_paid_bucket: str | None  # the key's window of what it paid the recipient (rules.PAID)
@@ -271,6 +272,7 @@ def _change(refs: Refs, t: Transition) -> Construct:
         values["failure_reason"] = param("failure_reason", String)
     if t.deliver:
         values["voucher_sealed"] = param("voucher_sealed", String)
+        values["voucher_hash"] = param("voucher_hash", String)
         values["recipient_wallet_id"] = refs.col("recipient", "id")
         values["recipient_balance_cents"] = refs.col("recipient", "balance_cents")
     gate = refs.after("recipient") if t.deliver else refs.after("guard")
@@ -328,6 +330,7 @@ async def move(
     decided_by: str | None = None,
     failure_reason: str | None = None,
     voucher_sealed: str | None = None,
+    voucher_hash: str | None = None,
     source: str | None = None,
     event_extra: dict[str, Any] | None = None,
     fulfil: tuple[str, datetime] | None = None,
@@ -349,6 +352,7 @@ async def move(
         decided_by=decided_by,
         failure_reason=failure_reason,
         voucher_sealed=voucher_sealed,
+        voucher_hash=voucher_hash,
         source=source,
         event_extra=event_extra,
         fulfil=fulfil,
@@ -369,6 +373,7 @@ async def change(
     decided_by: str | None = None,
     failure_reason: str | None = None,
     voucher_sealed: str | None = None,
+    voucher_hash: str | None = None,
     source: str | None = None,
     event_extra: dict[str, Any] | None = None,
     fulfil: tuple[str, datetime] | None = None,
@@ -386,6 +391,7 @@ async def change(
         decided_by,
         failure_reason,
         voucher_sealed,
+        voucher_hash,
         event_extra or {},
         fulfil,
         mail_gate,
@@ -408,6 +414,7 @@ def _moving(
     decided_by: str | None,
     failure_reason: str | None,
     voucher_sealed: str | None,
+    voucher_hash: str | None,
     event_extra: dict[str, Any],
     fulfil: tuple[str, datetime] | None,
     mail_gate: caps.Gate | None,
@@ -449,6 +456,7 @@ def _moving(
         decided_by=decided_by,
         failure_reason=failure_reason,
         voucher_sealed=voucher_sealed,
+        voucher_hash=voucher_hash,
         recipient_wallet_id=ledger.new_wallet_id() if t.deliver else None,
         recipient_owner=(
             ledger.recipient_owner(row.merchant_id, row.platform, row.recipient_email)

@@ -15,6 +15,8 @@ __all__ = [
     "FundRequest",
     "ListQuery",
     "Platform",
+    "RedeemVoucherRequest",
+    "RedeemedData",
     "SendData",
     "SendRequest",
     "TopupData",
@@ -140,8 +142,36 @@ class TopupData(BaseModel):
         description="In the reply of an approval that delivered: the voucher e-mail, as the "
         "send's reply says it.",
     )
+    redeemed_at: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Present once the voucher was redeemed (POST /vouchers/redeem): when.",
+    )
     created_at: str
     updated_at: str
+
+
+class RedeemVoucherRequest(_Strict):
+    code: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The voucher as the recipient gave it: case, spaces and dashes do not matter.",
+    )
+
+
+class RedeemedData(BaseModel):
+    code: str = Field(description="The voucher in its one form, ATU-XXXX-XXXX-XXXX.")
+    transaction_id: str = Field(description="The top-up that delivered it (txn_…).")
+    platform: Platform
+    amount_cents: int = Field(description="What the voucher is worth, now spent.")
+    recipient_email: str = Field(description="Who it was sent to.")
+    redeemed_at: str
+    recipient_balance_cents: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The recipient's balance at this merchant after the redemption (what "
+        "is left unspent); present in the reply of the redemption itself.",
+    )
 
 
 class BalanceData(BaseModel):

@@ -50,6 +50,7 @@ class Sending(TypedDict):
     platform: str
     email: str
     voucher_sealed: str | None
+    voucher_hash: str | None  # the built-in voucher's digest, which redemption finds it by
     metadata: str | None  # JSON text
     failure_reason: str | None
     spend_buckets: str | None  # JSON text: the windows counted, which a refund gives back to

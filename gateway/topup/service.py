@@ -121,6 +121,7 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
         "recipient_wallet_id": recipient_id,
         "status": const(status),
         "voucher_sealed": param("voucher_sealed", String),
+        "voucher_hash": param("voucher_hash", String),
         "recipient_balance_cents": recipient_balance,
         "metadata": param("metadata", JSON()),
         "failure_reason": param("failure_reason", String),
@@ -267,6 +268,7 @@ def send_params(
         "platform": body.platform,
         "email": email,
         "voucher_sealed": sealer.seal(voucher, context=txn_id) if voucher else None,
+        "voucher_hash": sealer.lookup(voucher) if voucher else None,
         "metadata": None if body.metadata is None else json.dumps(body.metadata),
         "failure_reason": reason,
         "spend_buckets": json.dumps([c.bucket for c in counted]) if counted else None,
@@ -540,9 +542,14 @@ def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> Topup
         approval_expires_at=(
             rfc3339(row.approval_expires_at) if row.approval_expires_at is not None else None
         ),
+        redeemed_at=_when(getattr(row, "redeemed_at", None)),
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else rfc3339(value)
 
 
 def _mine(caller: Caller) -> tuple[Any, ...]:

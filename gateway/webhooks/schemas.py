@@ -31,6 +31,7 @@ EventType = Literal[
     "topup.approval_required",
     "topup.approval_denied",
     "topup.approval_expired",
+    "voucher.redeemed",
     "balance.low",
     "key.budget_low",
     "wallet.credited",

@@ -38,3 +38,28 @@ def test_code_hash_ignores_case_and_spaces_but_not_the_pepper() -> None:
 def test_a_voucher_for_no_known_environment_is_refused() -> None:
     with pytest.raises(ValueError, match="env"):
         mint_voucher_code("production")
+
+
+def test_a_voucher_has_one_form_however_it_is_typed() -> None:
+    from keys import canonical_voucher
+
+    for env in ("live", "staging"):
+        code = mint_voucher_code(env)
+        squeezed = code.replace("-", "")
+        for typed in (code, code.lower(), f"  {squeezed} ", code.replace("-", " - "), squeezed):
+            assert canonical_voucher(typed) == code
+    for bad in ("", "ATU", "ATU-2222-3333-444", "ATU-2222-3333-4444-5", "ATU-0000-3333-4444",
+                "RDM-2222-3333-4444", "ATU-TEST-2222-3333", "XATU-2222-3333-4444"):  # fmt: skip
+        assert canonical_voucher(bad) is None, bad
+
+
+def test_a_lookup_digest_is_keyed_and_not_the_seal() -> None:
+    from keys import Sealer
+
+    one, other = Sealer(b"s" * 32), Sealer(b"t" * 32)
+    code = mint_voucher_code("live")
+    assert one.lookup(code) == one.lookup(code)
+    assert one.lookup(code) != other.lookup(code)
+    assert one.lookup(code) != one.lookup(mint_voucher_code("live"))
+    assert re.fullmatch(r"[0-9a-f]{64}", one.lookup(code))
+    assert code not in one.lookup(code)

@@ -38,6 +38,9 @@ async def test_a_new_merchant_sees_what_is_missing_and_where_to_fix_it(sign_up: 
     assert "not available" in page.text
     assert "Make a live key (switches to live)" in page.text
     assert 'name="next" value="/dashboard/keys"' in page.text
+    # Live vouchers are what the merchant's product redeems: the page says so, and no more.
+    assert "redeemable only here" not in page.text
+    assert "Live top-ups are vouchers your product redeems (POST /vouchers/redeem)" in page.text
 
     await owner.post("/env", {"env": "live", "next": "/dashboard/go-live"})
     made = await owner.post("/keys", {"name": "live agent"}, page="/keys")

@@ -37,6 +37,12 @@ async def test_the_staging_mailbox_shows_each_mail_whole(
     assert shown.headers["cache-control"] == "no-store"
     assert (await account.client.get("/mail/mail_000000000000000000000000")).status_code == 404
 
+    # Once the merchant's product redeemed the voucher, its mail says so, and when.
+    redeemed = await client.post("/vouchers/redeem", json={"code": voucher}, headers=key.headers)
+    assert redeemed.json()["code"] == 1008
+    shown = await account.client.get(f"/mail/{mail_id}")
+    assert "Redeemed with" in shown.text and "Give this code to" not in shown.text
+
 
 async def test_the_switch_turns_the_voucher_mail_off_and_on(
     sign_up: SignUp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database

@@ -24,6 +24,7 @@ TOOLS = {
     "get_topup",
     "list_topups",
     "cancel_topup",
+    "redeem_voucher",
     "get_key_limits",
 }
 

@@ -12,12 +12,15 @@ from gateway.store.migrate import alembic_config, upgrade
 from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
 # Added to the same tables by later migrations: 0013 (settings), 0014 (retention), 0015
-# (recipient lookups).
+# (recipient lookups), 0019 (voucher redemption).
 LATER = {
     "merchants.display_name",
     "merchants.retention_days",
     "wallets.low_balance_threshold_cents",
     "topups.ix_topups_merchant_env_recipient",
+    "topups.voucher_hash",
+    "topups.redeemed_at",
+    "topups.ix_topups_voucher_hash",
 }
 
 TABLES = {"mails", "password_resets", "merchants", "topups"}

@@ -13,6 +13,7 @@ from tests.fixtures.migrations import database_at, differences, insert_old_merch
 
 TABLES = {"topups"}
 INDEX = "ix_topups_merchant_env_recipient"
+LATER = {"topups.voucher_hash", "topups.redeemed_at", "topups.ix_topups_voucher_hash"}  # 0019
 
 
 def _indexes(conn: object) -> set[str]:
@@ -29,7 +30,7 @@ async def test_0015_indexes_top_ups_by_recipient_and_goes_back(
             assert await conn.run_sync(differences, TABLES) != []  # the check sees the change
         await asyncio.to_thread(upgrade, url, "0015")
         async with db.engine.begin() as conn:
-            assert await conn.run_sync(differences, TABLES) == []
+            assert await conn.run_sync(differences, TABLES, LATER) == []
             assert INDEX in await conn.run_sync(_indexes)
             found = await conn.execute(
                 text(

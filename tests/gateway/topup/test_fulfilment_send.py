@@ -143,6 +143,29 @@ async def test_openrouter_key_made_once_and_its_limit_is_the_total(
     await assert_ledger_balanced(db)
 
 
+async def test_an_upstreams_code_is_not_redeemed_here(
+    fulfil_client: httpx.AsyncClient,
+    openrouter_merchant: MakeUpstreamMerchant,
+    newapi_merchant: MakeUpstreamMerchant,
+    openrouter_standin: tuple[OpenRouterStandIn, str],
+    newapi_standin: tuple[NewApiStandIn, str],
+) -> None:
+    """The credit of an upstream's top-up is spent upstream (OpenRouter's key, New API's code):
+    the voucher a top-up through OpenRouter carries is not found here, or it would be spent
+    twice; New API's code is not a voucher at all."""
+    for make, refused in ((openrouter_merchant, 4240), (newapi_merchant, 4243)):
+        merchant = await make()
+        sent = await fulfil_client.post(
+            "/topup/send", json=send_body(300), headers=merchant.headers
+        )
+        assert sent.json()["code"] == 1001, sent.text
+        code = sent.json()["data"]["voucher_code"]
+        reply = await fulfil_client.post(
+            "/vouchers/redeem", json={"code": code}, headers=merchant.headers
+        )
+        assert reply.json()["code"] == refused, reply.text
+
+
 async def test_a_voucher_send_reads_no_provider_and_tries_no_upstream(
     fulfil_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

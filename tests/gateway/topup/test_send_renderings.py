@@ -141,6 +141,7 @@ async def _snapshot(db: Database, merchant_id: str, recipient: str) -> dict[str,
         topups = await rows(select(_T).where(_T.c.merchant_id == merchant_id).order_by(_T.c.id))
         for topup in topups:
             topup["voucher_sealed"] = topup["voucher_sealed"] is not None
+            topup["voucher_hash"] = topup["voucher_hash"] is not None
         entries = await rows(
             select(_L)
             .where(_L.c.wallet_id.in_(wallet_ids), _L.c.kind.like("topup_%"))
