@@ -5,15 +5,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["MAIL_ID", "EmailData"]
+__all__ = ["MAIL_ID", "EmailData", "MailStatus"]
 
 MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
+
+# A mail's states as replies name them (``mail.rows``: QUEUED, SENT, FAILED, STAGED, HELD).
+MailStatus = Literal["queued", "sent", "failed", "staged", "held"]
 
 
 class EmailData(BaseModel):
     id: str
     kind: Literal["voucher", "recipient_link", "password_reset"]
-    status: Literal["queued", "sent", "failed", "staged", "held"] = Field(
+    status: MailStatus = Field(
         description="staged: staging mail, kept here and never sent; held: over a cap on "
         "voucher mails an hour, never sent (last_error says which)"
     )

@@ -1,8 +1,8 @@
 """Wire models of a merchant's recipients."""
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..mail.schemas import MailStatus
 
 __all__ = ["EmailState", "LinksRevokedData", "RecipientData", "RecipientsQuery"]
 
@@ -20,7 +20,7 @@ class EmailState(BaseModel):
     """The latest voucher e-mail to the recipient."""
 
     id: str
-    status: Literal["queued", "sent", "failed", "staged"]
+    status: MailStatus
     attempts: int
     last_error: str | None
     transaction_id: str | None

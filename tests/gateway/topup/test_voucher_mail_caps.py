@@ -116,8 +116,13 @@ async def test_a_send_without_mail_counts_nothing_and_staging_shows_held(
         assert (await _send(http, merchant.headers, "dee@example.com"))["data"]["mail"] == "staged"
         assert (await _send(http, merchant.headers, "eve@example.com"))["data"]["mail"] == "held"
         box = (await http.get("/emails", headers=merchant.headers)).json()["data"]
+        listed = await http.get("/recipients", headers=merchant.headers)
     held = [m for m in box if m["status"] == "held"]
     assert len(held) == 2 and all(m["last_error"].startswith("held: over") for m in held)
+    # A recipient whose latest mail was held is listed with it, as every other state is.
+    assert listed.status_code == 200, listed.text
+    latest = {r["email"]: r["email_state"]["status"] for r in listed.json()["data"]}
+    assert latest["bo@example.com"] == latest["eve@example.com"] == "held"
 
 
 async def test_an_approved_delivery_counts_in_the_same_caps(
