@@ -12,7 +12,6 @@ reference server ("implement a tool named ``test_simple_text``…"), which this 
 have.
 """
 
-import asyncio
 import json
 import os
 import subprocess
@@ -22,9 +21,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gateway.clock import utcnow
-from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway import operator
+from gateway.settings import Settings
 from gateway.store.migrate import upgrade
 
 from .servers import BENCH_PEPPER, BENCH_SECRET, redis_server, uvicorn_server
@@ -49,26 +47,15 @@ SCENARIOS = (
 SCENARIO_TIMEOUT = 60
 
 
-async def _staging_key(database_url: str) -> str:
-    """A merchant's staging key (the raw ``ak_staging_…``)."""
-    db = Database(create_engine(database_url))
-    try:
-        now = utcnow()
-        async with db.transaction() as conn:
-            merchant = await merchants.create_merchant(
-                conn,
-                db,
-                name="conformance",
-                low_balance_threshold_cents=0,
-                staging_initial_balance_cents=100_000,
-                now=now,
-            )
-            _, key = await merchants.create_key(
-                conn, merchant.id, "staging", BENCH_PEPPER.encode(), now
-            )
-        return key.raw
-    finally:
-        await db.dispose()
+def _staging_key(env: dict[str, str]) -> str:
+    """A merchant's staging key (the raw ``ak_staging_…``), made as ``aitopup keys create``
+    makes one, under the gateway's own settings."""
+    settings = Settings.model_validate(
+        {name.removeprefix("AITOPUP_").lower(): value for name, value in env.items()}
+    )
+    merchant = operator.create_merchant(settings, "conformance")
+    _, _, key = operator.create_key(settings, "staging", merchant.id)
+    return key
 
 
 def _scenario(name: str, url: str, key: str, folder: Path) -> tuple[bool, str]:
@@ -104,13 +91,13 @@ def run(folder: Path) -> bool:
     with redis_server(folder) as redis_url:
         database_url = f"sqlite+aiosqlite:///{folder / 'conformance.db'}"
         upgrade(database_url)
-        key = asyncio.run(_staging_key(database_url))
         env = {
             "AITOPUP_DATABASE_URL": database_url,
             "AITOPUP_REDIS_URL": redis_url,
             "AITOPUP_KEY_PEPPER": BENCH_PEPPER,
             "AITOPUP_SECRET_KEY": BENCH_SECRET,
         }
+        key = _staging_key(env)
         with uvicorn_server("gateway.app:app_from_env", env, factory=True) as base:
             passed = True
             # Every scenario at 127.0.0.1, the rebinding one at localhost too: the suite sends
