@@ -243,6 +243,8 @@ NOT_AN_OPERATION = {
     "gateway/api/meta.py:list_codes": "the code catalogue, a constant of the product",
     "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
     "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",
+    "gateway/api/billing.py:checkout_done": "the page a payer lands on after checkout, HTML, "
+    "as Stripe's own success page would be",
 }
 # What a door hands an operation to: its Outcome is rendered, its deliveries enqueued.
 _RUNNERS = {"answer", "perform"}
@@ -289,6 +291,8 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.recipients.page.fingerprint": "the recipient's live page's change check",
     "gateway.topup.fulfilling.attempt": "the upstream's first try after the send committed; "
     "the outcome it reaches is run through ``perform`` (``doors._settled``)",
+    "gateway.billing.orders.landed_order": "the payer's landing page after checkout (HTML, "
+    "no key): it reads the order it names and changes nothing",
     "gateway.accounts.throttle.admit": "a password form's count in Redis before any hash: a "
     "refusal is the form's own page, never an envelope",
     "gateway.recipients.revocations.holds": "whether a recipient's signed link still holds, "
