@@ -27,7 +27,7 @@ run: install
 MAXFAIL ?= 25
 test: install
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser
-	$(BIN)/pytest --maxfail=$(MAXFAIL) tests/browser
+	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser
 
 lint: install
 	$(BIN)/ruff check .
