@@ -17,11 +17,11 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select, update
 
-from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.models import ApiKeyRow, Topup, table_of
+from gateway.values.clock import utcnow
 
 from .load import Result, closed_loop, collector_off
 from .report import Row, print_rows

@@ -22,8 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateway import operator
-from gateway.settings import Settings
 from gateway.store.migrate import upgrade
+from gateway.values.settings import Settings
 
 from .servers import BENCH_PEPPER, BENCH_SECRET, redis_server, uvicorn_server
 

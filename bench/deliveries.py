@@ -24,10 +24,10 @@ import aiohttp
 import httpx
 
 from gateway import outbox
-from gateway.clock import new_id, utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.values.clock import new_id, utcnow
 from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .endpoints import add_endpoint

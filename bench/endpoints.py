@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.clock import new_id
 from gateway.store.models import WebhookEndpoint, table_of
+from gateway.values.clock import new_id
 from keys import Sealer, new_webhook_secret
 
 __all__ = ["add_endpoint"]

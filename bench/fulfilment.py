@@ -12,14 +12,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
-from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.upstreams import config
 from gateway.upstreams.schemas import NewApiSet, OpenRouterSet
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.upstreams import (
     NEWAPI_ADMIN_TOKEN,

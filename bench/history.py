@@ -39,12 +39,12 @@ from typing import Any, Final
 import aiohttp
 import asyncpg
 
-from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.outbox import emit, enqueue
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 

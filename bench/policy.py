@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import update
 
-from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.clock import utcnow
 
 from .load import Result, closed_loop
 from .report import Row, print_rows

@@ -40,12 +40,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
-from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.redis_server import PortHold
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.merchants import unbalanced_wallets
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries

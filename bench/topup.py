@@ -10,11 +10,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.values.clock import utcnow
 from keys import Sealer
 
 from .bare_db import ROUND_TRIPS

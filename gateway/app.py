@@ -16,7 +16,6 @@ from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
 from .dashboard.hub import LiveHub
 from .dashboard.hub import state as live_state
-from .envelope import HANDLERS
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
 from .ops.logs import configure_logging
@@ -24,7 +23,8 @@ from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
 from .security_headers import SecurityHeaders
 from .services import open_services
-from .settings import Settings, is_loopback, load_settings
+from .values.envelope import HANDLERS
+from .values.settings import Settings, is_loopback, load_settings
 
 __all__ = ["StartupRefused", "app_from_env", "check_startup", "create_app"]
 

@@ -24,14 +24,14 @@ from starlette.responses import Response
 from keys import InvalidApiKey, parse_api_key
 
 from .callers import Caller, authenticate, require_scope
-from .clock import utcnow
-from .codes import CATALOGUE, Code
-from .envelope import error_response
 from .lockout import client_address
-from .outcome import ApiError
 from .policies.model import Scope
 from .ratelimit import Decision, Limit, LimiterUnavailable
 from .services import Services, services
+from .values.clock import utcnow
+from .values.codes import CATALOGUE, Code
+from .values.envelope import error_response
+from .values.outcome import ApiError
 
 __all__ = [
     "ApiKeyBackend",

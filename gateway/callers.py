@@ -12,12 +12,12 @@ from typing import Any
 
 from keys import InvalidApiKey, hash_api_key, parse_api_key
 
-from .clock import rfc3339, utcnow
-from .codes import Code
-from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy, Scope, load
 from .store.db import Database
 from .store.raw import Raw, Statement
+from .values.clock import rfc3339, utcnow
+from .values.codes import Code
+from .values.outcome import ApiError
 
 __all__ = ["Caller", "authenticate", "require_scope"]
 

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
-from .clock import rfc3339
 from .local_gateway import guess, recall_url
 from .merchants import directory
 from .merchants import service as merchants
@@ -25,10 +24,11 @@ from .operator import (
     create_key,
     create_merchant,
 )
-from .outcome import ApiError
 from .policies.model import UNRESTRICTED, Policy
-from .settings import Settings, load_settings
 from .store.migrate import upgrade
+from .values.clock import rfc3339
+from .values.outcome import ApiError
+from .values.settings import Settings, load_settings
 
 __all__ = ["main", "server_options"]
 

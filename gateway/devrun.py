@@ -24,8 +24,8 @@ from urllib.parse import urlparse
 from .local_gateway import DATA_DIR, guess, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers
-from .settings import Settings, load_settings
 from .store.migrate import upgrade
+from .values.settings import Settings, load_settings
 
 __all__ = ["RESTARTS_PER_MINUTE", "Supervised", "demo_key", "run"]
 
@@ -184,9 +184,9 @@ async def _demo_sign_in(settings: Settings, merchant_id: str, base: str) -> tupl
     are. ``None`` if ``DEMO_EMAIL`` is someone else's account (it would not join)."""
     from .accounts.invitations import InviteData, invite
     from .accounts.resets import issue_reset
-    from .clock import rfc3339
     from .mail.links import reset_url
     from .operator import command_store
+    from .values.clock import rfc3339
 
     async with command_store(settings) as db:
         invited = (await invite(db, merchant_id, DEMO_EMAIL, base, role="owner")).one(InviteData)

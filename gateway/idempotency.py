@@ -24,9 +24,9 @@ from typing import Any
 
 from keys import Sealer, SealError
 
-from .codes import CATALOGUE, Code
-from .outcome import ApiError, Outcome
 from .store.raw import Conn, Statement, raw
+from .values.codes import CATALOGUE, Code
+from .values.outcome import ApiError, Outcome
 
 __all__ = ["REPLAYED_HEADER", "claim", "fingerprint", "parse_key", "purge", "record"]
 

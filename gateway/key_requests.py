@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .clock import utcnow
+from .values.clock import utcnow
 
 __all__ = ["FLUSH_SECONDS", "RequestCounter", "RequestCounts", "read_counts"]
 

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .codes import Code
-from .outcome import ApiError
 from .ratelimit import Decision, LimiterUnavailable, hit
 from .services import Services
-from .settings import Settings
+from .values.codes import Code
+from .values.outcome import ApiError
+from .values.settings import Settings
 
 __all__ = [
     "FULFILMENT_TEST",

@@ -9,7 +9,7 @@ after the operation's transaction: a job must never run before its row exists.
 
 from collections.abc import Awaitable
 
-from .outcome import Outcome
+from .values.outcome import Outcome
 from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["perform"]

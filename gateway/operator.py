@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Env
 
-from .clock import utcnow
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .policies.model import UNRESTRICTED, Policy
-from .settings import Settings
 from .store.db import Database, create_engine
+from .values.clock import utcnow
+from .values.settings import Settings
 
 __all__ = [
     "UnknownMerchant",

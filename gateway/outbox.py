@@ -26,11 +26,11 @@ from sqlalchemy import (
     true,
 )
 
-from .clock import new_id, rfc3339
 from .store.compose import Plan, Refs, Step, const, from_rows, param
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from .store.raw import Conn, Construct, raw
 from .store.types import UTCDateTime
+from .values.clock import new_id, rfc3339
 
 __all__ = [
     "BALANCE_MARK",

@@ -15,9 +15,9 @@ from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
 from .redis_client import open_redis
-from .settings import Settings
 from .store.db import Database, create_engine
 from .upstreams.outbound import Upstreams, open_upstreams
+from .values.settings import Settings
 from .webhooks.enqueuer import Enqueuer
 
 __all__ = ["Services", "open_services", "services"]

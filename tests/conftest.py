@@ -18,9 +18,9 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.redis_server import PortHold
-from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.values.settings import Settings
 from tests.fixtures.core import (
     asgi_client,
     live_server,

@@ -17,9 +17,9 @@ import pytest
 import uvicorn
 import yaml
 
-from gateway.codes import CATALOGUE, Code
-from gateway.settings import Settings
 from gateway.store.migrate import upgrade
+from gateway.values.codes import CATALOGUE, Code
+from gateway.values.settings import Settings
 from tests.fixtures.core import free_port, make_settings, wait_until
 from tests.fixtures.serving import serve
 

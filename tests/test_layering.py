@@ -48,7 +48,7 @@ def test_keys_uses_only_the_stdlib_and_cryptography() -> None:
 
 
 # The package order of gateway/ and worker/, bottom first, written down once. A unit is a
-# top-level module or folder (``gateway.clock``, ``gateway.topup``; ``worker`` is one); a module
+# top-level module or folder (``gateway.values``, ``gateway.topup``; ``worker`` is one); a module
 # belongs to the unit that is the longest prefix of its name. A unit may import its own layer and
 # any layer below, never one above, and the units of one layer import one another without a
 # cycle. The units of a layer marked ``apart`` import none of one another: the doors share only
@@ -62,22 +62,7 @@ class Layer:
 
 LAYERS = (
     # Values, the code catalogue, errors and settings: what every layer speaks.
-    Layer(
-        "values",
-        (
-            "gateway.clock",
-            "gateway.codes",
-            "gateway.catalogue",
-            "gateway.settings",
-            "gateway.timestamps",
-            "gateway.outcome",
-            "gateway.envelope",
-            "gateway.parsing",
-            "gateway.addresses",
-            "gateway.platforms",
-            "gateway.money",
-        ),
-    ),
+    Layer("values", ("gateway.values",)),
     # The store, Redis and the limiters on it, logs, metrics, documented routes.
     Layer(
         "infrastructure",
@@ -292,11 +277,11 @@ def test_no_cycle_between_modules() -> None:
 
 def test_the_order_test_sees_an_upward_import_and_a_cycle() -> None:
     """The checks above read what they should: a made-up upward import and cycle are found."""
-    up = Edge("gateway.clock", "gateway.api", 1)
+    up = Edge("gateway.values.clock", "gateway.api", 1)
     assert UNIT_LAYER[_unit_of(up.imported) or ""] > UNIT_LAYER[_unit_of(up.importer) or ""]
     both = {
         "gateway.ledger": {"gateway.webhooks": Edge("gateway.ledger.alerts", "gateway.outbox", 1)},
-        "gateway.webhooks": {"gateway.ledger": Edge("gateway.webhooks", "gateway.clock", 2)},
+        "gateway.webhooks": {"gateway.ledger": Edge("gateway.webhooks", "gateway.values.clock", 2)},
     }
     assert _cycle(both) is not None
     # And the imports it reads include relative ones, absolute ones and those inside functions.
@@ -333,7 +318,7 @@ TRANSPORT_FREE = [
     "gateway.ledger.alerts",
     "gateway.idempotency",
     "gateway.callers",
-    "gateway.outcome",
+    "gateway.values.outcome",
     "gateway.operations",
 ]
 

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from gateway.codes import CATALOGUE
+from gateway.values.codes import CATALOGUE
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

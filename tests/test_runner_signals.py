@@ -7,7 +7,7 @@ import signal
 
 import httpx
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 
 

@@ -14,9 +14,9 @@ from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.outbox import DELIVER_JOB, DELIVER_MANY_JOB, MAIL_JOB, MAIL_MANY_JOB
 from gateway.redis_client import redis_settings
-from gateway.settings import Settings, load_settings
 from gateway.store.db import Database, create_engine
 from gateway.upstreams.outbound import open_upstreams
+from gateway.values.settings import Settings, load_settings
 from keys import Sealer
 
 from .delivery import LEASE_MARGIN, Deps, deliver, deliver_many

@@ -22,11 +22,11 @@ import httpx
 from sqlalchemy import select
 
 from gateway import outbox
-from gateway.clock import utcnow
 from gateway.ops.metrics import observe_delivery_attempt
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
 from keys import Sealer, decode_webhook_secret, sign_headers

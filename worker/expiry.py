@@ -14,9 +14,9 @@ from typing import Any
 
 from gateway import outbox
 from gateway.billing.orders import expire_due
-from gateway.clock import utcnow
 from gateway.policies import spend
 from gateway.topup import approvals
+from gateway.values.clock import utcnow
 
 from .delivery import Deps
 

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from gateway import outbox
-from gateway.clock import utcnow
 from gateway.mail import caps
 from gateway.topup import fulfilling
 from gateway.upstreams import work
 from gateway.upstreams.outbound import Upstreams
+from gateway.values.clock import utcnow
 
 from .delivery import Deps
 

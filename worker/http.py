@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits
 from gateway.webhooks.transport import WebhookTransport
 

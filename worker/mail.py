@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from gateway import outbox
-from gateway.clock import utcnow
 from gateway.local_gateway import recall_url
 from gateway.mail import rows
 from gateway.mail.content import compose
 from gateway.mail.links import base_url
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Mail, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Sealer
 
 from . import smtp

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway import idempotency
-from gateway.clock import utcnow
 from gateway.policies import spend
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
 from gateway.webhooks.retention import Pruned, prune_batch
 
 from .delivery import Deps

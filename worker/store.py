@@ -32,7 +32,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from gateway.clock import utcnow
 from gateway.store.compose import Plan, Refs, Step, json_text, one_of, param
 from gateway.store.db import Database
 from gateway.store.models import (
@@ -44,6 +43,7 @@ from gateway.store.models import (
 )
 from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
+from gateway.values.clock import utcnow
 from gateway.webhooks.endpoints import disable_endpoint
 
 __all__ = ["DISABLED", "POSTGRES_SETTINGS", "Claim", "Record", "Store"]

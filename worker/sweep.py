@@ -22,8 +22,8 @@ from arq.constants import default_queue_name, in_progress_key_prefix
 from sqlalchemy import select, update
 
 from gateway import outbox
-from gateway.clock import utcnow
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.clock import utcnow
 
 from .delivery import Deps
 

@@ -9,10 +9,10 @@ The link carries a random token (32 bytes) whose SHA-256 alone is stored; it wor
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..clock import rfc3339_or_none
-from ..codes import Code
-from ..outcome import Outcome
 from ..store.db import Database
+from ..values.clock import rfc3339_or_none
+from ..values.codes import Code
+from ..values.outcome import Outcome
 from . import users
 
 __all__ = [

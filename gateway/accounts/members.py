@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..codes import Code
-from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .roles import OWNER, parse_role
 
 __all__ = ["Member", "change_role", "members", "remove"]

@@ -20,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..clock import utcnow
-from ..codes import Code
 from ..mail import rows as mail
 from ..mail.content import expires_text
-from ..outcome import ApiError, Outcome
 from ..ratelimit import Limit, LimiterUnavailable, hit_all
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import PasswordReset, User, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from . import sessions
 from .passwords import HashSlots, hash_password, slot_of
 from .users import UserInfo, _check_password, _first_membership, _void_links

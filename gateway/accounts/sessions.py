@@ -17,9 +17,6 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import utcnow
-from ..codes import Code
-from ..outcome import Outcome
 from ..store.db import Database
 from ..store.models import (
     DashboardSession,
@@ -30,6 +27,9 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import Outcome
 
 __all__ = [
     "ENVS",

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from ..lockout import Lockout
 from ..ratelimit import Decision, Limit
-from ..settings import Settings
+from ..values.settings import Settings
 
 __all__ = ["FAILURES_PER_ACCOUNT", "admit", "limits", "link_limits"]
 

@@ -16,13 +16,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..addresses import normalize
-from ..clock import new_id, utcnow
-from ..codes import Code
 from ..merchants import service as merchants
 from ..merchants.names import check_name
-from ..outcome import ApiError, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     Merchant,
@@ -32,6 +27,11 @@ from ..store.models import (
     User,
     table_of,
 )
+from ..values.addresses import normalize
+from ..values.clock import new_id, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from . import sessions
 from .passwords import MAX_LENGTH, HashSlots, hash_password, problem, slot_of, verify_password
 from .roles import parse_role

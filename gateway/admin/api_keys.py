@@ -6,15 +6,15 @@ its audit row in its own transaction. Keys are stored only as peppered hashes.""
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import utcnow
-from ..codes import Code
 from ..merchants import keys
 from ..merchants import service as merchants
-from ..outcome import ApiError, Outcome
 from ..policies.model import UNRESTRICTED
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from .audit import Call, record
 from .schemas import KeyCreate, KeyUpdate
 

@@ -16,11 +16,11 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
-from ..codes import CATALOGUE, Code
-from ..outcome import ApiError
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import AuditRecord, table_of
+from ..values.codes import CATALOGUE, Code
+from ..values.outcome import ApiError
+from ..values.settings import Settings
 
 __all__ = [
     "REFUSED_TOKEN",

@@ -8,15 +8,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.orders import coupon_uses
-from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..codes import Code
-from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import (
     Coupon,
     Pack,
     table_of,
 )
+from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .audit import Call, record
 from .schemas import (
     CouponCreate,

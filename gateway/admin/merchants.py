@@ -8,13 +8,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.funding import credit_merchant, debit_merchant
-from ..clock import new_id, rfc3339, utcnow
-from ..codes import Code
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..merchants import service as merchants
-from ..outcome import ApiError, OffsetMeta, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     Adjustment,
@@ -22,6 +18,10 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..values.clock import new_id, rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, OffsetMeta, Outcome
+from ..values.settings import Settings
 from .audit import Call, record
 from .schemas import (
     NEUTRAL_MEMO,

@@ -9,15 +9,15 @@ from sqlalchemy import func, insert, select, update
 
 from keys import hash_code, mint_redemption_code
 
-from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..codes import Code
-from ..outcome import ApiError, OffsetMeta, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     RedemptionCode,
     table_of,
 )
+from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, OffsetMeta, Outcome
+from ..values.settings import Settings
 from .audit import Call, record
 from .schemas import (
     CodeBatchData,

@@ -4,9 +4,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..clock import rfc3339
-from ..codes import Code
-from ..outcome import OffsetMeta, Outcome
 from ..store.db import Database
 from ..store.models import (
     AuditRecord,
@@ -14,6 +11,9 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..values.clock import rfc3339
+from ..values.codes import Code
+from ..values.outcome import OffsetMeta, Outcome
 from .schemas import (
     AuditItem,
     AuditQuery,

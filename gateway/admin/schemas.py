@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..billing.schemas import PackData
 from ..merchants.names import NAME_MAX, check_name
 from ..merchants.schemas import KeyCreated, KeyData, KeyUpdate, Name, WirePolicy, named
-from ..timestamps import Instant
+from ..values.timestamps import Instant
 
 __all__ = [
     "AdjustmentData",

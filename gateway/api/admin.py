@@ -44,18 +44,18 @@ from ..admin.schemas import (
 )
 from ..billing import reconcile
 from ..billing.schemas import OffsetQuery, OrderData
-from ..clock import utcnow
-from ..codes import Code
-from ..envelope import ApiError, Envelope
 from ..lockout import client_address
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_json, read_query
 from ..ratelimit import Decision, Limit
 from ..services import Services, services
 from ..upstreams import config as upstream_config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.envelope import ApiError, Envelope
+from ..values.parsing import read_json, read_query
 from .answer import answer
 
 __all__ = ["PREFIX", "routes"]

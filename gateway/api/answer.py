@@ -4,10 +4,10 @@ from collections.abc import Awaitable
 
 from starlette.requests import Request
 
-from ..envelope import Envelope
 from ..operations import perform
-from ..outcome import Outcome
 from ..services import services
+from ..values.envelope import Envelope
+from ..values.outcome import Outcome
 
 __all__ = ["answer"]
 

@@ -26,14 +26,14 @@ from ..billing.schemas import (
     StripeAck,
     TopupInfo,
 )
-from ..clock import utcnow
-from ..codes import Code
-from ..envelope import ApiError, Envelope
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import check_cursor, read_json, read_query
 from ..services import services
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.envelope import ApiError, Envelope
+from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 
 __all__ = ["routes"]

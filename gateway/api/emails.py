@@ -4,15 +4,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..codes import Code
-from ..envelope import ApiError
 from ..mail import mailbox
 from ..mail.links import public_base
 from ..mail.schemas import MAIL_ID, EmailData
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import check_cursor, read_query
 from ..services import services
 from ..topup.schemas import ListQuery
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import check_cursor, read_query
 from .answer import answer
 
 __all__ = ["routes"]

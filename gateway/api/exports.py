@@ -8,11 +8,11 @@ from starlette.responses import Response, StreamingResponse
 
 from ..auth import require_caller
 from ..billing import exports
-from ..codes import Code
-from ..envelope import ApiError
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_query
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import read_query
 
 __all__ = ["ExportQuery", "routes"]
 

@@ -6,12 +6,12 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..codes import Code
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_json
 from ..services import services
 from ..upstreams import config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from ..values.codes import Code
+from ..values.parsing import read_json
 from .answer import answer
 
 __all__ = ["routes"]

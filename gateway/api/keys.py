@@ -11,14 +11,14 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..callers import require_scope
-from ..codes import Code
-from ..envelope import ApiError
 from ..merchants import keys
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUpdate
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import check_cursor, read_json, read_query
 from ..policies.usage import KeyUsage
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 
 __all__ = ["routes"]

@@ -3,10 +3,10 @@
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..catalogue import CodeEntry, code_entries
-from ..codes import Code
-from ..envelope import Envelope
 from ..ops.routing import ApiRoute, RouteDoc
+from ..values.catalogue import CodeEntry, code_entries
+from ..values.codes import Code
+from ..values.envelope import Envelope
 
 __all__ = ["routes"]
 

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..codes import Code
-from ..envelope import ApiError, Envelope
 from ..ops import explorer, guide, metrics, openapi
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError, Envelope
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 

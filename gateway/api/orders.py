@@ -9,11 +9,11 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import reconcile, service
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
-from ..codes import Code
-from ..envelope import ApiError
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_query
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import read_query
 from .answer import answer
 
 __all__ = ["ORDER_ID", "order_id_of", "routes"]

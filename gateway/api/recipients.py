@@ -7,13 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..codes import Code
-from ..envelope import ApiError
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import read_query
 from ..recipients import revocations, service
 from ..recipients.schemas import LinksRevokedData, RecipientData, RecipientsQuery
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import read_query
 from .answer import answer
 
 __all__ = ["routes"]

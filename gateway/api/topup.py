@@ -7,12 +7,8 @@ from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
-from ..codes import Code
-from ..envelope import ApiError, Envelope
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..outcome import Outcome
-from ..parsing import check_cursor, read_json, read_query
 from ..services import services
 from ..topup import approvals, doors, service, vouchers
 from ..topup.schemas import (
@@ -26,6 +22,10 @@ from ..topup.schemas import (
     SendRequest,
     TopupData,
 )
+from ..values.codes import Code
+from ..values.envelope import ApiError, Envelope
+from ..values.outcome import Outcome
+from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 
 __all__ = ["routes", "send_routes"]

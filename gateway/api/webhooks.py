@@ -7,11 +7,11 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..codes import Code
-from ..envelope import ApiError
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..parsing import check_cursor, read_json, read_query
 from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from ..values.parsing import check_cursor, read_json, read_query
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
     DeliveriesQuery,

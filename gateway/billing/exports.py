@@ -24,13 +24,13 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, func, select
 
 from ..callers import Caller
-from ..clock import rfc3339, rfc3339_or_none
-from ..codes import Code
 from ..ledger import service as ledger
-from ..outcome import ApiError
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import FundingOrder, LedgerEntry, Topup, table_of
+from ..values.clock import rfc3339, rfc3339_or_none
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from ..values.settings import Settings
 
 __all__ = ["PAGE_ROWS", "Kind", "csv_export"]
 

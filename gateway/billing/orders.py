@@ -33,11 +33,7 @@ from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, upd
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..clock import new_id, rfc3339, utcnow
-from ..codes import Code
 from ..mail.links import public_base
-from ..outcome import ApiError, Outcome
-from ..settings import Settings
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import (
@@ -50,6 +46,10 @@ from ..store.models import (
     User,
     table_of,
 )
+from ..values.clock import new_id, rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
 from ..webhooks.urls import UrlRefused, check_return_url, origin_of
 from . import payments, pricing

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import httpx
 import stripe
 
-from ..codes import Code
-from ..outcome import ApiError
-from ..settings import Settings
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from ..values.settings import Settings
 from ._stripe import HTTPXClient
 
 __all__ = [

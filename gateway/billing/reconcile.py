@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import utcnow
-from ..codes import Code
-from ..outcome import ApiError, OffsetMeta, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import FundingOrder, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, OffsetMeta, Outcome
+from ..values.settings import Settings
 from . import payments
 from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
 from .service import order_data, orders_select

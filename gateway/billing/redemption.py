@@ -8,16 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import hash_code
 
 from ..callers import Caller
-from ..clock import new_id, utcnow
-from ..codes import Code
-from ..outcome import ApiError, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     FundingOrder,
     RedemptionCode,
     table_of,
 )
+from ..values.clock import new_id, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from .funding import Moved, credit_merchant
 from .schemas import (
     RedeemData,

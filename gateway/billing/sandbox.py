@@ -8,8 +8,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from ..clock import when
-from ..money import money
+from ..values.clock import when
+from ..values.money import money
 
 __all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
 

@@ -5,12 +5,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, func, select
 
 from ..callers import Caller
-from ..clock import rfc3339, rfc3339_or_none
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail.links import public_base
-from ..outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import (
     Coupon,
@@ -20,6 +16,10 @@ from ..store.models import (
     Pack,
     table_of,
 )
+from ..values.clock import rfc3339, rfc3339_or_none
+from ..values.codes import Code
+from ..values.outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
+from ..values.settings import Settings
 from .schemas import (
     HISTORY_PAGE_SIZE,
     HistoryItem,

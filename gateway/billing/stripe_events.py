@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import utcnow
-from ..codes import Code
-from ..outcome import ApiError, Outcome
-from ..settings import Settings
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import (
     StripeEvent,
     table_of,
 )
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from . import payments
 from .orders import (
     EXPIRED_REASON,

@@ -13,12 +13,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
 from ..accounts.passwords import HashesBusy
-from ..codes import Code
 from ..lockout import client_address
 from ..operations import perform
-from ..outcome import ApiError
 from ..ratelimit import LimiterUnavailable
 from ..services import services
+from ..values.codes import Code
+from ..values.outcome import ApiError
 from .accounts import unavailable
 from .context import COOKIE, Viewer, require_viewer, visit
 from .csrf import form

@@ -20,12 +20,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
 from ..accounts.passwords import HashesBusy
-from ..codes import Code
 from ..lockout import client_address
 from ..operations import perform
-from ..outcome import ApiError
 from ..ratelimit import Decision, Limit, LimiterUnavailable, hit
 from ..services import services
+from ..values.codes import Code
+from ..values.outcome import ApiError
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
 from .errors import error_page

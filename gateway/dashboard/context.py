@@ -19,11 +19,11 @@ from starlette.requests import HTTPConnection
 
 from ..accounts import roles, sessions
 from ..callers import Caller
-from ..codes import Code
 from ..operations import perform
-from ..outcome import ApiError, Outcome
 from ..policies.model import UNRESTRICTED, Policy
 from ..services import services
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .permissions import action_of
 
 __all__ = [

@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
-from ..outcome import ApiError
-from ..parsing import read_capped
+from ..values.outcome import ApiError
+from ..values.parsing import read_capped
 from .context import visit
 
 __all__ = ["MAX_FORM_BYTES", "CsrfRefused", "FormRefused", "form"]

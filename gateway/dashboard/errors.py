@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..codes import CATALOGUE
-from ..outcome import ApiError
+from ..values.codes import CATALOGUE
+from ..values.outcome import ApiError
 from .context import SignInRequired, sign_in_url
 from .csrf import CsrfRefused, FormRefused
 from .render import page

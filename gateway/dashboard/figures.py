@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from ..accounts import sessions
 from ..callers import Caller
-from ..clock import utcnow
 from ..store.db import Database
 from ..store.models import Topup, Wallet, WebhookDelivery, WebhookEndpoint, table_of
+from ..values.clock import utcnow
 
 __all__ = [
     "STATUSES",

@@ -19,14 +19,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..codes import Code
 from ..operations import perform
-from ..outcome import ApiError
-from ..platforms import PLATFORMS
 from ..services import services
 from ..upstreams import config
 from ..upstreams.clients import NEWAPI, OPENROUTER, OUTCOMES, PROVIDERS, said
 from ..upstreams.schemas import FulfilmentData, FulfilmentSet, FulfilmentTestData
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, field, problem

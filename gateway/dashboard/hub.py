@@ -30,11 +30,11 @@ from starlette.requests import HTTPConnection
 
 from ..accounts import sessions
 from ..callers import Caller
-from ..codes import Code
 from ..operations import perform
-from ..outcome import ApiError
 from ..services import Services
 from ..store.db import Database
+from ..values.codes import Code
+from ..values.outcome import ApiError
 from . import figures, overview
 
 __all__ = [

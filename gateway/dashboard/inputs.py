@@ -15,8 +15,8 @@ from pydantic_core import ErrorDetails
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from ..codes import CATALOGUE
-from ..outcome import ApiError
+from ..values.codes import CATALOGUE
+from ..values.outcome import ApiError
 
 __all__ = ["FORM", "FormErrors", "field", "page_number", "problem"]
 

@@ -18,9 +18,9 @@ from ..accounts import roles
 from ..merchants import keys as key_service
 from ..merchants.schemas import KeyCreated, KeyData
 from ..operations import perform
-from ..platforms import PLATFORMS
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
+from ..values.platforms import PLATFORMS
 from . import policy_form, reveal
 from .context import Viewer, require_viewer
 from .csrf import form

@@ -22,8 +22,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ..envelope import error_response
-from ..outcome import ApiError
+from ..values.envelope import error_response
+from ..values.outcome import ApiError
 from .context import require_viewer, visit
 from .hub import LiveHub, Stream, hub_of
 

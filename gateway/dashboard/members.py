@@ -16,8 +16,8 @@ from ..accounts import members as member_service
 from ..accounts.roles import ROLES, RULES
 from ..mail.links import public_base
 from ..operations import perform
-from ..outcome import ApiError
 from ..services import services
+from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, problem

@@ -12,11 +12,11 @@ from starlette.routing import BaseRoute, Route
 from ..accounts import resets, users
 from ..accounts import sessions as account_sessions
 from ..accounts.passwords import HashesBusy
-from ..codes import CATALOGUE, Code
 from ..lockout import client_address
 from ..operations import perform
-from ..outcome import ApiError
 from ..services import services
+from ..values.codes import CATALOGUE, Code
+from ..values.outcome import ApiError
 from .accounts import busy, link_tries
 from .context import link_address, visit
 from .csrf import form

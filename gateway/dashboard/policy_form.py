@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from ..platforms import PLATFORMS
 from ..policies.model import DEFAULT_SCOPES, INTERVALS, SCOPES, Policy
+from ..values.platforms import PLATFORMS
 
 __all__ = ["FIELDS", "PolicyFormError", "dollars", "echo", "from_form", "parse_cents", "to_form"]
 

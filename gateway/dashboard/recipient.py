@@ -18,20 +18,20 @@ from starlette.routing import BaseRoute, Route
 
 from keys import Sealer
 
-from ..addresses import normalize
-from ..clock import utcnow
-from ..codes import CATALOGUE
-from ..envelope import error_response
 from ..lockout import client_address
 from ..mail.links import RecipientLink, open_recipient_token, sealed_link
 from ..operations import perform
-from ..outcome import ApiError
 from ..recipients import links as recipient_links
 from ..recipients import page as recipient_page
 from ..recipients import revocations
 from ..recipients.redeemed import CodeStates
 from ..services import services
 from ..store.db import Database
+from ..values.addresses import normalize
+from ..values.clock import utcnow
+from ..values.codes import CATALOGUE
+from ..values.envelope import error_response
+from ..values.outcome import ApiError
 from .context import visit
 from .csrf import form
 from .errors import error_page

@@ -12,8 +12,8 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from ..accounts.sessions import ENVS
-from ..clock import when
-from ..money import money
+from ..values.clock import when
+from ..values.money import money
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 

@@ -14,10 +14,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..operations import perform
-from ..platforms import PLATFORMS
 from ..services import services
 from ..topup import approvals, doors
 from ..topup import service as topup
+from ..values.platforms import PLATFORMS
 from . import figures
 from .context import require_viewer
 from .csrf import form

@@ -29,13 +29,13 @@ from ..billing.schemas import (
     PackData,
     ReceiptData,
 )
-from ..codes import Code
 from ..mail.links import public_base
 from ..operations import perform
-from ..outcome import ApiError, Outcome
 from ..services import services
 from ..topup import service as topups
 from ..topup.schemas import BalanceData
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, field, page_number

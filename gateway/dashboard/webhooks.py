@@ -20,10 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..codes import CATALOGUE, Code
 from ..operations import perform
-from ..outcome import ApiError, Outcome
 from ..services import Services, services
+from ..values.codes import CATALOGUE, Code
+from ..values.outcome import ApiError, Outcome
 from ..webhooks import deliveries, endpoints
 from ..webhooks.schemas import (
     EVENT_TYPES,

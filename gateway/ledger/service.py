@@ -29,11 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import new_id
 from ..store.compose import Refs, from_rows, param, upsert
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
+from ..values.clock import new_id
 
 __all__ = [
     "Entry",

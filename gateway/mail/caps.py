@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..outcome import Outcome
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, release_all
-from ..settings import Settings
+from ..values.outcome import Outcome
+from ..values.settings import Settings
 from . import rows
 
 __all__ = ["HOUR", "OFF", "Gate", "Gates", "give_back", "mailed", "settle", "take"]

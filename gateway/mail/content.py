@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..merchants.names import PRODUCT_NAME, safe_name
-from ..money import money
 from ..store.models import Merchant, Topup, table_of
 from ..upstreams import config as upstream_config
+from ..values.money import money
 from . import links, rows
 from .render import Rendered, render
 from .vouchers import (

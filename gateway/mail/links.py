@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from keys import Sealer, SealError
 
-from ..settings import Settings
+from ..values.settings import Settings
 
 __all__ = [
     "MAX_TOKEN_LENGTH",

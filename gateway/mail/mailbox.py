@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..callers import Caller
-from ..clock import rfc3339, utcnow
-from ..codes import Code
-from ..outcome import ApiError, CursorMeta, Outcome
 from ..store.db import Database
 from ..store.models import Mail, Topup, table_of
+from ..values.clock import rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, CursorMeta, Outcome
 from .content import compose
 from .schemas import EmailData
 

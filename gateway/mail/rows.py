@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..clock import new_id
 from ..outbox import MAIL_JOB, MAIL_PREFIX, mail_job_id
 from ..store.compose import Refs, Step, const, from_rows, param
 from ..store.models import Mail, Merchant, table_of
 from ..store.raw import Construct
 from ..store.types import UTCDateTime
+from ..values.clock import new_id
 
 __all__ = [
     "ACCOUNT",

@@ -21,7 +21,7 @@ the name is what a rebinding attacker controls. The SDK's own check
 by listed with its port, answers in plain text rather than the envelope, and would not see the
 tool calls ``_fastpath`` answers.
 
-A POST's body is then read and decoded under the REST routes' rules (``gateway.parsing``: its
+A POST's body is then read and decoded under the REST routes' rules (``gateway.values.parsing``: its
 size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
 breaks one is answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the
 envelope with the rule's code.
@@ -41,13 +41,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..auth import KeyUser, authenticate_key, challenged, presented_key
 from ..callers import Caller
-from ..codes import CATALOGUE, Code
-from ..envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
 from ..lockout import client_address
 from ..ops import guide, openapi
-from ..outcome import ApiError
-from ..parsing import decode_json, read_capped
 from ..services import Services, services
+from ..values.codes import CATALOGUE, Code
+from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
+from ..values.outcome import ApiError
+from ..values.parsing import decode_json, read_capped
 from ._fastpath import answer_tool_call, reads_json, takes
 from .server import build_server, call_tool
 

@@ -22,10 +22,10 @@ from pydantic import AnyUrl
 from starlette.requests import Request
 
 from ..callers import Caller, require_scope
-from ..catalogue import code_entries
-from ..codes import Code
-from ..outcome import ApiError, Outcome
 from ..services import Services
+from ..values.catalogue import code_entries
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .tools import TOOLS, by_name
 
 __all__ = ["CODES_URI", "GUIDE_URI", "Enter", "Guide", "build_server", "result_of"]

@@ -18,10 +18,10 @@ from starlette.requests import Request
 
 from ..auth import authenticate_key
 from ..callers import Caller
-from ..codes import Code
-from ..outcome import ApiError
 from ..services import Services, open_services
-from ..settings import Settings
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from ..values.settings import Settings
 from .server import build_server
 
 __all__ = ["KEY_VARIABLE", "serve"]

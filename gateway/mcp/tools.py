@@ -18,12 +18,8 @@ from ..billing import orders
 from ..billing import service as billing_service
 from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
-from ..codes import Code
-from ..envelope import CursorMeta, validation_details
 from ..merchants import keys
 from ..operations import perform
-from ..outcome import ApiError, EnvelopeBody, Outcome
-from ..parsing import check_cursor
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..services import Services
@@ -38,6 +34,10 @@ from ..topup.schemas import (
     SendRequest,
     TopupData,
 )
+from ..values.codes import Code
+from ..values.envelope import CursorMeta, validation_details
+from ..values.outcome import ApiError, EnvelopeBody, Outcome
+from ..values.parsing import check_cursor
 
 __all__ = ["TOOLS", "ToolSpec", "by_name"]
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import utcnow
-from ..codes import Code
-from ..outcome import ApiError, Outcome
 from ..policies.model import Policy
 from ..store.db import Database
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from . import keys, service
 from .schemas import KeyData
 

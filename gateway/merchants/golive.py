@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..ledger import service as ledger
-from ..settings import Settings, is_loopback
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,
@@ -23,6 +22,7 @@ from ..store.models import (
     WebhookEndpoint,
     table_of,
 )
+from ..values.settings import Settings, is_loopback
 
 __all__ = ["CHECKS", "Check", "checklist"]
 

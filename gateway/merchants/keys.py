@@ -25,14 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import ENVS, Env
 
 from ..callers import Caller
-from ..clock import rfc3339, rfc3339_or_none, utcnow
-from ..codes import Code
-from ..envelope import validation_details
-from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies.model import SCOPES, Policy, Scope, load
 from ..policies.usage import KeyHolder, usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
+from ..values.clock import rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.envelope import validation_details
+from ..values.outcome import ApiError, CursorMeta, Outcome
 from . import service
 from .schemas import KeyCreated, KeyData, KeyUpdate
 from .usage import with_usage

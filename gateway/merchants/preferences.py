@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..codes import Code
 from ..ledger import service as ledger
-from ..outcome import Outcome
 from ..store.db import Database
 from ..store.models import Merchant, Wallet, table_of
+from ..values.codes import Code
+from ..values.outcome import Outcome
 from . import names, service
 
 __all__ = [

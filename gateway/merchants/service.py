@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
 
-from ..clock import new_id
 from ..ledger import service as ledger
 from ..policies.model import Policy, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
+from ..values.clock import new_id
 from . import names
 
 __all__ = [

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..clock import utcnow
 from ..key_requests import read_counts
 from ..policies.model import Policy
 from ..policies.usage import usage
 from ..store.db import Database
+from ..values.clock import utcnow
 from .schemas import KeyActivity, KeyData
 
 __all__ = ["with_usage"]

@@ -6,7 +6,7 @@ so it cannot drift from the routes. People read the same document in Swagger UI 
 import json
 from typing import Any
 
-from ..codes import CATALOGUE
+from ..values.codes import CATALOGUE
 from .mcp_clients import CLIENTS, STDIO_DIR
 
 __all__ = ["STDIO_DIR", "llms_txt"]

@@ -31,10 +31,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from ..clock import utcnow
-from ..codes import Code
 from ..store.db import Database
 from ..store.models import WebhookDelivery, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
 
 __all__ = [
     "CONTENT_TYPE",

@@ -19,8 +19,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..codes import Code
-from ..envelope import SCOPE_CODE, SCOPE_REQUEST_ID
+from ..values.codes import Code
+from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID
 from . import metrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContext"]

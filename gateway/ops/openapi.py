@@ -16,8 +16,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Mount
 
-from ..codes import CATALOGUE, Code
-from ..envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
+from ..values.codes import CATALOGUE, Code
+from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
 from .routing import KEY_ERRORS, ApiRoute, RouteDoc
 
 __all__ = ["api_routes", "build", "operation_codes"]

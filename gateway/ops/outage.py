@@ -10,9 +10,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..codes import Code
-from ..envelope import Envelope
 from ..store.unreachable import is_unreachable
+from ..values.codes import Code
+from ..values.envelope import Envelope
 
 __all__ = ["StoreOutage"]
 

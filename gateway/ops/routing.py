@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..codes import Code
+from ..values.codes import Code
 
 __all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 

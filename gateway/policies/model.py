@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..addresses import canonical
-from ..platforms import Platform
-from ..timestamps import in_range
+from ..values.addresses import canonical
+from ..values.platforms import Platform
+from ..values.timestamps import in_range
 
 __all__ = [
     "DEFAULT_SCOPES",

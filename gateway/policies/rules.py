@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from ..clock import rfc3339
-from ..codes import Code
-from ..outcome import ApiError
+from ..values.clock import rfc3339
+from ..values.codes import Code
+from ..values.outcome import ApiError
 from .model import Interval, Policy
 from .windows import window, window_on
 

@@ -39,12 +39,12 @@ from sqlalchemy import (
 )
 
 from .. import outbox
-from ..clock import rfc3339
 from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
 from ..store.db import Database
 from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
+from ..values.clock import rfc3339
 from .model import load
 from .rules import Counted
 from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of

@@ -6,8 +6,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from ..clock import rfc3339, utcnow
 from ..store.db import Database
+from ..values.clock import rfc3339, utcnow
 from .model import Interval, Policy
 from .rules import counted_windows
 from .spend import spent

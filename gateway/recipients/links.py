@@ -13,16 +13,16 @@ from sqlalchemy import select
 
 from keys import Sealer
 
-from ..clock import utcnow
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError, Outcome
-from ..platforms import PLATFORMS
 from ..ratelimit import Limit, LimiterUnavailable, hit_all
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Wallet, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.platforms import PLATFORMS
+from ..values.settings import Settings
 
 __all__ = ["WINDOW_SECONDS", "request_link"]
 

@@ -17,13 +17,13 @@ from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
 from ..merchants.names import display_name
-from ..money import money
-from ..platforms import PLATFORMS
 from ..store.db import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
 from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
+from ..values.money import money
+from ..values.platforms import PLATFORMS
 from .redeemed import Asked, CodeStates
 
 __all__ = ["LIMIT", "Received", "RecipientView", "fingerprint", "view"]

@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..clock import rfc3339, utcnow
-from ..codes import Code
 from ..mail.links import RecipientLink
-from ..outcome import ApiError, Outcome
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import RecipientLinkRevocation, Topup, table_of
+from ..values.clock import rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from .schemas import LinksRevokedData
 
 __all__ = ["holds", "revoke", "revoked_at"]

@@ -8,16 +8,16 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..addresses import normalize
 from ..callers import Caller
-from ..clock import rfc3339
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError, CursorMeta, Outcome
-from ..platforms import PLATFORMS
 from ..store.db import Database
 from ..store.models import Mail, Topup, Wallet, table_of
+from ..values.addresses import normalize
+from ..values.clock import rfc3339
+from ..values.codes import Code
+from ..values.outcome import ApiError, CursorMeta, Outcome
+from ..values.platforms import PLATFORMS
 from .schemas import EmailState, RecipientData
 
 __all__ = ["address", "get", "list_page"]

@@ -28,15 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer, mint_voucher_code
 
 from ..callers import Caller, require_scope
-from ..clock import utcnow
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import caps
 from ..merchants import service as merchants
-from ..outcome import ApiError, Outcome
 from ..store.db import Database
 from ..store.models import Topup, table_of
 from ..upstreams import work
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from . import decisions, lifecycle
 from .schemas import TopupData
 from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data

@@ -10,8 +10,8 @@ from ..callers import Caller
 from ..mail import caps
 from ..operations import perform
 from ..ops import metrics
-from ..outcome import Outcome
 from ..services import Services
+from ..values.outcome import Outcome
 from . import approvals, fulfilling, lifecycle, service
 from .schemas import SendRequest
 

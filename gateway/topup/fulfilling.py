@@ -26,13 +26,9 @@ from sqlalchemy import String, select
 
 from keys import Sealer, mint_voucher_code
 
-from ..clock import utcnow
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import caps
 from ..merchants import service as merchants
-from ..outcome import Outcome
-from ..settings import Settings
 from ..store.compose import param
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, table_of
@@ -48,6 +44,10 @@ from ..upstreams.clients import (
     UpstreamError,
     usd,
 )
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import Outcome
+from ..values.settings import Settings
 from . import lifecycle
 
 __all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]

@@ -27,7 +27,6 @@ from sqlalchemy import ColumnElement, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
-from ..codes import Code
 from ..ledger import service as ledger
 from ..mail import caps
 from ..mail import rows as mail
@@ -37,6 +36,7 @@ from ..store.models import Topup, table_of
 from ..store.raw import Conn, Construct, raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
+from ..values.codes import Code
 
 __all__ = [
     "CANCELLED",

@@ -5,8 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..addresses import RecipientEmail
-from ..platforms import PLATFORMS, Platform
+from ..values.addresses import RecipientEmail
+from ..values.platforms import PLATFORMS, Platform
 
 __all__ = [
     "PLATFORMS",

@@ -34,12 +34,9 @@ from keys import Sealer, mint_voucher_code
 from .. import idempotency, outbox
 from ..billing.shortfall import shortfall_data
 from ..callers import Caller
-from ..clock import new_id, rfc3339, utcnow
-from ..codes import Code
 from ..ledger import alerts
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..outcome import ApiError, CursorMeta, Outcome
 from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database
@@ -47,6 +44,9 @@ from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import CheckViolated, Construct, Raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
+from ..values.clock import new_id, rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, CursorMeta, Outcome
 from . import lifecycle, sending
 from .schemas import BalanceData, SendData, SendRequest, TopupData
 

@@ -28,15 +28,15 @@ from keys import Sealer, canonical_voucher
 
 from .. import outbox
 from ..callers import Caller
-from ..clock import rfc3339, utcnow
-from ..codes import Code
 from ..ledger import service as ledger
-from ..outcome import ApiError, Outcome
 from ..store.compose import Plan, Refs, Step, const, param, steps
 from ..store.db import Database
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, raw
 from ..store.types import UTCDateTime
+from ..values.clock import rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from . import lifecycle
 from .schemas import RedeemedData
 

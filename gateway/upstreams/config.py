@@ -20,16 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..clock import rfc3339, utcnow
-from ..codes import Code
-from ..outcome import ApiError, Outcome
-from ..platforms import PLATFORMS
-from ..settings import Settings
 from ..store import compose
 from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
+from ..values.clock import rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.platforms import PLATFORMS
+from ..values.settings import Settings
 from ..webhooks.urls import UrlRefused, check_return_url, check_url, masked
 from .clients import (
     NEWAPI,

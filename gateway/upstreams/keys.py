@@ -18,12 +18,12 @@ from sqlalchemy import BigInteger, String, and_, func, or_, select, update
 
 from keys import Sealer
 
-from ..clock import new_id
 from ..store.compose import param, upsert
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, UpstreamKey, table_of
 from ..store.raw import Conn, Raw, Statement, raw
 from ..store.types import UTCDateTime
+from ..values.clock import new_id
 from .clients import OPENROUTER
 from .schemas import UpstreamKeyData
 from .work import DUE

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ..settings import Settings
+from ..values.settings import Settings
 from ..webhooks.shares import Shares
 from ..webhooks.transport import WebhookTransport
 

@@ -12,12 +12,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..clock import rfc3339, rfc3339_or_none, utcnow
-from ..codes import Code
-from ..outcome import ApiError, CursorMeta, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
+from ..values.clock import rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, CursorMeta, Outcome
+from ..values.settings import Settings
 from . import retention
 from .endpoints import check_reachable, endpoint_row
 from .schemas import (

@@ -17,13 +17,13 @@ from keys import Sealer, new_webhook_secret
 
 from .. import outbox
 from ..callers import Caller
-from ..clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..codes import Code
-from ..outcome import ApiError, CursorMeta, Outcome
-from ..settings import Settings
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Statement, raw
+from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, CursorMeta, Outcome
+from ..values.settings import Settings
 from . import urls
 from .schemas import (
     EndpointCreate,

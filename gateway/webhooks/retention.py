@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clock import id_floor, rfc3339
-from ..codes import Code
-from ..outcome import ApiError
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, Merchant, WebhookDelivery, table_of
+from ..values.clock import id_floor, rfc3339
+from ..values.codes import Code
+from ..values.outcome import ApiError
 
 __all__ = [
     "Pruned",

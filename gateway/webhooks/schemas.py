@@ -4,7 +4,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..timestamps import Instant
+from ..values.timestamps import Instant
 
 __all__ = [
     "EVENT_TYPES",

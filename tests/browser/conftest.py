@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant
 from tests.fixtures.core import free_port, live_server, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker

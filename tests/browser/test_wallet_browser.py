@@ -7,8 +7,8 @@ from playwright.async_api import Page
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.browser import Merchant, shoot
 
 

@@ -2,7 +2,7 @@
 
 import gc
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import running_app
 
 

@@ -1,9 +1,9 @@
 import httpx
 import pytest
 
-from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant
 
 SEND = {"platform": "gemini", "amount_cents": 100, "recipient_email": "a@example.com"}

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 
 

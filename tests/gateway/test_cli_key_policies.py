@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.gateway.test_cli import aitopup, new_merchant
 
 

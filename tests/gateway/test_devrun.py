@@ -21,7 +21,7 @@ from gateway import devrun
 from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
 from gateway.operator import create_merchant
 from gateway.redis_server import RedisServer, free_port
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server
 from tests.fixtures.dashboard import csrf_of

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.clock import rfc3339, utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
+from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,

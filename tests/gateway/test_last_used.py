@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
-from gateway.clock import utcnow
 from gateway.last_used import LastUsed
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant
 
 _K = table_of(ApiKeyRow)

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 from gateway.lockout import Lockout, client_address
 from gateway.ratelimit import Limit
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, make_settings, running_app, wait_until
 from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
 from tests.fixtures.merchants import MakeMerchant

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 from starlette.types import ASGIApp
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, make_settings, running_app
 from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

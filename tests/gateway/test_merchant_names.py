@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from gateway.merchants import names
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Merchant, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.dashboard import PASSWORD, csrf_of, dashboard_client, sign_up_on
 from tests.gateway.test_cli import aitopup
 

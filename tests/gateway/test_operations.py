@@ -15,11 +15,11 @@ from arq.connections import RedisSettings
 
 from gateway.admin import merchants
 from gateway.billing import orders, redemption, stripe_events
-from gateway.codes import Code
 from gateway.operations import perform
-from gateway.outcome import Outcome
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
+from gateway.values.codes import Code
+from gateway.values.outcome import Outcome
 from gateway.webhooks import deliveries, endpoints
 from gateway.webhooks.enqueuer import Enqueuer
 from tests.fixtures.redis import RedisServer
@@ -141,7 +141,7 @@ def test_one_class_is_named_outcome() -> None:
         for node in ast.walk(_parse(path))
         if isinstance(node, ast.ClassDef) and node.name == "Outcome"
     ]
-    assert [where.split(":")[0] for where in named] == ["gateway/outcome.py"], named
+    assert [where.split(":")[0] for where in named] == ["gateway/values/outcome.py"], named
 
 
 def _carriers() -> dict[str, str]:

@@ -11,9 +11,9 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 
-from gateway.clock import utcnow
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant
 from worker.retention import purge_idempotency
 
@@ -135,7 +135,7 @@ async def test_expired_idempotency_keys_are_purged(
 
 
 def test_the_worker_runs_the_purge() -> None:
-    from gateway.settings import Settings
+    from gateway.values.settings import Settings
     from worker.__main__ import worker_settings
 
     settings = Settings(

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from gateway.security_headers import SecurityHeaders
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant
 

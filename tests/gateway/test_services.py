@@ -5,7 +5,7 @@ import httpx
 from arq.constants import default_queue_name
 from redis.asyncio import Redis
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint

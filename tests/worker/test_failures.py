@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
+from gateway.values.clock import utcnow
 from gateway.webhooks.urls import NAME_REFUSED
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant

@@ -14,9 +14,9 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Topup, UpstreamKey
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, wait_until
 from tests.fixtures.dying_worker import held_ids
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced

@@ -6,8 +6,8 @@ import time
 import httpx
 import pytest
 
-from gateway.clock import utcnow
-from gateway.settings import Settings
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.webhooks import Receiver, Reply
 from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
 from worker.http import WebhookTransport, build_clients

@@ -13,9 +13,9 @@ from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from gateway import outbox
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint

@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from gateway import outbox
-from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import Mail, Merchant, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant

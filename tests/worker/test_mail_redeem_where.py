@@ -12,12 +12,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.clock import utcnow
 from gateway.mail.links import RecipientLink
 from gateway.recipients import page
 from gateway.recipients.redeemed import CodeStates
 from gateway.store.db import Database
 from gateway.upstreams.outbound import Upstreams
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.mail import Inbox, html_of, text_of

@@ -8,12 +8,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from gateway.clock import utcnow
 from gateway.mail.links import RecipientLink
 from gateway.recipients import page
 from gateway.store.db import Database
 from gateway.upstreams import config
 from gateway.upstreams.outbound import Upstreams
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.mail import Inbox, html_of, text_of

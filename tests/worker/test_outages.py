@@ -16,8 +16,8 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.operator import create_key, create_merchant
-from gateway.settings import Settings
 from gateway.store.migrate import upgrade
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, make_settings, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candidate_binaries

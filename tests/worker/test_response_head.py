@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits, HeadTooLarge
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant

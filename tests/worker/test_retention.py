@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select, update
 
-from gateway.clock import id_floor, utcnow
 from gateway.store.db import Database
 from gateway.store.models import (
     DeliveryAttempt,
@@ -17,6 +16,7 @@ from gateway.store.models import (
     WebhookDelivery,
     table_of,
 )
+from gateway.values.clock import id_floor, utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import emit_test_events, make_endpoint
 from worker.retention import prune_history

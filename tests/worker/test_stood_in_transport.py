@@ -13,8 +13,8 @@ import pytest
 from standardwebhooks import Webhook
 
 import worker.__main__ as worker_main
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import emit_test_events, make_endpoint

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database, create_engine
 from gateway.store.raw import Raw, Statement
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from worker.store import LEASE, POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
 
 _NOW = utcnow()

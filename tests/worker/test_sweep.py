@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from gateway import outbox
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, wait_until
 from tests.fixtures.merchants import MakeMerchant

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.clock import new_id
 from gateway.store.types import UTCDateTime
+from gateway.values.clock import new_id
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -6,10 +6,10 @@ import uuid
 import pytest
 
 from gateway.accounts import passwords, resets, sessions, users
-from gateway.codes import Code
-from gateway.outcome import ApiError
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
+from gateway.values.settings import Settings
 from tests.fixtures.dashboard import reset_token
 
 PASSWORD = "correct horse battery staple"

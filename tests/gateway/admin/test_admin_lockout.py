@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import AuditRecord, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, live_server, make_settings, running_app
 from tests.fixtures.limiters import client_at, limits, unique_address

@@ -4,8 +4,8 @@ import pytest
 from starlette.requests import Request
 
 from gateway.admin import audit
-from gateway.envelope import ApiError
-from gateway.settings import Settings
+from gateway.values.envelope import ApiError
+from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
 
 

@@ -6,9 +6,9 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, update
 
-from gateway.clock import new_id, utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, RedemptionCode, table_of
+from gateway.values.clock import new_id, utcnow
 from keys import hash_code
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

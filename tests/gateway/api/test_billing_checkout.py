@@ -13,10 +13,10 @@ import httpx
 import respx
 from sqlalchemy import update
 
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.billing import STRIPE_API, STRIPE_SECRET_KEY
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.merchants import (

@@ -14,14 +14,14 @@ from sqlalchemy import insert, update
 
 from gateway.billing import exports
 from gateway.callers import Caller
-from gateway.clock import utcnow
-from gateway.codes import Code
 from gateway.ledger import service as ledger
-from gateway.outcome import ApiError
 from gateway.policies.model import UNRESTRICTED
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, Wallet, table_of
+from gateway.values.clock import utcnow
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, set_balance
 from tests.fixtures.plans import captured

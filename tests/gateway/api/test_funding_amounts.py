@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from gateway.billing import pricing
-from gateway.outcome import ApiError
-from gateway.settings import Settings
+from gateway.values.outcome import ApiError
+from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
 from tests.fixtures.core import asgi_client, make_settings, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

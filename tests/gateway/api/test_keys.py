@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.policies.model import UNRESTRICTED, Policy
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.settings import Settings
 from keys import hash_api_key, parse_api_key
 from tests.fixtures.core import TEST_PEPPER, asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

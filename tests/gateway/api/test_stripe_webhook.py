@@ -14,9 +14,9 @@ import respx
 from sqlalchemy import func, select, update
 
 from gateway.billing import orders as billing_orders
-from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, StripeEvent, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.billing import STRIPE_API, stripe_headers
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of

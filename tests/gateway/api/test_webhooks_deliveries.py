@@ -2,9 +2,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.clock import id_floor, utcnow
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.clock import id_floor, utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import fail_leftovers
 

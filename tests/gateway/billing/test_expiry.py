@@ -10,9 +10,9 @@ import respx
 from sqlalchemy import select, update
 
 from gateway.billing.orders import expire_due
-from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.billing import STRIPE_API
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -1,9 +1,9 @@
 """Credits and debits of a merchant wallet outside a send: ledger, balance and events."""
 
 from gateway.billing.funding import credit_merchant, debit_merchant
-from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
 

@@ -7,8 +7,8 @@ import pytest
 import respx
 
 from gateway.billing import payments
-from gateway.envelope import ApiError
-from gateway.settings import Settings
+from gateway.values.envelope import ApiError
+from gateway.values.settings import Settings
 from tests.fixtures.billing import STRIPE_API, stripe_headers
 
 BODY = '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {}}}'

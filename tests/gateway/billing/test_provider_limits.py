@@ -15,10 +15,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, MerchantUser, User, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, make_settings, running_app
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.limiters import client_at, limits, unique_address

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.billing import reconcile
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import (

@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from gateway.billing.payments import session_state
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from worker.__main__ import worker_settings
 
 

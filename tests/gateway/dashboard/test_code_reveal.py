@@ -16,12 +16,12 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.callers import authenticate
-from gateway.clock import utcnow
 from gateway.mail.vouchers import MASKED
 from gateway.merchants import service as merchants
 from gateway.policies.model import SCOPES, UNRESTRICTED, Policy
 from gateway.store.db import Database
 from gateway.store.models import MerchantUser, User, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from starlette.types import ASGIApp
 
-from gateway.codes import Code
 from gateway.merchant_limits import MerchantLimit
-from gateway.outcome import ApiError
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.upstreams import NEWAPI_ADMIN_TOKEN, NewApiStandIn
 

@@ -6,11 +6,11 @@ import re
 from sqlalchemy import insert, select
 from starlette.types import ASGIApp
 
-from gateway.clock import utcnow
 from gateway.merchants.golive import CHECKS, public_address
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import FulfilmentSetting, MerchantUser, User, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.dashboard import SignUp, dashboard_client, sign_up_on
 
 _F = table_of(FulfilmentSetting)

@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.clock import utcnow
 from gateway.dashboard import figures, live
 from gateway.dashboard.context import COOKIE
 from gateway.mail.links import RecipientLink, recipient_token
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import DashboardSession, Merchant, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, live_server, make_settings, wait_until
 from tests.fixtures.dashboard import csrf_of, sign_up_on

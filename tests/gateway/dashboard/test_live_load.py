@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Merchant, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import make_settings
 from tests.fixtures.dashboard import sign_up_on
 from tests.fixtures.merchants import MakeMerchant

@@ -11,9 +11,9 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import MerchantUser, User, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

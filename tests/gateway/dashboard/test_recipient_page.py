@@ -8,8 +8,8 @@ import httpx
 from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
-from gateway.clock import utcnow
 from gateway.mail.links import RecipientLink, recipient_token
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.dashboard import csrf_of, dashboard_client

@@ -13,11 +13,11 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import members, users
 from gateway.accounts.roles import ROLES, RULES, allows
-from gateway.codes import Code
 from gateway.dashboard import permissions, routes
-from gateway.outcome import ApiError
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, FulfilmentSetting, MerchantUser, User, table_of
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
 from tests.fixtures.dashboard import Account, SignUp, form_path, join_as
 
 _K = table_of(ApiKeyRow)

@@ -15,9 +15,9 @@ from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.funding import credit_merchant
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Env
 from tests.fixtures.billing import PUBLIC_BASE, STRIPE_API
 from tests.fixtures.dashboard import (

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 
 

@@ -1,6 +1,6 @@
-"""The REST body rules at ``/mcp`` (``gateway/parsing.py``): a repeated key, deep nesting and an
-oversized body are refused before the fast path or the SDK reads the body, as a JSON-RPC error
-carrying the envelope and its code (never plain text, never a 500), and nothing moves."""
+"""The REST body rules at ``/mcp`` (``gateway/values/parsing.py``): a repeated key, deep nesting
+and an oversized body are refused before the fast path or the SDK reads the body, as a JSON-RPC
+error carrying the envelope and its code (never plain text, never a 500), and nothing moves."""
 
 import json
 from typing import Any

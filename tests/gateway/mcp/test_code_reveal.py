@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.clock import utcnow
 from gateway.merchants import service as merchants
 from gateway.policies.model import UNRESTRICTED, Policy
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, live_server
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.upstreams import MakeUpstreamMerchant, NewApiStandIn, send_body

@@ -4,7 +4,7 @@ through MCP, a person pays the link (the staging sandbox), and the send then goe
 import httpx
 
 from gateway.mcp.tools import by_name
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from gateway.clock import rfc3339, utcnow
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.mcp import counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 

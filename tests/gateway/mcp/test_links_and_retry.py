@@ -15,7 +15,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.billing.shortfall import RETRY
 from gateway.mcp.tools import by_name
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import free_port, started_server
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant

@@ -5,11 +5,11 @@ is checked on every call, so a key revoked meanwhile is refused from the next on
 
 from pathlib import Path
 
-from gateway.clock import utcnow
 from gateway.mcp.tools import SendTopupArguments
 from gateway.merchants import service as merchants
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.mcp import counts, envelope_of, mcp_stdio, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.webhooks import Receiver, only_delivery, verify_both_schemes

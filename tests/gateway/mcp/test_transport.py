@@ -11,8 +11,8 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, make_settings, running_app
 from tests.fixtures.mcp import McpCall, counts, send_args
 from tests.fixtures.merchants import MakeMerchant

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 
 

@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 
 from gateway.mcp.tools import SendTopupArguments
 from gateway.ops.guide import STDIO_DIR
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant
 

@@ -2,7 +2,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
 from tests.fixtures.redis import RedisServer
 

@@ -11,10 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from gateway.clock import new_id, utcnow
 from gateway.ops.metrics import observe_delivery_attempt, prepare_multiprocess_dir
 from gateway.store.db import Database
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from gateway.values.clock import new_id, utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 SEND = {"platform": "gemini", "amount_cents": 300, "recipient_email": "m@example.com"}

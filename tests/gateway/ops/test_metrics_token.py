@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.limiters import client_at
 

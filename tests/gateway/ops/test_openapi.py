@@ -9,10 +9,10 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.app import create_app
-from gateway.codes import CATALOGUE, Code
 from gateway.ops import guide, openapi
 from gateway.ops.routing import ApiRoute
-from gateway.settings import Settings
+from gateway.values.codes import CATALOGUE, Code
+from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 
 # Served beside the API, not part of it: the spec itself, its explorer, the guide, the scrape,

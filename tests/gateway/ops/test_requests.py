@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.ops.logs import JsonFormatter
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 
 SEND = {"platform": "claude", "amount_cents": 700, "recipient_email": "Alice.Smith@Example.com"}

@@ -7,7 +7,7 @@ import httpx
 
 from gateway.app import create_app
 from gateway.ops.openapi import api_routes, build
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 
 # What a reply model calls the secrets it carries.

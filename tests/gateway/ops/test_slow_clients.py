@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.serving import serve
 

@@ -12,7 +12,7 @@ from gateway import cli
 from gateway.app import StartupRefused, check_startup
 from gateway.local_gateway import GUESSED_FOR, guess
 from gateway.ops import logs
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.serving import serve
 

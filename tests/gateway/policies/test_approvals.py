@@ -11,10 +11,10 @@ import httpx
 from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook
 
-from gateway.clock import utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Topup, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.policies import set_policy, spend_rows

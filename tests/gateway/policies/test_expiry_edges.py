@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.test_cli import aitopup
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from gateway.clock import rfc3339, utcnow
 from gateway.store.db import Database
+from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.clock import rfc3339, utcnow
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.clock import rfc3339, utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.policies import gateway_process, set_policy, spend_rows
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process, set_policy

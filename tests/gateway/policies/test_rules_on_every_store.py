@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from gateway.callers import authenticate
-from gateway.outcome import ApiError
 from gateway.store.db import Database
 from gateway.topup import approvals, service
 from gateway.topup.schemas import SendRequest
+from gateway.values.outcome import ApiError
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant

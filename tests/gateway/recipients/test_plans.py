@@ -8,13 +8,13 @@ import httpx
 import pytest
 
 from gateway.callers import Caller
-from gateway.clock import utcnow
 from gateway.mail.links import RecipientLink
 from gateway.policies.model import UNRESTRICTED
 from gateway.recipients import page, service
 from gateway.recipients.schemas import RecipientData
 from gateway.store.db import Database
 from gateway.upstreams import keys
+from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from gateway.clock import utcnow
 from gateway.merchants.service import create_merchant
 from gateway.store import db as store_db
 from gateway.store.db import Database, create_engine
 from gateway.store.raw import Raw, Statement, raw
+from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
 
 

@@ -9,10 +9,10 @@ from alembic import command
 from sqlalchemy import bindparam, text
 
 from gateway import idempotency
-from gateway.codes import Code
-from gateway.outcome import Outcome
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.store.types import UTCDateTime
+from gateway.values.codes import Code
+from gateway.values.outcome import Outcome
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.migrations import database_at, differences, url_of

@@ -8,9 +8,9 @@ import pytest
 from alembic import command
 from sqlalchemy import insert, inspect, select
 
-from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.store.models import ApiKeyRow, Merchant, table_of
+from gateway.values.clock import utcnow
 from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"merchants", "merchant_invitations"}

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import inspect
 
-from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
+from gateway.values.clock import utcnow
 from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"funding_orders", "redemption_codes"}

@@ -8,8 +8,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from gateway.clock import utcnow
 from gateway.store.migrate import alembic_config, upgrade
+from gateway.values.clock import utcnow
 from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
 # Added to the same tables by later migrations: 0014 (retention), 0016 (entry counts).

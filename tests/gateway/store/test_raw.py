@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from gateway.clock import utcnow
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement, _sqlite_params
+from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 
 

@@ -19,8 +19,6 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
-from gateway.clock import new_id, utcnow
-from gateway.outcome import ApiError
 from gateway.store.compose import Plan, Step, param
 from gateway.store.db import Database
 from gateway.store.models import (
@@ -36,6 +34,8 @@ from gateway.store.models import (
 )
 from gateway.topup import lifecycle, service
 from gateway.topup.schemas import SendRequest
+from gateway.values.clock import new_id, utcnow
+from gateway.values.outcome import ApiError
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant

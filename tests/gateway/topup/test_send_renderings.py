@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from gateway.callers import Caller, authenticate
-from gateway.clock import new_id, utcnow
 from gateway.store.compose import Plan
 from gateway.store.db import Database
 from gateway.store.models import (
@@ -31,6 +30,7 @@ from gateway.store.models import (
 )
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
+from gateway.values.clock import new_id, utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced

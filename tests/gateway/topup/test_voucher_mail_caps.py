@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import Event, Mail, Topup, table_of
+from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, make_settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.models import MerchantUser, User
 from gateway.upstreams.clients import OUTCOMES, UpstreamError
+from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
 from tests.fixtures.core import live_server, make_settings, running_app
 from tests.fixtures.dashboard import dashboard_client, sign_up_on

@@ -4,8 +4,8 @@ every connection goes to an address the webhook URL check allows, at the moment 
 import httpx
 import pytest
 
-from gateway.settings import Settings
 from gateway.upstreams.outbound import checked_transport
+from gateway.values.settings import Settings
 from tests.fixtures.core import make_settings
 from tests.fixtures.upstreams import NewApiStandIn, serve_standin
 

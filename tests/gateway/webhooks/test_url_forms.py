@@ -7,9 +7,9 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from gateway.clock import utcnow
 from gateway.store.db import Database
 from gateway.store.models import FulfilmentSetting, WebhookEndpoint, table_of
+from gateway.values.clock import utcnow
 from gateway.webhooks.transport import WebhookTransport
 from gateway.webhooks.urls import UrlRefused, masked, parse_webhook_url
 from tests.fixtures.merchants import MakeMerchant

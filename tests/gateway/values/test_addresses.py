@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from gateway import addresses
 from gateway.topup.schemas import SendRequest
+from gateway.values import addresses
 
 
 def _verdict(check: object, value: str) -> tuple[str, str]:

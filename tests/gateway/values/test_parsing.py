@@ -1,11 +1,11 @@
-"""The body rules of ``gateway/parsing.py`` on their own: the depth rule walks only a body that
-could break it, and judges the nesting, not the brackets."""
+"""The body rules of ``gateway/values/parsing.py`` on their own: the depth rule walks only a body
+that could break it, and judges the nesting, not the brackets."""
 
 import pytest
 
-from gateway.codes import Code
-from gateway.envelope import ApiError
-from gateway.parsing import MAX_DEPTH, decode_json
+from gateway.values.codes import Code
+from gateway.values.envelope import ApiError
+from gateway.values.parsing import MAX_DEPTH, decode_json
 
 
 def _nested(levels: int) -> bytes:

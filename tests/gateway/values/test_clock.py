@@ -4,7 +4,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from gateway.clock import new_id, rfc3339
+from gateway.values.clock import new_id, rfc3339
 
 
 def test_ids_have_their_shape_and_sort_in_creation_order() -> None:

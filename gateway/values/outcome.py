@@ -5,7 +5,7 @@ An operation returns an ``Outcome`` or raises an ``ApiError``; a door runs it th
 either as the envelope (or a page of its own). Nothing here knows HTTP: the envelope's body is
 the product's answer, with a list's paging (``CursorMeta``, ``PageMeta``, ``OffsetMeta``), so
 an operation below the doors builds it whole; the HTTP status and headers are the REST door's
-(``gateway.envelope``).
+(``gateway.values.envelope``).
 """
 
 import json

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
+from gateway.values.settings import Settings
 
 SECRETS = {"AITOPUP_KEY_PEPPER": "p" * 20, "AITOPUP_SECRET_KEY": "s" * 20}
 

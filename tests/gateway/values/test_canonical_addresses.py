@@ -11,11 +11,11 @@ from pydantic import ValidationError
 from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
-from gateway import addresses
 from gateway.store.db import Database
 from gateway.topup.schemas import SendRequest
+from gateway.values import addresses
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
-from tests.gateway.test_addresses import EDGES
+from tests.gateway.values.test_addresses import EDGES
 
 
 @pytest.mark.parametrize(
