@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ..accounts import sessions
 from ..callers import Caller
 from ..store.db import Database
-from ..store.models import Topup, Wallet, WebhookDelivery, WebhookEndpoint, table_of
+from ..store.models import ApiKeyRow, Topup, Wallet, WebhookDelivery, WebhookEndpoint, table_of
 from ..values.clock import utcnow
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 _T = table_of(Topup)
+_K = table_of(ApiKeyRow)
 _W = table_of(Wallet)
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
@@ -52,6 +53,8 @@ class TopupRow:
     recipient_email: str
     failure_reason: str | None
     created_at: datetime
+    key_name: str | None  # the sending key's, when it has one
+    key_prefix: str  # and its display prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,10 @@ async def topups(
             _T.c.recipient_email,
             _T.c.failure_reason,
             _T.c.created_at,
+            _K.c.name,
+            _K.c.display_prefix,
         )
+        .join(_K, _K.c.id == _T.c.api_key_id)
         .where(*_topups_of(caller))
         .order_by(_T.c.id.desc())
         .limit(limit + 1)

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import Topup, table_of
+from keys import parse_api_key
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp
 
@@ -55,6 +56,11 @@ async def test_held_sends_are_approved_or_denied_from_the_inbox(
 
     inbox = await alice.client.get("/topups/approvals")
     assert first in inbox.text and second in inbox.text
+    # Each held send names the key that sent it, by its name and its prefix.
+    sent_by = re.findall(r'<td data-label="Sent by" class="sent-by">(.*?)</td>', inbox.text)
+    assert len(sent_by) == 2
+    prefix = parse_api_key(key).display_prefix
+    assert all(cell.startswith("held <code") and prefix in cell for cell in sent_by), sent_by
     overview = await alice.client.get("/")
     assert "$16.00" in overview.text  # held: 7 + 9
     assert "$984.00" in overview.text  # available
