@@ -21,12 +21,16 @@ run: install
 	$(BIN)/aitopup run --host $(HOST) --port $(PORT)
 
 # The browser tests run as a session of their own: their store, Redis and processes are not
-# the rest's, so a page that hangs cannot hold up any other test. A run stops after
-# MAXFAIL failures; a test that runs past the timeout (pyproject.toml) ends the run with every
-# thread's stack printed.
+# the rest's, so a page that hangs cannot hold up any other test. The rest run in TEST_WORKERS
+# processes (pytest-xdist), each with its own Redis, databases and, without
+# AITOPUP_TEST_POSTGRES_URL, PostgreSQL; tests marked with one xdist_group run one at a time.
+# A run stops after MAXFAIL failures; a test that runs past the timeout (pyproject.toml) ends
+# the run with every thread's stack printed.
 MAXFAIL ?= 25
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser
+	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser \
+		-n $(TEST_WORKERS) --dist loadgroup
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser
 
 lint: install

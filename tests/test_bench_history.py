@@ -5,7 +5,13 @@ run), and every figure is reported beside its empty-store baseline."""
 import json
 import re
 
+import pytest
+
 from tests.fixtures.benches import run_bench
+
+# Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
+# workers (``--dist loadgroup``), so that they never hold the server's connections together.
+pytestmark = pytest.mark.xdist_group("processes")
 
 
 def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:

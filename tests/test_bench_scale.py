@@ -4,7 +4,13 @@ baseline run with as many processes."""
 
 import re
 
+import pytest
+
 from tests.fixtures.benches import run_bench
+
+# Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
+# workers (``--dist loadgroup``), so that they never hold the server's connections together.
+pytestmark = pytest.mark.xdist_group("processes")
 
 
 def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:

@@ -12,6 +12,10 @@ import pytest
 from bench.soak import find_nginx
 from tests.fixtures.postgres import candidate_binaries
 
+# Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
+# workers (``--dist loadgroup``), so that they never hold the server's connections together.
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = find_nginx()
 

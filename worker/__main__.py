@@ -40,6 +40,7 @@ MAX_JOBS = 200
 # ARQ's default 0.5 s poll alone puts p99 event-to-receipt at half a second. Only while it has
 # work: idle, the worker waits for the enqueue's signal (``worker._arq.WakingWorker``).
 POLL_DELAY = 0.01
+WORKER_POOL_SIZE = 4
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -53,8 +54,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         max_connections=settings.webhook_max_connections,
         transport=ctx.get("transport"),
     )
+    # Its writes are batched (``worker.store``): a few connections serve any load. Never more
+    # than the gateway's own pool, which is how a deployment bounds what a process holds.
+    pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
     db = Database(
-        create_engine(settings.database_url, pool_size=4), postgres_settings=POSTGRES_SETTINGS
+        create_engine(settings.database_url, pool_size=pool_size),
+        postgres_settings=POSTGRES_SETTINGS,
     )
     # Upstream calls (New API, OpenRouter) go out on clients of their own, each connect
     # checked as the gateway's are (``gateway.upstreams.outbound``).
