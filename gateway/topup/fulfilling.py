@@ -50,7 +50,7 @@ from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import lifecycle
 
-__all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]
+__all__ = ["Attempted", "HttpFor", "Settle", "attempt"]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
 # the outcome it reached: the send's inline try records it for the send's idempotency key, so
 # a replay answers what it answered.
 Settle = Callable[[Raw, Outcome], Awaitable[None]]
-# Awaited with the top-up's id once the upstream has answered and before the result is
-# recorded: the tests' way to hold a try at the worst moment and kill its process there
-# (``tests/fixtures/dying_worker.py``). ``None`` in production.
-fault_hook: Callable[[str], Awaitable[None]] | None = None
 # How often a try sets OpenRouter's limit again when the total moved meanwhile.
 _CONVERGE = 8
 # Keys being made, held until saved even if their try stopped waiting.
@@ -142,8 +138,6 @@ async def attempt(
         if failed is not None and job.provider == OPENROUTER:
             await _restore_limit(db, settings, http_for, upstream, row, now)
         return Attempted(failed)
-    if fault_hook is not None:
-        await fault_hook(topup_id)
     gate = None
     if gates is not None:
         on = bool(row.notify_recipient)
