@@ -82,10 +82,6 @@ class _Result:
     reference: str
 
 
-def fulfilment_data(provider: str, reference: str) -> dict[str, str]:
-    return {"provider": provider, "reference": reference}
-
-
 async def attempt(
     db: Database,
     sealer: Sealer,
@@ -175,7 +171,9 @@ async def _read(
     driver (on SQLite the reader, which never waits for the writer)."""
     found = await tx.fetchrow(_TOPUP, {"topup_id": topup_id})
     job = await tx.fetchrow(_WORK, {"topup_id": topup_id})
-    if found is None or job is None or job["status"] != work.DUE or found["status"] != "pending":
+    if found is None or job is None:
+        return None
+    if job["status"] != work.DUE or found["status"] != lifecycle.PENDING:
         return None
     row = _row(tx, found)
     upstream = await config.load(tx, sealer, row.merchant_id, row.env, row.platform)
@@ -342,7 +340,7 @@ async def _deliver(
 ) -> Outcome | None:
     """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
     trip to the writer, which holds the write lock for no trip to the event loop)."""
-    ref = fulfilment_data(job.provider, result.reference)
+    ref = work.fulfilment_ref(job.provider, result.reference)
     sealed = sealer.seal(result.voucher, context=row.id)
 
     async def record(tx: Raw) -> Outcome | None:
@@ -388,7 +386,7 @@ async def _fail(
     db: Database, row: Any, job: Any, reason: str, at: datetime, settle: Settle | None = None
 ) -> Outcome | None:
     why = f"failed upstream: {reason}"[:200]
-    ref = fulfilment_data(job.provider, job.reference)
+    ref = work.fulfilment_ref(job.provider, job.reference)
 
     async def record(tx: Raw) -> Outcome | None:
         changed = await lifecycle.change(
