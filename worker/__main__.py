@@ -5,6 +5,7 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import uvloop
@@ -176,7 +177,9 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return values
 
 
-def main() -> None:
+def main(seams: Mapping[str, Any] | None = None) -> None:
+    """Runs the worker until it is stopped. ``seams``: entries of its context that stand in for
+    its own (``transport``, ``upstream_transport``: see ``startup``); only tests pass any."""
     settings = load_settings()  # secrets come from the environment
     configure_logging(settings.log_level)
     # ARQ logs two lines a job; at thousands of deliveries a second that is most of the CPU.
@@ -194,7 +197,9 @@ def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     code = 0
     try:
-        DeliveryWorker(**worker_settings(settings)).run()
+        values = worker_settings(settings)
+        values["ctx"].update(seams or {})
+        DeliveryWorker(**values).run()
     except BaseException as exc:  # whatever it is: one line and a non-zero exit
         # Redis outages are waited out (``worker._arq``): what reaches here is Redis not
         # answering at start-up, or a bug. The supervisor starts a new process.

@@ -27,6 +27,7 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..values import statuses
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import Outcome
@@ -83,7 +84,7 @@ def held_for_approval(merchant_id: Any, env: Any) -> Any:
     return (
         select(func.count())
         .select_from(_T)
-        .where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.status == "pending_approval")
+        .where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.status == statuses.HELD)
         .scalar_subquery()
     )
 

@@ -16,7 +16,6 @@ from ..store.models import ApiKeyRow, Topup, Wallet, WebhookDelivery, WebhookEnd
 from ..values.clock import utcnow
 
 __all__ = [
-    "STATUSES",
     "Health",
     "TopupRow",
     "fingerprint",
@@ -31,15 +30,6 @@ _W = table_of(Wallet)
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
 
-STATUSES = (
-    "pending",
-    "pending_approval",
-    "delivered",
-    "failed",
-    "cancelled",
-    "denied",
-    "expired",
-)
 _FAILURE_WINDOW = timedelta(hours=24)
 _RECENT = 200
 

@@ -17,6 +17,7 @@ from ..operations import perform
 from ..services import services
 from ..topup import approvals, doors
 from ..topup import service as topup
+from ..values import statuses
 from ..values.platforms import PLATFORMS
 from . import figures
 from .context import require_viewer
@@ -45,7 +46,7 @@ async def list_topups(request: Request) -> Response:
     viewer = await require_viewer(request)
     query = request.query_params
     filters = {
-        "status": _choice(query.get("status"), figures.STATUSES),
+        "status": _choice(query.get("status"), statuses.STATUSES),
         "platform": _choice(query.get("platform"), PLATFORMS),
         "recipient": query.get("recipient", "").strip()[:254],
     }
@@ -66,7 +67,7 @@ async def list_topups(request: Request) -> Response:
             "rows": rows,
             "next_before": rows[-1].id if more else None,
             "filters": filters,
-            "statuses": figures.STATUSES,
+            "statuses": statuses.STATUSES,
             "platforms": PLATFORMS,
         },
     )
@@ -112,7 +113,7 @@ async def cancel_topup(request: Request) -> Response:
 async def approvals_inbox(request: Request) -> Response:
     viewer = await require_viewer(request)
     held, more = await figures.topups(
-        services(request).db, viewer.caller, limit=PAGE_SIZE, status="pending_approval"
+        services(request).db, viewer.caller, limit=PAGE_SIZE, status=statuses.HELD
     )
     return page(request, "topups/approvals.html", {"rows": held, "more": more})
 

@@ -56,6 +56,7 @@ __all__ = [
     "NO_REFS",
     "Applied",
     "Plan",
+    "PlanError",
     "Refs",
     "Step",
     "const",
@@ -66,6 +67,17 @@ __all__ = [
     "steps",
     "upsert",
 ]
+
+
+class PlanError(Exception):
+    """A plan built or run against its contract: a parameter not supplied (missing or
+    misspelt), a step out of order, a row asked of a plan that has none. A programming error,
+    raised whatever Python's optimisation level (``assert`` is removed by ``python -O``)."""
+
+
+def _require(holds: bool, message: str) -> None:
+    if not holds:
+        raise PlanError(message)
 
 
 def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
@@ -95,7 +107,7 @@ def from_rows(
     """``INSERT … SELECT`` of ``rows``, each a mapping of column name to value, while ``where``
     holds: a name and its value stand together, so none can slip out of line."""
     names = list(rows[0])
-    assert all(list(row) == names for row in rows), "every row names the same columns"
+    _require(all(list(row) == names for row in rows), "every row names the same columns")
     selects = [select(*row.values()).where(where) for row in rows]
     return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
 
@@ -221,7 +233,8 @@ class _CteRefs(Refs):
         return column.in_(select(self.ctes[step].c[returned]))
 
     def row(self, column: str) -> ColumnElement[Any]:
-        assert self.rows is not None, "a plan of one run has no row"
+        _require(self.rows is not None, "a plan of one run has no row")
+        assert self.rows is not None
         return self.rows.c[column]
 
 
@@ -275,7 +288,8 @@ class _BindRefs(Refs):
         return one_of(column, name)
 
     def row(self, column: str) -> ColumnElement[Any]:
-        assert self._row_types is not None, "a plan of one run has no row"
+        _require(self._row_types is not None, "a plan of one run has no row")
+        assert self._row_types is not None
         return param(column, self._row_types[column])
 
 
@@ -321,7 +335,9 @@ class Plan:
         if given is not None:
             for item in self._ordered:
                 missing = item.names - set(given)
-                assert not missing, f"step {item.step.name} binds {sorted(missing)}: not supplied"
+                _require(
+                    not missing, f"step {item.step.name} binds {sorted(missing)}: not supplied"
+                )
 
     def _render_ordered(self) -> list[_Ordered]:
         built: dict[str, Construct] = {}
@@ -347,14 +363,14 @@ class Plan:
             step = item.step
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
             if self.each_row is not None:
-                assert not item.statement.columns, f"{step.name}: a step run per row returns"
+                _require(not item.statement.columns, f"{step.name}: a step run per row returns")
             if step.required:
-                assert all(s.required for s in self.steps[:i]), f"{step.name} must come first"
+                _require(all(s.required for s in self.steps[:i]), f"{step.name} must come first")
                 continue
             missing = required - reaches[step.name]
-            assert not missing, f"step {step.name} does not depend on {missing}"
+            _require(not missing, f"step {step.name} does not depend on {missing}")
             for _, source, _ in item.binds:
-                assert not self._step(source).many, f"{step.name} uses one row of {source}"
+                _require(not self._step(source).many, f"{step.name} uses one row of {source}")
 
     @property
     def in_order(self) -> tuple[Statement, ...]:
@@ -402,9 +418,10 @@ class Plan:
     ) -> Applied | None:
         """``None`` when a required step returned no row: then nothing was written.
         ``one_statement`` defaults to what the store can do."""
-        assert self.each_row is None, "a plan run per row: run_each"
+        _require(self.each_row is None, "a plan run per row: run_each")
         missing = self.binds.difference(params)
-        assert not missing, f"parameters not supplied: {sorted(missing)}"
+        if missing:
+            raise PlanError(f"parameters not supplied: {sorted(missing)}")
         if one_statement is None:
             one_statement = not db.is_sqlite
         if one_statement:
@@ -416,9 +433,13 @@ class Plan:
     ) -> None:
         """The plan once per row of ``rows``, in one statement or in one ``executemany`` per
         step, in order."""
-        assert self.each_row is not None, "a plan of one run: run"
+        _require(self.each_row is not None, "a plan of one run: run")
+        assert self.each_row is not None
         if not rows:
             return
+        missing = self.each_row.keys() - rows[0].keys()
+        if missing:
+            raise PlanError(f"row values not supplied: {sorted(missing)}")
         if one_statement is None:
             one_statement = not db.is_sqlite
         if one_statement:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..values import statuses
 from .types import AutoBigInt, UTCDateTime
 
 __all__ = [
@@ -198,7 +199,7 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
 
-HELD_STATUSES = "status IN ('pending', 'pending_approval')"
+HELD_STATUSES = f"status IN {tuple(statuses.HOLDING)}"  # as the migration wrote the index
 AWAITING_APPROVAL = "status = 'pending_approval'"
 
 

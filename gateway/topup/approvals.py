@@ -113,9 +113,7 @@ async def _decide(
         row = await _held(conn, caller, txn_id)
         how: dict[str, Any] = {}
         if target is None:
-            target = {"failed": lifecycle.FAILED, "pending": lifecycle.PENDING}.get(
-                magic_outcome(row.env, row.recipient_email), lifecycle.DELIVERED
-            )
+            target = magic_outcome(row.env, row.recipient_email)
             provider = None
             if target == lifecycle.DELIVERED and caller.upstreams is not False:
                 provider = await work.provider_in(conn, row.merchant_id, row.env, row.platform)
@@ -146,7 +144,7 @@ async def _decide(
     assert code is not None
     data = topup_data(changed, sealer).model_dump()
     if "fulfil" in how:
-        data["fulfilment"] = {"provider": how["fulfil"][0], "reference": work.reference(row.id)}
+        data["fulfilment"] = work.fulfilment_ref(how["fulfil"][0], work.reference(row.id))
     if gate is not None:
         data["mail"] = gate.word(row.env)
     return Outcome(

@@ -18,13 +18,14 @@ from ..callers import Caller
 from ..policies.model import load
 from ..policies.rules import needs_approval
 from ..store.models import ApiKeyRow, Topup, User, table_of
+from ..values import statuses
 
 __all__ = ["Decision", "decision"]
 
 _T = table_of(Topup)
 _K = table_of(ApiKeyRow)
 _U = table_of(User)
-_DECIDED = ("delivered", "denied", "expired")
+_DECIDED = (statuses.DELIVERED, statuses.DENIED, statuses.EXPIRED)
 _USER = "user:"
 
 

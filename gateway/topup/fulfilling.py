@@ -50,7 +50,7 @@ from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import lifecycle
 
-__all__ = ["Attempted", "HttpFor", "Settle", "attempt", "fault_hook"]
+__all__ = ["Attempted", "HttpFor", "Settle", "attempt"]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
 # the outcome it reached: the send's inline try records it for the send's idempotency key, so
 # a replay answers what it answered.
 Settle = Callable[[Raw, Outcome], Awaitable[None]]
-# Awaited with the top-up's id once the upstream has answered and before the result is
-# recorded: the tests' way to hold a try at the worst moment and kill its process there
-# (``tests/fixtures/dying_worker.py``). ``None`` in production.
-fault_hook: Callable[[str], Awaitable[None]] | None = None
 # How often a try sets OpenRouter's limit again when the total moved meanwhile.
 _CONVERGE = 8
 # Keys being made, held until saved even if their try stopped waiting.
@@ -84,10 +80,6 @@ class Attempted:
 class _Result:
     voucher: str  # what the top-up's ``voucher_code`` is: New API's code, or our voucher
     reference: str
-
-
-def fulfilment_data(provider: str, reference: str) -> dict[str, str]:
-    return {"provider": provider, "reference": reference}
 
 
 async def attempt(
@@ -142,8 +134,6 @@ async def attempt(
         if failed is not None and job.provider == OPENROUTER:
             await _restore_limit(db, settings, http_for, upstream, row, now)
         return Attempted(failed)
-    if fault_hook is not None:
-        await fault_hook(topup_id)
     gate = None
     if gates is not None:
         on = bool(row.notify_recipient)
@@ -181,7 +171,9 @@ async def _read(
     driver (on SQLite the reader, which never waits for the writer)."""
     found = await tx.fetchrow(_TOPUP, {"topup_id": topup_id})
     job = await tx.fetchrow(_WORK, {"topup_id": topup_id})
-    if found is None or job is None or job["status"] != work.DUE or found["status"] != "pending":
+    if found is None or job is None:
+        return None
+    if job["status"] != work.DUE or found["status"] != lifecycle.PENDING:
         return None
     row = _row(tx, found)
     upstream = await config.load(tx, sealer, row.merchant_id, row.env, row.platform)
@@ -348,7 +340,7 @@ async def _deliver(
 ) -> Outcome | None:
     """The answer recorded in one transaction on the driver (``Database.run``: on SQLite one
     trip to the writer, which holds the write lock for no trip to the event loop)."""
-    ref = fulfilment_data(job.provider, result.reference)
+    ref = work.fulfilment_ref(job.provider, result.reference)
     sealed = sealer.seal(result.voucher, context=row.id)
 
     async def record(tx: Raw) -> Outcome | None:
@@ -394,7 +386,7 @@ async def _fail(
     db: Database, row: Any, job: Any, reason: str, at: datetime, settle: Settle | None = None
 ) -> Outcome | None:
     why = f"failed upstream: {reason}"[:200]
-    ref = fulfilment_data(job.provider, job.reference)
+    ref = work.fulfilment_ref(job.provider, job.reference)
 
     async def record(tx: Raw) -> Outcome | None:
         changed = await lifecycle.change(

@@ -37,6 +37,7 @@ from ..store.raw import Conn, Construct, raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
 from ..values.codes import Code
+from ..values.statuses import CANCELLED, DELIVERED, DENIED, EXPIRED, FAILED, HELD, PENDING
 
 __all__ = [
     "CANCELLED",
@@ -65,13 +66,6 @@ __all__ = [
 _T = table_of(Topup)
 
 NEW = "new"  # before the send: no row yet
-PENDING = "pending"  # staging's ``+pending``, or an upstream still fulfilling
-HELD = "pending_approval"
-DELIVERED = "delivered"
-FAILED = "failed"
-CANCELLED = "cancelled"
-DENIED = "denied"
-EXPIRED = "expired"
 STATES = (NEW, PENDING, HELD, DELIVERED, FAILED, CANCELLED, DENIED, EXPIRED)
 # The send to an upstream (New API, OpenRouter): the top-up is ``pending`` while its upstream
 # work (``fulfilments``, written by the same plan) is due; not a status of its own.

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ..values.addresses import RecipientEmail
 from ..values.platforms import PLATFORMS, Platform
+from ..values.statuses import TopupStatus
 
 __all__ = [
     "PLATFORMS",
@@ -123,9 +124,7 @@ class SendData(BaseModel):
 class TopupData(BaseModel):
     id: str
     env: str
-    status: Literal[
-        "pending", "pending_approval", "delivered", "failed", "cancelled", "denied", "expired"
-    ]
+    status: TopupStatus
     platform: Platform
     amount_cents: int
     recipient_email: str

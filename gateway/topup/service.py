@@ -90,13 +90,13 @@ def _canonical(body: SendRequest) -> dict[str, Any]:
 def magic_outcome(env: str, email: str) -> str:
     """Staging's magic recipients: ``…+fail@…`` fails and refunds, ``…+pending@…`` waits."""
     if env != "staging":
-        return "delivered"
+        return lifecycle.DELIVERED
     local = email.partition("@")[0]
     if local.endswith("+fail"):
-        return "failed"
+        return lifecycle.FAILED
     if local.endswith("+pending"):
-        return "pending"
-    return "delivered"
+        return lifecycle.PENDING
+    return lifecycle.DELIVERED
 
 
 def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
@@ -226,7 +226,7 @@ def send_params(
     email = _email(body)
     txn_id = new_id("txn")
     outcome = "held" if held else magic_outcome(env, email)
-    if provider is not None and outcome == "delivered":
+    if provider is not None and outcome == lifecycle.DELIVERED:
         outcome = lifecycle.FULFILLING
     sent = _sent(outcome)
     if sent.refund:
@@ -292,7 +292,7 @@ def send_params(
             "fulfil_reference": work.reference(txn_id),
             "fulfil_due_at": now + timedelta(seconds=margin),
         }
-        fulfilment = {"provider": provider, "reference": fulfilling["fulfil_reference"]}
+        fulfilment = work.fulfilment_ref(provider, fulfilling["fulfil_reference"])
     params = sending.params(fields, low, crediting, announcing, counted, fulfilling)
     windows = tuple(c.name for c in counted)
     alerting = None
@@ -324,7 +324,7 @@ async def _apply(
         # The refusal path only: what is missing and where to fund it, read in this transaction.
         short = await shortfall_data(tx, params["wallet_id"], body.amount_cents, public_base_url)
         return _Applied(ApiError(Code.INSUFFICIENT_BALANCE, data=short).outcome(), None)
-    recipient = applied.one("recipient") if outcome == "delivered" else None
+    recipient = applied.one("recipient") if outcome == lifecycle.DELIVERED else None
     data = SendData(
         voucher_code=voucher,
         platform=body.platform,
@@ -337,7 +337,7 @@ async def _apply(
         written = applied.one("mail")
         data["mail"] = "off" if written is None else str(written["status"])
     deliveries = applied.ids("low_deliveries")
-    if outcome not in ("pending", lifecycle.FULFILLING):
+    if outcome not in (lifecycle.PENDING, lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
     if recipient is not None and params["mail_status"] == mail.QUEUED:
         deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery
@@ -619,7 +619,7 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         Code.TOPUP_CANCELLED,
         data,
         transaction_id=txn_id,
-        status="cancelled",
+        status=lifecycle.CANCELLED,
         deliveries=deliveries,
     )
 

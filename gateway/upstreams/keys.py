@@ -23,6 +23,7 @@ from ..store.db import Database
 from ..store.models import Fulfilment, Topup, UpstreamKey, table_of
 from ..store.raw import Conn, Raw, Statement, raw
 from ..store.types import UTCDateTime
+from ..values import statuses
 from ..values.clock import new_id
 from .clients import OPENROUTER
 from .schemas import UpstreamKeyData
@@ -189,8 +190,8 @@ _TOTAL = Statement.of(
         _T.c.recipient_email == param("email", String),
         _W.c.provider == OPENROUTER,
         or_(
-            _T.c.status == "delivered",
-            and_(_T.c.status == "pending", _W.c.status == DUE),
+            _T.c.status == statuses.DELIVERED,
+            and_(_T.c.status == statuses.PENDING, _W.c.status == DUE),
         ),
     )
 )

@@ -31,6 +31,7 @@ __all__ = [
     "fulfilled_by_upstream",
     "fulfilling",
     "fulfilment_of",
+    "fulfilment_ref",
     "provider_in",
     "provider_of",
     "reference",
@@ -53,6 +54,12 @@ def reference(txn_id: str) -> str:
     without its prefix and its last four random characters, so it names the top-up at a glance
     and sorts as it does."""
     return txn_id.removeprefix("txn_")[:20]
+
+
+def fulfilment_ref(provider: str, reference: str) -> dict[str, str]:
+    """A top-up's ``data.fulfilment`` (``topup.schemas.SendData``) wherever a reply carries it:
+    the upstream that fulfils it and our reference there. Made here alone."""
+    return {"provider": provider, "reference": reference}
 
 
 def work_step(refs: Refs, *, after: str) -> Construct:
@@ -181,7 +188,7 @@ async def fulfilment_of(conn: AsyncConnection, topup_id: str) -> dict[str, str] 
     found = (
         await conn.execute(select(_W.c.provider, _W.c.reference).where(_W.c.topup_id == topup_id))
     ).first()
-    return None if found is None else {"provider": found.provider, "reference": found.reference}
+    return None if found is None else fulfilment_ref(found.provider, found.reference)
 
 
 _FINISH = Statement.of(

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from gateway.store.db import Database
 from gateway.store.models import Topup, UpstreamKey
+from gateway.upstreams import work
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, wait_until
 from tests.fixtures.dying_worker import held_ids
@@ -131,7 +132,8 @@ async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code
             procs.append(dying)
             assert await _stopped(dying, 60) == -signal.SIGKILL
             assert len(held_ids(held)) == len(done) + hold
-        assert sorted(held_ids(held)) == sorted(txns)  # each top-up killed once at that point
+        # Each top-up killed once at that point.
+        assert sorted(held_ids(held)) == sorted(work.reference(t) for t in txns)
         assert len(newapi.redemptions) == 50  # made before each kill, not yet recorded
         assert await _statuses(db, merchant.merchant_id) == {"pending": 50}
 

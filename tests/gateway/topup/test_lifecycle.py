@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
-from gateway.store.compose import Plan, Step, param
+from gateway.store.compose import Plan, PlanError, Step, param
 from gateway.store.db import Database
 from gateway.store.models import (
     Event,
@@ -337,7 +337,7 @@ def test_a_plan_refuses_a_step_whose_parameter_no_one_supplies() -> None:
         ),
     )
     Plan([guard, stray], given=["a", "b"])
-    with pytest.raises(AssertionError, match=r"step stray binds \['b'\]: not supplied"):
+    with pytest.raises(PlanError, match=r"step stray binds \['b'\]: not supplied"):
         Plan([guard, stray], given=["a"])
 
 
@@ -346,7 +346,7 @@ async def test_a_run_missing_a_parameter_is_refused_before_the_driver(db: Databa
     async with db.transaction() as conn:
         from gateway.store.raw import raw
 
-        with pytest.raises(AssertionError, match="parameters not supplied"):
+        with pytest.raises(PlanError, match="parameters not supplied"):
             await plan.run(await raw(conn), {"txn_id": "txn_x"})
 
 

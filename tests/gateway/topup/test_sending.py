@@ -5,6 +5,8 @@ not supply is refused when it is built, not when the driver runs it.
 """
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import ModuleType
@@ -21,7 +23,7 @@ from gateway.ledger import service as ledger
 from gateway.policies import rules, spend
 from gateway.policies.model import load
 from gateway.store import compose
-from gateway.store.compose import Plan
+from gateway.store.compose import Plan, PlanError
 from gateway.topup import sending, service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer
@@ -95,7 +97,7 @@ def test_a_plan_without_any_one_of_its_names_is_refused(outcome: str, shape: str
     steps = service._send_steps(prepared.outcome, prepared.windows)
     supplied = sending.given(service._sent(outcome), prepared.windows)
     for name in sorted(supplied):
-        with pytest.raises(AssertionError, match=rf"\['{name}'\]: not supplied"):
+        with pytest.raises(PlanError, match=rf"\['{name}'\]: not supplied"):
             Plan(steps, given=supplied - {name})
 
 
@@ -123,5 +125,27 @@ def test_a_send_step_binding_a_name_no_one_supplies_fails_when_its_plan_is_built
         return compose.param(f"{name}_misspelt", type_)
 
     monkeypatch.setattr(module, "param", misspelt)
-    with pytest.raises(AssertionError, match=r"_misspelt'.*\]: not supplied"):
+    with pytest.raises(PlanError, match=r"_misspelt'.*\]: not supplied"):
         service._send_plan(outcome, ("spend_daily", "spend_recipient"))
+
+
+def test_a_plan_missing_a_name_is_refused_under_python_dash_o_too() -> None:
+    """The refusal is an exception of its own, not an ``assert``, which ``-O`` removes."""
+    script = (
+        "from gateway.store.compose import Plan, PlanError\n"
+        "from gateway.topup import service, sending\n"
+        "windows = ('spend_daily',)\n"
+        "steps = service._send_steps('delivered', windows)\n"
+        "supplied = sending.given(service._sent('delivered'), windows)\n"
+        "name = min(supplied)\n"
+        "try:\n"
+        "    Plan(steps, given=supplied - {name})\n"
+        "except PlanError as exc:\n"
+        "    print('refused:', name, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("refused: "), done.stdout + done.stderr
+    _, name, refusal = done.stdout.split(" ", 2)
+    assert f"['{name}']: not supplied" in refusal
