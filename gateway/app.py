@@ -75,8 +75,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_services(settings) as svc:
             # What is alive now (modules, the app, its clients) lives as long as the process:
-            # out of the collector's sight, a full collection no longer walks it (50 ms, a p99
-            # stall).
+            # out of the collector's sight, a full collection no longer walks it (a p99 stall:
+            # docs/performance.md, "Figures behind the code's choices").
             gc.freeze()
             hub = LiveHub(
                 svc,

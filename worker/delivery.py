@@ -410,8 +410,8 @@ async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> s
         await outbox.enqueue(deps.redis, notify)
     outcome = "succeeded" if attempt.succeeded else ("retrying" if next_at else "failed")
     observe_delivery_attempt(outcome, seconds)
-    # A line a success would be most of a busy worker's log, and cost it about 8% of its CPU a
-    # delivery (the delivery benchmark): by default only what failed is logged.
+    # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
+    # delivery (docs/performance.md): by default only what failed is logged.
     if not attempt.succeeded or settings.webhook_log_successes:
         log.info(
             "delivery attempt",

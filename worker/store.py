@@ -60,8 +60,8 @@ DISABLED = "endpoint_disabled"
 # The worker's PostgreSQL sessions (``Database.connect``/``run``). Every statement here reads or
 # writes a batch of rows by key, and must go on doing so whatever the planner believes of the
 # tables. On a table without statistics (a burst on a fresh database) it believed a scan
-# cheaper, kept that plan for the prepared statement, and went on scanning as the table grew:
-# a lease of 50 rows read 2,300 rows 50 times over, and the database's CPU a delivery tripled.
+# cheaper, kept that plan for the prepared statement, and went on scanning as the table grew
+# (docs/performance.md, "Figures behind the code's choices").
 # With scans (plain and bitmap) and hash and merge joins priced out, the one plan left is the
 # intended one: the batch's ids, each looked up by its key. A scan still runs where no index
 # serves.

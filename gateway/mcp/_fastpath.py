@@ -1,7 +1,8 @@
 """A tool call answered without the SDK's per-request session: the adapter over its transport.
 
 In stateless JSON mode the SDK serves every POST with a fresh transport, a server session and
-their tasks and streams (about 1 ms of CPU a request, as much as the send itself), though a
+their tasks and streams (as much CPU a request as the send itself: docs/performance.md,
+"Figures behind the code's choices"), though a
 ``tools/call`` needs none of them: one JSON-RPC request in, one response out. So such a POST is
 answered here, with the SDK's own models for the request and the response and its own checks of
 the headers, and everything else (initialize, lists, resources, notifications, a request with

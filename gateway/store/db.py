@@ -155,10 +155,10 @@ _Work = Callable[[Raw], Coroutine[Any, Any, Any]]
 
 def _begin_immediate(connection: sqlite3.Connection) -> None:
     """``BEGIN IMMEDIATE``, waiting for another process's write lock by looking again every
-    half millisecond. SQLite's own busy handler sleeps 1, 2, 5, 10 … up to 100 ms between
-    looks: a writer that found the lock taken a few times in a row slept 80 to 180 ms while
-    the other process's transactions, a millisecond each, came and went (the gateway and the
-    worker share the file: seen as the worker's delivery latency)."""
+    half millisecond. SQLite's own busy handler sleeps longer and longer between looks, so a
+    writer that found the lock taken a few times in a row slept through many of the other
+    process's short transactions (the gateway and the worker share the file: seen as the
+    worker's delivery latency; docs/performance.md, "Figures behind the code's choices")."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:

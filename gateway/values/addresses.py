@@ -7,7 +7,8 @@ its full-width spelling (U+FF41…) are one recipient, one wallet, one policy en
 address is taken: the display-name form (``"Ann" <ann@example.com>``), which ``EmailStr`` would
 quietly reduce to its address, is refused, so a request has one meaning.
 
-email-validator costs about 50 µs a send. Nearly every recipient is a plain ASCII address, and
+email-validator's full check is a measurable part of a send (docs/performance.md, "Figures
+behind the code's choices"). Nearly every recipient is a plain ASCII address, and
 for those the answer is known from their shape: NFKC leaves ASCII as it is and case folding is
 lower-casing, so such an address is lower-cased here, as the full path would give it. Anything
 else, or anything the shape cannot settle (special-use domains, lengths, Punycode), takes the

@@ -10,8 +10,9 @@ milliseconds later. Best effort, as before: the rows are written, and the worker
 any delivery whose job never made it to Redis.
 
 Mails go in a lane of their own with a longer linger: every delivered send writes a voucher
-mail, and at 5 ms a busy gateway still spent a quarter of a send's CPU enqueueing them two or
-three at a time. A person reading an e-mail does not see a tenth of a second; a receiver
+mail, and with the deliveries' linger a busy gateway spent a large part of a send's CPU
+enqueueing them two or three at a time (docs/performance.md, "Figures behind the code's
+choices"). A person reading an e-mail does not see a tenth of a second; a receiver
 waiting for a webhook may, so deliveries keep theirs.
 """
 
