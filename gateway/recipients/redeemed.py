@@ -19,6 +19,7 @@ from ..store.db import Database
 from ..upstreams import config
 from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
 from ..upstreams.outbound import Upstreams
+from ..upstreams.providers import newapi
 
 __all__ = ["MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
 
@@ -85,8 +86,8 @@ class CodeStates:
                 upstream = await config.load(conn, self.sealer, merchant_id, env, platform)
                 made = None
                 if upstream is not None and upstream.provider == NEWAPI:
-                    made = config.client(upstream, self.upstreams.for_env(env))
-                by_platform[platform] = made if isinstance(made, NewApi) else None
+                    made = newapi.client(upstream, self.upstreams.for_env(env))
+                by_platform[platform] = made
 
         async def ask(one: Asked) -> str:
             newapi = by_platform.get(one.platform)

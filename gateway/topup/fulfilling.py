@@ -7,9 +7,9 @@ refunded) together with the work's end, in one transaction. A transient failure 
 a connection that failed) with tries left makes the work due again after the next delay of
 ``AITOPUP_FULFILMENT_RETRY_SCHEDULE``; a 4xx or refused credentials fail at once.
 
-Every try is safe to repeat: New API is asked first for a code under our reference (it has no
-idempotency of its own), so a try that died after the upstream answered issues no second code;
-OpenRouter's key limit is set to the recipient's absolute total, never raised by an amount.
+Every try is safe to repeat, and how is its provider's own rule: each provider is a module of
+``upstreams.providers``, reached through its registry, which makes the credit, takes back what
+tries left after a failure, and checks the credentials. This module names none of them.
 """
 
 import asyncio
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from sqlalchemy import String, select
 
-from keys import Sealer, mint_voucher_code
+from keys import Sealer
 
 from ..ledger import service as ledger
 from ..mail import caps
@@ -33,17 +33,9 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import Fulfilment, Topup, table_of
 from ..store.raw import Raw, Statement
-from ..upstreams import config, work
+from ..upstreams import config, providers, work
 from ..upstreams import keys as upstream_keys
-from ..upstreams.clients import (
-    NEWAPI,
-    OPENROUTER,
-    PROVIDER_UNSET,
-    NewApi,
-    OpenRouter,
-    UpstreamError,
-    usd,
-)
+from ..upstreams.clients import PROVIDER_UNSET, UpstreamError
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import Outcome
@@ -62,10 +54,6 @@ HttpFor = Callable[[str], httpx.AsyncClient]  # an environment's outbound client
 # the outcome it reached: the send's inline try records it for the send's idempotency key, so
 # a replay answers what it answered.
 Settle = Callable[[Raw, Outcome], Awaitable[None]]
-# How often a try sets OpenRouter's limit again when the total moved meanwhile.
-_CONVERGE = 8
-# Keys being made, held until saved even if their try stopped waiting.
-_making: set["asyncio.Future[str]"] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +62,6 @@ class Attempted:
     failed), with the deliveries of its event; ``None`` when it is still pending."""
 
     outcome: Outcome | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    voucher: str  # what the top-up's ``voucher_code`` is: New API's code, or our voucher
-    reference: str
 
 
 async def attempt(
@@ -131,8 +113,8 @@ async def attempt(
             await work.reschedule(db, topup_id, number, at, error.reason, now())
             return Attempted(None)
         failed = await _fail(db, row, job, error.reason, now(), settle)
-        if failed is not None and job.provider == OPENROUTER:
-            await _restore_limit(db, settings, http_for, upstream, row, now)
+        if failed is not None:
+            await _undo(db, sealer, settings, http_for, upstream, row, job, number, now)
         return Attempted(failed)
     gate = None
     if gates is not None:
@@ -190,135 +172,48 @@ async def _call(
     job: Any,
     number: int,
     now: Callable[[], datetime],
-) -> _Result:
-    """The upstream's part of a try: nothing here holds a transaction."""
+) -> providers.Made:
+    """The upstream's part of a try, by its provider's module: nothing here holds a
+    transaction."""
     if upstream is None or upstream.provider != job.provider:
         raise UpstreamError(job.provider, PROVIDER_UNSET, transient=False)
-    http = http_for(row.env)
-    if upstream.provider == NEWAPI:
-        return await _newapi(config.client(upstream, http), upstream, row, job, number)
-    assert upstream.provider == OPENROUTER
-    return await _openrouter(db, sealer, settings, upstream, http, row, job, now)
+    return await providers.provider_for(upstream.provider).make(
+        _try(db, sealer, settings, http_for, upstream, row, job, number, now)
+    )
 
 
-async def _newapi(
-    client: NewApi | OpenRouter, upstream: config.Upstream, row: Any, job: Any, number: int
-) -> _Result:
-    assert isinstance(client, NewApi)
-    code = await client.find_code(job.reference) if number > 1 else None
-    if code is None:
-        per_usd = upstream.quota_per_usd or 500_000
-        code = await client.create_code(job.reference, row.amount_cents * per_usd // 100)
-    return _Result(code, job.reference)
-
-
-async def _openrouter(
+def _try(
     db: Database,
     sealer: Sealer,
     settings: Settings,
+    http_for: HttpFor,
     upstream: config.Upstream,
-    http: httpx.AsyncClient,
     row: Any,
     job: Any,
+    number: int,
     now: Callable[[], datetime],
-) -> _Result:
-    client = config.client(upstream, http)
-    assert isinstance(client, OpenRouter)
-    keyed = await upstream_keys.key_row(
-        db, row.merchant_id, row.env, OPENROUTER, row.recipient_email, now()
-    )
-
-    async def total() -> int:
-        return await _total(db, row)
-
-    key_hash = keyed.key_hash
-    if key_hash is None:
-        # Long past any try's own bound: a slow maker (a loaded store, a slow upstream) is
-        # never taken over, which would make a second key; a dead one delays this recipient.
-        lease = max(upstream_keys.CLAIM_SECONDS, 4 * settings.fulfilment_timeout_seconds)
-        if not await upstream_keys.claim_creation(db, keyed.id, now(), lease):
-            raise upstream_keys.KeyBeingMade
-
-        async def make() -> str:
-            try:
-                if keyed.updated_at != upstream_keys.NEVER_CLAIMED:
-                    await client.disable_named(keyed.label)  # an earlier making's, lost
-                limit = await total()
-                made = await client.create_key(keyed.label, usd(limit))
-                assert made.key is not None
-                await upstream_keys.save_key(db, sealer, keyed, made.hash, made.key, limit, now())
-            except BaseException:
-                await upstream_keys.release(db, keyed.id)
-                raise
-            return made.hash
-
-        # Once asked for, the key is kept whatever the caller's deadline (the send's inline
-        # try): cut between its making and its saving, it would be made again by the next try.
-        making = asyncio.ensure_future(make())
-        _making.add(making)
-        making.add_done_callback(_making.discard)
-        key_hash = await asyncio.shield(making)
-    await _set_total(db, client, keyed, key_hash, row, now)
-    return _Result(mint_voucher_code(row.env), job.reference)
-
-
-async def _total(db: Database, row: Any) -> int:
-    """The recipient's absolute total (``keys.total_cents``), read by key on the driver."""
-    return await db.run(
-        lambda tx: upstream_keys.total_cents(tx, row.merchant_id, row.env, row.recipient_email),
-        read_only=True,
+) -> providers.Try:
+    return providers.Try(
+        db, sealer, settings, upstream, http_for(row.env), row, job.reference, number, now
     )
 
 
-async def _set_total(
+async def _undo(
     db: Database,
-    client: OpenRouter,
-    keyed: Any,
-    key_hash: str,
-    row: Any,
-    now: Callable[[], datetime],
-) -> None:
-    """The one rule of OpenRouter's limit: set to the recipient's absolute total
-    (``keys.total_cents``), read again after, until what was set is still the total."""
-    set_to = None
-    for _ in range(_CONVERGE):
-        limit = await _total(db, row)
-        if limit == set_to:
-            break
-        await client.set_limit(key_hash, usd(limit))
-        set_to = limit
-    assert set_to is not None
-    await upstream_keys.set_limit(db, keyed.id, set_to, now())
-
-
-async def _restore_limit(
-    db: Database,
+    sealer: Sealer,
     settings: Settings,
     http_for: HttpFor,
     upstream: config.Upstream | None,
     row: Any,
+    job: Any,
+    number: int,
     now: Callable[[], datetime],
 ) -> None:
-    """After an OpenRouter send failed for good: its amount left the total (refunded), but an
-    earlier try (its own, or a concurrent send's) may have set the key's limit with it counted.
-    Set the limit back to the total, so the recipient cannot spend what was refunded. A
-    failure here is logged: the recipient's next send sets the total again."""
-    if upstream is None or upstream.provider != OPENROUTER:
+    """After the top-up failed for good: its provider takes back what tries left upstream."""
+    if upstream is None or upstream.provider != job.provider:
         return
-    keyed = await upstream_keys.key_row(
-        db, row.merchant_id, row.env, OPENROUTER, row.recipient_email, now()
-    )
-    if keyed.key_hash is None:
-        return  # no key was made: no limit to take back
-    client = config.client(upstream, http_for(row.env))
-    assert isinstance(client, OpenRouter)
-    try:
-        async with asyncio.timeout(settings.fulfilment_timeout_seconds):
-            await _set_total(db, client, keyed, keyed.key_hash, row, now)
-    except (UpstreamError, TimeoutError):
-        log.warning(
-            "OpenRouter limit not set back after a failure", extra={"transaction_id": row.id}
-        )
+    provider = providers.provider_for(upstream.provider)
+    await provider.undo(_try(db, sealer, settings, http_for, upstream, row, job, number, now))
 
 
 async def _wallet_id(tx: Raw, row: Any) -> str:
@@ -332,7 +227,7 @@ async def _deliver(
     sealer: Sealer,
     row: Any,
     job: Any,
-    result: _Result,
+    result: providers.Made,
     reveal: bool,
     at: datetime,
     settle: Settle | None,

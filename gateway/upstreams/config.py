@@ -31,6 +31,7 @@ from ..values.outcome import ApiError, Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
 from ..webhooks.urls import UrlRefused, check_return_url, check_url, masked
+from . import providers
 from .clients import (
     NEWAPI,
     NEWAPI_TOPUP_PAGE,
@@ -38,8 +39,6 @@ from .clients import (
     OPENROUTER_BASE_URL,
     OPENROUTER_SITE,
     VOUCHER,
-    NewApi,
-    OpenRouter,
     UpstreamError,
 )
 from .schemas import (
@@ -49,11 +48,11 @@ from .schemas import (
     NewApiSet,
     OpenRouterSet,
 )
+from .upstream import Upstream
 
 __all__ = [
     "Redemption",
     "Upstream",
-    "client",
     "list_settings",
     "load",
     "redemption",
@@ -65,21 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _F = table_of(FulfilmentSetting)
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """A provider's settings, credential opened: held in memory for one call, never logged."""
-
-    provider: str
-    base_url: str
-    account: str | None
-    secret: str
-    quota_per_usd: int | None
-    merchant_id: str  # whose share of the outbound pool its calls hold
-
-    def __repr__(self) -> str:  # the credential stays out of every log line and traceback
-        return f"Upstream({self.provider!r}, {self.base_url!r})"
 
 
 def _context(merchant_id: str, env: str, platform: str) -> str:
@@ -286,15 +270,6 @@ async def redemption(
     return Redemption(url, row.redeem_instructions, row.base_url)
 
 
-def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi | OpenRouter:
-    """The upstream's client, its calls in its merchant's share of ``http``'s pool."""
-    share = upstream.merchant_id
-    if upstream.provider == NEWAPI:
-        return NewApi(http, upstream.base_url, upstream.secret, upstream.account or "", share)
-    assert upstream.provider == OPENROUTER
-    return OpenRouter(http, upstream.secret, upstream.base_url, share)
-
-
 def refusal(error: UpstreamError) -> ApiError:
     """An upstream's failure as the API answers it: its outcome in the product's words, never
     what the far side said."""
@@ -324,7 +299,7 @@ async def test(
         raise ApiError(Code.FULFILMENT_NOT_CONFIGURED)
     started = time.perf_counter()
     try:
-        await client(upstream, http).check()
+        await providers.provider_for(upstream.provider).check(upstream, http)
     except UpstreamError as exc:
         log.info(
             "fulfilment test of %s %s %s failed: %s (%s)",

@@ -9,6 +9,7 @@ import pytest
 from gateway.upstreams import config
 from gateway.upstreams.clients import UpstreamError
 from gateway.upstreams.outbound import MAX_CONNECTIONS, open_upstreams
+from gateway.upstreams.providers import newapi
 from tests.fixtures.core import make_settings, wait_until
 from tests.fixtures.upstreams import (
     NEWAPI_ADMIN_ID,
@@ -42,7 +43,7 @@ async def test_a_merchants_hanging_upstream_holds_its_share_and_no_more() -> Non
             slow = _upstream(stuck.root, "mer_slow")
             # More calls than the whole pool, all to an upstream that never answers.
             held = [
-                asyncio.ensure_future(config.client(slow, http).check())
+                asyncio.ensure_future(newapi.client(slow, http).check())
                 for _ in range(MAX_CONNECTIONS + 20)
             ]
             share = _SETTINGS.fulfilment_merchant_connections(MAX_CONNECTIONS)
@@ -51,7 +52,7 @@ async def test_a_merchants_hanging_upstream_holds_its_share_and_no_more() -> Non
                 return far.taken >= share
 
             await wait_until(holding)
-            other = config.client(_upstream(answering.root, "mer_other"), http)
+            other = newapi.client(_upstream(answering.root, "mer_other"), http)
             async with asyncio.timeout(1.5):  # well inside the hanging calls' 3 s
                 await other.check()
             assert standin.faults.calls == 1
