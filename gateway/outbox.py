@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     ColumnElement,
@@ -41,6 +41,7 @@ __all__ = [
     "MAIL_MANY_JOB",
     "MAIL_PREFIX",
     "WAKE_CHANNEL",
+    "EventParams",
     "Job",
     "batch_job_id",
     "delivery_prefix",
@@ -120,8 +121,17 @@ BALANCE_MARK = "$balance_after"
 Gate = Callable[[Refs], ColumnElement[bool]]
 
 
+class EventParams(TypedDict):
+    """What the event steps called ``event`` bind (``event_steps("event", …)``)."""
+
+    event_id: str
+    event_type: str
+    event_payload: str
+    event_prefix: str
+    event_trigger: str
+
+
 def event_params(
-    name: str,
     type_: str,
     created: datetime,
     env: str,
@@ -129,16 +139,16 @@ def event_params(
     *,
     trigger: str = "auto",
     event_id: str | None = None,
-) -> dict[str, Any]:
-    """The parameters of the event steps called ``name`` (of event ``event_id``, else a new
+) -> EventParams:
+    """The parameters of the event steps called ``event`` (of event ``event_id``, else a new
     one)."""
     event_id = event_id or new_event_id()
     return {
-        f"{name}_id": event_id,
-        f"{name}_type": type_,
-        f"{name}_payload": event_body(event_id, type_, created, env, data),
-        f"{name}_prefix": delivery_prefix(event_id),
-        f"{name}_trigger": trigger,
+        "event_id": event_id,
+        "event_type": type_,
+        "event_payload": event_body(event_id, type_, created, env, data),
+        "event_prefix": delivery_prefix(event_id),
+        "event_trigger": trigger,
     }
 
 
@@ -249,7 +259,7 @@ async def emit(
         "env": env,
         "merchant_id": merchant_id,
         "now": now,
-        **event_params("event", type_, now, env, data, trigger=trigger, event_id=event_id),
+        **event_params(type_, now, env, data, trigger=trigger, event_id=event_id),
     }
     plan = _EMIT
     if endpoint_ids is not None:

@@ -128,7 +128,7 @@ async def debit_merchant(
         "kind": source,
         "reference": reference,
         "memo": memo,
-        **outbox.event_params("event", DEBITED, now, env, data),
+        **outbox.event_params(DEBITED, now, env, data),
         **alerts.low_params(env, threshold, now),
     }
     applied = await _DEBIT.run(await raw(conn), params)

@@ -1,13 +1,14 @@
 """``balance.low``: once per crossing below the merchant's threshold, whatever moved the money."""
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import BigInteger, ColumnElement
 
 from .. import outbox
 from ..store.compose import Refs, Step, param
 
-__all__ = ["BALANCE_LOW", "balance_low_steps", "low_data", "low_params"]
+__all__ = ["BALANCE_LOW", "LowParams", "balance_low_steps", "low_data", "low_params"]
 
 BALANCE_LOW = "balance.low"
 
@@ -23,10 +24,29 @@ def low_data(after: Any, threshold: int) -> dict[str, Any]:
     return {"balance_cents": after, "low_balance_threshold_cents": threshold, "currency": "USD"}
 
 
-def low_params(env: str, threshold: int, now: Any) -> dict[str, Any]:
+class LowParams(TypedDict):
+    """What ``balance_low_steps`` binds (its event steps are called ``low``)."""
+
+    threshold: int
+    low_id: str
+    low_type: str
+    low_payload: str
+    low_prefix: str
+    low_trigger: str
+
+
+def low_params(env: str, threshold: int, now: datetime) -> LowParams:
     """The parameters of ``balance_low_steps``; the balance itself is filled in by the write."""
+    event_id = outbox.new_event_id()
     data = low_data(outbox.BALANCE_MARK, threshold)
-    return {"threshold": threshold, **outbox.event_params("low", BALANCE_LOW, now, env, data)}
+    return {
+        "threshold": threshold,
+        "low_id": event_id,
+        "low_type": BALANCE_LOW,
+        "low_payload": outbox.event_body(event_id, BALANCE_LOW, now, env, data),
+        "low_prefix": outbox.delivery_prefix(event_id),
+        "low_trigger": "auto",
+    }
 
 
 def balance_low_steps(debit: str) -> list[Step]:

@@ -14,7 +14,7 @@ nor the voucher. Other mails (``write``) hold their address and values sealed.
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Boolean, ColumnElement, String, and_, exists, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +41,7 @@ __all__ = [
     "SENT",
     "STAGED",
     "VOUCHER",
+    "VoucherMail",
     "mail_job_id",
     "status_for",
     "voucher_params",
@@ -63,7 +64,15 @@ def status_for(env: str | None) -> str:
     return STAGED if env == "staging" else QUEUED
 
 
-def voucher_params(env: str, held: str | None = None) -> dict[str, Any]:
+class VoucherMail(TypedDict):
+    """What ``voucher_steps`` binds of its own (``voucher_params``)."""
+
+    mail_id: str
+    mail_status: str
+    mail_note: str | None
+
+
+def voucher_params(env: str, held: str | None = None) -> VoucherMail:
     """What ``voucher_steps`` binds besides the delivery's own names (``:env``,
     ``:merchant_id``, ``:txn_id``, ``:now``) and ``:notify``. ``held``: why the mail is held
     (``caps.take``), or ``None``."""

@@ -416,8 +416,8 @@ def _moving(
     assert (fulfil is not None) == t.fulfil, "a change to fulfilling says its upstream"
     paid = rules.paid_window(row.recipient_email) if t.deliver else None
     held = None if mail_gate is None else mail_gate.held
-    mailing = mail.voucher_params(row.env, held) if t.deliver else {}
-    event: dict[str, Any] = {}
+    mailing = mail.voucher_params(row.env, held) if t.deliver else None
+    event: outbox.EventParams | None = None
     if t.event is not None:
         extra = {} if failure_reason is None else {"failure_reason": failure_reason}
         extra.update(event_extra)
@@ -432,7 +432,7 @@ def _moving(
             row.metadata,
             **extra,
         )
-        event = outbox.event_params("event", t.event, now, row.env, data)
+        event = outbox.event_params(t.event, now, row.env, data)
     return Moving(
         txn_id=row.id,
         now=now,
@@ -460,14 +460,14 @@ def _moving(
         spend_paid_bucket=None if paid is None else paid.bucket,
         spend_paid_limit=None if paid is None else paid.limit_cents,
         spend_paid_soft=None if paid is None else paid.soft_cents,
-        event_id=event.get("event_id"),
-        event_type=event.get("event_type"),
-        event_payload=event.get("event_payload"),
-        event_prefix=event.get("event_prefix"),
-        event_trigger=event.get("event_trigger"),
-        mail_id=mailing.get("mail_id"),
-        mail_status=mailing.get("mail_status"),
-        mail_note=mailing.get("mail_note"),
+        event_id=None if event is None else event["event_id"],
+        event_type=None if event is None else event["event_type"],
+        event_payload=None if event is None else event["event_payload"],
+        event_prefix=None if event is None else event["event_prefix"],
+        event_trigger=None if event is None else event["event_trigger"],
+        mail_id=None if mailing is None else mailing["mail_id"],
+        mail_status=None if mailing is None else mailing["mail_status"],
+        mail_note=None if mailing is None else mailing["mail_note"],
         notify=bool(row.notify_recipient),
         fulfil_provider=None if fulfil is None else fulfil[0],
         fulfil_reference=None if fulfil is None else work.reference(row.id),

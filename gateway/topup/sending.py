@@ -7,9 +7,10 @@ Each key is named as the send's steps bind it. Every send supplies ``Sending`` a
 spend window it counts in supplies that window's three (``spend.window_params``). A plan of the
 send is built with exactly the names its outcome and windows supply (``given``), so a step that
 binds a name none supplies fails when the plan is built, for every outcome and every shape of
-policy. mypy checks that the send fills every key of the parts it writes itself (``Sending``,
-``Crediting``); the event's and ``balance.low``'s come from the outbox's ``event_params``, whose
-names the plan's build checks.
+policy. Every part is typed where it is made (the event's by ``outbox.event_params``,
+``balance.low``'s by ``alerts.low_params``, the mail's by ``mail.voucher_params``), so mypy checks
+that each producer fills every key its part names, and the plan's build that the steps bind
+only names the parts supply.
 
 The parts are ``TypedDict``s, plain dicts at run time: the send is the hot path, and a dataclass
 turned into the driver's mapping costs several times the dict itself on every send.
@@ -17,8 +18,11 @@ turned into the driver's mapping costs several times the dict itself on every se
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
+from .. import outbox
+from ..ledger import alerts
+from ..mail import rows as mail
 from ..policies import rules, spend
 from .lifecycle import Transition
 
@@ -58,15 +62,12 @@ class Sending(TypedDict):
     notify: bool  # the send's ``notify_recipient``: the row keeps it for a later delivery
 
 
-class BalanceLow(TypedDict):
-    """``balance.low`` on crossing, which every send may make (``alerts.low_params``)."""
-
-    threshold: int
-    low_id: str
-    low_type: str
-    low_payload: str
-    low_prefix: str
-    low_trigger: str
+# ``balance.low`` on crossing, which every send may make (``alerts.low_params``).
+BalanceLow = alerts.LowParams
+# The voucher mail's part of ``Crediting``, as ``mail.voucher_params`` returns it.
+Mailing = mail.VoucherMail
+# The send's own event (``outbox.event_params``).
+Announcing = outbox.EventParams
 
 
 class Crediting(TypedDict):
@@ -77,24 +78,6 @@ class Crediting(TypedDict):
     mail_id: str  # the voucher mail's (``mail.voucher_params``)
     mail_status: str
     mail_note: str | None
-
-
-class Mailing(TypedDict):
-    """The voucher mail's part of ``Crediting``, as ``mail.voucher_params`` returns it."""
-
-    mail_id: str
-    mail_status: str
-    mail_note: str | None
-
-
-class Announcing(TypedDict):
-    """The send's own event (``outbox.event_params("event", …)``)."""
-
-    event_id: str
-    event_type: str
-    event_payload: str
-    event_prefix: str
-    event_trigger: str
 
 
 class Fulfilling(TypedDict):
@@ -130,12 +113,10 @@ def params(
     counted: Sequence[rules.Counted],
     fulfilling: Fulfilling | None = None,
 ) -> dict[str, Any]:
-    """The run's parameters, ``sending`` extended in place (it is not copied, on the hot path):
-    the names ``given`` names for the send's transition and ``counted``'s windows when
-    ``crediting`` and ``announcing`` are supplied as it says (``Plan.run`` refuses a run
-    missing one)."""
-    out = cast(dict[str, Any], sending)
-    out.update(low)
+    """The run's parameters: the names ``given`` names for the send's transition and
+    ``counted``'s windows when ``crediting`` and ``announcing`` are supplied as it says
+    (``Plan.run`` refuses a run missing one)."""
+    out: dict[str, Any] = {**sending, **low}
     if crediting is not None:
         out.update(crediting)
     if announcing is not None:

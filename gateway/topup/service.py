@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -248,12 +248,9 @@ def send_params(
         data = lifecycle.event_data(
             txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
         )
-        # The names are the outbox's (``event_params``): a plan binding others fails at build.
-        announcing = cast(
-            sending.Announcing, outbox.event_params("event", sent.event, now, env, data)
-        )
+        announcing = outbox.event_params(sent.event, now, env, data)
     # After the send's own event: event ids sort in the order the events happened.
-    low = cast(sending.BalanceLow, alerts.low_params(env, caller.low_balance_threshold_cents, now))
+    low = alerts.low_params(env, caller.low_balance_threshold_cents, now)
     fields: sending.Sending = {
         "txn_id": txn_id,
         "now": now,
@@ -277,10 +274,13 @@ def send_params(
     }
     crediting: sending.Crediting | None = None
     if sent.deliver:
+        mailing = mail.voucher_params(env, mail_held)
         crediting = {
             "recipient_wallet_id": ledger.new_wallet_id(),
             "recipient_owner": ledger.recipient_owner(caller.merchant_id, body.platform, email),
-            **cast(sending.Mailing, mail.voucher_params(env, mail_held)),
+            "mail_id": mailing["mail_id"],
+            "mail_status": mailing["mail_status"],
+            "mail_note": mailing["mail_note"],
         }
     fulfilling: sending.Fulfilling | None = None
     fulfilment = None

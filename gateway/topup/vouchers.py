@@ -177,7 +177,7 @@ async def redeem(db: Database, sealer: Sealer, caller: Caller, presented: str) -
                 "amount": row.amount_cents,
                 "reference": row.id,
                 "memo": None,
-                **outbox.event_params("event", EVENT, now, caller.env, data),
+                **outbox.event_params(EVENT, now, caller.env, data),
             }
             applied = await _PLAN.run(await raw(conn), given)
             if applied is None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from gateway.callers import Caller, authenticate
-from gateway.store.compose import Plan
+from gateway.store.compose import Plan, PlanError
 from gateway.store.db import Database
 from gateway.store.models import (
     Event,
@@ -268,7 +268,7 @@ def test_a_plan_refuses_a_step_that_does_not_wait_for_the_debit() -> None:
     from gateway.ledger import service as ledger
     from gateway.store.compose import Step
 
-    with pytest.raises(AssertionError, match="does not depend"):
+    with pytest.raises(PlanError, match="does not depend"):
         Plan(
             [
                 Step("debit", ledger.conditional_debit, required=True),
