@@ -14,6 +14,7 @@ SUITES = [
     "bench.fulfilment",
     "bench.idle",
     "bench.history",
+    "bench.instructions",
 ]
 
 

@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 
 __all__ = [
     "DEFAULT_PG",
+    "Served",
     "admin_dsn",
+    "cpu_seconds",
     "each_store",
     "free_port",
     "postgres_available",
@@ -88,8 +90,22 @@ def redis_server(folder: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
+class Served(str):
+    """A served process's base URL, which also names the process (``pid``), for its CPU."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has spent, from ``/proc``: steadier than
+    a rate on two cores, where the load generator and the server share the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime and stime, the stat's 14th and 15th
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterator[str]:
+def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterator[Served]:
     """One uvicorn process with uvloop and httptools, as production runs it."""
     port = free_port()
     args = [
@@ -113,7 +129,9 @@ def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterat
     proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
         _wait_port(port, proc, target)
-        yield f"http://127.0.0.1:{port}"
+        served = Served(f"http://127.0.0.1:{port}")
+        served.pid = proc.pid
+        yield served
     finally:
         proc.terminate()
         proc.wait()

@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.ledger import service as ledger
@@ -26,6 +28,7 @@ from .servers import (
     BENCH_SECRET,
     DEFAULT_PG,
     admin_dsn,
+    cpu_seconds,
     postgres_available,
     postgres_database,
     redis_server,
@@ -96,7 +99,26 @@ def _gateway_env(database_url: str, redis_url: str, extra: dict[str, str]) -> di
     }
 
 
-def measure_send(database_url: str, redis_url: str) -> tuple[Result, Result, Result]:
+@dataclass(frozen=True, slots=True)
+class Sends:
+    """The send's closed and open loops and bare Starlette's, with each server's CPU time a
+    request over the closed loops (milliseconds, from ``/proc``)."""
+
+    closed: Result
+    opened: Result
+    bare: Result
+    send_cpu_ms: float
+    bare_cpu_ms: float
+
+
+def _cpu_ms_a_request(pid: int, loop: Callable[[], Result]) -> tuple[Result, float]:
+    before = cpu_seconds(pid)
+    result = loop()
+    spent = cpu_seconds(pid) - before
+    return result, 1000 * spent / max(1, result.requests)
+
+
+def measure_send(database_url: str, redis_url: str) -> Sends:
     """The send's closed loop at 32 clients and bare Starlette's, in turn, ``ROUNDS`` times:
     the pair whose ratio is the median, as (send, bare); then the send's open loop at
     200 req/s. Taken in turn, the two see the machine at the same speed, and a slow spell
@@ -111,23 +133,31 @@ def measure_send(database_url: str, redis_url: str) -> tuple[Result, Result, Res
         uvicorn_server("bench.bare:app", {}, factory=False) as bare_base,
     ):
         url = f"{base}/api/public/v1/topup/send"
-        pairs: list[tuple[Result, Result]] = []
+        pairs: list[tuple[Result, Result, float, float]] = []
         for _ in range(ROUNDS):
-            bare = asyncio.run(
-                closed_loop(f"{bare_base}/send", _BARE_BODY, {}, clients=CLIENTS, seconds=SECONDS)
+            bare, bare_cpu = _cpu_ms_a_request(
+                bare_base.pid,
+                lambda: asyncio.run(
+                    closed_loop(
+                        f"{bare_base}/send", _BARE_BODY, {}, clients=CLIENTS, seconds=SECONDS
+                    )
+                ),
             )
-            closed = asyncio.run(
-                closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS)
+            closed, send_cpu = _cpu_ms_a_request(
+                base.pid,
+                lambda: asyncio.run(
+                    closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS)
+                ),
             )
-            pairs.append((closed, bare))
-        closed, bare = sorted(pairs, key=lambda pair: pair[0].throughput / pair[1].throughput)[
-            ROUNDS // 2
-        ]
+            pairs.append((closed, bare, send_cpu, bare_cpu))
+        closed, bare, send_cpu, bare_cpu = sorted(
+            pairs, key=lambda pair: pair[0].throughput / pair[1].throughput
+        )[ROUNDS // 2]
         opened = asyncio.run(open_loop(url, bodies, headers, rate=RATE, seconds=SECONDS))
-    for result in (*(send for send, _ in pairs), opened):
+    for result in (*(pair[0] for pair in pairs), opened):
         if result.errors:
             raise RuntimeError(f"{result.errors} sends failed during the benchmark")
-    return closed, opened, bare
+    return Sends(closed, opened, bare, send_cpu, bare_cpu)
 
 
 def measure_with_endpoint(folder: str, redis_url: str) -> Result:
@@ -175,7 +205,8 @@ def measure_bare_db(dsn: str) -> Result:
         )
 
 
-def _rows(store: str, closed: Result, opened: Result, bare: Result, p99_target: float) -> list[Row]:
+def _rows(store: str, sends: Sends, p99_target: float) -> list[Row]:
+    closed, opened, bare = sends.closed, sends.opened, sends.bare
     return [
         Row(
             f"send {store}: req/s at {CLIENTS} clients",
@@ -184,6 +215,14 @@ def _rows(store: str, closed: Result, opened: Result, bare: Result, p99_target: 
             "bare starlette",
             bare.throughput,
             ">= 0.10",
+        ),
+        Row(
+            f"send {store}: gateway CPU ms a send",
+            sends.send_cpu_ms,
+            "ms",
+            "bare CPU ms a request",
+            sends.bare_cpu_ms,
+            "- (beside the ratio above)",
         ),
         Row(
             f"send {store}: p50 ms at {CLIENTS} clients",
@@ -216,8 +255,9 @@ def run() -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
         sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        closed, opened, bare = measure_send(sqlite_url, redis_url)
-        rows += _rows("sqlite", closed, opened, bare, 25)
+        sends = measure_send(sqlite_url, redis_url)
+        closed = sends.closed
+        rows += _rows("sqlite", sends, 25)
         hooked = measure_with_endpoint(tmp, redis_url)
         rows.append(
             Row(
@@ -243,9 +283,10 @@ def run() -> list[Row]:
         pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
         if postgres_available(pg_base):
             with postgres_database(pg_base) as pg_url:
-                closed, opened, bare = measure_send(pg_url, redis_url)
+                sends = measure_send(pg_url, redis_url)
+                closed = sends.closed
                 bare_db = measure_bare_db(admin_dsn(pg_url))
-            rows += _rows("postgres", closed, opened, bare, 10)
+            rows += _rows("postgres", sends, 10)
             rows.append(
                 Row(
                     "send postgres: req/s at 32 clients",

@@ -1,0 +1,141 @@
+"""Instructions per send, counted by callgrind: a figure the machine's load does not move.
+
+A rate measured on a shared two-core machine moves with whatever else runs; the instructions a
+request executes do not. ``bench.send_loop`` serves requests in one process run under
+``valgrind --tool=callgrind``: once it has warmed up, the counters are zeroed
+(``callgrind_control -z``), COUNT requests are served, and the counters are dumped
+(``callgrind_control -d``). The dump's total, divided by COUNT, is one request's instructions.
+
+The send is a real merchant's: a webhook endpoint subscribed (each send writes its delivery and
+enqueues it) and an ``Idempotency-Key`` on every request. The baseline is bare Starlette's JSON
+route, counted the same way in the same run. Report the figure before and after every change to
+the hot path: a change that costs instructions shows here whatever the machine is doing.
+
+Each count runs the interpreter under valgrind (about a minute for the imports alone); the
+suite is skipped, saying so, where valgrind is not installed (``apt-get install valgrind``).
+"""
+
+import asyncio
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from gateway.store.migrate import upgrade
+
+from .report import Row
+from .servers import DEFAULT_PG, postgres_available, postgres_database, redis_server
+from .topup import _gateway_env, _prepare
+
+__all__ = ["COUNT", "count_between", "dumped_total", "run"]
+
+COUNT = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_REQUESTS", "100"))
+VALGRIND = "valgrind"
+CONTROL = "callgrind_control"
+
+
+def dumped_total(text: str) -> int:
+    """The instructions a callgrind dump counted: its ``summary:`` line (``totals:`` in older
+    files)."""
+    for prefix in ("summary:", "totals:"):
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return int(line.split()[1])
+    raise ValueError("no summary in the callgrind dump")
+
+
+def _expect(stream: IO[str], word: str) -> None:
+    """Read on to ``word`` alone on a line; the lines before it are the app's log."""
+    while (line := stream.readline()) != "":
+        if line.strip() == word:
+            return
+    raise RuntimeError(f"the counted process ended before it said {word!r}")
+
+
+def _control(flag: str, pid: int) -> None:
+    subprocess.run([CONTROL, flag, str(pid)], check=True, capture_output=True, timeout=120)
+
+
+def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
+    """The instructions ``argv`` (a Python program speaking ``send_loop``'s protocol) executed
+    between its ``ready`` and its ``done``."""
+    out = folder / "callgrind.%p"
+    with subprocess.Popen(
+        [VALGRIND, "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            _expect(proc.stdout, "ready")
+            _control("-z", proc.pid)
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            _expect(proc.stdout, "done")
+            _control("-d", proc.pid)
+            proc.stdin.write("\n")
+            proc.stdin.close()
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    dumps = sorted(glob.glob(f"{folder}/callgrind.{proc.pid}.*"))
+    if len(dumps) != 1:
+        raise RuntimeError(f"expected one dump of the requests, found {len(dumps)}")
+    return dumped_total(Path(dumps[0]).read_text())
+
+
+def _per_request(mode: str, env: Mapping[str, str], folder: Path) -> float:
+    argv = [sys.executable, "-m", "bench.send_loop", mode, str(COUNT)]
+    return count_between(argv, {**os.environ, **env}, folder) / COUNT
+
+
+def _send_env(database_url: str, redis_url: str) -> dict[str, str]:
+    upgrade(database_url)
+    key = asyncio.run(_prepare(database_url, endpoint=True))
+    return {**_gateway_env(database_url, redis_url, {}), "BENCH_KEY": key}
+
+
+def _row(store: str, send: float, bare: float) -> Row:
+    return Row(
+        f"send {store}: instructions a send (thousands)",
+        send / 1000,
+        "k",
+        "bare starlette",
+        bare / 1000,
+        "- (before/after a hot-path change)",
+    )
+
+
+def run() -> list[Row]:
+    if shutil.which(VALGRIND) is None or shutil.which(CONTROL) is None:
+        print("valgrind is not installed (apt-get install valgrind): instruction counts skipped")
+        return []
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        folder = Path(tmp)
+        bare = _per_request("bare", {}, folder)
+        sqlite_url = f"sqlite+aiosqlite:///{tmp}/instructions.db"
+        rows.append(
+            _row("sqlite", _per_request("send", _send_env(sqlite_url, redis_url), folder), bare)
+        )
+        pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
+        if postgres_available(pg_base):
+            with postgres_database(pg_base) as pg_url:
+                send = _per_request("send", _send_env(pg_url, redis_url), folder)
+            rows.append(_row("postgres", send, bare))
+    return rows
+
+
+if __name__ == "__main__":
+    from .report import print_rows
+
+    print_rows(run())

@@ -1,0 +1,53 @@
+"""The instruction counter of ``make bench``: a count between two points of a program run under
+callgrind, which grows with the work done between them and not with what came before."""
+
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bench.instructions import count_between, dumped_total
+
+needs_valgrind = pytest.mark.skipif(
+    shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
+    reason="valgrind is not installed: apt-get install valgrind",
+)
+
+_LOOP = textwrap.dedent(
+    """
+    import sys
+    warm = sum(range(int(sys.argv[1])))  # before "ready": never counted
+    print("ready", flush=True); sys.stdin.readline()
+    total = 0
+    for i in range(int(sys.argv[2])):
+        total += i * i
+    print("done", flush=True); sys.stdin.readline()
+    """
+)
+
+
+def test_a_dump_is_read_by_its_summary() -> None:
+    dump = "version: 1\ncmd: python\nevents: Ir\nsummary: 115759136\ntotals: 116362388\n"
+    assert dumped_total(dump) == 115_759_136
+    assert dumped_total("events: Ir\ntotals: 42\n") == 42
+    with pytest.raises(ValueError):
+        dumped_total("events: Ir\n")
+
+
+@needs_valgrind
+def test_the_count_grows_with_the_work_between_the_marks_alone(tmp_path: Path) -> None:
+    program = tmp_path / "loop.py"
+    program.write_text(_LOOP)
+
+    def count(before: int, between: int) -> int:
+        argv = [sys.executable, str(program), str(before), str(between)]
+        return count_between(argv, {}, tmp_path / f"{before}-{between}")
+
+    for n in ("0-20000", "0-60000", "2000000-20000"):
+        (tmp_path / n).mkdir()
+    small, large = count(0, 20_000), count(0, 60_000)
+    assert 2.5 < large / small < 3.5  # three times the loop, about three times the count
+    # Work before "ready" is not counted: a long warm-up leaves the count as it was.
+    assert 0.8 < count(2_000_000, 20_000) / small < 1.2
