@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.merchants.service import create_merchant
-from gateway.store import db as store_db
+from gateway.store import sqlite as store_sqlite
 from gateway.store.db import Database, create_engine
 from gateway.store.raw import Raw, Statement, raw
 from gateway.values.clock import utcnow
@@ -67,7 +67,7 @@ def test_a_held_write_lock_is_looked_at_again_every_half_millisecond(tmp_path: P
     waiter.set_trace_callback(lambda sql: looks.append(sql) if sql == "BEGIN IMMEDIATE" else None)
     release = threading.Timer(0.05, lambda: holder.execute("ROLLBACK"))
     release.start()
-    store_db._begin_immediate(waiter)
+    store_sqlite._begin_immediate(waiter)
     assert waiter.in_transaction
     assert len(looks) >= 10, looks  # about a hundred, on a quiet machine
     waiter.execute("ROLLBACK")
@@ -79,14 +79,14 @@ def test_a_held_write_lock_is_looked_at_again_every_half_millisecond(tmp_path: P
 def test_a_write_lock_held_too_long_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_db, "LOCK_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(store_sqlite, "LOCK_WAIT_SECONDS", 0.05)
     path = tmp_path / "lock.db"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode=WAL")
     holder.execute("BEGIN IMMEDIATE")
     waiter = sqlite3.connect(path, timeout=0, isolation_level=None)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        store_db._begin_immediate(waiter)
+        store_sqlite._begin_immediate(waiter)
     assert not waiter.in_transaction
     holder.execute("ROLLBACK")
     holder.close()
@@ -105,7 +105,7 @@ async def test_both_ways_into_a_sqlite_transaction_wait_for_another_writer(
     # Every look at the lock, seen on the writer's thread: a way that waits looks again after
     # finding the lock taken; one that gave up, or went around the lock, would not.
     looks: list[str] = []
-    begin_immediate = store_db._begin_immediate
+    begin_immediate = store_sqlite._begin_immediate
 
     def counted(connection: sqlite3.Connection) -> None:
         connection.set_trace_callback(
@@ -116,7 +116,7 @@ async def test_both_ways_into_a_sqlite_transaction_wait_for_another_writer(
         finally:
             connection.set_trace_callback(None)
 
-    monkeypatch.setattr(store_db, "_begin_immediate", counted)
+    monkeypatch.setattr(store_sqlite, "_begin_immediate", counted)
 
     async def by_driver(tx: Raw) -> object:
         return await tx.fetchrow(one, {})
@@ -177,9 +177,9 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
     on the file the other tests share their writes would set it. And each checkpoint is let finish
     before the next write: one slowed by a busy machine (a stalled sync), with writes racing on
     meanwhile, would lengthen the file for good and say nothing of whether checkpoints run."""
-    monkeypatch.setattr(store_db, "CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(store_sqlite, "CHECKPOINT_EVERY", 10)
     path = tmp_path / "wal.db"
-    database = Database(store_db.create_engine(f"sqlite+aiosqlite:///{path}"))
+    database = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE t (n INTEGER, pad BLOB)")
     insert = Statement("INSERT INTO t (n, pad) VALUES (:n, zeroblob(6000))")
@@ -205,6 +205,7 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
 
 
 async def _settled(db: Database) -> bool:
+    assert isinstance(db, store_sqlite.SQLiteDatabase)
     task = db._checkpointing
     return task is None or task.done()
 
@@ -214,7 +215,7 @@ async def test_reads_cancelled_by_an_anyio_scope_never_keep_the_write_lock(tmp_p
     of SQLAlchemy's own clean-up too. Whatever moment it strikes, the file's write lock is free
     once the reads are gone, and the one writer connection still works."""
     path = tmp_path / "cancel.db"
-    database = Database(store_db.create_engine(f"sqlite+aiosqlite:///{path}"))
+    database = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
     other = sqlite3.connect(path, isolation_level=None, timeout=2)
@@ -303,7 +304,7 @@ async def test_works_queued_together_commit_together_and_fail_alone(
     transaction, and one that raises takes back its own writes alone, its caller alone hearing
     of it, as if each had had a transaction of its own."""
     batches: list[int] = []
-    run_batch = store_db._run_batch
+    run_batch = store_sqlite._run_batch
 
     def each_batch(
         connection: sqlite3.Connection, works: list[Any], checked_out: bool = False
@@ -311,7 +312,7 @@ async def test_works_queued_together_commit_together_and_fail_alone(
         batches.append(len(works))
         return run_batch(connection, works, checked_out)
 
-    monkeypatch.setattr(store_db, "_run_batch", each_batch)
+    monkeypatch.setattr(store_sqlite, "_run_batch", each_batch)
     database = await _group_file(tmp_path)
 
     async def insert(tx: Raw, *, n: int) -> int:

@@ -1,0 +1,200 @@
+"""PostgreSQL's engine: an asyncpg pool of its own for the hot path, and joined batches.
+
+``run`` takes a connection of an asyncpg pool beside SQLAlchemy's (the hot path skips
+SQLAlchemy's machinery), runs a work of single-statement plans in autocommit, and, when every
+connection is taken, joins it to the batch waiting for the next one: one transaction, one commit.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from ._asyncpg import begin_now, refuse_open_transaction
+from .engine import AWAITED_OTHER, Database, Work, settle
+from .raw import Raw
+
+__all__ = ["PostgresDatabase", "create_postgres_engine"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def create_postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    # A pooled connection the server dropped (a restart, a failover) is found by the ping at
+    # check-out and replaced, so the Core paths (and ``/readyz``) are back as soon as the server
+    # is. The hot path runs on asyncpg's own pool (``Database.run``), which reconnects by itself.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+    # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
+    # statements (``store.raw``) run inside it whatever ran first.
+    event.listen(engine.sync_engine, "begin", begin_now)
+    event.listen(engine.sync_engine, "checkout", refuse_open_transaction)
+    return engine
+
+
+async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
+    """PostgreSQL: ``works`` in one transaction on ``tx``'s connection, one commit for all of
+    them. If any raises, nothing of them is kept, and each runs again alone in autocommit, as
+    it would have without the others: each hears its own outcome."""
+    if len(works) > 1:
+        try:
+            async with tx.driver.transaction():
+                return [(True, await _OnlyStatements(work(tx), tx)) for work in works]
+        except Exception:  # rolled back: a refusal (a full window) or the connection
+            log.debug("a joined batch was rolled back; its works run alone", exc_info=True)
+    outcomes: list[tuple[bool, Any]] = []
+    for work in works:
+        try:
+            outcomes.append((True, await _OnlyStatements(work(tx), tx)))
+        except Exception as exc:
+            outcomes.append((False, exc))
+    return outcomes
+
+
+_STATEMENT_CACHE_BYTES = 64 * 1024
+
+
+class _OnlyStatements(Generic[T]):
+    """Awaits ``work`` on a connection that suspends: any suspension outside one of ``tx``'s
+    statements fails the work, as it does where statements never suspend (``_drive``). The
+    rule is the same on both stores so that work valid on one is valid on the other."""
+
+    def __init__(self, work: Coroutine[Any, Any, T], tx: Raw) -> None:
+        self._work = work
+        self._tx = tx
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        work, tx = self._work, self._tx
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                yielded = work.throw(error) if error is not None else work.send(value)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            if not tx.in_statement:
+                work.close()
+                raise RuntimeError(AWAITED_OTHER)
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # cancellation, delivered to the work
+                value, error = None, exc
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool check-in: asyncpg still rolls back an open transaction; skip its default reset trip
+    (advisory locks, cursors, listeners, settings), as nothing on the hot path leaves any."""
+
+
+def _exhausted(pool: asyncpg.Pool) -> bool:
+    """Every connection the pool may open is open and taken: a call would wait for one."""
+    return bool(pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size())
+
+
+class PostgresDatabase(Database):
+    """``Database`` on PostgreSQL."""
+
+    dialect: ClassVar[str] = "postgresql"
+    is_sqlite: ClassVar[bool] = False
+
+    def __init__(
+        self, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(engine)
+        self._postgres_settings = dict(postgres_settings or {})
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._joining: list[tuple[Work, asyncio.Future[Any]]] | None = None
+        self._one_batch = asyncio.Lock()
+        self._batches: set[asyncio.Task[None]] = set()
+
+    async def _driver_pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                url = self.engine.url.set(drivername="postgresql")
+                # As many as the engine's pool keeps (``create_engine`` gives PostgreSQL a
+                # queue pool).
+                pool = self.engine.pool
+                assert isinstance(pool, QueuePool)
+                self._pool = await asyncpg.create_pool(
+                    url.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=pool.size(),
+                    reset=_keep_session,
+                    server_settings=self._postgres_settings,
+                    # A send's one statement grows with its key's policy (a full one is about
+                    # 16 KB of SQL), past asyncpg's default 15 KB: a statement not cached is
+                    # prepared again on every send, which cost more than the send itself.
+                    max_cacheable_statement_size=_STATEMENT_CACHE_BYTES,
+                )
+            return self._pool
+
+    async def run(
+        self,
+        work: Callable[[Raw], Coroutine[Any, Any, T]],
+        *,
+        each_statement: bool = False,
+        read_only: bool = False,
+    ) -> T:
+        """``each_statement`` runs the work in autocommit, without the two trips of BEGIN and
+        COMMIT, or, when every connection is taken, in the transaction of the batch waiting
+        for the next one (``_join``). ``read_only``: autocommit."""
+        pool = self._pool or await self._driver_pool()
+        if each_statement and (self._joining is not None or _exhausted(pool)):
+            joined: T = await self._join(pool, work)
+            return joined
+        async with pool.acquire() as driver:
+            tx = Raw(driver, is_sqlite=False)
+            if each_statement or read_only:
+                return await _OnlyStatements(work(tx), tx)
+            async with driver.transaction():
+                return await _OnlyStatements(work(tx), tx)
+
+    # Group commit, on PostgreSQL, for works whose statements each stand alone (a send's plan):
+    # when every connection is taken, instead of waiting for one alone, a work joins the batch
+    # waiting for the next, and the batch runs in one transaction with one commit. Each commit
+    # waits for its WAL to reach the disk while holding the rows it wrote, the merchant's wallet
+    # among them, so under load one commit for many sends is what the hot row allows. One batch
+    # at a time: two, each holding rows of several merchants, could wait for each other.
+
+    async def _join(self, pool: asyncpg.Pool, work: Work) -> Any:
+        batch = self._joining
+        if batch is None:
+            batch = self._joining = []
+            task = asyncio.ensure_future(self._commit_joined(pool, batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        batch.append((work, future))
+        return await future
+
+    async def _commit_joined(
+        self, pool: asyncpg.Pool, batch: list[tuple[Work, asyncio.Future[Any]]]
+    ) -> None:
+        outcomes: list[tuple[bool, Any]] | BaseException
+        try:
+            async with self._one_batch, pool.acquire() as driver:
+                if self._joining is batch:
+                    self._joining = None  # closed: works from now on form the next one
+                outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])
+        except BaseException as exc:  # no connection, or the loop is shutting down
+            settle(batch, exc)
+            raise
+        settle(batch, outcomes)
+
+    async def dispose(self) -> None:
+        if self._batches:  # the batches on their way are let commit
+            await asyncio.wait(set(self._batches))
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        await super().dispose()
