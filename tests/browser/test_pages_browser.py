@@ -201,11 +201,11 @@ async def test_top_ups_approvals_and_deliveries_show_their_ids_whole_and_the_ups
     await _axe(page, "topup-upstream")
 
     await page.goto("/dashboard/topups")
-    await _whole_ids(page, "[data-topup] code", [upstream_txn, held_txn])
+    await _whole_ids(page, "[data-topup] code.id", [upstream_txn, held_txn])
     await _axe(page, "topups")
 
     await page.goto("/dashboard/topups/approvals")
-    await _whole_ids(page, "[data-topup] code", [held_txn])
+    await _whole_ids(page, "[data-topup] code.id", [held_txn])
     await _axe(page, "approvals")
     await page.get_by_role("link", name=re.compile("^Approve")).first.click()
     await expect(page.locator("#sent-by")).to_contain_text("checkout bot")
