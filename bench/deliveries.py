@@ -180,7 +180,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
             with process([sys.executable, *worker_cmd], env, folder / "worker.log"):
                 # Warm-up: a burst, so the worker's connections to the receiver and its
                 # database pool are open, as in a service that has been running.
-                await outbox.enqueue(redis, await _emit(db, merchant_id, WARM_UP))
+                await outbox.wake_for(redis, await _emit(db, merchant_id, WARM_UP))
                 await receiver.wait_for(WARM_UP)
                 return await _rounds(db, redis, receiver, merchant_id, key, hook_url)
         finally:
@@ -190,7 +190,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
 
 
 async def _steady(db: Database, redis: Any, merchant_id: str, total: int) -> dict[str, float]:
-    """``total`` events at ``RATE`` a second, each enqueued after its commit; when each was
+    """``total`` events at ``RATE`` a second, each woken for after its commit; when each was
     committed, by event id."""
     committed: dict[str, float] = {}
     begin = time.perf_counter()
@@ -200,14 +200,14 @@ async def _steady(db: Database, redis: Any, merchant_id: str, total: int) -> dic
             await asyncio.sleep(delay)
         [delivery_id] = await _emit(db, merchant_id, 1, first=n)
         committed["evt_" + delivery_id[4:28]] = time.time()
-        await outbox.enqueue(redis, [delivery_id])
+        await outbox.wake_for(redis, [delivery_id])
     return committed
 
 
 async def _rounds(
     db: Database, redis: Any, receiver: _Receiver, merchant_id: str, key: bytes, url: str
 ) -> list[Row]:
-    # (a) throughput: rows written first, then enqueued and timed until the last arrives. The
+    # (a) throughput: rows written first, then woken for and timed until the last arrives. The
     # worker and the bare aiohttp loop take turns, and the figures are those of the round whose
     # ratio is the median: on a shared 2-core machine either one alone swings with whatever else
     # the machine does, and a slow spell during one round moves a mean but not a median.
@@ -216,7 +216,7 @@ async def _rounds(
         await receiver.reset()
         ids = await _emit(db, merchant_id, THROUGHPUT_DELIVERIES)
         started = time.perf_counter()
-        await outbox.enqueue(redis, ids)
+        await outbox.wake_for(redis, ids)
         await receiver.wait_for(THROUGHPUT_DELIVERIES, within=120)
         worker = THROUGHPUT_DELIVERIES / (time.perf_counter() - started)
         await receiver.reset()
@@ -225,10 +225,10 @@ async def _rounds(
     await receiver.reset()
     httpx_rate = await _httpx_loop(url, _signed(key, THROUGHPUT_DELIVERIES))
 
-    # (b) latency at a steady rate: one event a tick, as the send would write and enqueue it.
+    # (b) latency at a steady rate: one event a tick, written and woken for as the send does.
     await receiver.reset()
     total = RATE * STEADY_SECONDS
-    # A collection here, between an event's commit and its enqueue, would count as the worker's
+    # A collection here, between an event's commit and its wake, would count as the worker's
     # latency (a 90 ms stall with this process's heap after the earlier rounds).
     with collector_off():
         committed = await _steady(db, redis, merchant_id, total)

@@ -41,7 +41,7 @@ import asyncpg
 
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
-from gateway.outbox import emit, enqueue
+from gateway.outbox import emit, wake_for
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
@@ -488,7 +488,7 @@ async def _burst(target: Target, receiver: _Receiver) -> float:
                     now=utcnow(),
                 )
         began = time.perf_counter()
-        await enqueue(redis, ids)
+        await wake_for(redis, ids)
         await receiver.wait_for(len(ids), within=120)
         return len(ids) / (time.perf_counter() - began)
     finally:

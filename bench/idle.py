@@ -64,7 +64,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
             hook_url = f"http://127.0.0.1:{receiver_port}/hook"
             merchant_id, _ = await _setup(db, Sealer(SEALING.encode()), hook_url)
             with process([sys.executable, "-m", "worker"], env, folder / "worker.log") as proc:
-                await outbox.enqueue(redis, await _emit(db, merchant_id, WARM_UP))
+                await outbox.wake_for(redis, await _emit(db, merchant_id, WARM_UP))
                 await receiver.wait_for(WARM_UP)
                 await receiver.reset()
                 total = RATE * STEADY_SECONDS

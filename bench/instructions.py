@@ -1,4 +1,5 @@
-"""Instructions per send, counted by callgrind: a figure the machine's load does not move.
+"""Instructions per send and per delivery, counted by callgrind: figures the machine's load does
+not move.
 
 A rate measured on a shared two-core machine moves with whatever else runs; the instructions a
 request executes do not. ``bench.send_loop`` serves requests in one process run under
@@ -7,9 +8,11 @@ request executes do not. ``bench.send_loop`` serves requests in one process run 
 (``callgrind_control -d``). The dump's total, divided by COUNT, is one request's instructions.
 
 The send is a real merchant's: a webhook endpoint subscribed (each send writes its delivery and
-enqueues it) and an ``Idempotency-Key`` on every request. The baseline is bare Starlette's JSON
-route, counted the same way in the same run. Report the figure before and after every change to
-the hot path: a change that costs instructions shows here whatever the machine is doing.
+wakes the worker for it) and an ``Idempotency-Key`` on every request. The baseline is bare
+Starlette's JSON route, counted the same way in the same run. Report the figure before and
+after every change to the hot path: a change that costs instructions shows here whatever the
+machine is doing. A delivery (``bench.delivery_loop``) is counted in one worker process, beside a
+bare aiohttp loop signing and POSTing the same events to the same receiver.
 
 Each count runs the interpreter under valgrind (about a minute for the imports alone); the
 suite is skipped, saying so, where valgrind is not installed (``apt-get install valgrind``).
@@ -26,8 +29,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
+from keys import Sealer
 
+from .deliveries import SEALING, _setup, worker_bench
 from .report import Row
 from .servers import DEFAULT_PG, postgres_available, postgres_database, redis_server
 from .topup import _gateway_env, _prepare
@@ -35,6 +41,7 @@ from .topup import _gateway_env, _prepare
 __all__ = ["COUNT", "count_between", "dumped_total", "run"]
 
 COUNT = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_REQUESTS", "100"))
+DELIVERIES = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_DELIVERIES", "200"))
 VALGRIND = "valgrind"
 CONTROL = "callgrind_control"
 
@@ -104,6 +111,41 @@ def _send_env(database_url: str, redis_url: str) -> dict[str, str]:
     return {**_gateway_env(database_url, redis_url, {}), "BENCH_KEY": key}
 
 
+async def _merchant(database_url: str, url: str) -> tuple[str, bytes]:
+    db = Database(create_engine(database_url, pool_size=1))
+    try:
+        return await _setup(db, Sealer(SEALING.encode()), url)
+    finally:
+        await db.dispose()
+
+
+def _per_delivery(database_url: str, folder: Path) -> tuple[float, float]:
+    """A delivery's instructions in one worker process, and a bare aiohttp loop's signed POST
+    to the same receiver."""
+    upgrade(database_url)
+    with worker_bench(folder, database_url) as (env, port):
+        url = f"http://127.0.0.1:{port}/hook"
+        merchant_id, key = asyncio.run(_merchant(database_url, url))
+        loop = [sys.executable, "-m", "bench.delivery_loop"]
+        worker_env = {**env, "BENCH_MERCHANT": merchant_id}
+        worker = count_between([*loop, "worker", str(DELIVERIES)], worker_env, folder)
+        bare_env = {**env, "BENCH_URL": url, "BENCH_SECRET": key.hex()}
+        bare = count_between([*loop, "bare", str(DELIVERIES)], bare_env, folder)
+    return worker / DELIVERIES, bare / DELIVERIES
+
+
+def _delivery_row(store: str, counts: tuple[float, float]) -> Row:
+    worker, bare = counts
+    return Row(
+        f"deliveries {store}: instructions a delivery (thousands)",
+        worker / 1000,
+        "k",
+        "bare aiohttp signed POST",
+        bare / 1000,
+        "- (before/after a hot-path change)",
+    )
+
+
 def _row(store: str, send: float, bare: float) -> Row:
     return Row(
         f"send {store}: instructions a send (thousands)",
@@ -127,11 +169,15 @@ def run() -> list[Row]:
         rows.append(
             _row("sqlite", _per_request("send", _send_env(sqlite_url, redis_url), folder), bare)
         )
+        deliveries_url = f"sqlite+aiosqlite:///{tmp}/deliveries.db"
+        rows.append(_delivery_row("sqlite", _per_delivery(deliveries_url, folder)))
         pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
         if postgres_available(pg_base):
             with postgres_database(pg_base) as pg_url:
                 send = _per_request("send", _send_env(pg_url, redis_url), folder)
             rows.append(_row("postgres", send, bare))
+            with postgres_database(pg_base) as pg_url:
+                rows.append(_delivery_row("postgres", _per_delivery(pg_url, folder)))
     return rows
 
 

@@ -106,14 +106,14 @@ async def _worker_burst(db: Database, redis_url: str, receiver: _Receiver, merch
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from gateway.outbox import enqueue
+    from gateway.outbox import wake_for
 
     redis = await create_pool(RedisSettings.from_dsn(redis_url))
     try:
         await receiver.reset()
         ids = await _emit(db, merchant, DELIVERIES)
         began = time.perf_counter()
-        await enqueue(redis, ids)
+        await wake_for(redis, ids)
         await receiver.wait_for(len(ids), within=120)
         return len(ids) / (time.perf_counter() - began)
     finally:

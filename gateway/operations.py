@@ -1,25 +1,26 @@
-"""Running an operation for any door: its deliveries are enqueued once it has committed.
+"""Running an operation for any door: the workers are woken for its outbox rows once it has
+committed.
 
 Every door (REST, the dashboard, MCP, the CLI, the admin API) runs an operation that makes work
-for the worker through ``perform``; none enqueues by hand (``tests/gateway/test_operations.py``).
+for the worker through ``perform``; none wakes the workers by hand
+(``tests/gateway/test_operations.py``).
 
-Redis is never the truth (the outbox rows are), so the enqueue is best effort and happens only
-after the operation's transaction: a job must never run before its row exists.
+Redis is never the truth (the outbox rows are), so the wake is best effort and happens only
+after the operation's transaction: a worker woken before the commit would find nothing.
 """
 
 from collections.abc import Awaitable
 
 from .values.outcome import Outcome
-from .webhooks.enqueuer import Enqueuer
+from .wakes import Waker
 
 __all__ = ["perform"]
 
 
-async def perform(enqueuer: Enqueuer, operation: Awaitable[Outcome]) -> Outcome:
-    """Await ``operation`` (which commits before it returns), then enqueue its deliveries."""
+async def perform(waker: Waker, operation: Awaitable[Outcome]) -> Outcome:
+    """Await ``operation`` (which commits before it returns), then wake the workers for the
+    outbox rows it wrote or made due."""
     outcome = await operation
     if outcome.deliveries:
-        enqueuer.enqueue(outcome.deliveries)
-    if outcome.jobs:
-        enqueuer.enqueue_jobs(outcome.jobs)
+        waker.wake(outcome.deliveries)
     return outcome

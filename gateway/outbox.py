@@ -1,15 +1,13 @@
 """The outbox: events and their deliveries, written in the caller's transaction.
 
-The rows are the truth; a job in Redis is only a way to run a delivery sooner. The gateway
-enqueues after commit (``enqueue``); the worker's sweep re-enqueues anything due whose job is gone.
+The rows are the queue (``store.queue``): the worker leases what is due from the tables
+themselves. After commit the gateway only wakes the workers (``wake``), best effort.
 """
 
-import asyncio
 import functools
-import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -34,47 +32,34 @@ from .values.clock import new_id, rfc3339
 
 __all__ = [
     "BALANCE_MARK",
-    "BATCH",
-    "DELIVER_JOB",
-    "DELIVER_MANY_JOB",
-    "MAIL_JOB",
-    "MAIL_MANY_JOB",
+    "FULFILMENT",
+    "MAIL",
     "MAIL_PREFIX",
     "WAKE_CHANNEL",
+    "WEBHOOK",
     "EventParams",
-    "Job",
-    "batch_job_id",
     "delivery_prefix",
     "emit",
-    "enqueue",
-    "enqueue_jobs",
     "event_body",
     "event_params",
     "event_steps",
-    "job_id",
-    "job_size",
-    "mail_batch_job_id",
-    "mail_job_id",
+    "kinds_of",
     "new_event_id",
+    "wake",
+    "wake_for",
 ]
 
 log = logging.getLogger(__name__)
 
-DELIVER_JOB = "deliver"
-DELIVER_MANY_JOB = "deliver_many"
-# A mail (``gateway.mail``) is outbox work too: an operation hands its id in with its
-# deliveries, and ``enqueue_jobs`` gives it a job of its own, or, with others enqueued at the
-# same time (every send of a busy gateway makes one), a ``send_mails`` job for them all.
-MAIL_JOB = "send_mail"
-MAIL_MANY_JOB = "send_mails"
+# The kinds of background work, each a lane of the worker's runner (``worker.kinds``).
+WEBHOOK = "webhook"
+MAIL = "mail"
+FULFILMENT = "fulfilment"
 MAIL_PREFIX = "mail_"
-# Published once per enqueue: an idle worker waits on it instead of polling the queue fast
-# (``worker._arq.WakingWorker``). Best effort, like the enqueue: a worker also looks on its own
-# every ``AITOPUP_WORKER_IDLE_POLL_SECONDS``.
+_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL}
+# A wake names a kind whose rows were just written: an idle worker waits on it rather than
+# reading its tables often.
 WAKE_CHANNEL = "aitopup:wake"
-# Deliveries per ``deliver_many`` job: big enough to spread the queue's cost, small enough that
-# one worker's batch does not keep a burst from the others.
-BATCH = 50
 
 
 def new_event_id() -> str:
@@ -93,22 +78,9 @@ def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any
     )
 
 
-Job = tuple[str, int]  # (delivery id, generation)
 Balance = Callable[[Refs], ColumnElement[Any]]
 # Marks in an event's body and the values, known only inside the write, that replace them.
 Fills = Callable[[Refs], Mapping[str, ColumnElement[Any]]]
-
-
-def job_id(delivery_id: str, generation: int) -> str:
-    """One job id per scheduled state of a delivery. ARQ refuses an id it still holds (queued,
-    running, or a result kept for an hour), so enqueueing the same state twice is a no-op while
-    every reschedule, lease or replay bumps the generation and gets a fresh id."""
-    return f"dlv:{delivery_id}:{generation}"
-
-
-def mail_job_id(mail_id: str, generation: int) -> str:
-    """As ``job_id``, for a mail."""
-    return f"mail:{mail_id}:{generation}"
 
 
 _E = table_of(Event)
@@ -273,91 +245,26 @@ async def emit(
     return applied.ids("event_deliveries")
 
 
-async def enqueue(redis: Any, delivery_ids: Iterable[str]) -> None:
-    """Best effort, after commit, for deliveries ``emit`` just wrote (generation 0)."""
-    await enqueue_jobs(redis, [(delivery_id, 0) for delivery_id in delivery_ids])
+def kinds_of(ids: Iterable[str]) -> set[str]:
+    """The kinds of work (the worker's lanes) that outbox rows ``ids`` are: a row's id says its
+    kind by its prefix."""
+    ids = list(ids)
+    return {
+        kind for prefix, kind in _KIND_BY_PREFIX.items() if any(i.startswith(prefix) for i in ids)
+    }
 
 
-def _digest(jobs: Sequence[Job]) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for row_id, generation in jobs:
-        digest.update(f"{row_id}:{generation},".encode())
-    return digest.hexdigest()
+async def wake_for(redis: Any, ids: Iterable[str]) -> None:
+    """``wake`` for the kinds of outbox rows ``ids``, at once (the gateway groups its wakes
+    through ``wakes.Waker``)."""
+    await wake(redis, kinds_of(ids))
 
 
-def batch_job_id(jobs: Sequence[Job]) -> str:
-    """One id per set of delivery states, so offering the same batch twice is still a no-op.
-    The id carries the batch's size, for a worker deciding whether it has room for it."""
-    return f"dlvs:{len(jobs)}:{_digest(jobs)}"
-
-
-def mail_batch_job_id(jobs: Sequence[Job]) -> str:
-    """As ``batch_job_id``, for mails. Mails take no webhook connection, so a worker's room
-    does not count them (``job_size`` is 0)."""
-    return f"mails:{_digest(jobs)}"
-
-
-def job_size(job_id: str) -> int:
-    """How many deliveries a job id stands for; 0 for a job that is not a delivery (the sweep)."""
-    if job_id.startswith("dlv:"):
-        return 1
-    if job_id.startswith("dlvs:"):
-        size, _, _ = job_id[5:].partition(":")
-        return int(size) if size.isdigit() else BATCH
-    return 0
-
-
-async def enqueue_jobs(
-    redis: Any, jobs: Iterable[Job], *, defer_until: datetime | None = None
-) -> None:
-    """Best effort: a failure here only delays delivery until the next sweep finds the row.
-
-    Many deliveries at once (a burst, a sweep, a replay of failures) go as ``deliver_many`` jobs
-    of up to ``BATCH`` each: the queue costs several Redis trips a job, more than a delivery's
-    own work when the receiver is fast. Mails likewise: one alone gets a ``send_mail`` job, more
-    go as ``send_mails`` jobs of up to ``BATCH``."""
-    pending = list(jobs)
-    mails = [job for job in pending if job[0].startswith(MAIL_PREFIX)]
-    if mails:
-        pending = [job for job in pending if not job[0].startswith(MAIL_PREFIX)]
-    chunks = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
-    mail_chunks = [mails[i : i + BATCH] for i in range(0, len(mails), BATCH)]
-    if not chunks and not mail_chunks:  # a mail alone (no endpoint took the event) is work too
-        return
+async def wake(redis: Any, kinds: Iterable[str]) -> None:
+    """Best effort: tells the workers that rows of ``kinds`` are due. A wake lost costs only
+    time: each worker looks at its rows every ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
     try:
-        await asyncio.gather(
-            *(_enqueue_chunk(redis, chunk, defer_until) for chunk in chunks),
-            *(_enqueue_mails(redis, chunk) for chunk in mail_chunks),
-        )
-        await redis.publish(WAKE_CHANNEL, b"")
-    except Exception:  # the sweep will find the rows
-        log.warning("enqueue failed; the sweep will pick the delivery up", exc_info=True)
-
-
-async def _enqueue_mails(redis: Any, chunk: list[Job]) -> None:
-    if len(chunk) == 1:
-        [(mail_id, generation)] = chunk
-        await redis.enqueue_job(
-            MAIL_JOB, mail_id, generation, _job_id=mail_job_id(mail_id, generation)
-        )
-        return
-    await redis.enqueue_job(MAIL_MANY_JOB, chunk, _job_id=mail_batch_job_id(chunk))
-
-
-async def _enqueue_chunk(redis: Any, chunk: list[Job], defer_until: datetime | None) -> None:
-    if len(chunk) == 1:
-        [(delivery_id, generation)] = chunk
-        await redis.enqueue_job(
-            DELIVER_JOB,
-            delivery_id,
-            generation,
-            _job_id=job_id(delivery_id, generation),
-            _defer_until=defer_until,
-        )
-        return
-    await redis.enqueue_job(
-        DELIVER_MANY_JOB,
-        [delivery_id for delivery_id, _ in chunk],
-        _job_id=batch_job_id(chunk),
-        _defer_until=defer_until,
-    )
+        for kind in sorted(kinds):
+            await redis.publish(WAKE_CHANNEL, kind)
+    except Exception:
+        log.warning("wake not published; the workers find the rows on their own", exc_info=True)

@@ -1,12 +1,12 @@
 """How every process connects to Redis: the one ``RedisSettings`` the gateway and the worker use.
 
 Redis restarted (empty or not) leaves every pooled connection dead; without a retry the next
-command on each fails once, so a send's enqueue or a rate limit's count fails for no reason once
+command on each fails once, so a send's wake or a rate limit's count fails for no reason once
 Redis is back. redis-py's ``Retry`` reconnects and repeats the command, with exponential backoff
 and jitter, a few times and then gives up quickly: a Redis that stays down must cost a request
 well under the rate limiter's deadline (``ratelimit``), and the worker waits out a longer outage
-itself (``worker._arq``). Every command sent this way may be repeated: an enqueue is keyed by its
-job id, and a rate limit counting a hit twice errs on the safe side.
+itself (``worker.__main__``). Every command sent this way may be repeated: a wake twice wakes
+once more, and a rate limit counting a hit twice errs on the safe side.
 """
 
 from typing import cast
@@ -37,7 +37,7 @@ def open_redis(url: str) -> ArqRedis:
     """The gateway's client, with the same retry policy, connected on first use rather than at
     start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
     started while Redis is down serves every call, as one already running does, and its
-    enqueues and limits find Redis once it answers."""
+    wakes and limits find Redis once it answers."""
     client = ArqRedis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,

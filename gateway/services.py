@@ -18,7 +18,7 @@ from .redis_client import open_redis
 from .store.db import Database, create_engine
 from .upstreams.outbound import Upstreams, open_upstreams
 from .values.settings import Settings
-from .webhooks.enqueuer import Enqueuer
+from .wakes import Waker
 
 __all__ = ["Services", "open_services", "services"]
 
@@ -27,9 +27,9 @@ __all__ = ["Services", "open_services", "services"]
 class Services:
     settings: Settings
     db: Database
-    redis: Any  # arq.ArqRedis: the gateway only enqueues by name
+    redis: Any  # arq.ArqRedis: wakes, limits and counters
     sealer: Sealer
-    enqueuer: Enqueuer  # after-commit enqueues, grouped across requests
+    waker: Waker  # after-commit wakes of the workers, grouped across requests
     # What this process knows of the authentication lockouts (their truth is in Redis).
     lockout: Lockout = field(default_factory=Lockout)
     # This process's batches of the keys' rate limits (their counts are in Redis).
@@ -47,10 +47,10 @@ class Services:
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
-    opened from ``settings`` and closed after the enqueuer has drained."""
+    opened from ``settings`` and closed after the waker has drained."""
     db = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = open_redis(settings.redis_url)
-    enqueuer = Enqueuer(redis)
+    waker = Waker(redis)
     upstreams = open_upstreams(settings)
     counter = RequestCounter()
     try:
@@ -59,7 +59,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             db=db,
             redis=redis,
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
-            enqueuer=enqueuer,
+            waker=waker,
             hashes=HashSlots(settings.password_hashes_per_process),
             upstreams=upstreams,
             key_requests=counter,
@@ -67,7 +67,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     finally:
         await counter.close(redis)
         await upstreams.aclose()
-        await enqueuer.drain()
+        await waker.drain()
         await redis.aclose()
         await db.dispose()
 

@@ -92,6 +92,7 @@ LAYERS = (
             "gateway.billing",
             "gateway.idempotency",
             "gateway.operations",
+            "gateway.wakes",
             "gateway.services",
             "gateway.mail",
             "gateway.topup",
@@ -110,7 +111,7 @@ LAYERS = (
     Layer("commands", ("gateway.operator", "gateway.local_gateway", "gateway.devrun")),
     # ``aitopup``: every command, above all it runs.
     Layer("command line", ("gateway.cli",)),
-    # The delivery worker, above the gateway whose store and outbox it reads.
+    # The worker, above the gateway whose store and outbox it reads.
     Layer("worker", ("worker",)),
 )
 ROOTS = ("gateway", "worker")
@@ -287,7 +288,7 @@ def test_the_order_test_sees_an_upward_import_and_a_cycle() -> None:
     # And the imports it reads include relative ones, absolute ones and those inside functions.
     imported = {(e.importer, e.imported) for e in EDGES}
     assert ("gateway.outbox", "gateway.store.compose") in imported  # from .store.compose
-    assert ("worker.queue", "gateway.outbox") in imported  # from gateway.outbox import
+    assert ("worker.runner", "gateway.outbox") in imported  # from gateway.outbox import
     assert ("gateway.cli", "gateway.mcp.stdio") in imported  # inside a function
 
 

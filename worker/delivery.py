@@ -1,42 +1,44 @@
-"""One delivery attempt: claim it in the database, sign the exact bytes, POST, log, reschedule.
+"""Webhook deliveries as a kind of the runner's (``Deliveries``): one attempt signs the exact
+bytes, POSTs them, and records the attempt and the delivery's next state.
 
-The ARQ task is a thin shell; ``_deliver`` is the core. Any number of worker processes may run it
-at once: an attempt is claimed by one conditional UPDATE (due, pending) that also moves
-``next_attempt_at`` to a lease, so a second worker finds nothing to do, and a worker killed
-mid-attempt leaves a lease that expires into the sweep's hands.
+The runner leases due deliveries (``store.queue.lease``); ``Deliveries.taken`` reads, in the
+lease's transaction, what sending each needs (its event's body, its endpoint), and fails at once
+a delivery whose endpoint was disabled or deleted meanwhile. A worker killed mid-attempt leaves
+a lease that lapses, and the delivery is due again.
 
 What a receiver answers is bounded on the way in (its head by ``connections.HeadLimits``, its
 body read to ``RESPONSE_CAP``) and again in what the attempt row keeps of it.
 """
 
-import asyncio
 import email.utils
 import functools
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import outbox
 from gateway.ops.metrics import observe_delivery_attempt
-from gateway.store.db import Database
-from gateway.store.models import WebhookEndpoint, table_of
+from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from gateway.store.queue import Queue, next_try
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
-from keys import Sealer, decode_webhook_secret, sign_headers
+from keys import sign_headers
 
-from .batch import each_at_once
-from .http import USER_AGENT, Outbound
-from .queue import HOLD, Load, Shares
-from .store import Claim, Record, Store
+from .deps import Deps
+from .http import USER_AGENT
+from .kind import Bounds
+from .store import Claim, Record
 
-__all__ = ["RESPONSE_CAP", "Attempt", "Deps", "deliver", "deliver_many", "retry_after_seconds"]
+__all__ = ["DELIVERIES", "RESPONSE_CAP", "Attempt", "Deliveries", "post", "retry_after_seconds"]
 
 log = logging.getLogger("aitopup.delivery")
 
@@ -48,72 +50,12 @@ STORED_NAME = 128
 STORED_VALUE = 512
 RETRY_AFTER_CAP = 3600.0
 CONNECT_TIMEOUT = 5.0
-# How long a claimed attempt may run before the sweep may hand it to another worker.
+# How long a leased attempt may run past its timeout before another worker may take it.
 LEASE_MARGIN = 5.0
 
+_D = table_of(WebhookDelivery)
+_E = table_of(Event)
 _EP = table_of(WebhookEndpoint)
-
-
-@dataclass(slots=True)
-class Deps:
-    """What a delivery needs, opened once per worker process."""
-
-    settings: Settings
-    db: Database
-    store: Store
-    sealer: Sealer
-    outbound: dict[str, Outbound]
-    redis: Any  # arq.ArqRedis
-    # Attempts in flight, at most one per connection (``webhook_max_connections``): an attempt
-    # is claimed, and its timeout started, only when it can be sent at once.
-    sending: asyncio.Semaphore
-    # Deliveries taken by this process and not yet sent: the worker takes jobs while it has room.
-    load: Load
-    # Each merchant's share of the connections (``webhook_merchant_connections``).
-    shares: Shares = field(init=False)
-    _keys: dict[str, bytes] = field(default_factory=dict)
-    _merchants: dict[str, str] = field(default_factory=dict)
-    _looking_up: dict[str, asyncio.Future[str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.shares = Shares(self.settings.webhook_merchant_connections, hold=HOLD)
-
-    def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
-        """Opening a sealed secret is cheap but not free; the sealed text is the cache key, so a
-        rotation is picked up at once."""
-        found = self._keys.get(sealed)
-        if found is None:
-            if len(self._keys) > 10_000:
-                self._keys.clear()
-            found = decode_webhook_secret(self.sealer.open(sealed, context=endpoint_id))
-            self._keys[sealed] = found
-        return found
-
-    async def merchant_of(self, endpoint_id: str) -> str:
-        """Whose endpoint this is: read once per endpoint (an endpoint never changes hands) and
-        kept; a lookup in progress is shared by every delivery waiting on it. An endpoint not
-        found (never in a real delivery) stands for itself."""
-        found = self._merchants.get(endpoint_id)
-        if found is not None:
-            return found
-        pending = self._looking_up.get(endpoint_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._look_up(endpoint_id))
-            self._looking_up[endpoint_id] = pending
-        return await asyncio.shield(pending)
-
-    async def _look_up(self, endpoint_id: str) -> str:
-        try:
-            async with self.db.read() as conn:
-                merchant = (
-                    await conn.execute(select(_EP.c.merchant_id).where(_EP.c.id == endpoint_id))
-                ).scalar()
-        finally:
-            del self._looking_up[endpoint_id]
-        if len(self._merchants) > 100_000:
-            self._merchants.clear()
-        found = self._merchants[endpoint_id] = merchant or endpoint_id
-        return found
 
 
 @dataclass(slots=True)
@@ -255,10 +197,11 @@ async def post(
 def _plan(
     settings: Settings, claim: Claim, attempt: Attempt, started: datetime, finished: datetime
 ) -> tuple[str, datetime | None, str | None]:
-    """The delivery's status after this attempt, when to try next, and why to disable."""
+    """The delivery's status after this attempt, when to try next, and why to disable. A
+    replay's run is one attempt; an automatic run follows the retry schedule."""
     delays = settings.retry_delays
-    run_length = 1 if claim.trigger == "replay" else len(delays)
-    index = claim.attempts - claim.run_start  # position of this attempt within its run
+    run = delays[:1] if claim.trigger == "replay" else delays
+    number = claim.attempts - claim.run_start + 1  # this attempt's place in its run
     next_at: datetime | None = None
     disable_reason: str | None = None
     if attempt.succeeded:
@@ -266,16 +209,12 @@ def _plan(
     elif attempt.status == 410:
         status = "failed"
         disable_reason = "endpoint answered 410 Gone"
-    elif index + 1 < run_length:
-        status = "pending"
-        delay = delays[index + 1]
+    else:
+        asked = None
         if attempt.status in (429, 503):
             asked = retry_after_seconds(attempt.retry_after, finished)
-            if asked is not None:
-                delay = max(delay, asked)
-        next_at = finished + timedelta(seconds=delay)
-    else:
-        status = "failed"
+        next_at = next_try(run, number, finished, asked)
+        status = "failed" if next_at is None else "pending"
     if (
         disable_reason is None
         and not attempt.succeeded
@@ -299,27 +238,6 @@ class _Sent:
     started: datetime
     finished: datetime
     seconds: float
-
-
-async def _send(deps: Deps, delivery_id: str) -> _Sent | str:
-    """Claim the attempt that is due and make it, in one of its merchant's slots (``Shares``);
-    why not, when there is none, or when the merchant's slots stay taken (put off).
-
-    The slot is taken after the claim, so that claims keep being batched by the whole room
-    (``Store``) and a delivery put off is already held; the wait for it is at most
-    ``queue.HOLD``, inside the lease's margin."""
-    claim = await deps.store.claim(delivery_id)
-    if claim is None:
-        return "skipped"
-    if isinstance(claim, str):
-        return claim
-    merchant = await deps.merchant_of(claim.endpoint_id)
-    if not await deps.shares.acquire(merchant):
-        return await _put_off(deps, claim)
-    try:
-        return await _make_attempt(deps, claim)
-    finally:
-        deps.shares.release(merchant)
 
 
 async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
@@ -352,39 +270,14 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     return _Sent(claim, headers, attempt, started, utcnow(), seconds)
 
 
-async def _put_off(deps: Deps, claim: Claim) -> str:
-    """Hand a claimed delivery back to the queue unsent, while its merchant's connections stay
-    taken: its claim keeps every worker off it, and its job comes back when that claim's lease
-    ends. It is not an attempt: the delivery log, the attempt count and the retry schedule are
-    as they were."""
-    # The lease the claim took (``worker.__main__`` builds the store with it), counted from
-    # after the claim, so the job never wakes before the delivery is due again.
-    lease = deps.settings.webhook_timeout_seconds + LEASE_MARGIN
-    due = utcnow() + timedelta(seconds=lease)
-    await outbox.enqueue_jobs(deps.redis, [(claim.delivery_id, claim.generation)], defer_until=due)
-    return "put off"
-
-
-async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> str:
-    """Run the attempt that is due, if one is; the outcome, for the job result and the tests.
-
-    A burst larger than the pool waits here, before its claim, rather than for a connection
-    inside the attempt: there the wait would count against the receiver's timeout, and a long
-    one would outlast the claim's lease. Then it waits, briefly, for one of its merchant's own
-    slots (``Shares``), so another merchant's slow receivers never hold it up, and is put off
-    when its merchant's slots stay taken. Once sent, the delivery no longer counts against the
-    worker's room (``Load``): recording it needs no connection."""
-    try:
-        async with deps.sending:
-            sent = await _send(deps, delivery_id)
-    finally:
-        if job_id is not None:
-            deps.load.one_done(job_id)
-    if isinstance(sent, str):
-        return sent
-    settings, claim, attempt = deps.settings, sent.claim, sent.attempt
+async def _attempt(deps: Deps, claim: Claim) -> list[str]:
+    """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
+    event, if it disabled its endpoint."""
+    sent = await _make_attempt(deps, claim)
+    settings, attempt = deps.settings, sent.attempt
     started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
     duration_ms = int(seconds * 1000)
+    delivery_id = claim.delivery_id
 
     status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
     notify = await deps.store.record(
@@ -403,11 +296,6 @@ async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> s
             disable_reason=disable_reason,
         )
     )
-    if next_at is not None:
-        generation = claim.generation + 1
-        await outbox.enqueue_jobs(deps.redis, [(delivery_id, generation)], defer_until=next_at)
-    if notify:
-        await outbox.enqueue(deps.redis, notify)
     outcome = "succeeded" if attempt.succeeded else ("retrying" if next_at else "failed")
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
@@ -426,19 +314,88 @@ async def _deliver(deps: Deps, delivery_id: str, job_id: str | None = None) -> s
                 "error": attempt.error,
             },
         )
-    return outcome
+    return notify
 
 
-async def deliver(ctx: dict[str, Any], delivery_id: str, generation: int = 0) -> str:
-    """ARQ task ``deliver``. ``generation`` only makes the job id unique; the row decides."""
-    deps: Deps = ctx["deps"]
-    return await _deliver(deps, delivery_id, ctx.get("job_id"))
+def _targets(ids: list[str]) -> Any:
+    """What sending each leased delivery needs: its event's body and its endpoint."""
+    return (
+        select(
+            _D.c.id,
+            _E.c.payload,
+            _E.c.type,
+            _EP.c.url,
+            _EP.c.enabled,
+            _EP.c.deleted_at,
+            _EP.c.secret_sealed,
+            _EP.c.previous_secret_sealed,
+            _EP.c.previous_secret_expires_at,
+            _EP.c.failing_since,
+        )
+        .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
+        .where(_D.c.id.in_(ids))
+    )
 
 
-async def deliver_many(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, int]:
-    """ARQ task ``deliver_many``: one job for many deliveries, so the queue's own cost (several
-    Redis trips a job) is paid once per batch; each attempted as ``deliver`` would
-    (``batch.each_at_once``)."""
-    deps: Deps = ctx["deps"]
-    job_id: str | None = ctx.get("job_id")
-    return await each_at_once(_deliver(deps, delivery_id, job_id) for delivery_id in delivery_ids)
+class Deliveries:
+    """Webhook deliveries: ``webhook_max_connections`` attempts in flight a worker, each
+    merchant's at most its share (``webhook_merchant_connections``)."""
+
+    name = outbox.WEBHOOK
+    queue = Queue(_D, due="pending", done="succeeded", failed="failed")
+
+    def bounds(self, settings: Settings) -> Bounds:
+        return Bounds(
+            concurrency=settings.webhook_max_connections,
+            share=settings.webhook_merchant_connections,
+            lease_seconds=settings.webhook_timeout_seconds + LEASE_MARGIN,
+        )
+
+    async def taken(
+        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
+    ) -> Sequence[Claim]:
+        found = {r.id: r for r in await conn.execute(_targets([row.id for row in rows]))}
+        claims: list[Claim] = []
+        gone: list[str] = []
+        for row in rows:
+            target = found[row.id]
+            if not target.enabled or target.deleted_at is not None:
+                # Checked here, not when the event was written: it may have been disabled since.
+                gone.append(row.id)
+                continue
+            claims.append(
+                Claim(
+                    delivery_id=row.id,
+                    event_id=row.event_id,
+                    endpoint_id=row.endpoint_id,
+                    merchant_id=row.merchant_id,
+                    env=row.env,
+                    attempts=row.attempts,
+                    trigger=row.trigger,
+                    run_start=row.run_start,
+                    generation=row.generation,
+                    payload=target.payload,
+                    type=target.type,
+                    url=target.url,
+                    secret_sealed=target.secret_sealed,
+                    previous_secret_sealed=target.previous_secret_sealed,
+                    previous_secret_expires_at=target.previous_secret_expires_at,
+                    failing_since=target.failing_since,
+                )
+            )
+        if gone:
+            await conn.execute(
+                update(_D)
+                .where(_D.c.id.in_(gone))
+                .values(status="failed", next_attempt_at=None, updated_at=now)
+            )
+        return claims
+
+    def merchant(self, item: Claim) -> str:
+        return item.merchant_id
+
+    async def attempt(self, deps: Deps, item: Claim) -> Iterable[str]:
+        return await _attempt(deps, item)
+
+
+DELIVERIES = Deliveries()

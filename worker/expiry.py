@@ -12,13 +12,12 @@ between sweeps too.
 
 from typing import Any
 
-from gateway import outbox
 from gateway.billing.orders import expire_due
 from gateway.policies import spend
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
 
-from .delivery import Deps
+from .deps import Deps
 
 __all__ = ["budget_alerts", "expire_approvals", "expire_orders"]
 
@@ -40,7 +39,7 @@ async def expire_approvals(ctx: dict[str, Any]) -> int:
         deliveries = await approvals.expire(deps.db, txn_id, now)
         if deliveries is None:
             continue
-        await outbox.enqueue(deps.redis, deliveries)
+        deps.wake(deliveries)
         expired += 1
     return expired
 
@@ -54,6 +53,6 @@ async def budget_alerts(ctx: dict[str, Any]) -> int:
         deliveries = await spend.alert(deps.db, due, utcnow())
         if deliveries is None:  # the sending process, or another sweep, got there first
             continue
-        await outbox.enqueue(deps.redis, deliveries)
+        deps.wake(deliveries)
         written += 1
     return written

@@ -1,59 +1,68 @@
-"""The upstream work's runner: every second, the top-ups whose upstream work is due (the
-send's inline try ran out, a transient failure's delay passed, or a process died mid-try) are
-claimed, one taker each (``upstreams.work.claim``), and tried (``topup.fulfilling``).
+"""Upstream work as a kind of the runner's (``FULFILMENTS``): the top-ups whose upstream work is
+due (the send's inline try ran out, a transient failure's delay passed, or a process died
+mid-try) are leased like every kind's rows (the lease counts the try) and tried
+(``topup.fulfilling``), which records the result as a lifecycle change, or the next try.
 
-The rows are the truth, not Redis: a lost job or a killed process loses nothing, since the
-next sweep finds the row due again once its lease has passed.
+Each merchant's share of the upstream connections is kept where the calls go out
+(``upstreams.outbound``), so the lane itself gives one merchant all of its room.
 """
 
-import asyncio
 import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import outbox
 from gateway.mail import caps
 from gateway.topup import fulfilling
 from gateway.upstreams import work
-from gateway.upstreams.outbound import Upstreams
-from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 
-from .delivery import Deps
+from .deps import Deps
+from .kind import Bounds
 
-__all__ = ["CONCURRENCY", "fulfil_due"]
+__all__ = ["CONCURRENCY", "FULFILMENTS", "Fulfilments"]
 
 log = logging.getLogger("aitopup.worker")
 
 CONCURRENCY = 32  # tries in flight at once per worker process
 
 
-async def fulfil_due(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``fulfil_due``: how many due top-ups this sweep tried."""
-    deps: Deps = ctx["deps"]
-    upstreams: Upstreams = ctx["upstreams"]
-    settings = deps.settings
-    lease = 3 * settings.fulfilment_timeout_seconds + work.LEASE_MARGIN_SECONDS
-    slots = asyncio.Semaphore(CONCURRENCY)
+class Fulfilments:
+    name = outbox.FULFILMENT
+    queue = work.QUEUE
 
-    async def one(topup_id: str) -> bool:
-        async with slots:
-            number = await work.claim(deps.db, topup_id, utcnow(), lease)
-            if number is None:
-                return False
-            gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
-            try:
-                tried = await fulfilling.attempt(
-                    deps.db, deps.sealer, settings, upstreams.for_env, topup_id, number,
-                    gates=gates,
-                )  # fmt: skip
-            except Exception:
-                await gates.settle(None)
-                # Left due: the next sweep after the lease tries again.
-                log.exception("upstream try crashed", extra={"transaction_id": topup_id})
-                return True
-            await gates.settle(tried.outcome)
-            if tried.outcome is not None and tried.outcome.deliveries:
-                await outbox.enqueue(deps.redis, tried.outcome.deliveries)
-            return True
+    def bounds(self, settings: Settings) -> Bounds:
+        return Bounds(
+            concurrency=CONCURRENCY,
+            share=CONCURRENCY,
+            lease_seconds=3 * settings.fulfilment_timeout_seconds + work.LEASE_MARGIN_SECONDS,
+        )
 
-    due = await work.due(deps.db, utcnow())
-    return sum(await asyncio.gather(*(one(t) for t in due)))
+    async def taken(
+        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
+    ) -> Sequence[Any]:
+        return rows
+
+    def merchant(self, item: Any) -> str:
+        return str(item.merchant_id)
+
+    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
+        settings = deps.settings
+        gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
+        try:
+            tried = await fulfilling.attempt(
+                deps.db, deps.sealer, settings, deps.upstreams.for_env, item.topup_id,
+                item.attempts, gates=gates,
+            )  # fmt: skip
+        except Exception:
+            await gates.settle(None)
+            raise  # left leased: due again once the lease lapses
+        await gates.settle(tried.outcome)
+        return () if tried.outcome is None else tried.outcome.deliveries
+
+
+FULFILMENTS = Fulfilments()

@@ -4,10 +4,9 @@ order whose webhook never came is credited all the same, once."""
 
 from typing import Any
 
-from gateway import outbox
 from gateway.billing import reconcile
 
-from .delivery import Deps
+from .deps import Deps
 
 __all__ = ["reconcile_orders"]
 
@@ -18,6 +17,6 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
     credited = 0
     for outcome in await reconcile.sweep(deps.db, deps.settings):
         if outcome.deliveries:
-            await outbox.enqueue(deps.redis, outcome.deliveries)
+            deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"
     return credited

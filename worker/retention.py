@@ -18,7 +18,7 @@ from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.webhooks.retention import Pruned, prune_batch
 
-from .delivery import Deps
+from .deps import Deps
 
 __all__ = [
     "BATCH",

@@ -1,13 +1,14 @@
-"""The worker's database work, shared by every attempt running in the process.
+"""The deliveries' records, written together by every attempt running in the process.
 
-Each attempt needs two writes: its claim before sending and its record after. Run one by one,
-they queue on the store (SQLite has one writer connection; every transaction is a few driver
-trips and a commit), and the worker spends its time waiting rather than sending. Here they are
-grouped: while one transaction runs, the claims and records that arrive meanwhile wait, and the
-next transaction carries them all (records first, then claims), with one statement per kind, on
-the driver (``gateway.store.raw``), and on SQLite in one trip to the connection's thread. An idle
-worker still runs each attempt's step at once; a busy one pays one transaction per batch instead
-of two per attempt.
+Each attempt ends in a write: its delivery's new state and its row in the delivery log. Run one
+by one, they queue on the store (SQLite has one writer connection; every transaction is a few
+driver trips and a commit), and the worker spends its time waiting rather than sending. Here
+they are grouped: while one transaction runs, the records that arrive meanwhile wait, and the
+next transaction carries them all, with one statement per kind of row, on the driver
+(``gateway.store.raw``), and on SQLite in one trip to the connection's thread. An idle worker
+still writes each record at once; a busy one pays one transaction per batch. This is the
+worker's one batching above the store's own (``store.sqlite``'s group commit, which joins
+separate transactions; this joins rows into one).
 """
 
 import asyncio
@@ -15,7 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,39 +24,29 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    and_,
-    case,
     insert,
     select,
-    true,
     update,
 )
 from sqlalchemy.types import TypeEngine
 
-from gateway.store.compose import Plan, Refs, Step, json_text, one_of, param
+from gateway.store.compose import Plan, Refs, Step, json_text
 from gateway.store.db import Database
 from gateway.store.models import (
     DeliveryAttempt,
-    Event,
     WebhookDelivery,
-    WebhookEndpoint,
     table_of,
 )
 from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
-from gateway.values.clock import utcnow
 from gateway.webhooks.endpoints import disable_endpoint
 
-__all__ = ["DISABLED", "POSTGRES_SETTINGS", "Claim", "Record", "Store"]
+__all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
-# A deferred job may wake a hair before its row says it is due.
-DUE_SLACK = timedelta(milliseconds=50)
 # Bounds one transaction's statements (and SQLite's bound-parameter count).
 MAX_BATCH = 500
-
-DISABLED = "endpoint_disabled"
 
 # The worker's PostgreSQL sessions (``Database.connect``/``run``). Every statement here reads or
 # writes a batch of rows by key, and must go on doing so whatever the planner believes of the
@@ -80,6 +71,7 @@ class Claim:
     delivery_id: str
     event_id: str
     endpoint_id: str
+    merchant_id: str
     env: str
     attempts: int
     trigger: str
@@ -124,97 +116,61 @@ class Record:
         )
 
 
-ClaimResult = Claim | str | None  # a claim, DISABLED, or None when nothing was due
 _Waiter = asyncio.Future[Any]
 
 
 class Store:
-    """Claims and records, grouped into as few transactions as the load allows.
+    """Records, grouped into as few transactions as the load allows."""
 
-    On SQLite one runner carries both in each transaction (one writer, one trip). On PostgreSQL
-    claims and records run on their own, each queue batched by a runner of its own: an attempt
-    waiting for its claim does not also wait for the records written meanwhile."""
-
-    def __init__(self, db: Database, *, lease_seconds: float) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._lease = timedelta(seconds=lease_seconds)
-        self._claims: list[tuple[str, _Waiter]] = []
         self._records: list[tuple[Record, _Waiter]] = []
-        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._runner: asyncio.Task[None] | None = None
 
     async def drain(self) -> None:
-        """Let the batches in hand finish (their jobs may be gone, their rows are not) before
-        the engine is disposed under them."""
-        await asyncio.gather(*self._runners.values(), return_exceptions=True)
-
-    async def claim(self, delivery_id: str) -> ClaimResult:
-        result: ClaimResult = await self._submit("claims", self._claims, delivery_id)
-        return result
+        """Let the batch in hand finish before the engine is disposed under it."""
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
 
     async def record(self, record: Record) -> list[str]:
         """The deliveries of a ``webhook.endpoint.disabled`` event, if this record disabled one."""
-        notify: list[str] = await self._submit("records", self._records, record)
+        waiter: _Waiter = asyncio.get_running_loop().create_future()
+        self._records.append((record, waiter))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        # A cancelled attempt cancels only its own waiter: the batch runs in its own task and
+        # finishes, and answers only the waiters still waiting.
+        notify: list[str] = await waiter
         return notify
 
-    async def _submit(self, kind: str, queue: list[tuple[Any, _Waiter]], item: Any) -> Any:
-        waiter: _Waiter = asyncio.get_running_loop().create_future()
-        queue.append((item, waiter))
-        lane = "both" if self._db.single_writer else kind
-        runner = self._runners.get(lane)
-        if runner is None or runner.done():
-            self._runners[lane] = asyncio.create_task(self._run(lane))
-        # A cancelled job cancels only its own waiter: the batch runs in its own task and
-        # finishes, and answers only the waiters still waiting.
-        return await waiter
-
-    async def _run(self, lane: str) -> None:
-        take_records, take_claims = lane != "claims", lane != "records"
-        while (take_claims and self._claims) or (take_records and self._records):
-            records: list[tuple[Record, _Waiter]] = []
-            if take_records:
-                records, self._records = self._records[:MAX_BATCH], self._records[MAX_BATCH:]
-            claims: list[tuple[str, _Waiter]] = []
-            if take_claims:
-                room = MAX_BATCH - len(records)
-                claims, self._claims = self._claims[:room], self._claims[room:]
+    async def _run(self) -> None:
+        while self._records:
+            records, self._records = self._records[:MAX_BATCH], self._records[MAX_BATCH:]
             try:
-                await self._step(records, claims)
+                await self._step(records)
             except Exception:
-                if len(records) + len(claims) == 1:
-                    _fail([*records, *claims])
+                if len(records) == 1:
+                    _fail(records)
                     continue
                 # One bad row must not fail its neighbours: retry each on its own.
-                log.warning("batched delivery step failed; retrying one by one", exc_info=True)
+                log.warning("batched delivery records failed; retrying one by one", exc_info=True)
                 for record in records:
-                    await self._alone([record], [])
-                for claim in claims:
-                    await self._alone([], [claim])
+                    try:
+                        await self._step([record])
+                    except Exception:
+                        _fail([record])
 
-    async def _alone(
-        self, records: list[tuple[Record, _Waiter]], claims: list[tuple[str, _Waiter]]
-    ) -> None:
-        try:
-            await self._step(records, claims)
-        except Exception:
-            _fail([*records, *claims])
-
-    async def _step(
-        self, records: list[tuple[Record, _Waiter]], claims: list[tuple[str, _Waiter]]
-    ) -> None:
-        async def write(tx: Raw) -> tuple[list[list[str]], dict[str, ClaimResult]]:
-            notified = await _write_records(tx, [r for r, _ in records])
-            claimed = await _claim_many(tx, [c for c, _ in claims], utcnow(), self._lease)
-            return notified, claimed
+    async def _step(self, records: list[tuple[Record, _Waiter]]) -> None:
+        async def write(tx: Raw) -> list[list[str]]:
+            return await _write_records(tx, [r for r, _ in records])
 
         # Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no
         # BEGIN and COMMIT around it (two more trips, each waiting for the event loop).
         # Changing an endpoint takes a transaction.
         each = not any(r.changes_endpoint for r, _ in records)
-        notified, claimed = await self._db.run(write, each_statement=each)
+        notified = await self._db.run(write, each_statement=each)
         for (_, waiter), notify in zip(records, notified, strict=True):
             _settle(waiter, notify)
-        for delivery_id, waiter in claims:
-            _settle(waiter, claimed.get(delivery_id))
 
 
 def _settle(waiter: _Waiter, value: Any) -> None:
@@ -223,123 +179,14 @@ def _settle(waiter: _Waiter, value: Any) -> None:
 
 
 def _fail(pairs: Sequence[tuple[Any, _Waiter]]) -> None:
-    exc = RuntimeError("the delivery step failed; the job will be retried")
+    exc = RuntimeError("the delivery's record failed; its lease lapses and it is tried again")
     for _, waiter in pairs:
         if not waiter.done():
             waiter.set_exception(exc)
 
 
 _D = table_of(WebhookDelivery)
-_E = table_of(Event)
-_EP = table_of(WebhookEndpoint)
 _A = table_of(DeliveryAttempt)
-
-
-def _leased(refs: Refs) -> Construct:
-    """The due, pending deliveries among ``:ids``, leased: ``next_attempt_at`` moves to the
-    lease's end and the generation is bumped, so a second worker finds nothing due and a job
-    still queued for the old state is a no-op.
-
-    Each id is looked up by its key (``one_of``, and on PostgreSQL ``POSTGRES_SETTINGS``). The
-    due test is a ``CASE``, which no index answers and which PostgreSQL's planner counts as
-    true of half the rows: as a plain condition it was answered from the index of due
-    deliveries (on a table not yet analysed: the whole backlog read to lease 30 rows, on both
-    stores), and as ``(…) IS TRUE`` counted as true of almost none, which made scanning the
-    table for it, then matching the ids, look cheaper than looking the ids up."""
-    due = and_(_D.c.status == "pending", _D.c.next_attempt_at <= param("due", UTCDateTime()))
-    return (
-        update(_D)
-        .where(one_of(_D.c.id, "ids"), case((due, true())))
-        .values(
-            generation=_D.c.generation + 1,
-            next_attempt_at=param("lease_until", UTCDateTime()),
-            updated_at=param("now", UTCDateTime()),
-        )
-        .returning(
-            _D.c.id,
-            _D.c.event_id,
-            _D.c.endpoint_id,
-            _D.c.env,
-            _D.c.attempts,
-            _D.c.trigger,
-            _D.c.run_start,
-            _D.c.generation,
-        )
-    )
-
-
-def _targets(refs: Refs) -> Construct:
-    """What sending each leased delivery needs: its event's body and its endpoint."""
-    return (
-        select(
-            _D.c.id,
-            _E.c.payload,
-            _E.c.type,
-            _EP.c.url,
-            _EP.c.enabled,
-            _EP.c.deleted_at,
-            _EP.c.secret_sealed,
-            _EP.c.previous_secret_sealed,
-            _EP.c.previous_secret_expires_at,
-            _EP.c.failing_since,
-        )
-        .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
-        .where(refs.among(_D.c.id, "leased", "id"))
-    )
-
-
-LEASE = Plan([Step("leased", _leased, many=True), Step("targets", _targets, many=True)])
-_GONE = Statement.of(
-    update(_D)
-    .where(one_of(_D.c.id, "ids"))
-    .values(status="failed", next_attempt_at=None, updated_at=param("now", UTCDateTime()))
-)
-
-
-async def _lease(db: Raw, ids: list[str], now: datetime, lease: timedelta) -> list[dict[str, Any]]:
-    """The leased rows, each with what sending it needs."""
-    params = {"ids": ids, "lease_until": now + lease, "now": now, "due": now + DUE_SLACK}
-    applied = await LEASE.run(db, params)
-    assert applied is not None
-    found = {row["id"]: row for row in applied.all("targets")}
-    return [{**row, **found[row["id"]]} for row in applied.all("leased")]
-
-
-async def _claim_many(
-    db: Raw, ids: list[str], now: datetime, lease: timedelta
-) -> dict[str, ClaimResult]:
-    """Lease every due attempt among ``ids`` with one conditional UPDATE: a row another worker
-    leased first, or that is no longer due, is simply not returned."""
-    if not ids:
-        return {}
-    out: dict[str, ClaimResult] = {}
-    gone: list[str] = []
-    for row in await _lease(db, ids, now, lease):
-        if not row["enabled"] or row["deleted_at"] is not None:
-            # Re-checked here, not when queued: the merchant may have disabled it meanwhile.
-            gone.append(row["id"])
-            out[row["id"]] = DISABLED
-            continue
-        out[row["id"]] = Claim(
-            delivery_id=row["id"],
-            event_id=row["event_id"],
-            endpoint_id=row["endpoint_id"],
-            env=row["env"],
-            attempts=row["attempts"],
-            trigger=row["trigger"],
-            run_start=row["run_start"],
-            generation=row["generation"],
-            payload=row["payload"],
-            type=row["type"],
-            url=row["url"],
-            secret_sealed=row["secret_sealed"],
-            previous_secret_sealed=row["previous_secret_sealed"],
-            previous_secret_expires_at=db.timestamp(row["previous_secret_expires_at"]),
-            failing_since=db.timestamp(row["failing_since"]),
-        )
-    if gone:
-        await db.fetch(_GONE, {"ids": gone, "now": now})
-    return out
 
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.

@@ -259,9 +259,7 @@ async def update_coupon(request: Request, call: Call) -> Response:
 async def create_codes(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, CodeBatchRequest, limit=svc.settings.max_body_bytes)
-    made = await perform(
-        svc.enqueuer, redemption_codes.create_codes(svc.db, svc.settings, call, body)
-    )
+    made = await perform(svc.waker, redemption_codes.create_codes(svc.db, svc.settings, call, body))
     if "text/csv" in request.headers.get("accept", ""):
         data = made.one(CodeBatchData)
         # The batch as a file, now: its codes are never shown again.
@@ -320,14 +318,14 @@ def _env(request: Request) -> str:
 
 async def list_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
-    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
+    await perform(svc.waker, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     return await answer(request, upstream_config.list_settings(svc.db, _id(request), _env(request)))
 
 
 async def put_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
+    await perform(svc.waker, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
     operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
@@ -339,7 +337,7 @@ async def put_fulfilment(request: Request, call: Call) -> Response:
 async def test_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
-    await perform(svc.enqueuer, merchants.get_merchant(svc.db, _id(request)))  # or 4140
+    await perform(svc.waker, merchants.get_merchant(svc.db, _id(request)))  # or 4140
     assert svc.upstreams is not None
     # The merchant's own limit, in its bucket: the operator tests the merchant's upstream.
     decision = await merchant_limits.FULFILMENT_TEST.count(svc, _id(request))

@@ -15,7 +15,7 @@ __all__ = ["answer"]
 async def answer(
     request: Request, operation: Awaitable[Outcome], *, headers: dict[str, str] | None = None
 ) -> Envelope:
-    """The operation's deliveries are enqueued after it committed (``perform``); the reply is
+    """The operation's outbox rows wake the workers after it committed (``perform``); the reply is
     its outcome, with ``headers`` (a limit's, a Location)."""
-    outcome = await perform(services(request).enqueuer, operation)
+    outcome = await perform(services(request).waker, operation)
     return Envelope.of(outcome, headers=headers)

@@ -105,9 +105,7 @@ async def checkout_return(request: Request) -> Response:
     order = await reconcile.order_of_session(svc.db, session_id)
     try:
         await merchant_limits.PAYMENT_CALLS.count(svc, order.merchant_id, order.env)
-        checked = await perform(
-            svc.enqueuer, reconcile.check_payment(svc.db, svc.settings, order.id)
-        )
+        checked = await perform(svc.waker, reconcile.check_payment(svc.db, svc.settings, order.id))
     except ApiError as exc:
         if exc.code == Code.ORDER_NOT_FOUND:
             raise
@@ -200,7 +198,7 @@ async def sandbox_page(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    paid = await perform(svc.enqueuer, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
+    paid = await perform(svc.waker, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     # Only to the URL stored on the order, and only if it passes the return URLs' rule.
     landing = orders.landing(
@@ -229,7 +227,7 @@ async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
     cancelled = await perform(
-        svc.enqueuer, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
+        svc.waker, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
     )
     order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
     landing = orders.landing(

@@ -49,8 +49,8 @@ async def _answers(name: str, check: Awaitable[Any]) -> State:
 
 async def readyz(request: Request) -> Response:
     """Ready while the store answers: that is what the API needs. Sends, reads and keys work
-    without Redis (a send's webhooks wait in the outbox, and the worker's sweep queues them once
-    Redis is back), so Redis is reported, never a reason to take a gateway out of rotation: a
+    without Redis (a send's webhooks wait in the outbox, and the workers lease them from there),
+    so Redis is reported, never a reason to take a gateway out of rotation: a
     balancer that did would take every gateway down together, for an outage the API rides out."""
     svc = services(request)
     store, redis = await asyncio.gather(

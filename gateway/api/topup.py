@@ -79,9 +79,7 @@ async def list_topups(request: Request) -> Response:
 async def cancel_topup(request: Request) -> Response:
     caller = require_caller(request, "topup:send")
     svc = services(request)
-    outcome = await perform(
-        svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, _txn_id(request))
-    )
+    outcome = await perform(svc.waker, service.cancel(svc.db, svc.sealer, caller, _txn_id(request)))
     return _render(outcome)
 
 
@@ -99,7 +97,7 @@ async def get_balance(request: Request) -> Response:
 
 def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:
     """The route of a decision on a held send (approve, deny): a key with the ``approvals``
-    scope, the operation's deliveries enqueued after commit."""
+    scope, the workers woken for its rows after commit."""
 
     async def handle(request: Request) -> Response:
         caller = require_caller(request, "approvals")

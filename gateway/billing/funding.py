@@ -27,7 +27,8 @@ DEBITED = "wallet.debited"
 
 @dataclass(slots=True)
 class Moved:
-    """The wallet's balance after the change, and the deliveries to enqueue after commit."""
+    """The wallet's balance after the change, and the deliveries to wake the workers for after
+    commit."""
 
     balance_cents: int
     delivery_ids: list[str] = field(default_factory=list)

@@ -112,7 +112,7 @@ EXPIRE_BATCH = 500
 class Settlement:
     """What handling a payment signal did to an order, inside the caller's transaction: the
     result (recorded against a Stripe event), the order's status after it (when it was read),
-    and the deliveries the operation's ``Outcome`` carries to be enqueued after commit."""
+    and the deliveries the operation's ``Outcome`` carries to wake the workers for after commit."""
 
     result: str
     deliveries: list[str] = field(default_factory=list)

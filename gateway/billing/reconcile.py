@@ -204,7 +204,7 @@ async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
 
 async def sweep(db: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:
     """The worker's look at every due order; an order Stripe will not answer for waits for the
-    next sweep. The outcomes carry the deliveries to enqueue."""
+    next sweep. The outcomes carry the deliveries to wake the workers for."""
     now = now or utcnow()
     done: list[Outcome] = []
     for order_id in await due(db, settings, now):

@@ -65,7 +65,7 @@ async def change_password(request: Request) -> Response:
     try:
         with svc.hashes.slot():
             changing = users.change_password(svc.db, viewer.user_id, current, new, keeping=keeping)
-            await perform(svc.enqueuer, changing)
+            await perform(svc.waker, changing)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
         return error_page(
@@ -87,7 +87,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
     svc = services(request)
-    await perform(svc.enqueuer, sessions.end_all(svc.db, viewer.user_id))
+    await perform(svc.waker, sessions.end_all(svc.db, viewer.user_id))
     response = RedirectResponse("/dashboard/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response

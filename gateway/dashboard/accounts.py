@@ -54,7 +54,7 @@ async def _start_session(request: Request, user_id: str, to: str) -> Response:
     """A new session for ``user_id``; the one the visitor came with is ended."""
     svc = services(request)
     started = sessions.start(svc.db, user_id, ending=await _ending(request))
-    return _signed_in(request, (await perform(svc.enqueuer, started)).one(str), to)
+    return _signed_in(request, (await perform(svc.waker, started)).one(str), to)
 
 
 def _too_many(request: Request, decision: Decision) -> Response:
@@ -112,7 +112,7 @@ async def sign_in(request: Request) -> Response:
     try:
         with svc.hashes.slot():
             signed_in = await perform(
-                svc.enqueuer, users.sign_in(svc.db, email, password, ending=ending)
+                svc.waker, users.sign_in(svc.db, email, password, ending=ending)
             )
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
@@ -213,7 +213,7 @@ async def sign_up(request: Request) -> Response:
                 password=_text(data.get("password"), 2000),
                 merchant_name=fields["merchant_name"],
             )
-            await perform(svc.enqueuer, made)
+            await perform(svc.waker, made)
     except HashesBusy:
         return busy(request)
     except users.AccountError as refused:
@@ -251,7 +251,7 @@ async def sign_out(request: Request) -> Response:
     came_with = await visit(request)
     if came_with.session is not None:
         svc = services(request)
-        await perform(svc.enqueuer, sessions.end(svc.db, came_with.session_id))
+        await perform(svc.waker, sessions.end(svc.db, came_with.session_id))
     response = RedirectResponse("/dashboard/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
@@ -265,16 +265,14 @@ async def switch_env(request: Request) -> Response:
         session = (await visit(request)).session
         assert session is not None
         svc = services(request)
-        await perform(svc.enqueuer, sessions.switch_env(svc.db, session.id_hash, env))
+        await perform(svc.waker, sessions.switch_env(svc.db, session.id_hash, env))
     return RedirectResponse(local_path(_text(data.get("next")), "/dashboard/"), status_code=303)
 
 
 async def set_password_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:100]
     svc = services(request)
-    email = (
-        await link_address(perform(svc.enqueuer, users.invitee(svc.db, token))) if token else None
-    )
+    email = await link_address(perform(svc.waker, users.invitee(svc.db, token))) if token else None
     return page(
         request,
         "accounts/set_password.html",
@@ -295,7 +293,7 @@ async def set_password(request: Request) -> Response:
         setting = users.set_password(
             svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
         )
-        user = (await perform(svc.enqueuer, setting)).one(users.UserInfo)
+        user = (await perform(svc.waker, setting)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return busy(request)
@@ -305,7 +303,7 @@ async def set_password(request: Request) -> Response:
             request,
             "accounts/set_password.html",
             {
-                "email": await link_address(perform(svc.enqueuer, users.invitee(svc.db, token))),
+                "email": await link_address(perform(svc.waker, users.invitee(svc.db, token))),
                 "token": token,
                 "errors": {refused.field: refused.sentence},
             },
@@ -334,7 +332,7 @@ async def accept_invitation(request: Request) -> Response:
     merchant_id = str(request.path_params["merchant_id"])[:40]
     svc = services(request)
     try:
-        await perform(svc.enqueuer, users.accept_invitation(svc.db, viewer.user_id, merchant_id))
+        await perform(svc.waker, users.accept_invitation(svc.db, viewer.user_id, merchant_id))
     except ApiError as refused:
         if refused.code != Code.INVITATION_NOT_FOUND:
             raise

@@ -128,7 +128,7 @@ async def visit(conn: HTTPConnection) -> Visit:
     session = None
     if session_id is not None:
         svc = services(conn)
-        loaded = (await perform(svc.enqueuer, sessions.load(svc.db, session_id))).data
+        loaded = (await perform(svc.waker, sessions.load(svc.db, session_id))).data
         session = loaded if isinstance(loaded, sessions.SessionInfo) else None
     if session is None:
         found = _anonymous(conn, session_id)

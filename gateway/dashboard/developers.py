@@ -23,7 +23,7 @@ __all__ = ["routes"]
 async def developers(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    listed = await perform(svc.enqueuer, keys.merchant_keys(svc.db, viewer.merchant_id))
+    listed = await perform(svc.waker, keys.merchant_keys(svc.db, viewer.merchant_id))
     found = listed.many(KeyData)
     usable = [k for k in found if k.env == viewer.env and k.revoked_at is None]
     prefix = usable[-1].display_prefix if usable else None

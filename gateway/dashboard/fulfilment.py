@@ -154,7 +154,7 @@ async def _home(
     typed by field name); ``tested``: a test's answer said without a redirect."""
     svc = services(request)
     listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
-    found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
+    found = (await perform(svc.waker, listed)).many(FulfilmentData)
     query: Any = tested if tested is not None else request.query_params
     saved = query.get("saved")
     values = {s.platform: _saved_values(s) for s in found}
@@ -203,7 +203,7 @@ async def _tested(request: Request, viewer: Viewer, platform: str) -> dict[str, 
             viewer.env,
             platform,
         )
-        done = (await perform(svc.enqueuer, operation)).one(FulfilmentTestData)
+        done = (await perform(svc.waker, operation)).one(FulfilmentTestData)
     except ApiError as exc:
         data = exc.data if isinstance(exc.data, dict) else {}
         if exc.code == Code.FULFILMENT_TEST_RATE_LIMITED:
@@ -221,7 +221,7 @@ async def _tested(request: Request, viewer: Viewer, platform: str) -> dict[str, 
 async def _provider(request: Request, viewer: Viewer, platform: str) -> str:
     svc = services(request)
     listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
-    found = (await perform(svc.enqueuer, listed)).many(FulfilmentData)
+    found = (await perform(svc.waker, listed)).many(FulfilmentData)
     return next((s.provider for s in found if s.platform == platform), "voucher")
 
 
@@ -237,7 +237,7 @@ async def save(request: Request) -> Response:
         operation = config.save(
             svc.db, svc.sealer, svc.settings, viewer.merchant_id, viewer.env, platform, body
         )
-        await perform(svc.enqueuer, operation)
+        await perform(svc.waker, operation)
     except (ApiError, ValidationError) as exc:
         status, _ = problem(exc)
         kept = {

@@ -243,7 +243,7 @@ class LiveHub:
             if not held_views[view]:
                 self._end(stream, b"")  # its link expired or was revoked: the page says so
         checked = sessions.holders(self._db, {s.session_hash for s in streams})
-        held: set[tuple[str, str, str]] = (await perform(self._svc.enqueuer, checked)).data
+        held: set[tuple[str, str, str]] = (await perform(self._svc.waker, checked)).data
         signed_in = {session for session, _, _ in held}
         for stream in streams:
             caller = stream.caller

@@ -72,7 +72,7 @@ async def _list_page(
     listed = key_service.list_keys(
         svc.db, svc.redis, _actor(viewer), limit=_LIST_LIMIT, cursor=None
     )
-    keys = (await perform(svc.enqueuer, listed)).many(KeyData)
+    keys = (await perform(svc.waker, listed)).many(KeyData)
     return page(
         request,
         "keys/index.html",
@@ -102,7 +102,7 @@ async def create_key(request: Request) -> Response:
         pepper=svc.settings.key_pepper.get_secret_value().encode(),
         cap=svc.settings.max_keys_per_merchant_env,
     )
-    made = (await perform(svc.enqueuer, operation)).one(KeyCreated)
+    made = (await perform(svc.waker, operation)).one(KeyCreated)
     # Post/redirect/get: the key's page is a GET that shows it once (``reveal``).
     token = await reveal.stash(request, made.model_dump_json())
     if token is None:
@@ -123,7 +123,7 @@ async def show_key(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
     found = key_service.get_key(svc.db, svc.redis, _actor(viewer), _key_id(request))
-    key = (await perform(svc.enqueuer, found)).one(KeyData)
+    key = (await perform(svc.waker, found)).one(KeyData)
     values = policy_form.to_form(key.policy, key.name)
     return page(
         request,
@@ -141,7 +141,7 @@ async def update_policy(request: Request) -> Response:
         name, policy = policy_form.from_form(data)
     except policy_form.PolicyFormError as refused:
         found = key_service.get_key(svc.db, svc.redis, _actor(viewer), key_id)
-        key = (await perform(svc.enqueuer, found)).one(KeyData)
+        key = (await perform(svc.waker, found)).one(KeyData)
         return page(
             request,
             "keys/detail.html",
@@ -153,9 +153,7 @@ async def update_policy(request: Request) -> Response:
             },
             status=422,
         )
-    await perform(
-        svc.enqueuer, key_service.set_policy(svc.db, _actor(viewer), key_id, name, policy)
-    )
+    await perform(svc.waker, key_service.set_policy(svc.db, _actor(viewer), key_id, name, policy))
     return RedirectResponse(f"/dashboard/keys/{key_id}?saved=1", status_code=303)
 
 
@@ -164,7 +162,7 @@ async def revoke_key(request: Request) -> Response:
     key_id = _key_id(request)
     await form(request)
     svc = services(request)
-    await perform(svc.enqueuer, key_service.revoke_key(svc.db, _actor(viewer), key_id))
+    await perform(svc.waker, key_service.revoke_key(svc.db, _actor(viewer), key_id))
     return RedirectResponse("/dashboard/keys", status_code=303)
 
 

@@ -40,11 +40,11 @@ async def mail_page(request: Request) -> Response:
     if before is not None and not _MAIL_ID.fullmatch(before):
         raise HTTPException(404)
     listed = await perform(
-        svc.enqueuer, mailbox.states(svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before)
+        svc.waker, mailbox.states(svc.db, svc.sealer, viewer.caller, limit=_LIMIT, before=before)
     )
     mails, more = listed.many(MailState), bool(listed.meta and listed.meta["has_more"])
     notices = preferences.recipient_notices(svc.db, viewer.merchant_id)
-    on = (await perform(svc.enqueuer, notices)).one(bool)
+    on = (await perform(svc.waker, notices)).one(bool)
     return page(
         request,
         "mail/index.html",
@@ -67,7 +67,7 @@ async def _staged(request: Request) -> EmailData:
         base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
     )
-    return (await perform(svc.enqueuer, read)).one(EmailData)
+    return (await perform(svc.waker, read)).one(EmailData)
 
 
 async def show_mail(request: Request) -> Response:
@@ -89,7 +89,7 @@ async def set_notify(request: Request) -> Response:
     data = await form(request)
     svc = services(request)
     on = data.get("notify") == "on"
-    await perform(svc.enqueuer, preferences.set_recipient_notices(svc.db, viewer.merchant_id, on))
+    await perform(svc.waker, preferences.set_recipient_notices(svc.db, viewer.merchant_id, on))
     return RedirectResponse("/dashboard/mail", status_code=303)
 
 

@@ -50,7 +50,7 @@ async def _page(
     status: int = 200,
 ) -> Response:
     svc = services(request)
-    listed = await perform(svc.enqueuer, member_service.members(svc.db, viewer.merchant_id))
+    listed = await perform(svc.waker, member_service.members(svc.db, viewer.merchant_id))
     found = listed.many(member_service.Member)
     return page(
         request,
@@ -84,7 +84,7 @@ async def invite(request: Request) -> Response:
         svc.db, viewer.merchant_id, values["email"], base, role=values["role"]
     )
     try:
-        made = (await perform(svc.enqueuer, inviting)).one(invitations.InviteData)
+        made = (await perform(svc.waker, inviting)).one(invitations.InviteData)
     except users.AccountError as refused:
         errors = {refused.field: refused.sentence}
         return await _page(request, viewer, values=values, errors=errors, status=422)
@@ -102,7 +102,7 @@ async def change_role(request: Request) -> Response:
         svc.db, viewer.merchant_id, user_id, field(data, "role", 20)
     )
     try:
-        await perform(svc.enqueuer, changing)
+        await perform(svc.waker, changing)
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
@@ -115,7 +115,7 @@ async def remove(request: Request) -> Response:
     await form(request)
     svc = services(request)
     try:
-        await perform(svc.enqueuer, member_service.remove(svc.db, viewer.merchant_id, user_id))
+        await perform(svc.waker, member_service.remove(svc.db, viewer.merchant_id, user_id))
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)

@@ -35,7 +35,7 @@ async def load(svc: Services, caller: Caller) -> dict[str, Any]:
     db = svc.db
     recent, _ = await figures.topups(db, caller, limit=RECENT)
     # As GET /balance answers it.
-    balance = (await perform(svc.enqueuer, topup.balance(db, caller))).one(BalanceData)
+    balance = (await perform(svc.waker, topup.balance(db, caller))).one(BalanceData)
     return {
         "balance_cents": balance.balance_cents,
         "held_cents": balance.held_cents,
@@ -57,7 +57,7 @@ async def overview(request: Request) -> Response:
     svc = services(request)
     data = await load(svc, viewer.caller)
     waiting = users.pending_invitations(svc.db, viewer.user_id)
-    invitations = (await perform(svc.enqueuer, waiting)).many(users.PendingInvitation)
+    invitations = (await perform(svc.waker, waiting)).many(users.PendingInvitation)
     return page(
         request, "overview/index.html", {**data, "regions": REGIONS, "invitations": invitations}
     )

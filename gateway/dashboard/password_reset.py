@@ -50,7 +50,7 @@ async def forgot(request: Request) -> Response:
         )
     try:
         await perform(
-            svc.enqueuer,
+            svc.waker,
             resets.request_reset(
                 svc.db,
                 svc.redis,
@@ -71,7 +71,7 @@ async def reset_page(request: Request) -> Response:
     await visit(request)
     token = request.query_params.get("token", "")[: resets.TOKEN_LENGTH]
     svc = services(request)
-    email = await link_address(perform(svc.enqueuer, resets.resetting(svc.db, token)))
+    email = await link_address(perform(svc.waker, resets.resetting(svc.db, token)))
     return page(
         request,
         "accounts/reset_password.html",
@@ -92,7 +92,7 @@ async def reset(request: Request) -> Response:
         resetting = resets.reset_password(
             svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
         )
-        user = (await perform(svc.enqueuer, resetting)).one(users.UserInfo)
+        user = (await perform(svc.waker, resetting)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return busy(request)
@@ -102,7 +102,7 @@ async def reset(request: Request) -> Response:
             request,
             "accounts/reset_password.html",
             {
-                "email": await link_address(perform(svc.enqueuer, resets.resetting(svc.db, token))),
+                "email": await link_address(perform(svc.waker, resets.resetting(svc.db, token))),
                 "token": token,
                 "errors": {refused.field: refused.sentence},
             },
@@ -125,7 +125,7 @@ async def reset(request: Request) -> Response:
     ending = came_with.session_id if came_with.session is not None else None
     started = account_sessions.start(svc.db, user.id, ending=ending)
     response = RedirectResponse("/dashboard/", status_code=303)
-    set_session_cookie(request, response, (await perform(svc.enqueuer, started)).one(str))
+    set_session_cookie(request, response, (await perform(svc.waker, started)).one(str))
     return response
 
 

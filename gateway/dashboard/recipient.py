@@ -147,7 +147,7 @@ async def fresh_link(request: Request) -> Response:
         )
     try:
         await perform(
-            svc.enqueuer,
+            svc.waker,
             recipient_links.request_link(
                 svc.db,
                 svc.redis,

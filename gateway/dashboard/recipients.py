@@ -32,7 +32,7 @@ async def recipients_page(request: Request) -> Response:
             raise HTTPException(404)
     svc = services(request)
     listed = await perform(
-        svc.enqueuer, service.list_page(svc.db, viewer.caller, limit=_LIMIT, cursor=after)
+        svc.waker, service.list_page(svc.db, viewer.caller, limit=_LIMIT, cursor=after)
     )
     rows = listed.many(RecipientData)
     more = bool(listed.meta and listed.meta["has_more"])
@@ -55,7 +55,7 @@ async def revoke_links(request: Request) -> Response:
     if email is None:
         raise HTTPException(404)
     svc = services(request)
-    await perform(svc.enqueuer, revocations.revoke(svc.db, viewer.caller, email))
+    await perform(svc.waker, revocations.revoke(svc.db, viewer.caller, email))
     return RedirectResponse(f"/dashboard/recipients?revoked={quote(email)}", status_code=303)
 
 

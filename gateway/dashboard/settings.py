@@ -32,7 +32,7 @@ async def _page(
 ) -> Response:
     svc = services(request)
     read = preferences.get_settings(svc.db, viewer.merchant_id)
-    found = (await perform(svc.enqueuer, read)).one(preferences.MerchantSettings)
+    found = (await perform(svc.waker, read)).one(preferences.MerchantSettings)
     if values is None:
         values = {"display_name": found.display_name or ""}
         values |= {
@@ -89,7 +89,7 @@ async def save(request: Request) -> Response:
     if errors:
         return await _page(request, viewer, values, errors, 422)
     svc = services(request)
-    await perform(svc.enqueuer, preferences.save_settings(svc.db, viewer.merchant_id, change))
+    await perform(svc.waker, preferences.save_settings(svc.db, viewer.merchant_id, change))
     return RedirectResponse("/dashboard/settings?saved=1", status_code=303)
 
 

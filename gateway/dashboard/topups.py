@@ -3,8 +3,8 @@ pending one, and the approvals inbox (sends held above a key's approval line, ap
 denied). Each change is the API's own operation (``topup.service.cancel``,
 ``topup.approvals.approve``/``deny``), and a top-up's page reads ``topup.approvals.review``
 (the top-up as the API shows it, with its hold and decision), through
-``operations.perform``, which enqueues its deliveries once it has committed; the viewer decides
-as ``user:<id>``, recorded in ``decided_by``."""
+``operations.perform``, which wakes the workers for its rows once it has committed; the viewer
+decides as ``user:<id>``, recorded in ``decided_by``."""
 
 import re
 
@@ -77,7 +77,7 @@ async def show_topup(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
     read = approvals.review(svc.db, svc.sealer, viewer.caller, txn_id(request))
-    found = (await perform(svc.enqueuer, read)).one(approvals.Review)
+    found = (await perform(svc.waker, read)).one(approvals.Review)
     return page(
         request,
         "topups/detail.html",
@@ -91,7 +91,7 @@ async def confirm_decision(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
     read = approvals.review(svc.db, svc.sealer, viewer.caller, txn_id(request))
-    found = (await perform(svc.enqueuer, read)).one(approvals.Review)
+    found = (await perform(svc.waker, read)).one(approvals.Review)
     approve = request.url.path.endswith("/approve")
     return page(
         request,
@@ -106,7 +106,7 @@ async def cancel_topup(request: Request) -> Response:
     await form(request)
     svc = services(request)
     found = txn_id(request)
-    await perform(svc.enqueuer, topup.cancel(svc.db, svc.sealer, viewer.caller, found))
+    await perform(svc.waker, topup.cancel(svc.db, svc.sealer, viewer.caller, found))
     return RedirectResponse(f"/dashboard/topups/{found}", status_code=303)
 
 

@@ -90,15 +90,15 @@ async def _wallet_page(
     after = request.query_params.get("ledger_after", "")
     ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
-    packs = (await perform(svc.enqueuer, funding.list_packs(svc.db))).many(PackData)
-    balance = (await perform(svc.enqueuer, topups.balance(svc.db, caller))).one(BalanceData)
+    packs = (await perform(svc.waker, funding.list_packs(svc.db))).many(PackData)
+    balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
     listed = funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
     )
-    entries = await perform(svc.enqueuer, listed)
+    entries = await perform(svc.waker, listed)
     wanted = request.query_params.get("status", "")
     shown = wanted if wanted in _STATUSES else None
-    history = await perform(svc.enqueuer, funding.history(svc.db, caller, history_page, shown))
+    history = await perform(svc.waker, funding.history(svc.db, caller, history_page, shown))
     entries_total, history_total = _total(entries), _total(history)
     context: dict[str, Any] = {
         "balance_cents": balance.balance_cents,
@@ -178,7 +178,7 @@ async def checkout(request: Request) -> Response:
                 body,
                 own_origin=back,
             )
-            made = (await perform(svc.enqueuer, operation)).one(CheckoutData)
+            made = (await perform(svc.waker, operation)).one(CheckoutData)
         except ValidationError as exc:
             refused.add(exc, fields=_CHECKOUT_FIELDS)
         except ApiError as exc:
@@ -221,7 +221,7 @@ async def check_order(request: Request) -> Response:
         raise ApiError(Code.ORDER_NOT_FOUND)
     await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
     await perform(
-        svc.enqueuer,
+        svc.waker,
         reconcile.check_payment(
             svc.db, svc.settings, order_id, merchant_id=viewer.merchant_id, env=viewer.env
         ),
@@ -236,7 +236,7 @@ async def receipt_page(request: Request) -> Response:
         raise ApiError(Code.ORDER_NOT_FOUND)
     svc = services(request)
     read = funding.receipt(svc.db, viewer.caller, order_id)
-    found = (await perform(svc.enqueuer, read)).one(ReceiptData)
+    found = (await perform(svc.waker, read)).one(ReceiptData)
     return page(request, "wallet/receipt.html", {"receipt": found})
 
 
@@ -251,7 +251,7 @@ async def redeem(request: Request) -> Response:
             raise ApiError(Code.VALIDATION_FAILED, "Enter a redemption code.")
         # The API's limit, in the same bucket: every attempt counts, found or not.
         await merchant_limits.REDEEM.count(svc, viewer.merchant_id)
-        await perform(svc.enqueuer, redemption.redeem(svc.db, svc.settings, viewer.caller, code))
+        await perform(svc.waker, redemption.redeem(svc.db, svc.settings, viewer.caller, code))
     except ApiError as exc:
         refused.add(exc, "code")
         response = await _wallet_page(

@@ -106,7 +106,7 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
 async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
     """Every endpoint of the viewer's environment: the list is always whole."""
     listed = endpoints.list_endpoints(svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None)
-    return (await perform(svc.enqueuer, listed)).many(EndpointData)
+    return (await perform(svc.waker, listed)).many(EndpointData)
 
 
 def _has_more(listed: Outcome) -> bool:
@@ -119,7 +119,7 @@ async def _home(
     svc = services(request)
     found = await _endpoints(svc, viewer)
     recent = await perform(
-        svc.enqueuer,
+        svc.waker,
         deliveries.list_deliveries(svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG)),
     )
     context = {
@@ -209,7 +209,7 @@ async def create_endpoint(request: Request) -> Response:
         assert isinstance(body, EndpointCreate)
         try:
             made = await perform(
-                svc.enqueuer,
+                svc.waker,
                 endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, viewer.caller, body),
             )
         except ApiError as exc:
@@ -254,11 +254,11 @@ async def _endpoint_page(
 ) -> Response:
     svc = services(request)
     found = (
-        await perform(svc.enqueuer, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
+        await perform(svc.waker, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
     ).one(EndpointData)
     shown = forms or _Forms()
     query = DeliveriesQuery(limit=_ENDPOINT_LOG, endpoint_id=endpoint_id)
-    recent = await perform(svc.enqueuer, deliveries.list_deliveries(svc.db, viewer.caller, query))
+    recent = await perform(svc.waker, deliveries.list_deliveries(svc.db, viewer.caller, query))
     recovered = request.query_params.get("recovered", "")
     context = {
         "endpoint": found,
@@ -289,7 +289,7 @@ async def _posted(request: Request) -> tuple[Viewer, FormData, str]:
     data = await form(request)
     endpoint_id: str = request.path_params["endpoint_id"]
     svc = services(request)
-    await perform(svc.enqueuer, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
+    await perform(svc.waker, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
     return viewer, data, endpoint_id
 
 
@@ -313,7 +313,7 @@ async def update_endpoint(request: Request) -> Response:
         assert isinstance(body, EndpointUpdate)
         try:
             await perform(
-                svc.enqueuer,
+                svc.waker,
                 endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
             )
         except ApiError as exc:
@@ -336,7 +336,7 @@ async def set_enabled(request: Request) -> Response:
     try:
         body = EndpointUpdate(enabled=enabled)
         await perform(
-            svc.enqueuer,
+            svc.waker,
             endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
         )
     except (ApiError, ValidationError) as exc:
@@ -352,7 +352,7 @@ async def rotate_secret(request: Request) -> Response:
     try:
         body = RotateRequest(overlap_seconds=int(overlap) if overlap.isdigit() else -1)
         rotated = await perform(
-            svc.enqueuer,
+            svc.waker,
             endpoints.rotate_secret(
                 svc.db, svc.sealer, viewer.caller, endpoint_id, body.overlap_seconds
             ),
@@ -368,7 +368,7 @@ async def send_test(request: Request) -> Response:
     try:
         await merchant_limits.WEBHOOK_TEST.count(svc, viewer.merchant_id)
         sent = await perform(
-            svc.enqueuer, endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
+            svc.waker, endpoints.send_test(svc.db, svc.settings, viewer.caller, endpoint_id)
         )
     except ApiError as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
@@ -398,7 +398,7 @@ async def recover(request: Request) -> Response:
         body = ReplayFailedRequest(since=since)
         await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         replayed = await perform(
-            svc.enqueuer,
+            svc.waker,
             deliveries.replay_failed(svc.db, svc.settings, viewer.caller, endpoint_id, body.since),
         )
     except (ApiError, ValidationError) as exc:
@@ -414,7 +414,7 @@ async def recover(request: Request) -> Response:
 async def delete_endpoint(request: Request) -> Response:
     viewer, _, endpoint_id = await _posted(request)
     svc = services(request)
-    await perform(svc.enqueuer, endpoints.delete_endpoint(svc.db, viewer.caller, endpoint_id))
+    await perform(svc.waker, endpoints.delete_endpoint(svc.db, viewer.caller, endpoint_id))
     return RedirectResponse(HOME + "?notice=deleted", 303)
 
 
@@ -441,9 +441,7 @@ async def delivery_log(request: Request) -> Response:
     items: list[DeliveryData] = []
     more = False
     if query is not None:
-        listed = await perform(
-            svc.enqueuer, deliveries.list_deliveries(svc.db, viewer.caller, query)
-        )
+        listed = await perform(svc.waker, deliveries.list_deliveries(svc.db, viewer.caller, query))
         items, more = listed.many(DeliveryData), _has_more(listed)
     found = await _endpoints(svc, viewer)
     context = {
@@ -471,7 +469,7 @@ async def _delivery_page(
 ) -> Response:
     svc = services(request)
     found = (
-        await perform(svc.enqueuer, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
+        await perform(svc.waker, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
     ).one(DeliveryDetail)
     context = {
         "delivery": found,
@@ -493,11 +491,11 @@ async def replay(request: Request) -> Response:
     delivery_id: str = request.path_params["delivery_id"]
     svc = services(request)
     # theirs, or 404
-    await perform(svc.enqueuer, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
+    await perform(svc.waker, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
     try:
         await merchant_limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
         await perform(
-            svc.enqueuer,
+            svc.waker,
             deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id),
         )
     except ApiError as exc:

@@ -1,9 +1,9 @@
-"""Mail rows: the outbox of e-mails, and the jobs that send them.
+"""Mail rows: the outbox of e-mails, which the worker's mail lane sends (``worker.mail``).
 
-The rows are the truth, as the webhook outbox's are: each is written in the transaction of the
-change that causes it, the gateway enqueues a job after the commit (best effort), and the
-worker's sweep enqueues any queued mail whose job is gone. Staging mail is written ``staged``:
-it lands in the staging mailbox and no job ever sends it.
+The rows are the queue, as the webhook outbox's are: each is written in the transaction of the
+change that causes it, the gateway wakes the workers after the commit (best effort), and a
+worker leases each queued mail once it is due. Staging mail is written ``staged``: it lands in
+the staging mailbox and is never sent.
 
 The voucher mail is a step of the recipient's delivery (``voucher_steps``), so the send and
 every later delivery (an approval, an upstream finishing) write it once, in their plan, through
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..outbox import MAIL_JOB, MAIL_PREFIX, mail_job_id
+from ..outbox import MAIL_PREFIX
 from ..store.compose import Refs, Step, const, from_rows, param
 from ..store.models import Mail, Merchant, table_of
 from ..store.raw import Construct
@@ -33,7 +33,6 @@ __all__ = [
     "FAILED",
     "HELD",
     "KINDS",
-    "MAIL_JOB",
     "MAIL_PREFIX",
     "PASSWORD_RESET",
     "QUEUED",
@@ -42,7 +41,6 @@ __all__ = [
     "STAGED",
     "VOUCHER",
     "VoucherMail",
-    "mail_job_id",
     "status_for",
     "voucher_params",
     "voucher_steps",
@@ -128,8 +126,8 @@ async def write(
     now: datetime,
 ) -> str | None:
     """A mail to ``to`` with the values ``data`` (both sealed), in the caller's transaction:
-    its id when it is to be sent (hand it to ``operations.perform`` with the deliveries, or
-    ``outbox.enqueue``, after the commit), ``None`` when staged."""
+    its id when it is to be sent (an ``Outcome``'s with the deliveries, for ``operations.perform``
+    to wake the workers for), ``None`` when staged."""
     mail_id = new_id(MAIL_PREFIX[:-1])
     status = status_for(env)
     await conn.execute(

@@ -5,7 +5,7 @@ The key comes from ``AITOPUP_API_KEY`` and is authenticated on every tool call, 
 key is (``auth.authenticate_key``: the lockout, the key's own limits, then
 ``callers.authenticate``), so a key revoked while the process runs is refused from its next
 call. The store, Redis and the sealing key come from the settings, as the gateway's do, and a
-send's deliveries are enqueued after its commit for the worker, as the gateway enqueues them.
+send's deliveries wake the worker after its commit, as the gateway's do.
 Standard output carries the protocol alone: logs go to standard error.
 """
 

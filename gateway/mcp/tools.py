@@ -102,7 +102,7 @@ async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -
 
 async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
-    return await perform(svc.enqueuer, service.get(svc.db, svc.sealer, caller, txn_id))
+    return await perform(svc.waker, service.get(svc.db, svc.sealer, caller, txn_id))
 
 
 async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
@@ -111,41 +111,41 @@ async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) 
     operation = service.list_page(
         svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
     )
-    return await perform(svc.enqueuer, operation)
+    return await perform(svc.waker, operation)
 
 
 async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
-    return await perform(svc.enqueuer, service.cancel(svc.db, svc.sealer, caller, txn_id))
+    return await perform(svc.waker, service.cancel(svc.db, svc.sealer, caller, txn_id))
 
 
 async def redeem_voucher(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(RedeemVoucherRequest, arguments)
     operation = vouchers.redeem(svc.db, svc.sealer, caller, body.code)
-    return await perform(svc.enqueuer, operation)
+    return await perform(svc.waker, operation)
 
 
 async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    return await perform(svc.enqueuer, service.balance(svc.db, caller))
+    return await perform(svc.waker, service.balance(svc.db, caller))
 
 
 async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    return await perform(svc.enqueuer, keys.own_limits(svc.db, caller))
+    return await perform(svc.waker, keys.own_limits(svc.db, caller))
 
 
 async def get_topup_info(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
     operation = billing_service.topup_info(svc.db, svc.settings, caller)
-    return await perform(svc.enqueuer, operation)
+    return await perform(svc.waker, operation)
 
 
 async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(CheckoutRequest, arguments)
     await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = orders.checkout(svc.db, svc.settings, caller, body)
-    return await perform(svc.enqueuer, operation)
+    return await perform(svc.waker, operation)
 
 
 @dataclass(frozen=True, slots=True)

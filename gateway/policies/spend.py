@@ -10,9 +10,9 @@ rendering of the send's plan, which holds this step after the debit.
 The upsert carries each window's soft line too (``soft_cents``) and marks the window with the
 send that first takes it there (``alerted_by``), once a window. Such a window is due one
 ``key.budget_low``: the sending process writes it at once, in a transaction of its own after the
-send's (``alert``), and the worker's sweep writes any a process did not live to write
-(``alerts_due``, through a partial index of such rows). The alert's conditional UPDATE records
-its event on the windows it reports (``alert_event_id``), so a sender and a sweep racing for it
+send's (``alert``), and the worker's ``budget_alerts`` job writes any a process did not live to
+write (``alerts_due``, through a partial index of such rows). The alert's conditional UPDATE records
+its event on the windows it reports (``alert_event_id``), so a sender and that job racing for it
 write one, and the send's own write stays nearly as small as a send without a soft limit.
 """
 
@@ -213,7 +213,8 @@ _DUE = Statement.of(
 
 async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
     """Keys with a window a send took past its soft line and no alert written: left by a
-    process that stopped between a send and its alert (the worker's sweep writes them)."""
+    process that stopped between a send and its alert (the worker's ``budget_alerts`` job writes
+    them)."""
     rows = await db.run(lambda tx: tx.fetch(_DUE, {"limit": limit}), read_only=True)
     return [
         Alerting(

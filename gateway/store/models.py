@@ -334,9 +334,8 @@ class WebhookDelivery(Base):
     # started: a replay is one more attempt, an automatic run follows the retry schedule.
     trigger: Mapped[str] = mapped_column(String(10), default="auto")
     run_start: Mapped[int] = mapped_column(Integer, default=0)
-    # Bumped whenever the delivery is rescheduled or leased; part of the job id, so every
-    # (re)enqueue of a new state gets a fresh ARQ job id and a duplicate of the same state is a
-    # no-op.
+    # The lease stamp (``store.queue``): bumped by every lease and record, so a worker whose
+    # lease lapsed and was taken again records nothing.
     generation: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]
@@ -709,7 +708,7 @@ class Mail(Base):
     data_sealed: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer)
-    # Bumped at every lease and reschedule: part of the job id, as a delivery's.
+    # The lease stamp (``store.queue``), as a delivery's.
     generation: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(300))

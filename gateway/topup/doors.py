@@ -1,4 +1,4 @@
-"""The send as every door (REST, MCP) runs it: the settings it takes, its deliveries enqueued
+"""The send as every door (REST, MCP) runs it: the settings it takes, the workers woken for its rows
 after commit, its upstream's first try (money first, network after: once the send committed),
 the caps on voucher mails (``mail.caps``: counted before, given back when no mail was written),
 and its count in the metrics. One place, so the doors cannot drift apart."""
@@ -29,7 +29,7 @@ async def send(
         email = str(body.recipient_email).lower()
         gate = await caps.take(svc.redis, svc.settings, caller.merchant_id, caller.env, email)
     outcome = await perform(
-        svc.enqueuer,
+        svc.waker,
         service.send(
             svc.db,
             svc.sealer,
@@ -54,14 +54,14 @@ async def send(
 
 
 async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -> Outcome:
-    """A decision on a held send (``approvals.approve``/``deny``), its deliveries enqueued
+    """A decision on a held send (``approvals.approve``/``deny``), the workers woken for its rows
     after commit; an approval handed to its upstream gets the same first try as a send."""
     assert decision in (approvals.approve, approvals.deny)
     gates = caps.Gates(svc.redis, svc.settings)
     more: dict[str, Any] = {"gates": gates} if decision is approvals.approve else {}
     try:
         outcome = await perform(
-            svc.enqueuer,
+            svc.waker,
             decision(
                 svc.db,
                 svc.sealer,
@@ -112,7 +112,7 @@ async def _inline(
     await gates.settle(tried.outcome)
     if tried.outcome is None:
         return pending
-    return await perform(svc.enqueuer, _settled(tried.outcome))
+    return await perform(svc.waker, _settled(tried.outcome))
 
 
 async def _settled(outcome: Outcome) -> Outcome:

@@ -107,9 +107,8 @@ async def attempt(
             error.detail,
             extra={"transaction_id": topup_id},
         )
-        delays = settings.fulfilment_retry_delays
-        if error.transient and number <= len(delays):
-            at = now() + timedelta(seconds=delays[number - 1])
+        at = work.next_try_at(settings, number, now()) if error.transient else None
+        if at is not None:
             await work.reschedule(db, topup_id, number, at, error.reason, now())
             return Attempted(None)
         failed = await _fail(db, row, job, error.reason, now(), settle)

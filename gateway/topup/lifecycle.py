@@ -308,7 +308,8 @@ def plan(source: str, target: str) -> Plan:
 @dataclass(frozen=True, slots=True)
 class Changed:
     """A change applied: what each step of its plan returned (``applied.one("recipient")``:
-    a delivery's wallet and its balance after) and the outbox work to enqueue after commit."""
+    a delivery's wallet and its balance after) and the outbox work to wake the workers for after
+    commit."""
 
     applied: Applied
     work: list[str]
@@ -331,7 +332,7 @@ async def move(
     mail_gate: caps.Gate | None = None,
 ) -> tuple[Any, list[str]] | None:
     """Top-up ``row`` (as read) from ``source`` (its status as read, by default) to
-    ``target``, in the caller's transaction: the row as changed and the outbox work to enqueue
+    ``target``, in the caller's transaction: the row as changed and the outbox work to wake for
     after the commit (the event's deliveries, and a delivery's voucher mail when sent), or
     ``None`` if the row had left that state (or its window) first, and then nothing changed.
     ``event_extra`` adds to the event's body (an upstream's ``fulfilment``). ``fulfil``: a

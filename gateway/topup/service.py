@@ -4,7 +4,7 @@ the lifecycle's changes from ``NEW`` (``lifecycle.TRANSITIONS``); every later ch
 top-up is ``lifecycle.move``.
 
 Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): the doors (REST,
-the dashboard, MCP) render it and enqueue its deliveries after the commit.
+the dashboard, MCP) render it and wake the workers for its rows after the commit.
 """
 
 import dataclasses
@@ -449,14 +449,15 @@ async def send(
 
 async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
     """The send's outcome, with the deliveries of the ``key.budget_low`` it made due. The send
-    has committed whatever happens here: an alert that fails is the worker's sweep's to write."""
+    has committed whatever happens here: an alert that fails is the worker's ``budget_alerts``
+    job's to write."""
     outcome, due = applied
     if due is None:
         return outcome
     try:
         alerted = await spend.alert(db, due, now)
     except Exception:
-        log.warning("key.budget_low not written after the send; the sweep will", exc_info=True)
+        log.warning("key.budget_low not written after the send; the worker will", exc_info=True)
         return outcome
     return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])
 

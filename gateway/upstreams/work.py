@@ -1,37 +1,41 @@
 """The outbox of upstream work (``fulfilments``): one row per top-up an upstream fulfils.
 
 The send writes it in its own plan (``work_step``), so the debit and the work to finish it commit
-together: a lost job or a killed process loses nothing, since whoever finds the row due takes it
-(``claim``: a conditional update of ``next_attempt_at``, so of two takers exactly one gets it)
-and tries again. The first try is the send's own (``attempts`` 1), inline, with the row not due
-until the inline deadline and a margin have passed. A try's result is recorded by
-``topup.fulfilling`` with a lifecycle change, or ``reschedule`` for a later try.
+together: a killed process loses nothing, since the rows are the queue (``QUEUE``, leased by the
+worker's runner like every kind of work: of two takers exactly one gets it) and a lapsed lease
+makes the row due again. The lease counts the try (``attempts`` is the lease's token). The first
+try is the send's own (``attempts`` 1), inline, with the row not due until the inline deadline
+and a margin have passed. A try's result is recorded by ``topup.fulfilling`` with a lifecycle
+change, or ``reschedule`` for a later try.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import String, and_, insert, literal_column, null, select, update
+from sqlalchemy import String, insert, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.compose import Refs, const, from_rows, param
 from ..store.db import Database
 from ..store.models import Fulfilment, FulfilmentSetting, table_of
+from ..store.queue import Queue, next_try, settle
 from ..store.raw import Conn, Construct, Raw, Statement, raw
 from ..store.types import UTCDateTime
+from ..values.settings import Settings
 
 __all__ = [
     "DONE",
     "DUE",
     "FAILED",
     "LEASE_MARGIN_SECONDS",
-    "claim",
-    "due",
+    "QUEUE",
     "finish",
     "fulfilled_by_upstream",
     "fulfilling",
     "fulfilment_of",
     "fulfilment_ref",
+    "next_try_at",
     "provider_in",
     "provider_of",
     "reference",
@@ -47,6 +51,14 @@ DONE = "done"
 FAILED = "failed"
 # Past a try's own time bound: a try still running is not taken by another.
 LEASE_MARGIN_SECONDS = 5.0
+QUEUE = Queue(_W, due=DUE, done=DONE, failed=FAILED, key="topup_id", stamp="attempts")
+
+
+def next_try_at(settings: Settings, number: int, finished: datetime) -> datetime | None:
+    """When try ``number + 1`` is due after try ``number`` failed for a transient reason;
+    ``None`` past the schedule. The first try is the send's own, at once; the schedule
+    (``AITOPUP_FULFILMENT_RETRY_SCHEDULE``) gives the delays before each later one."""
+    return next_try([0.0, *settings.fulfilment_retry_delays], number, finished)
 
 
 def reference(txn_id: str) -> str:
@@ -112,36 +124,6 @@ async def provider_in(
     return None if found is None else str(found["provider"])
 
 
-async def due(db: Database, now: datetime, *, limit: int = 100) -> list[str]:
-    """Top-ups whose upstream work is due, oldest first."""
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(_W.c.topup_id)
-            .where(_W.c.status == DUE, _W.c.next_attempt_at <= now)
-            .order_by(_W.c.next_attempt_at)
-            .limit(limit)
-        )
-        return [r.topup_id for r in rows]
-
-
-async def claim(db: Database, topup_id: str, now: datetime, lease_seconds: float) -> int | None:
-    """Take the work of ``topup_id`` if it is due: its attempt's number, or ``None`` if
-    another took it first (or it is done)."""
-    async with db.transaction() as conn:
-        taken = await conn.execute(
-            update(_W)
-            .where(_W.c.topup_id == topup_id, _W.c.status == DUE, _W.c.next_attempt_at <= now)
-            .values(
-                attempts=_W.c.attempts + 1,
-                next_attempt_at=now + timedelta(seconds=lease_seconds),
-                updated_at=now,
-            )
-            .returning(_W.c.attempts)
-        )
-        row = taken.first()
-    return None if row is None else int(row.attempts)
-
-
 async def reschedule(
     db: Database,
     topup_id: str,
@@ -155,17 +137,9 @@ async def reschedule(
     """A transient failure with tries left: due again at ``at``, unless another try has
     taken it since (its ``attempts`` moved on). ``count=False``: the try did not reach the
     upstream, and is not counted against the schedule."""
+    held = SimpleNamespace(topup_id=topup_id, attempts=attempt)
     async with db.transaction() as conn:
-        await conn.execute(
-            update(_W)
-            .where(and_(_W.c.topup_id == topup_id, _W.c.status == DUE, _W.c.attempts == attempt))
-            .values(
-                next_attempt_at=at,
-                last_error=error[:500],
-                updated_at=now,
-                attempts=attempt if count else attempt - 1,
-            )
-        )
+        await settle(conn, QUEUE, held, error=error[:500], at=at, now=now, counted=count)
 
 
 async def fulfilling(conn: AsyncConnection, topup_id: str) -> bool:

@@ -1,8 +1,9 @@
 """What an operation answers, whatever door it came through (REST, the dashboard, MCP, the CLI).
 
 An operation returns an ``Outcome`` or raises an ``ApiError``; a door runs it through
-``operations.perform``, the one place its deliveries are enqueued after commit, and renders
-either as the envelope (or a page of its own). Nothing here knows HTTP: the envelope's body is
+``operations.perform``, the one place the workers are woken for its outbox rows after commit,
+and renders either as the envelope (or a page of its own). Nothing here knows HTTP: the
+envelope's body is
 the product's answer, with a list's paging (``CursorMeta``, ``PageMeta``, ``OffsetMeta``), so
 an operation below the doors builds it whole; the HTTP status and headers are the REST door's
 (``gateway.values.envelope``).
@@ -100,9 +101,8 @@ class LedgerMeta(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """An operation's answer, and the deliveries to enqueue once its transaction committed:
-    ``deliveries`` are new (generation 0), ``jobs`` are ``(delivery id, generation)`` of
-    deliveries run again (a replay), whose job id names the generation. ``timestamp`` is when it
+    """An operation's answer, and the outbox rows (deliveries, mails) it wrote or made due, to
+    wake the workers for once its transaction committed. ``timestamp`` is when it
     was decided: a replay answers with the first one's. ``data`` is what the envelope carries,
     a model (or a list of them) kept as it is so a door that renders a page of its own reads it
     typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it. An
@@ -116,7 +116,6 @@ class Outcome:
     message: str | None = None
     timestamp: str = field(default_factory=lambda: rfc3339(utcnow()))
     deliveries: list[str] = field(default_factory=list)
-    jobs: list[tuple[str, int]] = field(default_factory=list)
     replayed: bool = False
     meta: dict[str, Any] | None = None
 

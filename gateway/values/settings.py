@@ -228,10 +228,8 @@ class Settings(BaseSettings):
     # kept. Svix's horizon. Each prune batch is one short transaction of at most this many rows.
     retention_days: int = Field(default=90, ge=1, le=3650)
     retention_batch_size: int = Field(default=1000, ge=1, le=10_000)
-    # An idle worker waits for an enqueue's signal (or its queue's next deferred job) instead of
-    # polling its queue every 10 ms; it also looks on its own this often, in case a signal was
-    # lost (Redis restarted). It wakes each second anyway for the upstream work's cron run, so a
-    # longer wait saves nothing while that runs every second.
+    # An idle worker waits for a wake (or its next row falling due) instead of reading its
+    # tables often; it also looks on its own this often, in case a wake was lost (Redis away).
     worker_idle_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("admin_token")

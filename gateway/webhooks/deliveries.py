@@ -2,7 +2,7 @@
 
 Every query is scoped to the caller's merchant and environment: staging and live never see each
 other's endpoints, events or deliveries. A replay returns an ``Outcome`` carrying the jobs to
-enqueue once the transaction has committed.
+wake the workers for once the transaction has committed.
 """
 
 from datetime import datetime
@@ -179,7 +179,7 @@ async def replay_delivery(
         if row is None:
             raise ApiError(Code.WEBHOOK_DELIVERY_PENDING)
     data = _delivery_data(row)
-    return Outcome(Code.SUCCESS, data.model_dump(), jobs=[(row.id, row.generation)])
+    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=[row.id])
 
 
 async def replay_failed(
@@ -209,11 +209,11 @@ async def replay_failed(
                     _D.c.created_at >= since,
                 )
                 .values(**_replay_values(now))
-                .returning(_D.c.id, _D.c.generation)
+                .returning(_D.c.id)
             )
         ).all()
     ids = sorted(r.id for r in rows)
     data = ReplayFailedData(
         replayed=len(ids), delivery_ids=ids, kept_since=rfc3339(horizon) if clamped else None
     )
-    return Outcome(Code.SUCCESS, data.model_dump(), jobs=[(r.id, r.generation) for r in rows])
+    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=ids)

@@ -3,7 +3,7 @@ and disabling.
 
 Every query is scoped to the caller's merchant and environment: staging and live never see each
 other's endpoints, events or deliveries. Changes that make work for the worker return an
-``Outcome`` carrying the deliveries to enqueue once the transaction has committed.
+``Outcome`` carrying the deliveries to wake the workers for once the transaction has committed.
 """
 
 from collections.abc import Sequence
@@ -295,7 +295,7 @@ _DISABLE = Statement(
 
 async def disable_endpoint(conn: Conn, endpoint_id: str, reason: str, now: datetime) -> list[str]:
     """Disable an enabled endpoint and tell the merchant's other endpoints; the deliveries to
-    enqueue. Conditional, so two workers seeing the same failure disable and notify once. Driver
+    wake for. Conditional, so two workers seeing the same failure disable and notify once. Driver
     statements: the worker runs this inside its batched step."""
     db = await raw(conn)
     row = await db.fetchrow(_DISABLE, {"id": endpoint_id, "reason": reason, "now": now})

@@ -13,6 +13,7 @@ from typing import Any
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from gateway import outbox
 from gateway.admin import merchants
 from gateway.billing import orders, redemption, stripe_events
 from gateway.operations import perform
@@ -20,8 +21,8 @@ from gateway.topup import approvals, doors
 from gateway.topup import service as topup
 from gateway.values.codes import Code
 from gateway.values.outcome import Outcome
+from gateway.wakes import Waker
 from gateway.webhooks import deliveries, endpoints
-from gateway.webhooks.enqueuer import Enqueuer
 from tests.fixtures.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ DOORS = [
     "gateway/cli.py",
     "gateway/topup/doors.py",
 ]
-_ENQUEUE = {"enqueue", "enqueue_jobs", "enqueue_job"}
+_ENQUEUE = {"publish", "enqueue_job"}
 # Names a result carrier gives the deliveries it hands back.
 _DELIVERY_FIELDS = {"deliveries", "delivery_ids", "jobs"}
 # A parameter by these names makes a function a step of its caller's transaction.
@@ -79,9 +80,17 @@ def _where(path: Path, node: ast.AST) -> str:
     return f"{shown}:{getattr(node, 'lineno', '?')}"
 
 
+def _wakes(node: ast.Attribute) -> bool:
+    """``outbox.wake`` or a waker's ``wake`` (the dashboard's live updates have a ``wake`` of
+    their own)."""
+    owner = node.value
+    named = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+    return node.attr == "wake" and named in {"outbox", "waker"}
+
+
 def _hand_enqueues(path: Path) -> list[str]:
-    """Where a module reaches the enqueuer other than as ``perform``'s first argument, calls an
-    enqueue, or imports one."""
+    """Where a module reaches the waker other than as ``perform``'s first argument, calls a
+    wake, or imports one."""
     tree = _parse(path)
     through_perform = {
         id(call.args[0])
@@ -93,15 +102,15 @@ def _hand_enqueues(path: Path) -> list[str]:
     }
     found: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in _ENQUEUE:
+        if isinstance(node, ast.Attribute) and (node.attr in _ENQUEUE or _wakes(node)):
             found.append(f"{_where(path, node)} calls .{node.attr}")
-        elif isinstance(node, ast.Attribute) and node.attr == "enqueuer":
+        elif isinstance(node, ast.Attribute) and node.attr == "waker":
             if id(node) not in through_perform:
-                found.append(f"{_where(path, node)} takes the enqueuer outside perform")
+                found.append(f"{_where(path, node)} takes the waker outside perform")
         elif isinstance(node, ast.ImportFrom) and any(
-            alias.name in _ENQUEUE | {"Enqueuer"} for alias in node.names
+            alias.name in _ENQUEUE | {"Waker"} for alias in node.names
         ):
-            found.append(f"{_where(path, node)} imports an enqueue")
+            found.append(f"{_where(path, node)} imports a wake")
     return found
 
 
@@ -113,18 +122,18 @@ def test_no_door_enqueues_by_hand() -> None:
 def test_the_guard_finds_a_door_going_around_perform(tmp_path: Path) -> None:
     door = tmp_path / "door.py"
     door.write_text(
-        "from gateway.webhooks.enqueuer import Enqueuer\n"
+        "from gateway.wakes import Waker\n"
         "async def handle(svc, op):\n"
-        "    outcome = await perform(svc.enqueuer, op)\n"
-        "    svc.enqueuer.enqueue(outcome.deliveries)\n"
-        "    later = svc.enqueuer\n"
+        "    outcome = await perform(svc.waker, op)\n"
+        "    svc.waker.wake(outcome.deliveries)\n"
+        "    later = svc.waker\n"
     )
     found = _hand_enqueues(door)
     assert sorted(line.split(" ", 1)[1] for line in found) == [
-        "calls .enqueue",
-        "imports an enqueue",
-        "takes the enqueuer outside perform",
-        "takes the enqueuer outside perform",
+        "calls .wake",
+        "imports a wake",
+        "takes the waker outside perform",
+        "takes the waker outside perform",
     ], found
 
 
@@ -186,32 +195,30 @@ def test_only_steps_in_a_transaction_hand_deliveries_back_another_way() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-async def _queued_ids(pool: Any) -> set[str]:
-    ids: set[str] = set()
-    for job in await pool.queued_jobs():
-        first = job.args[0]
-        ids.update(first if isinstance(first, list) else [first])
-    return ids
-
-
-async def test_perform_enqueues_new_and_replayed_deliveries_after_the_operation(
+async def test_perform_wakes_for_new_and_replayed_work_after_the_operation(
     private_redis: RedisServer,
 ) -> None:
     pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
     try:
-        enqueuer = Enqueuer(pool)
-        queued_during: set[str] = set()
+        async with pool.pubsub() as wakes:
+            await wakes.subscribe(outbox.WAKE_CHANNEL)
+            await wakes.get_message(timeout=1)  # the subscription's own
+            waker = Waker(pool)
+            heard_during: list[Any] = []
 
-        async def operation() -> Outcome:
-            await enqueuer.drain()
-            queued_during.update(await _queued_ids(pool))
-            return Outcome(Code.SUCCESS, deliveries=["dlv_new"], jobs=[("dlv_again", 3)])
+            async def operation() -> Outcome:
+                await waker.drain()
+                heard_during.append(await wakes.get_message(True, timeout=0.2))
+                return Outcome(Code.SUCCESS, deliveries=["dlv_new", "mail_again"])
 
-        outcome = await perform(enqueuer, operation())
-        await enqueuer.drain()
-        assert outcome.code == Code.SUCCESS
-        assert queued_during == set(), "enqueued before the operation returned"
-        assert await _queued_ids(pool) == {"dlv_new", "dlv_again"}
+            outcome = await perform(waker, operation())
+            await waker.drain()
+            assert outcome.code == Code.SUCCESS
+            assert heard_during == [None], "woken before the operation returned"
+            heard = set()
+            while (message := await wakes.get_message(True, timeout=0.5)) is not None:
+                heard.add(message["data"])
+            assert heard == {b"webhook", b"mail"}
     finally:
         await pool.aclose()
 

@@ -2,9 +2,9 @@
 while Redis is down, and finds it once it answers."""
 
 import httpx
-from arq.constants import default_queue_name
 from redis.asyncio import Redis
 
+from gateway import outbox
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
@@ -14,7 +14,7 @@ from tests.fixtures.webhooks import make_endpoint
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
 
 
-async def test_a_gateway_started_without_redis_serves_and_enqueues_once_it_is_back(
+async def test_a_gateway_started_without_redis_serves_and_wakes_the_workers_once_it_is_back(
     settings: Settings, private_redis: RedisServer, make_merchant: MakeMerchant
 ) -> None:
     private_redis.stop()
@@ -34,14 +34,20 @@ async def test_a_gateway_started_without_redis_serves_and_enqueues_once_it_is_ba
         assert ready.json()["data"] == {"store": "ok", "redis": "unavailable"}
 
         private_redis.start()
-        again = await http.post("/topup/send", json=SEND, headers=merchant.headers)
-        assert again.status_code == 200, again.text
         redis = Redis.from_url(private_redis.url)
         try:
+            async with redis.pubsub() as wakes:
+                await wakes.subscribe(outbox.WAKE_CHANNEL)
+                again = await http.post("/topup/send", json=SEND, headers=merchant.headers)
+                assert again.status_code == 200, again.text
+                heard: set[bytes] = set()
 
-            async def queued() -> bool:
-                return int(await redis.zcard(default_queue_name)) >= 1
+                async def woken() -> bool:
+                    message = await wakes.get_message(True, timeout=0.1)
+                    if message is not None:
+                        heard.add(message["data"])
+                    return b"webhook" in heard
 
-            await wait_until(queued, within=5)
+                await wait_until(woken, within=5)
         finally:
             await redis.aclose()

@@ -2,27 +2,25 @@
 worker retries what SMTP refuses, staging mail never reaches SMTP, and a flushed Redis loses no
 mail. On SQLite and PostgreSQL."""
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
-from arq import create_pool
-from arq.connections import RedisSettings
-from arq.constants import default_queue_name
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from gateway import outbox
 from gateway.store.db import Database
 from gateway.store.models import Mail, Merchant, table_of
+from gateway.store.queue import lease
 from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.workers import StartWorker
-from worker.mail import sweep_mail_once
+from worker.mail import MAILS
 
 _M = table_of(Mail)
 _MER = table_of(Merchant)
@@ -149,16 +147,10 @@ async def test_staging_mail_never_reaches_smtp(
     assert sent.status_code == 200
     [row] = await mails_of(db, merchant.merchant_id)
     assert row.status == "staged"
-    # Even a job for it, by hand, and the sweep, leave it where it is.
-    from worker.mail import attempt
-
-    deps = running.deps
-    assert await attempt(deps.db, deps.sealer, deps.settings, deps.redis, row.id, 0) is None
-    redis = Redis.from_url(redis_url)
-    try:
-        await sweep_mail_once(db, deps.redis, utcnow())
-    finally:
-        await redis.aclose()
+    # Due, woken for and looked at by a running worker: never leased.
+    running.service.runner.wake_kind(MAILS.name)
+    async with db.transaction() as conn:
+        assert await lease(conn, MAILS.queue, utcnow(), 60, 100) == []
     [row] = await mails_of(db, merchant.merchant_id)
     assert row.status == "staged" and row.attempts == 0
     assert smtp_server.received == [] and smtp_server.refused == 0
@@ -217,11 +209,11 @@ async def test_a_flushed_redis_loses_no_mail(
     redis_url: str,
 ) -> None:
     merchant = await make_merchant("live", balance_cents=100_000)
-    # An address of this test's own: the sweep also sends what earlier tests left queued.
+    # An address of this test's own: a worker also sends what earlier tests left queued.
     mine = {**SEND, "recipient_email": f"flush-{uuid.uuid4().hex}@example.com"}
     for _ in range(5):
         await hook_client.post("/topup/send", json=mine, headers=merchant.headers)
-    # The jobs are gone before any worker ran them; the rows stay queued.
+    # The wakes are gone before any worker heard them; the rows stay queued.
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     await redis.aclose()
@@ -237,49 +229,27 @@ async def test_a_flushed_redis_loses_no_mail(
     assert len(to_mine) == 5  # each mail once
 
 
-async def test_mails_enqueued_together_are_each_sent_once(
+async def test_two_workers_send_each_mail_once(
     hook_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
     start_worker: StartWorker,
     smtp_server: Inbox,
     db: Database,
-    redis_url: str,
 ) -> None:
-    """A busy gateway enqueues its mails together (``send_mails``); a job for a mail that
-    was sent since finds nothing to do, so a batch that runs twice sends nothing twice."""
+    """Two workers woken for the same mails at once: each mail is leased by one of them and
+    sent once."""
     merchant = await make_merchant("live", balance_cents=100_000)
-    mine = [f"batch-{i}-{uuid.uuid4().hex}@example.com" for i in range(3)]
-    for address in mine:
-        await hook_client.post(
-            "/topup/send", json={**SEND, "recipient_email": address}, headers=merchant.headers
+    mine = [f"pair-{i}-{uuid.uuid4().hex}@example.com" for i in range(12)]
+    await asyncio.gather(
+        *(
+            hook_client.post(
+                "/topup/send", json={**SEND, "recipient_email": address}, headers=merchant.headers
+            )
+            for address in mine
         )
-    redis = Redis.from_url(redis_url)
-    await redis.flushall()  # the jobs the gateway enqueued are gone; the rows stay queued
-    await redis.aclose()
-    rows = await mails_of(db, merchant.merchant_id)
-    jobs = [(str(row.id), int(row.generation)) for row in rows]
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    try:
-        await outbox.enqueue_jobs(pool, jobs)
-        [queued] = await pool.queued_jobs()
-        assert queued.function == outbox.MAIL_MANY_JOB
-        await start_worker(**smtp(smtp_server))
-        await settled(db, merchant.merchant_id, "sent", count=3)
-        await outbox.enqueue_jobs(pool, jobs)  # the same batch again: already sent
-        await outbox.enqueue_jobs(pool, [jobs[0]])
-        await wait_until(lambda: _no_mail_jobs(pool))
-    finally:
-        await pool.aclose()
+    )
+    await asyncio.gather(start_worker(**smtp(smtp_server)), start_worker(**smtp(smtp_server)))
+    rows = await settled(db, merchant.merchant_id, "sent", count=12)
     received = sorted(m["To"] for m in smtp_server.received if m["To"] in mine)
     assert received == sorted(mine)  # each once
-    # One claim each, by the batch's job: a mail the sweep had re-enqueued would be a
-    # generation further on.
-    assert [(r.attempts, r.generation) for r in await mails_of(db, merchant.merchant_id)] == [
-        (1, 1)
-    ] * 3
-
-
-async def _no_mail_jobs(pool: Any) -> bool:
-    """No mail job waits or runs (ARQ keeps a job in its queue until it has finished)."""
-    ids = await pool.zrange(default_queue_name, 0, -1)
-    return not any(job_id.startswith(b"mail") for job_id in ids)
+    assert [r.attempts for r in rows] == [1] * 12

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.settings import Settings
+from gateway.webhooks.shares import Shares
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
 from worker.delivery import LEASE_MARGIN
-from worker.queue import HOLD, Shares
+from worker.runner import HOLD
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)

@@ -6,13 +6,9 @@ it on purpose: nothing is connected to at all. The endpoint's URL is on loopback
 staging may save one there (``hook_settings``); nothing listens at it.
 """
 
-from typing import Any
-
 import httpx
-import pytest
 from standardwebhooks import Webhook
 
-import worker.__main__ as worker_main
 from gateway.store.db import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
@@ -25,23 +21,10 @@ from worker.http import USER_AGENT, build_clients
 NOWHERE = "http://127.0.0.1:9/hook"
 
 
-def stand_in(monkeypatch: pytest.MonkeyPatch, transport: httpx.AsyncBaseTransport) -> None:
-    """Workers started after this find ``transport`` in the ARQ ctx their ``startup`` reads,
-    where a caller building the worker puts it."""
-    startup = worker_main.startup
-
-    async def with_transport(ctx: dict[str, Any]) -> None:
-        ctx["transport"] = transport
-        await startup(ctx)
-
-    monkeypatch.setattr(worker_main, "startup", with_transport)
-
-
 async def test_a_worker_delivers_through_a_stood_in_transport(
     hook_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
     start_worker: StartWorker,
-    monkeypatch: pytest.MonkeyPatch,
     db: Database,
     redis_url: str,
 ) -> None:
@@ -52,8 +35,7 @@ async def test_a_worker_delivers_through_a_stood_in_transport(
         return httpx.Response(200, text="ok")
 
     transport = httpx.MockTransport(answer)
-    stand_in(monkeypatch, transport)
-    running = await start_worker()
+    running = await start_worker(seams={"transport": transport})
     assert all(out.transport is transport for out in running.deps.outbound.values())
 
     merchant = await make_merchant()

@@ -108,14 +108,14 @@ async def test_approve_deny_and_expiry_end_to_end(
     read = await hook_client.get(f"/topup/{expiring_txn}", headers=human.headers)
     expires = datetime.fromisoformat(read.json()["data"]["approval_expires_at"])
     assert expires - utcnow() > timedelta(seconds=running.settings.approval_ttl_seconds - 60)
-    assert await expiry.expire_approvals(running.worker.ctx) == 0  # not yet
+    assert await expiry.expire_approvals(running.ctx) == 0  # not yet
     async with db.transaction() as conn:  # the day passes
         await conn.execute(
             update(_T)
             .where(_T.c.id == expiring_txn)
             .values(approval_expires_at=utcnow() - timedelta(seconds=1))
         )
-    assert await expiry.expire_approvals(running.worker.ctx) == 1
+    assert await expiry.expire_approvals(running.ctx) == 1
     read = await hook_client.get(f"/topup/{expiring_txn}", headers=human.headers)
     assert read.json()["status"] == "expired"
     assert (await _balance(hook_client, agent))["balance_cents"] == 47_500

@@ -185,10 +185,10 @@ async def test_an_alert_a_process_did_not_write_is_written_once_by_the_sweep(
     assert [due.key_id for due in await spend.alerts_due(db)] == [merchant.key_id]
 
     running = await start_worker()
-    written = await asyncio.gather(*(expiry.budget_alerts(running.worker.ctx) for _ in range(8)))
+    written = await asyncio.gather(*(expiry.budget_alerts(running.ctx) for _ in range(8)))
     assert sum(written) == 1
     assert await spend.alerts_due(db) == []
-    assert await expiry.budget_alerts(running.worker.ctx) == 0
+    assert await expiry.budget_alerts(running.ctx) == 0
     (payload,) = await _alerts(db, merchant.merchant_id)
     data = json.loads(payload)["data"]
     assert (data["key_id"], data["soft_limit_percent"]) == (merchant.key_id, 50)

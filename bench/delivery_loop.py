@@ -1,0 +1,111 @@
+"""``python -m bench.delivery_loop MODE COUNT``: COUNT webhook deliveries made in this process,
+between two points where ``bench.instructions`` reads callgrind's counters.
+
+``worker``: the worker (``worker.__main__.Service``, its settings from the environment) delivers
+COUNT test events of the merchant ``BENCH_MERCHANT`` to its endpoint. The events are written
+before the counters are zeroed, due an hour later; inside the count one statement makes them all
+due and the runner is woken, so what is counted is the worker's own work: leases, signing, the
+POSTs, the records. ``bare``: a bare aiohttp loop signing and POSTing COUNT events to
+``BENCH_URL`` with the secret ``BENCH_SECRET`` (hex), the baseline.
+
+The protocol on stdin and stdout is ``bench.send_loop``'s: ``ready``, a line, ``done``, a line.
+"""
+
+import asyncio
+import os
+import sys
+import time
+from datetime import timedelta
+
+import aiohttp
+from sqlalchemy import func, select, update
+
+from gateway import outbox
+from gateway.store.db import Database, create_engine
+from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.clock import new_id, utcnow
+from keys import sign_headers
+
+from .deliveries import CONCURRENCY, _emit
+from .send_loop import _step
+
+WARM_UP = 50
+_D = table_of(WebhookDelivery)
+
+
+async def _pending(db: Database, merchant_id: str) -> int:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(func.count())
+            .select_from(_D)
+            .where(_D.c.merchant_id == merchant_id, _D.c.status == "pending")
+        )
+        return int(found.scalar_one())
+
+
+async def _drained(db: Database, merchant_id: str, *, within: float = 600) -> None:
+    """Until none of the merchant's deliveries is pending: a look every 0.2 s, a few in all,
+    little of the count."""
+    for _ in range(int(within / 0.2)):
+        if not await _pending(db, merchant_id):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"deliveries still pending after {within}s")
+
+
+async def _worker(count: int) -> None:
+    from gateway.values.settings import load_settings
+    from worker.__main__ import Service
+
+    merchant_id = os.environ["BENCH_MERCHANT"]
+    settings = load_settings()
+    db = Database(create_engine(settings.database_url, pool_size=1))
+    service = Service(settings)
+    await service.start()
+    try:
+        await _emit(db, merchant_id, WARM_UP)
+        service.runner.wake_kind(outbox.WEBHOOK)
+        await _drained(db, merchant_id)
+        ids = await _emit(db, merchant_id, count, first=WARM_UP)
+        later = utcnow() + timedelta(hours=1)
+        async with db.transaction() as conn:
+            await conn.execute(update(_D).where(_D.c.id.in_(ids)).values(next_attempt_at=later))
+        _step("ready")
+        async with db.transaction() as conn:
+            await conn.execute(update(_D).where(_D.c.id.in_(ids)).values(next_attempt_at=utcnow()))
+        service.runner.wake_kind(outbox.WEBHOOK)
+        await _drained(db, merchant_id)
+        _step("done")
+    finally:
+        await service.stop()
+        await db.dispose()
+
+
+async def _bare(count: int) -> None:
+    url, key = os.environ["BENCH_URL"], bytes.fromhex(os.environ["BENCH_SECRET"])
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def lane(numbers: range) -> None:
+            for n in numbers:
+                event_id = new_id("evt")
+                body = outbox.event_body(
+                    event_id, "webhook.test", utcnow(), "staging", {"n": n}
+                ).encode()
+                headers = {"Content-Type": "application/json"}
+                headers.update(sign_headers([key], event_id, int(time.time()), body))
+                async with session.post(url, data=body, headers=headers) as reply:
+                    await reply.read()
+
+        async def some(total: int) -> None:
+            await asyncio.gather(*(lane(range(i, total, CONCURRENCY)) for i in range(CONCURRENCY)))
+
+        await some(WARM_UP)
+        _step("ready")
+        await some(count)
+        _step("done")
+
+
+if __name__ == "__main__":
+    mode, count = sys.argv[1], int(sys.argv[2])
+    asyncio.run(_worker(count) if mode == "worker" else _bare(count))

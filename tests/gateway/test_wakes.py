@@ -1,0 +1,61 @@
+"""After-commit wakes: at once when idle, one per kind when busy, never raising."""
+
+import asyncio
+from typing import Any
+
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from gateway import outbox
+from gateway.wakes import Waker
+from tests.fixtures.redis import RedisServer
+
+
+async def _heard(wakes: Any) -> list[bytes]:
+    heard: list[bytes] = []
+    while (message := await wakes.get_message(True, timeout=0.2)) is not None:
+        heard.append(message["data"])
+    return heard
+
+
+async def test_an_idle_waker_wakes_at_once_and_a_busy_one_once_a_kind(
+    private_redis: RedisServer,
+) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    try:
+        async with pool.pubsub() as wakes:
+            await wakes.subscribe(outbox.WAKE_CHANNEL)
+            await wakes.get_message(timeout=1)  # the subscription's own
+            waker = Waker(pool, linger=60)
+            started = asyncio.get_running_loop().time()
+            waker.wake(["dlv_a"])
+            await waker.drain()
+            assert asyncio.get_running_loop().time() - started < 30, "it waited for the linger"
+            assert await _heard(wakes) == [b"webhook"]
+            # Within the linger of that wake: these wait for it to pass, and go together.
+            waker.wake(["dlv_b"])
+            await asyncio.sleep(0)  # one step: the wake's task starts, and lingers
+            waker.wake(["dlv_c", "mail_a"])
+            waker.wake(["mail_b", "dlv_d"])
+            assert await _heard(wakes) == []
+            await waker.drain()  # cuts the linger short
+            assert sorted(await _heard(wakes)) == [b"mail", b"webhook"]
+    finally:
+        await pool.aclose()
+
+
+def test_a_rows_kind_is_its_ids_prefix() -> None:
+    assert outbox.kinds_of(["dlv_x", "mail_y", "dlv_z"]) == {outbox.WEBHOOK, outbox.MAIL}
+    assert outbox.kinds_of(["evt_x"]) == set()
+
+
+async def test_an_unreachable_redis_fails_no_request(private_redis: RedisServer) -> None:
+    """Best effort: the rows are written and every worker finds them on its own."""
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    private_redis.stop()
+    try:
+        waker = Waker(pool)
+        waker.wake(["dlv_a", "mail_b"])
+        await waker.drain()
+    finally:
+        await pool.aclose()

@@ -1,0 +1,180 @@
+"""The runner's contract, shown with a fourth kind of work added by a test alone: a row model, a
+handler and a line in the kinds table. Its rows are leased (never past the lane's room, never by
+two workers at once), retried on the kind's schedule, given up after the last try, and shared
+between merchants; nothing else in the worker changes for it. On SQLite and PostgreSQL."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
+from gateway.store.db import Database
+from gateway.store.queue import Queue
+from gateway.store.types import UTCDateTime
+from gateway.values.clock import utcnow
+from tests.fixtures.core import wait_until
+from tests.fixtures.workers import RunningWorker, StartWorker
+from worker.deps import Deps
+from worker.kind import Bounds, RowKind
+from worker.kinds import KINDS
+
+_META = MetaData()
+CHORES = Table(
+    "chores",
+    _META,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40)),
+    Column("status", String(20)),
+    Column("attempts", Integer),
+    Column("generation", Integer),
+    Column("next_attempt_at", UTCDateTime(), index=True),
+    Column("last_error", String(300)),
+    Column("updated_at", UTCDateTime()),
+)
+SCHEDULE = [0.0, 0.3, 0.3]  # three tries: at once, then 0.3 s after each failure
+ROOM, SHARE = 4, 2
+
+
+@dataclass
+class Chores:
+    """The handler's side: when each row was tried, which ones fail, which ones hang."""
+
+    tries: dict[str, list[float]] = field(default_factory=dict)
+    failing: dict[str, int] = field(default_factory=dict)  # row id: failures before success
+    hang: set[str] = field(default_factory=set)  # merchants whose tries wait for ``release``
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    most: int = 0
+    most_of: dict[str, int] = field(default_factory=dict)
+
+    async def handle(self, deps: Deps, row: Any) -> str | None:
+        loop = asyncio.get_running_loop()
+        self.tries.setdefault(row.id, []).append(loop.time())
+        merchant = row.merchant_id
+        self.in_flight[merchant] = self.in_flight.get(merchant, 0) + 1
+        self.most = max(self.most, sum(self.in_flight.values()))
+        self.most_of[merchant] = max(self.most_of.get(merchant, 0), self.in_flight[merchant])
+        try:
+            if merchant in self.hang:
+                await self.release.wait()
+            left = self.failing.get(row.id, 0)
+            if left:
+                self.failing[row.id] = left - 1
+                return f"failure {len(self.tries[row.id])}"
+            return None
+        finally:
+            self.in_flight[merchant] -= 1
+
+
+@pytest.fixture
+async def chores(db: Database) -> AsyncIterator[Chores]:
+    async with db.transaction() as conn:
+        await conn.run_sync(_META.create_all)
+    yield Chores()
+    async with db.transaction() as conn:
+        await conn.run_sync(_META.drop_all)
+
+
+def chore_kind(chores: Chores) -> RowKind:
+    return RowKind(
+        name="chore",
+        queue=Queue(CHORES),
+        handler=chores.handle,
+        delays=lambda settings: SCHEDULE,
+        bounds_of=lambda settings: Bounds(concurrency=ROOM, share=SHARE, lease_seconds=10),
+    )
+
+
+async def add(db: Database, merchant: str, *ids: str, at: datetime | None = None) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "id": row_id,
+            "merchant_id": merchant,
+            "status": "pending",
+            "attempts": 0,
+            "generation": 0,
+            "next_attempt_at": at or now,
+            "updated_at": now,
+        }
+        for row_id in ids
+    ]
+    async with db.transaction() as conn:
+        await conn.execute(insert(CHORES), rows)
+
+
+async def rows_of(db: Database) -> dict[str, Any]:
+    async with db.read() as conn:
+        return {r.id: r for r in await conn.execute(select(CHORES))}
+
+
+async def settled(db: Database, count: int) -> dict[str, Any]:
+    async def done() -> bool:
+        rows = await rows_of(db)
+        return len(rows) == count and all(r.status != "pending" for r in rows.values())
+
+    await wait_until(done, within=20)
+    return await rows_of(db)
+
+
+def wake(*workers: RunningWorker) -> None:
+    for running in workers:
+        running.service.runner.wake_kind("chore")
+
+
+async def test_a_fourth_kind_is_leased_retried_and_given_up_on_its_schedule(
+    start_worker: StartWorker, chores: Chores, db: Database
+) -> None:
+    kinds = [*KINDS, chore_kind(chores)]
+    # Two workers: each row is still tried once a try, by one of them.
+    workers = await asyncio.gather(start_worker(kinds=kinds), start_worker(kinds=kinds))
+    chores.failing = {"twice": 2, "always": 99}
+    ids = [f"ok{i}" for i in range(10)]
+    await add(db, "m_a", *ids, "twice", "always")
+    wake(*workers)
+    rows = await settled(db, 12)
+
+    for row_id in ids:  # leased and done, one try each
+        assert (rows[row_id].status, rows[row_id].attempts) == ("done", 1)
+        assert len(chores.tries[row_id]) == 1
+    # Tried again on the schedule, then done.
+    twice = rows["twice"]
+    assert (twice.status, twice.attempts, twice.last_error) == ("done", 3, None)
+    first, second, third = chores.tries["twice"]
+    assert second - first >= SCHEDULE[1] and third - second >= SCHEDULE[2]
+    # Given up after the schedule's last try, with its last error kept.
+    always = rows["always"]
+    assert (always.status, always.attempts) == ("failed", 3)
+    assert always.last_error == "failure 3" and len(chores.tries["always"]) == 3
+    # Never more in flight than one lane's room, summed over both workers' lanes.
+    assert chores.most <= 2 * ROOM
+
+
+async def test_a_fourth_kind_is_shared_between_merchants(
+    start_worker: StartWorker, chores: Chores, db: Database
+) -> None:
+    """Merchant A's tries hang; B's, queued behind A's, are done meanwhile: A holds its share
+    of the room, and no more."""
+    running = await start_worker(kinds=[*KINDS, chore_kind(chores)])
+    chores.hang = {"m_a"}
+    earlier = utcnow()
+    await add(db, "m_a", *(f"a{i}" for i in range(8)), at=earlier)
+    await add(db, "m_b", "b0", "b1", "b2")
+    wake(running)
+
+    async def b_done() -> bool:
+        rows = await rows_of(db)
+        return all(rows[f"b{i}"].status == "done" for i in range(3))
+
+    await wait_until(b_done, within=10)
+    assert chores.most_of["m_a"] == SHARE
+    rows = await rows_of(db)
+    assert all(rows[f"a{i}"].status == "pending" for i in range(8))
+    assert all(rows[f"a{i}"].attempts == 0 for i in range(8))  # put off is not a try
+    chores.release.set()
+    rows = await settled(db, 11)
+    assert all(r.status == "done" for r in rows.values())

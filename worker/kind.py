@@ -1,0 +1,107 @@
+"""What a kind of background work is to the runner (``worker.runner``), and the kind of the common
+row shape (``RowKind``): a queue of rows, a handler, a retry schedule.
+
+A kind is a row shape and a handler, nothing more: leasing its due rows, bounding how many run
+at once, sharing them between merchants and waking for them are the runner's, the same for every
+kind; when a failed try is tried again and when it is given up is ``store.queue.next_try``.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store.queue import Queue, next_try, settle
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+
+from .deps import Deps
+
+__all__ = ["Bounds", "Handler", "Kind", "RowKind"]
+
+log = logging.getLogger("aitopup.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """``concurrency``: a process's tries in flight at once; ``share``: of those, one
+    merchant's at most; ``lease_seconds``: how long a leased row stays a worker's, past any
+    try's own time bound, before another may take it."""
+
+    concurrency: int
+    share: int
+    lease_seconds: float
+
+
+class Kind(Protocol):
+    """A kind of background work. ``name`` is its wake's (``outbox.kind_of``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def queue(self) -> Queue: ...
+
+    def bounds(self, settings: Settings) -> Bounds: ...
+
+    async def taken(
+        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
+    ) -> Sequence[Any]:
+        """What a try of each leased row needs, read in the lease's transaction; a row that
+        needs no try after all is settled here and left out."""
+        ...
+
+    def merchant(self, item: Any) -> str:
+        """Whose work it is, for the merchants' shares."""
+        ...
+
+    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
+        """One try, made and recorded; the ids of the outbox rows it wrote (to wake for)."""
+        ...
+
+
+# A try of a row of the common shape: ``None`` when it is done, else what went wrong.
+Handler = Callable[[Deps, Row[Any]], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowKind:
+    """A kind whose try is its handler and whose record is the common one (``queue.settle``):
+    done, due again on the kind's schedule, or failed once the schedule is spent. ``done``:
+    more columns a finished row sets, given the time it finished."""
+
+    name: str
+    queue: Queue
+    handler: Handler
+    delays: Callable[[Settings], Sequence[float]]
+    bounds_of: Callable[[Settings], Bounds]
+    done: Callable[[datetime], dict[str, Any]] | None = None
+
+    def bounds(self, settings: Settings) -> Bounds:
+        return self.bounds_of(settings)
+
+    async def taken(
+        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
+    ) -> Sequence[Any]:
+        return rows
+
+    def merchant(self, item: Any) -> str:
+        return str(item.merchant_id or "")
+
+    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
+        try:
+            error = await self.handler(deps, item)
+        except Exception as exc:  # a bug or a bad setting: recorded and retried, never lost
+            log.exception("%s %s: the try crashed", self.name, getattr(item, self.queue.key))
+            error = f"internal: {type(exc).__name__}"
+        finished = utcnow()
+        number = int(item.attempts) + 1
+        at = None if error is None else next_try(self.delays(deps.settings), number, finished)
+        done = self.done(finished) if self.done is not None else None
+        async with deps.db.transaction() as conn:
+            await settle(conn, self.queue, item, error=error, at=at, now=finished, done=done)
+        return ()

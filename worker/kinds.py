@@ -1,0 +1,15 @@
+"""The kinds of background work the runner serves (``worker.runner``): one line each.
+
+A new kind is a row shape (the common columns, ``store.queue``), a handler and a line here.
+"""
+
+from collections.abc import Sequence
+
+from .delivery import DELIVERIES
+from .fulfil import FULFILMENTS
+from .kind import Kind
+from .mail import MAILS
+
+__all__ = ["KINDS"]
+
+KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS)

@@ -1,0 +1,202 @@
+"""The runner: one loop per kind of background work (``worker.kinds``), leasing its due rows and
+running their tries, in every worker process at once.
+
+Each kind's lane asks the store when its next row falls due and sleeps until then, or until a
+wake for the kind comes (a gateway's after its commit, ``outbox.WAKE_CHANNEL``, or this process's
+own tries'), or ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` at most. Then it leases as many due rows as
+it has room for (``Bounds.concurrency`` less the tries in flight) in one statement, and runs a
+try of each. While a batch fills the room, it leases again as soon as a try ends.
+
+Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
+sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
+merchant's slots is put off: its lease is left to lapse, and the row is due again then, untried
+(no attempt counted, nothing recorded), so the room it held goes to other merchants' work.
+
+Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
+poll's wait, and a store that fails is waited out with backoff, one log line an outage.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from gateway.outbox import WAKE_CHANNEL, kinds_of
+from gateway.store.queue import lease, next_due
+from gateway.values.clock import utcnow
+from gateway.webhooks.shares import Shares
+
+from .deps import Deps
+from .kind import Kind
+
+__all__ = ["BUSY_FLOOR", "HOLD", "Lane", "Runner"]
+
+log = logging.getLogger("aitopup.worker")
+
+# The longest a try waits for one of its merchant's slots before it is put off. A burst of one
+# merchant's work waits a small part of it; a far side that hangs never frees a slot within it.
+HOLD = 1.0
+# Rows due but not leased (another worker holds them, on PostgreSQL): looked at again after this.
+BUSY_FLOOR = 0.05
+# A lease takes at most this many rows: one statement, one transaction.
+MAX_LEASE = 500
+# After a failure of the store or of Redis, the next try comes this soon, then twice as late
+# each time, up to the cap.
+BACKOFF_FIRST = 0.05
+BACKOFF_CAP = 2.0
+
+
+class Lane:
+    """One kind's loop: its room, its merchants' shares and its tries in flight."""
+
+    def __init__(self, kind: Kind, deps: Deps, *, idle_poll: float) -> None:
+        self.kind = kind
+        self._deps = deps
+        self._idle_poll = idle_poll
+        bounds = kind.bounds(deps.settings)
+        self._room = bounds.concurrency
+        self._lease_seconds = bounds.lease_seconds
+        self.shares = Shares(bounds.share, hold=HOLD)
+        self.running: set[asyncio.Task[None]] = set()
+        self._woken = asyncio.Event()
+        self._freed = asyncio.Event()
+        self._eager = True  # lease before asking when the next row is due: at start, on a wake
+
+    def wake(self) -> None:
+        self._eager = True
+        self._woken.set()
+
+    async def run(self) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                await self._turn()
+            except Exception as exc:
+                if not backoff:
+                    log.warning(
+                        "%s: the store failed; retrying with backoff",
+                        self.kind.name,
+                        extra={"error": str(exc) or type(exc).__name__},
+                    )
+                backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * backoff))
+                await asyncio.sleep(backoff)
+                continue
+            if backoff:
+                log.warning("%s: the store answers again", self.kind.name)
+                backoff = 0.0
+
+    async def _turn(self) -> None:
+        free = self._room - len(self.running)
+        if free <= 0:
+            self._freed.clear()
+            await self._freed.wait()
+            return
+        if not self._eager:
+            now = utcnow()
+            due = await next_due(self._deps.db, self.kind.queue, now)
+            wait = self._idle_poll if due is None else (due - now).total_seconds()
+            if wait > 0:
+                await self._sleep(min(wait, self._idle_poll))
+                return
+        self._eager = False
+        self._woken.clear()
+        items = await self._lease(min(free, MAX_LEASE))
+        for item in items:
+            task = asyncio.create_task(self._one(item))
+            self.running.add(task)
+            task.add_done_callback(self._ended)
+        if len(items) == free:
+            self._eager = True  # a full batch: more may be due
+        elif not items:
+            await self._sleep(BUSY_FLOOR)  # due, but held elsewhere
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
+
+    async def _lease(self, limit: int) -> Sequence[Any]:
+        now = utcnow()
+        async with self._deps.db.transaction() as conn:
+            rows = await lease(conn, self.kind.queue, now, self._lease_seconds, limit)
+            if not rows:
+                return ()
+            return await self.kind.taken(conn, rows, now)
+
+    async def _one(self, item: Any) -> None:
+        merchant = self.kind.merchant(item)
+        if not await self.shares.acquire(merchant):
+            return  # put off: its lease lapses, and it is due again, untried
+        try:
+            woken = await self.kind.attempt(self._deps, item)
+        except Exception:
+            # Recorded nowhere: its lease lapses and it is tried again.
+            log.exception("%s: a try failed before it was recorded", self.kind.name)
+            return
+        finally:
+            self.shares.release(merchant)
+        self._deps.wake(woken)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self._freed.set()
+        self._woken.set()  # its row may be due again sooner than the lane's sleep
+
+
+class Runner:
+    """Every kind's lane, and the wakes that reach them from Redis."""
+
+    def __init__(self, deps: Deps, kinds: Sequence[Kind], *, idle_poll: float) -> None:
+        self.lanes = {kind.name: Lane(kind, deps, idle_poll=idle_poll) for kind in kinds}
+        self._deps = deps
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self, ids: Iterable[str]) -> None:
+        """Wakes the lanes of the kinds of outbox rows ``ids``."""
+        for name in kinds_of(ids):
+            self.wake_kind(name)
+
+    def wake_kind(self, name: str) -> None:
+        lane = self.lanes.get(name)
+        if lane is not None:
+            lane.wake()
+
+    def start(self) -> None:
+        self._deps.wake = self.wake
+        self._tasks = [asyncio.create_task(lane.run()) for lane in self.lanes.values()]
+        self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def stop(self) -> None:
+        """The lanes stop and the tries in flight are cancelled: each row's lease lapses, and
+        whichever worker finds it due tries it again."""
+        running = [task for lane in self.lanes.values() for task in lane.running]
+        for task in [*self._tasks, *running]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *running, return_exceptions=True)
+        self._tasks = []
+
+    async def _listen(self) -> None:
+        """Wakes from Redis, each naming a kind. Lost while Redis is away: when it answers
+        again, every lane looks at its rows at once."""
+        backoff = 0.0
+        while True:
+            try:
+                async with self._deps.redis.pubsub() as wakes:
+                    await wakes.subscribe(WAKE_CHANNEL)
+                    if backoff:
+                        backoff = 0.0
+                        for lane in self.lanes.values():
+                            lane.wake()
+                    async for message in wakes.listen():
+                        if message.get("type") == "message":
+                            self.wake_kind(_text(message["data"]))
+            except (RedisError, OSError):
+                backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * backoff))
+                await asyncio.sleep(backoff)
+
+
+def _text(data: Any) -> str:
+    return data.decode() if isinstance(data, bytes) else str(data)
