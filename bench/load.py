@@ -11,6 +11,7 @@ import functools
 import gc
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,12 +30,16 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    # Percentiles a generator reports itself (``bench.wrk``), by fraction, in place of latencies.
+    quantiles: dict[float, float] | None = None
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds
 
     def percentile(self, q: float) -> float:
+        if self.quantiles is not None:
+            return self.quantiles.get(q, float("nan"))
         if len(self.latencies_ms) < 2:
             return float("nan")
         return statistics.quantiles(self.latencies_ms, n=1000)[int(q * 1000) - 1]
@@ -113,15 +118,19 @@ async def open_loop(
     rate: float,
     seconds: float,
     warmup: float = 1.0,
+    keyed: bool = False,
 ) -> Result:
+    """``keyed``: every request carries an ``Idempotency-Key`` of its own, as an agent's does."""
     connector = aiohttp.TCPConnector(limit=0)
     latencies: list[float] = []
     errors = 0
+    nonce = uuid.uuid4().hex[:12]
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(index: int, scheduled: float, measured: bool) -> None:
             nonlocal errors
-            ok = await _post(session, url, bodies[index % len(bodies)], headers)
+            sent = {**headers, "Idempotency-Key": f"{nonce}-{index}"} if keyed else headers
+            ok = await _post(session, url, bodies[index % len(bodies)], sent)
             if measured:
                 latencies.append((time.perf_counter() - scheduled) * 1000)
                 errors += not ok

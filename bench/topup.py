@@ -1,7 +1,11 @@
 """``POST /topup/send`` against a bare Starlette endpoint, on SQLite and on PostgreSQL.
 
 Each store gets a fresh database, a merchant with a deep live wallet and many recipients (one hot
-recipient row would measure lock contention, not the send).
+recipient row would measure lock contention, not the send). The headline send is a real
+merchant's: a webhook endpoint subscribed (each send writes its delivery) and an
+``Idempotency-Key`` on every request. The closed loops are driven by ``wrk`` where it is
+installed (``bench.wrk``: the Python client saturates before bare Starlette does); the open-loop
+p99 is the worst of ``OPEN_RUNS`` runs of ``OPEN_SECONDS`` each.
 """
 
 import asyncio
@@ -19,7 +23,7 @@ from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from keys import Sealer
 
-from .bare_db import ROUND_TRIPS
+from . import wrk
 from .endpoints import add_endpoint
 from .load import Result, closed_loop, open_loop
 from .report import Row, print_rows
@@ -42,6 +46,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = 3  # of the send and bare Starlette, in turn
 _BARE_BODY = [b'{"hello": "world"}']
 RATE = 200.0
+OPEN_SECONDS = float(os.environ.get("AITOPUP_BENCH_OPEN_SECONDS", "30"))
+OPEN_RUNS = 3
 
 
 def _bodies(count: int = 2_000) -> list[bytes]:
@@ -105,10 +111,11 @@ class Sends:
     request over the closed loops (milliseconds, from ``/proc``)."""
 
     closed: Result
-    opened: Result
+    opened: Result  # the open-loop run with the worst p99
     bare: Result
     send_cpu_ms: float
     bare_cpu_ms: float
+    open_p99s: list[float]  # every open-loop run's p99, ms
 
 
 def _cpu_ms_a_request(pid: int, loop: Callable[[], Result]) -> tuple[Result, float]:
@@ -118,13 +125,29 @@ def _cpu_ms_a_request(pid: int, loop: Callable[[], Result]) -> tuple[Result, flo
     return result, 1000 * spent / max(1, result.requests)
 
 
+def _closed(url: str, headers: dict[str, str], *, keyed: bool) -> Result:
+    """A closed loop at ``CLIENTS`` clients: wrk's where it is installed, else the Python
+    client's. ``keyed``: the send's, each request a recipient and an ``Idempotency-Key`` of its
+    own; otherwise bare Starlette's body."""
+    if wrk.available():
+        body = b"" if keyed else _BARE_BODY[0]
+        return wrk.closed_loop(
+            url, clients=CLIENTS, seconds=SECONDS, headers=headers, body=body, keyed=keyed
+        )
+    bodies = _bodies() if keyed else _BARE_BODY
+    return asyncio.run(closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS))
+
+
 def measure_send(database_url: str, redis_url: str) -> Sends:
-    """The send's closed loop at 32 clients and bare Starlette's, in turn, ``ROUNDS`` times:
-    the pair whose ratio is the median, as (send, bare); then the send's open loop at
-    200 req/s. Taken in turn, the two see the machine at the same speed, and a slow spell
-    during one round moves a mean but not a median."""
+    """The real merchant's send in a closed loop at 32 clients and bare Starlette's, in turn,
+    ``ROUNDS`` times: the pair whose ratio is the median, as (send, bare); then the send's open
+    loop at 200 req/s, ``OPEN_RUNS`` times, the worst p99 kept. Taken in turn, the two closed
+    loops see the machine at the same speed, and a slow spell during one round moves a mean but
+    not a median."""
+    if not wrk.available():
+        print("wrk is not installed (apt-get install wrk): the Python client drives the loops")
     upgrade(database_url)
-    key = asyncio.run(_prepare(database_url))
+    key = asyncio.run(_prepare(database_url, endpoint=True))
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     env = _gateway_env(database_url, redis_url, {})
     bodies = _bodies()
@@ -136,41 +159,26 @@ def measure_send(database_url: str, redis_url: str) -> Sends:
         pairs: list[tuple[Result, Result, float, float]] = []
         for _ in range(ROUNDS):
             bare, bare_cpu = _cpu_ms_a_request(
-                bare_base.pid,
-                lambda: asyncio.run(
-                    closed_loop(
-                        f"{bare_base}/send", _BARE_BODY, {}, clients=CLIENTS, seconds=SECONDS
-                    )
-                ),
+                bare_base.pid, lambda: _closed(f"{bare_base}/send", {}, keyed=False)
             )
             closed, send_cpu = _cpu_ms_a_request(
-                base.pid,
-                lambda: asyncio.run(
-                    closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS)
-                ),
+                base.pid, lambda: _closed(url, headers, keyed=True)
             )
             pairs.append((closed, bare, send_cpu, bare_cpu))
         closed, bare, send_cpu, bare_cpu = sorted(
             pairs, key=lambda pair: pair[0].throughput / pair[1].throughput
         )[ROUNDS // 2]
-        opened = asyncio.run(open_loop(url, bodies, headers, rate=RATE, seconds=SECONDS))
-    for result in (*(pair[0] for pair in pairs), opened):
+        opened = [
+            asyncio.run(
+                open_loop(url, bodies, headers, rate=RATE, seconds=OPEN_SECONDS, keyed=True)
+            )
+            for _ in range(OPEN_RUNS)
+        ]
+    for result in (*(pair[0] for pair in pairs), *opened):
         if result.errors:
             raise RuntimeError(f"{result.errors} sends failed during the benchmark")
-    return Sends(closed, opened, bare, send_cpu, bare_cpu)
-
-
-def measure_with_endpoint(folder: str, redis_url: str) -> Result:
-    """The closed loop again, on a fresh SQLite database, for a merchant with an endpoint."""
-    database_url = f"sqlite+aiosqlite:///{folder}/with-endpoint.db"
-    upgrade(database_url)
-    key = asyncio.run(_prepare(database_url, endpoint=True))
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    with uvicorn_server(
-        "gateway.app:app_from_env", _gateway_env(database_url, redis_url, {}), factory=True
-    ) as base:
-        url = f"{base}/api/public/v1/topup/send"
-        return asyncio.run(closed_loop(url, _bodies(), headers, clients=CLIENTS, seconds=SECONDS))
+    worst = max(opened, key=lambda result: result.percentile(0.99))
+    return Sends(closed, worst, bare, send_cpu, bare_cpu, [r.percentile(0.99) for r in opened])
 
 
 def measure_observability(folder: str, redis_url: str) -> tuple[float, float]:
@@ -198,11 +206,14 @@ def measure_observability(folder: str, redis_url: str) -> tuple[float, float]:
     return total["false"] / runs, total["true"] / runs
 
 
-def measure_bare_db(dsn: str) -> Result:
-    with uvicorn_server("bench.bare_db:app", {"BENCH_PG_DSN": dsn}, factory=False) as base:
-        return asyncio.run(
-            closed_loop(f"{base}/send", _BARE_BODY, {}, clients=CLIENTS, seconds=SECONDS)
-        )
+def measure_bare_db(database_url: str) -> Result:
+    """The anchor (``bench.bare_db``): the send's own transaction on raw asyncpg, for a merchant
+    of its own in the same database, driven as the headline send is."""
+    key = asyncio.run(_prepare(database_url, endpoint=True))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    env = {"BENCH_PG_DSN": admin_dsn(database_url), "BENCH_PEPPER": BENCH_PEPPER}
+    with uvicorn_server("bench.bare_db:app", env, factory=False) as base:
+        return _closed(f"{base}/send", headers, keyed=True)
 
 
 def _rows(store: str, sends: Sends, p99_target: float) -> list[Row]:
@@ -241,7 +252,8 @@ def _rows(store: str, sends: Sends, p99_target: float) -> list[Row]:
             "-",
         ),
         Row(
-            f"send {store}: p99 ms open loop {RATE:.0f}/s",
+            f"send {store}: p99 ms open loop {RATE:.0f}/s, worst of "
+            + " / ".join(f"{p99:.1f}" for p99 in sends.open_p99s),
             opened.percentile(0.99),
             "ms",
             "target",
@@ -258,17 +270,6 @@ def run() -> list[Row]:
         sends = measure_send(sqlite_url, redis_url)
         closed = sends.closed
         rows += _rows("sqlite", sends, 25)
-        hooked = measure_with_endpoint(tmp, redis_url)
-        rows.append(
-            Row(
-                "send sqlite: req/s, merchant with an endpoint",
-                hooked.throughput,
-                "req/s",
-                "without",
-                closed.throughput,
-                "- (reference)",
-            )
-        )
         off, on = measure_observability(tmp, redis_url)
         rows.append(
             Row(
@@ -285,16 +286,16 @@ def run() -> list[Row]:
             with postgres_database(pg_base) as pg_url:
                 sends = measure_send(pg_url, redis_url)
                 closed = sends.closed
-                bare_db = measure_bare_db(admin_dsn(pg_url))
+                bare_db = measure_bare_db(pg_url)
             rows += _rows("postgres", sends, 10)
             rows.append(
                 Row(
                     "send postgres: req/s at 32 clients",
                     closed.throughput,
                     "req/s",
-                    f"bare + {ROUND_TRIPS} raw trips",
+                    "its transaction on raw asyncpg",
                     bare_db.throughput,
-                    "- (reference)",
+                    ">= 0.90 (goal)",
                 )
             )
         else:
