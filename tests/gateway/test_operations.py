@@ -10,10 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from arq import create_pool
-from arq.connections import RedisSettings
-
-from gateway import outbox
 from gateway.admin import merchants
 from gateway.billing import orders, redemption, stripe_events
 from gateway.operations import perform
@@ -23,7 +19,7 @@ from gateway.values.codes import Code
 from gateway.values.outcome import Outcome
 from gateway.wakes import Waker
 from gateway.webhooks import deliveries, endpoints
-from tests.fixtures.redis import RedisServer
+from tests.fixtures.redis import RedisServer, listening
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "gateway"
@@ -198,29 +194,23 @@ def test_only_steps_in_a_transaction_hand_deliveries_back_another_way() -> None:
 async def test_perform_wakes_for_new_and_replayed_work_after_the_operation(
     private_redis: RedisServer,
 ) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
-    try:
-        async with pool.pubsub() as wakes:
-            await wakes.subscribe(outbox.WAKE_CHANNEL)
-            await wakes.get_message(timeout=1)  # the subscription's own
-            waker = Waker(pool)
-            heard_during: list[Any] = []
+    async with listening(private_redis.url) as (pool, wakes):
+        waker = Waker(pool)
+        heard_during: list[Any] = []
 
-            async def operation() -> Outcome:
-                await waker.drain()
-                heard_during.append(await wakes.get_message(True, timeout=0.2))
-                return Outcome(Code.SUCCESS, deliveries=["dlv_new", "mail_again"])
-
-            outcome = await perform(waker, operation())
+        async def operation() -> Outcome:
             await waker.drain()
-            assert outcome.code == Code.SUCCESS
-            assert heard_during == [None], "woken before the operation returned"
-            heard = set()
-            while (message := await wakes.get_message(True, timeout=0.5)) is not None:
-                heard.add(message["data"])
-            assert heard == {b"webhook", b"mail"}
-    finally:
-        await pool.aclose()
+            heard_during.append(await wakes.get_message(True, timeout=0.2))
+            return Outcome(Code.SUCCESS, deliveries=["dlv_new", "mail_again"])
+
+        outcome = await perform(waker, operation())
+        await waker.drain()
+        assert outcome.code == Code.SUCCESS
+        assert heard_during == [None], "woken before the operation returned"
+        heard = set()
+        while (message := await wakes.get_message(True, timeout=0.5)) is not None:
+            heard.add(message["data"])
+        assert heard == {b"webhook", b"mail"}
 
 
 # --- Every operation a door calls answers an Outcome; no door opens the store itself ---

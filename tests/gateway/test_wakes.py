@@ -8,7 +8,7 @@ from arq.connections import RedisSettings
 
 from gateway import outbox
 from gateway.wakes import Waker
-from tests.fixtures.redis import RedisServer
+from tests.fixtures.redis import RedisServer, listening
 
 
 async def _heard(wakes: Any) -> list[bytes]:
@@ -21,27 +21,21 @@ async def _heard(wakes: Any) -> list[bytes]:
 async def test_an_idle_waker_wakes_at_once_and_a_busy_one_once_a_kind(
     private_redis: RedisServer,
 ) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
-    try:
-        async with pool.pubsub() as wakes:
-            await wakes.subscribe(outbox.WAKE_CHANNEL)
-            await wakes.get_message(timeout=1)  # the subscription's own
-            waker = Waker(pool, linger=60)
-            started = asyncio.get_running_loop().time()
-            waker.wake(["dlv_a"])
-            await waker.drain()
-            assert asyncio.get_running_loop().time() - started < 30, "it waited for the linger"
-            assert await _heard(wakes) == [b"webhook"]
-            # Within the linger of that wake: these wait for it to pass, and go together.
-            waker.wake(["dlv_b"])
-            await asyncio.sleep(0)  # one step: the wake's task starts, and lingers
-            waker.wake(["dlv_c", "mail_a"])
-            waker.wake(["mail_b", "dlv_d"])
-            assert await _heard(wakes) == []
-            await waker.drain()  # cuts the linger short
-            assert sorted(await _heard(wakes)) == [b"mail", b"webhook"]
-    finally:
-        await pool.aclose()
+    async with listening(private_redis.url) as (pool, wakes):
+        waker = Waker(pool, linger=60)
+        started = asyncio.get_running_loop().time()
+        waker.wake(["dlv_a"])
+        await waker.drain()
+        assert asyncio.get_running_loop().time() - started < 30, "it waited for the linger"
+        assert await _heard(wakes) == [b"webhook"]
+        # Within the linger of that wake: these wait for it to pass, and go together.
+        waker.wake(["dlv_b"])
+        await asyncio.sleep(0)  # one step: the wake's task starts, and lingers
+        waker.wake(["dlv_c", "mail_a"])
+        waker.wake(["mail_b", "dlv_d"])
+        assert await _heard(wakes) == []
+        await waker.drain()  # cuts the linger short
+        assert sorted(await _heard(wakes)) == [b"mail", b"webhook"]
 
 
 def test_a_rows_kind_is_its_ids_prefix() -> None:
