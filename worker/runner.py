@@ -95,10 +95,13 @@ class Lane:
             await self._freed.wait()
             return
         if not self._eager:
+            # Cleared before the look, so a wake or a try ending after it is not missed, and
+            # one before it (already looked at) does not end the sleep at once.
+            self._woken.clear()
             now = utcnow()
             due = await next_due(self._deps.db, self.kind.queue, now)
             wait = self._idle_poll if due is None else (due - now).total_seconds()
-            if wait > 0:
+            if wait > 0 and not self._eager:
                 await self._sleep(min(wait, self._idle_poll))
                 return
         self._eager = False

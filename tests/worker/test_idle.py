@@ -38,8 +38,14 @@ async def _due_at(db: Database, delivery_id: str, seconds: float) -> None:
 
 
 async def test_an_idle_worker_looks_at_its_rows_once_an_idle_poll(
-    start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+    start_worker: StartWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    db: Database,
 ) -> None:
+    """Idle after work, too: the tries that ended leave nothing that keeps a lane awake."""
     looks: list[str] = []
 
     async def counted(db: Database, q: queue.Queue, now: Any) -> Any:
@@ -49,6 +55,15 @@ async def test_an_idle_worker_looks_at_its_rows_once_an_idle_poll(
     monkeypatch.setattr(runner, "next_due", counted)
     running = await start_worker(worker_idle_poll_seconds=1.0)
     lanes = len(running.service.runner.lanes)
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url)
+    await emit_test_events(db, merchant.merchant_id, 3, redis_url=running.settings.redis_url)
+
+    async def delivered() -> bool:
+        return len(receiver.received) == 3
+
+    await wait_until(delivered)
+    looks.clear()
     start = time.monotonic()
 
     async def a_few_polls() -> bool:
