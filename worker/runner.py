@@ -5,7 +5,8 @@ Each kind's lane asks the store when its next row falls due and sleeps until the
 wake for the kind comes (a gateway's after its commit, ``outbox.WAKE_CHANNEL``, or this process's
 own tries'), or ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` at most. Then it leases as many due rows as
 it has room for (``Bounds.concurrency`` less the tries in flight) in one statement, and runs a
-try of each. While a batch fills the room, it leases again as soon as a try ends.
+try of each. While a batch fills the room, it leases again as tries end, gathering the room they
+free for a few milliseconds, so that a busy lane leases many rows a statement.
 
 Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
 sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
@@ -32,7 +33,7 @@ from gateway.webhooks.shares import Shares
 from .deps import Deps
 from .kind import Kind
 
-__all__ = ["BUSY_FLOOR", "HOLD", "Lane", "Runner"]
+__all__ = ["BUSY_FLOOR", "GATHER", "HOLD", "Lane", "Runner"]
 
 log = logging.getLogger("aitopup.worker")
 
@@ -43,6 +44,8 @@ HOLD = 1.0
 BUSY_FLOOR = 0.05
 # A lease takes at most this many rows: one statement, one transaction.
 MAX_LEASE = 500
+# The longest a busy lane waits for a quarter of its room to come free before it leases.
+GATHER = 0.005
 # After a failure of the store or of Redis, the next try comes this soon, then twice as late
 # each time, up to the cap.
 BACKOFF_FIRST = 0.05
@@ -58,6 +61,7 @@ class Lane:
         self._idle_poll = idle_poll
         bounds = kind.bounds(deps.settings)
         self._room = bounds.concurrency
+        self._batch = max(1, bounds.concurrency // 4)
         self._lease_seconds = bounds.lease_seconds
         self.shares = Shares(bounds.share, hold=HOLD)
         self.running: set[asyncio.Task[None]] = set()
@@ -94,6 +98,8 @@ class Lane:
             self._freed.clear()
             await self._freed.wait()
             return
+        if self.running and free < self._batch:
+            free = await self._gather_room(free)
         if not self._eager:
             # Cleared before the look, so a wake or a try ending after it is not missed, and
             # one before it (already looked at) does not end the sleep at once.
@@ -115,6 +121,20 @@ class Lane:
             self._eager = True  # a full batch: more may be due
         elif not items:
             await self._sleep(BUSY_FLOOR)  # due, but held elsewhere
+
+    async def _gather_room(self, free: int) -> int:
+        """While tries run, room freed one try at a time is gathered for up to ``GATHER``
+        seconds, or until a quarter of the room is free: a busy lane leases in batches, one
+        statement for many rows, not one for each try that ended."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER
+        while free < self._batch and (left := deadline - loop.time()) > 0:
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._freed.wait()
+            free = self._room - len(self.running)
+        return free
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
