@@ -38,10 +38,10 @@ from . import (
     wallet,
     webhooks,
 )
+from .paths import PREFIX
 
 __all__ = ["PREFIX", "mount", "routes"]
 
-PREFIX = "/dashboard"
 STATIC = Path(__file__).parent / "static"
 
 

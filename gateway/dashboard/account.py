@@ -23,6 +23,7 @@ from .accounts import unavailable
 from .context import COOKIE, Viewer, require_viewer, visit
 from .csrf import form
 from .errors import error_page
+from .paths import PREFIX, path_for
 from .render import page
 
 __all__ = ["routes"]
@@ -80,7 +81,7 @@ async def change_password(request: Request) -> Response:
         errors = {"current_password": f"{refused.message}."}
         return _account_page(request, viewer, errors, 422)
     await svc.lockout.succeeded(svc.redis, limits)
-    return RedirectResponse("/dashboard/account?notice=password", status_code=303)
+    return RedirectResponse(path_for("account_page") + "?notice=password", status_code=303)
 
 
 async def sign_out_everywhere(request: Request) -> Response:
@@ -88,8 +89,8 @@ async def sign_out_everywhere(request: Request) -> Response:
     await form(request)
     svc = services(request)
     await perform(svc.waker, sessions.end_all(svc.db, viewer.user_id))
-    response = RedirectResponse("/dashboard/sign-in", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    response = RedirectResponse(path_for("sign_in_page"), status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
 

@@ -29,6 +29,7 @@ from ..values.outcome import ApiError
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
 from .errors import error_page
+from .paths import PREFIX, path_for
 from .render import page, set_session_cookie
 
 __all__ = ["routes"]
@@ -75,7 +76,7 @@ _NOTICES = {
 
 async def sign_in_page(request: Request) -> Response:
     if (await visit(request)).session is not None:
-        return RedirectResponse("/dashboard/", status_code=303)
+        return RedirectResponse(path_for("overview"), status_code=303)
     settings = services(request).settings
     return page(
         request,
@@ -96,7 +97,7 @@ async def sign_in(request: Request) -> Response:
     svc = services(request)
     email = _text(data.get("email"), 300).strip()
     password = _text(data.get("password"))
-    to = local_path(_text(data.get("next")), "/dashboard/")
+    to = local_path(_text(data.get("next")), path_for("overview"))
     try:
         key = users.canonical_email(email)
     except users.AccountError:
@@ -187,7 +188,7 @@ def _sign_up_page(
 
 async def sign_up_page(request: Request) -> Response:
     if (await visit(request)).session is not None:
-        return RedirectResponse("/dashboard/", status_code=303)
+        return RedirectResponse(path_for("overview"), status_code=303)
     open_ = services(request).settings.signup_open
     return _sign_up_page(request, {"email": "", "merchant_name": ""}, {}, 200 if open_ else 403)
 
@@ -220,7 +221,7 @@ async def sign_up(request: Request) -> Response:
         return _sign_up_page(request, fields, {refused.field: refused.sentence}, 422)
     # The same answer whether the address was new (an account made) or had an account
     # (nothing made): signing in is the next step either way.
-    return RedirectResponse("/dashboard/sign-in?signed-up", status_code=303)
+    return RedirectResponse(path_for("sign_in_page") + "?signed-up", status_code=303)
 
 
 SIGNUP_WINDOW_SECONDS = 3600
@@ -252,8 +253,8 @@ async def sign_out(request: Request) -> Response:
     if came_with.session is not None:
         svc = services(request)
         await perform(svc.waker, sessions.end(svc.db, came_with.session_id))
-    response = RedirectResponse("/dashboard/sign-in", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    response = RedirectResponse(path_for("sign_in_page"), status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
 
@@ -266,7 +267,9 @@ async def switch_env(request: Request) -> Response:
         assert session is not None
         svc = services(request)
         await perform(svc.waker, sessions.switch_env(svc.db, session.id_hash, env))
-    return RedirectResponse(local_path(_text(data.get("next")), "/dashboard/"), status_code=303)
+    return RedirectResponse(
+        local_path(_text(data.get("next")), path_for("overview")), status_code=303
+    )
 
 
 async def set_password_page(request: Request) -> Response:
@@ -321,7 +324,7 @@ async def set_password(request: Request) -> Response:
             no_store=True,
         )
     await svc.lockout.succeeded(svc.redis, limits)
-    return await _start_session(request, user.id, "/dashboard/")
+    return await _start_session(request, user.id, path_for("overview"))
 
 
 async def accept_invitation(request: Request) -> Response:
@@ -337,7 +340,7 @@ async def accept_invitation(request: Request) -> Response:
         if refused.code != Code.INVITATION_NOT_FOUND:
             raise
         return error_page(request, 404, f"{refused.message}.")
-    return RedirectResponse("/dashboard/", status_code=303)
+    return RedirectResponse(path_for("overview"), status_code=303)
 
 
 routes: list[BaseRoute] = [

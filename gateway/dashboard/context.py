@@ -24,6 +24,7 @@ from ..policies.model import UNRESTRICTED, Policy
 from ..services import services
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from .paths import PREFIX, path_for
 from .permissions import action_of
 
 __all__ = [
@@ -205,17 +206,18 @@ async def _load_viewer(conn: HTTPConnection) -> Viewer:
 
 
 def sign_in_url(next_path: str | None = None) -> str:
-    if not next_path or next_path in ("/dashboard", "/dashboard/"):
-        return "/dashboard/sign-in"
-    return "/dashboard/sign-in?next=" + quote(next_path, safe="/")
+    sign_in = path_for("sign_in_page")
+    if not next_path or next_path in (PREFIX, PREFIX + "/"):
+        return sign_in
+    return sign_in + "?next=" + quote(next_path, safe="/")
 
 
-def local_path(value: str | None, default: str = "/dashboard") -> str:
+def local_path(value: str | None, default: str = PREFIX) -> str:
     """``value`` if it is a path inside the dashboard, else ``default``: a redirect after a
     form never leaves the site (no ``//host``, no scheme, no backslash tricks)."""
     if (
         not value
-        or not value.startswith("/dashboard")
+        or not value.startswith(PREFIX)
         or value.startswith("//")
         or "\\" in value
         or any(ord(c) < 0x20 for c in value)

@@ -30,11 +30,11 @@ from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, field, problem
+from .paths import path_for
 from .render import page
 
 __all__ = ["LABELS", "routes"]
 
-HOME = "/dashboard/fulfilment"
 _BODY: TypeAdapter[Any] = TypeAdapter(FulfilmentSet)
 
 # Each provider's form fields: the form's name → (the body's field, its label).
@@ -186,7 +186,9 @@ def _platform(request: Request) -> str:
 
 def _back(platform: str, **answer: str) -> RedirectResponse:
     query = urlencode(answer)
-    return RedirectResponse(f"{HOME}?{query}#platform-{platform}", status_code=303)
+    return RedirectResponse(
+        f"{path_for('fulfilment')}?{query}#platform-{platform}", status_code=303
+    )
 
 
 async def _tested(request: Request, viewer: Viewer, platform: str) -> dict[str, str]:
@@ -271,6 +273,6 @@ async def test(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/fulfilment", fulfilment, methods=["GET"]),
-    Route("/fulfilment/{platform}", save, methods=["POST"]),
+    Route("/fulfilment/{platform}", save, methods=["POST"], name="save_fulfilment"),
     Route("/fulfilment/{platform}/test", test, methods=["POST"]),
 ]

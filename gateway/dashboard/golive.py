@@ -12,13 +12,13 @@ from .render import page
 
 __all__ = ["FIXES", "routes"]
 
-# Check name -> (where to fix it, the link's words). Fixes happen in live: the link's page
-# switches there by the form on it when needed.
+# Check name -> (the route where to fix it, the link's words). Fixes happen in live: the link's
+# page switches there by the form on it when needed.
 FIXES = {
-    "live_key": ("/dashboard/keys", "Make a live key"),
-    "endpoint": ("/dashboard/webhooks", "Add or test a live endpoint"),
-    "fulfilment": ("/dashboard/fulfilment", "Choose where live credit lands"),
-    "funding": ("/dashboard/wallet", "Fund the live wallet"),
+    "live_key": ("list_keys", "Make a live key"),
+    "endpoint": ("home", "Add or test a live endpoint"),
+    "fulfilment": ("fulfilment", "Choose where live credit lands"),
+    "funding": ("wallet_page", "Fund the live wallet"),
 }
 
 

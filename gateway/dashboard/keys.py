@@ -24,6 +24,7 @@ from ..values.platforms import PLATFORMS
 from . import policy_form, reveal
 from .context import Viewer, require_viewer
 from .csrf import form
+from .paths import path_for
 from .render import page
 
 __all__ = ["routes"]
@@ -107,14 +108,14 @@ async def create_key(request: Request) -> Response:
     token = await reveal.stash(request, made.model_dump_json())
     if token is None:
         return page(request, "keys/created.html", {"key": made}, status=201, no_store=True)
-    return RedirectResponse(f"/dashboard/keys/created?t={token}", status_code=303)
+    return RedirectResponse(path_for("created_key") + f"?t={token}", status_code=303)
 
 
 async def created_key(request: Request) -> Response:
     await require_viewer(request)
     shown = await reveal.take(request)
     if shown is None:
-        return RedirectResponse("/dashboard/keys?notice=shown", status_code=303)
+        return RedirectResponse(path_for("list_keys") + "?notice=shown", status_code=303)
     made = KeyCreated.model_validate_json(shown)
     return page(request, "keys/created.html", {"key": made}, no_store=True)
 
@@ -154,7 +155,7 @@ async def update_policy(request: Request) -> Response:
             status=422,
         )
     await perform(svc.waker, key_service.set_policy(svc.db, _actor(viewer), key_id, name, policy))
-    return RedirectResponse(f"/dashboard/keys/{key_id}?saved=1", status_code=303)
+    return RedirectResponse(path_for("show_key", key_id=key_id) + "?saved=1", status_code=303)
 
 
 async def revoke_key(request: Request) -> Response:
@@ -163,7 +164,7 @@ async def revoke_key(request: Request) -> Response:
     await form(request)
     svc = services(request)
     await perform(svc.waker, key_service.revoke_key(svc.db, _actor(viewer), key_id))
-    return RedirectResponse("/dashboard/keys", status_code=303)
+    return RedirectResponse(path_for("list_keys"), status_code=303)
 
 
 routes: list[BaseRoute] = [

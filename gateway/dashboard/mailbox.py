@@ -23,6 +23,7 @@ from ..operations import perform
 from ..services import services
 from .context import require_viewer
 from .csrf import form
+from .paths import path_for
 from .render import page
 
 __all__ = ["HTML_PREFIX", "routes"]
@@ -90,7 +91,7 @@ async def set_notify(request: Request) -> Response:
     svc = services(request)
     on = data.get("notify") == "on"
     await perform(svc.waker, preferences.set_recipient_notices(svc.db, viewer.merchant_id, on))
-    return RedirectResponse("/dashboard/mail", status_code=303)
+    return RedirectResponse(path_for("mail_page"), status_code=303)
 
 
 routes: list[BaseRoute] = [

@@ -21,6 +21,7 @@ from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, problem
+from .paths import path_for
 from .render import page
 
 __all__ = ["routes"]
@@ -89,7 +90,7 @@ async def invite(request: Request) -> Response:
         errors = {refused.field: refused.sentence}
         return await _page(request, viewer, values=values, errors=errors, status=422)
     if made.set_password_url is None:
-        return RedirectResponse("/dashboard/members?notice=invited", status_code=303)
+        return RedirectResponse(path_for("members_page") + "?notice=invited", status_code=303)
     return await _page(request, viewer, link=made.set_password_url, status=201)
 
 
@@ -106,7 +107,7 @@ async def change_role(request: Request) -> Response:
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
-    return RedirectResponse("/dashboard/members?notice=role", status_code=303)
+    return RedirectResponse(path_for("members_page") + "?notice=role", status_code=303)
 
 
 async def remove(request: Request) -> Response:
@@ -119,9 +120,11 @@ async def remove(request: Request) -> Response:
     except ApiError as refused:
         status, message = problem(refused)
         return await _page(request, viewer, errors={f"role-{user_id}": message}, status=status)
-    target = "/dashboard/members?notice=removed"
+    target = path_for("members_page") + "?notice=removed"
     if user_id == viewer.user_id:
-        target = "/dashboard/"  # they left: next comes another merchant of theirs, or sign-in
+        target = path_for(
+            "overview"
+        )  # they left: next comes another merchant of theirs, or sign-in
     return RedirectResponse(target, status_code=303)
 
 

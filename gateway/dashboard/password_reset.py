@@ -21,6 +21,7 @@ from .accounts import busy, link_tries
 from .context import link_address, visit
 from .csrf import form
 from .errors import error_page
+from .paths import path_for
 from .render import page, set_session_cookie
 
 __all__ = ["routes"]
@@ -124,7 +125,7 @@ async def reset(request: Request) -> Response:
     came_with = await visit(request)
     ending = came_with.session_id if came_with.session is not None else None
     started = account_sessions.start(svc.db, user.id, ending=ending)
-    response = RedirectResponse("/dashboard/", status_code=303)
+    response = RedirectResponse(path_for("overview"), status_code=303)
     set_session_cookie(request, response, (await perform(svc.waker, started)).one(str))
     return response
 

@@ -37,6 +37,7 @@ from .csrf import form
 from .errors import error_page
 from .hub import hub_of
 from .live import events_of
+from .paths import path_for
 from .render import TEMPLATES, page
 
 __all__ = ["routes"]
@@ -120,7 +121,7 @@ async def recipient(request: Request) -> Response:
         {
             "view": shown,
             "token": token,
-            "live_url": f"/dashboard/recipient/{token}/live",
+            "live_url": path_for("live", token=token),
             "expires": link.expires_at,
         },
         no_store=True,

@@ -16,6 +16,7 @@ from ..services import services
 from .context import require_viewer
 from .csrf import form
 from .inputs import field
+from .paths import path_for
 from .render import page
 
 __all__ = ["routes"]
@@ -56,7 +57,9 @@ async def revoke_links(request: Request) -> Response:
         raise HTTPException(404)
     svc = services(request)
     await perform(svc.waker, revocations.revoke(svc.db, viewer.caller, email))
-    return RedirectResponse(f"/dashboard/recipients?revoked={quote(email)}", status_code=303)
+    return RedirectResponse(
+        path_for("recipients_page") + f"?revoked={quote(email)}", status_code=303
+    )
 
 
 routes: list[BaseRoute] = [

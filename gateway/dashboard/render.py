@@ -4,6 +4,7 @@ are, the environment switch), and the headers a page that shows a secret needs.
 Templates autoescape everything; nothing a user typed reaches a page unescaped.
 """
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +17,34 @@ from ..values.clock import when
 from ..values.money import money
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
+from .paths import PREFIX, path_for
 
-__all__ = ["NAV", "TEMPLATES", "money", "page", "set_session_cookie", "when"]
+__all__ = ["SECTIONS", "TEMPLATES", "money", "nav", "page", "set_session_cookie", "when"]
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-# (label, path): the dashboard's sections, in the nav's order.
-NAV = (
-    ("Overview", "/dashboard"),
-    ("Keys", "/dashboard/keys"),
-    ("Top-ups", "/dashboard/topups"),
-    ("Recipients", "/dashboard/recipients"),
-    ("Wallet", "/dashboard/wallet"),
-    ("Webhooks", "/dashboard/webhooks"),
-    ("Fulfilment", "/dashboard/fulfilment"),
-    ("Mail", "/dashboard/mail"),
-    ("Developers", "/dashboard/developers"),
-    ("Members", "/dashboard/members"),
-    ("Settings", "/dashboard/settings"),
-    ("Go live", "/dashboard/go-live"),
+# (label, route): the dashboard's sections, in the nav's order.
+SECTIONS = (
+    ("Overview", "overview"),
+    ("Keys", "list_keys"),
+    ("Top-ups", "list_topups"),
+    ("Recipients", "recipients_page"),
+    ("Wallet", "wallet_page"),
+    ("Webhooks", "home"),
+    ("Fulfilment", "fulfilment"),
+    ("Mail", "mail_page"),
+    ("Developers", "developers"),
+    ("Members", "members_page"),
+    ("Settings", "settings_page"),
+    ("Go live", "go_live"),
 )
+
+
+@functools.cache
+def nav() -> tuple[tuple[str, str], ...]:
+    """(label, path) of each section: the overview's without its trailing slash, so that it
+    is the prefix of every other."""
+    return tuple((label, path_for(name).rstrip("/") or "/") for label, name in SECTIONS)
 
 
 TEMPLATES.env.filters["money"] = money
@@ -43,12 +52,14 @@ TEMPLATES.env.filters["when"] = when
 # A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
 # the edit form, for those who may edit it, holds it whole.
 TEMPLATES.env.filters["masked"] = masked
+TEMPLATES.env.globals["path_for"] = path_for
 
 
 def _section(path: str) -> str:
     """The nav entry the path is under: the longest matching one."""
-    best = "/dashboard"
-    for _, each in NAV:
+    sections = nav()
+    best = sections[0][1]
+    for _, each in sections:
         if (path == each or path.startswith(each + "/")) and len(each) > len(best):
             best = each
     return best
@@ -60,7 +71,7 @@ def set_session_cookie(request: Request, response: Any, session_id: str) -> None
     response.set_cookie(
         COOKIE,
         session_id,
-        path="/dashboard",
+        path=PREFIX,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -87,7 +98,7 @@ def page(
         "path": path,
         "here": path + ("?" + request.url.query if request.url.query else ""),
         "section": _section(path),
-        "nav": NAV,
+        "nav": nav(),
         "env": viewer.env if viewer is not None else None,
         "envs": ENVS,
     }

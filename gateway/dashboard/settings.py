@@ -17,6 +17,7 @@ from ..services import services
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field
+from .paths import path_for
 from .policy_form import dollars, parse_cents
 from .render import page
 
@@ -90,10 +91,10 @@ async def save(request: Request) -> Response:
         return await _page(request, viewer, values, errors, 422)
     svc = services(request)
     await perform(svc.waker, preferences.save_settings(svc.db, viewer.merchant_id, change))
-    return RedirectResponse("/dashboard/settings?saved=1", status_code=303)
+    return RedirectResponse(path_for("settings_page") + "?saved=1", status_code=303)
 
 
 routes: list[BaseRoute] = [
     Route("/settings", settings_page, methods=["GET"]),
-    Route("/settings", save, methods=["POST"]),
+    Route("/settings", save, methods=["POST"], name="save_settings"),
 ]

@@ -22,6 +22,7 @@ from ..values.platforms import PLATFORMS
 from . import figures
 from .context import require_viewer
 from .csrf import form
+from .paths import path_for
 from .render import page
 
 __all__ = ["PAGE_SIZE", "routes", "txn_id"]
@@ -107,7 +108,7 @@ async def cancel_topup(request: Request) -> Response:
     svc = services(request)
     found = txn_id(request)
     await perform(svc.waker, topup.cancel(svc.db, svc.sealer, viewer.caller, found))
-    return RedirectResponse(f"/dashboard/topups/{found}", status_code=303)
+    return RedirectResponse(path_for("show_topup", txn_id=found), status_code=303)
 
 
 async def approvals_inbox(request: Request) -> Response:
@@ -126,7 +127,7 @@ async def _decide(request: Request, approve: bool) -> Response:
     decide = approvals.approve if approve else approvals.deny
     await doors.decide(svc, viewer.caller, decide, found)
     verdict = "approved" if approve else "denied"
-    return RedirectResponse(f"/dashboard/topups/approvals?{verdict}={found}", status_code=303)
+    return RedirectResponse(path_for("approvals_inbox") + f"?{verdict}={found}", status_code=303)
 
 
 async def approve_topup(request: Request) -> Response:
@@ -140,9 +141,9 @@ async def deny_topup(request: Request) -> Response:
 routes: list[BaseRoute] = [
     # Before /topups/{txn_id}, which would take "approvals" for an id.
     Route("/topups/approvals", approvals_inbox, methods=["GET"]),
-    Route("/topups/{txn_id}/approve", confirm_decision, methods=["GET"]),
+    Route("/topups/{txn_id}/approve", confirm_decision, methods=["GET"], name="confirm_approve"),
     Route("/topups/{txn_id}/approve", approve_topup, methods=["POST"]),
-    Route("/topups/{txn_id}/deny", confirm_decision, methods=["GET"]),
+    Route("/topups/{txn_id}/deny", confirm_decision, methods=["GET"], name="confirm_deny"),
     Route("/topups/{txn_id}/deny", deny_topup, methods=["POST"]),
     Route("/topups", list_topups, methods=["GET"]),
     Route("/topups/{txn_id}", show_topup, methods=["GET"]),

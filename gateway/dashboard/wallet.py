@@ -39,13 +39,13 @@ from ..values.outcome import ApiError, Outcome
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, field, page_number
+from .paths import path_for
 from .render import page
 
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
 
 LEDGER_PAGE_SIZE = 20
 ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
-WALLET = "/dashboard/wallet"
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
     "paid": "Checkout finished. The credit appears below once the payment is confirmed.",
@@ -145,7 +145,7 @@ async def checkout(request: Request) -> Response:
         "coupon": field(data, "coupon", 40).strip(),
     }
     svc = services(request)
-    back = _base_url(request) + WALLET
+    back = _base_url(request) + path_for("wallet_page")
     custom = typed["pack_id"] == CUSTOM
     refused = FormErrors()
     amount = None
@@ -226,7 +226,7 @@ async def check_order(request: Request) -> Response:
             svc.db, svc.settings, order_id, merchant_id=viewer.merchant_id, env=viewer.env
         ),
     )
-    return RedirectResponse(WALLET + "?notice=checked", 303)
+    return RedirectResponse(path_for("wallet_page") + "?notice=checked", 303)
 
 
 async def receipt_page(request: Request) -> Response:
@@ -259,7 +259,7 @@ async def redeem(request: Request) -> Response:
         )
         response.headers.update(refused.headers)
         return response
-    return RedirectResponse(WALLET + "?notice=redeemed", 303)
+    return RedirectResponse(path_for("wallet_page") + "?notice=redeemed", 303)
 
 
 routes: list[BaseRoute] = [

@@ -41,12 +41,11 @@ from . import reveal
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, field, problem
+from .paths import path_for
 from .render import page
 
 __all__ = ["ENDPOINT_LABELS", "ROTATION_OVERLAPS", "routes"]
 
-HOME = "/dashboard/webhooks"
-LOG = HOME + "/deliveries"
 _ENDPOINTS_SHOWN = 100  # above the per-environment cap: the list is always whole
 _LOG_PAGE = 20
 _ENDPOINT_LOG = 10
@@ -72,7 +71,7 @@ _NOTICES = {
 
 
 def _endpoint_url(endpoint_id: str) -> str:
-    return f"{HOME}/endpoints/{endpoint_id}"
+    return path_for("endpoint_page", endpoint_id=endpoint_id)
 
 
 def _notice(request: Request) -> str | None:
@@ -158,14 +157,14 @@ async def _reveal(
     token = await reveal.stash(request, json.dumps([rotated, made.model_dump_json()]))
     if token is None:
         return _secret_page(request, made, rotated=rotated, status=status)
-    return RedirectResponse(f"/dashboard/webhooks/secret?t={token}", 303)
+    return RedirectResponse(path_for("secret_page") + f"?t={token}", 303)
 
 
 async def secret_page(request: Request) -> Response:
     await require_viewer(request)
     shown = await reveal.take(request)
     if shown is None:
-        return RedirectResponse("/dashboard/webhooks?notice=shown", 303)
+        return RedirectResponse(path_for("home") + "?notice=shown", 303)
     rotated, endpoint = json.loads(shown)
     made = EndpointSecretData.model_validate_json(endpoint)
     return _secret_page(request, made, rotated=bool(rotated), status=200)
@@ -372,7 +371,9 @@ async def send_test(request: Request) -> Response:
         )
     except ApiError as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
-    return RedirectResponse(f"{LOG}/{sent.data['delivery_id']}?notice=test", 303)
+    return RedirectResponse(
+        path_for("delivery_page", delivery_id=sent.data["delivery_id"]) + "?notice=test", 303
+    )
 
 
 def _since(typed: str) -> datetime:
@@ -415,7 +416,7 @@ async def delete_endpoint(request: Request) -> Response:
     viewer, _, endpoint_id = await _posted(request)
     svc = services(request)
     await perform(svc.waker, endpoints.delete_endpoint(svc.db, viewer.caller, endpoint_id))
-    return RedirectResponse(HOME + "?notice=deleted", 303)
+    return RedirectResponse(path_for("home") + "?notice=deleted", 303)
 
 
 # --- the delivery log ---
@@ -503,7 +504,9 @@ async def replay(request: Request) -> Response:
         status, message = problem(exc)
         response = await _delivery_page(request, viewer, delivery_id, status=status, error=message)
         return _with_headers(response, exc)
-    return RedirectResponse(f"{LOG}/{delivery_id}?notice=replayed", 303)
+    return RedirectResponse(
+        path_for("delivery_page", delivery_id=delivery_id) + "?notice=replayed", 303
+    )
 
 
 _EP = "/webhooks/endpoints/{endpoint_id}"

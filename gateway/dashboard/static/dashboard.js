@@ -77,8 +77,8 @@ function refreshPage() {
   var gone = false;
   function open() {
     if (gone) return;
-    // A page with a stream of its own names it (the recipient's page); else the overview's.
-    stream = new EventSource(document.body.getAttribute("data-live-url") || "/dashboard/live");
+    // The page names its stream: the recipient's page its own, every other the overview's.
+    stream = new EventSource(document.body.getAttribute("data-live-url"));
     stream.addEventListener("update", function (event) {
       var fragments = JSON.parse(event.data);
       regions.forEach(function (region) {
@@ -93,7 +93,7 @@ function refreshPage() {
     stream.addEventListener("signed-out", function () {
       gone = true;
       stream.close();
-      window.location.assign("/dashboard/sign-in");
+      window.location.assign(document.body.getAttribute("data-sign-in-url"));
     });
     stream.addEventListener("error", function () {
       if (stream.readyState === EventSource.CLOSED) {
