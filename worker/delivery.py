@@ -17,16 +17,18 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
 
 import httpx
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select, update
 
 from gateway import outbox
 from gateway.ops.metrics import observe_delivery_attempt
+from gateway.store.compose import one_of, param
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.store.queue import Queue, next_try
+from gateway.store.raw import Raw, Statement
+from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks.bodies import read_capped
@@ -317,24 +319,30 @@ async def _attempt(deps: Deps, claim: Claim) -> list[str]:
     return notify
 
 
-def _targets(ids: list[str]) -> Any:
-    """What sending each leased delivery needs: its event's body and its endpoint."""
-    return (
-        select(
-            _D.c.id,
-            _E.c.payload,
-            _E.c.type,
-            _EP.c.url,
-            _EP.c.enabled,
-            _EP.c.deleted_at,
-            _EP.c.secret_sealed,
-            _EP.c.previous_secret_sealed,
-            _EP.c.previous_secret_expires_at,
-            _EP.c.failing_since,
-        )
-        .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
-        .where(_D.c.id.in_(ids))
+# What sending each leased delivery needs: its event's body and its endpoint, each looked up by
+# its key (``one_of``, and on PostgreSQL the worker's ``POSTGRES_SETTINGS``).
+_TARGETS = Statement.of(
+    select(
+        _D.c.id,
+        _E.c.payload,
+        _E.c.type,
+        _EP.c.url,
+        _EP.c.enabled,
+        _EP.c.deleted_at,
+        _EP.c.secret_sealed,
+        _EP.c.previous_secret_sealed,
+        _EP.c.previous_secret_expires_at,
+        _EP.c.failing_since,
     )
+    .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
+    .where(one_of(_D.c.id, "ids"))
+)
+# A delivery whose endpoint was disabled or deleted since its event was written: failed, untried.
+_GONE = Statement.of(
+    update(_D)
+    .where(one_of(_D.c.id, "ids"))
+    .values(status="failed", next_attempt_at=None, updated_at=param("now", UTCDateTime()))
+)
 
 
 class Deliveries:
@@ -351,15 +359,14 @@ class Deliveries:
             lease_seconds=settings.webhook_timeout_seconds + LEASE_MARGIN,
         )
 
-    async def taken(
-        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
-    ) -> Sequence[Claim]:
-        found = {r.id: r for r in await conn.execute(_targets([row.id for row in rows]))}
+    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Claim]:
+        ids = [row.id for row in rows]
+        found = {target["id"]: target for target in await tx.fetch(_TARGETS, {"ids": ids})}
         claims: list[Claim] = []
         gone: list[str] = []
         for row in rows:
             target = found[row.id]
-            if not target.enabled or target.deleted_at is not None:
+            if not target["enabled"] or target["deleted_at"] is not None:
                 # Checked here, not when the event was written: it may have been disabled since.
                 gone.append(row.id)
                 continue
@@ -374,21 +381,17 @@ class Deliveries:
                     trigger=row.trigger,
                     run_start=row.run_start,
                     generation=row.generation,
-                    payload=target.payload,
-                    type=target.type,
-                    url=target.url,
-                    secret_sealed=target.secret_sealed,
-                    previous_secret_sealed=target.previous_secret_sealed,
-                    previous_secret_expires_at=target.previous_secret_expires_at,
-                    failing_since=target.failing_since,
+                    payload=target["payload"],
+                    type=target["type"],
+                    url=target["url"],
+                    secret_sealed=target["secret_sealed"],
+                    previous_secret_sealed=target["previous_secret_sealed"],
+                    previous_secret_expires_at=tx.timestamp(target["previous_secret_expires_at"]),
+                    failing_since=tx.timestamp(target["failing_since"]),
                 )
             )
         if gone:
-            await conn.execute(
-                update(_D)
-                .where(_D.c.id.in_(gone))
-                .values(status="failed", next_attempt_at=None, updated_at=now)
-            )
+            await tx.fetch(_GONE, {"ids": gone, "now": now})
         return claims
 
     def merchant(self, item: Claim) -> str:

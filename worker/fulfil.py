@@ -10,13 +10,12 @@ Each merchant's share of the upstream connections is kept where the calls go out
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
-
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import outbox
 from gateway.mail import caps
+from gateway.store.raw import Raw
 from gateway.topup import fulfilling
 from gateway.upstreams import work
 from gateway.values.settings import Settings
@@ -42,9 +41,7 @@ class Fulfilments:
             lease_seconds=3 * settings.fulfilment_timeout_seconds + work.LEASE_MARGIN_SECONDS,
         )
 
-    async def taken(
-        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
-    ) -> Sequence[Any]:
+    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
         return rows
 
     def merchant(self, item: Any) -> str:

@@ -10,12 +10,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from gateway.store.queue import Queue, next_try, settle
+from gateway.store.raw import Raw
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 
@@ -48,11 +47,9 @@ class Kind(Protocol):
 
     def bounds(self, settings: Settings) -> Bounds: ...
 
-    async def taken(
-        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
-    ) -> Sequence[Any]:
-        """What a try of each leased row needs, read in the lease's transaction; a row that
-        needs no try after all is settled here and left out."""
+    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
+        """What a try of each leased row needs, read in the lease's transaction (on the driver,
+        ``store.raw``); a row that needs no try after all is settled here and left out."""
         ...
 
     def merchant(self, item: Any) -> str:
@@ -65,7 +62,7 @@ class Kind(Protocol):
 
 
 # A try of a row of the common shape: ``None`` when it is done, else what went wrong.
-Handler = Callable[[Deps, Row[Any]], Awaitable[str | None]]
+Handler = Callable[[Deps, Any], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +81,7 @@ class RowKind:
     def bounds(self, settings: Settings) -> Bounds:
         return self.bounds_of(settings)
 
-    async def taken(
-        self, conn: AsyncConnection, rows: list[Row[Any]], now: datetime
-    ) -> Sequence[Any]:
+    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
         return rows
 
     def merchant(self, item: Any) -> str:

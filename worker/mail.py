@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, or_
+from sqlalchemy import or_
 
 from gateway import outbox
 from gateway.local_gateway import recall_url
@@ -44,7 +44,7 @@ def _bounds(settings: Settings) -> Bounds:
     return Bounds(concurrency=CONCURRENCY, share=max(1, CONCURRENCY // 4), lease_seconds=lease)
 
 
-async def send(deps: Deps, mail: Row[Any]) -> str | None:
+async def send(deps: Deps, mail: Any) -> str | None:
     """One try at a leased mail: ``None`` once sent, else why not."""
     settings = deps.settings
     error: str | None = None

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from gateway.outbox import WAKE_CHANNEL, kinds_of
 from gateway.store.queue import lease, next_due
+from gateway.store.raw import Raw
 from gateway.values.clock import utcnow
 from gateway.webhooks.shares import Shares
 
@@ -142,12 +143,14 @@ class Lane:
                 await self._woken.wait()
 
     async def _lease(self, limit: int) -> Sequence[Any]:
+        """One trip to the store on the driver: the lease, and what the kind reads with it."""
         now = utcnow()
-        async with self._deps.db.transaction() as conn:
-            rows = await lease(conn, self.kind.queue, now, self._lease_seconds, limit)
-            if not rows:
-                return ()
-            return await self.kind.taken(conn, rows, now)
+
+        async def take(tx: Raw) -> Sequence[Any]:
+            rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit)
+            return await self.kind.taken(tx, rows, now) if rows else ()
+
+        return await self._deps.db.run(take)
 
     async def _one(self, item: Any) -> None:
         merchant = self.kind.merchant(item)

@@ -19,17 +19,22 @@ again.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, Update, func, select, update
+from sqlalchemy import ColumnElement, Integer, Table, Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .compose import param
 from .engine import Database
+from .raw import Raw, Statement
+from .types import UTCDateTime
 
 __all__ = ["Queue", "lease", "next_due", "next_try", "settle"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Queue:
     """A kind's rows: its table, the status its due rows have, and those it ends in.
 
@@ -44,13 +49,33 @@ class Queue:
     stamp: str = "generation"
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
 
-    def is_due(self, now: datetime) -> list[ColumnElement[bool]]:
+    def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
         return [c.status == self.due, c.next_attempt_at <= now, *self.where]
 
+    @cached_property
+    def leasing(self) -> Statement:
+        """``lease``'s one statement, compiled once per dialect, on the driver."""
+        return Statement.of(_leasing(self))
 
-def _leasing(queue: Queue, now: datetime, until: datetime, limit: int) -> Update:
+    @cached_property
+    def next_due(self) -> Statement:
+        c = self.table.c
+        return Statement.of(
+            select(func.min(c.next_attempt_at).label("due")).where(
+                c.status == self.due, *self.where
+            )
+        )
+
+    @cached_property
+    def times(self) -> tuple[str, ...]:
+        """Its timestamp columns, which the driver hands back as SQLite stored them."""
+        return tuple(c.name for c in self.table.c if isinstance(c.type, UTCDateTime))
+
+
+def _leasing(queue: Queue) -> Update:
     c = queue.table.c
+    now = param("now", UTCDateTime())
     due = queue.is_due(now)
     # Materialized, so it runs once: as a plain subquery PostgreSQL may run it again for each
     # row it updates, each time skipping what the last run locked, and lease past ``limit``.
@@ -58,7 +83,7 @@ def _leasing(queue: Queue, now: datetime, until: datetime, limit: int) -> Update
         select(c[queue.key])
         .where(*due)
         .order_by(c.next_attempt_at)
-        .limit(limit)
+        .limit(param("limit", Integer()))
         .with_for_update(skip_locked=True)  # PostgreSQL's; SQLite's writer is one at a time
         .cte("oldest")
         .prefix_with("MATERIALIZED", dialect="postgresql")
@@ -66,29 +91,40 @@ def _leasing(queue: Queue, now: datetime, until: datetime, limit: int) -> Update
     return (
         update(queue.table)
         .where(c[queue.key].in_(select(oldest.c[queue.key])), *due)
-        .values({queue.stamp: c[queue.stamp] + 1, "next_attempt_at": until, "updated_at": now})
+        .values(
+            {
+                queue.stamp: c[queue.stamp] + 1,
+                "next_attempt_at": param("until", UTCDateTime()),
+                "updated_at": now,
+            }
+        )
         .returning(*c)
     )
 
 
 async def lease(
-    conn: AsyncConnection, queue: Queue, now: datetime, seconds: float, limit: int
-) -> list[Row[Any]]:
-    """Up to ``limit`` due rows, oldest first, leased for ``seconds`` in the caller's
-    transaction: each as it now stands (its stamp bumped)."""
+    tx: Raw, queue: Queue, now: datetime, seconds: float, limit: int
+) -> list[SimpleNamespace]:
+    """Up to ``limit`` due rows, oldest first, leased for ``seconds`` in ``tx`` (a work of
+    ``Database.run``): each as it now stands (its stamp bumped), its columns as attributes."""
     until = now + timedelta(seconds=seconds)
-    return list(await conn.execute(_leasing(queue, now, until, limit)))
+    found = await tx.fetch(queue.leasing, {"now": now, "until": until, "limit": limit})
+    times = queue.times
+    for row in found:
+        for name in times:
+            row[name] = tx.timestamp(row[name])
+    return [SimpleNamespace(**row) for row in found]
 
 
 async def next_due(db: Database, queue: Queue, now: datetime) -> datetime | None:
     """When the next row falls due (now or earlier: one is due); ``None`` when no work is
     waiting. One read of the kind's due index."""
-    c = queue.table.c
-    future = [c.status == queue.due, *queue.where]
-    async with db.read() as conn:
-        found = await conn.execute(select(func.min(c.next_attempt_at)).where(*future))
-        when: datetime | None = found.scalar()
-    return when
+
+    async def read(tx: Raw) -> datetime | None:
+        found = await tx.fetchrow(queue.next_due, {})
+        return None if found is None else tx.timestamp(found["due"])
+
+    return await db.run(read, read_only=True)
 
 
 def next_try(

@@ -149,8 +149,7 @@ async def test_staging_mail_never_reaches_smtp(
     assert row.status == "staged"
     # Due, woken for and looked at by a running worker: never leased.
     running.service.runner.wake_kind(MAILS.name)
-    async with db.transaction() as conn:
-        assert await lease(conn, MAILS.queue, utcnow(), 60, 100) == []
+    assert await db.run(lambda tx: lease(tx, MAILS.queue, utcnow(), 60, 100)) == []
     [row] = await mails_of(db, merchant.merchant_id)
     assert row.status == "staged" and row.attempts == 0
     assert smtp_server.received == [] and smtp_server.refused == 0

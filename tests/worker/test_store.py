@@ -6,10 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from gateway.store.db import Database, create_engine
-from gateway.store.queue import _leasing
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -76,11 +74,14 @@ async def test_a_lease_reads_the_index_of_due_deliveries(db: Database) -> None:
     if not db.is_sqlite:
         pytest.skip("SQLite's plan")
     now = utcnow()
-    leasing = _leasing(DELIVERIES.queue, now, now, 50)
-    async with db.read() as conn:
-        compiled = leasing.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
-        found = await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
-        plan = " ".join(str(v) for row in found for v in row)
+    sql, _, constants = DELIVERIES.queue.leasing.sqlite
+    bound = {**constants, "now": now, "until": now, "limit": 50}
+
+    async def explain(conn: Raw) -> str:
+        explain = Statement(f"EXPLAIN QUERY PLAN {sql}", ("id", "up", "no", "step"))
+        return " ".join(str(v) for row in await conn.fetch(explain, bound) for v in row.values())
+
+    plan = await db.run(explain, read_only=True)
     assert "ix_webhook_deliveries_due" in plan, plan
     assert "SCAN webhook_deliveries" not in plan.replace("USING INDEX", "~"), plan
 
