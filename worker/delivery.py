@@ -14,7 +14,7 @@ import email.utils
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -272,10 +272,11 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     return _Sent(claim, headers, attempt, started, utcnow(), seconds)
 
 
-async def _attempt(deps: Deps, claim: Claim) -> list[str]:
+async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
-    event, if it disabled its endpoint."""
+    event, if it disabled its endpoint. ``done``: called once the POST is over."""
     sent = await _make_attempt(deps, claim)
+    done()
     settings, attempt = deps.settings, sent.attempt
     started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
     duration_ms = int(seconds * 1000)
@@ -397,8 +398,8 @@ class Deliveries:
     def merchant(self, item: Claim) -> str:
         return item.merchant_id
 
-    async def attempt(self, deps: Deps, item: Claim) -> Iterable[str]:
-        return await _attempt(deps, item)
+    async def attempt(self, deps: Deps, item: Claim, sent: Callable[[], None]) -> Iterable[str]:
+        return await _attempt(deps, item, sent)
 
 
 DELIVERIES = Deliveries()

@@ -8,7 +8,7 @@ Each merchant's share of the upstream connections is kept where the calls go out
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -47,7 +47,8 @@ class Fulfilments:
     def merchant(self, item: Any) -> str:
         return str(item.merchant_id)
 
-    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
+    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
+        # The try records itself (``topup.fulfilling``): its room is held until it has.
         settings = deps.settings
         gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
         try:

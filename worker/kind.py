@@ -56,8 +56,10 @@ class Kind(Protocol):
         """Whose work it is, for the merchants' shares."""
         ...
 
-    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
-        """One try, made and recorded; the ids of the outbox rows it wrote (to wake for)."""
+    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
+        """One try, made and recorded; the ids of the outbox rows it wrote (to wake for).
+        ``sent``: called once the far side's part is over, before the record, so the room the
+        try held goes to the next one while it is written."""
         ...
 
 
@@ -87,12 +89,13 @@ class RowKind:
     def merchant(self, item: Any) -> str:
         return str(item.merchant_id or "")
 
-    async def attempt(self, deps: Deps, item: Any) -> Iterable[str]:
+    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
         try:
             error = await self.handler(deps, item)
         except Exception as exc:  # a bug or a bad setting: recorded and retried, never lost
             log.exception("%s %s: the try crashed", self.name, getattr(item, self.queue.key))
             error = f"internal: {type(exc).__name__}"
+        sent()
         finished = utcnow()
         number = int(item.attempts) + 1
         at = None if error is None else next_try(self.delays(deps.settings), number, finished)

@@ -65,7 +65,8 @@ class Lane:
         self._batch = max(1, bounds.concurrency // 4)
         self._lease_seconds = bounds.lease_seconds
         self.shares = Shares(bounds.share, hold=HOLD)
-        self.running: set[asyncio.Task[None]] = set()
+        self.running: set[asyncio.Task[None]] = set()  # every try not yet recorded
+        self.sending: set[asyncio.Task[None]] = set()  # of those, the ones that take room
         self._woken = asyncio.Event()
         self._freed = asyncio.Event()
         self._eager = True  # lease before asking when the next row is due: at start, on a wake
@@ -94,12 +95,12 @@ class Lane:
                 backoff = 0.0
 
     async def _turn(self) -> None:
-        free = self._room - len(self.running)
+        free = self._room - len(self.sending)
         if free <= 0:
             self._freed.clear()
             await self._freed.wait()
             return
-        if self.running and free < self._batch:
+        if self.sending and free < self._batch:
             free = await self._gather_room(free)
         if not self._eager:
             # Cleared before the look, so a wake or a try ending after it is not missed, and
@@ -117,6 +118,7 @@ class Lane:
         for item in items:
             task = asyncio.create_task(self._one(item))
             self.running.add(task)
+            self.sending.add(task)
             task.add_done_callback(self._ended)
         if len(items) == free:
             self._eager = True  # a full batch: more may be due
@@ -134,7 +136,7 @@ class Lane:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await self._freed.wait()
-            free = self._room - len(self.running)
+            free = self._room - len(self.sending)
         return free
 
     async def _sleep(self, seconds: float) -> None:
@@ -150,26 +152,43 @@ class Lane:
             rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit)
             return await self.kind.taken(tx, rows, now) if rows else ()
 
-        return await self._deps.db.run(take)
+        # Each statement stands alone: the lease, then reads, then failing what needs no try.
+        return await self._deps.db.run(take, each_statement=True)
 
     async def _one(self, item: Any) -> None:
+        task = asyncio.current_task()
         merchant = self.kind.merchant(item)
         if not await self.shares.acquire(merchant):
             return  # put off: its lease lapses, and it is due again, untried
+        done = False
+
+        def sent() -> None:
+            # The far side's part is over: recording it takes neither a connection of the
+            # merchant's share nor room in the lane.
+            nonlocal done
+            if not done:
+                done = True
+                self.shares.release(merchant)
+                self._free(task)
+
         try:
-            woken = await self.kind.attempt(self._deps, item)
+            woken = await self.kind.attempt(self._deps, item, sent)
         except Exception:
             # Recorded nowhere: its lease lapses and it is tried again.
             log.exception("%s: a try failed before it was recorded", self.kind.name)
             return
         finally:
-            self.shares.release(merchant)
+            sent()
         self._deps.wake(woken)
+
+    def _free(self, task: "asyncio.Task[Any] | None") -> None:
+        self.sending.discard(task)
+        self._freed.set()
+        self._woken.set()  # its row may be due again sooner than the lane's sleep
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
-        self._freed.set()
-        self._woken.set()  # its row may be due again sooner than the lane's sleep
+        self._free(task)
 
 
 class Runner:
