@@ -4,8 +4,8 @@ running their tries, in every worker process at once.
 Each kind's lane asks the store when its next row falls due and sleeps until then, or until a
 wake for the kind comes (a gateway's after its commit, ``outbox.WAKE_CHANNEL``, or this process's
 own tries'), or ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` at most. Then it leases as many due rows as
-it has room for (``Bounds.concurrency`` less the tries in flight) in one statement, and runs a
-try of each. While a batch fills the room, it leases again as tries end, gathering the room they
+it has room for (``Bounds.concurrency`` less the tries still waiting on their far side: a try
+that is only being recorded takes no room) in one trip to the store, and runs a try of each. While a batch fills the room, it leases again as tries end, gathering the room they
 free for a few milliseconds, so that a busy lane leases many rows a statement.
 
 Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
