@@ -30,6 +30,7 @@ from . import (
     members,
     overview,
     password_reset,
+    paths,
     permissions,
     recipient,
     recipients,
@@ -78,3 +79,6 @@ def mount() -> list[BaseRoute]:
     router = Router(permissions.tag(routes()), redirect_slashes=False)
     app = ExceptionMiddleware(router, handlers=errors.HANDLERS)
     return [Route(PREFIX, _to_overview, methods=["GET", "HEAD"]), Mount(PREFIX, app=app)]
+
+
+paths.use(routes)

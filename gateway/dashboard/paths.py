@@ -4,22 +4,32 @@ moved is moved everywhere and a name mistyped fails the first render (``tests/ga
 test_paths.py`` checks every name the templates use)."""
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
-from starlette.routing import Router
+from starlette.routing import BaseRoute, Router
 
-__all__ = ["PREFIX", "path_for"]
+__all__ = ["PREFIX", "path_for", "use"]
 
 PREFIX = "/dashboard"
+
+_routes: Callable[[], list[BaseRoute]] | None = None
+
+
+def use(routes: Callable[[], list[BaseRoute]]) -> None:
+    """The dashboard's routes (``dashboard.routes``), named once the package has imported its
+    pages: the pages import this module, so it cannot import them."""
+    global _routes
+    _routes = routes
+    _router.cache_clear()
 
 
 @functools.cache
 def _router() -> Router:
-    # The routes are the dashboard's own list (``dashboard.routes``), read once, for their paths
-    # alone: the router that serves them is ``dashboard.mount``'s.
-    from . import routes
-
-    return Router(routes())
+    # Read once, for their paths alone: the router that serves them is ``dashboard.mount``'s.
+    if _routes is None:
+        raise RuntimeError("the dashboard's routes are not named yet: import gateway.dashboard")
+    return Router(_routes())
 
 
 def path_for(name: str, /, **params: Any) -> str:
