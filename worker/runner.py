@@ -5,8 +5,9 @@ Each kind's lane asks the store when its next row falls due and sleeps until the
 wake for the kind comes (a gateway's after its commit, ``outbox.WAKE_CHANNEL``, or this process's
 own tries'), or ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` at most. Then it leases as many due rows as
 it has room for (``Bounds.concurrency`` less the tries still waiting on their far side: a try
-that is only being recorded takes no room) in one trip to the store, and runs a try of each. While a batch fills the room, it leases again as tries end, gathering the room they
-free for a few milliseconds, so that a busy lane leases many rows a statement.
+that is only being recorded takes no room) in one trip to the store, and runs a try of each.
+While a batch fills the room, it leases again as tries end, gathering the room they free for a
+few milliseconds, so that a busy lane leases many rows a statement.
 
 Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
 sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
