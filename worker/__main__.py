@@ -45,7 +45,7 @@ from .kinds import KINDS
 from .reconcile import reconcile_orders
 from .retention import prune_spend, retention
 from .runner import Runner
-from .store import POSTGRES_SETTINGS, Store
+from .store import POSTGRES_SETTINGS, records
 
 __all__ = ["CLOSE_WITHIN", "Service", "main", "worker_settings"]
 
@@ -128,8 +128,9 @@ class Service:
         supervisor starts the process again), then starts the runner and the periodic jobs."""
         settings = self.settings
         self._pool = pool = await create_pool(redis_settings(settings.redis_url))
-        # Its writes are batched (``worker.store``): a few connections serve any load. Never more
-        # than the gateway's own pool, which is how a deployment bounds what a process holds.
+        # Its writes are joined (``gateway.store.joined``): a few connections serve any load.
+        # Never more than the gateway's own pool, which is how a deployment bounds what a
+        # process holds.
         pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
         db = Database(
             create_engine(settings.database_url, pool_size=pool_size),
@@ -138,7 +139,7 @@ class Service:
         self._deps = Deps(
             settings=settings,
             db=db,
-            store=Store(db),
+            records=records(db),
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             outbound=build_clients(
                 settings,
@@ -167,7 +168,7 @@ class Service:
             await self._runner.stop()
         deps = self._deps
         if deps is not None:
-            await deps.store.drain()
+            await deps.records.drain()
             await deps.upstreams.aclose()
             for out in {id(o): o for o in deps.outbound.values()}.values():
                 await out.client.aclose()

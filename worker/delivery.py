@@ -283,7 +283,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
     delivery_id = claim.delivery_id
 
     status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
-    notify = await deps.store.record(
+    notify = await deps.records.add(
         Record(
             claim=claim,
             status=status,

@@ -11,7 +11,7 @@ from gateway.values.settings import Settings
 from keys import Sealer, decode_webhook_secret
 
 from .http import Outbound
-from .store import Store
+from .store import Records
 
 __all__ = ["Deps", "Wake"]
 
@@ -27,7 +27,7 @@ def _nobody(ids: Iterable[str]) -> None:
 class Deps:
     settings: Settings
     db: Database
-    store: Store  # deliveries' records, batched
+    records: Records  # deliveries' records, joined
     sealer: Sealer
     outbound: dict[str, Outbound]  # webhook deliveries' clients, by env
     upstreams: Upstreams  # upstream providers' clients

@@ -1,19 +1,11 @@
-"""The deliveries' records, written together by every attempt running in the process.
+"""The deliveries' records: what one attempt did, and the plan that writes it.
 
-Each attempt ends in a write: its delivery's new state and its row in the delivery log. Run one
-by one, they queue on the store (SQLite has one writer connection; every transaction is a few
-driver trips and a commit), and the worker spends its time waiting rather than sending. Here
-they are grouped: while one transaction runs, the records that arrive meanwhile wait, and the
-next transaction carries them all, with one statement per kind of row, on the driver
-(``gateway.store.raw``), and on SQLite in one trip to the connection's thread. An idle worker
-still writes each record at once; a busy one pays one transaction per batch. This is the
-worker's one batching above the store's own (``store.sqlite``'s group commit, which joins
-separate transactions; this joins rows into one).
+Each attempt ends in a write: its delivery's new state and its row in the delivery log. The
+records of every attempt running in the process are joined (``gateway.store.joined``): one
+transaction a batch, one statement per kind of row, on the driver (``gateway.store.raw``).
 """
 
-import asyncio
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +24,7 @@ from sqlalchemy.types import TypeEngine
 
 from gateway.store.compose import Plan, Refs, Step, json_text
 from gateway.store.db import Database
+from gateway.store.joined import Joined
 from gateway.store.models import (
     DeliveryAttempt,
     WebhookDelivery,
@@ -41,12 +34,7 @@ from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.webhooks.endpoints import disable_endpoint
 
-__all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Store"]
-
-log = logging.getLogger(__name__)
-
-# Bounds one transaction's statements (and SQLite's bound-parameter count).
-MAX_BATCH = 500
+__all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Records", "records"]
 
 # The worker's PostgreSQL sessions (``Database.connect``/``run``). Every statement here reads or
 # writes a batch of rows by key, and must go on doing so whatever the planner believes of the
@@ -114,75 +102,6 @@ class Record:
         return self.disable_reason is not None or self.succeeded == (
             self.claim.failing_since is not None
         )
-
-
-_Waiter = asyncio.Future[Any]
-
-
-class Store:
-    """Records, grouped into as few transactions as the load allows."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._records: list[tuple[Record, _Waiter]] = []
-        self._runner: asyncio.Task[None] | None = None
-
-    async def drain(self) -> None:
-        """Let the batch in hand finish before the engine is disposed under it."""
-        if self._runner is not None:
-            await asyncio.gather(self._runner, return_exceptions=True)
-
-    async def record(self, record: Record) -> list[str]:
-        """The deliveries of a ``webhook.endpoint.disabled`` event, if this record disabled one."""
-        waiter: _Waiter = asyncio.get_running_loop().create_future()
-        self._records.append((record, waiter))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
-        # A cancelled attempt cancels only its own waiter: the batch runs in its own task and
-        # finishes, and answers only the waiters still waiting.
-        notify: list[str] = await waiter
-        return notify
-
-    async def _run(self) -> None:
-        while self._records:
-            records, self._records = self._records[:MAX_BATCH], self._records[MAX_BATCH:]
-            try:
-                await self._step(records)
-            except Exception:
-                if len(records) == 1:
-                    _fail(records)
-                    continue
-                # One bad row must not fail its neighbours: retry each on its own.
-                log.warning("batched delivery records failed; retrying one by one", exc_info=True)
-                for record in records:
-                    try:
-                        await self._step([record])
-                    except Exception:
-                        _fail([record])
-
-    async def _step(self, records: list[tuple[Record, _Waiter]]) -> None:
-        async def write(tx: Raw) -> list[list[str]]:
-            return await _write_records(tx, [r for r, _ in records])
-
-        # Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no
-        # BEGIN and COMMIT around it (two more trips, each waiting for the event loop).
-        # Changing an endpoint takes a transaction.
-        each = not any(r.changes_endpoint for r, _ in records)
-        notified = await self._db.run(write, each_statement=each)
-        for (_, waiter), notify in zip(records, notified, strict=True):
-            _settle(waiter, notify)
-
-
-def _settle(waiter: _Waiter, value: Any) -> None:
-    if not waiter.done():
-        waiter.set_result(value)
-
-
-def _fail(pairs: Sequence[tuple[Any, _Waiter]]) -> None:
-    exc = RuntimeError("the delivery's record failed; its lease lapses and it is tried again")
-    for _, waiter in pairs:
-        if not waiter.done():
-            waiter.set_exception(exc)
 
 
 _D = table_of(WebhookDelivery)
@@ -315,3 +234,25 @@ async def _touch_endpoint(db: Raw, r: Record) -> None:
         await db.fetch(_CLEAR_FAILING, {"id": endpoint_id})
     elif not r.succeeded and failing_since is None:
         await db.fetch(_START_FAILING, {"id": endpoint_id, "since": r.started})
+
+
+# What a record answers: the deliveries of a ``webhook.endpoint.disabled`` event, if it
+# disabled its endpoint.
+Records = Joined[Record, list[str]]
+
+
+def _each_statement(records: Sequence[Record]) -> bool:
+    """Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no BEGIN
+    and COMMIT around it (two more trips, each waiting for the event loop). Changing an
+    endpoint takes a transaction."""
+    return not any(r.changes_endpoint for r in records)
+
+
+def records(db: Database) -> Records:
+    """The process's records of deliveries, joined into as few transactions as the load allows."""
+    return Joined(
+        db,
+        _write_records,
+        each_statement=_each_statement,
+        failure="the delivery's record failed; its lease lapses and it is tried again",
+    )

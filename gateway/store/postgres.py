@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-from ._asyncpg import begin_now, refuse_open_transaction
+from ._asyncpg import refuse_open_transaction
 from .engine import AWAITED_OTHER, Database, Work, settle
 from .raw import Raw
 
@@ -33,9 +33,6 @@ def create_postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
-    # As on SQLite: a transaction is open on the driver from SQLAlchemy's BEGIN, so driver
-    # statements (``store.raw``) run inside it whatever ran first.
-    event.listen(engine.sync_engine, "begin", begin_now)
     event.listen(engine.sync_engine, "checkout", refuse_open_transaction)
     return engine
 

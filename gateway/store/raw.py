@@ -293,13 +293,24 @@ _RELEASE = Statement("RELEASE SAVEPOINT hot")
 Conn = AsyncConnection | Raw
 
 
+_BEGIN_ON_POSTGRES = "SELECT 1"
+
+
 async def raw(conn: Conn) -> Raw:
-    """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one: on both
-    stores the driver begins with SQLAlchemy's BEGIN (``db.create_engine``), so nothing is
-    sent here."""
+    """The driver behind ``conn``, inside ``conn``'s transaction if it has begun one.
+
+    On SQLite the driver begins with SQLAlchemy's BEGIN (``store.sqlite``), so nothing is sent
+    here. SQLAlchemy's asyncpg adapter begins only before a statement of its own, and offers no
+    public way to begin sooner: a driver statement run first would run outside the transaction,
+    in autocommit. So when the adapter has not begun yet, one statement of SQLAlchemy's makes
+    it begin (a trip, on the Core paths only: the hot path runs on ``Database.run``)."""
     if isinstance(conn, Raw):
         return conn
     pooled = await conn.get_raw_connection()
     driver = pooled.driver_connection
-    assert driver is not None
-    return Raw(driver, conn.dialect.name == "sqlite")
+    if driver is None:
+        raise RuntimeError("the connection was closed")
+    sqlite = conn.dialect.name == "sqlite"
+    if not sqlite and conn.in_transaction() and not driver.is_in_transaction():
+        await conn.exec_driver_sql(_BEGIN_ON_POSTGRES)
+    return Raw(driver, sqlite)

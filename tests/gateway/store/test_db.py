@@ -22,16 +22,36 @@ from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
 
 
-async def test_a_transaction_is_open_on_the_driver_from_its_door(db: Database) -> None:
-    """A driver statement run first in a transaction runs inside it with nothing sent to make
-    the driver begin: SQLAlchemy's asyncpg adapter alone begins only with its own first
-    statement (and ``_asyncpg.begin_now`` relies on its private ``_start_transaction``)."""
+async def test_a_driver_statement_run_first_is_inside_its_transaction(db: Database) -> None:
+    """A driver statement (``store.raw``) run first in a transaction is part of it: rolled back
+    with it, and invisible to other connections until it commits. SQLAlchemy's asyncpg adapter
+    alone begins only before its own first statement, so one run first would be autocommitted."""
     async with db.transaction() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        assert driver.in_transaction if db.is_sqlite else driver.is_in_transaction()
-        tx = await raw(conn)
-        assert await tx.fetch(Statement("SELECT 1 AS n", ("n",)), {}) == [{"n": 1}]
+        merchant = await create_merchant(
+            conn,
+            db,
+            name=f"first-{random.randrange(10**9)}",
+            low_balance_threshold_cents=0,
+            staging_initial_balance_cents=0,
+            now=utcnow(),
+        )
+    rename = Statement("UPDATE merchants SET name = :name WHERE id = :id")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo):
+        async with db.transaction() as conn:
+            tx = await raw(conn)
+            assert tx.driver.in_transaction if db.is_sqlite else tx.driver.is_in_transaction()
+            await tx.fetch(rename, {"name": "renamed", "id": merchant.id})
+            raise Undo
+    async with db.read() as conn:
+        found = await conn.execute(
+            text("SELECT name FROM merchants WHERE id = :id"), {"id": merchant.id}
+        )
+    name = found.scalar_one()
+    assert name == merchant.name
 
 
 async def test_sqlite_transactions_take_the_write_lock_up_front(db: Database) -> None:
