@@ -18,6 +18,7 @@ from .dashboard.hub import LiveHub
 from .dashboard.hub import state as live_state
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
+from .oauth.routes import routes as oauth_routes
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
             _mount(admin.PREFIX, admin.routes),
             Route(MCP_PATH, mcp),  # an ASGI app: every method, authenticated by the key
             *ops.root_routes(with_metrics=settings.metrics),
+            *oauth_routes(),
             *dashboard_routes(),
         ],
         middleware=[

@@ -25,6 +25,7 @@ from keys import InvalidApiKey, parse_api_key
 
 from .callers import Caller, authenticate, require_scope
 from .lockout import client_address
+from .mail.links import base_url
 from .policies.model import Scope
 from .ratelimit import Decision, Limit, LimiterUnavailable
 from .services import Services, services
@@ -32,10 +33,13 @@ from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
 from .values.envelope import error_response
 from .values.outcome import ApiError
+from .values.resources import API_PATH, Resource
+from .values.settings import Settings
 
 __all__ = [
     "ApiKeyBackend",
     "Caller",
+    "api_resource",
     "auth_error",
     "authenticate_key",
     "challenged",
@@ -92,16 +96,18 @@ def _limits(svc: Services, client: str, presented: str) -> list[Limit]:
     return limits
 
 
-async def authenticate_key(svc: Services, pepper: bytes, presented: str, client: str) -> Caller:
-    """The caller behind ``presented`` (the bare key), or ``ApiError``: locked out
-    (``AUTH_RATE_LIMITED``, the right key too) if this client or key prefix is, else the
-    refusal of ``callers.authenticate``, which counts against both."""
+async def authenticate_key(
+    svc: Services, pepper: bytes, presented: str, client: str, resource: Resource | None = None
+) -> Caller:
+    """The caller behind ``presented`` (the bare key, or an access token for ``resource``), or
+    ``ApiError``: locked out (``AUTH_RATE_LIMITED``, the right key too) if this client or key
+    prefix is, else the refusal of ``callers.authenticate``, which counts against both."""
     limits = _limits(svc, client, presented)
     locked = await svc.lockout.locked(svc.redis, limits)
     if locked is not None:
         raise _locked_out(locked)
     try:
-        caller = await authenticate(svc.db, pepper, presented)
+        caller = await authenticate(svc.db, pepper, presented, resource=resource)
     except ApiError:
         over = await svc.lockout.failed(svc.redis, limits)
         if over is not None:
@@ -149,8 +155,14 @@ def challenged(refusal: ApiError) -> ApiError:
     return refusal
 
 
+def api_resource(settings: Settings) -> Resource:
+    """The REST API as a resource an access token is bound to."""
+    return Resource.of(base_url(settings.public_base_url), API_PATH)
+
+
 class ApiKeyBackend(AuthenticationBackend):
-    """Only ``/api/public/`` routes take API keys; the admin API has its own token."""
+    """Only ``/api/public/`` routes take API keys (and access tokens issued for the API); the
+    admin API has its own token."""
 
     def __init__(self, pepper: bytes) -> None:
         self._pepper = pepper
@@ -162,8 +174,9 @@ class ApiKeyBackend(AuthenticationBackend):
             presented = presented_key(conn)
             if presented is None:
                 return None
+            svc = services(conn)
             caller = await authenticate_key(
-                services(conn), self._pepper, presented, client_address(conn)
+                svc, self._pepper, presented, client_address(conn), api_resource(svc.settings)
             )
         except ApiError as refused:
             raise KeyRefused(refused) from None

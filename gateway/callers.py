@@ -1,16 +1,26 @@
-"""Who is calling: an API key authenticated to its merchant and environment.
+"""Who is calling: an API key, or an app's access token, authenticated to its merchant and
+environment.
 
 ``authenticate`` is a plain function every door calls (the REST middleware, MCP, the CLI): the
 presented key is parsed, looked up by its peppered HMAC (so the comparison never touches the raw
-key), and refused, each case with its own code, if unknown, revoked or expired. The caller
-carries the key's policy: every door checks scopes and limits through ``gateway.policies``.
+key), and refused, each case with its own code, if unknown, revoked or expired. An OAuth access
+token (``oat_…``) is looked up the same way and acts as its consent's key (``gateway.apps``),
+on the door of the resource it was issued for. The caller carries the key's policy: every door
+checks scopes and limits through ``gateway.policies``.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keys import InvalidApiKey, hash_api_key, parse_api_key
+from keys import (
+    InvalidApiKey,
+    InvalidCredential,
+    credential_kind,
+    hash_api_key,
+    hash_credential,
+    parse_api_key,
+)
 
 from .policies.model import UNRESTRICTED, Policy, Scope, load
 from .store.db import Database
@@ -18,6 +28,7 @@ from .store.raw import Raw, Statement
 from .values.clock import rfc3339, utcnow
 from .values.codes import Code
 from .values.outcome import ApiError
+from .values.resources import Resource
 
 __all__ = ["Caller", "authenticate", "require_scope"]
 
@@ -46,6 +57,37 @@ _LOOKUP = Statement(
         "upstreams",
     ),
 )
+# The same, for an access token: its consent's key, and the token's own state.
+_TOKEN_LOOKUP = Statement(
+    """SELECT k.id, k.env, k.revoked_at, k.merchant_id,
+        COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
+            AS low_balance_threshold_cents,
+        w.id AS wallet_id, k.policy, m.notify_recipients,
+        EXISTS (SELECT 1 FROM fulfilment_settings f
+            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
+        t.app_id, t.resource, t.expires_at AS token_expires_at,
+        t.revoked_at AS token_revoked_at
+    FROM oauth_tokens t
+    JOIN api_keys k ON k.id = t.key_id
+    JOIN merchants m ON m.id = k.merchant_id
+    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
+    WHERE t.token_hash = :token_hash AND t.kind = 'access'""",
+    (
+        "id",
+        "env",
+        "revoked_at",
+        "merchant_id",
+        "low_balance_threshold_cents",
+        "wallet_id",
+        "policy",
+        "notify_recipients",
+        "upstreams",
+        "app_id",
+        "resource",
+        "token_expires_at",
+        "token_revoked_at",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +104,8 @@ class Caller:
     # Whether the merchant sends its recipients the voucher e-mail (read with the key);
     # ``None``: not known (the send's own write still asks the merchant's row).
     notify_recipients: bool | None = None
+    # The app acting through a consent (an OAuth access token); ``None``: a key of the merchant.
+    app_id: str | None = None
 
     @property
     def legacy(self) -> bool:
@@ -70,9 +114,17 @@ class Caller:
 
 
 async def authenticate(
-    db: Database, pepper: bytes, presented: str, *, now: datetime | None = None
+    db: Database,
+    pepper: bytes,
+    presented: str,
+    *,
+    now: datetime | None = None,
+    resource: Resource | None = None,
 ) -> Caller:
-    """The caller behind ``presented`` (the bare ``ak_…`` key), or ``ApiError``."""
+    """The caller behind ``presented`` (the bare ``ak_…`` key, or an ``oat_…`` access token
+    on a door that serves ``resource``), or ``ApiError``."""
+    if presented.startswith("oat_"):
+        return await _by_token(db, pepper, presented, now or utcnow(), resource)
     try:
         key = parse_api_key(presented)
     except InvalidApiKey:
@@ -85,10 +137,14 @@ async def authenticate(
     row = await db.run(lookup, read_only=True)
     if row is None:
         raise ApiError(Code.AUTH_UNKNOWN)
+    return _caller(row, now or utcnow())
+
+
+def _caller(row: dict[str, Any], now: datetime, app_id: str | None = None) -> Caller:
     if row["revoked_at"] is not None:
         raise ApiError(Code.AUTH_REVOKED)
     policy = load(row["policy"])
-    if policy.expires_at is not None and policy.expires_at <= (now or utcnow()):
+    if policy.expires_at is not None and policy.expires_at <= now:
         raise ApiError(Code.KEY_EXPIRED, data={"expires_at": rfc3339(policy.expires_at)})
     return Caller(
         str(row["id"]),
@@ -99,7 +155,39 @@ async def authenticate(
         policy,
         bool(row["upstreams"]),
         bool(row["notify_recipients"]),
+        app_id,
     )
+
+
+async def _by_token(
+    db: Database, pepper: bytes, presented: str, now: datetime, resource: Resource | None
+) -> Caller:
+    """An access token: live, not revoked, for this door's resource, and its consent standing."""
+    try:
+        kind, _ = credential_kind(presented)
+    except InvalidCredential:
+        raise ApiError(Code.AUTH_MALFORMED) from None
+    if kind != "oat":
+        raise ApiError(Code.AUTH_MALFORMED)
+    token_hash = hash_credential(presented, pepper)
+
+    async def lookup(tx: Raw) -> dict[str, Any] | None:
+        found = await tx.fetchrow(_TOKEN_LOOKUP, {"token_hash": token_hash})
+        if found is not None:
+            found["token_expires_at"] = tx.timestamp(found["token_expires_at"])
+        return found
+
+    row = await db.run(lookup, read_only=True)
+    if row is None:
+        raise ApiError(Code.AUTH_UNKNOWN)
+    if row["token_revoked_at"] is not None:
+        raise ApiError(Code.TOKEN_REVOKED)
+    expires_at = row["token_expires_at"]
+    if expires_at is None or expires_at <= now:
+        raise ApiError(Code.TOKEN_EXPIRED)
+    if resource is None or not resource.accepts(row["resource"]):
+        raise ApiError(Code.TOKEN_WRONG_RESOURCE)
+    return _caller(row, now, str(row["app_id"]))
 
 
 def require_scope(caller: Caller, scope: Scope) -> None:

@@ -9,6 +9,13 @@ from .codes import (
     normalize_code,
 )
 from .errors import BadSignature, InvalidApiKey, InvalidSecret, KeysError, SealError
+from .oauth import (
+    CredentialKind,
+    InvalidCredential,
+    credential_kind,
+    hash_credential,
+    mint_credential,
+)
 from .sealing import Sealer
 from .secret import decode_webhook_secret, new_webhook_secret
 from .signing import (
@@ -25,18 +32,23 @@ __all__ = [
     "ENVS",
     "ApiKey",
     "BadSignature",
+    "CredentialKind",
     "Env",
     "InvalidApiKey",
+    "InvalidCredential",
     "InvalidSecret",
     "KeysError",
     "SealError",
     "Sealer",
     "aitopup_signature",
     "canonical_voucher",
+    "credential_kind",
     "decode_webhook_secret",
     "hash_api_key",
     "hash_code",
+    "hash_credential",
     "mint_api_key",
+    "mint_credential",
     "mint_redemption_code",
     "mint_voucher_code",
     "new_webhook_secret",

@@ -39,6 +39,7 @@ pytest_plugins = [
     "tests.fixtures.upstreams",
     "tests.fixtures.mail",
     "tests.fixtures.stripe",
+    "tests.fixtures.oauth",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -99,12 +99,16 @@ LAYERS = (
             "gateway.recipients",
             "gateway.admin",
             "gateway.upstreams",
+            "gateway.apps",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.
     Layer("shared by the doors", ("gateway.auth", "gateway.merchant_limits")),
-    # REST, MCP and the dashboard: parse, perform, render. None imports another.
-    Layer("doors", ("gateway.api", "gateway.mcp", "gateway.dashboard"), apart=True),
+    # REST, MCP, the dashboard and the OAuth endpoints: parse, perform, render. None imports
+    # another.
+    Layer(
+        "doors", ("gateway.api", "gateway.mcp", "gateway.dashboard", "gateway.oauth"), apart=True
+    ),
     # The app assembled from the doors, what wraps it, and the local webhook listener's app.
     Layer("app", ("gateway.app", "gateway.security_headers", "gateway.listen")),
     # What the command line runs: operator actions and the local stack.

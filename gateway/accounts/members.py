@@ -20,7 +20,7 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .roles import OWNER, parse_role
 
-__all__ = ["Member", "change_role", "members", "remove"]
+__all__ = ["Member", "Membership", "change_role", "members", "memberships", "remove"]
 
 _U = table_of(User)
 _MU = table_of(MerchantUser)
@@ -35,6 +35,25 @@ class Member:
     role: str
     joined_at: datetime
     pending: bool  # invited, no password set yet, or an invitation not accepted yet
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    merchant_id: str
+    merchant_name: str
+    role: str
+
+
+async def memberships(db: Database, user_id: str) -> list[Membership]:
+    """The merchants ``user_id`` acts for, and their role at each, by merchant name."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_M.c.id, _M.c.name, _MU.c.role)
+            .join(_M, _M.c.id == _MU.c.merchant_id)
+            .where(_MU.c.user_id == user_id)
+            .order_by(_M.c.name, _M.c.id)
+        )
+        return [Membership(r.id, r.name, r.role) for r in rows]
 
 
 async def members(db: Database, merchant_id: str) -> Outcome:

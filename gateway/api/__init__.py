@@ -2,7 +2,19 @@
 
 from starlette.routing import BaseRoute
 
-from . import billing, emails, exports, fulfilment, keys, meta, orders, recipients, topup, webhooks
+from . import (
+    apps,
+    billing,
+    emails,
+    exports,
+    fulfilment,
+    keys,
+    meta,
+    orders,
+    recipients,
+    topup,
+    webhooks,
+)
 
 __all__ = ["public_routes"]
 
@@ -20,6 +32,7 @@ def public_routes() -> list[BaseRoute]:
         *topup.routes,
         *webhooks.routes,
         *keys.routes,
+        *apps.routes,
         *fulfilment.routes,
         *emails.routes,
         *recipients.routes,

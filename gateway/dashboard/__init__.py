@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from . import (
     account,
     accounts,
+    consent,
     developers,
     errors,
     fulfilment,
@@ -51,6 +52,7 @@ def routes() -> list[BaseRoute]:
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         *accounts.routes,
         *account.routes,
+        *consent.routes,
         *overview.routes,
         *keys.routes,
         *topups.routes,

@@ -26,6 +26,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/account/password"): "self",
     ("POST", "/account/sign-out-everywhere"): "self",
     ("POST", "/invitations/{merchant_id}/accept"): "self",
+    ("POST", "/oauth/consent"): "self",
     ("POST", "/keys"): "keys",
     ("POST", "/keys/{key_id}/policy"): "keys",
     ("POST", "/keys/{key_id}/revoke"): "keys",

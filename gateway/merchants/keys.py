@@ -200,10 +200,11 @@ async def page(
     conn: AsyncConnection, actor: Actor, *, env: str | None, limit: int, cursor: str | None
 ) -> tuple[list[KeyData], bool]:
     """Keys of one environment (``env``, or the actor's), newest first, revoked ones too;
-    ``cursor`` is the last id seen."""
+    ``cursor`` is the last id seen. Consents given to apps are not among them: no one holds
+    their key (``gateway.apps``)."""
     stmt = (
         select(_K)
-        .where(*_visible(actor), _K.c.env == (actor.env or env))
+        .where(*_visible(actor), _K.c.env == (actor.env or env), _K.c.app_id.is_(None))
         .order_by(_K.c.id.desc())
         .limit(limit + 1)
     )

@@ -75,6 +75,13 @@ class Code(IntEnum):
     ACCOUNT_LINK_INVALID = 2332
     INVITATION_NOT_FOUND = 2333
 
+    APP_NOT_FOUND = 2401
+    APP_COUNT_LIMIT_REACHED = 2402
+    APP_NOT_CONFIDENTIAL = 2403
+    TOKEN_EXPIRED = 2404
+    TOKEN_REVOKED = 2405
+    TOKEN_WRONG_RESOURCE = 2406
+
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
     UNSUPPORTED_MEDIA_TYPE = 3003
@@ -293,6 +300,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404, "This password link is unknown, used already or expired; ask for a new one"
     ),
     Code.INVITATION_NOT_FOUND: CodeInfo(404, "There is no such invitation for this account"),
+    Code.APP_NOT_FOUND: CodeInfo(404, "App not found"),
+    Code.APP_COUNT_LIMIT_REACHED: CodeInfo(409, "This merchant has as many apps as it may"),
+    Code.APP_NOT_CONFIDENTIAL: CodeInfo(409, "A public app has no client secret to rotate"),
+    Code.TOKEN_EXPIRED: CodeInfo(401, "Access token expired: use the refresh token"),
+    Code.TOKEN_REVOKED: CodeInfo(401, "Access token revoked"),
+    Code.TOKEN_WRONG_RESOURCE: CodeInfo(
+        401, "This access token was issued for another resource (RFC 8707)"
+    ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),

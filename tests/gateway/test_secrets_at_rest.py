@@ -1,5 +1,6 @@
 """No secret in clear at rest: a scan of the raw store and of Redis finds none of the vouchers,
-API keys, webhook secrets and redemption codes the gateway handed out."""
+API keys, webhook secrets, redemption codes and OAuth secrets, codes and tokens the gateway
+handed out."""
 
 import asyncio
 import os
@@ -10,11 +11,14 @@ import anyio
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
+from starlette.types import ASGIApp
 
 from gateway.store.db import Database, create_engine
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
+from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.oauth import Flow, register_app
 from worker.retention import purge_idempotency
 
 
@@ -75,6 +79,7 @@ async def test_no_secret_is_kept_in_clear(
     client: httpx.AsyncClient,
     hook_client: httpx.AsyncClient,
     admin_client: httpx.AsyncClient,
+    app: ASGIApp,
 ) -> None:
     merchant = await make_merchant()
     secrets: list[str] = [merchant.key]
@@ -98,7 +103,13 @@ async def test_no_secret_is_kept_in_clear(
         "/redemption-codes", json={"count": 3, "amount_cents": 100, "env": "staging"}
     )
     secrets += codes.json()["data"]["codes"]
-    assert len(secrets) == 9 and all(secrets)
+    # An OAuth app's secret, and a consent's code and tokens.
+    made = await register_app(client, merchant)
+    flow = Flow(app, made["id"], made["client_secret"])
+    code = await flow.code(await sign_up_on(dashboard_client(app)))
+    tokens = (await flow.token(code)).json()
+    secrets += [made["client_secret"], code, tokens["access_token"], tokens["refresh_token"]]
+    assert len(secrets) == 13 and all(secrets)
 
     at_rest = await _store_text(db) + await _redis_text(redis_url)
     found = [s[:12] + "…" for s in secrets if s.encode() in at_rest]

@@ -11,7 +11,7 @@ from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 
 # What a reply model calls the secrets it carries.
-SECRET_FIELDS = {"voucher_code", "secret", "key", "codes", "checkout_url"}
+SECRET_FIELDS = {"voucher_code", "secret", "key", "codes", "checkout_url", "client_secret"}
 # Every route whose reply carries a secret; a new one is added here on purpose.
 SECRET_ROUTES = {
     ("POST", "/api/public/v1/topup/send"),
@@ -23,6 +23,8 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/webhooks/endpoints"),
     ("POST", "/api/public/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
     ("POST", "/api/public/v1/keys"),
+    ("POST", "/api/public/v1/apps"),
+    ("POST", "/api/public/v1/apps/{app_id}/rotate-secret"),
     ("POST", "/api/public/v1/billing/checkout"),
     ("GET", "/api/public/v1/billing/sandbox/checkout/{order_id}"),
     ("POST", "/api/admin/v1/merchants/{id}/keys"),

@@ -1,0 +1,354 @@
+"""Consents, codes and tokens: what the authorization server keeps, and its rules.
+
+A person's consent is a key (``api_keys`` with ``app_id``), made through ``merchants.keys`` like
+any other, so the scopes it gives are never more than the person's role may give
+(``accounts.roles``) nor than the app asked for, and its policy is a key's policy, checked by the
+same rules on every door. Its tokens act as that key: the budget is the consent's, whichever
+token spends it.
+
+- A code is single use: the first exchange wins (a conditional write); a code that comes back
+  revokes every token it gave (its family), as OAuth 2.1 asks.
+- A refresh token is used once and replaced (rotation); one used again revokes its family.
+- An access token lives ``ACCESS_TTL`` and is bound to the resource it was asked for (RFC 8707).
+Every code and token is kept only as its peppered HMAC.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Env, hash_credential, mint_credential
+
+from ..accounts import roles
+from ..merchants import keys as key_service
+from ..policies.model import Policy, Scope
+from ..store.db import Database
+from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
+from ..values.clock import new_id, utcnow
+from .registry import App, revoke_consents
+from .schemas import APP_SCOPES
+
+__all__ = [
+    "ACCESS_TTL",
+    "CODE_TTL",
+    "REFRESH_TTL",
+    "Granted",
+    "Pending",
+    "Tokens",
+    "approve",
+    "find_access",
+    "find_code",
+    "find_refresh",
+    "grantable",
+    "redeem_code",
+    "revoke_connection",
+    "revoke_token",
+    "rotate_refresh",
+]
+
+ACCESS_TTL = timedelta(hours=1)
+REFRESH_TTL = timedelta(days=30)
+CODE_TTL = timedelta(minutes=5)
+_C = table_of(OAuthCode)
+_T = table_of(OAuthToken)
+_K = table_of(ApiKeyRow)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An authorization request the authorization endpoint checked, waiting for the person."""
+
+    app_id: str
+    redirect_uri: str
+    redirect_uri_given: bool
+    code_challenge: str
+    resource: str
+    scopes: tuple[str, ...]
+    state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """What a code or a refresh token holds, for the exchange."""
+
+    app_id: str
+    key_id: str
+    family_id: str
+    scopes: tuple[str, ...]
+    resource: str | None
+    expires_at: datetime | None
+    redirect_uri: str = ""
+    redirect_uri_given: bool = True
+    code_challenge: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scopes: tuple[str, ...]
+
+
+def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
+    """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
+    may hold at all, and that the role may give a key."""
+    role_gives = roles.grantable_scopes(role, env)
+    return frozenset(s for s in APP_SCOPES if s in app.scopes and s in role_gives)
+
+
+async def approve(
+    db: Database,
+    *,
+    app: App,
+    pending: Pending,
+    user_id: str,
+    role: str,
+    merchant_id: str,
+    env: Env,
+    policy: Policy,
+    pepper: bytes,
+    cap: int,
+) -> str:
+    """The person's consent: a key for ``app`` with ``policy`` in ``merchant_id``'s ``env``, and
+    a code for it. Refused (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than
+    ``grantable``; the code's reveal never (an app reads codes only where the person could)."""
+    now = utcnow()
+    actor = key_service.by_role(
+        merchant_id,
+        env,
+        grantable(app, role, env),
+        roles.reveals_codes(role, env),
+        f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
+    )
+    async with db.transaction() as conn:
+        made = await key_service.create(
+            conn, actor, name=app.name, policy=policy, pepper=pepper, now=now, cap=cap
+        )
+        # The key itself is never shown: its tokens are the only way to act as it.
+        await conn.execute(
+            sa.update(_K)
+            .where(_K.c.id == made.id)
+            .values(
+                app_id=app.id,
+                granted_by=user_id,
+                key_hash=hash_credential(mint_credential("ocs"), pepper),
+            )
+        )
+        code = mint_credential("oac")
+        await conn.execute(
+            sa.insert(_C).values(
+                code_hash=hash_credential(code, pepper),
+                app_id=app.id,
+                key_id=made.id,
+                redirect_uri=pending.redirect_uri,
+                redirect_uri_given=pending.redirect_uri_given,
+                code_challenge=pending.code_challenge,
+                resource=pending.resource,
+                scopes=list(policy.scopes),
+                family_id=new_id("fam"),
+                expires_at=now + CODE_TTL,
+                created_at=now,
+            )
+        )
+    return code
+
+
+async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:
+    await conn.execute(
+        sa.update(_T)
+        .where(_T.c.family_id == family_id, _T.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def find_code(db: Database, pepper: bytes, code: str, app_id: str) -> Granted | None:
+    """The unused, unexpired code of ``app_id``. A code used already revokes what it gave."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                sa.select(_C).where(
+                    _C.c.code_hash == hash_credential(code, pepper), _C.c.app_id == app_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.used_at is not None:
+            await _revoke_family(conn, row.family_id, now)
+            return None
+    if row.expires_at <= now:
+        return None
+    return Granted(
+        row.app_id,
+        row.key_id,
+        row.family_id,
+        tuple(row.scopes),
+        row.resource,
+        row.expires_at,
+        row.redirect_uri,
+        row.redirect_uri_given,
+        row.code_challenge,
+    )
+
+
+async def _mint(
+    conn: AsyncConnection, pepper: bytes, granted: Granted, env: Env, now: datetime
+) -> Tokens:
+    access, refresh = mint_credential("oat", env), mint_credential("ort", env)
+    common: dict[str, Any] = {
+        "app_id": granted.app_id,
+        "key_id": granted.key_id,
+        "family_id": granted.family_id,
+        "resource": granted.resource,
+        "scopes": list(granted.scopes),
+        "created_at": now,
+    }
+    await conn.execute(
+        sa.insert(_T),
+        [
+            {
+                **common,
+                "token_hash": hash_credential(access, pepper),
+                "kind": "access",
+                "expires_at": now + ACCESS_TTL,
+            },
+            {
+                **common,
+                "token_hash": hash_credential(refresh, pepper),
+                "kind": "refresh",
+                "expires_at": now + REFRESH_TTL,
+            },
+        ],
+    )
+    return Tokens(access, refresh, int(ACCESS_TTL.total_seconds()), granted.scopes)
+
+
+async def _consent_env(conn: AsyncConnection, key_id: str) -> Env | None:
+    """The consent's environment, while it stands (not revoked)."""
+    row = (
+        await conn.execute(sa.select(_K.c.env).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)))
+    ).first()
+    return None if row is None else ("live" if row.env == "live" else "staging")
+
+
+async def redeem_code(db: Database, pepper: bytes, code: str, granted: Granted) -> Tokens | None:
+    """Tokens for ``code``, once: of concurrent exchanges one wins; the others (and any later
+    one) revoke what the winner got and get ``None``."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        won = await conn.execute(
+            sa.update(_C)
+            .where(
+                _C.c.code_hash == hash_credential(code, pepper),
+                _C.c.used_at.is_(None),
+                _C.c.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        env = await _consent_env(conn, granted.key_id)
+        if won.rowcount == 1 and env is not None:
+            return await _mint(conn, pepper, granted, env, now)
+    async with db.transaction() as conn:
+        await _revoke_family(conn, granted.family_id, now)
+    return None
+
+
+async def find_refresh(db: Database, pepper: bytes, token: str, app_id: str) -> Granted | None:
+    """The live refresh token of ``app_id``. One used before revokes its family: someone holds
+    a copy (OAuth 2.1's refresh token rotation)."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                sa.select(_T).where(
+                    _T.c.token_hash == hash_credential(token, pepper),
+                    _T.c.kind == "refresh",
+                    _T.c.app_id == app_id,
+                )
+            )
+        ).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.used_at is not None:
+            await _revoke_family(conn, row.family_id, now)
+            return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    return Granted(
+        row.app_id, row.key_id, row.family_id, tuple(row.scopes), row.resource, row.expires_at
+    )
+
+
+async def rotate_refresh(
+    db: Database, pepper: bytes, token: str, granted: Granted, scopes: tuple[str, ...]
+) -> Tokens | None:
+    """New tokens for a refresh token, which is used up; ``scopes`` may narrow, never widen.
+    Of concurrent uses one wins; the others revoke the family and get ``None``."""
+    now = utcnow()
+    narrowed = Granted(
+        granted.app_id,
+        granted.key_id,
+        granted.family_id,
+        tuple(s for s in granted.scopes if s in scopes) if scopes else granted.scopes,
+        granted.resource,
+        granted.expires_at,
+    )
+    async with db.transaction() as conn:
+        won = await conn.execute(
+            sa.update(_T)
+            .where(
+                _T.c.token_hash == hash_credential(token, pepper),
+                _T.c.used_at.is_(None),
+                _T.c.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        env = await _consent_env(conn, granted.key_id)
+        if won.rowcount == 1 and env is not None:
+            return await _mint(conn, pepper, narrowed, env, now)
+    async with db.transaction() as conn:
+        await _revoke_family(conn, granted.family_id, now)
+    return None
+
+
+async def find_access(db: Database, pepper: bytes, token: str) -> Granted | None:
+    """The access token ``token``, live or not: what its revocation needs."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(_T).where(
+                    _T.c.token_hash == hash_credential(token, pepper), _T.c.kind == "access"
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    return Granted(
+        row.app_id, row.key_id, row.family_id, tuple(row.scopes), row.resource, row.expires_at
+    )
+
+
+async def revoke_token(db: Database, pepper: bytes, token: str, app_id: str) -> None:
+    """RFC 7009: the token and every token of its family (a grant is revoked whole). A token
+    unknown, or another app's, changes nothing and is not told apart."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                sa.select(_T.c.family_id).where(
+                    _T.c.token_hash == hash_credential(token, pepper), _T.c.app_id == app_id
+                )
+            )
+        ).first()
+        if row is not None:
+            await _revoke_family(conn, row.family_id, now)
+
+
+async def revoke_connection(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    """The consent and all its tokens, from the next request."""
+    await revoke_consents(conn, _K.c.id == key_id, now)

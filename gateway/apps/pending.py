@@ -1,0 +1,42 @@
+"""An authorization request between the authorization endpoint and the person's answer.
+
+The endpoint checks the request (the app, its exact redirect URI, PKCE, the scopes it may ask
+for) and sends the person to the consent page with the request sealed in the link: encrypted
+and authenticated (``keys.Sealer``), so no one can read or change it on the way, and expiring
+after ``PENDING_TTL``. Nothing is stored until the person approves.
+"""
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from keys import Sealer, SealError
+
+from .grants import Pending
+
+__all__ = ["CONSENT_PATH", "PENDING_TTL", "open_pending", "seal_pending"]
+
+# Where the dashboard shows the consent page (``dashboard.consent``).
+CONSENT_PATH = "/dashboard/oauth/consent"
+PENDING_TTL = timedelta(minutes=15)
+_CONTEXT = "oauth authorization request"
+
+
+def seal_pending(sealer: Sealer, pending: Pending, now: datetime) -> str:
+    body = {**asdict(pending), "until": (now + PENDING_TTL).timestamp()}
+    return sealer.seal(json.dumps(body), context=_CONTEXT)
+
+
+def open_pending(sealer: Sealer, sealed: str, now: datetime) -> Pending | None:
+    """The request sealed in ``sealed``, or ``None`` if it is not one of ours or has expired."""
+    try:
+        body = json.loads(sealer.open(sealed, context=_CONTEXT))
+    except (SealError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.pop("until", 0) < now.timestamp():
+        return None
+    try:
+        body["scopes"] = tuple(body["scopes"])
+        return Pending(**body)
+    except (TypeError, KeyError):
+        return None

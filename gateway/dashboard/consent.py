@@ -1,0 +1,171 @@
+"""The OAuth consent page: a signed-in person lets an app act for a merchant they belong to.
+
+The authorization endpoint (``gateway.oauth``) checked the request and sealed it in the link
+(``apps.pending``). The page shows the app (name, homepage, whether its owner is known), and
+asks for the merchant (when the person belongs to several), the environment, the scopes (never
+more than the app asked for and the person's role may give there: ``apps.grants.grantable``)
+and a spend policy, the same form as a key's. Approving makes the consent (``apps.grants
+.approve``, which refuses anything beyond those bounds whatever the form said) and sends the
+person back to the app's redirect URI with the code; denying sends them back with
+``access_denied``. The page is never framed (``SecurityHeaders``: ``frame-ancestors 'none'``)
+and its form carries the CSRF token, as every form does.
+"""
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from keys import Env
+
+from ..accounts import members
+from ..apps import grants, registry
+from ..apps.pending import CONSENT_PATH, open_pending
+from ..policies.model import INTERVALS, Policy
+from ..services import services
+from ..values.clock import utcnow
+from ..values.outcome import ApiError
+from ..values.platforms import PLATFORMS
+from . import policy_form
+from .context import require_viewer
+from .csrf import form
+from .paths import PREFIX
+from .render import page
+
+__all__ = ["routes"]
+
+_PATH = CONSENT_PATH.removeprefix(PREFIX)
+_ENVS = ("staging", "live")
+
+
+def _back(pending: grants.Pending, **params: str) -> RedirectResponse:
+    """The app's redirect URI (checked exactly by the authorization endpoint) with ``params``."""
+    if pending.state is not None:
+        params["state"] = pending.state
+    separator = "&" if "?" in pending.redirect_uri else "?"
+    return RedirectResponse(pending.redirect_uri + separator + urlencode(params), status_code=303)
+
+
+async def _request(request: Request, sealed: str) -> tuple[grants.Pending, registry.App] | None:
+    svc = services(request)
+    pending = open_pending(svc.sealer, sealed, utcnow())
+    if pending is None:
+        return None
+    async with svc.db.read() as conn:
+        app = await registry.load(conn, pending.app_id)
+    if app is None or pending.redirect_uri not in app.redirect_uris:
+        return None
+    return pending, app
+
+
+def _choices(
+    app: registry.App, pending: grants.Pending, places: list[members.Membership]
+) -> dict[str, Any]:
+    """Per merchant and environment, what the person may give the app there."""
+    asked = set(pending.scopes)
+    return {
+        "places": [
+            {
+                "merchant_id": p.merchant_id,
+                "merchant_name": p.merchant_name,
+                "role": p.role,
+                "scopes": {
+                    env: sorted(s for s in grants.grantable(app, p.role, env) if s in asked)
+                    for env in _ENVS
+                },
+            }
+            for p in places
+        ],
+        "all_scopes": [s for s in app.scopes if s in asked],
+        "all_platforms": PLATFORMS,
+        "intervals": INTERVALS,
+        "field_names": policy_form.FIELDS,
+        "can_reveal": False,
+    }
+
+
+async def _page(
+    request: Request,
+    sealed: str,
+    found: tuple[grants.Pending, registry.App],
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    viewer = await require_viewer(request)
+    pending, app = found
+    places = await members.memberships(services(request).db, viewer.user_id)
+    return page(
+        request,
+        "consent/index.html",
+        {
+            "app": app,
+            "sealed": sealed,
+            "values": values,
+            "errors": errors,
+            "chosen_merchant": values.get("merchant_id", viewer.merchant_id),
+            "chosen_env": values.get("env", "staging"),
+            **_choices(app, pending, places),
+        },
+        status=status,
+        no_store=True,
+    )
+
+
+async def consent_page(request: Request) -> Response:
+    await require_viewer(request)
+    sealed = request.query_params.get("request", "")
+    found = await _request(request, sealed)
+    if found is None:
+        return page(request, "consent/expired.html", {}, status=400, no_store=True)
+    values = policy_form.to_form(Policy(scopes=()))
+    values["scopes"] = list(found[0].scopes)
+    return await _page(request, sealed, found, values, {})
+
+
+async def consent(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    data = await form(request)
+    sealed = str(data.get("request", ""))
+    found = await _request(request, sealed)
+    if found is None:
+        return page(request, "consent/expired.html", {}, status=400, no_store=True)
+    pending, app = found
+    if data.get("decision") != "approve":
+        return _back(pending, error="access_denied")
+    svc = services(request)
+    places = {p.merchant_id: p for p in await members.memberships(svc.db, viewer.user_id)}
+    place = places.get(str(data.get("merchant_id", "")))
+    env: Env = "live" if data.get("env") == "live" else "staging"
+    values = {**policy_form.echo(data), "merchant_id": data.get("merchant_id"), "env": env}
+    if place is None:
+        return await _page(request, sealed, found, values, {"": "Choose a merchant of yours."}, 422)
+    try:
+        _, policy = policy_form.from_form(data)
+    except policy_form.PolicyFormError as refused:
+        return await _page(request, sealed, found, values, refused.errors, 422)
+    try:
+        code = await grants.approve(
+            svc.db,
+            app=app,
+            pending=pending,
+            user_id=viewer.user_id,
+            role=place.role,
+            merchant_id=place.merchant_id,
+            env=env,
+            policy=policy,
+            pepper=svc.settings.key_pepper.get_secret_value().encode(),
+            cap=svc.settings.max_keys_per_merchant_env,
+        )
+    except ApiError as refused:
+        message = refused.message or "This consent cannot be given."
+        return await _page(request, sealed, found, values, {"scopes": message}, 403)
+    return _back(pending, code=code)
+
+
+routes: list[BaseRoute] = [
+    Route(_PATH, consent_page, methods=["GET"], name="oauth_consent"),
+    Route(_PATH, consent, methods=["POST"], name="oauth_consent_form"),
+]

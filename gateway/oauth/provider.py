@@ -1,0 +1,227 @@
+"""The `mcp` SDK's authorization server provider, over ``gateway.apps``.
+
+The SDK's handlers speak the protocol (the checks of an authorization request, PKCE ``S256``,
+the token and revocation endpoints, errors in the RFCs' shapes); this answers what they ask of
+the store, through ``apps.registry`` and ``apps.grants``, which hold every rule. A confidential
+app's secret is checked here (``ClientCheck``) against its peppered HMAC and, within a
+rotation's overlap, the previous one: the SDK's own check compares a secret kept in clear.
+"""
+
+import base64
+import binascii
+import re
+from urllib.parse import unquote
+
+from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    RefreshToken,
+    TokenError,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyUrl
+from starlette.requests import Request
+
+from ..apps import grants, registry
+from ..apps.pending import CONSENT_PATH, seal_pending
+from ..mail.links import public_base
+from ..services import Services
+from ..values.clock import utcnow
+from ..values.resources import API_PATH, known_resources, normalized
+
+__all__ = ["ClientCheck", "Provider", "client_info"]
+
+# An S256 challenge: the unpadded base64url of a SHA-256 digest (RFC 7636 4.2).
+_S256 = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def client_info(app: registry.App) -> OAuthClientInformationFull:
+    """The app as the SDK describes a client. Its secret is never in it: ``ClientCheck``
+    checks secrets against their hashes."""
+    return OAuthClientInformationFull(
+        client_id=app.id,
+        client_secret=None,
+        redirect_uris=[AnyUrl(uri) for uri in app.redirect_uris],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        scope=" ".join(app.scopes),
+        token_endpoint_auth_method="client_secret_post" if app.confidential else "none",
+        client_name=app.name,
+    )
+
+
+class Provider:
+    """``OAuthAuthorizationServerProvider`` for one request, over the request's services."""
+
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+        self._pepper = svc.settings.key_pepper.get_secret_value().encode()
+
+    async def app(self, client_id: str) -> registry.App | None:
+        async with self._svc.db.read() as conn:
+            return await registry.load(conn, client_id)
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        app = await self.app(client_id)
+        return None if app is None else client_info(app)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        raise NotImplementedError("dynamic registration is not offered")
+
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams
+    ) -> str:
+        """The consent page's link, the checked request sealed in it."""
+        if not _S256.fullmatch(params.code_challenge):
+            raise AuthorizeError("invalid_request", "PKCE is required: an S256 code_challenge")
+        base = public_base(self._svc.settings)
+        resource = normalized(params.resource) if params.resource else base + API_PATH
+        if resource not in known_resources(base):
+            raise AuthorizeError("invalid_request", f"unknown resource: {resource}")
+        pending = grants.Pending(
+            app_id=str(client.client_id),
+            redirect_uri=str(params.redirect_uri),
+            redirect_uri_given=params.redirect_uri_provided_explicitly,
+            code_challenge=params.code_challenge,
+            resource=resource,
+            scopes=tuple(params.scopes or (client.scope or "").split()),
+            state=params.state,
+        )
+        sealed = seal_pending(self._svc.sealer, pending, utcnow())
+        return f"{base}{CONSENT_PATH}?request={sealed}"
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        found = await grants.find_code(
+            self._svc.db, self._pepper, authorization_code, str(client.client_id)
+        )
+        if found is None or found.expires_at is None:
+            return None
+        return AuthorizationCode(
+            code=authorization_code,
+            scopes=list(found.scopes),
+            expires_at=found.expires_at.timestamp(),
+            client_id=found.app_id,
+            code_challenge=found.code_challenge,
+            redirect_uri=AnyUrl(found.redirect_uri),
+            redirect_uri_provided_explicitly=found.redirect_uri_given,
+            resource=found.resource,
+        )
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        found = await grants.find_code(
+            self._svc.db, self._pepper, authorization_code.code, str(client.client_id)
+        )
+        tokens = None
+        if found is not None:
+            tokens = await grants.redeem_code(
+                self._svc.db, self._pepper, authorization_code.code, found
+            )
+        if tokens is None:
+            raise TokenError("invalid_grant", "authorization code does not exist")
+        return _reply(tokens)
+
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> RefreshToken | None:
+        found = await grants.find_refresh(
+            self._svc.db, self._pepper, refresh_token, str(client.client_id)
+        )
+        if found is None:
+            return None
+        expires = None if found.expires_at is None else int(found.expires_at.timestamp())
+        return RefreshToken(
+            token=refresh_token,
+            client_id=found.app_id,
+            scopes=list(found.scopes),
+            expires_at=expires,
+            resource=found.resource,
+        )
+
+    async def exchange_refresh_token(
+        self,
+        client: OAuthClientInformationFull,
+        refresh_token: RefreshToken,
+        scopes: list[str],
+    ) -> OAuthToken:
+        found = await grants.find_refresh(
+            self._svc.db, self._pepper, refresh_token.token, str(client.client_id)
+        )
+        tokens = None
+        if found is not None:
+            tokens = await grants.rotate_refresh(
+                self._svc.db, self._pepper, refresh_token.token, found, tuple(scopes)
+            )
+        if tokens is None:
+            raise TokenError("invalid_grant", "refresh token does not exist")
+        return _reply(tokens)
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        """For revocation alone: a token of any app, live or not (the handler checks the app)."""
+        found = await grants.find_access(self._svc.db, self._pepper, token)
+        if found is None:
+            return None
+        return AccessToken(
+            token=token, client_id=found.app_id, scopes=list(found.scopes), resource=found.resource
+        )
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        await grants.revoke_token(self._svc.db, self._pepper, token.token, token.client_id)
+
+
+def _reply(tokens: grants.Tokens) -> OAuthToken:
+    return OAuthToken(
+        access_token=tokens.access_token,
+        token_type="Bearer",  # noqa: S106 (the scheme's name, not a secret)
+        expires_in=tokens.expires_in,
+        scope=" ".join(tokens.scopes),
+        refresh_token=tokens.refresh_token,
+    )
+
+
+class ClientCheck(ClientAuthenticator):
+    """The token and revocation endpoints' client check: a public app by its id (PKCE proves
+    the rest), a confidential one by its secret, in the form (``client_secret_post``) or in
+    HTTP Basic (``client_secret_basic``), against the stored hashes."""
+
+    def __init__(self, provider: Provider, svc: Services) -> None:
+        super().__init__(provider)
+        self._svc = svc
+        self._pepper = svc.settings.key_pepper.get_secret_value().encode()
+        self._apps = provider
+
+    async def authenticate_request(self, request: Request) -> OAuthClientInformationFull:
+        form = await request.form()
+        client_id, secret = _credentials(request, form.get("client_id"), form.get("client_secret"))
+        app = await self._apps.app(client_id) if client_id else None
+        if app is None:
+            raise AuthenticationError("Invalid client_id")
+        if app.confidential:
+            now = utcnow()
+            if secret is None or not registry.secret_matches(app, secret, self._pepper, now):
+                raise AuthenticationError("Invalid client_secret")
+        return client_info(app)
+
+
+def _credentials(request: Request, form_id: object, form_secret: object) -> tuple[str, str | None]:
+    """The client id and secret, from HTTP Basic (RFC 6749 2.3.1, each URL-encoded) or the form.
+    Both given and differing is no client."""
+    client_id = form_id if isinstance(form_id, str) else ""
+    secret = form_secret if isinstance(form_secret, str) else None
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationError("Invalid Basic authentication header") from None
+        basic_id, sep, basic_secret = decoded.partition(":")
+        if not sep or (client_id and unquote(basic_id) != client_id):
+            raise AuthenticationError("Invalid Basic authentication header")
+        client_id, secret = unquote(basic_id), unquote(basic_secret)
+    return client_id, secret

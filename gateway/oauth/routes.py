@@ -1,0 +1,142 @@
+"""The OAuth 2.1 endpoints, served by the `mcp` SDK's handlers over ``Provider``.
+
+- ``/.well-known/oauth-authorization-server`` (RFC 8414): where everything is.
+- ``/.well-known/oauth-protected-resource/mcp`` and ``…/api/public/v1`` (RFC 9728): which
+  authorization server protects each resource, and its scopes.
+- ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``).
+- ``/oauth/token``: ``authorization_code`` with PKCE ``S256``, ``refresh_token`` rotated.
+- ``/oauth/revoke`` (RFC 7009).
+
+Every URL in the metadata is under ``AITOPUP_PUBLIC_BASE_URL``, never a request's Host. A body
+is read up to ``MAX_BODY`` before any handler parses it.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from mcp.server.auth.handlers.authorize import AuthorizationHandler
+from mcp.server.auth.handlers.revoke import RevocationHandler
+from mcp.server.auth.handlers.token import TokenHandler
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
+from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message
+
+from ..apps.schemas import APP_SCOPES
+from ..mail.links import public_base
+from ..services import services
+from ..values.outcome import ApiError
+from ..values.parsing import read_capped
+from ..values.resources import API_PATH, MCP_PATH
+from .provider import ClientCheck, Provider
+
+__all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REVOKE_PATH", "TOKEN_PATH", "routes"]
+
+AUTHORIZE_PATH = "/oauth/authorize"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 (a path, not a secret)
+REVOKE_PATH = "/oauth/revoke"
+MAX_BODY = 16 * 1024
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def _metadata(request: Request) -> Response:
+    base = public_base(services(request).settings)
+    metadata = OAuthMetadata(
+        issuer=AnyHttpUrl(base),
+        authorization_endpoint=AnyHttpUrl(base + AUTHORIZE_PATH),
+        token_endpoint=AnyHttpUrl(base + TOKEN_PATH),
+        revocation_endpoint=AnyHttpUrl(base + REVOKE_PATH),
+        scopes_supported=list(APP_SCOPES),
+        response_types_supported=["code"],
+        grant_types_supported=["authorization_code", "refresh_token"],
+        token_endpoint_auth_methods_supported=["client_secret_post", "client_secret_basic", "none"],
+        revocation_endpoint_auth_methods_supported=[
+            "client_secret_post",
+            "client_secret_basic",
+            "none",
+        ],
+        code_challenge_methods_supported=["S256"],
+    )
+    return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
+
+
+def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
+    async def described(request: Request) -> Response:
+        base = public_base(services(request).settings)
+        metadata = ProtectedResourceMetadata(
+            resource=AnyHttpUrl(base + path),
+            authorization_servers=[AnyHttpUrl(base)],
+            scopes_supported=list(APP_SCOPES),
+            resource_name="aiTopUp gateway" + (" (MCP)" if path == MCP_PATH else " (REST API)"),
+        )
+        return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
+
+    return described
+
+
+async def _bounded(request: Request) -> Request | Response:
+    """The request with its body read (at most ``MAX_BODY``), for the handler to parse again."""
+    try:
+        body = await read_capped(request, MAX_BODY)
+    except ApiError:
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": "request body too large"},
+            status_code=413,
+            headers=_NO_STORE,
+        )
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay)
+
+
+async def authorize(request: Request) -> Response:
+    bounded = await _bounded(request)
+    if isinstance(bounded, Response):
+        return bounded
+    return await AuthorizationHandler(Provider(services(request))).handle(bounded)
+
+
+async def token(request: Request) -> Response:
+    bounded = await _bounded(request)
+    if isinstance(bounded, Response):
+        return bounded
+    svc = services(request)
+    provider = Provider(svc)
+    answered: Response = await TokenHandler(provider, ClientCheck(provider, svc)).handle(bounded)
+    return answered
+
+
+async def revoke(request: Request) -> Response:
+    bounded = await _bounded(request)
+    if isinstance(bounded, Response):
+        return bounded
+    svc = services(request)
+    provider = Provider(svc)
+    return await RevocationHandler(provider, ClientCheck(provider, svc)).handle(bounded)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/.well-known/oauth-authorization-server", _metadata, methods=["GET"]),
+        Route(
+            "/.well-known/oauth-protected-resource" + MCP_PATH,
+            _protected(MCP_PATH),
+            methods=["GET"],
+        ),
+        Route(
+            "/.well-known/oauth-protected-resource" + API_PATH,
+            _protected(API_PATH),
+            methods=["GET"],
+        ),
+        Route(AUTHORIZE_PATH, authorize, methods=["GET", "POST"]),
+        Route(TOKEN_PATH, token, methods=["POST"]),
+        Route(REVOKE_PATH, revoke, methods=["POST"]),
+    ]

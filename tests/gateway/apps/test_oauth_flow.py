@@ -1,0 +1,209 @@
+"""The authorization code flow end to end, in process, on each store: a merchant registers an
+app, a person of another merchant consents on the dashboard's page, the app trades the code for
+tokens, and a token acts as a key with the consented policy. Each refusal changes nothing."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.types import ASGIApp
+
+from gateway.store.db import Database
+from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.oauth import REDIRECT, Flow, register_app
+
+
+@pytest.fixture
+async def person(app: ASGIApp) -> Account:
+    return await sign_up_on(dashboard_client(app))
+
+
+async def _flow(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, **fields: Any
+) -> Flow:
+    owner = await make_merchant("live")
+    made = await register_app(client, owner, **fields)
+    return Flow(app, made["id"], made["client_secret"])
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_token_acts_as_its_consent_and_nothing_more(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(
+        person, form={"limit_daily": "5.00", "allowed_platforms": ["claude"]}
+    )
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600
+    assert tokens["access_token"].startswith("oat_staging_")
+    assert tokens["refresh_token"].startswith("ort_staging_")
+    assert set(tokens["scope"].split()) == {"topup:send", "topup:read"}
+    me = _bearer(tokens["access_token"])
+
+    balance = await client.get("/balance", headers=me)
+    assert balance.status_code == 200, balance.text
+    assert balance.json()["data"]["env"] == "staging"
+    own = await client.get("/keys/self", headers=me)
+    assert own.json()["data"]["policy"]["limits"] == [{"amount_cents": 500, "interval": "daily"}]
+
+    send = {"platform": "claude", "recipient_email": "ada@example.com"}
+    sent = await client.post("/topup/send", json={**send, "amount_cents": 400}, headers=me)
+    assert sent.status_code == 200, sent.text
+    over = await client.post("/topup/send", json={**send, "amount_cents": 200}, headers=me)
+    assert over.json()["code"] == 2304  # the consent's daily limit
+    gemini = await client.post(
+        "/topup/send", json={**send, "platform": "gemini", "amount_cents": 1}, headers=me
+    )
+    assert gemini.json()["code"] == 2307
+    # Never a key's powers: scopes outside the consent are refused.
+    keys = await client.get("/keys", headers=me)
+    assert keys.json()["code"] == 2301
+    apps = await client.get("/apps", headers=me)
+    assert apps.json()["code"] == 2301
+
+
+async def test_a_refresh_token_rotates_and_a_reused_one_revokes_its_family(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    first = await flow.tokens(person)
+    second = (await flow.refresh(first["refresh_token"])).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    renewed = await client.get("/balance", headers=_bearer(second["access_token"]))
+    assert renewed.status_code == 200
+
+    reused = await flow.refresh(first["refresh_token"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    for token in (first["access_token"], second["access_token"]):
+        refused = await client.get("/balance", headers=_bearer(token))
+        assert refused.json()["code"] == 2405
+    gone = await flow.refresh(second["refresh_token"])
+    assert gone.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_works_once_and_its_second_use_revokes_what_it_gave(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    code = await flow.code(person)
+    first = await flow.token(code)
+    assert first.status_code == 200
+    again = await flow.token(code)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    refused = await client.get("/balance", headers=_bearer(first.json()["access_token"]))
+    assert refused.json()["code"] == 2405
+
+
+async def test_concurrent_exchanges_of_one_code_give_tokens_once(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    code = await flow.code(person)
+    answers = await asyncio.gather(*(flow.token(code) for _ in range(8)))
+    assert sorted(a.status_code for a in answers).count(200) <= 1
+
+
+async def test_the_exchange_refuses_a_wrong_verifier_redirect_or_secret(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    code = await flow.code(person)
+    wrong = await flow.token(code, code_verifier="x" * 50)
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    moved = await flow.token(code, redirect_uri=REDIRECT + "x")
+    assert moved.json()["error"] == "invalid_request"
+    secret = await flow.token(code, client_secret="ocs_" + "a" * 43)
+    assert secret.status_code == 401
+    # None of it used the code up.
+    assert (await flow.token(code)).status_code == 200
+
+
+async def test_the_authorization_endpoint_refuses_what_is_not_registered(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    for redirect in (REDIRECT + "/more", REDIRECT[:-1], "https://evil.example/callback"):
+        refused = await flow.authorize(redirect_uri=redirect)
+        assert refused.status_code == 400, redirect
+        assert refused.json()["error"] == "invalid_request"
+    beyond = await flow.authorize(scope="topup:send keys")
+    assert beyond.status_code == 302
+    assert "error=invalid_scope" in beyond.headers["location"]
+    assert beyond.headers["location"].startswith(REDIRECT)
+    no_pkce = await flow.authorize(code_challenge="")
+    assert "error=invalid_request" in no_pkce.headers.get("location", no_pkce.text)
+
+
+async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    person: Account,
+    db: Database,
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    denied = await flow.consent(person, decision="deny")
+    assert denied.status_code == 303
+    assert denied.headers["location"] == f"{REDIRECT}?error=access_denied&state=st-1"
+    async with db.read() as conn:
+        made = await conn.execute(
+            text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}
+        )
+    assert made.scalar_one() == 0
+
+
+async def test_a_viewer_cannot_give_what_their_role_cannot(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    from tests.fixtures.dashboard import join_as
+
+    viewer = await join_as(app, person, "viewer")
+    flow = await _flow(app, client, make_merchant)
+    refused = await flow.consent(viewer, form={"scopes": ["topup:send"]})
+    assert refused.status_code == 403, refused.text
+
+
+async def test_the_consent_form_needs_its_csrf_token_and_is_never_framed(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    _, sealed = await flow.consent_page(person)
+    page = await person.client.get("/oauth/consent", params={"request": sealed})
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    forged = await person.client.post(
+        "/oauth/consent", data={"request": sealed, "decision": "approve", "env": "staging"}
+    )
+    assert forged.status_code == 403
+
+
+async def test_a_staging_consent_never_reaches_live_data_and_revoke_ends_it(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(person)
+    me = _bearer(tokens["access_token"])
+    assert (await client.get("/balance", headers=me)).json()["data"]["env"] == "staging"
+    revoked = await flow.revoke(tokens["refresh_token"])
+    assert revoked.status_code == 200
+    assert (await client.get("/balance", headers=me)).json()["code"] == 2405
+
+
+async def test_a_rotated_secret_keeps_the_previous_one_for_the_overlap(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    owner = await make_merchant("live")
+    made = await register_app(client, owner)
+    rotated = await client.post(f"/apps/{made['id']}/rotate-secret", headers=owner.headers)
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["data"]["client_secret"]
+    for secret in (made["client_secret"], new_secret):
+        flow = Flow(app, made["id"], secret)
+        assert (await flow.token(await flow.code(person))).status_code == 200
+    listed = await client.get("/apps", headers=owner.headers)
+    assert "client_secret" not in listed.json()["data"][0]
