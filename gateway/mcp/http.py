@@ -64,8 +64,9 @@ _HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]
 
 
 def _refusal(scope: Scope, refused: ApiError) -> Response:
-    """A JSON-RPC error as the SDK answers a body it cannot take (its ``id``, as no request id
-    could be read), the envelope in ``data``."""
+    """A JSON-RPC error for a body the gateway will not take, the envelope in ``data``; its
+    ``id`` is ``server-error``, as no request id could be read (the id mcp 1.x gave its own
+    such answers; mcp 2.x gives ``null``)."""
     envelope = refused.outcome().body()
     error = types.JSONRPCError(
         jsonrpc="2.0",
@@ -163,7 +164,7 @@ class McpHttp:
         except ApiError as refused:
             await _refusal(scope, refused)(scope, receive, send)
             return
-        if takes(scope) and await answer_tool_call(decoded, send, call=call):
+        if takes(scope) and await answer_tool_call(decoded, scope, send, call=call):
             return
         await self._manager.handle_request(scope, _replaying(body, receive), send)
 

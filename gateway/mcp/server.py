@@ -10,15 +10,12 @@ unexpected failure is logged and answered 9001, never with its trace.
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from mcp import types
-from mcp.server.lowlevel import Server
-from mcp.server.lowlevel.helper_types import ReadResourceContents
-from mcp.shared.exceptions import McpError
-from pydantic import AnyUrl
+from mcp import MCPError, types
+from mcp.server import Server, ServerRequestContext
 from starlette.requests import Request
 
 from ..callers import Caller, require_scope
@@ -62,8 +59,8 @@ def result_of(answer: Outcome) -> types.CallToolResult:
     text = body.render().decode()
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
-        structuredContent=json.loads(text),
-        isError=not body.success,
+        structured_content=json.loads(text),
+        is_error=not body.success,
         _meta={REPLAYED: True} if replayed else None,
     )
 
@@ -95,52 +92,66 @@ def _codes_json() -> str:
 
 _RESOURCES = [
     types.Resource(
-        uri=AnyUrl(CODES_URI),
+        uri=CODES_URI,
         name="codes",
         title="The code catalogue",
         description="Every code an envelope can carry, as GET /api/public/v1/codes answers.",
-        mimeType="application/json",
+        mime_type="application/json",
     ),
     types.Resource(
-        uri=AnyUrl(GUIDE_URI),
+        uri=GUIDE_URI,
         name="guide",
         title="The agents' guide",
         description="The gateway's guide for agents, as GET /llms.txt serves it.",
-        mimeType="text/plain",
+        mime_type="text/plain",
     ),
 ]
 
 
-def build_server(enter: Enter, guide: Guide) -> Server[Any, Request]:
-    server: Server[Any, Request] = Server("aitopup", _version(), instructions=_INSTRUCTIONS)
-    tools = [spec.tool() for spec in TOOLS]
+def _request(ctx: ServerRequestContext[Any, Any]) -> Request | None:
+    """The HTTP request being served (None over stdio)."""
+    return ctx.request if isinstance(ctx.request, Request) else None
 
-    def request() -> Request | None:
-        found = server.request_context.request
-        return found if isinstance(found, Request) else None
 
-    # The mcp library's decorators are unannotated (and some of their factories too): each
-    # ignore below is theirs.
-    @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
-    async def list_tools() -> list[types.Tool]:
+def build_server(enter: Enter, guide: Guide) -> Server[Any]:
+    tools = types.ListToolsResult(tools=[spec.tool() for spec in TOOLS])
+    resources = types.ListResourcesResult(resources=_RESOURCES)
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return tools
 
-    # The server's own check of the input schema is off: the models validate, so a bad
-    # argument gets the envelope and its code, as the REST route's body does.
-    @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
-    async def call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        return await call_tool(enter, request(), name, arguments)
+    # The server checks no input schema: the models validate, so a bad argument gets the
+    # envelope and its code, as the REST route's body does.
+    async def call(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        return await call_tool(enter, _request(ctx), params.name, params.arguments or {})
 
-    @server.list_resources()  # type: ignore[no-untyped-call, untyped-decorator]
-    async def list_resources() -> list[types.Resource]:
-        return _RESOURCES
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return resources
 
-    @server.read_resource()  # type: ignore[no-untyped-call, untyped-decorator]
-    async def read_resource(uri: AnyUrl) -> Iterable[ReadResourceContents]:
-        if str(uri) == CODES_URI:
-            return [ReadResourceContents(_codes_json(), "application/json")]
-        if str(uri) == GUIDE_URI:
-            return [ReadResourceContents(guide(request()), "text/plain")]
-        raise McpError(types.ErrorData(code=types.INVALID_PARAMS, message="No such resource"))
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        if params.uri == CODES_URI:
+            text, mime_type = _codes_json(), "application/json"
+        elif params.uri == GUIDE_URI:
+            text, mime_type = guide(_request(ctx)), "text/plain"
+        else:
+            raise MCPError(types.INVALID_PARAMS, "No such resource")
+        contents = types.TextResourceContents(uri=params.uri, text=text, mime_type=mime_type)
+        return types.ReadResourceResult(contents=[contents])
 
-    return server
+    return Server(
+        "aitopup",
+        version=_version(),
+        instructions=_INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+    )

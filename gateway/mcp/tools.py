@@ -164,24 +164,24 @@ class ToolSpec:
             name=self.name,
             title=self.title,
             description=self.description,
-            inputSchema=self.arguments.model_json_schema(),
-            outputSchema=self.reply.model_json_schema(),
+            input_schema=self.arguments.model_json_schema(),
+            output_schema=self.reply.model_json_schema(),
             annotations=self.annotations,
         )
 
 
 def _read(title: str) -> types.ToolAnnotations:
-    return types.ToolAnnotations(title=title, readOnlyHint=True, openWorldHint=False)
+    return types.ToolAnnotations(title=title, read_only_hint=True, open_world_hint=False)
 
 
 def _write(title: str, *, open_world: bool) -> types.ToolAnnotations:
     """A tool that changes money for good, yet is safe to call again (``idempotentHint``)."""
     return types.ToolAnnotations(
         title=title,
-        readOnlyHint=False,
-        destructiveHint=True,
-        idempotentHint=True,
-        openWorldHint=open_world,
+        read_only_hint=False,
+        destructive_hint=True,
+        idempotent_hint=True,
+        open_world_hint=open_world,
     )
 
 
@@ -307,10 +307,10 @@ TOOLS: tuple[ToolSpec, ...] = (
         # Makes an order (a pending one, no money moved); calling again makes another.
         types.ToolAnnotations(
             title="Create a checkout link",
-            readOnlyHint=False,
-            destructiveHint=False,
-            idempotentHint=False,
-            openWorldHint=True,
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
         ),
         create_checkout,
     ),

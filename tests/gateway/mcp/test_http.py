@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
-from pydantic import AnyUrl
 
 from gateway.mcp.tools import SendTopupArguments
 from gateway.store.db import Database
@@ -43,24 +42,24 @@ async def test_the_tools_and_their_schemas_come_from_the_rest_models(
         listed = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(listed) >= TOOLS
     send = listed["send_topup"]
-    assert send.inputSchema == SendTopupArguments.model_json_schema()
-    assert set(send.inputSchema["required"]) == {
+    assert send.input_schema == SendTopupArguments.model_json_schema()
+    assert set(send.input_schema["required"]) == {
         "platform",
         "amount_cents",
         "recipient_email",
         "idempotency_key",
     }
-    assert send.inputSchema["additionalProperties"] is False
-    assert send.outputSchema is not None
-    assert send.outputSchema["$defs"]["SendData"] == SendData.model_json_schema()
+    assert send.input_schema["additionalProperties"] is False
+    assert send.output_schema is not None
+    assert send.output_schema["$defs"]["SendData"] == SendData.model_json_schema()
     assert send.annotations is not None
-    assert send.annotations.destructiveHint is True
-    assert send.annotations.readOnlyHint is False
-    assert listed["list_topups"].inputSchema == ListQuery.model_json_schema()
+    assert send.annotations.destructive_hint is True
+    assert send.annotations.read_only_hint is False
+    assert listed["list_topups"].input_schema == ListQuery.model_json_schema()
     for name in ("get_balance", "get_topup", "list_topups"):
         annotations = listed[name].annotations
-        assert annotations is not None and annotations.readOnlyHint is True
-    topup_schema = listed["get_topup"].outputSchema
+        assert annotations is not None and annotations.read_only_hint is True
+    topup_schema = listed["get_topup"].output_schema
     assert topup_schema is not None
     assert topup_schema["$defs"]["TopupData"] == TopupData.model_json_schema()
 
@@ -79,8 +78,8 @@ async def test_a_send_end_to_end_reaches_a_verifying_receiver(
     async with mcp_http(mcp_root, merchant.key) as session:
         sent = await envelope_of(session, "send_topup", send_args("order-1"))
         tools = {t.name: t for t in (await session.list_tools()).tools}
-        assert tools["send_topup"].outputSchema is not None
-        validate(sent.envelope, tools["send_topup"].outputSchema)
+        assert tools["send_topup"].output_schema is not None
+        validate(sent.envelope, tools["send_topup"].output_schema)
 
         assert not sent.is_error
         assert sent.code == 1001
@@ -195,12 +194,12 @@ async def test_the_resources_are_the_catalogue_and_the_guide(
     ):
         listed = {str(r.uri) for r in (await session.list_resources()).resources}
         assert listed == {"aitopup://codes", "aitopup://llms.txt"}
-        codes = await session.read_resource(AnyUrl("aitopup://codes"))
-        guide = await session.read_resource(AnyUrl("aitopup://llms.txt"))
+        codes = await session.read_resource("aitopup://codes")
+        guide = await session.read_resource("aitopup://llms.txt")
         rest_codes = (await http.get("/api/public/v1/codes")).json()
         rest_guide = (await http.get("/llms.txt")).text
     [codes_text] = codes.contents
-    assert codes_text.mimeType == "application/json"
+    assert codes_text.mime_type == "application/json"
     served = json.loads(getattr(codes_text, "text", ""))
     assert {**served, "timestamp": None} == {**rest_codes, "timestamp": None}
     [guide_text] = guide.contents

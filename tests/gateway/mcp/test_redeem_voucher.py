@@ -18,9 +18,9 @@ async def test_a_voucher_is_redeemed_once_through_mcp(
     async with mcp_http(mcp_root, merchant.key) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         tool = tools["redeem_voucher"]
-        assert tool.inputSchema == RedeemVoucherRequest.model_json_schema()
-        assert tool.outputSchema is not None
-        assert tool.outputSchema["$defs"]["RedeemedData"] == RedeemedData.model_json_schema()
+        assert tool.input_schema == RedeemVoucherRequest.model_json_schema()
+        assert tool.output_schema is not None
+        assert tool.output_schema["$defs"]["RedeemedData"] == RedeemedData.model_json_schema()
 
         sent = await envelope_of(session, "send_topup", send_args("redeem-1"))
         code = sent.data["voucher_code"]
@@ -30,7 +30,7 @@ async def test_a_voucher_is_redeemed_once_through_mcp(
 
         done = await envelope_of(session, "redeem_voucher", {"code": code.lower()})
         assert not done.is_error and done.code == 1008
-        validate(done.envelope, tool.outputSchema)
+        validate(done.envelope, tool.output_schema)
         assert done.data["code"] == code
         assert done.data["transaction_id"] == sent.envelope["transaction_id"]
         assert done.data["amount_cents"] == 1000

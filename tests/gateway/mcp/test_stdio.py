@@ -33,7 +33,7 @@ async def test_stdio_lists_the_tools_and_sends_end_to_end(
     async with mcp_stdio(hook_settings, merchant.key, tmp_path) as session:
         listed = {tool.name: tool for tool in (await session.list_tools()).tools}
         assert set(listed) >= TOOLS
-        assert listed["send_topup"].inputSchema == SendTopupArguments.model_json_schema()
+        assert listed["send_topup"].input_schema == SendTopupArguments.model_json_schema()
 
         sent = await envelope_of(session, "send_topup", send_args("stdio-1"))
         assert (sent.is_error, sent.code) == (False, 1001)

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -170,8 +171,8 @@ async def test_the_sdk_client_at_an_own_address_with_its_origin_is_served(
     own = f"http://{name}:{urlsplit(mcp_root).port}"
     headers = {"Authorization": f"Bearer {merchant.key}", "Origin": own}
     async with (
-        httpx.AsyncClient(headers=headers, timeout=30) as http,
-        streamable_http_client(f"{own}/mcp", http_client=http) as (read, write, _),
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(f"{own}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()

@@ -92,8 +92,8 @@ async def test_each_stdio_configuration_starts_as_written(
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-        assert tools["send_topup"].inputSchema == SendTopupArguments.model_json_schema()
+        assert tools["send_topup"].input_schema == SendTopupArguments.model_json_schema()
         balance = await session.call_tool("get_balance", {})
-        assert balance.isError is False
-        assert balance.structuredContent is not None
-        assert balance.structuredContent["code"] == 1000
+        assert balance.is_error is False
+        assert balance.structured_content is not None
+        assert balance.structured_content["code"] == 1000
