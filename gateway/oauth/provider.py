@@ -18,6 +18,7 @@ from mcp.server.auth.provider import (
     AuthorizationCode,
     AuthorizationParams,
     AuthorizeError,
+    IdentityAssertionParams,
     RefreshToken,
     TokenError,
 )
@@ -80,7 +81,7 @@ class Provider:
         base = public_base(self._svc.settings)
         resource = normalized(params.resource) if params.resource else base + API_PATH
         if resource not in known_resources(base):
-            raise AuthorizeError("invalid_request", f"unknown resource: {resource}")
+            raise AuthorizeError("invalid_target", f"unknown resource: {resource}")
         pending = grants.Pending(
             app_id=str(client.client_id),
             redirect_uri=str(params.redirect_uri),
@@ -170,6 +171,12 @@ class Provider:
         return AccessToken(
             token=token, client_id=found.app_id, scopes=list(found.scopes), resource=found.resource
         )
+
+    async def exchange_identity_assertion(
+        self, client: OAuthClientInformationFull, params: IdentityAssertionParams
+    ) -> OAuthToken:
+        """Enterprise identity assertions (SEP-990) are not offered: consent is a person's."""
+        raise TokenError("unsupported_grant_type", "identity assertions are not accepted")
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         await grants.revoke_token(self._svc.db, self._pepper, token.token, token.client_id)
