@@ -39,10 +39,10 @@ from .values.settings import Settings
 __all__ = [
     "ApiKeyBackend",
     "Caller",
-    "api_resource",
     "auth_error",
     "authenticate_key",
     "challenged",
+    "door_resource",
     "presented_key",
     "require_caller",
 ]
@@ -155,9 +155,9 @@ def challenged(refusal: ApiError) -> ApiError:
     return refusal
 
 
-def api_resource(settings: Settings) -> Resource:
-    """The REST API as a resource an access token is bound to."""
-    return Resource.of(base_url(settings.public_base_url), API_PATH)
+def door_resource(settings: Settings, path: str = API_PATH) -> Resource:
+    """A door (the REST API, ``/mcp``) as a resource an access token is bound to."""
+    return Resource.of(base_url(settings.public_base_url), path)
 
 
 class ApiKeyBackend(AuthenticationBackend):
@@ -176,7 +176,7 @@ class ApiKeyBackend(AuthenticationBackend):
                 return None
             svc = services(conn)
             caller = await authenticate_key(
-                svc, self._pepper, presented, client_address(conn), api_resource(svc.settings)
+                svc, self._pepper, presented, client_address(conn), door_resource(svc.settings)
             )
         except ApiError as refused:
             raise KeyRefused(refused) from None

@@ -39,15 +39,17 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ..auth import KeyUser, authenticate_key, challenged, presented_key
+from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
 from ..callers import Caller
 from ..lockout import client_address
+from ..mail.links import base_url
 from ..ops import guide, openapi
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
 from ..values.outcome import ApiError
 from ..values.parsing import decode_json, read_capped
+from ..values.resources import MCP_PATH as MCP_RESOURCE_PATH
 from ._fastpath import answer_tool_call, reads_json, takes
 from .server import build_server, call_tool
 
@@ -139,7 +141,9 @@ class McpHttp:
         presented = presented_key(conn)
         if presented is None:
             raise ApiError(Code.AUTH_MISSING)
-        return await authenticate_key(services(conn), self._pepper, presented, client_address(conn))
+        svc = services(conn)
+        resource = door_resource(svc.settings, MCP_RESOURCE_PATH)
+        return await authenticate_key(svc, self._pepper, presented, client_address(conn), resource)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = HTTPConnection(scope)
@@ -149,7 +153,7 @@ class McpHttp:
                 raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
         except ApiError as refused:
-            await error_response(challenged(refused))(scope, receive, send)
+            await error_response(challenged(_pointed(conn, refused)))(scope, receive, send)
             return
         scope[_CALLER] = caller
         scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes
@@ -167,6 +171,16 @@ class McpHttp:
         if takes(scope) and await answer_tool_call(decoded, scope, send, call=call):
             return
         await self._manager.handle_request(scope, _replaying(body, receive), send)
+
+
+def _pointed(conn: HTTPConnection, refused: ApiError) -> ApiError:
+    """A 401 points at the resource's metadata (RFC 9728 5.1), where an OAuth client finds the
+    authorization server: MCP clients connect from nothing so."""
+    if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
+        base = base_url(services(conn).settings.public_base_url)
+        metadata = f"{base}/.well-known/oauth-protected-resource{MCP_RESOURCE_PATH}"
+        refused.headers = {"WWW-Authenticate": f'Bearer resource_metadata="{metadata}"'}
+    return refused
 
 
 def _own_names(conn: HTTPConnection) -> frozenset[str]:

@@ -12,6 +12,7 @@ is read up to ``MAX_BODY`` before any handler parses it.
 """
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.revoke import RevocationHandler
@@ -75,8 +76,10 @@ def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     return described
 
 
-async def _bounded(request: Request) -> Request | Response:
-    """The request with its body read (at most ``MAX_BODY``), for the handler to parse again."""
+async def _bounded(request: Request, *, secret_field: bool = False) -> Request | Response:
+    """The request with its body read (at most ``MAX_BODY``), for the handler to parse again.
+    ``secret_field``: a form without ``client_secret`` gets an empty one, which is what a public
+    client means by leaving it out (RFC 7009), but which the SDK's revocation request requires."""
     try:
         body = await read_capped(request, MAX_BODY)
     except ApiError:
@@ -85,6 +88,8 @@ async def _bounded(request: Request) -> Request | Response:
             status_code=413,
             headers=_NO_STORE,
         )
+    if secret_field and "client_secret" not in dict(parse_qsl(body.decode("latin-1"))):
+        body += b"&client_secret=" if body else b"client_secret="
     sent = False
 
     async def replay() -> Message:
@@ -115,7 +120,7 @@ async def token(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    bounded = await _bounded(request)
+    bounded = await _bounded(request, secret_field=True)
     if isinstance(bounded, Response):
         return bounded
     svc = services(request)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
+from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.oauth import REDIRECT, Flow, register_app
 
@@ -161,8 +161,6 @@ async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
 async def test_a_viewer_cannot_give_what_their_role_cannot(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
 ) -> None:
-    from tests.fixtures.dashboard import join_as
-
     viewer = await join_as(app, person, "viewer")
     flow = await _flow(app, client, make_merchant)
     refused = await flow.consent(viewer, form={"scopes": ["topup:send"]})

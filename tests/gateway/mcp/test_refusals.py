@@ -79,7 +79,10 @@ async def test_no_key_no_call(
     rows = await counts(db, live.merchant_id)
     reply = await _post(mcp_root, authorization, _call("send_topup", send_args("k-1")))
     assert reply.status_code == 401
-    assert reply.headers["www-authenticate"] == "Bearer"
+    # The challenge points an OAuth client at the resource's metadata (RFC 9728 5.1).
+    challenge = reply.headers["www-authenticate"]
+    assert challenge.startswith('Bearer resource_metadata="http')
+    assert challenge.endswith('/.well-known/oauth-protected-resource/mcp"')
     envelope = reply.json()
     assert (envelope["success"], envelope["code"]) == (False, code)
     # Not even the tools' list is given away.

@@ -1,0 +1,216 @@
+"""An MCP client connects by OAuth from nothing, with the `mcp` SDK's own OAuth client: the 401
+points it at the resource's metadata, the metadata at the authorization server, the person
+consents on the dashboard (over HTTP here), and the client's token calls tools within the
+consented budget, and no further; a revoked grant is refused from the next call."""
+
+import re
+from html import unescape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import httpx2
+from mcp import ClientSession
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+from pydantic import AnyUrl
+
+from tests.fixtures.dashboard import csrf_of, sign_up_on
+from tests.fixtures.mcp import McpCall, send_args
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.oauth import pkce
+
+CALLBACK = "http://127.0.0.1:9/callback"
+
+
+class Kept:
+    """The client's storage: the app registered beforehand, and the tokens it is given."""
+
+    def __init__(self, client: OAuthClientInformationFull) -> None:
+        self.client = client
+        self.tokens: OAuthToken | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class Person:
+    """Someone at a browser: follows the authorization link, allows on the consent page."""
+
+    def __init__(self, dashboard: httpx.AsyncClient, form: dict[str, Any]) -> None:
+        self.dashboard = dashboard
+        self.form = form
+        self.link = ""
+
+    async def open(self, url: str) -> None:
+        self.link = url
+
+    async def allow(self) -> AuthorizationCodeResult:
+        async with httpx.AsyncClient() as http:
+            sent = await http.get(self.link)
+        assert sent.status_code == 302, sent.text
+        consent = urlsplit(sent.headers["location"])
+        page = await self.dashboard.get(f"/oauth/consent?{consent.query}")
+        assert page.status_code == 200, page.text
+        sealed = re.search(r'name="request" value="([^"]+)"', page.text)
+        merchant = re.search(r'<option value="(mer_[0-9a-z]+)" selected', page.text)
+        assert sealed is not None and merchant is not None
+        allowed = await self.dashboard.post(
+            "/oauth/consent",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "request": unescape(sealed.group(1)),
+                "merchant_id": merchant.group(1),
+                "env": "staging",
+                "decision": "approve",
+                **self.form,
+            },
+        )
+        assert allowed.status_code == 303, allowed.text
+        back = parse_qs(urlsplit(allowed.headers["location"]).query)
+        return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+
+
+async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consented(
+    mcp_root: str, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant("live")
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers=owner.headers,
+            json={
+                "name": "Desk Agent",
+                "redirect_uris": [CALLBACK],
+                "scopes": ["topup:send", "topup:read", "billing", "approvals"],
+                "confidential": False,
+            },
+        )
+    assert made.status_code == 201, made.text
+    app_id = made.json()["data"]["id"]
+    kept = Kept(
+        OAuthClientInformationFull(
+            client_id=app_id,
+            redirect_uris=[AnyUrl(CALLBACK)],
+            token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+        )
+    )
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:send", "topup:read"], "limit_daily": "15.00"})
+        auth = OAuthClientProvider(
+            server_url=f"{mcp_root}/mcp",
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(CALLBACK)], token_endpoint_auth_method="none"
+            ),
+            storage=kept,
+            redirect_handler=person.open,
+            callback_handler=person.allow,
+        )
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            streamable_http_client(f"{mcp_root}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            assert person.link.startswith(f"{mcp_root}/oauth/authorize?")
+            assert kept.tokens is not None
+            assert kept.tokens.access_token.startswith("oat_staging_")
+            balance = McpCall(await session.call_tool("get_balance", {}))
+            assert balance.code == 1000 and balance.envelope["data"]["env"] == "staging"
+            sent = McpCall(await session.call_tool("send_topup", send_args("oauth-1")))
+            assert sent.code == 1001, sent.envelope
+            over = McpCall(await session.call_tool("send_topup", send_args("oauth-2")))
+            assert over.code == 2304, over.envelope  # past the consent's $15 a day
+
+    # The grant revoked: the token is refused at the door from the next call.
+    async with httpx.AsyncClient() as plain:
+        revoked = await plain.post(
+            f"{mcp_root}/oauth/revoke",
+            data={"token": kept.tokens.refresh_token or "", "client_id": app_id},
+        )
+        assert revoked.status_code == 200, revoked.text
+        refused = await plain.post(
+            f"{mcp_root}/mcp",
+            headers={
+                "Authorization": f"Bearer {kept.tokens.access_token}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+    assert refused.status_code == 401
+    assert refused.json()["code"] == 2405
+
+
+async def test_a_token_for_the_rest_api_is_refused_on_mcp(
+    mcp_root: str, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant("live")
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers=owner.headers,
+            json={"name": "REST only", "redirect_uris": [CALLBACK], "confidential": False},
+        )
+    app_id = made.json()["data"]["id"]
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:read"]})
+        verifier, challenge = pkce()
+        person.link = str(
+            httpx.URL(
+                f"{mcp_root}/oauth/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": app_id,
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "scope": "topup:read",
+                },
+            )
+        )
+        code = (await person.allow()).code
+    async with httpx.AsyncClient() as http:
+        tokens = await http.post(
+            f"{mcp_root}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": verifier,
+                "client_id": app_id,
+            },
+        )
+        access = tokens.json()["access_token"]
+        on_mcp = await http.post(
+            f"{mcp_root}/mcp",
+            headers={
+                "Authorization": f"Bearer {access}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+        on_rest = await http.get(
+            f"{mcp_root}/api/public/v1/balance", headers={"Authorization": f"Bearer {access}"}
+        )
+    assert on_mcp.status_code == 401 and on_mcp.json()["code"] == 2406
+    assert on_rest.status_code == 200
