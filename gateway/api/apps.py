@@ -1,14 +1,32 @@
-"""Routes of a merchant's OAuth apps: register (the client secret shown once), list, read,
-change, delete, rotate the secret. Every route needs the ``keys`` scope: an app is a way in to
-other merchants' money, as a key is to this one's. Apps belong to the merchant, not to an
-environment: a person consents in the environment of their choice.
+"""Routes of OAuth apps and the consents given to them.
+
+- ``/apps``: a merchant's own apps: register (the client secret shown once), list, read,
+  change, delete, rotate the secret. Apps belong to the merchant, not to an environment: a
+  person consents in the environment of their choice.
+- ``/connections``: the consents this merchant gave, in the caller's environment: list (with
+  spend), change a policy, revoke.
+- ``/me``: who the key or token acts for (an app's first call).
+
+``/apps`` and ``/connections`` need the ``keys`` scope, which no app can hold: an app is a way in
+to other merchants' money, as a key is to this one's.
 """
+
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..apps import registry
-from ..apps.schemas import AppCreate, AppCreated, AppData, AppSecret, AppUpdate
+from ..apps import connections, registry
+from ..apps.schemas import (
+    AppCreate,
+    AppCreated,
+    AppData,
+    AppSecret,
+    AppUpdate,
+    ConnectionData,
+    ConnectionUpdate,
+    MeData,
+)
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -84,7 +102,94 @@ async def rotate_secret(request: Request) -> Response:
     return await answer(request, operation)
 
 
+_KEY_ID = re.compile(r"key_[0-9a-z]{24}")
+_CONNECTION = (*_AUTH, Code.CONNECTION_NOT_FOUND)
+
+
+def _connection_id(request: Request) -> str:
+    key_id: str = request.path_params["key_id"]
+    if not _KEY_ID.fullmatch(key_id):
+        raise ApiError(Code.CONNECTION_NOT_FOUND)
+    return key_id
+
+
+async def me(request: Request) -> Response:
+    caller = require_caller(request, None)  # any key or token may ask who it is
+    return await answer(request, connections.me(services(request).db, caller))
+
+
+async def list_connections(request: Request) -> Response:
+    caller = require_caller(request, "keys")
+    operation = connections.list_connections(services(request).db, caller.merchant_id, caller.env)
+    return await answer(request, operation)
+
+
+async def update_connection(request: Request) -> Response:
+    caller = require_caller(request, "keys")
+    key_id = _connection_id(request)
+    svc = services(request)
+    body, _ = await read_json(request, ConnectionUpdate, limit=svc.settings.max_body_bytes)
+    return await answer(request, connections.update_connection(svc.db, caller, key_id, body.policy))
+
+
+async def revoke_connection(request: Request) -> Response:
+    caller = require_caller(request, "keys")
+    key_id = _connection_id(request)
+    return await answer(
+        request, connections.revoke_connection(services(request).db, caller, key_id)
+    )
+
+
 routes = [
+    ApiRoute(
+        "/me",
+        me,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Who this key or access token acts for: the merchant, the environment, the app "
+            "(for a token), the scopes and the policy",
+            "apps",
+            response=MeData,
+            errors=KEY_ERRORS,
+        ),
+    ),
+    ApiRoute(
+        "/connections",
+        list_connections,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The consents this merchant gave to apps in this environment, newest first, with "
+            "their spend per window",
+            "apps",
+            response=ConnectionData,
+            many=True,
+            errors=_AUTH,
+        ),
+    ),
+    ApiRoute(
+        "/connections/{key_id}",
+        update_connection,
+        methods=["PATCH"],
+        doc=RouteDoc(
+            "Replace a consent's policy, within the scopes its app asked for",
+            "apps",
+            body=ConnectionUpdate,
+            response=ConnectionData,
+            errors=(*_CONNECTION, *BODY_ERRORS, Code.KEY_SCOPE_NOT_GRANTABLE),
+        ),
+    ),
+    ApiRoute(
+        "/connections/{key_id}",
+        revoke_connection,
+        methods=["DELETE"],
+        doc=RouteDoc(
+            "Revoke a consent: it and every token of it are refused from the next request",
+            "apps",
+            response=ConnectionData,
+            success=Code.DELETED,
+            errors=_CONNECTION,
+        ),
+    ),
     ApiRoute(
         "/apps",
         create_app,

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..merchants.schemas import WirePolicy
 from ..policies.model import Policy, Scope
+from ..policies.usage import WindowUsage
 
 __all__ = [
     "APP_SCOPES",
@@ -22,6 +24,8 @@ __all__ = [
     "AppSecret",
     "AppUpdate",
     "ConnectionData",
+    "ConnectionUpdate",
+    "MeData",
     "redirect_uri",
 ]
 
@@ -139,6 +143,31 @@ class ConnectionData(BaseModel):
     env: str
     granted_by: str | None = Field(description="The e-mail of the person who consented.")
     policy: Policy
+    windows: list[WindowUsage] = Field(description="Per limit, the current window's spend.")
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+
+
+class ConnectionUpdate(_Body):
+    policy: WirePolicy = Field(description="The consent's whole new policy.")
+
+
+class MerchantRef(BaseModel):
+    id: str
+    name: str
+
+
+class AppRef(BaseModel):
+    id: str
+    name: str
+
+
+class MeData(BaseModel):
+    """Who a key or token acts for (seed 004's ``me``)."""
+
+    merchant: MerchantRef
+    env: str
+    app: AppRef | None = Field(description="The app acting, for an OAuth token; null for a key.")
+    scopes: list[str]
+    policy: Policy

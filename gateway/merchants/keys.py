@@ -42,6 +42,7 @@ __all__ = [
     "by_key",
     "by_operator",
     "by_role",
+    "check_grantable",
     "create",
     "create_key",
     "get",
@@ -128,8 +129,15 @@ def _grantable(actor: Actor, given: tuple[Scope, ...], reveal: bool = False) -> 
     raise ApiError(Code.KEY_REVEAL_NOT_GRANTABLE, data=refused)
 
 
+def check_grantable(actor: Actor, policy: Policy) -> None:
+    """Refuse a policy whose scopes or code's reveal the actor may not give (``_grantable``)."""
+    _grantable(actor, policy.scopes, policy.reveals_voucher())
+
+
 def _visible(actor: Actor) -> list[Any]:
-    where = [_K.c.merchant_id == actor.merchant_id]
+    """The actor's keys. A consent given to an app (``gateway.apps``) is none of them: no one
+    holds its key, and only ``apps.connections`` changes it, within what the app asked for."""
+    where = [_K.c.merchant_id == actor.merchant_id, _K.c.app_id.is_(None)]
     if actor.env is not None:
         where.append(_K.c.env == actor.env)
     return where
@@ -200,11 +208,10 @@ async def page(
     conn: AsyncConnection, actor: Actor, *, env: str | None, limit: int, cursor: str | None
 ) -> tuple[list[KeyData], bool]:
     """Keys of one environment (``env``, or the actor's), newest first, revoked ones too;
-    ``cursor`` is the last id seen. Consents given to apps are not among them: no one holds
-    their key (``gateway.apps``)."""
+    ``cursor`` is the last id seen."""
     stmt = (
         select(_K)
-        .where(*_visible(actor), _K.c.env == (actor.env or env), _K.c.app_id.is_(None))
+        .where(*_visible(actor), _K.c.env == (actor.env or env))
         .order_by(_K.c.id.desc())
         .limit(limit + 1)
     )

@@ -81,6 +81,7 @@ class Code(IntEnum):
     TOKEN_EXPIRED = 2404
     TOKEN_REVOKED = 2405
     TOKEN_WRONG_RESOURCE = 2406
+    CONNECTION_NOT_FOUND = 2407
 
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
@@ -308,6 +309,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.TOKEN_WRONG_RESOURCE: CodeInfo(
         401, "This access token was issued for another resource (RFC 8707)"
     ),
+    Code.CONNECTION_NOT_FOUND: CodeInfo(404, "Connected app not found"),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),

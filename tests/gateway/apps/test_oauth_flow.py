@@ -205,3 +205,74 @@ async def test_a_rotated_secret_keeps_the_previous_one_for_the_overlap(
         assert (await flow.token(await flow.code(person))).status_code == 200
     listed = await client.get("/apps", headers=owner.headers)
     assert "client_secret" not in listed.json()["data"][0]
+
+
+async def test_me_names_the_merchant_and_the_app(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(person)
+    me = (await client.get("/me", headers=_bearer(tokens["access_token"]))).json()["data"]
+    assert me["merchant"]["name"] == person.merchant_name
+    assert me["env"] == "staging"
+    assert me["app"] == {"id": flow.client_id, "name": "Budget Bot"}
+    assert me["scopes"] == ["topup:send", "topup:read"]
+    key = await make_merchant("live", merchant_id=me["merchant"]["id"])
+    by_key = (await client.get("/me", headers=key.headers)).json()["data"]
+    assert by_key["app"] is None and by_key["env"] == "live"
+
+
+async def test_the_merchant_sees_changes_and_revokes_its_connections(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(person, form={"limit_daily": "5.00"})
+    token = _bearer(tokens["access_token"])
+    merchant_id = (await client.get("/me", headers=token)).json()["data"]["merchant"]["id"]
+    owner = await make_merchant("staging", merchant_id=merchant_id)
+    sent = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 300, "recipient_email": "b@example.com"},
+        headers=token,
+    )
+    assert sent.status_code == 200, sent.text
+
+    [connection] = (await client.get("/connections", headers=owner.headers)).json()["data"]
+    assert connection["app_id"] == flow.client_id and connection["granted_by"] == person.email
+    assert connection["windows"][0]["spent_cents"] == 300
+    # Not a key of the merchant's: the keys routes neither list nor touch it.
+    keys = (await client.get("/keys", headers=owner.headers)).json()["data"]
+    assert connection["id"] not in {k["id"] for k in keys}
+    widened = await client.patch(
+        f"/keys/{connection['id']}",
+        json={"policy": {"scopes": ["keys"]}},
+        headers=owner.headers,
+    )
+    assert widened.json()["code"] == 2006
+    beyond = await client.patch(
+        f"/connections/{connection['id']}",
+        json={"policy": {"scopes": ["topup:read", "keys"]}},
+        headers=owner.headers,
+    )
+    assert beyond.json()["code"] == 2310
+    narrowed = await client.patch(
+        f"/connections/{connection['id']}",
+        json={"policy": {"scopes": ["topup:read"]}},
+        headers=owner.headers,
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    refused = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 1, "recipient_email": "b@example.com"},
+        headers=token,
+    )
+    assert refused.json()["code"] == 2301  # from the next request on
+
+    revoked = await client.delete(f"/connections/{connection['id']}", headers=owner.headers)
+    assert revoked.json()["data"]["revoked_at"] is not None
+    assert (await client.get("/balance", headers=token)).json()["code"] == 2405
+    renewed = await flow.refresh(tokens["refresh_token"])
+    assert renewed.json()["error"] == "invalid_grant"
+    other = await make_merchant("staging")
+    hidden = await client.get("/connections", headers=other.headers)
+    assert hidden.json()["data"] == []
