@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from . import (
     account,
     accounts,
+    apps,
     consent,
     developers,
     errors,
@@ -53,6 +54,7 @@ def routes() -> list[BaseRoute]:
         *accounts.routes,
         *account.routes,
         *consent.routes,
+        *apps.routes,
         *overview.routes,
         *keys.routes,
         *topups.routes,

@@ -27,6 +27,7 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SECTIONS = (
     ("Overview", "overview"),
     ("Keys", "list_keys"),
+    ("Apps", "apps_page"),
     ("Top-ups", "list_topups"),
     ("Recipients", "recipients_page"),
     ("Wallet", "wallet_page"),

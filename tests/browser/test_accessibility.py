@@ -113,3 +113,31 @@ async def test_every_page_has_no_serious_accessibility_violation(
     await _check(page, "sign-in")
     await page.goto("/dashboard/sign-up")
     await _check(page, "sign-up")
+
+
+async def test_the_apps_pages_and_the_consent_page_have_no_serious_violation(
+    page: Page, signed_up: Merchant
+) -> None:
+    await page.goto("/dashboard/apps")
+    await expect(page.locator("h1")).to_have_text("Apps")
+    await _check(page, "apps-empty")
+    await page.get_by_label("Name").fill("Ledger Lens")
+    await page.get_by_label(re.compile("Redirect URIs")).fill("http://127.0.0.1:9/callback")
+    await page.get_by_role("checkbox", name="topup:send", exact=True).check()
+    await page.get_by_role("button", name="Register app").click()
+    client_id = (await page.locator("#client-id").inner_text()).strip()
+    assert (await page.locator("#client-secret").inner_text()).startswith("ocs_")
+    await _check(page, "app-registered")
+    await page.goto("/dashboard/apps")
+    await _check(page, "apps")
+    await page.goto("/dashboard/apps/connected")
+    await _check(page, "connected-apps")
+
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636's example
+    await page.goto(
+        f"/oauth/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s"
+        f"&code_challenge={challenge}&code_challenge_method=S256&scope=topup%3Asend"
+    )
+    await expect(page.locator("h1")).to_have_text("Connect Ledger Lens")
+    await _check(page, "consent")
