@@ -44,8 +44,8 @@ class Membership:
     role: str
 
 
-async def memberships(db: Database, user_id: str) -> list[Membership]:
-    """The merchants ``user_id`` acts for, and their role at each, by merchant name."""
+async def memberships(db: Database, user_id: str) -> Outcome:
+    """The merchants ``user_id`` acts for (``Membership``), and their role at each, by name."""
     async with db.read() as conn:
         rows = await conn.execute(
             select(_M.c.id, _M.c.name, _MU.c.role)
@@ -53,7 +53,7 @@ async def memberships(db: Database, user_id: str) -> list[Membership]:
             .where(_MU.c.user_id == user_id)
             .order_by(_M.c.name, _M.c.id)
         )
-        return [Membership(r.id, r.name, r.role) for r in rows]
+        return Outcome(Code.SUCCESS, [Membership(r.id, r.name, r.role) for r in rows])
 
 
 async def members(db: Database, merchant_id: str) -> Outcome:

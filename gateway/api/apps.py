@@ -6,6 +6,8 @@
 - ``/connections``: the consents this merchant gave, in the caller's environment: list (with
   spend), change a policy, revoke.
 - ``/me``: who the key or token acts for (an app's first call).
+- ``/charges``: the fees an app charges the merchant whose consent its token holds
+  (``Idempotency-Key`` required), the charges a key's merchant paid or was paid, and refunds.
 
 ``/apps`` and ``/connections`` need the ``keys`` scope, which no app can hold: an app is a way in
 to other merchants' money, as a key is to this one's.
@@ -16,7 +18,8 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..apps import connections, registry
+from .. import idempotency
+from ..apps import charges, connections, registry
 from ..apps.schemas import (
     AppCreate,
     AppCreated,
@@ -28,10 +31,11 @@ from ..apps.schemas import (
     MeData,
 )
 from ..auth import require_caller
+from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.envelope import ApiError, Envelope
 from ..values.parsing import read_json
 from .answer import answer
 
@@ -140,7 +144,121 @@ async def revoke_connection(request: Request) -> Response:
     )
 
 
+_CHARGE_ID = re.compile(r"ch_[0-9a-z]{24}")
+_CHARGE = (*KEY_ERRORS, Code.KEY_SCOPE_MISSING, Code.CHARGE_NOT_FOUND)
+_CHARGES_LISTED = 100
+
+
+def _charge_id(request: Request) -> str:
+    charge_id: str = request.path_params["charge_id"]
+    if not _CHARGE_ID.fullmatch(charge_id):
+        raise ApiError(Code.CHARGE_NOT_FOUND)
+    return charge_id
+
+
+async def create_charge(request: Request) -> Response:
+    caller = require_caller(request, None)  # the operation checks the consent's policy
+    svc = services(request)
+    key = idempotency.parse_key(request.headers.get("idempotency-key"))
+    if key is None:
+        raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A charge needs an Idempotency-Key header")
+    body, _ = await read_json(request, charges.ChargeCreate, limit=svc.settings.max_body_bytes)
+    outcome = await perform(
+        svc.waker,
+        charges.charge(
+            svc.db,
+            svc.sealer,
+            caller,
+            body,
+            idempotency_key=key,
+            idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
+            public_base_url=svc.settings.public_base_url,
+        ),
+    )
+    headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
+    return Envelope.of(outcome, headers=headers)
+
+
+async def list_charges(request: Request) -> Response:
+    caller = require_caller(request, None)
+    operation = charges.list_charges(services(request).db, caller, limit=_CHARGES_LISTED)
+    return await answer(request, operation)
+
+
+async def get_charge(request: Request) -> Response:
+    caller = require_caller(request, None)
+    charge_id = _charge_id(request)
+    return await answer(request, charges.get_charge(services(request).db, caller, charge_id))
+
+
+async def refund_charge(request: Request) -> Response:
+    caller = require_caller(request, None)
+    charge_id = _charge_id(request)
+    svc = services(request)
+    body, _ = await read_json(request, charges.RefundCreate, limit=svc.settings.max_body_bytes)
+    return await answer(request, charges.refund(svc.db, caller, charge_id, body))
+
+
 routes = [
+    ApiRoute(
+        "/charges",
+        create_charge,
+        methods=["POST"],
+        doc=RouteDoc(
+            "An app charges the consenting merchant a fee: money from its wallet to the app "
+            "owner's, under the consent's policy; an Idempotency-Key is required",
+            "apps",
+            body=charges.ChargeCreate,
+            response=charges.ChargeData,
+            success=Code.CREATED,
+            errors=(
+                *_CHARGE,
+                *BODY_ERRORS,
+                Code.CHARGES_FOR_APPS_ONLY,
+                Code.INSUFFICIENT_BALANCE,
+                Code.KEY_LIMIT_REACHED,
+                Code.KEY_PER_SEND_CAP,
+                Code.INVALID_IDEMPOTENCY_KEY,
+                Code.IDEMPOTENCY_KEY_REUSED,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/charges",
+        list_charges,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Charges, newest first: an app's of this merchant, or those a merchant paid and "
+            "was paid",
+            "apps",
+            response=charges.ChargeData,
+            many=True,
+            errors=(*KEY_ERRORS, Code.KEY_SCOPE_MISSING),
+        ),
+    ),
+    ApiRoute(
+        "/charges/{charge_id}",
+        get_charge,
+        methods=["GET"],
+        doc=RouteDoc("One charge", "apps", response=charges.ChargeData, errors=_CHARGE),
+    ),
+    ApiRoute(
+        "/charges/{charge_id}/refund",
+        refund_charge,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Refund a charge once, whole or in part: the app owner's wallet gives it back",
+            "apps",
+            body=charges.RefundCreate,
+            response=charges.ChargeData,
+            errors=(
+                *_CHARGE,
+                *BODY_ERRORS,
+                Code.CHARGE_NOT_REFUNDABLE,
+                Code.INSUFFICIENT_BALANCE,
+            ),
+        ),
+    ),
     ApiRoute(
         "/me",
         me,

@@ -28,6 +28,8 @@ from ..policies.model import Policy, Scope
 from ..store.db import Database
 from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
+from ..values.codes import Code
+from ..values.outcome import Outcome
 from .registry import App, revoke_consents
 from .schemas import APP_SCOPES
 
@@ -112,10 +114,11 @@ async def approve(
     policy: Policy,
     pepper: bytes,
     cap: int,
-) -> str:
+) -> Outcome:
     """The person's consent: a key for ``app`` with ``policy`` in ``merchant_id``'s ``env``, and
     a code for it. Refused (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than
-    ``grantable``; the code's reveal never (an app reads codes only where the person could)."""
+    ``grantable``; the code's reveal never (an app reads codes only where the person could).
+    The code is the outcome's data."""
     now = utcnow()
     actor = key_service.by_role(
         merchant_id,
@@ -154,7 +157,7 @@ async def approve(
                 created_at=now,
             )
         )
-    return code
+    return Outcome(Code.CREATED, code)
 
 
 async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:

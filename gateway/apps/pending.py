@@ -7,14 +7,26 @@ after ``PENDING_TTL``. Nothing is stored until the person approves.
 """
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from keys import Sealer, SealError
 
+from ..store.db import Database
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import Outcome
 from .grants import Pending
+from .registry import App, find_app
 
-__all__ = ["CONSENT_PATH", "PENDING_TTL", "open_pending", "seal_pending"]
+__all__ = [
+    "CONSENT_PATH",
+    "PENDING_TTL",
+    "Asked",
+    "open_pending",
+    "pending_request",
+    "seal_pending",
+]
 
 # Where the dashboard shows the consent page (``dashboard.consent``).
 CONSENT_PATH = "/dashboard/oauth/consent"
@@ -40,3 +52,21 @@ def open_pending(sealer: Sealer, sealed: str, now: datetime) -> Pending | None:
         return Pending(**body)
     except (TypeError, KeyError):
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A request the consent page may show: still sealed by us, unexpired, its app standing
+    and its redirect URI still one of the app's."""
+
+    pending: Pending
+    app: App
+
+
+async def pending_request(db: Database, sealer: Sealer, sealed: str) -> Outcome:
+    """The consent page's request (``Asked``), or ``None`` as the data when it is not one."""
+    pending = open_pending(sealer, sealed, utcnow())
+    app = None if pending is None else await find_app(db, pending.app_id)
+    if pending is None or app is None or pending.redirect_uri not in app.redirect_uris:
+        return Outcome(Code.SUCCESS, None)
+    return Outcome(Code.SUCCESS, Asked(pending, app))

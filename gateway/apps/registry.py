@@ -30,6 +30,7 @@ __all__ = [
     "App",
     "data",
     "delete_app",
+    "find_app",
     "get_app",
     "list_apps",
     "load",
@@ -123,6 +124,12 @@ async def load(conn: AsyncConnection, app_id: str) -> App | None:
         await conn.execute(sa.select(_A).where(_A.c.id == app_id, _A.c.deleted_at.is_(None)))
     ).first()
     return None if row is None else _app(row)
+
+
+async def find_app(db: Database, app_id: str) -> App | None:
+    """The app of ``app_id`` (a client id), if it exists and is not deleted."""
+    async with db.read() as conn:
+        return await load(conn, app_id)
 
 
 async def _own(conn: AsyncConnection, merchant_id: str, app_id: str, *, lock: bool = False) -> App:

@@ -22,10 +22,10 @@ from keys import Env
 
 from ..accounts import members
 from ..apps import grants, registry
-from ..apps.pending import CONSENT_PATH, open_pending
+from ..apps.pending import CONSENT_PATH, Asked, pending_request
+from ..operations import perform
 from ..policies.model import INTERVALS, Policy
 from ..services import services
-from ..values.clock import utcnow
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from . import policy_form
@@ -50,14 +50,14 @@ def _back(pending: grants.Pending, **params: str) -> RedirectResponse:
 
 async def _request(request: Request, sealed: str) -> tuple[grants.Pending, registry.App] | None:
     svc = services(request)
-    pending = open_pending(svc.sealer, sealed, utcnow())
-    if pending is None:
-        return None
-    async with svc.db.read() as conn:
-        app = await registry.load(conn, pending.app_id)
-    if app is None or pending.redirect_uri not in app.redirect_uris:
-        return None
-    return pending, app
+    found = (await perform(svc.waker, pending_request(svc.db, svc.sealer, sealed))).data
+    return (found.pending, found.app) if isinstance(found, Asked) else None
+
+
+async def _places(request: Request, user_id: str) -> list[members.Membership]:
+    svc = services(request)
+    found = await perform(svc.waker, members.memberships(svc.db, user_id))
+    return found.many(members.Membership)
 
 
 def _choices(
@@ -96,7 +96,7 @@ async def _page(
 ) -> Response:
     viewer = await require_viewer(request)
     pending, app = found
-    places = await members.memberships(services(request).db, viewer.user_id)
+    places = await _places(request, viewer.user_id)
     return page(
         request,
         "consent/index.html",
@@ -136,7 +136,7 @@ async def consent(request: Request) -> Response:
     if data.get("decision") != "approve":
         return _back(pending, error="access_denied")
     svc = services(request)
-    places = {p.merchant_id: p for p in await members.memberships(svc.db, viewer.user_id)}
+    places = {p.merchant_id: p for p in await _places(request, viewer.user_id)}
     place = places.get(str(data.get("merchant_id", "")))
     env: Env = "live" if data.get("env") == "live" else "staging"
     values = {**policy_form.echo(data), "merchant_id": data.get("merchant_id"), "env": env}
@@ -147,7 +147,7 @@ async def consent(request: Request) -> Response:
     except policy_form.PolicyFormError as refused:
         return await _page(request, sealed, found, values, refused.errors, 422)
     try:
-        code = await grants.approve(
+        approved = grants.approve(
             svc.db,
             app=app,
             pending=pending,
@@ -159,6 +159,7 @@ async def consent(request: Request) -> Response:
             pepper=svc.settings.key_pepper.get_secret_value().encode(),
             cap=svc.settings.max_keys_per_merchant_env,
         )
+        code = (await perform(svc.waker, approved)).one(str)
     except ApiError as refused:
         message = refused.message or "This consent cannot be given."
         return await _page(request, sealed, found, values, {"scopes": message}, 403)

@@ -53,6 +53,7 @@ __all__ = [
     "recipient_debit",
     "recipient_owner",
     "refund_credit",
+    "wallet_credit",
 ]
 
 _W = table_of(Wallet)
@@ -159,6 +160,17 @@ def refund_credit(refs: Refs, *, after: str) -> Construct:
     return (
         update(_W)
         .where(_W.c.id == param("wallet_id", String), refs.after(after))
+        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
+        .returning(_W.c.balance_cents)
+    )
+
+
+def wallet_credit(refs: Refs, *, wallet: ColumnElement[Any], after: str) -> Construct:
+    """Credit ``:amount`` to ``wallet`` once step ``after`` has returned a row, with its one
+    entry; returns its new balance. What one merchant pays another (an app's charge) lands so."""
+    return (
+        update(_W)
+        .where(_W.c.id == wallet, refs.after(after))
         .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents)
     )

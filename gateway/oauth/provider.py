@@ -62,8 +62,7 @@ class Provider:
         self._pepper = svc.settings.key_pepper.get_secret_value().encode()
 
     async def app(self, client_id: str) -> registry.App | None:
-        async with self._svc.db.read() as conn:
-            return await registry.load(conn, client_id)
+        return await registry.find_app(self._svc.db, client_id)
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         app = await self.app(client_id)

@@ -34,6 +34,7 @@ __all__ = [
     "ApiKeyRow",
     "AuditRecord",
     "Base",
+    "Charge",
     "Coupon",
     "CouponUse",
     "DashboardSession",
@@ -805,3 +806,29 @@ class OAuthToken(Base):
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class Charge(Base):
+    """A fee an app charged a merchant through its consent (``key_id``): money from the payer's
+    wallet to the app owner's, in one environment. Refunded at most once, whole or in part
+    (``refunded_cents``, never past ``amount_cents``)."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refund"),
+        Index("ix_charges_payer", "payer_merchant_id", "env", "id"),
+        Index("ix_charges_app", "app_id", "env", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    app_id: Mapped[str] = mapped_column(ForeignKey("oauth_apps.id"))
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    payer_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    payee_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(String(500))
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    refunded_at: Mapped[datetime | None]

@@ -152,6 +152,9 @@ class Code(IntEnum):
     VOUCHER_ALREADY_REDEEMED = 4241
     VOUCHER_NOT_REDEEMABLE = 4242
     VOUCHER_CODE_INVALID = 4243
+    CHARGE_NOT_FOUND = 4250
+    CHARGE_NOT_REFUNDABLE = 4251
+    CHARGES_FOR_APPS_ONLY = 4252
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -392,6 +395,13 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.PASSWORD_RESET_LINK_INVALID: CodeInfo(
         404, "This password-reset link is invalid, used or expired: ask for a fresh one"
+    ),
+    Code.CHARGE_NOT_FOUND: CodeInfo(404, "Charge not found"),
+    Code.CHARGE_NOT_REFUNDABLE: CodeInfo(
+        409, "This charge was refunded already, or the refund is more than was charged"
+    ),
+    Code.CHARGES_FOR_APPS_ONLY: CodeInfo(
+        403, "Only an app charges fees, with an access token of a merchant's consent"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

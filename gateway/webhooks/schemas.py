@@ -36,6 +36,8 @@ EventType = Literal[
     "key.budget_low",
     "wallet.credited",
     "wallet.debited",
+    "charge.succeeded",
+    "charge.refunded",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]

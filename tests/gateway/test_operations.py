@@ -32,6 +32,7 @@ DOORS = [
     "gateway/admin",
     "gateway/cli.py",
     "gateway/topup/doors.py",
+    "gateway/oauth",
 ]
 _ENQUEUE = {"publish", "enqueue_job"}
 # Names a result carrier gives the deliveries it hands back.
@@ -256,6 +257,7 @@ RUNS_AN_OPERATION_ITSELF = {
 # what a door calls there is an operation, and answers an ``Outcome``.
 OPERATION_PACKAGES = (
     "gateway.accounts",
+    "gateway.apps",
     "gateway.admin",
     "gateway.billing",
     "gateway.ledger",

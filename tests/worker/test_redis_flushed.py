@@ -71,9 +71,11 @@ async def test_a_flushed_redis_loses_no_delivery_mail_or_upstream_work(
     mailing = await make_merchant("live", balance_cents=100_000)
     await start_worker(
         smtp_url=SecretStr(smtp_server.url),
-        mail_retry_schedule="0,0.2,0.2",
-        fulfilment_retry_schedule="0.1,0.2",
-        fulfilment_timeout_seconds=1,
+        # Short, and many tries: a try a busy machine slows past its timeout is tried again,
+        # so what this test counts is loss, never a slow try given up.
+        mail_retry_schedule="0,0.2,0.2,0.5,1,2",
+        fulfilment_retry_schedule="0.1,0.2,0.5,1,2",
+        fulfilment_timeout_seconds=5,
     )
     redis = Redis.from_url(redis_url)
     tag = uuid.uuid4().hex
@@ -89,14 +91,22 @@ async def test_a_flushed_redis_loses_no_delivery_mail_or_upstream_work(
     finally:
         await redis.aclose()
 
+    seen: dict[str, object] = {}
+
     async def all_done() -> bool:
+        seen["top-ups"] = await _statuses(db, upstream.merchant_id)
+        seen["mails"] = await _mails(db, mailing.merchant_id)
+        seen["webhooks"] = len(receiver.ids())
         return (
-            await _statuses(db, upstream.merchant_id) == {"delivered": ROUNDS * EACH}
-            and await _mails(db, mailing.merchant_id) == {"sent": ROUNDS * EACH}
+            seen["top-ups"] == {"delivered": ROUNDS * EACH}
+            and seen["mails"] == {"sent": ROUNDS * EACH}
             and len(receiver.ids()) >= ROUNDS * EACH
         )
 
-    await wait_until(all_done, within=60)
+    try:
+        await wait_until(all_done, within=60)
+    except AssertionError:
+        raise AssertionError(f"not all work done within 60 s: {seen}") from None
     # Each once: one code a top-up at New API, one mail an address, one event a top-up.
     assert len({r["name"] for r in newapi.redemptions}) == len(newapi.redemptions) == len(sent)
     received = sorted(m["To"] for m in smtp_server.received if m["To"] in addresses)

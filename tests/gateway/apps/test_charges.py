@@ -1,0 +1,212 @@
+"""Charges: an app takes a fee from the merchant who consented, into its owner's wallet, under
+the consent's policy, once per idempotency key; refunded once. Concurrent charges never pass the
+consent's budget nor charge twice, on each store, through a real server."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.types import ASGIApp
+
+from gateway.store.db import Database
+from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    merchant_balance,
+    set_balance,
+    unbalanced_wallets,
+)
+from tests.fixtures.oauth import Flow, register_app
+
+FEE = {"amount_cents": 100, "description": "Monthly seat"}
+
+
+class Paying:
+    """A consent with ``billing``: the app's token, the payer's and the payee's keys."""
+
+    def __init__(self, token: str, payer: MerchantKey, payee: MerchantKey, flow: Flow) -> None:
+        self.token, self.payer, self.payee, self.flow = token, payer, payee, flow
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        found = {"Authorization": f"Bearer {self.token}"}
+        return found if key is None else {**found, "Idempotency-Key": key}
+
+
+async def _paying(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    root: str | None = None,
+    **form: Any,
+) -> Paying:
+    """``root``: the tokens are asked of the gateway served there, for its API."""
+    owner = await make_merchant("staging")
+    made = await register_app(client, owner, scopes=["billing", "topup:read"])
+    flow = Flow(app, made["id"], made["client_secret"], root=root)
+    person: Account = await sign_up_on(dashboard_client(app))
+    tokens = await flow.tokens(
+        person, scope="billing topup:read", form={"scopes": ["billing"], **form}
+    )
+    token = {"Authorization": f"Bearer {tokens['access_token']}"}
+    if root is None:
+        me = await client.get("/me", headers=token)
+    else:
+        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+            me = await api.get("/me", headers=token)
+    payer_id = me.json()["data"]["merchant"]["id"]
+    payer = await make_merchant("staging", merchant_id=payer_id)
+    return Paying(tokens["access_token"], payer, owner, flow)
+
+
+async def test_a_charge_moves_money_to_the_app_owner_once_per_key(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    paying = await _paying(app, client, make_merchant)
+    before = (await merchant_balance(db, paying.payer), await merchant_balance(db, paying.payee))
+    made = await client.post("/charges", json=FEE, headers=paying.headers("seat-1"))
+    assert made.status_code == 201, made.text
+    charge = made.json()["data"]
+    assert charge["status"] == "succeeded" and charge["amount_cents"] == 100
+    assert charge["app_id"] == paying.flow.client_id
+    again = await client.post("/charges", json=FEE, headers=paying.headers("seat-1"))
+    assert again.json()["data"]["id"] == charge["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = await client.post(
+        "/charges", json={**FEE, "amount_cents": 200}, headers=paying.headers("seat-1")
+    )
+    assert other.json()["code"] == 4003
+    after = (await merchant_balance(db, paying.payer), await merchant_balance(db, paying.payee))
+    assert after == (before[0] - 100, before[1] + 100)
+    assert await unbalanced_wallets(db) == []
+    async with db.read() as conn:
+        told = await conn.execute(
+            text(
+                "SELECT merchant_id FROM events WHERE type = 'charge.succeeded' AND payload LIKE :p"
+            ),
+            {"p": f"%{charge['id']}%"},
+        )
+        assert {r.merchant_id for r in told} == {paying.payer.merchant_id, paying.payee.merchant_id}
+    # Both sides see it; a stranger does not.
+    for key in (paying.payer, paying.payee):
+        seen = await client.get(f"/charges/{charge['id']}", headers=key.headers)
+        assert seen.status_code == 200, seen.text
+    stranger = await make_merchant("staging")
+    hidden = await client.get(f"/charges/{charge['id']}", headers=stranger.headers)
+    assert hidden.json()["code"] == 4250
+
+
+async def test_what_a_charge_refuses(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    paying = await _paying(app, client, make_merchant, max_per_send="5.00")
+    no_key = await client.post("/charges", json=FEE, headers=paying.headers())
+    assert no_key.json()["code"] == 4006
+    by_key = await client.post(
+        "/charges", json=FEE, headers={**paying.payer.headers, "Idempotency-Key": "k"}
+    )
+    assert by_key.json()["code"] == 4252
+    capped = await client.post(
+        "/charges", json={**FEE, "amount_cents": 501}, headers=paying.headers("big")
+    )
+    assert capped.json()["code"] == 2305
+    for bad in ({**FEE, "amount_cents": "1"}, {**FEE, "amount_cents": 0}, {"amount_cents": 5}):
+        refused = await client.post("/charges", json=bad, headers=paying.headers("bad"))
+        assert refused.status_code == 422, bad
+    before = await merchant_balance(db, paying.payer)
+    await _drain(db, paying.payer, leave=50)
+    short = await client.post("/charges", json=FEE, headers=paying.headers("short"))
+    assert short.status_code == 402
+    assert short.json()["data"]["shortfall_cents"] == 50
+    assert before > 50
+    assert await unbalanced_wallets(db) == []
+
+
+async def _drain(db: Database, merchant: MerchantKey, *, leave: int) -> None:
+    async with db.transaction() as conn:
+        await set_balance(conn, db, "staging", merchant.merchant_id, leave)
+
+
+async def test_a_token_without_billing_cannot_charge(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant("staging")
+    made = await register_app(client, owner, scopes=["billing", "topup:read"])
+    flow = Flow(app, made["id"], made["client_secret"])
+    tokens = await flow.tokens(
+        await sign_up_on(dashboard_client(app)), scope="topup:read", form={"scopes": ["topup:read"]}
+    )
+    refused = await client.post(
+        "/charges",
+        json=FEE,
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "Idempotency-Key": "x"},
+    )
+    assert refused.json()["code"] == 2301
+
+
+async def test_a_charge_is_refunded_once_whole_or_in_part(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    paying = await _paying(app, client, make_merchant)
+    first = (await client.post("/charges", json=FEE, headers=paying.headers("a"))).json()["data"]
+    second = (await client.post("/charges", json=FEE, headers=paying.headers("b"))).json()["data"]
+    payer = await merchant_balance(db, paying.payer)
+    whole = await client.post(f"/charges/{first['id']}/refund", json={}, headers=paying.headers())
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["data"]["status"] == "refunded"
+    twice = await client.post(f"/charges/{first['id']}/refund", json={}, headers=paying.headers())
+    assert twice.json()["code"] == 4251
+    more = await client.post(
+        f"/charges/{second['id']}/refund", json={"amount_cents": 101}, headers=paying.payee.headers
+    )
+    assert more.json()["code"] == 4251
+    part = await client.post(
+        f"/charges/{second['id']}/refund", json={"amount_cents": 40}, headers=paying.payee.headers
+    )
+    assert part.json()["data"]["status"] == "partially_refunded"
+    not_theirs = await client.post(
+        f"/charges/{second['id']}/refund", json={}, headers=paying.payer.headers
+    )
+    assert not_theirs.json()["code"] in (4250, 4251)
+    assert await merchant_balance(db, paying.payer) == payer + 140
+    assert await unbalanced_wallets(db) == []
+
+
+@pytest.mark.xdist_group("concurrency")
+async def test_concurrent_charges_never_pass_the_daily_budget_nor_charge_twice(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    live_url: str,
+) -> None:
+    root = live_url.removesuffix("/api/public/v1")
+    paying = await _paying(app, client, make_merchant, root, limit_daily="10.00")
+    payer, payee = (
+        await merchant_balance(db, paying.payer),
+        await merchant_balance(db, paying.payee),
+    )
+    limits = httpx.Limits(max_connections=100)
+    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+        # One key, twenty at once: one charge, every reply the same.
+        same = await asyncio.gather(
+            *(
+                http.post(
+                    "/charges", json={**FEE, "amount_cents": 1}, headers=paying.headers("one")
+                )
+                for _ in range(20)
+            )
+        )
+        assert {r.json()["code"] for r in same} == {1004}
+        assert len({r.json()["data"]["id"] for r in same}) == 1
+        # Fifty at once against $10.00 a day, a cent of it spent: nine fit.
+        replies = await asyncio.gather(
+            *(http.post("/charges", json=FEE, headers=paying.headers(f"c-{n}")) for n in range(50))
+        )
+        codes = sorted(r.json()["code"] for r in replies)
+        assert codes == [1004] * 9 + [2304] * 41, codes
+    assert await merchant_balance(db, paying.payer) == payer - 901
+    assert await merchant_balance(db, paying.payee) == payee + 901
+    assert await unbalanced_wallets(db) == []

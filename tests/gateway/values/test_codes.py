@@ -1,0 +1,9 @@
+from gateway.values.codes import CATALOGUE, Code
+
+
+def test_every_code_has_a_number_of_its_own_and_a_catalogue_entry() -> None:
+    # An enum quietly makes a second name with a taken number an alias of the first: one code
+    # would then answer with another's words.
+    names = Code.__members__
+    assert len({code.value for code in names.values()}) == len(names)
+    assert set(CATALOGUE) == set(Code)
