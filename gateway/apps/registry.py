@@ -36,12 +36,17 @@ __all__ = [
     "load",
     "register",
     "register_app",
+    "register_client",
     "rotate_secret",
     "secret_matches",
     "update_app",
 ]
 
-APP_ID = re.compile(r"app_[0-9a-z]{24}")
+# A merchant's app (``app_…``), or a client that registered itself (RFC 7591: the id the
+# `mcp` SDK's registration handler gives it, a UUID).
+APP_ID = re.compile(
+    r"app_[0-9a-z]{24}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 SECRET_OVERLAP = timedelta(hours=24)
 _A = table_of(OAuthApp)
 _K = table_of(ApiKeyRow)
@@ -187,6 +192,37 @@ async def register(
     found = await load(conn, app_id)
     assert found is not None
     return found, secret
+
+
+async def register_client(
+    db: Database,
+    *,
+    client_id: str,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scopes: tuple[str, ...],
+    secret: str | None,
+    pepper: bytes,
+) -> None:
+    """A client that registered itself (RFC 7591): no merchant owns it, so it is unverified on
+    the consent page and can charge no one; its redirect URIs keep the rule of every app's."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            sa.insert(_A).values(
+                id=client_id,
+                merchant_id=None,
+                name=name,
+                homepage_url=None,
+                logo_url=None,
+                redirect_uris=list(redirect_uris),
+                scopes=list(scopes),
+                confidential=secret is not None,
+                secret_hash=None if secret is None else hash_credential(secret, pepper),
+                registered_by="dynamic",
+                verified=False,
+                created_at=utcnow(),
+            )
+        )
 
 
 async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:

@@ -20,6 +20,7 @@ from mcp.server.auth.provider import (
     AuthorizeError,
     IdentityAssertionParams,
     RefreshToken,
+    RegistrationError,
     TokenError,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
@@ -28,6 +29,7 @@ from starlette.requests import Request
 
 from ..apps import grants, registry
 from ..apps.pending import CONSENT_PATH, seal_pending
+from ..apps.schemas import redirect_uri
 from ..mail.links import public_base
 from ..services import Services
 from ..values.clock import utcnow
@@ -35,6 +37,7 @@ from ..values.resources import API_PATH, known_resources, normalized
 
 __all__ = ["ClientCheck", "Provider", "client_info"]
 
+_MOST_REDIRECTS = 10
 # An S256 challenge: the unpadded base64url of a SHA-256 digest (RFC 7636 4.2).
 _S256 = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -69,7 +72,26 @@ class Provider:
         return None if app is None else client_info(app)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
-        raise NotImplementedError("dynamic registration is not offered")
+        """RFC 7591: the SDK's handler checked the metadata and minted the id and secret; the
+        redirect URIs must keep every app's rule (https, or http on loopback)."""
+        uris = tuple(str(uri) for uri in client_info.redirect_uris or ())
+        try:
+            for uri in uris:
+                redirect_uri(uri)
+        except ValueError as refused:
+            raise RegistrationError("invalid_redirect_uri", str(refused)) from None
+        if not uris or len(uris) > _MOST_REDIRECTS:
+            raise RegistrationError("invalid_redirect_uri", "between 1 and 10 redirect URIs")
+        name = (client_info.client_name or "An unnamed client")[:100]
+        await registry.register_client(
+            self._svc.db,
+            client_id=str(client_info.client_id),
+            name=name,
+            redirect_uris=uris,
+            scopes=tuple((client_info.scope or "").split()),
+            secret=client_info.client_secret,
+            pepper=self._pepper,
+        )
 
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams

@@ -6,6 +6,9 @@
 - ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``).
 - ``/oauth/token``: ``authorization_code`` with PKCE ``S256``, ``refresh_token`` rotated.
 - ``/oauth/revoke`` (RFC 7009).
+- ``/oauth/register``: a client registers itself (RFC 7591), as MCP clients without a
+  registered app do; at most ``AITOPUP_OAUTH_REGISTRATIONS_PER_CLIENT_PER_HOUR`` a client
+  address. Such an app is unverified on the consent page.
 
 Every URL in the metadata is under ``AITOPUP_PUBLIC_BASE_URL``, never a request's Host. A body
 is read up to ``MAX_BODY`` before any handler parses it.
@@ -15,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
+from mcp.server.auth.handlers.register import RegistrationHandler
 from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
+from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from starlette.requests import Request
@@ -24,7 +29,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
+from .. import ratelimit
 from ..apps.schemas import APP_SCOPES
+from ..lockout import client_address
 from ..mail.links import public_base
 from ..services import services
 from ..values.outcome import ApiError
@@ -32,11 +39,12 @@ from ..values.parsing import read_capped
 from ..values.resources import API_PATH, MCP_PATH
 from .provider import ClientCheck, Provider
 
-__all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REVOKE_PATH", "TOKEN_PATH", "routes"]
+__all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
 
 AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 (a path, not a secret)
 REVOKE_PATH = "/oauth/revoke"
+REGISTER_PATH = "/oauth/register"
 MAX_BODY = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -48,6 +56,7 @@ async def _metadata(request: Request) -> Response:
         authorization_endpoint=AnyHttpUrl(base + AUTHORIZE_PATH),
         token_endpoint=AnyHttpUrl(base + TOKEN_PATH),
         revocation_endpoint=AnyHttpUrl(base + REVOKE_PATH),
+        registration_endpoint=AnyHttpUrl(base + REGISTER_PATH),
         scopes_supported=list(APP_SCOPES),
         response_types_supported=["code"],
         grant_types_supported=["authorization_code", "refresh_token"],
@@ -128,6 +137,34 @@ async def revoke(request: Request) -> Response:
     return await RevocationHandler(provider, ClientCheck(provider, svc)).handle(bounded)
 
 
+async def register(request: Request) -> Response:
+    svc = services(request)
+    per_hour = svc.settings.oauth_registrations_per_client_per_hour
+    try:
+        decision = await ratelimit.hit(
+            svc.redis, f"oauth:register:{client_address(request)}", per_hour, 3600
+        )
+    except ratelimit.LimiterUnavailable:  # closed, as sign-ups are: each one makes a row
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "error_description": "try again shortly"},
+            status_code=503,
+            headers={**_NO_STORE, "Retry-After": "5"},
+        )
+    if not decision.allowed:
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": "too many registrations"},
+            status_code=429,
+            headers={**_NO_STORE, **decision.headers()},
+        )
+    bounded = await _bounded(request)
+    if isinstance(bounded, Response):
+        return bounded
+    options = ClientRegistrationOptions(
+        enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=["topup:read"]
+    )
+    return await RegistrationHandler(Provider(svc), options).handle(bounded)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/.well-known/oauth-authorization-server", _metadata, methods=["GET"]),
@@ -144,4 +181,5 @@ def routes() -> list[BaseRoute]:
         Route(AUTHORIZE_PATH, authorize, methods=["GET", "POST"]),
         Route(TOKEN_PATH, token, methods=["POST"]),
         Route(REVOKE_PATH, revoke, methods=["POST"]),
+        Route(REGISTER_PATH, register, methods=["POST"]),
     ]

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Dashboard sign-ups a client address may attempt an hour: each makes a merchant and
     # hashes a password (argon2id), work an anonymous caller must not be able to repeat at will.
     signups_per_client_per_hour: int = Field(default=10, ge=1)
+    # OAuth clients that register themselves (RFC 7591), per client address.
+    oauth_registrations_per_client_per_hour: int = Field(default=10, ge=1)
     # Password hashes (argon2id: 64 MiB and four lanes each) one process runs at once; a
     # sign-in, sign-up or password set past it is refused with 503 instead of queued.
     password_hashes_per_process: int = Field(default=4, ge=1)

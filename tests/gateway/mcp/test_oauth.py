@@ -32,7 +32,7 @@ CALLBACK = "http://127.0.0.1:9/callback"
 class Kept:
     """The client's storage: the app registered beforehand, and the tokens it is given."""
 
-    def __init__(self, client: OAuthClientInformationFull) -> None:
+    def __init__(self, client: OAuthClientInformationFull | None) -> None:
         self.client = client
         self.tokens: OAuthToken | None = None
 
@@ -214,3 +214,49 @@ async def test_a_token_for_the_rest_api_is_refused_on_mcp(
         )
     assert on_mcp.status_code == 401 and on_mcp.json()["code"] == 2406
     assert on_rest.status_code == 200
+
+
+async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
+    mcp_root: str,
+) -> None:
+    kept = Kept(None)
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:read"]})
+        shown: list[str] = []
+
+        async def allow() -> AuthorizationCodeResult:
+            async with httpx.AsyncClient() as http:
+                sent = await http.get(person.link)
+            consent = urlsplit(sent.headers["location"])
+            shown.append((await web.get(f"/oauth/consent?{consent.query}")).text)
+            return await person.allow()
+
+        auth = OAuthClientProvider(
+            server_url=f"{mcp_root}/mcp",
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(CALLBACK)],
+                token_endpoint_auth_method="none",
+                client_name="Desk Agent (self-registered)",
+                scope="topup:read",
+            ),
+            storage=kept,
+            redirect_handler=person.open,
+            callback_handler=allow,
+        )
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            streamable_http_client(f"{mcp_root}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            balance = McpCall(await session.call_tool("get_balance", {}))
+            assert balance.code == 1000
+    assert kept.client is not None and kept.client.client_id is not None
+    assert "unverified" in shown[0] and "Desk Agent (self-registered)" in shown[0]
+    async with httpx.AsyncClient() as plain:
+        bad = await plain.post(
+            f"{mcp_root}/oauth/register",
+            json={"redirect_uris": ["http://app.example/cb"], "client_name": "Leaky"},
+        )
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
