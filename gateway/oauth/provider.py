@@ -35,7 +35,7 @@ from ..services import Services
 from ..values.clock import utcnow
 from ..values.resources import API_PATH, known_resources, normalized
 
-__all__ = ["ClientCheck", "Provider", "client_info"]
+__all__ = ["ClientCheck", "Provider", "basic_client_id", "client_info"]
 
 _MOST_REDIRECTS = 10
 # An S256 challenge: the unpadded base64url of a SHA-256 digest (RFC 7636 4.2).
@@ -235,6 +235,18 @@ class ClientCheck(ClientAuthenticator):
             if secret is None or not registry.secret_matches(app, secret, self._pepper, now):
                 raise AuthenticationError("Invalid client_secret")
         return client_info(app)
+
+
+def basic_client_id(header: str) -> str | None:
+    """The client id in an HTTP Basic ``Authorization`` header, if it is one."""
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    basic_id, sep, _ = decoded.partition(":")
+    return unquote(basic_id) if sep else None
 
 
 def _credentials(request: Request, form_id: object, form_secret: object) -> tuple[str, str | None]:

@@ -15,7 +15,7 @@ is read up to ``MAX_BODY`` before any handler parses it.
 """
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -37,7 +37,7 @@ from ..services import services
 from ..values.outcome import ApiError
 from ..values.parsing import read_capped
 from ..values.resources import API_PATH, MCP_PATH
-from .provider import ClientCheck, Provider
+from .provider import ClientCheck, Provider, basic_client_id
 
 __all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
 
@@ -85,10 +85,14 @@ def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     return described
 
 
-async def _bounded(request: Request, *, secret_field: bool = False) -> Request | Response:
+async def _bounded(request: Request, *, client_form: bool = False) -> Request | Response:
     """The request with its body read (at most ``MAX_BODY``), for the handler to parse again.
-    ``secret_field``: a form without ``client_secret`` gets an empty one, which is what a public
-    client means by leaving it out (RFC 7009), but which the SDK's revocation request requires."""
+
+    ``client_form``: the form names its client as the SDK's token and revocation requests
+    require, whichever way the client authenticated. RFC 6749 lets a client put its id and
+    secret in HTTP Basic alone, and RFC 7009 lets a public client leave its secret out; the
+    form gets ``client_id`` (from Basic) and ``client_secret`` (empty) where they are missing.
+    ``ClientCheck`` still judges the credentials themselves."""
     try:
         body = await read_capped(request, MAX_BODY)
     except ApiError:
@@ -97,8 +101,8 @@ async def _bounded(request: Request, *, secret_field: bool = False) -> Request |
             status_code=413,
             headers=_NO_STORE,
         )
-    if secret_field and "client_secret" not in dict(parse_qsl(body.decode("latin-1"))):
-        body += b"&client_secret=" if body else b"client_secret="
+    if client_form:
+        body = _with_client(request, body)
     sent = False
 
     async def replay() -> Message:
@@ -111,6 +115,20 @@ async def _bounded(request: Request, *, secret_field: bool = False) -> Request |
     return Request(request.scope, replay)
 
 
+def _with_client(request: Request, body: bytes) -> bytes:
+    form = dict(parse_qsl(body.decode("latin-1")))
+    added: dict[str, str] = {}
+    if "client_id" not in form:
+        basic_id = basic_client_id(request.headers.get("authorization", ""))
+        if basic_id is not None:
+            added["client_id"] = basic_id
+    if "client_secret" not in form:
+        added["client_secret"] = ""
+    if not added:
+        return body
+    return body + (b"&" if body else b"") + urlencode(added).encode()
+
+
 async def authorize(request: Request) -> Response:
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
@@ -119,7 +137,7 @@ async def authorize(request: Request) -> Response:
 
 
 async def token(request: Request) -> Response:
-    bounded = await _bounded(request)
+    bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
     svc = services(request)
@@ -129,7 +147,7 @@ async def token(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    bounded = await _bounded(request, secret_field=True)
+    bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
     svc = services(request)
