@@ -17,6 +17,7 @@ token is in its URL).
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .apps.pending import CONSENT_PATH
 from .billing import sandbox
 
 __all__ = [
@@ -54,6 +55,9 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # redirect's target as well: any web origin, as Stripe's hosted page sends the payer
     # anywhere too.
     sandbox.PATH: {"form-action": "'self' https: http:"},
+    # The OAuth consent page: Allow and Deny post here and are redirected to the app's
+    # registered redirect URI (https, or http on loopback), which form-action must allow too.
+    CONSENT_PATH: {"form-action": "'self' https: http:"},
     # A staging e-mail's HTML version, framed by its page in the dashboard: it carries names a
     # merchant gave, so it runs no script, loads nothing but its inline styles and data:
     # images, posts nowhere, and is sandboxed even when opened on its own. Only the dashboard

@@ -29,7 +29,7 @@ from starlette.requests import Request
 
 from ..apps import grants, registry
 from ..apps.pending import CONSENT_PATH, seal_pending
-from ..apps.schemas import redirect_uri
+from ..apps.schemas import APP_SCOPES, redirect_uri
 from ..mail.links import public_base
 from ..services import Services
 from ..values.clock import utcnow
@@ -51,7 +51,11 @@ def client_info(app: registry.App) -> OAuthClientInformationFull:
         redirect_uris=[AnyUrl(uri) for uri in app.redirect_uris],
         grant_types=["authorization_code", "refresh_token"],
         response_types=["code"],
-        scope=" ".join(app.scopes),
+        # Every scope an app may hold: a client may ask for more than its app was registered
+        # for (an MCP client asks for what the resource lists), and gets no more than the app
+        # asked for and the person allows (``grants.grantable``), as RFC 6749 3.3 lets a
+        # server grant less than asked; the token's ``scope`` says what was granted.
+        scope=" ".join(APP_SCOPES),
         token_endpoint_auth_method="client_secret_post" if app.confidential else "none",
         client_name=app.name,
     )
