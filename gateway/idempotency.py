@@ -20,7 +20,7 @@ the first commits, then finds the stored reply: one debit, however many duplicat
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from keys import Sealer, SealError
 
@@ -28,10 +28,41 @@ from .store.raw import Conn, Statement, raw
 from .values.codes import CATALOGUE, Code
 from .values.outcome import ApiError, Outcome
 
-__all__ = ["REPLAYED_HEADER", "claim", "fingerprint", "parse_key", "purge", "record"]
+__all__ = [
+    "REPLAYED_HEADER",
+    "KeyHolder",
+    "claim",
+    "fingerprint",
+    "parse_key",
+    "purge",
+    "record",
+    "scope_of",
+]
 
 _MAX_KEY = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class KeyHolder(Protocol):
+    """Whoever sends an idempotency key: an API key (or a consent's token), in its env."""
+
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+
+
+def scope_of(holder: KeyHolder, key: str) -> dict[str, str]:
+    """Whose idempotency key ``key`` is: the calling API key's, in its env (``claim``'s and
+    ``record``'s keyword arguments)."""
+    return {
+        "merchant_id": holder.merchant_id,
+        "api_key_id": holder.key_id,
+        "env": holder.env,
+        "key": key,
+    }
 
 
 def parse_key(header: str | None) -> str | None:

@@ -32,7 +32,7 @@ from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database
 from ..store.models import Charge, OAuthApp, table_of
-from ..store.raw import CheckViolated, Construct, raw
+from ..store.raw import CheckViolated, Construct, Raw, raw
 from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
@@ -166,13 +166,18 @@ def _plan(windows: tuple[str, ...]) -> Plan:
     return found
 
 
-def _scope(caller: Caller, key: str) -> dict[str, str]:
-    return {
-        "merchant_id": caller.merchant_id,
-        "api_key_id": caller.key_id,
-        "env": caller.env,
-        "key": key,
-    }
+async def _claim(
+    tx: Raw, sealer: Sealer, caller: Caller, key: str, request_hash: str, ttl_seconds: int
+) -> Outcome | None:
+    """The key's stored reply, or ``None`` when this request now owns the key."""
+    return await idempotency.claim(
+        tx,
+        sealer,
+        **idempotency.scope_of(caller, key),
+        request_hash=request_hash,
+        now=utcnow(),
+        ttl_seconds=ttl_seconds,
+    )
 
 
 def _event_data(row: dict[str, Any]) -> dict[str, Any]:
@@ -221,13 +226,8 @@ async def charge(
     try:
         async with db.transaction() as conn:
             tx = await raw(conn)
-            stored = await idempotency.claim(
-                tx,
-                sealer,
-                **_scope(caller, idempotency_key),
-                request_hash=request_hash,
-                now=now,
-                ttl_seconds=idempotency_ttl_seconds,
+            stored = await _claim(
+                tx, sealer, caller, idempotency_key, request_hash, idempotency_ttl_seconds
             )
             if stored is not None:
                 return stored
@@ -283,7 +283,9 @@ async def charge(
                     status="succeeded",
                     deliveries=[*applied.ids("event_deliveries", "low_deliveries"), *paid],
                 )
-            await idempotency.record(tx, sealer, **_scope(caller, idempotency_key), outcome=outcome)
+            await idempotency.record(
+                tx, sealer, **idempotency.scope_of(caller, idempotency_key), outcome=outcome
+            )
             return outcome
     except CheckViolated as violated:
         if violated.name != spend.LIMIT_CHECK:
@@ -295,17 +297,14 @@ async def charge(
     refusal = rules.refused(counted, spent, body.amount_cents).outcome()
     async with db.transaction() as conn:
         tx = await raw(conn)
-        stored = await idempotency.claim(
-            tx,
-            sealer,
-            **_scope(caller, idempotency_key),
-            request_hash=request_hash,
-            now=now,
-            ttl_seconds=idempotency_ttl_seconds,
+        stored = await _claim(
+            tx, sealer, caller, idempotency_key, request_hash, idempotency_ttl_seconds
         )
         if stored is not None:
             return stored
-        await idempotency.record(tx, sealer, **_scope(caller, idempotency_key), outcome=refusal)
+        await idempotency.record(
+            tx, sealer, **idempotency.scope_of(caller, idempotency_key), outcome=refusal
+        )
     return refusal
 
 

@@ -422,7 +422,7 @@ async def send(
             stored = await idempotency.claim(
                 tx,
                 sealer,
-                **_scope(caller, idempotency_key),
+                **idempotency.scope_of(caller, idempotency_key),
                 request_hash=request_hash,
                 now=now,
                 ttl_seconds=idempotency_ttl_seconds,
@@ -431,7 +431,7 @@ async def send(
                 return _Applied(stored, None)
             done = await apply(tx)
             await idempotency.record(
-                tx, sealer, **_scope(caller, idempotency_key), outcome=done.outcome
+                tx, sealer, **idempotency.scope_of(caller, idempotency_key), outcome=done.outcome
             )
             return done
 
@@ -474,19 +474,9 @@ def settle_key(
     key = idempotency_key
 
     async def settle(tx: Raw, outcome: Outcome) -> None:
-        await idempotency.record(tx, sealer, **_scope(caller, key), outcome=outcome)
+        await idempotency.record(tx, sealer, **idempotency.scope_of(caller, key), outcome=outcome)
 
     return settle
-
-
-def _scope(caller: Caller, key: str) -> dict[str, str]:
-    """Whose idempotency key it is: the calling API key's, in its env."""
-    return {
-        "merchant_id": caller.merchant_id,
-        "api_key_id": caller.key_id,
-        "env": caller.env,
-        "key": key,
-    }
 
 
 async def _refuse(
@@ -510,14 +500,14 @@ async def _refuse(
         stored = await idempotency.claim(
             tx,
             sealer,
-            **_scope(caller, key),
+            **idempotency.scope_of(caller, key),
             request_hash=request_hash,
             now=now,
             ttl_seconds=ttl_seconds,
         )
         if stored is not None:
             return stored
-        await idempotency.record(tx, sealer, **_scope(caller, key), outcome=outcome)
+        await idempotency.record(tx, sealer, **idempotency.scope_of(caller, key), outcome=outcome)
         return outcome
 
     return await db.run(record)

@@ -13,33 +13,15 @@ from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
     OAuthClientMetadata,
-    OAuthToken,
 )
 from playwright.async_api import Page, Route, expect
 from pydantic import AnyUrl
 
 from tests.fixtures.browser import Merchant
 from tests.fixtures.mcp import McpCall, send_args
+from tests.fixtures.oauth import Kept
 
 CALLBACK = "http://127.0.0.1:8765/callback"  # never opened: the browser's request is caught
-
-
-class Kept:
-    def __init__(self, client: OAuthClientInformationFull) -> None:
-        self.client: OAuthClientInformationFull | None = client
-        self.tokens: OAuthToken | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
 
 
 async def test_an_mcp_client_gets_its_token_through_the_consent_page_in_chromium(

@@ -17,36 +17,15 @@ from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
     OAuthClientMetadata,
-    OAuthToken,
 )
 from pydantic import AnyUrl
 
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 from tests.fixtures.mcp import McpCall, send_args
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.oauth import pkce
+from tests.fixtures.oauth import Kept, pkce
 
 CALLBACK = "http://127.0.0.1:9/callback"
-
-
-class Kept:
-    """The client's storage: the app registered beforehand, and the tokens it is given."""
-
-    def __init__(self, client: OAuthClientInformationFull | None) -> None:
-        self.client = client
-        self.tokens: OAuthToken | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
 
 
 class Person:
