@@ -245,6 +245,8 @@ def send_params(
             extra["approval_expires_at"] = rfc3339(expires)
         if sent.deliver:
             extra["mail"] = mail_word(caller, body, mail_held)
+        if caller.app_id is not None:  # sent by an app, through a consent: it says which
+            extra["app_id"] = caller.app_id
         data = lifecycle.event_data(
             txn_id, sent.target, body.platform, amount, email, body.metadata, **extra
         )
@@ -261,7 +263,7 @@ def send_params(
         "amount": amount,
         "taken": 0 if sent.refund else amount,
         "reference": txn_id,
-        "memo": None,
+        "memo": None if caller.app_id is None else f"sent by app {caller.app_id}",
         "platform": body.platform,
         "email": email,
         "voucher_sealed": sealer.seal(voucher, context=txn_id) if voucher else None,

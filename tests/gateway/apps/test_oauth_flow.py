@@ -276,3 +276,31 @@ async def test_the_merchant_sees_changes_and_revokes_its_connections(
     other = await make_merchant("staging")
     hidden = await client.get("/connections", headers=other.headers)
     assert hidden.json()["data"] == []
+
+
+async def test_a_send_by_a_token_names_its_app_in_the_ledger_and_the_event(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    person: Account,
+    db: Database,
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(person)
+    sent = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 250, "recipient_email": "c@example.com"},
+        headers=_bearer(tokens["access_token"]),
+    )
+    assert sent.status_code == 200, sent.text
+    txn = sent.json()["transaction_id"]
+    async with db.read() as conn:
+        memos = await conn.execute(
+            text("SELECT DISTINCT memo FROM ledger_entries WHERE reference = :txn"), {"txn": txn}
+        )
+        assert [m.memo for m in memos] == [f"sent by app {flow.client_id}"]
+        event = await conn.execute(
+            text("SELECT payload FROM events WHERE type = 'topup.delivered' AND payload LIKE :p"),
+            {"p": f"%{txn}%"},
+        )
+        assert f'"app_id":"{flow.client_id}"' in event.scalar_one().replace(" ", "")
