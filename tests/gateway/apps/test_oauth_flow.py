@@ -304,3 +304,20 @@ async def test_a_send_by_a_token_names_its_app_in_the_ledger_and_the_event(
             {"p": f"%{txn}%"},
         )
         assert f'"app_id":"{flow.client_id}"' in event.scalar_one().replace(" ", "")
+
+
+async def test_deleting_an_app_ends_every_consent_and_token_of_it(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    owner = await make_merchant("live")
+    made = await register_app(client, owner)
+    flow = Flow(app, made["id"], made["client_secret"])
+    tokens = await flow.tokens(person)
+    token = _bearer(tokens["access_token"])
+    assert (await client.get("/balance", headers=token)).status_code == 200
+    deleted = await client.delete(f"/apps/{made['id']}", headers=owner.headers)
+    assert deleted.json()["code"] == 1005
+    assert (await client.get("/balance", headers=token)).json()["code"] == 2405
+    assert (await flow.refresh(tokens["refresh_token"])).status_code == 401  # no such client
+    again = await flow.authorize()
+    assert again.status_code == 400 and again.json()["error"] == "invalid_request"
