@@ -42,10 +42,13 @@ __all__ = [
     "update_app",
 ]
 
-# A merchant's app (``app_…``), or a client that registered itself (RFC 7591: the id the
-# `mcp` SDK's registration handler gives it, a UUID).
+
+# A merchant's app (``app_…``), a client known by its metadata document (``cimd_…``, from the
+# URL: ``apps.documents``), or a client that registered itself (RFC 7591: the id the `mcp`
+# SDK's registration handler gives it, a UUID).
 APP_ID = re.compile(
-    r"app_[0-9a-z]{24}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"app_[0-9a-z]{24}|cimd_[0-9a-f]{24}"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 SECRET_OVERLAP = timedelta(hours=24)
 _A = table_of(OAuthApp)
@@ -70,6 +73,13 @@ class App:
     secret_hash: str | None
     previous_secret_hash: str | None
     previous_secret_expires_at: datetime | None
+    # A client known by its metadata document: the document's URL, its ``client_id``.
+    client_id_url: str | None = None
+
+    @property
+    def client_id(self) -> str:
+        """The id the client presents: its metadata document's URL, or the row's id."""
+        return self.client_id_url or self.id
 
 
 def _app(row: Any) -> App:
@@ -88,6 +98,7 @@ def _app(row: Any) -> App:
         row.secret_hash,
         row.previous_secret_hash,
         row.previous_secret_expires_at,
+        row.client_id_url,
     )
 
 

@@ -27,7 +27,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyUrl
 from starlette.requests import Request
 
-from ..apps import grants, registry
+from ..apps import documents, grants, registry
 from ..apps.pending import CONSENT_PATH, seal_pending
 from ..apps.schemas import APP_SCOPES, redirect_uri
 from ..mail.links import public_base
@@ -46,7 +46,7 @@ def client_info(app: registry.App) -> OAuthClientInformationFull:
     """The app as the SDK describes a client. Its secret is never in it: ``ClientCheck``
     checks secrets against their hashes."""
     return OAuthClientInformationFull(
-        client_id=app.id,
+        client_id=app.client_id,
         client_secret=None,
         redirect_uris=[AnyUrl(uri) for uri in app.redirect_uris],
         grant_types=["authorization_code", "refresh_token"],
@@ -69,7 +69,19 @@ class Provider:
         self._pepper = svc.settings.key_pepper.get_secret_value().encode()
 
     async def app(self, client_id: str) -> registry.App | None:
-        return await registry.find_app(self._svc.db, client_id)
+        """The app of ``client_id``: a registered one by its id, or a client known by its
+        metadata document by the document's URL (read, or read again, through the checked
+        transport: ``apps.documents``)."""
+        settings = self._svc.settings
+        url = documents.document_url(client_id, loopback_http=settings.allow_private_webhook_urls)
+        if url is None:
+            return await registry.find_app(self._svc.db, client_id)
+        upstreams = self._svc.upstreams
+        if upstreams is None:
+            return None
+        # The staging client reaches loopback only where the setting allows it; else it is
+        # the live one.
+        return await documents.client_by_document(self._svc.db, upstreams.staging, url, utcnow())
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         app = await self.app(client_id)
@@ -108,7 +120,7 @@ class Provider:
         if resource not in known_resources(base):
             raise AuthorizeError("invalid_target", f"unknown resource: {resource}")
         pending = grants.Pending(
-            app_id=str(client.client_id),
+            app_id=_internal(client),
             redirect_uri=str(params.redirect_uri),
             redirect_uri_given=params.redirect_uri_provided_explicitly,
             code_challenge=params.code_challenge,
@@ -123,7 +135,7 @@ class Provider:
         self, client: OAuthClientInformationFull, authorization_code: str
     ) -> AuthorizationCode | None:
         found = await grants.find_code(
-            self._svc.db, self._pepper, authorization_code, str(client.client_id)
+            self._svc.db, self._pepper, authorization_code, _internal(client)
         )
         if found is None or found.expires_at is None:
             return None
@@ -131,7 +143,7 @@ class Provider:
             code=authorization_code,
             scopes=list(found.scopes),
             expires_at=found.expires_at.timestamp(),
-            client_id=found.app_id,
+            client_id=str(client.client_id),
             code_challenge=found.code_challenge,
             redirect_uri=AnyUrl(found.redirect_uri),
             redirect_uri_provided_explicitly=found.redirect_uri_given,
@@ -142,7 +154,7 @@ class Provider:
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
         found = await grants.find_code(
-            self._svc.db, self._pepper, authorization_code.code, str(client.client_id)
+            self._svc.db, self._pepper, authorization_code.code, _internal(client)
         )
         tokens = None
         if found is not None:
@@ -157,14 +169,14 @@ class Provider:
         self, client: OAuthClientInformationFull, refresh_token: str
     ) -> RefreshToken | None:
         found = await grants.find_refresh(
-            self._svc.db, self._pepper, refresh_token, str(client.client_id)
+            self._svc.db, self._pepper, refresh_token, _internal(client)
         )
         if found is None:
             return None
         expires = None if found.expires_at is None else int(found.expires_at.timestamp())
         return RefreshToken(
             token=refresh_token,
-            client_id=found.app_id,
+            client_id=str(client.client_id),
             scopes=list(found.scopes),
             expires_at=expires,
             resource=found.resource,
@@ -177,7 +189,7 @@ class Provider:
         scopes: list[str],
     ) -> OAuthToken:
         found = await grants.find_refresh(
-            self._svc.db, self._pepper, refresh_token.token, str(client.client_id)
+            self._svc.db, self._pepper, refresh_token.token, _internal(client)
         )
         tokens = None
         if found is not None:
@@ -191,10 +203,11 @@ class Provider:
     async def load_access_token(self, token: str) -> AccessToken | None:
         """For revocation alone: a token of any app, live or not (the handler checks the app)."""
         found = await grants.find_access(self._svc.db, self._pepper, token)
-        if found is None:
+        app = None if found is None else await registry.find_app(self._svc.db, found.app_id)
+        if found is None or app is None:
             return None
         return AccessToken(
-            token=token, client_id=found.app_id, scopes=list(found.scopes), resource=found.resource
+            token=token, client_id=app.client_id, scopes=list(found.scopes), resource=found.resource
         )
 
     async def exchange_identity_assertion(
@@ -204,7 +217,18 @@ class Provider:
         raise TokenError("unsupported_grant_type", "identity assertions are not accepted")
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
-        await grants.revoke_token(self._svc.db, self._pepper, token.token, token.client_id)
+        app_id = _internal_of(token.client_id)
+        await grants.revoke_token(self._svc.db, self._pepper, token.token, app_id)
+
+
+def _internal_of(client_id: str) -> str:
+    """The app row of a client id: the id itself, or the row of its metadata document."""
+    url = documents.document_url(client_id, loopback_http=True)
+    return client_id if url is None else documents.internal_id(url)
+
+
+def _internal(client: OAuthClientInformationFull) -> str:
+    return _internal_of(str(client.client_id))
 
 
 def _reply(tokens: grants.Tokens) -> OAuthToken:

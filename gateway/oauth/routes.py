@@ -67,6 +67,7 @@ async def _metadata(request: Request) -> Response:
             "none",
         ],
         code_challenge_methods_supported=["S256"],
+        client_id_metadata_document_supported=True,
     )
     return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
 

@@ -763,6 +763,10 @@ class OAuthApp(Base):
     verified: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    # A client known by its metadata document (``registered_by`` ``metadata``): the document's
+    # URL, its ``client_id``, and when it was last read.
+    client_id_url: Mapped[str | None] = mapped_column(String(2048))
+    fetched_at: Mapped[datetime | None]
 
 
 class OAuthCode(Base):
