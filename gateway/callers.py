@@ -34,59 +34,36 @@ __all__ = ["Caller", "authenticate", "require_scope"]
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
-_LOOKUP = Statement(
-    """SELECT k.id, k.env, k.revoked_at, k.merchant_id,
+_CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
             AS low_balance_threshold_cents,
         w.id AS wallet_id, k.policy, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
-            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams
-    FROM api_keys k
-    JOIN merchants m ON m.id = k.merchant_id
-    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
-    WHERE k.key_hash = :key_hash""",
-    (
-        "id",
-        "env",
-        "revoked_at",
-        "merchant_id",
-        "low_balance_threshold_cents",
-        "wallet_id",
-        "policy",
-        "notify_recipients",
-        "upstreams",
-    ),
+            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams"""
+_CALLER_NAMES = (
+    "id",
+    "env",
+    "revoked_at",
+    "merchant_id",
+    "low_balance_threshold_cents",
+    "wallet_id",
+    "policy",
+    "notify_recipients",
+    "upstreams",
+)
+_OF_KEY = """JOIN merchants m ON m.id = k.merchant_id
+    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id"""
+_LOOKUP = Statement(
+    f"SELECT {_CALLER} FROM api_keys k {_OF_KEY} WHERE k.key_hash = :key_hash",  # noqa: S608
+    _CALLER_NAMES,
 )
 # The same, for an access token: its consent's key, and the token's own state.
 _TOKEN_LOOKUP = Statement(
-    """SELECT k.id, k.env, k.revoked_at, k.merchant_id,
-        COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
-            AS low_balance_threshold_cents,
-        w.id AS wallet_id, k.policy, m.notify_recipients,
-        EXISTS (SELECT 1 FROM fulfilment_settings f
-            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
-        t.app_id, t.resource, t.expires_at AS token_expires_at,
+    f"""SELECT {_CALLER}, t.app_id, t.resource, t.expires_at AS token_expires_at,
         t.revoked_at AS token_revoked_at
-    FROM oauth_tokens t
-    JOIN api_keys k ON k.id = t.key_id
-    JOIN merchants m ON m.id = k.merchant_id
-    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
-    WHERE t.token_hash = :token_hash AND t.kind = 'access'""",
-    (
-        "id",
-        "env",
-        "revoked_at",
-        "merchant_id",
-        "low_balance_threshold_cents",
-        "wallet_id",
-        "policy",
-        "notify_recipients",
-        "upstreams",
-        "app_id",
-        "resource",
-        "token_expires_at",
-        "token_revoked_at",
-    ),
+    FROM oauth_tokens t JOIN api_keys k ON k.id = t.key_id {_OF_KEY}
+    WHERE t.token_hash = :token_hash AND t.kind = 'access'""",  # noqa: S608
+    (*_CALLER_NAMES, "app_id", "resource", "token_expires_at", "token_revoked_at"),
 )
 
 
