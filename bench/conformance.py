@@ -10,22 +10,35 @@ every request it sends. The scenarios not run: the rest test tools, prompts, res
 subscriptions, logging, completion, sampling, elicitation and SSE streams of the suite's own
 reference server ("implement a tool named ``test_simple_text``…"), which this server does not
 have.
+
+Then the authorization server's scenarios (``AUTH_SCENARIOS``), from the suite's next release
+(installed beside, in ``auth/``: the one pinned above has none): its metadata, and the
+authorization code grant with an app registered for it. The suite prints the authorization link
+for a person to follow and waits for the redirect to its own callback; here a person of another
+merchant, signed up through the dashboard's forms, follows it and allows on the consent page.
 """
 
+import asyncio
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
+
+import httpx
 
 from gateway import operator
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
+from tests.fixtures.dashboard import csrf_of, sign_up_on
 
-from .servers import BENCH_PEPPER, BENCH_SECRET, redis_server, uvicorn_server
+from .servers import BENCH_PEPPER, BENCH_SECRET, free_port, redis_server, uvicorn_server
 
 __all__ = ["SCENARIOS", "main"]
 
@@ -45,6 +58,11 @@ SCENARIOS = (
 )
 # One scenario's run, start to end; a run takes a second or two.
 SCENARIO_TIMEOUT = 60
+AUTH_MODULES = CACHE / "auth" / "node_modules"
+AUTH_SUITE = AUTH_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+AUTH_SCENARIOS = ("authorization-server-metadata-endpoint", "authorization-code-grant")
+# The checks those scenarios must report, each a success.
+AUTH_CHECKS = {"authorization-server-metadata", "authorization-code-grant"}
 
 
 def _staging_key(env: dict[str, str]) -> str:
@@ -87,6 +105,96 @@ def _scenario(name: str, url: str, key: str, folder: Path) -> tuple[bool, str]:
     return done.returncode == 0 and bool(checks) and not failed, line
 
 
+async def _register(base: str, key: str, callback: str) -> str:
+    """An app for the suite's client, registered by the key's merchant: a public one (PKCE
+    alone), since the suite, seeing ``none`` among the token endpoint's methods, sends no
+    secret: its id."""
+    async with httpx.AsyncClient(base_url=f"{base}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "name": "Conformance",
+                "redirect_uris": [callback],
+                "scopes": ["topup:read"],
+                "confidential": False,
+            },
+        )
+    return str(made.json()["data"]["id"])
+
+
+def _link(output: IO[str], base: str) -> str:
+    """The authorization link the suite prints for a person to follow."""
+    for line in output:
+        print(line, end="", flush=True)
+        if line.startswith(f"{base}/oauth/authorize?"):
+            return line.strip()
+    raise RuntimeError("the suite printed no authorization link")
+
+
+async def _allow(base: str, link: str) -> None:
+    """A person follows ``link``, signs up, allows, and the browser goes to the suite's callback."""
+    async with (
+        httpx.AsyncClient(base_url=f"{base}/dashboard", follow_redirects=False) as person,
+        httpx.AsyncClient() as browser,
+    ):
+        await sign_up_on(person)
+        sent = await browser.get(link)
+        page = await person.get(f"/oauth/consent?{urlsplit(sent.headers['location']).query}")
+        sealed = re.search(r'name="request" value="([^"]+)"', page.text)
+        merchant = re.search(r'<option value="(mer_[0-9a-z]+)" selected', page.text)
+        if sealed is None or merchant is None:
+            raise RuntimeError(f"no consent page: {page.status_code}")
+        allowed = await person.post(
+            "/oauth/consent",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "request": html.unescape(sealed.group(1)),
+                "merchant_id": merchant.group(1),
+                "env": "staging",
+                "scopes": "topup:read",
+                "decision": "approve",
+            },
+        )
+        await browser.get(allowed.headers["location"])
+
+
+def _authorization(base: str, key: str, folder: Path) -> tuple[bool, str]:
+    """The authorization server's scenarios, in one run of the suite (the grant reads the
+    metadata the first found)."""
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/callback"
+    client_id = asyncio.run(_register(base, key, callback))
+    results = folder / "results" / "authorization"
+    results.mkdir(parents=True)
+    args = [str(NODE), str(AUTH_SUITE), "authorization", "--url", base]
+    args += ["--client-id", client_id, "--resource", f"{base}/mcp"]
+    args += ["--port", str(port), "--output-dir", str(results)]
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as suite:
+        assert suite.stdout is not None
+        try:
+            asyncio.run(_allow(base, _link(suite.stdout, base)))
+            for line in suite.stdout:
+                print(line, end="", flush=True)
+            suite.wait(timeout=SCENARIO_TIMEOUT)
+        finally:
+            suite.kill()
+    checks = [
+        check
+        for found in sorted(results.glob("**/checks.json"))
+        for check in json.loads(found.read_text())
+    ]
+    names = {check["id"] for check in checks}
+    failed = [check for check in checks if check["status"] not in ("SUCCESS", "INFO")]
+    line = f"authorization server: {len(checks) - len(failed)}/{len(checks)} checks passed"
+    for check in failed:
+        line += f"\n  {check['id']}: {check.get('errorMessage', check['description'])}"
+    passed = suite.returncode == 0 and names >= AUTH_CHECKS and not failed
+    return passed, line
+
+
 def run(folder: Path) -> bool:
     with redis_server(folder) as redis_url:
         database_url = f"sqlite+aiosqlite:///{folder / 'conformance.db'}"
@@ -108,6 +216,10 @@ def run(folder: Path) -> bool:
                 ok, line = _scenario(name, url, key, folder)
                 print(line, flush=True)
                 passed = passed and ok
+            if AUTH_SUITE.exists():
+                ok, line = _authorization(base, key, folder)
+                print(line, flush=True)
+                passed = passed and ok
     return passed
 
 
@@ -127,8 +239,12 @@ def main() -> int:
                 print(f"--- {log.stem}: the suite's output\n{log.read_text()}")
     took = time.monotonic() - began
     suite = json.loads((SUITE.parent.parent / "package.json").read_text())["version"]
+    if AUTH_SUITE.exists():
+        auth = json.loads((AUTH_SUITE.parent.parent / "package.json").read_text())["version"]
+        suite += f" (authorization server: {auth})"
     verdict = "passed" if passed else "FAILED"
-    print(f"conformance {suite}: {', '.join(SCENARIOS)}: {verdict} in {took:.0f} s")
+    ran = [*SCENARIOS, *(AUTH_SCENARIOS if AUTH_SUITE.exists() else ())]
+    print(f"conformance {suite}: {', '.join(ran)}: {verdict} in {took:.0f} s")
     return 0 if passed else 1
 
 

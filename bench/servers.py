@@ -125,8 +125,11 @@ def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterat
     ]
     if factory:
         args.append("--factory")
+    # Links on the address served, as ``aitopup serve`` sets them (the OAuth metadata's issuer
+    # must be the very URL a client reached).
+    public = {"AITOPUP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
     # The access log goes to /dev/null: written (as in production) but not onto this terminal.
-    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, env={**os.environ, **public, **env}, stdout=subprocess.DEVNULL)
     try:
         _wait_port(port, proc, target)
         served = Served(f"http://127.0.0.1:{port}")

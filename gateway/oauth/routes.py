@@ -23,7 +23,6 @@ from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
-from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -50,24 +49,26 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def _metadata(request: Request) -> Response:
+    """RFC 8414. The issuer is the public base itself, without a trailing slash: a client
+    derives the metadata's URL from it and checks the two are the same string. The models are
+    given text, so their own rule for an empty path holds (a URL object would add the slash)."""
     base = public_base(services(request).settings)
-    metadata = OAuthMetadata(
-        issuer=AnyHttpUrl(base),
-        authorization_endpoint=AnyHttpUrl(base + AUTHORIZE_PATH),
-        token_endpoint=AnyHttpUrl(base + TOKEN_PATH),
-        revocation_endpoint=AnyHttpUrl(base + REVOKE_PATH),
-        registration_endpoint=AnyHttpUrl(base + REGISTER_PATH),
-        scopes_supported=list(APP_SCOPES),
-        response_types_supported=["code"],
-        grant_types_supported=["authorization_code", "refresh_token"],
-        token_endpoint_auth_methods_supported=["client_secret_post", "client_secret_basic", "none"],
-        revocation_endpoint_auth_methods_supported=[
-            "client_secret_post",
-            "client_secret_basic",
-            "none",
-        ],
-        code_challenge_methods_supported=["S256"],
-        client_id_metadata_document_supported=True,
+    both = ["client_secret_post", "client_secret_basic", "none"]
+    metadata = OAuthMetadata.model_validate(
+        {
+            "issuer": base,
+            "authorization_endpoint": base + AUTHORIZE_PATH,
+            "token_endpoint": base + TOKEN_PATH,
+            "revocation_endpoint": base + REVOKE_PATH,
+            "registration_endpoint": base + REGISTER_PATH,
+            "scopes_supported": list(APP_SCOPES),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": both,
+            "revocation_endpoint_auth_methods_supported": both,
+            "code_challenge_methods_supported": ["S256"],
+            "client_id_metadata_document_supported": True,
+        }
     )
     return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
 
@@ -75,11 +76,14 @@ async def _metadata(request: Request) -> Response:
 def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     async def described(request: Request) -> Response:
         base = public_base(services(request).settings)
-        metadata = ProtectedResourceMetadata(
-            resource=AnyHttpUrl(base + path),
-            authorization_servers=[AnyHttpUrl(base)],
-            scopes_supported=list(APP_SCOPES),
-            resource_name="aiTopUp gateway" + (" (MCP)" if path == MCP_PATH else " (REST API)"),
+        metadata = ProtectedResourceMetadata.model_validate(
+            {
+                "resource": base + path,
+                "authorization_servers": [base],
+                "scopes_supported": list(APP_SCOPES),
+                "resource_name": "aiTopUp gateway"
+                + (" (MCP)" if path == MCP_PATH else " (REST API)"),
+            }
         )
         return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
 

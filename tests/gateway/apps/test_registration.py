@@ -43,3 +43,6 @@ async def test_a_registration_asking_beyond_what_apps_may_hold_is_refused(
     assert keys.status_code == 400 and keys.json()["error"] == "invalid_client_metadata"
     assert fragment.status_code == 400 and fragment.json()["error"] == "invalid_redirect_uri"
     assert metadata.json()["registration_endpoint"].endswith("/oauth/register")
+    # The issuer is the very base a client derived the metadata's URL from (RFC 8414 3.3).
+    assert metadata.json()["issuer"] == (settings.public_base_url or "http://127.0.0.1:8000")
+    assert not metadata.json()["issuer"].endswith("/")
