@@ -19,17 +19,20 @@ merchant, signed up through the dashboard's forms, follows it and allows on the 
 """
 
 import asyncio
+import base64
+import hashlib
 import html
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
@@ -76,9 +79,10 @@ def _staging_key(env: dict[str, str]) -> str:
     return key
 
 
-def _scenario(name: str, url: str, key: str, folder: Path) -> tuple[bool, str]:
-    """Runs one scenario: (passed, a line saying how its checks went)."""
-    results = folder / "results" / f"{name}-{urlsplit(url).hostname}"
+def _scenario(name: str, url: str, key: str, folder: Path, *, by: str = "key") -> tuple[bool, str]:
+    """Runs one scenario with ``key`` (an API key, or an OAuth access token: ``by``): (passed,
+    a line saying how its checks went)."""
+    results = folder / "results" / f"{name}-{urlsplit(url).hostname}-{by}"
     results.mkdir(parents=True)
     env = {
         **os.environ,
@@ -97,9 +101,8 @@ def _scenario(name: str, url: str, key: str, folder: Path) -> tuple[bool, str]:
         for check in json.loads(found.read_text())
     ]
     failed = [check for check in checks if check["status"] == "FAILURE"]
-    line = (
-        f"{name} at {urlsplit(url).netloc}: {len(checks) - len(failed)}/{len(checks)} checks passed"
-    )
+    passed_count = f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+    line = f"{name} at {urlsplit(url).netloc}, by {by}: {passed_count}"
     for check in failed:
         line += f"\n  {check['id']}: {check.get('errorMessage', check['description'])}"
     return done.returncode == 0 and bool(checks) and not failed, line
@@ -132,8 +135,9 @@ def _link(output: IO[str], base: str) -> str:
     raise RuntimeError("the suite printed no authorization link")
 
 
-async def _allow(base: str, link: str) -> None:
-    """A person follows ``link``, signs up, allows, and the browser goes to the suite's callback."""
+async def _allow(base: str, link: str, *, follow: bool = True) -> str:
+    """A person follows ``link``, signs up and allows; the browser goes on to the app's callback
+    (``follow``). The callback's URL, code included."""
     async with (
         httpx.AsyncClient(base_url=f"{base}/dashboard", follow_redirects=False) as person,
         httpx.AsyncClient() as browser,
@@ -156,7 +160,42 @@ async def _allow(base: str, link: str) -> None:
                 "decision": "approve",
             },
         )
-        await browser.get(allowed.headers["location"])
+        location = str(allowed.headers["location"])
+        if follow:
+            await browser.get(location)
+        return location
+
+
+async def _token(base: str, key: str) -> str:
+    """An access token for ``/mcp``, as an MCP client gets one: an app, a person's consent on
+    the page, the code traded with PKCE."""
+    callback = "http://127.0.0.1:9/callback"  # never opened: the code is read off the link
+    client_id = await _register(base, key, callback)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": callback,
+        "code_challenge": challenge.decode().rstrip("="),
+        "code_challenge_method": "S256",
+        "scope": "topup:read",
+        "resource": f"{base}/mcp",
+    }
+    back = await _allow(base, f"{base}/oauth/authorize?{urlencode(query)}", follow=False)
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    async with httpx.AsyncClient() as app:
+        tokens = await app.post(
+            f"{base}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": callback,
+                "code_verifier": verifier,
+                "client_id": client_id,
+            },
+        )
+    return str(tokens.json()["access_token"])
 
 
 def _authorization(base: str, key: str, folder: Path) -> tuple[bool, str]:
@@ -214,6 +253,12 @@ def run(folder: Path) -> bool:
             runs.append((REBINDING, f"{base.replace('127.0.0.1', 'localhost')}/mcp"))
             for name, url in runs:
                 ok, line = _scenario(name, url, key, folder)
+                print(line, flush=True)
+                passed = passed and ok
+            # And with an OAuth access token for /mcp instead of the key.
+            token = asyncio.run(_token(base, key))
+            for name, url in runs:
+                ok, line = _scenario(name, url, token, folder, by="OAuth token")
                 print(line, flush=True)
                 passed = passed and ok
             if AUTH_SUITE.exists():
