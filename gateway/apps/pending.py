@@ -20,6 +20,7 @@ from .grants import Pending
 from .registry import App, find_app
 
 __all__ = [
+    "CODE_PAGE_PATH",
     "CONSENT_PATH",
     "PENDING_TTL",
     "Asked",
@@ -30,6 +31,10 @@ __all__ = [
 
 # Where the dashboard shows the consent page (``dashboard.consent``).
 CONSENT_PATH = "/dashboard/oauth/consent"
+# The code display page: an app with no redirect of its own (a command-line tool, a device)
+# registers this page's absolute URL as its redirect URI, and the person copies the code from
+# it into the app (``dashboard.consent``).
+CODE_PAGE_PATH = "/dashboard/oauth/code"
 PENDING_TTL = timedelta(minutes=15)
 _CONTEXT = "oauth authorization request"
 

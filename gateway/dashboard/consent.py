@@ -7,8 +7,11 @@ more than the app asked for and the person's role may give there: ``apps.grants.
 and a spend policy, the same form as a key's. Approving makes the consent (``apps.grants
 .approve``, which refuses anything beyond those bounds whatever the form said) and sends the
 person back to the app's redirect URI with the code; denying sends them back with
-``access_denied``. The page is never framed (``SecurityHeaders``: ``frame-ancestors 'none'``)
-and its form carries the CSRF token, as every form does.
+``access_denied``. An app with no redirect of its own registers the code display page
+(``CODE_PAGE_PATH``, absolute) as its redirect URI: the answer is then that page, showing the
+code for the person to copy into the app, and the code never travels in a URL. The page is
+never framed (``SecurityHeaders``: ``frame-ancestors 'none'``) and its form carries the CSRF
+token, as every form does.
 """
 
 from typing import Any
@@ -22,7 +25,8 @@ from keys import Env
 
 from ..accounts import members
 from ..apps import grants, registry
-from ..apps.pending import CONSENT_PATH, Asked, pending_request
+from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, pending_request
+from ..mail.links import public_base
 from ..operations import perform
 from ..policies.model import INTERVALS, Policy
 from ..services import services
@@ -37,13 +41,19 @@ from .render import page
 __all__ = ["routes"]
 
 _PATH = CONSENT_PATH.removeprefix(PREFIX)
+_CODE_PATH = CODE_PAGE_PATH.removeprefix(PREFIX)
 _ENVS = ("staging", "live")
 
 
-def _back(pending: grants.Pending, **params: str) -> RedirectResponse:
-    """The app's redirect URI (checked exactly by the authorization endpoint) with ``params``."""
+def _back(request: Request, app: registry.App, pending: grants.Pending, **params: str) -> Response:
+    """The app's redirect URI (checked exactly by the authorization endpoint) with ``params``,
+    or, where that URI is the code display page, the page itself."""
     if pending.state is not None:
         params["state"] = pending.state
+    if pending.redirect_uri == public_base(services(request).settings) + CODE_PAGE_PATH:
+        minutes = int(grants.CODE_TTL.total_seconds() // 60)
+        shown = {"app": app, "minutes": minutes, **params}
+        return page(request, "consent/code.html", shown, no_store=True)
     separator = "&" if "?" in pending.redirect_uri else "?"
     return RedirectResponse(pending.redirect_uri + separator + urlencode(params), status_code=303)
 
@@ -134,7 +144,7 @@ async def consent(request: Request) -> Response:
         return page(request, "consent/expired.html", {}, status=400, no_store=True)
     pending, app = found
     if data.get("decision") != "approve":
-        return _back(pending, error="access_denied")
+        return _back(request, app, pending, error="access_denied")
     svc = services(request)
     places = {p.merchant_id: p for p in await _places(request, viewer.user_id)}
     place = places.get(str(data.get("merchant_id", "")))
@@ -163,10 +173,18 @@ async def consent(request: Request) -> Response:
     except ApiError as refused:
         message = refused.message or "This consent cannot be given."
         return await _page(request, sealed, found, values, {"scopes": message}, 403)
-    return _back(pending, code=code)
+    return _back(request, app, pending, code=code)
+
+
+async def code_page(request: Request) -> Response:
+    """The code display page reached by itself: what it is for. A code is shown only in the
+    answer to a consent, never read back from a query string."""
+    await require_viewer(request)
+    return page(request, "consent/code.html", {}, no_store=True)
 
 
 routes: list[BaseRoute] = [
     Route(_PATH, consent_page, methods=["GET"], name="oauth_consent"),
     Route(_PATH, consent, methods=["POST"], name="oauth_consent_form"),
+    Route(_CODE_PATH, code_page, methods=["GET"], name="oauth_code"),
 ]

@@ -141,3 +141,6 @@ async def test_the_apps_pages_and_the_consent_page_have_no_serious_violation(
     )
     await expect(page.locator("h1")).to_have_text("Connect Ledger Lens")
     await _check(page, "consent")
+    await page.goto("/dashboard/oauth/code")
+    await expect(page.locator("h1")).to_have_text("Authorization code")
+    await _check(page, "oauth-code")

@@ -3,6 +3,8 @@ app, a person of another merchant consents on the dashboard's page, the app trad
 tokens, and a token acts as a key with the consented policy. Each refusal changes nothing."""
 
 import asyncio
+import re
+from html import unescape
 from typing import Any
 
 import httpx
@@ -10,6 +12,8 @@ import pytest
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
+from gateway.apps.pending import CODE_PAGE_PATH
+from gateway.mail.links import DEFAULT_BASE_URL
 from gateway.store.db import Database
 from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
@@ -156,6 +160,36 @@ async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
             text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}
         )
     assert made.scalar_one() == 0
+
+
+async def test_an_app_without_a_redirect_of_its_own_gets_its_code_on_the_display_page(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    shown_at = DEFAULT_BASE_URL + CODE_PAGE_PATH
+    owner = await make_merchant("live")
+    made = await register_app(client, owner, redirect_uris=[shown_at], name="Terminal Tool")
+    flow = Flow(app, made["id"], made["client_secret"], redirect_uri=shown_at)
+
+    answered = await flow.consent(person)
+    # The page itself, not a redirect: the code never travels in a URL, nor is kept.
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["cache-control"] == "no-store"
+    assert "Terminal Tool" in answered.text
+    code = re.search(r'<code id="authorization-code">([^<]+)</code>', answered.text)
+    assert code is not None
+    assert '<code id="authorization-state">st-1</code>' in answered.text
+    tokens = await flow.token(unescape(code.group(1)))
+    assert tokens.status_code == 200, tokens.text
+    me = _bearer(tokens.json()["access_token"])
+    assert (await client.get("/balance", headers=me)).status_code == 200
+
+    denied = await flow.consent(person, decision="deny")
+    assert denied.status_code == 200
+    assert "You did not connect" in denied.text and "authorization-code" not in denied.text
+    # Reached by itself, it explains and shows nothing from its query.
+    alone = await person.client.get("/oauth/code", params={"code": "<b>planted</b>"})
+    assert alone.status_code == 200
+    assert "<b>planted" not in alone.text and "authorization-code" not in alone.text
 
 
 async def test_a_viewer_cannot_give_what_their_role_cannot(
