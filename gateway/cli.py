@@ -13,6 +13,9 @@ from pydantic import ValidationError
 from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
+from .admin import checkin as checkin_config
+from .admin.audit import Call
+from .billing.checkin_schemas import CheckInConfigs, CheckInConfigUpdate
 from .local_gateway import guess, recall_url
 from .merchants import directory
 from .merchants import service as merchants
@@ -280,6 +283,45 @@ async def _list_merchants(settings: Settings) -> list[merchants.MerchantInfo]:
         return (await directory.all_merchants(db)).many(merchants.MerchantInfo)
 
 
+async def _checkin_config(settings: Settings, update: CheckInConfigUpdate | None) -> CheckInConfigs:
+    async with command_store(settings) as db:
+        if update is not None:
+            # Audited as the admin API's change is, the actor named ``cli``.
+            call = Call("cli", "checkin.config.set", "CLI", "aitopup checkin config", None)
+            await checkin_config.set_config(db, call, update)
+        return (await checkin_config.configs(db)).one(CheckInConfigs)
+
+
+def _cmd_checkin(args: argparse.Namespace) -> int:
+    """Print both environments' check-in settings; with --env, first set that one's."""
+    settings = _settings()
+    update = None
+    if args.env is not None:
+        given = {"enabled": args.enabled, "min_cents": args.min_cents, "max_cents": args.max_cents}
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            print(f"aitopup checkin config --env: also give {', '.join(missing)}", file=sys.stderr)
+            return 2
+        try:
+            # The rule every door keeps: 0 < min <= max <= AITOPUP_MAX_TOPUP_CENTS.
+            update = CheckInConfigUpdate.model_validate(
+                {"env": args.env, **given}, context={"max_topup_cents": settings.max_topup_cents}
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            )
+            print(f"aitopup checkin config: {problems}", file=sys.stderr)
+            return 2
+    found = asyncio.run(_checkin_config(settings, update))
+    for each in (found.staging, found.live):
+        state = "on" if each.enabled else "off"
+        since = each.updated_at or "default"
+        print(f"{each.env}: {state}, {each.min_cents} to {each.max_cents} cents ({since})")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .devrun import run
 
@@ -383,6 +425,23 @@ def _parser() -> argparse.ArgumentParser:
         "--base-url", help="the gateway's public address (default: AITOPUP_PUBLIC_BASE_URL)"
     )
     invite.set_defaults(func=_cmd_users_invite)
+
+    checkin_cmd = sub.add_parser("checkin", help="the daily check-in's settings")
+    checkin_sub = checkin_cmd.add_subparsers(dest="checkin_command", required=True)
+    config = checkin_sub.add_parser(
+        "config",
+        help="print both environments' settings; with --env, set that one's first",
+        description="Prints the daily check-in's settings of staging and live. With --env, "
+        "first sets that environment's (--enabled or --disabled, --min and --max in cents), "
+        "as PUT /api/admin/v1/checkin/config does, audited as the actor cli.",
+    )
+    config.add_argument("--env", choices=ENVS)
+    switch = config.add_mutually_exclusive_group()
+    switch.add_argument("--enabled", dest="enabled", action="store_const", const=True)
+    switch.add_argument("--disabled", dest="enabled", action="store_const", const=False)
+    config.add_argument("--min", dest="min_cents", type=int, metavar="CENTS")
+    config.add_argument("--max", dest="max_cents", type=int, metavar="CENTS")
+    checkin_cmd.set_defaults(func=_cmd_checkin)
 
     run = sub.add_parser("run", help="migrate, start Redis if needed, gateway and worker")
     run.add_argument("--host", default="127.0.0.1")

@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from . import (
     apps,
     billing,
+    checkin,
     emails,
     exports,
     fulfilment,
@@ -38,4 +39,5 @@ def public_routes() -> list[BaseRoute]:
         *recipients.routes,
         *orders.routes,
         *exports.routes,
+        *checkin.routes,
     ]

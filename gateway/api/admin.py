@@ -14,6 +14,7 @@ from starlette.responses import Response
 from .. import merchant_limits
 from ..accounts import invitations
 from ..admin import api_keys, audit, catalog, merchants, redemption_codes, reports
+from ..admin import checkin as checkin_config
 from ..admin.audit import Call
 from ..admin.schemas import (
     AdjustmentData,
@@ -43,6 +44,7 @@ from ..admin.schemas import (
     TransactionQuery,
 )
 from ..billing import reconcile
+from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.schemas import OffsetQuery, OrderData
 from ..lockout import client_address
 from ..mail.links import public_base
@@ -346,6 +348,24 @@ async def test_fulfilment(request: Request, call: Call) -> Response:
         request.path_params["platform"],
     )  # fmt: skip
     return await answer(request, operation, headers=decision.headers())
+
+
+# --- daily check-in ---
+
+
+async def get_checkin_config(request: Request, call: Call) -> Response:
+    return await answer(request, checkin_config.configs(services(request).db))
+
+
+async def put_checkin_config(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(
+        request,
+        CheckInConfigUpdate,
+        limit=svc.settings.max_body_bytes,
+        context={"max_topup_cents": svc.settings.max_topup_cents},
+    )
+    return await answer(request, checkin_config.set_config(svc.db, call, body))
 
 
 def _route(
@@ -681,5 +701,24 @@ routes = [
         query=AuditQuery,
         response=AuditItem,
         many=True,
+    ),
+    _route(
+        "/checkin/config",
+        get_checkin_config,
+        "GET",
+        "checkin.config.get",
+        "The daily check-in's settings of both environments (defaults where never set: "
+        "staging on, 10 to 100 cents; live off)",
+        response=CheckInConfigs,
+    ),
+    _route(
+        "/checkin/config",
+        put_checkin_config,
+        "PUT",
+        "checkin.config.set",
+        "Set one environment's daily check-in: on or off, and the reward's bounds in cents "
+        "(0 < min_cents <= max_cents <= AITOPUP_MAX_TOPUP_CENTS)",
+        body=CheckInConfigUpdate,
+        response=CheckInConfigData,
     ),
 ]

@@ -196,7 +196,7 @@ class LedgerItem(BaseModel):
     env: str
     type: str = Field(
         description="topup_debit, topup_credit, topup_refund, initial_funding, sandbox_fund, "
-        "checkout, redemption, adjustment"
+        "checkout, redemption, adjustment, checkin_credit"
     )
     amount_cents: int
     reference: str | None

@@ -14,8 +14,9 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency, merchant_limits
-from ..billing import orders
+from ..billing import checkin, orders
 from ..billing import service as billing_service
+from ..billing.checkin_schemas import CheckInData
 from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
 from ..merchants import keys
@@ -146,6 +147,11 @@ async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, An
     await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = orders.checkout(svc.db, svc.settings, caller, body)
     return await perform(svc.waker, operation)
+
+
+async def check_in(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    _parse(NoArguments, arguments)
+    return await perform(svc.waker, checkin.check_in(svc.db, caller))
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,28 @@ TOOLS: tuple[ToolSpec, ...] = (
             open_world_hint=True,
         ),
         create_checkout,
+    ),
+    ToolSpec(
+        "checkin",
+        "Daily check-in",
+        "Claim today's check-in reward: between the operator's bounds, in cents, credited to "
+        "the wallet of the key's environment once per UTC day (staging: the day of the "
+        "merchant's test clock). Another call the same day is refused (4300) with "
+        "data.next_checkin_at, changing nothing; 4301 when check-in is off (live, unless the "
+        "operator turned it on). No arguments." + _ENVELOPE,
+        "billing",
+        NoArguments,
+        _envelope("CheckInEnvelope", CheckInData),
+        # Credits the wallet, at most once a day: calling again the same day changes nothing
+        # (refused), so no idempotency key is needed.
+        types.ToolAnnotations(
+            title="Daily check-in",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        check_in,
     ),
 )
 

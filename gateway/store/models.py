@@ -35,6 +35,8 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Charge",
+    "CheckIn",
+    "CheckInConfig",
     "Coupon",
     "CouponUse",
     "DashboardSession",
@@ -57,6 +59,7 @@ __all__ = [
     "PasswordReset",
     "RecipientLinkRevocation",
     "RedemptionCode",
+    "SandboxClock",
     "StripeEvent",
     "Topup",
     "UpstreamKey",
@@ -836,3 +839,52 @@ class Charge(Base):
     metadata_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     refunded_at: Mapped[datetime | None]
+
+
+# --- Daily check-in and the staging test clock (``gateway.billing.checkin``,
+# ``gateway.billing.sandbox_clock``).
+
+
+class CheckIn(Base):
+    """A merchant's daily check-in in one environment: at most one a UTC ``day`` (the staging
+    test clock's day in staging), held by the unique row, written in the same transaction as
+    the wallet's credit, its ``checkin_credit`` entry and the ``checkin.credited`` event."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "env", "day"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]  # real time, whatever the test clock says
+
+
+class CheckInConfig(Base):
+    """The operator's check-in settings of one environment; no row: the built-in defaults
+    (``gateway.billing.checkin.DEFAULTS``)."""
+
+    __tablename__ = "checkin_configs"
+    __table_args__ = (CheckConstraint("min_cents > 0 AND min_cents <= max_cents", name="range"),)
+
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    min_cents: Mapped[int] = mapped_column(BigInteger)
+    max_cents: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class SandboxClock(Base):
+    """A staging merchant's test clock: how far ahead of real time its staging runs. Only
+    moved forward; live never reads it."""
+
+    __tablename__ = "sandbox_clocks"
+    __table_args__ = (CheckConstraint("offset_seconds >= 0", name="forward_only"),)
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    offset_seconds: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

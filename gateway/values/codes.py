@@ -21,6 +21,7 @@ class Code(IntEnum):
     TOPUP_DENIED = 1007
     VOUCHER_REDEEMED = 1008
     PAYMENT_CHECKED = 1120
+    CHECKED_IN = 1130
 
     RECIPIENT_LINK_REQUESTED = 1110
     PASSWORD_RESET_REQUESTED = 1111
@@ -155,6 +156,10 @@ class Code(IntEnum):
     CHARGE_NOT_FOUND = 4250
     CHARGE_NOT_REFUNDABLE = 4251
     CHARGES_FOR_APPS_ONLY = 4252
+    CHECKIN_ALREADY_DONE = 4300
+    CHECKIN_DISABLED = 4301
+    TEST_CLOCK_STAGING_ONLY = 4302
+    TEST_CLOCK_TOO_FAR = 4303
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -215,6 +220,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.PAYMENT_CHECKED: CodeInfo(
         200, "Payment checked with the provider; data.order says what the order is now"
+    ),
+    Code.CHECKED_IN: CodeInfo(
+        200, "Checked in: today's reward is credited to the wallet (data.amount_cents)"
     ),
     Code.AUTH_MISSING: CodeInfo(401, "Missing API key: send Authorization: Bearer ak_..."),
     Code.AUTH_MALFORMED: CodeInfo(401, "Malformed API key: expected ak_<env>_<32 characters>"),
@@ -402,6 +410,16 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.CHARGES_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app charges fees, with an access token of a merchant's consent"
+    ),
+    Code.CHECKIN_ALREADY_DONE: CodeInfo(
+        409, "Already checked in this UTC day; data.next_checkin_at says when the next one opens"
+    ),
+    Code.CHECKIN_DISABLED: CodeInfo(403, "Daily check-in is off in this environment"),
+    Code.TEST_CLOCK_STAGING_ONLY: CodeInfo(
+        403, "The test clock is for staging keys only: live always runs on real time"
+    ),
+    Code.TEST_CLOCK_TOO_FAR: CodeInfo(
+        422, "The test clock would run more than 100 years ahead of real time"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

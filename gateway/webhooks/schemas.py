@@ -36,6 +36,7 @@ EventType = Literal[
     "key.budget_low",
     "wallet.credited",
     "wallet.debited",
+    "checkin.credited",
     "charge.succeeded",
     "charge.refunded",
     "webhook.endpoint.disabled",

@@ -1,0 +1,95 @@
+"""Wire models of the daily check-in, its operator's settings and the staging test clock."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+__all__ = [
+    "MAX_ADVANCE_SECONDS",
+    "CheckInConfigData",
+    "CheckInConfigUpdate",
+    "CheckInConfigs",
+    "CheckInData",
+    "CheckInRefusal",
+    "ClockAdvance",
+    "ClockData",
+]
+
+# One call moves the test clock at most this far (400 days: a yearly renewal and then some).
+MAX_ADVANCE_SECONDS = 400 * 86_400
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClockAdvance(_Strict):
+    seconds: int = Field(
+        ge=1,
+        le=MAX_ADVANCE_SECONDS,
+        description="How far to move the clock forward: a whole number of seconds, 1 to "
+        f"{MAX_ADVANCE_SECONDS:,} (400 days).",
+    )
+
+
+class ClockData(BaseModel):
+    env: Literal["staging"]
+    now: str = Field(description="The merchant's staging time by its test clock (RFC 3339).")
+    real_now: str = Field(description="Real UTC time (RFC 3339).")
+    offset_seconds: int = Field(description="How far the clock runs ahead of real time.")
+
+
+class CheckInData(BaseModel):
+    env: str
+    amount_cents: int = Field(description="The reward credited, between the config's bounds.")
+    balance_cents: int = Field(description="The wallet's balance after the credit.")
+    checked_in_on: str = Field(description="The UTC day checked in (YYYY-MM-DD), by the clock.")
+    next_checkin_at: str = Field(
+        description="The next UTC midnight by the same clock (RFC 3339): when the next "
+        "check-in opens."
+    )
+
+
+class CheckInRefusal(BaseModel):
+    """``data`` of ``4300``: the day already checked in and when the next one opens."""
+
+    checked_in_on: str
+    next_checkin_at: str
+
+
+class CheckInConfigData(BaseModel):
+    env: Literal["staging", "live"]
+    enabled: bool
+    min_cents: int
+    max_cents: int
+    updated_at: str | None = Field(description="null: the built-in defaults, never set.")
+
+
+class CheckInConfigs(BaseModel):
+    staging: CheckInConfigData
+    live: CheckInConfigData
+
+
+class CheckInConfigUpdate(_Strict):
+    env: Literal["staging", "live"]
+    enabled: bool
+    min_cents: int = Field(ge=1, description="The least reward, in cents (> 0).")
+    max_cents: int = Field(
+        ge=1,
+        description="The most reward, in cents: at least min_cents, at most "
+        "AITOPUP_MAX_TOPUP_CENTS.",
+    )
+
+    @field_validator("max_cents")
+    @classmethod
+    def _within_max(cls, value: int, info: ValidationInfo) -> int:
+        limit = (info.context or {}).get("max_topup_cents")
+        if limit is not None and value > limit:
+            raise ValueError(f"must be at most {limit} (AITOPUP_MAX_TOPUP_CENTS)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CheckInConfigUpdate":
+        if self.min_cents > self.max_cents:
+            raise ValueError("min_cents must not be more than max_cents")
+        return self

@@ -1,0 +1,96 @@
+"""The staging test clock: the one answer to "what time is it" for a staging merchant.
+
+As Stripe's test clocks: a merchant's staging runs at real time plus an offset that the
+merchant only ever moves forward (``POST /sandbox/clock/advance``), so a tester can live through
+days and months in seconds. Every time-dependent staging rule asks ``now_for`` and nothing else:
+the daily check-in's day (``billing.checkin``) today, and subscription renewals, which will read
+it to find the periods due, so advancing the clock renews a staging subscription as time would.
+
+Live never reads the clock: ``now_for`` answers real time for live without touching the store,
+and nothing else reads ``sandbox_clocks``. The offset is bounded (``MAX_OFFSET_SECONDS``) so the
+clock never runs past what a datetime can hold.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..callers import Caller
+from ..store.compose import upsert
+from ..store.db import Database
+from ..store.models import SandboxClock, table_of
+from ..values.clock import rfc3339, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from .checkin_schemas import ClockData
+
+__all__ = ["MAX_OFFSET_SECONDS", "STAGING", "advance", "now_for", "read"]
+
+STAGING = "staging"
+# How far ahead of real time a clock may run: a hundred years of renewals and check-ins.
+MAX_OFFSET_SECONDS = 100 * 365 * 86_400
+
+_C = table_of(SandboxClock)
+
+
+async def _offset(conn: AsyncConnection, merchant_id: str) -> int:
+    found = await conn.execute(select(_C.c.offset_seconds).where(_C.c.merchant_id == merchant_id))
+    offset = found.scalar()
+    return 0 if offset is None else int(offset)
+
+
+async def now_for(
+    conn: AsyncConnection, merchant_id: str, env: str, *, real: datetime | None = None
+) -> datetime:
+    """Now for this merchant in ``env``: real UTC time for live (the clock is not read), the
+    merchant's test clock for staging. ``real``: the real time to start from (default now)."""
+    real = real or utcnow()
+    if env != STAGING:
+        return real
+    return real + timedelta(seconds=await _offset(conn, merchant_id))
+
+
+def _staging_only(caller: Caller) -> None:
+    if caller.env != STAGING:
+        raise ApiError(Code.TEST_CLOCK_STAGING_ONLY)
+
+
+def _data(real: datetime, offset: int) -> ClockData:
+    return ClockData(
+        env=STAGING,
+        now=rfc3339(real + timedelta(seconds=offset)),
+        real_now=rfc3339(real),
+        offset_seconds=offset,
+    )
+
+
+async def read(db: Database, caller: Caller) -> Outcome:
+    """The caller's staging clock; a live key is refused."""
+    _staging_only(caller)
+    real = utcnow()
+    async with db.read() as conn:
+        offset = await _offset(conn, caller.merchant_id)
+    return Outcome(Code.SUCCESS, _data(real, offset))
+
+
+async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
+    """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
+    concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``."""
+    _staging_only(caller)
+    assert seconds > 0
+    real = utcnow()
+    first = upsert(_C).values(
+        merchant_id=caller.merchant_id, offset_seconds=seconds, updated_at=real
+    )
+    moved = _C.c.offset_seconds + first.excluded.offset_seconds
+    stmt = first.on_conflict_do_update(
+        index_elements=[_C.c.merchant_id],
+        set_={"offset_seconds": moved, "updated_at": first.excluded.updated_at},
+        where=moved <= MAX_OFFSET_SECONDS,
+    ).returning(_C.c.offset_seconds)
+    async with db.transaction() as conn:
+        offset = (await conn.execute(stmt)).scalar()
+    if offset is None:
+        raise ApiError(Code.TEST_CLOCK_TOO_FAR)
+    return Outcome(Code.SUCCESS, _data(real, int(offset)))
