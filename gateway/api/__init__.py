@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from . import (
     apps,
     billing,
+    billing_profile,
     emails,
     exports,
     fulfilment,
@@ -29,6 +30,7 @@ def public_routes() -> list[BaseRoute]:
         *topup.send_routes,
         *meta.routes,
         *billing.routes,
+        *billing_profile.routes,
         *topup.routes,
         *webhooks.routes,
         *keys.routes,
