@@ -4,14 +4,18 @@ the billing profile as it was then; on both stores."""
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select, update
 
 from gateway.billing import orders, receipts
 from gateway.merchants import service as merchants
+from gateway.store.compose import Plan, Refs, Step, param
 from gateway.store.db import Database
 from gateway.store.models import BillingProfile, FundingOrder, Receipt, ReceiptSeries, table_of
+from gateway.store.raw import raw
+from gateway.store.types import UTCDateTime
 from gateway.values.clock import new_id, utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.migrations import database_at
@@ -191,3 +195,47 @@ async def test_a_settings_free_issue_numbers_in_the_callers_transaction(
         )
     assert got.number == before + 1
     assert got.text == f"LIVE-{before + 1:06d}"
+
+
+def _paying_plan() -> Plan:
+    """A paying plan as a later kind of payment builds one: its own conditional step first,
+    the receipt steps after it."""
+
+    def settle(refs: Refs) -> Any:
+        return (
+            update(_O)
+            .where(_O.c.id == param("receipt_reference", String), _O.c.status == "pending")
+            .values(status="completed", completed_at=param("now", UTCDateTime()))
+            .returning(_O.c.id)
+        )
+
+    return Plan(
+        [
+            Step("settle", settle, required=True),
+            *receipts.receipt_steps(after=lambda r: r.after("settle")),
+        ]
+    )
+
+
+async def test_the_receipt_steps_follow_a_paying_step_in_either_rendering(
+    own_db: Database,
+) -> None:
+    plan = _paying_plan()
+    merchant_id = await _merchant(own_db, "shop")
+    renderings = [False, True] if not own_db.is_sqlite else [False]
+    for n, one_statement in enumerate(renderings, start=1):
+        order_id = await _order(own_db, merchant_id, "live")
+        params = {
+            "env": "live",
+            "merchant_id": merchant_id,
+            "receipt_reference": order_id,
+            "now": utcnow(),
+        }
+        async with own_db.transaction() as conn:
+            done = await plan.run(await raw(conn), params, one_statement=one_statement)
+        assert done is not None and done.one("receipt") == {"number": n}
+        # Paid already: the paying step writes nothing, so no number is taken.
+        async with own_db.transaction() as conn:
+            again = await plan.run(await raw(conn), params, one_statement=one_statement)
+        assert again is None
+    assert sorted((await _numbers(own_db, "live")).values()) == list(range(1, len(renderings) + 1))
