@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from . import (
     apps,
     billing,
+    billing_profile,
     checkin,
     emails,
     exports,
@@ -30,6 +31,7 @@ def public_routes() -> list[BaseRoute]:
         *topup.send_routes,
         *meta.routes,
         *billing.routes,
+        *billing_profile.routes,
         *topup.routes,
         *webhooks.routes,
         *keys.routes,

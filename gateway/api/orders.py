@@ -59,7 +59,16 @@ async def check_order(request: Request) -> Response:
 async def order_receipt(request: Request) -> Response:
     caller = require_caller(request, "billing")
     order_id = order_id_of(request)
-    return await answer(request, service.receipt(services(request).db, caller, order_id))
+    svc = services(request)
+    return await answer(request, service.receipt(svc.db, svc.settings, caller, order_id))
+
+
+async def order_receipt_pdf(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    order_id = order_id_of(request)
+    svc = services(request)
+    found = await service.receipt_pdf(svc.db, svc.settings, caller, order_id)
+    return Response(found.content, media_type=found.media_type, headers=found.headers())
 
 
 _ORDER_ERRORS = (*KEY_ERRORS, Code.ORDER_NOT_FOUND)
@@ -113,10 +122,23 @@ routes = [
         order_receipt,
         methods=["GET"],
         doc=RouteDoc(
-            "The receipt of a paid order: item, price, tier and coupon discounts, amount paid, "
-            "payment reference; 409 while the order is not paid",
+            "The receipt of a paid order: its number in the environment's gap-free series, "
+            "the billing profile as it was when paid, item, price, tier and coupon discounts, "
+            "amount paid, payment reference, links to its page and PDF; 409 while the order "
+            "is not paid",
             "billing",
             response=ReceiptData,
+            errors=(*_ORDER_ERRORS, Code.RECEIPT_NOT_AVAILABLE),
+        ),
+    ),
+    ApiRoute(
+        "/orders/{order_id}/receipt.pdf",
+        order_receipt_pdf,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The receipt of a paid order as a PDF (application/pdf): what GET "
+            "/orders/{id}/receipt says, on one A4 page; 409 while the order is not paid",
+            "billing",
             errors=(*_ORDER_ERRORS, Code.RECEIPT_NOT_AVAILABLE),
         ),
     ),

@@ -52,7 +52,7 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
 from ..webhooks.urls import UrlRefused, check_return_url, origin_of
-from . import payments, pricing
+from . import payments, pricing, receipts
 from .funding import credit_merchant
 from .pricing import MIN_CHARGE_CENTS
 from .schemas import (
@@ -683,6 +683,10 @@ async def complete_order(
         reference=order_id,
         memo=order_memo(order),
         now=now,
+    )
+    # Numbered as it is paid, in this transaction: a payment rolled back takes its number back.
+    await receipts.issue(
+        conn, env=order.env, merchant_id=order.merchant_id, reference=order_id, now=now
     )
     return Settlement("credited", moved.delivery_ids, "completed")
 

@@ -1,5 +1,6 @@
 """What a merchant reads about funding: the packs on offer, its funding history and its ledger."""
 
+import asyncio
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -14,12 +15,16 @@ from ..store.models import (
     LedgerEntry,
     Merchant,
     Pack,
+    Receipt,
     table_of,
 )
 from ..values.clock import rfc3339, rfc3339_or_none
 from ..values.codes import Code
 from ..values.outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..values.settings import Settings
+from . import receipts
+from .profile import profile_of
+from .receipt_pdf import ReceiptFile, render_pdf
 from .schemas import (
     HISTORY_PAGE_SIZE,
     HistoryItem,
@@ -43,6 +48,8 @@ __all__ = [
     "orders_select",
     "providers",
     "receipt",
+    "receipt_data",
+    "receipt_pdf",
     "topup_info",
     "transactions",
     "wallet_url",
@@ -58,6 +65,7 @@ _C = table_of(Coupon)
 _M = table_of(Merchant)
 _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
+_R = table_of(Receipt)
 
 
 def _pack_data(row: Any) -> PackData:
@@ -261,15 +269,28 @@ async def get_order(db: Database, caller: Caller, order_id: str) -> Outcome:
     return Outcome(Code.SUCCESS, order_data(row), status=row.status)
 
 
-async def receipt(db: Database, caller: Caller, order_id: str) -> Outcome:
+RECEIPT_PAGE = "/dashboard/wallet/orders/{order_id}/receipt"
+RECEIPT_PDF = "/api/public/v1/orders/{order_id}/receipt.pdf"
+
+
+async def receipt_data(
+    db: Database, settings: Settings, caller: Caller, order_id: str
+) -> ReceiptData:
     """The receipt of one of the caller's paid orders; a pending, failed or expired one has
-    none (``RECEIPT_NOT_AVAILABLE``)."""
+    none (``RECEIPT_NOT_AVAILABLE``); another merchant's, or the other env's, is not found.
+    Its number and billing profile are the ones taken when it was paid (``receipts``); an
+    order paid before numbering began, or a redemption, keeps its order id as its number."""
     async with db.read() as conn:
         row = (
             await conn.execute(
                 orders_select()
-                .add_columns(_M.c.name.label("merchant_name"))
+                .add_columns(
+                    _M.c.name.label("merchant_name"),
+                    _R.c.number.label("receipt_seq"),
+                    *(_R.c[column] for column in receipts.PROFILE_COLUMNS),
+                )
                 .join(_M, _M.c.id == _O.c.merchant_id)
+                .outerjoin(_R, _R.c.reference == _O.c.id)
                 .where(_O.c.id == order_id, *_mine(caller, None))
             )
         ).first()
@@ -277,11 +298,16 @@ async def receipt(db: Database, caller: Caller, order_id: str) -> Outcome:
         raise ApiError(Code.ORDER_NOT_FOUND)
     if row.status != "completed" or row.completed_at is None:
         raise ApiError(Code.RECEIPT_NOT_AVAILABLE, status=row.status)
-    found = ReceiptData(
-        receipt_number=row.id,
+    numbered = row.receipt_seq is not None
+    base = public_base(settings)
+    return ReceiptData(
+        receipt_number=receipts.number_text(row.env, row.receipt_seq) if numbered else row.id,
+        numbered=numbered,
+        order_id=row.id,
         env=row.env,
         merchant_id=row.merchant_id,
         merchant_name=row.merchant_name,
+        billed_to=profile_of(row) if numbered else None,
         item=row.pack_name or "Redemption code",
         credits=row.credits,
         credit_cents=row.credit_cents,
@@ -295,5 +321,22 @@ async def receipt(db: Database, caller: Caller, order_id: str) -> Outcome:
         provider=row.provider,
         payment_reference=row.provider_payment_id or row.provider_session_id,
         paid_at=rfc3339(row.completed_at),
+        html_url=base + RECEIPT_PAGE.format(order_id=row.id),
+        pdf_url=base + RECEIPT_PDF.format(order_id=row.id),
     )
+
+
+async def receipt(db: Database, settings: Settings, caller: Caller, order_id: str) -> Outcome:
+    """``receipt_data`` as the envelope's data."""
+    found = await receipt_data(db, settings, caller, order_id)
     return Outcome(Code.SUCCESS, found, status="completed")
+
+
+async def receipt_pdf(
+    db: Database, settings: Settings, caller: Caller, order_id: str
+) -> ReceiptFile:
+    """The receipt as a PDF (``receipt_pdf.render_pdf``), drawn off the event loop."""
+    found = await receipt_data(db, settings, caller, order_id)
+    issuer = public_base(settings)
+    pdf = await asyncio.to_thread(render_pdf, found, issuer)
+    return ReceiptFile(f"receipt-{found.receipt_number}.pdf", pdf)

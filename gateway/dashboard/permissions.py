@@ -52,6 +52,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/members/{user_id}/role"): "members",
     ("POST", "/members/{user_id}/remove"): "members",
     ("POST", "/settings"): "settings",
+    ("POST", "/settings/billing-profile"): "settings",
     ("POST", "/mail/settings"): "settings",
     ("POST", "/wallet/orders/{order_id}/check"): "wallet",
     ("POST", "/fulfilment/{platform}"): "fulfilment",

@@ -2,6 +2,9 @@
 low-balance threshold of each environment, below which ``balance.low`` is sent. Owners change
 them; everyone reads them. The change is ``merchants.preferences.update_settings``, the one the
 admin API's merchant PATCH uses too; its model validates both doors' input.
+
+The billing profile (what receipts say the merchant is) is its own form on the same page,
+saved by ``billing.profile.save_profile`` and validated by the API's own model.
 """
 
 from pydantic import ValidationError
@@ -11,6 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from keys import ENVS
 
+from ..billing import profile
+from ..billing.schemas import BillingProfileReply, BillingProfileRequest
 from ..merchants import preferences
 from ..operations import perform
 from ..services import services
@@ -30,10 +35,18 @@ async def _page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    *,
+    billing: dict[str, str] | None = None,
+    billing_errors: dict[str, str] | None = None,
 ) -> Response:
     svc = services(request)
     read = preferences.get_settings(svc.db, viewer.merchant_id)
     found = (await perform(svc.waker, read)).one(preferences.MerchantSettings)
+    if billing is None:
+        now = (await perform(svc.waker, profile.get_profile(svc.db, viewer.merchant_id))).one(
+            BillingProfileReply
+        )
+        billing = {name: getattr(now, name) or "" for name in PROFILE_FIELDS}
     if values is None:
         values = {"display_name": found.display_name or ""}
         values |= {
@@ -49,6 +62,10 @@ async def _page(
             "errors": errors or {},
             "envs": ENVS,
             "saved": request.query_params.get("saved") == "1",
+            "billing": billing,
+            "billing_errors": billing_errors or {},
+            "billing_fields": PROFILE_FIELDS,
+            "billing_saved": request.query_params.get("saved") == "billing",
         },
         status=status,
     )
@@ -94,7 +111,46 @@ async def save(request: Request) -> Response:
     return RedirectResponse(path_for("settings_page") + "?saved=1", status_code=303)
 
 
+async def save_billing_profile(request: Request) -> Response:
+    """The billing profile, whole: every field as the API's PUT takes it, refused field by
+    field with what was typed kept."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    typed = {name: field(data, name, PROFILE_FIELDS[name][1]).strip() for name in PROFILE_FIELDS}
+    try:
+        body = BillingProfileRequest.model_validate(
+            {name: value or None for name, value in typed.items()}
+        )
+    except ValidationError as refused:
+        errors: dict[str, str] = {}
+        for error in refused.errors(include_url=False, include_input=False):
+            name = str(error["loc"][0])
+            label = PROFILE_FIELDS[name][0]
+            if error["type"] == "value_error":
+                errors.setdefault(name, f"{label}: {error['ctx']['error']}.")
+            elif error["type"] in ("missing", "string_type", "string_too_short"):
+                errors.setdefault(name, f"{label} is required.")
+            else:
+                errors.setdefault(name, f"{label}: at most {PROFILE_FIELDS[name][1]} characters.")
+        return await _page(request, viewer, status=422, billing=typed, billing_errors=errors)
+    svc = services(request)
+    await perform(svc.waker, profile.save_profile(svc.db, viewer.merchant_id, body))
+    return RedirectResponse(path_for("settings_page") + "?saved=billing", status_code=303)
+
+
+# The profile's fields as the form shows them: label and most characters kept of what is typed.
+PROFILE_FIELDS = {
+    "legal_name": ("Legal name", 200),
+    "address_line1": ("Address", 200),
+    "address_line2": ("Address, second line", 200),
+    "city": ("City", 100),
+    "postal_code": ("Postal code", 20),
+    "country": ("Country", 2),
+    "tax_id": ("Tax id", 50),
+}
+
 routes: list[BaseRoute] = [
     Route("/settings", settings_page, methods=["GET"]),
     Route("/settings", save, methods=["POST"], name="save_settings"),
+    Route("/settings/billing-profile", save_billing_profile, methods=["POST"]),
 ]

@@ -229,15 +229,29 @@ async def check_order(request: Request) -> Response:
     return RedirectResponse(path_for("wallet_page") + "?notice=checked", 303)
 
 
-async def receipt_page(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    order_id = request.path_params["order_id"]
+def _order_id(request: Request) -> str:
+    order_id: str = request.path_params["order_id"]
     if not ORDER_ID.fullmatch(order_id):
         raise ApiError(Code.ORDER_NOT_FOUND)
+    return order_id
+
+
+async def receipt_page(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    order_id = _order_id(request)
     svc = services(request)
-    read = funding.receipt(svc.db, viewer.caller, order_id)
+    read = funding.receipt(svc.db, svc.settings, viewer.caller, order_id)
     found = (await perform(svc.waker, read)).one(ReceiptData)
     return page(request, "wallet/receipt.html", {"receipt": found})
+
+
+async def receipt_pdf(request: Request) -> Response:
+    """The receipt's PDF, as the API's ``/orders/{id}/receipt.pdf`` draws it."""
+    viewer = await require_viewer(request)
+    order_id = _order_id(request)
+    svc = services(request)
+    found = await funding.receipt_pdf(svc.db, svc.settings, viewer.caller, order_id)
+    return Response(found.content, media_type=found.media_type, headers=found.headers())
 
 
 async def redeem(request: Request) -> Response:
@@ -268,4 +282,5 @@ routes: list[BaseRoute] = [
     Route("/wallet/redeem", redeem, methods=["POST"]),
     Route("/wallet/orders/{order_id}/check", check_order, methods=["POST"]),
     Route("/wallet/orders/{order_id}/receipt", receipt_page, methods=["GET"]),
+    Route("/wallet/orders/{order_id}/receipt.pdf", receipt_pdf, methods=["GET"]),
 ]

@@ -28,6 +28,7 @@ class Code(IntEnum):
     PASSWORD_RESET_DONE = 1112
     SIGNED_UP = 1113
     RECIPIENT_LINKS_REVOKED = 1114
+    BILLING_PROFILE_SAVED = 1150
 
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
@@ -160,6 +161,7 @@ class Code(IntEnum):
     CHECKIN_DISABLED = 4301
     TEST_CLOCK_STAGING_ONLY = 4302
     TEST_CLOCK_TOO_FAR = 4303
+    BILLING_PROFILE_LIVE_ONLY = 4350
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -217,6 +219,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.RECIPIENT_LINKS_REVOKED: CodeInfo(
         200, "Every link to this recipient's page made until now no longer opens it"
+    ),
+    Code.BILLING_PROFILE_SAVED: CodeInfo(
+        200, "Billing profile saved: receipts paid from now on carry it"
     ),
     Code.PAYMENT_CHECKED: CodeInfo(
         200, "Payment checked with the provider; data.order says what the order is now"
@@ -420,6 +425,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.TEST_CLOCK_TOO_FAR: CodeInfo(
         422, "The test clock would run more than 100 years ahead of real time"
+    ),
+    Code.BILLING_PROFILE_LIVE_ONLY: CodeInfo(
+        403, "The billing profile is changed with a live key, or by an owner in the dashboard"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

@@ -1,0 +1,294 @@
+"""The billing profile's routes and the numbered receipt, with its PDF read back; on both
+stores."""
+
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pypdf
+import pytest
+from sqlalchemy import insert
+
+from gateway.billing import orders
+from gateway.store.db import Database
+from gateway.store.models import FundingOrder, table_of
+from gateway.values.clock import new_id, utcnow
+from gateway.values.settings import Settings
+from tests.fixtures.billing import stripe_headers
+from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.stripe import WEBHOOK_SECRET, StripeStandIn
+
+_O = table_of(FundingOrder)
+
+PROFILE = {
+    "legal_name": "Łódź Handel Sp. z o.o.",
+    "address_line1": "ul. Piotrkowska 1",
+    "address_line2": "Floor 2",
+    "city": "Łódź",
+    "postal_code": "90-001",
+    "country": "pl",
+    "tax_id": "PL1234567890",
+}
+
+
+async def _profile(client: httpx.AsyncClient, key: MerchantKey) -> dict[str, Any]:
+    reply = await client.get("/billing/profile", headers=key.headers)
+    assert reply.status_code == 200, reply.text
+    found: dict[str, Any] = reply.json()["data"]
+    return found
+
+
+async def _put(client: httpx.AsyncClient, key: MerchantKey, body: Any) -> httpx.Response:
+    return await client.put("/billing/profile", json=body, headers=key.headers)
+
+
+async def _paid_sandbox_order(client: httpx.AsyncClient, key: MerchantKey) -> str:
+    made = await client.post("/billing/checkout", json={"pack_id": "pack_pro"}, headers=key.headers)
+    assert made.status_code == 201, made.text
+    data = made.json()["data"]
+    pay = data["checkout_url"].replace("?token=", "/pay?token=")
+    paid = await client.post(pay, headers={"Accept": "application/json"})
+    assert paid.status_code == 200, paid.text
+    order_id: str = data["order_id"]
+    return order_id
+
+
+def _pdf_text(content: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+async def test_the_profile_is_saved_with_a_live_key_and_read_by_every_key(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    live = await make_merchant("live")
+    staging = await make_merchant("staging", merchant_id=live.merchant_id)
+    empty = await _profile(billing_client, staging)
+    assert empty["legal_name"] is None and empty["updated_at"] is None
+
+    refused = await _put(billing_client, staging, PROFILE)
+    assert (refused.status_code, refused.json()["code"]) == (403, 4350)
+    assert (await _profile(billing_client, live))["legal_name"] is None
+
+    saved = await _put(billing_client, live, PROFILE)
+    assert (saved.status_code, saved.json()["code"]) == (200, 1150), saved.text
+    assert saved.json()["data"]["country"] == "PL"
+    for key in (live, staging):  # one legal identity, whichever environment reads it
+        found = await _profile(billing_client, key)
+        assert (found["legal_name"], found["city"], found["tax_id"]) == (
+            "Łódź Handel Sp. z o.o.",
+            "Łódź",
+            "PL1234567890",
+        )
+    other = await make_merchant("live")
+    assert (await _profile(billing_client, other))["legal_name"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"country": "XX"}, "country"),
+        ({"country": "POL"}, "country"),
+        ({"legal_name": "   "}, "legal_name"),
+        ({"legal_name": "x" * 201}, "legal_name"),
+        ({"city": "Berlin\x00"}, "city"),
+        ({"tax_id": "DE 123; DROP"}, "tax_id"),
+        ({"postal_code": "1" * 21}, "postal_code"),
+        ({"legal_name": 12}, "legal_name"),
+        ({"nickname": "x"}, "nickname"),
+        ({"address_line1": None}, "address_line1"),
+    ],
+)
+async def test_bad_profile_input_is_refused_and_changes_nothing(
+    billing_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    live = await make_merchant("live")
+    assert (await _put(billing_client, live, PROFILE)).status_code == 200
+    before = await _profile(billing_client, live)
+    reply = await _put(billing_client, live, {**PROFILE, **change})
+    body = reply.json()
+    assert (reply.status_code, body["code"], body["success"]) == (422, 3001, False), body
+    assert field in str(body["data"]["errors"])
+    assert await _profile(billing_client, live) == before
+
+
+async def test_malformed_profile_bodies_get_the_envelope(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    live = await make_merchant("live")
+    for content, media in ((b"{", "application/json"), (b"[]", "application/json")):
+        reply = await billing_client.put(
+            "/billing/profile", content=content, headers={**live.headers, "Content-Type": media}
+        )
+        assert reply.status_code in (400, 422), reply.text
+        assert reply.json()["success"] is False
+    plain = await billing_client.put("/billing/profile", content=b"x", headers=live.headers)
+    assert plain.json()["success"] is False
+    assert (await _profile(billing_client, live))["legal_name"] is None
+
+
+async def test_a_receipt_carries_its_number_and_the_profile_as_it_was_when_paid(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    staging = await make_merchant("staging")
+    live = await make_merchant("live", merchant_id=staging.merchant_id)
+    assert (await _put(billing_client, live, PROFILE)).status_code == 200
+    order_id = await _paid_sandbox_order(billing_client, staging)
+    changed = {**PROFILE, "legal_name": "New Name Ltd", "country": "GB", "city": "London"}
+    assert (await _put(billing_client, live, changed)).status_code == 200
+
+    reply = await billing_client.get(f"/orders/{order_id}/receipt", headers=staging.headers)
+    assert reply.status_code == 200, reply.text
+    receipt = reply.json()["data"]
+    assert receipt["numbered"] is True
+    assert receipt["receipt_number"].startswith("STG-")
+    assert len(receipt["receipt_number"]) == len("STG-000001")
+    assert receipt["order_id"] == order_id
+    assert receipt["billed_to"]["legal_name"] == "Łódź Handel Sp. z o.o."
+    assert receipt["billed_to"]["country"] == "PL"
+    assert receipt["pdf_url"] == (
+        f"http://gateway.test/api/public/v1/orders/{order_id}/receipt.pdf"
+    )
+    assert receipt["html_url"] == (
+        f"http://gateway.test/dashboard/wallet/orders/{order_id}/receipt"
+    )
+
+    pdf = await billing_client.get(f"/orders/{order_id}/receipt.pdf", headers=staging.headers)
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    number = receipt["receipt_number"]
+    assert f'filename="receipt-{number}.pdf"' in pdf.headers["content-disposition"]
+    text = _pdf_text(pdf.content)
+    assert f"Receipt {number}" in text
+    assert "Łódź Handel Sp. z o.o." in text and "90-001 Łódź" in text
+    assert "PL1234567890" in text
+    assert "New Name Ltd" not in text  # the profile as it was when paid
+    assert "20.00 USD" in text and "25.00 USD" in text  # paid, credited (the Pro pack)
+    assert order_id in text
+
+
+async def test_receipts_of_others_and_of_the_other_env_are_not_found(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    live = await make_merchant("live")
+    staging = await make_merchant("staging", merchant_id=live.merchant_id)
+    stranger = await make_merchant("live")
+    order_id = new_id("ord")
+    now = utcnow()
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(_O).values(
+                id=order_id,
+                env="live",
+                merchant_id=live.merchant_id,
+                kind="checkout",
+                provider="stripe",
+                provider_session_id=f"cs_test_{order_id}",
+                pack_name="Custom amount",
+                credits=5000,
+                credit_cents=500,
+                price_cents=500,
+                discount_cents=0,
+                amount_cents=500,
+                currency="USD",
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        paid = orders.Paid("stripe", f"cs_test_{order_id}", 500, "usd")
+        assert (await orders.complete_order(conn, db, order_id, paid, now)).result == "credited"
+
+    mine = await billing_client.get(f"/orders/{order_id}/receipt", headers=live.headers)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["data"]["receipt_number"].startswith("LIVE-")
+    assert mine.json()["data"]["billed_to"] is None  # no profile when it was paid
+    for key in (staging, stranger):
+        for path in (f"/orders/{order_id}/receipt", f"/orders/{order_id}/receipt.pdf"):
+            reply = await billing_client.get(path, headers=key.headers)
+            assert (reply.status_code, reply.json()["code"]) == (404, 4130), path
+    odd = await billing_client.get("/orders/ord_x/receipt.pdf", headers=live.headers)
+    assert (odd.status_code, odd.json()["code"]) == (404, 4130)
+
+
+async def test_an_unpaid_order_has_no_pdf_and_an_old_one_keeps_its_order_id(
+    billing_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    staging = await make_merchant("staging")
+    made = await billing_client.post(
+        "/billing/checkout", json={"pack_id": "pack_pro"}, headers=staging.headers
+    )
+    pending = made.json()["data"]["order_id"]
+    reply = await billing_client.get(f"/orders/{pending}/receipt.pdf", headers=staging.headers)
+    assert (reply.status_code, reply.json()["code"]) == (409, 4153)
+
+    # Paid before numbering began: completed with no receipt row.
+    old = new_id("ord")
+    now = utcnow()
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(_O).values(
+                id=old,
+                env="staging",
+                merchant_id=staging.merchant_id,
+                kind="checkout",
+                provider="sandbox",
+                pack_name="Pro",
+                credits=25000,
+                credit_cents=2500,
+                price_cents=2000,
+                discount_cents=0,
+                amount_cents=2000,
+                currency="USD",
+                status="completed",
+                created_at=now,
+                updated_at=now,
+                completed_at=now,
+            )
+        )
+    receipt = (await billing_client.get(f"/orders/{old}/receipt", headers=staging.headers)).json()
+    assert (receipt["data"]["receipt_number"], receipt["data"]["numbered"]) == (old, False)
+    pdf = await billing_client.get(f"/orders/{old}/receipt.pdf", headers=staging.headers)
+    assert f"Receipt {old}" in _pdf_text(pdf.content)
+
+
+@pytest.fixture
+async def stripe_api(stripe_stood_in_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(stripe_stood_in_settings) as app, asgi_client(app) as http:
+        yield http
+
+
+async def test_a_live_payment_is_numbered_once_by_the_webhook_whatever_comes_after(
+    stripe_api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+) -> None:
+    """Stripe's event pays and numbers the order; the same event again, and a check that
+    finds it paid, number nothing more."""
+    live = await make_merchant("live")
+    body = {"pack_id": "pack_starter", "success_url": "https://merchant.example/ok"}
+    made = await stripe_api.post("/billing/checkout", json=body, headers=live.headers)
+    assert made.status_code == 201, made.text
+    order_id = made.json()["data"]["order_id"]
+    session = stripe_stand_in.pay(stripe_stand_in.session_of(order_id)["id"])
+    payload = stripe_stand_in.event("checkout.session.completed", session)
+    for _ in range(2):
+        reply = await stripe_api.post(
+            "/payments/stripe/webhook",
+            content=payload.encode(),
+            headers=stripe_headers(payload, secret=WEBHOOK_SECRET),
+        )
+        assert reply.status_code == 200, reply.text
+    checked = await stripe_api.post(f"/orders/{order_id}/check", headers=live.headers)
+    assert checked.status_code == 200, checked.text
+
+    receipt = await stripe_api.get(f"/orders/{order_id}/receipt", headers=live.headers)
+    data = receipt.json()["data"]
+    assert data["numbered"] is True and data["receipt_number"].startswith("LIVE-")
+    assert data["payment_reference"] == session["payment_intent"]
+    before = data["receipt_number"]
+    again = await stripe_api.get(f"/orders/{order_id}/receipt", headers=live.headers)
+    assert again.json()["data"]["receipt_number"] == before
