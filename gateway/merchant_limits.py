@@ -2,7 +2,8 @@
 redemption attempt (a guess at a bearer code), the calls that make the worker send (test
 events, replays, recovering failed deliveries), and the calls that make the gateway call a third
 party on the merchant's behalf (a fulfilment upstream's connection test, and every call that
-reaches the payment provider: a checkout, an invoice, a payment check).
+reaches the payment provider: a checkout, an invoice, a payment check), and a receipt's PDF,
+drawn on the gateway's own CPU.
 
 Every call counts, whatever it finds: the count is taken before the work, in one atomic step, so
 concurrent calls never get past the limit. Fail closed: with Redis down these calls answer 503
@@ -24,6 +25,7 @@ from .values.settings import Settings
 __all__ = [
     "FULFILMENT_TEST",
     "PAYMENT_CALLS",
+    "RECEIPT_PDFS",
     "REDEEM",
     "WEBHOOK_RECOVER",
     "WEBHOOK_REPLAY",
@@ -88,4 +90,9 @@ FULFILMENT_TEST = MerchantLimit(
 # limit in staging first.
 PAYMENT_CALLS = MerchantLimit(
     "payment-calls", lambda s: s.payment_calls_per_minute, Code.PAYMENT_CALLS_RATE_LIMITED
+)
+# A receipt's PDF is drawn on the gateway's CPU (a page of layout, in a thread) each time it is
+# asked for: a merchant a minute in each environment, whichever door.
+RECEIPT_PDFS = MerchantLimit(
+    "receipt-pdfs", lambda s: s.receipt_pdfs_per_minute, Code.RECEIPT_PDFS_RATE_LIMITED
 )

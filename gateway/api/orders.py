@@ -67,8 +67,10 @@ async def order_receipt_pdf(request: Request) -> Response:
     caller = require_caller(request, "billing")
     order_id = order_id_of(request)
     svc = services(request)
+    counted = await merchant_limits.RECEIPT_PDFS.count(svc, caller.merchant_id, caller.env)
     found = await service.receipt_pdf(svc.db, svc.settings, caller, order_id)
-    return Response(found.content, media_type=found.media_type, headers=found.headers())
+    headers = {**found.headers(), **counted.headers()}
+    return Response(found.content, media_type=found.media_type, headers=headers)
 
 
 _ORDER_ERRORS = (*KEY_ERRORS, Code.ORDER_NOT_FOUND)
@@ -137,9 +139,10 @@ routes = [
         methods=["GET"],
         doc=RouteDoc(
             "The receipt of a paid order as a PDF (application/pdf): what GET "
-            "/orders/{id}/receipt says, on one A4 page; 409 while the order is not paid",
+            "/orders/{id}/receipt says, on one A4 page; 409 while the order is not paid; at "
+            "most AITOPUP_RECEIPT_PDFS_PER_MINUTE (30) a merchant and environment",
             "billing",
-            errors=(*_ORDER_ERRORS, Code.RECEIPT_NOT_AVAILABLE),
+            errors=(*_ORDER_ERRORS, Code.RECEIPT_NOT_AVAILABLE, Code.RECEIPT_PDFS_RATE_LIMITED),
         ),
     ),
 ]

@@ -250,6 +250,7 @@ async def receipt_pdf(request: Request) -> Response:
     viewer = await require_viewer(request)
     order_id = _order_id(request)
     svc = services(request)
+    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
     found = await funding.receipt_pdf(svc.db, svc.settings, viewer.caller, order_id)
     return Response(found.content, media_type=found.media_type, headers=found.headers())
 

@@ -162,6 +162,7 @@ class Code(IntEnum):
     TEST_CLOCK_STAGING_ONLY = 4302
     TEST_CLOCK_TOO_FAR = 4303
     BILLING_PROFILE_LIVE_ONLY = 4350
+    RECEIPT_PDFS_RATE_LIMITED = 4351
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -428,6 +429,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.BILLING_PROFILE_LIVE_ONLY: CodeInfo(
         403, "The billing profile is changed with a live key, or by an owner in the dashboard"
+    ),
+    Code.RECEIPT_PDFS_RATE_LIMITED: CodeInfo(
+        429, "Too many receipt PDFs for this merchant in this environment; see Retry-After"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Calls that reach the payment provider (checkouts, invoices, payment checks), a merchant
     # a minute in each environment: each is a call on the operator's own Stripe account.
     payment_calls_per_minute: int = Field(default=20, ge=1)
+    # Receipt PDFs a merchant may have drawn a minute in each environment: each is a page of
+    # layout on the gateway's own CPU.
+    receipt_pdfs_per_minute: int = Field(default=30, ge=1)
     # Unpaid, unexpired checkouts a merchant may have open in each environment.
     max_open_orders_per_merchant_env: int = Field(default=20, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to

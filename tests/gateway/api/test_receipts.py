@@ -292,3 +292,24 @@ async def test_a_live_payment_is_numbered_once_by_the_webhook_whatever_comes_aft
     before = data["receipt_number"]
     again = await stripe_api.get(f"/orders/{order_id}/receipt", headers=live.headers)
     assert again.json()["data"]["receipt_number"] == before
+
+
+async def test_receipt_pdfs_are_limited_per_merchant_and_environment(
+    billing_settings: Settings, make_merchant: MakeMerchant
+) -> None:
+    staging = await make_merchant("staging")
+    other = await make_merchant("staging")
+    limited = billing_settings.model_copy(update={"receipt_pdfs_per_minute": 2})
+    async with running_app(limited) as app, asgi_client(app) as client:
+        order = await _paid_sandbox_order(client, staging)
+        theirs = await _paid_sandbox_order(client, other)
+        path = f"/orders/{order}/receipt.pdf"
+        drawn = [await client.get(path, headers=staging.headers) for _ in range(2)]
+        assert [r.status_code for r in drawn] == [200, 200]
+        assert drawn[1].headers["ratelimit-remaining"] == "0"
+        refused = await client.get(path, headers=staging.headers)
+        assert (refused.status_code, refused.json()["code"]) == (429, 4351)
+        assert int(refused.headers["retry-after"]) > 0
+        # Another merchant's PDFs are counted apart.
+        mine = await client.get(f"/orders/{theirs}/receipt.pdf", headers=other.headers)
+        assert mine.status_code == 200
