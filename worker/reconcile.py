@@ -1,10 +1,12 @@
 """The reconciliation sweep: pending Stripe orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``
 are looked up at Stripe and settled by its answer (``gateway.billing.reconcile``), so a paid
-order whose webhook never came is credited all the same, once."""
+order whose webhook never came is credited all the same, once; and so are the paid invoices of
+Stripe subscriptions not paid yet, past due or past their period's end
+(``gateway.billing.subscriptions.sweep``)."""
 
 from typing import Any
 
-from gateway.billing import reconcile
+from gateway.billing import reconcile, subscriptions
 
 from .deps import Deps
 
@@ -12,11 +14,15 @@ __all__ = ["reconcile_orders"]
 
 
 async def reconcile_orders(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``reconcile_orders``: how many orders were credited."""
+    """ARQ cron ``reconcile_orders``: how many orders and subscription periods were credited."""
     deps: Deps = ctx["deps"]
     credited = 0
     for outcome in await reconcile.sweep(deps.db, deps.settings):
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"
+    for outcome in await subscriptions.sweep(deps.db, deps.settings):
+        if outcome.deliveries:
+            deps.wake(outcome.deliveries)
+        credited += outcome.data["credited"]
     return credited

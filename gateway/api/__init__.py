@@ -12,6 +12,7 @@ from . import (
     meta,
     orders,
     recipients,
+    subscriptions,
     topup,
     webhooks,
 )
@@ -29,6 +30,7 @@ def public_routes() -> list[BaseRoute]:
         *topup.send_routes,
         *meta.routes,
         *billing.routes,
+        *subscriptions.routes,
         *topup.routes,
         *webhooks.routes,
         *keys.routes,

@@ -38,6 +38,10 @@ EventType = Literal[
     "wallet.debited",
     "charge.succeeded",
     "charge.refunded",
+    "subscription.created",
+    "subscription.renewed",
+    "subscription.past_due",
+    "subscription.canceled",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]
