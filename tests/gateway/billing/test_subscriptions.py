@@ -254,3 +254,24 @@ async def test_one_subscription_per_merchant_and_environment_even_racing(
     [made] = [p for p in stripe_stand_in.portals.values() if p["url"] == url]
     assert made["customer"] == bought.session["customer"]
     assert made["return_url"] == "https://merchant.example/back"
+
+
+async def test_the_workers_sweep_credits_a_first_period_whose_events_were_all_lost(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    stripe_stood_in_settings: Settings,
+    subscribe: Subscribe,
+) -> None:
+    from types import SimpleNamespace
+
+    from worker.reconcile import reconcile_orders
+
+    bought = await subscribe()
+    woken: list[str] = []
+    deps = SimpleNamespace(db=db, settings=stripe_stood_in_settings, wake=woken.extend)
+    assert await reconcile_orders({"deps": deps}) >= 1
+    assert await credits_of(db, bought.merchant) == 1
+    shown = await _subscription(sub_api, bought.merchant.headers)
+    assert shown is not None and shown["status"] == "active"
+    await reconcile_orders({"deps": deps})
+    assert await credits_of(db, bought.merchant) == 1
