@@ -184,6 +184,17 @@ async def _emit(
     )
 
 
+def _later_end(end: datetime | None) -> Any:
+    """The period's end moved to ``end`` if that is later: a period never goes back, whatever
+    order its reports come in."""
+    if end is None:
+        return _S.c.current_period_end
+    return case(
+        (or_(_S.c.current_period_end.is_(None), _S.c.current_period_end < end), end),
+        else_=_S.c.current_period_end,
+    )
+
+
 async def credit_period(
     conn: AsyncConnection, db: Database, sub: Any, paid: PaidPeriod, now: datetime
 ) -> Settlement:
@@ -219,15 +230,6 @@ async def credit_period(
     ).first()
     if recorded is None:
         return Settlement("duplicate")
-    end = paid.period_end
-    later = (
-        case(
-            (or_(_S.c.current_period_end.is_(None), _S.c.current_period_end < end), end),
-            else_=_S.c.current_period_end,
-        )
-        if end is not None
-        else _S.c.current_period_end
-    )
     row = (
         await conn.execute(
             update(_S)
@@ -235,7 +237,7 @@ async def credit_period(
             .values(
                 periods_paid=_S.c.periods_paid + 1,
                 plan_id=plan.id,
-                current_period_end=later,
+                current_period_end=_later_end(paid.period_end),
                 status=case(
                     (_S.c.status.in_(("incomplete", "past_due")), "active"), else_=_S.c.status
                 ),
@@ -316,7 +318,7 @@ async def move_state(
     if cancel_at_period_end is not None:
         rest["cancel_at_period_end"] = cancel_at_period_end
     if current_period_end is not None:
-        rest["current_period_end"] = current_period_end
+        rest["current_period_end"] = _later_end(current_period_end)
     if plan_id is not None:
         rest["plan_id"] = plan_id
     if rest:
