@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, insert, or_, select, update
+from sqlalchemy import and_, case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,7 @@ from ..mail.links import public_base
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import Plan, Subscription, SubscriptionInvoice, table_of
+from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -184,24 +185,43 @@ async def _emit(
     )
 
 
+def _moment(value: datetime) -> Any:
+    """A time as the store keeps one (``UTCDateTime``), where SQL picks between values."""
+    return literal(value, UTCDateTime())
+
+
+def _not_after(at: datetime) -> Any:
+    """Nothing the provider said later than ``at`` was applied yet."""
+    return or_(_S.c.state_at.is_(None), _S.c.state_at <= at)
+
+
 def _later_end(end: datetime | None) -> Any:
     """The period's end moved to ``end`` if that is later: a period never goes back, whatever
     order its reports come in."""
     if end is None:
         return _S.c.current_period_end
     return case(
-        (or_(_S.c.current_period_end.is_(None), _S.c.current_period_end < end), end),
+        (or_(_S.c.current_period_end.is_(None), _S.c.current_period_end < end), _moment(end)),
         else_=_S.c.current_period_end,
     )
 
 
 async def credit_period(
-    conn: AsyncConnection, db: Database, sub: Any, paid: PaidPeriod, now: datetime
+    conn: AsyncConnection,
+    db: Database,
+    sub: Any,
+    paid: PaidPeriod,
+    now: datetime,
+    *,
+    at: datetime | None = None,
 ) -> Settlement:
     """The one rule of a paid period: its row (the invoice id, once), the plan's
     ``credits_included`` into the wallet with its entry, the subscription active (unless it
     ended) through the period's end, and ``subscription.created`` (its first period) or
-    ``subscription.renewed``. Found already: nothing, ``duplicate``."""
+    ``subscription.renewed``. Found already: nothing, ``duplicate``. ``at``: when the payment
+    was reported (an event's ``created``; ``now`` by default): a past-due subscription is made
+    active only if nothing said later was applied."""
+    at = at or now
     plan = None
     if paid.plan_id is not None:
         plan = (
@@ -239,7 +259,13 @@ async def credit_period(
                 plan_id=plan.id,
                 current_period_end=_later_end(paid.period_end),
                 status=case(
-                    (_S.c.status.in_(("incomplete", "past_due")), "active"), else_=_S.c.status
+                    (_S.c.status == "incomplete", "active"),
+                    (and_(_S.c.status == "past_due", _not_after(at)), "active"),
+                    else_=_S.c.status,
+                ),
+                state_at=case(
+                    (or_(_S.c.state_at.is_(None), _S.c.state_at < at), _moment(at)),
+                    else_=_S.c.state_at,
                 ),
                 expires_at=None,
                 updated_at=now,
@@ -294,11 +320,7 @@ async def move_state(
     """Apply what the provider said at ``at``, unless something said later was applied
     already or the subscription ended; a move into ``past_due`` or ``canceled`` emits its
     event, once (the move is conditional on the status being another)."""
-    fresh = and_(
-        _S.c.id == sub_id,
-        _S.c.status.not_in(FINAL),
-        or_(_S.c.state_at.is_(None), _S.c.state_at <= at),
-    )
+    fresh = and_(_S.c.id == sub_id, _S.c.status.not_in(FINAL), _not_after(at))
     deliveries: list[str] = []
     if status is not None:
         values: dict[str, Any] = {"status": status, "state_at": at, "updated_at": now}
@@ -324,11 +346,7 @@ async def move_state(
     if rest:
         await conn.execute(
             update(_S)
-            .where(
-                _S.c.id == sub_id,
-                _S.c.status.not_in(FINAL),
-                or_(_S.c.state_at.is_(None), _S.c.state_at <= at),
-            )
+            .where(_S.c.id == sub_id, _S.c.status.not_in(FINAL), _not_after(at))
             .values(**rest, state_at=at, updated_at=now)
         )
     return deliveries
@@ -386,7 +404,12 @@ async def _plan_of_price(conn: AsyncConnection, env: str, price_id: str | None) 
 
 
 async def _paid_invoice(
-    conn: AsyncConnection, db: Database, sub: Any, found: stripe_plans.InvoiceFields, now: datetime
+    conn: AsyncConnection,
+    db: Database,
+    sub: Any,
+    found: stripe_plans.InvoiceFields,
+    now: datetime,
+    at: datetime,
 ) -> Settlement:
     """A paid invoice of ``sub`` from Stripe (an event, or the sweep's look)."""
     if found.billing_reason not in PERIOD_REASONS:
@@ -401,7 +424,7 @@ async def _paid_invoice(
         period_end=found.period_end,
         plan_id=await _plan_of_price(conn, sub.env, found.price_id),
     )
-    return await credit_period(conn, db, sub, paid, now)
+    return await credit_period(conn, db, sub, paid, now, at=at)
 
 
 def _sent_at(created: int | None, now: datetime) -> datetime:
@@ -457,7 +480,7 @@ async def on_stripe_event(
         if type_ in ("invoice.paid", "invoice.payment_succeeded"):
             if found.status not in ("paid", None):
                 return Settlement("not_paid")
-            return await _paid_invoice(conn, db, sub, found, now)
+            return await _paid_invoice(conn, db, sub, found, now, at)
         if type_ == "invoice.payment_failed":
             return Settlement(
                 "past_due", await move_state(conn, sub.id, at, now, status="past_due")
@@ -938,7 +961,7 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
         else:
             await _link(conn, sub, found.id, found.customer)
             for invoice in reversed(looked.paid):  # oldest first: the first is the creation
-                settled = await _paid_invoice(conn, db, sub, invoice, now)
+                settled = await _paid_invoice(conn, db, sub, invoice, now, now)
                 credited += settled.result == "credited"
                 deliveries += settled.deliveries
             deliveries += await move_state(

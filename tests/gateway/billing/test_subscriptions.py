@@ -17,9 +17,9 @@ from gateway.store.db import Database
 from gateway.store.models import StripeEvent, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.merchants import assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
-from tests.fixtures.subscriptions import Subscribe, balance, credits_of, post_event
+from tests.fixtures.subscriptions import MakePlan, Subscribe, balance, credits_of, post_event
 from tests.fixtures.webhooks import events_of
 
 _E = table_of(StripeEvent)
@@ -275,3 +275,56 @@ async def test_the_workers_sweep_credits_a_first_period_whose_events_were_all_lo
     assert shown is not None and shown["status"] == "active"
     await reconcile_orders({"deps": deps})
     assert await credits_of(db, bought.merchant) == 1
+
+
+async def test_an_older_failure_after_a_later_payment_leaves_it_active(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    subscribe: Subscribe,
+) -> None:
+    bought = await subscribe()
+    merchant = bought.merchant
+    stripe_id = bought.stripe_subscription["id"]
+    await post_event(sub_api, stripe_stand_in.event("invoice.paid", bought.first_invoice))
+    failed = stripe_stand_in.renew(stripe_id, paid=False)
+    now = int(time.time())
+    failure = stripe_stand_in.event("invoice.payment_failed", failed, created=now - 60)
+    paid = stripe_stand_in.pay_open_invoice(failed["id"])
+    # Stripe's retry paid it a minute after the failure; the failure's event comes last.
+    await post_event(sub_api, stripe_stand_in.event("invoice.paid", paid, created=now))
+    await post_event(sub_api, failure)
+    shown = await _subscription(sub_api, merchant.headers)
+    assert shown is not None and shown["status"] == "active"
+    assert await credits_of(db, merchant) == 2
+    assert await events_of(db, merchant.merchant_id, "subscription.past_due") == []
+
+
+async def test_stripe_refusing_the_session_leaves_nothing_behind(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    plan = await make_plan()
+    stripe_stand_in.prices.pop(plan["stripe_price_monthly_id"])
+    merchant = await make_merchant("live")
+    reply = await sub_api.post(
+        "/payment/create-session",
+        json={"channel": "stripe", "type": "subscription", "plan_id": plan["id"]},
+        headers=merchant.headers,
+    )
+    assert (reply.status_code, reply.json()["code"]) == (502, 4107), reply.text
+    assert await _subscription(sub_api, merchant.headers) is None
+    yearly = await sub_api.post(
+        "/payment/create-session",
+        json={
+            "channel": "stripe",
+            "type": "subscription",
+            "plan_id": plan["id"],
+            "interval": "year",
+        },
+        headers=merchant.headers,
+    )
+    assert yearly.status_code == 201, yearly.text  # the first left no place held
