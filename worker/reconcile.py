@@ -2,11 +2,11 @@
 are looked up at Stripe and settled by its answer (``gateway.billing.reconcile``), so a paid
 order whose webhook never came is credited all the same, once; and so are the paid invoices of
 Stripe subscriptions not paid yet, past due or past their period's end
-(``gateway.billing.subscriptions.sweep``)."""
+(``gateway.billing.subscription_stripe.sweep``)."""
 
 from typing import Any
 
-from gateway.billing import reconcile, subscriptions
+from gateway.billing import reconcile, subscription_stripe
 
 from .deps import Deps
 
@@ -21,7 +21,7 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"
-    for outcome in await subscriptions.sweep(deps.db, deps.settings):
+    for outcome in await subscription_stripe.sweep(deps.db, deps.settings):
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["credited"]

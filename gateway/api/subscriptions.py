@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import plans, subscription_pages, subscriptions
+from ..billing import plans, subscription_pages, subscription_sandbox, subscriptions
 from ..billing.plan_schemas import (
     PaymentSessionData,
     PaymentSessionRequest,
@@ -88,7 +88,7 @@ def _base(sub_id: str) -> str:
 async def sandbox_checkout(request: Request) -> Response:
     svc = services(request)
     sub_id, token = _sandbox_args(request)
-    sub, plan = await subscriptions.sandbox_subscription(svc.db, svc.settings, sub_id, token)
+    sub, plan = await subscription_sandbox.sandbox_subscription(svc.db, svc.settings, sub_id, token)
     page = subscription_pages.render_checkout(sub, plan, _base(sub_id), token, utcnow())
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
@@ -96,8 +96,10 @@ async def sandbox_checkout(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     sub_id, token = _sandbox_args(request)
-    paid = await perform(svc.waker, subscriptions.pay_sandbox(svc.db, svc.settings, sub_id, token))
-    sub, _ = await subscriptions.sandbox_subscription(svc.db, svc.settings, sub_id, token)
+    paid = await perform(
+        svc.waker, subscription_sandbox.pay_sandbox(svc.db, svc.settings, sub_id, token)
+    )
+    sub, _ = await subscription_sandbox.sandbox_subscription(svc.db, svc.settings, sub_id, token)
     if _wants_json(request) or not sub.success_url:
         return Envelope.of(paid)
     return RedirectResponse(sub.success_url, status_code=303)
@@ -106,9 +108,9 @@ async def sandbox_pay(request: Request) -> Response:
 async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     sub_id, token = _sandbox_args(request)
-    operation = subscriptions.cancel_sandbox(svc.db, svc.settings, sub_id, token)
+    operation = subscription_sandbox.cancel_sandbox(svc.db, svc.settings, sub_id, token)
     cancelled = await perform(svc.waker, operation)
-    sub, _ = await subscriptions.sandbox_subscription(svc.db, svc.settings, sub_id, token)
+    sub, _ = await subscription_sandbox.sandbox_subscription(svc.db, svc.settings, sub_id, token)
     if _wants_json(request) or not sub.cancel_url:
         return Envelope.of(cancelled)
     return RedirectResponse(sub.cancel_url, status_code=303)
@@ -117,7 +119,7 @@ async def sandbox_cancel(request: Request) -> Response:
 async def sandbox_portal(request: Request) -> Response:
     svc = services(request)
     sub_id, token = _sandbox_args(request)
-    sub, plan, offered = await subscriptions.portal_page(svc.db, svc.settings, sub_id, token)
+    sub, plan, offered = await subscription_sandbox.portal_page(svc.db, svc.settings, sub_id, token)
     base = f"{_base(sub_id)}/portal"
     page = subscription_pages.render_portal(sub, plan, offered, base, token, utcnow())
     return HTMLResponse(page, headers=_PAGE_HEADERS)
@@ -136,7 +138,7 @@ async def sandbox_portal_action(request: Request) -> Response:
         raise ApiError(Code.ROUTE_NOT_FOUND)
     form = await request.form(max_files=0, max_fields=10)
     fails = _field(form, "fails")
-    operation = subscriptions.sandbox_action(
+    operation = subscription_sandbox.sandbox_action(
         svc.db,
         svc.settings,
         sub_id,

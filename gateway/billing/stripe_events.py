@@ -1,5 +1,5 @@
 """Stripe's webhook: verified events, deduplicated on their id, turned into order completions
-and subscriptions' paid periods (``subscriptions.on_stripe_event``)."""
+and subscriptions' paid periods (``subscription_stripe.on_stripe_event``)."""
 
 import json
 import logging
@@ -19,7 +19,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import payments, subscriptions
+from . import payments, subscription_stripe
 from .orders import (
     EXPIRED_REASON,
     Paid,
@@ -109,7 +109,7 @@ async def _dispatch(
     created: int | None,
     now: datetime,
 ) -> Settlement:
-    concerning = await subscriptions.on_stripe_event(conn, db, type_, obj, created, now)
+    concerning = await subscription_stripe.on_stripe_event(conn, db, type_, obj, created, now)
     if concerning is not None:
         return concerning
     order_id = _order_of(obj)

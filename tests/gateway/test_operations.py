@@ -285,10 +285,11 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
     "gateway.billing.orders.sandbox_order": "the sandbox checkout's own page and buttons, as "
     "Stripe's hosted page would be; the payment itself is ``orders.pay_sandbox``",
-    "gateway.billing.subscriptions.sandbox_subscription": "the sandbox's subscription checkout "
-    "and portal pages, as Stripe's hosted pages would be; what they change is an operation",
-    "gateway.billing.subscriptions.portal_page": "the sandbox portal's page: the subscription "
-    "and the plans it may change to, read for HTML",
+    "gateway.billing.subscription_sandbox.sandbox_subscription": "the sandbox's subscription "
+    "checkout and portal pages, as Stripe's hosted pages would be; what they change is an "
+    "operation",
+    "gateway.billing.subscription_sandbox.portal_page": "the sandbox portal's page: the "
+    "subscription and the plans it may change to, read for HTML",
     "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
     "its session: the order it finds is then checked by ``reconcile.check_order``",
     "gateway.merchants.golive.checklist": "the dashboard's going-live checklist, which no other "

@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import subscriptions
+from gateway.billing import subscription_stripe
 from gateway.store.db import Database
 from gateway.store.models import StripeEvent, table_of
 from gateway.values.clock import utcnow
@@ -29,7 +29,7 @@ async def _sweep(db: Database, settings: Settings) -> int:
     """The reconciliation sweep, as the worker runs it, a day on (past any period's end):
     how many periods it credited."""
     later = utcnow() + timedelta(days=400)
-    found = await subscriptions.sweep(db, settings, now=later)
+    found = await subscription_stripe.sweep(db, settings, now=later)
     return sum(o.data["credited"] for o in found)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from gateway.billing import subscriptions
-from gateway.billing.subscriptions import add_interval
+from gateway.billing import subscription_sandbox
+from gateway.billing.subscription_sandbox import add_interval
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
@@ -89,7 +89,7 @@ async def test_renewals_credit_each_period_once_however_often_they_run(
     first_end = await _period_end(sub_api, merchant)
 
     # Before the period ends: nothing.
-    early = await subscriptions.renew_due(
+    early = await subscription_sandbox.renew_due(
         db, merchant.merchant_id, "staging", first_end - timedelta(seconds=1)
     )
     assert early.deliveries == [] and await credits_of(db, merchant) == 1
@@ -97,11 +97,14 @@ async def test_renewals_credit_each_period_once_however_often_they_run(
     # Two periods on, asked five times at once: two credits.
     two_on = add_interval(first_end, "month") + timedelta(seconds=1)
     await asyncio.gather(
-        *(subscriptions.renew_due(db, merchant.merchant_id, "staging", two_on) for _ in range(5))
+        *(
+            subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
+            for _ in range(5)
+        )
     )
     assert await credits_of(db, merchant) == 3
     assert await balance(sub_api, merchant) == start + 2 * plan["credits_included"]
-    again = await subscriptions.renew_due(db, merchant.merchant_id, "staging", two_on)
+    again = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
     assert again.deliveries == [] and await credits_of(db, merchant) == 3
     assert await _period_end(sub_api, merchant) == add_interval(
         add_interval(first_end, "month"), "month"
@@ -125,14 +128,14 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
 
     due = await _period_end(sub_api, merchant) + timedelta(seconds=1)
     for _ in range(3):
-        await subscriptions.renew_due(db, merchant.merchant_id, "staging", due)
+        await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "past_due"
     assert await credits_of(db, merchant) == 1
     assert len(await events_of(db, merchant.merchant_id, "subscription.past_due")) == 1
 
     assert (await _act(sub_api, portal, "card", fails="0")).status_code == 200
-    await subscriptions.renew_due(db, merchant.merchant_id, "staging", due)
+    await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "active"
     assert await credits_of(db, merchant) == 2
@@ -158,7 +161,7 @@ async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
     assert (await _act(sub_api, portal, "cancel")).status_code == 200
 
     later = await _period_end(sub_api, merchant) + timedelta(days=800)
-    done = await subscriptions.renew_due(db, merchant.merchant_id, "staging", later)
+    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", later)
     assert done.code == 1000
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "canceled"
@@ -220,6 +223,6 @@ async def test_renewals_before_now_are_the_callers_time_not_the_walls(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant, _, _ = await _bought(sub_api, make_plan, make_merchant)
-    done = await subscriptions.renew_due(db, merchant.merchant_id, "staging", utcnow())
+    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", utcnow())
     assert done.data == {"subscriptions": []}
     assert await credits_of(db, merchant) == 1
