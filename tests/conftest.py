@@ -39,6 +39,7 @@ pytest_plugins = [
     "tests.fixtures.upstreams",
     "tests.fixtures.mail",
     "tests.fixtures.stripe",
+    "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
 ]
 

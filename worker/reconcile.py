@@ -1,10 +1,13 @@
 """The reconciliation sweep: pending Stripe orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``
 are looked up at Stripe and settled by its answer (``gateway.billing.reconcile``), so a paid
-order whose webhook never came is credited all the same, once."""
+order whose webhook never came is credited all the same, once; and so are the paid invoices of
+Stripe subscriptions not paid yet, past due or past their period's end
+(``gateway.billing.subscription_stripe.sweep``); and staging's sandbox subscriptions renew as
+each merchant's test clock passes their period's end (``subscription_sandbox.sweep``)."""
 
 from typing import Any
 
-from gateway.billing import reconcile
+from gateway.billing import reconcile, subscription_sandbox, subscription_stripe
 
 from .deps import Deps
 
@@ -12,11 +15,19 @@ __all__ = ["reconcile_orders"]
 
 
 async def reconcile_orders(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``reconcile_orders``: how many orders were credited."""
+    """ARQ cron ``reconcile_orders``: how many orders and subscription periods were credited."""
     deps: Deps = ctx["deps"]
     credited = 0
     for outcome in await reconcile.sweep(deps.db, deps.settings):
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"
+    for outcome in await subscription_stripe.sweep(deps.db, deps.settings):
+        if outcome.deliveries:
+            deps.wake(outcome.deliveries)
+        credited += outcome.data["credited"]
+    # Staging's sandbox subscriptions renew as time passes, by each merchant's test clock.
+    for outcome in await subscription_sandbox.sweep(deps.db):
+        if outcome.deliveries:
+            deps.wake(outcome.deliveries)
     return credited

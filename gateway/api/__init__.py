@@ -14,6 +14,7 @@ from . import (
     meta,
     orders,
     recipients,
+    subscriptions,
     topup,
     webhooks,
 )
@@ -32,6 +33,7 @@ def public_routes() -> list[BaseRoute]:
         *meta.routes,
         *billing.routes,
         *billing_profile.routes,
+        *subscriptions.routes,
         *topup.routes,
         *webhooks.routes,
         *keys.routes,

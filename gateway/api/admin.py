@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..accounts import invitations
-from ..admin import api_keys, audit, catalog, merchants, redemption_codes, reports
+from ..admin import api_keys, audit, catalog, merchants, plans, redemption_codes, reports
 from ..admin import checkin as checkin_config
 from ..admin.audit import Call
 from ..admin.schemas import (
@@ -45,6 +45,7 @@ from ..admin.schemas import (
 )
 from ..billing import reconcile
 from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
+from ..billing.plan_schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ..billing.schemas import OffsetQuery, OrderData
 from ..lockout import client_address
 from ..mail.links import public_base
@@ -236,6 +237,27 @@ async def update_pack(request: Request, call: Call) -> Response:
     return await answer(request, catalog.update_pack(svc.db, call, _id(request), body))
 
 
+# --- plans ---
+
+
+async def list_plans(request: Request, call: Call) -> Response:
+    query = read_query(request, PlansQuery)
+    return await answer(request, plans.list_plans(services(request).db, query.env))
+
+
+async def create_plan(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, PlanCreate, limit=svc.settings.max_body_bytes)
+    return await answer(request, plans.create_plan(svc.db, svc.settings, call, body))
+
+
+async def update_plan(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, PlanUpdate, limit=svc.settings.max_body_bytes)
+    operation = plans.update_plan(svc.db, svc.settings, call, _id(request), body)
+    return await answer(request, operation)
+
+
 # --- coupons ---
 
 
@@ -404,6 +426,7 @@ def _route(
 
 
 _NO_MERCHANT = (Code.MERCHANT_NOT_FOUND,)
+_STRIPE = (Code.PAYMENT_PROVIDER_ERROR, Code.PAYMENT_PROVIDER_TIMEOUT)
 
 _FULFILMENT = (*_NO_MERCHANT, Code.ROUTE_NOT_FOUND)
 
@@ -600,6 +623,38 @@ routes = [
         body=PackUpdate,
         response=PackAdminData,
         errors=(Code.PACK_NOT_FOUND,),
+    ),
+    _route(
+        "/billing/plans",
+        list_plans,
+        "GET",
+        "plans.list",
+        "Every subscription plan (of one environment with ?env=), on sale or not",
+        query=PlansQuery,
+        response=PlanAdminData,
+        many=True,
+    ),
+    _route(
+        "/billing/plans",
+        create_plan,
+        "POST",
+        "plans.create",
+        "Create a subscription plan in an environment; a live plan gets its Stripe product "
+        "and a monthly and a yearly price",
+        body=PlanCreate,
+        response=PlanAdminData,
+        success=Code.CREATED,
+        errors=_STRIPE,
+    ),
+    _route(
+        "/billing/plans/{id}",
+        update_plan,
+        "PUT",
+        "plans.update",
+        "Change a subscription plan; a live plan's new price is a new Stripe price",
+        body=PlanUpdate,
+        response=PlanAdminData,
+        errors=(Code.PLAN_NOT_FOUND, *_STRIPE, Code.SERVICE_UNAVAILABLE),
     ),
     _route(
         "/coupons",

@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..billing import checkin, sandbox_clock
+from ..billing import checkin, sandbox_clock, subscription_sandbox
 from ..billing.checkin_schemas import CheckInData, ClockAdvance, ClockData
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -29,7 +29,7 @@ async def advance_clock(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, ClockAdvance, limit=svc.settings.max_body_bytes)
-    return await answer(request, sandbox_clock.advance(svc.db, caller, body.seconds))
+    return await answer(request, subscription_sandbox.advance_clock(svc.db, caller, body.seconds))
 
 
 routes = [

@@ -3,8 +3,9 @@
 As Stripe's test clocks: a merchant's staging runs at real time plus an offset that the
 merchant only ever moves forward (``POST /sandbox/clock/advance``), so a tester can live through
 days and months in seconds. Every time-dependent staging rule asks ``now_for`` and nothing else:
-the daily check-in's day (``billing.checkin``) today, and subscription renewals, which will read
-it to find the periods due, so advancing the clock renews a staging subscription as time would.
+the daily check-in's day (``billing.checkin``) and subscription renewals: advancing the clock
+renews a merchant's staging subscriptions as time would (``subscription_sandbox.advance_clock``,
+which the route calls, and its ``sweep``).
 
 Live never reads the clock: ``now_for`` answers real time for live without touching the store,
 and nothing else reads ``sandbox_clocks``. The offset is bounded (``MAX_OFFSET_SECONDS``) so the
@@ -76,7 +77,8 @@ async def read(db: Database, caller: Caller) -> Outcome:
 
 async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
     """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
-    concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``."""
+    concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``. What the
+    time skipped brings due is renewed by ``subscription_sandbox.advance_clock``."""
     _staging_only(caller)
     assert seconds > 0
     real = utcnow()

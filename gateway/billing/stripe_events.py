@@ -1,4 +1,5 @@
-"""Stripe's webhook: verified events, deduplicated on their id, turned into order completions."""
+"""Stripe's webhook: verified events, deduplicated on their id, turned into order completions
+and subscriptions' paid periods (``subscription_stripe.on_stripe_event``)."""
 
 import json
 import logging
@@ -18,7 +19,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import payments
+from . import payments, subscription_stripe
 from .orders import (
     EXPIRED_REASON,
     Paid,
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 _S = table_of(StripeEvent)
 
 
-def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any]]:
+def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any], int | None]:
+    """The event's id, type, object and when Stripe made it (Unix seconds, if it says)."""
     try:
         event = json.loads(payload)
         event_id, type_, obj = event["id"], event["type"], event["data"]["object"]
@@ -47,7 +49,9 @@ def _parse_event(payload: bytes) -> tuple[str, str, dict[str, Any]]:
         raise ApiError(Code.STRIPE_EVENT_MALFORMED)
     if not 0 < len(event_id) <= 255:
         raise ApiError(Code.STRIPE_EVENT_MALFORMED)
-    return event_id, type_, obj
+    created = event.get("created")
+    stamp = created if isinstance(created, int) and not isinstance(created, bool) else None
+    return event_id, type_, obj, stamp if stamp is not None and 0 < stamp < 1 << 40 else None
 
 
 def _order_of(obj: dict[str, Any]) -> str | None:
@@ -98,8 +102,16 @@ _INVOICE_FAILED = {
 
 
 async def _dispatch(
-    conn: AsyncConnection, db: Database, type_: str, obj: dict[str, Any], now: datetime
+    conn: AsyncConnection,
+    db: Database,
+    type_: str,
+    obj: dict[str, Any],
+    created: int | None,
+    now: datetime,
 ) -> Settlement:
+    concerning = await subscription_stripe.on_stripe_event(conn, db, type_, obj, created, now)
+    if concerning is not None:
+        return concerning
     order_id = _order_of(obj)
     failing = {**_FAILED, **_INVOICE_FAILED}
     if type_ not in (_COMPLETED, _SUCCEEDED, _INVOICE_PAID, *failing):
@@ -130,7 +142,7 @@ async def handle_stripe_event(
     """Verify, then record the event id and act on it in one transaction: a duplicate id
     finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed."""
     payments.verify_event(settings, payload, signature)
-    event_id, type_, obj = _parse_event(payload)
+    event_id, type_, obj, created = _parse_event(payload)
     now = utcnow()
     try:
         async with db.transaction() as conn:
@@ -151,7 +163,7 @@ async def handle_stripe_event(
             if recorded is None:
                 settled = Settlement("duplicate")
             else:
-                settled = await _dispatch(conn, db, type_, obj, now)
+                settled = await _dispatch(conn, db, type_, obj, created, now)
                 await conn.execute(
                     update(_S).where(_S.c.id == event_id).values(outcome=settled.result)
                 )

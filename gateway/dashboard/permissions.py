@@ -40,6 +40,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/recipients/revoke-links"): "topups",
     ("POST", "/wallet/checkout"): "wallet",
     ("POST", "/wallet/redeem"): "wallet",
+    ("POST", "/wallet/subscribe"): "wallet",
+    ("POST", "/wallet/subscription/portal"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",
     ("POST", _EP): "webhooks",
     ("POST", _EP + "/enabled"): "webhooks",

@@ -1,5 +1,6 @@
-"""The dashboard's wallet page: the balance, the ledger, the funding history, buying a pack and
-redeeming a code, each through the funding services the API calls (``gateway.billing``).
+"""The dashboard's wallet page: the balance, the ledger, the funding history, buying a pack,
+redeeming a code, the plans on sale and the merchant's subscription (subscribing, and its
+portal), each through the funding services the API calls (``gateway.billing``).
 
 Buying a pack is the API's checkout: staging gets the built-in sandbox checkout, live a Stripe
 Checkout Session; either way the browser goes to the checkout's page and comes back here.
@@ -17,8 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, pricing, reconcile, redemption
+from ..billing import orders, plans, pricing, reconcile, redemption, subscriptions
 from ..billing import service as funding
+from ..billing.plan_schemas import PaymentSessionData, PaymentSessionRequest, PlanData, PortalData
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -52,6 +54,8 @@ _NOTICES = {
     "cancelled": "Checkout cancelled: nothing was charged.",
     "redeemed": "Code redeemed: the credit is in your wallet.",
     "checked": "Payment checked with Stripe: the order below shows what it found.",
+    "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
+    "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
 }
 _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
@@ -67,7 +71,14 @@ _REFUSAL_FIELD = {
     Code.COUPON_EXHAUSTED: "coupon",
     Code.COUPON_NOT_APPLICABLE: "coupon",
 }
-_LABELS = {"pack_id": "Pack", "amount": "Custom amount", "coupon": "Coupon", "code": "Code"}
+_LABELS = {
+    "pack_id": "Pack",
+    "amount": "Custom amount",
+    "coupon": "Coupon",
+    "code": "Code",
+    "plan_id": "Plan",
+    "interval": "Billed",
+}
 
 
 def _total(listed: Outcome) -> int:
@@ -82,6 +93,7 @@ async def _wallet_page(
     status: int = 200,
     checkout: dict[str, Any] | None = None,
     redeem: dict[str, Any] | None = None,
+    subscribe: dict[str, Any] | None = None,
 ) -> Response:
     svc = services(request)
     caller = viewer.caller
@@ -91,6 +103,7 @@ async def _wallet_page(
     ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
     packs = (await perform(svc.waker, funding.list_packs(svc.db))).many(PackData)
+    offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
     listed = funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
@@ -120,6 +133,9 @@ async def _wallet_page(
         "max_cents": svc.settings.funding_max_cents,
         "checkout": checkout or {"pack_id": "", "amount": "", "coupon": "", "errors": {}},
         "redeem": redeem or {"code": "", "errors": {}},
+        "plans": offered,
+        "subscription": balance.subscription,
+        "subscribe": subscribe or {"plan_id": "", "interval": "month", "errors": {}},
         "wallet_labels": _LABELS,
     }
     return page(request, "wallet/index.html", context, status=status)
@@ -277,10 +293,68 @@ async def redeem(request: Request) -> Response:
     return RedirectResponse(path_for("wallet_page") + "?notice=redeemed", 303)
 
 
+async def subscribe(request: Request) -> Response:
+    """The API's payment session for a plan, then off to its checkout (the sandbox's page, or
+    a link to Stripe's, which the dashboard's CSP keeps a form from redirecting to)."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    typed = {"plan_id": field(data, "plan_id", 40), "interval": field(data, "interval", 10)}
+    svc = services(request)
+    back = _base_url(request) + path_for("wallet_page")
+    refused = FormErrors()
+    try:
+        body = PaymentSessionRequest.model_validate(
+            {
+                "channel": "stripe",
+                "type": "subscription",
+                "plan_id": typed["plan_id"] or None,
+                "interval": typed["interval"] or None,
+                "success_url": back + "?notice=subscribed",
+                "cancel_url": back + "?notice=not-subscribed",
+            }
+        )
+        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+        operation = subscriptions.create_session(
+            svc.db, svc.settings, viewer.caller, body, own_origin=back
+        )
+        made = (await perform(svc.waker, operation)).one(PaymentSessionData)
+    except ValidationError as exc:
+        refused.add(exc, fields={"plan_id": "plan_id", "interval": "interval"})
+    except ApiError as exc:
+        refused.add(exc, "plan_id" if exc.code == Code.PLAN_NOT_FOUND else FORM)
+    else:
+        if made.channel == "sandbox":
+            return RedirectResponse(made.url, 303, headers={"Cache-Control": "no-store"})
+        return page(request, "wallet/subscribe.html", {"session": made}, no_store=True)
+    response = await _wallet_page(
+        request, viewer, status=refused.status, subscribe={**typed, "errors": refused.errors}
+    )
+    response.headers.update(refused.headers)
+    return response
+
+
+async def manage_subscription(request: Request) -> Response:
+    """The API's portal: the sandbox's page in staging, a link to Stripe's live."""
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    back = _base_url(request) + path_for("wallet_page")
+    await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+    operation = subscriptions.open_portal(
+        svc.db, svc.settings, viewer.caller, back, own_origin=back
+    )
+    portal = (await perform(svc.waker, operation)).one(PortalData)
+    if portal.channel == "sandbox":
+        return RedirectResponse(portal.url, 303, headers={"Cache-Control": "no-store"})
+    return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)
+
+
 routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"]),
     Route("/wallet/checkout", checkout, methods=["POST"]),
     Route("/wallet/redeem", redeem, methods=["POST"]),
+    Route("/wallet/subscribe", subscribe, methods=["POST"]),
+    Route("/wallet/subscription/portal", manage_subscription, methods=["POST"]),
     Route("/wallet/orders/{order_id}/check", check_order, methods=["POST"]),
     Route("/wallet/orders/{order_id}/receipt", receipt_page, methods=["GET"]),
     Route("/wallet/orders/{order_id}/receipt.pdf", receipt_pdf, methods=["GET"]),

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..billing.plan_schemas import SubscriptionData
 from ..values.addresses import RecipientEmail
 from ..values.platforms import PLATFORMS, Platform
 from ..values.statuses import TopupStatus
@@ -182,3 +183,8 @@ class BalanceData(BaseModel):
     )
     currency: Literal["USD"] = "USD"
     low_balance_threshold_cents: int
+    subscription: SubscriptionData | None = Field(
+        default=None,
+        description="The merchant's subscription in this environment (plan, interval, status, "
+        "current_period_end, cancel_at_period_end); null when none.",
+    )

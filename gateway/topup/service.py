@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer, mint_voucher_code
 
 from .. import idempotency, outbox
+from ..billing import subscriptions
 from ..billing.shortfall import shortfall_data
 from ..callers import Caller
 from ..ledger import alerts
@@ -630,6 +631,7 @@ async def _balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
         balance_cents=0 if wallet is None else wallet.balance_cents,
         held_cents=held_cents,
         low_balance_threshold_cents=caller.low_balance_threshold_cents,
+        subscription=await subscriptions.current(conn, caller.merchant_id, caller.env),
     )
 
 

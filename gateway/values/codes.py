@@ -30,6 +30,9 @@ class Code(IntEnum):
     RECIPIENT_LINKS_REVOKED = 1114
     BILLING_PROFILE_SAVED = 1150
 
+    SUBSCRIPTION_CHECKED = 1140
+    SUBSCRIPTION_CHANGED = 1141
+
     AUTH_MISSING = 2001
     AUTH_MALFORMED = 2002
     AUTH_UNKNOWN = 2003
@@ -163,6 +166,14 @@ class Code(IntEnum):
     TEST_CLOCK_TOO_FAR = 4303
     BILLING_PROFILE_LIVE_ONLY = 4350
     RECEIPT_PDFS_RATE_LIMITED = 4351
+
+    PLAN_NOT_FOUND = 4320
+    PLAN_NOT_PURCHASABLE = 4321
+    SUBSCRIPTION_EXISTS = 4322
+    SUBSCRIPTION_NOT_FOUND = 4323
+    PAYMENT_CHANNEL_UNKNOWN = 4324
+    PAYMENT_CHANNEL_NOT_AVAILABLE = 4325
+    SUBSCRIPTION_NOT_CHANGEABLE = 4326
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -432,6 +443,29 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.RECEIPT_PDFS_RATE_LIMITED: CodeInfo(
         429, "Too many receipt PDFs for this merchant in this environment; see Retry-After"
+    ),
+    Code.SUBSCRIPTION_CHECKED: CodeInfo(
+        200, "Subscription checked with the provider; its paid periods are credited once"
+    ),
+    Code.SUBSCRIPTION_CHANGED: CodeInfo(200, "Subscription changed"),
+    Code.PLAN_NOT_FOUND: CodeInfo(404, "Plan not found in this environment"),
+    Code.PLAN_NOT_PURCHASABLE: CodeInfo(
+        409, "This plan has no Stripe price yet: an operator saves it again with Stripe configured"
+    ),
+    Code.SUBSCRIPTION_EXISTS: CodeInfo(
+        409,
+        "This merchant already has a subscription in this environment: change plan through "
+        "POST /subscription/portal",
+    ),
+    Code.SUBSCRIPTION_NOT_FOUND: CodeInfo(404, "No subscription in this environment"),
+    Code.PAYMENT_CHANNEL_UNKNOWN: CodeInfo(
+        422, "Unknown payment channel: stripe, or sandbox in staging"
+    ),
+    Code.PAYMENT_CHANNEL_NOT_AVAILABLE: CodeInfo(
+        422, "This payment channel is not available in this environment"
+    ),
+    Code.SUBSCRIPTION_NOT_CHANGEABLE: CodeInfo(
+        409, "The subscription is canceled, or not paid yet: it cannot be changed"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

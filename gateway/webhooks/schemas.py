@@ -39,6 +39,10 @@ EventType = Literal[
     "checkin.credited",
     "charge.succeeded",
     "charge.refunded",
+    "subscription.created",
+    "subscription.renewed",
+    "subscription.past_due",
+    "subscription.canceled",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]

@@ -80,6 +80,7 @@ async def test_staging_and_live_never_see_each_other(
         "held_cents": 0,
         "currency": "USD",
         "low_balance_threshold_cents": 0,
+        "subscription": None,
     }
     # The recipient's staging wallet is not the live one either: both hold one credit.
     assert sent.json()["data"]["new_balance_cents"] == 100

@@ -240,7 +240,12 @@ NOT_AN_OPERATION = {
     "gateway/api/ops.py": "health, readiness, metrics and the API's own description",
     "gateway/api/meta.py:list_codes": "the code catalogue, a constant of the product",
     "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
+    "gateway/api/orders.py:order_receipt_pdf": "a receipt's PDF, a file, not an envelope",
     "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",
+    "gateway/api/subscriptions.py:sandbox_checkout": "the sandbox's subscription checkout "
+    "page (HTML), as Stripe's would be",
+    "gateway/api/subscriptions.py:sandbox_portal": "the sandbox's billing portal page (HTML), as "
+    "Stripe's would be",
     "gateway/api/billing.py:checkout_done": "the page a payer lands on after checkout, HTML, "
     "as Stripe's own success page would be",
 }
@@ -277,10 +282,17 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.admin.audit.record_after": "the admin API's audit row of an answer already given",
     "gateway.admin.audit.record_refused": "the admin API's audit row of a refused attempt",
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
+    "gateway.billing.service.receipt_pdf": "a receipt's PDF, a file, not an envelope; what it "
+    "says is the operation ``service.receipt``'s",
     "gateway.billing.orders.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
     "gateway.billing.orders.sandbox_order": "the sandbox checkout's own page and buttons, as "
     "Stripe's hosted page would be; the payment itself is ``orders.pay_sandbox``",
+    "gateway.billing.subscription_sandbox.sandbox_subscription": "the sandbox's subscription "
+    "checkout and portal pages, as Stripe's hosted pages would be; what they change is an "
+    "operation",
+    "gateway.billing.subscription_sandbox.portal_page": "the sandbox portal's page: the "
+    "subscription and the plans it may change to, read for HTML",
     "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
     "its session: the order it finds is then checked by ``reconcile.check_order``",
     "gateway.merchants.golive.checklist": "the dashboard's going-live checklist, which no other "

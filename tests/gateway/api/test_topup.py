@@ -45,6 +45,7 @@ async def test_send_delivers_and_replies_with_the_envelope(
         "held_cents": 0,
         "currency": "USD",
         "low_balance_threshold_cents": 0,
+        "subscription": None,
     }
 
 

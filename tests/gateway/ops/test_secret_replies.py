@@ -32,6 +32,10 @@ SECRET_ROUTES = {
     ("POST", "/api/admin/v1/redemption-codes"),
     ("GET", "/api/public/v1/emails"),
     ("GET", "/api/public/v1/emails/{mail_id}"),
+    ("POST", "/api/public/v1/payment/create-session"),
+    ("POST", "/api/public/v1/subscription/portal"),
+    ("GET", "/api/public/v1/subscription/sandbox/{sub_id}"),
+    ("GET", "/api/public/v1/subscription/sandbox/{sub_id}/portal"),
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 

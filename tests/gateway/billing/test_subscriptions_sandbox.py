@@ -1,0 +1,291 @@
+"""Staging subscriptions: bought on the sandbox checkout, renewed by ``renew_due`` at a time
+passed in (as the staging test clock will), each period credited once however often and however
+concurrently it runs; the tester's failing card makes the subscription past due with no credit
+until the card pays; canceled at period end, it ends there. The sandbox portal changes plan,
+cancels and resumes. On SQLite and PostgreSQL."""
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from gateway.billing import subscription_sandbox
+from gateway.billing.subscription_sandbox import add_interval
+from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.subscriptions import MakePlan, balance, credits_of
+from tests.fixtures.webhooks import events_of
+
+JSON = {"Accept": "application/json"}
+
+
+async def _bought(
+    api: httpx.AsyncClient, make_plan: MakePlan, make_merchant: MakeMerchant, **plan: Any
+) -> tuple[MerchantKey, dict[str, Any], str]:
+    """A staging merchant subscribed to a new staging plan on the sandbox checkout, paid: the
+    merchant, the plan, the sandbox link's path and query."""
+    made = await make_plan("staging", **plan)
+    merchant = await make_merchant("staging")
+    reply = await api.post(
+        "/payment/create-session",
+        json={"channel": "stripe", "type": "subscription", "plan_id": made["id"]},
+        headers=merchant.headers,
+    )
+    assert reply.status_code == 201, reply.text
+    data = reply.json()["data"]
+    assert (data["channel"], data["type"], data["interval"]) == ("sandbox", "subscription", "month")
+    url = httpx.URL(data["url"])
+    assert url.path == f"/api/public/v1/subscription/sandbox/{data['subscription_id']}"
+
+    page = await api.get(f"/subscription/sandbox/{data['subscription_id']}", params=url.params)
+    assert page.status_code == 200 and "Subscribe to" in page.text
+    paid = await api.post(
+        f"/subscription/sandbox/{data['subscription_id']}/pay", params=url.params, headers=JSON
+    )
+    assert paid.status_code == 200, paid.text
+    return merchant, made, data["subscription_id"]
+
+
+async def _period_end(api: httpx.AsyncClient, merchant: MerchantKey) -> datetime:
+    reply = await api.get("/subscription", headers=merchant.headers)
+    shown = reply.json()["data"]["subscription"]
+    return datetime.fromisoformat(shown["current_period_end"].replace("Z", "+00:00"))
+
+
+async def _portal(api: httpx.AsyncClient, merchant: MerchantKey) -> httpx.URL:
+    reply = await api.post(
+        "/subscription/portal",
+        json={"return_url": "https://merchant.example/back"},
+        headers=merchant.headers,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"]["channel"] == "sandbox"
+    return httpx.URL(reply.json()["data"]["url"])
+
+
+async def _act(
+    api: httpx.AsyncClient, portal: httpx.URL, action: str, **form: str
+) -> httpx.Response:
+    return await api.post(
+        f"{portal.path.removeprefix('/api/public/v1')}/{action}",
+        params=portal.params,
+        data=form,
+        headers=JSON,
+    )
+
+
+async def test_renewals_credit_each_period_once_however_often_they_run(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant, credits_included=700)
+    start = await balance(sub_api, merchant)
+    assert await credits_of(db, merchant) == 1
+    first_end = await _period_end(sub_api, merchant)
+
+    # Before the period ends: nothing.
+    early = await subscription_sandbox.renew_due(
+        db, merchant.merchant_id, "staging", first_end - timedelta(seconds=1)
+    )
+    assert early.deliveries == [] and await credits_of(db, merchant) == 1
+
+    # Two periods on, asked five times at once: two credits.
+    two_on = add_interval(first_end, "month") + timedelta(seconds=1)
+    await asyncio.gather(
+        *(
+            subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
+            for _ in range(5)
+        )
+    )
+    assert await credits_of(db, merchant) == 3
+    assert await balance(sub_api, merchant) == start + 2 * plan["credits_included"]
+    again = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
+    assert again.deliveries == [] and await credits_of(db, merchant) == 3
+    assert await _period_end(sub_api, merchant) == add_interval(
+        add_interval(first_end, "month"), "month"
+    )
+    assert len(await events_of(db, merchant.merchant_id, "subscription.created")) == 1
+    assert len(await events_of(db, merchant.merchant_id, "subscription.renewed")) == 2
+    await assert_ledger_balanced(db)
+
+
+async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pays(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    portal = await _portal(sub_api, merchant)
+    page = await sub_api.get(portal.path.removeprefix("/api/public/v1"), params=portal.params)
+    assert page.status_code == 200 and "Make the card fail" in page.text
+    assert (await _act(sub_api, portal, "card", fails="1")).status_code == 200
+
+    due = await _period_end(sub_api, merchant) + timedelta(seconds=1)
+    for _ in range(3):
+        await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
+    shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
+    assert shown["subscription"]["status"] == "past_due"
+    assert await credits_of(db, merchant) == 1
+    assert len(await events_of(db, merchant.merchant_id, "subscription.past_due")) == 1
+
+    assert (await _act(sub_api, portal, "card", fails="0")).status_code == 200
+    await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
+    shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
+    assert shown["subscription"]["status"] == "active"
+    assert await credits_of(db, merchant) == 2
+
+
+async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant)
+    bigger = await make_plan("staging", name="Bigger", credits_included=5000)
+    portal = await _portal(sub_api, merchant)
+
+    changed = await _act(sub_api, portal, "change", plan_id=bigger["id"], interval="year")
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["code"] == 1141
+    assert changed.json()["data"]["plan"]["id"] == bigger["id"]
+    assert (await _act(sub_api, portal, "cancel")).json()["data"]["cancel_at_period_end"]
+    resumed = await _act(sub_api, portal, "resume")
+    assert resumed.json()["data"]["cancel_at_period_end"] is False
+    assert (await _act(sub_api, portal, "cancel")).status_code == 200
+
+    later = await _period_end(sub_api, merchant) + timedelta(days=800)
+    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", later)
+    assert done.code == 1000
+    shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
+    assert shown["subscription"]["status"] == "canceled"
+    assert await credits_of(db, merchant) == 1
+    assert len(await events_of(db, merchant.merchant_id, "subscription.canceled")) == 1
+    refused = await _act(sub_api, portal, "resume")
+    assert (refused.status_code, refused.json()["code"]) == (409, 4326)
+
+    # Its place is free: the merchant subscribes again.
+    again = await sub_api.post(
+        "/payment/create-session",
+        json={"channel": "sandbox", "type": "subscription", "plan_id": plan["id"]},
+        headers=merchant.headers,
+    )
+    assert again.status_code == 201, again.text
+
+
+async def test_concurrent_sessions_hold_one_place_and_an_abandoned_checkout_gives_it_back(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    plan = await make_plan("staging")
+    merchant = await make_merchant("staging")
+    body = {"channel": "stripe", "type": "subscription", "plan_id": plan["id"]}
+    replies = await asyncio.gather(
+        *(sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+          for _ in range(10))
+    )  # fmt: skip
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1004] + [4322] * 9, codes
+
+    [made] = [r.json()["data"] for r in replies if r.status_code == 201]
+    url = httpx.URL(made["url"])
+    cancelled = await sub_api.post(
+        f"/subscription/sandbox/{made['subscription_id']}/cancel", params=url.params, headers=JSON
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    pay_late = await sub_api.post(
+        f"/subscription/sandbox/{made['subscription_id']}/pay", params=url.params, headers=JSON
+    )
+    assert (pay_late.status_code, pay_late.json()["code"]) == (409, 4326)
+    assert await credits_of(db, merchant) == 0
+    forged = await sub_api.get(
+        f"/subscription/sandbox/{made['subscription_id']}", params={"token": "0" * 64}
+    )
+    assert forged.status_code == 404 and forged.json()["code"] == 4323
+
+    fresh = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+    assert fresh.status_code == 201, fresh.text
+    assert re.fullmatch(r"sub_\w{24}", fresh.json()["data"]["subscription_id"])
+
+
+async def test_renewals_before_now_are_the_callers_time_not_the_walls(
+    db: Database,
+    sub_api: httpx.AsyncClient,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", utcnow())
+    assert done.data == {"subscriptions": []}
+    assert await credits_of(db, merchant) == 1
+
+
+async def _advance(api: httpx.AsyncClient, merchant: MerchantKey, days: int) -> datetime:
+    moved = await api.post(
+        "/sandbox/clock/advance", json={"seconds": days * 86_400}, headers=merchant.headers
+    )
+    assert moved.status_code == 200, moved.text
+    return datetime.fromisoformat(moved.json()["data"]["now"])
+
+
+async def test_the_test_clock_renews_three_periods_once_each_and_a_cancel_stops_the_fourth(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant, credits_included=900)
+    start = await balance(sub_api, merchant)
+    ends = [await _period_end(sub_api, merchant)]
+    for _ in range(3):
+        ends.append(add_interval(ends[-1], "month"))
+    # A month and a bit at a time, three times: each advance renews the period it passed.
+    for period in range(1, 4):
+        now = await _advance(sub_api, merchant, 32)
+        assert ends[period - 1] <= now < ends[period] + timedelta(days=32)
+        assert await credits_of(db, merchant) == 1 + period
+    assert await balance(sub_api, merchant) == start + 3 * plan["credits_included"]
+    assert len(await events_of(db, merchant.merchant_id, "subscription.renewed")) == 3
+    # The worker's sweep credits no period twice.
+    await subscription_sandbox.sweep(db)
+    assert await credits_of(db, merchant) == 4
+
+    portal = await _portal(sub_api, merchant)
+    assert (await _act(sub_api, portal, "cancel")).status_code == 200
+    await _advance(sub_api, merchant, 40)
+    shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
+    assert shown["subscription"]["status"] == "canceled"
+    assert await credits_of(db, merchant) == 4
+    await assert_ledger_balanced(db)
+
+
+async def test_the_sweep_renews_by_each_merchants_own_clock(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    ahead, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    behind, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    # Moved by a day less than a period: nothing is due yet, by either clock.
+    await _advance(sub_api, ahead, 26)
+    await subscription_sandbox.sweep(db)
+    assert (await credits_of(db, ahead), await credits_of(db, behind)) == (1, 1)
+    # The period ends by the merchant's own clock between two advances: the sweep finds it
+    # (moved here as a clock's offset is, without the advance's own renewal).
+    async with db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE sandbox_clocks SET offset_seconds = :s WHERE merchant_id = :m"),
+            {"s": 40 * 86_400, "m": ahead.merchant_id},
+        )
+    await subscription_sandbox.sweep(db)
+    assert (await credits_of(db, ahead), await credits_of(db, behind)) == (2, 1)
