@@ -313,7 +313,9 @@ async def update_endpoint(request: Request) -> Response:
         try:
             await perform(
                 svc.waker,
-                endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+                endpoints.update_endpoint(
+                    svc.db, svc.sealer, svc.settings, viewer.caller, endpoint_id, body
+                ),
             )
         except ApiError as exc:
             _reraise_missing(exc)
@@ -336,7 +338,9 @@ async def set_enabled(request: Request) -> Response:
         body = EndpointUpdate(enabled=enabled)
         await perform(
             svc.waker,
-            endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+            endpoints.update_endpoint(
+                svc.db, svc.sealer, svc.settings, viewer.caller, endpoint_id, body
+            ),
         )
     except (ApiError, ValidationError) as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)
