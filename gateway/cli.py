@@ -379,8 +379,9 @@ def _parser() -> argparse.ArgumentParser:
     listen = sub.add_parser(
         "listen",
         help="receive, verify and print webhooks locally",
-        description="Receive, verify and print webhooks. The endpoint's whsec_ secret comes "
-        "from AITOPUP_LISTEN_SECRET, or else from standard input (one line).",
+        description="Receive, verify and print webhooks. The endpoint's whsec_ secret, its whpk_ "
+        "public key, or both space-separated, come from AITOPUP_LISTEN_SECRET, or else from "
+        "standard input (one line).",
     )
     # Only to refuse it with the way that works: a secret in argv is in the process list.
     listen.add_argument("--secret", help=argparse.SUPPRESS)

@@ -1,9 +1,11 @@
 """``aitopup listen``: a local webhook receiver for trying the gateway out.
 
-It verifies both signature headers with the endpoint's secret and prints each event, the way a
-merchant's own receiver should: refuse anything unsigned, forged or stale with a 400. The secret
-comes from the environment or standard input, never the command line, where every user of the
-machine can read it in the process list.
+It verifies each event the way a merchant's own receiver should and prints it, refusing anything
+unsigned, forged or stale with a 400: with the endpoint's ``whsec_`` secret, both HMAC headers
+(``webhook-signature``'s ``v1,`` and ``X-AiTopUp-Signature``); with its ``whpk_`` public key, the
+ed25519 ``v1a,`` signatures; given both (space-separated), both. The secret comes from the
+environment or standard input, never the command line, where every user of the machine can read
+it in the process list.
 """
 
 import getpass
@@ -18,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from keys import BadSignature, decode_webhook_secret, verify_aitopup, verify_standard
+from keys import (
+    BadSignature,
+    InvalidSecret,
+    decode_verifying_key,
+    decode_webhook_secret,
+    verify_aitopup,
+    verify_standard,
+    verify_v1a,
+)
 
 __all__ = ["SECRET_ENV", "NoSecret", "listener_app", "read_secret"]
 
@@ -39,7 +49,7 @@ def read_secret(environ: Mapping[str, str] = os.environ, stdin: TextIO | None = 
     if not secret:
         stdin = sys.stdin if stdin is None else stdin
         if stdin.isatty():
-            secret = getpass.getpass("webhook secret (whsec_…): ", stream=sys.stderr)
+            secret = getpass.getpass("webhook secret (whsec_… or whpk_…): ", stream=sys.stderr)
         else:
             secret = stdin.readline()
         secret = secret.strip()
@@ -49,20 +59,29 @@ def read_secret(environ: Mapping[str, str] = os.environ, stdin: TextIO | None = 
 
 
 def listener_app(secret: str, out: TextIO = sys.stdout) -> Starlette:
-    key = decode_webhook_secret(secret)
+    """``secret``: a ``whsec_`` secret, a ``whpk_`` public key, or both, space-separated; a
+    request must pass every scheme given."""
+    hmac_keys, public_keys = [], []
+    for given in secret.split():
+        if given.startswith("whpk_"):
+            public_keys.append(decode_verifying_key(given))
+        else:
+            hmac_keys.append(decode_webhook_secret(given))
+    if not hmac_keys and not public_keys:
+        raise InvalidSecret("no webhook secret or public key")
 
     async def receive(request: Request) -> Response:
         body = await request.body()
         headers = request.headers
+        msg_id = headers.get("webhook-id", "")
+        timestamp = headers.get("webhook-timestamp", "")
+        signatures = headers.get("webhook-signature", "")
         try:
-            verify_standard(
-                key,
-                headers.get("webhook-id", ""),
-                headers.get("webhook-timestamp", ""),
-                headers.get("webhook-signature", ""),
-                body,
-            )
-            verify_aitopup(key, headers.get("x-aitopup-signature", ""), body)
+            for key in hmac_keys:
+                verify_standard(key, msg_id, timestamp, signatures, body)
+                verify_aitopup(key, headers.get("x-aitopup-signature", ""), body)
+            for public in public_keys:
+                verify_v1a(public, msg_id, timestamp, signatures, body)
         except BadSignature as exc:
             print(f"refused: {exc}", file=out, flush=True)
             return JSONResponse({"error": "bad signature"}, status_code=400)

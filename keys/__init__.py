@@ -8,6 +8,7 @@ from .codes import (
     mint_voucher_code,
     normalize_code,
 )
+from .ed25519 import decode_signing_key, decode_verifying_key, new_signing_key, public_key_of
 from .errors import BadSignature, InvalidApiKey, InvalidSecret, KeysError, SealError
 from .oauth import (
     CredentialKind,
@@ -23,8 +24,10 @@ from .signing import (
     aitopup_signature,
     sign_headers,
     standard_signature,
+    v1a_signature,
     verify_aitopup,
     verify_standard,
+    verify_v1a,
 )
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "aitopup_signature",
     "canonical_voucher",
     "credential_kind",
+    "decode_signing_key",
+    "decode_verifying_key",
     "decode_webhook_secret",
     "hash_api_key",
     "hash_code",
@@ -51,11 +56,15 @@ __all__ = [
     "mint_credential",
     "mint_redemption_code",
     "mint_voucher_code",
+    "new_signing_key",
     "new_webhook_secret",
     "normalize_code",
     "parse_api_key",
+    "public_key_of",
     "sign_headers",
     "standard_signature",
+    "v1a_signature",
     "verify_aitopup",
     "verify_standard",
+    "verify_v1a",
 ]

@@ -2,13 +2,19 @@
 
 ``X-AiTopUp-Signature: t=<unix>,v1=<hex HMAC-SHA256(key, "<t>.<body>")>`` and the Standard
 Webhooks ``webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<t>.<body>")>``. During a secret
-rotation every header carries one signature per secret.
+rotation every header carries one signature per secret. An endpoint signing with ed25519 adds
+``v1a,<base64 ed25519 over "<id>.<t>.<body>">`` per key (``ed25519``) to ``webhook-signature``,
+space-separated beside the ``v1,`` ones, as the Standard Webhooks spec has it.
 """
 
 import base64
+import binascii
 import hmac
 import time
 from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import BadSignature
 
@@ -17,8 +23,10 @@ __all__ = [
     "aitopup_signature",
     "sign_headers",
     "standard_signature",
+    "v1a_signature",
     "verify_aitopup",
     "verify_standard",
+    "verify_v1a",
 ]
 
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -39,19 +47,43 @@ def standard_signature(keys: Sequence[bytes], msg_id: str, timestamp: int, body:
     return " ".join(f"v1,{base64.b64encode(_hmac(k, signed)).decode()}" for k in keys)
 
 
-def sign_headers(keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Every signature header an outgoing webhook carries."""
-    if not keys:
+def v1a_signature(
+    keys: Sequence[Ed25519PrivateKey], msg_id: str, timestamp: int, body: bytes
+) -> str:
+    """One ``v1a,`` signature per key, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(f"v1a,{base64.b64encode(k.sign(signed)).decode()}" for k in keys)
+
+
+def sign_headers(
+    keys: Sequence[bytes],
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    *,
+    ed25519: Sequence[Ed25519PrivateKey] = (),
+) -> dict[str, str]:
+    """Every signature header an outgoing webhook carries: ``v1,`` per HMAC key and ``v1a,`` per
+    ed25519 key in ``webhook-signature``; ``X-AiTopUp-Signature`` is HMAC only, so an endpoint
+    signed by ed25519 alone goes without it."""
+    if not keys and not ed25519:
         raise BadSignature("no signing key")
-    return {
-        "X-AiTopUp-Signature": aitopup_signature(keys, timestamp, body),
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_signature(keys, msg_id, timestamp, body),
-    }
+    signatures = [
+        *([standard_signature(keys, msg_id, timestamp, body)] if keys else ()),
+        *([v1a_signature(ed25519, msg_id, timestamp, body)] if ed25519 else ()),
+    ]
+    headers = {"X-AiTopUp-Signature": aitopup_signature(keys, timestamp, body)} if keys else {}
+    headers.update(
+        {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": " ".join(signatures),
+        }
+    )
+    return headers
 
 
-def _check_timestamp(timestamp: int, tolerance: int, now: float | None) -> None:
+def check_timestamp(timestamp: int, tolerance: int, now: float | None) -> None:
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         raise BadSignature("timestamp outside the tolerance")
@@ -83,7 +115,7 @@ def verify_aitopup(
             candidates.append(value.encode())
     if timestamp is None or not candidates:
         raise BadSignature("malformed signature header")
-    _check_timestamp(timestamp, tolerance, now)
+    check_timestamp(timestamp, tolerance, now)
     expected = _hmac(key, f"{timestamp}.".encode() + body).hex().encode()
     if not _any_matches(expected, candidates):
         raise BadSignature("no signature matches")
@@ -101,7 +133,7 @@ def verify_standard(
 ) -> None:
     if not timestamp.isdigit():
         raise BadSignature("malformed timestamp")
-    _check_timestamp(int(timestamp), tolerance, now)
+    check_timestamp(int(timestamp), tolerance, now)
     candidates = [
         value.encode()
         for version, _, value in (s.partition(",") for s in header.split(" "))
@@ -110,3 +142,30 @@ def verify_standard(
     expected = base64.b64encode(_hmac(key, f"{msg_id}.{timestamp}.".encode() + body))
     if not _any_matches(expected, candidates):
         raise BadSignature("no signature matches")
+
+
+def verify_v1a(
+    key: Ed25519PublicKey,
+    msg_id: str,
+    timestamp: str,
+    header: str,
+    body: bytes,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> None:
+    """Passes when any ``v1a,`` signature of ``header`` verifies under ``key``: what a
+    receiver holding only the public key runs."""
+    if not timestamp.isdigit():
+        raise BadSignature("malformed timestamp")
+    check_timestamp(int(timestamp), tolerance, now)
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    for version, _, value in (s.partition(",") for s in header.split(" ")):
+        if version != "v1a":
+            continue
+        try:
+            key.verify(base64.b64decode(value, validate=True), signed)
+        except (InvalidSignature, binascii.Error, ValueError):
+            continue
+        return
+    raise BadSignature("no signature matches")

@@ -33,6 +33,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
+from gateway.webhooks.headers import masked
 from keys import sign_headers
 
 from .deps import Deps
@@ -246,18 +247,28 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     """Sign the claimed attempt's exact bytes and POST them."""
     delivery_id = claim.delivery_id
     now = utcnow()
-    keys = [deps.signing_key(claim.endpoint_id, claim.secret_sealed)]
-    if claim.previous_secret_sealed and (claim.previous_secret_expires_at or now) > now:
-        keys.append(deps.signing_key(claim.endpoint_id, claim.previous_secret_sealed))
+    keys: list[bytes] = []
+    ed25519 = []
+    if claim.signing != "ed25519":
+        keys.append(deps.signing_key(claim.endpoint_id, claim.secret_sealed))
+        if claim.previous_secret_sealed and (claim.previous_secret_expires_at or now) > now:
+            keys.append(deps.signing_key(claim.endpoint_id, claim.previous_secret_sealed))
+    if claim.signing != "hmac" and claim.signing_key_sealed:
+        ed25519.append(deps.ed25519_key(claim.endpoint_id, claim.signing_key_sealed))
+        previous = claim.previous_signing_key_sealed
+        if previous and (claim.previous_signing_key_expires_at or now) > now:
+            ed25519.append(deps.ed25519_key(claim.endpoint_id, previous))
+    custom, secrets = deps.custom_headers(claim.endpoint_id, claim.custom_headers)
     body = claim.payload.encode()
     headers = {
+        **custom,
         "User-Agent": USER_AGENT,
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
         "X-AiTopUp-Event": claim.type,
         "X-AiTopUp-Delivery": delivery_id,
         # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
-        **sign_headers(keys, claim.event_id, int(time.time()), body),
+        **sign_headers(keys, claim.event_id, int(time.time()), body, ed25519=ed25519),
     }
     started = utcnow()
     clock = time.perf_counter()
@@ -269,7 +280,8 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         deps.settings.webhook_timeout_seconds,
     )
     seconds = time.perf_counter() - clock
-    return _Sent(claim, headers, attempt, started, utcnow(), seconds)
+    # The delivery log keeps what was sent, a secret header's value masked.
+    return _Sent(claim, masked(headers, secrets), attempt, started, utcnow(), seconds)
 
 
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
@@ -334,6 +346,11 @@ _TARGETS = Statement.of(
         _EP.c.previous_secret_sealed,
         _EP.c.previous_secret_expires_at,
         _EP.c.failing_since,
+        _EP.c.signing,
+        _EP.c.signing_key_sealed,
+        _EP.c.previous_signing_key_sealed,
+        _EP.c.previous_signing_key_expires_at,
+        _EP.c.custom_headers,
     )
     .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
     .where(one_of(_D.c.id, "ids"))
@@ -389,6 +406,13 @@ class Deliveries:
                     previous_secret_sealed=target["previous_secret_sealed"],
                     previous_secret_expires_at=tx.timestamp(target["previous_secret_expires_at"]),
                     failing_since=tx.timestamp(target["failing_since"]),
+                    signing=target["signing"],
+                    signing_key_sealed=target["signing_key_sealed"],
+                    previous_signing_key_sealed=target["previous_signing_key_sealed"],
+                    previous_signing_key_expires_at=tx.timestamp(
+                        target["previous_signing_key_expires_at"]
+                    ),
+                    custom_headers=target["custom_headers"],
                 )
             )
         if gone:

@@ -5,10 +5,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from gateway.store.engine import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.settings import Settings
-from keys import Sealer, decode_webhook_secret
+from gateway.webhooks import headers
+from keys import Sealer, decode_signing_key, decode_webhook_secret
 
 from .http import Outbound
 from .store import Records
@@ -34,6 +37,8 @@ class Deps:
     redis: Any  # arq.ArqRedis: the caps on voucher mails count there
     wake: Wake = _nobody
     _keys: dict[str, bytes] = field(default_factory=dict)
+    _ed25519: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    _headers: dict[str, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
         """Opening a sealed secret is cheap but not free; the sealed text is the cache key, so a
@@ -44,4 +49,33 @@ class Deps:
                 self._keys.clear()
             found = decode_webhook_secret(self.sealer.open(sealed, context=endpoint_id))
             self._keys[sealed] = found
+        return found
+
+    def ed25519_key(self, endpoint_id: str, sealed: str) -> Ed25519PrivateKey:
+        """An endpoint's ed25519 private key, cached like ``signing_key``."""
+        found = self._ed25519.get(sealed)
+        if found is None:
+            if len(self._ed25519) > 10_000:
+                self._ed25519.clear()
+            opened = self.sealer.open(sealed, context=f"{endpoint_id}:whsk")
+            found = decode_signing_key(opened)
+            self._ed25519[sealed] = found
+        return found
+
+    def custom_headers(
+        self, endpoint_id: str, column: str | None
+    ) -> tuple[dict[str, str], frozenset[str]]:
+        """An endpoint's custom headers, secrets opened, and the names of the secret ones (which
+        the delivery log masks); cached by the column's text, so an edit is picked up at once."""
+        if not column:
+            return {}, frozenset()
+        found = self._headers.get(column)
+        if found is None:
+            if len(self._headers) > 10_000:
+                self._headers.clear()
+            found = (
+                headers.opened(column, self.sealer, endpoint_id),
+                headers.secret_names(column),
+            )
+            self._headers[column] = found
         return found

@@ -72,6 +72,11 @@ class Claim:
     previous_secret_sealed: str | None
     previous_secret_expires_at: datetime | None
     failing_since: datetime | None
+    signing: str = "hmac"
+    signing_key_sealed: str | None = None
+    previous_signing_key_sealed: str | None = None
+    previous_signing_key_expires_at: datetime | None = None
+    custom_headers: str | None = None  # the endpoint's column (``gateway.webhooks.headers``)
 
 
 @dataclass(slots=True)

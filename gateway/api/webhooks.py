@@ -92,7 +92,9 @@ async def update_endpoint(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, EndpointUpdate, limit=svc.settings.max_body_bytes)
-    operation = endpoints.update_endpoint(svc.db, svc.settings, caller, endpoint_id, body)
+    operation = endpoints.update_endpoint(
+        svc.db, svc.sealer, svc.settings, caller, endpoint_id, body
+    )
     return await answer(request, operation)
 
 
@@ -158,6 +160,15 @@ async def replay_delivery(request: Request) -> Response:
 
 _NOT_FOUND = (*_AUTH, Code.WEBHOOK_ENDPOINT_NOT_FOUND)
 _ENDPOINTS = "/webhooks/endpoints"
+_HEADERS = (
+    Code.WEBHOOK_HEADERS_TOO_MANY,
+    Code.WEBHOOK_HEADER_NAME_INVALID,
+    Code.WEBHOOK_HEADER_VALUE_INVALID,
+    Code.WEBHOOK_HEADER_DUPLICATE,
+    Code.WEBHOOK_HEADER_RESERVED_HTTP,
+    Code.WEBHOOK_HEADER_RESERVED_SIGNATURE,
+    Code.WEBHOOK_HEADER_RESERVED_GATEWAY,
+)
 
 routes = [
     ApiRoute(
@@ -170,7 +181,13 @@ routes = [
             body=EndpointCreate,
             response=EndpointSecretData,
             success=Code.CREATED,
-            errors=(*_AUTH, *_BODY, Code.WEBHOOK_URL_INVALID, Code.WEBHOOK_ENDPOINT_LIMIT_REACHED),
+            errors=(
+                *_AUTH,
+                *_BODY,
+                Code.WEBHOOK_URL_INVALID,
+                Code.WEBHOOK_ENDPOINT_LIMIT_REACHED,
+                *_HEADERS,
+            ),
             secret=True,
         ),
     ),
@@ -200,11 +217,12 @@ routes = [
         update_endpoint,
         methods=["PATCH"],
         doc=RouteDoc(
-            "Change a webhook endpoint's URL, event types, description or enabled state",
+            "Change a webhook endpoint's URL, event types, description, enabled state, signing "
+            "scheme or custom headers",
             "webhooks",
             body=EndpointUpdate,
             response=EndpointData,
-            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_URL_INVALID),
+            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_URL_INVALID, *_HEADERS),
         ),
     ),
     ApiRoute(

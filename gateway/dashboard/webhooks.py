@@ -25,8 +25,11 @@ from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError, Outcome
 from ..webhooks import deliveries, endpoints
+from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import (
     EVENT_TYPES,
+    MAX_HEADERS,
+    SIGNING_SCHEMES,
     DeliveriesQuery,
     DeliveryData,
     DeliveryDetail,
@@ -55,8 +58,21 @@ _DEFAULT_OVERLAP = 86400
 _STATUSES = ("pending", "succeeded", "failed")
 # The endpoint forms' fields, by the request models' field names (the same here), and what the
 # list of refusals calls them.
-ENDPOINT_FIELDS = {"url": "url", "description": "description", "event_types": "event_types"}
-ENDPOINT_LABELS = {"url": "URL", "description": "Description", "event_types": "Events"}
+ENDPOINT_FIELDS = {
+    "url": "url",
+    "description": "description",
+    "event_types": "event_types",
+    "signing": "signing",
+    "headers": "headers",
+}
+ENDPOINT_LABELS = {
+    "url": "URL",
+    "description": "Description",
+    "event_types": "Events",
+    "signing": "Signing",
+    "headers": "Custom headers",
+}
+_BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
     "deleted": "Endpoint deleted. Its deliveries stay in the log.",
@@ -93,13 +109,45 @@ def _with_headers(response: Response, exc: ApiError | ValidationError) -> Respon
 # --- the endpoints list, and creating one ---
 
 
+def _typed_headers(data: FormData) -> list[dict[str, Any]] | None:
+    """The header rows as typed: ``header_name``, ``header_value`` and ``header_secret`` in step
+    (a select, not a checkbox, so an unticked row still sends its place). A row with neither a
+    name nor a value is an unused one; a secret row left without a value keeps what is kept."""
+    if "header_name" not in data:
+        return None  # a form without the header rows changes none
+    names = [v for v in data.getlist("header_name") if isinstance(v, str)]
+    values = [v for v in data.getlist("header_value") if isinstance(v, str)]
+    secret = [v for v in data.getlist("header_secret") if isinstance(v, str)]
+    rows: list[dict[str, Any]] = []
+    for n, name in enumerate(names[: MAX_HEADERS * 2]):
+        value = values[n] if n < len(values) else ""
+        if not name.strip() and not value:
+            continue
+        rows.append(
+            {
+                "name": name.strip()[: MAX_NAME + 1],
+                "value": value[: MAX_VALUE + 1],
+                "secret": n < len(secret) and secret[n] == "yes",
+            }
+        )
+    return rows
+
+
 def _typed_endpoint(data: FormData) -> dict[str, Any]:
     chosen = [t for t in data.getlist("event_types") if isinstance(t, str)]
     return {
         "url": field(data, "url").strip(),
         "description": field(data, "description", 500).strip(),
         "event_types": chosen,
+        "signing": field(data, "signing", 20),
+        "headers": _typed_headers(data),
     }
+
+
+def _shown_again(typed: dict[str, Any]) -> dict[str, Any]:
+    """The form as typed, to show again with its refusal: a secret value typed is not."""
+    rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
+    return {**typed, "headers": rows}
 
 
 async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
@@ -125,7 +173,17 @@ async def _home(
         "endpoints": found,
         "recent": recent.many(DeliveryData),
         "event_types": EVENT_TYPES,
-        "create": create or {"url": "", "description": "", "event_types": [], "errors": {}},
+        "create": create
+        or {
+            "url": "",
+            "description": "",
+            "event_types": [],
+            "signing": "hmac",
+            "headers": [],
+            "errors": {},
+        },
+        "signing_schemes": SIGNING_SCHEMES,
+        "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
         "notice": _notice(request),
         "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
@@ -181,6 +239,13 @@ async def _checked(
         "description": typed["description"] or None,
         "event_types": typed["event_types"] or None if create else typed["event_types"],
     }
+    if typed["signing"] or create:
+        values["signing"] = typed["signing"] or "hmac"
+    if typed["headers"] is not None:
+        values["headers"] = [
+            {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
+            for h in typed["headers"]
+        ]
     body: EndpointCreate | EndpointUpdate | None = None
     try:
         body = EndpointCreate(**values) if create else EndpointUpdate(**values)
@@ -216,7 +281,10 @@ async def create_endpoint(request: Request) -> Response:
         else:
             return await _reveal(request, made.one(EndpointSecretData), rotated=False, status=201)
     response = await _home(
-        request, viewer, status=refused.status, create={**typed, "errors": refused.errors}
+        request,
+        viewer,
+        status=refused.status,
+        create={**_shown_again(typed), "errors": refused.errors},
     )
     response.headers.update(refused.headers)
     return response
@@ -239,6 +307,12 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "url": found.url,
         "description": found.description or "",
         "event_types": found.event_types,
+        "signing": found.signing,
+        # A secret's value is never put back in a form: left empty, it keeps what is kept.
+        "headers": [
+            {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
+            for h in found.headers
+        ],
         "errors": {},
     }
 
@@ -267,6 +341,8 @@ async def _endpoint_page(
         "overlaps": ROTATION_OVERLAPS,
         "default_overlap": _DEFAULT_OVERLAP,
         "edit": shown.edit or _edit_values(found),
+        "signing_schemes": SIGNING_SCHEMES,
+        "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
         "recover": shown.recover or {"since": "", "error": ""},
         "action_error": shown.action_error,
@@ -313,14 +389,16 @@ async def update_endpoint(request: Request) -> Response:
         try:
             await perform(
                 svc.waker,
-                endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+                endpoints.update_endpoint(
+                    svc.db, svc.sealer, svc.settings, viewer.caller, endpoint_id, body
+                ),
             )
         except ApiError as exc:
             _reraise_missing(exc)
             refused.add(exc, _refused_field(exc))
         else:
             return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
-    forms = _Forms(edit={**typed, "errors": refused.errors})
+    forms = _Forms(edit={**_shown_again(typed), "errors": refused.errors})
     response = await _endpoint_page(
         request, viewer, endpoint_id, status=refused.status, forms=forms
     )
@@ -336,7 +414,9 @@ async def set_enabled(request: Request) -> Response:
         body = EndpointUpdate(enabled=enabled)
         await perform(
             svc.waker,
-            endpoints.update_endpoint(svc.db, svc.settings, viewer.caller, endpoint_id, body),
+            endpoints.update_endpoint(
+                svc.db, svc.sealer, svc.settings, viewer.caller, endpoint_id, body
+            ),
         )
     except (ApiError, ValidationError) as exc:
         return await _action_refused(request, viewer, endpoint_id, exc)

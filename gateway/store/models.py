@@ -330,6 +330,17 @@ class WebhookEndpoint(Base):
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Standard Webhooks v1a: hmac (the secret above), ed25519 (the keypair below) or both. The
+    # private key sealed like the secret; the public key readable by the owner; rotated with the
+    # same overlap.
+    signing: Mapped[str] = mapped_column(String(10), server_default="hmac")
+    signing_key_sealed: Mapped[str | None] = mapped_column(Text)
+    signing_public_key: Mapped[str | None] = mapped_column(String(60))
+    previous_signing_key_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_signing_public_key: Mapped[str | None] = mapped_column(String(60))
+    previous_signing_key_expires_at: Mapped[datetime | None]
+    # JSON: [{"name", "value"} | {"name", "secret": true, "sealed"}], sent on every attempt.
+    custom_headers: Mapped[str | None] = mapped_column(Text)
 
 
 class WebhookDelivery(Base):

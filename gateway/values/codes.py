@@ -188,6 +188,14 @@ class Code(IntEnum):
 
     WEBHOOK_PAST_RETENTION = 5201
 
+    WEBHOOK_HEADERS_TOO_MANY = 5310
+    WEBHOOK_HEADER_NAME_INVALID = 5311
+    WEBHOOK_HEADER_VALUE_INVALID = 5312
+    WEBHOOK_HEADER_DUPLICATE = 5313
+    WEBHOOK_HEADER_RESERVED_HTTP = 5314
+    WEBHOOK_HEADER_RESERVED_SIGNATURE = 5315
+    WEBHOOK_HEADER_RESERVED_GATEWAY = 5316
+
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
     METRICS_TOKEN_INVALID = 9101
@@ -528,6 +536,32 @@ CATALOGUE: dict[Code, CodeInfo] = {
         410,
         "Past retention: webhook history older than the merchant's retention period is not "
         "kept; data.kept_since is the oldest moment still held",
+    ),
+    Code.WEBHOOK_HEADERS_TOO_MANY: CodeInfo(
+        422, "Too many custom headers on one webhook endpoint (see data.limit)"
+    ),
+    Code.WEBHOOK_HEADER_NAME_INVALID: CodeInfo(
+        422, "Custom header name invalid: an HTTP token of at most 64 characters (data.header)"
+    ),
+    Code.WEBHOOK_HEADER_VALUE_INVALID: CodeInfo(
+        422,
+        "Custom header value invalid: 1 to 1,000 printable ASCII characters, no CR, LF or other "
+        "control characters (data.header)",
+    ),
+    Code.WEBHOOK_HEADER_DUPLICATE: CodeInfo(
+        422, "Custom header given twice (names are case-insensitive; data.header)"
+    ),
+    Code.WEBHOOK_HEADER_RESERVED_HTTP: CodeInfo(
+        422,
+        "Custom header not allowed: the gateway sets it or it is hop-by-hop (Host, "
+        "Content-Length, Content-Type, Transfer-Encoding, Connection…; data.header)",
+    ),
+    Code.WEBHOOK_HEADER_RESERVED_SIGNATURE: CodeInfo(
+        422, "Custom header not allowed: webhook-* are the Standard Webhooks headers (data.header)"
+    ),
+    Code.WEBHOOK_HEADER_RESERVED_GATEWAY: CodeInfo(
+        422,
+        "Custom header not allowed: X-AiTopUp-* and User-Agent are the gateway's own (data.header)",
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),

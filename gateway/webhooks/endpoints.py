@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keys import Sealer, new_webhook_secret
+from keys import Sealer, new_signing_key, new_webhook_secret, public_key_of
 
 from .. import outbox
 from ..callers import Caller
@@ -24,7 +24,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.settings import Settings
-from . import urls
+from . import headers, urls
 from .schemas import (
     EndpointCreate,
     EndpointData,
@@ -71,8 +71,16 @@ def _types_column(types: Sequence[str] | None) -> str:
     return f",{','.join(types)}," if types else ""
 
 
+def _overlap(expires: datetime | None, previous: str | None, now: datetime) -> datetime | None:
+    return expires if expires is not None and previous and expires > now else None
+
+
 def _endpoint_data(row: Any, now: datetime) -> EndpointData:
-    rotation = row.previous_secret_expires_at
+    rotation = _overlap(row.previous_secret_expires_at, row.previous_secret_sealed, now)
+    signed = row.signing != "hmac"
+    key_rotation = _overlap(
+        row.previous_signing_key_expires_at, row.previous_signing_key_sealed, now
+    )
     return EndpointData(
         id=row.id,
         env=row.env,
@@ -82,14 +90,30 @@ def _endpoint_data(row: Any, now: datetime) -> EndpointData:
         enabled=row.enabled,
         disabled_reason=row.disabled_reason,
         failing_since=rfc3339_or_none(row.failing_since),
-        secret_rotation_ends_at=(
-            rfc3339(rotation)
-            if rotation is not None and row.previous_secret_sealed and rotation > now
-            else None
+        secret_rotation_ends_at=rfc3339_or_none(rotation),
+        signing=row.signing,
+        public_key=row.signing_public_key if signed else None,
+        previous_public_key=(
+            row.previous_signing_public_key if signed and key_rotation is not None else None
         ),
+        signing_key_rotation_ends_at=rfc3339_or_none(key_rotation) if signed else None,
+        headers=headers.header_data(row.custom_headers),
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
+
+
+def _keypair(sealer: Sealer, endpoint_id: str) -> dict[str, str]:
+    """A fresh ed25519 keypair as the row keeps it: the private key sealed, the public in clear."""
+    private = new_signing_key()
+    return {
+        "signing_key_sealed": sealer.seal(private, context=_key_context(endpoint_id)),
+        "signing_public_key": public_key_of(private),
+    }
+
+
+def _key_context(endpoint_id: str) -> str:
+    return f"{endpoint_id}:whsk"
 
 
 def _mine(caller: Caller) -> tuple[Any, ...]:
@@ -112,6 +136,8 @@ async def create_endpoint(
     endpoint_id = new_id("we")
     secret = new_webhook_secret()
     cap = settings.max_endpoints_per_merchant_env
+    custom = headers.check_headers(body.headers or [], sealer, endpoint_id, None)
+    keypair = _keypair(sealer, endpoint_id) if body.signing != "hmac" else {}
     async with db.transaction() as conn:
         await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
         count = (
@@ -131,6 +157,9 @@ async def create_endpoint(
                     event_types=_types_column(body.event_types),
                     enabled=True,
                     secret_sealed=sealer.seal(secret, context=endpoint_id),
+                    signing=body.signing,
+                    custom_headers=custom,
+                    **keypair,
                     created_at=now,
                     updated_at=now,
                 )
@@ -170,10 +199,20 @@ async def get_endpoint(db: Database, caller: Caller, endpoint_id: str) -> Outcom
 
 
 async def update_endpoint(
-    db: Database, settings: Settings, caller: Caller, endpoint_id: str, body: EndpointUpdate
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    caller: Caller,
+    endpoint_id: str,
+    body: EndpointUpdate,
 ) -> Outcome:
+    """``headers`` replaces the list (a secret one given without a value keeps its value);
+    ``signing`` moving to ed25519 or both makes the endpoint's keypair if it has none yet, and
+    back to hmac keeps it, so the public key stays the same across a change of mind."""
     changes: dict[str, Any] = {}
     fields = body.model_fields_set
+    if "signing" in fields and body.signing is None:
+        raise ApiError(Code.VALIDATION_FAILED, "signing must be hmac, ed25519 or both")
     if "url" in fields:
         if body.url is None:
             raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url cannot be null")
@@ -193,7 +232,15 @@ async def update_endpoint(
             changes["disabled_reason"] = "disabled by the merchant"
     now = utcnow()
     async with db.transaction() as conn:
-        await endpoint_row(conn, caller, endpoint_id)
+        current = await endpoint_row(conn, caller, endpoint_id)
+        if body.signing is not None:
+            changes["signing"] = body.signing
+            if body.signing != "hmac" and current.signing_key_sealed is None:
+                changes.update(_keypair(sealer, endpoint_id))
+        if "headers" in fields:
+            changes["custom_headers"] = headers.check_headers(
+                body.headers or [], sealer, endpoint_id, current.custom_headers
+            )
         row = (
             await conn.execute(
                 update(_EP)
@@ -224,24 +271,35 @@ async def delete_endpoint(db: Database, caller: Caller, endpoint_id: str) -> Out
 async def rotate_secret(
     db: Database, sealer: Sealer, caller: Caller, endpoint_id: str, overlap_seconds: int
 ) -> Outcome:
-    """A new secret signs from now on; the current one keeps signing beside it for the overlap,
-    so receivers can switch without dropping a single event."""
+    """A new secret signs from now on, and a new ed25519 key too when the endpoint signs with
+    one; each current one keeps signing beside its successor for the overlap, so receivers can
+    switch without dropping a single event."""
     now = utcnow()
     secret = new_webhook_secret()
+    until = now + timedelta(seconds=overlap_seconds) if overlap_seconds else None
     async with db.transaction() as conn:
         current = await endpoint_row(conn, caller, endpoint_id)
+        changes: dict[str, Any] = {
+            "secret_sealed": sealer.seal(secret, context=endpoint_id),
+            "previous_secret_sealed": current.secret_sealed if overlap_seconds else None,
+            "previous_secret_expires_at": until,
+        }
+        if current.signing != "hmac":
+            changes.update(_keypair(sealer, endpoint_id))
+            changes.update(
+                previous_signing_key_sealed=(
+                    current.signing_key_sealed if overlap_seconds else None
+                ),
+                previous_signing_public_key=(
+                    current.signing_public_key if overlap_seconds else None
+                ),
+                previous_signing_key_expires_at=until,
+            )
         row = (
             await conn.execute(
                 update(_EP)
                 .where(_EP.c.id == endpoint_id)
-                .values(
-                    secret_sealed=sealer.seal(secret, context=endpoint_id),
-                    previous_secret_sealed=current.secret_sealed if overlap_seconds else None,
-                    previous_secret_expires_at=(
-                        now + timedelta(seconds=overlap_seconds) if overlap_seconds else None
-                    ),
-                    updated_at=now,
-                )
+                .values(**changes, updated_at=now)
                 .returning(_EP)
             )
         ).one()

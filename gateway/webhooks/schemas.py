@@ -8,7 +8,11 @@ from ..values.timestamps import Instant
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_HEADERS",
+    "SIGNING_SCHEMES",
     "AttemptData",
+    "CustomHeader",
+    "CustomHeaderData",
     "DeliveriesQuery",
     "DeliveryData",
     "DeliveryDetail",
@@ -21,6 +25,7 @@ __all__ = [
     "ReplayFailedData",
     "ReplayFailedRequest",
     "RotateRequest",
+    "Signing",
     "TestData",
 ]
 
@@ -48,6 +53,9 @@ EventType = Literal[
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _MAX_ROTATION_OVERLAP = 7 * 24 * 3600
+Signing = Literal["hmac", "ed25519", "both"]
+SIGNING_SCHEMES: tuple[str, ...] = get_args(Signing)
+MAX_HEADERS = 20
 
 
 class _Strict(BaseModel):
@@ -63,12 +71,45 @@ def _known_types(value: list[str] | None) -> list[str] | None:
     return sorted(set(value))
 
 
+class CustomHeader(_Strict):
+    """One header sent on every attempt. The rules a name and a value must meet, and their
+    codes, are ``webhooks.headers``; the bounds here only keep a request small."""
+
+    name: str = Field(min_length=1, max_length=256)
+    value: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Absent on a PATCH of a secret header: keep its stored value.",
+    )
+    secret: bool = Field(
+        default=False, description="Sealed at rest, masked in every reply and in the delivery log."
+    )
+
+
+_SIGNING = Field(
+    default=None,
+    description="hmac (v1 with the whsec_ secret, the default), ed25519 (v1a, verified with the "
+    "public key) or both.",
+)
+_HEADERS = Field(
+    default=None,
+    max_length=100,
+    description=f"Up to {MAX_HEADERS} headers sent on every attempt; a PATCH replaces the list.",
+)
+
+
 class EndpointCreate(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
     event_types: list[str] | None = Field(
         default=None, max_length=len(EVENT_TYPES), description="Empty or absent: every event."
     )
     description: str | None = Field(default=None, max_length=500)
+    signing: Signing = Field(
+        default="hmac",
+        description="hmac (v1 with the whsec_ secret), ed25519 (v1a, verified with the public "
+        "key) or both.",
+    )
+    headers: list[CustomHeader] | None = _HEADERS
 
     _types = field_validator("event_types")(_known_types)
 
@@ -80,6 +121,8 @@ class EndpointUpdate(_Strict):
     enabled: bool | None = Field(
         default=None, description="true re-enables an endpoint the gateway disabled."
     )
+    signing: Signing | None = _SIGNING
+    headers: list[CustomHeader] | None = _HEADERS
 
     _types = field_validator("event_types")(_known_types)
 
@@ -118,6 +161,12 @@ class DeliveriesQuery(BaseModel):
     created_before: Instant | None = None
 
 
+class CustomHeaderData(BaseModel):
+    name: str
+    value: str = Field(description="A secret header's value is masked.")
+    secret: bool
+
+
 class EndpointData(BaseModel):
     id: str
     env: str
@@ -130,6 +179,16 @@ class EndpointData(BaseModel):
     secret_rotation_ends_at: str | None = Field(
         description="While set, the previous secret still signs beside the current one."
     )
+    signing: Signing
+    public_key: str | None = Field(
+        description="whpk_…: verifies the v1a signatures; null while the endpoint signs by HMAC "
+        "alone."
+    )
+    previous_public_key: str | None = Field(
+        description="While set, the previous ed25519 key still signs beside the current one."
+    )
+    signing_key_rotation_ends_at: str | None
+    headers: list[CustomHeaderData]
     created_at: str
     updated_at: str
 

@@ -114,3 +114,30 @@ def test_listen_refuses_a_malformed_secret(
     assert main(["listen"]) == 2
     assert started == []
     assert "whsec_" in capsys.readouterr().err
+
+
+async def test_listener_verifies_v1a_with_the_public_key_alone_or_beside_the_secret() -> None:
+    from keys import decode_signing_key, new_signing_key, public_key_of
+
+    private, secret = new_signing_key(), new_webhook_secret()
+    public = public_key_of(private)
+    body = json.dumps({"id": "evt_2", "type": "webhook.test", "data": {}}).encode()
+    now = int(time.time())
+    signed = sign_headers(
+        [decode_webhook_secret(secret)], "evt_2", now, body, ed25519=[decode_signing_key(private)]
+    )
+    only_v1a = sign_headers([], "evt_2", now, body, ed25519=[decode_signing_key(private)])
+    other = public_key_of(new_signing_key())
+    cases = [
+        (public, signed, 200),
+        (public, only_v1a, 200),
+        (f"{secret} {public}", signed, 200),
+        (f"{secret} {public}", only_v1a, 400),  # the secret's scheme is missing
+        (other, signed, 400),
+    ]
+    for given, headers, status in cases:
+        out = io.StringIO()
+        transport = httpx.ASGITransport(app=listener_app(given, out))
+        async with httpx.AsyncClient(transport=transport, base_url="http://listener") as http:
+            reply = await http.post("/hook", content=body, headers=headers)
+        assert reply.status_code == status, (given[:8], status)

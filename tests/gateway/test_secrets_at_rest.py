@@ -1,6 +1,6 @@
 """No secret in clear at rest: a scan of the raw store and of Redis finds none of the vouchers,
-API keys, webhook secrets, redemption codes and OAuth secrets, codes and tokens the gateway
-handed out."""
+API keys, webhook secrets, ed25519 signing keys, secret custom headers, redemption codes and
+OAuth secrets, codes and tokens the gateway handed out."""
 
 import asyncio
 import os
@@ -91,12 +91,17 @@ async def test_no_secret_is_kept_in_clear(
         )
         assert reply.json()["code"] == 1001
         secrets.append(reply.json()["data"]["voucher_code"])
+    header_secret = f"Bearer hdr-{merchant.merchant_id}-kept-sealed"
     endpoint = await hook_client.post(
         "/webhooks/endpoints",
-        json={"url": "http://127.0.0.1:9/hook"},
+        json={
+            "url": "http://127.0.0.1:9/hook",
+            "signing": "both",
+            "headers": [{"name": "Authorization", "value": header_secret, "secret": True}],
+        },
         headers=merchant.headers,
     )
-    secrets.append(endpoint.json()["data"]["secret"])
+    secrets += [endpoint.json()["data"]["secret"], header_secret]
     key = await admin_client.post(f"/merchants/{merchant.merchant_id}/keys", json={"env": "live"})
     secrets.append(key.json()["data"]["key"])
     codes = await admin_client.post(
@@ -109,11 +114,14 @@ async def test_no_secret_is_kept_in_clear(
     code = await flow.code(await sign_up_on(dashboard_client(app)))
     tokens = (await flow.token(code)).json()
     secrets += [made["client_secret"], code, tokens["access_token"], tokens["refresh_token"]]
-    assert len(secrets) == 13 and all(secrets)
+    assert len(secrets) == 14 and all(secrets)
 
     at_rest = await _store_text(db) + await _redis_text(redis_url)
     found = [s[:12] + "…" for s in secrets if s.encode() in at_rest]
     assert not found, f"in clear at rest: {found}"
+    # The endpoint's ed25519 private key is never shown, so look for its form: none in clear.
+    assert b"whsk_" not in at_rest
+    assert endpoint.json()["data"]["public_key"].encode() in at_rest  # the public one is
 
 
 async def test_expired_idempotency_keys_are_purged(
