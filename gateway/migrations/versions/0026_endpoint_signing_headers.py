@@ -2,7 +2,7 @@
 and custom headers, per webhook endpoint
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0025
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from gateway.store.types import UTCDateTime
 
 revision: str = "0026"
-down_revision: str | None = "0022"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
