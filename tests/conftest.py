@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.fixtures.mail",
     "tests.fixtures.stripe",
     "tests.fixtures.oauth",
+    "tests.fixtures.contracts",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 SEED = "v1"  # sent since the first release
-ROUND_4 = "2026-11-25"
+DATED_2026_11_25 = "2026-11-25"
 
 
 def _open(schema: dict[str, Any]) -> None:
@@ -261,7 +261,7 @@ EVENTS: tuple[EventSpec, ...] = (
         "voucher.redeemed",
         VoucherRedeemed,
         "The merchant redeemed a voucher it sent; never carries the code.",
-        ROUND_4,
+        DATED_2026_11_25,
         {
             **_TXN,
             "status": "delivered",
@@ -325,7 +325,7 @@ EVENTS: tuple[EventSpec, ...] = (
         "checkin.credited",
         CheckinCredited,
         "A daily check-in credited the wallet; once per merchant, environment and UTC day.",
-        ROUND_4,
+        DATED_2026_11_25,
         {
             "id": "chk_0mk3x7q2a1b2c3d4e5f6g7h8",
             "amount_cents": 25,
@@ -338,14 +338,14 @@ EVENTS: tuple[EventSpec, ...] = (
         "charge.succeeded",
         Charge,
         "An app charged a merchant that connected it; sent to the payer and the app's owner.",
-        ROUND_4,
+        DATED_2026_11_25,
         {**_CHARGE, "status": "succeeded"},
     ),
     EventSpec(
         "charge.refunded",
         ChargeRefunded,
         "An app's charge was refunded; sent to the payer and the app's owner.",
-        ROUND_4,
+        DATED_2026_11_25,
         {**_CHARGE, "status": "refunded", "refunded_cents": 500},
     ),
     EventSpec(

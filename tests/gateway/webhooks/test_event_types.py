@@ -9,8 +9,12 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from pydantic import ValidationError
 
+from gateway import outbox
+from gateway.store.db import Database
+from gateway.values.clock import utcnow
 from gateway.webhooks import event_types
 from gateway.webhooks.schemas import EVENT_TYPES, EventType
+from tests.fixtures.contracts import broken_events
 from tests.fixtures.merchants import MakeMerchant
 
 
@@ -92,3 +96,34 @@ async def test_the_openapi_webhooks_carry_each_type_from_the_same_models(
         jsonschema.Draft202012Validator(schema).validate(content["example"])
         other = {**content["example"], "type": "not." + spec_.name}
         assert not jsonschema.Draft202012Validator(schema).is_valid(other)
+
+
+async def test_an_event_of_an_unknown_type_or_a_drifted_body_fails_the_test_that_wrote_it(
+    db: Database, make_merchant: MakeMerchant, written_events: set[str]
+) -> None:
+    merchant = await make_merchant("staging")
+    wrong = {
+        "balance.high": {"balance_cents": 1},
+        "balance.low": {"balance_cents": 1, "currency": "USD"},  # the threshold left out
+    }
+    made = []
+    async with db.transaction() as conn:
+        for type_, data in wrong.items():
+            event_id = outbox.new_event_id()
+            await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant.merchant_id,
+                type_=type_,
+                data=data,
+                now=utcnow(),
+                event_id=event_id,
+            )
+            made.append(event_id)
+    assert set(made) <= written_events
+    broken = await broken_events(db, made)
+    assert len(broken) == 2
+    assert any("unknown event type 'balance.high'" in line for line in broken)
+    assert any("low_balance_threshold_cents" in line for line in broken)
+    # Made on purpose: this test's teardown would fail on them otherwise.
+    written_events.difference_update(made)
