@@ -16,6 +16,7 @@ from gateway.webhooks import event_types
 from gateway.webhooks.schemas import EVENT_TYPES, EventType
 from tests.fixtures.contracts import broken_events
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
 
 
 def _body(type_: str, data: object) -> str:
@@ -55,7 +56,7 @@ def test_a_body_that_breaks_its_contract_is_refused() -> None:
 
 
 async def test_the_event_types_are_served_with_schema_and_example(
-    client: httpx.AsyncClient, make_merchant: MakeMerchant
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     merchant = await make_merchant("staging")
     reply = await client.get("/webhooks/event-types", headers=merchant.headers)
@@ -74,6 +75,10 @@ async def test_the_event_types_are_served_with_schema_and_example(
 
     refused = await client.get("/webhooks/event-types")
     assert (refused.status_code, refused.json()["code"]) == (401, 2001)
+    sender = await make_merchant("staging")
+    await set_policy(db, sender.key_id, {"scopes": ["topup:send"]})
+    unscoped = await client.get("/webhooks/event-types", headers=sender.headers)
+    assert (unscoped.status_code, unscoped.json()["code"]) == (403, 2301)
 
 
 async def test_the_openapi_webhooks_carry_each_type_from_the_same_models(
