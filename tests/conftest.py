@@ -41,6 +41,7 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
+    "tests.fixtures.contracts",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

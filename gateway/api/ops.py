@@ -16,6 +16,7 @@ from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
+from ..webhooks import event_types
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 
@@ -102,7 +103,9 @@ def _described(request: Request) -> _Described:
     state = request.app.state
     found: _Described | None = getattr(state, "described", None)
     if found is None:
-        found = state.described = _Described(openapi.build(request.app.routes))
+        found = state.described = _Described(
+            openapi.build(request.app.routes, event_types.webhook_docs())
+        )
     return found
 
 

@@ -10,9 +10,9 @@ from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
-from ..webhooks import deliveries, endpoints
+from ..webhooks import deliveries, endpoints, event_types
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -60,6 +60,12 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
         return model()
     body, _ = await read_json(request, model, limit=services(request).settings.max_body_bytes)
     return body
+
+
+async def list_event_types(request: Request) -> Response:
+    require_caller(request, "webhooks")
+    entries = event_types.event_type_entries()
+    return Envelope(Code.SUCCESS, [e.model_dump(by_alias=True) for e in entries])
 
 
 async def create_endpoint(request: Request) -> Response:
@@ -171,6 +177,19 @@ _HEADERS = (
 )
 
 routes = [
+    ApiRoute(
+        "/webhooks/event-types",
+        list_event_types,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Every event type the gateway sends: its description, JSON Schema, example and "
+            "the version it appeared in",
+            "webhooks",
+            response=event_types.EventTypeData,
+            many=True,
+            errors=_AUTH,
+        ),
+    ),
     ApiRoute(
         _ENDPOINTS,
         create_endpoint,

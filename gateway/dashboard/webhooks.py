@@ -8,6 +8,7 @@ shown once, on the page that answers its create or rotate, which no cache may ke
 replays and recoveries count against the API's per-merchant limits, in the same buckets.
 """
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from ..operations import perform
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError, Outcome
-from ..webhooks import deliveries, endpoints
+from ..webhooks import deliveries, endpoints, event_types
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import (
     EVENT_TYPES,
@@ -160,6 +161,31 @@ def _has_more(listed: Outcome) -> bool:
     return bool(listed.meta and listed.meta["has_more"])
 
 
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    """An event type as the Webhooks page shows it beside the endpoint form."""
+
+    type: str
+    description: str
+    version: str
+    schema: str
+    example: str
+
+
+@functools.cache
+def _contracts() -> tuple[_Contract, ...]:
+    return tuple(
+        _Contract(
+            entry.type,
+            entry.description,
+            entry.version,
+            json.dumps(entry.schema_, indent=2, ensure_ascii=False),
+            json.dumps(entry.example, indent=2, ensure_ascii=False),
+        )
+        for entry in event_types.event_type_entries()
+    )
+
+
 async def _home(
     request: Request, viewer: Viewer, *, status: int = 200, create: dict[str, Any] | None = None
 ) -> Response:
@@ -173,6 +199,7 @@ async def _home(
         "endpoints": found,
         "recent": recent.many(DeliveryData),
         "event_types": EVENT_TYPES,
+        "contracts": _contracts(),
         "create": create
         or {
             "url": "",

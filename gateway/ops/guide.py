@@ -247,6 +247,12 @@ def llms_txt(spec: dict[str, Any]) -> str:
         "",
         *(f"{m.upper()} {p}: {op['summary']}" for p, m, op in _operations(spec)),
         "",
+        "## Webhook events",
+        "",
+        "Signed POSTs to your endpoints (Standard Webhooks); each body's JSON Schema is in the",
+        "OpenAPI document's `webhooks` and at GET /api/public/v1/webhooks/event-types.",
+        *(f"{name}: {item['post']['summary']}" for name, item in spec.get("webhooks", {}).items()),
+        "",
         "The OpenAPI 3.1 document: /api/public/v1/openapi.json. Explore and try it: /docs.",
         "",
     ]

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
-from .routing import KEY_ERRORS, ApiRoute, RouteDoc
+from .routing import KEY_ERRORS, ApiRoute, RouteDoc, WebhookDoc
 
 __all__ = ["api_routes", "build", "operation_codes"]
 
@@ -75,7 +75,7 @@ def _nullable_dropped(schema: dict[str, Any]) -> dict[str, Any]:
 class _Schemas:
     """Collects model schemas into ``components`` and hands out references."""
 
-    def __init__(self, described: Sequence[ApiRoute]) -> None:
+    def __init__(self, described: Sequence[ApiRoute], events: Sequence[WebhookDoc] = ()) -> None:
         pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
             (CursorMeta, "serialization"),
             (PageMeta, "serialization"),
@@ -88,6 +88,7 @@ class _Schemas:
                 pairs.append((doc.body, "validation"))
             if doc.response is not None:
                 pairs.append((doc.response, "serialization"))
+        pairs += [(event.body, "validation") for event in events]
         pairs = list(dict.fromkeys(pairs))
         refs, defs = models_json_schema(pairs, ref_template=REF)
         self._refs = refs
@@ -238,9 +239,71 @@ def _operation(
     return operation
 
 
-def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+def _header(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+# What every webhook POST carries beside its body (docs/webhooks.md, "Signatures").
+_WEBHOOK_HEADERS = [
+    _header("webhook-id", "The event's id (evt_…): the same on every retry and replay.", "^evt_"),
+    _header("webhook-timestamp", "Unix seconds when this attempt was signed.", "^[0-9]+$"),
+    _header(
+        "webhook-signature",
+        "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256(key, "
+        '"<webhook-id>.<webhook-timestamp>.<body>")>`, one per secret during a rotation.',
+    ),
+    _header(
+        "X-AiTopUp-Signature",
+        '`t=<unix>,v1=<hex HMAC-SHA256(key, "<t>.<body>")>`, one `v1` per secret during a '
+        "rotation.",
+    ),
+    _header("X-AiTopUp-Event", "The event's type."),
+    _header(
+        "X-AiTopUp-Delivery", "The delivery's id (dlv_…): one per event and endpoint.", "^dlv_"
+    ),
+]
+_WEBHOOK_RESPONSES = {
+    "2XX": {"description": "Received. Any other answer, or none within the timeout, is retried."},
+    "410": {"description": "Gone: the gateway disables the endpoint at once."},
+}
+
+
+def _webhook(event: WebhookDoc, schemas: _Schemas) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "webhook_" + re.sub(r"\W", "_", event.name),
+            "summary": event.summary,
+            "description": f"Event type `{event.name}`, sent since {event.version}.",
+            "tags": ["webhooks"],
+            "security": [],
+            "parameters": _WEBHOOK_HEADERS,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": schemas.ref(event.body, "validation"),
+                        "example": event.example,
+                    }
+                },
+            },
+            "responses": _WEBHOOK_RESPONSES,
+        }
+    }
+
+
+def build(routes: Iterable[BaseRoute], events: Sequence[WebhookDoc] = ()) -> dict[str, Any]:
+    """The document of ``routes``, and of ``events``, the webhooks the gateway sends."""
     described = list(api_routes(routes))
-    schemas = _Schemas([route for _, route in described])
+    schemas = _Schemas([route for _, route in described], events)
     paths: dict[str, dict[str, Any]] = defaultdict(dict)
     seen_ids: set[str] = set()
     tags: dict[str, None] = {}
@@ -268,6 +331,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         },
         "tags": [{"name": name} for name in tags],
         "paths": dict(paths),
+        "webhooks": {event.name: _webhook(event, schemas) for event in events},
         "components": {
             "schemas": schemas.components,
             "securitySchemes": {

@@ -25,6 +25,7 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.settings import Settings
 from . import headers, urls
+from .event_types import EndpointDisabled, WebhookTest
 from .schemas import (
     EndpointCreate,
     EndpointData,
@@ -333,7 +334,7 @@ async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_i
             env=caller.env,
             merchant_id=caller.merchant_id,
             type_="webhook.test",
-            data={"endpoint_id": endpoint_id, "message": "This is a test event."},
+            data=WebhookTest(endpoint_id=endpoint_id, message="This is a test event.").model_dump(),
             now=now,
             endpoint_ids=[endpoint_id],
             trigger="test",
@@ -365,11 +366,11 @@ async def disable_endpoint(conn: Conn, endpoint_id: str, reason: str, now: datet
         env=row["env"],
         merchant_id=row["merchant_id"],
         type_="webhook.endpoint.disabled",
-        data={
-            "endpoint_id": endpoint_id,
-            "url": row["url"],
-            "reason": reason,
-            "failing_since": rfc3339_or_none(failing_since),
-        },
+        data=EndpointDisabled(
+            endpoint_id=endpoint_id,
+            url=row["url"],
+            reason=reason,
+            failing_since=rfc3339_or_none(failing_since),
+        ).model_dump(),
         now=now,
     )

@@ -2,6 +2,7 @@
 enable and disable, rotate, test, recover, delete), the delivery log with every attempt, and
 replay; refusals beside the form, CSRF, and nothing of another merchant's."""
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
+from gateway.webhooks import event_types
 from tests.fixtures.core import wait_until
 from tests.fixtures.dashboard import Account, SignUp
 from tests.fixtures.webhooks import Receiver, Reply
@@ -357,3 +359,23 @@ async def test_a_staging_endpoint_is_not_seen_from_live(
         "/webhooks/endpoints", {"url": "http://169.254.169.254/latest"}, page=HOME
     )
     assert "resolves to 169.254.169.254, which is cloud metadata" in metadata.text
+
+
+async def test_the_event_types_are_shown_beside_the_form_with_schema_and_example(
+    sign_up: SignUp,
+) -> None:
+    account = await sign_up()
+    reply = await account.client.get(HOME)
+    assert reply.status_code == 200
+    html = reply.text
+    assert html.index('id="add-h"') < html.index('id="types-h"')
+    listed = re.findall(r"<dt><code>([a-z_.]+)</code>", html)
+    assert listed == [spec.name for spec in event_types.EVENTS]
+    for spec in event_types.EVENTS:
+        assert spec.description in unescape(html)
+    schemas = re.findall(r'<pre class="event-schema">(.*?)</pre>', html, re.S)
+    examples = re.findall(r'<pre class="event-example">(.*?)</pre>', html, re.S)
+    assert len(schemas) == len(examples) == len(event_types.EVENTS)
+    low = event_types.EVENTS.index(event_types.BY_TYPE["balance.low"])
+    assert json.loads(unescape(schemas[low])) == event_types.BalanceLow.model_json_schema()
+    assert json.loads(unescape(examples[low])) == event_types.BY_TYPE["balance.low"].example

@@ -1,0 +1,529 @@
+"""Every event the gateway sends, as a contract: the model of its ``data``, a line saying when it
+is sent, an example and the version it appeared in. ``GET /webhooks/event-types``, the OpenAPI
+document's ``webhooks`` and the dashboard all read this one table, and the tests validate every
+event the suite writes against it, so a payload cannot drift from what is published.
+
+A new event type is one ``EventSpec`` in ``EVENTS`` (and its name in ``schemas.EventType``, which
+a test holds equal to this table). The models forbid fields they do not name, so a body that
+grows a field fails the tests until its model says it; the published schemas leave
+``additionalProperties`` open, since within ``v1`` an event's ``data`` only gains fields and a
+receiver ignores those it does not know (CHANGELOG.md, version policy).
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..ops.routing import WebhookDoc
+from ..policies.model import Interval
+from ..values.platforms import Platform
+from .schemas import EVENT_TYPES
+
+__all__ = [
+    "BY_TYPE",
+    "EVENTS",
+    "EventSpec",
+    "EventTypeData",
+    "body_model",
+    "event_type_entries",
+    "validate_body",
+    "webhook_docs",
+]
+
+SEED = "v1"  # sent since the first release
+DATED_2026_11_25 = "2026-11-25"
+
+
+def _open(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)
+
+
+class Payload(BaseModel):
+    """A model of an event's ``data``: strict and closed when validating, open when published."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
+
+
+Rfc3339 = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$",
+        json_schema_extra={"format": "date-time"},
+        description="RFC 3339, UTC.",
+    ),
+]
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A UTC day.")]
+Env = Literal["staging", "live"]
+Currency = Literal["USD"]
+
+
+# --- top-ups ---------------------------------------------------------------------------------
+
+
+class Fulfilment(Payload):
+    provider: str = Field(description="The upstream that fulfilled the send.")
+    reference: str = Field(description="Our reference at that upstream.")
+
+
+class TopupEvent(Payload):
+    """The body of every top-up event (``topup.lifecycle.event_data``)."""
+
+    transaction_id: str = Field(pattern=r"^txn_")
+    status: str
+    platform: Platform
+    amount_cents: int = Field(gt=0)
+    recipient_email: str
+    metadata: dict[str, Any] | None = Field(description="The send's metadata, as sent.")
+    mail: Literal["queued", "staged", "held", "off"] | None = Field(
+        default=None, description="What became of the voucher e-mail (a delivery only)."
+    )
+    app_id: str | None = Field(default=None, description="The app whose token sent it.")
+    fulfilment: Fulfilment | None = Field(
+        default=None, description="The upstream that fulfilled it, when one did."
+    )
+
+
+class TopupDelivered(TopupEvent):
+    status: Literal["delivered"]
+
+
+class TopupFailed(TopupEvent):
+    status: Literal["failed"]
+    failure_reason: str | None = Field(default=None, description="Why it failed.")
+
+
+class TopupCancelled(TopupEvent):
+    status: Literal["cancelled"]
+
+
+class TopupApprovalRequired(TopupEvent):
+    status: Literal["pending_approval"]
+    approval_expires_at: Rfc3339 = Field(description="Refunded then if no one decides it.")
+
+
+class TopupApprovalDenied(TopupEvent):
+    status: Literal["denied"]
+
+
+class TopupApprovalExpired(TopupEvent):
+    status: Literal["expired"]
+
+
+class VoucherRedeemed(TopupEvent):
+    status: Literal["delivered"]
+    redeemed_at: Rfc3339
+    recipient_balance_cents: int = Field(description="What the recipient has left at the merchant.")
+
+
+# --- balances, keys, wallets -----------------------------------------------------------------
+
+
+class BalanceLow(Payload):
+    balance_cents: int = Field(description="The wallet's balance after the debit.")
+    low_balance_threshold_cents: int
+    currency: Currency
+
+
+class BudgetWindow(Payload):
+    interval: Interval | None
+    limit_cents: int
+    spent_cents: int
+    crossed: Literal[True]
+    resets_at: Rfc3339 | None
+
+
+class KeyBudgetLow(Payload):
+    key_id: str
+    soft_limit_percent: int = Field(ge=1, le=100)
+    windows: list[BudgetWindow] = Field(min_length=1)
+
+
+class WalletMoved(Payload):
+    """``billing.funding``'s body of ``wallet.credited`` and ``wallet.debited``."""
+
+    env: Env
+    amount_cents: int = Field(description="Positive for a credit, negative for a debit.")
+    balance_cents: int = Field(description="The balance after the change.")
+    currency: Currency
+    source: str = Field(description="The ledger entry's kind: checkout, redemption, …")
+    reference: str
+    description: str | None
+
+
+class CheckinCredited(Payload):
+    id: str = Field(pattern=r"^chk_")
+    amount_cents: int = Field(gt=0)
+    balance_cents: int = Field(description="The balance after the credit.")
+    currency: Currency
+    checked_in_on: Day
+
+
+class Charge(Payload):
+    id: str = Field(pattern=r"^ch_")
+    app_id: str
+    amount_cents: int = Field(gt=0)
+    description: str | None
+    status: str
+
+
+class ChargeRefunded(Charge):
+    refunded_cents: int = Field(gt=0, description="The amount this refund gave back.")
+
+
+# --- the webhooks themselves -----------------------------------------------------------------
+
+
+class EndpointDisabled(Payload):
+    endpoint_id: str = Field(pattern=r"^we_")
+    url: str
+    reason: str
+    failing_since: Rfc3339 | None
+
+
+class WebhookTest(Payload):
+    endpoint_id: str = Field(pattern=r"^we_")
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event type: ``data`` is its payload's model, ``example`` a ``data`` it validates."""
+
+    name: str
+    data: type[Payload]
+    description: str
+    version: str
+    example: dict[str, Any]
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+class SubscriptionEvent(Payload):
+    """A subscription's state (``billing.subscriptions``), as every subscription event says it."""
+
+    id: str = Field(pattern=r"^sub_", description="The subscription.")
+    env: Env
+    plan_id: str = Field(description="The plan it is on.")
+    plan: str = Field(description="The plan's name.")
+    interval: Literal["month", "year"]
+    status: Literal["incomplete", "active", "past_due", "canceled"]
+    current_period_end: Rfc3339 | None = Field(description="When the paid period ends.")
+    cancel_at_period_end: bool
+
+
+class SubscriptionPaid(SubscriptionEvent):
+    """A period paid: the invoice that paid it (the key of its one credit) and the credit."""
+
+    invoice_id: str = Field(description="The provider's invoice; credited once.")
+    credit_cents: int = Field(ge=0, description="The plan's credits_included, credited.")
+
+
+_TXN = {
+    "transaction_id": "txn_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "platform": "claude",
+    "amount_cents": 1000,
+    "recipient_email": "user@example.com",
+    "metadata": {"order": "1234"},
+}
+_CHARGE = {
+    "id": "ch_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "app_id": "app_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "amount_cents": 500,
+    "description": "Pro plan, one month",
+}
+_WALLET = {"env": "live", "currency": "USD", "reference": "ord_0mk3x7q2a1b2c3d4e5f6g7h8"}
+_ENDPOINT = "we_0mk3x7q2a1b2c3d4e5f6g7h8"
+_SUB = {
+    "id": "sub_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "env": "live",
+    "plan_id": "plan_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "plan": "Pro",
+    "interval": "month",
+    "status": "active",
+    "current_period_end": "2026-12-25T12:00:00Z",
+    "cancel_at_period_end": False,
+}
+
+EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        "topup.delivered",
+        TopupDelivered,
+        "A send was delivered: the recipient is credited.",
+        SEED,
+        {**_TXN, "status": "delivered", "mail": "queued"},
+    ),
+    EventSpec(
+        "topup.failed",
+        TopupFailed,
+        "A send failed and its funds were refunded.",
+        SEED,
+        {**_TXN, "status": "failed", "failure_reason": "upstream refused the credit"},
+    ),
+    EventSpec(
+        "topup.cancelled",
+        TopupCancelled,
+        "A pending send was cancelled and its funds were refunded.",
+        SEED,
+        {**_TXN, "status": "cancelled"},
+    ),
+    EventSpec(
+        "topup.approval_required",
+        TopupApprovalRequired,
+        "A send above its key's approval line was debited and is held until someone decides.",
+        SEED,
+        {**_TXN, "status": "pending_approval", "approval_expires_at": "2026-11-26T12:00:00Z"},
+    ),
+    EventSpec(
+        "topup.approval_denied",
+        TopupApprovalDenied,
+        "A held send was denied and refunded.",
+        SEED,
+        {**_TXN, "status": "denied"},
+    ),
+    EventSpec(
+        "topup.approval_expired",
+        TopupApprovalExpired,
+        "A held send was not decided in time and was refunded.",
+        SEED,
+        {**_TXN, "status": "expired"},
+    ),
+    EventSpec(
+        "voucher.redeemed",
+        VoucherRedeemed,
+        "The merchant redeemed a voucher it sent; never carries the code.",
+        DATED_2026_11_25,
+        {
+            **_TXN,
+            "status": "delivered",
+            "redeemed_at": "2026-11-25T12:00:00Z",
+            "recipient_balance_cents": 0,
+        },
+    ),
+    EventSpec(
+        "balance.low",
+        BalanceLow,
+        "A debit took the wallet from at or above the merchant's threshold to below it.",
+        SEED,
+        {"balance_cents": 450, "low_balance_threshold_cents": 500, "currency": "USD"},
+    ),
+    EventSpec(
+        "key.budget_low",
+        KeyBudgetLow,
+        "A key's spend crossed its soft_limit_percent of a limit, once per window.",
+        SEED,
+        {
+            "key_id": "key_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "soft_limit_percent": 80,
+            "windows": [
+                {
+                    "interval": "daily",
+                    "limit_cents": 10000,
+                    "spent_cents": 8200,
+                    "crossed": True,
+                    "resets_at": "2026-11-26T00:00:00Z",
+                }
+            ],
+        },
+    ),
+    EventSpec(
+        "wallet.credited",
+        WalletMoved,
+        "The merchant's wallet was credited: a checkout paid, a code redeemed, an adjustment.",
+        SEED,
+        {
+            **_WALLET,
+            "amount_cents": 2500,
+            "balance_cents": 3000,
+            "source": "checkout",
+            "description": None,
+        },
+    ),
+    EventSpec(
+        "wallet.debited",
+        WalletMoved,
+        "The merchant's wallet was debited outside a send: an adjustment, a refunded charge.",
+        SEED,
+        {
+            **_WALLET,
+            "amount_cents": -500,
+            "balance_cents": 2500,
+            "source": "adjustment",
+            "description": "correction",
+        },
+    ),
+    EventSpec(
+        "checkin.credited",
+        CheckinCredited,
+        "A daily check-in credited the wallet; once per merchant, environment and UTC day.",
+        DATED_2026_11_25,
+        {
+            "id": "chk_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "amount_cents": 25,
+            "balance_cents": 1025,
+            "currency": "USD",
+            "checked_in_on": "2026-11-25",
+        },
+    ),
+    EventSpec(
+        "charge.succeeded",
+        Charge,
+        "An app charged a merchant that connected it; sent to the payer and the app's owner.",
+        DATED_2026_11_25,
+        {**_CHARGE, "status": "succeeded"},
+    ),
+    EventSpec(
+        "charge.refunded",
+        ChargeRefunded,
+        "An app's charge was refunded; sent to the payer and the app's owner.",
+        DATED_2026_11_25,
+        {**_CHARGE, "status": "refunded", "refunded_cents": 500},
+    ),
+    EventSpec(
+        "subscription.created",
+        SubscriptionPaid,
+        "A subscription's first period was paid: its credits_included are in the wallet.",
+        DATED_2026_11_25,
+        {**_SUB, "invoice_id": "in_0mk3x7q2a1b2c3d4", "credit_cents": 10000},
+    ),
+    EventSpec(
+        "subscription.renewed",
+        SubscriptionPaid,
+        "A later period of a subscription was paid and credited, once per paid invoice.",
+        DATED_2026_11_25,
+        {**_SUB, "invoice_id": "in_0mk3x7q2a1b2c3d5", "credit_cents": 10000},
+    ),
+    EventSpec(
+        "subscription.past_due",
+        SubscriptionEvent,
+        "A renewal's payment failed: nothing is credited until it is paid.",
+        DATED_2026_11_25,
+        {**_SUB, "status": "past_due"},
+    ),
+    EventSpec(
+        "subscription.canceled",
+        SubscriptionEvent,
+        "A subscription ended: no further period is credited.",
+        DATED_2026_11_25,
+        {**_SUB, "status": "canceled", "cancel_at_period_end": True},
+    ),
+    EventSpec(
+        "webhook.endpoint.disabled",
+        EndpointDisabled,
+        "The gateway disabled one of the merchant's endpoints; sent to its other endpoints.",
+        SEED,
+        {
+            "endpoint_id": _ENDPOINT,
+            "url": "https://example.com/hooks",
+            "reason": "410 Gone",
+            "failing_since": "2026-11-24T12:00:00Z",
+        },
+    ),
+    EventSpec(
+        "webhook.test",
+        WebhookTest,
+        "Sent by POST /webhooks/endpoints/{id}/test, to that endpoint only.",
+        SEED,
+        {"endpoint_id": _ENDPOINT, "message": "This is a test event."},
+    ),
+)
+BY_TYPE: dict[str, EventSpec] = {spec.name: spec for spec in EVENTS}
+if tuple(BY_TYPE) != EVENT_TYPES:  # an exception, not an assert: ``python -O`` keeps it
+    raise RuntimeError("schemas.EventType and event_types.EVENTS must agree, in order")
+
+
+class EventBody(BaseModel):
+    """What every POST carries; ``type`` and ``data`` are narrowed per event type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
+
+    id: str = Field(pattern=r"^evt_[0-9a-z]+$", description="Also the webhook-id header.")
+    type: str
+    created: Rfc3339
+    env: Env
+    data: Payload
+
+
+def _title(type_: str) -> str:
+    return "".join(part.capitalize() for part in type_.replace("_", ".").split(".")) + "Event"
+
+
+@cache
+def body_model(type_: str) -> type[EventBody]:
+    """The model of a whole body of type ``type_``: the envelope with its ``type`` and ``data``."""
+    spec = BY_TYPE[type_]
+    model: type[EventBody] = create_model(
+        _title(type_),
+        __base__=EventBody,
+        __doc__=spec.description,
+        type=(cast(Any, Literal)[type_], Field(description="The event's type.")),
+        data=(spec.data, ...),
+    )
+    return model
+
+
+def validate_body(type_: str, body: str | bytes) -> EventBody:
+    """``body`` (an event's exact bytes) parsed against its type's contract; ``ValueError``
+    (pydantic's ``ValidationError``) if it breaks it, ``KeyError`` if the type is unknown."""
+    return body_model(type_).model_validate_json(body, strict=True)
+
+
+class EventTypeData(BaseModel):
+    type: str
+    description: str
+    version: str = Field(description="When it appeared: v1, or the date it was added.")
+    schema_: dict[str, Any] = Field(
+        alias="schema", description="JSON Schema (2020-12) of the event's `data`."
+    )
+    example: dict[str, Any] = Field(description="A `data` valid against `schema`.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+@cache
+def _entries() -> tuple[EventTypeData, ...]:
+    return tuple(
+        EventTypeData(
+            type=spec.name,
+            description=spec.description,
+            version=spec.version,
+            schema_=spec.data.model_json_schema(),
+            example=spec.example,
+        )
+        for spec in EVENTS
+    )
+
+
+def event_type_entries() -> list[EventTypeData]:
+    """The published table, in ``EVENTS``'s order."""
+    return list(_entries())
+
+
+_EXAMPLE_ENVELOPE = {"id": "evt_0mk3x7q2a1b2c3d4e5f6g7h8", "created": "2026-11-25T12:00:00Z"}
+
+
+@cache
+def _docs() -> tuple[WebhookDoc, ...]:
+    return tuple(
+        WebhookDoc(
+            name=spec.name,
+            summary=spec.description,
+            version=spec.version,
+            body=body_model(spec.name),
+            example={
+                "id": _EXAMPLE_ENVELOPE["id"],
+                "type": spec.name,
+                "created": _EXAMPLE_ENVELOPE["created"],
+                "env": "live",
+                "data": spec.example,
+            },
+        )
+        for spec in EVENTS
+    )
+
+
+def webhook_docs() -> list[WebhookDoc]:
+    """The OpenAPI document's ``webhooks``: one per event type, its body's model and example."""
+    return list(_docs())
