@@ -13,6 +13,7 @@ payment made by statements in order (``orders.complete_order``). Whatever else i
 (a subscription's period) is numbered by the same steps, in the same series.
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ __all__ = [
     "issue",
     "number_text",
     "receipt_steps",
+    "reference_of",
 ]
 
 _S = table_of(ReceiptSeries)
@@ -51,6 +53,18 @@ PROFILE_COLUMNS = (
     "country",
     "tax_id",
 )
+
+
+# A receipt's reference is what was paid: an order id, or a provider's invoice id.
+_MAX_REFERENCE = 64
+
+
+def reference_of(paid_id: str) -> str:
+    """The receipt reference of what ``paid_id`` names: itself, or, past the column's width (a
+    provider's id may be up to 255 characters), its digest, which no other id can share."""
+    if len(paid_id) <= _MAX_REFERENCE:
+        return paid_id
+    return "sha256:" + hashlib.sha256(paid_id.encode()).hexdigest()[:56]
 
 
 def number_text(env: str, number: int) -> str:

@@ -39,7 +39,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import stripe_plans
+from . import receipts, stripe_plans
 from .funding import credit_merchant
 from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
 from .plan_schemas import (
@@ -275,6 +275,14 @@ async def credit_period(
         source=CREDIT_KIND,
         reference=paid.invoice_id[:60],
         memo=f"{plan.name} plan ({row.interval}ly credits)",
+        now=now,
+    )
+    # Numbered as it is paid, in the series of every payment of its environment (``receipts``).
+    await receipts.issue(
+        conn,
+        env=row.env,
+        merchant_id=row.merchant_id,
+        reference=receipts.reference_of(paid.invoice_id),
         now=now,
     )
     type_ = CREATED if row.periods_paid == 1 else RENEWED

@@ -239,3 +239,10 @@ async def test_the_receipt_steps_follow_a_paying_step_in_either_rendering(
             again = await plan.run(await raw(conn), params, one_statement=one_statement)
         assert again is None
     assert sorted((await _numbers(own_db, "live")).values()) == list(range(1, len(renderings) + 1))
+
+
+def test_a_reference_past_the_columns_width_is_its_digest() -> None:
+    assert receipts.reference_of("in_1MtHbELkdIwHu7ixl4OzzPMv") == "in_1MtHbELkdIwHu7ixl4OzzPMv"
+    long_a, long_b = "in_" + "a" * 200, "in_" + "a" * 199 + "b"
+    assert len(receipts.reference_of(long_a)) == 63
+    assert receipts.reference_of(long_a) != receipts.reference_of(long_b)

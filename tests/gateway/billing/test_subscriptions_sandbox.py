@@ -255,6 +255,18 @@ async def test_the_test_clock_renews_three_periods_once_each_and_a_cancel_stops_
         assert await credits_of(db, merchant) == 1 + period
     assert await balance(sub_api, merchant) == start + 3 * plan["credits_included"]
     assert len(await events_of(db, merchant.merchant_id, "subscription.renewed")) == 3
+    # Each paid period took a number of staging's series as it was paid, in order.
+    async with db.read() as conn:
+        numbered = (
+            await conn.execute(
+                text(
+                    "SELECT reference, number FROM receipts WHERE merchant_id = :m ORDER BY number"
+                ),
+                {"m": merchant.merchant_id},
+            )
+        ).all()
+    assert [r.reference.rsplit("_", 1)[1] for r in numbered] == ["1", "2", "3", "4"]
+    assert len({r.number for r in numbered}) == 4
     # The worker's sweep credits no period twice.
     await subscription_sandbox.sweep(db)
     assert await credits_of(db, merchant) == 4
