@@ -14,8 +14,10 @@ from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
 from .admin import checkin as checkin_config
+from .admin import plans as plan_admin
 from .admin.audit import Call
 from .billing.checkin_schemas import CheckInConfigs, CheckInConfigUpdate
+from .billing.plan_schemas import PlanAdminData, PlanCreate
 from .local_gateway import guess, recall_url
 from .merchants import directory
 from .merchants import service as merchants
@@ -308,17 +310,75 @@ def _cmd_checkin(args: argparse.Namespace) -> int:
                 {"env": args.env, **given}, context={"max_topup_cents": settings.max_topup_cents}
             )
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
-                for e in exc.errors(include_url=False, include_input=False, include_context=False)
-            )
-            print(f"aitopup checkin config: {problems}", file=sys.stderr)
+            print(f"aitopup checkin config: {_problems(exc)}", file=sys.stderr)
             return 2
     found = asyncio.run(_checkin_config(settings, update))
     for each in (found.staging, found.live):
         state = "on" if each.enabled else "off"
         since = each.updated_at or "default"
         print(f"{each.env}: {state}, {each.min_cents} to {each.max_cents} cents ({since})")
+    return 0
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    )
+
+
+def _plan_line(plan: PlanAdminData) -> str:
+    state = "on sale" if plan.active else "off sale"
+    stripe = f", Stripe {plan.stripe_product_id}" if plan.stripe_product_id else ""
+    return (
+        f"{plan.id}  {plan.env}  {plan.name}: {plan.price_monthly} a month, "
+        f"{plan.price_yearly} a year, {plan.credits_included} credited a period ({state}{stripe})"
+    )
+
+
+async def _plans(settings: Settings, env: str | None, made: PlanCreate | None) -> list[str]:
+    async with command_store(settings) as db:
+        if made is not None:
+            # Audited as the admin API's is, the actor named ``cli``; a live plan's Stripe
+            # product and prices are made as the admin API makes them.
+            call = Call("cli", "billing.plan.create", "CLI", "aitopup plans create", None)
+            created = await plan_admin.create_plan(db, settings, call, made)
+            return [_plan_line(created.one(PlanAdminData))]
+        found = (await plan_admin.list_plans(db, env)).many(PlanAdminData)
+        return [_plan_line(p) for p in found]
+
+
+def _cmd_plans_list(args: argparse.Namespace) -> int:
+    """Every plan (of one environment with --env), on sale or not."""
+    for line in asyncio.run(_plans(_settings(), args.env, None)) or ["no plans"]:
+        print(line)
+    return 0
+
+
+def _cmd_plans_create(args: argparse.Namespace) -> int:
+    """A plan, as POST /api/admin/v1/billing/plans makes one."""
+    settings = _settings()
+    body = {
+        "env": args.env,
+        "name": args.name,
+        "description": args.description,
+        "price_monthly": args.price_monthly,
+        "price_yearly": args.price_yearly,
+        "credits_included": args.credits_included,
+        "features": args.feature,
+        "active": not args.off_sale,
+    }
+    try:
+        made = PlanCreate.model_validate(body)
+    except ValidationError as exc:
+        print(f"aitopup plans create: {_problems(exc)}", file=sys.stderr)
+        return 2
+    try:
+        lines = asyncio.run(_plans(settings, None, made))
+    except ApiError as exc:
+        print(f"aitopup plans create: {exc.message or exc.code.name}", file=sys.stderr)
+        return 1
+    print(lines[0])
     return 0
 
 
@@ -443,6 +503,27 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--min", dest="min_cents", type=int, metavar="CENTS")
     config.add_argument("--max", dest="max_cents", type=int, metavar="CENTS")
     checkin_cmd.set_defaults(func=_cmd_checkin)
+
+    plans_cmd = sub.add_parser("plans", help="subscription plans, as the admin API keeps them")
+    plans_sub = plans_cmd.add_subparsers(dest="plans_command", required=True)
+    plans_list = plans_sub.add_parser("list", help="every plan, on sale or not")
+    plans_list.add_argument("--env", choices=ENVS)
+    plans_list.set_defaults(func=_cmd_plans_list)
+    plans_create = plans_sub.add_parser(
+        "create",
+        help="a plan (a live one gets its Stripe product and prices)",
+        description="Makes a plan as POST /api/admin/v1/billing/plans does, audited as the "
+        "actor cli. Prices and credits are integer cents.",
+    )
+    plans_create.add_argument("--env", choices=ENVS, required=True)
+    plans_create.add_argument("--name", required=True)
+    plans_create.add_argument("--description", default="")
+    plans_create.add_argument("--price-monthly", type=int, required=True, metavar="CENTS")
+    plans_create.add_argument("--price-yearly", type=int, required=True, metavar="CENTS")
+    plans_create.add_argument("--credits", dest="credits_included", type=int, required=True)
+    plans_create.add_argument("--feature", action="append", default=[], metavar="TEXT")
+    plans_create.add_argument("--off-sale", action="store_true", help="made but not offered")
+    plans_create.set_defaults(func=_cmd_plans_create)
 
     run = sub.add_parser("run", help="migrate, start Redis if needed, gateway and worker")
     run.add_argument("--host", default="127.0.0.1")
