@@ -205,8 +205,8 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     import os
 
     from .app import create_app
+    from .described import agents_guide
     from .mcp.stdio import KEY_VARIABLE, serve
-    from .ops import guide, openapi
     from .ops.logs import configure_logging
 
     settings = _settings()
@@ -214,7 +214,7 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 
     def llms_txt() -> str:
         # The routes /llms.txt is built from; no lifespan is run.
-        return guide.llms_txt(openapi.build(create_app(settings).routes))
+        return agents_guide(create_app(settings).routes)
 
     asyncio.run(serve(settings, os.environ.get(KEY_VARIABLE), llms_txt))
     return 0

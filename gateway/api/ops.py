@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..ops import explorer, guide, metrics, openapi
+from .. import described
+from ..ops import explorer, guide, metrics
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
-from ..webhooks import event_types
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 
@@ -103,9 +103,7 @@ def _described(request: Request) -> _Described:
     state = request.app.state
     found: _Described | None = getattr(state, "described", None)
     if found is None:
-        found = state.described = _Described(
-            openapi.build(request.app.routes, event_types.webhook_docs())
-        )
+        found = state.described = _Described(described.document(request.app.routes))
     return found
 
 

@@ -39,11 +39,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from .. import described
 from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
 from ..callers import Caller
 from ..lockout import client_address
 from ..mail.links import base_url
-from ..ops import guide, openapi
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
@@ -134,7 +134,7 @@ class McpHttp:
         """``/llms.txt``'s text, built from the routes of the app this runs in, once."""
         if self._guide is None:
             assert request is not None
-            self._guide = guide.llms_txt(openapi.build(request.app.routes))
+            self._guide = described.agents_guide(request.app.routes)
         return self._guide
 
     async def _authenticate(self, conn: HTTPConnection) -> Caller:

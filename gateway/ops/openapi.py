@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Mount
 
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
-from .routing import KEY_ERRORS, ApiRoute, RouteDoc, WebhookDoc
+from .routing import KEY_ERRORS, ApiRoute, RouteDoc
+from .webhook_docs import WebhookDoc
 
 __all__ = ["api_routes", "build", "operation_codes"]
 

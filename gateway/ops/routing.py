@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..values.codes import Code
 
-__all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc", "WebhookDoc"]
+__all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 
 Auth = Literal["key", "admin", "none", "stripe"]
 
@@ -55,18 +55,6 @@ class RouteDoc:
     # The reply carries a secret meant for this caller alone (a voucher, an API key, a whsec_
     # secret, redemption codes, a checkout link): no cache on the way may keep a copy.
     secret: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookDoc:
-    """An event the gateway POSTs to merchants' endpoints, as the OpenAPI document's ``webhooks``
-    describe it: ``body`` is the model of the whole request body, ``example`` one such body."""
-
-    name: str
-    summary: str
-    version: str
-    body: type[BaseModel]
-    example: dict[str, Any]
 
 
 _NO_STORE = (b"cache-control", b"no-store")

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..ops.routing import WebhookDoc
+from ..ops.webhook_docs import WebhookDoc
 from ..policies.model import Interval
 from ..values.platforms import Platform
 from .schemas import EVENT_TYPES

@@ -239,6 +239,8 @@ OPENS_THE_STORE: dict[str, str] = {
 NOT_AN_OPERATION = {
     "gateway/api/ops.py": "health, readiness, metrics and the API's own description",
     "gateway/api/meta.py:list_codes": "the code catalogue, a constant of the product",
+    "gateway/api/webhooks.py:list_event_types": "the event types' catalogue, a constant of the "
+    "product",
     "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
     "gateway/api/orders.py:order_receipt_pdf": "a receipt's PDF, a file, not an envelope",
     "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",
