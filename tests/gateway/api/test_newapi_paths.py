@@ -22,9 +22,11 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
+from gateway.billing import newapi
+from gateway.billing.schemas import TopupInfo
 from gateway.store.db import Database
 from tests.fixtures.billing import PUBLIC_BASE
-from tests.fixtures.core import asgi_client
+from tests.fixtures.core import asgi_client, make_settings
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -297,6 +299,11 @@ async def test_bad_input_is_refused_in_new_api_shape_and_changes_nothing(
             headers={"Authorization": "Bearer ak_staging_" + "0" * 32},
         )
         assert_refused(forged, 401)
+        # New API takes a bare token too; the gateway's doors take a key as a Bearer only.
+        bare = await root.request(
+            method, path, json={"amount": 10}, headers={"Authorization": merchant.key}
+        )
+        assert_refused(bare, 401)
 
     assert await orders_of(root, merchant) == []
     assert await merchant_balance(db, merchant) == start
@@ -361,3 +368,63 @@ async def test_a_code_redeemed_twice_at_once_credits_once(
     assert all(b["message"] for b in bodies if not b["success"])
     assert await merchant_balance(db, merchant) == 1234
     await assert_ledger_balanced(db)
+
+
+async def test_the_agents_guide_names_the_four_paths(root: httpx.AsyncClient) -> None:
+    text = (await root.get("/llms.txt")).text
+    for line in (
+        "GET /api/user/topup/info",
+        "POST /api/user/pay",
+        "POST /api/user/topup",
+        "GET /api/user/topup/self",
+    ):
+        assert line in text
+    assert "## New API's top-up paths" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "providers", "channel"),
+    [
+        (None, ["sandbox"], "stripe"),
+        ("", ["stripe", "stripe_invoice"], "stripe"),
+        ("stripe", ["stripe", "stripe_invoice"], "stripe"),
+        ("stripe", [], None),
+        ("alipay", ["stripe", "sandbox"], None),
+        ("creem", ["sandbox"], None),
+    ],
+)
+def test_a_payment_method_names_a_channel_only_where_it_is_on(
+    method: str | None, providers: list[str], channel: str | None
+) -> None:
+    assert newapi.channel_for(method, providers) == channel
+
+
+def test_the_offer_in_new_api_units_reads_the_discount_tiers() -> None:
+    settings = make_settings(
+        "sqlite+aiosqlite:///unused.db",
+        "redis://127.0.0.1:1/0",
+        funding_discount_tiers="10000:5,50000:10",
+        funding_min_cents=550,
+    )
+    offer = TopupInfo(
+        env="live",
+        currency="USD",
+        packs=[],
+        custom_amounts=True,
+        min_cents=550,
+        max_cents=1_000_000,
+        step_cents=50,
+        amount_options=[1000, 1050, 10000, 50000],
+        discount_tiers=[],
+        providers=["stripe", "stripe_invoice"],
+        redemption=False,
+        wallet_url="https://gateway.example/dashboard/wallet",
+    )
+    found = newapi.info(offer, settings)
+    # $5.50 is not a whole dollar: the least whole amount is 6; $10.50 is no option in dollars.
+    assert (found.min_topup, found.amount_options) == (6, [10, 100, 500])
+    assert found.discount == {"100": 0.95, "500": 0.9}
+    assert found.enable_redemption is False
+    off = newapi.info(offer.model_copy(update={"custom_amounts": False}), settings)
+    assert off.pay_methods == [] and off.enable_stripe_topup is False
+    assert (newapi.cents_of(12), newapi.quota_of(250)) == (1200, 1_250_000)
