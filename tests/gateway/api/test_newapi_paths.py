@@ -25,14 +25,16 @@ from starlette.types import ASGIApp
 from gateway.billing import newapi
 from gateway.billing.schemas import TopupInfo
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.billing import PUBLIC_BASE
-from tests.fixtures.core import asgi_client, make_settings
+from tests.fixtures.core import asgi_client, make_settings, running_app
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
     assert_ledger_balanced,
     merchant_balance,
 )
+from tests.fixtures.stripe import StripeStandIn
 
 # The documented examples' fields (doc.hitopen.com, see above): name → JSON type.
 DOCUMENTED: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -428,3 +430,47 @@ def test_the_offer_in_new_api_units_reads_the_discount_tiers() -> None:
     off = newapi.info(offer.model_copy(update={"custom_amounts": False}), settings)
     assert off.pay_methods == [] and off.enable_stripe_topup is False
     assert (newapi.cents_of(12), newapi.quota_of(250)) == (1200, 1_250_000)
+
+
+@pytest.fixture
+async def stood_in(stripe_stood_in_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with Stripe stood in on 127.0.0.1, and discount tiers 10000:5,50000:10."""
+    async with (
+        running_app(stripe_stood_in_settings) as app,
+        asgi_client(app, "http://gateway.test") as http,
+    ):
+        yield http
+
+
+async def test_live_pay_is_a_stripe_checkout_with_its_tier_credited_once(
+    stood_in: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    info = (await stood_in.get("/api/user/topup/info", headers=merchant.headers)).json()["data"]
+    assert info["discount"] == {"100": 0.95, "500": 0.9}
+    assert [m["type"] for m in info["pay_methods"]] == ["stripe"]
+
+    reply = await stood_in.post("/api/user/pay", json={"amount": 100}, headers=merchant.headers)
+    paid = reply.json()
+    assert paid["success"] is True, paid
+    [order] = (await stood_in.get("/api/public/v1/orders", headers=merchant.headers)).json()["data"]
+    session = stripe_stand_in.session_of(order["id"])
+    assert paid["data"] == paid["url"] == session["url"]
+    # $100 reaches the 5% tier: Stripe charges 9,500 cents, the wallet gets 10,000.
+    assert session["amount_total"] == 9_500 and order["credit_cents"] == 10_000
+
+    stripe_stand_in.pay(session["id"])
+    checked = await stood_in.post(
+        f"/api/public/v1/orders/{order['id']}/check", headers=merchant.headers
+    )
+    assert checked.json()["data"]["result"] == "credited"
+    again = await stood_in.post(
+        f"/api/public/v1/orders/{order['id']}/check", headers=merchant.headers
+    )
+    assert again.json()["data"]["result"] != "credited"
+    page = (await stood_in.get("/api/user/topup/self", headers=merchant.headers)).json()["data"]
+    [item] = page["items"]
+    assert (item["amount"], item["money"], item["status"]) == (100, 95.0, "success")
+    assert (item["payment_method"], item["payment_provider"]) == ("stripe", "stripe")
+    balance = await stood_in.get("/api/public/v1/balance", headers=merchant.headers)
+    assert balance.json()["data"]["balance_cents"] == 10_000
