@@ -14,6 +14,7 @@ in and what comes out, one rule each:
   payer paid, in dollars; the exact cents stay in ``GET /api/public/v1/orders``.
 """
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Literal
 
@@ -76,7 +77,7 @@ def quota_of(cents: int) -> int:
     return cents * QUOTA_PER_USD // 100
 
 
-def channel_for(payment_method: str | None, providers: list[str]) -> str | None:
+def channel_for(payment_method: str | None, providers: Collection[str]) -> str | None:
     """The channel a New API ``payment_method`` names, if one of its providers is on here
     (``providers``: ``service.providers`` of the caller's environment); None: not offered."""
     method = payment_method or _DEFAULT_METHOD
@@ -223,7 +224,7 @@ class NewApiRefusal(BaseModel):
 
 def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
     """What ``service.topup_info`` answered, in New API's fields."""
-    methods = [m for m in _CHANNELS if channel_for(m, list(found.providers))]
+    methods = [m for m in _CHANNELS if channel_for(m, found.providers)]
     if not found.custom_amounts:  # New API's payments are amounts, never packs
         methods = []
     lowest = -(-found.min_cents // CENTS_PER_AMOUNT)
