@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from .api import PREFIX, admin, ops, public_routes
+from .api import PREFIX, admin, newapi, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
 from .dashboard.hub import LiveHub
@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             _mount(PREFIX, [*public_routes(), *ops.spec_routes()]),
             _mount(admin.PREFIX, admin.routes),
+            _mount(newapi.PREFIX, newapi.routes),
             Route(MCP_PATH, mcp),  # an ASGI app: every method, authenticated by the key
             *ops.root_routes(with_metrics=settings.metrics),
             *oauth_routes(),

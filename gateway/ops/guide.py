@@ -113,6 +113,20 @@ _FULFILMENT = [
 ]
 
 
+# For agents whose tools already speak New API (gateway/api/newapi.py).
+_NEWAPI = [
+    "## New API's top-up paths",
+    "",
+    "A client written for New API funds the wallet through its own paths here, with your key",
+    "(scope billing): GET /api/user/topup/info, POST /api/user/pay {amount} (whole US dollars:",
+    "a checkout of amount * 100 cents; data is the link a person opens to pay), POST",
+    "/api/user/topup {key} (a redemption code; data is the quota, 500,000 a dollar) and GET",
+    "/api/user/topup/self?p=&page_size= (the orders). Replies are New API's shape, not the",
+    'envelope: {"success", "message", "data"}; a refusal is success false with a message.',
+    "",
+]
+
+
 # What the recipient is told, and where a tester reads it.
 _MAIL = [
     "## The recipient's e-mail",
@@ -234,6 +248,7 @@ def llms_txt(spec: dict[str, Any]) -> str:
         *_LIMITS,
         *_FULFILMENT,
         *_MAIL,
+        *_NEWAPI,
         *_MCP,
         "## Codes",
         "",

@@ -89,6 +89,8 @@ class _Schemas:
                 pairs.append((doc.body, "validation"))
             if doc.response is not None:
                 pairs.append((doc.response, "serialization"))
+            for models in (doc.replies or {}).values():
+                pairs += [(model, "serialization") for model in models]
         pairs += [(event.body, "validation") for event in events]
         pairs = list(dict.fromkeys(pairs))
         refs, defs = models_json_schema(pairs, ref_template=REF)
@@ -146,8 +148,27 @@ def _envelope(
     }
 
 
+def _own_shapes(doc: RouteDoc, schemas: _Schemas) -> dict[str, Any]:
+    """The replies of a door that speaks another API's shape, by status, as its models say."""
+    assert doc.replies is not None
+    responses: dict[str, Any] = {}
+    for status, models in sorted(doc.replies.items()):
+        refs = [schemas.ref(model, "serialization") for model in models]
+        responses[str(status)] = {
+            "description": " or ".join(model.__name__ for model in models),
+            "content": {
+                "application/json": {"schema": refs[0] if len(refs) == 1 else {"anyOf": refs}}
+            },
+        }
+        if doc.secret and status < 400:
+            responses[str(status)]["headers"] = _NO_STORE
+    return responses
+
+
 def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
     doc = route.doc
+    if doc.replies is not None:
+        return _own_shapes(doc, schemas)
     by_status: dict[int, list[Code]] = defaultdict(list)
     for code in operation_codes(path, route):
         by_status[CATALOGUE[code].http_status].append(code)

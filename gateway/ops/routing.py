@@ -1,7 +1,7 @@
 """Routes that carry their own description: the request and reply models they validate with and
 the codes they answer with. The OpenAPI document is built from these, so it cannot drift."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +55,9 @@ class RouteDoc:
     # The reply carries a secret meant for this caller alone (a voucher, an API key, a whsec_
     # secret, redemption codes, a checkout link): no cache on the way may keep a copy.
     secret: bool = False
+    # A door that answers in another API's shape (New API's own paths): its replies' models by
+    # HTTP status, described as they are, in place of the envelope and its codes.
+    replies: Mapping[int, Sequence[type[BaseModel]]] | None = None
 
 
 _NO_STORE = (b"cache-control", b"no-store")

@@ -20,6 +20,8 @@ from tests.fixtures.core import asgi_client, running_app
 NOT_DESCRIBED = {"/api/public/v1/openapi.json", "/docs", "/llms.txt", "/metrics", "/mcp"}
 # The dashboard, and the OAuth protocol endpoints, which RFC 8414 metadata describes.
 NOT_DESCRIBED_UNDER = ("/dashboard", "/oauth/", "/.well-known/")
+# Described in another API's shape than the envelope: New API's top-up paths.
+OWN_SHAPES_UNDER = ("/api/user/",)
 
 
 def _walk(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, Route]]:
@@ -76,8 +78,11 @@ async def test_the_spec_is_served_and_well_formed(ops_client: httpx.AsyncClient)
     assert "meta" in page["required"]
     assert {p["name"] for p in listing["parameters"]} == {"limit", "cursor"}
 
-    # Every documented code is in the catalogue, under the status the catalogue gives it.
-    for item in spec["paths"].values():
+    # Every documented code is in the catalogue, under the status the catalogue gives it. New
+    # API's own paths answer in New API's shape, which has no code.
+    for path, item in spec["paths"].items():
+        if path.startswith(OWN_SHAPES_UNDER):
+            continue
         for op in item.values():
             for status, response in op["responses"].items():
                 code = response["content"]["application/json"]["schema"]["properties"]["code"]

@@ -36,6 +36,7 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/subscription/portal"),
     ("GET", "/api/public/v1/subscription/sandbox/{sub_id}"),
     ("GET", "/api/public/v1/subscription/sandbox/{sub_id}/portal"),
+    ("POST", "/api/user/pay"),
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 

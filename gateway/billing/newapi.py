@@ -1,0 +1,290 @@
+"""New API's own top-up paths in New API's words: its units, its reply shapes, and which of the
+gateway's payment channels a New API ``payment_method`` names.
+
+Nothing here decides anything about money: the operations behind the four paths are the
+gateway's own (``service.topup_info``, ``orders.checkout``, ``redemption.redeem``,
+``service.list_orders``), with their limits, scopes and isolation. This module converts what goes
+in and what comes out, one rule each:
+
+- New API's ``amount`` is whole US dollars (its "USD" display, the default): a payment of
+  ``amount`` is a custom amount of ``amount * 100`` cents (``cents_of``).
+- New API's credit is quota, ``QUOTA_PER_USD`` (500,000) a dollar: a redemption of ``c`` cents
+  answers ``c * 5,000`` quota (``quota_of``), as the ``newapi`` fulfilment provider counts it.
+- An order's ``amount`` back is its credit in whole dollars, rounded down, and ``money`` what the
+  payer paid, in dollars; the exact cents stay in ``GET /api/public/v1/orders``.
+"""
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from ..upstreams.schemas import DEFAULT_QUOTA_PER_USD
+from ..values.settings import Settings
+from .pricing import tier_percent
+from .schemas import OrderData, TopupInfo
+
+__all__ = [
+    "CENTS_PER_AMOUNT",
+    "QUOTA_PER_USD",
+    "NewApiInfo",
+    "NewApiInfoReply",
+    "NewApiPage",
+    "NewApiPageQuery",
+    "NewApiPayReply",
+    "NewApiPayRequest",
+    "NewApiRedeemReply",
+    "NewApiRedeemRequest",
+    "NewApiRefusal",
+    "NewApiSelfReply",
+    "NewApiTopUp",
+    "PayMethod",
+    "cents_of",
+    "channel_for",
+    "info",
+    "page",
+    "quota_of",
+    "redeemed_message",
+]
+
+CENTS_PER_AMOUNT = 100
+QUOTA_PER_USD = DEFAULT_QUOTA_PER_USD
+# New API's largest page of a list (its page_size); its default is 10.
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 10
+# An order list's deepest offset (``OrdersQuery``), in New API's pages of the largest size.
+MAX_PAGE = 100_000
+
+# New API's ``payment_method`` → the providers of the gateway that run that channel. Absent or
+# empty, New API's clients mean the instance's default, Stripe here. The channel registry takes
+# this table's place: a method is offered where one of its providers is on for the environment.
+_CHANNELS: dict[str, tuple[str, ...]] = {"stripe": ("stripe", "sandbox")}
+_DEFAULT_METHOD = "stripe"
+# How New API draws a channel on its top-up page.
+_LOOKS: dict[str, tuple[str, str]] = {"stripe": ("Stripe", "#635BFF")}
+# New API's words for an order's state.
+_STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "expired": "expired"}
+
+
+def cents_of(amount: int) -> int:
+    """What ``amount`` (whole US dollars, New API's unit) lands in the wallet, in cents."""
+    return amount * CENTS_PER_AMOUNT
+
+
+def quota_of(cents: int) -> int:
+    """``cents`` as New API's quota units."""
+    return cents * QUOTA_PER_USD // 100
+
+
+def channel_for(payment_method: str | None, providers: Collection[str]) -> str | None:
+    """The channel a New API ``payment_method`` names, if one of its providers is on here
+    (``providers``: ``service.providers`` of the caller's environment); None: not offered."""
+    method = payment_method or _DEFAULT_METHOD
+    runs = _CHANNELS.get(method, ())
+    return method if any(p in providers for p in runs) else None
+
+
+def _method_of(provider: str) -> str:
+    """The ``payment_method`` an order's provider answers to (the sandbox is Stripe's stand-in
+    in staging); a provider no method names (a redemption, an invoice) keeps its own name."""
+    for method, runs in _CHANNELS.items():
+        if provider in runs:
+            return method
+    return provider
+
+
+class NewApiPayRequest(BaseModel):
+    """New API's ``POST /api/user/pay`` body. Fields New API's clients add (``top_up_code``)
+    are ignored, as New API's own JSON binding ignores them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    amount: StrictInt = Field(
+        ge=1,
+        le=1_000_000,
+        description="Whole US dollars to land in the wallet (New API's unit): a custom amount "
+        "of amount * 100 cents, within GET /api/user/topup/info's min_topup and the gateway's "
+        "custom-amount step.",
+    )
+    payment_method: str | None = Field(
+        default=None,
+        max_length=32,
+        description='"stripe" or absent: Stripe Checkout (live), the sandbox (staging). Other '
+        "methods are refused until a channel of that name is on.",
+    )
+
+
+class NewApiRedeemRequest(BaseModel):
+    """New API's ``POST /api/user/topup`` body: a redemption code."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    key: str = Field(min_length=1, max_length=64, description="The redemption code.")
+
+
+class NewApiPageQuery(BaseModel):
+    """New API's paging: ``p`` from 1, ``page_size`` (10 unless given, at most 100)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    p: int = Field(default=1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    keyword: str | None = Field(
+        default=None,
+        max_length=64,
+        description="New API's search by trade number: not offered here; an empty one is "
+        "ignored, any other refused.",
+    )
+
+
+class PayMethod(BaseModel):
+    name: str
+    type: str
+    color: str
+    min_topup: str = Field(description="As New API gives it: a string.")
+
+
+class NewApiInfo(BaseModel):
+    """``data`` of ``GET /api/user/topup/info``, New API's fields that say what the gateway
+    offers (amounts in whole US dollars)."""
+
+    enable_online_topup: bool = Field(description="Epay's methods: none on this gateway yet.")
+    enable_stripe_topup: bool
+    enable_creem_topup: bool
+    enable_redemption: bool
+    pay_methods: list[PayMethod]
+    min_topup: int
+    stripe_min_topup: int
+    amount_options: list[int]
+    discount: dict[str, float] = Field(
+        description="Amount option → what is paid of it (0.9: 10% off), from the discount tiers."
+    )
+    creem_products: str = Field(description="JSON text, as New API keeps it.")
+    topup_link: str = Field(description="The dashboard's wallet page, to fund by hand.")
+
+
+class NewApiTopUp(BaseModel):
+    """One order as New API lists a top-up."""
+
+    id: int = Field(description="The order's number among the merchant's orders, from 1.")
+    user_id: int = Field(description="Always 0: merchants here have no numeric id.")
+    amount: int = Field(description="Credit in whole US dollars, rounded down.")
+    money: float = Field(description="What the payer paid, in US dollars.")
+    trade_no: str = Field(description="The order's id (GET /api/public/v1/orders/{id}).")
+    payment_method: str
+    payment_provider: str
+    create_time: int
+    complete_time: int
+    status: Literal["pending", "success", "failed", "expired"]
+
+
+class NewApiPage(BaseModel):
+    page: int
+    page_size: int
+    start_timestamp: int = 0
+    end_timestamp: int = 0
+    total: int
+    items: list[NewApiTopUp]
+
+
+class NewApiInfoReply(BaseModel):
+    success: Literal[True]
+    message: str
+    data: NewApiInfo
+
+
+class NewApiPayReply(BaseModel):
+    success: Literal[True]
+    message: Literal["success"]
+    data: str = Field(description="The payment URL, for a person to open.")
+    url: str = Field(description="The same URL.")
+
+
+class NewApiRedeemReply(BaseModel):
+    success: Literal[True]
+    message: str
+    data: int = Field(description="The quota credited (500,000 a US dollar).")
+
+
+class NewApiSelfReply(BaseModel):
+    success: Literal[True]
+    message: str
+    data: NewApiPage
+
+
+class NewApiRefusal(BaseModel):
+    """Any refusal: nothing changed. ``POST /api/user/pay`` also says it in ``data``, where
+    New API's clients of that path read it."""
+
+    success: Literal[False]
+    message: str
+    data: str | None = None
+
+
+def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
+    """What ``service.topup_info`` answered, in New API's fields."""
+    methods = [m for m in _CHANNELS if channel_for(m, found.providers)]
+    if not found.custom_amounts:  # New API's payments are amounts, never packs
+        methods = []
+    lowest = -(-found.min_cents // CENTS_PER_AMOUNT)
+    options = [c // CENTS_PER_AMOUNT for c in found.amount_options if c % CENTS_PER_AMOUNT == 0]
+    discount = {
+        str(amount): (100 - percent) / 100
+        for amount in options
+        if (percent := tier_percent(settings, cents_of(amount)))
+    }
+    return NewApiInfo(
+        enable_online_topup=any(m not in ("stripe", "creem") for m in methods),
+        enable_stripe_topup="stripe" in methods,
+        enable_creem_topup="creem" in methods,
+        enable_redemption=found.redemption,
+        pay_methods=[_pay_method(m, lowest) for m in methods],
+        min_topup=lowest,
+        stripe_min_topup=lowest,
+        amount_options=options,
+        discount=discount,
+        creem_products="[]",
+        topup_link=found.wallet_url,
+    )
+
+
+def _pay_method(method: str, lowest: int) -> PayMethod:
+    name, color = _LOOKS.get(method, (method, "#6B7280"))
+    return PayMethod(name=name, type=method, color=color, min_topup=str(lowest))
+
+
+def _unix(stamp: str | None) -> int:
+    return 0 if stamp is None else int(datetime.fromisoformat(stamp).timestamp())
+
+
+def page(orders: list[OrderData], *, p: int, page_size: int, total: int) -> NewApiPage:
+    """A page of ``service.list_orders`` (newest first, at offset ``(p - 1) * page_size``) as
+    New API pages top-ups. An order's ``id`` is its place in the merchant's orders of the
+    environment, oldest 1: stable, since orders are kept and new ones come last."""
+    first = total - (p - 1) * page_size
+    return NewApiPage(
+        page=p,
+        page_size=page_size,
+        total=total,
+        items=[
+            NewApiTopUp(
+                id=first - n,
+                user_id=0,
+                amount=order.credit_cents // CENTS_PER_AMOUNT,
+                money=order.amount_cents / CENTS_PER_AMOUNT,
+                trade_no=order.id,
+                payment_method=_method_of(order.provider),
+                payment_provider=order.provider,
+                create_time=_unix(order.created_at),
+                complete_time=_unix(order.completed_at),
+                status=_STATUS[order.status],
+            )
+            for n, order in enumerate(orders)
+        ],
+    )
+
+
+def redeemed_message(cents: int) -> str:
+    """What a redemption says it credited (New API's documented ``message``)."""
+    return f"Redeemed ${cents / CENTS_PER_AMOUNT:.2f}: {quota_of(cents)} quota credited"
