@@ -32,7 +32,7 @@ from gateway.store.models import (
     WebhookDelivery,
     table_of,
 )
-from gateway.store.raw import Construct, Raw
+from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
 from gateway.webhooks import health
@@ -125,7 +125,7 @@ class Record:
 
     def warns(self, warn_after_seconds: float) -> bool:
         """A failure of an endpoint failing for ``warn_after_seconds`` at least, which is not
-        disabling it: its owners are warned, once a run (``health.warn_owners``)."""
+        disabling it: its owners are warned, once a run (``health.warned``)."""
         since = self.claim.failing_since
         return (
             not self.succeeded
@@ -285,7 +285,7 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
             )
         if alert is not None:
             notify += await alerts.mail_owners(db, told.sealer, alert, r.finished)
-        if r.exhausts:
+        if r.exhausts and await db.fetchrow(_GAVE_UP, _gave_up(r)) is not None:
             notify += await health.exhausted(
                 db,
                 r.attempted(),
@@ -298,6 +298,19 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
             )
         notified.append(notify)
     return notified
+
+
+# The record that gave its delivery up is the one that wrote its state: a holder whose lease
+# lapsed and was taken again wrote none (``_recorded``), and tells of nothing.
+_GAVE_UP = Statement(
+    """SELECT id FROM webhook_deliveries
+    WHERE id = :id AND generation = :generation AND status = 'failed'""",
+    ("id",),
+)
+
+
+def _gave_up(r: Record) -> dict[str, Any]:
+    return {"id": r.claim.delivery_id, "generation": r.claim.generation + 1}
 
 
 async def _touch_endpoint(told: _Health, db: Raw, r: Record) -> list[str]:
