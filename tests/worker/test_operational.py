@@ -274,3 +274,40 @@ async def test_two_failing_endpoints_do_not_feed_each_other(
     assert sorted(about) == sorted(
         [(first["id"], second["id"])] * 2 + [(second["id"], first["id"])] * 2
     )
+
+
+async def test_a_410_disables_at_once_with_its_reason(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    smtp_server: Inbox,
+    db: Database,
+) -> None:
+    """No warning and no ``endpoint.failing`` first: the endpoint said it is gone."""
+    await start_worker(**worker_settings(smtp_server))
+    merchant = await make_merchant()
+    owner = await add_member(db, merchant.merchant_id)
+    receiver.respond = lambda _: Reply(status=410)
+    gone = await make_endpoint(hook_client, merchant, receiver.url, event_types=["topup.delivered"])
+    watcher = Receiver()
+    await watcher.start()
+    try:
+        await make_endpoint(hook_client, merchant, watcher.url, event_types=OPERATIONAL)
+        await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+        async def told() -> bool:
+            return len(watcher.received) == 2 and len(smtp_server.received) == 1
+
+        await wait_until(told)
+        await settled(db, merchant.merchant_id)
+    finally:
+        await watcher.stop()
+    assert sorted(types_of(watcher)) == ["delivery.exhausted", "endpoint.disabled"]
+    [disabled] = bodies_of(watcher, "endpoint.disabled")
+    assert disabled["data"]["endpoint_id"] == gone["id"]
+    assert disabled["data"]["trigger"] == "gone"
+    assert disabled["data"]["reason"] == "endpoint answered 410 Gone"
+    [mail] = smtp_server.received
+    assert mail["To"] == owner and mail["Subject"].startswith("Webhook endpoint disabled")
+    assert "endpoint answered 410 Gone" in text_of(mail)
