@@ -2,6 +2,7 @@
 (two workers seeing the same failure) writes its event, or its owners' mails, once. On both
 stores."""
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -92,3 +93,27 @@ async def test_each_change_of_health_is_written_once(
         ).scalar_one()
     assert row.failing_since is None and row.failing_warned_at is None
     assert recovered == 1
+
+
+async def test_two_workers_seeing_the_same_first_failure_tell_of_it_once(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Concurrent transactions, as two workers recording failures of one endpoint at once: the
+    conditional write lets one start the clock, and only that one writes the event."""
+    merchant = await make_merchant()
+    about = await make_endpoint(hook_client, merchant, "http://127.0.0.1:9/a")
+    await make_endpoint(hook_client, merchant, "http://127.0.0.1:9/b")
+    now = utcnow()
+
+    async def record(n: int) -> list[str]:
+        attempted = health.Attempted(about["id"], f"dlv_{n}" + about["id"], now, 500, None)
+        async with db.transaction() as conn:
+            return await health.started_failing(await raw(conn), attempted, 3600)
+
+    told = await asyncio.gather(*(record(n) for n in range(4)))
+    assert sorted(len(t) for t in told) == [0, 0, 0, 1]
+    async with db.read() as conn:
+        found = select(func.count()).where(
+            _E.c.merchant_id == merchant.merchant_id, _E.c.type == "endpoint.failing"
+        )
+        assert (await conn.execute(found)).scalar_one() == 1
