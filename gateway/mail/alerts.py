@@ -68,9 +68,9 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-async def mail_owners(db: Raw, sealer: Sealer, alert: Alert, now: datetime) -> list[str]:
+async def mail_owners(tx: Raw, sealer: Sealer, alert: Alert, now: datetime) -> list[str]:
     """One mail of ``alert`` per owner of its merchant; the mails to wake for."""
-    owners = await db.fetch(_OWNERS, {"merchant_id": alert.merchant_id, "most": MAX_OWNER_MAILS})
+    owners = await tx.fetch(_OWNERS, {"merchant_id": alert.merchant_id, "most": MAX_OWNER_MAILS})
     data = json.dumps(
         {
             "endpoint_id": alert.endpoint_id,
@@ -94,5 +94,5 @@ async def mail_owners(db: Raw, sealer: Sealer, alert: Alert, now: datetime) -> l
                 "now": now,
             }
         )
-    await db.executemany(_MAIL, mails)
+    await tx.executemany(_MAIL, mails)
     return [mail["id"] for mail in mails]

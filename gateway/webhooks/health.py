@@ -93,10 +93,10 @@ _WARNED = Statement(
 
 
 async def _tell_others(
-    db: Raw, row: dict[str, Any], endpoint_id: str, type_: str, data: dict[str, Any], now: datetime
+    tx: Raw, row: dict[str, Any], endpoint_id: str, type_: str, data: dict[str, Any], now: datetime
 ) -> list[str]:
     return await outbox.emit(
-        db,
+        tx,
         env=row["env"],
         merchant_id=row["merchant_id"],
         type_=type_,
@@ -107,12 +107,12 @@ async def _tell_others(
 
 
 async def started_failing(
-    db: Raw, attempted: Attempted, disable_after_seconds: int, *, tell: bool = True
+    tx: Raw, attempted: Attempted, disable_after_seconds: int, *, tell: bool = True
 ) -> list[str]:
     """Start the endpoint's failure clock at this attempt, unless it runs already; and, with
     ``tell``, send ``endpoint.failing``. The deliveries to wake for."""
     since = attempted.started
-    row = await db.fetchrow(_START_FAILING, {"id": attempted.endpoint_id, "since": since})
+    row = await tx.fetchrow(_START_FAILING, {"id": attempted.endpoint_id, "since": since})
     if row is None or not tell:
         return []
     data = EndpointFailing(
@@ -122,13 +122,13 @@ async def started_failing(
         disables_at=rfc3339(since + timedelta(seconds=disable_after_seconds)),
         last_attempt=attempted.last_attempt(),
     ).model_dump()
-    return await _tell_others(db, row, attempted.endpoint_id, "endpoint.failing", data, since)
+    return await _tell_others(tx, row, attempted.endpoint_id, "endpoint.failing", data, since)
 
 
-async def recovered(db: Raw, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
+async def recovered(tx: Raw, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
     """Stop the endpoint's failure clock (running since ``since``, as the attempt's claim read
     it) at this success, and send ``endpoint.recovered``."""
-    row = await db.fetchrow(_CLEAR_FAILING, {"id": endpoint_id})
+    row = await tx.fetchrow(_CLEAR_FAILING, {"id": endpoint_id})
     if row is None:
         return []
     data = EndpointRecovered(
@@ -137,11 +137,11 @@ async def recovered(db: Raw, endpoint_id: str, since: datetime, now: datetime) -
         failing_since=rfc3339(since),
         recovered_at=rfc3339(now),
     ).model_dump()
-    return await _tell_others(db, row, endpoint_id, "endpoint.recovered", data, now)
+    return await _tell_others(tx, row, endpoint_id, "endpoint.recovered", data, now)
 
 
 async def exhausted(
-    db: Raw,
+    tx: Raw,
     attempted: Attempted,
     *,
     env: str,
@@ -164,7 +164,7 @@ async def exhausted(
         last_attempt=attempted.last_attempt(),
     ).model_dump()
     row = {"env": env, "merchant_id": merchant_id}
-    return await _tell_others(db, row, attempted.endpoint_id, "delivery.exhausted", data, now)
+    return await _tell_others(tx, row, attempted.endpoint_id, "delivery.exhausted", data, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +183,14 @@ class Alert:
 
 
 async def warned(
-    db: Raw, endpoint_id: str, disable_after_seconds: int, now: datetime
+    tx: Raw, endpoint_id: str, disable_after_seconds: int, now: datetime
 ) -> Alert | None:
     """Mark the endpoint's run of failures warned of, once a run (``failing_warned_at``): the
     warning to mail its owners, or ``None`` when this run was warned of already."""
-    row = await db.fetchrow(_WARNED, {"id": endpoint_id, "now": now})
+    row = await tx.fetchrow(_WARNED, {"id": endpoint_id, "now": now})
     if row is None:
         return None
-    since = db.timestamp(row["failing_since"])
+    since = tx.timestamp(row["failing_since"])
     assert since is not None  # the statement found it set
     disables_at = rfc3339(since + timedelta(seconds=disable_after_seconds))
     return _alert("failing", endpoint_id, row, since, {"disables_at": disables_at})
@@ -207,7 +207,7 @@ def _alert(
 
 
 async def disabled(
-    db: Raw,
+    tx: Raw,
     row: dict[str, Any],
     *,
     endpoint_id: str,
@@ -218,9 +218,9 @@ async def disabled(
     """What an automatic disable of the endpoint (``row``: its env, merchant, URL and failure
     clock) writes: ``endpoint.disabled`` and the deprecated ``webhook.endpoint.disabled`` with
     its first body (its subscribers keep working until v2); and the alert to mail its owners."""
-    since = db.timestamp(row["failing_since"])
+    since = tx.timestamp(row["failing_since"])
     ids = await _tell_others(
-        db,
+        tx,
         row,
         endpoint_id,
         "endpoint.disabled",
@@ -235,7 +235,7 @@ async def disabled(
         now,
     )
     ids += await _tell_others(
-        db,
+        tx,
         row,
         endpoint_id,
         "webhook.endpoint.disabled",
