@@ -203,7 +203,7 @@ class EndpointFailing(Payload):
     last_attempt: LastAttempt
 
 
-class EndpointDisabledNow(Payload):
+class EndpointAutoDisabled(Payload):
     endpoint_id: str = Field(pattern=r"^we_")
     url: str
     trigger: Literal["gone", "failing"] = Field(
@@ -479,7 +479,7 @@ EVENTS: tuple[EventSpec, ...] = (
     ),
     EventSpec(
         "endpoint.disabled",
-        EndpointDisabledNow,
+        EndpointAutoDisabled,
         "The gateway disabled one of the merchant's endpoints (it answered 410 Gone, or failed "
         "for the whole window); sent to its other endpoints.",
         DATED_2026_11_25,

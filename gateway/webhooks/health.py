@@ -24,8 +24,8 @@ from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339, rfc3339_or_none
 from .event_types import (
     DeliveryExhausted,
+    EndpointAutoDisabled,
     EndpointDisabled,
-    EndpointDisabledNow,
     EndpointFailing,
     EndpointRecovered,
     LastAttempt,
@@ -224,7 +224,7 @@ async def disabled(
         row,
         endpoint_id,
         "endpoint.disabled",
-        EndpointDisabledNow(
+        EndpointAutoDisabled(
             endpoint_id=endpoint_id,
             url=row["url"],
             trigger="gone" if trigger == "gone" else "failing",
