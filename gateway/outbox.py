@@ -151,12 +151,13 @@ def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
     return or_(_EP.c.event_types == literal_column("''"), _EP.c.event_types.like(pattern))
 
 
-def _fan_out(refs: Refs, name: str, named: int | None) -> Construct:
+def _fan_out(refs: Refs, name: str, named: int | None, excepted: bool) -> Construct:
     """A pending delivery of event ``name`` per enabled endpoint of its merchant and env that
     subscribes to its type, or, with ``named``, per endpoint ``:<name>_ep<i>`` (a test event
-    goes to the endpoint it tests, whatever its filter). A delivery's id is the event's prefix
-    plus the endpoint's id: one per (event, endpoint). The endpoint's own env and merchant are
-    copied."""
+    goes to the endpoint it tests, whatever its filter); ``excepted``: never to the endpoint
+    ``:<name>_except`` (an operational event goes to every endpoint but the one it is about). A
+    delivery's id is the event's prefix plus the endpoint's id: one per (event, endpoint). The
+    endpoint's own env and merchant are copied."""
     if named is None:
         which = _subscribed(param(f"{name}_type", String))
     else:
@@ -185,6 +186,8 @@ def _fan_out(refs: Refs, name: str, named: int | None) -> Construct:
         _EP.c.deleted_at.is_(None),
         which,
     )
+    if excepted:
+        where = and_(where, _EP.c.id != param(f"{name}_except", String))
     return from_rows(insert(_D), [row], where=where).returning(_D.c.id)
 
 
@@ -195,17 +198,19 @@ def event_steps(
     balance_after: Balance | None = None,
     fills: Fills | None = None,
     named: int | None = None,
+    excepted: bool = False,
 ) -> list[Step]:
     """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
     ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
     marks (JSON strings of the body, quotes included) and the values that replace them."""
     return [
         Step(name, lambda refs: _event(refs, name, after, balance_after, fills)),
-        Step(f"{name}_deliveries", lambda refs: _fan_out(refs, name, named), many=True),
+        Step(f"{name}_deliveries", lambda refs: _fan_out(refs, name, named, excepted), many=True),
     ]
 
 
 _EMIT = Plan(event_steps("event"))
+_EMIT_EXCEPT = Plan(event_steps("event", excepted=True))
 
 
 @functools.cache
@@ -224,9 +229,11 @@ async def emit(
     endpoint_ids: Iterable[str] | None = None,
     trigger: str = "auto",
     event_id: str | None = None,
+    except_endpoint: str | None = None,
 ) -> list[str]:
     """Write one event (``event_id``, else a new one) and a pending delivery per subscribed
-    endpoint (or per endpoint of ``endpoint_ids``); return the delivery ids."""
+    endpoint but ``except_endpoint`` (or per endpoint of ``endpoint_ids``); return the delivery
+    ids."""
     params: dict[str, Any] = {
         "env": env,
         "merchant_id": merchant_id,
@@ -234,6 +241,9 @@ async def emit(
         **event_params(type_, now, env, data, trigger=trigger, event_id=event_id),
     }
     plan = _EMIT
+    if except_endpoint is not None:
+        plan = _EMIT_EXCEPT
+        params["event_except"] = except_endpoint
     if endpoint_ids is not None:
         named = list(endpoint_ids)
         if not named:

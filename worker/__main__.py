@@ -136,11 +136,12 @@ class Service:
             create_engine(settings.database_url, pool_size=pool_size),
             postgres_settings=POSTGRES_SETTINGS,
         )
+        sealer = Sealer(settings.secret_key.get_secret_value().encode())
         self._deps = Deps(
             settings=settings,
             db=db,
-            records=records(db),
-            sealer=Sealer(settings.secret_key.get_secret_value().encode()),
+            records=records(db, settings, sealer),
+            sealer=sealer,
             outbound=build_clients(
                 settings,
                 max_connections=settings.webhook_max_connections,

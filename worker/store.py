@@ -5,6 +5,7 @@ records of every attempt running in the process are joined (``gateway.store.join
 transaction a batch, one statement per kind of row, on the driver (``gateway.store.raw``).
 """
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from gateway.mail import alerts
 from gateway.store.compose import Plan, Refs, Step, json_text
 from gateway.store.db import Database
 from gateway.store.joined import Joined
@@ -32,7 +34,10 @@ from gateway.store.models import (
 )
 from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
+from gateway.values.settings import Settings
+from gateway.webhooks import health
 from gateway.webhooks.endpoints import disable_endpoint
+from keys import Sealer
 
 __all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Records", "records"]
 
@@ -106,6 +111,36 @@ class Record:
         the endpoint is disabled."""
         return self.disable_reason is not None or self.succeeded == (
             self.claim.failing_since is not None
+        )
+
+    @property
+    def exhausts(self) -> bool:
+        """A message given up after the last attempt of its automatic run (a replay or a test
+        ends as its sender sees it); ``delivery.exhausted`` unless it is operational itself."""
+        return (
+            self.status == "failed"
+            and self.claim.trigger == "auto"
+            and self.claim.type not in health.OPERATIONAL
+        )
+
+    def warns(self, warn_after_seconds: float) -> bool:
+        """A failure of an endpoint failing for ``warn_after_seconds`` at least, which is not
+        disabling it: its owners are warned, once a run (``health.warned``)."""
+        since = self.claim.failing_since
+        return (
+            not self.succeeded
+            and self.disable_reason is None
+            and since is not None
+            and (self.started - since).total_seconds() >= warn_after_seconds
+        )
+
+    def attempted(self) -> health.Attempted:
+        return health.Attempted(
+            endpoint_id=self.claim.endpoint_id,
+            delivery_id=self.claim.delivery_id,
+            started=self.started,
+            response_status=self.response_status,
+            error=self.error,
         )
 
 
@@ -205,59 +240,110 @@ def _record_row(r: Record) -> dict[str, Any]:
     }
 
 
-async def _write_records(db: Raw, records: list[Record]) -> list[list[str]]:
+@dataclass(frozen=True, slots=True)
+class _Health:
+    """What the records need to tell of an endpoint's health (``gateway.webhooks.health``)."""
+
+    sealer: Sealer
+    disable_after_seconds: int
+    warn_after_seconds: float
+
+    @classmethod
+    def of(cls, settings: Settings, sealer: Sealer) -> "_Health":
+        after = settings.webhook_disable_after_seconds
+        return cls(sealer, after, after * settings.webhook_disable_warning_share)
+
+    def needs_transaction(self, r: Record) -> bool:
+        return r.changes_endpoint or r.exhausts or r.warns(self.warn_after_seconds)
+
+
+async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[list[str]]:
     """Every record's delivery row and attempt row, in one statement on PostgreSQL and one
-    ``executemany`` each on SQLite; then the rare endpoint changes (failure clock, disabling)
-    one by one, in order."""
+    ``executemany`` each on SQLite; then the rare changes of an endpoint's health (failure
+    clock, warning, disabling, a message given up) one by one, in order, each with the
+    operational events and mails it makes."""
     if not records:
         return []
     await RECORD.run_each(db, [_record_row(r) for r in records])
     notified: list[list[str]] = []
     touched: set[tuple[str, bool]] = set()
     for r in records:
+        notify: list[str] = []
         if (r.claim.endpoint_id, r.succeeded) not in touched:
             touched.add((r.claim.endpoint_id, r.succeeded))
-            await _touch_endpoint(db, r)
-        notify: list[str] = []
+            notify += await _touch_endpoint(told, db, r)
+        alert: health.Alert | None = None
         if r.disable_reason is not None:
-            notify = await disable_endpoint(db, r.claim.endpoint_id, r.disable_reason, r.finished)
+            trigger = "gone" if r.response_status == 410 else "failing"
+            told_of, alert = await disable_endpoint(
+                db, r.claim.endpoint_id, r.disable_reason, r.finished, trigger=trigger
+            )
+            notify += told_of
+        elif r.warns(told.warn_after_seconds):
+            alert = await health.warned(
+                db, r.claim.endpoint_id, told.disable_after_seconds, r.finished
+            )
+        if alert is not None:
+            notify += await alerts.mail_owners(db, told.sealer, alert, r.finished)
+        if r.exhausts and await db.fetchrow(_GAVE_UP, _gave_up(r)) is not None:
+            notify += await health.exhausted(
+                db,
+                r.attempted(),
+                env=r.claim.env,
+                merchant_id=r.claim.merchant_id,
+                event_id=r.claim.event_id,
+                event_type=r.claim.type,
+                attempts=r.claim.attempts + 1,
+                now=r.finished,
+            )
         notified.append(notify)
     return notified
 
 
-_CLEAR_FAILING = Statement("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = :id")
-_START_FAILING = Statement(
-    """UPDATE webhook_endpoints SET failing_since = :since
-    WHERE id = :id AND failing_since IS NULL"""
+# The record that gave its delivery up is the one that wrote its state: a holder whose lease
+# lapsed and was taken again wrote none (``_recorded``), and tells of nothing.
+_GAVE_UP = Statement(
+    """SELECT id FROM webhook_deliveries
+    WHERE id = :id AND generation = :generation AND status = 'failed'""",
+    ("id",),
 )
 
 
-async def _touch_endpoint(db: Raw, r: Record) -> None:
-    """Start or clear the endpoint's failure clock; nothing when it already says so."""
-    endpoint_id, failing_since = r.claim.endpoint_id, r.claim.failing_since
+def _gave_up(r: Record) -> dict[str, Any]:
+    return {"id": r.claim.delivery_id, "generation": r.claim.generation + 1}
+
+
+async def _touch_endpoint(told: _Health, db: Raw, r: Record) -> list[str]:
+    """Start or clear the endpoint's failure clock, with ``endpoint.failing`` (unless this very
+    failure disables it) or ``endpoint.recovered``; nothing when it already says so."""
+    failing_since = r.claim.failing_since
     if r.succeeded and failing_since is not None:
-        await db.fetch(_CLEAR_FAILING, {"id": endpoint_id})
-    elif not r.succeeded and failing_since is None:
-        await db.fetch(_START_FAILING, {"id": endpoint_id, "since": r.started})
+        return await health.recovered(db, r.claim.endpoint_id, failing_since, r.finished)
+    if not r.succeeded and failing_since is None:
+        tell = r.disable_reason is None
+        return await health.started_failing(
+            db, r.attempted(), told.disable_after_seconds, tell=tell
+        )
+    return []
 
 
-# What a record answers: the deliveries of a ``webhook.endpoint.disabled`` event, if it
-# disabled its endpoint.
+# What a record answers: the deliveries and mails its endpoint's health made, if any.
 Records = Joined[Record, list[str]]
 
 
-def _each_statement(records: Sequence[Record]) -> bool:
+def _each_statement(told: _Health, records: Sequence[Record]) -> bool:
     """Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no BEGIN
-    and COMMIT around it (two more trips, each waiting for the event loop). Changing an
-    endpoint takes a transaction."""
-    return not any(r.changes_endpoint for r in records)
+    and COMMIT around it (two more trips, each waiting for the event loop). A change of an
+    endpoint's health takes a transaction."""
+    return not any(told.needs_transaction(r) for r in records)
 
 
-def records(db: Database) -> Records:
+def records(db: Database, settings: Settings, sealer: Sealer) -> Records:
     """The process's records of deliveries, joined into as few transactions as the load allows."""
+    told = _Health.of(settings, sealer)
     return Joined(
         db,
-        _write_records,
-        each_statement=_each_statement,
+        functools.partial(_write_records, told),
+        each_statement=functools.partial(_each_statement, told),
         failure="the delivery's record failed; its lease lapses and it is tried again",
     )

@@ -89,6 +89,11 @@ async def compose(
             "expires": expires_text(expires),
         }
         return Message(to, sender, render(rows.RECIPIENT_LINK, values), url)
+    if mail.kind in (rows.ENDPOINT_FAILING, rows.ENDPOINT_DISABLED):
+        # Everything it says was sealed in its row when it was written; nothing secret was.
+        page = links.endpoint_url(base_url, data["endpoint_id"])
+        sender = await _merchant_name(conn, mail.merchant_id)
+        return Message(to, None, render(mail.kind, {**data, "link": page, "sender": sender}), page)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
 

@@ -127,3 +127,8 @@ def recipient_url(base: str, token: str) -> str:
 
 def reset_url(base: str, token: str) -> str:
     return f"{base}/dashboard/reset-password?token={token}"
+
+
+def endpoint_url(base: str, endpoint_id: str) -> str:
+    """A webhook endpoint's page in the dashboard."""
+    return f"{base}/dashboard/webhooks/endpoints/{endpoint_id}"

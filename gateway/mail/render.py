@@ -40,6 +40,10 @@ def subject(kind: str, values: dict[str, Any]) -> str:
         line = f"{values['sender']} sent you {values['amount']} of {values['platform']} credit"
     elif kind == "recipient_link":
         line = f"Your page at {values['sender']}"
+    elif kind == "endpoint_failing":
+        line = f"Webhook endpoint failing: {values['url']} ({values['env']})"
+    elif kind == "endpoint_disabled":
+        line = f"Webhook endpoint disabled: {values['url']} ({values['env']})"
     else:
         line = "Reset your aiTopUp password"
     return " ".join(line.split())

@@ -30,6 +30,8 @@ from ..values.clock import new_id
 
 __all__ = [
     "ACCOUNT",
+    "ENDPOINT_DISABLED",
+    "ENDPOINT_FAILING",
     "FAILED",
     "HELD",
     "KINDS",
@@ -53,7 +55,9 @@ _MER = table_of(Merchant)
 QUEUED, SENT, FAILED, STAGED = "queued", "sent", "failed", "staged"
 HELD = "held"  # over a cap on voucher mails (``caps``): never sent; ``last_error`` says which
 VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
-KINDS = (VOUCHER, RECIPIENT_LINK, PASSWORD_RESET)
+# To a merchant's owners about one of its webhook endpoints (``webhooks.health``).
+ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
+KINDS = (VOUCHER, RECIPIENT_LINK, PASSWORD_RESET, ENDPOINT_FAILING, ENDPOINT_DISABLED)
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 
 

@@ -327,6 +327,9 @@ class WebhookEndpoint(Base):
     previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
     failing_since: Mapped[datetime | None]
+    # When the owners were warned that this run of failures will disable it: once a run, so
+    # cleared with ``failing_since``.
+    failing_warned_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -24,8 +24,8 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.settings import Settings
-from . import headers, urls
-from .event_types import EndpointDisabled, WebhookTest
+from . import headers, health, urls
+from .event_types import WebhookTest
 from .schemas import (
     EndpointCreate,
     EndpointData,
@@ -228,7 +228,7 @@ async def update_endpoint(
         changes["enabled"] = body.enabled
         if body.enabled:
             # Re-enabling starts the failure clock afresh.
-            changes.update(disabled_reason=None, failing_since=None)
+            changes.update(disabled_reason=None, failing_since=None, failing_warned_at=None)
         else:
             changes["disabled_reason"] = "disabled by the merchant"
     now = utcnow()
@@ -352,25 +352,18 @@ _DISABLE = Statement(
 )
 
 
-async def disable_endpoint(conn: Conn, endpoint_id: str, reason: str, now: datetime) -> list[str]:
-    """Disable an enabled endpoint and tell the merchant's other endpoints; the deliveries to
-    wake for. Conditional, so two workers seeing the same failure disable and notify once. Driver
-    statements: the worker runs this inside its batched step."""
+async def disable_endpoint(
+    conn: Conn, endpoint_id: str, reason: str, now: datetime, *, trigger: str
+) -> tuple[list[str], health.Alert | None]:
+    """Disable an enabled endpoint (``trigger``: ``gone`` for a 410, ``failing`` for the whole
+    window) and tell the merchant's other endpoints (``health.disabled``): the deliveries to
+    wake for, and the alert to mail its owners. Conditional, so two workers seeing the same
+    failure disable and notify once. Driver statements: the worker runs this inside its batched
+    step."""
     db = await raw(conn)
     row = await db.fetchrow(_DISABLE, {"id": endpoint_id, "reason": reason, "now": now})
     if row is None:
-        return []
-    failing_since = db.timestamp(row["failing_since"])
-    return await outbox.emit(
-        db,
-        env=row["env"],
-        merchant_id=row["merchant_id"],
-        type_="webhook.endpoint.disabled",
-        data=EndpointDisabled(
-            endpoint_id=endpoint_id,
-            url=row["url"],
-            reason=reason,
-            failing_since=rfc3339_or_none(failing_since),
-        ).model_dump(),
-        now=now,
+        return [], None
+    return await health.disabled(
+        db, row, endpoint_id=endpoint_id, trigger=trigger, reason=reason, now=now
     )

@@ -182,6 +182,54 @@ class EndpointDisabled(Payload):
     failing_since: Rfc3339 | None
 
 
+# The operational events (``webhooks.operational``): about one of the merchant's endpoints or
+# deliveries, sent to its other endpoints.
+
+
+class LastAttempt(Payload):
+    delivery_id: str = Field(pattern=r"^dlv_")
+    at: Rfc3339 = Field(description="When the attempt started.")
+    response_status: int | None = Field(description="The receiver's HTTP status, if it answered.")
+    error: str | None = Field(description="What went wrong, in the delivery log's words.")
+
+
+class EndpointFailing(Payload):
+    endpoint_id: str = Field(pattern=r"^we_")
+    url: str
+    failing_since: Rfc3339 = Field(description="The first failure after a success.")
+    disables_at: Rfc3339 = Field(
+        description="When it is disabled if it goes on failing (AITOPUP_WEBHOOK_DISABLE_AFTER)."
+    )
+    last_attempt: LastAttempt
+
+
+class EndpointAutoDisabled(Payload):
+    endpoint_id: str = Field(pattern=r"^we_")
+    url: str
+    trigger: Literal["gone", "failing"] = Field(
+        description="gone: it answered 410 Gone; failing: it failed for the whole window."
+    )
+    reason: str
+    failing_since: Rfc3339 | None
+    disabled_at: Rfc3339
+
+
+class EndpointRecovered(Payload):
+    endpoint_id: str = Field(pattern=r"^we_")
+    url: str
+    failing_since: Rfc3339 = Field(description="When the run of failures began.")
+    recovered_at: Rfc3339 = Field(description="The first success after it.")
+
+
+class DeliveryExhausted(Payload):
+    delivery_id: str = Field(pattern=r"^dlv_")
+    event_id: str = Field(pattern=r"^evt_", description="The message given up: its webhook-id.")
+    event_type: str
+    endpoint_id: str = Field(pattern=r"^we_")
+    attempts: int = Field(ge=1, description="Every attempt of the delivery, its last included.")
+    last_attempt: LastAttempt
+
+
 class WebhookTest(Payload):
     endpoint_id: str = Field(pattern=r"^we_")
     message: str
@@ -236,6 +284,12 @@ _CHARGE = {
 }
 _WALLET = {"env": "live", "currency": "USD", "reference": "ord_0mk3x7q2a1b2c3d4e5f6g7h8"}
 _ENDPOINT = "we_0mk3x7q2a1b2c3d4e5f6g7h8"
+_LAST_ATTEMPT = {
+    "delivery_id": "dlv_0mk3x7q2a1b2c3d4e5f6g7h8we_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "at": "2026-11-25T12:00:00Z",
+    "response_status": 500,
+    "error": "HTTP 500",
+}
 _SUB = {
     "id": "sub_0mk3x7q2a1b2c3d4e5f6g7h8",
     "env": "live",
@@ -410,9 +464,66 @@ EVENTS: tuple[EventSpec, ...] = (
         {**_SUB, "status": "canceled", "cancel_at_period_end": True},
     ),
     EventSpec(
+        "endpoint.failing",
+        EndpointFailing,
+        "One of the merchant's endpoints failed after succeeding (once per run of failures); "
+        "sent to its other endpoints.",
+        DATED_2026_11_25,
+        {
+            "endpoint_id": _ENDPOINT,
+            "url": "https://example.com/hooks",
+            "failing_since": "2026-11-25T12:00:00Z",
+            "disables_at": "2026-11-30T12:00:00Z",
+            "last_attempt": _LAST_ATTEMPT,
+        },
+    ),
+    EventSpec(
+        "endpoint.disabled",
+        EndpointAutoDisabled,
+        "The gateway disabled one of the merchant's endpoints (it answered 410 Gone, or failed "
+        "for the whole window); sent to its other endpoints.",
+        DATED_2026_11_25,
+        {
+            "endpoint_id": _ENDPOINT,
+            "url": "https://example.com/hooks",
+            "trigger": "failing",
+            "reason": "failing since 2026-11-25T12:00:00+00:00 (over 432000s)",
+            "failing_since": "2026-11-25T12:00:00Z",
+            "disabled_at": "2026-11-30T12:00:01Z",
+        },
+    ),
+    EventSpec(
+        "endpoint.recovered",
+        EndpointRecovered,
+        "One of the merchant's failing endpoints succeeded again; sent to its other endpoints.",
+        DATED_2026_11_25,
+        {
+            "endpoint_id": _ENDPOINT,
+            "url": "https://example.com/hooks",
+            "failing_since": "2026-11-25T12:00:00Z",
+            "recovered_at": "2026-11-25T12:30:00Z",
+        },
+    ),
+    EventSpec(
+        "delivery.exhausted",
+        DeliveryExhausted,
+        "A message was given up at one of the merchant's endpoints after its last retry; sent "
+        "to its other endpoints. Never sent about a delivery of an operational event.",
+        DATED_2026_11_25,
+        {
+            "delivery_id": _LAST_ATTEMPT["delivery_id"],
+            "event_id": "evt_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "event_type": "topup.delivered",
+            "endpoint_id": _ENDPOINT,
+            "attempts": 3,
+            "last_attempt": _LAST_ATTEMPT,
+        },
+    ),
+    EventSpec(
         "webhook.endpoint.disabled",
         EndpointDisabled,
-        "The gateway disabled one of the merchant's endpoints; sent to its other endpoints.",
+        "Deprecated: endpoint.disabled says the same and more. Still sent beside it, with this "
+        "body, until v2.",
         SEED,
         {
             "endpoint_id": _ENDPOINT,

@@ -48,6 +48,10 @@ EventType = Literal[
     "subscription.renewed",
     "subscription.past_due",
     "subscription.canceled",
+    "endpoint.failing",
+    "endpoint.disabled",
+    "endpoint.recovered",
+    "delivery.exhausted",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]
