@@ -15,8 +15,10 @@ from gateway.values.settings import Settings
 from gateway.webhooks import inbox, urls
 from tests.fixtures.core import live_server, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
-from tests.fixtures.webhooks import make_endpoint
+from tests.fixtures.webhooks import Receiver, make_endpoint
 from tests.fixtures.workers import StartWorker
+from worker.delivery import post
+from worker.http import build_clients
 from worker.retention import prune_inbox
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "inbox@example.com"}
@@ -129,3 +131,28 @@ def test_only_an_inbox_path_on_the_exact_public_origin_is_the_gateway_s_own() ->
     ):
         assert not urls.is_own_inbox(other, base), other
     assert not urls.is_own_inbox(f"{base}/api/public/v1/webhooks/inbox/{token}", None)
+
+
+async def test_the_worker_reaches_the_inbox_path_alone_on_connections_of_its_own(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """The receiver stands for the gateway at its public base URL, on loopback, with private
+    URLs off: the inbox path goes through; another path of the same origin is blocked, even
+    with the inbox's connection kept alive; live's client never takes the exception."""
+    base = receiver.url.split("/", 3)
+    origin = "/".join(base[:3])
+    inbox_url = urls.inbox_url(origin, "a" * 43)
+    outbound = build_clients(
+        settings.model_copy(update={"public_base_url": origin}), max_connections=4
+    )
+    try:
+        sent = await post(outbound["staging"].transport, inbox_url, b"{}", {}, 5)
+        assert sent.succeeded, sent.error
+        other = await post(outbound["staging"].transport, receiver.url, b"{}", {}, 5)
+        assert other.error is not None and "blocked" in other.error
+        live = await post(outbound["live"].transport, inbox_url, b"{}", {}, 5)
+        assert live.error is not None and "blocked" in live.error
+    finally:
+        for out in {id(o): o for o in outbound.values()}.values():
+            await out.client.aclose()
+    assert len(receiver.received) == 1 and receiver.connections == 1
