@@ -48,6 +48,7 @@ routes = [
             query=inbox.InboxQuery,
             response=inbox.InboxData,
             errors=(*KEY_ERRORS, Code.INVALID_QUERY, Code.WEBHOOK_INBOX_STAGING_ONLY),
+            secret=True,  # the URL's token is the inbox's only credential
         ),
     ),
     ApiRoute(
