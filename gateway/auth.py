@@ -35,6 +35,7 @@ from .values.envelope import error_response
 from .values.outcome import ApiError
 from .values.resources import API_PATH, Resource
 from .values.settings import Settings
+from .webhooks.urls import INBOX_PATH
 
 __all__ = [
     "ApiKeyBackend",
@@ -168,7 +169,10 @@ class ApiKeyBackend(AuthenticationBackend):
         self._pepper = pepper
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if not conn.url.path.startswith("/api/public/"):
+        path = conn.url.path
+        # The test inbox receives what an endpoint sends, a merchant's own Authorization header
+        # included: its token in the path is all it asks for.
+        if not path.startswith("/api/public/") or path.startswith(INBOX_PATH):
             return None
         try:
             presented = presented_key(conn)

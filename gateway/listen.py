@@ -20,15 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from keys import (
-    BadSignature,
-    InvalidSecret,
-    decode_verifying_key,
-    decode_webhook_secret,
-    verify_aitopup,
-    verify_standard,
-    verify_v1a,
-)
+from keys import BadSignature
+
+from .webhooks.verifying import Verifier
 
 __all__ = ["SECRET_ENV", "NoSecret", "listener_app", "read_secret"]
 
@@ -61,27 +55,12 @@ def read_secret(environ: Mapping[str, str] = os.environ, stdin: TextIO | None = 
 def listener_app(secret: str, out: TextIO = sys.stdout) -> Starlette:
     """``secret``: a ``whsec_`` secret, a ``whpk_`` public key, or both, space-separated; a
     request must pass every scheme given."""
-    hmac_keys, public_keys = [], []
-    for given in secret.split():
-        if given.startswith("whpk_"):
-            public_keys.append(decode_verifying_key(given))
-        else:
-            hmac_keys.append(decode_webhook_secret(given))
-    if not hmac_keys and not public_keys:
-        raise InvalidSecret("no webhook secret or public key")
+    verifier = Verifier.of(secret.split())
 
     async def receive(request: Request) -> Response:
         body = await request.body()
-        headers = request.headers
-        msg_id = headers.get("webhook-id", "")
-        timestamp = headers.get("webhook-timestamp", "")
-        signatures = headers.get("webhook-signature", "")
         try:
-            for key in hmac_keys:
-                verify_standard(key, msg_id, timestamp, signatures, body)
-                verify_aitopup(key, headers.get("x-aitopup-signature", ""), body)
-            for public in public_keys:
-                verify_v1a(public, msg_id, timestamp, signatures, body)
+            verifier.check(request.headers, body)
         except BadSignature as exc:
             print(f"refused: {exc}", file=out, flush=True)
             return JSONResponse({"error": "bad signature"}, status_code=400)

@@ -27,6 +27,7 @@ __all__ = [
     "PAYMENT_CALLS",
     "RECEIPT_PDFS",
     "REDEEM",
+    "WEBHOOK_INBOX",
     "WEBHOOK_RECOVER",
     "WEBHOOK_REPLAY",
     "WEBHOOK_TEST",
@@ -96,3 +97,6 @@ PAYMENT_CALLS = MerchantLimit(
 RECEIPT_PDFS = MerchantLimit(
     "receipt-pdfs", lambda s: s.receipt_pdfs_per_minute, Code.RECEIPT_PDFS_RATE_LIMITED
 )
+# Requests a staging merchant's test inbox keeps a minute: whoever holds its URL posts there,
+# and each one is a write.
+WEBHOOK_INBOX = MerchantLimit("webhook-inbox", lambda s: 600, Code.WEBHOOK_INBOX_RATE_LIMITED)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from gateway.values.public_base import public_base
 from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits
 from gateway.webhooks.transport import WebhookTransport
@@ -49,14 +50,23 @@ def head_limits(settings: Settings) -> HeadLimits:
     )
 
 
-def _checked(settings: Settings, *, allow_loopback: bool, max_connections: int) -> WebhookTransport:
+def _checked(
+    settings: Settings,
+    *,
+    allow_loopback: bool,
+    max_connections: int,
+    own_inbox_base: str | None = None,
+) -> WebhookTransport:
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=30,
     )
     return WebhookTransport(
-        allow_loopback=allow_loopback, limits=limits, head_limits=head_limits(settings)
+        allow_loopback=allow_loopback,
+        limits=limits,
+        head_limits=head_limits(settings),
+        own_inbox_base=own_inbox_base,
     )
 
 
@@ -66,9 +76,10 @@ def build_clients(
     max_connections: int,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Outbound]:
-    """What each environment sends with. Live never reaches loopback; staging may, when
-    ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` is set, through a second client. Otherwise both
-    environments share one.
+    """What each environment sends with, a client each. Live never reaches loopback; staging
+    may, when ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` is set, and always reaches its test inbox
+    on this gateway's public base URL, wherever that resolves (``urls.is_own_inbox``), which
+    live never does.
 
     A ``transport`` given (``httpx.MockTransport``, respx, ``ASGITransport``) replaces the
     worker's own for both environments, and ``max_connections`` with it: the address check lives
@@ -81,9 +92,10 @@ def build_clients(
     strict = _client(
         settings, _checked(settings, allow_loopback=False, max_connections=max_connections)
     )
-    if not settings.allow_private_webhook_urls:
-        return {"live": strict, "staging": strict}
-    loose = _client(
-        settings, _checked(settings, allow_loopback=True, max_connections=max_connections)
+    staging = _checked(
+        settings,
+        allow_loopback=settings.allow_private_webhook_urls,
+        max_connections=max_connections,
+        own_inbox_base=public_base(settings),
     )
-    return {"live": strict, "staging": loose}
+    return {"live": strict, "staging": _client(settings, staging)}

@@ -5,7 +5,8 @@ after that a replay is a new request anyway, so the rows only grow the table. A 
 of windows long closed (``policies.spend.prune_closed``) are read by nothing, and there is one per
 recipient and window for a per-recipient limit. Webhook history (events, deliveries, attempts)
 is kept ``AITOPUP_RETENTION_DAYS`` or the merchant's own (``gateway.webhooks.retention``, which
-says what is never pruned). The jobs delete in batches, each its own short transaction, so they
+says what is never pruned). What the staging test inbox received is kept a day
+(``gateway.webhooks.inbox``). The jobs delete in batches, each its own short transaction, so they
 never hold the writer for long.
 """
 
@@ -16,6 +17,7 @@ from gateway import idempotency
 from gateway.policies import spend
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
+from gateway.webhooks import inbox
 from gateway.webhooks.retention import Pruned, prune_batch
 
 from .deps import Deps
@@ -24,6 +26,7 @@ __all__ = [
     "BATCH",
     "MAX_BATCHES",
     "prune_history",
+    "prune_inbox",
     "prune_spend",
     "purge_idempotency",
     "retention",
@@ -59,6 +62,17 @@ async def prune_history(
     return total
 
 
+async def prune_inbox(db: Database, *, now: datetime, batch: int = BATCH) -> int:
+    """Test inbox requests past their day deleted, up to ``MAX_BATCHES`` batches."""
+    total = 0
+    for _ in range(MAX_BATCHES):
+        gone = await inbox.prune(db, now=now, batch=batch)
+        total += gone
+        if gone < batch:
+            break
+    return total
+
+
 async def retention(ctx: dict[str, Any]) -> None:
     """The ARQ cron job."""
     deps: Deps = ctx["deps"]
@@ -70,6 +84,7 @@ async def retention(ctx: dict[str, Any]) -> None:
         default_days=settings.retention_days,
         batch=settings.retention_batch_size,
     )
+    await prune_inbox(deps.db, now=utcnow(), batch=settings.retention_batch_size)
 
 
 async def prune_spend(ctx: dict[str, Any]) -> int:

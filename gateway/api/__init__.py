@@ -16,6 +16,7 @@ from . import (
     recipients,
     subscriptions,
     topup,
+    webhook_inbox,
     webhooks,
 )
 
@@ -36,6 +37,7 @@ def public_routes() -> list[BaseRoute]:
         *subscriptions.routes,
         *topup.routes,
         *webhooks.routes,
+        *webhook_inbox.routes,
         *keys.routes,
         *apps.routes,
         *fulfilment.routes,

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, true
 
 from ..accounts import sessions
 from ..callers import Caller
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Topup, Wallet, WebhookDelivery, WebhookEndpoint, table_of
+from ..store.models import (
+    ApiKeyRow,
+    Topup,
+    Wallet,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookInboxRequest,
+    table_of,
+)
 from ..values.clock import utcnow
 
 __all__ = [
@@ -29,6 +37,7 @@ _K = table_of(ApiKeyRow)
 _W = table_of(Wallet)
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
+_IR = table_of(WebhookInboxRequest)
 
 _FAILURE_WINDOW = timedelta(hours=24)
 _RECENT = 200
@@ -160,8 +169,8 @@ def _newest_change(table: Any, *where: Any) -> Any:
 
 async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
     """Changes whenever what the overview or the navigation shows may have: the wallet, a
-    recent top-up or delivery, an endpoint, the count of sends awaiting approval. One cheap
-    statement, so a live page can ask every second."""
+    recent top-up or delivery, an endpoint, the count of sends awaiting approval, and in staging
+    the test inbox's newest request. One cheap statement, so a live page can ask every second."""
     deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
     stmt = select(
         select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
@@ -173,6 +182,11 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
         .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
         .scalar_subquery(),
         sessions.held_for_approval(caller.merchant_id, caller.env),
+        select(func.max(_IR.c.id))
+        .where(
+            _IR.c.merchant_id == caller.merchant_id, true() if caller.env == "staging" else false()
+        )
+        .scalar_subquery(),
     )
     async with db.read() as conn:
         return tuple((await conn.execute(stmt)).one())

@@ -41,7 +41,7 @@ from ..webhooks.schemas import (
     ReplayFailedRequest,
     RotateRequest,
 )
-from . import reveal
+from . import reveal, webhook_inbox
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, field, problem
@@ -214,6 +214,7 @@ async def _home(
         "endpoint_labels": ENDPOINT_LABELS,
         "notice": _notice(request),
         "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
+        **await webhook_inbox.section(svc, viewer),
     }
     return page(request, "webhooks/index.html", context, status=status)
 

@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 from keys import Sealer, SealError
 
-from ..values.settings import Settings
+from ..values.public_base import DEFAULT_BASE_URL, base_url, public_base
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "MAX_TOKEN_LENGTH",
     "RecipientLink",
     "base_url",
@@ -40,7 +41,6 @@ _PURPOSE = "recipient-link"
 _VERSION = "v1:"
 # A token is a few hundred characters; anything longer is refused unread.
 MAX_TOKEN_LENGTH = 1024
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,18 +58,6 @@ class RecipientLink:
     # The newest send the page shows (by creation time); None: a link made before links said
     # so, which shows every send until it expires.
     upto: datetime | None = None
-
-
-def base_url(public_base_url: str | None) -> str:
-    """Where links point: ``AITOPUP_PUBLIC_BASE_URL``, else the local gateway's default."""
-    return (public_base_url or DEFAULT_BASE_URL).rstrip("/")
-
-
-def public_base(settings: Settings) -> str:
-    """The base of every absolute link the gateway gives: ``AITOPUP_PUBLIC_BASE_URL`` (which
-    ``aitopup serve`` and ``make run`` set to the address they serve on when it is unset),
-    else ``DEFAULT_BASE_URL``. Never a request's ``Host``: its client chooses it."""
-    return base_url(settings.public_base_url)
 
 
 def _micros(when: datetime) -> int:

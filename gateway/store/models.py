@@ -73,6 +73,8 @@ __all__ = [
     "Wallet",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookInbox",
+    "WebhookInboxRequest",
     "table_of",
 ]
 
@@ -393,6 +395,38 @@ class DeliveryAttempt(Base):
     response_headers: Mapped[dict[str, Any] | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookInbox(Base):
+    """A staging merchant's test inbox: the token in its URL, looked up by its hash and kept
+    sealed for showing it back (``gateway.webhooks.inbox``)."""
+
+    __tablename__ = "webhook_inboxes"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class WebhookInboxRequest(Base):
+    """One request the test inbox received, kept a day and at most a number per merchant."""
+
+    __tablename__ = "webhook_inbox_requests"
+    __table_args__ = (Index("ix_webhook_inbox_requests_merchant_id", "merchant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    method: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime]
+    # {"headers": [[name, value], ...]}: in order, repeats kept, capped.
+    headers: Mapped[dict[str, Any]]
+    body: Mapped[str] = mapped_column(Text)
+    body_bytes: Mapped[int] = mapped_column(Integer)
+    # verified, failed, unsigned, no_endpoint; the endpoint that verified it; why not.
+    signature: Mapped[str] = mapped_column(String(20))
+    endpoint_id: Mapped[str | None] = mapped_column(String(40))
+    signature_detail: Mapped[str | None] = mapped_column(String(200))
 
 
 # --- billing and admin ---

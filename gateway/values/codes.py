@@ -196,6 +196,10 @@ class Code(IntEnum):
     WEBHOOK_HEADER_RESERVED_SIGNATURE = 5315
     WEBHOOK_HEADER_RESERVED_GATEWAY = 5316
 
+    WEBHOOK_INBOX_STAGING_ONLY = 5340
+    WEBHOOK_INBOX_NOT_FOUND = 5341
+    WEBHOOK_INBOX_RATE_LIMITED = 5342
+
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
     METRICS_TOKEN_INVALID = 9101
@@ -562,6 +566,13 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.WEBHOOK_HEADER_RESERVED_GATEWAY: CodeInfo(
         422,
         "Custom header not allowed: X-AiTopUp-* and User-Agent are the gateway's own (data.header)",
+    ),
+    Code.WEBHOOK_INBOX_STAGING_ONLY: CodeInfo(
+        403, "The test inbox is staging's: live merchants have none; use a staging key"
+    ),
+    Code.WEBHOOK_INBOX_NOT_FOUND: CodeInfo(404, "No test inbox at this URL"),
+    Code.WEBHOOK_INBOX_RATE_LIMITED: CodeInfo(
+        429, "Too many requests to this merchant's test inbox; see Retry-After"
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),

@@ -109,6 +109,8 @@ class Connection(asyncio.Protocol):
         self._limits = limits
         self.idle_since = 0.0
         self.closed = False
+        # Opened for the gateway's own test inbox (``transport``): pooled apart from the rest.
+        self.own = False
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[None] | None = None

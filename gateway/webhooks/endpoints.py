@@ -23,6 +23,7 @@ from ..store.raw import Conn, Statement, raw
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
+from ..values.public_base import public_base
 from ..values.settings import Settings
 from . import headers, health, urls
 from .event_types import WebhookTest
@@ -44,6 +45,7 @@ __all__ = [
     "disable_endpoint",
     "get_endpoint",
     "list_endpoints",
+    "own_inbox_base",
     "rotate_secret",
     "send_test",
     "update_endpoint",
@@ -58,9 +60,19 @@ def allows_loopback(settings: Settings, env: str) -> bool:
     return env == "staging" and settings.allow_private_webhook_urls
 
 
+def own_inbox_base(settings: Settings, env: str) -> str | None:
+    """Where a staging endpoint may point at its test inbox unjudged: the gateway's own public
+    base URL (``urls.is_own_inbox``). Live has no inbox."""
+    return public_base(settings) if env == "staging" else None
+
+
 async def check_url(settings: Settings, env: str, url: str) -> str:
     try:
-        await urls.check_url(url, allow_loopback=allows_loopback(settings, env))
+        await urls.check_url(
+            url,
+            allow_loopback=allows_loopback(settings, env),
+            own_inbox_base=own_inbox_base(settings, env),
+        )
     except UrlRefused as exc:
         raise ApiError(
             Code.WEBHOOK_URL_INVALID, f"Webhook URL invalid: {exc}", data=exc.data()

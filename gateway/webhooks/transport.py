@@ -11,6 +11,10 @@ is checked, and only a checked address is connected to, so nothing between the c
 connect can re-resolve the name and DNS rebinding cannot slip a private address past it. A kept
 connection goes back only to requests for the same scheme, host and port. TLS still verifies the
 certificate against the host name.
+
+A staging transport given the gateway's own public base URL (``own_inbox_base``) reaches the
+test inbox there unjudged (``urls.is_own_inbox`` says why), on connections of their own: a
+connection opened for the inbox never carries another request.
 """
 
 import asyncio
@@ -21,7 +25,7 @@ import httpx
 
 from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 from .shares import Shares
-from .urls import UrlRefused, check_port, resolve_checked
+from .urls import UrlRefused, check_port, is_own_inbox, resolve_checked, resolve_own
 
 __all__ = ["SHARE", "WebhookTransport"]
 
@@ -101,8 +105,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         resend: bool = True,
         shares: Shares | None = None,
+        own_inbox_base: str | None = None,
     ) -> None:
         self._allow_loopback = allow_loopback
+        self._own_inbox_base = own_inbox_base
         self._shares = shares
         self._resend = resend
         self._head_limits = head_limits or HeadLimits()
@@ -113,6 +119,8 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             max_idle=limits.max_keepalive_connections or 0,
             expiry=limits.keepalive_expiry or 0.0,
         )
+        # Connections to the gateway's own test inbox, apart from every other.
+        self._own_pool = Pool(max_idle=4, expiry=limits.keepalive_expiry or 0.0)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -124,6 +132,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         except UrlRefused as exc:
             raise httpx.ConnectError(f"blocked: {exc}") from None
         key = (url.scheme, url.host, url.port or port)
+        own = self._own_inbox_base is not None and is_own_inbox(str(url), self._own_inbox_base)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         try:
             body = request.content  # read already by a caller that built it from bytes
@@ -142,7 +151,9 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         budget = timeouts.get("read")
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
         try:
-            connection = await self._exchange(key, head, body, timeouts.get("connect"), deadline)
+            connection = await self._exchange(
+                key, head, body, timeouts.get("connect"), deadline, own=own
+            )
         except BaseException:
             self._slots.release()
             self._release_share(share)
@@ -162,8 +173,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         body: bytes,
         connect_timeout: float | None,
         deadline: float | None,
+        *,
+        own: bool = False,
     ) -> Connection:
-        kept = self._pool.take(key)
+        kept = (self._own_pool if own else self._pool).take(key)
         if kept is not None:
             try:
                 await kept.exchange(head, body, deadline)
@@ -183,7 +196,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         if deadline is not None:
             left = deadline - asyncio.get_running_loop().time()
             connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
-        connection = await self._connect(key, connect_timeout)
+        connection = await self._connect(key, connect_timeout, own=own)
         try:
             await connection.exchange(head, body, deadline)
         except BaseException:
@@ -191,7 +204,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             raise
         return connection
 
-    async def _connect(self, key: Key, timeout: float | None) -> Connection:  # noqa: ASYNC109 (httpx's connect timeout)
+    async def _connect(self, key: Key, timeout: float | None, *, own: bool = False) -> Connection:  # noqa: ASYNC109 (httpx's connect timeout)
         scheme, host, port = key
         loop = asyncio.get_running_loop()
         tls = self._ssl if scheme == "https" else None
@@ -199,9 +212,12 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    addresses = await resolve_checked(
-                        host, port, allow_loopback=self._allow_loopback
-                    )
+                    if own:
+                        addresses = await resolve_own(host, port)
+                    else:
+                        addresses = await resolve_checked(
+                            host, port, allow_loopback=self._allow_loopback
+                        )
                 except UrlRefused as exc:
                     raise httpx.ConnectError(f"blocked: {exc}") from None
                 for address in addresses:
@@ -213,6 +229,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
                             ssl=tls,
                             server_hostname=host if tls else None,
                         )
+                        connection.own = own
                         return connection
                     except OSError as exc:  # ssl.SSLError included: a bad certificate
                         last = httpx.ConnectError(str(exc) or type(exc).__name__)
@@ -223,7 +240,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
 
     def release(self, connection: Connection, share: str | None = None) -> None:
         """A response is closed: its connection is kept or dropped, and its slots freed."""
-        self._pool.put(connection)
+        (self._own_pool if connection.own else self._pool).put(connection)
         self._slots.release()
         self._release_share(share)
 
@@ -233,4 +250,5 @@ class WebhookTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._pool.close()
+        self._own_pool.close()
         self._deadlines.close()

@@ -13,16 +13,27 @@ A host name is refused with one sentence that lists the kinds refused but not wh
 records are, nor whether it resolved at all: what the gateway's resolver answers for internal
 names is no merchant's to map. The same words go to the API's ``data``, the dashboard's forms
 and the worker's attempt log.
+
+One URL is judged otherwise: a staging endpoint pointing at its merchant's test inbox on this
+gateway (``is_own_inbox``: the exact origin of ``AITOPUP_PUBLIC_BASE_URL`` and an inbox path).
+That address is the operator's own, set in the gateway's configuration, not a merchant's pick,
+so it is neither resolved nor judged when saved, and at connect time it is reached wherever it
+resolves (loopback under ``make run``, a private load balancer in a cluster). Only that path is:
+any other URL on the same origin is judged as every URL is, and a connection opened for the inbox
+is never reused for anything else.
 """
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
+    "INBOX_PATH",
+    "INBOX_TOKEN",
     "NAME_REFUSED",
     "Address",
     "Resolver",
@@ -31,11 +42,15 @@ __all__ = [
     "check_port",
     "check_return_url",
     "check_url",
+    "inbox_token_of",
+    "inbox_url",
+    "is_own_inbox",
     "masked",
     "numeric_host",
     "origin_of",
     "parse_webhook_url",
     "resolve_checked",
+    "resolve_own",
     "system_resolver",
 ]
 
@@ -44,6 +59,11 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _MAX_URL = 2048
+
+# Where a staging merchant's test inbox receives, under the gateway's public base URL; the token
+# is ``secrets.token_urlsafe(32)``'s 43 characters.
+INBOX_PATH = "/api/public/v1/webhooks/inbox/"
+INBOX_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 # A name's refusal, whatever its records were or whether there were any.
@@ -329,12 +349,72 @@ async def resolve_checked(
     return found
 
 
+async def resolve_own(host: str, port: int, *, resolver: Resolver | None = None) -> list[Address]:
+    """The addresses of the gateway's own public origin, unjudged: only for a URL that
+    ``is_own_inbox`` passed, which the operator's configuration names, never a merchant."""
+    literal = numeric_host(host)
+    if literal is not None:
+        return [literal]
+    try:
+        answers = await (resolver or system_resolver)(host, port)
+    except (OSError, UnicodeError, ValueError):
+        raise UrlRefused(NAME_REFUSED) from None
+    found = [a for a in (numeric_host(t.partition("%")[0]) for t in answers) if a is not None]
+    if not found:
+        raise UrlRefused(NAME_REFUSED)
+    return found
+
+
+def inbox_url(public_base: str, token: str) -> str:
+    """The test inbox's URL under the gateway's public base (``mail.links.public_base``)."""
+    return f"{public_base.rstrip('/')}{INBOX_PATH}{token}"
+
+
+def inbox_token_of(url: str, public_base: str | None = None) -> str | None:
+    """The inbox token ``url`` points at, or ``None``: the path is the base's own path and an
+    inbox path, nothing after it, and no query or fragment. With ``public_base``, its origin must
+    also be exactly the base's."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return None
+    if public_base is not None:
+        own = origin_of(public_base)
+        if own is None or origin_of(url) != own:
+            return None
+        prefix = urlsplit(public_base).path.rstrip("/") + INBOX_PATH
+        if not parts.path.startswith(prefix):
+            return None
+        token = parts.path[len(prefix) :]
+    else:
+        _, found, token = parts.path.rpartition(INBOX_PATH)
+        if not found:
+            return None
+    return token if INBOX_TOKEN.fullmatch(token) else None
+
+
+def is_own_inbox(url: str, public_base: str | None) -> bool:
+    """Whether ``url`` is a test inbox on this gateway: exactly the origin of ``public_base``
+    (the operator's configured address) and an inbox path under it."""
+    return public_base is not None and inbox_token_of(url, public_base) is not None
+
+
 async def check_url(
-    url: str, *, allow_loopback: bool, resolver: Resolver | None = None, api_root: bool = False
+    url: str,
+    *,
+    allow_loopback: bool,
+    resolver: Resolver | None = None,
+    api_root: bool = False,
+    own_inbox_base: str | None = None,
 ) -> WebhookUrl:
     """The check when a URL is saved (a webhook endpoint's, a fulfilment upstream's with
-    ``api_root``): its shape, then every address its host resolves to."""
+    ``api_root``): its shape, then every address its host resolves to. ``own_inbox_base``
+    (staging endpoints: the gateway's public base URL): a test inbox on it passes unresolved."""
     parsed = parse_webhook_url(url, api_root=api_root)
+    if is_own_inbox(url, own_inbox_base):
+        return parsed
     await resolve_checked(
         parsed.host, parsed.port, allow_loopback=allow_loopback, resolver=resolver
     )

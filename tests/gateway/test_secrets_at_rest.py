@@ -1,6 +1,7 @@
 """No secret in clear at rest: a scan of the raw store and of Redis finds none of the vouchers,
-API keys, webhook secrets, ed25519 signing keys, secret custom headers, redemption codes and
-OAuth secrets, codes and tokens the gateway handed out."""
+API keys, webhook secrets, ed25519 signing keys, secret custom headers (in the test inbox too),
+the test inbox's token, redemption codes and OAuth secrets, codes and tokens the gateway handed
+out."""
 
 import asyncio
 import os
@@ -102,6 +103,14 @@ async def test_no_secret_is_kept_in_clear(
         headers=merchant.headers,
     )
     secrets += [endpoint.json()["data"]["secret"], header_secret]
+    # The test inbox's token, and a request to it carrying the endpoint's secret header.
+    inbox = await hook_client.get("/webhooks/inbox", headers=merchant.headers)
+    token = inbox.json()["data"]["url"].rsplit("/", 1)[1]
+    kept = await hook_client.post(
+        f"/webhooks/inbox/{token}", content=b"{}", headers={"Authorization": header_secret}
+    )
+    assert kept.status_code == 200, kept.text
+    secrets.append(token)
     key = await admin_client.post(f"/merchants/{merchant.merchant_id}/keys", json={"env": "live"})
     secrets.append(key.json()["data"]["key"])
     codes = await admin_client.post(
@@ -114,7 +123,7 @@ async def test_no_secret_is_kept_in_clear(
     code = await flow.code(await sign_up_on(dashboard_client(app)))
     tokens = (await flow.token(code)).json()
     secrets += [made["client_secret"], code, tokens["access_token"], tokens["refresh_token"]]
-    assert len(secrets) == 14 and all(secrets)
+    assert len(secrets) == 15 and all(secrets)
 
     at_rest = await _store_text(db) + await _redis_text(redis_url)
     found = [s[:12] + "…" for s in secrets if s.encode() in at_rest]

@@ -22,6 +22,7 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/topup/{txn_id}/deny"),
     ("POST", "/api/public/v1/webhooks/endpoints"),
     ("POST", "/api/public/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    ("GET", "/api/public/v1/webhooks/inbox"),
     ("POST", "/api/public/v1/keys"),
     ("POST", "/api/public/v1/apps"),
     ("POST", "/api/public/v1/apps/{app_id}/rotate-secret"),
