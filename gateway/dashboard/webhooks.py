@@ -65,6 +65,7 @@ ENDPOINT_FIELDS = {
     "event_types": "event_types",
     "signing": "signing",
     "headers": "headers",
+    "throttle_per_second": "throttle_per_second",
 }
 ENDPOINT_LABELS = {
     "url": "URL",
@@ -72,6 +73,7 @@ ENDPOINT_LABELS = {
     "event_types": "Events",
     "signing": "Signing",
     "headers": "Custom headers",
+    "throttle_per_second": "Throttle",
 }
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
@@ -142,6 +144,7 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
         "event_types": chosen,
         "signing": field(data, "signing", 20),
         "headers": _typed_headers(data),
+        "throttle_per_second": field(data, "throttle_per_second", 20).strip(),
     }
 
 
@@ -207,6 +210,7 @@ async def _home(
             "event_types": [],
             "signing": "hmac",
             "headers": [],
+            "throttle_per_second": "",
             "errors": {},
         },
         "signing_schemes": SIGNING_SCHEMES,
@@ -268,6 +272,10 @@ async def _checked(
     }
     if typed["signing"] or create:
         values["signing"] = typed["signing"] or "hmac"
+    # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
+    # typed, for the model to refuse beside the field.
+    throttle = typed["throttle_per_second"]
+    values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
     if typed["headers"] is not None:
         values["headers"] = [
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
@@ -287,6 +295,8 @@ async def _checked(
 
 
 def _refused_field(exc: ApiError) -> str:
+    if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
+        return "throttle_per_second"
     return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
 
 
@@ -335,6 +345,7 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "description": found.description or "",
         "event_types": found.event_types,
         "signing": found.signing,
+        "throttle_per_second": str(found.throttle_per_second or ""),
         # A secret's value is never put back in a form: left empty, it keeps what is kept.
         "headers": [
             {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
