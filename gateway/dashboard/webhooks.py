@@ -144,14 +144,19 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
         "event_types": chosen,
         "signing": field(data, "signing", 20),
         "headers": _typed_headers(data),
-        "throttle_per_second": field(data, "throttle_per_second", 20).strip(),
+        # A form without the field changes no throttle; an empty one lifts it.
+        "throttle_per_second": (
+            field(data, "throttle_per_second", 20).strip()
+            if "throttle_per_second" in data
+            else None
+        ),
     }
 
 
 def _shown_again(typed: dict[str, Any]) -> dict[str, Any]:
     """The form as typed, to show again with its refusal: a secret value typed is not."""
     rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
-    return {**typed, "headers": rows}
+    return {**typed, "headers": rows, "throttle_per_second": typed["throttle_per_second"] or ""}
 
 
 async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
@@ -275,7 +280,8 @@ async def _checked(
     # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
     # typed, for the model to refuse beside the field.
     throttle = typed["throttle_per_second"]
-    values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
+    if throttle is not None:
+        values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
     if typed["headers"] is not None:
         values["headers"] = [
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
