@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway import outbox
+from gateway.app import create_app
+from gateway.ops import openapi
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, WebhookReplayJob, table_of
 from gateway.values.clock import rfc3339, utcnow
+from gateway.values.settings import Settings
 from gateway.webhooks import replays
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import fail_leftovers
@@ -250,3 +253,32 @@ async def test_a_malformed_job_id_is_not_found(
     for job_id in ("wrj_short", "x" * 300, "wrj_" + "0" * 24):
         reply = await client.get(f"/webhooks/replays/{job_id}", headers=merchant.headers)
         assert (reply.status_code, reply.json()["code"]) == (404, 5324)
+
+
+def _codes(operation: dict[str, Any], status: str) -> set[int]:
+    code = operation["responses"][status]["content"]["application/json"]["schema"]["properties"][
+        "code"
+    ]
+    return set(code.get("enum", [code.get("const")]))
+
+
+def test_the_spec_describes_the_jobs_the_range_and_the_throttle(settings: Settings) -> None:
+    spec = openapi.build(create_app(settings).routes)
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+    create = paths["/api/public/v1/webhooks/replays"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReplayJobCreate"
+    }
+    made = create["responses"]["201"]["content"]["application/json"]["schema"]
+    assert made["properties"]["data"] == {"$ref": "#/components/schemas/ReplayJobData"}
+    assert {5321, 5322, 5323} <= _codes(create, "422")
+    assert {5004, 5325} <= _codes(create, "409")
+    read = paths["/api/public/v1/webhooks/replays/{job_id}"]["get"]
+    assert 5324 in _codes(read, "404")
+    assert {"until", "since"} <= set(schemas["ReplayFailedRequest"]["properties"])
+    recover = paths["/api/public/v1/webhooks/endpoints/{endpoint_id}/replay-failed"]["post"]
+    assert 5321 in _codes(recover, "422")
+    for name in ("EndpointCreate", "EndpointUpdate", "EndpointData"):
+        assert "throttle_per_second" in schemas[name]["properties"]
+    update_ = paths["/api/public/v1/webhooks/endpoints/{endpoint_id}"]["patch"]
+    assert 5320 in _codes(update_, "422")
