@@ -388,7 +388,7 @@ async def _endpoint_page(
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
-        "recover": shown.recover or {"since": "", "error": ""},
+        "recover": shown.recover or {"since": "", "until": "", "error": ""},
         "action_error": shown.action_error,
         "notice": _notice(request),
         "recovered": int(recovered) if recovered.isdigit() and len(recovered) < 7 else None,
@@ -509,27 +509,34 @@ def _since(typed: str) -> datetime:
 
 
 async def recover(request: Request) -> Response:
-    """Replay every failed delivery of the endpoint created since a time (UTC)."""
+    """Replay every failed delivery of the endpoint created since a time, and before another
+    if one is given (UTC)."""
     viewer, data, endpoint_id = await _posted(request)
     typed = field(data, "since", 40).strip()
+    typed_until = field(data, "until", 40).strip()
     svc = services(request)
     try:
         try:
             since = _since(typed)
+            until = _since(typed_until) if typed_until else None
         except ValueError:
             raise ApiError(
-                Code.VALIDATION_FAILED, "Enter a date and time (UTC) to replay failures since."
+                Code.VALIDATION_FAILED,
+                "Enter a date and time (UTC) to replay failures since, and one to stop before "
+                "or none.",
             ) from None
-        body = ReplayFailedRequest(since=since)
+        body = ReplayFailedRequest(since=since, until=until)
         await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         replayed = await perform(
             svc.waker,
-            deliveries.replay_failed(svc.db, svc.settings, viewer.caller, endpoint_id, body.since),
+            deliveries.replay_failed(
+                svc.db, svc.settings, viewer.caller, endpoint_id, body.since, body.until
+            ),
         )
     except (ApiError, ValidationError) as exc:
         _reraise_missing(exc)
         status, message = problem(exc)
-        forms = _Forms(recover={"since": typed, "error": message})
+        forms = _Forms(recover={"since": typed, "until": typed_until, "error": message})
         response = await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
         return _with_headers(response, exc)
     count = replayed.data["replayed"]
