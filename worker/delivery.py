@@ -391,7 +391,7 @@ class Deliveries:
         found = {target["id"]: target for target in await tx.fetch(_TARGETS, {"ids": ids})}
         claims: list[Claim] = []
         gone: list[str] = []
-        spent: list[str] = []  # sent in the throttle slots they held
+        spent: list[str] = []  # throttle slots held, now used or missed
         waiting: dict[str, list[tuple[SimpleNamespace, Claim]]] = {}
         now_us = throttle.micros(now)
         for row in rows:
@@ -410,12 +410,15 @@ class Deliveries:
                 claims.append(_in_slot(claim, held, rate))
                 spent.append(row.id)
             else:
+                if held is not None:
+                    spent.append(row.id)  # a slot missed: released, and a fresh one reserved
                 waiting.setdefault(row.endpoint_id, []).append((row, claim))
         if gone:
             await tx.fetch(_GONE, {"ids": gone, "now": now})
+        # Before the reservations, which give the rows put off their new slots.
+        await throttle.release(tx, spent)
         if waiting:
             claims += await _throttled(tx, waiting, now)
-        await throttle.release(tx, spent)
         return claims
 
     def merchant(self, item: Claim) -> str:

@@ -3,7 +3,8 @@ waits for it: neither the merchant's other endpoint nor another merchant."""
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -12,13 +13,17 @@ from sqlalchemy import select
 from gateway import outbox
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, WebhookEndpoint, table_of
+from gateway.store.queue import lease
+from gateway.store.raw import Raw
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import throttle
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
+from tests.fixtures.webhooks import Receiver, emit_test_events, fail_leftovers, make_endpoint
 from tests.fixtures.workers import StartWorker
+from worker.delivery import DELIVERIES
+from worker.store import Claim
 
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
@@ -168,3 +173,48 @@ async def test_concurrent_leases_never_share_a_slot(
             await conn.execute(select(_EP.c.throttle_next_us).where(_EP.c.id == made["id"]))
         ).scalar_one()
     assert throttle.slot_time(next_free) == now + timedelta(microseconds=24 * step)
+
+
+async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """The lease's part, on a clock of the test's: of three deliveries due at once, the first
+    goes in the slot that is now and the others wait for theirs, untried; one taken in its slot
+    goes without a new one; one whose slot passed unsent gets a fresh slot."""
+    await fail_leftovers(db)  # only this test's deliveries are due
+    merchant = await make_merchant()
+    await make_endpoint(
+        hook_client, merchant, "https://93.184.215.14/hook", throttle_per_second=RATE
+    )
+    ids = sorted(await emit_test_events(db, merchant.merchant_id, 3))
+    start = utcnow() + timedelta(seconds=1)
+    step = timedelta(microseconds=throttle.interval_us(RATE))
+    late = timedelta(microseconds=throttle.late_us(RATE))
+
+    async def take(at: datetime) -> list[Claim]:
+        async def work(tx: Raw) -> list[Claim]:
+            rows = await lease(tx, DELIVERIES.queue, at, 15, 10)
+            return list(await DELIVERIES.taken(tx, rows, at)) if rows else []
+
+        return await db.run(work, each_statement=True)
+
+    async def rows() -> dict[str, Any]:
+        async with db.read() as conn:
+            found = await conn.execute(select(_D).where(_D.c.id.in_(ids)))
+            return {r.id: r for r in found}
+
+    first = await take(start)
+    assert [(c.delivery_id, c.send_by) for c in first] == [(ids[0], start + late)]
+    waiting = await rows()
+    assert [waiting[i].next_attempt_at for i in ids[1:]] == [start + step, start + 2 * step]
+    assert all(r.attempts == 0 and r.status == "pending" for r in waiting.values())
+
+    assert await take(start + step / 2) == []  # nothing due between slots
+    second = await take(start + step)
+    assert [(c.delivery_id, c.send_by) for c in second] == [(ids[1], start + step + late)]
+
+    # The third's slot passes unsent (no worker came): taken later, it gets a fresh one, now.
+    later = start + 5 * step
+    third = await take(later)
+    assert [(c.delivery_id, c.send_by) for c in third] == [(ids[2], later + late)]
+    assert all(r.throttle_slot_us is None and r.attempts == 0 for r in (await rows()).values())
