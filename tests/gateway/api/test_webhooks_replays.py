@@ -2,21 +2,23 @@
 bounds, and a merchant's job touching only its own deliveries in its own environment. (The
 worker's batches: ``tests/worker/test_replay_jobs.py``.)"""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from gateway import outbox
 from gateway.app import create_app
 from gateway.ops import openapi
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, WebhookReplayJob, table_of
-from gateway.values.clock import rfc3339, utcnow
+from gateway.values.clock import id_floor, rfc3339, utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import replays
+from gateway.webhooks.retention import prune_batch
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import fail_leftovers
 
@@ -282,3 +284,58 @@ def test_the_spec_describes_the_jobs_the_range_and_the_throttle(settings: Settin
         assert "throttle_per_second" in schemas[name]["properties"]
     update_ = paths["/api/public/v1/webhooks/endpoints/{endpoint_id}"]["patch"]
     assert 5320 in _codes(update_, "422")
+
+
+async def test_concurrent_jobs_past_the_bound_are_refused_but_those_within_made(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Five at once, three allowed: the merchant's row makes them take turns, so exactly three
+    are made, whatever the store."""
+    merchant = await make_merchant()
+    await _endpoint(client, merchant)
+    await _failed(db, merchant, 1)
+    replies = await asyncio.gather(
+        *(
+            client.post("/webhooks/replays", json=_window(), headers=merchant.headers)
+            for _ in range(5)
+        )
+    )
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1004] * replays.MAX_RUNNING + [5325] * (5 - replays.MAX_RUNNING)
+    async with db.read() as conn:
+        made = (
+            await conn.execute(
+                select(func.count()).select_from(_J).where(_J.c.merchant_id == merchant.merchant_id)
+            )
+        ).scalar_one()
+    assert made == replays.MAX_RUNNING
+
+
+async def test_finished_jobs_are_pruned_with_the_history_they_replayed(
+    make_merchant: MakeMerchant, db: Database
+) -> None:
+    """A finished job older than its merchant's retention goes; a running one stays."""
+    merchant = await make_merchant()
+    now = utcnow()
+    old = now - timedelta(days=100)
+    finished, running = id_floor("wrj", old), id_floor("wrj", old + timedelta(seconds=1))
+    row = {
+        "env": "staging",
+        "merchant_id": merchant.merchant_id,
+        "filter": "{}",
+        "matched": 0,
+        "enqueued": 0,
+        "attempts": 0,
+        "generation": 0,
+        "created_at": old,
+        "updated_at": old,
+    }
+    async with db.transaction() as conn:
+        await conn.execute(insert(_J).values(id=finished, status="done", **row))
+        await conn.execute(insert(_J).values(id=running, status="pending", **row))
+    pruned = await prune_batch(db, now=now, default_days=90, batch=100)
+    assert pruned.replay_job_rows == 1
+    async with db.transaction() as conn:
+        left = await conn.execute(select(_J.c.id).where(_J.c.id.in_([finished, running])))
+        assert left.scalars().all() == [running]
+        await conn.execute(delete(_J).where(_J.c.id == running))
