@@ -3,6 +3,7 @@ waits for it: neither the merchant's other endpoint nor another merchant."""
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,3 +219,43 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     third = await take(later)
     assert [(c.delivery_id, c.send_by) for c in third] == [(ids[2], later + late)]
     assert all(r.throttle_slot_us is None and r.attempts == 0 for r in (await rows()).values())
+
+
+async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_one(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """A try that comes after its slot has passed (its worker was busy) sends nothing: the
+    delivery is due again at once, its attempts unchanged, and a worker sends it in a fresh
+    slot, once."""
+    await fail_leftovers(db)
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url, throttle_per_second=RATE)
+    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+    now = utcnow()
+
+    async def work(tx: Raw) -> list[Claim]:
+        rows = await lease(tx, DELIVERIES.queue, now, 15, 10)
+        return list(await DELIVERIES.taken(tx, rows, now))
+
+    [claim] = await db.run(work, each_statement=True)
+    assert claim.delivery_id == delivery_id and claim.send_by is not None
+    running = await start_worker()  # the lease above keeps the row from it for now
+    late = replace(claim, send_by=utcnow() - timedelta(seconds=1))
+    woken = await DELIVERIES.attempt(running.deps, late, lambda: None)
+    assert list(woken) == [delivery_id]
+    assert receiver.received == []
+
+    async def delivered() -> bool:
+        async with db.read() as conn:
+            row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
+        return bool(row.status == "succeeded")
+
+    await wait_until(delivered)
+    async with db.read() as conn:
+        row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
+    assert row.attempts == 1 and row.throttle_slot_us is None
+    assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
