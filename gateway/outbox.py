@@ -35,6 +35,7 @@ __all__ = [
     "FULFILMENT",
     "MAIL",
     "MAIL_PREFIX",
+    "REPLAY",
     "WAKE_CHANNEL",
     "WEBHOOK",
     "EventParams",
@@ -55,8 +56,9 @@ log = logging.getLogger(__name__)
 WEBHOOK = "webhook"
 MAIL = "mail"
 FULFILMENT = "fulfilment"
+REPLAY = "replay"
 MAIL_PREFIX = "mail_"
-_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL}
+_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL, "wrj_": REPLAY}
 # A wake names a kind whose rows were just written: an idle worker waits on it rather than
 # reading its tables often.
 WAKE_CHANNEL = "aitopup:wake"

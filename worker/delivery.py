@@ -2,9 +2,10 @@
 bytes, POSTs them, and records the attempt and the delivery's next state.
 
 The runner leases due deliveries (``store.queue.lease``); ``Deliveries.taken`` reads, in the
-lease's transaction, what sending each needs (its event's body, its endpoint), and fails at once
-a delivery whose endpoint was disabled or deleted meanwhile. A worker killed mid-attempt leaves
-a lease that lapses, and the delivery is due again.
+lease's transaction, what sending each needs (its event's body, its endpoint), fails at once
+a delivery whose endpoint was disabled or deleted meanwhile, and puts off to its slot, untried,
+a delivery of a throttled endpoint whose turn has not come (``webhooks.throttle``). A worker
+killed mid-attempt leaves a lease that lapses, and the delivery is due again.
 
 What a receiver answers is bounded on the way in (its head by ``connections.HeadLimits``, its
 body read to ``RESPONSE_CAP``) and again in what the attempt row keeps of it.
@@ -15,9 +16,10 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 from sqlalchemy import select, update
@@ -31,6 +33,7 @@ from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from gateway.webhooks import throttle
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
 from gateway.webhooks.headers import masked
@@ -287,6 +290,11 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
+    if claim.send_by is not None and (now := utcnow()) > claim.send_by:
+        done()  # too late for its throttle slot: a fresh one, untried
+        async with deps.db.transaction() as conn:
+            await throttle.missed(conn, claim.delivery_id, claim.generation, now)
+        return [claim.delivery_id]
     sent = await _make_attempt(deps, claim)
     done()
     settings, attempt = deps.settings, sent.attempt
@@ -351,6 +359,7 @@ _TARGETS = Statement.of(
         _EP.c.previous_signing_key_sealed,
         _EP.c.previous_signing_key_expires_at,
         _EP.c.custom_headers,
+        _EP.c.throttle_per_second,
     )
     .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
     .where(one_of(_D.c.id, "ids"))
@@ -382,41 +391,34 @@ class Deliveries:
         found = {target["id"]: target for target in await tx.fetch(_TARGETS, {"ids": ids})}
         claims: list[Claim] = []
         gone: list[str] = []
+        spent: list[str] = []  # throttle slots held, now used or missed
+        waiting: dict[str, list[tuple[SimpleNamespace, Claim]]] = {}
+        now_us = throttle.micros(now)
         for row in rows:
             target = found[row.id]
             if not target["enabled"] or target["deleted_at"] is not None:
                 # Checked here, not when the event was written: it may have been disabled since.
                 gone.append(row.id)
                 continue
-            claims.append(
-                Claim(
-                    delivery_id=row.id,
-                    event_id=row.event_id,
-                    endpoint_id=row.endpoint_id,
-                    merchant_id=row.merchant_id,
-                    env=row.env,
-                    attempts=row.attempts,
-                    trigger=row.trigger,
-                    run_start=row.run_start,
-                    generation=row.generation,
-                    payload=target["payload"],
-                    type=target["type"],
-                    url=target["url"],
-                    secret_sealed=target["secret_sealed"],
-                    previous_secret_sealed=target["previous_secret_sealed"],
-                    previous_secret_expires_at=tx.timestamp(target["previous_secret_expires_at"]),
-                    failing_since=tx.timestamp(target["failing_since"]),
-                    signing=target["signing"],
-                    signing_key_sealed=target["signing_key_sealed"],
-                    previous_signing_key_sealed=target["previous_signing_key_sealed"],
-                    previous_signing_key_expires_at=tx.timestamp(
-                        target["previous_signing_key_expires_at"]
-                    ),
-                    custom_headers=target["custom_headers"],
-                )
-            )
+            claim = _claim(tx, row, target)
+            rate, held = target["throttle_per_second"], row.throttle_slot_us
+            if rate is None:
+                claims.append(claim)
+                if held is not None:
+                    spent.append(row.id)
+            elif held is not None and held <= now_us < held + throttle.late_us(rate):
+                claims.append(_in_slot(claim, held, rate))
+                spent.append(row.id)
+            else:
+                if held is not None:
+                    spent.append(row.id)  # a slot missed: released, and a fresh one reserved
+                waiting.setdefault(row.endpoint_id, []).append((row, claim))
         if gone:
             await tx.fetch(_GONE, {"ids": gone, "now": now})
+        # Before the reservations, which give the rows put off their new slots.
+        await throttle.release(tx, spent)
+        if waiting:
+            claims += await _throttled(tx, waiting, now)
         return claims
 
     def merchant(self, item: Claim) -> str:
@@ -424,6 +426,62 @@ class Deliveries:
 
     async def attempt(self, deps: Deps, item: Claim, sent: Callable[[], None]) -> Iterable[str]:
         return await _attempt(deps, item, sent)
+
+
+def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
+    return Claim(
+        delivery_id=row.id,
+        event_id=row.event_id,
+        endpoint_id=row.endpoint_id,
+        merchant_id=row.merchant_id,
+        env=row.env,
+        attempts=row.attempts,
+        trigger=row.trigger,
+        run_start=row.run_start,
+        generation=row.generation,
+        payload=target["payload"],
+        type=target["type"],
+        url=target["url"],
+        secret_sealed=target["secret_sealed"],
+        previous_secret_sealed=target["previous_secret_sealed"],
+        previous_secret_expires_at=tx.timestamp(target["previous_secret_expires_at"]),
+        failing_since=tx.timestamp(target["failing_since"]),
+        signing=target["signing"],
+        signing_key_sealed=target["signing_key_sealed"],
+        previous_signing_key_sealed=target["previous_signing_key_sealed"],
+        previous_signing_key_expires_at=tx.timestamp(target["previous_signing_key_expires_at"]),
+        custom_headers=target["custom_headers"],
+    )
+
+
+def _in_slot(claim: Claim, slot_us: int, rate: int) -> Claim:
+    return replace(claim, send_by=throttle.slot_time(slot_us + throttle.late_us(rate)))
+
+
+async def _throttled(
+    tx: Raw, waiting: dict[str, list[tuple[SimpleNamespace, Claim]]], now: datetime
+) -> list[Claim]:
+    """Of a throttled endpoint's leased deliveries, those whose reserved slot is now; the rest
+    put off to their slots, untried (``webhooks.throttle``). Reserving and putting off commit
+    together, so no slot is given to a delivery that is not told of it."""
+    now_us = throttle.micros(now)
+    ready: list[Claim] = []
+    held: list[tuple[SimpleNamespace, int]] = []
+    async with tx.atomic():
+        for endpoint_id, pairs in waiting.items():
+            pairs.sort(key=lambda pair: pair[0].id)  # ids sort by event time: oldest first
+            reserved = await throttle.reserve(tx, endpoint_id, len(pairs), now)
+            if reserved is None:  # the throttle was lifted since the read
+                ready += [claim for _, claim in pairs]
+                continue
+            rate, slots = reserved
+            for (row, claim), slot in zip(pairs, slots, strict=True):
+                if slot <= now_us:
+                    ready.append(_in_slot(claim, slot, rate))
+                else:
+                    held.append((row, slot))
+        await throttle.hold(tx, held, now)
+    return ready
 
 
 DELIVERIES = Deliveries()

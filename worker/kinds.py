@@ -9,7 +9,8 @@ from .delivery import DELIVERIES
 from .fulfil import FULFILMENTS
 from .kind import Kind
 from .mail import MAILS
+from .replays import REPLAY_JOBS
 
 __all__ = ["KINDS"]
 
-KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS)
+KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS)

@@ -57,7 +57,7 @@ async def prune_history(
     for _ in range(MAX_BATCHES):
         gone = await prune_batch(db, now=now, default_days=default_days, batch=batch)
         total += gone
-        if gone.delivery_rows < batch and gone.event_rows < batch:
+        if max(gone.delivery_rows, gone.event_rows, gone.replay_job_rows) < batch:
             break
     return total
 

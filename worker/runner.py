@@ -115,15 +115,17 @@ class Lane:
                 return
         self._eager = False
         self._woken.clear()
-        items = await self._lease(min(free, MAX_LEASE))
+        leased, items = await self._lease(min(free, MAX_LEASE))
         for item in items:
             task = asyncio.create_task(self._one(item))
             self.running.add(task)
             self.sending.add(task)
             task.add_done_callback(self._ended)
-        if len(items) == free:
+        # Counted as leased, not as tried: rows the kind settled or put off in the lease (a
+        # throttled endpoint's) took no room, and the rows behind them may be due now.
+        if leased == free:
             self._eager = True  # a full batch: more may be due
-        elif not items:
+        elif not leased:
             await self._sleep(BUSY_FLOOR)  # due, but held elsewhere
 
     async def _gather_room(self, free: int) -> int:
@@ -145,13 +147,14 @@ class Lane:
             async with asyncio.timeout(seconds):
                 await self._woken.wait()
 
-    async def _lease(self, limit: int) -> Sequence[Any]:
-        """One trip to the store on the driver: the lease, and what the kind reads with it."""
+    async def _lease(self, limit: int) -> tuple[int, Sequence[Any]]:
+        """One trip to the store on the driver: the lease, and what the kind reads with it; how
+        many rows were leased, and the tries to make of them."""
         now = utcnow()
 
-        async def take(tx: Raw) -> Sequence[Any]:
+        async def take(tx: Raw) -> tuple[int, Sequence[Any]]:
             rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit)
-            return await self.kind.taken(tx, rows, now) if rows else ()
+            return len(rows), (await self.kind.taken(tx, rows, now) if rows else ())
 
         # Each statement stands alone: the lease, then reads, then failing what needs no try.
         return await self._deps.db.run(take, each_statement=True)

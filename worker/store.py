@@ -82,6 +82,8 @@ class Claim:
     previous_signing_key_sealed: str | None = None
     previous_signing_key_expires_at: datetime | None = None
     custom_headers: str | None = None  # the endpoint's column (``gateway.webhooks.headers``)
+    # A throttled endpoint's: sent by then, or put back for a fresh slot (``webhooks.throttle``).
+    send_by: datetime | None = None
 
 
 @dataclass(slots=True)

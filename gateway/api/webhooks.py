@@ -12,7 +12,7 @@ from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
-from ..webhooks import deliveries, endpoints, event_types
+from ..webhooks import deliveries, endpoints, event_types, replays
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -24,6 +24,8 @@ from ..webhooks.schemas import (
     EndpointUpdate,
     ReplayFailedData,
     ReplayFailedRequest,
+    ReplayJobCreate,
+    ReplayJobData,
     RotateRequest,
     TestData,
 )
@@ -33,6 +35,7 @@ __all__ = ["routes"]
 
 _ENDPOINT_ID = re.compile(r"we_[0-9A-Za-z]{24}")
 _DELIVERY_ID = re.compile(r"dlv_[0-9A-Za-z]{24}we_[0-9A-Za-z]{24}")
+_JOB_ID = re.compile(r"wrj_[0-9A-Za-z]{24}")
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
 
@@ -137,8 +140,28 @@ async def replay_failed(request: Request) -> Response:
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
-    operation = deliveries.replay_failed(svc.db, svc.settings, caller, endpoint_id, body.since)
+    operation = deliveries.replay_failed(
+        svc.db, svc.settings, caller, endpoint_id, body.since, body.until
+    )
     return await answer(request, operation, headers=decision.headers())
+
+
+async def create_replay_job(request: Request) -> Response:
+    caller = require_caller(request, "webhooks")
+    svc = services(request)
+    body, _ = await read_json(request, ReplayJobCreate, limit=svc.settings.max_body_bytes)
+    # A job is a recovery as far as the merchant's budget of them goes.
+    decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
+    operation = replays.create_job(svc.db, svc.settings, caller, body)
+    return await answer(request, operation, headers=decision.headers())
+
+
+async def get_replay_job(request: Request) -> Response:
+    caller = require_caller(request, "webhooks")
+    job_id: str = request.path_params["job_id"]
+    if not _JOB_ID.fullmatch(job_id):
+        raise ApiError(Code.WEBHOOK_REPLAY_JOB_NOT_FOUND)
+    return await answer(request, replays.get_job(services(request).db, caller, job_id))
 
 
 async def list_deliveries(request: Request) -> Response:
@@ -206,6 +229,7 @@ routes = [
                 Code.WEBHOOK_URL_INVALID,
                 Code.WEBHOOK_ENDPOINT_LIMIT_REACHED,
                 *_HEADERS,
+                Code.WEBHOOK_THROTTLE_INVALID,
             ),
             secret=True,
         ),
@@ -237,11 +261,17 @@ routes = [
         methods=["PATCH"],
         doc=RouteDoc(
             "Change a webhook endpoint's URL, event types, description, enabled state, signing "
-            "scheme or custom headers",
+            "scheme, custom headers or throttle",
             "webhooks",
             body=EndpointUpdate,
             response=EndpointData,
-            errors=(*_NOT_FOUND, *_BODY, Code.WEBHOOK_URL_INVALID, *_HEADERS),
+            errors=(
+                *_NOT_FOUND,
+                *_BODY,
+                Code.WEBHOOK_URL_INVALID,
+                *_HEADERS,
+                Code.WEBHOOK_THROTTLE_INVALID,
+            ),
         ),
     ),
     ApiRoute(
@@ -290,17 +320,55 @@ routes = [
         replay_failed,
         methods=["POST"],
         doc=RouteDoc(
-            "Replay every failed delivery of this endpoint created since a time",
+            "Replay every failed delivery of this endpoint created since a time (and before "
+            "another)",
             "webhooks",
             body=ReplayFailedRequest,
             response=ReplayFailedData,
             errors=(
                 *_NOT_FOUND,
                 *_BODY,
+                Code.WEBHOOK_RANGE_INVALID,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
                 Code.WEBHOOK_RECOVER_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,
             ),
+        ),
+    ),
+    ApiRoute(
+        "/webhooks/replays",
+        create_replay_job,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Replay the deliveries a filter matches (endpoint, event types, status, time range) "
+            "as one job, run by the worker in batches; the reply carries its count",
+            "webhooks",
+            body=ReplayJobCreate,
+            response=ReplayJobData,
+            success=Code.CREATED,
+            errors=(
+                *_NOT_FOUND,
+                *_BODY,
+                Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_URL_INVALID,
+                Code.WEBHOOK_RANGE_INVALID,
+                Code.WEBHOOK_REPLAY_SPAN_TOO_LONG,
+                Code.WEBHOOK_REPLAY_TOO_MANY,
+                Code.WEBHOOK_REPLAY_JOBS_BUSY,
+                Code.WEBHOOK_RECOVER_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/webhooks/replays/{job_id}",
+        get_replay_job,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Get a replay job: its filter, count and progress",
+            "webhooks",
+            response=ReplayJobData,
+            errors=(*_AUTH, Code.WEBHOOK_REPLAY_JOB_NOT_FOUND),
         ),
     ),
     ApiRoute(

@@ -65,6 +65,7 @@ ENDPOINT_FIELDS = {
     "event_types": "event_types",
     "signing": "signing",
     "headers": "headers",
+    "throttle_per_second": "throttle_per_second",
 }
 ENDPOINT_LABELS = {
     "url": "URL",
@@ -72,6 +73,7 @@ ENDPOINT_LABELS = {
     "event_types": "Events",
     "signing": "Signing",
     "headers": "Custom headers",
+    "throttle_per_second": "Throttle",
 }
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
@@ -142,13 +144,19 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
         "event_types": chosen,
         "signing": field(data, "signing", 20),
         "headers": _typed_headers(data),
+        # A form without the field changes no throttle; an empty one lifts it.
+        "throttle_per_second": (
+            field(data, "throttle_per_second", 20).strip()
+            if "throttle_per_second" in data
+            else None
+        ),
     }
 
 
 def _shown_again(typed: dict[str, Any]) -> dict[str, Any]:
     """The form as typed, to show again with its refusal: a secret value typed is not."""
     rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
-    return {**typed, "headers": rows}
+    return {**typed, "headers": rows, "throttle_per_second": typed["throttle_per_second"] or ""}
 
 
 async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
@@ -207,6 +215,7 @@ async def _home(
             "event_types": [],
             "signing": "hmac",
             "headers": [],
+            "throttle_per_second": "",
             "errors": {},
         },
         "signing_schemes": SIGNING_SCHEMES,
@@ -269,6 +278,11 @@ async def _checked(
     }
     if typed["signing"] or create:
         values["signing"] = typed["signing"] or "hmac"
+    # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
+    # typed, for the model to refuse beside the field.
+    throttle = typed["throttle_per_second"]
+    if throttle is not None:
+        values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
     if typed["headers"] is not None:
         values["headers"] = [
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
@@ -288,6 +302,8 @@ async def _checked(
 
 
 def _refused_field(exc: ApiError) -> str:
+    if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
+        return "throttle_per_second"
     return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
 
 
@@ -336,6 +352,7 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "description": found.description or "",
         "event_types": found.event_types,
         "signing": found.signing,
+        "throttle_per_second": str(found.throttle_per_second or ""),
         # A secret's value is never put back in a form: left empty, it keeps what is kept.
         "headers": [
             {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
@@ -372,7 +389,7 @@ async def _endpoint_page(
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
-        "recover": shown.recover or {"since": "", "error": ""},
+        "recover": shown.recover or {"since": "", "until": "", "error": ""},
         "action_error": shown.action_error,
         "notice": _notice(request),
         "recovered": int(recovered) if recovered.isdigit() and len(recovered) < 7 else None,
@@ -493,27 +510,34 @@ def _since(typed: str) -> datetime:
 
 
 async def recover(request: Request) -> Response:
-    """Replay every failed delivery of the endpoint created since a time (UTC)."""
+    """Replay every failed delivery of the endpoint created since a time, and before another
+    if one is given (UTC)."""
     viewer, data, endpoint_id = await _posted(request)
     typed = field(data, "since", 40).strip()
+    typed_until = field(data, "until", 40).strip()
     svc = services(request)
     try:
         try:
             since = _since(typed)
+            until = _since(typed_until) if typed_until else None
         except ValueError:
             raise ApiError(
-                Code.VALIDATION_FAILED, "Enter a date and time (UTC) to replay failures since."
+                Code.VALIDATION_FAILED,
+                "Enter a date and time (UTC) to replay failures since, and one to stop before "
+                "or none.",
             ) from None
-        body = ReplayFailedRequest(since=since)
+        body = ReplayFailedRequest(since=since, until=until)
         await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         replayed = await perform(
             svc.waker,
-            deliveries.replay_failed(svc.db, svc.settings, viewer.caller, endpoint_id, body.since),
+            deliveries.replay_failed(
+                svc.db, svc.settings, viewer.caller, endpoint_id, body.since, body.until
+            ),
         )
     except (ApiError, ValidationError) as exc:
         _reraise_missing(exc)
         status, message = problem(exc)
-        forms = _Forms(recover={"since": typed, "error": message})
+        forms = _Forms(recover={"since": typed, "until": typed_until, "error": message})
         response = await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
         return _with_headers(response, exc)
     count = replayed.data["replayed"]

@@ -346,6 +346,11 @@ class WebhookEndpoint(Base):
     previous_signing_key_expires_at: Mapped[datetime | None]
     # JSON: [{"name", "value"} | {"name", "secret": true, "sealed"}], sent on every attempt.
     custom_headers: Mapped[str | None] = mapped_column(Text)
+    # At most this many deliveries a second (null: unthrottled), and the endpoint's next free
+    # slot in microseconds since the epoch: an integer, so a lease reserves its slots with one
+    # portable UPDATE on both stores (``webhooks.throttle``).
+    throttle_per_second: Mapped[int | None] = mapped_column(Integer)
+    throttle_next_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class WebhookDelivery(Base):
@@ -376,6 +381,9 @@ class WebhookDelivery(Base):
     last_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The throttle slot (microseconds since the epoch) this delivery was put off to and holds:
+    # the lease that takes it once due sends it in that slot instead of reserving another.
+    throttle_slot_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DeliveryAttempt(Base):
@@ -427,6 +435,40 @@ class WebhookInboxRequest(Base):
     signature: Mapped[str] = mapped_column(String(20))
     endpoint_id: Mapped[str | None] = mapped_column(String(40))
     signature_detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class WebhookReplayJob(Base):
+    """A replay of a filtered set of deliveries as one job (``webhooks.replays``): the filter is
+    kept as it was asked (JSON), and the runner replays its deliveries in bounded batches
+    (``worker.replays``), each batch in the transaction that moves ``cursor`` past it.
+
+    ``status``: ``pending`` (due at ``next_attempt_at``), ``done``, ``failed``. ``matched``:
+    the deliveries the filter found when the job was made; ``enqueued``: those made due again
+    so far (one still pending when its batch ran is left to its own run)."""
+
+    __tablename__ = "webhook_replay_jobs"
+    __table_args__ = (
+        Index("ix_webhook_replay_jobs_due", "status", "next_attempt_at"),
+        Index("ix_webhook_replay_jobs_merchant_env_id", "merchant_id", "env", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    filter: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    matched: Mapped[int] = mapped_column(Integer)
+    enqueued: Mapped[int] = mapped_column(Integer)
+    # The last delivery id a batch went past: the next batch starts after it.
+    cursor: Mapped[str | None] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(Integer)
+    # The lease stamp (``store.queue``), as a delivery's.
+    generation: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
 
 
 # --- billing and admin ---

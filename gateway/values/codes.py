@@ -196,6 +196,12 @@ class Code(IntEnum):
     WEBHOOK_HEADER_RESERVED_SIGNATURE = 5315
     WEBHOOK_HEADER_RESERVED_GATEWAY = 5316
 
+    WEBHOOK_THROTTLE_INVALID = 5320
+    WEBHOOK_RANGE_INVALID = 5321
+    WEBHOOK_REPLAY_SPAN_TOO_LONG = 5322
+    WEBHOOK_REPLAY_TOO_MANY = 5323
+    WEBHOOK_REPLAY_JOB_NOT_FOUND = 5324
+    WEBHOOK_REPLAY_JOBS_BUSY = 5325
     WEBHOOK_INBOX_STAGING_ONLY = 5340
     WEBHOOK_INBOX_NOT_FOUND = 5341
     WEBHOOK_INBOX_RATE_LIMITED = 5342
@@ -566,6 +572,26 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.WEBHOOK_HEADER_RESERVED_GATEWAY: CodeInfo(
         422,
         "Custom header not allowed: X-AiTopUp-* and User-Agent are the gateway's own (data.header)",
+    ),
+    Code.WEBHOOK_THROTTLE_INVALID: CodeInfo(
+        422,
+        "Webhook throttle invalid: throttle_per_second is a whole number of deliveries per "
+        "second, 1 to 1,000, or null for none (data.min, data.max)",
+    ),
+    Code.WEBHOOK_RANGE_INVALID: CodeInfo(422, "Time range invalid: until must be later than since"),
+    Code.WEBHOOK_REPLAY_SPAN_TOO_LONG: CodeInfo(
+        422, "Replay span too long: since to until may cover at most data.max_days days"
+    ),
+    Code.WEBHOOK_REPLAY_TOO_MANY: CodeInfo(
+        422,
+        "Replay matches too many deliveries: one job replays at most data.limit; narrow the "
+        "filter or split the time range",
+    ),
+    Code.WEBHOOK_REPLAY_JOB_NOT_FOUND: CodeInfo(404, "Webhook replay job not found"),
+    Code.WEBHOOK_REPLAY_JOBS_BUSY: CodeInfo(
+        409,
+        "Too many replay jobs still running for this environment (data.limit); wait for one "
+        "to finish",
     ),
     Code.WEBHOOK_INBOX_STAGING_ONLY: CodeInfo(
         403, "The test inbox is staging's: live merchants have none; use a staging key"

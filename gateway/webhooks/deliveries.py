@@ -28,7 +28,14 @@ from .schemas import (
     ReplayFailedData,
 )
 
-__all__ = ["get_delivery", "list_deliveries", "replay_delivery", "replay_failed"]
+__all__ = [
+    "check_range",
+    "get_delivery",
+    "list_deliveries",
+    "replay_delivery",
+    "replay_failed",
+    "replay_values",
+]
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
@@ -121,15 +128,23 @@ async def get_delivery(db: Database, caller: Caller, delivery_id: str) -> Outcom
     return Outcome(Code.SUCCESS, detail)
 
 
-def _replay_values(now: datetime) -> dict[str, Any]:
+def replay_values(now: datetime) -> dict[str, Any]:
+    """A finished delivery made due again as a replay: one more attempt, a throttle slot of its
+    own."""
     return {
         "status": "pending",
         "trigger": "replay",
         "run_start": _D.c.attempts,
         "generation": _D.c.generation + 1,
         "next_attempt_at": now,
+        "throttle_slot_us": None,
         "updated_at": now,
     }
+
+
+def check_range(since: datetime, until: datetime | None) -> None:
+    if until is not None and until <= since:
+        raise ApiError(Code.WEBHOOK_RANGE_INVALID)
 
 
 async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> None:
@@ -172,7 +187,7 @@ async def replay_delivery(
             await conn.execute(
                 update(_D)
                 .where(_D.c.id == delivery_id, _D.c.status != "pending")
-                .values(**_replay_values(now))
+                .values(**replay_values(now))
                 .returning(_D)
             )
         ).first()
@@ -183,11 +198,17 @@ async def replay_delivery(
 
 
 async def replay_failed(
-    db: Database, settings: Settings, caller: Caller, endpoint_id: str, since: datetime
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    endpoint_id: str,
+    since: datetime,
+    until: datetime | None = None,
 ) -> Outcome:
-    """Every failed delivery of one endpoint created since ``since``, replayed in one UPDATE.
-    A ``since`` past the merchant's retention starts at its horizon instead, and the reply's
-    ``kept_since`` says so: what was before it is not kept."""
+    """Every failed delivery of one endpoint created since ``since`` (and before ``until``),
+    replayed in one UPDATE. A ``since`` past the merchant's retention starts at its horizon
+    instead, and the reply's ``kept_since`` says so: what was before it is not kept."""
+    check_range(since, until)
     await check_reachable(db, settings, caller, endpoint_id)
     async with db.read() as conn:
         horizon = await retention.kept_since(
@@ -207,8 +228,9 @@ async def replay_failed(
                     *_deliveries_of(caller),
                     _D.c.status == "failed",
                     _D.c.created_at >= since,
+                    *(() if until is None else (_D.c.created_at < until,)),
                 )
-                .values(**_replay_values(now))
+                .values(**replay_values(now))
                 .returning(_D.c.id)
             )
         ).all()

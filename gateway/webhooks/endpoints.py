@@ -25,7 +25,7 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings
-from . import headers, health, urls
+from . import headers, health, throttle, urls
 from .event_types import WebhookTest
 from .schemas import (
     EndpointCreate,
@@ -111,6 +111,7 @@ def _endpoint_data(row: Any, now: datetime) -> EndpointData:
         ),
         signing_key_rotation_ends_at=rfc3339_or_none(key_rotation) if signed else None,
         headers=headers.header_data(row.custom_headers),
+        throttle_per_second=row.throttle_per_second,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -151,6 +152,7 @@ async def create_endpoint(
     cap = settings.max_endpoints_per_merchant_env
     custom = headers.check_headers(body.headers or [], sealer, endpoint_id, None)
     keypair = _keypair(sealer, endpoint_id) if body.signing != "hmac" else {}
+    rate = throttle.check_throttle(body.throttle_per_second)
     async with db.transaction() as conn:
         await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
         count = (
@@ -172,6 +174,7 @@ async def create_endpoint(
                     secret_sealed=sealer.seal(secret, context=endpoint_id),
                     signing=body.signing,
                     custom_headers=custom,
+                    throttle_per_second=rate,
                     **keypair,
                     created_at=now,
                     updated_at=now,
@@ -234,6 +237,8 @@ async def update_endpoint(
         changes["event_types"] = _types_column(body.event_types)
     if "description" in fields:
         changes["description"] = body.description
+    if "throttle_per_second" in fields:
+        changes["throttle_per_second"] = throttle.check_throttle(body.throttle_per_second)
     if "enabled" in fields:
         if body.enabled is None:
             raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")

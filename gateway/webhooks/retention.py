@@ -1,11 +1,12 @@
 """How long webhook history is kept, and its pruning.
 
-Events, deliveries and attempts are kept ``AITOPUP_RETENTION_DAYS`` (an operator may set one
-merchant's own, ``merchants.retention_days``), then deleted in batches by the worker. Ids sort by
-creation time (``clock.new_id``; a delivery's id starts with its event's), so "older than the
-horizon" is a range of each primary key, and no index is added for it. Never pruned: a delivery
-still due (``pending``), the event of any delivery kept, and everything that is money (the
-ledger, top-ups, orders), which lives in other tables this module does not touch.
+Events, deliveries, attempts and finished replay jobs are kept ``AITOPUP_RETENTION_DAYS`` (an
+operator may set one merchant's own, ``merchants.retention_days``), then deleted in batches by
+the worker. Ids sort by creation time (``clock.new_id``; a delivery's id starts with its
+event's), so "older than the horizon" is a range of each primary key, and no index is added for
+it. Never pruned: a delivery still due (``pending``), a replay job still running, the event of
+any delivery kept, and everything that is money (the ledger, top-ups, orders), which lives in
+other tables this module does not touch.
 
 A replay of a delivery past the horizon is refused with its own code, whether or not the worker
 has pruned it yet: what a merchant may ask for does not depend on when the job last ran. A
@@ -20,7 +21,14 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.db import Database
-from ..store.models import DeliveryAttempt, Event, Merchant, WebhookDelivery, table_of
+from ..store.models import (
+    DeliveryAttempt,
+    Event,
+    Merchant,
+    WebhookDelivery,
+    WebhookReplayJob,
+    table_of,
+)
 from ..values.clock import id_floor, rfc3339
 from ..values.codes import Code
 from ..values.outcome import ApiError
@@ -38,6 +46,7 @@ _M = table_of(Merchant)
 _E = table_of(Event)
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
+_J = table_of(WebhookReplayJob)
 
 
 def horizon(now: datetime, days: int) -> datetime:
@@ -83,17 +92,19 @@ class Pruned:
     delivery_rows: int = 0
     attempt_rows: int = 0
     event_rows: int = 0
+    replay_job_rows: int = 0
 
     def __add__(self, other: "Pruned") -> "Pruned":
         return Pruned(
             self.delivery_rows + other.delivery_rows,
             self.attempt_rows + other.attempt_rows,
             self.event_rows + other.event_rows,
+            self.replay_job_rows + other.replay_job_rows,
         )
 
     @property
     def rows(self) -> int:
-        return self.delivery_rows + self.attempt_rows + self.event_rows
+        return self.delivery_rows + self.attempt_rows + self.event_rows + self.replay_job_rows
 
 
 async def prune_batch(db: Database, *, now: datetime, default_days: int, batch: int) -> Pruned:
@@ -149,4 +160,17 @@ async def _prune_group(
     events = (
         await conn.execute(delete(_E).where(_E.c.id.in_(old_events.scalar_subquery())))
     ).rowcount
-    return Pruned(delivery_rows=deliveries, attempt_rows=attempts, event_rows=events)
+    # A replay job goes with the history it replayed, once it has finished.
+    old_jobs = (
+        select(_J.c.id)
+        .where(
+            _J.c.id < id_floor("wrj", kept_since),
+            _J.c.status != "pending",
+            _J.c.merchant_id.in_(merchants),
+        )
+        .limit(batch)
+    )
+    jobs = (await conn.execute(delete(_J).where(_J.c.id.in_(old_jobs.scalar_subquery())))).rowcount
+    return Pruned(
+        delivery_rows=deliveries, attempt_rows=attempts, event_rows=events, replay_job_rows=jobs
+    )

@@ -24,6 +24,9 @@ __all__ = [
     "EventType",
     "ReplayFailedData",
     "ReplayFailedRequest",
+    "ReplayJobCreate",
+    "ReplayJobData",
+    "ReplayJobFilter",
     "RotateRequest",
     "Signing",
     "TestData",
@@ -95,6 +98,11 @@ _SIGNING = Field(
     description="hmac (v1 with the whsec_ secret, the default), ed25519 (v1a, verified with the "
     "public key) or both.",
 )
+_THROTTLE = Field(
+    default=None,
+    description="At most this many deliveries a second to this endpoint, 1 to 1,000; null: "
+    "unthrottled. Deliveries past the rate wait for their turn, untried.",
+)
 _HEADERS = Field(
     default=None,
     max_length=100,
@@ -114,6 +122,7 @@ class EndpointCreate(_Strict):
         "key) or both.",
     )
     headers: list[CustomHeader] | None = _HEADERS
+    throttle_per_second: int | None = _THROTTLE
 
     _types = field_validator("event_types")(_known_types)
 
@@ -127,6 +136,7 @@ class EndpointUpdate(_Strict):
     )
     signing: Signing | None = _SIGNING
     headers: list[CustomHeader] | None = _HEADERS
+    throttle_per_second: int | None = _THROTTLE
 
     _types = field_validator("event_types")(_known_types)
 
@@ -144,6 +154,30 @@ class ReplayFailedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: Instant = Field(description="RFC 3339; failed deliveries created since then.")
+    until: Instant | None = Field(
+        default=None, description="RFC 3339; and before then. Absent: up to now."
+    )
+
+
+class ReplayJobFilter(BaseModel):
+    """Which deliveries a replay job sends again: always the caller's own, in its environment,
+    finished (a pending one is already on its way), of an endpoint still enabled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: Instant = Field(description="RFC 3339; deliveries created at or after it.")
+    until: Instant | None = Field(
+        default=None, description="RFC 3339; deliveries created before it. Absent: now."
+    )
+    endpoint_id: str | None = Field(default=None, max_length=40)
+    event_types: list[EventType] | None = Field(
+        default=None, max_length=len(EVENT_TYPES), description="Absent or empty: every type."
+    )
+    status: Literal["failed", "succeeded"] | None = Field(default=None, description="Absent: both.")
+
+
+class ReplayJobCreate(ReplayJobFilter):
+    """``POST /webhooks/replays``: the filter of one job."""
 
 
 class EndpointsQuery(BaseModel):
@@ -193,6 +227,9 @@ class EndpointData(BaseModel):
     )
     signing_key_rotation_ends_at: str | None
     headers: list[CustomHeaderData]
+    throttle_per_second: int | None = Field(
+        description="Deliveries a second at most; null: unthrottled."
+    )
     created_at: str
     updated_at: str
 
@@ -247,3 +284,20 @@ class ReplayFailedData(BaseModel):
         description="Set when `since` reached past the merchant's retention: deliveries older "
         "than this are no longer kept, so the replay started here. Null: the whole range is kept.",
     )
+
+
+class ReplayJobData(BaseModel):
+    id: str = Field(description="wrj_…")
+    status: Literal["running", "finished", "failed"]
+    filter: ReplayJobFilter = Field(description="As asked, until filled in.")
+    matched: int = Field(description="Deliveries the filter matched when the job was made.")
+    enqueued: int = Field(
+        description="Deliveries made due again so far; one that became pending meanwhile is "
+        "left to its own run."
+    )
+    kept_since: str | None = Field(
+        default=None,
+        description="Set when `since` reached past the merchant's retention: the job starts here.",
+    )
+    created_at: str
+    finished_at: str | None

@@ -141,3 +141,16 @@ async def test_an_endpoint_made_on_the_page_receives_shows_and_replays_deliverie
         return _sent_ids(receiver).count(test_id) == 4
 
     await wait_until(recovered)
+
+    # The throttle: shown on the page, set and lifted in the edit form.
+    await page.goto(endpoint_page)
+    assert (await page.locator("#throttle").inner_text()).strip() == "unthrottled"
+    await page.locator("#throttle_per_second").fill("5")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url("**?notice=saved")
+    assert "5 deliveries a second" in await page.locator("#throttle").inner_text()
+    assert await page.locator("#throttle_per_second").input_value() == "5"
+    await page.locator("#throttle_per_second").fill("")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url("**?notice=saved")
+    assert (await page.locator("#throttle").inner_text()).strip() == "unthrottled"

@@ -13,7 +13,7 @@ from alembic import op
 from gateway.store.types import UTCDateTime
 
 revision: str = "0028"
-down_revision: str | None = "0026"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

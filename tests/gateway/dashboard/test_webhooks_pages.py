@@ -256,6 +256,18 @@ async def test_recover_refuses_a_time_that_is_not_one_and_keeps_it(endpoint: End
     assert none.status_code == 303 and none.headers["location"].endswith("?recovered=0")
 
 
+async def test_recover_between_two_times_refuses_a_range_backwards(endpoint: Endpoint) -> None:
+    account, page = endpoint.account, endpoint.page
+    for until in ("2026-01-01T00:00", "soon"):
+        form = {"since": "2026-01-01T00:00", "until": until}
+        reply = await account.post(page + "/recover", form, page=page)
+        assert reply.status_code == 422, until
+        assert 'id="recover-error"' in reply.text and f'value="{until}"' in reply.text
+    both = {"since": "2026-01-01T00:00", "until": "2026-01-02T00:00"}
+    none = await account.post(page + "/recover", both, page=page)
+    assert none.status_code == 303 and none.headers["location"].endswith("?recovered=0")
+
+
 async def test_the_delivery_log_refuses_a_bad_filter_on_the_page(sign_up: SignUp) -> None:
     account = await sign_up()
     reply = await account.client.get("/webhooks/deliveries", params={"status": "exploded"})

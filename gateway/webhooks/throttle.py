@@ -1,0 +1,166 @@
+"""A webhook endpoint's throttle: at most ``throttle_per_second`` deliveries a second, so a slow or
+rate-limited receiver is fed at its rate, and nobody else waits for it.
+
+The endpoint row keeps its next free slot (``throttle_next_us``). A lease that takes an
+endpoint's deliveries reserves one slot each, in one conditional UPDATE (``reserve``): of two
+workers leasing at once, each gets slots the other does not. A delivery whose slot is now is
+sent; one whose slot is later goes back to pending, due at its slot and holding it
+(``throttle_slot_us``), untried; the lease that takes it then sends it without reserving again.
+So the deliveries held back take neither a try, nor room in the worker, nor a merchant's share
+while they wait, and an endpoint's backlog is spread over its slots in one pass.
+
+A delivery is sent in its slot or not at all: one that could not go out within ``late_us`` of
+its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
+(``missed``), rather than go out beside the next slot's and bunch them. So in any second an
+endpoint receives at most its rate, plus one, plus the few slots ``LATE_FLOOR_US`` spans at high
+rates (5% of the rate at most).
+
+Slots are counted in whole microseconds since the epoch (``1_000_000 / rate`` rounded up, so
+never faster than the rate), which makes the reservation the same integer arithmetic on both
+stores. A change of the rate applies to the slots reserved after it.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.compose import one_of, param
+from ..store.models import WebhookDelivery, table_of
+from ..store.raw import Raw, Statement
+from ..store.types import UTCDateTime
+from ..values.codes import Code
+from ..values.outcome import ApiError
+
+__all__ = [
+    "MAX_PER_SECOND",
+    "MIN_PER_SECOND",
+    "check_throttle",
+    "hold",
+    "interval_us",
+    "late_us",
+    "micros",
+    "missed",
+    "release",
+    "reserve",
+    "slot_time",
+]
+
+MIN_PER_SECOND = 1
+# A worker sends a few thousand deliveries a second at best: above this a throttle means nothing.
+MAX_PER_SECOND = 1000
+# The least lateness a send is allowed: below it a worker's ordinary jitter would send a fast
+# endpoint's deliveries back for new slots again and again.
+LATE_FLOOR_US = 50_000
+_US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_D = table_of(WebhookDelivery)
+
+
+def check_throttle(value: Any) -> int | None:
+    """``throttle_per_second`` as a request gave it: a whole number within the bounds, or
+    ``None`` for unthrottled."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        ok = False
+    else:
+        ok = MIN_PER_SECOND <= value <= MAX_PER_SECOND
+    if not ok:
+        raise ApiError(
+            Code.WEBHOOK_THROTTLE_INVALID, data={"min": MIN_PER_SECOND, "max": MAX_PER_SECOND}
+        )
+    result: int = value
+    return result
+
+
+def interval_us(rate: int) -> int:
+    """The time between two slots, rounded up: never faster than ``rate``."""
+    return -(-_US // rate)
+
+
+def late_us(rate: int) -> int:
+    """How long after its slot a delivery may still be sent: half an interval, so two sends are
+    never closer than half of one, or ``LATE_FLOOR_US``."""
+    return max(interval_us(rate) // 2, LATE_FLOOR_US)
+
+
+def micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def slot_time(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+# ``count`` slots from the later of the endpoint's next free slot and now; the new next free
+# slot and the rate it was counted at. One statement, so concurrent leases serialise on the row.
+_RESERVE = Statement(
+    """UPDATE webhook_endpoints SET throttle_next_us =
+        CASE WHEN throttle_next_us IS NULL OR throttle_next_us < CAST(:now AS BIGINT)
+        THEN CAST(:now AS BIGINT) ELSE throttle_next_us END
+        + CAST(:count AS BIGINT) * ((1000000 + throttle_per_second - 1) / throttle_per_second)
+    WHERE id = :id AND throttle_per_second IS NOT NULL
+    RETURNING throttle_next_us, throttle_per_second""",
+    ("throttle_next_us", "throttle_per_second"),
+)
+
+# A delivery put off to its slot: due then, holding it; only while this lease still holds it.
+_HOLD = Statement.of(
+    update(_D)
+    .where(
+        _D.c.id == param("id", String()),
+        _D.c.generation == param("generation", Integer()),
+        _D.c.status == "pending",
+    )
+    .values(
+        next_attempt_at=param("at", UTCDateTime()),
+        throttle_slot_us=param("slot", BigInteger()),
+        updated_at=param("now", UTCDateTime()),
+    )
+)
+
+# Deliveries sent in the slots they held: the slot is spent, a later try reserves its own.
+_RELEASE = Statement.of(update(_D).where(one_of(_D.c.id, "ids")).values(throttle_slot_us=None))
+
+
+async def reserve(
+    tx: Raw, endpoint_id: str, count: int, now: datetime
+) -> tuple[int, list[int]] | None:
+    """``count`` consecutive slots of the endpoint, in microseconds, earliest first, and the rate
+    they were counted at; ``None`` when it is not throttled (any more)."""
+    row = await tx.fetchrow(_RESERVE, {"id": endpoint_id, "count": count, "now": micros(now)})
+    if row is None:
+        return None
+    rate = int(row["throttle_per_second"])
+    step = interval_us(rate)
+    first = int(row["throttle_next_us"]) - count * step
+    return rate, [first + i * step for i in range(count)]
+
+
+async def hold(tx: Raw, held: Sequence[tuple[Any, int]], now: datetime) -> None:
+    """Each leased row of ``held`` (with its ``id`` and ``generation``) put off to its slot."""
+    rows = [
+        {"id": row.id, "generation": row.generation, "at": slot_time(slot), "slot": slot,
+         "now": now}
+        for row, slot in held
+    ]  # fmt: skip
+    await tx.executemany(_HOLD, rows)
+
+
+async def release(tx: Raw, ids: Sequence[str]) -> None:
+    if ids:
+        await tx.fetch(_RELEASE, {"ids": list(ids)})
+
+
+async def missed(conn: AsyncConnection, delivery_id: str, generation: int, now: datetime) -> None:
+    """A leased delivery that could not go out in its slot: due again now, untried, for a fresh
+    slot; only while its lease holds."""
+    await conn.execute(
+        update(_D)
+        .where(_D.c.id == delivery_id, _D.c.generation == generation, _D.c.status == "pending")
+        .values(next_attempt_at=now, throttle_slot_us=None, updated_at=now)
+    )

@@ -1,0 +1,261 @@
+"""A throttled endpoint is fed at its rate, measured where its requests arrive, and nobody else
+waits for it: neither the merchant's other endpoint nor another merchant."""
+
+import asyncio
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from gateway import outbox
+from gateway.store.db import Database
+from gateway.store.models import WebhookDelivery, WebhookEndpoint, table_of
+from gateway.store.queue import lease
+from gateway.store.raw import Raw
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+from gateway.webhooks import throttle
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import Receiver, emit_test_events, fail_leftovers, make_endpoint
+from tests.fixtures.workers import StartWorker
+from worker.delivery import DELIVERIES
+from worker.store import Claim
+
+_D = table_of(WebhookDelivery)
+_EP = table_of(WebhookEndpoint)
+
+RATE = 5
+THROTTLED = 40
+BURST = 1000
+
+
+def _most_in_one_second(arrivals: list[float]) -> int:
+    """The most arrivals in any window ``[t, t + 1)``."""
+    times = sorted(arrivals)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def _emit_named(db: Database, merchant_id: str, endpoint_id: str, count: int) -> list[str]:
+    """``count`` test events for one endpoint only, as ``POST /endpoints/{id}/test`` writes them."""
+    ids: list[str] = []
+    async with db.transaction() as conn:
+        for n in range(count):
+            ids += await outbox.emit(
+                conn,
+                env="staging",
+                merchant_id=merchant_id,
+                type_="webhook.test",
+                data={"endpoint_id": endpoint_id, "message": f"Test event {n}."},
+                now=utcnow(),
+                endpoint_ids=[endpoint_id],
+                trigger="test",
+            )
+    return ids
+
+
+async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+    hook_settings: Settings,
+) -> None:
+    """Merchant A has two endpoints, one throttled to 5/s; merchant B has one. A burst of 1,000
+    events reaches A's open endpoint and B's; the throttled endpoint gets 40 of its own in the
+    same burst, written first, so they are due before the others'. (Forty is enough to measure
+    a rate over eight seconds; a thousand would take this test 200 s at 5/s, and the claim,
+    that its backlog neither goes faster nor holds anyone up, is the same.)
+
+    The throttled receiver never gets more than 5 in any second, plus the first slot; the
+    other two get all 1,000 while it is still far from done; nothing is lost, and each
+    delivery is attempted once: waiting for a slot is not an attempt."""
+    fast_a, fast_b, slow = Receiver(), Receiver(), Receiver()
+    for receiver in (fast_a, fast_b, slow):
+        await receiver.start()
+    try:
+        a, b = await make_merchant(), await make_merchant()
+        throttled = await make_endpoint(
+            hook_client, a, slow.url, event_types=["balance.low"], throttle_per_second=RATE
+        )
+        assert throttled["throttle_per_second"] == RATE
+        await make_endpoint(hook_client, a, fast_a.url)
+        await make_endpoint(hook_client, b, fast_b.url)
+        await start_worker()
+
+        slow_ids = await _emit_named(db, a.merchant_id, throttled["id"], THROTTLED)
+        a_ids = await emit_test_events(db, a.merchant_id, BURST)
+        b_ids = await emit_test_events(db, b.merchant_id, BURST)
+        started = time.monotonic()
+        redis = Redis.from_url(hook_settings.redis_url)
+        await outbox.wake(redis, {outbox.WEBHOOK})
+        await redis.aclose()
+
+        async def fast_done() -> bool:
+            return len(fast_a.received) >= BURST and len(fast_b.received) >= BURST
+
+        await wait_until(fast_done, within=60)
+        fast_took = time.monotonic() - started
+
+        async def slow_done() -> bool:
+            return len(slow.received) >= THROTTLED
+
+        await wait_until(slow_done, within=THROTTLED / RATE + 30)
+
+        arrivals = [r.at for r in slow.received]
+        assert _most_in_one_second(arrivals) <= RATE + 1, sorted(a - started for a in arrivals)
+        slow_took = max(arrivals) - min(arrivals)
+        assert slow_took >= (THROTTLED - 1) / RATE - 0.2 - 1
+        # The others were done long before the throttled endpoint.
+        assert fast_took < max(arrivals) - started - 2, (fast_took, slow_took)
+
+        # Nothing lost, nothing twice, each attempted once.
+        delivered = {r.headers["x-aitopup-delivery"] for r in slow.received}
+        assert delivered == set(slow_ids) and len(slow.received) == THROTTLED
+        assert len(fast_a.received) == BURST and len(fast_b.received) == BURST
+        sent_a = {r.headers["x-aitopup-delivery"] for r in fast_a.received}
+        sent_b = {r.headers["x-aitopup-delivery"] for r in fast_b.received}
+        assert sent_a == set(a_ids) and sent_b == set(b_ids)
+
+        async def recorded() -> bool:
+            async with db.read() as conn:
+                rows = (
+                    await conn.execute(
+                        select(_D.c.status, _D.c.attempts, _D.c.throttle_slot_us).where(
+                            _D.c.endpoint_id == throttled["id"]
+                        )
+                    )
+                ).all()
+            return len(rows) == THROTTLED and all(
+                r.status == "succeeded" and r.attempts == 1 and r.throttle_slot_us is None
+                for r in rows
+            )
+
+        await wait_until(recorded)
+    finally:
+        for receiver in (fast_a, fast_b, slow):
+            await receiver.stop()
+
+
+async def test_concurrent_leases_never_share_a_slot(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Eight reservations at once, each in a transaction of its own, as eight workers' leases
+    would make them: the slots they get are all different, one interval apart, from now on."""
+    merchant = await make_merchant()
+    made = await make_endpoint(
+        hook_client, merchant, "https://93.184.215.14/hook", throttle_per_second=RATE
+    )
+    now = utcnow()
+
+    async def lease_three() -> list[int]:
+        reserved = await db.run(lambda tx: throttle.reserve(tx, made["id"], 3, now))
+        assert reserved is not None
+        rate, slots = reserved
+        assert rate == RATE
+        return slots
+
+    taken = await asyncio.gather(*(lease_three() for _ in range(8)))
+    slots = sorted(slot for each in taken for slot in each)
+    step = throttle.interval_us(RATE)
+    start = throttle.micros(now)
+    assert slots == [start + i * step for i in range(24)]
+    async with db.read() as conn:
+        next_free = (
+            await conn.execute(select(_EP.c.throttle_next_us).where(_EP.c.id == made["id"]))
+        ).scalar_one()
+    assert throttle.slot_time(next_free) == now + timedelta(microseconds=24 * step)
+
+
+async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """The lease's part, on a clock of the test's: of three deliveries due at once, the first
+    goes in the slot that is now and the others wait for theirs, untried; one taken in its slot
+    goes without a new one; one whose slot passed unsent gets a fresh slot."""
+    await fail_leftovers(db)  # only this test's deliveries are due
+    merchant = await make_merchant()
+    await make_endpoint(
+        hook_client, merchant, "https://93.184.215.14/hook", throttle_per_second=RATE
+    )
+    ids = sorted(await emit_test_events(db, merchant.merchant_id, 3))
+    start = utcnow() + timedelta(seconds=1)
+    step = timedelta(microseconds=throttle.interval_us(RATE))
+    late = timedelta(microseconds=throttle.late_us(RATE))
+
+    async def take(at: datetime) -> list[Claim]:
+        async def work(tx: Raw) -> list[Claim]:
+            rows = await lease(tx, DELIVERIES.queue, at, 15, 10)
+            return list(await DELIVERIES.taken(tx, rows, at)) if rows else []
+
+        return await db.run(work, each_statement=True)
+
+    async def rows() -> dict[str, Any]:
+        async with db.read() as conn:
+            found = await conn.execute(select(_D).where(_D.c.id.in_(ids)))
+            return {r.id: r for r in found}
+
+    first = await take(start)
+    assert [(c.delivery_id, c.send_by) for c in first] == [(ids[0], start + late)]
+    waiting = await rows()
+    assert [waiting[i].next_attempt_at for i in ids[1:]] == [start + step, start + 2 * step]
+    assert all(r.attempts == 0 and r.status == "pending" for r in waiting.values())
+
+    assert await take(start + step / 2) == []  # nothing due between slots
+    second = await take(start + step)
+    assert [(c.delivery_id, c.send_by) for c in second] == [(ids[1], start + step + late)]
+
+    # The third's slot passes unsent (no worker came): taken later, it gets a fresh one, now.
+    later = start + 5 * step
+    third = await take(later)
+    assert [(c.delivery_id, c.send_by) for c in third] == [(ids[2], later + late)]
+    assert all(r.throttle_slot_us is None and r.attempts == 0 for r in (await rows()).values())
+
+
+async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_one(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """A try that comes after its slot has passed (its worker was busy) sends nothing: the
+    delivery is due again at once, its attempts unchanged, and a worker sends it in a fresh
+    slot, once."""
+    await fail_leftovers(db)
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url, throttle_per_second=RATE)
+    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+    now = utcnow()
+
+    async def work(tx: Raw) -> list[Claim]:
+        rows = await lease(tx, DELIVERIES.queue, now, 15, 10)
+        return list(await DELIVERIES.taken(tx, rows, now))
+
+    [claim] = await db.run(work, each_statement=True)
+    assert claim.delivery_id == delivery_id and claim.send_by is not None
+    running = await start_worker()  # the lease above keeps the row from it for now
+    late = replace(claim, send_by=utcnow() - timedelta(seconds=1))
+    woken = await DELIVERIES.attempt(running.deps, late, lambda: None)
+    assert list(woken) == [delivery_id]
+    assert receiver.received == []
+
+    async def delivered() -> bool:
+        async with db.read() as conn:
+            row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
+        return bool(row.status == "succeeded")
+
+    await wait_until(delivered)
+    async with db.read() as conn:
+        row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
+    assert row.attempts == 1 and row.throttle_slot_us is None
+    assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
