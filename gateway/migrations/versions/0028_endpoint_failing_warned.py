@@ -2,7 +2,7 @@
 run of failures will disable it
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 """
 
 from collections.abc import Sequence

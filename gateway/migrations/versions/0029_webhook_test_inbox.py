@@ -1,7 +1,7 @@
 """webhook test inbox: each staging merchant's receiver URL token, and the requests it received
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0028
 """
 
 from collections.abc import Sequence
