@@ -19,6 +19,8 @@ __all__ = [
     "PortalData",
     "PortalRequest",
     "SubscriptionData",
+    "SubscriptionInvoiceData",
+    "SubscriptionInvoicesQuery",
     "SubscriptionReply",
 ]
 
@@ -190,3 +192,39 @@ class SubscriptionReply(BaseModel):
     subscription: SubscriptionData | None = Field(
         description="The merchant's subscription in this environment; null when none."
     )
+
+
+class SubscriptionInvoicesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class SubscriptionInvoiceData(BaseModel):
+    """A paid period of the merchant's subscription in this environment: the invoice that paid
+    it (once, whatever the provider sent), what it cost, what it credited and its receipt."""
+
+    id: str = Field(description="The provider's invoice id (Stripe's in_..., the sandbox's).")
+    subscription_id: str
+    plan_id: str
+    plan: str | None = Field(description="The plan's name.")
+    interval: Interval = Field(description="The subscription's billing interval.")
+    period_start: str = Field(
+        description="The end of the period paid before it, or when the first was paid."
+    )
+    period_end: str | None
+    amount_cents: int = Field(description="What the invoice charged, in its currency's cents.")
+    currency: str
+    credit_cents: int = Field(description="What the period credited to the wallet.")
+    status: Literal["paid"] = Field(
+        description="Every period listed was paid; one whose payment failed is not listed "
+        "until it is paid (the subscription is past_due meanwhile)."
+    )
+    receipt_number: str | None = Field(
+        description="Its number in the environment's receipt series (null for a period paid "
+        "before periods were numbered)."
+    )
+    paid_at: str
+    receipt_url: str = Field(description="GET: the receipt (JSON), with a key of scope billing.")
+    receipt_pdf_url: str = Field(description="GET: the receipt as a PDF.")
