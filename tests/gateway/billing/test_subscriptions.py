@@ -99,6 +99,19 @@ async def test_three_paid_invoices_credit_three_times_whatever_the_events_do(
     assert shown["current_period_end"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))
     held = await sub_api.get("/balance", headers=merchant.headers)
     assert held.json()["data"]["subscription"]["plan"]["id"] == bought.plan["id"]
+    # One period, one receipt number each, whatever the events did; each starts as the one
+    # before it ended.
+    listed = await sub_api.get("/subscription/invoices", headers=merchant.headers)
+    periods = listed.json()["data"][::-1]
+    assert [p["id"] for p in periods] == [
+        bought.first_invoice["id"],
+        invoice_2["id"],
+        invoice_3["id"],
+    ]
+    assert len({p["receipt_number"] for p in periods}) == 3
+    assert all(p["receipt_number"].startswith("LIVE-") for p in periods)
+    assert [p["period_start"] for p in periods[1:]] == [p["period_end"] for p in periods[:-1]]
+    assert periods[-1]["period_end"] == shown["current_period_end"]
     await assert_ledger_balanced(db)
 
 
