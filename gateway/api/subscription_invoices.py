@@ -63,8 +63,9 @@ routes = [
         list_invoices,
         methods=["GET"],
         doc=RouteDoc(
-            "The paid periods of the merchant's subscriptions in the key's environment, newest "
-            "first: the invoice, plan, interval, period, amount, credit and receipt number",
+            "The periods of the merchant's subscriptions in the key's environment, newest "
+            "first, paid or failed (until the same invoice is paid): the invoice, plan, "
+            "interval, period, amount, credit, status and receipt number",
             "billing",
             query=SubscriptionInvoicesQuery,
             response=SubscriptionInvoiceData,

@@ -1,4 +1,5 @@
-"""A subscription's paid periods as the merchant reads them, and each period's receipt.
+"""A subscription's periods as the merchant reads them (paid, or failed until their invoice is
+paid), and each paid period's receipt.
 
 A period is a row of ``subscription_invoices`` (written once by ``subscriptions.credit_period``,
 which numbers it in the environment's receipt series in the same transaction). Its receipt is
@@ -11,12 +12,20 @@ subscription starts when its first period is paid).
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, literal_column, select, union_all
 
 from ..callers import Caller
 from ..mail.links import public_base
 from ..store.db import Database
-from ..store.models import Merchant, Plan, Receipt, Subscription, SubscriptionInvoice, table_of
+from ..store.models import (
+    Merchant,
+    Plan,
+    Receipt,
+    Subscription,
+    SubscriptionFailure,
+    SubscriptionInvoice,
+    table_of,
+)
 from ..values.clock import rfc3339, rfc3339_or_none
 from ..values.codes import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
@@ -38,6 +47,7 @@ __all__ = [
 ]
 
 _SI = table_of(SubscriptionInvoice)
+_SF = table_of(SubscriptionFailure)
 _S = table_of(Subscription)
 _PL = table_of(Plan)
 _R = table_of(Receipt)
@@ -84,43 +94,90 @@ def _start(row: Any) -> str:
     return rfc3339(row.period_start if row.period_start is not None else row.paid_at)
 
 
+def _listed(caller: Caller) -> Any:
+    """The caller's periods in its env, paid and failed (a failed invoice paid since is its
+    paid row alone), as one set of columns."""
+    paid = select(
+        _SI.c.invoice_id,
+        _SI.c.subscription_id,
+        _SI.c.env,
+        _SI.c.plan_id,
+        _SI.c.amount_paid_cents.label("amount_cents"),
+        _SI.c.currency,
+        _SI.c.credit_cents,
+        _period_start(),
+        _SI.c.period_end,
+        _SI.c.paid_at.label("at"),
+        literal_column("'paid'").label("status"),
+    ).where(_SI.c.merchant_id == caller.merchant_id, _SI.c.env == caller.env)
+    failed = select(
+        _SF.c.invoice_id,
+        _SF.c.subscription_id,
+        _SF.c.env,
+        _SF.c.plan_id,
+        _SF.c.amount_due_cents.label("amount_cents"),
+        _SF.c.currency,
+        literal_column("0").label("credit_cents"),
+        _SF.c.period_start,
+        _SF.c.period_end,
+        _SF.c.failed_at.label("at"),
+        literal_column("'failed'").label("status"),
+    ).where(
+        _SF.c.merchant_id == caller.merchant_id,
+        _SF.c.env == caller.env,
+        ~exists().where(_SI.c.invoice_id == _SF.c.invoice_id),
+    )
+    return union_all(paid, failed).subquery("periods")
+
+
 def _invoice_data(base: str, row: Any, number: int | None) -> SubscriptionInvoiceData:
+    paid = row.status == "paid"
+    start = row.period_start if row.period_start is not None else row.at
     return SubscriptionInvoiceData(
         id=row.invoice_id,
         subscription_id=row.subscription_id,
         plan_id=row.plan_id,
         plan=row.plan_name,
         interval=row.interval,
-        period_start=_start(row),
+        period_start=rfc3339(start),
         period_end=rfc3339_or_none(row.period_end),
-        amount_cents=row.amount_paid_cents,
+        amount_cents=row.amount_cents,
         currency=row.currency,
         credit_cents=row.credit_cents,
-        status="paid",
+        status="paid" if paid else "failed",
         receipt_number=None if number is None else receipts.number_text(row.env, number),
-        paid_at=rfc3339(row.paid_at),
-        receipt_url=base + PERIOD_RECEIPT_JSON.format(invoice_id=row.invoice_id),
-        receipt_pdf_url=base + PERIOD_RECEIPT_PDF.format(invoice_id=row.invoice_id),
+        paid_at=rfc3339(row.at) if paid else None,
+        failed_at=None if paid else rfc3339(row.at),
+        receipt_url=base + PERIOD_RECEIPT_JSON.format(invoice_id=row.invoice_id) if paid else None,
+        receipt_pdf_url=(
+            base + PERIOD_RECEIPT_PDF.format(invoice_id=row.invoice_id) if paid else None
+        ),
     )
 
 
 async def list_invoices(
     db: Database, settings: Settings, caller: Caller, *, limit: int, offset: int
 ) -> Outcome:
-    """The caller's paid periods in its env, newest first; ``meta`` is the ``OffsetMeta``."""
-    mine = (_SI.c.merchant_id == caller.merchant_id, _SI.c.env == caller.env)
+    """The caller's periods in its env, paid and failed, newest first; ``meta`` is the
+    ``OffsetMeta``."""
+    periods = _listed(caller)
     async with db.read() as conn:
-        total = int((await conn.execute(select(func.count()).where(*mine))).scalar_one())
+        total = int((await conn.execute(select(func.count()).select_from(periods))).scalar_one())
         rows = (
             await conn.execute(
-                _periods(caller)
-                .order_by(_SI.c.paid_at.desc(), _SI.c.invoice_id.desc())
+                select(periods, _S.c.interval, _PL.c.name.label("plan_name"))
+                .join(_S, _S.c.id == periods.c.subscription_id)
+                .outerjoin(_PL, _PL.c.id == periods.c.plan_id)
+                .order_by(periods.c.at.desc(), periods.c.invoice_id.desc())
                 .limit(limit)
                 .offset(offset)
             )
         ).all()
-        # Their receipts by reference: an id past the reference's width is kept by digest.
-        references = {receipts.reference_of(r.invoice_id): r.invoice_id for r in rows}
+        # The paid ones' receipts by reference: an id past the reference's width is kept by
+        # digest.
+        references = {
+            receipts.reference_of(r.invoice_id): r.invoice_id for r in rows if r.status == "paid"
+        }
         numbers = {
             references[found.reference]: int(found.number)
             for found in await conn.execute(

@@ -108,12 +108,21 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
     assert shown["subscription"]["status"] == "past_due"
     assert await credits_of(db, merchant) == 1
     assert len(await events_of(db, merchant.merchant_id, "subscription.past_due")) == 1
+    listed = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert [p["status"] for p in listed["data"]] == ["failed", "paid"]
+    assert listed["data"][0]["period_start"] == listed["data"][1]["period_end"]
 
     assert (await _act(sub_api, portal, "card", fails="0")).status_code == 200
     await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "active"
     assert await credits_of(db, merchant) == 2
+    # The period that failed is the one paid now: listed once, paid.
+    again = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert [(p["id"], p["status"]) for p in again["data"]] == [
+        (listed["data"][0]["id"], "paid"),
+        (listed["data"][1]["id"], "paid"),
+    ]
 
 
 async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
