@@ -1,12 +1,14 @@
 """A subscription's periods as the merchant reads them (paid, or failed until their invoice is
 paid), and each paid period's receipt.
 
-A period is a row of ``subscription_invoices`` (written once by ``subscriptions.credit_period``,
-which numbers it in the environment's receipt series in the same transaction). Its receipt is
-the same ``ReceiptData`` an order's is (``service.receipt_fields``), drawn by the same page and
-PDF: an order and a period are two sources of one receipt. A period's start is not kept: it is
-the end of the subscription's period paid before it, or, for the first, when it was paid (a
-subscription starts when its first period is paid).
+A paid period is a row of ``subscription_invoices`` (written once by
+``subscriptions.credit_period``, which numbers it in the environment's receipt series in the
+same transaction); a failed one is a row of ``subscription_failures``
+(``subscriptions.record_failure``), listed only while its invoice has no paid row. A paid
+period's receipt is the same ``ReceiptData`` an order's is (``service.receipt_fields``), drawn
+by the same page and PDF: an order and a period are two sources of one receipt. A paid period's
+start is not kept: it is the end of the subscription's period paid before it, or, for the
+first, when it was paid (a subscription starts when its first period is paid).
 """
 
 import re
