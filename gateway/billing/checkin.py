@@ -36,7 +36,7 @@ from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
-from .checkin_schemas import CheckInData, CheckInRefusal
+from .checkin_schemas import CheckInData, CheckInRefusal, CheckInToday
 from .sandbox_clock import now_for
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "day_of",
     "draw",
     "next_opening",
+    "today",
 ]
 
 CREDITED = "checkin.credited"  # the event
@@ -207,3 +208,29 @@ async def check_in(db: Database, caller: Caller) -> Outcome:
         transaction_id=checkin_id,
         deliveries=applied.ids("event_deliveries"),
     )
+
+
+async def today(db: Database, caller: Caller) -> Outcome:
+    """Whether the caller's merchant checked in today in the caller's environment (today by
+    the same clock as ``check_in``), its reward, and when the next check-in opens: what a
+    page shows beside the button that calls ``check_in``."""
+    async with db.read() as conn:
+        bounds, _ = await bounds_of(conn, caller.env)
+        day = day_of(await now_for(conn, caller.merchant_id, caller.env, real=utcnow()))
+        amount = (
+            await conn.execute(
+                select(_CI.c.amount_cents).where(
+                    _CI.c.merchant_id == caller.merchant_id,
+                    _CI.c.env == caller.env,
+                    _CI.c.day == day.isoformat(),
+                )
+            )
+        ).scalar()
+    found = CheckInToday(
+        env=caller.env,
+        enabled=bounds.enabled,
+        day=day.isoformat(),
+        amount_cents=None if amount is None else int(amount),
+        next_checkin_at=None if amount is None else rfc3339(next_opening(day)),
+    )
+    return Outcome(Code.SUCCESS, found)

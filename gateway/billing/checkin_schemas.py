@@ -50,6 +50,19 @@ class CheckInData(BaseModel):
     )
 
 
+class CheckInToday(BaseModel):
+    """Where the caller's merchant stands today (by the same clock as ``check_in``): whether
+    check-in is on, the reward taken today if it checked in, and when the next one opens."""
+
+    env: str
+    enabled: bool
+    day: str = Field(description="Today, UTC (YYYY-MM-DD), by the clock.")
+    amount_cents: int | None = Field(description="Today's reward; null until checked in.")
+    next_checkin_at: str | None = Field(
+        description="When the next check-in opens, once today's is taken; null until then."
+    )
+
+
 class CheckInRefusal(BaseModel):
     """``data`` of ``4300``: the day already checked in and when the next one opens."""
 

@@ -19,6 +19,8 @@ __all__ = [
     "PortalData",
     "PortalRequest",
     "SubscriptionData",
+    "SubscriptionInvoiceData",
+    "SubscriptionInvoicesQuery",
     "SubscriptionReply",
 ]
 
@@ -190,3 +192,46 @@ class SubscriptionReply(BaseModel):
     subscription: SubscriptionData | None = Field(
         description="The merchant's subscription in this environment; null when none."
     )
+
+
+class SubscriptionInvoicesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class SubscriptionInvoiceData(BaseModel):
+    """A period of the merchant's subscription in this environment: paid (the invoice that
+    paid it, once, whatever the provider sent; what it credited and its receipt), or failed
+    (its payment was refused, and that invoice is not paid yet)."""
+
+    id: str = Field(description="The provider's invoice id (Stripe's in_..., the sandbox's).")
+    subscription_id: str
+    plan_id: str
+    plan: str | None = Field(description="The plan's name.")
+    interval: Interval = Field(description="The subscription's billing interval.")
+    period_start: str = Field(
+        description="A paid period: the end of the period paid before it, or when the first "
+        "was paid; a failed one: as the invoice said."
+    )
+    period_end: str | None
+    amount_cents: int = Field(
+        description="What the invoice charged (paid) or asked (failed), in its currency's cents."
+    )
+    currency: str
+    credit_cents: int = Field(description="What the period credited to the wallet (0: failed).")
+    status: Literal["paid", "failed"] = Field(
+        description="failed: the invoice's payment was refused and it is not paid yet; once "
+        "the same invoice is paid, the period is listed as paid instead."
+    )
+    receipt_number: str | None = Field(
+        description="Its number in the environment's receipt series (null when failed, or "
+        "for a period paid before periods were numbered)."
+    )
+    paid_at: str | None
+    failed_at: str | None
+    receipt_url: str | None = Field(
+        description="GET: the receipt (JSON), with a key of scope billing; null when failed."
+    )
+    receipt_pdf_url: str | None = Field(description="GET: the receipt as a PDF.")

@@ -69,7 +69,7 @@ def render_pdf(receipt: ReceiptData, issuer: str) -> bytes:
     facts = [
         f"Issued by {issuer}",
         f"Paid {receipt.paid_at}",
-        f"Order {receipt.order_id} ({receipt.env})",
+        receipt.paid_for(),
         f"Paid through {receipt.provider}"
         + (f", reference {receipt.payment_reference}" if receipt.payment_reference else ""),
     ]

@@ -307,24 +307,37 @@ class BillingProfileReply(BillingProfileData):
 
 
 class ReceiptData(BaseModel):
-    """A paid order's receipt: every figure read from the order, as checkout stored it, and
-    the billing profile as it was when paid."""
+    """A receipt, whatever was paid: a funding order or a subscription's period (``source``).
+    Every figure is read from what was paid as it was recorded then, and the billing profile as
+    it was when paid; an order and a period are two sources of this one shape, drawn by one
+    page and one PDF."""
 
     receipt_number: str = Field(
-        description="The order's number in its environment's gap-free series (STG-000001, "
+        description="Its number in its environment's gap-free series (STG-000001, "
         "LIVE-000001); an order paid before receipts were numbered, or a redemption (not a "
         "sale), keeps its order id."
     )
     numbered: bool = Field(description="Whether receipt_number is from the series.")
-    order_id: str
+    source: Literal["order", "subscription_period"] = Field(
+        description="What was paid: a funding order, or one period of a subscription."
+    )
+    order_id: str | None = Field(description="The order paid (source order).")
+    subscription_id: str | None = Field(description="The subscription (source period).")
+    invoice_id: str | None = Field(
+        description="The provider's invoice that paid the period (source period)."
+    )
+    period_start: str | None = Field(description="The period paid for (source period).")
+    period_end: str | None
     env: str
     merchant_id: str
     merchant_name: str
     billed_to: BillingProfileData | None = Field(
-        description="The merchant's billing profile when the order was paid; null when it "
-        "had none then, or for a receipt not numbered."
+        description="The merchant's billing profile when it was paid; null when it had none "
+        "then, or for a receipt not numbered."
     )
-    item: str = Field(description='The pack\'s name, or "Custom amount".')
+    item: str = Field(
+        description='The pack\'s name, "Custom amount", or the plan and its interval.'
+    )
     credits: int
     credit_cents: int = Field(description="What landed in the wallet.")
     price_cents: int
@@ -336,11 +349,19 @@ class ReceiptData(BaseModel):
     currency: str
     provider: str
     payment_reference: str | None = Field(
-        description="Stripe's PaymentIntent (or the session or invoice id when unknown)."
+        description="Stripe's PaymentIntent (or the session or invoice id when unknown); a "
+        "period's invoice id."
     )
     paid_at: str
     html_url: str = Field(description="The receipt's page in the dashboard.")
     pdf_url: str = Field(description="The receipt as a PDF (GET, with a key of scope billing).")
+
+    def paid_for(self) -> str:
+        """What was paid, in a line of the receipt."""
+        if self.source == "order":
+            return f"Order {self.order_id} ({self.env})"
+        period = f", {self.period_start or '?'} to {self.period_end or '?'}"
+        return f"Subscription {self.subscription_id} ({self.env}){period}"
 
 
 # Letters of any script, digits, spaces and the punctuation of addresses; no control characters.

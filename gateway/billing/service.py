@@ -48,7 +48,10 @@ __all__ = [
     "orders_select",
     "providers",
     "receipt",
+    "receipt_columns",
     "receipt_data",
+    "receipt_fields",
+    "receipt_file",
     "receipt_pdf",
     "topup_info",
     "transactions",
@@ -273,6 +276,39 @@ RECEIPT_PAGE = "/dashboard/wallet/orders/{order_id}/receipt"
 RECEIPT_PDF = "/api/public/v1/orders/{order_id}/receipt.pdf"
 
 
+def receipt_fields(
+    settings: Settings, row: Any, *, unnumbered: str, page: str, pdf: str
+) -> dict[str, Any]:
+    """What every receipt takes alike, whatever was paid, from ``row``: its ``env``,
+    ``merchant_id``, ``merchant_name``, and its receipt's ``receipt_seq`` and profile columns
+    (all null when it has none, and then its number is ``unnumbered``); ``page`` and ``pdf``:
+    the paths of its page and its PDF."""
+    numbered = row.receipt_seq is not None
+    base = public_base(settings)
+    return {
+        "receipt_number": (
+            receipts.number_text(row.env, row.receipt_seq) if numbered else unnumbered
+        ),
+        "numbered": numbered,
+        "env": row.env,
+        "merchant_id": row.merchant_id,
+        "merchant_name": row.merchant_name,
+        "billed_to": profile_of(row) if numbered else None,
+        "html_url": base + page,
+        "pdf_url": base + pdf,
+    }
+
+
+def receipt_columns() -> list[ColumnElement[Any]]:
+    """The columns ``receipt_fields`` reads of a receipt (``_R``, outer-joined) and its
+    merchant (``_M``)."""
+    return [
+        _M.c.name.label("merchant_name"),
+        _R.c.number.label("receipt_seq"),
+        *(_R.c[column] for column in receipts.PROFILE_COLUMNS),
+    ]
+
+
 async def receipt_data(
     db: Database, settings: Settings, caller: Caller, order_id: str
 ) -> ReceiptData:
@@ -284,11 +320,7 @@ async def receipt_data(
         row = (
             await conn.execute(
                 orders_select()
-                .add_columns(
-                    _M.c.name.label("merchant_name"),
-                    _R.c.number.label("receipt_seq"),
-                    *(_R.c[column] for column in receipts.PROFILE_COLUMNS),
-                )
+                .add_columns(*receipt_columns())
                 .join(_M, _M.c.id == _O.c.merchant_id)
                 .outerjoin(_R, _R.c.reference == _O.c.id)
                 .where(_O.c.id == order_id, *_mine(caller, None))
@@ -298,16 +330,21 @@ async def receipt_data(
         raise ApiError(Code.ORDER_NOT_FOUND)
     if row.status != "completed" or row.completed_at is None:
         raise ApiError(Code.RECEIPT_NOT_AVAILABLE, status=row.status)
-    numbered = row.receipt_seq is not None
-    base = public_base(settings)
+    common = receipt_fields(
+        settings,
+        row,
+        unnumbered=row.id,
+        page=RECEIPT_PAGE.format(order_id=row.id),
+        pdf=RECEIPT_PDF.format(order_id=row.id),
+    )
     return ReceiptData(
-        receipt_number=receipts.number_text(row.env, row.receipt_seq) if numbered else row.id,
-        numbered=numbered,
+        **common,
+        source="order",
         order_id=row.id,
-        env=row.env,
-        merchant_id=row.merchant_id,
-        merchant_name=row.merchant_name,
-        billed_to=profile_of(row) if numbered else None,
+        subscription_id=None,
+        invoice_id=None,
+        period_start=None,
+        period_end=None,
         item=row.pack_name or "Redemption code",
         credits=row.credits,
         credit_cents=row.credit_cents,
@@ -321,8 +358,6 @@ async def receipt_data(
         provider=row.provider,
         payment_reference=row.provider_payment_id or row.provider_session_id,
         paid_at=rfc3339(row.completed_at),
-        html_url=base + RECEIPT_PAGE.format(order_id=row.id),
-        pdf_url=base + RECEIPT_PDF.format(order_id=row.id),
     )
 
 
@@ -332,11 +367,14 @@ async def receipt(db: Database, settings: Settings, caller: Caller, order_id: st
     return Outcome(Code.SUCCESS, found, status="completed")
 
 
+async def receipt_file(settings: Settings, found: ReceiptData) -> ReceiptFile:
+    """Any receipt as a PDF (``receipt_pdf.render_pdf``), drawn off the event loop."""
+    pdf = await asyncio.to_thread(render_pdf, found, public_base(settings))
+    return ReceiptFile(f"receipt-{found.receipt_number}.pdf", pdf)
+
+
 async def receipt_pdf(
     db: Database, settings: Settings, caller: Caller, order_id: str
 ) -> ReceiptFile:
-    """The receipt as a PDF (``receipt_pdf.render_pdf``), drawn off the event loop."""
-    found = await receipt_data(db, settings, caller, order_id)
-    issuer = public_base(settings)
-    pdf = await asyncio.to_thread(render_pdf, found, issuer)
-    return ReceiptFile(f"receipt-{found.receipt_number}.pdf", pdf)
+    """An order's receipt as a PDF."""
+    return await receipt_file(settings, await receipt_data(db, settings, caller, order_id))

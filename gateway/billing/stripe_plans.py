@@ -196,6 +196,8 @@ class InvoiceFields:
     currency: str | None
     price_id: str | None
     period_end: datetime | None
+    amount_due: int | None = None
+    period_start: datetime | None = None
 
 
 def invoice_fields(obj: Any) -> InvoiceFields | None:
@@ -211,12 +213,13 @@ def invoice_fields(obj: Any) -> InvoiceFields | None:
     lines = _get(_get(obj, "lines"), "data")
     line = lines[0] if isinstance(lines, list) and lines else None
     price_id = None
-    period_end = None
+    period_start = period_end = None
     if line is not None:
         price_id = _id_of(_get(line, "price")) or _str(
             _get(_get(_get(line, "pricing"), "price_details"), "price")
         )
         period_end = _moment(_get(_get(line, "period"), "end"))
+        period_start = _moment(_get(_get(line, "period"), "start"))
     return InvoiceFields(
         id=invoice_id,
         status=_str(_get(obj, "status")),
@@ -228,6 +231,8 @@ def invoice_fields(obj: Any) -> InvoiceFields | None:
         currency=_str(_get(obj, "currency")),
         price_id=price_id,
         period_end=period_end or _moment(_get(obj, "period_end")),
+        amount_due=_int(_get(obj, "amount_due")),
+        period_start=period_start or _moment(_get(obj, "period_start")),
     )
 
 

@@ -23,7 +23,15 @@ from . import sandbox_clock
 from .checkin_schemas import ClockData
 from .plans import find_plan
 from .sandbox_clock import STAGING, now_for
-from .subscriptions import PaidPeriod, credit_period, move_state, sandbox_token, subscription_data
+from .subscriptions import (
+    FailedPeriod,
+    PaidPeriod,
+    credit_period,
+    move_state,
+    record_failure,
+    sandbox_token,
+    subscription_data,
+)
 
 __all__ = [
     "add_interval",
@@ -174,10 +182,18 @@ async def _renew_one(db: Database, sub_id: str, now: datetime) -> list[str]:
             if sub.cancel_at_period_end:
                 deliveries += await move_state(conn, sub_id, now, now, status="canceled")
                 return deliveries
+            plan = (await conn.execute(select(_PL).where(_PL.c.id == sub.plan_id))).one()
             if sub.card_fails:
+                failed = FailedPeriod(
+                    _sandbox_invoice(sub_id, sub.periods_paid + 1),
+                    _price(plan, sub.interval),
+                    "usd",
+                    due,
+                    add_interval(due, sub.interval),
+                )
+                await record_failure(conn, sub, failed, now)
                 deliveries += await move_state(conn, sub_id, now, now, status="past_due")
                 return deliveries
-            plan = (await conn.execute(select(_PL).where(_PL.c.id == sub.plan_id))).one()
             paid = PaidPeriod(
                 _sandbox_invoice(sub_id, sub.periods_paid + 1),
                 _price(plan, sub.interval),

@@ -18,7 +18,15 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import stripe_plans
 from .orders import Settlement
-from .subscriptions import HOLDING, PERIOD_REASONS, PaidPeriod, credit_period, move_state
+from .subscriptions import (
+    HOLDING,
+    PERIOD_REASONS,
+    FailedPeriod,
+    PaidPeriod,
+    credit_period,
+    move_state,
+    record_failure,
+)
 
 __all__ = ["check", "on_stripe_event", "sweep"]
 
@@ -165,6 +173,15 @@ async def on_stripe_event(
                 return Settlement("not_paid")
             return await _paid_invoice(conn, db, sub, found, now, at)
         if type_ == "invoice.payment_failed":
+            if found.billing_reason in PERIOD_REASONS:
+                failed = FailedPeriod(
+                    found.id,
+                    found.amount_due or 0,
+                    found.currency or "usd",
+                    found.period_start,
+                    found.period_end,
+                )
+                await record_failure(conn, sub, failed, now)
             return Settlement(
                 "past_due", await move_state(conn, sub.id, at, now, status="past_due")
             )

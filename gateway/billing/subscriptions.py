@@ -33,7 +33,13 @@ from ..callers import Caller
 from ..mail.links import public_base
 from ..store.compose import upsert
 from ..store.db import Database
-from ..store.models import Plan, Subscription, SubscriptionInvoice, table_of
+from ..store.models import (
+    Plan,
+    Subscription,
+    SubscriptionFailure,
+    SubscriptionInvoice,
+    table_of,
+)
 from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
@@ -59,6 +65,7 @@ __all__ = [
     "HOLDING",
     "PERIOD_REASONS",
     "SANDBOX_PATH",
+    "FailedPeriod",
     "PaidPeriod",
     "create_session",
     "credit_period",
@@ -66,6 +73,7 @@ __all__ = [
     "get_subscription",
     "move_state",
     "open_portal",
+    "record_failure",
     "sandbox_token",
     "subscription_data",
 ]
@@ -74,6 +82,7 @@ log = logging.getLogger(__name__)
 
 _S = table_of(Subscription)
 _SI = table_of(SubscriptionInvoice)
+_SF = table_of(SubscriptionFailure)
 _PL = table_of(Plan)
 
 CREDIT_KIND = "subscription_credit"
@@ -290,6 +299,42 @@ async def credit_period(
         conn, row, type_, now, invoice_id=paid.invoice_id, credit_cents=plan.credits_included
     )
     return Settlement("credited", [*moved.delivery_ids, *events], row.status)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPeriod:
+    """An invoice of a subscription whose payment failed: its id, what it asked, the period."""
+
+    invoice_id: str
+    amount_due_cents: int
+    currency: str
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+async def record_failure(
+    conn: AsyncConnection, sub: Any, failed: FailedPeriod, now: datetime
+) -> None:
+    """Keep that ``failed``'s payment failed, once per invoice however often it is reported:
+    the merchant's list shows the period as failed until the same invoice is paid (its
+    ``subscription_invoices`` row, written by ``credit_period``, then stands for it). Nothing
+    is credited or moved here: the state is ``move_state``'s."""
+    await conn.execute(
+        upsert(_SF)
+        .values(
+            invoice_id=failed.invoice_id,
+            subscription_id=sub.id,
+            env=sub.env,
+            merchant_id=sub.merchant_id,
+            plan_id=sub.plan_id,
+            amount_due_cents=failed.amount_due_cents,
+            currency=failed.currency.upper()[:3],
+            period_start=failed.period_start,
+            period_end=failed.period_end,
+            failed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[_SF.c.invoice_id])
+    )
 
 
 # --- the state the provider reports ---

@@ -39,6 +39,7 @@ from . import (
     settings,
     topups,
     wallet,
+    wallet_cards,
     webhooks,
 )
 from .paths import PREFIX
@@ -61,6 +62,7 @@ def routes() -> list[BaseRoute]:
         *developers.routes,
         *live.routes,
         *wallet.routes,
+        *wallet_cards.routes,
         *webhooks.routes,
         *fulfilment.routes,
         *mailbox.routes,

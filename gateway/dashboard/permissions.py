@@ -42,6 +42,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/redeem"): "wallet",
     ("POST", "/wallet/subscribe"): "wallet",
     ("POST", "/wallet/subscription/portal"): "wallet",
+    ("POST", "/wallet/checkin"): "wallet",
+    ("POST", "/wallet/clock/advance"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",
     ("POST", _EP): "webhooks",
     ("POST", _EP + "/enabled"): "webhooks",

@@ -43,6 +43,7 @@ from .csrf import form
 from .inputs import FORM, FormErrors, field, page_number
 from .paths import path_for
 from .render import page
+from .wallet_cards import context as cards_context
 
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
 
@@ -137,6 +138,8 @@ async def _wallet_page(
         "subscription": balance.subscription,
         "subscribe": subscribe or {"plan_id": "", "interval": "month", "errors": {}},
         "wallet_labels": _LABELS,
+        # The check-in, the staging test clock and the paid periods: their own cards.
+        **await cards_context(request, viewer),
     }
     return page(request, "wallet/index.html", context, status=status)
 

@@ -66,6 +66,7 @@ __all__ = [
     "SandboxClock",
     "StripeEvent",
     "Subscription",
+    "SubscriptionFailure",
     "SubscriptionInvoice",
     "Topup",
     "UpstreamKey",
@@ -1134,3 +1135,23 @@ class SubscriptionInvoice(Base):
     credit_cents: Mapped[int] = mapped_column(BigInteger)
     period_end: Mapped[datetime | None]
     paid_at: Mapped[datetime]
+
+
+class SubscriptionFailure(Base):
+    """A period of a subscription whose payment failed, once per invoice (the provider's
+    invoice id, as ``subscription_invoices``' key): what the merchant's list shows as failed
+    until the same invoice is paid, when its ``subscription_invoices`` row is the period."""
+
+    __tablename__ = "subscription_failures"
+    __table_args__ = (Index("ix_subscription_failures_merchant_env", "merchant_id", "env"),)
+
+    invoice_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    plan_id: Mapped[str] = mapped_column(String(40))
+    amount_due_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+    failed_at: Mapped[datetime]

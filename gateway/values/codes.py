@@ -166,6 +166,7 @@ class Code(IntEnum):
     TEST_CLOCK_TOO_FAR = 4303
     BILLING_PROFILE_LIVE_ONLY = 4350
     RECEIPT_PDFS_RATE_LIMITED = 4351
+    SUBSCRIPTION_INVOICE_NOT_FOUND = 4360
 
     PLAN_NOT_FOUND = 4320
     PLAN_NOT_PURCHASABLE = 4321
@@ -461,6 +462,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.RECEIPT_PDFS_RATE_LIMITED: CodeInfo(
         429, "Too many receipt PDFs for this merchant in this environment; see Retry-After"
+    ),
+    Code.SUBSCRIPTION_INVOICE_NOT_FOUND: CodeInfo(
+        404, "No paid period of this environment's subscription has this invoice id"
     ),
     Code.SUBSCRIPTION_CHECKED: CodeInfo(
         200, "Subscription checked with the provider; its paid periods are credited once"

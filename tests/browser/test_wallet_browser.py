@@ -1,12 +1,17 @@
 """The wallet page in a real browser, against a live gateway: a pack bought through the staging
 sandbox checkout and a code redeemed on the page both land in the balance, the funding history
-and the ledger."""
+and the ledger; the daily check-in's button, and a staging subscription renewed by the test
+clock with each paid period's receipt."""
+
+import re
 
 from playwright.async_api import Page
 
+from gateway.admin import plans
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
+from gateway.billing.plan_schemas import PlanCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
 from tests.fixtures.browser import Merchant, shoot
@@ -72,3 +77,61 @@ async def test_checkout_without_payments_looks_and_is_disabled(
     assert disabled[1] == "not-allowed" and enabled[1] != "not-allowed"
     assert disabled[0] != enabled[0]  # not the enabled button's colour
     await shoot(page, "wallet-live-no-payments")
+
+
+async def test_check_in_and_a_subscription_renewed_by_the_test_clock_with_its_receipts(
+    page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
+) -> None:
+    call = Call("operator", "plans.create", "POST", "/test", None)
+    body = PlanCreate(
+        env="staging",
+        name="Clockwork",
+        price_monthly=900,
+        price_yearly=9000,
+        credits_included=1_200,
+        features=["Renews by the test clock"],
+    )
+    await plans.create_plan(db, hook_settings, call, body)
+    await page.goto("/dashboard/wallet")
+    assert await page.locator("#periods").count() == 0
+
+    # The daily check-in: the button credits a reward, then the card says when the next opens.
+    await page.get_by_role("button", name="Check in for today").click()
+    await page.wait_for_url("**/dashboard/wallet?checkin=done")
+    reward = (await page.locator("#checkin-reward").inner_text()).strip()
+    assert re.fullmatch(r"\$0\.\d\d|\$1\.00", reward), reward
+    assert await page.get_by_role("button", name="Check in for today").count() == 0
+    assert await page.locator("#checkin-next").inner_text()
+    ledger = await page.locator("#ledger").inner_text()
+    assert "checkin credit" in ledger
+
+    # Subscribe on the sandbox checkout: the first period is paid, with its receipt.
+    await page.get_by_label("Plan", exact=True).select_option(label="Clockwork")
+    await page.get_by_role("button", name="Subscribe").click()
+    await page.wait_for_url("**/api/public/v1/subscription/sandbox/sub_*")
+    await page.locator("#pay").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=subscribed")
+    periods = page.locator("#periods-table tbody tr")
+    assert await periods.count() == 1
+    first = await periods.first.inner_text()
+    assert "Clockwork" in first and "$12.00" in first and "STG-" in first
+
+    # The test clock: a month and a bit later, the second period is paid and check-in reopens.
+    before = await page.locator("#clock-now").inner_text()
+    await page.get_by_label("Advance by days").fill("32")
+    await page.get_by_role("button", name="Advance", exact=True).click()
+    await page.wait_for_url("**/dashboard/wallet?clock=advanced")
+    assert await page.locator("#clock-now").inner_text() != before
+    assert await periods.count() == 2
+    assert await page.get_by_role("button", name="Check in for today").count() == 1
+    await shoot(page, "wallet-periods")
+
+    # The newest period's receipt, on the page an order's has, with its PDF.
+    number = (await periods.first.locator("code").inner_text()).strip()
+    await periods.first.get_by_role("link", name=re.compile("^Receipt")).click()
+    await page.wait_for_url("**/dashboard/wallet/subscription/invoices/*/receipt")
+    assert number in await page.locator("h2").inner_text()
+    assert "Clockwork plan, billed monthly" in await page.locator("#receipt").inner_text()
+    pdf = await page.request.get(await page.locator("#receipt-pdf").get_attribute("href") or "")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    await shoot(page, "wallet-period-receipt")

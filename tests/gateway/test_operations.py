@@ -243,6 +243,8 @@ NOT_AN_OPERATION = {
     "product",
     "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
     "gateway/api/orders.py:order_receipt_pdf": "a receipt's PDF, a file, not an envelope",
+    "gateway/api/subscription_invoices.py:invoice_receipt_pdf": "a period's receipt PDF, a "
+    "file, not an envelope",
     "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",
     "gateway/api/subscriptions.py:sandbox_checkout": "the sandbox's subscription checkout "
     "page (HTML), as Stripe's would be",
@@ -286,6 +288,9 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
     "gateway.billing.service.receipt_pdf": "a receipt's PDF, a file, not an envelope; what it "
     "says is the operation ``service.receipt``'s",
+    "gateway.billing.subscription_invoices.period_receipt_pdf": "a period's receipt PDF, a "
+    "file, not an envelope; what it says is the operation "
+    "``subscription_invoices.period_receipt``'s",
     "gateway.billing.orders.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
     "gateway.billing.orders.sandbox_order": "the sandbox checkout's own page and buttons, as "

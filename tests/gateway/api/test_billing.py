@@ -4,12 +4,13 @@ import asyncio
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from gateway.store.db import Database
-from gateway.store.models import FundingOrder, RedemptionCode, table_of
-from gateway.values.clock import new_id, utcnow
+from gateway.store.models import RedemptionCode, table_of
+from gateway.values.clock import utcnow
 from keys import hash_code
+from tests.fixtures.billing import insert_orders, order_row
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
@@ -342,29 +343,17 @@ async def test_the_ledgers_total_follows_every_way_money_moves(
 
 async def _orders(db: Database, merchant: MerchantKey, count: int) -> None:
     """Orders straight into the store: the pagination is what is under test."""
-    now = utcnow()
     statuses = ("completed", "pending", "failed")
     rows = [
-        {
-            "id": new_id("ord"),
-            "env": merchant.env,
-            "merchant_id": merchant.merchant_id,
-            "kind": "checkout",
-            "provider": "sandbox",
-            "pack_id": "pack_starter",
-            "pack_name": "Starter",
-            "credits": 5000,
-            "credit_cents": 500,
-            "price_cents": 500,
-            "discount_cents": 0,
-            "amount_cents": 500,
-            "currency": "USD",
-            "status": statuses[i % 3],
-            "created_at": now,
-            "updated_at": now,
-        }
+        order_row(
+            merchant.merchant_id,
+            env=merchant.env,
+            status=statuses[i % 3],
+            provider="sandbox",
+            pack_id="pack_starter",
+            pack_name="Starter",
+        )
         for i in range(count)
     ]
-    if rows:
-        async with db.transaction() as conn:
-            await conn.execute(insert(table_of(FundingOrder)), rows)
+    async with db.transaction() as conn:
+        await insert_orders(conn, rows)

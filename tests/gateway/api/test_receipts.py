@@ -8,14 +8,13 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
-from sqlalchemy import insert
 
 from gateway.billing import orders
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
-from gateway.values.clock import new_id, utcnow
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.billing import stripe_headers
+from tests.fixtures.billing import insert_orders, order_row, stripe_headers
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stripe import WEBHOOK_SECRET, StripeStandIn
@@ -178,29 +177,12 @@ async def test_receipts_of_others_and_of_the_other_env_are_not_found(
     live = await make_merchant("live")
     staging = await make_merchant("staging", merchant_id=live.merchant_id)
     stranger = await make_merchant("live")
-    order_id = new_id("ord")
+    row = order_row(live.merchant_id, pack_name="Custom amount")
+    order_id = row["id"]
+    row["provider_session_id"] = f"cs_test_{order_id}"
     now = utcnow()
     async with db.transaction() as conn:
-        await conn.execute(
-            insert(_O).values(
-                id=order_id,
-                env="live",
-                merchant_id=live.merchant_id,
-                kind="checkout",
-                provider="stripe",
-                provider_session_id=f"cs_test_{order_id}",
-                pack_name="Custom amount",
-                credits=5000,
-                credit_cents=500,
-                price_cents=500,
-                discount_cents=0,
-                amount_cents=500,
-                currency="USD",
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        await insert_orders(conn, [row])
         paid = orders.Paid("stripe", f"cs_test_{order_id}", 500, "usd")
         assert (await orders.complete_order(conn, db, order_id, paid, now)).result == "credited"
 
@@ -228,29 +210,20 @@ async def test_an_unpaid_order_has_no_pdf_and_an_old_one_keeps_its_order_id(
     assert (reply.status_code, reply.json()["code"]) == (409, 4153)
 
     # Paid before numbering began: completed with no receipt row.
-    old = new_id("ord")
     now = utcnow()
+    row = order_row(
+        staging.merchant_id,
+        env="staging",
+        status="completed",
+        cents=2000,
+        credits=25000,
+        credit_cents=2500,
+        pack_name="Pro",
+        completed_at=now,
+    )
+    old = row["id"]
     async with db.transaction() as conn:
-        await conn.execute(
-            insert(_O).values(
-                id=old,
-                env="staging",
-                merchant_id=staging.merchant_id,
-                kind="checkout",
-                provider="sandbox",
-                pack_name="Pro",
-                credits=25000,
-                credit_cents=2500,
-                price_cents=2000,
-                discount_cents=0,
-                amount_cents=2000,
-                currency="USD",
-                status="completed",
-                created_at=now,
-                updated_at=now,
-                completed_at=now,
-            )
-        )
+        await insert_orders(conn, [row])
     receipt = (await billing_client.get(f"/orders/{old}/receipt", headers=staging.headers)).json()
     assert (receipt["data"]["receipt_number"], receipt["data"]["numbered"]) == (old, False)
     pdf = await billing_client.get(f"/orders/{old}/receipt.pdf", headers=staging.headers)

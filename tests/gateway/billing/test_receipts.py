@@ -18,6 +18,7 @@ from gateway.store.raw import raw
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import new_id, utcnow
 from gateway.values.settings import Settings
+from tests.fixtures.billing import insert_orders, order_row
 from tests.fixtures.migrations import database_at
 
 _O = table_of(FundingOrder)
@@ -54,32 +55,12 @@ async def _merchant(db: Database, name: str) -> str:
 
 async def _order(db: Database, merchant_id: str, env: str) -> str:
     """A pending order of 500 cents paid through the sandbox (staging) or Stripe (live)."""
-    order_id = new_id("ord")
-    now = utcnow()
+    row = order_row(merchant_id, env=env, pack_name="Custom amount")
+    if env == "live":
+        row["provider_session_id"] = f"cs_test_{row['id']}"
     async with db.transaction() as conn:
-        await conn.execute(
-            insert(_O).values(
-                id=order_id,
-                env=env,
-                merchant_id=merchant_id,
-                kind="checkout",
-                provider="sandbox" if env == "staging" else "stripe",
-                provider_session_id=None if env == "staging" else f"cs_test_{order_id}",
-                pack_id=None,
-                pack_name="Custom amount",
-                credits=5000,
-                credit_cents=500,
-                price_cents=500,
-                discount_cents=0,
-                amount_cents=500,
-                currency="USD",
-                status="pending",
-                expires_at=None,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return order_id
+        await insert_orders(conn, [row])
+    return str(row["id"])
 
 
 def _paid(order_id: str, env: str) -> orders.Paid:

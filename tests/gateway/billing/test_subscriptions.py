@@ -99,6 +99,19 @@ async def test_three_paid_invoices_credit_three_times_whatever_the_events_do(
     assert shown["current_period_end"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))
     held = await sub_api.get("/balance", headers=merchant.headers)
     assert held.json()["data"]["subscription"]["plan"]["id"] == bought.plan["id"]
+    # One period, one receipt number each, whatever the events did; each starts as the one
+    # before it ended.
+    listed = await sub_api.get("/subscription/invoices", headers=merchant.headers)
+    periods = listed.json()["data"][::-1]
+    assert [p["id"] for p in periods] == [
+        bought.first_invoice["id"],
+        invoice_2["id"],
+        invoice_3["id"],
+    ]
+    assert len({p["receipt_number"] for p in periods}) == 3
+    assert all(p["receipt_number"].startswith("LIVE-") for p in periods)
+    assert [p["period_start"] for p in periods[1:]] == [p["period_end"] for p in periods[:-1]]
+    assert periods[-1]["period_end"] == shown["current_period_end"]
     await assert_ledger_balanced(db)
 
 
@@ -170,6 +183,20 @@ async def test_past_due_credits_nothing_until_paid(
     assert await credits_of(db, merchant) == 1
     [past_due] = await events_of(db, merchant.merchant_id, "subscription.past_due")
     assert past_due["data"]["status"] == "past_due"
+    # Listed once as failed, with what the invoice asked, and no receipt.
+    periods = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert [(p["id"], p["status"]) for p in periods["data"]] == [
+        (failed["id"], "failed"),
+        (bought.first_invoice["id"], "paid"),
+    ]
+    unpaid = periods["data"][0]
+    assert (unpaid["amount_cents"], unpaid["credit_cents"]) == (failed["amount_due"], 0)
+    assert (unpaid["receipt_number"], unpaid["receipt_url"], unpaid["paid_at"]) == (None,) * 3
+    assert unpaid["failed_at"] is not None
+    no_receipt = await sub_api.get(
+        f"/subscription/invoices/{failed['id']}/receipt", headers=merchant.headers
+    )
+    assert (no_receipt.status_code, no_receipt.json()["code"]) == (404, 4360)
 
     paid = stripe_stand_in.pay_open_invoice(failed["id"])
     await post_event(sub_api, stripe_stand_in.event("invoice.paid", paid))
@@ -177,6 +204,12 @@ async def test_past_due_credits_nothing_until_paid(
     assert shown is not None and shown["status"] == "active"
     assert await credits_of(db, merchant) == 2
     assert len(await events_of(db, merchant.merchant_id, "subscription.renewed")) == 1
+    # The same invoice, paid: one period, paid, with its receipt.
+    periods = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert periods["meta"]["total"] == 2
+    newest = periods["data"][0]
+    assert (newest["id"], newest["status"]) == (failed["id"], "paid")
+    assert newest["receipt_number"].startswith("LIVE-")
 
 
 async def test_concurrent_deliveries_of_one_paid_invoice_credit_it_once(

@@ -7,7 +7,6 @@ cancels and resumes. On SQLite and PostgreSQL."""
 import asyncio
 import re
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -17,37 +16,10 @@ from gateway.billing.subscription_sandbox import add_interval
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
-from tests.fixtures.subscriptions import MakePlan, balance, credits_of
+from tests.fixtures.subscriptions import MakePlan, balance, bought_in_sandbox, credits_of
 from tests.fixtures.webhooks import events_of
 
 JSON = {"Accept": "application/json"}
-
-
-async def _bought(
-    api: httpx.AsyncClient, make_plan: MakePlan, make_merchant: MakeMerchant, **plan: Any
-) -> tuple[MerchantKey, dict[str, Any], str]:
-    """A staging merchant subscribed to a new staging plan on the sandbox checkout, paid: the
-    merchant, the plan, the sandbox link's path and query."""
-    made = await make_plan("staging", **plan)
-    merchant = await make_merchant("staging")
-    reply = await api.post(
-        "/payment/create-session",
-        json={"channel": "stripe", "type": "subscription", "plan_id": made["id"]},
-        headers=merchant.headers,
-    )
-    assert reply.status_code == 201, reply.text
-    data = reply.json()["data"]
-    assert (data["channel"], data["type"], data["interval"]) == ("sandbox", "subscription", "month")
-    url = httpx.URL(data["url"])
-    assert url.path == f"/api/public/v1/subscription/sandbox/{data['subscription_id']}"
-
-    page = await api.get(f"/subscription/sandbox/{data['subscription_id']}", params=url.params)
-    assert page.status_code == 200 and "Subscribe to" in page.text
-    paid = await api.post(
-        f"/subscription/sandbox/{data['subscription_id']}/pay", params=url.params, headers=JSON
-    )
-    assert paid.status_code == 200, paid.text
-    return merchant, made, data["subscription_id"]
 
 
 async def _period_end(api: httpx.AsyncClient, merchant: MerchantKey) -> datetime:
@@ -84,7 +56,9 @@ async def test_renewals_credit_each_period_once_however_often_they_run(
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant, credits_included=700)
+    merchant, plan, _ = await bought_in_sandbox(
+        sub_api, make_plan, make_merchant, credits_included=700
+    )
     start = await balance(sub_api, merchant)
     assert await credits_of(db, merchant) == 1
     first_end = await _period_end(sub_api, merchant)
@@ -121,7 +95,7 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    merchant, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    merchant, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
     portal = await _portal(sub_api, merchant)
     page = await sub_api.get(portal.path.removeprefix("/api/public/v1"), params=portal.params)
     assert page.status_code == 200 and "Make the card fail" in page.text
@@ -134,12 +108,21 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
     assert shown["subscription"]["status"] == "past_due"
     assert await credits_of(db, merchant) == 1
     assert len(await events_of(db, merchant.merchant_id, "subscription.past_due")) == 1
+    listed = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert [p["status"] for p in listed["data"]] == ["failed", "paid"]
+    assert listed["data"][0]["period_start"] == listed["data"][1]["period_end"]
 
     assert (await _act(sub_api, portal, "card", fails="0")).status_code == 200
     await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "active"
     assert await credits_of(db, merchant) == 2
+    # The period that failed is the one paid now: listed once, paid.
+    again = (await sub_api.get("/subscription/invoices", headers=merchant.headers)).json()
+    assert [(p["id"], p["status"]) for p in again["data"]] == [
+        (listed["data"][0]["id"], "paid"),
+        (listed["data"][1]["id"], "paid"),
+    ]
 
 
 async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
@@ -148,7 +131,7 @@ async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant)
+    merchant, plan, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
     bigger = await make_plan("staging", name="Bigger", credits_included=5000)
     portal = await _portal(sub_api, merchant)
 
@@ -223,7 +206,7 @@ async def test_renewals_before_now_are_the_callers_time_not_the_walls(
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    merchant, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    merchant, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
     done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", utcnow())
     assert done.data == {"subscriptions": []}
     assert await credits_of(db, merchant) == 1
@@ -243,7 +226,9 @@ async def test_the_test_clock_renews_three_periods_once_each_and_a_cancel_stops_
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    merchant, plan, _ = await _bought(sub_api, make_plan, make_merchant, credits_included=900)
+    merchant, plan, _ = await bought_in_sandbox(
+        sub_api, make_plan, make_merchant, credits_included=900
+    )
     start = await balance(sub_api, merchant)
     ends = [await _period_end(sub_api, merchant)]
     for _ in range(3):
@@ -286,8 +271,8 @@ async def test_the_sweep_renews_by_each_merchants_own_clock(
     make_plan: MakePlan,
     make_merchant: MakeMerchant,
 ) -> None:
-    ahead, _, _ = await _bought(sub_api, make_plan, make_merchant)
-    behind, _, _ = await _bought(sub_api, make_plan, make_merchant)
+    ahead, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
+    behind, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
     # Moved by a day less than a period: nothing is due yet, by either clock.
     await _advance(sub_api, ahead, 26)
     await subscription_sandbox.sweep(db)

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.values.clock import utcnow
+from tests.fixtures.billing import insert_orders, order_row
 from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"funding_orders", "redemption_codes"}
@@ -29,52 +30,17 @@ async def test_0012_adds_tiers_provider_state_and_voiding_and_goes_back(
             sa.column("low_balance_threshold_cents"),
             sa.column("created_at"),
         )
-        orders = sa.table(
-            "funding_orders",
-            *(
-                sa.column(c)
-                for c in [
-                    "id",
-                    "env",
-                    "merchant_id",
-                    "kind",
-                    "provider",
-                    "credits",
-                    "credit_cents",
-                    "price_cents",
-                    "discount_cents",
-                    "amount_cents",
-                    "currency",
-                    "status",
-                    "created_at",
-                    "updated_at",
-                ]
-            ),
-        )
         async with db.engine.begin() as conn:
             await conn.execute(
                 merchants.insert().values(
                     id="mer_old", name="Shop", low_balance_threshold_cents=0, created_at=now
                 )
             )
-            await conn.execute(
-                orders.insert().values(
-                    id="ord_old",
-                    env="live",
-                    merchant_id="mer_old",
-                    kind="checkout",
-                    provider="stripe",
-                    credits=25000,
-                    credit_cents=2500,
-                    price_cents=2000,
-                    discount_cents=0,
-                    amount_cents=2000,
-                    currency="USD",
-                    status="pending",
-                    created_at=now,
-                    updated_at=now,
-                )
+            # Only the columns 0009 has.
+            old = order_row(
+                "mer_old", order_id="ord_old", cents=2000, credits=25000, credit_cents=2500
             )
+            await insert_orders(conn, [old])
         async with db.engine.connect() as conn:
             assert await conn.run_sync(differences, TABLES) != []
         await asyncio.to_thread(upgrade, url, "0012")

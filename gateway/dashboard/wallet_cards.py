@@ -1,0 +1,152 @@
+"""The Wallet page's cards of the daily check-in, the staging test clock and the subscription's
+paid periods, with their forms and each period's receipt, through the operations the API calls
+(``checkin``, ``subscription_sandbox.advance_clock``, ``subscription_invoices``).
+
+Each form posts, acts and sends the browser back to the wallet (post, redirect, get): the card
+then reads where things stand (today's check-in and its reward, or when the next one opens; the
+clock's time), and the redirect's query names which fixed sentence to show.
+"""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import merchant_limits
+from ..billing import checkin, sandbox_clock, subscription_invoices, subscription_sandbox
+from ..billing.checkin_schemas import CheckInToday, ClockAdvance, ClockData
+from ..billing.plan_schemas import SubscriptionInvoiceData
+from ..billing.schemas import ReceiptData
+from ..operations import perform
+from ..services import services
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from .context import Viewer, require_viewer
+from .csrf import form
+from .inputs import field
+from .paths import path_for
+from .render import page
+
+__all__ = ["PERIODS_SHOWN", "context", "routes"]
+
+# The newest paid periods the card lists; the API pages through every one.
+PERIODS_SHOWN = 12
+_DAY = 86_400
+# Set only by this module's redirects: ?checkin= and ?clock= name a fixed sentence each.
+_CHECKIN_NOTICES = {
+    "done": "Checked in: the reward is in your wallet.",
+    "taken": "Already checked in today.",
+    "off": "Daily check-in is off in this environment.",
+}
+_CLOCK_NOTICES = {
+    "advanced": "The test clock moved forward; every renewal it passed has run.",
+    "invalid": "Enter a whole number of days, 1 to 400.",
+    "too-far": "The test clock cannot run more than 100 years ahead of real time.",
+}
+
+
+async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """What the cards show: today's check-in, the staging clock, the newest paid periods."""
+    svc = services(request)
+    caller = viewer.caller
+    today = (await perform(svc.waker, checkin.today(svc.db, caller))).one(CheckInToday)
+    clock = None
+    if viewer.env == "staging":
+        clock = (await perform(svc.waker, sandbox_clock.read(svc.db, caller))).one(ClockData)
+    listed = subscription_invoices.list_invoices(
+        svc.db, svc.settings, caller, limit=PERIODS_SHOWN, offset=0
+    )
+    periods = (await perform(svc.waker, listed)).many(SubscriptionInvoiceData)
+    query = request.query_params
+    return {
+        "checkin_today": today,
+        "checkin_notice": _CHECKIN_NOTICES.get(query.get("checkin", "")),
+        "clock": clock,
+        "clock_notice": _CLOCK_NOTICES.get(query.get("clock", "")),
+        "periods": periods,
+    }
+
+
+def _back(**query: str) -> RedirectResponse:
+    tail = "&".join(f"{k}={v}" for k, v in query.items())
+    return RedirectResponse(f"{path_for('wallet_page')}?{tail}", 303)
+
+
+_CHECKIN_REFUSALS = {Code.CHECKIN_ALREADY_DONE: "taken", Code.CHECKIN_DISABLED: "off"}
+
+
+async def check_in(request: Request) -> Response:
+    """The API's check-in, the same operation; the card then shows the reward taken today."""
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    try:
+        await perform(svc.waker, checkin.check_in(svc.db, viewer.caller))
+    except ApiError as exc:
+        if exc.code not in _CHECKIN_REFUSALS:
+            raise
+        return _back(checkin=_CHECKIN_REFUSALS[exc.code])
+    return _back(checkin="done")
+
+
+async def advance_clock(request: Request) -> Response:
+    """The API's advance of the staging test clock, by whole days (a live viewer is refused
+    by the operation itself)."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    typed = field(data, "days", 10).strip()
+    try:
+        body = ClockAdvance(seconds=int(typed) * _DAY) if typed.isdigit() else None
+    except ValueError:
+        body = None
+    if body is None:
+        return _back(clock="invalid")
+    svc = services(request)
+    operation = subscription_sandbox.advance_clock(svc.db, viewer.caller, body.seconds)
+    try:
+        await perform(svc.waker, operation)
+    except ApiError as exc:
+        if exc.code != Code.TEST_CLOCK_TOO_FAR:
+            raise
+        return _back(clock="too-far")
+    return _back(clock="advanced")
+
+
+def _invoice_id(request: Request) -> str:
+    invoice_id: str = request.path_params["invoice_id"]
+    if not subscription_invoices.INVOICE_ID.fullmatch(invoice_id):
+        raise ApiError(Code.SUBSCRIPTION_INVOICE_NOT_FOUND)
+    return invoice_id
+
+
+async def period_receipt_page(request: Request) -> Response:
+    """A paid period's receipt, on the page an order's receipt has."""
+    viewer = await require_viewer(request)
+    invoice_id = _invoice_id(request)
+    svc = services(request)
+    read = subscription_invoices.period_receipt(svc.db, svc.settings, viewer.caller, invoice_id)
+    found = (await perform(svc.waker, read)).one(ReceiptData)
+    return page(request, "wallet/receipt.html", {"receipt": found})
+
+
+async def period_receipt_pdf(request: Request) -> Response:
+    """A paid period's receipt PDF, as the API's draws it, within the same limit."""
+    viewer = await require_viewer(request)
+    invoice_id = _invoice_id(request)
+    svc = services(request)
+    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
+    found = await subscription_invoices.period_receipt_pdf(
+        svc.db, svc.settings, viewer.caller, invoice_id
+    )
+    return Response(found.content, media_type=found.media_type, headers=found.headers())
+
+
+_PERIOD = "/wallet/subscription/invoices/{invoice_id}"
+
+routes: list[BaseRoute] = [
+    Route("/wallet/checkin", check_in, methods=["POST"]),
+    Route("/wallet/clock/advance", advance_clock, methods=["POST"]),
+    Route(_PERIOD + "/receipt", period_receipt_page, methods=["GET"]),
+    Route(_PERIOD + "/receipt.pdf", period_receipt_pdf, methods=["GET"]),
+]
