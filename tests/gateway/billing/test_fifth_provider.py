@@ -4,14 +4,17 @@ through its notification, refused when forged, stale, changed or another's, reco
 its notification is lost, and stood in for by the sandbox in staging, with no other change to
 the product."""
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from gateway.billing import reconcile
 from gateway.store.db import Database
+from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.acme_pay import ACME, API_KEY, WEBHOOK_SECRET, AcmeStandIn, signed
@@ -23,8 +26,16 @@ WEBHOOK = f"/payment/webhook/{ACME}"
 async def _enable(
     admin: httpx.AsyncClient, stand_in: AcmeStandIn, env: str = "live", **more: Any
 ) -> dict[str, Any]:
-    credentials = {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET, "api_base": stand_in.url}
-    body = {"enabled": True, "credentials": credentials, **more}
+    credentials = {
+        "api_key": API_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_base": stand_in.url,
+        "currency": None,
+        "rate": None,
+        "exponent": 2,
+        **more,
+    }
+    body = {"enabled": True, "credentials": credentials}
     reply = await admin.put(f"/billing/channels/{ACME}/{env}", json=body)
     assert reply.status_code == 200, reply.text
     assert API_KEY not in reply.text and WEBHOOK_SECRET not in reply.text
@@ -179,4 +190,62 @@ async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_i
     assert (reply.status_code, reply.json()["code"]) == (422, 4400)
     body["channel"] = "nowhere"
     reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (422, 4324)
+
+
+async def test_a_channel_charging_in_its_own_currency_records_what_was_paid_and_credited(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    api = billing_client
+    await _enable(admin_client, acme_pay, currency="KWD", rate="0.3075", exponent=3)
+    rows = table_of(PaymentChannel)
+    async with db.read() as conn:
+        sealed = (
+            await conn.execute(
+                select(rows.c.credentials_sealed).where(
+                    rows.c.channel == ACME, rows.c.env == "live"
+                )
+            )
+        ).scalar_one()
+    assert sealed.startswith("v1:") and API_KEY not in sealed and WEBHOOK_SECRET not in sealed
+    merchant = await make_merchant("live")
+    made = await _checkout(api, merchant)
+    order = await _order(api, merchant, made["order_id"])
+    # $5.00 at 0.3075 KWD a dollar: 1.5375 KWD, 1538 fils (three decimals).
+    assert (order["charge_minor"], order["charge_currency"], order["charge_rate"]) == (
+        1538,
+        "KWD",
+        "0.3075",
+    )
+    assert (order["amount_cents"], order["currency"]) == (500, "USD")
+
+    payment_id = made["checkout_url"].rsplit("/", 1)[1]
+    acme_pay.pay(payment_id)
+    body = acme_pay.event(payment_id)
+    # The same notification five times at once: credited once, on either store.
+    replies = await asyncio.gather(
+        *(api.post(WEBHOOK, content=body, headers=signed(body)) for _ in range(5))
+    )
+    assert [r.status_code for r in replies] == [200] * 5
+    assert await _balance(api, merchant) == made["credit_cents"]
+    assert (await _order(api, merchant, made["order_id"]))["status"] == "completed"
+    await assert_ledger_balanced(db)
+
+
+async def test_notifications_are_bounded_and_take_only_the_channel_s_methods(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+) -> None:
+    await _enable(admin_client, acme_pay)
+    reply = await billing_client.get(f"{WEBHOOK}?id=1")
+    assert (reply.status_code, reply.json()["code"]) == (405, 3008)
+    big = b"{" + b" " * (64 * 1024) + b"}"
+    reply = await billing_client.post(WEBHOOK, content=big, headers=signed(big))
+    assert (reply.status_code, reply.json()["code"]) == (413, 3004)
+    reply = await billing_client.post("/payment/webhook/nowhere", content=b"{}")
     assert (reply.status_code, reply.json()["code"]) == (422, 4324)
