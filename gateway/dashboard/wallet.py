@@ -55,7 +55,7 @@ _NOTICES = {
     "paid": "Checkout finished. The credit appears below once the payment is confirmed.",
     "cancelled": "Checkout cancelled: nothing was charged.",
     "redeemed": "Code redeemed: the credit is in your wallet.",
-    "checked": "Payment checked with Stripe: the order below shows what it found.",
+    "checked": "Payment checked with the provider: the order below shows what it found.",
     "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
     "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
 }
@@ -248,7 +248,7 @@ def _cents(typed: str) -> int:
 
 
 async def check_order(request: Request) -> Response:
-    """ "Check payment": the order is looked up at Stripe now, as the API's button does."""
+    """ "Check payment": the order is looked up at its provider now, as the API's button does."""
     viewer = await require_viewer(request)
     await form(request)
     svc = services(request)
