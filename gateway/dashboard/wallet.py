@@ -32,6 +32,7 @@ from ..billing.schemas import (
     LedgerItem,
     PackData,
     ReceiptData,
+    TopupInfo,
 )
 from ..mail.links import public_base
 from ..operations import perform
@@ -115,7 +116,8 @@ async def _wallet_page(
     ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
     packs = (await perform(svc.waker, funding.list_packs(svc.db))).many(PackData)
-    channels = await funding.payment_channels(svc.db, svc.settings, viewer.env)
+    info = await perform(svc.waker, funding.topup_info(svc.db, svc.settings, caller))
+    channels = info.one(TopupInfo).channels
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
     listed = funding.transactions(
