@@ -5,19 +5,22 @@ its notification is lost, and stood in for by the sandbox in staging, with no ot
 the product."""
 
 import asyncio
+import hashlib
+import hmac
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import reconcile
+from gateway.billing import providers, reconcile
+from gateway.billing.providers import Ack, Context, Inbound, Notice, NoticeRefused
 from gateway.store.db import Database
 from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.acme_pay import ACME, API_KEY, WEBHOOK_SECRET, AcmeStandIn, signed
+from tests.fixtures.acme_pay import ACME, API_KEY, WEBHOOK_SECRET, AcmePay, AcmeStandIn, signed
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 
 WEBHOOK = f"/payment/webhook/{ACME}"
@@ -254,3 +257,73 @@ async def test_notifications_are_bounded_and_take_only_the_channel_s_methods(
     assert (reply.status_code, reply.json()["code"]) == (413, 3004)
     reply = await billing_client.post("/payment/webhook/nowhere", content=b"{}")
     assert (reply.status_code, reply.json()["code"]) == (422, 4324)
+
+
+class _AcmeByQuery(AcmePay):
+    """Acme Pay notifying as Epay does: a GET whose query carries the fields and their
+    signature (HMAC-SHA256 of the sorted ``name=value`` pairs), answered with ``success``."""
+
+    name: ClassVar[str] = "acme_query"
+    title: ClassVar[str] = "Acme by query"
+    notify_methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+
+    def verify(self, ctx: Context[Any], inbound: Inbound) -> None:
+        fields = sorted((k, v) for k, v in inbound.query.items() if k != "sign")
+        text = "&".join(f"{k}={v}" for k, v in fields).encode()
+        key = ctx.credentials.webhook_secret.get_secret_value().encode()
+        expected = hmac.new(key, text, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, inbound.query.get("sign", "")):
+            raise NoticeRefused("sign does not match")
+
+    def parse(self, ctx: Context[Any], inbound: Inbound) -> Notice:
+        q = inbound.query
+        return Notice(
+            event_id=f"{q['trade_no']}:{q['trade_status']}",
+            state="paid" if q["trade_status"] == "TRADE_SUCCESS" else "ignored",
+            order_id=q["out_trade_no"],
+            kind=q["trade_status"],
+            session_id=q["trade_no"],
+            payment_id=q["trade_no"],
+            amount_minor=int(q["money"]),
+            currency="USD",
+        )
+
+    def ack(self, notice: Notice) -> Ack:
+        return Ack(b"success")
+
+
+async def test_a_channel_may_notify_by_query_string_and_be_answered_in_its_words(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    api = billing_client
+    with providers.registered(_AcmeByQuery()):
+        credentials = {
+            "api_key": API_KEY,
+            "webhook_secret": WEBHOOK_SECRET,
+            "api_base": acme_pay.url,
+        }
+        body = {"enabled": True, "credentials": credentials}
+        reply = await admin_client.put("/billing/channels/acme_query/live", json=body)
+        assert reply.status_code == 200, reply.text
+        merchant = await make_merchant("live")
+        order = {"channel": "acme_query", "pack_id": "pack_starter"}
+        reply = await api.post("/billing/checkout", json=order, headers=merchant.headers)
+        made = reply.json()["data"]
+        payment_id = made["checkout_url"].rsplit("/", 1)[1]
+        query = {
+            "out_trade_no": made["order_id"],
+            "trade_no": payment_id,
+            "trade_status": "TRADE_SUCCESS",
+            "money": str(made["amount_cents"]),
+        }
+        text = "&".join(f"{k}={v}" for k, v in sorted(query.items())).encode()
+        sign = hmac.new(WEBHOOK_SECRET.encode(), text, hashlib.sha256).hexdigest()
+        reply = await api.get("/payment/webhook/acme_query", params={**query, "sign": "0" * 64})
+        assert (reply.status_code, reply.json()["code"]) == (400, 4404)
+        for _ in range(2):
+            reply = await api.get("/payment/webhook/acme_query", params={**query, "sign": sign})
+            assert (reply.status_code, reply.text) == (200, "success")
+        assert await _balance(api, merchant) == made["credit_cents"]
