@@ -12,8 +12,10 @@ sandbox, on a page titled for the channel; credentials matter only in live. A li
 offered only when it has credentials.
 """
 
+import functools
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -217,6 +219,13 @@ async def credentials_for(
     return credentials_of(settings, provider, env, row)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every provider call, made on the first: building one reads the CA
+    bundle, which costs more than the call it would serve (tens of milliseconds)."""
+    return httpx.create_ssl_context()
+
+
 @asynccontextmanager
 async def context(
     settings: Settings, env: str, credentials: Credentials, *, now: datetime | None = None
@@ -225,7 +234,7 @@ async def context(
     redirect, closed after; a ``ProviderError`` raised in the block becomes the product's
     ``PAYMENT_PROVIDER_TIMEOUT`` or ``PAYMENT_PROVIDER_ERROR``, the provider's words logged."""
     timeout = httpx.Timeout(settings.payment_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls()) as http:
         try:
             yield Context(settings, env, credentials, http, now or utcnow())
         except ProviderError as exc:
