@@ -111,17 +111,34 @@ async def settle(
     )
 
 
+_STATES = frozenset({"paid", "failed", "expired", "pending", "ignored"})
+
+
 def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inbound) -> Notice:
+    """The provider's verdict, then its parse; whatever else a provider's code raises on what
+    an outsider sent is that outsider's refusal, never a 500."""
     try:
         provider.verify(ctx, inbound)
     except providers.NoticeRefused as exc:
         raise _refused(provider, Code.PAYMENT_NOTICE_REFUSED, exc.reason) from None
+    except Exception as exc:
+        reason = f"verify raised {type(exc).__name__}"
+        raise _refused(provider, Code.PAYMENT_NOTICE_REFUSED, reason) from None
     try:
         notice = provider.parse(ctx, inbound)
     except providers.NoticeMalformed as exc:
         raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, exc.reason) from None
-    if not 0 < len(notice.event_id) <= 255:
-        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, "event id empty or too long")
+    except Exception as exc:
+        reason = f"parse raised {type(exc).__name__}"
+        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, reason) from None
+    amount = notice.amount_minor
+    if (
+        not isinstance(notice.event_id, str)
+        or not 0 < len(notice.event_id) <= 255
+        or notice.state not in _STATES
+        or (amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)))
+    ):
+        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, "not a notice the gateway takes")
     return notice
 
 

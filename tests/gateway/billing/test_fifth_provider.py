@@ -257,6 +257,10 @@ async def test_notifications_are_bounded_and_take_only_the_channel_s_methods(
     assert (reply.status_code, reply.json()["code"]) == (413, 3004)
     reply = await billing_client.post("/payment/webhook/nowhere", content=b"{}")
     assert (reply.status_code, reply.json()["code"]) == (422, 4324)
+    # Signed, but not an event: refused after the signature, as malformed.
+    for body in (b"not json", b'{"id": "evt_1", "type": "payment.paid", "payment": {}}'):
+        reply = await billing_client.post(WEBHOOK, content=body, headers=signed(body))
+        assert (reply.status_code, reply.json()["code"]) == (400, 4405)
 
 
 class _AcmeByQuery(AcmePay):
