@@ -232,7 +232,8 @@ async def context(
 ) -> AsyncIterator[Context[Any]]:
     """One call of a provider: its context, with a client bounded in time and following no
     redirect, closed after; a ``ProviderError`` raised in the block becomes the product's
-    ``PAYMENT_PROVIDER_TIMEOUT`` or ``PAYMENT_PROVIDER_ERROR``, the provider's words logged."""
+    ``PAYMENT_PROVIDER_TIMEOUT`` or ``PAYMENT_PROVIDER_ERROR``, the provider's words logged, and
+    so does an answer the provider's module could not read (a ``KeyError``...)."""
     timeout = httpx.Timeout(settings.payment_timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls()) as http:
         try:
@@ -247,6 +248,10 @@ async def context(
             code = Code.PAYMENT_PROVIDER_TIMEOUT if exc.timeout else Code.PAYMENT_PROVIDER_ERROR
             data = {"provider_status": exc.status, "provider_code": exc.code}
             raise ApiError(code, data=None if exc.timeout else data) from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            # A provider's module reading an answer of a shape it did not expect.
+            log.warning("payment provider's answer not understood: %s", type(exc).__name__)
+            raise ApiError(Code.PAYMENT_PROVIDER_ERROR) from None
 
 
 def seal(settings: Settings, channel: str, env: str, credentials: Credentials) -> str:

@@ -15,7 +15,15 @@ import httpx
 from sqlalchemy import select
 
 from gateway.billing import providers, reconcile
-from gateway.billing.providers import Ack, Context, Inbound, Notice, NoticeRefused
+from gateway.billing.providers import (
+    Ack,
+    Context,
+    Inbound,
+    Notice,
+    NoticeRefused,
+    Opened,
+    PaymentRequest,
+)
 from gateway.store.db import Database
 from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow
@@ -331,3 +339,31 @@ async def test_a_channel_may_notify_by_query_string_and_be_answered_in_its_words
             reply = await api.get("/payment/webhook/acme_query", params={**query, "sign": sign})
             assert (reply.status_code, reply.text) == (200, "success")
         assert await _balance(api, merchant) == made["credit_cents"]
+
+
+class _AcmeMisread(AcmePay):
+    """A provider module that cannot read its provider's answer."""
+
+    name: ClassVar[str] = "acme_misread"
+
+    async def open(self, ctx: Context[Any], req: PaymentRequest) -> Opened:
+        raise KeyError("url")
+
+
+async def test_a_provider_answer_its_module_cannot_read_is_the_provider_s_error(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    with providers.registered(_AcmeMisread()):
+        secrets = {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET}
+        body = {"enabled": True, "credentials": {**secrets, "api_base": acme_pay.url}}
+        reply = await admin_client.put("/billing/channels/acme_misread/live", json=body)
+        assert reply.status_code == 200, reply.text
+        merchant = await make_merchant("live")
+        order = {"channel": "acme_misread", "pack_id": "pack_starter"}
+        reply = await billing_client.post("/billing/checkout", json=order, headers=merchant.headers)
+        assert (reply.status_code, reply.json()["code"]) == (502, 4107)
+        history = await billing_client.get("/billing/history", headers=merchant.headers)
+        assert history.json()["data"] == []  # no order written
