@@ -78,6 +78,11 @@ async def settle(
     provider's, its merchant's (when the notice names one) and live."""
     if notice.state == "ignored":
         return Settlement("ignored")
+    if notice.subscription is not None:
+        # Only Stripe's subscriptions are credited today (``subscription_stripe``); a channel's
+        # period reports are recorded, and acknowledged so the provider stops resending them.
+        log.warning("%s subscription report not taken: %s", provider.name, notice.kind)
+        return Settlement("ignored")
     if notice.order_id is None:
         log.warning("%s %s without an order id", provider.name, notice.kind)
         return Settlement("unknown_order")
