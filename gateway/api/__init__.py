@@ -13,6 +13,7 @@ from . import (
     keys,
     meta,
     orders,
+    payment_channels,
     recipients,
     subscription_invoices,
     subscriptions,
@@ -37,6 +38,8 @@ def public_routes() -> list[BaseRoute]:
         *billing_profile.routes,
         *subscriptions.routes,
         *subscription_invoices.routes,
+        # After Stripe's literal /payment/webhook/stripe, which it would otherwise capture.
+        *payment_channels.routes,
         *topup.routes,
         *webhooks.routes,
         *webhook_inbox.routes,

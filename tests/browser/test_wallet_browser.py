@@ -1,7 +1,8 @@
 """The wallet page in a real browser, against a live gateway: a pack bought through the staging
 sandbox checkout and a code redeemed on the page both land in the balance, the funding history
 and the ledger; the daily check-in's button, and a staging subscription renewed by the test
-clock with each paid period's receipt."""
+clock with each paid period's receipt; each enabled payment channel is offered, at 1280 and
+390 px, and staging pays it on the sandbox page titled for it."""
 
 import re
 
@@ -9,12 +10,16 @@ from playwright.async_api import Page
 
 from gateway.admin import plans
 from gateway.admin.audit import Call
+from gateway.admin.channels import set_channel
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
+from gateway.billing import providers
+from gateway.billing.channel_schemas import ChannelSet
 from gateway.billing.plan_schemas import PlanCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
-from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.acme_pay import ACME, AcmePay
+from tests.fixtures.browser import DESKTOP, PHONE, Merchant, shoot
 
 
 async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
@@ -135,3 +140,35 @@ async def test_check_in_and_a_subscription_renewed_by_the_test_clock_with_its_re
     pdf = await page.request.get(await page.locator("#receipt-pdf").get_attribute("href") or "")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     await shoot(page, "wallet-period-receipt")
+
+
+async def test_the_wallet_offers_each_enabled_channel_and_staging_pays_it_in_the_sandbox(
+    page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
+) -> None:
+    call = Call("operator", "channels.set", "PUT", "/test", None)
+    with providers.registered(AcmePay()):
+        await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=True))
+        try:
+            await page.goto("/dashboard/wallet")
+            channels = page.locator("#channels")
+            assert "Acme Pay" in await channels.inner_text()
+            await page.set_viewport_size(PHONE)
+            assert await channels.is_visible()
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= PHONE["width"]
+            await shoot(page, "wallet-channels")
+            await page.set_viewport_size(DESKTOP)
+
+            await page.get_by_label("Pack").select_option("pack_starter")
+            await page.get_by_role("radio", name="Acme Pay").check()
+            await page.get_by_role("button", name="Go to checkout").click()
+            await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+            assert "Acme Pay" in await page.locator("h1").inner_text()
+            assert "Acme Pay" in await page.locator("#sandbox-note").inner_text()
+            assert "Acme wallet" in await page.locator("#methods").inner_text()
+            await shoot(page, "sandbox-acme")
+            await page.get_by_role("button", name="Pay").click()
+            await page.wait_for_url("**/dashboard/wallet?notice=paid")
+            assert "completed" in await page.locator("#history").inner_text()
+        finally:
+            await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=False))
