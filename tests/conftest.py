@@ -42,6 +42,7 @@ pytest_plugins = [
     "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",
+    "tests.fixtures.epay",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but
