@@ -1,4 +1,4 @@
-"""Epay's protocol (``billing.channels.epay``): the MD5 signature checked against a published
+"""Epay's protocol (``billing.protocols.epay``): the MD5 signature checked against a published
 example, the payer's link, the notification read and refused, and the order query, spoken to the
 stand-in (which signs with its own copy of the documented rule)."""
 
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from gateway.billing.channels import epay
+from gateway.billing.protocols import epay
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
 
 ACCOUNT = epay.Account(pid=EPAY_PID, key=EPAY_KEY, api_root="https://pay.example.com/")
