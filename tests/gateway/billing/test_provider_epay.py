@@ -2,6 +2,8 @@
 link with the charge in the account's currency, notifications verified and parsed, and orders
 looked up, against the stand-in deployment."""
 
+import io
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -22,6 +24,7 @@ from gateway.billing.providers import (
     ProviderError,
 )
 from gateway.billing.providers.epay import EpayCredentials, EpayProvider
+from gateway.ops.logs import configure_logging
 from gateway.values.clock import new_id
 from tests.fixtures.core import make_settings
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
@@ -237,3 +240,15 @@ async def test_an_unreachable_deployment_is_a_provider_error_without_the_key() -
         with pytest.raises(ProviderError) as failed:
             await EpayProvider().look_up(ctx, _ref("ord_1"))
     assert not failed.value.timeout and EPAY_KEY not in str(failed.value)
+
+
+async def test_the_key_in_the_order_query_never_reaches_the_log(
+    epay_stand_in: EpayStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream)
+    with caplog.at_level(logging.DEBUG):
+        async with httpx.AsyncClient() as http:
+            ctx = _context(_credentials(epay_stand_in.url), http)
+            await EpayProvider().look_up(ctx, _ref(new_id("ord")))
+    assert epay_stand_in.queries and EPAY_KEY not in stream.getvalue() + caplog.text
