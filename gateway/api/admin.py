@@ -730,6 +730,7 @@ routes = [
         errors=(
             Code.ORDER_NOT_FOUND,
             Code.PAYMENTS_NOT_CONFIGURED,
+            Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
             Code.PAYMENT_PROVIDER_ERROR,
             Code.PAYMENT_PROVIDER_TIMEOUT,
         ),

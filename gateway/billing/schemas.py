@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import pycountry
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from .channel_schemas import ChannelInfo
+
 __all__ = [
     "LEDGER_CURSOR",
     "BillingProfileData",
@@ -64,6 +66,14 @@ class PackData(BaseModel):
 
 
 class CheckoutRequest(_Strict):
+    channel: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=30,
+        description="The payment channel (GET /billing/topup-info's channels); unset, the "
+        "sandbox in staging and Stripe in live. Staging pays every channel through the "
+        "sandbox, on a page titled for the channel.",
+    )
     pack_id: str | None = Field(default=None, min_length=1, max_length=40)
     amount_cents: int | None = Field(
         default=None,
@@ -99,7 +109,8 @@ class CheckoutRequest(_Strict):
 class CheckoutData(BaseModel):
     order_id: str
     status: Literal["pending"]
-    provider: Literal["stripe", "sandbox"]
+    provider: str = Field(description="Who takes the payment: the channel, or the sandbox.")
+    channel: str = Field(description="The channel the payer pays through.")
     checkout_url: str
     pack_id: str | None = Field(description="None for a custom amount.")
     name: str = Field(description='The pack\'s name, or "Custom amount".')
@@ -233,9 +244,13 @@ class TopupInfo(BaseModel):
     step_cents: int
     amount_options: list[int] = Field(description="Amounts offered as buttons, in cents.")
     discount_tiers: list[TierData]
-    providers: list[Literal["stripe", "sandbox", "stripe_invoice"]] = Field(
-        description="How this environment pays: the sandbox (staging), Stripe Checkout and "
-        "Stripe invoices (live, when Stripe is configured)."
+    providers: list[str] = Field(
+        description="How this environment pays: the sandbox (staging); in live each enabled "
+        "channel, and <channel>_invoice for one that sends invoices (stripe_invoice)."
+    )
+    channels: list[ChannelInfo] = Field(
+        description="The channels a checkout may name (POST /billing/checkout {channel}); in "
+        "staging each is paid through the sandbox."
     )
     redemption: bool = Field(description="Whether POST /billing/redeem takes codes.")
     wallet_url: str = Field(description="The dashboard's wallet page, to fund by hand.")
