@@ -20,7 +20,7 @@ from gateway.admin.channels import set_channel
 from gateway.billing import reconcile
 from gateway.billing.channel_schemas import ChannelSet
 from gateway.store.db import Database
-from gateway.store.models import LedgerEntry, table_of
+from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE
 from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
@@ -31,6 +31,7 @@ from tests.fixtures.webhooks import events_of
 NOTIFY_PATH = "/api/public/v1/payment/webhook/epay"
 RATE = "7.2"  # a $5.00 Starter pack is ¥36.00
 _L = table_of(LedgerEntry)
+_O = table_of(FundingOrder)
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +140,11 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
     assert epay_order.money == "36.00"
     pending = await _order(api, merchant, order_id)
     assert pending["status"] == "pending"
+    async with db.read() as conn:
+        row = (await conn.execute(select(_O).where(_O.c.id == order_id))).one()
+    # What Epay charges, beside what the wallet is credited.
+    assert (row.charge_minor, row.charge_currency, row.charge_rate) == (3600, "CNY", RATE)
+    assert (row.amount_cents, row.credit_cents, row.channel) == (500, 500, "epay")
     # The payer presses Pay on Epay's page: Epay notifies, then sends the payer back.
     async with httpx.AsyncClient() as payer:
         pressed = await payer.post(f"{epay_stand_in.url}/pay/{epay_order.trade_no}")
