@@ -42,6 +42,7 @@ pytest_plugins = [
     "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",
+    "tests.fixtures.acme_pay",
     "tests.fixtures.epay",
 ]
 

@@ -157,7 +157,7 @@ class _OrderFields(BaseModel):
 
     id: str
     kind: Literal["checkout", "redemption", "invoice"]
-    provider: str = Field(description="stripe, sandbox or redemption")
+    provider: str = Field(description="Who took the payment: a channel, sandbox or redemption")
     pack_id: str | None
     credits: int
     credit_cents: int
@@ -268,12 +268,27 @@ class OrderData(_OrderFields):
     """One funding order, as the merchant and the receipt see it."""
 
     env: str
-    provider_reference: str | None = Field(
-        description="Stripe's Checkout Session or invoice id (none for the sandbox)."
+    channel: str | None = Field(
+        description="The channel the payer chose (in staging, the one the sandbox stood in "
+        "for); none for orders made before channels and for redemptions."
     )
-    provider_payment_id: str | None = Field(description="Stripe's PaymentIntent, when known.")
+    provider_reference: str | None = Field(
+        description="The provider's id of the payment: Stripe's Checkout Session or invoice id "
+        "(none for the sandbox)."
+    )
+    provider_payment_id: str | None = Field(
+        description="The provider's id of the money moved (Stripe's PaymentIntent), when known."
+    )
     provider_status: str | None = Field(
-        description="What Stripe last said: paid, open, unpaid, expired or failed."
+        description="What the provider last said: paid, open, unpaid, expired or failed."
+    )
+    charge_minor: int | None = Field(
+        description="What the payer is charged where the provider charges in its own currency: "
+        "integer minor units of charge_currency (KWD has three decimals); none otherwise."
+    )
+    charge_currency: str | None
+    charge_rate: str | None = Field(
+        description="The rate used: units of charge_currency per unit of currency (decimal text)."
     )
     name: str | None
     price_cents: int
@@ -282,7 +297,7 @@ class OrderData(_OrderFields):
     coupon: str | None
     amount_cents: int = Field(description="What the payer is charged.")
     updated_at: str
-    checked_at: str | None = Field(description="When Stripe was last asked about it.")
+    checked_at: str | None = Field(description="When the provider was last asked about it.")
     invoice_url: str | None = Field(description="Stripe's hosted invoice page (invoices).")
 
 

@@ -240,6 +240,7 @@ def order_data(row: Any) -> OrderData:
     return OrderData(
         **_order_fields(row),
         env=row.env,
+        channel=row.channel,
         provider_reference=row.provider_session_id,
         provider_payment_id=row.provider_payment_id,
         provider_status=row.provider_status,
@@ -252,6 +253,9 @@ def order_data(row: Any) -> OrderData:
         updated_at=rfc3339(row.updated_at),
         checked_at=rfc3339_or_none(row.checked_at),
         invoice_url=row.checkout_url if row.kind == "invoice" else None,
+        charge_minor=row.charge_minor,
+        charge_currency=row.charge_currency,
+        charge_rate=row.charge_rate,
     )
 
 
