@@ -15,10 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.admin.audit import Call
-from gateway.admin.channels import set_channel
 from gateway.billing import reconcile
-from gateway.billing.channel_schemas import ChannelSet
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.settings import Settings
@@ -45,27 +42,23 @@ def epay_settings(database_url: str, redis_url: str) -> Settings:
     )
 
 
+CREDENTIALS = {"pid": EPAY_PID, "key": EPAY_KEY, "currency": "CNY", "rate": RATE}
+
+
 @pytest.fixture(scope="session")
-async def epay_app(
-    epay_settings: Settings, epay_stand_in: EpayStandIn, db: Database
-) -> AsyncIterator[ASGIApp]:
-    """The app, with Epay enabled in live by the operator's own operation."""
+async def epay_app(epay_settings: Settings, epay_stand_in: EpayStandIn) -> AsyncIterator[ASGIApp]:
+    """The app, with Epay enabled by the operator: in live with the account's credentials, in
+    staging (the sandbox takes its payments) with none."""
     async with running_app(epay_settings) as app:
-        call = Call("admin", "billing.channels.set", "PUT", "/billing/channels/epay/live", None)
-        body = ChannelSet(
-            enabled=True,
-            credentials={
-                "pid": EPAY_PID,
-                "key": EPAY_KEY,
-                "api_root": epay_stand_in.url,
-                "currency": "CNY",
-                "rate": RATE,
-            },
-        )
-        done = await set_channel(db, epay_settings, call, "epay", "live", body)
-        assert EPAY_KEY not in str(done.data)
-        # Staging pays Epay through the sandbox: offered, with no credentials.
-        await set_channel(db, epay_settings, call, "epay", "staging", ChannelSet(enabled=True))
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with asgi_client(app, f"{PUBLIC_BASE}/api/admin/v1", headers=headers) as admin:
+            credentials = {**CREDENTIALS, "api_root": epay_stand_in.url}
+            live = {"enabled": True, "credentials": credentials}
+            reply = await admin.put("/billing/channels/epay/live", json=live)
+            assert reply.status_code == 200, reply.text
+            assert EPAY_KEY not in reply.text
+            reply = await admin.put("/billing/channels/epay/staging", json={"enabled": True})
+            assert reply.status_code == 200, reply.text
         yield app
 
 
@@ -300,3 +293,42 @@ async def test_a_signed_notification_for_another_amount_credits_nothing(
     assert changed.status_code < 500
     assert await _balance(api, merchant) == 0 and await _credits(db, order_id) == 0
     assert (await _order(api, merchant, order_id))["status"] == "pending"
+
+
+async def test_the_operator_sees_epay_masked_with_its_notify_url_and_merchants_are_offered_it(
+    api: httpx.AsyncClient, epay_app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with asgi_client(epay_app, f"{PUBLIC_BASE}/api/admin/v1", headers=headers) as admin:
+        listed = await admin.get("/billing/channels")
+    assert listed.status_code == 200 and EPAY_KEY not in listed.text
+    epay = next(c for c in listed.json()["data"] if c["channel"] == "epay")
+    assert epay["notify_url"] == f"{PUBLIC_BASE}{NOTIFY_PATH}"
+    assert epay["notify_methods"] == ["GET", "POST"]
+    assert (epay["can_look_up"], epay["can_refund"]) == (True, False)
+    assert epay["credential_fields"]["key"] is True and epay["credential_fields"]["pid"] is False
+    live = next(e for e in epay["envs"] if e["env"] == "live")
+    assert live["credentials"]["key"] == "********" and live["credentials"]["pid"] == EPAY_PID
+    for env in ("live", "staging"):
+        merchant = await make_merchant(env)
+        info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
+        offered = {c["channel"]: c["through"] for c in info["channels"]}
+        assert offered["epay"] == ("epay" if env == "live" else "sandbox")
+
+
+async def test_staging_pays_epay_on_the_sandbox_page_and_never_calls_the_deployment(
+    api: httpx.AsyncClient, epay_stand_in: EpayStandIn, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("staging")
+    before = await _balance(api, merchant)
+    made = await _checkout(api, merchant)
+    assert (made["provider"], made["channel"]) == ("sandbox", "epay")
+    page_path = made["checkout_url"].removeprefix(f"{PUBLIC_BASE}/api/public/v1")
+    page = await api.get(page_path)
+    assert page.status_code == 200 and "Epay" in page.text
+    pay = page_path.replace("?", "/pay?", 1)
+    paid = await api.post(pay, headers={"Accept": "application/json"})
+    assert paid.status_code == 200, paid.text
+    assert await _balance(api, merchant) == before + 500
+    with pytest.raises(KeyError):
+        epay_stand_in.order_of(made["order_id"])
