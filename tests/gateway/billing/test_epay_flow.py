@@ -7,17 +7,19 @@ foreign and replayed notifications credit nothing."""
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from starlette.types import ASGIApp
 
-from gateway.billing import reconcile
+from gateway.billing import orders, reconcile
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE
 from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
@@ -332,3 +334,20 @@ async def test_staging_pays_epay_on_the_sandbox_page_and_never_calls_the_deploym
     assert await _balance(api, merchant) == before + 500
     with pytest.raises(KeyError):
         epay_stand_in.order_of(made["order_id"])
+
+
+async def test_a_payment_reported_after_the_order_expired_here_is_still_credited(
+    api: httpx.AsyncClient, epay_stand_in: EpayStandIn, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant, order_id, _ = await _opened(api, epay_stand_in, make_merchant)
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_O).where(_O.c.id == order_id).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert await orders.expire_due(db) >= 1
+    assert (await _order(api, merchant, order_id))["status"] == "expired"
+    # Epay's page took the money all the same (it does not expire): the payment happened.
+    await epay_stand_in.pay(order_id)
+    assert epay_stand_in.notifications[-1][1:] == (200, "success")
+    assert (await _order(api, merchant, order_id))["status"] == "completed"
+    assert await _credits(db, order_id) == 1 and await _balance(api, merchant) == 500
