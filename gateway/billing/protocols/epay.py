@@ -46,6 +46,7 @@ from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
 __all__ = [
     "ACK",
     "MAX_NOTIFICATION_BYTES",
+    "METHOD",
     "NACK",
     "QUERY_CAP",
     "SIGN_TYPE",
@@ -90,7 +91,8 @@ _MAX_MINOR = 10**12  # ten billion of the major unit: no amount of ours
 _ID = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
 _PID = re.compile(r"[0-9A-Za-z_\-]{1,32}")
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")
-_METHOD = re.compile(r"[0-9A-Za-z_]{1,32}")
+# A payment type (``type``): what both the link and the operator's setting accept.
+METHOD = re.compile(r"[0-9A-Za-z_]{1,32}")
 _SIGN = re.compile(r"[0-9a-fA-F]{32}")
 _MONEY = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?")
 
@@ -192,7 +194,7 @@ def payment_fields(
     if urlsplit(notify_url).query:
         # Epay appends its fields to the URL; a query of its own would arrive among them unsigned.
         raise ValueError("an Epay notify_url has no query")
-    if method is not None and not _METHOD.fullmatch(method):
+    if method is not None and not METHOD.fullmatch(method):
         raise ValueError("an Epay payment type is 1 to 32 letters, digits or '_'")
     product = " ".join(name.split())[:_MAX_PRODUCT_NAME]
     if not product:

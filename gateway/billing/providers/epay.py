@@ -80,7 +80,7 @@ class EpayCredentials(Credentials):
     @field_validator("method")
     @classmethod
     def _method(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[0-9A-Za-z_]{1,32}", value):
+        if value is not None and not epay.METHOD.fullmatch(value):
             raise ValueError("a payment type is 1 to 32 letters, digits or '_'")
         return value or None
 
