@@ -22,16 +22,16 @@ Asking: ``<root>/api.php?act=order&pid=&key=&out_trade_no=`` answers one order a
 ``{code, msg, trade_no, out_trade_no, type, pid, addtime, endtime, name, money, status}``:
 ``code`` 1 when found, ``status`` 1 once paid. This is the query the classic deployments
 document (the key itself is the credential; some later forks sign the query instead, which this
-module does not speak). The URL carries the key, so it is never logged or put in an error.
+module does not speak). The URL carries the key, so it is never logged or put in an error. This
+module builds the URL and reads the answer; the exchange is the provider's
+(``billing.providers.epay``), bounded as every provider's is.
 
 Refunds: the classic protocol has none (a few forks add one for some methods only), so an Epay
 payment is refunded in the merchant's Epay panel.
 """
 
-import asyncio
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,29 +39,23 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-import httpx
-
-from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
-
 __all__ = [
     "ACK",
     "MAX_NOTIFICATION_BYTES",
     "METHOD",
     "NACK",
-    "QUERY_CAP",
     "SIGN_TYPE",
     "TRADE_SUCCESS",
     "Account",
+    "NotAnAnswer",
     "Notification",
     "OrderState",
-    "QueryFailed",
     "Refused",
     "account_problem",
     "money_minor",
     "money_text",
     "payment_fields",
     "payment_link",
-    "query_order",
     "query_url",
     "read_notification",
     "read_order_answer",
@@ -81,8 +75,6 @@ MAX_NOTIFICATION_BYTES = 8 * 1024
 MAX_FIELDS = 32
 _MAX_NAME = 32
 _MAX_VALUE = 1024
-# An order's answer is a few hundred bytes; a far side that sends more is not answering.
-QUERY_CAP = 64 * 1024
 _MAX_DETAIL = 200
 # What a payer sees as the product's name at Epay; deployments store it in a short column.
 _MAX_PRODUCT_NAME = 64
@@ -295,17 +287,12 @@ def read_notification(pairs: Iterable[tuple[str, str]], account: Account) -> Not
 # --- asking: one order's state ---
 
 
-QueryOutcome = Literal["no_answer", "unreachable", "failing", "not_the_provider"]
+class NotAnAnswer(Exception):
+    """What ``api.php`` sent is no answer about the order asked for (not an object, another
+    order's, another merchant's). The message never carries the URL: it holds the key."""
 
-
-class QueryFailed(Exception):
-    """``api.php`` gave no usable answer. ``transient``: a later try may succeed (a timeout, a
-    5xx, a connection that failed). The message never carries the URL: it holds the key."""
-
-    def __init__(self, outcome: QueryOutcome, *, transient: bool, detail: str = "") -> None:
-        super().__init__(outcome)
-        self.outcome = outcome
-        self.transient = transient
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail[:_MAX_DETAIL])
         self.detail = detail[:_MAX_DETAIL]
 
 
@@ -331,28 +318,23 @@ def query_url(account: Account, out_trade_no: str) -> str:
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
     return str(value)[:_MAX_VALUE]
 
 
-def read_order_answer(body: bytes, account: Account, out_trade_no: str) -> OrderState:
-    """``api.php``'s answer about ``out_trade_no`` read, or ``QueryFailed``. PHP deployments send
-    JSON as ``text/html`` and sometimes behind a byte-order mark; numbers may come as strings
-    (``"1"``) or strings as numbers (``money: 1.5``). An answer about another order or another
-    merchant is no answer about this one."""
-    try:
-        parsed = json.loads(body.decode("utf-8").lstrip("\ufeff \r\n\t"), parse_float=Decimal)
-    except ValueError:
-        raise QueryFailed("not_the_provider", transient=False, detail="not JSON") from None
+def read_order_answer(parsed: Any, account: Account, out_trade_no: str) -> OrderState:
+    """``api.php``'s answer (its JSON, parsed) about ``out_trade_no``, or ``NotAnAnswer``.
+    PHP deployments send numbers as strings (``"1"``) or strings as numbers (``money: 1.5``);
+    an answer about another order or another merchant is no answer about this one."""
     if not isinstance(parsed, dict):
-        raise QueryFailed("not_the_provider", transient=False, detail="not a JSON object")
+        raise NotAnAnswer("not a JSON object")
     message = _text(parsed.get("msg")) or ""
     if _text(parsed.get("code")) != "1":
         return OrderState("unknown", out_trade_no, detail=message)
     pid, echoed = _text(parsed.get("pid")), _text(parsed.get("out_trade_no"))
     if (pid is not None and pid != account.pid) or (echoed is not None and echoed != out_trade_no):
-        raise QueryFailed("not_the_provider", transient=False, detail="another order's answer")
+        raise NotAnAnswer("another order's answer")
     money_text = _text(parsed.get("money"))
     return OrderState(
         "paid" if _text(parsed.get("status")) == "1" else "open",
@@ -362,36 +344,3 @@ def read_order_answer(body: bytes, account: Account, out_trade_no: str) -> Order
         method=_text(parsed.get("type")),
         detail=message,
     )
-
-
-async def query_order(
-    http: httpx.AsyncClient, account: Account, out_trade_no: str, *, within: float = 10.0
-) -> OrderState:
-    """Ask the deployment about one order, the whole exchange within ``within`` seconds and its
-    answer read to ``QUERY_CAP``; redirects are not followed (the client's setting decides, and
-    a redirect is no answer)."""
-    request = http.build_request(
-        "GET",
-        query_url(account, out_trade_no),
-        headers={"Accept": "application/json", "Accept-Encoding": "identity"},
-    )
-    try:
-        async with asyncio.timeout(within):
-            response = await http.send(request, stream=True, follow_redirects=False)
-            try:
-                raw = await read_capped(response, QUERY_CAP, whole=True)
-            finally:
-                await response.aclose()
-    except BodyTooLarge:
-        raise QueryFailed("not_the_provider", transient=False, detail="answer too long") from None
-    except (TimeoutError, httpx.TimeoutException):
-        raise QueryFailed("no_answer", transient=True) from None
-    except httpx.HTTPError as exc:
-        # The exception's text may quote the URL, which holds the key: only its kind is kept.
-        raise QueryFailed("unreachable", transient=True, detail=type(exc).__name__) from None
-    status = response.status_code
-    if status == 429 or status >= 500:
-        raise QueryFailed("failing", transient=True, detail=f"HTTP {status}")
-    if status != 200 or encoded(response):
-        raise QueryFailed("not_the_provider", transient=False, detail=f"HTTP {status}")
-    return read_order_answer(raw, account, out_trade_no)

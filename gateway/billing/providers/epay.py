@@ -16,6 +16,7 @@ answered ``success`` again, and the order's one conditional update settles it on
 arrives. A lost one is found by ``api.php?act=order``. The classic protocol has no refund.
 """
 
+import asyncio
 import re
 from contextlib import suppress
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -40,6 +41,7 @@ from .base import (
     PaymentRequest,
     Provider,
     ProviderError,
+    request_json,
 )
 
 __all__ = ["EPAY", "EpayCredentials", "EpayProvider"]
@@ -184,17 +186,24 @@ class EpayProvider(Provider[EpayCredentials]):
         return Ack(epay.ACK.encode())
 
     async def look_up(self, ctx: Context[EpayCredentials], order: OrderRef) -> Looked:
+        account = ctx.credentials.account
         try:
-            state = await epay.query_order(
-                ctx.http,
-                ctx.credentials.account,
-                order.order_id,
-                within=ctx.settings.payment_timeout_seconds,
-            )
-        except epay.QueryFailed as failed:
-            raise ProviderError(
-                f"Epay's order query: {failed.outcome}", timeout=failed.outcome == "no_answer"
-            ) from None
+            # The whole exchange, not each read: a far side that drips its answer is no answer.
+            async with asyncio.timeout(ctx.settings.payment_timeout_seconds):
+                answer = await request_json(
+                    ctx.http,
+                    "GET",
+                    epay.query_url(account, order.order_id),
+                    headers={"Accept": "application/json"},
+                )
+        except TimeoutError:
+            raise ProviderError("Epay's order query: no answer in time", timeout=True) from None
+        if answer.status != 200:
+            raise ProviderError("Epay's order query was refused", status=answer.status)
+        try:
+            state = epay.read_order_answer(answer.body, account, order.order_id)
+        except epay.NotAnAnswer as exc:
+            raise ProviderError(f"Epay's order query: {exc.detail}") from None
         # Epay has no order until the payer opens the link: unknown is still payable here, and
         # the gateway's own expiry ends it.
         words = {"paid": "paid", "open": "unpaid", "unknown": "not_found"}

@@ -3,6 +3,7 @@ example, the payer's link, the notification read and refused, and the order quer
 stand-in (which signs with its own copy of the documented rule)."""
 
 import hashlib
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -254,12 +255,12 @@ def test_a_signed_notification_with_unreadable_fields_is_malformed(changes: dict
 
 
 def _answer(body: str) -> epay.OrderState:
-    return epay.read_order_answer(body.encode(), ACCOUNT, "ord_1")
+    return epay.read_order_answer(json.loads(body), ACCOUNT, "ord_1")
 
 
 def test_an_order_answer_is_read_however_php_spells_it() -> None:
     paid = _answer(
-        '\ufeff{"code":"1","msg":"ok","trade_no":2026112517000012345,"out_trade_no":"ord_1",'
+        '{"code":"1","msg":"ok","trade_no":2026112517000012345,"out_trade_no":"ord_1",'
         '"type":"wxpay","pid":1001,"money":12.3,"status":"1"}'
     )
     assert paid == epay.OrderState(
@@ -274,16 +275,15 @@ def test_an_order_answer_is_read_however_php_spells_it() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        "<html>502 Bad Gateway</html>",
         "[1]",
+        '"code=1"',
         '{"code":1,"out_trade_no":"ord_2","status":1}',
         '{"code":1,"pid":1002,"out_trade_no":"ord_1","status":1}',
     ],
 )
 def test_an_answer_that_is_not_about_this_order_is_no_answer(body: str) -> None:
-    with pytest.raises(epay.QueryFailed) as failed:
+    with pytest.raises(epay.NotAnAnswer):
         _answer(body)
-    assert (failed.value.outcome, failed.value.transient) == ("not_the_provider", False)
 
 
 def test_the_query_url_holds_the_key_and_names_the_order() -> None:
@@ -295,41 +295,6 @@ def test_the_query_url_holds_the_key_and_names_the_order() -> None:
         "key": EPAY_KEY,
         "out_trade_no": "ord_1",
     }
-
-
-async def test_a_failing_or_unreachable_deployment_is_a_transient_failure_without_the_key() -> None:
-    def failing(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(503, text="busy")
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(failing)) as http:
-        with pytest.raises(epay.QueryFailed) as failed:
-            await epay.query_order(http, ACCOUNT, "ord_1")
-    assert (failed.value.outcome, failed.value.transient) == ("failing", True)
-
-    def refusing(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(refusing)) as http:
-        with pytest.raises(epay.QueryFailed) as failed:
-            await epay.query_order(http, ACCOUNT, "ord_1")
-    assert (failed.value.outcome, failed.value.transient) == ("unreachable", True)
-    assert EPAY_KEY not in f"{failed.value} {failed.value.detail} {failed.value.__cause__}"
-
-    def redirecting(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(302, headers={"Location": "https://elsewhere.example/"})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(redirecting)) as http:
-        with pytest.raises(epay.QueryFailed) as failed:
-            await epay.query_order(http, ACCOUNT, "ord_1")
-    assert failed.value.outcome == "not_the_provider"
-
-    def endless(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"{" + b" " * epay.QUERY_CAP + b"}")
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(endless)) as http:
-        with pytest.raises(epay.QueryFailed) as failed:
-            await epay.query_order(http, ACCOUNT, "ord_1")
-    assert failed.value.outcome == "not_the_provider"
 
 
 # --- through the stand-in: link, payer's page, notification, return and query ---
@@ -345,6 +310,10 @@ async def test_a_payment_through_the_stand_in(epay_stand_in: EpayStandIn) -> Non
         except epay.Refused:
             return PlainTextResponse(epay.NACK)
         return PlainTextResponse(epay.ACK)
+
+    async def query(http: httpx.AsyncClient, account: epay.Account) -> epay.OrderState:
+        answer = await http.get(epay.query_url(account, out_trade_no))
+        return epay.read_order_answer(answer.json(), account, out_trade_no)
 
     merchant = Starlette(routes=[Route("/notify", notify)])
     out_trade_no = "ord_" + hashlib.sha1(str(id(received)).encode()).hexdigest()[:20]  # noqa: S324
@@ -362,16 +331,16 @@ async def test_a_payment_through_the_stand_in(epay_stand_in: EpayStandIn) -> Non
     ):
         with epay_stand_in.through(to_merchant):
             async with httpx.AsyncClient() as http:
-                before = await epay.query_order(http, account, out_trade_no)
+                before = await query(http, account)
                 assert before.state == "unknown"  # the link not opened yet: Epay has no order
                 page = await payer.get(link)
                 assert page.status_code == 200 and "12.30" in page.text
-                opened = await epay.query_order(http, account, out_trade_no)
+                opened = await query(http, account)
                 assert (opened.state, opened.money) == ("open", 1230)
                 action = re.search(r"action='([^']+)'", page.text)
                 assert action is not None
                 back = await payer.post(epay_stand_in.url + action.group(1))
-                after = await epay.query_order(http, account, out_trade_no)
+                after = await query(http, account)
     assert back.status_code == 302
     assert back.headers["location"].startswith("http://merchant.test/back?")
     returned = epay.read_notification(parse_qsl(urlsplit(back.headers["location"]).query), account)
@@ -385,4 +354,4 @@ async def test_a_payment_through_the_stand_in(epay_stand_in: EpayStandIn) -> Non
         refused = await payer.get(epay.payment_link(wrong, **_order(out_trade_no="ord_x")))
         assert refused.status_code == 400
         async with httpx.AsyncClient() as http:
-            assert (await epay.query_order(http, wrong, out_trade_no)).state == "unknown"
+            assert (await query(http, wrong)).state == "unknown"

@@ -2,6 +2,7 @@
 link with the charge in the account's currency, notifications verified and parsed, and orders
 looked up, against the stand-in deployment."""
 
+import asyncio
 import io
 import logging
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from gateway.billing import providers
 from gateway.billing.providers import (
+    ANSWER_CAP,
     Charge,
     Context,
     Inbound,
@@ -26,6 +28,7 @@ from gateway.billing.providers import (
 from gateway.billing.providers.epay import EpayCredentials, EpayProvider
 from gateway.ops.logs import configure_logging
 from gateway.values.clock import new_id
+from gateway.values.settings import Settings
 from tests.fixtures.core import make_settings
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
 
@@ -231,15 +234,56 @@ async def test_look_up_asks_the_deployment(epay_stand_in: EpayStandIn) -> None:
         assert refused.state == "open"  # Epay's "KEY校验失败": nothing believed
 
 
-async def test_an_unreachable_deployment_is_a_provider_error_without_the_key() -> None:
+async def _look_up_through(handler: Any, settings: Settings = SETTINGS) -> Any:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        ctx = Context(settings, "live", _credentials("https://pay.example.com"), http, NOW)
+        return await EpayProvider().look_up(ctx, _ref("ord_1"))
+
+
+async def test_an_answer_as_php_sends_it_is_read() -> None:
+    def php(request: httpx.Request) -> httpx.Response:
+        body = (
+            '\ufeff{"code":1,"msg":"ok","trade_no":"2026","out_trade_no":"ord_1","pid":1001,'
+            '"money":36,"status":1}'
+        )
+        return httpx.Response(200, content=body.encode(), headers={"Content-Type": "text/html"})
+
+    looked = await _look_up_through(php)
+    assert (looked.state, looked.payment_id, looked.amount_minor) == ("paid", "2026", 3600)
+
+
+async def test_a_deployment_that_gives_no_answer_is_a_provider_error_without_the_key() -> None:
     def refusing(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(refusing)) as http:
-        ctx = _context(_credentials("https://pay.example.com"), http)
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="busy")
+
+    def redirecting(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "https://elsewhere.example/"})
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{" + b" " * ANSWER_CAP + b"}")
+
+    def elsewhere(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"code": 1, "out_trade_no": "ord_2", "status": 1})
+
+    for handler in (refusing, failing, redirecting, endless, elsewhere):
         with pytest.raises(ProviderError) as failed:
-            await EpayProvider().look_up(ctx, _ref("ord_1"))
-    assert not failed.value.timeout and EPAY_KEY not in str(failed.value)
+            await _look_up_through(handler)
+        assert not failed.value.timeout, handler.__name__
+        assert EPAY_KEY not in f"{failed.value} {failed.value.__cause__}", handler.__name__
+
+
+async def test_a_deployment_that_drips_its_answer_is_cut_at_the_deadline() -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={})
+
+    brief = SETTINGS.model_copy(update={"payment_timeout_seconds": 0.2})
+    with pytest.raises(ProviderError) as failed:
+        await _look_up_through(slow, brief)
+    assert failed.value.timeout
 
 
 async def test_the_key_in_the_order_query_never_reaches_the_log(
