@@ -43,6 +43,7 @@ pytest_plugins = [
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",
     "tests.fixtures.acme_pay",
+    "tests.fixtures.epay",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

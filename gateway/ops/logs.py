@@ -91,6 +91,9 @@ def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) 
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers.clear()
     uvicorn_access.propagate = False
+    # httpx's INFO line is each request's full URL, and a provider's may hold a credential
+    # (Epay's order query carries the merchant key): the gateway logs its own calls instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def mask_email(address: str) -> str:

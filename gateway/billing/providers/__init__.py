@@ -42,6 +42,7 @@ from .base import (
     read_json,
     request_json,
 )
+from .epay import EpayProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 
@@ -87,6 +88,7 @@ __all__ = [
 _BUILT_IN: tuple[Provider[Any], ...] = (
     SandboxProvider(),
     StripeProvider(),
+    EpayProvider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}
