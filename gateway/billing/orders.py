@@ -85,7 +85,6 @@ __all__ = [
     "order_memo",
     "order_prices",
     "pay_sandbox",
-    "return_url",
     "sandbox_order",
     "sandbox_token",
 ]
@@ -351,17 +350,6 @@ def sandbox_token(settings: Settings, order_id: str) -> str:
     return hmac.new(key, f"sandbox-checkout:{order_id}".encode(), hashlib.sha256).hexdigest()
 
 
-RETURN_PATH = "/api/public/v1/billing/checkout/return"
-
-
-def return_url(settings: Settings) -> str:
-    """Where Stripe sends the payer after paying: the gateway looks the order up at Stripe
-    there (the return is one of reconciliation's moments), then sends the payer on to the
-    merchant's ``success_url``."""
-    base = public_base(settings)
-    return f"{base}{RETURN_PATH}?session_id={{CHECKOUT_SESSION_ID}}"
-
-
 DONE_PATH = "/api/public/v1/billing/checkout/done"
 
 
@@ -517,7 +505,7 @@ async def checkout(
                 credits=quote.credits,
                 amount_cents=quote.amount_cents,
                 currency=quote.currency,
-                success_url=return_url(settings),
+                success_url=payments.return_url(settings),
                 cancel_url=cancel_url,
             ),
         )

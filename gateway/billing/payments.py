@@ -17,12 +17,14 @@ from typing import Any, Literal
 import httpx
 import stripe
 
+from ..mail.links import public_base
 from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 from ._stripe import HTTPXClient
 
 __all__ = [
+    "RETURN_PATH",
     "Invoice",
     "InvoiceRequest",
     "Looked",
@@ -33,6 +35,7 @@ __all__ = [
     "create_session",
     "look_up_invoice",
     "look_up_session",
+    "return_url",
     "session_state",
     "verify_event",
 ]
@@ -40,6 +43,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
+
+RETURN_PATH = "/api/public/v1/billing/checkout/return"
+
+
+def return_url(settings: Settings) -> str:
+    """Where Stripe sends the payer after paying: the gateway looks the order up at Stripe
+    there (the return is one of reconciliation's moments), then sends the payer on to the
+    merchant's ``success_url``."""
+    return f"{public_base(settings)}{RETURN_PATH}?session_id={{CHECKOUT_SESSION_ID}}"
 
 
 @dataclass(frozen=True, slots=True)

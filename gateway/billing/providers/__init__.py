@@ -1,0 +1,143 @@
+"""The payment channels a wallet is funded through: a module each, and this registry.
+
+A channel is one ``Provider`` (``base``) and one line in ``_BUILT_IN`` below; nothing else in
+the product names it. Orders, the ledger, events, receipts and reconciliation are one code path
+for every channel (``billing.orders``, ``billing.notices``, ``billing.reconcile``); which
+channels a merchant is offered is the operator's, per environment (``billing.channels``).
+
+``register`` adds a provider at run time (a plug-in, or a test's made-up channel) and
+``registered`` does so for the length of a ``with`` block; a name already taken is refused, so
+no module replaces another by accident.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .base import (
+    ANSWER_CAP,
+    Ack,
+    Answer,
+    Charge,
+    Context,
+    Credentials,
+    Inbound,
+    Kind,
+    Looked,
+    LookState,
+    NoCredentials,
+    Notice,
+    NoticeMalformed,
+    NoticeRefused,
+    NoticeState,
+    NotSupported,
+    Opened,
+    OrderRef,
+    PaymentRequest,
+    PeriodNotice,
+    Provider,
+    ProviderError,
+    Refunded,
+    SubscriptionRequest,
+    read_json,
+    request_json,
+)
+from .sandbox import SANDBOX, SandboxProvider
+from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
+
+__all__ = [
+    "ANSWER_CAP",
+    "SANDBOX",
+    "STRIPE",
+    "Ack",
+    "Answer",
+    "Charge",
+    "Context",
+    "Credentials",
+    "Inbound",
+    "Kind",
+    "LookState",
+    "Looked",
+    "NoCredentials",
+    "NotSupported",
+    "Notice",
+    "NoticeMalformed",
+    "NoticeRefused",
+    "NoticeState",
+    "Opened",
+    "OrderRef",
+    "PaymentRequest",
+    "PeriodNotice",
+    "Provider",
+    "ProviderError",
+    "Refunded",
+    "StripeCredentials",
+    "SubscriptionRequest",
+    "all_providers",
+    "for_order",
+    "get",
+    "read_json",
+    "register",
+    "registered",
+    "request_json",
+    "unregister",
+]
+
+# One line per provider.
+_BUILT_IN: tuple[Provider[Any], ...] = (
+    SandboxProvider(),
+    StripeProvider(),
+)
+
+_PROVIDERS: dict[str, Provider[Any]] = {}
+
+
+def register(provider: Provider[Any]) -> Provider[Any]:
+    """Offer ``provider`` under its ``name`` from now on; a name taken already is refused."""
+    name = provider.name
+    if not name or not name.replace("_", "").isalnum() or name != name.lower() or len(name) > 30:
+        raise ValueError(f"a channel's name is 1 to 30 of a-z, 0-9 and _: {name!r}")
+    if name in _PROVIDERS:
+        raise ValueError(f"a provider is already registered as {name!r}")
+    _PROVIDERS[name] = provider
+    return provider
+
+
+def unregister(name: str) -> None:
+    """Take a provider added by ``register`` away (the built-in ones stay)."""
+    if any(p.name == name for p in _BUILT_IN):
+        raise ValueError(f"{name!r} is built in")
+    _PROVIDERS.pop(name, None)
+
+
+@contextmanager
+def registered(provider: Provider[Any]) -> Iterator[Provider[Any]]:
+    """``provider`` registered for the length of the block (a test's made-up channel)."""
+    register(provider)
+    try:
+        yield provider
+    finally:
+        unregister(provider.name)
+
+
+def get(name: str) -> Provider[Any] | None:
+    """The provider called ``name``, if one is registered."""
+    return _PROVIDERS.get(name)
+
+
+def all_providers() -> list[Provider[Any]]:
+    """Every registered provider, the built-in ones first, then in order of registration."""
+    return list(_PROVIDERS.values())
+
+
+def for_order(order: Any) -> Provider[Any] | None:
+    """The provider that takes an order's money: the sandbox for a sandbox order whatever
+    channel it stands in for, else the order's channel (an order written before channels
+    existed names only its provider)."""
+    if order.provider == SANDBOX:
+        return _PROVIDERS[SANDBOX]
+    return _PROVIDERS.get(getattr(order, "channel", None) or order.provider)
+
+
+for _provider in _BUILT_IN:
+    register(_provider)

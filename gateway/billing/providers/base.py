@@ -1,0 +1,451 @@
+"""What every payment provider offers the gateway, and what it is given and gives back.
+
+A payment channel (Stripe, Stripe's invoices, the staging sandbox, Creem, MyFatoorah, Epay…)
+is one module holding one ``Provider`` subclass and one line in the registry
+(``gateway.billing.providers``). The order code never asks which provider it is: it asks the
+provider to open a payment, to read a notification, to look an order up, to refund; and it
+records what the provider said as the order's transitions (``billing.orders``), the same for
+every channel. A provider does network and parsing only: it writes nothing, credits nothing
+and never sees a database connection.
+
+The five calls, in the order an order meets them:
+
+``open(ctx, req) -> Opened``
+    Before the order is written: the page a payer opens (``url``, absolute), the provider's
+    id of the payment (``session_id``, unique per provider, or ``None`` when the provider makes
+    no id before it is paid, as Epay) and when the page stops taking payment (``expires_at``;
+    ``None`` means the gateway's own TTL, ``AITOPUP_SANDBOX_ORDER_TTL_SECONDS``). A provider
+    that charges in a currency of its own (MyFatoorah's KWD) answers ``charge``: what the payer
+    is charged, in that currency's integer minor units, and the rate used; the order keeps it
+    beside what it credits. A refusal or a timeout raises (``ProviderError``), and then no
+    order is written.
+
+``verify(ctx, inbound)`` then ``parse(ctx, inbound) -> Notice``
+    A notification (webhook, IPN, notify) as it arrived: raw body bytes (already bounded by
+    ``body_limit``), headers (names lower-cased) and query. ``verify`` checks the signature in
+    constant time (``hmac.compare_digest``) *before* anything is parsed that allocates on the
+    sender's say-so, and refuses a stale one where the provider dates them
+    (``NoticeRefused``); ``parse`` turns the verified notification into a ``Notice``
+    (``NoticeMalformed`` when it is not one). The gateway then records the notice's
+    ``event_id`` once per channel (a repeat credits nothing), finds the order, checks it is
+    this channel's, its merchant's and its amount, and settles it. ``ack(notice)`` is the body
+    the provider expects back on success (Epay: the text ``success``).
+
+``look_up(ctx, order) -> Looked``
+    Reconciliation: what the provider says of an order now (a lost or late notification is
+    found this way: by the worker's sweep, by "check payment", by the payer's return). Only
+    for providers with ``can_look_up``; the others raise ``NotSupported``.
+
+``open_subscription(ctx, req) -> Opened``
+    Providers with ``subscriptions``: the page a subscriber opens for a plan; each paid period
+    is then a notice with ``subscription`` set, credited once per ``invoice_id``.
+
+``refund(ctx, order, amount_minor) -> Refunded``
+    Money back through the provider, where it can (``can_refund``); else ``NotSupported``.
+
+A provider's credentials are a pydantic model (``Credentials``); every secret field is a
+``SecretStr``: sealed at rest, answered masked, never logged. The operator sets them per
+environment (``PUT /api/admin/v1/billing/channels/{channel}/{env}``); ``default_credentials``
+may read the process settings instead (Stripe's ``AITOPUP_STRIPE_*``), used when no row is
+saved. Live notifications are verified with the live credentials: staging pays every channel
+through the sandbox, so no provider notifies about a staging order.
+
+Everything a provider is handed (``Context``) is built per call by the gateway: the settings,
+the environment, the credentials parsed, one bounded httpx client (``ctx.http``: timeout from
+``AITOPUP_PAYMENT_TIMEOUT_SECONDS``, no redirects followed) and the clock. Answers from the
+provider are read with ``request_json`` (capped at ``ANSWER_CAP``) and reach merchants only
+in the product's own codes, never the provider's text.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from ...values.settings import Settings
+from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+
+__all__ = [
+    "ANSWER_CAP",
+    "Ack",
+    "Answer",
+    "Charge",
+    "Context",
+    "Credentials",
+    "Inbound",
+    "Kind",
+    "LookState",
+    "Looked",
+    "NoCredentials",
+    "NotSupported",
+    "Notice",
+    "NoticeMalformed",
+    "NoticeRefused",
+    "NoticeState",
+    "Opened",
+    "OrderRef",
+    "PaymentRequest",
+    "PeriodNotice",
+    "Provider",
+    "ProviderError",
+    "Refunded",
+    "SubscriptionRequest",
+    "read_json",
+    "request_json",
+]
+
+# What is read of one answer from a provider's API: their objects are a few kilobytes.
+ANSWER_CAP = 1 << 20
+
+Kind = Literal["checkout", "invoice"]
+# What a notification says of an order: ``pending`` a payment on its way (the order must not
+# expire meanwhile); ``ignored`` an event about nothing the gateway acts on (it is still
+# recorded, and acknowledged, so the provider stops sending it).
+NoticeState = Literal["paid", "failed", "expired", "pending", "ignored"]
+# What a look-up finds: ``open`` still payable, ``unpaid`` completed with a delayed payment on
+# its way; the others as a notice's.
+LookState = Literal["paid", "open", "unpaid", "expired", "failed"]
+
+
+class Credentials(BaseModel):
+    """A provider's credentials for one environment. Subclass with the provider's fields;
+    every secret one a ``SecretStr`` (the gateway seals the whole model at rest, answers each
+    ``SecretStr`` masked and keeps a saved secret when an update leaves it out). Non-secret
+    fields (an API root, a merchant number) are answered as they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class NoCredentials(Credentials):
+    """A provider that needs none (the sandbox)."""
+
+
+C = TypeVar("C", bound=Credentials)
+
+
+@dataclass(frozen=True, slots=True)
+class Context(Generic[C]):
+    """What one call of a provider is given, built by the gateway for that call."""
+
+    settings: Settings
+    env: str  # staging or live
+    credentials: C
+    http: httpx.AsyncClient  # bounded (timeout, no redirects); closed after the call
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    """A payment to open for an order that is not written yet (``order_id`` is already its
+    id). Money in integer minor units of ``currency`` (the gateway's, USD today)."""
+
+    order_id: str
+    merchant_id: str
+    env: str
+    kind: Kind
+    pack_id: str | None  # None: a custom amount
+    name: str  # what the payer buys, as the receipt says it ("Starter pack", "Custom amount")
+    credits: int
+    amount_minor: int
+    currency: str
+    # Where the payer lands after paying: the gateway's own return, which looks the order up at
+    # the provider before sending the payer on (a redirect is no proof of payment). A provider
+    # may append its own query parameters to it.
+    return_url: str
+    cancel_url: str  # where the payer lands on giving up (the merchant's, or the gateway's)
+    notify_url: str  # this channel's notification route, absolute
+    email: str | None = None  # an invoice's addressee (one of the merchant's users)
+    days_until_due: int | None = None  # an invoice's
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRequest:
+    """A subscription to open (providers with ``subscriptions``): ours is ``subscription_id``
+    (``sub_…``), written after the provider answers; each period charges ``amount_minor`` of
+    ``currency`` and credits the plan's credits."""
+
+    subscription_id: str
+    merchant_id: str
+    env: str
+    plan_id: str
+    plan_name: str
+    interval: Literal["month", "year"]
+    amount_minor: int
+    currency: str
+    return_url: str
+    cancel_url: str
+    notify_url: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What the payer is charged when a provider charges in its own currency: integer minor
+    units of ``currency`` (KWD has three decimals: 1.250 KWD is 1250) and ``rate``, the decimal
+    text of how many major units of ``currency`` one major unit of the order's currency bought
+    (e.g. ``"0.3075"``). The order credits its own ``credit_cents`` whatever the rate."""
+
+    amount_minor: int
+    currency: str
+    rate: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A payment opened: the page a payer opens, the provider's id of it, its expiry, and what
+    is charged if not the order's own amount and currency."""
+
+    url: str
+    session_id: str | None
+    expires_at: datetime | None
+    charge: Charge | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A notification as it arrived, before anything is believed of it."""
+
+    method: str  # POST, or GET for providers whose ``notify_methods`` include it
+    body: bytes  # at most the provider's ``body_limit``
+    headers: Mapping[str, str]  # names lower-cased
+    query: Mapping[str, str]  # the first value of each name
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodNotice:
+    """What a notification says of a subscription (providers with ``subscriptions``):
+    ``subscription_id`` is ours (``sub_…``, given at ``open_subscription``), ``invoice_id`` the
+    provider's id of one paid period, the key of its one credit (as Stripe's ``invoice.paid``
+    credits a period once), ``period_end`` when the period paid for ends."""
+
+    state: Literal["paid", "active", "past_due", "canceled"]
+    subscription_id: str | None
+    provider_subscription_id: str | None = None
+    invoice_id: str | None = None
+    period_end: datetime | None = None
+    cancel_at_period_end: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A verified notification, parsed. ``event_id`` is the dedupe key within the channel (the
+    provider's event id, or what makes one notification of one state unique, as Epay's
+    ``trade_no`` with its ``trade_status``). ``order_id`` is ours (``ord_…``), as given to the
+    provider at ``open``; ``session_id`` the provider's id of the payment as ``open`` answered it
+    (None when ``open`` answered none); ``payment_id`` the provider's id of the money moved,
+    kept on the order. ``amount_minor`` and ``currency`` are what was paid, matched against the
+    order's charge (or its amount) before anything is credited. ``merchant_id``, where the
+    provider echoes the metadata given at ``open``, must be the order's. ``kind`` is the
+    provider's own name for the event, logged and recorded (at most 100 characters).
+    ``subscription`` is set instead of ``order_id`` for a subscription's report (``state`` then
+    says of the payment, if any, as for an order)."""
+
+    event_id: str
+    state: NoticeState
+    order_id: str | None
+    kind: str
+    session_id: str | None = None
+    payment_id: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    merchant_id: str | None = None
+    created: datetime | None = None
+    subscription: PeriodNotice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The answer a provider expects to a notification it may stop sending."""
+
+    body: bytes
+    media_type: str = "text/plain"
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """What a look-up or a refund is told of an order: its ids here and at the provider and
+    what was charged (``amount_minor`` of ``currency``: the charge, when there was one)."""
+
+    order_id: str
+    merchant_id: str
+    env: str
+    kind: Kind
+    session_id: str | None
+    payment_id: str | None
+    amount_minor: int
+    currency: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """What the provider says of an order's payment, looked up rather than told.
+    ``provider_status`` is the provider's own words for it (kept on the order, at most 40
+    characters); ``session_id`` its id of the payment (matched against the order's, as a
+    notice's); ``payment_id`` its id of the money moved."""
+
+    state: LookState
+    provider_status: str
+    session_id: str | None
+    payment_id: str | None
+    amount_minor: int | None
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    """A refund the provider accepted: its id and its own word for the refund's state."""
+
+    refund_id: str
+    provider_status: str
+
+
+class ProviderError(Exception):
+    """The provider refused, failed or did not answer in time: the caller answers
+    ``PAYMENT_PROVIDER_ERROR`` or ``PAYMENT_PROVIDER_TIMEOUT``. ``reason`` is for the log (no
+    secret, no body of the provider's); ``status`` and ``code`` the provider's, if it said."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        timeout: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timeout = timeout
+        self.status = status
+        self.code = code
+
+
+class NoticeRefused(Exception):
+    """A notification whose signature is missing, wrong or stale: answered without a trace,
+    logged once with ``reason`` (never the body or the signature)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoticeMalformed(Exception):
+    """A verified notification that is not one the provider documents."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotSupported(Exception):
+    """What the provider cannot do (look an order up, refund)."""
+
+
+class Provider(Generic[C]):
+    """One payment channel. Subclass per provider, set the class attributes, override the
+    calls it supports; one instance goes in the registry under ``name``.
+
+    Every call may be repeated (a retry, a second sweep): ``open`` is called once per order id
+    and should pass it to the provider as its idempotency key or reference where it takes one.
+    """
+
+    # The channel's id, in routes, orders and settings: lower-case letters, digits and _.
+    name: ClassVar[str]
+    # What a person reads: on the Wallet page, the sandbox page, the docs.
+    title: ClassVar[str]
+    # How the sandbox page stands this channel in (staging): the methods a payer would pick.
+    methods: ClassVar[tuple[str, ...]] = ("Card",)
+    credentials: ClassVar[type[Credentials]] = NoCredentials
+    kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout"})
+    subscriptions: ClassVar[bool] = False
+    can_look_up: ClassVar[bool] = False
+    can_refund: ClassVar[bool] = False
+    # The methods its notifications come with (Epay's notify is a GET with a query string).
+    notify_methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+    # The longest notification body read; past it the sender gets BODY_TOO_LARGE, unread.
+    body_limit: ClassVar[int] = 64 * 1024
+    # Whether a payment it reports may be credited after the order expired here: a provider
+    # takes money while its own page is open and may tell later (days, with retries). Only the
+    # sandbox, whose Pay button is the payment itself, says no.
+    settles_late: ClassVar[bool] = True
+
+    def default_credentials(self, settings: Settings, env: str) -> C | None:
+        """Credentials from the process settings, used when the operator saved none for
+        ``env`` (Stripe's ``AITOPUP_STRIPE_*``); ``None``: the channel needs a saved row."""
+        return None
+
+    def enabled_by_default(self, settings: Settings, env: str) -> bool:
+        """Whether the channel is offered in ``env`` when the operator saved no row for it."""
+        return False
+
+    async def open(self, ctx: Context[C], req: PaymentRequest) -> Opened:
+        raise NotImplementedError
+
+    def verify(self, ctx: Context[C], inbound: Inbound) -> None:
+        """Raise ``NoticeRefused`` unless the notification is the provider's, and fresh."""
+        raise NoticeRefused("this channel takes no notifications")
+
+    def parse(self, ctx: Context[C], inbound: Inbound) -> Notice:
+        """The verified notification as a ``Notice``, or ``NoticeMalformed``."""
+        raise NoticeMalformed("this channel takes no notifications")
+
+    def ack(self, notice: Notice) -> Ack:
+        """The body the provider expects once a notification is taken (or was taken before)."""
+        return Ack(b'{"received":true}', "application/json")
+
+    async def open_subscription(self, ctx: Context[C], req: SubscriptionRequest) -> Opened:
+        """The page a subscriber opens (providers with ``subscriptions``)."""
+        raise NotSupported
+
+    async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:
+        raise NotSupported
+
+    async def refund(self, ctx: Context[C], order: OrderRef, amount_minor: int) -> Refunded:
+        raise NotSupported
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A provider's answer: its HTTP status and its body parsed as JSON."""
+
+    status: int
+    body: Any
+
+
+async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
+    """A provider's JSON answer on a streamed response (``http.send(..., stream=True)``), read
+    to ``cap`` and parsed, the response closed; ``ProviderError`` if it is longer, encoded
+    unasked or not JSON."""
+    try:
+        body = await read_capped(response, cap, whole=True)
+    except BodyTooLarge:
+        raise ProviderError("answer too long", status=response.status_code) from None
+    finally:
+        await response.aclose()
+    if encoded(response):
+        raise ProviderError("answer in an encoding not asked for", status=response.status_code)
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ProviderError("answer is not JSON", status=response.status_code) from None
+
+
+async def request_json(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Answer:
+    """One exchange with a provider's API (``kwargs`` as ``httpx.AsyncClient.build_request``
+    takes them), its answer read by ``read_json``; a timeout or a failed connection is a
+    ``ProviderError`` (``timeout`` set for the first). Whether the status is a refusal is the
+    provider's to judge."""
+    headers = {**dict(kwargs.pop("headers", None) or {}), "Accept-Encoding": "identity"}
+    try:
+        request = http.build_request(method, url, headers=headers, **kwargs)
+        response = await http.send(request, stream=True)
+        return Answer(response.status_code, await read_json(response))
+    except httpx.TimeoutException:
+        raise ProviderError("no answer in time", timeout=True) from None
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"unreachable: {type(exc).__name__}") from None

@@ -1,0 +1,44 @@
+"""The staging sandbox: what every channel's hosted page is to live, without the money.
+
+Staging pays every channel through it: a checkout through any channel opens the sandbox page
+titled for that channel (``billing.sandbox``), and its Pay button is the payment itself, so it
+is refused once the order has expired (``settles_late`` is false). It is never offered in live.
+Its link carries a token derived from the order id, so nothing extra is stored.
+"""
+
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import ClassVar
+
+from ...mail.links import public_base
+from ...values.settings import Settings
+from .base import Context, NoCredentials, Opened, PaymentRequest, Provider
+
+__all__ = ["PATH", "SANDBOX", "SandboxProvider", "sandbox_token", "sandbox_url"]
+
+SANDBOX = "sandbox"
+PATH = "/api/public/v1/billing/sandbox/checkout"
+
+
+def sandbox_token(settings: Settings, order_id: str) -> str:
+    """Proof that the holder was given the sandbox link; derived, so nothing extra is stored."""
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, f"sandbox-checkout:{order_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def sandbox_url(settings: Settings, order_id: str) -> str:
+    return f"{public_base(settings)}{PATH}/{order_id}?token={sandbox_token(settings, order_id)}"
+
+
+class SandboxProvider(Provider[NoCredentials]):
+    name: ClassVar[str] = SANDBOX
+    title: ClassVar[str] = "Sandbox"
+    settles_late: ClassVar[bool] = False
+
+    def enabled_by_default(self, settings: Settings, env: str) -> bool:
+        return env == "staging"
+
+    async def open(self, ctx: Context[NoCredentials], req: PaymentRequest) -> Opened:
+        ttl = timedelta(seconds=ctx.settings.sandbox_order_ttl_seconds)
+        return Opened(sandbox_url(ctx.settings, req.order_id), None, ctx.now + ttl)

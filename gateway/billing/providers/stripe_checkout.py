@@ -1,0 +1,127 @@
+"""Stripe: Checkout Sessions and invoices, through the official package (``billing.payments``).
+
+Its credentials are the process settings (``AITOPUP_STRIPE_SECRET_KEY``,
+``AITOPUP_STRIPE_WEBHOOK_SECRET``, ``AITOPUP_STRIPE_API_BASE``) unless the operator saves a row
+for the environment, so nothing changes for an operator who configured Stripe before channels
+existed. Stripe's events keep their own route and table (``billing.stripe_events``: they also
+drive subscriptions), and settle orders through the same transitions as every channel's
+notices.
+"""
+
+from datetime import timedelta
+from typing import ClassVar
+
+from pydantic import SecretStr
+
+from ...values.settings import Settings
+from .. import payments
+from .base import (
+    Context,
+    Credentials,
+    Kind,
+    Looked,
+    Opened,
+    OrderRef,
+    PaymentRequest,
+    Provider,
+)
+
+__all__ = ["STRIPE", "StripeCredentials", "StripeProvider", "stripe_settings"]
+
+STRIPE = "stripe"
+# Stripe's own default, for a session whose reply did not say when it expires.
+SESSION_TTL = timedelta(hours=24)
+
+
+class StripeCredentials(Credentials):
+    secret_key: SecretStr
+    webhook_secret: SecretStr | None = None
+    api_base: str = "https://api.stripe.com"
+
+
+def stripe_settings(settings: Settings, credentials: StripeCredentials) -> Settings:
+    """The settings ``billing.payments`` reads, with ``credentials`` in place of the process's."""
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": credentials.secret_key,
+            "stripe_webhook_secret": credentials.webhook_secret,
+            "stripe_api_base": credentials.api_base,
+        }
+    )
+
+
+class StripeProvider(Provider[StripeCredentials]):
+    name: ClassVar[str] = STRIPE
+    title: ClassVar[str] = "Stripe"
+    methods: ClassVar[tuple[str, ...]] = ("Card", "Link")
+    credentials: ClassVar[type[Credentials]] = StripeCredentials
+    kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout", "invoice"})
+    subscriptions: ClassVar[bool] = True
+    can_look_up: ClassVar[bool] = True
+    # Stripe's events carry whole objects.
+    body_limit: ClassVar[int] = 512 * 1024
+
+    def default_credentials(self, settings: Settings, env: str) -> StripeCredentials | None:
+        if settings.stripe_secret_key is None:
+            return None
+        return StripeCredentials(
+            secret_key=settings.stripe_secret_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+
+    def enabled_by_default(self, settings: Settings, env: str) -> bool:
+        # Staging pays through the sandbox whatever is named, as it always did.
+        return env == "staging" or settings.stripe_secret_key is not None
+
+    async def open(self, ctx: Context[StripeCredentials], req: PaymentRequest) -> Opened:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        if req.kind == "invoice":
+            assert req.email is not None and req.days_until_due is not None
+            made = await payments.create_invoice(
+                settings,
+                payments.InvoiceRequest(
+                    order_id=req.order_id,
+                    merchant_id=req.merchant_id,
+                    email=req.email,
+                    name=req.name,
+                    credits=req.credits,
+                    amount_cents=req.amount_minor,
+                    currency=req.currency,
+                    days_until_due=req.days_until_due,
+                ),
+            )
+            # An invoice waits for its payment: it never expires here.
+            return Opened(made.url or "", made.id, None)
+        session = await payments.create_session(
+            settings,
+            payments.SessionRequest(
+                order_id=req.order_id,
+                merchant_id=req.merchant_id,
+                pack_id=req.pack_id,
+                pack_name=req.name,
+                credits=req.credits,
+                amount_cents=req.amount_minor,
+                currency=req.currency,
+                # Stripe's own return names the session; the gateway looks it up there.
+                success_url=payments.return_url(settings),
+                cancel_url=req.cancel_url,
+            ),
+        )
+        return Opened(session.url, session.id, session.expires_at or ctx.now + SESSION_TTL)
+
+    async def look_up(self, ctx: Context[StripeCredentials], order: OrderRef) -> Looked:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        assert order.session_id is not None
+        if order.kind == "invoice":
+            looked = await payments.look_up_invoice(settings, order.session_id)
+        else:
+            looked = await payments.look_up_session(settings, order.session_id)
+        return Looked(
+            looked.state,
+            looked.provider_status,
+            looked.object_id,
+            looked.payment_id,
+            looked.amount_cents,
+            looked.currency,
+        )
