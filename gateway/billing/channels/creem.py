@@ -1,15 +1,17 @@
 """Creem's API, as it documents it (docs.creem.io).
 
 Out: ``POST /v1/checkouts {product_id, request_id, units, success_url, metadata}`` answers a
-checkout with its ``checkout_url``; ``GET /v1/checkouts?checkout_id=`` tells its state. Every
-call carries ``x-api-key``. Test root ``https://test-api.creem.io``, live ``https://api.creem.io``
-(a test key works only on the test root). Prices are integer cents.
+checkout with its ``checkout_url``; ``GET /v1/checkouts?checkout_id=`` tells its state and
+``GET /v1/products?product_id=`` a product's price. Every call carries ``x-api-key``. Test root
+``https://test-api.creem.io``, live ``https://api.creem.io`` (a test key works only on the test
+root). Prices are integer cents.
 
 Creem sells products, not amounts, so a checkout names a product (``Catalogue``): a pack is
 paid through its own product when the channel's configuration names one and the order costs the
 pack's full price; any other amount (a custom amount, a pack after a coupon or a tier) through
-the amount product, a product priced ``unit_cents`` bought in ``amount / unit_cents`` units. An
-amount no product can charge exactly is not offered, rather than charged otherwise.
+the amount product, a product priced ``unit_cents`` bought in ``amount / unit_cents`` units. Each
+product's price is asked of Creem before it is used, and an amount no product charges exactly is
+not offered, rather than charged otherwise.
 
 In: a webhook ``{id, eventType, created_at (ms), object}`` with ``creem-signature``: the hex
 HMAC-SHA256 of the raw body under the webhook secret, checked in constant time before the body
@@ -40,7 +42,6 @@ __all__ = [
     "Checkout",
     "Creem",
     "Event",
-    "NotOffered",
     "Refused",
     "State",
     "checkout_of",
@@ -71,35 +72,32 @@ class Refused(Exception):
         self.reason = reason
 
 
-class NotOffered(Exception):
-    """No product of the channel's catalogue charges this amount exactly."""
-
-
 # --- products ---
 
 
 @dataclass(frozen=True, slots=True)
 class Catalogue:
-    """How orders map to Creem products: ``packs`` (pack id → product id, each product priced
-    as the pack), and the amount product (``amount_product``, priced ``unit_cents``)."""
+    """How orders map to Creem products: ``packs`` (pack id → the product sold as that pack),
+    and the amount product (``amount_product``, priced ``unit_cents``, bought in units)."""
 
     packs: dict[str, str] = field(default_factory=dict)
     amount_product: str | None = None
     unit_cents: int = 100
 
-    def product_for(
-        self, pack_id: str | None, price_cents: int, amount_cents: int
-    ) -> tuple[str, int]:
-        """The product and the units that charge ``amount_cents``: the pack's own product when
-        nothing was taken off its price, else the amount product, else ``NotOffered``."""
+    def candidates(self, pack_id: str | None, amount_cents: int) -> list[tuple[str, int]]:
+        """The products, and units of each, that may charge ``amount_cents``, in the order to
+        try them: the pack's own product, then the amount product where the amount is a whole
+        number of its units. Whether a product's price is what the order costs is Creem's to
+        say (``Creem.price``): a pack after a coupon is charged through the amount product."""
+        found: list[tuple[str, int]] = []
         product = self.packs.get(pack_id) if pack_id is not None else None
-        if product is not None and amount_cents == price_cents:
-            return product, 1
+        if product is not None:
+            found.append((product, 1))
         if self.amount_product is not None and self.unit_cents > 0:
             units, rest = divmod(amount_cents, self.unit_cents)
             if rest == 0 and units >= 1:
-                return self.amount_product, units
-        raise NotOffered
+                found.append((self.amount_product, units))
+        return found
 
 
 # --- the signature and the event ---
@@ -296,6 +294,16 @@ class Creem:
         if made.url is None:
             raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no checkout_url")
         return made
+
+    async def price(self, product_id: str) -> Money | None:
+        """What one unit of the product costs (``GET /v1/products?product_id=``); None when
+        Creem states no price in cents and a currency."""
+        product = await self._call("GET", "/v1/products", params={"product_id": product_id})
+        amount = _cents(product.get("price")) if isinstance(product, dict) else None
+        currency = product.get("currency") if isinstance(product, dict) else None
+        if amount is None or not isinstance(currency, str):
+            return None
+        return Money(amount, currency.upper()[:3])
 
     async def checkout(self, checkout_id: str) -> Checkout:
         return checkout_of(

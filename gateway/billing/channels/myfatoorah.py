@@ -96,11 +96,14 @@ State = Literal["paid", "open", "expired"]
 
 class Refused(Exception):
     """A notification not taken: ``reason`` is one of ``too_large``, ``malformed``,
-    ``signature``, ``stale``, ``unsupported``; nothing was acted on."""
+    ``signature``, ``stale``, ``unsupported``; nothing was acted on. An ``unsupported`` one was
+    verified (another event than a payment's status): ``key`` is then its signature's key, for
+    it to be acknowledged once and not acted on."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, key: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.key = key
 
 
 # --- the signature ---
@@ -212,7 +215,7 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
     if not signature_valid(secret, data, header, code):
         raise Refused("signature")
     if code != PAYMENT_STATUS_CHANGED:
-        raise Refused("unsupported")
+        raise Refused("unsupported", key="mf:" + sign(secret, data, code))
     created = _created(event)
     if created is None or created < now - STALE_AFTER or created > now + FUTURE_SKEW:
         raise Refused("stale")

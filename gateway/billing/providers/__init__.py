@@ -42,11 +42,15 @@ from .base import (
     read_json,
     request_json,
 )
+from .creem import CREEM, CreemCredentials, CreemProvider
+from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 
 __all__ = [
     "ANSWER_CAP",
+    "CREEM",
+    "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
     "Ack",
@@ -54,10 +58,12 @@ __all__ = [
     "Charge",
     "Context",
     "Credentials",
+    "CreemCredentials",
     "Inbound",
     "Kind",
     "LookState",
     "Looked",
+    "MyFatoorahCredentials",
     "NoCredentials",
     "NotSupported",
     "Notice",
@@ -87,6 +93,8 @@ __all__ = [
 _BUILT_IN: tuple[Provider[Any], ...] = (
     SandboxProvider(),
     StripeProvider(),
+    MyFatoorahProvider(),
+    CreemProvider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}

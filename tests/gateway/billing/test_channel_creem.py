@@ -80,24 +80,22 @@ def test_refused_events(case: str, reason: str) -> None:
     assert refused.value.reason == reason
 
 
-def test_an_order_maps_to_a_product() -> None:
+def test_an_order_maps_to_products_to_try() -> None:
     catalogue = creem.Catalogue(
         packs={"pack_pro": "prod_pro"}, amount_product="prod_unit", unit_cents=100
     )
-    assert catalogue.product_for("pack_pro", 2000, 2000) == ("prod_pro", 1)
-    # A coupon took something off: the pack's product would charge its full price.
-    assert catalogue.product_for("pack_pro", 2000, 1800) == ("prod_unit", 18)
-    assert catalogue.product_for(None, 4200, 4200) == ("prod_unit", 42)
-    with pytest.raises(creem.NotOffered):
-        catalogue.product_for(None, 4250, 4250)
-    with pytest.raises(creem.NotOffered):
-        creem.Catalogue(packs={"pack_pro": "prod_pro"}).product_for(None, 500, 500)
+    assert catalogue.candidates("pack_pro", 2000) == [("prod_pro", 1), ("prod_unit", 20)]
+    assert catalogue.candidates("pack_pro", 1850) == [("prod_pro", 1)]
+    assert catalogue.candidates(None, 4200) == [("prod_unit", 42)]
+    assert catalogue.candidates(None, 4250) == []
+    assert creem.Catalogue(packs={"pack_pro": "prod_pro"}).candidates(None, 500) == []
 
 
 async def test_a_checkout_made_paid_and_looked_up(creem_stand_in: CreemStandIn) -> None:
     product = creem_stand_in.add_product(100)
     async with httpx.AsyncClient() as http:
         api = creem.Creem(http, creem_stand_in.url, API_KEY)
+        assert await api.price(product) == Money(100, "USD")
         made = await api.create_checkout(
             product_id=product,
             units=25,
