@@ -44,10 +44,12 @@ __all__ = [
     "Event",
     "Refused",
     "State",
+    "Subscription",
     "checkout_of",
     "read_event",
     "sign",
     "signature_valid",
+    "subscription_of",
 ]
 
 TEST_API_BASE = "https://test-api.creem.io"
@@ -154,6 +156,59 @@ def read_event(body: bytes, header: str | None, secret: str, now: datetime) -> E
     if created < now - STALE_AFTER or created > now + FUTURE_SKEW:
         raise Refused("stale")
     return Event(event_id, type_, created, obj)
+
+
+# --- subscriptions ---
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscription as a ``subscription.*`` event carries it. ``transaction_id`` names the
+    period last paid (``last_transaction``), the key of its one credit; ``paid`` its amount."""
+
+    id: str
+    status: str
+    transaction_id: str | None
+    paid: Money | None
+    period_end: datetime | None
+    metadata: dict[str, Any]
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def subscription_of(obj: Any) -> Subscription | None:
+    if not isinstance(obj, dict) or obj.get("object") != "subscription" or _id_of(obj) is None:
+        return None
+    last = obj.get("last_transaction") if isinstance(obj.get("last_transaction"), dict) else {}
+    assert isinstance(last, dict)
+    transaction_id = _id_of(last) if last else None
+    if transaction_id is None and isinstance(obj.get("last_transaction_id"), str):
+        transaction_id = str(obj["last_transaction_id"])[:_MAX_FIELD]
+    amount, currency = _cents(last.get("amount")), last.get("currency")
+    paid = (
+        Money(amount, currency.upper()[:3])
+        if amount is not None and isinstance(currency, str) and last.get("status") == "paid"
+        else None
+    )
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    status = obj.get("status")
+    return Subscription(
+        id=str(_id_of(obj)),
+        status=status[:40] if isinstance(status, str) else "unknown",
+        transaction_id=transaction_id,
+        paid=paid,
+        period_end=_when(last.get("period_end")) or _when(obj.get("current_period_end_date")),
+        metadata=metadata,
+    )
 
 
 # --- checkouts ---

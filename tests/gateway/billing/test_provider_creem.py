@@ -3,6 +3,7 @@ through the product that charges its amount exactly, events verified and read, a
 up."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,6 +18,7 @@ from gateway.billing.providers import (
     NoticeRefused,
     OrderRef,
     PaymentRequest,
+    SubscriptionRequest,
 )
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
@@ -147,3 +149,55 @@ async def test_events_refused(http: httpx.AsyncClient, creem_stand_in: CreemStan
     assert changed != body
     with pytest.raises(NoticeRefused):
         PROVIDER.verify(ctx, Inbound("POST", changed, headers, {}))
+
+
+async def test_a_subscription_opened_and_its_periods_reported(
+    http: httpx.AsyncClient, creem_stand_in: CreemStandIn
+) -> None:
+    assert PROVIDER is not None and PROVIDER.subscriptions
+    monthly = creem_stand_in.add_product(1900, name="Pro monthly")
+    ctx = _ctx(http, creem_stand_in, plan_products={"plan_pro/month": monthly})
+    request = SubscriptionRequest(
+        subscription_id="sub_ours1",
+        merchant_id="mer_c",
+        env="live",
+        plan_id="plan_pro",
+        plan_name="Pro",
+        interval="month",
+        amount_minor=1900,
+        currency="USD",
+        return_url="https://gateway.test/return",
+        cancel_url="https://merchant.test/cancel",
+        notify_url="https://gateway.test/api/public/v1/payment/webhook/creem",
+    )
+    opened = await PROVIDER.open_subscription(ctx, request)
+    assert opened.session_id is not None
+    made = creem_stand_in.checkouts[opened.session_id]
+    assert made["metadata"]["subscription_id"] == "sub_ours1"
+    with pytest.raises(ApiError) as refused:  # no product priced as the yearly plan
+        await PROVIDER.open_subscription(ctx, replace(request, interval="year"))
+    assert refused.value.code == Code.CHANNEL_AMOUNT_NOT_OFFERED
+
+    subscription = creem_stand_in.subscribe(opened.session_id)
+    body, headers = creem_stand_in.event(opened.session_id)
+    first_checkout = PROVIDER.parse(ctx, Inbound("POST", body, headers, {}))
+    assert first_checkout.state == "ignored"  # the period is subscription.paid's to credit
+    seen = set()
+    for _ in range(2):
+        body, headers = creem_stand_in.subscription_event(subscription["id"])
+        notice = PROVIDER.parse(ctx, Inbound("POST", body, headers, {}))
+        assert notice.subscription is not None
+        assert (notice.state, notice.subscription.state, notice.subscription.subscription_id) == (
+            "paid",
+            "paid",
+            "sub_ours1",
+        )
+        assert (notice.amount_minor, notice.currency, notice.merchant_id) == (1900, "USD", "mer_c")
+        seen.add(notice.subscription.invoice_id)
+        creem_stand_in.renew(subscription["id"])
+    assert len(seen) == 2  # each period its own key
+
+    body, headers = creem_stand_in.subscription_event(subscription["id"], "subscription.canceled")
+    notice = PROVIDER.parse(ctx, Inbound("POST", body, headers, {}))
+    assert notice.subscription is not None
+    assert (notice.state, notice.subscription.state) == ("ignored", "canceled")
