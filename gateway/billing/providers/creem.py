@@ -1,5 +1,5 @@
 """Creem (a merchant of record: cards, PayPal, local methods), through its API
-(``billing.channels.creem``).
+(``billing.protocols.creem``).
 
 Creem sells products, so the channel's credentials say which product stands for what
 (``pack_products``: a pack id → the Creem product sold as that pack; ``amount_product`` and
@@ -24,9 +24,9 @@ from pydantic import Field, SecretStr, field_validator
 
 from ...values.codes import Code
 from ...values.outcome import ApiError
-from ..channels import creem
-from ..channels.exchange import NO_ANSWER, ChannelError
-from ..channels.money import Money
+from ..protocols import creem
+from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.money import Money
 from .base import (
     Context,
     Credentials,

@@ -1,5 +1,5 @@
 """MyFatoorah (KNET, cards and wallets in the Gulf), through its v2 API
-(``billing.channels.myfatoorah``).
+(``billing.protocols.myfatoorah``).
 
 ``open`` makes an invoice with ``SendPayment`` in the order's currency, then asks
 ``GetPaymentStatus`` what MyFatoorah made of it in the account's own currency: that is the
@@ -16,9 +16,9 @@ from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
-from ..channels import myfatoorah
-from ..channels.exchange import NO_ANSWER, ChannelError
-from ..channels.money import Money, rate
+from ..protocols import myfatoorah
+from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.money import Money, rate
 from .base import (
     Charge,
     Context,

@@ -1,4 +1,4 @@
-"""MyFatoorah's protocol (``billing.channels.myfatoorah``): the webhook signature over its
+"""MyFatoorah's protocol (``billing.protocols.myfatoorah``): the webhook signature over its
 documented fields and order, checked against the documentation's own example, and the v2 API
 spoken to the stand-in."""
 
@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from gateway.billing.channels import myfatoorah
-from gateway.billing.channels.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
-from gateway.billing.channels.money import Money, rate, to_minor
+from gateway.billing.protocols import myfatoorah
+from gateway.billing.protocols.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
+from gateway.billing.protocols.money import Money, rate, to_minor
 from tests.fixtures.myfatoorah import ACCOUNT_CURRENCY, TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
 
 # The Data of the PAYMENT_STATUS_CHANGED sample in MyFatoorah's documentation, and the string

@@ -1,4 +1,4 @@
-"""Creem's protocol (``billing.channels.creem``): the webhook signature over the raw body, an
+"""Creem's protocol (``billing.protocols.creem``): the webhook signature over the raw body, an
 event's freshness, how an order maps to a product, and the API spoken to the stand-in."""
 
 import hashlib
@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gateway.billing.channels import creem
-from gateway.billing.channels.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
-from gateway.billing.channels.money import Money
+from gateway.billing.protocols import creem
+from gateway.billing.protocols.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
+from gateway.billing.protocols.money import Money
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 
 
