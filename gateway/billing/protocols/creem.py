@@ -134,7 +134,7 @@ def read_event(body: bytes, header: str | None, secret: str, now: datetime) -> E
         raise Refused("signature")
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Refused("malformed") from None
     if not isinstance(parsed, dict):
         raise Refused("malformed")

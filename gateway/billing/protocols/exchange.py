@@ -97,7 +97,7 @@ async def call(
         raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)
     try:
         parsed = json.loads(raw, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ChannelError(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
         ) from None

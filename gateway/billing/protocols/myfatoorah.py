@@ -204,7 +204,7 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
         raise Refused("too_large")
     try:
         parsed = json.loads(body, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # a body nested past the parser's depth is no event
         raise Refused("malformed") from None
     event = parsed.get("Event") if isinstance(parsed, dict) else None
     data = parsed.get("Data") if isinstance(parsed, dict) else None

@@ -110,6 +110,7 @@ def test_a_verified_notification_says_what_was_signed() -> None:
         ("from_the_future", "stale"),
         ("refund_event", "unsupported"),
         ("not_json", "malformed"),
+        ("nested_past_the_parser", "malformed"),
         ("too_large", "too_large"),
     ],
 )
@@ -136,6 +137,8 @@ def test_refused_notifications(change: str, reason: str) -> None:
     raw = json.dumps(body).encode()
     if change == "not_json":
         raw = b"{not json"
+    elif change == "nested_past_the_parser":
+        raw = b"[" * 30_000 + b"]" * 30_000
     elif change == "too_large":
         raw = b" " * (myfatoorah.MAX_NOTIFICATION_BYTES + 1)
     with pytest.raises(myfatoorah.Refused) as refused:
