@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",
+    "tests.fixtures.acme_pay",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -13,6 +13,7 @@ from . import (
     keys,
     meta,
     orders,
+    payment_channels,
     recipients,
     subscriptions,
     topup,
@@ -34,6 +35,8 @@ def public_routes() -> list[BaseRoute]:
         *billing.routes,
         *billing_profile.routes,
         *subscriptions.routes,
+        # After Stripe's literal /payment/webhook/stripe, which it would otherwise capture.
+        *payment_channels.routes,
         *topup.routes,
         *webhooks.routes,
         *keys.routes,

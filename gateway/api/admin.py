@@ -14,6 +14,7 @@ from starlette.responses import Response
 from .. import merchant_limits
 from ..accounts import invitations
 from ..admin import api_keys, audit, catalog, merchants, plans, redemption_codes, reports
+from ..admin import channels as payment_channels
 from ..admin import checkin as checkin_config
 from ..admin.audit import Call
 from ..admin.schemas import (
@@ -44,6 +45,7 @@ from ..admin.schemas import (
     TransactionQuery,
 )
 from ..billing import reconcile
+from ..billing.channel_schemas import ChannelAdminData, ChannelSet
 from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.plan_schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ..billing.schemas import OffsetQuery, OrderData
@@ -255,6 +257,23 @@ async def update_plan(request: Request, call: Call) -> Response:
     svc = services(request)
     body, _ = await read_json(request, PlanUpdate, limit=svc.settings.max_body_bytes)
     operation = plans.update_plan(svc.db, svc.settings, call, _id(request), body)
+    return await answer(request, operation)
+
+
+# --- payment channels ---
+
+
+async def list_channels(request: Request, call: Call) -> Response:
+    svc = services(request)
+    return await answer(request, payment_channels.list_channels(svc.db, svc.settings))
+
+
+async def set_channel(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, ChannelSet, limit=svc.settings.max_body_bytes)
+    channel = str(request.path_params["channel"])[:40]
+    env = str(request.path_params["env"])[:20]
+    operation = payment_channels.set_channel(svc.db, svc.settings, call, channel, env, body)
     return await answer(request, operation)
 
 
@@ -657,6 +676,33 @@ routes = [
         errors=(Code.PLAN_NOT_FOUND, *_STRIPE, Code.SERVICE_UNAVAILABLE),
     ),
     _route(
+        "/billing/channels",
+        list_channels,
+        "GET",
+        "channels.list",
+        "Every payment channel: what it can do, where it notifies, and per environment whether "
+        "it is offered and with which credentials (each secret masked)",
+        response=ChannelAdminData,
+        many=True,
+    ),
+    _route(
+        "/billing/channels/{channel}/{env}",
+        set_channel,
+        "PUT",
+        "channels.set",
+        "Offer a payment channel in an environment or not, with its credentials (sealed at "
+        "rest, answered masked; a secret left out keeps the one saved). Live needs "
+        "credentials; staging pays every channel through the sandbox",
+        body=ChannelSet,
+        response=ChannelAdminData,
+        errors=(
+            Code.PAYMENT_CHANNEL_UNKNOWN,
+            Code.PAYMENT_CHANNEL_NOT_AVAILABLE,
+            Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+            Code.PAYMENT_CHANNEL_CREDENTIALS_INVALID,
+        ),
+    ),
+    _route(
         "/coupons",
         list_coupons,
         "GET",
@@ -730,6 +776,7 @@ routes = [
         errors=(
             Code.ORDER_NOT_FOUND,
             Code.PAYMENTS_NOT_CONFIGURED,
+            Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
             Code.PAYMENT_PROVIDER_ERROR,
             Code.PAYMENT_PROVIDER_TIMEOUT,
         ),

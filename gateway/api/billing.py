@@ -59,6 +59,11 @@ _PRICED = (
     Code.PAYMENTS_NOT_CONFIGURED,
     Code.PAYMENT_PROVIDER_ERROR,
     Code.PAYMENT_PROVIDER_TIMEOUT,
+    Code.PAYMENT_CHANNEL_UNKNOWN,
+    Code.PAYMENT_CHANNEL_NOT_AVAILABLE,
+    Code.PAYMENT_CHANNEL_NOT_ENABLED,
+    Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+    Code.PAYMENT_CHANNEL_KIND_UNSUPPORTED,
 )
 
 
@@ -93,16 +98,23 @@ async def create_invoice(request: Request) -> Response:
 
 
 async def checkout_return(request: Request) -> Response:
-    """Stripe's success_url: the order is looked up at Stripe (credited if paid, once, whoever
-    else is at it), then the payer goes on to the merchant's success_url. Stripe not answering
-    does not keep the payer here: the sweep looks again. The look-up counts in the merchant's
-    payment calls (anyone holding a session id may come back at will); past the limit the
-    payer goes on unchecked, and the sweep looks."""
+    """Where a provider sends the payer after paying (Stripe's ``?session_id=``, every other
+    channel's ``?order=``): the order is looked up at its provider (credited if paid, once,
+    whoever else is at it; a redirect is no proof of payment), then the payer goes on to the
+    merchant's success_url. The provider not answering does not keep the payer here: the sweep
+    looks again. The look-up counts in the merchant's payment calls (anyone holding the link may
+    come back at will); past the limit the payer goes on unchecked, and the sweep looks."""
     svc = services(request)
     session_id = request.query_params.get("session_id", "")
-    if not _SESSION_ID.fullmatch(session_id):
+    order_id = request.query_params.get("order")
+    if order_id is not None:
+        if not _ORDER_ID.fullmatch(order_id):
+            raise ApiError(Code.ORDER_NOT_FOUND)
+        order = await orders.landed_order(svc.db, order_id)
+    elif _SESSION_ID.fullmatch(session_id):
+        order = await reconcile.order_of_session(svc.db, session_id)
+    else:
         raise ApiError(Code.ORDER_NOT_FOUND)
-    order = await reconcile.order_of_session(svc.db, session_id)
     try:
         await merchant_limits.PAYMENT_CALLS.count(svc, order.merchant_id, order.env)
         checked = await perform(svc.waker, reconcile.check_payment(svc.db, svc.settings, order.id))
@@ -118,7 +130,7 @@ async def checkout_return(request: Request) -> Response:
         if checked is None:
             raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
         return Envelope.of(checked)
-    landing = landing.replace("{CHECKOUT_SESSION_ID}", session_id)
+    landing = landing.replace("{CHECKOUT_SESSION_ID}", session_id or order.id)
     return RedirectResponse(landing, status_code=303)
 
 
@@ -153,7 +165,7 @@ async def ledger_transactions(request: Request) -> Response:
     return await answer(request, operation)
 
 
-async def _read_raw(request: Request, limit: int) -> bytes:
+async def read_raw(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(Code.BODY_TOO_LARGE)
@@ -167,7 +179,7 @@ async def _read_raw(request: Request, limit: int) -> bytes:
 
 async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
-    payload = await _read_raw(request, _STRIPE_BODY_LIMIT)
+    payload = await read_raw(request, _STRIPE_BODY_LIMIT)
     signature = request.headers.get("stripe-signature")
     operation = stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
     return await answer(request, operation)
@@ -270,9 +282,11 @@ routes = [
         create_checkout,
         methods=["POST"],
         doc=RouteDoc(
-            "Buy a pack ({pack_id}) or a custom amount ({amount_cents}): a Stripe Checkout URL "
-            "(live) or the sandbox checkout (staging), absolute, for a person to open; without "
-            "success_url and cancel_url the payer lands on GET /billing/checkout/done",
+            "Buy a pack ({pack_id}) or a custom amount ({amount_cents}) through a channel "
+            "({channel}; unset: Stripe in live, the sandbox in staging): the provider's page "
+            "(live) or the sandbox page titled for the channel (staging), absolute, for a "
+            "person to open; without success_url and cancel_url the payer lands on "
+            "GET /billing/checkout/done",
             "billing",
             body=CheckoutRequest,
             response=CheckoutData,
@@ -315,9 +329,9 @@ routes = [
         checkout_return,
         methods=["GET"],
         doc=RouteDoc(
-            "Where Stripe Checkout returns the payer (?session_id=): the order is looked up at "
-            "Stripe and credited if paid, then 303 to the checkout's success_url (an envelope "
-            "with Accept: application/json)",
+            "Where a provider returns the payer (Stripe's ?session_id=, other channels' "
+            "?order=): the order is looked up at its provider and credited if paid, then 303 "
+            "to the checkout's success_url (an envelope with Accept: application/json)",
             "billing",
             auth="none",
             success=Code.PAYMENT_CHECKED,

@@ -113,6 +113,8 @@ routes = [
             errors=(
                 *_ORDER_ERRORS,
                 Code.PAYMENTS_NOT_CONFIGURED,
+                Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+                Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
                 Code.PAYMENT_PROVIDER_ERROR,
                 Code.PAYMENT_PROVIDER_TIMEOUT,
                 Code.PAYMENT_CALLS_RATE_LIMITED,

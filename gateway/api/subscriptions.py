@@ -188,7 +188,8 @@ routes = [
         doc=RouteDoc(
             'A payment session: type "subscription" subscribes to plan_id (Stripe Checkout '
             'in subscription mode live, the sandbox in staging); type "topup" is a pack\'s '
-            "checkout (POST /billing/checkout). data.url is where to send the payer",
+            "checkout (POST /billing/checkout) through channel. data.url is where to send "
+            "the payer",
             "billing",
             body=PaymentSessionRequest,
             response=PaymentSessionData,
@@ -198,6 +199,8 @@ routes = [
                 *BODY_ERRORS,
                 Code.PAYMENT_CHANNEL_UNKNOWN,
                 Code.PAYMENT_CHANNEL_NOT_AVAILABLE,
+                Code.PAYMENT_CHANNEL_NOT_ENABLED,
+                Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
                 Code.PLAN_NOT_FOUND,
                 Code.PLAN_NOT_PURCHASABLE,
                 Code.SUBSCRIPTION_EXISTS,

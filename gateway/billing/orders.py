@@ -21,11 +21,10 @@ a use a live payer could have had. A use is one conditional upsert, so a limit h
 checkouts race.
 """
 
-import hashlib
 import hmac
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,9 +51,12 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
 from ..webhooks.urls import UrlRefused, check_return_url, origin_of
-from . import payments, pricing, receipts
+from . import channels, payments, pricing, providers, receipts
 from .funding import credit_merchant
 from .pricing import MIN_CHARGE_CENTS
+from .providers import PaymentRequest
+from .providers.sandbox import sandbox_token
+from .providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
 from .schemas import (
     CheckoutData,
     CheckoutRequest,
@@ -99,8 +101,6 @@ _M = table_of(Merchant)
 _MU = table_of(MerchantUser)
 _US = table_of(User)
 
-# Stripe's own default, for a session whose reply did not say when it expires.
-STRIPE_SESSION_TTL = timedelta(hours=24)
 EXPIRED_REASON = "checkout expired"
 CANCELLED_REASON = "checkout cancelled"
 # Orders expired per transaction of the sweep.
@@ -244,16 +244,24 @@ async def expire_due(db: Database, *, now: datetime | None = None) -> int:
             return total
 
 
-async def hold_open(conn: AsyncConnection, order_id: str, session_id: str | None) -> None:
-    """A Stripe session completed with its payment still on the way (a bank debit): the session
-    can no longer expire, so neither does the order; Stripe's next event settles it."""
+async def hold_open(
+    conn: AsyncConnection, order_id: str, session_id: str | None, *, provider: str = "stripe"
+) -> None:
+    """A payment completed at the provider with its money still on the way (a bank debit):
+    the provider's page can no longer expire, so neither does the order; the provider's next
+    report settles it."""
+    same_session = (
+        _O.c.provider_session_id.is_(None)
+        if session_id is None
+        else _O.c.provider_session_id == session_id
+    )
     await conn.execute(
         update(_O)
         .where(
             _O.c.id == order_id,
             _O.c.status == "pending",
-            _O.c.provider == "stripe",
-            _O.c.provider_session_id == session_id,
+            _O.c.provider == provider,
+            same_session,
         )
         .values(expires_at=None)
     )
@@ -344,12 +352,6 @@ async def _check_invoice_email(db: Database, merchant_id: str, email: str) -> No
         raise ApiError(Code.INVOICE_EMAIL_NOT_ALLOWED)
 
 
-def sandbox_token(settings: Settings, order_id: str) -> str:
-    """Proof that the holder was given the sandbox link; derived, so nothing extra is stored."""
-    key = settings.secret_key.get_secret_value().encode()
-    return hmac.new(key, f"sandbox-checkout:{order_id}".encode(), hashlib.sha256).hexdigest()
-
-
 DONE_PATH = "/api/public/v1/billing/checkout/done"
 
 
@@ -358,12 +360,6 @@ def done_url(settings: Settings, order_id: str, *, cancelled: bool = False) -> s
     there whether the wallet was funded (or the payment cancelled); it shows no secret."""
     url = f"{public_base(settings)}{DONE_PATH}?order={order_id}"
     return url + "&cancelled=1" if cancelled else url
-
-
-def _sandbox_url(settings: Settings, order_id: str) -> str:
-    base = public_base(settings)
-    token = sandbox_token(settings, order_id)
-    return f"{base}/api/public/v1/billing/sandbox/checkout/{order_id}?token={token}"
 
 
 async def _usable_coupon(conn: AsyncConnection, code: str, now: datetime) -> Any:
@@ -411,30 +407,20 @@ async def _priced(
 async def invoice(
     db: Database, settings: Settings, caller: Caller, body: InvoiceRequest
 ) -> Outcome:
-    """A Stripe invoice for the merchant to pay (OhMyGPT's invoice recharge order): live only,
-    made at Stripe *before* the order is written, as a checkout's session is; credited once on
-    ``invoice.paid`` or when reconciliation finds it paid."""
+    """An invoice order (OhMyGPT's invoice recharge order) through a channel that sends
+    invoices (Stripe's: it e-mails the invoice and hosts its page): live only, made at the
+    provider *before* the order is written, as a checkout's payment is; credited once when the
+    provider reports it paid or reconciliation finds it paid."""
     if caller.env != "live":
         raise ApiError(Code.INVOICE_NOT_AVAILABLE)
-    if settings.stripe_secret_key is None:
-        raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+    chosen = await channels.choose(db, settings, caller.env, None, "invoice")
     await _check_invoice_email(db, caller.merchant_id, str(body.email))
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
-    made = await payments.create_invoice(
-        settings,
-        payments.InvoiceRequest(
-            order_id=order_id,
-            merchant_id=caller.merchant_id,
-            email=str(body.email),
-            name=quote.name if quote.pack_id is None else f"{quote.name} pack",
-            credits=quote.credits,
-            amount_cents=quote.amount_cents,
-            currency=quote.currency,
-            days_until_due=body.days_until_due,
-        ),
-    )
+    req = _payment_request(settings, caller, order_id, quote, "invoice", "", body)
+    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+        made = await chosen.payer.open(ctx, req)
     async with db.transaction() as conn:
         if coupon is not None:
             await _reserve_coupon(conn, coupon.id, caller.env, now)
@@ -444,9 +430,10 @@ async def invoice(
                 env=caller.env,
                 merchant_id=caller.merchant_id,
                 kind="invoice",
-                provider="stripe",
-                provider_session_id=made.id,
-                checkout_url=made.url,
+                provider=chosen.payer.name,
+                channel=chosen.channel.name,
+                provider_session_id=made.session_id,
+                checkout_url=made.url or None,
                 coupon_id=coupon.id if coupon is not None else None,
                 status="pending",
                 # An invoice waits for its payment: it never expires here.
@@ -455,10 +442,55 @@ async def invoice(
                 updated_at=now,
                 provider_status="open",
                 **order_prices(quote),
+                **_charged(made.charge),
             )
         )
         row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
     return Outcome(Code.CREATED, order_data(row), status="pending")
+
+
+def _payment_request(
+    settings: Settings,
+    caller: Caller,
+    order_id: str,
+    quote: pricing.Quote,
+    kind: providers.Kind,
+    cancel_url: str,
+    body: InvoiceRequest | None = None,
+) -> PaymentRequest:
+    return PaymentRequest(
+        order_id=order_id,
+        merchant_id=caller.merchant_id,
+        env=caller.env,
+        kind=kind,
+        pack_id=quote.pack_id,
+        name=quote.name if quote.pack_id is None else f"{quote.name} pack",
+        credits=quote.credits,
+        amount_minor=quote.amount_cents,
+        currency=quote.currency,
+        return_url=order_return_url(settings, order_id),
+        cancel_url=cancel_url,
+        notify_url="",
+        email=str(body.email) if body is not None else None,
+        days_until_due=body.days_until_due if body is not None else None,
+    )
+
+
+def _charged(charge: providers.Charge | None) -> dict[str, Any]:
+    """The order's columns of what the provider charges in its own currency, if it does."""
+    if charge is None:
+        return {}
+    return {
+        "charge_minor": charge.amount_minor,
+        "charge_currency": charge.currency.upper()[:3],
+        "charge_rate": charge.rate[:40],
+    }
+
+
+def order_return_url(settings: Settings, order_id: str) -> str:
+    """Where a channel's payer lands after paying: the gateway looks the order up at the
+    provider there, then sends the payer on to the merchant's ``success_url``."""
+    return f"{public_base(settings)}{payments.RETURN_PATH}?order={order_id}"
 
 
 async def checkout(
@@ -469,7 +501,9 @@ async def checkout(
     *,
     own_origin: str | None = None,
 ) -> Outcome:
-    """Staging: a sandbox link, no network. Live: a Stripe Checkout Session, created *before*
+    """Through ``body.channel`` (unnamed: the sandbox in staging, Stripe in live), one the
+    merchant is offered (``channels.choose``). Staging: a sandbox link titled for the channel,
+    no network. Live: the provider's payment (a Stripe Checkout Session…), opened *before*
     anything is written, so a refusal or a timeout leaves no order behind. The return URLs pass
     ``check_return_urls`` (``own_origin``: a door's own pages); at most
     ``max_open_orders_per_merchant_env`` checkouts are open at once, judged before Stripe is
@@ -489,28 +523,14 @@ async def checkout(
     success_url = body.success_url or done_url(settings, order_id)
     cancel_url = body.cancel_url or done_url(settings, order_id, cancelled=True)
 
-    if caller.env == "staging":
-        provider, session_id = "sandbox", None
-        url = _sandbox_url(settings, order_id)
-        expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
-    else:
-        provider = "stripe"
-        session = await payments.create_session(
-            settings,
-            payments.SessionRequest(
-                order_id=order_id,
-                merchant_id=caller.merchant_id,
-                pack_id=quote.pack_id,
-                pack_name=quote.name,
-                credits=quote.credits,
-                amount_cents=quote.amount_cents,
-                currency=quote.currency,
-                success_url=payments.return_url(settings),
-                cancel_url=cancel_url,
-            ),
-        )
-        session_id, url = session.id, session.url
-        expires_at = session.expires_at or now + STRIPE_SESSION_TTL
+    chosen = await channels.choose(db, settings, caller.env, body.channel, "checkout")
+    req = _payment_request(settings, caller, order_id, quote, "checkout", cancel_url)
+    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
+    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+        opened = await chosen.payer.open(ctx, req)
+    provider, session_id, url = chosen.payer.name, opened.session_id, opened.url
+    ttl = timedelta(seconds=settings.sandbox_order_ttl_seconds)
+    expires_at = opened.expires_at or now + ttl
 
     try:
         async with db.transaction() as conn:
@@ -524,6 +544,7 @@ async def checkout(
                     merchant_id=caller.merchant_id,
                     kind="checkout",
                     provider=provider,
+                    channel=chosen.channel.name,
                     provider_session_id=session_id,
                     checkout_url=url,
                     success_url=success_url,
@@ -534,6 +555,7 @@ async def checkout(
                     created_at=now,
                     updated_at=now,
                     **order_prices(quote),
+                    **_charged(opened.charge),
                 )
             )
     except ApiError as exc:
@@ -545,6 +567,7 @@ async def checkout(
         order_id=order_id,
         status="pending",
         provider=provider,
+        channel=chosen.channel.name,
         checkout_url=url,
         pack_id=quote.pack_id,
         name=quote.name,
@@ -634,7 +657,12 @@ async def complete_order(
     if order is None:
         log.warning("payment for unknown order %s from %s", order_id, paid.provider)
         return Settlement("unknown_order")
-    expected = (order.provider, order.provider_session_id, order.amount_cents, order.currency)
+    expected = (
+        order.provider,
+        order.provider_session_id,
+        order.charge_minor if order.charge_minor is not None else order.amount_cents,
+        order.charge_currency or order.currency,
+    )
     got = (
         paid.provider,
         paid.session_id,
@@ -647,13 +675,15 @@ async def complete_order(
         return Settlement("mismatch")
     settle = {"status": "completed", "completed_at": now, "updated_at": now}
     won: ColumnElement[bool] = _O.c.status == "pending"
-    if paid.provider == "sandbox":
-        # Pressing Pay is the payment itself: not once the order has expired.
+    found = providers.get(paid.provider)
+    late = found is not None and found.settles_late
+    if not late:
+        # Pressing Pay is the payment itself (the sandbox): not once the order has expired.
         won = and_(won, _payable(now))
     row = await _move(conn, order_id, won, **settle)
-    if row is None and paid.provider == "stripe":
-        # Stripe took the payment while its session was open; the event came after the order
-        # expired here. The payer paid: credit it, and take its coupon use again.
+    if row is None and late:
+        # The provider took the payment while its page was open; its report came after the
+        # order expired here. The payer paid: credit it, and take its coupon use again.
         row = await _move(conn, order_id, _O.c.status == "expired", failure_reason=None, **settle)
         if row is not None:
             log.warning("order %s paid before its session expired; credited late", order_id)

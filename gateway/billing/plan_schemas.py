@@ -125,8 +125,9 @@ class PlansQuery(BaseModel):
 
 class PaymentSessionRequest(_Strict):
     channel: str = Field(
-        min_length=1, max_length=40, description="stripe; sandbox in staging (staging pays "
-        "through the sandbox whichever is named)."
+        min_length=1, max_length=40, description="A subscription: stripe; sandbox in staging. "
+        "A topup: any channel GET /billing/topup-info lists. Staging pays through the sandbox "
+        "whichever is named."
     )  # fmt: skip
     type: Literal["subscription", "topup"]
     plan_id: str | None = Field(default=None, min_length=1, max_length=40)
@@ -152,7 +153,7 @@ class PaymentSessionRequest(_Strict):
 
 class PaymentSessionData(BaseModel):
     type: Literal["subscription", "topup"]
-    channel: Literal["stripe", "sandbox"]
+    channel: str = Field(description="Who takes the payment: the channel, or the sandbox.")
     url: str = Field(description="Where to send the payer (absolute).")
     session_id: str | None = Field(description="The provider's session id (live).")
     order_id: str | None = Field(description="A topup's order.")

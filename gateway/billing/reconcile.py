@@ -1,14 +1,17 @@
-"""Looking again: a pending Stripe order is looked up at Stripe and settled by what Stripe says.
+"""Looking again: a pending order is looked up at its provider and settled by what it says.
 
-Stripe's webhook may be lost, misrouted or late; then nothing would ever credit a paid order.
-So the order is looked up (the Checkout Session and its PaymentIntent, or the invoice) when the
-payer returns from checkout, when the merchant or an operator asks ("check payment"), and by the
-worker's sweep of pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``.
+A provider's notification may be lost, misrouted or late; then nothing would ever credit a paid
+order. So the order is looked up (``Provider.look_up``: Stripe's Checkout Session and its
+PaymentIntent, or the invoice; any channel's order status) when the payer returns from
+checkout, when the merchant or an operator asks ("check payment"), and by the worker's sweep of
+pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``, for every provider that can look
+up (``can_look_up``).
 
-Network first, then money: Stripe is asked outside any transaction, and what it said is applied
-in one, by the very functions the webhook uses (``orders.complete_order`` and its conditional
-UPDATE of the status), so whichever of the webhook, the return, the button and the sweep gets
-there first credits the order, and every other finds it completed and credits nothing.
+Network first, then money: the provider is asked outside any transaction, and what it said is
+applied in one, by the very functions the notifications use (``orders.complete_order`` and its
+conditional UPDATE of the status), so whichever of the notification, the return, the button and
+the sweep gets there first credits the order, and every other finds it completed and credits
+nothing.
 """
 
 import logging
@@ -25,7 +28,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
 from ..values.settings import Settings
-from . import payments
+from . import channels, providers
 from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
 from .service import order_data, orders_select
 
@@ -55,7 +58,7 @@ class Checked:
     pending ones)."""
 
     order_id: str
-    looked: payments.Looked | None
+    looked: providers.Looked | None
     settlement: Settlement
 
     def outcome(self) -> Outcome:
@@ -72,21 +75,52 @@ class Checked:
 
 
 async def _apply(
-    conn: AsyncConnection, db: Database, order: Any, looked: payments.Looked, now: datetime
+    conn: AsyncConnection, db: Database, order: Any, looked: providers.Looked, now: datetime
 ) -> Settlement:
+    provider = order.provider
     if looked.state == "paid":
-        paid = Paid("stripe", looked.object_id, looked.amount_cents, looked.currency)
+        paid = Paid(provider, looked.session_id, looked.amount_minor, looked.currency)
         return await complete_order(conn, db, order.id, paid, now)
     if looked.state == "expired":
         return await fail_order(
-            conn, order.id, EXPIRED_REASON, now, provider="stripe", status="expired"
+            conn, order.id, EXPIRED_REASON, now, provider=provider, status="expired"
         )
     if looked.state == "failed":
-        return await fail_order(conn, order.id, FAILED_REASON, now, provider="stripe")
+        return await fail_order(conn, order.id, FAILED_REASON, now, provider=provider)
     if looked.state == "unpaid":
-        await hold_open(conn, order.id, order.provider_session_id)
+        await hold_open(conn, order.id, order.provider_session_id, provider=provider)
         return Settlement("awaiting_payment", order_status=order.status)
     return Settlement("open", order_status=order.status)
+
+
+def order_ref(order: Any) -> providers.OrderRef:
+    """What a provider is told of an order: what was charged, in its currency if it has one."""
+    charged = order.charge_minor is not None
+    return providers.OrderRef(
+        order_id=order.id,
+        merchant_id=order.merchant_id,
+        env=order.env,
+        kind="invoice" if order.kind == "invoice" else "checkout",
+        session_id=order.provider_session_id,
+        payment_id=order.provider_payment_id,
+        amount_minor=order.charge_minor if charged else order.amount_cents,
+        currency=order.charge_currency if charged else order.currency,
+        created_at=order.created_at,
+    )
+
+
+async def _look_up(
+    db: Database, settings: Settings, provider: providers.Provider[Any], order: Any
+) -> providers.Looked | None:
+    """What ``provider`` says of ``order`` now; None when it cannot say (``NotSupported``)."""
+    credentials = await channels.credentials_for(db, settings, provider, order.env)
+    if credentials is None:
+        raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+    async with channels.context(settings, order.env, credentials) as ctx:
+        try:
+            return await provider.look_up(ctx, order_ref(order))
+        except providers.NotSupported:
+            return None
 
 
 async def check(
@@ -99,7 +133,7 @@ async def check(
     pending_only: bool = True,
     now: datetime | None = None,
 ) -> Checked:
-    """Look the order up at Stripe and settle it by the answer. ``merchant_id`` and ``env``
+    """Look the order up at its provider and settle it by the answer. ``merchant_id`` and ``env``
     (a merchant's call) confine it to that merchant's orders in that env; an operator's
     (``pending_only=False``) looks up a settled order too, to record what Stripe says of it."""
     stmt = select(_O).where(_O.c.id == order_id)
@@ -109,16 +143,13 @@ async def check(
         order = (await conn.execute(stmt)).first()
     if order is None:
         raise ApiError(Code.ORDER_NOT_FOUND)
-    if (
-        order.provider != "stripe"
-        or order.provider_session_id is None
-        or (pending_only and order.status != "pending")
-    ):
-        return Checked(order_id, None, Settlement("not_checked", order_status=order.status))
-    if order.kind == "invoice":
-        looked = await payments.look_up_invoice(settings, order.provider_session_id)
-    else:
-        looked = await payments.look_up_session(settings, order.provider_session_id)
+    provider = providers.for_order(order)
+    unchecked = Checked(order_id, None, Settlement("not_checked", order_status=order.status))
+    if provider is None or not provider.can_look_up or (pending_only and order.status != "pending"):
+        return unchecked
+    looked = await _look_up(db, settings, provider, order)
+    if looked is None:
+        return unchecked
     now = now or utcnow()
     async with db.transaction() as conn:
         settled = await _apply(conn, db, order, looked, now)
@@ -127,7 +158,7 @@ async def check(
             status = await conn.execute(select(_O.c.status).where(_O.c.id == order_id))
             settled.order_status = status.scalar_one()
     if settled.result == "mismatch":
-        log.error("order %s: Stripe's payment does not match the order", order_id)
+        log.error("order %s: the provider's payment does not match the order", order_id)
     return Checked(order_id, looked, settled)
 
 
@@ -152,9 +183,9 @@ async def check_payment(
 
 
 def differs() -> ColumnElement[bool]:
-    """Orders whose state at the provider and here disagree: Stripe says paid and ours is not
+    """Orders whose state at the provider and here disagree: it says paid and ours is not
     completed (a payment not credited: its amount did not match, or it failed or expired here),
-    or ours is completed and Stripe says it is not paid."""
+    or ours is completed and the provider says it is not paid."""
     return or_(
         and_(_O.c.provider_status == "paid", _O.c.status != "completed"),
         and_(
@@ -190,11 +221,17 @@ async def order_of_session(db: Database, session_id: str) -> Any:
 
 
 async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Pending Stripe orders older than the setting, those looked at longest ago first."""
+    """Pending orders of providers that can look up, older than the setting, those looked at
+    longest ago first."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
+    lookers = [p.name for p in providers.all_providers() if p.can_look_up]
     stmt = (
         select(_O.c.id)
-        .where(_O.c.status == "pending", _O.c.provider == "stripe", _O.c.created_at <= before)
+        .where(
+            _O.c.status == "pending",
+            _O.c.provider.in_(lookers),
+            _O.c.created_at <= before,
+        )
         .order_by(_O.c.checked_at.is_not(None), _O.c.checked_at, _O.c.created_at)
         .limit(settings.reconcile_batch)
     )
@@ -203,8 +240,8 @@ async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
 
 
 async def sweep(db: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:
-    """The worker's look at every due order; an order Stripe will not answer for waits for the
-    next sweep. The outcomes carry the deliveries to wake the workers for."""
+    """The worker's look at every due order; an order its provider will not answer for waits
+    for the next sweep. The outcomes carry the deliveries to wake the workers for."""
     now = now or utcnow()
     done: list[Outcome] = []
     for order_id in await due(db, settings, now):

@@ -1,67 +1,20 @@
-"""The staging sandbox checkout page: what Stripe's hosted page is to live, without the card.
+"""The staging sandbox checkout page: what a channel's hosted page is to live, without the card.
 
-It looks like the dashboard it is reached from: the dashboard's stylesheet (served by the same
-gateway, so the page needs no inline style), its header, cards and facts list, money as
-``money`` writes it and the one date format (``clock.when``)."""
+One page for every channel, titled for the one the order names (``Provider.title`` and
+``methods``), in the shell every billing page shares (``pages``): the dashboard's stylesheet,
+its header, cards and facts list, money as ``money`` writes it and the one date format
+(``clock.when``)."""
 
 from datetime import datetime
-from html import escape
 from typing import Any
 
 from ..values.clock import when
 from ..values.money import money
+from . import pages, providers
+from .pages import STYLESHEET
+from .providers.sandbox import PATH, SANDBOX
 
 __all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
-
-PATH = "/api/public/v1/billing/sandbox/checkout"
-STYLESHEET = "/dashboard/static/dashboard.css"
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sandbox checkout: {name} · aiTopUp</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="{stylesheet}">
-</head>
-<body data-env="staging">
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <span class="brand">aiTopUp</span>
-  <span class="status">staging</span>
-</header>
-<p class="banner sandbox-banner" id="sandbox-note">
-  Staging sandbox: no card is charged and no real credits move.
-</p>
-<main id="main" tabindex="-1" class="narrow">
-<h1>{name}</h1>
-<section class="card" aria-labelledby="order-h">
-  <h2 id="order-h">Checkout</h2>
-  <dl class="facts">
-    <dt>Order</dt><dd><code>{order_id}</code></dd>
-    <dt>Credit</dt>
-    <dd id="credit">{credit}
-      <span class="muted">({credits} credits, into your staging wallet)</span></dd>
-    {discount}<dt>Total</dt><dd><strong id="total">{amount}</strong></dd>
-    <dt>Status</dt><dd><span class="status status-{status}" id="status">{status}</span></dd>
-    {until}
-  </dl>
-  {actions}
-</section>
-</main>
-</body>
-</html>
-"""
-
-_ACTIONS = """<div class="actions">
-    <form method="post" action="{pay}">
-      <button type="submit" class="primary" id="pay">Pay {amount}</button>
-    </form>
-    <form method="post" action="{cancel}">
-      <button type="submit" id="cancel">Cancel</button>
-    </form>
-  </div>"""
 
 
 def _money(cents: int, currency: str) -> str:
@@ -72,78 +25,48 @@ def _money(cents: int, currency: str) -> str:
 
 def render_page(order: Any, token: str, now: datetime) -> str:
     """The order as it stands at ``now``: one past its expiry shows as expired, without buttons
-    (Pay would be refused), whether or not the sweep has marked it yet."""
-    amount = _money(order.amount_cents, order.currency)
-    discount = ""
-    if order.discount_cents:
-        price = escape(_money(order.price_cents, order.currency))
-        off = escape(_money(order.discount_cents, order.currency))
-        discount = f"<dt>Price</dt><dd>{price}</dd>\n    <dt>Discount</dt><dd>-{off}</dd>\n    "
-    status, until = order.status, ""
+    (Pay would be refused), whether or not the sweep has marked it yet. Titled for the channel
+    the sandbox stands in for (the order's), with the methods a payer would pick there."""
+    status, until = order.status, None
     if status == "pending" and order.expires_at is not None:
         if order.expires_at <= now:
             status = "expired"
         else:
-            until = f"<dt>Pay before</dt><dd>{escape(when(order.expires_at, now))}</dd>"
-    actions = ""
+            until = when(order.expires_at, now)
+    pay = cancel = None
     if status == "pending":
         base = f"{PATH}/{order.id}"
-        actions = _ACTIONS.format(
-            pay=escape(f"{base}/pay?token={token}"),
-            cancel=escape(f"{base}/cancel?token={token}"),
-            amount=escape(amount),
-        )
+        pay, cancel = f"{base}/pay?token={token}", f"{base}/cancel?token={token}"
+    channel = providers.get(getattr(order, "channel", None) or SANDBOX)
+    standing_in = channel is not None and channel.name != SANDBOX
     name = order.pack_name or ""
-    return _PAGE.format(
-        stylesheet=STYLESHEET,
-        name=escape(f"{name} pack" if order.pack_id else name),
+    title = f"{name} pack" if order.pack_id else name
+    return pages.render(
+        "sandbox_checkout.html",
+        title=f"{channel.title} checkout: {title}" if standing_in and channel else title,
+        env="staging",
+        sandbox=True,
+        channel=channel.name if standing_in and channel else None,
+        channel_title=channel.title if standing_in and channel else None,
+        methods=list(channel.methods) if standing_in and channel else [],
+        order_id=order.id,
         credits=f"{order.credits:,}",
-        credit=escape(_money(order.credit_cents, "USD")),
-        amount=escape(amount),
-        discount=discount,
-        order_id=escape(order.id),
-        status=escape(status),
+        credit=_money(order.credit_cents, "USD"),
+        amount=_money(order.amount_cents, order.currency),
+        discount=_money(order.discount_cents, order.currency) if order.discount_cents else None,
+        price=_money(order.price_cents, order.currency),
+        status=status,
         until=until,
-        actions=actions,
+        pay=pay,
+        cancel=cancel,
     )
-
-
-_DONE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · aiTopUp</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="{stylesheet}">
-</head>
-<body data-env="{env}">
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <span class="brand">aiTopUp</span>
-  <span class="status">{env}</span>
-</header>
-<main id="main" tabindex="-1" class="narrow">
-<h1>{title}</h1>
-<section class="card" aria-labelledby="order-h">
-  <h2 id="order-h">Checkout</h2>
-  <p id="outcome" data-status="{status}">{sentence}</p>
-  <dl class="facts">
-    <dt>Order</dt><dd><code>{order_id}</code></dd>
-    <dt>Status</dt><dd><span class="status status-{status}" id="status">{status}</span></dd>
-  </dl>
-</section>
-</main>
-</body>
-</html>
-"""
 
 
 def render_done(order: Any, *, cancelled: bool) -> str:
     """Where a payer lands after a checkout made without return URLs: whether the wallet was
     funded (what was credited), is still waiting for the payment, or nothing was charged. It
     shows the order's id, status and credit, nothing else."""
-    credit = escape(_money(order.credit_cents, "USD"))
+    credit = _money(order.credit_cents, "USD")
     status = str(order.status)
     if status == "completed":
         title, sentence = "Wallet funded", f"Paid: {credit} credited to the wallet."
@@ -157,11 +80,11 @@ def render_done(order: Any, *, cancelled: bool) -> str:
         title, sentence = "Payment cancelled", "The payment was cancelled: nothing was charged."
     else:
         title, sentence = "Checkout expired", "The checkout expired unpaid: nothing was charged."
-    return _DONE.format(
-        stylesheet=STYLESHEET,
-        env=escape(str(order.env)),
-        title=escape(title),
+    return pages.render(
+        "checkout_done.html",
+        title=title,
+        env=str(order.env),
         sentence=sentence,
-        order_id=escape(str(order.id)),
-        status=escape(status),
+        order_id=str(order.id),
+        status=status,
     )

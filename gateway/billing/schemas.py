@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import pycountry
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from .channel_schemas import ChannelInfo
+
 __all__ = [
     "LEDGER_CURSOR",
     "BillingProfileData",
@@ -64,6 +66,14 @@ class PackData(BaseModel):
 
 
 class CheckoutRequest(_Strict):
+    channel: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=30,
+        description="The payment channel (GET /billing/topup-info's channels); unset, the "
+        "sandbox in staging and Stripe in live. Staging pays every channel through the "
+        "sandbox, on a page titled for the channel.",
+    )
     pack_id: str | None = Field(default=None, min_length=1, max_length=40)
     amount_cents: int | None = Field(
         default=None,
@@ -99,7 +109,8 @@ class CheckoutRequest(_Strict):
 class CheckoutData(BaseModel):
     order_id: str
     status: Literal["pending"]
-    provider: Literal["stripe", "sandbox"]
+    provider: str = Field(description="Who takes the payment: the channel, or the sandbox.")
+    channel: str = Field(description="The channel the payer pays through.")
     checkout_url: str
     pack_id: str | None = Field(description="None for a custom amount.")
     name: str = Field(description='The pack\'s name, or "Custom amount".')
@@ -146,7 +157,7 @@ class _OrderFields(BaseModel):
 
     id: str
     kind: Literal["checkout", "redemption", "invoice"]
-    provider: str = Field(description="stripe, sandbox or redemption")
+    provider: str = Field(description="Who took the payment: a channel, sandbox or redemption")
     pack_id: str | None
     credits: int
     credit_cents: int
@@ -233,9 +244,13 @@ class TopupInfo(BaseModel):
     step_cents: int
     amount_options: list[int] = Field(description="Amounts offered as buttons, in cents.")
     discount_tiers: list[TierData]
-    providers: list[Literal["stripe", "sandbox", "stripe_invoice"]] = Field(
-        description="How this environment pays: the sandbox (staging), Stripe Checkout and "
-        "Stripe invoices (live, when Stripe is configured)."
+    providers: list[str] = Field(
+        description="How this environment pays: the sandbox (staging); in live each enabled "
+        "channel, and <channel>_invoice for one that sends invoices (stripe_invoice)."
+    )
+    channels: list[ChannelInfo] = Field(
+        description="The channels a checkout may name (POST /billing/checkout {channel}); in "
+        "staging each is paid through the sandbox."
     )
     redemption: bool = Field(description="Whether POST /billing/redeem takes codes.")
     wallet_url: str = Field(description="The dashboard's wallet page, to fund by hand.")
@@ -253,12 +268,27 @@ class OrderData(_OrderFields):
     """One funding order, as the merchant and the receipt see it."""
 
     env: str
-    provider_reference: str | None = Field(
-        description="Stripe's Checkout Session or invoice id (none for the sandbox)."
+    channel: str | None = Field(
+        description="The channel the payer chose (in staging, the one the sandbox stood in "
+        "for); none for orders made before channels and for redemptions."
     )
-    provider_payment_id: str | None = Field(description="Stripe's PaymentIntent, when known.")
+    provider_reference: str | None = Field(
+        description="The provider's id of the payment: Stripe's Checkout Session or invoice id "
+        "(none for the sandbox)."
+    )
+    provider_payment_id: str | None = Field(
+        description="The provider's id of the money moved (Stripe's PaymentIntent), when known."
+    )
     provider_status: str | None = Field(
-        description="What Stripe last said: paid, open, unpaid, expired or failed."
+        description="What the provider last said: paid, open, unpaid, expired or failed."
+    )
+    charge_minor: int | None = Field(
+        description="What the payer is charged where the provider charges in its own currency: "
+        "integer minor units of charge_currency (KWD has three decimals); none otherwise."
+    )
+    charge_currency: str | None
+    charge_rate: str | None = Field(
+        description="The rate used: units of charge_currency per unit of currency (decimal text)."
     )
     name: str | None
     price_cents: int
@@ -267,7 +297,7 @@ class OrderData(_OrderFields):
     coupon: str | None
     amount_cents: int = Field(description="What the payer is charged.")
     updated_at: str
-    checked_at: str | None = Field(description="When Stripe was last asked about it.")
+    checked_at: str | None = Field(description="When the provider was last asked about it.")
     invoice_url: str | None = Field(description="Stripe's hosted invoice page (invoices).")
 
 

@@ -1,7 +1,7 @@
 """What a merchant reads about funding: the packs on offer, its funding history and its ledger."""
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 
@@ -22,7 +22,8 @@ from ..values.clock import rfc3339, rfc3339_or_none
 from ..values.codes import Code
 from ..values.outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..values.settings import Settings
-from . import receipts
+from . import channels, receipts
+from .channel_schemas import ChannelInfo
 from .profile import profile_of
 from .receipt_pdf import ReceiptFile, render_pdf
 from .schemas import (
@@ -46,7 +47,8 @@ __all__ = [
     "list_packs",
     "order_data",
     "orders_select",
-    "providers",
+    "payment_channels",
+    "provider_names",
     "receipt",
     "receipt_data",
     "receipt_pdf",
@@ -83,14 +85,24 @@ async def list_packs(db: Database) -> Outcome:
     return Outcome(Code.SUCCESS, await _active_packs(db))
 
 
-def providers(settings: Settings, env: str) -> list[Literal["stripe", "sandbox", "stripe_invoice"]]:
-    """How ``env`` pays: staging only through the sandbox, never Stripe; live through Stripe when
-    it is configured."""
+async def payment_channels(db: Database, settings: Settings, env: str) -> list[ChannelInfo]:
+    """The channels ``env`` pays through: in staging those enabled for it, each through the
+    sandbox (never a live provider, whichever is named); in live each the operator enabled with
+    credentials (Stripe's from its settings, unless a row says otherwise)."""
+    return [channels.info(p, env) for p in await channels.offered(db, settings, env)]
+
+
+def provider_names(env: str, offered: list[ChannelInfo]) -> list[str]:
+    """``topup-info``'s ``providers``: the sandbox in staging; in live each channel, and
+    ``<channel>_invoice`` for one that sends invoices."""
     if env == "staging":
         return ["sandbox"]
-    if settings.stripe_secret_key is None:
-        return []
-    return ["stripe", "stripe_invoice"]
+    names = []
+    for channel in offered:
+        names.append(channel.channel)
+        if "invoice" in channel.kinds:
+            names.append(f"{channel.channel}_invoice")
+    return names
 
 
 def wallet_url(settings: Settings) -> str:
@@ -98,7 +110,8 @@ def wallet_url(settings: Settings) -> str:
 
 
 async def topup_info(db: Database, settings: Settings, caller: Caller) -> Outcome:
-    """How the caller's environment is funded: packs, amounts, tiers, providers."""
+    """How the caller's environment is funded: packs, amounts, tiers, channels."""
+    offered = await payment_channels(db, settings, caller.env)
     info = TopupInfo(
         env=caller.env,
         currency="USD",
@@ -109,7 +122,8 @@ async def topup_info(db: Database, settings: Settings, caller: Caller) -> Outcom
         step_cents=settings.funding_step_cents,
         amount_options=list(settings.funding_options),
         discount_tiers=[TierData(from_cents=a, percent_off=p) for a, p in settings.funding_tiers],
-        providers=providers(settings, caller.env),
+        providers=provider_names(caller.env, offered),
+        channels=offered,
         redemption=True,
         wallet_url=wallet_url(settings),
     )
@@ -226,6 +240,7 @@ def order_data(row: Any) -> OrderData:
     return OrderData(
         **_order_fields(row),
         env=row.env,
+        channel=row.channel,
         provider_reference=row.provider_session_id,
         provider_payment_id=row.provider_payment_id,
         provider_status=row.provider_status,
@@ -238,6 +253,9 @@ def order_data(row: Any) -> OrderData:
         updated_at=rfc3339(row.updated_at),
         checked_at=rfc3339_or_none(row.checked_at),
         invoice_url=row.checkout_url if row.kind == "invoice" else None,
+        charge_minor=row.charge_minor,
+        charge_currency=row.charge_currency,
+        charge_rate=row.charge_rate,
     )
 
 

@@ -19,7 +19,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import payments, subscription_stripe
+from . import channels, payments, subscription_stripe
 from .orders import (
     EXPIRED_REASON,
     Paid,
@@ -29,6 +29,7 @@ from .orders import (
     hold_open,
     note_provider,
 )
+from .providers.stripe_checkout import STRIPE, StripeCredentials, stripe_settings
 from .schemas import StripeAck
 
 __all__ = ["handle_stripe_event"]
@@ -140,7 +141,12 @@ async def handle_stripe_event(
     db: Database, settings: Settings, payload: bytes, signature: str | None
 ) -> Outcome:
     """Verify, then record the event id and act on it in one transaction: a duplicate id
-    finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed."""
+    finds the row and does nothing; a failure rolls both back so Stripe's retry can succeed.
+    The signing secret is the live Stripe channel's (``billing.channels``: the operator's row,
+    else ``AITOPUP_STRIPE_WEBHOOK_SECRET``)."""
+    live = await channels.live_credentials(db, settings, channels.known(STRIPE))
+    if isinstance(live, StripeCredentials):
+        settings = stripe_settings(settings, live)
     payments.verify_event(settings, payload, signature)
     event_id, type_, obj, created = _parse_event(payload)
     now = utcnow()

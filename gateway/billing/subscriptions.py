@@ -510,11 +510,17 @@ async def create_session(
 ) -> Outcome:
     """The seed's payment session: a subscription to a plan, or a pack's checkout, which is
     the checkout itself (``orders.checkout``), answered in the session's shape."""
-    channel = _channel(caller.env, body.channel)
     if body.type == "subscription":
+        channel = _channel(caller.env, body.channel)
         return await _subscribe(db, settings, caller, body, channel, own_origin)
+    # A pack through any channel the merchant is offered, as a checkout names it.
     request = CheckoutRequest.model_validate(
-        {"pack_id": body.pack_id, "success_url": body.success_url, "cancel_url": body.cancel_url}
+        {
+            "channel": body.channel,
+            "pack_id": body.pack_id,
+            "success_url": body.success_url,
+            "cancel_url": body.cancel_url,
+        }
     )
     done = await checkout(db, settings, caller, request, own_origin=own_origin)
     made: CheckoutData = done.data

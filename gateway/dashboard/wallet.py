@@ -2,8 +2,10 @@
 redeeming a code, the plans on sale and the merchant's subscription (subscribing, and its
 portal), each through the funding services the API calls (``gateway.billing``).
 
-Buying a pack is the API's checkout: staging gets the built-in sandbox checkout, live a Stripe
-Checkout Session; either way the browser goes to the checkout's page and comes back here.
+Buying a pack is the API's checkout, through the channel picked among those the environment
+offers (``billing.channels``): staging gets the built-in sandbox checkout titled for the
+channel, live the channel's own page (a Stripe Checkout Session…); either way the browser goes
+to the checkout's page and comes back here.
 Redemption counts against the same per-merchant limit as ``POST /billing/redeem``. A refusal is
 shown beside the form that caused it, with what was typed kept.
 """
@@ -18,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, plans, pricing, reconcile, redemption, subscriptions
+from ..billing import orders, plans, pricing, providers, reconcile, redemption, subscriptions
 from ..billing import service as funding
 from ..billing.plan_schemas import PaymentSessionData, PaymentSessionRequest, PlanData, PortalData
 from ..billing.schemas import (
@@ -61,7 +63,12 @@ _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
 # The checkout form's fields by the request model's, and by the refusals of the funding
 # services; what the list of refusals calls each field of the wallet's forms.
-_CHECKOUT_FIELDS = {"pack_id": "pack_id", "amount_cents": "amount", "coupon": "coupon"}
+_CHECKOUT_FIELDS = {
+    "pack_id": "pack_id",
+    "amount_cents": "amount",
+    "coupon": "coupon",
+    "channel": "channel",
+}
 _REFUSAL_FIELD = {
     Code.PACK_NOT_FOUND: "pack_id",
     Code.CUSTOM_AMOUNT_OFF: "amount",
@@ -70,11 +77,16 @@ _REFUSAL_FIELD = {
     Code.COUPON_EXPIRED: "coupon",
     Code.COUPON_EXHAUSTED: "coupon",
     Code.COUPON_NOT_APPLICABLE: "coupon",
+    Code.PAYMENT_CHANNEL_UNKNOWN: "channel",
+    Code.PAYMENT_CHANNEL_NOT_AVAILABLE: "channel",
+    Code.PAYMENT_CHANNEL_NOT_ENABLED: "channel",
+    Code.PAYMENT_CHANNEL_NOT_CONFIGURED: "channel",
 }
 _LABELS = {
     "pack_id": "Pack",
     "amount": "Custom amount",
     "coupon": "Coupon",
+    "channel": "Pay with",
     "code": "Code",
     "plan_id": "Plan",
     "interval": "Billed",
@@ -103,6 +115,7 @@ async def _wallet_page(
     ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
     packs = (await perform(svc.waker, funding.list_packs(svc.db))).many(PackData)
+    channels = await funding.payment_channels(svc.db, svc.settings, viewer.env)
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
     listed = funding.transactions(
@@ -118,6 +131,7 @@ async def _wallet_page(
         "packs": packs,
         "payments_configured": viewer.env == "staging"
         or svc.settings.stripe_secret_key is not None,
+        "channels": channels,
         "entries": entries.many(LedgerItem),
         "entries_total": entries_total,
         "ledger_after": ledger_after,
@@ -131,7 +145,8 @@ async def _wallet_page(
         "custom": svc.settings.funding_custom_amounts,
         "min_cents": svc.settings.funding_min_cents,
         "max_cents": svc.settings.funding_max_cents,
-        "checkout": checkout or {"pack_id": "", "amount": "", "coupon": "", "errors": {}},
+        "checkout": checkout
+        or {"pack_id": "", "amount": "", "coupon": "", "channel": "", "errors": {}},
         "redeem": redeem or {"code": "", "errors": {}},
         "plans": offered,
         "subscription": balance.subscription,
@@ -159,6 +174,7 @@ async def checkout(request: Request) -> Response:
         "pack_id": field(data, "pack_id", 40),
         "amount": field(data, "amount", 20).strip(),
         "coupon": field(data, "coupon", 40).strip(),
+        "channel": field(data, "channel", 30).strip(),
     }
     svc = services(request)
     back = _base_url(request) + path_for("wallet_page")
@@ -179,6 +195,7 @@ async def checkout(request: Request) -> Response:
     if not refused:
         try:
             body = CheckoutRequest(
+                channel=typed["channel"] or None,
                 pack_id=None if custom else typed["pack_id"],
                 amount_cents=amount,
                 coupon=typed["coupon"] or None,
@@ -205,9 +222,12 @@ async def checkout(request: Request) -> Response:
                 return RedirectResponse(
                     made.checkout_url, 303, headers={"Cache-Control": "no-store"}
                 )
-            # Stripe's page is on another site, and the dashboard's CSP (form-action 'self')
-            # stops a form's redirect from leaving this one: the payer follows a link instead.
-            return page(request, "wallet/checkout.html", {"order": made}, no_store=True)
+            # The provider's page is on another site, and the dashboard's CSP (form-action
+            # 'self') stops a form's redirect from leaving this one: the payer follows a link.
+            found = providers.get(made.channel)
+            title = found.title if found is not None else made.channel
+            context = {"order": made, "channel_title": title}
+            return page(request, "wallet/checkout.html", context, no_store=True)
     response = await _wallet_page(
         request, viewer, status=refused.status, checkout={**typed, "errors": refused.errors}
     )

@@ -464,7 +464,10 @@ class FundingOrder(Base):
     env: Mapped[str] = mapped_column(String(10))
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     kind: Mapped[str] = mapped_column(String(20))  # checkout, redemption
-    provider: Mapped[str] = mapped_column(String(20))  # stripe, sandbox, redemption
+    provider: Mapped[str] = mapped_column(String(20))  # stripe, sandbox, redemption, ...
+    # The channel the payer chose (``billing.providers``): the provider itself in live; in
+    # staging the channel the sandbox stood in for. None for orders made before channels.
+    channel: Mapped[str | None] = mapped_column(String(30))
     provider_session_id: Mapped[str | None] = mapped_column(String(255))
     checkout_url: Mapped[str | None] = mapped_column(Text)
     success_url: Mapped[str | None] = mapped_column(String(2048))
@@ -481,6 +484,13 @@ class FundingOrder(Base):
     tier_percent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     tier_discount_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     currency: Mapped[str] = mapped_column(String(3))
+    # What the payer is charged where the provider charges in its own currency (MyFatoorah's
+    # KWD): integer minor units of ``charge_currency``, and the rate used (decimal text: units
+    # of it per unit of ``currency``). None: the payer is charged ``amount_cents`` of
+    # ``currency``. Either way the wallet is credited ``credit_cents``.
+    charge_minor: Mapped[int | None] = mapped_column(BigInteger)
+    charge_currency: Mapped[str | None] = mapped_column(String(3))
+    charge_rate: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20))  # pending, completed, failed, expired
     # What the provider last said (Stripe's session or invoice status), its payment intent or
     # invoice id, and when it was last looked up: reconciliation's view of the order.
@@ -503,6 +513,34 @@ class StripeEvent(Base):
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    received_at: Mapped[datetime]
+
+
+class PaymentChannel(Base):
+    """A payment channel as the operator set it for one environment: offered or not, and its
+    credentials (the provider's ``Credentials`` as JSON, sealed; context channel and env).
+    No row: the provider's own default (``Provider.enabled_by_default``)."""
+
+    __tablename__ = "payment_channels"
+
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    credentials_sealed: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class PaymentNotice(Base):
+    """Every verified notification of a channel, once: the primary key is the dedupe on the
+    channel's event id (Stripe's events keep ``stripe_events``)."""
+
+    __tablename__ = "payment_notices"
+
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     outcome: Mapped[str] = mapped_column(String(30))
     received_at: Mapped[datetime]

@@ -175,6 +175,14 @@ class Code(IntEnum):
     PAYMENT_CHANNEL_NOT_AVAILABLE = 4325
     CHANNEL_AMOUNT_NOT_OFFERED = 4440
     SUBSCRIPTION_NOT_CHANGEABLE = 4326
+    PAYMENT_CHANNEL_NOT_ENABLED = 4400
+    PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
+    PAYMENT_CHANNEL_KIND_UNSUPPORTED = 4402
+    PAYMENT_CHANNEL_CREDENTIALS_INVALID = 4403
+    PAYMENT_NOTICE_REFUSED = 4404
+    PAYMENT_NOTICE_MALFORMED = 4405
+    PAYMENT_NOTICE_NOT_PROCESSED = 4406
+    PAYMENT_NOTICE_ORDER_MISMATCH = 4407
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -468,7 +476,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.SUBSCRIPTION_NOT_FOUND: CodeInfo(404, "No subscription in this environment"),
     Code.PAYMENT_CHANNEL_UNKNOWN: CodeInfo(
-        422, "Unknown payment channel: stripe, or sandbox in staging"
+        422, "Unknown payment channel: GET /billing/topup-info lists this environment's"
     ),
     Code.PAYMENT_CHANNEL_NOT_AVAILABLE: CodeInfo(
         422, "This payment channel is not available in this environment"
@@ -480,6 +488,36 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.SUBSCRIPTION_NOT_CHANGEABLE: CodeInfo(
         409, "The subscription is canceled, or not paid yet: it cannot be changed"
+    ),
+    Code.PAYMENT_CHANNEL_NOT_ENABLED: CodeInfo(
+        422,
+        "This payment channel is not enabled in this environment: GET /billing/topup-info "
+        "lists those that are (data.channel)",
+    ),
+    Code.PAYMENT_CHANNEL_NOT_CONFIGURED: CodeInfo(
+        503, "This payment channel has no credentials in this environment (data.channel)"
+    ),
+    Code.PAYMENT_CHANNEL_KIND_UNSUPPORTED: CodeInfo(
+        422,
+        "This payment channel does not take this kind of payment: checkout, invoice or "
+        "subscription (data.channel, data.kind)",
+    ),
+    Code.PAYMENT_CHANNEL_CREDENTIALS_INVALID: CodeInfo(
+        422, "Credentials do not fit the channel: data.fields names each field refused"
+    ),
+    Code.PAYMENT_NOTICE_REFUSED: CodeInfo(
+        400, "Payment notification refused: its signature is missing, wrong or stale"
+    ),
+    Code.PAYMENT_NOTICE_MALFORMED: CodeInfo(
+        400, "Payment notification is not one this channel sends"
+    ),
+    Code.PAYMENT_NOTICE_NOT_PROCESSED: CodeInfo(
+        500, "Payment notification not processed; the provider's retry will be"
+    ),
+    Code.PAYMENT_NOTICE_ORDER_MISMATCH: CodeInfo(
+        409,
+        "Payment notification names an order of another channel, merchant or environment; "
+        "nothing credited",
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

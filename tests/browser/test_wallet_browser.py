@@ -1,15 +1,20 @@
 """The wallet page in a real browser, against a live gateway: a pack bought through the staging
 sandbox checkout and a code redeemed on the page both land in the balance, the funding history
-and the ledger."""
+and the ledger; each enabled payment channel is offered, at 1280 and 390 px, and staging pays it
+on the sandbox page titled for it."""
 
 from playwright.async_api import Page
 
 from gateway.admin.audit import Call
+from gateway.admin.channels import set_channel
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
+from gateway.billing import providers
+from gateway.billing.channel_schemas import ChannelSet
 from gateway.store.db import Database
 from gateway.values.settings import Settings
-from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.acme_pay import ACME, AcmePay
+from tests.fixtures.browser import DESKTOP, PHONE, Merchant, shoot
 
 
 async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
@@ -72,3 +77,35 @@ async def test_checkout_without_payments_looks_and_is_disabled(
     assert disabled[1] == "not-allowed" and enabled[1] != "not-allowed"
     assert disabled[0] != enabled[0]  # not the enabled button's colour
     await shoot(page, "wallet-live-no-payments")
+
+
+async def test_the_wallet_offers_each_enabled_channel_and_staging_pays_it_in_the_sandbox(
+    page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
+) -> None:
+    call = Call("operator", "channels.set", "PUT", "/test", None)
+    with providers.registered(AcmePay()):
+        await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=True))
+        try:
+            await page.goto("/dashboard/wallet")
+            channels = page.locator("#channels")
+            assert "Acme Pay" in await channels.inner_text()
+            await page.set_viewport_size(PHONE)
+            assert await channels.is_visible()
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= PHONE["width"]
+            await shoot(page, "wallet-channels")
+            await page.set_viewport_size(DESKTOP)
+
+            await page.get_by_label("Pack").select_option("pack_starter")
+            await page.get_by_role("radio", name="Acme Pay").check()
+            await page.get_by_role("button", name="Go to checkout").click()
+            await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+            assert "Acme Pay" in await page.locator("h1").inner_text()
+            assert "Acme Pay" in await page.locator("#sandbox-note").inner_text()
+            assert "Acme wallet" in await page.locator("#methods").inner_text()
+            await shoot(page, "sandbox-acme")
+            await page.get_by_role("button", name="Pay").click()
+            await page.wait_for_url("**/dashboard/wallet?notice=paid")
+            assert "completed" in await page.locator("#history").inner_text()
+        finally:
+            await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=False))

@@ -20,6 +20,7 @@ from .base import (
     Credentials,
     Kind,
     Looked,
+    NotSupported,
     Opened,
     OrderRef,
     PaymentRequest,
@@ -99,7 +100,8 @@ class StripeProvider(Provider[StripeCredentials]):
                 order_id=req.order_id,
                 merchant_id=req.merchant_id,
                 pack_id=req.pack_id,
-                pack_name=req.name,
+                # ``payments`` names a pack's line "<pack> pack" itself.
+                pack_name=req.name.removesuffix(" pack") if req.pack_id else req.name,
                 credits=req.credits,
                 amount_cents=req.amount_minor,
                 currency=req.currency,
@@ -112,7 +114,8 @@ class StripeProvider(Provider[StripeCredentials]):
 
     async def look_up(self, ctx: Context[StripeCredentials], order: OrderRef) -> Looked:
         settings = stripe_settings(ctx.settings, ctx.credentials)
-        assert order.session_id is not None
+        if order.session_id is None:
+            raise NotSupported
         if order.kind == "invoice":
             looked = await payments.look_up_invoice(settings, order.session_id)
         else:

@@ -1,0 +1,86 @@
+"""Routes of the payment channels: each channel's notifications, one route a channel.
+
+``/payment/webhook/{channel}`` takes what the channel's provider sends (a POST, or a GET with a
+query string for a provider whose ``notify_methods`` say so), bounded by the provider's
+``body_limit`` before it is read whole; the provider verifies it before anything is parsed
+(``billing.notices``). A notice taken is answered with the provider's acknowledgement (Epay's
+text ``success``), a refusal with the envelope and its code, never a trace. Stripe's events keep
+their own routes (``/payments/stripe/webhook`` and ``/payment/webhook/stripe``, listed before
+this one so the literal path wins).
+"""
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..billing import channels, notices
+from ..billing.providers import Inbound
+from ..operations import perform
+from ..ops.routing import ApiRoute, RouteDoc
+from ..services import services
+from ..values.codes import Code
+from ..values.envelope import ApiError
+from .billing import read_raw
+
+__all__ = ["routes"]
+
+log = logging.getLogger(__name__)
+
+# A notify's query string (Epay's) has a dozen names; more is not a notification.
+_QUERY_NAMES = 64
+
+
+def _query(request: Request) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        found.setdefault(name, value)
+        if len(found) > _QUERY_NAMES:
+            raise ApiError(Code.PAYMENT_NOTICE_MALFORMED)
+    return found
+
+
+async def channel_webhook(request: Request) -> Response:
+    svc = services(request)
+    channel: str = request.path_params["channel"]
+    provider = channels.known(channel)
+    if request.method not in provider.notify_methods:
+        log.warning("%s notification refused: method %s", provider.name, request.method)
+        raise ApiError(Code.METHOD_NOT_ALLOWED)
+    try:
+        body = await read_raw(request, provider.body_limit)
+        query = _query(request)
+    except ApiError as exc:
+        log.warning("%s notification refused (%s)", provider.name, exc.code.name)
+        raise
+    inbound = Inbound(request.method, body, dict(request.headers.items()), query)
+    outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))
+    taken: notices.Taken = outcome.data
+    ack = taken.ack
+    return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+
+routes = [
+    ApiRoute(
+        "/payment/webhook/{channel}",
+        channel_webhook,
+        methods=["GET", "POST"],
+        doc=RouteDoc(
+            "A payment channel's notifications (its provider's signature verified first; GET "
+            "only for channels that notify by query string): credits each paid order once and "
+            "answers what the provider expects (Epay: success)",
+            "billing",
+            auth="none",
+            errors=(
+                Code.PAYMENT_CHANNEL_UNKNOWN,
+                Code.METHOD_NOT_ALLOWED,
+                Code.BODY_TOO_LARGE,
+                Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+                Code.PAYMENT_NOTICE_REFUSED,
+                Code.PAYMENT_NOTICE_MALFORMED,
+                Code.PAYMENT_NOTICE_ORDER_MISMATCH,
+                Code.PAYMENT_NOTICE_NOT_PROCESSED,
+            ),
+        ),
+    ),
+]

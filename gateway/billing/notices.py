@@ -1,0 +1,172 @@
+"""A channel's notifications: verified by its provider, recorded once, settled as the order's
+transitions, the same for every channel.
+
+``handle`` takes a notification as it arrived (``providers.Inbound``: the body already bounded
+by the provider's ``body_limit``). The provider verifies it with the channel's live credentials
+before anything is parsed (staging pays every channel through the sandbox, so no provider
+notifies about a staging order), then parses it into a ``Notice``. In one transaction the
+notice's ``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row
+and changes nothing) and the order is settled by the functions reconciliation and Stripe's
+events use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
+there first credits the order, once. A notice about an order of another channel, merchant or
+environment credits nothing and is refused; one whose amount or currency differs from what
+the order charged leaves the order pending for an operator (``mismatch``).
+
+Every refusal is an ``ApiError`` with a code of its own, its reason logged once here and never
+the body or a signature; the provider's acknowledgement (``Provider.ack``) answers a notice
+taken, or one taken before.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.compose import upsert
+from ..store.db import Database
+from ..store.models import FundingOrder, PaymentNotice, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
+from . import channels, providers
+from .orders import (
+    EXPIRED_REASON,
+    Paid,
+    Settlement,
+    complete_order,
+    fail_order,
+    hold_open,
+    note_provider,
+)
+from .providers import Ack, Inbound, Notice, Provider
+
+__all__ = ["Taken", "handle", "settle"]
+
+log = logging.getLogger(__name__)
+
+_N = table_of(PaymentNotice)
+_O = table_of(FundingOrder)
+
+FAILED_REASON = "payment failed"
+# What the order's ``provider_status`` says of a notice's state.
+_NOTED = {"paid": "paid", "failed": "failed", "expired": "expired", "pending": "unpaid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A notification taken (or taken before): what it did, and the acknowledgement the
+    provider expects, which the route answers in place of an envelope."""
+
+    channel: str
+    event_id: str
+    result: str
+    ack: Ack
+
+
+def _refused(provider: Provider[Any], code: Code, reason: str) -> ApiError:
+    log.warning("%s notification refused (%s): %s", provider.name, code.name, reason)
+    return ApiError(code)
+
+
+async def settle(
+    conn: AsyncConnection, db: Database, provider: Provider[Any], notice: Notice, now: Any
+) -> Settlement:
+    """What ``notice`` does to its order, in the caller's transaction; the order must be this
+    provider's, its merchant's (when the notice names one) and live."""
+    if notice.state == "ignored":
+        return Settlement("ignored")
+    if notice.order_id is None:
+        log.warning("%s %s without an order id", provider.name, notice.kind)
+        return Settlement("unknown_order")
+    order = (
+        await conn.execute(
+            select(_O.c.provider, _O.c.merchant_id, _O.c.env).where(_O.c.id == notice.order_id)
+        )
+    ).first()
+    if order is None:
+        log.warning("%s notification for unknown order %s", provider.name, notice.order_id)
+        return Settlement("unknown_order")
+    if (
+        order.provider != provider.name
+        or order.env != "live"
+        or (notice.merchant_id is not None and notice.merchant_id != order.merchant_id)
+    ):
+        raise _refused(provider, Code.PAYMENT_NOTICE_ORDER_MISMATCH, f"order {notice.order_id}")
+    order_id = notice.order_id
+    if notice.state == "paid":
+        await note_provider(conn, order_id, "paid", now, payment_id=notice.payment_id)
+        paid = Paid(provider.name, notice.session_id, notice.amount_minor, notice.currency)
+        return await complete_order(conn, db, order_id, paid, now)
+    if notice.state == "pending":
+        await hold_open(conn, order_id, notice.session_id, provider=provider.name)
+        await note_provider(conn, order_id, "unpaid", now, payment_id=notice.payment_id)
+        return Settlement("awaiting_payment")
+    await note_provider(conn, order_id, _NOTED[notice.state], now, payment_id=notice.payment_id)
+    reason = EXPIRED_REASON if notice.state == "expired" else FAILED_REASON
+    return await fail_order(
+        conn, order_id, reason, now, provider=provider.name, status=notice.state
+    )
+
+
+def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inbound) -> Notice:
+    try:
+        provider.verify(ctx, inbound)
+    except providers.NoticeRefused as exc:
+        raise _refused(provider, Code.PAYMENT_NOTICE_REFUSED, exc.reason) from None
+    try:
+        notice = provider.parse(ctx, inbound)
+    except providers.NoticeMalformed as exc:
+        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, exc.reason) from None
+    if not 0 < len(notice.event_id) <= 255:
+        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, "event id empty or too long")
+    return notice
+
+
+async def handle(db: Database, settings: Settings, channel: str, inbound: Inbound) -> Outcome:
+    """Verify, then record the notice and act on it in one transaction: a repeated event id
+    finds its row and does nothing; a failure rolls both back so the provider's retry can
+    succeed."""
+    provider = channels.known(channel)
+    credentials = await channels.live_credentials(db, settings, provider)
+    if credentials is None:
+        raise _refused(provider, Code.PAYMENT_CHANNEL_NOT_CONFIGURED, "no live credentials")
+    now = utcnow()
+    async with channels.context(settings, "live", credentials, now=now) as ctx:
+        notice = _verified(provider, ctx, inbound)
+    order_ref = (notice.order_id or "")[:40] or None
+    try:
+        async with db.transaction() as conn:
+            recorded = (
+                await conn.execute(
+                    upsert(_N)
+                    .values(
+                        channel=provider.name,
+                        event_id=notice.event_id,
+                        kind=notice.kind[:100],
+                        order_id=order_ref,
+                        outcome="processing",
+                        received_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=[_N.c.channel, _N.c.event_id])
+                    .returning(_N.c.event_id)
+                )
+            ).first()
+            if recorded is None:
+                settled = Settlement("duplicate")
+            else:
+                settled = await settle(conn, db, provider, notice, now)
+                await conn.execute(
+                    update(_N)
+                    .where(_N.c.channel == provider.name, _N.c.event_id == notice.event_id)
+                    .values(outcome=settled.result)
+                )
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("%s notification %s not processed", provider.name, notice.event_id)
+        raise ApiError(Code.PAYMENT_NOTICE_NOT_PROCESSED) from None
+    taken = Taken(provider.name, notice.event_id, settled.result, provider.ack(notice))
+    return Outcome(Code.SUCCESS, taken, deliveries=settled.deliveries)

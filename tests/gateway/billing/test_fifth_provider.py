@@ -1,0 +1,251 @@
+"""A fifth provider: a made-up channel (a module in ``tests/fixtures/acme_pay.py`` and one
+registry line, ``providers.registered``) is set up by the operator, offered to merchants, paid
+through its notification, refused when forged, stale, changed or another's, reconciled when
+its notification is lost, and stood in for by the sandbox in staging, with no other change to
+the product."""
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from gateway.billing import reconcile
+from gateway.store.db import Database
+from gateway.store.models import PaymentChannel, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+from tests.fixtures.acme_pay import ACME, API_KEY, WEBHOOK_SECRET, AcmeStandIn, signed
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+
+WEBHOOK = f"/payment/webhook/{ACME}"
+
+
+async def _enable(
+    admin: httpx.AsyncClient, stand_in: AcmeStandIn, env: str = "live", **more: Any
+) -> dict[str, Any]:
+    credentials = {
+        "api_key": API_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_base": stand_in.url,
+        "currency": None,
+        "rate": None,
+        "exponent": 2,
+        **more,
+    }
+    body = {"enabled": True, "credentials": credentials}
+    reply = await admin.put(f"/billing/channels/{ACME}/{env}", json=body)
+    assert reply.status_code == 200, reply.text
+    assert API_KEY not in reply.text and WEBHOOK_SECRET not in reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _checkout(api: httpx.AsyncClient, merchant: MerchantKey) -> dict[str, Any]:
+    body = {"channel": ACME, "pack_id": "pack_starter"}
+    reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
+    reply = await api.get(f"/orders/{order_id}", headers=merchant.headers)
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
+    reply = await api.get("/balance", headers=merchant.headers)
+    return int(reply.json()["data"]["balance_cents"])
+
+
+async def test_a_made_up_channel_is_offered_paid_once_and_refused_when_forged(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    api = billing_client
+    saved = await _enable(admin_client, acme_pay)
+    live = next(e for e in saved["envs"] if e["env"] == "live")
+    assert live["enabled"] and live["configured"]
+    assert live["credentials"]["api_key"] == "********"
+    assert live["credentials"]["api_base"] == acme_pay.url
+    listed = await admin_client.get("/billing/channels")
+    assert ACME in {c["channel"] for c in listed.json()["data"]}
+    assert API_KEY not in listed.text
+
+    merchant = await make_merchant("live")
+    info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
+    assert ACME in info["providers"]
+    offered = {c["channel"]: c for c in info["channels"]}
+    assert offered[ACME]["title"] == "Acme Pay" and offered[ACME]["through"] == ACME
+
+    made = await _checkout(api, merchant)
+    assert (made["provider"], made["channel"]) == (ACME, ACME)
+    assert made["checkout_url"].startswith(f"{acme_pay.url}/pay/")
+    payment_id = made["checkout_url"].rsplit("/", 1)[1]
+    assert acme_pay.payments[payment_id]["reference"] == made["order_id"]
+
+    # Forged, stale, and unsigned: refused, nothing credited.
+    acme_pay.pay(payment_id)
+    body = acme_pay.event(payment_id)
+    for headers in (
+        signed(body, secret="not-the-secret"),
+        signed(body, at=int(time.time()) - 3600),
+        {"content-type": "application/json"},
+    ):
+        reply = await api.post(WEBHOOK, content=body, headers=headers)
+        assert (reply.status_code, reply.json()["code"]) == (400, 4404), reply.text
+        assert "Traceback" not in reply.text
+    assert await _balance(api, merchant) == 0
+
+    # Paid: credited once, however often the provider says so.
+    for _ in range(2):
+        reply = await api.post(WEBHOOK, content=body, headers=signed(body))
+        assert reply.status_code == 200 and reply.json() == {"received": True}
+    assert await _balance(api, merchant) == made["credit_cents"]
+    order = await _order(api, merchant, made["order_id"])
+    assert (order["status"], order["provider_status"]) == ("completed", "paid")
+    assert order["provider_payment_id"] == payment_id
+
+    # An amount changed on the way, signed: the order is left for an operator, uncredited.
+    second = await _checkout(api, merchant)
+    changed_id = second["checkout_url"].rsplit("/", 1)[1]
+    acme_pay.pay(changed_id)["amount"] += 1
+    body = acme_pay.event(changed_id)
+    reply = await api.post(WEBHOOK, content=body, headers=signed(body))
+    assert reply.status_code == 200
+    assert (await _order(api, merchant, second["order_id"]))["status"] == "pending"
+    assert await _balance(api, merchant) == made["credit_cents"]
+
+    # A notice naming another channel's order changes nothing.
+    other = await make_merchant("staging")
+    sandboxed = await api.post(
+        "/billing/checkout", json={"pack_id": "pack_starter"}, headers=other.headers
+    )
+    acme_pay.payments[changed_id]["reference"] = sandboxed.json()["data"]["order_id"]
+    body = acme_pay.event(changed_id)
+    reply = await api.post(WEBHOOK, content=body, headers=signed(body))
+    assert (reply.status_code, reply.json()["code"]) == (409, 4407)
+    await assert_ledger_balanced(db)
+
+
+async def test_a_lost_notification_is_found_by_reconciliation(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    billing_settings: Settings,
+) -> None:
+    api = billing_client
+    await _enable(admin_client, acme_pay)
+    merchant = await make_merchant("live")
+    made = await _checkout(api, merchant)
+    acme_pay.pay(made["checkout_url"].rsplit("/", 1)[1])
+
+    later = utcnow() + timedelta(seconds=billing_settings.reconcile_after_seconds + 1)
+    assert made["order_id"] in await reconcile.due(db, billing_settings, later)
+    checked = await reconcile.check(db, billing_settings, made["order_id"])
+    assert (checked.settlement.result, checked.looked and checked.looked.state) == (
+        "credited",
+        "paid",
+    )
+    again = await reconcile.check(db, billing_settings, made["order_id"], pending_only=False)
+    assert again.settlement.result == "already_completed"
+    assert await _balance(api, merchant) == made["credit_cents"]
+
+
+async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_is_refused(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    api = billing_client
+    merchant = await make_merchant("staging")
+    reply = await admin_client.put(f"/billing/channels/{ACME}/staging", json={"enabled": True})
+    assert reply.status_code == 200, reply.text
+    info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
+    assert info["providers"] == ["sandbox"]
+    assert {"channel": ACME, "through": "sandbox"}.items() <= next(
+        c for c in info["channels"] if c["channel"] == ACME
+    ).items()
+
+    made = await _checkout(api, merchant)
+    assert (made["provider"], made["channel"]) == ("sandbox", ACME)
+    assert acme_pay.payments == {}  # staging never reached the provider
+    page = await api.get(made["checkout_url"].removeprefix("http://gateway.test/api/public/v1"))
+    assert page.status_code == 200 and "Acme Pay" in page.text
+
+    reply = await admin_client.put(f"/billing/channels/{ACME}/staging", json={"enabled": False})
+    assert reply.status_code == 200
+    body = {"channel": ACME, "pack_id": "pack_starter"}
+    reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (422, 4400)
+    body["channel"] = "nowhere"
+    reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (422, 4324)
+
+
+async def test_a_channel_charging_in_its_own_currency_records_what_was_paid_and_credited(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    api = billing_client
+    await _enable(admin_client, acme_pay, currency="KWD", rate="0.3075", exponent=3)
+    rows = table_of(PaymentChannel)
+    async with db.read() as conn:
+        sealed = (
+            await conn.execute(
+                select(rows.c.credentials_sealed).where(
+                    rows.c.channel == ACME, rows.c.env == "live"
+                )
+            )
+        ).scalar_one()
+    assert sealed.startswith("v1:") and API_KEY not in sealed and WEBHOOK_SECRET not in sealed
+    merchant = await make_merchant("live")
+    made = await _checkout(api, merchant)
+    order = await _order(api, merchant, made["order_id"])
+    # $5.00 at 0.3075 KWD a dollar: 1.5375 KWD, 1538 fils (three decimals).
+    assert (order["charge_minor"], order["charge_currency"], order["charge_rate"]) == (
+        1538,
+        "KWD",
+        "0.3075",
+    )
+    assert (order["amount_cents"], order["currency"]) == (500, "USD")
+
+    payment_id = made["checkout_url"].rsplit("/", 1)[1]
+    acme_pay.pay(payment_id)
+    body = acme_pay.event(payment_id)
+    # The same notification five times at once: credited once, on either store.
+    replies = await asyncio.gather(
+        *(api.post(WEBHOOK, content=body, headers=signed(body)) for _ in range(5))
+    )
+    assert [r.status_code for r in replies] == [200] * 5
+    assert await _balance(api, merchant) == made["credit_cents"]
+    assert (await _order(api, merchant, made["order_id"]))["status"] == "completed"
+    await assert_ledger_balanced(db)
+
+
+async def test_notifications_are_bounded_and_take_only_the_channel_s_methods(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    acme_pay: AcmeStandIn,
+) -> None:
+    await _enable(admin_client, acme_pay)
+    reply = await billing_client.get(f"{WEBHOOK}?id=1")
+    assert (reply.status_code, reply.json()["code"]) == (405, 3008)
+    big = b"{" + b" " * (64 * 1024) + b"}"
+    reply = await billing_client.post(WEBHOOK, content=big, headers=signed(big))
+    assert (reply.status_code, reply.json()["code"]) == (413, 3004)
+    reply = await billing_client.post("/payment/webhook/nowhere", content=b"{}")
+    assert (reply.status_code, reply.json()["code"]) == (422, 4324)
