@@ -13,9 +13,11 @@ from pydantic import ValidationError
 from keys import ENVS, InvalidSecret
 
 from .accounts.roles import OWNER, ROLES
+from .admin import channels as channel_admin
 from .admin import checkin as checkin_config
 from .admin import plans as plan_admin
 from .admin.audit import Call
+from .billing.channel_schemas import ChannelAdminData, ChannelSet
 from .billing.checkin_schemas import CheckInConfigs, CheckInConfigUpdate
 from .billing.plan_schemas import PlanAdminData, PlanCreate
 from .local_gateway import guess, recall_url
@@ -348,6 +350,64 @@ async def _plans(settings: Settings, env: str | None, made: PlanCreate | None) -
         return [_plan_line(p) for p in found]
 
 
+def _channel_lines(channel: ChannelAdminData) -> list[str]:
+    lines = [f"{channel.channel}  {channel.title}  ({', '.join(channel.kinds)})"]
+    for env in channel.envs:
+        state = "enabled" if env.enabled else "disabled"
+        ready = "credentials set" if env.configured else "no credentials"
+        lines.append(f"  {env.env}: {state}, {ready}, through {env.through} ({env.source})")
+    return lines
+
+
+async def _channels(settings: Settings, change: tuple[str, str, ChannelSet] | None) -> list[str]:
+    async with command_store(settings) as db:
+        if change is not None:
+            # Audited as the admin API's is, the actor named ``cli``.
+            call = Call("cli", "channels.set", "CLI", "aitopup channels set", None)
+            done = await channel_admin.set_channel(db, settings, call, *change)
+            return _channel_lines(done.one(ChannelAdminData))
+        found = (await channel_admin.list_channels(db, settings)).many(ChannelAdminData)
+        return [line for channel in found for line in _channel_lines(channel)]
+
+
+def _cmd_channels_list(args: argparse.Namespace) -> int:
+    """Every payment channel, and how each environment has it (never a credential)."""
+    for line in asyncio.run(_channels(_settings(), None)):
+        print(line)
+    return 0
+
+
+def _cmd_channels_set(args: argparse.Namespace) -> int:
+    """A channel offered in an environment or not; credentials as a JSON object read from a
+    file or standard input (``-``), never from the command line, where a shell keeps it."""
+    credentials = None
+    if args.credentials_from is not None:
+        try:
+            if args.credentials_from == "-":
+                text = sys.stdin.read(64 * 1024)
+            else:
+                with open(args.credentials_from, encoding="utf-8") as given:
+                    text = given.read(64 * 1024)
+            credentials = json.loads(text)
+        except (OSError, ValueError):
+            print("aitopup channels set: the credentials are not a JSON object", file=sys.stderr)
+            return 2
+    try:
+        body = ChannelSet.model_validate({"enabled": args.enabled, "credentials": credentials})
+        lines = asyncio.run(_channels(_settings(), (args.channel, args.env, body)))
+    except ValidationError as exc:
+        print(f"aitopup channels set: {_problems(exc)}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        fields = (exc.data or {}).get("fields")
+        said = exc.message or exc.code.name
+        print(f"aitopup channels set: {said}{f' ({fields})' if fields else ''}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
 def _cmd_plans_list(args: argparse.Namespace) -> int:
     """Every plan (of one environment with --env), on sale or not."""
     for line in asyncio.run(_plans(_settings(), args.env, None)) or ["no plans"]:
@@ -524,6 +584,29 @@ def _parser() -> argparse.ArgumentParser:
     plans_create.add_argument("--feature", action="append", default=[], metavar="TEXT")
     plans_create.add_argument("--off-sale", action="store_true", help="made but not offered")
     plans_create.set_defaults(func=_cmd_plans_create)
+
+    channels_cmd = sub.add_parser(
+        "channels", help="payment channels per environment, as the admin API keeps them"
+    )
+    channels_sub = channels_cmd.add_subparsers(dest="channels_command", required=True)
+    channels_sub.add_parser("list", help="every channel and its state").set_defaults(
+        func=_cmd_channels_list
+    )
+    channels_set = channels_sub.add_parser(
+        "set",
+        help="offer a channel in an environment or not, with its credentials",
+        description="Sets a channel as PUT /api/admin/v1/billing/channels/{channel}/{env} "
+        "does, audited as the actor cli. Credentials are a JSON object of the provider's "
+        "fields, read from a file or from standard input (-); a secret left out keeps the "
+        "one saved.",
+    )
+    channels_set.add_argument("channel")
+    channels_set.add_argument("env", choices=ENVS)
+    toggle = channels_set.add_mutually_exclusive_group(required=True)
+    toggle.add_argument("--enabled", dest="enabled", action="store_const", const=True)
+    toggle.add_argument("--disabled", dest="enabled", action="store_const", const=False)
+    channels_set.add_argument("--credentials-from", metavar="FILE")
+    channels_set.set_defaults(func=_cmd_channels_set)
 
     run = sub.add_parser("run", help="migrate, start Redis if needed, gateway and worker")
     run.add_argument("--host", default="127.0.0.1")

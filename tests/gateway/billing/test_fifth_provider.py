@@ -182,6 +182,11 @@ async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_i
     assert acme_pay.payments == {}  # staging never reached the provider
     page = await api.get(made["checkout_url"].removeprefix("http://gateway.test/api/public/v1"))
     assert page.status_code == 200 and "Acme Pay" in page.text
+    # The seed's payment session names the channel as the checkout does.
+    session = {"channel": ACME, "type": "topup", "pack_id": "pack_starter"}
+    reply = await api.post("/payment/create-session", json=session, headers=merchant.headers)
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["data"]["channel"] == "sandbox"
 
     reply = await admin_client.put(f"/billing/channels/{ACME}/staging", json={"enabled": False})
     assert reply.status_code == 200
