@@ -16,8 +16,9 @@ the event's documented ``Data`` fields in their documented order as ``key=value`
 ``Invoice.Id``, ``Invoice.Status``, ``Transaction.Status``, ``Transaction.PaymentId``,
 ``Invoice.ExternalIdentifier``. Nothing else is signed: not the amounts, not the event's date,
 not its reference. So what an order is credited is always the order's own, the unsigned amounts
-only ever refuse (never raise) a credit, and a notification is known by its signature, which
-depends only on what is signed (the same report twice is one key).
+only ever refuse (never raise) a credit, and a report is known by its signature with the
+unsigned values acted on: the same report resent is one key, and a copy with an amount changed
+is another, which cannot stand in for the genuine one.
 
 Amounts: MyFatoorah answers in its account's currency (KWD has three places); ``money`` turns
 them into integer minor units, never through a float.
@@ -150,8 +151,8 @@ def signature_valid(
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """A verified ``PAYMENT_STATUS_CHANGED``. ``key`` identifies what was signed (the signature
-    itself); ``reference`` is ``Invoice.ExternalIdentifier``, the order id the gateway sent.
+    """A verified ``PAYMENT_STATUS_CHANGED``. ``key`` identifies the report (``_key``);
+    ``reference`` is ``Invoice.ExternalIdentifier``, the order id the gateway sent.
     ``asked`` and ``paid`` (the display and base amounts) are unsigned: a check, never a credit."""
 
     key: str
@@ -160,6 +161,10 @@ class Notification:
     transaction_status: str
     payment_id: str
     reference: str
+    # The order id as ``Invoice.UserDefinedField`` or ``Customer.Reference`` carry it, unsigned:
+    # for an account whose notifications leave ``ExternalIdentifier`` empty. The signed invoice
+    # id must still be the order's, so a changed one credits nothing.
+    unsigned_reference: str | None
     created: datetime | None
     asked: Money | None
     paid: Money | None
@@ -195,6 +200,14 @@ def _money(block: Any, value: str, currency: str, *, exact: bool) -> Money | Non
     return None if minor is None else Money(minor, code)
 
 
+def _key(signature: str, reference: str | None, asked: Money | None, paid: Money | None) -> str:
+    """What identifies a report: its signature (what MyFatoorah signed) and the unsigned values
+    the gateway acts on. The same report resent (a new date or reference) is one key; a copy
+    whose unsigned values were changed is another, so it cannot take the genuine one's place."""
+    acted_on = json.dumps([signature, reference, str(asked), str(paid)])
+    return "mf:" + hashlib.sha256(acted_on.encode()).hexdigest()
+
+
 def read_notification(body: bytes, header: str | None, secret: str, now: datetime) -> Notification:
     """A notification verified and read, or ``Refused``: its size first, then the signature
     over the signed fields (they are in the JSON, so the bounded body is parsed for them), then
@@ -224,16 +237,25 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
         raise Refused("malformed")
     invoice_id, invoice_status, transaction_status, payment_id, reference = fields
     amount = data.get("Amount")
+    invoice, customer = data.get("Invoice"), data.get("Customer")
+    unsigned = (invoice.get("UserDefinedField") if isinstance(invoice, dict) else None) or (
+        customer.get("Reference") if isinstance(customer, dict) else None
+    )
+    unsigned_reference = unsigned[:_MAX_FIELD] if isinstance(unsigned, str) else None
+    asked = _money(amount, "ValueInDisplayCurrency", "DisplayCurrency", exact=True)
+    paid = _money(amount, "ValueInBaseCurrency", "BaseCurrency", exact=False)
+    signature = sign(secret, data, code)
     return Notification(
-        key="mf:" + sign(secret, data, code),
+        key=_key(signature, unsigned_reference, asked, paid),
         invoice_id=invoice_id,
         invoice_status=invoice_status,
         transaction_status=transaction_status,
         payment_id=payment_id,
         reference=reference,
+        unsigned_reference=unsigned_reference,
         created=created,
-        asked=_money(amount, "ValueInDisplayCurrency", "DisplayCurrency", exact=True),
-        paid=_money(amount, "ValueInBaseCurrency", "BaseCurrency", exact=False),
+        asked=asked,
+        paid=paid,
     )
 
 

@@ -145,8 +145,9 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
         return Notice(
             event_id=read.key,
             state=states[read.state],
-            order_id=read.reference or None,
+            order_id=read.reference or read.unsigned_reference,
             kind=f"PAYMENT_STATUS_CHANGED {read.invoice_status}/{read.transaction_status}"[:100],
+            # Signed: whatever order id is named, the order's own invoice must be this one.
             session_id=read.invoice_id,
             payment_id=read.payment_id or None,
             amount_minor=read.paid.minor if read.paid is not None else None,

@@ -151,7 +151,13 @@ async def test_the_webhook_credits_once_whatever_the_order_of_reports(
     myfatoorah_stand_in.pay(invoice)
     succeeded = myfatoorah_stand_in.notification(invoice)
 
-    # The success first, five copies at once: credited once.
+    # A copy with its (unsigned) amount changed comes first: refused as a mismatch, and it
+    # cannot take the genuine report's place.
+    changed = json.loads(json.dumps(succeeded[0]))
+    changed["Data"]["Amount"]["ValueInBaseCurrency"] = "0.001"
+    assert (await _notify(api, (changed, succeeded[1]))).status_code == 200
+    assert await _balance(api, merchant) == 0
+    # The success then, five copies at once: credited once.
     replies = await asyncio.gather(*(_notify(api, succeeded) for _ in range(5)))
     assert [r.status_code for r in replies] == [200] * 5, replies[0].text
     assert await _balance(api, merchant) == made["credit_cents"]
@@ -241,4 +247,34 @@ async def test_forged_stale_changed_and_another_s_notifications_credit_nothing(
     assert (await _order(api, other, theirs["order_id"]))["status"] == "pending"
 
     assert await _balance(api, merchant) == 0 and await _balance(api, other) == 0
+    await assert_ledger_balanced(db)
+
+
+@pytest.mark.usefixtures("enabled")
+async def test_without_external_identifier_the_signed_invoice_still_decides(
+    billing_client: httpx.AsyncClient,
+    myfatoorah_stand_in: MyFatoorahStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """An account whose notifications leave ``ExternalIdentifier`` empty: the order id comes
+    from the unsigned ``UserDefinedField``, and the signed invoice id must be that order's."""
+    api = billing_client
+    merchant = await make_merchant("live")
+    other = await make_merchant("live")
+    made = await _checkout(api, merchant)
+    theirs = await _checkout(api, other)
+    invoice = _invoice_of(made)
+    myfatoorah_stand_in.invoices[invoice]["_external"] = None
+    myfatoorah_stand_in.pay(invoice)
+
+    body, headers = myfatoorah_stand_in.notification(invoice)
+    body["Data"]["Invoice"]["UserDefinedField"] = theirs["order_id"]
+    body["Data"]["Customer"]["Reference"] = theirs["order_id"]
+    assert (await _notify(api, (body, headers))).status_code == 200
+    assert await _balance(api, other) == 0 and await _balance(api, merchant) == 0
+
+    assert (await _notify(api, myfatoorah_stand_in.notification(invoice))).status_code == 200
+    assert await _balance(api, merchant) == made["credit_cents"]
+    assert (await _order(api, other, theirs["order_id"]))["status"] == "pending"
     await assert_ledger_balanced(db)
