@@ -244,3 +244,20 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
         assert (await _send(api, event)).status_code == 200
     assert await _balance(api, merchant) == made["credit_cents"]
     await assert_ledger_balanced(db)
+
+
+async def test_staging_pays_creem_through_the_sandbox_page_titled_for_it(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    reply = await admin_client.put("/billing/channels/creem/staging", json={"enabled": True})
+    assert reply.status_code == 200, reply.text
+    merchant = await make_merchant("staging")
+    before = len(creem_stand_in.checkouts)
+    made = await _made(billing_client, merchant, amount_cents=4200)
+    assert (made["provider"], made["channel"]) == ("sandbox", "creem")
+    assert len(creem_stand_in.checkouts) == before  # staging never reaches Creem
+    page = await billing_client.get(made["checkout_url"].removeprefix(PUBLIC))
+    assert page.status_code == 200 and "Creem" in page.text

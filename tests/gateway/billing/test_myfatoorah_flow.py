@@ -278,3 +278,20 @@ async def test_without_external_identifier_the_signed_invoice_still_decides(
     assert await _balance(api, merchant) == made["credit_cents"]
     assert (await _order(api, other, theirs["order_id"]))["status"] == "pending"
     await assert_ledger_balanced(db)
+
+
+async def test_staging_pays_myfatoorah_through_the_sandbox_page_titled_for_it(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    myfatoorah_stand_in: MyFatoorahStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    reply = await admin_client.put("/billing/channels/myfatoorah/staging", json={"enabled": True})
+    assert reply.status_code == 200, reply.text
+    merchant = await make_merchant("staging")
+    before = len(myfatoorah_stand_in.invoices)
+    made = await _checkout(billing_client, merchant)
+    assert (made["provider"], made["channel"]) == ("sandbox", "myfatoorah")
+    assert len(myfatoorah_stand_in.invoices) == before  # staging never reaches MyFatoorah
+    page = await billing_client.get(made["checkout_url"].removeprefix(PUBLIC))
+    assert page.status_code == 200 and "MyFatoorah" in page.text and "KNET" in page.text
