@@ -1,6 +1,7 @@
-"""The reconciliation sweep: pending Stripe orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``
-are looked up at Stripe and settled by its answer (``gateway.billing.reconcile``), so a paid
-order whose webhook never came is credited all the same, once; and so are the paid invoices of
+"""The reconciliation sweep: pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS`` are
+looked up at their channel's provider (every provider that can look up: Stripe's and each other
+channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
+notification never came is credited all the same, once; and so are the paid invoices of
 Stripe subscriptions not paid yet, past due or past their period's end
 (``gateway.billing.subscription_stripe.sweep``); and staging's sandbox subscriptions renew as
 each merchant's test clock passes their period's end (``subscription_sandbox.sweep``)."""
