@@ -142,10 +142,19 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
             "expired": "expired",
             "open": "ignored",
         }
+        state, order_id = states[read.state], read.reference or None
+        if order_id is None and state == "paid":
+            # No signed order id: the unsigned one may name the order, since a payment is only
+            # credited to the order whose invoice this signed one is.
+            order_id = read.unsigned_reference
+        elif order_id is None:
+            # Nothing would check an unsigned order id before expiring that order: the order's
+            # own expiry and reconciliation settle it instead.
+            state = "ignored"
         return Notice(
             event_id=read.key,
-            state=states[read.state],
-            order_id=read.reference or read.unsigned_reference,
+            state=state,
+            order_id=order_id,
             kind=f"PAYMENT_STATUS_CHANGED {read.invoice_status}/{read.transaction_status}"[:100],
             # Signed: whatever order id is named, the order's own invoice must be this one.
             session_id=read.invoice_id,

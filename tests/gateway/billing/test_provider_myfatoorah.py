@@ -156,3 +156,19 @@ async def test_a_refusal_opens_nothing(
         await PROVIDER.open(_ctx(http, myfatoorah_stand_in, token="wrong"), _request("ord_x"))
     assert not failed.value.timeout
     assert "credentials_refused" in failed.value.reason
+
+
+async def test_a_canceled_invoice_expires_only_the_order_it_signs(
+    http: httpx.AsyncClient, myfatoorah_stand_in: MyFatoorahStandIn
+) -> None:
+    assert PROVIDER is not None
+    ctx = _ctx(http, myfatoorah_stand_in)
+    opened = await PROVIDER.open(ctx, _request("ord_mf_c1"))
+    assert opened.session_id is not None
+    myfatoorah_stand_in.cancel(opened.session_id)
+    notice = PROVIDER.parse(ctx, _inbound(*myfatoorah_stand_in.notification(opened.session_id)))
+    assert (notice.state, notice.order_id) == ("expired", "ord_mf_c1")
+    # Without the signed order id, an unsigned one never expires an order.
+    myfatoorah_stand_in.invoices[opened.session_id]["_external"] = None
+    notice = PROVIDER.parse(ctx, _inbound(*myfatoorah_stand_in.notification(opened.session_id)))
+    assert (notice.state, notice.order_id) == ("ignored", None)
