@@ -43,7 +43,11 @@ def _query(request: Request) -> dict[str, str]:
 async def channel_webhook(request: Request) -> Response:
     svc = services(request)
     channel: str = request.path_params["channel"]
-    provider = channels.known(channel)
+    try:
+        provider = channels.known(channel)
+    except ApiError:
+        log.warning("notification for unknown channel %r refused", channel[:40])
+        raise
     if request.method not in provider.notify_methods:
         log.warning("%s notification refused: method %s", provider.name, request.method)
         raise ApiError(Code.METHOD_NOT_ALLOWED)

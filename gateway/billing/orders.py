@@ -419,6 +419,7 @@ async def invoice(
     quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
     req = _payment_request(settings, caller, order_id, quote, "invoice", "", body)
+    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
     async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         made = await chosen.payer.open(ctx, req)
     async with db.transaction() as conn:

@@ -32,6 +32,7 @@ from ..billing.schemas import (
     LedgerItem,
     PackData,
     ReceiptData,
+    TopupInfo,
 )
 from ..mail.links import public_base
 from ..operations import perform
@@ -55,7 +56,7 @@ _NOTICES = {
     "paid": "Checkout finished. The credit appears below once the payment is confirmed.",
     "cancelled": "Checkout cancelled: nothing was charged.",
     "redeemed": "Code redeemed: the credit is in your wallet.",
-    "checked": "Payment checked with Stripe: the order below shows what it found.",
+    "checked": "Payment checked with the provider: the order below shows what it found.",
     "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
     "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
 }
@@ -115,7 +116,8 @@ async def _wallet_page(
     ledger_after = after if LEDGER_CURSOR.fullmatch(after) else ""
     history_page = page_number(request, "history")
     packs = (await perform(svc.waker, funding.list_packs(svc.db))).many(PackData)
-    channels = await funding.payment_channels(svc.db, svc.settings, viewer.env)
+    info = await perform(svc.waker, funding.topup_info(svc.db, svc.settings, caller))
+    channels = info.one(TopupInfo).channels
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
     listed = funding.transactions(
@@ -248,7 +250,7 @@ def _cents(typed: str) -> int:
 
 
 async def check_order(request: Request) -> Response:
-    """ "Check payment": the order is looked up at Stripe now, as the API's button does."""
+    """ "Check payment": the order is looked up at its provider now, as the API's button does."""
     viewer = await require_viewer(request)
     await form(request)
     svc = services(request)
