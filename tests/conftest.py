@@ -39,6 +39,8 @@ pytest_plugins = [
     "tests.fixtures.upstreams",
     "tests.fixtures.mail",
     "tests.fixtures.stripe",
+    "tests.fixtures.myfatoorah",
+    "tests.fixtures.creem",
     "tests.fixtures.subscriptions",
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",

@@ -201,6 +201,7 @@ routes = [
                 Code.PAYMENT_CHANNEL_NOT_AVAILABLE,
                 Code.PAYMENT_CHANNEL_NOT_ENABLED,
                 Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+                Code.CHANNEL_AMOUNT_NOT_OFFERED,
                 Code.PLAN_NOT_FOUND,
                 Code.PLAN_NOT_PURCHASABLE,
                 Code.SUBSCRIPTION_EXISTS,

@@ -174,6 +174,7 @@ class Code(IntEnum):
     SUBSCRIPTION_NOT_FOUND = 4323
     PAYMENT_CHANNEL_UNKNOWN = 4324
     PAYMENT_CHANNEL_NOT_AVAILABLE = 4325
+    CHANNEL_AMOUNT_NOT_OFFERED = 4440
     SUBSCRIPTION_NOT_CHANGEABLE = 4326
     PAYMENT_CHANNEL_NOT_ENABLED = 4400
     PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
@@ -493,6 +494,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.PAYMENT_CHANNEL_NOT_AVAILABLE: CodeInfo(
         422, "This payment channel is not available in this environment"
+    ),
+    Code.CHANNEL_AMOUNT_NOT_OFFERED: CodeInfo(
+        422,
+        "This payment channel has no product that charges this amount exactly: choose a pack "
+        "it sells, or an amount it can charge",
     ),
     Code.SUBSCRIPTION_NOT_CHANGEABLE: CodeInfo(
         409, "The subscription is canceled, or not paid yet: it cannot be changed"

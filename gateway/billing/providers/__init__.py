@@ -42,12 +42,16 @@ from .base import (
     read_json,
     request_json,
 )
+from .creem import CREEM, CreemCredentials, CreemProvider
+from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .epay import EpayProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 
 __all__ = [
     "ANSWER_CAP",
+    "CREEM",
+    "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
     "Ack",
@@ -55,10 +59,12 @@ __all__ = [
     "Charge",
     "Context",
     "Credentials",
+    "CreemCredentials",
     "Inbound",
     "Kind",
     "LookState",
     "Looked",
+    "MyFatoorahCredentials",
     "NoCredentials",
     "NotSupported",
     "Notice",
@@ -89,6 +95,8 @@ _BUILT_IN: tuple[Provider[Any], ...] = (
     SandboxProvider(),
     StripeProvider(),
     EpayProvider(),
+    MyFatoorahProvider(),
+    CreemProvider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}

@@ -1,0 +1,104 @@
+"""One JSON exchange with a payment channel's API, bounded three ways: the answer is read as it
+arrives and refused past ``BODY_CAP`` (``webhooks.bodies``), the whole exchange takes at most
+the caller's ``within`` seconds, and a failure is a ``ChannelError`` whose ``outcome`` is one of
+a fixed set. What the far side said (its status, its message) is only ``detail``, for the log.
+
+Amounts come back as ``Decimal`` (``parse_float``): a KWD price of 1.535 must not become a float
+on its way to an integer count of fils."""
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+
+__all__ = [
+    "BODY_CAP",
+    "CREDENTIALS_REFUSED",
+    "FAILING",
+    "NOT_THE_PROVIDER",
+    "NO_ANSWER",
+    "REQUEST_REFUSED",
+    "UNREACHABLE",
+    "ChannelError",
+    "call",
+]
+
+# What is read of one answer: a channel's objects are a few kilobytes.
+BODY_CAP = 1 << 20
+_MAX_DETAIL = 200
+
+CREDENTIALS_REFUSED = "credentials_refused"
+REQUEST_REFUSED = "request_refused"
+NOT_THE_PROVIDER = "not_the_provider"
+FAILING = "failing"
+NO_ANSWER = "no_answer"
+UNREACHABLE = "unreachable"
+
+
+class ChannelError(Exception):
+    """A call to a channel that gave no usable answer. ``transient``: a later try may succeed
+    (a timeout, a 5xx, a connection that failed); ``outcome`` says which of the fixed cases it
+    was; ``detail`` is what the far side said, for the log only."""
+
+    def __init__(
+        self, outcome: str, *, transient: bool, status: int | None = None, detail: str = ""
+    ) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.transient = transient
+        self.status = status
+        self.detail = detail[:_MAX_DETAIL]
+
+
+async def call(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    within: float,
+    headers: dict[str, str],
+    body: Any = None,
+    params: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """The status and parsed JSON of one request; a 4xx with a JSON body is returned for the
+    channel's own reading of its refusal, everything else that is not an answer raises."""
+    content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+    sent = {
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",
+        **({"Content-Type": "application/json"} if content is not None else {}),
+        **headers,
+    }
+    try:
+        async with asyncio.timeout(within):
+            request = http.build_request(method, url, headers=sent, content=content, params=params)
+            response = await http.send(request, stream=True)
+            try:
+                raw = await read_capped(response, BODY_CAP, whole=True)
+            finally:
+                await response.aclose()
+    except BodyTooLarge:
+        raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="answer too long") from None
+    except (TimeoutError, httpx.TimeoutException):
+        raise ChannelError(NO_ANSWER, transient=True) from None
+    except httpx.TransportError as exc:
+        detail = str(exc) or type(exc).__name__
+        raise ChannelError(UNREACHABLE, transient=True, detail=detail) from None
+    status = response.status_code
+    if status in (401, 403):
+        raise ChannelError(CREDENTIALS_REFUSED, transient=False, status=status)
+    if status == 429 or status >= 500:
+        raise ChannelError(FAILING, transient=True, status=status, detail=f"HTTP {status}")
+    if encoded(response) or status < 200 or 300 <= status < 400:
+        raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)
+    try:
+        parsed = json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise ChannelError(
+            NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
+        ) from None
+    return status, parsed

@@ -1,0 +1,71 @@
+"""Amounts as channels state them (``1.535`` KWD) and as the gateway keeps them: an integer count
+of the currency's minor unit (1535 fils), its exponent from ISO 4217. Never a float between."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["Money", "from_minor", "minor_digits", "rate", "to_minor"]
+
+# ISO 4217 minor units where they are not two; MyFatoorah's Gulf currencies among them.
+_DIGITS = {
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    "JPY": 0,
+    "KRW": 0,
+}
+# An amount a channel states beyond this is no amount of ours (a billion of the major unit).
+_MAX_MAJOR = Decimal(10) ** 9
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    minor: int
+    currency: str  # ISO 4217, upper case
+
+    def __str__(self) -> str:
+        return f"{from_minor(self.minor, self.currency)} {self.currency}"
+
+
+def minor_digits(currency: str) -> int:
+    return _DIGITS.get(currency.upper(), 2)
+
+
+def to_minor(value: Any, currency: str, *, exact: bool = True) -> int | None:
+    """``value`` (a JSON number read as ``Decimal``, an int or a numeric string) in minor units
+    of ``currency``; None if it is no amount. ``exact``: an amount with more places than the
+    currency has is no amount (what was asked must match to the unit); otherwise it is rounded
+    half up, as a converted amount may carry a conversion's extra places."""
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        return None
+    try:
+        amount = Decimal(value) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount >= _MAX_MAJOR:
+        return None
+    scaled = amount.scaleb(minor_digits(currency))
+    whole = scaled.to_integral_value(rounding=ROUND_HALF_UP)
+    if exact and whole != scaled:
+        return None
+    return int(whole)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """``minor`` units of ``currency`` as the major amount, with the currency's places."""
+    digits = minor_digits(currency)
+    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+
+
+def rate(paid: Money, asked: Money) -> Decimal:
+    """How many of ``paid``'s major unit one major unit of ``asked`` was converted at, to ten
+    significant places: what MyFatoorah applied between the order's currency and its own."""
+    if asked.minor == 0:
+        return Decimal(0)
+    ratio = from_minor(paid.minor, paid.currency) / from_minor(asked.minor, asked.currency)
+    return ratio.quantize(Decimal("1e-10")).normalize()

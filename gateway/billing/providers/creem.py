@@ -1,0 +1,254 @@
+"""Creem (a merchant of record: cards, PayPal, local methods), through its API
+(``billing.protocols.creem``).
+
+Creem sells products, so the channel's credentials say which product stands for what
+(``pack_products``: a pack id → the Creem product sold as that pack; ``amount_product`` and
+``unit_cents``: a product of that price, bought in as many units as the amount needs, for custom
+amounts and for packs after a coupon or a tier). Before a checkout is made the product's price
+is asked of Creem, and one is used only if its price times the units is the order's amount in
+its currency; an amount none charges exactly is refused (``CHANNEL_AMOUNT_NOT_OFFERED``).
+
+The checkout carries the order id as ``request_id`` and in ``metadata`` with the merchant's id;
+its ``success_url`` is the gateway's return page, which looks the checkout up (``look_up``)
+rather than believe the redirect. ``checkout.completed`` credits; its signature covers the
+whole body, amounts included, and its ``created_at`` bounds a replay.
+
+Subscriptions: a plan's recurring product per interval (``plan_products``), priced as the plan;
+``subscription.paid`` reports each paid period, keyed by Creem's transaction id, so a period is
+credited once however often or in whatever order it is reported.
+"""
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from ...values.codes import Code
+from ...values.outcome import ApiError
+from ..protocols import creem
+from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.money import Money
+from .base import (
+    Context,
+    Credentials,
+    Inbound,
+    Looked,
+    Notice,
+    NoticeMalformed,
+    NoticeRefused,
+    Opened,
+    OrderRef,
+    PaymentRequest,
+    PeriodNotice,
+    Provider,
+    ProviderError,
+    SubscriptionRequest,
+)
+
+__all__ = ["CREEM", "CreemCredentials", "CreemProvider"]
+
+CREEM = "creem"
+_COMPLETED = "checkout.completed"
+_PAID = "subscription.paid"
+# What each of Creem's subscription events says of the subscription.
+_PERIODS: dict[str, Literal["active", "past_due", "canceled"]] = {
+    "subscription.active": "active",
+    "subscription.update": "active",
+    "subscription.trialing": "active",
+    "subscription.scheduled_cancel": "active",
+    "subscription.past_due": "past_due",
+    "subscription.unpaid": "past_due",
+    "subscription.paused": "past_due",
+    "subscription.canceled": "canceled",
+    "subscription.expired": "canceled",
+}
+
+
+class CreemCredentials(Credentials):
+    """An API key and the webhook's signing secret (dashboard: Developers), the API root
+    (``https://test-api.creem.io`` in test mode) and the products that charge orders."""
+
+    api_key: SecretStr
+    webhook_secret: SecretStr
+    api_base: str = creem.LIVE_API_BASE
+    pack_products: dict[str, str] = Field(default_factory=dict, max_length=100)
+    amount_product: str | None = None
+    unit_cents: int = Field(default=100, ge=1, le=1_000_000)
+    # A plan's recurring product per interval: "<plan id>/month" or "<plan id>/year".
+    plan_products: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("api_base")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("an absolute http(s) URL")
+        return value.rstrip("/")
+
+    def catalogue(self) -> creem.Catalogue:
+        return creem.Catalogue(self.pack_products, self.amount_product, self.unit_cents)
+
+
+def _failed(exc: ChannelError) -> ProviderError:
+    return ProviderError(
+        f"creem: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
+    )
+
+
+def _api(ctx: Context[CreemCredentials]) -> creem.Creem:
+    return creem.Creem(
+        ctx.http,
+        ctx.credentials.api_base,
+        ctx.credentials.api_key.get_secret_value(),
+        ctx.settings.payment_timeout_seconds,
+    )
+
+
+class CreemProvider(Provider[CreemCredentials]):
+    name: ClassVar[str] = CREEM
+    title: ClassVar[str] = "Creem"
+    methods: ClassVar[tuple[str, ...]] = ("Card", "PayPal")
+    credentials: ClassVar[type[Credentials]] = CreemCredentials
+    subscriptions: ClassVar[bool] = True
+    can_look_up: ClassVar[bool] = True
+    body_limit: ClassVar[int] = creem.MAX_EVENT_BYTES
+
+    async def open(self, ctx: Context[CreemCredentials], req: PaymentRequest) -> Opened:
+        api = _api(ctx)
+        amount = Money(req.amount_minor, req.currency.upper())
+        try:
+            for product, units in ctx.credentials.catalogue().candidates(
+                req.pack_id, req.amount_minor
+            ):
+                price = await api.price(product)
+                if price is None or Money(price.minor * units, price.currency) != amount:
+                    continue
+                made = await api.create_checkout(
+                    product_id=product,
+                    units=units,
+                    request_id=req.order_id,
+                    success_url=req.return_url,
+                    metadata={"order_id": req.order_id, "merchant_id": req.merchant_id},
+                )
+                assert made.url is not None
+                # Creem's page has no expiry of its own to report: the gateway's TTL holds.
+                return Opened(made.url, made.id, None)
+        except ChannelError as exc:
+            raise _failed(exc) from None
+        raise ApiError(Code.CHANNEL_AMOUNT_NOT_OFFERED, data={"channel": CREEM})
+
+    async def open_subscription(
+        self, ctx: Context[CreemCredentials], req: SubscriptionRequest
+    ) -> Opened:
+        """A checkout for the plan's recurring product (``plan_products``), if Creem prices it
+        as the plan; ``subscription.paid`` then reports each period."""
+        product = ctx.credentials.plan_products.get(f"{req.plan_id}/{req.interval}")
+        api = _api(ctx)
+        try:
+            price = None if product is None else await api.price(product)
+            if product is None or price != Money(req.amount_minor, req.currency.upper()):
+                raise ApiError(Code.CHANNEL_AMOUNT_NOT_OFFERED, data={"channel": CREEM})
+            made = await api.create_checkout(
+                product_id=product,
+                units=1,
+                request_id=req.subscription_id,
+                success_url=req.return_url,
+                metadata={
+                    "subscription_id": req.subscription_id,
+                    "merchant_id": req.merchant_id,
+                    "plan_id": req.plan_id,
+                },
+            )
+        except ChannelError as exc:
+            raise _failed(exc) from None
+        assert made.url is not None
+        return Opened(made.url, made.id, None)
+
+    def _read(self, ctx: Context[CreemCredentials], inbound: Inbound) -> creem.Event:
+        secret = ctx.credentials.webhook_secret.get_secret_value()
+        header = inbound.headers.get(creem.SIGNATURE_HEADER)
+        return creem.read_event(inbound.body, header, secret, ctx.now)
+
+    def verify(self, ctx: Context[CreemCredentials], inbound: Inbound) -> None:
+        try:
+            self._read(ctx, inbound)
+        except creem.Refused as refused:
+            raise NoticeRefused(refused.reason) from None
+
+    def parse(self, ctx: Context[CreemCredentials], inbound: Inbound) -> Notice:
+        try:
+            event = self._read(ctx, inbound)
+        except creem.Refused as refused:
+            raise NoticeMalformed(refused.reason) from None
+        if event.type == _PAID or event.type in _PERIODS:
+            return self._period(event)
+        if event.type != _COMPLETED:
+            return Notice(event.id, "ignored", None, event.type[:100], created=event.created)
+        try:
+            checkout = creem.checkout_of(event.object)
+        except ChannelError:
+            raise NoticeMalformed("no checkout in checkout.completed") from None
+        metadata = checkout.metadata
+        if "subscription_id" in metadata:
+            # A subscription's first checkout: its period is credited by subscription.paid.
+            return Notice(event.id, "ignored", None, event.type, created=event.created)
+        order_id = metadata.get("order_id")
+        merchant_id = metadata.get("merchant_id")
+        return Notice(
+            event_id=event.id,
+            state="paid" if checkout.state == "paid" else "ignored",
+            order_id=order_id if isinstance(order_id, str) else checkout.request_id,
+            kind=event.type,
+            session_id=checkout.id,
+            payment_id=checkout.order_id,
+            amount_minor=checkout.paid.minor if checkout.paid is not None else None,
+            currency=checkout.paid.currency if checkout.paid is not None else None,
+            merchant_id=merchant_id if isinstance(merchant_id, str) else None,
+            created=event.created,
+        )
+
+    def _period(self, event: creem.Event) -> Notice:
+        """A subscription's report: ``subscription.paid`` a period paid, keyed by its
+        transaction (credited once, as Stripe's ``invoice.paid``); the others its state."""
+        sub = creem.subscription_of(event.object)
+        if sub is None:
+            raise NoticeMalformed(f"no subscription in {event.type}")
+        ours = sub.metadata.get("subscription_id")
+        merchant_id = sub.metadata.get("merchant_id")
+        paid = event.type == _PAID
+        if paid and (sub.transaction_id is None or sub.paid is None):
+            raise NoticeMalformed("subscription.paid without a paid transaction")
+        period = PeriodNotice(
+            state="paid" if paid else _PERIODS[event.type],
+            subscription_id=ours if isinstance(ours, str) else None,
+            provider_subscription_id=sub.id,
+            invoice_id=sub.transaction_id if paid else None,
+            period_end=sub.period_end,
+            cancel_at_period_end=event.type == "subscription.scheduled_cancel" or None,
+        )
+        return Notice(
+            event_id=event.id,
+            state="paid" if paid else "ignored",
+            order_id=None,
+            kind=event.type[:100],
+            payment_id=sub.transaction_id,
+            amount_minor=sub.paid.minor if paid and sub.paid is not None else None,
+            currency=sub.paid.currency if paid and sub.paid is not None else None,
+            merchant_id=merchant_id if isinstance(merchant_id, str) else None,
+            created=event.created,
+            subscription=period,
+        )
+
+    async def look_up(self, ctx: Context[CreemCredentials], order: OrderRef) -> Looked:
+        if order.session_id is None:
+            raise ProviderError("creem: the order has no checkout")
+        try:
+            checkout = await _api(ctx).checkout(order.session_id)
+        except ChannelError as exc:
+            raise _failed(exc) from None
+        return Looked(
+            checkout.state,
+            checkout.status,
+            checkout.id,
+            checkout.order_id,
+            checkout.paid.minor if checkout.paid is not None else None,
+            checkout.paid.currency if checkout.paid is not None else None,
+        )

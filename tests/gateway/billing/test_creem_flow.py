@@ -1,0 +1,263 @@
+"""Creem end to end, through its stand-in, on both stores: the operator enables it with its
+products, a live merchant checks out a pack (its own product) or a custom amount (units of the
+amount product), pays on Creem's page and lands on the gateway's return (which looks the
+checkout up itself), ``checkout.completed`` credits once however often and in whatever order it
+comes, a lost one is found by reconciliation, and forged, stale, replayed, changed and another
+merchant's events credit nothing."""
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.billing import reconcile
+from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.webhooks import events_of
+
+WEBHOOK = "/payment/webhook/creem"
+PUBLIC = "http://gateway.test/api/public/v1"
+
+
+async def _enable(admin: httpx.AsyncClient, stand_in: CreemStandIn, **more: Any) -> dict[str, str]:
+    products = {"starter": stand_in.add_product(500), "unit": stand_in.add_product(100)}
+    credentials = {
+        "api_key": API_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_base": stand_in.url,
+        "pack_products": {"pack_starter": products["starter"]},
+        "amount_product": products["unit"],
+        "unit_cents": 100,
+        **more,
+    }
+    reply = await admin.put(
+        "/billing/channels/creem/live", json={"enabled": True, "credentials": credentials}
+    )
+    assert reply.status_code == 200, reply.text
+    assert API_KEY not in reply.text and WEBHOOK_SECRET not in reply.text
+    return products
+
+
+@pytest.fixture
+async def products(admin_client: httpx.AsyncClient, creem_stand_in: CreemStandIn) -> dict[str, str]:
+    return await _enable(admin_client, creem_stand_in)
+
+
+async def _checkout(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) -> httpx.Response:
+    return await api.post(
+        "/billing/checkout", json={"channel": "creem", **body}, headers=merchant.headers
+    )
+
+
+async def _made(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) -> dict[str, Any]:
+    reply = await _checkout(api, merchant, **(body or {"pack_id": "pack_starter"}))
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
+    reply = await api.get(f"/orders/{order_id}", headers=merchant.headers)
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
+    reply = await api.get("/balance", headers=merchant.headers)
+    return int(reply.json()["data"]["balance_cents"])
+
+
+def _checkout_of(made: dict[str, Any]) -> str:
+    return str(made["checkout_url"].rsplit("/", 1)[1])
+
+
+async def _send(api: httpx.AsyncClient, event: tuple[bytes, dict[str, str]]) -> httpx.Response:
+    body, headers = event
+    return await api.post(WEBHOOK, content=body, headers=headers)
+
+
+async def test_a_pack_paid_on_creem_s_page_returned_notified_credited_once(
+    billing_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    api = billing_client
+    merchant = await make_merchant("live")
+    info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
+    assert "creem" in {c["channel"] for c in info["channels"]}
+    made = await _made(api, merchant)
+    checkout_id = _checkout_of(made)
+    sent = creem_stand_in.checkouts[checkout_id]
+    assert (sent["product"], sent["units"], sent["request_id"]) == (
+        products["starter"],
+        1,
+        made["order_id"],
+    )
+
+    # A made-up return proves nothing: the checkout is looked up, and is not paid.
+    forged = await api.get(
+        f"/billing/checkout/return?order={made['order_id']}&checkout_id={checkout_id}&signature=00"
+    )
+    assert forged.status_code in (200, 303), forged.text
+    assert await _balance(api, merchant) == 0
+
+    async with httpx.AsyncClient() as payer:
+        page = await payer.get(made["checkout_url"])
+        assert page.status_code == 200 and "Pay 5.00" in page.text
+        paid = await payer.post(made["checkout_url"])
+    assert paid.status_code == 302
+    back = paid.headers["location"]
+    assert back.startswith(f"{PUBLIC}/billing/checkout/return?order={made['order_id']}")
+    landed = await api.get(back.removeprefix(PUBLIC))
+    assert landed.status_code in (200, 303), landed.text
+    assert await _balance(api, merchant) == made["credit_cents"]
+
+    event = creem_stand_in.event(checkout_id)
+    replies = await asyncio.gather(*(_send(api, event) for _ in range(3)))
+    assert [r.status_code for r in replies] == [200] * 3, replies[0].text
+    assert await _balance(api, merchant) == made["credit_cents"]
+    order = await _order(api, merchant, made["order_id"])
+    assert order["status"] == "completed" and order["charge_minor"] is None
+    receipt = await api.get(f"/orders/{made['order_id']}/receipt", headers=merchant.headers)
+    assert receipt.status_code == 200, receipt.text
+    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    await assert_ledger_balanced(db)
+
+
+async def test_a_custom_amount_in_units_credited_by_its_event_once(
+    billing_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    api = billing_client
+    merchant = await make_merchant("live")
+    made = await _made(api, merchant, amount_cents=4200)
+    checkout_id = _checkout_of(made)
+    assert creem_stand_in.checkouts[checkout_id]["product"] == products["unit"]
+    assert creem_stand_in.checkouts[checkout_id]["units"] == 42
+    creem_stand_in.pay(checkout_id)
+    event = creem_stand_in.event(checkout_id)
+    replies = await asyncio.gather(*(_send(api, event) for _ in range(5)))
+    assert [r.status_code for r in replies] == [200] * 5, replies[0].text
+    # Another event id for the same checkout (Creem's resend): the order is completed already.
+    assert (await _send(api, creem_stand_in.event(checkout_id))).status_code == 200
+    assert await _balance(api, merchant) == made["credit_cents"]
+    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    await assert_ledger_balanced(db)
+
+
+async def test_an_amount_no_product_charges_is_refused_before_any_order(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    await _enable(admin_client, creem_stand_in, unit_cents=1000)
+    merchant = await make_merchant("live")
+    before = len(creem_stand_in.checkouts)
+    reply = await _checkout(billing_client, merchant, amount_cents=4200)
+    assert (reply.status_code, reply.json()["code"]) == (422, 4440), reply.text
+    assert len(creem_stand_in.checkouts) == before
+    listed = await billing_client.get("/orders", headers=merchant.headers)
+    assert listed.json()["data"] == []
+
+
+async def test_a_lost_event_is_found_by_reconciliation(
+    billing_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    billing_settings: Settings,
+    products: dict[str, str],
+) -> None:
+    api = billing_client
+    merchant = await make_merchant("live")
+    made = await _made(api, merchant)
+    expired = await _made(api, merchant)
+    creem_stand_in.pay(_checkout_of(made))
+    creem_stand_in.expire(_checkout_of(expired))
+
+    later = utcnow() + timedelta(seconds=billing_settings.reconcile_after_seconds + 1)
+    due = await reconcile.due(db, billing_settings, later)
+    assert {made["order_id"], expired["order_id"]} <= set(due)
+    checked = await reconcile.check(db, billing_settings, made["order_id"])
+    assert checked.settlement.result == "credited"
+    gone = await reconcile.check(db, billing_settings, expired["order_id"])
+    assert gone.settlement.order_status == "expired"
+    # The event comes after all: nothing more.
+    assert (await _send(api, creem_stand_in.event(_checkout_of(made)))).status_code == 200
+    assert await _balance(api, merchant) == made["credit_cents"]
+    await assert_ledger_balanced(db)
+
+
+async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing(
+    billing_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    api = billing_client
+    merchant = await make_merchant("live")
+    other = await make_merchant("live")
+    made = await _made(api, merchant)
+    checkout_id = _checkout_of(made)
+    creem_stand_in.pay(checkout_id)
+
+    old = int((time.time() - 4 * 3600) * 1000)
+    body, headers = creem_stand_in.event(checkout_id)
+    refused = {
+        "another store's secret": creem_stand_in.event(checkout_id, secret="another-store"),
+        "stale": creem_stand_in.event(checkout_id, created_ms=old),
+        "amount changed": (body.replace(b'"sub_total": 500', b'"sub_total": 5'), headers),
+        "unsigned": (body, {"content-type": "application/json"}),
+    }
+    for case, event in refused.items():
+        reply = await _send(api, event)
+        assert (reply.status_code, reply.json()["code"]) == (400, 4404), case
+        assert "Traceback" not in reply.text
+    assert await _balance(api, merchant) == 0
+
+    # Signed by Creem, but naming another merchant for the order: refused, nothing credited.
+    another = creem_stand_in.event(checkout_id, change={"metadata.merchant_id": other.merchant_id})
+    reply = await _send(api, another)
+    assert (reply.status_code, reply.json()["code"]) == (409, 4407), reply.text
+    # A paid amount that is not the order's (Creem's word, signed): left for an operator.
+    cheaper = creem_stand_in.event(checkout_id, change={"order.sub_total": 400})
+    assert (await _send(api, cheaper)).status_code == 200
+    assert (await _order(api, merchant, made["order_id"]))["status"] == "pending"
+    assert await _balance(api, merchant) == 0 and await _balance(api, other) == 0
+
+    # The genuine event, then the same event replayed: credited once.
+    event = creem_stand_in.event(checkout_id)
+    for _ in range(2):
+        assert (await _send(api, event)).status_code == 200
+    assert await _balance(api, merchant) == made["credit_cents"]
+    await assert_ledger_balanced(db)
+
+
+async def test_staging_pays_creem_through_the_sandbox_page_titled_for_it(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+) -> None:
+    reply = await admin_client.put("/billing/channels/creem/staging", json={"enabled": True})
+    assert reply.status_code == 200, reply.text
+    merchant = await make_merchant("staging")
+    before = len(creem_stand_in.checkouts)
+    made = await _made(billing_client, merchant, amount_cents=4200)
+    assert (made["provider"], made["channel"]) == ("sandbox", "creem")
+    assert len(creem_stand_in.checkouts) == before  # staging never reaches Creem
+    page = await billing_client.get(made["checkout_url"].removeprefix(PUBLIC))
+    assert page.status_code == 200 and "Creem" in page.text
