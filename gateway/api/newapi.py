@@ -161,7 +161,8 @@ async def pay(request: Request) -> Response:
     # Stripe is the one channel today, and the checkout picks its provider by environment
     # (Stripe live, the sandbox in staging); a method that names no channel on here is refused
     # before anything is counted or written.
-    offered = service.providers(svc.settings, caller.env)
+    enabled = await service.payment_channels(svc.db, svc.settings, caller.env)
+    offered = service.provider_names(caller.env, enabled)
     if newapi.channel_for(body.payment_method, offered) is None:
         raise ApiError(
             Code.VALIDATION_FAILED, f"Payment method {body.payment_method!r} is not enabled here"

@@ -43,8 +43,8 @@ from .base import (
     request_json,
 )
 from .creem import CREEM, CreemCredentials, CreemProvider
-from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .epay import EpayProvider
+from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 

@@ -419,6 +419,7 @@ def test_the_offer_in_new_api_units_reads_the_discount_tiers() -> None:
         amount_options=[1000, 1050, 10000, 50000],
         discount_tiers=[],
         providers=["stripe", "stripe_invoice"],
+        channels=[],
         redemption=False,
         wallet_url="https://gateway.example/dashboard/wallet",
     )
