@@ -47,6 +47,7 @@ from .inputs import FORM, FormErrors, field, page_number
 from .paths import path_for
 from .render import page
 from .wallet_cards import context as cards_context
+from .wallet_cards import receipt_pdf_reply
 
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
 
@@ -291,9 +292,9 @@ async def receipt_pdf(request: Request) -> Response:
     viewer = await require_viewer(request)
     order_id = _order_id(request)
     svc = services(request)
-    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
-    found = await funding.receipt_pdf(svc.db, svc.settings, viewer.caller, order_id)
-    return Response(found.content, media_type=found.media_type, headers=found.headers())
+    return await receipt_pdf_reply(
+        request, viewer, lambda: funding.receipt_pdf(svc.db, svc.settings, viewer.caller, order_id)
+    )
 
 
 async def redeem(request: Request) -> Response:

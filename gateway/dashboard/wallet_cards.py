@@ -7,6 +7,7 @@ then reads where things stand (today's check-in and its reward, or when the next
 clock's time), and the redirect's query names which fixed sentence to show.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from .. import merchant_limits
 from ..billing import checkin, sandbox_clock, subscription_invoices, subscription_sandbox
 from ..billing.checkin_schemas import CheckInToday, ClockAdvance, ClockData
 from ..billing.plan_schemas import SubscriptionInvoiceData
+from ..billing.receipt_pdf import ReceiptFile
 from ..billing.schemas import ReceiptData
 from ..operations import perform
 from ..services import services
@@ -28,7 +30,7 @@ from .inputs import field
 from .paths import path_for
 from .render import page
 
-__all__ = ["PERIODS_SHOWN", "context", "routes"]
+__all__ = ["PERIODS_SHOWN", "context", "receipt_pdf_reply", "routes"]
 
 # The newest paid periods the card lists; the API pages through every one.
 PERIODS_SHOWN = 12
@@ -114,10 +116,7 @@ async def advance_clock(request: Request) -> Response:
 
 
 def _invoice_id(request: Request) -> str:
-    invoice_id: str = request.path_params["invoice_id"]
-    if not subscription_invoices.INVOICE_ID.fullmatch(invoice_id):
-        raise ApiError(Code.SUBSCRIPTION_INVOICE_NOT_FOUND)
-    return invoice_id
+    return subscription_invoices.checked_invoice_id(request.path_params["invoice_id"])
 
 
 async def period_receipt_page(request: Request) -> Response:
@@ -130,16 +129,28 @@ async def period_receipt_page(request: Request) -> Response:
     return page(request, "wallet/receipt.html", {"receipt": found})
 
 
+async def receipt_pdf_reply(
+    request: Request, viewer: Viewer, draw: Callable[[], Awaitable[ReceiptFile]]
+) -> Response:
+    """A receipt's PDF, an order's or a period's, as the API's draws it, within the same limit
+    (counted first, so a refused one draws nothing)."""
+    await merchant_limits.RECEIPT_PDFS.count(services(request), viewer.merchant_id, viewer.env)
+    found = await draw()
+    return Response(found.content, media_type=found.media_type, headers=found.headers())
+
+
 async def period_receipt_pdf(request: Request) -> Response:
-    """A paid period's receipt PDF, as the API's draws it, within the same limit."""
+    """A paid period's receipt PDF."""
     viewer = await require_viewer(request)
     invoice_id = _invoice_id(request)
     svc = services(request)
-    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
-    found = await subscription_invoices.period_receipt_pdf(
-        svc.db, svc.settings, viewer.caller, invoice_id
+    return await receipt_pdf_reply(
+        request,
+        viewer,
+        lambda: subscription_invoices.period_receipt_pdf(
+            svc.db, svc.settings, viewer.caller, invoice_id
+        ),
     )
-    return Response(found.content, media_type=found.media_type, headers=found.headers())
 
 
 _PERIOD = "/wallet/subscription/invoices/{invoice_id}"
