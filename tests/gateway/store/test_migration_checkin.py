@@ -5,14 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.migrations import (
-    database_at,
-    differences,
-    downgrade_to,
-    inspected,
-    table_names,
-    upgrade_to,
-)
+from tests.fixtures.migrations import database_at, table_names, up_down_up
 
 TABLES = {"checkins", "checkin_configs", "sandbox_clocks"}
 
@@ -21,10 +14,5 @@ async def test_0023_adds_the_checkin_tables_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0022", database_url, tmp_path, request) as db:
-        assert not await inspected(db, table_names) & TABLES
-        await upgrade_to(db, "0023")
-        assert await inspected(db, table_names) >= TABLES
-        assert await inspected(db, differences, TABLES) == []
-        await downgrade_to(db, "0022")
-        assert not await inspected(db, table_names) & TABLES
-        await upgrade_to(db, "0023")
+        before, after = await up_down_up(db, "0022", "0023", TABLES, table_names)
+    assert not before & TABLES and after >= TABLES

@@ -4,37 +4,26 @@ describe them; and back."""
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
-from tests.fixtures.migrations import (
-    column_names,
-    database_at,
-    differences,
-    downgrade_to,
-    inspected,
-    table_names,
-    upgrade_to,
-)
+from tests.fixtures.migrations import database_at, up_down_up
 
 TABLES = {"webhook_endpoints", "webhook_deliveries", "webhook_replay_jobs"}
 # Columns that later migrations add.
 LATER = {"webhook_endpoints.failing_warned_at"}
 
 
+def _shape(conn: Connection) -> tuple[set[str], set[str]]:
+    found = inspect(conn)
+    columns = {c["name"] for c in found.get_columns("webhook_endpoints")}
+    return columns, set(found.get_table_names())
+
+
 async def test_0027_adds_the_throttle_and_the_replay_jobs_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0026", database_url, tmp_path, request) as db:
-        columns = await inspected(db, column_names, "webhook_endpoints")
-        tables = await inspected(db, table_names)
-        assert "webhook_replay_jobs" not in tables
-        assert await inspected(db, differences, TABLES) != []
-        await upgrade_to(db, "0027")
-        after = await inspected(db, column_names, "webhook_endpoints")
-        assert after - columns == {"throttle_per_second", "throttle_next_us"}
-        assert "webhook_replay_jobs" in await inspected(db, table_names)
-        assert await inspected(db, differences, TABLES, LATER) == []
-        await downgrade_to(db, "0026")
-        assert await inspected(db, column_names, "webhook_endpoints") == columns
-        assert await inspected(db, table_names) == tables
-        await upgrade_to(db, "0027")
-        assert await inspected(db, differences, TABLES, LATER) == []
+        before, after = await up_down_up(db, "0026", "0027", TABLES, _shape, later=LATER)
+    assert after[0] - before[0] == {"throttle_per_second", "throttle_next_us"}
+    assert "webhook_replay_jobs" not in before[1] and "webhook_replay_jobs" in after[1]

@@ -4,33 +4,23 @@ the models describe them; and back."""
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
-from tests.fixtures.migrations import (
-    column_names,
-    database_at,
-    differences,
-    downgrade_to,
-    inspected,
-    table_names,
-    upgrade_to,
-)
+from tests.fixtures.migrations import database_at, up_down_up
 
 TABLES = {"funding_orders", "payment_channels", "payment_notices"}
+
+
+def _shape(conn: Connection) -> tuple[set[str], set[str]]:
+    found = inspect(conn)
+    columns = {c["name"] for c in found.get_columns("funding_orders")}
+    return columns, set(found.get_table_names()) & TABLES
 
 
 async def test_0031_adds_the_channels_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0030", database_url, tmp_path, request) as db:
-        columns = await inspected(db, column_names, "funding_orders")
-        tables = await inspected(db, table_names) & TABLES
-        assert await inspected(db, differences, TABLES) != []
-        await upgrade_to(db, "0031")
-        assert await inspected(db, column_names, "funding_orders") > columns
-        assert await inspected(db, table_names) >= TABLES
-        assert await inspected(db, differences, TABLES) == []
-        await downgrade_to(db, "0030")
-        assert await inspected(db, column_names, "funding_orders") == columns
-        assert await inspected(db, table_names) & TABLES == tables
-        await upgrade_to(db, "0031")
-        assert await inspected(db, differences, TABLES) == []
+        before, after = await up_down_up(db, "0030", "0031", TABLES, _shape)
+    assert after[0] > before[0] and after[1] == TABLES

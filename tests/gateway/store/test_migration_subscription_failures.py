@@ -5,14 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.migrations import (
-    database_at,
-    differences,
-    downgrade_to,
-    inspected,
-    table_names,
-    upgrade_to,
-)
+from tests.fixtures.migrations import database_at, table_names, up_down_up
 
 TABLES = {"subscription_failures"}
 
@@ -21,9 +14,5 @@ async def test_0030_adds_the_failed_periods_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0029", database_url, tmp_path, request) as db:
-        assert not await inspected(db, table_names) & TABLES
-        await upgrade_to(db, "0030")
-        assert await inspected(db, differences, TABLES) == []
-        await downgrade_to(db, "0029")
-        assert not await inspected(db, table_names) & TABLES
-        await upgrade_to(db, "0030")
+        before, _ = await up_down_up(db, "0029", "0030", TABLES, table_names)
+    assert not before & TABLES
