@@ -11,6 +11,7 @@ from ..billing.schemas import ReceiptData
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
+from ..values.envelope import ApiError
 from ..values.parsing import read_query
 from .answer import answer
 from .orders import receipt_pdf_reply
@@ -19,7 +20,11 @@ __all__ = ["routes"]
 
 
 def _invoice_id(request: Request) -> str:
-    return subscription_invoices.checked_invoice_id(request.path_params["invoice_id"])
+    """The path's invoice id, refused as not found unless it has an invoice id's shape."""
+    invoice_id: str = request.path_params["invoice_id"]
+    if not subscription_invoices.INVOICE_ID.fullmatch(invoice_id):
+        raise ApiError(Code.SUBSCRIPTION_INVOICE_NOT_FOUND)
+    return invoice_id
 
 
 async def list_invoices(request: Request) -> Response:

@@ -42,7 +42,6 @@ __all__ = [
     "INVOICE_ID",
     "PERIOD_RECEIPT_PAGE",
     "PERIOD_RECEIPT_PDF",
-    "checked_invoice_id",
     "list_invoices",
     "period_receipt",
     "period_receipt_data",
@@ -58,15 +57,6 @@ _M = table_of(Merchant)
 
 # A provider's invoice id as a path names it (Stripe's in_…, the sandbox's sbx_sub_…_n).
 INVOICE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
-
-
-def checked_invoice_id(invoice_id: str) -> str:
-    """A path's invoice id, refused as not found unless it has an invoice id's shape."""
-    if not INVOICE_ID.fullmatch(invoice_id):
-        raise ApiError(Code.SUBSCRIPTION_INVOICE_NOT_FOUND)
-    return invoice_id
-
-
 PERIOD_RECEIPT_PAGE = "/dashboard/wallet/subscription/invoices/{invoice_id}/receipt"
 PERIOD_RECEIPT_PDF = "/api/public/v1/subscription/invoices/{invoice_id}/receipt.pdf"
 PERIOD_RECEIPT_JSON = "/api/public/v1/subscription/invoices/{invoice_id}/receipt"

@@ -127,7 +127,10 @@ async def advance_clock(request: Request) -> Response:
 
 
 def _invoice_id(request: Request) -> str:
-    return subscription_invoices.checked_invoice_id(request.path_params["invoice_id"])
+    invoice_id: str = request.path_params["invoice_id"]
+    if not subscription_invoices.INVOICE_ID.fullmatch(invoice_id):
+        raise ApiError(Code.SUBSCRIPTION_INVOICE_NOT_FOUND)
+    return invoice_id
 
 
 # A receipt's read and its PDF, an order's or a period's, as the services take them.
