@@ -1,13 +1,15 @@
 """Routes of funding orders: the list, one order, and "check payment" (a look at Stripe)."""
 
 import re
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import merchant_limits
-from ..auth import require_caller
+from ..auth import Caller, require_caller
 from ..billing import reconcile, service
+from ..billing.receipt_pdf import ReceiptFile
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -16,7 +18,7 @@ from ..values.envelope import ApiError
 from ..values.parsing import read_query
 from .answer import answer
 
-__all__ = ["ORDER_ID", "order_id_of", "routes"]
+__all__ = ["ORDER_ID", "order_id_of", "receipt_pdf_reply", "routes"]
 
 ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
 
@@ -63,14 +65,25 @@ async def order_receipt(request: Request) -> Response:
     return await answer(request, service.receipt(svc.db, svc.settings, caller, order_id))
 
 
+async def receipt_pdf_reply(
+    request: Request, caller: Caller, draw: Callable[[], Awaitable[ReceiptFile]]
+) -> Response:
+    """A receipt's PDF, an order's or a period's: counted first, so a refused one draws
+    nothing, within one limit for both."""
+    svc = services(request)
+    counted = await merchant_limits.RECEIPT_PDFS.count(svc, caller.merchant_id, caller.env)
+    found = await draw()
+    headers = {**found.headers(), **counted.headers()}
+    return Response(found.content, media_type=found.media_type, headers=headers)
+
+
 async def order_receipt_pdf(request: Request) -> Response:
     caller = require_caller(request, "billing")
     order_id = order_id_of(request)
     svc = services(request)
-    counted = await merchant_limits.RECEIPT_PDFS.count(svc, caller.merchant_id, caller.env)
-    found = await service.receipt_pdf(svc.db, svc.settings, caller, order_id)
-    headers = {**found.headers(), **counted.headers()}
-    return Response(found.content, media_type=found.media_type, headers=headers)
+    return await receipt_pdf_reply(
+        request, caller, lambda: service.receipt_pdf(svc.db, svc.settings, caller, order_id)
+    )
 
 
 _ORDER_ERRORS = (*KEY_ERRORS, Code.ORDER_NOT_FOUND)

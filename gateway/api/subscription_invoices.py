@@ -4,7 +4,6 @@ the same receipt an order has."""
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import subscription_invoices
 from ..billing.plan_schemas import SubscriptionInvoiceData, SubscriptionInvoicesQuery
@@ -15,6 +14,7 @@ from ..values.codes import Code
 from ..values.envelope import ApiError
 from ..values.parsing import read_query
 from .answer import answer
+from .orders import receipt_pdf_reply
 
 __all__ = ["routes"]
 
@@ -49,10 +49,11 @@ async def invoice_receipt_pdf(request: Request) -> Response:
     caller = require_caller(request, "billing")
     invoice_id = _invoice_id(request)
     svc = services(request)
-    counted = await merchant_limits.RECEIPT_PDFS.count(svc, caller.merchant_id, caller.env)
-    found = await subscription_invoices.period_receipt_pdf(svc.db, svc.settings, caller, invoice_id)
-    headers = {**found.headers(), **counted.headers()}
-    return Response(found.content, media_type=found.media_type, headers=headers)
+    return await receipt_pdf_reply(
+        request,
+        caller,
+        lambda: subscription_invoices.period_receipt_pdf(svc.db, svc.settings, caller, invoice_id),
+    )
 
 
 _INVOICE_ERRORS = (*KEY_ERRORS, Code.SUBSCRIPTION_INVOICE_NOT_FOUND)

@@ -31,7 +31,6 @@ from ..billing.schemas import (
     HistoryItem,
     LedgerItem,
     PackData,
-    ReceiptData,
     TopupInfo,
 )
 from ..mail.links import public_base
@@ -47,6 +46,7 @@ from .inputs import FORM, FormErrors, field, page_number
 from .paths import path_for
 from .render import page
 from .wallet_cards import context as cards_context
+from .wallet_cards import receipt_page_reply, receipt_pdf_reply
 
 __all__ = ["LEDGER_PAGE_SIZE", "routes"]
 
@@ -279,21 +279,13 @@ def _order_id(request: Request) -> str:
 
 async def receipt_page(request: Request) -> Response:
     viewer = await require_viewer(request)
-    order_id = _order_id(request)
-    svc = services(request)
-    read = funding.receipt(svc.db, svc.settings, viewer.caller, order_id)
-    found = (await perform(svc.waker, read)).one(ReceiptData)
-    return page(request, "wallet/receipt.html", {"receipt": found})
+    return await receipt_page_reply(request, viewer, _order_id(request), funding.receipt)
 
 
 async def receipt_pdf(request: Request) -> Response:
     """The receipt's PDF, as the API's ``/orders/{id}/receipt.pdf`` draws it."""
     viewer = await require_viewer(request)
-    order_id = _order_id(request)
-    svc = services(request)
-    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
-    found = await funding.receipt_pdf(svc.db, svc.settings, viewer.caller, order_id)
-    return Response(found.content, media_type=found.media_type, headers=found.headers())
+    return await receipt_pdf_reply(request, viewer, _order_id(request), funding.receipt_pdf)
 
 
 async def redeem(request: Request) -> Response:

@@ -7,6 +7,7 @@ then reads where things stand (today's check-in and its reward, or when the next
 clock's time), and the redirect's query names which fixed sentence to show.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,18 +18,30 @@ from .. import merchant_limits
 from ..billing import checkin, sandbox_clock, subscription_invoices, subscription_sandbox
 from ..billing.checkin_schemas import CheckInToday, ClockAdvance, ClockData
 from ..billing.plan_schemas import SubscriptionInvoiceData
+from ..billing.receipt_pdf import ReceiptFile
 from ..billing.schemas import ReceiptData
+from ..callers import Caller
 from ..operations import perform
 from ..services import services
+from ..store.db import Database
 from ..values.codes import Code
-from ..values.outcome import ApiError
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field
 from .paths import path_for
 from .render import page
 
-__all__ = ["PERIODS_SHOWN", "context", "routes"]
+__all__ = [
+    "PERIODS_SHOWN",
+    "ReceiptDraw",
+    "ReceiptRead",
+    "context",
+    "receipt_page_reply",
+    "receipt_pdf_reply",
+    "routes",
+]
 
 # The newest paid periods the card lists; the API pages through every one.
 PERIODS_SHOWN = 12
@@ -120,26 +133,46 @@ def _invoice_id(request: Request) -> str:
     return invoice_id
 
 
+# A receipt's read and its PDF, an order's or a period's, as the services take them.
+ReceiptRead = Callable[[Database, Settings, Caller, str], Awaitable[Outcome]]
+ReceiptDraw = Callable[[Database, Settings, Caller, str], Awaitable[ReceiptFile]]
+
+
+async def receipt_page_reply(
+    request: Request, viewer: Viewer, receipt_id: str, read: ReceiptRead
+) -> Response:
+    """A receipt's page, an order's or a period's: the one template for both."""
+    svc = services(request)
+    done = await perform(svc.waker, read(svc.db, svc.settings, viewer.caller, receipt_id))
+    return page(request, "wallet/receipt.html", {"receipt": done.one(ReceiptData)})
+
+
+async def receipt_pdf_reply(
+    request: Request, viewer: Viewer, receipt_id: str, draw: ReceiptDraw
+) -> Response:
+    """A receipt's PDF, an order's or a period's, as the API's draws it, within the same limit
+    (counted first, so a refused one draws nothing)."""
+    svc = services(request)
+    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
+    found = await draw(svc.db, svc.settings, viewer.caller, receipt_id)
+    return Response(found.content, media_type=found.media_type, headers=found.headers())
+
+
 async def period_receipt_page(request: Request) -> Response:
     """A paid period's receipt, on the page an order's receipt has."""
     viewer = await require_viewer(request)
     invoice_id = _invoice_id(request)
-    svc = services(request)
-    read = subscription_invoices.period_receipt(svc.db, svc.settings, viewer.caller, invoice_id)
-    found = (await perform(svc.waker, read)).one(ReceiptData)
-    return page(request, "wallet/receipt.html", {"receipt": found})
+    return await receipt_page_reply(
+        request, viewer, invoice_id, subscription_invoices.period_receipt
+    )
 
 
 async def period_receipt_pdf(request: Request) -> Response:
-    """A paid period's receipt PDF, as the API's draws it, within the same limit."""
     viewer = await require_viewer(request)
     invoice_id = _invoice_id(request)
-    svc = services(request)
-    await merchant_limits.RECEIPT_PDFS.count(svc, viewer.merchant_id, viewer.env)
-    found = await subscription_invoices.period_receipt_pdf(
-        svc.db, svc.settings, viewer.caller, invoice_id
+    return await receipt_pdf_reply(
+        request, viewer, invoice_id, subscription_invoices.period_receipt_pdf
     )
-    return Response(found.content, media_type=found.media_type, headers=found.headers())
 
 
 _PERIOD = "/wallet/subscription/invoices/{invoice_id}"

@@ -8,17 +8,16 @@ import re
 
 from playwright.async_api import Page
 
-from gateway.admin import plans
 from gateway.admin.audit import Call
 from gateway.admin.channels import set_channel
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing import providers
 from gateway.billing.channel_schemas import ChannelSet
-from gateway.billing.plan_schemas import PlanCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
 from tests.fixtures.acme_pay import ACME, AcmePay
+from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant, shoot
 
 
@@ -87,16 +86,15 @@ async def test_checkout_without_payments_looks_and_is_disabled(
 async def test_check_in_and_a_subscription_renewed_by_the_test_clock_with_its_receipts(
     page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
 ) -> None:
-    call = Call("operator", "plans.create", "POST", "/test", None)
-    body = PlanCreate(
-        env="staging",
+    await make_staging_plan(
+        db,
+        hook_settings,
         name="Clockwork",
         price_monthly=900,
         price_yearly=9000,
         credits_included=1_200,
         features=["Renews by the test clock"],
     )
-    await plans.create_plan(db, hook_settings, call, body)
     await page.goto("/dashboard/wallet")
     assert await page.locator("#periods").count() == 0
 

@@ -243,6 +243,8 @@ NOT_AN_OPERATION = {
     "product",
     "gateway/api/exports.py:export_csv": "a CSV file streamed page by page, not an envelope",
     "gateway/api/orders.py:order_receipt_pdf": "a receipt's PDF, a file, not an envelope",
+    "gateway/api/orders.py:receipt_pdf_reply": "the reply of both receipt PDF routes, an "
+    "order's and a period's: a file, not an envelope",
     "gateway/api/subscription_invoices.py:invoice_receipt_pdf": "a period's receipt PDF, a "
     "file, not an envelope",
     "gateway/api/billing.py:sandbox_page": "the sandbox's HTML page, as Stripe's would be",

@@ -14,7 +14,13 @@ from gateway.values.clock import utcnow
 from gateway.webhooks.urls import NAME_REFUSED
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
+from tests.fixtures.webhooks import (
+    Receiver,
+    Reply,
+    emit_test_events,
+    make_endpoint,
+    running_receiver,
+)
 from tests.fixtures.workers import StartWorker
 from tests.worker.test_delivery import SEND
 
@@ -137,19 +143,18 @@ async def test_410_disables_the_endpoint_and_tells_the_others(
     db: Database,
 ) -> None:
     await start_worker(**FAST)
-    other = Receiver()
-    await other.start()
     receiver.respond = lambda _: Reply(status=410)
     merchant = await make_merchant()
     gone = await make_endpoint(hook_client, merchant, receiver.url, event_types=["topup.delivered"])
-    await make_endpoint(hook_client, merchant, other.url, event_types=["webhook.endpoint.disabled"])
-    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    async with running_receiver() as other:
+        legacy = ["webhook.endpoint.disabled"]
+        await make_endpoint(hook_client, merchant, other.url, event_types=legacy)
+        await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
 
-    async def told() -> bool:
-        return len(other.received) == 1
+        async def told() -> bool:
+            return len(other.received) == 1
 
-    await wait_until(told)
-    await other.stop()
+        await wait_until(told)
     assert len(receiver.received) == 1  # no retry after a 410
     event = other.received[0]
     assert event.headers["x-aitopup-event"] == "webhook.endpoint.disabled"

@@ -27,8 +27,9 @@ from gateway.webhooks import event_types
 from tests.fixtures.core import wait_until
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant, add_member
-from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
+from tests.fixtures.webhooks import Receiver, Reply, make_endpoint, running_receiver
 from tests.fixtures.workers import StartWorker
+from tests.worker.test_failures import endpoint_row
 
 _EP = table_of(WebhookEndpoint)
 _M = table_of(Mail)
@@ -100,10 +101,7 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
     owner = await add_member(db, merchant.merchant_id)
     developer = await add_member(db, merchant.merchant_id)
     await _make_developer(db, merchant.merchant_id, developer)
-    watcher, legacy = Receiver(), Receiver()
-    await watcher.start()
-    await legacy.start()
-    try:
+    async with running_receiver() as watcher, running_receiver() as legacy:
         receiver.respond = lambda _: Reply(status=500)
         # Every event, its own operational ones included, were they ever sent to it.
         failing = await make_endpoint(hook_client, merchant, f"{receiver.url}?token=s3cret-token")
@@ -147,9 +145,6 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
 
         await wait_until(told)
         await settled(db, merchant.merchant_id)
-    finally:
-        await watcher.stop()
-        await legacy.stop()
 
     # In order, once each, each as its published contract says.
     for request in watcher.received + legacy.received:
@@ -184,8 +179,7 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
     for message in smtp_server.received:
         for part in (text_of(message), html_of(message)):
             assert "s3cret-token" not in part and "whsec_" not in part
-    async with db.read() as conn:
-        row = (await conn.execute(select(_EP).where(_EP.c.id == failing["id"]))).one()
+    row = await endpoint_row(db, failing["id"])
     assert not row.enabled and row.failing_warned_at is not None
 
 
@@ -214,21 +208,16 @@ async def test_a_success_after_failures_is_recovered(
     flaky = await make_endpoint(
         hook_client, merchant, receiver.url, event_types=["topup.delivered"]
     )
-    watcher = Receiver()
-    await watcher.start()
-    try:
+    async with running_receiver() as watcher:
         await make_endpoint(hook_client, merchant, watcher.url)
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
         await settled(db, merchant.merchant_id)
-    finally:
-        await watcher.stop()
     assert len(receiver.received) == 2  # the success was recorded at once
     operational = [t for t in types_of(watcher) if t != "topup.delivered"]
     assert operational == ["endpoint.failing", "endpoint.recovered"]
     [back] = bodies_of(watcher, "endpoint.recovered")
     assert back["data"]["endpoint_id"] == flaky["id"]
-    async with db.read() as conn:
-        row = (await conn.execute(select(_EP).where(_EP.c.id == flaky["id"]))).one()
+    row = await endpoint_row(db, flaky["id"])
     assert row.failing_since is None and row.enabled
 
 
@@ -290,9 +279,7 @@ async def test_a_410_disables_at_once_with_its_reason(
     owner = await add_member(db, merchant.merchant_id)
     receiver.respond = lambda _: Reply(status=410)
     gone = await make_endpoint(hook_client, merchant, receiver.url, event_types=["topup.delivered"])
-    watcher = Receiver()
-    await watcher.start()
-    try:
+    async with running_receiver() as watcher:
         await make_endpoint(hook_client, merchant, watcher.url, event_types=OPERATIONAL)
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
 
@@ -301,8 +288,6 @@ async def test_a_410_disables_at_once_with_its_reason(
 
         await wait_until(told)
         await settled(db, merchant.merchant_id)
-    finally:
-        await watcher.stop()
     assert sorted(types_of(watcher)) == ["delivery.exhausted", "endpoint.disabled"]
     [disabled] = bodies_of(watcher, "endpoint.disabled")
     assert disabled["data"]["endpoint_id"] == gone["id"]

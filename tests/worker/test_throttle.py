@@ -45,24 +45,6 @@ def _most_in_one_second(arrivals: list[float]) -> int:
     return most
 
 
-async def _emit_named(db: Database, merchant_id: str, endpoint_id: str, count: int) -> list[str]:
-    """``count`` test events for one endpoint only, as ``POST /endpoints/{id}/test`` writes them."""
-    ids: list[str] = []
-    async with db.transaction() as conn:
-        for n in range(count):
-            ids += await outbox.emit(
-                conn,
-                env="staging",
-                merchant_id=merchant_id,
-                type_="webhook.test",
-                data={"endpoint_id": endpoint_id, "message": f"Test event {n}."},
-                now=utcnow(),
-                endpoint_ids=[endpoint_id],
-                trigger="test",
-            )
-    return ids
-
-
 async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     hook_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
@@ -92,7 +74,7 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
         await make_endpoint(hook_client, b, fast_b.url)
         await start_worker()
 
-        slow_ids = await _emit_named(db, a.merchant_id, throttled["id"], THROTTLED)
+        slow_ids = await emit_test_events(db, a.merchant_id, THROTTLED, endpoint_id=throttled["id"])
         a_ids = await emit_test_events(db, a.merchant_id, BURST)
         b_ids = await emit_test_events(db, b.merchant_id, BURST)
         started = time.monotonic()

@@ -5,11 +5,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.admin.audit import Call
-from gateway.admin.plans import create_plan
-from gateway.billing.plan_schemas import PlanAdminData, PlanCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
+from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.dashboard import SignUp
 
 WALLET = "/wallet"
@@ -18,16 +16,15 @@ WALLET = "/wallet"
 async def test_a_plan_is_bought_on_the_wallet_page_and_shown_with_its_portal(
     sign_up: SignUp, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
-    call = Call("operator", "plans.create", "POST", "/test", None)
-    body = PlanCreate(
-        env="staging",
+    plan = await make_staging_plan(
+        db,
+        settings,
         name="Wallet Plan",
         price_monthly=1200,
         price_yearly=12000,
         credits_included=1500,
         features=["Refills monthly"],
     )
-    plan = (await create_plan(db, settings, call, body)).one(PlanAdminData)
     account = await sign_up()
     page = await account.client.get(WALLET)
     assert page.status_code == 200

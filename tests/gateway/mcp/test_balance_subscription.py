@@ -2,11 +2,9 @@
 
 import httpx
 
-from gateway.admin.audit import Call
-from gateway.admin.plans import create_plan
-from gateway.billing.plan_schemas import PlanAdminData, PlanCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
+from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant
 
@@ -14,11 +12,9 @@ from tests.fixtures.merchants import MakeMerchant
 async def test_get_balance_shows_the_subscription(
     mcp_root: str, make_merchant: MakeMerchant, db: Database, settings: Settings
 ) -> None:
-    call = Call("operator", "plans.create", "POST", "/test", None)
-    body = PlanCreate(
-        env="staging", name="MCP Plan", price_monthly=500, price_yearly=5000, credits_included=250
+    plan = await make_staging_plan(
+        db, settings, name="MCP Plan", price_monthly=500, price_yearly=5000, credits_included=250
     )
-    plan = (await create_plan(db, settings, call, body)).one(PlanAdminData)
     merchant = await make_merchant()
     async with (
         mcp_http(mcp_root, merchant.key) as session,

@@ -1,36 +1,17 @@
 """Migration 0029: the staging test inbox's tables, as the models describe them; and back."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import inspect
 
-from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import database_at, table_names, up_down_up
 
 TABLES = {"webhook_inboxes", "webhook_inbox_requests"}
-
-
-def _tables(conn: object) -> set[str]:
-    return set(inspect(conn).get_table_names())
 
 
 async def test_0029_adds_the_inbox_tables_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0026", database_url, tmp_path, request) as db:
-        url = url_of(db)
-        async with db.engine.connect() as conn:
-            assert not await conn.run_sync(_tables) & TABLES
-        await asyncio.to_thread(upgrade, url, "0029")
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(_tables) >= TABLES
-            assert await conn.run_sync(differences, TABLES) == []
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "0026")
-        async with db.engine.connect() as conn:
-            assert not await conn.run_sync(_tables) & TABLES
-        await asyncio.to_thread(upgrade, url, "0029")
-        async with db.engine.connect() as conn:
-            assert await conn.run_sync(differences, TABLES) == []
+        before, after = await up_down_up(db, "0026", "0029", TABLES, table_names)
+    assert not before & TABLES and after >= TABLES
