@@ -176,7 +176,7 @@ class PortalRequest(_Strict):
 
 class PortalData(BaseModel):
     url: str = Field(description="The billing portal's page (absolute).")
-    channel: Literal["stripe", "sandbox"]
+    channel: str = Field(description="Whose portal: the subscription's channel, or the sandbox.")
 
 
 class SubscriptionData(BaseModel):

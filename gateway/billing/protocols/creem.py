@@ -2,9 +2,10 @@
 
 Out: ``POST /v1/checkouts {product_id, request_id, units, success_url, metadata}`` answers a
 checkout with its ``checkout_url``; ``GET /v1/checkouts?checkout_id=`` tells its state and
-``GET /v1/products?product_id=`` a product's price. Every call carries ``x-api-key``. Test root
-``https://test-api.creem.io``, live ``https://api.creem.io`` (a test key works only on the test
-root). Prices are integer cents.
+``GET /v1/products?product_id=`` a product's price;
+``POST /v1/customers/billing {customer_id}`` answers a customer's ``customer_portal_link``.
+Every call carries ``x-api-key``. Test root ``https://test-api.creem.io``, live
+``https://api.creem.io`` (a test key works only on the test root). Prices are integer cents.
 
 Creem sells products, not amounts, so a checkout names a product (``Catalogue``): a pack is
 paid through its own product when the channel's configuration names one and the order costs the
@@ -172,6 +173,7 @@ class Subscription:
     paid: Money | None
     period_end: datetime | None
     metadata: dict[str, Any]
+    customer_id: str | None = None
 
 
 def _when(value: Any) -> datetime | None:
@@ -208,6 +210,7 @@ def subscription_of(obj: Any) -> Subscription | None:
         paid=paid,
         period_end=_when(last.get("period_end")) or _when(obj.get("current_period_end_date")),
         metadata=metadata,
+        customer_id=_id_of(obj.get("customer")),
     )
 
 
@@ -359,6 +362,16 @@ class Creem:
         if amount is None or not isinstance(currency, str):
             return None
         return Money(amount, currency.upper()[:3])
+
+    async def portal(self, customer_id: str) -> str:
+        """A customer's portal link (``POST /v1/customers/billing``)."""
+        answer = await self._call(
+            "POST", "/v1/customers/billing", body={"customer_id": customer_id}
+        )
+        link = answer.get("customer_portal_link") if isinstance(answer, dict) else None
+        if not isinstance(link, str) or not link.startswith(("https://", "http://")):
+            raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no portal link")
+        return link
 
     async def checkout(self, checkout_id: str) -> Checkout:
         return checkout_of(

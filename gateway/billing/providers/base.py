@@ -8,7 +8,7 @@ records what the provider said as the order's transitions (``billing.orders``), 
 every channel. A provider does network and parsing only: it writes nothing, credits nothing
 and never sees a database connection.
 
-The five calls, in the order an order meets them:
+The calls, in the order an order meets them:
 
 ``open(ctx, req) -> Opened``
     Before the order is written: the page a payer opens (``url``, absolute), the provider's
@@ -39,6 +39,10 @@ The five calls, in the order an order meets them:
 ``open_subscription(ctx, req) -> Opened``
     Providers with ``subscriptions``: the page a subscriber opens for a plan; each paid period
     is then a notice with ``subscription`` set, credited once per ``invoice_id``.
+
+``open_portal(ctx, customer_id, return_url) -> str``
+    Where a subscriber manages a subscription opened through the provider (its customer
+    portal); ``NotSupported`` where it has none.
 
 ``refund(ctx, order, amount_minor) -> Refunded``
     Money back through the provider, where it can (``can_refund``); else ``NotSupported``.
@@ -220,7 +224,8 @@ class PeriodNotice:
     """What a notification says of a subscription (providers with ``subscriptions``):
     ``subscription_id`` is ours (``sub_…``, given at ``open_subscription``), ``invoice_id`` the
     provider's id of one paid period, the key of its one credit (as Stripe's ``invoice.paid``
-    credits a period once), ``period_end`` when the period paid for ends."""
+    credits a period once), ``period_end`` when the period paid for ends;
+    ``provider_customer_id`` the provider's customer (kept for its billing portal)."""
 
     state: Literal["paid", "active", "past_due", "canceled"]
     subscription_id: str | None
@@ -228,6 +233,7 @@ class PeriodNotice:
     invoice_id: str | None = None
     period_end: datetime | None = None
     cancel_at_period_end: bool | None = None
+    provider_customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +406,11 @@ class Provider(Generic[C]):
 
     async def open_subscription(self, ctx: Context[C], req: SubscriptionRequest) -> Opened:
         """The page a subscriber opens (providers with ``subscriptions``)."""
+        raise NotSupported
+
+    async def open_portal(self, ctx: Context[C], customer_id: str, return_url: str) -> str:
+        """The page where a subscriber of this provider manages its subscription (absolute),
+        for the provider's customer ``customer_id``; ``NotSupported`` where it has none."""
         raise NotSupported
 
     async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:
