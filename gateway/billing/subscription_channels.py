@@ -19,24 +19,32 @@ applied already (``state_at``), so reports out of order leave the newest word st
 The subscription is found by our id (given to the provider at ``open_subscription``) or by the
 provider's, and must be this channel's and live (staging's are the sandbox's); one of another
 merchant is refused, as an order of another merchant is.
+
+A lost report of a paid period is found by reconciliation (``sweep``, in the worker's
+``reconcile_orders``): a channel's live subscriptions past due or past their period's end, not
+looked at lately, are asked of their provider (``Provider.paid_periods``) and each paid period
+is credited by ``credit_period``, whichever of the report and the look comes first.
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.db import Database
 from ..store.models import Subscription, table_of
+from ..values.clock import utcnow
 from ..values.codes import Code
-from ..values.outcome import ApiError
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
+from . import channels
 from .orders import Settlement
-from .providers import Notice, PeriodNotice
+from .providers import Notice, NotSupported, PeriodNotice
 from .subscriptions import FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
 
-__all__ = ["on_period"]
+__all__ = ["check", "on_period", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +140,86 @@ async def on_period(
         current_period_end=period.period_end,
     )
     return Settlement("subscription_updated", deliveries)
+
+
+# --- reconciliation ---
+
+# Subscriptions whose reports come through the payment webhook rather than their own route.
+_NOT_HERE = ("stripe", "sandbox")
+
+
+async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """A channel's live subscriptions to look at: past due, or past their period's end (a
+    renewal's report not seen), whose provider id is known, not looked at lately."""
+    before = now - timedelta(seconds=settings.reconcile_after_seconds)
+    stmt = (
+        select(_S.c.id)
+        .where(
+            _S.c.provider.not_in(_NOT_HERE),
+            _S.c.env == "live",
+            _S.c.status.in_(("active", "past_due")),
+            _S.c.provider_subscription_id.is_not(None),
+            or_(_S.c.checked_at.is_(None), _S.c.checked_at <= before),
+            or_(
+                _S.c.status == "past_due",
+                _S.c.current_period_end.is_(None),
+                _S.c.current_period_end <= now,
+            ),
+        )
+        .order_by(_S.c.checked_at.is_not(None), _S.c.checked_at, _S.c.created_at)
+        .limit(settings.reconcile_batch)
+    )
+    async with db.read() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
+async def check(db: Database, settings: Settings, sub_id: str, now: datetime) -> Outcome:
+    """Ask the subscription's provider for its paid periods and credit each not credited yet,
+    by the rule its reports use."""
+    async with db.read() as conn:
+        sub = (await conn.execute(select(_S).where(_S.c.id == sub_id))).one()
+    provider = channels.known(sub.provider)
+    credentials = await channels.live_credentials(db, settings, provider)
+    if credentials is None:
+        raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+    async with channels.context(settings, "live", credentials, now=now) as ctx:
+        found = await provider.paid_periods(
+            ctx, sub.provider_subscription_id, sub.provider_customer_id
+        )
+    deliveries: list[str] = []
+    credited = 0
+    async with db.transaction() as conn:
+        for period in found:
+            if period.currency.upper() != "USD":
+                log.error(
+                    "%s subscription %s: period %s not in USD",
+                    provider.name,
+                    sub_id,
+                    period.invoice_id,
+                )
+                continue
+            paid = PaidPeriod(
+                period.invoice_id, period.amount_minor, period.currency, period.period_end
+            )
+            settled = await credit_period(conn, db, sub, paid, now, at=now)
+            credited += settled.result == "credited"
+            deliveries += settled.deliveries
+        await conn.execute(update(_S).where(_S.c.id == sub_id).values(checked_at=now))
+    data = {"subscription_id": sub_id, "credited": credited}
+    return Outcome(Code.SUBSCRIPTION_CHECKED, data, deliveries=deliveries)
+
+
+async def sweep(db: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:
+    """The worker's look at every channel subscription due one; one whose provider cannot say
+    or will not answer waits for the next sweep."""
+    now = now or utcnow()
+    done: list[Outcome] = []
+    for sub_id in await _due_for_look(db, settings, now):
+        try:
+            done.append(await check(db, settings, sub_id, now))
+        except NotSupported:
+            async with db.transaction() as conn:
+                await conn.execute(update(_S).where(_S.c.id == sub_id).values(checked_at=now))
+        except ApiError as exc:
+            log.warning("subscription %s not reconciled: %s", sub_id, exc.code.name)
+    return done

@@ -40,6 +40,10 @@ The calls, in the order an order meets them:
     Providers with ``subscriptions``: the page a subscriber opens for a plan; each paid period
     is then a notice with ``subscription`` set, credited once per ``invoice_id``.
 
+``paid_periods(ctx, subscription_id, customer_id) -> list[PeriodPaid]``
+    Reconciliation of a subscription: its paid periods as the provider lists them, each
+    credited once by the rule its notices use; ``NotSupported`` where it cannot say.
+
 ``open_portal(ctx, customer_id, return_url) -> str``
     Where a subscriber manages a subscription opened through the provider (its customer
     portal); ``NotSupported`` where it has none.
@@ -94,6 +98,7 @@ __all__ = [
     "OrderRef",
     "PaymentRequest",
     "PeriodNotice",
+    "PeriodPaid",
     "Provider",
     "ProviderError",
     "Refunded",
@@ -234,6 +239,18 @@ class PeriodNotice:
     period_end: datetime | None = None
     cancel_at_period_end: bool | None = None
     provider_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodPaid:
+    """A paid period of a subscription, looked up rather than told (reconciliation): the
+    provider's id of it (the ``invoice_id`` its notice carries), what was paid, when the period
+    ends."""
+
+    invoice_id: str
+    amount_minor: int
+    currency: str
+    period_end: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +428,14 @@ class Provider(Generic[C]):
     async def open_portal(self, ctx: Context[C], customer_id: str, return_url: str) -> str:
         """The page where a subscriber of this provider manages its subscription (absolute),
         for the provider's customer ``customer_id``; ``NotSupported`` where it has none."""
+        raise NotSupported
+
+    async def paid_periods(
+        self, ctx: Context[C], subscription_id: str, customer_id: str | None
+    ) -> list[PeriodPaid]:
+        """Every paid period the provider knows of its subscription ``subscription_id`` (its
+        customer ``customer_id``, where the provider searches by customer), for
+        reconciliation; ``NotSupported`` where it cannot say."""
         raise NotSupported
 
     async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:

@@ -16,7 +16,8 @@ whole body, amounts included, and its ``created_at`` bounds a replay.
 Subscriptions: a plan's recurring product per interval (``plan_products``), priced as the plan;
 ``subscription.paid`` reports each paid period, keyed by Creem's transaction id, so a period is
 credited once however often or in whatever order it is reported. The subscriber's portal is
-Creem's customer portal (``open_portal``), for the customer the subscription's events name.
+Creem's customer portal (``open_portal``), for the customer the subscription's events name; a
+lost ``subscription.paid`` is found among the customer's transactions (``paid_periods``).
 """
 
 from typing import ClassVar, Literal
@@ -40,6 +41,7 @@ from .base import (
     OrderRef,
     PaymentRequest,
     PeriodNotice,
+    PeriodPaid,
     Provider,
     ProviderError,
     SubscriptionRequest,
@@ -172,6 +174,22 @@ class CreemProvider(Provider[CreemCredentials]):
             return await _api(ctx).portal(customer_id)
         except ChannelError as exc:
             raise _failed(exc) from None
+
+    async def paid_periods(
+        self, ctx: Context[CreemCredentials], subscription_id: str, customer_id: str | None
+    ) -> list[PeriodPaid]:
+        """The subscription's paid transactions: Creem lists transactions by customer."""
+        if customer_id is None:
+            raise ProviderError("creem: the subscription's customer is not known yet")
+        try:
+            found = await _api(ctx).transactions(customer_id, subscription_id)
+        except ChannelError as exc:
+            raise _failed(exc) from None
+        return [
+            PeriodPaid(t.id, t.paid.minor, t.paid.currency, t.period_end)
+            for t in found
+            if t.paid is not None
+        ]
 
     def _read(self, ctx: Context[CreemCredentials], inbound: Inbound) -> creem.Event:
         secret = ctx.credentials.webhook_secret.get_secret_value()

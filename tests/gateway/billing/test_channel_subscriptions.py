@@ -3,16 +3,21 @@
 channel's credentials map it), each ``subscription.paid`` crediting its period exactly once
 whatever the events do (duplicated, reordered, repeated under another event id), past due with
 no credit until paid, canceled with no further credit; forged, stale and another merchant's
-reports refused with nothing credited; the portal is Creem's customer portal."""
+reports refused with nothing credited; lost reports found by reconciliation among the customer's
+transactions; the portal is Creem's customer portal."""
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.billing import subscription_channels
 from gateway.store.db import Database
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.subscriptions import CANCEL, SUCCESS, MakePlan, balance, credits_of
@@ -224,3 +229,29 @@ async def test_the_portal_is_creem_s_customer_portal(
         "url": f"{creem_stand_in.url}/portal/{customer}",
         "channel": "creem",
     }
+
+
+async def test_lost_periods_are_found_among_the_customer_s_transactions(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    stripe_stood_in_settings: Settings,
+    creem_stand_in: CreemStandIn,
+    buy: Any,
+) -> None:
+    bought = await buy()
+    merchant = bought.merchant
+    assert (await _send(sub_api, creem_stand_in.subscription_event(bought.creem_id))).is_success
+    creem_stand_in.renew(bought.creem_id)
+    creem_stand_in.renew(bought.creem_id)
+    last = creem_stand_in.subscription_event(bought.creem_id)  # both renewals' reports lost
+    assert await credits_of(db, merchant) == 1
+
+    later = utcnow() + timedelta(days=400)  # past any period's end
+    for expected in ([2], [0]):  # however often it runs
+        swept = await subscription_channels.sweep(db, stripe_stood_in_settings, now=later)
+        mine = [o for o in swept if o.data["subscription_id"] == bought.data["subscription_id"]]
+        assert [o.data["credited"] for o in mine] == expected
+    assert (await _send(sub_api, last)).status_code == 200  # late: credits nothing
+    assert await credits_of(db, merchant) == 3
+    assert (await _shown(sub_api, merchant))["periods_paid"] == 3
+    await assert_ledger_balanced(db)
