@@ -6,6 +6,7 @@ no credit until paid, canceled with no further credit; forged, stale and another
 reports refused with nothing credited; lost reports found by reconciliation among the customer's
 transactions; the portal is Creem's customer portal."""
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -255,3 +256,35 @@ async def test_lost_periods_are_found_among_the_customer_s_transactions(
     assert await credits_of(db, merchant) == 3
     assert (await _shown(sub_api, merchant))["periods_paid"] == 3
     await assert_ledger_balanced(db)
+
+
+async def test_one_period_reported_concurrently_under_many_event_ids_credits_once(
+    sub_api: httpx.AsyncClient, db: Database, creem_stand_in: CreemStandIn, buy: Any
+) -> None:
+    bought = await buy()
+    events = [creem_stand_in.subscription_event(bought.creem_id) for _ in range(8)]
+    replies = await asyncio.gather(*(_send(sub_api, e) for e in events + events))
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert await credits_of(db, bought.merchant) == 1
+    await assert_ledger_balanced(db)
+
+
+async def test_staging_subscribes_through_the_sandbox_whichever_channel_is_named(
+    sub_api: httpx.AsyncClient,
+    sub_admin: httpx.AsyncClient,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    plan = await make_plan("staging")
+    merchant = await make_merchant("staging")
+    body = {"channel": "creem", "type": "subscription", "plan_id": plan["id"]}
+    saved = await sub_admin.put("/billing/channels/creem/staging", json={"enabled": False})
+    assert saved.status_code == 200, saved.text
+    off = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+    assert off.json()["code"] == 4400, off.text
+    saved = await sub_admin.put("/billing/channels/creem/staging", json={"enabled": True})
+    assert saved.status_code == 200, saved.text
+    reply = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+    assert reply.status_code == 201, reply.text
+    data = reply.json()["data"]
+    assert data["channel"] == "sandbox" and "/subscription/sandbox/" in data["url"]
