@@ -21,9 +21,10 @@ provider's, and must be this channel's and live (staging's are the sandbox's); o
 merchant is refused, as an order of another merchant is.
 
 A lost report of a paid period is found by reconciliation (``sweep``, in the worker's
-``reconcile_orders``): a channel's live subscriptions past due or past their period's end, not
-looked at lately, are asked of their provider (``Provider.paid_periods``) and each paid period
-is credited by ``credit_period``, whichever of the report and the look comes first.
+``reconcile_orders``): a channel's live subscriptions not paid yet, past due or past their
+period's end, not looked at lately, are asked of their provider (``Provider.paid_periods``) and
+each paid period is credited by ``credit_period``, whichever of the report and the look comes
+first.
 """
 
 import logging
@@ -41,8 +42,15 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import channels
 from .orders import Settlement
-from .providers import Notice, NotSupported, PeriodNotice
-from .subscriptions import FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
+from .providers import Notice, NotSupported, PeriodNotice, SubscriptionRef
+from .subscriptions import (
+    HOLDING,
+    FailedPeriod,
+    PaidPeriod,
+    credit_period,
+    move_state,
+    record_failure,
+)
 
 __all__ = ["check", "on_period", "sweep"]
 
@@ -70,11 +78,13 @@ async def _find(conn: AsyncConnection, channel: str, period: PeriodNotice) -> An
     return None
 
 
-async def _link(conn: AsyncConnection, sub: Any, period: PeriodNotice) -> None:
+async def _link(
+    conn: AsyncConnection, sub: Any, subscription_id: str | None, customer_id: str | None
+) -> None:
     """Keep the provider's ids of the subscription and its customer, once known."""
     for column, value in (
-        ("provider_subscription_id", period.provider_subscription_id),
-        ("provider_customer_id", period.provider_customer_id),
+        ("provider_subscription_id", subscription_id),
+        ("provider_customer_id", customer_id),
     ):
         if value is not None and getattr(sub, column) is None:
             await conn.execute(
@@ -104,7 +114,7 @@ async def on_period(
             sub.id,
         )
         raise ApiError(Code.PAYMENT_NOTICE_ORDER_MISMATCH)
-    await _link(conn, sub, period)
+    await _link(conn, sub, period.provider_subscription_id, period.provider_customer_id)
     at = notice.created or now
     if period.state == "paid":
         if period.invoice_id is None or notice.amount_minor is None or notice.currency is None:
@@ -149,19 +159,20 @@ _NOT_HERE = ("stripe", "sandbox")
 
 
 async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """A channel's live subscriptions to look at: past due, or past their period's end (a
-    renewal's report not seen), whose provider id is known, not looked at lately."""
+    """A channel's live subscriptions to look at: not paid yet (a first period's reports all
+    lost), past due, or past their period's end (a renewal's report not seen), not looked at
+    lately."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
     stmt = (
         select(_S.c.id)
         .where(
             _S.c.provider.not_in(_NOT_HERE),
             _S.c.env == "live",
-            _S.c.status.in_(("active", "past_due")),
-            _S.c.provider_subscription_id.is_not(None),
+            _S.c.status.in_(HOLDING),
+            _S.c.created_at <= before,
             or_(_S.c.checked_at.is_(None), _S.c.checked_at <= before),
             or_(
-                _S.c.status == "past_due",
+                _S.c.status != "active",
                 _S.c.current_period_end.is_(None),
                 _S.c.current_period_end <= now,
             ),
@@ -182,14 +193,16 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
     credentials = await channels.live_credentials(db, settings, provider)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+    ref = SubscriptionRef(
+        sub.id, sub.provider_session_id, sub.provider_subscription_id, sub.provider_customer_id
+    )
     async with channels.context(settings, "live", credentials, now=now) as ctx:
-        found = await provider.paid_periods(
-            ctx, sub.provider_subscription_id, sub.provider_customer_id
-        )
+        found = await provider.paid_periods(ctx, ref)
     deliveries: list[str] = []
     credited = 0
     async with db.transaction() as conn:
-        for period in found:
+        await _link(conn, sub, found.provider_subscription_id, found.customer_id)
+        for period in found.paid:
             if period.currency.upper() != "USD":
                 log.error(
                     "%s subscription %s: period %s not in USD",

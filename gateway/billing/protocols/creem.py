@@ -272,6 +272,8 @@ class Checkout:
     order_id: str | None
     paid: Money | None
     metadata: dict[str, Any]
+    subscription_id: str | None = None
+    customer_id: str | None = None
 
 
 def _id_of(value: Any) -> str | None:
@@ -327,6 +329,8 @@ def checkout_of(obj: Any) -> Checkout:
         order_id=_id_of(order) if order else None,
         paid=paid,
         metadata=metadata,
+        subscription_id=_id_of(obj.get("subscription")),
+        customer_id=_id_of(obj.get("customer")),
     )
 
 

@@ -40,7 +40,7 @@ The calls, in the order an order meets them:
     Providers with ``subscriptions``: the page a subscriber opens for a plan; each paid period
     is then a notice with ``subscription`` set, credited once per ``invoice_id``.
 
-``paid_periods(ctx, subscription_id, customer_id) -> list[PeriodPaid]``
+``paid_periods(ctx, ref) -> Periods``
     Reconciliation of a subscription: its paid periods as the provider lists them, each
     credited once by the rule its notices use; ``NotSupported`` where it cannot say.
 
@@ -99,9 +99,11 @@ __all__ = [
     "PaymentRequest",
     "PeriodNotice",
     "PeriodPaid",
+    "Periods",
     "Provider",
     "ProviderError",
     "Refunded",
+    "SubscriptionRef",
     "SubscriptionRequest",
     "read_json",
     "request_json",
@@ -251,6 +253,28 @@ class PeriodPaid:
     amount_minor: int
     currency: str
     period_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRef:
+    """What reconciliation is told of a subscription: ours, the provider's id of its first
+    checkout (as ``open_subscription`` answered it) and the provider's ids of the subscription
+    and its customer where a report named them already."""
+
+    subscription_id: str
+    session_id: str | None
+    provider_subscription_id: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """What the provider says of a subscription, looked up: its ids (found through the first
+    checkout when no report named them) and every paid period it knows of."""
+
+    provider_subscription_id: str | None
+    customer_id: str | None
+    paid: tuple[PeriodPaid, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,12 +454,9 @@ class Provider(Generic[C]):
         for the provider's customer ``customer_id``; ``NotSupported`` where it has none."""
         raise NotSupported
 
-    async def paid_periods(
-        self, ctx: Context[C], subscription_id: str, customer_id: str | None
-    ) -> list[PeriodPaid]:
-        """Every paid period the provider knows of its subscription ``subscription_id`` (its
-        customer ``customer_id``, where the provider searches by customer), for
-        reconciliation; ``NotSupported`` where it cannot say."""
+    async def paid_periods(self, ctx: Context[C], ref: SubscriptionRef) -> Periods:
+        """Every paid period the provider knows of the subscription, for reconciliation (a
+        lost report found this way); ``NotSupported`` where it cannot say."""
         raise NotSupported
 
     async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:

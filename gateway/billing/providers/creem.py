@@ -42,8 +42,10 @@ from .base import (
     PaymentRequest,
     PeriodNotice,
     PeriodPaid,
+    Periods,
     Provider,
     ProviderError,
+    SubscriptionRef,
     SubscriptionRequest,
 )
 
@@ -175,21 +177,29 @@ class CreemProvider(Provider[CreemCredentials]):
         except ChannelError as exc:
             raise _failed(exc) from None
 
-    async def paid_periods(
-        self, ctx: Context[CreemCredentials], subscription_id: str, customer_id: str | None
-    ) -> list[PeriodPaid]:
-        """The subscription's paid transactions: Creem lists transactions by customer."""
-        if customer_id is None:
-            raise ProviderError("creem: the subscription's customer is not known yet")
+    async def paid_periods(self, ctx: Context[CreemCredentials], ref: SubscriptionRef) -> Periods:
+        """The subscription's paid transactions (Creem lists transactions by customer); its
+        ids, while no report named them, from its first checkout."""
+        api = _api(ctx)
+        sub_id, customer = ref.provider_subscription_id, ref.customer_id
         try:
-            found = await _api(ctx).transactions(customer_id, subscription_id)
+            if (sub_id is None or customer is None) and ref.session_id is not None:
+                checkout = await api.checkout(ref.session_id)
+                sub_id, customer = (
+                    sub_id or checkout.subscription_id,
+                    customer or checkout.customer_id,
+                )
+            if sub_id is None or customer is None:
+                return Periods(sub_id, customer, ())
+            found = await api.transactions(customer, sub_id)
         except ChannelError as exc:
             raise _failed(exc) from None
-        return [
+        paid = tuple(
             PeriodPaid(t.id, t.paid.minor, t.paid.currency, t.period_end)
             for t in found
             if t.paid is not None
-        ]
+        )
+        return Periods(sub_id, customer, paid)
 
     def _read(self, ctx: Context[CreemCredentials], inbound: Inbound) -> creem.Event:
         secret = ctx.credentials.webhook_secret.get_secret_value()
