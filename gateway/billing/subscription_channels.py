@@ -156,6 +156,7 @@ async def on_period(
 
 # Subscriptions whose reports come through the payment webhook rather than their own route.
 _NOT_HERE = ("stripe", "sandbox")
+_ABANDONED_AFTER = timedelta(days=1)
 
 
 async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list[str]:
@@ -171,6 +172,12 @@ async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list
             _S.c.status.in_(HOLDING),
             _S.c.created_at <= before,
             or_(_S.c.checked_at.is_(None), _S.c.checked_at <= before),
+            # A checkout abandoned is not asked after forever: a day past its expiry at most.
+            or_(
+                _S.c.status != "incomplete",
+                _S.c.expires_at.is_(None),
+                _S.c.expires_at > now - _ABANDONED_AFTER,
+            ),
             or_(
                 _S.c.status != "active",
                 _S.c.current_period_end.is_(None),
