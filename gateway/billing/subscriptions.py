@@ -10,7 +10,8 @@ written by ``credit_period`` in the same transaction as its wallet credit, ledge
 (``subscription_credit``) and events: Stripe's ``invoice.paid`` (however often, in whatever
 order beside ``checkout.session.completed`` and ``customer.subscription.*``) and the
 reconciliation sweep that asks Stripe for a subscription's paid invoices
-(``subscription_stripe``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
+(``subscription_stripe``), every other channel's period reports and its reconciliation
+(``subscription_channels``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
 go through it, so whichever comes first credits and every other finds the row. What the
 provider says of the state (``customer.subscription.updated``, ``invoice.payment_failed``) is
 applied only if it is not older than what was applied before (``state_at``); ``canceled`` is
