@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -177,15 +177,20 @@ class Chosen:
 
 
 async def choose(
-    db: Database, settings: Settings, env: str, channel: str | None, kind: Kind
+    db: Database,
+    settings: Settings,
+    env: str,
+    channel: str | None,
+    kind: Kind | Literal["subscription"],
 ) -> Chosen:
     """The channel named (unnamed: the sandbox in staging, Stripe in live), if the merchant
-    may pay through it in ``env`` for ``kind``; else the refusal that says why."""
+    may pay through it in ``env`` for ``kind`` (a ``subscription``: a provider with
+    ``subscriptions``); else the refusal that says why."""
     name = channel or (SANDBOX if env == "staging" else STRIPE)
     provider = known(name)
     if env == "live" and provider.name == SANDBOX:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": name})
-    if kind not in provider.kinds:
+    if not (provider.subscriptions if kind == "subscription" else kind in provider.kinds):
         raise ApiError(Code.PAYMENT_CHANNEL_KIND_UNSUPPORTED, data={"channel": name, "kind": kind})
     row = (await channel_rows(db, env)).get((name, env))
     if env == "staging":

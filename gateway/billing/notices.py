@@ -8,9 +8,11 @@ notifies about a staging order), then parses it into a ``Notice``. In one transa
 notice's ``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row
 and changes nothing) and the order is settled by the functions reconciliation and Stripe's
 events use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
-there first credits the order, once. A notice about an order of another channel, merchant or
-environment credits nothing and is refused; one whose amount or currency differs from what
-the order charged leaves the order pending for an operator (``mismatch``).
+there first credits the order, once. A subscription's report (``Notice.subscription``) goes to
+``subscription_channels.on_period``: a paid period credited once per invoice id, its state
+moved, by the rules Stripe's subscription events use. A notice about an order of another
+channel, merchant or environment credits nothing and is refused; one whose amount or currency
+differs from what the order charged leaves the order pending for an operator (``mismatch``).
 
 Every refusal is an ``ApiError`` with a code of its own, its reason logged once here and never
 the body or a signature; the provider's acknowledgement (``Provider.ack``) answers a notice
@@ -42,6 +44,7 @@ from .orders import (
     note_provider,
 )
 from .providers import Ack, Inbound, Notice, Provider
+from .subscription_channels import on_period
 
 __all__ = ["Taken", "handle", "settle"]
 
@@ -76,12 +79,10 @@ async def settle(
 ) -> Settlement:
     """What ``notice`` does to its order, in the caller's transaction; the order must be this
     provider's, its merchant's (when the notice names one) and live."""
-    if notice.state == "ignored":
-        return Settlement("ignored")
     if notice.subscription is not None:
-        # Only Stripe's subscriptions are credited today (``subscription_stripe``); a channel's
-        # period reports are recorded, and acknowledged so the provider stops resending them.
-        log.warning("%s subscription report not taken: %s", provider.name, notice.kind)
+        # A subscription's report, whatever the notice says of an order's payment.
+        return await on_period(conn, db, provider.name, notice, now)
+    if notice.state == "ignored":
         return Settlement("ignored")
     if notice.order_id is None:
         log.warning("%s %s without an order id", provider.name, notice.kind)

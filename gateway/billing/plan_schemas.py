@@ -127,7 +127,8 @@ class PlansQuery(BaseModel):
 
 class PaymentSessionRequest(_Strict):
     channel: str = Field(
-        min_length=1, max_length=40, description="A subscription: stripe; sandbox in staging. "
+        min_length=1, max_length=40, description="A subscription: stripe, or any channel GET "
+        "/billing/topup-info lists with subscriptions true (creem); sandbox in staging. "
         "A topup: any channel GET /billing/topup-info lists. Staging pays through the sandbox "
         "whichever is named."
     )  # fmt: skip
@@ -176,7 +177,7 @@ class PortalRequest(_Strict):
 
 class PortalData(BaseModel):
     url: str = Field(description="The billing portal's page (absolute).")
-    channel: Literal["stripe", "sandbox"]
+    channel: str = Field(description="Whose portal: the subscription's channel, or the sandbox.")
 
 
 class SubscriptionData(BaseModel):

@@ -10,7 +10,8 @@ written by ``credit_period`` in the same transaction as its wallet credit, ledge
 (``subscription_credit``) and events: Stripe's ``invoice.paid`` (however often, in whatever
 order beside ``checkout.session.completed`` and ``customer.subscription.*``) and the
 reconciliation sweep that asks Stripe for a subscription's paid invoices
-(``subscription_stripe``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
+(``subscription_stripe``), every other channel's period reports and its reconciliation
+(``subscription_channels``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
 go through it, so whichever comes first credits and every other finds the row. What the
 provider says of the state (``customer.subscription.updated``, ``invoice.payment_failed``) is
 applied only if it is not older than what was applied before (``state_at``); ``canceled`` is
@@ -45,7 +46,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import receipts, stripe_plans
+from . import channels, receipts, stripe_plans
 from .funding import credit_merchant
 from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
 from .plan_schemas import (
@@ -56,6 +57,7 @@ from .plan_schemas import (
     SubscriptionReply,
 )
 from .plans import find_plan, plan_data
+from .providers import NotSupported, SubscriptionRequest
 from .schemas import CheckoutData, CheckoutRequest
 from .service import wallet_url
 
@@ -391,14 +393,20 @@ async def move_state(
 # --- opening one: the payment session ---
 
 
-def _channel(env: str, channel: str) -> str:
-    """The channel that pays in ``env``: staging pays through the sandbox whichever is named
-    (as a checkout does), live through Stripe."""
-    if channel not in ("stripe", "sandbox"):
-        raise ApiError(Code.PAYMENT_CHANNEL_UNKNOWN, data={"channel": channel[:40]})
-    if env == "live" and channel == "sandbox":
-        raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
-    return "sandbox" if env == "staging" else "stripe"
+async def _payer(
+    db: Database, settings: Settings, env: str, channel: str
+) -> tuple[str, channels.Chosen | None]:
+    """Who takes a subscription's payments in ``env``: staging pays through the sandbox
+    whichever channel is named (as a checkout does); live through Stripe (its plans' prices),
+    or through any other channel whose provider has ``subscriptions`` and that the merchant is
+    offered, which opens it (``Provider.open_subscription``; ``chosen`` is then its
+    credentials)."""
+    if channel in ("stripe", "sandbox"):
+        if env == "live" and channel == "sandbox":
+            raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
+        return ("sandbox" if env == "staging" else "stripe"), None
+    chosen = await channels.choose(db, settings, env, channel, "subscription")
+    return chosen.payer.name, (None if chosen.payer.name == "sandbox" else chosen)
 
 
 def sandbox_token(settings: Settings, sub_id: str, purpose: str = "checkout") -> str:
@@ -432,14 +440,16 @@ async def _holder(conn: AsyncConnection, caller: Caller, now: datetime) -> Any:
     ).first()
 
 
-async def _customer(conn: AsyncConnection, caller: Caller) -> str | None:
-    """The merchant's customer at Stripe, from its last subscription that had one."""
+async def _customer(conn: AsyncConnection, caller: Caller, channel: str) -> str | None:
+    """The merchant's customer at ``channel``, from its last subscription there that had
+    one."""
     return (
         await conn.execute(
             select(_S.c.provider_customer_id)
             .where(
                 _S.c.merchant_id == caller.merchant_id,
                 _S.c.env == caller.env,
+                _S.c.provider == channel,
                 _S.c.provider_customer_id.is_not(None),
             )
             .order_by(_S.c.id.desc())
@@ -453,9 +463,9 @@ async def _subscribe(
     settings: Settings,
     caller: Caller,
     body: PaymentSessionRequest,
-    channel: str,
     own_origin: str | None,
 ) -> Outcome:
+    channel, chosen = await _payer(db, settings, caller.env, body.channel)
     given = {
         k: v for k, v in (("success_url", body.success_url), ("cancel_url", body.cancel_url)) if v
     }
@@ -467,13 +477,33 @@ async def _subscribe(
         plan = await find_plan(conn, caller.env, body.plan_id, on_sale=True)
         if await _holder(conn, caller, now) is not None:
             raise ApiError(Code.SUBSCRIPTION_EXISTS)
-        customer = await _customer(conn, caller)
+        customer = await _customer(conn, caller, channel)
     sub_id = new_id("sub")
     success_url = body.success_url or wallet_url(settings)
     cancel_url = body.cancel_url or wallet_url(settings)
     if channel == "sandbox":
         session_id, url = None, _sandbox_url(settings, sub_id)
         expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
+    elif chosen is not None:
+        request = SubscriptionRequest(
+            subscription_id=sub_id,
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+            plan_id=plan.id,
+            plan_name=plan.name,
+            interval=interval,
+            amount_minor=plan.price_monthly if interval == "month" else plan.price_yearly,
+            currency="USD",
+            return_url=success_url,
+            cancel_url=cancel_url,
+            notify_url=channels.notify_url(settings, channel),
+        )
+        async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+            opened = await chosen.payer.open_subscription(ctx, request)
+        session_id, url = opened.session_id, opened.url
+        expires_at = opened.expires_at or now + timedelta(
+            seconds=settings.sandbox_order_ttl_seconds
+        )
     else:
         price = plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
         if price is None:
@@ -533,7 +563,7 @@ async def _subscribe(
         raise ApiError(Code.SUBSCRIPTION_EXISTS) from None
     made = PaymentSessionData(
         type="subscription",
-        channel="sandbox" if channel == "sandbox" else "stripe",
+        channel=channel,
         url=url,
         session_id=session_id,
         order_id=None,
@@ -556,8 +586,7 @@ async def create_session(
     """The seed's payment session: a subscription to a plan, or a pack's checkout, which is
     the checkout itself (``orders.checkout``), answered in the session's shape."""
     if body.type == "subscription":
-        channel = _channel(caller.env, body.channel)
-        return await _subscribe(db, settings, caller, body, channel, own_origin)
+        return await _subscribe(db, settings, caller, body, own_origin)
     # A pack through any channel the merchant is offered, as a checkout names it.
     request = CheckoutRequest.model_validate(
         {
@@ -594,8 +623,8 @@ async def open_portal(
     *,
     own_origin: str | None = None,
 ) -> Outcome:
-    """Where the merchant manages its subscription: Stripe's billing portal (live), the
-    sandbox's own page (staging)."""
+    """Where the merchant manages its subscription: Stripe's billing portal, or the portal of
+    the channel it was opened through (live); the sandbox's own page (staging)."""
     check_return_urls(settings, caller.env, {"return_url": return_url}, own_origin=own_origin)
     async with db.read() as conn:
         sub = (
@@ -618,5 +647,28 @@ async def open_portal(
         )
     if sub.provider_customer_id is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    url = await stripe_plans.create_portal_session(settings, sub.provider_customer_id, return_url)
-    return Outcome(Code.SUCCESS, PortalData(url=url, channel="stripe"))
+    if sub.provider == "stripe":
+        url = await stripe_plans.create_portal_session(
+            settings, sub.provider_customer_id, return_url
+        )
+        return Outcome(Code.SUCCESS, PortalData(url=url, channel="stripe"))
+    return Outcome(
+        Code.SUCCESS,
+        PortalData(url=await _channel_portal(db, settings, sub, return_url), channel=sub.provider),
+    )
+
+
+async def _channel_portal(db: Database, settings: Settings, sub: Any, return_url: str) -> str:
+    """The portal of the channel ``sub`` was opened through (``Provider.open_portal``), or the
+    refusal that says the channel has none."""
+    provider = channels.known(sub.provider)
+    credentials = await channels.credentials_for(db, settings, provider, sub.env)
+    if credentials is None:
+        raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+    try:
+        async with channels.context(settings, sub.env, credentials) as ctx:
+            return await provider.open_portal(ctx, sub.provider_customer_id, return_url)
+    except NotSupported:
+        raise ApiError(
+            Code.PAYMENT_CHANNEL_KIND_UNSUPPORTED, data={"channel": provider.name, "kind": "portal"}
+        ) from None

@@ -2,9 +2,11 @@
 
 Out: ``POST /v1/checkouts {product_id, request_id, units, success_url, metadata}`` answers a
 checkout with its ``checkout_url``; ``GET /v1/checkouts?checkout_id=`` tells its state and
-``GET /v1/products?product_id=`` a product's price. Every call carries ``x-api-key``. Test root
-``https://test-api.creem.io``, live ``https://api.creem.io`` (a test key works only on the test
-root). Prices are integer cents.
+``GET /v1/products?product_id=`` a product's price;
+``POST /v1/customers/billing {customer_id}`` answers a customer's ``customer_portal_link``;
+``GET /v1/transactions/search?customer_id=`` a customer's transactions, a page at a time.
+Every call carries ``x-api-key``. Test root ``https://test-api.creem.io``, live
+``https://api.creem.io`` (a test key works only on the test root). Prices are integer cents.
 
 Creem sells products, not amounts, so a checkout names a product (``Catalogue``): a pack is
 paid through its own product when the channel's configuration names one and the order costs the
@@ -38,6 +40,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "STALE_AFTER",
     "TEST_API_BASE",
+    "TRANSACTION_PAGES",
     "Catalogue",
     "Checkout",
     "Creem",
@@ -45,11 +48,13 @@ __all__ = [
     "Refused",
     "State",
     "Subscription",
+    "Transaction",
     "checkout_of",
     "read_event",
     "sign",
     "signature_valid",
     "subscription_of",
+    "transaction_of",
 ]
 
 TEST_API_BASE = "https://test-api.creem.io"
@@ -61,6 +66,10 @@ MAX_EVENT_BYTES = 64 * 1024
 STALE_AFTER = timedelta(hours=3)
 FUTURE_SKEW = timedelta(minutes=5)
 _MAX_FIELD = 255
+# Reconciliation reads at most this many pages of a customer's transactions (50 a page): a
+# subscriber's periods, years of them, without letting one answer run on.
+TRANSACTION_PAGES = 5
+_PAGE_SIZE = 50
 
 State = Literal["paid", "open", "expired"]
 
@@ -172,9 +181,13 @@ class Subscription:
     paid: Money | None
     period_end: datetime | None
     metadata: dict[str, Any]
+    customer_id: str | None = None
 
 
 def _when(value: Any) -> datetime | None:
+    """A time as Creem writes one: ISO 8601 text, or a Unix time (seconds, or milliseconds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1 << 50:
+        return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, UTC)
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
@@ -208,6 +221,35 @@ def subscription_of(obj: Any) -> Subscription | None:
         paid=paid,
         period_end=_when(last.get("period_end")) or _when(obj.get("current_period_end_date")),
         metadata=metadata,
+        customer_id=_id_of(obj.get("customer")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A transaction as ``GET /v1/transactions/search`` lists it; ``paid`` its amount when its
+    status is ``paid``."""
+
+    id: str
+    subscription_id: str | None
+    paid: Money | None
+    period_end: datetime | None
+
+
+def transaction_of(obj: Any) -> Transaction | None:
+    if not isinstance(obj, dict) or _id_of(obj) is None:
+        return None
+    amount, currency = _cents(obj.get("amount")), obj.get("currency")
+    paid = (
+        Money(amount, currency.upper()[:3])
+        if amount is not None and isinstance(currency, str) and obj.get("status") == "paid"
+        else None
+    )
+    return Transaction(
+        id=str(_id_of(obj)),
+        subscription_id=_id_of(obj.get("subscription")),
+        paid=paid,
+        period_end=_when(obj.get("period_end")),
     )
 
 
@@ -230,6 +272,8 @@ class Checkout:
     order_id: str | None
     paid: Money | None
     metadata: dict[str, Any]
+    subscription_id: str | None = None
+    customer_id: str | None = None
 
 
 def _id_of(value: Any) -> str | None:
@@ -285,6 +329,8 @@ def checkout_of(obj: Any) -> Checkout:
         order_id=_id_of(order) if order else None,
         paid=paid,
         metadata=metadata,
+        subscription_id=_id_of(obj.get("subscription")),
+        customer_id=_id_of(obj.get("customer")),
     )
 
 
@@ -359,6 +405,43 @@ class Creem:
         if amount is None or not isinstance(currency, str):
             return None
         return Money(amount, currency.upper()[:3])
+
+    async def portal(self, customer_id: str) -> str:
+        """A customer's portal link (``POST /v1/customers/billing``)."""
+        answer = await self._call(
+            "POST", "/v1/customers/billing", body={"customer_id": customer_id}
+        )
+        link = answer.get("customer_portal_link") if isinstance(answer, dict) else None
+        if not isinstance(link, str) or not link.startswith(("https://", "http://")):
+            raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no portal link")
+        return link
+
+    async def transactions(self, customer_id: str, subscription_id: str) -> list[Transaction]:
+        """The customer's transactions of one subscription (``GET /v1/transactions/search``),
+        at most ``TRANSACTION_PAGES`` pages of them."""
+        found: list[Transaction] = []
+        for page in range(1, TRANSACTION_PAGES + 1):
+            answer = await self._call(
+                "GET",
+                "/v1/transactions/search",
+                params={
+                    "customer_id": customer_id,
+                    "page_number": str(page),
+                    "page_size": str(_PAGE_SIZE),
+                },
+            )
+            items = answer.get("items") if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no items")
+            for item in items[:_PAGE_SIZE]:
+                transaction = transaction_of(item)
+                if transaction is not None and transaction.subscription_id == subscription_id:
+                    found.append(transaction)
+            pagination = answer.get("pagination")
+            following = pagination.get("next_page") if isinstance(pagination, dict) else None
+            if not isinstance(following, int) or isinstance(following, bool) or following <= page:
+                break
+        return found
 
     async def checkout(self, checkout_id: str) -> Checkout:
         return checkout_of(

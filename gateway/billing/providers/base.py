@@ -8,7 +8,7 @@ records what the provider said as the order's transitions (``billing.orders``), 
 every channel. A provider does network and parsing only: it writes nothing, credits nothing
 and never sees a database connection.
 
-The five calls, in the order an order meets them:
+The calls, in the order an order meets them:
 
 ``open(ctx, req) -> Opened``
     Before the order is written: the page a payer opens (``url``, absolute), the provider's
@@ -39,6 +39,14 @@ The five calls, in the order an order meets them:
 ``open_subscription(ctx, req) -> Opened``
     Providers with ``subscriptions``: the page a subscriber opens for a plan; each paid period
     is then a notice with ``subscription`` set, credited once per ``invoice_id``.
+
+``paid_periods(ctx, ref) -> Periods``
+    Reconciliation of a subscription: its paid periods as the provider lists them, each
+    credited once by the rule its notices use; ``NotSupported`` where it cannot say.
+
+``open_portal(ctx, customer_id, return_url) -> str``
+    Where a subscriber manages a subscription opened through the provider (its customer
+    portal); ``NotSupported`` where it has none.
 
 ``refund(ctx, order, amount_minor) -> Refunded``
     Money back through the provider, where it can (``can_refund``); else ``NotSupported``.
@@ -90,9 +98,12 @@ __all__ = [
     "OrderRef",
     "PaymentRequest",
     "PeriodNotice",
+    "PeriodPaid",
+    "Periods",
     "Provider",
     "ProviderError",
     "Refunded",
+    "SubscriptionRef",
     "SubscriptionRequest",
     "read_json",
     "request_json",
@@ -220,7 +231,8 @@ class PeriodNotice:
     """What a notification says of a subscription (providers with ``subscriptions``):
     ``subscription_id`` is ours (``sub_…``, given at ``open_subscription``), ``invoice_id`` the
     provider's id of one paid period, the key of its one credit (as Stripe's ``invoice.paid``
-    credits a period once), ``period_end`` when the period paid for ends."""
+    credits a period once), ``period_end`` when the period paid for ends;
+    ``provider_customer_id`` the provider's customer (kept for its billing portal)."""
 
     state: Literal["paid", "active", "past_due", "canceled"]
     subscription_id: str | None
@@ -228,6 +240,41 @@ class PeriodNotice:
     invoice_id: str | None = None
     period_end: datetime | None = None
     cancel_at_period_end: bool | None = None
+    provider_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodPaid:
+    """A paid period of a subscription, looked up rather than told (reconciliation): the
+    provider's id of it (the ``invoice_id`` its notice carries), what was paid, when the period
+    ends."""
+
+    invoice_id: str
+    amount_minor: int
+    currency: str
+    period_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRef:
+    """What reconciliation is told of a subscription: ours, the provider's id of its first
+    checkout (as ``open_subscription`` answered it) and the provider's ids of the subscription
+    and its customer where a report named them already."""
+
+    subscription_id: str
+    session_id: str | None
+    provider_subscription_id: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """What the provider says of a subscription, looked up: its ids (found through the first
+    checkout when no report named them) and every paid period it knows of."""
+
+    provider_subscription_id: str | None
+    customer_id: str | None
+    paid: tuple[PeriodPaid, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +447,16 @@ class Provider(Generic[C]):
 
     async def open_subscription(self, ctx: Context[C], req: SubscriptionRequest) -> Opened:
         """The page a subscriber opens (providers with ``subscriptions``)."""
+        raise NotSupported
+
+    async def open_portal(self, ctx: Context[C], customer_id: str, return_url: str) -> str:
+        """The page where a subscriber of this provider manages its subscription (absolute),
+        for the provider's customer ``customer_id``; ``NotSupported`` where it has none."""
+        raise NotSupported
+
+    async def paid_periods(self, ctx: Context[C], ref: SubscriptionRef) -> Periods:
+        """Every paid period the provider knows of the subscription, for reconciliation (a
+        lost report found this way); ``NotSupported`` where it cannot say."""
         raise NotSupported
 
     async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:

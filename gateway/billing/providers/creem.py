@@ -15,7 +15,9 @@ whole body, amounts included, and its ``created_at`` bounds a replay.
 
 Subscriptions: a plan's recurring product per interval (``plan_products``), priced as the plan;
 ``subscription.paid`` reports each paid period, keyed by Creem's transaction id, so a period is
-credited once however often or in whatever order it is reported.
+credited once however often or in whatever order it is reported. The subscriber's portal is
+Creem's customer portal (``open_portal``), for the customer the subscription's events name; a
+lost ``subscription.paid`` is found among the customer's transactions (``paid_periods``).
 """
 
 from typing import ClassVar, Literal
@@ -39,8 +41,11 @@ from .base import (
     OrderRef,
     PaymentRequest,
     PeriodNotice,
+    PeriodPaid,
+    Periods,
     Provider,
     ProviderError,
+    SubscriptionRef,
     SubscriptionRequest,
 )
 
@@ -162,6 +167,40 @@ class CreemProvider(Provider[CreemCredentials]):
         assert made.url is not None
         return Opened(made.url, made.id, None)
 
+    async def open_portal(
+        self, ctx: Context[CreemCredentials], customer_id: str, return_url: str
+    ) -> str:
+        """Creem's customer portal for the subscriber (Creem takes no return URL: its portal
+        is a page of its own the subscriber leaves by closing)."""
+        try:
+            return await _api(ctx).portal(customer_id)
+        except ChannelError as exc:
+            raise _failed(exc) from None
+
+    async def paid_periods(self, ctx: Context[CreemCredentials], ref: SubscriptionRef) -> Periods:
+        """The subscription's paid transactions (Creem lists transactions by customer); its
+        ids, while no report named them, from its first checkout."""
+        api = _api(ctx)
+        sub_id, customer = ref.provider_subscription_id, ref.customer_id
+        try:
+            if (sub_id is None or customer is None) and ref.session_id is not None:
+                checkout = await api.checkout(ref.session_id)
+                sub_id, customer = (
+                    sub_id or checkout.subscription_id,
+                    customer or checkout.customer_id,
+                )
+            if sub_id is None or customer is None:
+                return Periods(sub_id, customer, ())
+            found = await api.transactions(customer, sub_id)
+        except ChannelError as exc:
+            raise _failed(exc) from None
+        paid = tuple(
+            PeriodPaid(t.id, t.paid.minor, t.paid.currency, t.period_end)
+            for t in found
+            if t.paid is not None
+        )
+        return Periods(sub_id, customer, paid)
+
     def _read(self, ctx: Context[CreemCredentials], inbound: Inbound) -> creem.Event:
         secret = ctx.credentials.webhook_secret.get_secret_value()
         header = inbound.headers.get(creem.SIGNATURE_HEADER)
@@ -223,6 +262,7 @@ class CreemProvider(Provider[CreemCredentials]):
             invoice_id=sub.transaction_id if paid else None,
             period_end=sub.period_end,
             cancel_at_period_end=event.type == "subscription.scheduled_cancel" or None,
+            provider_customer_id=sub.customer_id,
         )
         return Notice(
             event_id=event.id,

@@ -93,7 +93,7 @@ async def test_the_seed_routes_answer_in_the_seeds_shape(
 
 
 BAD_SESSIONS: list[tuple[str, Any, int]] = [
-    ("unknown channel", {"channel": "creem", "type": "subscription", "plan_id": "x"}, 4324),
+    ("unknown channel", {"channel": "nowhere", "type": "subscription", "plan_id": "x"}, 4324),
     ("unknown type", {"channel": "stripe", "type": "lifetime", "plan_id": "x"}, 3000),
     ("no plan", {"channel": "stripe", "type": "subscription"}, 3000),
     ("a pack on a subscription", {"channel": "stripe", "type": "subscription",

@@ -1,0 +1,245 @@
+"""A channel's report of a subscription (``Notice.subscription``, a ``PeriodNotice``), acted on
+by the rules Stripe's events use (``subscriptions.credit_period``, ``record_failure``,
+``move_state``), so a period is credited once per ``invoice_id`` whichever channel reports it
+and however often, and a state the channel reports moves the subscription as Stripe's does.
+
+What each state does:
+
+- ``paid``: the period is credited, once per ``invoice_id`` (its ``subscription_invoices``
+  row); a repeat, under another event id or the same, finds the row and credits nothing.
+- ``past_due``: the subscription goes past due (``subscription.past_due``), nothing credited;
+  a later ``paid`` makes it active again, as Stripe's ``invoice.paid`` does.
+- ``canceled``: the subscription ends (``subscription.canceled``); ``canceled`` is final.
+- ``active``: what it says of the period's end and of a cancellation at its end is kept; its
+  status is not moved, since only a paid period makes a subscription active (a channel's
+  "updated" report cannot tell a recovered payment from any other change).
+
+Every move is dated by the notice's ``created`` and applied only if nothing said later was
+applied already (``state_at``), so reports out of order leave the newest word standing.
+The subscription is found by our id (given to the provider at ``open_subscription``) or by the
+provider's, and must be this channel's and live (staging's are the sandbox's); one of another
+merchant is refused, as an order of another merchant is.
+
+A lost report of a paid period is found by reconciliation (``sweep``, in the worker's
+``reconcile_orders``): a channel's live subscriptions not paid yet, past due or past their
+period's end, not looked at lately, are asked of their provider (``Provider.paid_periods``) and
+each paid period is credited by ``credit_period``, whichever of the report and the look comes
+first.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.db import Database
+from ..store.models import Subscription, table_of
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
+from . import channels
+from .orders import Settlement
+from .providers import Notice, NotSupported, PeriodNotice, SubscriptionRef
+from .subscriptions import (
+    HOLDING,
+    FailedPeriod,
+    PaidPeriod,
+    credit_period,
+    move_state,
+    record_failure,
+)
+
+__all__ = ["check", "on_period", "sweep"]
+
+log = logging.getLogger(__name__)
+
+_S = table_of(Subscription)
+
+
+async def _find(conn: AsyncConnection, channel: str, period: PeriodNotice) -> Any:
+    mine = _S.c.provider == channel
+    if period.subscription_id is not None:
+        row = (
+            await conn.execute(select(_S).where(_S.c.id == period.subscription_id, mine))
+        ).first()
+        if row is not None:
+            return row
+    if period.provider_subscription_id is not None:
+        return (
+            await conn.execute(
+                select(_S).where(
+                    _S.c.provider_subscription_id == period.provider_subscription_id, mine
+                )
+            )
+        ).first()
+    return None
+
+
+async def _link(
+    conn: AsyncConnection, sub: Any, subscription_id: str | None, customer_id: str | None
+) -> None:
+    """Keep the provider's ids of the subscription and its customer, once known."""
+    for column, value in (
+        ("provider_subscription_id", subscription_id),
+        ("provider_customer_id", customer_id),
+    ):
+        if value is not None and getattr(sub, column) is None:
+            await conn.execute(
+                update(_S)
+                .where(_S.c.id == sub.id, _S.c[column].is_(None))
+                .values({column: value[:255]})
+            )
+
+
+async def on_period(
+    conn: AsyncConnection, db: Database, channel: str, notice: Notice, now: datetime
+) -> Settlement:
+    """What ``notice`` (with ``subscription`` set) does, in the caller's transaction."""
+    period = notice.subscription
+    assert period is not None
+    sub = await _find(conn, channel, period)
+    if sub is None:
+        log.warning("%s %s for an unknown subscription", channel, notice.kind)
+        return Settlement("unknown_subscription")
+    if sub.env != "live" or (
+        notice.merchant_id is not None and notice.merchant_id != sub.merchant_id
+    ):
+        log.warning(
+            "%s notification refused (%s): subscription %s",
+            channel,
+            Code.PAYMENT_NOTICE_ORDER_MISMATCH.name,
+            sub.id,
+        )
+        raise ApiError(Code.PAYMENT_NOTICE_ORDER_MISMATCH)
+    await _link(conn, sub, period.provider_subscription_id, period.provider_customer_id)
+    at = notice.created or now
+    if period.state == "paid":
+        if period.invoice_id is None or notice.amount_minor is None or notice.currency is None:
+            log.error("%s subscription %s: a paid period without its id or amount", channel, sub.id)
+            return Settlement("mismatch")
+        if notice.currency.upper() != "USD":
+            log.error(
+                "%s subscription %s: period %s not in USD", channel, sub.id, period.invoice_id
+            )
+            return Settlement("mismatch")
+        paid = PaidPeriod(
+            period.invoice_id, notice.amount_minor, notice.currency, period.period_end
+        )
+        return await credit_period(conn, db, sub, paid, now, at=at)
+    if period.state == "past_due":
+        if period.invoice_id is not None:
+            failed = FailedPeriod(
+                period.invoice_id,
+                notice.amount_minor or 0,
+                notice.currency or "USD",
+                None,
+                period.period_end,
+            )
+            await record_failure(conn, sub, failed, now)
+        return Settlement("past_due", await move_state(conn, sub.id, at, now, status="past_due"))
+    deliveries = await move_state(
+        conn,
+        sub.id,
+        at,
+        now,
+        status="canceled" if period.state == "canceled" else None,
+        cancel_at_period_end=period.cancel_at_period_end,
+        current_period_end=period.period_end,
+    )
+    return Settlement("subscription_updated", deliveries)
+
+
+# --- reconciliation ---
+
+# Subscriptions whose reports come through the payment webhook rather than their own route.
+_NOT_HERE = ("stripe", "sandbox")
+_ABANDONED_AFTER = timedelta(days=1)
+
+
+async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """A channel's live subscriptions to look at: not paid yet (a first period's reports all
+    lost), past due, or past their period's end (a renewal's report not seen), not looked at
+    lately."""
+    before = now - timedelta(seconds=settings.reconcile_after_seconds)
+    stmt = (
+        select(_S.c.id)
+        .where(
+            _S.c.provider.not_in(_NOT_HERE),
+            _S.c.env == "live",
+            _S.c.status.in_(HOLDING),
+            _S.c.created_at <= before,
+            or_(_S.c.checked_at.is_(None), _S.c.checked_at <= before),
+            # A checkout abandoned is not asked after forever: a day past its expiry at most.
+            or_(
+                _S.c.status != "incomplete",
+                _S.c.expires_at.is_(None),
+                _S.c.expires_at > now - _ABANDONED_AFTER,
+            ),
+            or_(
+                _S.c.status != "active",
+                _S.c.current_period_end.is_(None),
+                _S.c.current_period_end <= now,
+            ),
+        )
+        .order_by(_S.c.checked_at.is_not(None), _S.c.checked_at, _S.c.created_at)
+        .limit(settings.reconcile_batch)
+    )
+    async with db.read() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
+async def check(db: Database, settings: Settings, sub_id: str, now: datetime) -> Outcome:
+    """Ask the subscription's provider for its paid periods and credit each not credited yet,
+    by the rule its reports use."""
+    async with db.read() as conn:
+        sub = (await conn.execute(select(_S).where(_S.c.id == sub_id))).one()
+    provider = channels.known(sub.provider)
+    credentials = await channels.live_credentials(db, settings, provider)
+    if credentials is None:
+        raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+    ref = SubscriptionRef(
+        sub.id, sub.provider_session_id, sub.provider_subscription_id, sub.provider_customer_id
+    )
+    async with channels.context(settings, "live", credentials, now=now) as ctx:
+        found = await provider.paid_periods(ctx, ref)
+    deliveries: list[str] = []
+    credited = 0
+    async with db.transaction() as conn:
+        await _link(conn, sub, found.provider_subscription_id, found.customer_id)
+        for period in found.paid:
+            if period.currency.upper() != "USD":
+                log.error(
+                    "%s subscription %s: period %s not in USD",
+                    provider.name,
+                    sub_id,
+                    period.invoice_id,
+                )
+                continue
+            paid = PaidPeriod(
+                period.invoice_id, period.amount_minor, period.currency, period.period_end
+            )
+            settled = await credit_period(conn, db, sub, paid, now, at=now)
+            credited += settled.result == "credited"
+            deliveries += settled.deliveries
+        await conn.execute(update(_S).where(_S.c.id == sub_id).values(checked_at=now))
+    data = {"subscription_id": sub_id, "credited": credited}
+    return Outcome(Code.SUBSCRIPTION_CHECKED, data, deliveries=deliveries)
+
+
+async def sweep(db: Database, settings: Settings, *, now: datetime | None = None) -> list[Outcome]:
+    """The worker's look at every channel subscription due one; one whose provider cannot say
+    or will not answer waits for the next sweep."""
+    now = now or utcnow()
+    done: list[Outcome] = []
+    for sub_id in await _due_for_look(db, settings, now):
+        try:
+            done.append(await check(db, settings, sub_id, now))
+        except NotSupported:
+            async with db.transaction() as conn:
+                await conn.execute(update(_S).where(_S.c.id == sub_id).values(checked_at=now))
+        except ApiError as exc:
+            log.warning("subscription %s not reconciled: %s", sub_id, exc.code.name)
+    return done
