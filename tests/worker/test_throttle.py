@@ -59,7 +59,7 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     that its backlog neither goes faster nor holds anyone up, is the same.)
 
     The throttled receiver never gets more than 5 in any second, plus the first slot; the
-    other two get all 1,000 while it is still far from done; nothing is lost, and each
+    other two get all 1,000 at several times its rate; nothing is lost, and each
     delivery is attempted once: waiting for a slot is not an attempt."""
     fast_a, fast_b, slow = Receiver(), Receiver(), Receiver()
     for receiver in (fast_a, fast_b, slow):
@@ -86,7 +86,6 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
             return len(fast_a.received) >= BURST and len(fast_b.received) >= BURST
 
         await wait_until(fast_done, within=60)
-        fast_took = time.monotonic() - started
 
         async def slow_done() -> bool:
             return len(slow.received) >= THROTTLED
@@ -97,8 +96,13 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
         assert _most_in_one_second(arrivals) <= RATE + 1, sorted(a - started for a in arrivals)
         slow_took = max(arrivals) - min(arrivals)
         assert slow_took >= (THROTTLED - 1) / RATE - 0.2 - 1
-        # The others were done long before the throttled endpoint.
-        assert fast_took < max(arrivals) - started - 2, (fast_took, slow_took)
+        # The others were fed at their own pace, not the throttle's: each took its thousand at
+        # several times the throttled rate (a rate, not a race against the throttled endpoint,
+        # which a loaded machine could lose while the claim holds).
+        for fast in (fast_a, fast_b):
+            times = [r.at for r in fast.received]
+            rate = (len(times) - 1) / max(max(times) - min(times), 1e-3)
+            assert rate > 4 * RATE, (rate, slow_took)
 
         # Nothing lost, nothing twice, each attempted once.
         delivered = {r.headers["x-aitopup-delivery"] for r in slow.received}
