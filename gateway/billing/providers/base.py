@@ -160,6 +160,9 @@ class PaymentRequest:
     notify_url: str  # this channel's notification route, absolute
     email: str | None = None  # an invoice's addressee (one of the merchant's users)
     days_until_due: int | None = None  # an invoice's
+    # The payer's way of paying where a channel takes several per account (Epay's ``type``:
+    # alipay, wxpay...); None: the channel's own choice.
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,8 @@ class EpayCredentials(Credentials):
     ``api_root`` the deployment's address (``submit.php`` and ``api.php`` under it), ``method``
     the payment type offered (``alipay``, ``wxpay``...; none: the deployment's cashier page lets
     the payer choose), ``currency`` the account's and ``rate`` how many of it one unit of the
-    gateway's currency buys."""
+    gateway's currency buys. A payment that names its own type (New API's ``payment_method``)
+    is opened with that one."""
 
     pid: str
     key: SecretStr
@@ -157,7 +158,7 @@ class EpayProvider(Provider[EpayCredentials]):
                 name=req.name,
                 notify_url=req.notify_url,
                 return_url=req.return_url,
-                method=ctx.credentials.method,
+                method=req.method or ctx.credentials.method,
             )
         except ValueError as exc:
             raise ProviderError(f"order not payable through Epay: {exc}") from None
