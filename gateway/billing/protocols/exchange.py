@@ -3,17 +3,16 @@ arrives and refused past ``BODY_CAP`` (``webhooks.bodies``), the whole exchange 
 the caller's ``within`` seconds, and a failure is a ``ChannelError`` whose ``outcome`` is one of
 a fixed set. What the far side said (its status, its message) is only ``detail``, for the log.
 
-Amounts come back as ``Decimal`` (``parse_float``): a KWD price of 1.535 must not become a float
-on its way to an integer count of fils."""
+Amounts come back as ``Decimal`` (``money.loads``)."""
 
 import asyncio
 import json
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+from .money import loads
 
 __all__ = [
     "BODY_CAP",
@@ -96,7 +95,7 @@ async def call(
     if encoded(response) or status < 200 or 300 <= status < 400:
         raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)
     try:
-        parsed = json.loads(raw, parse_float=Decimal)
+        parsed = loads(raw)
     except (ValueError, RecursionError):
         raise ChannelError(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import httpx
 
 from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelError, call
-from .money import Money, from_minor, to_minor
+from .money import Money, from_minor, loads, to_minor
 
 __all__ = [
     "FUTURE_SKEW",
@@ -216,7 +216,7 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
     if len(body) > MAX_NOTIFICATION_BYTES:
         raise Refused("too_large")
     try:
-        parsed = json.loads(body, parse_float=Decimal)
+        parsed = loads(body)
     except (ValueError, RecursionError):  # a body nested past the parser's depth is no event
         raise Refused("malformed") from None
     event = parsed.get("Event") if isinstance(parsed, dict) else None

@@ -57,25 +57,29 @@ provider are read with ``request_json`` (capped at ``ANSWER_CAP``) and reach mer
 in the product's own codes, never the provider's text.
 """
 
-import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ...values.settings import Settings
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.money import loads
 
 __all__ = [
     "ANSWER_CAP",
     "Ack",
     "Answer",
+    "ApiRoot",
     "Charge",
     "Context",
     "Credentials",
+    "CurrencyCode",
     "Inbound",
     "Kind",
     "LookState",
@@ -94,6 +98,7 @@ __all__ = [
     "ProviderError",
     "Refunded",
     "SubscriptionRequest",
+    "channel_failed",
     "read_json",
     "request_json",
 ]
@@ -118,6 +123,27 @@ class Credentials(BaseModel):
     fields (an API root, a merchant number) are answered as they are."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _api_root(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _currency(value: str) -> str:
+    if not _CURRENCY.fullmatch(value.upper()):
+        raise ValueError("a currency is its three-letter ISO 4217 code, such as KWD")
+    return value.upper()
+
+
+# A credentials field: a provider's API root, absolute http(s), kept without a trailing slash.
+ApiRoot = Annotated[str, AfterValidator(_api_root)]
+# A credentials field: the account's currency, its ISO 4217 code, kept in upper case.
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
 
 
 class NoCredentials(Credentials):
@@ -328,6 +354,14 @@ class ProviderError(Exception):
         self.code = code
 
 
+def channel_failed(channel: str, exc: ChannelError) -> ProviderError:
+    """A channel API's failure (``protocols.exchange``) as the provider's error, the outcome
+    its reason; no answer in time is a timeout."""
+    return ProviderError(
+        f"{channel}: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
+    )
+
+
 class NoticeRefused(Exception):
     """A notification whose signature is missing, wrong or stale: answered without a trace,
     logged once with ``reason`` (never the body or the signature)."""
@@ -422,8 +456,8 @@ class Answer:
 
 async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
     """A provider's JSON answer on a streamed response (``http.send(..., stream=True)``), read
-    to ``cap`` and parsed, the response closed; ``ProviderError`` if it is longer, encoded
-    unasked or not JSON."""
+    to ``cap`` and parsed, its amounts as ``Decimal`` (``money.loads``), the response closed;
+    ``ProviderError`` if it is longer, encoded unasked or not JSON."""
     try:
         body = await read_capped(response, cap, whole=True)
     except BodyTooLarge:
@@ -433,8 +467,8 @@ async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
     if encoded(response):
         raise ProviderError("answer in an encoding not asked for", status=response.status_code)
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads(body)
+    except (ValueError, RecursionError):
         raise ProviderError("answer is not JSON", status=response.status_code) from None
 
 

@@ -20,14 +20,15 @@ credited once however often or in whatever order it is reported.
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ..protocols import creem
-from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.exchange import ChannelError
 from ..protocols.money import Money
 from .base import (
+    ApiRoot,
     Context,
     Credentials,
     Inbound,
@@ -42,6 +43,7 @@ from .base import (
     Provider,
     ProviderError,
     SubscriptionRequest,
+    channel_failed,
 )
 
 __all__ = ["CREEM", "CreemCredentials", "CreemProvider"]
@@ -69,28 +71,15 @@ class CreemCredentials(Credentials):
 
     api_key: SecretStr
     webhook_secret: SecretStr
-    api_base: str = creem.LIVE_API_BASE
+    api_base: ApiRoot = creem.LIVE_API_BASE
     pack_products: dict[str, str] = Field(default_factory=dict, max_length=100)
     amount_product: str | None = None
     unit_cents: int = Field(default=100, ge=1, le=1_000_000)
     # A plan's recurring product per interval: "<plan id>/month" or "<plan id>/year".
     plan_products: dict[str, str] = Field(default_factory=dict, max_length=100)
 
-    @field_validator("api_base")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("an absolute http(s) URL")
-        return value.rstrip("/")
-
     def catalogue(self) -> creem.Catalogue:
         return creem.Catalogue(self.pack_products, self.amount_product, self.unit_cents)
-
-
-def _failed(exc: ChannelError) -> ProviderError:
-    return ProviderError(
-        f"creem: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
-    )
 
 
 def _api(ctx: Context[CreemCredentials]) -> creem.Creem:
@@ -132,7 +121,7 @@ class CreemProvider(Provider[CreemCredentials]):
                 # Creem's page has no expiry of its own to report: the gateway's TTL holds.
                 return Opened(made.url, made.id, None)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         raise ApiError(Code.CHANNEL_AMOUNT_NOT_OFFERED, data={"channel": CREEM})
 
     async def open_subscription(
@@ -158,7 +147,7 @@ class CreemProvider(Provider[CreemCredentials]):
                 },
             )
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         assert made.url is not None
         return Opened(made.url, made.id, None)
 
@@ -243,7 +232,7 @@ class CreemProvider(Provider[CreemCredentials]):
         try:
             checkout = await _api(ctx).checkout(order.session_id)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         return Looked(
             checkout.state,
             checkout.status,
