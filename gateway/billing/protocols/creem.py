@@ -27,9 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import httpx
-
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelError, call
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError
 from .money import Money
 
 __all__ = [
@@ -289,13 +287,8 @@ def checkout_of(obj: Any) -> Checkout:
 
 
 @dataclass(frozen=True, slots=True)
-class Creem:
-    """Creem's API for one account and mode, over a given client."""
-
-    http: httpx.AsyncClient
-    api_base: str
-    api_key: str
-    timeout: float = 10.0
+class Creem(ChannelApi):
+    """Creem's API for one account and mode (``key``: its API key), over a given client."""
 
     async def _call(
         self,
@@ -305,14 +298,8 @@ class Creem:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        status, answer = await call(
-            self.http,
-            method,
-            f"{self.api_base.rstrip('/')}{path}",
-            within=self.timeout,
-            headers={"x-api-key": self.api_key},
-            body=body,
-            params=params,
+        status, answer = await self.exchange(
+            method, path, headers={"x-api-key": self.key}, body=body, params=params
         )
         if status >= 300:
             message = answer.get("message") if isinstance(answer, dict) else None

@@ -7,6 +7,7 @@ Amounts come back as ``Decimal`` (``money.loads``)."""
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ __all__ = [
     "NO_ANSWER",
     "REQUEST_REFUSED",
     "UNREACHABLE",
+    "ChannelApi",
     "ChannelError",
     "call",
 ]
@@ -101,3 +103,30 @@ async def call(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
         ) from None
     return status, parsed
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelApi:
+    """A channel's API for one account, over a given client: its root, the key it is called
+    with and how long one exchange may take. A channel's module subclasses it with its calls
+    and how the key travels."""
+
+    http: httpx.AsyncClient
+    api_base: str
+    key: str
+    timeout: float = 10.0
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """``call`` on ``path`` under the API's root, within the API's time."""
+        url = f"{self.api_base.rstrip('/')}{path}"
+        return await call(
+            self.http, method, url, within=self.timeout, headers=headers, body=body, params=params
+        )

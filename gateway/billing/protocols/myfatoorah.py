@@ -33,9 +33,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-import httpx
-
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelError, call
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError
 from .money import Money, from_minor, loads, to_minor
 
 __all__ = [
@@ -356,22 +354,12 @@ def _invoice(data: Any, account_currency: str) -> Invoice:
 
 
 @dataclass(frozen=True, slots=True)
-class MyFatoorah:
-    """The v2 API of one MyFatoorah account, over a given client."""
-
-    http: httpx.AsyncClient
-    api_base: str
-    token: str
-    timeout: float = 10.0
+class MyFatoorah(ChannelApi):
+    """The v2 API of one MyFatoorah account (``key``: its API token), over a given client."""
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        status, answer = await call(
-            self.http,
-            "POST",
-            f"{self.api_base.rstrip('/')}{path}",
-            within=self.timeout,
-            headers={"Authorization": f"Bearer {self.token}"},
-            body=body,
+        status, answer = await self.exchange(
+            "POST", path, headers={"Authorization": f"Bearer {self.key}"}, body=body
         )
         if not isinstance(answer, dict) or not isinstance(answer.get("IsSuccess"), bool):
             raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)

@@ -64,11 +64,11 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 from ...values.settings import Settings
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
-from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
 from ..protocols.money import loads
 
 __all__ = [
@@ -98,6 +98,7 @@ __all__ = [
     "ProviderError",
     "Refunded",
     "SubscriptionRequest",
+    "channel_api",
     "channel_failed",
     "read_json",
     "request_json",
@@ -352,6 +353,15 @@ class ProviderError(Exception):
         self.timeout = timeout
         self.status = status
         self.code = code
+
+
+A = TypeVar("A", bound=ChannelApi)
+
+
+def channel_api(kind: type[A], ctx: Context[Any], api_base: str, key: SecretStr) -> A:
+    """``kind`` (a channel's ``ChannelApi``) for one call: the call's client and time bound,
+    the account's root and key, the key revealed only here."""
+    return kind(ctx.http, api_base, key.get_secret_value(), ctx.settings.payment_timeout_seconds)
 
 
 def channel_failed(channel: str, exc: ChannelError) -> ProviderError:

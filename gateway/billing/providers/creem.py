@@ -43,6 +43,7 @@ from .base import (
     Provider,
     ProviderError,
     SubscriptionRequest,
+    channel_api,
     channel_failed,
 )
 
@@ -83,12 +84,7 @@ class CreemCredentials(Credentials):
 
 
 def _api(ctx: Context[CreemCredentials]) -> creem.Creem:
-    return creem.Creem(
-        ctx.http,
-        ctx.credentials.api_base,
-        ctx.credentials.api_key.get_secret_value(),
-        ctx.settings.payment_timeout_seconds,
-    )
+    return channel_api(creem.Creem, ctx, ctx.credentials.api_base, ctx.credentials.api_key)
 
 
 class CreemProvider(Provider[CreemCredentials]):

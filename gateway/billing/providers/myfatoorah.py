@@ -36,6 +36,7 @@ from .base import (
     PaymentRequest,
     Provider,
     ProviderError,
+    channel_api,
     channel_failed,
 )
 
@@ -58,12 +59,7 @@ class MyFatoorahCredentials(Credentials):
 
 
 def _api(ctx: Context[MyFatoorahCredentials]) -> myfatoorah.MyFatoorah:
-    return myfatoorah.MyFatoorah(
-        ctx.http,
-        ctx.credentials.api_base,
-        ctx.credentials.token.get_secret_value(),
-        ctx.settings.payment_timeout_seconds,
-    )
+    return channel_api(myfatoorah.MyFatoorah, ctx, ctx.credentials.api_base, ctx.credentials.token)
 
 
 class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
