@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError, iso_date
 from .money import Money
 
 __all__ = [
@@ -172,16 +172,6 @@ class Subscription:
     metadata: dict[str, Any]
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
 def subscription_of(obj: Any) -> Subscription | None:
     if not isinstance(obj, dict) or obj.get("object") != "subscription" or _id_of(obj) is None:
         return None
@@ -204,7 +194,7 @@ def subscription_of(obj: Any) -> Subscription | None:
         status=status[:40] if isinstance(status, str) else "unknown",
         transaction_id=transaction_id,
         paid=paid,
-        period_end=_when(last.get("period_end")) or _when(obj.get("current_period_end_date")),
+        period_end=iso_date(last.get("period_end")) or iso_date(obj.get("current_period_end_date")),
         metadata=metadata,
     )
 

@@ -8,6 +8,7 @@ Amounts come back as ``Decimal`` (``money.loads``)."""
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ __all__ = [
     "ChannelApi",
     "ChannelError",
     "call",
+    "iso_date",
 ]
 
 # What is read of one answer: a channel's objects are a few kilobytes.
@@ -103,6 +105,18 @@ async def call(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
         ) from None
     return status, parsed
+
+
+def iso_date(value: Any, *, naive_offset: timedelta = timedelta(0)) -> datetime | None:
+    """A channel's ISO 8601 date (``Z`` or an offset; without one, ``naive_offset`` ahead of
+    UTC, the channel's own clock), or None if it is none."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC) - naive_offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError, iso_date
 from .money import Money, from_minor, loads, to_minor
 
 __all__ = [
@@ -179,15 +179,8 @@ class Notification:
 
 
 def _created(event: dict[str, Any]) -> datetime | None:
-    value = event.get("CreationDate")
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
     # MyFatoorah's clock is Kuwait's; a date without an offset is read as such (UTC+3).
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC) - timedelta(hours=3)
+    return iso_date(event.get("CreationDate"), naive_offset=timedelta(hours=3))
 
 
 def _money(block: Any, value: str, currency: str, *, exact: bool) -> Money | None:

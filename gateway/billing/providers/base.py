@@ -69,7 +69,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 from ...values.settings import Settings
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
 from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
-from ..protocols.money import loads
+from ..protocols.money import Money, loads
 
 __all__ = [
     "ANSWER_CAP",
@@ -325,6 +325,19 @@ class Looked:
     payment_id: str | None
     amount_minor: int | None
     currency: str | None
+
+    @classmethod
+    def paying(
+        cls,
+        state: LookState,
+        provider_status: str,
+        session_id: str | None,
+        payment_id: str | None,
+        paid: Money | None,
+    ) -> "Looked":
+        """A look-up whose amount is a protocol's ``Money`` (None: the provider said none)."""
+        minor, currency = (paid.minor, paid.currency) if paid is not None else (None, None)
+        return cls(state, provider_status, session_id, payment_id, minor, currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,11 +229,6 @@ class CreemProvider(Provider[CreemCredentials]):
             checkout = await _api(ctx).checkout(order.session_id)
         except ChannelError as exc:
             raise channel_failed(CREEM, exc) from None
-        return Looked(
-            checkout.state,
-            checkout.status,
-            checkout.id,
-            checkout.order_id,
-            checkout.paid.minor if checkout.paid is not None else None,
-            checkout.paid.currency if checkout.paid is not None else None,
+        return Looked.paying(
+            checkout.state, checkout.status, checkout.id, checkout.order_id, checkout.paid
         )

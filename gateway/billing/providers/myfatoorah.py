@@ -150,11 +150,6 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
             invoice = await _api(ctx).payment_status(order.session_id, ctx.credentials.currency)
         except ChannelError as exc:
             raise channel_failed(MYFATOORAH, exc) from None
-        return Looked(
-            invoice.state,
-            invoice.status,
-            invoice.invoice_id,
-            invoice.payment_id,
-            invoice.paid.minor if invoice.paid is not None else None,
-            invoice.paid.currency if invoice.paid is not None else None,
+        return Looked.paying(
+            invoice.state, invoice.status, invoice.invoice_id, invoice.payment_id, invoice.paid
         )
