@@ -210,12 +210,9 @@ async def test_staging_pays_creem_through_the_sandbox_page_titled_for_it(
     creem_stand_in: CreemStandIn,
     make_merchant: MakeMerchant,
 ) -> None:
-    reply = await admin_client.put("/billing/channels/creem/staging", json={"enabled": True})
-    assert reply.status_code == 200, reply.text
+    await channels.enable(admin_client, "creem", env="staging")
     merchant = await make_merchant("staging")
     before = len(creem_stand_in.checkouts)
     made = await channels.checkout(billing_client, merchant, "creem", amount_cents=4200)
-    assert (made["provider"], made["channel"]) == ("sandbox", "creem")
+    assert "Creem" in await channels.sandbox_page(billing_client, made, "creem")
     assert len(creem_stand_in.checkouts) == before  # staging never reaches Creem
-    page = await billing_client.get(made["checkout_url"].removeprefix(channels.PUBLIC))
-    assert page.status_code == 200 and "Creem" in page.text
