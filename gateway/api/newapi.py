@@ -158,18 +158,12 @@ async def pay(request: Request) -> Response:
     caller = await _caller(request)
     svc = services(request)
     body, _ = await read_json(request, NewApiPayRequest, limit=svc.settings.max_body_bytes)
-    # Stripe is the one channel today, and the checkout picks its provider by environment
-    # (Stripe live, the sandbox in staging); a method that names no channel on here is refused
-    # before anything is counted or written.
-    enabled = await service.payment_channels(svc.db, svc.settings, caller.env)
-    offered = service.provider_names(caller.env, enabled)
-    if newapi.channel_for(body.payment_method, offered) is None:
-        raise ApiError(
-            Code.VALIDATION_FAILED, f"Payment method {body.payment_method!r} is not enabled here"
-        )
+    # The method names a channel (an Epay type: Epay, with that type); the checkout refuses
+    # one not offered in the caller's environment, as it does for the public API.
+    method = newapi.channel_of(body.payment_method)
     decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
-    checkout = CheckoutRequest(amount_cents=newapi.cents_of(body.amount))
-    operation = orders.checkout(svc.db, svc.settings, caller, checkout)
+    checkout = CheckoutRequest(amount_cents=newapi.cents_of(body.amount), channel=method.channel)
+    operation = orders.checkout(svc.db, svc.settings, caller, checkout, method=method.epay_type)
     outcome = await perform(svc.waker, operation)
     url = outcome.one(CheckoutData).checkout_url
     reply = NewApiPayReply(success=True, message="success", data=url, url=url)
@@ -240,8 +234,9 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "New API's payment: {amount} whole US dollars as a custom-amount checkout of "
-            "amount * 100 cents (POST /api/public/v1/billing/checkout); data and url are the "
-            "link a person opens to pay",
+            "amount * 100 cents through the channel payment_method names (POST "
+            "/api/public/v1/billing/checkout {channel}); data and url are the link a person "
+            "opens to pay",
             _TAG,
             body=NewApiPayRequest,
             replies=_replies(NewApiPayReply),

@@ -14,20 +14,26 @@ in and what comes out, one rule each:
   payer paid, in dollars; the exact cents stay in ``GET /api/public/v1/orders``.
 """
 
-from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..upstreams.schemas import DEFAULT_QUOTA_PER_USD
+from ..values.codes import Code
+from ..values.outcome import ApiError
 from ..values.settings import Settings
 from .pricing import tier_percent
+from .providers import CREEM, SANDBOX, STRIPE
+from .providers.epay import EPAY
 from .schemas import OrderData, TopupInfo
 
 __all__ = [
     "CENTS_PER_AMOUNT",
+    "METHODS",
     "QUOTA_PER_USD",
+    "Method",
     "NewApiInfo",
     "NewApiInfoReply",
     "NewApiPage",
@@ -41,7 +47,7 @@ __all__ = [
     "NewApiTopUp",
     "PayMethod",
     "cents_of",
-    "channel_for",
+    "channel_of",
     "info",
     "page",
     "quota_of",
@@ -56,13 +62,30 @@ DEFAULT_PAGE_SIZE = 10
 # An order list's deepest offset (``OrdersQuery``), in New API's pages of the largest size.
 MAX_PAGE = 100_000
 
-# New API's ``payment_method`` → the providers of the gateway that run that channel. Absent or
-# empty, New API's clients mean the instance's default, Stripe here. The channel registry takes
-# this table's place: a method is offered where one of its providers is on for the environment.
-_CHANNELS: dict[str, tuple[str, ...]] = {"stripe": ("stripe", "sandbox")}
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A New API payment method: the channel that takes it and how New API draws it."""
+
+    channel: str
+    name: str
+    color: str
+    epay_type: str | None = None  # Epay's ``type``, for a method of the Epay channel
+
+
+# New API's ``payment_method`` → the channel that takes it, the one table: New API's own Stripe
+# and Creem, and Epay's payment types (its ``type``: New API's default ``pay_methods``, each a
+# method of the Epay channel, passed on to Epay per payment). ``topup/info`` lists a method
+# where its channel is offered in the caller's environment; ``pay`` names its channel to the
+# checkout, which refuses one that is not. Absent or empty, New API's clients mean the
+# instance's default, Stripe here.
+METHODS: dict[str, Method] = {
+    "stripe": Method(STRIPE, "Stripe", "#635BFF"),
+    "creem": Method(CREEM, "Creem", "#6B7280"),
+    "alipay": Method(EPAY, "Alipay", "#1677FF", epay_type="alipay"),
+    "wxpay": Method(EPAY, "WeChat Pay", "#07C160", epay_type="wxpay"),
+}
 _DEFAULT_METHOD = "stripe"
-# How New API draws a channel on its top-up page.
-_LOOKS: dict[str, tuple[str, str]] = {"stripe": ("Stripe", "#635BFF")}
 # New API's words for an order's state.
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "expired": "expired"}
 
@@ -77,21 +100,24 @@ def quota_of(cents: int) -> int:
     return cents * QUOTA_PER_USD // 100
 
 
-def channel_for(payment_method: str | None, providers: Collection[str]) -> str | None:
-    """The channel a New API ``payment_method`` names, if one of its providers is on here
-    (``providers``: ``service.providers`` of the caller's environment); None: not offered."""
-    method = payment_method or _DEFAULT_METHOD
-    runs = _CHANNELS.get(method, ())
-    return method if any(p in providers for p in runs) else None
+def channel_of(payment_method: str | None) -> Method:
+    """The channel a New API ``payment_method`` names (absent: Stripe), whether or not it is on
+    here, which the checkout judges; a method of no channel is ``PAYMENT_CHANNEL_UNKNOWN``."""
+    method = METHODS.get(payment_method or _DEFAULT_METHOD)
+    if method is None:
+        raise ApiError(Code.PAYMENT_CHANNEL_UNKNOWN, data={"channel": payment_method})
+    return method
 
 
-def _method_of(provider: str) -> str:
-    """The ``payment_method`` an order's provider answers to (the sandbox is Stripe's stand-in
-    in staging); a provider no method names (a redemption, an invoice) keeps its own name."""
-    for method, runs in _CHANNELS.items():
-        if provider in runs:
-            return method
-    return provider
+def _method_of(order: OrderData) -> str:
+    """The ``payment_method`` an order answers to: its channel's own method, or the channel's
+    name where it has several (Epay's types are not kept); before channels, the sandbox stood
+    in for Stripe. A redemption or an invoice keeps its provider's name."""
+    channel = order.channel or order.provider
+    if channel == SANDBOX:
+        return _DEFAULT_METHOD
+    named = [name for name, method in METHODS.items() if method.channel == channel]
+    return named[0] if len(named) == 1 else channel
 
 
 class NewApiPayRequest(BaseModel):
@@ -110,8 +136,10 @@ class NewApiPayRequest(BaseModel):
     payment_method: str | None = Field(
         default=None,
         max_length=32,
-        description='"stripe" or absent: Stripe Checkout (live), the sandbox (staging). Other '
-        "methods are refused until a channel of that name is on.",
+        description='The channel to pay through: "stripe" (or absent), "creem", or an Epay '
+        'payment type ("alipay", "wxpay") for the Epay channel; one whose channel is not on '
+        "in the key's environment is refused (GET /api/user/topup/info's pay_methods). "
+        "Staging pays every channel on the sandbox's page, titled for the channel.",
     )
 
 
@@ -149,7 +177,7 @@ class NewApiInfo(BaseModel):
     """``data`` of ``GET /api/user/topup/info``, New API's fields that say what the gateway
     offers (amounts in whole US dollars)."""
 
-    enable_online_topup: bool = Field(description="Epay's methods: none on this gateway yet.")
+    enable_online_topup: bool = Field(description="Epay's methods are offered (its channel is on).")
     enable_stripe_topup: bool
     enable_creem_topup: bool
     enable_redemption: bool
@@ -224,7 +252,8 @@ class NewApiRefusal(BaseModel):
 
 def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
     """What ``service.topup_info`` answered, in New API's fields."""
-    methods = [m for m in _CHANNELS if channel_for(m, found.providers)]
+    offered = {channel.channel for channel in found.channels}
+    methods = [name for name, method in METHODS.items() if method.channel in offered]
     if not found.custom_amounts:  # New API's payments are amounts, never packs
         methods = []
     lowest = -(-found.min_cents // CENTS_PER_AMOUNT)
@@ -235,7 +264,7 @@ def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
         if (percent := tier_percent(settings, cents_of(amount)))
     }
     return NewApiInfo(
-        enable_online_topup=any(m not in ("stripe", "creem") for m in methods),
+        enable_online_topup=any(METHODS[m].epay_type for m in methods),
         enable_stripe_topup="stripe" in methods,
         enable_creem_topup="creem" in methods,
         enable_redemption=found.redemption,
@@ -249,9 +278,9 @@ def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
     )
 
 
-def _pay_method(method: str, lowest: int) -> PayMethod:
-    name, color = _LOOKS.get(method, (method, "#6B7280"))
-    return PayMethod(name=name, type=method, color=color, min_topup=str(lowest))
+def _pay_method(name: str, lowest: int) -> PayMethod:
+    method = METHODS[name]
+    return PayMethod(name=method.name, type=name, color=method.color, min_topup=str(lowest))
 
 
 def _unix(stamp: str | None) -> int:
@@ -274,7 +303,7 @@ def page(orders: list[OrderData], *, p: int, page_size: int, total: int) -> NewA
                 amount=order.credit_cents // CENTS_PER_AMOUNT,
                 money=order.amount_cents / CENTS_PER_AMOUNT,
                 trade_no=order.id,
-                payment_method=_method_of(order.provider),
+                payment_method=_method_of(order),
                 payment_provider=order.provider,
                 create_time=_unix(order.created_at),
                 complete_time=_unix(order.completed_at),

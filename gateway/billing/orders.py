@@ -501,12 +501,14 @@ async def checkout(
     body: CheckoutRequest,
     *,
     own_origin: str | None = None,
+    method: str | None = None,
 ) -> Outcome:
     """Through ``body.channel`` (unnamed: the sandbox in staging, Stripe in live), one the
-    merchant is offered (``channels.choose``). Staging: a sandbox link titled for the channel,
-    no network. Live: the provider's payment (a Stripe Checkout Session…), opened *before*
-    anything is written, so a refusal or a timeout leaves no order behind. The return URLs pass
-    ``check_return_urls`` (``own_origin``: a door's own pages); at most
+    merchant is offered (``channels.choose``); ``method``: the payer's way of paying within it
+    (``PaymentRequest.method``: Epay's type), as New API's door names one. Staging: a sandbox
+    link titled for the channel, no network. Live: the provider's payment (a Stripe Checkout
+    Session…), opened *before* anything is written, so a refusal or a timeout leaves no order
+    behind. The return URLs pass ``check_return_urls`` (``own_origin``: a door's own pages); at most
     ``max_open_orders_per_merchant_env`` checkouts are open at once, judged before Stripe is
     called and again, the merchant's row held, in the transaction that writes the order."""
     given = {
@@ -526,7 +528,7 @@ async def checkout(
 
     chosen = await channels.choose(db, settings, caller.env, body.channel, "checkout")
     req = _payment_request(settings, caller, order_id, quote, "checkout", cancel_url)
-    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
+    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name), method=method)
     async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         opened = await chosen.payer.open(ctx, req)
     provider, session_id, url = chosen.payer.name, opened.session_id, opened.url

@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import httpx
-
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelError, call
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError, iso_date
 from .money import Money
 
 __all__ = [
@@ -219,7 +217,7 @@ def subscription_of(obj: Any) -> Subscription | None:
         status=status[:40] if isinstance(status, str) else "unknown",
         transaction_id=transaction_id,
         paid=paid,
-        period_end=_when(last.get("period_end")) or _when(obj.get("current_period_end_date")),
+        period_end=iso_date(last.get("period_end")) or iso_date(obj.get("current_period_end_date")),
         metadata=metadata,
         customer_id=_id_of(obj.get("customer")),
     )
@@ -335,13 +333,8 @@ def checkout_of(obj: Any) -> Checkout:
 
 
 @dataclass(frozen=True, slots=True)
-class Creem:
-    """Creem's API for one account and mode, over a given client."""
-
-    http: httpx.AsyncClient
-    api_base: str
-    api_key: str
-    timeout: float = 10.0
+class Creem(ChannelApi):
+    """Creem's API for one account and mode (``key``: its API key), over a given client."""
 
     async def _call(
         self,
@@ -351,14 +344,8 @@ class Creem:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        status, answer = await call(
-            self.http,
-            method,
-            f"{self.api_base.rstrip('/')}{path}",
-            within=self.timeout,
-            headers={"x-api-key": self.api_key},
-            body=body,
-            params=params,
+        status, answer = await self.exchange(
+            method, path, headers={"x-api-key": self.key}, body=body, params=params
         )
         if status >= 300:
             message = answer.get("message") if isinstance(answer, dict) else None

@@ -39,6 +39,8 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+from .money import major_text, scaled
+
 __all__ = [
     "ACK",
     "MAX_NOTIFICATION_BYTES",
@@ -86,7 +88,7 @@ _KEY = re.compile(r"[\x21-\x7e]{1,128}")
 # A payment type (``type``): what both the link and the operator's setting accept.
 METHOD = re.compile(r"[0-9A-Za-z_]{1,32}")
 _SIGN = re.compile(r"[0-9a-fA-F]{32}")
-_MONEY = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?")
+_MONEY = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +154,15 @@ def money_text(minor: int) -> str:
     """``minor`` units as Epay's ``money``: the major amount with two places, ``"12.30"``."""
     if isinstance(minor, bool) or not 0 < minor < _MAX_MINOR:
         raise ValueError("an Epay amount is at least 0.01")
-    whole, part = divmod(minor, 100)
-    return f"{whole}.{part:02d}"
+    return major_text(minor)
 
 
 def money_minor(text: str) -> int | None:
     """Epay's ``money`` (``"12.3"``, ``"12.30"``, ``"12"``) in minor units; None if it is not an
     amount. Never through a float."""
-    matched = _MONEY.fullmatch(text)
-    if matched is None:
+    if _MONEY.fullmatch(text) is None:  # Epay's syntax, stricter than a decimal's
         return None
-    whole, part = matched.groups()
-    return int(whole) * 100 + int((part or "").ljust(2, "0"))
+    return scaled(Decimal(text), 2)
 
 
 # --- out: the payer's link ---

@@ -3,17 +3,18 @@ arrives and refused past ``BODY_CAP`` (``webhooks.bodies``), the whole exchange 
 the caller's ``within`` seconds, and a failure is a ``ChannelError`` whose ``outcome`` is one of
 a fixed set. What the far side said (its status, its message) is only ``detail``, for the log.
 
-Amounts come back as ``Decimal`` (``parse_float``): a KWD price of 1.535 must not become a float
-on its way to an integer count of fils."""
+Amounts come back as ``Decimal`` (``money.loads``)."""
 
 import asyncio
 import json
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+from .money import loads
 
 __all__ = [
     "BODY_CAP",
@@ -23,8 +24,10 @@ __all__ = [
     "NO_ANSWER",
     "REQUEST_REFUSED",
     "UNREACHABLE",
+    "ChannelApi",
     "ChannelError",
     "call",
+    "iso_date",
 ]
 
 # What is read of one answer: a channel's objects are a few kilobytes.
@@ -96,9 +99,48 @@ async def call(
     if encoded(response) or status < 200 or 300 <= status < 400:
         raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)
     try:
-        parsed = json.loads(raw, parse_float=Decimal)
+        parsed = loads(raw)
     except (ValueError, RecursionError):
         raise ChannelError(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
         ) from None
     return status, parsed
+
+
+def iso_date(value: Any, *, naive_offset: timedelta = timedelta(0)) -> datetime | None:
+    """A channel's ISO 8601 date (``Z`` or an offset; without one, ``naive_offset`` ahead of
+    UTC, the channel's own clock), or None if it is none."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC) - naive_offset
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelApi:
+    """A channel's API for one account, over a given client: its root, the key it is called
+    with and how long one exchange may take. A channel's module subclasses it with its calls
+    and how the key travels."""
+
+    http: httpx.AsyncClient
+    api_base: str
+    key: str
+    timeout: float = 10.0
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """``call`` on ``path`` under the API's root, within the API's time."""
+        url = f"{self.api_base.rstrip('/')}{path}"
+        return await call(
+            self.http, method, url, within=self.timeout, headers=headers, body=body, params=params
+        )

@@ -1,11 +1,23 @@
 """Amounts as channels state them (``1.535`` KWD) and as the gateway keeps them: an integer count
-of the currency's minor unit (1535 fils), its exponent from ISO 4217. Never a float between."""
+of the currency's minor unit (1535 fils), its exponent from ISO 4217. Never a float between:
+a channel's JSON is read with its numbers as ``Decimal`` (``loads``)."""
 
+import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["Money", "from_minor", "minor_digits", "rate", "to_minor"]
+__all__ = [
+    "Money",
+    "converted",
+    "from_minor",
+    "loads",
+    "major_text",
+    "minor_digits",
+    "rate",
+    "scaled",
+    "to_minor",
+]
 
 # ISO 4217 minor units where they are not two; MyFatoorah's Gulf currencies among them.
 _DIGITS = {
@@ -36,6 +48,31 @@ def minor_digits(currency: str) -> int:
     return _DIGITS.get(currency.upper(), 2)
 
 
+def loads(raw: str | bytes) -> Any:
+    """A channel's JSON, its fractional numbers as ``Decimal`` (a KWD price of 1.535 must not
+    become a float on its way to 1535 fils); ``ValueError`` or ``RecursionError`` if it is not
+    JSON."""
+    return json.loads(raw, parse_float=Decimal)
+
+
+def scaled(amount: Decimal, digits: int, *, exact: bool = True) -> int | None:
+    """``amount`` of a currency of ``digits`` places in minor units, rounded half up; None if
+    ``exact`` and it has more places than that."""
+    units = amount.scaleb(digits)
+    whole = units.to_integral_value(rounding=ROUND_HALF_UP)
+    if exact and whole != units:
+        return None
+    return int(whole)
+
+
+def converted(minor: int, at: Decimal, *, digits: int = 2, into_digits: int = 2) -> int:
+    """``minor`` units (of a currency of ``digits`` places) at ``at`` of another currency (of
+    ``into_digits`` places) a major unit, in that one's minor units, rounded half up."""
+    return int(
+        (Decimal(minor).scaleb(into_digits - digits) * at).to_integral_value(rounding=ROUND_HALF_UP)
+    )
+
+
 def to_minor(value: Any, currency: str, *, exact: bool = True) -> int | None:
     """``value`` (a JSON number read as ``Decimal``, an int or a numeric string) in minor units
     of ``currency``; None if it is no amount. ``exact``: an amount with more places than the
@@ -49,17 +86,22 @@ def to_minor(value: Any, currency: str, *, exact: bool = True) -> int | None:
         return None
     if not amount.is_finite() or amount < 0 or amount >= _MAX_MAJOR:
         return None
-    scaled = amount.scaleb(minor_digits(currency))
-    whole = scaled.to_integral_value(rounding=ROUND_HALF_UP)
-    if exact and whole != scaled:
-        return None
-    return int(whole)
+    return scaled(amount, minor_digits(currency), exact=exact)
+
+
+def _major(minor: int, digits: int) -> Decimal:
+    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
 
 
 def from_minor(minor: int, currency: str) -> Decimal:
     """``minor`` units of ``currency`` as the major amount, with the currency's places."""
-    digits = minor_digits(currency)
-    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+    return _major(minor, minor_digits(currency))
+
+
+def major_text(minor: int, digits: int = 2) -> str:
+    """``minor`` units of a currency of ``digits`` places written as its major amount with
+    every place (``1230`` → ``"12.30"``)."""
+    return str(_major(minor, digits))
 
 
 def rate(paid: Money, asked: Money) -> Decimal:

@@ -33,10 +33,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-import httpx
-
-from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelError, call
-from .money import Money, from_minor, to_minor
+from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError, iso_date
+from .money import Money, from_minor, loads, to_minor
 
 __all__ = [
     "FUTURE_SKEW",
@@ -181,15 +179,8 @@ class Notification:
 
 
 def _created(event: dict[str, Any]) -> datetime | None:
-    value = event.get("CreationDate")
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
     # MyFatoorah's clock is Kuwait's; a date without an offset is read as such (UTC+3).
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC) - timedelta(hours=3)
+    return iso_date(event.get("CreationDate"), naive_offset=timedelta(hours=3))
 
 
 def _money(block: Any, value: str, currency: str, *, exact: bool) -> Money | None:
@@ -216,7 +207,7 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
     if len(body) > MAX_NOTIFICATION_BYTES:
         raise Refused("too_large")
     try:
-        parsed = json.loads(body, parse_float=Decimal)
+        parsed = loads(body)
     except (ValueError, RecursionError):  # a body nested past the parser's depth is no event
         raise Refused("malformed") from None
     event = parsed.get("Event") if isinstance(parsed, dict) else None
@@ -356,22 +347,12 @@ def _invoice(data: Any, account_currency: str) -> Invoice:
 
 
 @dataclass(frozen=True, slots=True)
-class MyFatoorah:
-    """The v2 API of one MyFatoorah account, over a given client."""
-
-    http: httpx.AsyncClient
-    api_base: str
-    token: str
-    timeout: float = 10.0
+class MyFatoorah(ChannelApi):
+    """The v2 API of one MyFatoorah account (``key``: its API token), over a given client."""
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        status, answer = await call(
-            self.http,
-            "POST",
-            f"{self.api_base.rstrip('/')}{path}",
-            within=self.timeout,
-            headers={"Authorization": f"Bearer {self.token}"},
-            body=body,
+        status, answer = await self.exchange(
+            "POST", path, headers={"Authorization": f"Bearer {self.key}"}, body=body
         )
         if not isinstance(answer, dict) or not isinstance(answer.get("IsSuccess"), bool):
             raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)

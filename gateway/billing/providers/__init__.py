@@ -14,37 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import (
-    ANSWER_CAP,
-    Ack,
-    Answer,
-    Charge,
-    Context,
-    Credentials,
-    Inbound,
-    Kind,
-    Looked,
-    LookState,
-    NoCredentials,
-    Notice,
-    NoticeMalformed,
-    NoticeRefused,
-    NoticeState,
-    NotSupported,
-    Opened,
-    OrderRef,
-    PaymentRequest,
-    PeriodNotice,
-    PeriodPaid,
-    Periods,
-    Provider,
-    ProviderError,
-    Refunded,
-    SubscriptionRef,
-    SubscriptionRequest,
-    read_json,
-    request_json,
-)
+from . import base
+from .base import *  # noqa: F403  # the interface, whole: ``base.__all__``
+from .base import Provider
 from .creem import CREEM, CreemCredentials, CreemProvider
 from .epay import EpayProvider
 from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
@@ -52,49 +24,21 @@ from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 
 __all__ = [
-    "ANSWER_CAP",
     "CREEM",
     "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
-    "Ack",
-    "Answer",
-    "Charge",
-    "Context",
-    "Credentials",
     "CreemCredentials",
-    "Inbound",
-    "Kind",
-    "LookState",
-    "Looked",
     "MyFatoorahCredentials",
-    "NoCredentials",
-    "NotSupported",
-    "Notice",
-    "NoticeMalformed",
-    "NoticeRefused",
-    "NoticeState",
-    "Opened",
-    "OrderRef",
-    "PaymentRequest",
-    "PeriodNotice",
-    "PeriodPaid",
-    "Periods",
-    "Provider",
-    "ProviderError",
-    "Refunded",
     "StripeCredentials",
-    "SubscriptionRef",
-    "SubscriptionRequest",
     "all_providers",
     "for_order",
     "get",
-    "read_json",
     "register",
     "registered",
-    "request_json",
     "unregister",
 ]
+__all__ += base.__all__
 
 # One line per provider.
 _BUILT_IN: tuple[Provider[Any], ...] = (

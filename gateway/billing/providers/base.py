@@ -65,25 +65,29 @@ provider are read with ``request_json`` (capped at ``ANSWER_CAP``) and reach mer
 in the product's own codes, never the provider's text.
 """
 
-import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 from ...values.settings import Settings
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
+from ..protocols.money import Money, loads
 
 __all__ = [
     "ANSWER_CAP",
     "Ack",
     "Answer",
+    "ApiRoot",
     "Charge",
     "Context",
     "Credentials",
+    "CurrencyCode",
     "Inbound",
     "Kind",
     "LookState",
@@ -105,6 +109,8 @@ __all__ = [
     "Refunded",
     "SubscriptionRef",
     "SubscriptionRequest",
+    "channel_api",
+    "channel_failed",
     "read_json",
     "request_json",
 ]
@@ -129,6 +135,27 @@ class Credentials(BaseModel):
     fields (an API root, a merchant number) are answered as they are."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _api_root(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _currency(value: str) -> str:
+    if not _CURRENCY.fullmatch(value.upper()):
+        raise ValueError("a currency is its three-letter ISO 4217 code, such as KWD")
+    return value.upper()
+
+
+# A credentials field: a provider's API root, absolute http(s), kept without a trailing slash.
+ApiRoot = Annotated[str, AfterValidator(_api_root)]
+# A credentials field: the account's currency, its ISO 4217 code, kept in upper case.
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
 
 
 class NoCredentials(Credentials):
@@ -171,6 +198,9 @@ class PaymentRequest:
     notify_url: str  # this channel's notification route, absolute
     email: str | None = None  # an invoice's addressee (one of the merchant's users)
     days_until_due: int | None = None  # an invoice's
+    # The payer's way of paying where a channel takes several per account (Epay's ``type``:
+    # alipay, wxpay...); None: the channel's own choice.
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +373,19 @@ class Looked:
     amount_minor: int | None
     currency: str | None
 
+    @classmethod
+    def paying(
+        cls,
+        state: LookState,
+        provider_status: str,
+        session_id: str | None,
+        payment_id: str | None,
+        paid: Money | None,
+    ) -> "Looked":
+        """A look-up whose amount is a protocol's ``Money`` (None: the provider said none)."""
+        minor, currency = (paid.minor, paid.currency) if paid is not None else (None, None)
+        return cls(state, provider_status, session_id, payment_id, minor, currency)
+
 
 @dataclass(frozen=True, slots=True)
 class Refunded:
@@ -370,6 +413,23 @@ class ProviderError(Exception):
         self.timeout = timeout
         self.status = status
         self.code = code
+
+
+A = TypeVar("A", bound=ChannelApi)
+
+
+def channel_api(kind: type[A], ctx: Context[Any], api_base: str, key: SecretStr) -> A:
+    """``kind`` (a channel's ``ChannelApi``) for one call: the call's client and time bound,
+    the account's root and key, the key revealed only here."""
+    return kind(ctx.http, api_base, key.get_secret_value(), ctx.settings.payment_timeout_seconds)
+
+
+def channel_failed(channel: str, exc: ChannelError) -> ProviderError:
+    """A channel API's failure (``protocols.exchange``) as the provider's error, the outcome
+    its reason; no answer in time is a timeout."""
+    return ProviderError(
+        f"{channel}: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
+    )
 
 
 class NoticeRefused(Exception):
@@ -476,8 +536,8 @@ class Answer:
 
 async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
     """A provider's JSON answer on a streamed response (``http.send(..., stream=True)``), read
-    to ``cap`` and parsed, the response closed; ``ProviderError`` if it is longer, encoded
-    unasked or not JSON."""
+    to ``cap`` and parsed, its amounts as ``Decimal`` (``money.loads``), the response closed;
+    ``ProviderError`` if it is longer, encoded unasked or not JSON."""
     try:
         body = await read_capped(response, cap, whole=True)
     except BodyTooLarge:
@@ -487,8 +547,8 @@ async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
     if encoded(response):
         raise ProviderError("answer in an encoding not asked for", status=response.status_code)
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads(body)
+    except (ValueError, RecursionError):
         raise ProviderError("answer is not JSON", status=response.status_code) from None
 
 

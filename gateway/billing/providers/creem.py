@@ -22,14 +22,15 @@ lost ``subscription.paid`` is found among the customer's transactions (``paid_pe
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ..protocols import creem
-from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.exchange import ChannelError
 from ..protocols.money import Money
 from .base import (
+    ApiRoot,
     Context,
     Credentials,
     Inbound,
@@ -47,6 +48,8 @@ from .base import (
     ProviderError,
     SubscriptionRef,
     SubscriptionRequest,
+    channel_api,
+    channel_failed,
 )
 
 __all__ = ["CREEM", "CreemCredentials", "CreemProvider"]
@@ -74,37 +77,19 @@ class CreemCredentials(Credentials):
 
     api_key: SecretStr
     webhook_secret: SecretStr
-    api_base: str = creem.LIVE_API_BASE
+    api_base: ApiRoot = creem.LIVE_API_BASE
     pack_products: dict[str, str] = Field(default_factory=dict, max_length=100)
     amount_product: str | None = None
     unit_cents: int = Field(default=100, ge=1, le=1_000_000)
     # A plan's recurring product per interval: "<plan id>/month" or "<plan id>/year".
     plan_products: dict[str, str] = Field(default_factory=dict, max_length=100)
 
-    @field_validator("api_base")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("an absolute http(s) URL")
-        return value.rstrip("/")
-
     def catalogue(self) -> creem.Catalogue:
         return creem.Catalogue(self.pack_products, self.amount_product, self.unit_cents)
 
 
-def _failed(exc: ChannelError) -> ProviderError:
-    return ProviderError(
-        f"creem: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
-    )
-
-
 def _api(ctx: Context[CreemCredentials]) -> creem.Creem:
-    return creem.Creem(
-        ctx.http,
-        ctx.credentials.api_base,
-        ctx.credentials.api_key.get_secret_value(),
-        ctx.settings.payment_timeout_seconds,
-    )
+    return channel_api(creem.Creem, ctx, ctx.credentials.api_base, ctx.credentials.api_key)
 
 
 class CreemProvider(Provider[CreemCredentials]):
@@ -137,7 +122,7 @@ class CreemProvider(Provider[CreemCredentials]):
                 # Creem's page has no expiry of its own to report: the gateway's TTL holds.
                 return Opened(made.url, made.id, None)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         raise ApiError(Code.CHANNEL_AMOUNT_NOT_OFFERED, data={"channel": CREEM})
 
     async def open_subscription(
@@ -163,7 +148,7 @@ class CreemProvider(Provider[CreemCredentials]):
                 },
             )
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         assert made.url is not None
         return Opened(made.url, made.id, None)
 
@@ -283,12 +268,7 @@ class CreemProvider(Provider[CreemCredentials]):
         try:
             checkout = await _api(ctx).checkout(order.session_id)
         except ChannelError as exc:
-            raise _failed(exc) from None
-        return Looked(
-            checkout.state,
-            checkout.status,
-            checkout.id,
-            checkout.order_id,
-            checkout.paid.minor if checkout.paid is not None else None,
-            checkout.paid.currency if checkout.paid is not None else None,
+            raise channel_failed(CREEM, exc) from None
+        return Looked.paying(
+            checkout.state, checkout.status, checkout.id, checkout.order_id, checkout.paid
         )

@@ -19,18 +19,20 @@ arrives. A lost one is found by ``api.php?act=order``. The classic protocol has 
 import asyncio
 import re
 from contextlib import suppress
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import ClassVar
 from urllib.parse import parse_qsl
 
 from pydantic import SecretStr, field_validator, model_validator
 
 from ..protocols import epay
+from ..protocols.money import converted
 from .base import (
     Ack,
     Charge,
     Context,
     Credentials,
+    CurrencyCode,
     Inbound,
     Looked,
     Notice,
@@ -47,7 +49,6 @@ from .base import (
 __all__ = ["EPAY", "EpayCredentials", "EpayProvider"]
 
 EPAY = "epay"
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _RATE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
 
 
@@ -56,21 +57,15 @@ class EpayCredentials(Credentials):
     ``api_root`` the deployment's address (``submit.php`` and ``api.php`` under it), ``method``
     the payment type offered (``alipay``, ``wxpay``...; none: the deployment's cashier page lets
     the payer choose), ``currency`` the account's and ``rate`` how many of it one unit of the
-    gateway's currency buys."""
+    gateway's currency buys. A payment that names its own type (New API's ``payment_method``)
+    is opened with that one."""
 
     pid: str
     key: SecretStr
     api_root: str
     method: str | None = None
-    currency: str = "CNY"
+    currency: CurrencyCode = "CNY"
     rate: str
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        if not _CURRENCY.fullmatch(value.upper()):
-            raise ValueError("a currency is its three-letter ISO 4217 code")
-        return value.upper()
 
     @field_validator("rate")
     @classmethod
@@ -104,11 +99,7 @@ def charged(credentials: EpayCredentials, amount_minor: int, currency: str) -> C
     rate = Decimal(credentials.rate)
     if credentials.currency == currency.upper() and rate == 1:
         return None
-    try:
-        minor = (Decimal(amount_minor) * rate).to_integral_value(rounding=ROUND_HALF_UP)
-    except InvalidOperation:  # pragma: no cover - both are bounded above
-        raise ProviderError("amount out of range") from None
-    return Charge(int(minor), credentials.currency, credentials.rate)
+    return Charge(converted(amount_minor, rate), credentials.currency, credentials.rate)
 
 
 def _pairs(inbound: Inbound) -> list[tuple[str, str]]:
@@ -157,7 +148,7 @@ class EpayProvider(Provider[EpayCredentials]):
                 name=req.name,
                 notify_url=req.notify_url,
                 return_url=req.return_url,
-                method=ctx.credentials.method,
+                method=req.method or ctx.credentials.method,
             )
         except ValueError as exc:
             raise ProviderError(f"order not payable through Epay: {exc}") from None

@@ -14,15 +14,17 @@ mismatch, never a credit of its own) and the order is credited its own ``credit_
 from datetime import timedelta
 from typing import ClassVar
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 
 from ..protocols import myfatoorah
-from ..protocols.exchange import NO_ANSWER, ChannelError
+from ..protocols.exchange import ChannelError
 from ..protocols.money import Money, rate
 from .base import (
+    ApiRoot,
     Charge,
     Context,
     Credentials,
+    CurrencyCode,
     Inbound,
     Looked,
     Notice,
@@ -34,6 +36,8 @@ from .base import (
     PaymentRequest,
     Provider,
     ProviderError,
+    channel_api,
+    channel_failed,
 )
 
 __all__ = ["MYFATOORAH", "MyFatoorahCredentials", "MyFatoorahProvider"]
@@ -50,37 +54,12 @@ class MyFatoorahCredentials(Credentials):
 
     token: SecretStr
     webhook_secret: SecretStr
-    api_base: str = myfatoorah.LIVE_API_BASE
-    currency: str = "KWD"
-
-    @field_validator("currency")
-    @classmethod
-    def _iso(cls, value: str) -> str:
-        if len(value) != 3 or not value.isalpha():
-            raise ValueError("an ISO 4217 code, such as KWD")
-        return value.upper()
-
-    @field_validator("api_base")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("an absolute http(s) URL")
-        return value.rstrip("/")
-
-
-def _failed(exc: ChannelError) -> ProviderError:
-    return ProviderError(
-        f"myfatoorah: {exc.outcome}", timeout=exc.outcome == NO_ANSWER, status=exc.status
-    )
+    api_base: ApiRoot = myfatoorah.LIVE_API_BASE
+    currency: CurrencyCode = "KWD"
 
 
 def _api(ctx: Context[MyFatoorahCredentials]) -> myfatoorah.MyFatoorah:
-    return myfatoorah.MyFatoorah(
-        ctx.http,
-        ctx.credentials.api_base,
-        ctx.credentials.token.get_secret_value(),
-        ctx.settings.payment_timeout_seconds,
-    )
+    return channel_api(myfatoorah.MyFatoorah, ctx, ctx.credentials.api_base, ctx.credentials.token)
 
 
 class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
@@ -107,7 +86,7 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
             )
             invoice = await api.payment_status(made.invoice_id, ctx.credentials.currency)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(MYFATOORAH, exc) from None
         asked = Money(req.amount_minor, req.currency)
         if invoice.asked != asked or invoice.paid is None or invoice.paid.minor <= 0:
             # MyFatoorah made an invoice for another amount: never shown to anyone, it lapses.
@@ -170,12 +149,7 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
         try:
             invoice = await _api(ctx).payment_status(order.session_id, ctx.credentials.currency)
         except ChannelError as exc:
-            raise _failed(exc) from None
-        return Looked(
-            invoice.state,
-            invoice.status,
-            invoice.invoice_id,
-            invoice.payment_id,
-            invoice.paid.minor if invoice.paid is not None else None,
-            invoice.paid.currency if invoice.paid is not None else None,
+            raise channel_failed(MYFATOORAH, exc) from None
+        return Looked.paying(
+            invoice.state, invoice.status, invoice.invoice_id, invoice.payment_id, invoice.paid
         )

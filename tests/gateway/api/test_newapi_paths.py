@@ -20,11 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, select, update
 from starlette.types import ASGIApp
 
 from gateway.billing import newapi
+from gateway.billing.channel_schemas import ChannelInfo
 from gateway.billing.schemas import TopupInfo
 from gateway.store.db import Database
+from gateway.store.models import PaymentChannel, table_of
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import PUBLIC_BASE
 from tests.fixtures.core import asgi_client, make_settings, running_app
@@ -232,6 +237,7 @@ BAD_PAYMENTS: list[tuple[str, Any]] = [
     ("below the minimum", {"amount": 1}),
     ("above the maximum", {"amount": 999_999}),
     ("a method not enabled", {"amount": 10, "payment_method": "alipay"}),
+    ("a method of no channel", {"amount": 10, "payment_method": "paypal"}),
     ("an overlong method", {"amount": 10, "payment_method": "x" * 33}),
     ("not an object", [1, 2]),
 ]
@@ -384,21 +390,123 @@ async def test_the_agents_guide_names_the_four_paths(root: httpx.AsyncClient) ->
     assert "## New API's top-up paths" in text
 
 
+@pytest.fixture
+async def epay_in_staging(admin_client: httpx.AsyncClient, db: Database) -> AsyncIterator[None]:
+    """Epay enabled in staging by the operator for the test, and the setting put back after
+    (no row, as before), so the rest of the session sees the providers' defaults."""
+    async with db.read() as conn:
+        before = (await conn.execute(select(_CH).where(*_EPAY_STAGING))).first()
+    reply = await admin_client.put("/billing/channels/epay/staging", json={"enabled": True})
+    assert reply.status_code == 200, reply.text
+    yield
+    async with db.transaction() as conn:
+        if before is None:
+            await conn.execute(delete(_CH).where(*_EPAY_STAGING))
+        else:
+            await conn.execute(update(_CH).where(*_EPAY_STAGING).values(enabled=before.enabled))
+
+
+_CH = table_of(PaymentChannel)
+_EPAY_STAGING = (_CH.c.channel == "epay", _CH.c.env == "staging")
+
+
+@pytest.mark.usefixtures("epay_in_staging")
+async def test_an_epay_type_pays_through_epay_on_the_sandbox_page_in_staging(
+    root: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    info = (await root.get("/api/user/topup/info", headers=merchant.headers)).json()["data"]
+    assert [m["type"] for m in info["pay_methods"]] == ["stripe", "alipay", "wxpay"]
+    assert info["enable_online_topup"] is True
+
+    body = {"amount": 10, "payment_method": "alipay"}
+    paid = (await root.post("/api/user/pay", json=body, headers=merchant.headers)).json()
+    assert paid["success"] is True, paid
+    assert paid["data"].startswith(f"{PUBLIC_BASE}/api/public/v1/billing/sandbox/checkout/ord_")
+    page = await root.get(paid["data"])
+    assert page.status_code == 200 and "Epay checkout" in page.text
+    [order] = await orders_of(root, merchant)
+    assert (order["provider"], order["channel"], order["credit_cents"]) == (
+        "sandbox",
+        "epay",
+        1000,
+    )
+    history = (await root.get("/api/user/topup/self", headers=merchant.headers)).json()
+    [item] = history["data"]["items"]
+    assert (item["payment_method"], item["payment_provider"]) == ("epay", "sandbox")
+
+
 @pytest.mark.parametrize(
-    ("method", "providers", "channel"),
+    ("method", "channel", "epay_type"),
     [
-        (None, ["sandbox"], "stripe"),
-        ("", ["stripe", "stripe_invoice"], "stripe"),
-        ("stripe", ["stripe", "stripe_invoice"], "stripe"),
-        ("stripe", [], None),
-        ("alipay", ["stripe", "sandbox"], None),
-        ("creem", ["sandbox"], None),
+        (None, "stripe", None),
+        ("", "stripe", None),
+        ("stripe", "stripe", None),
+        ("creem", "creem", None),
+        ("alipay", "epay", "alipay"),
+        ("wxpay", "epay", "wxpay"),
     ],
 )
-def test_a_payment_method_names_a_channel_only_where_it_is_on(
-    method: str | None, providers: list[str], channel: str | None
+def test_a_payment_method_names_a_channel(
+    method: str | None, channel: str, epay_type: str | None
 ) -> None:
-    assert newapi.channel_for(method, providers) == channel
+    named = newapi.channel_of(method)
+    assert (named.channel, named.epay_type) == (channel, epay_type)
+
+
+def test_a_payment_method_of_no_channel_is_an_unknown_channel() -> None:
+    with pytest.raises(ApiError) as refused:
+        newapi.channel_of("paypal")
+    assert refused.value.code == Code.PAYMENT_CHANNEL_UNKNOWN
+
+
+def _channel(name: str) -> ChannelInfo:
+    return ChannelInfo(
+        channel=name, title=name, kinds=["checkout"], subscriptions=False, through=name
+    )
+
+
+@pytest.mark.parametrize(
+    ("channels", "methods", "online"),
+    [
+        (["sandbox", "stripe"], ["stripe"], False),
+        (["stripe", "epay"], ["stripe", "alipay", "wxpay"], True),
+        (["creem", "myfatoorah"], ["creem"], False),
+        (["sandbox"], [], False),
+        ([], [], False),
+    ],
+)
+def test_the_methods_offered_are_those_of_the_channels_on_here(
+    channels: list[str], methods: list[str], online: bool
+) -> None:
+    settings = make_settings("sqlite+aiosqlite:///unused.db", "redis://127.0.0.1:1/0")
+    offer = _offer(channels=[_channel(name) for name in channels])
+    found = newapi.info(offer, settings)
+    assert [m.type for m in found.pay_methods] == methods
+    assert found.enable_online_topup is online
+    assert found.enable_stripe_topup is ("stripe" in methods)
+    assert found.enable_creem_topup is ("creem" in methods)
+
+
+def _offer(**fields: Any) -> TopupInfo:
+    return TopupInfo(
+        **{
+            "env": "live",
+            "currency": "USD",
+            "packs": [],
+            "custom_amounts": True,
+            "min_cents": 500,
+            "max_cents": 1_000_000,
+            "step_cents": 100,
+            "amount_options": [],
+            "discount_tiers": [],
+            "providers": [],
+            "channels": [],
+            "redemption": True,
+            "wallet_url": "https://gateway.example/dashboard/wallet",
+            **fields,
+        }
+    )
 
 
 def test_the_offer_in_new_api_units_reads_the_discount_tiers() -> None:
@@ -408,20 +516,13 @@ def test_the_offer_in_new_api_units_reads_the_discount_tiers() -> None:
         funding_discount_tiers="10000:5,50000:10",
         funding_min_cents=550,
     )
-    offer = TopupInfo(
-        env="live",
-        currency="USD",
-        packs=[],
-        custom_amounts=True,
+    offer = _offer(
         min_cents=550,
-        max_cents=1_000_000,
         step_cents=50,
         amount_options=[1000, 1050, 10000, 50000],
-        discount_tiers=[],
         providers=["stripe", "stripe_invoice"],
-        channels=[],
+        channels=[_channel("stripe")],
         redemption=False,
-        wallet_url="https://gateway.example/dashboard/wallet",
     )
     found = newapi.info(offer, settings)
     # $5.50 is not a whole dollar: the least whole amount is 6; $10.50 is no option in dollars.

@@ -5,7 +5,6 @@ checkout up itself), ``checkout.completed`` credits once however often and in wh
 comes, a lost one is found by reconciliation, and forged, stale, replayed, changed and another
 merchant's events credit nothing."""
 
-import asyncio
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,12 +16,11 @@ from gateway.billing import reconcile
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
-from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/creem"
-PUBLIC = "http://gateway.test/api/public/v1"
 
 
 async def _enable(admin: httpx.AsyncClient, stand_in: CreemStandIn, **more: Any) -> dict[str, str]:
@@ -36,11 +34,7 @@ async def _enable(admin: httpx.AsyncClient, stand_in: CreemStandIn, **more: Any)
         "unit_cents": 100,
         **more,
     }
-    reply = await admin.put(
-        "/billing/channels/creem/live", json={"enabled": True, "credentials": credentials}
-    )
-    assert reply.status_code == 200, reply.text
-    assert API_KEY not in reply.text and WEBHOOK_SECRET not in reply.text
+    await channels.enable(admin, "creem", credentials, secrets=(API_KEY, WEBHOOK_SECRET))
     return products
 
 
@@ -53,28 +47,6 @@ async def _checkout(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) 
     return await api.post(
         "/billing/checkout", json={"channel": "creem", **body}, headers=merchant.headers
     )
-
-
-async def _made(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) -> dict[str, Any]:
-    reply = await _checkout(api, merchant, **(body or {"pack_id": "pack_starter"}))
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
-    reply = await api.get(f"/orders/{order_id}", headers=merchant.headers)
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
-    reply = await api.get("/balance", headers=merchant.headers)
-    return int(reply.json()["data"]["balance_cents"])
-
-
-def _checkout_of(made: dict[str, Any]) -> str:
-    return str(made["checkout_url"].rsplit("/", 1)[1])
 
 
 async def _send(api: httpx.AsyncClient, event: tuple[bytes, dict[str, str]]) -> httpx.Response:
@@ -93,8 +65,8 @@ async def test_a_pack_paid_on_creem_s_page_returned_notified_credited_once(
     merchant = await make_merchant("live")
     info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
     assert "creem" in {c["channel"] for c in info["channels"]}
-    made = await _made(api, merchant)
-    checkout_id = _checkout_of(made)
+    made = await channels.checkout(api, merchant, "creem")
+    checkout_id = channels.provider_id(made)
     sent = creem_stand_in.checkouts[checkout_id]
     assert (sent["product"], sent["units"], sent["request_id"]) == (
         products["starter"],
@@ -107,29 +79,18 @@ async def test_a_pack_paid_on_creem_s_page_returned_notified_credited_once(
         f"/billing/checkout/return?order={made['order_id']}&checkout_id={checkout_id}&signature=00"
     )
     assert forged.status_code in (200, 303), forged.text
-    assert await _balance(api, merchant) == 0
+    assert await channels.balance(api, merchant) == 0
 
-    async with httpx.AsyncClient() as payer:
-        page = await payer.get(made["checkout_url"])
-        assert page.status_code == 200 and "Pay 5.00" in page.text
-        paid = await payer.post(made["checkout_url"])
-    assert paid.status_code == 302
-    back = paid.headers["location"]
-    assert back.startswith(f"{PUBLIC}/billing/checkout/return?order={made['order_id']}")
-    landed = await api.get(back.removeprefix(PUBLIC))
-    assert landed.status_code in (200, 303), landed.text
-    assert await _balance(api, merchant) == made["credit_cents"]
+    await channels.paid_on_the_page(api, made, "Pay 5.00")
+    assert await channels.balance(api, merchant) == made["credit_cents"]
 
     event = creem_stand_in.event(checkout_id)
-    replies = await asyncio.gather(*(_send(api, event) for _ in range(3)))
-    assert [r.status_code for r in replies] == [200] * 3, replies[0].text
-    assert await _balance(api, merchant) == made["credit_cents"]
-    order = await _order(api, merchant, made["order_id"])
+    await channels.sent_at_once(3, lambda: _send(api, event))
+    order = await channels.order(api, merchant, made["order_id"])
     assert order["status"] == "completed" and order["charge_minor"] is None
     receipt = await api.get(f"/orders/{made['order_id']}/receipt", headers=merchant.headers)
     assert receipt.status_code == 200, receipt.text
-    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
-    await assert_ledger_balanced(db)
+    await channels.credited_once(api, db, merchant, made)
 
 
 async def test_a_custom_amount_in_units_credited_by_its_event_once(
@@ -141,19 +102,16 @@ async def test_a_custom_amount_in_units_credited_by_its_event_once(
 ) -> None:
     api = billing_client
     merchant = await make_merchant("live")
-    made = await _made(api, merchant, amount_cents=4200)
-    checkout_id = _checkout_of(made)
+    made = await channels.checkout(api, merchant, "creem", amount_cents=4200)
+    checkout_id = channels.provider_id(made)
     assert creem_stand_in.checkouts[checkout_id]["product"] == products["unit"]
     assert creem_stand_in.checkouts[checkout_id]["units"] == 42
     creem_stand_in.pay(checkout_id)
     event = creem_stand_in.event(checkout_id)
-    replies = await asyncio.gather(*(_send(api, event) for _ in range(5)))
-    assert [r.status_code for r in replies] == [200] * 5, replies[0].text
+    await channels.sent_at_once(5, lambda: _send(api, event))
     # Another event id for the same checkout (Creem's resend): the order is completed already.
     assert (await _send(api, creem_stand_in.event(checkout_id))).status_code == 200
-    assert await _balance(api, merchant) == made["credit_cents"]
-    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
-    await assert_ledger_balanced(db)
+    await channels.credited_once(api, db, merchant, made)
 
 
 async def test_an_amount_no_product_charges_is_refused_before_any_order(
@@ -182,10 +140,10 @@ async def test_a_lost_event_is_found_by_reconciliation(
 ) -> None:
     api = billing_client
     merchant = await make_merchant("live")
-    made = await _made(api, merchant)
-    expired = await _made(api, merchant)
-    creem_stand_in.pay(_checkout_of(made))
-    creem_stand_in.expire(_checkout_of(expired))
+    made = await channels.checkout(api, merchant, "creem")
+    expired = await channels.checkout(api, merchant, "creem")
+    creem_stand_in.pay(channels.provider_id(made))
+    creem_stand_in.expire(channels.provider_id(expired))
 
     later = utcnow() + timedelta(seconds=billing_settings.reconcile_after_seconds + 1)
     due = await reconcile.due(db, billing_settings, later)
@@ -195,8 +153,8 @@ async def test_a_lost_event_is_found_by_reconciliation(
     gone = await reconcile.check(db, billing_settings, expired["order_id"])
     assert gone.settlement.order_status == "expired"
     # The event comes after all: nothing more.
-    assert (await _send(api, creem_stand_in.event(_checkout_of(made)))).status_code == 200
-    assert await _balance(api, merchant) == made["credit_cents"]
+    assert (await _send(api, creem_stand_in.event(channels.provider_id(made)))).status_code == 200
+    assert await channels.balance(api, merchant) == made["credit_cents"]
     await assert_ledger_balanced(db)
 
 
@@ -210,8 +168,8 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
     api = billing_client
     merchant = await make_merchant("live")
     other = await make_merchant("live")
-    made = await _made(api, merchant)
-    checkout_id = _checkout_of(made)
+    made = await channels.checkout(api, merchant, "creem")
+    checkout_id = channels.provider_id(made)
     creem_stand_in.pay(checkout_id)
 
     old = int((time.time() - 4 * 3600) * 1000)
@@ -226,7 +184,7 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
         reply = await _send(api, event)
         assert (reply.status_code, reply.json()["code"]) == (400, 4404), case
         assert "Traceback" not in reply.text
-    assert await _balance(api, merchant) == 0
+    assert await channels.balance(api, merchant) == 0
 
     # Signed by Creem, but naming another merchant for the order: refused, nothing credited.
     another = creem_stand_in.event(checkout_id, change={"metadata.merchant_id": other.merchant_id})
@@ -235,14 +193,14 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
     # A paid amount that is not the order's (Creem's word, signed): left for an operator.
     cheaper = creem_stand_in.event(checkout_id, change={"order.sub_total": 400})
     assert (await _send(api, cheaper)).status_code == 200
-    assert (await _order(api, merchant, made["order_id"]))["status"] == "pending"
-    assert await _balance(api, merchant) == 0 and await _balance(api, other) == 0
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "pending"
+    assert await channels.balance(api, merchant) == 0 and await channels.balance(api, other) == 0
 
     # The genuine event, then the same event replayed: credited once.
     event = creem_stand_in.event(checkout_id)
     for _ in range(2):
         assert (await _send(api, event)).status_code == 200
-    assert await _balance(api, merchant) == made["credit_cents"]
+    assert await channels.balance(api, merchant) == made["credit_cents"]
     await assert_ledger_balanced(db)
 
 
@@ -252,12 +210,9 @@ async def test_staging_pays_creem_through_the_sandbox_page_titled_for_it(
     creem_stand_in: CreemStandIn,
     make_merchant: MakeMerchant,
 ) -> None:
-    reply = await admin_client.put("/billing/channels/creem/staging", json={"enabled": True})
-    assert reply.status_code == 200, reply.text
+    await channels.enable(admin_client, "creem", env="staging")
     merchant = await make_merchant("staging")
     before = len(creem_stand_in.checkouts)
-    made = await _made(billing_client, merchant, amount_cents=4200)
-    assert (made["provider"], made["channel"]) == ("sandbox", "creem")
+    made = await channels.checkout(billing_client, merchant, "creem", amount_cents=4200)
+    assert "Creem" in await channels.sandbox_page(billing_client, made, "creem")
     assert len(creem_stand_in.checkouts) == before  # staging never reaches Creem
-    page = await billing_client.get(made["checkout_url"].removeprefix(PUBLIC))
-    assert page.status_code == 200 and "Creem" in page.text

@@ -21,6 +21,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE
 from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayOrder, EpayStandIn
@@ -79,19 +80,14 @@ async def api(epay_app: ASGIApp, epay_stand_in: EpayStandIn) -> AsyncIterator[ht
 
 
 async def _checkout(api: httpx.AsyncClient, merchant: MerchantKey) -> dict[str, Any]:
-    reply = await api.post(
-        "/billing/checkout",
-        json={
-            "channel": "epay",
-            "pack_id": "pack_starter",
-            "success_url": "https://merchant.example/paid",
-            "cancel_url": "https://merchant.example/cancelled",
-        },
-        headers=merchant.headers,
+    return await channels.checkout(
+        api,
+        merchant,
+        "epay",
+        pack_id="pack_starter",
+        success_url="https://merchant.example/paid",
+        cancel_url="https://merchant.example/cancelled",
     )
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
 
 
 async def _opened(
@@ -114,19 +110,6 @@ async def _credits(db: Database, order_id: str) -> int:
         return int(found.scalar_one())
 
 
-async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
-    reply = await api.get("/balance", headers=merchant.headers)
-    value: int = reply.json()["data"]["balance_cents"]
-    return value
-
-
-async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
-    reply = await api.get(f"/orders/{order_id}", headers=merchant.headers)
-    assert reply.status_code == 200, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
 async def _notify(api: httpx.AsyncClient, fields: dict[str, str]) -> httpx.Response:
     return await api.get(f"{PUBLIC_BASE}{NOTIFY_PATH}?{urlencode(fields)}")
 
@@ -136,7 +119,7 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
 ) -> None:
     merchant, order_id, epay_order = await _opened(api, epay_stand_in, make_merchant)
     assert epay_order.money == "36.00"
-    pending = await _order(api, merchant, order_id)
+    pending = await channels.order(api, merchant, order_id)
     assert pending["status"] == "pending"
     async with db.read() as conn:
         row = (await conn.execute(select(_O).where(_O.c.id == order_id))).one()
@@ -148,9 +131,9 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
         pressed = await payer.post(f"{epay_stand_in.url}/pay/{epay_order.trade_no}")
     assert pressed.status_code == 302
     assert epay_stand_in.notifications[-1][1:] == (200, "success")
-    assert await _balance(api, merchant) == 500
+    assert await channels.balance(api, merchant) == 500
     assert await _credits(db, order_id) == 1
-    paid = await _order(api, merchant, order_id)
+    paid = await channels.order(api, merchant, order_id)
     assert paid["status"] == "completed"
     receipt = await api.get(f"/orders/{order_id}/receipt", headers=merchant.headers)
     assert receipt.status_code == 200, receipt.text
@@ -162,7 +145,7 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
     # The same notification again: answered success, nothing more credited.
     again = await epay_stand_in.notify(epay_order)
     assert again == (200, "success")
-    assert await _balance(api, merchant) == 500 and await _credits(db, order_id) == 1
+    assert await channels.balance(api, merchant) == 500 and await _credits(db, order_id) == 1
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
     await assert_ledger_balanced(db)
 
@@ -186,7 +169,7 @@ async def test_the_same_notification_at_once_credits_once(
             url = f"{root}{NOTIFY_PATH}?{urlencode(fields)}"
             replies = await asyncio.gather(*(http.get(url) for _ in range(8)))
             assert [(r.status_code, r.text) for r in replies] == [(200, "success")] * 8
-            assert await _balance(api, merchant) == 500
+            assert await channels.balance(api, merchant) == 500
     assert await _credits(db, order["order_id"]) == 1
 
 
@@ -200,16 +183,16 @@ async def test_a_lost_notification_is_found_by_reconciliation_and_the_late_one_c
     merchant, order_id, epay_order = await _opened(api, epay_stand_in, make_merchant)
     # Not paid yet: the sweep looks, finds it unpaid at Epay, and changes nothing.
     await reconcile.sweep(db, epay_settings)
-    assert (await _order(api, merchant, order_id))["status"] == "pending"
+    assert (await channels.order(api, merchant, order_id))["status"] == "pending"
     await epay_stand_in.pay(order_id, deliver=False)  # the notification is lost
     await reconcile.sweep(db, epay_settings)
-    assert (await _order(api, merchant, order_id))["status"] == "completed"
-    assert await _balance(api, merchant) == 500
+    assert (await channels.order(api, merchant, order_id))["status"] == "completed"
+    assert await channels.balance(api, merchant) == 500
     # Out of order: the notification arrives after the sweep credited, then a check.
     assert await epay_stand_in.notify(epay_order) == (200, "success")
     checked = await api.post(f"/orders/{order_id}/check", headers=merchant.headers)
     assert checked.status_code == 200, checked.text
-    assert await _credits(db, order_id) == 1 and await _balance(api, merchant) == 500
+    assert await _credits(db, order_id) == 1 and await channels.balance(api, merchant) == 500
 
 
 async def test_a_check_finds_a_payment_before_its_notification(
@@ -225,7 +208,7 @@ async def test_a_check_finds_a_payment_before_its_notification(
         f"{PUBLIC_BASE}{NOTIFY_PATH}", data=epay_stand_in.notification(epay_order)
     )
     assert (posted.status_code, posted.text) == (200, "success")
-    assert await _credits(db, order_id) == 1 and await _balance(api, merchant) == 500
+    assert await _credits(db, order_id) == 1 and await channels.balance(api, merchant) == 500
 
 
 async def test_forged_altered_and_foreign_notifications_credit_nothing(
@@ -247,7 +230,7 @@ async def test_forged_altered_and_foreign_notifications_credit_nothing(
         reply = await _notify(api, fields)
         assert reply.status_code in (400, 401, 403), (what, reply.text)
         assert reply.text != "success", what
-    assert await _balance(api, merchant) == 0 and await _credits(db, order_id) == 0
+    assert await channels.balance(api, merchant) == 0 and await _credits(db, order_id) == 0
     # A status that is not a payment credits nothing either.
     closed = epay_stand_in.notification(epay_order, trade_status="TRADE_CLOSED")
     assert (await _notify(api, closed)).text == "success"
@@ -255,7 +238,7 @@ async def test_forged_altered_and_foreign_notifications_credit_nothing(
     # The genuine one credits; replayed later it is answered and credits nothing.
     assert (await _notify(api, genuine)).text == "success"
     assert (await _notify(api, genuine)).text == "success"
-    assert await _balance(api, merchant) == 500 and await _credits(db, order_id) == 1
+    assert await channels.balance(api, merchant) == 500 and await _credits(db, order_id) == 1
 
 
 async def test_a_notification_about_another_channels_or_a_staging_order_credits_nothing(
@@ -296,8 +279,8 @@ async def test_a_signed_notification_for_another_amount_credits_nothing(
     # charged: nothing is credited, the order is left pending for an operator.
     changed = await _notify(api, epay_stand_in.notification(epay_order, money="3.60"))
     assert changed.status_code < 500
-    assert await _balance(api, merchant) == 0 and await _credits(db, order_id) == 0
-    assert (await _order(api, merchant, order_id))["status"] == "pending"
+    assert await channels.balance(api, merchant) == 0 and await _credits(db, order_id) == 0
+    assert (await channels.order(api, merchant, order_id))["status"] == "pending"
 
 
 async def test_the_operator_sees_epay_masked_with_its_notify_url_and_merchants_are_offered_it(
@@ -325,7 +308,7 @@ async def test_staging_pays_epay_on_the_sandbox_page_and_never_calls_the_deploym
     api: httpx.AsyncClient, epay_stand_in: EpayStandIn, make_merchant: MakeMerchant, db: Database
 ) -> None:
     merchant = await make_merchant("staging")
-    before = await _balance(api, merchant)
+    before = await channels.balance(api, merchant)
     made = await _checkout(api, merchant)
     assert (made["provider"], made["channel"]) == ("sandbox", "epay")
     page_path = made["checkout_url"].removeprefix(f"{PUBLIC_BASE}/api/public/v1")
@@ -334,7 +317,7 @@ async def test_staging_pays_epay_on_the_sandbox_page_and_never_calls_the_deploym
     pay = page_path.replace("?", "/pay?", 1)
     paid = await api.post(pay, headers={"Accept": "application/json"})
     assert paid.status_code == 200, paid.text
-    assert await _balance(api, merchant) == before + 500
+    assert await channels.balance(api, merchant) == before + 500
     with pytest.raises(KeyError):
         epay_stand_in.order_of(made["order_id"])
 
@@ -348,9 +331,9 @@ async def test_a_payment_reported_after_the_order_expired_here_is_still_credited
             update(_O).where(_O.c.id == order_id).values(expires_at=utcnow() - timedelta(seconds=1))
         )
     assert await orders.expire_due(db) >= 1
-    assert (await _order(api, merchant, order_id))["status"] == "expired"
+    assert (await channels.order(api, merchant, order_id))["status"] == "expired"
     # Epay's page took the money all the same (it does not expire): the payment happened.
     await epay_stand_in.pay(order_id)
     assert epay_stand_in.notifications[-1][1:] == (200, "success")
-    assert (await _order(api, merchant, order_id))["status"] == "completed"
-    assert await _credits(db, order_id) == 1 and await _balance(api, merchant) == 500
+    assert (await channels.order(api, merchant, order_id))["status"] == "completed"
+    assert await _credits(db, order_id) == 1 and await channels.balance(api, merchant) == 500

@@ -4,7 +4,6 @@ through its notification, refused when forged, stale, changed or another's, reco
 its notification is lost, and stood in for by the sandbox in staging, with no other change to
 the product."""
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -28,8 +27,9 @@ from gateway.store.db import Database
 from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.acme_pay import ACME, API_KEY, WEBHOOK_SECRET, AcmePay, AcmeStandIn, signed
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 
 WEBHOOK = f"/payment/webhook/{ACME}"
 
@@ -46,31 +46,9 @@ async def _enable(
         "exponent": 2,
         **more,
     }
-    body = {"enabled": True, "credentials": credentials}
-    reply = await admin.put(f"/billing/channels/{ACME}/{env}", json=body)
-    assert reply.status_code == 200, reply.text
-    assert API_KEY not in reply.text and WEBHOOK_SECRET not in reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _checkout(api: httpx.AsyncClient, merchant: MerchantKey) -> dict[str, Any]:
-    body = {"channel": ACME, "pack_id": "pack_starter"}
-    reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
-    reply = await api.get(f"/orders/{order_id}", headers=merchant.headers)
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
-    reply = await api.get("/balance", headers=merchant.headers)
-    return int(reply.json()["data"]["balance_cents"])
+    return await channels.enable(
+        admin, ACME, credentials, env=env, secrets=(API_KEY, WEBHOOK_SECRET)
+    )
 
 
 async def test_a_made_up_channel_is_offered_paid_once_and_refused_when_forged(
@@ -96,7 +74,7 @@ async def test_a_made_up_channel_is_offered_paid_once_and_refused_when_forged(
     offered = {c["channel"]: c for c in info["channels"]}
     assert offered[ACME]["title"] == "Acme Pay" and offered[ACME]["through"] == ACME
 
-    made = await _checkout(api, merchant)
+    made = await channels.checkout(api, merchant, ACME)
     assert (made["provider"], made["channel"]) == (ACME, ACME)
     assert made["checkout_url"].startswith(f"{acme_pay.url}/pay/")
     payment_id = made["checkout_url"].rsplit("/", 1)[1]
@@ -113,26 +91,26 @@ async def test_a_made_up_channel_is_offered_paid_once_and_refused_when_forged(
         reply = await api.post(WEBHOOK, content=body, headers=headers)
         assert (reply.status_code, reply.json()["code"]) == (400, 4404), reply.text
         assert "Traceback" not in reply.text
-    assert await _balance(api, merchant) == 0
+    assert await channels.balance(api, merchant) == 0
 
     # Paid: credited once, however often the provider says so.
     for _ in range(2):
         reply = await api.post(WEBHOOK, content=body, headers=signed(body))
         assert reply.status_code == 200 and reply.json() == {"received": True}
-    assert await _balance(api, merchant) == made["credit_cents"]
-    order = await _order(api, merchant, made["order_id"])
+    assert await channels.balance(api, merchant) == made["credit_cents"]
+    order = await channels.order(api, merchant, made["order_id"])
     assert (order["status"], order["provider_status"]) == ("completed", "paid")
     assert order["provider_payment_id"] == payment_id
 
     # An amount changed on the way, signed: the order is left for an operator, uncredited.
-    second = await _checkout(api, merchant)
+    second = await channels.checkout(api, merchant, ACME)
     changed_id = second["checkout_url"].rsplit("/", 1)[1]
     acme_pay.pay(changed_id)["amount"] += 1
     body = acme_pay.event(changed_id)
     reply = await api.post(WEBHOOK, content=body, headers=signed(body))
     assert reply.status_code == 200
-    assert (await _order(api, merchant, second["order_id"]))["status"] == "pending"
-    assert await _balance(api, merchant) == made["credit_cents"]
+    assert (await channels.order(api, merchant, second["order_id"]))["status"] == "pending"
+    assert await channels.balance(api, merchant) == made["credit_cents"]
 
     # A notice naming another channel's order changes nothing.
     other = await make_merchant("staging")
@@ -157,7 +135,7 @@ async def test_a_lost_notification_is_found_by_reconciliation(
     api = billing_client
     await _enable(admin_client, acme_pay)
     merchant = await make_merchant("live")
-    made = await _checkout(api, merchant)
+    made = await channels.checkout(api, merchant, ACME)
     acme_pay.pay(made["checkout_url"].rsplit("/", 1)[1])
 
     later = utcnow() + timedelta(seconds=billing_settings.reconcile_after_seconds + 1)
@@ -169,7 +147,7 @@ async def test_a_lost_notification_is_found_by_reconciliation(
     )
     again = await reconcile.check(db, billing_settings, made["order_id"], pending_only=False)
     assert again.settlement.result == "already_completed"
-    assert await _balance(api, merchant) == made["credit_cents"]
+    assert await channels.balance(api, merchant) == made["credit_cents"]
 
 
 async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_is_refused(
@@ -180,19 +158,16 @@ async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_i
 ) -> None:
     api = billing_client
     merchant = await make_merchant("staging")
-    reply = await admin_client.put(f"/billing/channels/{ACME}/staging", json={"enabled": True})
-    assert reply.status_code == 200, reply.text
+    await channels.enable(admin_client, ACME, env="staging")
     info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
     assert info["providers"] == ["sandbox"]
     assert {"channel": ACME, "through": "sandbox"}.items() <= next(
         c for c in info["channels"] if c["channel"] == ACME
     ).items()
 
-    made = await _checkout(api, merchant)
-    assert (made["provider"], made["channel"]) == ("sandbox", ACME)
+    made = await channels.checkout(api, merchant, ACME)
+    assert "Acme Pay" in await channels.sandbox_page(api, made, ACME)
     assert acme_pay.payments == {}  # staging never reached the provider
-    page = await api.get(made["checkout_url"].removeprefix("http://gateway.test/api/public/v1"))
-    assert page.status_code == 200 and "Acme Pay" in page.text
     # The seed's payment session names the channel as the checkout does.
     session = {"channel": ACME, "type": "topup", "pack_id": "pack_starter"}
     reply = await api.post("/payment/create-session", json=session, headers=merchant.headers)
@@ -229,8 +204,8 @@ async def test_a_channel_charging_in_its_own_currency_records_what_was_paid_and_
         ).scalar_one()
     assert sealed.startswith("v1:") and API_KEY not in sealed and WEBHOOK_SECRET not in sealed
     merchant = await make_merchant("live")
-    made = await _checkout(api, merchant)
-    order = await _order(api, merchant, made["order_id"])
+    made = await channels.checkout(api, merchant, ACME)
+    order = await channels.order(api, merchant, made["order_id"])
     # $5.00 at 0.3075 KWD a dollar: 1.5375 KWD, 1538 fils (three decimals).
     assert (order["charge_minor"], order["charge_currency"], order["charge_rate"]) == (
         1538,
@@ -243,12 +218,9 @@ async def test_a_channel_charging_in_its_own_currency_records_what_was_paid_and_
     acme_pay.pay(payment_id)
     body = acme_pay.event(payment_id)
     # The same notification five times at once: credited once, on either store.
-    replies = await asyncio.gather(
-        *(api.post(WEBHOOK, content=body, headers=signed(body)) for _ in range(5))
-    )
-    assert [r.status_code for r in replies] == [200] * 5
-    assert await _balance(api, merchant) == made["credit_cents"]
-    assert (await _order(api, merchant, made["order_id"]))["status"] == "completed"
+    await channels.sent_at_once(5, lambda: api.post(WEBHOOK, content=body, headers=signed(body)))
+    assert await channels.balance(api, merchant) == made["credit_cents"]
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "completed"
     await assert_ledger_balanced(db)
 
 
@@ -338,7 +310,7 @@ async def test_a_channel_may_notify_by_query_string_and_be_answered_in_its_words
         for _ in range(2):
             reply = await api.get("/payment/webhook/acme_query", params={**query, "sign": sign})
             assert (reply.status_code, reply.text) == (200, "success")
-        assert await _balance(api, merchant) == made["credit_cents"]
+        assert await channels.balance(api, merchant) == made["credit_cents"]
 
 
 class _AcmeMisread(AcmePay):

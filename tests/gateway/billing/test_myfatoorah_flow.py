@@ -4,7 +4,6 @@ MyFatoorah's page and lands on the gateway's return (which asks ``GetPaymentStat
 the v2 webhook credits once however often and in whatever order it comes, a lost one is found
 by reconciliation, and forged, stale, changed and another's notifications credit nothing."""
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,12 +15,11 @@ from gateway.billing import reconcile
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures import channels
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.myfatoorah import TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
-from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/myfatoorah"
-PUBLIC = "http://gateway.test/api/public/v1"
 
 
 @pytest.fixture
@@ -32,38 +30,7 @@ async def enabled(admin_client: httpx.AsyncClient, myfatoorah_stand_in: MyFatoor
         "api_base": myfatoorah_stand_in.url,
         "currency": "KWD",
     }
-    reply = await admin_client.put(
-        "/billing/channels/myfatoorah/live", json={"enabled": True, "credentials": credentials}
-    )
-    assert reply.status_code == 200, reply.text
-    assert TOKEN not in reply.text and WEBHOOK_SECRET not in reply.text
-
-
-async def _checkout(
-    api: httpx.AsyncClient, merchant: MerchantKey, pack_id: str = "pack_starter"
-) -> dict[str, Any]:
-    body = {"channel": "myfatoorah", "pack_id": pack_id}
-    reply = await api.post("/billing/checkout", json=body, headers=merchant.headers)
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
-
-
-async def _order(api: httpx.AsyncClient, merchant: MerchantKey, order_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = (await api.get(f"/orders/{order_id}", headers=merchant.headers)).json()[
-        "data"
-    ]
-    return data
-
-
-async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
-    return int(
-        (await api.get("/balance", headers=merchant.headers)).json()["data"]["balance_cents"]
-    )
-
-
-def _invoice_of(made: dict[str, Any]) -> str:
-    return str(made["checkout_url"].rsplit("/", 1)[1])
+    await channels.enable(admin_client, "myfatoorah", credentials, secrets=(TOKEN, WEBHOOK_SECRET))
 
 
 async def _notify(
@@ -85,9 +52,9 @@ async def test_paid_on_myfatoorah_s_page_returned_notified_credited_once(
     info = (await api.get("/billing/topup-info", headers=merchant.headers)).json()["data"]
     assert "myfatoorah" in {c["channel"] for c in info["channels"]}
 
-    made = await _checkout(api, merchant)
+    made = await channels.checkout(api, merchant, "myfatoorah")
     assert made["checkout_url"].startswith(f"{myfatoorah_stand_in.url}/pay/")
-    order = await _order(api, merchant, made["order_id"])
+    order = await channels.order(api, merchant, made["order_id"])
     # $5.00 at 0.307 KWD a dollar: 1.535 KWD, charged in fils; 500 cents credited.
     assert (order["charge_minor"], order["charge_currency"], order["charge_rate"]) == (
         1535,
@@ -105,34 +72,21 @@ async def test_paid_on_myfatoorah_s_page_returned_notified_credited_once(
         f"/billing/checkout/return?order={made['order_id']}&paymentId=0707123&Id=0707123"
     )
     assert forged.status_code in (200, 303), forged.text
-    assert (await _order(api, merchant, made["order_id"]))["status"] == "pending"
-    assert await _balance(api, merchant) == 0
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "pending"
+    assert await channels.balance(api, merchant) == 0
 
     # The payer's page: pay there, come back to the gateway's return.
-    async with httpx.AsyncClient() as payer:
-        page = await payer.get(made["checkout_url"])
-        assert page.status_code == 200 and "5.00 USD" in page.text
-        paid = await payer.post(made["checkout_url"])
-    assert paid.status_code == 302
-    back = paid.headers["location"]
-    assert back.startswith(f"{PUBLIC}/billing/checkout/return?order={made['order_id']}")
-    landed = await api.get(back.removeprefix(PUBLIC))
-    assert landed.status_code in (200, 303), landed.text
-    assert await _balance(api, merchant) == made["credit_cents"]
+    await channels.paid_on_the_page(api, made, "5.00 USD")
+    assert await channels.balance(api, merchant) == made["credit_cents"]
 
     # MyFatoorah's webhook then, twice at once and again: the order was credited already.
-    invoice = _invoice_of(made)
-    replies = await asyncio.gather(
-        *(_notify(api, myfatoorah_stand_in.notification(invoice)) for _ in range(3))
-    )
-    assert [r.status_code for r in replies] == [200] * 3, replies[0].text
-    assert await _balance(api, merchant) == made["credit_cents"]
-    order = await _order(api, merchant, made["order_id"])
+    invoice = channels.provider_id(made)
+    await channels.sent_at_once(3, lambda: _notify(api, myfatoorah_stand_in.notification(invoice)))
+    order = await channels.order(api, merchant, made["order_id"])
     assert order["status"] == "completed" and order["provider_payment_id"]
     receipt = await api.get(f"/orders/{made['order_id']}/receipt", headers=merchant.headers)
     assert receipt.status_code == 200, receipt.text
-    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
-    await assert_ledger_balanced(db)
+    await channels.credited_once(api, db, merchant, made)
 
 
 @pytest.mark.usefixtures("enabled")
@@ -144,8 +98,8 @@ async def test_the_webhook_credits_once_whatever_the_order_of_reports(
 ) -> None:
     api = billing_client
     merchant = await make_merchant("live")
-    made = await _checkout(api, merchant)
-    invoice = _invoice_of(made)
+    made = await channels.checkout(api, merchant, "myfatoorah")
+    invoice = channels.provider_id(made)
     myfatoorah_stand_in.fail_attempt(invoice)
     declined = myfatoorah_stand_in.notification(invoice)
     myfatoorah_stand_in.pay(invoice)
@@ -156,21 +110,18 @@ async def test_the_webhook_credits_once_whatever_the_order_of_reports(
     changed = json.loads(json.dumps(succeeded[0]))
     changed["Data"]["Amount"]["ValueInBaseCurrency"] = "0.001"
     assert (await _notify(api, (changed, succeeded[1]))).status_code == 200
-    assert await _balance(api, merchant) == 0
+    assert await channels.balance(api, merchant) == 0
     # The success then, five copies at once: credited once.
-    replies = await asyncio.gather(*(_notify(api, succeeded) for _ in range(5)))
-    assert [r.status_code for r in replies] == [200] * 5, replies[0].text
-    assert await _balance(api, merchant) == made["credit_cents"]
+    await channels.sent_at_once(5, lambda: _notify(api, succeeded))
+    assert await channels.balance(api, merchant) == made["credit_cents"]
     # The declined attempt's report arrives late: it changes nothing.
     assert (await _notify(api, declined)).status_code == 200
     # The success resent later, with a new date and reference (neither is signed): a repeat.
     body, headers = myfatoorah_stand_in.notification(invoice)
     assert body["Event"]["Reference"] != succeeded[0]["Event"]["Reference"]
     assert (await _notify(api, (body, headers))).status_code == 200
-    assert (await _order(api, merchant, made["order_id"]))["status"] == "completed"
-    assert await _balance(api, merchant) == made["credit_cents"]
-    assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
-    await assert_ledger_balanced(db)
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "completed"
+    await channels.credited_once(api, db, merchant, made)
 
 
 @pytest.mark.usefixtures("enabled")
@@ -183,9 +134,9 @@ async def test_a_lost_notification_is_found_by_reconciliation(
 ) -> None:
     api = billing_client
     merchant = await make_merchant("live")
-    made = await _checkout(api, merchant)
-    unpaid = await _checkout(api, merchant)
-    myfatoorah_stand_in.pay(_invoice_of(made))  # the webhook never comes
+    made = await channels.checkout(api, merchant, "myfatoorah")
+    unpaid = await channels.checkout(api, merchant, "myfatoorah")
+    myfatoorah_stand_in.pay(channels.provider_id(made))  # the webhook never comes
 
     later = utcnow() + timedelta(seconds=billing_settings.reconcile_after_seconds + 1)
     due = await reconcile.due(db, billing_settings, later)
@@ -196,9 +147,9 @@ async def test_a_lost_notification_is_found_by_reconciliation(
     left = await reconcile.check(db, billing_settings, unpaid["order_id"])
     assert left.settlement.result == "open"
     # The notification turns up after all: nothing more.
-    reply = await _notify(api, myfatoorah_stand_in.notification(_invoice_of(made)))
+    reply = await _notify(api, myfatoorah_stand_in.notification(channels.provider_id(made)))
     assert reply.status_code == 200
-    assert await _balance(api, merchant) == made["credit_cents"]
+    assert await channels.balance(api, merchant) == made["credit_cents"]
     await assert_ledger_balanced(db)
 
 
@@ -212,9 +163,9 @@ async def test_forged_stale_changed_and_another_s_notifications_credit_nothing(
     api = billing_client
     merchant = await make_merchant("live")
     other = await make_merchant("live")
-    made = await _checkout(api, merchant)
-    theirs = await _checkout(api, other)
-    invoice = _invoice_of(made)
+    made = await channels.checkout(api, merchant, "myfatoorah")
+    theirs = await channels.checkout(api, other, "myfatoorah")
+    invoice = channels.provider_id(made)
     myfatoorah_stand_in.pay(invoice)
 
     refused = {
@@ -226,7 +177,7 @@ async def test_forged_stale_changed_and_another_s_notifications_credit_nothing(
         ),
     }
     body, headers = myfatoorah_stand_in.notification(invoice)
-    body["Data"]["Invoice"]["Id"] = _invoice_of(theirs)  # a signed field changed
+    body["Data"]["Invoice"]["Id"] = channels.provider_id(theirs)  # a signed field changed
     refused["a signed field changed"] = (body, headers)
     body, headers = myfatoorah_stand_in.notification(invoice)
     refused["unsigned"] = (body, {"Content-Type": "application/json"})
@@ -239,14 +190,14 @@ async def test_forged_stale_changed_and_another_s_notifications_credit_nothing(
     body, headers = myfatoorah_stand_in.notification(invoice)
     body["Data"]["Amount"]["ValueInBaseCurrency"] = "0.100"
     assert (await _notify(api, (body, headers))).status_code == 200
-    assert (await _order(api, merchant, made["order_id"]))["status"] == "pending"
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "pending"
 
     # MyFatoorah naming another merchant's order for this invoice: not that order's invoice.
     myfatoorah_stand_in.invoices[invoice]["_external"] = theirs["order_id"]
     assert (await _notify(api, myfatoorah_stand_in.notification(invoice))).status_code == 200
-    assert (await _order(api, other, theirs["order_id"]))["status"] == "pending"
+    assert (await channels.order(api, other, theirs["order_id"]))["status"] == "pending"
 
-    assert await _balance(api, merchant) == 0 and await _balance(api, other) == 0
+    assert await channels.balance(api, merchant) == 0 and await channels.balance(api, other) == 0
     await assert_ledger_balanced(db)
 
 
@@ -262,9 +213,9 @@ async def test_without_external_identifier_the_signed_invoice_still_decides(
     api = billing_client
     merchant = await make_merchant("live")
     other = await make_merchant("live")
-    made = await _checkout(api, merchant)
-    theirs = await _checkout(api, other)
-    invoice = _invoice_of(made)
+    made = await channels.checkout(api, merchant, "myfatoorah")
+    theirs = await channels.checkout(api, other, "myfatoorah")
+    invoice = channels.provider_id(made)
     myfatoorah_stand_in.invoices[invoice]["_external"] = None
     myfatoorah_stand_in.pay(invoice)
 
@@ -272,11 +223,11 @@ async def test_without_external_identifier_the_signed_invoice_still_decides(
     body["Data"]["Invoice"]["UserDefinedField"] = theirs["order_id"]
     body["Data"]["Customer"]["Reference"] = theirs["order_id"]
     assert (await _notify(api, (body, headers))).status_code == 200
-    assert await _balance(api, other) == 0 and await _balance(api, merchant) == 0
+    assert await channels.balance(api, other) == 0 and await channels.balance(api, merchant) == 0
 
     assert (await _notify(api, myfatoorah_stand_in.notification(invoice))).status_code == 200
-    assert await _balance(api, merchant) == made["credit_cents"]
-    assert (await _order(api, other, theirs["order_id"]))["status"] == "pending"
+    assert await channels.balance(api, merchant) == made["credit_cents"]
+    assert (await channels.order(api, other, theirs["order_id"]))["status"] == "pending"
     await assert_ledger_balanced(db)
 
 
@@ -286,12 +237,10 @@ async def test_staging_pays_myfatoorah_through_the_sandbox_page_titled_for_it(
     myfatoorah_stand_in: MyFatoorahStandIn,
     make_merchant: MakeMerchant,
 ) -> None:
-    reply = await admin_client.put("/billing/channels/myfatoorah/staging", json={"enabled": True})
-    assert reply.status_code == 200, reply.text
+    await channels.enable(admin_client, "myfatoorah", env="staging")
     merchant = await make_merchant("staging")
     before = len(myfatoorah_stand_in.invoices)
-    made = await _checkout(billing_client, merchant)
-    assert (made["provider"], made["channel"]) == ("sandbox", "myfatoorah")
+    made = await channels.checkout(billing_client, merchant, "myfatoorah")
+    page = await channels.sandbox_page(billing_client, made, "myfatoorah")
+    assert "MyFatoorah" in page and "KNET" in page
     assert len(myfatoorah_stand_in.invoices) == before  # staging never reaches MyFatoorah
-    page = await billing_client.get(made["checkout_url"].removeprefix(PUBLIC))
-    assert page.status_code == 200 and "MyFatoorah" in page.text and "KNET" in page.text

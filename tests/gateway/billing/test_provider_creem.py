@@ -4,7 +4,7 @@ up."""
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from gateway.billing.providers import (
 )
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
-from tests.fixtures.core import make_settings
+from tests.fixtures import channels
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 
 PROVIDER = providers.get("creem")
@@ -45,24 +45,18 @@ def _ctx(
             **more,
         }
     )
-    settings = make_settings("sqlite+aiosqlite:///:memory:", "redis://127.0.0.1:1")
-    return Context(settings, "live", credentials, http, datetime.now(UTC))
+    return channels.context(credentials, http)
 
 
 def _request(order_id: str, amount: int, pack_id: str | None = "pack_pro") -> PaymentRequest:
-    return PaymentRequest(
-        order_id=order_id,
-        merchant_id="mer_c",
-        env="live",
-        kind="checkout",
+    return channels.payment_request(
+        order_id,
+        "creem",
+        amount,
         pack_id=pack_id,
         name="Pro pack",
         credits=25000,
-        amount_minor=amount,
-        currency="USD",
-        return_url=f"https://gateway.test/api/public/v1/payment/return/{order_id}",
-        cancel_url="https://merchant.test/cancel",
-        notify_url="https://gateway.test/api/public/v1/payment/webhook/creem",
+        merchant_id="mer_c",
     )
 
 

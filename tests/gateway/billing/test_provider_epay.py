@@ -29,6 +29,7 @@ from gateway.billing.providers.epay import EpayCredentials, EpayProvider
 from gateway.ops.logs import configure_logging
 from gateway.values.clock import new_id
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.core import make_settings
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
 
@@ -43,24 +44,11 @@ def _credentials(root: str, **changes: Any) -> EpayCredentials:
 
 
 def _context(credentials: EpayCredentials, http: httpx.AsyncClient) -> Context[EpayCredentials]:
-    return Context(SETTINGS, "live", credentials, http, NOW)
+    return channels.context(credentials, http, now=NOW)
 
 
 def _request(order_id: str, amount: int = 500) -> PaymentRequest:
-    return PaymentRequest(
-        order_id=order_id,
-        merchant_id="mer_1",
-        env="live",
-        kind="checkout",
-        pack_id="starter",
-        name="Starter pack",
-        credits=5000,
-        amount_minor=amount,
-        currency="USD",
-        return_url=f"http://gateway.test/api/public/v1/billing/checkout/return?order_id={order_id}",
-        cancel_url="https://merchant.example/cancel",
-        notify_url=NOTIFY_URL,
-    )
+    return channels.payment_request(order_id, "epay", amount)
 
 
 def _ref(order_id: str, amount: int = 3600) -> OrderRef:

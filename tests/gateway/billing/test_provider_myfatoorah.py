@@ -4,7 +4,7 @@ looked up."""
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -21,7 +21,7 @@ from gateway.billing.providers import (
     PaymentRequest,
     ProviderError,
 )
-from tests.fixtures.core import make_settings
+from tests.fixtures import channels
 from tests.fixtures.myfatoorah import TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
 
 PROVIDER = providers.get("myfatoorah")
@@ -39,25 +39,11 @@ def _ctx(
     credentials = MyFatoorahCredentials(
         token=SecretStr(token), webhook_secret=SecretStr(WEBHOOK_SECRET), api_base=stand_in.url
     )
-    settings = make_settings("sqlite+aiosqlite:///:memory:", "redis://127.0.0.1:1")
-    return Context(settings, "live", credentials, http, datetime.now(UTC))
+    return channels.context(credentials, http)
 
 
 def _request(order_id: str, amount: int = 500) -> PaymentRequest:
-    return PaymentRequest(
-        order_id=order_id,
-        merchant_id="mer_1",
-        env="live",
-        kind="checkout",
-        pack_id="pack_starter",
-        name="Starter pack",
-        credits=5000,
-        amount_minor=amount,
-        currency="USD",
-        return_url=f"https://gateway.test/api/public/v1/payment/return/{order_id}",
-        cancel_url="https://merchant.test/cancel",
-        notify_url="https://gateway.test/api/public/v1/payment/webhook/myfatoorah",
-    )
+    return channels.payment_request(order_id, "myfatoorah", amount)
 
 
 def _inbound(body: dict[str, object], headers: dict[str, str]) -> Inbound:
