@@ -160,7 +160,7 @@ class CreemProvider(Provider[CreemCredentials]):
         try:
             return await _api(ctx).portal(customer_id)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
 
     async def paid_periods(self, ctx: Context[CreemCredentials], ref: SubscriptionRef) -> Periods:
         """The subscription's paid transactions (Creem lists transactions by customer); its
@@ -178,7 +178,7 @@ class CreemProvider(Provider[CreemCredentials]):
                 return Periods(sub_id, customer, ())
             found = await api.transactions(customer, sub_id)
         except ChannelError as exc:
-            raise _failed(exc) from None
+            raise channel_failed(CREEM, exc) from None
         paid = tuple(
             PeriodPaid(t.id, t.paid.minor, t.paid.currency, t.period_end)
             for t in found
