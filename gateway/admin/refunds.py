@@ -20,7 +20,10 @@ unchanged by the rollback, so asking again (the operator's retry of the same amo
 records it once. The provider is never asked for money the wallet did not give up first, and
 never twice for one record. The cost is a row held for one provider call, bounded by
 ``AITOPUP_PAYMENT_TIMEOUT_SECONDS``; refunds are rare, operator-made acts. A channel that cannot
-refund idempotently (``can_refund`` false) is refused (``REFUND_NOT_SUPPORTED``).
+refund idempotently (``can_refund`` false) is refused (``REFUND_NOT_SUPPORTED``): MyFatoorah's
+``MakeRefund`` takes no idempotency key (its documentation leaves duplicate partial refunds to
+the caller), so it would need a pending refund row called after commit and reconciled by the
+runner, and is not offered here.
 
 The debit is the credited share, rounded on the running total (``_share``): a refund in parts
 takes back exactly ``credit_cents`` once the whole payment is refunded, never more.
