@@ -95,6 +95,15 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     assert credited == order["credit_cents"]
     paid, path = order["amount_cents"], f"/orders/{order['order_id']}/refund"
 
+    # Stripe refusing (refunded there already, by hand) leaves nothing changed here.
+    intent = stripe_stand_in.intents[session["payment_intent"]]
+    intent["amount_refunded"] = paid
+    refused = await admin.post(path, json={"reason": "refunded at Stripe"})
+    assert (refused.status_code, refused.json()["code"]) == (502, 4107), refused.text
+    assert await balance(api, merchant) == credited
+    assert await refunded(db, order["order_id"]) == (0, 0)
+    intent["amount_refunded"] = 0
+
     part = await admin.post(path, json={"amount_cents": 500, "reason": "asked by payer"})
     assert part.status_code == 200, part.text
     data = part.json()["data"]
@@ -109,7 +118,6 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     assert rest.json()["data"]["refundable_cents"] == 0
     # The whole payment back takes back exactly what it credited.
     assert await balance(api, merchant) == 0
-    intent = stripe_stand_in.intents[session["payment_intent"]]
     assert intent["amount_refunded"] == paid
 
     past = await admin.post(path, json={"amount_cents": 1, "reason": "once more"})
