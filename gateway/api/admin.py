@@ -13,7 +13,16 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..accounts import invitations
-from ..admin import api_keys, audit, catalog, merchants, plans, redemption_codes, reports
+from ..admin import (
+    api_keys,
+    audit,
+    catalog,
+    merchants,
+    plans,
+    redemption_codes,
+    refunds,
+    reports,
+)
 from ..admin import channels as payment_channels
 from ..admin import checkin as checkin_config
 from ..admin.audit import Call
@@ -48,7 +57,7 @@ from ..billing import reconcile
 from ..billing.channel_schemas import ChannelAdminData, ChannelSet
 from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.plan_schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
-from ..billing.schemas import OffsetQuery, OrderData
+from ..billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
 from ..lockout import client_address
 from ..mail.links import public_base
 from ..operations import perform
@@ -338,6 +347,13 @@ async def list_mismatched(request: Request, call: Call) -> Response:
 async def check_order(request: Request, call: Call) -> Response:
     svc = services(request)
     operation = reconcile.check_payment(svc.db, svc.settings, _id(request), pending_only=False)
+    return await answer(request, operation)
+
+
+async def refund_order(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, RefundRequest, limit=svc.settings.max_body_bytes)
+    operation = refunds.refund_order(svc.db, svc.settings, call, _id(request), body)
     return await answer(request, operation)
 
 
@@ -776,6 +792,27 @@ routes = [
         errors=(
             Code.ORDER_NOT_FOUND,
             Code.PAYMENTS_NOT_CONFIGURED,
+            Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
+            Code.PAYMENT_PROVIDER_ERROR,
+            Code.PAYMENT_PROVIDER_TIMEOUT,
+        ),
+    ),
+    _route(
+        "/orders/{id}/refund",
+        refund_order,
+        "POST",
+        "orders.refund",
+        "Refund a paid order through its channel, in whole (amount_cents unset) or in part: "
+        "the wallet gives back the credits the part bought, in the same transaction; never "
+        "more than was paid in all",
+        body=RefundRequest,
+        response=RefundData,
+        errors=(
+            Code.ORDER_NOT_FOUND,
+            Code.ORDER_NOT_REFUNDABLE,
+            Code.REFUND_NOT_SUPPORTED,
+            Code.REFUND_EXCEEDS_PAID,
+            Code.REFUND_BALANCE_SHORT,
             Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
             Code.PAYMENT_PROVIDER_ERROR,
             Code.PAYMENT_PROVIDER_TIMEOUT,

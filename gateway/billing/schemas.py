@@ -28,6 +28,8 @@ __all__ = [
     "ReceiptData",
     "RedeemData",
     "RedeemRequest",
+    "RefundData",
+    "RefundRequest",
     "StripeAck",
     "TierData",
     "TopupInfo",
@@ -458,3 +460,37 @@ def iso_country(value: str) -> str:
     if len(code) != 2 or not code.isascii() or pycountry.countries.get(alpha_2=code) is None:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or US")
     return code
+
+
+class RefundRequest(_Strict):
+    amount_cents: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description="What to give back, in the order's currency; unset: all that is left of "
+        "what was paid.",
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=400,
+        description="Why, for operators: kept in the audit log, never shown to the merchant.",
+    )
+
+
+class RefundData(BaseModel):
+    """A refund made: what went back to the payer, what it took from the wallet."""
+
+    order_id: str
+    env: str
+    merchant_id: str
+    channel: str | None
+    amount_cents: int = Field(description="Given back to the payer now, in currency.")
+    currency: str
+    refunded_cents: int = Field(description="Given back of this order so far, this one too.")
+    refundable_cents: int = Field(description="What is left to refund of the order.")
+    debit_cents: int = Field(
+        description="Taken from the merchant's wallet now: the credits this part had bought."
+    )
+    balance_cents: int = Field(description="The merchant's wallet after the debit.")
+    refund_id: str = Field(description="The provider's id of the refund.")
+    provider_status: str = Field(description="The provider's word for the refund's state.")

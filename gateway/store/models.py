@@ -578,6 +578,9 @@ class FundingOrder(Base):
     provider_status: Mapped[str | None] = mapped_column(String(40))
     checked_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # Of ``amount_cents``, what was given back to the payer (``admin.refunds``): raised by one
+    # conditional UPDATE that never passes ``amount_cents``.
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # A pending checkout can be paid until then: the sandbox's TTL, or the Stripe session's own
     # expiry. None for redemptions, which complete at once.
     expires_at: Mapped[datetime | None]

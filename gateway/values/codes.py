@@ -184,6 +184,10 @@ class Code(IntEnum):
     PAYMENT_NOTICE_MALFORMED = 4405
     PAYMENT_NOTICE_NOT_PROCESSED = 4406
     PAYMENT_NOTICE_ORDER_MISMATCH = 4407
+    ORDER_NOT_REFUNDABLE = 4480
+    REFUND_NOT_SUPPORTED = 4481
+    REFUND_EXCEEDS_PAID = 4482
+    REFUND_BALANCE_SHORT = 4483
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -532,6 +536,22 @@ CATALOGUE: dict[Code, CodeInfo] = {
         409,
         "Payment notification names an order of another channel, merchant or environment; "
         "nothing credited",
+    ),
+    Code.ORDER_NOT_REFUNDABLE: CodeInfo(
+        409, "Only a paid checkout or invoice can be refunded (data.status: the order's now)"
+    ),
+    Code.REFUND_NOT_SUPPORTED: CodeInfo(
+        409, "This order's payment channel cannot refund (data.channel); nothing changed"
+    ),
+    Code.REFUND_EXCEEDS_PAID: CodeInfo(
+        409,
+        "Refund more than is left of the payment: at most data.refundable_cents (what was paid "
+        "less what was refunded already)",
+    ),
+    Code.REFUND_BALANCE_SHORT: CodeInfo(
+        409,
+        "The merchant's wallet holds less than the credits this refund takes back "
+        "(data.debit_cents); nothing refunded",
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

@@ -50,6 +50,10 @@ The calls, in the order an order meets them:
 
 ``refund(ctx, order, amount_minor) -> Refunded``
     Money back through the provider, where it can (``can_refund``); else ``NotSupported``.
+    ``amount_minor`` is in the charge's currency, at most what is left of it. It is called
+    inside the transaction that records the refund and debits the wallet (``admin.refunds``),
+    so it must be idempotent on ``(order_id, refunded_minor, amount_minor)``: a refund asked
+    again after its answer was lost must be the one the provider made, never a second.
 
 A provider's credentials are a pydantic model (``Credentials``); every secret field is a
 ``SecretStr``: sealed at rest, answered masked, never logged. The operator sets them per
@@ -357,6 +361,10 @@ class OrderRef:
     amount_minor: int
     currency: str
     created_at: datetime
+    # Of ``amount_minor``, what was refunded before the refund asked now: with the order id and
+    # the amount, the refund's idempotency key at a provider that takes one, so a refund asked
+    # again after its answer was lost is the one the provider made.
+    refunded_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ...mail.links import public_base
 from ...values.settings import Settings
-from .base import Context, NoCredentials, Opened, PaymentRequest, Provider
+from .base import Context, NoCredentials, Opened, OrderRef, PaymentRequest, Provider, Refunded
 
 __all__ = ["PATH", "SANDBOX", "SandboxProvider", "sandbox_token", "sandbox_url"]
 
@@ -35,6 +35,7 @@ class SandboxProvider(Provider[NoCredentials]):
     name: ClassVar[str] = SANDBOX
     title: ClassVar[str] = "Sandbox"
     settles_late: ClassVar[bool] = False
+    can_refund: ClassVar[bool] = True
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:
         return env == "staging"
@@ -42,3 +43,9 @@ class SandboxProvider(Provider[NoCredentials]):
     async def open(self, ctx: Context[NoCredentials], req: PaymentRequest) -> Opened:
         ttl = timedelta(seconds=ctx.settings.sandbox_order_ttl_seconds)
         return Opened(sandbox_url(ctx.settings, req.order_id), None, ctx.now + ttl)
+
+    async def refund(
+        self, ctx: Context[NoCredentials], order: OrderRef, amount_minor: int
+    ) -> Refunded:
+        # No money moved, so none goes back: refunded at once, its id the same for the same ask.
+        return Refunded(f"sandbox_re_{order.order_id}_{order.refunded_minor}", "succeeded")

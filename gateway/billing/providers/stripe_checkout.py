@@ -25,6 +25,8 @@ from .base import (
     OrderRef,
     PaymentRequest,
     Provider,
+    ProviderError,
+    Refunded,
 )
 
 __all__ = ["STRIPE", "StripeCredentials", "StripeProvider", "stripe_settings"]
@@ -59,6 +61,7 @@ class StripeProvider(Provider[StripeCredentials]):
     kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout", "invoice"})
     subscriptions: ClassVar[bool] = True
     can_look_up: ClassVar[bool] = True
+    can_refund: ClassVar[bool] = True
     # Stripe's events carry whole objects.
     body_limit: ClassVar[int] = 512 * 1024
 
@@ -128,3 +131,16 @@ class StripeProvider(Provider[StripeCredentials]):
             looked.amount_cents,
             looked.currency,
         )
+
+    async def refund(
+        self, ctx: Context[StripeCredentials], order: OrderRef, amount_minor: int
+    ) -> Refunded:
+        # The payment is what a refund names; an order credited before it was noted has it
+        # found at Stripe first.
+        payment_id = order.payment_id or (await self.look_up(ctx, order)).payment_id
+        if payment_id is None:
+            raise ProviderError("no payment to refund")
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        key = f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
+        refund_id, status = await payments.create_refund(settings, payment_id, amount_minor, key)
+        return Refunded(refund_id, status)
