@@ -1,4 +1,4 @@
-"""Migration 0033: what of an order's payment was refunded, as the models describe it; and
+"""Migration 0032: what of an order's payment was refunded, as the models describe it; and
 back."""
 
 from pathlib import Path
@@ -10,10 +10,10 @@ from tests.fixtures.migrations import columns_of, database_at, up_down_up
 TABLES = {"funding_orders"}
 
 
-async def test_0033_adds_the_refunded_column_and_goes_back(
+async def test_0032_adds_the_refunded_column_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0031", database_url, tmp_path, request) as db:
         columns = columns_of("funding_orders")
-        before, after = await up_down_up(db, "0031", "0033", TABLES, columns)
+        before, after = await up_down_up(db, "0031", "0032", TABLES, columns)
     assert after > before

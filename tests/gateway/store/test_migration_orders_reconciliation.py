@@ -15,7 +15,7 @@ from tests.fixtures.billing import insert_orders, order_row
 from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"funding_orders", "redemption_codes"}
-# What later migrations add to these tables (0031, 0033).
+# What later migrations add to these tables (0031, 0032).
 LATER = {
     f"funding_orders.{name}"
     for name in ("channel", "charge_minor", "charge_currency", "charge_rate", "refunded_cents")

@@ -1,6 +1,6 @@
 """order refunds: what of an order's payment was given back to the payer
 
-Revision ID: 0033
+Revision ID: 0032
 Revises: 0031
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0033"
+revision: str = "0032"
 down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
