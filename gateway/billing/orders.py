@@ -13,6 +13,11 @@ which stops taking payment at that same instant; Stripe's event about a payment 
 (it retries for days), so a paid Stripe event credits the order whatever the clock says here,
 even one expired meanwhile (taking its coupon use again: the payment happened).
 
+Every channel's payment ends in ``complete_order``, whoever reports it (a notification, a
+Stripe event, the payer's return, a check, the reconciliation sweep, the sandbox's Pay): the
+winner of that UPDATE credits the wallet (``wallet.credited``), numbers the receipt and writes
+``order.paid``, so each happens once per order, or not at all if the transaction rolls back.
+
 Expired orders are found by the worker's sweep (``expire_due``), and by a checkout that finds its
 coupon's uses all held, so that a use is never kept by an order that can no longer be paid.
 
@@ -31,6 +36,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import outbox
 from ..callers import Caller
 from ..mail.links import public_base
 from ..store.compose import upsert
@@ -67,6 +73,7 @@ from .service import order_data, orders_select
 __all__ = [
     "EXPIRED_REASON",
     "MIN_CHARGE_CENTS",
+    "PAID",
     "STRIPE_SESSION_TTL",
     "Paid",
     "Settlement",
@@ -103,6 +110,8 @@ _US = table_of(User)
 
 EXPIRED_REASON = "checkout expired"
 CANCELLED_REASON = "checkout cancelled"
+# The event of an order paid: written once, by the one completion every channel's goes through.
+PAID = "order.paid"
 # Orders expired per transaction of the sweep.
 EXPIRE_BATCH = 500
 
@@ -656,6 +665,10 @@ async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settleme
 async def complete_order(
     conn: AsyncConnection, db: Database, order_id: str, paid: Paid, now: datetime
 ) -> Settlement:
+    """Settle ``order_id`` as paid by what the provider says (``paid``), in the caller's
+    transaction: if it matches what the order charged and the order is pending (or expired, for
+    a provider that ``settles_late``), the wallet credited, the receipt numbered and
+    ``order.paid`` written; otherwise nothing credited, and the settlement says why."""
     order = (await conn.execute(select(_O).where(_O.c.id == order_id))).first()
     if order is None:
         log.warning("payment for unknown order %s from %s", order_id, paid.provider)
@@ -706,10 +719,39 @@ async def complete_order(
         now=now,
     )
     # Numbered as it is paid, in this transaction: a payment rolled back takes its number back.
-    await receipts.issue(
+    issued = await receipts.issue(
         conn, env=order.env, merchant_id=order.merchant_id, reference=order_id, now=now
     )
-    return Settlement("credited", moved.delivery_ids, "completed")
+    told = await outbox.emit(
+        conn,
+        env=order.env,
+        merchant_id=order.merchant_id,
+        type_=PAID,
+        data=_paid_data(order, issued, now),
+        now=now,
+    )
+    return Settlement("credited", [*moved.delivery_ids, *told], "completed")
+
+
+def _paid_data(order: Any, issued: receipts.Issued, now: datetime) -> dict[str, Any]:
+    """``order.paid``'s body: the order as ``GET /orders/{id}`` names its fields, its receipt."""
+    return {
+        "order_id": order.id,
+        "env": order.env,
+        "kind": order.kind,
+        "provider": order.provider,
+        "channel": order.channel,
+        "pack_id": order.pack_id,
+        "credits": order.credits,
+        "credit_cents": order.credit_cents,
+        "amount_cents": order.amount_cents,
+        "currency": order.currency,
+        "charge_minor": order.charge_minor,
+        "charge_currency": order.charge_currency,
+        "charge_rate": order.charge_rate,
+        "receipt_number": issued.text,
+        "paid_at": rfc3339(now),
+    }
 
 
 async def fail_order(

@@ -152,6 +152,35 @@ class WalletMoved(Payload):
     description: str | None
 
 
+class OrderPaid(Payload):
+    """``billing.orders``' body of ``order.paid``: the order's own fields, named as
+    ``GET /orders/{id}`` names them, and the receipt numbered with the payment."""
+
+    order_id: str = Field(pattern=r"^ord_")
+    env: Env
+    kind: Literal["checkout", "invoice"]
+    provider: str = Field(description="Who took the payment: a channel, or the sandbox.")
+    channel: str | None = Field(
+        description="The channel the payer chose (in staging, the one the sandbox stood in "
+        "for); none for orders made before channels."
+    )
+    pack_id: str | None = Field(description="The pack bought; none for a custom amount.")
+    credits: int = Field(gt=0)
+    credit_cents: int = Field(gt=0, description="Credited to the wallet, once.")
+    amount_cents: int = Field(gt=0, description="What the payer was charged, in currency.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    charge_minor: int | None = Field(
+        description="Where the provider charges in its own currency: what it charged, in "
+        "integer minor units of charge_currency; none otherwise."
+    )
+    charge_currency: str | None
+    charge_rate: str | None = Field(
+        description="The rate used: units of charge_currency per unit of currency (decimal text)."
+    )
+    receipt_number: str = Field(description="The receipt's number, taken as it was paid.")
+    paid_at: Rfc3339
+
+
 class CheckinCredited(Payload):
     id: str = Field(pattern=r"^chk_")
     amount_cents: int = Field(gt=0)
@@ -406,6 +435,30 @@ EVENTS: tuple[EventSpec, ...] = (
             "balance_cents": 2500,
             "source": "adjustment",
             "description": "correction",
+        },
+    ),
+    EventSpec(
+        "order.paid",
+        OrderPaid,
+        "A checkout or invoice order was paid, through any channel: once per order, in the "
+        "transaction that credits the wallet and numbers its receipt.",
+        DATED_2026_11_25,
+        {
+            "order_id": "ord_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "env": "live",
+            "kind": "checkout",
+            "provider": "myfatoorah",
+            "channel": "myfatoorah",
+            "pack_id": "pack_starter",
+            "credits": 5000,
+            "credit_cents": 500,
+            "amount_cents": 500,
+            "currency": "USD",
+            "charge_minor": 1535,
+            "charge_currency": "KWD",
+            "charge_rate": "0.307",
+            "receipt_number": "LIVE-000042",
+            "paid_at": "2026-11-25T12:00:00Z",
         },
     ),
     EventSpec(

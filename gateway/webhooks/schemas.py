@@ -44,6 +44,7 @@ EventType = Literal[
     "key.budget_low",
     "wallet.credited",
     "wallet.debited",
+    "order.paid",
     "checkin.credited",
     "charge.succeeded",
     "charge.refunded",
