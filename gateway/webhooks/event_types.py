@@ -427,7 +427,8 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "wallet.debited",
         WalletMoved,
-        "The merchant's wallet was debited outside a send: an adjustment, a refunded charge.",
+        "The merchant's wallet was debited outside a send: an adjustment, a refunded charge, an "
+        "operator's refund of a paid order.",
         SEED,
         {
             **_WALLET,
