@@ -17,6 +17,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.billing import STRIPE_API, STRIPE_SECRET_KEY
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.merchants import (
@@ -205,6 +206,9 @@ async def test_staging_sandbox_checkout_end_to_end_without_stripe(
     assert event["env"] == "staging"
     assert event["data"]["reference"] == data["order_id"]
     assert event["data"]["source"] == "checkout"
+    told = await channels.paid_once(db, merchant.merchant_id, data["order_id"], 2500)
+    assert (told["env"], told["provider"], told["amount_cents"]) == ("staging", "sandbox", 2000)
+    assert told["receipt_number"].startswith("STG-")
 
     again = await client.post(HOST + pay_action)
     assert (again.status_code, again.json()["code"]) == (409, 4131)
@@ -544,4 +548,5 @@ async def test_a_sandbox_pay_and_cancel_racing_settle_the_order_once(
     assert await merchant_balance(db, merchant) == start + 500 * paid
     assert await _uses(admin_client, coupon["id"]) == {"staging": paid, "live": 0}
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == paid
+    assert len(await events_of(db, merchant.merchant_id, "order.paid")) == paid
     await assert_ledger_balanced(db)

@@ -17,6 +17,7 @@ from gateway.billing import orders as billing_orders
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, StripeEvent, table_of
 from gateway.values.clock import utcnow
+from tests.fixtures import channels
 from tests.fixtures.billing import STRIPE_API, stripe_headers
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
@@ -145,6 +146,25 @@ async def test_paid_session_credits_once(
         "reference": order_id,
         "description": "Pro pack (25,000 credits)",
     }
+    paid = await channels.paid_once(db, merchant.merchant_id, order_id, 2500)
+    receipt = await billing_client.get(f"/orders/{order_id}/receipt", headers=merchant.headers)
+    assert paid == {
+        "order_id": order_id,
+        "env": "live",
+        "kind": "checkout",
+        "provider": "stripe",
+        "channel": "stripe",
+        "pack_id": "pack_pro",
+        "credits": 25_000,
+        "credit_cents": 2500,
+        "amount_cents": 2000,
+        "currency": "USD",
+        "charge_minor": None,
+        "charge_currency": None,
+        "charge_rate": None,
+        "receipt_number": receipt.json()["data"]["receipt_number"],
+        "paid_at": receipt.json()["data"]["paid_at"],
+    }
     ledger = await billing_client.get("/billing/transactions", headers=merchant.headers)
     [entry] = ledger.json()["data"]
     assert (entry["type"], entry["amount_cents"], entry["reference"]) == (
@@ -174,6 +194,7 @@ async def test_same_event_ten_times_concurrently_credits_once(
     assert outcomes == ["credited"] + ["duplicate"] * 9
     assert await balance(billing_client, merchant) == 7000
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    await channels.paid_once(db, merchant.merchant_id, order_id, 7000)
     await assert_ledger_balanced(db)
 
 
@@ -349,6 +370,8 @@ async def test_a_payment_stripe_took_in_time_is_credited_after_the_order_expired
         "already_completed"
     )
     assert await balance(billing_client, merchant) == 2500
+    paid = await channels.paid_once(db, merchant.merchant_id, order_id, 2500)
+    assert paid["amount_cents"] == 1500  # what the payer paid, the coupon taken off
     await assert_ledger_balanced(db)
 
 

@@ -2,8 +2,9 @@
 products, a live merchant checks out a pack (its own product) or a custom amount (units of the
 amount product), pays on Creem's page and lands on the gateway's return (which looks the
 checkout up itself), ``checkout.completed`` credits once however often and in whatever order it
-comes, a lost one is found by reconciliation, and forged, stale, replayed, changed and another
-merchant's events credit nothing."""
+comes (one ``order.paid``), a lost one is found by reconciliation, and forged, stale, replayed,
+changed and another merchant's events credit nothing, each refused without a trace and logged
+once."""
 
 import time
 from datetime import timedelta
@@ -19,6 +20,7 @@ from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/creem"
 
@@ -90,7 +92,14 @@ async def test_a_pack_paid_on_creem_s_page_returned_notified_credited_once(
     assert order["status"] == "completed" and order["charge_minor"] is None
     receipt = await api.get(f"/orders/{made['order_id']}/receipt", headers=merchant.headers)
     assert receipt.status_code == 200, receipt.text
-    await channels.credited_once(api, db, merchant, made)
+    paid = await channels.credited_once(api, db, merchant, made)
+    assert paid["receipt_number"] == receipt.json()["data"]["receipt_number"]
+    assert (paid["channel"], paid["pack_id"], paid["amount_cents"], paid["charge_minor"]) == (
+        "creem",
+        "pack_starter",
+        made["amount_cents"],
+        None,
+    )
 
 
 async def test_a_custom_amount_in_units_credited_by_its_event_once(
@@ -155,6 +164,8 @@ async def test_a_lost_event_is_found_by_reconciliation(
     # The event comes after all: nothing more.
     assert (await _send(api, creem_stand_in.event(channels.provider_id(made)))).status_code == 200
     assert await channels.balance(api, merchant) == made["credit_cents"]
+    # One order.paid, the reconciled order's; none for the expired one.
+    await channels.paid_once(db, merchant.merchant_id, made["order_id"], made["credit_cents"])
     await assert_ledger_balanced(db)
 
 
@@ -164,6 +175,7 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
     make_merchant: MakeMerchant,
     db: Database,
     products: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     api = billing_client
     merchant = await make_merchant("live")
@@ -181,14 +193,13 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
         "unsigned": (body, {"content-type": "application/json"}),
     }
     for case, event in refused.items():
-        reply = await _send(api, event)
+        reply = await channels.refused_once(caplog, _send(api, event))
         assert (reply.status_code, reply.json()["code"]) == (400, 4404), case
-        assert "Traceback" not in reply.text
     assert await channels.balance(api, merchant) == 0
 
     # Signed by Creem, but naming another merchant for the order: refused, nothing credited.
     another = creem_stand_in.event(checkout_id, change={"metadata.merchant_id": other.merchant_id})
-    reply = await _send(api, another)
+    reply = await channels.refused_once(caplog, _send(api, another))
     assert (reply.status_code, reply.json()["code"]) == (409, 4407), reply.text
     # A paid amount that is not the order's (Creem's word, signed): left for an operator.
     cheaper = creem_stand_in.event(checkout_id, change={"order.sub_total": 400})
@@ -201,6 +212,8 @@ async def test_forged_stale_replayed_changed_and_another_s_events_credit_nothing
     for _ in range(2):
         assert (await _send(api, event)).status_code == 200
     assert await channels.balance(api, merchant) == made["credit_cents"]
+    await channels.paid_once(db, merchant.merchant_id, made["order_id"], made["credit_cents"])
+    assert await events_of(db, other.merchant_id, "order.paid") == []
     await assert_ledger_balanced(db)
 
 

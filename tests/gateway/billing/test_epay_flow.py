@@ -1,8 +1,9 @@
 """Epay end to end, through the stand-in deployment, on both stores: a live order opened through
 the channel, the payer's page, the notification signed as Epay signs it, the wallet credited
 once with its receipt and event; the same notification twice (at once, over real concurrent
-requests), out of order and lost (found by reconciliation) credits once; forged, altered,
-foreign and replayed notifications credit nothing."""
+requests), out of order and lost (found by reconciliation) credits once, with one
+``order.paid``; forged, altered, foreign and replayed notifications credit nothing, the refused
+ones without a trace and logged once."""
 
 import asyncio
 import re
@@ -147,6 +148,14 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
     assert again == (200, "success")
     assert await channels.balance(api, merchant) == 500 and await _credits(db, order_id) == 1
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    paid = await channels.paid_once(db, merchant.merchant_id, order_id, 500)
+    assert (paid["charge_minor"], paid["charge_currency"], paid["charge_rate"]) == (
+        3600,
+        "CNY",
+        RATE,
+    )
+    assert (paid["amount_cents"], paid["channel"]) == (500, "epay")
+    assert paid["receipt_number"] == receipt.json()["data"]["receipt_number"]
     await assert_ledger_balanced(db)
 
 
@@ -171,6 +180,7 @@ async def test_the_same_notification_at_once_credits_once(
             assert [(r.status_code, r.text) for r in replies] == [(200, "success")] * 8
             assert await channels.balance(api, merchant) == 500
     assert await _credits(db, order["order_id"]) == 1
+    await channels.paid_once(db, merchant.merchant_id, order["order_id"], 500)
 
 
 async def test_a_lost_notification_is_found_by_reconciliation_and_the_late_one_credits_nothing(
@@ -193,6 +203,7 @@ async def test_a_lost_notification_is_found_by_reconciliation_and_the_late_one_c
     checked = await api.post(f"/orders/{order_id}/check", headers=merchant.headers)
     assert checked.status_code == 200, checked.text
     assert await _credits(db, order_id) == 1 and await channels.balance(api, merchant) == 500
+    await channels.paid_once(db, merchant.merchant_id, order_id, 500)
 
 
 async def test_a_check_finds_a_payment_before_its_notification(
@@ -212,7 +223,11 @@ async def test_a_check_finds_a_payment_before_its_notification(
 
 
 async def test_forged_altered_and_foreign_notifications_credit_nothing(
-    api: httpx.AsyncClient, epay_stand_in: EpayStandIn, make_merchant: MakeMerchant, db: Database
+    api: httpx.AsyncClient,
+    epay_stand_in: EpayStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     merchant, order_id, epay_order = await _opened(api, epay_stand_in, make_merchant)
     await epay_stand_in.pay(order_id, deliver=False)
@@ -227,7 +242,7 @@ async def test_forged_altered_and_foreign_notifications_credit_nothing(
         "unsigned": {k: v for k, v in genuine.items() if k not in ("sign", "sign_type")},
     }
     for what, fields in refused.items():
-        reply = await _notify(api, fields)
+        reply = await channels.refused_once(caplog, _notify(api, fields))
         assert reply.status_code in (400, 401, 403), (what, reply.text)
         assert reply.text != "success", what
     assert await channels.balance(api, merchant) == 0 and await _credits(db, order_id) == 0
@@ -239,6 +254,7 @@ async def test_forged_altered_and_foreign_notifications_credit_nothing(
     assert (await _notify(api, genuine)).text == "success"
     assert (await _notify(api, genuine)).text == "success"
     assert await channels.balance(api, merchant) == 500 and await _credits(db, order_id) == 1
+    await channels.paid_once(db, merchant.merchant_id, order_id, 500)
 
 
 async def test_a_notification_about_another_channels_or_a_staging_order_credits_nothing(

@@ -101,6 +101,10 @@ async def test_a_made_up_channel_is_offered_paid_once_and_refused_when_forged(
     order = await channels.order(api, merchant, made["order_id"])
     assert (order["status"], order["provider_status"]) == ("completed", "paid")
     assert order["provider_payment_id"] == payment_id
+    paid = await channels.paid_once(
+        db, merchant.merchant_id, made["order_id"], made["credit_cents"]
+    )
+    assert (paid["channel"], paid["provider"]) == (ACME, ACME)
 
     # An amount changed on the way, signed: the order is left for an operator, uncredited.
     second = await channels.checkout(api, merchant, ACME)
@@ -148,6 +152,7 @@ async def test_a_lost_notification_is_found_by_reconciliation(
     again = await reconcile.check(db, billing_settings, made["order_id"], pending_only=False)
     assert again.settlement.result == "already_completed"
     assert await channels.balance(api, merchant) == made["credit_cents"]
+    await channels.paid_once(db, merchant.merchant_id, made["order_id"], made["credit_cents"])
 
 
 async def test_staging_pays_the_channel_through_the_sandbox_and_a_disabled_one_is_refused(
@@ -221,6 +226,14 @@ async def test_a_channel_charging_in_its_own_currency_records_what_was_paid_and_
     await channels.sent_at_once(5, lambda: api.post(WEBHOOK, content=body, headers=signed(body)))
     assert await channels.balance(api, merchant) == made["credit_cents"]
     assert (await channels.order(api, merchant, made["order_id"]))["status"] == "completed"
+    paid = await channels.paid_once(
+        db, merchant.merchant_id, made["order_id"], made["credit_cents"]
+    )
+    assert (paid["charge_minor"], paid["charge_currency"], paid["charge_rate"]) == (
+        1538,
+        "KWD",
+        "0.3075",
+    )
     await assert_ledger_balanced(db)
 
 

@@ -18,6 +18,7 @@ from gateway.billing import reconcile
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, table_of
 from gateway.values.settings import Settings
+from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import (
@@ -176,6 +177,7 @@ async def test_a_paid_session_without_its_webhook_is_credited_once_whoever_goes_
     assert await credited(db, order.order_id) == 1
     assert await balance(api, merchant) == 2500
     assert len(await events_of(db, merchant.merchant_id, "wallet.credited")) == 1
+    await channels.paid_once(db, merchant.merchant_id, order.order_id, 2500)
     reply = await api.get(f"/orders/{order.order_id}", headers=merchant.headers)
     data = reply.json()["data"]
     assert (data["status"], data["provider_status"]) == ("completed", "paid")
@@ -362,6 +364,8 @@ async def test_an_invoice_order_is_credited_once_on_invoice_paid(
         assert sent.status_code == 200, sent.text
     assert await credited(db, order["id"]) == 1
     assert await balance(api, merchant) == 20_000
+    paid = await channels.paid_once(db, merchant.merchant_id, order["id"], 20_000)
+    assert (paid["kind"], paid["amount_cents"]) == ("invoice", 19_000)
 
     staging = await make_merchant("staging")
     refused = await api.post(
