@@ -2,8 +2,9 @@
 
 ``/payment/webhook/{channel}`` takes what the channel's provider sends (a POST, or a GET with a
 query string for a provider whose ``notify_methods`` say so), bounded by the provider's
-``body_limit`` before it is read whole; the provider verifies it before anything is parsed
-(``billing.notices``). A notice taken is answered with the provider's acknowledgement (Epay's
+``body_limit`` before it is read whole; the provider verifies it before anything in it is acted
+on (``billing.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
+parsed first). A notice taken is answered with the provider's acknowledgement (Epay's
 text ``success``), a refusal with the envelope and its code, never a trace. Stripe's events keep
 their own routes (``/payments/stripe/webhook`` and ``/payment/webhook/stripe``, listed before
 this one so the literal path wins).

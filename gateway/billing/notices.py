@@ -3,16 +3,20 @@ transitions, the same for every channel.
 
 ``handle`` takes a notification as it arrived (``providers.Inbound``: the body already bounded
 by the provider's ``body_limit``). The provider verifies it with the channel's live credentials
-before anything is parsed (staging pays every channel through the sandbox, so no provider
-notifies about a staging order), then parses it into a ``Notice``. In one transaction the
-notice's ``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row
-and changes nothing) and the order is settled by the functions reconciliation and Stripe's
-events use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
+before anything in it is acted on (staging pays every channel through the sandbox, so no
+provider notifies about a staging order): over the raw body or query, before anything is parsed,
+except MyFatoorah's, whose signature is over fields of its JSON, so its bounded body is parsed
+to find them. Then it parses it into a ``Notice``. In one transaction the notice's
+``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row and
+changes nothing) and the order is settled by the functions reconciliation and Stripe's events
+use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
 there first credits the order, once. A subscription's report (``Notice.subscription``) goes to
 ``subscription_channels.on_period``: a paid period credited once per invoice id, its state
 moved, by the rules Stripe's subscription events use. A notice about an order of another
-channel, merchant or environment credits nothing and is refused; one whose amount or currency
-differs from what the order charged leaves the order pending for an operator (``mismatch``).
+channel or environment, or of another merchant than the notice names (Creem's names one),
+credits nothing and is refused; one whose amount, currency or provider's id (MyFatoorah's signed
+invoice, which names no merchant) differs from the order's leaves the order pending for an
+operator (``mismatch``).
 
 Every refusal is an ``ApiError`` with a code of its own, its reason logged once here and never
 the body or a signature; the provider's acknowledgement (``Provider.ack``) answers a notice
