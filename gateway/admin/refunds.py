@@ -5,7 +5,9 @@ One transaction holds the whole refund, and the provider is called inside it, be
 1. one conditional UPDATE raises the order's ``refunded_cents`` by the amount, only while it is
    ``completed`` and the sum stays at most ``amount_cents``. It holds the order's row (SQLite:
    the one writer) until commit, so concurrent refunds of one order take turns, and each sees
-   what the ones before it refunded: together they never pass what was paid;
+   what the ones before it refunded: together they never pass what was paid. A channel that
+   refunds only all that is left (``refunds_in_full``: Creem) is refused a part here, judged on
+   the held row (``REFUND_ONLY_IN_FULL``), before anything is debited or asked;
 2. the wallet is debited the credits this part had bought (``debit_merchant``: its ledger entry,
    of kind ``refund`` with the order as reference, and ``wallet.debited``), conditionally: a
    wallet holding less refuses (``REFUND_BALANCE_SHORT``) and nothing was asked of the provider;
@@ -18,9 +20,15 @@ key is the order, what was refunded before and the amount (``OrderRef.refunded_m
 unchanged by the rollback, so asking again (the operator's retry of the same amount after
 ``PAYMENT_PROVIDER_TIMEOUT``, or Stripe's package retrying) answers the refund already made and
 records it once. The provider is never asked for money the wallet did not give up first, and
-never twice for one record. The cost is a row held for one provider call, bounded by
-``AITOPUP_PAYMENT_TIMEOUT_SECONDS``; refunds are rare, operator-made acts. A channel that cannot
-refund idempotently (``can_refund`` false) is refused (``REFUND_NOT_SUPPORTED``): MyFatoorah's
+never twice for one record. The cost is a row held for one provider call (Creem's: up to three
+exchanges), each bounded by ``AITOPUP_PAYMENT_TIMEOUT_SECONDS``; refunds are rare, operator-made
+acts.
+
+Creem takes no idempotency key, so its transaction's state stands in for one: its provider looks
+the transaction up before asking, and takes one Creem already refunded in full as the refund
+made, recorded once (``CreemProvider.refund``); and Creem refunds only all that is left of a
+transaction, so a second ask can never give money back twice. A channel that cannot refund
+idempotently (``can_refund`` false) is refused (``REFUND_NOT_SUPPORTED``): MyFatoorah's
 ``MakeRefund`` takes no idempotency key (its documentation leaves duplicate partial refunds to
 the caller), so it would need a pending refund row called after commit and reconciled by the
 runner, and is not offered here.
@@ -80,14 +88,19 @@ def _refundable(order: Any) -> providers.Provider[Any]:
     return provider
 
 
-async def _take(conn: AsyncConnection, order_id: str, amount: int | None) -> tuple[Any, int]:
-    """Raise the order's ``refunded_cents`` by ``amount`` (unset: all that is left), its row
-    held to commit: the order as it was before, and the amount; or why not."""
+async def _take(
+    conn: AsyncConnection, order_id: str, amount: int | None, *, whole: bool
+) -> tuple[Any, int]:
+    """Raise the order's ``refunded_cents`` by ``amount`` (unset: all that is left; ``whole``:
+    nothing but all that is left), its row held to commit: the order as it was before, and the
+    amount; or why not."""
     order = (await conn.execute(select(_O).where(_O.c.id == order_id).with_for_update())).one()
     if order.status != "completed":
         raise ApiError(Code.ORDER_NOT_REFUNDABLE, data={"status": order.status})
     left = order.amount_cents - order.refunded_cents
     want = left if amount is None else amount
+    if whole and 0 < want < left:
+        raise ApiError(Code.REFUND_ONLY_IN_FULL, data={"refundable_cents": left})
     # Judged again on the row, as every settlement of an order is.
     done = (
         await conn.execute(
@@ -117,7 +130,9 @@ async def refund_order(
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
     now = utcnow()
     async with db.transaction() as conn:
-        order, amount = await _take(conn, order_id, body.amount_cents)
+        order, amount = await _take(
+            conn, order_id, body.amount_cents, whole=provider.refunds_in_full
+        )
         before, paid = order.refunded_cents, order.amount_cents
         after = before + amount
         debit = _share(order.credit_cents, paid, after) - _share(order.credit_cents, paid, before)

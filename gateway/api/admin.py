@@ -802,9 +802,9 @@ routes = [
         refund_order,
         "POST",
         "orders.refund",
-        "Refund a paid order through its channel, in whole (amount_cents unset) or in part: "
-        "the wallet gives back the credits the part bought, in the same transaction; never "
-        "more than was paid in all",
+        "Refund a paid order through its channel, in whole (amount_cents unset) or in part "
+        "where the channel refunds parts (not Creem): the wallet gives back the credits the "
+        "part bought, in the same transaction; never more than was paid in all",
         body=RefundRequest,
         response=RefundData,
         errors=(
@@ -813,6 +813,7 @@ routes = [
             Code.REFUND_NOT_SUPPORTED,
             Code.REFUND_EXCEEDS_PAID,
             Code.REFUND_BALANCE_SHORT,
+            Code.REFUND_ONLY_IN_FULL,
             Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
             Code.PAYMENT_PROVIDER_ERROR,
             Code.PAYMENT_PROVIDER_TIMEOUT,

@@ -279,7 +279,8 @@ class OrderData(_OrderFields):
         "(none for the sandbox)."
     )
     provider_payment_id: str | None = Field(
-        description="The provider's id of the money moved (Stripe's PaymentIntent), when known."
+        description="The provider's id of the money moved (Stripe's PaymentIntent, Creem's "
+        "transaction), when known."
     )
     provider_status: str | None = Field(
         description="What the provider last said: paid, open, unpaid, expired or failed."

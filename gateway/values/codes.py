@@ -188,6 +188,7 @@ class Code(IntEnum):
     REFUND_NOT_SUPPORTED = 4481
     REFUND_EXCEEDS_PAID = 4482
     REFUND_BALANCE_SHORT = 4483
+    REFUND_ONLY_IN_FULL = 4484
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -552,6 +553,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
         409,
         "The merchant's wallet holds less than the credits this refund takes back "
         "(data.debit_cents); nothing refunded",
+    ),
+    Code.REFUND_ONLY_IN_FULL: CodeInfo(
+        409,
+        "This order's payment channel refunds only all that is left of the payment "
+        "(data.refundable_cents): leave amount_cents out; nothing changed",
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

@@ -4,7 +4,12 @@ Out: ``POST /v1/checkouts {product_id, request_id, units, success_url, metadata}
 checkout with its ``checkout_url``; ``GET /v1/checkouts?checkout_id=`` tells its state and
 ``GET /v1/products?product_id=`` a product's price;
 ``POST /v1/customers/billing {customer_id}`` answers a customer's ``customer_portal_link``;
-``GET /v1/transactions/search?customer_id=`` a customer's transactions, a page at a time.
+``GET /v1/transactions/search?customer_id=`` a customer's transactions, a page at a time, and
+``GET /v1/transactions?transaction_id=`` one, with its ``status`` (``paid``, ``refunded``,
+``partialRefund``...); ``POST /v1/refunds {transaction_id}`` refunds a transaction in full (all
+that is left of it: Creem takes no amount and no idempotency key) and answers the refund's
+``status``: ``pending`` or ``requiresAction`` while the payment's processor confirms it,
+``succeeded``, ``failed`` or ``canceled``.
 Every call carries ``x-api-key``. Test root ``https://test-api.creem.io``, live
 ``https://api.creem.io`` (a test key works only on the test root). Prices are integer cents.
 
@@ -18,8 +23,9 @@ not offered, rather than charged otherwise.
 In: a webhook ``{id, eventType, created_at (ms), object}`` with ``creem-signature``: the hex
 HMAC-SHA256 of the raw body under the webhook secret, checked in constant time before the body
 is parsed. ``created_at`` is inside what is signed, so a stale event is known as one.
-``checkout.completed`` carries the checkout with its ``order``; ``subscription.paid`` the
-subscription with its ``last_transaction``.
+``checkout.completed`` carries the checkout with its ``order`` (whose ``transaction`` names the
+money moved, what a refund names); ``subscription.paid`` the subscription with its
+``last_transaction``.
 """
 
 import hashlib
@@ -35,6 +41,7 @@ from .money import Money
 __all__ = [
     "LIVE_API_BASE",
     "MAX_EVENT_BYTES",
+    "REFUND_STATES",
     "SIGNATURE_HEADER",
     "STALE_AFTER",
     "TEST_API_BASE",
@@ -43,12 +50,14 @@ __all__ = [
     "Checkout",
     "Creem",
     "Event",
+    "Refund",
     "Refused",
     "State",
     "Subscription",
     "Transaction",
     "checkout_of",
     "read_event",
+    "refund_of",
     "sign",
     "signature_valid",
     "subscription_of",
@@ -70,6 +79,8 @@ TRANSACTION_PAGES = 5
 _PAGE_SIZE = 50
 
 State = Literal["paid", "open", "expired"]
+# A refund's states as Creem documents them: the first two not yet final.
+REFUND_STATES = ("pending", "requiresAction", "succeeded", "failed", "canceled")
 
 
 class Refused(Exception):
@@ -225,13 +236,15 @@ def subscription_of(obj: Any) -> Subscription | None:
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """A transaction as ``GET /v1/transactions/search`` lists it; ``paid`` its amount when its
-    status is ``paid``."""
+    """A transaction as ``GET /v1/transactions`` answers it (or ``/search`` lists it); ``paid``
+    its amount when its status is ``paid``; ``status`` Creem's word for it (``refunded`` once
+    given back in full)."""
 
     id: str
     subscription_id: str | None
     paid: Money | None
     period_end: datetime | None
+    status: str = "unknown"
 
 
 def transaction_of(obj: Any) -> Transaction | None:
@@ -243,12 +256,34 @@ def transaction_of(obj: Any) -> Transaction | None:
         if amount is not None and isinstance(currency, str) and obj.get("status") == "paid"
         else None
     )
+    status = obj.get("status")
     return Transaction(
         id=str(_id_of(obj)),
         subscription_id=_id_of(obj.get("subscription")),
         paid=paid,
         period_end=_when(obj.get("period_end")),
+        status=status[:40] if isinstance(status, str) else "unknown",
     )
+
+
+# --- refunds ---
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund as ``POST /v1/refunds`` answers it: its id (the transaction's when Creem names
+    none) and its ``status``, one of ``REFUND_STATES``."""
+
+    id: str
+    status: str
+
+
+def refund_of(obj: Any, transaction_id: str) -> Refund:
+    status = obj.get("status") if isinstance(obj, dict) else None
+    if status not in REFUND_STATES:
+        raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no refund status")
+    assert isinstance(status, str)
+    return Refund(id=_id_of(obj) or transaction_id, status=status)
 
 
 # --- checkouts ---
@@ -258,7 +293,8 @@ def transaction_of(obj: Any) -> Transaction | None:
 class Checkout:
     """A checkout as Creem states it. ``state``: ``paid`` once completed with a paid order,
     ``expired``, else ``open``. ``paid``: the order's charge before tax (``sub_total``, else
-    its ``amount``), in integer cents."""
+    its ``amount``), in integer cents. ``transaction_id``: the order's ``transaction``, the money
+    moved, what a refund names."""
 
     id: str
     state: State
@@ -272,6 +308,7 @@ class Checkout:
     metadata: dict[str, Any]
     subscription_id: str | None = None
     customer_id: str | None = None
+    transaction_id: str | None = None
 
 
 def _id_of(value: Any) -> str | None:
@@ -329,6 +366,7 @@ def checkout_of(obj: Any) -> Checkout:
         metadata=metadata,
         subscription_id=_id_of(obj.get("subscription")),
         customer_id=_id_of(obj.get("customer")),
+        transaction_id=_id_of(order.get("transaction")) if order else None,
     )
 
 
@@ -434,3 +472,19 @@ class Creem(ChannelApi):
         return checkout_of(
             await self._call("GET", "/v1/checkouts", params={"checkout_id": checkout_id})
         )
+
+    async def transaction(self, transaction_id: str) -> Transaction:
+        """One transaction (``GET /v1/transactions?transaction_id=``)."""
+        found = transaction_of(
+            await self._call("GET", "/v1/transactions", params={"transaction_id": transaction_id})
+        )
+        if found is None or found.id != transaction_id:
+            raise ChannelError(NOT_THE_PROVIDER, transient=False, detail="no transaction")
+        return found
+
+    async def refund(self, transaction_id: str) -> Refund:
+        """A full refund of the transaction (``POST /v1/refunds {transaction_id}``): all that is
+        left of it, Creem's to work out; no amount is sent, and no key makes a second ask the
+        same refund (``CreemProvider.refund`` looks the transaction up first)."""
+        answer = await self._call("POST", "/v1/refunds", body={"transaction_id": transaction_id})
+        return refund_of(answer, transaction_id)

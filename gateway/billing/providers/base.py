@@ -53,7 +53,9 @@ The calls, in the order an order meets them:
     ``amount_minor`` is in the charge's currency, at most what is left of it. It is called
     inside the transaction that records the refund and debits the wallet (``admin.refunds``),
     so it must be idempotent on ``(order_id, refunded_minor, amount_minor)``: a refund asked
-    again after its answer was lost must be the one the provider made, never a second.
+    again after its answer was lost must be the one the provider made, never a second. A
+    provider that refunds only all that is left of a payment (``refunds_in_full``: Creem) is
+    never asked for a part: the gateway refuses one before anything is taken.
 
 A provider's credentials are a pydantic model (``Credentials``); every secret field is a
 ``SecretStr``: sealed at rest, answered masked, never logged. The operator sets them per
@@ -480,6 +482,8 @@ class Provider(Generic[C]):
     subscriptions: ClassVar[bool] = False
     can_look_up: ClassVar[bool] = False
     can_refund: ClassVar[bool] = False
+    # Whether it refunds only all that is left of a payment, never a part (Creem).
+    refunds_in_full: ClassVar[bool] = False
     # The methods its notifications come with (Epay's notify is a GET with a query string).
     notify_methods: ClassVar[frozenset[str]] = frozenset({"POST"})
     # The longest notification body read; past it the sender gets BODY_TOO_LARGE, unread.

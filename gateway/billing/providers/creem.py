@@ -18,6 +18,10 @@ Subscriptions: a plan's recurring product per interval (``plan_products``), pric
 credited once however often or in whatever order it is reported. The subscriber's portal is
 Creem's customer portal (``open_portal``), for the customer the subscription's events name; a
 lost ``subscription.paid`` is found among the customer's transactions (``paid_periods``).
+
+A paid order keeps Creem's transaction (the checkout's ``order.transaction``) as its payment id,
+and a refund names it (``refund``): Creem refunds a transaction in full only, so the gateway
+refuses a part before anything is taken (``refunds_in_full``).
 """
 
 from typing import ClassVar, Literal
@@ -46,6 +50,7 @@ from .base import (
     Periods,
     Provider,
     ProviderError,
+    Refunded,
     SubscriptionRef,
     SubscriptionRequest,
     channel_api,
@@ -99,6 +104,8 @@ class CreemProvider(Provider[CreemCredentials]):
     credentials: ClassVar[type[Credentials]] = CreemCredentials
     subscriptions: ClassVar[bool] = True
     can_look_up: ClassVar[bool] = True
+    can_refund: ClassVar[bool] = True
+    refunds_in_full: ClassVar[bool] = True
     body_limit: ClassVar[int] = creem.MAX_EVENT_BYTES
 
     async def open(self, ctx: Context[CreemCredentials], req: PaymentRequest) -> Opened:
@@ -222,7 +229,7 @@ class CreemProvider(Provider[CreemCredentials]):
             order_id=order_id if isinstance(order_id, str) else checkout.request_id,
             kind=event.type,
             session_id=checkout.id,
-            payment_id=checkout.order_id,
+            payment_id=checkout.transaction_id,
             amount_minor=checkout.paid.minor if checkout.paid is not None else None,
             currency=checkout.paid.currency if checkout.paid is not None else None,
             merchant_id=merchant_id if isinstance(merchant_id, str) else None,
@@ -270,5 +277,42 @@ class CreemProvider(Provider[CreemCredentials]):
         except ChannelError as exc:
             raise channel_failed(CREEM, exc) from None
         return Looked.paying(
-            checkout.state, checkout.status, checkout.id, checkout.order_id, checkout.paid
+            checkout.state, checkout.status, checkout.id, checkout.transaction_id, checkout.paid
         )
+
+    async def refund(
+        self, ctx: Context[CreemCredentials], order: OrderRef, amount_minor: int
+    ) -> Refunded:
+        """All of the order's payment back: ``POST /v1/refunds`` on its Creem transaction (the
+        order's payment id; found through its checkout when the paid report named none).
+
+        Creem takes no idempotency key, so its transaction's own state stands in for one: it is
+        looked up first (``GET /v1/transactions``), and one Creem says is ``refunded`` is the
+        refund already made (asked before, its answer lost to a timeout or a failed commit, or
+        made in Creem's dashboard: either way the payer has the money back) and is recorded
+        as it is, without asking Creem again; only a ``paid`` one (or ``partialRefund``, the
+        rest of it) is refunded. A second ask cannot refund twice either way: Creem refunds all
+        that is left of a transaction, and nothing is left of a refunded one. A refund Creem
+        answers ``failed`` or ``canceled``, or any other state of the transaction (charged back,
+        declined), is a refusal: nothing is recorded."""
+        if order.refunded_minor or amount_minor != order.amount_minor:
+            # ``admin.refunds`` refuses a part before asking (``refunds_in_full``).
+            raise ProviderError("creem: refunds a whole payment only")
+        api = _api(ctx)
+        try:
+            transaction_id = order.payment_id
+            if transaction_id is None and order.session_id is not None:
+                transaction_id = (await api.checkout(order.session_id)).transaction_id
+            if transaction_id is None:
+                raise ProviderError("creem: no transaction to refund")
+            transaction = await api.transaction(transaction_id)
+            if transaction.status == "refunded":
+                return Refunded(transaction_id, transaction.status)
+            if transaction.status not in ("paid", "partialRefund"):
+                raise ProviderError(f"creem: the transaction is {transaction.status}")
+            made = await api.refund(transaction_id)
+        except ChannelError as exc:
+            raise channel_failed(CREEM, exc) from None
+        if made.status in ("failed", "canceled"):
+            raise ProviderError(f"creem: refund {made.status}")
+        return Refunded(made.id, made.status)

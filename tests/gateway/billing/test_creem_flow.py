@@ -4,7 +4,8 @@ amount product), pays on Creem's page and lands on the gateway's return (which l
 checkout up itself), ``checkout.completed`` credits once however often and in whatever order it
 comes (one ``order.paid``), a lost one is found by reconciliation, and forged, stale, replayed,
 changed and another merchant's events credit nothing, each refused without a trace and logged
-once."""
+once. An operator refunds a paid Creem order in full, once: a part, Creem's refusal and a second
+refund change nothing, and a refund whose answer was lost is recorded once when asked again."""
 
 import time
 from datetime import timedelta
@@ -12,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from gateway.billing import reconcile
 from gateway.store.db import Database
+from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
@@ -23,6 +26,8 @@ from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_ba
 from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/creem"
+_O = table_of(FundingOrder)
+_L = table_of(LedgerEntry)
 
 
 async def _enable(admin: httpx.AsyncClient, stand_in: CreemStandIn, **more: Any) -> dict[str, str]:
@@ -229,3 +234,135 @@ async def test_staging_pays_creem_through_the_sandbox_page_titled_for_it(
     made = await channels.checkout(billing_client, merchant, "creem", amount_cents=4200)
     assert "Creem" in await channels.sandbox_page(billing_client, made, "creem")
     assert len(creem_stand_in.checkouts) == before  # staging never reaches Creem
+
+
+async def _paid(
+    api: httpx.AsyncClient, stand_in: CreemStandIn, merchant: MerchantKey
+) -> tuple[dict[str, Any], str]:
+    """A pack checked out through Creem, paid and notified: the order, and its transaction."""
+    made = await channels.checkout(api, merchant, "creem")
+    checkout = stand_in.pay(channels.provider_id(made))
+    assert (await _send(api, stand_in.event(checkout["id"]))).status_code == 200
+    assert await channels.balance(api, merchant) == made["credit_cents"]
+    transaction_id: str = checkout["order"]["transaction"]
+    order = await channels.order(api, merchant, made["order_id"])
+    # The order keeps the money moved, what a refund names.
+    assert order["provider_payment_id"] == transaction_id
+    return made, transaction_id
+
+
+async def _refunded(db: Database, order_id: str) -> tuple[str, int, int]:
+    """The order's status and ``refunded_cents``, and its ``refund`` ledger entries."""
+    async with db.read() as conn:
+        order = (
+            await conn.execute(select(_O.c.status, _O.c.refunded_cents).where(_O.c.id == order_id))
+        ).one()
+        entries = (
+            await conn.execute(
+                select(_L.c.id).where(_L.c.reference == order_id, _L.c.kind == "refund")
+            )
+        ).all()
+    return str(order.status), int(order.refunded_cents), len(entries)
+
+
+async def test_an_operator_refunds_a_creem_order_in_full_once(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    api, admin = billing_client, admin_client
+    merchant = await make_merchant("live")
+    made, transaction_id = await _paid(api, creem_stand_in, merchant)
+    credited, paid = made["credit_cents"], made["amount_cents"]
+    path, asked = f"/orders/{made['order_id']}/refund", len(creem_stand_in.refunds())
+    unchanged = ("completed", 0, 0)
+
+    # Creem refunds a whole payment only: a part is refused before anything is taken or asked.
+    part = await admin.post(path, json={"amount_cents": paid - 100, "reason": "half"})
+    assert (part.status_code, part.json()["code"]) == (409, 4484), part.text
+    assert part.json()["data"] == {"refundable_cents": paid}
+    assert len(creem_stand_in.refunds()) == asked
+    assert await channels.balance(api, merchant) == credited
+    assert await _refunded(db, made["order_id"]) == unchanged
+
+    # Creem refusing leaves the wallet and the order as they were.
+    creem_stand_in.refusal = (400, "Refund window has passed")
+    try:
+        refused = await admin.post(path, json={"reason": "too late"})
+    finally:
+        creem_stand_in.refusal = None
+    assert (refused.status_code, refused.json()["code"]) == (502, 4107), refused.text
+    assert creem_stand_in.refunds()[asked:] == [transaction_id]
+    assert await channels.balance(api, merchant) == credited
+    assert await _refunded(db, made["order_id"]) == unchanged
+    assert await events_of(db, merchant.merchant_id, "wallet.debited") == []
+
+    # The whole payment back (the amount given is all that is left: accepted as it).
+    whole = await admin.post(path, json={"amount_cents": paid, "reason": "payer asked"})
+    assert whole.status_code == 200, whole.text
+    data = whole.json()["data"]
+    assert (data["amount_cents"], data["refunded_cents"], data["refundable_cents"]) == (
+        paid,
+        paid,
+        0,
+    )
+    assert (data["debit_cents"], data["balance_cents"]) == (credited, 0)
+    assert data["refund_id"].startswith("ref_") and data["provider_status"] == "succeeded"
+    assert creem_stand_in.refunds()[asked:] == [transaction_id, transaction_id]
+    transaction = creem_stand_in.transaction(transaction_id)
+    assert transaction is not None and transaction["status"] == "refunded"
+    assert await channels.balance(api, merchant) == 0
+    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    debited = await events_of(db, merchant.merchant_id, "wallet.debited")
+    assert [(e["data"]["source"], e["data"]["reference"]) for e in debited] == [
+        ("refund", made["order_id"])
+    ]
+    assert debited[0]["data"]["amount_cents"] == -credited
+
+    # A second refund: nothing is left, and Creem is not asked.
+    again = await admin.post(path, json={"reason": "once more"})
+    assert (again.status_code, again.json()["code"]) == (409, 4482), again.text
+    assert again.json()["data"] == {"refundable_cents": 0}
+    assert len(creem_stand_in.refunds()) == asked + 2
+    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    await assert_ledger_balanced(db)
+
+
+async def test_a_creem_refund_whose_answer_was_lost_is_recorded_once_when_asked_again(
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    api, admin = billing_client, admin_client
+    merchant = await make_merchant("live")
+    made, transaction_id = await _paid(api, creem_stand_in, merchant)
+    path, asked = f"/orders/{made['order_id']}/refund", len(creem_stand_in.refunds())
+
+    # Creem refunds, but its answer does not come back: nothing is recorded here.
+    creem_stand_in.refund_lost_with = 500
+    try:
+        lost = await admin.post(path, json={"reason": "payer asked"})
+    finally:
+        creem_stand_in.refund_lost_with = None
+    assert (lost.status_code, lost.json()["code"]) == (502, 4107), lost.text
+    assert await channels.balance(api, merchant) == made["credit_cents"]
+    assert await _refunded(db, made["order_id"]) == ("completed", 0, 0)
+
+    # Asked again: the transaction is refunded already, so that refund is recorded, once,
+    # and Creem is not asked for another.
+    again = await admin.post(path, json={"reason": "payer asked"})
+    assert again.status_code == 200, again.text
+    data = again.json()["data"]
+    assert (data["refund_id"], data["provider_status"]) == (transaction_id, "refunded")
+    assert data["debit_cents"] == made["credit_cents"]
+    assert creem_stand_in.refunds()[asked:] == [transaction_id]
+    assert await channels.balance(api, merchant) == 0
+    assert await _refunded(db, made["order_id"]) == ("completed", made["amount_cents"], 1)
+    assert len(await events_of(db, merchant.merchant_id, "wallet.debited")) == 1
+    await assert_ledger_balanced(db)

@@ -1,5 +1,6 @@
 """Creem's protocol (``billing.protocols.creem``): the webhook signature over the raw body, an
-event's freshness, how an order maps to a product, and the API spoken to the stand-in."""
+event's freshness, how an order maps to a product, and the API spoken to the stand-in (a
+transaction refunded in full, once)."""
 
 import hashlib
 import hmac
@@ -11,7 +12,12 @@ import httpx
 import pytest
 
 from gateway.billing.protocols import creem
-from gateway.billing.protocols.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
+from gateway.billing.protocols.exchange import (
+    CREDENTIALS_REFUSED,
+    NOT_THE_PROVIDER,
+    REQUEST_REFUSED,
+    ChannelError,
+)
 from gateway.billing.protocols.money import Money
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 
@@ -142,3 +148,47 @@ async def test_refusals_come_back_as_outcomes(creem_stand_in: CreemStandIn) -> N
                 metadata={},
             )
         assert refused.value.outcome == REQUEST_REFUSED
+
+
+async def test_a_transaction_refunded_in_full_once(creem_stand_in: CreemStandIn) -> None:
+    product = creem_stand_in.add_product(700)
+    async with httpx.AsyncClient() as http:
+        api = creem.Creem(http, creem_stand_in.url, API_KEY)
+        made = await api.create_checkout(
+            product_id=product,
+            units=1,
+            request_id="ord_c_refund",
+            success_url="https://gateway.test/back",
+            metadata={},
+        )
+        creem_stand_in.pay(made.id)
+        looked = await api.checkout(made.id)
+        assert looked.transaction_id is not None and looked.transaction_id.startswith("tran_")
+        transaction = await api.transaction(looked.transaction_id)
+        assert (transaction.status, transaction.paid) == ("paid", Money(700, "USD"))
+
+        refund = await api.refund(looked.transaction_id)
+        assert refund.status in creem.REFUND_STATES and refund.id.startswith("ref_")
+        assert creem_stand_in.requests[-1] == ("refund", {"transaction_id": looked.transaction_id})
+        assert (await api.transaction(looked.transaction_id)).status == "refunded"
+        # Nothing is left of it: Creem refuses a second refund, as it does an unknown one.
+        for transaction_id in (looked.transaction_id, "tran_nope"):
+            with pytest.raises(ChannelError) as refused:
+                await api.refund(transaction_id)
+            assert refused.value.outcome == REQUEST_REFUSED
+        wrong = creem.Creem(http, creem_stand_in.url, "creem_test_wrong")
+        with pytest.raises(ChannelError) as refused:
+            await wrong.refund(looked.transaction_id)
+        assert refused.value.outcome == CREDENTIALS_REFUSED
+
+
+def test_a_refund_answer_is_read_as_documented() -> None:
+    assert creem.refund_of({"id": "ref_1", "status": "pending"}, "tran_1") == creem.Refund(
+        "ref_1", "pending"
+    )
+    # No id of its own: the transaction refunded names it.
+    assert creem.refund_of({"status": "succeeded"}, "tran_1").id == "tran_1"
+    for answer in ({"id": "ref_1"}, {"id": "ref_1", "status": "done"}, ["succeeded"]):
+        with pytest.raises(ChannelError) as unread:
+            creem.refund_of(answer, "tran_1")
+        assert unread.value.outcome == NOT_THE_PROVIDER

@@ -1,6 +1,7 @@
 """The Creem provider (``billing.providers.creem``) against the stand-in: an order charged
 through the product that charges its amount exactly, events verified and read, an order looked
-up."""
+up, a paid one refunded in full (its transaction found through its checkout when the order
+kept none), and what it refuses to refund."""
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,6 +19,7 @@ from gateway.billing.providers import (
     NoticeRefused,
     OrderRef,
     PaymentRequest,
+    ProviderError,
     SubscriptionRequest,
 )
 from gateway.values.codes import Code
@@ -195,3 +197,75 @@ async def test_a_subscription_opened_and_its_periods_reported(
     notice = PROVIDER.parse(ctx, Inbound("POST", body, headers, {}))
     assert notice.subscription is not None
     assert (notice.state, notice.subscription.state) == ("ignored", "canceled")
+
+
+async def test_a_paid_order_refunded_in_full_through_its_transaction(
+    http: httpx.AsyncClient, creem_stand_in: CreemStandIn
+) -> None:
+    assert PROVIDER is not None and PROVIDER.can_refund and PROVIDER.refunds_in_full
+    unit = creem_stand_in.add_product(100)
+    ctx = _ctx(http, creem_stand_in, amount_product=unit)
+    opened = await PROVIDER.open(ctx, _request("ord_c_rf1", 500, None))
+    assert opened.session_id is not None
+    checkout = creem_stand_in.pay(opened.session_id)
+    transaction_id = checkout["order"]["transaction"]
+    body, headers = creem_stand_in.event(opened.session_id)
+    assert PROVIDER.parse(ctx, Inbound("POST", body, headers, {})).payment_id == transaction_id
+    # An order whose paid report named no transaction: found through its checkout.
+    ref = OrderRef(
+        "ord_c_rf1", "mer_c", "live", "checkout", opened.session_id, None, 500, "USD", ctx.now
+    )
+    with pytest.raises(ProviderError):
+        await PROVIDER.refund(ctx, ref, 200)
+    with pytest.raises(ProviderError):
+        await PROVIDER.refund(ctx, replace(ref, refunded_minor=100), 400)
+    assert creem_stand_in.refunds().count(transaction_id) == 0
+
+    made = await PROVIDER.refund(ctx, ref, 500)
+    assert made.refund_id.startswith("ref_") and made.provider_status == "succeeded"
+    # Asked again (its answer lost): the refund made is answered, Creem not asked twice.
+    again = await PROVIDER.refund(ctx, replace(ref, payment_id=transaction_id), 500)
+    assert (again.refund_id, again.provider_status) == (transaction_id, "refunded")
+    assert creem_stand_in.refunds().count(transaction_id) == 1
+
+
+async def test_refunds_creem_would_not_make_are_refused(
+    http: httpx.AsyncClient, creem_stand_in: CreemStandIn
+) -> None:
+    assert PROVIDER is not None
+    unit = creem_stand_in.add_product(100)
+    ctx = _ctx(http, creem_stand_in, amount_product=unit)
+    opened = await PROVIDER.open(ctx, _request("ord_c_rf2", 300, None))
+    assert opened.session_id is not None
+    transaction_id = creem_stand_in.pay(opened.session_id)["order"]["transaction"]
+    ref = OrderRef(
+        "ord_c_rf2", "mer_c", "live", "checkout", None, transaction_id, 300, "USD", ctx.now
+    )
+    transaction = creem_stand_in.transaction(transaction_id)
+    assert transaction is not None
+    # Charged back: nothing to give back, and Creem is not asked.
+    transaction["status"] = "chargedBack"
+    with pytest.raises(ProviderError):
+        await PROVIDER.refund(ctx, ref, 300)
+    assert creem_stand_in.refunds().count(transaction_id) == 0
+    transaction["status"] = "paid"
+    with pytest.raises(ProviderError):
+        await PROVIDER.refund(ctx, replace(ref, payment_id="tran_unknown"), 300)
+    with pytest.raises(ProviderError):
+        await PROVIDER.refund(ctx, replace(ref, payment_id=None), 300)
+    creem_stand_in.refusal = (400, "Refund window has passed")
+    try:
+        with pytest.raises(ProviderError) as refused:
+            await PROVIDER.refund(ctx, ref, 300)
+    finally:
+        creem_stand_in.refusal = None
+    assert (refused.value.status, refused.value.timeout) == (400, False)
+    # A refund Creem answers as failed is no refund.
+    creem_stand_in.refund_status = "failed"
+    try:
+        with pytest.raises(ProviderError):
+            await PROVIDER.refund(ctx, ref, 300)
+    finally:
+        creem_stand_in.refund_status = "succeeded"
+    assert transaction["status"] == "paid"
+    assert creem_stand_in.refunds().count(transaction_id) == 2
