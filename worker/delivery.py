@@ -406,8 +406,8 @@ class Deliveries:
                 claims.append(claim)
                 if held is not None:
                     spent.append(row.id)
-            elif held is not None and held <= now_us < held + throttle.late_us(rate):
-                claims.append(_in_slot(claim, held, rate))
+            elif held is not None and held <= now_us < held + throttle.LATE_US:
+                claims.append(_in_slot(claim, held))
                 spent.append(row.id)
             else:
                 if held is not None:
@@ -454,8 +454,8 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
     )
 
 
-def _in_slot(claim: Claim, slot_us: int, rate: int) -> Claim:
-    return replace(claim, send_by=throttle.slot_time(slot_us + throttle.late_us(rate)))
+def _in_slot(claim: Claim, slot_us: int) -> Claim:
+    return replace(claim, send_by=throttle.slot_time(slot_us + throttle.LATE_US))
 
 
 async def _throttled(
@@ -474,10 +474,10 @@ async def _throttled(
             if reserved is None:  # the throttle was lifted since the read
                 ready += [claim for _, claim in pairs]
                 continue
-            rate, slots = reserved
+            _, slots = reserved
             for (row, claim), slot in zip(pairs, slots, strict=True):
                 if slot <= now_us:
-                    ready.append(_in_slot(claim, slot, rate))
+                    ready.append(_in_slot(claim, slot))
                 else:
                     held.append((row, slot))
         await throttle.hold(tx, held, now)

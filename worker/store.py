@@ -287,6 +287,8 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
             )
         if alert is not None:
             notify += await alerts.mail_owners(db, told.sealer, alert, r.finished)
+        # After the disable, which gave the message up: endpoint.disabled, then
+        # delivery.exhausted, their ids in that order (docs/webhooks.md).
         if r.exhausts and await db.fetchrow(_GAVE_UP, _gave_up(r)) is not None:
             notify += await health.exhausted(
                 db,

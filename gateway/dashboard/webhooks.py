@@ -171,7 +171,7 @@ def _has_more(listed: Outcome) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Contract:
-    """An event type as the Webhooks page shows it beside the endpoint form."""
+    """An event type as the Webhooks page shows it, in the card below "Add an endpoint"."""
 
     type: str
     description: str

@@ -9,15 +9,17 @@ sent; one whose slot is later goes back to pending, due at its slot and holding 
 So the deliveries held back take neither a try, nor room in the worker, nor a merchant's share
 while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
-A delivery is sent in its slot or not at all: one that could not go out within ``late_us`` of
+A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of
 its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
-(``missed``), rather than go out beside the next slot's and bunch them. So in any second an
-endpoint receives at most its rate, plus one, plus the few slots ``LATE_FLOOR_US`` spans at high
-rates (5% of the rate at most).
+(``missed``), rather than go out beside the next slot's and bunch them. The slots are spaced for
+that lateness: ``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1``
+sends the last goes out more than a second after the first, and no second, however it is cut,
+sees more than the rate. What "5 a second" means to a receiver that counts the requests of the
+last second; the price is that an endpoint is fed at up to 5% under its rate, never over it.
 
-Slots are counted in whole microseconds since the epoch (``1_000_000 / rate`` rounded up, so
-never faster than the rate), which makes the reservation the same integer arithmetic on both
-stores. A change of the rate applies to the slots reserved after it.
+Slots are counted in whole microseconds since the epoch (``interval_us``), which makes the
+reservation the same integer arithmetic on both stores. A change of the rate applies to the
+slots reserved after it.
 """
 
 from collections.abc import Sequence
@@ -35,12 +37,12 @@ from ..values.codes import Code
 from ..values.outcome import ApiError
 
 __all__ = [
+    "LATE_US",
     "MAX_PER_SECOND",
     "MIN_PER_SECOND",
     "check_throttle",
     "hold",
     "interval_us",
-    "late_us",
     "micros",
     "missed",
     "release",
@@ -51,10 +53,13 @@ __all__ = [
 MIN_PER_SECOND = 1
 # A worker sends a few thousand deliveries a second at best: above this a throttle means nothing.
 MAX_PER_SECOND = 1000
-# The least lateness a send is allowed: below it a worker's ordinary jitter would send a fast
-# endpoint's deliveries back for new slots again and again.
-LATE_FLOOR_US = 50_000
+# How late after its slot a delivery may still be sent: a worker's ordinary jitter, below which
+# deliveries would go back for new slots again and again. Each interval is a ``rate``-th of it
+# longer (``interval_us``), so the lateness never adds a send to a second.
+LATE_US = 50_000
 _US = 1_000_000
+# A second and the lateness allowed: what ``rate`` intervals must exceed.
+_SPAN_US = _US + LATE_US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _D = table_of(WebhookDelivery)
@@ -78,14 +83,10 @@ def check_throttle(value: Any) -> int | None:
 
 
 def interval_us(rate: int) -> int:
-    """The time between two slots, rounded up: never faster than ``rate``."""
-    return -(-_US // rate)
-
-
-def late_us(rate: int) -> int:
-    """How long after its slot a delivery may still be sent: half an interval, so two sends are
-    never closer than half of one, or ``LATE_FLOOR_US``."""
-    return max(interval_us(rate) // 2, LATE_FLOOR_US)
+    """The time between two slots: a little over a ``rate``-th of a second and ``LATE_US``, so
+    that a send ``LATE_US`` after its slot and one ``rate`` slots later, on time, are more than a
+    second apart."""
+    return _SPAN_US // rate + 1
 
 
 def micros(at: datetime) -> int:
@@ -96,13 +97,14 @@ def slot_time(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-# ``count`` slots from the later of the endpoint's next free slot and now; the new next free
-# slot and the rate it was counted at. One statement, so concurrent leases serialise on the row.
+# ``count`` slots from the later of the endpoint's next free slot and now, ``interval_us``
+# apart; the new next free slot and the rate it was counted at. One statement, so concurrent
+# leases serialise on the row.
 _RESERVE = Statement(
     """UPDATE webhook_endpoints SET throttle_next_us =
         CASE WHEN throttle_next_us IS NULL OR throttle_next_us < CAST(:now AS BIGINT)
         THEN CAST(:now AS BIGINT) ELSE throttle_next_us END
-        + CAST(:count AS BIGINT) * ((1000000 + throttle_per_second - 1) / throttle_per_second)
+        + CAST(:count AS BIGINT) * (CAST(:span AS BIGINT) / throttle_per_second + 1)
     WHERE id = :id AND throttle_per_second IS NOT NULL
     RETURNING throttle_next_us, throttle_per_second""",
     ("throttle_next_us", "throttle_per_second"),
@@ -132,7 +134,9 @@ async def reserve(
 ) -> tuple[int, list[int]] | None:
     """``count`` consecutive slots of the endpoint, in microseconds, earliest first, and the rate
     they were counted at; ``None`` when it is not throttled (any more)."""
-    row = await tx.fetchrow(_RESERVE, {"id": endpoint_id, "count": count, "now": micros(now)})
+    row = await tx.fetchrow(
+        _RESERVE, {"id": endpoint_id, "count": count, "now": micros(now), "span": _SPAN_US}
+    )
     if row is None:
         return None
     rate = int(row["throttle_per_second"])

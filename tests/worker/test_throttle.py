@@ -30,16 +30,19 @@ _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
 
 RATE = 5
-THROTTLED = 40
 BURST = 1000
+# Seconds of the throttled endpoint's receipts measured: long enough for a rate, and the others
+# drain well within them.
+WATCHED = 8
 
 
 def _most_in_one_second(arrivals: list[float]) -> int:
-    """The most arrivals in any window ``[t, t + 1)``."""
+    """The most arrivals in any closed window ``[t, t + 1]``: what "5 a second" must hold to for
+    a receiver counting the requests of the last second, however it cuts them."""
     times = sorted(arrivals)
     most, start = 0, 0
     for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
+        while at - times[start] > 1.0:
             start += 1
         most = max(most, end - start + 1)
     return most
@@ -53,30 +56,37 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     hook_settings: Settings,
 ) -> None:
     """Merchant A has two endpoints, one throttled to 5/s; merchant B has one. A burst of 1,000
-    events reaches A's open endpoint and B's; the throttled endpoint gets 40 of its own in the
-    same burst, written first, so they are due before the others'. (Forty is enough to measure
-    a rate over eight seconds; a thousand would take this test 200 s at 5/s, and the claim,
-    that its backlog neither goes faster nor holds anyone up, is the same.)
+    events reaches both of A's endpoints, and B's own 1,000 reach B's.
 
-    The throttled receiver never gets more than 5 in any second, plus the first slot; the
-    other two get all 1,000 at several times its rate; nothing is lost, and each
-    delivery is attempted once: waiting for a slot is not an attempt."""
+    Measured where the requests arrive: the throttled endpoint receives at most 5 in any second
+    and at most 5 a second over the eight seconds from its first receipt; A's other endpoint and
+    B's get all 1,000 at many times that, done before the throttled one has had ten seconds'
+    worth. (While the burst drains, the throttled endpoint's slots may pass unsent: its rows fall
+    due at their slots, behind the burst's older ones, and go back for fresh slots, untried. So
+    its first receipt may come as the others finish, and its eight seconds are counted from it.)
+    Nothing is lost: 1,000 at 5/s is more than this test waits, so at the end each of the
+    throttled endpoint's 1,000 deliveries was either received once and recorded as delivered on
+    its one attempt, or is still due, untried; waiting for a slot is not an attempt."""
     fast_a, fast_b, slow = Receiver(), Receiver(), Receiver()
     for receiver in (fast_a, fast_b, slow):
         await receiver.start()
     try:
         a, b = await make_merchant(), await make_merchant()
-        throttled = await make_endpoint(
-            hook_client, a, slow.url, event_types=["balance.low"], throttle_per_second=RATE
-        )
-        assert throttled["throttle_per_second"] == RATE
+        throttled = await make_endpoint(hook_client, a, slow.url, throttle_per_second=RATE)
+        assert throttled["throttle_per_second"] == RATE and throttled["event_types"] == []
         await make_endpoint(hook_client, a, fast_a.url)
         await make_endpoint(hook_client, b, fast_b.url)
         await start_worker()
 
-        slow_ids = await emit_test_events(db, a.merchant_id, THROTTLED, endpoint_id=throttled["id"])
         a_ids = await emit_test_events(db, a.merchant_id, BURST)
         b_ids = await emit_test_events(db, b.merchant_id, BURST)
+        async with db.read() as conn:
+            slow_ids = set(
+                (
+                    await conn.execute(select(_D.c.id).where(_D.c.endpoint_id == throttled["id"]))
+                ).scalars()
+            )
+        assert len(slow_ids) == BURST and slow_ids < set(a_ids)  # the same burst as A's other
         started = time.monotonic()
         redis = Redis.from_url(hook_settings.redis_url)
         await outbox.wake(redis, {outbox.WEBHOOK})
@@ -85,51 +95,69 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
         async def fast_done() -> bool:
             return len(fast_a.received) >= BURST and len(fast_b.received) >= BURST
 
-        await wait_until(fast_done, within=60)
+        await wait_until(fast_done, within=30)
+        slow_by_then = len(slow.received)
+        fast_took = time.monotonic() - started
 
-        async def slow_done() -> bool:
-            return len(slow.received) >= THROTTLED
+        async def watched() -> bool:
+            return bool(slow.received) and time.monotonic() > slow.received[0].at + WATCHED
 
-        await wait_until(slow_done, within=THROTTLED / RATE + 30)
+        await wait_until(watched, within=WATCHED + 10)
 
         arrivals = [r.at for r in slow.received]
-        assert _most_in_one_second(arrivals) <= RATE + 1, sorted(a - started for a in arrivals)
-        slow_took = max(arrivals) - min(arrivals)
-        assert slow_took >= (THROTTLED - 1) / RATE - 0.2 - 1
-        # The others were fed at their own pace, not the throttle's: each took its thousand at
-        # several times the throttled rate (a rate, not a race against the throttled endpoint,
-        # which a loaded machine could lose while the claim holds).
-        for fast in (fast_a, fast_b):
+        first = arrivals[0]
+        shown = [round(at - first, 3) for at in arrivals]
+        assert _most_in_one_second(arrivals) <= RATE, shown
+        in_watch = sum(1 for at in arrivals if at <= first + WATCHED)
+        assert in_watch / WATCHED <= RATE, shown
+        assert in_watch >= RATE, shown  # fed: at least a second's worth in the eight
+        # The others went at their own pace, not the throttle's, and did not wait behind it.
+        assert slow_by_then <= 10 * RATE, (slow_by_then, fast_took)
+        for fast, ids in ((fast_a, set(a_ids) - slow_ids), (fast_b, set(b_ids))):
             times = [r.at for r in fast.received]
             rate = (len(times) - 1) / max(max(times) - min(times), 1e-3)
-            assert rate > 4 * RATE, (rate, slow_took)
+            assert rate > 20 * RATE, (rate, fast_took)
+            assert len(fast.received) == BURST and len(fast.ids()) == BURST  # each event once
+            assert {r.headers["x-aitopup-delivery"] for r in fast.received} == ids
 
-        # Nothing lost, nothing twice, each attempted once.
-        delivered = {r.headers["x-aitopup-delivery"] for r in slow.received}
-        assert delivered == set(slow_ids) and len(slow.received) == THROTTLED
-        assert len(fast_a.received) == BURST and len(fast_b.received) == BURST
-        sent_a = {r.headers["x-aitopup-delivery"] for r in fast_a.received}
-        sent_b = {r.headers["x-aitopup-delivery"] for r in fast_b.received}
-        assert sent_a == set(a_ids) and sent_b == set(b_ids)
+        # Nothing lost: each of the throttled endpoint's deliveries received once and recorded
+        # as delivered, or still due and untried. Read between two looks at the receiver, so a
+        # delivery in flight (received, not yet recorded) is waited out.
+        seen: dict[str, Any] = {}
 
-        async def recorded() -> bool:
+        async def settled() -> bool:
+            received = [r.headers["x-aitopup-delivery"] for r in slow.received]
             async with db.read() as conn:
-                rows = (
-                    await conn.execute(
-                        select(_D.c.status, _D.c.attempts, _D.c.throttle_slot_us).where(
-                            _D.c.endpoint_id == throttled["id"]
-                        )
-                    )
-                ).all()
-            return len(rows) == THROTTLED and all(
-                r.status == "succeeded" and r.attempts == 1 and r.throttle_slot_us is None
-                for r in rows
-            )
+                rows = await conn.execute(select(_D).where(_D.c.endpoint_id == throttled["id"]))
+                seen["rows"] = rows.all()
+            seen["received"] = received
+            delivered = {r.id for r in seen["rows"] if r.status == "succeeded"}
+            return len(slow.received) == len(received) and delivered == set(received)
 
-        await wait_until(recorded)
+        await wait_until(settled)
+        rows, received = seen["rows"], seen["received"]
+        assert {r.id for r in rows} == slow_ids
+        assert len(received) == len(set(received))  # each at most once
+        webhook_ids = [r.webhook_id for r in slow.received]
+        assert len(webhook_ids) == len(set(webhook_ids))
+        delivered = [r for r in rows if r.status == "succeeded"]
+        due = [r for r in rows if r.status == "pending"]
+        assert all(r.attempts == 1 and r.throttle_slot_us is None for r in delivered)
+        assert all(r.attempts == 0 and r.next_attempt_at is not None for r in due)
+        assert len(received) >= in_watch and len(received) + len(due) == BURST
     finally:
         for receiver in (fast_a, fast_b, slow):
             await receiver.stop()
+
+
+def test_a_rate_of_slots_sent_as_late_as_allowed_is_more_than_a_second() -> None:
+    """Of any ``rate + 1`` sends, the first ``LATE_US`` after its slot and the last on time, the
+    last is more than a second after the first; and a rate's worth of slots is no more than a
+    second and ``LATE_US``, so an endpoint is fed at most 5% under its rate."""
+    for rate in (*range(throttle.MIN_PER_SECOND, 101), 333, 999, throttle.MAX_PER_SECOND):
+        span = rate * throttle.interval_us(rate)
+        assert span - throttle.LATE_US > 1_000_000, rate
+        assert span <= 1_000_000 + throttle.LATE_US + rate, rate
 
 
 async def test_concurrent_leases_never_share_a_slot(
@@ -176,7 +204,7 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     ids = sorted(await emit_test_events(db, merchant.merchant_id, 3))
     start = utcnow() + timedelta(seconds=1)
     step = timedelta(microseconds=throttle.interval_us(RATE))
-    late = timedelta(microseconds=throttle.late_us(RATE))
+    late = timedelta(microseconds=throttle.LATE_US)
 
     async def take(at: datetime) -> list[Claim]:
         async def work(tx: Raw) -> list[Claim]:

@@ -373,14 +373,20 @@ async def test_a_staging_endpoint_is_not_seen_from_live(
     assert "resolves to 169.254.169.254, which is cloud metadata" in metadata.text
 
 
-async def test_the_event_types_are_shown_beside_the_form_with_schema_and_example(
-    sign_up: SignUp,
+async def test_the_event_types_are_shown_below_the_add_form_with_schema_and_example(
+    endpoint: Endpoint,
 ) -> None:
-    account = await sign_up()
+    """In their own card below "Add an endpoint", which the events of both endpoint forms
+    link to."""
+    account = endpoint.account
     reply = await account.client.get(HOME)
     assert reply.status_code == 200
     html = reply.text
     assert html.index('id="add-h"') < html.index('id="types-h"')
+    link = f'<a href="/dashboard{HOME}#types-h" id="event-types-link">'
+    assert html.count(link) == 1 and html.index(link) < html.index('id="types-h"')
+    edit = (await account.client.get(endpoint.page)).text
+    assert edit.count(link) == 1 and edit.index('id="edit-h"') < edit.index(link)
     listed = re.findall(r"<dt><code>([a-z_.]+)</code>", html)
     assert listed == [spec.name for spec in event_types.EVENTS]
     for spec in event_types.EVENTS:

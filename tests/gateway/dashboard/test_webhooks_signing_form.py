@@ -102,3 +102,44 @@ async def test_scheme_and_headers_through_the_forms(
     assert request.headers["authorization"] == token and request.headers["x-team"] == "ops"
     verify_with_public_key(request, public.group(1))
     assert "x-aitopup-signature" not in request.headers
+
+
+async def test_the_delivery_log_shows_a_secret_header_by_name_and_masked(
+    sign_up: SignUp, receiver: Receiver, start_worker: StartWorker
+) -> None:
+    """The attempt the receiver got with the secret header's value in clear is shown on the
+    delivery's page with the header's name and the mask; the value is on no page of the log."""
+    await start_worker()
+    account = await sign_up()
+    token = f"Bearer log-{secrets.token_hex(12)}"
+    made = await account.shown_once(
+        "/webhooks/endpoints",
+        {
+            "url": receiver.url,
+            "header_name": ["Authorization", "X-Team"],  # type: ignore[dict-item]
+            "header_value": [token, "payments"],  # type: ignore[dict-item]
+            "header_secret": ["yes", "no"],  # type: ignore[dict-item]
+        },
+        page=HOME,
+    )
+    found = _ENDPOINT.search(made.text)
+    assert made.status_code == 200 and found is not None, made.text
+    page = f"{HOME}/endpoints/{found.group(1)}"
+    tested = await account.post(page + "/test", {}, page=page)
+    assert tested.status_code == 303
+    delivery = tested.headers["location"].removeprefix("/dashboard").partition("?")[0]
+
+    async def attempted() -> bool:
+        shown = (await account.client.get(delivery)).text
+        return 'id="delivery-status">succeeded<' in shown and 'id="attempt-1"' in shown
+
+    await wait_until(attempted)
+    assert [r.headers["authorization"] for r in receiver.received] == [token]
+    shown = (await account.client.get(delivery)).text
+    sent = re.search(r'<pre class="request-headers">(.*?)</pre>', shown, re.S)
+    assert sent is not None
+    lines = sent.group(1).splitlines()
+    assert "Authorization: ********" in lines and "X-Team: payments" in lines
+    log = (await account.client.get("/webhooks/deliveries")).text
+    for text in (shown, log, (await account.client.get(page)).text):
+        assert token.split(" ")[1] not in text
