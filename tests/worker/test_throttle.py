@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gateway import outbox
 from gateway.store.db import Database
-from gateway.store.models import WebhookDelivery, WebhookEndpoint, table_of
+from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.store.queue import lease
 from gateway.store.raw import Raw
 from gateway.values.clock import utcnow
@@ -26,6 +26,7 @@ from tests.fixtures.workers import StartWorker
 from worker.delivery import DELIVERIES
 from worker.store import Claim
 
+_A = table_of(DeliveryAttempt)
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
 
@@ -58,12 +59,13 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     """Merchant A has two endpoints, one throttled to 5/s; merchant B has one. A burst of 1,000
     events reaches both of A's endpoints, and B's own 1,000 reach B's.
 
-    Measured where the requests arrive: the throttled endpoint receives at most 5 in any second
-    and at most 5 a second over the eight seconds from its first receipt; A's other endpoint and
-    B's get all 1,000 at many times that, done before the throttled one has had ten seconds'
-    worth. (While the burst drains, the throttled endpoint's slots may pass unsent: its rows fall
-    due at their slots, behind the burst's older ones, and go back for fresh slots, untried. So
-    its first receipt may come as the others finish, and its eight seconds are counted from it.)
+    Measured where the requests arrive: the throttled endpoint receives at most 5 a second over
+    the eight seconds from its first receipt, and no second of its sends (as the worker records
+    their starts) holds more than 5; A's other endpoint and B's get all 1,000 at many times
+    that, done before the throttled one has had ten seconds' worth. (While the burst drains,
+    the throttled endpoint's slots may pass unsent: its rows fall due at their slots, behind
+    the burst's older ones, and go back for fresh slots, untried. So its first receipt may come
+    as the others finish, and its eight seconds are counted from it.)
     Nothing is lost: 1,000 at 5/s is more than this test waits, so at the end each of the
     throttled endpoint's 1,000 deliveries was either received once and recorded as delivered on
     its one attempt, or is still due, untried; waiting for a slot is not an attempt."""
@@ -107,7 +109,20 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
         arrivals = [r.at for r in slow.received]
         first = arrivals[0]
         shown = [round(at - first, 3) for at in arrivals]
-        assert _most_in_one_second(arrivals) <= RATE, shown
+        # Where the throttle holds (each send's start, as the worker records it), no second,
+        # however it is cut, sees more than the rate; at the receiver, the network's jitter
+        # between two requests can shorten a second by a few milliseconds, so it is judged by
+        # its rate over the watch.
+        async with db.read() as conn:
+            starts = (
+                await conn.execute(
+                    select(_A.c.started_at)
+                    .join(_D, _D.c.id == _A.c.delivery_id)
+                    .where(_D.c.endpoint_id == throttled["id"])
+                )
+            ).scalars()
+            sent = [at.timestamp() for at in starts]
+        assert sent and _most_in_one_second(sent) <= RATE, shown
         in_watch = sum(1 for at in arrivals if at <= first + WATCHED)
         assert in_watch / WATCHED <= RATE, shown
         assert in_watch >= RATE, shown  # fed: at least a second's worth in the eight
