@@ -1,21 +1,23 @@
 """The wallet page in a real browser, against a live gateway: a pack bought through the staging
 sandbox checkout and a code redeemed on the page both land in the balance, the funding history
 and the ledger; the daily check-in's button, and a staging subscription renewed by the test
-clock with each paid period's receipt; each enabled payment channel is offered, at 1280 and
-390 px, and staging pays it on the sandbox page titled for it."""
+clock with each paid period's receipt; each payment channel the operator enabled (Creem,
+MyFatoorah and Epay, in staging and in live) is offered and no other, at 1280 and 390 px with
+no axe violation, and staging pays it on the sandbox page titled for it, which passes axe too."""
 
 import re
 
-from playwright.async_api import Page
+import httpx
+from playwright.async_api import Page, expect
 
 from gateway.admin.audit import Call
-from gateway.admin.channels import set_channel
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing import providers
-from gateway.billing.channel_schemas import ChannelSet
 from gateway.store.db import Database
 from gateway.values.settings import Settings
+from tests.fixtures import channels, creem, epay, myfatoorah
+from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.acme_pay import ACME, AcmePay
 from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant, shoot
@@ -140,33 +142,108 @@ async def test_check_in_and_a_subscription_renewed_by_the_test_clock_with_its_re
     await shoot(page, "wallet-period-receipt")
 
 
-async def test_the_wallet_offers_each_enabled_channel_and_staging_pays_it_in_the_sandbox(
-    page: Page, signed_up: Merchant, db: Database, hook_settings: Settings
-) -> None:
-    call = Call("operator", "channels.set", "PUT", "/test", None)
-    with providers.registered(AcmePay()):
-        await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=True))
-        try:
-            await page.goto("/dashboard/wallet")
-            channels = page.locator("#channels")
-            assert "Acme Pay" in await channels.inner_text()
-            await page.set_viewport_size(PHONE)
-            assert await channels.is_visible()
-            wide = await page.evaluate("document.documentElement.scrollWidth")
-            assert wide <= PHONE["width"]
-            await shoot(page, "wallet-channels")
-            await page.set_viewport_size(DESKTOP)
+# Each channel's account as the operator saves it for live: nothing is called until a live
+# merchant pays, which this test does not do.
+LIVE_CREDENTIALS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "creem": (
+        {"api_key": creem.API_KEY, "webhook_secret": creem.WEBHOOK_SECRET},
+        (creem.API_KEY, creem.WEBHOOK_SECRET),
+    ),
+    "myfatoorah": (
+        {"token": myfatoorah.TOKEN, "webhook_secret": myfatoorah.WEBHOOK_SECRET},
+        (myfatoorah.TOKEN, myfatoorah.WEBHOOK_SECRET),
+    ),
+    "epay": (
+        {
+            "pid": epay.EPAY_PID,
+            "key": epay.EPAY_KEY,
+            "api_root": "https://pay.example",
+            "rate": "7.2",
+        },
+        (epay.EPAY_KEY,),
+    ),
+}
 
-            await page.get_by_label("Pack").select_option("pack_starter")
-            await page.get_by_role("radio", name="Acme Pay").check()
-            await page.get_by_role("button", name="Go to checkout").click()
-            await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
-            assert "Acme Pay" in await page.locator("h1").inner_text()
-            assert "Acme Pay" in await page.locator("#sandbox-note").inner_text()
-            assert "Acme wallet" in await page.locator("#methods").inner_text()
-            await shoot(page, "sandbox-acme")
-            await page.get_by_role("button", name="Pay").click()
-            await page.wait_for_url("**/dashboard/wallet?notice=paid")
-            assert "completed" in await page.locator("#history").inner_text()
-        finally:
-            await set_channel(db, hook_settings, call, ACME, "staging", ChannelSet(enabled=False))
+
+async def _pay_with(page: Page) -> list[str]:
+    """The "Pay with" choices of the page, in order, each ``value: label``: the same at 1280
+    and at 390 px, where each is shown whole within the screen."""
+    seen = []
+    for size in (DESKTOP, PHONE):
+        await page.set_viewport_size(size)
+        shown = []
+        for label in await page.locator("#channels label").all():
+            box = await label.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+            value = await label.get_by_role("radio").get_attribute("value")
+            shown.append(f"{value}: {' '.join((await label.inner_text()).split())}")
+        seen.append(shown)
+    await page.set_viewport_size(DESKTOP)
+    assert seen[0] == seen[1], seen
+    return seen[0]
+
+
+async def test_the_wallet_offers_each_enabled_channel_and_staging_pays_it_in_the_sandbox(
+    page: Page,
+    signed_up: Merchant,
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    hook_settings: Settings,
+) -> None:
+    # A plan on sale too, so the page axe checks has every card a merchant may see.
+    await make_staging_plan(
+        db,
+        hook_settings,
+        name="Every channel",
+        price_monthly=1_500,
+        price_yearly=15_000,
+        credits_included=2_000,
+        features=["Paid through any channel the operator enabled"],
+    )
+    # The operator, through the admin API: Creem, MyFatoorah and Epay offered in staging and
+    # in live (with each account's credentials), Acme Pay (a registry line and nothing else)
+    # in staging only, and Stripe taken out of staging. Every row goes after the test
+    # (``channels_put_back``).
+    with providers.registered(AcmePay()):
+        for channel, (credentials, secrets) in LIVE_CREDENTIALS.items():
+            await channels.enable(admin_client, channel, env="staging")
+            await channels.enable(admin_client, channel, credentials, secrets=secrets)
+        await channels.enable(admin_client, ACME, env="staging")
+        off = await admin_client.put("/billing/channels/stripe/staging", json={"enabled": False})
+        assert off.status_code == 200, off.text
+
+        # Staging pays every channel through the sandbox, and says so.
+        await page.goto("/dashboard/wallet")
+        assert await _pay_with(page) == [
+            "sandbox: Sandbox",
+            "epay: Epay (sandbox)",
+            "myfatoorah: MyFatoorah (sandbox)",
+            "creem: Creem (sandbox)",
+            "acme_pay: Acme Pay (sandbox)",
+        ]
+        await assert_accessible(page, "wallet-channels", widths=(DESKTOP, PHONE))
+
+        # Paid through Epay on the sandbox page titled for it, which shows Epay's methods.
+        await page.get_by_label("Pack").select_option("pack_starter")
+        await page.get_by_role("radio", name="Epay").check()
+        await page.get_by_role("button", name="Go to checkout").click()
+        await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+        assert "Epay" in await page.locator("h1").inner_text()
+        assert "Epay" in await page.locator("#sandbox-note").inner_text()
+        assert await page.locator("#methods").inner_text() == "Alipay · WeChat Pay"
+        await assert_accessible(page, "sandbox-epay", widths=(DESKTOP, PHONE))
+        await page.get_by_role("button", name="Pay").click()
+        await page.wait_for_url("**/dashboard/wallet?notice=paid")
+        assert (await page.locator("#balance").inner_text()).strip() == "$1,005.00"
+        assert "completed" in await page.locator("#history").inner_text()
+
+        # Live offers the channels with credentials the operator enabled there, by their names.
+        await page.get_by_role("button", name="Live").click()
+        await expect(page.locator("h1 .status")).to_have_text("live")
+        await page.goto("/dashboard/wallet")
+        assert await _pay_with(page) == [
+            "epay: Epay",
+            "myfatoorah: MyFatoorah",
+            "creem: Creem",
+        ]
+        await assert_accessible(page, "wallet-channels-live", widths=(DESKTOP, PHONE))
