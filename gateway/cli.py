@@ -19,7 +19,7 @@ from .admin import plans as plan_admin
 from .admin.audit import Call
 from .billing.channel_schemas import ChannelAdminData, ChannelSet
 from .billing.checkin_schemas import CheckInConfigs, CheckInConfigUpdate
-from .billing.plan_schemas import PlanAdminData, PlanCreate
+from .billing.plan_schemas import PlanAdminData, PlanCreate, PlanUpdate
 from .local_gateway import guess, recall_url
 from .merchants import directory
 from .merchants import service as merchants
@@ -343,11 +343,20 @@ async def _plans(settings: Settings, env: str | None, made: PlanCreate | None) -
         if made is not None:
             # Audited as the admin API's is, the actor named ``cli``; a live plan's Stripe
             # product and prices are made as the admin API makes them.
-            call = Call("cli", "billing.plan.create", "CLI", "aitopup plans create", None)
+            call = Call("cli", "plans.create", "CLI", "aitopup plans create", None)
             created = await plan_admin.create_plan(db, settings, call, made)
             return [_plan_line(created.one(PlanAdminData))]
         found = (await plan_admin.list_plans(db, env)).many(PlanAdminData)
         return [_plan_line(p) for p in found]
+
+
+async def _plan_update(settings: Settings, plan_id: str, changes: PlanUpdate) -> str:
+    async with command_store(settings) as db:
+        # As PUT /api/admin/v1/billing/plans/{id}: a live plan's new price is a new Stripe
+        # price, made before the row is written; audited with the actor ``cli``.
+        call = Call("cli", "plans.update", "CLI", "aitopup plans update", None)
+        done = await plan_admin.update_plan(db, settings, call, plan_id, changes)
+        return _plan_line(done.one(PlanAdminData))
 
 
 def _channel_lines(channel: ChannelAdminData) -> list[str]:
@@ -439,6 +448,35 @@ def _cmd_plans_create(args: argparse.Namespace) -> int:
         print(f"aitopup plans create: {exc.message or exc.code.name}", file=sys.stderr)
         return 1
     print(lines[0])
+    return 0
+
+
+def _cmd_plans_update(args: argparse.Namespace) -> int:
+    """A plan changed, as PUT /api/admin/v1/billing/plans/{id} changes one: only what is given."""
+    given = {
+        "name": args.name,
+        "description": args.description,
+        "price_monthly": args.price_monthly,
+        "price_yearly": args.price_yearly,
+        "credits_included": args.credits_included,
+        "features": [] if args.no_features else args.feature,
+        "active": args.active,
+    }
+    body = {name: value for name, value in given.items() if value is not None}
+    if not body:
+        print("aitopup plans update: nothing to change: give at least one option", file=sys.stderr)
+        return 2
+    try:
+        changes = PlanUpdate.model_validate(body)
+    except ValidationError as exc:
+        print(f"aitopup plans update: {_problems(exc)}", file=sys.stderr)
+        return 2
+    try:
+        line = asyncio.run(_plan_update(_settings(), args.plan_id, changes))
+    except ApiError as exc:
+        print(f"aitopup plans update: {exc.message}", file=sys.stderr)
+        return 1
+    print(line)
     return 0
 
 
@@ -584,6 +622,30 @@ def _parser() -> argparse.ArgumentParser:
     plans_create.add_argument("--feature", action="append", default=[], metavar="TEXT")
     plans_create.add_argument("--off-sale", action="store_true", help="made but not offered")
     plans_create.set_defaults(func=_cmd_plans_create)
+    plans_update = plans_sub.add_parser(
+        "update",
+        help="change a plan (a live one's new price is a new Stripe price)",
+        description="Changes a plan as PUT /api/admin/v1/billing/plans/{id} does, audited as "
+        "the actor cli: only the options given change. Prices and credits are integer cents; "
+        "--feature, repeated, replaces the plan's features (--no-features clears them).",
+    )
+    plans_update.add_argument("plan_id", metavar="ID")
+    plans_update.add_argument("--name")
+    plans_update.add_argument("--description")
+    plans_update.add_argument("--price-monthly", type=int, metavar="CENTS")
+    plans_update.add_argument("--price-yearly", type=int, metavar="CENTS")
+    plans_update.add_argument(
+        "--credits-included", "--credits", dest="credits_included", type=int, metavar="CENTS"
+    )
+    listed = plans_update.add_mutually_exclusive_group()
+    listed.add_argument("--feature", action="append", metavar="TEXT")
+    listed.add_argument("--no-features", action="store_true", help="the plan lists none")
+    sale = plans_update.add_mutually_exclusive_group()
+    sale.add_argument("--active", dest="active", action="store_const", const=True, help="on sale")
+    sale.add_argument(
+        "--inactive", dest="active", action="store_const", const=False, help="off sale"
+    )
+    plans_update.set_defaults(func=_cmd_plans_update)
 
     channels_cmd = sub.add_parser(
         "channels", help="payment channels per environment, as the admin API keeps them"

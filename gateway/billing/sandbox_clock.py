@@ -7,9 +7,10 @@ the daily check-in's day (``billing.checkin``) and subscription renewals: advanc
 renews a merchant's staging subscriptions as time would (``subscription_sandbox.advance_clock``,
 which the route calls, and its ``sweep``).
 
-Live never reads the clock: ``now_for`` answers real time for live without touching the store,
-and nothing else reads ``sandbox_clocks``. The offset is bounded (``MAX_OFFSET_SECONDS``) so the
-clock never runs past what a datetime can hold.
+Live never reads the clock: ``now_for`` answers real time for live without touching the store.
+Besides this module, only ``subscription_sandbox.sweep`` reads ``sandbox_clocks``: it joins the
+offsets to staging sandbox subscriptions to find the renewals due by each merchant's clock. The
+offset is bounded (``MAX_OFFSET_SECONDS``) so the clock never runs past what a datetime can hold.
 """
 
 from datetime import datetime, timedelta

@@ -16,12 +16,19 @@ from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 
 
 async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, str]:
+    """``aitopup ARGS`` on the store of ``settings`` (and its Stripe, when it has one)."""
     env = {
         **os.environ,
         "AITOPUP_DATABASE_URL": settings.database_url,
         "AITOPUP_KEY_PEPPER": TEST_PEPPER,
         "AITOPUP_SECRET_KEY": TEST_SECRET,
     }
+    if settings.stripe_secret_key is not None:
+        env |= {
+            "AITOPUP_STRIPE_SECRET_KEY": settings.stripe_secret_key.get_secret_value(),
+            "AITOPUP_STRIPE_API_BASE": settings.stripe_api_base,
+            "AITOPUP_STRIPE_MAX_NETWORK_RETRIES": str(settings.stripe_max_network_retries),
+        }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -1,12 +1,10 @@
 """`aitopup checkin config` run as a real process: prints both environments' settings, sets
 one by the same rule as the admin API (refusing what it refuses, nothing changed), audited."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import AuditRecord, CheckInConfig, table_of
@@ -18,20 +16,13 @@ _CFG = table_of(CheckInConfig)
 _A = table_of(AuditRecord)
 
 
-@pytest.fixture
-async def settings_restored(db: Database) -> AsyncIterator[None]:
-    yield
-    async with db.transaction() as conn:
-        await conn.execute(delete(_CFG))
-
-
 async def test_checkin_config_prints_sets_and_refuses(
     client: httpx.AsyncClient,
     db: Database,
     make_merchant: MakeMerchant,
     settings: Settings,
     tmp_path: Path,
-    settings_restored: None,
+    checkin_config_restored: None,
 ) -> None:
     code, out, err = await aitopup(settings, tmp_path, "checkin", "config")
     assert code == 0, err

@@ -1,12 +1,11 @@
 """The operator's daily check-in settings: defaults, per environment, validated, audited; live
 works once turned on and never reads the staging clock. Both stores."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from gateway.billing.checkin import DEFAULTS
 from gateway.store.db import Database
@@ -19,21 +18,13 @@ _CFG = table_of(CheckInConfig)
 _CI = table_of(CheckIn)
 
 
-@pytest.fixture
-async def settings_restored(db: Database) -> AsyncIterator[None]:
-    """The settings are the store's, shared by every test: back to the defaults after."""
-    yield
-    async with db.transaction() as conn:
-        await conn.execute(delete(_CFG))
-
-
 async def _stored(db: Database) -> list[Any]:
     async with db.read() as conn:
         return list(await conn.execute(select(_CFG).order_by(_CFG.c.env)))
 
 
 async def test_defaults_staging_on_live_off(
-    admin_client: httpx.AsyncClient, settings_restored: None
+    admin_client: httpx.AsyncClient, checkin_config_restored: None
 ) -> None:
     reply = await admin_client.get("/checkin/config")
     assert reply.status_code == 200, reply.text
@@ -54,7 +45,7 @@ async def test_live_turned_on_works_once_a_real_day_whatever_the_staging_clock(
     billing_client: httpx.AsyncClient,
     db: Database,
     make_merchant: MakeMerchant,
-    settings_restored: None,
+    checkin_config_restored: None,
 ) -> None:
     staging = await make_merchant("staging")
     live = await make_merchant("live", merchant_id=staging.merchant_id)
@@ -109,7 +100,7 @@ async def test_turned_off_refuses_and_writes_nothing(
     billing_client: httpx.AsyncClient,
     db: Database,
     make_merchant: MakeMerchant,
-    settings_restored: None,
+    checkin_config_restored: None,
 ) -> None:
     merchant = await make_merchant("staging")
     body = {"env": "staging", "enabled": False, "min_cents": 10, "max_cents": 100}
@@ -127,7 +118,7 @@ async def test_rewards_stay_inside_the_bounds(
     admin_client: httpx.AsyncClient,
     billing_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
-    settings_restored: None,
+    checkin_config_restored: None,
 ) -> None:
     body = {"env": "staging", "enabled": True, "min_cents": 3, "max_cents": 5}
     assert (await admin_client.put("/checkin/config", json=body)).status_code == 200
@@ -159,7 +150,10 @@ async def test_rewards_stay_inside_the_bounds(
     ],
 )
 async def test_bad_settings_are_refused_and_change_nothing(
-    admin_client: httpx.AsyncClient, db: Database, settings_restored: None, body: dict[str, Any]
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    checkin_config_restored: None,
+    body: dict[str, Any],
 ) -> None:
     before = await _stored(db)
     reply = await admin_client.put("/checkin/config", json=body)

@@ -8,18 +8,20 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
+from sqlalchemy import select
 
 from gateway.billing import orders
 from gateway.store.db import Database
-from gateway.store.models import FundingOrder, table_of
+from gateway.store.models import FundingOrder, ReceiptSeries, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.billing import insert_orders, order_row, stripe_headers
 from tests.fixtures.core import asgi_client, running_app
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
 from tests.fixtures.stripe import WEBHOOK_SECRET, StripeStandIn
 
 _O = table_of(FundingOrder)
+_RS = table_of(ReceiptSeries)
 
 PROFILE = {
     "legal_name": "Łódź Handel Sp. z o.o.",
@@ -265,6 +267,74 @@ async def test_a_live_payment_is_numbered_once_by_the_webhook_whatever_comes_aft
     before = data["receipt_number"]
     again = await stripe_api.get(f"/orders/{order_id}/receipt", headers=live.headers)
     assert again.json()["data"]["receipt_number"] == before
+
+
+async def _last_number(db: Database, env: str) -> int:
+    async with db.read() as conn:
+        found = await conn.execute(select(_RS.c.last_number).where(_RS.c.env == env))
+        return int(found.scalar() or 0)
+
+
+async def test_an_invoice_order_paid_by_invoice_paid_is_numbered_with_the_profile_then(
+    stripe_api: httpx.AsyncClient,
+    stripe_stand_in: StripeStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """Stripe's ``invoice.paid`` completes an invoice order through ``complete_order``, which
+    numbers it in the live series; its receipt keeps the profile as it was when paid."""
+    live = await make_merchant("live")
+    assert (await _put(stripe_api, live, PROFILE)).status_code == 200
+    email = await add_member(db, live.merchant_id)
+    made = await stripe_api.post(
+        "/billing/invoice", json={"pack_id": "pack_pro", "email": email}, headers=live.headers
+    )
+    assert made.status_code == 201, made.text
+    order = made.json()["data"]
+    assert order["kind"] == "invoice"
+    unpaid = await stripe_api.get(f"/orders/{order['id']}/receipt", headers=live.headers)
+    assert (unpaid.status_code, unpaid.json()["code"]) == (409, 4153)
+
+    before = {env: await _last_number(db, env) for env in ("staging", "live")}
+    paid = stripe_stand_in.pay_invoice(order["provider_reference"])
+    payload = stripe_stand_in.event("invoice.paid", dict(paid))
+    for _ in range(2):  # delivered again: still one number
+        sent = await stripe_api.post(
+            "/payments/stripe/webhook",
+            content=payload.encode(),
+            headers=stripe_headers(payload, secret=WEBHOOK_SECRET),
+        )
+        assert sent.status_code == 200, sent.text
+    after = {env: await _last_number(db, env) for env in ("staging", "live")}
+    assert after == {"staging": before["staging"], "live": before["live"] + 1}
+    changed = {**PROFILE, "legal_name": "New Name Ltd", "country": "GB", "city": "London"}
+    assert (await _put(stripe_api, live, changed)).status_code == 200
+
+    reply = await stripe_api.get(f"/orders/{order['id']}/receipt", headers=live.headers)
+    assert reply.status_code == 200, reply.text
+    receipt = reply.json()["data"]
+    number = receipt["receipt_number"]
+    assert (number, receipt["numbered"], receipt["source"]) == (
+        f"LIVE-{after['live']:06d}",
+        True,
+        "order",
+    )
+    assert receipt["order_id"] == order["id"]
+    assert receipt["payment_reference"] == paid["id"]  # the invoice: it has no PaymentIntent
+    assert receipt["amount_paid_cents"] == 2000 and receipt["credit_cents"] == 2500
+    assert receipt["billed_to"]["legal_name"] == "Łódź Handel Sp. z o.o."
+    assert (receipt["billed_to"]["city"], receipt["billed_to"]["country"]) == ("Łódź", "PL")
+
+    pdf = await stripe_api.get(f"/orders/{order['id']}/receipt.pdf", headers=live.headers)
+    assert (pdf.status_code, pdf.headers["content-type"]) == (200, "application/pdf")
+    assert f'filename="receipt-{number}.pdf"' in pdf.headers["content-disposition"]
+    text = _pdf_text(pdf.content)
+    assert f"Receipt {number}" in text
+    assert "Łódź Handel Sp. z o.o." in text and "90-001 Łódź" in text
+    assert "PL1234567890" in text
+    assert "New Name Ltd" not in text and "London" not in text  # as it was when paid
+    assert "20.00 USD" in text and "25.00 USD" in text
+    assert order["id"] in text and paid["id"] in text
 
 
 async def test_receipt_pdfs_are_limited_per_merchant_and_environment(

@@ -1,6 +1,6 @@
-"""The seed's billing API (``seeds/billing-api.txt``) as far as plans and subscriptions go: every
-route it has that this gateway covers answers in the seed's shape, is in the OpenAPI document,
-and answers bad input with the envelope, nothing changed."""
+"""The seed's billing API (``seeds/billing-api.txt``) as far as plans, subscriptions and the
+daily check-in go: every route it has that this gateway covers answers in the seed's shape, is
+in the OpenAPI document, and answers bad input with the envelope, nothing changed."""
 
 from typing import Any
 
@@ -26,6 +26,12 @@ SEED_ROUTES = [
     ("GET", "/admin/billing/plans", "/api/admin/v1/billing/plans"),
     ("POST", "/admin/billing/plans", "/api/admin/v1/billing/plans"),
     ("PUT", "/admin/billing/plans/:id", "/api/admin/v1/billing/plans/{id}"),
+    ("POST", "/checkin", "/api/public/v1/checkin"),
+    # The seed names one check-in config and gives it no body; here it is one per environment
+    # (GET answers {staging, live}, PUT names its env): staging is on and live off until an
+    # operator turns it on, as every setting here keeps the two environments apart.
+    ("GET", "/admin/checkin/config", "/api/admin/v1/checkin/config"),
+    ("PUT", "/admin/checkin/config", "/api/admin/v1/checkin/config"),
 ]
 
 
@@ -90,6 +96,33 @@ async def test_the_seed_routes_answer_in_the_seeds_shape(
     data = topup.json()["data"]
     assert (data["type"], data["channel"]) == ("topup", "stripe")
     assert data["order_id"].startswith("ord_") and data["url"].startswith("https://")
+
+
+async def test_the_seed_checkin_routes_answer_in_the_seeds_shape(
+    sub_api: httpx.AsyncClient,
+    sub_admin: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    checkin_config_restored: None,
+) -> None:
+    config = (await sub_admin.get("/checkin/config")).json()
+    assert config["success"] is True
+    assert {env: config["data"][env]["env"] for env in ("staging", "live")} == {
+        "staging": "staging",
+        "live": "live",
+    }
+    body = {"env": "staging", "enabled": True, "min_cents": 5, "max_cents": 5}
+    put = (await sub_admin.put("/checkin/config", json=body)).json()
+    assert put["success"] is True and {k: put["data"][k] for k in body} == body
+
+    # "Awards daily free credits. Returns error if already checked in today."
+    merchant = await make_merchant("staging")
+    awarded = await sub_api.post("/checkin", headers=merchant.headers)
+    assert awarded.json()["success"] is True, awarded.text
+    assert awarded.json()["data"]["amount_cents"] == 5
+    balance = await sub_api.get("/balance", headers=merchant.headers)
+    assert balance.json()["data"]["balance_cents"] == awarded.json()["data"]["balance_cents"]
+    again = await sub_api.post("/checkin", headers=merchant.headers)
+    assert (again.status_code, again.json()["success"], again.json()["code"]) == (409, False, 4300)
 
 
 BAD_SESSIONS: list[tuple[str, Any, int]] = [

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.billing import subscription_stripe
 from gateway.store.db import Database
-from gateway.store.models import StripeEvent, table_of
+from gateway.store.models import StripeEvent, Subscription, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
@@ -23,6 +23,7 @@ from tests.fixtures.subscriptions import MakePlan, Subscribe, balance, credits_o
 from tests.fixtures.webhooks import events_of
 
 _E = table_of(StripeEvent)
+_S = table_of(Subscription)
 
 
 async def _sweep(db: Database, settings: Settings) -> int:
@@ -263,18 +264,61 @@ async def test_forged_replayed_and_stale_subscription_events_are_refused(
 
 async def test_one_subscription_per_merchant_and_environment_even_racing(
     sub_api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    """Ten concurrent sessions for one live merchant: each that finds the place free opens a
+    Stripe checkout before writing (never inside a transaction), so several may be opened; the
+    unique index on the place (``ix_subscriptions_holder``) lets one subscription hold it, and
+    only its checkout's URL is handed out."""
+    plan = await make_plan()
+    merchant = await make_merchant("live")
+    body = {"channel": "stripe", "type": "subscription", "plan_id": plan["id"]}
+    replies = await asyncio.gather(
+        *(sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+          for _ in range(10))
+    )  # fmt: skip
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1004] + [4322] * 9, codes
+    [made] = [r.json()["data"] for r in replies if r.status_code == 201]
+
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(_S).where(_S.c.merchant_id == merchant.merchant_id))
+        ).all()
+    [row] = rows
+    assert (row.id, row.env, row.status) == (made["subscription_id"], "live", "incomplete")
+    assert row.provider_session_id == made["session_id"]
+    opened = [
+        s for s in stripe_stand_in.sessions.values()
+        if s["metadata"].get("merchant_id") == merchant.merchant_id
+    ]  # fmt: skip
+    assert 1 <= len(opened) <= 10
+    # Each checkout names its own subscription; those of the requests that lost were never
+    # written (the one row above), and their URLs were never handed out.
+    named = {s["client_reference_id"]: s["id"] for s in opened}
+    assert len(named) == len(opened) and named[row.id] == made["session_id"]
+
+    # Its checkout is open: the place is held; paid, it is held still.
+    held = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+    assert (held.status_code, held.json()["code"]) == (409, 4322)
+    session = stripe_stand_in.sessions[made["session_id"]]
+    _, invoice = stripe_stand_in.subscribe(session["id"])
+    assert (await post_event(sub_api, stripe_stand_in.event("invoice.paid", invoice))).is_success
+    held = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
+    assert (held.status_code, held.json()["code"]) == (409, 4322)
+    assert await credits_of(db, merchant) == 1
+
+
+async def test_the_portal_opens_at_stripe_for_the_subscriptions_customer(
+    sub_api: httpx.AsyncClient,
     stripe_stand_in: StripeStandIn,
     subscribe: Subscribe,
 ) -> None:
     bought = await subscribe()
     merchant = bought.merchant
-    body = {"channel": "stripe", "type": "subscription", "plan_id": bought.plan["id"]}
-    # Its checkout is open: the place is held.
-    held = await sub_api.post("/payment/create-session", json=body, headers=merchant.headers)
-    assert (held.status_code, held.json()["code"]) == (409, 4322)
-
-    from tests.fixtures.merchants import MerchantKey  # noqa: F401  (typing only)
-
     await post_event(sub_api, stripe_stand_in.event("invoice.paid", bought.first_invoice))
     await post_event(sub_api, stripe_stand_in.event("checkout.session.completed", bought.session))
     portal = await sub_api.post(

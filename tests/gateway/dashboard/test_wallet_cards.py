@@ -41,8 +41,10 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
         assert "(0 days ahead of real time)" in shown, bad
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     shown = await _after(account.client, moved)
-    assert "(1 days ahead of real time)" in shown
+    assert "(1 day ahead of real time)" in shown
     assert 'id="checkin-button"' in shown  # the next day opened
+    moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
+    assert "(2 days ahead of real time)" in await _after(account.client, moved)
     # Half a day short of its bound, as many advances would leave it.
     async with db.transaction() as conn:
         merchant_id = (
