@@ -35,12 +35,14 @@ async def mails_of(db: Database, merchant_id: str) -> list[Any]:
         return list(found.all())
 
 
-async def settled(db: Database, merchant_id: str, status: str, count: int = 1) -> list[Any]:
+async def settled(
+    db: Database, merchant_id: str, status: str, count: int = 1, within: float = 10.0
+) -> list[Any]:
     async def done() -> bool:
         rows = await mails_of(db, merchant_id)
         return len(rows) == count and all(r.status == status for r in rows)
 
-    await wait_until(done)
+    await wait_until(done, within=within)
     return await mails_of(db, merchant_id)
 
 
@@ -248,7 +250,8 @@ async def test_two_workers_send_each_mail_once(
         )
     )
     await asyncio.gather(start_worker(**smtp(smtp_server)), start_worker(**smtp(smtp_server)))
-    rows = await settled(db, merchant.merchant_id, "sent", count=12)
+    # Two workers and the SMTP server share this one event loop: a loaded machine slows all three.
+    rows = await settled(db, merchant.merchant_id, "sent", count=12, within=60)
     received = sorted(m["To"] for m in smtp_server.received if m["To"] in mine)
     assert received == sorted(mine)  # each once
     assert [r.attempts for r in rows] == [1] * 12
