@@ -54,17 +54,21 @@ async def balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
 
 
 async def refunded(db: Database, order_id: str) -> tuple[int, int]:
-    """The order's ``refunded_cents`` and its ``refund`` ledger entries."""
+    """The order's ``refunded_cents`` and its ``refund`` ledger entries that stand: less those
+    a ``refund_reversal`` gave back (a refund the provider did not make)."""
     async with db.read() as conn:
         cents = (
             await conn.execute(select(_O.c.refunded_cents).where(_O.c.id == order_id))
         ).scalar_one()
-        entries = (
+        kinds = (
             await conn.execute(
-                select(_L.c.id).where(_L.c.reference == order_id, _L.c.kind == "refund")
+                select(_L.c.kind).where(
+                    _L.c.reference == order_id, _L.c.kind.in_(("refund", "refund_reversal"))
+                )
             )
-        ).all()
-    return int(cents), len(entries)
+        ).scalars()
+    entries = [str(kind) for kind in kinds]
+    return int(cents), entries.count("refund") - entries.count("refund_reversal")
 
 
 async def paid_order(db: Database, merchant: MerchantKey, cents: int, **fields: Any) -> str:
@@ -95,7 +99,8 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     assert credited == order["credit_cents"]
     paid, path = order["amount_cents"], f"/orders/{order['order_id']}/refund"
 
-    # Stripe refusing (refunded there already, by hand) leaves nothing changed here.
+    # Stripe refusing (refunded there already, by hand): the debit is given back, the wallet and
+    # the order as they were.
     intent = stripe_stand_in.intents[session["payment_intent"]]
     intent["amount_refunded"] = paid
     refused = await admin.post(path, json={"reason": "refunded at Stripe"})
