@@ -35,6 +35,7 @@ __all__ = [
     "FULFILMENT",
     "MAIL",
     "MAIL_PREFIX",
+    "REFUND",
     "REPLAY",
     "WAKE_CHANNEL",
     "WEBHOOK",
@@ -57,6 +58,7 @@ WEBHOOK = "webhook"
 MAIL = "mail"
 FULFILMENT = "fulfilment"
 REPLAY = "replay"
+REFUND = "refund"
 MAIL_PREFIX = "mail_"
 _KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL, "wrj_": REPLAY}
 # A wake names a kind whose rows were just written: an idle worker waits on it rather than

@@ -1,10 +1,10 @@
 """``python -m worker``: the worker, built from ``Settings()`` at start.
 
 Two things run in it. The runner (``worker.runner``) serves every kind of background work
-(``worker.kinds``: webhook deliveries, mail, upstream work) from the rows themselves. ARQ's worker,
-used through its documented API alone (``Worker``, its ``cron_jobs``, ``ctx`` and ``on_startup``),
-runs the periodic jobs: expiry, reconciliation, alerts, retention. Each cron run is a job of
-ARQ's, so of several worker processes one runs it.
+(``worker.kinds``: webhook deliveries, mail, upstream work, replay jobs, refunds) from the rows
+themselves. ARQ's worker, used through its documented API alone (``Worker``, its
+``cron_jobs``, ``ctx`` and ``on_startup``), runs the periodic jobs: expiry, reconciliation,
+alerts, retention. Each cron run is a job of ARQ's, so of several worker processes one runs it.
 
 Redis carries only wakes and the periodic jobs, so losing it stops nothing: the runner goes on
 from the rows, and ARQ's worker, which stops at the first Redis error, is started again once

@@ -9,8 +9,9 @@ from .delivery import DELIVERIES
 from .fulfil import FULFILMENTS
 from .kind import Kind
 from .mail import MAILS
+from .refunds import REFUNDS
 from .replays import REPLAY_JOBS
 
 __all__ = ["KINDS"]
 
-KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS)
+KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS, REFUNDS)

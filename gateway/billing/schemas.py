@@ -479,8 +479,14 @@ class RefundRequest(_Strict):
 
 
 class RefundData(BaseModel):
-    """A refund made: what went back to the payer, what it took from the wallet."""
+    """A refund made, or asked and not answered yet: what goes back to the payer, what it took
+    from the wallet."""
 
+    id: str = Field(description="The refund's id here.")
+    status: str = Field(
+        description="succeeded; or pending: the provider's answer not known yet, the worker "
+        "asks again until it is (failed then gives the debit back)."
+    )
     order_id: str
     env: str
     merchant_id: str
@@ -493,5 +499,9 @@ class RefundData(BaseModel):
         description="Taken from the merchant's wallet now: the credits this part had bought."
     )
     balance_cents: int = Field(description="The merchant's wallet after the debit.")
-    refund_id: str = Field(description="The provider's id of the refund.")
-    provider_status: str = Field(description="The provider's word for the refund's state.")
+    refund_id: str | None = Field(
+        default=None, description="The provider's id of the refund (none while pending)."
+    )
+    provider_status: str | None = Field(
+        default=None, description="The provider's word for the refund's state."
+    )

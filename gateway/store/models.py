@@ -589,6 +589,40 @@ class FundingOrder(Base):
     completed_at: Mapped[datetime | None]
 
 
+class OrderRefund(Base):
+    """An operator's refund of a paid order (``admin.refunds``), written with the wallet's debit
+    before the provider is asked, and a kind of the runner's work while its answer is not
+    known (``worker.refunds``).
+
+    ``amount_cents``: given back, in the order's currency; ``before_cents``: what of the order
+    was refunded before it, which fixes what the provider is asked; ``debit_cents``: the credits
+    it took from the wallet, given back if the provider refuses. ``status``: ``pending`` (due at
+    ``next_attempt_at``), ``succeeded``, ``failed`` (its debit reversed). ``idempotency_key``
+    is what every ask of the provider names, so a retry answers the refund already made."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (Index("ix_order_refunds_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("funding_orders.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    before_cents: Mapped[int] = mapped_column(BigInteger)
+    debit_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255))
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer)
+    # The lease stamp (``store.queue``), as a delivery's.
+    generation: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class StripeEvent(Base):
     """Every verified Stripe event, once: the primary key is the dedupe on the event id."""
 

@@ -29,6 +29,7 @@ class Code(IntEnum):
     SIGNED_UP = 1113
     RECIPIENT_LINKS_REVOKED = 1114
     BILLING_PROFILE_SAVED = 1150
+    REFUND_PENDING = 1160
 
     SUBSCRIPTION_CHECKED = 1140
     SUBSCRIPTION_CHANGED = 1141
@@ -537,6 +538,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
         409,
         "Payment notification names an order of another channel, merchant or environment; "
         "nothing credited",
+    ),
+    Code.REFUND_PENDING: CodeInfo(
+        202,
+        "Refund recorded and the wallet debited, the payment provider's answer not known yet: "
+        "the worker asks again under the same key until it answers (data.status)",
     ),
     Code.ORDER_NOT_REFUNDABLE: CodeInfo(
         409, "Only a paid checkout or invoice can be refunded (data.status: the order's now)"

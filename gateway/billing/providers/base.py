@@ -51,9 +51,12 @@ The calls, in the order an order meets them:
 ``refund(ctx, order, amount_minor) -> Refunded``
     Money back through the provider, where it can (``can_refund``); else ``NotSupported``.
     ``amount_minor`` is in the charge's currency, at most what is left of it. It is called
-    inside the transaction that records the refund and debits the wallet (``admin.refunds``),
-    so it must be idempotent on ``(order_id, refunded_minor, amount_minor)``: a refund asked
-    again after its answer was lost must be the one the provider made, never a second. A
+    after the transaction that records the refund and debits the wallet committed
+    (``admin.refunds``), and again by the worker while its answer is not known, so it must be
+    idempotent on ``order.refund_key`` (where the provider takes a key) or on the payment's own
+    state: a refund asked again after its answer was lost must be the one the provider made,
+    never a second. A refusal raises ``ProviderError`` with the provider's status (the refund
+    reversed); no answer, or a 5xx, leaves it pending. A
     provider that refunds only all that is left of a payment (``refunds_in_full``: Creem) is
     never asked for a part: the gateway refuses one before anything is taken.
 
@@ -367,6 +370,9 @@ class OrderRef:
     # the amount, the refund's idempotency key at a provider that takes one, so a refund asked
     # again after its answer was lost is the one the provider made.
     refunded_minor: int = 0
+    # The refund's own idempotency key (its row's, ``admin.refunds``): what a provider that
+    # takes one is given, so every try of one refund names it and no other refund does.
+    refund_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

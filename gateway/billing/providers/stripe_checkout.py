@@ -141,6 +141,7 @@ class StripeProvider(Provider[StripeCredentials]):
         if payment_id is None:
             raise ProviderError("no payment to refund")
         settings = stripe_settings(ctx.settings, ctx.credentials)
-        key = f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
+        # The refund row's key: every try of it names it, and no other refund does.
+        key = order.refund_key or f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
         refund_id, status = await payments.create_refund(settings, payment_id, amount_minor, key)
         return Refunded(refund_id, status)

@@ -21,6 +21,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
+from tests.fixtures.billing import finish_refunds
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
@@ -252,17 +253,22 @@ async def _paid(
 
 
 async def _refunded(db: Database, order_id: str) -> tuple[str, int, int]:
-    """The order's status and ``refunded_cents``, and its ``refund`` ledger entries."""
+    """The order's status and ``refunded_cents``, and its ``refund`` ledger entries that stand
+    (less those a ``refund_reversal`` gave back)."""
     async with db.read() as conn:
         order = (
             await conn.execute(select(_O.c.status, _O.c.refunded_cents).where(_O.c.id == order_id))
         ).one()
-        entries = (
+        kinds = (
             await conn.execute(
-                select(_L.c.id).where(_L.c.reference == order_id, _L.c.kind == "refund")
+                select(_L.c.kind).where(
+                    _L.c.reference == order_id, _L.c.kind.in_(("refund", "refund_reversal"))
+                )
             )
-        ).all()
-    return str(order.status), int(order.refunded_cents), len(entries)
+        ).scalars()
+    entries = [str(kind) for kind in kinds]
+    net = entries.count("refund") - entries.count("refund_reversal")
+    return str(order.status), int(order.refunded_cents), net
 
 
 async def test_an_operator_refunds_a_creem_order_in_full_once(
@@ -288,7 +294,7 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     assert await channels.balance(api, merchant) == credited
     assert await _refunded(db, made["order_id"]) == unchanged
 
-    # Creem refusing leaves the wallet and the order as they were.
+    # Creem refusing: the debit is given back, the wallet and the order as they were.
     creem_stand_in.refusal = (400, "Refund window has passed")
     try:
         refused = await admin.post(path, json={"reason": "too late"})
@@ -298,7 +304,12 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     assert creem_stand_in.refunds()[asked:] == [transaction_id]
     assert await channels.balance(api, merchant) == credited
     assert await _refunded(db, made["order_id"]) == unchanged
-    assert await events_of(db, merchant.merchant_id, "wallet.debited") == []
+    taken = await events_of(db, merchant.merchant_id, "wallet.debited")
+    back = await events_of(db, merchant.merchant_id, "wallet.credited")
+    assert [e["data"]["amount_cents"] for e in taken] == [-credited]
+    assert [(e["data"]["source"], e["data"]["amount_cents"]) for e in back][-1:] == [
+        ("refund_reversal", credited)
+    ]
 
     # The whole payment back (the amount given is all that is left: accepted as it).
     whole = await admin.post(path, json={"amount_cents": paid, "reason": "payer asked"})
@@ -319,8 +330,8 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     debited = await events_of(db, merchant.merchant_id, "wallet.debited")
     assert [(e["data"]["source"], e["data"]["reference"]) for e in debited] == [
         ("refund", made["order_id"])
-    ]
-    assert debited[0]["data"]["amount_cents"] == -credited
+    ] * 2  # the refused one's, given back, and this one's
+    assert debited[-1]["data"]["amount_cents"] == -credited
 
     # A second refund: nothing is left, and Creem is not asked.
     again = await admin.post(path, json={"reason": "once more"})
@@ -331,38 +342,48 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     await assert_ledger_balanced(db)
 
 
-async def test_a_creem_refund_whose_answer_was_lost_is_recorded_once_when_asked_again(
+async def test_a_creem_refund_whose_answer_was_lost_is_pending_then_finished_once_by_the_worker(
     billing_client: httpx.AsyncClient,
     admin_client: httpx.AsyncClient,
     creem_stand_in: CreemStandIn,
     make_merchant: MakeMerchant,
     db: Database,
     products: dict[str, str],
+    billing_settings: Settings,
 ) -> None:
     api, admin = billing_client, admin_client
     merchant = await make_merchant("live")
     made, transaction_id = await _paid(api, creem_stand_in, merchant)
     path, asked = f"/orders/{made['order_id']}/refund", len(creem_stand_in.refunds())
+    paid = made["amount_cents"]
 
-    # Creem refunds, but its answer does not come back: nothing is recorded here.
+    # Creem refunds, but its answer does not come back: the refund stays pending, the wallet
+    # debited, and the order refunded as far as anyone can ask again.
     creem_stand_in.refund_lost_with = 500
     try:
         lost = await admin.post(path, json={"reason": "payer asked"})
     finally:
         creem_stand_in.refund_lost_with = None
-    assert (lost.status_code, lost.json()["code"]) == (502, 4107), lost.text
-    assert await channels.balance(api, merchant) == made["credit_cents"]
-    assert await _refunded(db, made["order_id"]) == ("completed", 0, 0)
-
-    # Asked again: the transaction is refunded already, so that refund is recorded, once,
-    # and Creem is not asked for another.
-    again = await admin.post(path, json={"reason": "payer asked"})
-    assert again.status_code == 200, again.text
-    data = again.json()["data"]
-    assert (data["refund_id"], data["provider_status"]) == (transaction_id, "refunded")
-    assert data["debit_cents"] == made["credit_cents"]
-    assert creem_stand_in.refunds()[asked:] == [transaction_id]
+    assert (lost.status_code, lost.json()["code"]) == (202, 1160), lost.text
+    pending = lost.json()["data"]
+    assert (pending["status"], pending["refund_id"], pending["debit_cents"]) == (
+        "pending",
+        None,
+        made["credit_cents"],
+    )
     assert await channels.balance(api, merchant) == 0
-    assert await _refunded(db, made["order_id"]) == ("completed", made["amount_cents"], 1)
+    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    again = await admin.post(path, json={"reason": "payer asked"})
+    assert (again.status_code, again.json()["code"]) == (409, 4482), again.text
+
+    # The worker asks again: the transaction is refunded already, so that refund is recorded,
+    # once, and Creem is not asked for another.
+    [tried] = await finish_refunds(db, billing_settings, made["order_id"])
+    assert tried.status == "succeeded" and tried.made is not None
+    assert (tried.made.refund_id, tried.made.provider_status) == (transaction_id, "refunded")
+    assert creem_stand_in.refunds()[asked:] == [transaction_id]
+    assert await finish_refunds(db, billing_settings, made["order_id"]) == []
+    assert await channels.balance(api, merchant) == 0
+    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
     assert len(await events_of(db, merchant.merchant_id, "wallet.debited")) == 1
     await assert_ledger_balanced(db)

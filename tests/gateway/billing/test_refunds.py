@@ -10,17 +10,30 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from gateway.admin import refunds
+from gateway.admin.audit import Call
+from gateway.billing.providers import OrderRef, ProviderError, Refunded
+from gateway.billing.providers.sandbox import SandboxProvider
+from gateway.billing.schemas import RefundRequest
 from gateway.ops.routing import BODY_ERRORS
 from gateway.store.db import Database
-from gateway.store.models import FundingOrder, LedgerEntry, table_of
+from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_of
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
-from tests.fixtures.billing import ADMIN_TOKEN, insert_orders, order_row
+from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row
 from tests.fixtures.core import live_server
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    assert_ledger_balanced,
+    merchant_balance,
+)
 from tests.fixtures.stripe import StripeStandIn
+from tests.fixtures.webhooks import events_of
 
 _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
+_R = table_of(OrderRefund)
 BODY_CODES = {int(code) for code in BODY_ERRORS}
 
 
@@ -54,17 +67,21 @@ async def balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
 
 
 async def refunded(db: Database, order_id: str) -> tuple[int, int]:
-    """The order's ``refunded_cents`` and its ``refund`` ledger entries."""
+    """The order's ``refunded_cents`` and its ``refund`` ledger entries that stand: less those
+    a ``refund_reversal`` gave back (a refund the provider did not make)."""
     async with db.read() as conn:
         cents = (
             await conn.execute(select(_O.c.refunded_cents).where(_O.c.id == order_id))
         ).scalar_one()
-        entries = (
+        kinds = (
             await conn.execute(
-                select(_L.c.id).where(_L.c.reference == order_id, _L.c.kind == "refund")
+                select(_L.c.kind).where(
+                    _L.c.reference == order_id, _L.c.kind.in_(("refund", "refund_reversal"))
+                )
             )
-        ).all()
-    return int(cents), len(entries)
+        ).scalars()
+    entries = [str(kind) for kind in kinds]
+    return int(cents), entries.count("refund") - entries.count("refund_reversal")
 
 
 async def paid_order(db: Database, merchant: MerchantKey, cents: int, **fields: Any) -> str:
@@ -95,7 +112,8 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     assert credited == order["credit_cents"]
     paid, path = order["amount_cents"], f"/orders/{order['order_id']}/refund"
 
-    # Stripe refusing (refunded there already, by hand) leaves nothing changed here.
+    # Stripe refusing (refunded there already, by hand): the debit is given back, the wallet and
+    # the order as they were.
     intent = stripe_stand_in.intents[session["payment_intent"]]
     intent["amount_refunded"] = paid
     refused = await admin.post(path, json={"reason": "refunded at Stripe"})
@@ -191,3 +209,171 @@ async def test_bad_input_is_the_envelope_and_changes_nothing(
     assert await refunded(db, order_id) == (0, 0)
     missing = await admin.post("/orders/ord_missing/refund", json={"reason": "none"})
     assert (missing.status_code, missing.json()["code"]) == (404, 4130)
+
+
+class Held:
+    """The sandbox's refund as a stand-in that waits to be let go, then answers as told: made,
+    refused, or no answer (a lost one); every key it was asked under, in order."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.answer: str = "made"
+        self.keys: list[str] = []
+
+    async def refund(self, ctx: Any, order: OrderRef, amount_minor: int) -> Refunded:
+        self.keys.append(order.refund_key)
+        self.asked.set()
+        await self.release.wait()
+        if self.answer == "refused":
+            raise ProviderError("refused", status=400)
+        if self.answer == "lost":
+            raise ProviderError("no answer", timeout=True)
+        return Refunded(f"held_{order.refund_key}", "succeeded")
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Held:
+    stand_in = Held()
+
+    async def refund(self: Any, ctx: Any, order: OrderRef, amount_minor: int) -> Refunded:
+        return await stand_in.refund(ctx, order, amount_minor)
+
+    monkeypatch.setattr(SandboxProvider, "refund", refund)
+    return stand_in
+
+
+def _call() -> Call:
+    return Call("admin", "orders.refund", "POST", "/orders/-/refund", None)
+
+
+async def _refund_rows(db: Database, order_id: str) -> list[Any]:
+    async with db.read() as conn:
+        return list(await conn.execute(select(_R).where(_R.c.order_id == order_id)))
+
+
+async def test_no_transaction_is_held_while_the_provider_is_asked(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    held: Held,
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=5000)
+    order_id = await paid_order(db, merchant, 1000)
+    body = RefundRequest(amount_cents=400, reason="payer asked")
+    refund = asyncio.create_task(refunds.refund_order(db, settings, _call(), order_id, body))
+    try:
+        await asyncio.wait_for(held.asked.wait(), 10)
+        # The refund is written and the wallet debited before the provider is asked.
+        [row] = await _refund_rows(db, order_id)
+        assert (row.status, row.amount_cents, row.debit_cents) == ("pending", 400, 400)
+        # A send on the same store goes through while the provider's call is in flight.
+        send = {"platform": "claude", "amount_cents": 100, "recipient_email": "u@example.com"}
+        sent = await asyncio.wait_for(
+            client.post("/topup/send", json=send, headers=merchant.headers), 10
+        )
+        assert sent.status_code == 200, sent.text
+        assert not refund.done()
+    finally:
+        held.release.set()
+    outcome = await asyncio.wait_for(refund, 10)
+    assert outcome.code == 1000
+    assert outcome.data.status == "succeeded"
+    [row] = await _refund_rows(db, order_id)
+    assert (row.status, row.attempts, row.provider_refund_id) == (
+        "succeeded",
+        1,
+        f"held_refund:{row.id}",
+    )
+    assert await merchant_balance(db, merchant) == 5000 - 400 - 100
+    await assert_ledger_balanced(db)
+
+
+async def test_a_provider_refusal_gives_the_debit_back(
+    db: Database, settings: Settings, make_merchant: MakeMerchant, held: Held
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=5000)
+    order_id = await paid_order(db, merchant, 1000)
+    held.answer = "refused"
+    held.release.set()
+    body = RefundRequest(amount_cents=600, reason="payer asked")
+    with pytest.raises(ApiError) as refused:
+        await refunds.refund_order(db, settings, _call(), order_id, body)
+    assert refused.value.code == 4107
+    [row] = await _refund_rows(db, order_id)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
+    assert await merchant_balance(db, merchant) == 5000
+    assert await refunded(db, order_id) == (0, 0)
+    back = await events_of(db, merchant.merchant_id, "wallet.credited")
+    assert [(e["data"]["source"], e["data"]["amount_cents"]) for e in back][-1:] == [
+        ("refund_reversal", 600)
+    ]
+    await assert_ledger_balanced(db)
+    # Nothing is left behind that blocks the same refund asked again.
+    held.answer = "made"
+    again = await refunds.refund_order(db, settings, _call(), order_id, body)
+    assert again.code == 1000 and again.data.refunded_cents == 600
+    assert len(set(held.keys)) == 2  # a new refund, a new key
+    assert await refunded(db, order_id) == (600, 1)
+
+
+async def test_a_lost_answer_is_pending_then_finished_once_by_the_worker_under_its_key(
+    db: Database, settings: Settings, make_merchant: MakeMerchant, held: Held
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=5000)
+    order_id = await paid_order(db, merchant, 1000)
+    held.answer = "lost"
+    held.release.set()
+    body = RefundRequest(amount_cents=700, reason="payer asked")
+    outcome = await refunds.refund_order(db, settings, _call(), order_id, body)
+    assert outcome.code == 1160
+    assert (outcome.data.status, outcome.data.refund_id, outcome.data.debit_cents) == (
+        "pending",
+        None,
+        700,
+    )
+    [row] = await _refund_rows(db, order_id)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.next_attempt_at is not None
+    assert await merchant_balance(db, merchant) == 5000 - 700
+    assert await refunded(db, order_id) == (700, 1)
+
+    # The worker's try: the same key, the refund made, recorded once.
+    held.answer = "made"
+    [tried] = await finish_refunds(db, settings, order_id)
+    assert tried.status == "succeeded"
+    assert held.keys == [row.idempotency_key, row.idempotency_key]
+    assert await finish_refunds(db, settings, order_id) == []
+    [row] = await _refund_rows(db, order_id)
+    assert (row.status, row.attempts, row.provider_refund_id) == (
+        "succeeded",
+        2,
+        f"held_{row.idempotency_key}",
+    )
+    assert len(held.keys) == 2
+    assert await merchant_balance(db, merchant) == 5000 - 700
+    assert await refunded(db, order_id) == (700, 1)
+    await assert_ledger_balanced(db)
+
+
+async def test_a_refund_never_answered_is_failed_and_given_back_past_its_schedule(
+    db: Database, settings: Settings, make_merchant: MakeMerchant, held: Held
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=5000)
+    order_id = await paid_order(db, merchant, 1000)
+    held.answer = "lost"
+    held.release.set()
+    body = RefundRequest(reason="payer asked")
+    assert (await refunds.refund_order(db, settings, _call(), order_id, body)).code == 1160
+    for _ in range(len(refunds.DELAYS) - 2):
+        [tried] = await finish_refunds(db, settings, order_id)
+        assert tried.status == "pending"
+    [tried] = await finish_refunds(db, settings, order_id)
+    assert tried.status == "failed"
+    [row] = await _refund_rows(db, order_id)
+    assert (row.status, row.attempts) == ("failed", len(refunds.DELAYS))
+    assert len(held.keys) == len(refunds.DELAYS) and len(set(held.keys)) == 1
+    assert await merchant_balance(db, merchant) == 5000
+    assert await refunded(db, order_id) == (0, 0)
+    await assert_ledger_balanced(db)
