@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from gateway.billing import reconcile
 from gateway.store.db import Database
@@ -21,7 +20,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
-from tests.fixtures.billing import finish_refunds
+from tests.fixtures.billing import finish_refunds, refunded
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
@@ -252,25 +251,6 @@ async def _paid(
     return made, transaction_id
 
 
-async def _refunded(db: Database, order_id: str) -> tuple[str, int, int]:
-    """The order's status and ``refunded_cents``, and its ``refund`` ledger entries that stand
-    (less those a ``refund_reversal`` gave back)."""
-    async with db.read() as conn:
-        order = (
-            await conn.execute(select(_O.c.status, _O.c.refunded_cents).where(_O.c.id == order_id))
-        ).one()
-        kinds = (
-            await conn.execute(
-                select(_L.c.kind).where(
-                    _L.c.reference == order_id, _L.c.kind.in_(("refund", "refund_reversal"))
-                )
-            )
-        ).scalars()
-    entries = [str(kind) for kind in kinds]
-    net = entries.count("refund") - entries.count("refund_reversal")
-    return str(order.status), int(order.refunded_cents), net
-
-
 async def test_an_operator_refunds_a_creem_order_in_full_once(
     billing_client: httpx.AsyncClient,
     admin_client: httpx.AsyncClient,
@@ -292,7 +272,7 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     assert part.json()["data"] == {"refundable_cents": paid}
     assert len(creem_stand_in.refunds()) == asked
     assert await channels.balance(api, merchant) == credited
-    assert await _refunded(db, made["order_id"]) == unchanged
+    assert await refunded(db, made["order_id"]) == unchanged
 
     # Creem refusing: the debit is given back, the wallet and the order as they were.
     creem_stand_in.refusal = (400, "Refund window has passed")
@@ -303,7 +283,7 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     assert (refused.status_code, refused.json()["code"]) == (502, 4107), refused.text
     assert creem_stand_in.refunds()[asked:] == [transaction_id]
     assert await channels.balance(api, merchant) == credited
-    assert await _refunded(db, made["order_id"]) == unchanged
+    assert await refunded(db, made["order_id"]) == unchanged
     taken = await events_of(db, merchant.merchant_id, "wallet.debited")
     back = await events_of(db, merchant.merchant_id, "wallet.credited")
     assert [e["data"]["amount_cents"] for e in taken] == [-credited]
@@ -326,7 +306,7 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     transaction = creem_stand_in.transaction(transaction_id)
     assert transaction is not None and transaction["status"] == "refunded"
     assert await channels.balance(api, merchant) == 0
-    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    assert await refunded(db, made["order_id"]) == ("completed", paid, 1)
     debited = await events_of(db, merchant.merchant_id, "wallet.debited")
     assert [(e["data"]["source"], e["data"]["reference"]) for e in debited] == [
         ("refund", made["order_id"])
@@ -338,7 +318,7 @@ async def test_an_operator_refunds_a_creem_order_in_full_once(
     assert (again.status_code, again.json()["code"]) == (409, 4482), again.text
     assert again.json()["data"] == {"refundable_cents": 0}
     assert len(creem_stand_in.refunds()) == asked + 2
-    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    assert await refunded(db, made["order_id"]) == ("completed", paid, 1)
     await assert_ledger_balanced(db)
 
 
@@ -372,7 +352,7 @@ async def test_a_creem_refund_whose_answer_was_lost_is_pending_then_finished_onc
         made["credit_cents"],
     )
     assert await channels.balance(api, merchant) == 0
-    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    assert await refunded(db, made["order_id"]) == ("completed", paid, 1)
     again = await admin.post(path, json={"reason": "payer asked"})
     assert (again.status_code, again.json()["code"]) == (409, 4482), again.text
 
@@ -384,6 +364,6 @@ async def test_a_creem_refund_whose_answer_was_lost_is_pending_then_finished_onc
     assert creem_stand_in.refunds()[asked:] == [transaction_id]
     assert await finish_refunds(db, billing_settings, made["order_id"]) == []
     assert await channels.balance(api, merchant) == 0
-    assert await _refunded(db, made["order_id"]) == ("completed", paid, 1)
+    assert await refunded(db, made["order_id"]) == ("completed", paid, 1)
     assert len(await events_of(db, merchant.merchant_id, "wallet.debited")) == 1
     await assert_ledger_balanced(db)

@@ -20,7 +20,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_of
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
-from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row
+from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row, refunded
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import (
     MakeMerchant,
@@ -66,24 +66,6 @@ async def balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:
     return value
 
 
-async def refunded(db: Database, order_id: str) -> tuple[int, int]:
-    """The order's ``refunded_cents`` and its ``refund`` ledger entries that stand: less those
-    a ``refund_reversal`` gave back (a refund the provider did not make)."""
-    async with db.read() as conn:
-        cents = (
-            await conn.execute(select(_O.c.refunded_cents).where(_O.c.id == order_id))
-        ).scalar_one()
-        kinds = (
-            await conn.execute(
-                select(_L.c.kind).where(
-                    _L.c.reference == order_id, _L.c.kind.in_(("refund", "refund_reversal"))
-                )
-            )
-        ).scalars()
-    entries = [str(kind) for kind in kinds]
-    return int(cents), entries.count("refund") - entries.count("refund_reversal")
-
-
 async def paid_order(db: Database, merchant: MerchantKey, cents: int, **fields: Any) -> str:
     row = order_row(merchant.merchant_id, env=merchant.env, cents=cents, status="completed")
     async with db.transaction() as conn:
@@ -119,7 +101,7 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     refused = await admin.post(path, json={"reason": "refunded at Stripe"})
     assert (refused.status_code, refused.json()["code"]) == (502, 4107), refused.text
     assert await balance(api, merchant) == credited
-    assert await refunded(db, order["order_id"]) == (0, 0)
+    assert await refunded(db, order["order_id"]) == ("completed", 0, 0)
     intent["amount_refunded"] = 0
 
     part = await admin.post(path, json={"amount_cents": 500, "reason": "asked by payer"})
@@ -142,7 +124,7 @@ async def test_a_live_stripe_order_is_refunded_in_part_then_in_full(
     assert past.status_code == 409
     assert past.json()["code"] == 4482
     assert past.json()["data"]["refundable_cents"] == 0
-    assert await refunded(db, order["order_id"]) == (paid, 2)
+    assert await refunded(db, order["order_id"]) == ("completed", paid, 2)
     audit = await admin.get("/audit", params={"action": "orders.refund"})
     assert audit.status_code == 200, audit.text
     await assert_ledger_balanced(db)
@@ -161,7 +143,7 @@ async def test_concurrent_refunds_of_one_order_give_back_at_most_what_was_paid(
     replies = await asyncio.gather(*(one() for _ in range(10)))
     codes = sorted(reply.json()["code"] for reply in replies)
     assert codes.count(4482) == 7, [reply.text for reply in replies]
-    assert await refunded(db, order_id) == (900, 3)
+    assert await refunded(db, order_id) == ("completed", 900, 3)
     assert await balance(api, merchant) == 100
     await assert_ledger_balanced(db)
 
@@ -180,7 +162,7 @@ async def test_a_channel_without_refunds_and_a_short_wallet_are_refused(
     reply = await admin.post(f"/orders/{order_id}/refund", json={"reason": "spent already"})
     assert reply.status_code == 409
     assert (reply.json()["code"], reply.json()["data"]) == (4483, {"debit_cents": 1000})
-    assert await refunded(db, order_id) == (0, 0)
+    assert await refunded(db, order_id) == ("completed", 0, 0)
 
     pending = await paid_order(db, spent, 1000, status="pending")
     reply = await admin.post(f"/orders/{pending}/refund", json={"reason": "unpaid"})
@@ -206,7 +188,7 @@ async def test_bad_input_is_the_envelope_and_changes_nothing(
     reply = await admin.post(f"/orders/{order_id}/refund", json=body)
     assert reply.status_code in (400, 422), reply.text
     assert reply.json()["code"] in BODY_CODES, reply.text
-    assert await refunded(db, order_id) == (0, 0)
+    assert await refunded(db, order_id) == ("completed", 0, 0)
     missing = await admin.post("/orders/ord_missing/refund", json={"reason": "none"})
     assert (missing.status_code, missing.json()["code"]) == (404, 4130)
 
@@ -304,7 +286,7 @@ async def test_a_provider_refusal_gives_the_debit_back(
     [row] = await _refund_rows(db, order_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
     assert await merchant_balance(db, merchant) == 5000
-    assert await refunded(db, order_id) == (0, 0)
+    assert await refunded(db, order_id) == ("completed", 0, 0)
     back = await events_of(db, merchant.merchant_id, "wallet.credited")
     assert [(e["data"]["source"], e["data"]["amount_cents"]) for e in back][-1:] == [
         ("refund_reversal", 600)
@@ -315,7 +297,7 @@ async def test_a_provider_refusal_gives_the_debit_back(
     again = await refunds.refund_order(db, settings, _call(), order_id, body)
     assert again.code == 1000 and again.data.refunded_cents == 600
     assert len(set(held.keys)) == 2  # a new refund, a new key
-    assert await refunded(db, order_id) == (600, 1)
+    assert await refunded(db, order_id) == ("completed", 600, 1)
 
 
 async def test_a_lost_answer_is_pending_then_finished_once_by_the_worker_under_its_key(
@@ -337,7 +319,7 @@ async def test_a_lost_answer_is_pending_then_finished_once_by_the_worker_under_i
     assert (row.status, row.attempts) == ("pending", 1)
     assert row.next_attempt_at is not None
     assert await merchant_balance(db, merchant) == 5000 - 700
-    assert await refunded(db, order_id) == (700, 1)
+    assert await refunded(db, order_id) == ("completed", 700, 1)
 
     # The worker's try: the same key, the refund made, recorded once.
     held.answer = "made"
@@ -353,7 +335,7 @@ async def test_a_lost_answer_is_pending_then_finished_once_by_the_worker_under_i
     )
     assert len(held.keys) == 2
     assert await merchant_balance(db, merchant) == 5000 - 700
-    assert await refunded(db, order_id) == (700, 1)
+    assert await refunded(db, order_id) == ("completed", 700, 1)
     await assert_ledger_balanced(db)
 
 
@@ -375,5 +357,5 @@ async def test_a_refund_never_answered_is_failed_and_given_back_past_its_schedul
     assert (row.status, row.attempts) == ("failed", len(refunds.DELAYS))
     assert len(held.keys) == len(refunds.DELAYS) and len(set(held.keys)) == 1
     assert await merchant_balance(db, merchant) == 5000
-    assert await refunded(db, order_id) == (0, 0)
+    assert await refunded(db, order_id) == ("completed", 0, 0)
     await assert_ledger_balanced(db)
