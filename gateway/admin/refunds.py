@@ -44,7 +44,7 @@ takes back exactly ``credit_cents`` once the whole payment is refunded, never mo
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -71,7 +71,6 @@ __all__ = [
     "KIND",
     "QUEUE",
     "REVERSAL",
-    "Tried",
     "attempt",
     "call_seconds",
     "lease_seconds",
@@ -190,18 +189,6 @@ def _not_known(exc: ApiError) -> bool:
     return isinstance(status, int) and (status >= 500 or status == 429)
 
 
-@dataclass(slots=True)
-class Tried:
-    """One try's outcome, as recorded: ``status`` the row's after it (``pending`` too when the
-    record found the row another try's); the provider's refund when it was made; the refusal
-    when it refused; the deliveries to wake for."""
-
-    status: str
-    made: providers.Refunded | None = None
-    refused: ApiError | None = None
-    deliveries: list[str] = field(default_factory=list)
-
-
 async def _call(
     db: Database, settings: Settings, refund: Any
 ) -> providers.Refunded | ApiError | str:
@@ -257,17 +244,19 @@ async def _reverse(conn: AsyncConnection, db: Database, refund: Any, now: dateti
 
 async def attempt(
     db: Database, settings: Settings, refund: Any, sent: Callable[[], None] | None = None
-) -> Tried:
+) -> Outcome:
     """One try of a pending ``refund`` (its row as leased, or as the operator's call wrote it),
-    recorded by one transition: ``succeeded``; ``failed`` and reversed (refused, or not known
-    past ``DELAYS``); or ``pending``, due again. ``sent``: called once the provider's part is
-    over."""
+    recorded by one transition, and answered with the row's ``status`` after it: ``succeeded``
+    (``SUCCESS``, ``data`` the provider's ``Refunded``); ``failed`` and reversed, answered with
+    the refusal (or ``PAYMENT_PROVIDER_TIMEOUT``, not known past ``DELAYS``), its deliveries to
+    wake; or ``pending`` (``REFUND_PENDING``), due again, or another try's. ``sent``: called once
+    the provider's part is over."""
     answer = await _call(db, settings, refund)
     if sent is not None:
         sent()
     now = utcnow()
     number = int(refund.attempts) + 1
-    tried = Tried(PENDING)
+    tried = Outcome(Code.REFUND_PENDING, status=PENDING)
     async with db.transaction() as conn:
         if isinstance(answer, providers.Refunded):
             done = {
@@ -275,7 +264,7 @@ async def attempt(
                 "provider_status": answer.provider_status[:40],
             }
             if await settle(conn, QUEUE, refund, error=None, at=None, now=now, done=done):
-                tried = Tried(SUCCEEDED, made=answer)
+                tried = Outcome(Code.SUCCESS, answer, status=SUCCEEDED)
             return tried
         refused = answer if isinstance(answer, ApiError) else None
         if refused is not None:
@@ -285,8 +274,9 @@ async def attempt(
         if not await settle(conn, QUEUE, refund, error=error, at=at, now=now):
             return tried
         if at is not None:
-            return Tried(PENDING)
-        return Tried(FAILED, refused=refused, deliveries=await _reverse(conn, db, refund, now))
+            return tried
+        failed = (refused or ApiError(Code.PAYMENT_PROVIDER_TIMEOUT)).outcome()
+        return replace(failed, status=FAILED, deliveries=await _reverse(conn, db, refund, now))
 
 
 async def refund_order(
@@ -370,13 +360,13 @@ async def refund_order(
     # Money first, network after: no transaction is held while the provider is asked.
     tried = await attempt(db, settings, SimpleNamespace(**row))
     deliveries += tried.deliveries
-    if tried.refused is not None:
-        raise tried.refused
-    if tried.made is None:
+    if tried.status == FAILED:
+        raise ApiError(tried.code, tried.message, data=tried.data)
+    if tried.status == PENDING:
         return Outcome(Code.REFUND_PENDING, data, deliveries=deliveries)
     made = {
         "status": SUCCEEDED,
-        "refund_id": tried.made.refund_id[:255],
-        "provider_status": tried.made.provider_status[:40],
+        "refund_id": tried.data.refund_id[:255],
+        "provider_status": tried.data.provider_status[:40],
     }
     return Outcome(Code.SUCCESS, data.model_copy(update=made), deliveries=deliveries)
