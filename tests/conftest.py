@@ -46,6 +46,7 @@ pytest_plugins = [
     "tests.fixtures.contracts",
     "tests.fixtures.acme_pay",
     "tests.fixtures.epay",
+    "tests.fixtures.passwords",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but
