@@ -1,5 +1,5 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against a live
-gateway (uvicorn on 127.0.0.1) and a delivery worker, on each store.
+gateway (uvicorn on 127.0.0.1) and a delivery worker, on the embedded store.
 
 Playwright's own browser download is not used: the tests drive the system's ``chromium``
 (``AITOPUP_TEST_CHROMIUM`` names another binary). Without one, every test of this folder is
@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
 from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant
 from tests.fixtures.core import free_port, live_server, wait_until
@@ -47,6 +48,16 @@ try:
 except ImportError:  # pragma: no cover - the dev extras install it
     # The test modules import it too: without it they are not collected at all.
     collect_ignore_glob = ["test_*.py"]
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database of this session's own, on the embedded store alone: the browser's
+    subject is the pages, served as ``make run`` serves them; the stores' behaviour behind each
+    page is the rest of the suite's, on both."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    await asyncio.to_thread(upgrade, url)
+    return url
 
 
 @pytest.fixture(scope="session", autouse=True)
