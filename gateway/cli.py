@@ -30,6 +30,7 @@ from .operator import (
     command_store,
     create_key,
     create_merchant,
+    revoke_key,
 )
 from .policies.model import UNRESTRICTED, Policy
 from .store.migrate import upgrade
@@ -74,13 +75,6 @@ async def _list_keys(settings: Settings) -> list[merchants.KeyInfo]:
         return (await directory.all_keys(db)).many(merchants.KeyInfo)
 
 
-async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
-    """The merchant whose key this was, or ``None`` if there is no such key."""
-    async with command_store(settings) as db:
-        revoked = await directory.revoke_any_key(db, key_id)
-    return None if revoked.data is None else revoked.one(merchants.MerchantInfo)
-
-
 def _cmd_keys(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.keys_command == "create":
@@ -116,7 +110,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
             return 1
         print(f"{_named(merchant)}, policy of {changed.id}: {changed.policy.model_dump_json()}")
         return 0
-    owner = asyncio.run(_revoke_key(settings, args.key_id))
+    owner = revoke_key(settings, args.key_id)
     if owner is not None:
         print(f"{_named(owner)}, revoked {args.key_id}")
         return 0

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -25,9 +24,10 @@ from .local_gateway import DATA_DIR, guess, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .redis_server import RedisServer, RedisStartError, answers
 from .store.migrate import upgrade
+from .values.outcome import ApiError
 from .values.settings import Settings, load_settings
 
-__all__ = ["RESTARTS_PER_MINUTE", "Supervised", "demo_key", "run"]
+__all__ = ["RESTARTS_IN_A_ROW", "Supervised", "demo_key", "run"]
 
 ENV_FILE = Path(".env")
 # The demo merchant's id: found again by what this machine wrote, never by a name (anyone who
@@ -35,44 +35,61 @@ ENV_FILE = Path(".env")
 DEMO_MERCHANT_FILE = DATA_DIR / "demo-merchant"
 # The demo merchant's owner, whose one-time sign-in link ``make run`` prints.
 DEMO_EMAIL = "demo@example.com"
-# Restarts of one process within a minute before ``make run`` gives up: enough to ride out a
-# Redis restart or a database failover, not enough to hide a process that cannot start.
-RESTARTS_PER_MINUTE = 5
+# The key the last start printed, revoked by the next: the demo's keys never pile up toward the
+# cap, however often ``make run`` starts.
+DEMO_KEY_FILE = DATA_DIR / "demo-key"
+# Quick exits in a row of one process before ``make run`` gives up: enough to ride out a Redis
+# restart or a database failover, not enough to hide a process that cannot start. Counted by
+# how long each start lived, not by the clock's minute, so a slow machine trips it as well.
+RESTARTS_IN_A_ROW = 5
+# How long the gateway may take to answer its first connection: its imports on a loaded machine.
+START_SECONDS = 120
+# A process that ran this long started well: its exit begins a new count.
+HEALTHY_AFTER_SECONDS = 60.0
 
 
 class Supervised:
     """One child process, started again by ``restart`` when it exits, within a bound."""
 
-    def __init__(self, name: str, start: Callable[[], "subprocess.Popen[bytes]"]) -> None:
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], "subprocess.Popen[bytes]"],
+        *,
+        now: float | None = None,
+    ) -> None:
         self.name = name
         self._start = start
         self.proc = start()
-        self._restarts: deque[float] = deque()
+        self._started = time.monotonic() if now is None else now
+        self._quick_exits = 0
 
     def exited(self) -> int | None:
         return self.proc.poll()
 
     def restart(self, code: int, *, now: float) -> bool:
-        """Start it again, unless it has been restarted ``RESTARTS_PER_MINUTE`` times within
-        the last minute; says whether it was."""
-        while self._restarts and now - self._restarts[0] > 60:
-            self._restarts.popleft()
-        if len(self._restarts) >= RESTARTS_PER_MINUTE:
+        """Start it again, unless its last ``RESTARTS_IN_A_ROW`` starts each exited within
+        ``HEALTHY_AFTER_SECONDS``; says whether it was."""
+        if now - self._started >= HEALTHY_AFTER_SECONDS:
+            self._quick_exits = 0
+        if self._quick_exits >= RESTARTS_IN_A_ROW:
             print(
                 f"aitopup run: the {self.name} exited (code {code}), "
-                f"{RESTARTS_PER_MINUTE} restarts within a minute; stopping",
+                f"{RESTARTS_IN_A_ROW} restarts in a row each exited within "
+                f"{HEALTHY_AFTER_SECONDS:.0f} s; stopping",
                 file=sys.stderr,
                 flush=True,
             )
             return False
-        self._restarts.append(now)
+        self._quick_exits += 1
         print(
             f"aitopup run: the {self.name} exited (code {code}); restarting "
-            f"({len(self._restarts)} of {RESTARTS_PER_MINUTE} this minute)",
+            f"({self._quick_exits} of {RESTARTS_IN_A_ROW} in a row)",
             file=sys.stderr,
             flush=True,
         )
         self.proc = self._start()
+        self._started = now
         return True
 
 
@@ -121,17 +138,37 @@ def _start_redis(url: str) -> tuple[str, RedisServer | None]:
     return server.url, server
 
 
+def _claim_port(host: str, port: int) -> None:
+    """Fail at once, before anything starts, if something already listens where the gateway
+    would: a taken port is a failure, never a welcome on somebody else's server."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"aitopup run: {host}:{port} is taken ({exc.strerror}); stop what listens there "
+                f"or choose another port: make run PORT={port + 1}"
+            ) from None
+
+
 def _wait_http(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    """Until the gateway answers on the port ``_claim_port`` found free; a gateway that exits
+    first, or never answers on a machine however slow, ends the start."""
+    deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit("the gateway exited during start-up")
+            raise SystemExit(
+                f"aitopup run: the gateway exited during start-up (code {proc.returncode})"
+            )
         try:
             socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit("the gateway did not start")
+    raise SystemExit(f"aitopup run: the gateway did not answer within {START_SECONDS} s")
 
 
 def _restarter(server: RedisServer) -> Callable[[], "subprocess.Popen[bytes]"]:
@@ -164,8 +201,9 @@ def _supervise(supervised: list[Supervised], *, poll: float = 0.5) -> None:
 def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
     """A fresh staging key for this machine's demo merchant: the one whose id
     ``DEMO_MERCHANT_FILE`` holds, made (and its id written there) when there is none yet or the
-    store no longer has it."""
-    from .operator import create_key, create_merchant, find_merchant
+    store no longer has it. The key the last start printed (``DEMO_KEY_FILE``) is revoked
+    first."""
+    from .operator import create_key, create_merchant, find_merchant, revoke_key
 
     remembered = DEMO_MERCHANT_FILE.read_text().strip() if DEMO_MERCHANT_FILE.exists() else ""
     merchant = find_merchant(settings, remembered) if remembered else None
@@ -173,7 +211,11 @@ def demo_key(settings: Settings) -> tuple[MerchantInfo, str]:
         merchant = create_merchant(settings, "demo")
         DATA_DIR.mkdir(exist_ok=True)
         DEMO_MERCHANT_FILE.write_text(merchant.id + "\n")
-    _, _, key = create_key(settings, "staging", merchant.id)
+    printed_before = DEMO_KEY_FILE.read_text().strip() if DEMO_KEY_FILE.exists() else ""
+    if printed_before:
+        revoke_key(settings, printed_before)
+    _, key_id, key = create_key(settings, "staging", merchant.id)
+    DEMO_KEY_FILE.write_text(key_id + "\n")
     return merchant, key
 
 
@@ -232,8 +274,23 @@ def welcome(settings: Settings, root: str) -> str:
     )
 
 
+def _stop(supervised: list[Supervised]) -> None:
+    procs = [each.proc for each in supervised]
+    for child in reversed(procs):
+        if child.poll() is None:
+            child.terminate()
+    for child in reversed(procs):
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def run(*, host: str, port: int) -> int:
+    """Serves until Ctrl-C (status 0); a start that fails, or a process that keeps exiting,
+    stops everything with a line saying why and a non-zero status."""
     _ensure_secrets()
+    _claim_port(host, port)
     settings = load_settings()  # secrets come from the environment or .env
     upgrade(settings.database_url)
     redis_url, redis_server = _start_redis(settings.redis_url)
@@ -243,20 +300,11 @@ def run(*, host: str, port: int) -> int:
         guess(env, host, port)
     supervised: list[Supervised] = []
 
-    def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
-        procs = [each.proc for each in supervised]
-        for child in reversed(procs):
-            if child.poll() is None:
-                child.terminate()
-        for child in reversed(procs):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        raise SystemExit(0)
+    def interrupted(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        raise SystemExit(0)  # the ``finally`` below stops the children
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     try:
         if redis_server is not None and redis_server.proc is not None:
             supervised.append(Supervised("Redis", _restarter(redis_server)))
@@ -276,9 +324,13 @@ def run(*, host: str, port: int) -> int:
             )
         _wait_http(host, port, gateway.proc)
         remember_url(f"http://{host}:{port}")
-
-        print(welcome(settings, served_url(host, port)), flush=True)
+        try:
+            print(welcome(settings, served_url(host, port)), flush=True)
+        except ApiError as exc:
+            raise SystemExit(f"aitopup run: could not make the demo's key: {exc}") from None
         _supervise(supervised)
     finally:
-        stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _stop(supervised)
     return 1

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Env
 
+from .merchants import directory
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .policies.model import UNRESTRICTED, Policy
@@ -24,6 +25,7 @@ __all__ = [
     "create_merchant",
     "find_merchant",
     "merchant_with_id",
+    "revoke_key",
 ]
 
 
@@ -112,3 +114,15 @@ def create_key(
     none); the raw key is never stored. Without a policy the operator's key may do everything:
     often the merchant's first, it makes the others."""
     return asyncio.run(_create_key(settings, env, merchant_id, name, policy))
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
+    async with command_store(settings) as db:
+        revoked = await directory.revoke_any_key(db, key_id)
+    return None if revoked.data is None else revoked.one(merchants.MerchantInfo)
+
+
+def revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None:
+    """The merchant whose key this was (revoked now, or kept revoked since it first was), or
+    ``None`` if there is no such key."""
+    return asyncio.run(_revoke_key(settings, key_id))

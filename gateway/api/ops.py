@@ -1,9 +1,12 @@
-"""Routes for operators and tools: liveness, readiness, metrics, the spec, /docs, llms.txt."""
+"""Routes for operators and tools: liveness, readiness, metrics, the spec, /docs, llms.txt, the
+changelog."""
 
 import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable
+from functools import cache
+from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -120,6 +123,18 @@ async def llms_txt(request: Request) -> Response:
     return Response(_described(request).llms, media_type="text/plain")
 
 
+@cache
+def _changelog() -> bytes:
+    # Shipped inside the package (the repository's CHANGELOG.md links to it), so an installed
+    # gateway serves the one it was built with.
+    return files("gateway.ops").joinpath("changelog.md").read_bytes()
+
+
+async def changelog(request: Request) -> Response:
+    """What changed for the people who call the gateway, newest first: the text as written."""
+    return Response(_changelog(), media_type="text/plain; charset=utf-8")
+
+
 def spec_routes() -> list[BaseRoute]:
     """Mounted under the public prefix."""
     return [Route("/openapi.json", openapi_json, methods=["GET"])]
@@ -148,6 +163,7 @@ def root_routes(*, with_metrics: bool) -> list[BaseRoute]:
         Route("/docs", docs_page, methods=["GET"]),
         Mount(explorer.ASSETS_PATH, app=explorer.assets_app()),
         Route("/llms.txt", llms_txt, methods=["GET"]),
+        Route("/changelog", changelog, methods=["GET"]),
     ]
     if with_metrics:
         routes.append(Route("/metrics", metrics_text, methods=["GET"]))

@@ -348,7 +348,7 @@ def build(routes: Iterable[BaseRoute], events: Sequence[WebhookDoc] = ()) -> dic
                 "Versions: within `/api/public/v1` changes only add (routes, optional fields, "
                 "reply fields, codes, event types); clients ignore what they do not know. A "
                 "change that could break a client gets a new path, and v1 keeps answering for "
-                "12 months after it. What changed, by date: CHANGELOG.md in the repository."
+                "12 months after it. What changed, by date: /changelog on this gateway."
             ),
         },
         "tags": [{"name": name} for name in tags],

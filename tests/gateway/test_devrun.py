@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from gateway import devrun
-from gateway.devrun import RESTARTS_PER_MINUTE, Supervised, _supervise
+from gateway.devrun import HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW, Supervised, _supervise
 from gateway.operator import create_merchant
 from gateway.redis_server import RedisServer, free_port
 from gateway.values.settings import Settings
@@ -39,15 +40,30 @@ def test_an_exiting_process_is_restarted_until_the_bound(
 
     worker = Supervised("worker", start)
     _supervise([worker], poll=0.01)  # returns once the bound is reached
-    assert len(starts) == 1 + RESTARTS_PER_MINUTE
+    assert len(starts) == 1 + RESTARTS_IN_A_ROW
     lines = capsys.readouterr().err.splitlines()
-    first = f"the worker exited (code 3); restarting (1 of {RESTARTS_PER_MINUTE} this minute)"
+    first = f"the worker exited (code 3); restarting (1 of {RESTARTS_IN_A_ROW} in a row)"
     assert lines[0] == f"aitopup run: {first}"
-    assert lines[-1].endswith("restarts within a minute; stopping")
-    assert len(lines) == 1 + RESTARTS_PER_MINUTE
+    assert lines[-1].endswith(
+        f"{RESTARTS_IN_A_ROW} restarts in a row each exited within 60 s; stopping"
+    )
+    assert len(lines) == 1 + RESTARTS_IN_A_ROW
 
 
-def test_restarts_older_than_a_minute_do_not_count() -> None:
+def test_quick_exits_trip_the_bound_however_slowly_they_come() -> None:
+    """On a slow machine five restarts never fit in a minute: what counts is that each start
+    exited before it had run a minute, so a process that cannot start is given up all the same."""
+    worker = Supervised("gateway", lambda: subprocess.Popen([sys.executable, "-c", "pass"]), now=0)
+    now = 0.0
+    for _ in range(RESTARTS_IN_A_ROW):
+        worker.proc.wait()
+        now += HEALTHY_AFTER_SECONDS - 1  # each lived just under a minute: 5 take 5 minutes
+        assert worker.restart(1, now=now)
+    worker.proc.wait()
+    assert not worker.restart(1, now=now + HEALTHY_AFTER_SECONDS - 1)
+
+
+def test_a_start_that_ran_a_while_begins_a_new_count() -> None:
     calls = 0
 
     def start() -> subprocess.Popen[bytes]:
@@ -55,14 +71,18 @@ def test_restarts_older_than_a_minute_do_not_count() -> None:
         calls += 1
         return subprocess.Popen([sys.executable, "-c", "pass"])
 
-    worker = Supervised("gateway", start)
-    for minute in range(3):
-        for _ in range(RESTARTS_PER_MINUTE):
+    worker = Supervised("gateway", start, now=0)
+    now = 0.0
+    for _ in range(3):
+        for _ in range(RESTARTS_IN_A_ROW):
             worker.proc.wait()
-            assert worker.restart(1, now=minute * 61.0)
-        assert not worker.restart(1, now=minute * 61.0 + 1)
+            now += 1
+            assert worker.restart(1, now=now)
+        worker.proc.wait()
+        assert not worker.restart(1, now=now + 1)
+        now += HEALTHY_AFTER_SECONDS  # the last start lived a minute: healthy
     worker.proc.wait()
-    assert calls == 1 + 3 * RESTARTS_PER_MINUTE
+    assert calls == 1 + 3 * RESTARTS_IN_A_ROW
 
 
 async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
@@ -86,6 +106,106 @@ async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
     fresh, _ = await asyncio.to_thread(devrun.demo_key, settings)
     assert fresh.id not in {first.id, squatter.id}
     assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == fresh.id
+
+
+async def test_each_start_revokes_the_key_the_last_start_printed(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """120 starts in a row under a cap of two keys: each prints a working key and revokes the
+    one before, so the demo's keys never pile up toward the cap."""
+    monkeypatch.chdir(tmp_path)
+    capped = settings.model_copy(update={"max_keys_per_merchant_env": 2})
+    printed: list[str] = []
+    for _ in range(120):
+        _, key = await asyncio.to_thread(devrun.demo_key, capped)
+        printed.append(key)
+    assert len(set(printed)) == 120
+    async with httpx.AsyncClient() as http, live_server(settings) as root:
+        for key, works in ((printed[-2], False), (printed[-1], True)):
+            balance = await http.get(
+                f"{root}/api/public/v1/balance", headers={"Authorization": f"Bearer {key}"}
+            )
+            assert (balance.status_code == 200) is works, balance.text
+
+
+def _run_env(tmp_path: Path, redis: RedisServer, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AITOPUP_REDIS_URL": redis.url,
+        "AITOPUP_LOG_LEVEL": "WARNING",
+        # The child imports the code under test, wherever the test runner found it.
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        **extra,
+    }
+
+
+def test_a_taken_port_is_a_failure_not_a_welcome(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """Something already listens on the port: ``make run`` says so and exits non-zero, having
+    printed no URL, key or link (the listener's answers would have been taken for the
+    gateway's)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=_run_env(tmp_path, private_redis),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert ran.returncode != 0
+    assert f"127.0.0.1:{port} is taken" in ran.stderr
+    assert "staging key" not in ran.stdout and "aiTopUp gateway" not in ran.stdout
+
+
+@pytest.mark.slow
+def test_a_start_that_cannot_make_its_key_says_why_and_fails(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """The demo merchant already holds its cap of keys (not one printed by ``make run``): the
+    start fails with a line saying why and a non-zero status, and stops what it started."""
+    secrets = {"AITOPUP_KEY_PEPPER": "p" * 43, "AITOPUP_SECRET_KEY": "s" * 43}
+    env = _run_env(tmp_path, private_redis, **secrets)
+    cli = [sys.executable, "-m", "gateway.cli"]
+    subprocess.run([*cli, "migrate"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    made = subprocess.run(
+        [*cli, "merchants", "create", "demo"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    merchant = re.search(r"mer_\w+", made.stdout)
+    assert merchant is not None, made.stdout
+    subprocess.run(
+        [*cli, "keys", "create", "--env", "staging", "--merchant", merchant.group(0)],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / ".aitopup").mkdir(exist_ok=True)
+    (tmp_path / ".aitopup" / "demo-merchant").write_text(merchant.group(0) + "\n")
+    port = free_port()
+    ran = subprocess.run(
+        [*cli, "run", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "AITOPUP_MAX_KEYS_PER_MERCHANT_ENV": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode != 0, ran.stdout
+    assert "aitopup run: could not make the demo's key: 2311" in ran.stderr
+    assert "staging key" not in ran.stdout
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
 @pytest.mark.slow

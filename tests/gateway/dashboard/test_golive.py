@@ -98,6 +98,7 @@ async def test_the_developers_page_gives_each_client_its_configuration(sign_up: 
     # On the public base URL (unset here: the default), never the request's Host.
     assert "http://127.0.0.1:8000/mcp" in page and "gateway.test" not in page
     assert "import httpx" in page
+    assert '<a href="/changelog">Changelog</a>' in page
 
 
 async def test_the_public_address_is_missing_when_links_are_a_guess_beyond_loopback(

@@ -17,7 +17,14 @@ from tests.fixtures.core import asgi_client, running_app
 
 # Served beside the API, not part of it: the spec itself, its explorer, the guide, the scrape,
 # the MCP door (JSON-RPC, described by its own tools/list), and the dashboard's pages.
-NOT_DESCRIBED = {"/api/public/v1/openapi.json", "/docs", "/llms.txt", "/metrics", "/mcp"}
+NOT_DESCRIBED = {
+    "/api/public/v1/openapi.json",
+    "/docs",
+    "/llms.txt",
+    "/changelog",
+    "/metrics",
+    "/mcp",
+}
 # The dashboard, and the OAuth protocol endpoints, which RFC 8414 metadata describes.
 NOT_DESCRIBED_UNDER = ("/dashboard", "/oauth/", "/.well-known/")
 # Described in another API's shape than the envelope: New API's top-up paths.
