@@ -517,7 +517,7 @@ async def _refuse(
 
 
 def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
-    """``hide_voucher``: an upstream's code, which the caller's key may not see."""
+    """``hide_voucher``: a code the caller may not see (``_hidden``)."""
     return TopupData(
         id=row.id,
         env=row.env,
@@ -582,10 +582,12 @@ async def list_page(
 
 
 async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[str]:
-    """Of ``ids``, the top-ups whose voucher is an upstream's code the caller may not see
-    (``reveal_voucher``): the code is the money, and goes to the recipient alone."""
-    if not ids or caller.policy.reveals_voucher():
+    """Of ``ids``, the top-ups whose code the caller may not see (``Caller.sees_codes``): the
+    code is the money, and goes to the recipient alone."""
+    if not ids or caller.sees_codes(upstream=True):
         return set()
+    if not caller.sees_codes(upstream=False):
+        return set(ids)
     return await work.fulfilled_by_upstream(conn, ids)
 
 
