@@ -12,8 +12,8 @@ in any process never admit more than the cap; a delivery that then writes no mai
 back (``settle``). Only a delivery that would mail pays the round trip.
 
 Fails closed: the caps protect the recipient's inbox and the operator's sending reputation, not
-the sender, so when Redis cannot count (down, or slower than the limiter's deadline, as under
-the sender's own burst) the mail is held, as over a cap, and the credit still delivers. A count
+the sender, so when Redis cannot count (down, or slower than ``DEADLINE_SECONDS``, as under the
+sender's own burst) the mail is held, as over a cap, and the credit still delivers. A count
 that ran but answered late is not given back: it may have counted, and a cap may count a mail
 too many, never one too few. The count stays in Redis, not the store: the merchant's cap would
 be one row written by every mailing send inside the send's transaction, a hot row on the hot
@@ -31,11 +31,25 @@ from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import rows
 
-__all__ = ["HOUR", "OFF", "UNCOUNTED", "Gate", "Gates", "give_back", "mailed", "settle", "take"]
+__all__ = [
+    "DEADLINE_SECONDS",
+    "HOUR",
+    "OFF",
+    "UNCOUNTED",
+    "Gate",
+    "Gates",
+    "give_back",
+    "mailed",
+    "settle",
+    "take",
+]
 
 log = logging.getLogger(__name__)
 
 HOUR = 3600
+# Longer than the limiter's half second: past it the mail is held for good, so a count that is
+# only slow (a busy process, the sender's own burst) should rather delay its send a little.
+DEADLINE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +105,7 @@ async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email
     count it, held all the same."""
     limits = _limits(settings, merchant_id, env, email)
     try:
-        recipient, merchant = await hit_all(redis, limits)
+        recipient, merchant = await hit_all(redis, limits, deadline=DEADLINE_SECONDS)
         if recipient.allowed and merchant.allowed:
             return Gate(None, tuple(limits))
         counted = [each for each, d in zip(limits, (recipient, merchant), strict=True) if d.allowed]
