@@ -95,11 +95,15 @@ class Caller:
     def sees_codes(self, *, upstream: bool) -> bool:
         """Whether this caller sees a spendable code: an upstream's (``upstream``) or the
         gateway's own voucher. The one rule of every reply, page, mail view and stream that
-        shows a code: a dashboard member sees none unless their role reveals codes; a key or
-        an app sees the gateway's own, and an upstream's only if its policy reveals them."""
+        shows a code: a dashboard member sees none unless their role reveals codes; an app
+        (a consent a member gave) none unless its consent reveals them, which only a role that
+        reveals codes may give; a key sees the gateway's own, and an upstream's only if its
+        policy reveals them."""
         if self.hides_every_code:
             return False
-        return not upstream or self.policy.reveals_voucher()
+        if upstream or self.app_id is not None:
+            return self.policy.reveals_voucher()
+        return True
 
 
 async def authenticate(

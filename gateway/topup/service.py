@@ -198,7 +198,7 @@ FAILED_REASON = "sandbox recipient set to fail"
 class Prepared(NamedTuple):
     outcome: str  # delivered, failed, pending or held
     params: dict[str, Any]
-    voucher: str | None  # delivered only
+    voucher: str | None  # the reply's: delivered, and the caller sees it (``Caller.sees_codes``)
     windows: Windows  # the plan's spend windows
     alerting: spend.Alerting | None  # whose soft limit the send may cross
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
@@ -302,7 +302,9 @@ def send_params(
     if any(c.soft_cents is not None for c in counted):
         percent = caller.policy.soft_limit_percent
         alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
-    return Prepared(outcome, params, voucher, windows, alerting, fulfilment)
+    # The reply's code, where the caller may see it; the row keeps it sealed all the same.
+    shown = voucher if caller.sees_codes(upstream=False) else None
+    return Prepared(outcome, params, shown, windows, alerting, fulfilment)
 
 
 def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
