@@ -99,7 +99,8 @@ class FundRequest(_Strict):
 class SendData(BaseModel):
     voucher_code: str | None = Field(
         description="The voucher; with an upstream provider, what the recipient redeems, null "
-        "unless the key's policy says reveal_voucher (the code reaches the recipient alone)."
+        "unless the key's policy says reveal_voucher (the code reaches the recipient alone). "
+        "Null to an app whose consent does not reveal codes, whoever issued the code."
     )
     platform: Platform
     amount_cents: int
