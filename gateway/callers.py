@@ -83,11 +83,27 @@ class Caller:
     notify_recipients: bool | None = None
     # The app acting through a consent (an OAuth access token); ``None``: a key of the merchant.
     app_id: str | None = None
+    # A dashboard member whose role does not see codes (``accounts.roles.reveals_codes``):
+    # every spendable code is hidden, the gateway's own voucher's too.
+    hides_every_code: bool = False
 
     @property
     def legacy(self) -> bool:
         """A key made before policies: every scope, no limit."""
         return self.policy is UNRESTRICTED
+
+    def sees_codes(self, *, upstream: bool) -> bool:
+        """Whether this caller sees a spendable code: an upstream's (``upstream``) or the
+        gateway's own voucher. The one rule of every reply, page, mail view and stream that
+        shows a code: a dashboard member sees none unless their role reveals codes; an app
+        (a consent a member gave) none unless its consent reveals them, which only a role that
+        reveals codes may give; a key sees the gateway's own, and an upstream's only if its
+        policy reveals them."""
+        if self.hides_every_code:
+            return False
+        if upstream or self.app_id is not None:
+            return self.policy.reveals_voucher()
+        return True
 
 
 async def authenticate(

@@ -12,13 +12,16 @@ a process remembers for ``RECHECK_SECONDS`` that a bucket was open, and until it
 it was locked; its own failures update that memory at once. A lockout reached in another process
 takes effect here within ``RECHECK_SECONDS``.
 
-Fail open: with Redis down nothing is locked and failures are not counted (a warning is logged,
-and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random base62 characters and
-the admin token at least 32 characters, so an outage does not make guessing either practical,
-while failing closed would refuse every merchant. Passwords are another matter: people choose
-them, so a guess can be right. An attempt counted before a password's check (``attempt``)
-fails closed: Redis down, or slower than the limiter's deadline, raises ``LimiterUnavailable``
-and the caller refuses the attempt (503) rather than check it uncounted.
+Fail open for API keys: with Redis down nothing is locked and failures are not counted (a
+warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random
+base62 characters the gateway made, so an outage does not make guessing one practical, while
+failing closed would refuse every merchant. The admin token is the operator's, chosen by a
+person (at least 32 characters, not necessarily random), so its lockout fails closed
+(``locked(fail_open=False)``): with Redis down the admin API answers 503 before any check.
+Passwords are another matter: people choose them, so a guess can be right. An attempt counted
+before a password's check (``attempt``) fails closed: Redis down, or slower than the limiter's
+deadline, raises ``LimiterUnavailable`` and the caller refuses the attempt (503) rather than
+check it uncounted.
 """
 
 import ipaddress
@@ -71,12 +74,19 @@ class Lockout:
         self._down_until = float("-inf")
         self._warned_at = float("-inf")
 
-    async def locked(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
-        """The lockout in force on any of these buckets, or ``None``."""
+    async def locked(
+        self, redis: object, limits: Sequence[Limit], *, fail_open: bool = True
+    ) -> Decision | None:
+        """The lockout in force on any of these buckets, or ``None``. ``fail_open`` false:
+        Redis is asked every time a bucket is not known locked (never this process's memory
+        that it was open), and ``LimiterUnavailable`` when it cannot say (now or within
+        ``RECHECK_SECONDS``): the check it guards must not be made."""
         now = self._clock()
         if now < self._down_until:
+            if not fail_open:
+                raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
             return None
-        unknown = False
+        unknown = not fail_open
         for each in limits:
             known = self._known.get(each.bucket)
             if known is None or known[0] <= now:
@@ -88,7 +98,9 @@ class Lockout:
         try:
             decisions = await peek_all(redis, limits)
         except LimiterUnavailable as exc:
-            self._unavailable(exc)
+            self._unavailable(exc, fail_open=fail_open)
+            if not fail_open:
+                raise
             return None
         found = [None if d.allowed else d for d in decisions]
         self._remember(limits, found, now)
@@ -154,7 +166,7 @@ class Lockout:
         self._down_until = now + self._recheck
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
-            failing = "failing open" if fail_open else "refusing password checks"
+            failing = "failing open" if fail_open else "refusing the checks it guards"
             log.warning("authentication lockouts unavailable, %s: %s", failing, exc)
 
 

@@ -153,10 +153,15 @@ class Decision:
 
 
 async def _script(
-    redis: Any, script: bytes, sha: str, keys: Sequence[str], args: Sequence[int]
+    redis: Any,
+    script: bytes,
+    sha: str,
+    keys: Sequence[str],
+    args: Sequence[int],
+    deadline: float = _DEADLINE_SECONDS,
 ) -> list[int]:
     try:
-        async with asyncio.timeout(_DEADLINE_SECONDS):
+        async with asyncio.timeout(deadline):
             try:
                 raw = await redis.evalsha(sha, len(keys), *keys, *args)
             except NoScriptError:  # a new or flushed server: EVAL loads it for next time
@@ -166,12 +171,14 @@ async def _script(
     return [int(v) for v in raw]
 
 
-async def _run(redis: Any, limits: Sequence[Limit], cost: int) -> list[Decision]:
+async def _run(
+    redis: Any, limits: Sequence[Limit], cost: int, deadline: float = _DEADLINE_SECONDS
+) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
     args: list[int] = [cost]
     for each in limits:
         args += [each.limit, each.window_seconds * 1000]
-    values = await _script(redis, _LUA, _SHA, keys, args)
+    values = await _script(redis, _LUA, _SHA, keys, args, deadline)
     return [
         Decision(
             allowed=values[3 * i] == 1,
@@ -188,9 +195,12 @@ async def hit(redis: Any, bucket: str, limit: int, window_seconds: int) -> Decis
     return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1))[0]
 
 
-async def hit_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:
-    """``hit`` on several buckets in one round trip; each counts where it has room."""
-    return await _run(redis, limits, 1)
+async def hit_all(
+    redis: Any, limits: Sequence[Limit], *, deadline: float = _DEADLINE_SECONDS
+) -> list[Decision]:
+    """``hit`` on several buckets in one round trip; each counts where it has room.
+    ``deadline``: for a caller that fails closed and would rather wait than refuse."""
+    return await _run(redis, limits, 1, deadline)
 
 
 async def peek_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:

@@ -4,9 +4,10 @@ form (``gateway.dashboard.permissions`` names the action of each route).
 An owner manages members, keys, webhooks, fulfilment, the wallet, the top-ups and the settings,
 in both environments; live is theirs alone. A developer manages keys and webhooks in staging
 and reads the rest. A viewer reads. Everyone manages their own account (password, sessions,
-the environment they look at). Only an owner sees a recipient's spendable code (an upstream's
-redemption code or key): it is the recipient's money, so every page that shows one, and the
-staging mailbox, masks it for the others (``reveals_codes``). A key made on the dashboard gets
+the environment they look at). Only an owner sees a recipient's spendable code (the gateway's
+own voucher, an upstream's redemption code or key): it is the recipient's money, so every page
+that shows one, and the staging mailbox, masks it for the others (``reveals_codes``, applied
+through ``Caller.sees_codes``). A key made on the dashboard gets
 no more than its maker's role: the scopes of ``grantable_scopes``, and the code's reveal only
 from an owner.
 """

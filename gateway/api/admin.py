@@ -62,7 +62,7 @@ from ..lockout import client_address
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
-from ..ratelimit import Decision, Limit
+from ..ratelimit import Decision, Limit, LimiterUnavailable
 from ..services import Services, services
 from ..upstreams import config as upstream_config
 from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
@@ -107,7 +107,13 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
             svc.settings.auth_failure_window_seconds,
         )
     ]
-    locked = await svc.lockout.locked(svc.redis, limits)
+    try:
+        # Closed: the token guards the operator and a person chose it (``lockout``).
+        locked = await svc.lockout.locked(svc.redis, limits, fail_open=False)
+    except LimiterUnavailable:
+        raise ApiError(
+            Code.SERVICE_UNAVAILABLE, "Rate limiter unavailable; retry shortly"
+        ) from None
     if locked is not None:
         raise _locked_out(locked)
     try:

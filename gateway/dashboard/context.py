@@ -5,9 +5,11 @@ which the dashboard turns into a 303 to the sign-in page. It is also where the v
 checked against the route's action (``permissions``, ``accounts.roles``): a refusal
 (``ROLE_NOT_ALLOWED``, a 403 page saying why) comes before the form is read. The viewer carries
 a ``Caller`` for the merchant and the environment of the switch, so every service that takes a
-caller (the API's own) is called directly, with the same rules, by the dashboard. Its policy
-reveals recipients' codes only where the role does (``roles.reveals_codes``): every page reads
-top-ups and mail through the services that hide a code from a caller that does not reveal.
+caller (the API's own) is called directly, with the same rules, by the dashboard. It sees
+recipients' codes only where the role does (``roles.reveals_codes``), the gateway's own vouchers
+as well as an upstream's (``Caller.hides_every_code``): every page, mail view and stream reads
+top-ups and mail through the services that hide a code from a caller that may not see it
+(``Caller.sees_codes``).
 """
 
 import hashlib
@@ -189,6 +191,7 @@ async def _load_viewer(conn: HTTPConnection) -> Viewer:
         low_balance_threshold_cents=session.low_balance_threshold_cents,
         wallet_id=session.wallet_id,
         policy=dashboard_policy(session.role, session.env),
+        hides_every_code=not roles.reveals_codes(session.role, session.env),
     )
     viewer = Viewer(
         session.user_id,

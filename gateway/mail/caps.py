@@ -9,9 +9,15 @@ Every delivery counts here, through one gate: the send (``topup.doors.send``), a
 Counted in Redis (``gateway.ratelimit``) before the delivery's transaction, so concurrent sends
 in any process never admit more than the cap; a delivery that then writes no mail that goes
 (refused, a replay, held for approval, not delivered now, held by the other cap) gives its count
-back (``settle``). Only a delivery that would mail pays the round trip. Redis not answering
-admits the mail (with a warning): the cap bounds abuse, and a held mail is never sent later,
-so a short outage must not hold every recipient's mail.
+back (``settle``). Only a delivery that would mail pays the round trip.
+
+Fails closed: the caps protect the recipient's inbox and the operator's sending reputation, not
+the sender, so when Redis cannot count (down, or slower than ``DEADLINE_SECONDS``, as under the
+sender's own burst) the mail is held, as over a cap, and the credit still delivers. A count
+that ran but answered late is not given back: it may have counted, and a cap may count a mail
+too many, never one too few. The count stays in Redis, not the store: the merchant's cap would
+be one row written by every mailing send inside the send's transaction, a hot row on the hot
+path, while the Redis count is atomic across processes and only a mailing send pays for it.
 """
 
 import hashlib
@@ -25,11 +31,25 @@ from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import rows
 
-__all__ = ["HOUR", "OFF", "Gate", "Gates", "give_back", "mailed", "settle", "take"]
+__all__ = [
+    "DEADLINE_SECONDS",
+    "HOUR",
+    "OFF",
+    "UNCOUNTED",
+    "Gate",
+    "Gates",
+    "give_back",
+    "mailed",
+    "settle",
+    "take",
+]
 
 log = logging.getLogger(__name__)
 
 HOUR = 3600
+# Longer than the limiter's half second: past it the mail is held for good, so a count that is
+# only slow (a busy process, the sender's own burst) should rather delay its send a little.
+DEADLINE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +87,10 @@ def _limits(settings: Settings, merchant_id: str, env: str, email: str) -> list[
     ]
 
 
+# Why a mail is held when the caps could not be counted.
+UNCOUNTED = "held: the caps on voucher mails could not be counted"
+
+
 def _reason(settings: Settings, recipient: bool) -> str:
     if recipient:
         n = settings.voucher_mails_per_recipient_per_hour
@@ -77,18 +101,19 @@ def _reason(settings: Settings, recipient: bool) -> str:
 
 async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
     """Count one voucher mail to ``email`` from ``merchant_id`` in ``env``, if both caps have
-    room; else the mail is held and nothing stays counted."""
+    room. Else the mail is held and nothing this counted stays counted, or, when Redis cannot
+    count it, held all the same."""
     limits = _limits(settings, merchant_id, env, email)
     try:
-        recipient, merchant = await hit_all(redis, limits)
+        recipient, merchant = await hit_all(redis, limits, deadline=DEADLINE_SECONDS)
         if recipient.allowed and merchant.allowed:
             return Gate(None, tuple(limits))
         counted = [each for each, d in zip(limits, (recipient, merchant), strict=True) if d.allowed]
         if counted:
             await release_all(redis, counted)
     except LimiterUnavailable as exc:
-        log.warning("voucher mail caps unavailable, the mail goes: %s", exc)
-        return Gate(None)
+        log.warning("voucher mail caps unavailable, the mail is held: %s", exc)
+        return Gate(UNCOUNTED)
     return Gate(_reason(settings, not recipient.allowed))
 
 

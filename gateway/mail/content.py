@@ -1,7 +1,8 @@
 """A mail's message, composed from its row when it is sent (the worker) or shown (the staging
 mailbox): one composition for both, so the mailbox shows exactly what would have been sent,
-but to a reader who may not see an upstream's code (``reveal`` false: a key or a dashboard role
-that does not reveal codes), the code and a link to a page showing one are masked."""
+but to a reader who may not see the code (``Caller.sees_codes``: a key that does not reveal an
+upstream's code, a dashboard role that sees none), the code and a link to a page showing one
+are masked."""
 
 import json
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
+from ..callers import Caller
 from ..merchants.names import PRODUCT_NAME, safe_name
 from ..store.models import Merchant, Topup, table_of
 from ..upstreams import config as upstream_config
@@ -69,12 +71,13 @@ async def compose(
     base_url: str,
     link_ttl_seconds: int,
     now: datetime,
-    reveal: bool = True,
+    reader: Caller | None = None,
 ) -> Message | None:
-    """The message of mail row ``mail``; ``None`` if what it was about is gone. ``reveal``
-    false: an upstream's code, and a link to a page that shows one, are masked."""
+    """The message of mail row ``mail``; ``None`` if what it was about is gone. ``reader``:
+    who it is shown to (``None``: its recipient, as sent); a code they may not see, and a link
+    to a page that shows one, are masked."""
     if mail.kind == rows.VOUCHER:
-        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now, reveal)
+        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now, reader)
     to = sealer.open(mail.to_sealed, context=mail.id)
     data: dict[str, Any] = json.loads(sealer.open(mail.data_sealed, context=mail.id))
     if mail.kind == rows.RECIPIENT_LINK:
@@ -82,7 +85,7 @@ async def compose(
         expires = now + timedelta(seconds=link_ttl_seconds)
         # A fresh link shows the sends until it was asked for.
         link = links.RecipientLink(mail.merchant_id, mail.env, to, expires, now, mail.created_at)
-        url = await _link(conn, sealer, link, base_url, reveal)
+        url = await _link(conn, sealer, link, base_url, reader)
         values = {
             "sender": sender or PRODUCT_NAME,
             "link": url or MASKED,
@@ -105,7 +108,7 @@ async def _voucher(
     base_url: str,
     link_ttl_seconds: int,
     now: datetime,
-    reveal: bool,
+    reader: Caller | None,
 ) -> Message | None:
     found = topups_with_provider().where(_T.c.id == mail.topup_id)
     topup = (await conn.execute(found)).first()
@@ -113,14 +116,14 @@ async def _voucher(
         return None
     sender = await _merchant_name(conn, topup.merchant_id)
     given = redeemable(sealer, topup)
-    if not reveal:
+    if reader is not None and not reader.sees_codes(upstream=given.provider != DEFAULT_PROVIDER):
         given = masked(given)
     expires = now + timedelta(seconds=link_ttl_seconds)
     # The voucher mail's link shows the sends until this one, never one made after it.
     link = links.RecipientLink(
         topup.merchant_id, topup.env, topup.recipient_email, expires, now, topup.created_at
     )
-    url = await _link(conn, sealer, link, base_url, reveal)
+    url = await _link(conn, sealer, link, base_url, reader)
     values = {
         "sender": sender or PRODUCT_NAME,
         "amount": money(topup.amount_cents),
@@ -158,10 +161,14 @@ async def _link(
     sealer: Sealer,
     link: links.RecipientLink,
     base_url: str,
-    reveal: bool,
+    reader: Caller | None,
 ) -> str | None:
-    """The URL of ``link``'s page; ``None`` (masked) for a reader who may not see an upstream's
-    code when the page shows one: the link is worth the code."""
-    if not reveal and await upstream_given(conn, link.merchant_id, link.env, link.email, link.upto):
-        return None
+    """The URL of ``link``'s page; ``None`` (masked) for a reader who may not see a code the
+    page shows: the link is worth the code. The page shows the gateway's own vouchers always,
+    an upstream's code where one was given."""
+    if reader is not None and not reader.sees_codes(upstream=True):
+        if not reader.sees_codes(upstream=False):
+            return None
+        if await upstream_given(conn, link.merchant_id, link.env, link.email, link.upto):
+            return None
     return links.recipient_url(base_url, links.recipient_token(sealer, link))

@@ -2,10 +2,9 @@
 
 Only staging: live mail leaves the gateway, and a merchant reads its state on its recipients.
 Each mail is composed as the worker composes it (``content.compose``), so what the mailbox shows
-is what SMTP would have received, but to a caller whose policy does not reveal codes
-(``Policy.reveals_voucher``: a key without ``reveal_voucher``, a dashboard member who is not an
-owner) an upstream's code and a link to a page that shows one are masked, as every reply masks
-the code.
+is what SMTP would have received, but a code the caller may not see (``Caller.sees_codes``: an
+upstream's to a key without ``reveal_voucher``, any to a dashboard member whose role does not
+reveal codes) and a link to a page that shows one are masked, as every reply masks the code.
 """
 
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ async def _data(
         base_url=base_url,
         link_ttl_seconds=ttl,
         now=now,
-        reveal=caller.policy.reveals_voucher(),
+        reader=caller,
     )
     return EmailData(
         id=row.id,

@@ -53,7 +53,9 @@ _M = table_of(Mail)
 _MER = table_of(Merchant)
 
 QUEUED, SENT, FAILED, STAGED = "queued", "sent", "failed", "staged"
-HELD = "held"  # over a cap on voucher mails (``caps``): never sent; ``last_error`` says which
+# Over a cap on voucher mails, or the caps not counted (``caps``): never sent; ``last_error``
+# says which.
+HELD = "held"
 VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
 # To a merchant's owners about one of its webhook endpoints (``webhooks.health``).
 ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"

@@ -18,7 +18,8 @@ class EmailData(BaseModel):
     kind: Literal["voucher", "recipient_link", "password_reset"]
     status: MailStatus = Field(
         description="staged: staging mail, kept here and never sent; held: over a cap on "
-        "voucher mails an hour, never sent (last_error says which)"
+        "voucher mails an hour, or the caps could not be counted, never sent (last_error "
+        "says which)"
     )
     to: str
     subject: str | None = Field(description="null when what the mail was about is gone")

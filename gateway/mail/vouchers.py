@@ -27,8 +27,8 @@ _T = table_of(Topup)
 _F = table_of(Fulfilment)
 
 DEFAULT_PROVIDER = "voucher"  # our ``ATU-…`` voucher
-# What stands for an upstream's code, or a link to a page that shows one, where the reader may
-# not see it (a key or a dashboard role that does not reveal codes).
+# What stands for a code, or a link to a page that shows one, where the reader may not see it
+# (``Caller.sees_codes``).
 MASKED = "[hidden: it reaches the recipient alone]"
 
 
@@ -63,9 +63,8 @@ def topups_with_provider() -> Select[Any]:
 
 
 def masked(given: Redeemable) -> Redeemable:
-    """``given`` as a reader who may not see an upstream's code sees it: the code hidden when
-    an upstream issued it (the built-in voucher stays, as every reply shows it)."""
-    if given.provider == DEFAULT_PROVIDER or given.code is None:
+    """``given`` as a reader who may not see its code sees it: the code hidden."""
+    if given.code is None:
         return given
     return Redeemable(given.provider, MASKED)
 

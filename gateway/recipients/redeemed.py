@@ -1,8 +1,13 @@
 """Whether a recipient's New API code was redeemed, for their page: the search the gateway
 already makes of its upstream (``NewApi.code_state``), bounded. Each answer is kept in Redis a
 short while (a spent code longer: it stays spent), a page asks the upstream at most once per
-code and for at most ``MAX_ASKED`` codes, and a failing upstream (or Redis) makes the answer
-``unknown``: never a broken page."""
+code and for at most ``MAX_ASKED`` codes, and a failing upstream makes the answer ``unknown``:
+never a broken page.
+
+The cache is what bounds the look-ups, so it fails closed: whoever holds a link may load the
+page as often as they like, and the upstream they would make the gateway ask is the merchant's.
+When Redis does not answer within ``CACHE_SECONDS``, nothing is asked and every code is
+``unknown``."""
 
 import asyncio
 import hashlib
@@ -21,7 +26,7 @@ from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
 from ..upstreams.outbound import Upstreams
 from ..upstreams.providers import newapi
 
-__all__ = ["MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
+__all__ = ["CACHE_SECONDS", "MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,8 @@ MAX_ASKED = (
 _TTL = {SPENT: 86_400, UNKNOWN: 10}  # seconds an answer is kept; anything else: _SHORT
 _SHORT = 30
 _PREFIX = "redeemed:"
+# As the rate limiter's deadline (``gateway.ratelimit``): a page must not wait on the cache.
+CACHE_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +63,21 @@ class CodeStates:
     upstreams: Upstreams
     sealer: Sealer
 
-    async def _cached(self, codes: Sequence[str]) -> list[str | None]:
+    async def _cached(self, codes: Sequence[str]) -> list[str | None] | None:
+        """Each code's kept answer (``None``: not kept), or ``None`` when Redis cannot say."""
         try:
-            found = await self.redis.mget([_key(c) for c in codes])
-        except (RedisError, OSError):  # a cache that fails is a cache that missed
-            log.warning("code states: Redis unavailable, asking the upstream")
-            return [None] * len(codes)
+            async with asyncio.timeout(CACHE_SECONDS):
+                found = await self.redis.mget([_key(c) for c in codes])
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("code states: Redis unavailable, the upstream not asked: %r", exc)
+            return None
         return [f.decode() if isinstance(f, bytes) else f for f in found]
 
     async def _keep(self, code: str, state: str) -> None:
         try:
-            await self.redis.set(_key(code), state, ex=_TTL.get(state, _SHORT))
-        except (RedisError, OSError):
+            async with asyncio.timeout(CACHE_SECONDS):
+                await self.redis.set(_key(code), state, ex=_TTL.get(state, _SHORT))
+        except (RedisError, OSError, TimeoutError):
             log.warning("code states: Redis unavailable, answer not kept")
 
     async def states(
@@ -78,6 +88,8 @@ class CodeStates:
         if not asked:
             return {}
         cached = await self._cached([a.code for a in asked])
+        if cached is None:
+            return {a.topup_id: UNKNOWN for a in asked}
         states = {a.topup_id: s for a, s in zip(asked, cached, strict=True) if s is not None}
         missing = [a for a in asked if a.topup_id not in states]
         by_platform: dict[str, NewApi | None] = {}

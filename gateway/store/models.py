@@ -870,11 +870,11 @@ class Mail(Base):
 
     ``status``: ``queued`` (due at ``next_attempt_at``), ``sent``, ``failed`` (its schedule
     exhausted; ``last_error`` says why), ``staged`` (staging: kept in the staging mailbox,
-    never sent), or ``held`` (over a cap on voucher mails, ``mail.caps``: never sent;
-    ``last_error`` says which). A ``voucher`` mail names its top-up and is rendered from it, so
-    neither the address nor the voucher is copied here; any other mail holds its address
-    (``to_sealed``) and its values (``data_sealed``, JSON) sealed. ``env`` and ``merchant_id``
-    are null for a mail to a dashboard user (a password reset)."""
+    never sent), or ``held`` (over a cap on voucher mails, or the caps not counted,
+    ``mail.caps``: never sent; ``last_error`` says which). A ``voucher`` mail names its top-up
+    and is rendered from it, so neither the address nor the voucher is copied here; any other
+    mail holds its address (``to_sealed``) and its values (``data_sealed``, JSON) sealed.
+    ``env`` and ``merchant_id`` are null for a mail to a dashboard user (a password reset)."""
 
     __tablename__ = "mails"
     __table_args__ = (

@@ -142,7 +142,8 @@ async def _decide(
     changed, deliveries = moved
     code = lifecycle.transition(HELD, target).code
     assert code is not None
-    data = topup_data(changed, sealer).model_dump()
+    hide = not caller.sees_codes(upstream=False)
+    data = topup_data(changed, sealer, hide_voucher=hide).model_dump()
     if "fulfil" in how:
         data["fulfilment"] = work.fulfilment_ref(how["fulfil"][0], work.reference(row.id))
     if gate is not None:

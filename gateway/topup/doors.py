@@ -104,7 +104,7 @@ async def _inline(
         svc.upstreams.for_env,
         pending.transaction_id,
         1,
-        reveal=caller.policy.reveals_voucher(),
+        reveal=caller.sees_codes(upstream=True),
         within=svc.settings.fulfilment_inline_seconds,
         settle=settle,
         gates=gates,

@@ -99,7 +99,8 @@ class FundRequest(_Strict):
 class SendData(BaseModel):
     voucher_code: str | None = Field(
         description="The voucher; with an upstream provider, what the recipient redeems, null "
-        "unless the key's policy says reveal_voucher (the code reaches the recipient alone)."
+        "unless the key's policy says reveal_voucher (the code reaches the recipient alone). "
+        "Null to an app whose consent does not reveal codes, whoever issued the code."
     )
     platform: Platform
     amount_cents: int
@@ -110,8 +111,9 @@ class SendData(BaseModel):
         default=None,
         exclude_if=lambda value: value is None,
         description="Present once delivered: the recipient's voucher e-mail is queued (live), "
-        "staged (staging: in GET /emails), held (over a cap on voucher mails an hour: never "
-        "sent), or off (the send or the merchant turned it off).",
+        "staged (staging: in GET /emails), held (over a cap on voucher mails an hour, or "
+        "the caps could not be counted: never sent), or off (the send or the merchant turned it "
+        "off).",
     )
     # A plain mapping, not a nested model: the MCP tools' output schemas embed this one whole.
     fulfilment: dict[str, str] | None = Field(

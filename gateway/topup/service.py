@@ -198,7 +198,7 @@ FAILED_REASON = "sandbox recipient set to fail"
 class Prepared(NamedTuple):
     outcome: str  # delivered, failed, pending or held
     params: dict[str, Any]
-    voucher: str | None  # delivered only
+    voucher: str | None  # the reply's: delivered, and the caller sees it (``Caller.sees_codes``)
     windows: Windows  # the plan's spend windows
     alerting: spend.Alerting | None  # whose soft limit the send may cross
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
@@ -302,7 +302,9 @@ def send_params(
     if any(c.soft_cents is not None for c in counted):
         percent = caller.policy.soft_limit_percent
         alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
-    return Prepared(outcome, params, voucher, windows, alerting, fulfilment)
+    # The reply's code, where the caller may see it; the row keeps it sealed all the same.
+    shown = voucher if caller.sees_codes(upstream=False) else None
+    return Prepared(outcome, params, shown, windows, alerting, fulfilment)
 
 
 def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
@@ -517,7 +519,7 @@ async def _refuse(
 
 
 def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
-    """``hide_voucher``: an upstream's code, which the caller's key may not see."""
+    """``hide_voucher``: a code the caller may not see (``_hidden``)."""
     return TopupData(
         id=row.id,
         env=row.env,
@@ -582,10 +584,12 @@ async def list_page(
 
 
 async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[str]:
-    """Of ``ids``, the top-ups whose voucher is an upstream's code the caller may not see
-    (``reveal_voucher``): the code is the money, and goes to the recipient alone."""
-    if not ids or caller.policy.reveals_voucher():
+    """Of ``ids``, the top-ups whose code the caller may not see (``Caller.sees_codes``): the
+    code is the money, and goes to the recipient alone."""
+    if not ids or caller.sees_codes(upstream=True):
         return set()
+    if not caller.sees_codes(upstream=False):
+        return set(ids)
     return await work.fulfilled_by_upstream(conn, ids)
 
 

@@ -1,5 +1,5 @@
 """The admin token: refused attempts are audited and lock the client out, the right token too;
-a short token never starts. Both stores (the audit log)."""
+with Redis down no token is checked; a short token never starts. Both stores (the audit log)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
+from gateway.redis_server import RedisServer
 from gateway.store.db import Database
 from gateway.store.models import AuditRecord, table_of
 from gateway.values.settings import Settings
@@ -129,3 +130,25 @@ def test_an_empty_admin_token_leaves_the_admin_api_off_and_32_characters_start()
     assert Settings(_env_file=None, **base, admin_token="").admin_token is None
     started = Settings(_env_file=None, **base, admin_token="t" * 32).admin_token
     assert started is not None and started.get_secret_value() == "t" * 32
+
+
+async def test_with_redis_down_the_admin_api_refuses_before_any_token_check(
+    database_url: str, db: Database, private_redis: RedisServer
+) -> None:
+    """The lockout guards the operator's token, chosen by a person: when Redis cannot count,
+    no token is checked (503, 9002), the right one neither, and no wrong one is audited."""
+    address = unique_address()
+    right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    guesses = (ADMIN_TOKEN[:-1] + "z", "nope", ADMIN_TOKEN, "x" * 40, "y" * 40)
+    async with (
+        running_app(_admin_settings(database_url, private_redis.url)) as app,
+        client_at(app, address, ADMIN) as http,
+    ):
+        assert (await http.get("/merchants", headers=right)).status_code == 200
+        private_redis.stop()
+        replies = [
+            await http.get("/merchants", headers={"Authorization": f"Bearer {guess}"})
+            for guess in guesses
+        ]
+    assert [(r.status_code, r.json()["code"]) for r in replies] == [(503, 9002)] * 5
+    assert await _refusals_from(db, address) == []

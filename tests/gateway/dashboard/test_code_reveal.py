@@ -1,10 +1,11 @@
-"""Who sees a recipient's spendable code (an upstream's, here New API's): on the dashboard an
-owner alone (``accounts.roles``: "reveal"), on every page that shows one (the top-up, the
-staging mailbox and its mail); through the API, a key whose policy reveals codes, on the staging
-mailbox too (the mail's text, its HTML and the link to the page that shows the code). A key made
-without a policy, stored and read back, reveals; one made with a policy does not unless it says
-so. A dashboard member mints only keys within their role, and a key only keys within its own
-powers. Both stores."""
+"""Who sees a recipient's spendable code (an upstream's, here New API's, and the gateway's own
+``ATU-`` voucher): on the dashboard an owner alone (``accounts.roles``: "reveal"), on every page
+that shows one (the top-up, the staging mailbox and its mail); through the API, a key whose
+policy reveals codes, on the staging mailbox too (the mail's text, its HTML and the link to the
+page that shows the code). An app sees no code its consent does not reveal. A key made without
+a policy, stored and read back, reveals; one made with a policy does not unless it says so. A
+dashboard member mints only keys within their role, and a key only keys within its own powers.
+Both stores."""
 
 import re
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from gateway.values.clock import utcnow
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.oauth import Flow, register_app
 from tests.fixtures.upstreams import NewApiStandIn, send_body, use_newapi
 
 _U = table_of(User)
@@ -117,6 +119,87 @@ async def test_only_an_owner_and_a_revealing_key_see_an_upstreams_code(
             if not reveals:
                 assert "/dashboard/recipient/" not in each["text"] + each["html"]
         assert (topup["voucher_code"] == code) is reveals
+
+
+async def test_only_an_owner_sees_the_gateway_s_own_voucher_on_every_page(
+    team: dict[str, Account],
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """A live ``ATU-`` voucher (no upstream): the top-up's page shows it in
+    ``<code id="voucher">`` to an owner alone, and no other page (the list, the overview whose
+    regions are the live stream's partials, the decision's confirmation) shows it to anyone.
+    In staging, the mailbox's mail, its HTML and the link it carries likewise; the key that
+    sent it still reads it."""
+    merchant_id = await _merchant_of(db, team["owner"].email)
+    codes: dict[str, tuple[str, str]] = {}
+    for env in ("live", "staging"):
+        sender = await make_merchant(env, merchant_id=merchant_id, balance_cents=1_000)
+        sent = await fulfil_client.post("/topup/send", json=send_body(100), headers=sender.headers)
+        assert sent.json()["code"] == 1001, sent.text
+        code = sent.json()["data"]["voucher_code"]
+        assert code.startswith("ATU-"), code
+        txn = sent.json()["transaction_id"]
+        again = await fulfil_client.get(f"/topup/{txn}", headers=sender.headers)
+        assert again.json()["data"]["voucher_code"] == code
+        codes[env] = (txn, code)
+    mails = (await fulfil_client.get("/emails", headers=sender.headers)).json()["data"]
+    [mail] = [m for m in mails if m["transaction_id"] == codes["staging"][0]]
+    assert codes["staging"][1] in mail["text"] and mail["link"]
+
+    for role in ROLES:
+        member, owner = team[role], role == "owner"
+        for env in ("live", "staging"):
+            assert (await member.post("/env", {"env": env})).status_code == 303, role
+            txn, code = codes[env]
+            shown = await member.client.get(f"/topups/{txn}")
+            assert shown.status_code == 200, (role, shown.text)
+            assert (code in shown.text) is owner, (role, env)
+            assert ('<code id="voucher">' in shown.text) is owner, (role, env)
+            for path in ("/topups", "/", f"/topups/{txn}/approve", "/mail", "/recipients"):
+                assert code not in (await member.client.get(path)).text, (role, env, path)
+        # The staging mailbox: the mail's page, its HTML frame and the link it carries.
+        code = codes["staging"][1]
+        page = await member.client.get(f"/mail/{mail['id']}")
+        assert page.status_code == 200, (role, page.text)
+        assert (code in page.text) is owner, role
+        assert ('id="mail-link"' in page.text) is owner, role
+        framed = await member.client.get(f"/mail-html/{mail['id']}")
+        assert framed.status_code == 200, (role, framed.text)
+        assert (code in framed.text) is owner, role
+        assert (MASKED in page.text and MASKED in framed.text) is not owner, role
+        if not owner:
+            assert "/dashboard/recipient/" not in page.text + framed.text, role
+
+
+async def test_an_app_sees_no_code_its_consent_does_not_reveal(
+    team: dict[str, Account],
+    fulfil_app: ASGIApp,
+    fulfil_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+) -> None:
+    """An app acts through a consent a member gave (the consent page never offers the code's
+    reveal): the gateway's own voucher is not in its send's reply, its approval-free reads
+    (``GET /topup/{id}``, the list), whoever gave it; the merchant's own key reads it."""
+    merchant_id = await _merchant_of(db, team["owner"].email)
+    legacy = await make_merchant("staging", merchant_id=merchant_id)
+    made = await register_app(fulfil_client, await make_merchant("live"))
+    for role in ("owner", "developer"):
+        flow = Flow(fulfil_app, made["id"], made["client_secret"])
+        tokens = await flow.tokens(team[role])
+        app = {"Authorization": f"Bearer {tokens['access_token']}"}
+        sent = await fulfil_client.post("/topup/send", json=send_body(100), headers=app)
+        assert sent.json()["code"] == 1001, sent.text
+        assert sent.json()["data"]["voucher_code"] is None, role
+        txn = sent.json()["transaction_id"]
+        one = (await fulfil_client.get(f"/topup/{txn}", headers=app)).json()["data"]
+        listed = (await fulfil_client.get("/topup", headers=app)).json()["data"]
+        assert one["voucher_code"] is None and listed, role
+        assert all(t["voucher_code"] is None for t in listed), role
+        mine = (await fulfil_client.get(f"/topup/{txn}", headers=legacy.headers)).json()
+        assert mine["data"]["voucher_code"].startswith("ATU-"), role
 
 
 async def test_a_key_stored_without_a_policy_reveals_and_one_with_a_policy_only_if_it_says(

@@ -1,10 +1,12 @@
 """Caps on voucher mails (``mail.caps``): past the cap per recipient, or per merchant, in an
 hour, a send still delivers its credit and its mail is held, never sent; the reply, the
 ``topup.delivered`` event and the mail's state say so. Concurrent sends on a real socket never
-queue more than the cap. On both stores."""
+queue more than the cap, nor when Redis stalls past the limiter's deadline. On both stores."""
 
 import asyncio
 import json
+import os
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from gateway.mail import caps
+from gateway.redis_server import RedisServer
 from gateway.store.db import Database
 from gateway.store.models import Event, Mail, Topup, table_of
 from gateway.values.settings import Settings
@@ -147,3 +151,36 @@ async def test_an_approved_delivery_counts_in_the_same_caps(
     mails, events = await _state(db, agent.merchant_id)
     assert Counter(m.status for m in mails) == {"queued": 3, "held": 1}
     assert [e["mail"] for e in events].count("held") == 1
+
+
+async def test_a_burst_while_redis_stalls_holds_every_mail_it_cannot_count(
+    database_url: str, db: Database, make_merchant: MakeMerchant, private_redis: RedisServer
+) -> None:
+    """100 live one-cent sends, 50 at a time, to one address while the gateway's Redis is
+    stopped (so every count misses the limiter's deadline): every send delivers, and no more
+    mails go than the cap (5 an hour), never one past it because a count could not be made."""
+    settings = make_settings(database_url, private_redis.url)
+    cap = settings.voucher_mails_per_recipient_per_hour
+    merchant = await make_merchant("live", balance_cents=10_000)
+    async with (
+        live_server(settings) as root,
+        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=60) as http,
+    ):
+        assert private_redis.proc is not None
+        os.kill(private_redis.proc.pid, signal.SIGSTOP)
+        try:
+            replies: list[dict[str, Any]] = []
+            for _ in range(2):
+                replies += await asyncio.gather(
+                    *(_send(http, merchant.headers, "gil@example.com") for _ in range(50))
+                )
+        finally:
+            os.kill(private_redis.proc.pid, signal.SIGCONT)
+    assert len(replies) == 100
+    mails, events = await _state(db, merchant.merchant_id)
+    going = [m for m in mails if m.status != "held"]
+    assert len(mails) == 100 and len(going) <= cap
+    uncounted = [m for m in mails if m.last_error == caps.UNCOUNTED]
+    assert uncounted and all(m.status == "held" for m in uncounted)
+    assert Counter(r["data"]["mail"] for r in replies)["held"] == 100 - len(going)
+    assert Counter(e["mail"] for e in events)["held"] == 100 - len(going)
