@@ -3,8 +3,8 @@
 A person's consent is a key (``api_keys`` with ``app_id``), made through ``merchants.keys`` like
 any other, so the scopes it gives are never more than the person's role may give
 (``accounts.roles``) nor than the app asked for, and its policy is a key's policy, checked by the
-same rules on every door. Its tokens act as that key: the budget is the consent's, whichever
-token spends it.
+same rules on every door. Its tokens act as that key, each with no more than the scopes it
+records (``callers``): the budget is the consent's, whichever token spends it.
 
 - A code is single use: the first exchange wins (a conditional write); a code that comes back
   revokes every token it gave (its family), as OAuth 2.1 asks.
@@ -13,6 +13,7 @@ token spends it.
 Every code and token is kept only as its peppered HMAC.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from keys import Env, hash_credential, mint_credential
 
 from ..accounts import roles
 from ..merchants import keys as key_service
-from ..policies.model import Policy, Scope
+from ..policies.model import Policy, Scope, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
@@ -231,12 +232,23 @@ async def _mint(
     return Tokens(access, refresh, int(ACCESS_TTL.total_seconds()), granted.scopes)
 
 
-async def _consent_env(conn: AsyncConnection, key_id: str) -> Env | None:
-    """The consent's environment, while it stands (not revoked)."""
+async def _consent(conn: AsyncConnection, granted: Granted) -> tuple[Env, Granted] | None:
+    """The consent's environment while it stands (not revoked), and ``granted`` within the
+    consent's scopes as they are now: a token never records a scope its consent no longer
+    gives (the merchant narrowed it), so what the token endpoint answers is what it may do."""
     row = (
-        await conn.execute(sa.select(_K.c.env).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)))
+        await conn.execute(
+            sa.select(_K.c.env, _K.c.policy).where(
+                _K.c.id == granted.key_id, _K.c.revoked_at.is_(None)
+            )
+        )
     ).first()
-    return None if row is None else ("live" if row.env == "live" else "staging")
+    if row is None:
+        return None
+    given = load(row.policy).narrowed(granted.scopes).scopes
+    return ("live" if row.env == "live" else "staging"), dataclasses.replace(
+        granted, scopes=tuple(given)
+    )
 
 
 async def redeem_code(db: Database, pepper: bytes, code: str, granted: Granted) -> Tokens | None:
@@ -253,9 +265,9 @@ async def redeem_code(db: Database, pepper: bytes, code: str, granted: Granted) 
             )
             .values(used_at=now)
         )
-        env = await _consent_env(conn, granted.key_id)
-        if won.rowcount == 1 and env is not None:
-            return await _mint(conn, pepper, granted, env, now)
+        consent = await _consent(conn, granted)
+        if won.rowcount == 1 and consent is not None:
+            return await _mint(conn, pepper, consent[1], consent[0], now)
     async with db.transaction() as conn:
         await _revoke_family(conn, granted.family_id, now)
     return None
@@ -311,9 +323,9 @@ async def rotate_refresh(
             )
             .values(used_at=now)
         )
-        env = await _consent_env(conn, granted.key_id)
-        if won.rowcount == 1 and env is not None:
-            return await _mint(conn, pepper, narrowed, env, now)
+        consent = await _consent(conn, narrowed)
+        if won.rowcount == 1 and consent is not None:
+            return await _mint(conn, pepper, consent[1], consent[0], now)
     async with db.transaction() as conn:
         await _revoke_family(conn, granted.family_id, now)
     return None

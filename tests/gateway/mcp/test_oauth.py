@@ -21,7 +21,7 @@ from mcp.shared.auth import (
 from pydantic import AnyUrl
 
 from tests.fixtures.dashboard import csrf_of, sign_up_on
-from tests.fixtures.mcp import McpCall, send_args
+from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.oauth import Kept, pkce
 
@@ -239,3 +239,70 @@ async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
             json={"redirect_uris": ["http://app.example/cb"], "client_name": "Leaky"},
         )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
+
+
+async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
+    mcp_root: str, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant("live")
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers=owner.headers,
+            json={
+                "name": "Narrowed",
+                "redirect_uris": [CALLBACK],
+                "scopes": ["topup:send", "topup:read"],
+                "confidential": False,
+            },
+        )
+    app_id = made.json()["data"]["id"]
+    verifier, challenge = pkce()
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:send", "topup:read"]})
+        person.link = str(
+            httpx.URL(
+                f"{mcp_root}/oauth/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": app_id,
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "scope": "topup:send topup:read",
+                    "resource": f"{mcp_root}/mcp",
+                },
+            )
+        )
+        code = (await person.allow()).code
+    async with httpx.AsyncClient() as http:
+        first = await http.post(
+            f"{mcp_root}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": verifier,
+                "client_id": app_id,
+            },
+        )
+        narrowed = await http.post(
+            f"{mcp_root}/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first.json()["refresh_token"],
+                "client_id": app_id,
+                "scope": "topup:read",
+            },
+        )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "topup:read"
+    async with mcp_http(mcp_root, narrowed.json()["access_token"]) as session:
+        balance = McpCall(await session.call_tool("get_balance", {}))
+        assert balance.code == 1000
+        sent = McpCall(await session.call_tool("send_topup", send_args("narrow-1")))
+        assert sent.code == 2301, sent.envelope
+        after = McpCall(await session.call_tool("get_balance", {}))
+        assert after.data == balance.data
