@@ -23,7 +23,7 @@ from pydantic import AnyUrl
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.oauth import Kept, pkce
+from tests.fixtures.oauth import Kept, as_a_browser_sends, pkce
 
 CALLBACK = "http://127.0.0.1:9/callback"
 
@@ -306,3 +306,58 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
         assert sent.code == 2301, sent.envelope
         after = McpCall(await session.call_tool("get_balance", {}))
         assert after.data == balance.data
+
+
+async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bounded(
+    mcp_root: str,
+) -> None:
+    """The `mcp` SDK's own client, registering itself with no scope of its own: it asks for the
+    401's scope, not every scope the metadata lists; the page ticks no more and fills in the
+    merchant's default daily limit, which holds over `/mcp`."""
+    kept = Kept(None)
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {})
+        pages: list[str] = []
+
+        async def allow() -> AuthorizationCodeResult:
+            async with httpx.AsyncClient() as http:
+                sent = await http.get(person.link)
+            consent = urlsplit(sent.headers["location"])
+            page = (await web.get(f"/oauth/consent?{consent.query}")).text
+            pages.append(page)
+            allowed = await web.post("/oauth/consent", data=as_a_browser_sends(page))
+            assert allowed.status_code == 303, allowed.text
+            back = parse_qs(urlsplit(allowed.headers["location"]).query)
+            return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+
+        auth = OAuthClientProvider(
+            server_url=f"{mcp_root}/mcp",
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(CALLBACK)],
+                token_endpoint_auth_method="none",
+                client_name="Budgetless Agent",
+            ),
+            storage=kept,
+            redirect_handler=person.open,
+            callback_handler=allow,
+        )
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            streamable_http_client(f"{mcp_root}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            asked = parse_qs(urlsplit(person.link).query)["scope"]
+            assert asked == ["topup:send topup:read"]
+            sent = McpCall(await session.call_tool("send_topup", send_args("bounded-1")))
+            assert sent.code == 1001, sent.envelope
+            over = McpCall(
+                await session.call_tool("send_topup", send_args("bounded-2", amount_cents=1))
+            )
+            assert over.code == 2304, over.envelope  # the merchant's default, $10.00 a day
+    [page] = pages
+    ticked = set(re.findall(r'name="scopes" value="([^"]+)" checked', page))
+    assert ticked == {"topup:send", "topup:read"}
+    assert 'name="limit_daily" inputmode="decimal" value="10"' in page
+    assert kept.tokens is not None and kept.tokens.scope == "topup:send topup:read"
