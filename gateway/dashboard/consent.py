@@ -85,10 +85,10 @@ async def _settings(request: Request, merchant_id: str) -> preferences.MerchantS
 async def _unverified_daily(request: Request, merchant_id: str) -> int:
     """The daily limit a consent of ``merchant_id`` to an unverified app gets by default: what
     the page fills in (``grants.approve`` applies the same where the field is left empty)."""
-    default = services(request).settings.unverified_app_daily_cents
-    found = await _settings(request, merchant_id)
-    own = None if found is None else found.unverified_app_daily_cents
-    return default if own is None else own
+    svc = services(request)
+    default = svc.settings.unverified_app_daily_cents
+    read = preferences.unverified_app_budget(svc.db, merchant_id, default)
+    return (await perform(svc.waker, read)).one(int)
 
 
 async def _scope_words(request: Request, app: registry.App) -> dict[str, str]:

@@ -32,6 +32,7 @@ __all__ = [
     "save_settings",
     "set_recipient_notices",
     "threshold",
+    "unverified_app_budget",
     "unverified_app_daily",
     "update_settings",
 ]
@@ -178,6 +179,14 @@ async def save_settings(db: Database, merchant_id: str, change: SettingsUpdate) 
     """``change`` applied; the settings after it."""
     async with db.transaction() as conn:
         found = await update_settings(conn, merchant_id, change)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def unverified_app_budget(db: Database, merchant_id: str, default: int) -> Outcome:
+    """The daily limit, in cents (an ``int``), a consent of ``merchant_id`` to an unverified
+    app gets by default: what the consent page fills in (``unverified_app_daily``)."""
+    async with db.read() as conn:
+        found = await unverified_app_daily(conn, merchant_id, default)
     return Outcome(Code.SUCCESS, found)
 
 
