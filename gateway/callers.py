@@ -5,10 +5,14 @@ environment.
 presented key is parsed, looked up by its peppered HMAC (so the comparison never touches the raw
 key), and refused, each case with its own code, if unknown, revoked or expired. An OAuth access
 token (``oat_…``) is looked up the same way and acts as its consent's key (``gateway.apps``),
-on the door of the resource it was issued for. The caller carries the key's policy: every door
+on the door of the resource it was issued for, with no more than the scopes recorded on the
+token itself (a refresh may have narrowed them): a credential acts with exactly what it was
+given, within what its issuer may give. The caller carries the key's policy: every door
 checks scopes and limits through ``gateway.policies``.
 """
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,10 +64,10 @@ _LOOKUP = Statement(
 # The same, for an access token: its consent's key, and the token's own state.
 _TOKEN_LOOKUP = Statement(
     f"""SELECT {_CALLER}, t.app_id, t.resource, t.expires_at AS token_expires_at,
-        t.revoked_at AS token_revoked_at
+        t.revoked_at AS token_revoked_at, t.scopes AS token_scopes
     FROM oauth_tokens t JOIN api_keys k ON k.id = t.key_id {_OF_KEY}
     WHERE t.token_hash = :token_hash AND t.kind = 'access'""",  # noqa: S608
-    (*_CALLER_NAMES, "app_id", "resource", "token_expires_at", "token_revoked_at"),
+    (*_CALLER_NAMES, "app_id", "resource", "token_expires_at", "token_revoked_at", "token_scopes"),
 )
 
 
@@ -133,10 +137,19 @@ async def authenticate(
     return _caller(row, now or utcnow())
 
 
-def _caller(row: dict[str, Any], now: datetime, app_id: str | None = None) -> Caller:
+def _caller(
+    row: dict[str, Any],
+    now: datetime,
+    app_id: str | None = None,
+    scopes: Iterable[str] | None = None,
+) -> Caller:
+    """The caller of a key row, acting with the key's policy, or with its ``scopes`` alone
+    where the credential presented records fewer (a token narrowed at its refresh)."""
     if row["revoked_at"] is not None:
         raise ApiError(Code.AUTH_REVOKED)
     policy = load(row["policy"])
+    if scopes is not None:
+        policy = policy.narrowed(scopes)
     if policy.expires_at is not None and policy.expires_at <= now:
         raise ApiError(Code.KEY_EXPIRED, data={"expires_at": rfc3339(policy.expires_at)})
     return Caller(
@@ -180,7 +193,17 @@ async def _by_token(
         raise ApiError(Code.TOKEN_EXPIRED)
     if resource is None or not resource.accepts(row["resource"]):
         raise ApiError(Code.TOKEN_WRONG_RESOURCE)
-    return _caller(row, now, str(row["app_id"]))
+    return _caller(row, now, str(row["app_id"]), _scopes(row["token_scopes"]))
+
+
+def _scopes(stored: Any) -> tuple[str, ...]:
+    """A token's recorded scopes, as the driver returned the JSON column (text on SQLite and
+    asyncpg's default codec). Anything unreadable records no scope: the token then does nothing
+    its consent's policy alone would allow."""
+    value = json.loads(stored) if isinstance(stored, str) else stored
+    if not isinstance(value, list):
+        return ()
+    return tuple(s for s in value if isinstance(s, str))
 
 
 def require_scope(caller: Caller, scope: Scope) -> None:

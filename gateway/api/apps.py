@@ -218,6 +218,8 @@ routes = [
                 Code.INSUFFICIENT_BALANCE,
                 Code.KEY_LIMIT_REACHED,
                 Code.KEY_PER_SEND_CAP,
+                Code.KEY_PER_RECIPIENT_LIMIT,
+                Code.KEY_RULE_REFUSES_CHARGE,
                 Code.INVALID_IDEMPOTENCY_KEY,
                 Code.IDEMPOTENCY_KEY_REUSED,
             ),

@@ -2,11 +2,14 @@
 
 A charge moves money from the consenting merchant's wallet (the payer) to the app owner's
 merchant wallet (the payee), in the consent's environment, in one transaction, under the
-consent's policy: its ``billing`` scope, its most per send and its spend windows, counted by the
-same store rule as a send's (``policies.spend``: the count and its limit one write, so no
-interleaving overspends). It needs an ``Idempotency-Key``: the same key and body answer the
-first reply again, and charge once, whatever the concurrency. Both merchants hear it
-(``charge.succeeded``); the payer's ledger entry names the app.
+consent's policy, judged by the same evaluation as a send (``policies.rules.judge``): its
+``billing`` scope, its most per send, its spend windows and its per-recipient limit (the app
+being the recipient), counted by the same store rule as a send's (``policies.spend``: the count
+and its limit one write, so no interleaving overspends). A rule that would hold a send for
+approval, and a platform or recipient list, refuse a charge (``KEY_RULE_REFUSES_CHARGE``):
+there is no held charge, and a charge is on no list. It needs an ``Idempotency-Key``: the
+same key and body answer the first reply again, and charge once, whatever the concurrency.
+Both merchants hear it (``charge.succeeded``); the payer's ledger entry names the app.
 
 A charge is refunded at most once, whole or in part, by the app or by the payee merchant: the
 payee's wallet gives it back (never below zero), the payer's takes it, ``charge.refunded`` to
@@ -208,17 +211,12 @@ async def charge(
 ) -> Outcome:
     if caller.app_id is None:
         raise ApiError(Code.CHARGES_FOR_APPS_ONLY)
-    policy = caller.policy
-    if not policy.allows("billing"):
-        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "billing"})
-    cap = policy.max_per_send_cents
-    if cap is not None and body.amount_cents > cap:
-        raise ApiError(
-            Code.KEY_PER_SEND_CAP,
-            data={"limit_source": "max_per_send", "limit_cents": cap},
-        )
     now = utcnow()
-    counted = [c for c in rules.counted_windows(policy, "", now) if c.source != "per_recipient"]
+    # The send's own evaluation: every rule of the consent applies, and one that would hold
+    # the charge refuses it (a charge has no held state).
+    counted = rules.judge(
+        caller.policy, rules.charge(caller.app_id, body.amount_cents), now
+    ).counted
     windows = tuple(c.name for c in counted)
     request_hash = idempotency.fingerprint(_OPERATION, body.model_dump(mode="json"))
     charge_id = new_id("ch")

@@ -3,8 +3,8 @@
 A person's consent is a key (``api_keys`` with ``app_id``), made through ``merchants.keys`` like
 any other, so the scopes it gives are never more than the person's role may give
 (``accounts.roles``) nor than the app asked for, and its policy is a key's policy, checked by the
-same rules on every door. Its tokens act as that key: the budget is the consent's, whichever
-token spends it.
+same rules on every door. Its tokens act as that key, each with no more than the scopes it
+records (``callers``): the budget is the consent's, whichever token spends it.
 
 - A code is single use: the first exchange wins (a conditional write); a code that comes back
   revokes every token it gave (its family), as OAuth 2.1 asks.
@@ -13,6 +13,8 @@ token spends it.
 Every code and token is kept only as its peppered HMAC.
 """
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +26,8 @@ from keys import Env, hash_credential, mint_credential
 
 from ..accounts import roles
 from ..merchants import keys as key_service
-from ..policies.model import Policy, Scope
+from ..merchants import preferences
+from ..policies.model import Limit, Policy, Scope, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
@@ -41,10 +44,12 @@ __all__ = [
     "Pending",
     "Tokens",
     "approve",
+    "bounded",
     "find_access",
     "find_code",
     "find_refresh",
     "grantable",
+    "preticked",
     "redeem_code",
     "revoke_connection",
     "revoke_token",
@@ -95,6 +100,31 @@ class Tokens:
     scopes: tuple[str, ...]
 
 
+# Scopes a consent to an unverified app never starts with ticked: given only if the person
+# ticks them, whatever the client asked (an MCP client asks for every scope it sees listed).
+_TICKED_BY_A_PERSON: frozenset[str] = frozenset({"approvals", "fulfilment", "keys"})
+
+
+def preticked(app: App, asked: Sequence[str]) -> list[str]:
+    """The scopes the consent page ticks before the person acts: what this request asks that
+    the app registered, and for an app nobody vouches for, none that lets it approve, fulfil
+    or make keys."""
+    return [
+        s
+        for s in APP_SCOPES
+        if s in asked and s in app.scopes and (app.verified or s not in _TICKED_BY_A_PERSON)
+    ]
+
+
+def bounded(app: App, policy: Policy, daily_cents: int) -> Policy:
+    """The consent's policy: an unverified app's has a daily limit, the person's or, if they
+    set none, ``daily_cents`` (the merchant's default); a merchant's own app, as given."""
+    if app.verified or any(limit.interval == "daily" for limit in policy.limits):
+        return policy
+    daily = Limit(amount_cents=daily_cents, interval="daily")
+    return policy.model_copy(update={"limits": (*policy.limits, daily)})
+
+
 def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
     """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
     may hold at all, and that the role may give a key."""
@@ -114,11 +144,14 @@ async def approve(
     policy: Policy,
     pepper: bytes,
     cap: int,
+    unverified_daily_cents: int,
 ) -> Outcome:
     """The person's consent: a key for ``app`` with ``policy`` in ``merchant_id``'s ``env``, and
     a code for it. Refused (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than
     ``grantable``; the code's reveal never (an app reads codes only where the person could).
-    The code is the outcome's data."""
+    An unverified app's consent is ``bounded`` by the merchant's default daily limit
+    (``unverified_daily_cents`` where the merchant set none) unless the person set one. The
+    code is the outcome's data."""
     now = utcnow()
     actor = key_service.by_role(
         merchant_id,
@@ -128,6 +161,11 @@ async def approve(
         f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
     )
     async with db.transaction() as conn:
+        if not app.verified:
+            default = await preferences.unverified_app_daily(
+                conn, merchant_id, unverified_daily_cents
+            )
+            policy = bounded(app, policy, default)
         made = await key_service.create(
             conn, actor, name=app.name, policy=policy, pepper=pepper, now=now, cap=cap
         )
@@ -231,12 +269,23 @@ async def _mint(
     return Tokens(access, refresh, int(ACCESS_TTL.total_seconds()), granted.scopes)
 
 
-async def _consent_env(conn: AsyncConnection, key_id: str) -> Env | None:
-    """The consent's environment, while it stands (not revoked)."""
+async def _consent(conn: AsyncConnection, granted: Granted) -> tuple[Env, Granted] | None:
+    """The consent's environment while it stands (not revoked), and ``granted`` within the
+    consent's scopes as they are now: a token never records a scope its consent no longer
+    gives (the merchant narrowed it), so what the token endpoint answers is what it may do."""
     row = (
-        await conn.execute(sa.select(_K.c.env).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)))
+        await conn.execute(
+            sa.select(_K.c.env, _K.c.policy).where(
+                _K.c.id == granted.key_id, _K.c.revoked_at.is_(None)
+            )
+        )
     ).first()
-    return None if row is None else ("live" if row.env == "live" else "staging")
+    if row is None:
+        return None
+    given = load(row.policy).narrowed(granted.scopes).scopes
+    return ("live" if row.env == "live" else "staging"), dataclasses.replace(
+        granted, scopes=tuple(given)
+    )
 
 
 async def redeem_code(db: Database, pepper: bytes, code: str, granted: Granted) -> Tokens | None:
@@ -253,9 +302,9 @@ async def redeem_code(db: Database, pepper: bytes, code: str, granted: Granted) 
             )
             .values(used_at=now)
         )
-        env = await _consent_env(conn, granted.key_id)
-        if won.rowcount == 1 and env is not None:
-            return await _mint(conn, pepper, granted, env, now)
+        consent = await _consent(conn, granted)
+        if won.rowcount == 1 and consent is not None:
+            return await _mint(conn, pepper, consent[1], consent[0], now)
     async with db.transaction() as conn:
         await _revoke_family(conn, granted.family_id, now)
     return None
@@ -311,9 +360,9 @@ async def rotate_refresh(
             )
             .values(used_at=now)
         )
-        env = await _consent_env(conn, granted.key_id)
-        if won.rowcount == 1 and env is not None:
-            return await _mint(conn, pepper, narrowed, env, now)
+        consent = await _consent(conn, narrowed)
+        if won.rowcount == 1 and consent is not None:
+            return await _mint(conn, pepper, consent[1], consent[0], now)
     async with db.transaction() as conn:
         await _revoke_family(conn, granted.family_id, now)
     return None

@@ -18,6 +18,7 @@ from ..policies.usage import WindowUsage
 
 __all__ = [
     "APP_SCOPES",
+    "ASKED_BY_DEFAULT",
     "AppCreate",
     "AppCreated",
     "AppData",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 APP_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read", "billing", "approvals")
+# What a client that knows no better should ask for: the scope of the 401's challenge on
+# ``/mcp`` (RFC 6750 3), which an MCP client takes before the metadata's ``scopes_supported``
+# (every scope a client *may* ask for). More is asked for by naming it, and given by a person.
+ASKED_BY_DEFAULT: tuple[Scope, ...] = ("topup:send", "topup:read")
 _MAX_URL = 2048
 _LOOPBACK_NAMES = frozenset({"localhost"})
 

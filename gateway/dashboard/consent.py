@@ -4,7 +4,11 @@ The authorization endpoint (``gateway.oauth``) checked the request and sealed it
 (``apps.pending``). The page shows the app (name, homepage, whether its owner is known), and
 asks for the merchant (when the person belongs to several), the environment, the scopes (never
 more than the app asked for and the person's role may give there: ``apps.grants.grantable``)
-and a spend policy, the same form as a key's. Approving makes the consent (``apps.grants
+and a spend policy, the same form as a key's. It ticks only the scopes the app registered and
+this request asks (``apps.grants.preticked``: for an unverified app, never one that approves),
+says what each lets the app do and whom a charge pays, and fills in an unverified app's daily
+limit with the merchant's default (which ``approve`` applies too where it is left empty).
+Approving makes the consent (``apps.grants
 .approve``, which refuses anything beyond those bounds whatever the form said) and sends the
 person back to the app's redirect URI with the code; denying sends them back with
 ``access_denied``. An app with no redirect of its own registers the code display page
@@ -27,6 +31,7 @@ from ..accounts import members
 from ..apps import grants, registry
 from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, pending_request
 from ..mail.links import public_base
+from ..merchants import preferences
 from ..operations import perform
 from ..policies.model import INTERVALS, Policy
 from ..services import services
@@ -36,6 +41,7 @@ from . import policy_form
 from .context import require_viewer
 from .csrf import form
 from .paths import PREFIX
+from .policy_form import dollars
 from .render import page
 
 __all__ = ["routes"]
@@ -68,6 +74,39 @@ async def _places(request: Request, user_id: str) -> list[members.Membership]:
     svc = services(request)
     found = await perform(svc.waker, members.memberships(svc.db, user_id))
     return found.many(members.Membership)
+
+
+async def _settings(request: Request, merchant_id: str) -> preferences.MerchantSettings | None:
+    svc = services(request)
+    found = (await perform(svc.waker, preferences.get_settings(svc.db, merchant_id))).data
+    return found if isinstance(found, preferences.MerchantSettings) else None
+
+
+async def _unverified_daily(request: Request, merchant_id: str) -> int:
+    """The daily limit a consent of ``merchant_id`` to an unverified app gets by default: what
+    the page fills in (``grants.approve`` applies the same where the field is left empty)."""
+    svc = services(request)
+    default = svc.settings.unverified_app_daily_cents
+    read = preferences.unverified_app_budget(svc.db, merchant_id, default)
+    return (await perform(svc.waker, read)).one(int)
+
+
+async def _scope_words(request: Request, app: registry.App) -> dict[str, str]:
+    """What each scope lets the app do, in words; ``billing`` names whom a charge pays."""
+    payee = None if app.merchant_id is None else await _settings(request, app.merchant_id)
+    billing = (
+        f"charge fees to this wallet, payable to {payee.shown_name}, the merchant who "
+        "registered the app"
+        if payee is not None
+        else "charge fees to this wallet; no merchant registered this app, so no charge of "
+        "it can be paid and each is refused"
+    )
+    return {
+        "topup:send": "send top-ups from this wallet to anyone, within the limits below",
+        "topup:read": "read this wallet's balance and its top-ups",
+        "billing": billing,
+        "approvals": "approve or deny sends held for approval by this merchant's keys and apps",
+    }
 
 
 def _choices(
@@ -107,6 +146,9 @@ async def _page(
     viewer = await require_viewer(request)
     pending, app = found
     places = await _places(request, viewer.user_id)
+    chosen = values.get("merchant_id")
+    if chosen not in {p.merchant_id for p in places}:
+        chosen = viewer.merchant_id
     return page(
         request,
         "consent/index.html",
@@ -117,6 +159,8 @@ async def _page(
             "errors": errors,
             "chosen_merchant": values.get("merchant_id", viewer.merchant_id),
             "chosen_env": values.get("env", "staging"),
+            "scope_words": await _scope_words(request, app),
+            "unverified_daily": dollars(await _unverified_daily(request, str(chosen))),
             **_choices(app, pending, places),
         },
         status=status,
@@ -125,13 +169,16 @@ async def _page(
 
 
 async def consent_page(request: Request) -> Response:
-    await require_viewer(request)
     sealed = request.query_params.get("request", "")
     found = await _request(request, sealed)
     if found is None:
         return page(request, "consent/expired.html", {}, status=400, no_store=True)
+    viewer = await require_viewer(request)
+    pending, app = found
     values = policy_form.to_form(Policy(scopes=()))
-    values["scopes"] = list(found[0].scopes)
+    values["scopes"] = grants.preticked(app, pending.scopes)
+    if not app.verified:
+        values["limit_daily"] = dollars(await _unverified_daily(request, viewer.merchant_id))
     return await _page(request, sealed, found, values, {})
 
 
@@ -168,6 +215,7 @@ async def consent(request: Request) -> Response:
             policy=policy,
             pepper=svc.settings.key_pepper.get_secret_value().encode(),
             cap=svc.settings.max_keys_per_merchant_env,
+            unverified_daily_cents=svc.settings.unverified_app_daily_cents,
         )
         code = (await perform(svc.waker, approved)).one(str)
     except ApiError as refused:

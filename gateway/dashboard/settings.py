@@ -1,5 +1,6 @@
-"""Settings: the merchant's display name (shown in the dashboard and in e-mails) and the
-low-balance threshold of each environment, below which ``balance.low`` is sent. Owners change
+"""Settings: the merchant's display name (shown in the dashboard and in e-mails), the
+low-balance threshold of each environment, below which ``balance.low`` is sent, and the daily
+limit a consent to an unverified app gets unless the person widens it. Owners change
 them; everyone reads them. The change is ``merchants.preferences.update_settings``, the one the
 admin API's merchant PATCH uses too; its model validates both doors' input.
 
@@ -53,6 +54,10 @@ async def _page(
             f"threshold_{env}": dollars(found.low_balance_threshold_cents[env]) or "0"
             for env in ENVS
         }
+        own = found.unverified_app_daily_cents
+        values["unverified_app_daily"] = dollars(
+            svc.settings.unverified_app_daily_cents if own is None else own
+        )
     return page(
         request,
         "settings/index.html",
@@ -89,13 +94,24 @@ async def save(request: Request) -> Response:
             errors[name] = "Enter an amount in dollars, such as 10 or 12.50 (0 turns it off)."
         elif cents is not None:
             thresholds[env] = cents
+    values["unverified_app_daily"] = field(data, "unverified_app_daily", 40).strip()
+    daily = parse_cents(values["unverified_app_daily"], "unverified_app_daily", errors)
+    # Left empty, it stays as it is: it is never unlimited.
     try:
         change = preferences.SettingsUpdate.model_validate(
-            {"display_name": values["display_name"], "low_balance_threshold_cents": thresholds}
+            {
+                "display_name": values["display_name"],
+                "low_balance_threshold_cents": thresholds,
+                "unverified_app_daily_cents": daily,
+            }
         )
     except ValidationError as refused:
         for error in refused.errors(include_url=False, include_input=False):
             loc = error["loc"]
+            if loc[0] == "unverified_app_daily_cents":
+                # Never unlimited: the default of a consent nobody vouches for is an amount.
+                errors.setdefault("unverified_app_daily", "Enter at least $0.01.")
+                continue
             key = "display_name" if loc[0] == "display_name" else f"threshold_{loc[1]}"
             if key.startswith("threshold_"):
                 message = "At most $1,000,000.00."

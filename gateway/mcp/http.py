@@ -40,6 +40,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from .. import described
+from ..apps.schemas import ASKED_BY_DEFAULT
 from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
 from ..callers import Caller
 from ..lockout import client_address
@@ -175,11 +176,16 @@ class McpHttp:
 
 def _pointed(conn: HTTPConnection, refused: ApiError) -> ApiError:
     """A 401 points at the resource's metadata (RFC 9728 5.1), where an OAuth client finds the
-    authorization server: MCP clients connect from nothing so."""
+    authorization server: MCP clients connect from nothing so. Its ``scope`` is what a client
+    should ask for (``ASKED_BY_DEFAULT``); without it the `mcp` SDK's client asks for every
+    scope the metadata lists as one it may ask for."""
     if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
         base = base_url(services(conn).settings.public_base_url)
         metadata = f"{base}/.well-known/oauth-protected-resource{MCP_RESOURCE_PATH}"
-        refused.headers = {"WWW-Authenticate": f'Bearer resource_metadata="{metadata}"'}
+        scope = " ".join(ASKED_BY_DEFAULT)
+        refused.headers = {
+            "WWW-Authenticate": f'Bearer resource_metadata="{metadata}", scope="{scope}"'
+        }
     return refused
 
 

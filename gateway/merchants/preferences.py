@@ -1,4 +1,5 @@
-"""A merchant's own settings: the display name and the low-balance threshold per environment.
+"""A merchant's own settings: the display name, the low-balance threshold per environment, and
+the daily limit a consent to an unverified app gets by default.
 
 The threshold of an environment is its wallet's own, else the merchant's (``THRESHOLD``); the
 hot path's key lookup (``callers._LOOKUP``) says the same in its SQL. The merchant in the
@@ -21,6 +22,7 @@ from . import names, service
 
 __all__ = [
     "MAX_THRESHOLD_CENTS",
+    "MAX_UNVERIFIED_APP_DAILY_CENTS",
     "THRESHOLD",
     "MerchantSettings",
     "SettingsUpdate",
@@ -30,6 +32,8 @@ __all__ = [
     "save_settings",
     "set_recipient_notices",
     "threshold",
+    "unverified_app_budget",
+    "unverified_app_daily",
     "update_settings",
 ]
 
@@ -37,6 +41,7 @@ _M = table_of(Merchant)
 _W = table_of(Wallet)
 
 MAX_THRESHOLD_CENTS = 100_000_000
+MAX_UNVERIFIED_APP_DAILY_CENTS = 10**12  # as a policy's limit may be
 DISPLAY_NAME_MAX = names.NAME_MAX
 
 # The threshold in force for a merchant wallet joined with its merchant.
@@ -60,6 +65,14 @@ class SettingsUpdate(BaseModel):
         default=None,
         description="Per environment (staging, live), in cents, 0 to 100,000,000.",
     )
+    unverified_app_daily_cents: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_UNVERIFIED_APP_DAILY_CENTS,
+        strict=True,
+        description="The daily limit a consent to an unverified app gets unless the person "
+        "widens it, in cents.",
+    )
 
     @field_validator("display_name")
     @classmethod
@@ -73,6 +86,8 @@ class MerchantSettings:
     name: str
     display_name: str | None
     low_balance_threshold_cents: dict[str, int]  # env -> cents in force
+    # The merchant's own default daily limit for unverified apps; ``None``: the setting's.
+    unverified_app_daily_cents: int | None = None
 
     @property
     def shown_name(self) -> str:
@@ -82,7 +97,13 @@ class MerchantSettings:
 async def read(conn: AsyncConnection, merchant_id: str) -> MerchantSettings | None:
     rows = (
         await conn.execute(
-            select(_M.c.name, _M.c.display_name, _W.c.env, THRESHOLD.label("threshold"))
+            select(
+                _M.c.name,
+                _M.c.display_name,
+                _M.c.unverified_app_daily_cents,
+                _W.c.env,
+                THRESHOLD.label("threshold"),
+            )
             .join(_W, _W.c.owner == ledger.merchant_owner(merchant_id))
             .where(_M.c.id == merchant_id)
         )
@@ -90,8 +111,21 @@ async def read(conn: AsyncConnection, merchant_id: str) -> MerchantSettings | No
     if not rows:
         return None
     return MerchantSettings(
-        rows[0].name, rows[0].display_name, {r.env: int(r.threshold) for r in rows}
+        rows[0].name,
+        rows[0].display_name,
+        {r.env: int(r.threshold) for r in rows},
+        rows[0].unverified_app_daily_cents,
     )
+
+
+async def unverified_app_daily(conn: AsyncConnection, merchant_id: str, default: int) -> int:
+    """The daily limit, in cents, a consent of ``merchant_id`` to an unverified app gets unless
+    the person widens it: the merchant's own, else ``default``
+    (``AITOPUP_UNVERIFIED_APP_DAILY_CENTS``)."""
+    own = (
+        await conn.execute(select(_M.c.unverified_app_daily_cents).where(_M.c.id == merchant_id))
+    ).scalar_one_or_none()
+    return default if own is None else int(own)
 
 
 async def threshold(conn: AsyncConnection, merchant_id: str, env: str) -> int:
@@ -116,6 +150,12 @@ async def update_settings(
             .where(_M.c.id == merchant_id)
             .values(display_name=change.display_name or None)
         )
+    if change.unverified_app_daily_cents is not None:
+        await conn.execute(
+            update(_M)
+            .where(_M.c.id == merchant_id)
+            .values(unverified_app_daily_cents=change.unverified_app_daily_cents)
+        )
     for env, cents in (change.low_balance_threshold_cents or {}).items():
         await conn.execute(
             update(_W)
@@ -139,6 +179,14 @@ async def save_settings(db: Database, merchant_id: str, change: SettingsUpdate) 
     """``change`` applied; the settings after it."""
     async with db.transaction() as conn:
         found = await update_settings(conn, merchant_id, change)
+    return Outcome(Code.SUCCESS, found)
+
+
+async def unverified_app_budget(db: Database, merchant_id: str, default: int) -> Outcome:
+    """The daily limit, in cents (an ``int``), a consent of ``merchant_id`` to an unverified
+    app gets by default: what the consent page fills in (``unverified_app_daily``)."""
+    async with db.read() as conn:
+        found = await unverified_app_daily(conn, merchant_id, default)
     return Outcome(Code.SUCCESS, found)
 
 

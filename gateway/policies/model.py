@@ -8,6 +8,7 @@ had; a key made without a policy (the CLI's, ``make run``'s, the operator's) is 
 """
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -157,6 +158,14 @@ class Policy(_Strict):
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
+
+    def narrowed(self, scopes: Iterable[str]) -> "Policy":
+        """This policy with only those of its scopes that are also in ``scopes``: what a
+        credential recorded with ``scopes`` may do under it (a token under its consent). Never
+        wider: a scope the policy lacks stays out whatever ``scopes`` says."""
+        given = frozenset(scopes)
+        kept = tuple(s for s in self.scopes if s in given)
+        return self if kept == self.scopes else self.model_copy(update={"scopes": kept})
 
     def reveals_voucher(self) -> bool:
         """A key made without a policy (``UNRESTRICTED``, which says so) reveals; one made with

@@ -1,4 +1,5 @@
-"""The rules of a key's policy, each defined once and used by every door.
+"""The rules of a key's policy, each defined once and used by every door and every kind of
+payment: a send and an app's charge are judged by the same ``judge``.
 
 Rules that need no store (scope, platform, recipient, per-send cap, approval line) are judged
 here before anything is written. Rules that count (the windows) are judged by the store inside
@@ -20,8 +21,12 @@ from .windows import window, window_on
 __all__ = [
     "PAID",
     "Counted",
+    "Judged",
+    "Payment",
+    "charge",
     "check_send",
     "counted_windows",
+    "judge",
     "needs_approval",
     "paid_window",
     "refused",
@@ -64,6 +69,88 @@ def _recipient_allowed(rules: Sequence[str], email: str) -> bool:
     return email in rules or domain in rules
 
 
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """What a caller asks its policy to let it pay: a send of ``amount`` to ``recipient`` (an
+    address) on ``platform``, or a charge (``platform`` ``None``) of an app's fee, whose
+    recipient is the app it pays (``charge``)."""
+
+    amount: int
+    recipient: str
+    platform: str | None = None
+
+    @property
+    def is_charge(self) -> bool:
+        return self.platform is None
+
+
+def charge(app_id: str, amount: int) -> Payment:
+    """A charge by ``app_id``: its recipient, for the per-recipient limit, is the app (whose
+    owner it pays). Not an address, so no send's recipient shares its count."""
+    return Payment(amount, f"app:{app_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A payment the policy lets through, and how: the windows it counts in, whether it is held
+    above the approval line, and whether it is held unless the store knows its recipient."""
+
+    counted: list[Counted]
+    held: bool
+    ask_new: bool
+
+
+def judge(policy: Policy, payment: Payment, now: datetime) -> Judged:
+    """The one evaluation of a payment under a policy, a send's or a charge's: refused here,
+    each rule with its own code, if the policy may not make it whatever was spent; else the
+    windows the store counts it in and the holds that apply. A charge has no held state, so a
+    rule that would hold it refuses it (``KEY_RULE_REFUSES_CHARGE``), as does a platform or
+    recipient list, which a charge (paying an app, on no platform) cannot be on: a rule is
+    never skipped because a payment is a charge."""
+    if payment.platform is None:
+        _check_charge(policy, payment.amount)
+    else:
+        check_send(policy, payment.platform, payment.recipient, payment.amount)
+    held = needs_approval(policy, payment.amount)
+    ask_new = policy.approval_for_new_recipients and not held
+    return Judged(counted_windows(policy, payment.recipient, now), held, ask_new)
+
+
+def _charge_refused(rule: str, message: str) -> ApiError:
+    return ApiError(Code.KEY_RULE_REFUSES_CHARGE, message, data={"rule": rule})
+
+
+def _check_charge(policy: Policy, amount: int) -> None:
+    if not policy.allows("billing"):
+        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "billing"})
+    if policy.allowed_platforms is not None:
+        raise _charge_refused(
+            "allowed_platforms", "A charge goes to no platform, and this consent names platforms"
+        )
+    if policy.allowed_recipients is not None:
+        raise _charge_refused(
+            "allowed_recipients",
+            "A charge pays the app's merchant, not a recipient this consent names",
+        )
+    _check_cap(policy, amount)
+    if needs_approval(policy, amount):
+        raise _charge_refused(
+            "approval_above_cents",
+            "This consent holds payments above its approval line, and a charge is never held",
+        )
+    if policy.approval_for_new_recipients:
+        raise _charge_refused(
+            "approval_for_new_recipients",
+            "This consent holds payments to new recipients, and a charge is never held",
+        )
+
+
+def _check_cap(policy: Policy, amount: int) -> None:
+    cap = policy.max_per_send_cents
+    if cap is not None and amount > cap:
+        raise ApiError(Code.KEY_PER_SEND_CAP, data=_limit_data("max_per_send", cap, cap, None))
+
+
 def check_send(policy: Policy, platform: str, email: str, amount: int) -> None:
     """Refuse, each with its own code, a send the key may not make whatever it has spent."""
     if not policy.allows("topup:send"):
@@ -77,9 +164,7 @@ def check_send(policy: Policy, platform: str, email: str, amount: int) -> None:
         policy.allowed_recipients, email
     ):
         raise ApiError(Code.KEY_RECIPIENT_NOT_ALLOWED)
-    cap = policy.max_per_send_cents
-    if cap is not None and amount > cap:
-        raise ApiError(Code.KEY_PER_SEND_CAP, data=_limit_data("max_per_send", cap, cap, None))
+    _check_cap(policy, amount)
 
 
 def needs_approval(policy: Policy, amount: int) -> bool:

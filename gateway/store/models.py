@@ -117,6 +117,9 @@ class Merchant(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     # The operator's override of ``AITOPUP_RETENTION_DAYS`` for this merchant; null: the default.
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # The daily limit a consent to an unverified app gets unless the person widens it
+    # (``apps.grants.consent_defaults``); null: ``AITOPUP_UNVERIFIED_APP_DAILY_CENTS``.
+    unverified_app_daily_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKeyRow(Base):

@@ -389,12 +389,10 @@ async def send(
         None if idempotency_key is None else idempotency.fingerprint(SEND, _canonical(body))
     )
     try:
-        rules.check_send(policy, body.platform, email, body.amount_cents)
+        judged = rules.judge(policy, rules.Payment(body.amount_cents, email, body.platform), now)
     except ApiError as refusal:
         return refusal.outcome()
-    counted = rules.counted_windows(policy, email, now)
-    held = rules.needs_approval(policy, body.amount_cents)
-    ask_new = policy.approval_for_new_recipients and not held
+    counted, held, ask_new = judged.counted, judged.held, judged.ask_new
     provider = None
     if caller.upstreams is not False:  # a merchant without upstreams pays no read for them
         provider = await work.provider_of(db, caller.merchant_id, caller.env, body.platform)

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Keys (not revoked) a merchant may have in each environment: a key with the ``keys`` scope
     # makes keys, and each is a row the store keeps and a lookup's index holds.
     max_keys_per_merchant_env: int = Field(default=100, ge=1)
+    # The daily limit, in cents, a consent to an unverified app (one that registered itself)
+    # gets unless the person widens it, for a merchant that set none of its own.
+    unverified_app_daily_cents: int = Field(default=1000, ge=1, le=10**12)
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"

@@ -210,3 +210,53 @@ async def test_concurrent_charges_never_pass_the_daily_budget_nor_charge_twice(
     assert await merchant_balance(db, paying.payer) == payer - 901
     assert await merchant_balance(db, paying.payee) == payee + 901
     assert await unbalanced_wallets(db) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "rule"),
+    [
+        ({"approval_above": "1.00"}, "approval_above_cents"),
+        ({"approval_for_new_recipients": "on"}, "approval_for_new_recipients"),
+        ({"allowed_platforms": ["claude"]}, "allowed_platforms"),
+        ({"allowed_recipients": "ada@example.com"}, "allowed_recipients"),
+    ],
+)
+async def test_a_rule_that_would_hold_or_restrict_a_charge_refuses_it(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    form: dict[str, Any],
+    rule: str,
+) -> None:
+    paying = await _paying(app, client, make_merchant, **form)
+    before = await merchant_balance(db, paying.payer)
+    big = {**FEE, "amount_cents": 400}
+    refused = await client.post("/charges", json=big, headers=paying.headers(f"held-{rule}"))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == 2316 and refused.json()["data"] == {"rule": rule}
+    assert await merchant_balance(db, paying.payer) == before
+    listed = await client.get("/charges", headers=paying.headers())
+    assert listed.json()["data"] == []
+
+
+async def test_a_charge_under_the_approval_line_goes_through(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    paying = await _paying(app, client, make_merchant, approval_above="1.00")
+    made = await client.post("/charges", json=FEE, headers=paying.headers("small"))
+    assert made.status_code == 201, made.text
+
+
+async def test_a_charge_counts_against_the_per_recipient_limit(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    paying = await _paying(
+        app, client, make_merchant, per_recipient_amount="2.00", per_recipient_interval="daily"
+    )
+    for n in range(2):
+        made = await client.post("/charges", json=FEE, headers=paying.headers(f"r-{n}"))
+        assert made.status_code == 201, made.text
+    over = await client.post("/charges", json=FEE, headers=paying.headers("r-2"))
+    assert over.json()["code"] == 2306, over.text
+    assert over.json()["data"]["limit_source"] == "per_recipient"

@@ -355,3 +355,59 @@ async def test_deleting_an_app_ends_every_consent_and_token_of_it(
     assert (await flow.refresh(tokens["refresh_token"])).status_code == 401  # no such client
     again = await flow.authorize()
     assert again.status_code == 400 and again.json()["error"] == "invalid_request"
+
+
+async def test_a_token_narrowed_at_its_refresh_acts_with_the_narrower_scopes(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    scopes = ["topup:send", "topup:read", "billing"]
+    first = await flow.tokens(person, scope=" ".join(scopes), form={"scopes": scopes})
+    assert set(first["scope"].split()) == set(scopes)
+    narrowed = await flow.refresh(first["refresh_token"], scope="topup:read")
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "topup:read"
+    me = _bearer(narrowed.json()["access_token"])
+
+    before = (await client.get("/balance", headers=me)).json()["data"]
+    assert (await client.get("/me", headers=me)).json()["data"]["scopes"] == ["topup:read"]
+    sent = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 100, "recipient_email": "n@example.com"},
+        headers=me,
+    )
+    assert sent.json()["code"] == 2301, sent.text
+    charged = await client.post(
+        "/charges",
+        json={"amount_cents": 100, "description": "Seat"},
+        headers={**me, "Idempotency-Key": "narrow-1"},
+    )
+    assert charged.json()["code"] == 2301, charged.text
+    # Neither refusal moved money.
+    assert (await client.get("/balance", headers=me)).json()["data"] == before
+    # The token it was narrowed from keeps what it recorded until it expires.
+    wide = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 100, "recipient_email": "n@example.com"},
+        headers=_bearer(first["access_token"]),
+    )
+    assert wide.status_code == 200, wide.text
+
+
+async def test_a_refresh_answers_only_what_the_consent_still_gives(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(person)
+    me = (await client.get("/me", headers=_bearer(tokens["access_token"]))).json()["data"]
+    owner = await make_merchant("staging", merchant_id=me["merchant"]["id"])
+    [connection] = (await client.get("/connections", headers=owner.headers)).json()["data"]
+    narrowed = await client.patch(
+        f"/connections/{connection['id']}",
+        json={"policy": {"scopes": ["topup:read"]}},
+        headers=owner.headers,
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    renewed = await flow.refresh(tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["scope"] == "topup:read"

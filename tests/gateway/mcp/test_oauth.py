@@ -21,9 +21,9 @@ from mcp.shared.auth import (
 from pydantic import AnyUrl
 
 from tests.fixtures.dashboard import csrf_of, sign_up_on
-from tests.fixtures.mcp import McpCall, send_args
+from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.oauth import Kept, pkce
+from tests.fixtures.oauth import Kept, as_a_browser_sends, pkce
 
 CALLBACK = "http://127.0.0.1:9/callback"
 
@@ -239,3 +239,125 @@ async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
             json={"redirect_uris": ["http://app.example/cb"], "client_name": "Leaky"},
         )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
+
+
+async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
+    mcp_root: str, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant("live")
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers=owner.headers,
+            json={
+                "name": "Narrowed",
+                "redirect_uris": [CALLBACK],
+                "scopes": ["topup:send", "topup:read"],
+                "confidential": False,
+            },
+        )
+    app_id = made.json()["data"]["id"]
+    verifier, challenge = pkce()
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:send", "topup:read"]})
+        person.link = str(
+            httpx.URL(
+                f"{mcp_root}/oauth/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": app_id,
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "scope": "topup:send topup:read",
+                    "resource": f"{mcp_root}/mcp",
+                },
+            )
+        )
+        code = (await person.allow()).code
+    async with httpx.AsyncClient() as http:
+        first = await http.post(
+            f"{mcp_root}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": verifier,
+                "client_id": app_id,
+            },
+        )
+        narrowed = await http.post(
+            f"{mcp_root}/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first.json()["refresh_token"],
+                "client_id": app_id,
+                "scope": "topup:read",
+            },
+        )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "topup:read"
+    async with mcp_http(mcp_root, narrowed.json()["access_token"]) as session:
+        balance = McpCall(await session.call_tool("get_balance", {}))
+        assert balance.code == 1000
+        sent = McpCall(await session.call_tool("send_topup", send_args("narrow-1")))
+        assert sent.code == 2301, sent.envelope
+        after = McpCall(await session.call_tool("get_balance", {}))
+        assert after.data == balance.data
+
+
+async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bounded(
+    mcp_root: str,
+) -> None:
+    """The `mcp` SDK's own client, registering itself with no scope of its own: it asks for the
+    401's scope, not every scope the metadata lists; the page ticks no more and fills in the
+    merchant's default daily limit, which holds over `/mcp`."""
+    kept = Kept(None)
+    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {})
+        pages: list[str] = []
+
+        async def allow() -> AuthorizationCodeResult:
+            async with httpx.AsyncClient() as http:
+                sent = await http.get(person.link)
+            consent = urlsplit(sent.headers["location"])
+            page = (await web.get(f"/oauth/consent?{consent.query}")).text
+            pages.append(page)
+            allowed = await web.post("/oauth/consent", data=as_a_browser_sends(page))
+            assert allowed.status_code == 303, allowed.text
+            back = parse_qs(urlsplit(allowed.headers["location"]).query)
+            return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+
+        auth = OAuthClientProvider(
+            server_url=f"{mcp_root}/mcp",
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(CALLBACK)],
+                token_endpoint_auth_method="none",
+                client_name="Budgetless Agent",
+            ),
+            storage=kept,
+            redirect_handler=person.open,
+            callback_handler=allow,
+        )
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            streamable_http_client(f"{mcp_root}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            asked = parse_qs(urlsplit(person.link).query)["scope"]
+            assert asked == ["topup:send topup:read"]
+            sent = McpCall(await session.call_tool("send_topup", send_args("bounded-1")))
+            assert sent.code == 1001, sent.envelope
+            over = McpCall(
+                await session.call_tool("send_topup", send_args("bounded-2", amount_cents=1))
+            )
+            assert over.code == 2304, over.envelope  # the merchant's default, $10.00 a day
+    [page] = pages
+    ticked = set(re.findall(r'name="scopes" value="([^"]+)" checked', page))
+    assert ticked == {"topup:send", "topup:read"}
+    assert 'name="limit_daily" inputmode="decimal" value="10"' in page
+    assert kept.tokens is not None and kept.tokens.scope == "topup:send topup:read"

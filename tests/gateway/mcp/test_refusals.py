@@ -79,10 +79,12 @@ async def test_no_key_no_call(
     rows = await counts(db, live.merchant_id)
     reply = await _post(mcp_root, authorization, _call("send_topup", send_args("k-1")))
     assert reply.status_code == 401
-    # The challenge points an OAuth client at the resource's metadata (RFC 9728 5.1).
+    # The challenge points an OAuth client at the resource's metadata (RFC 9728 5.1), and says
+    # what it should ask for (RFC 6750 3), less than every scope the metadata lists.
     challenge = reply.headers["www-authenticate"]
     assert challenge.startswith('Bearer resource_metadata="http')
-    assert challenge.endswith('/.well-known/oauth-protected-resource/mcp"')
+    assert '/.well-known/oauth-protected-resource/mcp", ' in challenge
+    assert challenge.endswith(' scope="topup:send topup:read"')
     envelope = reply.json()
     assert (envelope["success"], envelope["code"]) == (False, code)
     # Not even the tools' list is given away.
