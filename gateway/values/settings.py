@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # The share of that window an endpoint must have been failing before its merchant's owners
     # are warned by e-mail, once per failing run: time to act before it is disabled.
     webhook_disable_warning_share: float = Field(default=0.5, gt=0, lt=1)
+    # Operational events (``endpoint.*``, ``delivery.exhausted``) a merchant makes an hour in an
+    # environment; each goes to every other endpoint, so this bounds their deliveries too.
+    webhook_operational_events_per_hour: int = Field(default=60, ge=1)
 
     # Fulfilment by an upstream (New API, OpenRouter). The send answers ``1001`` when the
     # upstream answers within ``fulfilment_inline_seconds``, else ``1002`` and the worker
