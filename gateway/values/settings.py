@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Receipt PDFs a merchant may have drawn a minute in each environment: each is a page of
     # layout on the gateway's own CPU.
     receipt_pdfs_per_minute: int = Field(default=30, ge=1)
+    # Advances of a merchant's staging test clock a minute: each renews what it passes.
+    test_clock_advances_per_minute: int = Field(default=10, ge=1)
     # Unpaid, unexpired checkouts a merchant may have open in each environment.
     max_open_orders_per_merchant_env: int = Field(default=20, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
