@@ -27,6 +27,7 @@ __all__ = [
     "PAYMENT_CALLS",
     "RECEIPT_PDFS",
     "REDEEM",
+    "TEST_CLOCK_ADVANCE",
     "WEBHOOK_INBOX",
     "WEBHOOK_RECOVER",
     "WEBHOOK_REPLAY",
@@ -96,6 +97,10 @@ PAYMENT_CALLS = MerchantLimit(
 # asked for: a merchant a minute in each environment, whichever door.
 RECEIPT_PDFS = MerchantLimit(
     "receipt-pdfs", lambda s: s.receipt_pdfs_per_minute, Code.RECEIPT_PDFS_RATE_LIMITED
+)
+# Advances of a merchant's staging test clock, whichever door: each renews every period it passes.
+TEST_CLOCK_ADVANCE = MerchantLimit(
+    "test-clock", lambda s: s.test_clock_advances_per_minute, Code.TEST_CLOCK_RATE_LIMITED
 )
 # Requests a staging merchant's test inbox keeps a minute: whoever holds its URL posts there,
 # and each one is a write.

@@ -28,7 +28,7 @@ from .store.compose import Plan, Refs, Step, const, from_rows, param
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from .store.raw import Conn, Construct, raw
 from .store.types import UTCDateTime
-from .values.clock import new_id, rfc3339
+from .values.clock import new_id, rfc3339, utcnow
 
 __all__ = [
     "BALANCE_MARK",
@@ -155,18 +155,21 @@ def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
     return or_(_EP.c.event_types == literal_column("''"), _EP.c.event_types.like(pattern))
 
 
-def _fan_out(refs: Refs, name: str, named: int | None, excepted: bool) -> Construct:
+def _fan_out(
+    refs: Refs, name: str, named: int | None, excepted: bool, due: str = "now"
+) -> Construct:
     """A pending delivery of event ``name`` per enabled endpoint of its merchant and env that
     subscribes to its type, or, with ``named``, per endpoint ``:<name>_ep<i>`` (a test event
     goes to the endpoint it tests, whatever its filter); ``excepted``: never to the endpoint
     ``:<name>_except`` (an operational event goes to every endpoint but the one it is about). A
     delivery's id is the event's prefix plus the endpoint's id: one per (event, endpoint). The
-    endpoint's own env and merchant are copied."""
+    endpoint's own env and merchant are copied. ``due``: the parameter the deliveries are
+    written and due at."""
     if named is None:
         which = _subscribed(param(f"{name}_type", String))
     else:
         which = _EP.c.id.in_([param(f"{name}_ep{i}", String) for i in range(named)])
-    now = param("now", UTCDateTime())
+    now = param(due, UTCDateTime())
     row = {
         "id": param(f"{name}_prefix", String) + _EP.c.id,
         "event_id": refs.col(name, "id"),
@@ -203,23 +206,30 @@ def event_steps(
     fills: Fills | None = None,
     named: int | None = None,
     excepted: bool = False,
+    due: str = "now",
 ) -> list[Step]:
     """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
     ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
-    marks (JSON strings of the body, quotes included) and the values that replace them."""
+    marks (JSON strings of the body, quotes included) and the values that replace them.
+    ``due``: the parameter its deliveries are written and due at (``now`` unless named)."""
     return [
         Step(name, lambda refs: _event(refs, name, after, balance_after, fills)),
-        Step(f"{name}_deliveries", lambda refs: _fan_out(refs, name, named, excepted), many=True),
+        Step(
+            f"{name}_deliveries",
+            lambda refs: _fan_out(refs, name, named, excepted, due),
+            many=True,
+        ),
     ]
 
 
-_EMIT = Plan(event_steps("event"))
-_EMIT_EXCEPT = Plan(event_steps("event", excepted=True))
+# ``emit``'s deliveries are due at ``:due``, the real time, whatever ``:now`` the event is dated.
+_EMIT = Plan(event_steps("event", due="due"))
+_EMIT_EXCEPT = Plan(event_steps("event", excepted=True, due="due"))
 
 
 @functools.cache
 def _emit_named(count: int) -> Plan:
-    return Plan(event_steps("event", named=count))
+    return Plan(event_steps("event", named=count, due="due"))
 
 
 async def emit(
@@ -237,11 +247,13 @@ async def emit(
 ) -> list[str]:
     """Write one event (``event_id``, else a new one) and a pending delivery per subscribed
     endpoint but ``except_endpoint`` (or per endpoint of ``endpoint_ids``); return the delivery
-    ids."""
+    ids. The event is dated ``now``, which a staging test clock may have put ahead
+    (``billing.sandbox_clock``); its deliveries are due by the real clock, never later."""
     params: dict[str, Any] = {
         "env": env,
         "merchant_id": merchant_id,
         "now": now,
+        "due": min(now, utcnow()),
         **event_params(type_, now, env, data, trigger=trigger, event_id=event_id),
     }
     plan = _EMIT

@@ -249,11 +249,13 @@ class _Health:
     sealer: Sealer
     disable_after_seconds: int
     warn_after_seconds: float
+    per_hour: int  # the merchant's operational events an hour
 
     @classmethod
     def of(cls, settings: Settings, sealer: Sealer) -> "_Health":
         after = settings.webhook_disable_after_seconds
-        return cls(sealer, after, after * settings.webhook_disable_warning_share)
+        share = after * settings.webhook_disable_warning_share
+        return cls(sealer, after, share, settings.webhook_operational_events_per_hour)
 
     def needs_transaction(self, r: Record) -> bool:
         return r.changes_endpoint or r.exhausts or r.warns(self.warn_after_seconds)
@@ -278,7 +280,12 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
         if r.disable_reason is not None:
             trigger = "gone" if r.response_status == 410 else "failing"
             told_of, alert = await disable_endpoint(
-                db, r.claim.endpoint_id, r.disable_reason, r.finished, trigger=trigger
+                db,
+                r.claim.endpoint_id,
+                r.disable_reason,
+                r.finished,
+                trigger=trigger,
+                per_hour=told.per_hour,
             )
             notify += told_of
         elif r.warns(told.warn_after_seconds):
@@ -299,6 +306,7 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
                 event_type=r.claim.type,
                 attempts=r.claim.attempts + 1,
                 now=r.finished,
+                per_hour=told.per_hour,
             )
         notified.append(notify)
     return notified
@@ -319,14 +327,17 @@ def _gave_up(r: Record) -> dict[str, Any]:
 
 async def _touch_endpoint(told: _Health, db: Raw, r: Record) -> list[str]:
     """Start or clear the endpoint's failure clock, with ``endpoint.failing`` (unless this very
-    failure disables it) or ``endpoint.recovered``; nothing when it already says so."""
+    failure disables it, or is of an operational event: one is never caused by another's
+    failure) or ``endpoint.recovered``; nothing when it already says so."""
     failing_since = r.claim.failing_since
     if r.succeeded and failing_since is not None:
-        return await health.recovered(db, r.claim.endpoint_id, failing_since, r.finished)
+        return await health.recovered(
+            db, r.claim.endpoint_id, failing_since, r.finished, told.per_hour
+        )
     if not r.succeeded and failing_since is None:
-        tell = r.disable_reason is None
+        tell = r.disable_reason is None and r.claim.type not in health.OPERATIONAL
         return await health.started_failing(
-            db, r.attempted(), told.disable_after_seconds, tell=tell
+            db, r.attempted(), told.disable_after_seconds, told.per_hour, tell=tell
         )
     return []
 

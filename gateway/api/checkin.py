@@ -3,6 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import checkin, sandbox_clock, subscription_sandbox
 from ..billing.checkin_schemas import CheckInData, ClockAdvance, ClockData
@@ -29,7 +30,10 @@ async def advance_clock(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, ClockAdvance, limit=svc.settings.max_body_bytes)
-    return await answer(request, subscription_sandbox.advance_clock(svc.db, caller, body.seconds))
+    sandbox_clock.staging_only(caller)
+    decision = await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, caller.merchant_id)
+    operation = subscription_sandbox.advance_clock(svc.db, caller, body.seconds)
+    return await answer(request, operation, headers=decision.headers())
 
 
 routes = [
@@ -63,8 +67,8 @@ routes = [
         advance_clock,
         methods=["POST"],
         doc=RouteDoc(
-            "Move the staging test clock forward by {seconds} (at most 400 days a call; never "
-            "back): check-in days and staging renewals follow it",
+            "Move the staging test clock forward by {seconds} (at most 400 days a call, 10 years "
+            "in all, 10 calls a minute; never back): check-in days and staging renewals follow it",
             "wallet",
             body=ClockAdvance,
             response=ClockData,
@@ -73,6 +77,8 @@ routes = [
                 *BODY_ERRORS,
                 Code.TEST_CLOCK_STAGING_ONLY,
                 Code.TEST_CLOCK_TOO_FAR,
+                Code.TEST_CLOCK_RATE_LIMITED,
+                Code.SERVICE_UNAVAILABLE,
             ),
         ),
     ),

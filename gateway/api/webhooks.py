@@ -140,7 +140,7 @@ async def replay_failed(request: Request) -> Response:
     endpoint_id = _endpoint_id(request)
     body, _ = await read_json(request, ReplayFailedRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.WEBHOOK_RECOVER.count(svc, caller.merchant_id)
-    operation = deliveries.replay_failed(
+    operation = replays.replay_failed(
         svc.db, svc.settings, caller, endpoint_id, body.since, body.until
     )
     return await answer(request, operation, headers=decision.headers())
@@ -321,7 +321,7 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "Replay every failed delivery of this endpoint created since a time (and before "
-            "another)",
+            "another): a replay job of its own, at most 10,000 deliveries, the first 500 at once",
             "webhooks",
             body=ReplayFailedRequest,
             response=ReplayFailedData,
@@ -330,6 +330,8 @@ routes = [
                 *_BODY,
                 Code.WEBHOOK_RANGE_INVALID,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_REPLAY_TOO_MANY,
+                Code.WEBHOOK_REPLAY_JOBS_BUSY,
                 Code.WEBHOOK_RECOVER_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,
             ),

@@ -10,7 +10,12 @@ which the route calls, and its ``sweep``).
 Live never reads the clock: ``now_for`` answers real time for live without touching the store.
 Besides this module, only ``subscription_sandbox.sweep`` reads ``sandbox_clocks``: it joins the
 offsets to staging sandbox subscriptions to find the renewals due by each merchant's clock. The
-offset is bounded (``MAX_OFFSET_SECONDS``) so the clock never runs past what a datetime can hold.
+offset is bounded (``MAX_OFFSET_SECONDS``): each period it passes is a renewal written, with its
+credit, receipt and events, so the bound is what a tester may make the gateway write, as the
+per-merchant throttle on advancing (``merchant_limits.TEST_CLOCK_ADVANCE``) is how fast.
+What a renewal writes is dated by the clock (its period, its event's ``created``); the work it
+makes, its webhook deliveries, is due by the real one (``outbox.emit``), so a test clock's
+webhooks go out at once rather than on the date it shows.
 """
 
 from datetime import datetime, timedelta
@@ -27,11 +32,12 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .checkin_schemas import ClockData
 
-__all__ = ["MAX_OFFSET_SECONDS", "STAGING", "advance", "now_for", "read"]
+__all__ = ["MAX_OFFSET_SECONDS", "STAGING", "advance", "now_for", "read", "staging_only"]
 
 STAGING = "staging"
-# How far ahead of real time a clock may run: a hundred years of renewals and check-ins.
-MAX_OFFSET_SECONDS = 100 * 365 * 86_400
+# How far ahead of real time a clock may run: ten years, 120 monthly renewals of a subscription,
+# as many as one advance renews (``subscription_sandbox.MAX_RENEWALS``).
+MAX_OFFSET_SECONDS = 10 * 365 * 86_400
 
 _C = table_of(SandboxClock)
 
@@ -53,7 +59,7 @@ async def now_for(
     return real + timedelta(seconds=await _offset(conn, merchant_id))
 
 
-def _staging_only(caller: Caller) -> None:
+def staging_only(caller: Caller) -> None:
     if caller.env != STAGING:
         raise ApiError(Code.TEST_CLOCK_STAGING_ONLY)
 
@@ -69,7 +75,7 @@ def _data(real: datetime, offset: int) -> ClockData:
 
 async def read(db: Database, caller: Caller) -> Outcome:
     """The caller's staging clock; a live key is refused."""
-    _staging_only(caller)
+    staging_only(caller)
     real = utcnow()
     async with db.read() as conn:
         offset = await _offset(conn, caller.merchant_id)
@@ -80,7 +86,7 @@ async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
     """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
     concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``. What the
     time skipped brings due is renewed by ``subscription_sandbox.advance_clock``."""
-    _staging_only(caller)
+    staging_only(caller)
     assert seconds > 0
     real = utcnow()
     first = upsert(_C).values(

@@ -52,10 +52,15 @@ _CHECKIN_NOTICES = {
     "taken": "Already checked in today.",
     "off": "Daily check-in is off in this environment.",
 }
+_CLOCK_REFUSALS = {
+    Code.TEST_CLOCK_TOO_FAR: "too-far",
+    Code.TEST_CLOCK_RATE_LIMITED: "too-often",
+}
 _CLOCK_NOTICES = {
     "advanced": "The test clock moved forward; every renewal it passed has run.",
     "invalid": "Enter a whole number of days, 1 to 400.",
-    "too-far": "The test clock cannot run more than 100 years ahead of real time.",
+    "too-far": "The test clock cannot run more than 10 years ahead of real time.",
+    "too-often": "The test clock was advanced too often; try again in a minute.",
 }
 
 
@@ -116,13 +121,15 @@ async def advance_clock(request: Request) -> Response:
     if body is None:
         return _back(clock="invalid")
     svc = services(request)
-    operation = subscription_sandbox.advance_clock(svc.db, viewer.caller, body.seconds)
     try:
+        sandbox_clock.staging_only(viewer.caller)
+        await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, viewer.merchant_id)
+        operation = subscription_sandbox.advance_clock(svc.db, viewer.caller, body.seconds)
         await perform(svc.waker, operation)
     except ApiError as exc:
-        if exc.code != Code.TEST_CLOCK_TOO_FAR:
+        if exc.code not in _CLOCK_REFUSALS:
             raise
-        return _back(clock="too-far")
+        return _back(clock=_CLOCK_REFUSALS[exc.code])
     return _back(clock="advanced")
 
 

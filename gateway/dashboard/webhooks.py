@@ -25,7 +25,7 @@ from ..operations import perform
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError, Outcome
-from ..webhooks import deliveries, endpoints, event_types
+from ..webhooks import deliveries, endpoints, event_types, replays
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import (
     EVENT_TYPES,
@@ -530,7 +530,7 @@ async def recover(request: Request) -> Response:
         await merchant_limits.WEBHOOK_RECOVER.count(svc, viewer.merchant_id)
         replayed = await perform(
             svc.waker,
-            deliveries.replay_failed(
+            replays.replay_failed(
                 svc.db, svc.settings, viewer.caller, endpoint_id, body.since, body.until
             ),
         )

@@ -56,6 +56,7 @@ __all__ = [
     "OAuthApp",
     "OAuthCode",
     "OAuthToken",
+    "OperationalCount",
     "Pack",
     "PasswordReset",
     "Plan",
@@ -355,6 +356,19 @@ class WebhookEndpoint(Base):
     # portable UPDATE on both stores (``webhooks.throttle``).
     throttle_per_second: Mapped[int | None] = mapped_column(Integer)
     throttle_next_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OperationalCount(Base):
+    """How many operational events one scope made in its current window of an hour
+    (``webhooks.health``): a merchant's in an environment, or one endpoint's messages given up.
+    One row a scope, its window moved on by the write that counts, so no row outlives its use
+    by more than one per scope."""
+
+    __tablename__ = "webhook_operational_counts"
+
+    scope: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[datetime]
+    used: Mapped[int] = mapped_column(Integer)
 
 
 class WebhookDelivery(Base):

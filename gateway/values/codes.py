@@ -166,6 +166,7 @@ class Code(IntEnum):
     CHECKIN_DISABLED = 4301
     TEST_CLOCK_STAGING_ONLY = 4302
     TEST_CLOCK_TOO_FAR = 4303
+    TEST_CLOCK_RATE_LIMITED = 4304
     BILLING_PROFILE_LIVE_ONLY = 4350
     RECEIPT_PDFS_RATE_LIMITED = 4351
     SUBSCRIPTION_INVOICE_NOT_FOUND = 4360
@@ -474,7 +475,10 @@ CATALOGUE: dict[Code, CodeInfo] = {
         403, "The test clock is for staging keys only: live always runs on real time"
     ),
     Code.TEST_CLOCK_TOO_FAR: CodeInfo(
-        422, "The test clock would run more than 100 years ahead of real time"
+        422, "The test clock would run more than 10 years ahead of real time"
+    ),
+    Code.TEST_CLOCK_RATE_LIMITED: CodeInfo(
+        429, "Too many advances of this merchant's test clock; see Retry-After"
     ),
     Code.BILLING_PROFILE_LIVE_ONLY: CodeInfo(
         403, "The billing profile is changed with a live key, or by an owner in the dashboard"

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Receipt PDFs a merchant may have drawn a minute in each environment: each is a page of
     # layout on the gateway's own CPU.
     receipt_pdfs_per_minute: int = Field(default=30, ge=1)
+    # Advances of a merchant's staging test clock a minute: each renews what it passes.
+    test_clock_advances_per_minute: int = Field(default=10, ge=1)
     # Unpaid, unexpired checkouts a merchant may have open in each environment.
     max_open_orders_per_merchant_env: int = Field(default=20, ge=1)
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
@@ -109,6 +111,9 @@ class Settings(BaseSettings):
     # The share of that window an endpoint must have been failing before its merchant's owners
     # are warned by e-mail, once per failing run: time to act before it is disabled.
     webhook_disable_warning_share: float = Field(default=0.5, gt=0, lt=1)
+    # Operational events (``endpoint.*``, ``delivery.exhausted``) a merchant makes an hour in an
+    # environment; each goes to every other endpoint, so this bounds their deliveries too.
+    webhook_operational_events_per_hour: int = Field(default=60, ge=1)
 
     # Fulfilment by an upstream (New API, OpenRouter). The send answers ``1001`` when the
     # upstream answers within ``fulfilment_inline_seconds``, else ``1002`` and the worker

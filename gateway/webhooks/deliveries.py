@@ -25,15 +25,14 @@ from .schemas import (
     DeliveriesQuery,
     DeliveryData,
     DeliveryDetail,
-    ReplayFailedData,
 )
 
 __all__ = [
+    "check_enabled",
     "check_range",
     "get_delivery",
     "list_deliveries",
     "replay_delivery",
-    "replay_failed",
     "replay_values",
 ]
 
@@ -147,7 +146,8 @@ def check_range(since: datetime, until: datetime | None) -> None:
         raise ApiError(Code.WEBHOOK_RANGE_INVALID)
 
 
-async def _enabled_endpoint(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> None:
+async def check_enabled(conn: AsyncConnection, caller: Caller, endpoint_id: str) -> None:
+    """The caller's endpoint, enabled: a replay to a disabled one is refused."""
     row = await endpoint_row(conn, caller, endpoint_id)
     if not row.enabled:
         raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
@@ -182,7 +182,7 @@ async def replay_delivery(
         ).first()
         if current is None:
             raise ApiError(Code.WEBHOOK_DELIVERY_NOT_FOUND)
-        await _enabled_endpoint(conn, caller, current.endpoint_id)
+        await check_enabled(conn, caller, current.endpoint_id)
         row = (
             await conn.execute(
                 update(_D)
@@ -195,47 +195,3 @@ async def replay_delivery(
             raise ApiError(Code.WEBHOOK_DELIVERY_PENDING)
     data = _delivery_data(row)
     return Outcome(Code.SUCCESS, data.model_dump(), deliveries=[row.id])
-
-
-async def replay_failed(
-    db: Database,
-    settings: Settings,
-    caller: Caller,
-    endpoint_id: str,
-    since: datetime,
-    until: datetime | None = None,
-) -> Outcome:
-    """Every failed delivery of one endpoint created since ``since`` (and before ``until``),
-    replayed in one UPDATE. A ``since`` past the merchant's retention starts at its horizon
-    instead, and the reply's ``kept_since`` says so: what was before it is not kept."""
-    check_range(since, until)
-    await check_reachable(db, settings, caller, endpoint_id)
-    async with db.read() as conn:
-        horizon = await retention.kept_since(
-            conn, caller.merchant_id, now=utcnow(), default=settings.retention_days
-        )
-    clamped = since < horizon
-    if clamped:
-        since = horizon
-    now = utcnow()
-    async with db.transaction() as conn:
-        await _enabled_endpoint(conn, caller, endpoint_id)
-        rows = (
-            await conn.execute(
-                update(_D)
-                .where(
-                    _D.c.endpoint_id == endpoint_id,
-                    *_deliveries_of(caller),
-                    _D.c.status == "failed",
-                    _D.c.created_at >= since,
-                    *(() if until is None else (_D.c.created_at < until,)),
-                )
-                .values(**replay_values(now))
-                .returning(_D.c.id)
-            )
-        ).all()
-    ids = sorted(r.id for r in rows)
-    data = ReplayFailedData(
-        replayed=len(ids), delivery_ids=ids, kept_since=rfc3339(horizon) if clamped else None
-    )
-    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=ids)

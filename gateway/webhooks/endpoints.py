@@ -370,7 +370,7 @@ _DISABLE = Statement(
 
 
 async def disable_endpoint(
-    conn: Conn, endpoint_id: str, reason: str, now: datetime, *, trigger: str
+    conn: Conn, endpoint_id: str, reason: str, now: datetime, *, trigger: str, per_hour: int
 ) -> tuple[list[str], health.Alert | None]:
     """Disable an enabled endpoint (``trigger``: ``gone`` for a 410, ``failing`` for the whole
     window) and tell the merchant's other endpoints (``health.disabled``): the deliveries to
@@ -382,5 +382,5 @@ async def disable_endpoint(
     if row is None:
         return [], None
     return await health.disabled(
-        db, row, endpoint_id=endpoint_id, trigger=trigger, reason=reason, now=now
+        db, row, endpoint_id=endpoint_id, trigger=trigger, reason=reason, now=now, per_hour=per_hour
     )

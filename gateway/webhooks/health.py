@@ -6,15 +6,23 @@ and the alerts its owners are mailed (a warning before the disable, and the disa
 
 Each change is a conditional write, so two workers recording the same change write its event
 and its mails once. An operational event never goes to the endpoint it is about (it may be the
-one failing), and a delivery of an operational event that is given up makes no
-``delivery.exhausted``: two failing endpoints would otherwise tell each other of each other's
-failures without end. The failure clock's events need no such rule: each is a change of state,
-once per run of failures.
+one failing), and is never caused by another's failure: a delivery of an operational event that
+fails makes no ``endpoint.failing`` and, given up, no ``delivery.exhausted``; two failing
+endpoints would otherwise tell each other of each other's failures without end.
+
+Every other endpoint of the merchant hears of each event, so a failing merchant's events would
+grow with the square of its endpoints. Two counts bound them (``_COUNT``, one row and one
+conditional write each, in the event's transaction): ``delivery.exhausted`` is coalesced to one
+an endpoint an hour (the rest are in the delivery log), and a merchant makes at most
+``webhook_operational_events_per_hour`` operational events of every type an hour in an
+environment, each to at most its other endpoints. Past either the change of state is still
+written (the clock, the disable, the owners' mails); only the event is left out.
 
 Driver statements throughout: the worker runs these inside its batched record
 (``worker.store``).
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -41,6 +49,8 @@ __all__ = [
     "started_failing",
     "warned",
 ]
+
+log = logging.getLogger(__name__)
 
 OPERATIONAL = frozenset(
     {
@@ -92,9 +102,49 @@ _WARNED = Statement(
 )
 
 
+# One scope's count in the current window (an hour from its top), taken if under ``:cap``: a
+# row's first write of a window starts it at one, and a late writer's older window never moves
+# it back. ``SET`` reads the row as it was, on both stores.
+_COUNT = Statement(
+    """INSERT INTO webhook_operational_counts (scope, window_start, used)
+    VALUES (:scope, :window, 1)
+    ON CONFLICT (scope) DO UPDATE SET
+        used = CASE WHEN webhook_operational_counts.window_start < excluded.window_start
+            THEN 1 ELSE webhook_operational_counts.used + 1 END,
+        window_start = CASE WHEN webhook_operational_counts.window_start < excluded.window_start
+            THEN excluded.window_start ELSE webhook_operational_counts.window_start END
+    WHERE webhook_operational_counts.window_start < excluded.window_start
+        OR webhook_operational_counts.used < :cap
+    RETURNING used""",
+    ("used",),
+)
+
+
+async def _counted(tx: Raw, scope: str, cap: int, now: datetime) -> bool:
+    window = now.replace(minute=0, second=0, microsecond=0)
+    return await tx.fetchrow(_COUNT, {"scope": scope, "window": window, "cap": cap}) is not None
+
+
 async def _tell_others(
-    tx: Raw, row: dict[str, Any], endpoint_id: str, type_: str, data: dict[str, Any], now: datetime
+    tx: Raw,
+    row: dict[str, Any],
+    endpoint_id: str,
+    type_: str,
+    data: dict[str, Any],
+    now: datetime,
+    per_hour: int,
 ) -> list[str]:
+    """The event to the merchant's endpoints but ``endpoint_id``, within the merchant's count."""
+    merchant = f"merchant:{row['env']}:{row['merchant_id']}"
+    if not await _counted(tx, merchant, per_hour, now):
+        log.warning(
+            "operational event %s about %s left out: merchant %s made %d this hour",
+            type_,
+            endpoint_id,
+            row["merchant_id"],
+            per_hour,
+        )
+        return []
     return await outbox.emit(
         tx,
         env=row["env"],
@@ -107,7 +157,7 @@ async def _tell_others(
 
 
 async def started_failing(
-    tx: Raw, attempted: Attempted, disable_after_seconds: int, *, tell: bool = True
+    tx: Raw, attempted: Attempted, disable_after_seconds: int, per_hour: int, *, tell: bool = True
 ) -> list[str]:
     """Start the endpoint's failure clock at this attempt, unless it runs already; and, with
     ``tell``, send ``endpoint.failing``. The deliveries to wake for."""
@@ -122,10 +172,14 @@ async def started_failing(
         disables_at=rfc3339(since + timedelta(seconds=disable_after_seconds)),
         last_attempt=attempted.last_attempt(),
     ).model_dump()
-    return await _tell_others(tx, row, attempted.endpoint_id, "endpoint.failing", data, since)
+    return await _tell_others(
+        tx, row, attempted.endpoint_id, "endpoint.failing", data, since, per_hour
+    )
 
 
-async def recovered(tx: Raw, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
+async def recovered(
+    tx: Raw, endpoint_id: str, since: datetime, now: datetime, per_hour: int
+) -> list[str]:
     """Stop the endpoint's failure clock (running since ``since``, as the attempt's claim read
     it) at this success, and send ``endpoint.recovered``."""
     row = await tx.fetchrow(_CLEAR_FAILING, {"id": endpoint_id})
@@ -137,7 +191,7 @@ async def recovered(tx: Raw, endpoint_id: str, since: datetime, now: datetime) -
         failing_since=rfc3339(since),
         recovered_at=rfc3339(now),
     ).model_dump()
-    return await _tell_others(tx, row, endpoint_id, "endpoint.recovered", data, now)
+    return await _tell_others(tx, row, endpoint_id, "endpoint.recovered", data, now, per_hour)
 
 
 async def exhausted(
@@ -150,10 +204,13 @@ async def exhausted(
     event_type: str,
     attempts: int,
     now: datetime,
+    per_hour: int,
 ) -> list[str]:
     """Send ``delivery.exhausted`` for a message given up after its last attempt, unless the
-    message is itself an operational event."""
+    message is itself an operational event, or the endpoint told of one this hour already."""
     if event_type in OPERATIONAL:
+        return []
+    if not await _counted(tx, f"exhausted:{attempted.endpoint_id}", 1, now):
         return []
     data = DeliveryExhausted(
         delivery_id=attempted.delivery_id,
@@ -164,7 +221,9 @@ async def exhausted(
         last_attempt=attempted.last_attempt(),
     ).model_dump()
     row = {"env": env, "merchant_id": merchant_id}
-    return await _tell_others(tx, row, attempted.endpoint_id, "delivery.exhausted", data, now)
+    return await _tell_others(
+        tx, row, attempted.endpoint_id, "delivery.exhausted", data, now, per_hour
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +273,7 @@ async def disabled(
     trigger: str,
     reason: str,
     now: datetime,
+    per_hour: int,
 ) -> tuple[list[str], Alert]:
     """What an automatic disable of the endpoint (``row``: its env, merchant, URL and failure
     clock) writes: ``endpoint.disabled`` and the deprecated ``webhook.endpoint.disabled`` with
@@ -233,6 +293,7 @@ async def disabled(
             disabled_at=rfc3339(now),
         ).model_dump(),
         now,
+        per_hour,
     )
     ids += await _tell_others(
         tx,
@@ -246,6 +307,7 @@ async def disabled(
             failing_since=rfc3339_or_none(since),
         ).model_dump(),
         now,
+        per_hour,
     )
     values = {"reason": reason, "disabled_at": rfc3339(now)}
     return ids, _alert("disabled", endpoint_id, row, since, values)

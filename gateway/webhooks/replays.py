@@ -10,6 +10,11 @@ nothing (its stamp no longer holds). A job is bounded: its range spans at most
 
 A job only ever touches its own merchant's deliveries in its own environment: the filter is
 read from the job's row, and its merchant and environment are always part of it.
+
+An endpoint's recovery (``replay_failed``: its failed deliveries between two times) is such a
+job, under the same bounds but the span (its range is the merchant's retention): made, then its
+first batch run at once, so a recovery of at most ``BATCH`` answers with every delivery it made
+due, and a larger one leaves the rest to the worker.
 """
 
 from dataclasses import dataclass
@@ -27,9 +32,9 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import retention
-from .deliveries import check_range, replay_values
+from .deliveries import check_enabled, check_range, replay_values
 from .endpoints import check_reachable
-from .schemas import ReplayJobCreate, ReplayJobData, ReplayJobFilter
+from .schemas import ReplayFailedData, ReplayJobCreate, ReplayJobData, ReplayJobFilter
 
 __all__ = [
     "BATCH",
@@ -39,6 +44,7 @@ __all__ = [
     "Batch",
     "create_job",
     "get_job",
+    "replay_failed",
     "run_batch",
 ]
 
@@ -99,10 +105,65 @@ async def create_job(
 ) -> Outcome:
     """The job and its count, or a refusal that changed nothing. A ``since`` past the merchant's
     retention starts at its horizon, as a recovery does, and ``kept_since`` says so."""
+    row, kept_since = await _create(db, settings, caller, body, utcnow())
+    data = _job_data(row, kept_since)
+    return Outcome(Code.CREATED, data, deliveries=[row.id] if row.matched else [])
+
+
+async def replay_failed(
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    endpoint_id: str,
+    since: datetime,
+    until: datetime | None = None,
+) -> Outcome:
+    """Every failed delivery of one endpoint created since ``since`` (and before ``until``),
+    as a job (``create_job``'s bounds, the span aside) whose first batch runs here: the
+    deliveries made due, and ``job_id`` while the worker has more of them to replay."""
+    check_range(since, until)
+    async with db.read() as conn:
+        await check_enabled(conn, caller, endpoint_id)
     now = utcnow()
+    if until is None and since > now:  # up to now, from later: nothing to replay, no job
+        return Outcome(Code.SUCCESS, ReplayFailedData(replayed=0, delivery_ids=[]).model_dump())
+    body = ReplayJobCreate(since=since, until=until, endpoint_id=endpoint_id, status="failed")
+    # Not due for the worker until this request had its try at the first batch.
+    row, kept_since = await _create(
+        db, settings, caller, body, now, spanned=False, held=timedelta(seconds=_HELD_SECONDS)
+    )
+    batch = await run_batch(db, row, now) if row.matched else Batch([], True)
+    # None: a worker took the job meanwhile (the request was slower than its hold) and runs it.
+    ids = [] if batch is None else batch.replayed
+    rest = batch is None or not batch.finished
+    data = ReplayFailedData(
+        replayed=len(ids),
+        delivery_ids=ids,
+        kept_since=rfc3339_or_none(kept_since),
+        job_id=row.id if rest else None,
+    )
+    return Outcome(Code.SUCCESS, data.model_dump(), deliveries=[*ids, *([row.id] if rest else [])])
+
+
+# How long a recovery's job waits for the request that made it to run its first batch.
+_HELD_SECONDS = 30
+
+
+async def _create(
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    body: ReplayJobCreate,
+    now: datetime,
+    *,
+    spanned: bool = True,
+    held: timedelta | None = None,
+) -> tuple[Any, datetime | None]:
+    """The job's row, and the retention's horizon if ``since`` reached past it. ``spanned``:
+    its range bounded by ``MAX_SPAN_DAYS``; ``held``: due that much after ``now``."""
     until = body.until or now
     check_range(body.since, until)
-    if until - body.since > timedelta(days=MAX_SPAN_DAYS):
+    if spanned and until - body.since > timedelta(days=MAX_SPAN_DAYS):
         raise ApiError(Code.WEBHOOK_REPLAY_SPAN_TOO_LONG, data={"max_days": MAX_SPAN_DAYS})
     if body.endpoint_id is not None:
         await check_reachable(db, settings, caller, body.endpoint_id)
@@ -139,7 +200,7 @@ async def create_job(
                     enqueued=0,
                     attempts=0,
                     generation=0,
-                    next_attempt_at=now if matched else None,
+                    next_attempt_at=(now + (held or timedelta())) if matched else None,
                     created_at=now,
                     updated_at=now,
                     finished_at=None if matched else now,
@@ -147,8 +208,7 @@ async def create_job(
                 .returning(_J)
             )
         ).one()
-    data = _job_data(row, horizon if clamped else None)
-    return Outcome(Code.CREATED, data, deliveries=[job_id] if matched else [])
+    return row, horizon if clamped else None
 
 
 async def _check_room(conn: AsyncConnection, caller: Caller) -> None:

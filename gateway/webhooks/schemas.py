@@ -278,8 +278,14 @@ class DeliveryDetail(DeliveryData):
 
 
 class ReplayFailedData(BaseModel):
-    replayed: int
+    replayed: int = Field(description="Deliveries made due again by this call.")
     delivery_ids: list[str]
+    job_id: str | None = Field(
+        default=None,
+        description="The replay job (wrj_…) that replays the rest, when more matched than one "
+        "call replays (500); read it at GET /webhooks/replays/{id}. Null: every match is in "
+        "`delivery_ids`.",
+    )
     kept_since: str | None = Field(
         default=None,
         description="Set when `since` reached past the merchant's retention: deliveries older "

@@ -18,7 +18,7 @@ from gateway.topup import service as topup
 from gateway.values.codes import Code
 from gateway.values.outcome import Outcome
 from gateway.wakes import Waker
-from gateway.webhooks import deliveries, endpoints
+from gateway.webhooks import deliveries, endpoints, replays
 from tests.fixtures.redis import RedisServer, listening
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
     merchants.adjust,
     endpoints.send_test,
     deliveries.replay_delivery,
-    deliveries.replay_failed,
+    replays.replay_failed,
 ]
 
 

@@ -122,23 +122,24 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
         assert types_of(watcher) == ["endpoint.failing", "delivery.exhausted"]
         assert await owner_mails(db, merchant.merchant_id) == 0
 
-        # Half the window: the owners are warned, once a run of failures.
+        # Half the window: the owners are warned, once a run of failures. The messages given
+        # up meanwhile are not told of again within the hour (the delivery log has them).
         await failing_for(db, failing["id"], DISABLE_AFTER // 2 + 1)
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
-        await watched(3)
 
         async def warned() -> bool:
             return len(smtp_server.received) == 1
 
         await wait_until(warned)
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
-        await watched(4)
+        await settled(db, merchant.merchant_id)
         assert await owner_mails(db, merchant.merchant_id) == 1
+        assert len(watcher.received) == 2
 
         # Past the window: disabled, with its reason, the owners told.
         await failing_for(db, failing["id"], DISABLE_AFTER + 1)
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
-        await watched(6)
+        await watched(3)
 
         async def told() -> bool:
             return len(smtp_server.received) == 2 and len(legacy.received) == 1
@@ -149,18 +150,10 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
     # In order, once each, each as its published contract says.
     for request in watcher.received + legacy.received:
         event_types.validate_body(request.headers["x-aitopup-event"], request.body)
-    seen = types_of(watcher)
-    assert seen[:4] == ["endpoint.failing", *["delivery.exhausted"] * 3]
-    # The last attempt disabled the endpoint and so gave its message up: one transaction writes
-    # endpoint.disabled, then delivery.exhausted. Both are sent at once, so they may arrive in
-    # either order; their ids, which sort by when they were written, keep it.
-    written = sorted(watcher.received, key=lambda r: r.webhook_id)
-    assert [r.headers["x-aitopup-event"] for r in written] == [
-        *seen[:4],
-        "endpoint.disabled",
-        "delivery.exhausted",
-    ]
-    assert len({r.webhook_id for r in watcher.received}) == 6
+    # The last attempt disabled the endpoint and so gave its message up; that message, the
+    # fourth given up within the hour, is not told of either.
+    assert types_of(watcher) == ["endpoint.failing", "delivery.exhausted", "endpoint.disabled"]
+    assert len({r.webhook_id for r in watcher.received}) == 3
     [first] = bodies_of(watcher, "endpoint.failing")
     assert first["data"]["endpoint_id"] == failing["id"]
     assert first["data"]["last_attempt"]["response_status"] == 500
@@ -170,7 +163,7 @@ async def test_failing_until_disabled_warns_the_owners_then_tells_the_other_endp
     assert gone["data"]["reason"].startswith("failing since")
     exhausted = bodies_of(watcher, "delivery.exhausted")
     assert {e["data"]["event_type"] for e in exhausted} == {"topup.delivered"}
-    assert [e["data"]["attempts"] for e in exhausted] == [2, 2, 2, 1]
+    assert [e["data"]["attempts"] for e in exhausted] == [2]
     # Subscribers of the old name get it as before.
     assert types_of(legacy) == ["webhook.endpoint.disabled"]
     # The endpoint an event is about never gets it.
@@ -304,3 +297,114 @@ async def test_a_410_disables_at_once_with_its_reason(
     [mail] = smtp_server.received
     assert mail["To"] == owner and mail["Subject"].startswith("Webhook endpoint disabled")
     assert "endpoint answered 410 Gone" in text_of(mail)
+
+
+async def _events_by_type(db: Database, merchant_id: str) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_E.c.type, _E.c.payload).where(_E.c.merchant_id == merchant_id)
+        )
+        for type_, payload in rows:
+            found.setdefault(type_, []).append(json.loads(payload))
+    return found
+
+
+async def _deliveries_by_type(db: Database, merchant_id: str) -> dict[str, int]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_D.c.event_type, func.count())
+            .where(_D.c.merchant_id == merchant_id)
+            .group_by(_D.c.event_type)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+
+async def test_twenty_failing_endpoints_make_a_bounded_number_of_operational_events(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """50 messages to 20 endpoints that all fail: each message is given up at each endpoint
+    after its retries, yet ``delivery.exhausted`` is told once an endpoint an hour, and the
+    merchant's operational events stop at its hourly count; their deliveries, failing too, make
+    none of their own. Without the bounds the 1,000 messages given up made 19,000 deliveries."""
+    per_hour = 30
+    await start_worker(**worker_settings(), webhook_operational_events_per_hour=per_hour)
+    merchant = await make_merchant(balance_cents=50 * 100)
+    receiver.respond = lambda _: Reply(status=500)
+    endpoints = [
+        await make_endpoint(hook_client, merchant, f"{receiver.url}/{i}") for i in range(20)
+    ]
+    hours = {utcnow().replace(minute=0, second=0, microsecond=0)}
+    for _ in range(50):
+        sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        assert sent.json()["code"] == 1001, sent.text
+
+    async def given_up() -> bool:
+        async with db.read() as conn:
+            found = select(func.count()).select_from(_D)
+            found = found.where(
+                _D.c.merchant_id == merchant.merchant_id,
+                _D.c.event_type == "topup.delivered",
+                _D.c.status == "failed",
+            )
+            return int((await conn.execute(found)).scalar_one()) == 50 * 20
+
+    await wait_until(given_up, within=120)
+    hours.add(utcnow().replace(minute=0, second=0, microsecond=0))
+    windows = len(hours)  # the test may straddle the top of an hour: each has its own counts
+    events = await _events_by_type(db, merchant.merchant_id)
+    operational = {t: len(found) for t, found in events.items() if t != "topup.delivered"}
+    assert set(operational) <= {"endpoint.failing", "delivery.exhausted"}
+    assert sum(operational.values()) <= per_hour * windows
+    # One delivery.exhausted an endpoint an hour, whatever it gave up.
+    about = [e["data"]["endpoint_id"] for e in events.get("delivery.exhausted", [])]
+    assert all(about.count(e["id"]) <= windows for e in endpoints)
+    await settled(db, merchant.merchant_id)
+    # Their deliveries failed and were given up too, and told of nothing more.
+    again = await _events_by_type(db, merchant.merchant_id)
+    assert {t: len(found) for t, found in again.items()} == {
+        "topup.delivered": 50,
+        **operational,
+    }
+    deliveries = await _deliveries_by_type(db, merchant.merchant_id)
+    assert deliveries.pop("topup.delivered") == 50 * 20
+    # Each operational event to the 19 endpoints it is not about, and no further.
+    assert deliveries == {t: count * 19 for t, count in operational.items()}
+    assert sum(deliveries.values()) <= per_hour * 19 * windows
+
+
+async def test_a_failed_operational_delivery_tells_of_no_failure(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """An endpoint that hears only operational events and fails them starts its failure clock
+    (it may still be disabled) but makes no ``endpoint.failing``: one operational event is
+    never caused by another's failure."""
+    await start_worker(**worker_settings())
+    merchant = await make_merchant()
+    receiver.respond = lambda _: Reply(status=500)
+    failing = await make_endpoint(
+        hook_client, merchant, receiver.url, event_types=["topup.delivered"]
+    )
+    watcher = await make_endpoint(
+        hook_client, merchant, receiver.url + "/ops", event_types=OPERATIONAL
+    )
+    await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    await settled(db, merchant.merchant_id)
+    events = await _events_by_type(db, merchant.merchant_id)
+    about = sorted(
+        (t, e["data"]["endpoint_id"])
+        for t, found in events.items()
+        for e in found
+        if t != "topup.delivered"
+    )
+    assert about == [("delivery.exhausted", failing["id"]), ("endpoint.failing", failing["id"])]
+    row = await endpoint_row(db, watcher["id"])
+    assert row.failing_since is not None and row.enabled

@@ -100,7 +100,12 @@ async def test_replay_failed_since_a_time(
         json={"since": "2999-01-01T00:00:00Z"},
         headers=merchant.headers,
     )
-    assert none.json()["data"] == {"replayed": 0, "delivery_ids": [], "kept_since": None}
+    assert none.json()["data"] == {
+        "replayed": 0,
+        "delivery_ids": [],
+        "kept_since": None,
+        "job_id": None,
+    }
     replayed = await client.post(
         f"/webhooks/endpoints/{endpoint_id}/replay-failed",
         json={"since": "2000-01-01T00:00:00+00:00"},

@@ -339,3 +339,74 @@ async def test_finished_jobs_are_pruned_with_the_history_they_replayed(
         left = await conn.execute(select(_J.c.id).where(_J.c.id.in_([finished, running])))
         assert left.scalars().all() == [running]
         await conn.execute(delete(_J).where(_J.c.id == running))
+
+
+async def test_a_recovery_is_a_replay_job_under_its_bounds(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An endpoint's recovery counts its deliveries as a job does: past the job's bound it is
+    refused and makes nothing due; within it, it is a job whose first batch runs at once (every
+    delivery listed when they fit one), the rest left to the worker; and it takes a place among
+    the merchant's running jobs."""
+    monkeypatch.setattr(replays, "MAX_MATCHED", 6)
+    monkeypatch.setattr(replays, "BATCH", 2)
+    merchant = await make_merchant()
+    endpoint_id = await _endpoint(client, merchant)
+    path = f"/webhooks/endpoints/{endpoint_id}/replay-failed"
+    failed = await _failed(db, merchant, 7)
+    before = await _states(db)
+
+    refused = await client.post(path, json=_window(), headers=merchant.headers)
+    assert (refused.status_code, refused.json()["code"]) == (422, 5323), refused.text
+    assert refused.json()["data"] == {"limit": 6}
+    assert await _states(db) == before
+    assert await _jobs_of(db, merchant) == []
+
+    async with db.transaction() as conn:  # one left: within the bound
+        await conn.execute(update(_D).where(_D.c.id == min(failed)).values(status="succeeded"))
+    made = await client.post(path, json=_window(), headers=merchant.headers)
+    assert made.status_code == 200, made.text
+    data = made.json()["data"]
+    assert data["replayed"] == 2 and data["delivery_ids"] == sorted(failed)[1:3]
+    assert data["job_id"].startswith("wrj_")
+    job = await client.get(f"/webhooks/replays/{data['job_id']}", headers=merchant.headers)
+    assert job.json()["data"]["matched"] == 6 and job.json()["data"]["enqueued"] == 2
+    assert job.json()["data"]["status"] == "running"
+    states = {d: s for d, s, _ in await _states(db)}
+    assert sorted(d for d, s in states.items() if s == "pending") == sorted(failed)[1:3]
+
+    # Its job counts among the merchant's running ones.
+    for _ in range(replays.MAX_RUNNING - 1):
+        more = await client.post(
+            "/webhooks/replays", json={**_window(), "status": "failed"}, headers=merchant.headers
+        )
+        assert more.status_code == 201, more.text
+    busy = await client.post(path, json=_window(), headers=merchant.headers)
+    assert (busy.status_code, busy.json()["code"]) == (409, 5325), busy.text
+
+
+async def test_a_small_recovery_is_done_at_once(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant()
+    endpoint_id = await _endpoint(client, merchant)
+    failed = await _failed(db, merchant, 3)
+    path = f"/webhooks/endpoints/{endpoint_id}/replay-failed"
+    made = await client.post(path, json=_window(), headers=merchant.headers)
+    data = made.json()["data"]
+    assert data == {
+        "replayed": 3,
+        "delivery_ids": sorted(failed),
+        "kept_since": None,
+        "job_id": None,
+    }
+    assert await _jobs_of(db, merchant) == ["done"]
+
+
+async def _jobs_of(db: Database, merchant: MerchantKey) -> list[str]:
+    async with db.read() as conn:
+        found = select(_J.c.status).where(_J.c.merchant_id == merchant.merchant_id)
+        return list((await conn.execute(found)).scalars())

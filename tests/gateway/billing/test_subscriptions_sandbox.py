@@ -9,15 +9,16 @@ import re
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from gateway.billing import subscription_sandbox
 from gateway.billing.subscription_sandbox import add_interval
 from gateway.store.db import Database
+from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.subscriptions import MakePlan, balance, bought_in_sandbox, credits_of
-from tests.fixtures.webhooks import events_of
+from tests.fixtures.webhooks import events_of, make_endpoint
 
 JSON = {"Accept": "application/json"}
 
@@ -263,6 +264,44 @@ async def test_the_test_clock_renews_three_periods_once_each_and_a_cancel_stops_
     assert shown["subscription"]["status"] == "canceled"
     assert await credits_of(db, merchant) == 4
     await assert_ledger_balanced(db)
+
+
+async def test_a_renewal_by_the_test_clock_is_delivered_by_the_real_one(
+    sub_api: httpx.AsyncClient,
+    hook_client: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    """The renewal's events are dated by the test clock (their business date), yet their
+    deliveries, and every row the runner leases for them, are due now, not when the real date
+    reaches the clock's."""
+    merchant, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
+    await make_endpoint(hook_client, merchant, "http://127.0.0.1:9/hook")
+    before = utcnow()
+    clock = await _advance(sub_api, merchant, 32)
+    after = utcnow()
+    [renewed] = await events_of(db, merchant.merchant_id, "subscription.renewed")
+    assert datetime.fromisoformat(renewed["created"]) > after + timedelta(days=31)
+    assert abs(datetime.fromisoformat(renewed["created"]) - clock) < timedelta(seconds=2)
+    deliveries = table_of(WebhookDelivery)
+    async with db.read() as conn:
+        due = (
+            await conn.execute(
+                select(
+                    deliveries.c.event_type,
+                    deliveries.c.next_attempt_at,
+                    deliveries.c.created_at,
+                ).where(
+                    deliveries.c.merchant_id == merchant.merchant_id,
+                    deliveries.c.created_at >= before - timedelta(seconds=1),
+                )
+            )
+        ).all()
+    assert "subscription.renewed" in {row.event_type for row in due}
+    for row in due:
+        assert row.next_attempt_at <= after + timedelta(seconds=1), row
+        assert row.created_at <= after + timedelta(seconds=1), row
 
 
 async def test_the_sweep_renews_by_each_merchants_own_clock(

@@ -57,7 +57,7 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
         )
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     shown = await _after(account.client, moved)
-    assert "cannot run more than 100 years ahead" in shown
+    assert "cannot run more than 10 years ahead" in shown
 
     assert (await account.post("/env", {"env": "live"})).status_code == 303
     live = await account.client.get(WALLET)
@@ -67,3 +67,17 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
     assert "Daily check-in is off in this environment." in off
     refused = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     assert refused.status_code == 403
+
+
+async def test_the_clock_form_is_throttled_with_the_api(sign_up: SignUp) -> None:
+    """The form counts in the API's bucket: the eleventh advance of a minute says so and moves
+    nothing."""
+    account = await sign_up()
+    for day in range(1, 11):
+        moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
+        days = "1 day" if day == 1 else f"{day} days"
+        assert f"({days} ahead of real time)" in await _after(account.client, moved)
+    refused = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
+    shown = await _after(account.client, refused)
+    assert "The test clock was advanced too often; try again in a minute." in shown
+    assert "(10 days ahead of real time)" in shown

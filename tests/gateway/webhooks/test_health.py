@@ -45,8 +45,8 @@ async def test_each_change_of_health_is_written_once(
     sealer = Sealer(TEST_SECRET.encode())
     async with db.transaction() as conn:
         tx = await raw(conn)
-        told = await health.started_failing(tx, attempted, 3600)
-        again = await health.started_failing(tx, attempted, 3600)
+        told = await health.started_failing(tx, attempted, 3600, 60)
+        again = await health.started_failing(tx, attempted, 3600, 60)
     assert len(told) == 1 and again == []  # to the other endpoint only, once
 
     async with db.transaction() as conn:
@@ -80,8 +80,8 @@ async def test_each_change_of_health_is_written_once(
     # A success clears the clock and the warning with it: the next run is warned of afresh.
     async with db.transaction() as conn:
         tx = await raw(conn)
-        await health.recovered(tx, about["id"], now, now)
-        await health.recovered(tx, about["id"], now, now)
+        await health.recovered(tx, about["id"], now, now, 60)
+        await health.recovered(tx, about["id"], now, now, 60)
     async with db.read() as conn:
         row = (await conn.execute(select(_EP).where(_EP.c.id == about["id"]))).one()
         recovered = (
@@ -108,7 +108,7 @@ async def test_two_workers_seeing_the_same_first_failure_tell_of_it_once(
     async def record(n: int) -> list[str]:
         attempted = health.Attempted(about["id"], f"dlv_{n}" + about["id"], now, 500, None)
         async with db.transaction() as conn:
-            return await health.started_failing(await raw(conn), attempted, 3600)
+            return await health.started_failing(await raw(conn), attempted, 3600, 60)
 
     told = await asyncio.gather(*(record(n) for n in range(4)))
     assert sorted(len(t) for t in told) == [0, 0, 0, 1]
