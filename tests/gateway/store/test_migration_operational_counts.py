@@ -1,4 +1,4 @@
-"""Migration 0038: the operational events' counts, as the models describe them; and back."""
+"""Migration 0035: the operational events' counts, as the models describe them; and back."""
 
 from pathlib import Path
 
@@ -9,9 +9,9 @@ from tests.fixtures.migrations import database_at, table_names, up_down_up
 TABLES = {"webhook_operational_counts"}
 
 
-async def test_0038_adds_the_operational_counts_table_and_goes_back(
+async def test_0035_adds_the_operational_counts_table_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async with database_at("0033", database_url, tmp_path, request) as db:
-        before, after = await up_down_up(db, "0033", "0038", TABLES, table_names)
+        before, after = await up_down_up(db, "0034", "0035", TABLES, table_names)
     assert "webhook_operational_counts" not in before and "webhook_operational_counts" in after

@@ -1,8 +1,8 @@
 """operational counts: how many operational webhook events a merchant, and an endpoint's
 messages given up, made in the current hour
 
-Revision ID: 0038
-Revises: 0033
+Revision ID: 0035
+Revises: 0034
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 from gateway.store.types import UTCDateTime
 
-revision: str = "0038"
-down_revision: str | None = "0033"
+revision: str = "0035"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
