@@ -5,7 +5,9 @@ A merchant never loses its last owner: a change that would take the owners to no
 on PostgreSQL; SQLite's one writer takes the write lock at ``BEGIN``), so two owners demoting
 each other at once leave exactly one of them an owner. A new role takes effect from the member's
 next request (every page loads it with the session); a removed member's sessions no longer
-open this merchant.
+open this merchant. The consents a member gave apps end with their right to give them: all of
+them when they leave, those their new role could not give when it changes
+(``apps.grants.end_consents``, in the same transaction).
 """
 
 from dataclasses import dataclass
@@ -14,8 +16,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..apps.grants import end_consents
 from ..store.db import Database
 from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .roles import OWNER, parse_role
@@ -118,6 +122,7 @@ async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -
             .where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
             .values(role=new)
         )
+        await end_consents(conn, merchant_id, user_id, new, utcnow())
     return Outcome(Code.SUCCESS)
 
 
@@ -136,4 +141,5 @@ async def remove(db: Database, merchant_id: str, user_id: str) -> Outcome:
         await conn.execute(
             delete(_MU).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
         )
+        await end_consents(conn, merchant_id, user_id, None, utcnow())
     return Outcome(Code.DELETED)

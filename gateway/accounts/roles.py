@@ -8,7 +8,9 @@ the environment they look at). Only an owner sees a recipient's spendable code (
 redemption code or key): it is the recipient's money, so every page that shows one, and the
 staging mailbox, masks it for the others (``reveals_codes``). A key made on the dashboard gets
 no more than its maker's role: the scopes of ``grantable_scopes``, and the code's reveal only
-from an owner.
+from an owner. A consent given to an app (``connect``) is such a key: everyone may give one in
+staging, with the scopes their role may give there (a viewer: reading), and only an owner in
+live, where a consent spends real money and reads real recipients.
 """
 
 from typing import Final, Literal, get_args
@@ -44,6 +46,7 @@ Action = Literal[
     "settings",
     "fulfilment",
     "reveal",  # see a recipient's spendable code (not a form: what pages and keys may show)
+    "connect",  # give an app a consent (the OAuth consent page)
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
@@ -63,6 +66,7 @@ RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
     "settings": {"staging": _OWNERS, "live": _OWNERS},
     "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
     "reveal": {"staging": _OWNERS, "live": _OWNERS},
+    "connect": {"staging": _EVERYONE, "live": _OWNERS},
 }
 
 _WHAT: dict[Action, str] = {
@@ -76,6 +80,7 @@ _WHAT: dict[Action, str] = {
     "settings": "change the merchant's settings",
     "fulfilment": "manage fulfilment",
     "reveal": "see recipients' codes",
+    "connect": "connect apps",
 }
 
 # scope -> the action a role must be allowed to give it to a key: a key does through the API

@@ -2,9 +2,14 @@
 
 A person's consent is a key (``api_keys`` with ``app_id``), made through ``merchants.keys`` like
 any other, so the scopes it gives are never more than the person's role may give
-(``accounts.roles``) nor than the app asked for, and its policy is a key's policy, checked by the
-same rules on every door. Its tokens act as that key: the budget is the consent's, whichever
-token spends it.
+(``accounts.roles``, its ``connect`` action and ``grantable_scopes``, read in the consent's own
+transaction) nor than the app asked for, and its policy is a key's policy, checked by the same
+rules on every door. Its tokens act as that key: the budget is the consent's, whichever token
+spends it. Consents count against a cap of their own per merchant and environment, apart from
+the keys. A consent lasts no longer than its giver's right to give it: when the member leaves
+the merchant, or their new role could not give it (``end_consents``), it is revoked with every
+token, from the next request; it is ended, never narrowed, so the app is refused and asks again
+rather than acting on less than it was told it had.
 
 - A code is single use: the first exchange wins (a conditional write); a code that comes back
   revokes every token it gave (its family), as OAuth 2.1 asks.
@@ -24,12 +29,12 @@ from keys import Env, hash_credential, mint_credential
 
 from ..accounts import roles
 from ..merchants import keys as key_service
-from ..policies.model import Policy, Scope
+from ..policies.model import Policy, Scope, load
 from ..store.db import Database
-from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
+from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
-from ..values.outcome import Outcome
+from ..values.outcome import ApiError, Outcome
 from .registry import App, revoke_consents
 from .schemas import APP_SCOPES
 
@@ -41,6 +46,7 @@ __all__ = [
     "Pending",
     "Tokens",
     "approve",
+    "end_consents",
     "find_access",
     "find_code",
     "find_refresh",
@@ -57,6 +63,8 @@ CODE_TTL = timedelta(minutes=5)
 _C = table_of(OAuthCode)
 _T = table_of(OAuthToken)
 _K = table_of(ApiKeyRow)
+_M = table_of(Merchant)
+_MU = table_of(MerchantUser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +105,10 @@ class Tokens:
 
 def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
     """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
-    may hold at all, and that the role may give a key."""
+    may hold at all, and that the role may give a key; nothing where the role may not connect
+    apps at all."""
+    if not roles.allows(role, "connect", env):
+        return frozenset()
     role_gives = roles.grantable_scopes(role, env)
     return frozenset(s for s in APP_SCOPES if s in app.scopes and s in role_gives)
 
@@ -108,7 +119,6 @@ async def approve(
     app: App,
     pending: Pending,
     user_id: str,
-    role: str,
     merchant_id: str,
     env: Env,
     policy: Policy,
@@ -116,20 +126,42 @@ async def approve(
     cap: int,
 ) -> Outcome:
     """The person's consent: a key for ``app`` with ``policy`` in ``merchant_id``'s ``env``, and
-    a code for it. Refused (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than
-    ``grantable``; the code's reveal never (an app reads codes only where the person could).
-    The code is the outcome's data."""
+    a code for it. The person's role is read under the merchant's lock, as a removal or a role
+    change takes it, so a consent is never given on a role just lost. Refused
+    (``ROLE_NOT_ALLOWED``) where the role may not connect apps, or not a member at all;
+    (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than ``grantable``; the code's
+    reveal never (an app reads codes only where the person could); past ``cap`` consents
+    (``CONSENT_COUNT_LIMIT_REACHED``). The code is the outcome's data."""
     now = utcnow()
-    actor = key_service.by_role(
-        merchant_id,
-        env,
-        grantable(app, role, env),
-        roles.reveals_codes(role, env),
-        f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
-    )
     async with db.transaction() as conn:
+        await conn.execute(sa.select(_M.c.id).where(_M.c.id == merchant_id).with_for_update())
+        role = (
+            await conn.execute(
+                sa.select(_MU.c.role).where(
+                    _MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if role is None:
+            raise ApiError(Code.ROLE_NOT_ALLOWED)
+        if not roles.allows(role, "connect", env):
+            raise ApiError(Code.ROLE_NOT_ALLOWED, roles.describe(role, "connect", env))
+        actor = key_service.by_role(
+            merchant_id,
+            env,
+            grantable(app, role, env),
+            roles.reveals_codes(role, env),
+            f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
+        )
         made = await key_service.create(
-            conn, actor, name=app.name, policy=policy, pepper=pepper, now=now, cap=cap
+            conn,
+            actor,
+            name=app.name,
+            policy=policy,
+            pepper=pepper,
+            now=now,
+            cap=cap,
+            consent=True,
         )
         # The key itself is never shown: its tokens are the only way to act as it.
         await conn.execute(
@@ -158,6 +190,38 @@ async def approve(
             )
         )
     return Outcome(Code.CREATED, code)
+
+
+def _within(policy: Policy, role: str, env: str) -> bool:
+    """Whether ``role`` could give ``policy`` in ``env`` (its scopes, the code's reveal)."""
+    if policy.reveals_voucher() and not roles.reveals_codes(role, env):
+        return False
+    return set(policy.scopes) <= roles.grantable_scopes(role, env)
+
+
+async def end_consents(
+    conn: AsyncConnection, merchant_id: str, user_id: str, role: str | None, now: datetime
+) -> None:
+    """Revoke, with every token, the consents ``user_id`` gave on ``merchant_id`` that ``role``
+    could not give now (``None``: they left the merchant, so all of them). Run in the
+    transaction that changes the membership, under the merchant's lock."""
+    given = await conn.execute(
+        sa.select(_K.c.id, _K.c.env, _K.c.policy).where(
+            _K.c.merchant_id == merchant_id,
+            _K.c.granted_by == user_id,
+            _K.c.app_id.is_not(None),
+            _K.c.revoked_at.is_(None),
+        )
+    )
+    ended = [
+        row.id
+        for row in given
+        if role is None
+        or not roles.allows(role, "connect", row.env)
+        or not _within(load(row.policy), role, row.env)
+    ]
+    if ended:
+        await revoke_consents(conn, _K.c.id.in_(ended), now)
 
 
 async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:

@@ -182,21 +182,30 @@ async def create(
     now: datetime,
     cap: int,
     env: Env | None = None,
+    consent: bool = False,
 ) -> KeyCreated:
     """A new key with ``policy``, of the actor's environment for a key (a staging key never
     makes a live one), of ``env`` for an operator; the raw key is in the reply alone. At most
     ``cap`` keys (not revoked) per merchant and environment: creates for one merchant take
-    turns on its row, so concurrent creates cannot both see room for one more."""
+    turns on its row, so concurrent creates cannot both see room for one more. A ``consent``
+    (the key an app's tokens act as, ``apps.grants``) counts against ``cap`` among consents
+    alone, and a key among keys alone: members connecting apps never use up the keys the
+    merchant's own code needs, nor the other way round."""
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
     _grantable(actor, policy.scopes, policy.reveals_voucher())
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
-    live_keys = select(sa.func.count()).where(
-        _K.c.merchant_id == actor.merchant_id, _K.c.env == made_in, _K.c.revoked_at.is_(None)
+    kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
+    standing = select(sa.func.count()).where(
+        _K.c.merchant_id == actor.merchant_id,
+        _K.c.env == made_in,
+        _K.c.revoked_at.is_(None),
+        kind,
     )
-    if (await conn.execute(live_keys)).scalar_one() >= cap:
-        raise ApiError(Code.KEY_COUNT_LIMIT_REACHED, data={"limit": cap})
+    if (await conn.execute(standing)).scalar_one() >= cap:
+        refused = Code.CONSENT_COUNT_LIMIT_REACHED if consent else Code.KEY_COUNT_LIMIT_REACHED
+        raise ApiError(refused, data={"limit": cap})
     key_id, key = await service.create_key(
         conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
     )

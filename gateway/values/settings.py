@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # Keys (not revoked) a merchant may have in each environment: a key with the ``keys`` scope
     # makes keys, and each is a row the store keeps and a lookup's index holds.
     max_keys_per_merchant_env: int = Field(default=100, ge=1)
+    # Consents given to apps (not revoked) per merchant and environment, counted apart from the
+    # keys: each is a key row its app acts as, and members make them, not the merchant's code.
+    max_consents_per_merchant_env: int = Field(default=100, ge=1)
+    # Consents one dashboard member may give a minute, whatever merchant: each makes a key.
+    consents_per_member_per_minute: int = Field(default=10, ge=1)
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"
