@@ -97,7 +97,7 @@ async def test_links_and_invitations_that_do_not_exist_are_refused_with_their_co
             await unknown
         assert refused.value.code == Code.ACCOUNT_LINK_INVALID
     with pytest.raises(ApiError) as none:
-        await users.accept_invitation(db, user.id, user.merchant_id)
+        await users.accept_invitation(db, user.id, user.merchant_id, "no-such-token")
     assert none.value.code == Code.INVITATION_NOT_FOUND
     waiting = await users.pending_invitations(db, user.id)
     assert waiting.many(users.PendingInvitation) == []
