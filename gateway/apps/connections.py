@@ -3,8 +3,9 @@
 A merchant lists its consents in an environment (the app, who consented, the policy and its
 spend per window, the last use), changes a consent's policy, or revokes it (refused from the
 next request, every token with it). A changed policy stays within what the app asked for and
-apps may hold (``APP_SCOPES``), and within what the changer may give (``merchants.keys``'s
-rule for a key's scopes, the same one).
+apps may hold (``APP_SCOPES``), within what the changer may give (``merchants.keys``'s
+rule for a key's scopes, the same one), and within what the member who gave it may give
+(``grants.check_giver``).
 """
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ..store.models import ApiKeyRow, Merchant, OAuthApp, User, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from .grants import check_giver
 from .registry import revoke_consents
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
@@ -95,6 +97,7 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
         key_service.check_grantable(key_service.by_key(caller), policy)
+        await check_giver(conn, row, policy)
         await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
     return Outcome(Code.SUCCESS, await _data(db, row, utcnow()))

@@ -46,6 +46,7 @@ __all__ = [
     "Pending",
     "Tokens",
     "approve",
+    "check_giver",
     "end_consents",
     "find_access",
     "find_code",
@@ -197,6 +198,32 @@ def _within(policy: Policy, role: str, env: str) -> bool:
     if policy.reveals_voucher() and not roles.reveals_codes(role, env):
         return False
     return set(policy.scopes) <= roles.grantable_scopes(role, env)
+
+
+async def check_giver(conn: AsyncConnection, row: Any, policy: Policy) -> None:
+    """Refuse (``ROLE_SCOPE_NOT_GRANTABLE``) a changed ``policy`` for the consent ``row`` that its
+    giver's role could not give now: whoever changes a consent, it stays what a member of that
+    role may give an app (``end_consents`` ends one that no longer is)."""
+    if row.granted_by is None:
+        return
+    role = (
+        await conn.execute(
+            sa.select(_MU.c.role).where(
+                _MU.c.merchant_id == row.merchant_id, _MU.c.user_id == row.granted_by
+            )
+        )
+    ).scalar_one_or_none()
+    if (
+        role is None
+        or not roles.allows(role, "connect", row.env)
+        or not _within(policy, role, row.env)
+    ):
+        raise ApiError(
+            Code.ROLE_SCOPE_NOT_GRANTABLE,
+            f"A consent gives no more than its giver's role ({role or 'none'}) may give in "
+            f"{row.env}.",
+            data={"scopes": list(policy.scopes)},
+        )
 
 
 async def end_consents(

@@ -156,6 +156,37 @@ async def test_a_narrower_role_ends_the_consents_it_could_not_give(
     assert await _standing(db, developer_id) == 1
 
 
+async def test_a_consent_changed_by_the_merchant_stays_within_its_givers_role(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    owner = await sign_up_on(dashboard_client(app))
+    viewer = await join_as(app, owner, "viewer")
+    flow = await _flow(app, client, make_merchant)
+    tokens = await flow.tokens(viewer, form=_READ)
+    merchant_id = await _merchant_of(db, await _user_id(db, viewer.email))
+    key = await make_merchant("staging", merchant_id=merchant_id)
+    [connection] = (await client.get("/connections", headers=key.headers)).json()["data"]
+
+    widened = await client.patch(
+        f"/connections/{connection['id']}",
+        json={"policy": {"scopes": ["topup:send", "topup:read"]}},
+        headers=key.headers,
+    )
+    assert (widened.status_code, widened.json()["code"]) == (403, 2324), widened.text
+    sent = await client.post(
+        "/topup/send",
+        json={"platform": "claude", "amount_cents": 1, "recipient_email": "b@example.com"},
+        headers=_bearer(tokens["access_token"]),
+    )
+    assert sent.json()["code"] == 2301
+    limited = await client.patch(
+        f"/connections/{connection['id']}",
+        json={"policy": {"scopes": ["topup:read"], "max_per_send_cents": 100}},
+        headers=key.headers,
+    )
+    assert limited.status_code == 200, limited.text
+
+
 async def test_consents_racing_a_removal_leave_none_standing(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
