@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
+from gateway.mail.links import DEFAULT_BASE_URL
 from gateway.store.db import Database
 from tests.fixtures.core import asgi_client, make_settings, running_app
 from tests.fixtures.dashboard import Account, csrf_of, dashboard_client, join_as, sign_up_on
@@ -53,6 +54,15 @@ async def _standing(db: Database, user_id: str) -> int:
             {"u": user_id},
         )
         return int(found.scalar_one())
+
+
+async def _on_mcp(app: ASGIApp, token: str) -> httpx.Response:
+    async with asgi_client(app, base_url="http://gateway.test") as http:
+        return await http.post(
+            "/mcp",
+            headers={**_bearer(token), "Accept": "application/json, text/event-stream"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
 
 
 async def _members_form(owner: Account, path: str, data: dict[str, str]) -> httpx.Response:
@@ -114,10 +124,12 @@ async def test_a_removed_members_consents_end_with_every_token(
     owner = await sign_up_on(dashboard_client(app))
     developer = await join_as(app, owner, "developer")
     flow = await _flow(app, client, make_merchant)
-    theirs = await flow.tokens(developer)
+    # Bound to the whole gateway: the API and /mcp both take it.
+    theirs = await flow.tokens(developer, resource=DEFAULT_BASE_URL)
     owners = await flow.tokens(owner)
     for tokens in (theirs, owners):
         assert (await client.get("/balance", headers=_bearer(tokens["access_token"]))).is_success
+    assert (await _on_mcp(app, theirs["access_token"])).status_code == 200
 
     developer_id = await _user_id(db, developer.email)
     removed = await _members_form(owner, f"/members/{developer_id}/remove", {})
@@ -125,6 +137,8 @@ async def test_a_removed_members_consents_end_with_every_token(
 
     refused = await client.get("/balance", headers=_bearer(theirs["access_token"]))
     assert refused.json()["code"] == 2405
+    on_mcp = await _on_mcp(app, theirs["access_token"])
+    assert (on_mcp.status_code, on_mcp.json()["code"]) == (401, 2405)
     renewed = await flow.refresh(theirs["refresh_token"])
     assert (renewed.status_code, renewed.json()["error"]) == (400, "invalid_grant")
     assert await _standing(db, developer_id) == 0
