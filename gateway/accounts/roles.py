@@ -15,7 +15,7 @@ live, where a consent spends real money and reads real recipients.
 
 from typing import Final, Literal, get_args
 
-from ..policies.model import SCOPES, Scope
+from ..policies.model import SCOPES, Policy, Scope
 
 __all__ = [
     "ACTIONS",
@@ -26,6 +26,7 @@ __all__ = [
     "Role",
     "allows",
     "describe",
+    "gives",
     "grantable_scopes",
     "parse_role",
     "reveals_codes",
@@ -118,6 +119,16 @@ def reveals_codes(role: str, env: str) -> bool:
 def grantable_scopes(role: str, env: str) -> frozenset[Scope]:
     """The scopes ``role`` may give a key it makes in ``env``: each scope's action allowed."""
     return frozenset(s for s in SCOPES if allows(role, _SCOPE_ACTION[s], env))
+
+
+def gives(role: str, env: str, policy: Policy) -> bool:
+    """Whether ``role`` may give an app ``policy`` in ``env`` as a consent: connect there, its
+    scopes each grantable, and the code's reveal only where the role sees codes."""
+    if not allows(role, "connect", env):
+        return False
+    if policy.reveals_voucher() and not reveals_codes(role, env):
+        return False
+    return set(policy.scopes) <= grantable_scopes(role, env)
 
 
 def parse_role(value: str) -> Role | None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..merchants import keys as key_service
+from ..merchants.keys import revoke_consents
 from ..policies.model import Policy, load
 from ..policies.usage import usage
 from ..store.db import Database
@@ -25,7 +26,6 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .grants import check_giver
-from .registry import revoke_consents
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
 __all__ = ["list_connections", "me", "revoke_connection", "update_connection"]

@@ -7,7 +7,7 @@ transaction) nor than the app asked for, and its policy is a key's policy, check
 rules on every door. Its tokens act as that key: the budget is the consent's, whichever token
 spends it. Consents count against a cap of their own per merchant and environment, apart from
 the keys. A consent lasts no longer than its giver's right to give it: when the member leaves
-the merchant, or their new role could not give it (``end_consents``), it is revoked with every
+the merchant, or their new role could not give it (``accounts.members``), it is revoked with every
 token, from the next request; it is ended, never narrowed, so the app is refused and asks again
 rather than acting on less than it was told it had.
 
@@ -29,13 +29,14 @@ from keys import Env, hash_credential, mint_credential
 
 from ..accounts import roles
 from ..merchants import keys as key_service
-from ..policies.model import Policy, Scope, load
+from ..merchants.keys import revoke_consents
+from ..policies.model import Policy, Scope
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
-from .registry import App, revoke_consents
+from .registry import App
 from .schemas import APP_SCOPES
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "Tokens",
     "approve",
     "check_giver",
-    "end_consents",
     "find_access",
     "find_code",
     "find_refresh",
@@ -193,17 +193,10 @@ async def approve(
     return Outcome(Code.CREATED, code)
 
 
-def _within(policy: Policy, role: str, env: str) -> bool:
-    """Whether ``role`` could give ``policy`` in ``env`` (its scopes, the code's reveal)."""
-    if policy.reveals_voucher() and not roles.reveals_codes(role, env):
-        return False
-    return set(policy.scopes) <= roles.grantable_scopes(role, env)
-
-
 async def check_giver(conn: AsyncConnection, row: Any, policy: Policy) -> None:
     """Refuse (``ROLE_SCOPE_NOT_GRANTABLE``) a changed ``policy`` for the consent ``row`` that its
     giver's role could not give now: whoever changes a consent, it stays what a member of that
-    role may give an app (``end_consents`` ends one that no longer is)."""
+    role may give an app (``accounts.members`` ends one that no longer is)."""
     if row.granted_by is None:
         return
     role = (
@@ -213,42 +206,13 @@ async def check_giver(conn: AsyncConnection, row: Any, policy: Policy) -> None:
             )
         )
     ).scalar_one_or_none()
-    if (
-        role is None
-        or not roles.allows(role, "connect", row.env)
-        or not _within(policy, role, row.env)
-    ):
+    if role is None or not roles.gives(role, row.env, policy):
         raise ApiError(
             Code.ROLE_SCOPE_NOT_GRANTABLE,
             f"A consent gives no more than its giver's role ({role or 'none'}) may give in "
             f"{row.env}.",
             data={"scopes": list(policy.scopes)},
         )
-
-
-async def end_consents(
-    conn: AsyncConnection, merchant_id: str, user_id: str, role: str | None, now: datetime
-) -> None:
-    """Revoke, with every token, the consents ``user_id`` gave on ``merchant_id`` that ``role``
-    could not give now (``None``: they left the merchant, so all of them). Run in the
-    transaction that changes the membership, under the merchant's lock."""
-    given = await conn.execute(
-        sa.select(_K.c.id, _K.c.env, _K.c.policy).where(
-            _K.c.merchant_id == merchant_id,
-            _K.c.granted_by == user_id,
-            _K.c.app_id.is_not(None),
-            _K.c.revoked_at.is_(None),
-        )
-    )
-    ended = [
-        row.id
-        for row in given
-        if role is None
-        or not roles.allows(role, "connect", row.env)
-        or not _within(load(row.policy), role, row.env)
-    ]
-    if ended:
-        await revoke_consents(conn, _K.c.id.in_(ended), now)
 
 
 async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:

@@ -28,7 +28,7 @@ from ..callers import Caller
 from ..policies.model import SCOPES, Policy, Scope, load
 from ..policies.usage import KeyHolder, usage
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Merchant, table_of
+from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
@@ -54,6 +54,7 @@ __all__ = [
     "page",
     "replace_policy",
     "revoke",
+    "revoke_consents",
     "revoke_key",
     "set_policy",
     "update",
@@ -63,6 +64,7 @@ __all__ = [
 _ENVS: dict[str | None, Env] = {env: env for env in ENVS}
 _K = table_of(ApiKeyRow)
 _M = table_of(Merchant)
+_T = table_of(OAuthToken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +282,23 @@ async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime
     await _row(conn, actor, key_id)
     await service.revoke_key(conn, key_id, now)
     return await get(conn, actor, key_id)
+
+
+async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:
+    """Revoke the consents (keys an app's tokens act as, ``gateway.apps``) matching ``where``
+    and every token acting as one of them: refused from the next request. Here, below both the
+    apps and the accounts, as each ends consents (an app deleted, a member gone)."""
+    consents = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
+    await conn.execute(
+        sa.update(_T)
+        .where(_T.c.key_id.in_(consents), _T.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await conn.execute(
+        sa.update(_K)
+        .where(where, _K.c.app_id.is_not(None), _K.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 # --- Operations: each opens its own read or transaction and answers an ``Outcome`` that every
