@@ -246,7 +246,9 @@ def _cmd_users_invite(args: argparse.Namespace) -> int:
             f"user {invited.email} ({invited.user_id}) is invited to {_named(merchant)}"
             f" as {invited.role}"
         )
-        print("they have an account: they join once they accept it in their dashboard")
+        print("they have an account: they join once they accept it, signed in, through this")
+        print(f"one-time link; send it to {invited.email} (until {invited.expires_at}):")
+        print(invited.accept_url)
         return 0
     print(
         f"user {invited.email} ({invited.user_id}) belongs to {_named(merchant)} as {invited.role}"

@@ -3,7 +3,8 @@ redemption attempt (a guess at a bearer code), the calls that make the worker se
 events, replays, recovering failed deliveries), and the calls that make the gateway call a third
 party on the merchant's behalf (a fulfilment upstream's connection test, and every call that
 reaches the payment provider: a checkout, an invoice, a payment check), and a receipt's PDF,
-drawn on the gateway's own CPU.
+drawn on the gateway's own CPU. One limit is per dashboard member instead: the consents they
+give apps (``count_consent``).
 
 Every call counts, whatever it finds: the count is taken before the work, in one atomic step, so
 concurrent calls never get past the limit. Fail closed: with Redis down these calls answer 503
@@ -33,6 +34,7 @@ __all__ = [
     "WEBHOOK_REPLAY",
     "WEBHOOK_TEST",
     "MerchantLimit",
+    "count_consent",
     "within",
 ]
 
@@ -105,3 +107,10 @@ TEST_CLOCK_ADVANCE = MerchantLimit(
 # Requests a staging merchant's test inbox keeps a minute: whoever holds its URL posts there,
 # and each one is a write.
 WEBHOOK_INBOX = MerchantLimit("webhook-inbox", lambda s: 600, Code.WEBHOOK_INBOX_RATE_LIMITED)
+
+
+async def count_consent(svc: Services, user_id: str) -> Decision:
+    """Count one consent a dashboard member gives an app (each makes a key its tokens act as),
+    per member a minute across every merchant of theirs; ``CONSENTS_RATE_LIMITED`` past it."""
+    limit = svc.settings.consents_per_member_per_minute
+    return await within(svc, f"consents:{user_id}", limit, Code.CONSENTS_RATE_LIMITED)

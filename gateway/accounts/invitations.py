@@ -1,9 +1,11 @@
 """Operators' invitations (``aitopup users invite``, ``POST /api/admin/v1/merchants/{id}/users``):
 a user added to a merchant, and for a new user a one-time link to set a password. The merchant
 is named by its id, at every door. A user who already has an account is only invited: they join
-when they accept it, signed in to the dashboard (``users.accept_invitation``).
+when they accept it, signed in to the dashboard, through the invitation's own link
+(``users.accept_invitation``), which whoever invited sends to the invited address: holding an
+account of that address proves nothing, since sign-up checks no address.
 
-The link carries a random token (32 bytes) whose SHA-256 alone is stored; it works once, for
+Each link carries a random token (32 bytes) whose SHA-256 alone is stored; it works once, for
 ``users.INVITE_TTL``, and asking again replaces it. No password is ever made up and printed.
 """
 
@@ -18,6 +20,7 @@ from . import users
 __all__ = [
     "InviteData",
     "InviteRequest",
+    "accept_url",
     "invite",
     "invite_by_id",
     "set_password_url",
@@ -38,10 +41,16 @@ class InviteData(BaseModel):
         description="A one-time link to set a password, shown in this reply only; null when "
         "the user already has a password (they were only added to the merchant)."
     )
+    accept_url: str | None = Field(
+        default=None,
+        description="When the user already has an account (pending): a one-time link to accept "
+        "the invitation, signed in with the invited address; shown in this reply only. Send it "
+        "to that address: only whoever reads it may join.",
+    )
     expires_at: str | None
     pending: bool = Field(
         description="True when the user already has an account: they join the merchant only "
-        "once they accept the invitation, signed in to the dashboard."
+        "once they accept the invitation through its link, signed in to the dashboard."
     )
     role: str = Field(
         description="What they join as (owner, developer or viewer); a member already, or one "
@@ -53,6 +62,10 @@ def set_password_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/dashboard/set-password?token={token}"
 
 
+def accept_url(base_url: str, merchant_id: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/dashboard/invitations/{merchant_id}/accept?token={token}"
+
+
 def _data(invitation: users.Invitation, base_url: str) -> InviteData:
     return InviteData(
         user_id=invitation.user_id,
@@ -60,6 +73,11 @@ def _data(invitation: users.Invitation, base_url: str) -> InviteData:
         merchant_id=invitation.merchant_id,
         set_password_url=(
             set_password_url(base_url, invitation.token) if invitation.token else None
+        ),
+        accept_url=(
+            accept_url(base_url, invitation.merchant_id, invitation.accept_token)
+            if invitation.accept_token
+            else None
         ),
         expires_at=rfc3339_or_none(invitation.expires_at),
         pending=invitation.pending,

@@ -5,7 +5,10 @@ A merchant never loses its last owner: a change that would take the owners to no
 on PostgreSQL; SQLite's one writer takes the write lock at ``BEGIN``), so two owners demoting
 each other at once leave exactly one of them an owner. A new role takes effect from the member's
 next request (every page loads it with the session); a removed member's sessions no longer
-open this merchant.
+open this merchant. The consents a member gave apps end with their right to give them: all of
+them when they leave, those their new role could not give when it changes
+(``end_consents``, in the same transaction, under the merchant's lock that a consent
+is given under too).
 """
 
 from dataclasses import dataclass
@@ -14,18 +17,30 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..merchants.keys import revoke_consents
+from ..policies.model import load
 from ..store.db import Database
-from ..store.models import Merchant, MerchantInvitation, MerchantUser, User, table_of
+from ..store.models import ApiKeyRow, Merchant, MerchantInvitation, MerchantUser, User, table_of
+from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
-from .roles import OWNER, parse_role
+from .roles import OWNER, gives, parse_role
 
-__all__ = ["Member", "Membership", "change_role", "members", "memberships", "remove"]
+__all__ = [
+    "Member",
+    "Membership",
+    "change_role",
+    "end_consents",
+    "members",
+    "memberships",
+    "remove",
+]
 
 _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _MI = table_of(MerchantInvitation)
+_K = table_of(ApiKeyRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +119,26 @@ async def _keep_an_owner(conn: AsyncConnection, merchant_id: str) -> None:
         raise ApiError(Code.LAST_OWNER)
 
 
+async def end_consents(
+    conn: AsyncConnection, merchant_id: str, user_id: str, role: str | None, now: datetime
+) -> None:
+    """Revoke, with every token, the consents ``user_id`` gave apps on ``merchant_id`` that
+    ``role`` could not give now (``roles.gives``; ``None``: they left, so all of them). Ended,
+    never narrowed: the app is refused from its next request and asks again, rather than acting
+    on less than the person was shown."""
+    given = await conn.execute(
+        select(_K.c.id, _K.c.env, _K.c.policy).where(
+            _K.c.merchant_id == merchant_id,
+            _K.c.granted_by == user_id,
+            _K.c.app_id.is_not(None),
+            _K.c.revoked_at.is_(None),
+        )
+    )
+    ended = [row.id for row in given if role is None or not gives(role, row.env, load(row.policy))]
+    if ended:
+        await revoke_consents(conn, _K.c.id.in_(ended), now)
+
+
 async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -> Outcome:
     """Give a member ``role``; ``ROLE_INVALID``, ``MEMBER_NOT_FOUND`` or ``LAST_OWNER``."""
     new = parse_role(role)
@@ -118,6 +153,7 @@ async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -
             .where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
             .values(role=new)
         )
+        await end_consents(conn, merchant_id, user_id, new, utcnow())
     return Outcome(Code.SUCCESS)
 
 
@@ -136,4 +172,5 @@ async def remove(db: Database, merchant_id: str, user_id: str) -> Outcome:
         await conn.execute(
             delete(_MU).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
         )
+        await end_consents(conn, merchant_id, user_id, None, utcnow())
     return Outcome(Code.DELETED)

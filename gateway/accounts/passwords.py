@@ -7,16 +7,25 @@ exists or not. Each hash costs 64 MiB and four lanes of CPU, so a process runs a
 once, rather than queued behind a burst that would hold memory and delay everyone's answer.
 
 A new password (sign-up, reset, change, an invitation's password-set link) follows one rule,
-``problem``: 12 to 1024 characters, and not one of the 30,000 commonest passwords (``zxcvbn``'s
-list, compared case-insensitively), which a guesser tries first whatever their length.
+``problem``, judged on its NFKC form (NIST SP 800-63B, 5.1.1.2), so ``e`` and a combining
+accent count as the one ``é`` they show, and an ideographic space as a space: 12 to 1024
+characters; not spaces (or invisible characters) alone, nor one character repeated; not one of
+the 30,000 commonest passwords (``zxcvbn``'s list, compared case-insensitively), which a
+guesser tries first whatever their length; and not a pattern ``zxcvbn`` guesses in under a
+million tries (a sequence, a keyboard row, a repeat, a date). The pattern is judged on the first
+``PATTERN_SPAN`` characters: ``zxcvbn``'s time grows faster than the length, and a form must
+not hold the event loop for it. What is hashed is the password as typed, so a stored hash
+never changes meaning.
 """
 
 import asyncio
+import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 __all__ = [
@@ -34,6 +43,11 @@ __all__ = [
 MIN_LENGTH = 12
 # Past this, a password is only a way to make the server hash megabytes.
 MAX_LENGTH = 1024
+
+# zxcvbn takes about 30 ms for 32 characters on one core, and more than linearly past it.
+PATTERN_SPAN = 32
+# zxcvbn's score: 0 is under 10^3 guesses, 1 under 10^6.
+_GUESSABLE = 1
 
 # Built once at import, before the first form needs it.
 _COMMON = frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
@@ -77,10 +91,20 @@ def problem(password: str) -> str | None:
     when nothing is."""
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
-    if password.casefold() in _COMMON:
+    shown = unicodedata.normalize("NFKC", password)
+    if not any(ch.isprintable() and not ch.isspace() for ch in shown):
+        return "Spaces and invisible characters alone are no password: use letters or digits."
+    if shown.casefold() in _COMMON:
         return "That is one of the commonest passwords, the first a guesser tries: choose another."
-    if len(password) < MIN_LENGTH:
+    if len(shown) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
+    if len(set(shown.casefold())) == 1:
+        return "One character repeated is among the first a guesser tries: choose another."
+    if zxcvbn(shown[:PATTERN_SPAN])["score"] <= _GUESSABLE:
+        return (
+            "That follows a pattern a guesser tries early (a sequence, a keyboard row, a "
+            "repeat or a date): choose another."
+        )
     return None
 
 

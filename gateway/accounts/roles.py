@@ -9,12 +9,14 @@ own voucher, an upstream's redemption code or key): it is the recipient's money,
 that shows one, and the staging mailbox, masks it for the others (``reveals_codes``, applied
 through ``Caller.sees_codes``). A key made on the dashboard gets
 no more than its maker's role: the scopes of ``grantable_scopes``, and the code's reveal only
-from an owner.
+from an owner. A consent given to an app (``connect``) is such a key: everyone may give one in
+staging, with the scopes their role may give there (a viewer: reading), and only an owner in
+live, where a consent spends real money and reads real recipients.
 """
 
 from typing import Final, Literal, get_args
 
-from ..policies.model import SCOPES, Scope
+from ..policies.model import SCOPES, Policy, Scope
 
 __all__ = [
     "ACTIONS",
@@ -25,6 +27,7 @@ __all__ = [
     "Role",
     "allows",
     "describe",
+    "gives",
     "grantable_scopes",
     "parse_role",
     "reveals_codes",
@@ -45,6 +48,7 @@ Action = Literal[
     "settings",
     "fulfilment",
     "reveal",  # see a recipient's spendable code (not a form: what pages and keys may show)
+    "connect",  # give an app a consent (the OAuth consent page)
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
@@ -64,6 +68,7 @@ RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
     "settings": {"staging": _OWNERS, "live": _OWNERS},
     "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
     "reveal": {"staging": _OWNERS, "live": _OWNERS},
+    "connect": {"staging": _EVERYONE, "live": _OWNERS},
 }
 
 _WHAT: dict[Action, str] = {
@@ -77,6 +82,7 @@ _WHAT: dict[Action, str] = {
     "settings": "change the merchant's settings",
     "fulfilment": "manage fulfilment",
     "reveal": "see recipients' codes",
+    "connect": "connect apps",
 }
 
 # scope -> the action a role must be allowed to give it to a key: a key does through the API
@@ -114,6 +120,16 @@ def reveals_codes(role: str, env: str) -> bool:
 def grantable_scopes(role: str, env: str) -> frozenset[Scope]:
     """The scopes ``role`` may give a key it makes in ``env``: each scope's action allowed."""
     return frozenset(s for s in SCOPES if allows(role, _SCOPE_ACTION[s], env))
+
+
+def gives(role: str, env: str, policy: Policy) -> bool:
+    """Whether ``role`` may give an app ``policy`` in ``env`` as a consent: connect there, its
+    scopes each grantable, and the code's reveal only where the role sees codes."""
+    if not allows(role, "connect", env):
+        return False
+    if policy.reveals_voucher() and not reveals_codes(role, env):
+        return False
+    return set(policy.scopes) <= grantable_scopes(role, env)
 
 
 def parse_role(value: str) -> Role | None:

@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic_core import PydanticCustomError
 from sqlalchemy import delete, insert, select, update
@@ -46,6 +47,7 @@ __all__ = [
     "canonical_email",
     "change_password",
     "check_password",
+    "invitation",
     "invite",
     "invitee",
     "pending_invitations",
@@ -103,6 +105,9 @@ class Invitation:
     # What they join (or joined, or are invited) as: a member's or a waiting invitation's role
     # stays as it was; an owner changes it on the Members page.
     role: str = "owner"
+    # The one-time token of a waiting invitation's link (``pending``): only whoever reads the
+    # invited address should hold it, and accepting needs it.
+    accept_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,7 @@ class PendingInvitation:
     merchant_id: str
     merchant_name: str
     created_at: datetime
+    role: str
 
 
 def canonical_email(value: str) -> str:
@@ -239,8 +245,10 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
     password-set token (valid ``INVITE_TTL``; asking again replaces it) and joins at once, as
     does an invited user who has not set a password yet. A user who has a password owns an
     account someone else may not add to a merchant: the invitation waits (``pending``) until
-    they accept it, signed in (``accept_invitation``). ``role`` is what they join as
-    (``roles.ROLES``); an operator's invitation makes an owner."""
+    they accept it, signed in, through the invitation's one-time link (``accept_token``, valid
+    ``INVITE_TTL``; asking again replaces it): an account's password proves who holds the
+    account, never who reads its address, since sign-up checks no address. ``role`` is what
+    they join as (``roles.ROLES``); an operator's invitation makes an owner."""
     if parse_role(role) is None:
         raise AccountError("role", "Choose a role: owner, developer or viewer.")
     email = canonical_email(email)
@@ -260,29 +268,37 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
                     )
                 )
             ).first()
-        if row is not None and row.password_hash is not None:
-            joined = role if member is None else str(member.role)
-            if member is None:
-                waiting = (
-                    await conn.execute(
-                        select(_MI.c.role).where(
-                            _MI.c.user_id == row.id, _MI.c.merchant_id == merchant_id
-                        )
-                    )
-                ).first()
-                if waiting is None:
-                    await conn.execute(
-                        insert(_MI).values(
-                            merchant_id=merchant_id, user_id=row.id, created_at=now, role=role
-                        )
-                    )
-                else:
-                    joined = str(waiting.role)
-            return Invitation(
-                row.id, email, merchant_id, None, None, pending=member is None, role=joined
-            )
         token = secrets.token_urlsafe(32)
         expires = now + INVITE_TTL
+        if row is not None and row.password_hash is not None:
+            if member is not None:
+                return Invitation(row.id, email, merchant_id, None, None, role=str(member.role))
+            link = {"token_hash": _token_hash(token), "expires_at": expires}
+            waiting = (
+                await conn.execute(
+                    update(_MI)
+                    .where(_MI.c.user_id == row.id, _MI.c.merchant_id == merchant_id)
+                    .values(**link)
+                    .returning(_MI.c.role)
+                )
+            ).first()
+            joined = role if waiting is None else str(waiting.role)
+            if waiting is None:
+                await conn.execute(
+                    insert(_MI).values(
+                        merchant_id=merchant_id, user_id=row.id, created_at=now, role=role, **link
+                    )
+                )
+            return Invitation(
+                row.id,
+                email,
+                merchant_id,
+                None,
+                expires,
+                pending=True,
+                role=joined,
+                accept_token=token,
+            )
         if row is None:
             user_id = new_id("usr")
             await conn.execute(
@@ -317,25 +333,52 @@ async def pending_invitations(db: Database, user_id: str) -> Outcome:
     first."""
     async with db.read() as conn:
         rows = await conn.execute(
-            select(_MI.c.merchant_id, _M.c.name, _MI.c.created_at)
+            select(_MI.c.merchant_id, _M.c.name, _MI.c.created_at, _MI.c.role)
             .join(_M, _M.c.id == _MI.c.merchant_id)
             .where(_MI.c.user_id == user_id)
             .order_by(_MI.c.created_at, _MI.c.merchant_id)
         )
-        found = [PendingInvitation(r.merchant_id, r.name, r.created_at) for r in rows]
+        found = [PendingInvitation(r.merchant_id, r.name, r.created_at, r.role) for r in rows]
     return Outcome(Code.SUCCESS, found)
 
 
-async def accept_invitation(db: Database, user_id: str, merchant_id: str) -> Outcome:
-    """Spend this user's invitation to the merchant: they become a member.
-    ``INVITATION_NOT_FOUND`` if there is none (never made, or accepted already); the delete is
+def _by_link(user_id: str, merchant_id: str, token: str) -> list[Any]:
+    """This user's invitation to the merchant whose link ``token`` is, while it works."""
+    return [
+        _MI.c.user_id == user_id,
+        _MI.c.merchant_id == merchant_id,
+        _MI.c.token_hash == _token_hash(token[:100]),
+        _MI.c.expires_at > utcnow(),
+    ]
+
+
+async def invitation(db: Database, user_id: str, merchant_id: str, token: str) -> Outcome:
+    """The invitation (``PendingInvitation``) the link ``token`` opens for this user, for the
+    page that asks them to accept it; ``INVITATION_NOT_FOUND`` otherwise."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(_MI.c.merchant_id, _M.c.name, _MI.c.created_at, _MI.c.role)
+                .join(_M, _M.c.id == _MI.c.merchant_id)
+                .where(*_by_link(user_id, merchant_id, token))
+            )
+        ).first()
+    if row is None:
+        raise ApiError(Code.INVITATION_NOT_FOUND)
+    return Outcome(
+        Code.SUCCESS, PendingInvitation(row.merchant_id, row.name, row.created_at, row.role)
+    )
+
+
+async def accept_invitation(db: Database, user_id: str, merchant_id: str, token: str) -> Outcome:
+    """Spend this user's invitation to the merchant through its link's ``token``: they become a
+    member, in the invitation's role. ``INVITATION_NOT_FOUND`` if there is none for this user
+    and token (never made, another's, expired, replaced, or accepted already); the delete is
     the condition, so it works once."""
     async with db.transaction() as conn:
         spent = (
             await conn.execute(
-                delete(_MI)
-                .where(_MI.c.user_id == user_id, _MI.c.merchant_id == merchant_id)
-                .returning(_MI.c.role)
+                delete(_MI).where(*_by_link(user_id, merchant_id, token)).returning(_MI.c.role)
             )
         ).first()
         if spent is None:

@@ -3,8 +3,9 @@
 A merchant lists its consents in an environment (the app, who consented, the policy and its
 spend per window, the last use), changes a consent's policy, or revokes it (refused from the
 next request, every token with it). A changed policy stays within what the app asked for and
-apps may hold (``APP_SCOPES``), and within what the changer may give (``merchants.keys``'s
-rule for a key's scopes, the same one).
+apps may hold (``APP_SCOPES``), within what the changer may give (``merchants.keys``'s
+rule for a key's scopes, the same one), and within what the member who gave it may give
+(``grants.check_giver``).
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..merchants import keys as key_service
+from ..merchants.keys import revoke_consents
 from ..policies.model import Policy, load
 from ..policies.usage import usage
 from ..store.db import Database
@@ -23,7 +25,7 @@ from ..store.models import ApiKeyRow, Merchant, OAuthApp, User, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
-from .registry import revoke_consents
+from .grants import check_giver
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
 __all__ = ["list_connections", "me", "revoke_connection", "update_connection"]
@@ -95,6 +97,7 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
         key_service.check_grantable(key_service.by_key(caller), policy)
+        await check_giver(conn, row, policy)
         await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
     return Outcome(Code.SUCCESS, await _data(db, row, utcnow()))

@@ -2,9 +2,15 @@
 
 A person's consent is a key (``api_keys`` with ``app_id``), made through ``merchants.keys`` like
 any other, so the scopes it gives are never more than the person's role may give
-(``accounts.roles``) nor than the app asked for, and its policy is a key's policy, checked by the
-same rules on every door. Its tokens act as that key, each with no more than the scopes it
-records (``callers``): the budget is the consent's, whichever token spends it.
+(``accounts.roles``, its ``connect`` action and ``grantable_scopes``, read in the consent's own
+transaction) nor than the app asked for, and its policy is a key's policy, checked by the same
+rules on every door. Its tokens act as that key, each with no more than the scopes it records
+(``callers``): the budget is the consent's, whichever token spends it. Consents count against a
+cap of their own per merchant and environment, apart from the keys. A consent lasts no longer
+than its giver's right to give it: when the member leaves the merchant, or their new role could
+not give it (``accounts.members``), it is revoked with every token, from the next request; it is
+ended, never narrowed, so the app is refused and asks again rather than acting on less than it
+was told it had.
 
 - A code is single use: the first exchange wins (a conditional write); a code that comes back
   revokes every token it gave (its family), as OAuth 2.1 asks.
@@ -27,13 +33,14 @@ from keys import Env, hash_credential, mint_credential
 from ..accounts import roles
 from ..merchants import keys as key_service
 from ..merchants import preferences
+from ..merchants.keys import revoke_consents
 from ..policies.model import Limit, Policy, Scope, load
 from ..store.db import Database
-from ..store.models import ApiKeyRow, OAuthCode, OAuthToken, table_of
+from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
-from ..values.outcome import Outcome
-from .registry import App, revoke_consents
+from ..values.outcome import ApiError, Outcome
+from .registry import App
 from .schemas import APP_SCOPES
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "Tokens",
     "approve",
     "bounded",
+    "check_giver",
     "find_access",
     "find_code",
     "find_refresh",
@@ -62,6 +70,8 @@ CODE_TTL = timedelta(minutes=5)
 _C = table_of(OAuthCode)
 _T = table_of(OAuthToken)
 _K = table_of(ApiKeyRow)
+_M = table_of(Merchant)
+_MU = table_of(MerchantUser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +137,10 @@ def bounded(app: App, policy: Policy, daily_cents: int) -> Policy:
 
 def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
     """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
-    may hold at all, and that the role may give a key."""
+    may hold at all, and that the role may give a key; nothing where the role may not connect
+    apps at all."""
+    if not roles.allows(role, "connect", env):
+        return frozenset()
     role_gives = roles.grantable_scopes(role, env)
     return frozenset(s for s in APP_SCOPES if s in app.scopes and s in role_gives)
 
@@ -138,7 +151,6 @@ async def approve(
     app: App,
     pending: Pending,
     user_id: str,
-    role: str,
     merchant_id: str,
     env: Env,
     policy: Policy,
@@ -147,27 +159,49 @@ async def approve(
     unverified_daily_cents: int,
 ) -> Outcome:
     """The person's consent: a key for ``app`` with ``policy`` in ``merchant_id``'s ``env``, and
-    a code for it. Refused (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than
-    ``grantable``; the code's reveal never (an app reads codes only where the person could).
-    An unverified app's consent is ``bounded`` by the merchant's default daily limit
-    (``unverified_daily_cents`` where the merchant set none) unless the person set one. The
-    code is the outcome's data."""
+    a code for it. The person's role is read under the merchant's lock, as a removal or a role
+    change takes it, so a consent is never given on a role just lost. Refused
+    (``ROLE_NOT_ALLOWED``) where the role may not connect apps, or not a member at all;
+    (``ROLE_SCOPE_NOT_GRANTABLE``) if the policy gives more than ``grantable``; the code's
+    reveal never (an app reads codes only where the person could); past ``cap`` consents
+    (``CONSENT_COUNT_LIMIT_REACHED``). An unverified app's consent is ``bounded`` by the
+    merchant's default daily limit (``unverified_daily_cents`` where the merchant set none)
+    unless the person set one. The code is the outcome's data."""
     now = utcnow()
-    actor = key_service.by_role(
-        merchant_id,
-        env,
-        grantable(app, role, env),
-        roles.reveals_codes(role, env),
-        f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
-    )
     async with db.transaction() as conn:
+        await conn.execute(sa.select(_M.c.id).where(_M.c.id == merchant_id).with_for_update())
+        role = (
+            await conn.execute(
+                sa.select(_MU.c.role).where(
+                    _MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if role is None:
+            raise ApiError(Code.ROLE_NOT_ALLOWED)
+        if not roles.allows(role, "connect", env):
+            raise ApiError(Code.ROLE_NOT_ALLOWED, roles.describe(role, "connect", env))
+        actor = key_service.by_role(
+            merchant_id,
+            env,
+            grantable(app, role, env),
+            roles.reveals_codes(role, env),
+            f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
+        )
         if not app.verified:
             default = await preferences.unverified_app_daily(
                 conn, merchant_id, unverified_daily_cents
             )
             policy = bounded(app, policy, default)
         made = await key_service.create(
-            conn, actor, name=app.name, policy=policy, pepper=pepper, now=now, cap=cap
+            conn,
+            actor,
+            name=app.name,
+            policy=policy,
+            pepper=pepper,
+            now=now,
+            cap=cap,
+            consent=True,
         )
         # The key itself is never shown: its tokens are the only way to act as it.
         await conn.execute(
@@ -196,6 +230,28 @@ async def approve(
             )
         )
     return Outcome(Code.CREATED, code)
+
+
+async def check_giver(conn: AsyncConnection, row: Any, policy: Policy) -> None:
+    """Refuse (``ROLE_SCOPE_NOT_GRANTABLE``) a changed ``policy`` for the consent ``row`` that its
+    giver's role could not give now: whoever changes a consent, it stays what a member of that
+    role may give an app (``accounts.members`` ends one that no longer is)."""
+    if row.granted_by is None:
+        return
+    role = (
+        await conn.execute(
+            sa.select(_MU.c.role).where(
+                _MU.c.merchant_id == row.merchant_id, _MU.c.user_id == row.granted_by
+            )
+        )
+    ).scalar_one_or_none()
+    if role is None or not roles.gives(role, row.env, policy):
+        raise ApiError(
+            Code.ROLE_SCOPE_NOT_GRANTABLE,
+            f"A consent gives no more than its giver's role ({role or 'none'}) may give in "
+            f"{row.env}.",
+            data={"scopes": list(policy.scopes)},
+        )
 
 
 async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:

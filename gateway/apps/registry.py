@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import hash_credential, mint_credential
 
+from ..merchants.keys import revoke_consents
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Merchant, OAuthApp, OAuthToken, table_of
+from ..store.models import ApiKeyRow, Merchant, OAuthApp, table_of
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -54,7 +55,6 @@ SECRET_OVERLAP = timedelta(hours=24)
 _A = table_of(OAuthApp)
 _K = table_of(ApiKeyRow)
 _M = table_of(Merchant)
-_T = table_of(OAuthToken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,19 +234,6 @@ async def register_client(
                 created_at=utcnow(),
             )
         )
-
-
-async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:
-    """Revoke the consents (keys) matching ``where`` and every token acting as one of them."""
-    keys = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
-    await conn.execute(
-        sa.update(_T).where(_T.c.key_id.in_(keys), _T.c.revoked_at.is_(None)).values(revoked_at=now)
-    )
-    await conn.execute(
-        sa.update(_K)
-        .where(where, _K.c.app_id.is_not(None), _K.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
 
 
 # --- Operations: each opens its own transaction and answers an ``Outcome`` every door renders.

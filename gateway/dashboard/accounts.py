@@ -327,15 +327,37 @@ async def set_password(request: Request) -> Response:
     return await _start_session(request, user.id, path_for("overview"))
 
 
-async def accept_invitation(request: Request) -> Response:
-    """The signed-in user accepts an operator's invitation to act for a merchant too; only the
-    invited user can, so an invitation alone never adds anyone to a merchant."""
+async def accept_invitation_page(request: Request) -> Response:
+    """An invitation's link, opened signed in: what it invites to, and the form that accepts
+    it. A link that is not this user's (or spent, replaced, expired) is a 404 page."""
     viewer = await require_viewer(request)
-    await form(request)
     merchant_id = str(request.path_params["merchant_id"])[:40]
+    token = request.query_params.get("token", "")
     svc = services(request)
     try:
-        await perform(svc.waker, users.accept_invitation(svc.db, viewer.user_id, merchant_id))
+        found = await perform(
+            svc.waker, users.invitation(svc.db, viewer.user_id, merchant_id, token)
+        )
+    except ApiError as refused:
+        if refused.code != Code.INVITATION_NOT_FOUND:
+            raise
+        return error_page(request, 404, f"{refused.message}.")
+    shown = {"invitation": found.one(users.PendingInvitation), "token": token}
+    return page(request, "accounts/accept_invitation.html", shown, no_store=True)
+
+
+async def accept_invitation(request: Request) -> Response:
+    """The signed-in user accepts an invitation to act for a merchant too, with its link's
+    token: only whoever reads the invited address holds it, and only the invited account may
+    spend it, so neither an invitation alone nor an account of its address adds anyone."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    merchant_id = str(request.path_params["merchant_id"])[:40]
+    token = str(data.get("token", ""))
+    svc = services(request)
+    accepting = users.accept_invitation(svc.db, viewer.user_id, merchant_id, token)
+    try:
+        await perform(svc.waker, accepting)
     except ApiError as refused:
         if refused.code != Code.INVITATION_NOT_FOUND:
             raise
@@ -352,5 +374,6 @@ routes: list[BaseRoute] = [
     Route("/env", switch_env, methods=["POST"]),
     Route("/set-password", set_password_page, methods=["GET"]),
     Route("/set-password", set_password, methods=["POST"]),
+    Route("/invitations/{merchant_id}/accept", accept_invitation_page, methods=["GET"]),
     Route("/invitations/{merchant_id}/accept", accept_invitation, methods=["POST"]),
 ]

@@ -31,6 +31,7 @@ from ..accounts import members
 from ..apps import grants, registry
 from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, pending_request
 from ..mail.links import public_base
+from ..merchant_limits import count_consent
 from ..merchants import preferences
 from ..operations import perform
 from ..policies.model import INTERVALS, Policy
@@ -40,6 +41,7 @@ from ..values.platforms import PLATFORMS
 from . import policy_form
 from .context import require_viewer
 from .csrf import form
+from .inputs import problem
 from .paths import PREFIX
 from .policy_form import dollars
 from .render import page
@@ -193,6 +195,7 @@ async def consent(request: Request) -> Response:
     if data.get("decision") != "approve":
         return _back(request, app, pending, error="access_denied")
     svc = services(request)
+    await count_consent(svc, viewer.user_id)  # its refusal is the dashboard's error page
     places = {p.merchant_id: p for p in await _places(request, viewer.user_id)}
     place = places.get(str(data.get("merchant_id", "")))
     env: Env = "live" if data.get("env") == "live" else "staging"
@@ -209,18 +212,17 @@ async def consent(request: Request) -> Response:
             app=app,
             pending=pending,
             user_id=viewer.user_id,
-            role=place.role,
             merchant_id=place.merchant_id,
             env=env,
             policy=policy,
             pepper=svc.settings.key_pepper.get_secret_value().encode(),
-            cap=svc.settings.max_keys_per_merchant_env,
+            cap=svc.settings.max_consents_per_merchant_env,
             unverified_daily_cents=svc.settings.unverified_app_daily_cents,
         )
         code = (await perform(svc.waker, approved)).one(str)
     except ApiError as refused:
-        message = refused.message or "This consent cannot be given."
-        return await _page(request, sealed, found, values, {"scopes": message}, 403)
+        status, message = problem(refused)
+        return await _page(request, sealed, found, values, {"scopes": message}, status)
     return _back(request, app, pending, code=code)
 
 

@@ -1,7 +1,8 @@
 """Members: who acts for the merchant and as what. Owners invite (with a role), change roles and
 remove members; the merchant always keeps an owner (``accounts.members``). Every member reads
-the list. An invited address without an account gets a one-time link to set its password,
-shown here once to the owner who invited (the page is never cached).
+the list. An invited address without an account gets a one-time link to set its password, and
+one with an account a one-time link to accept the invitation: either is shown here once to the
+owner who invited (the page is never cached), to send to that address.
 """
 
 import re
@@ -30,7 +31,7 @@ _USER_ID = re.compile(r"usr_[0-9a-z]{24}")
 _NOTICES = {
     "role": "Role changed.",
     "removed": "Member removed.",
-    "invited": "Invitation made: they join once they accept it, signed in.",
+    "invited": "They are a member already: nothing changed.",
 }
 
 
@@ -48,6 +49,7 @@ async def _page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     link: str | None = None,
+    pending: bool = False,
     status: int = 200,
 ) -> Response:
     svc = services(request)
@@ -63,6 +65,7 @@ async def _page(
             "values": values or {"email": "", "role": "developer"},
             "errors": errors or {},
             "link": link,
+            "pending": pending,
             "notice": _NOTICES.get(request.query_params.get("notice", "")),
         },
         status=status,
@@ -89,9 +92,10 @@ async def invite(request: Request) -> Response:
     except users.AccountError as refused:
         errors = {refused.field: refused.sentence}
         return await _page(request, viewer, values=values, errors=errors, status=422)
-    if made.set_password_url is None:
+    link = made.set_password_url or made.accept_url
+    if link is None:  # a member already
         return RedirectResponse(path_for("members_page") + "?notice=invited", status_code=303)
-    return await _page(request, viewer, link=made.set_password_url, status=201)
+    return await _page(request, viewer, link=link, pending=made.pending, status=201)
 
 
 async def change_role(request: Request) -> Response:

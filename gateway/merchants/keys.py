@@ -28,7 +28,7 @@ from ..callers import Caller
 from ..policies.model import SCOPES, Policy, Scope, load
 from ..policies.usage import KeyHolder, usage
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Merchant, table_of
+from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
@@ -54,6 +54,7 @@ __all__ = [
     "page",
     "replace_policy",
     "revoke",
+    "revoke_consents",
     "revoke_key",
     "set_policy",
     "update",
@@ -63,6 +64,7 @@ __all__ = [
 _ENVS: dict[str | None, Env] = {env: env for env in ENVS}
 _K = table_of(ApiKeyRow)
 _M = table_of(Merchant)
+_T = table_of(OAuthToken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,21 +184,30 @@ async def create(
     now: datetime,
     cap: int,
     env: Env | None = None,
+    consent: bool = False,
 ) -> KeyCreated:
     """A new key with ``policy``, of the actor's environment for a key (a staging key never
     makes a live one), of ``env`` for an operator; the raw key is in the reply alone. At most
     ``cap`` keys (not revoked) per merchant and environment: creates for one merchant take
-    turns on its row, so concurrent creates cannot both see room for one more."""
+    turns on its row, so concurrent creates cannot both see room for one more. A ``consent``
+    (the key an app's tokens act as, ``apps.grants``) counts against ``cap`` among consents
+    alone, and a key among keys alone: members connecting apps never use up the keys the
+    merchant's own code needs, nor the other way round."""
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
     _grantable(actor, policy.scopes, policy.reveals_voucher())
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
-    live_keys = select(sa.func.count()).where(
-        _K.c.merchant_id == actor.merchant_id, _K.c.env == made_in, _K.c.revoked_at.is_(None)
+    kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
+    standing = select(sa.func.count()).where(
+        _K.c.merchant_id == actor.merchant_id,
+        _K.c.env == made_in,
+        _K.c.revoked_at.is_(None),
+        kind,
     )
-    if (await conn.execute(live_keys)).scalar_one() >= cap:
-        raise ApiError(Code.KEY_COUNT_LIMIT_REACHED, data={"limit": cap})
+    if (await conn.execute(standing)).scalar_one() >= cap:
+        refused = Code.CONSENT_COUNT_LIMIT_REACHED if consent else Code.KEY_COUNT_LIMIT_REACHED
+        raise ApiError(refused, data={"limit": cap})
     key_id, key = await service.create_key(
         conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
     )
@@ -271,6 +282,23 @@ async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime
     await _row(conn, actor, key_id)
     await service.revoke_key(conn, key_id, now)
     return await get(conn, actor, key_id)
+
+
+async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:
+    """Revoke the consents (keys an app's tokens act as, ``gateway.apps``) matching ``where``
+    and every token acting as one of them: refused from the next request. Here, below both the
+    apps and the accounts, as each ends consents (an app deleted, a member gone)."""
+    consents = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
+    await conn.execute(
+        sa.update(_T)
+        .where(_T.c.key_id.in_(consents), _T.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await conn.execute(
+        sa.update(_K)
+        .where(where, _K.c.app_id.is_not(None), _K.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 # --- Operations: each opens its own read or transaction and answers an ``Outcome`` that every

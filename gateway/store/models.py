@@ -769,16 +769,23 @@ class MerchantUser(Base):
 
 
 class MerchantInvitation(Base):
-    """An operator's invitation of a user who already has an account: it grants nothing until
-    that user, signed in, accepts it (then it becomes a ``MerchantUser`` row)."""
+    """An invitation of a user who already has an account: it grants nothing until that user,
+    signed in, accepts it through its one-time link (then it becomes a ``MerchantUser`` row).
+    The link is the proof that whoever accepts reads the invited address; the store keeps only
+    its token's SHA-256. One made before links existed has none, and cannot be accepted."""
 
     __tablename__ = "merchant_invitations"
-    __table_args__ = (Index("ix_merchant_invitations_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_merchant_invitations_user_id", "user_id"),
+        Index("ix_merchant_invitations_token_hash", "token_hash", unique=True),
+    )
 
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     created_at: Mapped[datetime]
     role: Mapped[str] = mapped_column(String(20), server_default="owner")
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
 
 
 class DashboardSession(Base):

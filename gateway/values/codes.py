@@ -56,6 +56,7 @@ class Code(IntEnum):
     RECIPIENT_LINKS_RATE_LIMITED = 2206
     PASSWORD_RESETS_RATE_LIMITED = 2207
     PAYMENT_CALLS_RATE_LIMITED = 2208
+    CONSENTS_RATE_LIMITED = 2212
 
     KEY_SCOPE_MISSING = 2301
     KEY_EXPIRED = 2302
@@ -69,6 +70,7 @@ class Code(IntEnum):
     KEY_SCOPE_NOT_GRANTABLE = 2310
     KEY_COUNT_LIMIT_REACHED = 2311
     KEY_REVEAL_NOT_GRANTABLE = 2312
+    CONSENT_COUNT_LIMIT_REACHED = 2313
     KEY_RULE_REFUSES_CHARGE = 2316
 
     ROLE_NOT_ALLOWED = 2320
@@ -326,6 +328,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "Too many checkouts, invoices and payment checks for this merchant in this environment; "
         "see Retry-After",
     ),
+    Code.CONSENTS_RATE_LIMITED: CodeInfo(
+        429, "Too many apps connected by this member in a minute; see Retry-After"
+    ),
     Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
     Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),
     Code.KEY_RATE_LIMITED: CodeInfo(
@@ -352,6 +357,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
         409, "Key limit reached for this environment; revoke one first"
+    ),
+    Code.CONSENT_COUNT_LIMIT_REACHED: CodeInfo(
+        409, "Consent limit reached for this environment; revoke a connected app first"
     ),
     Code.ROLE_NOT_ALLOWED: CodeInfo(
         403, "Your role on this merchant does not allow this; ask an owner"

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # The daily limit, in cents, a consent to an unverified app (one that registered itself)
     # gets unless the person widens it, for a merchant that set none of its own.
     unverified_app_daily_cents: int = Field(default=1000, ge=1, le=10**12)
+    # Consents given to apps (not revoked) per merchant and environment, counted apart from the
+    # keys: each is a key row its app acts as, and members make them, not the merchant's code.
+    max_consents_per_merchant_env: int = Field(default=100, ge=1)
+    # Consents one dashboard member may give a minute, whatever merchant: each makes a key.
+    consents_per_member_per_minute: int = Field(default=10, ge=1)
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"

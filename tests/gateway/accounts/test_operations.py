@@ -97,7 +97,7 @@ async def test_links_and_invitations_that_do_not_exist_are_refused_with_their_co
             await unknown
         assert refused.value.code == Code.ACCOUNT_LINK_INVALID
     with pytest.raises(ApiError) as none:
-        await users.accept_invitation(db, user.id, user.merchant_id)
+        await users.accept_invitation(db, user.id, user.merchant_id, "no-such-token")
     assert none.value.code == Code.INVITATION_NOT_FOUND
     waiting = await users.pending_invitations(db, user.id)
     assert waiting.many(users.PendingInvitation) == []
@@ -159,8 +159,55 @@ async def test_a_common_password_is_refused_wherever_a_password_is_chosen(
     assert (await resets.resetting(db, reset)).code == Code.SUCCESS
 
 
+# Each judged as it shows (NFKC): one character repeated, spaces or invisible characters alone,
+# a sequence, and an accent typed apart from its letter, which is still one ``é``.
+WEAK = {
+    "aaaaaaaaaaaa": "One character repeated",
+    " " * 12: "Spaces and invisible characters alone",
+    "\u3000" * 12: "Spaces and invisible characters alone",
+    "\u200b" * 12: "Spaces and invisible characters alone",
+    "é" * 12: "One character repeated",
+    "e\u0301" * 12: "One character repeated",
+    "e\u0301" * 6: "Use at least 12 characters",
+    "abcabcabcabc": "a pattern a guesser tries early",
+    "123456789012": "a pattern a guesser tries early",
+}
+
+
+@pytest.mark.parametrize("weak", list(WEAK))
+async def test_a_repetitive_or_blank_password_is_refused_wherever_a_password_is_chosen(
+    db: Database, settings: Settings, weak: str
+) -> None:
+    email = await _account(db, settings)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    invited = await users.invite(
+        db, merchant_id=user.merchant_id, email=f"inv-{uuid.uuid4().hex[:10]}@example.com"
+    )
+    assert invited.token is not None
+    reset = await reset_token(db, user.id)
+    newcomer = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    for choosing in (
+        users.sign_up(db, settings, email=newcomer, password=weak, merchant_name="Weak"),
+        users.set_password(db, invited.token, weak),
+        resets.reset_password(db, reset, weak),
+        users.change_password(db, user.id, PASSWORD, weak),
+    ):
+        with pytest.raises(users.AccountError) as refused:
+            await choosing
+        assert refused.value.field == "password"
+        assert WEAK[weak] in refused.value.sentence
+    # Nothing changed: no account for the newcomer, the old password signs in, both links work.
+    assert await users.check_password(db, newcomer, weak) is None
+    assert await users.check_password(db, email, PASSWORD) is not None
+    assert (await users.invitee(db, invited.token)).code == Code.SUCCESS
+    assert (await resets.resetting(db, reset)).code == Code.SUCCESS
+
+
 def test_the_password_rule_in_one_place() -> None:
     assert passwords.problem("a fine long passphrase") is None
     assert passwords.problem("short pass") == "Use at least 12 characters."
     assert passwords.problem("x" * 1025) == "Use at most 1024 characters."
     assert "commonest" in (passwords.problem("PASSWORD123") or "")
+    # Judged as it shows, hashed as typed: twelve letters with their accents typed apart pass.
+    assert passwords.problem("re\u0301sume\u0301 of mine") is None

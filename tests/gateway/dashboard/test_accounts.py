@@ -238,6 +238,20 @@ async def test_sign_up_errors_keep_the_input_but_never_the_password(app: ASGIApp
         assert "too short" not in reply.text
 
 
+async def test_sign_up_refuses_one_character_repeated_and_spaces_alone(
+    app: ASGIApp, db: Database
+) -> None:
+    users_table = table_of(User)
+    for weak, said in (("aaaaaaaaaaaa", "One character repeated"), (" " * 12, "Spaces")):
+        email = f"weak-{uuid.uuid4().hex[:10]}@example.com"
+        reply = await _sign_up_reply(app, email, weak, "Weak")
+        assert reply.status_code == 422, reply.text
+        assert said in reply.text
+        async with db.read() as conn:
+            made = await conn.execute(select(users_table.c.id).where(users_table.c.email == email))
+            assert made.first() is None
+
+
 async def _sign_up_reply(app: ASGIApp, email: str, password: str, name: str) -> httpx.Response:
     async with dashboard_client(app) as client:
         token = csrf_of((await client.get("/sign-up")).text)

@@ -202,23 +202,76 @@ async def test_an_invitation_to_an_existing_account_waits_until_it_is_accepted(
         data = reply.json()["data"]
         assert data["pending"] is True and data["set_password_url"] is None
         assert await _memberships(db, account.email) == {own}  # nothing attached yet
+        link = data["accept_url"]
+        assert link.startswith(f"http://gateway.test/dashboard/invitations/{merchant_id}/accept?")
+        token = link.split("token=", 1)[1]
 
-        # Another signed-in user cannot accept it for them.
+        # Another signed-in user cannot accept it for them, even holding the link.
         async with dashboard_client(billing_app) as other_client:
             other = await sign_up_on(other_client)
-            refused = await other.post(f"/invitations/{merchant_id}/accept", {})
+            shown = await other.client.get(link.split("/dashboard", 1)[1])
+            assert shown.status_code == 404
+            refused = await other.post(f"/invitations/{merchant_id}/accept", {"token": token})
             assert refused.status_code == 404
             assert merchant_id not in await _memberships(db, other.email)
 
         overview = await account.client.get("/")
-        assert merchant_id in overview.text and "Accept" in overview.text
-        accepted = await account.post(f"/invitations/{merchant_id}/accept", {})
+        assert merchant_id in overview.text and "through the link" in overview.text
+        shown = await account.client.get(link.split("/dashboard", 1)[1])
+        assert shown.status_code == 200 and "as <strong>owner</strong>" in shown.text
+        accepted = await account.client.post(
+            f"/invitations/{merchant_id}/accept",
+            data={"csrf_token": csrf_of(shown.text), "token": token},
+        )
         assert accepted.status_code == 303
         assert await _memberships(db, account.email) == {own, merchant_id}
         # Spent: it is gone from the page and cannot be accepted again.
         assert merchant_id not in (await account.client.get("/")).text
-        again = await account.post(f"/invitations/{merchant_id}/accept", {})
+        again = await account.post(f"/invitations/{merchant_id}/accept", {"token": token})
         assert again.status_code == 404
     # The account still signs in as before.
     async with dashboard_client(billing_app) as client:
         await sign_in_on(client, account.email, PASSWORD)
+
+
+async def test_an_account_of_an_invited_address_joins_only_through_its_link_in_its_role(
+    app: ASGIApp, db: Database
+) -> None:
+    """Sign-up checks no address: whoever signed up with the invited address first holds an
+    account of it, and accepting needs the link sent to that address, not the account."""
+    async with dashboard_client(app) as owner_client, dashboard_client(app) as squat_client:
+        owner = await sign_up_on(owner_client)
+        squatter = await sign_up_on(squat_client)  # signed up with the address invited next
+        (own,) = await _memberships(db, squatter.email)
+        (merchant_id,) = await _memberships(db, owner.email)
+        invited = await owner.post(
+            "/members", {"email": squatter.email, "role": "viewer"}, page="/members"
+        )
+        assert invited.status_code == 201, invited.text
+        assert "That address has an account already" in invited.text
+        found = re.search(r'id="invite-link">([^<]+)<', invited.text)
+        assert found is not None
+        link = found.group(1).replace("&amp;", "&")
+
+        # Without the link's token, or with another, accepting finds nothing.
+        for token in ("", "a" * 43):
+            refused = await squatter.post(f"/invitations/{merchant_id}/accept", {"token": token})
+            assert refused.status_code == 404, refused.text
+        assert await _memberships(db, squatter.email) == {own}
+        overview = await squatter.client.get("/")
+        assert 'action="/dashboard/invitations/' not in overview.text
+
+        # Whoever reads the address has the link: signed in to that account, they join, as the
+        # invitation's role and nothing more.
+        token = link.split("token=", 1)[1]
+        accepted = await squatter.post(f"/invitations/{merchant_id}/accept", {"token": token})
+        assert accepted.status_code == 303, accepted.text
+        async with db.read() as conn:
+            role = await conn.scalar(
+                select(_MU.c.role).where(
+                    _MU.c.merchant_id == merchant_id,
+                    _MU.c.user_id
+                    == select(_U.c.id).where(_U.c.email == squatter.email).scalar_subquery(),
+                )
+            )
+        assert role == "viewer"

@@ -44,9 +44,13 @@ def test_the_table_says_what_each_role_may_do() -> None:
         "developer", "webhooks", "live"
     )
     for action in RULES:
-        if action not in ("read", "self"):
+        if action not in ("read", "self", "connect"):
             assert not allows("viewer", action, "staging"), action
             assert allows("owner", action, "live"), action
+    # A consent's scopes are bounded by the role's own (grantable_scopes); live is an owner's.
+    for role in ROLES:
+        assert allows(role, "connect", "staging")
+        assert allows(role, "connect", "live") == (role == "owner")
     assert not allows("developer", "members", "staging")
     assert not allows("owner", "keys", "elsewhere")
 
