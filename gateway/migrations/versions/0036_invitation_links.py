@@ -2,8 +2,8 @@
 link (the SHA-256 of its token, and when it stops working), proof that whoever accepts reads the
 invited address
 
-Revision ID: 0035
-Revises: 0033
+Revision ID: 0036
+Revises: 0035
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 from gateway.store.types import UTCDateTime
 
-revision: str = "0035"
-down_revision: str | None = "0033"
+revision: str = "0036"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
