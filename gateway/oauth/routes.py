@@ -28,9 +28,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from .. import ratelimit
 from ..apps.schemas import APP_SCOPES
-from ..lockout import client_address
+from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
 from ..services import services
 from ..values.outcome import ApiError
@@ -134,7 +133,31 @@ def _with_client(request: Request, body: bytes) -> bytes:
     return body + (b"&" if body else b"") + urlencode(added).encode()
 
 
+async def _throttled(request: Request, limit: ClientLimit, said: str) -> Response | None:
+    """The refusal of a request past ``limit`` for its client address (429), or of one Redis
+    could not count (503: each limit here fails closed); ``None`` to go on."""
+    try:
+        await limit.count(services(request), request)
+    except Refused as refused:
+        headers = {**_NO_STORE, **refused.headers()}
+        if refused.decision is None:
+            return JSONResponse(
+                {"error": "temporarily_unavailable", "error_description": "try again shortly"},
+                status_code=503,
+                headers=headers,
+            )
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": said},
+            status_code=429,
+            headers=headers,
+        )
+    return None
+
+
 async def authorize(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
@@ -142,6 +165,9 @@ async def authorize(request: Request) -> Response:
 
 
 async def token(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
@@ -152,6 +178,9 @@ async def token(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
@@ -162,23 +191,9 @@ async def revoke(request: Request) -> Response:
 
 async def register(request: Request) -> Response:
     svc = services(request)
-    per_hour = svc.settings.oauth_registrations_per_client_per_hour
-    try:
-        decision = await ratelimit.hit(
-            svc.redis, f"oauth:register:{client_address(request)}", per_hour, 3600
-        )
-    except ratelimit.LimiterUnavailable:  # closed, as sign-ups are: each one makes a row
-        return JSONResponse(
-            {"error": "temporarily_unavailable", "error_description": "try again shortly"},
-            status_code=503,
-            headers={**_NO_STORE, "Retry-After": "5"},
-        )
-    if not decision.allowed:
-        return JSONResponse(
-            {"error": "invalid_request", "error_description": "too many registrations"},
-            status_code=429,
-            headers={**_NO_STORE, **decision.headers()},
-        )
+    refused = await _throttled(request, OAUTH_REGISTRATIONS, "too many registrations")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded

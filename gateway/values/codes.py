@@ -56,6 +56,7 @@ class Code(IntEnum):
     RECIPIENT_LINKS_RATE_LIMITED = 2206
     PASSWORD_RESETS_RATE_LIMITED = 2207
     PAYMENT_CALLS_RATE_LIMITED = 2208
+    PAYMENT_NOTICES_RATE_LIMITED = 2212
 
     KEY_SCOPE_MISSING = 2301
     KEY_EXPIRED = 2302
@@ -323,6 +324,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         429,
         "Too many checkouts, invoices and payment checks for this merchant in this environment; "
         "see Retry-After",
+    ),
+    Code.PAYMENT_NOTICES_RATE_LIMITED: CodeInfo(
+        429, "Too many payment notifications from this address; see Retry-After"
     ),
     Code.KEY_SCOPE_MISSING: CodeInfo(403, "This API key's scopes do not allow this call"),
     Code.KEY_EXPIRED: CodeInfo(401, "API key expired"),
