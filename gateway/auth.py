@@ -33,7 +33,7 @@ from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
 from .values.envelope import error_response
 from .values.outcome import ApiError
-from .values.resources import API_PATH, Resource
+from .values.resources import API_PATH, PROTECTED_RESOURCE_PATH, Resource
 from .values.settings import Settings
 from .webhooks.urls import INBOX_PATH
 
@@ -148,11 +148,17 @@ def presented_key(conn: HTTPConnection) -> str | None:
     return presented.strip() if scheme.lower() == "bearer" else ""
 
 
-def challenged(refusal: ApiError) -> ApiError:
-    """``refusal`` with the Bearer challenge every 401 carries (RFC 6750), unless it set its
-    own headers."""
+def challenged(conn: HTTPConnection, refusal: ApiError, path: str = API_PATH) -> ApiError:
+    """``refusal`` with the Bearer challenge every 401 carries, unless it set its own headers:
+    where the protected resource at ``path`` is described (RFC 9728 5.1), so an OAuth client
+    finds its authorization server from any door, and ``error="invalid_token"`` when a
+    credential was given and is not one (RFC 6750 3.1: none when there was no credential)."""
     if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
-        refusal.headers = {"WWW-Authenticate": "Bearer"}
+        base = base_url(services(conn).settings.public_base_url)
+        challenge = f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}{path}"'
+        if refusal.code != Code.AUTH_MISSING:
+            challenge += ', error="invalid_token"'
+        refusal.headers = {"WWW-Authenticate": challenge}
     return refusal
 
 
@@ -189,7 +195,7 @@ class ApiKeyBackend(AuthenticationBackend):
 
 def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     refusal = exc.refusal if isinstance(exc, KeyRefused) else ApiError(Code.AUTH_MALFORMED)
-    return error_response(challenged(refusal))
+    return error_response(challenged(conn, refusal))
 
 
 def require_caller(request: Request, scope: Scope | None) -> Caller:
@@ -197,7 +203,7 @@ def require_caller(request: Request, scope: Scope | None) -> Caller:
     operation checks it itself, with the rest of the key's policy)."""
     user = request.scope.get("user")
     if not isinstance(user, KeyUser):
-        raise challenged(ApiError(Code.AUTH_MISSING))
+        raise challenged(request, ApiError(Code.AUTH_MISSING))
     if scope is not None:
         require_scope(user.caller, scope)
     return user.caller

@@ -34,7 +34,7 @@ from ..mail.links import public_base
 from ..services import services
 from ..values.outcome import ApiError
 from ..values.parsing import read_capped
-from ..values.resources import API_PATH, MCP_PATH
+from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
 from .provider import ClientCheck, Provider, basic_client_id
 
 __all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
@@ -207,12 +207,12 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/.well-known/oauth-authorization-server", _metadata, methods=["GET"]),
         Route(
-            "/.well-known/oauth-protected-resource" + MCP_PATH,
+            PROTECTED_RESOURCE_PATH + MCP_PATH,
             _protected(MCP_PATH),
             methods=["GET"],
         ),
         Route(
-            "/.well-known/oauth-protected-resource" + API_PATH,
+            PROTECTED_RESOURCE_PATH + API_PATH,
             _protected(API_PATH),
             methods=["GET"],
         ),

@@ -82,7 +82,9 @@ async def test_no_key_no_call(
     # The challenge points an OAuth client at the resource's metadata (RFC 9728 5.1).
     challenge = reply.headers["www-authenticate"]
     assert challenge.startswith('Bearer resource_metadata="http')
-    assert challenge.endswith('/.well-known/oauth-protected-resource/mcp"')
+    # An invalid or expired credential is invalid_token (RFC 6750 3.1); none given, no error.
+    invalid = ', error="invalid_token"' if authorization is not None else ""
+    assert challenge.endswith('/.well-known/oauth-protected-resource/mcp"' + invalid)
     envelope = reply.json()
     assert (envelope["success"], envelope["code"]) == (False, code)
     # Not even the tools' list is given away.
