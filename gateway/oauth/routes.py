@@ -15,7 +15,8 @@ is read up to ``MAX_BODY`` before any handler parses it.
 """
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, urlencode
+from html import escape
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -24,10 +25,11 @@ from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
+from ..apps.pending import CONSENT_PATH
 from ..apps.schemas import APP_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
@@ -161,7 +163,37 @@ async def authorize(request: Request) -> Response:
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
-    return await AuthorizationHandler(Provider(services(request))).handle(bounded)
+    provider = Provider(services(request))
+    answered = await AuthorizationHandler(provider).handle(bounded)
+    return await _not_redirected(bounded, provider, answered)
+
+
+async def _not_redirected(request: Request, provider: Provider, answered: Response) -> Response:
+    """``answered``, unless it sends the browser back to an unverified client with an error
+    before a person has acted: anyone may register such a client with any ``https`` URI, and
+    the gateway would be an open redirector to it (RFC 9700 4.11.2). The person is shown the
+    error on a page of the gateway's own instead. A verified app's URIs were given by the
+    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them."""
+    location = answered.headers.get("location")
+    consent = public_base(services(request).settings) + CONSENT_PATH + "?"
+    if answered.status_code != 302 or location is None or location.startswith(consent):
+        return answered
+    params = request.query_params if request.method == "GET" else await request.form()
+    client_id = params.get("client_id")
+    app = await provider.app(client_id) if isinstance(client_id, str) else None
+    if app is not None and app.verified:
+        return answered
+    said = dict(parse_qsl(urlsplit(location).query))
+    error = escape(said.get("error", "invalid_request"))
+    description = escape(said.get("error_description", "")[:300])
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Authorization refused</title></head><body><main>"
+        f"<h1>This app's request was refused</h1><p><code>{error}</code></p>"
+        f"<p>{description}</p><p>You were not sent back to the app: it is not verified. "
+        "You may close this page.</p></main></body></html>"
+    )
+    return HTMLResponse(body, status_code=400, headers=_NO_STORE)
 
 
 async def token(request: Request) -> Response:

@@ -82,3 +82,42 @@ async def test_a_client_id_that_is_no_url_is_an_unknown_client(
     assert [r.status_code for r in answers] == [400, 401, 401], [r.text for r in answers]
     assert answers[0].json()["error"] == "invalid_request"
     assert [r.json()["error"] for r in answers[1:]] == ["invalid_client", "unauthorized_client"]
+
+
+async def test_an_unverified_client_is_never_sent_an_error_before_a_person_acts(
+    app: ASGIApp,
+) -> None:
+    """A client anyone registered, with any https URI: an authorization request it gets wrong
+    (a scope beyond any app's, no PKCE, a wrong response type) shows the error on the gateway's
+    own page and sends the browser nowhere (RFC 9700 4.11.2)."""
+    evil = "https://evil.example/landing"
+    async with client_at(app, unique_address(), ROOT) as http:
+        made = await http.post(
+            "/oauth/register", json={"redirect_uris": [evil], "token_endpoint_auth_method": "none"}
+        )
+        assert made.status_code == 201, made.text
+        client_id = made.json()["client_id"]
+        asked = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": evil,
+            "code_challenge": CHALLENGE,
+            "code_challenge_method": "S256",
+            "state": "s",
+        }
+        wrong = [
+            await http.get("/oauth/authorize", params={**asked, "scope": "keys everything"}),
+            await http.get("/oauth/authorize", params={**asked, "code_challenge": ""}),
+            await http.get("/oauth/authorize", params={**asked, "response_type": "token"}),
+            await http.post("/oauth/authorize", data={**asked, "resource": "https://else.example"}),
+        ]
+        right = await http.get("/oauth/authorize", params={**asked, "scope": "topup:read"})
+    for refused in wrong:
+        assert refused.status_code == 400, refused.headers.get("location")
+        assert "location" not in refused.headers
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "evil.example" not in refused.text
+    assert "invalid_scope" in wrong[0].text
+    # A request that is right goes on to the consent page, on the gateway.
+    assert right.status_code == 302
+    assert "/dashboard/oauth/consent?request=" in right.headers["location"]
