@@ -26,7 +26,14 @@ from .values.codes import Code
 from .values.outcome import ApiError
 from .values.settings import Settings
 
-__all__ = ["OAUTH", "OAUTH_REGISTRATIONS", "PAYMENT_NOTICES", "ClientLimit", "Refused"]
+__all__ = [
+    "OAUTH",
+    "OAUTH_REGISTRATIONS",
+    "PAYMENT_NOTICES",
+    "RECIPIENT_PAGES",
+    "ClientLimit",
+    "Refused",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,4 +105,10 @@ OAUTH_REGISTRATIONS = ClientLimit(
 # that sends many from few addresses.
 PAYMENT_NOTICES = ClientLimit(
     "payment-notices", lambda s: s.payment_notices_per_client_per_minute, 60, fail_open=True
+)
+# A recipient's page and its live stream, views from one address: each reads the store, and a
+# view may look codes up at the merchant's upstream (cached). Open: a view writes nothing, and
+# a recipient must reach their code when Redis does not answer.
+RECIPIENT_PAGES = ClientLimit(
+    "recipient-pages", lambda s: s.recipient_pages_per_client_per_minute, 60, fail_open=True
 )
