@@ -10,6 +10,7 @@ they hold, so no layer can read one and another layer the other.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.authentication import (
@@ -33,7 +34,7 @@ from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
 from .values.envelope import error_response
 from .values.outcome import ApiError
-from .values.resources import API_PATH, Resource
+from .values.resources import API_PATH, PROTECTED_RESOURCE_PATH, Resource
 from .values.settings import Settings
 from .webhooks.urls import INBOX_PATH
 
@@ -148,11 +149,27 @@ def presented_key(conn: HTTPConnection) -> str | None:
     return presented.strip() if scheme.lower() == "bearer" else ""
 
 
-def challenged(refusal: ApiError) -> ApiError:
-    """``refusal`` with the Bearer challenge every 401 carries (RFC 6750), unless it set its
-    own headers."""
+def challenged(
+    conn: HTTPConnection,
+    refusal: ApiError,
+    path: str = API_PATH,
+    *,
+    scope: Sequence[str] = (),
+) -> ApiError:
+    """``refusal`` with the Bearer challenge every 401 carries, unless it set its own headers:
+    where the protected resource at ``path`` is described (RFC 9728 5.1), so an OAuth client
+    finds its authorization server from any door; the ``scope`` a client should ask for, where
+    the door names one (RFC 6750 3: without it the `mcp` SDK's client asks for every scope the
+    metadata lists as one it may ask for); and ``error="invalid_token"`` when a credential was
+    given and is not one (RFC 6750 3.1: none when there was no credential)."""
     if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
-        refusal.headers = {"WWW-Authenticate": "Bearer"}
+        base = base_url(services(conn).settings.public_base_url)
+        challenge = f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}{path}"'
+        if scope:
+            challenge += f', scope="{" ".join(scope)}"'
+        if refusal.code != Code.AUTH_MISSING:
+            challenge += ', error="invalid_token"'
+        refusal.headers = {"WWW-Authenticate": challenge}
     return refusal
 
 
@@ -189,7 +206,7 @@ class ApiKeyBackend(AuthenticationBackend):
 
 def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     refusal = exc.refusal if isinstance(exc, KeyRefused) else ApiError(Code.AUTH_MALFORMED)
-    return error_response(challenged(refusal))
+    return error_response(challenged(conn, refusal))
 
 
 def require_caller(request: Request, scope: Scope | None) -> Caller:
@@ -197,7 +214,7 @@ def require_caller(request: Request, scope: Scope | None) -> Caller:
     operation checks it itself, with the rest of the key's policy)."""
     user = request.scope.get("user")
     if not isinstance(user, KeyUser):
-        raise challenged(ApiError(Code.AUTH_MISSING))
+        raise challenged(request, ApiError(Code.AUTH_MISSING))
     if scope is not None:
         require_scope(user.caller, scope)
     return user.caller

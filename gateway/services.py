@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from keys import Sealer
 
 from .accounts.passwords import HashSlots
+from .apps.documents import Reader, open_reader
 from .key_requests import RequestCounter
 from .last_used import LastUsed
 from .lockout import Lockout
@@ -42,6 +43,8 @@ class Services:
     upstreams: Upstreams | None = None
     # This process's count of each key's requests not yet added to Redis's.
     key_requests: RequestCounter = field(default_factory=RequestCounter)
+    # The reads of OAuth clients' metadata documents, on a pool of their own.
+    documents: Reader | None = None
 
 
 @asynccontextmanager
@@ -52,6 +55,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     redis = open_redis(settings.redis_url)
     waker = Waker(redis)
     upstreams = open_upstreams(settings)
+    reader = open_reader(settings)
     counter = RequestCounter()
     try:
         yield Services(
@@ -63,9 +67,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             hashes=HashSlots(settings.password_hashes_per_process),
             upstreams=upstreams,
             key_requests=counter,
+            documents=reader,
         )
     finally:
         await counter.close(redis)
+        await reader.aclose()
         await upstreams.aclose()
         await waker.drain()
         await redis.aclose()

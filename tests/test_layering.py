@@ -103,7 +103,10 @@ LAYERS = (
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.
-    Layer("shared by the doors", ("gateway.auth", "gateway.merchant_limits", "gateway.described")),
+    Layer(
+        "shared by the doors",
+        ("gateway.auth", "gateway.merchant_limits", "gateway.client_limits", "gateway.described"),
+    ),
     # REST, MCP, the dashboard and the OAuth endpoints: parse, perform, render. None imports
     # another.
     Layer(

@@ -26,6 +26,7 @@ from ..billing.schemas import (
     StripeAck,
     TopupInfo,
 )
+from ..client_limits import PAYMENT_NOTICES
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -180,6 +181,7 @@ async def read_raw(request: Request, limit: int) -> bytes:
 
 async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
+    await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
     payload = await read_raw(request, _STRIPE_BODY_LIMIT)
     signature = request.headers.get("stripe-signature")
     operation = stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
@@ -415,6 +417,7 @@ routes = [
                 Code.STRIPE_WEBHOOK_NOT_CONFIGURED,
                 Code.STRIPE_EVENT_MALFORMED,
                 Code.STRIPE_EVENT_NOT_PROCESSED,
+                Code.PAYMENT_NOTICES_RATE_LIMITED,
                 Code.BODY_TOO_LARGE,
             ),
         ),

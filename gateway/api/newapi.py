@@ -122,7 +122,7 @@ def _in_new_api_words(*, in_data: bool = False) -> Callable[[Handler], Handler]:
             try:
                 return await handler(request)
             except ApiError as refusal:
-                return _refused(challenged(refusal), in_data=in_data)
+                return _refused(challenged(request, refusal), in_data=in_data)
 
         return door
 

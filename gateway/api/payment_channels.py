@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from ..billing import channels, notices
 from ..billing.providers import Inbound
+from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
@@ -43,6 +44,7 @@ def _query(request: Request) -> dict[str, str]:
 
 async def channel_webhook(request: Request) -> Response:
     svc = services(request)
+    await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
     channel: str = request.path_params["channel"]
     try:
         provider = channels.known(channel)
@@ -85,6 +87,7 @@ routes = [
                 Code.PAYMENT_NOTICE_MALFORMED,
                 Code.PAYMENT_NOTICE_ORDER_MISMATCH,
                 Code.PAYMENT_NOTICE_NOT_PROCESSED,
+                Code.PAYMENT_NOTICES_RATE_LIMITED,
             ),
         ),
     ),

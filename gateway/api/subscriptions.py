@@ -249,6 +249,7 @@ routes = [
                 Code.STRIPE_WEBHOOK_NOT_CONFIGURED,
                 Code.STRIPE_EVENT_MALFORMED,
                 Code.STRIPE_EVENT_NOT_PROCESSED,
+                Code.PAYMENT_NOTICES_RATE_LIMITED,
                 Code.BODY_TOO_LARGE,
             ),
         ),

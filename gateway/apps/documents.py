@@ -9,11 +9,18 @@ only where ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` allows loopback, for developme
 own URL; its redirect URIs keep every app's rule; such a client is public (PKCE alone),
 unverified, and owned by no merchant. What it said is kept on an app row (``cimd_…``, from the
 URL) and read again after ``DOCUMENT_TTL``; a document that cannot be read or is wrong leaves the
-client unknown.
+client unknown, and is not read again for ``FAILURE_SECONDS``.
+
+Anyone may name a document (a request to ``/oauth/authorize`` needs no credential), so the
+reads are bounded apart from every merchant's calls (``Reader``): a pool of their own, one read
+of a URL at a time, a few of an origin at once and a minute.
 """
 
+import asyncio
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,24 +31,41 @@ import sqlalchemy as sa
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import OAuthApp, table_of
+from ..values.settings import Settings
 from ..webhooks.bodies import BodyTooLarge, read_capped
+from ..webhooks.transport import WebhookTransport
 from .registry import App, load
 from .schemas import APP_SCOPES, redirect_uri
 
 __all__ = [
     "DOCUMENT_TTL",
+    "FAILURE_SECONDS",
     "FETCH_SECONDS",
     "MAX_DOCUMENT_BYTES",
+    "READS_IN_FLIGHT",
+    "READS_PER_ORIGIN",
+    "READS_PER_ORIGIN_PER_MINUTE",
+    "Reader",
     "client_by_document",
     "document_url",
     "internal_id",
+    "open_reader",
 ]
 
 DOCUMENT_TTL = timedelta(hours=1)
 FETCH_SECONDS = 5.0
 MAX_DOCUMENT_BYTES = 5 * 1024
+# A document that could not be read, or was wrong, is not asked for again for this long.
+FAILURE_SECONDS = 60.0
+# Reads one process makes at once, every origin together: the size of its own pool.
+READS_IN_FLIGHT = 16
+# Reads of one origin (scheme, host, port) at once, and a minute, per process.
+READS_PER_ORIGIN = 2
+READS_PER_ORIGIN_PER_MINUTE = 30
+USER_AGENT = "aiTopUp-oauth/1"
 _MOST_REDIRECTS = 10
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_REMEMBERED = 10_000  # URLs and origins remembered; past it a process starts afresh
 _A = table_of(OAuthApp)
 
 
@@ -54,7 +78,10 @@ def document_url(client_id: str, *, loopback_http: bool) -> str | None:
     fragment, query or credentials; ``http`` only on loopback, and only with ``loopback_http``."""
     if len(client_id) > 2048:
         return None
-    parts = urlsplit(client_id)
+    try:
+        parts = urlsplit(client_id)
+    except ValueError:  # an unclosed IPv6 bracket: no URL at all, so no document
+        return None
     secure = parts.scheme == "https" or (
         loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK
     )
@@ -117,9 +144,104 @@ def _described(url: str, found: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def client_by_document(
-    db: Database, http: httpx.AsyncClient, url: str, now: datetime
-) -> App | None:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class Reader:
+    """One process's reads of metadata documents, for whoever names one in a request.
+
+    They go out on a client of their own (``open_reader``, ``READS_IN_FLIGHT`` connections), so
+    a flood of them never holds a connection a merchant's calls would use. Reads of one URL
+    made at once are one read; a read that failed is remembered ``FAILURE_SECONDS``; an origin
+    is read at most ``READS_PER_ORIGIN`` at once and ``READS_PER_ORIGIN_PER_MINUTE`` a minute.
+    A read past a bound is not made (the client is unknown for now) and not remembered as a
+    failure: the document is not at fault. ``clock`` is monotonic seconds."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._failed: dict[str, float] = {}  # URL -> until when it is not read again
+        self._reading: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._in_flight: dict[str, int] = {}  # origin -> reads in flight
+        self._minutes: dict[str, tuple[float, int]] = {}  # origin -> (window start, reads)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def described(self, url: str) -> dict[str, Any] | None:
+        """What the app row keeps of document ``url`` (``_described``), or ``None``."""
+        now = self._clock()
+        if self._failed.get(url, now) > now:
+            return None
+        reading = self._reading.get(url)
+        if reading is not None:  # shielded: a waiter that goes away leaves it to the others
+            return await asyncio.shield(reading)
+        origin = _origin(url)
+        if not self._room(origin, now):
+            return None
+        reading = asyncio.get_running_loop().create_future()
+        self._reading[url] = reading
+        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
+        found: dict[str, Any] | None = None
+        try:
+            try:
+                found = _described(url, await _fetch(self._http, url))
+            except _Refused:
+                if len(self._failed) >= _REMEMBERED:
+                    self._failed.clear()
+                self._failed[url] = self._clock() + FAILURE_SECONDS
+            return found
+        finally:
+            left = self._in_flight.pop(origin) - 1
+            if left:
+                self._in_flight[origin] = left
+            del self._reading[url]
+            reading.set_result(found)
+
+    def _room(self, origin: str, now: float) -> bool:
+        """Whether a read of ``origin`` may start now; counts it if so."""
+        if self.in_flight >= READS_IN_FLIGHT:
+            return False
+        if self._in_flight.get(origin, 0) >= READS_PER_ORIGIN:
+            return False
+        started, reads = self._minutes.get(origin, (now, 0))
+        if now - started >= 60:
+            started, reads = now, 0
+        if reads >= READS_PER_ORIGIN_PER_MINUTE:
+            return False
+        if len(self._minutes) >= _REMEMBERED:
+            self._minutes.clear()
+        self._minutes[origin] = (started, reads + 1)
+        return True
+
+
+def open_reader(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Reader:
+    """The reader for ``settings``: its own pool over the checked transport, which reaches
+    loopback only where ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` allows it."""
+    limits = httpx.Limits(
+        max_connections=READS_IN_FLIGHT, max_keepalive_connections=0, keepalive_expiry=0
+    )
+    transport = WebhookTransport(
+        allow_loopback=settings.allow_private_webhook_urls, limits=limits, resend=False
+    )
+    http = httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(FETCH_SECONDS),
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+    return Reader(http, clock=clock)
+
+
+async def client_by_document(db: Database, reader: Reader, url: str, now: datetime) -> App | None:
     """The client of document ``url``: as kept, while fresh; else read again and kept."""
     app_id = internal_id(url)
     async with db.read() as conn:
@@ -127,9 +249,8 @@ async def client_by_document(
         row = (await conn.execute(sa.select(_A.c.fetched_at).where(_A.c.id == app_id))).first()
     if kept is not None and row is not None and row.fetched_at + DOCUMENT_TTL > now:
         return kept
-    try:
-        described = _described(url, await _fetch(http, url))
-    except _Refused:
+    described = await reader.described(url)
+    if described is None:
         return None
     values = {**described, "fetched_at": now}
     async with db.transaction() as conn:

@@ -8,7 +8,7 @@ or ``http`` on a loopback address for apps that run on the person's own machine 
 
 import ipaddress
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -48,9 +48,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _parts(value: str) -> SplitResult:
+    """``value`` split, its port read: a bracket never closed or a port past 65535 is no URL
+    (``urlsplit`` and ``port`` raise only then), refused here rather than when it is used."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        raise ValueError("not a URL (a bracket or the port)") from None
+    return parts
+
+
 def redirect_uri(value: str) -> str:
     """An absolute ``https`` URI, or ``http`` on loopback; no fragment (RFC 6749 3.1.2)."""
-    parts = urlsplit(value)
+    parts = _parts(value)
     host = parts.hostname or ""
     if parts.fragment or "#" in value:
         raise ValueError("a redirect URI has no fragment")
@@ -62,7 +73,7 @@ def redirect_uri(value: str) -> str:
 
 
 def _web_url(value: str) -> str:
-    parts = urlsplit(value)
+    parts = _parts(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("an absolute http(s) URL")
     return value

@@ -45,7 +45,11 @@ def absolute_http_url(value: str) -> str:
         raise ValueError("must be at most 2048 characters")
     if any(ch.isspace() for ch in value):
         raise ValueError("must not contain whitespace")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # past 65535 raises, as an unclosed bracket does above
+    except ValueError:
+        raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
     return value

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from keys import Sealer
 
+from ..client_limits import RECIPIENT_PAGES, Refused
 from ..lockout import client_address
 from ..mail.links import RecipientLink, open_recipient_token, sealed_link
 from ..operations import perform
@@ -99,8 +100,21 @@ def _address(given: str) -> str | None:
         return None
 
 
+async def _throttled(request: Request) -> Response | None:
+    """The page's refusal (429) when this address viewed past its limit; ``None`` to go on."""
+    try:
+        await RECIPIENT_PAGES.count(services(request), request)
+    except Refused as refused:
+        said = "Too many views from this address; try again in a minute."
+        return error_page(request, 429, said, refused.headers())
+    return None
+
+
 async def recipient(request: Request) -> Response:
     await visit(request)
+    throttled = await _throttled(request)
+    if throttled is not None:
+        return throttled
     svc = services(request)
     token = _token(request)
     link = open_recipient_token(svc.sealer, token, utcnow())
@@ -167,6 +181,9 @@ async def fresh_link(request: Request) -> Response:
 
 
 async def live(request: Request) -> Response:
+    throttled = await _throttled(request)
+    if throttled is not None:
+        return throttled
     svc = services(request)
     link = open_recipient_token(svc.sealer, _token(request), utcnow())
     if link is None or not await revocations.holds(svc.db, link):

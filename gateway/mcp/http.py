@@ -44,7 +44,6 @@ from ..apps.schemas import ASKED_BY_DEFAULT
 from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
 from ..callers import Caller
 from ..lockout import client_address
-from ..mail.links import base_url
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
@@ -154,7 +153,9 @@ class McpHttp:
                 raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
         except ApiError as refused:
-            await error_response(challenged(_pointed(conn, refused)))(scope, receive, send)
+            await error_response(
+                challenged(conn, refused, MCP_RESOURCE_PATH, scope=ASKED_BY_DEFAULT)
+            )(scope, receive, send)
             return
         scope[_CALLER] = caller
         scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes
@@ -172,21 +173,6 @@ class McpHttp:
         if takes(scope) and await answer_tool_call(decoded, scope, send, call=call):
             return
         await self._manager.handle_request(scope, _replaying(body, receive), send)
-
-
-def _pointed(conn: HTTPConnection, refused: ApiError) -> ApiError:
-    """A 401 points at the resource's metadata (RFC 9728 5.1), where an OAuth client finds the
-    authorization server: MCP clients connect from nothing so. Its ``scope`` is what a client
-    should ask for (``ASKED_BY_DEFAULT``); without it the `mcp` SDK's client asks for every
-    scope the metadata lists as one it may ask for."""
-    if refused.headers is None and CATALOGUE[refused.code].http_status == 401:
-        base = base_url(services(conn).settings.public_base_url)
-        metadata = f"{base}/.well-known/oauth-protected-resource{MCP_RESOURCE_PATH}"
-        scope = " ".join(ASKED_BY_DEFAULT)
-        refused.headers = {
-            "WWW-Authenticate": f'Bearer resource_metadata="{metadata}", scope="{scope}"'
-        }
-    return refused
 
 
 def _own_names(conn: HTTPConnection) -> frozenset[str]:

@@ -76,12 +76,10 @@ class Provider:
         url = documents.document_url(client_id, loopback_http=settings.allow_private_webhook_urls)
         if url is None:
             return await registry.find_app(self._svc.db, client_id)
-        upstreams = self._svc.upstreams
-        if upstreams is None:
+        reader = self._svc.documents
+        if reader is None:
             return None
-        # The staging client reaches loopback only where the setting allows it; else it is
-        # the live one.
-        return await documents.client_by_document(self._svc.db, upstreams.staging, url, utcnow())
+        return await documents.client_by_document(self._svc.db, reader, url, utcnow())
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         app = await self.app(client_id)

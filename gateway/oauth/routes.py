@@ -15,7 +15,8 @@ is read up to ``MAX_BODY`` before any handler parses it.
 """
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, urlencode
+from html import escape
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -24,18 +25,18 @@ from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from .. import ratelimit
+from ..apps.pending import CONSENT_PATH
 from ..apps.schemas import APP_SCOPES
-from ..lockout import client_address
+from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
 from ..services import services
 from ..values.outcome import ApiError
 from ..values.parsing import read_capped
-from ..values.resources import API_PATH, MCP_PATH
+from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
 from .provider import ClientCheck, Provider, basic_client_id
 
 __all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
@@ -134,14 +135,71 @@ def _with_client(request: Request, body: bytes) -> bytes:
     return body + (b"&" if body else b"") + urlencode(added).encode()
 
 
+async def _throttled(request: Request, limit: ClientLimit, said: str) -> Response | None:
+    """The refusal of a request past ``limit`` for its client address (429), or of one Redis
+    could not count (503: each limit here fails closed); ``None`` to go on."""
+    try:
+        await limit.count(services(request), request)
+    except Refused as refused:
+        headers = {**_NO_STORE, **refused.headers()}
+        if refused.decision is None:
+            return JSONResponse(
+                {"error": "temporarily_unavailable", "error_description": "try again shortly"},
+                status_code=503,
+                headers=headers,
+            )
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": said},
+            status_code=429,
+            headers=headers,
+        )
+    return None
+
+
 async def authorize(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
-    return await AuthorizationHandler(Provider(services(request))).handle(bounded)
+    provider = Provider(services(request))
+    answered = await AuthorizationHandler(provider).handle(bounded)
+    return await _not_redirected(bounded, provider, answered)
+
+
+async def _not_redirected(request: Request, provider: Provider, answered: Response) -> Response:
+    """``answered``, unless it sends the browser back to an unverified client with an error
+    before a person has acted: anyone may register such a client with any ``https`` URI, and
+    the gateway would be an open redirector to it (RFC 9700 4.11.2). The person is shown the
+    error on a page of the gateway's own instead. A verified app's URIs were given by the
+    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them."""
+    location = answered.headers.get("location")
+    consent = public_base(services(request).settings) + CONSENT_PATH + "?"
+    if answered.status_code != 302 or location is None or location.startswith(consent):
+        return answered
+    params = request.query_params if request.method == "GET" else await request.form()
+    client_id = params.get("client_id")
+    app = await provider.app(client_id) if isinstance(client_id, str) else None
+    if app is not None and app.verified:
+        return answered
+    said = dict(parse_qsl(urlsplit(location).query))
+    error = escape(said.get("error", "invalid_request"))
+    description = escape(said.get("error_description", "")[:300])
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Authorization refused</title></head><body><main>"
+        f"<h1>This app's request was refused</h1><p><code>{error}</code></p>"
+        f"<p>{description}</p><p>You were not sent back to the app: it is not verified. "
+        "You may close this page.</p></main></body></html>"
+    )
+    return HTMLResponse(body, status_code=400, headers=_NO_STORE)
 
 
 async def token(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
@@ -152,6 +210,9 @@ async def token(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
+    refused = await _throttled(request, OAUTH, "too many requests")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
@@ -162,23 +223,9 @@ async def revoke(request: Request) -> Response:
 
 async def register(request: Request) -> Response:
     svc = services(request)
-    per_hour = svc.settings.oauth_registrations_per_client_per_hour
-    try:
-        decision = await ratelimit.hit(
-            svc.redis, f"oauth:register:{client_address(request)}", per_hour, 3600
-        )
-    except ratelimit.LimiterUnavailable:  # closed, as sign-ups are: each one makes a row
-        return JSONResponse(
-            {"error": "temporarily_unavailable", "error_description": "try again shortly"},
-            status_code=503,
-            headers={**_NO_STORE, "Retry-After": "5"},
-        )
-    if not decision.allowed:
-        return JSONResponse(
-            {"error": "invalid_request", "error_description": "too many registrations"},
-            status_code=429,
-            headers={**_NO_STORE, **decision.headers()},
-        )
+    refused = await _throttled(request, OAUTH_REGISTRATIONS, "too many registrations")
+    if refused is not None:
+        return refused
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
@@ -192,12 +239,12 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/.well-known/oauth-authorization-server", _metadata, methods=["GET"]),
         Route(
-            "/.well-known/oauth-protected-resource" + MCP_PATH,
+            PROTECTED_RESOURCE_PATH + MCP_PATH,
             _protected(MCP_PATH),
             methods=["GET"],
         ),
         Route(
-            "/.well-known/oauth-protected-resource" + API_PATH,
+            PROTECTED_RESOURCE_PATH + API_PATH,
             _protected(API_PATH),
             methods=["GET"],
         ),

@@ -56,6 +56,7 @@ class Code(IntEnum):
     RECIPIENT_LINKS_RATE_LIMITED = 2206
     PASSWORD_RESETS_RATE_LIMITED = 2207
     PAYMENT_CALLS_RATE_LIMITED = 2208
+    PAYMENT_NOTICES_RATE_LIMITED = 2209
     CONSENTS_RATE_LIMITED = 2212
 
     KEY_SCOPE_MISSING = 2301
@@ -327,6 +328,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         429,
         "Too many checkouts, invoices and payment checks for this merchant in this environment; "
         "see Retry-After",
+    ),
+    Code.PAYMENT_NOTICES_RATE_LIMITED: CodeInfo(
+        429, "Too many payment notifications from this address; see Retry-After"
     ),
     Code.CONSENTS_RATE_LIMITED: CodeInfo(
         429, "Too many apps connected by this member in a minute; see Retry-After"

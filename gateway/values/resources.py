@@ -5,10 +5,19 @@ itself). A door accepts a token issued for its own resource or for the whole gat
 
 from dataclasses import dataclass
 
-__all__ = ["API_PATH", "MCP_PATH", "Resource", "known_resources", "normalized"]
+__all__ = [
+    "API_PATH",
+    "MCP_PATH",
+    "PROTECTED_RESOURCE_PATH",
+    "Resource",
+    "known_resources",
+    "normalized",
+]
 
 API_PATH = "/api/public/v1"
 MCP_PATH = "/mcp"
+# Where a protected resource is described (RFC 9728 3.1): this, then the resource's own path.
+PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
 
 
 def normalized(uri: str) -> str:

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     signups_per_client_per_hour: int = Field(default=10, ge=1)
     # OAuth clients that register themselves (RFC 7591), per client address.
     oauth_registrations_per_client_per_hour: int = Field(default=10, ge=1)
+    # Requests to /oauth/authorize, /oauth/token and /oauth/revoke per client address a minute,
+    # the three together: each may make the gateway read a client's metadata document.
+    oauth_requests_per_client_per_minute: int = Field(default=60, ge=1)
+    # A payment channel's notifications (Stripe's events too) per source address a minute.
+    payment_notices_per_client_per_minute: int = Field(default=600, ge=1)
+    # Views of a recipient's page (and its live stream) per client address a minute.
+    recipient_pages_per_client_per_minute: int = Field(default=120, ge=1)
     # Password hashes (argon2id: 64 MiB and four lanes each) one process runs at once; a
     # sign-in, sign-up or password set past it is refused with 503 instead of queued.
     password_hashes_per_process: int = Field(default=4, ge=1)

@@ -29,8 +29,11 @@ async def test_bad_credentials_each_get_their_own_code(
     assert body["success"] is False
     assert body["code"] == code
     assert body["data"] is None
-    # Every 401 carries the Bearer challenge (RFC 6750), on REST as on MCP.
-    assert reply.headers["www-authenticate"] == "Bearer"
+    # Every 401 carries the Bearer challenge, on REST as on MCP: where the API is described
+    # (RFC 9728 5.1), and invalid_token when a credential was given (RFC 6750 3.1), else none.
+    metadata = 'Bearer resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource/api/public/v1"'
+    invalid = ', error="invalid_token"' if code != 2001 else ""
+    assert reply.headers["www-authenticate"] == metadata + invalid
 
 
 async def test_two_authorization_headers_are_refused_whatever_they_hold(

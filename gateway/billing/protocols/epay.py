@@ -112,7 +112,11 @@ def account_problem(pid: str, key: str, api_root: str) -> str | None:
         return "the merchant id (pid) is 1 to 32 letters, digits, '-' or '_'"
     if not _KEY.fullmatch(key):
         return "the key is 1 to 128 printable characters without spaces"
-    parts = urlsplit(api_root)
+    try:
+        parts = urlsplit(api_root)
+        _ = parts.port
+    except ValueError:  # a bracket never closed, a port past 65535
+        return "the API root is an absolute http(s) URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "the API root is an absolute http(s) URL"
     if parts.query or parts.fragment or parts.username or parts.password:

@@ -153,3 +153,53 @@ async def test_bad_sandbox_fund_changes_nothing(
     reply = await client.post("/sandbox/fund", content=raw, headers={**merchant.headers, **JSON})
     assert (reply.status_code, reply.json()["code"]) == (status, code)
     assert await merchant_balance(db, merchant) == 100_000
+
+
+# A URL that is no URL: an IPv6 bracket never closed, or a port past 65535. Every URL field a
+# caller sets is parsed, and such a value is refused in the envelope, never a 500.
+NOT_URLS = ["https://[::1/x", "https://[::1]:99999/x"]
+URL_FIELDS: list[tuple[str, str, Any]] = [
+    ("webhook url", "/webhooks/endpoints", lambda u: {"url": u, "events": ["topup.delivered"]}),
+    (
+        "app redirect",
+        "/apps",
+        lambda u: {"name": "A", "redirect_uris": [u], "scopes": ["topup:read"]},
+    ),
+    (
+        "app homepage",
+        "/apps",
+        lambda u: {
+            "name": "A",
+            "redirect_uris": ["https://a.example/cb"],
+            "scopes": ["topup:read"],
+            "homepage_url": u,
+        },
+    ),
+    (
+        "checkout success",
+        "/billing/checkout",
+        lambda u: {"pack_id": "pack_pro", "success_url": u, "cancel_url": "https://m.example/no"},
+    ),
+    (
+        "upstream root",
+        "/fulfilment/claude",
+        lambda u: {"provider": "newapi", "base_url": u, "access_token": "t" * 20, "user_id": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize("url", NOT_URLS)
+@pytest.mark.parametrize(("name", "path", "make"), URL_FIELDS, ids=[f[0] for f in URL_FIELDS])
+async def test_a_url_that_is_no_url_is_refused_in_the_envelope(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    name: str,
+    path: str,
+    make: Any,
+    url: str,
+) -> None:
+    merchant = await make_merchant()
+    method = client.put if path.startswith("/fulfilment") else client.post
+    reply = await method(path, json=make(url), headers=merchant.headers)
+    assert 400 <= reply.status_code < 500, (name, reply.status_code, reply.text)
+    assert reply.json()["success"] is False

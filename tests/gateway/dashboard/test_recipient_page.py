@@ -10,10 +10,14 @@ from starlette.types import ASGIApp
 
 from gateway.mail.links import RecipientLink, recipient_token
 from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.core import TEST_SECRET, running_app
 from tests.fixtures.dashboard import csrf_of, dashboard_client
+from tests.fixtures.limiters import client_at, limits, unique_address
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+
+__all__ = ["limits"]  # a fixture, used by name
 
 SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
 SEALER = Sealer(TEST_SECRET.encode())
@@ -93,3 +97,33 @@ async def test_a_fresh_link_the_same_answer_known_or_not_and_rate_limited(
             f"{path}/link", data={"csrf_token": token, "email": "dee@example.com"}
         )
         assert refused.status_code == 429 and "Retry-After" in refused.headers
+
+
+async def test_views_from_one_address_are_bounded(
+    settings: Settings, limits: Redis, make_merchant: MakeMerchant
+) -> None:
+    """A recipient's page and its stream, one bucket per client address: past it the page's
+    429 with Retry-After, before the link is even opened; another address goes on."""
+    merchant = await make_merchant("staging")
+    token = recipient_token(
+        SEALER,
+        RecipientLink(merchant.merchant_id, "staging", "dee@example.com", utcnow() - timedelta(1)),
+    )
+    limited = settings.model_copy(update={"recipient_pages_per_client_per_minute": 2})
+    root = "http://gateway.test/dashboard"
+    async with running_app(limited) as app:
+        async with client_at(app, unique_address(), root) as http:
+            within = [
+                await http.get(f"/recipient/{token}"),
+                await http.get(f"/recipient/{token}/live"),
+            ]
+            past = [
+                await http.get(f"/recipient/{token}"),
+                await http.get(f"/recipient/{token}/live"),
+            ]
+        async with client_at(app, unique_address(), root) as http:
+            elsewhere = await http.get(f"/recipient/{token}")
+    assert [r.status_code for r in within] == [404, 404]
+    assert [r.status_code for r in past] == [429, 429]
+    assert all(0 < int(r.headers["retry-after"]) <= 60 for r in past)
+    assert elsewhere.status_code == 404

@@ -83,8 +83,11 @@ async def test_no_key_no_call(
     # what it should ask for (RFC 6750 3), less than every scope the metadata lists.
     challenge = reply.headers["www-authenticate"]
     assert challenge.startswith('Bearer resource_metadata="http')
-    assert '/.well-known/oauth-protected-resource/mcp", ' in challenge
-    assert challenge.endswith(' scope="topup:send topup:read"')
+    # An invalid or expired credential is invalid_token (RFC 6750 3.1); none given, no error.
+    invalid = ', error="invalid_token"' if authorization is not None else ""
+    assert challenge.endswith(
+        '/.well-known/oauth-protected-resource/mcp", scope="topup:send topup:read"' + invalid
+    )
     envelope = reply.json()
     assert (envelope["success"], envelope["code"]) == (False, code)
     # Not even the tools' list is given away.
