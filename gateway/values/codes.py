@@ -100,6 +100,7 @@ class Code(IntEnum):
 
     DUPLICATE_JSON_KEY = 3101
     JSON_TOO_DEEP = 3102
+    TEXT_HOLDS_NUL = 3103
 
     INSUFFICIENT_BALANCE = 4001
     TRANSACTION_NOT_FOUND = 4002
@@ -382,6 +383,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.METHOD_NOT_ALLOWED: CodeInfo(405, "Method not allowed on this route"),
     Code.DUPLICATE_JSON_KEY: CodeInfo(400, "Request body repeats a key in a JSON object"),
     Code.JSON_TOO_DEEP: CodeInfo(400, "Request body nests arrays and objects too deeply"),
+    Code.TEXT_HOLDS_NUL: CodeInfo(400, "Request text contains a NUL character"),
     Code.INSUFFICIENT_BALANCE: CodeInfo(402, "Insufficient wallet balance"),
     Code.TRANSACTION_NOT_FOUND: CodeInfo(404, "Transaction not found"),
     Code.IDEMPOTENCY_KEY_REUSED: CodeInfo(
