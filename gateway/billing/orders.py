@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
@@ -431,32 +432,43 @@ async def invoice(
     req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
     async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         made = await chosen.payer.open(ctx, req)
-    async with db.transaction() as conn:
-        if coupon is not None:
-            await _reserve_coupon(conn, coupon.id, caller.env, now)
-        await conn.execute(
-            insert(_O).values(
-                id=order_id,
-                env=caller.env,
-                merchant_id=caller.merchant_id,
-                kind="invoice",
-                provider=chosen.payer.name,
-                channel=chosen.channel.name,
-                provider_session_id=made.session_id,
-                checkout_url=made.url or None,
-                coupon_id=coupon.id if coupon is not None else None,
-                status="pending",
-                # An invoice waits for its payment: it never expires here.
-                expires_at=None,
-                created_at=now,
-                updated_at=now,
-                provider_status="open",
-                **order_prices(quote),
-                **_charged(made.charge),
+    try:
+        async with db.transaction() as conn:
+            if coupon is not None:
+                await _reserve_coupon(conn, coupon.id, caller.env, now)
+            await conn.execute(
+                insert(_O).values(
+                    id=order_id,
+                    env=caller.env,
+                    merchant_id=caller.merchant_id,
+                    kind="invoice",
+                    provider=chosen.payer.name,
+                    channel=chosen.channel.name,
+                    provider_session_id=made.session_id,
+                    checkout_url=made.url or None,
+                    coupon_id=coupon.id if coupon is not None else None,
+                    status="pending",
+                    # An invoice waits for its payment: it never expires here.
+                    expires_at=None,
+                    created_at=now,
+                    updated_at=now,
+                    provider_status="open",
+                    **order_prices(quote),
+                    **_charged(made.charge),
+                )
             )
-        )
-        row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+            row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+    except IntegrityError:
+        raise _repeated(chosen.payer.name, made.session_id) from None
     return Outcome(Code.CREATED, order_data(row), status="pending")
+
+
+def _repeated(provider: str, session_id: str | None) -> ApiError:
+    """A provider answered a session id another order already holds (the one session id a
+    provider's account gives one payment): nothing is written, the order's transaction rolled
+    back with its coupon use, and the caller is told in the envelope, never a 500."""
+    log.warning("%s answered session %s, already another order's: none made", provider, session_id)
+    return ApiError(Code.PAYMENT_SESSION_REPEATED)
 
 
 def _payment_request(
@@ -575,6 +587,8 @@ async def checkout(
             # Never shown to anyone, so never paid; Stripe expires it after a day.
             log.warning("checkout session %s orphaned: %s meanwhile", session_id, exc.code.name)
         raise
+    except IntegrityError:
+        raise _repeated(provider, session_id) from None
     made = CheckoutData(
         order_id=order_id,
         status="pending",

@@ -144,6 +144,7 @@ class Code(IntEnum):
     OPEN_ORDERS_LIMIT_REACHED = 4158
     INVOICE_EMAIL_NOT_ALLOWED = 4159
     RETURN_URL_INVALID = 4160
+    PAYMENT_SESSION_REPEATED = 4161
 
     FULFILMENT_NOT_CONFIGURED = 4200
     FULFILMENT_URL_INVALID = 4201
@@ -603,6 +604,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         422, "An invoice goes only to the e-mail address of one of this merchant's users"
     ),
     Code.RETURN_URL_INVALID: CodeInfo(422, "Return URL invalid"),
+    Code.PAYMENT_SESSION_REPEATED: CodeInfo(
+        502, "The payment provider answered a session it had already given another order"
+    ),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),
