@@ -647,6 +647,29 @@ class Paid:
     currency: str | None
 
 
+def _matched(order: Any, paid: Paid) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """What the order charged and what the provider says was paid, side by side: the one rule
+    a payment must meet before anything is credited."""
+    expected = (
+        order.provider,
+        order.provider_session_id,
+        order.charge_minor if order.charge_minor is not None else order.amount_cents,
+        order.charge_currency or order.currency,
+    )
+    got = (paid.provider, paid.session_id, paid.amount_cents, (paid.currency or "").upper())
+    return expected, got
+
+
+async def payment_matches(conn: AsyncConnection, order_id: str, paid: Paid) -> bool:
+    """Whether ``paid`` meets ``complete_order``'s rule for ``order_id`` (an unknown order
+    matches, for ``complete_order`` to say so)."""
+    order = (await conn.execute(select(_O).where(_O.c.id == order_id))).first()
+    if order is None:
+        return True
+    expected, got = _matched(order, paid)
+    return expected == got
+
+
 def _payable(now: datetime) -> ColumnElement[bool]:
     return or_(_O.c.expires_at.is_(None), _O.c.expires_at > now)
 
@@ -687,18 +710,7 @@ async def complete_order(
     if order is None:
         log.warning("payment for unknown order %s from %s", order_id, paid.provider)
         return Settlement("unknown_order")
-    expected = (
-        order.provider,
-        order.provider_session_id,
-        order.charge_minor if order.charge_minor is not None else order.amount_cents,
-        order.charge_currency or order.currency,
-    )
-    got = (
-        paid.provider,
-        paid.session_id,
-        paid.amount_cents,
-        (paid.currency or "").upper(),
-    )
+    expected, got = _matched(order, paid)
     if expected != got:
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)

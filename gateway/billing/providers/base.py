@@ -328,7 +328,10 @@ class Notice:
     provider echoes the metadata given at ``open``, must be the order's. ``kind`` is the
     provider's own name for the event, logged and recorded (at most 100 characters).
     ``subscription`` is set instead of ``order_id`` for a subscription's report (``state`` then
-    says of the payment, if any, as for an order)."""
+    says of the payment, if any, as for an order). ``amount_signed`` is False where the
+    provider's signature leaves the amount out (MyFatoorah's): ``event_id`` then names the
+    signed report alone, and a copy whose amount does not match its order is refused quietly
+    and leaves that report's place to the genuine copy (``notices``)."""
 
     event_id: str
     state: NoticeState
@@ -341,6 +344,7 @@ class Notice:
     merchant_id: str | None = None
     created: datetime | None = None
     subscription: PeriodNotice | None = None
+    amount_signed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
