@@ -145,6 +145,12 @@ class Credentials(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+    def account_id(self) -> str:
+        """The provider's account these credentials name in the clear (Epay's merchant
+        number), within which the provider's ids are unique; "" where only a secret names it,
+        and the channel and environment stand for the account."""
+        return ""
+
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
