@@ -104,7 +104,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics),
             Middleware(StoreOutage),
-            Middleware(UrlText),
+            Middleware(UrlText, own_words=(newapi.PREFIX,)),
             Middleware(SecurityHeaders),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
         ],

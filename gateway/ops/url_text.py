@@ -3,7 +3,10 @@
 Routes read path and query parameters in many ways (``parsing.read_query``, a page's own
 ``query_params``, a path parameter looked up by id); this one guard, for every door, keeps a
 NUL from reaching a statement PostgreSQL would refuse with a 500 (``values.text``). The OAuth
-endpoints answer in OAuth's error shape (RFC 6749 5.2), every other door with the envelope.
+endpoints answer in OAuth's error shape (RFC 6749 5.2), every other door with the envelope but
+those under ``own_words``: a door answering in another API's shape (New API's paths), which
+takes no path parameter and reads its query through ``parsing.read_query``, refuses there in
+its own shape.
 """
 
 from starlette.responses import JSONResponse
@@ -23,12 +26,15 @@ OAUTH_NUL_REFUSAL = {
 
 
 class UrlText:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, own_words: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.own_words = tuple(prefix.rstrip("/") + "/" for prefix in own_words)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not (
-            NUL in scope["path"] or query_holds_nul(scope.get("query_string", b""))
+        if (
+            scope["type"] != "http"
+            or scope["path"].startswith(self.own_words)
+            or not (NUL in scope["path"] or query_holds_nul(scope.get("query_string", b"")))
         ):
             await self.app(scope, receive, send)
             return
