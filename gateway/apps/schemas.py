@@ -103,7 +103,7 @@ class AppCreate(_Body):
 
 
 class AppUpdate(_Body):
-    name: Line | None = Field(default=None, min_length=1, max_length=100)
+    name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
     homepage_url: WebUrl | None = None
     logo_url: WebUrl | None = None
     redirect_uris: tuple[RedirectUri, ...] | None = Field(default=None, min_length=1, max_length=10)

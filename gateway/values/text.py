@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from pydantic import AfterValidator
+from pydantic import BeforeValidator
 
 __all__ = ["NUL", "Line", "holds_nul", "one_line", "query_holds_nul"]
 
@@ -51,9 +51,10 @@ def query_holds_nul(query: bytes | str) -> bool:
 
 def one_line(value: str) -> str:
     """``value`` if it holds no control character (Unicode category Cc: C0, DEL, C1)."""
-    if any(unicodedata.category(c) == "Cc" for c in value):
+    if isinstance(value, str) and any(unicodedata.category(c) == "Cc" for c in value):
         raise ValueError("must not contain control characters (such as a newline or NUL)")
     return value
 
 
-Line = Annotated[str, AfterValidator(one_line)]
+# Before the string's own checks, so a length bound on a ``Line`` reads as a string's.
+Line = Annotated[str, BeforeValidator(one_line)]

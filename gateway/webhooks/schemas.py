@@ -4,7 +4,6 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..values.text import Line
 from ..values.timestamps import Instant
 
 __all__ = [
@@ -117,7 +116,7 @@ class EndpointCreate(_Strict):
     event_types: list[str] | None = Field(
         default=None, max_length=len(EVENT_TYPES), description="Empty or absent: every event."
     )
-    description: Line | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
     signing: Signing = Field(
         default="hmac",
         description="hmac (v1 with the whsec_ secret), ed25519 (v1a, verified with the public "
@@ -132,7 +131,7 @@ class EndpointCreate(_Strict):
 class EndpointUpdate(_Strict):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     event_types: list[str] | None = Field(default=None, max_length=len(EVENT_TYPES))
-    description: Line | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = Field(
         default=None, description="true re-enables an endpoint the gateway disabled."
     )
