@@ -22,6 +22,7 @@ from .oauth.routes import routes as oauth_routes
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
+from .ops.url_text import UrlText
 from .security_headers import SecurityHeaders
 from .services import open_services
 from .values.envelope import HANDLERS
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics),
             Middleware(StoreOutage),
+            Middleware(UrlText, own_words=(newapi.PREFIX,)),
             Middleware(SecurityHeaders),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
         ],

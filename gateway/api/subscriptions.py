@@ -26,6 +26,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import read_json
+from ..values.text import NUL
 from .answer import answer
 from .billing import stripe_webhook
 
@@ -127,6 +128,8 @@ async def sandbox_portal(request: Request) -> Response:
 
 def _field(form: object, name: str) -> str | None:
     value = form.get(name) if hasattr(form, "get") else None
+    if isinstance(value, str) and NUL in value:
+        raise ApiError(Code.TEXT_HOLDS_NUL)
     return value if isinstance(value, str) and len(value) <= 40 else None
 
 

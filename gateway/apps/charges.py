@@ -40,6 +40,7 @@ from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from ..values.text import Line
 
 __all__ = [
     "CHARGE_REFUNDED",
@@ -65,7 +66,7 @@ class ChargeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     amount_cents: int = Field(ge=1, le=10_000_000, description="What the app charges, in cents.")
-    description: str = Field(min_length=1, max_length=500)
+    description: Line = Field(min_length=1, max_length=500)
     metadata: dict[str, str] | None = Field(default=None, max_length=50)
 
 

@@ -32,6 +32,7 @@ from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import OAuthApp, table_of
 from ..values.settings import Settings
+from ..values.text import holds_nul, one_line
 from ..webhooks.bodies import BodyTooLarge, read_capped
 from ..webhooks.transport import WebhookTransport
 from .registry import App, load
@@ -116,6 +117,8 @@ async def _fetch(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
         raise _Refused(f"the document could not be read: {type(exc).__name__}") from None
     if not isinstance(found, dict):
         raise _Refused("the document is not a JSON object")
+    if holds_nul(found):  # an outsider's text, kept in the app row as a request's would be
+        raise _Refused("the document contains a NUL character")
     return found
 
 
@@ -135,6 +138,11 @@ def _described(url: str, found: dict[str, Any]) -> dict[str, Any]:
     if len(checked) != len(uris):
         raise _Refused("redirect_uris: strings only")
     name = found.get("client_name")
+    if isinstance(name, str):
+        try:
+            one_line(name)
+        except ValueError as exc:
+            raise _Refused(f"client_name: {exc}") from None
     scope = found.get("scope")
     asked = scope.split() if isinstance(scope, str) else []
     return {

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ..merchants.schemas import WirePolicy
 from ..policies.model import Policy, Scope
 from ..policies.usage import WindowUsage
+from ..values.text import Line, one_line
 
 __all__ = [
     "APP_SCOPES",
@@ -61,6 +62,7 @@ def _parts(value: str) -> SplitResult:
 
 def redirect_uri(value: str) -> str:
     """An absolute ``https`` URI, or ``http`` on loopback; no fragment (RFC 6749 3.1.2)."""
+    one_line(value)
     parts = _parts(value)
     host = parts.hostname or ""
     if parts.fragment or "#" in value:
@@ -100,7 +102,7 @@ class _Body(BaseModel):
 
 
 class AppCreate(_Body):
-    name: str = Field(min_length=1, max_length=100)
+    name: Line = Field(min_length=1, max_length=100)
     homepage_url: WebUrl | None = None
     logo_url: WebUrl | None = None
     redirect_uris: tuple[RedirectUri, ...] = Field(min_length=1, max_length=10)
@@ -117,7 +119,7 @@ class AppCreate(_Body):
 
 
 class AppUpdate(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
     homepage_url: WebUrl | None = None
     logo_url: WebUrl | None = None
     redirect_uris: tuple[RedirectUri, ...] | None = Field(default=None, min_length=1, max_length=10)

@@ -46,6 +46,7 @@ from .orders import (
     fail_order,
     hold_open,
     note_provider,
+    payment_matches,
 )
 from .providers import Ack, Inbound, Notice, Provider
 from .subscription_channels import on_period
@@ -79,10 +80,17 @@ def _refused(provider: Provider[Any], code: Code, reason: str) -> ApiError:
 
 
 async def settle(
-    conn: AsyncConnection, db: Database, provider: Provider[Any], notice: Notice, now: Any
+    conn: AsyncConnection,
+    db: Database,
+    provider: Provider[Any],
+    notice: Notice,
+    now: Any,
+    *,
+    again: bool = False,
 ) -> Settlement:
     """What ``notice`` does to its order, in the caller's transaction; the order must be this
-    provider's, its merchant's (when the notice names one) and live."""
+    provider's, its merchant's (when the notice names one) and live. ``again``: its report was
+    taken before, and did not match its order then."""
     if notice.subscription is not None:
         # A subscription's report, whatever the notice says of an order's payment.
         return await on_period(conn, db, provider.name, notice, now)
@@ -97,7 +105,8 @@ async def settle(
         )
     ).first()
     if order is None:
-        log.warning("%s notification for unknown order %s", provider.name, notice.order_id)
+        if not again:
+            log.warning("%s notification for unknown order %s", provider.name, notice.order_id)
         return Settlement("unknown_order")
     if (
         order.provider != provider.name
@@ -107,8 +116,19 @@ async def settle(
         raise _refused(provider, Code.PAYMENT_NOTICE_ORDER_MISMATCH, f"order {notice.order_id}")
     order_id = notice.order_id
     if notice.state == "paid":
-        await note_provider(conn, order_id, "paid", now, payment_id=notice.payment_id)
         paid = Paid(provider.name, notice.session_id, notice.amount_minor, notice.currency)
+        if not notice.amount_signed and not await payment_matches(conn, order_id, paid):
+            # Anyone who saw the signed report can resend it with another amount: no evidence
+            # that money moved, so no operator's alarm; said once, at the first copy.
+            if not again:
+                log.warning(
+                    "%s notification for order %s: its unsigned amount is not the order's; "
+                    "left for the genuine report",
+                    provider.name,
+                    order_id,
+                )
+            return Settlement("mismatch")
+        await note_provider(conn, order_id, "paid", now, payment_id=notice.payment_id)
         return await complete_order(conn, db, order_id, paid, now)
     if notice.state == "pending":
         await hold_open(conn, order_id, notice.session_id, provider=provider.name)
@@ -122,6 +142,8 @@ async def settle(
 
 
 _STATES = frozenset({"paid", "failed", "expired", "pending", "ignored"})
+# What a report whose unsigned values were changed on the way settles as.
+_UNMATCHED = frozenset({"mismatch", "unknown_order"})
 
 
 def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inbound) -> Notice:
@@ -150,6 +172,23 @@ def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inb
     ):
         raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, "not a notice the gateway takes")
     return notice
+
+
+async def _unmatched_before(conn: AsyncConnection, provider: Provider[Any], notice: Notice) -> bool:
+    """Whether this report was taken before with unsigned values (its amount, or the order id
+    an account without ``ExternalIdentifier`` sends unsigned) that matched no order: a copy
+    changed on the way must not take the genuine report's place, so that one is settled when
+    it comes (once: the order moves from pending once)."""
+    if notice.amount_signed:
+        return False
+    outcome = (
+        await conn.execute(
+            select(_N.c.outcome).where(
+                _N.c.channel == provider.name, _N.c.event_id == notice.event_id
+            )
+        )
+    ).scalar_one_or_none()
+    return outcome in _UNMATCHED
 
 
 async def handle(db: Database, settings: Settings, channel: str, inbound: Inbound) -> Outcome:
@@ -181,10 +220,11 @@ async def handle(db: Database, settings: Settings, channel: str, inbound: Inboun
                     .returning(_N.c.event_id)
                 )
             ).first()
-            if recorded is None:
+            again = recorded is None and await _unmatched_before(conn, provider, notice)
+            if recorded is None and not again:
                 settled = Settlement("duplicate")
             else:
-                settled = await settle(conn, db, provider, notice, now)
+                settled = await settle(conn, db, provider, notice, now, again=again)
                 await conn.execute(
                     update(_N)
                     .where(_N.c.channel == provider.name, _N.c.event_id == notice.event_id)

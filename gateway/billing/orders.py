@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
@@ -431,32 +432,44 @@ async def invoice(
     req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
     async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         made = await chosen.payer.open(ctx, req)
-    async with db.transaction() as conn:
-        if coupon is not None:
-            await _reserve_coupon(conn, coupon.id, caller.env, now)
-        await conn.execute(
-            insert(_O).values(
-                id=order_id,
-                env=caller.env,
-                merchant_id=caller.merchant_id,
-                kind="invoice",
-                provider=chosen.payer.name,
-                channel=chosen.channel.name,
-                provider_session_id=made.session_id,
-                checkout_url=made.url or None,
-                coupon_id=coupon.id if coupon is not None else None,
-                status="pending",
-                # An invoice waits for its payment: it never expires here.
-                expires_at=None,
-                created_at=now,
-                updated_at=now,
-                provider_status="open",
-                **order_prices(quote),
-                **_charged(made.charge),
+    try:
+        async with db.transaction() as conn:
+            if coupon is not None:
+                await _reserve_coupon(conn, coupon.id, caller.env, now)
+            await conn.execute(
+                insert(_O).values(
+                    id=order_id,
+                    env=caller.env,
+                    merchant_id=caller.merchant_id,
+                    kind="invoice",
+                    provider=chosen.payer.name,
+                    channel=chosen.channel.name,
+                    provider_session_id=made.session_id,
+                    provider_account=chosen.credentials.account_id(),
+                    checkout_url=made.url or None,
+                    coupon_id=coupon.id if coupon is not None else None,
+                    status="pending",
+                    # An invoice waits for its payment: it never expires here.
+                    expires_at=None,
+                    created_at=now,
+                    updated_at=now,
+                    provider_status="open",
+                    **order_prices(quote),
+                    **_charged(made.charge),
+                )
             )
-        )
-        row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+            row = (await conn.execute(orders_select().where(_O.c.id == order_id))).one()
+    except IntegrityError:
+        raise _repeated(chosen.payer.name, made.session_id) from None
     return Outcome(Code.CREATED, order_data(row), status="pending")
+
+
+def _repeated(provider: str, session_id: str | None) -> ApiError:
+    """A provider answered a session id another order already holds (the one session id a
+    provider's account gives one payment): nothing is written, the order's transaction rolled
+    back with its coupon use, and the caller is told in the envelope, never a 500."""
+    log.warning("%s answered session %s, already another order's: none made", provider, session_id)
+    return ApiError(Code.PAYMENT_SESSION_REPEATED)
 
 
 def _payment_request(
@@ -558,6 +571,7 @@ async def checkout(
                     provider=provider,
                     channel=chosen.channel.name,
                     provider_session_id=session_id,
+                    provider_account=chosen.credentials.account_id(),
                     checkout_url=url,
                     success_url=success_url,
                     cancel_url=cancel_url,
@@ -575,6 +589,8 @@ async def checkout(
             # Never shown to anyone, so never paid; Stripe expires it after a day.
             log.warning("checkout session %s orphaned: %s meanwhile", session_id, exc.code.name)
         raise
+    except IntegrityError:
+        raise _repeated(provider, session_id) from None
     made = CheckoutData(
         order_id=order_id,
         status="pending",
@@ -633,6 +649,29 @@ class Paid:
     currency: str | None
 
 
+def _matched(order: Any, paid: Paid) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """What the order charged and what the provider says was paid, side by side: the one rule
+    a payment must meet before anything is credited."""
+    expected = (
+        order.provider,
+        order.provider_session_id,
+        order.charge_minor if order.charge_minor is not None else order.amount_cents,
+        order.charge_currency or order.currency,
+    )
+    got = (paid.provider, paid.session_id, paid.amount_cents, (paid.currency or "").upper())
+    return expected, got
+
+
+async def payment_matches(conn: AsyncConnection, order_id: str, paid: Paid) -> bool:
+    """Whether ``paid`` meets ``complete_order``'s rule for ``order_id`` (an unknown order
+    matches, for ``complete_order`` to say so)."""
+    order = (await conn.execute(select(_O).where(_O.c.id == order_id))).first()
+    if order is None:
+        return True
+    expected, got = _matched(order, paid)
+    return expected == got
+
+
 def _payable(now: datetime) -> ColumnElement[bool]:
     return or_(_O.c.expires_at.is_(None), _O.c.expires_at > now)
 
@@ -673,18 +712,7 @@ async def complete_order(
     if order is None:
         log.warning("payment for unknown order %s from %s", order_id, paid.provider)
         return Settlement("unknown_order")
-    expected = (
-        order.provider,
-        order.provider_session_id,
-        order.charge_minor if order.charge_minor is not None else order.amount_cents,
-        order.charge_currency or order.currency,
-    )
-    got = (
-        paid.provider,
-        paid.session_id,
-        paid.amount_cents,
-        (paid.currency or "").upper(),
-    )
+    expected, got = _matched(order, paid)
     if expected != got:
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)

@@ -4,7 +4,8 @@ bound to the visitor's cookie). A missing or wrong token is ``CsrfRefused``, a 4
 handler that asked has changed nothing yet.
 
 Only ``application/x-www-form-urlencoded`` is read (every dashboard form is one), at most
-``MAX_FORM_BYTES``: no multipart parser, no file upload, no unbounded body.
+``MAX_FORM_BYTES``: no multipart parser, no file upload, no unbounded body; a form with a NUL in
+any field is refused whole (``values.text``), before any handler reads it.
 """
 
 import hmac
@@ -15,6 +16,7 @@ from starlette.requests import Request
 
 from ..values.outcome import ApiError
 from ..values.parsing import read_capped
+from ..values.text import NUL
 from .context import visit
 
 __all__ = ["MAX_FORM_BYTES", "CsrfRefused", "FormRefused", "form"]
@@ -54,6 +56,8 @@ async def form(request: Request) -> FormData:
         fields = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise FormRefused(400, "The form could not be read.") from None
+    if any(NUL in name or NUL in value for name, value in fields):
+        raise FormRefused(400, "The form contains a NUL character.")
     data = FormData(list[tuple[str, str | UploadFile]](fields))
     presented = data.get("csrf_token")
     expected = (await visit(request)).csrf_token

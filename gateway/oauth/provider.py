@@ -34,6 +34,7 @@ from ..mail.links import public_base
 from ..services import Services
 from ..values.clock import utcnow
 from ..values.resources import API_PATH, known_resources, normalized
+from ..values.text import one_line
 
 __all__ = ["ClientCheck", "Provider", "basic_client_id", "client_info"]
 
@@ -97,6 +98,10 @@ class Provider:
         if not uris or len(uris) > _MOST_REDIRECTS:
             raise RegistrationError("invalid_redirect_uri", "between 1 and 10 redirect URIs")
         name = (client_info.client_name or "An unnamed client")[:100]
+        try:
+            one_line(name)
+        except ValueError as refused:
+            raise RegistrationError("invalid_client_metadata", f"client_name: {refused}") from None
         await registry.register_client(
             self._svc.db,
             client_id=str(client_info.client_id),

@@ -14,6 +14,7 @@ Every URL in the metadata is under ``AITOPUP_PUBLIC_BASE_URL``, never a request'
 is read up to ``MAX_BODY`` before any handler parses it.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -33,10 +34,12 @@ from ..apps.pending import CONSENT_PATH
 from ..apps.schemas import APP_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
+from ..ops.url_text import OAUTH_NUL_REFUSAL
 from ..services import services
 from ..values.outcome import ApiError
 from ..values.parsing import read_capped
 from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
+from ..values.text import holds_nul, query_holds_nul
 from .provider import ClientCheck, Provider, basic_client_id
 
 __all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
@@ -91,14 +94,29 @@ def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     return described
 
 
-async def _bounded(request: Request, *, client_form: bool = False) -> Request | Response:
+def _body_holds_nul(request: Request, body: bytes) -> bool:
+    """Whether the body (a form, or the JSON of a registration) holds a NUL in any of its
+    strings; a body that does not parse is left to the handler to refuse."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            return holds_nul(json.loads(body))
+        except ValueError:
+            return False
+    return query_holds_nul(body)
+
+
+async def _bounded(
+    request: Request, *, client_form: bool = False, nul_error: str = "invalid_request"
+) -> Request | Response:
     """The request with its body read (at most ``MAX_BODY``), for the handler to parse again.
 
     ``client_form``: the form names its client as the SDK's token and revocation requests
     require, whichever way the client authenticated. RFC 6749 lets a client put its id and
     secret in HTTP Basic alone, and RFC 7009 lets a public client leave its secret out; the
     form gets ``client_id`` (from Basic) and ``client_secret`` (empty) where they are missing.
-    ``ClientCheck`` still judges the credentials themselves."""
+    ``ClientCheck`` still judges the credentials themselves. A body with a NUL in any string
+    is refused here, ``nul_error`` naming it, before a handler could store or look it up."""
     try:
         body = await read_capped(request, MAX_BODY)
     except ApiError:
@@ -106,6 +124,10 @@ async def _bounded(request: Request, *, client_form: bool = False) -> Request | 
             {"error": "invalid_request", "error_description": "request body too large"},
             status_code=413,
             headers=_NO_STORE,
+        )
+    if _body_holds_nul(request, body):
+        return JSONResponse(
+            {**OAUTH_NUL_REFUSAL, "error": nul_error}, status_code=400, headers=_NO_STORE
         )
     if client_form:
         body = _with_client(request, body)
@@ -226,7 +248,7 @@ async def register(request: Request) -> Response:
     refused = await _throttled(request, OAUTH_REGISTRATIONS, "too many registrations")
     if refused is not None:
         return refused
-    bounded = await _bounded(request)
+    bounded = await _bounded(request, nul_error="invalid_client_metadata")
     if isinstance(bounded, Response):
         return bounded
     options = ClientRegistrationOptions(

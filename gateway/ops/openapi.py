@@ -52,6 +52,8 @@ def operation_codes(path: str, route: ApiRoute) -> list[Code]:
         codes += _HEADER_CODES
     if route.param_convertors:  # a segment the converter refuses misses the route
         codes.append(Code.ROUTE_NOT_FOUND)
+    # A NUL anywhere in the URL (``url_text``) or in a body's text (``parsing``).
+    codes.append(Code.TEXT_HOLDS_NUL)
     codes.append(Code.INTERNAL_ERROR)
     return list(dict.fromkeys(codes))
 

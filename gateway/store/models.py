@@ -554,7 +554,15 @@ class FundingOrder(Base):
         Index("ix_funding_orders_merchant_env_id", "merchant_id", "env", "id"),
         Index("ix_funding_orders_status_expires_at", "status", "expires_at"),
         Index("ix_funding_orders_status_created_at", "status", "created_at"),
-        UniqueConstraint("provider_session_id"),
+        # A provider's ids are its account's own: unique within the account the channel's
+        # credentials name (``Credentials.account_id``), never across providers or accounts.
+        UniqueConstraint(
+            "channel",
+            "env",
+            "provider_account",
+            "provider_session_id",
+            name="uq_funding_orders_provider_session",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -566,6 +574,9 @@ class FundingOrder(Base):
     # staging the channel the sandbox stood in for. None for orders made before channels.
     channel: Mapped[str | None] = mapped_column(String(30))
     provider_session_id: Mapped[str | None] = mapped_column(String(255))
+    # The account the channel's credentials named when the order was made ("" where they name
+    # none in the clear: the channel and environment are then the account).
+    provider_account: Mapped[str] = mapped_column(String(255), server_default=text("''"))
     checkout_url: Mapped[str | None] = mapped_column(Text)
     success_url: Mapped[str | None] = mapped_column(String(2048))
     cancel_url: Mapped[str | None] = mapped_column(String(2048))

@@ -104,6 +104,7 @@ class Code(IntEnum):
 
     DUPLICATE_JSON_KEY = 3101
     JSON_TOO_DEEP = 3102
+    TEXT_HOLDS_NUL = 3103
 
     INSUFFICIENT_BALANCE = 4001
     TRANSACTION_NOT_FOUND = 4002
@@ -147,6 +148,7 @@ class Code(IntEnum):
     OPEN_ORDERS_LIMIT_REACHED = 4158
     INVOICE_EMAIL_NOT_ALLOWED = 4159
     RETURN_URL_INVALID = 4160
+    PAYMENT_SESSION_REPEATED = 4161
 
     FULFILMENT_NOT_CONFIGURED = 4200
     FULFILMENT_URL_INVALID = 4201
@@ -399,6 +401,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.METHOD_NOT_ALLOWED: CodeInfo(405, "Method not allowed on this route"),
     Code.DUPLICATE_JSON_KEY: CodeInfo(400, "Request body repeats a key in a JSON object"),
     Code.JSON_TOO_DEEP: CodeInfo(400, "Request body nests arrays and objects too deeply"),
+    Code.TEXT_HOLDS_NUL: CodeInfo(400, "Request text contains a NUL character"),
     Code.INSUFFICIENT_BALANCE: CodeInfo(402, "Insufficient wallet balance"),
     Code.TRANSACTION_NOT_FOUND: CodeInfo(404, "Transaction not found"),
     Code.IDEMPOTENCY_KEY_REUSED: CodeInfo(
@@ -621,6 +624,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
         422, "An invoice goes only to the e-mail address of one of this merchant's users"
     ),
     Code.RETURN_URL_INVALID: CodeInfo(422, "Return URL invalid"),
+    Code.PAYMENT_SESSION_REPEATED: CodeInfo(
+        502, "The payment provider answered a session it had already given another order"
+    ),
     Code.WEBHOOK_ENDPOINT_NOT_FOUND: CodeInfo(404, "Webhook endpoint not found"),
     Code.WEBHOOK_URL_INVALID: CodeInfo(422, "Webhook URL invalid"),
     Code.WEBHOOK_DELIVERY_NOT_FOUND: CodeInfo(404, "Webhook delivery not found"),

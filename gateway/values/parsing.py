@@ -3,7 +3,8 @@
 The one set of rules for a request body, whichever door it comes through (the REST routes, the
 MCP door at ``/mcp``, the dashboard's forms): at most a given size, never trusting
 ``Content-Length`` alone (3004); JSON with no key repeated in an object (3101) and nested at most
-``MAX_DEPTH`` levels (3102). Instants inside are ``timestamps.Instant``, bounded 1970..9999.
+``MAX_DEPTH`` levels (3102); no NUL in any string of the body or the query (3103, see
+``text``). Instants inside are ``timestamps.Instant``, bounded 1970..9999.
 """
 
 import json
@@ -15,6 +16,7 @@ from starlette.requests import Request
 
 from .codes import Code
 from .envelope import ApiError, validation_details
+from .text import holds_nul, query_holds_nul
 
 __all__ = ["MAX_DEPTH", "check_cursor", "decode_json", "read_capped", "read_json", "read_query"]
 
@@ -78,6 +80,8 @@ def decode_json(raw: bytes) -> Any:
             Code.JSON_TOO_DEEP,
             f"Request body nests arrays and objects more than {MAX_DEPTH} levels deep",
         )
+    if holds_nul(decoded):
+        raise ApiError(Code.TEXT_HOLDS_NUL)
     return decoded
 
 
@@ -114,6 +118,8 @@ async def read_json(
 
 
 def read_query(request: Request, model: type[M]) -> M:
+    if query_holds_nul(request.scope.get("query_string", b"")):
+        raise ApiError(Code.TEXT_HOLDS_NUL)
     params = dict(request.query_params)
     try:
         return model.model_validate(params)

@@ -16,9 +16,10 @@ the event's documented ``Data`` fields in their documented order as ``key=value`
 ``Invoice.Id``, ``Invoice.Status``, ``Transaction.Status``, ``Transaction.PaymentId``,
 ``Invoice.ExternalIdentifier``. Nothing else is signed: not the amounts, not the event's date,
 not its reference. So what an order is credited is always the order's own, the unsigned amounts
-only ever refuse (never raise) a credit, and a report is known by its signature with the
-unsigned values acted on: the same report resent is one key, and a copy with an amount changed
-is another, which cannot stand in for the genuine one.
+only ever refuse (never raise) a credit, and a report is known by what is signed alone: the same
+report resent, whatever its unsigned values, is one key, and one event row. A copy with an amount
+changed cannot stand in for the genuine one all the same: it does not match its order, and a
+report whose copy did not match is settled again when the next copy comes (``notices``).
 
 Amounts: MyFatoorah answers in its account's currency (KWD has three places); ``money`` turns
 them into integer minor units, never through a float.
@@ -27,7 +28,6 @@ them into integer minor units, never through a float.
 import base64
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -191,12 +191,10 @@ def _money(block: Any, value: str, currency: str, *, exact: bool) -> Money | Non
     return None if minor is None else Money(minor, code)
 
 
-def _key(signature: str, reference: str | None, asked: Money | None, paid: Money | None) -> str:
-    """What identifies a report: its signature (what MyFatoorah signed) and the unsigned values
-    the gateway acts on. The same report resent (a new date or reference) is one key; a copy
-    whose unsigned values were changed is another, so it cannot take the genuine one's place."""
-    acted_on = json.dumps([signature, reference, str(asked), str(paid)])
-    return "mf:" + hashlib.sha256(acted_on.encode()).hexdigest()
+def _key(signature: str) -> str:
+    """What identifies a report: what MyFatoorah signed, and nothing an outsider can change, so
+    copies with other unsigned values (a date, a reference, an amount) are one report."""
+    return "mf:" + hashlib.sha256(signature.encode()).hexdigest()
 
 
 def read_notification(body: bytes, header: str | None, secret: str, now: datetime) -> Notification:
@@ -237,7 +235,7 @@ def read_notification(body: bytes, header: str | None, secret: str, now: datetim
     paid = _money(amount, "ValueInBaseCurrency", "BaseCurrency", exact=False)
     signature = sign(secret, data, code)
     return Notification(
-        key=_key(signature, unsigned_reference, asked, paid),
+        key=_key(signature),
         invoice_id=invoice_id,
         invoice_status=invoice_status,
         transaction_status=transaction_status,

@@ -145,6 +145,12 @@ class Credentials(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+    def account_id(self) -> str:
+        """The provider's account these credentials name in the clear (Epay's merchant
+        number), within which the provider's ids are unique; "" where only a secret names it,
+        and the channel and environment stand for the account."""
+        return ""
+
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -328,7 +334,10 @@ class Notice:
     provider echoes the metadata given at ``open``, must be the order's. ``kind`` is the
     provider's own name for the event, logged and recorded (at most 100 characters).
     ``subscription`` is set instead of ``order_id`` for a subscription's report (``state`` then
-    says of the payment, if any, as for an order)."""
+    says of the payment, if any, as for an order). ``amount_signed`` is False where the
+    provider's signature leaves the amount out (MyFatoorah's): ``event_id`` then names the
+    signed report alone, and a copy whose amount does not match its order is refused quietly
+    and leaves that report's place to the genuine copy (``notices``)."""
 
     event_id: str
     state: NoticeState
@@ -341,6 +350,7 @@ class Notice:
     merchant_id: str | None = None
     created: datetime | None = None
     subscription: PeriodNotice | None = None
+    amount_signed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

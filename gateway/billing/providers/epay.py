@@ -67,6 +67,9 @@ class EpayCredentials(Credentials):
     currency: CurrencyCode = "CNY"
     rate: str
 
+    def account_id(self) -> str:
+        return f"{self.api_root}#{self.pid}"[:255]
+
     @field_validator("rate")
     @classmethod
     def _rate(cls, value: str) -> str:

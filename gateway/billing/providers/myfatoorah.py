@@ -141,6 +141,7 @@ class MyFatoorahProvider(Provider[MyFatoorahCredentials]):
             amount_minor=read.paid.minor if read.paid is not None else None,
             currency=read.paid.currency if read.paid is not None else None,
             created=read.created,
+            amount_signed=False,
         )
 
     async def look_up(self, ctx: Context[MyFatoorahCredentials], order: OrderRef) -> Looked:

@@ -1,13 +1,20 @@
 """Every malformed request gets the envelope with a 3xxx code, never a 500, and changes nothing."""
 
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Mount
 
+from gateway.api import PREFIX
+from gateway.app import create_app
+from gateway.ops.routing import ApiRoute
 from gateway.store.db import Database
+from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.rows import row_counts
 
 GOOD = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
 JSON = {"Content-Type": "application/json"}
@@ -153,6 +160,140 @@ async def test_bad_sandbox_fund_changes_nothing(
     reply = await client.post("/sandbox/fund", content=raw, headers={**merchant.headers, **JSON})
     assert (reply.status_code, reply.json()["code"]) == (status, code)
     assert await merchant_balance(db, merchant) == 100_000
+
+
+# A NUL in any text from outside is refused where the request is parsed (3103), before a route
+# reads it: PostgreSQL cannot store one (it answered 500 there) where SQLite did.
+NUL_BODIES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("send metadata", "POST", "/topup/send", {**GOOD, "metadata": {"note": "a\x00b"}}),
+    ("metadata key", "POST", "/topup/send", {**GOOD, "metadata": {"n\x00": "b"}}),
+    ("recipient e-mail", "POST", "/topup/send", {**GOOD, "recipient_email": "a\x00b@example.com"}),
+    ("app name", "POST", "/apps", {"name": "Bot\x00", "redirect_uris": ["https://app.example/cb"]}),
+    (
+        "endpoint description",
+        "POST",
+        "/webhooks/endpoints",
+        {"url": "https://hooks.example/in", "description": "main\x00"},
+    ),
+    (
+        "custom header value",
+        "POST",
+        "/webhooks/endpoints",
+        {"url": "https://hooks.example/in", "headers": [{"name": "X-Tag", "value": "a\x00"}]},
+    ),
+    ("checkout coupon", "POST", "/billing/checkout", {"pack_id": "starter", "coupon": "OFF\x00"}),
+    (
+        "profile field",
+        "PUT",
+        "/billing/profile",
+        {"legal_name": "Acme\x00", "address_line1": "1 Road", "city": "Ulm", "country": "DE"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "sent"),
+    [case[1:] for case in NUL_BODIES],
+    ids=[case[0] for case in NUL_BODIES],
+)
+async def test_a_nul_in_a_json_body_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    method: str,
+    path: str,
+    sent: Any,
+) -> None:
+    merchant = await make_merchant("live")
+    before = await row_counts(db)
+    reply = await client.request(method, path, json=sent, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (400, 3103), reply.text
+    assert reply.json()["success"] is False
+    assert await row_counts(db) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/topup", {"cursor": "txn_\x00"}),
+        ("/topup", {"status\x00": "delivered"}),
+        ("/webhooks/deliveries", {"event_type": "topup.delivered\x00"}),
+        ("/topup/txn_%00aaaaaaaaaaaaaaaaaaaaaaa", {}),
+        ("/apps/app_%00", {}),
+    ],
+    ids=["cursor", "query name", "delivery filter", "path id", "app id"],
+)
+async def test_a_nul_in_the_url_is_refused(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    path: str,
+    params: dict[str, str],
+) -> None:
+    merchant = await make_merchant()
+    before = await row_counts(db)
+    reply = await client.get(path, params=params, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (400, 3103), reply.text
+    assert await row_counts(db) == before
+
+
+def _body_routes(settings: Settings) -> list[tuple[str, str]]:
+    """Every (method, path) under the public API documented as taking a body, ids filled in."""
+    found: list[tuple[str, str]] = []
+    for mount in create_app(settings).routes:
+        if not isinstance(mount, Mount) or mount.path != PREFIX:
+            continue
+        for route in mount.routes:
+            if not isinstance(route, ApiRoute) or route.doc.body is None:
+                continue
+            for method in sorted((route.methods or set()) & {"POST", "PUT", "PATCH"}):
+                found.append((method, re.sub(r"\{[^}]+\}", "x_1", route.path)))
+    return found
+
+
+async def test_every_body_route_refuses_a_nul_before_reading_the_body(
+    settings: Settings, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant()
+    routes = _body_routes(settings)
+    assert len(routes) > 20
+    before = await row_counts(db)
+    refused = []
+    for method, path in routes:
+        reply = await client.request(
+            method,
+            path,
+            json={"name": "a\x00", "description": "\x00"},
+            headers={**merchant.headers, "Idempotency-Key": "nul-1"},
+        )
+        code = reply.json().get("code")
+        # A channel not configured answers 503 with its own code; an internal error is 9xxx.
+        assert reply.status_code != 500 and code < 9000, (method, path, reply.text)
+        # The body was read by a model (3001) only if the NUL got past the parser.
+        assert code != 3001, (method, path, reply.text)
+        refused.append(code == 3103)
+    assert await row_counts(db) == before
+    # The rest look their resource up first (an id that is not there: 404).
+    assert sum(refused) >= 16
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        ("/apps", {"name": "Bot\nAdmin: yes", "redirect_uris": ["https://app.example/cb"]}),
+        ("/apps", {"name": "Bot", "redirect_uris": ["https://app.example/cb\r\nx"]}),
+    ],
+    ids=["app name", "redirect URI"],
+)
+async def test_a_control_character_in_a_name_or_line_is_refused(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, path: str, sent: Any
+) -> None:
+    merchant = await make_merchant()
+    before = await row_counts(db)
+    reply = await client.post(path, json=sent, headers=merchant.headers)
+    assert (reply.status_code, reply.json()["code"]) == (422, 3001), reply.text
+    assert "control characters" in reply.text
+    assert await row_counts(db) == before
 
 
 # A URL that is no URL: an IPv6 bracket never closed, or a port past 65535. Every URL field a

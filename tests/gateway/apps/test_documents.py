@@ -129,8 +129,20 @@ async def test_a_client_known_by_its_document_connects_and_is_unverified(
         {"redirect_uris": ["http://app.example/cb"]},
         {"redirect_uris": []},
         {"token_endpoint_auth_method": "client_secret_basic"},
+        # PostgreSQL cannot store a NUL (it answered 500 there), and a name is one line.
+        {"client_name": "Desk\x00"},
+        {"client_name": "Desk\nApproved by the gateway"},
+        {"redirect_uris": ["http://127.0.0.1:7/cb\x00"]},
     ],
-    ids=["not its own url", "redirect not https", "no redirect", "a secret"],
+    ids=[
+        "not its own url",
+        "redirect not https",
+        "no redirect",
+        "a secret",
+        "a NUL in its name",
+        "a line break in its name",
+        "a NUL in a redirect",
+    ],
 )
 async def test_a_document_that_is_wrong_leaves_the_client_unknown(
     hook_app: ASGIApp, served: Documents, wrong: dict[str, object]

@@ -8,6 +8,7 @@ once. An operator refunds a paid Creem order in full, once: a part, Creem's refu
 refund change nothing, and a refund whose answer was lost is recorded once when asked again."""
 
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.fixtures import channels
 from tests.fixtures.billing import finish_refunds, refunded
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.rows import row_counts
 from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/creem"
@@ -367,3 +369,31 @@ async def test_a_creem_refund_whose_answer_was_lost_is_pending_then_finished_onc
     assert await refunded(db, made["order_id"]) == ("completed", paid, 1)
     assert len(await events_of(db, merchant.merchant_id, "wallet.debited")) == 1
     await assert_ledger_balanced(db)
+
+
+async def test_a_checkout_id_creem_gave_before_is_refused_and_makes_nothing(
+    billing_client: httpx.AsyncClient,
+    creem_stand_in: CreemStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    products: dict[str, str],
+) -> None:
+    """A provider answering a session id another order holds (its id space is its own) gets
+    the envelope with its code, never a 500 (9001), and no order, coupon use or entry."""
+    api = billing_client
+    first, second = await make_merchant("live"), await make_merchant("live")
+    repeated = creem_stand_in.checkout_id = "ch_" + uuid.uuid4().hex[:20]
+    try:
+        made = await channels.checkout(api, first, "creem")
+        before = await row_counts(db)
+        again = await _checkout(api, second, pack_id="pack_starter")
+        custom = await _checkout(api, first, amount_cents=700)
+    finally:
+        creem_stand_in.checkout_id = None
+    assert channels.provider_id(made) == repeated
+    for refused in (again, custom):
+        assert (refused.status_code, refused.json()["code"]) == (502, 4161), refused.text
+        assert refused.json()["success"] is False
+    assert await row_counts(db) == before
+    listed = await api.get("/orders", headers=second.headers)
+    assert listed.json()["data"] == []

@@ -6,6 +6,7 @@ with the KWD charge), a lost one is found by reconciliation, and forged, stale, 
 another's notifications credit nothing, the refused ones without a trace and logged once."""
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.myfatoorah import TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
+from tests.fixtures.rows import row_counts
 from tests.fixtures.webhooks import events_of
 
 WEBHOOK = "/payment/webhook/myfatoorah"
@@ -257,3 +259,41 @@ async def test_staging_pays_myfatoorah_through_the_sandbox_page_titled_for_it(
     page = await channels.sandbox_page(billing_client, made, "myfatoorah")
     assert "MyFatoorah" in page and "KNET" in page
     assert len(myfatoorah_stand_in.invoices) == before  # staging never reaches MyFatoorah
+
+
+@pytest.mark.usefixtures("enabled")
+async def test_a_report_resent_with_other_unsigned_values_is_one_row_and_one_warning(
+    billing_client: httpx.AsyncClient,
+    myfatoorah_stand_in: MyFatoorahStandIn,
+    make_merchant: MakeMerchant,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MyFatoorah signs five fields: copies of one genuine report with other unsigned values
+    (amounts, the event's reference, the unsigned order id) are one report, one event row,
+    said once at warning and never at error; the genuine copy still credits, once."""
+    api = billing_client
+    merchant = await make_merchant("live")
+    made = await channels.checkout(api, merchant, "myfatoorah")
+    invoice = channels.provider_id(made)
+    myfatoorah_stand_in.pay(invoice)
+    genuine = myfatoorah_stand_in.notification(invoice)
+    before = await row_counts(db)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        for n in range(6):
+            changed = json.loads(json.dumps(genuine[0]))
+            changed["Data"]["Amount"]["ValueInBaseCurrency"] = f"0.{n:03d}"
+            changed["Event"]["Reference"] = f"WH-{n}"
+            changed["Data"]["Invoice"]["UserDefinedField"] = f"ord_{n}"
+            assert (await _notify(api, (changed, genuine[1]))).status_code == 200
+    said = [r for r in caplog.records if r.name.startswith("gateway")]
+    assert [r.levelno for r in said] == [logging.WARNING], [r.getMessage() for r in said]
+    assert (await row_counts(db))["payment_notices"] == before["payment_notices"] + 1
+    assert (await channels.order(api, merchant, made["order_id"]))["status"] == "pending"
+    assert await channels.balance(api, merchant) == 0
+
+    # The genuine copy then: it takes its report's place, credited once however often sent.
+    await channels.sent_at_once(3, lambda: _notify(api, genuine))
+    assert (await row_counts(db))["payment_notices"] == before["payment_notices"] + 1
+    await channels.credited_once(api, db, merchant, made)

@@ -17,6 +17,7 @@ from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
+from tests.fixtures.rows import row_counts
 from tests.fixtures.subscriptions import MakePlan, balance, bought_in_sandbox, credits_of
 from tests.fixtures.webhooks import events_of, make_endpoint
 
@@ -325,3 +326,18 @@ async def test_the_sweep_renews_by_each_merchants_own_clock(
         )
     await subscription_sandbox.sweep(db)
     assert (await credits_of(db, ahead), await credits_of(db, behind)) == (2, 1)
+
+
+async def test_a_nul_in_the_portal_s_form_is_refused_and_changes_nothing(
+    sub_api: httpx.AsyncClient,
+    db: Database,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+) -> None:
+    """PostgreSQL cannot store or look up a NUL (a plan id with one answered 500 there)."""
+    merchant, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
+    portal = await _portal(sub_api, merchant)
+    before = await row_counts(db)
+    refused = await _act(sub_api, portal, "change", plan_id="plan_\x00", interval="year")
+    assert (refused.status_code, refused.json()["code"]) == (400, 3103), refused.text
+    assert await row_counts(db) == before

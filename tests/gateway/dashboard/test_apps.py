@@ -5,10 +5,13 @@ taken only by a role that may manage keys."""
 import re
 
 import httpx
+import pytest
 from starlette.types import ASGIApp
 
+from gateway.store.db import Database
 from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.oauth import REDIRECT, Flow
+from tests.fixtures.rows import row_counts
 
 
 async def _register(owner: Account, **fields: str) -> httpx.Response:
@@ -85,3 +88,22 @@ async def test_a_connected_app_is_listed_and_revoked(
     assert (await client.get("/balance", headers=token)).json()["code"] == 2405
     # The app's maker sees none of it: a consent is the consenting merchant's.
     assert "Ledger Lens" not in (await maker.client.get("/apps/connected")).text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"name": "Ledger\x00"}, {"redirect_uris": REDIRECT + "\x00"}, {"scopes\x00": "topup:read"}],
+    ids=["name", "redirect URI", "field name"],
+)
+async def test_a_nul_in_a_form_is_refused_and_makes_nothing(
+    app: ASGIApp, db: Database, fields: dict[str, str]
+) -> None:
+    """PostgreSQL cannot store a NUL (an app named with one answered 500 there): the one form
+    reader refuses it for every page, before the form's handler reads it."""
+    owner = await sign_up_on(dashboard_client(app))
+    before = await row_counts(db)
+    data = {"name": "Ledger Lens", "redirect_uris": REDIRECT, "scopes": "topup:read", **fields}
+    refused = await owner.post("/apps", data, page="/apps")
+    assert refused.status_code == 400
+    assert "NUL" in refused.text
+    assert await row_counts(db) == before

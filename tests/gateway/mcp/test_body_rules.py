@@ -76,6 +76,28 @@ async def test_deep_nesting_is_refused_3102(
     assert envelope["code"] == 3102
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"metadata": {"note": "a\x00b"}}, {"recipient_email": "a\x00@example.com"}],
+    ids=["metadata", "e-mail"],
+)
+@pytest.mark.parametrize("through_sdk", [False, True], ids=["fast path", "sdk"])
+async def test_a_nul_in_a_tool_argument_is_refused_3103(
+    mcp_root: str,
+    db: Database,
+    make_merchant: MakeMerchant,
+    changes: dict[str, Any],
+    through_sdk: bool,
+) -> None:
+    """PostgreSQL cannot store a NUL (it answered 500 there); refused as the REST body is."""
+    arguments = json.dumps(send_args("nul-1", **changes))
+    reply, envelope = await _refusal(
+        mcp_root, db, make_merchant, _call(arguments, through_sdk=through_sdk)
+    )
+    assert reply.status_code == 400
+    assert envelope["code"] == 3103
+
+
 async def test_an_oversized_body_is_refused_3004_as_json(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from tests.fixtures.migrations import database_at, up_down_up
+from tests.fixtures.migrations import ORDER_SESSIONS_LATER, database_at, up_down_up
 
 TABLES = {"funding_orders", "payment_channels", "payment_notices"}
 
@@ -23,6 +23,11 @@ async def test_0031_adds_the_channels_and_goes_back(
 ) -> None:
     async with database_at("0030", database_url, tmp_path, request) as db:
         before, after = await up_down_up(
-            db, "0030", "0031", TABLES, _shape, later={"funding_orders.refunded_cents"}
+            db,
+            "0030",
+            "0031",
+            TABLES,
+            _shape,
+            later={"funding_orders.refunded_cents", *ORDER_SESSIONS_LATER},
         )
     assert after[0] > before[0] and after[1] == TABLES
