@@ -71,9 +71,9 @@ async def test_with_redis_down_the_endpoints_refuse(settings: Settings) -> None:
     assert {r.json()["error"] for r in answers} == {"temporarily_unavailable"}
 
 
-@pytest.mark.parametrize(
-    "client_id", ["https://[::1/x", "https://[::1]:99999/x", "http://[/x", "https://[::1/x/\x00"]
-)
+# With a NUL too, every endpoint refuses the request as it is parsed (invalid_request, 400):
+# tests/gateway/apps/test_registration.py sweeps that.
+@pytest.mark.parametrize("client_id", ["https://[::1/x", "https://[::1]:99999/x", "http://[/x"])
 async def test_a_client_id_that_is_no_url_is_an_unknown_client(
     app: ASGIApp, client_id: str
 ) -> None:

@@ -12,8 +12,9 @@ from gateway.store.migrate import alembic_config, upgrade
 from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
 
 # Added to the same tables by later migrations: 0013 (settings), 0014 (retention), 0015
-# (recipient lookups), 0019 (voucher redemption).
+# (recipient lookups), 0019 (voucher redemption), 0034 (unverified apps' budget).
 LATER = {
+    "merchants.unverified_app_daily_cents",
     "merchants.display_name",
     "merchants.retention_days",
     "wallets.low_balance_threshold_cents",

@@ -14,8 +14,13 @@ from gateway.values.clock import utcnow
 from tests.fixtures.migrations import database_at, differences, url_of
 
 TABLES = {"merchants", "merchant_invitations"}
-# Added by later migrations: 0011 (mail), 0013 (settings), 0014 (retention).
+# Added by later migrations: 0011 (mail), 0013 (settings), 0014 (retention), 0034 (unverified
+# apps' budget), 0036 (invitation links).
 LATER = {
+    "merchants.unverified_app_daily_cents",
+    "merchant_invitations.token_hash",
+    "merchant_invitations.expires_at",
+    "merchant_invitations.ix_merchant_invitations_token_hash",
     "merchants.notify_recipients",
     "merchants.display_name",
     "merchants.retention_days",
