@@ -74,24 +74,30 @@ class Actor:
     # Who is refused, in the words of the refusal: a key (``KEY_SCOPE_NOT_GRANTABLE``), or a
     # dashboard role (``ROLE_SCOPE_NOT_GRANTABLE``, this sentence its message).
     role_refusal: str | None = None
+    # The actor may not see spendable codes, so the keys it makes see none either
+    # (``api_keys.hides_codes``): no one gives a key more than they may do themselves.
+    hides_codes: bool = False
 
 
 def by_key(caller: Caller) -> Actor:
-    """A key: its merchant, its environment, its scopes (a legacy key holds every one), and the
-    code's reveal if it reveals itself."""
+    """A key: its merchant, its environment, its scopes (a legacy key holds every one), the
+    code's reveal if it reveals itself, and hidden codes if it sees none (a key made by a role
+    that does not reveal them, or an app's token whose consent does not)."""
     return Actor(
         caller.merchant_id,
         caller.env,
         frozenset(caller.policy.scopes),
         caller.policy.reveals_voucher(),
+        hides_codes=not caller.sees_codes(upstream=False),
     )
 
 
 def by_role(
     merchant_id: str, env: str, scopes: frozenset[Scope], reveals: bool, refusal: str
 ) -> Actor:
-    """A dashboard user: what their role may give in ``env`` (``accounts.roles``)."""
-    return Actor(merchant_id, env, scopes, reveals, refusal)
+    """A dashboard user: what their role may give in ``env`` (``accounts.roles``). A role that
+    does not reveal codes sees none, nor do the keys it makes."""
+    return Actor(merchant_id, env, scopes, reveals, refusal, hides_codes=not reveals)
 
 
 def by_operator(merchant_id: str) -> Actor:
@@ -198,7 +204,14 @@ async def create(
     if (await conn.execute(live_keys)).scalar_one() >= cap:
         raise ApiError(Code.KEY_COUNT_LIMIT_REACHED, data={"limit": cap})
     key_id, key = await service.create_key(
-        conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
+        conn,
+        actor.merchant_id,
+        made_in,
+        pepper,
+        now,
+        name=name,
+        policy=policy,
+        hides_codes=actor.hides_codes,
     )
     made = data(await _info(conn, actor, key_id))
     return KeyCreated(**made.model_dump(), key=key.raw)
