@@ -41,7 +41,7 @@ __all__ = ["Caller", "authenticate", "require_scope"]
 _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
             AS low_balance_threshold_cents,
-        w.id AS wallet_id, k.policy, m.notify_recipients,
+        w.id AS wallet_id, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams"""
 _CALLER_NAMES = (
@@ -52,6 +52,7 @@ _CALLER_NAMES = (
     "low_balance_threshold_cents",
     "wallet_id",
     "policy",
+    "hides_codes",
     "notify_recipients",
     "upstreams",
 )
@@ -87,8 +88,9 @@ class Caller:
     notify_recipients: bool | None = None
     # The app acting through a consent (an OAuth access token); ``None``: a key of the merchant.
     app_id: str | None = None
-    # A dashboard member whose role does not see codes (``accounts.roles.reveals_codes``):
-    # every spendable code is hidden, the gateway's own voucher's too.
+    # A dashboard member whose role does not see codes (``accounts.roles.reveals_codes``), or a
+    # key such a member (or such a key) made (``api_keys.hides_codes``): every spendable code
+    # is hidden, the gateway's own voucher's too.
     hides_every_code: bool = False
 
     @property
@@ -162,6 +164,7 @@ def _caller(
         bool(row["upstreams"]),
         bool(row["notify_recipients"]),
         app_id,
+        bool(row["hides_codes"]),
     )
 
 

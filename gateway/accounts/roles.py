@@ -8,10 +8,11 @@ the environment they look at). Only an owner sees a recipient's spendable code (
 own voucher, an upstream's redemption code or key): it is the recipient's money, so every page
 that shows one, and the staging mailbox, masks it for the others (``reveals_codes``, applied
 through ``Caller.sees_codes``). A key made on the dashboard gets
-no more than its maker's role: the scopes of ``grantable_scopes``, and the code's reveal only
-from an owner. A consent given to an app (``connect``) is such a key: everyone may give one in
-staging, with the scopes their role may give there (a viewer: reading), and only an owner in
-live, where a consent spends real money and reads real recipients.
+no more than its maker's role: the scopes of ``grantable_scopes``, the code's reveal only from
+an owner, and no code at all from a role that sees none (``api_keys.hides_codes``, which every
+key it makes inherits). A consent given to an app (``connect``) is such a key: everyone may give
+one in staging, with the scopes their role may give there (a viewer: reading), and only an owner
+in live, where a consent spends real money and reads real recipients.
 """
 
 from typing import Final, Literal, get_args

@@ -76,24 +76,34 @@ class Actor:
     # Who is refused, in the words of the refusal: a key (``KEY_SCOPE_NOT_GRANTABLE``), or a
     # dashboard role (``ROLE_SCOPE_NOT_GRANTABLE``, this sentence its message).
     role_refusal: str | None = None
+    # The actor may not see spendable codes, so the keys it makes see none either
+    # (``api_keys.hides_codes``): no one gives a key more than they may do themselves.
+    hides_codes: bool = False
+    # A key's own policy: the keys it makes or changes get no looser limits than these
+    # (``Policy.beyond``). ``None``: a dashboard role or an operator, who hold no limits.
+    bound: Policy | None = None
 
 
 def by_key(caller: Caller) -> Actor:
-    """A key: its merchant, its environment, its scopes (a legacy key holds every one), and the
-    code's reveal if it reveals itself."""
+    """A key: its merchant, its environment, its scopes (a legacy key holds every one), the
+    code's reveal if it reveals itself, and hidden codes if it sees none (a key made by a role
+    that does not reveal them, or an app's token whose consent does not)."""
     return Actor(
         caller.merchant_id,
         caller.env,
         frozenset(caller.policy.scopes),
         caller.policy.reveals_voucher(),
+        hides_codes=not caller.sees_codes(upstream=False),
+        bound=caller.policy,
     )
 
 
 def by_role(
     merchant_id: str, env: str, scopes: frozenset[Scope], reveals: bool, refusal: str
 ) -> Actor:
-    """A dashboard user: what their role may give in ``env`` (``accounts.roles``)."""
-    return Actor(merchant_id, env, scopes, reveals, refusal)
+    """A dashboard user: what their role may give in ``env`` (``accounts.roles``). A role that
+    does not reveal codes sees none, nor do the keys it makes."""
+    return Actor(merchant_id, env, scopes, reveals, refusal, hides_codes=not reveals)
 
 
 def by_operator(merchant_id: str) -> Actor:
@@ -114,26 +124,40 @@ def data(key: service.KeyInfo) -> KeyData:
     )
 
 
-def _grantable(actor: Actor, given: tuple[Scope, ...], reveal: bool = False) -> None:
-    """Refuse scopes the actor may not give, and the code's reveal from one that does not
-    reveal: a key cannot make a stronger one (2310, 2312), a dashboard user cannot make one
-    stronger than their role (2324)."""
+def _grantable(
+    actor: Actor, given: tuple[Scope, ...], reveal: bool = False, wider: tuple[str, ...] = ()
+) -> None:
+    """Refuse scopes the actor may not give, the code's reveal from one that does not reveal,
+    and limits looser than a key's own (``wider``, the fields of ``Policy.beyond``): a key
+    cannot make a stronger one (2310, 2312, 2317), a dashboard user cannot make one stronger
+    than their role (2324)."""
     missing = [s for s in given if s not in actor.scopes]
     refused: dict[str, Any] | None = {"scopes": missing} if missing else None
     if refused is None and reveal and not actor.reveals:
         refused = {"reveal_voucher": True}
+    if refused is None and wider:
+        refused = {"fields": list(wider)}
     if refused is None:
         return
     if actor.role_refusal is not None:
         raise ApiError(Code.ROLE_SCOPE_NOT_GRANTABLE, actor.role_refusal, data=refused)
     if missing:
         raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data=refused)
+    if "fields" in refused:
+        raise ApiError(Code.KEY_LIMIT_NOT_GRANTABLE, data=refused)
     raise ApiError(Code.KEY_REVEAL_NOT_GRANTABLE, data=refused)
 
 
+def _wider(actor: Actor, policy: Policy) -> tuple[str, ...]:
+    """The fields of ``policy`` looser than the acting key's own (none for a role or an
+    operator)."""
+    return () if actor.bound is None else policy.beyond(actor.bound)
+
+
 def check_grantable(actor: Actor, policy: Policy) -> None:
-    """Refuse a policy whose scopes or code's reveal the actor may not give (``_grantable``)."""
-    _grantable(actor, policy.scopes, policy.reveals_voucher())
+    """Refuse a policy whose scopes, code's reveal or limits the actor may not give
+    (``_grantable``)."""
+    _grantable(actor, policy.scopes, policy.reveals_voucher(), _wider(actor, policy))
 
 
 def _visible(actor: Actor) -> list[Any]:
@@ -196,7 +220,7 @@ async def create(
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
-    _grantable(actor, policy.scopes, policy.reveals_voucher())
+    check_grantable(actor, policy)
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
     kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
     standing = select(sa.func.count()).where(
@@ -209,7 +233,14 @@ async def create(
         refused = Code.CONSENT_COUNT_LIMIT_REACHED if consent else Code.KEY_COUNT_LIMIT_REACHED
         raise ApiError(refused, data={"limit": cap})
     key_id, key = await service.create_key(
-        conn, actor.merchant_id, made_in, pepper, now, name=name, policy=policy
+        conn,
+        actor.merchant_id,
+        made_in,
+        pepper,
+        now,
+        name=name,
+        policy=policy,
+        hides_codes=actor.hides_codes,
     )
     made = data(await _info(conn, actor, key_id))
     return KeyCreated(**made.model_dump(), key=key.raw)
@@ -249,14 +280,17 @@ def _merged(stored: Policy, patch: dict[str, Any]) -> Policy:
 async def replace_policy(
     conn: AsyncConnection, actor: Actor, key_id: str, policy: Policy
 ) -> KeyData:
-    """Store ``policy`` as the key's whole policy. Scopes the key did not have, and the code's
-    reveal, must be the actor's to give; what it keeps stays, even where the actor lacks it."""
+    """Store ``policy`` as the key's whole policy. Scopes the key did not have, the code's
+    reveal, and a field changed to looser than the acting key's own, must be the actor's to
+    give; what it keeps stays, even where the actor lacks it. A key changing itself is held
+    to what it holds: it may tighten, never loosen."""
     row = await _row(conn, actor, key_id, lock=True)
     held = load(row.policy)
     _grantable(
         actor,
         tuple(s for s in policy.scopes if s not in held.scopes),
         policy.reveals_voucher() and not held.reveals_voucher(),
+        tuple(f for f in _wider(actor, policy) if getattr(policy, f) != getattr(held, f)),
     )
     await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
     return await get(conn, actor, key_id)

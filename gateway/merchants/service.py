@@ -137,9 +137,11 @@ async def create_key(
     *,
     name: str | None = None,
     policy: Policy | None = None,
+    hides_codes: bool = False,
 ) -> tuple[str, ApiKey]:
     """Mint a key; the raw key exists only in the return value. Without a policy the key is
     stored as the keys made before policies were: no policy, every scope and no limit.
+    ``hides_codes``: its maker may not see spendable codes, so the key sees none.
 
     Rules about who may make which key live in ``merchants.keys``; this is the write alone."""
     key = mint_api_key(env)
@@ -156,6 +158,7 @@ async def create_key(
             policy=null() if policy is None else policy.stored(),
             created_at=now,
             revoked_at=None,
+            hides_codes=hides_codes,
         )
     )
     return key_id, key

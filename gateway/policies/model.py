@@ -167,6 +167,44 @@ class Policy(_Strict):
         kept = tuple(s for s in self.scopes if s in given)
         return self if kept == self.scopes else self.model_copy(update={"scopes": kept})
 
+    def beyond(self, bound: "Policy") -> tuple[str, ...]:
+        """The fields in which this policy lets a key do more than ``bound`` does: what a key
+        held to ``bound`` may not give, so that no key made or changed by a key outdoes its maker
+        (scopes and the code's reveal are judged by what the maker holds, in
+        ``merchants.keys``). A spend limit is within one of ``bound``'s when it is no larger over
+        the same window, or over all time; ``soft_limit_percent`` only warns, and is free."""
+        wider: list[str] = []
+        if _looser(self.max_per_send_cents, bound.max_per_send_cents):
+            wider.append("max_per_send_cents")
+        if any(not _within(self.limits, limit) for limit in bound.limits):
+            wider.append("limits")
+        if bound.per_recipient_limit is not None and not _within(
+            () if self.per_recipient_limit is None else (self.per_recipient_limit,),
+            bound.per_recipient_limit,
+        ):
+            wider.append("per_recipient_limit")
+        if bound.allowed_platforms is not None and (
+            self.allowed_platforms is None
+            or not set(self.allowed_platforms) <= set(bound.allowed_platforms)
+        ):
+            wider.append("allowed_platforms")
+        if bound.allowed_recipients is not None and (
+            self.allowed_recipients is None
+            or not all(_covered(r, bound.allowed_recipients) for r in self.allowed_recipients)
+        ):
+            wider.append("allowed_recipients")
+        if _looser(self.approval_above_cents, bound.approval_above_cents):
+            wider.append("approval_above_cents")
+        if bound.approval_for_new_recipients and not self.approval_for_new_recipients:
+            wider.append("approval_for_new_recipients")
+        if bound.expires_at is not None and (
+            self.expires_at is None or self.expires_at > bound.expires_at
+        ):
+            wider.append("expires_at")
+        if _looser(self.rate_limit_per_minute, bound.rate_limit_per_minute):
+            wider.append("rate_limit_per_minute")
+        return tuple(wider)
+
     def reveals_voucher(self) -> bool:
         """A key made without a policy (``UNRESTRICTED``, which says so) reveals; one made with
         a policy only when it says so. The field alone decides: a policy stored and read back
@@ -176,6 +214,26 @@ class Policy(_Strict):
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``api_keys.policy``."""
         return self.model_dump(mode="json")
+
+
+def _looser(mine: int | None, bound: int | None) -> bool:
+    """A cap (``None``: none) that lets more through than ``bound``'s."""
+    return bound is not None and (mine is None or mine > bound)
+
+
+def _within(mine: Iterable[Limit], bound: Limit) -> bool:
+    """Whether one of ``mine`` holds spend to ``bound``: no more over the same window, or no
+    more over all time (which holds every window)."""
+    return any(
+        limit.amount_cents <= bound.amount_cents and limit.interval in (bound.interval, "all_time")
+        for limit in mine
+    )
+
+
+def _covered(rule: str, bound: tuple[str, ...]) -> bool:
+    """Whether a recipient rule admits no one ``bound``'s rules refuse: the same rule, or an
+    address at a domain ``bound`` admits whole."""
+    return rule in bound or (not rule.startswith("@") and "@" + rule.rpartition("@")[2] in bound)
 
 
 UNRESTRICTED = Policy(scopes=SCOPES, reveal_voucher=True)

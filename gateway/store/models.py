@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -144,6 +145,10 @@ class ApiKeyRow(Base):
     app_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # The dashboard user who gave the consent.
     granted_by: Mapped[str | None] = mapped_column(String(40))
+    # Made by someone who may not see spendable codes (a dashboard role that does not reveal
+    # them, or a key that hides them): the key sees none either, the gateway's own voucher
+    # included, on every door (``Caller.sees_codes``). Set when the key is made, never lifted.
+    hides_codes: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 # A window a send took past its soft line, whose ``key.budget_low`` is not written yet

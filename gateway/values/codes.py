@@ -73,6 +73,7 @@ class Code(IntEnum):
     KEY_REVEAL_NOT_GRANTABLE = 2312
     CONSENT_COUNT_LIMIT_REACHED = 2313
     KEY_RULE_REFUSES_CHARGE = 2316
+    KEY_LIMIT_NOT_GRANTABLE = 2317
 
     ROLE_NOT_ALLOWED = 2320
     LAST_OWNER = 2321
@@ -357,6 +358,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.KEY_REVEAL_NOT_GRANTABLE: CodeInfo(
         403, "A key that does not see recipients' codes cannot make a key that does"
+    ),
+    Code.KEY_LIMIT_NOT_GRANTABLE: CodeInfo(
+        403, "A key can only give another key limits within its own"
     ),
     Code.KEY_RULE_REFUSES_CHARGE: CodeInfo(
         403, "A rule of this consent's policy holds or restricts payments; a charge cannot meet it"
