@@ -1,8 +1,8 @@
 """key hides codes: a key made by someone who may not see spendable codes (a dashboard role
 that does not reveal them, or a key made by such a key) sees none through any door
 
-Revision ID: 0040
-Revises: 0034
+Revision ID: 0038
+Revises: 0037
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0040"
-down_revision: str | None = "0034"
+revision: str = "0038"
+down_revision: str | None = "0037"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
