@@ -67,6 +67,7 @@ async def live_client(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.mark.both_stores
 async def test_fifty_concurrent_checkins_credit_once(
     live_client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
 ) -> None:

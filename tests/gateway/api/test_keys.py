@@ -414,6 +414,7 @@ async def test_bad_queries_and_bodies_of_no_json(
     assert reply.json()["code"] == 3003
 
 
+@pytest.mark.both_stores
 async def test_concurrent_patches_of_different_fields_all_hold(
     client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
@@ -456,6 +457,7 @@ async def test_a_key_may_revoke_itself(
     assert (refused.status_code, refused.json()["code"]) == (401, 2004)
 
 
+@pytest.mark.both_stores
 async def test_keys_per_merchant_and_environment_are_capped_under_concurrent_creates(
     settings: Settings, make_merchant: MakeMerchant
 ) -> None:
