@@ -1,7 +1,7 @@
 """Daily check-in and the staging test clock over REST: once per merchant, environment and UTC
 day under real concurrent requests, the next day by the staging clock, live off until the
 operator turns it on and never on the staging clock, bad input refused with nothing changed.
-Both stores."""
+The concurrent check-ins on both stores."""
 
 import asyncio
 from collections.abc import AsyncIterator

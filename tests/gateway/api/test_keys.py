@@ -1,5 +1,6 @@
 """Merchants manage their agents' keys at /keys: made with a policy and shown once, listed, read,
-changed and revoked, each within the calling key's merchant and environment, on both stores."""
+changed and revoked, each within the calling key's merchant and environment; the concurrent
+changes and creations on both stores."""
 
 import asyncio
 import json

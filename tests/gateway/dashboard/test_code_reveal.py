@@ -4,7 +4,7 @@ staging mailbox and its mail); through the API, a key whose policy reveals codes
 mailbox too (the mail's text, its HTML and the link to the page that shows the code). A key made
 without a policy, stored and read back, reveals; one made with a policy does not unless it says
 so. A dashboard member mints only keys within their role, and a key only keys within its own
-powers. Both stores."""
+powers."""
 
 import re
 from collections.abc import AsyncIterator
