@@ -9,15 +9,20 @@ once, rather than queued behind a burst that would hold memory and delay everyon
 A new password (sign-up, reset, change, an invitation's password-set link) follows one rule,
 ``problem``: 12 to 1024 characters, and not one of the 30,000 commonest passwords (``zxcvbn``'s
 list, compared case-insensitively), which a guesser tries first whatever their length.
+
+The dummy hash (a product-cost hash) and that list (``zxcvbn``'s import builds its matchers)
+cost most of a second between them: they are made at their first need, and the gateway makes
+them as it starts (``prepare``), so no process that never checks a password pays for them and
+a sign-in never waits for them.
 """
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 __all__ = [
     "MAX_LENGTH",
@@ -26,6 +31,7 @@ __all__ = [
     "HashesBusy",
     "hash_password",
     "is_argon2id",
+    "prepare",
     "problem",
     "slot_of",
     "verify_password",
@@ -35,11 +41,28 @@ MIN_LENGTH = 12
 # Past this, a password is only a way to make the server hash megabytes.
 MAX_LENGTH = 1024
 
-# Built once at import, before the first form needs it.
-_COMMON = frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
-
 _HASHER = PasswordHasher(type=Type.ID)
-_DUMMY = _HASHER.hash("a password nobody has, hashed once for unknown accounts")
+# The product's cost, as every stored hash has, whichever hasher checks it: an unknown
+# account's check costs what a known one's does.
+_DUMMY_HASHER = PasswordHasher(type=Type.ID)
+
+
+@functools.cache
+def _common() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
+
+
+@functools.cache
+def _dummy() -> str:
+    return _DUMMY_HASHER.hash("a password nobody has, hashed once for unknown accounts")
+
+
+def prepare() -> None:
+    """Make the dummy hash and the list of common passwords now (on a thread: a hash's CPU)."""
+    _common()
+    _dummy()
 
 
 class HashesBusy(Exception):
@@ -77,7 +100,7 @@ def problem(password: str) -> str | None:
     when nothing is."""
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
-    if password.casefold() in _COMMON:
+    if password.casefold() in _common():
         return "That is one of the commonest passwords, the first a guesser tries: choose another."
     if len(password) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
@@ -94,7 +117,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
