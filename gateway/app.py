@@ -1,5 +1,6 @@
 """The ASGI app, assembled from settings once; clients live in the lifespan."""
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -11,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Mount, Route, Router
 
+from .accounts import passwords
 from .api import PREFIX, admin, newapi, ops, public_routes
 from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
@@ -75,6 +77,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # Before the first sign-in, which must not wait for them (nor answer later for it).
+        await asyncio.to_thread(passwords.prepare)
         async with open_services(settings) as svc:
             # What is alive now (modules, the app, its clients) lives as long as the process:
             # out of the collector's sight, a full collection no longer walks it (a p99 stall:

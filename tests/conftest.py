@@ -2,6 +2,13 @@
 
 Every store test runs twice, on SQLite and on PostgreSQL (``tests/fixtures/postgres.py`` says
 which server: the one ``AITOPUP_TEST_POSTGRES_URL`` names, else a throwaway one started here).
+Two kinds run on SQLite alone (``ONE_STORE``; collection deselects their PostgreSQL run): the
+doors' tests (``api/``, ``dashboard/``, ``mcp/``, ``ops/``), whose subject is parsing,
+rendering, envelopes, links and CSRF over a store the rest of the suite proves on both; and the
+process tests (the CLI, ``make run``, the runner's signals), whose subject is a process. A test
+of either that guards a store's behaviour (a race, a concurrency claim, idempotency under
+concurrent requests, a CHECK or constraint, a migration, a plan's rendering) is marked
+``both_stores`` and runs on both. ``tests/test_conftest.py`` pins the rule.
 Domain fixtures and every helper a test imports live in ``tests/fixtures/``: a test imports them
 from there, never from a conftest.
 """
@@ -63,10 +70,42 @@ def _bounded(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
     return run
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Paths from the repository's root: a folder ends with "/", a file's name may be a prefix.
+ONE_STORE = (
+    "tests/gateway/api/",
+    "tests/gateway/dashboard/",
+    "tests/gateway/mcp/",
+    "tests/gateway/ops/",
+    "tests/gateway/test_cli",
+    "tests/gateway/test_devrun.py",
+    "tests/test_runner_signals.py",
+)
+
+
+def on_one_store(item: pytest.Item) -> bool:
+    """Whether ``item`` runs on SQLite alone: under ``ONE_STORE`` and not marked ``both_stores``."""
+    path = item.path.relative_to(item.config.rootpath).as_posix()
+    return path.startswith(ONE_STORE) and item.get_closest_marker("both_stores") is None
+
+
+def _store_of(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("database_url")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
+        if _store_of(item) == "postgres" and on_one_store(item):
+            dropped.append(item)
+            continue
+        kept.append(item)
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             item.obj = _bounded(item.obj)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

@@ -16,17 +16,21 @@ million tries (a sequence, a keyboard row, a repeat, a date). The pattern is jud
 ``PATTERN_SPAN`` characters: ``zxcvbn``'s time grows faster than the length, and a form must
 not hold the event loop for it. What is hashed is the password as typed, so a stored hash
 never changes meaning.
+
+The dummy hash (a product-cost hash) and that list (``zxcvbn``'s import builds its matchers)
+cost most of a second between them: they are made at their first need, and the gateway makes
+them as it starts (``prepare``), so no process that never checks a password pays for them and
+a sign-in never waits for them.
 """
 
 import asyncio
+import functools
 import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 __all__ = [
     "MAX_LENGTH",
@@ -35,6 +39,7 @@ __all__ = [
     "HashesBusy",
     "hash_password",
     "is_argon2id",
+    "prepare",
     "problem",
     "slot_of",
     "verify_password",
@@ -49,11 +54,28 @@ PATTERN_SPAN = 32
 # zxcvbn's score: 0 is under 10^3 guesses, 1 under 10^6.
 _GUESSABLE = 1
 
-# Built once at import, before the first form needs it.
-_COMMON = frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
-
 _HASHER = PasswordHasher(type=Type.ID)
-_DUMMY = _HASHER.hash("a password nobody has, hashed once for unknown accounts")
+# The product's cost, as every stored hash has, whichever hasher checks it: an unknown
+# account's check costs what a known one's does.
+_DUMMY_HASHER = PasswordHasher(type=Type.ID)
+
+
+@functools.cache
+def _common() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
+
+
+@functools.cache
+def _dummy() -> str:
+    return _DUMMY_HASHER.hash("a password nobody has, hashed once for unknown accounts")
+
+
+def prepare() -> None:
+    """Make the dummy hash and the list of common passwords now (on a thread: a hash's CPU)."""
+    _common()
+    _dummy()
 
 
 class HashesBusy(Exception):
@@ -94,12 +116,14 @@ def problem(password: str) -> str | None:
     shown = unicodedata.normalize("NFKC", password)
     if not any(ch.isprintable() and not ch.isspace() for ch in shown):
         return "Spaces and invisible characters alone are no password: use letters or digits."
-    if shown.casefold() in _COMMON:
+    if shown.casefold() in _common():
         return "That is one of the commonest passwords, the first a guesser tries: choose another."
     if len(shown) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
     if len(set(shown.casefold())) == 1:
         return "One character repeated is among the first a guesser tries: choose another."
+    from zxcvbn import zxcvbn  # its matchers are built at import: see the module's docstring
+
     if zxcvbn(shown[:PATTERN_SPAN])["score"] <= _GUESSABLE:
         return (
             "That follows a pattern a guesser tries early (a sequence, a keyboard row, a "
@@ -118,7 +142,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

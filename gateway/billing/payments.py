@@ -3,7 +3,9 @@
 The client runs over httpx (``stripe.HTTPXClient``), so tests stand Stripe in with respx and
 ``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock; what that client reaches below the package's
 public API is in ``_stripe``. Checkouts are rare next to sends, so each one builds its client and
-closes it rather than holding a pool in the lifespan.
+closes it rather than holding a pool in the lifespan. The package is imported at the first
+exchange, not with this module: it is a quarter of a second of every process's start (the CLI's
+included), and most never speak to Stripe.
 """
 
 import logging
@@ -12,16 +14,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-import stripe
 
 from ..mail.links import public_base
 from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
-from ._stripe import HTTPXClient
+
+if TYPE_CHECKING:
+    import stripe
 
 __all__ = [
     "RETURN_PATH",
@@ -115,9 +118,13 @@ def _params(req: SessionRequest) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _client(settings: Settings, what: str) -> AsyncIterator[stripe.StripeClient]:
+async def _client(settings: Settings, what: str) -> AsyncIterator["stripe.StripeClient"]:
     """A client for one exchange with Stripe, closed after it; Stripe's refusals and silences
     as ``ApiError`` (``what`` names the exchange in the log, never a secret)."""
+    import stripe
+
+    from ._stripe import HTTPXClient
+
     if settings.stripe_secret_key is None:
         raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
     http = HTTPXClient(timeout=settings.stripe_timeout_seconds)
@@ -322,6 +329,8 @@ async def create_invoice(settings: Settings, req: InvoiceRequest) -> Invoice:
 def verify_event(settings: Settings, payload: bytes, header: str | None) -> None:
     """Stripe's scheme (``t=…,v1=…``, any of several v1 may match) within five minutes either
     way; raises ``ApiError`` and changes nothing otherwise."""
+    import stripe
+
     if settings.stripe_webhook_secret is None:
         raise ApiError(Code.STRIPE_WEBHOOK_NOT_CONFIGURED)
     try:

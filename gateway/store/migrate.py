@@ -1,19 +1,26 @@
-"""Run Alembic from code, so `aitopup migrate`, `make run` and the tests share one path."""
+"""Run Alembic from code, so `aitopup migrate`, `make run` and the tests share one path.
+
+Alembic is imported when a migration runs, not with this module: the command line imports it
+for ``aitopup migrate``, and every other command would pay its sixth of a second.
+"""
 
 import asyncio
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
 
 from .db import private_sqlite_file
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["alembic_config", "upgrade"]
 
 _SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str) -> "Config":
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.set_main_option("sqlalchemy.url", database_url)
@@ -22,6 +29,8 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Blocking; env.py runs its own event loop, so call it outside one (or via ``to_thread``)."""
+    from alembic import command
+
     private_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 

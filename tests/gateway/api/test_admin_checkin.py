@@ -1,5 +1,5 @@
 """The operator's daily check-in settings: defaults, per environment, validated, audited; live
-works once turned on and never reads the staging clock. Both stores."""
+works once turned on and never reads the staging clock."""
 
 from typing import Any
 

@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from gateway.store.db import Database
@@ -142,6 +143,7 @@ async def test_redeem_refusals_each_have_their_code(
     assert await balance(billing_client, merchant) == start
 
 
+@pytest.mark.both_stores
 async def test_fifty_concurrent_redemptions_of_one_code_credit_once(
     admin_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 import respx
 from sqlalchemy import update
 
@@ -351,6 +352,7 @@ async def test_staging_checkouts_never_use_up_a_live_coupon(
     assert (more.status_code, more.json()["code"]) == (409, 4104)
 
 
+@pytest.mark.both_stores
 async def test_a_coupon_limit_holds_under_concurrent_checkouts(
     admin_client: httpx.AsyncClient, make_merchant: MakeMerchant, billing_live_url: str
 ) -> None:
@@ -501,6 +503,7 @@ async def _move_expiry(db: Database, order_id: str, when: datetime) -> None:
         await conn.execute(update(orders).where(orders.c.id == order_id).values(expires_at=when))
 
 
+@pytest.mark.both_stores
 async def test_a_sandbox_pay_and_cancel_racing_settle_the_order_once(
     billing_client: httpx.AsyncClient,
     admin_client: httpx.AsyncClient,

@@ -1,7 +1,7 @@
 """Daily check-in and the staging test clock over REST: once per merchant, environment and UTC
 day under real concurrent requests, the next day by the staging clock, live off until the
 operator turns it on and never on the staging clock, bad input refused with nothing changed.
-Both stores."""
+The concurrent check-ins on both stores."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -68,6 +68,7 @@ async def live_client(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.mark.both_stores
 async def test_fifty_concurrent_checkins_credit_once(
     live_client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
 ) -> None:

@@ -1,5 +1,5 @@
 """The staging mailbox over the API: what staging sends wrote, as it would have been sent;
-live keys refused with their own code; no merchant sees another's mail. Both stores."""
+live keys refused with their own code; no merchant sees another's mail."""
 
 import httpx
 

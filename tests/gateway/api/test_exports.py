@@ -1,6 +1,6 @@
 """CSV exports: the ledger, top-ups and orders of a date range, streamed a page at a time, so
 100,000 ledger rows stream in bounded memory (measured with tracemalloc over a real socket);
-ranges and row counts past the settings are refused with the envelope, on both stores."""
+ranges and row counts past the settings are refused with the envelope."""
 
 import csv
 import io

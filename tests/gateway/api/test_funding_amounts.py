@@ -1,6 +1,6 @@
 """Top-up info and custom-amount checkout: the settings' bounds, the discount tier and a coupon
 applied by one rule, so the Stripe session (the stand-in, through the real ``stripe`` package),
-the order and the receipt agree to the cent; on both stores."""
+the order and the receipt agree to the cent."""
 
 import uuid
 from collections.abc import AsyncIterator

@@ -1,5 +1,6 @@
 """Merchants manage their agents' keys at /keys: made with a policy and shown once, listed, read,
-changed and revoked, each within the calling key's merchant and environment, on both stores."""
+changed and revoked, each within the calling key's merchant and environment; the concurrent
+changes and creations on both stores."""
 
 import asyncio
 import json
@@ -414,6 +415,7 @@ async def test_bad_queries_and_bodies_of_no_json(
     assert reply.json()["code"] == 3003
 
 
+@pytest.mark.both_stores
 async def test_concurrent_patches_of_different_fields_all_hold(
     client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
@@ -456,6 +458,7 @@ async def test_a_key_may_revoke_itself(
     assert (refused.status_code, refused.json()["code"]) == (401, 2004)
 
 
+@pytest.mark.both_stores
 async def test_keys_per_merchant_and_environment_are_capped_under_concurrent_creates(
     settings: Settings, make_merchant: MakeMerchant
 ) -> None:

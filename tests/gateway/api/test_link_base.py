@@ -1,7 +1,7 @@
 """Every absolute link the gateway gives (in mail, in a reply, on a page) is built on the public
 base URL, never on the request's ``Host``, which its client chooses: here the base is unset, so
 links are on ``mail.links.DEFAULT_BASE_URL`` (``aitopup serve`` sets the base to the address it
-serves on), whatever ``Host`` a request forges. Both stores."""
+serves on), whatever ``Host`` a request forges."""
 
 import re
 import uuid

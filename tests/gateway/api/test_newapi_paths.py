@@ -375,6 +375,7 @@ async def test_a_staging_key_sees_only_staging(
     assert info["enable_stripe_topup"] is True
 
 
+@pytest.mark.both_stores
 async def test_a_code_redeemed_twice_at_once_credits_once(
     admin_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

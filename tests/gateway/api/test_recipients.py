@@ -1,5 +1,5 @@
 """A merchant's recipients over the API: balances, top-ups and e-mail state per address, its own
-sends only, paged by address. Both stores."""
+sends only, paged by address."""
 
 import httpx
 

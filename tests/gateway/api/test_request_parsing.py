@@ -1,6 +1,6 @@
 """One meaning per request: the same Idempotency-Key however it is padded, no repeated JSON keys,
 no redirect on a trailing slash, instants the gateway can hold, no null for a value that cannot
-be empty. Both stores where a write is involved."""
+be empty."""
 
 import uuid
 from typing import Any

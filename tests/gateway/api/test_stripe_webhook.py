@@ -175,6 +175,7 @@ async def test_paid_session_credits_once(
     await assert_ledger_balanced(db)
 
 
+@pytest.mark.both_stores
 async def test_same_event_ten_times_concurrently_credits_once(
     billing_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

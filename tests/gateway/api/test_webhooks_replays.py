@@ -286,6 +286,7 @@ def test_the_spec_describes_the_jobs_the_range_and_the_throttle(settings: Settin
     assert 5320 in _codes(update_, "422")
 
 
+@pytest.mark.both_stores
 async def test_concurrent_jobs_past_the_bound_are_refused_but_those_within_made(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:

@@ -4,8 +4,7 @@ that shows one (the top-up, the staging mailbox and its mail); through the API, 
 policy reveals codes, on the staging mailbox too (the mail's text, its HTML and the link to the
 page that shows the code). An app sees no code its consent does not reveal. A key made without
 a policy, stored and read back, reveals; one made with a policy does not unless it says so. A
-dashboard member mints only keys within their role, and a key only keys within its own powers.
-Both stores."""
+dashboard member mints only keys within their role, and a key only keys within its own powers."""
 
 import re
 from collections.abc import AsyncIterator

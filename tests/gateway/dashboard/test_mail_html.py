@@ -1,6 +1,5 @@
 """A staging e-mail's HTML version: served alone for the frame on its page, under a policy that
-runs and loads nothing and lets only the dashboard frame it; the merchant's own mail only, on
-both stores."""
+runs and loads nothing and lets only the dashboard frame it; the merchant's own mail only."""
 
 import httpx
 

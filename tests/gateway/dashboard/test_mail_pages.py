@@ -1,4 +1,4 @@
-"""The Mail page: staging's mailbox shown whole, the voucher e-mail switch, on both stores."""
+"""The Mail page: staging's mailbox shown whole, the voucher e-mail switch."""
 
 import httpx
 from sqlalchemy import select

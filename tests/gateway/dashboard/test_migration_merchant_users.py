@@ -10,6 +10,9 @@ from sqlalchemy import inspect
 from gateway.store.migrate import alembic_config, upgrade
 from tests.fixtures.migrations import database_at, differences, url_of
 
+# A migration is the store's own: it runs on both whatever folder it sits in.
+pytestmark = pytest.mark.both_stores
+
 TABLES = {"users", "merchant_users", "dashboard_sessions"}
 
 

@@ -1,4 +1,4 @@
-"""Every page answers for a signed-in merchant, on both stores."""
+"""Every page answers for a signed-in merchant."""
 
 import pytest
 

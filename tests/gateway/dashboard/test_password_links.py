@@ -1,7 +1,7 @@
 """The forms that spend a one-time link (a password reset, an invitation's password-set link):
 a forged link is looked up before any hash, so a burst of them takes none of the hash slots
 sign-in needs; they are counted per client address; a new password voids every other link of
-the account. Both stores."""
+the account."""
 
 import asyncio
 import secrets

@@ -1,6 +1,6 @@
 """Password reset by e-mail: the link reaches a real SMTP server, works once, sets the password
 and ends the account's other sessions; the reply tells nobody whether an address has an
-account; requests are rate-limited. Both stores."""
+account; requests are rate-limited."""
 
 import re
 

@@ -1,6 +1,6 @@
 """The recipient's page: opened from the link an e-mail carries, it shows that recipient's
 wallets and top-ups at that merchant only; bad and expired links say so; a fresh link is sent on
-request, the same answer whether or not the address is known, rate-limited. Both stores."""
+request, the same answer whether or not the address is known, rate-limited."""
 
 from datetime import timedelta
 

@@ -1,6 +1,6 @@
 """Post/redirect/get on the pages that show a secret once: reloading a new key's page or an
 endpoint's secret page makes nothing a second time and shows the secret no more; the page is
-bound to the session that made it; on both stores."""
+bound to the session that made it."""
 
 import re
 

@@ -168,6 +168,7 @@ async def test_owners_change_roles_and_a_merchant_keeps_an_owner(
     assert (await owner.client.get("/keys")).status_code == 303
 
 
+@pytest.mark.both_stores
 async def test_two_owners_demoting_each_other_at_once_leave_one_owner(
     db: Database, sign_up: SignUp
 ) -> None:

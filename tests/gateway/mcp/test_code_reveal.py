@@ -1,6 +1,6 @@
 """The MCP tools that return top-ups (``get_topup``, ``list_topups``) show an upstream's code by
 the one rule (``Policy.reveals_voucher``): a key made without a policy (stored as the operator's
-and ``make run``'s are) reveals, one made with a policy only if it says so. Both stores."""
+and ``make run``'s are) reveals, one made with a policy only if it says so."""
 
 from collections.abc import AsyncIterator
 

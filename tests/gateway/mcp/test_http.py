@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.mcp.tools import SendTopupArguments
@@ -157,6 +158,7 @@ async def test_a_pending_send_can_be_cancelled_once(
     assert await merchant_balance(db, merchant) == before
 
 
+@pytest.mark.both_stores
 async def test_the_same_idempotency_key_debits_once_even_concurrently(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
@@ -207,6 +209,7 @@ async def test_the_resources_are_the_catalogue_and_the_guide(
     assert "aitopup mcp" in rest_guide
 
 
+@pytest.mark.both_stores
 async def test_key_limits_are_read_and_enforced_through_mcp(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:

@@ -56,6 +56,7 @@ async def test_a_key_without_the_send_scope_gets_its_own_refusal(
     assert await merchant_balance(db, sender) == 100_000 - 1000
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     ("policy", "code"),
     [({"max_per_send_cents": 500}, 2305), ({"allowed_platforms": ["gemini"]}, 2307)],

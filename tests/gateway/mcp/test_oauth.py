@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import httpx2
+import pytest
 from mcp import ClientSession
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -65,6 +66,7 @@ class Person:
         return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
 
 
+@pytest.mark.both_stores
 async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consented(
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
