@@ -191,6 +191,7 @@ NUL_BODIES: list[tuple[str, str, str, dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     ("method", "path", "sent"),
     [case[1:] for case in NUL_BODIES],
@@ -212,6 +213,7 @@ async def test_a_nul_in_a_json_body_is_refused_and_changes_nothing(
     assert await row_counts(db) == before
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     ("path", "params"),
     [
@@ -251,6 +253,7 @@ def _body_routes(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.both_stores
 async def test_every_body_route_refuses_a_nul_before_reading_the_body(
     settings: Settings, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
@@ -277,6 +280,7 @@ async def test_every_body_route_refuses_a_nul_before_reading_the_body(
     assert sum(refused) >= 16
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     ("path", "sent"),
     [
@@ -329,6 +333,7 @@ URL_FIELDS: list[tuple[str, str, Any]] = [
 ]
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize("url", NOT_URLS)
 @pytest.mark.parametrize(("name", "path", "make"), URL_FIELDS, ids=[f[0] for f in URL_FIELDS])
 async def test_a_url_that_is_no_url_is_refused_in_the_envelope(

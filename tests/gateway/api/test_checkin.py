@@ -208,6 +208,7 @@ async def test_bad_advances_are_refused_and_move_nothing(
     assert await _offset(db, merchant) == 60
 
 
+@pytest.mark.both_stores
 async def test_the_clock_stops_ten_years_ahead(
     client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
 ) -> None:
@@ -231,6 +232,7 @@ async def test_the_clock_stops_ten_years_ahead(
     assert (await client.post("/checkin", headers=merchant.headers)).json()["code"] == 1130
 
 
+@pytest.mark.both_stores
 async def test_advances_are_throttled_per_merchant(
     client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
 ) -> None:

@@ -318,6 +318,7 @@ async def test_bad_input_is_refused_in_new_api_shape_and_changes_nothing(
     assert await merchant_balance(db, merchant) == start
 
 
+@pytest.mark.both_stores
 async def test_a_nul_is_refused_in_new_api_shape_and_changes_nothing(
     root: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:

@@ -4,6 +4,7 @@ read; another address goes on. With Redis down they are admitted (each is verifi
 writes, and a provider's refused notice is a payer's credit late)."""
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from gateway.values.settings import Settings
@@ -19,6 +20,7 @@ async def _notify(http: httpx.AsyncClient) -> list[httpx.Response]:
     return [await http.post(path, json={"Data": {"InvoiceId": 1}}) for path in NOTICES]
 
 
+@pytest.mark.both_stores
 async def test_notices_from_one_address_are_bounded(settings: Settings, limits: Redis) -> None:
     limited = settings.model_copy(update={"payment_notices_per_client_per_minute": 3})
     async with running_app(limited) as app:
@@ -35,6 +37,7 @@ async def test_notices_from_one_address_are_bounded(settings: Settings, limits: 
     assert [r.json()["code"] for r in elsewhere] == [r.json()["code"] for r in within]
 
 
+@pytest.mark.both_stores
 async def test_with_redis_down_notices_are_admitted(settings: Settings) -> None:
     async with running_app(settings) as app, client_at(app, unique_address()) as http:
         usual = await _notify(http)

@@ -342,6 +342,7 @@ async def test_finished_jobs_are_pruned_with_the_history_they_replayed(
         await conn.execute(delete(_J).where(_J.c.id == running))
 
 
+@pytest.mark.both_stores
 async def test_a_recovery_is_a_replay_job_under_its_bounds(
     client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
@@ -389,6 +390,7 @@ async def test_a_recovery_is_a_replay_job_under_its_bounds(
     assert (busy.status_code, busy.json()["code"]) == (409, 5325), busy.text
 
 
+@pytest.mark.both_stores
 async def test_a_small_recovery_is_done_at_once(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:

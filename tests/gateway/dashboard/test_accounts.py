@@ -238,6 +238,7 @@ async def test_sign_up_errors_keep_the_input_but_never_the_password(app: ASGIApp
         assert "too short" not in reply.text
 
 
+@pytest.mark.both_stores
 async def test_sign_up_refuses_one_character_repeated_and_spaces_alone(
     app: ASGIApp, db: Database
 ) -> None:

@@ -90,6 +90,7 @@ async def test_a_connected_app_is_listed_and_revoked(
     assert "Ledger Lens" not in (await maker.client.get("/apps/connected")).text
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     "fields",
     [{"name": "Ledger\x00"}, {"redirect_uris": REDIRECT + "\x00"}, {"scopes\x00": "topup:read"}],

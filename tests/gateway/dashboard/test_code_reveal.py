@@ -120,6 +120,7 @@ async def test_only_an_owner_and_a_revealing_key_see_an_upstreams_code(
         assert (topup["voucher_code"] == code) is reveals
 
 
+@pytest.mark.both_stores
 async def test_only_an_owner_sees_the_gateway_s_own_voucher_on_every_page(
     team: dict[str, Account],
     fulfil_client: httpx.AsyncClient,
@@ -172,6 +173,7 @@ async def test_only_an_owner_sees_the_gateway_s_own_voucher_on_every_page(
             assert "/dashboard/recipient/" not in page.text + framed.text, role
 
 
+@pytest.mark.both_stores
 async def test_an_app_sees_no_code_its_consent_does_not_reveal(
     team: dict[str, Account],
     fulfil_app: ASGIApp,

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from starlette.types import ASGIApp
 
 from tests.fixtures.core import asgi_client
@@ -50,6 +51,7 @@ async def _token(flow: Flow, person: Account, form: dict[str, Any]) -> dict[str,
     return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
+@pytest.mark.both_stores
 async def test_an_unverified_app_gets_what_it_registered_and_a_daily_budget_by_default(
     app: ASGIApp, client: httpx.AsyncClient, sign_up: SignUp
 ) -> None:
@@ -74,6 +76,7 @@ async def test_an_unverified_app_gets_what_it_registered_and_a_daily_budget_by_d
     assert over.json()["code"] == 2304, over.text
 
 
+@pytest.mark.both_stores
 async def test_an_unverified_app_is_bounded_even_when_the_field_does_not_come_back(
     app: ASGIApp, client: httpx.AsyncClient, sign_up: SignUp
 ) -> None:
@@ -94,6 +97,7 @@ async def test_an_unverified_app_is_bounded_even_when_the_field_does_not_come_ba
     assert own["policy"]["limits"] == [{"amount_cents": 5000, "interval": "daily"}]
 
 
+@pytest.mark.both_stores
 async def test_the_merchant_sets_the_default_for_unverified_apps(
     app: ASGIApp, client: httpx.AsyncClient, sign_up: SignUp
 ) -> None:
@@ -123,6 +127,7 @@ async def test_the_merchant_sets_the_default_for_unverified_apps(
     assert own["policy"]["limits"] == [{"amount_cents": 300, "interval": "daily"}]
 
 
+@pytest.mark.both_stores
 async def test_a_merchants_app_gets_what_it_asked_and_names_whom_a_charge_pays(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, sign_up: SignUp
 ) -> None:

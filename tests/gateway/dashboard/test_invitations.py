@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
@@ -234,6 +235,7 @@ async def test_an_invitation_to_an_existing_account_waits_until_it_is_accepted(
         await sign_in_on(client, account.email, PASSWORD)
 
 
+@pytest.mark.both_stores
 async def test_an_account_of_an_invited_address_joins_only_through_its_link_in_its_role(
     app: ASGIApp, db: Database
 ) -> None:

@@ -5,6 +5,7 @@ request, the same answer whether or not the address is known, rate-limited."""
 from datetime import timedelta
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
@@ -99,6 +100,7 @@ async def test_a_fresh_link_the_same_answer_known_or_not_and_rate_limited(
         assert refused.status_code == 429 and "Retry-After" in refused.headers
 
 
+@pytest.mark.both_stores
 async def test_views_from_one_address_are_bounded(
     settings: Settings, limits: Redis, make_merchant: MakeMerchant
 ) -> None:

@@ -3,6 +3,7 @@ sends the browser back with a fixed sentence; a second check-in, a bad number of
 clock past its bound change nothing; live has no clock."""
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from gateway.billing.sandbox_clock import MAX_OFFSET_SECONDS
@@ -69,6 +70,7 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
     assert refused.status_code == 403
 
 
+@pytest.mark.both_stores
 async def test_the_clock_form_is_throttled_with_the_api(sign_up: SignUp) -> None:
     """The form counts in the API's bucket: the eleventh advance of a minute says so and moves
     nothing."""

@@ -76,6 +76,7 @@ async def test_deep_nesting_is_refused_3102(
     assert envelope["code"] == 3102
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize(
     "changes",
     [{"metadata": {"note": "a\x00b"}}, {"recipient_email": "a\x00@example.com"}],

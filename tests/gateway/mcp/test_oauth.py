@@ -243,6 +243,7 @@ async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
 
 
+@pytest.mark.both_stores
 async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
@@ -310,6 +311,7 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
         assert after.data == balance.data
 
 
+@pytest.mark.both_stores
 async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bounded(
     mcp_root: str,
 ) -> None:
