@@ -94,7 +94,6 @@ async def test_the_profile_is_saved_with_a_live_key_and_read_by_every_key(
         ({"country": "POL"}, "country"),
         ({"legal_name": "   "}, "legal_name"),
         ({"legal_name": "x" * 201}, "legal_name"),
-        ({"city": "Berlin\x00"}, "city"),
         ({"tax_id": "DE 123; DROP"}, "tax_id"),
         ({"postal_code": "1" * 21}, "postal_code"),
         ({"legal_name": 12}, "legal_name"),
@@ -102,6 +101,7 @@ async def test_the_profile_is_saved_with_a_live_key_and_read_by_every_key(
         ({"address_line1": None}, "address_line1"),
     ],
 )
+# A NUL in any field is refused before the profile's rules see it (3103): test_bad_input.py.
 async def test_bad_profile_input_is_refused_and_changes_nothing(
     billing_client: httpx.AsyncClient,
     make_merchant: MakeMerchant,

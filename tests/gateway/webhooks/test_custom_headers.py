@@ -139,7 +139,8 @@ REFUSED = [
     ([_header("X:Y")], 5311, "X:Y"),
     ([_header("X-" + "a" * 70)], 5311, "X-" + "a" * 62),
     ([_header("X-Split", "a\r\nHost: evil")], 5312, "X-Split"),
-    ([_header("X-Nul", "a\x00b")], 5312, "X-Nul"),
+    # A NUL is refused before the headers' rules see it (3103): tests/gateway/api/test_bad_input.py.
+    ([_header("X-Bell", "a\x07b")], 5312, "X-Bell"),
     ([_header("X-Long", "a" * 1001)], 5312, "X-Long"),
     ([_header("X-Empty", "")], 5312, "X-Empty"),
     ([{"name": "X-Missing", "secret": True}], 5312, "X-Missing"),
