@@ -37,6 +37,7 @@ from gateway.webhooks import throttle
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
 from gateway.webhooks.headers import masked
+from gateway.webhooks.transport import SEND_BY, TooLate
 from keys import sign_headers
 
 from .deps import Deps
@@ -139,7 +140,9 @@ def _timeouts(deadline: float) -> dict[str, float]:
     return {"connect": min(CONNECT_TIMEOUT, deadline), "read": deadline, "write": deadline}
 
 
-def _request(url: str, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Request:
+def _request(
+    url: str, body: bytes, headers: dict[str, str], deadline: float, send_by: float | None
+) -> httpx.Request:
     """The attempt as an ``httpx.Request`` with its headers already encoded and its ``Host`` and
     ``Content-Length`` set, which is what httpx would add. Given text headers and a ``content``,
     httpx normalises and searches its header list once per header it adds: several times the
@@ -147,12 +150,11 @@ def _request(url: str, body: bytes, headers: dict[str, str], deadline: float) ->
     target, host = _target(url)
     raw = [(b"Host", host), (b"Content-Length", str(len(body)).encode())]
     raw += [(name.encode(), value.encode()) for name, value in headers.items()]
+    extensions: dict[str, Any] = {"timeout": _timeouts(deadline)}
+    if send_by is not None:
+        extensions[SEND_BY] = send_by
     request = httpx.Request(
-        "POST",
-        target,
-        stream=httpx.ByteStream(body),
-        headers=raw,
-        extensions={"timeout": _timeouts(deadline)},
+        "POST", target, stream=httpx.ByteStream(body), headers=raw, extensions=extensions
     )
     request.read()  # in memory already; reading it here spares the transport an async read
     return request
@@ -164,10 +166,11 @@ async def post(
     body: bytes,
     headers: dict[str, str],
     deadline: float,
+    send_by: float | None = None,
 ) -> Attempt:
     """One signed POST, never following a redirect, with ``deadline`` on the whole exchange
     (``WebhookTransport``'s read timeout), so a receiver that trickles bytes cannot hold the
-    attempt past it.
+    attempt past it. ``send_by``: ``TooLate`` if its first byte could not be written by then.
 
     The request goes to the shared client's transport as an ``httpx.Request``: a delivery needs
     none of the client's cookie jar (a receiver's cookies must not ride along to the next one),
@@ -175,7 +178,7 @@ async def post(
     result = Attempt()
     location = ""
     try:
-        request = _request(url, body, headers, deadline)
+        request = _request(url, body, headers, deadline, send_by)
         response = await transport.handle_async_request(request)
         try:
             result.status = response.status_code
@@ -281,6 +284,7 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         body,
         headers,
         deps.settings.webhook_timeout_seconds,
+        None if claim.send_by is None else claim.send_by.timestamp(),
     )
     seconds = time.perf_counter() - clock
     # The delivery log keeps what was sent, a secret header's value masked.
@@ -290,13 +294,19 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
-    if claim.send_by is not None and (now := utcnow()) > claim.send_by:
-        done()  # too late for its throttle slot: a fresh one, untried
-        async with deps.db.transaction() as conn:
-            await throttle.missed(conn, claim.delivery_id, claim.generation, now)
-        return [claim.delivery_id]
-    sent = await _make_attempt(deps, claim)
+    # Too late for its throttle slot, here or where its first byte would have been written
+    # (after waiting for a connection): a fresh slot, untried.
+    late = claim.send_by is not None and utcnow() > claim.send_by
+    if not late:
+        try:
+            sent = await _make_attempt(deps, claim)
+        except TooLate:
+            late = True
     done()
+    if late:
+        async with deps.db.transaction() as conn:
+            await throttle.missed(conn, claim.delivery_id, claim.generation, utcnow())
+        return [claim.delivery_id]
     settings, attempt = deps.settings, sent.attempt
     started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
     duration_ms = int(seconds * 1000)

@@ -267,7 +267,10 @@ class Connection(asyncio.Protocol):
             await self._wait(deadline)
 
     def reusable(self) -> bool:
-        """Whether the exchange ended cleanly, read to its end, on a connection kept alive."""
+        """Whether the exchange ended cleanly, read to its end, on a connection kept alive; or
+        none was begun on it since it opened or was last released."""
+        if not self._busy:
+            return not self.closed and self._error is None
         return (
             self._complete
             and not self._chunks

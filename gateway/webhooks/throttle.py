@@ -11,7 +11,10 @@ while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
 A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of
 its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
-(``missed``), rather than go out beside the next slot's and bunch them. The slots are spaced for
+(``missed``), rather than go out beside the next slot's and bunch them. It is judged where the
+request's first byte would be written (``transport.SEND_BY``), after the waits for a share and
+a connection, since a receiver counts what arrives: a try that begins in time on a connection
+that opens late would otherwise land next to the following slot's. The slots are spaced for
 that lateness: ``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1``
 sends the last goes out more than a second after the first, and no second, however it is cut,
 sees more than the rate. What "5 a second" means to a receiver that counts the requests of the

@@ -19,6 +19,7 @@ connection opened for the inbox never carries another request.
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -27,10 +28,21 @@ from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 from .shares import Shares
 from .urls import UrlRefused, check_port, is_own_inbox, resolve_checked, resolve_own
 
-__all__ = ["SHARE", "WebhookTransport"]
+__all__ = ["SEND_BY", "SHARE", "TooLate", "WebhookTransport"]
 
 # A request's extension naming whose share of the pool it is sent in (``shares``).
 SHARE = "aitopup.share"
+# A request's extension: the latest moment (seconds since the epoch) its first byte may be
+# written. A throttled delivery's slot is judged there, after every wait for a share, a pool
+# slot and a connection, since a receiver counts what arrives, not what was meant to
+# (``webhooks.throttle``).
+SEND_BY = "aitopup.send_by"
+
+
+class TooLate(Exception):
+    """Nothing was written: the request's ``SEND_BY`` passed before its connection was ready.
+    Not an ``httpx`` error, so no caller takes it for a failed exchange."""
+
 
 _PORTS = {"http": 80, "https": 443}
 # Methods whose request has a body, so a ``Content-Length: 0`` is still sent without one.
@@ -152,7 +164,13 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
         try:
             connection = await self._exchange(
-                key, head, body, timeouts.get("connect"), deadline, own=own
+                key,
+                head,
+                body,
+                timeouts.get("connect"),
+                deadline,
+                own=own,
+                send_by=request.extensions.get(SEND_BY),
             )
         except BaseException:
             self._slots.release()
@@ -175,9 +193,12 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         deadline: float | None,
         *,
         own: bool = False,
+        send_by: float | None = None,
     ) -> Connection:
-        kept = (self._own_pool if own else self._pool).take(key)
+        pool = self._own_pool if own else self._pool
+        kept = pool.take(key)
         if kept is not None:
+            _in_time(pool, kept, send_by)
             try:
                 await kept.exchange(head, body, deadline)
                 return kept
@@ -197,6 +218,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             left = deadline - asyncio.get_running_loop().time()
             connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
         connection = await self._connect(key, connect_timeout, own=own)
+        _in_time(pool, connection, send_by)
         try:
             await connection.exchange(head, body, deadline)
         except BaseException:
@@ -252,3 +274,11 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         self._pool.close()
         self._own_pool.close()
         self._deadlines.close()
+
+
+def _in_time(pool: Pool, connection: Connection, send_by: float | None) -> None:
+    """Past ``send_by``, the connection goes back unused, ready for the request's next try, which
+    then needs no connect of its own."""
+    if send_by is not None and time.time() > send_by:
+        pool.put(connection)
+        raise TooLate

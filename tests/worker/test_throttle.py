@@ -2,9 +2,12 @@
 waits for it: neither the merchant's other endpoint nor another merchant."""
 
 import asyncio
+import itertools
+import socket
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -288,3 +291,73 @@ async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_on
         row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
     assert row.attempts == 1 and row.throttle_slot_us is None
     assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
+
+
+def _listen_overflows() -> int:
+    """SYNs the kernel dropped because a listener's accept queue was full (TcpExt)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    raise AssertionError("no TcpExt counters")
+
+
+async def test_a_slow_first_connection_brings_no_two_requests_closer_than_the_rate(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+    hook_settings: Settings,
+) -> None:
+    """An endpoint throttled to 1 a second whose first connection takes a second to open: its
+    listener's accept queue is full, so the kernel drops the worker's first SYN and the worker's
+    kernel sends it again a second later. The slot is judged when the request's first byte is
+    written, not when the try began: the first delivery, whose connection came after its slot,
+    goes back untried for a fresh slot (the connection kept for the next request), and at the
+    receiver no two of the three requests arrive less than a second apart. Judged at the try's
+    start, the first went out as its connection opened, next to the second's slot."""
+    await fail_leftovers(db)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # the accept queue's one place
+    receiver = Receiver()
+    try:
+        merchant = await make_merchant()
+        made = await make_endpoint(
+            hook_client, merchant, f"http://127.0.0.1:{port}/hook", throttle_per_second=1
+        )
+        await start_worker()
+        dropped = _listen_overflows()
+        ids = await emit_test_events(db, merchant.merchant_id, 3)
+        redis = Redis.from_url(hook_settings.redis_url)
+        await outbox.wake(redis, {outbox.WEBHOOK})
+        await redis.aclose()
+
+        async def syn_dropped() -> bool:
+            return _listen_overflows() > dropped
+
+        await wait_until(syn_dropped, within=10)
+        listener.setblocking(False)
+        await receiver.start(sock=listener)  # accepts the filler; the SYN comes again later
+
+        async def all_received() -> bool:
+            return len(receiver.received) >= 3
+
+        await wait_until(all_received, within=20)
+        arrivals = [r.at for r in receiver.received]
+        gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(arrivals)]
+        assert min(gaps) > 0.95, gaps
+        assert sorted(r.headers["x-aitopup-delivery"] for r in receiver.received) == sorted(ids)
+        async with db.read() as conn:
+            rows = (await conn.execute(select(_D).where(_D.c.endpoint_id == made["id"]))).all()
+        assert {r.status for r in rows} == {"succeeded"}
+        assert [r.attempts for r in rows] == [1, 1, 1]  # the one put off was not tried
+        # The filler's, and the worker's one: the connection opened too late carried the rest.
+        assert receiver.connections == 2
+    finally:
+        filler.close()
+        if receiver.port:
+            await receiver.stop()
+        listener.close()
