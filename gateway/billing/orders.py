@@ -29,11 +29,12 @@ checkouts race.
 import hmac
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,7 +59,7 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
 from ..webhooks.urls import UrlRefused, check_return_url, origin_of
-from . import channels, payments, pricing, providers, receipts
+from . import channels, order_states, payments, pricing, providers, receipts
 from .funding import credit_merchant
 from .pricing import MIN_CHARGE_CENTS
 from .providers import PaymentRequest
@@ -111,8 +112,7 @@ _US = table_of(User)
 
 EXPIRED_REASON = "checkout expired"
 CANCELLED_REASON = "checkout cancelled"
-# The event of an order paid: written once, by the one completion every channel's goes through.
-PAID = "order.paid"
+PAID = order_states.PAID
 # Orders expired per transaction of the sweep.
 EXPIRE_BATCH = 500
 
@@ -224,20 +224,18 @@ async def _expire(
     if coupon_id is not None:
         due = due.where(_O.c.coupon_id == coupon_id, _O.c.env == env)
     due = due.order_by(_O.c.expires_at).limit(limit)
-    rows = (
-        await conn.execute(
-            update(_O)
-            # Again here, on the row: a pay or a cancel that got there first leaves it alone.
-            .where(
-                _O.c.id.in_(due.scalar_subquery()),
-                _O.c.status == "pending",
-                _O.c.expires_at <= now,
-            )
-            .values(status="expired", failure_reason=EXPIRED_REASON, updated_at=now)
-            .returning(_O.c.coupon_id, _O.c.env)
-        )
-    ).all()
-    await _give_back(conn, Counter((r.coupon_id, r.env) for r in rows if r.coupon_id))
+    # Again here, on the row: a pay or a cancel that got there first leaves it alone.
+    rows = await order_states.move(
+        conn,
+        order_states.PENDING,
+        order_states.EXPIRED,
+        now,
+        _O.c.id.in_(due.scalar_subquery()),
+        _O.c.expires_at <= now,
+        values={"failure_reason": EXPIRED_REASON},
+        returning=(_O.c.coupon_id, _O.c.env),
+    )
+    await _coupons(conn, order_states.transition(order_states.PENDING, order_states.EXPIRED), rows)
     return len(rows)
 
 
@@ -448,7 +446,7 @@ async def invoice(
                     provider_account=chosen.credentials.account_id(),
                     checkout_url=made.url or None,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status="pending",
+                    status=order_states.first(order_states.PENDING),
                     # An invoice waits for its payment: it never expires here.
                     expires_at=None,
                     created_at=now,
@@ -576,7 +574,7 @@ async def checkout(
                     success_url=success_url,
                     cancel_url=cancel_url,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status="pending",
+                    status=order_states.first(order_states.PENDING),
                     expires_at=expires_at,
                     created_at=now,
                     updated_at=now,
@@ -677,17 +675,37 @@ def _payable(now: datetime) -> ColumnElement[bool]:
 
 
 async def _move(
-    conn: AsyncConnection, order_id: str, won: ColumnElement[bool], **values: Any
+    conn: AsyncConnection,
+    order_id: str,
+    source: str,
+    target: str,
+    now: datetime,
+    *won: ColumnElement[bool],
+    **values: Any,
 ) -> Any:
-    """The one conditional UPDATE that settles an order: the row if ``won`` held, else None."""
-    return (
-        await conn.execute(
-            update(_O)
-            .where(_O.c.id == order_id, won)
-            .values(**values)
-            .returning(_O.c.coupon_id, _O.c.env)
-        )
-    ).first()
+    """The one conditional UPDATE that settles an order (``order_states.move``): the row if it
+    was in ``source`` and ``won`` held, else None."""
+    rows = await order_states.move(
+        conn,
+        source,
+        target,
+        now,
+        _O.c.id == order_id,
+        *won,
+        values=values,
+        returning=(_O.c.coupon_id, _O.c.env),
+    )
+    return rows[0] if rows else None
+
+
+async def _coupons(conn: AsyncConnection, t: order_states.Transition, rows: Sequence[Any]) -> None:
+    """What move ``t`` does to the coupon uses of the orders it moved (``rows``)."""
+    uses = Counter((r.coupon_id, r.env) for r in rows if r.coupon_id is not None)
+    if t.coupon == order_states.GIVE_BACK:
+        await _give_back(conn, uses)
+    elif t.coupon == order_states.TAKE:
+        for coupon_id, env in uses:
+            await _take_use(conn, coupon_id, env, None)
 
 
 async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settlement:
@@ -717,22 +735,22 @@ async def complete_order(
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
         return Settlement("mismatch")
-    settle = {"status": "completed", "completed_at": now, "updated_at": now}
-    won: ColumnElement[bool] = _O.c.status == "pending"
     found = providers.get(paid.provider)
     late = found is not None and found.settles_late
-    if not late:
-        # Pressing Pay is the payment itself (the sandbox): not once the order has expired.
-        won = and_(won, _payable(now))
-    row = await _move(conn, order_id, won, **settle)
+    # Pressing Pay is the payment itself (the sandbox): not once the order has expired.
+    won = [] if late else [_payable(now)]
+    t = order_states.transition(order_states.PENDING, order_states.COMPLETED)
+    row = await _move(conn, order_id, t.source, t.target, now, *won, completed_at=now)
     if row is None and late:
         # The provider took the payment while its page was open; its report came after the
         # order expired here. The payer paid: credit it, and take its coupon use again.
-        row = await _move(conn, order_id, _O.c.status == "expired", failure_reason=None, **settle)
+        t = order_states.transition(order_states.EXPIRED, order_states.COMPLETED)
+        row = await _move(
+            conn, order_id, t.source, t.target, now, completed_at=now, failure_reason=None
+        )
         if row is not None:
             log.warning("order %s paid before its session expired; credited late", order_id)
-            if row.coupon_id is not None:
-                await _take_use(conn, row.coupon_id, row.env, None)
+            await _coupons(conn, t, [row])
     if row is None:
         return await _lost(conn, order_id, now)
     moved = await credit_merchant(
@@ -794,14 +812,14 @@ async def fail_order(
 ) -> Settlement:
     """Move a pending order to ``status`` (``failed`` or ``expired``) and give its coupon use
     back; with ``payable_at``, only if it could still be paid then."""
-    won = and_(_O.c.status == "pending", _O.c.provider == provider)
+    t = order_states.transition(order_states.PENDING, status)
+    won = [_O.c.provider == provider]
     if payable_at is not None:
-        won = and_(won, _payable(payable_at))
-    row = await _move(conn, order_id, won, status=status, failure_reason=reason, updated_at=now)
+        won.append(_payable(payable_at))
+    row = await _move(conn, order_id, t.source, t.target, now, *won, failure_reason=reason)
     if row is None:
         return Settlement("not_pending")
-    if row.coupon_id is not None:
-        await _give_back(conn, Counter({(row.coupon_id, row.env): 1}))
+    await _coupons(conn, t, [row])
     return Settlement(f"{status}_order", order_status=status)
 
 

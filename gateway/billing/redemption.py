@@ -18,6 +18,7 @@ from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
+from . import order_states
 from .funding import Moved, credit_merchant
 from .schemas import (
     RedeemData,
@@ -87,7 +88,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
                 discount_cents=0,
                 amount_cents=0,
                 currency="USD",
-                status="completed",
+                status=order_states.first(order_states.COMPLETED),
                 created_at=now,
                 updated_at=now,
                 completed_at=now,

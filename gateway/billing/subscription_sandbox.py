@@ -19,10 +19,11 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import sandbox_clock
+from . import sandbox_clock, subscription_states
 from .checkin_schemas import ClockData
 from .plans import find_plan
 from .sandbox_clock import STAGING, now_for
+from .subscription_states import EXPIRED, INCOMPLETE
 from .subscriptions import (
     FailedPeriod,
     PaidPeriod,
@@ -281,15 +282,10 @@ async def cancel_sandbox(db: Database, settings: Settings, sub_id: str, token: s
     await sandbox_subscription(db, settings, sub_id, token)
     now = utcnow()
     async with db.transaction() as conn:
-        row = (
-            await conn.execute(
-                update(_S)
-                .where(_S.c.id == sub_id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
-                .values(status="expired", updated_at=now)
-                .returning(_S.c.id)
-            )
-        ).first()
-    if row is None:
+        moved = await subscription_states.move(
+            conn, INCOMPLETE, EXPIRED, now, _S.c.id == sub_id, _S.c.periods_paid == 0
+        )
+    if not moved:
         raise ApiError(Code.SUBSCRIPTION_NOT_CHANGEABLE)
     return Outcome(Code.SUCCESS, {"subscription_id": sub_id}, status="expired")
 

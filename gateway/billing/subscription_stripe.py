@@ -16,8 +16,9 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import stripe_plans
+from . import stripe_plans, subscription_states
 from .orders import Settlement
+from .subscription_states import EXPIRED, INCOMPLETE
 from .subscriptions import (
     HOLDING,
     PERIOD_REASONS,
@@ -144,10 +145,8 @@ async def on_stripe_event(
             log.warning("stripe %s for an unknown subscription", type_)
             return Settlement("unknown_subscription")
         if type_ == "checkout.session.expired":
-            await conn.execute(
-                update(_S)
-                .where(_S.c.id == sub.id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
-                .values(status="expired", updated_at=now)
+            await subscription_states.move(
+                conn, INCOMPLETE, EXPIRED, now, _S.c.id == sub.id, _S.c.periods_paid == 0
             )
             return Settlement("subscription_checkout_expired")
         subscription = stripe_plans.subscription_fields({"id": obj.get("subscription")})
@@ -253,10 +252,8 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
         found = looked.subscription
         if found is None:
             if looked.session_status == "expired":
-                await conn.execute(
-                    update(_S)
-                    .where(_S.c.id == sub_id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
-                    .values(status="expired", updated_at=now)
+                await subscription_states.move(
+                    conn, INCOMPLETE, EXPIRED, now, _S.c.id == sub_id, _S.c.periods_paid == 0
                 )
         else:
             await _link(conn, sub, found.id, found.customer)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, insert, literal, or_, select, update
+from sqlalchemy import case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,7 +46,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, receipts, stripe_plans
+from . import channels, receipts, stripe_plans, subscription_states
 from .funding import credit_merchant
 from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
 from .plan_schemas import (
@@ -95,8 +95,6 @@ PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle", None})
 
 CREATED = "subscription.created"
 RENEWED = "subscription.renewed"
-PAST_DUE = "subscription.past_due"
-CANCELED = "subscription.canceled"
 
 SANDBOX_PATH = "/api/public/v1/subscription/sandbox"
 
@@ -252,19 +250,20 @@ async def credit_period(
     ).first()
     if recorded is None:
         return Settlement("duplicate")
+    # Paid makes it active: a checkout, or a subscription past due unless something said
+    # later was applied (judged before ``state_at`` moves below); one that ended stays so.
+    mine = _S.c.id == sub.id
+    states = subscription_states
+    if not await states.move(conn, states.INCOMPLETE, states.ACTIVE, now, mine):
+        await states.move(conn, states.PAST_DUE, states.ACTIVE, now, mine, _not_after(at))
     row = (
         await conn.execute(
             update(_S)
-            .where(_S.c.id == sub.id)
+            .where(mine)
             .values(
                 periods_paid=_S.c.periods_paid + 1,
                 plan_id=plan.id,
                 current_period_end=_later_end(paid.period_end),
-                status=case(
-                    (_S.c.status == "incomplete", "active"),
-                    (and_(_S.c.status == "past_due", _not_after(at)), "active"),
-                    else_=_S.c.status,
-                ),
                 state_at=case(
                     (or_(_S.c.state_at.is_(None), _S.c.state_at < at), _moment(at)),
                     else_=_S.c.state_at,
@@ -341,8 +340,6 @@ async def record_failure(
 
 # --- the state the provider reports ---
 
-_STATE_EVENTS = {"past_due": PAST_DUE, "canceled": CANCELED}
-
 
 async def move_state(
     conn: AsyncConnection,
@@ -358,22 +355,23 @@ async def move_state(
     """Apply what the provider said at ``at``, unless something said later was applied
     already or the subscription ended; a move into ``past_due`` or ``canceled`` emits its
     event, once (the move is conditional on the status being another)."""
-    fresh = and_(_S.c.id == sub_id, _S.c.status.not_in(FINAL), _not_after(at))
     deliveries: list[str] = []
     if status is not None:
-        values: dict[str, Any] = {"status": status, "state_at": at, "updated_at": now}
-        if status == "canceled":
-            values["canceled_at"] = now
-        if status == "past_due":
-            # Not paid yet is not past due: a checkout still open stays incomplete.
-            fresh = and_(fresh, _S.c.status != "incomplete")
-        moved = (
-            await conn.execute(
-                update(_S).where(fresh, _S.c.status != status).values(**values).returning(_S)
-            )
-        ).first()
-        if moved is not None and status in _STATE_EVENTS:
-            deliveries += await _emit(conn, moved, _STATE_EVENTS[status], now)
+        # From every state the table moves to ``status`` (none final, none ``status``; not
+        # paid yet is not past due: a checkout still open stays incomplete).
+        moved = await subscription_states.move(
+            conn,
+            subscription_states.into(status),
+            status,
+            now,
+            _S.c.id == sub_id,
+            _not_after(at),
+            values={"state_at": at},
+            returning=(_S,),
+        )
+        event = subscription_states.entered(status).event
+        if moved and event is not None:
+            deliveries += await _emit(conn, moved[0], event, now)
     rest: dict[str, Any] = {}
     if cancel_at_period_end is not None:
         rest["cancel_at_period_end"] = cancel_at_period_end
@@ -525,15 +523,14 @@ async def _subscribe(
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.
-            await conn.execute(
-                update(_S)
-                .where(
-                    _S.c.merchant_id == caller.merchant_id,
-                    _S.c.env == caller.env,
-                    _S.c.status == "incomplete",
-                    _S.c.expires_at <= now,
-                )
-                .values(status="expired", updated_at=now)
+            await subscription_states.move(
+                conn,
+                subscription_states.INCOMPLETE,
+                subscription_states.EXPIRED,
+                now,
+                _S.c.merchant_id == caller.merchant_id,
+                _S.c.env == caller.env,
+                _S.c.expires_at <= now,
             )
             await conn.execute(
                 insert(_S).values(
@@ -543,7 +540,7 @@ async def _subscribe(
                     plan_id=plan.id,
                     interval=interval,
                     provider=channel,
-                    status="incomplete",
+                    status=subscription_states.first(subscription_states.INCOMPLETE),
                     provider_session_id=session_id,
                     provider_customer_id=customer,
                     checkout_url=url,

@@ -134,9 +134,10 @@ async def _decide(
                 )
                 gate = await gates.take(row.merchant_id, row.env, row.recipient_email, on=on)
                 how["mail_gate"] = gate
-        moved = await lifecycle.move(
-            conn, row, target, wallet_id=caller.wallet_id, now=now, decided_by=caller.key_id, **how
+        asked = lifecycle.ChangeRequest(
+            row, target, wallet_id=caller.wallet_id, now=now, decided_by=caller.key_id, **how
         )
+        moved = await lifecycle.move(conn, asked)
         if moved is None:
             raise _lost(row)
     changed, deliveries = moved
@@ -203,7 +204,8 @@ async def expire(db: Database, txn_id: str, now: datetime) -> list[str] | None:
             return None
         wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
         assert wallet is not None
-        moved = await lifecycle.move(
-            conn, row, lifecycle.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
+        asked = lifecycle.ChangeRequest(
+            row, lifecycle.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
         )
+        moved = await lifecycle.move(conn, asked)
     return None if moved is None else moved[1]

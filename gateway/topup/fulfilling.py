@@ -238,8 +238,7 @@ async def _deliver(
     sealed = sealer.seal(result.voucher, context=row.id)
 
     async def record(tx: Raw) -> Outcome | None:
-        changed = await lifecycle.change(
-            tx,
+        asked = lifecycle.ChangeRequest(
             row,
             lifecycle.DELIVERED,
             wallet_id=await _wallet_id(tx, row),
@@ -248,6 +247,7 @@ async def _deliver(
             event_extra={"fulfilment": ref},
             mail_gate=gate,
         )
+        changed = await lifecycle.change(tx, asked)
         if changed is None:
             return None
         await work.finish(tx, row.id, work.DONE, None, at)
@@ -283,8 +283,7 @@ async def _fail(
     ref = work.fulfilment_ref(job.provider, job.reference)
 
     async def record(tx: Raw) -> Outcome | None:
-        changed = await lifecycle.change(
-            tx,
+        asked = lifecycle.ChangeRequest(
             row,
             lifecycle.FAILED,
             wallet_id=await _wallet_id(tx, row),
@@ -292,6 +291,7 @@ async def _fail(
             failure_reason=why,
             event_extra={"fulfilment": ref},
         )
+        changed = await lifecycle.change(tx, asked)
         if changed is None:
             return None
         await work.finish(tx, row.id, work.FAILED, reason[:500], at)

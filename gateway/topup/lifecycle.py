@@ -51,6 +51,7 @@ __all__ = [
     "PENDING",
     "STATES",
     "TRANSITIONS",
+    "ChangeRequest",
     "Changed",
     "Moving",
     "NoSuchTransition",
@@ -315,84 +316,49 @@ class Changed:
     work: list[str]
 
 
-async def move(
-    conn: AsyncConnection,
-    row: Any,
-    target: str,
-    *,
-    wallet_id: str,
-    now: datetime,
-    decided_by: str | None = None,
-    failure_reason: str | None = None,
-    voucher_sealed: str | None = None,
-    voucher_hash: str | None = None,
-    source: str | None = None,
-    event_extra: dict[str, Any] | None = None,
-    fulfil: tuple[str, datetime] | None = None,
-    mail_gate: caps.Gate | None = None,
-) -> tuple[Any, list[str]] | None:
-    """Top-up ``row`` (as read) from ``source`` (its status as read, by default) to
-    ``target``, in the caller's transaction: the row as changed and the outbox work to wake for
-    after the commit (the event's deliveries, and a delivery's voucher mail when sent), or
-    ``None`` if the row had left that state (or its window) first, and then nothing changed.
-    ``event_extra`` adds to the event's body (an upstream's ``fulfilment``). ``fulfil``: a
-    change to ``fulfilling``: the upstream's provider and when its work falls due. Raises
-    ``NoSuchTransition`` for a change the table does not allow."""
-    changed = await change(
-        conn,
-        row,
-        target,
-        wallet_id=wallet_id,
-        now=now,
-        decided_by=decided_by,
-        failure_reason=failure_reason,
-        voucher_sealed=voucher_sealed,
-        voucher_hash=voucher_hash,
-        source=source,
-        event_extra=event_extra,
-        fulfil=fulfil,
-        mail_gate=mail_gate,
-    )
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    """One change asked of top-up ``row`` (as read): to ``target`` from ``source`` (its status
+    as read, by default), refunds landing in the merchant's wallet ``wallet_id``, at ``now``.
+    ``decided_by``: who decided (a decision, the expiry); ``failure_reason``: a change to
+    ``failed``; ``voucher_sealed``/``voucher_hash``: a delivery's voucher; ``event_extra``: added
+    to the event's body (an upstream's ``fulfilment``); ``fulfil``: a change to ``fulfilling``,
+    the upstream's provider and when its work falls due; ``mail_gate``: the caps a delivery's
+    voucher mail passed (``mail.caps``)."""
+
+    row: Any
+    target: str
+    wallet_id: str
+    now: datetime
+    decided_by: str | None = None
+    failure_reason: str | None = None
+    voucher_sealed: str | None = None
+    voucher_hash: str | None = None
+    source: str | None = None
+    event_extra: dict[str, Any] | None = None
+    fulfil: tuple[str, datetime] | None = None
+    mail_gate: caps.Gate | None = None
+
+
+async def move(conn: AsyncConnection, asked: ChangeRequest) -> tuple[Any, list[str]] | None:
+    """The change ``asked``, in the caller's transaction: the row as changed and the outbox work
+    to wake for after the commit (the event's deliveries, and a delivery's voucher mail when
+    sent), or ``None`` if the row had left its from-state (or its window) first, and then
+    nothing changed. Raises ``NoSuchTransition`` for a change the table does not allow."""
+    changed = await change(conn, asked)
     if changed is None:
         return None
-    return (await conn.execute(select(_T).where(_T.c.id == row.id))).one(), changed.work
+    return (await conn.execute(select(_T).where(_T.c.id == asked.row.id))).one(), changed.work
 
 
-async def change(
-    conn: Conn,
-    row: Any,
-    target: str,
-    *,
-    wallet_id: str,
-    now: datetime,
-    decided_by: str | None = None,
-    failure_reason: str | None = None,
-    voucher_sealed: str | None = None,
-    voucher_hash: str | None = None,
-    source: str | None = None,
-    event_extra: dict[str, Any] | None = None,
-    fulfil: tuple[str, datetime] | None = None,
-    mail_gate: caps.Gate | None = None,
-) -> Changed | None:
+async def change(conn: Conn, asked: ChangeRequest) -> Changed | None:
     """``move`` without reading the row back: on the driver too (``Database.run``'s work,
     statements only), for a change on the hot path (an upstream's answer recorded)."""
-    source = row.status if source is None else source
-    t = transition(source, target)
-    params = _moving(
-        row,
-        t,
-        wallet_id,
-        now,
-        decided_by,
-        failure_reason,
-        voucher_sealed,
-        voucher_hash,
-        event_extra or {},
-        fulfil,
-        mail_gate,
-    )
+    source = asked.row.status if asked.source is None else asked.source
+    t = transition(source, asked.target)
+    params = _moving(asked, t)
     given = {name: getattr(params, name) for name in _GIVEN}
-    applied: Applied | None = await plan(source, target).run(await raw(conn), given)
+    applied: Applied | None = await plan(source, asked.target).run(await raw(conn), given)
     if applied is None:
         return None
     work = applied.ids("event_deliveries") if t.event else []
@@ -401,19 +367,9 @@ async def change(
     return Changed(applied, work)
 
 
-def _moving(
-    row: Any,
-    t: Transition,
-    wallet_id: str,
-    now: datetime,
-    decided_by: str | None,
-    failure_reason: str | None,
-    voucher_sealed: str | None,
-    voucher_hash: str | None,
-    event_extra: dict[str, Any],
-    fulfil: tuple[str, datetime] | None,
-    mail_gate: caps.Gate | None,
-) -> Moving:
+def _moving(asked: ChangeRequest, t: Transition) -> Moving:
+    row, now, failure_reason, fulfil = asked.row, asked.now, asked.failure_reason, asked.fulfil
+    mail_gate = asked.mail_gate
     assert (fulfil is not None) == t.fulfil, "a change to fulfilling says its upstream"
     paid = rules.paid_window(row.recipient_email) if t.deliver else None
     held = None if mail_gate is None else mail_gate.held
@@ -421,7 +377,7 @@ def _moving(
     event: outbox.EventParams | None = None
     if t.event is not None:
         extra = {} if failure_reason is None else {"failure_reason": failure_reason}
-        extra.update(event_extra)
+        extra.update(asked.event_extra or {})
         if t.deliver and mail_gate is not None:
             extra["mail"] = mail_gate.word(row.env)
         data = event_data(
@@ -440,7 +396,7 @@ def _moving(
         env=row.env,
         merchant_id=row.merchant_id,
         api_key_id=row.api_key_id,
-        wallet_id=wallet_id,
+        wallet_id=asked.wallet_id,
         amount=row.amount_cents,
         taken=row.amount_cents,
         buckets=list(row.spend_buckets or []),
@@ -448,10 +404,10 @@ def _moving(
         memo=None,
         platform=row.platform,
         email=row.recipient_email,
-        decided_by=decided_by,
+        decided_by=asked.decided_by,
         failure_reason=failure_reason,
-        voucher_sealed=voucher_sealed,
-        voucher_hash=voucher_hash,
+        voucher_sealed=asked.voucher_sealed,
+        voucher_hash=asked.voucher_hash,
         recipient_wallet_id=ledger.new_wallet_id() if t.deliver else None,
         recipient_owner=(
             ledger.recipient_owner(row.merchant_id, row.platform, row.recipient_email)

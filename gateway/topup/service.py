@@ -603,9 +603,10 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         # A top-up its upstream is fulfilling is not the merchant's to cancel: the upstream may
         # have issued its code already. It ends delivered, or failed and refunded.
         if row.status == lifecycle.PENDING and not await work.fulfilling(conn, txn_id):
-            moved = await lifecycle.move(
-                conn, row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
+            asked = lifecycle.ChangeRequest(
+                row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
             )
+            moved = await lifecycle.move(conn, asked)
         if moved is None:
             status = (await conn.execute(select(_T.c.status).where(_T.c.id == txn_id))).scalar()
             raise ApiError(Code.TOPUP_NOT_CANCELLABLE, transaction_id=txn_id, status=status)

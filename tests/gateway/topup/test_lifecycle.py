@@ -240,9 +240,10 @@ async def _move(
     if t.fulfil:
         how["fulfil"] = ("newapi", now)
     async with db.transaction() as conn:
-        return await lifecycle.move(
-            conn, top.row, t.target, wallet_id=top.wallet_id, now=now, source=source, **how
+        asked = lifecycle.ChangeRequest(
+            top.row, t.target, wallet_id=top.wallet_id, now=now, source=source, **how
         )
+        return await lifecycle.move(conn, asked)
 
 
 @pytest.mark.parametrize("t", ALLOWED, ids=[f"{t.source}->{t.target}" for t in ALLOWED])
