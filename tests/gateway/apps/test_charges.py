@@ -260,3 +260,33 @@ async def test_a_charge_counts_against_the_per_recipient_limit(
     over = await client.post("/charges", json=FEE, headers=paying.headers("r-2"))
     assert over.json()["code"] == 2306, over.text
     assert over.json()["data"]["limit_source"] == "per_recipient"
+
+
+async def test_a_charge_is_one_transaction_on_the_driver(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A charge, as a send, takes one kind of connection: the driver's (``Database.run``), its
+    claim, payee, plan and reply in one transaction; never a SQLAlchemy connection beside it."""
+    paying = await _paying(app, client, make_merchant)
+    opened: list[str] = []
+
+    def spied(name: str) -> Any:
+        real = getattr(Database, name)
+
+        def door(self: Database) -> Any:
+            opened.append(name)
+            return real(self)
+
+        return door
+
+    for name in ("transaction", "read"):
+        monkeypatch.setattr(Database, name, spied(name))
+    made = await client.post("/charges", json=FEE, headers=paying.headers("driver"))
+    assert made.status_code == 201, made.text
+    again = await client.post("/charges", json=FEE, headers=paying.headers("driver"))
+    assert again.json()["data"] == made.json()["data"]
+    assert opened == []
