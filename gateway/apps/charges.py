@@ -137,13 +137,13 @@ async def charge(
 
     async def apply(tx: Raw) -> once.Paid:
         paid = await charging.payee(tx, app_id, caller.env, now)
-        params = charging.charge_params(
+        prepared = charging.charge_params(
             caller, app_id, paid, body.amount_cents, body.description, body.metadata, counted, now
         )
-        applied = await charging.charge_plan(windows).run(tx, params)
+        applied = await charging.charge_plan(windows).run(tx, prepared.params)
         if applied is None:
             return await once.short(tx, caller.wallet_id, body.amount_cents, public_base_url)
-        made = _made(params)
+        made = _made(prepared.charge)
         return once.Paid(
             Outcome(
                 Code.CREATED,
@@ -160,21 +160,21 @@ async def charge(
     )
 
 
-def _made(params: dict[str, Any]) -> ChargeData:
-    """The charge the plan of ``params`` wrote, as a read of it shows it."""
-    metadata = params["metadata_json"]
+def _made(charge: charging.Charging) -> ChargeData:
+    """The charge a plan wrote with ``charge``, as a read of it shows it."""
+    metadata = charge["metadata_json"]
     return ChargeData(
-        id=params["txn_id"],
-        env=params["env"],
-        app_id=params["app_id"],
-        payer_merchant_id=params["merchant_id"],
-        payee_merchant_id=params["payee_merchant_id"],
-        amount_cents=params["amount"],
+        id=charge["txn_id"],
+        env=charge["env"],
+        app_id=charge["app_id"],
+        payer_merchant_id=charge["merchant_id"],
+        payee_merchant_id=charge["payee_merchant_id"],
+        amount_cents=charge["amount"],
         refunded_cents=0,
-        description=params["description"],
+        description=charge["description"],
         metadata=None if metadata is None else json.loads(metadata),
-        status=_status(params["amount"], 0),
-        created_at=rfc3339(params["now"]),
+        status=_status(charge["amount"], 0),
+        created_at=rfc3339(charge["now"]),
         refunded_at=None,
     )
 

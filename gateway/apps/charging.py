@@ -39,6 +39,7 @@ __all__ = [
     "Charging",
     "Payee",
     "PayeeEvent",
+    "Prepared",
     "charge_params",
     "charge_plan",
     "charge_steps",
@@ -124,6 +125,11 @@ def charge_plan(windows: tuple[str, ...]) -> Plan:
     return Plan(charge_steps(windows), given=given(windows))
 
 
+class Prepared(NamedTuple):
+    charge: Charging  # the charge's own part, which its reply is read from
+    params: dict[str, Any]  # the run's: every part, and its windows' names
+
+
 class Payee(NamedTuple):
     merchant_id: str  # the app owner's merchant
     wallet_id: str  # its wallet in the charge's environment
@@ -158,7 +164,7 @@ def charge_params(
     metadata: dict[str, str] | None,
     counted: Sequence[rules.Counted],
     now: datetime,
-) -> dict[str, Any]:
+) -> Prepared:
     """The run's parameters: exactly the names ``given`` names for ``counted``'s windows."""
     charge_id = new_id("ch")
     fields: Charging = {
@@ -198,4 +204,5 @@ def charge_params(
         "paid_prefix": theirs["event_prefix"],
         "paid_trigger": theirs["event_trigger"],
     }
-    return {**fields, **low, **announcing, **payee_event, **spend.spend_params(counted)}
+    params = {**fields, **low, **announcing, **payee_event, **spend.spend_params(counted)}
+    return Prepared(fields, params)

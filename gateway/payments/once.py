@@ -137,6 +137,6 @@ async def _alerted(db: Database, paid: Paid, now: datetime) -> Outcome:
     try:
         alerted = await spend.alert(db, due, now)
     except Exception:
-        log.warning("key.budget_low not written after the send; the worker will", exc_info=True)
+        log.warning("key.budget_low not written after the payment; the worker will", exc_info=True)
         return outcome
     return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])

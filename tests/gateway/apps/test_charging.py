@@ -49,10 +49,11 @@ def _charged(shape: str) -> tuple[tuple[str, ...], dict[str, Any]]:
     policy = load(json.dumps({"scopes": ["billing"], **SHAPES[shape]}))
     caller = Caller("oak_1", "mer_payer", "staging", 1_000, "wal_payer", policy, app_id="app_1")
     counted = rules.judge(policy, rules.charge("app_1", 700), NOW).counted
-    params = charging.charge_params(
+    prepared = charging.charge_params(
         caller, "app_1", PAID, 700, "Monthly seat", {"b": "2", "a": "1"}, counted, NOW
     )
-    return tuple(c.name for c in counted), params
+    assert prepared.charge.items() <= prepared.params.items()
+    return tuple(c.name for c in counted), prepared.params
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -32,11 +32,14 @@ async def test_charges_and_sends_racing_for_one_daily_window_never_pass_it(
     owner = await make_merchant("staging")
     made = await register_app(client, owner, scopes=["billing", "topup:send"])
     flow = Flow(app, made["id"], made["client_secret"], root=root)
-    tokens = await flow.tokens(
-        await sign_up_on(dashboard_client(app)),
-        scope="billing topup:send",
-        form={"scopes": ["billing", "topup:send"], "limit_daily": "10.00"},
-    )
+    try:
+        tokens = await flow.tokens(
+            await sign_up_on(dashboard_client(app)),
+            scope="billing topup:send",
+            form={"scopes": ["billing", "topup:send"], "limit_daily": "10.00"},
+        )
+    finally:  # its client to the served gateway: no socket left for another test to find
+        await flow.oauth.aclose()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     async with httpx.AsyncClient(base_url=live_url) as api:
         me = (await api.get("/me", headers=bearer)).json()["data"]
