@@ -129,9 +129,14 @@ def event_params(
 
 
 def _event(
-    refs: Refs, name: str, gate: Gate, balance_after: Balance | None, fills: Fills | None
+    refs: Refs,
+    name: str,
+    gate: Gate,
+    balance_after: Balance | None,
+    fills: Fills | None,
+    merchant: str,
 ) -> Construct:
-    """One event row of the merchant ``:merchant_id`` in ``:env``, once ``gate`` holds."""
+    """One event row of the merchant ``:<merchant>`` in ``:env``, once ``gate`` holds."""
     payload: ColumnElement[Any] = param(f"{name}_payload", Text)
     if balance_after is not None:
         mark = const(json.dumps(BALANCE_MARK))
@@ -141,7 +146,7 @@ def _event(
     row = {
         "id": param(f"{name}_id", String),
         "env": param("env", String),
-        "merchant_id": param("merchant_id", String),
+        "merchant_id": param(merchant, String),
         "type": param(f"{name}_type", String),
         "payload": payload,
         "created_at": param("now", UTCDateTime()),
@@ -156,7 +161,7 @@ def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
 
 
 def _fan_out(
-    refs: Refs, name: str, named: int | None, excepted: bool, due: str = "now"
+    refs: Refs, name: str, named: int | None, excepted: bool, due: str, merchant: str
 ) -> Construct:
     """A pending delivery of event ``name`` per enabled endpoint of its merchant and env that
     subscribes to its type, or, with ``named``, per endpoint ``:<name>_ep<i>`` (a test event
@@ -187,7 +192,7 @@ def _fan_out(
         "updated_at": now,
     }
     where = and_(
-        _EP.c.merchant_id == param("merchant_id", String),
+        _EP.c.merchant_id == param(merchant, String),
         _EP.c.env == param("env", String),
         _EP.c.enabled,
         _EP.c.deleted_at.is_(None),
@@ -207,16 +212,19 @@ def event_steps(
     named: int | None = None,
     excepted: bool = False,
     due: str = "now",
+    merchant: str = "merchant_id",
 ) -> list[Step]:
     """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
     ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
     marks (JSON strings of the body, quotes included) and the values that replace them.
-    ``due``: the parameter its deliveries are written and due at (``now`` unless named)."""
+    ``due``: the parameter its deliveries are written and due at (``now`` unless named);
+    ``merchant``: the parameter naming whose event it is (a write that tells two merchants
+    binds each its own)."""
     return [
-        Step(name, lambda refs: _event(refs, name, after, balance_after, fills)),
+        Step(name, lambda refs: _event(refs, name, after, balance_after, fills, merchant)),
         Step(
             f"{name}_deliveries",
-            lambda refs: _fan_out(refs, name, named, excepted, due),
+            lambda refs: _fan_out(refs, name, named, excepted, due, merchant),
             many=True,
         ),
     ]

@@ -91,6 +91,7 @@ LAYERS = (
             "gateway.accounts",
             "gateway.billing",
             "gateway.idempotency",
+            "gateway.payments",
             "gateway.operations",
             "gateway.wakes",
             "gateway.services",
@@ -322,6 +323,7 @@ def test_only_the_store_knows_the_dialect() -> None:
 # as the REST routes do.
 TRANSPORT_FREE = [
     "gateway.topup.service",
+    "gateway.payments.once",
     "gateway.ledger.service",
     "gateway.ledger.alerts",
     "gateway.idempotency",

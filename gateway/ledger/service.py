@@ -234,30 +234,37 @@ async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
     return int(row["balance_cents"])
 
 
-async def ensure_wallet(
-    conn: AsyncConnection, env: str, merchant_id: str, now: datetime
-) -> tuple[str, bool]:
-    """The merchant's wallet in ``env``: ``(id, created)``."""
-    owner = merchant_owner(merchant_id)
-    stmt = (
-        upsert(_W)
-        .values(
-            id=new_id("wal"),
-            env=env,
-            owner=owner,
-            merchant_id=merchant_id,
-            balance_cents=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[_W.c.env, _W.c.owner])
-        .returning(_W.c.id)
+_ENSURE = Statement.of(
+    upsert(_W)
+    .values(
+        id=param("wallet_id", String),
+        env=param("env", String),
+        owner=param("owner", String),
+        merchant_id=param("merchant_id", String),
+        balance_cents=literal_column("0"),
+        created_at=param("now", UTCDateTime()),
+        updated_at=param("now", UTCDateTime()),
     )
-    created = (await conn.execute(stmt)).scalar()
+    .on_conflict_do_nothing(index_elements=[_W.c.env, _W.c.owner])
+    .returning(_W.c.id)
+)
+_OWNED = Statement.of(
+    select(_W.c.id).where(_W.c.env == param("env", String), _W.c.owner == param("owner", String))
+)
+
+
+async def ensure_wallet(conn: Conn, env: str, merchant_id: str, now: datetime) -> tuple[str, bool]:
+    """The merchant's wallet in ``env``: ``(id, created)``."""
+    tx = await raw(conn)
+    params = {"env": env, "owner": merchant_owner(merchant_id)}
+    created = await tx.fetchrow(
+        _ENSURE, {**params, "wallet_id": new_wallet_id(), "merchant_id": merchant_id, "now": now}
+    )
     if created is not None:
-        return str(created), True
-    existing = await conn.execute(select(_W.c.id).where(_W.c.env == env, _W.c.owner == owner))
-    return str(existing.scalar_one()), False
+        return str(created["id"]), True
+    existing = await tx.fetchrow(_OWNED, params)
+    assert existing is not None
+    return str(existing["id"]), False
 
 
 _BALANCE = Statement.of(

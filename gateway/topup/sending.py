@@ -1,16 +1,16 @@
 """The send's parameters: the contract between the send's plans and the one function that fills
-them (``service.send_params``).
+them (``service.send_params``), the send's part of every payment's (``payments.plan``).
 
-Each key is named as the send's steps bind it. Every send supplies ``Sending`` and
-``BalanceLow``; one that credits its recipient (its transition's ``deliver``) supplies
-``Crediting``; one with an event (its transition's ``event``) supplies ``Announcing``; and each
-spend window it counts in supplies that window's three (``spend.window_params``). A plan of the
-send is built with exactly the names its outcome and windows supply (``given``), so a step that
-binds a name none supplies fails when the plan is built, for every outcome and every shape of
-policy. Every part is typed where it is made (the event's by ``outbox.event_params``,
-``balance.low``'s by ``alerts.low_params``, the mail's by ``mail.voucher_params``), so mypy checks
-that each producer fills every key its part names, and the plan's build that the steps bind
-only names the parts supply.
+Each key is named as the send's steps bind it. Every send supplies ``Sending`` (every payment's
+``Paying`` and the top-up row's) and ``BalanceLow``; one that credits its recipient (its
+transition's ``deliver``) supplies ``Crediting``; one with an event (its transition's ``event``)
+supplies ``Announcing``; and each spend window it counts in supplies that window's three
+(``spend.window_params``). A plan of the send is built with exactly the names its outcome and
+windows supply (``given``), so a step that binds a name none supplies fails when the plan is
+built, for every outcome and every shape of policy. Every part is typed where it is made (the
+event's by ``outbox.event_params``, ``balance.low``'s by ``alerts.low_params``, the mail's by
+``mail.voucher_params``), so mypy checks that each producer fills every key its part names, and
+the plan's build that the steps bind only names the parts supply.
 
 The parts are ``TypedDict``s, plain dicts at run time: the send is the hot path, and a dataclass
 turned into the driver's mapping costs several times the dict itself on every send.
@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
-from .. import outbox
-from ..ledger import alerts
 from ..mail import rows as mail
+from ..payments import plan
 from ..policies import rules, spend
 from .lifecycle import Transition
 
@@ -38,19 +37,10 @@ __all__ = [
 ]
 
 
-class Sending(TypedDict):
-    """What every send binds: the debit, the top-up row and its entries."""
+class Sending(plan.Paying):
+    """What every send binds: every payment's (the debit, its spend and entries) and the
+    top-up row."""
 
-    txn_id: str
-    now: datetime
-    env: str
-    merchant_id: str
-    api_key_id: str
-    wallet_id: str  # the merchant's wallet in ``env``, debited
-    amount: int
-    taken: int  # what the debit takes and the windows count: nothing when failed at once
-    reference: str  # the ledger entries' reference: the top-up's id
-    memo: str | None
     platform: str
     email: str
     voucher_sealed: str | None
@@ -63,11 +53,11 @@ class Sending(TypedDict):
 
 
 # ``balance.low`` on crossing, which every send may make (``alerts.low_params``).
-BalanceLow = alerts.LowParams
+BalanceLow = plan.BalanceLow
 # The voucher mail's part of ``Crediting``, as ``mail.voucher_params`` returns it.
 Mailing = mail.VoucherMail
 # The send's own event (``outbox.event_params``).
-Announcing = outbox.EventParams
+Announcing = plan.Announcing
 
 
 class Crediting(TypedDict):
@@ -88,21 +78,16 @@ class Fulfilling(TypedDict):
     fulfil_due_at: datetime
 
 
-_EVERY = frozenset(Sending.__required_keys__ | BalanceLow.__required_keys__)
-
-
 def given(sent: Transition, windows: Sequence[str]) -> frozenset[str]:
     """The names a send of transition ``sent``, counted in ``windows``, supplies."""
-    supplied = set(_EVERY)
+    parts = [Sending.__required_keys__]
     if sent.deliver:
-        supplied |= Crediting.__required_keys__
+        parts.append(Crediting.__required_keys__)
     if sent.event is not None:
-        supplied |= Announcing.__required_keys__
+        parts.append(Announcing.__required_keys__)
     if sent.fulfil:
-        supplied |= Fulfilling.__required_keys__
-    for name in windows:
-        supplied.update(spend.window_params(name))
-    return frozenset(supplied)
+        parts.append(Fulfilling.__required_keys__)
+    return plan.given(windows, *parts)
 
 
 def params(

@@ -7,7 +7,6 @@ Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): 
 the dashboard, MCP) render it and wake the workers for its rows after the commit.
 """
 
-import dataclasses
 import functools
 import json
 import logging
@@ -33,16 +32,17 @@ from keys import Sealer, mint_voucher_code
 
 from .. import idempotency, outbox
 from ..billing import subscriptions
-from ..billing.shortfall import shortfall_data
 from ..callers import Caller
 from ..ledger import alerts
 from ..ledger import service as ledger
 from ..mail import rows as mail
+from ..payments import once
+from ..payments.plan import DEBIT, payment_steps
 from ..policies import rules, spend
-from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
+from ..store.compose import Plan, Refs, Step, const, from_rows, param
 from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
-from ..store.raw import CheckViolated, Construct, Raw
+from ..store.raw import Construct, Raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
 from ..values.clock import new_id, rfc3339, utcnow
@@ -105,7 +105,7 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
     credit (step ``recipient``)."""
     recipient_id: ColumnElement[Any] = null()
     recipient_balance: ColumnElement[Any] = null()
-    gate = refs.after("debit")
+    gate = refs.after(DEBIT)
     if credited:
         recipient_id = refs.col("recipient", "id")
         recipient_balance = refs.col("recipient", "balance_cents")
@@ -139,11 +139,8 @@ Windows = tuple[str, ...]  # the names of the send's spend windows
 
 
 def _send_steps(outcome: str, windows: Windows) -> list[Step]:
-    """The send's writes for one outcome: the conditional debit first (nothing is written when
-    it finds the wallet short), the key's spend in its windows (the store refuses the whole
-    write when one would pass its limit), then the recipient's credit (a delivery only), the
-    top-up row, its entries, its event with deliveries (none while pending), and
-    ``balance.low`` on crossing.
+    """The send's writes for one outcome, a payment's (``payments.plan``): then the recipient's
+    credit (a delivery only), the top-up row and an upstream's work, among the payment's own.
     A send held for approval is debited and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
     sent = _sent(outcome)
@@ -161,19 +158,16 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
         return own
 
     credited = sent.deliver
-    return steps(
-        Step(
-            "debit",
-            lambda r: ledger.conditional_debit(r, entries=len(own)),
-            required=True,
-        ),
-        spend.count_steps(windows, after="debit"),
-        lifecycle.deliver_steps(after="debit") if credited else [],
-        Step("topup", lambda r: _insert_topup(r, sent.status, credited=credited)),
-        [Step("fulfilment", lambda r: work.work_step(r, after="debit"))] if sent.fulfil else [],
-        Step("entries", lambda r: ledger.entries(lines(r), after=r.after("debit"))),
-        outbox.event_steps("event", after=lambda r: r.after("debit")) if sent.event else [],
-        alerts.balance_low_steps("debit"),
+    return payment_steps(
+        windows,
+        debited=len(own),
+        writes=[
+            lifecycle.deliver_steps(after=DEBIT) if credited else [],
+            Step("topup", lambda r: _insert_topup(r, sent.status, credited=credited)),
+            [Step("fulfilment", lambda r: work.work_step(r, after=DEBIT))] if sent.fulfil else [],
+        ],
+        lines=lines,
+        event=sent.event is not None,
     )
 
 
@@ -315,20 +309,13 @@ def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
     return mail.HELD if held is not None else mail.status_for(caller.env)
 
 
-class _Applied(NamedTuple):
-    outcome: Outcome
-    alert: spend.Alerting | None  # a soft line this send crossed, not yet alerted
-
-
 async def _apply(
     tx: Raw, prepared: Prepared, body: SendRequest, public_base_url: str | None
-) -> _Applied:
+) -> once.Paid:
     outcome, params, voucher, windows, alerting, fulfilment = prepared
     applied = await _send_plan(outcome, windows).run(tx, params)
     if applied is None:
-        # The refusal path only: what is missing and where to fund it, read in this transaction.
-        short = await shortfall_data(tx, params["wallet_id"], body.amount_cents, public_base_url)
-        return _Applied(ApiError(Code.INSUFFICIENT_BALANCE, data=short).outcome(), None)
+        return await once.short(tx, params["wallet_id"], body.amount_cents, public_base_url)
     recipient = applied.one("recipient") if outcome == lifecycle.DELIVERED else None
     data = SendData(
         voucher_code=voucher,
@@ -356,7 +343,7 @@ async def _apply(
         status=_sent(outcome).status,
         deliveries=deliveries,
     )
-    return _Applied(done, alerting if due else None)
+    return once.Paid(done, alerting if due else None)
 
 
 async def send(
@@ -385,9 +372,6 @@ async def send(
     now = now or utcnow()
     policy = caller.policy
     email = _email(body)
-    request_hash = (
-        None if idempotency_key is None else idempotency.fingerprint(SEND, _canonical(body))
-    )
     try:
         judged = rules.judge(policy, rules.Payment(body.amount_cents, email, body.platform), now)
     except ApiError as refusal:
@@ -397,7 +381,7 @@ async def send(
     if caller.upstreams is not False:  # a merchant without upstreams pays no read for them
         provider = await work.provider_of(db, caller.merchant_id, caller.env, body.platform)
 
-    async def apply(tx: Raw) -> _Applied:
+    async def apply(tx: Raw) -> once.Paid:
         paid = True
         if ask_new:
             known = rules.paid_window(email).bucket
@@ -416,53 +400,21 @@ async def send(
         )
         return await _apply(tx, prepared, body, public_base_url)
 
-    try:
-        if idempotency_key is None:
-            return await _alerted(db, await db.run(apply, each_statement=not ask_new), now)
-
-        async def send_once(tx: Raw) -> _Applied:
-            assert idempotency_key is not None and request_hash is not None
-            stored = await idempotency.claim(
-                tx,
-                sealer,
-                **idempotency.scope_of(caller, idempotency_key),
-                request_hash=request_hash,
-                now=now,
-                ttl_seconds=idempotency_ttl_seconds,
-            )
-            if stored is not None:
-                return _Applied(stored, None)
-            done = await apply(tx)
-            await idempotency.record(
-                tx, sealer, **idempotency.scope_of(caller, idempotency_key), outcome=done.outcome
-            )
-            return done
-
-        return await _alerted(db, await db.run(send_once), now)
-    except CheckViolated as violated:
-        if violated.name != spend.LIMIT_CHECK:
-            raise
-    # A window was full: the write, the idempotency claim with it, was undone. Say which.
-    buckets = [c.bucket for c in counted]
-    spent = await db.run(lambda tx: spend.spent(tx, caller.key_id, buckets), read_only=True)
-    over = rules.refused(counted, spent, body.amount_cents)
-    return await _refuse(db, sealer, caller, over, idempotency_key, request_hash, now,
-                         idempotency_ttl_seconds)  # fmt: skip
-
-
-async def _alerted(db: Database, applied: _Applied, now: datetime) -> Outcome:
-    """The send's outcome, with the deliveries of the ``key.budget_low`` it made due. The send
-    has committed whatever happens here: an alert that fails is the worker's ``budget_alerts``
-    job's to write."""
-    outcome, due = applied
-    if due is None:
-        return outcome
-    try:
-        alerted = await spend.alert(db, due, now)
-    except Exception:
-        log.warning("key.budget_low not written after the send; the worker will", exc_info=True)
-        return outcome
-    return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])
+    keyed = None
+    if idempotency_key is not None:
+        request_hash = idempotency.fingerprint(SEND, _canonical(body))
+        keyed = once.Keyed(idempotency_key, request_hash, idempotency_ttl_seconds)
+    return await once.pay(
+        db,
+        sealer,
+        caller,
+        apply,
+        keyed=keyed,
+        counted=counted,
+        amount=body.amount_cents,
+        now=now,
+        each_statement=not ask_new,
+    )
 
 
 def settle_key(
@@ -480,40 +432,6 @@ def settle_key(
         await idempotency.record(tx, sealer, **idempotency.scope_of(caller, key), outcome=outcome)
 
     return settle
-
-
-async def _refuse(
-    db: Database,
-    sealer: Sealer,
-    caller: Caller,
-    refusal: ApiError,
-    idempotency_key: str | None,
-    request_hash: str | None,
-    now: datetime,
-    ttl_seconds: int,
-) -> Outcome:
-    """A refused send changes nothing; with an idempotency key, the refusal is what the key
-    replays (or, if a duplicate got there first, what it recorded)."""
-    outcome = refusal.outcome()
-    if idempotency_key is None or request_hash is None:
-        return outcome
-    key = idempotency_key
-
-    async def record(tx: Raw) -> Outcome:
-        stored = await idempotency.claim(
-            tx,
-            sealer,
-            **idempotency.scope_of(caller, key),
-            request_hash=request_hash,
-            now=now,
-            ttl_seconds=ttl_seconds,
-        )
-        if stored is not None:
-            return stored
-        await idempotency.record(tx, sealer, **idempotency.scope_of(caller, key), outcome=outcome)
-        return outcome
-
-    return await db.run(record)
 
 
 def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:

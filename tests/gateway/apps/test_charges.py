@@ -210,6 +210,7 @@ async def test_concurrent_charges_never_pass_the_daily_budget_nor_charge_twice(
     assert await merchant_balance(db, paying.payer) == payer - 901
     assert await merchant_balance(db, paying.payee) == payee + 901
     assert await unbalanced_wallets(db) == []
+    await paying.flow.oauth.aclose()  # no socket left to the served gateway for another test
 
 
 @pytest.mark.parametrize(
@@ -260,3 +261,33 @@ async def test_a_charge_counts_against_the_per_recipient_limit(
     over = await client.post("/charges", json=FEE, headers=paying.headers("r-2"))
     assert over.json()["code"] == 2306, over.text
     assert over.json()["data"]["limit_source"] == "per_recipient"
+
+
+async def test_a_charge_is_one_transaction_on_the_driver(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A charge, as a send, takes one kind of connection: the driver's (``Database.run``), its
+    claim, payee, plan and reply in one transaction; never a SQLAlchemy connection beside it."""
+    paying = await _paying(app, client, make_merchant)
+    opened: list[str] = []
+
+    def spied(name: str) -> Any:
+        real = getattr(Database, name)
+
+        def door(self: Database) -> Any:
+            opened.append(name)
+            return real(self)
+
+        return door
+
+    for name in ("transaction", "read"):
+        monkeypatch.setattr(Database, name, spied(name))
+    made = await client.post("/charges", json=FEE, headers=paying.headers("driver"))
+    assert made.status_code == 201, made.text
+    again = await client.post("/charges", json=FEE, headers=paying.headers("driver"))
+    assert again.json()["data"] == made.json()["data"]
+    assert opened == []

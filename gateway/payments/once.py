@@ -1,0 +1,142 @@
+"""A payment run as every kind runs it: its plan in one transaction on the driver
+(``Database.run``, the one kind of connection it uses), with an idempotency key the key's claim
+before it and its outcome recorded after, in the same transaction.
+
+The caller judges the key's policy first (``rules.judge``): a payment the key may not make
+reads no stored reply and records none, as Stripe saves no result for a request refused before
+it runs. A spend window the store finds full (``spend.LIMIT_CHECK``) undoes the whole write,
+the claim with it; the refusal then says which window, read after, and with a key is kept as a
+reply is (or, if a duplicate got there first, what it recorded is answered), as Stripe replays
+it.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from keys import Sealer
+
+from .. import idempotency
+from ..billing.shortfall import shortfall_data
+from ..callers import Caller
+from ..policies import rules, spend
+from ..store.db import Database
+from ..store.raw import CheckViolated, Raw
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+
+__all__ = ["Apply", "Keyed", "Paid", "pay", "short"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A payment under an idempotency key: the key, the request's fingerprint
+    (``idempotency.fingerprint``), and how long its reply is kept."""
+
+    key: str
+    request_hash: str
+    ttl_seconds: int
+
+
+class Paid(NamedTuple):
+    outcome: Outcome
+    alert: spend.Alerting | None = None  # a soft line the payment crossed, not yet alerted
+
+
+# The payment's plan and its reply, in the transaction it is given.
+Apply = Callable[[Raw], Coroutine[Any, Any, Paid]]
+
+
+async def pay(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    apply: Apply,
+    *,
+    keyed: Keyed | None,
+    counted: Sequence[rules.Counted],
+    amount: int,
+    now: datetime,
+    each_statement: bool = False,
+) -> Outcome:
+    """``apply`` once under ``keyed`` (or without a key: ``each_statement`` as
+    ``Database.run`` takes it), the payment counted in ``counted``'s windows; with the
+    deliveries of the ``key.budget_low`` it made due."""
+    try:
+        if keyed is None:
+            return await _alerted(db, await db.run(apply, each_statement=each_statement), now)
+
+        async def once(tx: Raw) -> Paid:
+            assert keyed is not None
+            stored = await _claim(tx, sealer, caller, keyed, now)
+            if stored is not None:
+                return Paid(stored)
+            done = await apply(tx)
+            await _record(tx, sealer, caller, keyed, done.outcome)
+            return done
+
+        return await _alerted(db, await db.run(once), now)
+    except CheckViolated as violated:
+        if violated.name != spend.LIMIT_CHECK:
+            raise
+    # A window was full: the write, the idempotency claim with it, was undone. Say which.
+    buckets = [c.bucket for c in counted]
+    spent = await db.run(lambda tx: spend.spent(tx, caller.key_id, buckets), read_only=True)
+    refusal = rules.refused(counted, spent, amount).outcome()
+    if keyed is None:
+        return refusal
+
+    async def keep(tx: Raw) -> Outcome:
+        assert keyed is not None
+        stored = await _claim(tx, sealer, caller, keyed, now)
+        if stored is not None:
+            return stored
+        await _record(tx, sealer, caller, keyed, refusal)
+        return refusal
+
+    return await db.run(keep)
+
+
+async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | None) -> Paid:
+    """The refusal of a payer's wallet that does not hold ``amount``: what is missing and where
+    to fund it, read in this transaction."""
+    found = await shortfall_data(tx, wallet_id, amount, public_base_url)
+    return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
+
+
+async def _claim(
+    tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, now: datetime
+) -> Outcome | None:
+    """The key's stored reply, or ``None`` when this request now owns the key."""
+    return await idempotency.claim(
+        tx,
+        sealer,
+        **idempotency.scope_of(caller, keyed.key),
+        request_hash=keyed.request_hash,
+        now=now,
+        ttl_seconds=keyed.ttl_seconds,
+    )
+
+
+async def _record(tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, outcome: Outcome) -> None:
+    await idempotency.record(tx, sealer, **idempotency.scope_of(caller, keyed.key), outcome=outcome)
+
+
+async def _alerted(db: Database, paid: Paid, now: datetime) -> Outcome:
+    """The payment's outcome, with the deliveries of the ``key.budget_low`` it made due. The
+    payment has committed whatever happens here: an alert that fails is the worker's
+    ``budget_alerts`` job's to write."""
+    outcome, due = paid
+    if due is None:
+        return outcome
+    try:
+        alerted = await spend.alert(db, due, now)
+    except Exception:
+        log.warning("key.budget_low not written after the payment; the worker will", exc_info=True)
+        return outcome
+    return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])

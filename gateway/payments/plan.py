@@ -1,0 +1,86 @@
+"""A payment's plan: what every payment binds, and the steps every payment shares.
+
+A payment is one plan (``store.compose``): the conditional debit of the payer's wallet first
+(nothing is written when it is short), its count in the key's spend windows (the store refuses
+the whole write when one would pass its limit), the kind's own writes (a send's recipient and
+top-up row, a charge's payee and charge row), the ledger entries, the payment's event with its
+deliveries, and ``balance.low`` on crossing (``steps``).
+
+The parameters are a contract, typed where they are made: every payment supplies ``Paying``
+and ``BalanceLow``, one with an event ``Announcing``, each window it counts in that window's
+three (``spend.window_params``), and each kind its own part, a ``TypedDict`` deriving from
+``Paying`` or beside it (``topup.sending``, ``apps.charging``). A plan is built with the names
+its kind supplies (``given``), so a step that binds a name none supplies fails when the plan is
+built. The parts are plain dicts at run time: the send is the hot path, and a dataclass turned
+into the driver's mapping costs several times the dict itself on every send.
+"""
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import datetime
+from typing import TypedDict
+
+from .. import outbox
+from ..ledger import alerts
+from ..ledger import service as ledger
+from ..policies import spend
+from ..store.compose import Refs, Step, steps
+
+__all__ = ["DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
+
+DEBIT = "debit"  # the step every other step of a payment depends on
+
+
+class Paying(TypedDict):
+    """What every payment binds: the payer's debit, its spend and its ledger entries."""
+
+    txn_id: str  # the payment's id: a top-up's, a charge's
+    now: datetime
+    env: str
+    merchant_id: str  # the payer
+    api_key_id: str  # the key (or a consent's token) that pays, whose windows count it
+    wallet_id: str  # the payer's wallet in ``env``, debited
+    amount: int
+    taken: int  # what the debit takes and the windows count: nothing when failed at once
+    reference: str  # the ledger entries' reference: the payment's id
+    memo: str | None
+
+
+# ``balance.low`` on crossing, which every payment may make (``alerts.low_params``).
+BalanceLow = alerts.LowParams
+# The payment's own event (``outbox.event_params``).
+Announcing = outbox.EventParams
+
+_EVERY = frozenset(Paying.__required_keys__ | BalanceLow.__required_keys__)
+
+
+def given(windows: Sequence[str], *parts: Collection[str]) -> frozenset[str]:
+    """The names a payment counted in ``windows`` supplies: every payment's, and those of each
+    of its ``parts`` (a part's ``__required_keys__``)."""
+    supplied = set(_EVERY).union(*parts)
+    for name in windows:
+        supplied.update(spend.window_params(name))
+    return frozenset(supplied)
+
+
+def payment_steps(
+    windows: Sequence[str],
+    *,
+    writes: Iterable[Step | Iterable[Step]],
+    lines: Callable[[Refs], Sequence[ledger.Line]],
+    debited: int = 1,
+    event: bool = True,
+    then: Iterable[Step] = (),
+) -> list[Step]:
+    """The payment's steps: the debit (its wallet's count of entries moved by ``debited``, the
+    payer's own ``lines``), the count in ``windows``, the kind's ``writes``, the entries of
+    ``lines``, the event (``event``), ``balance.low``, and what else the kind writes after
+    (``then``). Each gated on the debit, so "no row" there means nothing was written."""
+    return steps(
+        Step(DEBIT, lambda r: ledger.conditional_debit(r, entries=debited), required=True),
+        spend.count_steps(windows, after=DEBIT),
+        *writes,
+        Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),
+        outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
+        alerts.balance_low_steps(DEBIT),
+        then,
+    )
