@@ -123,7 +123,7 @@ async def resetting(db: Database, token: str) -> Outcome:
 
 
 async def reset_password(
-    db: Database, token: str, password: str, *, hashes: HashSlots | None = None
+    db: Database, token: str, password: str, hashes: HashSlots | None = None
 ) -> Outcome:
     """Spend ``token``: the password set, the token used, the account's other links void and
     every session of the account ended, in one transaction; ``PASSWORD_RESET_DONE`` with the

@@ -15,7 +15,6 @@ not, and any merchant name may be chosen: it tells nobody which addresses or nam
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -276,44 +275,41 @@ async def switch_env(request: Request) -> Response:
     )
 
 
-@dataclass(frozen=True)
-class PasswordLink:
-    """A link e-mailed to set a password (an invitation's, a reset's): its form's template, its
-    token's length, and the account operations that look it up and spend it."""
-
-    template: str
-    token_length: int
-    # The address a token belongs to (the data), else ``ACCOUNT_LINK_INVALID``.
-    address: Callable[[Database, str], Awaitable[Outcome]]
-    # Spends a token on a password: the user (``UserInfo``) is the data.
-    spend: Callable[[Database, str, str, HashSlots], Awaitable[Outcome]]
+# A link e-mailed to set a password (an invitation's, a reset's), by the account operations that
+# look its token up (the address, the data) and spend it on a password (the user, the data).
+LinkAddress = Callable[[Database, str], Awaitable[Outcome]]
+LinkSpend = Callable[[Database, str, str, HashSlots], Awaitable[Outcome]]
 
 
-async def password_link_page(request: Request, link: PasswordLink) -> Response:
-    """The form a password link opens; a 404 page for a token no link has."""
-    token = request.query_params.get("token", "")[: link.token_length]
+async def password_link_page(
+    request: Request, template: str, token_length: int, address: LinkAddress
+) -> Response:
+    """The form a password link opens (``template``); a 404 page for a token no link has."""
+    token = request.query_params.get("token", "")[:token_length]
     svc = services(request)
-    email = await link_address(perform(svc.waker, link.address(svc.db, token))) if token else None
+    email = await link_address(perform(svc.waker, address(svc.db, token))) if token else None
     return page(
         request,
-        link.template,
+        template,
         {"email": email, "token": token, "errors": {}},
         status=200 if email else 404,
         no_store=True,
     )
 
 
-async def spend_password_link(request: Request, link: PasswordLink) -> Response:
+async def spend_password_link(
+    request: Request, template: str, token_length: int, address: LinkAddress, spend: LinkSpend
+) -> Response:
     """The post of a password link's form: counted before the link is looked up, then the
     password set and a new session started (the one the visitor came with is ended)."""
     data = await form(request)
     svc = services(request)
-    token = _text(data.get("token"), link.token_length)
+    token = _text(data.get("token"), token_length)
     limits, stopped = await link_tries(request)
     if stopped is not None:
         return stopped
     try:
-        spending = link.spend(svc.db, token, _text(data.get("password"), 2000), svc.hashes)
+        spending = spend(svc.db, token, _text(data.get("password"), 2000), svc.hashes)
         user = (await perform(svc.waker, spending)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
@@ -322,9 +318,9 @@ async def spend_password_link(request: Request, link: PasswordLink) -> Response:
         await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(
             request,
-            link.template,
+            template,
             {
-                "email": await link_address(perform(svc.waker, link.address(svc.db, token))),
+                "email": await link_address(perform(svc.waker, address(svc.db, token))),
                 "token": token,
                 "errors": {refused.field: refused.sentence},
             },
@@ -336,7 +332,7 @@ async def spend_password_link(request: Request, link: PasswordLink) -> Response:
             raise
         return page(
             request,
-            link.template,
+            template,
             {"email": None, "token": "", "errors": {}},
             status=404,
             no_store=True,
@@ -345,22 +341,20 @@ async def spend_password_link(request: Request, link: PasswordLink) -> Response:
     return await _start_session(request, user.id, path_for("overview"))
 
 
-_INVITATION_LINK = PasswordLink(
-    template="accounts/set_password.html",
-    token_length=100,
-    address=users.invitee,
-    spend=lambda db, token, password, hashes: users.set_password(
-        db, token, password, hashes=hashes
-    ),
-)
+_INVITATION_FORM = "accounts/set_password.html"
+_INVITATION_TOKEN_LENGTH = 100
 
 
 async def set_password_page(request: Request) -> Response:
-    return await password_link_page(request, _INVITATION_LINK)
+    return await password_link_page(
+        request, _INVITATION_FORM, _INVITATION_TOKEN_LENGTH, users.invitee
+    )
 
 
 async def set_password(request: Request) -> Response:
-    return await spend_password_link(request, _INVITATION_LINK)
+    return await spend_password_link(
+        request, _INVITATION_FORM, _INVITATION_TOKEN_LENGTH, users.invitee, users.set_password
+    )
 
 
 async def accept_invitation_page(request: Request) -> Response:

@@ -15,7 +15,7 @@ from ..operations import perform
 from ..services import services
 from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
-from .accounts import PasswordLink, password_link_page, spend_password_link
+from .accounts import password_link_page, spend_password_link
 from .context import visit
 from .csrf import form
 from .errors import error_page
@@ -65,24 +65,19 @@ async def forgot(request: Request) -> Response:
     return page(request, "accounts/forgot_password.html", {"sent": True}, status=202)
 
 
-_RESET_LINK = PasswordLink(
-    template="accounts/reset_password.html",
-    token_length=resets.TOKEN_LENGTH,
-    address=resets.resetting,
-    spend=lambda db, token, password, hashes: resets.reset_password(
-        db, token, password, hashes=hashes
-    ),
-)
+_RESET_FORM = "accounts/reset_password.html"
 
 
 async def reset_page(request: Request) -> Response:
     await visit(request)
-    return await password_link_page(request, _RESET_LINK)
+    return await password_link_page(request, _RESET_FORM, resets.TOKEN_LENGTH, resets.resetting)
 
 
 async def reset(request: Request) -> Response:
     # Every session of the account ended with the reset; this browser starts a new one.
-    return await spend_password_link(request, _RESET_LINK)
+    return await spend_password_link(
+        request, _RESET_FORM, resets.TOKEN_LENGTH, resets.resetting, resets.reset_password
+    )
 
 
 routes: list[BaseRoute] = [

@@ -3,7 +3,8 @@
 ``open_database(url)`` (``store.db``) is the engine of the URL's store, each a class of its own
 behind this one interface: ``SQLiteDatabase`` (``store.sqlite``: one writer connection,
 ``BEGIN IMMEDIATE``, group commit, WAL checkpoints beside the writer) and ``PostgresDatabase``
-(``store.postgres``: an asyncpg pool and joined batches). Domain code holds a ``Database`` and never sees which.
+(``store.postgres``: an asyncpg pool and joined batches). Domain code holds a ``Database`` and
+never sees which.
 
 Three ways in, each saying what may run inside it: ``read`` and ``transaction`` give a
 SQLAlchemy connection (Core, for everything off the hot path), alike on both stores; ``run``
