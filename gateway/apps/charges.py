@@ -36,6 +36,7 @@ from ..store.compose import Plan, Refs, Step, const, from_rows, param, steps
 from ..store.db import Database
 from ..store.models import Charge, OAuthApp, table_of
 from ..store.raw import CheckViolated, Construct, Raw, raw
+from ..store.rows import CoreRow
 from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
@@ -93,7 +94,7 @@ class ChargeData(BaseModel):
     refunded_at: str | None
 
 
-def _data(row: Any) -> ChargeData:
+def _data(row: CoreRow) -> ChargeData:
     refunded = int(row.refunded_cents)
     status = (
         "succeeded"
