@@ -18,7 +18,7 @@ import aiohttp
 from sqlalchemy import select, update
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import ApiKeyRow, Topup, table_of
 from gateway.values.clock import utcnow
@@ -42,7 +42,7 @@ APPROVER: dict[str, Any] = {"scopes": ["approvals"]}
 async def _keys(database_url: str) -> tuple[str, str]:
     """(sender, approver): two live keys of one merchant with a deep wallet."""
     await _prepare(database_url)
-    db = Database(create_engine(database_url))
+    db = open_database(database_url)
     keys = table_of(ApiKeyRow)
     made: list[str] = []
     try:
@@ -61,7 +61,7 @@ async def _keys(database_url: str) -> tuple[str, str]:
 
 
 async def _held(database_url: str) -> list[str]:
-    db = Database(create_engine(database_url))
+    db = open_database(database_url)
     topups = table_of(Topup)
     try:
         async with db.read() as conn:

@@ -25,7 +25,7 @@ import httpx
 
 from gateway import outbox
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import new_id, utcnow
 from keys import Sealer, decode_webhook_secret, sign_headers
@@ -171,7 +171,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
         from arq.connections import RedisSettings
 
         hook_url = f"http://127.0.0.1:{receiver_port}/hook"
-        db = Database(create_engine(database_url))
+        db = open_database(database_url)
         redis = await create_pool(RedisSettings.from_dsn(env["AITOPUP_REDIS_URL"]))
         receiver = _Receiver(receiver_port)
         try:

@@ -21,7 +21,7 @@ import aiohttp
 from sqlalchemy import func, select, update
 
 from gateway import outbox
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import new_id, utcnow
 from keys import sign_headers
@@ -59,7 +59,7 @@ async def _worker(count: int) -> None:
 
     merchant_id = os.environ["BENCH_MERCHANT"]
     settings = load_settings()
-    db = Database(create_engine(settings.database_url, pool_size=1))
+    db = open_database(settings.database_url, pool_size=1)
     service = Service(settings)
     await service.start()
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.upstreams import config
 from gateway.upstreams.schemas import NewApiSet, OpenRouterSet
@@ -56,7 +56,7 @@ async def _prepare(database_url: str, provider: str, root: str) -> str:
         secret_key=BENCH_SECRET,
         allow_private_webhook_urls=True,
     )
-    db = Database(create_engine(database_url))
+    db = open_database(database_url)
     try:
         now = utcnow()
         async with db.transaction() as conn:

@@ -42,7 +42,7 @@ import asyncpg
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.outbox import emit, wake_for
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from keys import Sealer
@@ -117,7 +117,7 @@ def _b36(expr: str, width: int) -> str:
 
 async def _heavy(database_url: str, hook_url: str) -> Heavy:
     """The heavy merchant, made through the gateway's own services as a real one is."""
-    db = Database(create_engine(database_url, pool_size=2))
+    db = open_database(database_url, pool_size=2)
     try:
         now = utcnow()
         async with db.transaction() as conn:
@@ -471,7 +471,7 @@ async def _burst(target: Target, receiver: _Receiver) -> float:
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    db = Database(create_engine(target.database_url, pool_size=2))
+    db = open_database(target.database_url, pool_size=2)
     redis = await create_pool(RedisSettings.from_dsn(target.redis_url))
     try:
         await _drained(db)

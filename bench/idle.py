@@ -18,7 +18,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from gateway import outbox
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from keys import Sealer
 
@@ -57,7 +57,7 @@ def cpu_seconds(pid: int) -> float:
 async def _measure(folder: Path, database_url: str) -> list[Row]:
     await asyncio.to_thread(upgrade, database_url)
     with worker_bench(folder, database_url) as (env, receiver_port):
-        db = Database(create_engine(database_url))
+        db = open_database(database_url)
         redis = await create_pool(RedisSettings.from_dsn(env["AITOPUP_REDIS_URL"]))
         receiver = _Receiver(receiver_port)
         try:

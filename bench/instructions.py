@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from keys import Sealer
 
@@ -112,7 +112,7 @@ def _send_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 async def _merchant(database_url: str, url: str) -> tuple[str, bytes]:
-    db = Database(create_engine(database_url, pool_size=1))
+    db = open_database(database_url, pool_size=1)
     try:
         return await _setup(db, Sealer(SEALING.encode()), url)
     finally:

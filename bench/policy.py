@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import update
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import utcnow
@@ -56,7 +56,7 @@ FULL_POLICY: dict[str, Any] = {
 async def _policy_key(database_url: str) -> tuple[str, str]:
     """(no policy, full policy): two live keys of one merchant with a deep wallet."""
     bare = await _prepare(database_url)
-    db = Database(create_engine(database_url))
+    db = open_database(database_url)
     keys = table_of(ApiKeyRow)
     try:
         async with db.transaction() as conn:

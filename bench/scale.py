@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from keys import Sealer
 
@@ -145,7 +145,7 @@ def _deliveries(
     receiver_args = [sys.executable, "-m", "bench.receiver", str(receiver_port)]
 
     async def rounds() -> list[tuple[float, float]]:
-        db = Database(create_engine(database_url, pool_size=2))
+        db = open_database(database_url, pool_size=2)
         receiver = _Receiver(receiver_port)
         try:
             merchant, key = await _setup(db, Sealer(SEALING.encode()), hook)

@@ -42,7 +42,7 @@ from standardwebhooks import Webhook
 
 from gateway.merchants import service as merchants
 from gateway.redis_server import PortHold
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
 from gateway.values.clock import utcnow
@@ -473,7 +473,7 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
     try:
         await asyncio.to_thread(cluster.start_store)
         runner, hook = await _receiver_placeholder()
-        db = Database(create_engine(cluster.database_url, pool_size=2))
+        db = open_database(cluster.database_url, pool_size=2)
         try:
             merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook.port}/hook")
             await runner.cleanup()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from keys import Sealer
@@ -62,7 +62,7 @@ def _bodies(count: int = 2_000) -> list[bytes]:
 async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
     """A live key whose wallet outlasts any run; returns the raw key. With ``endpoint``, the
     merchant has a webhook endpoint, so each send also writes a delivery and enqueues it."""
-    db = Database(create_engine(database_url))
+    db = open_database(database_url)
     try:
         now = utcnow()
         async with db.transaction() as conn:

@@ -14,7 +14,7 @@ from .merchants import directory
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .policies.model import UNRESTRICTED, Policy
-from .store.db import Database, create_engine
+from .store.db import Database, open_database
 from .values.clock import utcnow
 from .values.settings import Settings
 
@@ -43,7 +43,7 @@ class UnknownMerchant(Exception):
 @asynccontextmanager
 async def command_store(settings: Settings) -> AsyncIterator[Database]:
     """The store for one command: opened for it, and disposed of after it, whatever happens."""
-    db = Database(create_engine(settings.database_url))
+    db = open_database(settings.database_url)
     try:
         yield db
     finally:

@@ -16,7 +16,7 @@ from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
 from .redis_client import open_redis
-from .store.db import Database, create_engine
+from .store.db import Database, open_database
 from .upstreams.outbound import Upstreams, open_upstreams
 from .values.settings import Settings
 from .wakes import Waker
@@ -51,7 +51,7 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
     opened from ``settings`` and closed after the waker has drained."""
-    db = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
+    db = open_database(settings.database_url, pool_size=settings.database_pool_size)
     redis = open_redis(settings.redis_url)
     waker = Waker(redis)
     upstreams = open_upstreams(settings)

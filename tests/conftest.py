@@ -25,7 +25,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.redis_server import PortHold
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
 from tests.fixtures.core import (
@@ -133,7 +133,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
+    database = open_database(settings.database_url, pool_size=settings.database_pool_size)
     yield database
     await database.dispose()
 

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
-from gateway.store.db import Database, create_engine
+from gateway.store.db import open_database
 from gateway.upstreams.outbound import open_upstreams
 from gateway.values.settings import Settings, load_settings
 from keys import Sealer
@@ -132,9 +132,8 @@ class Service:
         # Never more than the gateway's own pool, which is how a deployment bounds what a
         # process holds.
         pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
-        db = Database(
-            create_engine(settings.database_url, pool_size=pool_size),
-            postgres_settings=POSTGRES_SETTINGS,
+        db = open_database(
+            settings.database_url, pool_size=pool_size, postgres_settings=POSTGRES_SETTINGS
         )
         sealer = Sealer(settings.secret_key.get_secret_value().encode())
         self._deps = Deps(

@@ -8,7 +8,7 @@ UPDATE (unused, unexpired), so it works once. A new password ends every session 
 and voids its other links (``users._void_links``). The token is looked up before the new
 password is hashed: a forged or spent link costs a lookup, never a hash, nor one of the
 process's hash slots that sign-in needs. Requests are counted per client address and per
-address (its digest) in Redis.
+address (its digest) in Redis (``mail.requests``).
 """
 
 import hashlib
@@ -22,7 +22,7 @@ from keys import Sealer
 
 from ..mail import rows as mail
 from ..mail.content import expires_text
-from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..mail.requests import count_request
 from ..store.db import Database
 from ..store.models import PasswordReset, User, table_of
 from ..values.clock import utcnow
@@ -33,11 +33,10 @@ from . import sessions
 from .passwords import HashSlots, hash_password, slot_of
 from .users import UserInfo, _check_password, _first_membership, _void_links
 
-__all__ = ["WINDOW_SECONDS", "issue_reset", "request_reset", "reset_password", "resetting"]
+__all__ = ["issue_reset", "request_reset", "reset_password", "resetting"]
 
 _R = table_of(PasswordReset)
 _U = table_of(User)
-WINDOW_SECONDS = 3600
 TOKEN_LENGTH = 100  # what a form or a query may carry as a token
 
 
@@ -49,21 +48,15 @@ async def request_reset(
     db: Database, redis: object, sealer: Sealer, settings: Settings, *, email: str, client: str
 ) -> Outcome:
     """``email`` (canonical) asks for a reset link; the same answer whatever it is."""
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
-    limits = [
-        Limit(f"reset:client:{client}", settings.mail_resets_per_client_per_hour, WINDOW_SECONDS),
-        Limit(f"reset:address:{digest}", settings.mail_resets_per_address_per_hour, WINDOW_SECONDS),
-    ]
-    try:
-        decisions = await hit_all(redis, limits)
-    except LimiterUnavailable:
-        raise ApiError(Code.SERVICE_UNAVAILABLE) from None
-    refused = [d for d in decisions if not d.allowed]
-    if refused:
-        worst = max(refused, key=lambda d: d.reset_seconds)
-        raise ApiError(
-            Code.PASSWORD_RESETS_RATE_LIMITED, data=worst.data(), headers=worst.headers()
-        )
+    await count_request(
+        redis,
+        "reset",
+        client=client,
+        email=email,
+        per_client=settings.mail_resets_per_client_per_hour,
+        per_address=settings.mail_resets_per_address_per_hour,
+        refused=Code.PASSWORD_RESETS_RATE_LIMITED,
+    )
     now = utcnow()
     expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
     work: list[str] = []
@@ -130,7 +123,7 @@ async def resetting(db: Database, token: str) -> Outcome:
 
 
 async def reset_password(
-    db: Database, token: str, password: str, *, hashes: HashSlots | None = None
+    db: Database, token: str, password: str, hashes: HashSlots | None = None
 ) -> Outcome:
     """Spend ``token``: the password set, the token used, the account's other links void and
     every session of the account ended, in one transaction; ``PASSWORD_RESET_DONE`` with the

@@ -18,6 +18,7 @@ in live, where a consent spends real money and reads real recipients.
 from typing import Final, Literal, get_args
 
 from ..policies.model import SCOPES, Policy, Scope
+from .role_names import OWNER, ROLES, Role
 
 __all__ = [
     "ACTIONS",
@@ -34,9 +35,6 @@ __all__ = [
     "reveals_codes",
 ]
 
-Role = Literal["owner", "developer", "viewer"]
-ROLES: Final[tuple[Role, ...]] = get_args(Role)
-OWNER: Final[Role] = "owner"
 
 Action = Literal[
     "read",  # any page, any live stream

@@ -27,6 +27,7 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..store.rows import CoreRow
 from ..values import statuses
 from ..values.clock import utcnow
 from ..values.codes import Code
@@ -162,7 +163,7 @@ async def load(db: Database, session_id: str) -> Outcome:
         .limit(1)
     )
     async with db.read() as conn:
-        row: Any = (await conn.execute(stmt)).first()
+        row: CoreRow | None = (await conn.execute(stmt)).first()
     if row is None:
         return Outcome(Code.SUCCESS)
     if now - row.last_seen_at >= TOUCH_EVERY:

@@ -412,7 +412,7 @@ async def invitee(db: Database, token: str) -> Outcome:
 
 
 async def set_password(
-    db: Database, token: str, password: str, *, hashes: HashSlots | None = None
+    db: Database, token: str, password: str, hashes: HashSlots | None = None
 ) -> Outcome:
     """Spend a password-set token: the password is set and the token gone, in one conditional
     UPDATE (a token works once); the user (``UserInfo``) is the data. ``ACCOUNT_LINK_INVALID``

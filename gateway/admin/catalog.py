@@ -14,6 +14,7 @@ from ..store.models import (
     Pack,
     table_of,
 )
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -43,7 +44,7 @@ _C = table_of(Coupon)
 # --- packs ---
 
 
-def _pack(row: Any) -> PackAdminData:
+def _pack(row: CoreRow) -> PackAdminData:
     return PackAdminData.model_validate(row)
 
 
@@ -100,7 +101,7 @@ async def update_pack(db: Database, call: Call, pack_id: str, body: PackUpdate) 
 # --- coupons ---
 
 
-def _coupon(row: Any, uses: dict[str, int]) -> CouponData:
+def _coupon(row: CoreRow, uses: dict[str, int]) -> CouponData:
     return CouponData(
         id=row.id,
         code=row.code,

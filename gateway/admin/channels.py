@@ -14,6 +14,7 @@ from ..billing.providers import SANDBOX, Credentials, Provider
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import PaymentChannel, table_of
+from ..store.rows import CoreRow
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -42,7 +43,9 @@ def _secret_fields(provider: Provider[Any]) -> dict[str, bool]:
     }
 
 
-def _env_data(settings: Settings, provider: Provider[Any], env: str, row: Any) -> ChannelEnvData:
+def _env_data(
+    settings: Settings, provider: Provider[Any], env: str, row: CoreRow | None
+) -> ChannelEnvData:
     return ChannelEnvData(
         env="live" if env == "live" else "staging",
         enabled=channels.is_enabled(settings, provider, env, row),

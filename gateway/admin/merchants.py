@@ -18,6 +18,7 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
@@ -50,7 +51,7 @@ _ADJ = table_of(Adjustment)
 # --- merchants ---
 
 
-async def _merchant_data(conn: AsyncConnection, row: Any) -> MerchantData:
+async def _merchant_data(conn: AsyncConnection, row: CoreRow) -> MerchantData:
     balances = {
         r.env: int(r.balance_cents)
         for r in await conn.execute(

@@ -14,6 +14,7 @@ from ..billing.plan_schemas import PlanCreate, PlanUpdate
 from ..billing.plans import PLANS as _PL
 from ..billing.plans import admin_plan
 from ..store.db import Database
+from ..store.rows import CoreRow
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -34,7 +35,7 @@ async def list_plans(db: Database, env: str | None) -> Outcome:
         return Outcome(Code.SUCCESS, [admin_plan(r) for r in await conn.execute(stmt)])
 
 
-def _current(row: Any) -> stripe_plans.PlanPrices | None:
+def _current(row: CoreRow | None) -> stripe_plans.PlanPrices | None:
     if row is None or not (
         row.stripe_product_id and row.stripe_price_monthly_id and row.stripe_price_yearly_id
     ):
@@ -45,7 +46,7 @@ def _current(row: Any) -> stripe_plans.PlanPrices | None:
 
 
 async def _at_stripe(
-    settings: Settings, plan_id: str, values: dict[str, Any], row: Any
+    settings: Settings, plan_id: str, values: dict[str, Any], row: CoreRow | None
 ) -> dict[str, Any]:
     """The Stripe ids of a live plan with ``values``, made or kept; none when Stripe is not
     configured (the plan is saved, not yet purchasable)."""
@@ -60,8 +61,8 @@ async def _at_stripe(
         price_monthly=values["price_monthly"],
         price_yearly=values["price_yearly"],
         current=current,
-        monthly_was=row.price_monthly if current is not None else None,
-        yearly_was=row.price_yearly if current is not None else None,
+        monthly_was=row.price_monthly if current is not None and row is not None else None,
+        yearly_was=row.price_yearly if current is not None and row is not None else None,
     )
     return {
         "stripe_product_id": prices.product_id,

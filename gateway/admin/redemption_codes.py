@@ -14,6 +14,7 @@ from ..store.models import (
     RedemptionCode,
     table_of,
 )
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
@@ -89,7 +90,7 @@ async def create_codes(
     return Outcome(Code.CREATED, made)
 
 
-def _code_status(row: Any, now: datetime) -> str:
+def _code_status(row: CoreRow, now: datetime) -> str:
     if row.redeemed_at is not None:
         return "redeemed"
     if row.voided_at is not None:

@@ -33,6 +33,7 @@ from ..policies import rules
 from ..store.db import Database
 from ..store.models import Charge, table_of
 from ..store.raw import Raw
+from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -94,7 +95,7 @@ def _status(amount: int, refunded: int) -> str:
     )
 
 
-def _data(row: Any) -> ChargeData:
+def _data(row: CoreRow) -> ChargeData:
     refunded = int(row.refunded_cents)
     return ChargeData(
         id=row.id,

@@ -22,6 +22,7 @@ from ..policies.model import Policy, load
 from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthApp, User, table_of
+from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -55,7 +56,7 @@ def _query(merchant_id: str, env: str) -> Any:
     )
 
 
-async def _data(db: Database, row: Any, now: datetime) -> ConnectionData:
+async def _data(db: Database, row: CoreRow, now: datetime) -> ConnectionData:
     policy = load(row.policy)
     found = await usage(db, _Holder(row.id, row.env, policy), now)
     return ConnectionData(

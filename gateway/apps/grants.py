@@ -37,6 +37,7 @@ from ..merchants.keys import revoke_consents
 from ..policies.model import Limit, Policy, Scope, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
+from ..store.rows import CoreRow
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -232,7 +233,7 @@ async def approve(
     return Outcome(Code.CREATED, code)
 
 
-async def check_giver(conn: AsyncConnection, row: Any, policy: Policy) -> None:
+async def check_giver(conn: AsyncConnection, row: CoreRow, policy: Policy) -> None:
     """Refuse (``ROLE_SCOPE_NOT_GRANTABLE``) a changed ``policy`` for the consent ``row`` that its
     giver's role could not give now: whoever changes a consent, it stays what a member of that
     role may give an app (``accounts.members`` ends one that no longer is)."""

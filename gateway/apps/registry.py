@@ -20,6 +20,7 @@ from keys import hash_credential, mint_credential
 from ..merchants.keys import revoke_consents
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthApp, table_of
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -82,7 +83,7 @@ class App:
         return self.client_id_url or self.id
 
 
-def _app(row: Any) -> App:
+def _app(row: CoreRow) -> App:
     return App(
         row.id,
         row.merchant_id,

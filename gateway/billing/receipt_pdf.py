@@ -8,10 +8,12 @@ know only Latin-1. The document is built in memory, one page, a few kilobytes.
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import as_file, files
-
-from fpdf import FPDF
+from typing import TYPE_CHECKING
 
 from .schemas import BillingProfileData, ReceiptData
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 __all__ = ["ReceiptFile", "render_pdf"]
 
@@ -47,15 +49,16 @@ def _address(profile: BillingProfileData) -> list[str]:
     return [line for line in lines if line]
 
 
-class _Receipt(FPDF):
-    def line_item(self, label: str, amount: str) -> None:
-        self.cell(130, 8, label, border="B")
-        self.cell(50, 8, amount, border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+def _line_item(pdf: "FPDF", label: str, amount: str) -> None:
+    pdf.cell(130, 8, label, border="B")
+    pdf.cell(50, 8, amount, border="B", align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def render_pdf(receipt: ReceiptData, issuer: str) -> bytes:
     """The receipt as a one-page PDF; ``issuer``: who sells the credit (the gateway's name)."""
-    pdf = _Receipt(format="A4")
+    from fpdf import FPDF  # imported by the first receipt drawn, not by every process
+
+    pdf = FPDF(format="A4")
     pdf.set_title(f"Receipt {receipt.receipt_number}")
     pdf.set_author(issuer)
     # Dated when paid: the same receipt renders the same bytes.
@@ -86,15 +89,15 @@ def render_pdf(receipt: ReceiptData, issuer: str) -> bytes:
         pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     currency = receipt.currency
-    pdf.line_item(receipt.item, _money(receipt.price_cents, currency))
+    _line_item(pdf, receipt.item, _money(receipt.price_cents, currency))
     if receipt.tier_discount_cents:
         label = f"Volume discount ({receipt.tier_percent}%)"
-        pdf.line_item(label, _money(-receipt.tier_discount_cents, currency))
+        _line_item(pdf, label, _money(-receipt.tier_discount_cents, currency))
     if receipt.coupon_discount_cents:
         label = f"Coupon {receipt.coupon or ''}".strip()
-        pdf.line_item(label, _money(-receipt.coupon_discount_cents, currency))
+        _line_item(pdf, label, _money(-receipt.coupon_discount_cents, currency))
     pdf.set_font(_FONT, size=12)
-    pdf.line_item("Paid", _money(receipt.amount_paid_cents, currency))
+    _line_item(pdf, "Paid", _money(receipt.amount_paid_cents, currency))
     pdf.set_font(_FONT, size=10)
-    pdf.line_item("Credited to the wallet", _money(receipt.credit_cents, "USD"))
+    _line_item(pdf, "Credited to the wallet", _money(receipt.credit_cents, "USD"))
     return bytes(pdf.output())

@@ -14,18 +14,21 @@ before any hash. Sign-up answers alike whether the address had an account (nothi
 not, and any merchant name may be chosen: it tells nobody which addresses or names exist.
 """
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
-from ..accounts.passwords import HashesBusy
+from ..accounts.passwords import HashesBusy, HashSlots
 from ..lockout import client_address
 from ..operations import perform
 from ..ratelimit import Decision, Limit, LimiterUnavailable, hit
 from ..services import services
+from ..store.db import Database
 from ..values.codes import Code
-from ..values.outcome import ApiError
+from ..values.outcome import ApiError, Outcome
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
 from .errors import error_page
@@ -272,31 +275,42 @@ async def switch_env(request: Request) -> Response:
     )
 
 
-async def set_password_page(request: Request) -> Response:
-    token = request.query_params.get("token", "")[:100]
+# A link e-mailed to set a password (an invitation's, a reset's), by the account operations that
+# look its token up (the address, the data) and spend it on a password (the user, the data).
+LinkAddress = Callable[[Database, str], Awaitable[Outcome]]
+LinkSpend = Callable[[Database, str, str, HashSlots], Awaitable[Outcome]]
+
+
+async def password_link_page(
+    request: Request, template: str, token_length: int, address: LinkAddress
+) -> Response:
+    """The form a password link opens (``template``); a 404 page for a token no link has."""
+    token = request.query_params.get("token", "")[:token_length]
     svc = services(request)
-    email = await link_address(perform(svc.waker, users.invitee(svc.db, token))) if token else None
+    email = await link_address(perform(svc.waker, address(svc.db, token))) if token else None
     return page(
         request,
-        "accounts/set_password.html",
+        template,
         {"email": email, "token": token, "errors": {}},
         status=200 if email else 404,
         no_store=True,
     )
 
 
-async def set_password(request: Request) -> Response:
+async def spend_password_link(
+    request: Request, template: str, token_length: int, address: LinkAddress, spend: LinkSpend
+) -> Response:
+    """The post of a password link's form: counted before the link is looked up, then the
+    password set and a new session started (the one the visitor came with is ended)."""
     data = await form(request)
     svc = services(request)
-    token = _text(data.get("token"), 100)
+    token = _text(data.get("token"), token_length)
     limits, stopped = await link_tries(request)
     if stopped is not None:
         return stopped
     try:
-        setting = users.set_password(
-            svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
-        )
-        user = (await perform(svc.waker, setting)).one(users.UserInfo)
+        spending = spend(svc.db, token, _text(data.get("password"), 2000), svc.hashes)
+        user = (await perform(svc.waker, spending)).one(users.UserInfo)
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return busy(request)
@@ -304,9 +318,9 @@ async def set_password(request: Request) -> Response:
         await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(
             request,
-            "accounts/set_password.html",
+            template,
             {
-                "email": await link_address(perform(svc.waker, users.invitee(svc.db, token))),
+                "email": await link_address(perform(svc.waker, address(svc.db, token))),
                 "token": token,
                 "errors": {refused.field: refused.sentence},
             },
@@ -318,13 +332,29 @@ async def set_password(request: Request) -> Response:
             raise
         return page(
             request,
-            "accounts/set_password.html",
+            template,
             {"email": None, "token": "", "errors": {}},
             status=404,
             no_store=True,
         )
     await svc.lockout.succeeded(svc.redis, limits)
     return await _start_session(request, user.id, path_for("overview"))
+
+
+_INVITATION_FORM = "accounts/set_password.html"
+_INVITATION_TOKEN_LENGTH = 100
+
+
+async def set_password_page(request: Request) -> Response:
+    return await password_link_page(
+        request, _INVITATION_FORM, _INVITATION_TOKEN_LENGTH, users.invitee
+    )
+
+
+async def set_password(request: Request) -> Response:
+    return await spend_password_link(
+        request, _INVITATION_FORM, _INVITATION_TOKEN_LENGTH, users.invitee, users.set_password
+    )
 
 
 async def accept_invitation_page(request: Request) -> Response:

@@ -6,23 +6,20 @@ client address (``throttle.link_limits``) and the link looked up before any hash
 one costs none of the hash slots sign-in needs."""
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import resets, users
-from ..accounts import sessions as account_sessions
-from ..accounts.passwords import HashesBusy
 from ..lockout import client_address
 from ..operations import perform
 from ..services import services
-from ..values.codes import CATALOGUE, Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
-from .accounts import busy, link_tries
-from .context import link_address, visit
+from .accounts import password_link_page, spend_password_link
+from .context import visit
 from .csrf import form
 from .errors import error_page
-from .paths import path_for
-from .render import page, set_session_cookie
+from .render import page
 
 __all__ = ["routes"]
 
@@ -68,66 +65,19 @@ async def forgot(request: Request) -> Response:
     return page(request, "accounts/forgot_password.html", {"sent": True}, status=202)
 
 
+_RESET_FORM = "accounts/reset_password.html"
+
+
 async def reset_page(request: Request) -> Response:
     await visit(request)
-    token = request.query_params.get("token", "")[: resets.TOKEN_LENGTH]
-    svc = services(request)
-    email = await link_address(perform(svc.waker, resets.resetting(svc.db, token)))
-    return page(
-        request,
-        "accounts/reset_password.html",
-        {"email": email, "token": token, "errors": {}},
-        status=200 if email else 404,
-        no_store=True,
-    )
+    return await password_link_page(request, _RESET_FORM, resets.TOKEN_LENGTH, resets.resetting)
 
 
 async def reset(request: Request) -> Response:
-    data = await form(request)
-    svc = services(request)
-    token = _text(data.get("token"), resets.TOKEN_LENGTH)
-    limits, stopped = await link_tries(request)
-    if stopped is not None:
-        return stopped
-    try:
-        resetting = resets.reset_password(
-            svc.db, token, _text(data.get("password"), 2000), hashes=svc.hashes
-        )
-        user = (await perform(svc.waker, resetting)).one(users.UserInfo)
-    except HashesBusy:
-        await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
-        return busy(request)
-    except users.AccountError as refused:
-        await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
-        return page(
-            request,
-            "accounts/reset_password.html",
-            {
-                "email": await link_address(perform(svc.waker, resets.resetting(svc.db, token))),
-                "token": token,
-                "errors": {refused.field: refused.sentence},
-            },
-            status=422,
-            no_store=True,
-        )
-    except ApiError as refused:
-        if refused.code != Code.ACCOUNT_LINK_INVALID:
-            raise
-        return page(
-            request,
-            "accounts/reset_password.html",
-            {"email": None, "token": "", "errors": {}},
-            status=404,
-            no_store=True,
-        )
-    await svc.lockout.succeeded(svc.redis, limits)
     # Every session of the account ended with the reset; this browser starts a new one.
-    came_with = await visit(request)
-    ending = came_with.session_id if came_with.session is not None else None
-    started = account_sessions.start(svc.db, user.id, ending=ending)
-    response = RedirectResponse(path_for("overview"), status_code=303)
-    set_session_cookie(request, response, (await perform(svc.waker, started)).one(str))
-    return response
+    return await spend_password_link(
+        request, _RESET_FORM, resets.TOKEN_LENGTH, resets.resetting, resets.reset_password
+    )
 
 
 routes: list[BaseRoute] = [

@@ -19,6 +19,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import Mail, Topup, table_of
+from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
@@ -40,7 +41,7 @@ async def _data(
     conn: AsyncConnection,
     sealer: Sealer,
     caller: Caller,
-    row: Any,
+    row: CoreRow,
     base_url: str,
     ttl: int,
     now: datetime,

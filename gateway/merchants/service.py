@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,6 +12,7 @@ from ..ledger import service as ledger
 from ..policies.model import Policy, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
+from ..store.rows import CoreRow
 from ..values.clock import new_id
 from . import names
 
@@ -56,7 +56,7 @@ class KeyInfo:
     last_used_at: datetime | None
 
 
-def key_info(row: Any, merchant_name: str) -> KeyInfo:
+def key_info(row: CoreRow, merchant_name: str) -> KeyInfo:
     """A key as it reads, from its ``api_keys`` row."""
     return KeyInfo(
         row.id,

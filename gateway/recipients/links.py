@@ -7,31 +7,24 @@ digest: no address is kept in Redis), past either refused (``RECIPIENT_LINKS_RAT
 with Redis away, refused too (503): it bounds mail sent to strangers.
 """
 
-import hashlib
-
 from sqlalchemy import select
 
 from keys import Sealer
 
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..mail.requests import count_request
 from ..store.db import Database
 from ..store.models import Wallet, table_of
 from ..values.clock import utcnow
 from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
+from ..values.outcome import Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
 
-__all__ = ["WINDOW_SECONDS", "request_link"]
+__all__ = ["request_link"]
 
 _W = table_of(Wallet)
-WINDOW_SECONDS = 3600
-
-
-def _digest(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 async def request_link(
@@ -46,28 +39,15 @@ async def request_link(
     client: str,
 ) -> Outcome:
     """``email`` (canonical) asks for a link to its page at ``merchant_id`` in ``env``."""
-    limits = [
-        Limit(
-            f"recipient-link:client:{client}",
-            settings.recipient_links_per_client_per_hour,
-            WINDOW_SECONDS,
-        ),
-        Limit(
-            f"recipient-link:address:{_digest(email)}",
-            settings.recipient_links_per_address_per_hour,
-            WINDOW_SECONDS,
-        ),
-    ]
-    try:
-        decisions = await hit_all(redis, limits)
-    except LimiterUnavailable:
-        raise ApiError(Code.SERVICE_UNAVAILABLE) from None
-    refused = [d for d in decisions if not d.allowed]
-    if refused:
-        worst = max(refused, key=lambda d: d.reset_seconds)
-        raise ApiError(
-            Code.RECIPIENT_LINKS_RATE_LIMITED, data=worst.data(), headers=worst.headers()
-        )
+    await count_request(
+        redis,
+        "recipient-link",
+        client=client,
+        email=email,
+        per_client=settings.recipient_links_per_client_per_hour,
+        per_address=settings.recipient_links_per_address_per_hour,
+        refused=Code.RECIPIENT_LINKS_RATE_LIMITED,
+    )
     owners = [ledger.recipient_owner(merchant_id, p, email) for p in PLATFORMS]
     now = utcnow()
     work: list[str] = []

@@ -1,9 +1,10 @@
 """The store's one door, ``Database``: the interface each store's engine keeps.
 
-``Database(engine)`` is the engine of the URL's store, each a class of its own behind this one
-interface: ``SQLiteDatabase`` (``store.sqlite``: one writer connection, ``BEGIN IMMEDIATE``,
-group commit, WAL checkpoints beside the writer) and ``PostgresDatabase`` (``store.postgres``:
-an asyncpg pool and joined batches). Domain code holds a ``Database`` and never sees which.
+``open_database(url)`` (``store.db``) is the engine of the URL's store, each a class of its own
+behind this one interface: ``SQLiteDatabase`` (``store.sqlite``: one writer connection,
+``BEGIN IMMEDIATE``, group commit, WAL checkpoints beside the writer) and ``PostgresDatabase``
+(``store.postgres``: an asyncpg pool and joined batches). Domain code holds a ``Database`` and
+never sees which.
 
 Three ways in, each saying what may run inside it: ``read`` and ``transaction`` give a
 SQLAlchemy connection (Core, for everything off the hot path), alike on both stores; ``run``
@@ -14,7 +15,8 @@ statements themselves. How ``run`` gets a connection and commits is each engine'
 """
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, TypeVar
 
@@ -55,31 +57,15 @@ def settle(
             future.set_exception(value)
 
 
-class Database:
+class Database(ABC):
     """The engine and the driver connections of the hot path, behind three doors.
 
-    ``Database(engine, postgres_settings=...)`` is an instance of the engine class of
-    ``engine``'s dialect. ``postgres_settings``: session settings for the driver's own
-    PostgreSQL connections, those of ``run``; nothing on SQLite."""
+    Made by ``store.db.open_database``, which picks the engine class of the URL's store."""
 
     # Whether this is SQLite's engine: for the few statements whose SQL differs by dialect.
     is_sqlite: ClassVar[bool]
 
-    # The name of the SQLAlchemy dialect an engine class serves.
-    dialect: ClassVar[str]
-
-    def __new__(
-        cls, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
-    ) -> "Database":
-        if cls is Database:  # the engine class of the dialect (``store.db`` imports each)
-            (cls,) = (
-                kind for kind in Database.__subclasses__() if kind.dialect == engine.dialect.name
-            )
-        return super().__new__(cls)
-
-    def __init__(
-        self, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     # The three ways in. Each says what may run inside it.
@@ -95,6 +81,7 @@ class Database:
         anything may be awaited inside."""
         return self.engine.begin()
 
+    @abstractmethod
     async def run(
         self,
         work: Callable[[Raw], Coroutine[Any, Any, T]],
@@ -116,7 +103,6 @@ class Database:
         may run them without a transaction of their own.
 
         ``read_only``: reads by key, on a connection that never waits for the writer."""
-        # Not an ``abstractmethod``: the type checker would refuse ``Database(engine)`` itself.
         raise NotImplementedError
 
     @property

@@ -100,14 +100,12 @@ def _exhausted(pool: asyncpg.Pool) -> bool:
 class PostgresDatabase(Database):
     """``Database`` on PostgreSQL."""
 
-    dialect: ClassVar[str] = "postgresql"
     is_sqlite: ClassVar[bool] = False
 
-    def __init__(
-        self, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, settings: Mapping[str, str] | None = None) -> None:
+        """``settings``: session settings for the driver's own connections, those of ``run``."""
         super().__init__(engine)
-        self._postgres_settings = dict(postgres_settings or {})
+        self._postgres_settings = dict(settings or {})
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._joining: list[tuple[Work, asyncio.Future[Any]]] | None = None

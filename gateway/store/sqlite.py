@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -230,12 +230,9 @@ def _drive(step: Coroutine[Any, Any, T]) -> T:
 class SQLiteDatabase(Database):
     """``Database`` on SQLite."""
 
-    dialect: ClassVar[str] = "sqlite"
     is_sqlite: ClassVar[bool] = True
 
-    def __init__(
-        self, engine: AsyncEngine, *, postgres_settings: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
         self._reader: sqlite3.Connection | None = None
         self._writer: aiosqlite.Connection | None = None

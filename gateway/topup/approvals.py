@@ -33,6 +33,7 @@ from ..mail import caps
 from ..merchants import service as merchants
 from ..store.db import Database
 from ..store.models import Topup, table_of
+from ..store.rows import CoreRow
 from ..upstreams import work
 from ..values.clock import utcnow
 from ..values.codes import Code
@@ -90,7 +91,7 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
     )
 
 
-def _lost(row: Any) -> ApiError:
+def _lost(row: CoreRow) -> ApiError:
     return ApiError(Code.TOPUP_NOT_AWAITING_APPROVAL, transaction_id=row.id)
 
 

@@ -43,6 +43,7 @@ from ..store.compose import Plan, Refs, Step, const, from_rows, param
 from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
 from ..store.raw import Construct, Raw
+from ..store.rows import CoreRow
 from ..store.types import UTCDateTime
 from ..upstreams import work
 from ..values.clock import new_id, rfc3339, utcnow
@@ -434,7 +435,7 @@ def settle_key(
     return settle
 
 
-def topup_data(row: Any, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
+def topup_data(row: CoreRow, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
     """``hide_voucher``: a code the caller may not see (``_hidden``)."""
     return TopupData(
         id=row.id,

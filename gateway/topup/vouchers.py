@@ -33,6 +33,7 @@ from ..store.compose import Plan, Refs, Step, const, param, steps
 from ..store.db import Database
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, raw
+from ..store.rows import CoreRow
 from ..store.types import UTCDateTime
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
@@ -108,7 +109,9 @@ class _Lost(Exception):
     """The claim or the debit found nothing: the transaction is undone."""
 
 
-def _data(row: Any, code: str, redeemed_at: datetime, balance: int | None = None) -> RedeemedData:
+def _data(
+    row: CoreRow, code: str, redeemed_at: datetime, balance: int | None = None
+) -> RedeemedData:
     return RedeemedData(
         code=code,
         transaction_id=row.id,
@@ -130,7 +133,7 @@ async def _find(conn: AsyncConnection, caller: Caller, digest: str) -> Any:
     return (await conn.execute(stmt)).first()
 
 
-def _refusal(row: Any, code: str) -> ApiError | None:
+def _refusal(row: CoreRow, code: str) -> ApiError | None:
     """Why ``row``'s voucher cannot be redeemed now, or ``None`` if it can."""
     if row is None:
         return ApiError(Code.VOUCHER_NOT_FOUND)

@@ -11,7 +11,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +24,7 @@ from ..store.compose import param
 from ..store.db import Database
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
+from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -125,7 +125,7 @@ def _missing_secret(field: str) -> ApiError:
     )
 
 
-def _data(env: str, platform: str, row: Any) -> FulfilmentData:
+def _data(env: str, platform: str, row: CoreRow | None) -> FulfilmentData:
     if row is None:
         return FulfilmentData(env=env, platform=platform, provider=VOUCHER, credentials_set=False)
     return FulfilmentData(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
+from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
@@ -41,7 +42,7 @@ _A = table_of(DeliveryAttempt)
 _E = table_of(Event)
 
 
-def _delivery_data(row: Any) -> DeliveryData:
+def _delivery_data(row: CoreRow) -> DeliveryData:
     return DeliveryData(
         id=row.id,
         event_id=row.event_id,

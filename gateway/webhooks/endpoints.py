@@ -20,6 +20,7 @@ from ..callers import Caller
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.raw import Conn, Statement, raw
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
@@ -88,7 +89,7 @@ def _overlap(expires: datetime | None, previous: str | None, now: datetime) -> d
     return expires if expires is not None and previous and expires > now else None
 
 
-def _endpoint_data(row: Any, now: datetime) -> EndpointData:
+def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
     rotation = _overlap(row.previous_secret_expires_at, row.previous_secret_sealed, now)
     signed = row.signing != "hmac"
     key_rotation = _overlap(

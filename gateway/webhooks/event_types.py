@@ -41,9 +41,13 @@ def _open(schema: dict[str, Any]) -> None:
 
 
 class Payload(BaseModel):
-    """A model of an event's ``data``: strict and closed when validating, open when published."""
+    """A model of an event's ``data``: strict and closed when validating, open when published.
+    Each built on its first use (a validation, the published table), not as the module is
+    imported: every process imports the table, few read it."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra=_open, defer_build=True
+    )
 
 
 Rfc3339 = Annotated[

@@ -32,6 +32,7 @@ from ..callers import Caller
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import WebhookEndpoint, WebhookInbox, WebhookInboxRequest, table_of
+from ..store.rows import CoreRow
 from ..values.clock import id_floor, new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -145,7 +146,7 @@ async def _token(db: Database, sealer: Sealer, merchant_id: str) -> str:
     return sealer.open(sealed, context=f"{merchant_id}:inbox")
 
 
-def _request_data(row: Any) -> InboxRequestData:
+def _request_data(row: CoreRow) -> InboxRequestData:
     return InboxRequestData(
         id=row.id,
         method=row.method,
@@ -198,7 +199,7 @@ async def owner_of(db: Database, token: str) -> Outcome:
     return Outcome(Code.SUCCESS, str(found))
 
 
-def _verifiers(sealer: Sealer, row: Any, now: datetime) -> list[Verifier]:
+def _verifiers(sealer: Sealer, row: CoreRow, now: datetime) -> list[Verifier]:
     """What verifies a request sent to ``row`` (an endpoint): its current secret and keys by its
     scheme, then its previous ones while their overlap lasts."""
     hmac = row.signing in ("hmac", "both")

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, WebhookReplayJob, table_of
+from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -87,7 +88,7 @@ def _matching(merchant_id: str, env: str, wanted: ReplayJobFilter) -> list[Colum
     return found
 
 
-def _job_data(row: Any, kept_since: datetime | None = None) -> ReplayJobData:
+def _job_data(row: CoreRow, kept_since: datetime | None = None) -> ReplayJobData:
     return ReplayJobData(
         id=row.id,
         status=_SHOWN[row.status],

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
@@ -178,7 +178,7 @@ async def test_a_new_sqlite_store_is_owner_only(tmp_path: Path) -> None:
     old = os.umask(0o022)  # a permissive umask: the files must not follow it
     try:
         await asyncio.to_thread(upgrade, url)
-        database = Database(create_engine(url))
+        database = open_database(url)
         try:
             async with database.transaction() as conn:
                 await conn.execute(text("CREATE TABLE scratch (x INTEGER)"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -120,8 +120,8 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
     ran it for every batch as the table grew."""
     if db.is_sqlite:
         pytest.skip("SQLite's plans: test_a_lease_reads_the_index_of_due_deliveries")
-    worker_db = Database(
-        create_engine(settings.database_url, pool_size=1), postgres_settings=POSTGRES_SETTINGS
+    worker_db = open_database(
+        settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
     )
     now = utcnow()
 

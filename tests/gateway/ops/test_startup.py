@@ -10,6 +10,7 @@ import pytest
 
 from gateway import cli
 from gateway.app import StartupRefused, check_startup
+from gateway.cli import serving
 from gateway.local_gateway import GUESSED_FOR, guess
 from gateway.ops import logs
 from gateway.values.settings import Settings
@@ -154,7 +155,7 @@ def test_serve_hands_uvicorn_the_gateways_bounds(
 
 
 def test_the_bounds_have_defaults(base: Settings) -> None:
-    options = cli.server_options(base)
+    options = serving.server_options(base)
     assert (options["limit_concurrency"], options["timeout_keep_alive"]) == (1000, 5)
 
 

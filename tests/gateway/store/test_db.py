@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from gateway.merchants.service import create_merchant
 from gateway.store import sqlite as store_sqlite
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, open_database
 from gateway.store.raw import Raw, Statement, raw
 from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
@@ -199,7 +199,7 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
     meanwhile, would lengthen the file for good and say nothing of whether checkpoints run."""
     monkeypatch.setattr(store_sqlite, "CHECKPOINT_EVERY", 10)
     path = tmp_path / "wal.db"
-    database = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+    database = open_database(f"sqlite+aiosqlite:///{path}")
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE t (n INTEGER, pad BLOB)")
     insert = Statement("INSERT INTO t (n, pad) VALUES (:n, zeroblob(6000))")
@@ -235,7 +235,7 @@ async def test_reads_cancelled_by_an_anyio_scope_never_keep_the_write_lock(tmp_p
     of SQLAlchemy's own clean-up too. Whatever moment it strikes, the file's write lock is free
     once the reads are gone, and the one writer connection still works."""
     path = tmp_path / "cancel.db"
-    database = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+    database = open_database(f"sqlite+aiosqlite:///{path}")
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
     other = sqlite3.connect(path, isolation_level=None, timeout=2)
@@ -289,7 +289,7 @@ async def _pool_of_one(
     url = db.engine.url.render_as_string(hide_password=False)
     admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     await admin.execute(f"CREATE TABLE {table}")
-    database = Database(create_engine(url, pool_size=1))
+    database = open_database(url, pool_size=1)
     try:
         yield database, admin
     finally:
@@ -303,7 +303,7 @@ class _Refused(Exception):
 
 
 async def _group_file(tmp_path: Path) -> Database:
-    database = Database(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}"))
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE t (n INTEGER PRIMARY KEY)")
     return database
