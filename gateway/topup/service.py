@@ -62,6 +62,7 @@ __all__ = [
     "list_page",
     "magic_outcome",
     "read_one",
+    "request_hash",
     "sandbox_fund",
     "send",
     "topup_data",
@@ -86,6 +87,11 @@ def _canonical(body: SendRequest) -> dict[str, Any]:
     return body.model_dump(
         mode="json", exclude=None if not body.notify_recipient else {"notify_recipient"}
     )
+
+
+def request_hash(body: SendRequest) -> str:
+    """What an idempotency key of a send is matched on, at every door."""
+    return idempotency.fingerprint(SEND, _canonical(body))
 
 
 def magic_outcome(env: str, email: str) -> str:

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     funding_step_cents: int = Field(default=100, ge=1)
     funding_amount_options: str = "1000,2000,5000,10000,50000"
     funding_discount_tiers: str = ""
+    # Agents paying their own way (``billing.machine_payments``): how long the MPP challenge a
+    # 402 carries may be paid, and what its Stripe method names: the Stripe Business Network
+    # profile the Shared Payment Tokens are granted to, and the payment method types taken.
+    mpp_challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    mpp_network_id: str = Field(default="profile_aitopup", min_length=1, max_length=255)
+    mpp_payment_method_types: str = "card,link"
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)

@@ -19,12 +19,14 @@ from .base import *  # noqa: F403  # the interface, whole: ``base.__all__``
 from .base import Provider
 from .creem import CREEM, CreemCredentials, CreemProvider
 from .epay import EpayProvider
+from .mpp import MPP, MppProvider
 from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
 
 __all__ = [
     "CREEM",
+    "MPP",
     "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
@@ -47,6 +49,7 @@ _BUILT_IN: tuple[Provider[Any], ...] = (
     EpayProvider(),
     MyFatoorahProvider(),
     CreemProvider(),
+    MppProvider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}
