@@ -8,7 +8,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +25,9 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.stripe import StripeStandIn
 
 _O = table_of(FundingOrder)
 _T = table_of(Topup)
@@ -323,3 +325,79 @@ async def test_a_token_short_of_the_challenge_is_refused_and_the_order_fails(
         assert reply.json()["type"] == PROBLEMS + "verification-failed"
         assert "www-authenticate" in reply.headers
     assert await _counts(db, merchant.merchant_id) == (0, 0, 0)
+
+
+@pytest.mark.both_stores
+async def test_a_send_refused_after_the_payment_leaves_the_money_in_the_wallet_and_says_so(
+    live_url: str, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=0)
+    # Staging's magic recipient: the send fails (and refunds) once it is made.
+    body = _send_body(500) | {"recipient_email": "agent+fail@example.com"}
+    async with httpx.AsyncClient() as http:
+        credential = await _credential(
+            live_url, merchant, _challenge(await _refusal(http, live_url, merchant, body))
+        )
+        reply = await http.post(
+            f"{live_url}/topup/send",
+            json=body,
+            headers={**merchant.headers, "Payment-Authorization": credential},
+        )
+        assert reply.json()["code"] == 4004, reply.text
+        assert reply.json()["data"]["payment"]["credited"] is True
+        assert "stays there" in reply.json()["message"]
+        assert "payment-receipt" not in reply.headers
+        assert await _balance(http, live_url, merchant) == 500
+    assert (await _counts(db, merchant.merchant_id))[:2] == (1, 500)
+
+
+@pytest.fixture
+async def live_api(stripe_stood_in_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(stripe_stood_in_settings) as app, asgi_client(app) as http:
+        yield http
+
+
+async def test_live_charges_go_through_stripe_as_a_payment_intent_with_the_token(
+    live_api: httpx.AsyncClient, make_merchant: MakeMerchant, stripe_stand_in: StripeStandIn
+) -> None:
+    merchant = await make_merchant("live", balance_cents=0)
+    body = _send_body(2050)
+    refused = await live_api.post("/topup/send", json=body, headers=merchant.headers)
+    assert refused.status_code == 402
+    challenge = _challenge(refused)
+    assert challenge.request["amount"] == "2100"
+    assert challenge.request["methodDetails"]["networkId"] == "profile_aitopup"
+    spt = "spt_live_" + uuid.uuid4().hex
+    credential = Credential(challenge=challenge.to_echo(), payload={"spt": spt})
+    reply = await live_api.post(
+        "/topup/send",
+        json=body,
+        headers={**merchant.headers, "Payment-Authorization": credential.to_authorization()},
+    )
+    assert reply.status_code == 200, reply.text
+    [intent] = [
+        i for i in stripe_stand_in.intents.values() if i.get("shared_payment_granted_token") == spt
+    ]
+    assert (intent["amount"], intent["currency"]) == (2100, "usd")
+    assert intent["metadata"]["challenge_id"] == challenge.id
+    assert stripe_stand_in.idempotent[f"{challenge.id}_{spt}"]["id"] == intent["id"]
+    assert Receipt.from_payment_receipt(reply.headers["payment-receipt"]).reference == intent["id"]
+
+    # A token Stripe declines: refused, the order failed, nothing credited.
+    body = _send_body(800)
+    challenge = _challenge(await live_api.post("/topup/send", json=body, headers=merchant.headers))
+    declined = "spt_live_" + uuid.uuid4().hex
+    stripe_stand_in.declined_tokens.add(declined)
+    credential = Credential(challenge=challenge.to_echo(), payload={"spt": declined})
+    reply = await live_api.post(
+        "/topup/send",
+        json=body,
+        headers={
+            **merchant.headers,
+            "Payment-Authorization": credential.to_authorization(),
+            "Accept": "application/problem+json",
+        },
+    )
+    assert reply.json()["type"] == PROBLEMS + "verification-failed"
+    balance = await live_api.get("/balance", headers=merchant.headers)
+    assert balance.json()["data"]["balance_cents"] == 2100 - 2050
