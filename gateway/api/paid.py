@@ -32,7 +32,7 @@ def machine_payment_reply(request: Request, settings: Settings, answered: Answer
         headers["WWW-Authenticate"] = challenge.to_www_authenticate(challenge.realm)
         headers["Cache-Control"] = "no-store"
     if answered.receipt is not None:
-        headers[machine_payments.RECEIPT_HEADER] = answered.receipt
+        headers[machine_payments.RECEIPT_HEADER] = answered.receipt.to_payment_receipt()
     if outcome.code in machine_payments.PROBLEM_TYPES and _wants_problem(request):
         body = machine_payments.problem(
             outcome.code,

@@ -64,7 +64,7 @@ __all__ = [
     "challenge_key",
     "problem",
     "realm",
-    "receipt_header",
+    "receipt",
     "verify",
 ]
 
@@ -115,9 +115,17 @@ def _method_types(settings: Settings) -> list[str]:
 
 
 def challenge(
-    settings: Settings, *, merchant_id: str, env: str, amount_cents: int, now: datetime
+    settings: Settings,
+    *,
+    merchant_id: str,
+    env: str,
+    amount_cents: int,
+    now: datetime,
+    header: str | None = CREDENTIAL_HEADER,
 ) -> Challenge:
-    """A Stripe charge challenge for ``amount_cents``, bound to the merchant and environment."""
+    """A Stripe charge challenge for ``amount_cents``, bound to the merchant and environment.
+    ``header``: the credential header it advertises (HTTP); None over MCP, whose credential
+    travels in ``_meta`` and whose challenge object has no such field."""
     request: dict[str, Any] = {
         "amount": str(amount_cents),
         "currency": CURRENCY,
@@ -135,7 +143,7 @@ def challenge(
         request=request,
         expires=rfc3339(now + timedelta(seconds=settings.mpp_challenge_ttl_seconds)),
         meta={"merchant": merchant_id, "env": env},
-        header=CREDENTIAL_HEADER,
+        header=header,
     )
 
 
@@ -219,15 +227,15 @@ def verify(
     )
 
 
-def receipt_header(payment_id: str, now: datetime, external_id: str | None) -> str:
-    """``Payment-Receipt``: the Stripe method's receipt, its reference the PaymentIntent."""
+def receipt(payment_id: str, now: datetime, external_id: str | None) -> Receipt:
+    """The Stripe method's receipt, its reference the PaymentIntent (``Payment-Receipt``)."""
     return Receipt(
         status="success",
         timestamp=now,
         reference=payment_id,
         method=METHOD,
         external_id=external_id,
-    ).to_payment_receipt()
+    )
 
 
 def problem(code: Code, challenge_id: str | None, data: Any) -> dict[str, Any]:

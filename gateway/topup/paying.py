@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from mpp import Challenge
+from mpp import Challenge, Receipt
 
 from .. import idempotency
 from ..billing import agent_payments, machine_payments
@@ -49,11 +49,15 @@ class Answered:
 
     outcome: Outcome
     challenge: Challenge | None = None
-    receipt: str | None = None
+    receipt: Receipt | None = None
+    paid_challenge_id: str | None = None  # the challenge the receipt is for
 
 
-async def challenge_for(svc: Services, caller: Caller, shortfall_cents: int) -> Challenge | None:
-    """The challenge for a shortfall, if the channel is offered and the amount can be paid."""
+async def challenge_for(
+    svc: Services, caller: Caller, shortfall_cents: int, header: str | None
+) -> Challenge | None:
+    """The challenge for a shortfall, if the channel is offered and the amount can be paid;
+    ``header`` the credential header it advertises (``machine_payments.challenge``)."""
     amount = machine_payments.amount_for(svc.settings, shortfall_cents)
     if amount is None or not await agent_payments.offered(svc.db, svc.settings, caller.env):
         return None
@@ -63,6 +67,7 @@ async def challenge_for(svc: Services, caller: Caller, shortfall_cents: int) -> 
         env=caller.env,
         amount_cents=amount,
         now=utcnow(),
+        header=header,
     )
 
 
@@ -72,22 +77,22 @@ def _shortfall(outcome: Outcome) -> int | None:
     return int(outcome.data.get("shortfall_cents", 0))
 
 
-async def _refused(svc: Services, caller: Caller, outcome: Outcome) -> Answered:
+async def _refused(svc: Services, caller: Caller, outcome: Outcome, header: str | None) -> Answered:
     """A refusal for funds with its challenge (built here, on the refusal's path only)."""
     short = _shortfall(outcome)
     if short is None:
         return Answered(outcome)
-    return Answered(outcome, await challenge_for(svc, caller, short))
+    return Answered(outcome, await challenge_for(svc, caller, short, header))
 
 
 async def _bad_credential(
-    svc: Services, caller: Caller, body: SendRequest, refusal: ApiError
+    svc: Services, caller: Caller, body: SendRequest, refusal: ApiError, header: str | None
 ) -> Answered:
     """A credential refused: nothing was charged or sent; a fresh challenge for what the
     wallet lacks now (a read of the balance)."""
     balance = (await service.balance(svc.db, caller)).one(BalanceData).balance_cents
     short = max(body.amount_cents - balance, 0)
-    return Answered(refusal.outcome(), await challenge_for(svc, caller, short))
+    return Answered(refusal.outcome(), await challenge_for(svc, caller, short, header))
 
 
 def _with_payment(outcome: Outcome, paid: AgentPaid) -> Outcome:
@@ -108,12 +113,16 @@ async def send(
     body: SendRequest,
     idempotency_key: str | None,
     credential: str | None,
+    *,
+    header: str | None = machine_payments.CREDENTIAL_HEADER,
 ) -> Answered:
+    """``credential``: the ``Payment`` credential as the HTTP header carries it (MCP's is
+    converted to it); ``header``: what the challenges this answers with advertise."""
     if credential is None:
         outcome = await doors.send(svc, caller, body, idempotency_key)
         if outcome.code != Code.INSUFFICIENT_BALANCE:
             return Answered(outcome)
-        return await _refused(svc, caller, outcome)
+        return await _refused(svc, caller, outcome, header)
     now = utcnow()
     settings = svc.settings
     scope = idempotency.scope_of(caller, idempotency_key) if idempotency_key else None
@@ -141,7 +150,7 @@ async def send(
         )
     except ApiError as refusal:
         if refusal.code in machine_payments.PROBLEM_TYPES:
-            return await _bad_credential(svc, caller, body, refusal)
+            return await _bad_credential(svc, caller, body, refusal, header)
         raise
     paid = paying.one(AgentPaid)
     # The key's kept refusal is not the answer: the send runs unclaimed, its outcome kept after.
@@ -153,6 +162,6 @@ async def send(
             )
         )
     if outcome.code < 2000:
-        receipt = machine_payments.receipt_header(paid.payment_id, now, verified.external_id)
-        return Answered(outcome, receipt=receipt)
-    return await _refused(svc, caller, outcome)
+        receipt = machine_payments.receipt(paid.payment_id, now, verified.external_id)
+        return Answered(outcome, receipt=receipt, paid_challenge_id=verified.challenge_id)
+    return await _refused(svc, caller, outcome, header)
