@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
-from ..billing import machine_payments
+from ..billing import machine_payments, x402_offers
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -51,8 +51,11 @@ async def send_topup(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_topup_cents": svc.settings.max_topup_cents},
     )
-    credential = request.headers.get(machine_payments.CREDENTIAL_HEADER)
-    answered = await paying.send(svc, caller, body, key, credential)
+    presented = paying.Paying(
+        request.headers.get(machine_payments.CREDENTIAL_HEADER),
+        request.headers.get(x402_offers.PAYMENT_SIGNATURE_HEADER),
+    )
+    answered = await paying.send(svc, caller, body, key, presented)
     return machine_payment_reply(request, svc.settings, answered)
 
 

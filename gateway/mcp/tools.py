@@ -115,7 +115,7 @@ async def send_topup_paying(
     """``send_topup`` with MPP: a refusal for funds carries a challenge (no credential header
     advertised: MCP's travels in ``_meta``), a credential pays it (``topup.paying``)."""
     body, key = _send_arguments(svc, arguments)
-    return await paying.send(svc, caller, body, key, credential, header=None)
+    return await paying.send(svc, caller, body, key, paying.Paying(mpp=credential), header=None)
 
 
 async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:

@@ -23,6 +23,7 @@ from .mpp import MPP, MppProvider
 from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
+from .x402 import X402, X402Provider
 
 __all__ = [
     "CREEM",
@@ -30,6 +31,7 @@ __all__ = [
     "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
+    "X402",
     "CreemCredentials",
     "MyFatoorahCredentials",
     "StripeCredentials",
@@ -50,6 +52,7 @@ _BUILT_IN: tuple[Provider[Any], ...] = (
     MyFatoorahProvider(),
     CreemProvider(),
     MppProvider(),
+    X402Provider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}

@@ -17,10 +17,10 @@ from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from .. import payments, sandbox_spt
-from .base import Context, Credentials, Kind, Provider, ProviderError
+from .base import Charged, Context, Credentials, Kind, Provider, ProviderError
 from .stripe_checkout import StripeCredentials, stripe_settings
 
-__all__ = ["MPP", "Charged", "MppProvider", "SptCharge"]
+__all__ = ["MPP", "MppProvider", "SptCharge"]
 
 MPP = "mpp"
 
@@ -35,15 +35,6 @@ class SptCharge:
     spt: str
     amount_minor: int
     currency: str  # ISO 4217, lower case as the challenge says it
-
-
-@dataclass(frozen=True, slots=True)
-class Charged:
-    """The payment taken: the provider's id of it (a PaymentIntent's) and what it received."""
-
-    payment_id: str
-    amount_minor: int
-    currency: str
 
 
 class MppProvider(Provider[StripeCredentials]):
