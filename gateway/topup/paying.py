@@ -222,6 +222,12 @@ async def send(
     scope = idempotency.scope_of(caller, idempotency_key) if idempotency_key else None
     request_hash = service.request_hash(body)
     try:
+        # A send the key may not make is refused before anything is charged for it: a
+        # payment never widens what a key or consent may spend.
+        service.judge(caller, body, now)
+    except ApiError as refusal:
+        return Answered(refusal.outcome())
+    try:
         verified = _verified(settings, caller, paying, now)
         if scope is not None:
             kept = await svc.db.run(

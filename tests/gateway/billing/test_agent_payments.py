@@ -27,6 +27,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.policies import set_policy
 from tests.fixtures.stripe import StripeStandIn
 
 _O = table_of(FundingOrder)
@@ -401,3 +402,36 @@ async def test_live_charges_go_through_stripe_as_a_payment_intent_with_the_token
     assert reply.json()["type"] == PROBLEMS + "verification-failed"
     balance = await live_api.get("/balance", headers=merchant.headers)
     assert balance.json()["data"]["balance_cents"] == 2100 - 2050
+
+
+@pytest.mark.both_stores
+async def test_a_payment_never_widens_what_a_key_may_send(
+    live_url: str, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=0)
+    capped = await make_merchant("staging", merchant_id=merchant.merchant_id)
+    await set_policy(db, capped.key_id, {"max_per_send_cents": 1000})
+    body = _send_body(1500)
+    async with httpx.AsyncClient() as http:
+        # The capped key is refused by its policy, never for funds: no offer to pay.
+        over = await http.post(f"{live_url}/topup/send", json=body, headers=capped.headers)
+        assert over.status_code != 402 and "www-authenticate" not in over.headers
+        # A credential for the merchant's own challenge, presented with the capped key: the
+        # policy refuses first, and nothing is charged.
+        challenge = _challenge(await _refusal(http, live_url, merchant, body))
+        credential = await _credential(live_url, merchant, challenge)
+        tried = await http.post(
+            f"{live_url}/topup/send",
+            json=body,
+            headers={**capped.headers, "Payment-Authorization": credential},
+        )
+        assert tried.json()["code"] == over.json()["code"]
+        assert await _balance(http, live_url, merchant) == 0
+        # The credential is still good for the key that may send it.
+        paid = await http.post(
+            f"{live_url}/topup/send",
+            json=body,
+            headers={**merchant.headers, "Payment-Authorization": credential},
+        )
+        assert paid.json()["code"] == 1001
+    assert await _counts(db, merchant.merchant_id) == (1, 1500, 1)
