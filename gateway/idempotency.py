@@ -33,6 +33,7 @@ __all__ = [
     "KeyHolder",
     "claim",
     "fingerprint",
+    "forget",
     "parse_key",
     "peek",
     "purge",
@@ -263,3 +264,9 @@ async def put(
             "response_body": sealed,
         },
     )
+
+
+async def forget(conn: Conn, *, merchant_id: str, api_key_id: str, env: str, key: str) -> None:
+    """The key free again, whatever it kept: a paid retry (``topup.paying``) frees the refusal
+    for funds it paid before the request runs under the key once more."""
+    await (await raw(conn)).fetch(_FORGET, {"api_key_id": api_key_id, "env": env, "key": key})

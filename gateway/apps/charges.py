@@ -52,6 +52,7 @@ __all__ = [
     "get_charge",
     "list_charges",
     "refund",
+    "request_hash_of",
 ]
 
 CHARGE_SUCCEEDED = "charge.succeeded"
@@ -200,6 +201,11 @@ async def _payee(conn: AsyncConnection, caller: Caller) -> tuple[str, str]:
     return str(owner.merchant_id), wallet_id
 
 
+def request_hash_of(body: ChargeCreate) -> str:
+    """What a charge's idempotency key is matched on, at every door."""
+    return idempotency.fingerprint(_OPERATION, body.model_dump(mode="json"))
+
+
 async def charge(
     db: Database,
     sealer: Sealer,
@@ -219,7 +225,7 @@ async def charge(
         caller.policy, rules.charge(caller.app_id, body.amount_cents), now
     ).counted
     windows = tuple(c.name for c in counted)
-    request_hash = idempotency.fingerprint(_OPERATION, body.model_dump(mode="json"))
+    request_hash = request_hash_of(body)
     charge_id = new_id("ch")
     metadata = None if body.metadata is None else json.dumps(body.metadata, sort_keys=True)
     try:

@@ -19,6 +19,7 @@ a wallet drained meanwhile) says so: the payment stays in the wallet (``data.pay
 """
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,17 @@ from ..values.settings import Settings
 from . import doors, service
 from .schemas import BalanceData, SendRequest
 
-__all__ = ["KEPT", "Answered", "Offers", "Paying", "offers_for", "send"]
+__all__ = [
+    "KEPT",
+    "Answered",
+    "Offers",
+    "Payable",
+    "Paying",
+    "offers_for",
+    "pay_then",
+    "refused",
+    "send",
+]
 
 KEPT = (
     " The payment was taken and credited to the wallet (data.payment), and stays there: "
@@ -123,7 +134,7 @@ def _shortfall(outcome: Outcome) -> int | None:
     return int(outcome.data.get("shortfall_cents", 0))
 
 
-async def _refused(svc: Services, caller: Caller, outcome: Outcome, header: str | None) -> Answered:
+async def refused(svc: Services, caller: Caller, outcome: Outcome, header: str | None) -> Answered:
     """A refusal for funds with its offers (built here, on the refusal's path only)."""
     short = _shortfall(outcome)
     if short is None:
@@ -132,12 +143,12 @@ async def _refused(svc: Services, caller: Caller, outcome: Outcome, header: str 
 
 
 async def _bad_credential(
-    svc: Services, caller: Caller, body: SendRequest, refusal: ApiError, header: str | None
+    svc: Services, caller: Caller, amount_cents: int, refusal: ApiError, header: str | None
 ) -> Answered:
     """A credential refused: nothing was charged or sent; fresh offers for what the wallet
     lacks now (a read of the balance)."""
     balance = (await service.balance(svc.db, caller)).one(BalanceData).balance_cents
-    short = max(body.amount_cents - balance, 0)
+    short = max(amount_cents - balance, 0)
     return Answered(refusal.outcome(), await offers_for(svc, caller, short, header))
 
 
@@ -216,15 +227,49 @@ async def send(
         outcome = await doors.send(svc, caller, body, idempotency_key)
         if outcome.code != Code.INSUFFICIENT_BALANCE:
             return Answered(outcome)
-        return await _refused(svc, caller, outcome, header)
+        return await refused(svc, caller, outcome, header)
+
+    async def judge(now: datetime) -> None:
+        service.judge(caller, body, now)
+
+    async def run() -> Outcome:
+        # The key's kept refusal is not the answer: the send runs unclaimed (its outcome is
+        # kept under the key after, by ``pay_then``).
+        return await doors.send(svc, caller, body, None)
+
+    payable = Payable(service.request_hash(body), body.amount_cents, judge, run)
+    return await pay_then(svc, caller, paying, idempotency_key, payable, header)
+
+
+@dataclass(frozen=True, slots=True)
+class Payable:
+    """A request whose refusal for funds an agent may pay: what its idempotency key is matched
+    on, its amount, its policy's judgement (raising the refusal), and the request run once
+    paid (never answered by the refusal kept under its key)."""
+
+    request_hash: str
+    amount_cents: int
+    judge: Callable[[datetime], Awaitable[None]]
+    run: Callable[[], Awaitable[Outcome]]
+
+
+async def pay_then(
+    svc: Services,
+    caller: Caller,
+    paying: Paying,
+    idempotency_key: str | None,
+    payable: Payable,
+    header: str | None,
+) -> Answered:
+    """The paid retry of ``payable`` (the module's docstring says the order of it)."""
     now = utcnow()
     settings = svc.settings
     scope = idempotency.scope_of(caller, idempotency_key) if idempotency_key else None
-    request_hash = service.request_hash(body)
+    request_hash = payable.request_hash
     try:
-        # A send the key may not make is refused before anything is charged for it: a
+        # A request the key may not make is refused before anything is charged for it: a
         # payment never widens what a key or consent may spend.
-        service.judge(caller, body, now)
+        await payable.judge(now)
     except ApiError as refusal:
         return Answered(refusal.outcome())
     try:
@@ -249,11 +294,10 @@ async def send(
         )
     except ApiError as refusal:
         if refusal.code in machine_payments.PROBLEM_TYPES:
-            return await _bad_credential(svc, caller, body, refusal, header)
+            return await _bad_credential(svc, caller, payable.amount_cents, refusal, header)
         raise
     paid = taken.one(AgentPaid)
-    # The key's kept refusal is not the answer: the send runs unclaimed, its outcome kept after.
-    outcome = _with_payment(await doors.send(svc, caller, body, None), paid)
+    outcome = _with_payment(await payable.run(), paid)
     if scope is not None:
         await svc.db.run(
             lambda tx: idempotency.put(
@@ -261,7 +305,7 @@ async def send(
             )
         )
     if outcome.code >= 2000:
-        return await _refused(svc, caller, outcome, header)
+        return await refused(svc, caller, outcome, header)
     if verified.challenge_id is None:
         settled = paid.said if isinstance(paid.said, SettleResponse) else None
         return Answered(outcome, settled=settled)
