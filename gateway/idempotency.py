@@ -33,8 +33,11 @@ __all__ = [
     "KeyHolder",
     "claim",
     "fingerprint",
+    "forget",
     "parse_key",
+    "peek",
     "purge",
+    "put",
     "record",
     "scope_of",
 ]
@@ -193,3 +196,77 @@ async def purge(conn: Conn, *, now: datetime, ttl_seconds: int, batch: int = 100
     would be a new request anyway (``claim`` frees an expired key)."""
     cutoff = now - timedelta(seconds=ttl_seconds)
     return len(await (await raw(conn)).fetch(_PURGE, {"cutoff": cutoff, "batch": batch}))
+
+
+_PUT = Statement(
+    """INSERT INTO idempotency_keys
+        (merchant_id, api_key_id, env, key, request_hash, created_at, status_code, response_body)
+    VALUES (:merchant_id, :api_key_id, :env, :key, :request_hash, :now, :status_code,
+        :response_body)
+    ON CONFLICT (api_key_id, env, key) DO UPDATE SET request_hash = excluded.request_hash,
+        created_at = excluded.created_at, status_code = excluded.status_code,
+        response_body = excluded.response_body"""
+)
+
+
+async def peek(
+    conn: Conn,
+    sealer: Sealer,
+    *,
+    merchant_id: str,
+    api_key_id: str,
+    env: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    ttl_seconds: int,
+) -> Outcome | None:
+    """The reply kept under the key, without claiming it: ``None`` when none is kept (or its
+    TTL has passed, or it is still being decided); ``IDEMPOTENCY_KEY_REUSED`` when it was
+    another request's. A paid retry (``billing.agent_payments``) reads it before it pays."""
+    scope = {"api_key_id": api_key_id, "env": env, "key": key}
+    cutoff = now - timedelta(seconds=ttl_seconds)
+    row = await (await raw(conn)).fetchrow(_STORED, {**scope, "cutoff": cutoff})
+    if row is None or row["expired"]:
+        return None
+    if row["request_hash"] != request_hash:
+        raise ApiError(Code.IDEMPOTENCY_KEY_REUSED)
+    if row["response_body"] is None:
+        return None
+    return _opened(sealer, row["response_body"], merchant_id, api_key_id, env, key)
+
+
+async def put(
+    conn: Conn,
+    sealer: Sealer,
+    *,
+    merchant_id: str,
+    api_key_id: str,
+    env: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    """Keep ``outcome`` under the key whatever was kept there: a paid retry's reply takes the
+    place of the refusal for funds it paid, so the key answers what was done, not the 402."""
+    sealed = sealer.seal(outcome.stored(), context=_context(merchant_id, api_key_id, env, key))
+    await (await raw(conn)).fetch(
+        _PUT,
+        {
+            "merchant_id": merchant_id,
+            "api_key_id": api_key_id,
+            "env": env,
+            "key": key,
+            "request_hash": request_hash,
+            "now": now,
+            "status_code": CATALOGUE[outcome.code].http_status,
+            "response_body": sealed,
+        },
+    )
+
+
+async def forget(conn: Conn, *, merchant_id: str, api_key_id: str, env: str, key: str) -> None:
+    """The key free again, whatever it kept: a paid retry (``topup.paying``) frees the refusal
+    for funds it paid before the request runs under the key once more."""
+    await (await raw(conn)).fetch(_FORGET, {"api_key_id": api_key_id, "env": env, "key": key})

@@ -3,6 +3,7 @@
 from starlette.routing import BaseRoute
 
 from . import (
+    agent_payments,
     apps,
     billing,
     billing_profile,
@@ -35,6 +36,7 @@ def public_routes() -> list[BaseRoute]:
         *topup.send_routes,
         *meta.routes,
         *billing.routes,
+        *agent_payments.routes,
         *billing_profile.routes,
         *subscriptions.routes,
         *subscription_invoices.routes,

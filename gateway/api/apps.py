@@ -31,13 +31,16 @@ from ..apps.schemas import (
     MeData,
 )
 from ..auth import require_caller
-from ..operations import perform
+from ..billing import machine_payments, x402_offers
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
+from ..topup import paying
 from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.envelope import ApiError
 from ..values.parsing import read_json
+from . import charge_payments
 from .answer import answer
+from .paid import machine_payment_reply
 
 __all__ = ["routes"]
 
@@ -163,20 +166,12 @@ async def create_charge(request: Request) -> Response:
     if key is None:
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A charge needs an Idempotency-Key header")
     body, _ = await read_json(request, charges.ChargeCreate, limit=svc.settings.max_body_bytes)
-    outcome = await perform(
-        svc.waker,
-        charges.charge(
-            svc.db,
-            svc.sealer,
-            caller,
-            body,
-            idempotency_key=key,
-            idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
-            public_base_url=svc.settings.public_base_url,
-        ),
+    presented = paying.Paying(
+        request.headers.get(machine_payments.CREDENTIAL_HEADER),
+        request.headers.get(x402_offers.PAYMENT_SIGNATURE_HEADER),
     )
-    headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
-    return Envelope.of(outcome, headers=headers)
+    answered = await charge_payments.charge(svc, caller, body, key, presented)
+    return machine_payment_reply(request, svc.settings, answered)
 
 
 async def list_charges(request: Request) -> Response:
@@ -222,6 +217,7 @@ routes = [
                 Code.KEY_RULE_REFUSES_CHARGE,
                 Code.INVALID_IDEMPOTENCY_KEY,
                 Code.IDEMPOTENCY_KEY_REUSED,
+                *machine_payments.PROBLEM_TYPES,
             ),
         ),
     ),

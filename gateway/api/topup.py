@@ -7,10 +7,11 @@ from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
+from ..billing import machine_payments, x402_offers
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..topup import approvals, doors, service, vouchers
+from ..topup import approvals, doors, paying, service, vouchers
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -27,6 +28,7 @@ from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
+from .paid import machine_payment_reply
 
 __all__ = ["routes", "send_routes"]
 
@@ -49,7 +51,12 @@ async def send_topup(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_topup_cents": svc.settings.max_topup_cents},
     )
-    return _render(await doors.send(svc, caller, body, key))
+    presented = paying.Paying(
+        request.headers.get(machine_payments.CREDENTIAL_HEADER),
+        request.headers.get(x402_offers.PAYMENT_SIGNATURE_HEADER),
+    )
+    answered = await paying.send(svc, caller, body, key, presented)
+    return machine_payment_reply(request, svc.settings, answered)
 
 
 def _txn_id(request: Request) -> str:
@@ -135,6 +142,7 @@ _SEND_ERRORS = (
     Code.TOPUP_FAILED,
     Code.IDEMPOTENCY_KEY_REUSED,
     Code.INVALID_IDEMPOTENCY_KEY,
+    *machine_payments.PROBLEM_TYPES,
 )
 
 _DECISION_ERRORS = (

@@ -50,6 +50,7 @@ __all__ = [
     "get_charge",
     "list_charges",
     "refund",
+    "request_hash_of",
 ]
 
 CHARGE_SUCCEEDED = charging.CHARGE_SUCCEEDED
@@ -116,6 +117,11 @@ def _data(row: CoreRow) -> ChargeData:
 # --- The charge: a payment, as a send is (``charging``, ``payments``).
 
 
+def request_hash_of(body: ChargeCreate) -> str:
+    """What a charge's idempotency key is matched on, at every door."""
+    return idempotency.fingerprint(_OPERATION, body.model_dump(mode="json"))
+
+
 async def charge(
     db: Database,
     sealer: Sealer,
@@ -134,7 +140,7 @@ async def charge(
     # the charge refuses it (a charge has no held state).
     counted = rules.judge(caller.policy, rules.charge(app_id, body.amount_cents), now).counted
     windows = tuple(c.name for c in counted)
-    request_hash = idempotency.fingerprint(_OPERATION, body.model_dump(mode="json"))
+    request_hash = request_hash_of(body)
 
     async def apply(tx: Raw) -> once.Paid:
         paid = await charging.payee(tx, app_id, caller.env, now)

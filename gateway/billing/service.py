@@ -91,8 +91,10 @@ async def list_packs(db: Database) -> Outcome:
 async def payment_channels(db: Database, settings: Settings, env: str) -> list[ChannelInfo]:
     """The channels ``env`` pays through: in staging those enabled for it, each through the
     sandbox (never a live provider, whichever is named); in live each the operator enabled with
-    credentials (Stripe's from its settings, unless a row says otherwise)."""
-    return [channels.info(p, env) for p in await channels.offered(db, settings, env)]
+    credentials (Stripe's from its settings, unless a row says otherwise). A channel with no
+    page to open (MPP: agents pay a 402's challenge) is not one a merchant picks."""
+    found = await channels.offered(db, settings, env)
+    return [channels.info(p, env) for p in found if p.kinds or p.subscriptions]
 
 
 def provider_names(env: str, offered: list[ChannelInfo]) -> list[str]:

@@ -73,5 +73,8 @@ RETRY = (
     "This refusal is kept under its idempotency key: sending again with the same key answers "
     "this 402 again, even once the wallet is funded. Fund the wallet (a person opens "
     "fund.wallet_url; or POST fund.checkout_url, the API endpoint, or call create_checkout, for "
-    "a link a person pays), then send again with a fresh idempotency key."
+    "a link a person pays), then send again with a fresh idempotency key. Or pay it yourself: "
+    "the same request sent again with a credential for this 402's Payment challenge "
+    "(WWW-Authenticate; over MCP, the -32042 error's data) is paid once and answered by the "
+    "request, not by this refusal."
 )

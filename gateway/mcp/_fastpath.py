@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mcp import types
+from mcp import MCPError, types
 from mcp.server.streamable_http import check_accept_headers
 from mcp.types.methods import serialize_server_result, validate_client_request
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -94,12 +94,21 @@ async def answer_tool_call(decoded: Any, scope: Scope, send: Send, *, call: Call
         request, params = _tool_call(decoded, version)
     except (ValueError, KeyError):
         return False
-    result = await call(params.name, params.arguments or {})
-    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    answer: types.JSONRPCResponse | types.JSONRPCError
     try:
-        answer: types.JSONRPCResponse | types.JSONRPCError = types.JSONRPCResponse(
-            jsonrpc="2.0", id=request.id, result=serialize_server_result(_METHOD, version, dumped)
-        )
+        result = await call(params.name, params.arguments or {})
+    except MCPError as raised:
+        # A protocol error the tool raised (MPP's -32042), answered as the SDK answers one.
+        answer = types.JSONRPCError(jsonrpc="2.0", id=request.id, error=raised.error)
+        result = None
+    try:
+        if result is not None:
+            dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            answer = types.JSONRPCResponse(
+                jsonrpc="2.0",
+                id=request.id,
+                result=serialize_server_result(_METHOD, version, dumped),
+            )
     except ValidationError:
         # What the SDK answers a handler's result its protocol version cannot carry.
         log.exception("tools/call returned an invalid result")

@@ -23,6 +23,7 @@ from ..services import Services
 from ..values.catalogue import code_entries
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from . import payments
 from .tools import TOOLS, by_name
 
 __all__ = ["CODES_URI", "GUIDE_URI", "Enter", "Guide", "build_server", "result_of"]
@@ -53,21 +54,30 @@ def _version() -> str:
         return "0"
 
 
-def result_of(answer: Outcome) -> types.CallToolResult:
-    """The envelope as structured content, its JSON text beside it (the same bytes REST sends)."""
+def result_of(answer: Outcome, meta: dict[str, Any] | None = None) -> types.CallToolResult:
+    """The envelope as structured content, its JSON text beside it (the same bytes REST sends);
+    ``meta``: what the result's ``_meta`` carries besides (a payment's receipt)."""
     body, replayed = answer.body(), answer.replayed
     text = body.render().decode()
+    meta = {**(meta or {}), **({REPLAYED: True} if replayed else {})}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
         structured_content=json.loads(text),
         is_error=not body.success,
-        _meta={REPLAYED: True} if replayed else None,
+        _meta=meta or None,
     )
 
 
 async def call_tool(
-    enter: Enter, request: Request | None, name: str, arguments: dict[str, Any]
+    enter: Enter,
+    request: Request | None,
+    name: str,
+    arguments: dict[str, Any],
+    meta: dict[str, Any] | None = None,
 ) -> types.CallToolResult:
+    """``meta``: the call's ``_meta``, where a payment's credential comes (``payments``); a
+    refusal for funds that carries a challenge is the binding's JSON-RPC error, raised."""
+    receipt = None
     try:
         svc, caller = await enter(request)
         spec = by_name(name)
@@ -75,13 +85,21 @@ async def call_tool(
             raise ApiError(Code.ROUTE_NOT_FOUND, f"No such tool: {name[:100]}")
         if spec.scope is not None:
             require_scope(caller, spec.scope)
-        answer = await spec.run(svc, caller, arguments)
+        if spec.pays is not None:
+            answered = await spec.pays(svc, caller, arguments, payments.credential_of(meta))
+            if answered.challenge is not None:
+                raise payments.payment_required(answered)
+            answer, receipt = answered.outcome, payments.receipt_meta(answered)
+        else:
+            answer = await spec.run(svc, caller, arguments)
     except ApiError as refused:
         answer = refused.outcome()
+    except MCPError:
+        raise
     except Exception:
         log.exception("mcp tool failed", extra={"tool": name[:100]})
         answer = Outcome(Code.INTERNAL_ERROR)
-    return result_of(answer)
+    return result_of(answer, receipt)
 
 
 def _codes_json() -> str:
@@ -127,7 +145,8 @@ def build_server(enter: Enter, guide: Guide) -> Server[Any]:
     async def call(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        return await call_tool(enter, _request(ctx), params.name, params.arguments or {})
+        meta = dict(params.meta) if params.meta else None
+        return await call_tool(enter, _request(ctx), params.name, params.arguments or {}, meta)
 
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

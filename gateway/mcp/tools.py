@@ -24,7 +24,8 @@ from ..operations import perform
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..services import Services
-from ..topup import doors, service, vouchers
+from ..topup import doors, paying, service, vouchers
+from ..topup.paying import Answered
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -40,9 +41,10 @@ from ..values.envelope import CursorMeta, validation_details
 from ..values.outcome import ApiError, EnvelopeBody, Outcome
 from ..values.parsing import check_cursor
 
-__all__ = ["TOOLS", "ToolSpec", "by_name"]
+__all__ = ["TOOLS", "ToolSpec", "by_name", "send_topup_paying"]
 
 Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[Outcome]]
+Pays = Callable[[Services, Caller, dict[str, Any], str | None], Awaitable[Answered]]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -90,7 +92,7 @@ def _txn_id(arguments: dict[str, Any]) -> str:
     return txn_id
 
 
-async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+def _send_arguments(svc: Services, arguments: dict[str, Any]) -> tuple[SendRequest, str]:
     # Required here, where REST takes it optionally as a header: an agent retries on its own.
     rest = dict(arguments)
     presented = rest.pop("idempotency_key", None)
@@ -98,7 +100,22 @@ async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY)
     key = idempotency.parse_key(presented)
     body = _parse(SendRequest, rest, {"max_topup_cents": svc.settings.max_topup_cents})
+    assert key is not None
+    return body, key
+
+
+async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    body, key = _send_arguments(svc, arguments)
     return await doors.send(svc, caller, body, key)
+
+
+async def send_topup_paying(
+    svc: Services, caller: Caller, arguments: dict[str, Any], credential: str | None
+) -> Answered:
+    """``send_topup`` with MPP: a refusal for funds carries a challenge (no credential header
+    advertised: MCP's travels in ``_meta``), a credential pays it (``topup.paying``)."""
+    body, key = _send_arguments(svc, arguments)
+    return await paying.send(svc, caller, body, key, paying.Paying(mpp=credential), header=None)
 
 
 async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
@@ -164,6 +181,8 @@ class ToolSpec:
     reply: type[BaseModel]
     annotations: types.ToolAnnotations
     run: Run
+    # A tool whose refusal for funds an agent may pay (MPP): run with the call's credential.
+    pays: Pays | None = None
 
     def tool(self) -> types.Tool:
         return types.Tool(
@@ -206,7 +225,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         "A send refused for funds (4001) is kept under its key too: the same key answers the "
         "same refusal again, even once the wallet is funded. Fund the wallet (data.fund says "
         "where; create_checkout makes a link a person pays), then send again with a FRESH "
-        "idempotency_key." + _ENVELOPE,
+        "idempotency_key. Or pay it yourself (MPP): that refusal is the JSON-RPC error -32042 "
+        "whose data.challenges holds a Stripe charge challenge (data.envelope the envelope); "
+        "call again with the same arguments and the credential in "
+        '_meta["org.paymentauth/credential"]: it is paid once and the send is made, the '
+        'receipt in the result\'s _meta["org.paymentauth/receipt"].' + _ENVELOPE,
         "topup:send",
         SendTopupArguments,
         _envelope("SendEnvelope", SendData),
@@ -214,6 +237,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         # makes a repeat harmless, which is what idempotentHint promises.
         _write("Send a top-up", open_world=True),
         send_topup,
+        send_topup_paying,
     ),
     ToolSpec(
         "get_balance",

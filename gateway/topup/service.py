@@ -60,9 +60,11 @@ __all__ = [
     "balance",
     "cancel",
     "get",
+    "judge",
     "list_page",
     "magic_outcome",
     "read_one",
+    "request_hash",
     "sandbox_fund",
     "send",
     "topup_data",
@@ -87,6 +89,18 @@ def _canonical(body: SendRequest) -> dict[str, Any]:
     return body.model_dump(
         mode="json", exclude=None if not body.notify_recipient else {"notify_recipient"}
     )
+
+
+def judge(caller: Caller, body: SendRequest, now: datetime) -> rules.Judged:
+    """The key's policy on this send (scope, platform, recipient, per-send cap), refusing as
+    ``ApiError``: what every send meets first, and a paid retry before it pays."""
+    payment = rules.Payment(body.amount_cents, _email(body), body.platform)
+    return rules.judge(caller.policy, payment, now)
+
+
+def request_hash(body: SendRequest) -> str:
+    """What an idempotency key of a send is matched on, at every door."""
+    return idempotency.fingerprint(SEND, _canonical(body))
 
 
 def magic_outcome(env: str, email: str) -> str:
@@ -371,10 +385,9 @@ async def send(
     none, as Stripe saves no result for a request refused before it runs. So a key that lost
     its scope cannot replay a voucher, and no policy refusal sits under an idempotency key."""
     now = now or utcnow()
-    policy = caller.policy
     email = _email(body)
     try:
-        judged = rules.judge(policy, rules.Payment(body.amount_cents, email, body.platform), now)
+        judged = judge(caller, body, now)
     except ApiError as refusal:
         return refusal.outcome()
     counted, held, ask_new = judged.counted, judged.held, judged.ask_new

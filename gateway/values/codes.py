@@ -198,6 +198,11 @@ class Code(IntEnum):
     REFUND_EXCEEDS_PAID = 4482
     REFUND_BALANCE_SHORT = 4483
     REFUND_ONLY_IN_FULL = 4484
+    PAYMENT_CREDENTIAL_MALFORMED = 4500
+    PAYMENT_CHALLENGE_INVALID = 4501
+    PAYMENT_CHALLENGE_EXPIRED = 4502
+    PAYMENT_VERIFICATION_FAILED = 4503
+    PAYMENT_METHOD_UNSUPPORTED = 4504
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -591,6 +596,28 @@ CATALOGUE: dict[Code, CodeInfo] = {
         409,
         "This order's payment channel refunds only all that is left of the payment "
         "(data.refundable_cents): leave amount_cents out; nothing changed",
+    ),
+    Code.PAYMENT_CREDENTIAL_MALFORMED: CodeInfo(
+        402,
+        "The Payment credential could not be read: pay the fresh challenge in WWW-Authenticate; "
+        "nothing was charged",
+    ),
+    Code.PAYMENT_CHALLENGE_INVALID: CodeInfo(
+        402,
+        "The credential's challenge was not issued by this gateway to this key's merchant and "
+        "environment, was altered, or was used already: pay the fresh challenge; nothing was "
+        "charged by this request",
+    ),
+    Code.PAYMENT_CHALLENGE_EXPIRED: CodeInfo(
+        402, "The credential's challenge has expired: pay the fresh challenge; nothing was charged"
+    ),
+    Code.PAYMENT_VERIFICATION_FAILED: CodeInfo(
+        402,
+        "The payment was refused (the Shared Payment Token was declined, spent or short): pay "
+        "the fresh challenge with another; nothing was charged",
+    ),
+    Code.PAYMENT_METHOD_UNSUPPORTED: CodeInfo(
+        400, "The credential is for a payment method or intent this gateway does not take"
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

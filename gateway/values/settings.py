@@ -166,6 +166,25 @@ class Settings(BaseSettings):
     funding_step_cents: int = Field(default=100, ge=1)
     funding_amount_options: str = "1000,2000,5000,10000,50000"
     funding_discount_tiers: str = ""
+    # Agents paying their own way (``billing.machine_payments``): how long the MPP challenge a
+    # 402 carries may be paid, and what its Stripe method names: the Stripe Business Network
+    # profile the Shared Payment Tokens are granted to, and the payment method types taken.
+    mpp_challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    mpp_network_id: str = Field(default="profile_aitopup", min_length=1, max_length=255)
+    mpp_payment_method_types: str = "card,link"
+    # x402 v2 (``billing.x402_offers``), offered beside MPP on a 402 once the operator sets where
+    # the money goes (``x402_pay_to``) and the facilitator that verifies and settles it: the
+    # CAIP-2 network, the asset (its contract, and its EIP-712 domain's name and version), and
+    # how many of its smallest units make a cent (USDC, 6 decimals: 10,000).
+    x402_pay_to: str | None = Field(default=None, max_length=100)
+    x402_facilitator_url: str | None = None
+    x402_network: str = Field(
+        default="eip155:84532", pattern=r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
+    )
+    x402_asset: str = Field(default="0x036CbD53842c5426634e7929541eC2318f3dCF7e", max_length=100)
+    x402_asset_name: str = "USDC"
+    x402_asset_version: str = "2"
+    x402_units_per_cent: int = Field(default=10_000, ge=1)
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)

@@ -162,7 +162,9 @@ class OrderPaid(Payload):
 
     order_id: str = Field(pattern=r"^ord_")
     env: Env
-    kind: Literal["checkout", "invoice"]
+    kind: Literal["checkout", "invoice", "agent"] = Field(
+        description="agent: an agent paid a 402's challenge itself (MPP, channel mpp)."
+    )
     provider: str = Field(description="Who took the payment: a channel, or the sandbox.")
     channel: str | None = Field(
         description="The channel the payer chose (in staging, the one the sandbox stood in "

@@ -19,15 +19,19 @@ from .base import *  # noqa: F403  # the interface, whole: ``base.__all__``
 from .base import Provider
 from .creem import CREEM, CreemCredentials, CreemProvider
 from .epay import EpayProvider
+from .mpp import MPP, MppProvider
 from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
+from .x402 import X402, X402Provider
 
 __all__ = [
     "CREEM",
+    "MPP",
     "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
+    "X402",
     "CreemCredentials",
     "MyFatoorahCredentials",
     "StripeCredentials",
@@ -47,6 +51,8 @@ _BUILT_IN: tuple[Provider[Any], ...] = (
     EpayProvider(),
     MyFatoorahProvider(),
     CreemProvider(),
+    MppProvider(),
+    X402Provider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}

@@ -94,6 +94,7 @@ __all__ = [
     "Answer",
     "ApiRoot",
     "Charge",
+    "Charged",
     "Context",
     "Credentials",
     "CurrencyCode",
@@ -248,6 +249,18 @@ class Charge:
     amount_minor: int
     currency: str
     rate: str
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    """A payment taken at once, where an agent presented it (MPP, x402): the provider's id of
+    it, what it received (integer minor units of ``currency``), and what it answered, for the
+    protocol's receipt."""
+
+    payment_id: str
+    amount_minor: int
+    currency: str
+    said: Any = None
 
 
 @dataclass(frozen=True, slots=True)

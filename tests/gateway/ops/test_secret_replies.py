@@ -28,6 +28,7 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/apps/{app_id}/rotate-secret"),
     ("POST", "/api/public/v1/billing/checkout"),
     ("GET", "/api/public/v1/billing/sandbox/checkout/{order_id}"),
+    ("POST", "/api/public/v1/billing/sandbox/shared-payment-tokens"),
     ("POST", "/api/admin/v1/merchants/{id}/keys"),
     ("POST", "/api/admin/v1/merchants/{id}/users"),
     ("POST", "/api/admin/v1/redemption-codes"),

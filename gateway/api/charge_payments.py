@@ -1,0 +1,64 @@
+"""An app's charge with agents paying their own way: a charge refused for funds carries the
+same offers a send's does, and the charge retried with a credential pays it once, then runs
+(``topup.paying.pay_then``). The charge claims its idempotency key itself, so once paid the
+key's kept refusal is let go and the charge runs under the key again; a concurrent retry
+without payment then replays the refusal or, funded now, makes the one charge the key names."""
+
+from datetime import datetime
+
+from keys import Sealer
+
+from .. import idempotency
+from ..apps import charges
+from ..billing import machine_payments
+from ..callers import Caller
+from ..operations import perform
+from ..policies import rules
+from ..services import Services
+from ..topup import paying
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+
+__all__ = ["charge"]
+
+
+async def charge(
+    svc: Services,
+    caller: Caller,
+    body: charges.ChargeCreate,
+    key: str,
+    presented: paying.Paying,
+) -> paying.Answered:
+    sealer: Sealer = svc.sealer
+
+    async def run() -> Outcome:
+        return await perform(
+            svc.waker,
+            charges.charge(
+                svc.db,
+                sealer,
+                caller,
+                body,
+                idempotency_key=key,
+                idempotency_ttl_seconds=svc.settings.idempotency_ttl_seconds,
+                public_base_url=svc.settings.public_base_url,
+            ),
+        )
+
+    header = machine_payments.CREDENTIAL_HEADER
+    if presented.mpp is None and presented.x402 is None:
+        outcome = await run()
+        return await paying.refused(svc, caller, outcome, header)
+
+    async def judge(now: datetime) -> None:
+        if caller.app_id is None:
+            raise ApiError(Code.CHARGES_FOR_APPS_ONLY)
+        rules.judge(caller.policy, rules.charge(caller.app_id, body.amount_cents), now)
+
+    async def run_paid() -> Outcome:
+        scope = idempotency.scope_of(caller, key)
+        await svc.db.run(lambda tx: idempotency.forget(tx, **scope))
+        return await run()
+
+    payable = paying.Payable(charges.request_hash_of(body), body.amount_cents, judge, run_paid)
+    return await paying.pay_then(svc, caller, presented, key, payable, header)

@@ -1,0 +1,183 @@
+"""An agent's payment of a 402: the presented payment's order, its charge, and its credit.
+
+A payment verified by its protocol (``machine_payments.verify`` for MPP, ``x402_offers.verify``
+for x402) becomes an order of its channel (``mpp``, ``x402``), kind ``agent``, keyed by what
+makes it single use (the MPP challenge's id, the x402 authorization's nonce): the orders'
+unique provider id makes it so on both stores (a second insert fails, however many race).
+Network after money: the order is written pending and committed first, then the money is
+taken (``providers.mpp``, ``providers.x402``), then the order is settled by
+``orders.complete_order`` as every channel's is (the wallet credited, the receipt numbered,
+``order.paid`` written, reconciliation's columns noted). A payment refused fails the order.
+One whose answer is lost leaves it pending: the same MPP credential sent again charges again
+under the same Stripe idempotency key, so it is the same PaymentIntent; an x402 settle is not
+repeatable, so only the request that wrote the order takes it, and a lost answer waits for an
+operator. Of concurrent retries with one credential, one wins the completion and only that one
+runs the request it paid for.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..callers import Caller
+from ..store.db import Database
+from ..store.models import FundingOrder, table_of
+from ..values.clock import new_id
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
+from . import channels, orders, pricing, providers
+from .providers import Charged, Context, NoCredentials
+from .providers.mpp import MPP
+from .providers.x402 import X402
+
+__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay"]
+
+_O = table_of(FundingOrder)
+
+AGENT = "agent"  # the order kind
+NAME = "Agent payment"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPaid:
+    """A credential's payment, credited: its order, the provider's id of it, the amount."""
+
+    order_id: str
+    payment_id: str
+    amount_cents: int
+    said: Any = None  # what the provider answered, for a protocol's receipt (x402's settle)
+
+    def data(self) -> dict[str, Any]:
+        """What a reply says of it: its order, and that the money is in the wallet."""
+        return {
+            "order_id": self.order_id,
+            "reference": self.payment_id,
+            "amount_cents": self.amount_cents,
+            "credited": True,
+        }
+
+
+async def offered(db: Database, settings: Settings, env: str) -> frozenset[str]:
+    """The agent channels a 402 in ``env`` offers (``mpp``: staging by default, live with
+    Stripe's credentials; ``x402`` where the operator configured it), unless turned off."""
+    return frozenset(
+        p.name for p in await channels.offered(db, settings, env) if p.name in (MPP, X402)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """A payment presented on a retry and verified by its protocol: the channel, the id it is
+    single use under (an MPP challenge's; an x402 authorization's nonce), what it pays, and
+    until when its offer stood."""
+
+    channel: str
+    session_id: str
+    amount_cents: int
+    expires_at: datetime
+    # Whether taking it again is the same payment (Stripe's idempotency key), so a retry may
+    # take over an order whose first try's answer was lost; an x402 settle is not.
+    resumable: bool = False
+
+
+# Takes the money at the provider, given the call's context and the order's id.
+Take = Callable[[Context[Any], str], Awaitable[Charged]]
+
+
+def _quote(amount: int) -> pricing.Quote:
+    """A custom amount at its face value: the challenge's amount is what is charged."""
+    return pricing.Quote(None, NAME, amount * 10, amount, amount, 0, 0, 0, amount, "USD")
+
+
+async def _claim(
+    db: Database, caller: Caller, presented: Presented, now: datetime
+) -> tuple[Any, bool]:
+    """The credential's order, and whether this request wrote it (else a first try did)."""
+    order_id = new_id("ord")
+    mine = True
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(
+                insert(_O).values(
+                    id=order_id,
+                    env=caller.env,
+                    merchant_id=caller.merchant_id,
+                    kind=AGENT,
+                    provider=presented.channel,
+                    channel=presented.channel,
+                    provider_session_id=presented.session_id,
+                    provider_account="",
+                    status="pending",
+                    expires_at=presented.expires_at,
+                    created_at=now,
+                    updated_at=now,
+                    **orders.order_prices(_quote(presented.amount_cents)),
+                )
+            )
+    except IntegrityError:
+        mine = False
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(_O).where(
+                    _O.c.channel == presented.channel,
+                    _O.c.env == caller.env,
+                    _O.c.provider_account == "",
+                    _O.c.provider_session_id == presented.session_id,
+                )
+            )
+        ).first()
+    return found, mine
+
+
+async def pay(
+    db: Database,
+    settings: Settings,
+    caller: Caller,
+    presented: Presented,
+    take: Take,
+    now: datetime,
+) -> Outcome:
+    """Take the presented payment and credit its order; the ``Outcome`` carries ``AgentPaid``
+    and the deliveries of the credit. Refused (``PAYMENT_CHALLENGE_INVALID``) when the offer
+    was paid already (or is being paid by a concurrent retry that wins), or its payment failed
+    before; ``PAYMENT_VERIFICATION_FAILED`` when the provider refuses it."""
+    order, mine = await _claim(db, caller, presented, now)
+    if order is None or order.merchant_id != caller.merchant_id or order.status != "pending":
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    if not mine and not presented.resumable:
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)  # another try is paying it
+    provider = providers.get(presented.channel)
+    assert provider is not None
+    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    if credentials is None:
+        if caller.env != "staging":
+            raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+        credentials = NoCredentials()
+    try:
+        async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+            charged = await take(ctx, order.id)
+    except ApiError as exc:
+        # ``channels.context`` says a provider's refusal in the product's code, its status
+        # beside: 402 is the payment refused (nothing taken); anything else leaves it unknown.
+        refused = (exc.data or {}).get("provider_status") == 402
+        if exc.code == Code.PAYMENT_PROVIDER_ERROR and refused:
+            async with db.transaction() as conn:
+                await orders.fail_order(
+                    conn, order.id, "payment refused", now, provider=provider.name
+                )
+            raise ApiError(Code.PAYMENT_VERIFICATION_FAILED) from None
+        raise
+    paid = orders.Paid(provider.name, presented.session_id, charged.amount_minor, charged.currency)
+    async with db.transaction() as conn:
+        await orders.note_provider(conn, order.id, "succeeded", now, payment_id=charged.payment_id)
+        settled = await orders.complete_order(conn, db, order.id, paid, now)
+    if settled.result != "credited":
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    done = AgentPaid(order.id, charged.payment_id, int(order.amount_cents), charged.said)
+    return Outcome(Code.SUCCESS, done, deliveries=settled.deliveries)

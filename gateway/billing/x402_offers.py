@@ -1,0 +1,170 @@
+"""x402 v2 on a 402 (``specs/transports-v2/http.md``): the ``PAYMENT-REQUIRED`` offer a refusal
+for funds carries where the operator enabled it, and the ``PAYMENT-SIGNATURE`` a retry pays
+with, through the ``x402`` package's own models and header codecs.
+
+The offer is one ``exact`` requirement: the settings' network, asset and ``payTo``, the amount
+MPP's challenge asks (``machine_payments.amount_for``) in the asset's smallest units
+(``x402_units_per_cent`` a cent). Its ``extra`` carries, beside the asset's EIP-712 domain the
+client signs with, the merchant, the environment and an expiry bound by HMAC under a key of the
+gateway's: a client echoes the requirement it pays (``accepted``), so a payment for another
+merchant's offer, an altered amount or a stale offer is refused before the facilitator is asked.
+Single use is the store's, as for MPP: the order is keyed by the authorization's nonce.
+"""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from x402.http import (
+    decode_payment_signature_header,
+    encode_payment_required_header,
+    encode_payment_response_header,
+)
+from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
+from x402.schemas.responses import SettleResponse
+
+from ..values.clock import rfc3339
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from ..values.settings import Settings
+
+__all__ = [
+    "PAYMENT_REQUIRED_HEADER",
+    "PAYMENT_RESPONSE_HEADER",
+    "PAYMENT_SIGNATURE_HEADER",
+    "X402Verified",
+    "enabled",
+    "offer_header",
+    "requirement",
+    "response_header",
+    "verify",
+]
+
+PAYMENT_REQUIRED_HEADER = "PAYMENT-REQUIRED"
+PAYMENT_SIGNATURE_HEADER = "PAYMENT-SIGNATURE"
+PAYMENT_RESPONSE_HEADER = "PAYMENT-RESPONSE"
+_OURS = "aitopup"  # our binding's key in a requirement's ``extra``
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.x402_pay_to and settings.x402_facilitator_url)
+
+
+def _key(settings: Settings) -> bytes:
+    secret = settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, b"x402-offer-binding", hashlib.sha256).digest()
+
+
+def _binding(settings: Settings, fields: list[str]) -> str:
+    return hmac.new(_key(settings), "|".join(fields).encode(), hashlib.sha256).hexdigest()
+
+
+def _bound_fields(
+    settings: Settings, merchant_id: str, env: str, units: str, expires: str
+) -> list[str]:
+    return [
+        merchant_id,
+        env,
+        settings.x402_network,
+        settings.x402_asset,
+        settings.x402_pay_to or "",
+        units,
+        expires,
+    ]
+
+
+def requirement(
+    settings: Settings, *, merchant_id: str, env: str, amount_cents: int, now: datetime
+) -> PaymentRequirements:
+    """The ``exact`` requirement for ``amount_cents``, bound to the merchant and environment."""
+    ttl = settings.mpp_challenge_ttl_seconds
+    expires = rfc3339(now + timedelta(seconds=ttl))
+    units = str(amount_cents * settings.x402_units_per_cent)
+    bound = _binding(settings, _bound_fields(settings, merchant_id, env, units, expires))
+    return PaymentRequirements(
+        scheme="exact",
+        network=settings.x402_network,
+        asset=settings.x402_asset,
+        amount=units,
+        pay_to=settings.x402_pay_to or "",
+        max_timeout_seconds=ttl,
+        extra={
+            "name": settings.x402_asset_name,
+            "version": settings.x402_asset_version,
+            _OURS: {"merchant": merchant_id, "env": env, "expires": expires, "binding": bound},
+        },
+    )
+
+
+def offer_header(requirements: PaymentRequirements, resource_url: str) -> str:
+    """``PAYMENT-REQUIRED``: the offer, base64 of the x402 v2 JSON."""
+    offer = PaymentRequired(
+        x402_version=2,
+        error="The wallet is short for this request: pay the shortfall to send it",
+        resource=ResourceInfo(
+            url=resource_url, description="Wallet top-up", mime_type="application/json"
+        ),
+        accepts=[requirements],
+    )
+    return encode_payment_required_header(offer)
+
+
+@dataclass(frozen=True, slots=True)
+class X402Verified:
+    """A payment whose offer this gateway made to this merchant and environment, unexpired."""
+
+    payload: PaymentPayload
+    requirements: PaymentRequirements
+    amount_cents: int
+    nonce: str
+    expires_at: datetime
+
+
+def verify(
+    settings: Settings, header: str, *, merchant_id: str, env: str, now: datetime
+) -> X402Verified:
+    """The ``PAYMENT-SIGNATURE`` in ``header``, its echoed requirement checked against the
+    settings and its binding (in constant time), its expiry, then its authorization's shape.
+    Refusals as ``ApiError`` with the product's codes, as MPP's."""
+    try:
+        payload = decode_payment_signature_header(header)
+    except (ValueError, ValidationError, UnicodeError, TypeError):
+        raise ApiError(Code.PAYMENT_CREDENTIAL_MALFORMED) from None
+    if not isinstance(payload, PaymentPayload):
+        raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)  # x402 v1
+    accepted = payload.accepted
+    ours: Any = (accepted.extra or {}).get(_OURS)
+    if accepted.scheme != "exact" or not isinstance(ours, dict):
+        raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
+    expires = str(ours.get("expires", ""))
+    fields = _bound_fields(settings, merchant_id, env, accepted.amount, expires)
+    expected = _binding(settings, fields)
+    same_terms = (accepted.network, accepted.asset, accepted.pay_to) == (
+        settings.x402_network,
+        settings.x402_asset,
+        settings.x402_pay_to,
+    )
+    if not hmac.compare_digest(str(ours.get("binding", "")).encode(), expected.encode()):
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    if not same_terms or (ours.get("merchant"), ours.get("env")) != (merchant_id, env):
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    try:
+        expires_at = datetime.fromisoformat(expires)
+    except ValueError:
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID) from None
+    if expires_at <= now:
+        raise ApiError(Code.PAYMENT_CHALLENGE_EXPIRED)
+    units, cents = int(accepted.amount), settings.x402_units_per_cent
+    authorization = payload.payload.get("authorization")
+    nonce = authorization.get("nonce") if isinstance(authorization, dict) else None
+    if units % cents or not isinstance(nonce, str) or not 1 <= len(nonce) <= 100:
+        raise ApiError(Code.PAYMENT_CREDENTIAL_MALFORMED)
+    return X402Verified(payload, accepted, units // cents, nonce, expires_at)
+
+
+def response_header(settled: SettleResponse) -> str:
+    """``PAYMENT-RESPONSE``: the facilitator's settlement, base64 of its JSON."""
+    return encode_payment_response_header(settled)
