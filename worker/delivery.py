@@ -25,10 +25,10 @@ import httpx
 from sqlalchemy import select, update
 
 from gateway import outbox
-from gateway.ops.metrics import observe_delivery_attempt
+from gateway.ops.metrics import DeliveryOutcome, observe_delivery_attempt
 from gateway.store.compose import one_of, param
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
-from gateway.store.queue import Queue, next_try
+from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow
@@ -42,7 +42,7 @@ from keys import sign_headers
 from .deps import Deps
 from .http import USER_AGENT
 from .kind import Bounds
-from .store import Claim, Record
+from .store import QUEUE, Claim, Record
 
 __all__ = ["DELIVERIES", "RESPONSE_CAP", "Attempt", "Deliveries", "post", "retry_after_seconds"]
 
@@ -202,25 +202,21 @@ async def post(
 
 def _plan(
     settings: Settings, claim: Claim, attempt: Attempt, started: datetime, finished: datetime
-) -> tuple[str, datetime | None, str | None]:
-    """The delivery's status after this attempt, when to try next, and why to disable. A
-    replay's run is one attempt; an automatic run follows the retry schedule."""
+) -> tuple[Tried, datetime | None, str | None]:
+    """What this attempt came to, when to try next, and why to disable. A replay's run is one
+    attempt; an automatic run follows the retry schedule."""
     delays = settings.retry_delays
     run = delays[:1] if claim.trigger == "replay" else delays
     number = claim.attempts - claim.run_start + 1  # this attempt's place in its run
     next_at: datetime | None = None
     disable_reason: str | None = None
-    if attempt.succeeded:
-        status = "succeeded"
-    elif attempt.status == 410:
-        status = "failed"
+    if attempt.status == 410:
         disable_reason = "endpoint answered 410 Gone"
-    else:
+    elif not attempt.succeeded:
         asked = None
         if attempt.status in (429, 503):
             asked = retry_after_seconds(attempt.retry_after, finished)
         next_at = next_try(run, number, finished, asked)
-        status = "failed" if next_at is None else "pending"
     if (
         disable_reason is None
         and not attempt.succeeded
@@ -232,8 +228,16 @@ def _plan(
             f"failing since {claim.failing_since.isoformat()} "
             f"(over {settings.webhook_disable_after_seconds}s)"
         )
-        status, next_at = "failed", None
-    return status, next_at, disable_reason
+        next_at = None
+    return Tried.of(attempt.succeeded, next_at), next_at, disable_reason
+
+
+# An attempt's outcome as the metrics and the log name it.
+OUTCOMES: dict[Tried, DeliveryOutcome] = {
+    Tried.DONE: "succeeded",
+    Tried.AGAIN: "retrying",
+    Tried.FAILED: "failed",
+}
 
 
 @dataclass(slots=True)
@@ -302,11 +306,11 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
     duration_ms = int(seconds * 1000)
     delivery_id = claim.delivery_id
 
-    status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
+    tried, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
     notify = await deps.records.add(
         Record(
             claim=claim,
-            status=status,
+            tried=tried,
             next_at=next_at,
             started=started,
             finished=finished,
@@ -319,7 +323,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
             disable_reason=disable_reason,
         )
     )
-    outcome = "succeeded" if attempt.succeeded else ("retrying" if next_at else "failed")
+    outcome = OUTCOMES[tried]
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
     # delivery (docs/performance.md): by default only what failed is logged.
@@ -377,7 +381,7 @@ class Deliveries:
     merchant's at most its share (``webhook_merchant_connections``)."""
 
     name = outbox.WEBHOOK
-    queue = Queue(_D, due="pending", done="succeeded", failed="failed")
+    queue = QUEUE
 
     def bounds(self, settings: Settings) -> Bounds:
         return Bounds(
