@@ -2,9 +2,10 @@
 
 Each attempt ends in a write: its delivery's new state, by the record every kind's rows share
 (``store.queue``: ``QUEUE.holds`` and ``QUEUE.recorded``), and its row in the delivery log. The
-records of every attempt running in the process are joined (``gateway.store.joined``): one
-transaction a batch (or each statement standing alone, when no endpoint's health changes), one
-statement a step for the whole batch, on the driver (``gateway.store.raw``).
+records of every attempt running in the process are joined (``gateway.store.joined``) and
+written together on the driver (``gateway.store.raw``): one statement for the batch on
+PostgreSQL, one ``executemany`` a step on SQLite; in a transaction only when an endpoint's health
+changes with them (``_each_statement``).
 """
 
 import functools
@@ -44,11 +45,11 @@ from keys import Sealer
 
 __all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records"]
 
-# The worker's PostgreSQL sessions (``Database.connect``/``run``). Every statement here reads or
-# writes a batch of rows by key, and must go on doing so whatever the planner believes of the
-# tables. On a table without statistics (a burst on a fresh database) it believed a scan
-# cheaper, kept that plan for the prepared statement, and went on scanning as the table grew
-# (docs/performance.md, "Figures behind the code's choices").
+# The worker's PostgreSQL sessions (``Database.read``/``transaction``/``run``). Every statement
+# here reads or writes a batch of rows by key, and must go on doing so whatever the planner
+# believes of the tables. On a table without statistics (a burst on a fresh database) it
+# believed a scan cheaper, kept that plan for the prepared statement, and went on scanning as
+# the table grew (docs/performance.md, "Figures behind the code's choices").
 # With scans (plain and bitmap) and hash and merge joins priced out, the one plan left is the
 # intended one: the batch's ids, each looked up by its key. A scan still runs where no index
 # serves.

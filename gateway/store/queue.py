@@ -4,8 +4,9 @@ recording a try on a row of the common shape.
 Every kind of background work (the worker's ``worker.kinds``) is a table whose rows carry the
 same columns: ``status`` (the kind's due status while there is work to do), ``next_attempt_at``
 (when it is due; while a worker holds it, when that worker's lease ends), a lease stamp
-(``generation``, bumped by every lease and every record), ``attempts``, ``merchant_id`` and
-``updated_at``, most of them ``last_error`` too. A worker leases due rows in one statement
+(``generation``, bumped by every lease and every record; the upstream work's is ``attempts``,
+counted by every lease), ``attempts``, ``merchant_id`` and ``updated_at``, and all but the
+deliveries' ``last_error``. A worker leases due rows in one statement
 (``lease``): each gets a fresh stamp and is not due again until its lease ends, so of two
 workers exactly one has it (on PostgreSQL the rows another lease holds are skipped, ``FOR UPDATE
 SKIP LOCKED``; SQLite's one writer takes leases one at a time), and a worker killed mid-try
@@ -13,10 +14,10 @@ leaves a lease that lapses into the next one's hands.
 
 A try ends in one of three outcomes (``Tried``), and its record is written by one rule
 (``Queue.holds``, ``Queue.recorded``): only while the row is still due at the stamp its lease
-gave it, so a holder whose lease lapsed and was taken again records nothing; and it moves the
-stamp on, so what it wrote is told apart from anything written later. ``settle`` writes it for
-one row; a kind that writes its records in batches (the deliveries', ``worker.store``) builds
-its statement from the same two.
+gave it, so a holder whose lease lapsed and was taken again records nothing; and it moves a
+``generation`` on, so what it wrote is told apart from anything written later. ``settle``
+writes it for one row; a kind that writes its records in batches (the deliveries',
+``worker.store``) builds its statement from the same two.
 
 Redis plays no part here: a flushed or restarted Redis loses no work, since the rows are read
 again.
