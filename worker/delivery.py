@@ -31,7 +31,6 @@ from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_
 from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import throttle
 from gateway.webhooks.bodies import read_capped
@@ -253,7 +252,7 @@ class _Sent:
 async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     """Sign the claimed attempt's exact bytes and POST them."""
     delivery_id = claim.delivery_id
-    now = utcnow()
+    now = deps.clock.now()
     keys: list[bytes] = []
     ed25519 = []
     if claim.signing != "ed25519":
@@ -277,8 +276,8 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
         **sign_headers(keys, claim.event_id, int(time.time()), body, ed25519=ed25519),
     }
-    started = utcnow()
-    clock = time.perf_counter()
+    started = deps.clock.now()
+    timer = time.perf_counter()
     attempt = await post(
         deps.outbound[claim.env].transport,
         claim.url,
@@ -286,15 +285,15 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         headers,
         deps.settings.webhook_timeout_seconds,
     )
-    seconds = time.perf_counter() - clock
+    seconds = time.perf_counter() - timer
     # The delivery log keeps what was sent, a secret header's value masked.
-    return _Sent(claim, masked(headers, secrets), attempt, started, utcnow(), seconds)
+    return _Sent(claim, masked(headers, secrets), attempt, started, deps.clock.now(), seconds)
 
 
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
-    if claim.send_by is not None and (now := utcnow()) > claim.send_by:
+    if claim.send_by is not None and (now := deps.clock.now()) > claim.send_by:
         done()  # too late for its throttle slot: a fresh one, untried
         async with deps.db.transaction() as conn:
             await throttle.missed(conn, claim.delivery_id, claim.generation, now)

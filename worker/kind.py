@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from gateway.store.queue import Queue, next_try, settle
 from gateway.store.raw import Raw
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 
 from .deps import Deps
@@ -129,7 +128,7 @@ class RowKind(Leased):
             log.exception("%s %s: the try crashed", self.name, getattr(item, self.queue.key))
             error = f"internal: {type(exc).__name__}"
         sent()
-        finished = utcnow()
+        finished = deps.clock.now()
         number = int(item.attempts) + 1
         at = None if error is None else next_try(self.delays(deps.settings), number, finished)
         done = self.done(finished) if self.done is not None else None

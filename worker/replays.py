@@ -12,7 +12,6 @@ from typing import Any
 from gateway import outbox
 from gateway.store.models import WebhookReplayJob, table_of
 from gateway.store.queue import Queue, next_try, settle
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks.replays import run_batch
 
@@ -43,11 +42,11 @@ class ReplayJobs(Leased):
 
     async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
         try:
-            batch = await run_batch(deps.db, item, utcnow())
+            batch = await run_batch(deps.db, item, deps.clock.now())
         except Exception as exc:  # a bug or an outage: recorded and retried, never lost
             log.exception("replay job %s: the batch failed", item.id)
             sent()
-            finished = utcnow()
+            finished = deps.clock.now()
             at = next_try(DELAYS, int(item.attempts) + 1, finished)
             async with deps.db.transaction() as conn:
                 await settle(

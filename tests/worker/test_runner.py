@@ -16,6 +16,7 @@ from gateway.store.db import Database
 from gateway.store.queue import Queue
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 from worker.deps import Deps
@@ -41,8 +42,10 @@ ROOM, SHARE = 4, 2
 
 @dataclass
 class Chores:
-    """The handler's side: when each row was tried, which ones fail, which ones hang."""
+    """The handler's side: when each row was tried (on the workers' ``clock``), which ones
+    fail, which ones hang."""
 
+    clock: Stepped = field(default_factory=Stepped)
     tries: dict[str, list[float]] = field(default_factory=dict)
     failing: dict[str, int] = field(default_factory=dict)  # row id: failures before success
     hang: set[str] = field(default_factory=set)  # merchants whose tries wait for ``release``
@@ -52,8 +55,7 @@ class Chores:
     most_of: dict[str, int] = field(default_factory=dict)
 
     async def handle(self, deps: Deps, row: Any) -> str | None:
-        loop = asyncio.get_running_loop()
-        self.tries.setdefault(row.id, []).append(loop.time())
+        self.tries.setdefault(row.id, []).append(self.clock.monotonic())
         merchant = row.merchant_id
         self.in_flight[merchant] = self.in_flight.get(merchant, 0) + 1
         self.most = max(self.most, sum(self.in_flight.values()))
@@ -130,12 +132,24 @@ async def test_a_fourth_kind_is_leased_retried_and_given_up_on_its_schedule(
     start_worker: StartWorker, chores: Chores, db: Database
 ) -> None:
     kinds = [*KINDS, chore_kind(chores)]
+    seams = {"clock": chores.clock}
     # Two workers: each row is still tried once a try, by one of them.
-    workers = await asyncio.gather(start_worker(kinds=kinds), start_worker(kinds=kinds))
+    workers = await asyncio.gather(
+        start_worker(kinds=kinds, seams=seams), start_worker(kinds=kinds, seams=seams)
+    )
     chores.failing = {"twice": 2, "always": 99}
     ids = [f"ok{i}" for i in range(10)]
     await add(db, "m_a", *ids, "twice", "always")
     wake(*workers)
+    for tried, delay in enumerate(SCHEDULE[1:], start=1):
+
+        async def recorded(count: int = tried) -> bool:
+            rows = await rows_of(db)
+            return all(rows[row_id].attempts >= count for row_id in ("twice", "always"))
+
+        await wait_until(recorded, interval=0.005)
+        # All but the last 0.1 s, which pass in real time: a try made early shows in its gap.
+        chores.clock.advance(delay - 0.1)
     rows = await settled(db, 12)
 
     for row_id in ids:  # leased and done, one try each
