@@ -22,6 +22,7 @@ from tests.fixtures.workers import RunningWorker, StartWorker
 from worker.deps import Deps
 from worker.kind import Bounds, RowKind
 from worker.kinds import KINDS
+from worker.runner import HOLD
 
 _META = MetaData()
 CHORES = Table(
@@ -38,6 +39,7 @@ CHORES = Table(
 )
 SCHEDULE = [0.0, 0.3, 0.3]  # three tries: at once, then 0.3 s after each failure
 ROOM, SHARE = 4, 2
+LEASE_SECONDS = 10.0
 
 
 @dataclass
@@ -87,7 +89,9 @@ def chore_kind(chores: Chores) -> RowKind:
         queue=Queue(CHORES),
         handler=chores.handle,
         delays=lambda settings: SCHEDULE,
-        bounds_of=lambda settings: Bounds(concurrency=ROOM, share=SHARE, lease_seconds=10),
+        bounds_of=lambda settings: Bounds(
+            concurrency=ROOM, share=SHARE, lease_seconds=LEASE_SECONDS
+        ),
     )
 
 
@@ -173,22 +177,30 @@ async def test_a_fourth_kind_is_shared_between_merchants(
 ) -> None:
     """Merchant A's tries hang; B's, queued behind A's, are done meanwhile: A holds its share
     of the room, and no more."""
-    running = await start_worker(kinds=[*KINDS, chore_kind(chores)])
+    running = await start_worker(kinds=[*KINDS, chore_kind(chores)], seams={"clock": chores.clock})
     chores.hang = {"m_a"}
     earlier = utcnow()
     await add(db, "m_a", *(f"a{i}" for i in range(8)), at=earlier)
     await add(db, "m_b", "b0", "b1", "b2")
     wake(running)
 
+    async def a_hangs() -> bool:
+        return chores.in_flight.get("m_a", 0) == SHARE
+
     async def b_done() -> bool:
         rows = await rows_of(db)
         return all(rows[f"b{i}"].status == "done" for i in range(3))
 
+    # The clock moved through the hold A's other tries wait before they are put off.
+    await wait_until(a_hangs)
+    chores.clock.advance(HOLD)
     await wait_until(b_done, within=10)
     assert chores.most_of["m_a"] == SHARE
     rows = await rows_of(db)
     assert all(rows[f"a{i}"].status == "pending" for i in range(8))
     assert all(rows[f"a{i}"].attempts == 0 for i in range(8))  # put off is not a try
     chores.release.set()
+    # And through the lease they were put off under: due again once it lapses.
+    chores.clock.advance(LEASE_SECONDS)
     rows = await settled(db, 11)
     assert all(r.status == "done" for r in rows.values())
