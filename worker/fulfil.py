@@ -32,7 +32,7 @@ async def fulfil(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[st
     try:
         tried = await fulfilling.attempt(
             deps.db, deps.sealer, settings, deps.upstreams.for_env, item.topup_id,
-            item.attempts, gates=gates,
+            item.attempts, now=deps.clock.now, gates=gates,
         )  # fmt: skip
     except Exception:
         await gates.settle(None)

@@ -21,7 +21,7 @@ CONCURRENCY = 4  # tries in flight at once per worker process: refunds are rare
 
 async def refund(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
     """One try of a pending refund; the deliveries of its reversal, if it was given up."""
-    tried = await refunds.attempt(deps.db, deps.settings, item, sent)
+    tried = await refunds.attempt(deps.db, deps.settings, item, sent, now=deps.clock.now)
     return tried.deliveries
 
 
