@@ -34,6 +34,7 @@ from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
 from gateway.store.db import open_database
 from gateway.upstreams.outbound import open_upstreams
+from gateway.values.clock import SYSTEM
 from gateway.values.settings import Settings, load_settings
 from keys import Sealer
 
@@ -95,7 +96,8 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 class Service:
     """The worker process's parts: what its work needs (``deps``), the runner, and ARQ's worker
     for the periodic jobs. ``seams``: parts that stand in for its own (``transport`` for the
-    deliveries' connections, ``upstream_transport`` for the upstreams'); only tests pass any."""
+    deliveries' connections, ``upstream_transport`` for the upstreams', ``clock`` for the time
+    the runner and its schedules read); only tests pass any."""
 
     def __init__(
         self,
@@ -150,6 +152,7 @@ class Service:
             # checked as the gateway's are (``gateway.upstreams.outbound``).
             upstreams=open_upstreams(settings, transport=self._seams.get("upstream_transport")),
             redis=pool,
+            clock=self._seams.get("clock", SYSTEM),
         )
         self._runner = Runner(self._deps, self._kinds, idle_poll=settings.worker_idle_poll_seconds)
         self._runner.start()

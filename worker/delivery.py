@@ -25,13 +25,12 @@ import httpx
 from sqlalchemy import select, update
 
 from gateway import outbox
-from gateway.ops.metrics import observe_delivery_attempt
+from gateway.ops.metrics import DeliveryOutcome, observe_delivery_attempt
 from gateway.store.compose import one_of, param
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
-from gateway.store.queue import Queue, next_try
+from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import throttle
 from gateway.webhooks.bodies import read_capped
@@ -43,7 +42,7 @@ from keys import sign_headers
 from .deps import Deps
 from .http import USER_AGENT
 from .kind import Bounds
-from .store import Claim, Record
+from .store import QUEUE, Claim, Record
 
 __all__ = ["DELIVERIES", "RESPONSE_CAP", "Attempt", "Deliveries", "post", "retry_after_seconds"]
 
@@ -205,25 +204,21 @@ async def post(
 
 def _plan(
     settings: Settings, claim: Claim, attempt: Attempt, started: datetime, finished: datetime
-) -> tuple[str, datetime | None, str | None]:
-    """The delivery's status after this attempt, when to try next, and why to disable. A
-    replay's run is one attempt; an automatic run follows the retry schedule."""
+) -> tuple[Tried, datetime | None, str | None]:
+    """What this attempt came to, when to try next, and why to disable. A replay's run is one
+    attempt; an automatic run follows the retry schedule."""
     delays = settings.retry_delays
     run = delays[:1] if claim.trigger == "replay" else delays
     number = claim.attempts - claim.run_start + 1  # this attempt's place in its run
     next_at: datetime | None = None
     disable_reason: str | None = None
-    if attempt.succeeded:
-        status = "succeeded"
-    elif attempt.status == 410:
-        status = "failed"
+    if attempt.status == 410:
         disable_reason = "endpoint answered 410 Gone"
-    else:
+    elif not attempt.succeeded:
         asked = None
         if attempt.status in (429, 503):
             asked = retry_after_seconds(attempt.retry_after, finished)
         next_at = next_try(run, number, finished, asked)
-        status = "failed" if next_at is None else "pending"
     if (
         disable_reason is None
         and not attempt.succeeded
@@ -235,8 +230,16 @@ def _plan(
             f"failing since {claim.failing_since.isoformat()} "
             f"(over {settings.webhook_disable_after_seconds}s)"
         )
-        status, next_at = "failed", None
-    return status, next_at, disable_reason
+        next_at = None
+    return Tried.of(attempt.succeeded, next_at), next_at, disable_reason
+
+
+# An attempt's outcome as the metrics and the log name it.
+OUTCOMES: dict[Tried, DeliveryOutcome] = {
+    Tried.DONE: "succeeded",
+    Tried.AGAIN: "retrying",
+    Tried.FAILED: "failed",
+}
 
 
 @dataclass(slots=True)
@@ -252,7 +255,7 @@ class _Sent:
 async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     """Sign the claimed attempt's exact bytes and POST them."""
     delivery_id = claim.delivery_id
-    now = utcnow()
+    now = deps.clock.now()
     keys: list[bytes] = []
     ed25519 = []
     if claim.signing != "ed25519":
@@ -276,8 +279,8 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
         **sign_headers(keys, claim.event_id, int(time.time()), body, ed25519=ed25519),
     }
-    started = utcnow()
-    clock = time.perf_counter()
+    started = deps.clock.now()
+    timer = time.perf_counter()
     attempt = await post(
         deps.outbound[claim.env].transport,
         claim.url,
@@ -286,9 +289,9 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         deps.settings.webhook_timeout_seconds,
         None if claim.send_by is None else claim.send_by.timestamp(),
     )
-    seconds = time.perf_counter() - clock
+    seconds = time.perf_counter() - timer
     # The delivery log keeps what was sent, a secret header's value masked.
-    return _Sent(claim, masked(headers, secrets), attempt, started, utcnow(), seconds)
+    return _Sent(claim, masked(headers, secrets), attempt, started, deps.clock.now(), seconds)
 
 
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
@@ -296,7 +299,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
     # Too late for its throttle slot, here or where its first byte would have been written
     # (after waiting for a connection): a fresh slot, untried.
-    late = claim.send_by is not None and utcnow() > claim.send_by
+    late = claim.send_by is not None and deps.clock.now() > claim.send_by
     if not late:
         try:
             sent = await _make_attempt(deps, claim)
@@ -305,18 +308,18 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
     done()
     if late:
         async with deps.db.transaction() as conn:
-            await throttle.missed(conn, claim.delivery_id, claim.generation, utcnow())
+            await throttle.missed(conn, claim.delivery_id, claim.generation, deps.clock.now())
         return [claim.delivery_id]
     settings, attempt = deps.settings, sent.attempt
     started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
     duration_ms = int(seconds * 1000)
     delivery_id = claim.delivery_id
 
-    status, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
+    tried, next_at, disable_reason = _plan(settings, claim, attempt, started, finished)
     notify = await deps.records.add(
         Record(
             claim=claim,
-            status=status,
+            tried=tried,
             next_at=next_at,
             started=started,
             finished=finished,
@@ -329,7 +332,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
             disable_reason=disable_reason,
         )
     )
-    outcome = "succeeded" if attempt.succeeded else ("retrying" if next_at else "failed")
+    outcome = OUTCOMES[tried]
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
     # delivery (docs/performance.md): by default only what failed is logged.
@@ -387,7 +390,7 @@ class Deliveries:
     merchant's at most its share (``webhook_merchant_connections``)."""
 
     name = outbox.WEBHOOK
-    queue = Queue(_D, due="pending", done="succeeded", failed="failed")
+    queue = QUEUE
 
     def bounds(self, settings: Settings) -> Bounds:
         return Bounds(

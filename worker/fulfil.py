@@ -7,60 +7,48 @@ Each merchant's share of the upstream connections is kept where the calls go out
 (``upstreams.outbound``), so the lane itself gives one merchant all of its room.
 """
 
-import logging
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from types import SimpleNamespace
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
 from gateway.mail import caps
-from gateway.store.raw import Raw
 from gateway.topup import fulfilling
 from gateway.upstreams import work
 from gateway.values.settings import Settings
 
 from .deps import Deps
-from .kind import Bounds
+from .kind import SelfRecorded
 
-__all__ = ["CONCURRENCY", "FULFILMENTS", "Fulfilments"]
-
-log = logging.getLogger("aitopup.worker")
+__all__ = ["CONCURRENCY", "FULFILMENTS", "fulfil"]
 
 CONCURRENCY = 32  # tries in flight at once per worker process
 
 
-class Fulfilments:
-    name = outbox.FULFILMENT
-    queue = work.QUEUE
-
-    def bounds(self, settings: Settings) -> Bounds:
-        return Bounds(
-            concurrency=CONCURRENCY,
-            share=CONCURRENCY,
-            lease_seconds=3 * settings.fulfilment_timeout_seconds + work.LEASE_MARGIN_SECONDS,
-        )
-
-    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
-        return rows
-
-    def merchant(self, item: Any) -> str:
-        return str(item.merchant_id)
-
-    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
-        # The try records itself (``topup.fulfilling``): its room is held until it has.
-        settings = deps.settings
-        gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
-        try:
-            tried = await fulfilling.attempt(
-                deps.db, deps.sealer, settings, deps.upstreams.for_env, item.topup_id,
-                item.attempts, gates=gates,
-            )  # fmt: skip
-        except Exception:
-            await gates.settle(None)
-            raise  # left leased: due again once the lease lapses
-        await gates.settle(tried.outcome)
-        return () if tried.outcome is None else tried.outcome.deliveries
+async def fulfil(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
+    """One try of a top-up's upstream work; the deliveries of the change it recorded."""
+    # The try records itself (``topup.fulfilling``): its room is held until it has.
+    settings = deps.settings
+    gates = caps.Gates(deps.redis, settings)  # the caps on voucher mails
+    try:
+        tried = await fulfilling.attempt(
+            deps.db, deps.sealer, settings, deps.upstreams.for_env, item.topup_id,
+            item.attempts, now=deps.clock.now, gates=gates,
+        )  # fmt: skip
+    except Exception:
+        await gates.settle(None)
+        raise  # left leased: due again once the lease lapses
+    await gates.settle(tried.outcome)
+    return () if tried.outcome is None else tried.outcome.deliveries
 
 
-FULFILMENTS = Fulfilments()
+def _lease_seconds(settings: Settings) -> float:
+    return 3 * settings.fulfilment_timeout_seconds + work.LEASE_MARGIN_SECONDS
+
+
+FULFILMENTS = SelfRecorded(
+    name=outbox.FULFILMENT,
+    queue=work.QUEUE,
+    tries=fulfil,
+    concurrency=CONCURRENCY,
+    lease_seconds=_lease_seconds,
+)

@@ -1,9 +1,11 @@
-"""What a kind of background work is to the runner (``worker.runner``), and the kind of the common
-row shape (``RowKind``): a queue of rows, a handler, a retry schedule.
+"""What a kind of background work is to the runner (``worker.runner``), and the two shapes most
+kinds take: ``RowKind``, a queue of rows, a handler and a retry schedule, recorded here; and
+``SelfRecorded``, a queue of rows whose try records itself, as a transition of its own.
 
 A kind is a row shape and a handler, nothing more: leasing its due rows, bounding how many run
 at once, sharing them between merchants and waking for them are the runner's, the same for every
-kind; when a failed try is tried again and when it is given up is ``store.queue.next_try``.
+kind; when a failed try is tried again and when it is given up is ``store.queue.next_try``, and
+how a try is recorded is ``store.queue``'s one record, whoever writes it.
 """
 
 import logging
@@ -15,12 +17,11 @@ from typing import Any, Protocol
 
 from gateway.store.queue import Queue, next_try, settle
 from gateway.store.raw import Raw
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 
 from .deps import Deps
 
-__all__ = ["Bounds", "Handler", "Kind", "RowKind"]
+__all__ = ["Bounds", "Handler", "Kind", "Leased", "RowKind", "SelfRecorded", "Try"]
 
 log = logging.getLogger("aitopup.worker")
 
@@ -65,10 +66,47 @@ class Kind(Protocol):
 
 # A try of a row of the common shape: ``None`` when it is done, else what went wrong.
 Handler = Callable[[Deps, Any], Awaitable[str | None]]
+# A try that records itself (``Kind.attempt``'s shape).
+Try = Callable[[Deps, Any, Callable[[], None]], Awaitable[Iterable[str]]]
+
+
+class Leased:
+    """A kind whose tries take its rows as leased, each its merchant's (``merchant_id``)."""
+
+    __slots__ = ()
+
+    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
+        return rows
+
+    def merchant(self, item: Any) -> str:
+        return str(item.merchant_id or "")
 
 
 @dataclass(frozen=True, slots=True)
-class RowKind:
+class SelfRecorded(Leased):
+    """A kind whose try (``tries``) records itself, as a transition of its row written with
+    what it did (through ``queue.settle``, the common record). ``concurrency`` tries in flight
+    a process, one merchant's as many: each far side bounds its own merchants' share."""
+
+    name: str
+    queue: Queue
+    tries: Try
+    concurrency: int
+    lease_seconds: Callable[[Settings], float]
+
+    def bounds(self, settings: Settings) -> Bounds:
+        return Bounds(
+            concurrency=self.concurrency,
+            share=self.concurrency,
+            lease_seconds=self.lease_seconds(settings),
+        )
+
+    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
+        return await self.tries(deps, item, sent)
+
+
+@dataclass(frozen=True, slots=True)
+class RowKind(Leased):
     """A kind whose try is its handler and whose record is the common one (``queue.settle``):
     done, due again on the kind's schedule, or failed once the schedule is spent. ``done``:
     more columns a finished row sets, given the time it finished."""
@@ -83,12 +121,6 @@ class RowKind:
     def bounds(self, settings: Settings) -> Bounds:
         return self.bounds_of(settings)
 
-    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
-        return rows
-
-    def merchant(self, item: Any) -> str:
-        return str(item.merchant_id or "")
-
     async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
         try:
             error = await self.handler(deps, item)
@@ -96,7 +128,7 @@ class RowKind:
             log.exception("%s %s: the try crashed", self.name, getattr(item, self.queue.key))
             error = f"internal: {type(exc).__name__}"
         sent()
-        finished = utcnow()
+        finished = deps.clock.now()
         number = int(item.attempts) + 1
         at = None if error is None else next_try(self.delays(deps.settings), number, finished)
         done = self.done(finished) if self.done is not None else None

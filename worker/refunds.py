@@ -5,44 +5,30 @@ the answer as the row's transition: succeeded; failed, its debit reversed; or du
 ``DELAYS``, failed and reversed past them.
 """
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from types import SimpleNamespace
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
 from gateway.admin import refunds
-from gateway.store.raw import Raw
-from gateway.values.settings import Settings
 
 from .deps import Deps
-from .kind import Bounds
+from .kind import SelfRecorded
 
-__all__ = ["REFUNDS", "Refunds"]
+__all__ = ["REFUNDS", "refund"]
 
 CONCURRENCY = 4  # tries in flight at once per worker process: refunds are rare
 
 
-class Refunds:
-    name = outbox.REFUND
-    queue = refunds.QUEUE
-
-    def bounds(self, settings: Settings) -> Bounds:
-        return Bounds(
-            concurrency=CONCURRENCY,
-            share=CONCURRENCY,
-            lease_seconds=refunds.lease_seconds(settings),
-        )
-
-    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
-        return rows
-
-    def merchant(self, item: Any) -> str:
-        return str(item.merchant_id)
-
-    async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
-        tried = await refunds.attempt(deps.db, deps.settings, item, sent)
-        return tried.deliveries
+async def refund(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
+    """One try of a pending refund; the deliveries of its reversal, if it was given up."""
+    tried = await refunds.attempt(deps.db, deps.settings, item, sent, now=deps.clock.now)
+    return tried.deliveries
 
 
-REFUNDS = Refunds()
+REFUNDS = SelfRecorded(
+    name=outbox.REFUND,
+    queue=refunds.QUEUE,
+    tries=refund,
+    concurrency=CONCURRENCY,
+    lease_seconds=refunds.lease_seconds,
+)

@@ -6,21 +6,17 @@ again on ``DELAYS``; past them the job is ``failed``, what it replayed so far ke
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from types import SimpleNamespace
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
 from gateway.store.models import WebhookReplayJob, table_of
 from gateway.store.queue import Queue, next_try, settle
-from gateway.store.raw import Raw
-from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks.replays import run_batch
 
 from .deps import Deps
-from .kind import Bounds
+from .kind import Bounds, Leased
 
 __all__ = ["DELAYS", "REPLAY_JOBS", "ReplayJobs"]
 
@@ -34,7 +30,7 @@ LEASE_SECONDS = 120.0  # far past a batch's few statements
 _J = table_of(WebhookReplayJob)
 
 
-class ReplayJobs:
+class ReplayJobs(Leased):
     """A merchant's jobs run one batch at a time per worker (``share`` 1), so one merchant's
     many jobs cannot hold the lane."""
 
@@ -44,19 +40,13 @@ class ReplayJobs:
     def bounds(self, settings: Settings) -> Bounds:
         return Bounds(concurrency=CONCURRENCY, share=1, lease_seconds=LEASE_SECONDS)
 
-    async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
-        return rows
-
-    def merchant(self, item: Any) -> str:
-        return str(item.merchant_id)
-
     async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
         try:
-            batch = await run_batch(deps.db, item, utcnow())
+            batch = await run_batch(deps.db, item, deps.clock.now())
         except Exception as exc:  # a bug or an outage: recorded and retried, never lost
             log.exception("replay job %s: the batch failed", item.id)
             sent()
-            finished = utcnow()
+            finished = deps.clock.now()
             at = next_try(DELAYS, int(item.attempts) + 1, finished)
             async with deps.db.transaction() as conn:
                 await settle(

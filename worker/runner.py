@@ -16,6 +16,10 @@ merchant's slots is put off: its lease is left to lapse, and the row is due agai
 
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.
+
+Every wait here but the few milliseconds of ``GATHER`` is on the worker's clock (``Deps.clock``:
+the real one, or a test's that it moves on itself), as are the times a lease and a record
+write, so a test steps through a schedule, the idle poll and ``HOLD`` without sleeping them.
 """
 
 import asyncio
@@ -29,7 +33,6 @@ from redis.exceptions import RedisError
 from gateway.outbox import WAKE_CHANNEL, kinds_of
 from gateway.store.queue import lease, next_due
 from gateway.store.raw import Raw
-from gateway.values.clock import utcnow
 from gateway.webhooks.shares import Shares
 
 from .deps import Deps
@@ -60,12 +63,13 @@ class Lane:
     def __init__(self, kind: Kind, deps: Deps, *, idle_poll: float) -> None:
         self.kind = kind
         self._deps = deps
+        self._clock = deps.clock
         self._idle_poll = idle_poll
         bounds = kind.bounds(deps.settings)
         self._room = bounds.concurrency
         self._batch = max(1, bounds.concurrency // 4)
         self._lease_seconds = bounds.lease_seconds
-        self.shares = Shares(bounds.share, hold=HOLD)
+        self.shares = Shares(bounds.share, hold=HOLD, clock=deps.clock)
         self.running: set[asyncio.Task[None]] = set()  # every try not yet recorded
         self.sending: set[asyncio.Task[None]] = set()  # of those, the ones that take room
         self._woken = asyncio.Event()
@@ -89,7 +93,7 @@ class Lane:
                         extra={"error": str(exc) or type(exc).__name__},
                     )
                 backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * backoff))
-                await asyncio.sleep(backoff)
+                await self._clock.sleep(backoff)
                 continue
             if backoff:
                 log.warning("%s: the store answers again", self.kind.name)
@@ -107,9 +111,9 @@ class Lane:
             # Cleared before the look, so a wake or a try ending after it is not missed, and
             # one before it (already looked at) does not end the sleep at once.
             self._woken.clear()
-            now = utcnow()
-            due = await next_due(self._deps.db, self.kind.queue, now)
-            wait = self._idle_poll if due is None else (due - now).total_seconds()
+            due = await next_due(self._deps.db, self.kind.queue, self._clock.now())
+            # Timed from after the read, so the sleep ends when the row is due.
+            wait = self._idle_poll if due is None else (due - self._clock.now()).total_seconds()
             if wait > 0 and not self._eager:
                 await self._sleep(min(wait, self._idle_poll))
                 return
@@ -143,14 +147,21 @@ class Lane:
         return free
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._woken.wait()
+        """``seconds`` on the clock, or until a wake."""
+        if self._woken.is_set():
+            return
+        slept = asyncio.ensure_future(self._clock.sleep(seconds))
+        woken = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait((slept, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            slept.cancel()
+            woken.cancel()
 
     async def _lease(self, limit: int) -> tuple[int, Sequence[Any]]:
         """One trip to the store on the driver: the lease, and what the kind reads with it; how
         many rows were leased, and the tries to make of them."""
-        now = utcnow()
+        now = self._clock.now()
 
         async def take(tx: Raw) -> tuple[int, Sequence[Any]]:
             rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit)
@@ -244,7 +255,7 @@ class Runner:
                             self.wake_kind(_text(message["data"]))
             except (RedisError, OSError):
                 backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * backoff))
-                await asyncio.sleep(backoff)
+                await self._deps.clock.sleep(backoff)
 
 
 def _text(data: Any) -> str:

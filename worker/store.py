@@ -1,8 +1,11 @@
 """The deliveries' records: what one attempt did, and the plan that writes it.
 
-Each attempt ends in a write: its delivery's new state and its row in the delivery log. The
-records of every attempt running in the process are joined (``gateway.store.joined``): one
-transaction a batch, one statement per kind of row, on the driver (``gateway.store.raw``).
+Each attempt ends in a write: its delivery's new state, by the record every kind's rows share
+(``store.queue``: ``QUEUE.holds`` and ``QUEUE.recorded``), and its row in the delivery log. The
+records of every attempt running in the process are joined (``gateway.store.joined``) and
+written together on the driver (``gateway.store.raw``): one statement for the batch on
+PostgreSQL, one ``executemany`` a step on SQLite; in a transaction only when an endpoint's health
+changes with them (``_each_statement``).
 """
 
 import functools
@@ -32,6 +35,7 @@ from gateway.store.models import (
     WebhookDelivery,
     table_of,
 )
+from gateway.store.queue import Queue, Tried
 from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
@@ -39,13 +43,13 @@ from gateway.webhooks import health
 from gateway.webhooks.endpoints import disable_endpoint
 from keys import Sealer
 
-__all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Records", "records"]
+__all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records"]
 
-# The worker's PostgreSQL sessions (``Database.connect``/``run``). Every statement here reads or
-# writes a batch of rows by key, and must go on doing so whatever the planner believes of the
-# tables. On a table without statistics (a burst on a fresh database) it believed a scan
-# cheaper, kept that plan for the prepared statement, and went on scanning as the table grew
-# (docs/performance.md, "Figures behind the code's choices").
+# The worker's PostgreSQL sessions (``Database.read``/``transaction``/``run``). Every statement
+# here reads or writes a batch of rows by key, and must go on doing so whatever the planner
+# believes of the tables. On a table without statistics (a burst on a fresh database) it
+# believed a scan cheaper, kept that plan for the prepared statement, and went on scanning as
+# the table grew (docs/performance.md, "Figures behind the code's choices").
 # With scans (plain and bitmap) and hash and merge joins priced out, the one plan left is the
 # intended one: the batch's ids, each looked up by its key. A scan still runs where no index
 # serves.
@@ -91,7 +95,7 @@ class Record:
     """What one attempt did, and the delivery's state after it."""
 
     claim: Claim
-    status: str
+    tried: Tried
     next_at: datetime | None
     started: datetime
     finished: datetime
@@ -105,7 +109,7 @@ class Record:
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.tried is Tried.DONE
 
     @property
     def changes_endpoint(self) -> bool:
@@ -120,7 +124,7 @@ class Record:
         """A message given up after the last attempt of its automatic run (a replay or a test
         ends as its sender sees it); ``delivery.exhausted`` unless it is operational itself."""
         return (
-            self.status == "failed"
+            self.tried is Tried.FAILED
             and self.claim.trigger == "auto"
             and self.claim.type not in health.OPERATIONAL
         )
@@ -148,6 +152,9 @@ class Record:
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
+
+# The deliveries as a queue (``store.queue``): leased by the runner, recorded here.
+QUEUE = Queue(_D, due="pending", done="succeeded", failed="failed", stamp_says_due=True)
 
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.
@@ -180,20 +187,16 @@ _RECORD_ROW: dict[str, TypeEngine[Any]] = {
 
 
 def _recorded(refs: Refs) -> Construct:
-    """The delivery's new state, only while it is still at the generation it was claimed at: a
-    lease that expired and was taken again is not overwritten by its first holder."""
+    """The delivery's new state, by the common record (``QUEUE.recorded``, only where
+    ``QUEUE.holds``), and when this attempt started."""
     row = refs.row
+    values = QUEUE.recorded(
+        row("claimed"), status=row("status"), at=row("next_at"), now=row("finished")
+    )
     return (
         update(_D)
-        .where(_D.c.id == row("id"), _D.c.generation == row("claimed"))
-        .values(
-            status=row("status"),
-            attempts=row("attempt"),
-            generation=row("claimed") + 1,
-            next_attempt_at=row("next_at"),
-            last_attempt_at=row("started"),
-            updated_at=row("finished"),
-        )
+        .where(*QUEUE.holds(row("id"), row("claimed")))
+        .values(**values, last_attempt_at=row("started"))
     )
 
 
@@ -225,7 +228,7 @@ def _record_row(r: Record) -> dict[str, Any]:
     return {
         "id": r.claim.delivery_id,
         "claimed": r.claim.generation,
-        "status": r.status,
+        "status": QUEUE.status(r.tried),
         "attempt": r.claim.attempts + 1,
         "next_at": r.next_at,
         "started": r.started,
@@ -322,7 +325,7 @@ _GAVE_UP = Statement(
 
 
 def _gave_up(r: Record) -> dict[str, Any]:
-    return {"id": r.claim.delivery_id, "generation": r.claim.generation + 1}
+    return {"id": r.claim.delivery_id, "generation": QUEUE.stamp_after(r.claim.generation)}
 
 
 async def _touch_endpoint(told: _Health, db: Raw, r: Record) -> list[str]:

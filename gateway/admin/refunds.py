@@ -243,18 +243,24 @@ async def _reverse(conn: AsyncConnection, db: Database, refund: Any, now: dateti
 
 
 async def attempt(
-    db: Database, settings: Settings, refund: Any, sent: Callable[[], None] | None = None
+    db: Database,
+    settings: Settings,
+    refund: Any,
+    sent: Callable[[], None] | None = None,
+    *,
+    now: Callable[[], datetime] = utcnow,
 ) -> Outcome:
     """One try of a pending ``refund`` (its row as leased, or as the operator's call wrote it),
     recorded by one transition, and answered with the row's ``status`` after it: ``succeeded``
     (``SUCCESS``, ``data`` the provider's ``Refunded``); ``failed`` and reversed, answered with
     the refusal (or ``PAYMENT_PROVIDER_TIMEOUT``, not known past ``DELAYS``), its deliveries to
     wake; or ``pending`` (``REFUND_PENDING``), due again, or another try's. ``sent``: called once
-    the provider's part is over."""
+    the provider's part is over. ``now``: the time the record and the schedule read (the
+    worker's clock)."""
     answer = await _call(db, settings, refund)
     if sent is not None:
         sent()
-    now = utcnow()
+    finished = now()
     number = int(refund.attempts) + 1
     tried = Outcome(Code.REFUND_PENDING, status=PENDING)
     async with db.transaction() as conn:
@@ -263,20 +269,20 @@ async def attempt(
                 "provider_refund_id": answer.refund_id[:255],
                 "provider_status": answer.provider_status[:40],
             }
-            if await settle(conn, QUEUE, refund, error=None, at=None, now=now, done=done):
+            if await settle(conn, QUEUE, refund, error=None, at=None, now=finished, done=done):
                 tried = Outcome(Code.SUCCESS, answer, status=SUCCEEDED)
             return tried
         refused = answer if isinstance(answer, ApiError) else None
         if refused is not None:
             error, at = f"refused: {int(refused.code)} {refused.data}"[:300], None
         else:
-            error, at = str(answer), next_try(DELAYS, number, now)
-        if not await settle(conn, QUEUE, refund, error=error, at=at, now=now):
+            error, at = str(answer), next_try(DELAYS, number, finished)
+        if not await settle(conn, QUEUE, refund, error=error, at=at, now=finished):
             return tried
         if at is not None:
             return tried
         failed = (refused or ApiError(Code.PAYMENT_PROVIDER_TIMEOUT)).outcome()
-        return replace(failed, status=FAILED, deliveries=await _reverse(conn, db, refund, now))
+        return replace(failed, status=FAILED, deliveries=await _reverse(conn, db, refund, finished))
 
 
 async def refund_order(

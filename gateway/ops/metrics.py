@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
@@ -38,6 +38,7 @@ from ..values.codes import Code
 
 __all__ = [
     "CONTENT_TYPE",
+    "DeliveryOutcome",
     "from_loopback",
     "observe_delivery_attempt",
     "observe_request",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What a webhook delivery attempt came to, as its metrics' label names it.
+DeliveryOutcome = Literal["succeeded", "retrying", "failed"]
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _REGISTRY = CollectorRegistry(auto_describe=True)
@@ -124,8 +127,8 @@ def observe_topup(env: str, platform: str, code: int | None) -> None:
     child.inc()
 
 
-def observe_delivery_attempt(outcome: str, seconds: float) -> None:
-    """One webhook POST: ``outcome`` is e.g. ``succeeded``, ``failed`` or ``error``."""
+def observe_delivery_attempt(outcome: DeliveryOutcome, seconds: float) -> None:
+    """One webhook POST, by what it came to."""
     children = _attempt_children.get(outcome)
     if children is None:
         children = (DELIVERY_ATTEMPTS.labels(outcome), DELIVERY_LATENCY.labels(outcome))

@@ -1,12 +1,15 @@
 """The one reach into aiosqlite's internals: running a function on a connection's own thread.
 
-aiosqlite runs every call of a connection on a thread of its own, through the private
-``Connection._execute(fn, *args)``, and keeps the ``sqlite3.Connection`` as ``_conn``. It offers
-no public way to run a function of ours there, and the store needs one: a whole transaction in
-one trip to that thread (``Database.run``), and ``BEGIN IMMEDIATE`` and WAL checkpoints between
-SQLAlchemy's own calls. SQLAlchemy's aiosqlite dialect relies on the same two names.
-``tests/gateway/store/test_aiosqlite_adapter.py`` fails if aiosqlite changes them; the
-dependency is bounded in ``pyproject.toml``.
+aiosqlite runs every call of a connection on a thread of its own, taking the calls from a
+queue, and offers no public way to run a function of ours there; the store needs one: a whole
+transaction in one trip to that thread (``Database.run``), and ``BEGIN IMMEDIATE`` and WAL
+checkpoints between SQLAlchemy's own calls. Five private names of ``aiosqlite.Connection`` are
+used here and nowhere else: ``_execute(fn, *args)`` (a call queued and awaited), ``_tx`` (the
+queue itself, for a call not awaited), ``_conn`` (the ``sqlite3.Connection``, raising once it is
+closed), ``_connection`` (the same, ``None`` once closed) and ``_running``. SQLAlchemy's
+aiosqlite dialect relies on three of them (``_conn``, ``_tx``, ``_connection``).
+``tests/gateway/store/test_aiosqlite_adapter.py`` fails if aiosqlite changes any of the five;
+the dependency is bounded in ``pyproject.toml``.
 """
 
 import asyncio

@@ -4,18 +4,26 @@ recording a try on a row of the common shape.
 Every kind of background work (the worker's ``worker.kinds``) is a table whose rows carry the
 same columns: ``status`` (the kind's due status while there is work to do), ``next_attempt_at``
 (when it is due; while a worker holds it, when that worker's lease ends), a lease stamp
-(``generation``, bumped by every lease), ``attempts``, ``last_error``, ``merchant_id`` and
-``updated_at``. A worker leases due rows in one statement (``lease``): each gets a fresh stamp
-and is not due again until its lease ends, so of two workers exactly one has it (on PostgreSQL
-the rows another lease holds are skipped, ``FOR UPDATE SKIP LOCKED``; SQLite's one writer takes
-leases one at a time), and a worker killed mid-try leaves a lease that lapses into the next
-one's hands. A try is recorded only while its stamp holds (``settle``): a holder whose lease
-lapsed and was taken again records nothing.
+(``generation``, bumped by every lease and every record; the upstream work's is ``attempts``,
+counted by every lease), ``attempts``, ``merchant_id`` and ``updated_at``, and all but the
+deliveries' ``last_error``. A worker leases due rows in one statement
+(``lease``): each gets a fresh stamp and is not due again until its lease ends, so of two
+workers exactly one has it (on PostgreSQL the rows another lease holds are skipped, ``FOR UPDATE
+SKIP LOCKED``; SQLite's one writer takes leases one at a time), and a worker killed mid-try
+leaves a lease that lapses into the next one's hands.
+
+A try ends in one of three outcomes (``Tried``), and its record is written by one rule
+(``Queue.holds``, ``Queue.recorded``): only while the row is still due at the stamp its lease
+gave it, so a holder whose lease lapsed and was taken again records nothing; and it moves a
+``generation`` on, so what it wrote is told apart from anything written later. ``settle``
+writes it for one row; a kind that writes its records in batches (the deliveries',
+``worker.store``) builds its statement from the same two.
 
 Redis plays no part here: a flushed or restarted Redis loses no work, since the rows are read
 again.
 """
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +39,24 @@ from .engine import Database
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "lease", "next_due", "next_try", "settle"]
+__all__ = ["Queue", "Tried", "lease", "next_due", "next_try", "settle"]
+
+
+class Tried(enum.Enum):
+    """What a try of a row came to: ``DONE``, its work finished; ``AGAIN``, due again on the
+    kind's schedule; ``FAILED``, given up for good."""
+
+    DONE = "done"
+    AGAIN = "again"
+    FAILED = "failed"
+
+    @classmethod
+    def of(cls, ok: bool, at: datetime | None) -> "Tried":
+        """A try that did its work is done; one that did not is due again at ``at``, or failed
+        once the schedule is spent (``at`` is ``None``, ``next_try``)."""
+        if ok:
+            return cls.DONE
+        return cls.FAILED if at is None else cls.AGAIN
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +64,10 @@ class Queue:
     """A kind's rows: its table, the status its due rows have, and those it ends in.
 
     ``where``: what else a due row meets (staging mail is never sent). ``stamp``: the column a
-    lease bumps and a record checks."""
+    lease bumps and a record checks. ``stamp_says_due``: every change of a row's status moves
+    its stamp (the deliveries': leases, records, replays), so a row at a lease's stamp is due
+    still, and a record's guard need not read its status; PostgreSQL would read that by the
+    due index, not the key, on a table without statistics."""
 
     table: Table
     due: str = "pending"
@@ -48,10 +76,45 @@ class Queue:
     key: str = "id"
     stamp: str = "generation"
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
+    stamp_says_due: bool = False
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
         return [c.status == self.due, c.next_attempt_at <= now, *self.where]
+
+    def status(self, tried: Tried) -> str:
+        """The status a row is left in by a try that came to ``tried``."""
+        return {Tried.DONE: self.done, Tried.AGAIN: self.due, Tried.FAILED: self.failed}[tried]
+
+    def holds(self, key: Any, stamp: Any) -> list[ColumnElement[bool]]:
+        """Where a record of the try on row ``key`` leased at ``stamp`` writes (values, or a
+        batch's columns): only while the row is still due at that stamp. A holder whose lease
+        lapsed and was taken again finds nothing to write."""
+        c = self.table.c
+        held = [c[self.key] == key, c[self.stamp] == stamp]
+        return held if self.stamp_says_due else [*held, c.status == self.due]
+
+    def stamp_after(self, stamp: Any) -> Any:
+        """The stamp a record leaves on a row leased at ``stamp`` (a ``generation``)."""
+        return stamp + 1
+
+    def recorded(
+        self, stamp: Any, *, status: Any, at: Any, now: Any, counted: bool = True
+    ) -> dict[str, Any]:
+        """What a record of a try leased at ``stamp`` writes besides a kind's own columns: the
+        status it came to (``status``), when it is due again (``at``: ``None`` unless it is),
+        the try counted against the schedule (``counted``) and the stamp moved on."""
+        c = self.table.c
+        values: dict[str, Any] = {"status": status, "next_attempt_at": at, "updated_at": now}
+        if self.stamp == "attempts":
+            # Counted by the lease, which is the stamp: a try that does not count gives it back.
+            if not counted:
+                values["attempts"] = c.attempts - 1
+        else:
+            values[self.stamp] = self.stamp_after(stamp)
+            if counted:
+                values["attempts"] = c.attempts + 1
+        return values
 
     @cached_property
     def leasing(self) -> Statement:
@@ -155,21 +218,19 @@ async def settle(
     stamp as attributes): done (``error`` is ``None``), due again at ``at``,
     or failed for good (``at`` is ``None``). ``counted``: the try counts against the schedule.
     ``done``: more columns a finished row sets. Whether the lease still held."""
-    c = queue.table.c
-    values: dict[str, Any] = {"updated_at": now, "last_error": error}
-    if queue.stamp == "attempts":  # counted by the lease: a try that does not count is given back
-        if not counted:
-            values["attempts"] = c.attempts - 1
-    elif counted:
-        values["attempts"] = c.attempts + 1
-    if error is None:
-        values |= {"status": queue.done, "next_attempt_at": None, **(done or {})}
-    elif at is None:
-        values |= {"status": queue.failed, "next_attempt_at": None}
-    else:
-        values["next_attempt_at"] = at
-    mine = (c[queue.key] == getattr(row, queue.key), c[queue.stamp] == getattr(row, queue.stamp))
+    tried = Tried.of(error is None, at)
+    stamp = getattr(row, queue.stamp)
+    values = queue.recorded(
+        stamp,
+        status=queue.status(tried),
+        at=at if tried is Tried.AGAIN else None,
+        now=now,
+        counted=counted,
+    )
+    values["last_error"] = error
+    if tried is Tried.DONE:
+        values |= done or {}
     found = await conn.execute(
-        update(queue.table).where(*mine, c.status == queue.due).values(values)
+        update(queue.table).where(*queue.holds(getattr(row, queue.key), stamp)).values(values)
     )
     return bool(found.rowcount)

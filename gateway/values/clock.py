@@ -1,13 +1,31 @@
-"""Time and identifiers, in one place so tests and formats agree."""
+"""Time and identifiers, in one place so tests and formats agree.
 
+``Clock`` is the time a schedule reads: the worker's runner (when a row falls due, how long to
+sleep), the retry schedule its records write, and a merchant's hold on its share of the room.
+``SYSTEM`` is the real one; a test hands in one it moves on itself, instead of sleeping
+through the delays.
+"""
+
+import asyncio
 import math
 import os
 import string
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
-__all__ = ["id_floor", "new_id", "rfc3339", "rfc3339_or_none", "utcnow", "when"]
+__all__ = [
+    "SYSTEM",
+    "Clock",
+    "SystemClock",
+    "id_floor",
+    "new_id",
+    "rfc3339",
+    "rfc3339_or_none",
+    "utcnow",
+    "when",
+]
 
 # Lower-case only: PostgreSQL's locale collations do not sort mixed case byte by byte, and ids
 # must sort the same on every backend because they double as cursors.
@@ -18,6 +36,35 @@ _last = [0, 0]  # the last millisecond an id was made in, and how many were made
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Clock(Protocol):
+    """The time as a schedule reads it: ``now`` (the wall clock, in UTC, as rows store it),
+    ``monotonic`` (seconds, for intervals) and ``sleep``, all three of one clock."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real time."""
+
+    __slots__ = ()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+SYSTEM: Clock = SystemClock()
 
 
 # The last second formatted, and its text: every reply and event stamps the current second.

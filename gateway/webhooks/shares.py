@@ -6,6 +6,8 @@ share and no more, and other merchants' go ahead."""
 import asyncio
 from collections import deque
 
+from ..values.clock import SYSTEM, Clock
+
 __all__ = ["Shares"]
 
 
@@ -19,14 +21,15 @@ class Shares:
     ``hold`` seconds: past it ``acquire`` answers False, the caller puts the exchange off (a
     delivery) or fails it (an upstream call), and so does every later exchange of that merchant
     (at once, without waiting) until one of its slots comes free with nobody waiting for it.
-    Waits are timed by one timer per merchant that has any, not one per wait."""
+    Waits are timed by one timer per merchant that has any, not one per wait, on ``clock``."""
 
-    def __init__(self, each: int, *, hold: float) -> None:
+    def __init__(self, each: int, *, hold: float, clock: Clock = SYSTEM) -> None:
         self.each = each
         self._hold = hold
+        self._clock = clock
         self._busy: dict[str, int] = {}
         self._waiting: dict[str, deque[tuple[float, asyncio.Future[bool]]]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
         self._backed_up: set[str] = set()
 
     def in_flight(self, key: str) -> int:
@@ -44,13 +47,12 @@ class Shares:
             return True
         if key in self._backed_up:
             return False
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(key)
         if waiting is None:
             waiting = self._waiting[key] = deque()
-            self._timers[key] = loop.call_later(self._hold, self._expire, key)
-        waiting.append((loop.time() + self._hold, waiter))
+            self._timers[key] = self._timer(self._hold, key)
+        waiting.append((self._clock.monotonic() + self._hold, waiter))
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -73,17 +75,23 @@ class Shares:
         else:
             del self._busy[key]
 
+    def _timer(self, seconds: float, key: str) -> "asyncio.Task[None]":
+        async def expire() -> None:
+            await self._clock.sleep(seconds)
+            self._expire(key)
+
+        return asyncio.create_task(expire())
+
     def _expire(self, key: str) -> None:
         waiting = self._waiting.get(key)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._clock.monotonic()
         while waiting and waiting[0][0] <= now:
             _, waiter = waiting.popleft()
             if not waiter.done():
                 waiter.set_result(False)
                 self._backed_up.add(key)
         if waiting:
-            self._timers[key] = loop.call_later(waiting[0][0] - now, self._expire, key)
+            self._timers[key] = self._timer(waiting[0][0] - now, key)
         else:
             self._timers.pop(key, None)
             self._waiting.pop(key, None)

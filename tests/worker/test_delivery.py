@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
@@ -28,6 +29,29 @@ async def attempts_of(db: Database, delivery_id: str) -> list[Any]:
     async with db.read() as conn:
         stmt = select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt)
         return list((await conn.execute(stmt)).all())
+
+
+# Of each delay ``step_through`` moves the clock past, what is left to pass in real time: an
+# attempt made before its time comes in that while, and shows in its gap.
+LEFT = 0.1
+
+
+async def step_through(clock: Stepped, db: Database, merchant_id: str, delays: list[float]) -> None:
+    """Once the merchant's deliveries have recorded each attempt, ``clock`` moved on by the
+    delay before the next one but ``LEFT``: the schedule walked without sleeping it."""
+    for tried, delay in enumerate(delays, start=1):
+
+        async def recorded(count: int = tried) -> bool:
+            async with db.read() as conn:
+                stmt = (
+                    select(_A.c.id)
+                    .join(_D, _D.c.id == _A.c.delivery_id)
+                    .where(_D.c.merchant_id == merchant_id)
+                )
+                return len((await conn.execute(stmt)).all()) >= count
+
+        await wait_until(recorded, interval=0.005)
+        clock.advance(max(0.0, delay - LEFT))
 
 
 async def test_a_send_reaches_the_receiver_signed_both_ways(
@@ -122,10 +146,13 @@ async def test_a_500_gets_exactly_three_attempts_on_schedule_then_replay_keeps_t
     start_worker: StartWorker,
     db: Database,
 ) -> None:
-    running = await start_worker()
+    clock = Stepped()
+    running = await start_worker(seams={"clock": clock})
+    receiver.clock = clock.monotonic  # the gaps, on the clock the schedule reads
     receiver.respond = lambda _: Reply(status=500, body=b"boom")
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, receiver.url)
+    delays = running.settings.retry_delays
 
     listed: list[dict[str, Any]] = []
 
@@ -138,10 +165,10 @@ async def test_a_500_gets_exactly_three_attempts_on_schedule_then_replay_keeps_t
 
     async with loop_lag() as lag:
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        await step_through(clock, db, merchant.merchant_id, delays[1:])
         await wait_until(failed)
     assert len(receiver.received) == 3
     assert len(receiver.ids()) == 1
-    delays = running.settings.retry_delays
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
     # Never early; late by no more than the worker's own wake-up and whatever the machine
     # stalled this loop for meanwhile.

@@ -1,8 +1,7 @@
 """Events that reach the receiver end to end: balance.low once per crossing, the default
-schedule in real time."""
+schedule on the worker's clock."""
 
 import json
-import time
 
 import httpx
 import pytest
@@ -11,11 +10,12 @@ from sqlalchemy import func, select
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import SEND
+from tests.worker.test_delivery import SEND, step_through
 
 _D = table_of(WebhookDelivery)
 
@@ -59,29 +59,33 @@ async def test_balance_low_fires_once_per_crossing(
         assert count.scalar_one() == 2
 
 
-@pytest.mark.slow
-async def test_the_default_schedule_in_real_time(
+async def test_the_default_schedule_on_the_workers_clock(
     hook_client: httpx.AsyncClient,
     hook_settings: Settings,
     make_merchant: MakeMerchant,
     receiver: Receiver,
     start_worker: StartWorker,
+    db: Database,
 ) -> None:
-    """0 s, 5 s, 35 s after the send, each within a second. The timing is the worker's, not the
-    store's, so one backend is enough."""
+    """0 s, 5 s, 35 s after the send, each within a second, on the clock the worker reads (moved
+    through all but the last 0.1 s of each delay: ``step_through``). The timing is the
+    worker's, not the store's, so one backend is enough."""
     if not hook_settings.database_url.startswith("sqlite"):
         pytest.skip("the schedule's timing does not depend on the backend")
-    await start_worker(webhook_retry_schedule="0,5,30")
+    clock = Stepped()
+    await start_worker(webhook_retry_schedule="0,5,30", seams={"clock": clock})
+    receiver.clock = clock.monotonic
     receiver.respond = lambda _: Reply(status=500)
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, receiver.url)
-    sent_at = time.monotonic()
+    sent_at = clock.monotonic()
     await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    await step_through(clock, db, merchant.merchant_id, [5.0, 30.0])
 
     async def three() -> bool:
         return len(receiver.received) == 3
 
-    await wait_until(three, within=40)
+    await wait_until(three)
     offsets = [r.at - sent_at for r in receiver.received]
     for offset, expected in zip(offsets, [0, 5, 35], strict=True):
         assert expected <= offset + 0.05 < expected + 1, offsets

@@ -12,6 +12,7 @@ from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.values.clock import utcnow
 from gateway.webhooks.urls import NAME_REFUSED
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
@@ -22,7 +23,7 @@ from tests.fixtures.webhooks import (
     running_receiver,
 )
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import SEND
+from tests.worker.test_delivery import SEND, step_through
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
@@ -73,7 +74,8 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
     error: str,
     idle_port: int,
 ) -> None:
-    await start_worker(**FAST)
+    clock = Stepped()
+    await start_worker(seams={"clock": clock}, **FAST)
     target = Receiver()  # where the redirect points: must never be connected to
     await target.start()
     if mode == "redirect":
@@ -92,6 +94,7 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
 
     async with loop_lag() as lag:
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        await step_through(clock, db, merchant.merchant_id, [0.2])
         await wait_until(failed)
     await target.stop()
     attempts = await log_of(db, endpoint["id"])
@@ -118,8 +121,11 @@ async def test_retry_after_pushes_the_next_attempt(
     make_merchant: MakeMerchant,
     receiver: Receiver,
     start_worker: StartWorker,
+    db: Database,
 ) -> None:
-    await start_worker(**FAST)
+    clock = Stepped()
+    await start_worker(seams={"clock": clock}, **FAST)
+    receiver.clock = clock.monotonic
     replies = iter([Reply(status=429, headers={"Retry-After": "1"}), Reply()])
     receiver.respond = lambda _: next(replies)
     merchant = await make_merchant()
@@ -130,6 +136,7 @@ async def test_retry_after_pushes_the_next_attempt(
 
     async with loop_lag() as lag:
         await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        await step_through(clock, db, merchant.merchant_id, [1.0])  # what Retry-After asks
         await wait_until(two)
     gap = receiver.received[1].at - receiver.received[0].at
     assert 1.0 <= gap < 1.5 + lag.worst, (gap, lag.worst)

@@ -16,6 +16,7 @@ from gateway.store import queue
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
@@ -83,12 +84,14 @@ async def test_an_idle_worker_wakes_on_a_wake_and_when_a_row_falls_due(
 ) -> None:
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, receiver.url)
-    running = await start_worker(worker_idle_poll_seconds=IDLE_POLL)
+    clock = Stepped()
+    running = await start_worker(worker_idle_poll_seconds=IDLE_POLL, seams={"clock": clock})
+    receiver.clock = clock.monotonic
     redis = running.deps.redis
     waits: list[float] = []
     for n in range(5):
         [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
-        written = time.monotonic()
+        written = clock.monotonic()
         await outbox.wake(redis, outbox.kinds_of([delivery_id]))
 
         async def arrived(count: int = n + 1) -> bool:
@@ -105,8 +108,11 @@ async def test_an_idle_worker_wakes_on_a_wake_and_when_a_row_falls_due(
     # fifth, and must never see it due now.
     async with loop_lag() as lag:
         [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1, due_in=1.5)
-        written = time.monotonic()
+        written = clock.monotonic()
         await outbox.wake(redis, outbox.kinds_of([delivery_id]))
+        # All but the last 0.1 s on the clock; those pass in real time, so a start before the
+        # row is due shows in the wait.
+        clock.advance(1.4)
 
         async def deferred_arrived() -> bool:
             return len(receiver.received) == 6
@@ -129,10 +135,13 @@ async def test_a_row_held_elsewhere_does_not_hide_the_next_one_due(
     await make_endpoint(hook_client, merchant, receiver.url)
     held, soon = await emit_test_events(db, merchant.merchant_id, 2)
     await _due_at(db, held, 60)
+    clock = Stepped()
+    receiver.clock = clock.monotonic
     async with loop_lag() as lag:
         await _due_at(db, soon, 1.5)
-        written = time.monotonic()
-        await start_worker(worker_idle_poll_seconds=IDLE_POLL)
+        written = clock.monotonic()
+        await start_worker(worker_idle_poll_seconds=IDLE_POLL, seams={"clock": clock})
+        clock.advance(1.4)  # all but the last 0.1 s, as above
 
         async def arrived() -> bool:
             return len(receiver.received) == 1

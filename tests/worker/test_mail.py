@@ -15,6 +15,7 @@ from gateway.store.db import Database
 from gateway.store.models import Mail, Merchant, table_of
 from gateway.store.queue import lease
 from gateway.values.clock import utcnow
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant
@@ -44,6 +45,18 @@ async def settled(
 
     await wait_until(done, within=within)
     return await mails_of(db, merchant_id)
+
+
+async def step_through(clock: Stepped, db: Database, merchant_id: str) -> None:
+    """Once the merchant's mail has recorded each refused try, ``clock`` moved past the delay
+    before the next (``smtp``'s schedule): the schedule walked without sleeping it."""
+    for tried in (1, 2):
+
+        async def recorded(count: int = tried) -> bool:
+            return any(row.attempts >= count for row in await mails_of(db, merchant_id))
+
+        await wait_until(recorded, interval=0.005)
+        clock.advance(0.2)
 
 
 def smtp(inbox: Inbox, **more: Any) -> dict[str, Any]:
@@ -119,16 +132,19 @@ async def test_smtp_refusals_are_retried_then_sent_or_failed(
     smtp_server: Inbox,
     db: Database,
 ) -> None:
-    await start_worker(**smtp(smtp_server))
+    clock = Stepped()
+    await start_worker(seams={"clock": clock}, **smtp(smtp_server))
     merchant = await make_merchant("live", balance_cents=10_000)
     smtp_server.refuse = 2
     await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+    await step_through(clock, db, merchant.merchant_id)
     [row] = await settled(db, merchant.merchant_id, "sent")
     assert row.attempts == 3 and smtp_server.refused == 2 and len(smtp_server.received) == 1
 
     other = await make_merchant("live", balance_cents=10_000)
     smtp_server.refuse = 100
     await hook_client.post("/topup/send", json=SEND, headers=other.headers)
+    await step_through(clock, db, other.merchant_id)
     [row] = await settled(db, other.merchant_id, "failed")
     assert row.attempts == 3  # the schedule's three attempts, then failed with the reason
     assert row.last_error.startswith("SMTP 451")

@@ -16,11 +16,13 @@ from gateway.store.db import Database
 from gateway.store.queue import Queue
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 from worker.deps import Deps
 from worker.kind import Bounds, RowKind
 from worker.kinds import KINDS
+from worker.runner import HOLD
 
 _META = MetaData()
 CHORES = Table(
@@ -37,12 +39,15 @@ CHORES = Table(
 )
 SCHEDULE = [0.0, 0.3, 0.3]  # three tries: at once, then 0.3 s after each failure
 ROOM, SHARE = 4, 2
+LEASE_SECONDS = 10.0
 
 
 @dataclass
 class Chores:
-    """The handler's side: when each row was tried, which ones fail, which ones hang."""
+    """The handler's side: when each row was tried (on the workers' ``clock``), which ones
+    fail, which ones hang."""
 
+    clock: Stepped = field(default_factory=Stepped)
     tries: dict[str, list[float]] = field(default_factory=dict)
     failing: dict[str, int] = field(default_factory=dict)  # row id: failures before success
     hang: set[str] = field(default_factory=set)  # merchants whose tries wait for ``release``
@@ -52,8 +57,7 @@ class Chores:
     most_of: dict[str, int] = field(default_factory=dict)
 
     async def handle(self, deps: Deps, row: Any) -> str | None:
-        loop = asyncio.get_running_loop()
-        self.tries.setdefault(row.id, []).append(loop.time())
+        self.tries.setdefault(row.id, []).append(self.clock.monotonic())
         merchant = row.merchant_id
         self.in_flight[merchant] = self.in_flight.get(merchant, 0) + 1
         self.most = max(self.most, sum(self.in_flight.values()))
@@ -85,7 +89,9 @@ def chore_kind(chores: Chores) -> RowKind:
         queue=Queue(CHORES),
         handler=chores.handle,
         delays=lambda settings: SCHEDULE,
-        bounds_of=lambda settings: Bounds(concurrency=ROOM, share=SHARE, lease_seconds=10),
+        bounds_of=lambda settings: Bounds(
+            concurrency=ROOM, share=SHARE, lease_seconds=LEASE_SECONDS
+        ),
     )
 
 
@@ -130,12 +136,24 @@ async def test_a_fourth_kind_is_leased_retried_and_given_up_on_its_schedule(
     start_worker: StartWorker, chores: Chores, db: Database
 ) -> None:
     kinds = [*KINDS, chore_kind(chores)]
+    seams = {"clock": chores.clock}
     # Two workers: each row is still tried once a try, by one of them.
-    workers = await asyncio.gather(start_worker(kinds=kinds), start_worker(kinds=kinds))
+    workers = await asyncio.gather(
+        start_worker(kinds=kinds, seams=seams), start_worker(kinds=kinds, seams=seams)
+    )
     chores.failing = {"twice": 2, "always": 99}
     ids = [f"ok{i}" for i in range(10)]
     await add(db, "m_a", *ids, "twice", "always")
     wake(*workers)
+    for tried, delay in enumerate(SCHEDULE[1:], start=1):
+
+        async def recorded(count: int = tried) -> bool:
+            rows = await rows_of(db)
+            return all(rows[row_id].attempts >= count for row_id in ("twice", "always"))
+
+        await wait_until(recorded, interval=0.005)
+        # All but the last 0.1 s, which pass in real time: a try made early shows in its gap.
+        chores.clock.advance(delay - 0.1)
     rows = await settled(db, 12)
 
     for row_id in ids:  # leased and done, one try each
@@ -159,22 +177,30 @@ async def test_a_fourth_kind_is_shared_between_merchants(
 ) -> None:
     """Merchant A's tries hang; B's, queued behind A's, are done meanwhile: A holds its share
     of the room, and no more."""
-    running = await start_worker(kinds=[*KINDS, chore_kind(chores)])
+    running = await start_worker(kinds=[*KINDS, chore_kind(chores)], seams={"clock": chores.clock})
     chores.hang = {"m_a"}
     earlier = utcnow()
     await add(db, "m_a", *(f"a{i}" for i in range(8)), at=earlier)
     await add(db, "m_b", "b0", "b1", "b2")
     wake(running)
 
+    async def a_hangs() -> bool:
+        return chores.in_flight.get("m_a", 0) == SHARE
+
     async def b_done() -> bool:
         rows = await rows_of(db)
         return all(rows[f"b{i}"].status == "done" for i in range(3))
 
+    # The clock moved through the hold A's other tries wait before they are put off.
+    await wait_until(a_hangs)
+    chores.clock.advance(HOLD)
     await wait_until(b_done, within=10)
     assert chores.most_of["m_a"] == SHARE
     rows = await rows_of(db)
     assert all(rows[f"a{i}"].status == "pending" for i in range(8))
     assert all(rows[f"a{i}"].attempts == 0 for i in range(8))  # put off is not a try
     chores.release.set()
+    # And through the lease they were put off under: due again once it lapses.
+    chores.clock.advance(LEASE_SECONDS)
     rows = await settled(db, 11)
     assert all(r.status == "done" for r in rows.values())

@@ -12,6 +12,7 @@ from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from gateway.webhooks.shares import Shares
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
@@ -62,9 +63,13 @@ async def test_a_merchant_holds_its_share_and_waits_first_come_first_served() ->
 
 
 async def test_a_wait_past_the_hold_is_put_off_and_so_is_the_next_until_a_slot_frees() -> None:
-    shares = Shares(1, hold=0.05)
+    clock = Stepped()  # the worker's hold, on a clock the test moves through it
+    shares = Shares(1, hold=HOLD, clock=clock)
     assert _at_once(shares, "a")
-    assert await shares.acquire("a") is False  # waited the hold, no slot came free
+    waiting = asyncio.create_task(shares.acquire("a"))
+    await _waits(shares, "a", 1)
+    clock.advance(HOLD)
+    assert await waiting is False  # waited the hold, no slot came free
     assert _at_once(shares, "a") is False  # backed up: put off without waiting
     assert _at_once(shares, "b")
     shares.release("a")  # nobody waiting: the slot is free, and the merchant no longer backed up
@@ -202,20 +207,35 @@ async def test_deliveries_put_off_are_delivered_once_their_merchant_has_room(
         return Reply()
 
     receiver.respond = respond
+    clock = Stepped()
+    receiver.clock = clock.monotonic
     await start_worker(
         webhook_max_connections=4,
         webhook_max_connections_per_merchant=1,
         webhook_timeout_seconds=1.5,  # the hanging attempt outlasts the others' hold (HOLD)
         webhook_retry_schedule="0",
+        seams={"clock": clock},
     )
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, receiver.url)
     ids = await emit_test_events(db, merchant.merchant_id, 3, redis_url=hook_settings.redis_url)
 
+    async def hanging() -> bool:
+        return len(receiver.received) == 1
+
+    async def hung_up() -> bool:
+        return len(await _attempted(db, merchant.merchant_id)) == 1
+
     async def all_finished() -> bool:
         rows = await _rows(db, merchant.merchant_id)
         return all(r.status != "pending" for r in rows)
 
+    # The clock moved through the others' hold, then, once the hanging attempt timed out,
+    # through the lease they were put off under; the timeout itself passes in real time.
+    await wait_until(hanging)
+    clock.advance(HOLD)
+    await wait_until(hung_up)
+    clock.advance(1.5 + LEASE_MARGIN)
     await wait_until(all_finished, within=20)
     rows = {r.id: r for r in await _rows(db, merchant.merchant_id)}
     attempts = await _attempted(db, merchant.merchant_id)

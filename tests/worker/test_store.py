@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.store.db import Database, open_database
+from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -35,38 +36,38 @@ _CLAIM = Claim(
 )
 
 
-def _record(status: str, *, failing: bool, disable: bool = False) -> Record:
+def _record(tried: Tried, *, failing: bool, disable: bool = False) -> Record:
     claim = replace(_CLAIM, failing_since=_NOW if failing else None)
     return Record(
         claim=claim,
-        status=status,
+        tried=tried,
         next_at=None,
         started=_NOW,
         finished=_NOW,
         duration_ms=1,
         request_headers={},
-        response_status=200 if status == "succeeded" else 500,
+        response_status=200 if tried is Tried.DONE else 500,
         response_headers={},
         response_body="",
-        error=None if status == "succeeded" else "HTTP 500",
+        error=None if tried is Tried.DONE else "HTTP 500",
         disable_reason="gone" if disable else None,
     )
 
 
 @pytest.mark.parametrize(
-    ("status", "failing", "disable", "changes"),
+    ("tried", "failing", "disable", "changes"),
     [
-        ("succeeded", False, False, False),  # the common case: rows only
-        ("succeeded", True, False, True),  # the failure clock stops
-        ("pending", False, False, True),  # the failure clock starts
-        ("pending", True, False, False),  # still failing: the clock runs on
-        ("failed", True, True, True),  # the endpoint is disabled
+        (Tried.DONE, False, False, False),  # the common case: rows only
+        (Tried.DONE, True, False, True),  # the failure clock stops
+        (Tried.AGAIN, False, False, True),  # the failure clock starts
+        (Tried.AGAIN, True, False, False),  # still failing: the clock runs on
+        (Tried.FAILED, True, True, True),  # the endpoint is disabled
     ],
 )
 def test_which_records_change_their_endpoint(
-    status: str, failing: bool, disable: bool, changes: bool
+    tried: Tried, failing: bool, disable: bool, changes: bool
 ) -> None:
-    assert _record(status, failing=failing, disable=disable).changes_endpoint is changes
+    assert _record(tried, failing=failing, disable=disable).changes_endpoint is changes
 
 
 async def test_a_lease_reads_the_index_of_due_deliveries(db: Database) -> None:
@@ -139,7 +140,7 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
         )
         await conn.fetch(filler, {"now": now, "rows": rows})
         ids = [f"dlv_{n}" for n in range(1, 151)]
-        names = _record_row(_record("succeeded", failing=False))
+        names = _record_row(_record(Tried.DONE, failing=False))
         record = {name: [None] * len(ids) for name in names} | {
             "id": ids,
             "claimed": [0] * len(ids),

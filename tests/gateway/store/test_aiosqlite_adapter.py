@@ -7,13 +7,32 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.store._aiosqlite import on_thread, sqlite_connection, submit_on_thread
+from gateway.store._aiosqlite import (
+    is_open,
+    on_thread,
+    queue_on_thread,
+    sqlite_connection,
+    submit_on_thread,
+)
 
 
 def test_aiosqlite_still_has_the_private_names_the_adapter_uses() -> None:
     assert inspect.iscoroutinefunction(aiosqlite.Connection._execute)
     params = list(inspect.signature(aiosqlite.Connection._execute).parameters)
     assert params[:2] == ["self", "fn"], params
+
+
+async def test_an_open_connection_has_the_private_attributes_the_adapter_uses(
+    tmp_path: Path,
+) -> None:
+    async with aiosqlite.connect(tmp_path / "adapter.db") as conn:
+        assert isinstance(conn._connection, sqlite3.Connection) and conn._running is True
+        assert is_open(conn)
+        ran = threading.Event()
+        queue_on_thread(conn, lambda connection: ran.set())  # through ``_tx``
+        await on_thread(conn, lambda connection: None)  # queued after it
+        assert ran.is_set()
+    assert not is_open(conn)
 
 
 async def test_a_function_runs_on_the_connection_s_own_thread(tmp_path: Path) -> None:
