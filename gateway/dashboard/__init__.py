@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from . import (
     account,
     accounts,
+    approval_link,
     apps,
     consent,
     developers,
@@ -69,6 +70,7 @@ def routes() -> list[BaseRoute]:
         *recipient.routes,
         *recipients.routes,
         *password_reset.routes,
+        *approval_link.routes,
         *members.routes,
         *settings.routes,
         *golive.routes,

@@ -72,6 +72,9 @@ SIGNED_OUT = {
     ("POST", "/reset-password"),
     # A recipient's request for a fresh link to their page: no account, no role.
     ("POST", "/recipient/{token}/link"),
+    # A held send's one-time decision link (``topup.approval_links``): the link is the
+    # credential, and decides as the approver it was mailed to.
+    ("POST", "/approval"),
 }
 _READS = {"GET", "HEAD"}
 

@@ -955,6 +955,21 @@ class PasswordReset(Base):
     created_at: Mapped[datetime]
 
 
+class ApprovalLink(Base):
+    """A held send's one-time decision link, mailed to one approver (``topup.approval_links``):
+    only its token's keyed hash, spent once (``used_at``), ending with the hold."""
+
+    __tablename__ = "approval_links"
+    __table_args__ = (Index("ix_approval_links_topup_id", "topup_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topup_id: Mapped[str] = mapped_column(ForeignKey("topups.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
 class OAuthApp(Base):
     """A third party's app (an OAuth client). Registered by a merchant (``merchant_id``, its
     owner, paid by the app's charges), or by a client itself (``registered_by`` ``dynamic``:

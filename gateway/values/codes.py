@@ -86,6 +86,8 @@ class Code(IntEnum):
     ACCOUNT_LINK_INVALID = 2332
     INVITATION_NOT_FOUND = 2333
 
+    APPROVAL_LINK_INVALID = 2340
+
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
     APP_NOT_CONFIDENTIAL = 2403
@@ -386,6 +388,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404, "This password link is unknown, used already or expired; ask for a new one"
     ),
     Code.INVITATION_NOT_FOUND: CodeInfo(404, "There is no such invitation for this account"),
+    Code.APPROVAL_LINK_INVALID: CodeInfo(
+        404,
+        "This approval link is unknown, used already, or its send is no longer awaiting "
+        "approval; nothing was decided",
+    ),
     Code.APP_NOT_FOUND: CodeInfo(404, "App not found"),
     Code.APP_COUNT_LIMIT_REACHED: CodeInfo(409, "This merchant has as many apps as it may"),
     Code.APP_NOT_CONFIDENTIAL: CodeInfo(409, "A public app has no client secret to rotate"),
