@@ -34,8 +34,10 @@ from .operator import (
 )
 from .policies.model import UNRESTRICTED, Policy
 from .store.migrate import upgrade
+from .telegram import api as telegram_api
 from .values.clock import rfc3339
 from .values.outcome import ApiError
+from .values.public_base import public_base
 from .values.settings import Settings, load_settings
 
 __all__ = ["main", "server_options"]
@@ -476,6 +478,19 @@ def _cmd_plans_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_telegram_webhook(args: argparse.Namespace) -> int:
+    """Point Telegram at this gateway's webhook, with the secret each update must carry."""
+    settings = _settings()
+    base = public_base(settings)
+    try:
+        asyncio.run(telegram_api.set_webhook(settings, base))
+    except telegram_api.BotApiError as exc:
+        print(f"setWebhook failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Telegram posts the bot's updates to {telegram_api.webhook_url(base)}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .devrun import run
 
@@ -642,6 +657,13 @@ def _parser() -> argparse.ArgumentParser:
         "--inactive", dest="active", action="store_const", const=False, help="off sale"
     )
     plans_update.set_defaults(func=_cmd_plans_update)
+
+    telegram_cmd = sub.add_parser("telegram", help="the Telegram bot of approvals")
+    telegram_sub = telegram_cmd.add_subparsers(dest="telegram_command", required=True)
+    telegram_sub.add_parser(
+        "set-webhook",
+        help="point Telegram at this gateway (setWebhook, with AITOPUP_TELEGRAM_WEBHOOK_SECRET)",
+    ).set_defaults(func=_cmd_telegram_webhook)
 
     channels_cmd = sub.add_parser(
         "channels", help="payment channels per environment, as the admin API keeps them"

@@ -100,6 +100,7 @@ LAYERS = (
             "gateway.admin",
             "gateway.upstreams",
             "gateway.apps",
+            "gateway.telegram",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

@@ -61,6 +61,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/orders/{order_id}/check"): "wallet",
     ("POST", "/fulfilment/{platform}"): "fulfilment",
     ("POST", "/fulfilment/{platform}/test"): "fulfilment",
+    ("POST", "/telegram/code"): "topups",
 }
 # Forms a visitor posts before signing in: no role applies (they never call require_viewer).
 SIGNED_OUT = {

@@ -1,4 +1,5 @@
-"""Approvals where people are: a held send's one-time decision links, mailed to its approvers.
+"""Approvals where people are: a held send's one-time decision links, mailed to its approvers
+and posted to their linked Telegram chats as buttons (``telegram.bot``).
 
 When a send is held (``approvals``), each member of its merchant whose role may decide top-ups
 there (``accounts.roles``: ``topups``) gets a mail with a link of their own (``offer``), up to
@@ -42,6 +43,7 @@ from ..store.models import (
     Wallet,
     table_of,
 )
+from ..telegram import bot
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.money import money
@@ -153,8 +155,20 @@ async def offer(
             return Outcome(Code.SUCCESS, [])
         if row.approval_expires_at <= now:
             return Outcome(Code.SUCCESS, [])
+        text = (
+            f"Held for your approval ({row.env}): {money(row.amount_cents)} of {row.platform} "
+            f"credit to {row.recipient_email}, sent by the key {row.key_name or '(unnamed)'} "
+            f"{row.display_prefix or ''}, top-up {row.id}. The hold expires "
+            f"{expires_text(row.approval_expires_at)}."
+        )
         for person in await approvers(conn, row.merchant_id, row.env):
-            token = await issue(conn, sealer, row.id, person.user_id, row.approval_expires_at, now)
+
+            async def token_for(user_id: str = person.user_id) -> str:
+                return await issue(conn, sealer, row.id, user_id, row.approval_expires_at, now)
+
+            chats = await bot.linked_chats(conn, row.merchant_id, person.user_id)
+            work += await bot.held_posts(conn, sealer, row.merchant_id, chats, token_for, text, now)
+            token = await token_for()
             queued = await mail.write(
                 conn,
                 sealer,
@@ -251,20 +265,27 @@ async def review(db: Database, sealer: Sealer, token: str) -> Outcome:
     return await approvals.review(db, sealer, caller, link.topup_id)
 
 
-async def spend(db: Database, sealer: Sealer, token: str) -> Outcome:
+async def spend(
+    db: Database, sealer: Sealer, token: str, *, telegram_user_id: int | None = None
+) -> Outcome:
     """Use the link ``token`` once: the approver's caller and the held send's id (``Spent``) to
     decide it with, else ``APPROVAL_LINK_INVALID`` and nothing changed. Of concurrent
-    spends of one link exactly one gets them."""
+    spends of one link exactly one gets them. ``telegram_user_id``: a press of a Telegram
+    button, which spends it only if that Telegram user is the one linked to the link's
+    approver on the send's merchant (anyone else's press leaves it as it was)."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     now = utcnow()
+    live = _live(token_digest(sealer, token), now)
+    if telegram_user_id is not None:
+        merchant = (
+            select(_T.c.merchant_id).where(_T.c.id == _L.c.topup_id).correlate(_L).scalar_subquery()
+        )
+        live = and_(live, bot.is_linked_approver(merchant, _L.c.user_id, telegram_user_id))
     async with db.transaction() as conn:
         spent = (
             await conn.execute(
-                update(_L)
-                .where(_live(token_digest(sealer, token), now))
-                .values(used_at=now)
-                .returning(_L.c.user_id, _L.c.topup_id)
+                update(_L).where(live).values(used_at=now).returning(_L.c.user_id, _L.c.topup_id)
             )
         ).first()
         if spent is None:

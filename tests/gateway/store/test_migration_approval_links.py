@@ -1,5 +1,5 @@
 """Migration 0045: a held send's one-time decision links (the keyed hash of each token, its
-approver, its end), as the models describe them; and back."""
+approver, its end) and the Telegram bot's tables, as the models describe them; and back."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures.migrations import database_at, table_names, up_down_up
 
-TABLES = {"approval_links"}
+TABLES = {"approval_links", "telegram_chats", "telegram_link_codes", "telegram_messages"}
 
 
 async def test_0045_adds_the_approval_links_and_goes_back(
