@@ -4,6 +4,7 @@ only the linked approver's press decides (once), /balance, and updates without t
 from strangers or replayed doing nothing."""
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from gateway.store.models import Topup, table_of
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app, wait_until
-from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
+from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.stand_ins import served
 from tests.fixtures.telegram import (
     BOT_TOKEN,
@@ -197,3 +198,32 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
         await post_update(api, update_of_message(CHAT, STRANGER, "/balance"))
         stranger = (await _said(telegram, "sendMessage", 6))[-1]
         assert "not linked" in stranger["text"] and "$" not in stranger["text"]
+
+
+async def test_only_an_approver_makes_a_link_code(bot_app: ASGIApp) -> None:
+    owner, _ = await _owner_with_key(bot_app)
+    viewer = await join_as(bot_app, owner, "viewer")
+    page = await viewer.client.get("/telegram")
+    assert page.status_code == 200 and "Only a member who may decide" in page.text
+    refused = await viewer.post("/telegram/code", {}, page="/telegram")
+    assert refused.status_code == 403 and "/start tgl_" not in refused.text
+
+
+async def test_the_webhook_is_throttled_per_address_before_its_secret_is_read(
+    settings: Settings, telegram: BotApi
+) -> None:
+    tight = settings.model_copy(
+        update={**_bot(telegram), "telegram_updates_per_client_per_minute": 2}
+    )
+    # An address of its own: the window's count is shared by every process, and every test.
+    address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    async with running_app(tight) as app:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        base = "http://gateway.test/api/public/v1"
+        async with httpx.AsyncClient(transport=transport, base_url=base) as api:
+            forged = update_of_message(CHAT, STRANGER, "/balance")
+            codes = [(await post_update(api, forged, secret="x")).status_code for _ in range(3)]
+            past = await post_update(api, forged)
+    assert codes == [401, 401, 429]
+    assert past.status_code == 429 and past.json()["code"] == 4561
+    assert telegram.calls == []
