@@ -260,3 +260,9 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
     assert shown is not None and shown.link is None
     assert "apl_" not in shown.rendered.text and "apl_" not in shown.rendered.html
     assert "$9.00" in shown.rendered.text
+    # The staging mailbox's own door lists it so, to the merchant's keys.
+    async with asgi_client(app) as api:
+        listed = await api.get("/emails", headers=agent.headers)
+    assert listed.status_code == 200, listed.text
+    [request] = [m for m in listed.json()["data"] if m["kind"] == "approval_request"]
+    assert request["link"] is None and "apl_" not in request["text"] + request["html"]
