@@ -1,8 +1,8 @@
 """A held send's one-time decision link, opened from the approver's mail without signing in
 (``topup.approval_links``). The GET is a confirmation page and decides nothing (a mail
-scanner, a link preview); the form on it posts the decision, the token in the body. Posts are
+scanner, a link preview); the form on it posts the decision, the token in the body. Both are
 counted per client address as every one-time link's are (``accounts.throttle.link_limits``): a
-forged, spent or expired link counts, a link that decided gives its count back. The decision
+forged, spent or expired link counts, a live one gives its count back. The decision
 is the dashboard's own (``doors.decide``), made as the link's approver."""
 
 from starlette.requests import Request
@@ -36,12 +36,16 @@ async def approval_page(request: Request) -> Response:
     await visit(request)
     svc = services(request)
     token = _token(request.query_params.get("token"))
+    limits, stopped = await link_tries(request)
+    if stopped is not None:
+        return stopped
     try:
         found = await perform(svc.waker, approval_links.review(svc.db, svc.sealer, token))
     except ApiError as refused:
         if refused.code != Code.APPROVAL_LINK_INVALID:
             raise
         return _gone(request)
+    await svc.lockout.succeeded(svc.redis, limits)
     review = found.one(approvals.Review)
     return page(request, _TEMPLATE, {"review": review, "token": token}, no_store=True)
 

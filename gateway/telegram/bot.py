@@ -10,7 +10,7 @@
   API's 64 bytes. A press decides only if the Telegram user pressing is the one linked to that
   approver on that merchant (``approval_links.spend``); a press by anyone else, or a replayed
   one, decides nothing and is answered so.
-- **/balance**: the merchant's wallets, to a linked user in a linked chat.
+- **/balance**: the merchant's wallets, to a linked user (still its member) in a linked chat.
 - **balance.low**: each linked chat is told of its merchant's crossings (``alerts``).
 
 Everyone else is answered that the chat is not linked, and nothing else happens. Every answer
@@ -32,7 +32,7 @@ from .. import outbox
 from ..ledger import service as ledger
 from ..merchants.names import PRODUCT_NAME
 from ..store.db import Database
-from ..store.models import Merchant, TelegramChat, TelegramLinkCode, table_of
+from ..store.models import Merchant, MerchantUser, TelegramChat, TelegramLinkCode, table_of
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.money import money
@@ -61,6 +61,7 @@ __all__ = [
 _C = table_of(TelegramChat)
 _K = table_of(TelegramLinkCode)
 _MER = table_of(Merchant)
+_MU = table_of(MerchantUser)
 
 APPROVE, DENY = "a:", "d:"
 _CODE_PREFIX = "tgl_"
@@ -271,6 +272,7 @@ async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str:
     merchants = (
         await conn.execute(
             select(_C.c.merchant_id)
+            .join(_MU, (_MU.c.merchant_id == _C.c.merchant_id) & (_MU.c.user_id == _C.c.user_id))
             .where(_C.c.chat_id == chat_id, _C.c.telegram_user_id == sender)
             .distinct()
             .order_by(_C.c.merchant_id)

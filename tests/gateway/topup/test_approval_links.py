@@ -5,6 +5,7 @@ once), and a used, expired, altered or orphaned link does nothing; the store kee
 import asyncio
 import json
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from gateway.store.models import ApprovalLink, Mail, MerchantUser, Topup, User, 
 from gateway.values.clock import utcnow
 from keys import Sealer, parse_api_key
 from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
-from tests.fixtures.dashboard import csrf_of, dashboard_client
+from tests.fixtures.dashboard import client_from, csrf_of
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member, assert_ledger_balanced
 from tests.fixtures.policies import set_policy
@@ -30,6 +31,12 @@ _U, _MU = table_of(User), table_of(MerchantUser)
 LINK = re.compile(r"https?://\S+?/dashboard(/approval\?token=(apl_[\w-]+))")
 HELD = {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 500}
 SEALER = Sealer(TEST_SECRET.encode())
+
+
+def _browser(app: ASGIApp) -> httpx.AsyncClient:
+    """A browser at an address of its own: one-time links are counted per client address in a
+    window every test shares."""
+    return client_from(app, f"203.0.113.{uuid.uuid4().int % 250 + 1}")
 
 
 async def _agent(db: Database, make_merchant: MakeMerchant, env: str = "staging") -> MerchantKey:
@@ -118,7 +125,7 @@ async def test_a_live_held_send_mails_each_approver_a_link_that_decides_once(
     path, token = found.group(1), found.group(2)
     assert txn in text_of(message)
 
-    async with dashboard_client(app) as browser:
+    async with _browser(app) as browser:
         # Opening the link (a mail scanner, a preview) shows the send and decides nothing.
         for _ in range(2):
             shown = await browser.get(path)
@@ -154,7 +161,7 @@ async def test_twenty_concurrent_clicks_decide_once(
     owner = await _member(db, agent.merchant_id, "owner")
     txn = await _held(app, agent)
     token = (await _tokens(db, txn))[owner]
-    async with dashboard_client(app) as browser:
+    async with _browser(app) as browser:
         page = await browser.get("/approval", params={"token": token})
         assert page.status_code == 200
         csrf = csrf_of(page.text)
@@ -189,7 +196,7 @@ async def test_an_altered_expired_or_orphaned_link_does_nothing(
     owner = await _member(db, agent.merchant_id, "owner")
     other = await _member(db, agent.merchant_id, "owner")
     first, expiring, held = [await _held(app, agent, c) for c in (700, 800, 900)]
-    async with dashboard_client(app) as browser:
+    async with _browser(app) as browser:
         token = (await _tokens(db, first))[owner]
         altered = token[:-1] + ("A" if token[-1] != "A" else "B")
         assert (await browser.get("/approval", params={"token": altered})).status_code == 404
