@@ -67,7 +67,9 @@ async def test_each_crossing_is_told_to_each_linked_chat_once(
 
     runs = await asyncio.gather(*(alerts.relay(db, SEALER) for _ in range(8)))
     written = [call for run in runs for call in run]
-    told = await _told(db, written)
+    # Other tests' chats may be told of their own merchants' events here: only these count.
+    told = [t for t in await _told(db, written) if t["chat_id"] in (4242, 4343)]
     assert [t["chat_id"] for t in told] == [4242]
     assert told[0]["text"] == "Balance low (staging): $4.00, below the alert line of $5.00."
-    assert await alerts.relay(db, SEALER) == []
+    again = await _told(db, await alerts.relay(db, SEALER))
+    assert [t for t in again if t["chat_id"] in (4242, 4343)] == []
