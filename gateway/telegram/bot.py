@@ -18,6 +18,7 @@ is a call written to the outbox (``calls``), never a request the update waits on
 """
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -297,12 +298,12 @@ async def held_posts(
     sealer: Sealer,
     merchant_id: str,
     chat_ids: list[int],
-    token_for: Any,
+    token_for: Callable[[], Awaitable[str]],
     text: str,
     now: datetime,
 ) -> list[str]:
     """A held send's message, with buttons of their own, to each of ``chat_ids``;
-    ``token_for()``: a fresh decision token (awaitable). The calls to wake for."""
+    ``token_for()``: a fresh decision token. The calls to wake for."""
     written = []
     for chat_id in chat_ids:
         token = await token_for()

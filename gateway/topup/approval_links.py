@@ -139,8 +139,9 @@ async def issue(
 async def offer(
     db: Database, sealer: Sealer, txn_id: str, *, now: datetime | None = None
 ) -> Outcome:
-    """Mail each approver of the held send ``txn_id`` a link of their own; the mails to wake
-    for (staging's land in the staging mailbox). Nothing if the send is no longer held."""
+    """Mail each approver of the held send ``txn_id`` a link of their own, and post it with
+    buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
+    for (staging's mail lands in the staging mailbox). Nothing if the send is no longer held."""
     now = now or utcnow()
     work: list[str] = []
     async with db.transaction() as conn:
