@@ -31,6 +31,7 @@ __all__ = [
     "OAUTH_REGISTRATIONS",
     "PAYMENT_NOTICES",
     "RECIPIENT_PAGES",
+    "TELEGRAM_UPDATES",
     "ClientLimit",
     "Refused",
 ]
@@ -111,4 +112,10 @@ PAYMENT_NOTICES = ClientLimit(
 # a recipient must reach their code when Redis does not answer.
 RECIPIENT_PAGES = ClientLimit(
     "recipient-pages", lambda s: s.recipient_pages_per_client_per_minute, 60, fail_open=True
+)
+# The Telegram bot's webhook: Telegram posts from few addresses, so the limit is generous; it
+# bounds what a forger costs before the secret is checked. Closed: Telegram retries an update
+# it could not deliver, so a refusal loses nothing.
+TELEGRAM_UPDATES = ClientLimit(
+    "telegram-updates", lambda s: s.telegram_updates_per_client_per_minute, 60, fail_open=False
 )

@@ -37,6 +37,8 @@ __all__ = [
     "MAIL_PREFIX",
     "REFUND",
     "REPLAY",
+    "TELEGRAM",
+    "TELEGRAM_PREFIX",
     "WAKE_CHANNEL",
     "WEBHOOK",
     "EventParams",
@@ -59,8 +61,10 @@ MAIL = "mail"
 FULFILMENT = "fulfilment"
 REPLAY = "replay"
 REFUND = "refund"
+TELEGRAM = "telegram"
 MAIL_PREFIX = "mail_"
-_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL, "wrj_": REPLAY}
+TELEGRAM_PREFIX = "tgm_"
+_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL, "wrj_": REPLAY, TELEGRAM_PREFIX: TELEGRAM}
 # A wake names a kind whose rows were just written: an idle worker waits on it rather than
 # reading its tables often.
 WAKE_CHANNEL = "aitopup:wake"

@@ -101,6 +101,7 @@ LAYERS = (
             "gateway.admin",
             "gateway.upstreams",
             "gateway.apps",
+            "gateway.telegram",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

@@ -47,6 +47,7 @@ from .reconcile import reconcile_orders
 from .retention import prune_spend, retention
 from .runner import Runner
 from .store import POSTGRES_SETTINGS, records
+from .telegram import telegram_alerts
 
 __all__ = ["CLOSE_WITHIN", "Service", "main", "worker_settings"]
 
@@ -74,6 +75,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             cron(expire_orders, name="expire_orders", second=45, run_at_startup=True, timeout=60),
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
             cron(budget_alerts, name="budget_alerts", second=35, timeout=60),
+            cron(telegram_alerts, name="telegram_alerts", second=5, timeout=60),
             cron(
                 reconcile_orders,
                 name="reconcile_orders",

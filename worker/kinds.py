@@ -11,7 +11,8 @@ from .kind import Kind
 from .mail import MAILS
 from .refunds import REFUNDS
 from .replays import REPLAY_JOBS
+from .telegram import TELEGRAM
 
 __all__ = ["KINDS"]
 
-KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS, REFUNDS)
+KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS, REFUNDS, TELEGRAM)

@@ -17,7 +17,7 @@ in live, where a consent spends real money and reads real recipients.
 
 from typing import Final, Literal, get_args
 
-from ..policies.model import SCOPES, Policy, Scope
+from ..policies.model import SCOPES, UNRESTRICTED, Policy, Scope
 from .role_names import OWNER, ROLES, Role
 
 __all__ = [
@@ -28,11 +28,13 @@ __all__ = [
     "Action",
     "Role",
     "allows",
+    "dashboard_policy",
     "describe",
     "gives",
     "grantable_scopes",
     "parse_role",
     "reveals_codes",
+    "user_marker",
 ]
 
 
@@ -133,3 +135,22 @@ def gives(role: str, env: str, policy: Policy) -> bool:
 
 def parse_role(value: str) -> Role | None:
     return next((role for role in ROLES if role == value), None)
+
+
+# A dashboard user's caller holds every scope (the role table gates each route); it reveals
+# codes as its role does.
+_REVEALING: Policy = UNRESTRICTED
+_MASKING: Policy = UNRESTRICTED.model_copy(update={"reveal_voucher": False})
+
+
+def dashboard_policy(role: str, env: str) -> Policy:
+    """The policy of a dashboard user's caller: revealing codes only where ``role`` does."""
+    return _REVEALING if reveals_codes(role, env) else _MASKING
+
+
+def user_marker(user_id: str) -> str:
+    """The dashboard caller's ``key_id``: the user, never a key. It can match no ``api_keys``
+    row, so a write that would attribute spend to a key (``topups.api_key_id``,
+    ``key_spend.key_id``, both foreign keys) fails instead of inventing a key, and a decision
+    recorded with it (``topups.decided_by``) names who made it."""
+    return f"user:{user_id}"

@@ -18,6 +18,7 @@ from . import (
     recipients,
     subscription_invoices,
     subscriptions,
+    telegram,
     topup,
     webhook_inbox,
     webhooks,
@@ -42,6 +43,7 @@ def public_routes() -> list[BaseRoute]:
         *subscription_invoices.routes,
         # After Stripe's literal /payment/webhook/stripe, which it would otherwise capture.
         *payment_channels.routes,
+        *telegram.routes,
         *topup.routes,
         *webhooks.routes,
         *webhook_inbox.routes,

@@ -193,6 +193,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     plans_update.set_defaults(func=_handler("plans", "update_plan"))
 
+    telegram_cmd = sub.add_parser("telegram", help="the Telegram bot of approvals")
+    telegram_sub = telegram_cmd.add_subparsers(dest="telegram_command", required=True)
+    telegram_sub.add_parser(
+        "set-webhook",
+        help="point Telegram at this gateway (setWebhook, with AITOPUP_TELEGRAM_WEBHOOK_SECRET)",
+    ).set_defaults(func=_handler("telegram", "set_webhook"))
+
     channels_cmd = sub.add_parser(
         "channels", help="payment channels per environment, as the admin API keeps them"
     )

@@ -20,9 +20,9 @@ from urllib.parse import quote
 from starlette.requests import HTTPConnection
 
 from ..accounts import roles, sessions
+from ..accounts.roles import dashboard_policy, user_marker
 from ..callers import Caller
 from ..operations import perform
-from ..policies.model import UNRESTRICTED, Policy
 from ..services import services
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -82,25 +82,6 @@ class Viewer:
     def can(self, action: roles.Action) -> bool:
         """Whether this viewer's role allows ``action`` in the environment they look at."""
         return roles.allows(self.role, action, self.env)
-
-
-# A dashboard user's caller holds every scope (the role table gates each route); it reveals
-# codes as its role does.
-_REVEALING: Policy = UNRESTRICTED
-_MASKING: Policy = UNRESTRICTED.model_copy(update={"reveal_voucher": False})
-
-
-def dashboard_policy(role: str, env: str) -> Policy:
-    """The policy of a dashboard user's caller: revealing codes only where ``role`` does."""
-    return _REVEALING if roles.reveals_codes(role, env) else _MASKING
-
-
-def user_marker(user_id: str) -> str:
-    """The dashboard caller's ``key_id``: the user, never a key. It can match no ``api_keys``
-    row, so a write that would attribute spend to a key (``topups.api_key_id``,
-    ``key_spend.key_id``, both foreign keys) fails instead of inventing a key, and a decision
-    recorded with it (``topups.decided_by``) names who made it."""
-    return f"user:{user_id}"
 
 
 def _csrf_secret(conn: HTTPConnection) -> bytes:

@@ -61,6 +61,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/orders/{order_id}/check"): "wallet",
     ("POST", "/fulfilment/{platform}"): "fulfilment",
     ("POST", "/fulfilment/{platform}/test"): "fulfilment",
+    ("POST", "/telegram/code"): "topups",
 }
 # Forms a visitor posts before signing in: no role applies (they never call require_viewer).
 SIGNED_OUT = {
@@ -72,6 +73,9 @@ SIGNED_OUT = {
     ("POST", "/reset-password"),
     # A recipient's request for a fresh link to their page: no account, no role.
     ("POST", "/recipient/{token}/link"),
+    # A held send's one-time decision link (``topup.approval_links``): the link is the
+    # credential, and decides as the approver it was mailed to.
+    ("POST", "/approval"),
 }
 _READS = {"GET", "HEAD"}
 

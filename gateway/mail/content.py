@@ -97,6 +97,14 @@ async def compose(
         page = links.endpoint_url(base_url, data["endpoint_id"])
         sender = await _merchant_name(conn, mail.merchant_id)
         return Message(to, None, render(mail.kind, {**data, "link": page, "sender": sender}), page)
+    if mail.kind == rows.APPROVAL_REQUEST:
+        # The link decides as the one it was mailed to: a reader of the staging mailbox (who
+        # may be anyone of the merchant's) sees the mail, never the link.
+        url = None if reader is not None else links.approval_url(base_url, data["token"])
+        sender = await _merchant_name(conn, mail.merchant_id)
+        shown = {k: v for k, v in data.items() if k != "token"}
+        values = {**shown, "link": url or MASKED, "sender": sender or PRODUCT_NAME}
+        return Message(to, None, render(mail.kind, values), url)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
 

@@ -1,4 +1,5 @@
-"""The links mails carry: the recipient's page (a sealed, expiring token) and a password reset.
+"""The links mails carry: the recipient's page (a sealed, expiring token), a password reset and
+a held send's decision.
 
 A recipient's link names a merchant, an environment and an address, and when it stops working,
 sealed (AES-256-GCM under the server's sealing key, bound to its purpose): the address is never
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_TOKEN_LENGTH",
     "RecipientLink",
+    "approval_url",
     "base_url",
     "open_recipient_token",
     "public_base",
@@ -111,6 +113,11 @@ def sealed_link(sealer: Sealer, token: str) -> RecipientLink | None:
 
 def recipient_url(base: str, token: str) -> str:
     return f"{base}/dashboard/recipient/{token}"
+
+
+def approval_url(base: str, token: str) -> str:
+    """A held send's one-time decision link (``topup.approval_links``)."""
+    return f"{base}/dashboard/approval?token={token}"
 
 
 def reset_url(base: str, token: str) -> str:

@@ -30,6 +30,7 @@ from ..values.clock import new_id
 
 __all__ = [
     "ACCOUNT",
+    "APPROVAL_REQUEST",
     "ENDPOINT_DISABLED",
     "ENDPOINT_FAILING",
     "FAILED",
@@ -59,7 +60,16 @@ HELD = "held"
 VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
 # To a merchant's owners about one of its webhook endpoints (``webhooks.health``).
 ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
-KINDS = (VOUCHER, RECIPIENT_LINK, PASSWORD_RESET, ENDPOINT_FAILING, ENDPOINT_DISABLED)
+# To an approver of a held send, with a one-time decision link (``topup.approval_links``).
+APPROVAL_REQUEST = "approval_request"
+KINDS = (
+    VOUCHER,
+    RECIPIENT_LINK,
+    PASSWORD_RESET,
+    ENDPOINT_FAILING,
+    ENDPOINT_DISABLED,
+    APPROVAL_REQUEST,
+)
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 
 

@@ -15,7 +15,7 @@ MailStatus = Literal["queued", "sent", "failed", "staged", "held"]
 
 class EmailData(BaseModel):
     id: str
-    kind: Literal["voucher", "recipient_link", "password_reset"]
+    kind: Literal["voucher", "recipient_link", "password_reset", "approval_request"]
     status: MailStatus = Field(
         description="staged: staging mail, kept here and never sent; held: over a cap on "
         "voucher mails an hour, or the caps could not be counted, never sent (last_error "
@@ -25,7 +25,10 @@ class EmailData(BaseModel):
     subject: str | None = Field(description="null when what the mail was about is gone")
     text: str | None
     html: str | None
-    link: str | None = Field(description="the link the mail carries (the recipient's page)")
+    link: str | None = Field(
+        description="the link the mail carries (the recipient's page); an approval request's "
+        "is never shown here, as it decides as the approver it was sent to"
+    )
     transaction_id: str | None = Field(description="the top-up a voucher mail is about")
     redeemed_at: str | None = Field(
         default=None,

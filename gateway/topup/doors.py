@@ -1,8 +1,10 @@
 """The send as every door (REST, MCP) runs it: the settings it takes, the workers woken for its rows
 after commit, its upstream's first try (money first, network after: once the send committed),
 the caps on voucher mails (``mail.caps``: counted before, given back when no mail was written),
-and its count in the metrics. One place, so the doors cannot drift apart."""
+a held send's approvers asked by mail (``approval_links``), and its count in the metrics. One
+place, so the doors cannot drift apart."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,11 +13,15 @@ from ..mail import caps
 from ..operations import perform
 from ..ops import metrics
 from ..services import Services
+from ..values.codes import Code
 from ..values.outcome import Outcome
-from . import approvals, fulfilling, lifecycle, service
+from . import approval_links, approvals, fulfilling, lifecycle, service
 from .schemas import SendRequest
+from .service import HELD
 
 __all__ = ["Decide", "decide", "send"]
+
+log = logging.getLogger("aitopup.topup")
 
 # ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id, inline_seconds=).
 Decide = Callable[..., Awaitable[Outcome]]
@@ -44,6 +50,8 @@ async def send(
         ),
     )
     await caps.settle(svc.redis, gate, outcome)
+    if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:
+        await _offer(svc, outcome.transaction_id)
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
@@ -78,6 +86,17 @@ async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(svc, caller, outcome)
     return outcome
+
+
+async def _offer(svc: Services, txn_id: str) -> Outcome:
+    """The held send's approvers asked where they are (``approval_links.offer``), once the send
+    has committed. The send stands whatever happens here: it waits on the dashboard's inbox as
+    it always did, so a failure is logged, never the send's answer."""
+    try:
+        return await perform(svc.waker, approval_links.offer(svc.db, svc.sealer, txn_id))
+    except Exception:
+        log.exception("held send %s: its approvers could not be asked", txn_id)
+        return Outcome(Code.SUCCESS)
 
 
 def _fulfilling(outcome: Outcome) -> bool:

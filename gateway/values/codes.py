@@ -86,6 +86,9 @@ class Code(IntEnum):
     ACCOUNT_LINK_INVALID = 2332
     INVITATION_NOT_FOUND = 2333
 
+    APPROVAL_LINK_INVALID = 2340
+    TELEGRAM_SECRET_INVALID = 2341
+
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
     APP_NOT_CONFIDENTIAL = 2403
@@ -203,6 +206,9 @@ class Code(IntEnum):
     PAYMENT_CHALLENGE_EXPIRED = 4502
     PAYMENT_VERIFICATION_FAILED = 4503
     PAYMENT_METHOD_UNSUPPORTED = 4504
+    TELEGRAM_UPDATE_MALFORMED = 4560
+    TELEGRAM_UPDATES_RATE_LIMITED = 4561
+    TELEGRAM_NOT_CONFIGURED = 4562
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -391,6 +397,22 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404, "This password link is unknown, used already or expired; ask for a new one"
     ),
     Code.INVITATION_NOT_FOUND: CodeInfo(404, "There is no such invitation for this account"),
+    Code.TELEGRAM_SECRET_INVALID: CodeInfo(
+        401, "This update does not carry the bot's webhook secret (X-Telegram-Bot-Api-Secret-Token)"
+    ),
+    Code.TELEGRAM_UPDATE_MALFORMED: CodeInfo(400, "This is not a Telegram update the bot reads"),
+    Code.TELEGRAM_UPDATES_RATE_LIMITED: CodeInfo(
+        429, "Too many Telegram updates from this address; retry after the window"
+    ),
+    Code.TELEGRAM_NOT_CONFIGURED: CodeInfo(
+        404,
+        "No Telegram bot here: set AITOPUP_TELEGRAM_BOT_TOKEN and AITOPUP_TELEGRAM_WEBHOOK_SECRET",
+    ),
+    Code.APPROVAL_LINK_INVALID: CodeInfo(
+        404,
+        "This approval link is unknown, used already, or its send is no longer awaiting "
+        "approval; nothing was decided",
+    ),
     Code.APP_NOT_FOUND: CodeInfo(404, "App not found"),
     Code.APP_COUNT_LIMIT_REACHED: CodeInfo(409, "This merchant has as many apps as it may"),
     Code.APP_NOT_CONFIDENTIAL: CodeInfo(409, "A public app has no client secret to rotate"),

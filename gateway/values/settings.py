@@ -223,6 +223,15 @@ class Settings(BaseSettings):
     # E-mail (``gateway.mail``, sent by the worker). ``smtp://user:pass@host:port`` (STARTTLS
     # when the server offers it, or always with ``smtp_starttls`` true) or ``smtps://`` (TLS from
     # the first byte). Unset: live mail waits in the outbox, retried, and fails with that reason.
+    # The Telegram bot (``gateway.telegram``): its token from @BotFather (unset: no bot), the
+    # Bot API's base URL (a stand-in on loopback in tests), the secret ``setWebhook`` gives
+    # Telegram to send back on every update, how many updates one address may post a minute,
+    # and how long a chat's one-time link code works.
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_updates_per_client_per_minute: int = Field(default=600, ge=1)
+    telegram_link_code_ttl_seconds: int = Field(default=900, ge=60, le=24 * 3600)
     smtp_url: SecretStr | None = None
     smtp_starttls: bool | None = None  # None: when offered; true: required; false: never
     smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)

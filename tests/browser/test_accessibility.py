@@ -52,6 +52,8 @@ async def test_every_page_has_no_accessibility_violation(
         ("approvals", "/dashboard/topups/approvals"),
         ("approve", f"/dashboard/topups/{waiting}/approve"),
         ("deny", f"/dashboard/topups/{waiting}/deny"),
+        ("telegram", "/dashboard/telegram"),
+        ("approval-link-spent", "/dashboard/approval?token=apl_spent"),
         ("wallet", "/dashboard/wallet"),
         ("webhooks", "/dashboard/webhooks"),
         ("endpoint", f"/dashboard/webhooks/endpoints/{endpoint}"),

@@ -1,0 +1,90 @@
+"""A held send's one-time decision link, opened from the approver's mail without signing in
+(``topup.approval_links``). The GET is a confirmation page and decides nothing (a mail
+scanner, a link preview); the form on it posts the decision, the token in the body. Both are
+counted per client address as every one-time link's are (``accounts.throttle.link_limits``): a
+forged, spent or expired link counts, a live one gives its count back. The decision
+is the dashboard's own (``doors.decide``), made as the link's approver."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..operations import perform
+from ..services import services
+from ..topup import approval_links, approvals, doors
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from .accounts import link_tries
+from .context import visit
+from .csrf import form
+from .render import page
+
+__all__ = ["routes"]
+
+_TEMPLATE = "topups/approval_link.html"
+
+
+def _token(value: object) -> str:
+    return value[: approval_links.TOKEN_LENGTH + 1] if isinstance(value, str) else ""
+
+
+def _gone(request: Request) -> Response:
+    return page(request, _TEMPLATE, {"review": None}, status=404, no_store=True)
+
+
+async def approval_page(request: Request) -> Response:
+    await visit(request)
+    svc = services(request)
+    token = _token(request.query_params.get("token"))
+    limits, stopped = await link_tries(request)
+    if stopped is not None:
+        return stopped
+    try:
+        found = await perform(svc.waker, approval_links.review(svc.db, svc.sealer, token))
+    except ApiError as refused:
+        if refused.code != Code.APPROVAL_LINK_INVALID:
+            raise
+        return _gone(request)
+    await svc.lockout.succeeded(svc.redis, limits)
+    review = found.one(approvals.Review)
+    return page(request, _TEMPLATE, {"review": review, "token": token}, no_store=True)
+
+
+async def decide(request: Request) -> Response:
+    data = await form(request)
+    svc = services(request)
+    choice = data.get("decision")
+    if choice not in ("approve", "deny"):
+        return page(request, _TEMPLATE, {"review": None}, status=422, no_store=True)
+    limits, stopped = await link_tries(request)
+    if stopped is not None:
+        return stopped
+    try:
+        spent = await perform(
+            svc.waker, approval_links.spend(svc.db, svc.sealer, _token(data.get("token")))
+        )
+    except ApiError as refused:
+        if refused.code != Code.APPROVAL_LINK_INVALID:
+            raise
+        return _gone(request)
+    await svc.lockout.succeeded(svc.redis, limits)
+    link = spent.one(approval_links.Spent)
+    decision = approvals.approve if choice == "approve" else approvals.deny
+    try:
+        done = await doors.decide(svc, link.caller, decision, link.txn_id)
+    except ApiError as refused:
+        if refused.code != Code.TOPUP_NOT_AWAITING_APPROVAL:
+            raise
+        return _gone(request)  # decided meanwhile by another door, or expired
+    return page(
+        request,
+        _TEMPLATE,
+        {"review": None, "decided": choice, "status": done.status},
+        no_store=True,
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/approval", approval_page, methods=["GET"], name="approval_page"),
+    Route("/approval", decide, methods=["POST"], name="approval_decide"),
+]

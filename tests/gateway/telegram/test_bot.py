@@ -1,0 +1,229 @@
+"""The Telegram bot against a stand-in of the Bot API on 127.0.0.1: setWebhook with its secret,
+a chat linked from the dashboard with a one-time code, a held send posted with buttons that
+only the linked approver's press decides (once), /balance, and updates without the secret,
+from strangers or replayed doing nothing."""
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from gateway.store.db import Database
+from gateway.store.models import Topup, table_of
+from gateway.telegram import api as bot_api
+from gateway.values.settings import Settings
+from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
+from tests.fixtures.stand_ins import served
+from tests.fixtures.telegram import (
+    BOT_TOKEN,
+    WEBHOOK_SECRET,
+    BotApi,
+    post_update,
+    update_of_message,
+    update_of_press,
+)
+from tests.fixtures.workers import StartWorker
+
+_T = table_of(Topup)
+_RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
+CHAT, ANN, STRANGER = 5550001, 7770001, 9990001
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[BotApi]:
+    async with served(BotApi()) as stand_in:
+        yield stand_in
+
+
+def _bot(telegram: BotApi) -> dict[str, Any]:
+    return {
+        "telegram_bot_token": SecretStr(BOT_TOKEN),
+        "telegram_api_base_url": telegram.url,
+        "telegram_webhook_secret": SecretStr(WEBHOOK_SECRET),
+    }
+
+
+@pytest.fixture
+async def bot_app(settings: Settings, telegram: BotApi) -> AsyncIterator[ASGIApp]:
+    async with running_app(settings.model_copy(update=_bot(telegram))) as app:
+        yield app
+
+
+async def _owner_with_key(app: ASGIApp) -> tuple[Account, str]:
+    browser = dashboard_client(app)
+    owner = await sign_up_on(browser)
+    made = await owner.shown_once(
+        "/keys", {"name": "agent", "scopes": "topup:send", "approval_above": "5"}, page="/keys"
+    )
+    found = _RAW_KEY.search(made.text)
+    assert found is not None
+    return owner, found.group()
+
+
+async def _held(api: httpx.AsyncClient, key: str, cents: int) -> str:
+    sent = await api.post(
+        "/topup/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"platform": "gemini", "amount_cents": cents, "recipient_email": "t@example.com"},
+    )
+    assert sent.status_code == 202 and sent.json()["status"] == "pending_approval", sent.text
+    txn: str = sent.json()["transaction_id"]
+    return txn
+
+
+async def _status(db: Database, txn: str) -> tuple[str, str | None]:
+    async with db.read() as conn:
+        row = (await conn.execute(select(_T.c.status, _T.c.decided_by).where(_T.c.id == txn))).one()
+    return row.status, row.decided_by
+
+
+async def _said(telegram: BotApi, method: str, count: int) -> list[dict[str, Any]]:
+    async def arrived() -> bool:
+        return len(telegram.of(method)) >= count
+
+    await wait_until(arrived)
+    return telegram.of(method)
+
+
+async def test_set_webhook_gives_telegram_the_url_and_the_secret(
+    settings: Settings, telegram: BotApi
+) -> None:
+    await bot_api.set_webhook(settings.model_copy(update=_bot(telegram)), "https://pay.example")
+    [call] = telegram.of("setWebhook")
+    assert call["url"] == "https://pay.example/api/public/v1/telegram/webhook"
+    assert call["secret_token"] == WEBHOOK_SECRET
+    assert call["allowed_updates"] == ["message", "callback_query"]
+    wrong = settings.model_copy(
+        update={**_bot(telegram), "telegram_bot_token": SecretStr("1:not-the-token")}
+    )
+    with pytest.raises(bot_api.BotApiError) as refused:
+        await bot_api.set_webhook(wrong, "https://pay.example")
+    assert "not-the-token" not in str(refused.value)
+
+
+async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
+    bot_app: ASGIApp,
+    db: Database,
+    telegram: BotApi,
+    start_worker: StartWorker,
+    settings: Settings,
+) -> None:
+    await start_worker(**_bot(telegram))
+    owner, key = await _owner_with_key(bot_app)
+    # The dashboard gives the person a one-time code to send the bot.
+    made = await owner.post("/telegram/code", {}, page="/telegram")
+    assert made.status_code == 200, made.text
+    code = re.search(r"/start (tgl_[\w-]+)", made.text)
+    assert code is not None
+    async with asgi_client(bot_app) as api:
+        # Without the secret, or with another, an update does nothing.
+        start = update_of_message(CHAT, ANN, f"/start {code.group(1)}")
+        assert (await post_update(api, start, secret=None)).status_code == 401
+        refused = await post_update(api, start, secret=WEBHOOK_SECRET + "x")
+        assert refused.status_code == 401 and refused.json()["code"] == 2341
+        assert (
+            await api.post(
+                "/telegram/webhook",
+                content=b"{",
+                headers={
+                    "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+                    "Content-Type": "application/json",
+                },
+            )
+        ).status_code == 400
+        assert (await post_update(api, start)).status_code == 200
+        [linked] = await _said(telegram, "sendMessage", 1)
+        assert linked["chat_id"] == CHAT and linked["text"].startswith("Linked to")
+        # The code worked once: a stranger sending it again links nothing.
+        await post_update(api, update_of_message(CHAT + 1, STRANGER, f"/start {code.group(1)}"))
+        again = (await _said(telegram, "sendMessage", 2))[-1]
+        assert again["chat_id"] == CHAT + 1 and "unknown, used already" in again["text"]
+        page = await owner.client.get("/telegram")
+        assert f"<code>{CHAT}</code>" in page.text and f"<code>{CHAT + 1}</code>" not in page.text
+
+        # A held send comes to the linked chat with its buttons.
+        txn = await _held(api, key, 700)
+        post = (await _said(telegram, "sendMessage", 3))[-1]
+        assert post["chat_id"] == CHAT and "$7.00" in post["text"] and txn in post["text"]
+        [[approve, deny]] = post["reply_markup"]["inline_keyboard"]
+        assert approve["text"] == "Approve" and approve["callback_data"].startswith("a:apl_")
+        assert deny["callback_data"] == "d:" + approve["callback_data"][2:]
+        assert all(len(b["callback_data"].encode()) <= 64 for b in (approve, deny))
+        sent = {"message_id": 100 + len(telegram.calls), "chat": {"id": CHAT, "type": "private"}}
+
+        # A stranger's press decides nothing, nor does one without the secret.
+        press = update_of_press(sent, STRANGER, approve["callback_data"])
+        assert (await post_update(api, press, secret=None)).status_code == 401
+        assert (await post_update(api, press)).status_code == 200
+        [nothing] = await _said(telegram, "answerCallbackQuery", 1)
+        assert "decides nothing" in nothing["text"]
+        assert await _status(db, txn) == ("pending_approval", None)
+
+        # The linked approver's press decides, as them; a replay of it does nothing more.
+        mine = update_of_press(sent, ANN, deny["callback_data"])
+        assert (await post_update(api, mine)).status_code == 200
+        answered = (await _said(telegram, "answerCallbackQuery", 2))[-1]
+        assert answered["text"].startswith("Denied")
+        [edited] = await _said(telegram, "editMessageText", 1)
+        assert edited["chat_id"] == CHAT and edited["message_id"] == sent["message_id"]
+        status, decided_by = await _status(db, txn)
+        assert status == "denied" and decided_by is not None and decided_by.startswith("user:")
+        assert (await post_update(api, mine)).status_code == 200
+        assert (
+            await post_update(api, update_of_press(sent, ANN, approve["callback_data"]))
+        ).status_code == 200
+        replies = await _said(telegram, "answerCallbackQuery", 4)
+        assert all("decides nothing" in r["text"] for r in replies[-2:])
+        assert (await _status(db, txn))[0] == "denied"
+
+        # Another held send, approved from Telegram.
+        second = await _held(api, key, 800)
+        post = (await _said(telegram, "sendMessage", 4))[-1]
+        [[approve, _]] = post["reply_markup"]["inline_keyboard"]
+        await post_update(api, update_of_press(sent, ANN, approve["callback_data"]))
+        assert (await _said(telegram, "answerCallbackQuery", 5))[-1]["text"].startswith("Approved")
+        assert (await _status(db, second))[0] == "delivered"
+
+        # /balance answers the linked approver, and nobody else.
+        await post_update(api, update_of_message(CHAT, ANN, "/balance"))
+        balance = (await _said(telegram, "sendMessage", 5))[-1]
+        assert owner.merchant_name in balance["text"] and "staging $" in balance["text"]
+        await post_update(api, update_of_message(CHAT, STRANGER, "/balance"))
+        stranger = (await _said(telegram, "sendMessage", 6))[-1]
+        assert "not linked" in stranger["text"] and "$" not in stranger["text"]
+
+
+async def test_only_an_approver_makes_a_link_code(bot_app: ASGIApp) -> None:
+    owner, _ = await _owner_with_key(bot_app)
+    viewer = await join_as(bot_app, owner, "viewer")
+    page = await viewer.client.get("/telegram")
+    assert page.status_code == 200 and "Only a member who may decide" in page.text
+    refused = await viewer.post("/telegram/code", {}, page="/telegram")
+    assert refused.status_code == 403 and "/start tgl_" not in refused.text
+
+
+async def test_the_webhook_is_throttled_per_address_before_its_secret_is_read(
+    settings: Settings, telegram: BotApi
+) -> None:
+    tight = settings.model_copy(
+        update={**_bot(telegram), "telegram_updates_per_client_per_minute": 2}
+    )
+    # An address of its own: the window's count is shared by every process, and every test.
+    address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    async with running_app(tight) as app:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        base = "http://gateway.test/api/public/v1"
+        async with httpx.AsyncClient(transport=transport, base_url=base) as api:
+            forged = update_of_message(CHAT, STRANGER, "/balance")
+            codes = [(await post_update(api, forged, secret="x")).status_code for _ in range(3)]
+            past = await post_update(api, forged)
+    assert codes == [401, 401, 429]
+    assert past.status_code == 429 and past.json()["code"] == 4561
+    assert telegram.calls == []
