@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import orders, reconcile, redemption, sandbox, service, stripe_events
+from ..billing import orders, reconcile, redemption, sandbox, service
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,
@@ -26,7 +26,6 @@ from ..billing.schemas import (
     StripeAck,
     TopupInfo,
 )
-from ..client_limits import PAYMENT_NOTICES
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -36,6 +35,7 @@ from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
+from .payment_channels import stripe_webhook
 
 __all__ = ["routes"]
 
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 _ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
 # Stripe's Checkout Session ids: cs_test_… / cs_live_… and letters and digits.
 _SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
-# Stripe's events carry whole objects; give them more room than API requests get.
-_STRIPE_BODY_LIMIT = 512 * 1024
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
 # What pricing an order can refuse: its pack or amount, its coupon, and the payment provider.
@@ -165,27 +163,6 @@ async def ledger_transactions(request: Request) -> Response:
         offset=query.offset,
         cursor=None if query.cursor is None else int(query.cursor),
     )
-    return await answer(request, operation)
-
-
-async def read_raw(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(Code.BODY_TOO_LARGE)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(Code.BODY_TOO_LARGE)
-    return bytes(body)
-
-
-async def stripe_webhook(request: Request) -> Response:
-    svc = services(request)
-    await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
-    payload = await read_raw(request, _STRIPE_BODY_LIMIT)
-    signature = request.headers.get("stripe-signature")
-    operation = stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
     return await answer(request, operation)
 
 

@@ -28,7 +28,7 @@ from ..values.envelope import ApiError, Envelope
 from ..values.parsing import read_json
 from ..values.text import NUL
 from .answer import answer
-from .billing import stripe_webhook
+from .payment_channels import stripe_webhook
 
 __all__ = ["routes"]
 

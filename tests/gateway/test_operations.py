@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import orders, redemption, stripe_events
+from gateway.billing import notices, orders, redemption
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
@@ -48,7 +48,7 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
     approvals.deny,
     redemption.redeem,
     orders.pay_sandbox,
-    stripe_events.handle_stripe_event,
+    notices.handle,
     merchants.adjust,
     endpoints.send_test,
     deliveries.replay_delivery,

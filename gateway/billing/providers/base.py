@@ -83,6 +83,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
+from ...values.codes import Code
 from ...values.settings import Settings
 from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
 from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
@@ -104,6 +105,7 @@ __all__ = [
     "NoCredentials",
     "NotSupported",
     "Notice",
+    "NoticeCodes",
     "NoticeMalformed",
     "NoticeRefused",
     "NoticeState",
@@ -277,15 +279,28 @@ class PeriodNotice:
     ``subscription_id`` is ours (``sub_…``, given at ``open_subscription``), ``invoice_id`` the
     provider's id of one paid period, the key of its one credit (as Stripe's ``invoice.paid``
     credits a period once), ``period_end`` when the period paid for ends;
-    ``provider_customer_id`` the provider's customer (kept for its billing portal)."""
+    ``provider_customer_id`` the provider's customer (kept for its billing portal).
 
-    state: Literal["paid", "active", "past_due", "canceled"]
+    The states: ``paid`` a period paid (credited once per ``invoice_id``); ``past_due`` a
+    period's payment failed (``invoice_id`` set: the failure is recorded); ``active`` and
+    ``canceled`` what the provider says of the subscription now (``status``, where the
+    provider says one, is what ``active`` moves it to; a report without one moves nothing, since
+    only a paid period makes a subscription active); ``expired`` its first checkout can no longer
+    be paid; ``linked`` a report that only names the provider's ids, answered ``outcome``.
+    ``price_id`` is the provider's price of the plan now paid for (a plan's
+    ``provider prices``), ``period_start`` where a failed period starts."""
+
+    state: Literal["paid", "active", "past_due", "canceled", "expired", "linked"]
     subscription_id: str | None
     provider_subscription_id: str | None = None
     invoice_id: str | None = None
     period_end: datetime | None = None
     cancel_at_period_end: bool | None = None
     provider_customer_id: str | None = None
+    status: Literal["active", "past_due", "canceled"] | None = None
+    price_id: str | None = None
+    period_start: datetime | None = None
+    outcome: str = "subscription_linked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +313,7 @@ class PeriodPaid:
     amount_minor: int
     currency: str
     period_end: datetime | None
+    price_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +336,13 @@ class Periods:
     provider_subscription_id: str | None
     customer_id: str | None
     paid: tuple[PeriodPaid, ...]
+    # What the provider says of the subscription now, where it says (``PeriodNotice``'s).
+    status: Literal["active", "past_due", "canceled"] | None = None
+    cancel_at_period_end: bool | None = None
+    current_period_end: datetime | None = None
+    price_id: str | None = None
+    # Its first checkout can no longer be paid, and no subscription was made.
+    checkout_expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +374,8 @@ class Notice:
     created: datetime | None = None
     subscription: PeriodNotice | None = None
     amount_signed: bool = True
+    # Why a ``failed`` order failed, where the provider says more than "payment failed".
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,11 +485,26 @@ def channel_failed(channel: str, exc: ChannelError) -> ProviderError:
 
 class NoticeRefused(Exception):
     """A notification whose signature is missing, wrong or stale: answered without a trace,
-    logged once with ``reason`` (never the body or the signature)."""
+    logged once with ``reason`` (never the body or the signature). ``code``: the envelope's,
+    where not the provider's ``codes.refused`` (a secret not set, say)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: Code | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeCodes:
+    """The envelope codes a channel's notifications are refused with. ``order_mismatch`` None:
+    a notice about another channel's order is not refused but left to the order's transitions,
+    which settle nothing and answer ``mismatch`` (Stripe's, as its events always did)."""
+
+    refused: Code = Code.PAYMENT_NOTICE_REFUSED
+    malformed: Code = Code.PAYMENT_NOTICE_MALFORMED
+    not_configured: Code = Code.PAYMENT_CHANNEL_NOT_CONFIGURED
+    not_processed: Code = Code.PAYMENT_NOTICE_NOT_PROCESSED
+    order_mismatch: Code | None = Code.PAYMENT_NOTICE_ORDER_MISMATCH
 
 
 class NoticeMalformed(Exception):
@@ -508,10 +548,20 @@ class Provider(Generic[C]):
     # takes money while its own page is open and may tell later (days, with retries). Only the
     # sandbox, whose Pay button is the payment itself, says no.
     settles_late: ClassVar[bool] = True
+    # The codes its notifications are refused with (``NoticeCodes``).
+    notice_codes: ClassVar[NoticeCodes] = NoticeCodes()
+    # Whether reconciliation stops asking after a subscription's abandoned first checkout a
+    # day past its expiry; False: it asks until the provider says the checkout expired.
+    forgets_abandoned: ClassVar[bool] = True
 
     def default_credentials(self, settings: Settings, env: str) -> C | None:
         """Credentials from the process settings, used when the operator saved none for
         ``env`` (Stripe's ``AITOPUP_STRIPE_*``); ``None``: the channel needs a saved row."""
+        return None
+
+    def notice_credentials(self, settings: Settings) -> C | None:
+        """What its notifications are verified with when the live channel has no credentials
+        (saved or ``default_credentials``): Stripe's process webhook secret alone."""
         return None
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:
@@ -529,8 +579,9 @@ class Provider(Generic[C]):
         """The verified notification as a ``Notice``, or ``NoticeMalformed``."""
         raise NoticeMalformed("this channel takes no notifications")
 
-    def ack(self, notice: Notice) -> Ack:
-        """The body the provider expects once a notification is taken (or was taken before)."""
+    def ack(self, notice: Notice) -> Ack | None:
+        """The body the provider expects once a notification is taken (or was taken before);
+        None: the gateway's envelope saying the event id and what it did (Stripe's)."""
         return Ack(b'{"received":true}', "application/json")
 
     async def open_subscription(self, ctx: Context[C], req: SubscriptionRequest) -> Opened:
