@@ -388,7 +388,8 @@ routes = [
         doc=RouteDoc(
             "Stripe's events (Stripe-Signature verified); credits each paid order once",
             "billing",
-            auth="stripe",
+            auth="signed",
+            signature_header="Stripe-Signature",
             response=StripeAck,
             errors=(
                 Code.STRIPE_SIGNATURE_INVALID,

@@ -245,7 +245,8 @@ routes = [
         doc=RouteDoc(
             "Stripe's events at the seed's path: the same as POST /payments/stripe/webhook",
             "billing",
-            auth="stripe",
+            auth="signed",
+            signature_header="Stripe-Signature",
             response=StripeAck,
             errors=(
                 Code.STRIPE_SIGNATURE_INVALID,

@@ -61,7 +61,7 @@ from ..webhooks.urls import UrlRefused, check_return_url, origin_of
 from . import channels, payments, pricing, providers, receipts
 from .funding import credit_merchant
 from .pricing import MIN_CHARGE_CENTS
-from .providers import PaymentRequest
+from .providers import SANDBOX, PaymentRequest
 from .providers.sandbox import sandbox_token
 from .providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
 from .schemas import (
@@ -255,7 +255,7 @@ async def expire_due(db: Database, *, now: datetime | None = None) -> int:
 
 
 async def hold_open(
-    conn: AsyncConnection, order_id: str, session_id: str | None, *, provider: str = "stripe"
+    conn: AsyncConnection, order_id: str, session_id: str | None, *, provider: str
 ) -> None:
     """A payment completed at the provider with its money still on the way (a bank debit):
     the provider's page can no longer expire, so neither does the order; the provider's next
@@ -830,7 +830,7 @@ async def sandbox_order(db: Database, settings: Settings, order_id: str, token: 
         raise ApiError(Code.ORDER_NOT_FOUND)
     async with db.read() as conn:
         order = (
-            await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == "sandbox"))
+            await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == SANDBOX))
         ).first()
     if order is None:
         raise ApiError(Code.ORDER_NOT_FOUND)
@@ -861,7 +861,7 @@ async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: st
     order = await sandbox_order(db, settings, order_id, token)
     if order.status != "pending":
         raise _refusal(order.status)
-    paid = Paid("sandbox", None, order.amount_cents, order.currency)
+    paid = Paid(SANDBOX, None, order.amount_cents, order.currency)
     async with db.transaction() as conn:
         settled = await complete_order(conn, db, order_id, paid, utcnow())
     if settled.result != "credited":
@@ -883,7 +883,7 @@ async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token:
     now = utcnow()
     async with db.transaction() as conn:
         settled = await fail_order(
-            conn, order_id, CANCELLED_REASON, now, provider="sandbox", payable_at=now
+            conn, order_id, CANCELLED_REASON, now, provider=SANDBOX, payable_at=now
         )
         if settled.result != "failed_order":
             settled = await _lost(conn, order_id, now)

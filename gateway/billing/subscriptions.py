@@ -46,7 +46,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, receipts, stripe_plans
+from . import channels, providers, receipts, stripe_plans
 from .funding import credit_merchant
 from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
 from .plan_schemas import (
@@ -401,12 +401,13 @@ async def _payer(
     or through any other channel whose provider has ``subscriptions`` and that the merchant is
     offered, which opens it (``Provider.open_subscription``; ``chosen`` is then its
     credentials)."""
-    if channel in ("stripe", "sandbox"):
-        if env == "live" and channel == "sandbox":
+    provider = channels.known(channel)
+    if provider.stands_in or provider.keeps_plan_prices:
+        if env == "live" and provider.stands_in:
             raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
-        return ("sandbox" if env == "staging" else "stripe"), None
+        return (provider.name if env == "live" else providers.default(env)), None
     chosen = await channels.choose(db, settings, env, channel, "subscription")
-    return chosen.payer.name, (None if chosen.payer.name == "sandbox" else chosen)
+    return chosen.payer.name, (None if chosen.payer.stands_in else chosen)
 
 
 def sandbox_token(settings: Settings, sub_id: str, purpose: str = "checkout") -> str:
@@ -481,7 +482,7 @@ async def _subscribe(
     sub_id = new_id("sub")
     success_url = body.success_url or wallet_url(settings)
     cancel_url = body.cancel_url or wallet_url(settings)
-    if channel == "sandbox":
+    if providers.is_stand_in(channel):
         session_id, url = None, _sandbox_url(settings, sub_id)
         expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
     elif chosen is not None:
@@ -640,18 +641,13 @@ async def open_portal(
         ).first()
     if sub is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    if sub.provider == "sandbox":
+    if providers.is_stand_in(sub.provider):
         return Outcome(
             Code.SUCCESS,
-            PortalData(url=_sandbox_url(settings, sub.id, "portal"), channel="sandbox"),
+            PortalData(url=_sandbox_url(settings, sub.id, "portal"), channel=sub.provider),
         )
     if sub.provider_customer_id is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    if sub.provider == "stripe":
-        url = await stripe_plans.create_portal_session(
-            settings, sub.provider_customer_id, return_url
-        )
-        return Outcome(Code.SUCCESS, PortalData(url=url, channel="stripe"))
     return Outcome(
         Code.SUCCESS,
         PortalData(url=await _channel_portal(db, settings, sub, return_url), channel=sub.provider),

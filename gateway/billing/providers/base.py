@@ -548,6 +548,13 @@ class Provider(Generic[C]):
     # takes money while its own page is open and may tell later (days, with retries). Only the
     # sandbox, whose Pay button is the payment itself, says no.
     settles_late: ClassVar[bool] = True
+    # Whether it is the staging sandbox: what every channel is in staging, its pages the
+    # gateway's own (opened by a redirect, no cache keeping the link), never offered in live.
+    stands_in: ClassVar[bool] = False
+    # Whether a plan's prices at it are made as the plan is saved and kept with the plan
+    # (Stripe's): a live subscription through it is opened at those prices, the channel's
+    # choice not asked.
+    keeps_plan_prices: ClassVar[bool] = False
     # The codes its notifications are refused with (``NoticeCodes``).
     notice_codes: ClassVar[NoticeCodes] = NoticeCodes()
     # Whether reconciliation stops asking after a subscription's abandoned first checkout a

@@ -72,6 +72,7 @@ class StripeProvider(Provider[StripeCredentials]):
     credentials: ClassVar[type[Credentials]] = StripeCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout", "invoice"})
     subscriptions: ClassVar[bool] = True
+    keeps_plan_prices: ClassVar[bool] = True
     can_look_up: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
     # Stripe's events carry whole objects.
