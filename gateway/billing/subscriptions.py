@@ -46,9 +46,9 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers, receipts, stripe_plans
+from . import channels, providers, receipts
 from .funding import credit_merchant
-from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
+from .orders import Settlement, check_return_urls, checkout
 from .plan_schemas import (
     PaymentSessionData,
     PaymentSessionRequest,
@@ -57,7 +57,7 @@ from .plan_schemas import (
     SubscriptionReply,
 )
 from .plans import find_plan, plan_data
-from .providers import NotSupported, SubscriptionRequest
+from .providers import Credentials, NotSupported, Provider, SubscriptionRequest
 from .schemas import CheckoutData, CheckoutRequest
 from .service import wallet_url
 
@@ -422,6 +422,18 @@ def _sandbox_url(settings: Settings, sub_id: str, purpose: str = "checkout") -> 
     return f"{public_base(settings)}{SANDBOX_PATH}/{sub_id}{page}?token={token}"
 
 
+async def _opener(
+    settings: Settings, env: str, channel: str, chosen: channels.Chosen | None
+) -> tuple[Provider[Any], Credentials | None]:
+    """Who opens a live subscription, and with what: the channel chosen, or one that keeps
+    its plans' prices (``Provider.keeps_plan_prices``) with the process's credentials, as
+    its subscriptions always were."""
+    if chosen is not None:
+        return chosen.payer, chosen.credentials
+    provider = channels.known(channel)
+    return provider, provider.default_credentials(settings, env)
+
+
 async def _holder(conn: AsyncConnection, caller: Caller, now: datetime) -> Any:
     """The subscription holding the caller's place, if one does (a checkout past its expiry
     does not)."""
@@ -485,7 +497,18 @@ async def _subscribe(
     if providers.is_stand_in(channel):
         session_id, url = None, _sandbox_url(settings, sub_id)
         expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
-    elif chosen is not None:
+    else:
+        payer, credentials = await _opener(settings, caller.env, channel, chosen)
+        price = None
+        if payer.keeps_plan_prices:
+            price = (
+                plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
+            )
+            if price is None:
+                raise ApiError(Code.PLAN_NOT_PURCHASABLE)
+            if credentials is None:
+                raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+        assert credentials is not None
         request = SubscriptionRequest(
             subscription_id=sub_id,
             merchant_id=caller.merchant_id,
@@ -498,31 +521,15 @@ async def _subscribe(
             return_url=success_url,
             cancel_url=cancel_url,
             notify_url=channels.notify_url(settings, channel),
+            price_id=price,
+            customer_id=customer,
         )
-        async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
-            opened = await chosen.payer.open_subscription(ctx, request)
+        async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+            opened = await payer.open_subscription(ctx, request)
         session_id, url = opened.session_id, opened.url
         expires_at = opened.expires_at or now + timedelta(
             seconds=settings.sandbox_order_ttl_seconds
         )
-    else:
-        price = plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
-        if price is None:
-            raise ApiError(Code.PLAN_NOT_PURCHASABLE)
-        session = await stripe_plans.create_subscription_session(
-            settings,
-            stripe_plans.SubscriptionSessionRequest(
-                subscription_id=sub_id,
-                merchant_id=caller.merchant_id,
-                plan_id=plan.id,
-                price_id=price,
-                customer_id=customer,
-                success_url=success_url,
-                cancel_url=cancel_url,
-            ),
-        )
-        session_id, url = session.id, session.url
-        expires_at = session.expires_at or now + STRIPE_SESSION_TTL
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.

@@ -238,6 +238,10 @@ class SubscriptionRequest:
     cancel_url: str
     notify_url: str
     email: str | None = None
+    # A provider that ``keeps_plan_prices``: the plan's price at it for ``interval``; and the
+    # merchant's customer there, from an earlier subscription through it.
+    price_id: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

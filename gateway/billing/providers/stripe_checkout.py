@@ -38,6 +38,7 @@ from .base import (
     ProviderError,
     Refunded,
     SubscriptionRef,
+    SubscriptionRequest,
 )
 from .stripe_events import PERIOD_REASONS, STATES, notice_of
 
@@ -192,6 +193,24 @@ class StripeProvider(Provider[StripeCredentials]):
 
     def ack(self, notice: Notice) -> Ack | None:
         return None  # the envelope: the event id and what it did
+
+    async def open_subscription(
+        self, ctx: Context[StripeCredentials], req: SubscriptionRequest
+    ) -> Opened:
+        assert req.price_id is not None  # the gateway refuses a plan without one first
+        session = await stripe_plans.create_subscription_session(
+            stripe_settings(ctx.settings, ctx.credentials),
+            stripe_plans.SubscriptionSessionRequest(
+                subscription_id=req.subscription_id,
+                merchant_id=req.merchant_id,
+                plan_id=req.plan_id,
+                price_id=req.price_id,
+                customer_id=req.customer_id,
+                success_url=req.return_url,
+                cancel_url=req.cancel_url,
+            ),
+        )
+        return Opened(session.url, session.id, session.expires_at or ctx.now + SESSION_TTL)
 
     async def open_portal(
         self, ctx: Context[StripeCredentials], customer_id: str, return_url: str
