@@ -7,15 +7,14 @@ gives the place back (``expired``) when the next one is opened.
 
 A paid period is one row of ``subscription_invoices`` keyed by the provider's invoice id,
 written by ``credit_period`` in the same transaction as its wallet credit, ledger entry
-(``subscription_credit``) and events: Stripe's ``invoice.paid`` (however often, in whatever
-order beside ``checkout.session.completed`` and ``customer.subscription.*``) and the
-reconciliation sweep that asks Stripe for a subscription's paid invoices
-(``subscription_stripe``), every other channel's period reports and its reconciliation
-(``subscription_channels``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
-go through it, so whichever comes first credits and every other finds the row. What the
-provider says of the state (``customer.subscription.updated``, ``invoice.payment_failed``) is
-applied only if it is not older than what was applied before (``state_at``); ``canceled`` is
-final.
+(``subscription_credit``) and events: every channel's period reports (Stripe's
+``invoice.paid`` among them, however often, in whatever order beside its other events) and the
+reconciliation sweep that asks a channel's provider for a subscription's paid periods
+(``subscription_channels``, one module for every channel), and the sandbox's renewals
+(``subscription_sandbox.renew_due``) all go through it, so whichever comes first credits and
+every other finds the row. What the provider says of the state (Stripe's
+``customer.subscription.updated``, ``invoice.payment_failed``) is applied only if it is not older
+than what was applied before (``state_at``); ``canceled`` is final.
 """
 
 import hashlib
@@ -65,7 +64,6 @@ __all__ = [
     "CREDIT_KIND",
     "FINAL",
     "HOLDING",
-    "PERIOD_REASONS",
     "SANDBOX_PATH",
     "FailedPeriod",
     "PaidPeriod",
@@ -90,8 +88,6 @@ _PL = table_of(Plan)
 CREDIT_KIND = "subscription_credit"
 HOLDING = ("incomplete", "active", "past_due")
 FINAL = ("canceled", "expired")
-# The invoices that pay a period (Stripe's ``billing_reason``); a proration is not one.
-PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle", None})
 
 CREATED = "subscription.created"
 RENEWED = "subscription.renewed"

@@ -18,7 +18,8 @@ from .base import Notice, NoticeMalformed, NoticeState, PeriodNotice
 
 __all__ = ["PERIOD_REASONS", "STATES", "notice_of"]
 
-# The invoices that pay a period (a first one, a renewal); None where Stripe did not say.
+# The invoices that pay a period (its ``billing_reason``: a first one, a renewal; None where
+# Stripe did not say); a proration is not one.
 PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle", None})
 # A subscription's status at Stripe, in the product's words.
 STATES: dict[str, Any] = {
