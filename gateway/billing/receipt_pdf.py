@@ -11,7 +11,8 @@ from importlib.resources import as_file, files
 
 from fpdf import FPDF
 
-from .schemas import BillingProfileData, ReceiptData
+from .profile_schemas import BillingProfileData
+from .schemas import ReceiptData
 
 __all__ = ["ReceiptFile", "render_pdf"]
 
