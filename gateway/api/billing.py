@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import orders, reconcile, redemption, sandbox, service
+from ..billing import orders, reconcile, redemption, sandbox, sandbox_orders, service
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,
@@ -181,7 +181,7 @@ def _wants_json(request: Request) -> bool:
 async def sandbox_page(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
         sandbox.render_page(order, token, utcnow()),
         headers={"Referrer-Policy": "no-referrer"},
@@ -191,8 +191,10 @@ async def sandbox_page(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    paid = await perform(svc.waker, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    paid = await perform(
+        svc.waker, sandbox_orders.pay_sandbox(svc.db, svc.settings, order_id, token)
+    )
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     # Only to the URL stored on the order, and only if it passes the return URLs' rule.
     landing = orders.landing(
         svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
@@ -220,9 +222,9 @@ async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
     cancelled = await perform(
-        svc.waker, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
+        svc.waker, sandbox_orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
     )
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     landing = orders.landing(
         svc.settings, order.env, order.cancel_url, own_origin=public_base(svc.settings)
     )
