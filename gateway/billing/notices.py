@@ -1,5 +1,6 @@
 """A channel's notifications: verified by its provider, recorded once, settled as the order's
-transitions, the same for every channel.
+transitions, the same for every channel, Stripe's events included (its webhook's paths hand
+them here).
 
 ``handle`` takes a notification as it arrived (``providers.Inbound``: the body already bounded
 by the provider's ``body_limit``). The provider verifies it with the channel's live credentials
@@ -8,8 +9,8 @@ provider notifies about a staging order): over the raw body or query, before any
 except MyFatoorah's, whose signature is over fields of its JSON, so its bounded body is parsed
 to find them. Then it parses it into a ``Notice``. In one transaction the notice's
 ``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row and
-changes nothing) and the order is settled by the functions reconciliation and Stripe's events
-use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
+changes nothing) and the order is settled by the functions reconciliation uses too
+(``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
 there first credits the order, once. A subscription's report (``Notice.subscription``) goes to
 ``subscription_channels.on_period``: a paid period credited once per invoice id, its state
 moved, by one rule for every channel. A notice about an order of another
