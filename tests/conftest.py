@@ -52,6 +52,7 @@ pytest_plugins = [
     "tests.fixtures.oauth",
     "tests.fixtures.contracts",
     "tests.fixtures.acme_pay",
+    "tests.fixtures.orbit_pay",
     "tests.fixtures.epay",
     "tests.fixtures.passwords",
 ]

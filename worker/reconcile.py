@@ -1,21 +1,15 @@
 """The reconciliation sweep: pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS`` are
 looked up at their channel's provider (every provider that can look up: Stripe's and each other
 channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
-notification never came is credited all the same, once; and so are the paid invoices of
-Stripe subscriptions not paid yet, past due or past their period's end
-(``gateway.billing.subscription_stripe.sweep``), and the paid periods of every other channel's
-subscriptions whose report was lost (``subscription_channels.sweep``); and staging's sandbox
+notification never came is credited all the same, once; and so are the paid periods of every
+channel's subscriptions not paid yet, past due or past their period's end whose report was lost
+(``gateway.billing.subscription_channels.sweep``); and staging's sandbox
 subscriptions renew as each merchant's test clock passes their period's end
 (``subscription_sandbox.sweep``)."""
 
 from typing import Any
 
-from gateway.billing import (
-    reconcile,
-    subscription_channels,
-    subscription_sandbox,
-    subscription_stripe,
-)
+from gateway.billing import reconcile, subscription_channels, subscription_sandbox
 
 from .deps import Deps
 
@@ -30,10 +24,7 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"
-    for outcome in [
-        *await subscription_stripe.sweep(deps.db, deps.settings),
-        *await subscription_channels.sweep(deps.db, deps.settings),
-    ]:
+    for outcome in await subscription_channels.sweep(deps.db, deps.settings):
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["credited"]

@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import orders, reconcile, redemption, sandbox, service, stripe_events
+from ..billing import orders, reconcile, redemption, sandbox, sandbox_orders, service
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,
@@ -26,7 +26,6 @@ from ..billing.schemas import (
     StripeAck,
     TopupInfo,
 )
-from ..client_limits import PAYMENT_NOTICES
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -36,6 +35,7 @@ from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
+from .payment_channels import stripe_webhook
 
 __all__ = ["routes"]
 
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 _ORDER_ID = re.compile(r"ord_[0-9A-Za-z]{24}")
 # Stripe's Checkout Session ids: cs_test_… / cs_live_… and letters and digits.
 _SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
-# Stripe's events carry whole objects; give them more room than API requests get.
-_STRIPE_BODY_LIMIT = 512 * 1024
 _AUTH = KEY_ERRORS
 _BODY = BODY_ERRORS
 # What pricing an order can refuse: its pack or amount, its coupon, and the payment provider.
@@ -168,27 +166,6 @@ async def ledger_transactions(request: Request) -> Response:
     return await answer(request, operation)
 
 
-async def read_raw(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(Code.BODY_TOO_LARGE)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(Code.BODY_TOO_LARGE)
-    return bytes(body)
-
-
-async def stripe_webhook(request: Request) -> Response:
-    svc = services(request)
-    await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
-    payload = await read_raw(request, _STRIPE_BODY_LIMIT)
-    signature = request.headers.get("stripe-signature")
-    operation = stripe_events.handle_stripe_event(svc.db, svc.settings, payload, signature)
-    return await answer(request, operation)
-
-
 def _sandbox_args(request: Request) -> tuple[str, str]:
     order_id: str = request.path_params["order_id"]
     token = request.query_params.get("token", "")
@@ -204,7 +181,7 @@ def _wants_json(request: Request) -> bool:
 async def sandbox_page(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
         sandbox.render_page(order, token, utcnow()),
         headers={"Referrer-Policy": "no-referrer"},
@@ -214,8 +191,10 @@ async def sandbox_page(request: Request) -> Response:
 async def sandbox_pay(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
-    paid = await perform(svc.waker, orders.pay_sandbox(svc.db, svc.settings, order_id, token))
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    paid = await perform(
+        svc.waker, sandbox_orders.pay_sandbox(svc.db, svc.settings, order_id, token)
+    )
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     # Only to the URL stored on the order, and only if it passes the return URLs' rule.
     landing = orders.landing(
         svc.settings, order.env, order.success_url, own_origin=public_base(svc.settings)
@@ -243,9 +222,9 @@ async def sandbox_cancel(request: Request) -> Response:
     svc = services(request)
     order_id, token = _sandbox_args(request)
     cancelled = await perform(
-        svc.waker, orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
+        svc.waker, sandbox_orders.cancel_sandbox(svc.db, svc.settings, order_id, token)
     )
-    order = await orders.sandbox_order(svc.db, svc.settings, order_id, token)
+    order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     landing = orders.landing(
         svc.settings, order.env, order.cancel_url, own_origin=public_base(svc.settings)
     )
@@ -411,7 +390,8 @@ routes = [
         doc=RouteDoc(
             "Stripe's events (Stripe-Signature verified); credits each paid order once",
             "billing",
-            auth="stripe",
+            auth="signed",
+            signature_header="Stripe-Signature",
             response=StripeAck,
             errors=(
                 Code.STRIPE_SIGNATURE_INVALID,

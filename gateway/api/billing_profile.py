@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..billing import profile
-from ..billing.schemas import BillingProfileReply, BillingProfileRequest
+from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

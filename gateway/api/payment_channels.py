@@ -5,9 +5,10 @@ query string for a provider whose ``notify_methods`` say so), bounded by the pro
 ``body_limit`` before it is read whole; the provider verifies it before anything in it is acted
 on (``billing.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
 parsed first). A notice taken is answered with the provider's acknowledgement (Epay's
-text ``success``), a refusal with the envelope and its code, never a trace. Stripe's events keep
-their own routes (``/payments/stripe/webhook`` and ``/payment/webhook/stripe``, listed before
-this one so the literal path wins).
+text ``success``), or the envelope where the provider has none (Stripe's), a refusal with the
+envelope and its code, never a trace. Stripe's events also come to the paths they always had
+(``/payments/stripe/webhook`` and ``/payment/webhook/stripe``, listed before this one so the
+literal path wins), which hand them to the same door (``take``).
 """
 
 import logging
@@ -16,21 +17,34 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..billing import channels, notices
-from ..billing.providers import Inbound
+from ..billing.providers import STRIPE, Inbound
 from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
-from ..values.envelope import ApiError
-from .billing import read_raw
+from ..values.envelope import ApiError, Envelope
+from ..values.outcome import Outcome
 
-__all__ = ["routes"]
+__all__ = ["read_raw", "routes", "stripe_webhook"]
 
 log = logging.getLogger(__name__)
 
 # A notify's query string (Epay's) has a dozen names; more is not a notification.
 _QUERY_NAMES = 64
+
+
+async def read_raw(request: Request, limit: int) -> bytes:
+    """The body, refused with ``BODY_TOO_LARGE`` as soon as it is longer than ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(Code.BODY_TOO_LARGE)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(Code.BODY_TOO_LARGE)
+    return bytes(body)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -62,8 +76,27 @@ async def channel_webhook(request: Request) -> Response:
         raise
     inbound = Inbound(request.method, body, dict(request.headers.items()), query)
     outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))
+    return _acknowledged(outcome)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    """Stripe's events at the paths its webhook always had: the same door as
+    ``/payment/webhook/{channel}``."""
+    svc = services(request)
+    await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
+    provider = channels.known(STRIPE)
+    body = await read_raw(request, provider.body_limit)
+    inbound = Inbound("POST", body, dict(request.headers.items()), {})
+    outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))
+    return _acknowledged(outcome)
+
+
+def _acknowledged(outcome: Outcome) -> Response:
+    """A notice taken: the provider's acknowledgement, or the envelope where it has none."""
     taken: notices.Taken = outcome.data
     ack = taken.ack
+    if ack is None:
+        return Envelope.of(Outcome(outcome.code, taken.reply()))
     return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
 
 

@@ -28,7 +28,7 @@ from ..values.envelope import ApiError, Envelope
 from ..values.parsing import read_json
 from ..values.text import NUL
 from .answer import answer
-from .billing import stripe_webhook
+from .payment_channels import stripe_webhook
 
 __all__ = ["routes"]
 
@@ -245,7 +245,8 @@ routes = [
         doc=RouteDoc(
             "Stripe's events at the seed's path: the same as POST /payments/stripe/webhook",
             "billing",
-            auth="stripe",
+            auth="signed",
+            signature_header="Stripe-Signature",
             response=StripeAck,
             errors=(
                 Code.STRIPE_SIGNATURE_INVALID,

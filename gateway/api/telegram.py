@@ -23,7 +23,7 @@ from ..topup import approval_links, approvals, doors
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
-from .billing import read_raw
+from .payment_channels import read_raw
 
 __all__ = ["routes"]
 

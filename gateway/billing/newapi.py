@@ -80,12 +80,13 @@ class Method:
 # checkout, which refuses one that is not. Absent or empty, New API's clients mean the
 # instance's default, Stripe here.
 METHODS: dict[str, Method] = {
-    "stripe": Method(STRIPE, "Stripe", "#635BFF"),
-    "creem": Method(CREEM, "Creem", "#6B7280"),
+    # New API's words for these two are the channels' names.
+    STRIPE: Method(STRIPE, "Stripe", "#635BFF"),
+    CREEM: Method(CREEM, "Creem", "#6B7280"),
     "alipay": Method(EPAY, "Alipay", "#1677FF", epay_type="alipay"),
     "wxpay": Method(EPAY, "WeChat Pay", "#07C160", epay_type="wxpay"),
 }
-_DEFAULT_METHOD = "stripe"
+_DEFAULT_METHOD = STRIPE
 # New API's words for an order's state.
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "expired": "expired"}
 
@@ -265,8 +266,8 @@ def info(found: TopupInfo, settings: Settings) -> NewApiInfo:
     }
     return NewApiInfo(
         enable_online_topup=any(METHODS[m].epay_type for m in methods),
-        enable_stripe_topup="stripe" in methods,
-        enable_creem_topup="creem" in methods,
+        enable_stripe_topup=STRIPE in methods,
+        enable_creem_topup=CREEM in methods,
         enable_redemption=found.redemption,
         pay_methods=[_pay_method(m, lowest) for m in methods],
         min_topup=lowest,

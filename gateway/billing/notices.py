@@ -1,5 +1,6 @@
 """A channel's notifications: verified by its provider, recorded once, settled as the order's
-transitions, the same for every channel.
+transitions, the same for every channel, Stripe's events included (its webhook's paths hand
+them here).
 
 ``handle`` takes a notification as it arrived (``providers.Inbound``: the body already bounded
 by the provider's ``body_limit``). The provider verifies it with the channel's live credentials
@@ -8,19 +9,21 @@ provider notifies about a staging order): over the raw body or query, before any
 except MyFatoorah's, whose signature is over fields of its JSON, so its bounded body is parsed
 to find them. Then it parses it into a ``Notice``. In one transaction the notice's
 ``event_id`` is recorded for the channel (``payment_notices``: a repeat finds the row and
-changes nothing) and the order is settled by the functions reconciliation and Stripe's events
-use (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
+changes nothing) and the order is settled by the functions reconciliation uses too
+(``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
 there first credits the order, once. A subscription's report (``Notice.subscription``) goes to
 ``subscription_channels.on_period``: a paid period credited once per invoice id, its state
-moved, by the rules Stripe's subscription events use. A notice about an order of another
+moved, by one rule for every channel. A notice about an order of another
 channel or environment, or of another merchant than the notice names (Creem's names one),
-credits nothing and is refused; one whose amount, currency or provider's id (MyFatoorah's signed
-invoice, which names no merchant) differs from the order's leaves the order pending for an
-operator (``mismatch``).
+credits nothing and is refused (a provider whose ``notice_codes`` name no ``order_mismatch``
+leaves it to the order's transitions, which answer ``mismatch``); one whose amount, currency
+or provider's id (MyFatoorah's signed invoice, which names no merchant) differs from the
+order's leaves the order pending for an operator (``mismatch``).
 
-Every refusal is an ``ApiError`` with a code of its own, its reason logged once here and never
-the body or a signature; the provider's acknowledgement (``Provider.ack``) answers a notice
-taken, or one taken before.
+Every refusal is an ``ApiError`` with a code of its own (the provider's ``notice_codes``), its
+reason logged once here and never the body or a signature; the provider's acknowledgement
+(``Provider.ack``) answers a notice taken, or one taken before, or where it has none the
+envelope says the event id and what it did (``Taken.reply``).
 """
 
 import logging
@@ -71,7 +74,11 @@ class Taken:
     channel: str
     event_id: str
     result: str
-    ack: Ack
+    ack: Ack | None
+
+    def reply(self) -> dict[str, str]:
+        """What the envelope says where the provider expects no ``ack`` of its own."""
+        return {"event_id": self.event_id, "outcome": self.result}
 
 
 def _refused(provider: Provider[Any], code: Code, reason: str) -> ApiError:
@@ -108,12 +115,13 @@ async def settle(
         if not again:
             log.warning("%s notification for unknown order %s", provider.name, notice.order_id)
         return Settlement("unknown_order")
-    if (
+    mismatch = provider.notice_codes.order_mismatch
+    if mismatch is not None and (
         order.provider != provider.name
         or order.env != "live"
         or (notice.merchant_id is not None and notice.merchant_id != order.merchant_id)
     ):
-        raise _refused(provider, Code.PAYMENT_NOTICE_ORDER_MISMATCH, f"order {notice.order_id}")
+        raise _refused(provider, mismatch, f"order {notice.order_id}")
     order_id = notice.order_id
     if notice.state == "paid":
         paid = Paid(provider.name, notice.session_id, notice.amount_minor, notice.currency)
@@ -135,7 +143,7 @@ async def settle(
         await note_provider(conn, order_id, "unpaid", now, payment_id=notice.payment_id)
         return Settlement("awaiting_payment")
     await note_provider(conn, order_id, _NOTED[notice.state], now, payment_id=notice.payment_id)
-    reason = EXPIRED_REASON if notice.state == "expired" else FAILED_REASON
+    reason = notice.reason or (EXPIRED_REASON if notice.state == "expired" else FAILED_REASON)
     return await fail_order(
         conn, order_id, reason, now, provider=provider.name, status=notice.state
     )
@@ -149,20 +157,21 @@ _UNMATCHED = frozenset({"mismatch", "unknown_order"})
 def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inbound) -> Notice:
     """The provider's verdict, then its parse; whatever else a provider's code raises on what
     an outsider sent is that outsider's refusal, never a 500."""
+    codes = provider.notice_codes
     try:
         provider.verify(ctx, inbound)
     except providers.NoticeRefused as exc:
-        raise _refused(provider, Code.PAYMENT_NOTICE_REFUSED, exc.reason) from None
+        raise _refused(provider, exc.code or codes.refused, exc.reason) from None
     except Exception as exc:
         reason = f"verify raised {type(exc).__name__}"
-        raise _refused(provider, Code.PAYMENT_NOTICE_REFUSED, reason) from None
+        raise _refused(provider, codes.refused, reason) from None
     try:
         notice = provider.parse(ctx, inbound)
     except providers.NoticeMalformed as exc:
-        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, exc.reason) from None
+        raise _refused(provider, codes.malformed, exc.reason) from None
     except Exception as exc:
         reason = f"parse raised {type(exc).__name__}"
-        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, reason) from None
+        raise _refused(provider, codes.malformed, reason) from None
     amount = notice.amount_minor
     if (
         not isinstance(notice.event_id, str)
@@ -170,7 +179,7 @@ def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inb
         or notice.state not in _STATES
         or (amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)))
     ):
-        raise _refused(provider, Code.PAYMENT_NOTICE_MALFORMED, "not a notice the gateway takes")
+        raise _refused(provider, codes.malformed, "not a notice the gateway takes")
     return notice
 
 
@@ -197,8 +206,9 @@ async def handle(db: Database, settings: Settings, channel: str, inbound: Inboun
     succeed."""
     provider = channels.known(channel)
     credentials = await channels.live_credentials(db, settings, provider)
+    credentials = credentials or provider.notice_credentials(settings)
     if credentials is None:
-        raise _refused(provider, Code.PAYMENT_CHANNEL_NOT_CONFIGURED, "no live credentials")
+        raise _refused(provider, provider.notice_codes.not_configured, "no live credentials")
     now = utcnow()
     async with channels.context(settings, "live", credentials, now=now) as ctx:
         notice = _verified(provider, ctx, inbound)
@@ -234,6 +244,6 @@ async def handle(db: Database, settings: Settings, channel: str, inbound: Inboun
         raise
     except Exception:
         log.exception("%s notification %s not processed", provider.name, notice.event_id)
-        raise ApiError(Code.PAYMENT_NOTICE_NOT_PROCESSED) from None
+        raise ApiError(provider.notice_codes.not_processed) from None
     taken = Taken(provider.name, notice.event_id, settled.result, provider.ack(notice))
     return Outcome(Code.SUCCESS, taken, deliveries=settled.deliveries)

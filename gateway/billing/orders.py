@@ -26,7 +26,6 @@ a use a live payer could have had. A use is one conditional upsert, so a limit h
 checkouts race.
 """
 
-import hmac
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -79,7 +78,6 @@ __all__ = [
     "STRIPE_SESSION_TTL",
     "Paid",
     "Settlement",
-    "cancel_sandbox",
     "check_coupon",
     "check_return_urls",
     "checkout",
@@ -92,11 +90,10 @@ __all__ = [
     "invoice",
     "landed_order",
     "landing",
+    "lost",
     "note_provider",
     "order_memo",
     "order_prices",
-    "pay_sandbox",
-    "sandbox_order",
     "sandbox_token",
 ]
 
@@ -253,7 +250,7 @@ async def expire_due(db: Database, *, now: datetime | None = None) -> int:
 
 
 async def hold_open(
-    conn: AsyncConnection, order_id: str, session_id: str | None, *, provider: str = "stripe"
+    conn: AsyncConnection, order_id: str, session_id: str | None, *, provider: str
 ) -> None:
     """A payment completed at the provider with its money still on the way (a bank debit):
     the provider's page can no longer expire, so neither does the order; the provider's next
@@ -708,7 +705,7 @@ async def _coupons(conn: AsyncConnection, t: order_states.Transition, rows: Sequ
             await _take_use(conn, coupon_id, env, None)
 
 
-async def _lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settlement:
+async def lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settlement:
     """Another settled the order first, or it can no longer be paid: expire it if it is due,
     and say what it is now."""
     if await _expire(conn, now, order_id=order_id):
@@ -752,7 +749,7 @@ async def complete_order(
             log.warning("order %s paid before its session expired; credited late", order_id)
             await _coupons(conn, t, [row])
     if row is None:
-        return await _lost(conn, order_id, now)
+        return await lost(conn, order_id, now)
     moved = await credit_merchant(
         conn,
         db,
@@ -839,22 +836,6 @@ async def note_provider(
     await conn.execute(update(_O).where(_O.c.id == order_id).values(**values))
 
 
-# --- the staging sandbox checkout ---
-
-
-async def sandbox_order(db: Database, settings: Settings, order_id: str, token: str) -> Any:
-    """The sandbox order the link names, if the token is the one the link was issued with."""
-    if not hmac.compare_digest(sandbox_token(settings, order_id), token):
-        raise ApiError(Code.ORDER_NOT_FOUND)
-    async with db.read() as conn:
-        order = (
-            await conn.execute(select(_O).where(_O.c.id == order_id, _O.c.provider == "sandbox"))
-        ).first()
-    if order is None:
-        raise ApiError(Code.ORDER_NOT_FOUND)
-    return order
-
-
 async def landed_order(db: Database, order_id: str) -> Any:
     """The checkout a payer lands back from on the gateway's own page (``done_url``)."""
     async with db.read() as conn:
@@ -864,47 +845,3 @@ async def landed_order(db: Database, order_id: str) -> Any:
     if order is None:
         raise ApiError(Code.ORDER_NOT_FOUND)
     return order
-
-
-def _refusal(status: str | None) -> ApiError:
-    """Why an order cannot be paid or cancelled, with the status it has now."""
-    if status == "expired":
-        return ApiError(Code.ORDER_EXPIRED, status=status)
-    return ApiError(Code.ORDER_NOT_PAYABLE, status=status)
-
-
-async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> Outcome:
-    """Pressing Pay: the same completion a paid Stripe event runs, amount and all. An expired
-    order is expired here and then, and the refusal says so."""
-    order = await sandbox_order(db, settings, order_id, token)
-    if order.status != "pending":
-        raise _refusal(order.status)
-    paid = Paid("sandbox", None, order.amount_cents, order.currency)
-    async with db.transaction() as conn:
-        settled = await complete_order(conn, db, order_id, paid, utcnow())
-    if settled.result != "credited":
-        raise _refusal(settled.order_status)
-    return Outcome(
-        Code.SUCCESS,
-        {"order_id": order_id},
-        status=settled.order_status,
-        deliveries=settled.deliveries,
-    )
-
-
-async def cancel_sandbox(db: Database, settings: Settings, order_id: str, token: str) -> Outcome:
-    """Giving up on the sandbox page fails the order at once, if it is still pending and
-    payable; if Pay (or the expiry) got there first, the refusal says what the order became."""
-    order = await sandbox_order(db, settings, order_id, token)
-    if order.status != "pending":
-        raise _refusal(order.status)
-    now = utcnow()
-    async with db.transaction() as conn:
-        settled = await fail_order(
-            conn, order_id, CANCELLED_REASON, now, provider="sandbox", payable_at=now
-        )
-        if settled.result != "failed_order":
-            settled = await _lost(conn, order_id, now)
-    if settled.result != "failed_order":
-        raise _refusal(settled.order_status)
-    return Outcome(Code.SUCCESS, {"order_id": order_id}, status="failed")

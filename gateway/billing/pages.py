@@ -23,8 +23,8 @@ _PAGES = Environment(
 
 def render(page: str, *, title: str, env: str, **values: Any) -> str:
     """``page`` (a template extending the shell) with ``values``; ``channel`` and
-    ``channel_title`` name the channel a page stands in for, ``sandbox`` shows the banner."""
+    ``channel_title`` name the channel a page stands in for, ``stand_in`` shows the banner."""
     values.setdefault("channel", None)
     values.setdefault("channel_title", None)
-    values.setdefault("sandbox", False)
+    values.setdefault("stand_in", False)
     return _PAGES.get_template(page).render(title=title, env=env, stylesheet=STYLESHEET, **values)

@@ -18,8 +18,8 @@ from ..store.models import BillingProfile, table_of
 from ..values.clock import rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from .profile_schemas import BillingProfileData, BillingProfileReply, BillingProfileRequest
 from .receipts import PROFILE_COLUMNS
-from .schemas import BillingProfileData, BillingProfileReply, BillingProfileRequest
 
 __all__ = ["get_profile", "profile_of", "put_profile", "save_profile"]
 

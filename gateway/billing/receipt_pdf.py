@@ -10,7 +10,8 @@ from datetime import datetime
 from importlib.resources import as_file, files
 from typing import TYPE_CHECKING
 
-from .schemas import BillingProfileData, ReceiptData
+from .profile_schemas import BillingProfileData
+from .schemas import ReceiptData
 
 if TYPE_CHECKING:
     from fpdf import FPDF

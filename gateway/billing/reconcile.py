@@ -212,7 +212,9 @@ async def order_of_session(db: Database, session_id: str) -> Any:
     async with db.read() as conn:
         order = (
             await conn.execute(
-                select(_O).where(_O.c.provider == "stripe", _O.c.provider_session_id == session_id)
+                select(_O).where(
+                    _O.c.provider == providers.STRIPE, _O.c.provider_session_id == session_id
+                )
             )
         ).first()
     if order is None:

@@ -45,7 +45,7 @@ def render_page(order: Any, token: str, now: datetime) -> str:
         "sandbox_checkout.html",
         title=f"{channel.title} checkout: {title}" if standing_in and channel else title,
         env="staging",
-        sandbox=True,
+        stand_in=True,
         channel=channel.name if standing_in and channel else None,
         channel_title=channel.title if standing_in and channel else None,
         methods=list(channel.methods) if standing_in and channel else [],

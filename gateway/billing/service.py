@@ -25,6 +25,7 @@ from ..values.settings import Settings
 from . import channels, receipts
 from .channel_schemas import ChannelInfo
 from .profile import profile_of
+from .providers import SANDBOX
 from .receipt_pdf import ReceiptFile, render_pdf
 from .schemas import (
     HISTORY_PAGE_SIZE,
@@ -101,7 +102,7 @@ def provider_names(env: str, offered: list[ChannelInfo]) -> list[str]:
     """``topup-info``'s ``providers``: the sandbox in staging; in live each channel, and
     ``<channel>_invoice`` for one that sends invoices."""
     if env == "staging":
-        return ["sandbox"]
+        return [SANDBOX]
     names = []
     for channel in offered:
         names.append(channel.channel)

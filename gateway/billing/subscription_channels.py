@@ -1,30 +1,36 @@
-"""A channel's report of a subscription (``Notice.subscription``, a ``PeriodNotice``), acted on
-by the rules Stripe's events use (``subscriptions.credit_period``, ``record_failure``,
-``move_state``), so a period is credited once per ``invoice_id`` whichever channel reports it
-and however often, and a state the channel reports moves the subscription as Stripe's does.
+"""Every channel's subscriptions after they are opened: what a channel reports of one
+(``Notice.subscription``, a ``PeriodNotice``, taken by the one notification door,
+``billing.notices``) and the reconciliation that asks its provider when a report was lost.
+Both credit a paid period by ``subscriptions.credit_period`` and move its state by
+``subscriptions.move_state``: one rule, whichever comes first, and however often, for every
+channel.
 
 What each state does:
 
 - ``paid``: the period is credited, once per ``invoice_id`` (its ``subscription_invoices``
   row); a repeat, under another event id or the same, finds the row and credits nothing.
 - ``past_due``: the subscription goes past due (``subscription.past_due``), nothing credited;
-  a later ``paid`` makes it active again, as Stripe's ``invoice.paid`` does.
+  a later ``paid`` makes it active again. With ``invoice_id`` the failed period is recorded.
 - ``canceled``: the subscription ends (``subscription.canceled``); ``canceled`` is final.
-- ``active``: what it says of the period's end and of a cancellation at its end is kept; its
-  status is not moved, since only a paid period makes a subscription active (a channel's
-  "updated" report cannot tell a recovered payment from any other change).
+- ``active``: what it says of the period's end, of a cancellation at its end and of the plan
+  is kept; its status is moved only to the ``status`` the report names, since only a paid
+  period makes a subscription active (a channel's "updated" report that names none cannot
+  tell a recovered payment from any other change).
+- ``expired``: a first checkout that can no longer be paid gives its place back.
+- ``linked``: only the provider's ids of the subscription and its customer are kept.
 
 Every move is dated by the notice's ``created`` and applied only if nothing said later was
 applied already (``state_at``), so reports out of order leave the newest word standing.
-The subscription is found by our id (given to the provider at ``open_subscription``) or by the
+The subscription is found by our id (given to the provider when it was opened) or by the
 provider's, and must be this channel's and live (staging's are the sandbox's); one of another
 merchant is refused, as an order of another merchant is.
 
-A lost report of a paid period is found by reconciliation (``sweep``, in the worker's
-``reconcile_orders``): a channel's live subscriptions not paid yet, past due or past their
-period's end, not looked at lately, are asked of their provider (``Provider.paid_periods``) and
-each paid period is credited by ``credit_period``, whichever of the report and the look comes
-first.
+A lost report is found by reconciliation (``sweep``, in the worker's ``reconcile_orders``):
+the live subscriptions of every provider with ``subscriptions`` not paid yet, past due or past
+their period's end, not looked at lately, are asked of their provider
+(``Provider.paid_periods``) and each paid period is credited by ``credit_period``, whichever of
+the report and the look comes first; what the provider says of the state is applied as a
+report's.
 """
 
 import logging
@@ -35,12 +41,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.db import Database
-from ..store.models import Subscription, table_of
+from ..store.models import Plan, Subscription, table_of
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels
+from . import channels, providers
 from .orders import Settlement
 from .providers import Notice, NotSupported, PeriodNotice, SubscriptionRef
 from .subscriptions import (
@@ -57,6 +63,7 @@ __all__ = ["check", "on_period", "sweep"]
 log = logging.getLogger(__name__)
 
 _S = table_of(Subscription)
+_PL = table_of(Plan)
 
 
 async def _find(conn: AsyncConnection, channel: str, period: PeriodNotice) -> Any:
@@ -94,6 +101,32 @@ async def _link(
             )
 
 
+async def _plan_of_price(conn: AsyncConnection, env: str, price_id: str | None) -> str | None:
+    """The plan a provider's price is of (a plan's prices at its provider)."""
+    if price_id is None:
+        return None
+    return (
+        await conn.execute(
+            select(_PL.c.id).where(
+                _PL.c.env == env,
+                or_(
+                    _PL.c.stripe_price_monthly_id == price_id,
+                    _PL.c.stripe_price_yearly_id == price_id,
+                ),
+            )
+        )
+    ).scalar()
+
+
+async def _expire(conn: AsyncConnection, sub_id: str, now: datetime) -> None:
+    """A first checkout that can no longer be paid gives the merchant's place back."""
+    await conn.execute(
+        update(_S)
+        .where(_S.c.id == sub_id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
+        .values(status="expired", updated_at=now)
+    )
+
+
 async def on_period(
     conn: AsyncConnection, db: Database, channel: str, notice: Notice, now: datetime
 ) -> Settlement:
@@ -114,7 +147,12 @@ async def on_period(
             sub.id,
         )
         raise ApiError(Code.PAYMENT_NOTICE_ORDER_MISMATCH)
+    if period.state == "expired":
+        await _expire(conn, sub.id, now)
+        return Settlement("subscription_checkout_expired")
     await _link(conn, sub, period.provider_subscription_id, period.provider_customer_id)
+    if period.state == "linked":
+        return Settlement(period.outcome)
     at = notice.created or now
     if period.state == "paid":
         if period.invoice_id is None or notice.amount_minor is None or notice.currency is None:
@@ -125,8 +163,9 @@ async def on_period(
                 "%s subscription %s: period %s not in USD", channel, sub.id, period.invoice_id
             )
             return Settlement("mismatch")
+        plan_id = await _plan_of_price(conn, sub.env, period.price_id)
         paid = PaidPeriod(
-            period.invoice_id, notice.amount_minor, notice.currency, period.period_end
+            period.invoice_id, notice.amount_minor, notice.currency, period.period_end, plan_id
         )
         return await credit_period(conn, db, sub, paid, now, at=at)
     if period.state == "past_due":
@@ -135,7 +174,7 @@ async def on_period(
                 period.invoice_id,
                 notice.amount_minor or 0,
                 notice.currency or "USD",
-                None,
+                period.period_start,
                 period.period_end,
             )
             await record_failure(conn, sub, failed, now)
@@ -145,17 +184,16 @@ async def on_period(
         sub.id,
         at,
         now,
-        status="canceled" if period.state == "canceled" else None,
+        status="canceled" if period.state == "canceled" else period.status,
         cancel_at_period_end=period.cancel_at_period_end,
         current_period_end=period.period_end,
+        plan_id=await _plan_of_price(conn, sub.env, period.price_id),
     )
     return Settlement("subscription_updated", deliveries)
 
 
 # --- reconciliation ---
 
-# Subscriptions whose reports come through the payment webhook rather than their own route.
-_NOT_HERE = ("stripe", "sandbox")
 _ABANDONED_AFTER = timedelta(days=1)
 
 
@@ -164,16 +202,19 @@ async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list
     lost), past due, or past their period's end (a renewal's report not seen), not looked at
     lately."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
+    asked = [p for p in providers.all_providers() if p.subscriptions]
     stmt = (
         select(_S.c.id)
         .where(
-            _S.c.provider.not_in(_NOT_HERE),
+            _S.c.provider.in_([p.name for p in asked]),
             _S.c.env == "live",
             _S.c.status.in_(HOLDING),
             _S.c.created_at <= before,
             or_(_S.c.checked_at.is_(None), _S.c.checked_at <= before),
-            # A checkout abandoned is not asked after forever: a day past its expiry at most.
+            # A checkout abandoned is not asked after forever: a day past its expiry at most,
+            # where the provider would not say it expired.
             or_(
+                _S.c.provider.in_([p.name for p in asked if not p.forgets_abandoned]),
                 _S.c.status != "incomplete",
                 _S.c.expires_at.is_(None),
                 _S.c.expires_at > now - _ABANDONED_AFTER,
@@ -208,6 +249,8 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
     deliveries: list[str] = []
     credited = 0
     async with db.transaction() as conn:
+        if found.checkout_expired:
+            await _expire(conn, sub_id, now)
         await _link(conn, sub, found.provider_subscription_id, found.customer_id)
         for period in found.paid:
             if period.currency.upper() != "USD":
@@ -218,12 +261,25 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
                     period.invoice_id,
                 )
                 continue
+            plan_id = await _plan_of_price(conn, sub.env, period.price_id)
             paid = PaidPeriod(
-                period.invoice_id, period.amount_minor, period.currency, period.period_end
+                period.invoice_id, period.amount_minor, period.currency, period.period_end, plan_id
             )
             settled = await credit_period(conn, db, sub, paid, now, at=now)
             credited += settled.result == "credited"
             deliveries += settled.deliveries
+        said = (found.status, found.cancel_at_period_end, found.current_period_end, found.price_id)
+        if any(value is not None for value in said):
+            deliveries += await move_state(
+                conn,
+                sub_id,
+                now,
+                now,
+                status=found.status,
+                cancel_at_period_end=found.cancel_at_period_end,
+                current_period_end=found.current_period_end,
+                plan_id=await _plan_of_price(conn, sub.env, found.price_id),
+            )
         await conn.execute(update(_S).where(_S.c.id == sub_id).values(checked_at=now))
     data = {"subscription_id": sub_id, "credited": credited}
     return Outcome(Code.SUBSCRIPTION_CHECKED, data, deliveries=deliveries)

@@ -27,7 +27,7 @@ def _page(sub: Any, plan: Any, **values: Any) -> str:
     return pages.render(
         "subscription.html",
         env="staging",
-        sandbox=True,
+        stand_in=True,
         sub_id=sub.id,
         plan=plan.name,
         price=_price(plan, sub.interval),

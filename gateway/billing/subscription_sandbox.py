@@ -22,6 +22,7 @@ from ..values.settings import Settings
 from . import sandbox_clock, subscription_states
 from .checkin_schemas import ClockData
 from .plans import find_plan
+from .providers import SANDBOX
 from .sandbox_clock import STAGING, now_for
 from .subscription_states import EXPIRED, INCOMPLETE
 from .subscriptions import (
@@ -73,7 +74,7 @@ async def sandbox_subscription(
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
     async with db.read() as conn:
         row = (
-            await conn.execute(select(_S).where(_S.c.id == sub_id, _S.c.provider == "sandbox"))
+            await conn.execute(select(_S).where(_S.c.id == sub_id, _S.c.provider == SANDBOX))
         ).first()
         if row is None:
             raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
@@ -217,7 +218,7 @@ async def renew_due(db: Database, merchant_id: str, env: str, now: datetime) -> 
                     select(_S.c.id).where(
                         _S.c.merchant_id == merchant_id,
                         _S.c.env == env,
-                        _S.c.provider == "sandbox",
+                        _S.c.provider == SANDBOX,
                         _S.c.status.in_(("active", "past_due")),
                         _S.c.current_period_end <= now,
                     )
@@ -254,7 +255,7 @@ async def sweep(db: Database) -> list[Outcome]:
         .select_from(_S.outerjoin(_C, _C.c.merchant_id == _S.c.merchant_id))
         .where(
             _S.c.env == STAGING,
-            _S.c.provider == "sandbox",
+            _S.c.provider == SANDBOX,
             _S.c.status.in_(("active", "past_due")),
             _S.c.current_period_end.is_not(None),
         )

@@ -7,15 +7,14 @@ gives the place back (``expired``) when the next one is opened.
 
 A paid period is one row of ``subscription_invoices`` keyed by the provider's invoice id,
 written by ``credit_period`` in the same transaction as its wallet credit, ledger entry
-(``subscription_credit``) and events: Stripe's ``invoice.paid`` (however often, in whatever
-order beside ``checkout.session.completed`` and ``customer.subscription.*``) and the
-reconciliation sweep that asks Stripe for a subscription's paid invoices
-(``subscription_stripe``), every other channel's period reports and its reconciliation
-(``subscription_channels``), and the sandbox's renewals (``subscription_sandbox.renew_due``) all
-go through it, so whichever comes first credits and every other finds the row. What the
-provider says of the state (``customer.subscription.updated``, ``invoice.payment_failed``) is
-applied only if it is not older than what was applied before (``state_at``); ``canceled`` is
-final.
+(``subscription_credit``) and events: every channel's period reports (Stripe's
+``invoice.paid`` among them, however often, in whatever order beside its other events) and the
+reconciliation sweep that asks a channel's provider for a subscription's paid periods
+(``subscription_channels``, one module for every channel), and the sandbox's renewals
+(``subscription_sandbox.renew_due``) all go through it, so whichever comes first credits and
+every other finds the row. What the provider says of the state (Stripe's
+``customer.subscription.updated``, ``invoice.payment_failed``) is applied only if it is not older
+than what was applied before (``state_at``); ``canceled`` is final.
 """
 
 import hashlib
@@ -46,9 +45,9 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, receipts, stripe_plans, subscription_states
+from . import channels, providers, receipts, subscription_states
 from .funding import credit_merchant
-from .orders import STRIPE_SESSION_TTL, Settlement, check_return_urls, checkout
+from .orders import Settlement, check_return_urls, checkout
 from .plan_schemas import (
     PaymentSessionData,
     PaymentSessionRequest,
@@ -57,7 +56,7 @@ from .plan_schemas import (
     SubscriptionReply,
 )
 from .plans import find_plan, plan_data
-from .providers import NotSupported, SubscriptionRequest
+from .providers import Credentials, NotSupported, Provider, SubscriptionRequest
 from .schemas import CheckoutData, CheckoutRequest
 from .service import wallet_url
 
@@ -65,7 +64,6 @@ __all__ = [
     "CREDIT_KIND",
     "FINAL",
     "HOLDING",
-    "PERIOD_REASONS",
     "SANDBOX_PATH",
     "FailedPeriod",
     "PaidPeriod",
@@ -90,8 +88,6 @@ _PL = table_of(Plan)
 CREDIT_KIND = "subscription_credit"
 HOLDING = ("incomplete", "active", "past_due")
 FINAL = ("canceled", "expired")
-# The invoices that pay a period (Stripe's ``billing_reason``); a proration is not one.
-PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle", None})
 
 CREATED = "subscription.created"
 RENEWED = "subscription.renewed"
@@ -399,12 +395,13 @@ async def _payer(
     or through any other channel whose provider has ``subscriptions`` and that the merchant is
     offered, which opens it (``Provider.open_subscription``; ``chosen`` is then its
     credentials)."""
-    if channel in ("stripe", "sandbox"):
-        if env == "live" and channel == "sandbox":
+    provider = channels.known(channel)
+    if provider.stands_in or provider.keeps_plan_prices:
+        if env == "live" and provider.stands_in:
             raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
-        return ("sandbox" if env == "staging" else "stripe"), None
+        return (provider.name if env == "live" else providers.default(env)), None
     chosen = await channels.choose(db, settings, env, channel, "subscription")
-    return chosen.payer.name, (None if chosen.payer.name == "sandbox" else chosen)
+    return chosen.payer.name, (None if chosen.payer.stands_in else chosen)
 
 
 def sandbox_token(settings: Settings, sub_id: str, purpose: str = "checkout") -> str:
@@ -417,6 +414,18 @@ def _sandbox_url(settings: Settings, sub_id: str, purpose: str = "checkout") -> 
     token = sandbox_token(settings, sub_id, purpose)
     page = "" if purpose == "checkout" else "/portal"
     return f"{public_base(settings)}{SANDBOX_PATH}/{sub_id}{page}?token={token}"
+
+
+async def _opener(
+    settings: Settings, env: str, channel: str, chosen: channels.Chosen | None
+) -> tuple[Provider[Any], Credentials | None]:
+    """Who opens a live subscription, and with what: the channel chosen, or one that keeps
+    its plans' prices (``Provider.keeps_plan_prices``) with the process's credentials, as
+    its subscriptions always were."""
+    if chosen is not None:
+        return chosen.payer, chosen.credentials
+    provider = channels.known(channel)
+    return provider, provider.default_credentials(settings, env)
 
 
 async def _holder(conn: AsyncConnection, caller: Caller, now: datetime) -> Any:
@@ -479,10 +488,21 @@ async def _subscribe(
     sub_id = new_id("sub")
     success_url = body.success_url or wallet_url(settings)
     cancel_url = body.cancel_url or wallet_url(settings)
-    if channel == "sandbox":
+    if providers.is_stand_in(channel):
         session_id, url = None, _sandbox_url(settings, sub_id)
         expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
-    elif chosen is not None:
+    else:
+        payer, credentials = await _opener(settings, caller.env, channel, chosen)
+        price = None
+        if payer.keeps_plan_prices:
+            price = (
+                plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
+            )
+            if price is None:
+                raise ApiError(Code.PLAN_NOT_PURCHASABLE)
+            if credentials is None:
+                raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+        assert credentials is not None
         request = SubscriptionRequest(
             subscription_id=sub_id,
             merchant_id=caller.merchant_id,
@@ -495,31 +515,15 @@ async def _subscribe(
             return_url=success_url,
             cancel_url=cancel_url,
             notify_url=channels.notify_url(settings, channel),
+            price_id=price,
+            customer_id=customer,
         )
-        async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
-            opened = await chosen.payer.open_subscription(ctx, request)
+        async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+            opened = await payer.open_subscription(ctx, request)
         session_id, url = opened.session_id, opened.url
         expires_at = opened.expires_at or now + timedelta(
             seconds=settings.sandbox_order_ttl_seconds
         )
-    else:
-        price = plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
-        if price is None:
-            raise ApiError(Code.PLAN_NOT_PURCHASABLE)
-        session = await stripe_plans.create_subscription_session(
-            settings,
-            stripe_plans.SubscriptionSessionRequest(
-                subscription_id=sub_id,
-                merchant_id=caller.merchant_id,
-                plan_id=plan.id,
-                price_id=price,
-                customer_id=customer,
-                success_url=success_url,
-                cancel_url=cancel_url,
-            ),
-        )
-        session_id, url = session.id, session.url
-        expires_at = session.expires_at or now + STRIPE_SESSION_TTL
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.
@@ -637,18 +641,13 @@ async def open_portal(
         ).first()
     if sub is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    if sub.provider == "sandbox":
+    if providers.is_stand_in(sub.provider):
         return Outcome(
             Code.SUCCESS,
-            PortalData(url=_sandbox_url(settings, sub.id, "portal"), channel="sandbox"),
+            PortalData(url=_sandbox_url(settings, sub.id, "portal"), channel=sub.provider),
         )
     if sub.provider_customer_id is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    if sub.provider == "stripe":
-        url = await stripe_plans.create_portal_session(
-            settings, sub.provider_customer_id, return_url
-        )
-        return Outcome(Code.SUCCESS, PortalData(url=url, channel="stripe"))
     return Outcome(
         Code.SUCCESS,
         PortalData(url=await _channel_portal(db, settings, sub, return_url), channel=sub.provider),

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from keys import ENVS
 
 from ..billing import profile
-from ..billing.schemas import BillingProfileReply, BillingProfileRequest
+from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
 from ..merchants import preferences
 from ..operations import perform
 from ..services import services

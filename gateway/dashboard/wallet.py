@@ -222,7 +222,7 @@ async def checkout(request: Request) -> Response:
         except ApiError as exc:
             refused.add(exc, _REFUSAL_FIELD.get(exc.code, FORM))
         else:
-            if made.provider == "sandbox":
+            if providers.is_stand_in(made.provider):
                 # The gateway's own page. The link alone can pay the order: no cache may keep it.
                 return RedirectResponse(
                     made.checkout_url, 303, headers={"Cache-Control": "no-store"}
@@ -322,7 +322,7 @@ async def subscribe(request: Request) -> Response:
     try:
         body = PaymentSessionRequest.model_validate(
             {
-                "channel": "stripe",
+                "channel": providers.default(viewer.env),
                 "type": "subscription",
                 "plan_id": typed["plan_id"] or None,
                 "interval": typed["interval"] or None,
@@ -340,7 +340,7 @@ async def subscribe(request: Request) -> Response:
     except ApiError as exc:
         refused.add(exc, "plan_id" if exc.code == Code.PLAN_NOT_FOUND else FORM)
     else:
-        if made.channel == "sandbox":
+        if providers.is_stand_in(made.channel):
             return RedirectResponse(made.url, 303, headers={"Cache-Control": "no-store"})
         return page(request, "wallet/subscribe.html", {"session": made}, no_store=True)
     response = await _wallet_page(
@@ -361,7 +361,7 @@ async def manage_subscription(request: Request) -> Response:
         svc.db, svc.settings, viewer.caller, back, own_origin=back
     )
     portal = (await perform(svc.waker, operation)).one(PortalData)
-    if portal.channel == "sandbox":
+    if providers.is_stand_in(portal.channel):
         return RedirectResponse(portal.url, 303, headers={"Cache-Control": "no-store"})
     return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)
 

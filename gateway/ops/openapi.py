@@ -217,10 +217,10 @@ def _parameters(route: ApiRoute, schemas: _Schemas) -> list[dict[str, Any]]:
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             }
         )
-    if doc.auth == "stripe":
+    if doc.auth == "signed":
         params.append(
             {
-                "name": "Stripe-Signature",
+                "name": doc.signature_header,
                 "in": "header",
                 "required": True,
                 "schema": {"type": "string"},
@@ -233,7 +233,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "key": [{"apiKey": []}],
     "admin": [{"adminToken": []}],
     "none": [],
-    "stripe": [],
+    "signed": [],
 }
 
 

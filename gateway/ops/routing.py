@@ -13,7 +13,8 @@ from ..values.codes import Code
 
 __all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 
-Auth = Literal["key", "admin", "none", "stripe"]
+# ``signed``: no credential but a sender's signature, in the header ``signature_header`` names.
+Auth = Literal["key", "admin", "none", "signed"]
 
 # What any route behind an API key may answer before it runs.
 KEY_ERRORS = (
@@ -58,6 +59,8 @@ class RouteDoc:
     # A door that answers in another API's shape (New API's own paths): its replies' models by
     # HTTP status, described as they are, in place of the envelope and its codes.
     replies: Mapping[int, Sequence[type[BaseModel]]] | None = None
+    # A ``signed`` route's signature header, as the sender names it.
+    signature_header: str | None = None
 
 
 _NO_STORE = (b"cache-control", b"no-store")

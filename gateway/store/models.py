@@ -66,7 +66,6 @@ __all__ = [
     "RecipientLinkRevocation",
     "RedemptionCode",
     "SandboxClock",
-    "StripeEvent",
     "Subscription",
     "SubscriptionFailure",
     "SubscriptionInvoice",
@@ -656,18 +655,6 @@ class OrderRefund(Base):
     updated_at: Mapped[datetime]
 
 
-class StripeEvent(Base):
-    """Every verified Stripe event, once: the primary key is the dedupe on the event id."""
-
-    __tablename__ = "stripe_events"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    type: Mapped[str] = mapped_column(String(100))
-    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    outcome: Mapped[str] = mapped_column(String(30))
-    received_at: Mapped[datetime]
-
-
 class PaymentChannel(Base):
     """A payment channel as the operator set it for one environment: offered or not, and its
     credentials (the provider's ``Credentials`` as JSON, sealed; context channel and env).
@@ -684,7 +671,7 @@ class PaymentChannel(Base):
 
 class PaymentNotice(Base):
     """Every verified notification of a channel, once: the primary key is the dedupe on the
-    channel's event id (Stripe's events keep ``stripe_events``)."""
+    channel's event id (Stripe's too, under ``stripe``)."""
 
     __tablename__ = "payment_notices"
 

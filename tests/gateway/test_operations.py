@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import orders, redemption, stripe_events
+from gateway.billing import notices, redemption, sandbox_orders
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
@@ -47,8 +47,8 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
     approvals.approve,
     approvals.deny,
     redemption.redeem,
-    orders.pay_sandbox,
-    stripe_events.handle_stripe_event,
+    sandbox_orders.pay_sandbox,
+    notices.handle,
     merchants.adjust,
     endpoints.send_test,
     deliveries.replay_delivery,
@@ -299,8 +299,9 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "``subscription_invoices.period_receipt``'s",
     "gateway.billing.orders.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
-    "gateway.billing.orders.sandbox_order": "the sandbox checkout's own page and buttons, as "
-    "Stripe's hosted page would be; the payment itself is ``orders.pay_sandbox``",
+    "gateway.billing.sandbox_orders.sandbox_order": "the sandbox checkout's own page and "
+    "buttons, as Stripe's hosted page would be; the payment itself is "
+    "``sandbox_orders.pay_sandbox``",
     "gateway.billing.subscription_sandbox.sandbox_subscription": "the sandbox's subscription "
     "checkout and portal pages, as Stripe's hosted pages would be; what they change is an "
     "operation",

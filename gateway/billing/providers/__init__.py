@@ -36,8 +36,10 @@ __all__ = [
     "MyFatoorahCredentials",
     "StripeCredentials",
     "all_providers",
+    "default",
     "for_order",
     "get",
+    "is_stand_in",
     "register",
     "registered",
     "unregister",
@@ -94,6 +96,18 @@ def get(name: str) -> Provider[Any] | None:
 def all_providers() -> list[Provider[Any]]:
     """Every registered provider, the built-in ones first, then in order of registration."""
     return list(_PROVIDERS.values())
+
+
+def default(env: str) -> str:
+    """The channel a payment goes through when none is named: the sandbox in staging,
+    Stripe in live."""
+    return SANDBOX if env == "staging" else STRIPE
+
+
+def is_stand_in(name: str) -> bool:
+    """Whether ``name`` is the staging sandbox's (``Provider.stands_in``)."""
+    found = _PROVIDERS.get(name)
+    return found is not None and found.stands_in
 
 
 def for_order(order: Any) -> Provider[Any] | None:

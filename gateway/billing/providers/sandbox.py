@@ -35,6 +35,7 @@ class SandboxProvider(Provider[NoCredentials]):
     name: ClassVar[str] = SANDBOX
     title: ClassVar[str] = "Sandbox"
     settles_late: ClassVar[bool] = False
+    stands_in: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:

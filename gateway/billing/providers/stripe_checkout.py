@@ -1,11 +1,12 @@
-"""Stripe: Checkout Sessions and invoices, through the official package (``billing.payments``).
+"""Stripe: Checkout Sessions, invoices and subscriptions, through the official package
+(``billing.payments``, ``billing.stripe_plans``).
 
 Its credentials are the process settings (``AITOPUP_STRIPE_SECRET_KEY``,
 ``AITOPUP_STRIPE_WEBHOOK_SECRET``, ``AITOPUP_STRIPE_API_BASE``) unless the operator saves a row
 for the environment, so nothing changes for an operator who configured Stripe before channels
-existed. Stripe's events keep their own route and table (``billing.stripe_events``: they also
-drive subscriptions), and settle orders through the same transitions as every channel's
-notices.
+existed. Its events come through the one notification door (``billing.notices``) as every
+channel's do, read by ``stripe_events``; they keep the codes and the answer Stripe's webhook
+always had (``notice_codes``, ``ack``).
 """
 
 from datetime import timedelta
@@ -13,21 +14,33 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
+from ...values.codes import Code
+from ...values.outcome import ApiError
 from ...values.settings import Settings
-from .. import payments
+from .. import payments, stripe_plans
 from .base import (
+    Ack,
     Context,
     Credentials,
+    Inbound,
     Kind,
     Looked,
+    Notice,
+    NoticeCodes,
+    NoticeRefused,
     NotSupported,
     Opened,
     OrderRef,
     PaymentRequest,
+    PeriodPaid,
+    Periods,
     Provider,
     ProviderError,
     Refunded,
+    SubscriptionRef,
+    SubscriptionRequest,
 )
+from .stripe_events import PERIOD_REASONS, STATES, notice_of
 
 __all__ = ["STRIPE", "StripeCredentials", "StripeProvider", "stripe_settings"]
 
@@ -60,16 +73,38 @@ class StripeProvider(Provider[StripeCredentials]):
     credentials: ClassVar[type[Credentials]] = StripeCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout", "invoice"})
     subscriptions: ClassVar[bool] = True
+    keeps_plan_prices: ClassVar[bool] = True
     can_look_up: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
     # Stripe's events carry whole objects.
     body_limit: ClassVar[int] = 512 * 1024
+    # Its webhook's codes, as they were before it was a channel; an event about another
+    # channel's order settles nothing and says ``mismatch``.
+    notice_codes: ClassVar[NoticeCodes] = NoticeCodes(
+        refused=Code.STRIPE_SIGNATURE_INVALID,
+        malformed=Code.STRIPE_EVENT_MALFORMED,
+        not_configured=Code.STRIPE_WEBHOOK_NOT_CONFIGURED,
+        not_processed=Code.STRIPE_EVENT_NOT_PROCESSED,
+        order_mismatch=None,
+    )
+    # A subscription's first checkout is asked after until Stripe says it expired.
+    forgets_abandoned: ClassVar[bool] = False
 
     def default_credentials(self, settings: Settings, env: str) -> StripeCredentials | None:
         if settings.stripe_secret_key is None:
             return None
         return StripeCredentials(
             secret_key=settings.stripe_secret_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+
+    def notice_credentials(self, settings: Settings) -> StripeCredentials | None:
+        # A webhook secret set without an API key still verifies events, as it always did.
+        if settings.stripe_webhook_secret is None:
+            return None
+        return StripeCredentials(
+            secret_key=SecretStr(""),
             webhook_secret=settings.stripe_webhook_secret,
             api_base=settings.stripe_api_base,
         )
@@ -145,3 +180,66 @@ class StripeProvider(Provider[StripeCredentials]):
         key = order.refund_key or f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
         refund_id, status = await payments.create_refund(settings, payment_id, amount_minor, key)
         return Refunded(refund_id, status)
+
+    def verify(self, ctx: Context[StripeCredentials], inbound: Inbound) -> None:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        try:
+            payments.verify_event(settings, inbound.body, inbound.headers.get("stripe-signature"))
+        except ApiError as exc:
+            raise NoticeRefused(exc.code.name.lower(), exc.code) from None
+
+    def parse(self, ctx: Context[StripeCredentials], inbound: Inbound) -> Notice:
+        return notice_of(inbound.body)
+
+    def ack(self, notice: Notice) -> Ack | None:
+        return None  # the envelope: the event id and what it did
+
+    async def open_subscription(
+        self, ctx: Context[StripeCredentials], req: SubscriptionRequest
+    ) -> Opened:
+        assert req.price_id is not None  # the gateway refuses a plan without one first
+        session = await stripe_plans.create_subscription_session(
+            stripe_settings(ctx.settings, ctx.credentials),
+            stripe_plans.SubscriptionSessionRequest(
+                subscription_id=req.subscription_id,
+                merchant_id=req.merchant_id,
+                plan_id=req.plan_id,
+                price_id=req.price_id,
+                customer_id=req.customer_id,
+                success_url=req.return_url,
+                cancel_url=req.cancel_url,
+            ),
+        )
+        return Opened(session.url, session.id, session.expires_at or ctx.now + SESSION_TTL)
+
+    async def open_portal(
+        self, ctx: Context[StripeCredentials], customer_id: str, return_url: str
+    ) -> str:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        return await stripe_plans.create_portal_session(settings, customer_id, return_url)
+
+    async def paid_periods(self, ctx: Context[StripeCredentials], ref: SubscriptionRef) -> Periods:
+        # Through the first checkout while the subscription's id is not known.
+        looked = await stripe_plans.look_up_subscription(
+            stripe_settings(ctx.settings, ctx.credentials),
+            session_id=ref.session_id,
+            subscription_id=ref.provider_subscription_id,
+        )
+        found = looked.subscription
+        if found is None:
+            return Periods(None, None, (), checkout_expired=looked.session_status == "expired")
+        paid = tuple(
+            PeriodPaid(i.id, i.amount_paid, i.currency or "usd", i.period_end, i.price_id)
+            # Oldest first (Stripe lists the newest first): the first is the creation.
+            for i in reversed(looked.paid)
+            if i.billing_reason in PERIOD_REASONS and i.amount_paid is not None
+        )
+        return Periods(
+            found.id,
+            found.customer,
+            paid,
+            status=STATES.get(found.status or ""),
+            cancel_at_period_end=found.cancel_at_period_end,
+            current_period_end=found.current_period_end,
+            price_id=found.price_id,
+        )

@@ -14,8 +14,9 @@ import respx
 from sqlalchemy import func, select, update
 
 from gateway.billing import orders as billing_orders
+from gateway.billing.providers import STRIPE
 from gateway.store.db import Database
-from gateway.store.models import FundingOrder, StripeEvent, table_of
+from gateway.store.models import FundingOrder, PaymentNotice, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures import channels
 from tests.fixtures.billing import STRIPE_API, stripe_headers
@@ -109,7 +110,9 @@ async def order_status(client: httpx.AsyncClient, merchant: MerchantKey) -> str:
 async def stripe_event_count(db: Database) -> int:
     async with db.read() as conn:
         count = (
-            await conn.execute(select(func.count()).select_from(table_of(StripeEvent)))
+            await conn.execute(
+                select(func.count()).where(table_of(PaymentNotice).c.channel == STRIPE)
+            )
         ).scalar_one()
     return int(count)
 

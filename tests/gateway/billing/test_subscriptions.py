@@ -12,9 +12,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import subscription_stripe
+from gateway.billing import subscription_channels
 from gateway.store.db import Database
-from gateway.store.models import StripeEvent, Subscription, table_of
+from gateway.store.models import PaymentNotice, Subscription, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
@@ -22,7 +22,7 @@ from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.subscriptions import MakePlan, Subscribe, balance, credits_of, post_event
 from tests.fixtures.webhooks import events_of
 
-_E = table_of(StripeEvent)
+_E = table_of(PaymentNotice)
 _S = table_of(Subscription)
 
 
@@ -30,7 +30,7 @@ async def _sweep(db: Database, settings: Settings) -> int:
     """The reconciliation sweep, as the worker runs it, a day on (past any period's end):
     how many periods it credited."""
     later = utcnow() + timedelta(days=400)
-    found = await subscription_stripe.sweep(db, settings, now=later)
+    found = await subscription_channels.sweep(db, settings, now=later)
     return sum(o.data["credited"] for o in found)
 
 
@@ -252,7 +252,8 @@ async def test_forged_replayed_and_stale_subscription_events_are_refused(
         assert (refused.status_code, refused.json()["code"]) == (400, 4120), refused.text
         assert refused.json()["success"] is False
     async with db.read() as conn:
-        assert (await conn.execute(select(_E.c.id).where(_E.c.id == event_id))).first() is None
+        found = select(_E.c.event_id).where(_E.c.event_id == event_id)
+        assert (await conn.execute(found)).first() is None
     assert await credits_of(db, merchant) == 0
 
     first = await post_event(sub_api, payload)
