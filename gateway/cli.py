@@ -482,6 +482,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run(host=args.host, port=args.port)
 
 
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from .standins.command import serve
+
+    return serve(args.dev_command, args.host, args.port)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aitopup", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -670,6 +676,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.set_defaults(func=_cmd_run)
+
+    dev_cmd = sub.add_parser(
+        "dev", help="development stand-ins of the upstreams, to try fulfilment locally"
+    )
+    dev_sub = dev_cmd.add_subparsers(dest="dev_command", required=True)
+    for kind, said in (
+        ("newapi", "a New API instance: its admin API, and a console page that redeems codes"),
+        ("openrouter", "OpenRouter's key management API"),
+    ):
+        standin = dev_sub.add_parser(
+            kind,
+            help=said,
+            description=f"Serves {said}, in memory, until Ctrl-C, and prints what to enter on "
+            "the dashboard's Fulfilment page (staging reaches it on this machine when "
+            "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is true, as make run sets).",
+        )
+        standin.add_argument("--host", default="127.0.0.1")
+        standin.add_argument("--port", type=int, help="default: 3000 (New API), 3100 (OpenRouter)")
+        standin.set_defaults(func=_cmd_dev)
     return parser
 
 
