@@ -42,6 +42,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/redeem"): "wallet",
     ("POST", "/wallet/subscribe"): "wallet",
     ("POST", "/wallet/subscription/portal"): "wallet",
+    ("POST", "/wallet/subscription/checkout/cancel"): "wallet",
     ("POST", "/wallet/checkin"): "wallet",
     ("POST", "/wallet/clock/advance"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",

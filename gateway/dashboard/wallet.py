@@ -20,9 +20,24 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, plans, pricing, providers, reconcile, redemption, subscriptions
+from ..billing import (
+    open_checkouts,
+    orders,
+    plans,
+    pricing,
+    providers,
+    reconcile,
+    redemption,
+    subscriptions,
+)
 from ..billing import service as funding
-from ..billing.plan_schemas import PaymentSessionData, PaymentSessionRequest, PlanData, PortalData
+from ..billing.plan_schemas import (
+    PaymentSessionData,
+    PaymentSessionRequest,
+    PlanData,
+    PortalData,
+    SubscriptionReply,
+)
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -60,6 +75,7 @@ _NOTICES = {
     "checked": "Payment checked with the provider: the order below shows what it found.",
     "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
     "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
+    "checkout-ended": "The open subscription checkout is cancelled: nothing was charged.",
 }
 _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
@@ -121,6 +137,7 @@ async def _wallet_page(
     channels = info.one(TopupInfo).channels
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
+    subscribed = await perform(svc.waker, subscriptions.get_subscription(svc.db, caller))
     listed = funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
     )
@@ -153,6 +170,8 @@ async def _wallet_page(
         "redeem": redeem or {"code": "", "errors": {}},
         "plans": offered,
         "subscription": balance.subscription,
+        "open_checkout": subscribed.one(SubscriptionReply).open_checkout,
+        "cancellable": open_checkouts.CANCELLABLE,
         "subscribe": subscribe or {"plan_id": "", "interval": "month", "errors": {}},
         "wallet_labels": _LABELS,
         # The check-in, the staging test clock and the paid periods: their own cards.
@@ -366,12 +385,35 @@ async def manage_subscription(request: Request) -> Response:
     return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)
 
 
+async def cancel_checkout(request: Request) -> Response:
+    """The API's ``DELETE /subscription/checkout``: the open checkout ended, nothing charged."""
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    refused = FormErrors()
+    try:
+        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+        await perform(svc.waker, open_checkouts.cancel(svc.db, svc.settings, viewer.caller))
+    except ApiError as exc:
+        refused.add(exc, FORM)
+        response = await _wallet_page(
+            request,
+            viewer,
+            status=refused.status,
+            subscribe={"plan_id": "", "interval": "month", "errors": refused.errors},
+        )
+        response.headers.update(refused.headers)
+        return response
+    return RedirectResponse(path_for("wallet_page") + "?notice=checkout-ended", 303)
+
+
 routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"]),
     Route("/wallet/checkout", checkout, methods=["POST"]),
     Route("/wallet/redeem", redeem, methods=["POST"]),
     Route("/wallet/subscribe", subscribe, methods=["POST"]),
     Route("/wallet/subscription/portal", manage_subscription, methods=["POST"]),
+    Route("/wallet/subscription/checkout/cancel", cancel_checkout, methods=["POST"]),
     Route("/wallet/orders/{order_id}/check", check_order, methods=["POST"]),
     Route("/wallet/orders/{order_id}/receipt", receipt_page, methods=["GET"]),
     Route("/wallet/orders/{order_id}/receipt.pdf", receipt_pdf, methods=["GET"]),
