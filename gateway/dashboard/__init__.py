@@ -36,6 +36,7 @@ from . import (
     permissions,
     recipient,
     recipients,
+    send,
     settings,
     topups,
     wallet,
@@ -58,6 +59,7 @@ def routes() -> list[BaseRoute]:
         *apps.routes,
         *overview.routes,
         *keys.routes,
+        *send.routes,  # before topups: /topups/send is not a top-up id
         *topups.routes,
         *developers.routes,
         *live.routes,

@@ -11,7 +11,6 @@ shown beside the form that caused it, with what was typed kept.
 """
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,12 +51,13 @@ from ..mail.links import public_base
 from ..operations import perform
 from ..services import services
 from ..topup import service as topups
-from ..topup.schemas import BalanceData
+from ..topup import vouchers
+from ..topup.schemas import BalanceData, RedeemedData
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, field, page_number
+from .inputs import FORM, FormErrors, dollars_to_cents, field, page_number
 from .paths import path_for
 from .render import page
 from .wallet_cards import context as cards_context
@@ -106,6 +106,7 @@ _LABELS = {
     "coupon": "Coupon",
     "channel": "Pay with",
     "code": "Code",
+    "voucher": "Voucher",
     "plan_id": "Plan",
     "interval": "Billed",
 }
@@ -124,6 +125,7 @@ async def _wallet_page(
     checkout: dict[str, Any] | None = None,
     redeem: dict[str, Any] | None = None,
     subscribe: dict[str, Any] | None = None,
+    voucher: dict[str, Any] | None = None,
 ) -> Response:
     svc = services(request)
     caller = viewer.caller
@@ -168,6 +170,7 @@ async def _wallet_page(
         "checkout": checkout
         or {"pack_id": "", "amount": "", "coupon": "", "channel": "", "errors": {}},
         "redeem": redeem or {"code": "", "errors": {}},
+        "voucher": voucher or {"code": "", "errors": {}, "done": None},
         "plans": offered,
         "subscription": balance.subscription,
         "open_checkout": subscribed.one(SubscriptionReply).open_checkout,
@@ -207,7 +210,7 @@ async def checkout(request: Request) -> Response:
     amount = None
     if custom:
         try:
-            amount = _cents(typed["amount"])
+            amount = dollars_to_cents(typed["amount"])
             pricing.check_amount(svc.settings, amount)
         except ApiError as exc:
             refused.add(exc, "amount")
@@ -257,18 +260,6 @@ async def checkout(request: Request) -> Response:
     )
     response.headers.update(refused.headers)
     return response
-
-
-def _cents(typed: str) -> int:
-    """Dollars as typed (``25`` or ``25.50``) in cents; anything else is refused."""
-    try:
-        amount = Decimal(typed)
-    except InvalidOperation:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.") from None
-    cents = amount * 100
-    if not amount.is_finite() or cents != cents.to_integral_value() or not 0 < cents < 10**9:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
-    return int(cents)
 
 
 async def check_order(request: Request) -> Response:
@@ -327,6 +318,32 @@ async def redeem(request: Request) -> Response:
         response.headers.update(refused.headers)
         return response
     return RedirectResponse(path_for("wallet_page") + "?notice=redeemed", 303)
+
+
+async def redeem_voucher(request: Request) -> Response:
+    """The API's ``POST /vouchers/redeem``: a voucher this merchant sent, taken back from its
+    recipient once; the reply shown beside the form."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    code = field(data, "voucher", 64).strip()
+    svc = services(request)
+    refused = FormErrors()
+    try:
+        if not code:
+            raise ApiError(Code.VOUCHER_CODE_INVALID)
+        done = await perform(svc.waker, vouchers.redeem(svc.db, svc.sealer, viewer.caller, code))
+    except ApiError as exc:
+        refused.add(exc, "voucher")
+        response = await _wallet_page(
+            request,
+            viewer,
+            status=refused.status,
+            voucher={"code": code, "errors": refused.errors, "done": None},
+        )
+        response.headers.update(refused.headers)
+        return response
+    shown = {"code": "", "errors": {}, "done": RedeemedData.model_validate(done.data)}
+    return await _wallet_page(request, viewer, voucher=shown)
 
 
 async def subscribe(request: Request) -> Response:
@@ -411,6 +428,7 @@ routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"]),
     Route("/wallet/checkout", checkout, methods=["POST"]),
     Route("/wallet/redeem", redeem, methods=["POST"]),
+    Route("/wallet/vouchers/redeem", redeem_voucher, methods=["POST"]),
     Route("/wallet/subscribe", subscribe, methods=["POST"]),
     Route("/wallet/subscription/portal", manage_subscription, methods=["POST"]),
     Route("/wallet/subscription/checkout/cancel", cancel_checkout, methods=["POST"]),
