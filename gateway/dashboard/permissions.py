@@ -41,7 +41,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/recipients/revoke-links"): "topups",
     ("POST", "/wallet/checkout"): "wallet",
     ("POST", "/wallet/redeem"): "wallet",
-    ("POST", "/wallet/vouchers/redeem"): "topups",
+    ("POST", "/wallet/vouchers/take-back"): "topups",
     ("POST", "/wallet/subscribe"): "wallet",
     ("POST", "/wallet/subscription/portal"): "wallet",
     ("POST", "/wallet/subscription/checkout/cancel"): "wallet",

@@ -13,7 +13,7 @@ from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, join_as
 
 WALLET = "/wallet"
-FORM = "/wallet/vouchers/redeem"
+FORM = "/wallet/vouchers/take-back"
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
 
 
