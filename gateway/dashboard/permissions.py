@@ -60,6 +60,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/members/{user_id}/remove"): "members",
     ("POST", "/settings"): "settings",
     ("POST", "/settings/billing-profile"): "settings",
+    ("POST", "/settings/vouchers"): "settings",
     ("POST", "/mail/settings"): "settings",
     ("POST", "/wallet/orders/{order_id}/check"): "wallet",
     ("POST", "/fulfilment/{platform}"): "fulfilment",
