@@ -34,7 +34,7 @@ from .values.codes import Code
 from .values.outcome import ApiError
 from .values.resources import Resource
 
-__all__ = ["Caller", "authenticate", "require_scope"]
+__all__ = ["Caller", "authenticate", "of_key", "require_scope"]
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
@@ -60,6 +60,13 @@ _OF_KEY = """JOIN merchants m ON m.id = k.merchant_id
     JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id"""
 _LOOKUP = Statement(
     f"SELECT {_CALLER} FROM api_keys k {_OF_KEY} WHERE k.key_hash = :key_hash",  # noqa: S608
+    _CALLER_NAMES,
+)
+# The same, for a key named by its id among its merchant's of one environment (the dashboard's
+# send, acting as a key the member picks).
+_BY_ID = Statement(
+    f"""SELECT {_CALLER} FROM api_keys k {_OF_KEY}
+    WHERE k.id = :key_id AND k.merchant_id = :merchant_id AND k.env = :env""",  # noqa: S608
     _CALLER_NAMES,
 )
 # The same, for an access token: its consent's key, and the token's own state.
@@ -132,6 +139,23 @@ async def authenticate(
 
     async def lookup(tx: Raw) -> dict[str, Any] | None:
         return await tx.fetchrow(_LOOKUP, {"key_hash": key_hash})
+
+    row = await db.run(lookup, read_only=True)
+    if row is None:
+        raise ApiError(Code.AUTH_UNKNOWN)
+    return _caller(row, now or utcnow())
+
+
+async def of_key(
+    db: Database, merchant_id: str, env: str, key_id: str, *, now: datetime | None = None
+) -> Caller:
+    """The caller of the merchant's key ``key_id`` in ``env``, as if it were presented: its
+    policy, revoked and expired as ``authenticate`` says. Another merchant's or environment's
+    key is unknown, as an unknown one is."""
+
+    async def lookup(tx: Raw) -> dict[str, Any] | None:
+        params = {"key_id": key_id, "merchant_id": merchant_id, "env": env}
+        return await tx.fetchrow(_BY_ID, params)
 
     row = await db.run(lookup, read_only=True)
     if row is None:

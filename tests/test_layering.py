@@ -117,7 +117,10 @@ LAYERS = (
     # The app assembled from the doors, what wraps it, and the local webhook listener's app.
     Layer("app", ("gateway.app", "gateway.security_headers", "gateway.listen")),
     # What the command line runs: operator actions and the local stack.
-    Layer("commands", ("gateway.operator", "gateway.local_gateway", "gateway.devrun")),
+    Layer(
+        "commands",
+        ("gateway.operator", "gateway.local_gateway", "gateway.devrun", "gateway.standins"),
+    ),
     # ``aitopup``: every command, above all it runs.
     Layer("command line", ("gateway.cli",)),
     # The worker, above the gateway whose store and outbox it reads.

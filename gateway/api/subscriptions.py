@@ -9,7 +9,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import plans, subscription_pages, subscription_sandbox, subscriptions
+from ..billing import (
+    open_checkouts,
+    plans,
+    subscription_pages,
+    subscription_sandbox,
+    subscriptions,
+)
 from ..billing.plan_schemas import (
     PaymentSessionData,
     PaymentSessionRequest,
@@ -67,6 +73,14 @@ async def open_portal(request: Request) -> Response:
     body, _ = await read_json(request, PortalRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
     operation = subscriptions.open_portal(svc.db, svc.settings, caller, body.return_url)
+    return await answer(request, operation, headers=decision.headers())
+
+
+async def cancel_checkout(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    svc = services(request)
+    decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
+    operation = open_checkouts.cancel(svc.db, svc.settings, caller)
     return await answer(request, operation, headers=decision.headers())
 
 
@@ -208,6 +222,7 @@ routes = [
                 Code.PLAN_NOT_FOUND,
                 Code.PLAN_NOT_PURCHASABLE,
                 Code.SUBSCRIPTION_EXISTS,
+                Code.SUBSCRIPTION_CHECKOUT_OPEN,
                 Code.PACK_NOT_FOUND,
                 Code.RETURN_URL_INVALID,
                 Code.OPEN_ORDERS_LIMIT_REACHED,
@@ -231,11 +246,31 @@ routes = [
                 *KEY_ERRORS,
                 *BODY_ERRORS,
                 Code.SUBSCRIPTION_NOT_FOUND,
+                Code.SUBSCRIPTION_CHECKOUT_OPEN,
                 Code.RETURN_URL_INVALID,
                 Code.PAYMENT_CALLS_RATE_LIMITED,
                 *_PROVIDER,
             ),
             secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/subscription/checkout",
+        cancel_checkout,
+        methods=["DELETE"],
+        doc=RouteDoc(
+            "Cancel the open, unpaid subscription checkout (GET /subscription's "
+            "open_checkout): nothing is charged and a new one may be opened. The sandbox's and "
+            "Stripe's (expired at Stripe first); another channel's ends at its expires_at",
+            "billing",
+            errors=(
+                *KEY_ERRORS,
+                Code.SUBSCRIPTION_CHECKOUT_NOT_OPEN,
+                Code.SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE,
+                Code.SUBSCRIPTION_NOT_CHANGEABLE,
+                Code.PAYMENT_CALLS_RATE_LIMITED,
+                *_PROVIDER,
+            ),
         ),
     ),
     ApiRoute(

@@ -9,6 +9,7 @@ from .schemas import absolute_http_url
 
 __all__ = [
     "MAX_FEATURES",
+    "OpenCheckoutData",
     "PaymentSessionData",
     "PaymentSessionRequest",
     "PlanAdminData",
@@ -190,9 +191,23 @@ class SubscriptionData(BaseModel):
     periods_paid: int
 
 
+class OpenCheckoutData(BaseModel):
+    subscription_id: str
+    plan: PlanData
+    interval: Interval
+    channel: str = Field(description="Where it is paid: sandbox, stripe, or another channel.")
+    url: str | None = Field(description="Where to continue paying it.")
+    expires_at: str | None = Field(description="When it can no longer be paid, and ends.")
+
+
 class SubscriptionReply(BaseModel):
     subscription: SubscriptionData | None = Field(
         description="The merchant's subscription in this environment; null when none."
+    )
+    open_checkout: OpenCheckoutData | None = Field(
+        default=None,
+        description="A subscription checkout opened and not paid yet, which holds the "
+        "merchant's place until it is paid, cancelled or expires; null when none.",
     )
 
 

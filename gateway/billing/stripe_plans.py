@@ -170,6 +170,13 @@ async def create_subscription_session(
     return Session(str(session.id), str(session.url), _expiry(_get(session, "expires_at")))
 
 
+async def expire_session(settings: Settings, session_id: str) -> None:
+    """Stripe's Checkout Session ended unpaid: it can no longer be paid. Stripe refuses one
+    that is not open (paid meanwhile), which is the caller's refusal too."""
+    async with _client(settings, f"expiry of checkout {session_id}") as client:
+        await client.v1.checkout.sessions.expire_async(session_id)
+
+
 async def create_portal_session(settings: Settings, customer_id: str, return_url: str) -> str:
     """A billing portal session of the customer: its URL."""
     async with _client(settings, "billing portal session") as client:

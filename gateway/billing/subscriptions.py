@@ -45,7 +45,7 @@ from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers, receipts, subscription_states
+from . import channels, open_checkouts, providers, receipts, subscription_states
 from .funding import credit_merchant
 from .orders import Settlement, check_return_urls, checkout
 from .plan_schemas import (
@@ -134,8 +134,10 @@ async def current(conn: AsyncConnection, merchant_id: str, env: str) -> Subscrip
 async def get_subscription(db: Database, caller: Caller) -> Outcome:
     async with db.read() as conn:
         found = await current(conn, caller.merchant_id, caller.env)
+        opened = await open_checkouts.find(conn, caller.merchant_id, caller.env)
     status = None if found is None else found.status
-    return Outcome(Code.SUCCESS, SubscriptionReply(subscription=found), status=status)
+    reply = SubscriptionReply(subscription=found, open_checkout=opened)
+    return Outcome(Code.SUCCESS, reply, status=status)
 
 
 # --- crediting a paid period, once ---
@@ -483,7 +485,9 @@ async def _subscribe(
     async with db.read() as conn:
         plan = await find_plan(conn, caller.env, body.plan_id, on_sale=True)
         if await _holder(conn, caller, now) is not None:
-            raise ApiError(Code.SUBSCRIPTION_EXISTS)
+            raise await open_checkouts.open_refusal(conn, caller) or ApiError(
+                Code.SUBSCRIPTION_EXISTS
+            )
         customer = await _customer(conn, caller, channel)
     sub_id = new_id("sub")
     success_url = body.success_url or wallet_url(settings)
@@ -639,6 +643,9 @@ async def open_portal(
                 .limit(1)
             )
         ).first()
+        refused = None if sub is not None else await open_checkouts.open_refusal(conn, caller)
+    if refused is not None:
+        raise refused
     if sub is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
     if providers.is_stand_in(sub.provider):

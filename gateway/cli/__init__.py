@@ -227,6 +227,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.set_defaults(func=_handler("serving", "run"))
+
+    dev_cmd = sub.add_parser(
+        "dev", help="development stand-ins of the upstreams, to try fulfilment locally"
+    )
+    dev_sub = dev_cmd.add_subparsers(dest="dev_command", required=True)
+    for kind, said in (
+        ("newapi", "a New API instance: its admin API, and a console page that redeems codes"),
+        ("openrouter", "OpenRouter's key management API"),
+    ):
+        standin = dev_sub.add_parser(
+            kind,
+            help=said,
+            description=f"Serves {said}, in memory, until Ctrl-C, and prints what to enter on "
+            "the dashboard's Fulfilment page (staging reaches it on this machine when "
+            "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is true, as make run sets).",
+        )
+        standin.add_argument("--host", default="127.0.0.1")
+        standin.add_argument("--port", type=int, help="default: 3000 (New API), 3100 (OpenRouter)")
+        standin.set_defaults(func=_handler("dev", "serve"))
     return parser
 
 

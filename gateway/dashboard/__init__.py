@@ -37,6 +37,7 @@ from . import (
     permissions,
     recipient,
     recipients,
+    send,
     settings,
     telegram,
     topups,
@@ -60,6 +61,7 @@ def routes() -> list[BaseRoute]:
         *apps.routes,
         *overview.routes,
         *keys.routes,
+        *send.routes,  # before topups: /topups/send is not a top-up id
         *topups.routes,
         *developers.routes,
         *live.routes,

@@ -9,16 +9,17 @@ rule: the services and their models do.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from ..values.codes import CATALOGUE
+from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 
-__all__ = ["FORM", "FormErrors", "field", "page_number", "problem"]
+__all__ = ["FORM", "FormErrors", "dollars_to_cents", "field", "page_number", "problem"]
 
 # The key of a refusal that belongs to the whole form rather than one field.
 FORM = ""
@@ -83,3 +84,15 @@ class FormErrors:
         for error in exc.errors(include_url=False, include_input=False):
             model_field = str(error["loc"][0]) if error["loc"] else ""
             self.errors.setdefault((fields or {}).get(model_field, FORM), error["msg"])
+
+
+def dollars_to_cents(typed: str) -> int:
+    """Dollars as typed (``25`` or ``25.50``) in cents; anything else is refused."""
+    try:
+        amount = Decimal(typed)
+    except InvalidOperation:
+        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.") from None
+    cents = amount * 100
+    if not amount.is_finite() or cents != cents.to_integral_value() or not 0 < cents < 10**9:
+        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
+    return int(cents)

@@ -17,9 +17,10 @@ from keys import ENVS
 
 from ..billing import profile
 from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
-from ..merchants import preferences
+from ..merchants import preferences, voucher_redemption
 from ..operations import perform
 from ..services import services
+from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field
@@ -39,8 +40,17 @@ async def _page(
     *,
     billing: dict[str, str] | None = None,
     billing_errors: dict[str, str] | None = None,
+    vouchers: dict[str, str] | None = None,
+    voucher_errors: dict[str, str] | None = None,
 ) -> Response:
     svc = services(request)
+    if vouchers is None:
+        async with svc.db.read() as conn:
+            where = await voucher_redemption.get(conn, viewer.merchant_id, viewer.env)
+        vouchers = {
+            "redeem_url": where.redeem_url or "",
+            "redeem_instructions": where.redeem_instructions or "",
+        }
     read = preferences.get_settings(svc.db, viewer.merchant_id)
     found = (await perform(svc.waker, read)).one(preferences.MerchantSettings)
     if billing is None:
@@ -71,6 +81,9 @@ async def _page(
             "billing_errors": billing_errors or {},
             "billing_fields": PROFILE_FIELDS,
             "billing_saved": request.query_params.get("saved") == "billing",
+            "vouchers": vouchers,
+            "voucher_errors": voucher_errors or {},
+            "vouchers_saved": request.query_params.get("saved") == "vouchers",
         },
         status=status,
     )
@@ -154,6 +167,39 @@ async def save_billing_profile(request: Request) -> Response:
     return RedirectResponse(path_for("settings_page") + "?saved=billing", status_code=303)
 
 
+async def save_voucher_redemption(request: Request) -> Response:
+    """Where this environment's users redeem vouchers (``merchants.voucher_redemption``):
+    refused field by field, with what was typed kept."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    typed = {
+        "redeem_url": field(data, "redeem_url", 2048).strip(),
+        "redeem_instructions": field(data, "redeem_instructions", 300).strip(),
+    }
+    errors: dict[str, str] = {}
+    try:
+        body = voucher_redemption.VoucherRedemptionSet.model_validate(
+            {name: value or None for name, value in typed.items()}
+        )
+        svc = services(request)
+        save = voucher_redemption.save(svc.db, svc.settings, viewer.merchant_id, viewer.env, body)
+        await perform(svc.waker, save)
+    except ValidationError as refused:
+        for error in refused.errors(include_url=False, include_input=False):
+            name = str(error["loc"][0])
+            if name == "redeem_instructions" and error["type"] == "string_pattern_mismatch":
+                errors.setdefault(name, "One line of plain text: no < or >, no line break.")
+            else:
+                errors.setdefault(
+                    name, f"At most {2048 if name == 'redeem_url' else 300} characters."
+                )
+    except ApiError as refused:
+        errors["redeem_url"] = refused.message or "This address cannot be used."
+    if errors:
+        return await _page(request, viewer, status=422, vouchers=typed, voucher_errors=errors)
+    return RedirectResponse(path_for("settings_page") + "?saved=vouchers", status_code=303)
+
+
 # The profile's fields as the form shows them: label and most characters kept of what is typed.
 PROFILE_FIELDS = {
     "legal_name": ("Legal name", 200),
@@ -169,4 +215,5 @@ routes: list[BaseRoute] = [
     Route("/settings", settings_page, methods=["GET"]),
     Route("/settings", save, methods=["POST"], name="save_settings"),
     Route("/settings/billing-profile", save_billing_profile, methods=["POST"]),
+    Route("/settings/vouchers", save_voucher_redemption, methods=["POST"]),
 ]

@@ -11,7 +11,6 @@ shown beside the form that caused it, with what was typed kept.
 """
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,9 +19,24 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, plans, pricing, providers, reconcile, redemption, subscriptions
+from ..billing import (
+    open_checkouts,
+    orders,
+    plans,
+    pricing,
+    providers,
+    reconcile,
+    redemption,
+    subscriptions,
+)
 from ..billing import service as funding
-from ..billing.plan_schemas import PaymentSessionData, PaymentSessionRequest, PlanData, PortalData
+from ..billing.plan_schemas import (
+    PaymentSessionData,
+    PaymentSessionRequest,
+    PlanData,
+    PortalData,
+    SubscriptionReply,
+)
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -37,12 +51,13 @@ from ..mail.links import public_base
 from ..operations import perform
 from ..services import services
 from ..topup import service as topups
-from ..topup.schemas import BalanceData
+from ..topup import vouchers
+from ..topup.schemas import BalanceData, RedeemedData
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, field, page_number
+from .inputs import FORM, FormErrors, dollars_to_cents, field, page_number
 from .paths import path_for
 from .render import page
 from .wallet_cards import context as cards_context
@@ -60,6 +75,7 @@ _NOTICES = {
     "checked": "Payment checked with the provider: the order below shows what it found.",
     "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
     "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
+    "checkout-ended": "The open subscription checkout is cancelled: nothing was charged.",
 }
 _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
@@ -90,6 +106,7 @@ _LABELS = {
     "coupon": "Coupon",
     "channel": "Pay with",
     "code": "Code",
+    "voucher": "Voucher",
     "plan_id": "Plan",
     "interval": "Billed",
 }
@@ -108,6 +125,7 @@ async def _wallet_page(
     checkout: dict[str, Any] | None = None,
     redeem: dict[str, Any] | None = None,
     subscribe: dict[str, Any] | None = None,
+    voucher: dict[str, Any] | None = None,
 ) -> Response:
     svc = services(request)
     caller = viewer.caller
@@ -121,6 +139,7 @@ async def _wallet_page(
     channels = info.one(TopupInfo).channels
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
     balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
+    subscribed = await perform(svc.waker, subscriptions.get_subscription(svc.db, caller))
     listed = funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
     )
@@ -151,8 +170,11 @@ async def _wallet_page(
         "checkout": checkout
         or {"pack_id": "", "amount": "", "coupon": "", "channel": "", "errors": {}},
         "redeem": redeem or {"code": "", "errors": {}},
+        "voucher": voucher or {"code": "", "errors": {}, "done": None},
         "plans": offered,
         "subscription": balance.subscription,
+        "open_checkout": subscribed.one(SubscriptionReply).open_checkout,
+        "cancellable": open_checkouts.CANCELLABLE,
         "subscribe": subscribe or {"plan_id": "", "interval": "month", "errors": {}},
         "wallet_labels": _LABELS,
         # The check-in, the staging test clock and the paid periods: their own cards.
@@ -188,7 +210,7 @@ async def checkout(request: Request) -> Response:
     amount = None
     if custom:
         try:
-            amount = _cents(typed["amount"])
+            amount = dollars_to_cents(typed["amount"])
             pricing.check_amount(svc.settings, amount)
         except ApiError as exc:
             refused.add(exc, "amount")
@@ -238,18 +260,6 @@ async def checkout(request: Request) -> Response:
     )
     response.headers.update(refused.headers)
     return response
-
-
-def _cents(typed: str) -> int:
-    """Dollars as typed (``25`` or ``25.50``) in cents; anything else is refused."""
-    try:
-        amount = Decimal(typed)
-    except InvalidOperation:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.") from None
-    cents = amount * 100
-    if not amount.is_finite() or cents != cents.to_integral_value() or not 0 < cents < 10**9:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
-    return int(cents)
 
 
 async def check_order(request: Request) -> Response:
@@ -310,6 +320,32 @@ async def redeem(request: Request) -> Response:
     return RedirectResponse(path_for("wallet_page") + "?notice=redeemed", 303)
 
 
+async def redeem_voucher(request: Request) -> Response:
+    """The API's ``POST /vouchers/redeem``: a voucher this merchant sent, taken back from its
+    recipient once; the reply shown beside the form."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    code = field(data, "voucher", 64).strip()
+    svc = services(request)
+    refused = FormErrors()
+    try:
+        if not code:
+            raise ApiError(Code.VOUCHER_CODE_INVALID)
+        done = await perform(svc.waker, vouchers.redeem(svc.db, svc.sealer, viewer.caller, code))
+    except ApiError as exc:
+        refused.add(exc, "voucher")
+        response = await _wallet_page(
+            request,
+            viewer,
+            status=refused.status,
+            voucher={"code": code, "errors": refused.errors, "done": None},
+        )
+        response.headers.update(refused.headers)
+        return response
+    shown = {"code": "", "errors": {}, "done": RedeemedData.model_validate(done.data)}
+    return await _wallet_page(request, viewer, voucher=shown)
+
+
 async def subscribe(request: Request) -> Response:
     """The API's payment session for a plan, then off to its checkout (the sandbox's page, or
     a link to Stripe's, which the dashboard's CSP keeps a form from redirecting to)."""
@@ -366,12 +402,36 @@ async def manage_subscription(request: Request) -> Response:
     return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)
 
 
+async def cancel_checkout(request: Request) -> Response:
+    """The API's ``DELETE /subscription/checkout``: the open checkout ended, nothing charged."""
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    refused = FormErrors()
+    try:
+        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+        await perform(svc.waker, open_checkouts.cancel(svc.db, svc.settings, viewer.caller))
+    except ApiError as exc:
+        refused.add(exc, FORM)
+        response = await _wallet_page(
+            request,
+            viewer,
+            status=refused.status,
+            subscribe={"plan_id": "", "interval": "month", "errors": refused.errors},
+        )
+        response.headers.update(refused.headers)
+        return response
+    return RedirectResponse(path_for("wallet_page") + "?notice=checkout-ended", 303)
+
+
 routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"]),
     Route("/wallet/checkout", checkout, methods=["POST"]),
     Route("/wallet/redeem", redeem, methods=["POST"]),
+    Route("/wallet/vouchers/take-back", redeem_voucher, methods=["POST"]),
     Route("/wallet/subscribe", subscribe, methods=["POST"]),
     Route("/wallet/subscription/portal", manage_subscription, methods=["POST"]),
+    Route("/wallet/subscription/checkout/cancel", cancel_checkout, methods=["POST"]),
     Route("/wallet/orders/{order_id}/check", check_order, methods=["POST"]),
     Route("/wallet/orders/{order_id}/receipt", receipt_page, methods=["GET"]),
     Route("/wallet/orders/{order_id}/receipt.pdf", receipt_pdf, methods=["GET"]),

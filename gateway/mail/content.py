@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..callers import Caller
+from ..merchants import voucher_redemption
 from ..merchants.names import PRODUCT_NAME, safe_name
 from ..store.models import Merchant, Topup, table_of
 from ..upstreams import config as upstream_config
@@ -149,10 +151,19 @@ async def _voucher(
 
 async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dict[str, Any]:
     """Where and how the recipient of ``topup`` redeems what ``provider`` gave them, as the
-    merchant set it with the provider (``upstreams.config.redemption``): the "how to redeem"
+    merchant set it with the provider (``upstreams.config.redemption``), or for its own
+    voucher (``merchants.voucher_redemption``): the "how to redeem"
     templates' ``redeem_url``, ``redeem_host``, ``instructions`` and ``api_root``."""
     if provider == DEFAULT_PROVIDER:
-        return {"redeem_url": None, "redeem_host": None, "instructions": None, "api_root": None}
+        # The merchant's own words and link for its voucher (``merchants.voucher_redemption``).
+        own = await voucher_redemption.get(conn, topup.merchant_id, topup.env)
+        url = own.redeem_url
+        return {
+            "redeem_url": url,
+            "redeem_host": urlsplit(url).hostname if url else None,
+            "instructions": own.redeem_instructions,
+            "api_root": None,
+        }
     where = await upstream_config.redemption(
         conn, topup.merchant_id, topup.env, topup.platform, provider
     )

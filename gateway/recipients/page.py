@@ -1,7 +1,8 @@
 """What a recipient's page shows: their wallets and top-ups at one merchant, in one environment,
 and nothing of any other merchant's (every read is by merchant, environment and address). The
 top-ups are those made until the link's own (``RecipientLink.upto``): a send after the link was
-mailed is not on it; a fresh link shows it."""
+mailed is not on it; a fresh link shows it. A New API code the page learns is used upstream is
+recorded as redeemed first, so the balance shown has it off as a redeemed voucher's has."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +20,13 @@ from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provide
 from ..merchants.names import display_name
 from ..store.db import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
+from ..topup import vouchers
 from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.money import money
 from ..values.platforms import PLATFORMS
-from .redeemed import Asked, CodeStates
+from .redeemed import SPENT, Asked, CodeStates
 
 __all__ = ["LIMIT", "Received", "RecipientView", "fingerprint", "view"]
 
@@ -90,11 +92,43 @@ async def fingerprint(db: Database, link: RecipientLink) -> tuple[Any, ...]:
     return (*topups, *wallets)
 
 
+async def _record_spent(
+    db: Database, sealer: Sealer, link: RecipientLink, states: CodeStates | None
+) -> dict[str, str]:
+    """Each New API code's state by top-up (``spent``, ``unused``, …), a code newly seen used
+    recorded as redeemed (``vouchers.spent_upstream``: off the recipient's balance as a voucher's
+    redemption takes it). A code recorded before is ``spent`` with nothing asked."""
+    if states is None:
+        return {}
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                topups_with_provider().where(*_theirs(link)).order_by(_T.c.id.desc()).limit(LIMIT)
+            )
+        ).all()
+    known: dict[str, str] = {}
+    asked = []
+    for row in rows:
+        given = redeemable(sealer, row)
+        if given.provider != NEWAPI or given.code is None or not row.fulfil_reference:
+            continue
+        if row.redeemed_at is not None:
+            known[row.id] = SPENT
+        else:
+            asked.append(Asked(row.id, row.platform, row.fulfil_reference, given.code))
+    found = await states.states(db, link.merchant_id, link.env, asked)
+    for topup_id, state in found.items():
+        if state == SPENT:
+            await vouchers.spent_upstream(db, link.merchant_id, link.env, topup_id)
+    return {**found, **known}
+
+
 async def view(
     db: Database, sealer: Sealer, link: RecipientLink, states: CodeStates | None = None
 ) -> RecipientView | None:
     """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
     New API codes' redemption is read (none: not read)."""
+    spent = await _record_spent(db, sealer, link, states)
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
         if merchant is None:
@@ -118,12 +152,6 @@ async def view(
                 where[row.platform, provider] = await redeem_values(conn, row, provider)
     name = display_name(merchant)
     given_by_row = [(row, redeemable(sealer, row)) for row in rows]
-    asked = [
-        Asked(row.id, row.platform, row.fulfil_reference, given.code)
-        for row, given in given_by_row
-        if given.provider == NEWAPI and given.code is not None and row.fulfil_reference
-    ]
-    spent = await states.states(db, link.merchant_id, link.env, asked) if states else {}
     received = []
     for row, given in given_by_row:
         how = None

@@ -36,7 +36,9 @@ UNKNOWN = "unknown"
 MAX_ASKED = (
     10  # codes a page view asks the upstream about, newest first; the rest: cached or unknown
 )
-_TTL = {SPENT: 86_400, UNKNOWN: 10}  # seconds an answer is kept; anything else: _SHORT
+# Seconds an answer is kept; anything else: _SHORT. An unused code's answer is short: the
+# recipient who just redeemed it comes back to their page within seconds to see it spent.
+_TTL = {SPENT: 86_400, UNKNOWN: 10, UNUSED: 5}
 _SHORT = 30
 _PREFIX = "redeemed:"
 # As the rate limiter's deadline (``gateway.ratelimit``): a page must not wait on the cache.

@@ -72,6 +72,7 @@ __all__ = [
     "Topup",
     "UpstreamKey",
     "User",
+    "VoucherRedemption",
     "Wallet",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -832,6 +833,20 @@ class FulfilmentSetting(Base):
     redeem_url: Mapped[str | None] = mapped_column(String(2048))
     redeem_instructions: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class VoucherRedemption(Base):
+    """Where a merchant's users redeem its built-in voucher, and one line on how, in one
+    environment: the voucher e-mail's and the recipient page's button and line. No row: the
+    e-mail says only to hand the code to the merchant."""
+
+    __tablename__ = "voucher_redemptions"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    redeem_url: Mapped[str | None] = mapped_column(String(2048))
+    redeem_instructions: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime]
 
 

@@ -13,6 +13,10 @@ by the voucher's amount (never below zero), its ``voucher_redeemed`` entry, and 
 says why a refused one is refused; it decides nothing. A redeemed voucher's top-up has left
 every refund: no transition leaves ``delivered`` (``lifecycle.TRANSITIONS``).
 
+A New API code is redeemed upstream, by the recipient: when the recipient's page learns New
+API has it used (``spent_upstream``), the same plan runs, so one rule takes a redeemed code off
+the recipient's balance whatever the provider.
+
 No idempotency key: a repeat answers ``4241`` with the first redemption's data (its top-up,
 amount and time), which is all a retry needs to know.
 """
@@ -41,7 +45,7 @@ from ..values.outcome import ApiError, Outcome
 from . import lifecycle
 from .schemas import RedeemedData
 
-__all__ = ["EVENT", "REDEEM", "redeem"]
+__all__ = ["EVENT", "REDEEM", "redeem", "spent_upstream"]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +150,49 @@ def _refusal(row: CoreRow, code: str) -> ApiError | None:
     return None
 
 
+async def _apply(conn: AsyncConnection, row: Any, now: datetime) -> Any:
+    """The redemption's one plan for ``row`` (a top-up), in ``conn``'s transaction: what it
+    applied, or ``None`` when another got there first (or the wallet was short)."""
+    data = {
+        **lifecycle.event_data(
+            row.id, row.status, row.platform, row.amount_cents, row.recipient_email, row.metadata
+        ),
+        "redeemed_at": rfc3339(now),
+        "recipient_balance_cents": outbox.BALANCE_MARK,
+    }
+    given = {
+        "txn_id": row.id,
+        "merchant_id": row.merchant_id,
+        "env": row.env,
+        "now": now,
+        "amount": row.amount_cents,
+        "reference": row.id,
+        "memo": None,
+        **outbox.event_params(EVENT, now, row.env, data),
+    }
+    return await _PLAN.run(await raw(conn), given)
+
+
+async def spent_upstream(db: Database, merchant_id: str, env: str, topup_id: str) -> bool:
+    """Record that ``topup_id``'s code was redeemed at its upstream (New API says it is used):
+    the same write as a voucher's redemption, so the amount leaves the recipient's balance
+    once whoever learns it. ``True`` if this call made it."""
+    now = utcnow()
+    try:
+        async with db.transaction() as conn:
+            stmt = select(_T).where(
+                _T.c.id == topup_id, _T.c.merchant_id == merchant_id, _T.c.env == env
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None or _refusal(row, "") is not None:
+                return False
+            if await _apply(conn, row, now) is None:
+                raise _Lost
+    except _Lost:
+        return False
+    return True
+
+
 async def redeem(db: Database, sealer: Sealer, caller: Caller, presented: str) -> Outcome:
     """Redeem the voucher ``presented`` (as typed) for the calling key's merchant, in its
     environment: ``1008`` with the redemption, or refused with nothing changed."""
@@ -160,29 +207,7 @@ async def redeem(db: Database, sealer: Sealer, caller: Caller, presented: str) -
             refused = _refusal(row, code)
             if refused is not None:
                 raise refused
-            data = {
-                **lifecycle.event_data(
-                    row.id,
-                    row.status,
-                    row.platform,
-                    row.amount_cents,
-                    row.recipient_email,
-                    row.metadata,
-                ),
-                "redeemed_at": rfc3339(now),
-                "recipient_balance_cents": outbox.BALANCE_MARK,
-            }
-            given = {
-                "txn_id": row.id,
-                "merchant_id": caller.merchant_id,
-                "env": caller.env,
-                "now": now,
-                "amount": row.amount_cents,
-                "reference": row.id,
-                "memo": None,
-                **outbox.event_params(EVENT, now, caller.env, data),
-            }
-            applied = await _PLAN.run(await raw(conn), given)
+            applied = await _apply(conn, row, now)
             if applied is None:
                 raise _Lost
     except _Lost:

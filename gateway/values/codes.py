@@ -188,6 +188,9 @@ class Code(IntEnum):
     PAYMENT_CHANNEL_NOT_AVAILABLE = 4325
     CHANNEL_AMOUNT_NOT_OFFERED = 4440
     SUBSCRIPTION_NOT_CHANGEABLE = 4326
+    SUBSCRIPTION_CHECKOUT_OPEN = 4570
+    SUBSCRIPTION_CHECKOUT_NOT_OPEN = 4571
+    SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE = 4572
     PAYMENT_CHANNEL_NOT_ENABLED = 4400
     PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
     PAYMENT_CHANNEL_KIND_UNSUPPORTED = 4402
@@ -549,6 +552,19 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "POST /subscription/portal",
     ),
     Code.SUBSCRIPTION_NOT_FOUND: CodeInfo(404, "No subscription in this environment"),
+    Code.SUBSCRIPTION_CHECKOUT_OPEN: CodeInfo(
+        409,
+        "A subscription checkout is open and unpaid in this environment: continue it at "
+        "data.open_checkout.url, or cancel it (DELETE /subscription/checkout)",
+    ),
+    Code.SUBSCRIPTION_CHECKOUT_NOT_OPEN: CodeInfo(
+        404, "No open subscription checkout in this environment"
+    ),
+    Code.SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE: CodeInfo(
+        409,
+        "This channel's checkout cannot be cancelled from here: continue it, or it ends by "
+        "itself at data.open_checkout.expires_at",
+    ),
     Code.PAYMENT_CHANNEL_UNKNOWN: CodeInfo(
         422, "Unknown payment channel: GET /billing/topup-info lists this environment's"
     ),

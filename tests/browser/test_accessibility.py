@@ -49,6 +49,7 @@ async def test_every_page_has_no_accessibility_violation(
         ("topups", "/dashboard/topups"),
         ("topup", f"/dashboard/topups/{delivered}"),
         ("topup-held", f"/dashboard/topups/{waiting}"),
+        ("send", "/dashboard/topups/send"),
         ("approvals", "/dashboard/topups/approvals"),
         ("approve", f"/dashboard/topups/{waiting}/approve"),
         ("deny", f"/dashboard/topups/{waiting}/deny"),

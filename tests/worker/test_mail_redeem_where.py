@@ -153,9 +153,10 @@ async def test_the_page_says_whether_a_newapi_code_was_redeemed_asking_once(
     assert after is not None
     assert [t.redeemed for t in after.topups] == ["spent", "unused"]
 
-    # A failing upstream: unknown, and the page is still there.
+    # A failing upstream: unknown, and the page is still there; the code seen spent was
+    # recorded as redeemed (off the balance), so it stays spent with nothing asked.
     await code_states.redis.flushdb()
     newapi.faults.down = True
     failing = await page.view(db, SEALER, link, code_states)
     assert failing is not None
-    assert [t.redeemed for t in failing.topups] == ["unknown", "unknown"]
+    assert [t.redeemed for t in failing.topups] == ["spent", "unknown"]

@@ -221,7 +221,9 @@ async def test_the_portal_is_creem_s_customer_portal(
     bought = await buy()
     back = {"return_url": "https://merchant.example/back"}
     early = await sub_api.post("/subscription/portal", json=back, headers=bought.merchant.headers)
-    assert early.json()["code"] == 4323  # not paid yet: no subscription to manage
+    # Not paid yet: no subscription to manage, and the open checkout to continue instead.
+    assert early.json()["code"] == 4570, early.text
+    assert early.json()["data"]["open_checkout"]["channel"] == "creem"
     assert (await _send(sub_api, creem_stand_in.subscription_event(bought.creem_id))).is_success
     reply = await sub_api.post("/subscription/portal", json=back, headers=bought.merchant.headers)
     assert reply.status_code == 200, reply.text

@@ -179,7 +179,8 @@ async def test_concurrent_sessions_hold_one_place_and_an_abandoned_checkout_give
           for _ in range(10))
     )  # fmt: skip
     codes = sorted(r.json()["code"] for r in replies)
-    assert codes == [1004] + [4322] * 9, codes
+    # A loser that read the open checkout says so (4570); one that lost the write, 4322.
+    assert codes[0] == 1004 and set(codes[1:]) <= {4322, 4570} and len(codes) == 10, codes
 
     [made] = [r.json()["data"] for r in replies if r.status_code == 201]
     url = httpx.URL(made["url"])

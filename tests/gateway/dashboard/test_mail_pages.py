@@ -41,7 +41,7 @@ async def test_the_staging_mailbox_shows_each_mail_whole(
     redeemed = await client.post("/vouchers/redeem", json={"code": voucher}, headers=key.headers)
     assert redeemed.json()["code"] == 1008
     shown = await account.client.get(f"/mail/{mail_id}")
-    assert "Redeemed with" in shown.text and "Give this code to" not in shown.text
+    assert "Redeemed with" in shown.text and "To use this credit" not in shown.text
 
 
 async def test_the_switch_turns_the_voucher_mail_off_and_on(

@@ -266,7 +266,7 @@ async def test_the_mailbox_and_the_recipients_page_show_it_redeemed(
     merchant = await make_merchant()
     sent = await _send(client, merchant)
     [mail] = (await client.get("/emails", headers=merchant.headers)).json()["data"]
-    assert "Give this code to" in mail["text"] and "redeemed_at" not in mail
+    assert "To use this credit, enter the code" in mail["text"] and "redeemed_at" not in mail
     assert "Redeem it where" not in mail["text"]  # no promise the product does not keep
     path = mail["link"].split("/dashboard", 1)[1]
     async with dashboard_client(app) as browser:
@@ -280,7 +280,7 @@ async def test_the_mailbox_and_the_recipients_page_show_it_redeemed(
     [mail] = (await client.get("/emails", headers=merchant.headers)).json()["data"]
     assert mail["redeemed_at"] == when
     assert "Redeemed with" in mail["text"] and "Redeemed with" in mail["html"]
-    assert "Give this code to" not in mail["text"]
+    assert "To use this credit" not in mail["text"]
     one = (await client.get(f"/emails/{mail['id']}", headers=merchant.headers)).json()["data"]
     assert one["redeemed_at"] == when
     async with dashboard_client(app) as browser:

@@ -2,8 +2,8 @@
 approver (only the keyed hash of its token, spent once, ending with the hold); the Telegram
 bot's linked chats, their one-time link codes, and its outbox of Bot API calls
 
-Revision ID: 0045
-Revises: 0038
+Revision ID: 0040
+Revises: 0039
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 from gateway.store.types import UTCDateTime
 
-revision: str = "0045"
-down_revision: str | None = "0038"
+revision: str = "0040"
+down_revision: str | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
