@@ -12,8 +12,9 @@ from ..billing import sandbox_spt
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.envelope import ApiError
 from ..values.parsing import read_json
+from .answer import answer
 
 __all__ = ["SharedPaymentTokenData", "SharedPaymentTokenRequest", "routes"]
 
@@ -38,9 +39,8 @@ async def mint_token(request: Request) -> Response:
         raise ApiError(Code.ENV_NOT_ALLOWED, "The sandbox is only for staging keys")
     body, _ = await read_json(request, SharedPaymentTokenRequest, limit=svc.settings.max_body_bytes)
     currency = body.currency.lower()
-    token = sandbox_spt.mint(svc.settings, caller.merchant_id, body.amount_cents, currency)
-    data = SharedPaymentTokenData(id=token, amount_cents=body.amount_cents, currency=currency)
-    return Envelope(Code.CREATED, data)
+    granted = sandbox_spt.grant(svc.settings, caller.merchant_id, body.amount_cents, currency)
+    return await answer(request, granted)
 
 
 routes = [

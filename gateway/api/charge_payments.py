@@ -8,7 +8,6 @@ from datetime import datetime
 
 from keys import Sealer
 
-from .. import idempotency
 from ..apps import charges
 from ..billing import machine_payments
 from ..callers import Caller
@@ -56,8 +55,7 @@ async def charge(
         rules.judge(caller.policy, rules.charge(caller.app_id, body.amount_cents), now)
 
     async def run_paid() -> Outcome:
-        scope = idempotency.scope_of(caller, key)
-        await svc.db.run(lambda tx: idempotency.forget(tx, **scope))
+        await perform(svc.waker, charges.let_go_refusal(svc.db, caller, key))
         return await run()
 
     payable = paying.Payable(charges.request_hash_of(body), body.amount_cents, judge, run_paid)

@@ -48,6 +48,7 @@ __all__ = [
     "RefundCreate",
     "charge",
     "get_charge",
+    "let_go_refusal",
     "list_charges",
     "refund",
     "request_hash_of",
@@ -227,6 +228,14 @@ async def get_charge(db: Database, caller: Caller, charge_id: str) -> Outcome:
     if row is None:
         raise ApiError(Code.CHARGE_NOT_FOUND)
     return Outcome(Code.SUCCESS, _data(row))
+
+
+async def let_go_refusal(db: Database, caller: Caller, key: str) -> Outcome:
+    """The refusal kept under ``key`` let go, once the charge it refused has been paid for by
+    the agent (``api.charge_payments``): the charge then runs under the key again."""
+    scope = idempotency.scope_of(caller, key)
+    await db.run(lambda tx: idempotency.forget(tx, **scope))
+    return Outcome(Code.SUCCESS)
 
 
 async def refund(db: Database, caller: Caller, charge_id: str, body: RefundCreate) -> Outcome:

@@ -30,7 +30,7 @@ from ..values.clock import new_id
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, orders, pricing, providers
+from . import channels, order_states, orders, pricing, providers
 from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP
 from .providers.x402 import X402
@@ -112,7 +112,7 @@ async def _claim(
                     channel=presented.channel,
                     provider_session_id=presented.session_id,
                     provider_account="",
-                    status="pending",
+                    status=order_states.first(order_states.PENDING),
                     expires_at=presented.expires_at,
                     created_at=now,
                     updated_at=now,

@@ -52,6 +52,7 @@ from ..values.clock import rfc3339
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
+from .providers.stripe_checkout import STRIPE
 
 __all__ = [
     "CREDENTIAL_HEADER",
@@ -68,7 +69,7 @@ __all__ = [
     "verify",
 ]
 
-METHOD = "stripe"
+METHOD = STRIPE  # MPP's method for Stripe is named as the channel is
 INTENT = "charge"
 CURRENCY = "usd"
 CREDENTIAL_HEADER = PAYMENT_AUTHORIZATION_HEADER

@@ -11,7 +11,7 @@ continued, or it ends by itself at its expiry."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
@@ -21,16 +21,18 @@ from ..values.clock import rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import stripe_plans
+from . import stripe_plans, subscription_states
 from .plan_schemas import OpenCheckoutData
 from .plans import plan_data
+from .providers import SANDBOX, STRIPE
+from .subscription_states import EXPIRED, INCOMPLETE
 
 __all__ = ["CANCELLABLE", "cancel", "find", "open_refusal"]
 
 _S = table_of(Subscription)
 _PL = table_of(Plan)
 
-CANCELLABLE = ("sandbox", "stripe")  # the channels whose open checkout this side can end
+CANCELLABLE = (SANDBOX, STRIPE)  # the channels whose open checkout this side can end
 
 
 async def _row(conn: AsyncConnection, merchant_id: str, env: str, now: datetime) -> Any:
@@ -91,18 +93,19 @@ async def cancel(db: Database, settings: Settings, caller: Caller) -> Outcome:
         raise ApiError(
             Code.SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE, data={"open_checkout": found.model_dump()}
         )
-    if row.provider == "stripe" and row.provider_session_id:
+    if row.provider == STRIPE and row.provider_session_id:
         await stripe_plans.expire_session(settings, row.provider_session_id)
     async with db.transaction() as conn:
-        ended = (
-            await conn.execute(
-                update(_S)
-                .where(_S.c.id == row.id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
-                .values(status="expired", updated_at=now)
-                .returning(_S.c.id)
-            )
-        ).first()
-    if ended is None:  # paid, or ended by another cancel, between the read and this write
+        ended = await subscription_states.move(
+            conn,
+            INCOMPLETE,
+            EXPIRED,
+            now,
+            _S.c.id == row.id,
+            _S.c.periods_paid == 0,
+            returning=(_S.c.id,),
+        )
+    if not ended:  # paid, or ended by another cancel, between the read and this write
         async with db.read() as conn:
             status = (await conn.execute(select(_S.c.status).where(_S.c.id == row.id))).scalar()
         if status == "expired":

@@ -12,9 +12,11 @@ import hmac
 import re
 import secrets
 
+from ..values.codes import Code
+from ..values.outcome import Outcome
 from ..values.settings import Settings
 
-__all__ = ["PREFIX", "SptRefused", "check", "mint"]
+__all__ = ["PREFIX", "SptRefused", "check", "grant", "mint"]
 
 PREFIX = "spt_test_"
 _SHAPE = re.compile(r"spt_test_([0-9a-f]{16})_([0-9]{1,12})_([a-z]{3})_([0-9a-f]{32})")
@@ -54,3 +56,10 @@ def check(
         raise SptRefused("not minted for this merchant")
     if minted_in != currency.lower() or int(limit) < amount_cents:
         raise SptRefused("beyond the token's usage limit")
+
+
+async def grant(settings: Settings, merchant_id: str, limit_cents: int, currency: str) -> Outcome:
+    """A test Shared Payment Token granted to ``merchant_id`` (``data``: its ``id``, the most it
+    may be charged and the currency), as Stripe's test helper grants one."""
+    token = mint(settings, merchant_id, limit_cents, currency)
+    return Outcome(Code.CREATED, {"id": token, "amount_cents": limit_cents, "currency": currency})

@@ -46,9 +46,10 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers
+from . import channels, providers, subscription_states
 from .orders import Settlement
 from .providers import Notice, NotSupported, PeriodNotice, SubscriptionRef
+from .subscription_states import EXPIRED, INCOMPLETE
 from .subscriptions import (
     HOLDING,
     FailedPeriod,
@@ -120,10 +121,8 @@ async def _plan_of_price(conn: AsyncConnection, env: str, price_id: str | None) 
 
 async def _expire(conn: AsyncConnection, sub_id: str, now: datetime) -> None:
     """A first checkout that can no longer be paid gives the merchant's place back."""
-    await conn.execute(
-        update(_S)
-        .where(_S.c.id == sub_id, _S.c.status == "incomplete", _S.c.periods_paid == 0)
-        .values(status="expired", updated_at=now)
+    await subscription_states.move(
+        conn, INCOMPLETE, EXPIRED, now, _S.c.id == sub_id, _S.c.periods_paid == 0
     )
 
 

@@ -45,8 +45,8 @@ async def _page(
 ) -> Response:
     svc = services(request)
     if vouchers is None:
-        async with svc.db.read() as conn:
-            where = await voucher_redemption.get(conn, viewer.merchant_id, viewer.env)
+        read_where = voucher_redemption.get_setting(svc.db, viewer.merchant_id, viewer.env)
+        where = (await perform(svc.waker, read_where)).one(voucher_redemption.VoucherRedemptionSet)
         vouchers = {
             "redeem_url": where.redeem_url or "",
             "redeem_instructions": where.redeem_instructions or "",

@@ -22,7 +22,7 @@ from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
 from ..webhooks.urls import UrlRefused, check_return_url
 
-__all__ = ["MAX_INSTRUCTIONS", "VoucherRedemptionSet", "get", "save"]
+__all__ = ["MAX_INSTRUCTIONS", "VoucherRedemptionSet", "get", "get_setting", "save"]
 
 _V = table_of(VoucherRedemption)
 MAX_INSTRUCTIONS = 300
@@ -57,6 +57,12 @@ async def get(conn: AsyncConnection, merchant_id: str, env: str) -> VoucherRedem
     return VoucherRedemptionSet(
         redeem_url=row.redeem_url, redeem_instructions=row.redeem_instructions
     )
+
+
+async def get_setting(db: Database, merchant_id: str, env: str) -> Outcome:
+    """The merchant's setting in ``env`` (``VoucherRedemptionSet``)."""
+    async with db.read() as conn:
+        return Outcome(Code.SUCCESS, await get(conn, merchant_id, env))
 
 
 async def save(
