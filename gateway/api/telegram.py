@@ -90,9 +90,9 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "The Telegram bot's updates, posted by the Bot API (setWebhook): checked against "
-            "the webhook secret, then /start <code>, /balance and the Approve and Deny buttons "
+            "the webhook secret, then /start with a link code, /balance and the Approve and Deny buttons "
             "of held sends",
-            "topups",
+            "topup",
             auth="none",
             errors=(
                 Code.TELEGRAM_UPDATES_RATE_LIMITED,

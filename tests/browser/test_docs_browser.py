@@ -32,6 +32,11 @@ async def test_docs_authorizes_with_a_staging_key_and_tries_get_balance(
     await dialog.locator("button.modal-btn.authorize").first.click()
     await dialog.locator("button.btn-done").first.click()
 
+    # Every tag of the document is drawn (all open at once, Swagger UI stopped part way down).
+    spec = await (await page.request.get("/api/public/v1/openapi.json")).json()
+    shown = await page.locator(".opblock-tag").all_inner_texts()
+    assert [line.split("\n")[0] for line in shown] == [tag["name"] for tag in spec["tags"]]
+    await page.locator("#operations-tag-wallet").click()  # each tag opens when asked
     path = '[data-path="/api/public/v1/balance"]'
     operation = page.locator(f".opblock-get:has(.opblock-summary-path{path})")
     await operation.locator(".opblock-summary").click()

@@ -17,5 +17,8 @@
     // A key typed into Authorize lives only as long as the tab, never in localStorage.
     persistAuthorization: false,
     defaultModelsExpandDepth: 0,
+    // Each tag opens when asked: Swagger UI stops drawing the operations of a document this
+    // large part way down when every tag is open at once, silently.
+    docExpansion: "none",
   });
 })();
