@@ -90,8 +90,8 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "The Telegram bot's updates, posted by the Bot API (setWebhook): checked against "
-            "the webhook secret, then /start with a link code, /balance and the Approve and Deny buttons "
-            "of held sends",
+            "the webhook secret, then /start with a link code, /balance and the Approve and "
+            "Deny buttons of held sends",
             "topup",
             auth="none",
             errors=(
