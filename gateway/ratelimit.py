@@ -31,6 +31,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError
 
 __all__ = [
+    "CLOSED_DEADLINE_SECONDS",
     "LEASE_SHARE",
     "Decision",
     "Leases",
@@ -107,6 +108,9 @@ _RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 _NAMESPACE = "aitopup:ratelimit:"
 # A limiter that cannot answer within this is treated as down: a request must not wait on it.
 _DEADLINE_SECONDS = 0.5
+# For a limit that refuses (or holds) when it cannot count: a count that is only slow (a busy
+# process, the caller's own burst) should rather delay its request a little than refuse it.
+CLOSED_DEADLINE_SECONDS = 2.0
 
 
 class LimiterUnavailable(Exception):
@@ -190,9 +194,17 @@ async def _run(
     ]
 
 
-async def hit(redis: Any, bucket: str, limit: int, window_seconds: int) -> Decision:
-    """Count one event in ``bucket`` if the window has room; say whether it had."""
-    return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1))[0]
+async def hit(
+    redis: Any,
+    bucket: str,
+    limit: int,
+    window_seconds: int,
+    *,
+    deadline: float = _DEADLINE_SECONDS,
+) -> Decision:
+    """Count one event in ``bucket`` if the window has room; say whether it had. ``deadline``:
+    ``CLOSED_DEADLINE_SECONDS`` for a caller that fails closed."""
+    return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1, deadline))[0]
 
 
 async def hit_all(

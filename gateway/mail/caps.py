@@ -26,7 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..ratelimit import Limit, LimiterUnavailable, hit_all, release_all
+from ..ratelimit import (
+    CLOSED_DEADLINE_SECONDS,
+    Limit,
+    LimiterUnavailable,
+    hit_all,
+    release_all,
+)
 from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import rows
@@ -47,9 +53,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HOUR = 3600
-# Longer than the limiter's half second: past it the mail is held for good, so a count that is
-# only slow (a busy process, the sender's own burst) should rather delay its send a little.
-DEADLINE_SECONDS = 2.0
+# Past it the mail is held for good: as every limit that holds or refuses when it cannot count.
+DEADLINE_SECONDS = CLOSED_DEADLINE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
