@@ -207,7 +207,7 @@ def _plan(
 ) -> tuple[Tried, datetime | None, str | None]:
     """What this attempt came to, when to try next, and why to disable. A replay's run is one
     attempt; an automatic run follows the retry schedule."""
-    delays = settings.retry_delays
+    delays = settings.long_retry_delays if claim.retry_schedule == "long" else settings.retry_delays
     run = delays[:1] if claim.trigger == "replay" else delays
     number = claim.attempts - claim.run_start + 1  # this attempt's place in its run
     next_at: datetime | None = None
@@ -373,6 +373,7 @@ _TARGETS = Statement.of(
         _EP.c.previous_signing_key_expires_at,
         _EP.c.custom_headers,
         _EP.c.throttle_per_second,
+        _EP.c.retry_schedule,
     )
     .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
     .where(one_of(_D.c.id, "ids"))
@@ -464,6 +465,7 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
         previous_signing_key_sealed=target["previous_signing_key_sealed"],
         previous_signing_key_expires_at=tx.timestamp(target["previous_signing_key_expires_at"]),
         custom_headers=target["custom_headers"],
+        retry_schedule=target["retry_schedule"],
     )
 
 

@@ -88,6 +88,7 @@ class Claim:
     custom_headers: str | None = None  # the endpoint's column (``gateway.webhooks.headers``)
     # A throttled endpoint's: sent by then, or put back for a fresh slot (``webhooks.throttle``).
     send_by: datetime | None = None
+    retry_schedule: str = "standard"  # or "long" (``Settings.long_retry_delays``)
 
 
 @dataclass(slots=True)
@@ -126,6 +127,21 @@ class Record:
         return (
             self.tried is Tried.FAILED
             and self.claim.trigger == "auto"
+            and self.claim.type not in health.OPERATIONAL
+        )
+
+    @property
+    def failed_before(self) -> int:
+        """The failed attempts of this run before this one: every earlier attempt of a run
+        failed, or the run would have ended."""
+        return self.claim.attempts - self.claim.run_start
+
+    def recovers(self, after_failures: int) -> bool:
+        """A message delivered after ``after_failures`` failed attempts of its run at least:
+        ``delivery.recovered`` unless it is operational itself."""
+        return (
+            self.succeeded
+            and self.failed_before >= after_failures
             and self.claim.type not in health.OPERATIONAL
         )
 
@@ -253,15 +269,27 @@ class _Health:
     disable_after_seconds: int
     warn_after_seconds: float
     per_hour: int  # the merchant's operational events an hour
+    recovered_after: int  # failed attempts before a success that ``delivery.recovered`` tells
 
     @classmethod
     def of(cls, settings: Settings, sealer: Sealer) -> "_Health":
         after = settings.webhook_disable_after_seconds
         share = after * settings.webhook_disable_warning_share
-        return cls(sealer, after, share, settings.webhook_operational_events_per_hour)
+        return cls(
+            sealer,
+            after,
+            share,
+            settings.webhook_operational_events_per_hour,
+            settings.webhook_recovered_after_failures,
+        )
 
     def needs_transaction(self, r: Record) -> bool:
-        return r.changes_endpoint or r.exhausts or r.warns(self.warn_after_seconds)
+        return (
+            r.changes_endpoint
+            or r.exhausts
+            or r.recovers(self.recovered_after)
+            or r.warns(self.warn_after_seconds)
+        )
 
 
 async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[list[str]]:
@@ -299,7 +327,7 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
             notify += await alerts.mail_owners(db, told.sealer, alert, r.finished)
         # After the disable, which gave the message up: endpoint.disabled, then
         # delivery.exhausted, their ids in that order (docs/webhooks.md).
-        if r.exhausts and await db.fetchrow(_GAVE_UP, _gave_up(r)) is not None:
+        if r.exhausts and await db.fetchrow(_GAVE_UP, _wrote(r)) is not None:
             notify += await health.exhausted(
                 db,
                 r.attempted(),
@@ -309,6 +337,20 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
                 event_type=r.claim.type,
                 attempts=r.claim.attempts + 1,
                 now=r.finished,
+                per_hour=told.per_hour,
+            )
+        if (
+            r.recovers(told.recovered_after)
+            and await db.fetchrow(_SUCCEEDED, _wrote(r)) is not None
+        ):
+            notify += await health.delivery_recovered(
+                db,
+                r.attempted(),
+                env=r.claim.env,
+                merchant_id=r.claim.merchant_id,
+                event_id=r.claim.event_id,
+                event_type=r.claim.type,
+                failed_attempts=r.failed_before,
                 per_hour=told.per_hour,
             )
         notified.append(notify)
@@ -324,7 +366,17 @@ _GAVE_UP = Statement(
 )
 
 
-def _gave_up(r: Record) -> dict[str, Any]:
+# Likewise the record that delivered it: a lapsed holder's success wrote nothing, and the taker's
+# own record tells of it.
+_SUCCEEDED = Statement(
+    """SELECT id FROM webhook_deliveries
+    WHERE id = :id AND generation = :generation AND status = 'succeeded'""",
+    ("id",),
+)
+
+
+def _wrote(r: Record) -> dict[str, Any]:
+    """The delivery's key as this record left it, had its write taken effect."""
     return {"id": r.claim.delivery_id, "generation": QUEUE.stamp_after(r.claim.generation)}
 
 

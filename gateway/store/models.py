@@ -361,6 +361,11 @@ class WebhookEndpoint(Base):
     # portable UPDATE on both stores (``webhooks.throttle``).
     throttle_per_second: Mapped[int | None] = mapped_column(Integer)
     throttle_next_us: Mapped[int | None] = mapped_column(BigInteger)
+    # Which retry schedule its deliveries follow: ``standard`` (``webhook_retry_schedule``) or
+    # ``long`` (``webhook_long_retry_schedule``).
+    retry_schedule: Mapped[str] = mapped_column(
+        String(10), nullable=False, default="standard", server_default="standard"
+    )
 
 
 class OperationalCount(Base):

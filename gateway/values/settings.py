@@ -98,6 +98,13 @@ class Settings(BaseSettings):
 
     allow_private_webhook_urls: bool = False
     webhook_retry_schedule: str = "0,5,30"
+    # The schedule of an endpoint that asks for the long one (``retry_schedule: "long"``):
+    # Standard Webhooks' example, immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h,
+    # about a day and a half in all, inside the disable window.
+    webhook_long_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    # A delivery that succeeds after this many failed attempts of its run tells the merchant's
+    # other endpoints so (``delivery.recovered``), as Svix's ``message.attempt.recovered``.
+    webhook_recovered_after_failures: int = Field(default=2, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open connections to receivers per worker process, and so attempts in flight at once.
     webhook_max_connections: int = Field(default=200, ge=1)
@@ -304,7 +311,12 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_retry_schedule", "fulfilment_retry_schedule", "mail_retry_schedule")
+    @field_validator(
+        "webhook_retry_schedule",
+        "webhook_long_retry_schedule",
+        "fulfilment_retry_schedule",
+        "mail_retry_schedule",
+    )
     @classmethod
     def _schedule_is_numbers(cls, value: str) -> str:
         delays = [float(part) for part in value.split(",") if part.strip()]
@@ -343,6 +355,11 @@ class Settings(BaseSettings):
     def retry_delays(self) -> list[float]:
         """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
         return list(_schedule(self.webhook_retry_schedule))
+
+    @property
+    def long_retry_delays(self) -> list[float]:
+        """``retry_delays`` of an endpoint on the long schedule."""
+        return list(_schedule(self.webhook_long_retry_schedule))
 
     @property
     def fulfilment_retry_delays(self) -> list[float]:

@@ -113,6 +113,7 @@ def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
         signing_key_rotation_ends_at=rfc3339_or_none(key_rotation) if signed else None,
         headers=headers.header_data(row.custom_headers),
         throttle_per_second=row.throttle_per_second,
+        retry_schedule=row.retry_schedule,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -176,6 +177,7 @@ async def create_endpoint(
                     signing=body.signing,
                     custom_headers=custom,
                     throttle_per_second=rate,
+                    retry_schedule=body.retry_schedule,
                     **keypair,
                     created_at=now,
                     updated_at=now,
@@ -240,6 +242,10 @@ async def update_endpoint(
         changes["description"] = body.description
     if "throttle_per_second" in fields:
         changes["throttle_per_second"] = throttle.check_throttle(body.throttle_per_second)
+    if "retry_schedule" in fields:
+        if body.retry_schedule is None:
+            raise ApiError(Code.VALIDATION_FAILED, "retry_schedule must be standard or long")
+        changes["retry_schedule"] = body.retry_schedule
     if "enabled" in fields:
         if body.enabled is None:
             raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")

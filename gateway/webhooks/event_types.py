@@ -34,6 +34,7 @@ __all__ = [
 
 SEED = "v1"  # sent since the first release
 DATED_2026_11_25 = "2026-11-25"
+DATED_2026_11_26 = "2026-11-26"
 
 
 def _open(schema: dict[str, Any]) -> None:
@@ -263,6 +264,15 @@ class DeliveryExhausted(Payload):
     endpoint_id: str = Field(pattern=r"^we_")
     attempts: int = Field(ge=1, description="Every attempt of the delivery, its last included.")
     last_attempt: LastAttempt
+
+
+class DeliveryRecovered(Payload):
+    delivery_id: str = Field(pattern=r"^dlv_")
+    event_id: str = Field(pattern=r"^evt_", description="The message delivered: its webhook-id.")
+    event_type: str
+    endpoint_id: str = Field(pattern=r"^we_")
+    failed_attempts: int = Field(ge=1, description="The failed attempts before this success.")
+    recovered_at: Rfc3339 = Field(description="When the succeeding attempt started.")
 
 
 class WebhookTest(Payload):
@@ -577,6 +587,22 @@ EVENTS: tuple[EventSpec, ...] = (
             "endpoint_id": _ENDPOINT,
             "attempts": 3,
             "last_attempt": _LAST_ATTEMPT,
+        },
+    ),
+    EventSpec(
+        "delivery.recovered",
+        DeliveryRecovered,
+        "A message reached one of the merchant's endpoints after failed attempts "
+        "(AITOPUP_WEBHOOK_RECOVERED_AFTER_FAILURES or more); sent once, to its other endpoints. "
+        "Never sent about a delivery of an operational event.",
+        DATED_2026_11_26,
+        {
+            "delivery_id": _LAST_ATTEMPT["delivery_id"],
+            "event_id": "evt_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "event_type": "topup.delivered",
+            "endpoint_id": _ENDPOINT,
+            "failed_attempts": 2,
+            "recovered_at": "2026-11-26T12:00:35Z",
         },
     ),
     EventSpec(

@@ -1,6 +1,7 @@
 """An endpoint's health as its merchant hears of it: the failure clock, and what each change of
 it writes in the same transaction: an operational event to the merchant's other endpoints
-(``endpoint.failing``, ``endpoint.recovered``, ``endpoint.disabled``, ``delivery.exhausted``)
+(``endpoint.failing``, ``endpoint.recovered``, ``endpoint.disabled``, ``delivery.exhausted``,
+``delivery.recovered``)
 and the alerts its owners are mailed (a warning before the disable, and the disable:
 ``mail.alerts`` writes them in the same transaction).
 
@@ -32,6 +33,7 @@ from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339, rfc3339_or_none
 from .event_types import (
     DeliveryExhausted,
+    DeliveryRecovered,
     EndpointAutoDisabled,
     EndpointDisabled,
     EndpointFailing,
@@ -43,6 +45,7 @@ __all__ = [
     "OPERATIONAL",
     "Alert",
     "Attempted",
+    "delivery_recovered",
     "disabled",
     "exhausted",
     "recovered",
@@ -58,6 +61,7 @@ OPERATIONAL = frozenset(
         "endpoint.disabled",
         "endpoint.recovered",
         "delivery.exhausted",
+        "delivery.recovered",
         "webhook.endpoint.disabled",
     }
 )
@@ -223,6 +227,36 @@ async def exhausted(
     row = {"env": env, "merchant_id": merchant_id}
     return await _tell_others(
         tx, row, attempted.endpoint_id, "delivery.exhausted", data, now, per_hour
+    )
+
+
+async def delivery_recovered(
+    tx: Raw,
+    attempted: Attempted,
+    *,
+    env: str,
+    merchant_id: str,
+    event_id: str,
+    event_type: str,
+    failed_attempts: int,
+    per_hour: int,
+) -> list[str]:
+    """Send ``delivery.recovered`` for a message delivered after ``failed_attempts`` failures,
+    unless it is itself an operational event. Its delivery succeeds once a run, and only the
+    record that wrote the success calls this (``worker.store``), so it is sent once."""
+    if event_type in OPERATIONAL:
+        return []
+    data = DeliveryRecovered(
+        delivery_id=attempted.delivery_id,
+        event_id=event_id,
+        event_type=event_type,
+        endpoint_id=attempted.endpoint_id,
+        failed_attempts=failed_attempts,
+        recovered_at=rfc3339(attempted.started),
+    ).model_dump()
+    row = {"env": env, "merchant_id": merchant_id}
+    return await _tell_others(
+        tx, row, attempted.endpoint_id, "delivery.recovered", data, attempted.started, per_hour
     )
 
 

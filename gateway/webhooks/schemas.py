@@ -56,12 +56,14 @@ EventType = Literal[
     "endpoint.disabled",
     "endpoint.recovered",
     "delivery.exhausted",
+    "delivery.recovered",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _MAX_ROTATION_OVERLAP = 7 * 24 * 3600
 Signing = Literal["hmac", "ed25519", "both"]
+RetrySchedule = Literal["standard", "long"]
 SIGNING_SCHEMES: tuple[str, ...] = get_args(Signing)
 MAX_HEADERS = 20
 
@@ -110,6 +112,11 @@ _HEADERS = Field(
     description=f"Up to {MAX_HEADERS} headers sent on every attempt; a PATCH replaces the list.",
 )
 
+_RETRY_SCHEDULE = (
+    "Which retry schedule its deliveries follow: standard (immediately, 5 s, 30 s) or long "
+    "(immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h)."
+)
+
 
 class EndpointCreate(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
@@ -124,6 +131,7 @@ class EndpointCreate(_Strict):
     )
     headers: list[CustomHeader] | None = _HEADERS
     throttle_per_second: int | None = _THROTTLE
+    retry_schedule: RetrySchedule = Field(default="standard", description=_RETRY_SCHEDULE)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -138,6 +146,7 @@ class EndpointUpdate(_Strict):
     signing: Signing | None = _SIGNING
     headers: list[CustomHeader] | None = _HEADERS
     throttle_per_second: int | None = _THROTTLE
+    retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -231,6 +240,7 @@ class EndpointData(BaseModel):
     throttle_per_second: int | None = Field(
         description="Deliveries a second at most; null: unthrottled."
     )
+    retry_schedule: RetrySchedule = Field(description=_RETRY_SCHEDULE)
     created_at: str
     updated_at: str
 

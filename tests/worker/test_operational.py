@@ -408,3 +408,35 @@ async def test_a_failed_operational_delivery_tells_of_no_failure(
     assert about == [("delivery.exhausted", failing["id"]), ("endpoint.failing", failing["id"])]
     row = await endpoint_row(db, watcher["id"])
     assert row.failing_since is not None and row.enabled
+
+
+async def test_a_message_delivered_after_failures_is_told_recovered_once(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """Two failures then a success: ``delivery.recovered`` once, with the failures counted; a
+    message that failed once (under AITOPUP_WEBHOOK_RECOVERED_AFTER_FAILURES) is not told."""
+    await start_worker(**{**worker_settings(), "webhook_retry_schedule": "0,0,0,0"})
+    merchant = await make_merchant()
+    replies = iter([Reply(status=500), Reply(status=503), Reply(), Reply(status=500), Reply()])
+    receiver.respond = lambda _: next(replies)
+    flaky = await make_endpoint(
+        hook_client, merchant, receiver.url, event_types=["topup.delivered"]
+    )
+    async with running_receiver() as watcher:
+        await make_endpoint(hook_client, merchant, watcher.url)
+        sent = await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        await settled(db, merchant.merchant_id)
+        await hook_client.post("/topup/send", json=SEND, headers=merchant.headers)
+        await settled(db, merchant.merchant_id)
+    assert len(receiver.received) == 5
+    [told] = bodies_of(watcher, "delivery.recovered")
+    assert told["data"]["endpoint_id"] == flaky["id"]
+    assert told["data"]["failed_attempts"] == 2
+    assert told["data"]["event_type"] == "topup.delivered"
+    assert told["data"]["event_id"] == receiver.received[0].webhook_id
+    assert sent.json()["transaction_id"] in receiver.received[0].body.decode()
+    event_types.BY_TYPE["delivery.recovered"].data.model_validate(told["data"])
