@@ -12,7 +12,7 @@ from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
-from ..webhooks import deliveries, endpoints, event_types, replays
+from ..webhooks import deliveries, endpoints, event_types, replays, stats
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -21,12 +21,14 @@ from ..webhooks.schemas import (
     EndpointData,
     EndpointSecretData,
     EndpointsQuery,
+    EndpointStatsData,
     EndpointUpdate,
     ReplayFailedData,
     ReplayFailedRequest,
     ReplayJobCreate,
     ReplayJobData,
     RotateRequest,
+    StatsQuery,
     TestData,
 )
 from .answer import answer
@@ -94,6 +96,16 @@ async def get_endpoint(request: Request) -> Response:
     caller = require_caller(request, "webhooks")
     endpoint_id = _endpoint_id(request)
     return await answer(request, endpoints.get_endpoint(services(request).db, caller, endpoint_id))
+
+
+async def endpoint_stats(request: Request) -> Response:
+    caller = require_caller(request, "webhooks")
+    endpoint_id = _endpoint_id(request)
+    query = read_query(request, StatsQuery)
+    operation = stats.endpoint_stats(
+        services(request).db, caller, endpoint_id, query.since, query.until
+    )
+    return await answer(request, operation)
 
 
 async def update_endpoint(request: Request) -> Response:
@@ -284,6 +296,24 @@ routes = [
             response=EndpointData,
             success=Code.DELETED,
             errors=_NOT_FOUND,
+        ),
+    ),
+    ApiRoute(
+        _ENDPOINTS + "/{endpoint_id}/stats",
+        endpoint_stats,
+        methods=["GET"],
+        doc=RouteDoc(
+            "An endpoint's health over a time range (at most 28 days; by default the last day): "
+            "its deliveries by state and its attempts' latency percentiles",
+            "webhooks",
+            query=StatsQuery,
+            response=EndpointStatsData,
+            errors=(
+                *_NOT_FOUND,
+                Code.INVALID_QUERY,
+                Code.WEBHOOK_RANGE_INVALID,
+                Code.WEBHOOK_STATS_SPAN_TOO_LONG,
+            ),
         ),
     ),
     ApiRoute(

@@ -387,6 +387,8 @@ class WebhookDelivery(Base):
         UniqueConstraint("event_id", "endpoint_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_merchant_env_id", "merchant_id", "env", "id"),
+        # An endpoint's deliveries over a time range (``webhooks.stats``).
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)

@@ -240,6 +240,7 @@ class Code(IntEnum):
     WEBHOOK_REPLAY_TOO_MANY = 5323
     WEBHOOK_REPLAY_JOB_NOT_FOUND = 5324
     WEBHOOK_REPLAY_JOBS_BUSY = 5325
+    WEBHOOK_STATS_SPAN_TOO_LONG = 5330
     WEBHOOK_INBOX_STAGING_ONLY = 5340
     WEBHOOK_INBOX_NOT_FOUND = 5341
     WEBHOOK_INBOX_RATE_LIMITED = 5342
@@ -756,6 +757,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.WEBHOOK_RANGE_INVALID: CodeInfo(422, "Time range invalid: until must be later than since"),
     Code.WEBHOOK_REPLAY_SPAN_TOO_LONG: CodeInfo(
         422, "Replay span too long: since to until may cover at most data.max_days days"
+    ),
+    Code.WEBHOOK_STATS_SPAN_TOO_LONG: CodeInfo(
+        422, "Stats span too long: since to until may cover at most data.max_days days"
     ),
     Code.WEBHOOK_REPLAY_TOO_MANY: CodeInfo(
         422,

@@ -209,6 +209,33 @@ class DeliveriesQuery(BaseModel):
     created_before: Instant | None = None
 
 
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: Instant | None = Field(
+        default=None, description="RFC 3339; default: a day before until."
+    )
+    until: Instant | None = Field(default=None, description="RFC 3339; default: now.")
+
+
+class LatencyData(BaseModel):
+    attempts: int = Field(description="Attempts of the range's deliveries.")
+    p50_ms: int | None = Field(description="Half the attempts took at most this long.")
+    p90_ms: int | None
+    p99_ms: int | None
+
+
+class EndpointStatsData(BaseModel):
+    endpoint_id: str
+    since: str
+    until: str
+    succeeded: int = Field(description="Deliveries created in the range that succeeded.")
+    pending: int = Field(description="Waiting for their first attempt.")
+    sending: int = Field(description="Tried and failed, with a retry to come.")
+    failed: int = Field(description="Given up after their last retry.")
+    latency: LatencyData
+
+
 class CustomHeaderData(BaseModel):
     name: str
     value: str = Field(description="A secret header's value is masked.")

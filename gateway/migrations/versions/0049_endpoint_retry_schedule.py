@@ -1,4 +1,5 @@
-"""endpoint retry schedule: an endpoint's deliveries follow the standard schedule or the long one
+"""endpoint retry schedule and stats: an endpoint's deliveries follow the standard schedule or
+the long one; its deliveries are found by creation time for its stats
 
 Revision ID: 0049
 Revises: 0041
@@ -22,7 +23,13 @@ def upgrade() -> None:
             "retry_schedule", sa.String(length=10), nullable=False, server_default="standard"
         ),
     )
+    op.create_index(
+        "ix_webhook_deliveries_endpoint_created",
+        "webhook_deliveries",
+        ["endpoint_id", "created_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_endpoint_created", table_name="webhook_deliveries")
     op.drop_column("webhook_endpoints", "retry_schedule")
