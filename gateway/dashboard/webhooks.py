@@ -25,7 +25,7 @@ from ..operations import perform
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError, Outcome
-from ..webhooks import deliveries, endpoints, event_types, replays
+from ..webhooks import deliveries, endpoints, event_types, replays, stats
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import (
     EVENT_TYPES,
@@ -37,6 +37,7 @@ from ..webhooks.schemas import (
     EndpointCreate,
     EndpointData,
     EndpointSecretData,
+    EndpointStatsData,
     EndpointUpdate,
     ReplayFailedRequest,
     RotateRequest,
@@ -377,9 +378,13 @@ async def _endpoint_page(
     shown = forms or _Forms()
     query = DeliveriesQuery(limit=_ENDPOINT_LOG, endpoint_id=endpoint_id)
     recent = await perform(svc.waker, deliveries.list_deliveries(svc.db, viewer.caller, query))
+    health = await perform(
+        svc.waker, stats.endpoint_stats(svc.db, viewer.caller, endpoint_id, None, None)
+    )
     recovered = request.query_params.get("recovered", "")
     context = {
         "endpoint": found,
+        "stats": health.one(EndpointStatsData),
         "recent": recent.many(DeliveryData),
         "more": _has_more(recent),
         "event_types": EVENT_TYPES,

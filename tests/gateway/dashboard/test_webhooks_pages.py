@@ -245,6 +245,14 @@ async def test_test_events_replays_and_recovery_reach_the_receiver_and_the_log(
     log_page = await account.client.get("/webhooks/deliveries", params={"status": "succeeded"})
     assert log_page.status_code == 200 and log_page.text.count("<code>webhook.test</code>") == 2
 
+    # The endpoint's last day: both tests succeeded, in six attempts (two, then three failed
+    # and the recovery's one).
+    health = (await account.client.get(page)).text
+    stats = health[health.index('id="endpoint-stats"') :]
+    assert "<dt>Succeeded</dt><dd>2</dd>" in stats
+    assert "<dt>Failed</dt><dd>0 " in stats
+    assert "of 6 attempts" in stats
+
 
 async def test_recover_refuses_a_time_that_is_not_one_and_keeps_it(endpoint: Endpoint) -> None:
     account, page = endpoint.account, endpoint.page
