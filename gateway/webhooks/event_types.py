@@ -592,9 +592,9 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "delivery.recovered",
         DeliveryRecovered,
-        "A message reached one of the merchant's endpoints after failed attempts "
-        "(AITOPUP_WEBHOOK_RECOVERED_AFTER_FAILURES or more); sent once, to its other endpoints. "
-        "Never sent about a delivery of an operational event.",
+        "A message reached one of the merchant's endpoints after failed attempts (two or more "
+        "by default); sent once, to its other endpoints. Never sent about a delivery of an "
+        "operational event.",
         DATED_2026_11_26,
         {
             "delivery_id": _LAST_ATTEMPT["delivery_id"],
