@@ -22,7 +22,7 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from keys import InvalidApiKey, parse_api_key
+from keys import POLLER_KEY_PREFIX, InvalidApiKey, parse_api_key
 
 from .callers import Caller, authenticate, require_scope
 from .lockout import client_address
@@ -36,7 +36,7 @@ from .values.envelope import error_response
 from .values.outcome import ApiError
 from .values.resources import API_PATH, PROTECTED_RESOURCE_PATH, Resource
 from .values.settings import Settings
-from .webhooks.urls import INBOX_PATH
+from .webhooks.urls import INBOX_PATH, POLLERS_PATH
 
 __all__ = [
     "ApiKeyBackend",
@@ -194,6 +194,9 @@ class ApiKeyBackend(AuthenticationBackend):
         try:
             presented = presented_key(conn)
             if presented is None:
+                return None
+            # A poller's own key reads its poller and nothing else: its route checks it.
+            if presented.startswith(POLLER_KEY_PREFIX) and path.startswith(POLLERS_PATH):
                 return None
             svc = services(conn)
             caller = await authenticate_key(

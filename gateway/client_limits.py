@@ -30,6 +30,7 @@ __all__ = [
     "OAUTH",
     "OAUTH_REGISTRATIONS",
     "PAYMENT_NOTICES",
+    "POLLER_READS",
     "RECIPIENT_PAGES",
     "TELEGRAM_UPDATES",
     "ClientLimit",
@@ -120,4 +121,9 @@ RECIPIENT_PAGES = ClientLimit(
 # it could not deliver, so a refusal loses nothing.
 TELEGRAM_UPDATES = ClientLimit(
     "telegram-updates", lambda s: s.telegram_updates_per_client_per_minute, 60, fail_open=False
+)
+# A poller's reads with its own key: each looks the poller up by id and compares the key's hash.
+# Closed: a read writes nothing and is asked again, so a refusal loses nothing.
+POLLER_READS = ClientLimit(
+    "poller-reads", lambda s: s.poller_reads_per_client_per_minute, 60, fail_open=False
 )

@@ -17,6 +17,7 @@ from .oauth import (
     hash_credential,
     mint_credential,
 )
+from .poller import POLLER_KEY_PREFIX, hash_poller_key, mint_poller_key, poller_key_env
 from .sealing import Sealer
 from .secret import decode_webhook_secret, new_webhook_secret
 from .signing import (
@@ -33,6 +34,7 @@ from .signing import (
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
     "ENVS",
+    "POLLER_KEY_PREFIX",
     "ApiKey",
     "BadSignature",
     "CredentialKind",
@@ -52,14 +54,17 @@ __all__ = [
     "hash_api_key",
     "hash_code",
     "hash_credential",
+    "hash_poller_key",
     "mint_api_key",
     "mint_credential",
+    "mint_poller_key",
     "mint_redemption_code",
     "mint_voucher_code",
     "new_signing_key",
     "new_webhook_secret",
     "normalize_code",
     "parse_api_key",
+    "poller_key_env",
     "public_key_of",
     "sign_headers",
     "standard_signature",

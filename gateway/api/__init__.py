@@ -21,6 +21,7 @@ from . import (
     telegram,
     topup,
     webhook_inbox,
+    webhook_pollers,
     webhooks,
 )
 
@@ -45,6 +46,7 @@ def public_routes() -> list[BaseRoute]:
         *payment_channels.routes,
         *telegram.routes,
         *topup.routes,
+        *webhook_pollers.routes,
         *webhooks.routes,
         *webhook_inbox.routes,
         *keys.routes,

@@ -368,6 +368,24 @@ class WebhookEndpoint(Base):
     )
 
 
+class WebhookPoller(Base):
+    """A consumer that reads its merchant's events by iterator instead of receiving them
+    (``webhooks.pollers``): its key is stored as a peppered hash, its signing secret sealed."""
+
+    __tablename__ = "webhook_pollers"
+    __table_args__ = (Index("ix_webhook_pollers_merchant_env", "merchant_id", "env"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # As an endpoint's: ",topup.delivered,balance.low," or "" for every event.
+    event_types: Mapped[str] = mapped_column(String(1000))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class OperationalCount(Base):
     """How many operational events one scope made in its current window of an hour
     (``webhooks.health``): a merchant's in an environment, or one endpoint's messages given up.

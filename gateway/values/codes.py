@@ -241,6 +241,11 @@ class Code(IntEnum):
     WEBHOOK_REPLAY_JOB_NOT_FOUND = 5324
     WEBHOOK_REPLAY_JOBS_BUSY = 5325
     WEBHOOK_STATS_SPAN_TOO_LONG = 5330
+    WEBHOOK_POLLER_NOT_FOUND = 5331
+    WEBHOOK_POLLER_KEY_INVALID = 5332
+    WEBHOOK_POLLER_LIMIT_REACHED = 5333
+    WEBHOOK_POLLER_ITERATOR_INVALID = 5334
+    WEBHOOK_POLLER_RATE_LIMITED = 5335
     WEBHOOK_INBOX_STAGING_ONLY = 5340
     WEBHOOK_INBOX_NOT_FOUND = 5341
     WEBHOOK_INBOX_RATE_LIMITED = 5342
@@ -760,6 +765,19 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_STATS_SPAN_TOO_LONG: CodeInfo(
         422, "Stats span too long: since to until may cover at most data.max_days days"
+    ),
+    Code.WEBHOOK_POLLER_NOT_FOUND: CodeInfo(404, "Poller not found"),
+    Code.WEBHOOK_POLLER_KEY_INVALID: CodeInfo(
+        401, "Poller key invalid: send Authorization: Bearer wpk_… of this poller"
+    ),
+    Code.WEBHOOK_POLLER_LIMIT_REACHED: CodeInfo(
+        409, "Poller limit reached for this environment (data.limit); delete one first"
+    ),
+    Code.WEBHOOK_POLLER_ITERATOR_INVALID: CodeInfo(
+        422, "Iterator invalid: send the iterator a read answered, or since, not both"
+    ),
+    Code.WEBHOOK_POLLER_RATE_LIMITED: CodeInfo(
+        429, "Too many poller reads from this client; retry after Retry-After"
     ),
     Code.WEBHOOK_REPLAY_TOO_MANY: CodeInfo(
         422,

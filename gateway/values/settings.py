@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     # Endpoints (not deleted) a merchant may have in each environment: one event fans out to
     # every one of them.
     max_endpoints_per_merchant_env: int = Field(default=20, ge=1)
+    # Pollers (``webhooks.pollers``) per merchant and environment, and their reads a minute from
+    # one client address (a read is a look-up by key; the limit bounds a guesser's work too).
+    max_pollers_per_merchant_env: int = Field(default=10, ge=1)
+    poller_reads_per_client_per_minute: int = Field(default=600, ge=1)
+    # How old an event must be before a poller is given it: events are read in id order, and
+    # an event's id is taken before its transaction commits, so one written by a slower
+    # transaction could commit behind an iterator that passed its id. Far longer than a write's
+    # transaction may run.
+    webhook_poller_settle_seconds: float = Field(default=5.0, ge=0)
     # Keys (not revoked) a merchant may have in each environment: a key with the ``keys`` scope
     # makes keys, and each is a row the store keeps and a lookup's index holds.
     max_keys_per_merchant_env: int = Field(default=100, ge=1)

@@ -236,6 +236,51 @@ class EndpointStatsData(BaseModel):
     latency: LatencyData
 
 
+class PollerCreate(_Strict):
+    event_types: list[str] | None = Field(
+        default=None, max_length=len(EVENT_TYPES), description="Empty or absent: every event."
+    )
+    description: str | None = Field(default=None, max_length=500)
+
+    _types = field_validator("event_types")(_known_types)
+
+
+class PollerRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iterator: str | None = Field(
+        default=None, max_length=40, description="meta.iterator of the previous read."
+    )
+    since: Instant | None = Field(
+        default=None, description="RFC 3339: read from the first event at or after it."
+    )
+    limit: int = Field(default=50, ge=1, le=250)
+
+
+class PollerData(BaseModel):
+    id: str
+    env: str
+    description: str | None
+    event_types: list[str] = Field(description="Empty: every event.")
+    created_at: str
+
+
+class PollerKeyData(PollerData):
+    key: str = Field(description="wpk_…: reads this poller and nothing else; shown once.")
+    secret: str = Field(description="whsec_…: verifies each event's signature; shown once.")
+
+
+class PolledEvent(BaseModel):
+    id: str = Field(description="The event's id, its webhook-id.")
+    type: str
+    created_at: str
+    payload: str = Field(description="The exact body an endpoint would have received.")
+    headers: dict[str, str] = Field(
+        description="webhook-id, webhook-timestamp and webhook-signature of the payload, signed "
+        "with the poller's secret at the time of the read."
+    )
+
+
 class CustomHeaderData(BaseModel):
     name: str
     value: str = Field(description="A secret header's value is masked.")

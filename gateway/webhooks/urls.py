@@ -63,6 +63,8 @@ _MAX_URL = 2048
 # Where a staging merchant's test inbox receives, under the gateway's public base URL; the token
 # is ``secrets.token_urlsafe(32)``'s 43 characters.
 INBOX_PATH = "/api/public/v1/webhooks/inbox/"
+# A poller's read (``webhooks.pollers``), the one route a poller's own key is taken at.
+POLLERS_PATH = "/api/public/v1/webhooks/pollers/"
 INBOX_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 

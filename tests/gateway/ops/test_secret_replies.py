@@ -23,6 +23,7 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/webhooks/endpoints"),
     ("POST", "/api/public/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
     ("GET", "/api/public/v1/webhooks/inbox"),
+    ("POST", "/api/public/v1/webhooks/pollers"),
     ("POST", "/api/public/v1/keys"),
     ("POST", "/api/public/v1/apps"),
     ("POST", "/api/public/v1/apps/{app_id}/rotate-secret"),
