@@ -120,7 +120,7 @@ async def offers_for(
             header=header,
         )
     x402 = None
-    if X402 in channels and x402_offers.enabled(settings) and header is not None:
+    if X402 in channels and x402_offers.enabled(settings, caller.env) and header is not None:
         need = x402_offers.requirement(
             settings, merchant_id=caller.merchant_id, env=caller.env, amount_cents=amount, now=now
         )
@@ -198,7 +198,7 @@ def _verified(settings: Settings, caller: Caller, paying: Paying, now: datetime)
         )
         return _Verified(presented, charge, mpp.challenge_id, mpp.external_id)
     assert paying.x402 is not None
-    if not x402_offers.enabled(settings):
+    if not x402_offers.enabled(settings, env):
         raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
     x402 = x402_offers.verify(settings, paying.x402, merchant_id=merchant_id, env=env, now=now)
     settler = get(X402)

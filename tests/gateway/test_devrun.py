@@ -325,3 +325,65 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
         async with _sign_in_by(link, "another password 0123") as browser:
             overview = await browser.get(f"{root}/dashboard/topups")
             assert txn in overview.text
+
+
+def _started(proc: "subprocess.Popen[str]") -> str:
+    """The staging key ``make run`` printed, once it printed it."""
+    assert proc.stdout is not None
+    printed: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any(line.startswith("staging key") for line in printed):
+        assert time.monotonic() < deadline and proc.poll() is None, printed
+        printed.append(proc.stdout.readline().strip())
+    return printed[-1].rsplit(" ", 1)[-1]
+
+
+async def _pays_with_x402(base: str, key: str) -> httpx.Response:
+    """docs/agents-that-pay.md's x402 client, word for word but the wallet (a fresh one)."""
+    from eth_account import Account
+    from x402 import SchemeRegistration, x402Client, x402ClientConfig
+    from x402.http.clients.httpx import x402HttpxClient
+    from x402.mechanisms.evm.exact import ExactEvmScheme
+    from x402.mechanisms.evm.signers import EthAccountSigner
+
+    wallet = ExactEvmScheme(signer=EthAccountSigner(Account.create()))
+    payer = x402Client.from_config(
+        x402ClientConfig(
+            schemes=[SchemeRegistration(network="eip155:*", client=wallet)],
+            spend_controls={"max_amount_per_payment": "$20"},
+        )
+    )
+    body = {"platform": "claude", "recipient_email": "a@example.com", "amount_cents": 1234}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with x402HttpxClient(payer, timeout=30) as http:
+        return await http.post(f"{base}/topup/send", json=body, headers=headers)
+
+
+@pytest.mark.slow
+def test_make_run_offers_x402_in_staging_and_its_facilitator_settles_it(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """A fresh ``make run`` starts staging's x402 facilitator beside the gateway: the demo key's
+    send refused for funds carries an x402 offer, the ``x402`` package's client pays it, and
+    the send goes through with the settlement. Started as the docs start it, the demo's
+    staging wallet empty."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=_run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            key = _started(proc)
+            base = f"http://127.0.0.1:{port}/api/public/v1"
+            reply = asyncio.run(_pays_with_x402(base, key))
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["data"]["payment"]["amount_cents"] == 1300
+            assert reply.headers["payment-response"]
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0

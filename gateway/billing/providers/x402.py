@@ -1,12 +1,12 @@
 """x402: agents paying a 402 on chain (the ``exact`` scheme), through the operator's facilitator.
 
-Enabled where the operator set ``AITOPUP_X402_PAY_TO`` and ``AITOPUP_X402_FACILITATOR_URL``
-(``billing.x402_offers``); its orders (kind ``agent``) are keyed by the authorization's nonce
-and settled as every channel's. A payment is the facilitator's ``POST /verify`` then
-``POST /settle``, in the shapes of ``specs/transports-v2/http.md`` (``x402Version``,
-``paymentPayload``, ``paymentRequirements``); a refusal of either is the payment refused. Its
-answers are read bounded (``request_json``) and reach the payer in the product's own words.
-No page, no notification; never offered for a checkout.
+Enabled in an environment where the operator set its terms (``billing.x402_offers.terms``);
+its orders (kind ``agent``) are keyed by the authorization's nonce and settled as every
+channel's. A payment is the facilitator's ``POST /verify`` then ``POST /settle``, in the shapes
+of ``specs/transports-v2/http.md`` (``x402Version``, ``paymentPayload``,
+``paymentRequirements``); a refusal of either is the payment refused. Its answers are read
+bounded (``request_json``) and reach the payer in the product's own words. No page, no
+notification; never offered for a checkout.
 """
 
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
 from ...values.settings import Settings
+from .. import x402_offers
 from .base import Charged, Context, Kind, NoCredentials, Provider, ProviderError, request_json
 
 __all__ = ["X402", "X402Provider", "X402Settlement"]
@@ -38,12 +39,15 @@ class X402Provider(Provider[NoCredentials]):
     kinds: ClassVar[frozenset[Kind]] = frozenset()
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:
-        return bool(settings.x402_pay_to and settings.x402_facilitator_url)
+        return x402_offers.enabled(settings, env)
 
     async def settle(self, ctx: Context[NoCredentials], req: X402Settlement) -> Charged:
         """Verify, then settle, at the facilitator; ``ProviderError`` (status 402) when it
         refuses either, the money then not moved."""
-        root = (ctx.settings.x402_facilitator_url or "").rstrip("/")
+        terms = x402_offers.terms(ctx.settings, ctx.env)
+        if terms is None:
+            raise ProviderError("x402 is off here", status=402)
+        root = terms.facilitator_url.rstrip("/")
         body = {
             "x402Version": req.payload.x402_version,
             "paymentPayload": req.payload.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -26,13 +26,13 @@ from x402.mechanisms.evm.exact import ExactEvmScheme
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentRequired
 
+from gateway.standins.x402 import X402FacilitatorStandIn as Facilitator
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stand_ins import served
-from tests.fixtures.x402 import Facilitator
 
 _O = table_of(FundingOrder)
 _T = table_of(Topup)
@@ -49,7 +49,7 @@ async def facilitator() -> AsyncIterator[Facilitator]:
 @pytest.fixture
 async def x402_url(settings: Settings, facilitator: Facilitator) -> AsyncIterator[str]:
     enabled = settings.model_copy(
-        update={"x402_pay_to": PAY_TO, "x402_facilitator_url": facilitator.url}
+        update={"x402_staging_pay_to": PAY_TO, "x402_staging_facilitator_url": facilitator.url}
     )
     async with live_server(enabled) as root:
         yield f"{root}/api/public/v1"
@@ -169,3 +169,22 @@ async def test_an_altered_or_other_merchants_offer_is_refused_and_nothing_moves(
     assert facilitator.asked == []
     assert await _counts(db, merchant.merchant_id) == (0, 0)
     assert await _counts(db, other.merchant_id) == (0, 0)
+
+
+async def test_staging_terms_offer_nothing_in_live(
+    x402_url: str, make_merchant: MakeMerchant
+) -> None:
+    """Staging's facilitator is staging's: a live send refused for funds offers no x402."""
+    merchant = await make_merchant("live", balance_cents=0)
+    async with httpx.AsyncClient() as http:
+        refused = await http.post(
+            f"{x402_url}/topup/send", json=_body(500), headers=merchant.headers
+        )
+        assert refused.json()["code"] == 4001, refused.text
+        assert "payment-required" not in refused.headers
+        signed = await http.post(
+            f"{x402_url}/topup/send",
+            json=_body(500),
+            headers={**merchant.headers, "PAYMENT-SIGNATURE": "eyJ4NDAyVmVyc2lvbiI6Mn0="},
+        )
+        assert signed.json()["code"] == 4504, signed.text
