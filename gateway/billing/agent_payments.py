@@ -35,7 +35,7 @@ from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP
 from .providers.x402 import X402
 
-__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay"]
+__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay", "refused_refund"]
 
 _O = table_of(FundingOrder)
 
@@ -181,3 +181,19 @@ async def pay(
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     done = AgentPaid(order.id, charged.payment_id, int(order.amount_cents), charged.said)
     return Outcome(Code.SUCCESS, done, deliveries=settled.deliveries)
+
+
+def refused_refund(order: Any) -> ApiError | None:
+    """Why an agent's order cannot be refunded through its channel, where that is its
+    protocol's doing: an x402 payment is a transfer on chain the payer signed to the operator's
+    address, and no facilitator takes one back (the spec has no refund), so the operator sends
+    it back from that address; the wallet is not debited. None for any other order."""
+    if order.kind != AGENT or order.channel != X402:
+        return None
+    return ApiError(
+        Code.REFUND_NOT_SUPPORTED,
+        "An x402 payment settled on chain: the gateway cannot take it back. Return it from "
+        "the pay-to address to the payer (the order's reference is the transfer), and adjust "
+        "the wallet if you mean to",
+        data={"channel": X402, "reference": order.provider_payment_id},
+    )
