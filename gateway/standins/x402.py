@@ -8,9 +8,11 @@ used; a settle answers a made-up transaction hash.
 
 A settle sent again with the same signed payload answers the same settlement, as the ``x402``
 package's facilitators do for a payment they broadcast already (its pending-settlement
-store); another authorization with a used nonce is refused as the chain refuses it
-(``invalid_exact_evm_nonce_already_used``). ``lose_settles`` makes the next settles happen but
-their answers be lost on the way back (a 504, as from a proxy that gave up waiting).
+store), unless ``remembers`` is off (a facilitator without one); another authorization with a
+used nonce, or that one sent to a facilitator that forgot it, is refused as the chain refuses
+it (``invalid_exact_evm_nonce_already_used``). ``lose_settles`` makes the next settles happen but
+their answers be lost on the way back (a 504, as from a proxy that gave up waiting);
+``drop_settles`` makes the next settles fail on the way there (a 503, nothing settled).
 
 It needs the ``dev`` extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
 
@@ -57,6 +59,8 @@ class X402FacilitatorStandIn:
     now: Callable[[], float] = time.time  # a test's clock, for the authorization's window
     faults: Faults = field(default_factory=Faults)
     lose_settles: int = 0  # the next settles happen, their answers lost
+    drop_settles: int = 0  # the next settles never arrive
+    remembers: bool = True  # a payment settled already answers its settlement again
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)  # nonce → its settle
     signatures: dict[str, str] = field(default_factory=dict)  # nonce → the signature settled
     asked: list[str] = field(default_factory=list)
@@ -141,6 +145,9 @@ class X402FacilitatorStandIn:
 
     async def _settle(self, request: Request) -> Response:
         self.asked.append("settle")
+        if self.drop_settles > 0:
+            self.drop_settles -= 1
+            return JSONResponse({"error": "unavailable"}, status_code=503)
         body, answer = await self._read(request)
         if body is None:
             assert answer is not None
@@ -149,7 +156,7 @@ class X402FacilitatorStandIn:
         auth = body["paymentPayload"]["payload"]["authorization"]
         signature = body["paymentPayload"]["payload"].get("signature")
         nonce = auth["nonce"]
-        if nonce in self.settled and self.signatures.get(nonce) == signature:
+        if self.remembers and nonce in self.settled and self.signatures.get(nonce) == signature:
             return self._answer(self.settled[nonce])  # this payment, broadcast already
         why = self._invalid(body)
         if why is not None:

@@ -204,12 +204,14 @@ def _verified(settings: Settings, caller: Caller, paying: Paying, now: datetime)
     settler = get(X402)
     assert isinstance(settler, X402Provider)
 
-    async def settle(ctx: Context[Any], order_id: str) -> Charged:
-        return await settler.settle(
-            ctx, X402Settlement(x402.payload, x402.requirements, x402.amount_cents)
-        )
+    settlement = X402Settlement(x402.payload, x402.requirements, x402.amount_cents)
 
-    return _Verified(Presented(X402, x402.nonce, x402.amount_cents, x402.expires_at), settle)
+    async def settle(ctx: Context[Any], order_id: str) -> Charged:
+        return await settler.settle(ctx, settlement)
+
+    kept = settlement.body_json()  # on the order, for a settle whose answer is lost
+    presented = Presented(X402, x402.nonce, x402.amount_cents, x402.expires_at, payload=kept)
+    return _Verified(presented, settle)
 
 
 async def send(
