@@ -264,7 +264,7 @@ async def test_a_settle_lost_twice_is_settled_by_reconciliation_once(
         facilitator.lose_settles = 2
         headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
         lost = await http.post(f"{x402_url}/topup/send", json=body, headers=headers)
-        assert lost.status_code >= 500 and lost.json()["success"] is False, lost.text
+        assert (lost.status_code, lost.json()["code"]) == (502, 4107), lost.text
         [order] = await _orders(db, merchant.merchant_id)
         assert order.status == "pending" and order.payment_payload is not None
         again = await http.post(f"{x402_url}/topup/send", json=body, headers=headers)
