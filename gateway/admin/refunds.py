@@ -36,7 +36,9 @@ in full as the refund made (``CreemProvider.refund``); and Creem refunds only al
 of a transaction, so a second ask can never give money back twice. The sandbox moves no money.
 A channel that cannot refund idempotently (``can_refund`` false) is refused
 (``REFUND_NOT_SUPPORTED``): MyFatoorah's ``MakeRefund`` takes no idempotency key (its
-documentation leaves duplicate partial refunds to the caller), so a retry could pay twice.
+documentation leaves duplicate partial refunds to the caller), so a retry could pay twice; and
+an agent's x402 payment settled on chain, where nothing the gateway holds can pull it back
+(``agent_payments.refused_refund`` says so, and how it is given back).
 
 The debit is the credited share, rounded on the running total (``_share``): a refund in parts
 takes back exactly ``credit_cents`` once the whole payment is refunded, never more.
@@ -53,6 +55,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing import channels, providers
+from ..billing.agent_payments import AGENT, refused_refund
 from ..billing.funding import credit_merchant, debit_merchant
 from ..billing.reconcile import order_ref
 from ..billing.schemas import RefundData, RefundRequest
@@ -84,7 +87,7 @@ _R = table_of(OrderRefund)
 # ``wallet.credited``'s source, when the provider refused or never answered.
 KIND = "refund"
 REVERSAL = "refund_reversal"
-REFUNDABLE_KINDS = ("checkout", "invoice")
+REFUNDABLE_KINDS = ("checkout", "invoice", AGENT)
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 QUEUE = Queue(_R, due=PENDING, done=SUCCEEDED, failed=FAILED)
@@ -127,7 +130,9 @@ def _refundable(order: Any) -> providers.Provider[Any]:
         raise ApiError(Code.ORDER_NOT_REFUNDABLE, data={"status": order.status})
     provider = providers.for_order(order)
     if provider is None or not provider.can_refund:
-        raise ApiError(Code.REFUND_NOT_SUPPORTED, data={"channel": order.channel or order.provider})
+        raise refused_refund(order) or ApiError(
+            Code.REFUND_NOT_SUPPORTED, data={"channel": order.channel or order.provider}
+        )
     return provider
 
 
@@ -202,6 +207,8 @@ async def _call(
             Code.REFUND_NOT_SUPPORTED, data={"channel": order.channel or order.provider}
         )
     credentials = await channels.credentials_for(db, settings, provider, order.env)
+    if credentials is None and order.kind == AGENT and order.env == "staging":
+        credentials = providers.NoCredentials()  # staging's agent payments took no money
     if credentials is None:
         return "payment channel not configured"
     ref, give = _ask(order, refund)

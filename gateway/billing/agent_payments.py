@@ -9,10 +9,11 @@ taken (``providers.mpp``, ``providers.x402``), then the order is settled by
 ``orders.complete_order`` as every channel's is (the wallet credited, the receipt numbered,
 ``order.paid`` written, reconciliation's columns noted). A payment refused fails the order.
 One whose answer is lost leaves it pending: the same MPP credential sent again charges again
-under the same Stripe idempotency key, so it is the same PaymentIntent; an x402 settle is not
-repeatable, so only the request that wrote the order takes it, and a lost answer waits for an
-operator. Of concurrent retries with one credential, one wins the completion and only that one
-runs the request it paid for.
+under the same Stripe idempotency key, so it is the same PaymentIntent; an x402 order keeps its
+settle's body (``payment_payload``), and reconciliation asks the facilitator again with it
+(``providers.x402``: settled, or its nonce used by that settle, credits it once; a refusal
+fails it), while only the request that wrote the order settles it inline. Of concurrent retries
+with one credential, one wins the completion and only that one runs the request it paid for.
 """
 
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,7 @@ from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP
 from .providers.x402 import X402
 
-__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay"]
+__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay", "refused_refund"]
 
 _O = table_of(FundingOrder)
 
@@ -83,6 +84,8 @@ class Presented:
     # Whether taking it again is the same payment (Stripe's idempotency key), so a retry may
     # take over an order whose first try's answer was lost; an x402 settle is not.
     resumable: bool = False
+    # What reconciliation asks the provider again with, kept on the order (x402's settle body).
+    payload: str | None = None
 
 
 # Takes the money at the provider, given the call's context and the order's id.
@@ -114,6 +117,7 @@ async def _claim(
                     provider_account="",
                     status=order_states.first(order_states.PENDING),
                     expires_at=presented.expires_at,
+                    payment_payload=presented.payload,
                     created_at=now,
                     updated_at=now,
                     **orders.order_prices(_quote(presented.amount_cents)),
@@ -181,3 +185,19 @@ async def pay(
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     done = AgentPaid(order.id, charged.payment_id, int(order.amount_cents), charged.said)
     return Outcome(Code.SUCCESS, done, deliveries=settled.deliveries)
+
+
+def refused_refund(order: Any) -> ApiError | None:
+    """Why an agent's order cannot be refunded through its channel, where that is its
+    protocol's doing: an x402 payment is a transfer on chain the payer signed to the operator's
+    address, and no facilitator takes one back (the spec has no refund), so the operator sends
+    it back from that address; the wallet is not debited. None for any other order."""
+    if order.kind != AGENT or order.channel != X402:
+        return None
+    return ApiError(
+        Code.REFUND_NOT_SUPPORTED,
+        "An x402 payment settled on chain: the gateway cannot take it back. Return it from "
+        "the pay-to address to the payer (the order's reference is the transfer), and adjust "
+        "the wallet if you mean to",
+        data={"channel": X402, "reference": order.provider_payment_id},
+    )

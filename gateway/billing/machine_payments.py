@@ -56,6 +56,7 @@ from .providers.stripe_checkout import STRIPE
 
 __all__ = [
     "CREDENTIAL_HEADER",
+    "INTENT",
     "METHOD",
     "PROBLEM_TYPES",
     "RECEIPT_HEADER",

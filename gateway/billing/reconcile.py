@@ -106,6 +106,7 @@ def order_ref(order: Any) -> providers.OrderRef:
         amount_minor=order.charge_minor if charged else order.amount_cents,
         currency=order.charge_currency if charged else order.currency,
         created_at=order.created_at,
+        payload=getattr(order, "payment_payload", None),
     )
 
 

@@ -2,7 +2,9 @@
 for funds carries where the operator enabled it, and the ``PAYMENT-SIGNATURE`` a retry pays
 with, through the ``x402`` package's own models and header codecs.
 
-The offer is one ``exact`` requirement: the settings' network, asset and ``payTo``, the amount
+The offer is one ``exact`` requirement on the environment's ``Terms`` (live: the settings'
+network, asset, ``payTo`` and facilitator; staging: its own facilitator and ``payTo``, always on
+a test network, so staging never offers or settles live money), the amount
 MPP's challenge asks (``machine_payments.amount_for``) in the asset's smallest units
 (``x402_units_per_cent`` a cent). Its ``extra`` carries, beside the asset's EIP-712 domain the
 client signs with, the merchant, the environment and an expiry bound by HMAC under a key of the
@@ -35,11 +37,14 @@ __all__ = [
     "PAYMENT_REQUIRED_HEADER",
     "PAYMENT_RESPONSE_HEADER",
     "PAYMENT_SIGNATURE_HEADER",
+    "STAGING",
+    "Terms",
     "X402Verified",
     "enabled",
     "offer_header",
     "requirement",
     "response_header",
+    "terms",
     "verify",
 ]
 
@@ -49,8 +54,53 @@ PAYMENT_RESPONSE_HEADER = "PAYMENT-RESPONSE"
 _OURS = "aitopup"  # our binding's key in a requirement's ``extra``
 
 
-def enabled(settings: Settings) -> bool:
-    return bool(settings.x402_pay_to and settings.x402_facilitator_url)
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """Where and how one environment is paid: the network (CAIP-2), the asset (its contract,
+    its EIP-712 domain's name and version), the address paid, and the facilitator's root."""
+
+    network: str
+    asset: str
+    asset_name: str
+    asset_version: str
+    pay_to: str
+    facilitator_url: str
+
+
+# Staging's network and asset: Base Sepolia's USDC, a test network's.
+STAGING = ("eip155:84532", "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "USDC", "2")
+
+
+def terms(settings: Settings, env: str) -> Terms | None:
+    """``env``'s terms, or None where the operator has not enabled x402 there: live by
+    ``AITOPUP_X402_PAY_TO`` and ``AITOPUP_X402_FACILITATOR_URL``, staging by their
+    ``AITOPUP_X402_STAGING_`` twins (which ``make run`` sets to its stand-in facilitator)."""
+    if env == "staging":
+        pay_to, url = settings.x402_staging_pay_to, settings.x402_staging_facilitator_url
+        if not (pay_to and url):
+            return None
+        return Terms(*STAGING, pay_to=pay_to, facilitator_url=url)
+    if not (settings.x402_pay_to and settings.x402_facilitator_url):
+        return None
+    return Terms(
+        settings.x402_network,
+        settings.x402_asset,
+        settings.x402_asset_name,
+        settings.x402_asset_version,
+        settings.x402_pay_to,
+        settings.x402_facilitator_url,
+    )
+
+
+def enabled(settings: Settings, env: str) -> bool:
+    return terms(settings, env) is not None
+
+
+def _terms(settings: Settings, env: str) -> Terms:
+    found = terms(settings, env)
+    if found is None:
+        raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)  # x402 is off here
+    return found
 
 
 def _key(settings: Settings) -> bytes:
@@ -62,38 +112,29 @@ def _binding(settings: Settings, fields: list[str]) -> str:
     return hmac.new(_key(settings), "|".join(fields).encode(), hashlib.sha256).hexdigest()
 
 
-def _bound_fields(
-    settings: Settings, merchant_id: str, env: str, units: str, expires: str
-) -> list[str]:
-    return [
-        merchant_id,
-        env,
-        settings.x402_network,
-        settings.x402_asset,
-        settings.x402_pay_to or "",
-        units,
-        expires,
-    ]
+def _bound_fields(terms: Terms, merchant_id: str, env: str, units: str, expires: str) -> list[str]:
+    return [merchant_id, env, terms.network, terms.asset, terms.pay_to, units, expires]
 
 
 def requirement(
     settings: Settings, *, merchant_id: str, env: str, amount_cents: int, now: datetime
 ) -> PaymentRequirements:
     """The ``exact`` requirement for ``amount_cents``, bound to the merchant and environment."""
+    on = _terms(settings, env)
     ttl = settings.mpp_challenge_ttl_seconds
     expires = rfc3339(now + timedelta(seconds=ttl))
     units = str(amount_cents * settings.x402_units_per_cent)
-    bound = _binding(settings, _bound_fields(settings, merchant_id, env, units, expires))
+    bound = _binding(settings, _bound_fields(on, merchant_id, env, units, expires))
     return PaymentRequirements(
         scheme="exact",
-        network=settings.x402_network,
-        asset=settings.x402_asset,
+        network=on.network,
+        asset=on.asset,
         amount=units,
-        pay_to=settings.x402_pay_to or "",
+        pay_to=on.pay_to,
         max_timeout_seconds=ttl,
         extra={
-            "name": settings.x402_asset_name,
-            "version": settings.x402_asset_version,
+            "name": on.asset_name,
+            "version": on.asset_version,
             _OURS: {"merchant": merchant_id, "env": env, "expires": expires, "binding": bound},
         },
     )
@@ -129,6 +170,7 @@ def verify(
     """The ``PAYMENT-SIGNATURE`` in ``header``, its echoed requirement checked against the
     settings and its binding (in constant time), its expiry, then its authorization's shape.
     Refusals as ``ApiError`` with the product's codes, as MPP's."""
+    on = _terms(settings, env)
     try:
         payload = decode_payment_signature_header(header)
     except (ValueError, ValidationError, UnicodeError, TypeError):
@@ -140,12 +182,12 @@ def verify(
     if accepted.scheme != "exact" or not isinstance(ours, dict):
         raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
     expires = str(ours.get("expires", ""))
-    fields = _bound_fields(settings, merchant_id, env, accepted.amount, expires)
+    fields = _bound_fields(on, merchant_id, env, accepted.amount, expires)
     expected = _binding(settings, fields)
     same_terms = (accepted.network, accepted.asset, accepted.pay_to) == (
-        settings.x402_network,
-        settings.x402_asset,
-        settings.x402_pay_to,
+        on.network,
+        on.asset,
+        on.pay_to,
     )
     if not hmac.compare_digest(str(ours.get("binding", "")).encode(), expected.encode()):
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)

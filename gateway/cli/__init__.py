@@ -235,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     for kind, said in (
         ("newapi", "a New API instance: its admin API, and a console page that redeems codes"),
         ("openrouter", "OpenRouter's key management API"),
+        ("x402", "an x402 facilitator (verify, settle, supported) that asks no chain"),
     ):
         standin = dev_sub.add_parser(
             kind,
@@ -244,7 +245,9 @@ def _parser() -> argparse.ArgumentParser:
             "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS is true, as make run sets).",
         )
         standin.add_argument("--host", default="127.0.0.1")
-        standin.add_argument("--port", type=int, help="default: 3000 (New API), 3100 (OpenRouter)")
+        standin.add_argument(
+            "--port", type=int, help="default: 3000 (New API), 3100 (OpenRouter), 3200 (x402)"
+        )
         standin.set_defaults(func=_handler("dev", "serve"))
     return parser
 

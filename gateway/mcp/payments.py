@@ -5,6 +5,11 @@ the credential comes back in ``params._meta["org.paymentauth/credential"]``; the
 out in ``result._meta["org.paymentauth/receipt"]``. The payment itself is the REST door's
 (``topup.paying``): MCP's credential is turned into the HTTP one, whose checks it then meets.
 
+The server advertises the binding in its ``initialize`` result, as the binding's capability
+advertisement says: ``capabilities.experimental.payment.methods`` names each method and its
+intents (``CAPABILITY``). The ``mpp`` package's own helper (``payment_capabilities``) builds
+another shape (``methods`` and ``intents`` as two lists), so the binding's is written here.
+
 A challenge given over MCP advertises no credential header (MCP's challenge object has no
 such field), so its binding leaves the header out, as the package's own MCP server does.
 """
@@ -23,7 +28,12 @@ from mpp.extensions.mcp.types import MCPChallenge, MCPCredential, MCPReceipt
 from ..billing import machine_payments
 from ..topup.paying import Answered
 
-__all__ = ["UNREADABLE", "credential_of", "payment_required", "receipt_meta"]
+__all__ = ["CAPABILITY", "UNREADABLE", "credential_of", "payment_required", "receipt_meta"]
+
+# ``capabilities.experimental`` of the ``initialize`` result: the methods and intents paid here.
+CAPABILITY: dict[str, dict[str, Any]] = {
+    "payment": {"methods": {machine_payments.METHOD: {"intents": [machine_payments.INTENT]}}}
+}
 
 # Refused by ``machine_payments.verify`` as a malformed credential, as an unreadable header is.
 UNREADABLE = "Payment !"

@@ -16,6 +16,8 @@ from typing import Any
 
 from mcp import MCPError, types
 from mcp.server import Server, ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions
+from mcp.server.models import InitializationOptions
 from starlette.requests import Request
 
 from ..callers import Caller, require_scope
@@ -34,6 +36,22 @@ log = logging.getLogger(__name__)
 Enter = Callable[[Request | None], Awaitable[tuple[Services, Caller]]]
 # The agents' guide (``/llms.txt``'s text).
 Guide = Callable[[Request | None], str]
+
+
+class _PayingServer(Server[Any]):
+    """The SDK's server, its ``initialize`` result advertising MPP's MCP binding in
+    ``capabilities.experimental`` (``payments.CAPABILITY``) on every transport: stdio passes
+    these options, and streamable HTTP's session manager asks the server for them."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        experimental = {**payments.CAPABILITY, **(experimental_capabilities or {})}
+        return super().create_initialization_options(notification_options, experimental, extensions)
+
 
 CODES_URI = "aitopup://codes"
 GUIDE_URI = "aitopup://llms.txt"
@@ -165,7 +183,7 @@ def build_server(enter: Enter, guide: Guide) -> Server[Any]:
         contents = types.TextResourceContents(uri=params.uri, text=text, mime_type=mime_type)
         return types.ReadResourceResult(contents=[contents])
 
-    return Server(
+    return _PayingServer(
         "aitopup",
         version=_version(),
         instructions=_INSTRUCTIONS,

@@ -1,5 +1,6 @@
 """Development stand-ins of the upstreams a merchant fulfils through, speaking their documented
 routes and shapes on this machine: New API (``newapi``) and OpenRouter's key management API
-(``openrouter``). ``aitopup dev newapi`` and ``aitopup dev openrouter`` serve them
-(``command``), so a send's whole journey runs with no outside service; the tests serve the
-same ones. State is in memory and goes with the process."""
+(``openrouter``); and of the x402 facilitator agents' payments settle through (``x402``).
+``aitopup dev newapi``, ``aitopup dev openrouter`` and ``aitopup dev x402`` serve them
+(``command``; ``make run`` starts the facilitator itself), so a send's whole journey runs with
+no outside service; the tests serve the same ones. State is in memory and goes with the process."""

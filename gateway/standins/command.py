@@ -1,6 +1,8 @@
-"""``aitopup dev newapi`` and ``aitopup dev openrouter``: a stand-in served in the foreground
-on this machine, with credentials of its own start printed beside what to type where (the
-dashboard's Fulfilment page, and for New API the console page a recipient redeems on). A
+"""``aitopup dev newapi``, ``aitopup dev openrouter`` and ``aitopup dev x402``: a stand-in served
+in the foreground on this machine, with credentials of its own start printed beside what to
+type where (the dashboard's Fulfilment page, and for New API the console page a recipient
+redeems on; for the x402 facilitator the settings staging pays through, which ``make run``
+sets itself). A
 port that is taken ends the start with a clear line and status 1, before anything is printed
 as if it worked. Ctrl-C stops it; what it held goes with it."""
 
@@ -19,7 +21,9 @@ __all__ = ["DEFAULT_PORTS", "serve"]
 
 NEWAPI = "newapi"
 OPENROUTER = "openrouter"
-DEFAULT_PORTS = {NEWAPI: 3000, OPENROUTER: 3100}  # New API's own default port, and one beside
+X402 = "x402"
+# New API's own default port, and ones beside.
+DEFAULT_PORTS = {NEWAPI: 3000, OPENROUTER: 3100, X402: 3200}
 
 
 def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
@@ -34,6 +38,16 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
             f"  Admin user id       {ADMIN_ID}",
             f"A recipient redeems at {root}/console/topup (the default redemption address):",
             "  create an account there, sign in, paste the code, Redeem.",
+        ]
+    if kind == X402:
+        # Imported here: it needs the ``dev`` extra, which the other stand-ins do not.
+        from .x402 import NETWORK, PAY_TO, X402FacilitatorStandIn
+
+        return X402FacilitatorStandIn().app(), [
+            f"x402 facilitator stand-in at {root} (in memory: Ctrl-C stops it; no chain is asked)",
+            f"It verifies and settles the exact scheme on {NETWORK}. For staging, set:",
+            f"  AITOPUP_X402_STAGING_FACILITATOR_URL={root}",
+            f"  AITOPUP_X402_STAGING_PAY_TO={PAY_TO}",
         ]
     openrouter = OpenRouterStandIn(management_key="sk-or-v1-" + secrets.token_hex(24))
     return openrouter.app(), [

@@ -639,6 +639,10 @@ class FundingOrder(Base):
     # Of ``amount_cents``, what was given back to the payer (``admin.refunds``): raised by one
     # conditional UPDATE that never passes ``amount_cents``.
     refunded_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # An agent's x402 order: the signed payment and the requirement it meets (the facilitator's
+    # ``{paymentPayload, paymentRequirements}``, JSON), so reconciliation can ask the settle
+    # again when its answer was lost. It pays only the operator's address; None for the rest.
+    payment_payload: Mapped[str | None] = mapped_column(Text)
     # A pending checkout can be paid until then: the sandbox's TTL, or the Stripe session's own
     # expiry. None for redemptions, which complete at once.
     expires_at: Mapped[datetime | None]

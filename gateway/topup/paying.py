@@ -120,7 +120,7 @@ async def offers_for(
             header=header,
         )
     x402 = None
-    if X402 in channels and x402_offers.enabled(settings) and header is not None:
+    if X402 in channels and x402_offers.enabled(settings, caller.env) and header is not None:
         need = x402_offers.requirement(
             settings, merchant_id=caller.merchant_id, env=caller.env, amount_cents=amount, now=now
         )
@@ -198,18 +198,20 @@ def _verified(settings: Settings, caller: Caller, paying: Paying, now: datetime)
         )
         return _Verified(presented, charge, mpp.challenge_id, mpp.external_id)
     assert paying.x402 is not None
-    if not x402_offers.enabled(settings):
+    if not x402_offers.enabled(settings, env):
         raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
     x402 = x402_offers.verify(settings, paying.x402, merchant_id=merchant_id, env=env, now=now)
     settler = get(X402)
     assert isinstance(settler, X402Provider)
 
-    async def settle(ctx: Context[Any], order_id: str) -> Charged:
-        return await settler.settle(
-            ctx, X402Settlement(x402.payload, x402.requirements, x402.amount_cents)
-        )
+    settlement = X402Settlement(x402.payload, x402.requirements, x402.amount_cents)
 
-    return _Verified(Presented(X402, x402.nonce, x402.amount_cents, x402.expires_at), settle)
+    async def settle(ctx: Context[Any], order_id: str) -> Charged:
+        return await settler.settle(ctx, settlement)
+
+    kept = settlement.body_json()  # on the order, for a settle whose answer is lost
+    presented = Presented(X402, x402.nonce, x402.amount_cents, x402.expires_at, payload=kept)
+    return _Verified(presented, settle)
 
 
 async def send(

@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     x402_asset_name: str = "USDC"
     x402_asset_version: str = "2"
     x402_units_per_cent: int = Field(default=10_000, ge=1)
+    # Staging's x402, on its own terms so staging never offers or settles the live network: the
+    # facilitator (``aitopup dev x402``'s stand-in, which ``make run`` starts and names here) and
+    # the address paid, always on Base Sepolia's USDC (``billing.x402_offers.STAGING``).
+    x402_staging_pay_to: str | None = Field(default=None, max_length=100)
+    x402_staging_facilitator_url: str | None = None
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
@@ -325,3 +326,99 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
         async with _sign_in_by(link, "another password 0123") as browser:
             overview = await browser.get(f"{root}/dashboard/topups")
             assert txn in overview.text
+
+
+def _started(proc: "subprocess.Popen[str]") -> str:
+    """The staging key ``make run`` printed, once it printed it."""
+    assert proc.stdout is not None
+    printed: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any(line.startswith("staging key") for line in printed):
+        assert time.monotonic() < deadline and proc.poll() is None, printed
+        printed.append(proc.stdout.readline().strip())
+    return printed[-1].rsplit(" ", 1)[-1]
+
+
+async def _pays_with_x402(base: str, key: str) -> httpx.Response:
+    """docs/agents-that-pay.md's x402 client, word for word."""
+    from eth_account import Account
+    from x402 import SchemeRegistration, x402Client, x402ClientConfig
+    from x402.http.clients.httpx import x402HttpxClient
+    from x402.mechanisms.evm.exact import ExactEvmScheme
+    from x402.mechanisms.evm.signers import EthAccountSigner
+
+    wallet = ExactEvmScheme(signer=EthAccountSigner(Account.create()))
+    payer = x402Client.from_config(
+        x402ClientConfig(
+            schemes=[SchemeRegistration(network="eip155:*", client=wallet)],
+            spend_controls={"max_amount_per_payment": "$20"},
+        )
+    )
+    body = {"platform": "claude", "recipient_email": "a@example.com", "amount_cents": 1234}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with x402HttpxClient(payer, timeout=30) as http:
+        return await http.post(f"{base}/topup/send", json=body, headers=headers)
+
+
+async def _pays_with_mpp(base: str, key: str) -> httpx.Response:
+    """docs/agents-that-pay.md's MPP client, word for word."""
+    from mpp.client import Mpp  # type: ignore[attr-defined]  # named without an __all__ entry
+    from mpp.methods.stripe import client as stripe
+
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def create_token(params: Any) -> str:
+        async with httpx.AsyncClient() as http:
+            minted = await http.post(
+                f"{base}/billing/sandbox/shared-payment-tokens",
+                json={"amount_cents": int(params.amount), "currency": params.currency},
+                headers=headers,
+            )
+        token: str = minted.json()["data"]["id"]
+        return token
+
+    method = stripe.charge(create_token=create_token, payment_method="pm_card_visa")
+    async with (
+        Mpp(methods=[method]) as mpp,
+        httpx.AsyncClient(transport=mpp.payment_transport) as http,
+    ):
+        return await http.post(
+            f"{base}/topup/send",
+            json={"platform": "claude", "recipient_email": "a@example.com", "amount_cents": 1234},
+            headers={**headers, "Idempotency-Key": "agent-1"},
+        )
+
+
+@pytest.mark.slow
+def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """A fresh ``make run`` starts staging's x402 facilitator beside the gateway: the demo key's
+    send refused for funds carries an x402 offer, the ``x402`` package's client pays it, and
+    the send goes through with the settlement; then the docs' MPP client pays its challenge.
+    Started as the docs start it, the demo's staging wallet empty."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=_run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            key = _started(proc)
+            base = f"http://127.0.0.1:{port}/api/public/v1"
+            reply = asyncio.run(_pays_with_x402(base, key))
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["data"]["payment"]["amount_cents"] == 1300
+            assert reply.headers["payment-response"]
+            mpp = asyncio.run(_pays_with_mpp(base, key))
+            assert mpp.status_code == 200, mpp.text
+            # 1,168 short (the x402 payment left 66 cents): a challenge for 1,200.
+            assert mpp.json()["data"]["payment"]["amount_cents"] == 1200
+            assert mpp.headers["payment-receipt"]
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0

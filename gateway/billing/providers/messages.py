@@ -271,6 +271,9 @@ class OrderRef:
     # The refund's own idempotency key (its row's, ``admin.refunds``): what a provider that
     # takes one is given, so every try of one refund names it and no other refund does.
     refund_key: str = ""
+    # What the payment is settled with, where the provider asks again with it (x402's settle
+    # body, ``FundingOrder.payment_payload``); None for every other order.
+    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,10 @@ at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``billing.paym
 the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
 (``billing.sandbox_spt``), and no money moves. It has no page, takes no notification, and is
 never offered for a checkout.
+
+A refund is Stripe's, as a checkout's: ``POST /v1/refunds`` naming the order's PaymentIntent,
+under the refund's own idempotency key (``admin.refunds``); staging's gives back what it never
+took, made at once.
 """
 
 import hashlib
@@ -17,7 +21,16 @@ from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from .. import payments, sandbox_spt
-from .base import Charged, Context, Credentials, Kind, Provider, ProviderError
+from .base import (
+    Charged,
+    Context,
+    Credentials,
+    Kind,
+    OrderRef,
+    Provider,
+    ProviderError,
+    Refunded,
+)
 from .stripe_checkout import StripeCredentials, stripe_settings
 
 __all__ = ["MPP", "MppProvider", "SptCharge"]
@@ -42,6 +55,7 @@ class MppProvider(Provider[StripeCredentials]):
     title: ClassVar[str] = "Agent payments (MPP)"
     credentials: ClassVar[type[Credentials]] = StripeCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset()
+    can_refund: ClassVar[bool] = True
 
     def default_credentials(self, settings: Settings, env: str) -> StripeCredentials | None:
         if settings.stripe_secret_key is None:
@@ -92,3 +106,19 @@ class MppProvider(Provider[StripeCredentials]):
             raise ProviderError(f"payment intent {intent.status}", status=402)
         received = intent.amount_cents if intent.amount_cents is not None else req.amount_minor
         return Charged(intent.id, received, (intent.currency or req.currency).upper())
+
+    async def refund(
+        self, ctx: Context[StripeCredentials], order: OrderRef, amount_minor: int
+    ) -> Refunded:
+        if order.payment_id is None:
+            raise ProviderError("no payment to refund")
+        key = order.refund_key or f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
+        if ctx.env == "staging":
+            # No money moved, so none goes back: made at once, the same id for the same ask.
+            digest = hashlib.sha256(key.encode()).hexdigest()
+            return Refunded(f"re_test_{digest[:24]}", "succeeded")
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        refund_id, status = await payments.create_refund(
+            settings, order.payment_id, amount_minor, key
+        )
+        return Refunded(refund_id, status)

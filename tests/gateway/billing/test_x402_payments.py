@@ -7,8 +7,10 @@ authorization pays once however often it is sent, on both stores."""
 import asyncio
 import base64
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,13 +28,15 @@ from x402.mechanisms.evm.exact import ExactEvmScheme
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentRequired
 
+from gateway.billing import reconcile
+from gateway.standins.x402 import X402FacilitatorStandIn as Facilitator
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stand_ins import served
-from tests.fixtures.x402 import Facilitator
 
 _O = table_of(FundingOrder)
 _T = table_of(Topup)
@@ -47,11 +51,15 @@ async def facilitator() -> AsyncIterator[Facilitator]:
 
 
 @pytest.fixture
-async def x402_url(settings: Settings, facilitator: Facilitator) -> AsyncIterator[str]:
-    enabled = settings.model_copy(
-        update={"x402_pay_to": PAY_TO, "x402_facilitator_url": facilitator.url}
+def x402_settings(settings: Settings, facilitator: Facilitator) -> Settings:
+    return settings.model_copy(
+        update={"x402_staging_pay_to": PAY_TO, "x402_staging_facilitator_url": facilitator.url}
     )
-    async with live_server(enabled) as root:
+
+
+@pytest.fixture
+async def x402_url(x402_settings: Settings) -> AsyncIterator[str]:
+    async with live_server(x402_settings) as root:
         yield f"{root}/api/public/v1"
 
 
@@ -169,3 +177,141 @@ async def test_an_altered_or_other_merchants_offer_is_refused_and_nothing_moves(
     assert facilitator.asked == []
     assert await _counts(db, merchant.merchant_id) == (0, 0)
     assert await _counts(db, other.merchant_id) == (0, 0)
+
+
+async def test_staging_terms_offer_nothing_in_live(
+    x402_url: str, make_merchant: MakeMerchant
+) -> None:
+    """Staging's facilitator is staging's: a live send refused for funds offers no x402."""
+    merchant = await make_merchant("live", balance_cents=0)
+    async with httpx.AsyncClient() as http:
+        refused = await http.post(
+            f"{x402_url}/topup/send", json=_body(500), headers=merchant.headers
+        )
+        assert refused.json()["code"] == 4001, refused.text
+        assert "payment-required" not in refused.headers
+        signed = await http.post(
+            f"{x402_url}/topup/send",
+            json=_body(500),
+            headers={**merchant.headers, "PAYMENT-SIGNATURE": "eyJ4NDAyVmVyc2lvbiI6Mn0="},
+        )
+        assert signed.json()["code"] == 4504, signed.text
+
+
+async def _orders(db: Database, merchant_id: str) -> list[Any]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_O).where(_O.c.merchant_id == merchant_id, _O.c.channel == "x402")
+        )
+        return list(rows)
+
+
+async def _signed(http: httpx.AsyncClient, url: str, merchant: MerchantKey, body: Any) -> str:
+    offer = await _offer(http, url, merchant, body)
+    return encode_payment_signature_header(await _payer().create_payment_payload(offer))
+
+
+@pytest.mark.both_stores
+async def test_a_settle_whose_answer_is_lost_is_asked_again_at_once_and_credits_once(
+    x402_url: str, make_merchant: MakeMerchant, db: Database, facilitator: Facilitator
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=0)
+    facilitator.lose_settles = 1  # settled, its answer lost on the way back
+    async with x402HttpxClient(_payer()) as client:
+        reply = await client.post(
+            f"{x402_url}/topup/send", json=_body(500), headers=merchant.headers
+        )
+    assert reply.json()["code"] == 1001, reply.text
+    assert facilitator.asked[-3:] == ["verify", "settle", "settle"]
+    assert len(facilitator.settled) == 1
+    assert await _counts(db, merchant.merchant_id) == (1, 1)
+
+
+async def test_a_settle_asked_again_whose_nonce_was_used_is_that_payment(
+    x402_url: str, make_merchant: MakeMerchant, db: Database, facilitator: Facilitator
+) -> None:
+    """A facilitator that keeps no record of what it broadcast answers the settle asked again
+    as the chain does (the nonce used): that is the first settle executed, credited once."""
+    merchant = await make_merchant("staging", balance_cents=0)
+    facilitator.lose_settles, facilitator.remembers = 1, False
+    try:
+        async with x402HttpxClient(_payer()) as client:
+            reply = await client.post(
+                f"{x402_url}/topup/send", json=_body(500), headers=merchant.headers
+            )
+    finally:
+        facilitator.remembers = True
+    assert reply.json()["code"] == 1001, reply.text
+    assert decode_payment_response_header(reply.headers["payment-response"]).success
+    assert await _counts(db, merchant.merchant_id) == (1, 1)
+
+
+@pytest.mark.both_stores
+async def test_a_settle_lost_twice_is_settled_by_reconciliation_once(
+    x402_url: str,
+    x402_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    facilitator: Facilitator,
+) -> None:
+    """The settle happened, both answers lost: the order stays pending with its settle body;
+    the same payment sent again is refused (never settled twice); the sweep asks the
+    facilitator again, credits the order once, and a second sweep finds nothing to do."""
+    merchant = await make_merchant("staging", balance_cents=0)
+    body = _body(500)
+    async with httpx.AsyncClient(timeout=30) as http:
+        header = await _signed(http, x402_url, merchant, body)
+        facilitator.lose_settles = 2
+        headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
+        lost = await http.post(f"{x402_url}/topup/send", json=body, headers=headers)
+        assert (lost.status_code, lost.json()["code"]) == (502, 4107), lost.text
+        [order] = await _orders(db, merchant.merchant_id)
+        assert order.status == "pending" and order.payment_payload is not None
+        again = await http.post(f"{x402_url}/topup/send", json=body, headers=headers)
+        assert again.json()["code"] == 4501, again.text
+    assert len(facilitator.settled) == 1
+
+    later = utcnow() + timedelta(seconds=x402_settings.reconcile_after_seconds + 1)
+    [swept] = await reconcile.sweep(db, x402_settings, now=later)
+    assert swept.data["result"] == "credited", swept.data
+    [order] = await _orders(db, merchant.merchant_id)
+    [settled] = facilitator.settled.values()
+    assert (order.status, order.provider_payment_id) == ("completed", settled["transaction"])
+    assert await reconcile.sweep(db, x402_settings, now=later) == []
+    assert len(facilitator.settled) == 1
+    async with httpx.AsyncClient() as http:
+        balance = await http.get(f"{x402_url}/balance", headers=merchant.headers)
+    assert balance.json()["data"]["balance_cents"] == 500
+
+
+@pytest.mark.both_stores
+async def test_a_settle_that_never_arrived_is_settled_in_its_window_or_failed_after_it(
+    x402_url: str,
+    x402_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    facilitator: Facilitator,
+) -> None:
+    """Nothing settled, no answer either time: the sweep settles it while the authorization
+    is open (the payer's money, credited), and fails one whose window closed (nothing moved,
+    nothing credited)."""
+    later = utcnow() + timedelta(seconds=x402_settings.reconcile_after_seconds + 1)
+    outcomes = []
+    for closed in (False, True):
+        merchant = await make_merchant("staging", balance_cents=0)
+        async with httpx.AsyncClient(timeout=30) as http:
+            header = await _signed(http, x402_url, merchant, _body(500))
+            facilitator.drop_settles = 2
+            headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
+            lost = await http.post(f"{x402_url}/topup/send", json=_body(500), headers=headers)
+            assert lost.status_code >= 500, lost.text
+        facilitator.now = (lambda: later.timestamp() + 3600) if closed else time.time
+        [swept] = await reconcile.sweep(db, x402_settings, now=later)
+        [order] = await _orders(db, merchant.merchant_id)
+        outcomes.append(
+            (swept.data["result"], order.status, await _counts(db, merchant.merchant_id))
+        )
+    facilitator.now = time.time
+    assert outcomes[0][1:] == ("completed", (1, 0))
+    assert outcomes[1][1:] == ("failed", (0, 0))
+    assert len(facilitator.settled) == 1

@@ -3,6 +3,7 @@ SDK's own client gets the JSON-RPC error -32042 with the challenge, pays it with
 package's MCP types and Stripe method (its token minted by the staging sandbox), and the call
 made again with the credential in ``_meta`` is delivered, its receipt in the result's ``_meta``."""
 
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -12,7 +13,8 @@ from mpp.extensions.mcp.constants import CODE_PAYMENT_REQUIRED, META_CREDENTIAL
 from mpp.extensions.mcp.types import MCPChallenge, MCPCredential, MCPReceipt
 from mpp.methods.stripe.client import OnChallengeParameters, StripeMethod
 
-from tests.fixtures.mcp import McpCall, mcp_http, send_args
+from gateway.values.settings import Settings
+from tests.fixtures.mcp import McpCall, mcp_http, mcp_stdio, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 PROBLEMS = "https://paymentauth.org/problems/"
@@ -90,3 +92,19 @@ async def test_an_agent_pays_the_refused_send_over_mcp_and_it_is_delivered(
                 "send_topup", send_args("mcp-pay-3", amount_cents=650), meta=garbled
             )
         assert unreadable.value.data["problem"]["type"] == PROBLEMS + "malformed-credential"
+
+
+async def test_initialize_advertises_the_payment_binding_over_http_and_stdio(
+    mcp_root: str, make_merchant: MakeMerchant, settings: Settings, tmp_path: Path
+) -> None:
+    """``capabilities.experimental.payment`` of the initialize result, in the binding's shape,
+    whichever transport the SDK's client comes by."""
+    merchant = await make_merchant("staging")
+    expected = {"payment": {"methods": {"stripe": {"intents": ["charge"]}}}}
+    async with mcp_http(mcp_root, merchant.key) as session:
+        assert session.server_capabilities is not None
+        assert session.server_capabilities.experimental == expected
+        assert session.server_capabilities.tools is not None  # the others stay
+    async with mcp_stdio(settings, merchant.key, tmp_path) as session:
+        assert session.server_capabilities is not None
+        assert session.server_capabilities.experimental == expected

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+from x402.schemas.responses import SupportedResponse
 
 from tests.fixtures.upstreams import dev_standin
 
@@ -70,6 +71,20 @@ async def test_openrouter_serves_its_key_management_api() -> None:
             assert made.status_code == 201 and made.json()["key"].startswith("sk-or-v1-")
             refused = await http.get(f"{root}/keys", headers={"Authorization": "Bearer nope"})
             assert refused.status_code == 401
+
+
+async def test_x402_serves_a_facilitator_and_names_the_settings_staging_pays_through() -> None:
+    async with dev_standin("x402", 4) as served:
+        root = served.value("AITOPUP_X402_STAGING_FACILITATOR_URL=")
+        assert root.startswith(URL)
+        assert served.value("AITOPUP_X402_STAGING_PAY_TO=").startswith("0x")
+        async with httpx.AsyncClient(base_url=root) as http:
+            supported = SupportedResponse.model_validate((await http.get("/supported")).json())
+            assert [(k.x402_version, k.scheme, k.network) for k in supported.kinds] == [
+                (2, "exact", "eip155:84532")
+            ]
+            unread = await http.post("/settle", json={"x402Version": 2})
+            assert unread.status_code == 400
 
 
 def test_a_taken_port_is_a_clear_line_and_status_1() -> None:
