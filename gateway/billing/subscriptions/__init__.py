@@ -7,7 +7,7 @@ channel's portal (``portal``). Renewals and reports of every channel go through 
 ``billing.subscriptions`` whichever module of the package holds it.
 """
 
-from .opening import SANDBOX_PATH, create_session, sandbox_token, sandbox_url
+from .opening import create_session
 from .periods import (
     CREDIT_KIND,
     FINAL,
@@ -25,7 +25,6 @@ __all__ = [
     "CREDIT_KIND",
     "FINAL",
     "HOLDING",
-    "SANDBOX_PATH",
     "FailedPeriod",
     "PaidPeriod",
     "create_session",
@@ -35,7 +34,5 @@ __all__ = [
     "move_state",
     "open_portal",
     "record_failure",
-    "sandbox_token",
-    "sandbox_url",
     "subscription_data",
 ]

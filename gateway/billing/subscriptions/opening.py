@@ -7,8 +7,6 @@ A subscription holds that place while ``incomplete`` (its checkout open), ``acti
 cannot both open one; a checkout that can no longer be paid gives the place back (``expired``)
 when the next one is opened. A pack's payment session is the checkout itself."""
 
-import hashlib
-import hmac
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...callers import Caller
-from ...mail.links import public_base
 from ...store.db import Database
 from ...store.models import Subscription, table_of
 from ...values.clock import new_id, rfc3339, utcnow
@@ -34,13 +31,11 @@ from ..schemas import CheckoutData, CheckoutRequest
 from ..service import wallet_url
 from .periods import HOLDING
 
-__all__ = ["SANDBOX_PATH", "create_session", "sandbox_token", "sandbox_url"]
+__all__ = ["create_session"]
 
 log = logging.getLogger(__name__)
 
 _S = table_of(Subscription)
-
-SANDBOX_PATH = "/api/public/v1/subscription/sandbox"
 
 
 async def _payer(
@@ -60,27 +55,17 @@ async def _payer(
     return chosen.payer.name, (None if chosen.payer.stands_in else chosen)
 
 
-def sandbox_token(settings: Settings, sub_id: str, purpose: str = "checkout") -> str:
-    """Proof that the holder was given the sandbox link (derived: nothing extra is stored)."""
-    key = settings.secret_key.get_secret_value().encode()
-    return hmac.new(key, f"sandbox-{purpose}:{sub_id}".encode(), hashlib.sha256).hexdigest()
-
-
-def sandbox_url(settings: Settings, sub_id: str, purpose: str = "checkout") -> str:
-    token = sandbox_token(settings, sub_id, purpose)
-    page = "" if purpose == "checkout" else "/portal"
-    return f"{public_base(settings)}{SANDBOX_PATH}/{sub_id}{page}?token={token}"
-
-
 async def _opener(
     settings: Settings, env: str, channel: str, chosen: channels.Chosen | None
 ) -> tuple[Provider[Any], Credentials | None]:
-    """Who opens a live subscription, and with what: the channel chosen, or one that keeps
-    its plans' prices (``Provider.keeps_plan_prices``) with the process's credentials, as
-    its subscriptions always were."""
+    """Who opens a subscription, and with what: the channel chosen, or one that keeps its
+    plans' prices (``Provider.keeps_plan_prices``) with the process's credentials, as its
+    subscriptions always were; in staging the sandbox, which needs none."""
     if chosen is not None:
         return chosen.payer, chosen.credentials
     provider = channels.known(channel)
+    if provider.stands_in:
+        return provider, provider.credentials()
     return provider, provider.default_credentials(settings, env)
 
 
@@ -146,42 +131,34 @@ async def _subscribe(
     sub_id = new_id("sub")
     success_url = body.success_url or wallet_url(settings)
     cancel_url = body.cancel_url or wallet_url(settings)
-    if providers.is_stand_in(channel):
-        session_id, url = None, sandbox_url(settings, sub_id)
-        expires_at = now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
-    else:
-        payer, credentials = await _opener(settings, caller.env, channel, chosen)
-        price = None
-        if payer.keeps_plan_prices:
-            price = (
-                plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
-            )
-            if price is None:
-                raise ApiError(Code.PLAN_NOT_PURCHASABLE)
-            if credentials is None:
-                raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
-        assert credentials is not None
-        request = SubscriptionRequest(
-            subscription_id=sub_id,
-            merchant_id=caller.merchant_id,
-            env=caller.env,
-            plan_id=plan.id,
-            plan_name=plan.name,
-            interval=interval,
-            amount_minor=plan.price_monthly if interval == "month" else plan.price_yearly,
-            currency="USD",
-            return_url=success_url,
-            cancel_url=cancel_url,
-            notify_url=channels.notify_url(settings, channel),
-            price_id=price,
-            customer_id=customer,
-        )
-        async with channels.context(settings, caller.env, credentials, now=now) as ctx:
-            opened = await payer.open_subscription(ctx, request)
-        session_id, url = opened.session_id, opened.url
-        expires_at = opened.expires_at or now + timedelta(
-            seconds=settings.sandbox_order_ttl_seconds
-        )
+    payer, credentials = await _opener(settings, caller.env, channel, chosen)
+    price = None
+    if payer.keeps_plan_prices:
+        price = plan.stripe_price_monthly_id if interval == "month" else plan.stripe_price_yearly_id
+        if price is None:
+            raise ApiError(Code.PLAN_NOT_PURCHASABLE)
+        if credentials is None:
+            raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
+    assert credentials is not None
+    request = SubscriptionRequest(
+        subscription_id=sub_id,
+        merchant_id=caller.merchant_id,
+        env=caller.env,
+        plan_id=plan.id,
+        plan_name=plan.name,
+        interval=interval,
+        amount_minor=plan.price_monthly if interval == "month" else plan.price_yearly,
+        currency="USD",
+        return_url=success_url,
+        cancel_url=cancel_url,
+        notify_url=channels.notify_url(settings, channel),
+        price_id=price,
+        customer_id=customer,
+    )
+    async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+        opened = await payer.open_subscription(ctx, request)
+    session_id, url = opened.session_id, opened.url
+    expires_at = opened.expires_at or now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.

@@ -15,7 +15,7 @@ from .. import channels, open_checkouts, providers
 from ..orders import check_return_urls
 from ..plan_schemas import PortalData
 from ..providers import NotSupported
-from .opening import sandbox_url
+from ..providers.sandbox import subscription_url
 
 __all__ = ["open_portal"]
 
@@ -53,7 +53,7 @@ async def open_portal(
     if providers.is_stand_in(sub.provider):
         return Outcome(
             Code.SUCCESS,
-            PortalData(url=sandbox_url(settings, sub.id, "portal"), channel=sub.provider),
+            PortalData(url=subscription_url(settings, sub.id, "portal"), channel=sub.provider),
         )
     if sub.provider_customer_id is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
