@@ -14,7 +14,7 @@ from ...values.outcome import ApiError
 from ...values.settings import Settings
 from ...webhooks.endpoints import allows_loopback
 from ...webhooks.urls import UrlRefused, check_return_url, origin_of
-from .. import payments
+from ..providers.stripe_payments import RETURN_PATH
 
 __all__ = [
     "DONE_PATH",
@@ -76,7 +76,7 @@ def done_url(settings: Settings, order_id: str, *, cancelled: bool = False) -> s
 def order_return_url(settings: Settings, order_id: str) -> str:
     """Where a channel's payer lands after paying: the gateway looks the order up at the
     provider there, then sends the payer on to the merchant's ``success_url``."""
-    return f"{public_base(settings)}{payments.RETURN_PATH}?order={order_id}"
+    return f"{public_base(settings)}{RETURN_PATH}?order={order_id}"
 
 
 async def landed_order(db: Database, order_id: str) -> Any:
