@@ -5,7 +5,7 @@ presented, keyed by the challenge's id (single use, by the orders' unique provid
 settled by the same completion every channel's orders go through. Live, the token is charged
 at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``stripe_payments``) under
 the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
-(``billing.sandbox_spt``), and no money moves. It has no page, takes no notification, and is
+(``sandbox_spt``), and no money moves. It has no page, takes no notification, and is
 never offered for a checkout.
 """
 
@@ -16,7 +16,7 @@ from typing import ClassVar
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from .. import sandbox_spt
+from . import sandbox_spt
 from . import stripe_payments as payments
 from .base import Charged, Context, Credentials, Kind, Provider, ProviderError
 from .stripe_checkout import StripeCredentials, stripe_settings
