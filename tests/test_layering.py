@@ -90,6 +90,10 @@ LAYERS = (
             "gateway.merchants",
             "gateway.accounts",
             "gateway.billing",
+            # The payment channels (a provider each, and the wire protocols they speak) and the
+            # one place each talks to its API: the rest of billing asks them, never the reverse.
+            "gateway.billing.protocols",
+            "gateway.billing.providers",
             "gateway.idempotency",
             "gateway.payments",
             "gateway.operations",

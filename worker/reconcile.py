@@ -5,11 +5,11 @@ notification never came is credited all the same, once; and so are the paid peri
 channel's subscriptions not paid yet, past due or past their period's end whose report was lost
 (``gateway.billing.subscription_channels.sweep``); and staging's sandbox
 subscriptions renew as each merchant's test clock passes their period's end
-(``subscription_sandbox.sweep``)."""
+(``subscription_channels.renewals``)."""
 
 from typing import Any
 
-from gateway.billing import reconcile, subscription_channels, subscription_sandbox
+from gateway.billing import reconcile, subscription_channels
 
 from .deps import Deps
 
@@ -29,7 +29,7 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
             deps.wake(outcome.deliveries)
         credited += outcome.data["credited"]
     # Staging's sandbox subscriptions renew as time passes, by each merchant's test clock.
-    for outcome in await subscription_sandbox.sweep(deps.db):
+    for outcome in await subscription_channels.renewals(deps.db):
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
     return credited

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..billing import sandbox_spt
+from ..billing.providers import sandbox_spt
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

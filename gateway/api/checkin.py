@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import checkin, sandbox_clock, subscription_sandbox
+from ..billing import checkin, sandbox_clock, subscription_channels
 from ..billing.checkin_schemas import CheckInData, ClockAdvance, ClockData
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -32,7 +32,7 @@ async def advance_clock(request: Request) -> Response:
     body, _ = await read_json(request, ClockAdvance, limit=svc.settings.max_body_bytes)
     sandbox_clock.staging_only(caller)
     decision = await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, caller.merchant_id)
-    operation = subscription_sandbox.advance_clock(svc.db, caller, body.seconds)
+    operation = subscription_channels.advance_clock(svc.db, caller, body.seconds)
     return await answer(request, operation, headers=decision.headers())
 
 

@@ -24,6 +24,7 @@ from ..billing.plan_schemas import (
     PortalRequest,
     SubscriptionReply,
 )
+from ..billing.providers.sandbox import SUBSCRIPTION_PATH
 from ..billing.schemas import StripeAck
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -97,7 +98,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def _base(sub_id: str) -> str:
-    return f"{subscriptions.SANDBOX_PATH}/{sub_id}"
+    return f"{SUBSCRIPTION_PATH}/{sub_id}"
 
 
 async def sandbox_checkout(request: Request) -> Response:

@@ -21,10 +21,10 @@ from ..values.clock import rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import stripe_plans, subscription_states
+from . import subscription_states
 from .plan_schemas import OpenCheckoutData
 from .plans import plan_data
-from .providers import SANDBOX, STRIPE
+from .providers import SANDBOX, STRIPE, stripe_plans
 from .subscription_states import EXPIRED, INCOMPLETE
 
 __all__ = ["CANCELLABLE", "cancel", "find", "open_refusal"]

@@ -31,6 +31,11 @@ their period's end, not looked at lately, are asked of their provider
 (``Provider.paid_periods``) and each paid period is credited by ``credit_period``, whichever of
 the report and the look comes first; what the provider says of the state is applied as a
 report's.
+
+A channel no one else renews (``Provider.renews_here``: the staging sandbox) is renewed here
+(``renew_due``, ``advance_clock``, ``renewals``): each period that ended by the merchant's clock
+(``sandbox_clock.now_for``) is the report its provider's ``renewal`` makes, applied as a
+notification's, one period per transaction.
 """
 
 import logging
@@ -40,15 +45,18 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..callers import Caller
 from ..store.db import Database
-from ..store.models import Plan, Subscription, table_of
+from ..store.models import Plan, SandboxClock, Subscription, table_of
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers, subscription_states
+from . import channels, providers, sandbox_clock, subscription_states
+from .checkin_schemas import ClockData
 from .orders import Settlement
-from .providers import Notice, NotSupported, PeriodNotice, SubscriptionRef
+from .providers import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
+from .sandbox_clock import STAGING, now_for
 from .subscription_states import EXPIRED, INCOMPLETE
 from .subscriptions import (
     HOLDING,
@@ -59,12 +67,21 @@ from .subscriptions import (
     record_failure,
 )
 
-__all__ = ["check", "on_period", "sweep"]
+__all__ = [
+    "MAX_RENEWALS",
+    "advance_clock",
+    "check",
+    "on_period",
+    "renew_due",
+    "renewals",
+    "sweep",
+]
 
 log = logging.getLogger(__name__)
 
 _S = table_of(Subscription)
 _PL = table_of(Plan)
+_C = table_of(SandboxClock)
 
 
 async def _find(conn: AsyncConnection, channel: str, period: PeriodNotice) -> Any:
@@ -146,6 +163,16 @@ async def on_period(
             sub.id,
         )
         raise ApiError(Code.PAYMENT_NOTICE_ORDER_MISMATCH)
+    return await _apply(conn, db, channel, sub, notice, now)
+
+
+async def _apply(
+    conn: AsyncConnection, db: Database, channel: str, sub: Any, notice: Notice, now: datetime
+) -> Settlement:
+    """What ``notice`` says of ``sub``, applied: the one rule of every channel's reports, a
+    provider's notification's or the gateway's own renewal's."""
+    period = notice.subscription
+    assert period is not None
     if period.state == "expired":
         await _expire(conn, sub.id, now)
         return Settlement("subscription_checkout_expired")
@@ -298,3 +325,115 @@ async def sweep(db: Database, settings: Settings, *, now: datetime | None = None
         except ApiError as exc:
             log.warning("subscription %s not reconciled: %s", sub_id, exc.code.name)
     return done
+
+
+# --- the gateway's own renewals (a channel that ``renews_here``: the sandbox) ---
+
+# Periods ``renew_due`` pays for one subscription in one call, at most.
+MAX_RENEWALS = 120
+# Subscriptions a renewal sweep looks at, at most (the oldest period ends first).
+RENEW_BATCH = 500
+
+
+def _renewing(sub: Any, plan: Any) -> Renewing:
+    return Renewing(
+        subscription_id=sub.id,
+        status=sub.status,
+        interval=sub.interval,
+        current_period_end=sub.current_period_end,
+        periods_paid=sub.periods_paid,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        card_fails=sub.card_fails,
+        price_monthly=plan.price_monthly,
+        price_yearly=plan.price_yearly,
+    )
+
+
+def _renewed_here() -> list[str]:
+    return [p.name for p in providers.all_providers() if p.renews_here]
+
+
+async def _renew_one(db: Database, sub_id: str, now: datetime) -> list[str]:
+    """The periods of one subscription renewed here that ended by ``now``, a transaction each:
+    every report its provider's ``renewal`` makes applied as a notification's, until none is
+    due or one is not a paid period (past due, canceled)."""
+    deliveries: list[str] = []
+    for _ in range(MAX_RENEWALS):
+        async with db.transaction() as conn:
+            sub = (await conn.execute(select(_S).where(_S.c.id == sub_id))).one()
+            plan = (await conn.execute(select(_PL).where(_PL.c.id == sub.plan_id))).one()
+            provider = channels.known(sub.provider)
+            notice = provider.renewal(_renewing(sub, plan), now)
+            if notice is None or notice.subscription is None:
+                return deliveries
+            settled = await _apply(conn, db, provider.name, sub, notice, now)
+            deliveries += settled.deliveries
+            if notice.subscription.state != "paid":
+                return deliveries
+    return deliveries
+
+
+async def renew_due(db: Database, merchant_id: str, env: str, now: datetime) -> Outcome:
+    """The renewals up to ``now`` (a staging test clock's time, or the wall's) of the
+    merchant's subscriptions in ``env`` that the gateway renews itself: each whose period ended
+    by then is renewed, once per period, however often and however concurrently this runs."""
+    async with db.read() as conn:
+        ids = list(
+            (
+                await conn.execute(
+                    select(_S.c.id).where(
+                        _S.c.merchant_id == merchant_id,
+                        _S.c.env == env,
+                        _S.c.provider.in_(_renewed_here()),
+                        _S.c.status.in_(("active", "past_due")),
+                        _S.c.current_period_end <= now,
+                    )
+                )
+            ).scalars()
+        )
+    deliveries: list[str] = []
+    for sub_id in ids:
+        deliveries += await _renew_one(db, sub_id, now)
+    return Outcome(Code.SUCCESS, {"subscriptions": ids}, deliveries=deliveries)
+
+
+async def advance_clock(db: Database, caller: Caller, seconds: int) -> Outcome:
+    """The caller's staging clock moved ``seconds`` forward (``sandbox_clock.advance``), and
+    its subscriptions living through the time it skipped, as they would have: every period
+    that ended by the new now is renewed (or falls past due), once."""
+    moved = await sandbox_clock.advance(db, caller, seconds)
+    clock = moved.one(ClockData)
+    renewed = await renew_due(db, caller.merchant_id, STAGING, datetime.fromisoformat(clock.now))
+    return Outcome(moved.code, clock, deliveries=renewed.deliveries)
+
+
+async def renewals(db: Database) -> list[Outcome]:
+    """Every staging merchant's renewals due by its own test clock (the wall's where it never
+    moved it), as time passing would renew them: the worker's reconciliation cron. A clock
+    moved forward renews at once (``advance_clock``); this finds the rest."""
+    real = utcnow()
+    stmt = (
+        select(_S.c.merchant_id, _S.c.current_period_end, _C.c.offset_seconds)
+        .select_from(_S.outerjoin(_C, _C.c.merchant_id == _S.c.merchant_id))
+        .where(
+            _S.c.env == STAGING,
+            _S.c.provider.in_(_renewed_here()),
+            _S.c.status.in_(("active", "past_due")),
+            _S.c.current_period_end.is_not(None),
+        )
+        .order_by(_S.c.current_period_end)
+        .limit(RENEW_BATCH)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    due = {
+        row.merchant_id
+        for row in rows
+        if row.current_period_end <= real + timedelta(seconds=row.offset_seconds or 0)
+    }
+    outcomes: list[Outcome] = []
+    for merchant_id in sorted(due):
+        async with db.read() as conn:
+            now = await now_for(conn, merchant_id, STAGING, real=real)
+        outcomes.append(await renew_due(db, merchant_id, STAGING, now))
+    return outcomes

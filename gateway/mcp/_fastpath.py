@@ -22,13 +22,14 @@ from mcp.types.methods import serialize_server_result, validate_client_request
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["Call", "answer_tool_call", "reads_json", "takes"]
+from .headers import JSON, headers_of, json_content
+
+__all__ = ["Call", "answer_tool_call", "replaying", "takes"]
 
 log = logging.getLogger(__name__)
 
-_JSON = "application/json"
 _VERSION_HEADER = "mcp-protocol-version"
 _METHOD = "tools/call"
 
@@ -36,34 +37,20 @@ _METHOD = "tools/call"
 Call = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
 def takes(scope: Scope) -> bool:
     """A POST whose headers the SDK's own checks (``StreamableHTTPServerTransport``) would all
     pass, served on its stateless path of the handshake era."""
-    if scope["method"] != "POST" or not _json_content(_headers(scope)):
+    if scope["method"] != "POST" or not json_content(headers_of(scope)):
         return False
     has_json, _ = check_accept_headers(Request(scope))
     return has_json and _version(scope) is not None
-
-
-def reads_json(scope: Scope) -> bool:
-    """A POST whose body the SDK would parse as JSON (its Content-Type check)."""
-    return scope["method"] == "POST" and _json_content(_headers(scope))
-
-
-def _json_content(headers: dict[str, str]) -> bool:
-    content_type = headers.get("content-type", "").split(";")[0]
-    return _JSON in (part.strip() for part in content_type.split(","))
 
 
 def _version(scope: Scope) -> str | None:
     """The protocol version the SDK's stateless path of the handshake era serves the request at
     (its default without the header); None when the request is not that path's (a version of
     the 2026 era, or one the SDK does not know: its other path answers those)."""
-    version = _headers(scope).get(_VERSION_HEADER)
+    version = headers_of(scope).get(_VERSION_HEADER)
     if version is None:
         return types.DEFAULT_NEGOTIATED_VERSION
     return version if version in HANDSHAKE_PROTOCOL_VERSIONS else None
@@ -122,10 +109,20 @@ async def answer_tool_call(decoded: Any, scope: Scope, send: Send, *, call: Call
             "type": "http.response.start",
             "status": 200,
             "headers": [
-                (b"content-type", _JSON.encode()),
+                (b"content-type", JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
     return True
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """The body read once, handed on whole; then whatever the client sends next."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay

@@ -25,19 +25,25 @@ A POST's body is then read and decoded under the REST routes' rules (``gateway.v
 size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
 breaks one is answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the
 envelope with the rule's code.
+
+The SDK (the server, its session manager, the tool-call fast path: ``door``) is imported and
+built on the first request to ``/mcp`` a process serves, not as the gateway starts: it is a fifth
+of the gateway's import, and a process that is never asked over MCP never needs it. The manager
+then runs in a task of the app's lifespan (``running``) until the lifespan ends, as it would have
+from the start; every later request finds it built.
 """
 
 import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mcp import types
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+import anyio
+from anyio.abc import TaskGroup
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .. import described
 from ..apps.schemas import ASKED_BY_DEFAULT
@@ -50,8 +56,10 @@ from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
 from ..values.outcome import ApiError
 from ..values.parsing import decode_json, read_capped
 from ..values.resources import MCP_PATH as MCP_RESOURCE_PATH
-from ._fastpath import answer_tool_call, reads_json, takes
-from .server import build_server, call_tool
+from .headers import reads_json
+
+if TYPE_CHECKING:
+    from .door import Door
 
 __all__ = ["PATH", "McpHttp"]
 
@@ -69,6 +77,8 @@ def _refusal(scope: Scope, refused: ApiError) -> Response:
     """A JSON-RPC error for a body the gateway will not take, the envelope in ``data``; its
     ``id`` is ``server-error``, as no request id could be read (the id mcp 1.x gave its own
     such answers; mcp 2.x gives ``null``)."""
+    from mcp import types  # a body refused before the SDK was needed
+
     envelope = refused.outcome().body()
     error = types.JSONRPCError(
         jsonrpc="2.0",
@@ -89,16 +99,6 @@ def _refusal(scope: Scope, refused: ApiError) -> Response:
     )
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """The body read once, handed on whole; then whatever the client sends next."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
-
-
 class McpHttp:
     """The ASGI app mounted at ``/mcp``; ``running()`` belongs in the app's lifespan."""
 
@@ -106,24 +106,39 @@ class McpHttp:
         self._pepper = pepper
         self._max_body_bytes = max_body_bytes
         self._guide: str | None = None
-        self._server = build_server(self._enter, self._guide_text)
-        self._manager = self._new_manager()
-
-    def _new_manager(self) -> StreamableHTTPSessionManager:
-        return StreamableHTTPSessionManager(
-            self._server,
-            json_response=True,
-            stateless=True,
-            max_request_body_size=self._max_body_bytes,
-        )
+        self._tasks: TaskGroup | None = None
+        self._stop = anyio.Event()
+        self._building = anyio.Lock()
+        self._door: Door | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         # A manager runs once: each lifespan of the app (a restart in the same process, a test
-        # harness entering it again) gets its own.
-        self._manager = self._new_manager()
-        async with self._manager.run():
-            yield
+        # harness entering it again) gets its own door, built when first asked for.
+        self._door, self._stop, self._building = None, anyio.Event(), anyio.Lock()
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield
+            finally:
+                self._tasks = None
+                self._stop.set()  # the door's manager stops, and its task with it
+
+    async def _opened(self) -> "Door":
+        """The SDK's half of the door, imported, built and running since the first request of
+        this lifespan. Once built, a request takes it as it is: no lock, no await."""
+        if self._door is not None:
+            return self._door
+        async with self._building:
+            if self._door is None:
+                if self._tasks is None:
+                    raise RuntimeError("the MCP door serves inside the app's lifespan")
+                from .door import Door
+
+                door = Door(self._enter, self._guide_text, max_body_bytes=self._max_body_bytes)
+                await self._tasks.start(door.serve, self._stop)
+                self._door = door
+            return self._door
 
     async def _enter(self, request: Request | None) -> tuple[Services, Caller]:
         assert request is not None  # every request over HTTP came through __call__
@@ -160,19 +175,14 @@ class McpHttp:
         scope[_CALLER] = caller
         scope["user"] = KeyUser(caller)  # the access log's merchant, as on REST routes
         request = Request(scope, receive)
-
-        async def call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-            return await call_tool(self._enter, request, name, arguments)
-
         try:
             body = await read_capped(request, self._max_body_bytes)
             decoded = decode_json(body) if reads_json(scope) else None
         except ApiError as refused:
             await _refusal(scope, refused)(scope, receive, send)
             return
-        if takes(scope) and await answer_tool_call(decoded, scope, send, call=call):
-            return
-        await self._manager.handle_request(scope, _replaying(body, receive), send)
+        door = await self._opened()
+        await door.answer(request, body, decoded, receive, send)
 
 
 def _own_names(conn: HTTPConnection) -> frozenset[str]:

@@ -11,20 +11,16 @@
   address. Such an app is unverified on the consent page.
 
 Every URL in the metadata is under ``AITOPUP_PUBLIC_BASE_URL``, never a request's Host. A body
-is read up to ``MAX_BODY`` before any handler parses it.
+is read up to ``MAX_BODY`` before any handler parses it. The SDK is imported by the first request
+that needs it (``provider`` with it), not as the gateway starts: most processes never serve one.
 """
 
 import json
 from collections.abc import Awaitable, Callable
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from mcp.server.auth.handlers.authorize import AuthorizationHandler
-from mcp.server.auth.handlers.register import RegistrationHandler
-from mcp.server.auth.handlers.revoke import RevocationHandler
-from mcp.server.auth.handlers.token import TokenHandler
-from mcp.server.auth.settings import ClientRegistrationOptions
-from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -40,7 +36,9 @@ from ..values.outcome import ApiError
 from ..values.parsing import read_capped
 from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
 from ..values.text import holds_nul, query_holds_nul
-from .provider import ClientCheck, Provider, basic_client_id
+
+if TYPE_CHECKING:
+    from .provider import Provider
 
 __all__ = ["AUTHORIZE_PATH", "MAX_BODY", "REGISTER_PATH", "REVOKE_PATH", "TOKEN_PATH", "routes"]
 
@@ -57,6 +55,8 @@ async def _metadata(request: Request) -> Response:
     derives the metadata's URL from it and checks the two are the same string. The models are
     given text, so their own rule for an empty path holds (a URL object would add the slash)."""
     base = public_base(services(request).settings)
+    from mcp.shared.auth import OAuthMetadata
+
     both = ["client_secret_post", "client_secret_basic", "none"]
     metadata = OAuthMetadata.model_validate(
         {
@@ -79,6 +79,8 @@ async def _metadata(request: Request) -> Response:
 
 def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     async def described(request: Request) -> Response:
+        from mcp.shared.auth import ProtectedResourceMetadata
+
         base = public_base(services(request).settings)
         metadata = ProtectedResourceMetadata.model_validate(
             {
@@ -147,6 +149,8 @@ def _with_client(request: Request, body: bytes) -> bytes:
     form = dict(parse_qsl(body.decode("latin-1")))
     added: dict[str, str] = {}
     if "client_id" not in form:
+        from .provider import basic_client_id
+
         basic_id = basic_client_id(request.headers.get("authorization", ""))
         if basic_id is not None:
             added["client_id"] = basic_id
@@ -185,12 +189,16 @@ async def authorize(request: Request) -> Response:
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
+    from mcp.server.auth.handlers.authorize import AuthorizationHandler
+
+    from .provider import Provider
+
     provider = Provider(services(request))
     answered = await AuthorizationHandler(provider).handle(bounded)
     return await _not_redirected(bounded, provider, answered)
 
 
-async def _not_redirected(request: Request, provider: Provider, answered: Response) -> Response:
+async def _not_redirected(request: Request, provider: "Provider", answered: Response) -> Response:
     """``answered``, unless it sends the browser back to an unverified client with an error
     before a person has acted: anyone may register such a client with any ``https`` URI, and
     the gateway would be an open redirector to it (RFC 9700 4.11.2). The person is shown the
@@ -225,6 +233,10 @@ async def token(request: Request) -> Response:
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
+    from mcp.server.auth.handlers.token import TokenHandler
+
+    from .provider import ClientCheck, Provider
+
     svc = services(request)
     provider = Provider(svc)
     answered: Response = await TokenHandler(provider, ClientCheck(provider, svc)).handle(bounded)
@@ -238,6 +250,10 @@ async def revoke(request: Request) -> Response:
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
+    from mcp.server.auth.handlers.revoke import RevocationHandler
+
+    from .provider import ClientCheck, Provider
+
     svc = services(request)
     provider = Provider(svc)
     return await RevocationHandler(provider, ClientCheck(provider, svc)).handle(bounded)
@@ -251,6 +267,11 @@ async def register(request: Request) -> Response:
     bounded = await _bounded(request, nul_error="invalid_client_metadata")
     if isinstance(bounded, Response):
         return bounded
+    from mcp.server.auth.handlers.register import RegistrationHandler
+    from mcp.server.auth.settings import ClientRegistrationOptions
+
+    from .provider import Provider
+
     options = ClientRegistrationOptions(
         enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=["topup:read"]
     )

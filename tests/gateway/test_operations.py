@@ -308,7 +308,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.billing.subscription_invoices.period_receipt_pdf": "a period's receipt PDF, a "
     "file, not an envelope; what it says is the operation "
     "``subscription_invoices.period_receipt``'s",
-    "gateway.billing.orders.check_coupon": _FORM_CHECK,
+    "gateway.billing.orders.coupons.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
     "gateway.billing.sandbox_orders.sandbox_order": "the sandbox checkout's own page and "
     "buttons, as Stripe's hosted page would be; the payment itself is "
@@ -327,7 +327,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.recipients.page.fingerprint": "the recipient's live page's change check",
     "gateway.topup.fulfilling.attempt": "the upstream's first try after the send committed; "
     "the outcome it reaches is run through ``perform`` (``doors._settled``)",
-    "gateway.billing.orders.landed_order": "the payer's landing page after checkout (HTML, "
+    "gateway.billing.orders.returns.landed_order": "the payer's landing page after checkout (HTML, "
     "no key): it reads the order it names and changes nothing",
     "gateway.accounts.throttle.admit": "a password form's count in Redis before any hash: a "
     "refusal is the form's own page, never an envelope",

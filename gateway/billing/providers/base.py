@@ -44,6 +44,12 @@ The calls, in the order an order meets them:
     Reconciliation of a subscription: its paid periods as the provider lists them, each
     credited once by the rule its notices use; ``NotSupported`` where it cannot say.
 
+``renewal(sub, now) -> Notice | None``
+    A channel no one else renews (``renews_here``: the staging sandbox): the report its next
+    period that ended by ``now`` makes (paid, past due with the card failing, or canceled at
+    the period's end), or None when none is due. The gateway applies it as a notice's
+    (``billing.subscription_channels``), a period at a time; it is a pure function of the row.
+
 ``open_portal(ctx, customer_id, return_url) -> str``
     Where a subscriber manages a subscription opened through the provider (its customer
     portal); ``NotSupported`` where it has none.
@@ -107,6 +113,7 @@ from .messages import (
     PeriodPaid,
     Periods,
     Refunded,
+    Renewing,
     SubscriptionRef,
     SubscriptionRequest,
 )
@@ -141,6 +148,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "Refunded",
+    "Renewing",
     "SubscriptionRef",
     "SubscriptionRequest",
     "channel_api",
@@ -221,6 +229,9 @@ class Provider(Generic[C]):
     # Whether reconciliation stops asking after a subscription's abandoned first checkout a
     # day past its expiry; False: it asks until the provider says the checkout expired.
     forgets_abandoned: ClassVar[bool] = True
+    # Whether the gateway renews its subscriptions itself, each period's report made by
+    # ``renewal`` (the sandbox, which no one else would renew); else the provider reports them.
+    renews_here: ClassVar[bool] = False
 
     def default_credentials(self, settings: Settings, env: str) -> C | None:
         """Credentials from the process settings, used when the operator saved none for
@@ -264,6 +275,11 @@ class Provider(Generic[C]):
     async def paid_periods(self, ctx: Context[C], ref: SubscriptionRef) -> Periods:
         """Every paid period the provider knows of the subscription, for reconciliation (a
         lost report found this way); ``NotSupported`` where it cannot say."""
+        raise NotSupported
+
+    def renewal(self, sub: Renewing, now: datetime) -> Notice | None:
+        """The report of ``sub``'s next period that ended by ``now``, for a channel that
+        ``renews_here``; None when none is due."""
         raise NotSupported
 
     async def look_up(self, ctx: Context[C], order: OrderRef) -> Looked:

@@ -26,6 +26,7 @@ __all__ = [
     "PeriodPaid",
     "Periods",
     "Refunded",
+    "Renewing",
     "SubscriptionRef",
     "SubscriptionRequest",
 ]
@@ -189,6 +190,22 @@ class SubscriptionRef:
     session_id: str | None
     provider_subscription_id: str | None
     customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Renewing:
+    """A subscription of a channel the gateway renews itself (``Provider.renews_here``), as its
+    row stands: what ``Provider.renewal`` judges the next period by. Prices in integer cents."""
+
+    subscription_id: str
+    status: str
+    interval: str
+    current_period_end: datetime | None
+    periods_paid: int
+    cancel_at_period_end: bool
+    card_fails: bool
+    price_monthly: int
+    price_yearly: int
 
 
 @dataclass(frozen=True, slots=True)

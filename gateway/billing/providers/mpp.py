@@ -3,9 +3,9 @@
 Its orders (kind ``agent``) are written by ``billing.agent_payments`` when a credential is
 presented, keyed by the challenge's id (single use, by the orders' unique provider id), and
 settled by the same completion every channel's orders go through. Live, the token is charged
-at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``billing.payments``) under
+at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``stripe_payments``) under
 the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
-(``billing.sandbox_spt``), and no money moves. It has no page, takes no notification, and is
+(``sandbox_spt``), and no money moves. It has no page, takes no notification, and is
 never offered for a checkout.
 
 A refund is Stripe's, as a checkout's: ``POST /v1/refunds`` naming the order's PaymentIntent,
@@ -20,7 +20,8 @@ from typing import ClassVar
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from .. import payments, sandbox_spt
+from . import sandbox_spt
+from . import stripe_payments as payments
 from .base import (
     Charged,
     Context,

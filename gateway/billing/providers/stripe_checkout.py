@@ -1,5 +1,5 @@
 """Stripe: Checkout Sessions, invoices and subscriptions, through the official package
-(``billing.payments``, ``billing.stripe_plans``).
+(``stripe_payments``, ``stripe_plans``).
 
 Its credentials are the process settings (``AITOPUP_STRIPE_SECRET_KEY``,
 ``AITOPUP_STRIPE_WEBHOOK_SECRET``, ``AITOPUP_STRIPE_API_BASE``) unless the operator saves a row
@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from .. import payments, stripe_plans
+from . import stripe_payments as payments
+from . import stripe_plans
 from .base import (
     Ack,
     Context,
@@ -56,7 +57,7 @@ class StripeCredentials(Credentials):
 
 
 def stripe_settings(settings: Settings, credentials: StripeCredentials) -> Settings:
-    """The settings ``billing.payments`` reads, with ``credentials`` in place of the process's."""
+    """The settings ``stripe_payments`` reads, with ``credentials`` in place of the process's."""
     return settings.model_copy(
         update={
             "stripe_secret_key": credentials.secret_key,

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import stripe_plans
+from . import stripe_plans
 from .base import Notice, NoticeMalformed, NoticeState, PeriodNotice
 
 __all__ = ["PERIOD_REASONS", "STATES", "notice_of"]

@@ -446,7 +446,7 @@ async def test_a_failure_while_crediting_is_a_5xx_and_the_retry_credits(
         raise RuntimeError("the wallet is on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(billing_orders, "credit_merchant", broken)
+        patch.setattr(billing_orders.settle, "credit_merchant", broken)
         reply = await post_event(billing_client, payload)
     assert (reply.status_code, reply.json()["code"]) == (500, 4123)
     assert await balance(billing_client, merchant) == 0

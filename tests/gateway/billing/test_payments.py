@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 import respx
 
-from gateway.billing import payments
+from gateway.billing.providers import stripe_payments as payments
 from gateway.values.envelope import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import STRIPE_API, stripe_headers

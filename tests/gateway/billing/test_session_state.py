@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import stripe
 
-from gateway.billing.payments import session_state
+from gateway.billing.providers.stripe_payments import session_state
 from gateway.values.settings import Settings
 from worker.__main__ import worker_settings
 

@@ -1,5 +1,5 @@
-"""What ``gateway.billing._stripe`` reaches of the stripe package is still there and still behaves
-so: these fail first when an upgrade of stripe moves it."""
+"""What ``gateway.billing.providers.stripe_client`` reaches of the stripe package is still there
+and still behaves so: these fail first when an upgrade of stripe moves it."""
 
 import asyncio
 import inspect
@@ -11,7 +11,7 @@ import pytest
 import respx
 import stripe
 
-from gateway.billing._stripe import HTTPXClient
+from gateway.billing.providers.stripe_client import HTTPXClient
 from tests.fixtures.upstreams import endless_search, serve_raw, trickling
 
 URL = "https://stripe.test/v1/probe"

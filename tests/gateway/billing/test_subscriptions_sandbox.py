@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select, text
 
-from gateway.billing import subscription_sandbox
-from gateway.billing.subscription_sandbox import add_interval
+from gateway.billing import subscription_channels
+from gateway.billing.providers.sandbox import add_interval
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
@@ -66,7 +66,7 @@ async def test_renewals_credit_each_period_once_however_often_they_run(
     first_end = await _period_end(sub_api, merchant)
 
     # Before the period ends: nothing.
-    early = await subscription_sandbox.renew_due(
+    early = await subscription_channels.renew_due(
         db, merchant.merchant_id, "staging", first_end - timedelta(seconds=1)
     )
     assert early.deliveries == [] and await credits_of(db, merchant) == 1
@@ -75,13 +75,13 @@ async def test_renewals_credit_each_period_once_however_often_they_run(
     two_on = add_interval(first_end, "month") + timedelta(seconds=1)
     await asyncio.gather(
         *(
-            subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
+            subscription_channels.renew_due(db, merchant.merchant_id, "staging", two_on)
             for _ in range(5)
         )
     )
     assert await credits_of(db, merchant) == 3
     assert await balance(sub_api, merchant) == start + 2 * plan["credits_included"]
-    again = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", two_on)
+    again = await subscription_channels.renew_due(db, merchant.merchant_id, "staging", two_on)
     assert again.deliveries == [] and await credits_of(db, merchant) == 3
     assert await _period_end(sub_api, merchant) == add_interval(
         add_interval(first_end, "month"), "month"
@@ -105,7 +105,7 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
 
     due = await _period_end(sub_api, merchant) + timedelta(seconds=1)
     for _ in range(3):
-        await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
+        await subscription_channels.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "past_due"
     assert await credits_of(db, merchant) == 1
@@ -115,7 +115,7 @@ async def test_a_failing_card_makes_it_past_due_and_credits_nothing_until_it_pay
     assert listed["data"][0]["period_start"] == listed["data"][1]["period_end"]
 
     assert (await _act(sub_api, portal, "card", fails="0")).status_code == 200
-    await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", due)
+    await subscription_channels.renew_due(db, merchant.merchant_id, "staging", due)
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "active"
     assert await credits_of(db, merchant) == 2
@@ -147,7 +147,7 @@ async def test_canceled_at_period_end_it_ends_there_and_resume_undoes_it(
     assert (await _act(sub_api, portal, "cancel")).status_code == 200
 
     later = await _period_end(sub_api, merchant) + timedelta(days=800)
-    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", later)
+    done = await subscription_channels.renew_due(db, merchant.merchant_id, "staging", later)
     assert done.code == 1000
     shown = (await sub_api.get("/subscription", headers=merchant.headers)).json()["data"]
     assert shown["subscription"]["status"] == "canceled"
@@ -210,7 +210,7 @@ async def test_renewals_before_now_are_the_callers_time_not_the_walls(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
-    done = await subscription_sandbox.renew_due(db, merchant.merchant_id, "staging", utcnow())
+    done = await subscription_channels.renew_due(db, merchant.merchant_id, "staging", utcnow())
     assert done.data == {"subscriptions": []}
     assert await credits_of(db, merchant) == 1
 
@@ -256,7 +256,7 @@ async def test_the_test_clock_renews_three_periods_once_each_and_a_cancel_stops_
     assert [r.reference.rsplit("_", 1)[1] for r in numbered] == ["1", "2", "3", "4"]
     assert len({r.number for r in numbered}) == 4
     # The worker's sweep credits no period twice.
-    await subscription_sandbox.sweep(db)
+    await subscription_channels.renewals(db)
     assert await credits_of(db, merchant) == 4
 
     portal = await _portal(sub_api, merchant)
@@ -316,7 +316,7 @@ async def test_the_sweep_renews_by_each_merchants_own_clock(
     behind, _, _ = await bought_in_sandbox(sub_api, make_plan, make_merchant)
     # Moved by a day less than a period: nothing is due yet, by either clock.
     await _advance(sub_api, ahead, 26)
-    await subscription_sandbox.sweep(db)
+    await subscription_channels.renewals(db)
     assert (await credits_of(db, ahead), await credits_of(db, behind)) == (1, 1)
     # The period ends by the merchant's own clock between two advances: the sweep finds it
     # (moved here as a clock's offset is, without the advance's own renewal).
@@ -325,7 +325,7 @@ async def test_the_sweep_renews_by_each_merchants_own_clock(
             text("UPDATE sandbox_clocks SET offset_seconds = :s WHERE merchant_id = :m"),
             {"s": 40 * 86_400, "m": ahead.merchant_id},
         )
-    await subscription_sandbox.sweep(db)
+    await subscription_channels.renewals(db)
     assert (await credits_of(db, ahead), await credits_of(db, behind)) == (2, 1)
 
 

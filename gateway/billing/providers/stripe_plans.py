@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..values.codes import Code
-from ..values.outcome import ApiError
-from ..values.settings import Settings
-from .payments import Session, _client, _expiry
+from ...values.codes import Code
+from ...values.outcome import ApiError
+from ...values.settings import Settings
+from .stripe_payments import Session, _client, _expiry
 
 __all__ = [
     "InvoiceFields",

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import stripe
 
-from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
+from ...webhooks.bodies import BodyTooLarge, encoded, read_capped
 
 __all__ = ["BODY_CAP", "HTTPXClient"]
 

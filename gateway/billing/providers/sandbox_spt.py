@@ -12,9 +12,9 @@ import hmac
 import re
 import secrets
 
-from ..values.codes import Code
-from ..values.outcome import Outcome
-from ..values.settings import Settings
+from ...values.codes import Code
+from ...values.outcome import Outcome
+from ...values.settings import Settings
 
 __all__ = ["PREFIX", "SptRefused", "check", "grant", "mint"]
 

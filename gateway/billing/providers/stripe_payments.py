@@ -1,11 +1,11 @@
 """Stripe, through the official package: Checkout Sessions out, signed events in.
 
 The client runs over httpx (``stripe.HTTPXClient``), so tests stand Stripe in with respx and
-``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock; what that client reaches below the package's
-public API is in ``_stripe``. Checkouts are rare next to sends, so each one builds its client and
-closes it rather than holding a pool in the lifespan. The package is imported at the first
-exchange, not with this module: it is a quarter of a second of every process's start (the CLI's
-included), and most never speak to Stripe.
+``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock; what that client reaches below the
+package's public API is in ``stripe_client``. Checkouts are rare next to sends, so each one builds
+its client and closes it rather than holding a pool in the lifespan. The package is imported at
+the first exchange, not with this module: it is a quarter of a second of every process's start
+(the CLI's included), and most never speak to Stripe.
 """
 
 import logging
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from ..mail.links import public_base
-from ..values.codes import Code
-from ..values.outcome import ApiError
-from ..values.settings import Settings
+from ...mail.links import public_base
+from ...values.codes import Code
+from ...values.outcome import ApiError
+from ...values.settings import Settings
 
 if TYPE_CHECKING:
     import stripe
@@ -125,7 +125,7 @@ async def _client(settings: Settings, what: str) -> AsyncIterator["stripe.Stripe
     as ``ApiError`` (``what`` names the exchange in the log, never a secret)."""
     import stripe
 
-    from ._stripe import HTTPXClient
+    from .stripe_client import HTTPXClient
 
     if settings.stripe_secret_key is None:
         raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
