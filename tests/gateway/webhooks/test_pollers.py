@@ -66,7 +66,9 @@ async def test_a_poller_reads_ten_thousand_events_in_order_across_a_restart_and_
         poller = await _poller(client, merchant)
         path = f"/webhooks/pollers/{poller['id']}"
         for _ in range(EVENTS // PAGE // 2):
-            params = {"limit": PAGE, **({"iterator": iterator} if iterator else {})}
+            params: dict[str, str | int] = {"limit": PAGE}
+            if iterator:
+                params["iterator"] = iterator
             reply = await client.get(path, params=params, headers=_by(poller["key"]))
             assert reply.status_code == 200, reply.text
             read += reply.json()["data"]
