@@ -306,7 +306,7 @@ async def test_bad_input_is_refused_in_the_envelope_and_changes_nothing(
 ) -> None:
     owner = await make_merchant()
     template = await _template(client, owner, max_per_send_cents=500)
-    cases: list[tuple[str, str, Any, int, int]] = [
+    cases: list[tuple[str, str, Any, int, int | None]] = [
         ("POST", "/policy-templates", {"policy": {}}, 422, 3001),  # no name
         ("POST", "/policy-templates", {"name": " ", "policy": {}}, 422, 3001),
         ("POST", "/policy-templates", {"name": "x", "policy": {"limits": 5}}, 422, 3001),
