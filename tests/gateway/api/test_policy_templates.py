@@ -5,6 +5,7 @@ before it is saved, recorded with who made it, and a template stays while anythi
 The template is read with the key in the caller's one statement, so the rules are proved on
 both stores."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -344,3 +345,40 @@ async def test_bad_input_is_refused_in_the_envelope_and_changes_nothing(
     assert len(listed.json()["data"]) == 1
     changes = await client.get(f"/policy-templates/{template}/changes", headers=owner.headers)
     assert len(changes.json()["data"]) == 1
+
+
+@pytest.mark.both_stores
+async def test_concurrent_changes_are_each_recorded_against_the_one_before(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant()
+    template = await _template(client, owner, max_per_send_cents=100)
+    key = (await _key(client, owner, template=template))["key"]
+
+    async def change(cents: int) -> httpx.Response:
+        return await client.patch(
+            f"/policy-templates/{template}",
+            json={"policy": {"max_per_send_cents": cents}},
+            headers=owner.headers,
+        )
+
+    async def send() -> httpx.Response:
+        return await client.post("/topup/send", json=_send(150), headers=_auth(key))
+
+    amounts = list(range(200, 1_000, 100))
+    replies = await asyncio.gather(*(change(c) for c in amounts), *(send() for _ in range(8)))
+    assert all(r.status_code == 200 for r in replies[: len(amounts)])
+    # Each send was judged under one state of the template or another, never half of one.
+    assert {r.json()["code"] for r in replies[len(amounts) :]} <= {1001, 2305}
+
+    record = (
+        await client.get(f"/policy-templates/{template}/changes", headers=owner.headers)
+    ).json()["data"]
+    updates = list(reversed([c for c in record if c["action"] == "updated"]))
+    assert len(updates) == len(amounts)
+    chain = [100] + [u["policy_after"]["max_per_send_cents"] for u in updates]
+    for before, update in zip(chain, updates, strict=False):
+        assert update["policy_before"]["max_per_send_cents"] == before
+    assert sorted(chain[1:]) == amounts
+    final = (await client.get(f"/policy-templates/{template}", headers=owner.headers)).json()
+    assert final["data"]["policy"]["max_per_send_cents"] == chain[-1]
