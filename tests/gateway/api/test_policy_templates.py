@@ -100,16 +100,15 @@ async def test_a_key_under_a_template_cannot_exceed_it(
         limits=[{"amount_cents": 1_000, "interval": "daily"}],
     )
     # Its own policy is wider in every field: the template holds it.
-    key = (
-        await _key(
-            client,
-            owner,
-            template=template,
-            scopes=["topup:send", "topup:read", "keys"],
-            limits=[{"amount_cents": 5_000, "interval": "daily"}],
-            allowed_platforms=["claude", "chatgpt"],
-        )
-    )["key"]
+    made = await _key(
+        client,
+        owner,
+        template=template,
+        scopes=["topup:send", "topup:read", "keys"],
+        limits=[{"amount_cents": 5_000, "interval": "daily"}],
+        allowed_platforms=["claude", "chatgpt"],
+    )
+    key = made["key"]
     cap = await client.post("/topup/send", json=_send(301), headers=_auth(key))
     assert (cap.status_code, cap.json()["code"]) == (403, 2305), cap.text
     platform = await client.post(
@@ -129,6 +128,10 @@ async def test_a_key_under_a_template_cannot_exceed_it(
     self_view = await client.get("/keys/self", headers=_auth(key))
     assert self_view.status_code == 200, self_view.text
     assert self_view.json()["data"]["policy"]["max_per_send_cents"] == 300
+    # Its usage is counted in the windows it acts under: the template's limit, not its own.
+    listed = await client.get(f"/keys/{made['id']}", headers=owner.headers)
+    (window,) = listed.json()["data"]["usage"]["windows"]
+    assert (window["limit_cents"], window["spent_cents"]) == (1_000, 900)
 
 
 @pytest.mark.both_stores
