@@ -70,8 +70,14 @@ def _env(actor: Actor) -> str:
     return actor.env
 
 
-def _standing(template_id: str) -> Any:
-    return sa.and_(_K.c.template_id == template_id, _K.c.revoked_at.is_(None))
+def _standing(actor: Actor, template_id: str) -> Any:
+    """Keys and consents of the actor's merchant (no other may name its template: each write
+    checks, ``template_store``) that name the template and stand."""
+    return sa.and_(
+        _K.c.template_id == template_id,
+        _K.c.merchant_id == actor.merchant_id,
+        _K.c.revoked_at.is_(None),
+    )
 
 
 async def _row(conn: AsyncConnection, actor: Actor, template_id: str, *, lock: bool = False) -> Any:
@@ -158,13 +164,13 @@ def _page_query(actor: Actor) -> Any:
     return sa.select(_PT).where(_PT.c.merchant_id == actor.merchant_id, _PT.c.env == _env(actor))
 
 
-async def _references(conn: AsyncConnection, template_id: str) -> list[Any]:
+async def _references(conn: AsyncConnection, actor: Actor, template_id: str) -> list[Any]:
     return list(
         (
             await conn.execute(
                 sa.select(_K, _A.c.name.label("app_name"))
                 .outerjoin(_A, _A.c.id == _K.c.app_id)
-                .where(_standing(template_id))
+                .where(_standing(actor, template_id))
                 .order_by(_K.c.id)
             )
         ).all()
@@ -287,7 +293,7 @@ async def list_references(db: Database, actor: Actor, template_id: str) -> Outco
     """The keys and consents (not revoked) that name the template, oldest first."""
     async with db.read() as conn:
         await _row(conn, actor, template_id)
-        rows = await _references(conn, template_id)
+        rows = await _references(conn, actor, template_id)
     return Outcome(Code.SUCCESS, [ReferenceData(**_reference(r)) for r in rows])
 
 
@@ -300,7 +306,7 @@ async def preview_template(
         row = await _row(conn, actor, template_id)
         held = load(row.policy)
         policy = _proposed(held, body)
-        rows = await _references(conn, template_id)
+        rows = await _references(conn, actor, template_id)
     changed: list[PreviewItem] = []
     for r in rows:
         own = load(r.policy)
