@@ -26,7 +26,8 @@ from keys import (
     parse_api_key,
 )
 
-from .policies.model import UNRESTRICTED, Policy, Scope, load
+from .policies.model import UNRESTRICTED, Policy, Scope
+from .policies.templates import effective_of
 from .store.db import Database
 from .store.raw import Raw, Statement
 from .values.clock import rfc3339, utcnow
@@ -43,7 +44,8 @@ _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
             AS low_balance_threshold_cents,
         w.id AS wallet_id, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
-            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams"""
+            WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
+        pt.policy AS template_policy"""
 _CALLER_NAMES = (
     "id",
     "env",
@@ -55,9 +57,13 @@ _CALLER_NAMES = (
     "hides_codes",
     "notify_recipients",
     "upstreams",
+    "template_policy",
 )
+# The key's template is read in the same statement, so a change to a template holds on every
+# process from the next request (``policies.templates``).
 _OF_KEY = """JOIN merchants m ON m.id = k.merchant_id
-    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id"""
+    JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
+    LEFT JOIN policy_templates pt ON pt.id = k.template_id"""
 _LOOKUP = Statement(
     f"SELECT {_CALLER} FROM api_keys k {_OF_KEY} WHERE k.key_hash = :key_hash",  # noqa: S608
     _CALLER_NAMES,
@@ -173,7 +179,7 @@ def _caller(
     where the credential presented records fewer (a token narrowed at its refresh)."""
     if row["revoked_at"] is not None:
         raise ApiError(Code.AUTH_REVOKED)
-    policy = load(row["policy"])
+    policy = effective_of(row["policy"], row["template_policy"])
     if scopes is not None:
         policy = policy.narrowed(scopes)
     if policy.expires_at is not None and policy.expires_at <= now:

@@ -15,6 +15,7 @@ from . import (
     meta,
     orders,
     payment_channels,
+    policy_templates,
     recipients,
     subscription_invoices,
     subscriptions,
@@ -57,4 +58,5 @@ def public_routes() -> list[BaseRoute]:
         *orders.routes,
         *exports.routes,
         *checkin.routes,
+        *policy_templates.routes,
     ]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..merchants import keys as key_service
+from ..merchants import template_store
 from ..merchants.keys import revoke_consents
 from ..policies.model import Policy, load
 from ..policies.usage import usage
@@ -97,9 +98,12 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         beyond = [s for s in policy.scopes if s not in asked or s not in APP_SCOPES]
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
-        key_service.check_grantable(key_service.by_key(caller), policy)
+        will = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)
+        key_service.check_grantable(key_service.by_key(caller), will)
         await check_giver(conn, row, policy)
-        await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
+        await conn.execute(
+            sa.update(_K).where(_K.c.id == key_id).values(**template_store.columns(policy))
+        )
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
     return Outcome(Code.SUCCESS, await _data(db, row, utcnow()))
 

@@ -35,6 +35,7 @@ from . import (
     password_reset,
     paths,
     permissions,
+    policy_templates,
     recipient,
     recipients,
     send,
@@ -60,6 +61,7 @@ def routes() -> list[BaseRoute]:
         *consent.routes,
         *apps.routes,
         *overview.routes,
+        *policy_templates.routes,  # before keys: /keys/templates is not a key id
         *keys.routes,
         *send.routes,  # before topups: /topups/send is not a top-up id
         *topups.routes,

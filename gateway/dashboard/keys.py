@@ -16,7 +16,9 @@ from starlette.routing import BaseRoute, Route
 
 from ..accounts import roles
 from ..merchants import keys as key_service
+from ..merchants import policy_templates
 from ..merchants.schemas import KeyCreated, KeyData
+from ..merchants.template_schemas import TemplateData
 from ..operations import perform
 from ..policies.model import INTERVALS, SCOPES
 from ..services import services
@@ -27,7 +29,7 @@ from .csrf import form
 from .paths import path_for
 from .render import page
 
-__all__ = ["routes"]
+__all__ = ["actor_of", "choices", "routes"]
 
 _KEY_ID = re.compile(r"key_[0-9a-z]{24}")
 _LIST_LIMIT = 100
@@ -40,7 +42,7 @@ def _key_id(request: Request) -> str:
     return found
 
 
-def _actor(viewer: Viewer) -> key_service.Actor:
+def actor_of(viewer: Viewer) -> key_service.Actor:
     return key_service.by_role(
         viewer.merchant_id,
         viewer.env,
@@ -51,7 +53,7 @@ def _actor(viewer: Viewer) -> key_service.Actor:
     )
 
 
-def _choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
+def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
     """What the form offers: what the viewer's role may give, and what the key holds already
     (it keeps that, whoever saves it)."""
     grantable = roles.grantable_scopes(viewer.role, viewer.env)
@@ -66,18 +68,33 @@ def _choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
     }
 
 
+async def _templates(request: Request, viewer: Viewer) -> list[TemplateData]:
+    """The environment's policy templates, for the form's choice of one."""
+    svc = services(request)
+    listed = policy_templates.list_templates(
+        svc.db, actor_of(viewer), limit=policy_templates.MAX_TEMPLATES, cursor=None
+    )
+    return (await perform(svc.waker, listed)).many(TemplateData)
+
+
 async def _list_page(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
     svc = services(request)
     listed = key_service.list_keys(
-        svc.db, svc.redis, _actor(viewer), limit=_LIST_LIMIT, cursor=None
+        svc.db, svc.redis, actor_of(viewer), limit=_LIST_LIMIT, cursor=None
     )
     keys = (await perform(svc.waker, listed)).many(KeyData)
     return page(
         request,
         "keys/index.html",
-        {"keys": keys, "values": values, "errors": errors, **_choices(viewer)},
+        {
+            "keys": keys,
+            "values": values,
+            "errors": errors,
+            "templates": await _templates(request, viewer),
+            **choices(viewer),
+        },
         status=status,
     )
 
@@ -97,7 +114,7 @@ async def create_key(request: Request) -> Response:
     svc = services(request)
     operation = key_service.create_key(
         svc.db,
-        _actor(viewer),
+        actor_of(viewer),
         name=name,
         policy=policy,
         pepper=svc.settings.key_pepper.get_secret_value().encode(),
@@ -123,13 +140,19 @@ async def created_key(request: Request) -> Response:
 async def show_key(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    found = key_service.get_key(svc.db, svc.redis, _actor(viewer), _key_id(request))
+    found = key_service.get_key(svc.db, svc.redis, actor_of(viewer), _key_id(request))
     key = (await perform(svc.waker, found)).one(KeyData)
     values = policy_form.to_form(key.policy, key.name)
     return page(
         request,
         "keys/detail.html",
-        {"key": key, "values": values, "errors": {}, **_choices(viewer, key)},
+        {
+            "key": key,
+            "values": values,
+            "errors": {},
+            "templates": await _templates(request, viewer),
+            **choices(viewer, key),
+        },
     )
 
 
@@ -141,7 +164,7 @@ async def update_policy(request: Request) -> Response:
     try:
         name, policy = policy_form.from_form(data)
     except policy_form.PolicyFormError as refused:
-        found = key_service.get_key(svc.db, svc.redis, _actor(viewer), key_id)
+        found = key_service.get_key(svc.db, svc.redis, actor_of(viewer), key_id)
         key = (await perform(svc.waker, found)).one(KeyData)
         return page(
             request,
@@ -150,11 +173,12 @@ async def update_policy(request: Request) -> Response:
                 "key": key,
                 "values": policy_form.echo(data),
                 "errors": refused.errors,
-                **_choices(viewer, key),
+                "templates": await _templates(request, viewer),
+                **choices(viewer, key),
             },
             status=422,
         )
-    await perform(svc.waker, key_service.set_policy(svc.db, _actor(viewer), key_id, name, policy))
+    await perform(svc.waker, key_service.set_policy(svc.db, actor_of(viewer), key_id, name, policy))
     return RedirectResponse(path_for("show_key", key_id=key_id) + "?saved=1", status_code=303)
 
 
@@ -163,7 +187,7 @@ async def revoke_key(request: Request) -> Response:
     key_id = _key_id(request)
     await form(request)
     svc = services(request)
-    await perform(svc.waker, key_service.revoke_key(svc.db, _actor(viewer), key_id))
+    await perform(svc.waker, key_service.revoke_key(svc.db, actor_of(viewer), key_id))
     return RedirectResponse(path_for("list_keys"), status_code=303)
 
 

@@ -40,6 +40,7 @@ FIELDS = {
     "expires_at": "Expires",
     "approval_for_new_recipients": "Hold for approval a send to a recipient this key never paid",
     "reveal_voucher": "Reveal the code in the reply",
+    "template": "Policy template",
 }
 # Policy field → form field.
 _FORM_FIELD = {
@@ -128,6 +129,9 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
     for field in ("rate_limit_per_minute", "soft_limit_percent"):
         if (number := _whole(_str(data, field), field, errors)) is not None:
             policy[field] = number
+    template = _str(data, "template", 40).strip()
+    if template:
+        policy["template"] = template
     name = _str(data, "name", 200).strip() or None
     if name is not None and len(name) > 100:
         errors["name"] = "Use at most 100 characters."
@@ -174,6 +178,7 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "rate_limit_per_minute": policy.rate_limit_per_minute or "",
         "soft_limit_percent": policy.soft_limit_percent or "",
         "reveal_voucher": policy.reveal_voucher,
+        "template": policy.template or "",
     }
 
 

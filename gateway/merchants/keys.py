@@ -33,7 +33,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
 from ..values.outcome import ApiError, CursorMeta, Outcome
-from . import service
+from . import service, template_store
 from .schemas import KeyCreated, KeyData, KeyUpdate
 from .usage import with_usage
 
@@ -42,6 +42,7 @@ __all__ = [
     "by_key",
     "by_operator",
     "by_role",
+    "check_change",
     "check_grantable",
     "create",
     "create_key",
@@ -50,6 +51,7 @@ __all__ = [
     "list_keys",
     "merchant_keys",
     "merchant_of",
+    "merged",
     "own_limits",
     "page",
     "replace_policy",
@@ -160,6 +162,26 @@ def check_grantable(actor: Actor, policy: Policy) -> None:
     _grantable(actor, policy.scopes, policy.reveals_voucher(), _wider(actor, policy))
 
 
+def check_change(
+    actor: Actor,
+    held: Policy,
+    policy: Policy,
+    was: Policy | None = None,
+    will: Policy | None = None,
+) -> None:
+    """Refuse a change from ``held`` to ``policy`` that gives what the actor may not: scopes
+    added, the code's reveal, and limits changed to looser than the acting key's own (judged
+    on ``was`` and ``will``, the policies as they act, where they differ from the stored ones).
+    What the policy keeps stays, even where the actor lacks it."""
+    was, will = was or held, will or policy
+    _grantable(
+        actor,
+        tuple(s for s in policy.scopes if s not in held.scopes),
+        policy.reveals_voucher() and not held.reveals_voucher(),
+        tuple(f for f in _wider(actor, will) if getattr(will, f) != getattr(was, f)),
+    )
+
+
 def _visible(actor: Actor) -> list[Any]:
     """The actor's keys. A consent given to an app (``gateway.apps``) is none of them: no one
     holds its key, and only ``apps.connections`` changes it, within what the app asked for."""
@@ -220,7 +242,12 @@ async def create(
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
-    check_grantable(actor, policy)
+    _grantable(
+        actor,
+        policy.scopes,
+        policy.reveals_voucher(),
+        _wider(actor, await template_store.bounded(conn, actor.merchant_id, made_in, policy)),
+    )
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
     kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
     standing = select(sa.func.count()).where(
@@ -268,7 +295,7 @@ async def get(conn: AsyncConnection, actor: Actor, key_id: str) -> KeyData:
     return data(await _info(conn, actor, key_id))
 
 
-def _merged(stored: Policy, patch: dict[str, Any]) -> Policy:
+def merged(stored: Policy, patch: dict[str, Any]) -> Policy:
     """The stored policy with the fields of ``patch`` in place, checked again as a whole."""
     try:
         return Policy.model_validate_json(json.dumps({**stored.stored(), **patch}))
@@ -283,16 +310,19 @@ async def replace_policy(
     """Store ``policy`` as the key's whole policy. Scopes the key did not have, the code's
     reveal, and a field changed to looser than the acting key's own, must be the actor's to
     give; what it keeps stays, even where the actor lacks it. A key changing itself is held
-    to what it holds: it may tighten, never loosen."""
+    to what it holds: it may tighten, never loosen. Limits are judged as the key will act,
+    under the template it names (``template_store.bounded``)."""
     row = await _row(conn, actor, key_id, lock=True)
     held = load(row.policy)
-    _grantable(
-        actor,
-        tuple(s for s in policy.scopes if s not in held.scopes),
-        policy.reveals_voucher() and not held.reveals_voucher(),
-        tuple(f for f in _wider(actor, policy) if getattr(policy, f) != getattr(held, f)),
+    try:
+        was = await template_store.bounded(conn, row.merchant_id, row.env, held)
+    except ApiError:  # a revoked key's template may be gone
+        was = held
+    will = await template_store.bounded(conn, row.merchant_id, row.env, policy)
+    check_change(actor, held, policy, was, will)
+    await conn.execute(
+        sa.update(_K).where(_K.c.id == key_id).values(**template_store.columns(policy))
     )
-    await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
     return await get(conn, actor, key_id)
 
 
@@ -304,9 +334,9 @@ async def update(conn: AsyncConnection, actor: Actor, key_id: str, body: KeyUpda
         await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(name=body.name))
     if body.policy is not None:
         stored = load(row.policy)
-        merged = _merged(stored, body.policy.model_dump(mode="json", exclude_unset=True))
-        if merged != stored or row.policy is None:
-            return await replace_policy(conn, actor, key_id, merged)
+        changed = merged(stored, body.policy.model_dump(mode="json", exclude_unset=True))
+        if changed != stored or row.policy is None:
+            return await replace_policy(conn, actor, key_id, changed)
     return await get(conn, actor, key_id)
 
 

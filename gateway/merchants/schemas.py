@@ -26,6 +26,7 @@ __all__ = [
     "Name",
     "PolicyPatch",
     "WirePolicy",
+    "WirePolicyPatch",
     "named",
     "not_null",
 ]
@@ -73,6 +74,10 @@ else:
         "Fields of a policy to change: each one present replaces the stored one, null clears a "
         "field that may be null (a limit, an allow-list, the expiry); the rest are kept.",
     )
+
+
+# A policy PATCH as a request carries it (a JSON object).
+WirePolicyPatch = Annotated[PolicyPatch, BeforeValidator(_as_json(PolicyPatch))]
 
 
 def not_null(value: Any) -> Any:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, null, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
@@ -14,7 +14,7 @@ from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id
-from . import names
+from . import names, template_store
 
 __all__ = [
     "KeyInfo",
@@ -154,8 +154,7 @@ async def create_key(
             key_hash=hash_api_key(key, pepper),
             display_prefix=key.display_prefix,
             name=name,
-            # SQL NULL, not JSON null: a key without a policy is one made before policies.
-            policy=null() if policy is None else policy.stored(),
+            **template_store.columns(policy),
             created_at=now,
             revoked_at=None,
             hides_codes=hides_codes,

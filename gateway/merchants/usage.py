@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from ..key_requests import read_counts
-from ..policies.model import Policy
+from ..policies.model import Policy, load
+from ..policies.templates import effective
 from ..policies.usage import usage
 from ..store.db import Database
+from ..store.models import PolicyTemplate, table_of
 from ..values.clock import utcnow
 from .schemas import KeyActivity, KeyData
 
@@ -28,12 +32,14 @@ class _Holder:
 async def with_usage(
     db: Database, redis: Any, keys: list[KeyData], now: datetime | None = None
 ) -> list[KeyData]:
-    """``keys``, each with its ``usage``."""
+    """``keys``, each with its ``usage``: in the windows it counts in, under its template."""
     now = now or utcnow()
     counts = await read_counts(redis, [k.id for k in keys], now)
+    templates = await _templates(db, {k.policy.template for k in keys} - {None})
     found = []
     for key in keys:
-        spend = await usage(db, _Holder(key.id, key.env, key.legacy, key.policy), now)
+        acting = effective(key.policy, templates.get(key.policy.template or ""))
+        spend = await usage(db, _Holder(key.id, key.env, key.legacy, acting), now)
         activity = KeyActivity(
             windows=spend.windows,
             requests=counts[key.id],
@@ -41,3 +47,14 @@ async def with_usage(
         )
         found.append(key.model_copy(update={"usage": activity}))
     return found
+
+
+_PT = table_of(PolicyTemplate)
+
+
+async def _templates(db: Database, ids: set[str | None]) -> dict[str, Policy]:
+    if not ids:
+        return {}
+    async with db.read() as conn:
+        rows = await conn.execute(sa.select(_PT.c.id, _PT.c.policy).where(_PT.c.id.in_(ids)))
+    return {str(r.id): load(r.policy) for r in rows}

@@ -118,6 +118,13 @@ class Policy(_Strict):
         le=100,
         description="`key.budget_low` once a window when spend crosses this share of a limit.",
     )
+    template: str | None = Field(
+        default=None,
+        pattern=r"^pt_[0-9a-z]{24}$",
+        description="A policy template (`pt_…`) of this environment that bounds this policy: "
+        "the key or consent acts under the template's fields narrowed by its own, never wider "
+        "(see docs/fleets.md). null: none.",
+    )
     reveal_voucher: bool = Field(
         default=False,
         description="With an upstream provider, the reply's `voucher_code` is the spendable "

@@ -41,12 +41,12 @@ from sqlalchemy import (
 from .. import outbox
 from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
 from ..store.db import Database
-from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, table_of
+from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, PolicyTemplate, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
 from ..values.clock import rfc3339
-from .model import load
 from .rules import Counted
+from .templates import effective_of
 from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of
 
 __all__ = [
@@ -204,10 +204,11 @@ async def alert(db: Database, who: Alerting, now: datetime) -> list[str] | None:
 
 
 _K = table_of(ApiKeyRow)
+_PT = table_of(PolicyTemplate)
 _DUE = Statement.of(
-    select(_K.c.id, _K.c.merchant_id, _K.c.env, _K.c.policy).where(
-        _K.c.id.in_(select(_S.c.key_id).where(text(ALERT_DUE)).limit(param("limit", _INT)))
-    )
+    select(_K.c.id, _K.c.merchant_id, _K.c.env, _K.c.policy, _PT.c.policy.label("template"))
+    .outerjoin(_PT, _PT.c.id == _K.c.template_id)
+    .where(_K.c.id.in_(select(_S.c.key_id).where(text(ALERT_DUE)).limit(param("limit", _INT))))
 )
 
 
@@ -218,7 +219,10 @@ async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
     rows = await db.run(lambda tx: tx.fetch(_DUE, {"limit": limit}), read_only=True)
     return [
         Alerting(
-            str(r["id"]), str(r["merchant_id"]), str(r["env"]), load(r["policy"]).soft_limit_percent
+            str(r["id"]),
+            str(r["merchant_id"]),
+            str(r["env"]),
+            effective_of(r["policy"], r["template"]).soft_limit_percent,
         )
         for r in rows
     ]

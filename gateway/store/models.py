@@ -61,6 +61,8 @@ __all__ = [
     "Pack",
     "PasswordReset",
     "Plan",
+    "PolicyTemplate",
+    "PolicyTemplateChange",
     "Receipt",
     "ReceiptSeries",
     "RecipientLinkRevocation",
@@ -149,6 +151,10 @@ class ApiKeyRow(Base):
     # them, or a key that hides them): the key sees none either, the gateway's own voucher
     # included, on every door (``Caller.sees_codes``). Set when the key is made, never lifted.
     hides_codes: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The policy template that bounds this key or consent (``policy.template``, kept beside it
+    # so a template's references are one indexed read and the caller's read joins it). No
+    # foreign key, as ``app_id`` has none: a template is never deleted while referenced.
+    template_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 # A window a send took past its soft line, whose ``key.budget_low`` is not written yet
@@ -1372,3 +1378,42 @@ class SubscriptionFailure(Base):
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
     failed_at: Mapped[datetime]
+
+
+# --- policy templates (``gateway.policies.templates``) ---
+
+
+class PolicyTemplate(Base):
+    """A named policy of one merchant and environment that keys and consents name in their own
+    (``api_keys.template_id``): each acts under it, narrowed by its own fields."""
+
+    __tablename__ = "policy_templates"
+    __table_args__ = (Index("ix_policy_templates_merchant_env", "merchant_id", "env"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PolicyTemplateChange(Base):
+    """One change to a template (made, changed, deleted): who, when, and the policy before and
+    after, written in the transaction of the change. Kept after the template is deleted."""
+
+    __tablename__ = "policy_template_changes"
+    __table_args__ = (Index("ix_policy_template_changes_template_id", "template_id"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    template_id: Mapped[str] = mapped_column(String(40))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))
+    name_before: Mapped[str | None] = mapped_column(String(100))
+    name_after: Mapped[str | None] = mapped_column(String(100))
+    policy_before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    policy_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]

@@ -89,6 +89,11 @@ class Code(IntEnum):
     APPROVAL_LINK_INVALID = 2340
     TELEGRAM_SECRET_INVALID = 2341
 
+    POLICY_TEMPLATE_NOT_FOUND = 2380
+    POLICY_TEMPLATE_IN_USE = 2381
+    POLICY_TEMPLATE_NESTED = 2382
+    POLICY_TEMPLATE_COUNT_LIMIT_REACHED = 2383
+
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
     APP_NOT_CONFIDENTIAL = 2403
@@ -421,6 +426,16 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "
         "approval; nothing was decided",
+    ),
+    Code.POLICY_TEMPLATE_NOT_FOUND: CodeInfo(404, "Policy template not found"),
+    Code.POLICY_TEMPLATE_IN_USE: CodeInfo(
+        409,
+        "Keys or consents still name this policy template; point them elsewhere or revoke "
+        "them first (data.keys, data.consents)",
+    ),
+    Code.POLICY_TEMPLATE_NESTED: CodeInfo(422, "A policy template cannot name a template itself"),
+    Code.POLICY_TEMPLATE_COUNT_LIMIT_REACHED: CodeInfo(
+        409, "Policy template limit reached for this environment; delete one first"
     ),
     Code.APP_NOT_FOUND: CodeInfo(404, "App not found"),
     Code.APP_COUNT_LIMIT_REACHED: CodeInfo(409, "This merchant has as many apps as it may"),

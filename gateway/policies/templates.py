@@ -1,0 +1,155 @@
+"""The effective policy of a key or consent that names a policy template, and what a change to
+a template does to it.
+
+A template bounds; the key narrows. The rule is least privilege, as a corporate card under a
+spend policy or a virtual key under a team budget works: whatever the template allows is the
+most the key may do, and the key's own fields can only take away. So each field is the stricter
+of the two: scopes and allow-lists are intersections, caps and limits the smaller, holds and the
+expiry whichever comes first, the code's reveal only when both say so. ``effective`` is the one
+place that says it; every door reads the caller's policy through it (``gateway.callers``), and
+the preview of a template change (``changes``) compares what it gives before and after.
+"""
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .model import INTERVALS, Limit, Policy, load
+
+__all__ = ["Change", "changes", "effective", "effective_of"]
+
+
+def _least(mine: int | None, theirs: int | None) -> int | None:
+    """The tighter of two caps (``None``: no cap)."""
+    if mine is None:
+        return theirs
+    return mine if theirs is None else min(mine, theirs)
+
+
+def _limits(mine: Iterable[Limit], theirs: Iterable[Limit]) -> tuple[Limit, ...]:
+    """One limit per interval: the smaller where both have one."""
+    by: dict[str, Limit] = {}
+    for limit in (*mine, *theirs):
+        held = by.get(limit.interval)
+        if held is None or limit.amount_cents < held.amount_cents:
+            by[limit.interval] = limit
+    return tuple(by[i] for i in INTERVALS if i in by)
+
+
+def _per_recipient(mine: Limit | None, theirs: Limit | None) -> Limit | None:
+    """The key's own where it holds spend to the template's (no more over the same window, or
+    over all time); else the template's. One field holds one limit, so a key's per-recipient
+    limit over another window than its template's gives way to the template's."""
+    if mine is None or theirs is None:
+        return mine or theirs
+    if mine.amount_cents <= theirs.amount_cents and mine.interval in (theirs.interval, "all_time"):
+        return mine
+    return theirs
+
+
+def _platforms(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> Any:
+    if mine is None or theirs is None:
+        return mine if theirs is None else theirs
+    return tuple(p for p in mine if p in theirs)
+
+
+def _admits(rule: str, rules: tuple[str, ...]) -> bool:
+    """Whether ``rules`` admit everyone ``rule`` does: the same rule, or an address at a domain
+    they admit whole."""
+    return rule in rules or (not rule.startswith("@") and "@" + rule.rpartition("@")[2] in rules)
+
+
+def _recipients(
+    mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    """Who both admit: each rule of one the other admits whole."""
+    if mine is None or theirs is None:
+        return mine if theirs is None else theirs
+    kept = [r for r in mine if _admits(r, theirs)] + [r for r in theirs if _admits(r, mine)]
+    return tuple(dict.fromkeys(kept))
+
+
+def effective_of(own: Any, template: Any) -> Policy:
+    """The effective policy of a key row: its stored ``policy`` under its template's stored
+    one (``None``: the key names no template)."""
+    mine = load(own)
+    return mine if template is None else effective(mine, load(template))
+
+
+# Policies are immutable and loaded once per text: a request pays a lookup, not a merge.
+@functools.lru_cache(maxsize=4096)
+def effective(own: Policy, template: Policy | None) -> Policy:
+    """What a key or consent whose stored policy is ``own`` may do under ``template`` (``None``:
+    it names none, or its template is gone): never more than either. ``own.template`` stays, so
+    the policy still says which template bounds it."""
+    if template is None:
+        return own
+    expires = [t for t in (own.expires_at, template.expires_at) if t is not None]
+    return own.model_copy(
+        update={
+            "scopes": tuple(s for s in own.scopes if s in template.scopes),
+            "max_per_send_cents": _least(own.max_per_send_cents, template.max_per_send_cents),
+            "limits": _limits(own.limits, template.limits),
+            "per_recipient_limit": _per_recipient(
+                own.per_recipient_limit, template.per_recipient_limit
+            ),
+            "allowed_platforms": _platforms(own.allowed_platforms, template.allowed_platforms),
+            "allowed_recipients": _recipients(own.allowed_recipients, template.allowed_recipients),
+            "approval_above_cents": _least(own.approval_above_cents, template.approval_above_cents),
+            "approval_for_new_recipients": own.approval_for_new_recipients
+            or template.approval_for_new_recipients,
+            "expires_at": min(expires) if expires else None,
+            "rate_limit_per_minute": _least(
+                own.rate_limit_per_minute, template.rate_limit_per_minute
+            ),
+            # Only a warning: the key's own line where it draws one.
+            "soft_limit_percent": own.soft_limit_percent or template.soft_limit_percent,
+            "reveal_voucher": own.reveal_voucher and template.reveal_voucher,
+        }
+    )
+
+
+Effect = Literal["tighter", "looser", "changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field of an effective policy a template change moves: from ``before`` to ``after``
+    (as the wire shows them), and whether the key may then do less (``tighter``), more
+    (``looser``), or neither plainly (``changed``: a warning line moved)."""
+
+    field: str
+    before: Any
+    after: Any
+    effect: Effect
+
+
+# Fields ``Policy.beyond`` does not judge (``merchants.keys`` judges them by what a maker holds).
+_SCOPES = "scopes"
+_REVEAL = "reveal_voucher"
+
+
+def changes(before: Policy, after: Policy) -> list[Change]:
+    """How a key's effective policy moves from ``before`` to ``after``, field by field."""
+    old, new = before.stored(), after.stored()
+    looser, tighter = set(after.beyond(before)), set(before.beyond(after))
+    found: list[Change] = []
+    for field, was in old.items():
+        now = new[field]
+        if field == "template" or was == now:
+            continue
+        if field == _SCOPES:
+            effect: Effect = (
+                "tighter" if set(now) < set(was) else "looser" if set(now) > set(was) else "changed"
+            )
+        elif field == _REVEAL:
+            effect = "looser" if now else "tighter"
+        elif field in looser:
+            effect = "looser"
+        elif field in tighter:
+            effect = "tighter"
+        else:
+            effect = "changed"
+        found.append(Change(field, was, now, effect))
+    return found
