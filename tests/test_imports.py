@@ -41,7 +41,7 @@ ENTRIES = {
         ),
         1300,
     ),
-    "worker.__main__": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1100),
+    "worker.__main__": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1150),
 }
 
 _PROBE = """

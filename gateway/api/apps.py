@@ -31,7 +31,8 @@ from ..apps.schemas import (
     MeData,
 )
 from ..auth import require_caller
-from ..billing import machine_payments, x402_offers
+from ..billing import machine_payments
+from ..billing.protocols import x402 as x402_offers
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..topup import paying

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import idempotency
-from ..billing import machine_payments, x402_offers
+from ..billing import machine_payments
+from ..billing.protocols import x402 as x402_offers
 from ..topup.paying import Answered
 from ..values.codes import CATALOGUE
 from ..values.envelope import Envelope

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
-from ..billing import machine_payments, x402_offers
+from ..billing import machine_payments
+from ..billing.protocols import x402 as x402_offers
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services

@@ -1,6 +1,6 @@
 """x402: agents paying a 402 on chain (the ``exact`` scheme), through the operator's facilitator.
 
-Enabled in an environment where the operator set its terms (``billing.x402_offers.terms``);
+Enabled in an environment where the operator set its terms (``billing.protocols.x402.terms``);
 its orders (kind ``agent``) are keyed by the authorization's nonce and settled as every
 channel's. A payment is the facilitator's ``POST /verify`` then ``POST /settle``, in the shapes
 of ``specs/transports-v2/http.md`` (``x402Version``, ``paymentPayload``,
@@ -36,7 +36,7 @@ from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
 from ...values.settings import Settings
-from .. import x402_offers
+from ..protocols import x402 as x402_offers
 from .base import (
     Charged,
     Context,

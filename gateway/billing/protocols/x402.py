@@ -28,10 +28,10 @@ from x402.http import (
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 from x402.schemas.responses import SettleResponse
 
-from ..values.clock import rfc3339
-from ..values.codes import Code
-from ..values.outcome import ApiError
-from ..values.settings import Settings
+from ...values.clock import rfc3339
+from ...values.codes import Code
+from ...values.outcome import ApiError
+from ...values.settings import Settings
 
 __all__ = [
     "PAYMENT_REQUIRED_HEADER",
