@@ -32,6 +32,7 @@ from ..values.addresses import normalize
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE
 from ..values.envelope import error_response
+from ..values.languages import DEFAULT, Catalogues, marked
 from ..values.outcome import ApiError
 from .context import visit
 from .csrf import form
@@ -39,11 +40,13 @@ from .errors import error_page
 from .hub import hub_of
 from .live import events_of
 from .paths import path_for
-from .render import TEMPLATES, page
+from .render import page, region
 
 __all__ = ["routes"]
 
 REGION = "recipient/_received.html"
+# Shown in the page's language (``{{ _(error) }}``).
+_ENTER_ADDRESS = marked("Enter a valid e-mail address.")
 
 
 def _token(request: Request) -> str:
@@ -58,12 +61,24 @@ class _Page:
     link: RecipientLink
     sealer: Sealer
     states: CodeStates | None = None
+    catalogues: Catalogues | None = None
+    header: str | None = None  # the reader's Accept-Language
+    language: str = DEFAULT  # what the page it updates was read in
 
     @property
     def key(self) -> Hashable:
-        # Links of one recipient show different sends (``upto``) and are revoked apart.
+        # Links of one recipient show different sends (``upto``) and are revoked apart; readers
+        # in two languages see two renders.
         link = self.link
-        return ("recipient", link.merchant_id, link.env, link.email, link.issued_at, link.upto)
+        return (
+            "recipient",
+            link.merchant_id,
+            link.env,
+            link.email,
+            link.issued_at,
+            link.upto,
+            self.language,
+        )
 
     @property
     def merchant_id(self) -> str:
@@ -77,10 +92,18 @@ class _Page:
         return await recipient_page.fingerprint(db, self.link)
 
     async def fragments(self, db: Database) -> dict[str, str]:
-        shown = await recipient_page.view(db, self.sealer, self.link, self.states)
-        if shown is None:  # the merchant is gone: nothing to show
+        shown = await recipient_page.view(
+            db,
+            self.sealer,
+            self.link,
+            self.states,
+            catalogues=self.catalogues,
+            header=self.header,
+        )
+        if shown is None or self.catalogues is None:  # the merchant is gone: nothing to show
             return {}
-        return {"received": TEMPLATES.get_template(REGION).render({"view": shown})}
+        read_in = self.catalogues.reading(shown.language)
+        return {"received": region(REGION, {"view": shown}, read_in)}
 
 
 def _states(request: Request) -> CodeStates | None:
@@ -110,6 +133,15 @@ async def _throttled(request: Request) -> Response | None:
     return None
 
 
+async def _language(request: Request, link: RecipientLink | None) -> str | None:
+    """The language of a page about ``link`` (its merchant's for recipients); ``None``: none
+    named, the reader's own."""
+    if link is None:
+        return None
+    header = request.headers.get("accept-language")
+    return await recipient_page.language_of(services(request).db, link.merchant_id, header)
+
+
 async def recipient(request: Request) -> Response:
     await visit(request)
     throttled = await _throttled(request)
@@ -119,14 +151,23 @@ async def recipient(request: Request) -> Response:
     token = _token(request)
     link = open_recipient_token(svc.sealer, token, utcnow())
     if link is None or not await revocations.holds(svc.db, link):
+        named = sealed_link(svc.sealer, token)
         return page(
             request,
             "recipient/invalid.html",
-            {"token": token, "known": sealed_link(svc.sealer, token) is not None},
+            {"token": token, "known": named is not None},
             status=404,
             no_store=True,
+            language=await _language(request, named),
         )
-    shown = await recipient_page.view(svc.db, svc.sealer, link, _states(request))
+    shown = await recipient_page.view(
+        svc.db,
+        svc.sealer,
+        link,
+        _states(request),
+        catalogues=svc.languages,
+        header=request.headers.get("accept-language"),
+    )
     if shown is None:
         raise HTTPException(404)
     return page(
@@ -139,6 +180,7 @@ async def recipient(request: Request) -> Response:
             "expires": link.expires_at,
         },
         no_store=True,
+        language=shown.language,
     )
 
 
@@ -156,9 +198,10 @@ async def fresh_link(request: Request) -> Response:
         return page(
             request,
             "recipient/invalid.html",
-            {"token": token, "known": True, "error": "Enter a valid e-mail address."},
+            {"token": token, "known": True, "error": _ENTER_ADDRESS},
             status=422,
             no_store=True,
+            language=await _language(request, link),
         )
     try:
         await perform(
@@ -177,7 +220,10 @@ async def fresh_link(request: Request) -> Response:
     except ApiError as refused:
         status = CATALOGUE[refused.code].http_status
         return error_page(request, status, refused.message, refused.headers)
-    return page(request, "recipient/requested.html", {"token": token}, status=202)
+    language = await _language(request, link)
+    return page(
+        request, "recipient/requested.html", {"token": token}, status=202, language=language
+    )
 
 
 async def live(request: Request) -> Response:
@@ -189,7 +235,10 @@ async def live(request: Request) -> Response:
     if link is None or not await revocations.holds(svc.db, link):
         raise HTTPException(404)
     hub = hub_of(request)
-    source = _Page(link, svc.sealer, _states(request))
+    header = request.headers.get("accept-language")
+    # The language the page was read in: the merchant's for its recipients, else the browser's.
+    language = await recipient_page.language_of(svc.db, link.merchant_id, header)
+    source = _Page(link, svc.sealer, _states(request), svc.languages, header, language)
     try:
         joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)
     except ApiError as refused:
