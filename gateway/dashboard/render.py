@@ -58,7 +58,7 @@ SECTIONS = (
     (marked("Go live"), "go_live"),
 )
 # Words pages show from data, each translated where shown (``{{ _(word) }}``): the
-# environments, and a top-up's states as a person reads them.
+# environments, a top-up's states as a person reads them, and the roles.
 WORDS = (
     marked("Staging"),
     marked("Live"),
@@ -69,6 +69,9 @@ WORDS = (
     marked("cancelled"),
     marked("denied"),
     marked("expired"),
+    marked("owner"),
+    marked("developer"),
+    marked("viewer"),
 )
 
 

@@ -22,6 +22,7 @@ from ..operations import perform
 from ..services import services
 from ..values import languages
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
@@ -228,13 +229,13 @@ async def save_recipients_language(request: Request) -> Response:
 
 # The profile's fields as the form shows them: label and most characters kept of what is typed.
 PROFILE_FIELDS = {
-    "legal_name": ("Legal name", 200),
-    "address_line1": ("Address", 200),
-    "address_line2": ("Address, second line", 200),
-    "city": ("City", 100),
-    "postal_code": ("Postal code", 20),
-    "country": ("Country", 2),
-    "tax_id": ("Tax id", 50),
+    "legal_name": (marked("Legal name"), 200),
+    "address_line1": (marked("Address"), 200),
+    "address_line2": (marked("Address, second line"), 200),
+    "city": (marked("City"), 100),
+    "postal_code": (marked("Postal code"), 20),
+    "country": (marked("Country"), 2),
+    "tax_id": (marked("Tax id"), 50),
 }
 
 routes: list[BaseRoute] = [
