@@ -21,6 +21,7 @@ from keys import Sealer
 from ..client_limits import RECIPIENT_PAGES, Refused
 from ..lockout import client_address
 from ..mail.links import RecipientLink, open_recipient_token, sealed_link
+from ..merchants import preferences
 from ..operations import perform
 from ..recipients import links as recipient_links
 from ..recipients import page as recipient_page
@@ -32,7 +33,7 @@ from ..values.addresses import normalize
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE
 from ..values.envelope import error_response
-from ..values.languages import DEFAULT, Catalogues, marked
+from ..values.languages import DEFAULT, Catalogues, choose, marked
 from ..values.outcome import ApiError
 from .context import visit
 from .csrf import form
@@ -138,8 +139,15 @@ async def _language(request: Request, link: RecipientLink | None) -> str | None:
     named, the reader's own."""
     if link is None:
         return None
+    return await _recipients_language(request, link.merchant_id)
+
+
+async def _recipients_language(request: Request, merchant_id: str) -> str:
+    """The merchant's language for its recipients, else the browser's (the one rule)."""
+    svc = services(request)
+    setting = await perform(svc.waker, preferences.recipients_language(svc.db, merchant_id))
     header = request.headers.get("accept-language")
-    return await recipient_page.language_of(services(request).db, link.merchant_id, header)
+    return choose(merchant=setting.data, header=header)
 
 
 async def recipient(request: Request) -> Response:
@@ -237,7 +245,7 @@ async def live(request: Request) -> Response:
     hub = hub_of(request)
     header = request.headers.get("accept-language")
     # The language the page was read in: the merchant's for its recipients, else the browser's.
-    language = await recipient_page.language_of(svc.db, link.merchant_id, header)
+    language = await _recipients_language(request, link.merchant_id)
     source = _Page(link, svc.sealer, _states(request), svc.languages, header, language)
     try:
         joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)

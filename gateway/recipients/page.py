@@ -124,14 +124,6 @@ async def _record_spent(
     return {**found, **known}
 
 
-async def language_of(db: Database, merchant_id: str, header: str | None) -> str:
-    """What the merchant's recipients read its pages in: the merchant's setting for them, else
-    the browser's ``Accept-Language`` (``values.languages.choose``)."""
-    async with db.read() as conn:
-        found = await conn.execute(select(_MER.c.language).where(_MER.c.id == merchant_id))
-        return choose(merchant=found.scalar_one_or_none(), header=header)
-
-
 async def view(
     db: Database,
     sealer: Sealer,
