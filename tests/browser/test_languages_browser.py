@@ -128,9 +128,7 @@ async def test_the_recipients_page_in_each_language(
     page, errors = await _opened(in_language)
     await page.goto(path)
     await expect(page.get_by_role("heading", name=CREDIT[language])).to_be_visible()
-    await expect(page.locator("#balances")).to_contain_text(
-        languages.money_in(1500, language)
-    )
+    await expect(page.locator("#balances")).to_contain_text(languages.money_in(1500, language))
     await _checked(page, language, "recipient")
     await page.goto(path + "x")
     await _checked(page, language, "recipient-invalid")
