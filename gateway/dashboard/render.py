@@ -58,10 +58,13 @@ SECTIONS = (
     (marked("Go live"), "go_live"),
 )
 # Words pages show from data, each translated where shown (``{{ _(word) }}``): the
-# environments, a top-up's states as a person reads them, and the roles.
+# environments, a top-up's states as a person reads them, the roles, deliveries' states and
+# triggers, and mails' states.
 WORDS = (
     marked("Staging"),
     marked("Live"),
+    marked("staging"),
+    marked("live"),
     marked("pending"),
     marked("pending approval"),
     marked("delivered"),
@@ -72,6 +75,16 @@ WORDS = (
     marked("owner"),
     marked("developer"),
     marked("viewer"),
+    marked("succeeded"),
+    marked("auto"),
+    marked("replay"),
+    marked("test"),
+    marked("enabled"),
+    marked("disabled"),
+    marked("queued"),
+    marked("sent"),
+    marked("staged"),
+    marked("held"),
 )
 
 

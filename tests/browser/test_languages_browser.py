@@ -83,7 +83,16 @@ async def test_signed_out_and_signed_in_pages_in_each_language(
     await page.locator("#password").fill(PASSWORD)
     await page.locator("button.primary").click()
     await page.wait_for_url("**/dashboard/")
-    for name, path in [("account", "/dashboard/account"), ("settings", "/dashboard/settings")]:
+    for name, path in [
+        ("overview", "/dashboard/"),
+        ("account", "/dashboard/account"),
+        ("settings", "/dashboard/settings"),
+        ("webhooks", "/dashboard/webhooks"),
+        ("developers", "/dashboard/developers"),
+        ("members", "/dashboard/members"),
+        ("topups", "/dashboard/topups"),
+        ("recipients", "/dashboard/recipients"),
+    ]:
         await page.goto(path)
         await _checked(page, language, name)
     assert not errors, errors
