@@ -92,6 +92,7 @@ async def test_signed_out_and_signed_in_pages_in_each_language(
         ("members", "/dashboard/members"),
         ("topups", "/dashboard/topups"),
         ("recipients", "/dashboard/recipients"),
+        ("fulfilment", "/dashboard/fulfilment"),
     ]:
         await page.goto(path)
         await _checked(page, language, name)

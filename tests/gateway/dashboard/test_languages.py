@@ -99,6 +99,7 @@ SIGNED_IN = (
     "/members",
     "/topups",
     "/recipients",
+    "/fulfilment",
 )
 SIGNED_OUT = (
     "/sign-in",
