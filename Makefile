@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak conformance migrate clean
+.PHONY: install run test lint bench soak conformance migrate clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,3 +74,20 @@ migrate: install
 
 clean:
 	rm -rf $(VENV) .aitopup aitopup.db aitopup.db-wal aitopup.db-shm .pytest_cache .mypy_cache .ruff_cache
+
+# The catalogues, in one step: every text marked for translation (babel.cfg) into
+# gateway/locales/messages.pot, then each language's messages.po brought up to it (new entries
+# empty, changed ones marked fuzzy) for a translator to fill in. Nothing is compiled: the gateway
+# reads the .po files when it starts.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k marked --no-location --sort-output \
+		--project aiTopUp -o gateway/locales/messages.pot .
+	for lang in zh ja; do \
+		if [ -f gateway/locales/$$lang/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i gateway/locales/messages.pot -d gateway/locales -l $$lang \
+				--no-wrap --ignore-obsolete; \
+		else \
+			$(BIN)/pybabel init -i gateway/locales/messages.pot -d gateway/locales -l $$lang \
+				--no-wrap; \
+		fi; \
+	done

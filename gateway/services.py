@@ -18,6 +18,7 @@ from .ratelimit import Leases
 from .redis_client import open_redis
 from .store.db import Database, open_database
 from .upstreams.outbound import Upstreams, open_upstreams
+from .values.languages import Catalogues
 from .values.settings import Settings
 from .wakes import Waker
 
@@ -45,6 +46,8 @@ class Services:
     key_requests: RequestCounter = field(default_factory=RequestCounter)
     # The reads of OAuth clients' metadata documents, on a pool of their own.
     documents: Reader | None = None
+    # Every language's words for pages and e-mails, read once (``values.languages``).
+    languages: Catalogues = field(default_factory=Catalogues.load)
 
 
 @asynccontextmanager
@@ -68,6 +71,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             upstreams=upstreams,
             key_requests=counter,
             documents=reader,
+            languages=Catalogues.load(),
         )
     finally:
         await counter.close(redis)

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.store.engine import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import SYSTEM, Clock
+from gateway.values.languages import Catalogues
 from gateway.values.settings import Settings
 from gateway.webhooks import headers
 from keys import Sealer, decode_signing_key, decode_webhook_secret
@@ -39,6 +40,8 @@ class Deps:
     wake: Wake = _nobody
     # The time the runner waits on and the records' schedules read (``worker.runner``).
     clock: Clock = SYSTEM
+    # Every language's words for the mails, read once per process (``values.languages``).
+    languages: Catalogues = field(default_factory=Catalogues.load)
     _keys: dict[str, bytes] = field(default_factory=dict)
     _ed25519: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
     _headers: dict[str, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)

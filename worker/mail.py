@@ -57,6 +57,7 @@ async def send(deps: Deps, mail: Any) -> str | None:
                 base_url=base_url(settings.public_base_url or recall_url()),
                 link_ttl_seconds=settings.recipient_link_ttl_seconds,
                 now=utcnow(),
+                catalogues=deps.languages,
             )
         if message is None:
             error = "what the mail was about is gone"

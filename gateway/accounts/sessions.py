@@ -76,6 +76,7 @@ class SessionInfo:
     low_balance_threshold_cents: int
     role: str = "viewer"  # accounts.roles: what this user may do for the merchant
     pending_approvals: int = 0  # the merchant's sends held for approval in ``env``
+    language: str | None = None  # the user's own setting (``values.languages``); None: unset
 
 
 def held_for_approval(merchant_id: Any, env: Any) -> Any:
@@ -153,6 +154,7 @@ async def load(db: Database, session_id: str) -> Outcome:
             _W.c.id.label("wallet_id"),
             _MU.c.role,
             held_for_approval(_MU.c.merchant_id, _S.c.env).label("pending_approvals"),
+            _U.c.language,
         )
         .join(_U, _U.c.id == _S.c.user_id)
         .join(_MU, _MU.c.user_id == _S.c.user_id)
@@ -185,6 +187,7 @@ async def load(db: Database, session_id: str) -> Outcome:
         int(row.low_balance_threshold_cents),
         str(row.role),
         int(row.pending_approvals),
+        row.language,
     )
     return Outcome(Code.SUCCESS, found)
 

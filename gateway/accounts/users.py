@@ -31,6 +31,7 @@ from ..store.models import (
 from ..values.addresses import normalize
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
+from ..values.languages import known
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
@@ -51,6 +52,7 @@ __all__ = [
     "invite",
     "invitee",
     "pending_invitations",
+    "set_language",
     "set_password",
     "sign_in",
     "sign_up",
@@ -481,3 +483,15 @@ async def change_password(
         await sessions.end_every(conn, user_id, keeping=keeping)
         await _void_links(conn, user_id, utcnow())
     return Outcome(Code.SUCCESS)
+
+
+async def set_language(db: Database, user_id: str, language: str | None) -> Outcome:
+    """The language the user reads the dashboard in (``values.languages``); ``None`` (or an
+    empty choice) goes back to the browser's. ``LANGUAGE_UNKNOWN``, nothing changed, for any
+    other value."""
+    chosen = known(language) if language else None
+    if language and chosen is None:
+        raise ApiError(Code.LANGUAGE_UNKNOWN)
+    async with db.transaction() as conn:
+        await conn.execute(update(_U).where(_U.c.id == user_id).values(language=chosen))
+    return Outcome(Code.SUCCESS, chosen)

@@ -32,6 +32,7 @@ async def list_emails(request: Request) -> Response:
         cursor=query.cursor,
         base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
+        catalogues=svc.languages,
     )
     return await answer(request, operation)
 
@@ -50,6 +51,7 @@ async def get_email(request: Request) -> Response:
         mail_id,
         base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
+        catalogues=svc.languages,
     )
     return await answer(request, operation)
 

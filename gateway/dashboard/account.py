@@ -1,4 +1,5 @@
-"""The signed-in user's own account: change of password and sign out everywhere.
+"""The signed-in user's own account: the language they read the dashboard in, change of
+password and sign out everywhere.
 
 A change of password asks for the current one, counted like a sign-in attempt (per pair of
 client and account, before any hash: ``accounts.throttle``) so a borrowed session cannot guess
@@ -17,18 +18,24 @@ from ..lockout import client_address
 from ..operations import perform
 from ..ratelimit import LimiterUnavailable
 from ..services import services
+from ..values import languages
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from .accounts import unavailable
 from .context import COOKIE, Viewer, require_viewer, visit
 from .csrf import form
 from .errors import error_page
+from .inputs import field
 from .paths import PREFIX, path_for
 from .render import page
 
 __all__ = ["routes"]
 
-_NOTICES = {"password": "Password changed. Your other sessions are signed out."}
+_NOTICES = {
+    "password": marked("Password changed. Your other sessions are signed out."),
+    "language": marked("Language saved."),
+}
 
 
 def _account_page(
@@ -38,7 +45,13 @@ def _account_page(
     return page(
         request,
         "accounts/account.html",
-        {"email": viewer.email, "errors": errors, "notice": notice},
+        {
+            "email": viewer.email,
+            "errors": errors,
+            "notice": notice,
+            "languages": languages.NAMES,
+            "chosen": viewer.language or "",
+        },
         status=status,
     )
 
@@ -84,6 +97,21 @@ async def change_password(request: Request) -> Response:
     return RedirectResponse(path_for("account_page") + "?notice=password", status_code=303)
 
 
+async def set_language(request: Request) -> Response:
+    """The viewer's own language (empty: their browser's), shown at once on the next page."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    given = field(data, "language", 16).strip()
+    svc = services(request)
+    try:
+        await perform(svc.waker, users.set_language(svc.db, viewer.user_id, given))
+    except ApiError as refused:
+        if refused.code != Code.LANGUAGE_UNKNOWN:
+            raise
+        return _account_page(request, viewer, {"language": refused.message}, 422)
+    return RedirectResponse(path_for("account_page") + "?notice=language", status_code=303)
+
+
 async def sign_out_everywhere(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
@@ -97,5 +125,6 @@ async def sign_out_everywhere(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/account", account_page, methods=["GET"]),
     Route("/account/password", change_password, methods=["POST"]),
+    Route("/account/language", set_language, methods=["POST"]),
     Route("/account/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
 ]

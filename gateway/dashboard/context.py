@@ -78,6 +78,7 @@ class Viewer:
     merchant_name: str = ""
     role: str = "viewer"
     pending_approvals: int = 0  # sends held for approval, for the navigation
+    language: str | None = None  # the user's own setting; None: the browser's
 
     def can(self, action: roles.Action) -> bool:
         """Whether this viewer's role allows ``action`` in the environment they look at."""
@@ -184,6 +185,7 @@ async def _load_viewer(conn: HTTPConnection) -> Viewer:
         session.merchant_name,
         session.role,
         session.pending_approvals,
+        session.language,
     )
     conn.scope[_VIEWER] = viewer
     return viewer

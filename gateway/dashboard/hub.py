@@ -34,6 +34,7 @@ from ..operations import perform
 from ..services import Services
 from ..store.db import Database
 from ..values.codes import Code
+from ..values.languages import ENGLISH, Reading
 from ..values.outcome import ApiError
 from . import figures, overview
 
@@ -87,15 +88,19 @@ def event(name: str, data: Any) -> bytes:
 SIGNED_OUT = event("signed-out", {})
 
 
-def _view_of(caller: Caller | None, source: "Source | None" = None) -> _View:
+def _view_of(
+    caller: Caller | None, source: "Source | None" = None, reading: Reading = ENGLISH
+) -> _View:
     if source is not None:
         return source.key
     assert caller is not None, "the overview's streams have a caller"
+    # Readers in two languages see two renders of the same figures.
     return (
         caller.merchant_id,
         caller.env,
         caller.wallet_id,
         caller.low_balance_threshold_cents,
+        reading.language,
     )
 
 
@@ -108,6 +113,7 @@ class Stream:
     caller: Caller | None  # the overview's signed-in caller; None with a source
     source: Source | None = None  # None: the overview
     merchant_id: str = ""  # whose share it takes (the caller's, or the source's)
+    reading: Reading = ENGLISH  # the overview's: what its reader reads it in
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     update: bytes | None = None  # the latest ``update`` event not sent yet
     last: bytes | None = None  # set: the stream ends, after sending this (if not empty)
@@ -117,6 +123,7 @@ class Stream:
 class _Watched:
     caller: Caller | None
     source: Source | None = None
+    reading: Reading = ENGLISH
     streams: set[Stream] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     seen: tuple[Any, ...] | None = None
@@ -149,6 +156,7 @@ class LiveHub:
         session_hash: str,
         caller: Caller | None,
         source: Source | None = None,
+        reading: Reading = ENGLISH,
     ) -> Stream:
         """A new stream, or ``LIVE_STREAMS_LIMITED`` past a cap; ``leave`` it when done. A
         stream with a ``source`` shows that page and holds while it does, not by a session."""
@@ -166,14 +174,14 @@ class LiveHub:
             raise ApiError(
                 Code.LIVE_STREAMS_LIMITED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
-        stream = Stream(user_id, session_hash, caller, source, merchant_id)
+        stream = Stream(user_id, session_hash, caller, source, merchant_id, reading=reading)
         self._streams.add(stream)
         self._users[user_id] += 1
         self._merchants[merchant_id] += 1
-        view = _view_of(caller, source)
+        view = _view_of(caller, source, reading)
         watched = self._views.get(view)
         if watched is None:
-            watched = self._views[view] = _Watched(caller, source)
+            watched = self._views[view] = _Watched(caller, source, reading)
         watched.streams.add(stream)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="dashboard-live-hub")
@@ -190,7 +198,7 @@ class LiveHub:
         self._merchants[stream.merchant_id] -= 1
         if self._merchants[stream.merchant_id] <= 0:
             del self._merchants[stream.merchant_id]
-        view = _view_of(stream.caller, stream.source)
+        view = _view_of(stream.caller, stream.source, stream.reading)
         watched = self._views.get(view)
         if watched is not None:
             watched.streams.discard(stream)
@@ -200,7 +208,7 @@ class LiveHub:
     async def first(self, stream: Stream) -> bytes:
         """The whole current state of the stream's view: the last render, or a new one when the
         view has none yet (its first stream)."""
-        watched = self._views.get(_view_of(stream.caller, stream.source))
+        watched = self._views.get(_view_of(stream.caller, stream.source, stream.reading))
         if watched is None:  # left meanwhile
             return b""
         async with watched.lock:
@@ -228,7 +236,7 @@ class LiveHub:
         if watched.source is not None:
             return await watched.source.fragments(self._db)
         assert watched.caller is not None
-        return await overview.fragments(self._svc, watched.caller)
+        return await overview.fragments(self._svc, watched.caller, watched.reading)
 
     async def _poll(self) -> None:
         streams = []

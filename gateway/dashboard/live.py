@@ -26,6 +26,7 @@ from ..values.envelope import error_response
 from ..values.outcome import ApiError
 from .context import require_viewer, visit
 from .hub import LiveHub, Stream, hub_of
+from .render import reading
 
 __all__ = ["HEARTBEAT_SECONDS", "MAX_LIFETIME_SECONDS", "events_of", "routes"]
 
@@ -87,7 +88,7 @@ async def stream(request: Request) -> Response:
     assert session is not None  # require_viewer found it
     hub = hub_of(request)
     try:
-        joined = hub.join(viewer.user_id, session.id_hash, viewer.caller)
+        joined = hub.join(viewer.user_id, session.id_hash, viewer.caller, reading=reading(request))
     except ApiError as refused:
         return error_response(refused)
     return _Joined(hub, joined)

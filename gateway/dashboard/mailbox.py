@@ -67,6 +67,7 @@ async def _staged(request: Request) -> EmailData:
         mail_id,
         base_url=public_base(svc.settings),
         link_ttl_seconds=svc.settings.recipient_link_ttl_seconds,
+        catalogues=svc.languages,
     )
     return (await perform(svc.waker, read)).one(EmailData)
 

@@ -15,9 +15,10 @@ from ..operations import perform
 from ..services import Services, services
 from ..topup import service as topup
 from ..topup.schemas import BalanceData
+from ..values.languages import Reading
 from . import figures
 from .context import require_viewer
-from .render import TEMPLATES, page
+from .render import page, region
 
 __all__ = ["REGIONS", "fragments", "load", "routes"]
 
@@ -47,9 +48,9 @@ async def load(svc: Services, caller: Caller) -> dict[str, Any]:
     }
 
 
-async def fragments(svc: Services, caller: Caller) -> dict[str, str]:
+async def fragments(svc: Services, caller: Caller, read_in: Reading) -> dict[str, str]:
     data = await load(svc, caller)
-    return {name: TEMPLATES.get_template(t).render(data) for name, t in REGIONS.items()}
+    return {name: region(t, data, read_in) for name, t in REGIONS.items()}
 
 
 async def overview(request: Request) -> Response:

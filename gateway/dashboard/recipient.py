@@ -21,6 +21,7 @@ from keys import Sealer
 from ..client_limits import RECIPIENT_PAGES, Refused
 from ..lockout import client_address
 from ..mail.links import RecipientLink, open_recipient_token, sealed_link
+from ..merchants import preferences
 from ..operations import perform
 from ..recipients import links as recipient_links
 from ..recipients import page as recipient_page
@@ -32,6 +33,7 @@ from ..values.addresses import normalize
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE
 from ..values.envelope import error_response
+from ..values.languages import DEFAULT, Catalogues, choose, marked
 from ..values.outcome import ApiError
 from .context import visit
 from .csrf import form
@@ -39,11 +41,13 @@ from .errors import error_page
 from .hub import hub_of
 from .live import events_of
 from .paths import path_for
-from .render import TEMPLATES, page
+from .render import page, region
 
 __all__ = ["routes"]
 
 REGION = "recipient/_received.html"
+# Shown in the page's language (``{{ _(error) }}``).
+_ENTER_ADDRESS = marked("Enter a valid e-mail address.")
 
 
 def _token(request: Request) -> str:
@@ -58,12 +62,24 @@ class _Page:
     link: RecipientLink
     sealer: Sealer
     states: CodeStates | None = None
+    catalogues: Catalogues | None = None
+    header: str | None = None  # the reader's Accept-Language
+    language: str = DEFAULT  # what the page it updates was read in
 
     @property
     def key(self) -> Hashable:
-        # Links of one recipient show different sends (``upto``) and are revoked apart.
+        # Links of one recipient show different sends (``upto``) and are revoked apart; readers
+        # in two languages see two renders.
         link = self.link
-        return ("recipient", link.merchant_id, link.env, link.email, link.issued_at, link.upto)
+        return (
+            "recipient",
+            link.merchant_id,
+            link.env,
+            link.email,
+            link.issued_at,
+            link.upto,
+            self.language,
+        )
 
     @property
     def merchant_id(self) -> str:
@@ -77,10 +93,18 @@ class _Page:
         return await recipient_page.fingerprint(db, self.link)
 
     async def fragments(self, db: Database) -> dict[str, str]:
-        shown = await recipient_page.view(db, self.sealer, self.link, self.states)
-        if shown is None:  # the merchant is gone: nothing to show
+        shown = await recipient_page.view(
+            db,
+            self.sealer,
+            self.link,
+            self.states,
+            catalogues=self.catalogues,
+            header=self.header,
+        )
+        if shown is None or self.catalogues is None:  # the merchant is gone: nothing to show
             return {}
-        return {"received": TEMPLATES.get_template(REGION).render({"view": shown})}
+        read_in = self.catalogues.reading(shown.language)
+        return {"received": region(REGION, {"view": shown}, read_in)}
 
 
 def _states(request: Request) -> CodeStates | None:
@@ -110,6 +134,22 @@ async def _throttled(request: Request) -> Response | None:
     return None
 
 
+async def _language(request: Request, link: RecipientLink | None) -> str | None:
+    """The language of a page about ``link`` (its merchant's for recipients); ``None``: none
+    named, the reader's own."""
+    if link is None:
+        return None
+    return await _recipients_language(request, link.merchant_id)
+
+
+async def _recipients_language(request: Request, merchant_id: str) -> str:
+    """The merchant's language for its recipients, else the browser's (the one rule)."""
+    svc = services(request)
+    setting = await perform(svc.waker, preferences.recipients_language(svc.db, merchant_id))
+    header = request.headers.get("accept-language")
+    return choose(merchant=setting.data, header=header)
+
+
 async def recipient(request: Request) -> Response:
     await visit(request)
     throttled = await _throttled(request)
@@ -119,14 +159,23 @@ async def recipient(request: Request) -> Response:
     token = _token(request)
     link = open_recipient_token(svc.sealer, token, utcnow())
     if link is None or not await revocations.holds(svc.db, link):
+        named = sealed_link(svc.sealer, token)
         return page(
             request,
             "recipient/invalid.html",
-            {"token": token, "known": sealed_link(svc.sealer, token) is not None},
+            {"token": token, "known": named is not None},
             status=404,
             no_store=True,
+            language=await _language(request, named),
         )
-    shown = await recipient_page.view(svc.db, svc.sealer, link, _states(request))
+    shown = await recipient_page.view(
+        svc.db,
+        svc.sealer,
+        link,
+        _states(request),
+        catalogues=svc.languages,
+        header=request.headers.get("accept-language"),
+    )
     if shown is None:
         raise HTTPException(404)
     return page(
@@ -139,6 +188,7 @@ async def recipient(request: Request) -> Response:
             "expires": link.expires_at,
         },
         no_store=True,
+        language=shown.language,
     )
 
 
@@ -156,9 +206,10 @@ async def fresh_link(request: Request) -> Response:
         return page(
             request,
             "recipient/invalid.html",
-            {"token": token, "known": True, "error": "Enter a valid e-mail address."},
+            {"token": token, "known": True, "error": _ENTER_ADDRESS},
             status=422,
             no_store=True,
+            language=await _language(request, link),
         )
     try:
         await perform(
@@ -177,7 +228,10 @@ async def fresh_link(request: Request) -> Response:
     except ApiError as refused:
         status = CATALOGUE[refused.code].http_status
         return error_page(request, status, refused.message, refused.headers)
-    return page(request, "recipient/requested.html", {"token": token}, status=202)
+    language = await _language(request, link)
+    return page(
+        request, "recipient/requested.html", {"token": token}, status=202, language=language
+    )
 
 
 async def live(request: Request) -> Response:
@@ -189,7 +243,10 @@ async def live(request: Request) -> Response:
     if link is None or not await revocations.holds(svc.db, link):
         raise HTTPException(404)
     hub = hub_of(request)
-    source = _Page(link, svc.sealer, _states(request))
+    header = request.headers.get("accept-language")
+    # The language the page was read in: the merchant's for its recipients, else the browser's.
+    language = await _recipients_language(request, link.merchant_id)
+    source = _Page(link, svc.sealer, _states(request), svc.languages, header, language)
     try:
         joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)
     except ApiError as refused:

@@ -5,39 +5,86 @@ Templates autoescape everything; nothing a user typed reaches a page unescaped.
 """
 
 import functools
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from ..accounts.sessions import ENVS
-from ..values.clock import when
+from ..services import services
+from ..values import languages
+from ..values.clock import utcnow, when
+from ..values.languages import marked
 from ..values.money import money
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 from .paths import PREFIX, path_for
 
-__all__ = ["SECTIONS", "TEMPLATES", "money", "nav", "page", "set_session_cookie", "when"]
+__all__ = [
+    "SECTIONS",
+    "TEMPLATES",
+    "WORDS",
+    "money",
+    "nav",
+    "page",
+    "reading",
+    "region",
+    "set_session_cookie",
+    "when",
+]
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-# (label, route): the dashboard's sections, in the nav's order.
+# (label, route): the dashboard's sections, in the nav's order; each label is translated where
+# it is shown.
 SECTIONS = (
-    ("Overview", "overview"),
-    ("Keys", "list_keys"),
-    ("Apps", "apps_page"),
-    ("Top-ups", "list_topups"),
-    ("Recipients", "recipients_page"),
-    ("Wallet", "wallet_page"),
-    ("Webhooks", "home"),
-    ("Fulfilment", "fulfilment"),
-    ("Mail", "mail_page"),
-    ("Developers", "developers"),
-    ("Members", "members_page"),
-    ("Settings", "settings_page"),
-    ("Go live", "go_live"),
+    (marked("Overview"), "overview"),
+    (marked("Keys"), "list_keys"),
+    (marked("Apps"), "apps_page"),
+    (marked("Top-ups"), "list_topups"),
+    (marked("Recipients"), "recipients_page"),
+    (marked("Wallet"), "wallet_page"),
+    (marked("Webhooks"), "home"),
+    (marked("Fulfilment"), "fulfilment"),
+    (marked("Mail"), "mail_page"),
+    (marked("Developers"), "developers"),
+    (marked("Members"), "members_page"),
+    (marked("Settings"), "settings_page"),
+    (marked("Go live"), "go_live"),
+)
+# Words pages show from data, each translated where shown (``{{ _(word) }}``): the
+# environments, a top-up's states as a person reads them, the roles, deliveries' states and
+# triggers, and mails' states.
+WORDS = (
+    marked("Staging"),
+    marked("Live"),
+    marked("staging"),
+    marked("live"),
+    marked("pending"),
+    marked("pending approval"),
+    marked("delivered"),
+    marked("failed"),
+    marked("cancelled"),
+    marked("denied"),
+    marked("expired"),
+    marked("owner"),
+    marked("developer"),
+    marked("viewer"),
+    marked("succeeded"),
+    marked("auto"),
+    marked("replay"),
+    marked("test"),
+    marked("enabled"),
+    marked("disabled"),
+    marked("queued"),
+    marked("sent"),
+    marked("staged"),
+    marked("held"),
 )
 
 
@@ -48,8 +95,28 @@ def nav() -> tuple[tuple[str, str], ...]:
     return tuple((label, path_for(name).rstrip("/") or "/") for label, name in SECTIONS)
 
 
-TEMPLATES.env.filters["money"] = money
-TEMPLATES.env.filters["when"] = when
+def _language(context: Context) -> str:
+    found = context.get("language")
+    return found if isinstance(found, str) else languages.DEFAULT
+
+
+@pass_context
+def _money(context: Context, cents: int | None) -> str:
+    return languages.money_in(cents, _language(context))
+
+
+@pass_context
+def _when(context: Context, moment: datetime | str | None) -> str:
+    language = _language(context)
+    if language == languages.DEFAULT or not isinstance(moment, datetime):
+        return when(moment)
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return languages.moment_in(aware.astimezone(UTC), utcnow(), language)
+
+
+languages.install(TEMPLATES.env)
+TEMPLATES.env.filters["money"] = _money
+TEMPLATES.env.filters["when"] = _when
 # A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
 # the edit form, for those who may edit it, holds it whole.
 TEMPLATES.env.filters["masked"] = masked
@@ -64,6 +131,22 @@ def _section(path: str) -> str:
         if (path == each or path.startswith(each + "/")) and len(each) > len(best):
             best = each
     return best
+
+
+def reading(request: Request, language: str | None = None) -> languages.Reading:
+    """What ``request``'s reader reads pages in: ``language`` if chosen already, else by the one
+    rule (their own setting, else their browser's ``Accept-Language``)."""
+    viewer = current_viewer(request)
+    chosen = languages.known(language) or languages.choose(
+        person=viewer.language if viewer is not None else None,
+        header=request.headers.get("accept-language"),
+    )
+    return services(request).languages.reading(chosen)
+
+
+def region(template: str, data: dict[str, Any], read_in: languages.Reading) -> str:
+    """A part of a page on its own (a live stream's update), in the reader's language."""
+    return TEMPLATES.get_template(template).render({**data, **read_in.context()})
 
 
 def set_session_cookie(request: Request, response: Any, session_id: str) -> None:
@@ -86,12 +169,16 @@ def page(
     *,
     status: int = 200,
     no_store: bool = False,
+    language: str | None = None,
 ) -> HTMLResponse:
     """``template`` rendered with ``context`` plus ``viewer``, ``csrf_token``, ``path``,
-    ``section``, ``nav``, ``env`` and ``envs``; ``no_store`` for every page showing a secret."""
+    ``section``, ``nav``, ``env``, ``envs`` and what the reader reads it in (``reading``:
+    ``language`` when it was chosen already, as a recipient's page is);
+    ``no_store`` for every page showing a secret."""
     the_visit: Visit = known_visit(request)
     viewer = current_viewer(request)
     path = request.url.path
+    read_in = reading(request, language)
     full = {
         **context,
         "viewer": viewer,
@@ -102,8 +189,11 @@ def page(
         "nav": nav(),
         "env": viewer.env if viewer is not None else None,
         "envs": ENVS,
+        **read_in.context(),
     }
     headers = {"Cache-Control": "no-store"} if no_store else {"Cache-Control": "private, no-cache"}
+    # The page differs by the browser's languages when no setting chose for it.
+    headers["Vary"] = "Accept-Language"
     response = TEMPLATES.TemplateResponse(
         request, template, full, status_code=status, headers=headers
     )

@@ -20,6 +20,9 @@ from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
 from ..merchants import preferences, voucher_redemption
 from ..operations import perform
 from ..services import services
+from ..values import languages
+from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
@@ -42,8 +45,11 @@ async def _page(
     billing_errors: dict[str, str] | None = None,
     vouchers: dict[str, str] | None = None,
     voucher_errors: dict[str, str] | None = None,
+    language_errors: dict[str, str] | None = None,
 ) -> Response:
     svc = services(request)
+    read_language = preferences.recipients_language(svc.db, viewer.merchant_id)
+    recipients_language = (await perform(svc.waker, read_language)).data
     if vouchers is None:
         read_where = voucher_redemption.get_setting(svc.db, viewer.merchant_id, viewer.env)
         where = (await perform(svc.waker, read_where)).one(voucher_redemption.VoucherRedemptionSet)
@@ -84,6 +90,10 @@ async def _page(
             "vouchers": vouchers,
             "voucher_errors": voucher_errors or {},
             "vouchers_saved": request.query_params.get("saved") == "vouchers",
+            "recipients_language": recipients_language or "",
+            "language_names": languages.NAMES,
+            "language_errors": language_errors or {},
+            "language_saved": request.query_params.get("saved") == "language",
         },
         status=status,
     )
@@ -200,15 +210,32 @@ async def save_voucher_redemption(request: Request) -> Response:
     return RedirectResponse(path_for("settings_page") + "?saved=vouchers", status_code=303)
 
 
+async def save_recipients_language(request: Request) -> Response:
+    """The language of the merchant's recipients' page and e-mails (empty: each browser's)."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    given = field(data, "language", 16).strip()
+    svc = services(request)
+    try:
+        setting = preferences.set_recipients_language(svc.db, viewer.merchant_id, given)
+        await perform(svc.waker, setting)
+    except ApiError as refused:
+        if refused.code != Code.LANGUAGE_UNKNOWN:
+            raise
+        errors = {"recipients_language": refused.message}
+        return await _page(request, viewer, status=422, language_errors=errors)
+    return RedirectResponse(path_for("settings_page") + "?saved=language", status_code=303)
+
+
 # The profile's fields as the form shows them: label and most characters kept of what is typed.
 PROFILE_FIELDS = {
-    "legal_name": ("Legal name", 200),
-    "address_line1": ("Address", 200),
-    "address_line2": ("Address, second line", 200),
-    "city": ("City", 100),
-    "postal_code": ("Postal code", 20),
-    "country": ("Country", 2),
-    "tax_id": ("Tax id", 50),
+    "legal_name": (marked("Legal name"), 200),
+    "address_line1": (marked("Address"), 200),
+    "address_line2": (marked("Address, second line"), 200),
+    "city": (marked("City"), 100),
+    "postal_code": (marked("Postal code"), 20),
+    "country": (marked("Country"), 2),
+    "tax_id": (marked("Tax id"), 50),
 }
 
 routes: list[BaseRoute] = [
@@ -216,4 +243,5 @@ routes: list[BaseRoute] = [
     Route("/settings", save, methods=["POST"], name="save_settings"),
     Route("/settings/billing-profile", save_billing_profile, methods=["POST"]),
     Route("/settings/vouchers", save_voucher_redemption, methods=["POST"]),
+    Route("/settings/language", save_recipients_language, methods=["POST"]),
 ]

@@ -6,17 +6,19 @@ from typing import Any
 
 from ..operations import perform
 from ..services import Services
+from ..values.languages import marked
 from ..webhooks import inbox
 from .context import Viewer
 
 __all__ = ["SIGNATURE_LABELS", "section"]
 
 _SHOWN = 20
+# Each translated where shown.
 SIGNATURE_LABELS = {
-    "verified": "signature verified",
-    "failed": "signature failed",
-    "unsigned": "unsigned",
-    "no_endpoint": "no endpoint points here",
+    "verified": marked("signature verified"),
+    "failed": marked("signature failed"),
+    "unsigned": marked("unsigned"),
+    "no_endpoint": marked("no endpoint points here"),
 }
 
 

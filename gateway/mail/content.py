@@ -20,7 +20,7 @@ from ..merchants import voucher_redemption
 from ..merchants.names import PRODUCT_NAME, safe_name
 from ..store.models import Merchant, Topup, table_of
 from ..upstreams import config as upstream_config
-from ..values.money import money
+from ..values.languages import ENGLISH, Catalogues, Reading, choose, money_in
 from . import links, rows
 from .render import Rendered, render
 from .vouchers import (
@@ -65,6 +65,16 @@ async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str | None:
     return safe_name(row)
 
 
+async def _recipients_reading(
+    conn: AsyncConnection, merchant_id: str, catalogues: Catalogues | None
+) -> Reading:
+    """The language the merchant set for its recipients (``values.languages.choose``)."""
+    if catalogues is None:
+        return ENGLISH
+    found = await conn.execute(select(_MER.c.language).where(_MER.c.id == merchant_id))
+    return catalogues.reading(choose(merchant=found.scalar_one_or_none()))
+
+
 async def compose(
     conn: AsyncConnection,
     sealer: Sealer,
@@ -74,12 +84,16 @@ async def compose(
     link_ttl_seconds: int,
     now: datetime,
     reader: Caller | None = None,
+    catalogues: Catalogues | None = None,
 ) -> Message | None:
     """The message of mail row ``mail``; ``None`` if what it was about is gone. ``reader``:
     who it is shown to (``None``: its recipient, as sent); a code they may not see, and a link
-    to a page that shows one, are masked."""
+    to a page that shows one, are masked. A mail to a merchant's recipient is in the language
+    the merchant set for them, in ``catalogues`` (none: English)."""
     if mail.kind == rows.VOUCHER:
-        return await _voucher(conn, sealer, mail, base_url, link_ttl_seconds, now, reader)
+        return await _voucher(
+            conn, sealer, mail, base_url, link_ttl_seconds, now, reader, catalogues
+        )
     to = sealer.open(mail.to_sealed, context=mail.id)
     data: dict[str, Any] = json.loads(sealer.open(mail.data_sealed, context=mail.id))
     if mail.kind == rows.RECIPIENT_LINK:
@@ -93,7 +107,8 @@ async def compose(
             "link": url or MASKED,
             "expires": expires_text(expires),
         }
-        return Message(to, sender, render(rows.RECIPIENT_LINK, values), url)
+        reading = await _recipients_reading(conn, mail.merchant_id, catalogues)
+        return Message(to, sender, render(rows.RECIPIENT_LINK, values, reading), url)
     if mail.kind in (rows.ENDPOINT_FAILING, rows.ENDPOINT_DISABLED):
         # Everything it says was sealed in its row when it was written; nothing secret was.
         page = links.endpoint_url(base_url, data["endpoint_id"])
@@ -119,6 +134,7 @@ async def _voucher(
     link_ttl_seconds: int,
     now: datetime,
     reader: Caller | None,
+    catalogues: Catalogues | None,
 ) -> Message | None:
     found = topups_with_provider().where(_T.c.id == mail.topup_id)
     topup = (await conn.execute(found)).first()
@@ -134,9 +150,10 @@ async def _voucher(
         topup.merchant_id, topup.env, topup.recipient_email, expires, now, topup.created_at
     )
     url = await _link(conn, sealer, link, base_url, reader)
+    reading = await _recipients_reading(conn, topup.merchant_id, catalogues)
     values = {
         "sender": sender or PRODUCT_NAME,
-        "amount": money(topup.amount_cents),
+        "amount": money_in(topup.amount_cents, reading.language),
         "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
         "provider": given.provider,
         "code": given.code,
@@ -145,7 +162,7 @@ async def _voucher(
         **await redeem_values(conn, topup, given.provider),
         "redeemed": redeemed_text(topup.redeemed_at),
     }
-    rendered = render(rows.VOUCHER, values)
+    rendered = render(rows.VOUCHER, values, reading)
     return Message(topup.recipient_email, sender, rendered, url, topup.redeemed_at)
 
 

@@ -22,6 +22,7 @@ from ..store.models import Mail, Topup, table_of
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
+from ..values.languages import Catalogues
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from .content import compose
 from .schemas import EmailData
@@ -45,6 +46,7 @@ async def _data(
     base_url: str,
     ttl: int,
     now: datetime,
+    catalogues: Catalogues | None,
 ) -> EmailData:
     message = await compose(
         conn,
@@ -54,6 +56,7 @@ async def _data(
         link_ttl_seconds=ttl,
         now=now,
         reader=caller,
+        catalogues=catalogues,
     )
     return EmailData(
         id=row.id,
@@ -90,6 +93,7 @@ async def list_page(
     cursor: str | None,
     base_url: str,
     link_ttl_seconds: int,
+    catalogues: Catalogues | None = None,
 ) -> Outcome:
     """Newest first, paged by id, the caller's staging mail only (``meta``: ``CursorMeta``)."""
     require_staging(caller.env)
@@ -100,7 +104,7 @@ async def list_page(
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
         items = [
-            await _data(conn, sealer, caller, r, base_url, link_ttl_seconds, now)
+            await _data(conn, sealer, caller, r, base_url, link_ttl_seconds, now, catalogues)
             for r in rows[:limit]
         ]
     meta = CursorMeta.of(items, limit, len(rows) > limit)
@@ -115,13 +119,16 @@ async def get(
     *,
     base_url: str,
     link_ttl_seconds: int,
+    catalogues: Catalogues | None = None,
 ) -> Outcome:
     require_staging(caller.env)
     async with db.read() as conn:
         row = (await conn.execute(select(_M).where(_M.c.id == mail_id, *_mine(caller)))).first()
         if row is None:
             raise ApiError(Code.EMAIL_NOT_FOUND)
-        found = await _data(conn, sealer, caller, row, base_url, link_ttl_seconds, utcnow())
+        found = await _data(
+            conn, sealer, caller, row, base_url, link_ttl_seconds, utcnow(), catalogues
+        )
     return Outcome(Code.SUCCESS, found)
 
 

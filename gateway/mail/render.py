@@ -11,6 +11,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ..values.languages import ENGLISH, Reading, install
+
 __all__ = ["Rendered", "redeem_html", "render", "subject"]
 
 _FOLDER = Path(__file__).parent / "templates"
@@ -25,6 +27,8 @@ _HTML = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
 )
+install(_TEXT)
+install(_HTML)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +38,18 @@ class Rendered:
     html: str
 
 
-def subject(kind: str, values: dict[str, Any]) -> str:
-    """One line: whitespace in a name (a line break too) is one space, so no header is forged."""
+def subject(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> str:
+    """One line: whitespace in a name (a line break too) is one space, so no header is forged.
+    The mails a merchant's recipients read are in ``reading``'s language."""
+    _ = reading.gettext
     if kind == "voucher":
-        line = f"{values['sender']} sent you {values['amount']} of {values['platform']} credit"
+        line = _("%(sender)s sent you %(amount)s of %(platform)s credit") % {
+            "sender": values["sender"],
+            "amount": values["amount"],
+            "platform": values["platform"],
+        }
     elif kind == "recipient_link":
-        line = f"Your page at {values['sender']}"
+        line = _("Your page at %(sender)s") % {"sender": values["sender"]}
     elif kind == "endpoint_failing":
         line = f"Webhook endpoint failing: {values['url']} ({values['env']})"
     elif kind == "endpoint_disabled":
@@ -51,16 +61,18 @@ def subject(kind: str, values: dict[str, Any]) -> str:
     return " ".join(line.split())
 
 
-def render(kind: str, values: dict[str, Any]) -> Rendered:
-    """The mail of ``kind`` (a template pair of that name) with ``values``."""
-    title = subject(kind, values)
-    context = {**values, "subject": title}
+def render(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> Rendered:
+    """The mail of ``kind`` (a template pair of that name) with ``values``, in ``reading``'s
+    language."""
+    title = subject(kind, values, reading)
+    context = {**values, **reading.context(), "subject": title}
     text = _TEXT.get_template(f"{kind}.txt").render(context)
     html = _HTML.get_template(f"{kind}.html").render(context)
     return Rendered(title, text, html)
 
 
-def redeem_html(values: dict[str, Any]) -> str:
+def redeem_html(values: dict[str, Any], reading: Reading = ENGLISH) -> str:
     """ "How to redeem" for ``values["provider"]``, as HTML (escaped): the e-mail's block, for
     the recipient's page too."""
-    return _HTML.get_template(f"redeem/{values['provider']}.html").render(values)
+    template = _HTML.get_template(f"redeem/{values['provider']}.html")
+    return template.render({**values, **reading.context()})

@@ -17,7 +17,8 @@ from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Merchant, Wallet, table_of
 from ..values.codes import Code
-from ..values.outcome import Outcome
+from ..values.languages import known
+from ..values.outcome import ApiError, Outcome
 from . import names, service
 
 __all__ = [
@@ -29,8 +30,10 @@ __all__ = [
     "get_settings",
     "read",
     "recipient_notices",
+    "recipients_language",
     "save_settings",
     "set_recipient_notices",
+    "set_recipients_language",
     "threshold",
     "unverified_app_budget",
     "unverified_app_daily",
@@ -201,3 +204,22 @@ async def set_recipient_notices(db: Database, merchant_id: str, on: bool) -> Out
     async with db.transaction() as conn:
         await service.set_notify_recipients(conn, merchant_id, on)
     return Outcome(Code.SUCCESS, on)
+
+
+async def recipients_language(db: Database, merchant_id: str) -> Outcome:
+    """The language the merchant set for its recipients' page and e-mails (a ``str``), or no
+    data: each reader's browser's."""
+    async with db.read() as conn:
+        found = await conn.execute(select(_M.c.language).where(_M.c.id == merchant_id))
+        return Outcome(Code.SUCCESS, known(found.scalar_one_or_none()))
+
+
+async def set_recipients_language(db: Database, merchant_id: str, language: str | None) -> Outcome:
+    """Set it; ``None`` (or an empty choice) leaves it to each reader's browser.
+    ``LANGUAGE_UNKNOWN``, nothing changed, for any other value."""
+    chosen = known(language) if language else None
+    if language and chosen is None:
+        raise ApiError(Code.LANGUAGE_UNKNOWN)
+    async with db.transaction() as conn:
+        await conn.execute(update(_M).where(_M.c.id == merchant_id).values(language=chosen))
+    return Outcome(Code.SUCCESS, chosen)

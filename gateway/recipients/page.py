@@ -24,7 +24,7 @@ from ..topup import vouchers
 from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
-from ..values.money import money
+from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
 from ..values.platforms import PLATFORMS
 from .redeemed import SPENT, Asked, CodeStates
 
@@ -59,6 +59,7 @@ class RecipientView:
     balances: dict[str, int]  # platform name → cents
     topups: list[Received]
     keys: list[UpstreamKeyData]  # their keys at an upstream (OpenRouter), in clear, for them alone
+    language: str = DEFAULT  # what it is read in: the merchant's for them, else their browser's
 
 
 def _owners(link: RecipientLink) -> list[str]:
@@ -124,10 +125,18 @@ async def _record_spent(
 
 
 async def view(
-    db: Database, sealer: Sealer, link: RecipientLink, states: CodeStates | None = None
+    db: Database,
+    sealer: Sealer,
+    link: RecipientLink,
+    states: CodeStates | None = None,
+    *,
+    catalogues: Catalogues | None = None,
+    header: str | None = None,
 ) -> RecipientView | None:
     """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
-    New API codes' redemption is read (none: not read)."""
+    New API codes' redemption is read (none: not read). It is in the language the merchant set
+    for its recipients, else the browser's (``header``: its ``Accept-Language``), from
+    ``catalogues`` (none: English)."""
     spent = await _record_spent(db, sealer, link, states)
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
@@ -151,6 +160,9 @@ async def view(
             if (row.platform, provider) not in where:
                 where[row.platform, provider] = await redeem_values(conn, row, provider)
     name = display_name(merchant)
+    reading = ENGLISH
+    if catalogues is not None:
+        reading = catalogues.reading(choose(merchant=merchant.language, header=header))
     given_by_row = [(row, redeemable(sealer, row)) for row in rows]
     received = []
     for row, given in given_by_row:
@@ -161,10 +173,11 @@ async def view(
                     "provider": given.provider,
                     "code": given.code,
                     "sender": name,
-                    "amount": money(row.amount_cents),
+                    "amount": money_in(row.amount_cents, reading.language),
                     **where[row.platform, given.provider],
                     "redeemed": redeemed_text(row.redeemed_at),
-                }
+                },
+                reading,
             )
         received.append(
             Received(
@@ -184,4 +197,4 @@ async def view(
     for platform, cents in wallets:
         balances[PLATFORM_NAMES.get(platform, platform)] = int(cents)
     keys = await recipient_keys(db, sealer, link.merchant_id, link.env, link.email)
-    return RecipientView(name, link.email, link.env, balances, received, keys)
+    return RecipientView(name, link.email, link.env, balances, received, keys, reading.language)

@@ -124,6 +124,9 @@ class Merchant(Base):
     # The daily limit a consent to an unverified app gets unless the person widens it
     # (``apps.grants.consent_defaults``); null: ``AITOPUP_UNVERIFIED_APP_DAILY_CENTS``.
     unverified_app_daily_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # The language its recipients' page and e-mails are in (``values.languages``); null: each
+    # reader's browser's, else English.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class ApiKeyRow(Base):
@@ -793,6 +796,8 @@ class User(Base):
     setup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     setup_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The language this person reads the dashboard in (``values.languages``); null: the browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class MerchantUser(Base):

@@ -196,6 +196,7 @@ class Code(IntEnum):
     SUBSCRIPTION_CHECKOUT_OPEN = 4570
     SUBSCRIPTION_CHECKOUT_NOT_OPEN = 4571
     SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE = 4572
+    LANGUAGE_UNKNOWN = 4620
     PAYMENT_CHANNEL_NOT_ENABLED = 4400
     PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
     PAYMENT_CHANNEL_KIND_UNSUPPORTED = 4402
@@ -812,6 +813,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.WEBHOOK_INBOX_RATE_LIMITED: CodeInfo(
         429, "Too many requests to this merchant's test inbox; see Retry-After"
     ),
+    Code.LANGUAGE_UNKNOWN: CodeInfo(422, "Unknown language: choose en, zh or ja"),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),
     Code.METRICS_TOKEN_INVALID: CodeInfo(

@@ -1,0 +1,145 @@
+"""The translated pages in English, Chinese and Japanese, as a browser set to each language asks for
+them: the page is in it (``<html lang>``, its own words), axe finds no violation at 1280 and
+390 px, and nothing scrolls sideways on a phone (``assert_accessible``)."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from gateway.values import languages
+from tests.fixtures.accessibility import assert_accessible
+from tests.fixtures.browser import DESKTOP, PASSWORD, PHONE
+from tests.fixtures.merchants import MakeMerchant
+
+# The browser's languages (Chromium's locale sets Accept-Language), and a word each page shows.
+LOCALES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
+SIGN_IN = {"en": "Sign in", "zh": "登录", "ja": "サインイン"}
+CREDIT = {"en": "Top-ups sent to you", "zh": "发送给你的充值", "ja": "あなたへのチャージ"}
+
+
+@pytest.fixture(params=languages.LANGUAGES)
+def language(request: pytest.FixtureRequest) -> str:
+    found: str = request.param
+    return found
+
+
+@pytest.fixture
+async def in_language(
+    browser: Browser, gateway_url: str, language: str
+) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(
+        viewport=DESKTOP, base_url=gateway_url, locale=LOCALES[language]
+    )
+    context.set_default_timeout(10_000)
+    yield context
+    await context.close()
+
+
+async def _opened(context: BrowserContext) -> tuple[Page, list[str]]:
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.resource_type != "document"
+            else None
+        ),
+    )
+    return page, errors
+
+
+async def _checked(page: Page, language: str, name: str) -> None:
+    await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(language))
+    await expect(page.locator("h1")).to_be_visible()
+    await assert_accessible(page, f"{name}-{language}", widths=(DESKTOP, PHONE))
+
+
+async def test_signed_out_and_signed_in_pages_in_each_language(
+    in_language: BrowserContext, language: str
+) -> None:
+    page, errors = await _opened(in_language)
+    for name, path in [
+        ("sign-in", "/dashboard/sign-in"),
+        ("forgot-password", "/dashboard/forgot-password"),
+        ("set-password-expired", "/dashboard/set-password?token=nothing"),
+        ("sign-up", "/dashboard/sign-up"),
+    ]:
+        await page.goto(path)
+        await _checked(page, language, name)
+    tag = uuid.uuid4().hex[:10]
+    email = f"owner-{tag}@example.com"
+    await page.locator("#merchant_name").fill(f"Shop {tag}")
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.wait_for_url("**/dashboard/sign-in?signed-up")
+    await expect(page.get_by_role("heading", name=SIGN_IN[language])).to_be_visible()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.wait_for_url("**/dashboard/")
+    for name, path in [
+        ("overview", "/dashboard/"),
+        ("account", "/dashboard/account"),
+        ("settings", "/dashboard/settings"),
+        ("webhooks", "/dashboard/webhooks"),
+        ("developers", "/dashboard/developers"),
+        ("members", "/dashboard/members"),
+        ("topups", "/dashboard/topups"),
+        ("recipients", "/dashboard/recipients"),
+        ("fulfilment", "/dashboard/fulfilment"),
+    ]:
+        await page.goto(path)
+        await _checked(page, language, name)
+    assert not errors, errors
+
+
+async def test_the_switcher_sets_the_dashboards_language_whatever_the_browser(
+    in_language: BrowserContext, language: str
+) -> None:
+    page, errors = await _opened(in_language)
+    tag = uuid.uuid4().hex[:10]
+    email = f"owner-{tag}@example.com"
+    await page.goto("/dashboard/sign-up")
+    await page.locator("#merchant_name").fill(f"Shop {tag}")
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.wait_for_url("**/dashboard/")
+    await page.goto("/dashboard/account")
+    other = "ja" if language != "ja" else "zh"
+    await page.locator("#language").select_option(other)
+    await page.locator("#language-form button").click()
+    await page.wait_for_url("**/dashboard/account?notice=language")
+    await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(other))
+    await expect(page.get_by_role("status")).to_be_visible()
+    assert not errors, errors
+
+
+async def test_the_recipients_page_in_each_language(
+    in_language: BrowserContext, language: str, gateway_url: str, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    send = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
+    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+        sent = await api.post("/topup/send", json=send, headers=merchant.headers)
+        assert sent.status_code == 200, sent.text
+        mails = (await api.get("/emails", headers=merchant.headers)).json()["data"]
+    link = next(m for m in mails if m["kind"] == "voucher")["link"]
+    path = "/dashboard" + link.split("/dashboard", 1)[1]
+    page, errors = await _opened(in_language)
+    await page.goto(path)
+    await expect(page.get_by_role("heading", name=CREDIT[language])).to_be_visible()
+    await expect(page.locator("#balances")).to_contain_text(languages.money_in(1500, language))
+    await _checked(page, language, "recipient")
+    await page.goto(path + "x")
+    await _checked(page, language, "recipient-invalid")
+    assert not errors, errors

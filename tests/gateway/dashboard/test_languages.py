@@ -1,0 +1,242 @@
+"""Pages and the voucher e-mail in English, Chinese and Japanese: every translated page rendered in
+each language with no text left in English, and the language chosen by the one rule (the
+person's setting, the merchant's for its recipients, the browser's, English)."""
+
+import html
+import re
+from functools import cache
+
+import httpx
+import pytest
+from babel.messages.pofile import read_po
+from starlette.types import ASGIApp
+
+from gateway.merchants import preferences
+from gateway.store.db import Database
+from gateway.values import languages
+from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+
+TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
+SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
+_CUT = re.compile(r"<code[^>]*>.*?</code>|%\(\w+\)s|</?[a-z]+[^>]*>")
+
+
+def _one(text: object) -> str:
+    """A catalogue entry's text; a plural one's by its first form."""
+    return str(text[0] if isinstance(text, tuple | list) else text)
+
+
+@cache
+def _sources(language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The English a page in ``language`` must not show: the sentences' fragments between
+    placeholders and tags (two words or more), and the single words, of every text whose
+    translation differs from it."""
+    path = languages.FOLDER / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as po:
+        entries = [(_one(m.id), _one(m.string)) for m in read_po(po) if m.id]
+    fragments: set[str] = set()
+    words: set[str] = set()
+    for source, translated in entries:
+        if source == translated:
+            continue
+        if " " not in source:
+            words.add(source)
+            continue
+        fragments.update(
+            piece.strip()
+            for piece in _CUT.split(source)
+            if len(piece.strip()) >= 12 and " " in piece.strip()
+        )
+    return tuple(sorted(fragments)), tuple(sorted(words))
+
+
+# What a page shows as it is in every language: code, and the event types' descriptions (the
+# API's published contract, in English as the API serves it).
+_AS_IS = re.compile(
+    r"<code[^>]*>.*?</code>|<pre[^>]*>.*?</pre>|<dl id=\"event-types\">.*?</dl>", re.S
+)
+
+
+def untranslated(page: str, language: str) -> list[str]:
+    """The English left in ``page`` that ``language``'s catalogue translates."""
+    text = html.unescape(_AS_IS.sub(" ", page))
+    fragments, words = _sources(language)
+    found = [each for each in fragments if each in text]
+    found += [each for each in words if f">{each}<" in text]
+    return found
+
+
+def _in(language: str, reply: httpx.Response) -> None:
+    assert reply.status_code < 500, reply.text
+    assert f'<html lang="{languages.html_lang(language)}">' in reply.text
+    left = untranslated(reply.text, language)
+    assert not left, f"{reply.request.url.path}: English left in {language}: {left}"
+
+
+def browser(app: ASGIApp, language: str | None) -> httpx.AsyncClient:
+    client = dashboard_client(app)
+    if language is not None:
+        client.headers["Accept-Language"] = language
+    return client
+
+
+async def _recipient_path(client: httpx.AsyncClient, merchant: MerchantKey) -> str:
+    sent = await client.post("/topup/send", json=SEND, headers=merchant.headers)
+    assert sent.status_code in (200, 201), sent.text
+    mails = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+    link: str = next(m for m in mails if m["kind"] == "voucher")["link"]
+    return link.split("/dashboard", 1)[1]
+
+
+SIGNED_IN = (
+    "/",
+    "/account?notice=language",
+    "/account?notice=password",
+    "/settings",
+    "/webhooks",
+    "/developers",
+    "/members",
+    "/topups",
+    "/recipients",
+    "/fulfilment",
+)
+SIGNED_OUT = (
+    "/sign-in",
+    "/sign-up",
+    "/forgot-password",
+    "/reset-password?token=nothing",
+    "/set-password?token=nothing",
+)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+async def test_every_translated_page_in_each_language_with_no_english_left(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    sign_up: SignUp,
+    make_merchant: MakeMerchant,
+    language: str,
+) -> None:
+    async with browser(app, language) as visitor:
+        for path in SIGNED_OUT:
+            _in(language, await visitor.get(path))
+        form = await visitor.get("/forgot-password")
+        asked = await visitor.post(
+            "/forgot-password",
+            data={"csrf_token": csrf_of(form.text), "email": "nobody@example.com"},
+        )
+        _in(language, asked)
+    owner = await sign_up()
+    chosen = await owner.post("/account/language", {"language": language}, page="/account")
+    assert chosen.status_code == 303, chosen.text
+    for path in SIGNED_IN:
+        _in(language, await owner.client.get(path))
+    merchant = await make_merchant("staging")
+    path = await _recipient_path(client, merchant)
+    async with browser(app, language) as recipient:
+        shown = await recipient.get(path)
+        _in(language, shown)
+        assert languages.money_in(1500, language) in shown.text
+        token = csrf_of(shown.text)
+        _in(language, await recipient.post(f"{path}/link", data={"csrf_token": token}))
+        asked = await recipient.post(
+            f"{path}/link", data={"csrf_token": token, "email": "dee@example.com"}
+        )
+        _in(language, asked)
+        _in(language, await recipient.get(path[: -len("x")] + "x"))
+
+
+async def test_the_check_finds_english_left_in_a_page(app: ASGIApp) -> None:
+    """The same pages in English: every one shows what the check looks for."""
+    async with browser(app, None) as visitor:
+        for path in SIGNED_OUT:
+            page = await visitor.get(path)
+            assert '<html lang="en">' in page.text
+            assert untranslated(page.text, "ja"), path
+
+
+async def test_the_persons_setting_then_the_browser_then_english(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    async with browser(app, "ja-JP,ja;q=0.9") as visitor:
+        page = await visitor.get("/sign-in")
+        assert '<html lang="ja">' in page.text and "サインイン" in page.text
+        assert "Accept-Language" in page.headers["vary"]
+    async with browser(app, "fr-FR") as visitor:
+        assert '<html lang="en">' in (await visitor.get("/sign-in")).text
+    owner = await sign_up()
+    owner.client.headers["Accept-Language"] = "ja"
+    assert '<html lang="ja">' in (await owner.client.get("/account")).text
+    assert (await owner.post("/account/language", {"language": "zh"}, page="/account")).is_redirect
+    account = await owner.client.get("/account")
+    assert '<html lang="zh-Hans">' in account.text  # the person's setting beats the browser's
+    assert re.search(r'<option value="zh" lang="zh" selected>', account.text)
+    assert (await owner.post("/account/language", {"language": ""}, page="/account")).is_redirect
+    assert '<html lang="ja">' in (await owner.client.get("/account")).text
+
+
+async def test_a_language_we_do_not_speak_is_refused_and_changes_nothing(
+    sign_up: SignUp,
+) -> None:
+    owner = await sign_up()
+    assert (await owner.post("/account/language", {"language": "ja"}, page="/account")).is_redirect
+    refused = await owner.post("/account/language", {"language": "fr"}, page="/account")
+    assert refused.status_code == 422
+    assert "Unknown language: choose en, zh or ja" in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert '<html lang="ja">' in (await owner.client.get("/account")).text
+    refused = await owner.post("/settings/language", {"language": "x" * 40}, page="/settings")
+    assert refused.status_code == 422
+    assert "Unknown language" in refused.text
+
+
+async def test_recipients_read_the_merchants_language_else_their_browsers(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    db: Database,
+    make_merchant: MakeMerchant,
+) -> None:
+    merchant = await make_merchant("staging")
+    path = await _recipient_path(client, merchant)
+    async with browser(app, "zh-CN") as recipient:
+        assert '<html lang="zh-Hans">' in (await recipient.get(path)).text
+        await preferences.set_recipients_language(db, merchant.merchant_id, "ja")
+        page = await recipient.get(path)
+        assert '<html lang="ja">' in page.text
+        assert "発送" not in page.text and "届いた" in page.text
+        # The invalid-link page of a link that names the merchant: its language too.
+        assert '<html lang="ja">' in (await recipient.get(path + "x")).text
+
+
+async def test_the_voucher_mail_is_in_the_merchants_language(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant, sign_up: SignUp
+) -> None:
+    english = await make_merchant("staging")
+    chinese = await make_merchant("staging")
+    await preferences.set_recipients_language(db, chinese.merchant_id, "zh")
+    for merchant in (english, chinese):
+        sent = await client.post("/topup/send", json=SEND, headers=merchant.headers)
+        assert sent.status_code in (200, 201), sent.text
+    (plain,) = (await client.get("/emails", headers=english.headers)).json()["data"]
+    (mail,) = (await client.get("/emails", headers=chinese.headers)).json()["data"]
+    assert "sent you $15.00 of Claude credit" in plain["subject"]
+    assert mail["subject"].endswith("向你发送了 US$15.00 的 Claude 额度")
+    assert '<html lang="zh-Hans">' in mail["html"] and "查看你的余额和充值" in mail["html"]
+    assert "你的代金券" in mail["text"] and "Your voucher" not in mail["text"]
+    assert not untranslated(mail["html"], "zh") and not untranslated(mail["text"], "zh")
+
+
+async def test_the_merchant_sets_its_recipients_language_on_the_settings_page(
+    sign_up: SignUp,
+) -> None:
+    owner = await sign_up()
+    saved = await owner.post("/settings/language", {"language": "ja"}, page="/settings")
+    assert saved.status_code == 303
+    assert saved.headers["location"].endswith("/settings?saved=language")
+    page = await owner.client.get("/settings?saved=language")
+    assert re.search(r'<option value="ja" lang="ja" selected>', page.text)
+    cleared = await owner.post("/settings/language", {"language": ""}, page="/settings")
+    assert cleared.status_code == 303
+    page = await owner.client.get("/settings")
+    assert re.search(r'<option value="" selected>', page.text)
