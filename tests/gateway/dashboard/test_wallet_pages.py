@@ -75,6 +75,16 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
     assert ledger.count('<th scope="col"') == 6
 
 
+async def test_the_wallet_says_who_makes_plans_and_chooses_channels(sign_up: SignUp) -> None:
+    """A person who sees no plan, or misses a channel, learns whom to ask: the operator."""
+    account = await sign_up()
+    page = unescape((await account.client.get(WALLET)).text)
+    said = re.search(r'<p class="muted" id="who-offers">([^<]+)</p>', page)
+    assert said is not None
+    assert "operator makes the packs and plans" in said.group(1)
+    assert "chooses the payment channels" in said.group(1)
+
+
 async def test_buying_a_pack_pays_through_the_sandbox_checkout(
     sign_up: SignUp, client: httpx.AsyncClient
 ) -> None:
