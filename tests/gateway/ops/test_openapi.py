@@ -22,6 +22,7 @@ NOT_DESCRIBED = {
     "/docs",
     "/llms.txt",
     "/changelog",
+    "/changelog.md",
     "/metrics",
     "/mcp",
 }
