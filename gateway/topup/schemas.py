@@ -105,7 +105,15 @@ class SendData(BaseModel):
     platform: Platform
     amount_cents: int
     new_balance_cents: int | None = Field(
-        description="The recipient wallet's balance after the credit; null unless delivered."
+        description="The recipient's balance with this merchant on this platform after the "
+        "credit (their wallet, not the merchant's), in cents; null unless delivered."
+    )
+    wallet_balance_cents: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The merchant's own wallet in the key's environment after this send "
+        "(debited, or refunded when it failed), in cents: what is left to send, as GET "
+        "/balance says it.",
     )
     mail: Literal["queued", "staged", "held", "off"] | None = Field(
         default=None,
