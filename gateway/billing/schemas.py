@@ -177,7 +177,17 @@ class HistoryItem(_OrderFields):
     """One order as the funding history lists it."""
 
     pack_name: str | None
-    amount_paid_cents: int
+    amount_paid_cents: int = Field(
+        description="What was paid: the amount charged once completed, 0 while pending and "
+        "for an order that failed or expired unpaid."
+    )
+    amount_due_cents: int = Field(
+        description="What the order charges the payer (its price less any discount), paid or not."
+    )
+    channel: str | None = Field(
+        description="The channel the payer chose (in staging, the one the sandbox stood in "
+        "for); none for redemptions and orders made before channels."
+    )
 
 
 class OffsetQuery(BaseModel):
