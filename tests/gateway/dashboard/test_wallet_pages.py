@@ -63,6 +63,8 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
     assert _balance(reply.text) == "$1,000.00"  # the staging wallet starts funded
     for pack in ("pack_starter", "pack_pro", "pack_business"):
         assert f'value="{pack}"' in reply.text
+    # A pack's credits named as such, beside what they are in the wallet's currency.
+    assert "Pro: $20.00 for 25,000 credits ($25.00 of credit) (popular)" in unescape(reply.text)
     assert "No checkouts or redemptions yet." in reply.text
     assert _table(reply.text, "ledger").count("initial_funding") == 1
     # Styled as the other tables: a type label, money as elsewhere, the one date format.
