@@ -4,8 +4,17 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
+from ..values.money import as_decimal
 from .channel_schemas import ChannelInfo
 from .profile_schemas import BillingProfileData
 
@@ -66,6 +75,14 @@ class PackData(BaseModel):
     credits: int = Field(description="Credit units, 1,000 per dollar of top-ups.")
     credit_cents: int = Field(description="What lands in the wallet: credits / 10.")
     popular: bool
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="price_cents as decimal currency (20.0 for 2000), as packs are priced "
+        "elsewhere; price_cents is the amount."
+    )
+    @property
+    def price(self) -> float:
+        return as_decimal(self.price_cents)
 
 
 class CheckoutRequest(_Strict):
@@ -184,6 +201,15 @@ class HistoryItem(_OrderFields):
     amount_due_cents: int = Field(
         description="What the order charges the payer (its price less any discount), paid or not."
     )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="amount_paid_cents as decimal currency (20.0 for 2000), as top-up "
+        "histories elsewhere answer it; amount_paid_cents is the amount."
+    )
+    @property
+    def amount_paid(self) -> float:
+        return as_decimal(self.amount_paid_cents)
+
     channel: str | None = Field(
         description="The channel the payer chose (in staging, the one the sandbox stood in "
         "for); none for redemptions and orders made before channels."
@@ -230,6 +256,14 @@ class LedgerItem(BaseModel):
     reference: str | None
     description: str | None
     created_at: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="amount_cents as decimal currency (-0.5 for -50), as credit transactions "
+        "elsewhere answer it; amount_cents is the amount."
+    )
+    @property
+    def amount(self) -> float:
+        return as_decimal(self.amount_cents)
 
 
 class StripeAck(BaseModel):
