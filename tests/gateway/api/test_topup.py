@@ -46,6 +46,7 @@ async def test_send_delivers_and_replies_with_the_envelope(
         "currency": "USD",
         "low_balance_threshold_cents": 0,
         "subscription": None,
+        "balance": 980.0,
     }
 
 
