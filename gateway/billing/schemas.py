@@ -119,8 +119,20 @@ class CheckoutRequest(_Strict):
     def _absolute(cls, value: str | None) -> str | None:
         return None if value is None else absolute_http_url(value)
 
+    product_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="The pack's id under the name other APIs' order creation takes: the same "
+        "as pack_id (give one of them).",
+    )
+
     @model_validator(mode="after")
     def _one_target(self) -> "CheckoutRequest":
+        if self.product_id is not None:
+            if self.pack_id is not None and self.pack_id != self.product_id:
+                raise ValueError("product_id is pack_id: give one of them")
+            self.pack_id, self.product_id = self.product_id, None
         if (self.pack_id is None) == (self.amount_cents is None):
             raise ValueError("give exactly one of pack_id and amount_cents")
         return self
@@ -128,6 +140,14 @@ class CheckoutRequest(_Strict):
 
 class CheckoutData(BaseModel):
     order_id: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="order_id under the name other APIs' order creation answers it."
+    )
+    @property
+    def order_no(self) -> str:
+        return self.order_id
+
     status: Literal["pending"]
     provider: str = Field(description="Who takes the payment: the channel, or the sandbox.")
     channel: str = Field(description="The channel the payer pays through.")
