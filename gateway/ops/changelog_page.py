@@ -11,9 +11,10 @@ import re
 from functools import cache
 from importlib.resources import files
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 __all__ = ["markdown", "page", "render", "slug"]
 
@@ -32,7 +33,7 @@ def slug(text: str) -> str:
     return _NOT_SLUG.sub("-", text.lower()).strip("-") or "section"
 
 
-def _with_anchors(tokens: list[Token]) -> None:
+def _with_anchors(tokens: list["Token"]) -> None:
     """An ``id`` on each heading, unique on the page (``unreleased``, ``added``, ``added-2``…),
     so a release or a section can be linked to."""
     taken: dict[str, int] = {}
@@ -52,6 +53,10 @@ def page() -> bytes:
 
 def render(text: str) -> bytes:
     """The page of Markdown ``text``."""
+    # Imported on the first request for the page, not as the gateway starts (its ~40 modules
+    # count against the start's bound, ``tests/test_imports.py``).
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     tokens = md.parse(text)
     _with_anchors(tokens)
