@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlparse
 
 from .local_gateway import DATA_DIR, guess, remember_url, served_url
@@ -28,7 +29,7 @@ from .store.migrate import upgrade
 from .values.outcome import ApiError
 from .values.settings import Settings, load_settings
 
-__all__ = ["RESTARTS_IN_A_ROW", "Supervised", "demo_key", "run"]
+__all__ = ["DEMO_PLANS", "RESTARTS_IN_A_ROW", "Supervised", "demo_key", "run", "seed_staging"]
 
 ENV_FILE = Path(".env")
 # The demo merchant's id: found again by what this machine wrote, never by a name (anyone who
@@ -39,6 +40,24 @@ DEMO_EMAIL = "demo@example.com"
 # The key the last start printed, revoked by the next: the demo's keys never pile up toward the
 # cap, however often ``make run`` starts.
 DEMO_KEY_FILE = DATA_DIR / "demo-key"
+# The plans staging starts with, as the billing API's own example lists them (cents, USD; the
+# credit is wallet cents each paid period), each under an id of its own so a second start finds
+# it and adds nothing: an operator who changes or stops selling one keeps that choice.
+DEMO_PLANS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "plan_demo_pro",
+        {
+            "name": "Pro",
+            "description": "For growing teams",
+            "price_monthly": 999,
+            "price_yearly": 9990,
+            "credits_included": 10000,
+            "features": ["Unlimited AI chat", "Priority support"],
+        },
+    ),
+)
+# Who the audit log says made the seeds.
+SEED_ACTOR = "make run"
 # Quick exits in a row of one process before ``make run`` gives up: enough to ride out a Redis
 # restart or a database failover, not enough to hide a process that cannot start. Counted by
 # how long each start lived, not by the clock's minute, so a slow machine trips it as well.
@@ -305,6 +324,47 @@ def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised 
     )
 
 
+async def _seed_staging(settings: Settings) -> list[str]:
+    from .admin import channels as channel_admin
+    from .admin import plans as plan_admin
+    from .admin.audit import Call
+    from .billing import channels, providers
+    from .billing.channel_schemas import ChannelSet
+    from .billing.plan_schemas import PlanAdminData, PlanCreate
+    from .operator import command_store
+
+    added: list[str] = []
+    async with command_store(settings) as db:
+        rows = await channels.channel_rows(db, "staging")
+        for provider in providers.all_providers():
+            saved = rows.get((provider.name, "staging"))
+            # A channel with no page of its own (an agent's 402) has no sandbox to stand in.
+            if saved is not None or not provider.kinds:
+                continue
+            if channels.is_enabled(settings, provider, "staging", None):
+                continue
+            call = Call(SEED_ACTOR, "channels.set", "CLI", "aitopup run", None)
+            body = ChannelSet(enabled=True)
+            await channel_admin.set_channel(db, settings, call, provider.name, "staging", body)
+            added.append(f"channel {provider.name}")
+        known = {p.id for p in (await plan_admin.list_plans(db, None)).many(PlanAdminData)}
+        for plan_id, shape in DEMO_PLANS:
+            if plan_id in known:
+                continue
+            call = Call(SEED_ACTOR, "plans.create", "CLI", "aitopup run", None)
+            made = PlanCreate(env="staging", **shape)
+            await plan_admin.create_plan(db, settings, call, made, plan_id=plan_id)
+            added.append(f"plan {shape['name']}")
+    return added
+
+
+def seed_staging(settings: Settings) -> list[str]:
+    """Staging as a newcomer expects it: the demo plans on sale and every channel's sandbox
+    offered, each written once (with an audit line) where the operator has made no choice yet:
+    a channel with no saved row, a plan whose id no row holds. What it added, by name."""
+    return asyncio.run(_seed_staging(settings))
+
+
 def _stop(supervised: list[Supervised]) -> None:
     procs = [each.proc for each in supervised]
     for child in reversed(procs):
@@ -324,6 +384,13 @@ def run(*, host: str, port: int) -> int:
     _claim_port(host, port)
     settings = load_settings()  # secrets come from the environment or .env
     upgrade(settings.database_url)
+    seeded = seed_staging(settings)
+    if seeded:
+        print(
+            f"aitopup run: staging now offers {', '.join(seeded)} (an operator turns each "
+            "off with `aitopup channels set` or `aitopup plans update`)",
+            flush=True,
+        )
     redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     if not settings.public_base_url:

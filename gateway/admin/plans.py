@@ -71,9 +71,12 @@ async def _at_stripe(
     }
 
 
-async def create_plan(db: Database, settings: Settings, call: Call, body: PlanCreate) -> Outcome:
+async def create_plan(
+    db: Database, settings: Settings, call: Call, body: PlanCreate, *, plan_id: str | None = None
+) -> Outcome:
+    """A new plan, under ``plan_id`` when given (a seed found again by it), else a fresh id."""
     now = utcnow()
-    plan_id = new_id("plan")
+    plan_id = plan_id or new_id("plan")
     values = body.model_dump()
     ids = await _at_stripe(settings, plan_id, values, None) if body.env == "live" else {}
     async with db.transaction() as conn:

@@ -5,8 +5,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable
-from functools import cache
-from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -15,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from .. import described
-from ..ops import explorer, guide, metrics
+from ..ops import changelog_page, explorer, guide, metrics
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
@@ -123,16 +121,14 @@ async def llms_txt(request: Request) -> Response:
     return Response(_described(request).llms, media_type="text/plain")
 
 
-@cache
-def _changelog() -> bytes:
-    # Shipped inside the package (the repository's CHANGELOG.md links to it), so an installed
-    # gateway serves the one it was built with.
-    return files("gateway.ops").joinpath("changelog.md").read_bytes()
-
-
 async def changelog(request: Request) -> Response:
-    """What changed for the people who call the gateway, newest first: the text as written."""
-    return Response(_changelog(), media_type="text/plain; charset=utf-8")
+    """What changed for the people who call the gateway, newest first, as a page."""
+    return Response(changelog_page.page(), media_type="text/html; charset=utf-8")
+
+
+async def changelog_md(request: Request) -> Response:
+    """The same, the text as written (Markdown), for tools and diffs."""
+    return Response(changelog_page.markdown(), media_type="text/markdown; charset=utf-8")
 
 
 def spec_routes() -> list[BaseRoute]:
@@ -164,6 +160,7 @@ def root_routes(*, with_metrics: bool) -> list[BaseRoute]:
         Mount(explorer.ASSETS_PATH, app=explorer.assets_app()),
         Route("/llms.txt", llms_txt, methods=["GET"]),
         Route("/changelog", changelog, methods=["GET"]),
+        Route("/changelog.md", changelog_md, methods=["GET"]),
     ]
     if with_metrics:
         routes.append(Route("/metrics", metrics_text, methods=["GET"]))

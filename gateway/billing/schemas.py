@@ -4,8 +4,17 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
+from ..values.money import as_decimal
 from .channel_schemas import ChannelInfo
 from .profile_schemas import BillingProfileData
 
@@ -67,6 +76,14 @@ class PackData(BaseModel):
     credit_cents: int = Field(description="What lands in the wallet: credits / 10.")
     popular: bool
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="price_cents as decimal currency (20.0 for 2000), as packs are priced "
+        "elsewhere; price_cents is the amount."
+    )
+    @property
+    def price(self) -> float:
+        return as_decimal(self.price_cents)
+
 
 class CheckoutRequest(_Strict):
     channel: str | None = Field(
@@ -102,8 +119,20 @@ class CheckoutRequest(_Strict):
     def _absolute(cls, value: str | None) -> str | None:
         return None if value is None else absolute_http_url(value)
 
+    product_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="The pack's id under the name other APIs' order creation takes: the same "
+        "as pack_id (give one of them).",
+    )
+
     @model_validator(mode="after")
     def _one_target(self) -> "CheckoutRequest":
+        if self.product_id is not None:
+            if self.pack_id is not None and self.pack_id != self.product_id:
+                raise ValueError("product_id is pack_id: give one of them")
+            self.pack_id, self.product_id = self.product_id, None
         if (self.pack_id is None) == (self.amount_cents is None):
             raise ValueError("give exactly one of pack_id and amount_cents")
         return self
@@ -111,6 +140,14 @@ class CheckoutRequest(_Strict):
 
 class CheckoutData(BaseModel):
     order_id: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="order_id under the name other APIs' order creation answers it."
+    )
+    @property
+    def order_no(self) -> str:
+        return self.order_id
+
     status: Literal["pending"]
     provider: str = Field(description="Who takes the payment: the channel, or the sandbox.")
     channel: str = Field(description="The channel the payer pays through.")
@@ -177,7 +214,26 @@ class HistoryItem(_OrderFields):
     """One order as the funding history lists it."""
 
     pack_name: str | None
-    amount_paid_cents: int
+    amount_paid_cents: int = Field(
+        description="What was paid: the amount charged once completed, 0 while pending and "
+        "for an order that failed or expired unpaid."
+    )
+    amount_due_cents: int = Field(
+        description="What the order charges the payer (its price less any discount), paid or not."
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="amount_paid_cents as decimal currency (20.0 for 2000), as top-up "
+        "histories elsewhere answer it; amount_paid_cents is the amount."
+    )
+    @property
+    def amount_paid(self) -> float:
+        return as_decimal(self.amount_paid_cents)
+
+    channel: str | None = Field(
+        description="The channel the payer chose (in staging, the one the sandbox stood in "
+        "for); none for redemptions and orders made before channels."
+    )
 
 
 class OffsetQuery(BaseModel):
@@ -220,6 +276,14 @@ class LedgerItem(BaseModel):
     reference: str | None
     description: str | None
     created_at: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="amount_cents as decimal currency (-0.5 for -50), as credit transactions "
+        "elsewhere answer it; amount_cents is the amount."
+    )
+    @property
+    def amount(self) -> float:
+        return as_decimal(self.amount_cents)
 
 
 class StripeAck(BaseModel):

@@ -156,8 +156,14 @@ def _order_fields(row: Any) -> dict[str, Any]:
 
 
 def _history_item(row: Any) -> HistoryItem:
+    """An order as the history lists it: what it charges, and what was paid, which is nothing
+    until it completes."""
     return HistoryItem(
-        **_order_fields(row), pack_name=row.pack_name, amount_paid_cents=row.amount_cents
+        **_order_fields(row),
+        pack_name=row.pack_name,
+        amount_paid_cents=row.amount_cents if row.status == "completed" else 0,
+        amount_due_cents=row.amount_cents,
+        channel=row.channel,
     )
 
 

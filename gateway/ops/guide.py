@@ -28,6 +28,7 @@ _ENVELOPE_EXAMPLE = {
         "platform": "claude",
         "amount_cents": 1000,
         "new_balance_cents": 1000,
+        "wallet_balance_cents": 99000,
     },
 }
 

@@ -256,10 +256,11 @@ def _operation(
     if params:
         operation["parameters"] = params
     if doc.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schemas.ref(doc.body, "validation")}},
-        }
+        body = schemas.ref(doc.body, "validation")
+        content = {"application/json": {"schema": body}}
+        if doc.forms:
+            content["application/x-www-form-urlencoded"] = {"schema": body}
+        operation["requestBody"] = {"required": True, "content": content}
     return operation
 
 

@@ -61,6 +61,9 @@ class RouteDoc:
     replies: Mapping[int, Sequence[type[BaseModel]]] | None = None
     # A ``signed`` route's signature header, as the sender names it.
     signature_header: str | None = None
+    # The body may be a form (application/x-www-form-urlencoded) as well as JSON: a path other
+    # APIs' clients post forms to (``parsing.read_json(forms=True)``).
+    forms: bool = False
 
 
 _NO_STORE = (b"cache-control", b"no-store")

@@ -221,6 +221,13 @@ async def _wallet_id(tx: Raw, row: Any) -> str:
     return wallet.wallet_id
 
 
+async def _wallet_balance(tx: Raw, row: Any) -> int:
+    """The merchant wallet's balance as this answer leaves it (after a failure's refund)."""
+    wallet = await ledger.balance(tx, row.env, ledger.merchant_owner(row.merchant_id))
+    assert wallet is not None
+    return wallet.balance_cents
+
+
 async def _deliver(
     db: Database,
     sealer: Sealer,
@@ -258,6 +265,7 @@ async def _deliver(
             "platform": row.platform,
             "amount_cents": row.amount_cents,
             "new_balance_cents": int(recipient["balance_cents"]),
+            "wallet_balance_cents": await _wallet_balance(tx, row),
             "fulfilment": ref,
         }
         if gate is not None:
@@ -300,6 +308,7 @@ async def _fail(
             "platform": row.platform,
             "amount_cents": row.amount_cents,
             "new_balance_cents": None,
+            "wallet_balance_cents": await _wallet_balance(tx, row),
             "fulfilment": ref,
         }
         outcome = Outcome(

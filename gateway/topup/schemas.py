@@ -3,10 +3,11 @@
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
 from ..billing.plan_schemas import SubscriptionData
 from ..values.addresses import RecipientEmail
+from ..values.money import as_decimal
 from ..values.platforms import PLATFORMS, Platform
 from ..values.statuses import TopupStatus
 
@@ -105,7 +106,15 @@ class SendData(BaseModel):
     platform: Platform
     amount_cents: int
     new_balance_cents: int | None = Field(
-        description="The recipient wallet's balance after the credit; null unless delivered."
+        description="The recipient's balance with this merchant on this platform after the "
+        "credit (their wallet, not the merchant's), in cents; null unless delivered."
+    )
+    wallet_balance_cents: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The merchant's own wallet in the key's environment after this send "
+        "(debited, or refunded when it failed), in cents: what is left to send, as GET "
+        "/balance says it.",
     )
     mail: Literal["queued", "staged", "held", "off"] | None = Field(
         default=None,
@@ -185,6 +194,15 @@ class BalanceData(BaseModel):
     )
     currency: Literal["USD"] = "USD"
     low_balance_threshold_cents: int
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="balance_cents as decimal currency (15.0 for 1500), as credit balances "
+        "elsewhere answer it; balance_cents is the amount."
+    )
+    @property
+    def balance(self) -> float:
+        return as_decimal(self.balance_cents)
+
     subscription: SubscriptionData | None = Field(
         default=None,
         description="The merchant's subscription in this environment (plan, interval, status, "

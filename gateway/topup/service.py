@@ -316,6 +316,13 @@ def send_params(
     return Prepared(outcome, params, shown, windows, alerting, fulfilment)
 
 
+def _wallet_after(applied: Any) -> int | None:
+    """The merchant wallet's balance after the send, as its debit returned it (a send that
+    fails at once is covered but takes nothing, so this is its balance too)."""
+    debited = applied.one(DEBIT)
+    return None if debited is None else int(debited["balance_cents"])
+
+
 def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
     """What a delivered send says of its voucher mail before its write: ``off`` (the send or
     the merchant turned it off), ``held`` (over a cap) or the status it is written with."""
@@ -337,6 +344,7 @@ async def _apply(
         platform=body.platform,
         amount_cents=body.amount_cents,
         new_balance_cents=None if recipient is None else int(recipient["balance_cents"]),
+        wallet_balance_cents=_wallet_after(applied),
     ).model_dump()
     if fulfilment is not None:
         data["fulfilment"] = fulfilment

@@ -218,6 +218,7 @@ class Code(IntEnum):
     TELEGRAM_UPDATE_MALFORMED = 4560
     TELEGRAM_UPDATES_RATE_LIMITED = 4561
     TELEGRAM_NOT_CONFIGURED = 4562
+    FORM_BODY_INVALID = 4610
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -422,6 +423,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.TELEGRAM_NOT_CONFIGURED: CodeInfo(
         404,
         "No Telegram bot here: set AITOPUP_TELEGRAM_BOT_TOKEN and AITOPUP_TELEGRAM_WEBHOOK_SECRET",
+    ),
+    Code.FORM_BODY_INVALID: CodeInfo(
+        400, "Form body is not UTF-8 application/x-www-form-urlencoded, or repeats a field"
     ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,

@@ -4,12 +4,16 @@ The one set of rules for a request body, whichever door it comes through (the RE
 MCP door at ``/mcp``, the dashboard's forms): at most a given size, never trusting
 ``Content-Length`` alone (3004); JSON with no key repeated in an object (3101) and nested at most
 ``MAX_DEPTH`` levels (3102); no NUL in any string of the body or the query (3103, see
-``text``). Instants inside are ``timestamps.Instant``, bounded 1970..9999.
+``text``). Instants inside are ``timestamps.Instant``, bounded 1970..9999. A route that takes
+forms as well (``forms=True``: the paths other APIs' clients post forms to) reads
+``application/x-www-form-urlencoded`` by the same size cap, each field once (4610), its values
+validated as strings are (``"2000"`` an integer, ``"20.5"`` not).
 """
 
 import json
 import re
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -18,7 +22,17 @@ from .codes import Code
 from .envelope import ApiError, validation_details
 from .text import holds_nul, query_holds_nul
 
-__all__ = ["MAX_DEPTH", "check_cursor", "decode_json", "read_capped", "read_json", "read_query"]
+__all__ = [
+    "FORM",
+    "MAX_DEPTH",
+    "MAX_FORM_FIELDS",
+    "check_cursor",
+    "decode_form",
+    "decode_json",
+    "read_capped",
+    "read_json",
+    "read_query",
+]
 
 # Far more than any body the gateway takes needs (a key's policy with its limits is four levels,
 # an MCP call adds three around its arguments), far less than what overflows a recursive parser
@@ -101,11 +115,50 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+FORM = "application/x-www-form-urlencoded"
+# More fields than any form a route takes has: a bound on what an outsider makes us parse.
+MAX_FORM_FIELDS = 50
+
+
+def decode_form(raw: bytes) -> dict[str, str]:
+    """A form body's fields, each once (``FORM_BODY_INVALID`` otherwise), no NUL in any."""
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8", errors="strict"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(Code.FORM_BODY_INVALID) from None
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ApiError(Code.FORM_BODY_INVALID)
+    if holds_nul(found):
+        raise ApiError(Code.TEXT_HOLDS_NUL)
+    return found
+
+
 async def read_json(
-    request: Request, model: type[M], *, limit: int, context: dict[str, Any] | None = None
+    request: Request,
+    model: type[M],
+    *,
+    limit: int,
+    context: dict[str, Any] | None = None,
+    forms: bool = False,
 ) -> tuple[M, dict[str, Any]]:
-    """The validated model and the decoded object (for fingerprints)."""
+    """The validated model and the decoded object (for fingerprints); with ``forms``, a form
+    body too."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if forms and media_type == FORM:
+        fields = decode_form(await read_capped(request, limit))
+        try:
+            return model.model_validate_strings(fields, context=context), dict(fields)
+        except ValidationError as exc:
+            raise ApiError(
+                Code.VALIDATION_FAILED, data={"errors": validation_details(exc)}
+            ) from None
     if media_type != "application/json":
         raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE)
     decoded = decode_json(await read_capped(request, limit))

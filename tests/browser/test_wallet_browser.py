@@ -239,7 +239,7 @@ async def test_the_wallet_offers_each_enabled_channel_and_staging_pays_it_in_the
 
         # Live offers the channels with credentials the operator enabled there, by their names.
         await page.get_by_role("button", name="Live").click()
-        await expect(page.locator("h1 .status")).to_have_text("live")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Wallet · Live")
         await page.goto("/dashboard/wallet")
         assert await _pay_with(page) == [
             "epay: Epay",

@@ -84,6 +84,7 @@ async def test_staging_and_live_never_see_each_other(
         "currency": "USD",
         "low_balance_threshold_cents": 0,
         "subscription": None,
+        "balance": 49.0,
     }
     # The recipient's staging wallet is not the live one either: both hold one credit.
     assert sent.json()["data"]["new_balance_cents"] == 100

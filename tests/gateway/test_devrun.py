@@ -18,11 +18,22 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from gateway import devrun
+from gateway.admin import channels as channel_admin
+from gateway.admin import plans as plan_admin
+from gateway.admin.audit import Call
+from gateway.billing import providers
+from gateway.billing.channel_schemas import ChannelSet
+from gateway.billing.plan_schemas import PlanUpdate
+from gateway.billing.providers import SANDBOX, STRIPE
 from gateway.devrun import HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW, Supervised, _supervise
-from gateway.operator import create_merchant
+from gateway.operator import command_store, create_key, create_merchant
 from gateway.redis_server import RedisServer, free_port
+from gateway.store.db import Database
+from gateway.store.migrate import upgrade
+from gateway.store.models import AuditRecord
 from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server
@@ -217,12 +228,7 @@ def test_make_run_serves_on_the_port_it_is_given(
     gateway answers a send on that port, the CLI beside it learns the URL, and Ctrl-C (SIGINT to
     the process group) stops every process it started."""
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "AITOPUP_REDIS_URL": private_redis.url,
-        "AITOPUP_LOG_LEVEL": "WARNING",
-    }
+    env = _run_env(tmp_path, private_redis)
     with subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
         cwd=tmp_path,
@@ -256,6 +262,12 @@ def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> 
             timeout=10,
         )
         assert reply.json()["code"] == 1001, reply.text
+        plans = httpx.get(
+            f"{base}/api/public/v1/subscription/plans",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert [p["id"] for p in plans.json()["data"]] == ["plan_demo_pro"], plans.text
         assert (tmp_path / ".aitopup" / "gateway-url").read_text().strip() == base
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -422,3 +434,67 @@ def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             assert proc.wait(timeout=30) == 0
+
+
+async def _staging_offer(settings: Settings, key: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """What a staging merchant is offered, asked as its key asks: the channels it may pay
+    through and the plans on sale."""
+    async with (
+        live_server(settings) as root,
+        httpx.AsyncClient(
+            base_url=f"{root}/api/public/v1", headers={"Authorization": f"Bearer {key}"}
+        ) as api,
+    ):
+        info = await api.get("/billing/topup-info")
+        plans = await api.get("/subscription/plans")
+    assert info.status_code == 200 and plans.status_code == 200, (info.text, plans.text)
+    channels = [c["channel"] for c in info.json()["data"]["channels"]]
+    return channels, plans.json()["data"]
+
+
+async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A fresh store offered only the sandbox and Stripe, and no plan: ``make run`` seeds the
+    demo plans and every channel's sandbox in staging; a second start adds nothing, and what an
+    operator turned off stays off."""
+    fresh = settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"}
+    )
+    await asyncio.to_thread(upgrade, fresh.database_url)
+    merchant = await asyncio.to_thread(create_merchant, fresh, "seeded")
+    _, _, key = await asyncio.to_thread(create_key, fresh, "staging", merchant.id)
+    with_pages = [p.name for p in providers.all_providers() if p.kinds]
+    assert len(with_pages) > 2  # more than the sandbox and Stripe to offer
+
+    seeded = await asyncio.to_thread(devrun.seed_staging, fresh)
+    assert seeded == [
+        *(f"channel {name}" for name in with_pages if name not in (SANDBOX, STRIPE)),
+        "plan Pro",
+    ]
+    channels, plans = await _staging_offer(fresh, key)
+    assert channels == with_pages
+    [pro] = plans
+    shape = dict(devrun.DEMO_PLANS)["plan_demo_pro"]
+    assert pro == {"id": "plan_demo_pro", "currency": "USD", **shape}
+
+    # An operator stops selling the plan and turns a channel off; the next starts keep that.
+    call = Call("ops", "set", "PUT", "/", None)
+    async with command_store(fresh) as db:
+        audited = await _audit_lines(db)
+        await plan_admin.update_plan(db, fresh, call, pro["id"], PlanUpdate(active=False))
+        turned_off = with_pages[-1]
+        await channel_admin.set_channel(
+            db, fresh, call, turned_off, "staging", ChannelSet(enabled=False)
+        )
+    for _ in range(2):
+        assert await asyncio.to_thread(devrun.seed_staging, fresh) == []
+    channels, plans = await _staging_offer(fresh, key)
+    assert channels == [name for name in with_pages if name != turned_off] and plans == []
+    async with command_store(fresh) as db:
+        assert await _audit_lines(db) == audited + 2  # the operator's two, no seed again
+
+
+async def _audit_lines(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(AuditRecord))).scalar_one())

@@ -47,6 +47,7 @@ async def test_packs_are_seeded_and_not_captured_by_topup_lookup(
         "credits": 5000,
         "credit_cents": 500,
         "popular": False,
+        "price": 5.0,
     }
     assert by_id["pack_pro"]["credit_cents"] == 2500
     assert by_id["pack_pro"]["popular"] is True

@@ -182,6 +182,11 @@ async def test_staging_sandbox_checkout_end_to_end_without_stripe(
     link = urlsplit(data["checkout_url"])
     assert link.path == f"/api/public/v1/billing/sandbox/checkout/{data['order_id']}"
 
+    # Not paid yet: the history says nothing was paid, and what the order charges.
+    [unpaid] = (await client.get("/billing/history", headers=merchant.headers)).json()["data"]
+    assert (unpaid["status"], unpaid["amount_paid_cents"]) == ("pending", 0)
+    assert (unpaid["amount_due_cents"], unpaid["channel"]) == (2000, "sandbox")
+
     # The payer opens the link (no API key: it is a browser) and presses Pay.
     page = await client.get(data["checkout_url"])
     assert page.status_code == 200
@@ -202,6 +207,7 @@ async def test_staging_sandbox_checkout_end_to_end_without_stripe(
     history = await client.get("/billing/history", headers=merchant.headers)
     [item] = history.json()["data"]
     assert (item["status"], item["amount_paid_cents"]) == ("completed", 2000)
+    assert item["amount_due_cents"] == 2000
     assert item["completed_at"] is not None
     [event] = await events_of(db, merchant.merchant_id, "wallet.credited")
     assert event["env"] == "staging"

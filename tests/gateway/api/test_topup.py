@@ -46,6 +46,7 @@ async def test_send_delivers_and_replies_with_the_envelope(
         "currency": "USD",
         "low_balance_threshold_cents": 0,
         "subscription": None,
+        "balance": 980.0,
     }
 
 
@@ -230,3 +231,31 @@ async def events_of(db: Database, merchant_id: str) -> list[str]:
             select(Event.type).where(Event.merchant_id == merchant_id).order_by(Event.id)
         )
         return [r.type for r in rows]
+
+
+async def test_the_send_reply_names_whose_balance_each_figure_is(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    """``new_balance_cents`` is the recipient's; ``wallet_balance_cents`` the merchant's own
+    wallet after the send, as ``GET /balance`` then says it: debited when delivered or waiting,
+    untouched when it failed at once."""
+    merchant = await make_merchant()
+    start = (await client.get("/balance", headers=merchant.headers)).json()["data"]
+    for email, amount, taken, status in (
+        ("w@example.com", 1000, 1000, 200),
+        ("w+fail@example.com", 700, 0, 402),
+        ("w+pending@example.com", 300, 300, 202),
+        ("w@example.com", 250, 250, 200),
+    ):
+        reply = await client.post(
+            "/topup/send",
+            json={**SEND, "recipient_email": email, "amount_cents": amount},
+            headers=merchant.headers,
+        )
+        assert reply.status_code == status, reply.text
+        data = reply.json()["data"]
+        now = (await client.get("/balance", headers=merchant.headers)).json()["data"]
+        assert data["wallet_balance_cents"] == now["balance_cents"]
+        assert start["balance_cents"] - now["balance_cents"] == taken
+        start = now
+    assert data["new_balance_cents"] == 1250  # the recipient's two deliveries

@@ -2,6 +2,8 @@
 sends the browser back with a fixed sentence; a second check-in, a bad number of days and a
 clock past its bound change nothing; live has no clock."""
 
+from html import unescape
+
 import httpx
 import pytest
 from sqlalchemy import select, update
@@ -43,6 +45,9 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     shown = await _after(account.client, moved)
     assert "(1 day ahead of real time)" in shown
+    # A relative time on the page ("in 2 d") is real time's, and the page says so.
+    assert 'id="clock-relative">Relative times on this page' in shown
+    assert "count from real time, not from this clock." in unescape(shown)
     assert 'id="checkin-button"' in shown  # the next day opened
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     assert "(2 days ahead of real time)" in await _after(account.client, moved)

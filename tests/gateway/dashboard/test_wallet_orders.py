@@ -93,3 +93,30 @@ async def test_orders_of_another_merchant_are_not_found(sign_up: SignUp) -> None
     assert mine.status_code == 303  # a sandbox order is not looked up anywhere: nothing changes
     page = await owner.client.get(f"{WALLET}?status=pending")
     assert order_id in history(page.text)
+
+
+async def test_the_history_names_the_channel_and_shows_what_was_paid(
+    sign_up: SignUp, client: httpx.AsyncClient
+) -> None:
+    """An order not yet paid shows $0.00 paid, beside what it charges; once paid, what was
+    paid. Each names the channel it goes through (in staging, the sandbox stands in)."""
+    account = await sign_up()
+    reply = await account.post(
+        "/wallet/checkout", {"pack_id": "pack_pro", "channel": "stripe"}, page=WALLET
+    )
+    assert reply.status_code == 303, reply.text
+    location = reply.headers["location"]
+    order_id = urlsplit(location).path.rsplit("/", 1)[-1]
+
+    def row_of(html: str) -> str:
+        found = re.search(rf"<tr>\s*<td><code>{order_id}</code>.*?</tr>", unescape(html), re.S)
+        assert found is not None
+        return re.sub(r"\s+", " ", found.group(0))
+
+    unpaid = row_of((await account.client.get(WALLET)).text)
+    assert "(through stripe, sandbox)" in unpaid
+    assert '<td class="num">$0.00 <span class="muted">(of $20.00)</span></td>' in unpaid
+
+    assert (await client.post(location.replace("?", "/pay?"))).status_code == 303
+    paid = row_of((await account.client.get(WALLET)).text)
+    assert '<td class="num">$20.00</td>' in paid and "(through stripe, sandbox)" in paid

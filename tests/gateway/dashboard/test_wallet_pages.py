@@ -63,6 +63,8 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
     assert _balance(reply.text) == "$1,000.00"  # the staging wallet starts funded
     for pack in ("pack_starter", "pack_pro", "pack_business"):
         assert f'value="{pack}"' in reply.text
+    # A pack's credits named as such, beside what they are in the wallet's currency.
+    assert "Pro: $20.00 for 25,000 credits ($25.00 of credit) (popular)" in unescape(reply.text)
     assert "No checkouts or redemptions yet." in reply.text
     assert _table(reply.text, "ledger").count("initial_funding") == 1
     # Styled as the other tables: a type label, money as elsewhere, the one date format.
@@ -73,6 +75,16 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
         r'<td class="hide-narrow">\d{4}-\d\d-\d\d \d\d:\d\d UTC \(just now\)</td>', ledger
     )
     assert ledger.count('<th scope="col"') == 6
+
+
+async def test_the_wallet_says_who_makes_plans_and_chooses_channels(sign_up: SignUp) -> None:
+    """A person who sees no plan, or misses a channel, learns whom to ask: the operator."""
+    account = await sign_up()
+    page = unescape((await account.client.get(WALLET)).text)
+    said = re.search(r'<p class="muted" id="who-offers">([^<]+)</p>', page)
+    assert said is not None
+    assert "operator makes the packs and plans" in said.group(1)
+    assert "chooses the payment channels" in said.group(1)
 
 
 async def test_buying_a_pack_pays_through_the_sandbox_checkout(

@@ -47,4 +47,4 @@ async def test_every_door_reads_the_same_balance_and_held_amount(
     assert rest_balance["held_cents"] == 1500
     assert mcp_balance == rest_balance
     assert (_figure(overview, "available"), _figure(overview, "held")) == (8_500, 1500)
-    assert funded == {**rest_balance, "balance_cents": 8_501}
+    assert funded == {**rest_balance, "balance_cents": 8_501, "balance": 85.01}

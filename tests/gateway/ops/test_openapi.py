@@ -22,6 +22,7 @@ NOT_DESCRIBED = {
     "/docs",
     "/llms.txt",
     "/changelog",
+    "/changelog.md",
     "/metrics",
     "/mcp",
 }
@@ -138,3 +139,12 @@ async def test_the_spec_and_the_guide_are_built_once(
         again = [(await http.get(path)).content for path in (*paths, *paths)]
     assert built == {"build": 1, "llms_txt": 1}
     assert again == first + first
+
+
+async def test_the_send_reply_says_whose_balance_each_figure_is(
+    ops_client: httpx.AsyncClient,
+) -> None:
+    spec = (await ops_client.get("/api/public/v1/openapi.json")).json()
+    fields = spec["components"]["schemas"]["SendData"]["properties"]
+    assert "recipient's balance" in fields["new_balance_cents"]["description"]
+    assert "merchant's own wallet" in fields["wallet_balance_cents"]["description"]

@@ -78,7 +78,7 @@ async def test_approve_deny_and_expiry_end_to_end(
     assert await _balance(hook_client, agent) == {
         "env": "staging", "balance_cents": 47_500, "held_cents": 2_500, "currency": "USD",
         "low_balance_threshold_cents": 0,
-        "subscription": None,
+        "subscription": None, "balance": 475.0,
     }  # fmt: skip
     assert await _daily(db, agent) == [2_500]
     await wait_until(lambda: _has(events, "topup.approval_required"))

@@ -13,7 +13,7 @@ from gateway.store.db import Database
 from gateway.store.models import Fulfilment
 from gateway.topup import fulfilling
 from gateway.upstreams import work
-from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.upstreams import (
     MakeUpstreamMerchant,
     NewApiStandIn,
@@ -39,6 +39,7 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
     data = body["data"]
     assert data["fulfilment"]["provider"] == "newapi"
     assert data["new_balance_cents"] == 250  # the recipient's wallet, credited in the record
+    assert data["wallet_balance_cents"] == await merchant_balance(db, merchant)  # the merchant's
     reference = data["fulfilment"]["reference"]
     assert len(reference) <= 20 and txn.removeprefix("txn_").startswith(reference)
     # A key made without a policy reveals the code.
