@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from . import (
     agent_payments,
     apps,
+    auto_top_up,
     billing,
     billing_profile,
     checkin,
@@ -55,4 +56,5 @@ def public_routes() -> list[BaseRoute]:
         *orders.routes,
         *exports.routes,
         *checkin.routes,
+        *auto_top_up.routes,
     ]

@@ -212,6 +212,10 @@ class Code(IntEnum):
     TELEGRAM_UPDATE_MALFORMED = 4560
     TELEGRAM_UPDATES_RATE_LIMITED = 4561
     TELEGRAM_NOT_CONFIGURED = 4562
+    AUTO_TOP_UP_NOT_FOUND = 4580
+    AUTO_TOP_UP_NO_PAYMENT_METHOD = 4581
+    AUTO_TOP_UP_INVALID = 4582
+    AUTO_TOP_UP_CHANNEL_UNAVAILABLE = 4583
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -410,6 +414,19 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.TELEGRAM_NOT_CONFIGURED: CodeInfo(
         404,
         "No Telegram bot here: set AITOPUP_TELEGRAM_BOT_TOKEN and AITOPUP_TELEGRAM_WEBHOOK_SECRET",
+    ),
+    Code.AUTO_TOP_UP_NOT_FOUND: CodeInfo(404, "No auto top-up is set for this wallet"),
+    Code.AUTO_TOP_UP_NO_PAYMENT_METHOD: CodeInfo(
+        409,
+        "Save a payment method first (POST /wallet/auto-top-up/setup): auto top-up charges it",
+    ),
+    Code.AUTO_TOP_UP_INVALID: CodeInfo(
+        422,
+        "Give a threshold and a monthly cap, and exactly one of target_cents (above the "
+        "threshold) or amount_cents",
+    ),
+    Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE: CodeInfo(
+        409, "Auto top-up in live needs Stripe: the operator has not configured it"
     ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,

@@ -56,6 +56,7 @@ EventType = Literal[
     "endpoint.disabled",
     "endpoint.recovered",
     "delivery.exhausted",
+    "auto_top_up.disabled",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]

@@ -107,6 +107,7 @@ from .messages import (
     PeriodPaid,
     Periods,
     Refunded,
+    SavedCharge,
     SubscriptionRef,
     SubscriptionRequest,
 )
@@ -141,6 +142,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "Refunded",
+    "SavedCharge",
     "SubscriptionRef",
     "SubscriptionRequest",
     "channel_api",
@@ -221,6 +223,8 @@ class Provider(Generic[C]):
     # Whether reconciliation stops asking after a subscription's abandoned first checkout a
     # day past its expiry; False: it asks until the provider says the checkout expired.
     forgets_abandoned: ClassVar[bool] = True
+    # Whether it keeps a payment method for charges with no one present (auto top-up).
+    saves_methods: ClassVar[bool] = False
 
     def default_credentials(self, settings: Settings, env: str) -> C | None:
         """Credentials from the process settings, used when the operator saved none for
@@ -270,4 +274,10 @@ class Provider(Generic[C]):
         raise NotSupported
 
     async def refund(self, ctx: Context[C], order: OrderRef, amount_minor: int) -> Refunded:
+        raise NotSupported
+
+    async def charge_saved(self, ctx: Context[C], req: SavedCharge) -> Charged:
+        """Charge a saved payment method with no one present (providers with
+        ``saves_methods``), idempotent on ``req.key``; a refusal (a decline, a card that asks
+        for its holder) raises ``ProviderError`` with status 402, no answer leaves it unknown."""
         raise NotSupported

@@ -116,6 +116,21 @@ class Charged:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedCharge:
+    """A charge of a payment method the merchant saved, made with no one present (an auto
+    top-up, ``billing.auto_top_up``): ``key`` is the idempotency key, the same for every try
+    of one top-up, so a retry after a lost answer is the same payment, never a second."""
+
+    order_id: str
+    merchant_id: str
+    key: str
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    customer: str | None
+    payment_method: str
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """A payment opened: the page a payer opens, the provider's id of it, its expiry, and what
     is charged if not the order's own amount and currency."""

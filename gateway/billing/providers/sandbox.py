@@ -13,11 +13,36 @@ from typing import ClassVar
 
 from ...mail.links import public_base
 from ...values.settings import Settings
-from .base import Context, NoCredentials, Opened, OrderRef, PaymentRequest, Provider, Refunded
+from .base import (
+    Charged,
+    Context,
+    NoCredentials,
+    Opened,
+    OrderRef,
+    PaymentRequest,
+    Provider,
+    ProviderError,
+    Refunded,
+    SavedCharge,
+)
 
-__all__ = ["PATH", "SANDBOX", "SandboxProvider", "sandbox_token", "sandbox_url"]
+__all__ = [
+    "PATH",
+    "SANDBOX",
+    "TEST_CARDS",
+    "SandboxProvider",
+    "sandbox_token",
+    "sandbox_url",
+]
 
 SANDBOX = "sandbox"
+# The cards a staging merchant may save for auto top-up, named as Stripe's test payment
+# methods are, and what charging each does: succeed, or refuse as Stripe's decline codes say.
+TEST_CARDS: dict[str, tuple[str, str | None]] = {
+    "pm_card_visa": ("Visa •••• 4242", None),
+    "pm_card_chargeDeclined": ("Visa •••• 0002 (declines)", "card_declined"),
+    "pm_card_authenticationRequired": ("Visa •••• 3155 (asks for 3DS)", "authentication_required"),
+}
 PATH = "/api/public/v1/billing/sandbox/checkout"
 
 
@@ -37,6 +62,7 @@ class SandboxProvider(Provider[NoCredentials]):
     settles_late: ClassVar[bool] = False
     stands_in: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
+    saves_methods: ClassVar[bool] = True
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:
         return env == "staging"
@@ -50,3 +76,11 @@ class SandboxProvider(Provider[NoCredentials]):
     ) -> Refunded:
         # No money moved, so none goes back: refunded at once, its id the same for the same ask.
         return Refunded(f"sandbox_re_{order.order_id}_{order.refunded_minor}", "succeeded")
+
+    async def charge_saved(self, ctx: Context[NoCredentials], req: SavedCharge) -> Charged:
+        # No money moves; the card saved says whether the charge succeeds, so a tester can
+        # make auto top-up fail (``TEST_CARDS``).
+        _, refusal = TEST_CARDS.get(req.payment_method, ("", "card_declined"))
+        if refusal is not None:
+            raise ProviderError(f"sandbox card refused: {refusal}", status=402, code=refusal)
+        return Charged(f"pi_sandbox_{req.key}", req.amount_minor, req.currency)
