@@ -26,7 +26,6 @@ The rules, each in one place:
 """
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +65,6 @@ __all__ = [
     "DISABLED",
     "FAILURES_TO_DISABLE",
     "QUEUE",
-    "Tried",
     "attempt",
     "disable",
     "lease_seconds",
@@ -306,13 +304,10 @@ async def setup(
 # --- the runner's try of a due run ---
 
 
-@dataclass(frozen=True, slots=True)
-class Tried:
-    """What a try came to: the run's ``outcome`` (``None``: due again), and the outbox rows it
-    wrote, to wake for."""
-
-    outcome: str | None
-    deliveries: list[str]
+def _tried(outcome: str | None, deliveries: list[str] | None = None) -> Outcome:
+    """What a try came to: the run's outcome as ``status`` (``None``: due again), and the
+    outbox rows it wrote, to wake for."""
+    return Outcome(Code.SUCCESS, status=outcome, deliveries=deliveries or [])
 
 
 def _quote(amount: int) -> pricing.Quote:
@@ -467,7 +462,7 @@ async def attempt(
     run: Any,
     real_now: datetime,
     sent: Any = None,
-) -> Tried:
+) -> Outcome:
     """One try of a due run (leased by the runner): claim and write its order once, charge,
     and record what came of it, each in its own transaction, none across the call."""
     async with db.read() as conn:
@@ -477,7 +472,7 @@ async def attempt(
             outcome = await _claim(conn, run, now)
             if outcome is not None:
                 await _settle(conn, run, outcome, real_now)
-                return Tried(outcome, [])
+                return _tried(outcome, [])
         async with db.read() as conn:
             run = (await conn.execute(select(_R).where(_R.c.id == run.id))).one()
     charged = await _charge(db, settings, run, now)
@@ -486,14 +481,14 @@ async def attempt(
     provider = await _provider_of(db, run.order_id)
     async with db.transaction() as conn:
         if isinstance(charged, str):
-            return Tried("refused", await _refused(conn, sealer, run, provider, charged, now))
+            return _tried("refused", await _refused(conn, sealer, run, provider, charged, now))
         if charged is None:
             at = next_try(DELAYS, int(run.attempts) + 1, real_now)
             if at is None:
                 reason = "no answer from the payment channel"
-                return Tried("refused", await _refused(conn, sealer, run, provider, reason, now))
+                return _tried("refused", await _refused(conn, sealer, run, provider, reason, now))
             await settle(conn, QUEUE, run, error="no answer in time", at=at, now=real_now)
-            return Tried(None, [])
+            return _tried(None, [])
         paid = orders.Paid(provider, run.id, charged.amount_minor, charged.currency)
         await orders.note_provider(
             conn, run.order_id, "succeeded", now, payment_id=charged.payment_id
@@ -501,7 +496,7 @@ async def attempt(
         settled = await orders.complete_order(conn, db, run.order_id, paid, now)
         await conn.execute(update(_A).where(_A.c.wallet_id == run.wallet_id).values(failures=0))
         await _settle(conn, run, "credited", real_now)
-        return Tried("credited", list(settled.deliveries))
+        return _tried("credited", list(settled.deliveries))
 
 
 async def _provider_of(db: Database, order_id: str) -> str:

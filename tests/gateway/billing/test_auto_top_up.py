@@ -81,7 +81,7 @@ async def _try_due(db: Database, settings: Settings, merchant: MerchantKey) -> s
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     run = SimpleNamespace(**due[0]._mapping)
     tried = await auto_top_up.attempt(db, settings, sealer, run, utcnow())
-    return tried.outcome
+    return tried.status
 
 
 @pytest.mark.xdist_group("concurrency")
