@@ -21,14 +21,15 @@ PATH = "/wallet/auto-top-up"
 
 async def get_auto_top_up(request: Request) -> Response:
     caller = require_caller(request, "billing")
-    return await answer(request, auto_top_up.read(services(request).db, caller))
+    svc = services(request)
+    return await answer(request, auto_top_up.read(svc.db, svc.settings, caller))
 
 
 async def put_auto_top_up(request: Request) -> Response:
     caller = require_caller(request, "billing")
     svc = services(request)
     body, _ = await read_json(request, AutoTopUpRequest, limit=svc.settings.max_body_bytes)
-    return await answer(request, auto_top_up.save(svc.db, caller, body, utcnow()))
+    return await answer(request, auto_top_up.save(svc.db, svc.settings, caller, body, utcnow()))
 
 
 async def delete_auto_top_up(request: Request) -> Response:

@@ -26,6 +26,7 @@ The rules, each in one place:
 """
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +39,13 @@ from .. import outbox
 from ..callers import Caller
 from ..mail import alerts
 from ..mail import rows as mail_rows
+from ..mail.links import public_base
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
 from ..store.queue import Queue, next_try, settle
 from ..store.raw import raw
-from ..values.clock import new_id, rfc3339
+from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
@@ -56,7 +58,7 @@ from .auto_top_up_schemas import (
     SetupRequest,
 )
 from .auto_top_up_schemas import AutoTopUpRun as RunData
-from .providers import NoCredentials, SavedCharge
+from .providers import STRIPE, MethodSetup, NoCredentials, SavedCharge
 from .providers.sandbox import SANDBOX, TEST_CARDS
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "setup",
 ]
 
+log = logging.getLogger(__name__)
+
 _A = table_of(AutoTopUp)
 _R = table_of(AutoTopUpRun)
 _W = table_of(Wallet)
@@ -88,6 +92,7 @@ QUEUE = Queue(_R, due=DUE, done=DONE, failed=FAILED)
 # Before each try while the provider's answer is not known; past the last, the run is failed.
 DELAYS = (0.0, 30.0, 120.0, 600.0, 3600.0)
 RECENT_RUNS = 10
+WALLET_PAGE = "/dashboard/wallet"  # where a setup lands back, and the owners' mail links
 LEASE_MARGIN_SECONDS = 5.0
 
 
@@ -189,10 +194,45 @@ async def _arm(conn: AsyncConnection, wallet_id: str) -> None:
     await conn.execute(update(_W).where(_W.c.id == wallet_id).values(auto_top_up_below=below))
 
 
-async def read(db: Database, caller: Caller) -> Outcome:
-    """The wallet's auto top-up (``AutoTopUpData``) and its latest runs."""
+async def read(db: Database, settings: Settings, caller: Caller) -> Outcome:
+    """The wallet's auto top-up (``AutoTopUpData``) and its latest runs; a setup left open at
+    the provider is looked up first, and its method saved once it is complete."""
+    await _complete_setup(db, settings, caller)
     async with db.read() as conn:
         return Outcome(Code.SUCCESS, await _reply(conn, caller.env, caller.wallet_id))
+
+
+async def _complete_setup(db: Database, settings: Settings, caller: Caller) -> None:
+    """The method a setup left open saved, if it is complete; a provider that does not answer
+    leaves it open, to be asked again on the next read or save."""
+    async with db.read() as conn:
+        row = (await conn.execute(select(_A).where(_A.c.wallet_id == caller.wallet_id))).first()
+    if row is None or row.setup_ref is None:
+        return
+    provider = providers.get(row.provider or "")
+    if provider is None or not provider.saves_methods:
+        return
+    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    if credentials is None:
+        return
+    try:
+        async with channels.context(settings, caller.env, credentials) as ctx:
+            saved = await provider.saved_method(ctx, row.setup_ref)
+    except ApiError:
+        log.warning("setup %s of wallet %s not read", row.setup_ref, caller.wallet_id)
+        return
+    if saved is None:
+        return
+    async with db.transaction() as conn:
+        await _save_method(
+            conn,
+            caller,
+            utcnow(),
+            provider=provider.name,
+            method=saved.payment_method,
+            label=saved.label,
+            customer=saved.customer,
+        )
 
 
 def _check(body: AutoTopUpRequest) -> None:
@@ -217,10 +257,14 @@ def _blank(caller: Caller, now: datetime) -> dict[str, Any]:
     }
 
 
-async def save(db: Database, caller: Caller, body: AutoTopUpRequest, now: datetime) -> Outcome:
+async def save(
+    db: Database, settings: Settings, caller: Caller, body: AutoTopUpRequest, now: datetime
+) -> Outcome:
     """Set the wallet's auto top-up; enabling it needs a saved payment method
-    (``AUTO_TOP_UP_NO_PAYMENT_METHOD``). Saving counts its failures back to zero."""
+    (``AUTO_TOP_UP_NO_PAYMENT_METHOD``; a setup completed since is looked up first). Saving
+    counts its failures back to zero."""
     _check(body)
+    await _complete_setup(db, settings, caller)
     values = {
         "enabled": body.enabled,
         "threshold_cents": body.threshold_cents,
@@ -271,6 +315,7 @@ async def _save_method(
         "payment_method_ref": method,
         "payment_method_label": label,
         "customer_ref": customer,
+        "setup_ref": None,
         "failures": 0,
         "disabled_reason": None,
         "updated_at": now,
@@ -298,7 +343,27 @@ async def setup(
             Code.SUCCESS,
             SetupData(status="saved", provider=SANDBOX, url=None, payment_method=saved),
         )
-    raise ApiError(Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE)
+    provider = providers.get(STRIPE)
+    assert provider is not None
+    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    if credentials is None:
+        raise ApiError(Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE)
+    req = MethodSetup(
+        merchant_id=caller.merchant_id,
+        wallet_id=caller.wallet_id,
+        return_url=f"{public_base(settings)}{WALLET_PAGE}",
+        key=new_id("atus"),
+    )
+    async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+        opened = await provider.open_setup(ctx, req)
+    values = {"provider": provider.name, "setup_ref": opened.session_id, "updated_at": now}
+    async with db.transaction() as conn:
+        stmt = upsert(_A).values({**_blank(caller, now), **values})
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[_A.c.wallet_id], set_=values))
+    return Outcome(
+        Code.SUCCESS,
+        SetupData(status="open", provider=provider.name, url=opened.url, payment_method=None),
+    )
 
 
 # --- the runner's try of a due run ---

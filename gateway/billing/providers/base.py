@@ -98,6 +98,7 @@ from .messages import (
     Kind,
     Looked,
     LookState,
+    MethodSetup,
     Notice,
     NoticeState,
     Opened,
@@ -108,6 +109,8 @@ from .messages import (
     Periods,
     Refunded,
     SavedCharge,
+    SavedMethod,
+    SetupOpened,
     SubscriptionRef,
     SubscriptionRequest,
 )
@@ -126,6 +129,7 @@ __all__ = [
     "Kind",
     "LookState",
     "Looked",
+    "MethodSetup",
     "NoCredentials",
     "NotSupported",
     "Notice",
@@ -143,6 +147,8 @@ __all__ = [
     "ProviderError",
     "Refunded",
     "SavedCharge",
+    "SavedMethod",
+    "SetupOpened",
     "SubscriptionRef",
     "SubscriptionRequest",
     "channel_api",
@@ -274,6 +280,14 @@ class Provider(Generic[C]):
         raise NotSupported
 
     async def refund(self, ctx: Context[C], order: OrderRef, amount_minor: int) -> Refunded:
+        raise NotSupported
+
+    async def open_setup(self, ctx: Context[C], req: MethodSetup) -> SetupOpened:
+        """The page where a payment method is saved (providers with ``saves_methods``)."""
+        raise NotSupported
+
+    async def saved_method(self, ctx: Context[C], session_id: str) -> SavedMethod | None:
+        """The method setup ``session_id`` saved, or ``None`` while it is not complete."""
         raise NotSupported
 
     async def charge_saved(self, ctx: Context[C], req: SavedCharge) -> Charged:
