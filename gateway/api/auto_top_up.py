@@ -4,6 +4,7 @@ charges (``billing.auto_top_up``). Scope ``billing``, the wallet of the key's en
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import auto_top_up
 from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
@@ -43,7 +44,10 @@ async def post_setup(request: Request) -> Response:
     body = SetupRequest()
     if request.headers.get("content-length", "0") != "0":
         body, _ = await read_json(request, SetupRequest, limit=svc.settings.max_body_bytes)
-    return await answer(request, auto_top_up.setup(svc.db, svc.settings, caller, body, utcnow()))
+    # Live opens a page at Stripe: the merchant's bucket of payment calls, as a checkout's.
+    decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
+    operation = auto_top_up.setup(svc.db, svc.settings, caller, body, utcnow())
+    return await answer(request, operation, headers=decision.headers())
 
 
 routes = [
@@ -105,6 +109,7 @@ routes = [
                 *BODY_ERRORS,
                 Code.AUTO_TOP_UP_INVALID,
                 Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE,
+                Code.PAYMENT_CALLS_RATE_LIMITED,
             ),
         ),
     ),

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import merchant_limits
 from ..billing import auto_top_up
 from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
 from ..billing.providers.sandbox import TEST_CARDS
@@ -99,6 +100,7 @@ async def set_up_card(request: Request) -> Response:
     svc = services(request)
     card = field(data, "card", 60).strip() or None
     try:
+        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
         opened = auto_top_up.setup(
             svc.db, svc.settings, viewer.caller, SetupRequest(payment_method=card), utcnow()
         )
