@@ -492,6 +492,8 @@ async def _charge(db: Database, settings: Settings, run: Any, now: datetime) -> 
     provider = providers.get(row.provider or "")
     if provider is None or not provider.saves_methods:
         return "payment channel unavailable"
+    if provider.stands_in != (run.env == sandbox_clock.STAGING):
+        return "payment channel unavailable"  # staging charges the sandbox, live never does
     credentials = await channels.credentials_for(db, settings, provider, run.env)
     if credentials is None:
         if run.env != sandbox_clock.STAGING:
