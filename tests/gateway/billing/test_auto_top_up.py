@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.billing import auto_top_up
+from gateway.mail.content import compose
 from gateway.store.db import Database
 from gateway.store.models import AutoTopUpRun, FundingOrder, Mail, Receipt, Wallet, table_of
 from gateway.values.clock import utcnow
@@ -223,8 +224,17 @@ async def test_three_refusals_in_a_row_turn_it_off_and_say_so(
                 .where(_O.c.merchant_id == merchant.merchant_id, _O.c.status == "failed")
             )
         ).scalar_one()
-    assert len(mails) == 1 and owner
     assert failed == 3
+    [mail] = mails
+    sealer = Sealer(settings.secret_key.get_secret_value().encode())
+    async with db.read() as conn:
+        message = await compose(
+            conn, sealer, mail, base_url="https://gw.example", link_ttl_seconds=60, now=utcnow()
+        )
+    assert message is not None and message.to == owner
+    assert message.rendered.subject == "Auto top-up turned off (staging)"
+    assert "refused 3 times in a row" in message.rendered.text
+    assert message.link == "https://gw.example/dashboard/wallet"
     # Off: a crossing writes nothing more, and nothing was credited.
     await _send(client, merchant, 6_000)
     assert len(await _runs(db, merchant)) == 3
