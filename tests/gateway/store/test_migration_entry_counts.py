@@ -49,7 +49,7 @@ async def test_0016_counts_each_wallets_entries_and_goes_back(
         async with db.engine.begin() as conn:
             for sql in _ROWS:
                 await conn.execute(text(sql), {"at": utcnow()})
-            assert await conn.run_sync(differences, TABLES, LATER) != []  # the check sees the change
+            assert await conn.run_sync(differences, TABLES, LATER) != []  # the check sees it
         assert await unbalanced_wallets(db, counted=False) == []
 
         await asyncio.to_thread(upgrade, url, "0016")
