@@ -27,6 +27,7 @@ The rules, each in one place:
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -466,7 +467,11 @@ async def _refused(
 ) -> list[str]:
     """A charge refused: its order failed, its part of the month given back, the failure
     counted; the third in a row turns auto top-up off."""
-    await orders.fail_order(conn, run.order_id, reason, now, provider=provider)
+    failed = await orders.fail_order(conn, run.order_id, reason, now, provider=provider)
+    if failed.result == "not_pending":
+        # Another try of this run (a lease that lapsed) recorded it first: counted once.
+        await _settle(conn, run, "refused", now, reason)
+        return []
     await conn.execute(_release_cap(run.wallet_id, run.month, run.amount_cents))
     failures = (
         await conn.execute(
@@ -528,7 +533,7 @@ async def attempt(
     sealer: Sealer,
     run: Any,
     real_now: datetime,
-    sent: Any = None,
+    sent: Callable[[], None] | None = None,
 ) -> Outcome:
     """One try of a due run (leased by the runner): claim and write its order once, charge,
     and record what came of it, each in its own transaction, none across the call."""
