@@ -31,6 +31,7 @@ from .store.types import UTCDateTime
 from .values.clock import new_id, rfc3339, utcnow
 
 __all__ = [
+    "AUTO_TOP_UP",
     "BALANCE_MARK",
     "FULFILMENT",
     "MAIL",
@@ -61,10 +62,17 @@ MAIL = "mail"
 FULFILMENT = "fulfilment"
 REPLAY = "replay"
 REFUND = "refund"
+AUTO_TOP_UP = "auto_top_up"
 TELEGRAM = "telegram"
 MAIL_PREFIX = "mail_"
 TELEGRAM_PREFIX = "tgm_"
-_KIND_BY_PREFIX = {"dlv_": WEBHOOK, MAIL_PREFIX: MAIL, "wrj_": REPLAY, TELEGRAM_PREFIX: TELEGRAM}
+_KIND_BY_PREFIX = {
+    "dlv_": WEBHOOK,
+    MAIL_PREFIX: MAIL,
+    "wrj_": REPLAY,
+    TELEGRAM_PREFIX: TELEGRAM,
+    "atu_": AUTO_TOP_UP,
+}
 # A wake names a kind whose rows were just written: an idle worker waits on it rather than
 # reading its tables often.
 WAKE_CHANNEL = "aitopup:wake"

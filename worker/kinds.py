@@ -5,6 +5,7 @@ A new kind is a row shape (the common columns, ``store.queue``), a handler and a
 
 from collections.abc import Sequence
 
+from .auto_top_ups import AUTO_TOP_UPS
 from .delivery import DELIVERIES
 from .fulfil import FULFILMENTS
 from .kind import Kind
@@ -15,4 +16,12 @@ from .telegram import TELEGRAM
 
 __all__ = ["KINDS"]
 
-KINDS: Sequence[Kind] = (DELIVERIES, MAILS, FULFILMENTS, REPLAY_JOBS, REFUNDS, TELEGRAM)
+KINDS: Sequence[Kind] = (
+    DELIVERIES,
+    MAILS,
+    FULFILMENTS,
+    REPLAY_JOBS,
+    REFUNDS,
+    TELEGRAM,
+    AUTO_TOP_UPS,
+)

@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from . import (
     agent_payments,
     apps,
+    auto_top_up,
     billing,
     billing_profile,
     checkin,
@@ -59,4 +60,5 @@ def public_routes() -> list[BaseRoute]:
         *exports.routes,
         *checkin.routes,
         *policy_templates.routes,
+        *auto_top_up.routes,
     ]

@@ -28,6 +28,7 @@ from keys import Sealer
 from .. import idempotency, outbox
 from ..billing import funding
 from ..callers import Caller
+from ..ledger import refills
 from ..payments import once
 from ..policies import rules
 from ..store.db import Database
@@ -158,7 +159,9 @@ async def charge(
                 made,
                 transaction_id=made.id,
                 status=made.status,
-                deliveries=applied.ids("event_deliveries", "low_deliveries", "paid_deliveries"),
+                deliveries=applied.ids(
+                    "event_deliveries", "low_deliveries", "paid_deliveries", refills.STEP
+                ),
             )
         )
 

@@ -196,7 +196,7 @@ class _OrderFields(BaseModel):
     """What the funding history and the orders both say of one order, meant alike."""
 
     id: str
-    kind: Literal["checkout", "redemption", "invoice", "agent"]
+    kind: Literal["checkout", "redemption", "invoice", "agent", "auto"]
     provider: str = Field(description="Who took the payment: a channel, sandbox or redemption")
     pack_id: str | None
     credits: int

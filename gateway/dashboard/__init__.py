@@ -43,6 +43,7 @@ from . import (
     telegram,
     topups,
     wallet,
+    wallet_auto_top_up,
     wallet_cards,
     webhooks,
 )
@@ -69,6 +70,7 @@ def routes() -> list[BaseRoute]:
         *live.routes,
         *wallet.routes,
         *wallet_cards.routes,
+        *wallet_auto_top_up.routes,
         *webhooks.routes,
         *fulfilment.routes,
         *mailbox.routes,

@@ -34,6 +34,7 @@ from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
 from ..values.clock import new_id
+from . import refills
 
 __all__ = [
     "Entry",
@@ -112,7 +113,7 @@ def conditional_debit(refs: Refs, *, entries: int = 1) -> Construct:
         update(_W)
         .where(_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT))
         .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
-        .returning(_W.c.balance_cents)
+        .returning(_W.c.balance_cents, refills.crossed(_W).label(refills.DUE))
     )
 
 

@@ -54,6 +54,8 @@ def subject(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> st
         line = f"Webhook endpoint failing: {values['url']} ({values['env']})"
     elif kind == "endpoint_disabled":
         line = f"Webhook endpoint disabled: {values['url']} ({values['env']})"
+    elif kind == "auto_top_up_disabled":
+        line = f"Auto top-up turned off ({values['env']})"
     elif kind == "approval_request":
         line = f"Approve {values['amount']} to {values['recipient']}? ({values['sender']})"
     else:

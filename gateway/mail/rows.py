@@ -31,6 +31,7 @@ from ..values.clock import new_id
 __all__ = [
     "ACCOUNT",
     "APPROVAL_REQUEST",
+    "AUTO_TOP_UP_DISABLED",
     "ENDPOINT_DISABLED",
     "ENDPOINT_FAILING",
     "FAILED",
@@ -62,6 +63,8 @@ VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password
 ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
 # To an approver of a held send, with a one-time decision link (``topup.approval_links``).
 APPROVAL_REQUEST = "approval_request"
+# To a merchant's owners: its wallet's auto top-up turned off by failures (``billing``).
+AUTO_TOP_UP_DISABLED = "auto_top_up_disabled"
 KINDS = (
     VOUCHER,
     RECIPIENT_LINK,
@@ -69,6 +72,7 @@ KINDS = (
     ENDPOINT_FAILING,
     ENDPOINT_DISABLED,
     APPROVAL_REQUEST,
+    AUTO_TOP_UP_DISABLED,
 )
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 

@@ -4,7 +4,8 @@ A payment is one plan (``store.compose``): the conditional debit of the payer's 
 (nothing is written when it is short), its count in the key's spend windows (the store refuses
 the whole write when one would pass its limit), the kind's own writes (a send's recipient and
 top-up row, a charge's payee and charge row), the ledger entries, the payment's event with its
-deliveries, and ``balance.low`` on crossing (``steps``).
+deliveries, ``balance.low`` on crossing, and an auto top-up's run on crossing its threshold
+(``ledger.refills``) (``steps``).
 
 The parameters are a contract, typed where they are made: every payment supplies ``Paying``
 and ``BalanceLow``, one with an event ``Announcing``, each window it counts in that window's
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from .. import outbox
-from ..ledger import alerts
+from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..policies import spend
 from ..store.compose import Refs, Step, steps
@@ -82,5 +83,6 @@ def payment_steps(
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),
         outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
         alerts.balance_low_steps(DEBIT),
+        refills.refill_steps(DEBIT),
         then,
     )

@@ -210,12 +210,17 @@ Build = Callable[[Refs], Construct]
 @dataclass(frozen=True, slots=True)
 class Step:
     """``many``: the step returns any number of rows (a fan-out), which no later step uses.
-    ``required``: no row from this step refuses the whole write."""
+    ``required``: no row from this step refuses the whole write. ``when``: a flag an earlier
+    step returns, ``(step, column)``, that the construct's own condition holds too; in order,
+    the step is not run unless it is true, so a write that rarely applies (an auto top-up's
+    crossing) costs no statement when it does not. The one statement runs it, and writes
+    nothing, as its condition says."""
 
     name: str
     build: Build
     many: bool = False
     required: bool = False
+    when: tuple[str, str] | None = None
 
 
 class _CteRefs(Refs):
@@ -475,6 +480,11 @@ class Plan:
             if any(not out[source] for source in item.sources):
                 out[item.step.name] = []
                 continue
+            if item.step.when is not None:
+                flag, column = item.step.when
+                if not out[flag] or not out[flag][0][column]:
+                    out[item.step.name] = []
+                    continue
             bound = params
             if item.binds or item.lists:
                 bound = {**params}

@@ -33,7 +33,7 @@ from keys import Sealer, mint_voucher_code
 from .. import idempotency, outbox
 from ..billing import subscriptions
 from ..callers import Caller
-from ..ledger import alerts
+from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..payments import once
@@ -351,7 +351,7 @@ async def _apply(
     if recipient is not None:  # what was written: the mail's status, or none written
         written = applied.one("mail")
         data["mail"] = "off" if written is None else str(written["status"])
-    deliveries = applied.ids("low_deliveries")
+    deliveries = applied.ids("low_deliveries", refills.STEP)
     if outcome not in (lifecycle.PENDING, lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
     if recipient is not None and params["mail_status"] == mail.QUEUED:

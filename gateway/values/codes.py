@@ -219,6 +219,10 @@ class Code(IntEnum):
     TELEGRAM_UPDATES_RATE_LIMITED = 4561
     TELEGRAM_NOT_CONFIGURED = 4562
     FORM_BODY_INVALID = 4610
+    AUTO_TOP_UP_NOT_FOUND = 4580
+    AUTO_TOP_UP_NO_PAYMENT_METHOD = 4581
+    AUTO_TOP_UP_INVALID = 4582
+    AUTO_TOP_UP_CHANNEL_UNAVAILABLE = 4583
 
     WEBHOOK_ENDPOINT_NOT_FOUND = 5001
     WEBHOOK_URL_INVALID = 5002
@@ -426,6 +430,19 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.FORM_BODY_INVALID: CodeInfo(
         400, "Form body is not UTF-8 application/x-www-form-urlencoded, or repeats a field"
+    ),
+    Code.AUTO_TOP_UP_NOT_FOUND: CodeInfo(404, "No auto top-up is set for this wallet"),
+    Code.AUTO_TOP_UP_NO_PAYMENT_METHOD: CodeInfo(
+        409,
+        "Save a payment method first (POST /wallet/auto-top-up/setup): auto top-up charges it",
+    ),
+    Code.AUTO_TOP_UP_INVALID: CodeInfo(
+        422,
+        "Give a threshold and a monthly cap, and exactly one of target_cents (above the "
+        "threshold) or amount_cents",
+    ),
+    Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE: CodeInfo(
+        409, "Auto top-up in live needs Stripe: the operator has not configured it"
     ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,

@@ -163,8 +163,9 @@ class OrderPaid(Payload):
 
     order_id: str = Field(pattern=r"^ord_")
     env: Env
-    kind: Literal["checkout", "invoice", "agent"] = Field(
-        description="agent: an agent paid a 402's challenge itself (MPP, channel mpp)."
+    kind: Literal["checkout", "invoice", "agent", "auto"] = Field(
+        description="agent: an agent paid a 402's challenge itself (MPP, channel mpp); auto: "
+        "the wallet's auto top-up charged its saved payment method."
     )
     provider: str = Field(description="Who took the payment: a channel, or the sandbox.")
     channel: str | None = Field(
@@ -312,6 +313,16 @@ class SubscriptionPaid(SubscriptionEvent):
 
     invoice_id: str = Field(description="The provider's invoice; credited once.")
     credit_cents: int = Field(ge=0, description="The plan's credits_included, credited.")
+
+
+class AutoTopUpDisabled(Payload):
+    """``billing.auto_top_up``: a wallet's auto top-up turned off by refusals in a row."""
+
+    wallet_env: str = Field(description="The wallet's environment: staging or live.")
+    failures: int = Field(ge=1, description="Refusals in a row that turned it off.")
+    reason: str = Field(description="The last refusal, in the product's words.")
+    disabled_at: Rfc3339
+    last_run_id: str = Field(pattern=r"^atu_")
 
 
 _TXN = {
@@ -603,6 +614,20 @@ EVENTS: tuple[EventSpec, ...] = (
             "endpoint_id": _ENDPOINT,
             "failed_attempts": 2,
             "recovered_at": "2026-11-26T12:00:35Z",
+        },
+    ),
+    EventSpec(
+        "auto_top_up.disabled",
+        AutoTopUpDisabled,
+        "A wallet's auto top-up was turned off: its saved payment method was refused three "
+        "times in a row. The owners are mailed too; nothing is charged until it is saved again.",
+        DATED_2026_11_25,
+        {
+            "wallet_env": "live",
+            "failures": 3,
+            "reason": "payment refused: card_declined",
+            "disabled_at": "2026-11-26T12:00:00Z",
+            "last_run_id": "atu_txn_0mk3x7q2a1b2c3d4e5f6g7h8",
         },
     ),
     EventSpec(

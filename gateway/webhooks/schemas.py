@@ -57,6 +57,7 @@ EventType = Literal[
     "endpoint.recovered",
     "delivery.exhausted",
     "delivery.recovered",
+    "auto_top_up.disabled",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]

@@ -104,6 +104,7 @@ from .messages import (
     Kind,
     Looked,
     LookState,
+    MethodSetup,
     Notice,
     NoticeState,
     Opened,
@@ -114,6 +115,9 @@ from .messages import (
     Periods,
     Refunded,
     Renewing,
+    SavedCharge,
+    SavedMethod,
+    SetupOpened,
     SubscriptionRef,
     SubscriptionRequest,
 )
@@ -132,6 +136,7 @@ __all__ = [
     "Kind",
     "LookState",
     "Looked",
+    "MethodSetup",
     "NoCredentials",
     "NotSupported",
     "Notice",
@@ -149,6 +154,9 @@ __all__ = [
     "ProviderError",
     "Refunded",
     "Renewing",
+    "SavedCharge",
+    "SavedMethod",
+    "SetupOpened",
     "SubscriptionRef",
     "SubscriptionRequest",
     "channel_api",
@@ -232,6 +240,8 @@ class Provider(Generic[C]):
     # Whether the gateway renews its subscriptions itself, each period's report made by
     # ``renewal`` (the sandbox, which no one else would renew); else the provider reports them.
     renews_here: ClassVar[bool] = False
+    # Whether it keeps a payment method for charges with no one present (auto top-up).
+    saves_methods: ClassVar[bool] = False
 
     def default_credentials(self, settings: Settings, env: str) -> C | None:
         """Credentials from the process settings, used when the operator saved none for
@@ -286,4 +296,18 @@ class Provider(Generic[C]):
         raise NotSupported
 
     async def refund(self, ctx: Context[C], order: OrderRef, amount_minor: int) -> Refunded:
+        raise NotSupported
+
+    async def open_setup(self, ctx: Context[C], req: MethodSetup) -> SetupOpened:
+        """The page where a payment method is saved (providers with ``saves_methods``)."""
+        raise NotSupported
+
+    async def saved_method(self, ctx: Context[C], session_id: str) -> SavedMethod | None:
+        """The method setup ``session_id`` saved, or ``None`` while it is not complete."""
+        raise NotSupported
+
+    async def charge_saved(self, ctx: Context[C], req: SavedCharge) -> Charged:
+        """Charge a saved payment method with no one present (providers with
+        ``saves_methods``), idempotent on ``req.key``; a refusal (a decline, a card that asks
+        for its holder) raises ``ProviderError`` with status 402, no answer leaves it unknown."""
         raise NotSupported

@@ -117,6 +117,52 @@ class Charged:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedCharge:
+    """A charge of a payment method the merchant saved, made with no one present (an auto
+    top-up, ``billing.auto_top_up``): ``key`` is the idempotency key, the same for every try
+    of one top-up, so a retry after a lost answer is the same payment, never a second."""
+
+    order_id: str
+    merchant_id: str
+    key: str
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    customer: str | None
+    payment_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSetup:
+    """A page where a merchant saves a payment method for charges with no one present (Stripe
+    Checkout in setup mode): for ``merchant_id``'s wallet ``wallet_id``, landing back on
+    ``return_url``; ``key`` makes asking twice the same customer."""
+
+    merchant_id: str
+    wallet_id: str
+    return_url: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetupOpened:
+    """The setup page (``url``), the provider's id of it, and the customer it saves for."""
+
+    url: str
+    session_id: str
+    customer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    """A payment method a setup saved: the provider's id of it, its customer, and what a person
+    reads of it (a card's brand and last four)."""
+
+    payment_method: str
+    customer: str | None
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """A payment opened: the page a payer opens, the provider's id of it, its expiry, and what
     is charged if not the order's own amount and currency."""

@@ -22,6 +22,7 @@ from typing import ClassVar
 from ...mail.links import public_base
 from ...values.settings import Settings
 from .base import (
+    Charged,
     Context,
     NoCredentials,
     Notice,
@@ -31,8 +32,10 @@ from .base import (
     PaymentRequest,
     PeriodNotice,
     Provider,
+    ProviderError,
     Refunded,
     Renewing,
+    SavedCharge,
     SubscriptionRequest,
 )
 
@@ -40,6 +43,7 @@ __all__ = [
     "PATH",
     "SANDBOX",
     "SUBSCRIPTION_PATH",
+    "TEST_CARDS",
     "SandboxProvider",
     "add_interval",
     "period_invoice",
@@ -51,6 +55,13 @@ __all__ = [
 ]
 
 SANDBOX = "sandbox"
+# The cards a staging merchant may save for auto top-up, named as Stripe's test payment
+# methods are, and what charging each does: succeed, or refuse as Stripe's decline codes say.
+TEST_CARDS: dict[str, tuple[str, str | None]] = {
+    "pm_card_visa": ("Visa •••• 4242", None),
+    "pm_card_chargeDeclined": ("Visa •••• 0002 (declines)", "card_declined"),
+    "pm_card_authenticationRequired": ("Visa •••• 3155 (asks for 3DS)", "authentication_required"),
+}
 PATH = "/api/public/v1/billing/sandbox/checkout"
 SUBSCRIPTION_PATH = "/api/public/v1/subscription/sandbox"
 
@@ -106,6 +117,7 @@ class SandboxProvider(Provider[NoCredentials]):
     stands_in: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
     renews_here: ClassVar[bool] = True
+    saves_methods: ClassVar[bool] = True
 
     def enabled_by_default(self, settings: Settings, env: str) -> bool:
         return env == "staging"
@@ -167,3 +179,11 @@ class SandboxProvider(Provider[NoCredentials]):
     ) -> Refunded:
         # No money moved, so none goes back: refunded at once, its id the same for the same ask.
         return Refunded(f"sandbox_re_{order.order_id}_{order.refunded_minor}", "succeeded")
+
+    async def charge_saved(self, ctx: Context[NoCredentials], req: SavedCharge) -> Charged:
+        # No money moves; the card saved says whether the charge succeeds, so a tester can
+        # make auto top-up fail (``TEST_CARDS``).
+        _, refusal = TEST_CARDS.get(req.payment_method, ("", "card_declined"))
+        if refusal is not None:
+            raise ProviderError(f"sandbox card refused: {refusal}", status=402, code=refusal)
+        return Charged(f"pi_sandbox_{req.key}", req.amount_minor, req.currency)

@@ -21,11 +21,13 @@ from . import stripe_payments as payments
 from . import stripe_plans
 from .base import (
     Ack,
+    Charged,
     Context,
     Credentials,
     Inbound,
     Kind,
     Looked,
+    MethodSetup,
     Notice,
     NoticeCodes,
     NoticeRefused,
@@ -38,6 +40,9 @@ from .base import (
     Provider,
     ProviderError,
     Refunded,
+    SavedCharge,
+    SavedMethod,
+    SetupOpened,
     SubscriptionRef,
     SubscriptionRequest,
 )
@@ -77,6 +82,8 @@ class StripeProvider(Provider[StripeCredentials]):
     keeps_plan_prices: ClassVar[bool] = True
     can_look_up: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True
+    # Checkout in setup mode saves a card; PaymentIntents charge it off-session.
+    saves_methods: ClassVar[bool] = True
     # Stripe's events carry whole objects.
     body_limit: ClassVar[int] = 512 * 1024
     # Its webhook's codes, as they were before it was a channel; an event about another
@@ -181,6 +188,42 @@ class StripeProvider(Provider[StripeCredentials]):
         key = order.refund_key or f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
         refund_id, status = await payments.create_refund(settings, payment_id, amount_minor, key)
         return Refunded(refund_id, status)
+
+    async def open_setup(self, ctx: Context[StripeCredentials], req: MethodSetup) -> SetupOpened:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        opened = await payments.create_setup_session(
+            settings, merchant_id=req.merchant_id, return_url=req.return_url, key=req.key
+        )
+        return SetupOpened(opened.url, opened.id, opened.customer)
+
+    async def saved_method(
+        self, ctx: Context[StripeCredentials], session_id: str
+    ) -> SavedMethod | None:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        done = await payments.look_up_setup(settings, session_id)
+        if done is None:
+            return None
+        label = None
+        if done.brand is not None and done.last4 is not None:
+            label = f"{done.brand.title()} •••• {done.last4}"
+        return SavedMethod(done.payment_method, done.customer, label)
+
+    async def charge_saved(self, ctx: Context[StripeCredentials], req: SavedCharge) -> Charged:
+        settings = stripe_settings(ctx.settings, ctx.credentials)
+        intent = await payments.charge_off_session(
+            settings,
+            customer=req.customer,
+            payment_method=req.payment_method,
+            amount_cents=req.amount_minor,
+            currency=req.currency.lower(),
+            key=req.key,
+            metadata={"order_id": req.order_id, "merchant_id": req.merchant_id},
+        )
+        if intent.status != "succeeded":
+            # Off-session, anything but succeeded (requires_action…) is a charge not made.
+            raise ProviderError(f"payment intent {intent.status}", status=402, code=intent.status)
+        received = intent.amount_cents if intent.amount_cents is not None else req.amount_minor
+        return Charged(intent.id, received, (intent.currency or req.currency).upper())
 
     def verify(self, ctx: Context[StripeCredentials], inbound: Inbound) -> None:
         settings = stripe_settings(ctx.settings, ctx.credentials)

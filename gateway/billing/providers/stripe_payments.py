@@ -33,14 +33,19 @@ __all__ = [
     "Looked",
     "Session",
     "SessionRequest",
+    "SetupDone",
+    "SetupSession",
     "SharedPayment",
     "State",
+    "charge_off_session",
     "charge_shared_payment",
     "create_invoice",
     "create_refund",
     "create_session",
+    "create_setup_session",
     "look_up_invoice",
     "look_up_session",
+    "look_up_setup",
     "return_url",
     "session_state",
     "verify_event",
@@ -200,6 +205,107 @@ async def charge_shared_payment(
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": metadata,
         }
+        intent = await client.v1.payment_intents.create_async(params, {"idempotency_key": key})
+    return SharedPayment(
+        str(intent.id),
+        str(intent.status or ""),
+        _int(_field(intent, "amount_received")),
+        _str(_field(intent, "currency")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SetupSession:
+    """A Checkout Session in setup mode: its id, its page, and the customer it saves for."""
+
+    id: str
+    url: str
+    customer: str
+
+
+async def create_setup_session(
+    settings: Settings, *, merchant_id: str, return_url: str, key: str
+) -> SetupSession:
+    """A customer for the merchant's wallet and a Checkout Session in setup mode for it
+    (``mode: setup``), so the card saved can be charged later with no one present; ``key`` the
+    idempotency key's stem, so asking again is the same customer and session."""
+    async with _client(settings, f"auto top-up setup of {merchant_id}") as client:
+        customer = await client.v1.customers.create_async(
+            {"metadata": {"merchant_id": merchant_id}}, {"idempotency_key": f"{key}_customer"}
+        )
+        params: Any = {
+            "mode": "setup",
+            "customer": str(customer.id),
+            "currency": "usd",
+            "payment_method_types": ["card"],
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "metadata": {"merchant_id": merchant_id, "purpose": "auto_top_up"},
+        }
+        session = await client.v1.checkout.sessions.create_async(
+            params, {"idempotency_key": f"{key}_session"}
+        )
+    return SetupSession(str(session.id), str(session.url), str(customer.id))
+
+
+@dataclass(frozen=True, slots=True)
+class SetupDone:
+    """What a completed setup saved: the payment method, its customer, and its card's words."""
+
+    payment_method: str
+    customer: str | None
+    brand: str | None
+    last4: str | None
+
+
+async def look_up_setup(settings: Settings, session_id: str) -> SetupDone | None:
+    """The payment method a setup-mode Checkout Session saved (its SetupIntent's), or ``None``
+    while the session is not complete."""
+    async with _client(settings, f"setup session {session_id}") as client:
+        session = await client.v1.checkout.sessions.retrieve_async(
+            session_id, {"expand": ["setup_intent.payment_method"]}
+        )
+    intent = _field(session, "setup_intent")
+    if _field(session, "status") != "complete" or intent is None:
+        return None
+    method = _field(intent, "payment_method")
+    if method is None:
+        return None
+    card = _field(method, "card")
+    return SetupDone(
+        str(_field(method, "id")),
+        _str(_field(session, "customer")),
+        _str(_field(card, "brand")) if card is not None else None,
+        _str(_field(card, "last4")) if card is not None else None,
+    )
+
+
+async def charge_off_session(
+    settings: Settings,
+    *,
+    customer: str | None,
+    payment_method: str,
+    amount_cents: int,
+    currency: str,
+    key: str,
+    metadata: dict[str, str],
+) -> SharedPayment:
+    """Charge a saved payment method with no one present: a PaymentIntent created with
+    ``off_session: true`` and ``confirm: true``, ``key`` its idempotency key (the auto top-up's
+    run), so a retry after a lost answer is the same PaymentIntent. A decline, or a card that
+    asks for its holder (``authentication_required``), is Stripe's 402."""
+    async with _client(settings, f"off-session charge {key}") as client:
+        params: Any = {
+            "amount": amount_cents,
+            "currency": currency,
+            "customer": customer,
+            "payment_method": payment_method,
+            "off_session": True,
+            "confirm": True,
+            "metadata": metadata,
+        }
+        if customer is None:
+            del params["customer"]
         intent = await client.v1.payment_intents.create_async(params, {"idempotency_key": key})
     return SharedPayment(
         str(intent.id),

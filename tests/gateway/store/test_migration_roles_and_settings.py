@@ -14,10 +14,11 @@ from tests.fixtures.migrations import database_at, differences, insert_old_merch
 
 # Added to the same tables by later migrations: 0014 (retention), 0016 (entry counts).
 # Added by later migrations: 0014 (retention), wallets' entry counts, 0034 (unverified apps'
-# budget), 0036 (invitation links).
+# budget), 0036 (invitation links), 0042 (auto top-up's armed threshold).
 LATER = {
     "merchants.retention_days",
     "wallets.entry_count",
+    "wallets.auto_top_up_below",
     "merchants.unverified_app_daily_cents",
     "merchant_invitations.token_hash",
     "merchant_invitations.expires_at",

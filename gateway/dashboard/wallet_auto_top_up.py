@@ -1,0 +1,133 @@
+"""The Wallet page's auto top-up card: the saved payment method, the threshold, the target, the
+monthly cap and the latest runs, set through the operations the API's ``/wallet/auto-top-up``
+calls (``billing.auto_top_up``), so the page adds no rule of its own.
+
+Each form posts, acts and sends the browser back to the wallet (post, redirect, get), the
+redirect's query naming which fixed sentence to show; saving a card in live goes to Stripe's
+setup page, which sends the browser back to the wallet, where reading the card completes it.
+"""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import merchant_limits
+from ..billing import auto_top_up
+from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
+from ..billing.providers.sandbox import TEST_CARDS
+from ..operations import perform
+from ..services import services
+from ..values.clock import utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError
+from .context import Viewer, require_viewer
+from .csrf import form
+from .inputs import dollars_to_cents, field
+from .paths import path_for
+
+__all__ = ["context", "routes"]
+
+_NOTICES = {
+    "saved": "Auto top-up saved.",
+    "card": "Payment method saved.",
+    "off": "Auto top-up removed, with its saved payment method.",
+    "invalid": "Enter a threshold, a target above it and a monthly cap, in dollars.",
+    "no-card": "Save a payment method first: auto top-up charges it.",
+    "no-stripe": "Auto top-up in live needs Stripe, which is not configured here.",
+}
+_REFUSALS = {
+    Code.AUTO_TOP_UP_INVALID: "invalid",
+    Code.VALIDATION_FAILED: "invalid",
+    Code.AUTO_TOP_UP_NO_PAYMENT_METHOD: "no-card",
+    Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE: "no-stripe",
+    Code.AUTO_TOP_UP_NOT_FOUND: "off",
+}
+
+
+async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """What the card shows: the auto top-up as it stands (``None`` when none is set), the
+    sandbox's test cards in staging, and the sentence a redirect named."""
+    svc = services(request)
+    try:
+        read = auto_top_up.read(svc.db, svc.settings, viewer.caller)
+        auto: AutoTopUpData | None = (await perform(svc.waker, read)).one(AutoTopUpData)
+    except ApiError as exc:
+        if exc.code != Code.AUTO_TOP_UP_NOT_FOUND:
+            raise
+        auto = None
+    cards = {k: label for k, (label, _) in TEST_CARDS.items()} if viewer.env == "staging" else {}
+    return {
+        "auto": auto,
+        "auto_cards": cards,
+        "auto_notice": _NOTICES.get(request.query_params.get("auto", "")),
+    }
+
+
+def _back(notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path_for('wallet_page')}?auto={notice}#auto-top-up", 303)
+
+
+async def save_auto_top_up(request: Request) -> Response:
+    """The API's PUT: threshold, target and monthly cap in dollars, on or off."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    svc = services(request)
+    try:
+        body = AutoTopUpRequest(
+            threshold_cents=dollars_to_cents(field(data, "threshold", 20).strip()),
+            target_cents=dollars_to_cents(field(data, "target", 20).strip()),
+            monthly_cap_cents=dollars_to_cents(field(data, "cap", 20).strip()),
+            enabled=field(data, "enabled", 5) == "on",
+        )
+        saving = auto_top_up.save(svc.db, svc.settings, viewer.caller, body, utcnow())
+        await perform(svc.waker, saving)
+    except ApiError as exc:
+        if exc.code not in _REFUSALS:
+            raise
+        return _back(_REFUSALS[exc.code])
+    except ValueError:
+        return _back("invalid")
+    return _back("saved")
+
+
+async def set_up_card(request: Request) -> Response:
+    """The API's setup: the chosen sandbox card saved at once (staging), or off to Stripe's
+    setup page (live), which comes back to the wallet."""
+    viewer = await require_viewer(request)
+    data = await form(request)
+    svc = services(request)
+    card = field(data, "card", 60).strip() or None
+    try:
+        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+        opened = auto_top_up.setup(
+            svc.db, svc.settings, viewer.caller, SetupRequest(payment_method=card), utcnow()
+        )
+        done = (await perform(svc.waker, opened)).one(SetupData)
+    except ApiError as exc:
+        if exc.code not in _REFUSALS:
+            raise
+        return _back(_REFUSALS[exc.code])
+    if done.url is not None:
+        return RedirectResponse(done.url, 303)
+    return _back("card")
+
+
+async def remove_auto_top_up(request: Request) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    try:
+        await perform(svc.waker, auto_top_up.remove(svc.db, viewer.caller))
+    except ApiError as exc:
+        if exc.code != Code.AUTO_TOP_UP_NOT_FOUND:
+            raise
+    return _back("off")
+
+
+routes: list[BaseRoute] = [
+    Route("/wallet/auto-top-up", save_auto_top_up, methods=["POST"]),
+    Route("/wallet/auto-top-up/setup", set_up_card, methods=["POST"]),
+    Route("/wallet/auto-top-up/remove", remove_auto_top_up, methods=["POST"]),
+]
