@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..budgets import service as budgets
 from ..callers import Caller
 from ..merchants import keys as key_service
 from ..merchants.keys import revoke_consents
@@ -99,6 +100,7 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
         key_service.check_grantable(key_service.by_key(caller), policy)
         await check_giver(conn, row, policy)
+        await budgets.check_policy(conn, caller.merchant_id, caller.env, policy)
         await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
     return Outcome(Code.SUCCESS, await _data(db, row, utcnow()))

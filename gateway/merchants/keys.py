@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, Env
 
+from ..budgets import service as budgets
 from ..callers import Caller
 from ..policies.model import SCOPES, Policy, Scope, load
 from ..policies.usage import KeyHolder, usage
@@ -221,6 +222,7 @@ async def create(
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
     check_grantable(actor, policy)
+    await budgets.check_policy(conn, actor.merchant_id, made_in, policy)
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
     kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
     standing = select(sa.func.count()).where(
@@ -292,6 +294,7 @@ async def replace_policy(
         policy.reveals_voucher() and not held.reveals_voucher(),
         tuple(f for f in _wider(actor, policy) if getattr(policy, f) != getattr(held, f)),
     )
+    await budgets.check_policy(conn, actor.merchant_id, str(row.env), policy)
     await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(policy=policy.stored()))
     return await get(conn, actor, key_id)
 
