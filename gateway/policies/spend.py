@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     Select,
     String,
+    Text,
     and_,
     case,
     delete,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     union_all,
     update,
 )
@@ -334,7 +336,11 @@ def _give_back_budgets(refs: Refs, *, after: str) -> Construct:
         update(_S)
         .where(
             one_of(_S.c.key_id, "budget_ids"),
-            one_of(_S.c.key_id.concat(_OWNED).concat(_S.c.bucket), "budget_buckets"),
+            # Typed without a length: ``key_id``'s own would cut the list's values short.
+            one_of(
+                type_coerce(_S.c.key_id.concat(_OWNED).concat(_S.c.bucket), Text()),
+                "budget_buckets",
+            ),
             refs.after(after),
         )
         .values(
