@@ -22,6 +22,7 @@ from . import (
     accounts,
     approval_link,
     apps,
+    budgets,
     consent,
     developers,
     errors,
@@ -61,6 +62,7 @@ def routes() -> list[BaseRoute]:
         *apps.routes,
         *overview.routes,
         *keys.routes,
+        *budgets.routes,
         *send.routes,  # before topups: /topups/send is not a top-up id
         *topups.routes,
         *developers.routes,

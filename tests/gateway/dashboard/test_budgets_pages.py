@@ -1,0 +1,58 @@
+"""The budget pages through their forms: make one, read its spend and who draws on it, change
+its windows, freeze and unfreeze, delete; bad amounts beside their field, nothing written."""
+
+import re
+
+from tests.fixtures.dashboard import SignUp
+
+_BUDGET = re.compile(r"/dashboard/budgets/(bgt_[0-9a-z]{24})")
+
+
+async def test_a_budget_is_made_changed_frozen_and_deleted_on_its_pages(sign_up: SignUp) -> None:
+    account = await sign_up()
+    made = await account.post(
+        "/budgets",
+        {
+            "name": "Fleet",
+            "limit_daily": "10.00",
+            "per_platform_amount": "4",
+            "per_platform_interval": "weekly",
+        },
+        page="/budgets",
+    )
+    assert made.status_code == 303, made.text
+    found = _BUDGET.fullmatch(made.headers["location"])
+    assert found is not None
+    page = f"/budgets/{found.group(1)}"
+    shown = await account.client.get(page)
+    assert shown.status_code == 200
+    assert "$10.00" in shown.text and 'value="4.00"' in shown.text
+    assert "No key or app draws on this budget" in shown.text
+    listed = await account.client.get("/budgets")
+    assert f'data-budget="{found.group(1)}"' in listed.text
+
+    changed = await account.post(page, {"name": "Fleet", "limit_weekly": "25"}, page=page)
+    assert changed.status_code == 303, changed.text
+    shown = await account.client.get(page)
+    assert 'data-window="weekly"' in shown.text and 'data-window="daily"' not in shown.text
+
+    frozen = await account.post(f"{page}/freeze", {"frozen": "true"}, page=page)
+    assert frozen.status_code == 303
+    assert "frozen: admits nothing" in (await account.client.get(page)).text
+    await account.post(f"{page}/freeze", {"frozen": "false"}, page=page)
+    assert "frozen: admits nothing" not in (await account.client.get(page)).text
+
+    gone = await account.post(f"{page}/delete", {}, page=page)
+    assert gone.status_code == 303
+    assert (await account.client.get(page)).status_code == 404
+
+
+async def test_a_bad_amount_is_said_beside_its_field_and_nothing_is_made(sign_up: SignUp) -> None:
+    account = await sign_up()
+    refused = await account.post(
+        "/budgets", {"name": "Fleet", "limit_daily": "ten"}, page="/budgets"
+    )
+    assert refused.status_code == 422
+    assert 'id="f-limit_daily-error"' in refused.text
+    assert 'value="ten"' in refused.text
+    assert "No staging budgets yet." in refused.text
