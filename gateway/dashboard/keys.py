@@ -15,6 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import roles
+from ..budgets import service as budget_service
+from ..budgets.schemas import BudgetData
 from ..merchants import keys as key_service
 from ..merchants.schemas import KeyCreated, KeyData
 from ..operations import perform
@@ -66,6 +68,13 @@ def _choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
     }
 
 
+async def _budgets(request: Request, viewer: Viewer) -> list[BudgetData]:
+    """The environment's budgets, which the policy form offers to draw on."""
+    svc = services(request)
+    owner = budget_service.Owner(viewer.merchant_id, viewer.env)
+    return (await perform(svc.waker, budget_service.list_budgets(svc.db, owner))).many(BudgetData)
+
+
 async def _list_page(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
@@ -77,7 +86,13 @@ async def _list_page(
     return page(
         request,
         "keys/index.html",
-        {"keys": keys, "values": values, "errors": errors, **_choices(viewer)},
+        {
+            "keys": keys,
+            "values": values,
+            "errors": errors,
+            "all_budgets": await _budgets(request, viewer),
+            **_choices(viewer),
+        },
         status=status,
     )
 
@@ -129,7 +144,13 @@ async def show_key(request: Request) -> Response:
     return page(
         request,
         "keys/detail.html",
-        {"key": key, "values": values, "errors": {}, **_choices(viewer, key)},
+        {
+            "key": key,
+            "values": values,
+            "errors": {},
+            "all_budgets": await _budgets(request, viewer),
+            **_choices(viewer, key),
+        },
     )
 
 
@@ -150,6 +171,7 @@ async def update_policy(request: Request) -> Response:
                 "key": key,
                 "values": policy_form.echo(data),
                 "errors": refused.errors,
+                "all_budgets": await _budgets(request, viewer),
                 **_choices(viewer, key),
             },
             status=422,

@@ -56,3 +56,23 @@ async def test_a_bad_amount_is_said_beside_its_field_and_nothing_is_made(sign_up
     assert 'id="f-limit_daily-error"' in refused.text
     assert 'value="ten"' in refused.text
     assert "No staging budgets yet." in refused.text
+
+
+async def test_the_key_form_offers_the_budgets_and_keeps_those_ticked(sign_up: SignUp) -> None:
+    account = await sign_up()
+    made = await account.post("/budgets", {"name": "Fleet", "limit_daily": "10"}, page="/budgets")
+    found = _BUDGET.fullmatch(made.headers["location"])
+    assert found is not None
+    budget_id = found.group(1)
+    keys = await account.client.get("/keys")
+    assert f'name="budgets" value="{budget_id}"' in keys.text
+    shown = await account.shown_once(
+        "/keys", {"name": "agent", "scopes": "topup:send", "budgets": budget_id}, page="/keys"
+    )
+    assert shown.status_code == 200, shown.text
+    budget = await account.client.get(f"/budgets/{budget_id}")
+    assert "Key agent" in budget.text
+    key = re.search(r'href="/dashboard/keys/(key_[0-9a-z]{24})"', budget.text)
+    assert key is not None
+    page = await account.client.get(f"/keys/{key.group(1)}")
+    assert f'name="budgets" value="{budget_id}" checked' in page.text
