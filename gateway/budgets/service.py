@@ -27,7 +27,7 @@ from ..policies.model import BudgetLimits, Policy, load
 from ..policies.usage import WindowUsage
 from ..store.compose import one_of, param
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, table_of
+from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, Topup, table_of
 from ..store.raw import Statement, raw
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
@@ -44,6 +44,7 @@ __all__ = [
     "freeze",
     "freeze_budget",
     "get_budget",
+    "held_draws",
     "list_budgets",
     "update_budget",
 ]
@@ -51,6 +52,7 @@ __all__ = [
 MAX_BUDGETS_PER_ENV = 100  # each is listed with its spend and drawers: the list stays one page
 
 _B, _K, _S, _M = table_of(Budget), table_of(ApiKeyRow), table_of(KeySpend), table_of(Merchant)
+_T = table_of(Topup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +254,37 @@ async def freeze_budget(
             sa.update(_B).where(_B.c.id == budget_id).values(frozen=frozen, updated_at=utcnow())
         )
         return await _read(conn, owner, budget_id)
+
+
+async def held_draws(
+    db: Database, merchant_id: str, env: str, txn_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """Per top-up of ``txn_ids`` (of a merchant's ``env``), the names of the budgets it was
+    counted in (its kept windows, ``spend.kept``): what a held send draws on, for the approvals
+    inbox. A budget since deleted is left out."""
+    if not txn_ids:
+        return {}
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(_T.c.id, _T.c.spend_buckets).where(
+                    _T.c.id.in_(list(txn_ids)), _T.c.merchant_id == merchant_id, _T.c.env == env
+                )
+            )
+        ).all()
+        drawn = {
+            r.id: spend.give_back_params(list(r.spend_buckets or []))["budget_ids"] for r in rows
+        }
+        ids = sorted({b for found in drawn.values() for b in found})
+        names = {}
+        if ids:
+            named = await conn.execute(
+                sa.select(_B.c.id, _B.c.name).where(
+                    _B.c.id.in_(ids), _B.c.merchant_id == merchant_id, _B.c.env == env
+                )
+            )
+            names = {str(r.id): str(r.name) for r in named}
+    return {txn: [names[b] for b in found if b in names] for txn, found in drawn.items()}
 
 
 # --- Operations: each opens its own read or transaction and answers an ``Outcome``.

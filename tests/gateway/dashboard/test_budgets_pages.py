@@ -3,6 +3,8 @@ its windows, freeze and unfreeze, delete; bad amounts beside their field, nothin
 
 import re
 
+import httpx
+
 from tests.fixtures.dashboard import SignUp
 
 _BUDGET = re.compile(r"/dashboard/budgets/(bgt_[0-9a-z]{24})")
@@ -76,3 +78,33 @@ async def test_the_key_form_offers_the_budgets_and_keeps_those_ticked(sign_up: S
     assert key is not None
     page = await account.client.get(f"/keys/{key.group(1)}")
     assert f'name="budgets" value="{budget_id}" checked' in page.text
+
+
+async def test_the_approvals_inbox_says_which_budget_a_held_send_draws_on(
+    sign_up: SignUp, client: httpx.AsyncClient
+) -> None:
+    account = await sign_up()
+    made = await account.post("/budgets", {"name": "Agents", "limit_daily": "50"}, page="/budgets")
+    found = _BUDGET.fullmatch(made.headers["location"])
+    assert found is not None
+    fields = {
+        "name": "agent",
+        "scopes": "topup:send",
+        "approval_above": "1",
+        "budgets": found.group(1),
+    }
+    shown = await account.shown_once("/keys", fields, page="/keys")
+    key = re.search(r'id="new-key">([^<]+)<', shown.text)
+    assert key is not None
+    body = {"platform": "claude", "amount_cents": 500, "recipient_email": "ada@example.com"}
+    held = await client.post(
+        "/topup/send", json=body, headers={"Authorization": f"Bearer {key.group(1).strip()}"}
+    )
+    assert held.json()["code"] == 1006, held.text
+    inbox = await account.client.get("/topups/approvals")
+    row = re.search(
+        rf'data-topup="{held.json()["transaction_id"]}".*?class="budgets">([^<]*)<',
+        inbox.text,
+        re.S,
+    )
+    assert row is not None and row.group(1) == "Agents"
