@@ -66,7 +66,7 @@ def test_a_frozen_or_missing_budget_refuses(budgets: list[rules.Drawn], code: Co
     with pytest.raises(ApiError) as refused:
         rules.judge(POLICY, rules.Payment(1, "ada@example.com", "claude"), NOW, budgets)
     assert refused.value.code == code
-    assert refused.value.data["budget_id"] == B2  # type: ignore[index]
+    assert refused.value.data["budget_id"] == B2
 
 
 def test_a_full_window_is_refused_as_its_owners() -> None:
@@ -85,7 +85,7 @@ def test_a_full_window_is_refused_as_its_owners() -> None:
     }
     # The key's own window of the same bucket is another row: the key's refusal is its own.
     key_full = rules.refused(counted, {(None, "daily:2026-11-26"): 450}, 100)
-    assert (key_full.code, key_full.data["remaining_cents"]) == (Code.KEY_LIMIT_REACHED, 50)  # type: ignore[index]
+    assert (key_full.code, key_full.data["remaining_cents"]) == (Code.KEY_LIMIT_REACHED, 50)
 
 
 def test_a_key_on_budgets_makes_only_keys_on_them() -> None:
