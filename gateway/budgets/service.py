@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..policies import rules, spend
 from ..policies.model import BudgetLimits, Policy, load
-from ..policies.usage import WindowUsage
+from ..policies.usage import windows_of
 from ..store.compose import one_of, param
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, Topup, table_of
@@ -133,16 +133,7 @@ async def _data(
     counted = rules.budget_calendar(budget, now)
     tx = await raw(conn)
     found = await spend.spent(tx, budget.id, [c.bucket for c in counted])
-    windows = [
-        WindowUsage(
-            interval=c.interval,
-            limit_cents=c.limit_cents,
-            spent_cents=found.get(c.bucket, 0),
-            remaining_cents=max(0, c.limit_cents - found.get(c.bucket, 0)),
-            resets_at=None if c.resets_at is None else rfc3339(c.resets_at),
-        )
-        for c in counted
-    ]
+    windows = windows_of(counted, found)
     return BudgetData(
         id=budget.id,
         env=str(row.env),

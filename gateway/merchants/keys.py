@@ -27,7 +27,7 @@ from keys import ENVS, Env
 from ..budgets import service as budgets
 from ..callers import Caller
 from ..policies.model import SCOPES, Policy, Scope, load
-from ..policies.usage import KeyHolder, usage
+from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
@@ -398,9 +398,11 @@ async def revoke_key(db: Database, actor: Actor, key_id: str) -> Outcome:
     return Outcome(Code.DELETED, revoked)
 
 
-async def own_limits(db: Database, caller: KeyHolder) -> Outcome:
+async def own_limits(db: Database, caller: Caller) -> Outcome:
     """The calling key's policy and, per limit, its spend, what remains and when it resets."""
-    found = await usage(db, caller)
+    policy = caller.policy
+    drawn = await budgets.drawn(db, caller.merchant_id, caller.env, policy.budgets)
+    found = await usage(db, caller, budgets=drawn)
     return Outcome(Code.SUCCESS, found)
 
 

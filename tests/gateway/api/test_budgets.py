@@ -126,6 +126,9 @@ async def test_keys_share_a_budget_and_it_shows_who_draws_on_it(
 
     read = (await client.get(url, headers=owner.headers)).json()["data"]
     assert [(w["spent_cents"], w["remaining_cents"]) for w in read["spend"]] == [(300, 0)]
+    own = (await client.get("/keys/self", headers=_auth(one["key"]))).json()["data"]
+    assert [(b["budget_id"], b["frozen"]) for b in own["budgets"]] == [(budget["id"], False)]
+    assert [w["remaining_cents"] for w in own["budgets"][0]["windows"]] == [0]
     assert [d["key_id"] for d in read["drawn_by"]] == [one["id"], two["id"]]
 
     drawn = await client.delete(url, headers=owner.headers)
