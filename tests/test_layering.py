@@ -106,6 +106,7 @@ LAYERS = (
             "gateway.upstreams",
             "gateway.apps",
             "gateway.telegram",
+            "gateway.budgets",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

@@ -216,6 +216,8 @@ routes = [
                 Code.KEY_PER_SEND_CAP,
                 Code.KEY_PER_RECIPIENT_LIMIT,
                 Code.KEY_RULE_REFUSES_CHARGE,
+                Code.BUDGET_LIMIT_REACHED,
+                Code.BUDGET_FROZEN,
                 Code.INVALID_IDEMPOTENCY_KEY,
                 Code.IDEMPOTENCY_KEY_REUSED,
                 *machine_payments.PROBLEM_TYPES,
@@ -292,7 +294,12 @@ routes = [
             "apps",
             body=ConnectionUpdate,
             response=ConnectionData,
-            errors=(*_CONNECTION, *BODY_ERRORS, Code.KEY_SCOPE_NOT_GRANTABLE),
+            errors=(
+                *_CONNECTION,
+                *BODY_ERRORS,
+                Code.KEY_SCOPE_NOT_GRANTABLE,
+                Code.BUDGET_NOT_IN_ENV,
+            ),
         ),
     ),
     ApiRoute(

@@ -10,6 +10,7 @@ from keys import Sealer
 
 from ..apps import charges
 from ..billing import machine_payments
+from ..budgets.service import drawn
 from ..callers import Caller
 from ..operations import perform
 from ..policies import rules
@@ -52,7 +53,8 @@ async def charge(
     async def judge(now: datetime) -> None:
         if caller.app_id is None:
             raise ApiError(Code.CHARGES_FOR_APPS_ONLY)
-        rules.judge(caller.policy, rules.charge(caller.app_id, body.amount_cents), now)
+        budgets = await drawn(svc.db, caller.merchant_id, caller.env, caller.policy.budgets)
+        rules.judge(caller.policy, rules.charge(caller.app_id, body.amount_cents), now, budgets)
 
     async def run_paid() -> Outcome:
         await perform(svc.waker, charges.let_go_refusal(svc.db, caller, key))

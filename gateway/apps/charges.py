@@ -27,6 +27,7 @@ from keys import Sealer
 
 from .. import idempotency, outbox
 from ..billing import funding
+from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import refills
 from ..payments import once
@@ -140,7 +141,9 @@ async def charge(
     now = utcnow()
     # The send's own evaluation: every rule of the consent applies, and one that would hold
     # the charge refuses it (a charge has no held state).
-    counted = rules.judge(caller.policy, rules.charge(app_id, body.amount_cents), now).counted
+    budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
+    payment = rules.charge(app_id, body.amount_cents)
+    counted = rules.judge(caller.policy, payment, now, budgets).counted
     windows = tuple(c.name for c in counted)
     request_hash = request_hash_of(body)
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..budgets import service as budgets
 from ..callers import Caller
 from ..merchants import keys as key_service
 from ..merchants import template_store
@@ -101,6 +102,7 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         will = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)
         key_service.check_grantable(key_service.by_key(caller), will)
         await check_giver(conn, row, policy)
+        await budgets.check_policy(conn, caller.merchant_id, caller.env, policy)
         await conn.execute(
             sa.update(_K).where(_K.c.id == key_id).values(**template_store.columns(policy))
         )

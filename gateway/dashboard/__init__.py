@@ -22,6 +22,7 @@ from . import (
     accounts,
     approval_link,
     apps,
+    budgets,
     consent,
     developers,
     errors,
@@ -64,6 +65,7 @@ def routes() -> list[BaseRoute]:
         *overview.routes,
         *policy_templates.routes,  # before keys: /keys/templates is not a key id
         *keys.routes,
+        *budgets.routes,
         *send.routes,  # before topups: /topups/send is not a top-up id
         *topups.routes,
         *developers.routes,

@@ -15,6 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import roles
+from ..budgets import service as budget_service
+from ..budgets.schemas import BudgetData
 from ..merchants import keys as key_service
 from ..merchants import policy_templates
 from ..merchants.schemas import KeyCreated, KeyData
@@ -77,6 +79,13 @@ async def _templates(request: Request, viewer: Viewer) -> list[TemplateData]:
     return (await perform(svc.waker, listed)).many(TemplateData)
 
 
+async def _budgets(request: Request, viewer: Viewer) -> list[BudgetData]:
+    """The environment's budgets, which the policy form offers to draw on."""
+    svc = services(request)
+    owner = budget_service.Owner(viewer.merchant_id, viewer.env)
+    return (await perform(svc.waker, budget_service.list_budgets(svc.db, owner))).many(BudgetData)
+
+
 async def _list_page(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
@@ -93,6 +102,7 @@ async def _list_page(
             "values": values,
             "errors": errors,
             "templates": await _templates(request, viewer),
+            "all_budgets": await _budgets(request, viewer),
             **choices(viewer),
         },
         status=status,
@@ -151,6 +161,7 @@ async def show_key(request: Request) -> Response:
             "values": values,
             "errors": {},
             "templates": await _templates(request, viewer),
+            "all_budgets": await _budgets(request, viewer),
             **choices(viewer, key),
         },
     )
@@ -174,6 +185,7 @@ async def update_policy(request: Request) -> Response:
                 "values": policy_form.echo(data),
                 "errors": refused.errors,
                 "templates": await _templates(request, viewer),
+                "all_budgets": await _budgets(request, viewer),
                 **choices(viewer, key),
             },
             status=422,

@@ -75,6 +75,10 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/fulfilment/{platform}"): "fulfilment",
     ("POST", "/fulfilment/{platform}/test"): "fulfilment",
     ("POST", "/telegram/code"): "topups",
+    ("POST", "/budgets"): "keys",
+    ("POST", "/budgets/{budget_id}"): "keys",
+    ("POST", "/budgets/{budget_id}/freeze"): "keys",
+    ("POST", "/budgets/{budget_id}/delete"): "keys",
 }
 # Forms a visitor posts before signing in: no role applies (they never call require_viewer).
 SIGNED_OUT = {

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from ..policies.model import DEFAULT_SCOPES, INTERVALS, SCOPES, Policy
+from ..policies.model import DEFAULT_SCOPES, INTERVALS, MAX_BUDGETS, SCOPES, Policy
 from ..values.platforms import PLATFORMS
 
 __all__ = ["FIELDS", "PolicyFormError", "dollars", "echo", "from_form", "parse_cents", "to_form"]
@@ -41,6 +41,7 @@ FIELDS = {
     "approval_for_new_recipients": "Hold for approval a send to a recipient this key never paid",
     "reveal_voucher": "Reveal the code in the reply",
     "template": "Policy template",
+    "budgets": "Budgets it draws on",
 }
 # Policy field → form field.
 _FORM_FIELD = {
@@ -89,6 +90,12 @@ def _many(data: FormData, name: str, allowed: tuple[str, ...]) -> list[str]:
     return [v for v in data.getlist(name) if isinstance(v, str) and v in allowed]
 
 
+def _ids(data: FormData, name: str) -> list[str]:
+    """The ids ticked, as many as a policy may hold and one more (so the model refuses the
+    rest), each as short as an id."""
+    return [v[:40] for v in data.getlist(name) if isinstance(v, str)][: MAX_BUDGETS + 1]
+
+
 def from_form(data: FormData) -> tuple[str | None, Policy]:
     """The key's name and policy from the form, or ``PolicyFormError`` by field."""
     errors: dict[str, str] = {}
@@ -117,6 +124,7 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
         policy["approval_above_cents"] = cents
     policy["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
     policy["reveal_voucher"] = _str(data, "reveal_voucher") == "on"
+    policy["budgets"] = _ids(data, "budgets")
     expires = _str(data, "expires_at").strip()
     if expires:
         try:
@@ -179,6 +187,7 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "soft_limit_percent": policy.soft_limit_percent or "",
         "reveal_voucher": policy.reveal_voucher,
         "template": policy.template or "",
+        "budgets": list(policy.budgets),
     }
 
 
@@ -191,4 +200,5 @@ def echo(data: FormData) -> dict[str, Any]:
     values["allowed_platforms"] = _many(data, "allowed_platforms", PLATFORMS)
     values["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
     values["reveal_voucher"] = _str(data, "reveal_voucher") == "on"
+    values["budgets"] = _ids(data, "budgets")
     return values

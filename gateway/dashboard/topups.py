@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..budgets import service as budget_service
 from ..operations import perform
 from ..services import services
 from ..topup import approvals, doors
@@ -113,10 +114,12 @@ async def cancel_topup(request: Request) -> Response:
 
 async def approvals_inbox(request: Request) -> Response:
     viewer = await require_viewer(request)
-    held, more = await figures.topups(
-        services(request).db, viewer.caller, limit=PAGE_SIZE, status=statuses.HELD
+    db = services(request).db
+    held, more = await figures.topups(db, viewer.caller, limit=PAGE_SIZE, status=statuses.HELD)
+    drawn = await budget_service.held_draws(
+        db, viewer.merchant_id, viewer.env, [t.id for t in held]
     )
-    return page(request, "topups/approvals.html", {"rows": held, "more": more})
+    return page(request, "topups/approvals.html", {"rows": held, "more": more, "drawn": drawn})
 
 
 async def _decide(request: Request, approve: bool) -> Response:

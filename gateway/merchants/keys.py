@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, Env
 
+from ..budgets import service as budgets
 from ..callers import Caller
 from ..policies.model import SCOPES, Policy, Scope, load
-from ..policies.usage import KeyHolder, usage
+from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
@@ -248,6 +249,7 @@ async def create(
         policy.reveals_voucher(),
         _wider(actor, await template_store.bounded(conn, actor.merchant_id, made_in, policy)),
     )
+    await budgets.check_policy(conn, actor.merchant_id, made_in, policy)
     await conn.execute(select(_M.c.id).where(_M.c.id == actor.merchant_id).with_for_update())
     kind = _K.c.app_id.is_not(None) if consent else _K.c.app_id.is_(None)
     standing = select(sa.func.count()).where(
@@ -320,6 +322,7 @@ async def replace_policy(
         was = held
     will = await template_store.bounded(conn, row.merchant_id, row.env, policy)
     check_change(actor, held, policy, was, will)
+    await budgets.check_policy(conn, actor.merchant_id, str(row.env), policy)
     await conn.execute(
         sa.update(_K).where(_K.c.id == key_id).values(**template_store.columns(policy))
     )
@@ -425,9 +428,11 @@ async def revoke_key(db: Database, actor: Actor, key_id: str) -> Outcome:
     return Outcome(Code.DELETED, revoked)
 
 
-async def own_limits(db: Database, caller: KeyHolder) -> Outcome:
+async def own_limits(db: Database, caller: Caller) -> Outcome:
     """The calling key's policy and, per limit, its spend, what remains and when it resets."""
-    found = await usage(db, caller)
+    policy = caller.policy
+    drawn = await budgets.drawn(db, caller.merchant_id, caller.env, policy.budgets)
+    found = await usage(db, caller, budgets=drawn)
     return Outcome(Code.SUCCESS, found)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..budgets import service as budgets
 from ..policies.model import Policy, load
 from ..policies.templates import changes, effective
 from ..store.db import Database
@@ -207,6 +208,7 @@ async def create_template(db: Database, actor: Actor, who: str, body: TemplateCr
         ).scalar_one()
         if count >= MAX_TEMPLATES:
             raise ApiError(Code.POLICY_TEMPLATE_COUNT_LIMIT_REACHED, data={"limit": MAX_TEMPLATES})
+        await budgets.check_policy(conn, actor.merchant_id, env, policy)
         template_id = new_id("pt")
         values = {
             "id": template_id,
@@ -260,6 +262,7 @@ async def update_template(
         held = load(row.policy)
         policy = _proposed(held, body)
         check_change(actor, held, policy)
+        await budgets.check_policy(conn, actor.merchant_id, str(row.env), policy)
         name = row.name if body.name is None else body.name
         if policy != held or name != row.name:
             now = utcnow()

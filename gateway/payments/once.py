@@ -85,8 +85,7 @@ async def pay(
         if violated.name != spend.LIMIT_CHECK:
             raise
     # A window was full: the write, the idempotency claim with it, was undone. Say which.
-    buckets = [c.bucket for c in counted]
-    spent = await db.run(lambda tx: spend.spent(tx, caller.key_id, buckets), read_only=True)
+    spent = await db.run(lambda tx: spend.spent_in(tx, caller.key_id, counted), read_only=True)
     refusal = rules.refused(counted, spent, amount).outcome()
     if keyed is None:
         return refusal

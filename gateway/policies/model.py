@@ -19,10 +19,13 @@ from ..values.platforms import Platform
 from ..values.timestamps import in_range
 
 __all__ = [
+    "BUDGET_ID",
     "DEFAULT_SCOPES",
     "INTERVALS",
+    "MAX_BUDGETS",
     "SCOPES",
     "UNRESTRICTED",
+    "BudgetLimits",
     "Interval",
     "Limit",
     "Policy",
@@ -50,6 +53,8 @@ INTERVALS: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
 
 _MAX_CENTS = 10**12  # ten billion dollars: any real limit fits, and sums stay in BIGINT
 _MAX_RECIPIENT_RULES = 100
+MAX_BUDGETS = 10  # budgets one policy draws on: each is a read and windows on every payment
+BUDGET_ID = r"^bgt_[0-9a-z]{24}$"
 _STORED = "stored"  # validation context: a policy read back from ``api_keys.policy``
 Cents = Annotated[int, Field(ge=1, le=_MAX_CENTS)]
 
@@ -125,6 +130,12 @@ class Policy(_Strict):
         "the key or consent acts under the template's fields narrowed by its own, never wider "
         "(see docs/fleets.md). null: none.",
     )
+    budgets: tuple[Annotated[str, Field(pattern=BUDGET_ID)], ...] = Field(
+        default=(),
+        max_length=MAX_BUDGETS,
+        description="Ids of budgets (`/budgets`) of this merchant and environment that every "
+        "payment under this policy also draws on: admitted only if each has room.",
+    )
     reveal_voucher: bool = Field(
         default=False,
         description="With an upstream provider, the reply's `voucher_code` is the spendable "
@@ -132,7 +143,7 @@ class Policy(_Strict):
         "A key made without a policy reveals it.",
     )
 
-    @field_validator("scopes", "allowed_platforms", mode="after")
+    @field_validator("scopes", "allowed_platforms", "budgets", mode="after")
     @classmethod
     def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None and len(set(value)) != len(value):
@@ -142,9 +153,7 @@ class Policy(_Strict):
     @field_validator("limits", mode="after")
     @classmethod
     def _one_per_interval(cls, value: tuple[Limit, ...]) -> tuple[Limit, ...]:
-        if len({limit.interval for limit in value}) != len(value):
-            raise ValueError("one limit per interval")
-        return value
+        return _one_per_interval(value)
 
     @field_validator("allowed_recipients", mode="after")
     @classmethod
@@ -210,6 +219,8 @@ class Policy(_Strict):
             wider.append("expires_at")
         if _looser(self.rate_limit_per_minute, bound.rate_limit_per_minute):
             wider.append("rate_limit_per_minute")
+        if not set(bound.budgets) <= set(self.budgets):
+            wider.append("budgets")  # a key drawing on a budget makes none free of it
         return tuple(wider)
 
     def reveals_voucher(self) -> bool:
@@ -220,6 +231,38 @@ class Policy(_Strict):
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``api_keys.policy``."""
+        return self.model_dump(mode="json")
+
+
+def _one_per_interval(value: tuple[Limit, ...]) -> tuple[Limit, ...]:
+    if len({limit.interval for limit in value}) != len(value):
+        raise ValueError("one limit per interval")
+    return value
+
+
+class BudgetLimits(_Strict):
+    """A budget's windows (``/budgets``): the windows of a policy, counted for every key and
+    consent that draws on the budget together."""
+
+    limits: tuple[Limit, ...] = Field(
+        default=(), max_length=len(INTERVALS), description="Every limit applies; one per interval."
+    )
+    per_recipient_limit: Limit | None = Field(
+        default=None, description="What one recipient may get through this budget in a window."
+    )
+    per_platform_limit: Limit | None = Field(
+        default=None,
+        description="What one platform may get through this budget in a window; a charge, on "
+        "no platform, counts as the platform `charge`.",
+    )
+
+    @field_validator("limits", mode="after")
+    @classmethod
+    def _one_per_interval(cls, value: tuple[Limit, ...]) -> tuple[Limit, ...]:
+        return _one_per_interval(value)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in ``budgets.windows``."""
         return self.model_dump(mode="json")
 
 

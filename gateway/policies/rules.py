@@ -7,6 +7,7 @@ the send's transaction (``gateway.policies.spend``); this module only names the 
 counts in and turns the store's "no" into the refusal an agent can act on.
 """
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,14 +16,16 @@ from datetime import UTC, date, datetime
 from ..values.clock import rfc3339
 from ..values.codes import Code
 from ..values.outcome import ApiError
-from .model import Interval, Policy
-from .windows import window, window_on
+from .model import BudgetLimits, Interval, Limit, Policy
+from .windows import Window, window, window_on
 
 __all__ = [
     "PAID",
     "Counted",
+    "Drawn",
     "Judged",
     "Payment",
+    "budget_calendar",
     "charge",
     "check_send",
     "counted_windows",
@@ -50,6 +53,23 @@ class Counted:
     limit_cents: int
     soft_cents: int | None  # ``key.budget_low`` once spend reaches this in the window
     resets_at: datetime | None
+    # A budget's window (``key_spend`` rows under the budget's id); ``None``: the paying key's.
+    budget_id: str | None = None
+
+    @property
+    def row(self) -> tuple[str | None, str]:
+        """The window's row: whose (``None``: the paying key's) and its bucket."""
+        return self.budget_id, self.bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """A budget a payment draws on (a policy's ``budgets``), as read for the payment."""
+
+    id: str
+    name: str
+    frozen: bool
+    windows: BudgetLimits
 
 
 def _limit_data(
@@ -100,20 +120,55 @@ class Judged:
     ask_new: bool
 
 
-def judge(policy: Policy, payment: Payment, now: datetime) -> Judged:
+def judge(policy: Policy, payment: Payment, now: datetime, budgets: Sequence[Drawn] = ()) -> Judged:
     """The one evaluation of a payment under a policy, a send's or a charge's: refused here,
     each rule with its own code, if the policy may not make it whatever was spent; else the
     windows the store counts it in and the holds that apply. A charge has no held state, so a
     rule that would hold it refuses it (``KEY_RULE_REFUSES_CHARGE``), as does a platform or
     recipient list, which a charge (paying an app, on no platform) cannot be on: a rule is
-    never skipped because a payment is a charge."""
+    never skipped because a payment is a charge.
+
+    ``budgets``: the policy's budgets as read for this payment; each adds its windows, counted
+    with the key's in the one write, and a frozen one, or one of the policy's not read (gone),
+    refuses the payment: a budget that protects the merchant never fails open."""
     if payment.platform is None:
         _check_charge(policy, payment.amount)
     else:
         check_send(policy, payment.platform, payment.recipient, payment.amount)
     held = needs_approval(policy, payment.amount)
     ask_new = policy.approval_for_new_recipients and not held
-    return Judged(counted_windows(policy, payment.recipient, now), held, ask_new)
+    counted = counted_windows(policy, payment.recipient, now)
+    if policy.budgets:
+        counted = [*counted, *_budget_windows(policy, budgets, payment, now)]
+    return Judged(counted, held, ask_new)
+
+
+def _budget_windows(
+    policy: Policy, budgets: Sequence[Drawn], payment: Payment, now: datetime
+) -> list[Counted]:
+    by_id = {b.id: b for b in budgets}
+    found: list[Counted] = []
+    platform = "charge" if payment.platform is None else payment.platform
+    for i, budget_id in enumerate(policy.budgets):
+        budget = by_id.get(budget_id)
+        if budget is None:
+            raise ApiError(Code.BUDGET_NOT_FOUND, data={"budget_id": budget_id})
+        if budget.frozen:
+            raise ApiError(Code.BUDGET_FROZEN, data={"budget_id": budget.id, "name": budget.name})
+        found.extend(
+            _windows(
+                f"spend_b{i}_",
+                budget.windows.limits,
+                (
+                    (budget.windows.per_recipient_limit, "per_recipient", payment.recipient),
+                    (budget.windows.per_platform_limit, "per_platform", platform),
+                ),
+                now,
+                None,
+                budget.id,
+            )
+        )
+    return found
 
 
 def _charge_refused(rule: str, message: str) -> ApiError:
@@ -172,46 +227,64 @@ def needs_approval(policy: Policy, amount: int) -> bool:
     return line is not None and amount > line
 
 
+def budget_calendar(budget: Drawn, now: datetime) -> list[Counted]:
+    """The calendar windows of ``budget`` at ``now``: what its spend is read in."""
+    return _windows("spend_b_", budget.windows.limits, (), now, None, budget.id)
+
+
+# The windows kept per one thing a payment goes to (a recipient, a platform): the source of a
+# refusal, the plan's step name and the bucket's prefix.
+_PER = {"per_recipient": ("recipient", "recipient"), "per_platform": ("platform", "platform")}
+
+
 def counted_windows(policy: Policy, email: str, now: datetime) -> list[Counted]:
     """The windows a send by this key to ``email`` at ``now`` counts in."""
-    found = list(_calendar(policy, now.astimezone(UTC).date()))
-    per = policy.per_recipient_limit
-    if per is not None:
-        w = window(per.interval, now)
-        found.append(
-            Counted(
-                "spend_recipient",
-                "per_recipient",
-                per.interval,
-                f"recipient:{w.bucket}:{email}",
-                per.amount_cents,
-                None,
-                w.resets_at,
-            )
-        )
+    per = ((policy.per_recipient_limit, "per_recipient", email),)
+    return _windows("spend_", policy.limits, per, now, policy.soft_limit_percent, None)
+
+
+def _windows(
+    prefix: str,
+    limits: tuple[Limit, ...],
+    per: Sequence[tuple[Limit | None, str, str]],
+    now: datetime,
+    percent: int | None,
+    budget_id: str | None,
+) -> list[Counted]:
+    """The one reckoning of windows, a key's (``budget_id`` ``None``) or a budget's: the
+    calendar windows of ``limits``, and for each ``(limit, source, what)`` of ``per`` the window
+    of ``limit`` kept for ``what`` (a recipient, a platform). Step names start with
+    ``prefix``."""
+    found = list(_calendar(prefix, limits, percent, budget_id, now.astimezone(UTC).date()))
+    for limit, source, what in per:
+        if limit is None:
+            continue
+        step, kind = _PER[source]
+        w = window(limit.interval, now)
+        found.append(_counted(f"{prefix}{step}", source, limit, w, f"{kind}:{w.bucket}:{what}"))
+        if budget_id is not None:
+            found[-1] = dataclasses.replace(found[-1], budget_id=budget_id)
     return found
 
 
+def _counted(
+    name: str, source: str, limit: Limit, w: Window, bucket: str, soft: int | None = None
+) -> Counted:
+    return Counted(name, source, limit.interval, bucket, limit.amount_cents, soft, w.resets_at)
+
+
 @functools.lru_cache(maxsize=1024)
-def _calendar(policy: Policy, day: date) -> tuple[Counted, ...]:
-    """The windows of ``policy``'s limits on the UTC ``day``: the same for every send that day
-    by keys of the same policy (a policy is immutable)."""
-    percent = policy.soft_limit_percent
+def _calendar(
+    prefix: str, limits: tuple[Limit, ...], percent: int | None, budget_id: str | None, day: date
+) -> tuple[Counted, ...]:
+    """The windows of ``limits`` on the UTC ``day``: the same for every send that day under the
+    same limits (which are immutable)."""
     found = []
-    for limit in policy.limits:
+    for limit in limits:
         w = window_on(limit.interval, day)
         soft = None if percent is None else limit.amount_cents * percent // 100
-        found.append(
-            Counted(
-                f"spend_{limit.interval}",
-                limit.interval,
-                limit.interval,
-                w.bucket,
-                limit.amount_cents,
-                soft,
-                w.resets_at,
-            )
-        )
+        counted = _counted(f"{prefix}{limit.interval}", limit.interval, limit, w, w.bucket, soft)
+        found.append(dataclasses.replace(counted, budget_id=budget_id))
     return tuple(found)
 
 
@@ -222,20 +295,24 @@ def paid_window(email: str) -> Counted:
     return Counted(PAID, "paid", "all_time", f"paid:{email}", _NO_LIMIT, None, None)
 
 
-def refused(counted: Sequence[Counted], spent: Mapping[str, int], amount: int) -> ApiError:
+def refused(
+    counted: Sequence[Counted], spent: Mapping[tuple[str | None, str], int], amount: int
+) -> ApiError:
     """The refusal for a send of ``amount`` the store would not count: the first window it
-    does not fit, given what each has ``spent`` (by bucket) now."""
+    does not fit, given what each has ``spent`` (by ``Counted.row``) now."""
     over = next(
-        (c for c in counted if spent.get(c.bucket, 0) + amount > c.limit_cents),
+        (c for c in counted if spent.get(c.row, 0) + amount > c.limit_cents),
         counted[0],  # the count that refused it has since been given back
     )
-    code = (
-        Code.KEY_PER_RECIPIENT_LIMIT if over.source == "per_recipient" else Code.KEY_LIMIT_REACHED
-    )
-    remaining = over.limit_cents - spent.get(over.bucket, 0)
+    remaining = over.limit_cents - spent.get(over.row, 0)
+    extra: dict[str, object] = {"interval": over.interval}
+    if over.budget_id is not None:
+        code = Code.BUDGET_LIMIT_REACHED
+        extra["budget_id"] = over.budget_id
+    elif over.source == "per_recipient":
+        code = Code.KEY_PER_RECIPIENT_LIMIT
+    else:
+        code = Code.KEY_LIMIT_REACHED
     return ApiError(
-        code,
-        data=_limit_data(
-            over.source, over.limit_cents, remaining, over.resets_at, interval=over.interval
-        ),
+        code, data=_limit_data(over.source, over.limit_cents, remaining, over.resets_at, **extra)
     )

@@ -26,14 +26,17 @@ from sqlalchemy import (
     BigInteger,
     Select,
     String,
+    Text,
     and_,
     case,
     delete,
+    func,
     null,
     or_,
     select,
     text,
     tuple_,
+    type_coerce,
     union_all,
     update,
 )
@@ -58,10 +61,14 @@ __all__ = [
     "alert_due",
     "alerts_due",
     "count_steps",
+    "give_back_params",
     "give_back_step",
+    "give_back_steps",
+    "kept",
     "prune_closed",
     "spend_params",
     "spent",
+    "spent_in",
     "window_params",
 ]
 
@@ -74,31 +81,35 @@ LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a l
 
 
 @functools.cache
-def window_params(name: str) -> tuple[str, str, str]:
+def window_params(name: str) -> tuple[str, str, str, str]:
     """The parameters of window ``name`` (a ``Counted.name``) in ``count_steps``: its bucket,
-    its limit and its soft line. The one place they are named: the step binds them, the send
-    supplies them (``spend_params``) and builds its plan with them."""
-    return f"{name}_bucket", f"{name}_limit", f"{name}_soft"
+    its limit, its soft line and whose it is (a budget's id; null: the paying key's). The one
+    place they are named: the step binds them, the send supplies them (``spend_params``) and
+    builds its plan with them."""
+    return f"{name}_bucket", f"{name}_limit", f"{name}_soft", f"{name}_budget"
 
 
 def _window(name: str) -> Select[Any]:
-    bucket, limit, soft = window_params(name)
+    bucket, limit, soft, budget = window_params(name)
     return select(
         param(bucket, String).label("bucket"),
         param(limit, _INT).label("limit_cents"),
         param(soft, _INT).label("soft_cents"),
+        param(budget, String).label("budget_id"),
     )
 
 
 def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
-    """Add ``:taken`` to windows ``:<name>_bucket`` of key ``:api_key_id``, each under its
-    ``:<name>_limit``, once step ``after`` returned a row: one statement whatever the number of
-    windows. A window this send takes to its soft line ``:<name>_soft`` (null: none) is marked
-    as alerted by it, once. Returns per window the send that so marked it."""
+    """Add ``:taken`` to windows ``:<name>_bucket`` of key ``:api_key_id`` (or of budget
+    ``:<name>_budget``, shared by the keys that draw on it), each under its ``:<name>_limit``,
+    once step ``after`` returned a row: one statement whatever the number of windows, so a key's
+    and its budgets' are checked by the one CHECK in the one write. A window this send takes to
+    its soft line ``:<name>_soft`` (null: none) is marked as alerted by it, once. Returns per
+    window the send that so marked it."""
     taken, txn = param("taken", _INT), param("txn_id", String)
     windows = union_all(*(_window(name) for name in names)).subquery("w")
     row = {
-        "key_id": param("api_key_id", String),
+        "key_id": func.coalesce(windows.c.budget_id, param("api_key_id", String)),
         "bucket": windows.c.bucket,
         "spent_cents": taken,
         "limit_cents": windows.c.limit_cents,
@@ -140,10 +151,11 @@ def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
     """The parameters of ``count_steps`` for ``counted``."""
     params: dict[str, Any] = {}
     for c in counted:
-        bucket, limit, soft = window_params(c.name)
+        bucket, limit, soft, budget = window_params(c.name)
         params[bucket] = c.bucket
         params[limit] = c.limit_cents
         params[soft] = c.soft_cents
+        params[budget] = c.budget_id
     return params
 
 
@@ -271,9 +283,75 @@ _SPENT = Statement.of(
 
 
 async def spent(tx: Raw, key_id: str, buckets: Sequence[str]) -> dict[str, int]:
-    """What key ``key_id`` has spent in each of ``buckets`` (absent: nothing yet)."""
+    """What key ``key_id`` (or budget) has spent in each of ``buckets`` (absent: nothing
+    yet)."""
     rows = await tx.fetch(_SPENT, {"key_id": key_id, "buckets": list(buckets)})
     return {str(r["bucket"]): int(r["spent_cents"]) for r in rows}
+
+
+async def spent_in(
+    tx: Raw, key_id: str, counted: Sequence[Counted]
+) -> dict[tuple[str | None, str], int]:
+    """What has been spent in each of ``counted``'s windows, the key's and its budgets', by
+    ``Counted.row``."""
+    found: dict[tuple[str | None, str], int] = {}
+    owners: dict[str | None, list[str]] = {}
+    for c in counted:
+        owners.setdefault(c.budget_id, []).append(c.bucket)
+    for owner, buckets in owners.items():
+        rows = await spent(tx, key_id if owner is None else owner, buckets)
+        found.update({(owner, bucket): cents for bucket, cents in rows.items()})
+    return found
+
+
+_OWNED = "|"  # a budget's window in a top-up's ``spend_buckets``: ``<budget id>|<bucket>``
+
+
+def kept(counted: Sequence[Counted]) -> list[str]:
+    """What a top-up keeps of the windows it was counted in (``topups.spend_buckets``), which a
+    refund gives back to (``give_back_params``)."""
+    return [
+        c.bucket if c.budget_id is None else f"{c.budget_id}{_OWNED}{c.bucket}" for c in counted
+    ]
+
+
+def give_back_params(buckets: Sequence[str]) -> dict[str, list[str]]:
+    """The parameters of ``give_back_steps`` for a top-up's kept windows (``kept``)."""
+    own = [b for b in buckets if not b.startswith("bgt_")]
+    budgets = [b for b in buckets if b.startswith("bgt_")]
+    return {
+        "buckets": own,
+        "budget_ids": sorted({b.partition(_OWNED)[0] for b in budgets}),
+        "budget_buckets": budgets,
+    }
+
+
+def give_back_steps(*, after: str) -> list[Step]:
+    """A refunded send's amount given back to every window it was counted in: the key's and
+    its budgets' (``give_back_params``)."""
+    return [
+        Step("give_back", lambda refs: give_back_step(refs, after=after)),
+        Step("give_back_budgets", lambda refs: _give_back_budgets(refs, after=after)),
+    ]
+
+
+def _give_back_budgets(refs: Refs, *, after: str) -> Construct:
+    return (
+        update(_S)
+        .where(
+            one_of(_S.c.key_id, "budget_ids"),
+            # Typed without a length: ``key_id``'s own would cut the list's values short.
+            one_of(
+                type_coerce(_S.c.key_id.concat(_OWNED).concat(_S.c.bucket), Text()),
+                "budget_buckets",
+            ),
+            refs.after(after),
+        )
+        .values(
+            spent_cents=_S.c.spent_cents - param("amount", _INT),
+            updated_at=param("now", UTCDateTime()),
+        )
+    )
 
 
 def give_back_step(refs: Refs, *, after: str) -> Construct:

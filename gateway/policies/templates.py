@@ -106,6 +106,8 @@ def effective(own: Policy, template: Policy | None) -> Policy:
             # Only a warning: the key's own line where it draws one.
             "soft_limit_percent": own.soft_limit_percent or template.soft_limit_percent,
             "reveal_voucher": own.reveal_voucher and template.reveal_voucher,
+            # Every budget either draws on: each must have room.
+            "budgets": (*own.budgets, *(b for b in template.budgets if b not in own.budgets)),
         }
     )
 

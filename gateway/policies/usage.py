@@ -1,6 +1,7 @@
 """What a key may still spend: its policy, and per window its spend, what remains and when the
 window resets (``GET /keys/self``, MCP's ``get_key_limits``), so an agent can plan a send."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -9,10 +10,10 @@ from pydantic import BaseModel, Field
 from ..store.db import Database
 from ..values.clock import rfc3339, utcnow
 from .model import Interval, Policy
-from .rules import counted_windows
+from .rules import Counted, Drawn, budget_calendar, counted_windows
 from .spend import spent
 
-__all__ = ["KeyUsage", "WindowUsage", "usage"]
+__all__ = ["BudgetUsage", "KeyUsage", "WindowUsage", "usage", "windows_of"]
 
 
 class WindowUsage(BaseModel):
@@ -23,6 +24,15 @@ class WindowUsage(BaseModel):
     resets_at: str | None = Field(description="RFC 3339 UTC; null for all_time.")
 
 
+class BudgetUsage(BaseModel):
+    """A budget the key draws on, as an agent plans with it."""
+
+    budget_id: str
+    name: str
+    frozen: bool = Field(description="A frozen budget admits nothing.")
+    windows: list[WindowUsage] = Field(description="One per calendar limit of the budget.")
+
+
 class KeyUsage(BaseModel):
     key_id: str
     env: str
@@ -31,6 +41,11 @@ class KeyUsage(BaseModel):
     windows: list[WindowUsage] = Field(description="One per limit, the current window of each.")
     soft_limit_reached: bool = Field(
         description="Spend has reached soft_limit_percent of a limit in its current window."
+    )
+    budgets: list[BudgetUsage] = Field(
+        default_factory=list,
+        description="The budgets the policy draws on, each with its windows' spend: a send "
+        "must fit these too.",
     )
 
 
@@ -47,16 +62,14 @@ class KeyHolder(Protocol):
     def policy(self) -> Policy: ...
 
 
-async def usage(db: Database, caller: KeyHolder, now: datetime | None = None) -> KeyUsage:
-    policy = caller.policy
-    # The per-recipient limit has a window per recipient: it is described by the policy only.
-    counted = [
-        c for c in counted_windows(policy, "", now or utcnow()) if c.source != "per_recipient"
-    ]
-    found = await db.run(
-        lambda tx: spent(tx, caller.key_id, [c.bucket for c in counted]), read_only=True
-    )
-    windows = [
+async def _spent(db: Database, owner: str, buckets: list[str]) -> dict[str, int]:
+    return await db.run(lambda tx: spent(tx, owner, buckets), read_only=True)
+
+
+def windows_of(counted: Sequence[Counted], found: dict[str, int]) -> list[WindowUsage]:
+    """Per window of ``counted``, its spend (``found``, by bucket), what remains and when it
+    resets: a key's windows and a budget's read alike."""
+    return [
         WindowUsage(
             interval=c.interval,
             limit_cents=c.limit_cents,
@@ -66,6 +79,37 @@ async def usage(db: Database, caller: KeyHolder, now: datetime | None = None) ->
         )
         for c in counted
     ]
+
+
+async def usage(
+    db: Database,
+    caller: KeyHolder,
+    now: datetime | None = None,
+    budgets: Sequence[Drawn] = (),
+) -> KeyUsage:
+    """``budgets``: the policy's budgets as read (``budgets.service.drawn``), each shown with
+    its spend."""
+    policy = caller.policy
+    now = now or utcnow()
+    # The per-recipient limit has a window per recipient: it is described by the policy only.
+    counted = [c for c in counted_windows(policy, "", now) if c.source != "per_recipient"]
+    found = await db.run(
+        lambda tx: spent(tx, caller.key_id, [c.bucket for c in counted]), read_only=True
+    )
+    windows = windows_of(counted, found)
+    shown = []
+    for budget in budgets:
+        calendar = budget_calendar(budget, now)
+        buckets = [c.bucket for c in calendar]
+        spent_in = await _spent(db, budget.id, buckets)
+        shown.append(
+            BudgetUsage(
+                budget_id=budget.id,
+                name=budget.name,
+                frozen=budget.frozen,
+                windows=windows_of(calendar, spent_in),
+            )
+        )
     soft = any(c.soft_cents is not None and found.get(c.bucket, 0) >= c.soft_cents for c in counted)
     return KeyUsage(
         key_id=caller.key_id,
@@ -74,4 +118,5 @@ async def usage(db: Database, caller: KeyHolder, now: datetime | None = None) ->
         policy=policy,
         windows=windows,
         soft_limit_reached=soft,
+        budgets=shown,
     )

@@ -15,11 +15,12 @@ from .model import INTERVALS, Interval
 __all__ = ["CLOSING_PREFIXES", "LONGEST_WINDOW_DAYS", "Window", "window", "window_of", "window_on"]
 
 
-# Buckets of windows that close (a key's own, and per recipient), by their names' start; an
-# ``all_time`` count, and a key's record of recipients it paid, never close.
+# Buckets of windows that close (a key's or a budget's own, per recipient, and a budget's per
+# platform), by their names' start; an ``all_time`` count, and a key's record of recipients it
+# paid, never close.
 CLOSING_PREFIXES: tuple[str, ...] = tuple(
     f"{scope}{interval}:"
-    for scope in ("", "recipient:")
+    for scope in ("", "recipient:", "platform:")
     for interval in INTERVALS
     if interval != "all_time"
 )

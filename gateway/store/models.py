@@ -36,6 +36,7 @@ __all__ = [
     "AuditRecord",
     "Base",
     "BillingProfile",
+    "Budget",
     "Charge",
     "CheckIn",
     "CheckInConfig",
@@ -183,7 +184,9 @@ class KeySpend(Base):
         ),
     )
 
-    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    # Whose windows: a key's (its id), or a budget's that keys and consents share (its id,
+    # ``budgets.id``). No foreign key, so both count by the one statement and the one CHECK.
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
     spent_cents: Mapped[int] = mapped_column(BigInteger)
     limit_cents: Mapped[int] = mapped_column(BigInteger)
@@ -193,6 +196,25 @@ class KeySpend(Base):
     # ``key.budget_low`` event that reported it.
     alerted_by: Mapped[str | None] = mapped_column(String(40))
     alert_event_id: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime]
+
+
+class Budget(Base):
+    """A budget several keys and consents of one merchant and environment draw on (their
+    policies' ``budgets``): its windows (``policies.model.BudgetLimits`` as JSON) are counted in
+    ``key_spend`` under the budget's id, by the same statement as a key's own. A ``frozen``
+    budget admits nothing."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (Index("ix_budgets_merchant_env", "merchant_id", "env"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100))
+    windows: Mapped[dict[str, Any]] = mapped_column(JSON())
+    frozen: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 

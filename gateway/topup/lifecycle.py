@@ -190,7 +190,7 @@ def refund_steps(*, after: str) -> list[Step]:
                 after=refs.after("refund"),
             ),
         ),
-        Step("give_back", lambda refs: spend.give_back_step(refs, after=after)),
+        *spend.give_back_steps(after=after),
     ]
 
 
@@ -208,7 +208,9 @@ class Moving:
     wallet_id: str  # the merchant's wallet in ``env``: refunds land there
     amount: int
     taken: int  # counted as paid to the recipient (a delivery)
-    buckets: list[str]  # the windows the send was counted in: a refund gives back to them
+    buckets: list[str]  # the key's windows the send was counted in: a refund gives back to them
+    budget_ids: list[str]  # and its budgets' (``spend.give_back_params``)
+    budget_buckets: list[str]
     reference: str  # the ledger entries' reference: the top-up's id
     memo: str | None
     platform: str
@@ -222,6 +224,7 @@ class Moving:
     spend_paid_bucket: str | None  # the key's window of what it paid the recipient (rules.PAID)
     spend_paid_limit: int | None
     spend_paid_soft: int | None
+    spend_paid_budget: str | None  # always the key's own: null
     event_id: str | None
     event_type: str | None
     event_payload: str | None
@@ -399,7 +402,7 @@ def _moving(asked: ChangeRequest, t: Transition) -> Moving:
         wallet_id=asked.wallet_id,
         amount=row.amount_cents,
         taken=row.amount_cents,
-        buckets=list(row.spend_buckets or []),
+        **spend.give_back_params(list(row.spend_buckets or [])),
         reference=row.id,
         memo=None,
         platform=row.platform,
@@ -417,6 +420,7 @@ def _moving(asked: ChangeRequest, t: Transition) -> Moving:
         spend_paid_bucket=None if paid is None else paid.bucket,
         spend_paid_limit=None if paid is None else paid.limit_cents,
         spend_paid_soft=None if paid is None else paid.soft_cents,
+        spend_paid_budget=None,
         event_id=None if event is None else event["event_id"],
         event_type=None if event is None else event["event_type"],
         event_payload=None if event is None else event["event_payload"],

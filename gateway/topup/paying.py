@@ -34,6 +34,7 @@ from ..billing.protocols import x402 as x402_offers
 from ..billing.providers import MPP, X402, Charged, Context, get
 from ..billing.providers.mpp import MppProvider, SptCharge
 from ..billing.providers.x402 import X402Provider, X402Settlement
+from ..budgets.service import drawn
 from ..callers import Caller
 from ..mail.links import public_base
 from ..operations import perform
@@ -233,7 +234,8 @@ async def send(
         return await refused(svc, caller, outcome, header)
 
     async def judge(now: datetime) -> None:
-        service.judge(caller, body, now)
+        budgets = await drawn(svc.db, caller.merchant_id, caller.env, caller.policy.budgets)
+        service.judge(caller, body, now, budgets)
 
     async def run() -> Outcome:
         # The key's kept refusal is not the answer: the send runs unclaimed (its outcome is

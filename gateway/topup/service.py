@@ -32,6 +32,7 @@ from keys import Sealer, mint_voucher_code
 
 from .. import idempotency, outbox
 from ..billing import subscriptions
+from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import alerts, refills
 from ..ledger import service as ledger
@@ -91,11 +92,14 @@ def _canonical(body: SendRequest) -> dict[str, Any]:
     )
 
 
-def judge(caller: Caller, body: SendRequest, now: datetime) -> rules.Judged:
-    """The key's policy on this send (scope, platform, recipient, per-send cap), refusing as
-    ``ApiError``: what every send meets first, and a paid retry before it pays."""
+def judge(
+    caller: Caller, body: SendRequest, now: datetime, budgets: Sequence[rules.Drawn] = ()
+) -> rules.Judged:
+    """The key's policy on this send (scope, platform, recipient, per-send cap, its budgets as
+    read, ``budgets.service.drawn``), refusing as ``ApiError``: what every send meets first, and
+    a paid retry before it pays."""
     payment = rules.Payment(body.amount_cents, _email(body), body.platform)
-    return rules.judge(caller.policy, payment, now)
+    return rules.judge(caller.policy, payment, now, budgets)
 
 
 def request_hash(body: SendRequest) -> str:
@@ -280,7 +284,7 @@ def send_params(
         "voucher_hash": sealer.lookup(voucher) if voucher else None,
         "metadata": None if body.metadata is None else json.dumps(body.metadata),
         "failure_reason": reason,
-        "spend_buckets": json.dumps([c.bucket for c in counted]) if counted else None,
+        "spend_buckets": json.dumps(spend.kept(counted)) if counted else None,
         "approval_expires_at": expires,
         "notify": body.notify_recipient,
     }
@@ -394,8 +398,9 @@ async def send(
     its scope cannot replay a voucher, and no policy refusal sits under an idempotency key."""
     now = now or utcnow()
     email = _email(body)
+    budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
     try:
-        judged = judge(caller, body, now)
+        judged = judge(caller, body, now, budgets)
     except ApiError as refusal:
         return refusal.outcome()
     counted, held, ask_new = judged.counted, judged.held, judged.ask_new

@@ -93,6 +93,12 @@ class Code(IntEnum):
     POLICY_TEMPLATE_IN_USE = 2381
     POLICY_TEMPLATE_NESTED = 2382
     POLICY_TEMPLATE_COUNT_LIMIT_REACHED = 2383
+    BUDGET_LIMIT_REACHED = 2350
+    BUDGET_FROZEN = 2351
+    BUDGET_NOT_FOUND = 2352
+    BUDGET_DRAWN_ON = 2353
+    BUDGET_NOT_IN_ENV = 2354
+    BUDGET_COUNT_LIMIT_REACHED = 2355
 
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
@@ -417,6 +423,24 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404, "This password link is unknown, used already or expired; ask for a new one"
     ),
     Code.INVITATION_NOT_FOUND: CodeInfo(404, "There is no such invitation for this account"),
+    Code.BUDGET_LIMIT_REACHED: CodeInfo(
+        402,
+        "A budget this payment draws on has no room left in the window; see data.budget_id and "
+        "data.resets_at",
+    ),
+    Code.BUDGET_FROZEN: CodeInfo(
+        403, "A budget this payment draws on is frozen: it admits nothing until unfrozen"
+    ),
+    Code.BUDGET_NOT_FOUND: CodeInfo(404, "Budget not found"),
+    Code.BUDGET_DRAWN_ON: CodeInfo(
+        409, "Keys or app connections draw on this budget; take it out of their policies first"
+    ),
+    Code.BUDGET_NOT_IN_ENV: CodeInfo(
+        422, "The policy names a budget this merchant does not have in this environment"
+    ),
+    Code.BUDGET_COUNT_LIMIT_REACHED: CodeInfo(
+        409, "Budget limit reached for this environment; delete one first"
+    ),
     Code.TELEGRAM_SECRET_INVALID: CodeInfo(
         401, "This update does not carry the bot's webhook secret (X-Telegram-Bot-Api-Secret-Token)"
     ),

@@ -1,0 +1,1 @@
+"""Budgets that several keys and app connections of a merchant draw on together."""

@@ -1,0 +1,90 @@
+"""Wire models of budgets: what making and changing one takes, what one reads as (its windows'
+spend now, and the keys and app connections that draw on it).
+
+A budget's windows are ``policies.model.BudgetLimits`` itself, the model every count reads.
+"""
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ..policies.model import BudgetLimits
+from ..policies.usage import WindowUsage
+
+__all__ = ["BudgetCreate", "BudgetData", "BudgetUpdate", "Drawer", "WireWindows"]
+
+
+def _windows(value: Any) -> Any:
+    """``BudgetLimits`` is strict, and strict Python validation takes tuples, never lists: a
+    decoded request is read again as the JSON it came as."""
+    if not isinstance(value, dict):
+        return value
+    return BudgetLimits.model_validate_json(json.dumps(value))
+
+
+WireWindows = Annotated[BudgetLimits, BeforeValidator(_windows)]
+Name = Annotated[str, Field(min_length=1, max_length=100, description="A label for people.")]
+
+
+def _named(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return None if value is None else value.strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BudgetCreate(_Strict):
+    name: Name
+    windows: WireWindows = Field(
+        default_factory=BudgetLimits,
+        description="Left out: no window (the budget limits nothing until it has one, but may "
+        "still be frozen).",
+    )
+
+    _name = field_validator("name")(_named)
+
+
+class BudgetUpdate(_Strict):
+    name: Name | None = Field(default=None, description="Left out: unchanged.")
+    windows: WireWindows | None = Field(
+        default=None, description="Left out: unchanged; present: replaces every window."
+    )
+
+    _name = field_validator("name")(_named)
+
+    @field_validator("name", "windows", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class Drawer(BaseModel):
+    """A key or an app connection whose policy draws on the budget."""
+
+    key_id: str
+    name: str | None
+    app_id: str | None = Field(description="The app of a connection; null for a key.")
+
+
+class BudgetData(BaseModel):
+    id: str
+    env: str
+    name: str
+    windows: BudgetLimits
+    frozen: bool = Field(description="A frozen budget admits no payment that draws on it.")
+    spend: list[WindowUsage] = Field(
+        description="One per calendar limit: the current window's spend, what remains and when "
+        "it resets (per-recipient and per-platform windows are one per recipient or platform, "
+        "described by `windows` only)."
+    )
+    drawn_by: list[Drawer] = Field(
+        description="Keys and app connections (not revoked) whose policy names this budget."
+    )
+    created_at: str
+    updated_at: str

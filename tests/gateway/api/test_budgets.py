@@ -1,0 +1,196 @@
+"""Budgets at /budgets: made, listed and read with their spend and what draws on them, changed,
+frozen and deleted, within the calling key's merchant and environment; a policy names only
+budgets of its own merchant and environment, and no key loosens a budget that holds it."""
+
+from typing import Any
+
+import httpx
+
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+
+DAILY = {"limits": [{"amount_cents": 300, "interval": "daily"}]}
+
+
+async def _budget(
+    client: httpx.AsyncClient, caller: MerchantKey, windows: dict[str, Any] = DAILY
+) -> dict[str, Any]:
+    reply = await client.post(
+        "/budgets", json={"name": " Fleet ", "windows": windows}, headers=caller.headers
+    )
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()["data"]
+    return data
+
+
+async def _key(
+    client: httpx.AsyncClient, caller: MerchantKey, policy: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        "/keys", json={"name": "agent", "policy": policy}, headers=caller.headers
+    )
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _send(client: httpx.AsyncClient, key: str, cents: int, platform: str = "claude") -> Any:
+    body = {"platform": platform, "amount_cents": cents, "recipient_email": "ada@example.com"}
+    return (await client.post("/topup/send", json=body, headers=_auth(key))).json()
+
+
+async def test_a_budget_is_made_read_listed_changed_and_deleted(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    made = await _budget(client, owner)
+    assert made["name"] == "Fleet"
+    assert made["frozen"] is False and made["drawn_by"] == []
+    assert [(w["interval"], w["spent_cents"], w["remaining_cents"]) for w in made["spend"]] == [
+        ("daily", 0, 300)
+    ]
+    url = f"/budgets/{made['id']}"
+    assert (await client.get(url, headers=owner.headers)).json()["data"] == made
+    listed = (await client.get("/budgets", headers=owner.headers)).json()["data"]
+    assert [b["id"] for b in listed] == [made["id"]]
+
+    weekly = {"limits": [{"amount_cents": 900, "interval": "weekly"}]}
+    changed = await client.patch(url, json={"windows": weekly}, headers=owner.headers)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["data"]["windows"]["limits"] == weekly["limits"]
+    assert changed.json()["data"]["name"] == "Fleet"
+    assert (await client.patch(url, json={"name": None}, headers=owner.headers)).json()[
+        "code"
+    ] == 3001
+
+    gone = await client.delete(url, headers=owner.headers)
+    assert (gone.status_code, gone.json()["code"]) == (200, 1005)
+    missing = await client.get(url, headers=owner.headers)
+    assert (missing.status_code, missing.json()["code"]) == (404, 2352)
+
+
+async def test_bad_budgets_are_refused_and_change_nothing(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant()
+    twice = {"limits": [{"amount_cents": 1, "interval": "daily"}] * 2}
+    for body in (
+        {"name": ""},
+        {"name": "x", "windows": twice},
+        {"name": "x", "windows": {"limits": [{"amount_cents": 0, "interval": "daily"}]}},
+        {"name": "x", "extra": 1},
+    ):
+        reply = await client.post("/budgets", json=body, headers=owner.headers)
+        assert (reply.status_code, reply.json()["code"]) == (422, 3001), body
+    assert (await client.get("/budgets", headers=owner.headers)).json()["data"] == []
+    other = await client.get("/budgets/bgt_nope", headers=owner.headers)
+    assert other.json()["code"] == 2352
+
+
+async def test_a_policy_names_only_budgets_of_its_merchant_and_environment(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant()
+    stranger = await make_merchant()
+    theirs = await _budget(client, stranger)
+    live = await make_merchant("live", merchant_id=owner.merchant_id)
+    live_budget = await _budget(client, live)
+    for budget_id in (theirs["id"], live_budget["id"]):
+        refused = await _key(client, owner, {"budgets": [budget_id]})
+        assert (refused.status_code, refused.json()["code"]) == (422, 2354)
+        assert refused.json()["data"] == {"budgets": [budget_id]}
+    malformed = await _key(client, owner, {"budgets": ["key_123"]})
+    assert malformed.json()["code"] == 3001
+    keys = (await client.get("/keys", headers=owner.headers)).json()["data"]
+    assert [k["id"] for k in keys] == [owner.key_id]
+    assert (await client.get(f"/budgets/{theirs['id']}", headers=owner.headers)).json()[
+        "code"
+    ] == 2352
+
+
+async def test_keys_share_a_budget_and_it_shows_who_draws_on_it(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    budget = await _budget(client, owner)
+    url = f"/budgets/{budget['id']}"
+    one = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]
+    two = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]
+    assert (await _send(client, one["key"], 200))["code"] == 1001
+    refused = await _send(client, two["key"], 200)
+    assert refused["code"] == 2350
+    assert refused["data"]["budget_id"] == budget["id"]
+    assert refused["data"]["limit_source"] == "daily"
+    assert (refused["data"]["limit_cents"], refused["data"]["remaining_cents"]) == (300, 100)
+    assert (await _send(client, two["key"], 100))["code"] == 1001
+
+    read = (await client.get(url, headers=owner.headers)).json()["data"]
+    assert [(w["spent_cents"], w["remaining_cents"]) for w in read["spend"]] == [(300, 0)]
+    own = (await client.get("/keys/self", headers=_auth(one["key"]))).json()["data"]
+    assert [(b["budget_id"], b["frozen"]) for b in own["budgets"]] == [(budget["id"], False)]
+    assert [w["remaining_cents"] for w in own["budgets"][0]["windows"]] == [0]
+    assert [d["key_id"] for d in read["drawn_by"]] == [one["id"], two["id"]]
+
+    drawn = await client.delete(url, headers=owner.headers)
+    assert (drawn.status_code, drawn.json()["code"]) == (409, 2353)
+    assert [d["key_id"] for d in drawn.json()["data"]["drawn_by"]] == [one["id"], two["id"]]
+    for key in (one, two):
+        await client.delete(f"/keys/{key['id']}", headers=owner.headers)
+    assert (await client.delete(url, headers=owner.headers)).json()["code"] == 1005
+
+
+async def test_per_platform_and_per_recipient_windows_of_a_budget(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    windows = {
+        "per_platform_limit": {"amount_cents": 100, "interval": "daily"},
+        "per_recipient_limit": {"amount_cents": 150, "interval": "weekly"},
+    }
+    budget = await _budget(client, owner, windows)
+    key = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]["key"]
+    assert (await _send(client, key, 100))["code"] == 1001
+    platform = await _send(client, key, 1)
+    assert (platform["code"], platform["data"]["limit_source"]) == (2350, "per_platform")
+    assert (await _send(client, key, 50, "gemini"))["code"] == 1001
+    recipient = await _send(client, key, 1, "gemini")
+    assert (recipient["code"], recipient["data"]["limit_source"]) == (2350, "per_recipient")
+
+
+async def test_a_frozen_budget_admits_nothing_until_unfrozen(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    budget = await _budget(client, owner)
+    key = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]["key"]
+    frozen = await client.post(f"/budgets/{budget['id']}/freeze", headers=owner.headers)
+    assert frozen.json()["data"]["frozen"] is True
+    refused = await _send(client, key, 1)
+    assert (refused["code"], refused["data"]["budget_id"]) == (2351, budget["id"])
+    thawed = await client.delete(f"/budgets/{budget['id']}/freeze", headers=owner.headers)
+    assert thawed.json()["data"]["frozen"] is False
+    assert (await _send(client, key, 1))["code"] == 1001
+
+
+async def test_a_key_on_a_budget_never_loosens_it(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    budget = await _budget(client, owner)
+    url = f"/budgets/{budget['id']}"
+    bound = await _key(client, owner, {"scopes": ["keys", "topup:send"], "budgets": [budget["id"]]})
+    held = _auth(bound.json()["data"]["key"])
+    free = await client.post("/keys", json={"policy": {"scopes": ["topup:send"]}}, headers=held)
+    assert (free.status_code, free.json()["code"]) == (403, 2317)
+    assert free.json()["data"]["fields"] == ["budgets"]
+    within = {"scopes": ["topup:send"], "budgets": [budget["id"]]}
+    assert (await client.post("/keys", json={"policy": within}, headers=held)).status_code == 201
+
+    looser = {"limits": [{"amount_cents": 100_000, "interval": "daily"}]}
+    patched = await client.patch(url, json={"windows": looser}, headers=held)
+    assert (patched.status_code, patched.json()["code"]) == (403, 2317)
+    assert (await client.delete(url, headers=held)).json()["code"] == 2317
+    assert (await client.post(f"{url}/freeze", headers=held)).json()["data"]["frozen"] is True
+    assert (await client.delete(f"{url}/freeze", headers=held)).json()["code"] == 2317
+    read = (await client.get(url, headers=owner.headers)).json()["data"]
+    assert (read["frozen"], read["windows"]["limits"]) == (True, DAILY["limits"])
