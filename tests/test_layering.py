@@ -102,6 +102,7 @@ LAYERS = (
             "gateway.upstreams",
             "gateway.apps",
             "gateway.telegram",
+            "gateway.freezes",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

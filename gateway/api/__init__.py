@@ -10,6 +10,7 @@ from . import (
     checkin,
     emails,
     exports,
+    freeze,
     fulfilment,
     keys,
     meta,
@@ -55,4 +56,5 @@ def public_routes() -> list[BaseRoute]:
         *orders.routes,
         *exports.routes,
         *checkin.routes,
+        *freeze.routes,
     ]

@@ -25,7 +25,7 @@ from ..values.clock import new_id, rfc3339_or_none
 from ..webhooks.health import Alert
 from . import rows
 
-__all__ = ["MAX_OWNER_MAILS", "mail_owners", "shown_url"]
+__all__ = ["MAX_OWNER_MAILS", "mail_owners", "owner_mails", "shown_url"]
 
 # A merchant's owners are few; a bound all the same on what one change may write.
 MAX_OWNER_MAILS = 20
@@ -70,24 +70,31 @@ def shown_url(url: str) -> str:
 
 async def mail_owners(tx: Raw, sealer: Sealer, alert: Alert, now: datetime) -> list[str]:
     """One mail of ``alert`` per owner of its merchant; the mails to wake for."""
-    owners = await tx.fetch(_OWNERS, {"merchant_id": alert.merchant_id, "most": MAX_OWNER_MAILS})
-    data = json.dumps(
-        {
-            "endpoint_id": alert.endpoint_id,
-            "env": alert.env,
-            "url": shown_url(alert.url),
-            "failing_since": rfc3339_or_none(alert.failing_since),
-            **alert.values,
-        }
-    )
+    values = {
+        "endpoint_id": alert.endpoint_id,
+        "env": alert.env,
+        "url": shown_url(alert.url),
+        "failing_since": rfc3339_or_none(alert.failing_since),
+        **alert.values,
+    }
+    return await owner_mails(tx, sealer, alert.merchant_id, _KIND[alert.kind], values, now)
+
+
+async def owner_mails(
+    tx: Raw, sealer: Sealer, merchant_id: str, kind: str, values: dict[str, Any], now: datetime
+) -> list[str]:
+    """One mail of ``kind`` with ``values`` (nothing secret) per owner of the merchant; the
+    mails to wake for."""
+    owners = await tx.fetch(_OWNERS, {"merchant_id": merchant_id, "most": MAX_OWNER_MAILS})
+    data = json.dumps(values)
     mails: list[dict[str, Any]] = []
     for owner in owners:
         mail_id = new_id(MAIL_PREFIX[:-1])
         mails.append(
             {
                 "id": mail_id,
-                "merchant_id": alert.merchant_id,
-                "kind": _KIND[alert.kind],
+                "merchant_id": merchant_id,
+                "kind": kind,
                 "to_sealed": sealer.seal(owner["email"], context=mail_id),
                 "data_sealed": sealer.seal(data, context=mail_id),
                 "zero": 0,

@@ -44,6 +44,9 @@ def subject(kind: str, values: dict[str, Any]) -> str:
         line = f"Webhook endpoint failing: {values['url']} ({values['env']})"
     elif kind == "endpoint_disabled":
         line = f"Webhook endpoint disabled: {values['url']} ({values['env']})"
+    elif kind == "environment_freeze":
+        done = "frozen" if values["frozen"] else "unfrozen"
+        line = f"Your {values['env']} environment was {done} ({values['sender']})"
     elif kind == "approval_request":
         line = f"Approve {values['amount']} to {values['recipient']}? ({values['sender']})"
     else:

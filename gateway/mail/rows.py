@@ -33,6 +33,7 @@ __all__ = [
     "APPROVAL_REQUEST",
     "ENDPOINT_DISABLED",
     "ENDPOINT_FAILING",
+    "ENVIRONMENT_FREEZE",
     "FAILED",
     "HELD",
     "KINDS",
@@ -62,6 +63,8 @@ VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password
 ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
 # To an approver of a held send, with a one-time decision link (``topup.approval_links``).
 APPROVAL_REQUEST = "approval_request"
+# To a merchant's owners when one of its environments is frozen or unfrozen (``freezes``).
+ENVIRONMENT_FREEZE = "environment_freeze"
 KINDS = (
     VOUCHER,
     RECIPIENT_LINK,
@@ -69,6 +72,7 @@ KINDS = (
     ENDPOINT_FAILING,
     ENDPOINT_DISABLED,
     APPROVAL_REQUEST,
+    ENVIRONMENT_FREEZE,
 )
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 

@@ -211,6 +211,10 @@ class Wallet(Base):
     # How many ledger entries the wallet has: moved by the same statement that moves the
     # balance (``ledger.service``), so a ledger's total is read here, never counted.
     entry_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # When a person froze this merchant wallet's environment (the kill switch, ``freezes``);
+    # null: not frozen. Every credential of the environment is refused while it is set, and
+    # every payment's debit is conditional on it, so a send orders against the freeze here.
+    frozen_at: Mapped[datetime | None]
 
 
 class LedgerEntry(Base):

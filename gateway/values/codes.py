@@ -89,6 +89,9 @@ class Code(IntEnum):
     APPROVAL_LINK_INVALID = 2340
     TELEGRAM_SECRET_INVALID = 2341
 
+    ENVIRONMENT_FROZEN = 2360
+    FREEZE_BUDGET_NOT_FOUND = 2361
+
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
     APP_NOT_CONFIDENTIAL = 2403
@@ -411,6 +414,12 @@ CATALOGUE: dict[Code, CodeInfo] = {
         404,
         "No Telegram bot here: set AITOPUP_TELEGRAM_BOT_TOKEN and AITOPUP_TELEGRAM_WEBHOOK_SECRET",
     ),
+    Code.ENVIRONMENT_FROZEN: CodeInfo(
+        423,
+        "This environment is frozen: its keys, consents and app tokens are refused until a "
+        "person unfreezes it",
+    ),
+    Code.FREEZE_BUDGET_NOT_FOUND: CodeInfo(404, "No such budget to freeze in this environment"),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "

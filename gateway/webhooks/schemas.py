@@ -56,6 +56,8 @@ EventType = Literal[
     "endpoint.disabled",
     "endpoint.recovered",
     "delivery.exhausted",
+    "environment.frozen",
+    "environment.unfrozen",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]
