@@ -118,9 +118,7 @@ async def test_held_sends_are_kept_held_or_cancelled_and_refunded_as_asked(
     txn = held["transaction_id"]
     approve = await client.post(f"/topup/{txn}/approve", headers=approver.headers)
     assert approve.json()["code"] == 2360
-    cancel = await client.post(
-        "/freeze", json={"held": "cancel"}, headers=merchant.headers
-    )
+    cancel = await client.post("/freeze", json={"held": "cancel"}, headers=merchant.headers)
     assert cancel.json()["data"]["held_cancelled"] == 2
     async with db.read() as conn:
         statuses = await conn.execute(
