@@ -25,6 +25,7 @@ from . import (
     consent,
     developers,
     errors,
+    freeze,
     fulfilment,
     golive,
     keys,
@@ -78,6 +79,7 @@ def routes() -> list[BaseRoute]:
         *members.routes,
         *settings.routes,
         *golive.routes,
+        *freeze.routes,
     ]
 
 

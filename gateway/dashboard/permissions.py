@@ -66,6 +66,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/fulfilment/{platform}"): "fulfilment",
     ("POST", "/fulfilment/{platform}/test"): "fulfilment",
     ("POST", "/telegram/code"): "topups",
+    ("POST", "/freeze"): "keys",
+    ("POST", "/freeze/off"): "keys",
 }
 # Forms a visitor posts before signing in: no role applies (they never call require_viewer).
 SIGNED_OUT = {
