@@ -61,7 +61,9 @@ async def _race(db: Database, roots: list[str], make_merchant: MakeMerchant) -> 
 
         sends = [asyncio.ensure_future(one(i)) for i in range(SENDS)]
         await started.wait()  # some delivered, many in flight: now the switch
-        frozen = await clients[0].post("/freeze", json={}, headers=headers)
+        # On a client of its own: not queued behind the sends for a connection.
+        async with httpx.AsyncClient(base_url=roots[0], timeout=60) as switch:
+            frozen = await switch.post("/freeze", json={}, headers=headers)
         assert frozen.json()["code"] == 1000, frozen.json()
         balance_at_freeze = await merchant_balance(db, merchant)
         topups_at_freeze = await _topups(db, merchant.merchant_id)
