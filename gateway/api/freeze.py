@@ -32,13 +32,17 @@ async def post_freeze(request: Request) -> Response:
     caller = require_caller(request, "keys")
     svc = services(request)
     body, _ = await read_json(request, FreezeRequest, limit=svc.settings.max_body_bytes)
-    return await answer(request, freezes.freeze(svc.db, svc.sealer, _freezer(caller), body))
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    operation = freezes.freeze(svc.db, svc.sealer, _freezer(caller), body, per_hour=per_hour)
+    return await answer(request, operation)
 
 
 async def delete_freeze(request: Request) -> Response:
     caller = require_caller(request, "keys")
     svc = services(request)
-    return await answer(request, freezes.unfreeze(svc.db, svc.sealer, _freezer(caller)))
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    operation = freezes.unfreeze(svc.db, svc.sealer, _freezer(caller), per_hour=per_hour)
+    return await answer(request, operation)
 
 
 _ERRORS = tuple(c for c in KEY_ERRORS if c != Code.ENVIRONMENT_FROZEN)

@@ -18,13 +18,15 @@ __all__ = ["freeze", "unfreeze"]
 async def _switch(settings: Settings, args: argparse.Namespace, on: bool) -> FreezeData:
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     who = freezes.Freezer(args.merchant, args.env, "the operator (cli)")
+    per_hour = settings.webhook_operational_events_per_hour
     async with command_store(settings) as db:
         async with db.read() as conn:
             await merchant_with_id(conn, args.merchant)
         if on:
-            done = await freezes.freeze(db, sealer, who, FreezeRequest(held=args.held))
+            asked = FreezeRequest(held=args.held)
+            done = await freezes.freeze(db, sealer, who, asked, per_hour=per_hour)
         else:
-            done = await freezes.unfreeze(db, sealer, who)
+            done = await freezes.unfreeze(db, sealer, who, per_hour=per_hour)
     return done.one(FreezeData)
 
 

@@ -37,7 +37,9 @@ async def freeze_on(request: Request) -> Response:
         raise FormRefused(422, "Choose whether held sends are kept or cancelled.")
     svc = services(request)
     asked = FreezeRequest(held="cancel" if held == "cancel" else "keep")
-    done = await perform(svc.waker, freezes.freeze(svc.db, svc.sealer, _freezer(viewer), asked))
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    frozen = freezes.freeze(svc.db, svc.sealer, _freezer(viewer), asked, per_hour=per_hour)
+    done = await perform(svc.waker, frozen)
     cancelled = done.one(FreezeData).held_cancelled
     return RedirectResponse(f"{path_for('freeze_page')}?done=frozen&cancelled={cancelled}", 303)
 
@@ -46,7 +48,10 @@ async def freeze_off(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
     svc = services(request)
-    await perform(svc.waker, freezes.unfreeze(svc.db, svc.sealer, _freezer(viewer)))
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    await perform(
+        svc.waker, freezes.unfreeze(svc.db, svc.sealer, _freezer(viewer), per_hour=per_hour)
+    )
     return RedirectResponse(path_for("freeze_page") + "?done=unfrozen", status_code=303)
 
 

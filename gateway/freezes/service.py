@@ -13,8 +13,9 @@ the flag, restores exactly what was there.
 Sends held for approval are kept held (no decision delivers one while frozen:
 ``approvals``) or cancelled, refunded, as the person chooses. Each change of the flag writes an
 operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
-in its transaction; a call that changes nothing (frozen twice) writes neither, so the events
-are bounded by the person's own changes.
+in its transaction; a call that changes nothing (frozen twice) writes neither. Both are within
+the merchant's count of operational events (``webhooks.health``, ``per_hour``): past it a
+change is still made, only untold, so no one toggling the switch floods endpoints or inboxes.
 
 A freeze of one budget (``budget_id``) is the budgets' own: ``_budget`` is the one place it is
 dispatched.
@@ -42,6 +43,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.resources import API_PATH
+from ..webhooks.health import within_operational_count
 from .schemas import FreezeData, FreezeRequest
 
 __all__ = ["FREEZE_PATH", "Freezer", "freeze", "state", "unfreeze"]
@@ -93,7 +95,13 @@ async def _budget(db: Database, who: Freezer, budget_id: str) -> Outcome:
 
 
 async def freeze(
-    db: Database, sealer: Sealer, who: Freezer, body: FreezeRequest, *, now: datetime | None = None
+    db: Database,
+    sealer: Sealer,
+    who: Freezer,
+    body: FreezeRequest,
+    *,
+    per_hour: int,
+    now: datetime | None = None,
 ) -> Outcome:
     """Freeze ``who``'s environment (or ``body.budget_id``'s budget); held sends kept or
     cancelled (``body.held``). Freezing a frozen environment changes nothing but may still
@@ -124,12 +132,13 @@ async def freeze(
                 "held": body.held,
                 "held_cancelled": cancelled,
             }
-            work += await _tell(conn, sealer, who, "environment.frozen", values, now)
+            told = await _tell(conn, sealer, who, "environment.frozen", values, now, per_hour)
+            work += told
     return Outcome(Code.SUCCESS, _data(who, frozen_at, cancelled), deliveries=work)
 
 
 async def unfreeze(
-    db: Database, sealer: Sealer, who: Freezer, *, now: datetime | None = None
+    db: Database, sealer: Sealer, who: Freezer, *, per_hour: int, now: datetime | None = None
 ) -> Outcome:
     """Clear the freeze of ``who``'s environment: every credential works again as before.
     Unfreezing what is not frozen changes nothing."""
@@ -151,7 +160,7 @@ async def unfreeze(
                 "unfrozen_at": rfc3339(now),
                 "by": who.by,
             }
-            work = await _tell(conn, sealer, who, "environment.unfrozen", values, now)
+            work = await _tell(conn, sealer, who, "environment.unfrozen", values, now, per_hour)
     return Outcome(Code.SUCCESS, _data(who, None), deliveries=work)
 
 
@@ -186,8 +195,13 @@ async def _tell(
     type_: str,
     values: dict[str, Any],
     now: datetime,
+    per_hour: int,
 ) -> list[str]:
-    """The operational event of a change of the flag, and a mail to each owner."""
+    """The operational event of a change of the flag, and a mail to each owner, within the
+    merchant's count of operational events."""
+    tx = await raw(conn)
+    if not await within_operational_count(tx, who.env, who.merchant_id, per_hour, now):
+        return []
     work = await outbox.emit(
         conn, env=who.env, merchant_id=who.merchant_id, type_=type_, data=values, now=now
     )
@@ -199,7 +213,6 @@ async def _tell(
         "held": values.get("held", "keep"),
         "held_cancelled": values.get("held_cancelled", 0),
     }
-    tx = await raw(conn)
     kind = rows.ENVIRONMENT_FREEZE
     work += await alerts.owner_mails(tx, sealer, who.merchant_id, kind, mail, now)
     return work

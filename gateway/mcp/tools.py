@@ -176,7 +176,10 @@ async def check_in(svc: Services, caller: Caller, arguments: dict[str, Any]) -> 
 async def freeze_environment(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(FreezeRequest, arguments)
     who = freezes.Freezer(caller.merchant_id, caller.env, f"key {caller.key_id}")
-    return await perform(svc.waker, freezes.freeze(svc.db, svc.sealer, who, body))
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    return await perform(
+        svc.waker, freezes.freeze(svc.db, svc.sealer, who, body, per_hour=per_hour)
+    )
 
 
 @dataclass(frozen=True, slots=True)
