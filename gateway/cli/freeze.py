@@ -1,39 +1,23 @@
 """``aitopup freeze`` and ``aitopup unfreeze``: the kill switch from the gateway's machine, as
-``POST /freeze`` and ``DELETE /freeze`` are, the actor named ``cli``."""
+``POST /freeze`` and ``DELETE /freeze`` are, the actor named ``the operator (cli)``."""
 
 import argparse
-import asyncio
 import sys
 
-from keys import Sealer
-
-from ..freezes import service as freezes
-from ..freezes.schemas import FreezeData, FreezeRequest
-from ..operator import UnknownMerchant, command_store, merchant_with_id
-from ..values.settings import Settings, load_settings
+from ..freezes.schemas import Held
+from ..operator import UnknownMerchant, switch_freeze
+from ..values.settings import load_settings
 
 __all__ = ["freeze", "unfreeze"]
 
 
-async def _switch(settings: Settings, args: argparse.Namespace, on: bool) -> FreezeData:
-    sealer = Sealer(settings.secret_key.get_secret_value().encode())
-    who = freezes.Freezer(args.merchant, args.env, "the operator (cli)")
-    per_hour = settings.webhook_operational_events_per_hour
-    async with command_store(settings) as db:
-        async with db.read() as conn:
-            await merchant_with_id(conn, args.merchant)
-        if on:
-            asked = FreezeRequest(held=args.held)
-            done = await freezes.freeze(db, sealer, who, asked, per_hour=per_hour)
-        else:
-            done = await freezes.unfreeze(db, sealer, who, per_hour=per_hour)
-    return done.one(FreezeData)
-
-
 def _run(args: argparse.Namespace, on: bool) -> int:
     command = "freeze" if on else "unfreeze"
+    held: Held | None = None
+    if on:
+        held = "cancel" if args.held == "cancel" else "keep"
     try:
-        state = asyncio.run(_switch(load_settings(), args, on))
+        state = switch_freeze(load_settings(), args.merchant, args.env, held)
     except UnknownMerchant as exc:
         print(f"aitopup {command}: {exc}", file=sys.stderr)
         return 2
