@@ -5,13 +5,12 @@ one by its id, make a key for it. The command line and ``aitopup run``'s demo ke
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Env, Sealer
 
-from .freezes import service as freezes
-from .freezes.schemas import FreezeData, FreezeRequest, Held
 from .merchants import directory
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
@@ -19,6 +18,9 @@ from .policies.model import UNRESTRICTED, Policy
 from .store.db import Database, open_database
 from .values.clock import utcnow
 from .values.settings import Settings
+
+if TYPE_CHECKING:
+    from .freezes.schemas import FreezeData, Held
 
 __all__ = [
     "UnknownMerchant",
@@ -132,8 +134,12 @@ def revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None
 
 
 async def _switch_freeze(
-    settings: Settings, merchant_id: str, env: str, held: Held | None
-) -> FreezeData:
+    settings: Settings, merchant_id: str, env: str, held: "Held | None"
+) -> "FreezeData":
+    # Here, not at the top: the other commands of this module start without the top-ups.
+    from .freezes import service as freezes
+    from .freezes.schemas import FreezeData, FreezeRequest
+
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     who = freezes.Freezer(merchant_id, env, "the operator (cli)")
     per_hour = settings.webhook_operational_events_per_hour
@@ -148,7 +154,9 @@ async def _switch_freeze(
     return done.one(FreezeData)
 
 
-def switch_freeze(settings: Settings, merchant_id: str, env: str, held: Held | None) -> FreezeData:
+def switch_freeze(
+    settings: Settings, merchant_id: str, env: str, held: "Held | None"
+) -> "FreezeData":
     """The kill switch of the merchant's ``env``: frozen, held sends as ``held`` says, or (``held``
     ``None``) unfrozen; its state after. The workers find the event's and the mails' rows on
     their own: nothing here wakes them."""
