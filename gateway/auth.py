@@ -25,6 +25,7 @@ from starlette.responses import Response
 from keys import POLLER_KEY_PREFIX, InvalidApiKey, parse_api_key
 
 from .callers import Caller, authenticate, require_scope
+from .freezes.service import FREEZE_PATH
 from .lockout import client_address
 from .mail.links import base_url
 from .policies.model import Scope
@@ -99,18 +100,30 @@ def _limits(svc: Services, client: str, presented: str) -> list[Limit]:
 
 
 async def authenticate_key(
-    svc: Services, pepper: bytes, presented: str, client: str, resource: Resource | None = None
+    svc: Services,
+    pepper: bytes,
+    presented: str,
+    client: str,
+    resource: Resource | None = None,
+    *,
+    frozen_ok: bool = False,
 ) -> Caller:
     """The caller behind ``presented`` (the bare key, or an access token for ``resource``), or
     ``ApiError``: locked out (``AUTH_RATE_LIMITED``, the right key too) if this client or key
-    prefix is, else the refusal of ``callers.authenticate``, which counts against both."""
+    prefix is, else the refusal of ``callers.authenticate``, which counts against both (but a
+    frozen environment's: the key is right, and its person must be able to unfreeze from the
+    same address)."""
     limits = _limits(svc, client, presented)
     locked = await svc.lockout.locked(svc.redis, limits)
     if locked is not None:
         raise _locked_out(locked)
     try:
-        caller = await authenticate(svc.db, pepper, presented, resource=resource)
-    except ApiError:
+        caller = await authenticate(
+            svc.db, pepper, presented, resource=resource, frozen_ok=frozen_ok
+        )
+    except ApiError as refused:
+        if refused.code == Code.ENVIRONMENT_FROZEN:
+            raise
         over = await svc.lockout.failed(svc.redis, limits)
         if over is not None:
             raise _locked_out(over) from None
@@ -200,7 +213,12 @@ class ApiKeyBackend(AuthenticationBackend):
                 return None
             svc = services(conn)
             caller = await authenticate_key(
-                svc, self._pepper, presented, client_address(conn), door_resource(svc.settings)
+                svc,
+                self._pepper,
+                presented,
+                client_address(conn),
+                door_resource(svc.settings),
+                frozen_ok=path == FREEZE_PATH,
             )
         except ApiError as refused:
             raise KeyRefused(refused) from None

@@ -9,6 +9,12 @@ on the door of the resource it was issued for, with no more than the scopes reco
 token itself (a refresh may have narrowed them): a credential acts with exactly what it was
 given, within what its issuer may give. The caller carries the key's policy: every door
 checks scopes and limits through ``gateway.policies``.
+
+A frozen environment (``gateway.freezes``: the flag on its merchant wallet, read with the key in
+the same statement, so it costs no read of its own) refuses every key and token of it here, on
+every door and in every process, from the next request; only the doors of the freeze itself
+(``frozen_ok``) let one through. A payment already past this read is stopped by its debit,
+which is conditional on the same flag (``ledger.conditional_debit``).
 """
 
 import json
@@ -42,7 +48,7 @@ __all__ = ["Caller", "authenticate", "of_key", "require_scope"]
 _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
             AS low_balance_threshold_cents,
-        w.id AS wallet_id, k.policy, k.hides_codes, m.notify_recipients,
+        w.id AS wallet_id, w.frozen_at, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
         pt.policy AS template_policy"""
@@ -53,6 +59,7 @@ _CALLER_NAMES = (
     "merchant_id",
     "low_balance_threshold_cents",
     "wallet_id",
+    "frozen_at",
     "policy",
     "hides_codes",
     "notify_recipients",
@@ -132,9 +139,11 @@ async def authenticate(
     *,
     now: datetime | None = None,
     resource: Resource | None = None,
+    frozen_ok: bool = False,
 ) -> Caller:
     """The caller behind ``presented`` (the bare ``ak_…`` key, or an ``oat_…`` access token
-    on a door that serves ``resource``), or ``ApiError``."""
+    on a door that serves ``resource``), or ``ApiError``; refused while its environment is
+    frozen unless ``frozen_ok`` (the freeze's own doors)."""
     if presented.startswith("oat_"):
         return await _by_token(db, pepper, presented, now or utcnow(), resource)
     try:
@@ -149,7 +158,7 @@ async def authenticate(
     row = await db.run(lookup, read_only=True)
     if row is None:
         raise ApiError(Code.AUTH_UNKNOWN)
-    return _caller(row, now or utcnow())
+    return _caller(row, now or utcnow(), frozen_ok=frozen_ok)
 
 
 async def of_key(
@@ -174,11 +183,16 @@ def _caller(
     now: datetime,
     app_id: str | None = None,
     scopes: Iterable[str] | None = None,
+    *,
+    frozen_ok: bool = False,
 ) -> Caller:
     """The caller of a key row, acting with the key's policy, or with its ``scopes`` alone
-    where the credential presented records fewer (a token narrowed at its refresh)."""
+    where the credential presented records fewer (a token narrowed at its refresh). An app's
+    token is never ``frozen_ok``: only a merchant's own key may undo a freeze."""
     if row["revoked_at"] is not None:
         raise ApiError(Code.AUTH_REVOKED)
+    if row["frozen_at"] is not None and not (frozen_ok and app_id is None):
+        raise ApiError(Code.ENVIRONMENT_FROZEN, data={"env": str(row["env"])})
     policy = effective_of(row["policy"], row["template_policy"])
     if scopes is not None:
         policy = policy.narrowed(scopes)

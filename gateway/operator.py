@@ -5,10 +5,11 @@ one by its id, make a key for it. The command line and ``aitopup run``'s demo ke
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keys import Env
+from keys import Env, Sealer
 
 from .merchants import directory
 from .merchants import keys as merchant_keys
@@ -18,6 +19,9 @@ from .store.db import Database, open_database
 from .values.clock import utcnow
 from .values.settings import Settings
 
+if TYPE_CHECKING:
+    from .freezes.schemas import FreezeData, Held
+
 __all__ = [
     "UnknownMerchant",
     "command_store",
@@ -26,6 +30,7 @@ __all__ = [
     "find_merchant",
     "merchant_with_id",
     "revoke_key",
+    "switch_freeze",
 ]
 
 
@@ -126,3 +131,33 @@ def revoke_key(settings: Settings, key_id: str) -> merchants.MerchantInfo | None
     """The merchant whose key this was (revoked now, or kept revoked since it first was), or
     ``None`` if there is no such key."""
     return asyncio.run(_revoke_key(settings, key_id))
+
+
+async def _switch_freeze(
+    settings: Settings, merchant_id: str, env: str, held: "Held | None"
+) -> "FreezeData":
+    # Here, not at the top: the other commands of this module start without the top-ups.
+    from .freezes import service as freezes
+    from .freezes.schemas import FreezeData, FreezeRequest
+
+    sealer = Sealer(settings.secret_key.get_secret_value().encode())
+    who = freezes.Freezer(merchant_id, env, "the operator (cli)")
+    per_hour = settings.webhook_operational_events_per_hour
+    async with command_store(settings) as db:
+        if (await directory.merchant(db, merchant_id)).data is None:
+            raise UnknownMerchant(merchant_id)
+        if held is None:
+            done = await freezes.unfreeze(db, sealer, who, per_hour=per_hour)
+        else:
+            asked = FreezeRequest(held=held)
+            done = await freezes.freeze(db, sealer, who, asked, per_hour=per_hour)
+    return done.one(FreezeData)
+
+
+def switch_freeze(
+    settings: Settings, merchant_id: str, env: str, held: "Held | None"
+) -> "FreezeData":
+    """The kill switch of the merchant's ``env``: frozen, held sends as ``held`` says, or (``held``
+    ``None``) unfrozen; its state after. The workers find the event's and the mails' rows on
+    their own: nothing here wakes them."""
+    return asyncio.run(_switch_freeze(settings, merchant_id, env, held))

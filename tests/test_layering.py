@@ -107,6 +107,7 @@ LAYERS = (
             "gateway.apps",
             "gateway.telegram",
             "gateway.budgets",
+            "gateway.freezes",
         ),
     ),
     # What every door does alike with a request: key authentication, per-merchant limits.

@@ -12,6 +12,7 @@ from . import (
     checkin,
     emails,
     exports,
+    freeze,
     fulfilment,
     keys,
     meta,
@@ -63,4 +64,5 @@ def public_routes() -> list[BaseRoute]:
         *checkin.routes,
         *policy_templates.routes,
         *auto_top_up.routes,
+        *freeze.routes,
     ]

@@ -148,6 +148,33 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--max", dest="max_cents", type=int, metavar="CENTS")
     checkin_cmd.set_defaults(func=_handler("checkin", "checkin"))
 
+    for name, on in (("freeze", True), ("unfreeze", False)):
+        kill = sub.add_parser(
+            name,
+            help="the kill switch: freeze a merchant's environment"
+            if on
+            else "undo the kill switch: a merchant's environment works again as before",
+            description="As POST /freeze: every key, consent and app token of the environment "
+            "is refused until it is unfrozen; an event and a mail to each owner."
+            if on
+            else "As DELETE /freeze: every credential of the environment works again.",
+        )
+        kill.add_argument(
+            "--merchant",
+            required=True,
+            metavar="ID",
+            help="the merchant's id (mer_…): `aitopup merchants list` shows them",
+        )
+        kill.add_argument("--env", required=True, choices=ENVS)
+        if on:
+            kill.add_argument(
+                "--held",
+                choices=("keep", "cancel"),
+                default="keep",
+                help="sends held for approval: keep them held (default) or cancel and refund",
+            )
+        kill.set_defaults(func=_handler("freeze", name))
+
     plans_cmd = sub.add_parser("plans", help="subscription plans, as the admin API keeps them")
     plans_sub = plans_cmd.add_subparsers(dest="plans_command", required=True)
     plans_list = plans_sub.add_parser("list", help="every plan, on sale or not")

@@ -26,6 +26,7 @@ from . import (
     consent,
     developers,
     errors,
+    freeze,
     fulfilment,
     golive,
     keys,
@@ -84,6 +85,7 @@ def routes() -> list[BaseRoute]:
         *members.routes,
         *settings.routes,
         *golive.routes,
+        *freeze.routes,
     ]
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "ensure_wallet",
     "entries",
     "entries_sum",
+    "frozen",
     "merchant_owner",
     "merchant_wallet",
     "new_wallet_id",
@@ -104,14 +105,21 @@ def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement
     }
 
 
-def conditional_debit(refs: Refs, *, entries: int = 1) -> Construct:
+def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
     still be covered (and writes two entries: ``entries``). The row stays locked until commit:
-    commit at once."""
+    commit at once.
+
+    ``unfrozen``: only while its environment is not frozen (a payment a credential makes). The
+    freeze writes the same row, so each such debit is ordered against it by the row's lock (or
+    SQLite's one writer): one that commits after the freeze finds no row."""
+    where = [_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT)]
+    if unfrozen:
+        where.append(_W.c.frozen_at.is_(None))
     return (
         update(_W)
-        .where(_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT))
+        .where(*where)
         .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
         .returning(_W.c.balance_cents, refills.crossed(_W).label(refills.DUE))
     )
@@ -319,3 +327,16 @@ async def append(conn: Conn, entries: list[Entry], now: datetime) -> None:
 async def entries_sum(conn: AsyncConnection, wallet_id: str) -> int:
     stmt = select(func.coalesce(func.sum(_L.c.amount_cents), 0)).where(_L.c.wallet_id == wallet_id)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+_FROZEN = Statement.of(
+    select(_W.c.frozen_at).where(_W.c.id == param("wallet_id", String)).with_for_update()
+)
+
+
+async def frozen(conn: Conn, wallet_id: str) -> bool:
+    """Whether the environment of merchant wallet ``wallet_id`` is frozen, the row locked until
+    the caller's commit (SQLite's one writer does the same), so a write this allows is ordered
+    before any freeze: read off the hot path only (a refusal, a decision)."""
+    row = await (await raw(conn)).fetchrow(_FROZEN, {"wallet_id": wallet_id})
+    return row is not None and row["frozen_at"] is not None

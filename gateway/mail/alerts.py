@@ -70,20 +70,20 @@ def shown_url(url: str) -> str:
 
 async def mail_owners(tx: Raw, sealer: Sealer, alert: Alert, now: datetime) -> list[str]:
     """One mail of ``alert`` per owner of its merchant; the mails to wake for."""
-    data = {
+    values = {
         "endpoint_id": alert.endpoint_id,
         "env": alert.env,
         "url": shown_url(alert.url),
         "failing_since": rfc3339_or_none(alert.failing_since),
         **alert.values,
     }
-    return await mail_each_owner(tx, sealer, alert.merchant_id, _KIND[alert.kind], data, now)
+    return await mail_each_owner(tx, sealer, alert.merchant_id, _KIND[alert.kind], values, now)
 
 
 async def mail_each_owner(
     tx: Raw, sealer: Sealer, merchant_id: str, kind: str, values: dict[str, Any], now: datetime
 ) -> list[str]:
-    """One mail of ``kind`` with ``values`` (nothing secret) per owner of ``merchant_id``; the
+    """One mail of ``kind`` with ``values`` (nothing secret) per owner of the merchant; the
     mails to wake for."""
     owners = await tx.fetch(_OWNERS, {"merchant_id": merchant_id, "most": MAX_OWNER_MAILS})
     data = json.dumps(values)

@@ -118,6 +118,11 @@ async def compose(
         page = f"{base_url}/dashboard/wallet"
         sender = await _merchant_name(conn, mail.merchant_id)
         return Message(to, None, render(mail.kind, {**data, "link": page, "sender": sender}), page)
+    if mail.kind == rows.ENVIRONMENT_FREEZE:
+        sender = await _merchant_name(conn, mail.merchant_id)
+        page = links.freeze_url(base_url)
+        values = {**data, "link": page, "sender": sender or PRODUCT_NAME}
+        return Message(to, None, render(mail.kind, values), page)
     if mail.kind == rows.APPROVAL_REQUEST:
         # The link decides as the one it was mailed to: a reader of the staging mailbox (who
         # may be anyone of the merchant's) sees the mail, never the link.

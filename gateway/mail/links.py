@@ -31,6 +31,7 @@ __all__ = [
     "RecipientLink",
     "approval_url",
     "base_url",
+    "freeze_url",
     "open_recipient_token",
     "public_base",
     "recipient_token",
@@ -127,3 +128,8 @@ def reset_url(base: str, token: str) -> str:
 def endpoint_url(base: str, endpoint_id: str) -> str:
     """A webhook endpoint's page in the dashboard."""
     return f"{base}/dashboard/webhooks/endpoints/{endpoint_id}"
+
+
+def freeze_url(base: str) -> str:
+    """The dashboard's kill switch: where an owner sees and undoes a freeze."""
+    return f"{base}/dashboard/freeze"

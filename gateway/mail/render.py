@@ -56,6 +56,9 @@ def subject(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> st
         line = f"Webhook endpoint disabled: {values['url']} ({values['env']})"
     elif kind == "auto_top_up_disabled":
         line = f"Auto top-up turned off ({values['env']})"
+    elif kind == "environment_freeze":
+        done = "frozen" if values["frozen"] else "unfrozen"
+        line = f"Your {values['env']} environment was {done} ({values['sender']})"
     elif kind == "approval_request":
         line = f"Approve {values['amount']} to {values['recipient']}? ({values['sender']})"
     else:

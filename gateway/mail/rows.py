@@ -34,6 +34,7 @@ __all__ = [
     "AUTO_TOP_UP_DISABLED",
     "ENDPOINT_DISABLED",
     "ENDPOINT_FAILING",
+    "ENVIRONMENT_FREEZE",
     "FAILED",
     "HELD",
     "KINDS",
@@ -65,6 +66,8 @@ ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
 APPROVAL_REQUEST = "approval_request"
 # To a merchant's owners: its wallet's auto top-up turned off by failures (``billing``).
 AUTO_TOP_UP_DISABLED = "auto_top_up_disabled"
+# To a merchant's owners when one of its environments is frozen or unfrozen (``freezes``).
+ENVIRONMENT_FREEZE = "environment_freeze"
 KINDS = (
     VOUCHER,
     RECIPIENT_LINK,
@@ -73,6 +76,7 @@ KINDS = (
     ENDPOINT_DISABLED,
     APPROVAL_REQUEST,
     AUTO_TOP_UP_DISABLED,
+    ENVIRONMENT_FREEZE,
 )
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 

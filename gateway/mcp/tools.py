@@ -19,6 +19,8 @@ from ..billing import service as billing_service
 from ..billing.checkin_schemas import CheckInData
 from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
+from ..freezes import service as freezes
+from ..freezes.schemas import FreezeData, FreezeRequest
 from ..merchants import keys
 from ..operations import perform
 from ..policies.model import Scope
@@ -169,6 +171,15 @@ async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, An
 async def check_in(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
     return await perform(svc.waker, checkin.check_in(svc.db, caller))
+
+
+async def freeze_environment(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    body = _parse(FreezeRequest, arguments)
+    who = freezes.Freezer(caller.merchant_id, caller.env, f"key {caller.key_id}")
+    per_hour = svc.settings.webhook_operational_events_per_hour
+    return await perform(
+        svc.waker, freezes.freeze(svc.db, svc.sealer, who, body, per_hour=per_hour)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +376,28 @@ TOOLS: tuple[ToolSpec, ...] = (
             open_world_hint=False,
         ),
         check_in,
+    ),
+    ToolSpec(
+        "freeze_environment",
+        "Freeze this environment (kill switch)",
+        "Stop every key, consent and app token of the key's environment at once, this one "
+        "included: from the next call each is refused (2360) in every gateway process, and "
+        "no send not yet debited goes through. held: keep (default) leaves sends held for "
+        "approval held, cancel denies and refunds them. budget_id freezes one budget only. "
+        "Only a person undoes it (DELETE /freeze with a key holding the keys scope, or the "
+        "dashboard): no tool can." + _ENVELOPE,
+        "keys",
+        FreezeRequest,
+        _envelope("FreezeEnvelope", FreezeData),
+        # Stops the environment until a person unfreezes it; freezing again changes nothing.
+        types.ToolAnnotations(
+            title="Freeze this environment (kill switch)",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        freeze_environment,
     ),
 )
 

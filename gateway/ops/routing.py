@@ -27,6 +27,7 @@ KEY_ERRORS = (
     Code.KEY_EXPIRED,
     Code.KEY_RATE_LIMITED,
     Code.KEY_SCOPE_MISSING,
+    Code.ENVIRONMENT_FROZEN,
 )
 # What any route reading a JSON body (``parsing.read_json``) may answer.
 BODY_ERRORS = (

@@ -22,6 +22,7 @@ from keys import Sealer
 from .. import idempotency
 from ..billing.shortfall import shortfall_data
 from ..callers import Caller
+from ..ledger import service as ledger
 from ..policies import rules, spend
 from ..store.db import Database
 from ..store.raw import CheckViolated, Raw
@@ -102,8 +103,12 @@ async def pay(
 
 
 async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | None) -> Paid:
-    """The refusal of a payer's wallet that does not hold ``amount``: what is missing and where
-    to fund it, read in this transaction."""
+    """The refusal of a payer's wallet whose debit found no row: its environment frozen since
+    the caller authenticated (raised, so the transaction and an idempotency key's claim are
+    undone: once unfrozen, the same request runs), or it does not hold ``amount``: what is
+    missing and where to fund it, read in this transaction."""
+    if await ledger.frozen(tx, wallet_id):
+        raise ApiError(Code.ENVIRONMENT_FROZEN)
     found = await shortfall_data(tx, wallet_id, amount, public_base_url)
     return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
 

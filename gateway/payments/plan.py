@@ -72,12 +72,17 @@ def payment_steps(
     event: bool = True,
     then: Iterable[Step] = (),
 ) -> list[Step]:
-    """The payment's steps: the debit (its wallet's count of entries moved by ``debited``, the
-    payer's own ``lines``), the count in ``windows``, the kind's ``writes``, the entries of
-    ``lines``, the event (``event``), ``balance.low``, and what else the kind writes after
-    (``then``). Each gated on the debit, so "no row" there means nothing was written."""
+    """The payment's steps: the debit (none while the payer's environment is frozen; its
+    wallet's count of entries moved by ``debited``, the payer's own ``lines``), the count in
+    ``windows``, the kind's ``writes``, the entries of ``lines``, the event (``event``),
+    ``balance.low``, and what else the kind writes after (``then``). Each gated on the debit, so
+    "no row" there means nothing was written."""
     return steps(
-        Step(DEBIT, lambda r: ledger.conditional_debit(r, entries=debited), required=True),
+        Step(
+            DEBIT,
+            lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),
+            required=True,
+        ),
         spend.count_steps(windows, after=DEBIT),
         *writes,
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),

@@ -246,6 +246,10 @@ class Wallet(Base):
     # else null: kept on the row the debit updates, so a debit that does not cross it reads
     # nothing more (``ledger.refills``).
     auto_top_up_below: Mapped[int | None] = mapped_column(BigInteger)
+    # When a person froze this merchant wallet's environment (the kill switch, ``freezes``);
+    # null: not frozen. Every credential of the environment is refused while it is set, and
+    # every payment's debit is conditional on it, so a send orders against the freeze here.
+    frozen_at: Mapped[datetime | None]
 
 
 class LedgerEntry(Base):

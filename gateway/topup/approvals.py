@@ -112,6 +112,10 @@ async def _decide(
     first."""
     async with db.transaction() as conn:
         row = await _held(conn, caller, txn_id)
+        # A frozen environment keeps its held sends held: none is delivered until unfrozen
+        # (the lock orders this decision against a freeze); a denial gives the money back.
+        if target != lifecycle.DENIED and await ledger.frozen(conn, caller.wallet_id):
+            raise ApiError(Code.ENVIRONMENT_FROZEN, transaction_id=txn_id, status=row.status)
         how: dict[str, Any] = {}
         if target is None:
             target = magic_outcome(row.env, row.recipient_email)

@@ -20,13 +20,15 @@ from ..policies.rules import needs_approval
 from ..store.models import ApiKeyRow, Topup, User, table_of
 from ..values import statuses
 
-__all__ = ["Decision", "decision"]
+__all__ = ["FROZEN", "Decision", "decision"]
 
 _T = table_of(Topup)
 _K = table_of(ApiKeyRow)
 _U = table_of(User)
 _DECIDED = (statuses.DELIVERED, statuses.DENIED, statuses.EXPIRED)
 _USER = "user:"
+# Who decided a held send the kill switch cancelled (``freezes``).
+FROZEN = "freeze"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
             await conn.execute(select(_U.c.email).where(_U.c.id == by.removeprefix(_USER)))
         ).scalar_one_or_none()
         by = email or "a former member"
+    elif by == FROZEN:
+        by = "nobody: the kill switch cancelled it"
     elif by is not None and by != "expiry":
         prefix = (
             await conn.execute(select(_K.c.display_prefix).where(_K.c.id == by))

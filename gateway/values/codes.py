@@ -99,6 +99,8 @@ class Code(IntEnum):
     BUDGET_DRAWN_ON = 2353
     BUDGET_NOT_IN_ENV = 2354
     BUDGET_COUNT_LIMIT_REACHED = 2355
+    ENVIRONMENT_FROZEN = 2360
+    FREEZE_BUDGET_NOT_FOUND = 2361
 
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
@@ -468,6 +470,12 @@ CATALOGUE: dict[Code, CodeInfo] = {
     Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE: CodeInfo(
         409, "Auto top-up in live needs Stripe: the operator has not configured it"
     ),
+    Code.ENVIRONMENT_FROZEN: CodeInfo(
+        423,
+        "This environment is frozen: its keys, consents and app tokens are refused until a "
+        "person unfreezes it",
+    ),
+    Code.FREEZE_BUDGET_NOT_FOUND: CodeInfo(404, "No such budget to freeze in this environment"),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "

@@ -276,6 +276,22 @@ class DeliveryRecovered(Payload):
     recovered_at: Rfc3339 = Field(description="When the succeeding attempt started.")
 
 
+class EnvironmentFrozen(Payload):
+    frozen_at: Rfc3339
+    by: str = Field(description="Who froze it: a key's display prefix, a member, the operator.")
+    held: Literal["keep", "cancel"] = Field(
+        description="What became of the sends held for approval: kept held (none is delivered "
+        "while frozen), or cancelled and refunded."
+    )
+    held_cancelled: int = Field(ge=0, description="How many held sends the freeze cancelled.")
+
+
+class EnvironmentUnfrozen(Payload):
+    frozen_at: Rfc3339 = Field(description="When the freeze this ends began.")
+    unfrozen_at: Rfc3339
+    by: str = Field(description="Who unfroze it.")
+
+
 class WebhookTest(Payload):
     endpoint_id: str = Field(pattern=r"^we_")
     message: str
@@ -628,6 +644,31 @@ EVENTS: tuple[EventSpec, ...] = (
             "reason": "payment refused: card_declined",
             "disabled_at": "2026-11-26T12:00:00Z",
             "last_run_id": "atu_txn_0mk3x7q2a1b2c3d4e5f6g7h8",
+        },
+    ),
+    EventSpec(
+        "environment.frozen",
+        EnvironmentFrozen,
+        "The kill switch: a person froze this environment of the merchant (POST /freeze). Its "
+        "keys, consents and app tokens are refused until it is unfrozen.",
+        DATED_2026_11_26,
+        {
+            "frozen_at": "2026-11-26T08:00:00Z",
+            "by": "key ak_live_3xK…",
+            "held": "keep",
+            "held_cancelled": 0,
+        },
+    ),
+    EventSpec(
+        "environment.unfrozen",
+        EnvironmentUnfrozen,
+        "A person unfroze this environment of the merchant (DELETE /freeze): its credentials "
+        "work again, as before the freeze.",
+        DATED_2026_11_26,
+        {
+            "frozen_at": "2026-11-26T08:00:00Z",
+            "unfrozen_at": "2026-11-26T08:30:00Z",
+            "by": "user owner@example.com",
         },
     ),
     EventSpec(

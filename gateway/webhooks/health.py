@@ -51,6 +51,7 @@ __all__ = [
     "recovered",
     "started_failing",
     "warned",
+    "within_operational_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,14 @@ _COUNT = Statement(
 async def _counted(tx: Raw, scope: str, cap: int, now: datetime) -> bool:
     window = now.replace(minute=0, second=0, microsecond=0)
     return await tx.fetchrow(_COUNT, {"scope": scope, "window": window, "cap": cap}) is not None
+
+
+async def within_operational_count(
+    tx: Raw, env: str, merchant_id: str, per_hour: int, now: datetime
+) -> bool:
+    """Whether the merchant may make one more operational event in ``env`` this hour (taken if
+    so): the one count every operational event of a merchant is bounded by."""
+    return await _counted(tx, f"merchant:{env}:{merchant_id}", per_hour, now)
 
 
 async def _tell_others(

@@ -58,6 +58,8 @@ EventType = Literal[
     "delivery.exhausted",
     "delivery.recovered",
     "auto_top_up.disabled",
+    "environment.frozen",
+    "environment.unfrozen",
     "webhook.endpoint.disabled",
     "webhook.test",
 ]

@@ -1,0 +1,1 @@
+"""The kill switch: freezing a merchant's environment (or, through budgets, one budget)."""

@@ -1,0 +1,228 @@
+"""The kill switch: one write freezes a merchant's environment, one undoes it.
+
+The freeze is ``frozen_at`` on the merchant's wallet of that environment, the row every payment
+already debits. So it is honoured by every gateway process at once with nothing to tell them:
+each authentication reads the flag with the key (``callers``: every key, consent and app token
+of the environment is refused from its next request), and each payment's debit is conditional
+on it (``ledger.conditional_debit``). A send that authenticated just before the freeze is still
+ordered against it by the row: its debit either committed before the freeze's write (it was
+admitted before the freeze) or runs after it and finds no row (refused, nothing written). The
+freeze changes nothing else (no key, consent or token is touched), so unfreezing, which clears
+the flag, restores exactly what was there.
+
+Sends held for approval are kept held (no decision delivers one while frozen:
+``approvals``) or cancelled, refunded, as the person chooses. Each change of the flag writes an
+operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
+in its transaction; a call that changes nothing (frozen twice) writes neither. Both are within
+the merchant's count of operational events (``webhooks.health``, ``per_hour``): past it a
+change is still made, only untold, so no one toggling the switch floods endpoints or inboxes.
+
+A freeze of one budget (``budget_id``) is the budgets' own: ``_budget`` is the one place it is
+dispatched.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from .. import outbox
+from ..budgets import service as budgets
+from ..ledger import service as ledger
+from ..mail import alerts, rows
+from ..store.db import Database
+from ..store.models import Topup, Wallet, table_of
+from ..store.raw import raw
+from ..topup import lifecycle
+from ..topup.decisions import FROZEN
+from ..values import statuses
+from ..values.clock import rfc3339, rfc3339_or_none, utcnow
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
+from ..values.resources import API_PATH
+from ..webhooks.health import within_operational_count
+from .schemas import FreezeData, FreezeRequest
+
+__all__ = ["FREEZE_PATH", "Freezer", "freeze", "state", "unfreeze"]
+
+FREEZE_PATH = API_PATH + "/freeze"
+
+_W = table_of(Wallet)
+_T = table_of(Topup)
+
+
+@dataclass(frozen=True, slots=True)
+class Freezer:
+    """Who pulls the switch, and on what: a merchant's environment, and in words who (a key's
+    display prefix, a member's address, the operator) for the event and the mail."""
+
+    merchant_id: str
+    env: str
+    by: str
+
+
+def _owned(who: Freezer) -> Any:
+    return (_W.c.env == who.env) & (_W.c.owner == ledger.merchant_owner(who.merchant_id))
+
+
+async def _frozen_at(conn: AsyncConnection, who: Freezer) -> datetime | None:
+    found = await conn.execute(select(_W.c.frozen_at).where(_owned(who)))
+    value: datetime | None = found.scalar()
+    return value
+
+
+def _data(who: Freezer, frozen_at: datetime | None, cancelled: int = 0) -> FreezeData:
+    return FreezeData(
+        env=who.env,
+        frozen=frozen_at is not None,
+        frozen_at=rfc3339_or_none(frozen_at),
+        held_cancelled=cancelled,
+    )
+
+
+async def state(db: Database, who: Freezer) -> Outcome:
+    """Whether ``who``'s environment is frozen, and since when."""
+    async with db.read() as conn:
+        return Outcome(Code.SUCCESS, _data(who, await _frozen_at(conn, who)))
+
+
+async def _budget(db: Database, who: Freezer, budget_id: str) -> Outcome:
+    """Freezing one budget: the budgets' own freeze (``budgets.service.freeze_budget``), which
+    every payment drawing on it is judged against; undone by ``DELETE /budgets/{id}/freeze``."""
+    try:
+        frozen = await budgets.freeze_budget(db, who.merchant_id, who.env, budget_id, True)
+    except ApiError as refused:
+        if refused.code is not Code.BUDGET_NOT_FOUND:
+            raise
+        raise ApiError(Code.FREEZE_BUDGET_NOT_FOUND, data={"budget_id": budget_id}) from None
+    async with db.read() as conn:
+        env = _data(who, await _frozen_at(conn, who))
+    return Outcome(Code.SUCCESS, env.model_copy(update={"budget": frozen}))
+
+
+async def freeze(
+    db: Database,
+    sealer: Sealer,
+    who: Freezer,
+    body: FreezeRequest,
+    *,
+    per_hour: int,
+    now: datetime | None = None,
+) -> Outcome:
+    """Freeze ``who``'s environment (or ``body.budget_id``'s budget); held sends kept or
+    cancelled (``body.held``). Freezing a frozen environment changes nothing but may still
+    cancel what is held."""
+    if body.budget_id is not None:
+        return await _budget(db, who, body.budget_id)
+    now = now or utcnow()
+    async with db.transaction() as conn:
+        began = (
+            await conn.execute(
+                update(_W)
+                .where(_owned(who), _W.c.frozen_at.is_(None))
+                .values(frozen_at=now)
+                .returning(_W.c.id)
+            )
+        ).first()
+        frozen_at = now if began is not None else await _frozen_at(conn, who)
+        if frozen_at is None:  # every merchant has its wallets from its creation
+            raise ApiError(Code.MERCHANT_NOT_FOUND)
+        work: list[str] = []
+        cancelled = 0
+        if body.held == "cancel":
+            cancelled, work = await _cancel_held(conn, who, now)
+        if began is not None:
+            values = {
+                "frozen_at": rfc3339(now),
+                "by": who.by,
+                "held": body.held,
+                "held_cancelled": cancelled,
+            }
+            told = await _tell(conn, sealer, who, "environment.frozen", values, now, per_hour)
+            work += told
+    return Outcome(Code.SUCCESS, _data(who, frozen_at, cancelled), deliveries=work)
+
+
+async def unfreeze(
+    db: Database, sealer: Sealer, who: Freezer, *, per_hour: int, now: datetime | None = None
+) -> Outcome:
+    """Clear the freeze of ``who``'s environment: every credential works again as before.
+    Unfreezing what is not frozen changes nothing."""
+    now = now or utcnow()
+    work: list[str] = []
+    async with db.transaction() as conn:
+        since = await _frozen_at(conn, who)
+        ended = (
+            await conn.execute(
+                update(_W)
+                .where(_owned(who), _W.c.frozen_at.is_not(None))
+                .values(frozen_at=None)
+                .returning(_W.c.id)
+            )
+        ).first()
+        if ended is not None:
+            values = {
+                "frozen_at": rfc3339_or_none(since) or rfc3339(now),
+                "unfrozen_at": rfc3339(now),
+                "by": who.by,
+            }
+            work = await _tell(conn, sealer, who, "environment.unfrozen", values, now, per_hour)
+    return Outcome(Code.SUCCESS, _data(who, None), deliveries=work)
+
+
+async def _cancel_held(conn: AsyncConnection, who: Freezer, now: datetime) -> tuple[int, list[str]]:
+    """Deny every send of the environment held for approval, each refunded as a denial is;
+    one an approver decided first is left as decided."""
+    held = await conn.execute(
+        select(_T).where(
+            _T.c.merchant_id == who.merchant_id,
+            _T.c.env == who.env,
+            _T.c.status == statuses.HELD,
+        )
+    )
+    wallet = await ledger.balance(conn, who.env, ledger.merchant_owner(who.merchant_id))
+    assert wallet is not None
+    cancelled, work = 0, []
+    for row in held.all():
+        asked = lifecycle.ChangeRequest(
+            row, lifecycle.DENIED, wallet_id=wallet.wallet_id, now=now, decided_by=FROZEN
+        )
+        moved = await lifecycle.move(conn, asked)
+        if moved is not None:
+            cancelled += 1
+            work += moved[1]
+    return cancelled, work
+
+
+async def _tell(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    who: Freezer,
+    type_: str,
+    values: dict[str, Any],
+    now: datetime,
+    per_hour: int,
+) -> list[str]:
+    """The operational event of a change of the flag, and a mail to each owner, within the
+    merchant's count of operational events."""
+    tx = await raw(conn)
+    if not await within_operational_count(tx, who.env, who.merchant_id, per_hour, now):
+        return []
+    work = await outbox.emit(
+        conn, env=who.env, merchant_id=who.merchant_id, type_=type_, data=values, now=now
+    )
+    mail = {
+        "env": who.env,
+        "frozen": type_ == "environment.frozen",
+        "at": values.get("unfrozen_at", values["frozen_at"]),
+        "by": who.by,
+        "held": values.get("held", "keep"),
+        "held_cancelled": values.get("held_cancelled", 0),
+    }
+    kind = rows.ENVIRONMENT_FREEZE
+    work += await alerts.mail_each_owner(tx, sealer, who.merchant_id, kind, mail, now)
+    return work

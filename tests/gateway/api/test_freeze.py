@@ -1,0 +1,159 @@
+"""The kill switch over REST: a freeze refuses every key of the environment at once (the other
+environment untouched), writes its event and a mail to each owner, keeps or cancels held sends
+as asked; unfreezing restores exactly what was there; a budget that does not exist and bad input
+are refused with nothing changed; a key without the ``keys`` scope may not pull it."""
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from gateway.store.db import Database
+from gateway.store.models import Mail, Topup, Wallet, table_of
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    add_member,
+    assert_ledger_balanced,
+    merchant_balance,
+)
+from tests.fixtures.policies import set_policy
+from tests.fixtures.webhooks import events_of
+
+_W = table_of(Wallet)
+_M = table_of(Mail)
+_T = table_of(Topup)
+SEND = {"platform": "claude", "amount_cents": 500, "recipient_email": "ana@example.com"}
+
+
+async def _send(client: httpx.AsyncClient, merchant: MerchantKey) -> Any:
+    return await client.post("/topup/send", json=SEND, headers=merchant.headers)
+
+
+async def _frozen_flags(db: Database, merchant_id: str) -> dict[str, bool]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_W.c.env, _W.c.frozen_at).where(_W.c.owner == f"m:{merchant_id}")
+        )
+        return {r.env: r.frozen_at is not None for r in rows}
+
+
+async def _mails(db: Database, merchant_id: str) -> list[str]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_M.c.kind).where(
+                _M.c.merchant_id == merchant_id, _M.c.kind == "environment_freeze"
+            )
+        )
+        return [r.kind for r in rows]
+
+
+async def test_a_freeze_refuses_every_key_of_the_environment_and_unfreezing_restores_it(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant(balance_cents=10_000)
+    other = await make_merchant(merchant_id=merchant.merchant_id)  # a second staging key
+    live = await make_merchant("live", merchant_id=merchant.merchant_id, balance_cents=10_000)
+    await add_member(db, merchant.merchant_id)
+    assert (await _send(client, merchant)).json()["code"] == 1001
+
+    frozen = await client.post("/freeze", json={}, headers=merchant.headers)
+    body = frozen.json()
+    assert frozen.status_code == 200 and body["code"] == 1000
+    assert body["data"]["frozen"] is True and body["data"]["env"] == "staging"
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": True, "live": False}
+    balance = await merchant_balance(db, merchant)
+
+    for key in (merchant, other):
+        for call in (_send(client, key), client.get("/balance", headers=key.headers)):
+            refused = await call
+            assert refused.status_code == 423
+            assert refused.json()["code"] == 2360 and refused.json()["success"] is False
+    assert await merchant_balance(db, merchant) == balance
+    assert (await _send(client, live)).json()["code"] == 1001  # live is another environment
+
+    [event] = await events_of(db, merchant.merchant_id, "environment.frozen")
+    assert event["data"]["by"] == f"key {merchant.key_id}" and event["data"]["held"] == "keep"
+    assert await _mails(db, merchant.merchant_id) == ["environment_freeze"]
+
+    # The freeze's own route still answers a key of it; freezing again changes nothing.
+    again = await client.post("/freeze", json={}, headers=merchant.headers)
+    assert again.json()["data"]["frozen_at"] == body["data"]["frozen_at"]
+    assert len(await events_of(db, merchant.merchant_id, "environment.frozen")) == 1
+    shown = await client.get("/freeze", headers=other.headers)
+    assert shown.json()["data"]["frozen"] is True
+
+    thawed = await client.delete("/freeze", headers=merchant.headers)
+    assert thawed.status_code == 200 and thawed.json()["data"]["frozen"] is False
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}
+    for key in (merchant, other):
+        assert (await _send(client, key)).json()["code"] == 1001
+    [back] = await events_of(db, merchant.merchant_id, "environment.unfrozen")
+    assert back["data"]["frozen_at"] == event["data"]["frozen_at"]
+    assert sorted(await _mails(db, merchant.merchant_id)) == ["environment_freeze"] * 2
+    await assert_ledger_balanced(db)
+
+
+async def test_held_sends_are_kept_held_or_cancelled_and_refunded_as_asked(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant(balance_cents=10_000)
+    approver = await make_merchant(merchant_id=merchant.merchant_id)
+    await set_policy(
+        db,
+        merchant.key_id,
+        {"scopes": ["topup:send", "topup:read", "keys"], "approval_above_cents": 100},
+    )
+    held = (await _send(client, merchant)).json()
+    assert held["code"] == 1006
+    kept = await client.post("/freeze", json={}, headers=merchant.headers)
+    assert kept.json()["data"]["held_cancelled"] == 0
+    await client.delete("/freeze", headers=merchant.headers)
+    second = (await _send(client, merchant)).json()
+    assert second["code"] == 1006
+    assert await merchant_balance(db, merchant) == 9_000  # both debited while held
+
+    # A held send is not delivered while frozen: the approver's key is refused with the rest.
+    await client.post("/freeze", json={}, headers=merchant.headers)
+    txn = held["transaction_id"]
+    approve = await client.post(f"/topup/{txn}/approve", headers=approver.headers)
+    assert approve.json()["code"] == 2360
+    cancel = await client.post("/freeze", json={"held": "cancel"}, headers=merchant.headers)
+    assert cancel.json()["data"]["held_cancelled"] == 2
+    async with db.read() as conn:
+        statuses = await conn.execute(
+            select(_T.c.status, _T.c.decided_by).where(_T.c.merchant_id == merchant.merchant_id)
+        )
+        assert sorted(tuple(r) for r in statuses) == [("denied", "freeze")] * 2
+    assert await merchant_balance(db, merchant) == 10_000
+    await assert_ledger_balanced(db)
+
+
+async def test_a_budget_that_does_not_exist_and_bad_input_change_nothing(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant(balance_cents=10_000)
+    url = "/freeze"
+    budget = await client.post(url, json={"budget_id": "bud_nope"}, headers=merchant.headers)
+    assert budget.status_code == 404 and budget.json()["code"] == 2361
+    for bad in ({"held": "later"}, {"budget_id": ""}, {"budget_id": 7}, {"extra": 1}):
+        refused = await client.post(url, json=bad, headers=merchant.headers)
+        assert refused.status_code == 422 and refused.json()["code"] == 3001, bad
+    not_an_object = await client.post(url, json=[], headers=merchant.headers)
+    assert not_an_object.status_code == 400 and not_an_object.json()["success"] is False
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}
+    assert await events_of(db, merchant.merchant_id, "environment.frozen") == []
+
+
+async def test_only_a_key_with_the_keys_scope_pulls_or_undoes_the_switch(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant(balance_cents=10_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["topup:send", "topup:read"]})
+    for call in (
+        client.post("/freeze", json={}, headers=merchant.headers),
+        client.delete("/freeze", headers=merchant.headers),
+    ):
+        refused = await call
+        assert refused.status_code == 403 and refused.json()["code"] == 2301
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}

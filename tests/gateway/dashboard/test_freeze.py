@@ -1,0 +1,66 @@
+"""The kill switch page: a member who manages keys freezes the environment of the switch (held
+sends kept or cancelled) and unfreezes it, the same operation as the API's; a viewer sees the
+state and no form, and a post of theirs is refused with nothing changed."""
+
+import httpx
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from gateway.store.db import Database
+from gateway.store.models import MerchantUser, table_of
+from tests.fixtures.dashboard import SignUp, join_as, user_id_of
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.webhooks import events_of
+
+_MU = table_of(MerchantUser)
+SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "page@example.com"}
+
+
+async def _key_of(db: Database, email: str, make_merchant: MakeMerchant) -> MerchantKey:
+    user_id = await user_id_of(db, email)
+    async with db.read() as conn:
+        found = await conn.execute(select(_MU.c.merchant_id).where(_MU.c.user_id == user_id))
+        merchant_id = str(found.scalar_one())
+    return await make_merchant(merchant_id=merchant_id)
+
+
+async def test_an_owner_freezes_and_unfreezes_the_environment_from_the_page(
+    sign_up: SignUp, client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    owner = await sign_up()
+    key = await _key_of(db, owner.email, make_merchant)
+    keys_page = await owner.client.get("/keys")
+    assert 'href="/dashboard/freeze"' in keys_page.text
+    page = await owner.client.get("/freeze")
+    assert page.status_code == 200 and "Not frozen" in page.text
+
+    frozen = await owner.post("/freeze", {"held": "keep"}, page="/freeze")
+    assert frozen.status_code == 303
+    assert frozen.headers["location"].startswith("/dashboard/freeze?done=frozen")
+    page = await owner.client.get(frozen.headers["location"].removeprefix("/dashboard"))
+    assert "Staging is frozen." in page.text and "Unfreeze staging" in page.text
+    refused = await client.post("/topup/send", json=SEND, headers=key.headers)
+    assert refused.json()["code"] == 2360
+    [event] = await events_of(db, key.merchant_id, "environment.frozen")
+    assert event["data"]["by"] == f"user {owner.email}"
+
+    thawed = await owner.post("/freeze/off", {}, page="/freeze")
+    assert thawed.headers["location"] == "/dashboard/freeze?done=unfrozen"
+    sent = await client.post("/topup/send", json=SEND, headers=key.headers)
+    assert sent.json()["code"] == 1001
+
+    bad = await owner.post("/freeze", {"held": "later"}, page="/freeze")
+    assert bad.status_code == 422
+    assert "Not frozen" in (await owner.client.get("/freeze")).text
+
+
+async def test_a_viewer_sees_the_state_but_cannot_pull_the_switch(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    owner = await sign_up()
+    viewer = await join_as(app, owner, "viewer")
+    page = await viewer.client.get("/freeze")
+    assert page.status_code == 200 and "Freeze staging" not in page.text
+    refused = await viewer.post("/freeze", {"held": "keep"}, page="/freeze")
+    assert refused.status_code == 403
+    assert "Not frozen" in (await owner.client.get("/freeze")).text

@@ -1,0 +1,45 @@
+"""The ``freeze_environment`` tool: the same operation as ``POST /freeze``; once it has run,
+the session's own key is refused with the rest of the environment, and no tool undoes it."""
+
+import httpx
+
+from gateway.freezes.schemas import FreezeData
+from gateway.store.db import Database
+from tests.fixtures.mcp import envelope_of, mcp_http
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
+
+
+async def test_the_freeze_tool_stops_the_environment_until_a_person_unfreezes_it(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    async with mcp_http(mcp_root, merchant.key) as session:
+        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+        tool = listed["freeze_environment"]
+        assert tool.annotations is not None and tool.annotations.destructive_hint is True
+        bad = await envelope_of(session, "freeze_environment", {"held": "never"})
+        assert (bad.is_error, bad.code) == (True, 3001)
+        done = await envelope_of(session, "freeze_environment", {"held": "cancel"})
+        assert (done.is_error, done.code) == (False, 1000), done.text
+        FreezeData.model_validate(done.data)
+        assert done.data["frozen"] is True
+    balance = await merchant_balance(db, merchant)
+    async with httpx.AsyncClient(
+        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
+    ) as http:
+        send = {"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"}
+        assert (await http.post("/topup/send", json=send)).json()["code"] == 2360
+        assert (await http.delete("/freeze")).json()["data"]["frozen"] is False
+        assert (await http.post("/topup/send", json=send)).json()["code"] == 1001
+    assert await merchant_balance(db, merchant) == balance - 100
+
+
+async def test_the_freeze_tool_needs_the_keys_scope(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    await set_policy(db, merchant.key_id, {"scopes": ["topup:send", "topup:read"]})
+    async with mcp_http(mcp_root, merchant.key) as session:
+        refused = await envelope_of(session, "freeze_environment", {})
+        assert (refused.is_error, refused.code) == (True, 2301)
