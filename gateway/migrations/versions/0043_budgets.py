@@ -2,7 +2,7 @@
 under the budget's id (whose ``key_id`` so names a key or a budget, and loses its foreign key)
 
 Revision ID: 0043
-Revises: 0041
+Revises: 0042
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.store.types
 
 revision: str = "0043"
-down_revision: str | None = "0041"
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@ kill switch), which every credential of that environment is refused by and every
 debit is conditional on
 
 Revision ID: 0044
-Revises: 0041
+Revises: 0043
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import gateway.store.types
 
 revision: str = "0044"
-down_revision: str | None = "0041"
+down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 (``api_keys.template_id``), and the record of every change to one
 
 Revision ID: 0045
-Revises: 0041
+Revises: 0044
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.store.types
 
 revision: str = "0045"
-down_revision: str | None = "0041"
+down_revision: str | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 settle whose answer was lost is asked again by reconciliation
 
 Revision ID: 0047
-Revises: 0041
+Revises: 0045
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0047"
-down_revision: str | None = "0041"
+down_revision: str | None = "0045"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

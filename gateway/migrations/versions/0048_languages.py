@@ -2,7 +2,7 @@
 read its page and e-mails in (null: the browser's, else English)
 
 Revision ID: 0048
-Revises: 0041
+Revises: 0047
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0048"
-down_revision: str | None = "0041"
+down_revision: str | None = "0047"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

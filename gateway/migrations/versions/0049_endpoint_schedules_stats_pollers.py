@@ -3,7 +3,7 @@ schedule or the long one; its deliveries are found by creation time for its stat
 a merchant's events by iterator
 
 Revision ID: 0049
-Revises: 0041
+Revises: 0048
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from gateway.store.types import UTCDateTime
 
 revision: str = "0049"
-down_revision: str | None = "0041"
+down_revision: str | None = "0048"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

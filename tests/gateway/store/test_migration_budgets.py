@@ -23,8 +23,8 @@ def _look(conn: Connection) -> tuple[set[str], list[str]]:
 async def test_0043_adds_budgets_frees_key_spend_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0041", database_url, tmp_path, request) as db:
-        before, after = await up_down_up(db, "0041", "0043", TABLES, _look)
+    async with database_at("0042", database_url, tmp_path, request) as db:
+        before, after = await up_down_up(db, "0042", "0043", TABLES, _look)
     assert before == (set(), ["api_keys"])
     assert after == (
         {"id", "merchant_id", "env", "name", "windows", "frozen", "created_at", "updated_at"},

@@ -22,7 +22,7 @@ def _look(conn: Connection) -> dict[str, bool]:
 async def test_0048_adds_the_languages_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0041", database_url, tmp_path, request) as db:
-        before, after = await up_down_up(db, "0041", "0048", TABLES, _look)
+    async with database_at("0047", database_url, tmp_path, request) as db:
+        before, after = await up_down_up(db, "0047", "0048", TABLES, _look)
     assert before == {"merchants": False, "users": False}
     assert after == {"merchants": True, "users": True}

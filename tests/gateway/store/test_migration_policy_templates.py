@@ -30,8 +30,8 @@ def _look(conn: Connection) -> set[str]:
 async def test_0045_adds_policy_templates_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0041", database_url, tmp_path, request) as db:
-        before, after = await up_down_up(db, "0041", "0045", CHANGED, _look)
+    async with database_at("0044", database_url, tmp_path, request) as db:
+        before, after = await up_down_up(db, "0044", "0045", CHANGED, _look)
     assert before == set()
     assert "api_keys.template_id" in after
     assert {"policy_templates.policy", "policy_template_changes.policy_before"} <= after

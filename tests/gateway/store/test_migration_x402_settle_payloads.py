@@ -18,7 +18,7 @@ def _look(conn: Connection) -> set[str]:
 async def test_0047_adds_the_settle_payload_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0041", database_url, tmp_path, request) as db:
-        before, after = await up_down_up(db, "0041", "0047", TABLES, _look)
+    async with database_at("0045", database_url, tmp_path, request) as db:
+        before, after = await up_down_up(db, "0045", "0047", TABLES, _look)
     assert before == set()
     assert after == {"payment_payload"}
