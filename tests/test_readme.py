@@ -1,15 +1,19 @@
-"""The README's code table is the catalogue's, row for row."""
+"""The README opens with the two commands and a quick start under a screen, and links a page
+per job; the code table of docs/api.md is the catalogue's, row for row."""
 
 import re
 from pathlib import Path
 
 from gateway.values.codes import CATALOGUE
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
-def test_readme_lists_every_code_as_the_catalogue_does() -> None:
-    rows = re.findall(r"^\| (\d{4}) \| (\d{3}) \| `(\w+)` \| (.+?) \|$", README.read_text(), re.M)
+def test_the_api_page_lists_every_code_as_the_catalogue_does() -> None:
+    text = (DOCS / "api.md").read_text()
+    rows = re.findall(r"^\| (\d{4}) \| (\d{3}) \| `(\w+)` \| (.+?) \|$", text, re.M)
     listed = {int(code): (int(status), name, message) for code, status, name, message in rows}
     expected = {int(c): (i.http_status, c.name, i.message) for c, i in CATALOGUE.items()}
     assert listed == expected
@@ -21,11 +25,33 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert "make test" in opening
 
 
-def test_readme_balance_row_names_every_field_of_the_reply() -> None:
+def test_readme_quick_start_reads_in_under_a_screen() -> None:
+    text = README.read_text()
+    start = text.index("\n## Quick start\n")
+    end = text.index("\n## ", start + 1)
+    assert len(text[start:end].splitlines()) <= 50
+
+
+def test_every_page_the_readme_links_is_there() -> None:
+    links = re.findall(r"\]\((docs/[^)#]+)", README.read_text())
+    assert len(set(links)) >= 15
+    for link in links:
+        assert (ROOT / link).is_file(), link
+
+
+def test_every_docs_page_links_resolve() -> None:
+    for page in DOCS.rglob("*.md"):
+        for link in re.findall(r"\]\((?!https?:|mailto:|#)([^)#\s]+)", page.read_text()):
+            assert (page.parent / link).exists(), f"{page.name}: {link}"
+
+
+def test_topups_balance_row_names_every_field_of_the_reply() -> None:
     from gateway.topup.schemas import BalanceData
 
     [row] = re.findall(
-        r"^\| `GET /api/public/v1/balance` \| `\{([^}]*)\}`", README.read_text(), re.M
+        r"^\| `GET /api/public/v1/balance` \| `\{([^}]*)\}`",
+        (DOCS / "topups.md").read_text(),
+        re.M,
     )
     named = {part.split()[0] for part in row.split(", ")}
     assert named == set(BalanceData.model_fields)

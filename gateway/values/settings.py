@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     # Failed authentications (a malformed, unknown or revoked key; a refused admin token),
     # counted per client address and per pair of client and key prefix over the window (a
     # prefix is public: its failures elsewhere never lock its owner out); past a limit every
-    # attempt on it gets 429 until the window ends, the right credential too (README, Rate
-    # limits).
+    # attempt on it gets 429 until the window ends, the right credential too (docs/security.md,
+    # "Rate limits").
     auth_failures_per_client: int = Field(default=60, ge=1)
     auth_failures_per_key_prefix: int = Field(default=20, ge=1)
     admin_failures_per_client: int = Field(default=20, ge=1)
