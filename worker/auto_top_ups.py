@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
-from gateway.billing import auto_top_up
+from gateway.billing import auto_top_up, auto_top_up_runs
 
 from .deps import Deps
 from .kind import SelfRecorded
@@ -20,7 +20,7 @@ CONCURRENCY = 4  # tries in flight at once per worker process: one a wallet at m
 
 async def top_up(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
     """One try of a due run; the outbox rows its record wrote."""
-    tried = await auto_top_up.attempt(
+    tried = await auto_top_up_runs.attempt(
         deps.db, deps.settings, deps.sealer, item, deps.clock.now(), sent
     )
     return tried.deliveries

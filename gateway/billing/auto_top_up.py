@@ -25,32 +25,24 @@ The rules, each in one place:
   success counts them back to zero.
 """
 
-import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keys import Sealer
-
-from .. import outbox
 from ..callers import Caller
-from ..mail import alerts
-from ..mail import rows as mail_rows
 from ..mail.links import public_base
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
-from ..store.queue import Queue, next_try, settle
-from ..store.raw import raw
+from ..store.queue import Queue
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, order_states, orders, pricing, providers, sandbox_clock
+from . import channels, providers, sandbox_clock
 from .auto_top_up_schemas import (
     AutoTopUpData,
     AutoTopUpRequest,
@@ -59,7 +51,7 @@ from .auto_top_up_schemas import (
     SetupRequest,
 )
 from .auto_top_up_schemas import AutoTopUpRun as RunData
-from .providers import STRIPE, MethodSetup, NoCredentials, SavedCharge
+from .providers import STRIPE, MethodSetup
 from .providers.sandbox import SANDBOX, TEST_CARDS
 
 __all__ = [
@@ -68,10 +60,12 @@ __all__ = [
     "DISABLED",
     "FAILURES_TO_DISABLE",
     "QUEUE",
-    "attempt",
-    "disable",
+    "arm",
+    "claim_cap",
     "lease_seconds",
+    "month_of",
     "read",
+    "release_cap",
     "remove",
     "save",
     "setup",
@@ -102,16 +96,16 @@ def lease_seconds(settings: Settings) -> float:
     return settings.payment_timeout_seconds + LEASE_MARGIN_SECONDS
 
 
-def _month(now: datetime) -> str:
+def month_of(now: datetime) -> str:
     return f"{now:%Y-%m}"
 
 
-def _this_month(month: str) -> Any:
+def _thismonth_of(month: str) -> Any:
     """This month's total so far: nothing, in a new month."""
     return case((_A.c.month == month, _A.c.month_cents), else_=literal(0))
 
 
-def _claim_cap(wallet_id: str, month: str, amount: int) -> Any:
+def claim_cap(wallet_id: str, month: str, amount: int) -> Any:
     """The month's cap as one conditional write: this month's total plus ``amount`` at most the
     cap, or no row and nothing changed; concurrent claims take turns on the row."""
     return (
@@ -119,14 +113,14 @@ def _claim_cap(wallet_id: str, month: str, amount: int) -> Any:
         .where(
             _A.c.wallet_id == wallet_id,
             _A.c.enabled.is_(True),
-            _this_month(month) + amount <= _A.c.monthly_cap_cents,
+            _thismonth_of(month) + amount <= _A.c.monthly_cap_cents,
         )
-        .values(month=month, month_cents=_this_month(month) + amount)
+        .values(month=month, month_cents=_thismonth_of(month) + amount)
         .returning(_A.c.month_cents)
     )
 
 
-def _release_cap(wallet_id: str, month: str, amount: int) -> Any:
+def release_cap(wallet_id: str, month: str, amount: int) -> Any:
     """A refused charge's part of its month's cap given back."""
     return (
         update(_A)
@@ -186,7 +180,7 @@ async def _reply(conn: AsyncConnection, env: str, wallet_id: str) -> AutoTopUpDa
     )
 
 
-async def _arm(conn: AsyncConnection, wallet_id: str) -> None:
+async def arm(conn: AsyncConnection, wallet_id: str) -> None:
     """The wallet's armed threshold from its settings: set while enabled with a saved method,
     else none. The one writer of ``wallets.auto_top_up_below``."""
     row = (await conn.execute(select(_A).where(_A.c.wallet_id == wallet_id))).first()
@@ -251,7 +245,7 @@ def _blank(caller: Caller, now: datetime) -> dict[str, Any]:
         "enabled": False,
         "threshold_cents": 0,
         "monthly_cap_cents": 0,
-        "month": _month(now),
+        "month": month_of(now),
         "month_cents": 0,
         "failures": 0,
         "updated_at": now,
@@ -286,7 +280,7 @@ async def save(
         ).scalar_one()
         if body.enabled and method is None:
             raise ApiError(Code.AUTO_TOP_UP_NO_PAYMENT_METHOD)
-        await _arm(conn, caller.wallet_id)
+        await arm(conn, caller.wallet_id)
         return Outcome(Code.SUCCESS, await _reply(conn, caller.env, caller.wallet_id))
 
 
@@ -297,7 +291,7 @@ async def remove(db: Database, caller: Caller) -> Outcome:
         gone = (await conn.execute(delete(_A).where(_A.c.wallet_id == caller.wallet_id))).rowcount
         if not gone:
             raise ApiError(Code.AUTO_TOP_UP_NOT_FOUND)
-        await _arm(conn, caller.wallet_id)
+        await arm(conn, caller.wallet_id)
     return Outcome(Code.DELETED, None)
 
 
@@ -323,7 +317,7 @@ async def _save_method(
     }
     stmt = upsert(_A).values({**_blank(caller, now), **values})
     await conn.execute(stmt.on_conflict_do_update(index_elements=[_A.c.wallet_id], set_=values))
-    await _arm(conn, caller.wallet_id)
+    await arm(conn, caller.wallet_id)
 
 
 async def setup(
@@ -365,214 +359,3 @@ async def setup(
         Code.SUCCESS,
         SetupData(status="open", provider=provider.name, url=opened.url, payment_method=None),
     )
-
-
-# --- the runner's try of a due run ---
-
-
-def _tried(outcome: str | None, deliveries: list[str] | None = None) -> Outcome:
-    """What a try came to: the run's outcome as ``status`` (``None``: due again), and the
-    outbox rows it wrote, to wake for."""
-    return Outcome(Code.SUCCESS, status=outcome, deliveries=deliveries or [])
-
-
-def _quote(amount: int) -> pricing.Quote:
-    """What the order charges: ``amount`` at its face value, credited whole."""
-    return pricing.Quote(None, NAME, amount * 10, amount, amount, 0, 0, 0, amount, "USD")
-
-
-async def _claim(conn: AsyncConnection, run: Any, now: datetime) -> str | None:
-    """The run's amount claimed from the month's cap and its order written (pending); or why
-    there is nothing to charge (its outcome)."""
-    row = (await conn.execute(select(_A).where(_A.c.wallet_id == run.wallet_id))).first()
-    if row is None or not row.enabled or row.payment_method_ref is None:
-        return "off"
-    balance = (
-        await conn.execute(select(_W.c.balance_cents).where(_W.c.id == run.wallet_id))
-    ).scalar_one()
-    want = row.amount_cents if row.target_cents is None else row.target_cents - balance
-    if want <= 0:
-        return "not_needed"
-    month = _month(now)
-    used = row.month_cents if row.month == month else 0
-    amount = min(want, row.monthly_cap_cents - used)
-    if amount <= 0:
-        return "capped"
-    if (await conn.execute(_claim_cap(run.wallet_id, month, amount))).first() is None:
-        return "capped"  # a claim between the read and this one took the rest
-    order_id = new_id("ord")
-    await conn.execute(
-        insert(_O).values(
-            id=order_id,
-            env=run.env,
-            merchant_id=run.merchant_id,
-            kind=AUTO,
-            provider=row.provider,
-            channel=row.provider,
-            provider_session_id=run.id,
-            provider_account="",
-            status=order_states.first(order_states.PENDING),
-            expires_at=None,
-            created_at=now,
-            updated_at=now,
-            **orders.order_prices(_quote(amount)),
-        )
-    )
-    await conn.execute(
-        update(_R)
-        .where(_R.c.id == run.id)
-        .values(order_id=order_id, amount_cents=amount, month=month)
-    )
-    return None
-
-
-async def _settle(
-    conn: AsyncConnection, run: Any, outcome: str, now: datetime, error: str | None = None
-) -> None:
-    """The run's record: done with ``outcome``, or failed (``error``) for good."""
-    await conn.execute(update(_R).where(_R.c.id == run.id).values(outcome=outcome))
-    await settle(conn, QUEUE, run, error=error, at=None, now=now)
-
-
-async def disable(
-    conn: AsyncConnection, sealer: Sealer, run: Any, reason: str, failures: int, now: datetime
-) -> list[str]:
-    """Turn the wallet's auto top-up off after ``failures`` refusals: disarmed, the reason kept,
-    ``auto_top_up.disabled`` to the merchant's endpoints and a mail to each owner."""
-    await conn.execute(
-        update(_A)
-        .where(_A.c.wallet_id == run.wallet_id)
-        .values(enabled=False, disabled_reason=reason, updated_at=now)
-    )
-    await _arm(conn, run.wallet_id)
-    data = {
-        "wallet_env": run.env,
-        "failures": failures,
-        "reason": reason,
-        "disabled_at": rfc3339(now),
-        "last_run_id": run.id,
-    }
-    told = await outbox.emit(
-        conn, env=run.env, merchant_id=run.merchant_id, type_=DISABLED, data=data, now=now
-    )
-    values = {"env": run.env, "failures": failures, "reason": reason, "disabled_at": rfc3339(now)}
-    mails = await alerts.mail_each_owner(
-        await raw(conn), sealer, run.merchant_id, mail_rows.AUTO_TOP_UP_DISABLED, values, now
-    )
-    return [*told, *mails]
-
-
-async def _refused(
-    conn: AsyncConnection, sealer: Sealer, run: Any, provider: str, reason: str, now: datetime
-) -> list[str]:
-    """A charge refused: its order failed, its part of the month given back, the failure
-    counted; the third in a row turns auto top-up off."""
-    failed = await orders.fail_order(conn, run.order_id, reason, now, provider=provider)
-    if failed.result == "not_pending":
-        # Another try of this run (a lease that lapsed) recorded it first: counted once.
-        await _settle(conn, run, "refused", now, reason)
-        return []
-    await conn.execute(_release_cap(run.wallet_id, run.month, run.amount_cents))
-    failures = (
-        await conn.execute(
-            update(_A)
-            .where(_A.c.wallet_id == run.wallet_id)
-            .values(failures=_A.c.failures + 1)
-            .returning(_A.c.failures, _A.c.enabled)
-        )
-    ).first()
-    await _settle(conn, run, "refused", now, reason)
-    if failures is not None and failures.enabled and failures.failures >= FAILURES_TO_DISABLE:
-        return await disable(conn, sealer, run, reason, failures.failures, now)
-    return []
-
-
-async def _charge(db: Database, settings: Settings, run: Any, now: datetime) -> Any:
-    """The saved method charged for the run: ``Charged``, a refusal's reason (``str``), or
-    ``None`` when the answer is not known."""
-    async with db.read() as conn:
-        row = (await conn.execute(select(_A).where(_A.c.wallet_id == run.wallet_id))).first()
-    if row is None or row.payment_method_ref is None:
-        return "no saved payment method"
-    provider = providers.get(row.provider or "")
-    if provider is None or not provider.saves_methods:
-        return "payment channel unavailable"
-    if provider.stands_in != (run.env == sandbox_clock.STAGING):
-        return "payment channel unavailable"  # staging charges the sandbox, live never does
-    credentials = await channels.credentials_for(db, settings, provider, run.env)
-    if credentials is None:
-        if run.env != sandbox_clock.STAGING:
-            return "payment channel not configured"
-        credentials = NoCredentials()
-    req = SavedCharge(
-        order_id=run.order_id,
-        merchant_id=run.merchant_id,
-        key=run.id,
-        amount_minor=run.amount_cents,
-        currency="USD",
-        customer=row.customer_ref,
-        payment_method=row.payment_method_ref,
-    )
-    try:
-        async with asyncio.timeout(lease_seconds(settings) - LEASE_MARGIN_SECONDS):
-            async with channels.context(settings, run.env, credentials, now=now) as ctx:
-                return await provider.charge_saved(ctx, req)
-    except TimeoutError:
-        return None
-    except ApiError as exc:
-        status = (exc.data or {}).get("provider_status") if isinstance(exc.data, dict) else None
-        if exc.code == Code.PAYMENT_PROVIDER_ERROR and status == 402:
-            code = (exc.data or {}).get("provider_code") or "card_declined"
-            return f"payment refused: {code}"
-        return None
-
-
-async def attempt(
-    db: Database,
-    settings: Settings,
-    sealer: Sealer,
-    run: Any,
-    real_now: datetime,
-    sent: Callable[[], None] | None = None,
-) -> Outcome:
-    """One try of a due run (leased by the runner): claim and write its order once, charge,
-    and record what came of it, each in its own transaction, none across the call."""
-    async with db.read() as conn:
-        now = await sandbox_clock.now_for(conn, run.merchant_id, run.env, real=real_now)
-    if run.order_id is None:
-        async with db.transaction() as conn:
-            outcome = await _claim(conn, run, now)
-            if outcome is not None:
-                await _settle(conn, run, outcome, real_now)
-                return _tried(outcome, [])
-        async with db.read() as conn:
-            run = (await conn.execute(select(_R).where(_R.c.id == run.id))).one()
-    charged = await _charge(db, settings, run, now)
-    if sent is not None:
-        sent()
-    provider = await _provider_of(db, run.order_id)
-    async with db.transaction() as conn:
-        if isinstance(charged, str):
-            return _tried("refused", await _refused(conn, sealer, run, provider, charged, now))
-        if charged is None:
-            at = next_try(DELAYS, int(run.attempts) + 1, real_now)
-            if at is None:
-                reason = "no answer from the payment channel"
-                return _tried("refused", await _refused(conn, sealer, run, provider, reason, now))
-            await settle(conn, QUEUE, run, error="no answer in time", at=at, now=real_now)
-            return _tried(None, [])
-        paid = orders.Paid(provider, run.id, charged.amount_minor, charged.currency)
-        await orders.note_provider(
-            conn, run.order_id, "succeeded", now, payment_id=charged.payment_id
-        )
-        settled = await orders.complete_order(conn, db, run.order_id, paid, now)
-        await conn.execute(update(_A).where(_A.c.wallet_id == run.wallet_id).values(failures=0))
-        await _settle(conn, run, "credited", real_now)
-        return _tried("credited", list(settled.deliveries))
-
-
-async def _provider_of(db: Database, order_id: str) -> str:
-    async with db.read() as conn:
-        return str(
-            (await conn.execute(select(_O.c.provider).where(_O.c.id == order_id))).scalar_one()
-        )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.billing import auto_top_up
+from gateway.billing import auto_top_up, auto_top_up_runs
 from gateway.mail.content import compose
 from gateway.store.db import Database
 from gateway.store.models import AutoTopUpRun, FundingOrder, Mail, Receipt, Wallet, table_of
@@ -81,7 +81,7 @@ async def _try_due(db: Database, settings: Settings, merchant: MerchantKey) -> s
     assert len(due) == 1
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     run = SimpleNamespace(**due[0]._mapping)
-    tried = await auto_top_up.attempt(db, settings, sealer, run, utcnow())
+    tried = await auto_top_up_runs.attempt(db, settings, sealer, run, utcnow())
     return tried.status
 
 
@@ -184,7 +184,7 @@ async def test_concurrent_claims_never_pass_the_monthly_cap(
 
     async def claim() -> bool:
         async with db.transaction() as conn:
-            found = await conn.execute(auto_top_up._claim_cap(wallet_id, "2026-11", 3_000))
+            found = await conn.execute(auto_top_up.claim_cap(wallet_id, "2026-11", 3_000))
             return found.first() is not None
 
     won = await asyncio.gather(*(claim() for _ in range(20)))

@@ -11,7 +11,7 @@ from sqlalchemy import insert, inspect, select
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.store.models import ApiKeyRow, Merchant, table_of
 from gateway.values.clock import utcnow
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import added_after, database_at, differences, url_of
 
 TABLES = {"merchants", "merchant_invitations"}
 # Added by later migrations: 0011 (mail), 0013 (settings), 0014 (retention), 0034 (unverified
@@ -25,7 +25,7 @@ LATER = {
     "merchants.display_name",
     "merchants.retention_days",
     "merchant_invitations.role",
-}
+} | added_after("0009")
 _M = table_of(Merchant)
 _K = table_of(ApiKeyRow)
 

@@ -12,7 +12,13 @@ from sqlalchemy import inspect
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.values.clock import utcnow
 from tests.fixtures.billing import insert_orders, order_row
-from tests.fixtures.migrations import ORDER_SESSIONS_LATER, database_at, differences, url_of
+from tests.fixtures.migrations import (
+    ORDER_SESSIONS_LATER,
+    added_after,
+    database_at,
+    differences,
+    url_of,
+)
 
 TABLES = {"funding_orders", "redemption_codes"}
 # What later migrations add to these tables (0031, 0032) and change of them (0037).
@@ -22,7 +28,7 @@ LATER = {
         for name in ("channel", "charge_minor", "charge_currency", "charge_rate", "refunded_cents")
     ),
     *ORDER_SESSIONS_LATER,
-}
+} | added_after("0012")
 
 
 async def test_0012_adds_tiers_provider_state_and_voiding_and_goes_back(

@@ -8,11 +8,17 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, insert_old_merchant, url_of
+from tests.fixtures.migrations import (
+    added_after,
+    database_at,
+    differences,
+    insert_old_merchant,
+    url_of,
+)
 
 TABLES = {"merchants"}
 # Added by a later migration: 0034 (unverified apps' budget).
-LATER = {"merchants.unverified_app_daily_cents"}
+LATER = {"merchants.unverified_app_daily_cents"} | added_after("0014")
 
 
 async def test_0014_adds_a_retention_per_merchant_and_goes_back(
