@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
+from ..budgets.service import held_draws
 from ..callers import Caller, require_scope
 from ..ledger import service as ledger
 from ..mail import caps
@@ -74,6 +75,7 @@ class Review:
     topup: TopupData
     decision: decisions.Decision | None  # None: never held for approval
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
+    budgets: tuple[str, ...] = ()  # the names of the budgets it draws on, as the inbox shows them
 
 
 async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -83,9 +85,10 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         found = await read_one(conn, sealer, caller, txn_id)
         decided = await decisions.decision(conn, caller, txn_id)
         upstream = await work.fulfilment_of(conn, txn_id)
+    drawn = await held_draws(db, caller.merchant_id, caller.env, [txn_id])
     return Outcome(
         Code.SUCCESS,
-        Review(found, decided, upstream),
+        Review(found, decided, upstream, tuple(drawn.get(txn_id, ()))),
         transaction_id=found.id,
         status=found.status,
     )

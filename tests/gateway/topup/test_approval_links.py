@@ -277,3 +277,26 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
     assert listed.status_code == 200, listed.text
     [request] = [m for m in listed.json()["data"] if m["kind"] == "approval_request"]
     assert request["link"] is None and "apl_" not in request["text"] + request["html"]
+
+
+async def test_a_link_shows_the_budgets_its_send_draws_on(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    agent = await make_merchant("staging", balance_cents=50_000)
+    owner = await _member(db, agent.merchant_id, "owner")
+    async with asgi_client(app) as api:
+        made = await api.post(
+            "/budgets",
+            json={
+                "name": "Agents",
+                "windows": {"limits": [{"amount_cents": 5000, "interval": "daily"}]},
+            },
+            headers=agent.headers,
+        )
+    assert made.status_code == 201, made.text
+    await set_policy(db, agent.key_id, {**HELD, "budgets": [made.json()["data"]["id"]]})
+    txn = await _held(app, agent)
+    async with _browser(app) as browser:
+        shown = await browser.get("/approval", params={"token": (await _tokens(db, txn))[owner]})
+    assert shown.status_code == 200, shown.text
+    assert 'id="budgets">Agents<' in shown.text
