@@ -353,9 +353,15 @@ async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime
 
 async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:
     """Revoke the consents (keys an app's tokens act as, ``gateway.apps``) matching ``where``
-    and every token acting as one of them: refused from the next request. Here, below both the
-    apps and the accounts, as each ends consents (an app deleted, a member gone)."""
+    and every token acting as one of them, and the key each one's app made (``managed_by``,
+    ``apps.managed``): refused from the next request. Here, below both the apps and the
+    accounts, as each ends consents (an app deleted, a member gone)."""
     consents = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
+    await conn.execute(
+        sa.update(_K)
+        .where(_K.c.managed_by.in_(consents), _K.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     await conn.execute(
         sa.update(_T)
         .where(_T.c.key_id.in_(consents), _T.c.revoked_at.is_(None))

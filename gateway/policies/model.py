@@ -34,7 +34,14 @@ __all__ = [
 ]
 
 Scope = Literal[
-    "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"
+    "topup:send",
+    "topup:read",
+    "webhooks",
+    "billing",
+    "keys",
+    "approvals",
+    "fulfilment",
+    "keys:manage",
 ]
 SCOPES: tuple[Scope, ...] = (
     "topup:send",
@@ -44,6 +51,7 @@ SCOPES: tuple[Scope, ...] = (
     "keys",
     "approvals",
     "fulfilment",
+    "keys:manage",  # an app's token: one key of its own, within its consent (``apps.managed``)
 )
 # What a key made without a word about scopes may do: send and read, nothing else.
 DEFAULT_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read")
