@@ -112,6 +112,7 @@ async def test_a_key_is_made_once_shown_once_read_and_rotated(
     assert (await client.get("/apps/me/key", headers=managing.headers)).json()["code"] == 4632
     made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
     assert made.status_code == 201, made.text
+    assert "no-store" in made.headers["cache-control"]
     key = made.json()["data"]
     assert key["key"].startswith("ak_staging_") and key["policy"]["scopes"] == ["topup:read"]
     acting = {"Authorization": f"Bearer {key['key']}"}
@@ -130,6 +131,7 @@ async def test_a_key_is_made_once_shown_once_read_and_rotated(
 
     rotated = await client.post("/apps/me/key/rotate", headers=managing.headers)
     assert rotated.status_code == 201, rotated.text
+    assert "no-store" in rotated.headers["cache-control"]
     new = rotated.json()["data"]
     assert new["id"] != key["id"] and new["key"] != key["key"]
     assert new["name"] == "server" and new["policy"] == key["policy"]
@@ -195,6 +197,13 @@ async def test_the_app_sees_no_other_key_and_a_merchant_key_manages_none_here(
     assert refused.status_code == 403 and refused.json()["code"] == 2301
     own = await client.post("/apps/me/key", json=WITHIN, headers=managing.merchant.headers)
     assert own.status_code == 403 and own.json()["code"] == 4633
+    # Nor does a key hold keys:manage: it has no consent to make a key through.
+    scoped = {"policy": {"scopes": ["topup:read", "keys:manage"]}}
+    refused = await client.post("/keys", json=scoped, headers=managing.merchant.headers)
+    assert refused.status_code == 403 and refused.json()["data"] == {"scopes": ["keys:manage"]}
+    path = f"/keys/{managing.merchant.key_id}"
+    widened = await client.patch(path, json=scoped, headers=managing.merchant.headers)
+    assert widened.status_code == 403 and widened.json()["data"] == {"scopes": ["keys:manage"]}
     assert key_id not in (await client.get("/apps/me/key", headers=other.headers)).text
     for flow in (managing.flow, other.flow, plain.flow):
         await flow.oauth.aclose()
