@@ -13,7 +13,8 @@ One live key per consent: the consent's row is locked while a key is made or rot
 concurrent makes see each other and the second is refused (``MANAGED_KEY_EXISTS``); a partial
 unique index (``api_keys.managed_by`` where not revoked) holds it as well. A rotation revokes
 the key it replaces in the same transaction as it makes the new one. Revoking the consent, in
-any way it ends, revokes the key with it (``merchants.keys.revoke_consents``).
+any way it ends, revokes the key with it (``merchants.keys.revoke_consents``); narrowing the
+consent past the key revokes the key (``end_if_beyond``).
 
 The key is one of the merchant's keys (counted with them, listed on its Keys page, revoked
 there as any other); the app sees no other: it reaches this one key through its consent alone,
@@ -33,11 +34,12 @@ from ..merchants.schemas import KeyCreated, KeyData
 from ..policies.model import Policy, Scope, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, table_of
+from ..store.rows import CoreRow
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 
-__all__ = ["MANAGE", "mint_key", "read_key", "rotate_key"]
+__all__ = ["MANAGE", "end_if_beyond", "mint_key", "read_key", "rotate_key"]
 
 MANAGE: Scope = "keys:manage"
 _K = table_of(ApiKeyRow)
@@ -68,19 +70,37 @@ async def _consent_policy(conn: AsyncConnection, caller: Caller) -> Policy:
     return held.narrowed(caller.policy.scopes)
 
 
-async def _within(conn: AsyncConnection, caller: Caller, consent: Policy, policy: Policy) -> None:
-    """Refuse a key that does more than ``consent``: a scope it lacks (or ``keys:manage``), the
-    code's reveal it does not give, a limit looser than its own."""
+async def _beyond(
+    conn: AsyncConnection, merchant_id: str, env: str, consent: Policy, policy: Policy
+) -> dict[str, Any] | None:
+    """What a key with ``policy`` would do beyond ``consent``: a scope it lacks (or
+    ``keys:manage``), the code's reveal it does not give, a limit looser than its own."""
     missing = [s for s in policy.scopes if s not in consent.scopes or s == MANAGE]
-    refused: dict[str, Any] | None = {"scopes": missing} if missing else None
-    if refused is None and policy.reveals_voucher() and not consent.reveals_voucher():
-        refused = {"reveal_voucher": True}
-    if refused is None:
-        acting = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)
-        wider = acting.beyond(consent)
-        refused = {"fields": list(wider)} if wider else None
+    if missing:
+        return {"scopes": missing}
+    if policy.reveals_voucher() and not consent.reveals_voucher():
+        return {"reveal_voucher": True}
+    wider = (await template_store.bounded(conn, merchant_id, env, policy)).beyond(consent)
+    return {"fields": list(wider)} if wider else None
+
+
+async def _within(conn: AsyncConnection, caller: Caller, consent: Policy, policy: Policy) -> None:
+    refused = await _beyond(conn, caller.merchant_id, caller.env, consent, policy)
     if refused is not None:
         raise ApiError(Code.MANAGED_KEY_BEYOND_CONSENT, data=refused)
+
+
+async def end_if_beyond(conn: AsyncConnection, consent: CoreRow, now: datetime) -> None:
+    """After the merchant changed the consent ``consent`` (its row as it is now), revoke its key
+    if the key now does more than the consent gives: a key is never wider than its consent, and
+    the app asks again (make) rather than act on more than it was given."""
+    live = await _live(conn, consent.id)
+    if live is None:
+        return
+    env = str(consent.env)
+    given = await template_store.bounded(conn, consent.merchant_id, env, load(consent.policy))
+    if await _beyond(conn, consent.merchant_id, env, given, load(live.policy)) is not None:
+        await service.revoke_key(conn, live.id, now)
 
 
 async def _live(conn: AsyncConnection, consent_id: str) -> Any:

@@ -232,6 +232,27 @@ async def test_revoking_the_consent_revokes_its_key(
         await flow.oauth.aclose()
 
 
+async def test_a_consent_narrowed_past_its_key_revokes_the_key(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    managing = await _managing(app, client, make_merchant)
+    made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
+    acting = {"Authorization": f"Bearer {made.json()['data']['key']}"}
+    listed = await client.get("/connections", headers=managing.merchant.headers)
+    (consent,) = listed.json()["data"]
+    path, merchant = f"/connections/{consent['id']}", managing.merchant.headers
+    # Still wide enough ($6.00 a day over the key's $5.00), keys:manage kept by a key that
+    # could not give it: the key stands.
+    wide = {"policy": {"scopes": SCOPES, "limits": [_daily(6)]}}
+    assert (await client.patch(path, json=wide, headers=merchant)).status_code == 200
+    assert (await client.get("/balance", headers=acting)).status_code == 200
+    narrow = {"policy": {"scopes": SCOPES, "limits": [_daily(3)]}}
+    assert (await client.patch(path, json=narrow, headers=merchant)).status_code == 200
+    assert (await client.get("/balance", headers=acting)).json()["code"] == 2004
+    assert (await client.get("/apps/me/key", headers=managing.headers)).json()["code"] == 4632
+    await managing.flow.oauth.aclose()
+
+
 async def _managed_keys(db: Database, merchant_id: str) -> list[tuple[str, bool]]:
     async with db.read() as conn:
         rows = await conn.execute(
