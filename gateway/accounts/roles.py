@@ -96,6 +96,8 @@ _SCOPE_ACTION: Final[dict[Scope, Action]] = {
     "approvals": "topups",
     "billing": "wallet",
     "fulfilment": "fulfilment",
+    # Owners alone: an app that makes keys acts beyond its tokens' hour.
+    "keys:manage": "settings",
 }
 
 

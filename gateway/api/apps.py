@@ -6,6 +6,9 @@
 - ``/connections``: the consents this merchant gave, in the caller's environment: list (with
   spend), change a policy, revoke.
 - ``/me``: who the key or token acts for (an app's first call).
+- ``/apps/me/key``: the one key an app's token makes, reads and rotates through a consent that
+  gives ``keys:manage`` (``apps.managed``), seed 004's "management token" read and updated
+  through an OAuth token.
 - ``/charges``: the fees an app charges the merchant whose consent its token holds
   (``Idempotency-Key`` required), the charges a key's merchant paid or was paid, and refunds.
 
@@ -19,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import idempotency
-from ..apps import charges, connections, registry
+from ..apps import charges, connections, managed, registry
 from ..apps.schemas import (
     AppCreate,
     AppCreated,
@@ -33,6 +36,7 @@ from ..apps.schemas import (
 from ..auth import require_caller
 from ..billing import machine_payments
 from ..billing.protocols import x402 as x402_offers
+from ..merchants.schemas import KeyCreate, KeyCreated, KeyData
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..topup import paying
@@ -195,7 +199,91 @@ async def refund_charge(request: Request) -> Response:
     return await answer(request, charges.refund(svc.db, caller, charge_id, body))
 
 
+_MANAGED = (*_AUTH, Code.MANAGED_KEY_FOR_APPS_ONLY, Code.TOKEN_REVOKED)
+
+
+async def mint_managed_key(request: Request) -> Response:
+    caller = require_caller(request, None)  # the operation checks the token and its scope
+    svc = services(request)
+    body, _ = await read_json(request, KeyCreate, limit=svc.settings.max_body_bytes)
+    operation = managed.mint_key(
+        svc.db,
+        caller,
+        name=body.name,
+        policy=body.policy,
+        pepper=_pepper(request),
+        cap=svc.settings.max_keys_per_merchant_env,
+    )
+    return await answer(request, operation)
+
+
+async def read_managed_key(request: Request) -> Response:
+    caller = require_caller(request, None)
+    return await answer(request, managed.read_key(services(request).db, caller))
+
+
+async def rotate_managed_key(request: Request) -> Response:
+    caller = require_caller(request, None)
+    svc = services(request)
+    operation = managed.rotate_key(
+        svc.db, caller, pepper=_pepper(request), cap=svc.settings.max_keys_per_merchant_env
+    )
+    return await answer(request, operation)
+
+
 routes = [
+    ApiRoute(
+        "/apps/me/key",
+        mint_managed_key,
+        methods=["POST"],
+        doc=RouteDoc(
+            "An app's token (scope keys:manage) makes the one key of its consent, within the "
+            "consent's policy; the reply carries the key, once",
+            "apps",
+            body=KeyCreate,
+            response=KeyCreated,
+            success=Code.CREATED,
+            errors=(
+                *_MANAGED,
+                *BODY_ERRORS,
+                Code.MANAGED_KEY_BEYOND_CONSENT,
+                Code.MANAGED_KEY_EXISTS,
+                Code.KEY_COUNT_LIMIT_REACHED,
+                Code.BUDGET_NOT_IN_ENV,
+            ),
+            secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/apps/me/key",
+        read_managed_key,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The key an app's token made through its consent, never its secret again",
+            "apps",
+            response=KeyData,
+            errors=(*_MANAGED, Code.MANAGED_KEY_NOT_FOUND),
+        ),
+    ),
+    ApiRoute(
+        "/apps/me/key/rotate",
+        rotate_managed_key,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Replace the consent's key: the old one is revoked at once, the new one is in this "
+            "reply alone",
+            "apps",
+            response=KeyCreated,
+            success=Code.CREATED,
+            errors=(
+                *_MANAGED,
+                Code.MANAGED_KEY_NOT_FOUND,
+                Code.MANAGED_KEY_BEYOND_CONSENT,
+                Code.KEY_COUNT_LIMIT_REACHED,
+            ),
+            secret=True,
+        ),
+    ),
     ApiRoute(
         "/charges",
         create_charge,

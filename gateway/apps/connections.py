@@ -20,7 +20,7 @@ from ..callers import Caller
 from ..merchants import keys as key_service
 from ..merchants import template_store
 from ..merchants.keys import revoke_consents
-from ..policies.model import Policy, load
+from ..policies.model import CONSENT_ONLY, Policy, load
 from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthApp, User, table_of
@@ -28,6 +28,7 @@ from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
+from . import managed
 from .grants import check_giver
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
@@ -100,13 +101,19 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
         will = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)
-        key_service.check_grantable(key_service.by_key(caller), will)
+        # A scope only a consent holds, and this one already does, stays without the changer
+        # holding it (no key does); adding one is the consent page's, an owner's, alone.
+        kept = {s for s in load(row.policy).scopes if s in CONSENT_ONLY}
+        key_service.check_grantable(
+            key_service.by_key(caller), will.narrowed(s for s in will.scopes if s not in kept)
+        )
         await check_giver(conn, row, policy)
         await budgets.check_policy(conn, caller.merchant_id, caller.env, policy)
         await conn.execute(
             sa.update(_K).where(_K.c.id == key_id).values(**template_store.columns(policy))
         )
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
+        await managed.end_if_beyond(conn, row, utcnow())
     return Outcome(Code.SUCCESS, await _data(db, row, utcnow()))
 
 

@@ -114,16 +114,22 @@ class Tokens:
 # Scopes a consent to an unverified app never starts with ticked: given only if the person
 # ticks them, whatever the client asked (an MCP client asks for every scope it sees listed).
 _TICKED_BY_A_PERSON: frozenset[str] = frozenset({"approvals", "fulfilment", "keys"})
+# Scopes no consent starts with ticked, whoever vouches for the app: a key the app makes
+# outlives every token, so a person (an owner, ``accounts.roles``) chooses it each time.
+_NEVER_TICKED: frozenset[str] = frozenset({"keys:manage"})
 
 
 def preticked(app: App, asked: Sequence[str]) -> list[str]:
     """The scopes the consent page ticks before the person acts: what this request asks that
     the app registered, and for an app nobody vouches for, none that lets it approve, fulfil
-    or make keys."""
+    or make keys; and for any app, never ``keys:manage``."""
     return [
         s
         for s in APP_SCOPES
-        if s in asked and s in app.scopes and (app.verified or s not in _TICKED_BY_A_PERSON)
+        if s in asked
+        and s in app.scopes
+        and (app.verified or s not in _TICKED_BY_A_PERSON)
+        and s not in _NEVER_TICKED
     ]
 
 

@@ -31,7 +31,13 @@ __all__ = [
     "redirect_uri",
 ]
 
-APP_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read", "billing", "approvals")
+APP_SCOPES: tuple[Scope, ...] = (
+    "topup:send",
+    "topup:read",
+    "billing",
+    "approvals",
+    "keys:manage",  # one key of the app's own, within its consent (``apps.managed``)
+)
 # What a client that knows no better should ask for: the scope of the 401's challenge on
 # ``/mcp`` (RFC 6750 3), which an MCP client takes before the metadata's ``scopes_supported``
 # (every scope a client *may* ask for). More is asked for by naming it, and given by a person.

@@ -108,6 +108,8 @@ async def _scope_words(request: Request, app: registry.App) -> dict[str, str]:
         "topup:read": "read this wallet's balance and its top-ups",
         "billing": billing,
         "approvals": "approve or deny sends held for approval by this merchant's keys and apps",
+        "keys:manage": "make one API key of its own for this wallet, read it and replace it, "
+        "with no more than you give here; it is revoked when you revoke this app",
     }
 
 

@@ -22,7 +22,7 @@ from ..merchants import policy_templates
 from ..merchants.schemas import KeyCreated, KeyData
 from ..merchants.template_schemas import TemplateData
 from ..operations import perform
-from ..policies.model import INTERVALS, SCOPES
+from ..policies.model import INTERVALS, KEY_SCOPES
 from ..services import services
 from ..values.platforms import PLATFORMS
 from . import policy_form, reveal
@@ -61,7 +61,7 @@ def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
     grantable = roles.grantable_scopes(viewer.role, viewer.env)
     held = key.policy.scopes if key is not None else ()
     return {
-        "all_scopes": tuple(s for s in SCOPES if s in grantable or s in held),
+        "all_scopes": tuple(s for s in KEY_SCOPES if s in grantable or s in held),
         "can_reveal": roles.reveals_codes(viewer.role, viewer.env)
         or (key is not None and key.policy.reveal_voucher),
         "all_platforms": PLATFORMS,

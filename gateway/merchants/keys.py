@@ -26,7 +26,7 @@ from keys import ENVS, Env
 
 from ..budgets import service as budgets
 from ..callers import Caller
-from ..policies.model import SCOPES, Policy, Scope, load
+from ..policies.model import CONSENT_ONLY, SCOPES, Policy, Scope, load
 from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
@@ -151,6 +151,18 @@ def _grantable(
     raise ApiError(Code.KEY_REVEAL_NOT_GRANTABLE, data=refused)
 
 
+def _key_scopes(scopes: tuple[Scope, ...]) -> None:
+    """Refuse (2310) giving a key a scope only a consent holds (``CONSENT_ONLY``), whoever
+    gives it: an operator and an owner too."""
+    held = [s for s in scopes if s in CONSENT_ONLY]
+    if held:
+        raise ApiError(
+            Code.KEY_SCOPE_NOT_GRANTABLE,
+            "Only an app's consent holds this scope, never a key",
+            data={"scopes": held},
+        )
+
+
 def _wider(actor: Actor, policy: Policy) -> tuple[str, ...]:
     """The fields of ``policy`` looser than the acting key's own (none for a role or an
     operator)."""
@@ -243,6 +255,8 @@ async def create(
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
+    if not consent:
+        _key_scopes(policy.scopes)
     _grantable(
         actor,
         policy.scopes,
@@ -316,6 +330,7 @@ async def replace_policy(
     under the template it names (``template_store.bounded``)."""
     row = await _row(conn, actor, key_id, lock=True)
     held = load(row.policy)
+    _key_scopes(tuple(s for s in policy.scopes if s not in held.scopes))
     try:
         was = await template_store.bounded(conn, row.merchant_id, row.env, held)
     except ApiError:  # a revoked key's template may be gone
@@ -353,9 +368,15 @@ async def revoke(conn: AsyncConnection, actor: Actor, key_id: str, now: datetime
 
 async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> None:
     """Revoke the consents (keys an app's tokens act as, ``gateway.apps``) matching ``where``
-    and every token acting as one of them: refused from the next request. Here, below both the
-    apps and the accounts, as each ends consents (an app deleted, a member gone)."""
+    and every token acting as one of them, and the key each one's app made (``managed_by``,
+    ``apps.managed``): refused from the next request. Here, below both the apps and the
+    accounts, as each ends consents (an app deleted, a member gone)."""
     consents = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
+    await conn.execute(
+        sa.update(_K)
+        .where(_K.c.managed_by.in_(consents), _K.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     await conn.execute(
         sa.update(_T)
         .where(_T.c.key_id.in_(consents), _T.c.revoked_at.is_(None))

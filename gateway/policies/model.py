@@ -20,8 +20,10 @@ from ..values.timestamps import in_range
 
 __all__ = [
     "BUDGET_ID",
+    "CONSENT_ONLY",
     "DEFAULT_SCOPES",
     "INTERVALS",
+    "KEY_SCOPES",
     "MAX_BUDGETS",
     "SCOPES",
     "UNRESTRICTED",
@@ -34,7 +36,14 @@ __all__ = [
 ]
 
 Scope = Literal[
-    "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"
+    "topup:send",
+    "topup:read",
+    "webhooks",
+    "billing",
+    "keys",
+    "approvals",
+    "fulfilment",
+    "keys:manage",
 ]
 SCOPES: tuple[Scope, ...] = (
     "topup:send",
@@ -44,7 +53,13 @@ SCOPES: tuple[Scope, ...] = (
     "keys",
     "approvals",
     "fulfilment",
+    "keys:manage",  # an app's token: one key of its own, within its consent (``apps.managed``)
 )
+# Scopes a consent to an app holds and a key never does: ``keys:manage`` makes a key through the
+# consent it is given by (``apps.managed``), and a key has no consent to make one through.
+CONSENT_ONLY: frozenset[Scope] = frozenset({"keys:manage"})
+# What a key may hold: every scope but those; a key made before policies holds all of these.
+KEY_SCOPES: tuple[Scope, ...] = tuple(s for s in SCOPES if s not in CONSENT_ONLY)
 # What a key made without a word about scopes may do: send and read, nothing else.
 DEFAULT_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read")
 
@@ -286,7 +301,7 @@ def _covered(rule: str, bound: tuple[str, ...]) -> bool:
     return rule in bound or (not rule.startswith("@") and "@" + rule.rpartition("@")[2] in bound)
 
 
-UNRESTRICTED = Policy(scopes=SCOPES, reveal_voucher=True)
+UNRESTRICTED = Policy(scopes=KEY_SCOPES, reveal_voucher=True)
 
 _loaded: dict[str, Policy] = {}  # a key's stored policy, parsed once per process per text
 

@@ -130,8 +130,20 @@ class Merchant(Base):
     language: Mapped[str | None] = mapped_column(String(8))
 
 
+MANAGED_LIVE = "managed_by IS NOT NULL AND revoked_at IS NULL"
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (
+        Index(
+            "uq_api_keys_managed_live",
+            "managed_by",
+            unique=True,
+            postgresql_where=text(MANAGED_LIVE),
+            sqlite_where=text(MANAGED_LIVE),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -159,6 +171,10 @@ class ApiKeyRow(Base):
     # so a template's references are one indexed read and the caller's read joins it). No
     # foreign key, as ``app_id`` has none: a template is never deleted while referenced.
     template_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The consent (``api_keys.id`` with ``app_id``) whose app made this key through its
+    # ``keys:manage`` scope (``apps.managed``): revoked with it. At most one live per consent,
+    # a partial unique index. No foreign key, as ``app_id`` has none.
+    managed_by: Mapped[str | None] = mapped_column(String(40))
 
 
 # A window a send took past its soft line, whose ``key.budget_low`` is not written yet

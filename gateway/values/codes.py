@@ -205,6 +205,10 @@ class Code(IntEnum):
     SUBSCRIPTION_CHECKOUT_NOT_OPEN = 4571
     SUBSCRIPTION_CHECKOUT_NOT_CANCELLABLE = 4572
     LANGUAGE_UNKNOWN = 4620
+    MANAGED_KEY_BEYOND_CONSENT = 4630
+    MANAGED_KEY_EXISTS = 4631
+    MANAGED_KEY_NOT_FOUND = 4632
+    MANAGED_KEY_FOR_APPS_ONLY = 4633
     PAYMENT_CHANNEL_NOT_ENABLED = 4400
     PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
     PAYMENT_CHANNEL_KIND_UNSUPPORTED = 4402
@@ -867,6 +871,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
         429, "Too many requests to this merchant's test inbox; see Retry-After"
     ),
     Code.LANGUAGE_UNKNOWN: CodeInfo(422, "Unknown language: choose en, zh or ja"),
+    Code.MANAGED_KEY_BEYOND_CONSENT: CodeInfo(
+        403, "The key would do more than the consent gives the app"
+    ),
+    Code.MANAGED_KEY_EXISTS: CodeInfo(409, "This consent already has a key: read or rotate it"),
+    Code.MANAGED_KEY_NOT_FOUND: CodeInfo(404, "This consent has no key: make one first"),
+    Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
+        403, "Only an app's access token manages a key through a consent"
+    ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),
     Code.METRICS_TOKEN_INVALID: CodeInfo(

@@ -40,6 +40,8 @@ SECRET_ROUTES = {
     ("GET", "/api/public/v1/subscription/sandbox/{sub_id}"),
     ("GET", "/api/public/v1/subscription/sandbox/{sub_id}/portal"),
     ("POST", "/api/user/pay"),
+    ("POST", "/api/public/v1/apps/me/key"),
+    ("POST", "/api/public/v1/apps/me/key/rotate"),
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 
