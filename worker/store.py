@@ -337,17 +337,19 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
         # After the disable, which gave the message up: endpoint.disabled, then
         # delivery.exhausted, their ids in that order (docs/webhooks.md).
         if r.exhausts and await db.fetchrow(_GAVE_UP, _wrote(r)) is not None:
-            notify += await health.exhausted(
-                db,
-                r.attempted(),
-                env=r.claim.env,
-                merchant_id=r.claim.merchant_id,
-                event_id=r.claim.event_id,
-                event_type=r.claim.type,
-                attempts=r.claim.attempts + 1,
-                now=r.finished,
-                per_hour=told.per_hour,
-            )
+            told_how: dict[str, Any] = {
+                "env": r.claim.env,
+                "merchant_id": r.claim.merchant_id,
+                "event_id": r.claim.event_id,
+                "event_type": r.claim.type,
+                "attempts": r.claim.attempts + 1,
+                "now": r.finished,
+                "per_hour": told.per_hour,
+            }
+            notify += await health.exhausted(db, r.attempted(), **told_how)
+            if r.claim.ordered:
+                # The gap in an ordered endpoint's order: the next one has just been let go.
+                notify += await health.skipped(db, r.attempted(), **told_how)
         if (
             r.recovers(told.recovered_after)
             and await db.fetchrow(_SUCCEEDED, _wrote(r)) is not None

@@ -57,6 +57,7 @@ EventType = Literal[
     "endpoint.recovered",
     "delivery.exhausted",
     "delivery.recovered",
+    "delivery.skipped",
     "auto_top_up.disabled",
     "environment.frozen",
     "environment.unfrozen",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.webhooks import event_types
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
@@ -134,3 +135,89 @@ async def test_events_arrive_in_order_each_once_while_a_plain_endpoint_goes_at_f
         await wait_until(all_ordered, within=180)
         flaky.assert_in_order(count)
         assert await statuses(db, ordered["id"]) == {"succeeded": count}
+
+
+async def test_a_message_given_up_lets_the_next_go_and_the_gap_is_told(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    log: list[tuple[int, bool]] = []
+
+    def refuse_one(request: Received) -> Reply:
+        number = sequence(request)
+        log.append((number, number != 1))
+        return Reply(status=500) if number == 1 else Reply()
+
+    await start_worker(webhook_retry_schedule="0,0,0")
+    merchant = await make_merchant()
+    async with running_receiver() as ordered_rx, running_receiver() as watcher:
+        ordered_rx.respond = refuse_one
+        ordered = await make_endpoint(
+            hook_client, merchant, ordered_rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        await make_endpoint(hook_client, merchant, watcher.url, event_types=["delivery.skipped"])
+        await emit_test_events(db, merchant.merchant_id, 5)
+
+        async def told() -> bool:
+            return len(log) == 7 and len(watcher.received) == 1
+
+        await wait_until(told, within=30)
+        assert log == [
+            (0, True),
+            (1, False),
+            (1, False),
+            (1, False),
+            (2, True),
+            (3, True),
+            (4, True),
+        ]
+        skipped = json.loads(watcher.received[0].body)
+        assert skipped["type"] == "delivery.skipped"
+        given_up = next(r for r in ordered_rx.received if sequence(r) == 1)
+        assert skipped["data"]["event_id"] == given_up.webhook_id
+        assert skipped["data"]["endpoint_id"] == ordered["id"]
+        assert skipped["data"]["attempts"] == 3
+        event_types.BY_TYPE["delivery.skipped"].data.model_validate(skipped["data"])
+        assert await statuses(db, ordered["id"]) == {"succeeded": 4, "failed": 1}
+
+
+async def test_a_worker_stopped_mid_attempt_does_not_reorder(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """The head's attempt is cut off with its worker; its lease lapses, and another worker
+    sends it again before anything after it."""
+    log: list[int] = []
+    hang = [True]
+
+    def first_hangs(request: Received) -> Reply:
+        log.append(sequence(request))
+        if hang[0]:
+            return Reply(mode="hang")
+        return Reply()
+
+    fast = {"webhook_timeout_seconds": 0.5, "webhook_retry_schedule": "0,0,0"}
+    merchant = await make_merchant()
+    async with running_receiver() as ordered_rx:
+        ordered_rx.respond = first_hangs
+        ordered = await make_endpoint(hook_client, merchant, ordered_rx.url, ordered=True)
+        dying = await start_worker(**fast)
+        await emit_test_events(db, merchant.merchant_id, 4)
+
+        async def holding() -> bool:
+            return log == [0]
+
+        await wait_until(holding)
+        await dying.service.stop()  # mid-attempt: its lease is left to lapse
+        hang[0] = False
+        await start_worker(**fast)
+
+        async def all_sent() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": 4}
+
+        await wait_until(all_sent, within=30)
+        assert log == [0, 0, 1, 2, 3]
