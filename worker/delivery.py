@@ -413,7 +413,12 @@ class Deliveries:
         in_order: dict[str, list[SimpleNamespace]] = {}
         for row in rows:
             target = found[row.id]
-            if target["ordered"] and target["enabled"] and target["deleted_at"] is None:
+            if (
+                target["ordered"]
+                and ordered.in_order(row.trigger)
+                and target["enabled"]
+                and target["deleted_at"] is None
+            ):
                 in_order.setdefault(row.endpoint_id, []).append(row)
         if in_order:
             # Only the endpoint's head goes; the rest wait for it, untried (``worker.ordered``).

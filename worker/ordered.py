@@ -2,7 +2,8 @@
 time, in the order their events were written.
 
 The one queue's lease serves them; nothing else runs. The head of an ordered endpoint is its
-oldest pending delivery (by ``created_at``, then id: ids sort by event time). When the lease
+oldest pending delivery of an automatic run (by ``created_at``, then id: ids sort by event
+time); a replay or a test is outside the order (``in_order``). When the lease
 takes a delivery of an ordered endpoint that is not its head, ``Deliveries.taken`` puts it off,
 untried, in the lease's own transaction; when a record finishes a head (succeeded, or given up),
 the same transaction makes the next one due at once (``wake``).
@@ -12,7 +13,7 @@ Why this is race-safe on both stores: the lease locks the rows it takes before t
 lease holds waits for that lease's put-off and then brings it forward; a row is sent only when
 the read in its lease's transaction found nothing older pending, and every older one stays
 pending until the record that finishes it commits. A put-off is a time, never NULL: a wake-up
-lost (a record that failed after its write, a head finished by a replay) only delays the next
+lost (a record that failed after its write) only delays the next
 one to the later of its head's own due time and ``RECHECK``, never strands it.
 """
 
@@ -28,7 +29,7 @@ from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
-__all__ = ["LONGEST", "RECHECK", "finishes", "put_off", "wake"]
+__all__ = ["LONGEST", "RECHECK", "finishes", "in_order", "put_off", "wake"]
 
 # The least and the most a delivery waits before it looks again for its head: a head leased or
 # retrying is waited for until it is due again; one that will not be due for hours is looked at
@@ -44,7 +45,7 @@ def _head_of(endpoint: Any) -> Any:
     d = _D.alias("older")
     return (
         select(d.c.id)
-        .where(d.c.endpoint_id == endpoint, d.c.status == "pending")
+        .where(d.c.endpoint_id == endpoint, d.c.status == "pending", d.c.trigger == "auto")
         .order_by(d.c.created_at, d.c.id)
         .limit(1)
         .scalar_subquery()
@@ -110,9 +111,16 @@ async def put_off(
     return ready
 
 
-def finishes(ordered: bool, tried: Tried) -> bool:
+def in_order(trigger: str) -> bool:
+    """Whether a delivery of an ordered endpoint waits its turn: a message's own run does; a
+    replay or a test, sent because someone asked for it now, goes when it is leased, and holds
+    nothing back."""
+    return trigger == "auto"
+
+
+def finishes(ordered: bool, trigger: str, tried: Tried) -> bool:
     """Whether a record of an ordered endpoint's head lets the next one go."""
-    return ordered and tried is not Tried.AGAIN
+    return ordered and in_order(trigger) and tried is not Tried.AGAIN
 
 
 async def wake(tx: Raw, endpoint_id: str, head: str, generation: int, now: datetime) -> None:

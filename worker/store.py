@@ -288,7 +288,7 @@ class _Health:
 
     def needs_transaction(self, r: Record) -> bool:
         return (
-            ordered.finishes(r.claim.ordered, r.tried)
+            ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried)
             or r.changes_endpoint
             or r.exhausts
             or r.recovers(self.recovered_after)
@@ -305,7 +305,7 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
         return []
     await RECORD.run_each(db, [_record_row(r) for r in records])
     for r in records:
-        if ordered.finishes(r.claim.ordered, r.tried):
+        if ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
             c = r.claim
             generation = QUEUE.stamp_after(c.generation)
             await ordered.wake(db, c.endpoint_id, c.delivery_id, generation, r.finished)
