@@ -39,6 +39,7 @@ from gateway.webhooks.headers import masked
 from gateway.webhooks.transport import SEND_BY, TooLate
 from keys import sign_headers
 
+from . import ordered
 from .deps import Deps
 from .http import USER_AGENT
 from .kind import Bounds
@@ -374,6 +375,7 @@ _TARGETS = Statement.of(
         _EP.c.custom_headers,
         _EP.c.throttle_per_second,
         _EP.c.retry_schedule,
+        _EP.c.ordered,
     )
     .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
     .where(one_of(_D.c.id, "ids"))
@@ -408,6 +410,23 @@ class Deliveries:
         spent: list[str] = []  # throttle slots held, now used or missed
         waiting: dict[str, list[tuple[SimpleNamespace, Claim]]] = {}
         now_us = throttle.micros(now)
+        in_order: dict[str, list[SimpleNamespace]] = {}
+        for row in rows:
+            target = found[row.id]
+            if (
+                target["ordered"]
+                and ordered.in_order(row.trigger)
+                and target["enabled"]
+                and target["deleted_at"] is None
+            ):
+                in_order.setdefault(row.endpoint_id, []).append(row)
+        if in_order:
+            # Only the endpoint's head goes; the rest wait for it, untried (``worker.ordered``).
+            heads = {row.id for row in await ordered.put_off(tx, in_order, now)}
+            waits = [row for leased in in_order.values() for row in leased if row.id not in heads]
+            spent += [row.id for row in waits if row.throttle_slot_us is not None]
+            put_off = {row.id for row in waits}
+            rows = [row for row in rows if row.id not in put_off]
         for row in rows:
             target = found[row.id]
             if not target["enabled"] or target["deleted_at"] is not None:
@@ -466,6 +485,7 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
         previous_signing_key_expires_at=tx.timestamp(target["previous_signing_key_expires_at"]),
         custom_headers=target["custom_headers"],
         retry_schedule=target["retry_schedule"],
+        ordered=target["ordered"],
     )
 
 

@@ -43,6 +43,8 @@ from gateway.webhooks import health
 from gateway.webhooks.endpoints import disable_endpoint
 from keys import Sealer
 
+from . import ordered
+
 __all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records"]
 
 # The worker's PostgreSQL sessions (``Database.read``/``transaction``/``run``). Every statement
@@ -89,6 +91,7 @@ class Claim:
     # A throttled endpoint's: sent by then, or put back for a fresh slot (``webhooks.throttle``).
     send_by: datetime | None = None
     retry_schedule: str = "standard"  # or "long" (``Settings.long_retry_delays``)
+    ordered: bool = False  # its endpoint's deliveries go one at a time (``worker.ordered``)
 
 
 @dataclass(slots=True)
@@ -285,7 +288,8 @@ class _Health:
 
     def needs_transaction(self, r: Record) -> bool:
         return (
-            r.changes_endpoint
+            ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried)
+            or r.changes_endpoint
             or r.exhausts
             or r.recovers(self.recovered_after)
             or r.warns(self.warn_after_seconds)
@@ -300,6 +304,11 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
     if not records:
         return []
     await RECORD.run_each(db, [_record_row(r) for r in records])
+    for r in records:
+        if ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
+            c = r.claim
+            generation = QUEUE.stamp_after(c.generation)
+            await ordered.wake(db, c.endpoint_id, c.delivery_id, generation, r.finished)
     notified: list[list[str]] = []
     touched: set[tuple[str, bool]] = set()
     for r in records:
@@ -328,17 +337,19 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
         # After the disable, which gave the message up: endpoint.disabled, then
         # delivery.exhausted, their ids in that order (docs/webhooks.md).
         if r.exhausts and await db.fetchrow(_GAVE_UP, _wrote(r)) is not None:
-            notify += await health.exhausted(
-                db,
-                r.attempted(),
-                env=r.claim.env,
-                merchant_id=r.claim.merchant_id,
-                event_id=r.claim.event_id,
-                event_type=r.claim.type,
-                attempts=r.claim.attempts + 1,
-                now=r.finished,
-                per_hour=told.per_hour,
-            )
+            told_how: dict[str, Any] = {
+                "env": r.claim.env,
+                "merchant_id": r.claim.merchant_id,
+                "event_id": r.claim.event_id,
+                "event_type": r.claim.type,
+                "attempts": r.claim.attempts + 1,
+                "now": r.finished,
+                "per_hour": told.per_hour,
+            }
+            notify += await health.exhausted(db, r.attempted(), **told_how)
+            if r.claim.ordered:
+                # The gap in an ordered endpoint's order: the next one has just been let go.
+                notify += await health.skipped(db, r.attempted(), **told_how)
         if (
             r.recovers(told.recovered_after)
             and await db.fetchrow(_SUCCEEDED, _wrote(r)) is not None

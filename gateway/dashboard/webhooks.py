@@ -67,6 +67,7 @@ ENDPOINT_FIELDS = {
     "signing": "signing",
     "headers": "headers",
     "throttle_per_second": "throttle_per_second",
+    "ordered": "ordered",
 }
 ENDPOINT_LABELS = {
     "url": "URL",
@@ -75,6 +76,7 @@ ENDPOINT_LABELS = {
     "signing": "Signing",
     "headers": "Custom headers",
     "throttle_per_second": "Throttle",
+    "ordered": "In order",
 }
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
@@ -151,6 +153,8 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
             if "throttle_per_second" in data
             else None
         ),
+        # A checkbox left clear sends nothing: the form says it showed one.
+        "ordered": ("ordered" in data) if "ordered_shown" in data else None,
     }
 
 
@@ -217,6 +221,7 @@ async def _home(
             "signing": "hmac",
             "headers": [],
             "throttle_per_second": "",
+            "ordered": False,
             "errors": {},
         },
         "signing_schemes": SIGNING_SCHEMES,
@@ -284,6 +289,8 @@ async def _checked(
     throttle = typed["throttle_per_second"]
     if throttle is not None:
         values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
+    if typed["ordered"] is not None:
+        values["ordered"] = typed["ordered"]
     if typed["headers"] is not None:
         values["headers"] = [
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
@@ -354,6 +361,7 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "event_types": found.event_types,
         "signing": found.signing,
         "throttle_per_second": str(found.throttle_per_second or ""),
+        "ordered": found.ordered,
         # A secret's value is never put back in a form: left empty, it keeps what is kept.
         "headers": [
             {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}

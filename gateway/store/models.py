@@ -421,6 +421,11 @@ class WebhookEndpoint(Base):
     retry_schedule: Mapped[str] = mapped_column(
         String(10), nullable=False, default="standard", server_default="standard"
     )
+    # Its deliveries go one at a time, in the order they were written: the next waits until
+    # the one before it succeeded or was given up (``worker.ordered``).
+    ordered: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class WebhookPoller(Base):

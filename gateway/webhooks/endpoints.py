@@ -114,6 +114,7 @@ def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
         headers=headers.header_data(row.custom_headers),
         throttle_per_second=row.throttle_per_second,
         retry_schedule=row.retry_schedule,
+        ordered=row.ordered,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -178,6 +179,7 @@ async def create_endpoint(
                     custom_headers=custom,
                     throttle_per_second=rate,
                     retry_schedule=body.retry_schedule,
+                    ordered=body.ordered,
                     **keypair,
                     created_at=now,
                     updated_at=now,
@@ -246,6 +248,10 @@ async def update_endpoint(
         if body.retry_schedule is None:
             raise ApiError(Code.VALIDATION_FAILED, "retry_schedule must be standard or long")
         changes["retry_schedule"] = body.retry_schedule
+    if "ordered" in fields:
+        if body.ordered is None:
+            raise ApiError(Code.VALIDATION_FAILED, "ordered must be true or false")
+        changes["ordered"] = body.ordered
     if "enabled" in fields:
         if body.enabled is None:
             raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")

@@ -267,6 +267,15 @@ class DeliveryExhausted(Payload):
     last_attempt: LastAttempt
 
 
+class DeliverySkipped(Payload):
+    delivery_id: str = Field(pattern=r"^dlv_")
+    event_id: str = Field(pattern=r"^evt_", description="The message given up: its webhook-id.")
+    event_type: str
+    endpoint_id: str = Field(pattern=r"^we_", description="The ordered endpoint.")
+    attempts: int = Field(ge=1, description="Every attempt of the delivery, its last included.")
+    skipped_at: Rfc3339 = Field(description="When the next message was let go in its place.")
+
+
 class DeliveryRecovered(Payload):
     delivery_id: str = Field(pattern=r"^dlv_")
     event_id: str = Field(pattern=r"^evt_", description="The message delivered: its webhook-id.")
@@ -630,6 +639,22 @@ EVENTS: tuple[EventSpec, ...] = (
             "endpoint_id": _ENDPOINT,
             "failed_attempts": 2,
             "recovered_at": "2026-11-26T12:00:35Z",
+        },
+    ),
+    EventSpec(
+        "delivery.skipped",
+        DeliverySkipped,
+        "A message was given up at one of the merchant's ordered endpoints, and the next one "
+        "sent after it: a gap in that endpoint's order; sent to its other endpoints. Never sent "
+        "about a delivery of an operational event.",
+        DATED_2026_11_26,
+        {
+            "delivery_id": _LAST_ATTEMPT["delivery_id"],
+            "event_id": "evt_0mk3x7q2a1b2c3d4e5f6g7h8",
+            "event_type": "topup.delivered",
+            "endpoint_id": _ENDPOINT,
+            "attempts": 3,
+            "skipped_at": "2026-11-26T12:00:35Z",
         },
     ),
     EventSpec(

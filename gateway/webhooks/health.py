@@ -34,6 +34,7 @@ from ..values.clock import rfc3339, rfc3339_or_none
 from .event_types import (
     DeliveryExhausted,
     DeliveryRecovered,
+    DeliverySkipped,
     EndpointAutoDisabled,
     EndpointDisabled,
     EndpointFailing,
@@ -49,6 +50,7 @@ __all__ = [
     "disabled",
     "exhausted",
     "recovered",
+    "skipped",
     "started_failing",
     "warned",
     "within_operational_count",
@@ -63,6 +65,7 @@ OPERATIONAL = frozenset(
         "endpoint.recovered",
         "delivery.exhausted",
         "delivery.recovered",
+        "delivery.skipped",
         "webhook.endpoint.disabled",
     }
 )
@@ -236,6 +239,37 @@ async def exhausted(
     row = {"env": env, "merchant_id": merchant_id}
     return await _tell_others(
         tx, row, attempted.endpoint_id, "delivery.exhausted", data, now, per_hour
+    )
+
+
+async def skipped(
+    tx: Raw,
+    attempted: Attempted,
+    *,
+    env: str,
+    merchant_id: str,
+    event_id: str,
+    event_type: str,
+    attempts: int,
+    now: datetime,
+    per_hour: int,
+) -> list[str]:
+    """Send ``delivery.skipped`` for a message given up at an ordered endpoint, the gap in its
+    order, unless the message is itself an operational event. Every gap is told (within the
+    merchant's count): a receiver that relies on the order needs each one."""
+    if event_type in OPERATIONAL:
+        return []
+    data = DeliverySkipped(
+        delivery_id=attempted.delivery_id,
+        event_id=event_id,
+        event_type=event_type,
+        endpoint_id=attempted.endpoint_id,
+        attempts=attempts,
+        skipped_at=rfc3339(now),
+    ).model_dump()
+    row = {"env": env, "merchant_id": merchant_id}
+    return await _tell_others(
+        tx, row, attempted.endpoint_id, "delivery.skipped", data, now, per_hour
     )
 
 

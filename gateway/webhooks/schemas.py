@@ -57,6 +57,7 @@ EventType = Literal[
     "endpoint.recovered",
     "delivery.exhausted",
     "delivery.recovered",
+    "delivery.skipped",
     "auto_top_up.disabled",
     "environment.frozen",
     "environment.unfrozen",
@@ -119,6 +120,10 @@ _RETRY_SCHEDULE = (
     "Which retry schedule its deliveries follow: standard (immediately, 5 s, 30 s) or long "
     "(immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h)."
 )
+_ORDERED = (
+    "true: its deliveries go one at a time, in the order their events were written; the next "
+    "waits until the one before it succeeded or was given up (delivery.skipped tells of that)."
+)
 
 
 class EndpointCreate(_Strict):
@@ -135,6 +140,7 @@ class EndpointCreate(_Strict):
     headers: list[CustomHeader] | None = _HEADERS
     throttle_per_second: int | None = _THROTTLE
     retry_schedule: RetrySchedule = Field(default="standard", description=_RETRY_SCHEDULE)
+    ordered: bool = Field(default=False, description=_ORDERED)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -150,6 +156,7 @@ class EndpointUpdate(_Strict):
     headers: list[CustomHeader] | None = _HEADERS
     throttle_per_second: int | None = _THROTTLE
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
+    ordered: bool | None = Field(default=None, description=_ORDERED)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -316,6 +323,7 @@ class EndpointData(BaseModel):
         description="Deliveries a second at most; null: unthrottled."
     )
     retry_schedule: RetrySchedule = Field(description=_RETRY_SCHEDULE)
+    ordered: bool = Field(default=False, description=_ORDERED)
     created_at: str
     updated_at: str
 

@@ -1,0 +1,234 @@
+"""Ordered endpoints: each event arrives after the one before it succeeded or was given up, with
+two workers leasing at once, a receiver failing at random and a worker stopped mid-attempt;
+the merchant's plain endpoints are not held back."""
+
+import json
+import random
+
+import httpx
+from sqlalchemy import select
+
+from gateway.store.db import Database
+from gateway.store.models import WebhookDelivery, table_of
+from gateway.webhooks import event_types
+from tests.fixtures.core import wait_until
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.webhooks import (
+    Received,
+    Receiver,
+    Reply,
+    emit_test_events,
+    make_endpoint,
+    running_receiver,
+)
+from tests.fixtures.workers import StartWorker
+
+_D = table_of(WebhookDelivery)
+
+# Enough tries that a random failure never gives a message up.
+PATIENT = {"webhook_retry_schedule": ",".join(["0"] + ["0.01"] * 15)}
+
+
+def sequence(request: Received) -> int:
+    """The event's number, as ``emit_test_events`` wrote it: "Test event <n>."."""
+    message: str = json.loads(request.body)["data"]["message"]
+    return int(message.removeprefix("Test event ").removesuffix("."))
+
+
+class Flaky:
+    """A receiver's replies: a 500 at random (seeded), else 200; every request's number and
+    whether it was answered 200, in the order they came."""
+
+    def __init__(self, seed: int, failures: float) -> None:
+        self.chance = random.Random(seed)
+        self.failures = failures
+        self.log: list[tuple[int, bool]] = []
+
+    def __call__(self, request: Received) -> Reply:
+        ok = self.chance.random() >= self.failures
+        self.log.append((sequence(request), ok))
+        return Reply() if ok else Reply(status=500)
+
+    def succeeded(self) -> list[int]:
+        return [number for number, ok in self.log if ok]
+
+    def assert_in_order(self, count: int) -> None:
+        """Each request was for the event after the last one that succeeded (its first try, or
+        a retry after a 500): nothing went before its predecessor succeeded, nothing twice."""
+        expected = 0
+        for number, ok in self.log:
+            assert number == expected, (number, expected)
+            expected += ok
+        assert expected == count
+
+
+async def statuses(db: Database, endpoint_id: str) -> dict[str, int]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(_D.c.status).where(_D.c.endpoint_id == endpoint_id))
+        ).all()
+    found: dict[str, int] = {}
+    for (status,) in rows:
+        found[status] = found.get(status, 0) + 1
+    return found
+
+
+async def test_an_ordered_endpoint_is_created_read_and_changed(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, receiver: Receiver
+) -> None:
+    merchant = await make_merchant()
+    plain = await make_endpoint(hook_client, merchant, receiver.url)
+    assert plain["ordered"] is False
+    made = await make_endpoint(hook_client, merchant, receiver.url, ordered=True)
+    assert made["ordered"] is True
+    path = f"/webhooks/endpoints/{made['id']}"
+    read = await hook_client.get(path, headers=merchant.headers)
+    assert read.json()["data"]["ordered"] is True
+
+    changed = await hook_client.patch(path, json={"ordered": False}, headers=merchant.headers)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["data"]["ordered"] is False
+
+    for bad in ("yes", None, 1):
+        refused = await hook_client.patch(path, json={"ordered": bad}, headers=merchant.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == 3001, refused.text
+    still = await hook_client.get(path, headers=merchant.headers)
+    assert still.json()["data"]["ordered"] is False
+
+
+async def test_events_arrive_in_order_each_once_while_a_plain_endpoint_goes_at_full_speed(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    count = 1000
+    flaky = Flaky(53, 0.3)
+    plain: list[int] = []
+
+    def plain_reply(request: Received) -> Reply:
+        plain.append(sequence(request))
+        return Reply()
+
+    async with running_receiver() as ordered_rx, running_receiver() as plain_rx:
+        ordered_rx.respond = flaky
+        plain_rx.respond = plain_reply
+        merchant = await make_merchant()
+        tests_only = {"event_types": ["webhook.test"]}
+        ordered = await make_endpoint(
+            hook_client, merchant, ordered_rx.url, ordered=True, **tests_only
+        )
+        await make_endpoint(hook_client, merchant, plain_rx.url, **tests_only)
+        # Two workers lease at once: rows of the one ordered endpoint race between them.
+        await start_worker(**PATIENT)
+        await start_worker(**PATIENT)
+        await emit_test_events(db, merchant.merchant_id, count)
+
+        async def all_plain() -> bool:
+            return len(plain) == count
+
+        await wait_until(all_plain, within=60)
+        # The plain endpoint was not held back behind the ordered one's failures.
+        assert len(flaky.succeeded()) < count
+
+        async def all_ordered() -> bool:
+            return len(flaky.succeeded()) == count
+
+        await wait_until(all_ordered, within=180)
+        flaky.assert_in_order(count)
+
+        async def recorded() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": count}
+
+        await wait_until(recorded)
+
+
+async def test_a_message_given_up_lets_the_next_go_and_the_gap_is_told(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    log: list[tuple[int, bool]] = []
+
+    def refuse_one(request: Received) -> Reply:
+        number = sequence(request)
+        log.append((number, number != 1))
+        return Reply(status=500) if number == 1 else Reply()
+
+    await start_worker(webhook_retry_schedule="0,0,0")
+    merchant = await make_merchant()
+    async with running_receiver() as ordered_rx, running_receiver() as watcher:
+        ordered_rx.respond = refuse_one
+        ordered = await make_endpoint(
+            hook_client, merchant, ordered_rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        await make_endpoint(hook_client, merchant, watcher.url, event_types=["delivery.skipped"])
+        await emit_test_events(db, merchant.merchant_id, 5)
+
+        async def told() -> bool:
+            return len(log) == 7 and len(watcher.received) == 1
+
+        await wait_until(told, within=30)
+        assert log == [
+            (0, True),
+            (1, False),
+            (1, False),
+            (1, False),
+            (2, True),
+            (3, True),
+            (4, True),
+        ]
+        skipped = json.loads(watcher.received[0].body)
+        assert skipped["type"] == "delivery.skipped"
+        given_up = next(r for r in ordered_rx.received if sequence(r) == 1)
+        assert skipped["data"]["event_id"] == given_up.webhook_id
+        assert skipped["data"]["endpoint_id"] == ordered["id"]
+        assert skipped["data"]["attempts"] == 3
+        event_types.BY_TYPE["delivery.skipped"].data.model_validate(skipped["data"])
+
+        async def recorded() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": 4, "failed": 1}
+
+        await wait_until(recorded)
+
+
+async def test_a_worker_stopped_mid_attempt_does_not_reorder(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """The head's attempt is cut off with its worker; its lease lapses, and another worker
+    sends it again before anything after it."""
+    log: list[int] = []
+    hang = [True]
+
+    def first_hangs(request: Received) -> Reply:
+        log.append(sequence(request))
+        if hang[0]:
+            return Reply(mode="hang")
+        return Reply()
+
+    fast = {"webhook_timeout_seconds": 0.5, "webhook_retry_schedule": "0,0,0"}
+    merchant = await make_merchant()
+    async with running_receiver() as ordered_rx:
+        ordered_rx.respond = first_hangs
+        ordered = await make_endpoint(hook_client, merchant, ordered_rx.url, ordered=True)
+        dying = await start_worker(**fast)
+        await emit_test_events(db, merchant.merchant_id, 4)
+
+        async def holding() -> bool:
+            return log == [0]
+
+        await wait_until(holding)
+        await dying.service.stop()  # mid-attempt: its lease is left to lapse
+        hang[0] = False
+        await start_worker(**fast)
+
+        async def all_sent() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": 4}
+
+        await wait_until(all_sent, within=30)
+        assert log == [0, 0, 1, 2, 3]

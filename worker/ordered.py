@@ -1,0 +1,131 @@
+"""Ordered endpoints (``webhook_endpoints.ordered``): an endpoint whose deliveries go one at a
+time, in the order their events were written.
+
+The one queue's lease serves them; nothing else runs. The head of an ordered endpoint is its
+oldest pending delivery of an automatic run (by ``created_at``, then id: ids sort by event
+time); a replay or a test is outside the order (``in_order``). When the lease
+takes a delivery of an ordered endpoint that is not its head, ``Deliveries.taken`` puts it off,
+untried, in the lease's own transaction; when a record finishes a head (succeeded, or given up),
+the same transaction makes the next one due at once (``wake``).
+
+Why this is race-safe on both stores: the lease locks the rows it takes before the head is read
+(PostgreSQL's ``FOR UPDATE``; SQLite's one writer), so a head's record that wakes a row another
+lease holds waits for that lease's put-off and then brings it forward; a row is sent only when
+the read in its lease's transaction found nothing older pending, and every older one stays
+pending until the record that finishes it commits. A put-off is a time, never NULL: a wake-up
+lost (a record that failed after its write) only delays the next
+one to the later of its head's own due time and ``RECHECK``, never strands it.
+"""
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Integer, String, exists, select, update
+
+from gateway.store.compose import param
+from gateway.store.models import WebhookDelivery, table_of
+from gateway.store.queue import Tried
+from gateway.store.raw import Raw, Statement
+from gateway.store.types import UTCDateTime
+
+__all__ = ["LONGEST", "RECHECK", "finishes", "in_order", "put_off", "wake"]
+
+# The least and the most a delivery waits before it looks again for its head: a head leased or
+# retrying is waited for until it is due again; one that will not be due for hours is looked at
+# again within ``LONGEST``, so a lost wake-up costs that much at worst.
+RECHECK = timedelta(seconds=1)
+LONGEST = timedelta(minutes=10)
+
+_D = table_of(WebhookDelivery)
+
+
+def _head_of(endpoint: Any) -> Any:
+    # Aliased: a subquery of the table an UPDATE writes must not be correlated with its row.
+    d = _D.alias("older")
+    return (
+        select(d.c.id)
+        .where(d.c.endpoint_id == endpoint, d.c.status == "pending", d.c.trigger == "auto")
+        .order_by(d.c.created_at, d.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# An ordered endpoint's head: its oldest pending delivery, and when it is due (or its lease ends).
+_HEAD = Statement.of(
+    select(_D.c.id, _D.c.next_attempt_at).where(_D.c.id == _head_of(param("endpoint_id", String())))
+)
+
+# A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
+# this lease holds it.
+_PUT_OFF = Statement.of(
+    update(_D)
+    .where(
+        _D.c.id == param("id", String()),
+        _D.c.generation == param("generation", Integer()),
+        _D.c.status == "pending",
+    )
+    .values(next_attempt_at=param("at", UTCDateTime()), updated_at=param("now", UTCDateTime()))
+)
+
+_FINISHED = _D.alias("finished")
+
+# After the record that finished ``head`` (left at ``generation``): the endpoint's next
+# delivery due now, if it was put off. A holder whose lease lapsed wrote nothing, and wakes
+# nothing either.
+_WAKE = Statement.of(
+    update(_D)
+    .where(
+        _D.c.id == _head_of(param("endpoint_id", String())),
+        _D.c.next_attempt_at > param("now", UTCDateTime()),
+        exists().where(
+            _FINISHED.c.id == param("head", String()),
+            _FINISHED.c.generation == param("generation", Integer()),
+            _FINISHED.c.status != "pending",
+        ),
+    )
+    .values(next_attempt_at=param("now", UTCDateTime()), updated_at=param("now", UTCDateTime()))
+)
+
+
+async def put_off(
+    tx: Raw, rows: dict[str, list[SimpleNamespace]], now: datetime
+) -> list[SimpleNamespace]:
+    """Of the leased rows of ordered endpoints (by endpoint), those that are their endpoint's
+    head, to be sent; the rest put off, untried, until their head is due again."""
+    ready: list[SimpleNamespace] = []
+    held: list[dict[str, Any]] = []
+    for endpoint_id, leased in rows.items():
+        head = await tx.fetchrow(_HEAD, {"endpoint_id": endpoint_id})
+        head_id = None if head is None else head["id"]
+        due = None if head is None else tx.timestamp(head["next_attempt_at"])
+        at = min(max(due or now, now + RECHECK), now + LONGEST)
+        for row in leased:
+            if row.id == head_id:
+                ready.append(row)
+            else:
+                held.append({"id": row.id, "generation": row.generation, "at": at, "now": now})
+    if held:
+        await tx.executemany(_PUT_OFF, held)
+    return ready
+
+
+def in_order(trigger: str) -> bool:
+    """Whether a delivery of an ordered endpoint waits its turn: a message's own run does; a
+    replay or a test, sent because someone asked for it now, goes when it is leased, and holds
+    nothing back."""
+    return trigger == "auto"
+
+
+def finishes(ordered: bool, trigger: str, tried: Tried) -> bool:
+    """Whether a record of an ordered endpoint's head lets the next one go."""
+    return ordered and in_order(trigger) and tried is not Tried.AGAIN
+
+
+async def wake(tx: Raw, endpoint_id: str, head: str, generation: int, now: datetime) -> None:
+    """The next delivery of ``endpoint_id`` due now, ``head`` being finished by the record that
+    left it at ``generation``: in that record's transaction."""
+    await tx.fetch(
+        _WAKE, {"endpoint_id": endpoint_id, "head": head, "generation": generation, "now": now}
+    )
