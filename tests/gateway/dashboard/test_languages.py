@@ -100,6 +100,7 @@ SIGNED_IN = (
     "/topups",
     "/recipients",
     "/fulfilment",
+    "/wallet",
 )
 SIGNED_OUT = (
     "/sign-in",
