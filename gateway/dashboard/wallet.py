@@ -75,7 +75,9 @@ _NOTICES = {
     "cancelled": marked("Checkout cancelled: nothing was charged."),
     "redeemed": marked("Code redeemed: the credit is in your wallet."),
     "checked": marked("Payment checked with the provider: the order below shows what it found."),
-    "subscribed": marked("Subscribed. The plan's credit appears below once the payment is confirmed."),
+    "subscribed": marked(
+        "Subscribed. The plan's credit appears below once the payment is confirmed."
+    ),
     "not-subscribed": marked("Subscription checkout cancelled: nothing was charged."),
     "checkout-ended": marked("The open subscription checkout is cancelled: nothing was charged."),
 }

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from gateway.merchants import preferences
 from gateway.store.db import Database
 from gateway.values import languages
-from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client
+from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
@@ -89,6 +89,21 @@ async def _recipient_path(client: httpx.AsyncClient, merchant: MerchantKey) -> s
     return link.split("/dashboard", 1)[1]
 
 
+async def _key_pages(owner: Account, language: str) -> None:
+    """A key made through the form (its page shown once), its own page, and a refused form."""
+    made = await owner.shown_once(
+        "/keys", {"name": "agent", "scopes": "topup:send", "limit_daily": "50"}, page="/keys"
+    )
+    _in(language, made)
+    listed = await owner.client.get("/keys")
+    key_path = re.search(r'href="/dashboard(/keys/key_[^"]+)"', listed.text)
+    assert key_path, listed.text
+    _in(language, await owner.client.get(key_path.group(1)))
+    refused = await owner.post("/keys", {"name": "x" * 101, "scopes": "topup:send"}, page="/keys")
+    assert refused.status_code == 422, refused.text
+    _in(language, refused)
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -101,6 +116,7 @@ SIGNED_IN = (
     "/recipients",
     "/fulfilment",
     "/wallet",
+    "/keys",
 )
 SIGNED_OUT = (
     "/sign-in",
@@ -133,6 +149,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     assert chosen.status_code == 303, chosen.text
     for path in SIGNED_IN:
         _in(language, await owner.client.get(path))
+    await _key_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as recipient:
