@@ -104,6 +104,49 @@ async def _key_pages(owner: Account, language: str) -> None:
     _in(language, refused)
 
 
+async def _held_send_pages(api: httpx.AsyncClient, owner: Account, language: str) -> None:
+    """A send held above its key's approval line: the inbox, its page, both confirmations, the
+    send form (and what it answers), Telegram linking and a spent approval link."""
+    made = await owner.shown_once(
+        "/keys", {"name": "held", "scopes": "topup:send", "approval_above": "5"}, page="/keys"
+    )
+    key = re.search(r"ak_staging_[0-9A-Za-z]{32}", made.text)
+    assert key, made.text
+    sent = await api.post(
+        "/topup/send",
+        json={"platform": "gemini", "amount_cents": 1000, "recipient_email": "h@example.com"},
+        headers={"Authorization": f"Bearer {key.group()}"},
+    )
+    assert sent.json()["status"] == "pending_approval", sent.text
+    txn = sent.json()["transaction_id"]
+    for path in (
+        "/topups/approvals",
+        f"/topups/{txn}",
+        f"/topups/{txn}/approve",
+        f"/topups/{txn}/deny",
+        "/telegram",
+    ):
+        _in(language, await owner.client.get(path))
+    form = await owner.client.get("/topups/send")
+    _in(language, form)
+    attempt = re.search(r'name="attempt" value="([^"]+)"', form.text)
+    key_id = re.search(r'<option value="(key_[0-9a-z]+)"', form.text)
+    assert attempt and key_id, form.text
+    answered = await owner.client.post(
+        "/topups/send",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "attempt": attempt.group(1),
+            "key_id": key_id.group(1),
+            "platform": "claude",
+            "amount": "nothing",
+            "recipient_email": "h@example.com",
+        },
+    )
+    assert answered.status_code == 422, answered.text
+    _in(language, answered)
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -150,8 +193,12 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     for path in SIGNED_IN:
         _in(language, await owner.client.get(path))
     await _key_pages(owner, language)
+    await _held_send_pages(client, owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
+    async with browser(app, language) as approver:
+        # An approval link is opened from an e-mail, signed in or not: the browser's language.
+        _in(language, await approver.get("/approval?token=apl_spent"))
     async with browser(app, language) as recipient:
         shown = await recipient.get(path)
         _in(language, shown)
