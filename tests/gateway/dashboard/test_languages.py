@@ -147,6 +147,25 @@ async def _held_send_pages(api: httpx.AsyncClient, owner: Account, language: str
     _in(language, answered)
 
 
+async def _budget_and_freeze_pages(owner: Account, language: str) -> None:
+    """Budgets (the list, a refused form, one budget's page) and the kill switch, pulled and
+    released."""
+    _in(language, await owner.client.get("/budgets"))
+    refused = await owner.post("/budgets", {"name": "Fleet", "limit_daily": "ten"}, page="/budgets")
+    assert refused.status_code == 422, refused.text
+    _in(language, refused)
+    made = await owner.post("/budgets", {"name": "Fleet", "limit_daily": "10"}, page="/budgets")
+    assert made.status_code == 303, made.text
+    _in(language, await owner.client.get(made.headers["location"].removeprefix("/dashboard")))
+    _in(language, await owner.client.get("/freeze"))
+    frozen = await owner.post("/freeze", {"held": "cancel"}, page="/freeze")
+    assert frozen.status_code == 303, frozen.text
+    _in(language, await owner.client.get(frozen.headers["location"].removeprefix("/dashboard")))
+    thawed = await owner.post("/freeze/off", {}, page="/freeze")
+    assert thawed.status_code == 303, thawed.text
+    _in(language, await owner.client.get(thawed.headers["location"].removeprefix("/dashboard")))
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -194,6 +213,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
         _in(language, await owner.client.get(path))
     await _key_pages(owner, language)
     await _held_send_pages(client, owner, language)
+    await _budget_and_freeze_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
