@@ -166,6 +166,21 @@ async def _budget_and_freeze_pages(owner: Account, language: str) -> None:
     _in(language, await owner.client.get(thawed.headers["location"].removeprefix("/dashboard")))
 
 
+async def _template_pages(owner: Account, language: str) -> None:
+    """Policy templates: the list, one template named by a key, and a change previewed."""
+    _in(language, await owner.client.get("/keys/templates"))
+    form = {"name": "support", "scopes": "topup:send", "limit_daily": "10"}
+    made = await owner.post("/keys/templates", form, page="/keys/templates")
+    assert made.status_code == 303, made.text
+    edit = made.headers["location"].removeprefix("/dashboard")
+    named = {"name": "under", "scopes": "topup:send", "template": edit.rsplit("/", 1)[1]}
+    assert (await owner.post("/keys", named, page="/keys")).status_code == 303
+    _in(language, await owner.client.get(edit))
+    preview = await owner.post(f"{edit}/preview", {**form, "limit_daily": "5"}, page=edit)
+    assert preview.status_code == 200 and 'name="previewed"' in preview.text, preview.text
+    _in(language, preview)
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -214,6 +229,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _key_pages(owner, language)
     await _held_send_pages(client, owner, language)
     await _budget_and_freeze_pages(owner, language)
+    await _template_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
