@@ -181,6 +181,22 @@ async def _template_pages(owner: Account, language: str) -> None:
     _in(language, preview)
 
 
+async def _endpoint_pages(owner: Account, language: str) -> None:
+    """An endpoint made through the form (its secret shown once), its page and a test event's
+    delivery page."""
+    home = await owner.client.get("/webhooks")
+    inbox = re.search(r'<code id="inbox-url">([^<]+)</code>', home.text)
+    assert inbox, home.text
+    made = await owner.shown_once("/webhooks/endpoints", {"url": inbox.group(1)}, page="/webhooks")
+    _in(language, made)
+    endpoint = re.search(r'href="/dashboard(/webhooks/endpoints/we_[0-9a-z]+)"', made.text)
+    assert endpoint, made.text
+    _in(language, await owner.client.get(endpoint.group(1)))
+    sent = await owner.post(endpoint.group(1) + "/test", {}, page=endpoint.group(1))
+    assert sent.status_code == 303, sent.text
+    _in(language, await owner.client.get(sent.headers["location"].removeprefix("/dashboard")))
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -230,6 +246,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _held_send_pages(client, owner, language)
     await _budget_and_freeze_pages(owner, language)
     await _template_pages(owner, language)
+    await _endpoint_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
