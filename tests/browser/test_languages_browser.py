@@ -164,7 +164,7 @@ async def test_the_money_pages_in_chinese_and_japanese(
     in_language: BrowserContext, language: str
 ) -> None:
     """The wallet, keys (a key made through the policy form, and its page), sending, the
-    approvals inbox and Telegram linking."""
+    approvals inbox, Telegram linking, budgets, the kill switch and policy templates."""
     page, errors = await _opened(in_language)
     await _signed_up(page)
     await page.goto("/dashboard/keys")
@@ -183,6 +183,9 @@ async def test_the_money_pages_in_chinese_and_japanese(
         ("send", "/dashboard/topups/send"),
         ("approvals", "/dashboard/topups/approvals"),
         ("telegram", "/dashboard/telegram"),
+        ("budgets", "/dashboard/budgets"),
+        ("freeze", "/dashboard/freeze"),
+        ("templates", "/dashboard/keys/templates"),
     ]:
         await page.goto(path)
         await _checked(page, language, name)
