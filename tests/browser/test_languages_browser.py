@@ -164,7 +164,8 @@ async def test_the_money_pages_in_chinese_and_japanese(
     in_language: BrowserContext, language: str
 ) -> None:
     """The wallet, keys (a key made through the policy form, and its page), sending, the
-    approvals inbox, Telegram linking, budgets, the kill switch and policy templates."""
+    approvals inbox, Telegram linking, budgets, the kill switch, policy templates, the staging
+    mailbox and the delivery log."""
     page, errors = await _opened(in_language)
     await _signed_up(page)
     await page.goto("/dashboard/keys")
@@ -186,6 +187,8 @@ async def test_the_money_pages_in_chinese_and_japanese(
         ("budgets", "/dashboard/budgets"),
         ("freeze", "/dashboard/freeze"),
         ("templates", "/dashboard/keys/templates"),
+        ("mail", "/dashboard/mail"),
+        ("deliveries", "/dashboard/webhooks/deliveries"),
     ]:
         await page.goto(path)
         await _checked(page, language, name)

@@ -112,13 +112,17 @@ async def _held_send_pages(api: httpx.AsyncClient, owner: Account, language: str
     )
     key = re.search(r"ak_staging_[0-9A-Za-z]{32}", made.text)
     assert key, made.text
+    by_key = {"Authorization": f"Bearer {key.group()}"}
     sent = await api.post(
         "/topup/send",
         json={"platform": "gemini", "amount_cents": 1000, "recipient_email": "h@example.com"},
-        headers={"Authorization": f"Bearer {key.group()}"},
+        headers=by_key,
     )
     assert sent.json()["status"] == "pending_approval", sent.text
     txn = sent.json()["transaction_id"]
+    under = {"platform": "claude", "amount_cents": 300, "recipient_email": "m@example.com"}
+    mailed = await api.post("/topup/send", json=under, headers=by_key)
+    assert mailed.status_code == 200, mailed.text
     for path in (
         "/topups/approvals",
         f"/topups/{txn}",
@@ -197,6 +201,15 @@ async def _endpoint_pages(owner: Account, language: str) -> None:
     _in(language, await owner.client.get(sent.headers["location"].removeprefix("/dashboard")))
 
 
+async def _mail_pages(owner: Account, language: str) -> None:
+    """The staging mailbox and one e-mail in it (a delivered send's voucher e-mail)."""
+    box = await owner.client.get("/mail")
+    _in(language, box)
+    one = re.search(r'href="/dashboard(/mail/[^"]+)"', box.text)
+    assert one, box.text
+    _in(language, await owner.client.get(one.group(1)))
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -210,6 +223,7 @@ SIGNED_IN = (
     "/fulfilment",
     "/wallet",
     "/keys",
+    "/webhooks/deliveries",
 )
 SIGNED_OUT = (
     "/sign-in",
@@ -247,6 +261,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _budget_and_freeze_pages(owner, language)
     await _template_pages(owner, language)
     await _endpoint_pages(owner, language)
+    await _mail_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
