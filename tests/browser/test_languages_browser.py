@@ -165,7 +165,7 @@ async def test_the_money_pages_in_chinese_and_japanese(
 ) -> None:
     """The wallet, keys (a key made through the policy form, and its page), sending, the
     approvals inbox, Telegram linking, budgets, the kill switch, policy templates, the staging
-    mailbox and the delivery log."""
+    mailbox, the delivery log and apps."""
     page, errors = await _opened(in_language)
     await _signed_up(page)
     await page.goto("/dashboard/keys")
@@ -189,6 +189,7 @@ async def test_the_money_pages_in_chinese_and_japanese(
         ("templates", "/dashboard/keys/templates"),
         ("mail", "/dashboard/mail"),
         ("deliveries", "/dashboard/webhooks/deliveries"),
+        ("apps", "/dashboard/apps"),
     ]:
         await page.goto(path)
         await _checked(page, language, name)

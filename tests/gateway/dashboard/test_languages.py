@@ -224,6 +224,8 @@ SIGNED_IN = (
     "/wallet",
     "/keys",
     "/webhooks/deliveries",
+    "/apps",
+    "/apps?notice=deleted",
 )
 SIGNED_OUT = (
     "/sign-in",
