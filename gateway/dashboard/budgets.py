@@ -23,6 +23,7 @@ from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field
 from .paths import path_for
+from .policy_form import INTERVAL_WORDS
 from .render import page
 
 __all__ = ["routes"]
@@ -97,6 +98,7 @@ async def _list_page(
             "values": values,
             "errors": errors.errors,
             "intervals": INTERVALS,
+            "interval_words": INTERVAL_WORDS,
         },
         status=errors.status if errors else 200,
     )
@@ -140,6 +142,7 @@ async def _detail_page(
         "values": _values(budget) if values is None else values,
         "errors": errors.errors,
         "intervals": INTERVALS,
+        "interval_words": INTERVAL_WORDS,
     }
     return page(request, "budgets/detail.html", context, status=errors.status if errors else 200)
 

@@ -135,6 +135,7 @@ def _choices(
         "all_platforms": PLATFORMS,
         "intervals": INTERVALS,
         "field_names": policy_form.FIELDS,
+        "interval_words": policy_form.INTERVAL_WORDS,
         "can_reveal": False,
     }
 

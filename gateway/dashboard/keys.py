@@ -67,6 +67,7 @@ def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
         "all_platforms": PLATFORMS,
         "intervals": INTERVALS,
         "field_names": policy_form.FIELDS,
+        "interval_words": policy_form.INTERVAL_WORDS,
     }
 
 

@@ -14,9 +14,19 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from ..policies.model import DEFAULT_SCOPES, INTERVALS, MAX_BUDGETS, SCOPES, Policy
+from ..values.languages import marked
 from ..values.platforms import PLATFORMS
 
-__all__ = ["FIELDS", "PolicyFormError", "dollars", "echo", "from_form", "parse_cents", "to_form"]
+__all__ = [
+    "FIELDS",
+    "INTERVAL_WORDS",
+    "PolicyFormError",
+    "dollars",
+    "echo",
+    "from_form",
+    "parse_cents",
+    "to_form",
+]
 
 _MONEY = re.compile(r"\$?\s*(\d{1,10})(?:\.(\d{1,2}))?")
 _MAX_RECIPIENTS_TEXT = 30_000
@@ -25,23 +35,35 @@ _MAX_RECIPIENTS_TEXT = 30_000
 # field's own error name a field by them. Every field of ``Policy`` comes back as one of these
 # (``_FORM_FIELD`` maps the rest).
 FIELDS = {
-    "name": "Name",
-    "scopes": "Scopes",
-    "max_per_send": "Most per send",
-    **{f"limit_{i}": f"{i.replace('_', ' ').capitalize()} limit" for i in INTERVALS},
-    "limits": "Spend",
-    "per_recipient_limit": "Per recipient",
-    "per_recipient_interval": "Per recipient, each",
-    "soft_limit_percent": "Budget alert at",
-    "rate_limit_per_minute": "Requests a minute",
-    "allowed_platforms": "Platforms",
-    "allowed_recipients": "Recipients",
-    "approval_above": "Hold for approval above",
-    "expires_at": "Expires",
-    "approval_for_new_recipients": "Hold for approval a send to a recipient this key never paid",
-    "reveal_voucher": "Reveal the code in the reply",
-    "template": "Policy template",
-    "budgets": "Budgets it draws on",
+    "name": marked("Name"),
+    "scopes": marked("Scopes"),
+    "max_per_send": marked("Most per send"),
+    "limit_daily": marked("Daily limit"),
+    "limit_weekly": marked("Weekly limit"),
+    "limit_monthly": marked("Monthly limit"),
+    "limit_all_time": marked("All time limit"),
+    "limits": marked("Spend"),
+    "per_recipient_limit": marked("Per recipient"),
+    "per_recipient_interval": marked("Per recipient, each"),
+    "soft_limit_percent": marked("Budget alert at"),
+    "rate_limit_per_minute": marked("Requests a minute"),
+    "allowed_platforms": marked("Platforms"),
+    "allowed_recipients": marked("Recipients"),
+    "approval_above": marked("Hold for approval above"),
+    "expires_at": marked("Expires"),
+    "approval_for_new_recipients": marked(
+        "Hold for approval a send to a recipient this key never paid"
+    ),
+    "reveal_voucher": marked("Reveal the code in the reply"),
+    "template": marked("Policy template"),
+    "budgets": marked("Budgets it draws on"),
+}
+# Each interval as the form and the usage tables name it, translated where shown.
+INTERVAL_WORDS = {
+    "daily": marked("daily"),
+    "weekly": marked("weekly"),
+    "monthly": marked("monthly"),
+    "all_time": marked("all time"),
 }
 # Policy field → form field.
 _FORM_FIELD = {

@@ -6,6 +6,7 @@ Templates autoescape everything; nothing a user typed reaches a page unescaped.
 
 import functools
 from datetime import UTC, datetime
+from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,30 @@ def _money(context: Context, cents: int | None) -> str:
     return languages.money_in(cents, _language(context))
 
 
+# What ``when`` writes for no time at all, in the reader's words.
+_NEVER = marked("never")
+
+
+def _translated(context: Context, message: str) -> str:
+    found = context.get("translations")
+    return found.gettext(message) if isinstance(found, NullTranslations) else message
+
+
 @pass_context
 def _when(context: Context, moment: datetime | str | None) -> str:
     language = _language(context)
-    if language == languages.DEFAULT or not isinstance(moment, datetime):
+    if language == languages.DEFAULT:
         return when(moment)
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment is None or moment == "":
+        return _translated(context, _NEVER)
+    if isinstance(moment, str):
+        try:
+            found = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:  # not a time we wrote: shown as it is, as in English
+            return moment
+    else:
+        found = moment
+    aware = found if found.tzinfo is not None else found.replace(tzinfo=UTC)
     return languages.moment_in(aware.astimezone(UTC), utcnow(), language)
 
 

@@ -30,6 +30,7 @@ from ..topup import doors
 from ..topup.schemas import SendRequest
 from ..values.codes import Code
 from ..values.envelope import Envelope, error_response
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer
@@ -43,11 +44,11 @@ _KEY_ID = re.compile(r"key_[0-9a-z]{24}")
 _NOTE_MAX = 500  # a metadata value's own bound
 _KEYS_LISTED = 100
 LABELS = {
-    "key_id": "Send as key",
-    "platform": "Platform",
-    "amount": "Amount (USD)",
-    "recipient_email": "Recipient's e-mail",
-    "note": "Note (optional)",
+    "key_id": marked("Send as key"),
+    "platform": marked("Platform"),
+    "amount": marked("Amount (USD)"),
+    "recipient_email": marked("Recipient's e-mail"),
+    "note": marked("Note (optional)"),
 }
 
 

@@ -54,6 +54,7 @@ from ..topup import service as topups
 from ..topup import vouchers
 from ..topup.schemas import BalanceData, RedeemedData
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from .context import Viewer, require_viewer
 from .csrf import form
@@ -70,13 +71,15 @@ LEDGER_PAGE_SIZE = 20
 ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
-    "paid": "Checkout finished. The credit appears below once the payment is confirmed.",
-    "cancelled": "Checkout cancelled: nothing was charged.",
-    "redeemed": "Code redeemed: the credit is in your wallet.",
-    "checked": "Payment checked with the provider: the order below shows what it found.",
-    "subscribed": "Subscribed. The plan's credit appears below once the payment is confirmed.",
-    "not-subscribed": "Subscription checkout cancelled: nothing was charged.",
-    "checkout-ended": "The open subscription checkout is cancelled: nothing was charged.",
+    "paid": marked("Checkout finished. The credit appears below once the payment is confirmed."),
+    "cancelled": marked("Checkout cancelled: nothing was charged."),
+    "redeemed": marked("Code redeemed: the credit is in your wallet."),
+    "checked": marked("Payment checked with the provider: the order below shows what it found."),
+    "subscribed": marked(
+        "Subscribed. The plan's credit appears below once the payment is confirmed."
+    ),
+    "not-subscribed": marked("Subscription checkout cancelled: nothing was charged."),
+    "checkout-ended": marked("The open subscription checkout is cancelled: nothing was charged."),
 }
 _STATUSES = ("pending", "completed", "failed", "expired")
 CUSTOM = "custom"
@@ -102,14 +105,14 @@ _REFUSAL_FIELD = {
     Code.PAYMENT_CHANNEL_NOT_CONFIGURED: "channel",
 }
 _LABELS = {
-    "pack_id": "Pack",
-    "amount": "Custom amount",
-    "coupon": "Coupon",
-    "channel": "Pay with",
-    "code": "Code",
-    "voucher": "Voucher",
-    "plan_id": "Plan",
-    "interval": "Billed",
+    "pack_id": marked("Pack"),
+    "amount": marked("Custom amount"),
+    "coupon": marked("Coupon"),
+    "channel": marked("Pay with"),
+    "code": marked("Code"),
+    "voucher": marked("Voucher"),
+    "plan_id": marked("Plan"),
+    "interval": marked("Billed"),
 }
 
 

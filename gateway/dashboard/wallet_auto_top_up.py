@@ -21,6 +21,7 @@ from ..operations import perform
 from ..services import services
 from ..values.clock import utcnow
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
@@ -30,12 +31,12 @@ from .paths import path_for
 __all__ = ["context", "routes"]
 
 _NOTICES = {
-    "saved": "Auto top-up saved.",
-    "card": "Payment method saved.",
-    "off": "Auto top-up removed, with its saved payment method.",
-    "invalid": "Enter a threshold, a target above it and a monthly cap, in dollars.",
-    "no-card": "Save a payment method first: auto top-up charges it.",
-    "no-stripe": "Auto top-up in live needs Stripe, which is not configured here.",
+    "saved": marked("Auto top-up saved."),
+    "card": marked("Payment method saved."),
+    "off": marked("Auto top-up removed, with its saved payment method."),
+    "invalid": marked("Enter a threshold, a target above it and a monthly cap, in dollars."),
+    "no-card": marked("Save a payment method first: auto top-up charges it."),
+    "no-stripe": marked("Auto top-up in live needs Stripe, which is not configured here."),
 }
 _REFUSALS = {
     Code.AUTO_TOP_UP_INVALID: "invalid",

@@ -25,6 +25,7 @@ from ..operations import perform
 from ..services import services
 from ..store.db import Database
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .context import Viewer, require_viewer
@@ -48,19 +49,19 @@ PERIODS_SHOWN = 12
 _DAY = 86_400
 # Set only by this module's redirects: ?checkin= and ?clock= name a fixed sentence each.
 _CHECKIN_NOTICES = {
-    "done": "Checked in: the reward is in your wallet.",
-    "taken": "Already checked in today.",
-    "off": "Daily check-in is off in this environment.",
+    "done": marked("Checked in: the reward is in your wallet."),
+    "taken": marked("Already checked in today."),
+    "off": marked("Daily check-in is off in this environment."),
 }
 _CLOCK_REFUSALS = {
     Code.TEST_CLOCK_TOO_FAR: "too-far",
     Code.TEST_CLOCK_RATE_LIMITED: "too-often",
 }
 _CLOCK_NOTICES = {
-    "advanced": "The test clock moved forward; every renewal it passed has run.",
-    "invalid": "Enter a whole number of days, 1 to 400.",
-    "too-far": "The test clock cannot run more than 10 years ahead of real time.",
-    "too-often": "The test clock was advanced too often; try again in a minute.",
+    "advanced": marked("The test clock moved forward; every renewal it passed has run."),
+    "invalid": marked("Enter a whole number of days, 1 to 400."),
+    "too-far": marked("The test clock cannot run more than 10 years ahead of real time."),
+    "too-often": marked("The test clock was advanced too often; try again in a minute."),
 }
 
 

@@ -24,6 +24,7 @@ from .. import merchant_limits
 from ..operations import perform
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
+from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from ..webhooks import deliveries, endpoints, event_types, replays, stats
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
@@ -55,7 +56,12 @@ _ENDPOINTS_SHOWN = 100  # above the per-environment cap: the list is always whol
 _LOG_PAGE = 20
 _ENDPOINT_LOG = 10
 # (seconds, label): how long the previous secret keeps signing after a rotation.
-ROTATION_OVERLAPS = ((0, "no overlap"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days"))
+ROTATION_OVERLAPS = (
+    (0, marked("no overlap")),
+    (3600, marked("1 hour")),
+    (86400, marked("24 hours")),
+    (604800, marked("7 days")),
+)
 _DEFAULT_OVERLAP = 86400
 _STATUSES = ("pending", "succeeded", "failed")
 # The endpoint forms' fields, by the request models' field names (the same here), and what the
@@ -70,25 +76,27 @@ ENDPOINT_FIELDS = {
     "ordered": "ordered",
 }
 ENDPOINT_LABELS = {
-    "url": "URL",
-    "description": "Description",
-    "event_types": "Events",
-    "signing": "Signing",
-    "headers": "Custom headers",
-    "throttle_per_second": "Throttle",
-    "ordered": "In order",
+    "url": marked("URL"),
+    "description": marked("Description"),
+    "event_types": marked("Events"),
+    "signing": marked("Signing"),
+    "headers": marked("Custom headers"),
+    "throttle_per_second": marked("Throttle"),
+    "ordered": marked("In order"),
 }
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
-    "deleted": "Endpoint deleted. Its deliveries stay in the log.",
-    "saved": "Endpoint saved.",
-    "enabled": "Endpoint enabled.",
-    "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
-    "test": "Test event sent: its delivery is below.",
-    "replayed": "Replay queued, with the same webhook-id.",
-    "shown": "That signing secret was shown once and is not kept in clear: rotate the endpoint's"
-    " secret for a new one.",
+    "deleted": marked("Endpoint deleted. Its deliveries stay in the log."),
+    "saved": marked("Endpoint saved."),
+    "enabled": marked("Endpoint enabled."),
+    "disabled": marked("Endpoint disabled: nothing is sent to it until it is enabled again."),
+    "test": marked("Test event sent: its delivery is below."),
+    "replayed": marked("Replay queued, with the same webhook-id."),
+    "shown": marked(
+        "That signing secret was shown once and is not kept in clear: rotate the endpoint's"
+        " secret for a new one."
+    ),
 }
 
 

@@ -143,3 +143,54 @@ async def test_the_recipients_page_in_each_language(
     await page.goto(path + "x")
     await _checked(page, language, "recipient-invalid")
     assert not errors, errors
+
+
+async def _signed_up(page: Page) -> None:
+    tag = uuid.uuid4().hex[:10]
+    email = f"owner-{tag}@example.com"
+    await page.goto("/dashboard/sign-up")
+    await page.locator("#merchant_name").fill(f"Shop {tag}")
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.wait_for_url("**/dashboard/")
+
+
+@pytest.mark.parametrize("language", ["zh", "ja"])
+async def test_the_money_pages_in_chinese_and_japanese(
+    in_language: BrowserContext, language: str
+) -> None:
+    """The wallet, keys (a key made through the policy form, and its page), sending, the
+    approvals inbox, Telegram linking, budgets, the kill switch, policy templates, the staging
+    mailbox, the delivery log and apps."""
+    page, errors = await _opened(in_language)
+    await _signed_up(page)
+    await page.goto("/dashboard/keys")
+    await _checked(page, language, "keys")
+    await page.locator("#f-name").fill("agent")
+    await page.locator("#f-approval_above").fill("5")
+    await page.locator('form[action$="/keys"] button.primary').click()
+    await expect(page.locator("#new-key")).to_be_visible()
+    await _checked(page, language, "key-made")
+    await page.goto("/dashboard/keys")
+    await page.locator("#keys a").first.click()
+    await page.wait_for_url("**/dashboard/keys/key_*")
+    await _checked(page, language, "key")
+    for name, path in [
+        ("wallet", "/dashboard/wallet"),
+        ("send", "/dashboard/topups/send"),
+        ("approvals", "/dashboard/topups/approvals"),
+        ("telegram", "/dashboard/telegram"),
+        ("budgets", "/dashboard/budgets"),
+        ("freeze", "/dashboard/freeze"),
+        ("templates", "/dashboard/keys/templates"),
+        ("mail", "/dashboard/mail"),
+        ("deliveries", "/dashboard/webhooks/deliveries"),
+        ("apps", "/dashboard/apps"),
+    ]:
+        await page.goto(path)
+        await _checked(page, language, name)
+    assert not errors, errors

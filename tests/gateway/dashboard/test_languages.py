@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from gateway.merchants import preferences
 from gateway.store.db import Database
 from gateway.values import languages
-from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client
+from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
@@ -89,6 +89,127 @@ async def _recipient_path(client: httpx.AsyncClient, merchant: MerchantKey) -> s
     return link.split("/dashboard", 1)[1]
 
 
+async def _key_pages(owner: Account, language: str) -> None:
+    """A key made through the form (its page shown once), its own page, and a refused form."""
+    made = await owner.shown_once(
+        "/keys", {"name": "agent", "scopes": "topup:send", "limit_daily": "50"}, page="/keys"
+    )
+    _in(language, made)
+    listed = await owner.client.get("/keys")
+    key_path = re.search(r'href="/dashboard(/keys/key_[^"]+)"', listed.text)
+    assert key_path, listed.text
+    _in(language, await owner.client.get(key_path.group(1)))
+    refused = await owner.post("/keys", {"name": "x" * 101, "scopes": "topup:send"}, page="/keys")
+    assert refused.status_code == 422, refused.text
+    _in(language, refused)
+
+
+async def _held_send_pages(api: httpx.AsyncClient, owner: Account, language: str) -> None:
+    """A send held above its key's approval line: the inbox, its page, both confirmations, the
+    send form (and what it answers), Telegram linking and a spent approval link."""
+    made = await owner.shown_once(
+        "/keys", {"name": "held", "scopes": "topup:send", "approval_above": "5"}, page="/keys"
+    )
+    key = re.search(r"ak_staging_[0-9A-Za-z]{32}", made.text)
+    assert key, made.text
+    by_key = {"Authorization": f"Bearer {key.group()}"}
+    sent = await api.post(
+        "/topup/send",
+        json={"platform": "gemini", "amount_cents": 1000, "recipient_email": "h@example.com"},
+        headers=by_key,
+    )
+    assert sent.json()["status"] == "pending_approval", sent.text
+    txn = sent.json()["transaction_id"]
+    under = {"platform": "claude", "amount_cents": 300, "recipient_email": "m@example.com"}
+    mailed = await api.post("/topup/send", json=under, headers=by_key)
+    assert mailed.status_code == 200, mailed.text
+    for path in (
+        "/topups/approvals",
+        f"/topups/{txn}",
+        f"/topups/{txn}/approve",
+        f"/topups/{txn}/deny",
+        "/telegram",
+    ):
+        _in(language, await owner.client.get(path))
+    form = await owner.client.get("/topups/send")
+    _in(language, form)
+    attempt = re.search(r'name="attempt" value="([^"]+)"', form.text)
+    key_id = re.search(r'<option value="(key_[0-9a-z]+)"', form.text)
+    assert attempt and key_id, form.text
+    answered = await owner.client.post(
+        "/topups/send",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "attempt": attempt.group(1),
+            "key_id": key_id.group(1),
+            "platform": "claude",
+            "amount": "nothing",
+            "recipient_email": "h@example.com",
+        },
+    )
+    assert answered.status_code == 422, answered.text
+    _in(language, answered)
+
+
+async def _budget_and_freeze_pages(owner: Account, language: str) -> None:
+    """Budgets (the list, a refused form, one budget's page) and the kill switch, pulled and
+    released."""
+    _in(language, await owner.client.get("/budgets"))
+    refused = await owner.post("/budgets", {"name": "Fleet", "limit_daily": "ten"}, page="/budgets")
+    assert refused.status_code == 422, refused.text
+    _in(language, refused)
+    made = await owner.post("/budgets", {"name": "Fleet", "limit_daily": "10"}, page="/budgets")
+    assert made.status_code == 303, made.text
+    _in(language, await owner.client.get(made.headers["location"].removeprefix("/dashboard")))
+    _in(language, await owner.client.get("/freeze"))
+    frozen = await owner.post("/freeze", {"held": "cancel"}, page="/freeze")
+    assert frozen.status_code == 303, frozen.text
+    _in(language, await owner.client.get(frozen.headers["location"].removeprefix("/dashboard")))
+    thawed = await owner.post("/freeze/off", {}, page="/freeze")
+    assert thawed.status_code == 303, thawed.text
+    _in(language, await owner.client.get(thawed.headers["location"].removeprefix("/dashboard")))
+
+
+async def _template_pages(owner: Account, language: str) -> None:
+    """Policy templates: the list, one template named by a key, and a change previewed."""
+    _in(language, await owner.client.get("/keys/templates"))
+    form = {"name": "support", "scopes": "topup:send", "limit_daily": "10"}
+    made = await owner.post("/keys/templates", form, page="/keys/templates")
+    assert made.status_code == 303, made.text
+    edit = made.headers["location"].removeprefix("/dashboard")
+    named = {"name": "under", "scopes": "topup:send", "template": edit.rsplit("/", 1)[1]}
+    assert (await owner.post("/keys", named, page="/keys")).status_code == 303
+    _in(language, await owner.client.get(edit))
+    preview = await owner.post(f"{edit}/preview", {**form, "limit_daily": "5"}, page=edit)
+    assert preview.status_code == 200 and 'name="previewed"' in preview.text, preview.text
+    _in(language, preview)
+
+
+async def _endpoint_pages(owner: Account, language: str) -> None:
+    """An endpoint made through the form (its secret shown once), its page and a test event's
+    delivery page."""
+    home = await owner.client.get("/webhooks")
+    inbox = re.search(r'<code id="inbox-url">([^<]+)</code>', home.text)
+    assert inbox, home.text
+    made = await owner.shown_once("/webhooks/endpoints", {"url": inbox.group(1)}, page="/webhooks")
+    _in(language, made)
+    endpoint = re.search(r'href="/dashboard(/webhooks/endpoints/we_[0-9a-z]+)"', made.text)
+    assert endpoint, made.text
+    _in(language, await owner.client.get(endpoint.group(1)))
+    sent = await owner.post(endpoint.group(1) + "/test", {}, page=endpoint.group(1))
+    assert sent.status_code == 303, sent.text
+    _in(language, await owner.client.get(sent.headers["location"].removeprefix("/dashboard")))
+
+
+async def _mail_pages(owner: Account, language: str) -> None:
+    """The staging mailbox and one e-mail in it (a delivered send's voucher e-mail)."""
+    box = await owner.client.get("/mail")
+    _in(language, box)
+    one = re.search(r'href="/dashboard(/mail/[^"]+)"', box.text)
+    assert one, box.text
+    _in(language, await owner.client.get(one.group(1)))
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -100,6 +221,11 @@ SIGNED_IN = (
     "/topups",
     "/recipients",
     "/fulfilment",
+    "/wallet",
+    "/keys",
+    "/webhooks/deliveries",
+    "/apps",
+    "/apps?notice=deleted",
 )
 SIGNED_OUT = (
     "/sign-in",
@@ -132,8 +258,17 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     assert chosen.status_code == 303, chosen.text
     for path in SIGNED_IN:
         _in(language, await owner.client.get(path))
+    await _key_pages(owner, language)
+    await _held_send_pages(client, owner, language)
+    await _budget_and_freeze_pages(owner, language)
+    await _template_pages(owner, language)
+    await _endpoint_pages(owner, language)
+    await _mail_pages(owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
+    async with browser(app, language) as approver:
+        # An approval link is opened from an e-mail, signed in or not: the browser's language.
+        _in(language, await approver.get("/approval?token=apl_spent"))
     async with browser(app, language) as recipient:
         shown = await recipient.get(path)
         _in(language, shown)
