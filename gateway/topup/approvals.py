@@ -115,9 +115,12 @@ async def _decide(
     first."""
     async with db.transaction() as conn:
         row = await _held(conn, caller, txn_id)
-        # A frozen environment keeps its held sends held: none is delivered until unfrozen
-        # (the lock orders this decision against a freeze); a denial gives the money back.
-        if target != lifecycle.DENIED and await ledger.frozen(conn, caller.wallet_id):
+        # A frozen environment keeps its held sends held: none is delivered until unfrozen (the
+        # lock orders this decision against a freeze); a denial gives the money back. Every
+        # decision takes the wallet's lock first, as a freeze does, before the top-up's: a
+        # denial's refund would otherwise lock them the other way round and deadlock an approval.
+        frozen = await ledger.frozen(conn, caller.wallet_id)
+        if target != lifecycle.DENIED and frozen:
             raise ApiError(Code.ENVIRONMENT_FROZEN, transaction_id=txn_id, status=row.status)
         how: dict[str, Any] = {}
         if target is None:
@@ -212,6 +215,7 @@ async def expire(db: Database, txn_id: str, now: datetime) -> list[str] | None:
             return None
         wallet = await ledger.balance(conn, row.env, ledger.merchant_owner(row.merchant_id))
         assert wallet is not None
+        await ledger.frozen(conn, wallet.wallet_id)  # the wallet's lock first, as a decision's
         asked = lifecycle.ChangeRequest(
             row, lifecycle.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
         )
