@@ -157,3 +157,37 @@ async def test_only_a_key_with_the_keys_scope_pulls_or_undoes_the_switch(
         refused = await call
         assert refused.status_code == 403 and refused.json()["code"] == 2301
     assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}
+
+
+async def test_a_freeze_naming_a_budget_freezes_that_budget_alone(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant(balance_cents=10_000)
+    made = await client.post(
+        "/budgets",
+        json={
+            "name": "Agents",
+            "windows": {"limits": [{"amount_cents": 5000, "interval": "daily"}]},
+        },
+        headers=merchant.headers,
+    )
+    assert made.status_code == 201, made.text
+    budget_id = made.json()["data"]["id"]
+    drawing = {"scopes": ["topup:send", "topup:read", "keys"], "budgets": [budget_id]}
+    await set_policy(db, merchant.key_id, drawing)
+    assert (await _send(client, merchant)).json()["code"] == 1001
+
+    frozen = await client.post("/freeze", json={"budget_id": budget_id}, headers=merchant.headers)
+    assert frozen.status_code == 200, frozen.text
+    assert frozen.json()["data"]["frozen"] is False  # the environment is not
+    assert frozen.json()["data"]["budget"]["id"] == budget_id
+    refused = await _send(client, merchant)
+    assert refused.json()["code"] == 2351, refused.text
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}
+
+    # A key drawing on the budget may freeze it, never thaw it: a key free of it does.
+    await set_policy(db, merchant.key_id, None)
+    thawed = await client.delete(f"/budgets/{budget_id}/freeze", headers=merchant.headers)
+    assert thawed.status_code == 200, thawed.text
+    await set_policy(db, merchant.key_id, drawing)
+    assert (await _send(client, merchant)).json()["code"] == 1001
