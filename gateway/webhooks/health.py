@@ -40,6 +40,7 @@ from .event_types import (
     EndpointFailing,
     EndpointRecovered,
     LastAttempt,
+    Payload,
 )
 
 __all__ = [
@@ -172,6 +173,23 @@ async def _tell_others(
     )
 
 
+async def _about_message(
+    tx: Raw,
+    attempted: Attempted,
+    env: str,
+    merchant_id: str,
+    type_: str,
+    data: Payload,
+    now: datetime,
+    per_hour: int,
+) -> list[str]:
+    """An event about one message at one endpoint (``delivery.*``) to the merchant's others."""
+    row = {"env": env, "merchant_id": merchant_id}
+    return await _tell_others(
+        tx, row, attempted.endpoint_id, type_, data.model_dump(), now, per_hour
+    )
+
+
 async def started_failing(
     tx: Raw, attempted: Attempted, disable_after_seconds: int, per_hour: int, *, tell: bool = True
 ) -> list[str]:
@@ -235,10 +253,9 @@ async def exhausted(
         endpoint_id=attempted.endpoint_id,
         attempts=attempts,
         last_attempt=attempted.last_attempt(),
-    ).model_dump()
-    row = {"env": env, "merchant_id": merchant_id}
-    return await _tell_others(
-        tx, row, attempted.endpoint_id, "delivery.exhausted", data, now, per_hour
+    )
+    return await _about_message(
+        tx, attempted, env, merchant_id, "delivery.exhausted", data, now, per_hour
     )
 
 
@@ -266,10 +283,9 @@ async def skipped(
         endpoint_id=attempted.endpoint_id,
         attempts=attempts,
         skipped_at=rfc3339(now),
-    ).model_dump()
-    row = {"env": env, "merchant_id": merchant_id}
-    return await _tell_others(
-        tx, row, attempted.endpoint_id, "delivery.skipped", data, now, per_hour
+    )
+    return await _about_message(
+        tx, attempted, env, merchant_id, "delivery.skipped", data, now, per_hour
     )
 
 
@@ -296,10 +312,9 @@ async def delivery_recovered(
         endpoint_id=attempted.endpoint_id,
         failed_attempts=failed_attempts,
         recovered_at=rfc3339(attempted.started),
-    ).model_dump()
-    row = {"env": env, "merchant_id": merchant_id}
-    return await _tell_others(
-        tx, row, attempted.endpoint_id, "delivery.recovered", data, attempted.started, per_hour
+    )
+    return await _about_message(
+        tx, attempted, env, merchant_id, "delivery.recovered", data, attempted.started, per_hour
     )
 
 
