@@ -45,11 +45,15 @@ document.addEventListener("submit", function (event) {
 // so an update is exactly what a reload would show.
 // A stream refused (too many open: 429) or lost for good is opened again after a pause; one that
 // merely ended is reopened by the EventSource itself.
+// A page shown in reply to a form (a refusal beside its input) has no address to fetch again:
+// only a page reached by GET names its own (data-page-url), so a refresh never asks a form's
+// address for a page.
 var refreshing = false;
 function refreshPage() {
-  if (refreshing) return;
+  var own = document.body.getAttribute("data-page-url");
+  if (refreshing || !own) return;
   refreshing = true;
-  fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+  fetch(own, { credentials: "same-origin", headers: { "Accept": "text/html" } })
     .then(function (reply) {
       if (!reply.ok || reply.redirected) return null;
       return reply.text();
