@@ -133,6 +133,7 @@ routes = [
                 *_AUTH,
                 *BODY_ERRORS,
                 *_GIVES,
+                Code.BUDGET_NOT_IN_ENV,
                 Code.POLICY_TEMPLATE_NESTED,
                 Code.POLICY_TEMPLATE_COUNT_LIMIT_REACHED,
             ),
@@ -168,7 +169,13 @@ routes = [
             _TAG,
             body=TemplateUpdate,
             response=TemplateData,
-            errors=(*_NOT_FOUND, *BODY_ERRORS, *_GIVES, Code.POLICY_TEMPLATE_NESTED),
+            errors=(
+                *_NOT_FOUND,
+                *BODY_ERRORS,
+                *_GIVES,
+                Code.BUDGET_NOT_IN_ENV,
+                Code.POLICY_TEMPLATE_NESTED,
+            ),
         ),
     ),
     ApiRoute(
