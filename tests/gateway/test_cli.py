@@ -1,4 +1,4 @@
-"""`aitopup keys …` run as a real process against the same store the app reads."""
+"""`aitopup keys …` run as a process of its own against the same store the app reads."""
 
 import asyncio
 import os
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.cli import run_command
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 
 
@@ -29,19 +30,7 @@ async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, 
             "AITOPUP_STRIPE_API_BASE": settings.stripe_api_base,
             "AITOPUP_STRIPE_MAX_NETWORK_RETRIES": str(settings.stripe_max_network_retries),
         }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_command(args, env, cwd)
 
 
 async def new_merchant(settings: Settings, cwd: Path, name: str) -> str:
