@@ -23,6 +23,7 @@ from .billing import sandbox
 __all__ = [
     "DIRECTIVES",
     "DIRECTIVES_BY_PREFIX",
+    "MAIL_SANDBOX",
     "PREFIXES",
     "SecurityHeaders",
     "frame_options_for",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 PREFIXES = ("/dashboard", "/docs")
+# What a staging e-mail's HTML version may do beyond nothing: open a link in a new tab, that
+# tab not sandboxed (the page a button leads to runs as it would from any mail client).
+MAIL_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 
 DIRECTIVES: dict[str, str] = {
     "default-src": "'self'",
@@ -61,7 +65,9 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # A staging e-mail's HTML version, framed by its page in the dashboard: it carries names a
     # merchant gave, so it runs no script, loads nothing but its inline styles and data:
     # images, posts nowhere, and is sandboxed even when opened on its own. Only the dashboard
-    # may frame it.
+    # may frame it. Its buttons open a tab of their own, as a mail client opens them (the
+    # frame's sandbox says the same): a page framed here would be refused by the dashboard's
+    # frame-src, and would run sandboxed, without its scripts.
     "/dashboard/mail-html": {
         "default-src": "'none'",
         "script-src": "'none'",
@@ -71,7 +77,7 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
         "connect-src": "'none'",
         "frame-ancestors": "'self'",
         "form-action": "'none'",
-        "sandbox": "",
+        "sandbox": MAIL_SANDBOX,
     },
 }
 

@@ -92,14 +92,18 @@ async def _issue(conn: AsyncConnection, user_id: str, now: datetime, expires: da
 async def issue_reset(db: Database, settings: Settings, email: str) -> tuple[str, datetime] | None:
     """A reset link's token for the account ``email`` names, and when it expires, given to
     the operator's command (``make run``'s demo sign-in) rather than mailed: single use,
-    ``mail_reset_ttl_seconds`` long, stored hashed, as a mailed one. ``None``: no such
-    account."""
+    ``mail_reset_ttl_seconds`` long, stored hashed, as a mailed one. It replaces the account's
+    unused reset links: however often ``make run`` starts, the last link it printed is the one
+    that works, never a pile of them left in old terminals. ``None``: no such account."""
     now = utcnow()
     expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
     async with db.transaction() as conn:
         user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar()
         if user_id is None:
             return None
+        await conn.execute(
+            update(_R).where(_R.c.user_id == user_id, _R.c.used_at.is_(None)).values(used_at=now)
+        )
         return await _issue(conn, user_id, now, expires), expires
 
 

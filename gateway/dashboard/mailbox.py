@@ -5,7 +5,8 @@ recipients is here too.
 
 The HTML version is a page of its own (``HTML_PREFIX``), shown in a frame with ``sandbox``:
 it is ours but carries names a merchant gave, so it runs nothing, loads nothing, and only the
-dashboard may frame it (its policy: ``security_headers.DIRECTIVES_BY_PREFIX``)."""
+dashboard may frame it (its policy: ``security_headers.DIRECTIVES_BY_PREFIX``); its links open
+a tab of their own, as a mail client opens them."""
 
 import re
 
@@ -32,6 +33,8 @@ _MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
 _LIMIT = 50
 # Below ``/dashboard``: the one path of the site whose pages a frame of the dashboard shows.
 HTML_PREFIX = "/mail-html"
+# Only a target: ``base-uri 'none'`` holds for an address, and no link's address changes.
+_NEW_TABS = '<base target="_blank">'
 
 
 async def mail_page(request: Request) -> Response:
@@ -83,7 +86,15 @@ async def mail_html(request: Request) -> Response:
     if found.html is None:
         raise HTTPException(404)
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return HTMLResponse(found.html, headers=headers)
+    return HTMLResponse(_in_new_tabs(found.html), headers=headers)
+
+
+def _in_new_tabs(html: str) -> str:
+    """``html`` with its links opening a tab of their own, as a mail client opens them: the
+    frame's own address would be refused by the dashboard's policy. Ours always has a head."""
+    head = re.search(r"<head[^>]*>", html)
+    at = head.end() if head else 0
+    return html[:at] + _NEW_TABS + html[at:]
 
 
 async def set_notify(request: Request) -> Response:

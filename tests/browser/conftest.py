@@ -22,7 +22,7 @@ import pytest
 
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
-from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant
+from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant, watch
 from tests.fixtures.core import free_port, live_server, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
@@ -144,26 +144,7 @@ async def page(browser: Browser, gateway_url: str) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url)
     context.set_default_timeout(10_000)
     opened = await context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A page answering 4xx to a form is fine (the form says why); an asset or a stream that
-    # fails is not. Chromium's console repeats every failed load, so those lines are left out.
-    opened.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    opened.on(
-        "response",
-        lambda response: (
-            errors.append(f"{response.status} {response.url}")
-            if response.status >= 400 and response.request.resource_type != "document"
-            else None
-        ),
-    )
+    errors = watch(opened)
     yield opened
     await context.close()
     # A CSP violation or a script error is a failure of the page, whatever the test checked.

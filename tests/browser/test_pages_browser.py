@@ -14,6 +14,7 @@ from axe_playwright_python.async_playwright import Axe  # type: ignore[import-un
 from playwright.async_api import Page, expect
 
 from gateway.accounts import users
+from gateway.security_headers import MAIL_SANDBOX
 from gateway.store.db import Database
 from gateway.upstreams import work
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
@@ -255,7 +256,7 @@ async def test_the_staging_mailbox_shows_the_html_version_sandboxed_beside_the_t
     await page.goto("/dashboard/mail")
     await page.locator("[data-mail] a").first.click()
     frame = page.locator("iframe#mail-html")
-    await expect(frame).to_have_attribute("sandbox", "")
+    await expect(frame).to_have_attribute("sandbox", MAIL_SANDBOX)
     src = await frame.get_attribute("src")
     assert src is not None
     # The frame shows the mail as the recipient's client would, with its voucher.
@@ -272,7 +273,7 @@ async def test_the_staging_mailbox_shows_the_html_version_sandboxed_beside_the_t
     policy = alone.headers["content-security-policy"]
     for directive in ("default-src 'none'", "script-src 'none'", "frame-ancestors 'self'"):
         assert directive in policy, policy
-    assert "sandbox" in policy.split("; ")
+    assert f"sandbox {MAIL_SANDBOX}" in policy.split("; ")
     assert alone.headers["x-frame-options"] == "SAMEORIGIN"
     assert alone.headers["cache-control"] == "no-store"
     # The mail page itself is framed by nobody.

@@ -340,6 +340,34 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
             assert txn in overview.text
 
 
+async def test_each_starts_sign_in_link_voids_the_one_the_last_start_printed(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the demo user has a password, each start prints a reset link that replaces the last
+    one: however often ``make run`` starts, one printed link works, the newest."""
+    monkeypatch.chdir(tmp_path)
+    # A store of its own: the demo address is nobody else's account there.
+    fresh = settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"}
+    )
+    await asyncio.to_thread(upgrade, fresh.database_url)
+    link = re.compile(r"^(http://\S+/dashboard/(?:set|reset)-password\?token=\S+)$", re.M)
+    async with live_server(fresh) as root, httpx.AsyncClient() as http:
+        said = await asyncio.to_thread(devrun.welcome, fresh, root)
+        [first] = link.findall(said)
+        async with _sign_in_by(first, "demo password 0123"):
+            pass
+        printed = []
+        for _ in range(3):
+            said = await asyncio.to_thread(devrun.welcome, fresh, root)
+            printed += link.findall(said)
+        assert len(set(printed)) == 3 and all("/reset-password?" in each for each in printed)
+        for each in printed[:-1]:
+            assert (await http.get(each)).status_code == 404  # replaced by the next start's
+        async with _sign_in_by(printed[-1], "another password 0123") as browser:
+            assert (await browser.get(f"{root}/dashboard/")).status_code == 200
+
+
 def _started(proc: "subprocess.Popen[str]") -> str:
     """The staging key ``make run`` printed, once it printed it."""
     assert proc.stdout is not None

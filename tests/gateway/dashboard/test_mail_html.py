@@ -1,10 +1,11 @@
 """A staging e-mail's HTML version: served alone for the frame on its page, under a policy that
-runs and loads nothing and lets only the dashboard frame it; the merchant's own mail only."""
+runs and loads nothing and lets only the dashboard frame it, its links opening tabs of their own;
+the merchant's own mail only."""
 
 import httpx
 
 from gateway.dashboard.mailbox import HTML_PREFIX
-from gateway.security_headers import frame_options_for, policy_for
+from gateway.security_headers import MAIL_SANDBOX, frame_options_for, policy_for
 from gateway.store.db import Database
 from tests.fixtures.dashboard import SignUp
 from tests.fixtures.merchants import MakeMerchant
@@ -22,9 +23,13 @@ def test_only_the_mail_html_may_be_framed_and_it_runs_nothing() -> None:
         "connect-src 'none'",
         "form-action 'none'",
         "frame-ancestors 'self'",
-        "sandbox",
+        "base-uri 'none'",
+        f"sandbox {MAIL_SANDBOX}",
     ):
         assert directive in policy, policy
+    # Its buttons open tabs of their own; it never runs a script, nor reaches the dashboard's
+    # cookies, nor moves the dashboard's page.
+    assert MAIL_SANDBOX.split() == ["allow-popups", "allow-popups-to-escape-sandbox"]
     assert frame_options_for(framed) == b"SAMEORIGIN"
     for path in ("/dashboard/mail", "/dashboard/mail/x", "/dashboard/mail-htmlx", "/docs"):
         assert "frame-ancestors 'none'" in policy_for(path).split("; ")
@@ -41,10 +46,14 @@ async def test_the_html_version_is_the_merchants_own_mail(
     listing = await account.client.get("/mail")
     [mail_id] = [part.split('"')[0] for part in listing.text.split('data-mail="')[1:]]
     page = await account.client.get(f"/mail/{mail_id}")
-    assert f'src="/dashboard{HTML_PREFIX}/{mail_id}"' in page.text and 'sandbox=""' in page.text
+    assert f'src="/dashboard{HTML_PREFIX}/{mail_id}"' in page.text
+    assert f'sandbox="{MAIL_SANDBOX}"' in page.text
     shown = await account.client.get(f"{HTML_PREFIX}/{mail_id}")
     assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
     assert voucher in shown.text
+    # Its links open a tab of their own (framed, the dashboard's policy would refuse them).
+    head = shown.text.split("<head>", 1)[1].split("</head>", 1)[0]
+    assert head.startswith('<base target="_blank">') and shown.text.count("<base") == 1
     assert shown.headers["cache-control"] == "no-store"
     assert shown.headers["x-frame-options"] == "SAMEORIGIN"
     assert "default-src 'none'" in shown.headers["content-security-policy"]
