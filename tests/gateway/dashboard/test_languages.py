@@ -14,8 +14,10 @@ from starlette.types import ASGIApp
 from gateway.merchants import preferences
 from gateway.store.db import Database
 from gateway.values import languages
+from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.oauth import REDIRECT, Flow
 
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
 SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
@@ -210,6 +212,35 @@ async def _mail_pages(owner: Account, language: str) -> None:
     _in(language, await owner.client.get(one.group(1)))
 
 
+async def _app_pages(app: ASGIApp, owner: Account, language: str) -> None:
+    """An app registered on the dashboard (its secret, shown once), and another app asking
+    this person's consent for every scope (the consent page, with every hint it may show)."""
+    shown = await owner.shown_once(
+        "/apps",
+        {"name": "Desk", "redirect_uris": REDIRECT, "scopes": "topup:read", "confidential": "on"},
+        page="/apps",
+    )
+    assert "client-secret" in shown.text
+    _in(language, shown)
+    async with asgi_client(app, base_url="http://gateway.test") as root:
+        registered = await root.post(
+            "/oauth/register",
+            json={
+                "redirect_uris": [REDIRECT],
+                "client_name": "Self Agent",
+                "scope": "topup:send topup:read billing keys:manage",
+                "token_endpoint_auth_method": "none",
+            },
+        )
+    assert registered.status_code == 201, registered.text
+    flow = Flow(app, registered.json()["client_id"], None)
+    html, _ = await flow.consent_page(owner, scope="topup:send topup:read billing keys:manage")
+    assert "consent-keys-manage" in html and "consent-charges" in html
+    assert f'<html lang="{languages.html_lang(language)}">' in html
+    left = untranslated(html, language)
+    assert not left, f"the consent page: English left in {language}: {left}"
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -226,6 +257,9 @@ SIGNED_IN = (
     "/webhooks/deliveries",
     "/apps",
     "/apps?notice=deleted",
+    "/apps/connected",
+    "/go-live",
+    "/oauth/code",
 )
 SIGNED_OUT = (
     "/sign-in",
@@ -233,6 +267,7 @@ SIGNED_OUT = (
     "/forgot-password",
     "/reset-password?token=nothing",
     "/set-password?token=nothing",
+    "/oauth/consent?request=nothing",
 )
 
 
@@ -264,6 +299,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _template_pages(owner, language)
     await _endpoint_pages(owner, language)
     await _mail_pages(owner, language)
+    await _app_pages(app, owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
