@@ -241,6 +241,20 @@ async def _app_pages(app: ASGIApp, owner: Account, language: str) -> None:
     assert not left, f"the consent page: English left in {language}: {left}"
 
 
+async def _receipt_page(client: httpx.AsyncClient, owner: Account, language: str) -> None:
+    """A paid order's receipt: its labels in the reader's words, the money in their locale."""
+    bought = await owner.post(
+        "/wallet/checkout", {"pack_id": "custom", "amount": "25"}, page="/wallet"
+    )
+    assert bought.status_code == 303, bought.text
+    location = bought.headers["location"]
+    assert (await client.post(location.replace("?", "/pay?"))).status_code == 303
+    order_id = location.split("?", 1)[0].rsplit("/", 1)[-1]
+    receipt = await owner.client.get(f"/wallet/orders/{order_id}/receipt")
+    _in(language, receipt)
+    assert f'id="paid">{languages.money_in(2500, language)}<' in receipt.text
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -300,6 +314,7 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _endpoint_pages(owner, language)
     await _mail_pages(owner, language)
     await _app_pages(app, owner, language)
+    await _receipt_page(client, owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
