@@ -129,7 +129,7 @@ async def _throttled(request: Request) -> Response | None:
     try:
         await RECIPIENT_PAGES.count(services(request), request)
     except Refused as refused:
-        said = "Too many views from this address; try again in a minute."
+        said = marked("Too many views from this address; try again in a minute.")
         return error_page(request, 429, said, refused.headers())
     return None
 

@@ -22,7 +22,7 @@ from ..store.models import (
     WebhookEndpoint,
     table_of,
 )
-from ..values.languages import marked
+from ..values.marking import marked
 from ..values.settings import Settings, is_loopback
 
 __all__ = ["CHECKS", "Check", "checklist"]

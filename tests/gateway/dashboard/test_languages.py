@@ -302,6 +302,25 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
             data={"csrf_token": csrf_of(form.text), "email": "nobody@example.com"},
         )
         _in(language, asked)
+        # Sentences written in Python: a field's error, an error page's heading and sentence.
+        form = await visitor.get("/sign-up")
+        refused = await visitor.post(
+            "/sign-up",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "email": "not an address",
+                "password": "correct horse battery",
+                "merchant_name": "Shop",
+            },
+        )
+        assert refused.status_code == 422 and "field-error" in refused.text
+        _in(language, refused)
+        missing = await visitor.get("/no-such-page")
+        assert missing.status_code == 404
+        _in(language, missing)
+        stale = await visitor.post("/forgot-password", data={"csrf_token": "stale"})
+        assert stale.status_code == 403
+        _in(language, stale)
     owner = await sign_up()
     chosen = await owner.post("/account/language", {"language": language}, page="/account")
     assert chosen.status_code == 303, chosen.text
