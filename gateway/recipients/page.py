@@ -132,11 +132,12 @@ async def view(
     *,
     catalogues: Catalogues | None = None,
     header: str | None = None,
+    picked: str | None = None,
 ) -> RecipientView | None:
     """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
-    New API codes' redemption is read (none: not read). It is in the language the merchant set
-    for its recipients, else the browser's (``header``: its ``Accept-Language``), from
-    ``catalogues`` (none: English)."""
+    New API codes' redemption is read (none: not read). It is in the language the reader
+    picked (``picked``), else the one the merchant set for its recipients, else the browser's
+    (``header``: its ``Accept-Language``), from ``catalogues`` (none: English)."""
     spent = await _record_spent(db, sealer, link, states)
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
@@ -162,7 +163,8 @@ async def view(
     name = display_name(merchant)
     reading = ENGLISH
     if catalogues is not None:
-        reading = catalogues.reading(choose(merchant=merchant.language, header=header))
+        chosen = choose(picked=picked, merchant=merchant.language, header=header)
+        reading = catalogues.reading(chosen)
     given_by_row = [(row, redeemable(sealer, row)) for row in rows]
     received = []
     for row, given in given_by_row:

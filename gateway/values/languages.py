@@ -1,6 +1,7 @@
 """The languages people read the product in, and which one a page or an e-mail is in.
 
-One rule chooses (``choose``): the signed-in person's own setting, else the merchant's language
+One rule chooses (``choose``): the signed-in person's own setting, else the language a reader
+picked on a page (the switcher offered when signed out), else the merchant's language
 for the people it sends to (its recipients' page and e-mail), else the browser's
 ``Accept-Language`` (Babel's negotiation), else English. The words come from gettext catalogues
 (``gateway/locales/<language>/LC_MESSAGES/messages.po``), read once when the process starts
@@ -99,11 +100,16 @@ def from_header(header: str | None) -> str | None:
 
 
 def choose(
-    *, person: str | None = None, merchant: str | None = None, header: str | None = None
+    *,
+    person: str | None = None,
+    picked: str | None = None,
+    merchant: str | None = None,
+    header: str | None = None,
 ) -> str:
-    """The one rule: a signed-in person's setting, else their merchant's for its recipients,
-    else the browser's ``Accept-Language``, else English."""
-    return known(person) or known(merchant) or from_header(header) or DEFAULT
+    """The one rule: a signed-in person's setting, else the language the reader picked on a
+    page (``picked``: the switcher's ``?lang=``, kept in a cookie), else the merchant's for its
+    recipients, else the browser's ``Accept-Language``, else English."""
+    return known(person) or known(picked) or known(merchant) or from_header(header) or DEFAULT
 
 
 def money_in(cents: int | None, language: str) -> str:

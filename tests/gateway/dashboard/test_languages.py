@@ -445,3 +445,63 @@ async def test_the_merchant_sets_its_recipients_language_on_the_settings_page(
     assert cleared.status_code == 303
     page = await owner.client.get("/settings")
     assert re.search(r'<option value="" selected>', page.text)
+
+
+def _switcher(page: str) -> dict[str, str]:
+    """The signed-out switcher's links: language tag -> address."""
+    box = re.search(r'<nav class="lang-switch"[^>]*>(.*?)</nav>', page, re.S)
+    assert box is not None, "no language switcher"
+    return {
+        tag: html.unescape(href)
+        for href, tag in re.findall(r'<a href="([^"]+)" lang="([^"]+)" hreflang="\2"', box.group(1))
+    }
+
+
+async def test_a_signed_out_reader_picks_the_language_and_keeps_it(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    """``?lang=`` beats the browser and is kept in a cookie for the next pages; a language we do
+    not speak is ignored and kept nowhere; a signed-in person's setting beats the pick."""
+    async with browser(app, "zh-CN") as visitor:
+        first = await visitor.get("/sign-in")
+        assert '<html lang="zh-Hans">' in first.text
+        links = _switcher(first.text)
+        assert set(links) == {"en", "zh-Hans", "ja"}
+        assert 'aria-current="true">简体中文<' in first.text
+        picked = await visitor.get(links["ja"].removeprefix("/dashboard"))
+        assert '<html lang="ja">' in picked.text
+        assert "aitopup_lang=ja" in picked.headers["set-cookie"]
+        assert "Cookie" in picked.headers["vary"]
+        for path in ("/sign-up", "/forgot-password", "/reset-password?token=nothing"):
+            assert '<html lang="ja">' in (await visitor.get(path)).text, path
+        ignored = await visitor.get("/sign-in?lang=fr")
+        assert '<html lang="ja">' in ignored.text and "set-cookie" not in ignored.headers
+        # Every other parameter of the page is kept: the expired consent link's, a reset's.
+        expired = await visitor.get("/oauth/consent?request=nothing")
+        assert _switcher(expired.text)["en"] == "/dashboard/oauth/consent?request=nothing&lang=en"
+    async with browser(app, "ja") as forged:
+        forged.cookies.set("aitopup_lang", "<script>", path="/dashboard")
+        assert '<html lang="ja">' in (await forged.get("/sign-in")).text
+    owner = await sign_up()
+    assert (await owner.post("/account/language", {"language": "zh"}, page="/account")).is_redirect
+    mine = await owner.client.get("/account?lang=ja")
+    assert '<html lang="zh-Hans">' in mine.text
+    assert 'class="lang-switch"' not in mine.text  # signed in, the Account page's setting
+    assert "aitopup_lang" not in mine.headers.get("set-cookie", "")
+
+
+async def test_a_recipient_picks_a_language_over_the_merchants(
+    app: ASGIApp, client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    await preferences.set_recipients_language(db, merchant.merchant_id, "zh")
+    path = await _recipient_path(client, merchant)
+    async with browser(app, None) as recipient:
+        shown = await recipient.get(path)
+        assert '<html lang="zh-Hans">' in shown.text
+        picked = await recipient.get(_switcher(shown.text)["ja"].removeprefix("/dashboard"))
+        assert '<html lang="ja">' in picked.text
+        _in("ja", picked)
+        assert languages.money_in(1500, "ja") in picked.text
+        assert '<html lang="ja">' in (await recipient.get(path)).text  # kept
+        assert '<html lang="ja">' in (await recipient.get(path + "x")).text
