@@ -21,7 +21,7 @@ from ..services import services
 from ..values import languages
 from ..values.clock import utcnow, when
 from ..values.languages import marked
-from ..values.money import money
+from ..values.money import money, quota_of
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 from .paths import PREFIX, path_for
@@ -135,9 +135,22 @@ def _when(context: Context, moment: datetime | str | None) -> str:
     return languages.moment_in(aware.astimezone(UTC), utcnow(), language)
 
 
+# New API's unit beside the money, named as what it is (``values.money.quota_of`` counts it).
+_QUOTA = marked("%(quota)s New API quota")
+
+
+@pass_context
+def _quota(context: Context, quota: int | None) -> str:
+    if quota is None:
+        return ""
+    return _translated(context, _QUOTA) % {"quota": f"{quota:,}"}
+
+
 languages.install(TEMPLATES.env)
 TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["quota"] = _quota
+TEMPLATES.env.globals["quota_of"] = quota_of
 # A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
 # the edit form, for those who may edit it, holds it whole.
 TEMPLATES.env.filters["masked"] = masked

@@ -25,6 +25,7 @@ from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
+from ..values.money import quota_of
 from ..values.platforms import PLATFORMS
 from .redeemed import SPENT, Asked, CodeStates
 
@@ -49,6 +50,7 @@ class Received:
     provider: str = "voucher"
     redeemed: str | None = None  # a New API code's state: spent, unused, disabled, unknown
     redeemed_at: datetime | None = None  # the voucher redeemed with the merchant: when
+    quota: int | None = None  # a New API code's quota (``values.money.quota_of``), beside the cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,14 @@ async def _record_spent(
     return {**found, **known}
 
 
+def _quota(row: Any, provider: str, where: dict[tuple[str, str], dict[str, Any]]) -> int | None:
+    """The New API quota a top-up through New API gave, at the rate the merchant sets."""
+    if provider != NEWAPI:
+        return None
+    rate = where.get((row.platform, provider), {}).get("quota_per_usd")
+    return quota_of(row.amount_cents, rate)
+
+
 async def view(
     db: Database,
     sealer: Sealer,
@@ -193,6 +203,7 @@ async def view(
                 given.provider,
                 spent.get(row.id),
                 row.redeemed_at,
+                _quota(row, given.provider, where),
             )
         )
     balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}
