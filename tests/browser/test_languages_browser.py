@@ -213,6 +213,20 @@ async def test_the_money_pages_in_chinese_and_japanese(
     )
     await expect(page.locator("#consent-charges")).to_be_visible()
     await _checked(page, language, "consent")
+    # A pack bought on the sandbox checkout, then its receipt's page.
+    await page.goto("/dashboard/wallet")
+    await page.locator("#pack_id").select_option("pack_pro")
+    await page.locator("#buy").click()
+    await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+    await page.locator("#pay").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=paid")
+    await page.locator('#history a[href*="/receipt"]').first.click()
+    await page.wait_for_url("**/dashboard/wallet/orders/*/receipt")
+    await expect(page.locator("#paid")).to_have_text(languages.money_in(2000, language))
+    await _checked(page, language, "receipt")
+    # The error page: its heading and sentence in the reader's words.
+    await page.goto("/dashboard/no-such-page")
+    await _checked(page, language, "not-found")
     assert not errors, errors
 
 
