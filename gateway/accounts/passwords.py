@@ -32,6 +32,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ..values.marking import marked
+
 __all__ = [
     "MAX_LENGTH",
     "MIN_LENGTH",
@@ -115,13 +117,17 @@ def problem(password: str) -> str | None:
         return f"Use at most {MAX_LENGTH} characters."
     shown = unicodedata.normalize("NFKC", password)
     if not any(ch.isprintable() and not ch.isspace() for ch in shown):
-        return "Spaces and invisible characters alone are no password: use letters or digits."
+        return marked(
+            "Spaces and invisible characters alone are no password: use letters or digits."
+        )
     if shown.casefold() in _common():
-        return "That is one of the commonest passwords, the first a guesser tries: choose another."
+        return marked(
+            "That is one of the commonest passwords, the first a guesser tries: choose another."
+        )
     if len(shown) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
     if len(set(shown.casefold())) == 1:
-        return "One character repeated is among the first a guesser tries: choose another."
+        return marked("One character repeated is among the first a guesser tries: choose another.")
     from zxcvbn import zxcvbn  # its matchers are built at import: see the module's docstring
 
     if zxcvbn(shown[:PATTERN_SPAN])["score"] <= _GUESSABLE:

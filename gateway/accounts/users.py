@@ -31,7 +31,7 @@ from ..store.models import (
 from ..values.addresses import normalize
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
-from ..values.languages import known
+from ..values.languages import known, marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
@@ -123,11 +123,11 @@ class PendingInvitation:
 def canonical_email(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 254:
-        raise AccountError("email", "Enter your e-mail address (at most 254 characters).")
+        raise AccountError("email", marked("Enter your e-mail address (at most 254 characters)."))
     try:
         return normalize(value)
     except (PydanticCustomError, ValueError):
-        raise AccountError("email", "That is not a valid e-mail address.") from None
+        raise AccountError("email", marked("That is not a valid e-mail address.")) from None
 
 
 def _check_password(password: str) -> None:
@@ -252,12 +252,12 @@ async def invite(db: Database, *, merchant_id: str, email: str, role: str = "own
     account, never who reads its address, since sign-up checks no address. ``role`` is what
     they join as (``roles.ROLES``); an operator's invitation makes an owner."""
     if parse_role(role) is None:
-        raise AccountError("role", "Choose a role: owner, developer or viewer.")
+        raise AccountError("role", marked("Choose a role: owner, developer or viewer."))
     email = canonical_email(email)
     now = utcnow()
     async with db.transaction() as conn:
         if (await conn.execute(select(_M.c.id).where(_M.c.id == merchant_id))).first() is None:
-            raise AccountError("merchant", "No such merchant.")
+            raise AccountError("merchant", marked("No such merchant."))
         row = (
             await conn.execute(select(_U.c.id, _U.c.password_hash).where(_U.c.email == email))
         ).first()

@@ -310,6 +310,7 @@ routes = [
                 Code.IDEMPOTENCY_KEY_REUSED,
                 *machine_payments.PROBLEM_TYPES,
             ),
+            forms=True,  # seed 004's fee charge is posted as a form
         ),
     ),
     ApiRoute(

@@ -231,6 +231,7 @@ routes = [
                 *_PROVIDER,
             ),
             secret=True,  # a sandbox url is enough to pay
+            forms=True,
         ),
     ),
     ApiRoute(
@@ -253,6 +254,7 @@ routes = [
                 *_PROVIDER,
             ),
             secret=True,
+            forms=True,
         ),
     ),
     ApiRoute(

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..upstreams.schemas import DEFAULT_QUOTA_PER_USD
+from ..values import money
 from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
@@ -97,8 +98,8 @@ def cents_of(amount: int) -> int:
 
 
 def quota_of(cents: int) -> int:
-    """``cents`` as New API's quota units."""
-    return cents * QUOTA_PER_USD // 100
+    """``cents`` as New API's quota units, at its default (the unit rule: ``values.money``)."""
+    return money.quota_of(cents, QUOTA_PER_USD)
 
 
 def channel_of(payment_method: str | None) -> Method:

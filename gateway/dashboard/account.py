@@ -72,7 +72,7 @@ async def change_password(request: Request) -> Response:
         return unavailable(request)
     if locked is not None:
         return error_page(
-            request, 429, "Too many tries. Wait a while and try again.", locked.headers()
+            request, 429, marked("Too many tries. Wait a while and try again."), locked.headers()
         )
     session = (await visit(request)).session
     keeping = session.id_hash if session is not None else None
@@ -83,7 +83,7 @@ async def change_password(request: Request) -> Response:
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # not checked, so not a failure
         return error_page(
-            request, 503, "The server is busy. Try again in a moment.", {"Retry-After": "1"}
+            request, 503, marked("The server is busy. Try again in a moment."), {"Retry-After": "1"}
         )
     except users.AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the current password was not tried

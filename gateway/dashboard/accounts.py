@@ -28,6 +28,7 @@ from ..ratelimit import Decision, Limit, LimiterUnavailable, hit
 from ..services import services
 from ..store.db import Database
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
@@ -65,8 +66,9 @@ def _too_many(request: Request, decision: Decision) -> Response:
     return error_page(
         request,
         429,
-        f"Too many failed sign-ins. Try again in {decision.retry_after} seconds.",
+        marked("Too many failed sign-ins. Try again in %(seconds)s seconds."),
         decision.headers(),
+        {"seconds": decision.retry_after},
     )
 
 
@@ -143,7 +145,7 @@ def busy(request: Request) -> Response:
     return error_page(
         request,
         503,
-        "The server is busy checking passwords. Try again in a moment.",
+        marked("The server is busy checking passwords. Try again in a moment."),
         {"Retry-After": "1"},
     )
 
@@ -151,7 +153,7 @@ def busy(request: Request) -> Response:
 def unavailable(request: Request) -> Response:
     """Attempts at a password or a link cannot be counted (Redis): refused, never uncounted."""
     return error_page(
-        request, 503, "Signing in is unavailable for a moment. Try again shortly.",
+        request, 503, marked("Signing in is unavailable for a moment. Try again shortly."),
         {"Retry-After": "1"},
     )  # fmt: skip
 
@@ -160,9 +162,9 @@ def too_many_links(request: Request, decision: Decision) -> Response:
     return error_page(
         request,
         429,
-        f"Too many tries with links from this address. Try again in {decision.retry_after} "
-        "seconds.",
+        marked("Too many tries with links from this address. Try again in %(seconds)s seconds."),
         decision.headers(),
+        {"seconds": decision.retry_after},
     )
 
 
@@ -239,14 +241,16 @@ async def _sign_ups_exhausted(request: Request) -> Response | None:
             svc.redis, bucket, svc.settings.signups_per_client_per_hour, SIGNUP_WINDOW_SECONDS
         )
     except LimiterUnavailable:
-        return error_page(request, 503, "Sign-up is unavailable for a moment. Try again shortly.")
+        paused = marked("Sign-up is unavailable for a moment. Try again shortly.")
+        return error_page(request, 503, paused)
     if decision.allowed:
         return None
     return error_page(
         request,
         429,
-        f"Too many sign-ups from this address. Try again in {decision.retry_after} seconds.",
+        marked("Too many sign-ups from this address. Try again in %(seconds)s seconds."),
         decision.headers(),
+        {"seconds": decision.retry_after},
     )
 
 

@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..merchants.golive import checklist
 from ..services import services
+from ..values.languages import marked
 from .context import require_viewer
 from .render import page
 
@@ -15,10 +16,10 @@ __all__ = ["FIXES", "routes"]
 # Check name -> (the route where to fix it, the link's words). Fixes happen in live: the link's
 # page switches there by the form on it when needed.
 FIXES = {
-    "live_key": ("list_keys", "Make a live key"),
-    "endpoint": ("home", "Add or test a live endpoint"),
-    "fulfilment": ("fulfilment", "Choose where live credit lands"),
-    "funding": ("wallet_page", "Fund the live wallet"),
+    "live_key": ("list_keys", marked("Make a live key")),
+    "endpoint": ("home", marked("Add or test a live endpoint")),
+    "fulfilment": ("fulfilment", marked("Choose where live credit lands")),
+    "funding": ("wallet_page", marked("Fund the live wallet")),
 }
 
 

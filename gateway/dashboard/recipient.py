@@ -41,7 +41,7 @@ from .errors import error_page
 from .hub import hub_of
 from .live import events_of
 from .paths import path_for
-from .render import page, region
+from .render import page, picked, region
 
 __all__ = ["routes"]
 
@@ -100,6 +100,7 @@ class _Page:
             self.states,
             catalogues=self.catalogues,
             header=self.header,
+            picked=self.language,  # chosen by the one rule when the reader joined
         )
         if shown is None or self.catalogues is None:  # the merchant is gone: nothing to show
             return {}
@@ -129,7 +130,7 @@ async def _throttled(request: Request) -> Response | None:
     try:
         await RECIPIENT_PAGES.count(services(request), request)
     except Refused as refused:
-        said = "Too many views from this address; try again in a minute."
+        said = marked("Too many views from this address; try again in a minute.")
         return error_page(request, 429, said, refused.headers())
     return None
 
@@ -143,11 +144,12 @@ async def _language(request: Request, link: RecipientLink | None) -> str | None:
 
 
 async def _recipients_language(request: Request, merchant_id: str) -> str:
-    """The merchant's language for its recipients, else the browser's (the one rule)."""
+    """The language the reader picked, else the merchant's for its recipients, else the
+    browser's (the one rule)."""
     svc = services(request)
     setting = await perform(svc.waker, preferences.recipients_language(svc.db, merchant_id))
     header = request.headers.get("accept-language")
-    return choose(merchant=setting.data, header=header)
+    return choose(picked=picked(request), merchant=setting.data, header=header)
 
 
 async def recipient(request: Request) -> Response:
@@ -175,6 +177,7 @@ async def recipient(request: Request) -> Response:
         _states(request),
         catalogues=svc.languages,
         header=request.headers.get("accept-language"),
+        picked=picked(request),
     )
     if shown is None:
         raise HTTPException(404)
@@ -244,7 +247,8 @@ async def live(request: Request) -> Response:
         raise HTTPException(404)
     hub = hub_of(request)
     header = request.headers.get("accept-language")
-    # The language the page was read in: the merchant's for its recipients, else the browser's.
+    # The language the page was read in: the reader's pick, else the merchant's for its
+    # recipients, else the browser's.
     language = await _recipients_language(request, link.merchant_id)
     source = _Page(link, svc.sealer, _states(request), svc.languages, header, language)
     try:

@@ -21,18 +21,20 @@ from ..services import services
 from ..values import languages
 from ..values.clock import utcnow, when
 from ..values.languages import marked
-from ..values.money import money
+from ..values.money import money, quota_of
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 from .paths import PREFIX, path_for
 
 __all__ = [
+    "LANGUAGE_COOKIE",
     "SECTIONS",
     "TEMPLATES",
     "WORDS",
     "money",
     "nav",
     "page",
+    "picked",
     "reading",
     "region",
     "set_session_cookie",
@@ -133,9 +135,22 @@ def _when(context: Context, moment: datetime | str | None) -> str:
     return languages.moment_in(aware.astimezone(UTC), utcnow(), language)
 
 
+# New API's unit beside the money, named as what it is (``values.money.quota_of`` counts it).
+_QUOTA = marked("%(quota)s New API quota")
+
+
+@pass_context
+def _quota(context: Context, quota: int | None) -> str:
+    if quota is None:
+        return ""
+    return _translated(context, _QUOTA) % {"quota": f"{quota:,}"}
+
+
 languages.install(TEMPLATES.env)
 TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["quota"] = _quota
+TEMPLATES.env.globals["quota_of"] = quota_of
 # A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
 # the edit form, for those who may edit it, holds it whole.
 TEMPLATES.env.filters["masked"] = masked
@@ -152,15 +167,46 @@ def _section(path: str) -> str:
     return best
 
 
+# The language a signed-out reader picked with the switcher (``?lang=``), kept for the pages
+# after; only ever one of ``languages.LANGUAGES`` is read from it or written to it.
+LANGUAGE_COOKIE = "aitopup_lang"
+_LANGUAGE_PARAM = "lang"
+_A_YEAR = 365 * 24 * 3600
+
+
+def _asked(request: Request) -> str | None:
+    return languages.known(request.query_params.get(_LANGUAGE_PARAM))
+
+
+def picked(request: Request) -> str | None:
+    """The language the reader picked: this page's ``?lang=``, else the one kept from before."""
+    return _asked(request) or languages.known(request.cookies.get(LANGUAGE_COOKIE))
+
+
 def reading(request: Request, language: str | None = None) -> languages.Reading:
     """What ``request``'s reader reads pages in: ``language`` if chosen already, else by the one
-    rule (their own setting, else their browser's ``Accept-Language``)."""
+    rule (their own setting, else the language they picked, else their browser's
+    ``Accept-Language``)."""
     viewer = current_viewer(request)
     chosen = languages.known(language) or languages.choose(
         person=viewer.language if viewer is not None else None,
+        picked=picked(request),
         header=request.headers.get("accept-language"),
     )
     return services(request).languages.reading(chosen)
+
+
+def _switcher(request: Request) -> list[tuple[str, str, str, str]]:
+    """Each language as the switcher links to it: (language, its own name, ``<html lang>``
+    tag, this page's address with ``?lang=`` set to it, every other parameter kept)."""
+    here = request.url
+    offered = []
+    for each in languages.LANGUAGES:
+        url = here.include_query_params(**{_LANGUAGE_PARAM: each})
+        offered.append(
+            (each, languages.NAMES[each], languages.html_lang(each), f"{url.path}?{url.query}")
+        )
+    return offered
 
 
 def region(template: str, data: dict[str, Any], read_in: languages.Reading) -> str:
@@ -208,14 +254,28 @@ def page(
         "nav": nav(),
         "env": viewer.env if viewer is not None else None,
         "envs": ENVS,
+        # Signed out, a reader picks the language on the page; signed in, their setting does.
+        "switcher": _switcher(request) if viewer is None else [],
         **read_in.context(),
     }
     headers = {"Cache-Control": "no-store"} if no_store else {"Cache-Control": "private, no-cache"}
-    # The page differs by the browser's languages when no setting chose for it.
-    headers["Vary"] = "Accept-Language"
+    # The page differs by the browser's languages, and by the language picked (a cookie), when
+    # no setting chose for it.
+    headers["Vary"] = "Accept-Language, Cookie"
     response = TEMPLATES.TemplateResponse(
         request, template, full, status_code=status, headers=headers
     )
     if the_visit.set_cookie:
         set_session_cookie(request, response, the_visit.session_id)
+    asked = _asked(request)
+    if asked is not None and viewer is None:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            asked,
+            max_age=_A_YEAR,
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
     return response

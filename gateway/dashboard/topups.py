@@ -83,7 +83,12 @@ async def show_topup(request: Request) -> Response:
     return page(
         request,
         "topups/detail.html",
-        {"topup": found.topup, "decision": found.decision, "fulfilment": found.fulfilment},
+        {
+            "topup": found.topup,
+            "decision": found.decision,
+            "fulfilment": found.fulfilment,
+            "quota": found.quota,
+        },
         no_store=True,
     )
 

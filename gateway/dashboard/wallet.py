@@ -65,7 +65,7 @@ from .wallet_auto_top_up import context as auto_top_up_context
 from .wallet_cards import context as cards_context
 from .wallet_cards import receipt_page_reply, receipt_pdf_reply
 
-__all__ = ["LEDGER_PAGE_SIZE", "routes"]
+__all__ = ["LEDGER_PAGE_SIZE", "SUBSCRIPTION_STATES", "routes"]
 
 LEDGER_PAGE_SIZE = 20
 ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
@@ -81,7 +81,15 @@ _NOTICES = {
     "not-subscribed": marked("Subscription checkout cancelled: nothing was charged."),
     "checkout-ended": marked("The open subscription checkout is cancelled: nothing was charged."),
 }
-_STATUSES = ("pending", "completed", "failed", "expired")
+# An order's states (the filter, the history), in the API's words, each translated where shown.
+_STATUSES = (marked("pending"), marked("completed"), marked("failed"), marked("expired"))
+# A subscription's states as the Wallet shows them (``plan_schemas.SubscriptionData.status``).
+SUBSCRIPTION_STATES = (
+    marked("incomplete"),
+    marked("active"),
+    marked("past_due"),
+    marked("canceled"),
+)
 CUSTOM = "custom"
 # The checkout form's fields by the request model's, and by the refusals of the funding
 # services; what the list of refusals calls each field of the wallet's forms.

@@ -179,7 +179,8 @@ async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dic
     """Where and how the recipient of ``topup`` redeems what ``provider`` gave them, as the
     merchant set it with the provider (``upstreams.config.redemption``), or for its own
     voucher (``merchants.voucher_redemption``): the "how to redeem"
-    templates' ``redeem_url``, ``redeem_host``, ``instructions`` and ``api_root``."""
+    templates' ``redeem_url``, ``redeem_host``, ``instructions`` and ``api_root``; and New API's
+    ``quota_per_usd`` (``None`` for another provider), for the quota shown beside the amount."""
     if provider == DEFAULT_PROVIDER:
         # The merchant's own words and link for its voucher (``merchants.voucher_redemption``).
         own = await voucher_redemption.get(conn, topup.merchant_id, topup.env)
@@ -189,6 +190,7 @@ async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dic
             "redeem_host": urlsplit(url).hostname if url else None,
             "instructions": own.redeem_instructions,
             "api_root": None,
+            "quota_per_usd": None,
         }
     where = await upstream_config.redemption(
         conn, topup.merchant_id, topup.env, topup.platform, provider
@@ -198,6 +200,7 @@ async def redeem_values(conn: AsyncConnection, topup: Any, provider: str) -> dic
         "redeem_host": where.host,
         "instructions": where.instructions,
         "api_root": where.api_root,
+        "quota_per_usd": where.quota_per_usd,
     }
 
 

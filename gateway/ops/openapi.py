@@ -54,6 +54,8 @@ def operation_codes(path: str, route: ApiRoute) -> list[Code]:
         codes.append(Code.ROUTE_NOT_FOUND)
     # A NUL anywhere in the URL (``url_text``) or in a body's text (``parsing``).
     codes.append(Code.TEXT_HOLDS_NUL)
+    if doc.forms:  # a form body that is not one (``parsing.decode_form``)
+        codes.append(Code.FORM_BODY_INVALID)
     codes.append(Code.INTERNAL_ERROR)
     return list(dict.fromkeys(codes))
 

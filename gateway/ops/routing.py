@@ -10,6 +10,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from ..values.codes import Code
+from ..values.parsing import FORMS_TAKEN
 
 __all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
 
@@ -63,7 +64,8 @@ class RouteDoc:
     # A ``signed`` route's signature header, as the sender names it.
     signature_header: str | None = None
     # The body may be a form (application/x-www-form-urlencoded) as well as JSON: a path other
-    # APIs' clients post forms to (``parsing.read_json(forms=True)``).
+    # APIs' clients post forms to. ``ApiRoute`` marks the request so ``parsing.read_json``
+    # reads one, and the OpenAPI document lists the form beside JSON: one declaration for both.
     forms: bool = False
 
 
@@ -80,6 +82,8 @@ class ApiRoute(Route):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A secret route's replies say ``Cache-Control: no-store``: set here, for every
         secret route and every reply of one, so no route can forget it."""
+        if self.doc.forms:
+            scope[FORMS_TAKEN] = True
         if not self.doc.secret:
             await super().handle(scope, receive, send)
             return

@@ -25,6 +25,7 @@ from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
+from ..values.money import quota_of
 from ..values.platforms import PLATFORMS
 from .redeemed import SPENT, Asked, CodeStates
 
@@ -49,6 +50,7 @@ class Received:
     provider: str = "voucher"
     redeemed: str | None = None  # a New API code's state: spent, unused, disabled, unknown
     redeemed_at: datetime | None = None  # the voucher redeemed with the merchant: when
+    quota: int | None = None  # a New API code's quota (``values.money.quota_of``), beside the cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,14 @@ async def _record_spent(
     return {**found, **known}
 
 
+def _quota(row: Any, provider: str, where: dict[tuple[str, str], dict[str, Any]]) -> int | None:
+    """The New API quota a top-up through New API gave, at the rate the merchant sets."""
+    if provider != NEWAPI:
+        return None
+    rate = where.get((row.platform, provider), {}).get("quota_per_usd")
+    return quota_of(row.amount_cents, rate)
+
+
 async def view(
     db: Database,
     sealer: Sealer,
@@ -132,11 +142,12 @@ async def view(
     *,
     catalogues: Catalogues | None = None,
     header: str | None = None,
+    picked: str | None = None,
 ) -> RecipientView | None:
     """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
-    New API codes' redemption is read (none: not read). It is in the language the merchant set
-    for its recipients, else the browser's (``header``: its ``Accept-Language``), from
-    ``catalogues`` (none: English)."""
+    New API codes' redemption is read (none: not read). It is in the language the reader
+    picked (``picked``), else the one the merchant set for its recipients, else the browser's
+    (``header``: its ``Accept-Language``), from ``catalogues`` (none: English)."""
     spent = await _record_spent(db, sealer, link, states)
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
@@ -162,7 +173,8 @@ async def view(
     name = display_name(merchant)
     reading = ENGLISH
     if catalogues is not None:
-        reading = catalogues.reading(choose(merchant=merchant.language, header=header))
+        chosen = choose(picked=picked, merchant=merchant.language, header=header)
+        reading = catalogues.reading(chosen)
     given_by_row = [(row, redeemable(sealer, row)) for row in rows]
     received = []
     for row, given in given_by_row:
@@ -191,6 +203,7 @@ async def view(
                 given.provider,
                 spent.get(row.id),
                 row.redeemed_at,
+                _quota(row, given.provider, where),
             )
         )
     balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}

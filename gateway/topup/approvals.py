@@ -35,9 +35,12 @@ from ..merchants import service as merchants
 from ..store.db import Database
 from ..store.models import Topup, table_of
 from ..store.rows import CoreRow
+from ..upstreams import config as upstream_config
 from ..upstreams import work
+from ..upstreams.clients import NEWAPI
 from ..values.clock import utcnow
 from ..values.codes import Code
+from ..values.money import quota_of
 from ..values.outcome import ApiError, Outcome
 from . import decisions, lifecycle
 from .schemas import TopupData
@@ -76,6 +79,7 @@ class Review:
     decision: decisions.Decision | None  # None: never held for approval
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
     budgets: tuple[str, ...] = ()  # the names of the budgets it draws on, as the inbox shows them
+    quota: int | None = None  # through New API: its quota, shown beside the cents
 
 
 async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -85,10 +89,16 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         found = await read_one(conn, sealer, caller, txn_id)
         decided = await decisions.decision(conn, caller, txn_id)
         upstream = await work.fulfilment_of(conn, txn_id)
+        quota = None
+        if upstream is not None and upstream["provider"] == NEWAPI:
+            where = await upstream_config.redemption(
+                conn, caller.merchant_id, caller.env, found.platform, NEWAPI
+            )
+            quota = quota_of(found.amount_cents, where.quota_per_usd)
     drawn = await held_draws(db, caller.merchant_id, caller.env, [txn_id])
     return Outcome(
         Code.SUCCESS,
-        Review(found, decided, upstream, tuple(drawn.get(txn_id, ()))),
+        Review(found, decided, upstream, tuple(drawn.get(txn_id, ())), quota),
         transaction_id=found.id,
         status=found.status,
     )

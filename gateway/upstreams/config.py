@@ -27,6 +27,7 @@ from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
+from ..values.money import NEWAPI_QUOTA_PER_USD
 from ..values.outcome import ApiError, Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
@@ -250,6 +251,9 @@ class Redemption:
     url: str | None
     instructions: str | None
     api_root: str | None
+    # New API's quota a dollar, as the merchant set it (unset: New API's default); ``None`` for
+    # another provider. A code holds ``values.money.quota_of`` the send's cents at this rate.
+    quota_per_usd: int | None = None
 
     @property
     def host(self) -> str | None:
@@ -263,11 +267,13 @@ async def redemption(
     provider's defaults when its settings are gone or are another provider's now."""
     key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
     row = (await conn.execute(select(_F).where(*key))).first()
+    default_rate = NEWAPI_QUOTA_PER_USD if provider == NEWAPI else None
     if row is None or row.provider != provider:
         root = OPENROUTER_BASE_URL if provider == OPENROUTER else None
-        return Redemption(default_redeem_url(provider, None), None, root)
+        return Redemption(default_redeem_url(provider, None), None, root, default_rate)
     url = row.redeem_url or default_redeem_url(provider, row.base_url)
-    return Redemption(url, row.redeem_instructions, row.base_url)
+    rate = (row.quota_per_usd or default_rate) if provider == NEWAPI else None
+    return Redemption(url, row.redeem_instructions, row.base_url, rate)
 
 
 def refusal(error: UpstreamError) -> ApiError:

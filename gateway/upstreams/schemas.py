@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from ..values.money import NEWAPI_QUOTA_PER_USD
+
 __all__ = [
     "DEFAULT_QUOTA_PER_USD",
     "MAX_INSTRUCTIONS",
@@ -18,8 +20,8 @@ __all__ = [
     "VoucherSet",
 ]
 
-# New API's own default: 500,000 quota units a US dollar.
-DEFAULT_QUOTA_PER_USD = 500_000
+# New API's own default: 500,000 quota units a US dollar (the unit rule: ``values.money``).
+DEFAULT_QUOTA_PER_USD = NEWAPI_QUOTA_PER_USD
 # One line a recipient reads beside the redemption button: plain text, no markup, no breaks.
 MAX_INSTRUCTIONS = 300
 _PLAIN_LINE = r"^[^<>\x00-\x1f\x7f]*$"

@@ -1,6 +1,7 @@
 """The languages people read the product in, and which one a page or an e-mail is in.
 
-One rule chooses (``choose``): the signed-in person's own setting, else the merchant's language
+One rule chooses (``choose``): the signed-in person's own setting, else the language a reader
+picked on a page (the switcher offered when signed out), else the merchant's language
 for the people it sends to (its recipients' page and e-mail), else the browser's
 ``Accept-Language`` (Babel's negotiation), else English. The words come from gettext catalogues
 (``gateway/locales/<language>/LC_MESSAGES/messages.po``), read once when the process starts
@@ -25,6 +26,8 @@ from babel.numbers import format_currency
 from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
+
+from .marking import marked
 
 __all__ = [
     "DEFAULT",
@@ -58,12 +61,6 @@ DOMAIN = "messages"
 # entries, and no more.
 _HEADER_CAP = 512
 _ENTRIES_CAP = 16
-
-
-def marked(message: str) -> str:
-    """``message`` as it is: marks text written in Python for the catalogues (``make
-    messages``), translated where it is shown (``{{ _(label) }}``)."""
-    return message
 
 
 def known(value: object) -> str | None:
@@ -103,11 +100,16 @@ def from_header(header: str | None) -> str | None:
 
 
 def choose(
-    *, person: str | None = None, merchant: str | None = None, header: str | None = None
+    *,
+    person: str | None = None,
+    picked: str | None = None,
+    merchant: str | None = None,
+    header: str | None = None,
 ) -> str:
-    """The one rule: a signed-in person's setting, else their merchant's for its recipients,
-    else the browser's ``Accept-Language``, else English."""
-    return known(person) or known(merchant) or from_header(header) or DEFAULT
+    """The one rule: a signed-in person's setting, else the language the reader picked on a
+    page (``picked``: the switcher's ``?lang=``, kept in a cookie), else the merchant's for its
+    recipients, else the browser's ``Accept-Language``, else English."""
+    return known(person) or known(picked) or known(merchant) or from_header(header) or DEFAULT
 
 
 def money_in(cents: int | None, language: str) -> str:
@@ -194,11 +196,22 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
     return _translations(context).ngettext(singular, plural, n)
 
 
+@pass_context
+def _said(context: Context, message: object) -> str:
+    """``message`` in the reader's words when the catalogue has it, else as it is: for text
+    written in Python and handed to a page (a field's error, an error page's sentence), never
+    read as a format, so a message the catalogue lacks (the API's own) shows unchanged."""
+    text = str(message)
+    return _translations(context).gettext(text) if text else text
+
+
 def install(env: Environment) -> None:
     """Jinja2's ``i18n`` extension on ``env``, its words from the ``translations`` each render is
     given (``Catalogues.of``): one environment serves every language. New-style gettext, so a
-    value put into a sentence is escaped like any other (``_("Hi %(name)s", name=...)``)."""
+    value put into a sentence is escaped like any other (``_("Hi %(name)s", name=...)``); the
+    ``said`` filter translates a message marked in Python (``{{ message|said }}``)."""
     env.add_extension("jinja2.ext.i18n")
     # The extension adds this method to the environment; Jinja's stubs do not know it.
     installer: Any = env
     installer.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    env.filters["said"] = _said

@@ -5,9 +5,10 @@ MCP door at ``/mcp``, the dashboard's forms): at most a given size, never trusti
 ``Content-Length`` alone (3004); JSON with no key repeated in an object (3101) and nested at most
 ``MAX_DEPTH`` levels (3102); no NUL in any string of the body or the query (3103, see
 ``text``). Instants inside are ``timestamps.Instant``, bounded 1970..9999. A route that takes
-forms as well (``forms=True``: the paths other APIs' clients post forms to) reads
-``application/x-www-form-urlencoded`` by the same size cap, each field once (4610), its values
-validated as strings are (``"2000"`` an integer, ``"20.5"`` not).
+forms as well (its ``RouteDoc(forms=True)``: the paths other APIs' clients post forms to, marked
+on the request by ``ApiRoute`` under ``FORMS_TAKEN``) reads ``application/x-www-form-urlencoded``
+by the same size cap, each field once (4610), its values validated as strings are (``"2000"`` an
+integer, ``"20.5"`` not), refused with the same codes as the same values in JSON.
 """
 
 import json
@@ -24,6 +25,7 @@ from .text import holds_nul, query_holds_nul
 
 __all__ = [
     "FORM",
+    "FORMS_TAKEN",
     "MAX_DEPTH",
     "MAX_FORM_FIELDS",
     "check_cursor",
@@ -116,6 +118,9 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 FORM = "application/x-www-form-urlencoded"
+# The request scope's mark of a route that takes forms: set by the route from its description,
+# so what the OpenAPI document says a route takes and what it reads are one declaration.
+FORMS_TAKEN = "aitopup.forms_taken"
 # More fields than any form a route takes has: a bound on what an outsider makes us parse.
 MAX_FORM_FIELDS = 50
 
@@ -146,12 +151,11 @@ async def read_json(
     *,
     limit: int,
     context: dict[str, Any] | None = None,
-    forms: bool = False,
 ) -> tuple[M, dict[str, Any]]:
-    """The validated model and the decoded object (for fingerprints); with ``forms``, a form
-    body too."""
+    """The validated model and the decoded object (for fingerprints); on a route that takes
+    forms (``FORMS_TAKEN``), a form body too."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if forms and media_type == FORM:
+    if media_type == FORM and request.scope.get(FORMS_TAKEN):
         fields = decode_form(await read_capped(request, limit))
         try:
             return model.model_validate_strings(fields, context=context), dict(fields)

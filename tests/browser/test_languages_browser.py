@@ -190,7 +190,83 @@ async def test_the_money_pages_in_chinese_and_japanese(
         ("mail", "/dashboard/mail"),
         ("deliveries", "/dashboard/webhooks/deliveries"),
         ("apps", "/dashboard/apps"),
+        ("connected-apps", "/dashboard/apps/connected"),
+        ("go-live", "/dashboard/go-live"),
+        ("oauth-code", "/dashboard/oauth/code"),
     ]:
         await page.goto(path)
         await _checked(page, language, name)
+    # An app registered here (its secret shown once), then its consent page.
+    await page.goto("/dashboard/apps")
+    await page.locator("#f-name").fill("Ledger Lens")
+    await page.locator("#f-redirect_uris").fill("http://127.0.0.1:9/callback")
+    await page.locator('input[name="scopes"][value="topup:send"]').check()
+    await page.locator('input[name="scopes"][value="billing"]').check()
+    await page.locator('form[action$="/apps"] button.primary').click()
+    client_id = (await page.locator("#client-id").inner_text()).strip()
+    await _checked(page, language, "app-registered")
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636's example
+    await page.goto(
+        f"/oauth/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s"
+        f"&code_challenge={challenge}&code_challenge_method=S256&scope=topup%3Asend+billing"
+    )
+    await expect(page.locator("#consent-charges")).to_be_visible()
+    await _checked(page, language, "consent")
+    # A pack bought on the sandbox checkout, then its receipt's page.
+    await page.goto("/dashboard/wallet")
+    await page.locator("#pack_id").select_option("pack_pro")
+    await page.locator("#buy").click()
+    await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+    await page.locator("#pay").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=paid")
+    await page.locator('#history a[href*="/receipt"]').first.click()
+    await page.wait_for_url("**/dashboard/wallet/orders/*/receipt")
+    await expect(page.locator("#paid")).to_have_text(languages.money_in(2000, language))
+    await _checked(page, language, "receipt")
+    # The error page: its heading and sentence in the reader's words.
+    await page.goto("/dashboard/no-such-page")
+    await _checked(page, language, "not-found")
+    assert not errors, errors
+
+
+@pytest.fixture
+async def in_english(browser: Browser, gateway_url: str) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url, locale="en-US")
+    context.set_default_timeout(10_000)
+    yield context
+    await context.close()
+
+
+async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
+    in_english: BrowserContext, language: str, gateway_url: str, make_merchant: MakeMerchant
+) -> None:
+    """A browser asking for English picks the language by the switcher's link; the pages after
+    (password reset, an expired consent link, the recipient's page) keep it, each accessible at
+    1280 and 390 px."""
+    page, errors = await _opened(in_english)
+    await page.goto("/dashboard/sign-in")
+    switcher = page.get_by_role("navigation", name="Language")
+    await switcher.locator(f'a[lang="{languages.html_lang(language)}"]').click()
+    await page.wait_for_url(f"**/dashboard/sign-in?lang={language}")
+    await expect(page.get_by_role("heading", name=SIGN_IN[language])).to_be_visible()
+    current = page.locator(".lang-switch a[aria-current]")
+    await expect(current).to_have_text(languages.NAMES[language])
+    await _checked(page, language, "switcher-sign-in")
+    for name, path in [
+        ("switcher-forgot-password", "/dashboard/forgot-password"),
+        ("switcher-consent-expired", "/dashboard/oauth/consent?request=nothing"),
+    ]:
+        await page.goto(path)
+        await _checked(page, language, name)
+    merchant = await make_merchant("staging")
+    send = {"platform": "claude", "amount_cents": 1500, "recipient_email": "eve@example.com"}
+    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+        sent = await api.post("/topup/send", json=send, headers=merchant.headers)
+        assert sent.status_code == 200, sent.text
+        mails = (await api.get("/emails", headers=merchant.headers)).json()["data"]
+    link = next(m for m in mails if m["kind"] == "voucher")["link"]
+    await page.goto("/dashboard" + link.split("/dashboard", 1)[1])
+    await expect(page.get_by_role("heading", name=CREDIT[language])).to_be_visible()
+    await _checked(page, language, "switcher-recipient")
     assert not errors, errors

@@ -5,13 +5,14 @@ reference before it makes one: a try that died after New API answered issues no 
 
 import httpx
 
+from ...values.money import NEWAPI_QUOTA_PER_USD, quota_of
 from ..clients import NewApi
 from ..upstream import Upstream
 from .base import Made, Try
 
 __all__ = ["DEFAULT_QUOTA_PER_USD", "NewApiProvider", "client"]
 
-DEFAULT_QUOTA_PER_USD = 500_000  # New API's own default
+DEFAULT_QUOTA_PER_USD = NEWAPI_QUOTA_PER_USD  # New API's own default
 
 
 def client(upstream: Upstream, http: httpx.AsyncClient) -> NewApi:
@@ -25,8 +26,7 @@ class NewApiProvider:
         made = client(attempt.upstream, attempt.http)
         code = await made.find_code(attempt.reference) if attempt.number > 1 else None
         if code is None:
-            per_usd = attempt.upstream.quota_per_usd or DEFAULT_QUOTA_PER_USD
-            quota = attempt.topup.amount_cents * per_usd // 100
+            quota = quota_of(attempt.topup.amount_cents, attempt.upstream.quota_per_usd)
             code = await made.create_code(attempt.reference, quota)
         return Made(code, attempt.reference)
 

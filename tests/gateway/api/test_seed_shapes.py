@@ -5,8 +5,15 @@ credits billing API), each the cents as decimal currency, in the reply and in th
 document."""
 
 import httpx
+import pytest
+from starlette.routing import BaseRoute, Mount, Route
 
-from tests.fixtures.merchants import MakeMerchant
+from gateway.app import create_app
+from gateway.ops.routing import ApiRoute
+from gateway.store.db import Database
+from gateway.values.settings import Settings
+from tests.fixtures.merchants import MakeMerchant, add_member
+from tests.fixtures.subscriptions import MakePlan
 
 SEND = {"platform": "claude", "amount_cents": 150, "recipient_email": "s@example.com"}
 
@@ -119,11 +126,130 @@ async def test_a_bad_form_is_refused_with_its_code_and_changes_nothing(
         refused = await client.post("/billing/checkout", content=body, headers=form)
         assert refused.json()["code"] == code, (body, refused.text)
         assert 400 <= refused.status_code < 500
-    # Forms only where a route takes them: the invoice route still wants JSON.
-    invoice = await client.post("/billing/invoice", content=b"pack_id=pack_pro", headers=form)
-    assert (invoice.status_code, invoice.json()["code"]) == (415, 3003)
+    # Forms only where a route takes them: a send still wants JSON.
+    send = await client.post("/topup/send", content=b"platform=claude", headers=form)
+    assert (send.status_code, send.json()["code"]) == (415, 3003)
     history = (await client.get("/billing/history", headers=merchant.headers)).json()["data"]
     assert history == []
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# The open-API paths other APIs' clients post forms to: seed 004's order, invoice order and fee
+# charge, and the payment session and portal of the credits billing API.
+FORM_PATHS = {
+    "/api/public/v1/billing/checkout",
+    "/api/public/v1/billing/invoice",
+    "/api/public/v1/charges",
+    "/api/public/v1/payment/create-session",
+    "/api/public/v1/subscription/portal",
+}
+
+
+async def test_an_invoice_order_is_created_from_a_form(
+    sub_api: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Seed 004's Stripe invoice order, posted as a form: its days a number as in JSON."""
+    live = await make_merchant("live")
+    email = await add_member(db, live.merchant_id)
+    made = await sub_api.post(
+        "/billing/invoice",
+        data={"product_id": "pack_pro", "email": email, "days_until_due": "14"},
+        headers=live.headers,
+    )
+    # No product_id here: the invoice names its pack pack_id, and a field it does not know is
+    # refused as in JSON.
+    assert (made.status_code, made.json()["code"]) == (422, 3001), made.text
+    made = await sub_api.post(
+        "/billing/invoice",
+        data={"pack_id": "pack_pro", "email": email, "days_until_due": "14"},
+        headers=live.headers,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["data"]["kind"] == "invoice"
+    for days in ("14.5", "91", "fourteen"):
+        refused = await sub_api.post(
+            "/billing/invoice",
+            data={"pack_id": "pack_pro", "email": email, "days_until_due": days},
+            headers=live.headers,
+        )
+        assert refused.json()["code"] == 3001, (days, refused.text)
+        assert [e["loc"] for e in refused.json()["data"]["errors"]] == [["days_until_due"]]
+
+
+async def test_a_payment_session_and_a_portal_are_asked_for_by_form(
+    sub_api: httpx.AsyncClient, make_merchant: MakeMerchant, make_plan: MakePlan
+) -> None:
+    plan = await make_plan("staging")
+    merchant = await make_merchant("staging")
+    made = await sub_api.post(
+        "/payment/create-session",
+        content=f"channel=sandbox&type=subscription&plan_id={plan['id']}&interval=year".encode(),
+        headers={**merchant.headers, **FORM},
+    )
+    assert made.status_code == 201, made.text
+    assert (made.json()["data"]["type"], made.json()["data"]["interval"]) == (
+        "subscription",
+        "year",
+    )
+    wrong = await sub_api.post(
+        "/payment/create-session",
+        data={"channel": "sandbox", "type": "gift", "plan_id": plan["id"]},
+        headers=merchant.headers,
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (422, 3001)
+    portal = await sub_api.post(
+        "/subscription/portal",
+        data={"return_url": "https://merchant.example/back"},
+        headers=merchant.headers,
+    )
+    # Read as a form: the merchant's checkout is still open, the operation's own refusal.
+    assert portal.json()["code"] not in (3001, 3003, 4610), portal.text
+    not_absolute = await sub_api.post(
+        "/subscription/portal", data={"return_url": "/back"}, headers=merchant.headers
+    )
+    assert not_absolute.json()["code"] == 3001
+    twice = await sub_api.post(
+        "/subscription/portal",
+        content=b"return_url=https%3A%2F%2Fa.example&return_url=https%3A%2F%2Fb.example",
+        headers={**merchant.headers, **FORM},
+    )
+    assert (twice.status_code, twice.json()["code"]) == (400, 4610)
+
+
+def test_every_route_that_takes_a_form_says_so_in_one_place(settings: Settings) -> None:
+    """The routes that read a form are the routes described as taking one."""
+    described = {
+        path
+        for path, route in _api_routes(settings)
+        if isinstance(route, ApiRoute) and route.doc.forms
+    }
+    assert described == FORM_PATHS
+
+
+def _api_routes(settings: Settings) -> list[tuple[str, Route]]:
+    found: list[tuple[str, Route]] = []
+    pending: list[tuple[str, BaseRoute]] = [("", r) for r in create_app(settings).routes]
+    while pending:
+        prefix, route = pending.pop()
+        if isinstance(route, Mount):
+            pending += [(prefix + route.path, r) for r in route.routes]
+        elif isinstance(route, Route):
+            found.append((prefix + route.path, route))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(FORM_PATHS))
+async def test_the_openapi_document_lists_the_form_where_one_is_taken(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    post = spec["paths"][path]["post"]
+    content = post["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+    assert content["application/json"] == content["application/x-www-form-urlencoded"]
+    assert "4610" in post["responses"]["400"]["description"]
+    send = spec["paths"]["/api/public/v1/topup/send"]["post"]
+    assert set(send["requestBody"]["content"]) == {"application/json"}
 
 
 async def test_the_openapi_document_takes_a_form_and_product_id_on_order_creation(

@@ -124,6 +124,49 @@ async def test_what_a_charge_refuses(
     assert await unbalanced_wallets(db) == []
 
 
+async def test_a_charge_posted_as_a_form_is_the_same_charge_as_in_json(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """As seed 004's clients post a fee: a form, its amount read as the integer JSON gives; the
+    same charge in JSON under the same key replays it, and a bad form is refused as bad JSON is,
+    moving nothing."""
+    paying = await _paying(app, client, make_merchant)
+    before = await merchant_balance(db, paying.payer)
+    made = await client.post(
+        "/charges",
+        content=b"amount_cents=100&description=Monthly+seat",
+        headers={**paying.headers("form-1"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert made.status_code == 201, made.text
+    charge = made.json()["data"]
+    assert (charge["amount_cents"], charge["description"]) == (100, "Monthly seat")
+    replayed = await client.post("/charges", json=FEE, headers=paying.headers("form-1"))
+    assert replayed.json()["data"]["id"] == charge["id"]
+    assert replayed.headers["idempotent-replayed"] == "true"
+    for form, as_json, code in (
+        (
+            {"amount_cents": "1.5", "description": "x"},
+            {"amount_cents": 1.5, "description": "x"},
+            3001,
+        ),
+        ({"amount_cents": "0", "description": "x"}, {"amount_cents": 0, "description": "x"}, 3001),
+        ({"amount_cents": "100"}, {"amount_cents": 100}, 3001),
+    ):
+        by_form = await client.post("/charges", data=form, headers=paying.headers("bad-form"))
+        by_json = await client.post("/charges", json=as_json, headers=paying.headers("bad-json"))
+        assert (by_form.status_code, by_form.json()["code"]) == (422, code), form
+        form_fields = [e["loc"] for e in by_form.json()["data"]["errors"]]
+        json_fields = [e["loc"] for e in by_json.json()["data"]["errors"]]
+        assert form_fields == json_fields, (form, by_form.text, by_json.text)
+    twice = await client.post(
+        "/charges",
+        content=b"amount_cents=100&amount_cents=900&description=x",
+        headers={**paying.headers("twice"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (twice.status_code, twice.json()["code"]) == (400, 4610)
+    assert await merchant_balance(db, paying.payer) == before - 100
+
+
 async def _drain(db: Database, merchant: MerchantKey, *, leave: int) -> None:
     async with db.transaction() as conn:
         await set_balance(conn, db, "staging", merchant.merchant_id, leave)

@@ -79,7 +79,7 @@ async def test_fulfilment_is_done_once_live_credit_lands_upstream(
             )
     page = await owner.client.get("/go-live")
     assert _states(page.text)["fulfilment"] == "done"
-    assert "claude through newapi" in page.text
+    assert "claude (newapi)" in page.text
 
 
 async def test_card_payments_count_as_a_way_to_fund(billing_app: ASGIApp) -> None:
@@ -138,4 +138,4 @@ async def test_the_public_address_is_missing_when_links_are_a_guess_beyond_loopb
         ),
         "mer_x",
     )
-    assert "AITOPUP_PUBLIC_BASE_URL is unset" in missing.detail and "0.0.0.0" in missing.detail
+    assert "AITOPUP_PUBLIC_BASE_URL is unset" in missing.said and "0.0.0.0" in missing.said

@@ -14,8 +14,10 @@ from starlette.types import ASGIApp
 from gateway.merchants import preferences
 from gateway.store.db import Database
 from gateway.values import languages
+from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.oauth import REDIRECT, Flow
 
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
 SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
@@ -210,6 +212,49 @@ async def _mail_pages(owner: Account, language: str) -> None:
     _in(language, await owner.client.get(one.group(1)))
 
 
+async def _app_pages(app: ASGIApp, owner: Account, language: str) -> None:
+    """An app registered on the dashboard (its secret, shown once), and another app asking
+    this person's consent for every scope (the consent page, with every hint it may show)."""
+    shown = await owner.shown_once(
+        "/apps",
+        {"name": "Desk", "redirect_uris": REDIRECT, "scopes": "topup:read", "confidential": "on"},
+        page="/apps",
+    )
+    assert "client-secret" in shown.text
+    _in(language, shown)
+    async with asgi_client(app, base_url="http://gateway.test") as root:
+        registered = await root.post(
+            "/oauth/register",
+            json={
+                "redirect_uris": [REDIRECT],
+                "client_name": "Self Agent",
+                "scope": "topup:send topup:read billing keys:manage",
+                "token_endpoint_auth_method": "none",
+            },
+        )
+    assert registered.status_code == 201, registered.text
+    flow = Flow(app, registered.json()["client_id"], None)
+    html, _ = await flow.consent_page(owner, scope="topup:send topup:read billing keys:manage")
+    assert "consent-keys-manage" in html and "consent-charges" in html
+    assert f'<html lang="{languages.html_lang(language)}">' in html
+    left = untranslated(html, language)
+    assert not left, f"the consent page: English left in {language}: {left}"
+
+
+async def _receipt_page(client: httpx.AsyncClient, owner: Account, language: str) -> None:
+    """A paid order's receipt: its labels in the reader's words, the money in their locale."""
+    bought = await owner.post(
+        "/wallet/checkout", {"pack_id": "custom", "amount": "25"}, page="/wallet"
+    )
+    assert bought.status_code == 303, bought.text
+    location = bought.headers["location"]
+    assert (await client.post(location.replace("?", "/pay?"))).status_code == 303
+    order_id = location.split("?", 1)[0].rsplit("/", 1)[-1]
+    receipt = await owner.client.get(f"/wallet/orders/{order_id}/receipt")
+    _in(language, receipt)
+    assert f'id="paid">{languages.money_in(2500, language)}<' in receipt.text
+
+
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -226,6 +271,9 @@ SIGNED_IN = (
     "/webhooks/deliveries",
     "/apps",
     "/apps?notice=deleted",
+    "/apps/connected",
+    "/go-live",
+    "/oauth/code",
 )
 SIGNED_OUT = (
     "/sign-in",
@@ -233,6 +281,7 @@ SIGNED_OUT = (
     "/forgot-password",
     "/reset-password?token=nothing",
     "/set-password?token=nothing",
+    "/oauth/consent?request=nothing",
 )
 
 
@@ -253,6 +302,25 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
             data={"csrf_token": csrf_of(form.text), "email": "nobody@example.com"},
         )
         _in(language, asked)
+        # Sentences written in Python: a field's error, an error page's heading and sentence.
+        form = await visitor.get("/sign-up")
+        refused = await visitor.post(
+            "/sign-up",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "email": "not an address",
+                "password": "correct horse battery",
+                "merchant_name": "Shop",
+            },
+        )
+        assert refused.status_code == 422 and "field-error" in refused.text
+        _in(language, refused)
+        missing = await visitor.get("/no-such-page")
+        assert missing.status_code == 404
+        _in(language, missing)
+        stale = await visitor.post("/forgot-password", data={"csrf_token": "stale"})
+        assert stale.status_code == 403
+        _in(language, stale)
     owner = await sign_up()
     chosen = await owner.post("/account/language", {"language": language}, page="/account")
     assert chosen.status_code == 303, chosen.text
@@ -264,6 +332,8 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _template_pages(owner, language)
     await _endpoint_pages(owner, language)
     await _mail_pages(owner, language)
+    await _app_pages(app, owner, language)
+    await _receipt_page(client, owner, language)
     merchant = await make_merchant("staging")
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
@@ -375,3 +445,63 @@ async def test_the_merchant_sets_its_recipients_language_on_the_settings_page(
     assert cleared.status_code == 303
     page = await owner.client.get("/settings")
     assert re.search(r'<option value="" selected>', page.text)
+
+
+def _switcher(page: str) -> dict[str, str]:
+    """The signed-out switcher's links: language tag -> address."""
+    box = re.search(r'<nav class="lang-switch"[^>]*>(.*?)</nav>', page, re.S)
+    assert box is not None, "no language switcher"
+    return {
+        tag: html.unescape(href)
+        for href, tag in re.findall(r'<a href="([^"]+)" lang="([^"]+)" hreflang="\2"', box.group(1))
+    }
+
+
+async def test_a_signed_out_reader_picks_the_language_and_keeps_it(
+    app: ASGIApp, sign_up: SignUp
+) -> None:
+    """``?lang=`` beats the browser and is kept in a cookie for the next pages; a language we do
+    not speak is ignored and kept nowhere; a signed-in person's setting beats the pick."""
+    async with browser(app, "zh-CN") as visitor:
+        first = await visitor.get("/sign-in")
+        assert '<html lang="zh-Hans">' in first.text
+        links = _switcher(first.text)
+        assert set(links) == {"en", "zh-Hans", "ja"}
+        assert 'aria-current="true">简体中文<' in first.text
+        picked = await visitor.get(links["ja"].removeprefix("/dashboard"))
+        assert '<html lang="ja">' in picked.text
+        assert "aitopup_lang=ja" in picked.headers["set-cookie"]
+        assert "Cookie" in picked.headers["vary"]
+        for path in ("/sign-up", "/forgot-password", "/reset-password?token=nothing"):
+            assert '<html lang="ja">' in (await visitor.get(path)).text, path
+        ignored = await visitor.get("/sign-in?lang=fr")
+        assert '<html lang="ja">' in ignored.text and "set-cookie" not in ignored.headers
+        # Every other parameter of the page is kept: the expired consent link's, a reset's.
+        expired = await visitor.get("/oauth/consent?request=nothing")
+        assert _switcher(expired.text)["en"] == "/dashboard/oauth/consent?request=nothing&lang=en"
+    async with browser(app, "ja") as forged:
+        forged.cookies.set("aitopup_lang", "<script>", path="/dashboard")
+        assert '<html lang="ja">' in (await forged.get("/sign-in")).text
+    owner = await sign_up()
+    assert (await owner.post("/account/language", {"language": "zh"}, page="/account")).is_redirect
+    mine = await owner.client.get("/account?lang=ja")
+    assert '<html lang="zh-Hans">' in mine.text
+    assert 'class="lang-switch"' not in mine.text  # signed in, the Account page's setting
+    assert "aitopup_lang" not in mine.headers.get("set-cookie", "")
+
+
+async def test_a_recipient_picks_a_language_over_the_merchants(
+    app: ASGIApp, client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging")
+    await preferences.set_recipients_language(db, merchant.merchant_id, "zh")
+    path = await _recipient_path(client, merchant)
+    async with browser(app, None) as recipient:
+        shown = await recipient.get(path)
+        assert '<html lang="zh-Hans">' in shown.text
+        picked = await recipient.get(_switcher(shown.text)["ja"].removeprefix("/dashboard"))
+        assert '<html lang="ja">' in picked.text
+        _in("ja", picked)
+        assert languages.money_in(1500, "ja") in picked.text
+        assert '<html lang="ja">' in (await recipient.get(path)).text  # kept
+        assert '<html lang="ja">' in (await recipient.get(path + "x")).text
