@@ -2,15 +2,20 @@
 two workers leasing at once, a receiver failing at random and a worker stopped mid-attempt;
 the merchant's plain endpoints are not held back."""
 
+import asyncio
 import json
 import random
+import signal
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.settings import Settings
 from gateway.webhooks import event_types
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
@@ -21,7 +26,8 @@ from tests.fixtures.webhooks import (
     make_endpoint,
     running_receiver,
 )
-from tests.fixtures.workers import StartWorker
+from tests.fixtures.workers import StartWorker, spawn_worker
+from worker.delivery import LEASE_MARGIN
 
 _D = table_of(WebhookDelivery)
 
@@ -232,3 +238,74 @@ async def test_a_worker_stopped_mid_attempt_does_not_reorder(
 
         await wait_until(all_sent, within=30)
         assert log == [0, 0, 1, 2, 3]
+
+
+async def test_a_worker_killed_mid_delivery_does_not_reorder(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+    tmp_path: Path,
+) -> None:
+    """A worker process, SIGKILLed while its request for an ordered endpoint's head is at the
+    receiver, leaves that head leased; once the lease ends another worker sends the head again
+    and only then the events after it: every request is for the event after the last one that
+    succeeded, or a retry of it, and each event's webhook-id is its own across retries."""
+    count = 40
+    flaky = Flaky(530, 0.2)
+    hung = asyncio.Event()
+
+    def hang_at_ten(request: Received) -> Reply:
+        if sequence(request) == 10 and not hung.is_set():
+            hung.set()
+            flaky.log.append((10, False))  # cut off with its worker: to be sent again
+            return Reply(mode="hang")
+        return flaky(request)
+
+    timeout = 30  # far longer than the test takes: the lease, not a timeout, frees the head
+    schedule = ",".join(["0"] + ["0.01"] * 15)
+    async with running_receiver() as ordered_rx:
+        ordered_rx.respond = hang_at_ten
+        merchant = await make_merchant()
+        ordered = await make_endpoint(
+            hook_client, merchant, ordered_rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        dying = spawn_worker(
+            hook_settings,
+            tmp_path,
+            "dying",
+            AITOPUP_WEBHOOK_TIMEOUT_SECONDS=str(timeout),
+            AITOPUP_WEBHOOK_RETRY_SCHEDULE=schedule,
+        )
+        try:
+            await emit_test_events(db, merchant.merchant_id, count)
+            await asyncio.wait_for(hung.wait(), 60)
+            dying.send_signal(signal.SIGKILL)
+            assert await asyncio.to_thread(dying.wait, 10) == -signal.SIGKILL
+        finally:
+            if dying.poll() is None:
+                dying.kill()
+                await asyncio.to_thread(dying.wait, 10)
+        assert await statuses(db, ordered["id"]) == {"succeeded": 10, "pending": count - 10}
+        before = len(flaky.log)
+
+        clock = Stepped()
+        await start_worker(
+            webhook_timeout_seconds=timeout,
+            webhook_retry_schedule=schedule,
+            seams={"clock": clock},
+        )
+        # The killed worker's lease on the head ends: nothing of the endpoint went before it.
+        clock.advance(timeout + LEASE_MARGIN)
+
+        async def all_sent() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": count}
+
+        await wait_until(all_sent, within=60)
+        flaky.assert_in_order(count)
+        assert flaky.log[before][0] == 10  # the head, sent again first
+        ids: dict[int, str] = {}
+        for request in ordered_rx.received:
+            assert ids.setdefault(sequence(request), request.webhook_id) == request.webhook_id
+        assert len(set(ids.values())) == count
