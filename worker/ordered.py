@@ -15,21 +15,40 @@ the read in its lease's transaction found nothing older pending, and every older
 pending until the record that finishes it commits. A put-off is a time, never NULL: a wake-up
 lost (a record that failed after its write) only delays the next
 one to the later of its head's own due time and ``RECHECK``, never strands it.
+
+Batches (``webhook_endpoints.batch_size`` above 1): the lease that takes a head also takes, in
+its own trip, the pending deliveries after it, up to the batch's size (``batch``), and stamps
+each with the head (``batch_head``); the head and they go in one request and are recorded
+together, in one write. A batch is formed once: when the head is leased again (a retry, or a
+lease that lapsed) the batch is the deliveries stamped with it, so a retry sends the same
+events under the same ``webhook-id``. Taking a follower bumps its stamp, so a lease of another
+worker that holds it (to put it off, as it is no head) writes nothing; and every follower is
+behind the head, so nothing else sends it meanwhile.
 """
 
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, String, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Update,
+    and_,
+    exists,
+    literal_column,
+    select,
+    update,
+)
 
 from gateway.store.compose import param
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.store.queue import Tried
+from gateway.store.queue import Tried, materialized
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
-__all__ = ["LONGEST", "RECHECK", "finishes", "in_order", "put_off", "wake"]
+__all__ = ["LONGEST", "RECHECK", "batch", "finishes", "in_order", "put_off", "wake"]
 
 # The least and the most a delivery waits before it looks again for its head: a head leased or
 # retrying is waited for until it is due again; one that will not be due for hours is looked at
@@ -40,12 +59,19 @@ LONGEST = timedelta(minutes=10)
 _D = table_of(WebhookDelivery)
 
 
+def _waiting(d: Any) -> ColumnElement[bool]:
+    """Of ``d``'s rows, those the partial index of heads holds (``models.ORDERED_HEAD``), its
+    values written in the statement: bound, they would not prove its predicate, and a prepared
+    statement's generic plan could not use it."""
+    return and_(d.c.status == literal_column("'pending'"), d.c.trigger == literal_column("'auto'"))
+
+
 def _head_of(endpoint: Any) -> Any:
     # Aliased: a subquery of the table an UPDATE writes must not be correlated with its row.
     d = _D.alias("older")
     return (
         select(d.c.id)
-        .where(d.c.endpoint_id == endpoint, d.c.status == "pending", d.c.trigger == "auto")
+        .where(d.c.endpoint_id == endpoint, _waiting(d))
         .order_by(d.c.created_at, d.c.id)
         .limit(1)
         .scalar_subquery()
@@ -129,3 +155,70 @@ async def wake(tx: Raw, endpoint_id: str, head: str, generation: int, now: datet
     await tx.fetch(
         _WAKE, {"endpoint_id": endpoint_id, "head": head, "generation": generation, "now": now}
     )
+
+
+def _followers(formed: bool) -> Update:
+    """Leases the pending deliveries after ``head`` of its endpoint, at most ``most``: the next
+    ones in order when the batch is new (``formed`` false), else those stamped with it."""
+    d = _D.alias("member")
+    members = select(d.c.id).where(
+        d.c.endpoint_id == param("endpoint_id", String()),
+        _waiting(d),
+        d.c.id != param("head", String()),
+    )
+    if formed:
+        members = members.where(d.c.batch_head == param("head", String()))
+    chosen = materialized(
+        members.order_by(d.c.created_at, d.c.id).limit(param("most", Integer())), "members"
+    )
+    return (
+        update(_D)
+        .where(_D.c.id.in_(select(chosen.c.id)), _D.c.status == "pending")
+        .values(
+            generation=_D.c.generation + 1,
+            batch_head=param("head", String()),
+            next_attempt_at=param("until", UTCDateTime()),
+            updated_at=param("now", UTCDateTime()),
+        )
+        .returning(*_D.c)
+    )
+
+
+_NEW_BATCH = Statement.of(_followers(formed=False))
+_SAME_BATCH = Statement.of(_followers(formed=True))
+
+# The head of a batch formed now, stamped as its own: only while this lease holds it.
+_FORMED = Statement.of(
+    update(_D)
+    .where(
+        _D.c.id == param("id", String()),
+        _D.c.generation == param("generation", Integer()),
+        _D.c.status == "pending",
+    )
+    .values(batch_head=param("id", String()))
+)
+
+
+async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> list[SimpleNamespace]:
+    """The deliveries that go with the leased ``head`` of an endpoint taking ``size`` events a
+    request, oldest first, leased until the head's lease ends (in the lease's trip)."""
+    formed = head.batch_head == head.id
+    found = await tx.fetch(
+        _SAME_BATCH if formed else _NEW_BATCH,
+        {
+            "endpoint_id": head.endpoint_id,
+            "head": head.id,
+            "most": size - 1,
+            "until": head.next_attempt_at,
+            "now": now,
+        },
+    )
+    if not formed:
+        await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
+    rows: list[SimpleNamespace] = []
+    for row in found:
+        for name in ("created_at", "next_attempt_at", "last_attempt_at", "updated_at"):
+            row[name] = tx.timestamp(row[name])
+        rows.append(SimpleNamespace(**row))
+    rows.sort(key=lambda row: (row.created_at, row.id))
+    return rows
