@@ -452,7 +452,7 @@ class Deliveries:
                 continue
             claim = _claim(tx, row, target)
             if row.id in batched:
-                claim = replace(claim, batch_size=target["batch_size"], batch=batched[row.id])
+                claim = replace(claim, batch=batched[row.id])
             rate, held = target["throttle_per_second"], row.throttle_slot_us
             if rate is None:
                 claims.append(claim)
@@ -505,6 +505,8 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
         custom_headers=target["custom_headers"],
         retry_schedule=target["retry_schedule"],
         ordered=target["ordered"],
+        # A batching endpoint's receiver reads arrays: a replay or a test is an array of one.
+        batch_size=target["batch_size"] if target["ordered"] else 1,
     )
 
 

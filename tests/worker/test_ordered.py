@@ -27,6 +27,7 @@ from tests.fixtures.webhooks import (
     Reply,
     emit_test_events,
     make_endpoint,
+    only_delivery,
     running_receiver,
 )
 from tests.fixtures.workers import StartWorker, spawn_worker
@@ -447,3 +448,24 @@ async def test_a_batch_given_up_gives_up_each_of_its_events_and_the_next_batch_g
             return await statuses(db, made["id"]) == {"succeeded": 2, "failed": 3}
 
         await wait_until(recorded)
+
+
+async def test_a_test_event_to_a_batching_endpoint_is_an_array_of_one(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    receiver: Receiver,
+) -> None:
+    """A receiver of batches reads one shape, whatever sent it: a test (or a replay), outside
+    the order, is a batch of its one event."""
+    await start_worker()
+    merchant = await make_merchant()
+    made = await make_endpoint(hook_client, merchant, receiver.url, ordered=True, batch_size=5)
+    sent = await hook_client.post(
+        f"/webhooks/endpoints/{made['id']}/test", headers=merchant.headers
+    )
+    assert sent.status_code < 300, sent.text
+    request = await only_delivery(receiver)
+    [event] = Webhook(made["secret"]).verify(request.body, request.headers)
+    assert event["type"] == "webhook.test"
+    assert request.webhook_id == batch_id(event["id"], event["id"])
