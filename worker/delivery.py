@@ -342,6 +342,10 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
             disable_reason=disable_reason,
         )
     )
+    if ordered.finishes(claim.ordered, claim.trigger, tried):
+        # The record made the endpoint's next delivery due now (``ordered.wake``): its lane
+        # looks at once, rather than at the put-off or the idle poll it last read.
+        notify = [*notify, delivery_id]
     outcome = OUTCOMES[tried]
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a

@@ -8,13 +8,14 @@ takes a delivery of an ordered endpoint that is not its head, ``Deliveries.taken
 untried, in the lease's own transaction; when a record finishes a head (succeeded, or given up),
 the same transaction makes the next one due at once (``wake``).
 
-Why this is race-safe on both stores: the lease locks the rows it takes before the head is read
-(PostgreSQL's ``FOR UPDATE``; SQLite's one writer), so a head's record that wakes a row another
-lease holds waits for that lease's put-off and then brings it forward; a row is sent only when
-the read in its lease's transaction found nothing older pending, and every older one stays
-pending until the record that finishes it commits. A put-off is a time, never NULL: a wake-up
-lost (a record that failed after its write) only delays the next
-one to the later of its head's own due time and ``RECHECK``, never strands it.
+Why this is race-safe on both stores: a row is sent only when the read in its lease's trip
+found nothing older pending, and every older one stays pending until the record that finishes
+it commits. On PostgreSQL the lease's statements each commit alone (``Database.run``'s
+``each_statement``), so a head's record may wake a row between the read that found the row no
+head and its put-off: the put-off writes only while the row is still due when its lease ends
+(``leased_until``), so it never undoes that wake, and the woken row is due now for any lease.
+A put-off is a time, never NULL: a wake-up lost (a record that failed after its write) only
+delays the next one to the later of its head's own due time and ``RECHECK``, never strands it.
 
 Batches (``webhook_endpoints.batch_size`` above 1): the lease that takes a head also takes, in
 its own trip, the pending deliveries after it, up to the batch's size (``batch``), and stamps
@@ -84,13 +85,14 @@ _HEAD = Statement.of(
 )
 
 # A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
-# this lease holds it.
+# this lease holds it and no record has woken it since (a wake makes it due now).
 _PUT_OFF = Statement.of(
     update(_D)
     .where(
         _D.c.id == param("id", String()),
         _D.c.generation == param("generation", Integer()),
         _D.c.status == "pending",
+        _D.c.next_attempt_at == param("leased_until", UTCDateTime()),
     )
     .values(next_attempt_at=param("at", UTCDateTime()), updated_at=param("now", UTCDateTime()))
 )
@@ -131,7 +133,15 @@ async def put_off(
             if row.id == head_id:
                 ready.append(row)
             else:
-                held.append({"id": row.id, "generation": row.generation, "at": at, "now": now})
+                held.append(
+                    {
+                        "id": row.id,
+                        "generation": row.generation,
+                        "leased_until": row.next_attempt_at,
+                        "at": at,
+                        "now": now,
+                    }
+                )
     if held:
         await tx.executemany(_PUT_OFF, held)
     return ready

@@ -469,3 +469,35 @@ async def test_a_test_event_to_a_batching_endpoint_is_an_array_of_one(
     [event] = Webhook(made["secret"]).verify(request.body, request.headers)
     assert event["type"] == "webhook.test"
     assert request.webhook_id == batch_id(event["id"], event["id"])
+
+
+async def test_the_next_goes_as_soon_as_the_one_before_it_is_recorded(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """The record that finishes a head makes the next one due and wakes its lane: the next is
+    not left to the put-off time (the head's lease end, here 35 s on) or the idle poll (60 s)
+    that the lane last read."""
+    log: list[int] = []
+
+    def note(request: Received) -> Reply:
+        log.append(sequence(request))
+        return Reply()
+
+    await start_worker(webhook_timeout_seconds=30, worker_idle_poll_seconds=60)
+    merchant = await make_merchant()
+    async with running_receiver() as rx:
+        rx.respond = note
+        made = await make_endpoint(
+            hook_client, merchant, rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        await emit_test_events(db, merchant.merchant_id, 20, redis_url=hook_settings.redis_url)
+
+        async def all_sent() -> bool:
+            return await statuses(db, made["id"]) == {"succeeded": 20}
+
+        await wait_until(all_sent, within=20)
+        assert log == list(range(20))
