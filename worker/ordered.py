@@ -14,6 +14,9 @@ it commits. On PostgreSQL the lease's statements each commit alone (``Database.r
 ``each_statement``), so a head's record may wake a row between the read that found the row no
 head and its put-off: the put-off writes only while the row is still due when its lease ends
 (``leased_until``), so it never undoes that wake, and the woken row is due now for any lease.
+The wake itself is read in the record's transaction, before it commits: a lease between the two
+finds the head still pending and puts the next one off. So the one after a head in flight is
+put off for ``RECHECK`` at most, and a wake missed so costs that much, not the head's lease.
 A put-off is a time, never NULL: a wake-up lost (a record that failed after its write) only
 delays the next one to the later of its head's own due time and ``RECHECK``, never strands it.
 
@@ -49,13 +52,16 @@ from gateway.store.queue import Tried, materialized
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
-__all__ = ["LONGEST", "RECHECK", "batch", "finishes", "in_order", "put_off", "wake"]
+__all__ = ["IN_FLIGHT", "LONGEST", "RECHECK", "batch", "finishes", "in_order", "put_off", "wake"]
 
 # The least and the most a delivery waits before it looks again for its head: a head leased or
 # retrying is waited for until it is due again; one that will not be due for hours is looked at
 # again within ``LONGEST``, so a lost wake-up costs that much at worst.
 RECHECK = timedelta(seconds=1)
 LONGEST = timedelta(minutes=10)
+# A head due no later than this is in flight, or about to be (a lease is the webhook timeout
+# plus a margin, well within it): its record, and the wake it gives, may come any moment.
+IN_FLIGHT = timedelta(minutes=2)
 
 _D = table_of(WebhookDelivery)
 
@@ -79,9 +85,13 @@ def _head_of(endpoint: Any) -> Any:
     )
 
 
-# An ordered endpoint's head: its oldest pending delivery, and when it is due (or its lease ends).
+# An ordered endpoint's head, its oldest pending delivery, and the one after it; each with when
+# it is due (or its lease ends).
 _HEAD = Statement.of(
-    select(_D.c.id, _D.c.next_attempt_at).where(_D.c.id == _head_of(param("endpoint_id", String())))
+    select(_D.c.id, _D.c.next_attempt_at)
+    .where(_D.c.endpoint_id == param("endpoint_id", String()), _waiting(_D))
+    .order_by(_D.c.created_at, _D.c.id)
+    .limit(2)
 )
 
 # A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
@@ -125,20 +135,26 @@ async def put_off(
     ready: list[SimpleNamespace] = []
     held: list[dict[str, Any]] = []
     for endpoint_id, leased in rows.items():
-        head = await tx.fetchrow(_HEAD, {"endpoint_id": endpoint_id})
-        head_id = None if head is None else head["id"]
-        due = None if head is None else tx.timestamp(head["next_attempt_at"])
+        first = await tx.fetch(_HEAD, {"endpoint_id": endpoint_id})
+        head_id = first[0]["id"] if first else None
+        after_head = first[1]["id"] if len(first) > 1 else None
+        due = tx.timestamp(first[0]["next_attempt_at"]) if first else None
         at = min(max(due or now, now + RECHECK), now + LONGEST)
         for row in leased:
             if row.id == head_id:
                 ready.append(row)
             else:
+                # The one after the head looks again within ``RECHECK`` while its head is in
+                # flight: the wake its head's record gives it is read before that record
+                # commits, and a lease between the two finds the head still pending.
+                in_flight = due is not None and due <= now + IN_FLIGHT
+                soon = row.id == after_head and in_flight
                 held.append(
                     {
                         "id": row.id,
                         "generation": row.generation,
                         "leased_until": row.next_attempt_at,
-                        "at": at,
+                        "at": min(at, now + RECHECK) if soon else at,
                         "now": now,
                     }
                 )
