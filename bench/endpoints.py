@@ -14,9 +14,17 @@ __all__ = ["add_endpoint"]
 
 
 async def add_endpoint(
-    conn: AsyncConnection, sealer: Sealer, *, env: str, merchant_id: str, url: str, now: datetime
+    conn: AsyncConnection,
+    sealer: Sealer,
+    *,
+    env: str,
+    merchant_id: str,
+    url: str,
+    now: datetime,
+    ordered: bool = False,
 ) -> str:
-    """An enabled endpoint for every event type; its secret, as ``whsec_…``."""
+    """An enabled endpoint for every event type (``ordered``: its deliveries one at a time, in
+    order); its secret, as ``whsec_…``."""
     endpoint_id = new_id("we")
     secret = new_webhook_secret()
     await conn.execute(
@@ -28,6 +36,7 @@ async def add_endpoint(
             event_types="",
             enabled=True,
             secret_sealed=sealer.seal(secret, context=endpoint_id),
+            ordered=ordered,
             created_at=now,
             updated_at=now,
         )

@@ -32,7 +32,7 @@ from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
-from gateway.webhooks import throttle
+from gateway.webhooks import batches, throttle
 from gateway.webhooks.bodies import read_capped
 from gateway.webhooks.connections import HeadTooLarge
 from gateway.webhooks.headers import masked
@@ -269,16 +269,25 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         if previous and (claim.previous_signing_key_expires_at or now) > now:
             ed25519.append(deps.ed25519_key(claim.endpoint_id, previous))
     custom, secrets = deps.custom_headers(claim.endpoint_id, claim.custom_headers)
-    body = claim.payload.encode()
+    # webhook-id is the event id, or a batch's own: stable across retries and replays, so
+    # receivers dedupe.
+    if claim.batch_size > 1:
+        members = claim.members()
+        body = ("[" + ",".join(member.payload for member in members) + "]").encode()
+        message_id = batches.batch_id(members[0].event_id, members[-1].event_id)
+        about = {"X-AiTopUp-Event": "batch", "X-AiTopUp-Batch-Size": str(len(members))}
+    else:
+        body = claim.payload.encode()
+        message_id = claim.event_id
+        about = {"X-AiTopUp-Event": claim.type}
     headers = {
         **custom,
         "User-Agent": USER_AGENT,
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
-        "X-AiTopUp-Event": claim.type,
+        **about,
         "X-AiTopUp-Delivery": delivery_id,
-        # webhook-id is the event id: stable across retries and replays, so receivers dedupe.
-        **sign_headers(keys, claim.event_id, int(time.time()), body, ed25519=ed25519),
+        **sign_headers(keys, message_id, int(time.time()), body, ed25519=ed25519),
     }
     started = deps.clock.now()
     timer = time.perf_counter()
@@ -333,6 +342,10 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
             disable_reason=disable_reason,
         )
     )
+    if ordered.finishes(claim.ordered, claim.trigger, tried):
+        # The record made the endpoint's next delivery due now (``ordered.wake``): its lane
+        # looks at once, rather than at the put-off or the idle poll it last read.
+        notify = [*notify, delivery_id]
     outcome = OUTCOMES[tried]
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
@@ -376,6 +389,7 @@ _TARGETS = Statement.of(
         _EP.c.throttle_per_second,
         _EP.c.retry_schedule,
         _EP.c.ordered,
+        _EP.c.batch_size,
     )
     .select_from(_D.join(_E, _E.c.id == _D.c.event_id).join(_EP, _EP.c.id == _D.c.endpoint_id))
     .where(one_of(_D.c.id, "ids"))
@@ -411,6 +425,7 @@ class Deliveries:
         waiting: dict[str, list[tuple[SimpleNamespace, Claim]]] = {}
         now_us = throttle.micros(now)
         in_order: dict[str, list[SimpleNamespace]] = {}
+        batched: dict[str, tuple[Claim, ...]] = {}  # an ordered head's batch, by the head
         for row in rows:
             target = found[row.id]
             if (
@@ -427,6 +442,12 @@ class Deliveries:
             spent += [row.id for row in waits if row.throttle_slot_us is not None]
             put_off = {row.id for row in waits}
             rows = [row for row in rows if row.id not in put_off]
+            for row in rows:
+                size = found[row.id]["batch_size"]
+                if row.id in heads and size > 1:
+                    followers = await ordered.batch(tx, row, size, now)
+                    spent += [f.id for f in followers if f.throttle_slot_us is not None]
+                    batched[row.id] = await _batch(tx, followers)
         for row in rows:
             target = found[row.id]
             if not target["enabled"] or target["deleted_at"] is not None:
@@ -434,6 +455,8 @@ class Deliveries:
                 gone.append(row.id)
                 continue
             claim = _claim(tx, row, target)
+            if row.id in batched:
+                claim = replace(claim, batch=batched[row.id])
             rate, held = target["throttle_per_second"], row.throttle_slot_us
             if rate is None:
                 claims.append(claim)
@@ -486,7 +509,19 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
         custom_headers=target["custom_headers"],
         retry_schedule=target["retry_schedule"],
         ordered=target["ordered"],
+        # A batching endpoint's receiver reads arrays: a replay or a test is an array of one.
+        batch_size=target["batch_size"] if target["ordered"] else 1,
     )
+
+
+async def _batch(tx: Raw, followers: list[SimpleNamespace]) -> tuple[Claim, ...]:
+    """The claims of a head's batch (``ordered.batch``), oldest first: its endpoint the
+    head's, each its own event."""
+    if not followers:
+        return ()
+    ids = [row.id for row in followers]
+    found = {target["id"]: target for target in await tx.fetch(_TARGETS, {"ids": ids})}
+    return tuple(_claim(tx, row, found[row.id]) for row in followers)
 
 
 def _in_slot(claim: Claim, slot_us: int) -> Claim:

@@ -8,36 +8,69 @@ takes a delivery of an ordered endpoint that is not its head, ``Deliveries.taken
 untried, in the lease's own transaction; when a record finishes a head (succeeded, or given up),
 the same transaction makes the next one due at once (``wake``).
 
-Why this is race-safe on both stores: the lease locks the rows it takes before the head is read
-(PostgreSQL's ``FOR UPDATE``; SQLite's one writer), so a head's record that wakes a row another
-lease holds waits for that lease's put-off and then brings it forward; a row is sent only when
-the read in its lease's transaction found nothing older pending, and every older one stays
-pending until the record that finishes it commits. A put-off is a time, never NULL: a wake-up
-lost (a record that failed after its write) only delays the next
-one to the later of its head's own due time and ``RECHECK``, never strands it.
+Why this is race-safe on both stores: a row is sent only when the read in its lease's trip
+found nothing older pending, and every older one stays pending until the record that finishes
+it commits. On PostgreSQL the lease's statements each commit alone (``Database.run``'s
+``each_statement``), so a head's record may wake a row between the read that found the row no
+head and its put-off: the put-off writes only while the row is still due when its lease ends
+(``leased_until``), so it never undoes that wake, and the woken row is due now for any lease.
+The wake itself is read in the record's transaction, before it commits: a lease between the two
+finds the head still pending and puts the next one off. So the one after a head in flight is
+put off for ``RECHECK`` at most, and a wake missed so costs that much, not the head's lease.
+A put-off is a time, never NULL: a wake-up lost (a record that failed after its write) only
+delays the next one to the later of its head's own due time and ``RECHECK``, never strands it.
+
+Batches (``webhook_endpoints.batch_size`` above 1): the lease that takes a head also takes, in
+its own trip, the pending deliveries after it, up to the batch's size (``batch``), and stamps
+each with the head (``batch_head``); the head and they go in one request and are recorded
+together, in one write. A batch is formed once: when the head is leased again (a retry, or a
+lease that lapsed) the batch is the deliveries stamped with it, so a retry sends the same
+events under the same ``webhook-id``. Taking a follower bumps its stamp, so a lease of another
+worker that holds it (to put it off, as it is no head) writes nothing; and every follower is
+behind the head, so nothing else sends it meanwhile.
 """
 
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, String, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Update,
+    and_,
+    exists,
+    literal_column,
+    select,
+    update,
+)
 
 from gateway.store.compose import param
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.store.queue import Tried
+from gateway.store.queue import Tried, materialized
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
-__all__ = ["LONGEST", "RECHECK", "finishes", "in_order", "put_off", "wake"]
+__all__ = ["IN_FLIGHT", "LONGEST", "RECHECK", "batch", "finishes", "in_order", "put_off", "wake"]
 
 # The least and the most a delivery waits before it looks again for its head: a head leased or
 # retrying is waited for until it is due again; one that will not be due for hours is looked at
 # again within ``LONGEST``, so a lost wake-up costs that much at worst.
 RECHECK = timedelta(seconds=1)
 LONGEST = timedelta(minutes=10)
+# A head due no later than this is in flight, or about to be (a lease is the webhook timeout
+# plus a margin, well within it): its record, and the wake it gives, may come any moment.
+IN_FLIGHT = timedelta(minutes=2)
 
 _D = table_of(WebhookDelivery)
+
+
+def _waiting(d: Any) -> ColumnElement[bool]:
+    """Of ``d``'s rows, those the partial index of heads holds (``models.ORDERED_HEAD``), its
+    values written in the statement: bound, they would not prove its predicate, and a prepared
+    statement's generic plan could not use it."""
+    return and_(d.c.status == literal_column("'pending'"), d.c.trigger == literal_column("'auto'"))
 
 
 def _head_of(endpoint: Any) -> Any:
@@ -45,26 +78,31 @@ def _head_of(endpoint: Any) -> Any:
     d = _D.alias("older")
     return (
         select(d.c.id)
-        .where(d.c.endpoint_id == endpoint, d.c.status == "pending", d.c.trigger == "auto")
+        .where(d.c.endpoint_id == endpoint, _waiting(d))
         .order_by(d.c.created_at, d.c.id)
         .limit(1)
         .scalar_subquery()
     )
 
 
-# An ordered endpoint's head: its oldest pending delivery, and when it is due (or its lease ends).
+# An ordered endpoint's head, its oldest pending delivery, and the one after it; each with when
+# it is due (or its lease ends).
 _HEAD = Statement.of(
-    select(_D.c.id, _D.c.next_attempt_at).where(_D.c.id == _head_of(param("endpoint_id", String())))
+    select(_D.c.id, _D.c.next_attempt_at)
+    .where(_D.c.endpoint_id == param("endpoint_id", String()), _waiting(_D))
+    .order_by(_D.c.created_at, _D.c.id)
+    .limit(2)
 )
 
 # A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
-# this lease holds it.
+# this lease holds it and no record has woken it since (a wake makes it due now).
 _PUT_OFF = Statement.of(
     update(_D)
     .where(
         _D.c.id == param("id", String()),
         _D.c.generation == param("generation", Integer()),
         _D.c.status == "pending",
+        _D.c.next_attempt_at == param("leased_until", UTCDateTime()),
     )
     .values(next_attempt_at=param("at", UTCDateTime()), updated_at=param("now", UTCDateTime()))
 )
@@ -97,15 +135,29 @@ async def put_off(
     ready: list[SimpleNamespace] = []
     held: list[dict[str, Any]] = []
     for endpoint_id, leased in rows.items():
-        head = await tx.fetchrow(_HEAD, {"endpoint_id": endpoint_id})
-        head_id = None if head is None else head["id"]
-        due = None if head is None else tx.timestamp(head["next_attempt_at"])
+        first = await tx.fetch(_HEAD, {"endpoint_id": endpoint_id})
+        head_id = first[0]["id"] if first else None
+        after_head = first[1]["id"] if len(first) > 1 else None
+        due = tx.timestamp(first[0]["next_attempt_at"]) if first else None
         at = min(max(due or now, now + RECHECK), now + LONGEST)
         for row in leased:
             if row.id == head_id:
                 ready.append(row)
             else:
-                held.append({"id": row.id, "generation": row.generation, "at": at, "now": now})
+                # The one after the head looks again within ``RECHECK`` while its head is in
+                # flight: the wake its head's record gives it is read before that record
+                # commits, and a lease between the two finds the head still pending.
+                in_flight = due is not None and due <= now + IN_FLIGHT
+                soon = row.id == after_head and in_flight
+                held.append(
+                    {
+                        "id": row.id,
+                        "generation": row.generation,
+                        "leased_until": row.next_attempt_at,
+                        "at": min(at, now + RECHECK) if soon else at,
+                        "now": now,
+                    }
+                )
     if held:
         await tx.executemany(_PUT_OFF, held)
     return ready
@@ -129,3 +181,70 @@ async def wake(tx: Raw, endpoint_id: str, head: str, generation: int, now: datet
     await tx.fetch(
         _WAKE, {"endpoint_id": endpoint_id, "head": head, "generation": generation, "now": now}
     )
+
+
+def _followers(formed: bool) -> Update:
+    """Leases the pending deliveries after ``head`` of its endpoint, at most ``most``: the next
+    ones in order when the batch is new (``formed`` false), else those stamped with it."""
+    d = _D.alias("member")
+    members = select(d.c.id).where(
+        d.c.endpoint_id == param("endpoint_id", String()),
+        _waiting(d),
+        d.c.id != param("head", String()),
+    )
+    if formed:
+        members = members.where(d.c.batch_head == param("head", String()))
+    chosen = materialized(
+        members.order_by(d.c.created_at, d.c.id).limit(param("most", Integer())), "members"
+    )
+    return (
+        update(_D)
+        .where(_D.c.id.in_(select(chosen.c.id)), _D.c.status == "pending")
+        .values(
+            generation=_D.c.generation + 1,
+            batch_head=param("head", String()),
+            next_attempt_at=param("until", UTCDateTime()),
+            updated_at=param("now", UTCDateTime()),
+        )
+        .returning(*_D.c)
+    )
+
+
+_NEW_BATCH = Statement.of(_followers(formed=False))
+_SAME_BATCH = Statement.of(_followers(formed=True))
+
+# The head of a batch formed now, stamped as its own: only while this lease holds it.
+_FORMED = Statement.of(
+    update(_D)
+    .where(
+        _D.c.id == param("id", String()),
+        _D.c.generation == param("generation", Integer()),
+        _D.c.status == "pending",
+    )
+    .values(batch_head=param("id", String()))
+)
+
+
+async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> list[SimpleNamespace]:
+    """The deliveries that go with the leased ``head`` of an endpoint taking ``size`` events a
+    request, oldest first, leased until the head's lease ends (in the lease's trip)."""
+    formed = head.batch_head == head.id
+    found = await tx.fetch(
+        _SAME_BATCH if formed else _NEW_BATCH,
+        {
+            "endpoint_id": head.endpoint_id,
+            "head": head.id,
+            "most": size - 1,
+            "until": head.next_attempt_at,
+            "now": now,
+        },
+    )
+    if not formed:
+        await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
+    rows: list[SimpleNamespace] = []
+    for row in found:
+        for name in ("created_at", "next_attempt_at", "last_attempt_at", "updated_at"):
+            row[name] = tx.timestamp(row[name])
+        rows.append(SimpleNamespace(**row))
+    rows.sort(key=lambda row: (row.created_at, row.id))
+    return rows

@@ -11,7 +11,7 @@ changes with them (``_each_statement``).
 import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +92,14 @@ class Claim:
     send_by: datetime | None = None
     retry_schedule: str = "standard"  # or "long" (``Settings.long_retry_delays``)
     ordered: bool = False  # its endpoint's deliveries go one at a time (``worker.ordered``)
+    # Its endpoint's events a request, and the deliveries that go with this one, its batch's
+    # head, in the same request (``worker.ordered.batch``): each a claim of its own.
+    batch_size: int = 1
+    batch: tuple["Claim", ...] = ()
+
+    def members(self) -> tuple["Claim", ...]:
+        """The claims its request carries, oldest first: itself, then its batch's."""
+        return (self, *self.batch)
 
 
 @dataclass(slots=True)
@@ -114,6 +122,13 @@ class Record:
     @property
     def succeeded(self) -> bool:
         return self.tried is Tried.DONE
+
+    def members(self) -> list["Record"]:
+        """A record for each delivery its request carried: a batch's each come to what its head
+        did. Only the head's disables the endpoint, once."""
+        return [self] + [
+            replace(self, claim=claim, disable_reason=None) for claim in self.claim.batch
+        ]
 
     @property
     def changes_endpoint(self) -> bool:
@@ -303,16 +318,19 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
     operational events and mails it makes."""
     if not records:
         return []
-    await RECORD.run_each(db, [_record_row(r) for r in records])
-    for r in records:
+    # A batch's records are written together: the one that finishes its head wakes the next
+    # head only once every delivery of the batch has left the endpoint's pending ones.
+    each = [(i, member) for i, r in enumerate(records) for member in r.members()]
+    await RECORD.run_each(db, [_record_row(r) for _, r in each])
+    for _, r in each:
         if ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
             c = r.claim
             generation = QUEUE.stamp_after(c.generation)
             await ordered.wake(db, c.endpoint_id, c.delivery_id, generation, r.finished)
-    notified: list[list[str]] = []
+    notified: list[list[str]] = [[] for _ in records]
     touched: set[tuple[str, bool]] = set()
-    for r in records:
-        notify: list[str] = []
+    for i, r in each:
+        notify = notified[i]
         if (r.claim.endpoint_id, r.succeeded) not in touched:
             touched.add((r.claim.endpoint_id, r.succeeded))
             notify += await _touch_endpoint(told, db, r)
@@ -364,7 +382,6 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
                 failed_attempts=r.failed_before,
                 per_hour=told.per_hour,
             )
-        notified.append(notify)
     return notified
 
 
@@ -416,7 +433,7 @@ def _each_statement(told: _Health, records: Sequence[Record]) -> bool:
     """Only rows to write: each statement is atomic by itself, and on PostgreSQL needs no BEGIN
     and COMMIT around it (two more trips, each waiting for the event loop). A change of an
     endpoint's health takes a transaction."""
-    return not any(told.needs_transaction(r) for r in records)
+    return not any(told.needs_transaction(m) for r in records for m in r.members())
 
 
 def records(db: Database, settings: Settings, sealer: Sealer) -> Records:

@@ -74,6 +74,7 @@ ENDPOINT_FIELDS = {
     "headers": "headers",
     "throttle_per_second": "throttle_per_second",
     "ordered": "ordered",
+    "batch_size": "batch_size",
 }
 ENDPOINT_LABELS = {
     "url": marked("URL"),
@@ -83,6 +84,7 @@ ENDPOINT_LABELS = {
     "headers": marked("Custom headers"),
     "throttle_per_second": marked("Throttle"),
     "ordered": marked("In order"),
+    "batch_size": marked("Batch size"),
 }
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
@@ -163,13 +165,20 @@ def _typed_endpoint(data: FormData) -> dict[str, Any]:
         ),
         # A checkbox left clear sends nothing: the form says it showed one.
         "ordered": ("ordered" in data) if "ordered_shown" in data else None,
+        # A form without the field changes no batch size; an empty one is one a request.
+        "batch_size": field(data, "batch_size", 20).strip() if "batch_size" in data else None,
     }
 
 
 def _shown_again(typed: dict[str, Any]) -> dict[str, Any]:
     """The form as typed, to show again with its refusal: a secret value typed is not."""
     rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
-    return {**typed, "headers": rows, "throttle_per_second": typed["throttle_per_second"] or ""}
+    return {
+        **typed,
+        "headers": rows,
+        "throttle_per_second": typed["throttle_per_second"] or "",
+        "batch_size": typed["batch_size"] or "",
+    }
 
 
 async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
@@ -230,6 +239,7 @@ async def _home(
             "headers": [],
             "throttle_per_second": "",
             "ordered": False,
+            "batch_size": "1",
             "errors": {},
         },
         "signing_schemes": SIGNING_SCHEMES,
@@ -299,6 +309,9 @@ async def _checked(
         values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
     if typed["ordered"] is not None:
         values["ordered"] = typed["ordered"]
+    batch = typed["batch_size"]
+    if batch is not None:
+        values["batch_size"] = int(batch) if batch.isdigit() else batch or 1
     if typed["headers"] is not None:
         values["headers"] = [
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
@@ -320,6 +333,8 @@ async def _checked(
 def _refused_field(exc: ApiError) -> str:
     if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
         return "throttle_per_second"
+    if exc.code in (Code.WEBHOOK_BATCH_SIZE_INVALID, Code.WEBHOOK_BATCH_NEEDS_ORDER):
+        return "batch_size"
     return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
 
 
@@ -370,6 +385,7 @@ def _edit_values(found: EndpointData) -> dict[str, Any]:
         "signing": found.signing,
         "throttle_per_second": str(found.throttle_per_second or ""),
         "ordered": found.ordered,
+        "batch_size": str(found.batch_size),
         # A secret's value is never put back in a form: left empty, it keeps what is kept.
         "headers": [
             {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}

@@ -426,6 +426,9 @@ class WebhookEndpoint(Base):
     ordered: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    # An ordered endpoint's events a request, 1 to ``webhooks.batches.MAX_BATCH_SIZE``: above 1,
+    # each request carries a JSON array of up to this many, in order (``worker.ordered``).
+    batch_size: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 
 class WebhookPoller(Base):
@@ -459,6 +462,11 @@ class OperationalCount(Base):
     used: Mapped[int] = mapped_column(Integer)
 
 
+# The deliveries an ordered endpoint's head is one of (``worker.ordered``). A delivery leaves
+# them when it finishes, so the index stays as small as the work waiting.
+ORDERED_HEAD = "status = 'pending' AND trigger = 'auto'"
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -467,6 +475,17 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_merchant_env_id", "merchant_id", "env", "id"),
         # An endpoint's deliveries over a time range (``webhooks.stats``).
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        # An ordered endpoint's head, its oldest pending delivery of an automatic run
+        # (``worker.ordered``): the index holds only those, so the lookup reads none of the
+        # endpoint's finished deliveries before it.
+        Index(
+            "ix_webhook_deliveries_ordered_head",
+            "endpoint_id",
+            "created_at",
+            "id",
+            postgresql_where=text(ORDERED_HEAD),
+            sqlite_where=text(ORDERED_HEAD),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -492,6 +511,9 @@ class WebhookDelivery(Base):
     # The throttle slot (microseconds since the epoch) this delivery was put off to and holds:
     # the lease that takes it once due sends it in that slot instead of reserving another.
     throttle_slot_us: Mapped[int | None] = mapped_column(BigInteger)
+    # The head of the batch this delivery was first sent in (an ordered endpoint's with
+    # ``batch_size`` above 1): a batch retried is the same events, in the same request.
+    batch_head: Mapped[str | None] = mapped_column(String(80))
 
 
 class DeliveryAttempt(Base):

@@ -31,7 +31,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Table, Update, func, select, update
+from sqlalchemy import CTE, ColumnElement, Integer, Select, Table, Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .compose import param
@@ -39,7 +39,7 @@ from .engine import Database
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "Tried", "lease", "next_due", "next_try", "settle"]
+__all__ = ["Queue", "Tried", "lease", "materialized", "next_due", "next_try", "settle"]
 
 
 class Tried(enum.Enum):
@@ -136,20 +136,25 @@ class Queue:
         return tuple(c.name for c in self.table.c if isinstance(c.type, UTCDateTime))
 
 
+def materialized(query: Select[Any], name: str) -> CTE:
+    """``query`` as a CTE that runs once, for an UPDATE of the rows it picks: as a plain
+    subquery PostgreSQL may run it again for each row it updates, and with a ``LIMIT`` (each
+    run skipping what the last locked, or finding rows committed since) pick more than it
+    should."""
+    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
+
+
 def _leasing(queue: Queue) -> Update:
     c = queue.table.c
     now = param("now", UTCDateTime())
     due = queue.is_due(now)
-    # Materialized, so it runs once: as a plain subquery PostgreSQL may run it again for each
-    # row it updates, each time skipping what the last run locked, and lease past ``limit``.
-    oldest = (
+    oldest = materialized(
         select(c[queue.key])
         .where(*due)
         .order_by(c.next_attempt_at)
         .limit(param("limit", Integer()))
-        .with_for_update(skip_locked=True)  # PostgreSQL's; SQLite's writer is one at a time
-        .cte("oldest")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
+        .with_for_update(skip_locked=True),  # PostgreSQL's; SQLite's writer is one at a time
+        "oldest",
     )
     return (
         update(queue.table)

@@ -269,6 +269,8 @@ class Code(IntEnum):
     WEBHOOK_POLLER_LIMIT_REACHED = 5333
     WEBHOOK_POLLER_ITERATOR_INVALID = 5334
     WEBHOOK_POLLER_RATE_LIMITED = 5335
+    WEBHOOK_BATCH_SIZE_INVALID = 5336
+    WEBHOOK_BATCH_NEEDS_ORDER = 5337
     WEBHOOK_INBOX_STAGING_ONLY = 5340
     WEBHOOK_INBOX_NOT_FOUND = 5341
     WEBHOOK_INBOX_RATE_LIMITED = 5342
@@ -851,6 +853,14 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_POLLER_RATE_LIMITED: CodeInfo(
         429, "Too many poller reads from this client; retry after Retry-After"
+    ),
+    Code.WEBHOOK_BATCH_SIZE_INVALID: CodeInfo(
+        422,
+        "Webhook batch size invalid: batch_size is a whole number of events a request, 1 to "
+        "100 (data.min, data.max)",
+    ),
+    Code.WEBHOOK_BATCH_NEEDS_ORDER: CodeInfo(
+        422, "Only an ordered endpoint takes batches: set ordered true, or batch_size 1"
     ),
     Code.WEBHOOK_REPLAY_TOO_MANY: CodeInfo(
         422,

@@ -26,7 +26,7 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings
-from . import headers, health, throttle, urls
+from . import batches, headers, health, throttle, urls
 from .event_types import WebhookTest
 from .schemas import (
     EndpointCreate,
@@ -115,6 +115,7 @@ def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
         throttle_per_second=row.throttle_per_second,
         retry_schedule=row.retry_schedule,
         ordered=row.ordered,
+        batch_size=row.batch_size,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -156,6 +157,8 @@ async def create_endpoint(
     custom = headers.check_headers(body.headers or [], sealer, endpoint_id, None)
     keypair = _keypair(sealer, endpoint_id) if body.signing != "hmac" else {}
     rate = throttle.check_throttle(body.throttle_per_second)
+    batch_size = 1 if body.batch_size is None else batches.check_batch_size(body.batch_size)
+    batches.check_batch(body.ordered, batch_size)
     async with db.transaction() as conn:
         await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
         count = (
@@ -180,6 +183,7 @@ async def create_endpoint(
                     throttle_per_second=rate,
                     retry_schedule=body.retry_schedule,
                     ordered=body.ordered,
+                    batch_size=batch_size,
                     **keypair,
                     created_at=now,
                     updated_at=now,
@@ -252,6 +256,8 @@ async def update_endpoint(
         if body.ordered is None:
             raise ApiError(Code.VALIDATION_FAILED, "ordered must be true or false")
         changes["ordered"] = body.ordered
+    if "batch_size" in fields:
+        changes["batch_size"] = batches.check_batch_size(body.batch_size)
     if "enabled" in fields:
         if body.enabled is None:
             raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")
@@ -264,6 +270,11 @@ async def update_endpoint(
     now = utcnow()
     async with db.transaction() as conn:
         current = await endpoint_row(conn, caller, endpoint_id)
+        if "ordered" in changes or "batch_size" in changes:
+            batches.check_batch(
+                changes.get("ordered", current.ordered),
+                changes.get("batch_size", current.batch_size),
+            )
         if body.signing is not None:
             changes["signing"] = body.signing
             if body.signing != "hmac" and current.signing_key_sealed is None:

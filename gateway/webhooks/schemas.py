@@ -125,6 +125,11 @@ _ORDERED = (
     "waits until the one before it succeeded or was given up (delivery.skipped tells of that)."
 )
 
+_BATCH_SIZE = (
+    "An ordered endpoint's events a request, 1 to 100. Above 1, each request's body is a JSON "
+    "array of up to this many events, oldest first, with a webhook-id of its own."
+)
+
 
 class EndpointCreate(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
@@ -141,6 +146,7 @@ class EndpointCreate(_Strict):
     throttle_per_second: int | None = _THROTTLE
     retry_schedule: RetrySchedule = Field(default="standard", description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
+    batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -157,6 +163,7 @@ class EndpointUpdate(_Strict):
     throttle_per_second: int | None = _THROTTLE
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
     ordered: bool | None = Field(default=None, description=_ORDERED)
+    batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -324,6 +331,7 @@ class EndpointData(BaseModel):
     )
     retry_schedule: RetrySchedule = Field(description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
+    batch_size: int = Field(default=1, description=_BATCH_SIZE)
     created_at: str
     updated_at: str
 

@@ -2,15 +2,23 @@
 two workers leasing at once, a receiver failing at random and a worker stopped mid-attempt;
 the merchant's plain endpoints are not held back."""
 
+import asyncio
+import itertools
 import json
 import random
+import signal
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.values.settings import Settings
 from gateway.webhooks import event_types
+from gateway.webhooks.batches import batch_id
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
@@ -19,9 +27,11 @@ from tests.fixtures.webhooks import (
     Reply,
     emit_test_events,
     make_endpoint,
+    only_delivery,
     running_receiver,
 )
-from tests.fixtures.workers import StartWorker
+from tests.fixtures.workers import StartWorker, spawn_worker
+from worker.delivery import LEASE_MARGIN
 
 _D = table_of(WebhookDelivery)
 
@@ -232,3 +242,262 @@ async def test_a_worker_stopped_mid_attempt_does_not_reorder(
 
         await wait_until(all_sent, within=30)
         assert log == [0, 0, 1, 2, 3]
+
+
+async def test_a_worker_killed_mid_delivery_does_not_reorder(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+    tmp_path: Path,
+) -> None:
+    """A worker process, SIGKILLed while its request for an ordered endpoint's head is at the
+    receiver, leaves that head leased; once the lease ends another worker sends the head again
+    and only then the events after it: every request is for the event after the last one that
+    succeeded, or a retry of it, and each event's webhook-id is its own across retries."""
+    count = 40
+    flaky = Flaky(530, 0.2)
+    hung = asyncio.Event()
+
+    def hang_at_ten(request: Received) -> Reply:
+        if sequence(request) == 10 and not hung.is_set():
+            hung.set()
+            flaky.log.append((10, False))  # cut off with its worker: to be sent again
+            return Reply(mode="hang")
+        return flaky(request)
+
+    timeout = 30  # far longer than the test takes: the lease, not a timeout, frees the head
+    schedule = ",".join(["0"] + ["0.01"] * 15)
+    async with running_receiver() as ordered_rx:
+        ordered_rx.respond = hang_at_ten
+        merchant = await make_merchant()
+        ordered = await make_endpoint(
+            hook_client, merchant, ordered_rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        dying = spawn_worker(
+            hook_settings,
+            tmp_path,
+            "dying",
+            AITOPUP_WEBHOOK_TIMEOUT_SECONDS=str(timeout),
+            AITOPUP_WEBHOOK_RETRY_SCHEDULE=schedule,
+        )
+        try:
+            await emit_test_events(db, merchant.merchant_id, count)
+            await asyncio.wait_for(hung.wait(), 60)
+            dying.send_signal(signal.SIGKILL)
+            assert await asyncio.to_thread(dying.wait, 10) == -signal.SIGKILL
+        finally:
+            if dying.poll() is None:
+                dying.kill()
+                await asyncio.to_thread(dying.wait, 10)
+        assert await statuses(db, ordered["id"]) == {"succeeded": 10, "pending": count - 10}
+        before = len(flaky.log)
+
+        clock = Stepped()
+        await start_worker(
+            webhook_timeout_seconds=timeout,
+            webhook_retry_schedule=schedule,
+            seams={"clock": clock},
+        )
+        # The killed worker's lease on the head ends: nothing of the endpoint went before it.
+        clock.advance(timeout + LEASE_MARGIN)
+
+        async def all_sent() -> bool:
+            return await statuses(db, ordered["id"]) == {"succeeded": count}
+
+        await wait_until(all_sent, within=60)
+        flaky.assert_in_order(count)
+        assert flaky.log[before][0] == 10  # the head, sent again first
+        ids: dict[int, str] = {}
+        for request in ordered_rx.received:
+            assert ids.setdefault(sequence(request), request.webhook_id) == request.webhook_id
+        assert len(set(ids.values())) == count
+
+
+def numbers(body: bytes) -> list[int]:
+    """The events' numbers in a batch's body, in the order it holds them."""
+    return [int(e["data"]["message"].split()[-1].rstrip(".")) for e in json.loads(body)]
+
+
+async def test_a_batch_size_is_set_read_and_refused_out_of_bounds(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, receiver: Receiver
+) -> None:
+    merchant = await make_merchant()
+    plain = await make_endpoint(hook_client, merchant, receiver.url)
+    assert plain["batch_size"] == 1
+    made = await make_endpoint(hook_client, merchant, receiver.url, ordered=True, batch_size=10)
+    assert made["batch_size"] == 10
+    path = f"/webhooks/endpoints/{made['id']}"
+    changed = await hook_client.patch(path, json={"batch_size": 100}, headers=merchant.headers)
+    assert changed.json()["data"]["batch_size"] == 100, changed.text
+
+    for bad in (0, 101, -1, None):
+        refused = await hook_client.patch(path, json={"batch_size": bad}, headers=merchant.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == 5336, refused.text
+        assert refused.json()["data"] == {"min": 1, "max": 100}
+    # Batches keep an order: an endpoint without one takes no batch size above 1.
+    unordered = await hook_client.patch(path, json={"ordered": False}, headers=merchant.headers)
+    assert unordered.json()["code"] == 5337, unordered.text
+    both = await hook_client.patch(
+        path, json={"ordered": False, "batch_size": 1}, headers=merchant.headers
+    )
+    assert both.json()["data"]["batch_size"] == 1, both.text
+    refused = await hook_client.post(
+        "/webhooks/endpoints",
+        json={"url": receiver.url, "batch_size": 5},
+        headers=merchant.headers,
+    )
+    assert refused.json()["code"] == 5337, refused.text
+    refused = await hook_client.post(
+        "/webhooks/endpoints",
+        json={"url": receiver.url, "ordered": True, "batch_size": 500},
+        headers=merchant.headers,
+    )
+    assert refused.json()["code"] == 5336, refused.text
+    still = await hook_client.get(path, headers=merchant.headers)
+    assert still.json()["data"]["batch_size"] == 1
+
+
+async def test_a_burst_arrives_in_order_in_batches_each_once_a_failed_batch_sent_again_whole(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    count, size = 300, 7
+    chance = random.Random(5336)
+    log: list[tuple[str, list[int], bool]] = []  # webhook-id, events, answered 200
+
+    def flaky(request: Received) -> Reply:
+        ok = chance.random() >= 0.3
+        log.append((request.webhook_id, numbers(request.body), ok))
+        return Reply() if ok else Reply(status=500)
+
+    async with running_receiver() as rx:
+        rx.respond = flaky
+        merchant = await make_merchant()
+        made = await make_endpoint(
+            hook_client,
+            merchant,
+            rx.url,
+            ordered=True,
+            batch_size=size,
+            event_types=["webhook.test"],
+        )
+        # Two workers lease at once: the endpoint's rows race between them.
+        await start_worker(**PATIENT)
+        await start_worker(**PATIENT)
+        await emit_test_events(db, merchant.merchant_id, count)
+
+        async def all_sent() -> bool:
+            return await statuses(db, made["id"]) == {"succeeded": count}
+
+        await wait_until(all_sent, within=120)
+        delivered = [n for _, events, ok in log if ok for n in events]
+        assert delivered == list(range(count))  # in order, each once
+        assert all(1 <= len(events) <= size for _, events, _ in log)
+        assert max(len(events) for _, events, _ in log) == size  # a burst goes in batches
+        for (before, events, ok), (after, again, _) in itertools.pairwise(log):
+            if not ok:  # a failed batch is the next request: the same events, the same id
+                assert (after, again) == (before, events)
+        ids = {webhook_id for webhook_id, _, ok in log if ok}
+        assert len(ids) == len([ok for _, _, ok in log if ok])  # a batch's id is its own
+        for request in rx.received:
+            verified = Webhook(made["secret"]).verify(request.body, request.headers)
+            assert isinstance(verified, list)
+            event_ids = [str(e["id"]) for e in verified]
+            assert request.webhook_id == batch_id(event_ids[0], event_ids[-1])
+            assert request.headers["x-aitopup-batch-size"] == str(len(event_ids))
+
+
+async def test_a_batch_given_up_gives_up_each_of_its_events_and_the_next_batch_goes(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    log: list[list[int]] = []
+
+    def refuse_the_first(request: Received) -> Reply:
+        events = numbers(request.body)
+        log.append(events)
+        return Reply(status=500) if 0 in events else Reply()
+
+    await start_worker(webhook_retry_schedule="0,0")
+    merchant = await make_merchant()
+    async with running_receiver() as rx, running_receiver() as watcher:
+        rx.respond = refuse_the_first
+        made = await make_endpoint(
+            hook_client, merchant, rx.url, ordered=True, batch_size=3, event_types=["webhook.test"]
+        )
+        await make_endpoint(hook_client, merchant, watcher.url, event_types=["delivery.skipped"])
+        await emit_test_events(db, merchant.merchant_id, 5)
+
+        async def told() -> bool:
+            return len(log) == 3 and len(watcher.received) == 3
+
+        await wait_until(told, within=30)
+        assert log == [[0, 1, 2], [0, 1, 2], [3, 4]]
+        skipped = [json.loads(r.body)["data"]["event_id"] for r in watcher.received]
+        first = json.loads(rx.received[0].body)
+        assert sorted(skipped) == sorted(e["id"] for e in first)
+
+        async def recorded() -> bool:
+            return await statuses(db, made["id"]) == {"succeeded": 2, "failed": 3}
+
+        await wait_until(recorded)
+
+
+async def test_a_test_event_to_a_batching_endpoint_is_an_array_of_one(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    receiver: Receiver,
+) -> None:
+    """A receiver of batches reads one shape, whatever sent it: a test (or a replay), outside
+    the order, is a batch of its one event."""
+    await start_worker()
+    merchant = await make_merchant()
+    made = await make_endpoint(hook_client, merchant, receiver.url, ordered=True, batch_size=5)
+    sent = await hook_client.post(
+        f"/webhooks/endpoints/{made['id']}/test", headers=merchant.headers
+    )
+    assert sent.status_code < 300, sent.text
+    request = await only_delivery(receiver)
+    [event] = Webhook(made["secret"]).verify(request.body, request.headers)
+    assert event["type"] == "webhook.test"
+    assert request.webhook_id == batch_id(event["id"], event["id"])
+
+
+async def test_the_next_goes_as_soon_as_the_one_before_it_is_recorded(
+    hook_client: httpx.AsyncClient,
+    hook_settings: Settings,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """The record that finishes a head makes the next one due and wakes its lane: the next is
+    not left to the put-off time (the head's lease end, here 35 s on) or the idle poll (60 s)
+    that the lane last read."""
+    log: list[int] = []
+
+    def note(request: Received) -> Reply:
+        log.append(sequence(request))
+        return Reply()
+
+    await start_worker(webhook_timeout_seconds=30, worker_idle_poll_seconds=60)
+    merchant = await make_merchant()
+    async with running_receiver() as rx:
+        rx.respond = note
+        made = await make_endpoint(
+            hook_client, merchant, rx.url, ordered=True, event_types=["webhook.test"]
+        )
+        await emit_test_events(db, merchant.merchant_id, 20, redis_url=hook_settings.redis_url)
+
+        async def all_sent() -> bool:
+            return await statuses(db, made["id"]) == {"succeeded": 20}
+
+        await wait_until(all_sent, within=20)
+        assert log == list(range(20))

@@ -12,6 +12,7 @@ from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from worker import ordered
 from worker.delivery import DELIVERIES
 from worker.store import POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
 
@@ -163,3 +164,54 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
             assert "Index Scan using" in lines[i], plan
             assert "Index Cond: ((id)::text = " in lines[i + 1], plan
         assert "Join Filter" not in plan, plan
+
+
+async def test_an_ordered_endpoints_head_is_read_from_its_partial_index(
+    settings: Settings, db: Database
+) -> None:
+    """The head lookup reads the index of pending deliveries of automatic runs, which holds
+    none of the endpoint's finished ones: without it, it read every delivery the endpoint
+    finished before its head (docs/performance.md)."""
+    if db.is_sqlite:
+        sql, _, constants = ordered._HEAD.sqlite
+
+        async def explain_sqlite(conn: Raw) -> str:
+            explain = Statement(f"EXPLAIN QUERY PLAN {sql}", ("id", "up", "no", "step"))
+            bound = {**constants, "endpoint_id": "we_1"}
+            rows = await conn.fetch(explain, bound)
+            return " ".join(str(v) for row in rows for v in row.values())
+
+        plan = await db.run(explain_sqlite, read_only=True)
+        assert "ix_webhook_deliveries_ordered_head" in plan, plan
+        return
+    worker_db = open_database(
+        settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
+    )
+
+    async def explain(conn: Raw) -> list[str]:
+        fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
+        await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+        # Thousands finished before a few pending, over four endpoints, with statistics.
+        filler = Statement(
+            """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
+                event_type, status, attempts, trigger, run_start, generation,
+                next_attempt_at, created_at, updated_at)
+            SELECT 'dlv_' || lpad(n::text, 8, '0'), 'evt_' || n, 'we_' || (n % 4), 'm_1',
+                'staging', 'webhook.test',
+                CASE WHEN n < 19000 THEN 'succeeded' ELSE 'pending' END, 1, 'auto', 0, 1,
+                :now, CAST(:now AS timestamptz) - make_interval(secs => 20000 - n), :now
+            FROM generate_series(1, 20000) AS n"""
+        )
+        await conn.fetch(filler, {"now": utcnow()})
+        await conn.fetch(Statement("ANALYZE webhook_deliveries"), {})
+        return await _plans(conn, ordered._HEAD, {"endpoint_id": "we_1"})
+
+    try:
+        plans = await worker_db.run(explain, each_statement=True)
+    finally:
+        await worker_db.dispose()
+    for plan in plans:  # as planned for the endpoint, and as kept for any
+        assert "ix_webhook_deliveries" in plan or "Index" in plan, plan
+        # The index's predicate is the query's: no finished row is read and filtered out.
+        assert "Filter" not in plan, plan
+        assert "Sort" not in plan, plan

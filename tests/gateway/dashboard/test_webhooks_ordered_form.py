@@ -51,3 +51,48 @@ async def test_the_order_through_the_forms(sign_up: SignUp, receiver: Receiver) 
     cleared = await account.post(page, {"url": receiver.url, "ordered_shown": "1"}, page=page)
     assert cleared.status_code == 303
     assert await shown() == ("any order", False)
+
+
+_BATCH = re.compile(r'<dd id="batch_size">([^<]*)</dd>')
+
+
+async def test_the_batch_size_through_the_forms(sign_up: SignUp, receiver: Receiver) -> None:
+    account = await sign_up()
+    made = await account.shown_once(
+        "/webhooks/endpoints",
+        {"url": receiver.url, "ordered_shown": "1", "ordered": "true", "batch_size": "10"},
+        page=HOME,
+    )
+    assert made.status_code == 200, made.text
+    found = _ENDPOINT.search(made.text)
+    assert found is not None
+    page = f"{HOME}/endpoints/{found.group(1)}"
+
+    async def shown() -> str:
+        text = (await account.client.get(page)).text
+        value = _BATCH.search(text)
+        assert value is not None
+        assert 'id="batch_size" name="batch_size"' in text  # the edit form offers it
+        return value.group(1)
+
+    assert await shown() == "10"
+    ordered = {"url": receiver.url, "ordered_shown": "1", "ordered": "true"}
+    for typed in ("0", "101", "many"):
+        refused = await account.post(page, {**ordered, "batch_size": typed}, page=page)
+        assert refused.status_code == 422, typed
+        assert 'id="batch_size-error"' in refused.text
+        assert f'value="{typed}"' in refused.text
+    # Batches keep an order: clearing the box with batches on is refused beside the field.
+    unordered = await account.post(
+        page, {"url": receiver.url, "ordered_shown": "1", "batch_size": "10"}, page=page
+    )
+    assert unordered.status_code == 422
+    assert 'id="batch_size-error"' in unordered.text
+    assert await shown() == "10"
+    # A form without the field leaves the batch size alone.
+    kept = await account.post(page, {**ordered, "description": "x"}, page=page)
+    assert kept.status_code == 303
+    assert await shown() == "10"
+    changed = await account.post(page, {**ordered, "batch_size": "2"}, page=page)
+    assert changed.status_code == 303
+    assert await shown() == "2"
