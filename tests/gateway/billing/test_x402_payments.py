@@ -6,6 +6,7 @@ authorization pays once however often it is sent, on both stores."""
 
 import asyncio
 import base64
+import functools
 import json
 import time
 import uuid
@@ -295,7 +296,6 @@ async def test_a_settle_that_never_arrived_is_settled_in_its_window_or_failed_af
     """Nothing settled, no answer either time: the sweep settles it while the authorization
     is open (the payer's money, credited), and fails one whose window closed (nothing moved,
     nothing credited)."""
-    later = utcnow() + timedelta(seconds=x402_settings.reconcile_after_seconds + 1)
     outcomes = []
     for closed in (False, True):
         merchant = await make_merchant("staging", balance_cents=0)
@@ -305,7 +305,11 @@ async def test_a_settle_that_never_arrived_is_settled_in_its_window_or_failed_af
             headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
             lost = await http.post(f"{x402_url}/topup/send", json=_body(500), headers=headers)
             assert lost.status_code >= 500, lost.text
-        facilitator.now = (lambda: later.timestamp() + 3600) if closed else time.time
+        # Past the sweep's wait from this order's own making: on a busy machine an order is made
+        # seconds after the test began, and a sweep leaves an order younger than its wait alone.
+        later = utcnow() + timedelta(seconds=x402_settings.reconcile_after_seconds + 1)
+        closes = later.timestamp() + 3600
+        facilitator.now = functools.partial(float, closes) if closed else time.time
         # An order its facilitator does not answer for waits for the next sweep: a dropped
         # settle the request did not use up is the sweep's to meet, and the one after goes on.
         for _ in range(3):
