@@ -16,8 +16,9 @@ Fail open for API keys: with Redis down nothing is locked and failures are not c
 warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random
 base62 characters the gateway made, so an outage does not make guessing one practical, while
 failing closed would refuse every merchant. The admin token is the operator's, chosen by a
-person (at least 32 characters, not necessarily random), so its lockout fails closed
-(``locked(fail_open=False)``): with Redis down the admin API answers 503 before any check.
+person (at least 32 characters, not necessarily random), so its lockout fails closed as a
+password's does (``admit``): with Redis down or too slow to count, the admin API answers 503
+before any check.
 Passwords are another matter: people choose them, so a guess can be right. An attempt counted
 before a password's check (``attempt``) fails closed: Redis down, or slower than the limiter's
 deadline, raises ``LimiterUnavailable`` and the caller refuses the attempt (503) rather than
@@ -31,7 +32,15 @@ from collections.abc import Callable, Sequence
 
 from starlette.requests import HTTPConnection
 
-from .ratelimit import Decision, Limit, LimiterUnavailable, hit_all, peek_all, release_all
+from .ratelimit import (
+    CLOSED_DEADLINE_SECONDS,
+    Decision,
+    Limit,
+    LimiterUnavailable,
+    hit_all,
+    peek_all,
+    release_all,
+)
 
 __all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
 
@@ -115,6 +124,14 @@ class Lockout:
         except LimiterUnavailable:
             return None
 
+    async def admit(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+        """Fail closed, for a secret a person chose: the lockout in force (refuse, 429), else
+        the attempt counted before its check (``attempt``) and ``None``: check it, and give the
+        count back with ``succeeded`` when it passes. ``LimiterUnavailable`` when Redis cannot
+        say or count (refuse, 503): never a check that goes uncounted."""
+        locked = await self.locked(redis, limits, fail_open=False)
+        return locked if locked is not None else await self.attempt(redis, limits)
+
     async def attempt(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
         """Count an attempt before its costly check (a password hash) as if it failed: the
         lockout if a bucket had no room (then skip the check), else ``None``. A concurrent
@@ -130,8 +147,11 @@ class Lockout:
         now = self._clock()
         if now < self._down_until:
             raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
+        # Closed, a count only slow (a busy process, the caller's own burst) is waited for
+        # rather than refused; open, a request must not wait on it.
+        waits = {} if fail_open else {"deadline": CLOSED_DEADLINE_SECONDS}
         try:
-            decisions = await hit_all(redis, limits)
+            decisions = await hit_all(redis, limits, **waits)
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
             raise

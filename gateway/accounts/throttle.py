@@ -15,19 +15,17 @@ The forms that spend a one-time link (a password reset, an invitation's password
 counted the same way per client address (``link_limits``, ``AITOPUP_AUTH_FAILURES_PER_CLIENT``
 a window): a forged or spent link counts, a link that worked gives its count back.
 
-Unlike the API keys' lockout this fails closed (``admit``): passwords are chosen by people and
-can be guessed, so when Redis cannot count an attempt it is refused (503), never checked
-uncounted.
+Unlike the API keys' lockout this fails closed (``Lockout.admit``): passwords are chosen by
+people and can be guessed, so when Redis cannot count an attempt it is refused (503), never
+checked uncounted.
 """
 
 import hashlib
-from collections.abc import Sequence
 
-from ..lockout import Lockout
-from ..ratelimit import Decision, Limit
+from ..ratelimit import Limit
 from ..values.settings import Settings
 
-__all__ = ["FAILURES_PER_ACCOUNT", "admit", "limits", "link_limits"]
+__all__ = ["FAILURES_PER_ACCOUNT", "limits", "link_limits"]
 
 FAILURES_PER_ACCOUNT = 10
 
@@ -46,14 +44,3 @@ def link_limits(settings: Settings, client: str) -> list[Limit]:
     """The client's count of attempts at one-time links (reset, password-set)."""
     window = settings.auth_failure_window_seconds
     return [Limit(f"links:client:{client}", settings.auth_failures_per_client, window)]
-
-
-async def admit(lockout: Lockout, redis: object, limits: Sequence[Limit]) -> Decision | None:
-    """Count an attempt at a password or a link before its check: the lockout in force (refuse
-    it, 429), else ``None`` (check it; a check that passes gives the count back with
-    ``lockout.succeeded``). ``LimiterUnavailable`` when Redis cannot count it: refuse (503)."""
-    locked = await lockout.locked(redis, limits)
-    if locked is None:
-        # Counted before the hash: a burst past the limit is refused without hashing.
-        locked = await lockout.attempt(redis, limits)
-    return locked

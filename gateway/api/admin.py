@@ -108,8 +108,10 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
         )
     ]
     try:
-        # Closed: the token guards the operator and a person chose it (``lockout``).
-        locked = await svc.lockout.locked(svc.redis, limits, fail_open=False)
+        # Closed, and counted before the check as a password is: the token guards the operator
+        # and a person chose it, so a burst is checked no further than the limit's room, and an
+        # attempt Redis cannot count is refused unchecked (``Lockout.admit``).
+        locked = await svc.lockout.admit(svc.redis, limits)
     except LimiterUnavailable:
         raise ApiError(
             Code.SERVICE_UNAVAILABLE, "Rate limiter unavailable; retry shortly"
@@ -117,15 +119,15 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
     if locked is not None:
         raise _locked_out(locked)
     try:
-        return audit.authenticate(request, svc.settings, action)
+        call = audit.authenticate(request, svc.settings, action)
     except ApiError as refused:
         if refused.code not in audit.REFUSED_TOKEN:
+            await svc.lockout.succeeded(svc.redis, limits)  # no token was checked
             raise
-        over = await svc.lockout.failed(svc.redis, limits)
-        if over is not None:  # another request filled the bucket meanwhile
-            raise _locked_out(over) from None
         await audit.record_refused(svc.db, request, action, refused.code, client, utcnow())
         raise
+    await svc.lockout.succeeded(svc.redis, limits)
+    return call
 
 
 def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:

@@ -67,7 +67,7 @@ async def change_password(request: Request) -> Response:
     svc = services(request)
     limits = throttle.limits(svc.settings, viewer.email, client_address(request))
     try:
-        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+        locked = await svc.lockout.admit(svc.redis, limits)
     except LimiterUnavailable:
         return unavailable(request)
     if locked is not None:

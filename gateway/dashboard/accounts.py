@@ -109,7 +109,7 @@ async def sign_in(request: Request) -> Response:
         key = email.lower()
     limits = throttle.limits(svc.settings, key, client_address(request))
     try:
-        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+        locked = await svc.lockout.admit(svc.redis, limits)
     except LimiterUnavailable:
         return unavailable(request)
     if locked is not None:
@@ -174,7 +174,7 @@ async def link_tries(request: Request) -> tuple[list[Limit], Response | None]:
     svc = services(request)
     limits = throttle.link_limits(svc.settings, client_address(request))
     try:
-        locked = await throttle.admit(svc.lockout, svc.redis, limits)
+        locked = await svc.lockout.admit(svc.redis, limits)
     except LimiterUnavailable:
         return limits, unavailable(request)
     return limits, None if locked is None else too_many_links(request, locked)

@@ -329,8 +329,6 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "the outcome it reaches is run through ``perform`` (``doors._settled``)",
     "gateway.billing.orders.returns.landed_order": "the payer's landing page after checkout (HTML, "
     "no key): it reads the order it names and changes nothing",
-    "gateway.accounts.throttle.admit": "a password form's count in Redis before any hash: a "
-    "refusal is the form's own page, never an envelope",
     "gateway.recipients.revocations.holds": "whether a recipient's signed link still holds, "
     "asked by the recipient's page and its stream, which answer no envelope",
     "gateway.mail.caps.take": "the hourly caps on voucher mails, counted in Redis before the "
