@@ -497,7 +497,8 @@ async def _throttled(
     tx: Raw, waiting: dict[str, list[tuple[SimpleNamespace, Claim]]], now: datetime
 ) -> list[Claim]:
     """Of a throttled endpoint's leased deliveries, those whose reserved slot is now; the rest
-    put off to their slots, untried (``webhooks.throttle``). Reserving and putting off commit
+    put off to their slots, untried (``webhooks.throttle``), in the order they were written,
+    those held already included (``throttle.in_line``). Reserving and putting off commit
     together, so no slot is given to a delivery that is not told of it."""
     now_us = throttle.micros(now)
     ready: list[Claim] = []
@@ -510,8 +511,14 @@ async def _throttled(
                 ready += [claim for _, claim in pairs]
                 continue
             _, slots = reserved
-            for (row, claim), slot in zip(pairs, slots, strict=True):
-                if slot <= now_us:
+            claims = {row.id: claim for row, claim in pairs}
+            behind = await throttle.held_after(tx, endpoint_id, pairs[0][0].id, now)
+            for row, slot in throttle.in_line([row for row, _ in pairs], slots, behind):
+                claim = claims.get(row.id)
+                if claim is None:
+                    if slot != row.throttle_slot_us:
+                        held.append((row, slot))  # moved up one, behind an older row
+                elif slot <= now_us:
                     ready.append(_in_slot(claim, slot))
                 else:
                     held.append((row, slot))

@@ -173,7 +173,15 @@ _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
 
 # The deliveries as a queue (``store.queue``): leased by the runner, recorded here.
-QUEUE = Queue(_D, due="pending", done="succeeded", failed="failed", stamp_says_due=True)
+# A delivery the throttle holds to its slot is leased before older fresh ones.
+QUEUE = Queue(
+    _D,
+    due="pending",
+    done="succeeded",
+    failed="failed",
+    stamp_says_due=True,
+    first=_D.c.throttle_slot_us.is_not(None),
+)
 
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.

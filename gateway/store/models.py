@@ -459,6 +459,9 @@ class OperationalCount(Base):
     used: Mapped[int] = mapped_column(Integer)
 
 
+HELD_BY_THROTTLE = "throttle_slot_us IS NOT NULL"
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -467,6 +470,13 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_merchant_env_id", "merchant_id", "env", "id"),
         # An endpoint's deliveries over a time range (``webhooks.stats``).
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        # The deliveries a throttle holds to their slots, which the lease takes first.
+        Index(
+            "ix_webhook_deliveries_held",
+            "next_attempt_at",
+            postgresql_where=text(HELD_BY_THROTTLE),
+            sqlite_where=text(HELD_BY_THROTTLE),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)

@@ -31,7 +31,19 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Table, Update, func, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Table,
+    Update,
+    func,
+    literal_column,
+    not_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .compose import param
@@ -77,6 +89,7 @@ class Queue:
     stamp: str = "generation"
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
     stamp_says_due: bool = False
+    first: ColumnElement[bool] | None = None
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
@@ -139,21 +152,41 @@ class Queue:
 def _leasing(queue: Queue) -> Update:
     c = queue.table.c
     now = param("now", UTCDateTime())
+    limit = param("limit", Integer())
     due = queue.is_due(now)
-    # Materialized, so it runs once: as a plain subquery PostgreSQL may run it again for each
-    # row it updates, each time skipping what the last run locked, and lease past ``limit``.
-    oldest = (
-        select(c[queue.key])
-        .where(*due)
-        .order_by(c.next_attempt_at)
-        .limit(param("limit", Integer()))
-        .with_for_update(skip_locked=True)  # PostgreSQL's; SQLite's writer is one at a time
-        .cte("oldest")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
+
+    def oldest(name: str, *where: ColumnElement[bool]) -> CTE:
+        # Materialized, so it runs once: as a plain subquery PostgreSQL may run it again for
+        # each row it updates, each time skipping what the last run locked, and lease past
+        # ``limit``.
+        return (
+            select(c[queue.key], c.next_attempt_at)
+            .where(*due, *where)
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL's; SQLite's writer is one at a time
+            .cte(name)
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+
+    if queue.first is None:
+        chosen = select(oldest("oldest").c[queue.key])
+    else:
+        # The rows ``first`` picks, then the others, each read by an index of its own; the
+        # others' lock on rows past ``limit`` ends with the statement.
+        ahead, behind = oldest("ahead", queue.first), oldest("behind", not_(queue.first))
+        lined = union_all(
+            select(ahead.c[queue.key], literal_column("0").label("rank"), ahead.c.next_attempt_at),
+            select(
+                behind.c[queue.key], literal_column("1").label("rank"), behind.c.next_attempt_at
+            ),
+        ).subquery("lined")
+        chosen = (
+            select(lined.c[queue.key]).order_by(lined.c.rank, lined.c.next_attempt_at).limit(limit)
+        )
     return (
         update(queue.table)
-        .where(c[queue.key].in_(select(oldest.c[queue.key])), *due)
+        .where(c[queue.key].in_(chosen), *due)
         .values(
             {
                 queue.stamp: c[queue.stamp] + 1,
