@@ -116,6 +116,19 @@ class Record:
         return self.tried is Tried.DONE
 
     @property
+    def plain(self) -> bool:
+        """A delivery on its run's first try, to an unordered endpoint that is not failing:
+        succeeded, its two rows are all its record writes (no health to change, nothing to
+        tell, no next one to let go), and none of the checks below need be made."""
+        c = self.claim
+        return (
+            self.tried is Tried.DONE
+            and c.failing_since is None
+            and not c.ordered
+            and c.attempts == c.run_start
+        )
+
+    @property
     def changes_endpoint(self) -> bool:
         """Whether writing it changes its endpoint too: the failure clock starts or stops, or
         the endpoint is disabled."""
@@ -295,7 +308,7 @@ class _Health:
         )
 
     def needs_transaction(self, r: Record) -> bool:
-        return (
+        return not r.plain and (
             ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried)
             or r.changes_endpoint
             or r.exhausts
@@ -313,7 +326,7 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
         return []
     await RECORD.run_each(db, [_record_row(r) for r in records])
     for r in records:
-        if ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
+        if r.claim.ordered and ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
             c = r.claim
             generation = QUEUE.stamp_after(c.generation)
             await ordered.wake(db, c.endpoint_id, c.delivery_id, generation, r.finished)
@@ -321,6 +334,9 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
     touched: set[tuple[str, bool]] = set()
     for r in records:
         notify: list[str] = []
+        if r.plain:
+            notified.append(notify)
+            continue
         if (r.claim.endpoint_id, r.succeeded) not in touched:
             touched.add((r.claim.endpoint_id, r.succeeded))
             notify += await _touch_endpoint(told, db, r)

@@ -97,7 +97,12 @@ class Queue:
 
     def status(self, tried: Tried) -> str:
         """The status a row is left in by a try that came to ``tried``."""
-        return {Tried.DONE: self.done, Tried.AGAIN: self.due, Tried.FAILED: self.failed}[tried]
+        return self._statuses[tried]
+
+    @cached_property
+    def _statuses(self) -> dict[Tried, str]:
+        # Read by every record of a try: made once.
+        return {Tried.DONE: self.done, Tried.AGAIN: self.due, Tried.FAILED: self.failed}
 
     def holds(self, key: Any, stamp: Any) -> list[ColumnElement[bool]]:
         """Where a record of the try on row ``key`` leased at ``stamp`` writes (values, or a
