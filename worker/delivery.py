@@ -56,6 +56,8 @@ STORED_HEADERS = 50
 STORED_NAME = 128
 STORED_VALUE = 512
 RETRY_AFTER_CAP = 3600.0
+# The replies whose ``Retry-After`` is honoured: too many requests, unavailable.
+RETRY_AFTER_STATUSES = (429, 503)
 CONNECT_TIMEOUT = 5.0
 # How long a leased attempt may run past its timeout before another worker may take it.
 LEASE_MARGIN = 5.0
@@ -73,7 +75,8 @@ class Attempt:
     headers: dict[str, str] | None = None  # what the attempt row keeps (``_kept_headers``)
     body: str | None = None
     error: str | None = None
-    retry_after: str | None = None  # read from every header, not only those kept
+    # Read from every header, not only those kept; of a reply that asks for a wait alone.
+    retry_after: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -183,8 +186,11 @@ async def post(
         try:
             result.status = response.status_code
             result.headers = _kept_headers(response.headers)
-            result.retry_after = response.headers.get("retry-after")
-            location = response.headers.get("location", "")
+            # Each looked up only where it is used: a lookup scans every header of the reply.
+            if result.status in RETRY_AFTER_STATUSES:
+                result.retry_after = response.headers.get("retry-after")
+            elif 300 <= result.status < 400:
+                location = response.headers.get("location", "")
             raw = await read_capped(response, RESPONSE_CAP)
             result.body = raw.decode("utf-8", errors="replace")
         finally:
@@ -217,7 +223,7 @@ def _plan(
         disable_reason = "endpoint answered 410 Gone"
     elif not attempt.succeeded:
         asked = None
-        if attempt.status in (429, 503):
+        if attempt.status in RETRY_AFTER_STATUSES:
             asked = retry_after_seconds(attempt.retry_after, finished)
         next_at = next_try(run, number, finished, asked)
     if (
