@@ -135,16 +135,16 @@ _HOLD = Statement.of(
     )
 )
 
-# An endpoint's deliveries held to slots still to come, written after ``since``, oldest first;
-# each locked, so no other lease takes one while its slot moves (one that is being taken is
-# left out, and keeps its slot).
+# An endpoint's deliveries held to slots not yet missed, written after ``since``, oldest first;
+# each locked, so no other lease takes one while its slot moves (one that is being taken is left
+# out, and keeps its slot). One whose slot has come but that no lease has taken yet moves too:
+# it is younger, and goes after; one whose slot has passed gets a fresh one when it is leased.
 _HELD_AFTER = Statement.of(
     select(_D.c.id, _D.c.generation, _D.c.throttle_slot_us)
     .where(
         _D.c.endpoint_id == param("endpoint_id", String()),
         _D.c.status == "pending",
-        _D.c.throttle_slot_us.is_not(None),
-        _D.c.throttle_slot_us > param("now_us", BigInteger()),
+        _D.c.throttle_slot_us >= param("from_us", BigInteger()),
         _D.c.id > param("since", String()),
     )
     .order_by(_D.c.id)
@@ -172,10 +172,12 @@ async def reserve(
 
 
 async def held_after(tx: Raw, endpoint_id: str, since: str, now: datetime) -> list[SimpleNamespace]:
-    """The endpoint's deliveries held to slots still to come and written after ``since``, oldest
-    first (each with its ``id``, ``generation`` and ``throttle_slot_us``)."""
+    """The endpoint's deliveries held to slots that may still be sent in (within ``LATE_US``)
+    and written after ``since``, oldest first (each with its ``id``, ``generation`` and
+    ``throttle_slot_us``)."""
     found = await tx.fetch(
-        _HELD_AFTER, {"endpoint_id": endpoint_id, "since": since, "now_us": micros(now)}
+        _HELD_AFTER,
+        {"endpoint_id": endpoint_id, "since": since, "from_us": micros(now) - LATE_US},
     )
     return [SimpleNamespace(**row) for row in found]
 

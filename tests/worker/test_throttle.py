@@ -394,7 +394,7 @@ async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
         await make_endpoint(hook_client, a, slow.url, throttle_per_second=RATE)
         await make_endpoint(hook_client, b, crowd.url)
         # A small lane, so the crowd takes seconds to drain and the held rows fall due in it.
-        await start_worker(webhook_max_connections=4)
+        await start_worker(webhook_max_connections=2)
         held_ids = await emit_test_events(db, a.merchant_id, HELD)
         await emit_test_events(db, b.merchant_id, CROWD)
         redis = Redis.from_url(hook_settings.redis_url)
