@@ -65,10 +65,8 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     Measured where the requests arrive: the throttled endpoint receives at most 5 a second over
     the eight seconds from its first receipt, and no second of its sends (as the worker records
     their starts) holds more than 5; A's other endpoint and B's get all 1,000 at many times
-    that, done before the throttled one has had ten seconds' worth. (While the burst drains,
-    the throttled endpoint's slots may pass unsent: its rows fall due at their slots, behind
-    the burst's older ones, and go back for fresh slots, untried. So its first receipt may come
-    as the others finish, and its eight seconds are counted from it.)
+    that, done before the throttled one has had ten seconds' worth. (Its eight seconds are
+    counted from its first receipt.)
     Nothing is lost: 1,000 at 5/s is more than this test waits, so at the end each of the
     throttled endpoint's 1,000 deliveries was either received once and recorded as delivered on
     its one attempt, or is still due, untried; waiting for a slot is not an attempt."""
