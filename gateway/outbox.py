@@ -295,6 +295,8 @@ def kinds_of(ids: Iterable[str]) -> set[str]:
     """The kinds of work (the worker's lanes) that outbox rows ``ids`` are: a row's id says its
     kind by its prefix."""
     ids = list(ids)
+    if not ids:  # most tries' (a delivery that wrote no event of its own)
+        return set()
     return {
         kind for prefix, kind in _KIND_BY_PREFIX.items() if any(i.startswith(prefix) for i in ids)
     }

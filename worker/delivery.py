@@ -56,6 +56,8 @@ STORED_HEADERS = 50
 STORED_NAME = 128
 STORED_VALUE = 512
 RETRY_AFTER_CAP = 3600.0
+# The replies whose ``Retry-After`` is honoured: too many requests, unavailable.
+RETRY_AFTER_STATUSES = (429, 503)
 CONNECT_TIMEOUT = 5.0
 # How long a leased attempt may run past its timeout before another worker may take it.
 LEASE_MARGIN = 5.0
@@ -73,7 +75,8 @@ class Attempt:
     headers: dict[str, str] | None = None  # what the attempt row keeps (``_kept_headers``)
     body: str | None = None
     error: str | None = None
-    retry_after: str | None = None  # read from every header, not only those kept
+    # Read from every header, not only those kept; of a reply that asks for a wait alone.
+    retry_after: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -183,8 +186,11 @@ async def post(
         try:
             result.status = response.status_code
             result.headers = _kept_headers(response.headers)
-            result.retry_after = response.headers.get("retry-after")
-            location = response.headers.get("location", "")
+            # Each looked up only where it is used: a lookup scans every header of the reply.
+            if result.status in RETRY_AFTER_STATUSES:
+                result.retry_after = response.headers.get("retry-after")
+            elif 300 <= result.status < 400:
+                location = response.headers.get("location", "")
             raw = await read_capped(response, RESPONSE_CAP)
             result.body = raw.decode("utf-8", errors="replace")
         finally:
@@ -217,7 +223,7 @@ def _plan(
         disable_reason = "endpoint answered 410 Gone"
     elif not attempt.succeeded:
         asked = None
-        if attempt.status in (429, 503):
+        if attempt.status in RETRY_AFTER_STATUSES:
             asked = retry_after_seconds(attempt.retry_after, finished)
         next_at = next_try(run, number, finished, asked)
     if (
@@ -532,7 +538,8 @@ async def _throttled(
     tx: Raw, waiting: dict[str, list[tuple[SimpleNamespace, Claim]]], now: datetime
 ) -> list[Claim]:
     """Of a throttled endpoint's leased deliveries, those whose reserved slot is now; the rest
-    put off to their slots, untried (``webhooks.throttle``). Reserving and putting off commit
+    put off to their slots, untried (``webhooks.throttle``), in the order they were written,
+    those held already included (``throttle.in_line``). Reserving and putting off commit
     together, so no slot is given to a delivery that is not told of it."""
     now_us = throttle.micros(now)
     ready: list[Claim] = []
@@ -545,8 +552,14 @@ async def _throttled(
                 ready += [claim for _, claim in pairs]
                 continue
             _, slots = reserved
-            for (row, claim), slot in zip(pairs, slots, strict=True):
-                if slot <= now_us:
+            claims = {row.id: claim for row, claim in pairs}
+            behind = await throttle.held_after(tx, endpoint_id, pairs[0][0].id, now)
+            for row, slot in throttle.in_line([row for row, _ in pairs], slots, behind):
+                claim = claims.get(row.id)
+                if claim is None:
+                    if slot != row.throttle_slot_us:
+                        held.append((row, slot))  # moved up one, behind an older row
+                elif slot <= now_us:
                     ready.append(_in_slot(claim, slot))
                 else:
                     held.append((row, slot))

@@ -131,6 +131,19 @@ class Record:
         ]
 
     @property
+    def plain(self) -> bool:
+        """A delivery on its run's first try, to an unordered endpoint that is not failing:
+        succeeded, its two rows are all its record writes (no health to change, nothing to
+        tell, no next one to let go), and none of the checks below need be made."""
+        c = self.claim
+        return (
+            self.tried is Tried.DONE
+            and c.failing_since is None
+            and not c.ordered
+            and c.attempts == c.run_start
+        )
+
+    @property
     def changes_endpoint(self) -> bool:
         """Whether writing it changes its endpoint too: the failure clock starts or stops, or
         the endpoint is disabled."""
@@ -188,7 +201,15 @@ _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
 
 # The deliveries as a queue (``store.queue``): leased by the runner, recorded here.
-QUEUE = Queue(_D, due="pending", done="succeeded", failed="failed", stamp_says_due=True)
+# A delivery the throttle holds to its slot is leased before older fresh ones.
+QUEUE = Queue(
+    _D,
+    due="pending",
+    done="succeeded",
+    failed="failed",
+    stamp_says_due=True,
+    first=_D.c.throttle_slot_us.is_not(None),
+)
 
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.
@@ -302,7 +323,7 @@ class _Health:
         )
 
     def needs_transaction(self, r: Record) -> bool:
-        return (
+        return not r.plain and (
             ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried)
             or r.changes_endpoint
             or r.exhausts
@@ -323,13 +344,15 @@ async def _write_records(told: _Health, db: Raw, records: list[Record]) -> list[
     each = [(i, member) for i, r in enumerate(records) for member in r.members()]
     await RECORD.run_each(db, [_record_row(r) for _, r in each])
     for _, r in each:
-        if ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
+        if r.claim.ordered and ordered.finishes(r.claim.ordered, r.claim.trigger, r.tried):
             c = r.claim
             generation = QUEUE.stamp_after(c.generation)
             await ordered.wake(db, c.endpoint_id, c.delivery_id, generation, r.finished)
     notified: list[list[str]] = [[] for _ in records]
     touched: set[tuple[str, bool]] = set()
     for i, r in each:
+        if r.plain:
+            continue
         notify = notified[i]
         if (r.claim.endpoint_id, r.succeeded) not in touched:
             touched.add((r.claim.endpoint_id, r.succeeded))

@@ -465,6 +465,7 @@ class OperationalCount(Base):
 # The deliveries an ordered endpoint's head is one of (``worker.ordered``). A delivery leaves
 # them when it finishes, so the index stays as small as the work waiting.
 ORDERED_HEAD = "status = 'pending' AND trigger = 'auto'"
+HELD_BY_THROTTLE = "throttle_slot_us IS NOT NULL"
 
 
 class WebhookDelivery(Base):
@@ -485,6 +486,13 @@ class WebhookDelivery(Base):
             "id",
             postgresql_where=text(ORDERED_HEAD),
             sqlite_where=text(ORDERED_HEAD),
+        ),
+        # The deliveries a throttle holds to their slots, which the lease takes first.
+        Index(
+            "ix_webhook_deliveries_held",
+            "next_attempt_at",
+            postgresql_where=text(HELD_BY_THROTTLE),
+            sqlite_where=text(HELD_BY_THROTTLE),
         ),
     )
 

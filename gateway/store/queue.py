@@ -31,7 +31,20 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, Table, Update, func, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    Update,
+    func,
+    literal_column,
+    not_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .compose import param
@@ -77,6 +90,7 @@ class Queue:
     stamp: str = "generation"
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
     stamp_says_due: bool = False
+    first: ColumnElement[bool] | None = None
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
@@ -84,7 +98,12 @@ class Queue:
 
     def status(self, tried: Tried) -> str:
         """The status a row is left in by a try that came to ``tried``."""
-        return {Tried.DONE: self.done, Tried.AGAIN: self.due, Tried.FAILED: self.failed}[tried]
+        return self._statuses[tried]
+
+    @cached_property
+    def _statuses(self) -> dict[Tried, str]:
+        # Read by every record of a try: made once.
+        return {Tried.DONE: self.done, Tried.AGAIN: self.due, Tried.FAILED: self.failed}
 
     def holds(self, key: Any, stamp: Any) -> list[ColumnElement[bool]]:
         """Where a record of the try on row ``key`` leased at ``stamp`` writes (values, or a
@@ -147,18 +166,37 @@ def materialized(query: Select[Any], name: str) -> CTE:
 def _leasing(queue: Queue) -> Update:
     c = queue.table.c
     now = param("now", UTCDateTime())
+    limit = param("limit", Integer())
     due = queue.is_due(now)
-    oldest = materialized(
-        select(c[queue.key])
-        .where(*due)
-        .order_by(c.next_attempt_at)
-        .limit(param("limit", Integer()))
-        .with_for_update(skip_locked=True),  # PostgreSQL's; SQLite's writer is one at a time
-        "oldest",
-    )
+
+    def oldest(name: str, *where: ColumnElement[bool]) -> CTE:
+        return materialized(
+            select(c[queue.key], c.next_attempt_at)
+            .where(*due, *where)
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True),  # PostgreSQL's; SQLite's writer is one at a time
+            name,
+        )
+
+    if queue.first is None:
+        chosen = select(oldest("oldest").c[queue.key])
+    else:
+        # The rows ``first`` picks, then the others, each read by an index of its own; the
+        # others' lock on rows past ``limit`` ends with the statement.
+        ahead, behind = oldest("ahead", queue.first), oldest("behind", not_(queue.first))
+        lined = union_all(
+            select(ahead.c[queue.key], literal_column("0").label("rank"), ahead.c.next_attempt_at),
+            select(
+                behind.c[queue.key], literal_column("1").label("rank"), behind.c.next_attempt_at
+            ),
+        ).subquery("lined")
+        chosen = (
+            select(lined.c[queue.key]).order_by(lined.c.rank, lined.c.next_attempt_at).limit(limit)
+        )
     return (
         update(queue.table)
-        .where(c[queue.key].in_(select(oldest.c[queue.key])), *due)
+        .where(c[queue.key].in_(chosen), *due)
         .values(
             {
                 queue.stamp: c[queue.stamp] + 1,

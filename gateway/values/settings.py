@@ -429,6 +429,7 @@ def is_loopback(host: str) -> bool:
     return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
+@functools.lru_cache(maxsize=64)
 def _schedule(text: str) -> tuple[float, ...]:
     """Parsed once: every delivery attempt reads it."""
     return tuple(float(part) for part in text.split(",") if part.strip())

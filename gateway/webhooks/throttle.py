@@ -11,7 +11,11 @@ while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
 A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of
 its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
-(``missed``), rather than go out beside the next slot's and bunch them. It is judged where the
+(``missed``), rather than go out beside the next slot's and bunch them. The lease takes the
+deliveries held to their slots before any other due row (``Queue.first``), so a slot waits for
+no burst of other work; and a delivery given a fresh slot takes the first slot of those held
+behind it, each of them moving up one (``in_line``), so an endpoint's deliveries go out in the
+order they were written. It is judged where the
 request's first byte would be written (``transport.SEND_BY``), after the waits for a share and
 a connection, since a receiver counts what arrives: a try that begins in time on a connection
 that opens late would otherwise land next to the following slot's. The slots are spaced for
@@ -27,9 +31,10 @@ slots reserved after it.
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, update
+from sqlalchemy import BigInteger, Integer, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.compose import one_of, param
@@ -44,7 +49,9 @@ __all__ = [
     "MAX_PER_SECOND",
     "MIN_PER_SECOND",
     "check_throttle",
+    "held_after",
     "hold",
+    "in_line",
     "interval_us",
     "micros",
     "missed",
@@ -128,6 +135,22 @@ _HOLD = Statement.of(
     )
 )
 
+# An endpoint's deliveries held to slots not yet missed, written after ``since``, oldest first;
+# each locked, so no other lease takes one while its slot moves (one that is being taken is left
+# out, and keeps its slot). One whose slot has come but that no lease has taken yet moves too:
+# it is younger, and goes after; one whose slot has passed gets a fresh one when it is leased.
+_HELD_AFTER = Statement.of(
+    select(_D.c.id, _D.c.generation, _D.c.throttle_slot_us)
+    .where(
+        _D.c.endpoint_id == param("endpoint_id", String()),
+        _D.c.status == "pending",
+        _D.c.throttle_slot_us >= param("from_us", BigInteger()),
+        _D.c.id > param("since", String()),
+    )
+    .order_by(_D.c.id)
+    .with_for_update(skip_locked=True)
+)
+
 # Deliveries sent in the slots they held: the slot is spent, a later try reserves its own.
 _RELEASE = Statement.of(update(_D).where(one_of(_D.c.id, "ids")).values(throttle_slot_us=None))
 
@@ -148,6 +171,29 @@ async def reserve(
     return rate, [first + i * step for i in range(count)]
 
 
+async def held_after(tx: Raw, endpoint_id: str, since: str, now: datetime) -> list[SimpleNamespace]:
+    """The endpoint's deliveries held to slots that may still be sent in (within ``LATE_US``)
+    and written after ``since``, oldest first (each with its ``id``, ``generation`` and
+    ``throttle_slot_us``)."""
+    found = await tx.fetch(
+        _HELD_AFTER,
+        {"endpoint_id": endpoint_id, "since": since, "from_us": micros(now) - LATE_US},
+    )
+    return [SimpleNamespace(**row) for row in found]
+
+
+def in_line(
+    waiting: Sequence[SimpleNamespace], slots: Sequence[int], held: Sequence[SimpleNamespace]
+) -> list[tuple[SimpleNamespace, int]]:
+    """The slots of an endpoint's rows in the order they were written: ``waiting``, the rows
+    a lease found without a slot, given the fresh ``slots``; and ``held``, rows holding later
+    slots already. A row that missed its slot may be older than rows held behind it: it takes
+    the first of their slots and each moves up one, so none overtakes another. Each row and
+    its slot, oldest first."""
+    rows = sorted([*waiting, *held], key=lambda row: row.id)
+    return list(zip(rows, sorted([*slots, *(row.throttle_slot_us for row in held)]), strict=True))
+
+
 async def hold(tx: Raw, held: Sequence[tuple[Any, int]], now: datetime) -> None:
     """Each leased row of ``held`` (with its ``id`` and ``generation``) put off to its slot."""
     rows = [
@@ -165,9 +211,10 @@ async def release(tx: Raw, ids: Sequence[str]) -> None:
 
 async def missed(conn: AsyncConnection, delivery_id: str, generation: int, now: datetime) -> None:
     """A leased delivery that could not go out in its slot: due again now, untried, for a fresh
-    slot; only while its lease holds."""
+    slot; only while its lease holds. It keeps the slot it missed until then, so the lease takes
+    it before fresh rows, and it is given a fresh slot ahead of the rows held behind it."""
     await conn.execute(
         update(_D)
         .where(_D.c.id == delivery_id, _D.c.generation == generation, _D.c.status == "pending")
-        .values(next_attempt_at=now, throttle_slot_us=None, updated_at=now)
+        .values(next_attempt_at=now, updated_at=now)
     )

@@ -26,7 +26,14 @@ import httpx
 
 from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 from .shares import Shares
-from .urls import UrlRefused, check_port, is_own_inbox, resolve_checked, resolve_own
+from .urls import (
+    UrlRefused,
+    check_port,
+    is_own_inbox,
+    parse_webhook_url,
+    resolve_checked,
+    resolve_own,
+)
 
 __all__ = ["SEND_BY", "SHARE", "TooLate", "WebhookTransport"]
 
@@ -49,6 +56,18 @@ _PORTS = {"http": 80, "https": 443}
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 # Written by the transport itself: the body is always sent whole, with its length.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+
+
+def _origin_key(base: str | None) -> Key | None:
+    """The scheme, host and port of the gateway's public base URL, as a request's are compared
+    with it; ``None`` without one, or one that is no http(s) URL."""
+    if base is None:
+        return None
+    try:
+        parsed = parse_webhook_url(base)
+    except UrlRefused:
+        return None
+    return parsed.scheme, parsed.host.lower(), parsed.port
 
 
 def _head(request: httpx.Request, length: int) -> bytes:
@@ -121,6 +140,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._allow_loopback = allow_loopback
         self._own_inbox_base = own_inbox_base
+        self._own_origin = _origin_key(own_inbox_base)
         self._shares = shares
         self._resend = resend
         self._head_limits = head_limits or HeadLimits()
@@ -144,7 +164,13 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         except UrlRefused as exc:
             raise httpx.ConnectError(f"blocked: {exc}") from None
         key = (url.scheme, url.host, url.port or port)
-        own = self._own_inbox_base is not None and is_own_inbox(str(url), self._own_inbox_base)
+        # Only a URL of the gateway's own origin may be its inbox: the whole check (two URLs
+        # parsed) is made for those alone, not on every delivery.
+        own = (
+            self._own_origin is not None
+            and (url.scheme, url.host.rstrip(".").lower(), key[2]) == self._own_origin
+            and is_own_inbox(str(url), self._own_inbox_base)
+        )
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         try:
             body = request.content  # read already by a caller that built it from bytes

@@ -65,10 +65,8 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     Measured where the requests arrive: the throttled endpoint receives at most 5 a second over
     the eight seconds from its first receipt, and no second of its sends (as the worker records
     their starts) holds more than 5; A's other endpoint and B's get all 1,000 at many times
-    that, done before the throttled one has had ten seconds' worth. (While the burst drains,
-    the throttled endpoint's slots may pass unsent: its rows fall due at their slots, behind
-    the burst's older ones, and go back for fresh slots, untried. So its first receipt may come
-    as the others finish, and its eight seconds are counted from it.)
+    that, done before the throttled one has had ten seconds' worth. (Its eight seconds are
+    counted from its first receipt.)
     Nothing is lost: 1,000 at 5/s is more than this test waits, so at the end each of the
     throttled endpoint's 1,000 deliveries was either received once and recorded as delivered on
     its one attempt, or is still due, untried; waiting for a slot is not an attempt."""
@@ -368,3 +366,53 @@ async def test_a_slow_first_connection_brings_no_two_requests_closer_than_the_ra
         if receiver.port:
             await receiver.stop()
         listener.close()
+
+
+HELD = 8
+CROWD = 3000
+
+
+async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+    hook_settings: Settings,
+) -> None:
+    """A throttled endpoint's deliveries wait in their slots while another merchant's burst,
+    written after them, keeps the worker busy: each goes out in the slot it holds (the lease
+    takes due held rows before the burst's older fresh ones), so none goes back for a fresh slot,
+    and the receiver gets them in the order their events were written, a rate's worth a second
+    from the first, and no more than the rate in the first second."""
+    slow, crowd = Receiver(), Receiver()
+    for receiver in (slow, crowd):
+        await receiver.start()
+    try:
+        a, b = await make_merchant(), await make_merchant()
+        await make_endpoint(hook_client, a, slow.url, throttle_per_second=RATE)
+        await make_endpoint(hook_client, b, crowd.url)
+        # A small lane, so the crowd takes seconds to drain and the held rows fall due in it.
+        await start_worker(webhook_max_connections=2)
+        held_ids = await emit_test_events(db, a.merchant_id, HELD)
+        await emit_test_events(db, b.merchant_id, CROWD)
+        redis = Redis.from_url(hook_settings.redis_url)
+        await outbox.wake(redis, {outbox.WEBHOOK})
+        await redis.aclose()
+
+        async def all_held_received() -> bool:
+            return len(slow.received) >= HELD
+
+        await wait_until(all_held_received, within=30)
+        arrivals = [r.at for r in slow.received]
+        shown = [round(at - arrivals[0], 3) for at in arrivals]
+        order = [r.headers["x-aitopup-delivery"] for r in slow.received]
+        assert order == sorted(held_ids), shown  # in the order they were written
+        assert sum(1 for at in arrivals if at <= arrivals[0] + 1.0) <= RATE, shown
+        # The held rows went out in their slots while the crowd drained, not after it.
+        assert len(crowd.received) < CROWD, shown
+        async with db.read() as conn:
+            rows = (await conn.execute(select(_D).where(_D.c.id.in_(held_ids)))).all()
+        assert all(r.attempts == 1 for r in rows), [(r.id, r.attempts) for r in rows]
+    finally:
+        for receiver in (slow, crowd):
+            await receiver.stop()
