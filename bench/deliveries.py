@@ -22,12 +22,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import outbox
 from gateway.merchants import service as merchants
@@ -80,19 +81,24 @@ class _Receiver:
             raise RuntimeError(f"{reply.text} of {count} arrived within {within}s")
 
 
+async def _merchant(conn: AsyncConnection, db: Database, now: datetime) -> merchants.MerchantInfo:
+    """A merchant of the bench's own, its staging wallet empty."""
+    return await merchants.create_merchant(
+        conn,
+        db,
+        name=f"bench-{new_id('m')}",
+        low_balance_threshold_cents=0,
+        staging_initial_balance_cents=0,
+        now=now,
+    )
+
+
 async def _setup(
     db: Database, sealer: Sealer, url: str, *, ordered: bool = False
 ) -> tuple[str, bytes]:
     now = utcnow()
     async with db.transaction() as conn:
-        merchant = await merchants.create_merchant(
-            conn,
-            db,
-            name=f"bench-{new_id('m')}",
-            low_balance_threshold_cents=0,
-            staging_initial_balance_cents=0,
-            now=now,
-        )
+        merchant = await _merchant(conn, db, now)
         secret = await add_endpoint(
             conn, sealer, env="staging", merchant_id=merchant.id, url=url, now=now, ordered=ordered
         )
@@ -187,14 +193,7 @@ async def _poller(db: Database, env: dict[str, str], deliveries: float) -> list[
     read through a poller by its key, a page at a time, as a consumer would."""
     now = utcnow()
     async with db.transaction() as conn:
-        merchant = await merchants.create_merchant(
-            conn,
-            db,
-            name=f"bench-{new_id('m')}",
-            low_balance_threshold_cents=0,
-            staging_initial_balance_cents=0,
-            now=now,
-        )
+        merchant = await _merchant(conn, db, now)
         _, key = await merchants.create_key(conn, merchant.id, "staging", PEPPER.encode(), now)
     for first in range(0, POLLER_EVENTS, 1000):
         count = min(1000, POLLER_EVENTS - first)
