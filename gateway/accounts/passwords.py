@@ -50,6 +50,10 @@ __all__ = [
 MIN_LENGTH = 12
 # Past this, a password is only a way to make the server hash megabytes.
 MAX_LENGTH = 1024
+# Whole sentences, so each is one entry of the catalogues; a test holds their numbers to the
+# bounds above.
+_TOO_SHORT = marked("Use at least 12 characters.")
+_TOO_LONG = marked("Use at most 1024 characters.")
 
 # zxcvbn takes about 30 ms for 32 characters on one core, and more than linearly past it.
 PATTERN_SPAN = 32
@@ -114,7 +118,7 @@ def problem(password: str) -> str | None:
     """What is wrong with ``password`` as a new password, in a sentence for its form; ``None``
     when nothing is."""
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return _TOO_LONG
     shown = unicodedata.normalize("NFKC", password)
     if not any(ch.isprintable() and not ch.isspace() for ch in shown):
         return marked(
@@ -125,13 +129,13 @@ def problem(password: str) -> str | None:
             "That is one of the commonest passwords, the first a guesser tries: choose another."
         )
     if len(shown) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return _TOO_SHORT
     if len(set(shown.casefold())) == 1:
         return marked("One character repeated is among the first a guesser tries: choose another.")
     from zxcvbn import zxcvbn  # its matchers are built at import: see the module's docstring
 
     if zxcvbn(shown[:PATTERN_SPAN])["score"] <= _GUESSABLE:
-        return (
+        return marked(
             "That follows a pattern a guesser tries early (a sequence, a keyboard row, a "
             "repeat or a date): choose another."
         )

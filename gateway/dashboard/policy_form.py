@@ -84,7 +84,7 @@ def _cents(text: str, field: str, errors: dict[str, str]) -> int | None:
         return None
     found = _MONEY.fullmatch(text)
     if found is None:
-        errors[field] = "Enter an amount in dollars, such as 25 or 12.50."
+        errors[field] = marked("Enter an amount in dollars, such as 25 or 12.50.")
         return None
     return int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
 
@@ -98,7 +98,7 @@ def _whole(text: str, field: str, errors: dict[str, str]) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 9:
-        errors[field] = "Enter a whole number."
+        errors[field] = marked("Enter a whole number.")
         return None
     return int(text)
 
@@ -152,7 +152,7 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
         try:
             moment = datetime.fromisoformat(expires)
         except ValueError:
-            errors["expires_at"] = "Enter a date and time, such as 2027-01-31 18:00."
+            errors["expires_at"] = marked("Enter a date and time, such as 2027-01-31 18:00.")
         else:
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
             policy["expires_at"] = moment.isoformat()
@@ -164,7 +164,7 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
         policy["template"] = template
     name = _str(data, "name", 200).strip() or None
     if name is not None and len(name) > 100:
-        errors["name"] = "Use at most 100 characters."
+        errors["name"] = marked("Use at most 100 characters.")
     if not errors:
         try:
             return name, Policy.model_validate_json(json.dumps(policy))

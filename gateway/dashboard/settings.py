@@ -114,7 +114,9 @@ async def save(request: Request) -> Response:
         values[name] = field(data, name, 40).strip()
         cents = parse_cents(values[name], name, errors)
         if cents is None and name not in errors:
-            errors[name] = "Enter an amount in dollars, such as 10 or 12.50 (0 turns it off)."
+            errors[name] = marked(
+                "Enter an amount in dollars, such as 10 or 12.50 (0 turns it off)."
+            )
         elif cents is not None:
             thresholds[env] = cents
     values["unverified_app_daily"] = field(data, "unverified_app_daily", 40).strip()

@@ -208,6 +208,9 @@ def test_the_password_rule_in_one_place() -> None:
     assert passwords.problem("a fine long passphrase") is None
     assert passwords.problem("short pass") == "Use at least 12 characters."
     assert passwords.problem("x" * 1025) == "Use at most 1024 characters."
+    # The sentences are written out whole for the catalogues: they must say the bounds.
+    assert str(passwords.MIN_LENGTH) in (passwords.problem("short pass") or "")
+    assert str(passwords.MAX_LENGTH) in (passwords.problem("x" * 1025) or "")
     assert "commonest" in (passwords.problem("PASSWORD123") or "")
     # Judged as it shows, hashed as typed: twelve letters with their accents typed apart pass.
     assert passwords.problem("re\u0301sume\u0301 of mine") is None
