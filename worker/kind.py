@@ -15,7 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from gateway.store.queue import Queue, next_try, settle
+from gateway.store.queue import Queue, give_back, next_try, settle
 from gateway.store.raw import Raw
 from gateway.values.settings import Settings
 
@@ -63,6 +63,11 @@ class Kind(Protocol):
         try held goes to the next one while it is written."""
         ...
 
+    async def put_off(self, deps: Deps, item: Any) -> None:
+        """``item`` was not tried (its merchant's share stayed full): hand its row back due, or
+        leave its lease to lapse where the kind's rows hold more than the common shape."""
+        ...
+
 
 # A try of a row of the common shape: ``None`` when it is done, else what went wrong.
 Handler = Callable[[Deps, Any], Awaitable[str | None]]
@@ -74,12 +79,18 @@ class Leased:
     """A kind whose tries take its rows as leased, each its merchant's (``merchant_id``)."""
 
     __slots__ = ()
+    queue: Queue
 
     async def taken(self, tx: Raw, rows: list[SimpleNamespace], now: datetime) -> Sequence[Any]:
         return rows
 
     def merchant(self, item: Any) -> str:
         return str(item.merchant_id or "")
+
+    async def put_off(self, deps: Deps, item: Any) -> None:
+        # Due again at once, rather than when its lease would have lapsed (a mail's is minutes).
+        async with deps.db.transaction() as conn:
+            await give_back(conn, self.queue, item, deps.clock.now())
 
 
 @dataclass(frozen=True, slots=True)

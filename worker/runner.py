@@ -11,8 +11,9 @@ few milliseconds, so that a busy lane leases many rows a statement.
 
 Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
 sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
-merchant's slots is put off: its lease is left to lapse, and the row is due again then, untried
-(no attempt counted, nothing recorded), so the room it held goes to other merchants' work.
+merchant's slots is put off (``Kind.put_off``): its row is handed back due at once, untried (no
+attempt counted), or for a kind whose rows hold more than the common shape (deliveries) its
+lease is left to lapse; either way the room it held goes to other merchants' work.
 
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.
@@ -174,7 +175,11 @@ class Lane:
         task = asyncio.current_task()
         merchant = self.kind.merchant(item)
         if not await self.shares.acquire(merchant):
-            return  # put off: its lease lapses, and it is due again, untried
+            try:
+                await self.kind.put_off(self._deps, item)  # due again, untried
+            except Exception:
+                log.exception("%s: a put-off row was not handed back", self.kind.name)
+            return
         done = False
 
         def sent() -> None:
