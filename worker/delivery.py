@@ -323,8 +323,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
             late = True
     done()
     if late:
-        async with deps.db.transaction() as conn:
-            await throttle.missed(conn, claim.delivery_id, claim.generation, deps.clock.now())
+        await _missed(deps, claim)
         return [claim.delivery_id]
     settings, attempt = deps.settings, sent.attempt
     started, finished, headers, seconds = sent.started, sent.finished, sent.headers, sent.seconds
@@ -483,10 +482,12 @@ class Deliveries:
             claims += await _throttled(tx, waiting, now)
         return claims
 
-    async def put_off(self, deps: Deps, item: Claim) -> None:
-        # Its lease lapses: a delivery's row holds more than the common shape (a throttle slot, an
-        # ordered endpoint's batch), which the next lease takes up again as it left it.
-        return None
+    async def put_off(self, deps: Deps, item: Claim, due: datetime) -> None:
+        if item.batch:
+            # The rest of a batch is leased with its head until the head's lease ends: the
+            # head's lapses with theirs, and the next lease takes the batch up as it was left.
+            return
+        await _missed(deps, item, due)
 
     def merchant(self, item: Claim) -> str:
         return item.merchant_id
@@ -537,6 +538,15 @@ async def _batch(tx: Raw, followers: list[SimpleNamespace]) -> tuple[Claim, ...]
 
 def _in_slot(claim: Claim, slot_us: int) -> Claim:
     return replace(claim, send_by=throttle.slot_time(slot_us + throttle.LATE_US))
+
+
+async def _missed(deps: Deps, claim: Claim, due: datetime | None = None) -> None:
+    """``claim`` was not sent (too late for its slot, or its merchant's share stayed full):
+    due again at ``due`` (at once unless given), holding its slot again (``throttle.missed``)."""
+    slot = None if claim.send_by is None else throttle.micros(claim.send_by) - throttle.LATE_US
+    now = deps.clock.now()
+    async with deps.db.transaction() as conn:
+        await throttle.missed(conn, claim.delivery_id, claim.generation, slot, now, due or now)
 
 
 async def _throttled(

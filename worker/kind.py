@@ -63,9 +63,10 @@ class Kind(Protocol):
         try held goes to the next one while it is written."""
         ...
 
-    async def put_off(self, deps: Deps, item: Any) -> None:
-        """``item`` was not tried (its merchant's share stayed full): hand its row back due, or
-        leave its lease to lapse where the kind's rows hold more than the common shape."""
+    async def put_off(self, deps: Deps, item: Any, due: datetime) -> None:
+        """``item`` was not tried (its merchant's share stayed full): hand its row back, due at
+        ``due``, or leave its lease to lapse where the kind's rows hold more than the common
+        shape."""
         ...
 
 
@@ -87,10 +88,10 @@ class Leased:
     def merchant(self, item: Any) -> str:
         return str(item.merchant_id or "")
 
-    async def put_off(self, deps: Deps, item: Any) -> None:
-        # Due again at once, rather than when its lease would have lapsed (a mail's is minutes).
+    async def put_off(self, deps: Deps, item: Any, due: datetime) -> None:
+        # Due again soon, rather than when its lease would have lapsed (a mail's is minutes).
         async with deps.db.transaction() as conn:
-            await give_back(conn, self.queue, item, deps.clock.now())
+            await give_back(conn, self.queue, item, deps.clock.now(), due)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ few milliseconds, so that a busy lane leases many rows a statement.
 
 Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merchant's slow far
 sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
-merchant's slots is put off (``Kind.put_off``): its row is handed back due at once, untried (no
-attempt counted), or for a kind whose rows hold more than the common shape (deliveries) its
-lease is left to lapse; either way the room it held goes to other merchants' work.
+merchant's slots is put off (``Kind.put_off``): its row is handed back due a ``HOLD`` later,
+untried (no attempt counted; a delivery holding its throttle slot again), or, for an ordered
+endpoint's batch,
+whose other rows are leased with it, its lease is left to lapse; either way the room it held goes
+to other merchants' work.
 
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -176,7 +179,10 @@ class Lane:
         merchant = self.kind.merchant(item)
         if not await self.shares.acquire(merchant):
             try:
-                await self.kind.put_off(self._deps, item)  # due again, untried
+                # Due again, untried, after one more hold: by then a slot may be free, where
+                # due at once its lease would find the merchant still backed up, again and again.
+                due = self._clock.now() + timedelta(seconds=HOLD)
+                await self.kind.put_off(self._deps, item, due)
             except Exception:
                 log.exception("%s: a put-off row was not handed back", self.kind.name)
             return

@@ -279,11 +279,13 @@ async def settle(
     return bool(found.rowcount)
 
 
-async def give_back(conn: AsyncConnection, queue: Queue, row: Any, now: datetime) -> bool:
-    """Hand the leased ``row`` back untried: due again at ``now``, its try not counted, its stamp
+async def give_back(
+    conn: AsyncConnection, queue: Queue, row: Any, now: datetime, due: datetime
+) -> bool:
+    """Hand the leased ``row`` back untried: due again at ``due``, its try not counted, its stamp
     moved on (the lease's holder records nothing after it). Whether the lease still held."""
     stamp = getattr(row, queue.stamp)
-    values = queue.recorded(stamp, status=queue.due, at=now, now=now, counted=False)
+    values = queue.recorded(stamp, status=queue.due, at=due, now=now, counted=False)
     found = await conn.execute(
         update(queue.table).where(*queue.holds(getattr(row, queue.key), stamp)).values(values)
     )

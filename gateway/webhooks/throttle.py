@@ -209,12 +209,25 @@ async def release(tx: Raw, ids: Sequence[str]) -> None:
         await tx.fetch(_RELEASE, {"ids": list(ids)})
 
 
-async def missed(conn: AsyncConnection, delivery_id: str, generation: int, now: datetime) -> None:
-    """A leased delivery that could not go out in its slot: due again now, untried, for a fresh
-    slot; only while its lease holds. It keeps the slot it missed until then, so the lease takes
-    it before fresh rows, and it is given a fresh slot ahead of the rows held behind it."""
+async def missed(
+    conn: AsyncConnection,
+    delivery_id: str,
+    generation: int,
+    slot_us: int | None,
+    now: datetime,
+    due: datetime,
+) -> None:
+    """A leased delivery that did not go out in the slot it was sent with (``slot_us``; ``None``
+    for an unthrottled one): it came too late for it, or its merchant's share stayed full. Due
+    again at ``due``, untried, and holding that slot once more (the lease spent it), so the
+    lease takes it before fresh rows and gives it a fresh slot ahead of the rows held behind
+    it, rather than behind every row that fell due while it waited; only while its lease
+    holds."""
+    values: dict[str, Any] = {"next_attempt_at": due, "updated_at": now}
+    if slot_us is not None:
+        values["throttle_slot_us"] = slot_us
     await conn.execute(
         update(_D)
         .where(_D.c.id == delivery_id, _D.c.generation == generation, _D.c.status == "pending")
-        .values(next_attempt_at=now, updated_at=now)
+        .values(values)
     )

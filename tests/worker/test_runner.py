@@ -176,7 +176,7 @@ async def test_a_fourth_kind_is_shared_between_merchants(
     start_worker: StartWorker, chores: Chores, db: Database
 ) -> None:
     """Merchant A's tries hang; B's, queued behind A's, are done meanwhile: A holds its share
-    of the room, and no more; A's tries put off come back as soon as A has room again."""
+    of the room, and no more; A's tries put off come back a hold later, once A has room."""
     running = await start_worker(kinds=[*KINDS, chore_kind(chores)], seams={"clock": chores.clock})
     chores.hang = {"m_a"}
     earlier = utcnow()
@@ -200,9 +200,10 @@ async def test_a_fourth_kind_is_shared_between_merchants(
     assert all(rows[f"a{i}"].status == "pending" for i in range(8))
     assert all(rows[f"a{i}"].attempts == 0 for i in range(8))  # put off is not a try
     chores.release.set()
-    # Handed back due, not left to their leases: done once A's slots free, the clock standing
-    # still well inside the lease they were put off under (the lanes' idle polls, a second
-    # apart in real time, would find them only once it lapsed).
+    # Handed back due a hold later, not left to their leases: done once A's slots free and the
+    # clock moved one more hold, still well inside the lease they were put off under (the
+    # lanes' idle polls, a second apart in real time, would find them only once it lapsed).
+    chores.clock.advance(HOLD)
     rows = await settled(db, 11, within=5)
     assert all(r.status == "done" for r in rows.values())
     assert all(rows[f"a{i}"].attempts == 1 for i in range(8))  # one try each, put-offs aside

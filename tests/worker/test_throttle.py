@@ -428,10 +428,13 @@ async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
         # (open: it should take the first of their slots), never more than one out of place.
         assert _out_of_place(order, sorted(held_ids)) <= 1, (order, shown)
         assert sum(1 for at in arrivals if at <= arrivals[0] + 1.0) <= RATE, shown
-        # Each in its slot, none left behind the crowd: before the lease took held rows first,
-        # one waited 2.8 s behind the burst; a slot apart is 1 / RATE.
+        # None left behind the crowd: before the lease took held rows first, one waited 2.8 s
+        # behind the burst; and on a busy machine, before a delivery that missed its slot held
+        # it again, the first one, late for its connection, waited 9 s behind it. A slot apart
+        # is 1 / RATE; the bound leaves room for the event loop the worker, both receivers and
+        # the test share to be held up on a machine under load.
         gaps = [later - sooner for sooner, later in itertools.pairwise(arrivals)]
-        assert max(gaps) < 3 / RATE, shown
+        assert max(gaps) < 5 / RATE, shown
     finally:
         for receiver in (slow, crowd):
             await receiver.stop()
