@@ -90,6 +90,7 @@ routes = [
         doc=RouteDoc(
             "Turn auto top-up off and forget its settings and saved payment method",
             "wallet",
+            success=Code.DELETED,
             errors=(*KEY_ERRORS, Code.AUTO_TOP_UP_NOT_FOUND),
         ),
     ),
