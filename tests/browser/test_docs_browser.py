@@ -20,12 +20,14 @@ async def test_docs_authorizes_with_a_staging_key_and_tries_get_balance(
         fetched.append(request.url)
 
     page.on("request", seen)
+    # Swagger UI parses its 1.7 MB bundle and the whole document, and redraws an operation as it
+    # opens: on a machine busy with the rest of the suite its first drawing has taken over the
+    # page's 10 s default, and a click on an operation has waited as long for the page's thread.
+    page.set_default_timeout(45_000)
     reply = await page.goto("/docs")
     assert reply is not None and reply.status == 200
     assert "script-src 'self'" in (await reply.all_headers())["content-security-policy"]
-    # The first drawing parses Swagger UI's 1.7 MB bundle and the whole document: on a machine
-    # busy with the rest of the suite it has taken over the page's 10 s default.
-    await page.locator(".swagger-ui .info .title").wait_for(timeout=45_000)
+    await page.locator(".swagger-ui .info .title").wait_for()
 
     await page.locator(".auth-wrapper button.authorize").click()
     dialog = page.locator(".modal-ux")
