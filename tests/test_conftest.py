@@ -45,7 +45,7 @@ def test_a_postgres_test_runs_in_its_lane_under_xdist() -> None:
     """The PostgreSQL half keeps to ``POSTGRES_LANES`` processes only while pytest-xdist can add
     each test's group to its id (pytest 9.2 broke that silently): run through xdist, the store
     test's PostgreSQL run reports its lane."""
-    args = ["-n", "2", "--dist", "loadgroup", "-q", "-rA", "-p", "no:cacheprovider", STORE]
+    args = ["-n", "1", "--dist", "loadgroup", "-q", "-rA", "-p", "no:cacheprovider", STORE]
     ran = subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=ROOT,

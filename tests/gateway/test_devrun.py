@@ -176,36 +176,26 @@ def test_a_taken_port_is_a_failure_not_a_welcome(
 
 
 @pytest.mark.slow
-def test_a_start_that_cannot_make_its_key_says_why_and_fails(
-    tmp_path: Path, private_redis: RedisServer
+async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
+    settings: Settings, tmp_path: Path, private_redis: RedisServer
 ) -> None:
     """The demo merchant already holds its cap of keys (not one printed by ``make run``): the
     start fails with a line saying why and a non-zero status, and stops what it started."""
     secrets = {"AITOPUP_KEY_PEPPER": "p" * 43, "AITOPUP_SECRET_KEY": "s" * 43}
     env = _run_env(tmp_path, private_redis, **secrets)
     cli = [sys.executable, "-m", "gateway.cli"]
-    subprocess.run([*cli, "migrate"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    made = subprocess.run(
-        [*cli, "merchants", "create", "demo"],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    # The store ``make run`` finds in its folder, made here rather than by three more commands.
+    store = settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'aitopup.db'}"}
     )
-    merchant = re.search(r"mer_\w+", made.stdout)
-    assert merchant is not None, made.stdout
-    subprocess.run(
-        [*cli, "keys", "create", "--env", "staging", "--merchant", merchant.group(0)],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    await asyncio.to_thread(upgrade, store.database_url)
+    merchant = await asyncio.to_thread(create_merchant, store, "demo")
+    await asyncio.to_thread(create_key, store, "staging", merchant.id)
     (tmp_path / ".aitopup").mkdir(exist_ok=True)
-    (tmp_path / ".aitopup" / "demo-merchant").write_text(merchant.group(0) + "\n")
+    (tmp_path / ".aitopup" / "demo-merchant").write_text(merchant.id + "\n")
     port = free_port()
-    ran = subprocess.run(
+    ran = await asyncio.to_thread(
+        subprocess.run,
         [*cli, "run", "--port", str(port)],
         cwd=tmp_path,
         env={**env, "AITOPUP_MAX_KEYS_PER_MERCHANT_ENV": "1"},
@@ -217,7 +207,8 @@ def test_a_start_that_cannot_make_its_key_says_why_and_fails(
     assert "aitopup run: could not make the demo's key: 2311" in ran.stderr
     assert "staging key" not in ran.stdout
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        async with httpx.AsyncClient() as http:
+            await http.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
 @pytest.mark.slow
