@@ -21,7 +21,8 @@ from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.policies import gateway_process, set_policy, spend_rows
 
-SENDS, AMOUNT, LIMIT = 300, 100, 5_000
+# Three times what the limit admits, all in flight together.
+SENDS, AMOUNT, LIMIT = 150, 100, 5_000
 
 
 def _next_midnight() -> str:
