@@ -2,11 +2,9 @@
 endpoint's figures, the ordered endpoint's beside them (its events checked to arrive in order)
 and a poller's read rate."""
 
-import re
-
 import pytest
 
-from tests.fixtures.benches import run_bench
+from tests.fixtures.benches import figures_of, run_bench
 
 # Each starts workers, gateways and receivers of its own: run one at a time, on one of the run's
 # workers (``--dist loadgroup``), so that they never hold the server's connections together.
@@ -33,11 +31,4 @@ def test_the_deliveries_benchmark_reports_ordered_and_poller_rows(postgres_serve
             ("ordered: event-to-receipt p99 at 20/s", "any order at 200/s"),
             ("poller: events/s, 250 a read", "one worker: deliveries/s"),
         ):
-            row = re.search(
-                rf"^{store}: {re.escape(figure)} +([\d,.]+) \S+ +{re.escape(baseline)} ([\d,.]+)",
-                report,
-                re.M,
-            )
-            assert row is not None, f"{store}: {figure} missing:\n{report}"
-            assert float(row.group(1).replace(",", "")) > 0, report
-            assert float(row.group(2).replace(",", "")) > 0, report
+            figures_of(report, figure, baseline, prefix=f"{store}: ")

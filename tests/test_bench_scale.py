@@ -2,11 +2,9 @@
 workers, every send is accepted, every delivery arrives, and each figure is reported beside a
 baseline run with as many processes."""
 
-import re
-
 import pytest
 
-from tests.fixtures.benches import run_bench
+from tests.fixtures.benches import figures_of, run_bench
 
 # Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
 # workers (``--dist loadgroup``), so that they never hold the server's connections together.
@@ -26,11 +24,4 @@ def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
         ("deliveries postgres, 1 worker: /s", "bare aiohttp x1 process"),
         ("deliveries postgres, 2 workers: /s", "bare aiohttp x2 processes"),
     ):
-        row = re.search(
-            rf"^{re.escape(figure)} +([\d,.]+) \S+ +{re.escape(baseline)} ([\d,.]+) ",
-            report,
-            re.M,
-        )
-        assert row is not None, f"{figure} missing:\n{report}"
-        assert float(row.group(1).replace(",", "")) > 0, report
-        assert float(row.group(2).replace(",", "")) > 0, report
+        figures_of(report, figure, baseline)
