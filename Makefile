@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak conformance migrate clean messages
+.PHONY: install run test lint bench soak conformance conformance-suite migrate clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,10 @@ CONFORMANCE_DIR := .aitopup/conformance
 CONFORMANCE_SUITE ?= @modelcontextprotocol/conformance@0.1.16
 # The authorization server's scenarios come with the next release only: installed beside.
 CONFORMANCE_AUTH_SUITE ?= @modelcontextprotocol/conformance@0.2.0-alpha.12
-conformance: install
+# `make conformance-suite` installs them alone (CI does it beside the tests), once per change of
+# this file.
+CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed
+$(CONFORMANCE_STAMP): Makefile
 	@command -v npm >/dev/null || { echo "make conformance needs npm: apt-get install -y npm" >&2; exit 2; }
 	mkdir -p $(CONFORMANCE_DIR)
 	npm install --prefix $(CONFORMANCE_DIR) --no-audit --no-fund --loglevel=error \
@@ -67,6 +70,11 @@ conformance: install
 	mkdir -p $(CONFORMANCE_DIR)/auth
 	npm install --prefix $(CONFORMANCE_DIR)/auth --no-audit --no-fund --loglevel=error \
 		$(CONFORMANCE_AUTH_SUITE)
+	touch $@
+
+conformance-suite: $(CONFORMANCE_STAMP)
+
+conformance: install $(CONFORMANCE_STAMP)
 	$(BIN)/python -m bench.conformance
 
 migrate: install
