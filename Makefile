@@ -32,12 +32,11 @@ TEST_WORKERS ?= 4
 BROWSER_LOG := .browser-tests.log
 #
 # A machine may set PYTHONDONTWRITEBYTECODE: the tests start hundreds of Python processes, and
-# each would compile every module again (pytest rewriting every test module's asserts alone is
-# 9 s of CPU a process). Unset here, and the suite collected once before the two sessions start,
-# each reads what one process compiled into the git-ignored __pycache__ folders.
+# each would compile every module it imports again. Unset here, each reads what the first
+# compiled into the git-ignored __pycache__ folders (pytest's rewritten test modules too: 9 s of
+# CPU for a session that starts after the first has written them).
 test: install
 	@unset PYTHONDONTWRITEBYTECODE; \
-	$(BIN)/pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1; \
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
 	browser=$$!; \
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser \
