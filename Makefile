@@ -30,14 +30,8 @@ run: install
 MAXFAIL ?= 25
 TEST_WORKERS ?= 4
 BROWSER_LOG := .browser-tests.log
-#
-# A machine may set PYTHONDONTWRITEBYTECODE: the tests start hundreds of Python processes, and
-# each would compile every module it imports again. Unset here, each reads what the first
-# compiled into the git-ignored __pycache__ folders (pytest's rewritten test modules too: 9 s of
-# CPU for a session that starts after the first has written them).
 test: install
-	@unset PYTHONDONTWRITEBYTECODE; \
-	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
+	@$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
 	browser=$$!; \
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser \
 		-n $(TEST_WORKERS) --dist loadgroup; rest=$$?; \
