@@ -13,9 +13,8 @@ Each merchant holds at most ``Bounds.share`` of the room (``Shares``): one merch
 sides hold that share and no more. A try that waits longer than ``HOLD`` for one of its
 merchant's slots is put off (``Kind.put_off``): its row is handed back due a ``HOLD`` later,
 untried (no attempt counted; a delivery holding its throttle slot again), or, for an ordered
-endpoint's batch,
-whose other rows are leased with it, its lease is left to lapse; either way the room it held goes
-to other merchants' work.
+endpoint's batch, whose other rows are leased with it, its lease is left to lapse; either way the
+room it held goes to other merchants' work.
 
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.

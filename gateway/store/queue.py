@@ -273,10 +273,7 @@ async def settle(
     values["last_error"] = error
     if tried is Tried.DONE:
         values |= done or {}
-    found = await conn.execute(
-        update(queue.table).where(*queue.holds(getattr(row, queue.key), stamp)).values(values)
-    )
-    return bool(found.rowcount)
+    return await _write(conn, queue, row, stamp, values)
 
 
 async def give_back(
@@ -286,6 +283,14 @@ async def give_back(
     moved on (the lease's holder records nothing after it). Whether the lease still held."""
     stamp = getattr(row, queue.stamp)
     values = queue.recorded(stamp, status=queue.due, at=due, now=now, counted=False)
+    return await _write(conn, queue, row, stamp, values)
+
+
+async def _write(
+    conn: AsyncConnection, queue: Queue, row: Any, stamp: Any, values: dict[str, Any]
+) -> bool:
+    """``values`` written on the leased ``row`` while its lease at ``stamp`` holds; whether it
+    did."""
     found = await conn.execute(
         update(queue.table).where(*queue.holds(getattr(row, queue.key), stamp)).values(values)
     )
