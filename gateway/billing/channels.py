@@ -12,10 +12,8 @@ sandbox, on a page titled for the channel; credentials matter only in live. A li
 offered only when it has credentials.
 """
 
-import functools
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
+from ..values.tls import verifying
 from . import providers
 from .channel_schemas import ChannelInfo
 from .providers import SANDBOX, STRIPE, Context, Credentials, Kind, Provider, ProviderError
@@ -224,13 +223,6 @@ async def credentials_for(
     return credentials_of(settings, provider, env, row)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every provider call, made on the first: building one reads the CA
-    bundle, which costs more than the call it would serve (tens of milliseconds)."""
-    return httpx.create_ssl_context()
-
-
 @asynccontextmanager
 async def context(
     settings: Settings, env: str, credentials: Credentials, *, now: datetime | None = None
@@ -240,7 +232,8 @@ async def context(
     ``PAYMENT_PROVIDER_TIMEOUT`` or ``PAYMENT_PROVIDER_ERROR``, the provider's words logged, and
     so does an answer the provider's module could not read (a ``KeyError``...)."""
     timeout = httpx.Timeout(settings.payment_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls()) as http:
+    tls = verifying()
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=tls) as http:
         try:
             yield Context(settings, env, credentials, http, now or utcnow())
         except ProviderError as exc:

@@ -9,6 +9,7 @@ for the people it sends to (its recipients' page and e-mail), else the browser's
 with Babel's documented API, so no build output is ever shipped or committed.
 """
 
+import functools
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,25 +161,33 @@ class Catalogues:
 
     @classmethod
     def load(cls, folder: Path = FOLDER) -> "Catalogues":
-        found: dict[str, NullTranslations] = {}
-        for language in LANGUAGES:
-            path = folder / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-            if language == DEFAULT or not path.exists():
-                continue
-            with path.open("rb") as po:
-                catalog = read_po(po, locale=Locale.parse(_LOCALES[language]), domain=DOMAIN)
-            compiled = io.BytesIO()
-            # Fuzzy entries are a translator's guess: shown as English until confirmed.
-            write_mo(compiled, catalog, use_fuzzy=False)
-            compiled.seek(0)
-            found[language] = Translations(compiled, domain=DOMAIN)
-        return cls(found)
+        return cls(_compiled(folder))
 
     def of(self, language: str) -> NullTranslations:
         return self._by_language.get(language, self._english)
 
     def reading(self, language: str) -> Reading:
         return Reading(language, self.of(language))
+
+
+@functools.cache
+def _compiled(folder: Path) -> Mapping[str, NullTranslations]:
+    """The translations in ``folder``, read and compiled once a process: every app and worker
+    a process starts (the tests start hundreds) reads the same files, and a ``Translations`` is
+    only ever read."""
+    found: dict[str, NullTranslations] = {}
+    for language in LANGUAGES:
+        path = folder / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if language == DEFAULT or not path.exists():
+            continue
+        with path.open("rb") as po:
+            catalog = read_po(po, locale=Locale.parse(_LOCALES[language]), domain=DOMAIN)
+        compiled = io.BytesIO()
+        # Fuzzy entries are a translator's guess: shown as English until confirmed.
+        write_mo(compiled, catalog, use_fuzzy=False)
+        compiled.seek(0)
+        found[language] = Translations(compiled, domain=DOMAIN)
+    return found
 
 
 def _translations(context: Context) -> NullTranslations:

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from ..values.tls import verifying
 from .connections import Connection, Deadlines, HeadLimits, Key, Pool
 from .shares import Shares
 from .urls import (
@@ -144,7 +145,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         self._shares = shares
         self._resend = resend
         self._head_limits = head_limits or HeadLimits()
-        self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
+        self._ssl = ssl_context or verifying()
         self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
         self._deadlines = Deadlines()
         self._pool = Pool(

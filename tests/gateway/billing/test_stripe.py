@@ -5,6 +5,7 @@ import asyncio
 import inspect
 import time
 import warnings
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import respx
 import stripe
 
 from gateway.billing.providers.stripe_client import HTTPXClient
+from tests.fixtures.tls import self_signed
 from tests.fixtures.upstreams import endless_search, serve_raw, trickling
 
 URL = "https://stripe.test/v1/probe"
@@ -77,3 +79,25 @@ async def test_an_answer_is_read_to_its_cap_and_within_the_timeout_whole() -> No
         await http.close_async()  # type: ignore[no-untyped-call]
     assert (status, content) == (200, b'{"id":"x"}')
     assert asked.calls.last.request.headers["accept-encoding"] == "identity"
+
+
+async def test_the_client_verifies_stripes_certificate(tmp_path: Path) -> None:
+    """Built without the package's own TLS context, the client still verifies: a far side whose
+    certificate no authority signed is refused, as the package's own client would refuse it."""
+    _, server_side = self_signed(tmp_path)
+
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hello, "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    http = HTTPXClient(timeout=5)
+    try:
+        with pytest.raises(stripe.APIConnectionError) as refused:
+            await http.request_async("GET", f"https://localhost:{port}/v1/probe", {}, None)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+        server.close()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value.__cause__)

@@ -2,19 +2,15 @@
 goes on the wire, what comes back, and when a connection is kept, retried or dropped."""
 
 import asyncio
-import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.webhooks.transport import WebhookTransport
+from tests.fixtures.tls import self_signed
 from tests.fixtures.webhooks import Received, Receiver, Reply
 
 # What the server does with the n-th request it reads: bytes to write back, or None to close the
@@ -280,41 +276,10 @@ async def test_an_expired_idle_connection_is_not_reused(
     await sender.aclose()
 
 
-def _certificate(folder: Path) -> tuple[str, ssl.SSLContext]:
-    """A self-signed certificate for ``localhost`` only, as PEM, and a server context using it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (folder / "cert.pem").write_bytes(pem)
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_side.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return pem.decode(), server_side
-
-
 async def test_tls_verifies_the_certificate_against_the_host_name(
     serve: Callable[..., Awaitable[Receiver]], tmp_path: Path
 ) -> None:
-    pem, server_side = _certificate(tmp_path)
+    pem, server_side = self_signed(tmp_path)
     server = await serve(lambda n, _: ok(b"secure"), server_side)
     trusting = ssl.create_default_context(cadata=pem)
     limits = httpx.Limits(max_connections=4)
