@@ -15,6 +15,7 @@ from there, never from a conftest.
 
 import asyncio
 import functools
+import gc
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -93,6 +94,21 @@ def on_one_store(item: pytest.Item) -> bool:
 def _store_of(item: pytest.Item) -> object:
     callspec = getattr(item, "callspec", None)
     return None if callspec is None else callspec.params.get("database_url")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # What collection makes (every test module and item) lives as long as the session: the
+    # collector walking it again and again as it is made was a quarter of a collection's CPU, in
+    # each of the run's processes. Frozen once made, it stays out of every later collection too.
+    gc.disable()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    # After collection in every process (pytest-xdist's controller collects nothing but runs
+    # this loop too), before the first test.
+    gc.freeze()
+    gc.enable()
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

@@ -20,7 +20,7 @@ import yaml
 from gateway.store.migrate import upgrade
 from gateway.values.codes import CATALOGUE, Code
 from gateway.values.settings import Settings
-from tests.fixtures.core import free_port, make_settings, wait_until
+from tests.fixtures.core import free_port, local_client, make_settings, wait_until
 from tests.fixtures.serving import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,7 +299,7 @@ async def test_slow_clients_are_cut_at_the_proxys_deadlines(
 
         await wait_until(all_sent, within=DEADLINE / 2)
         # Meanwhile the gateway holds none of them, and everyone else is answered at once.
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with local_client(base_url=f"http://127.0.0.1:{port}") as http:
             asked = time.monotonic()
             probe = await http.get("/healthz")
             assert probe.status_code == 200
@@ -326,7 +326,7 @@ async def test_the_proxy_limits_each_client_and_answers_with_envelopes(
     tmp_path: Path, gateway: uvicorn.Server
 ) -> None:
     async with running_proxy(tmp_path, gateway.config.port, limit_conn="per_client_conn 4") as port:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with local_client(base_url=f"http://127.0.0.1:{port}") as http:
             # Four requests in progress (their bodies stalled): a fifth is refused at once.
             stalled = b"POST /healthz HTTP/1.1\r\nHost: proxy\r\nContent-Length: 9\r\n\r\n{"
             held = asyncio.gather(*(_hold(port, stalled, b"", 0) for _ in range(4)))
@@ -386,7 +386,7 @@ async def test_the_proxy_counts_an_ipv6_client_by_its_64(
         held = asyncio.gather(
             *(_hold(port, stalled(f"2001:db8:1:2::{n}"), b"", 0) for n in range(1, 5))
         )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with local_client(base_url=f"http://127.0.0.1:{port}") as http:
 
             async def ask(client: str) -> httpx.Response:
                 return await http.get("/healthz", headers={"X-Test-Client": client})

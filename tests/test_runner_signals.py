@@ -5,15 +5,13 @@ session's Redis, a process under test such as the soak)."""
 
 import signal
 
-import httpx
-
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 
 
 async def test_a_live_server_leaves_the_runners_signal_handlers_alone(settings: Settings) -> None:
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    async with live_server(settings) as root, httpx.AsyncClient(base_url=root) as http:
+    async with live_server(settings) as root, local_client(base_url=root) as http:
         assert (await http.get("/healthz")).status_code == 200
         during = {sig: signal.getsignal(sig) for sig in before}
     after = {sig: signal.getsignal(sig) for sig in before}

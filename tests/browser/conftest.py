@@ -23,7 +23,7 @@ import pytest
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
 from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant, watch
-from tests.fixtures.core import free_port, live_server, wait_until
+from tests.fixtures.core import free_port, live_server, local_client, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
 
@@ -119,7 +119,7 @@ async def other_gateway(hook_settings: Settings) -> AsyncIterator[str]:
         if proc.returncode is not None:
             raise AssertionError("the second gateway exited")
         try:
-            async with httpx.AsyncClient() as http:
+            async with local_client() as http:
                 return (await http.get(f"{root}/healthz")).status_code == 200
         except httpx.TransportError:
             return False

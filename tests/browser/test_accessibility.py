@@ -4,11 +4,11 @@ Chromium: no violation, of any impact; and no page scrolls sideways at 390 px (s
 
 import re
 
-import httpx
 from playwright.async_api import Page, expect
 
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import Merchant
+from tests.fixtures.core import local_client
 
 
 async def test_every_page_has_no_accessibility_violation(
@@ -26,7 +26,7 @@ async def test_every_page_has_no_accessibility_violation(
     await assert_accessible(page, "key-created")
 
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1", headers=headers) as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=headers) as api:
         made = await api.post("/webhooks/endpoints", json={"url": "http://127.0.0.1:1/hook"})
         assert made.status_code in (200, 201), made.text
         endpoint = made.json()["data"]["id"]

@@ -3,13 +3,13 @@ drawing on it over the API whose sends show in the budget's spend and in who dra
 frozen from its page so the next send is refused; every page without an axe violation at 1280
 and 390 px, and no sideways scroll on a phone."""
 
-import httpx
 from playwright.async_api import Page, expect
 
 from gateway.accounts import users
 from gateway.store.db import Database
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 
 WIDTHS = (DESKTOP, PHONE)
@@ -32,7 +32,7 @@ async def test_a_budget_made_on_its_page_holds_a_key_and_freezes(
     user = await users.check_password(db, signed_up.email, signed_up.password)
     assert user is not None
     owner = await make_merchant("staging", merchant_id=user.merchant_id)
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         made = await api.post(
             "/keys",
             json={"name": "agent-1", "policy": {"budgets": [budget_id]}},

@@ -3,10 +3,10 @@ every page at desktop width and at a phone's 390 px."""
 
 import time
 
-import httpx
 from playwright.async_api import Locator, Page, expect
 
 from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.core import local_client
 from tests.fixtures.workers import RunningWorker
 
 LIVE_WITHIN_MS = 2000
@@ -46,7 +46,7 @@ async def test_a_top_up_sent_with_a_new_key_appears_on_the_overview_without_a_re
     await expect(page.locator("body[data-live-at]")).to_have_count(1)
     loaded_at = await page.evaluate("performance.timeOrigin")
 
-    async with httpx.AsyncClient(base_url=f"{other_gateway}/api/public/v1") as api:
+    async with local_client(base_url=f"{other_gateway}/api/public/v1") as api:
         sent = await api.post(
             "/topup/send",
             headers={"Authorization": f"Bearer {key}"},
@@ -136,7 +136,7 @@ async def test_a_failed_delivery_shows_in_webhook_health_without_a_reload(
     )
 
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         # Nothing listens on port 1: every attempt fails at once.
         made = await api.post(
             "/webhooks/endpoints", headers=headers, json={"url": "http://127.0.0.1:1/hook"}

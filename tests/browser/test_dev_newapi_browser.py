@@ -5,12 +5,11 @@ page's own Redeem button, and the recipient's page then showing it spent and the
 nothing (within the few seconds an unused code's answer is kept). The console page passes axe
 at 1280 and 390 px."""
 
-import httpx
 from playwright.async_api import Page, expect
 
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import DESKTOP, PHONE
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import dev_standin
 from tests.fixtures.workers import StartWorker
@@ -22,7 +21,7 @@ async def test_a_recipient_redeems_on_the_dev_standins_console_and_sees_it_spent
     await start_worker()
     merchant = await make_merchant("staging", balance_cents=10_000)
     api = f"{gateway_url}/api/public/v1"
-    async with dev_standin("newapi", 7) as served, httpx.AsyncClient() as http:
+    async with dev_standin("newapi", 7) as served, local_client() as http:
         root = served.value("New API address")
         body = {
             "provider": "newapi",

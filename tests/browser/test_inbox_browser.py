@@ -4,13 +4,13 @@ on the open page, marked verified, without a reload."""
 
 import uuid
 
-import httpx
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page
 
 from gateway.accounts import users
 from gateway.store.db import Database
 from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.workers import RunningWorker
 
@@ -49,7 +49,7 @@ async def test_a_top_up_to_the_copied_inbox_url_shows_on_the_page_verified_witho
         "amount_cents": 500,
         "recipient_email": f"r-{uuid.uuid4().hex[:8]}@example.com",
     }
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         sent = await api.post("/topup/send", json=body, headers=key.headers)
         assert sent.status_code == 200, sent.text
 

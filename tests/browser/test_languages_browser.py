@@ -5,13 +5,13 @@ them: the page is in it (``<html lang>``, its own words), axe finds no violation
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import DESKTOP, PASSWORD, PHONE
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 
 # The browser's languages (Chromium's locale sets Accept-Language), and a word each page shows.
@@ -129,7 +129,7 @@ async def test_the_recipients_page_in_each_language(
 ) -> None:
     merchant = await make_merchant("staging")
     send = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         sent = await api.post("/topup/send", json=send, headers=merchant.headers)
         assert sent.status_code == 200, sent.text
         mails = (await api.get("/emails", headers=merchant.headers)).json()["data"]
@@ -261,7 +261,7 @@ async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
         await _checked(page, language, name)
     merchant = await make_merchant("staging")
     send = {"platform": "claude", "amount_cents": 1500, "recipient_email": "eve@example.com"}
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         sent = await api.post("/topup/send", json=send, headers=merchant.headers)
         assert sent.status_code == 200, sent.text
         mails = (await api.get("/emails", headers=merchant.headers)).json()["data"]

@@ -2,10 +2,10 @@
 reload, through the same stream as the overview; a test event's result appears in place; the
 navigation's count of sends awaiting approval changes on any page."""
 
-import httpx
 from playwright.async_api import Page, expect
 
 from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.core import local_client
 from tests.fixtures.workers import RunningWorker
 
 WITHIN_MS = 5000
@@ -26,7 +26,7 @@ async def test_the_top_ups_list_shows_a_new_send_without_a_reload(
     await page.goto("/dashboard/topups")
     await expect(page.locator("body[data-live-at]")).to_have_count(1)  # the stream is open
     loaded_at = await page.evaluate("performance.timeOrigin")
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         sent = await api.post(
             "/topup/send",
             headers={"Authorization": f"Bearer {key}"},
@@ -72,7 +72,7 @@ async def test_the_navigation_counts_held_sends_without_a_reload(
     await expect(page.locator("body[data-live-at]")).to_have_count(1)  # the stream is open
     await expect(page.locator("#pending-approvals")).to_have_count(0)
     loaded_at = await page.evaluate("performance.timeOrigin")
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1") as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
         for cents in (700, 900):
             sent = await api.post(
                 "/topup/send",

@@ -18,6 +18,7 @@ from gateway.security_headers import MAIL_SANDBOX
 from gateway.store.db import Database
 from gateway.upstreams import work
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.upstreams import NewApiStandIn, newapi_body
 
@@ -178,7 +179,7 @@ async def test_top_ups_approvals_and_deliveries_show_their_ids_whole_and_the_ups
     held_key = (await page.locator("#new-key").inner_text()).strip()
 
     api_root = f"{gateway_url}/api/public/v1"
-    async with httpx.AsyncClient(base_url=api_root, headers=merchant.headers) as api:
+    async with local_client(base_url=api_root, headers=merchant.headers) as api:
         made = await api.post("/webhooks/endpoints", json={"url": "http://127.0.0.1:1/hook"})
         assert made.status_code in (200, 201), made.text
         endpoint = made.json()["data"]["id"]
@@ -189,7 +190,7 @@ async def test_top_ups_approvals_and_deliveries_show_their_ids_whole_and_the_ups
         upstream_txn = sent.json()["transaction_id"]
         assert sent.json()["data"]["fulfilment"]["provider"] == "newapi"
     held_headers = {"Authorization": f"Bearer {held_key}"}
-    async with httpx.AsyncClient(base_url=api_root, headers=held_headers) as api:
+    async with local_client(base_url=api_root, headers=held_headers) as api:
         held = await _send(api, "chatgpt", 900, "bo@example.com")
         assert held.status_code == 202, held.text
         held_txn = held.json()["transaction_id"]
@@ -243,7 +244,7 @@ async def test_the_staging_mailbox_shows_the_html_version_sandboxed_beside_the_t
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await _key(db, make_merchant, signed_up)
-    async with httpx.AsyncClient(
+    async with local_client(
         base_url=f"{gateway_url}/api/public/v1", headers=merchant.headers
     ) as api:
         body = {

@@ -4,11 +4,10 @@ its own mail's link, not on the earlier one."""
 
 import re
 
-import httpx
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
 
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.workers import StartWorker
@@ -27,7 +26,7 @@ async def test_the_emails_link_opens_a_live_page(
     await start_worker(smtp_url=SecretStr(smtp_server.url), mail_retry_schedule="0,0.2")
     merchant = await make_merchant("live", balance_cents=10_000)
     api = f"{gateway_url}/api/public/v1"
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         first = await http.post(f"{api}/topup/send", json=SEND, headers=merchant.headers)
         assert first.status_code == 200, first.text
 

@@ -6,7 +6,6 @@ code (32 characters) wraps rather than widening the mail."""
 
 import re
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
@@ -15,7 +14,7 @@ from gateway.mail.render import render
 from gateway.upstreams import config
 from gateway.upstreams.outbound import Upstreams
 from tests.fixtures.browser import PHONE
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import NewApiStandIn, newapi_body
@@ -79,7 +78,7 @@ async def test_a_newapi_recipient_redeems_where_the_merchant_said_and_sees_it_sp
     await start_worker(smtp_url=SecretStr(smtp_server.url), mail_retry_schedule="0,0.2")
     merchant = await make_merchant("live", balance_cents=10_000)
     api = f"{gateway_url}/api/public/v1"
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         body = {**newapi_body(root), "redeem_url": site, "redeem_instructions": "Sign in first."}
         saved = await http.put(f"{api}/fulfilment/claude", json=body, headers=merchant.headers)
         assert saved.status_code == 200, saved.text
@@ -104,7 +103,7 @@ async def test_a_newapi_recipient_redeems_where_the_merchant_said_and_sees_it_sp
 
     # Redeemed there, as New API's Wallet page does it: the user's POST /api/user/topup {key}.
     user, token = newapi.add_user()
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         redeemed = await http.post(
             f"{root}/api/user/topup",
             json={"key": made["key"]},

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.accounts import users
 from gateway.store.db import Database
 from tests.fixtures.browser import Merchant, shoot
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply
 from tests.fixtures.workers import RunningWorker
@@ -76,7 +76,7 @@ async def test_an_endpoint_made_on_the_page_receives_shows_and_replays_deliverie
     assert secret not in await page.content()
     await shoot(page, "webhooks-endpoint")
 
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/public/v1", headers=headers) as api:
+    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=headers) as api:
         # A top-up over HTTP with a staging key: the receiver gets it, signed with the secret.
         await _send(api)
 

@@ -36,7 +36,7 @@ from gateway.store.migrate import upgrade
 from gateway.store.models import AuditRecord
 from gateway.values.settings import Settings
 from keys import parse_api_key
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
 
 
@@ -132,7 +132,7 @@ async def test_each_start_revokes_the_key_the_last_start_printed(
         _, key = await asyncio.to_thread(devrun.demo_key, capped)
         printed.append(key)
     assert len(set(printed)) == 120
-    async with httpx.AsyncClient() as http, live_server(settings) as root:
+    async with local_client() as http, live_server(settings) as root:
         for key, works in ((printed[-2], False), (printed[-1], True)):
             balance = await http.get(
                 f"{root}/api/public/v1/balance", headers={"Authorization": f"Bearer {key}"}
@@ -207,7 +207,7 @@ async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
     assert "aitopup run: could not make the demo's key: 2311" in ran.stderr
     assert "staging key" not in ran.stdout
     with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             await http.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
@@ -269,7 +269,7 @@ def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> 
 async def _sign_in_by(link: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
     """A browser that opens ``link`` (a set-password or reset page), posts its form as a person
     does and keeps the session it starts: signed in."""
-    async with httpx.AsyncClient(follow_redirects=False) as browser:
+    async with local_client(follow_redirects=False) as browser:
         yield await _signed_in(browser, link, password)
 
 
@@ -303,7 +303,7 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
         assert key is not None, said
         [link] = re.findall(r"^(http://\S+/dashboard/set-password\?token=\S+)$", said, re.M)
         assert link.startswith(root + "/") and devrun.DEMO_EMAIL in said
-        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+        async with local_client(base_url=f"{root}/api/public/v1") as api:
             sent = await api.post(
                 "/topup/send",
                 json={
@@ -320,7 +320,7 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
             topups = await browser.get(f"{root}/dashboard/topups")
             assert topups.status_code == 200, topups.text
             assert txn in topups.text and "q@example.com" in topups.text
-        async with httpx.AsyncClient() as again:
+        async with local_client() as again:
             assert (await again.get(link)).status_code == 404  # spent
 
         # The next start: the demo user has a password now, so its link is a reset's.
@@ -343,7 +343,7 @@ async def test_each_starts_sign_in_link_voids_the_one_the_last_start_printed(
     )
     await asyncio.to_thread(upgrade, fresh.database_url)
     link = re.compile(r"^(http://\S+/dashboard/(?:set|reset)-password\?token=\S+)$", re.M)
-    async with live_server(fresh) as root, httpx.AsyncClient() as http:
+    async with live_server(fresh) as root, local_client() as http:
         said = await asyncio.to_thread(devrun.welcome, fresh, root)
         [first] = link.findall(said)
         async with _sign_in_by(first, "demo password 0123"):
@@ -399,7 +399,7 @@ async def _pays_with_mpp(base: str, key: str) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"}
 
     async def create_token(params: Any) -> str:
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             minted = await http.post(
                 f"{base}/billing/sandbox/shared-payment-tokens",
                 json={"amount_cents": int(params.amount), "currency": params.currency},
@@ -460,7 +460,7 @@ async def _staging_offer(settings: Settings, key: str) -> tuple[list[str], list[
     through and the plans on sale."""
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(
+        local_client(
             base_url=f"{root}/api/public/v1", headers={"Authorization": f"Bearer {key}"}
         ) as api,
     ):

@@ -11,6 +11,7 @@ import pytest
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.values.clock import rfc3339, utcnow
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -28,7 +29,7 @@ async def test_concurrent_duplicates_debit_once_and_reply_identically(
     merchant = await make_merchant()
     headers = {**merchant.headers, "Idempotency-Key": "order-42"}
     limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
             *(http.post("/topup/send", json=SEND, headers=headers) for _ in range(200))
         )
@@ -186,7 +187,7 @@ async def test_concurrent_duplicates_of_two_keys_debit_once_per_key(
     one = await make_merchant()
     two = await make_merchant(merchant_id=one.merchant_id)
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
             *(
                 http.post("/topup/send", json=SEND, headers=_keyed(key, "batch-9"))

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from gateway.lockout import Lockout, client_address
 from gateway.ratelimit import Limit
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, make_settings, running_app, wait_until
+from tests.fixtures.core import live_server, local_client, make_settings, running_app, wait_until
 from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer
@@ -124,7 +124,7 @@ async def test_concurrent_failures_admit_exactly_the_limit_with_honest_retry_aft
     settings = _strict(database_url, redis_url, auth_failures_per_client=10)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         replies = await asyncio.gather(
             *(http.get("/balance", headers=_bearer(_unknown_key())) for _ in range(40))

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, make_settings, running_app
+from tests.fixtures.core import live_server, local_client, make_settings, running_app
 from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.redis import RedisServer
@@ -77,7 +77,7 @@ async def test_concurrent_redemptions_are_limited_per_merchant_across_envs(
     neighbour = await make_merchant("live")
     async with (
         live_server(_limited(database_url, redis_url)) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         replies = await asyncio.gather(
             *(
@@ -109,7 +109,7 @@ async def test_concurrent_test_events_are_limited_per_merchant(
     merchant = await make_merchant("live")
     async with (
         live_server(_limited(database_url, redis_url)) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         endpoint_id = await _endpoint(http, merchant)
         replies = await asyncio.gather(

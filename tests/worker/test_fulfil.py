@@ -18,7 +18,7 @@ from gateway.store.db import Database
 from gateway.store.models import Topup, UpstreamKey
 from gateway.upstreams import work
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.core import live_server, local_client, wait_until
 from tests.fixtures.dying_worker import held_ids
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.upstreams import (
@@ -153,7 +153,7 @@ async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code
     assert len(by_name) == 50
     user, token = newapi.add_user()
     headers = {"Authorization": token, "New-Api-User": str(user)}
-    async with httpx.AsyncClient(base_url=root) as far:
+    async with local_client(base_url=root) as far:
         for txn, cents in zip(txns, amounts, strict=True):
             shown = (await fulfil_client.get(f"/topup/{txn}", headers=merchant.headers)).json()
             code = shown["data"]["voucher_code"]
@@ -187,7 +187,7 @@ async def test_concurrent_sends_converge_on_each_recipients_total(
     await start_worker(**_WORKER)
     async with (
         live_server(fulfil_settings) as root_url,
-        httpx.AsyncClient(base_url=f"{root_url}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root_url}/api/public/v1", timeout=30) as http,
     ):
         await use_openrouter(http, merchant, root)
 

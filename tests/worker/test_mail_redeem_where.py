@@ -19,7 +19,7 @@ from gateway.store.db import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import (
@@ -98,7 +98,7 @@ async def test_an_openrouter_mail_names_the_merchants_api_root(
 async def code_states(redis_url: str) -> AsyncIterator[CodeStates]:
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
-    client = httpx.AsyncClient()
+    client = local_client()
     try:
         yield CodeStates(redis, Upstreams(live=client, staging=client), SEALER)
     finally:
@@ -141,7 +141,7 @@ async def test_the_page_says_whether_a_newapi_code_was_redeemed_asking_once(
     # Redeemed at New API (its own redeem: the user's POST /api/user/topup {key}).
     user, token = newapi.add_user()
     code = shown.topups[0].code
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         redeemed = await http.post(
             root + "/api/user/topup",
             json={"key": code},

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from gateway.operator import create_key, create_merchant
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, make_settings, wait_until
+from tests.fixtures.core import live_server, local_client, make_settings, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candidate_binaries
 from tests.fixtures.redis import RedisServer
@@ -122,7 +122,7 @@ async def test_redis_killed_and_restarted_empty_stops_nothing(
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+    async with local_client(base_url=gateway, timeout=10) as http:
         merchant = await make_merchant(balance_cents=1_000_000)
         reply = await http.post(
             "/api/public/v1/webhooks/endpoints",
@@ -264,7 +264,7 @@ async def test_postgres_stopped_for_ten_seconds_fails_calls_cleanly_then_recover
     owner = await asyncio.to_thread(create_merchant, settings, "outage")
     _, _, key = await asyncio.to_thread(create_key, settings, "staging", owner.id)
     headers = {"Authorization": f"Bearer {key}"}
-    async with live_server(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with live_server(settings) as url, local_client(base_url=url, timeout=10) as http:
         reply = await http.post(
             "/api/public/v1/webhooks/endpoints", json={"url": receiver.url}, headers=headers
         )

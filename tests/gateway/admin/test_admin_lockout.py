@@ -5,7 +5,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -17,7 +16,14 @@ from gateway.store.db import Database
 from gateway.store.models import AuditRecord, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
-from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, live_server, make_settings, running_app
+from tests.fixtures.core import (
+    TEST_PEPPER,
+    TEST_SECRET,
+    live_server,
+    local_client,
+    make_settings,
+    running_app,
+)
 from tests.fixtures.limiters import client_at, limits, unique_address
 
 __all__ = ["limits"]  # the fixture, used by name
@@ -100,7 +106,7 @@ async def test_concurrent_attempts_are_counted_exactly_and_audited_within_the_li
     settings = _admin_settings(database_url, redis_url)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/admin/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/admin/v1", timeout=30) as http,
     ):
         replies = await asyncio.gather(
             *(

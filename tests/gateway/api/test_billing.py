@@ -12,7 +12,7 @@ from gateway.store.models import RedemptionCode, table_of
 from gateway.values.clock import utcnow
 from keys import hash_code
 from tests.fixtures.billing import insert_orders, order_row
-from tests.fixtures.core import TEST_PEPPER
+from tests.fixtures.core import TEST_PEPPER, local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
 
@@ -153,7 +153,7 @@ async def test_fifty_concurrent_redemptions_of_one_code_credit_once(
 ) -> None:
     merchants = [await make_merchant("live") for _ in range(5)]
     [code] = await mint_codes(admin_client, env="live", amount_cents=1234)
-    async with httpx.AsyncClient(
+    async with local_client(
         base_url=f"{billing_live_url}/api/public/v1",
         timeout=30,
         limits=httpx.Limits(max_connections=50),

@@ -20,7 +20,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.billing import STRIPE_API, STRIPE_SECRET_KEY
-from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.fixtures.core import asgi_client, local_client, running_app, wait_until
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -365,7 +365,7 @@ async def test_a_coupon_limit_holds_under_concurrent_checkouts(
     merchant = await make_merchant("staging")
     coupon = await _coupon(admin_client, code="THREEONLY", percent_off=10, max_uses=3)
     body = checkout_body("pack_pro", coupon="THREEONLY")
-    async with httpx.AsyncClient(base_url=f"{billing_live_url}/api/public/v1", timeout=30) as http:
+    async with local_client(base_url=f"{billing_live_url}/api/public/v1", timeout=30) as http:
         replies = await asyncio.gather(
             *(
                 http.post("/billing/checkout", json=body, headers=merchant.headers)
@@ -532,7 +532,7 @@ async def test_a_sandbox_pay_and_cancel_racing_settle_the_order_once(
         assert reply.status_code == 201, reply.text
         links.append(urlsplit(reply.json()["data"]["checkout_url"]))
     json_please = {"Accept": "application/json"}
-    async with httpx.AsyncClient(base_url=billing_live_url, timeout=30) as http:
+    async with local_client(base_url=billing_live_url, timeout=30) as http:
         replies = await asyncio.gather(
             *(
                 http.post(f"{link.path}/{action}?{link.query}", headers=json_please)

@@ -17,6 +17,7 @@ from gateway.billing.checkin_schemas import MAX_ADVANCE_SECONDS
 from gateway.billing.sandbox_clock import MAX_OFFSET_SECONDS
 from gateway.store.db import Database
 from gateway.store.models import CheckIn, LedgerEntry, SandboxClock, table_of
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.merchants import merchant_balance as balance_of
 from tests.fixtures.webhooks import events_of
@@ -62,7 +63,7 @@ def _midnight_after(day: date) -> str:
 
 @pytest.fixture
 async def live_client(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+    async with local_client(
         base_url=live_url, timeout=60, limits=httpx.Limits(max_connections=60)
     ) as http:
         yield http

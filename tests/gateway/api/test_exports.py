@@ -8,7 +8,6 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import insert, update
 
@@ -22,7 +21,7 @@ from gateway.values.clock import utcnow
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, set_balance
 from tests.fixtures.plans import captured
 
@@ -84,7 +83,7 @@ async def test_an_export_of_100000_ledger_rows_streams_in_bounded_memory(
     params = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
     lines = 0
     size = 0
-    async with httpx.AsyncClient(base_url=export_url, timeout=120) as http:
+    async with local_client(base_url=export_url, timeout=120) as http:
         tracemalloc.start()
         try:
             async with http.stream(
@@ -121,7 +120,7 @@ async def test_exports_of_orders_and_topups_are_the_callers_own(
         "from": (now - timedelta(hours=1)).isoformat(),
         "to": (now + timedelta(hours=1)).isoformat(),
     }
-    async with httpx.AsyncClient(base_url=export_url) as http:
+    async with local_client(base_url=export_url) as http:
         for who in (merchant, other):
             sent = await http.post(
                 "/topup/send",
@@ -164,7 +163,7 @@ async def test_ranges_past_the_bounds_are_refused_with_the_envelope(
         ({"from": "yesterday", "to": "2026-03-02T00:00:00Z"}, 422, 3006),
         ({"to": "2026-03-02T00:00:00Z"}, 422, 3006),
     ]
-    async with httpx.AsyncClient(base_url=export_url) as http:
+    async with local_client(base_url=export_url) as http:
         for params, status, code in cases:
             reply = await http.get("/exports/ledger.csv", params=params, headers=merchant.headers)
             assert (reply.status_code, reply.json()["code"]) == (status, code), params
@@ -220,7 +219,7 @@ async def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised_in_ever
         "from": (now - timedelta(hours=1)).isoformat(),
         "to": (now + timedelta(hours=1)).isoformat(),
     }
-    async with httpx.AsyncClient(base_url=export_url) as http:
+    async with local_client(base_url=export_url) as http:
         sent = await http.post(
             "/topup/send",
             json={"platform": "claude", "amount_cents": 100, "recipient_email": FORMULA},

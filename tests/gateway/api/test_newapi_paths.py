@@ -32,7 +32,7 @@ from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import PUBLIC_BASE
-from tests.fixtures.core import asgi_client, make_settings, running_app
+from tests.fixtures.core import asgi_client, local_client, make_settings, running_app
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -385,7 +385,7 @@ async def test_a_code_redeemed_twice_at_once_credits_once(
 ) -> None:
     merchant = await make_merchant("live")
     [code] = await mint(admin_client, "live", 1234)
-    async with httpx.AsyncClient(base_url=billing_live_url, timeout=30) as http:
+    async with local_client(base_url=billing_live_url, timeout=30) as http:
         replies = await asyncio.gather(
             *(
                 http.post("/api/user/topup", json={"key": code}, headers=merchant.headers)

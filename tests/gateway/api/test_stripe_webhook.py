@@ -20,6 +20,7 @@ from gateway.store.models import FundingOrder, PaymentNotice, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures import channels
 from tests.fixtures.billing import STRIPE_API, stripe_headers
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
 
@@ -189,7 +190,7 @@ async def test_same_event_ten_times_concurrently_credits_once(
     order_id, session_id = await live_order(billing_client, merchant, "pack_business")
     payload = session_event(order_id, session_id, amount=5000)
     headers = stripe_headers(payload)
-    async with httpx.AsyncClient(base_url=f"{billing_live_url}/api/public/v1") as http:
+    async with local_client(base_url=f"{billing_live_url}/api/public/v1") as http:
         replies = await asyncio.gather(
             *(http.post(WEBHOOK, content=payload.encode(), headers=headers) for _ in range(10))
         )

@@ -12,6 +12,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 from tests.fixtures.oauth import pkce
@@ -22,7 +23,7 @@ BACK = "https://app.example/paid"
 
 async def _allow(root: str, web: httpx.AsyncClient, url: str) -> str:
     """The person: follows the link, allows on the consent page; the app's callback URL."""
-    async with httpx.AsyncClient() as browser:
+    async with local_client() as browser:
         sent = await browser.get(url)
     assert sent.status_code == 302, sent.text
     page = await web.get(f"/oauth/consent?{urlsplit(sent.headers['location']).query}")
@@ -50,7 +51,7 @@ async def test_a_confidential_app_runs_the_seed_flow_with_authlib(
 ) -> None:
     root = live_url.removesuffix("/api/public/v1")
     owner = await make_merchant("staging")
-    async with httpx.AsyncClient(base_url=live_url) as api:
+    async with local_client(base_url=live_url) as api:
         made = await api.post(
             "/apps",
             headers=owner.headers,
@@ -73,7 +74,7 @@ async def test_a_confidential_app_runs_the_seed_flow_with_authlib(
     )
     url, state = app.create_authorization_url(f"{root}/oauth/authorize", code_verifier=verifier)
     assert f"code_challenge={create_s256_code_challenge(verifier)}" in url
-    async with httpx.AsyncClient(base_url=f"{root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         callback = await _allow(root, web, url)
     token = await app.fetch_token(
@@ -104,7 +105,7 @@ async def test_a_confidential_app_runs_the_seed_flow_with_authlib(
         json={"pack_id": "pack_starter", "success_url": BACK, "cancel_url": BACK},
     )
     assert order.status_code == 201, order.text
-    async with httpx.AsyncClient() as browser:
+    async with local_client() as browser:
         page = await browser.get(order.json()["data"]["checkout_url"])
         pay = html.unescape(re.findall(r'action="([^"]+)"', page.text)[0])
         paid = await browser.post(root + pay)

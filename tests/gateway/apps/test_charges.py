@@ -11,6 +11,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import (
     MakeMerchant,
@@ -54,7 +55,7 @@ async def _paying(
     if root is None:
         me = await client.get("/me", headers=token)
     else:
-        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+        async with local_client(base_url=f"{root}/api/public/v1") as api:
             me = await api.get("/me", headers=token)
     payer_id = me.json()["data"]["merchant"]["id"]
     payer = await make_merchant("staging", merchant_id=payer_id)
@@ -232,7 +233,7 @@ async def test_concurrent_charges_never_pass_the_daily_budget_nor_charge_twice(
         await merchant_balance(db, paying.payee),
     )
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         # One key, twenty at once: one charge, every reply the same.
         same = await asyncio.gather(
             *(

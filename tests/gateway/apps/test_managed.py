@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from gateway.apps import grants
 from gateway.apps.registry import App
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.oauth import Flow, register_app
@@ -57,7 +58,7 @@ async def _managing(
     if root is None:
         me = await client.get("/me", headers=token)
     else:
-        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+        async with local_client(base_url=f"{root}/api/public/v1") as api:
             me = await api.get("/me", headers=token)
     merchant = await make_merchant("staging", merchant_id=me.json()["data"]["merchant"]["id"])
     return Managing(tokens["access_token"], merchant, flow, owner)
@@ -276,7 +277,7 @@ async def test_concurrent_makes_make_one_key(
     root = live_url.removesuffix("/api/public/v1")
     managing = await _managing(app, client, make_merchant, root)
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
             *(http.post("/apps/me/key", json=WITHIN, headers=managing.headers) for _ in range(20))
         )

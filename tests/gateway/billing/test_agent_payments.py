@@ -25,7 +25,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.core import asgi_client, local_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy
 from tests.fixtures.stripe import StripeStandIn
@@ -58,7 +58,7 @@ def _send_body(amount: int = 1234) -> dict[str, Any]:
 
 def _token_maker(live_url: str, merchant: MerchantKey) -> Callable[..., Awaitable[str]]:
     async def create_token(params: OnChallengeParameters) -> str:
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             minted = await http.post(
                 f"{live_url}/billing/sandbox/shared-payment-tokens",
                 json={"amount_cents": int(params.amount), "currency": params.currency},
@@ -143,7 +143,7 @@ async def test_pympps_own_client_pays_the_402_and_the_send_is_delivered_on_its_o
     # The send refused, then its one retry paid and delivered.
     sends = [status for path, status in inner.seen if path.endswith("/topup/send")]
     assert sends == [402, 200]
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         # The key answers what was done, not the 402 it first kept.
         again = await http.post(
             f"{live_url}/topup/send",
@@ -165,7 +165,7 @@ async def test_the_402_names_its_challenge_and_a_problem_body_when_asked(
     live_url: str, make_merchant: MakeMerchant, settings: Settings
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=0)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         plain = await _refusal(http, live_url, merchant, _send_body(777))
         assert plain.json()["code"] == 4001  # the product's envelope, the challenge beside
         challenge = _challenge(plain)
@@ -190,7 +190,7 @@ async def test_twenty_concurrent_retries_with_one_credential_pay_once_and_send_o
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=0)
     body = _send_body(600)
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with local_client(timeout=60) as http:
         refused = await _refusal(http, live_url, merchant, body, **{"Idempotency-Key": "race"})
         credential = await _credential(live_url, merchant, _challenge(refused))
         headers = {
@@ -233,7 +233,7 @@ async def test_replayed_expired_altered_and_other_merchant_challenges_are_refuse
     other = await make_merchant("staging", balance_cents=0)
     body = _send_body(500)
     problem = {"Accept": "application/problem+json"}
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         first = await _refusal(http, live_url, merchant, body)
         credential = await _credential(live_url, merchant, _challenge(first))
 
@@ -304,7 +304,7 @@ async def test_a_token_short_of_the_challenge_is_refused_and_the_order_fails(
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=0)
     body = _send_body(900)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         challenge = _challenge(await _refusal(http, live_url, merchant, body))
         minted = await http.post(
             f"{live_url}/billing/sandbox/shared-payment-tokens",
@@ -335,7 +335,7 @@ async def test_a_send_refused_after_the_payment_leaves_the_money_in_the_wallet_a
     merchant = await make_merchant("staging", balance_cents=0)
     # Staging's magic recipient: the send fails (and refunds) once it is made.
     body = _send_body(500) | {"recipient_email": "agent+fail@example.com"}
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         credential = await _credential(
             live_url, merchant, _challenge(await _refusal(http, live_url, merchant, body))
         )
@@ -412,7 +412,7 @@ async def test_a_payment_never_widens_what_a_key_may_send(
     capped = await make_merchant("staging", merchant_id=merchant.merchant_id)
     await set_policy(db, capped.key_id, {"max_per_send_cents": 1000})
     body = _send_body(1500)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         # The capped key is refused by its policy, never for funds: no offer to pay.
         over = await http.post(f"{live_url}/topup/send", json=body, headers=capped.headers)
         assert over.status_code != 402 and "www-authenticate" not in over.headers

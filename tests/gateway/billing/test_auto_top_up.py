@@ -18,7 +18,7 @@ from gateway.store.models import AutoTopUpRun, FundingOrder, Mail, Receipt, Wall
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -97,7 +97,7 @@ async def test_fifty_racing_sends_that_cross_the_threshold_make_exactly_one_top_
     await _auto(client, merchant)
     body = {"platform": "claude", "amount_cents": 200, "recipient_email": "race@example.com"}
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
             *(http.post("/topup/send", json=body, headers=merchant.headers) for _ in range(50))
         )

@@ -17,7 +17,7 @@ from gateway.store.models import AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
 
@@ -35,7 +35,7 @@ async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]
 
 @pytest.fixture
 async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
+    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
         yield http
 
 

@@ -24,7 +24,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE
-from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
+from tests.fixtures.core import asgi_client, live_server, local_client, make_settings, running_app
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayOrder, EpayStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of
@@ -97,7 +97,7 @@ async def _opened(
     """A live merchant's Starter order through Epay, its link opened by the payer."""
     merchant = await make_merchant("live")
     order = await _checkout(api, merchant)
-    async with httpx.AsyncClient() as payer:
+    async with local_client() as payer:
         page = await payer.get(order["checkout_url"])
     assert page.status_code == 200, page.text
     return merchant, order["order_id"], stand_in.order_of(order["order_id"])
@@ -128,7 +128,7 @@ async def test_a_payment_credits_once_with_its_receipt_and_event(
     assert (row.charge_minor, row.charge_currency, row.charge_rate) == (3600, "CNY", RATE)
     assert (row.amount_cents, row.credit_cents, row.channel) == (500, 500, "epay")
     # The payer presses Pay on Epay's page: Epay notifies, then sends the payer back.
-    async with httpx.AsyncClient() as payer:
+    async with local_client() as payer:
         pressed = await payer.post(f"{epay_stand_in.url}/pay/{epay_order.trade_no}")
     assert pressed.status_code == 302
     assert epay_stand_in.notifications[-1][1:] == (200, "success")
@@ -166,12 +166,12 @@ async def test_the_same_notification_at_once_credits_once(
     make_merchant: MakeMerchant,
     db: Database,
 ) -> None:
-    async with live_server(epay_settings) as root, httpx.AsyncClient(timeout=30) as http:
-        api = httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30)
+    async with live_server(epay_settings) as root, local_client(timeout=30) as http:
+        api = local_client(base_url=f"{root}/api/public/v1", timeout=30)
         async with api:
             merchant = await make_merchant("live")
             order = await _checkout(api, merchant)
-            async with httpx.AsyncClient() as payer:
+            async with local_client() as payer:
                 await payer.get(order["checkout_url"])
             epay_order = await epay_stand_in.pay(order["order_id"], deliver=False)
             fields = epay_stand_in.notification(epay_order)

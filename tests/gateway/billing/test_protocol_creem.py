@@ -8,7 +8,6 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from gateway.billing.protocols import creem
@@ -19,6 +18,7 @@ from gateway.billing.protocols.exchange import (
     ChannelError,
 )
 from gateway.billing.protocols.money import Money
+from tests.fixtures.core import local_client
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 
 
@@ -99,7 +99,7 @@ def test_an_order_maps_to_products_to_try() -> None:
 
 async def test_a_checkout_made_paid_and_looked_up(creem_stand_in: CreemStandIn) -> None:
     product = creem_stand_in.add_product(100)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         api = creem.Creem(http, creem_stand_in.url, API_KEY)
         assert await api.price(product) == Money(100, "USD")
         made = await api.create_checkout(
@@ -130,7 +130,7 @@ async def test_a_checkout_made_paid_and_looked_up(creem_stand_in: CreemStandIn) 
 
 
 async def test_refusals_come_back_as_outcomes(creem_stand_in: CreemStandIn) -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         wrong = creem.Creem(http, creem_stand_in.url, "creem_test_wrong")
         with pytest.raises(ChannelError) as refused:
             await wrong.checkout("ch_nope")
@@ -152,7 +152,7 @@ async def test_refusals_come_back_as_outcomes(creem_stand_in: CreemStandIn) -> N
 
 async def test_a_transaction_refunded_in_full_once(creem_stand_in: CreemStandIn) -> None:
     product = creem_stand_in.add_product(700)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         api = creem.Creem(http, creem_stand_in.url, API_KEY)
         made = await api.create_checkout(
             product_id=product,

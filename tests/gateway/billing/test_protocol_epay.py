@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway.billing.protocols import epay
+from tests.fixtures.core import local_client
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
 
 ACCOUNT = epay.Account(pid=EPAY_PID, key=EPAY_KEY, api_root="https://pay.example.com/")
@@ -327,10 +328,10 @@ async def test_a_payment_through_the_stand_in(epay_stand_in: EpayStandIn) -> Non
     )
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(merchant)) as to_merchant,
-        httpx.AsyncClient() as payer,
+        local_client() as payer,
     ):
         with epay_stand_in.through(to_merchant):
-            async with httpx.AsyncClient() as http:
+            async with local_client() as http:
                 before = await query(http, account)
                 assert before.state == "unknown"  # the link not opened yet: Epay has no order
                 page = await payer.get(link)
@@ -350,8 +351,8 @@ async def test_a_payment_through_the_stand_in(epay_stand_in: EpayStandIn) -> Non
     assert (after.state, after.money, after.trade_no) == ("paid", 1230, received[0].trade_no)
     # The stand-in refuses what a deployment refuses: a link signed with the wrong key.
     wrong = epay.Account(EPAY_PID, OTHER_KEY, epay_stand_in.url)
-    async with httpx.AsyncClient() as payer:
+    async with local_client() as payer:
         refused = await payer.get(epay.payment_link(wrong, **_order(out_trade_no="ord_x")))
         assert refused.status_code == 400
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             assert (await query(http, wrong)).state == "unknown"

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from gateway.billing.protocols import myfatoorah
 from gateway.billing.protocols.exchange import CREDENTIALS_REFUSED, REQUEST_REFUSED, ChannelError
 from gateway.billing.protocols.money import Money, rate, to_minor
+from tests.fixtures.core import local_client
 from tests.fixtures.myfatoorah import ACCOUNT_CURRENCY, TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
 
 # The Data of the PAYMENT_STATUS_CHANGED sample in MyFatoorah's documentation, and the string
@@ -169,7 +169,7 @@ def test_amounts_in_minor_units() -> None:
 
 
 async def test_an_invoice_made_and_asked_about(myfatoorah_stand_in: MyFatoorahStandIn) -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         api = myfatoorah.MyFatoorah(http, myfatoorah_stand_in.url, TOKEN)
         made = await api.send_payment(
             myfatoorah.payment_request(
@@ -205,7 +205,7 @@ async def test_an_invoice_made_and_asked_about(myfatoorah_stand_in: MyFatoorahSt
 
 
 async def test_refusals_come_back_as_outcomes(myfatoorah_stand_in: MyFatoorahStandIn) -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         wrong = myfatoorah.MyFatoorah(http, myfatoorah_stand_in.url, "not-the-token")
         with pytest.raises(ChannelError) as refused:
             await wrong.payment_status("1", ACCOUNT_CURRENCY)

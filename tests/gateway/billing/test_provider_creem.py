@@ -25,6 +25,7 @@ from gateway.billing.providers import (
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures import channels
+from tests.fixtures.core import local_client
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn
 
 PROVIDER = providers.get("creem")
@@ -32,7 +33,7 @@ PROVIDER = providers.get("creem")
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with local_client() as client:
         yield client
 
 

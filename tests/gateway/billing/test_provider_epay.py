@@ -30,7 +30,7 @@ from gateway.ops.logs import configure_logging
 from gateway.values.clock import new_id
 from gateway.values.settings import Settings
 from tests.fixtures import channels
-from tests.fixtures.core import make_settings
+from tests.fixtures.core import local_client, make_settings
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayStandIn, epay_sign
 
 SETTINGS = make_settings("sqlite+aiosqlite:///:memory:", "redis://127.0.0.1:1")
@@ -94,7 +94,7 @@ async def test_open_answers_the_signed_link_and_what_is_charged_in_the_accounts_
     epay_stand_in: EpayStandIn,
 ) -> None:
     order_id = new_id("ord")
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         ctx = _context(_credentials(epay_stand_in.url), http)
         opened = await EpayProvider().open(ctx, _request(order_id))
         assert opened.session_id is None and opened.expires_at is None
@@ -113,7 +113,7 @@ async def test_open_answers_the_signed_link_and_what_is_charged_in_the_accounts_
 
 
 async def test_an_account_in_the_gateways_own_currency_charges_the_order_itself() -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         credentials = _credentials("https://pay.example.com", currency="USD", rate="1")
         opened = await EpayProvider().open(_context(credentials, http), _request("ord_1", 1234))
     assert opened.charge is None
@@ -121,7 +121,7 @@ async def test_an_account_in_the_gateways_own_currency_charges_the_order_itself(
 
 
 async def test_an_order_epay_cannot_take_is_a_provider_error() -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         ctx = _context(_credentials("https://pay.example.com"), http)
         with pytest.raises(ProviderError):
             await EpayProvider().open(ctx, _request("ord with space"))
@@ -143,7 +143,7 @@ def _signed(**changes: str) -> dict[str, str]:
 
 async def test_a_notification_by_get_or_post_is_verified_and_parsed() -> None:
     provider = EpayProvider()
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         ctx = _context(_credentials("https://pay.example.com"), http)
         posted = Inbound("POST", urlencode(_signed()).encode(), {}, {})
         for inbound in (_get(_signed()), posted):
@@ -166,7 +166,7 @@ async def test_forged_foreign_and_unreadable_notifications_are_refused() -> None
     provider = EpayProvider()
     theirs = {k: v for k, v in _signed(pid=OTHER_PID).items() if k not in ("sign", "sign_type")}
     theirs["sign"] = epay_sign(theirs, OTHER_KEY)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         ctx = _context(_credentials("https://pay.example.com"), http)
         refusals = {
             "signature": [
@@ -196,7 +196,7 @@ async def test_forged_foreign_and_unreadable_notifications_are_refused() -> None
 async def test_look_up_asks_the_deployment(epay_stand_in: EpayStandIn) -> None:
     provider = EpayProvider()
     order_id = new_id("ord")
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         ctx = _context(_credentials(epay_stand_in.url), http)
         never_opened = await provider.look_up(ctx, _ref(order_id))
         assert (never_opened.state, never_opened.provider_status) == ("open", "not_found")
@@ -280,7 +280,7 @@ async def test_the_key_in_the_order_query_never_reaches_the_log(
     stream = io.StringIO()
     configure_logging("DEBUG", stream)
     with caplog.at_level(logging.DEBUG):
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             ctx = _context(_credentials(epay_stand_in.url), http)
             await EpayProvider().look_up(ctx, _ref(new_id("ord")))
     assert epay_stand_in.queries and EPAY_KEY not in stream.getvalue() + caplog.text

@@ -19,7 +19,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, make_settings, running_app
+from tests.fixtures.core import live_server, local_client, make_settings, running_app
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.limiters import client_at, limits, unique_address
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
@@ -75,7 +75,7 @@ async def api(
     settings = _settings(database_url, redis_url, stripe_stand_in)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         yield http
 
@@ -195,7 +195,7 @@ async def test_open_checkouts_are_capped_exactly_under_concurrency(
     merchant = await make_merchant(env)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         replies = await asyncio.gather(
             *(

@@ -22,6 +22,7 @@ from gateway.billing.providers import (
     ProviderError,
 )
 from tests.fixtures import channels
+from tests.fixtures.core import local_client
 from tests.fixtures.myfatoorah import TOKEN, WEBHOOK_SECRET, MyFatoorahStandIn
 
 PROVIDER = providers.get("myfatoorah")
@@ -29,7 +30,7 @@ PROVIDER = providers.get("myfatoorah")
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with local_client() as client:
         yield client
 
 

@@ -20,7 +20,7 @@ from gateway.store.models import LedgerEntry, table_of
 from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -43,7 +43,7 @@ async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]
 
 @pytest.fixture
 async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
+    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
         yield http
 
 
@@ -318,7 +318,7 @@ async def test_operators_list_orders_whose_state_at_stripe_differs(
     assert reply.json()["data"]["result"] == "mismatch"
     assert await credited(db, order.order_id) == 0
 
-    async with httpx.AsyncClient(
+    async with local_client(
         base_url=f"{stood_in_url}/api/admin/v1",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     ) as admin:

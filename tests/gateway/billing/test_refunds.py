@@ -21,7 +21,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_o
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row, refunded
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -45,7 +45,7 @@ async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]
 
 @pytest.fixture
 async def admin(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+    async with local_client(
         base_url=f"{stood_in_url}/api/admin/v1",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=30,
@@ -55,7 +55,7 @@ async def admin(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
+    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
         yield http
 
 

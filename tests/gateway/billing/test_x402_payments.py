@@ -35,7 +35,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stand_ins import served
 
@@ -115,7 +115,7 @@ async def test_the_x402_client_pays_the_offer_and_the_send_is_delivered(
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=0)
     body = _body(540)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         offer = await _offer(http, x402_url, merchant, body)
     [need] = offer.accepts
     assert (offer.x402_version, need.scheme, need.network) == (2, "exact", "eip155:84532")
@@ -136,7 +136,7 @@ async def test_one_authorization_sent_twenty_times_at_once_pays_once_and_sends_o
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=0)
     body = _body(500)
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with local_client(timeout=60) as http:
         offer = await _offer(http, x402_url, merchant, body)
         signed = await _payer().create_payment_payload(offer)
         headers = {**merchant.headers, "PAYMENT-SIGNATURE": encode_payment_signature_header(signed)}
@@ -155,7 +155,7 @@ async def test_an_altered_or_other_merchants_offer_is_refused_and_nothing_moves(
     other = await make_merchant("staging", balance_cents=0)
     body = _body(500)
     problem = {"Accept": "application/problem+json"}
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         offer = await _offer(http, x402_url, merchant, body)
         signed = await _payer().create_payment_payload(offer)
         header = encode_payment_signature_header(signed)
@@ -185,7 +185,7 @@ async def test_staging_terms_offer_nothing_in_live(
 ) -> None:
     """Staging's facilitator is staging's: a live send refused for funds offers no x402."""
     merchant = await make_merchant("live", balance_cents=0)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         refused = await http.post(
             f"{x402_url}/topup/send", json=_body(500), headers=merchant.headers
         )
@@ -260,7 +260,7 @@ async def test_a_settle_lost_twice_is_settled_by_reconciliation_once(
     facilitator again, credits the order once, and a second sweep finds nothing to do."""
     merchant = await make_merchant("staging", balance_cents=0)
     body = _body(500)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with local_client(timeout=30) as http:
         header = await _signed(http, x402_url, merchant, body)
         facilitator.lose_settles = 2
         headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
@@ -280,7 +280,7 @@ async def test_a_settle_lost_twice_is_settled_by_reconciliation_once(
     assert (order.status, order.provider_payment_id) == ("completed", settled["transaction"])
     assert await reconcile.sweep(db, x402_settings, now=later) == []
     assert len(facilitator.settled) == 1
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         balance = await http.get(f"{x402_url}/balance", headers=merchant.headers)
     assert balance.json()["data"]["balance_cents"] == 500
 
@@ -299,7 +299,7 @@ async def test_a_settle_that_never_arrived_is_settled_in_its_window_or_failed_af
     outcomes = []
     for closed in (False, True):
         merchant = await make_merchant("staging", balance_cents=0)
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with local_client(timeout=30) as http:
             header = await _signed(http, x402_url, merchant, _body(500))
             facilitator.drop_settles = 2
             headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}

@@ -20,6 +20,7 @@ from gateway.budgets import service
 from gateway.budgets.schemas import BudgetCreate
 from gateway.store.db import Database
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -58,7 +59,7 @@ async def _race(roots: list[str], keys: list[MerchantKey]) -> list[tuple[str, di
     """``SENDS`` sends spread over ``keys`` and ``roots``, all in flight together; each reply
     with the key that sent it."""
     clients = [
-        httpx.AsyncClient(base_url=root, timeout=60, limits=httpx.Limits(max_connections=100))
+        local_client(base_url=root, timeout=60, limits=httpx.Limits(max_connections=100))
         for root in roots
     ]
 

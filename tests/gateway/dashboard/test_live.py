@@ -22,7 +22,7 @@ from gateway.store.models import DashboardSession, Merchant, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, live_server, make_settings, wait_until
+from tests.fixtures.core import TEST_SECRET, live_server, local_client, make_settings, wait_until
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 
 _MER = table_of(Merchant)
@@ -36,7 +36,7 @@ async def root(settings: Settings) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def _signed_in(root: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{root}/dashboard", follow_redirects=False) as client:
+    async with local_client(base_url=f"{root}/dashboard", follow_redirects=False) as client:
         await sign_up_on(client)
         yield client
 
@@ -85,9 +85,7 @@ async def test_a_signed_out_session_ends_its_stream_within_a_poll(root: str) -> 
             assert (await anext(lines)).startswith("retry:")
             assert await anext(lines) == "event: update"
             # Signed out elsewhere (another tab): the stream says so and ends, at once.
-            async with httpx.AsyncClient(
-                base_url=f"{root}/dashboard", cookies=client.cookies
-            ) as other:
+            async with local_client(base_url=f"{root}/dashboard", cookies=client.cookies) as other:
                 assert (
                     await other.post("/sign-out", data={"csrf_token": token})
                 ).status_code == 303
@@ -110,9 +108,7 @@ async def test_a_session_ended_through_another_process_or_expired_ends_its_strea
     ):
         token = csrf_of((await client.get("/")).text)
         lines = await _opened(stack, client)
-        async with httpx.AsyncClient(
-            base_url=f"{elsewhere}/dashboard", cookies=client.cookies
-        ) as other:
+        async with local_client(base_url=f"{elsewhere}/dashboard", cookies=client.cookies) as other:
             assert (await other.post("/sign-out", data={"csrf_token": token})).status_code == 303
         ended = time.monotonic()
         assert [line async for line in lines] == ["event: signed-out"]
@@ -220,7 +216,7 @@ async def test_a_merchant_takes_its_share_of_the_streams_never_the_others(
     sealer = Sealer(TEST_SECRET.encode())
     async with (
         live_server(settings) as url,
-        httpx.AsyncClient(base_url=f"{url}/dashboard") as alice,
+        local_client(base_url=f"{url}/dashboard") as alice,
         _signed_in(url) as bob,
         AsyncExitStack() as stack,
     ):

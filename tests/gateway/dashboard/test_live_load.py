@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gateway.store.db import Database
 from gateway.store.models import Merchant, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import make_settings
+from tests.fixtures.core import local_client, make_settings
 from tests.fixtures.dashboard import sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process
@@ -78,7 +78,7 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
     async with gateway_process(served, tmp_path, as_served=True) as api:
         root = api.removesuffix("/api/public/v1")
         port = int(root.rsplit(":", 1)[1])
-        async with httpx.AsyncClient(base_url=f"{root}/dashboard") as dashboard:
+        async with local_client(base_url=f"{root}/dashboard") as dashboard:
             account = await sign_up_on(dashboard)
             cookie = "; ".join(f"{k}={v}" for k, v in dashboard.cookies.items())
         async with db.read() as conn:
@@ -87,7 +87,7 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
             ).scalar_one()
         key = (await make_merchant(merchant_id=merchant_id)).key
 
-        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        async with local_client(base_url=api, timeout=30) as http:
             await _p50(http, other.key)  # warm up
             baseline, statuses = await _p50(http, other.key)
             assert set(statuses) == {200}

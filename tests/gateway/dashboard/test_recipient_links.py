@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from gateway.store.db import Database
 from gateway.store.models import MerchantUser, User, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server
+from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
@@ -130,8 +130,8 @@ async def test_revoking_ends_an_open_stream_of_the_page_within_a_poll(
     settings: Settings, make_merchant: MakeMerchant
 ) -> None:
     async with live_server(settings) as root:
-        api = httpx.AsyncClient(base_url=f"{root}/api/public/v1")
-        page = httpx.AsyncClient(base_url=f"{root}/dashboard")
+        api = local_client(base_url=f"{root}/api/public/v1")
+        page = local_client(base_url=f"{root}/dashboard")
         async with api, page:
             merchant = await make_merchant("staging")
             txn, _ = await _sent(api, merchant, 900)

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from gateway.store.db import Database
 from gateway.store.models import Topup, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.policies import gateway_process
 
@@ -42,9 +43,7 @@ async def _race(db: Database, roots: list[str], make_merchant: MakeMerchant) -> 
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=root, timeout=60, limits=httpx.Limits(max_connections=40)
-                )
+                local_client(base_url=root, timeout=60, limits=httpx.Limits(max_connections=40))
             )
             for root in roots
         ]
@@ -62,7 +61,7 @@ async def _race(db: Database, roots: list[str], make_merchant: MakeMerchant) -> 
         sends = [asyncio.ensure_future(one(i)) for i in range(SENDS)]
         await started.wait()  # some delivered, many in flight: now the switch
         # On a client of its own: not queued behind the sends for a connection.
-        async with httpx.AsyncClient(base_url=roots[0], timeout=60) as switch:
+        async with local_client(base_url=roots[0], timeout=60) as switch:
             frozen = await switch.post("/freeze", json={}, headers=headers)
         assert frozen.json()["code"] == 1000, frozen.json()
         balance_at_freeze = await merchant_balance(db, merchant)

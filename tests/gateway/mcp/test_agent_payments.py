@@ -6,7 +6,6 @@ made again with the credential in ``_meta`` is delivered, its receipt in the res
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import pytest
 from mcp import MCPError, types
 from mpp.extensions.mcp.constants import CODE_PAYMENT_REQUIRED, META_CREDENTIAL
@@ -14,6 +13,7 @@ from mpp.extensions.mcp.types import MCPChallenge, MCPCredential, MCPReceipt
 from mpp.methods.stripe.client import OnChallengeParameters, StripeMethod
 
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import McpCall, mcp_http, mcp_stdio, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
@@ -27,7 +27,7 @@ def _meta(found: dict[str, Any]) -> types.RequestParamsMeta:
 
 def _paying(root: str, merchant: MerchantKey) -> StripeMethod:
     async def create_token(params: OnChallengeParameters) -> str:
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             minted = await http.post(
                 f"{root}/api/public/v1/billing/sandbox/shared-payment-tokens",
                 json={"amount_cents": int(params.amount), "currency": params.currency},

@@ -4,10 +4,9 @@ included."""
 
 import re
 
-import httpx
-
 from gateway.accounts import users
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import PASSWORD, sign_in_on
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant
@@ -30,8 +29,8 @@ async def test_every_door_reads_the_same_balance_and_held_amount(
     await users.set_password(db, invited.token, PASSWORD)
     async with (
         mcp_http(mcp_root, merchant.key) as session,
-        httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
-        httpx.AsyncClient(base_url=f"{mcp_root}/dashboard") as dashboard,
+        local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
+        local_client(base_url=f"{mcp_root}/dashboard") as dashboard,
     ):
         await sign_in_on(dashboard, invited.email, PASSWORD)
         held = await rest.post(

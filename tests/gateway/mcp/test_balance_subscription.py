@@ -5,6 +5,7 @@ import httpx
 from gateway.store.db import Database
 from gateway.values.settings import Settings
 from tests.fixtures.billing import make_staging_plan
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant
 
@@ -18,7 +19,7 @@ async def test_get_balance_shows_the_subscription(
     merchant = await make_merchant()
     async with (
         mcp_http(mcp_root, merchant.key) as session,
-        httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
+        local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
     ):
         before = (await envelope_of(session, "get_balance")).data
         assert before["subscription"] is None

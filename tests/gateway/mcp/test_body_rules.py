@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import counts, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
@@ -39,7 +40,7 @@ async def _refusal(
         "Accept": ACCEPT,
         "Content-Type": "application/json",
     }
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with local_client(timeout=30) as http:
         reply = await http.post(f"{root}/mcp", content=body, headers=headers)
     assert reply.headers["content-type"].startswith("application/json"), reply.text[:200]
     answer = reply.json()
@@ -124,7 +125,7 @@ async def test_an_oversized_body_without_a_length_is_refused_3004(
         "Accept": ACCEPT,
         "Content-Type": "application/json",
     }
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with local_client(timeout=30) as http:
         reply = await http.post(f"{mcp_root}/mcp", content=chunks(), headers=headers)
     assert reply.status_code == 413
     assert reply.json()["error"]["data"]["code"] == 3004
@@ -136,7 +137,7 @@ async def test_a_body_within_the_rules_still_works(
     merchant = await make_merchant()
     headers = {"Authorization": f"Bearer {merchant.key}", "Accept": ACCEPT}
     deep_but_allowed = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with local_client(timeout=30) as http:
         reply = await http.post(f"{mcp_root}/mcp", json=deep_but_allowed, headers=headers)
     assert reply.status_code == 200
     assert "send_topup" in {t["name"] for t in reply.json()["result"]["tools"]}

@@ -1,12 +1,11 @@
 """The ``checkin`` tool: the same operation as ``POST /checkin``, its envelope as the result;
 once a day by the staging clock; scope billing; no arguments."""
 
-import httpx
-
 from gateway.billing.checkin import DEFAULTS
 from gateway.billing.checkin_schemas import CheckInData
 from gateway.mcp.tools import by_name
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 
@@ -37,7 +36,7 @@ async def test_the_checkin_tool_credits_once_a_day_as_rest_does(
         assert again.data["next_checkin_at"] == done.data["next_checkin_at"]
 
         # REST says the same of the same day; the staging clock opens the next one for both.
-        async with httpx.AsyncClient(
+        async with local_client(
             base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
         ) as http:
             rest = await http.post("/checkin")
@@ -62,9 +61,7 @@ async def test_the_checkin_tool_needs_the_billing_scope(
     assert spec is not None and spec.scope == "billing"
     merchant = await make_merchant("staging")
     before = await merchant_balance(db, merchant)
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
-    ) as http:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as http:
         made = await http.post(
             "/keys", json={"name": "sender", "policy": {"scopes": ["topup:send"]}}
         )

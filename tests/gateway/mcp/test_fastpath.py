@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -26,7 +27,7 @@ def _call(name: str, arguments: dict[str, Any], *, through_sdk: bool) -> dict[st
 
 async def _both(root: str, key: str, name: str, arguments: dict[str, Any]) -> list[httpx.Response]:
     headers = {"Authorization": f"Bearer {key}", "Accept": ACCEPT}
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         return [
             await http.post(
                 f"{root}/mcp", json=_call(name, arguments, through_sdk=sdk), headers=headers
@@ -71,7 +72,7 @@ async def test_what_the_fast_path_does_not_take_goes_to_the_sdk(
 ) -> None:
     merchant = await make_merchant()
     auth = {"Authorization": f"Bearer {merchant.key}"}
-    async with httpx.AsyncClient(base_url=mcp_root) as http:
+    async with local_client(base_url=mcp_root) as http:
         call = _call("get_balance", {}, through_sdk=False)
         not_acceptable = await http.post("/mcp", json=call, headers={**auth, "Accept": "text/html"})
         assert not_acceptable.status_code == 406

@@ -1,10 +1,9 @@
 """The ``freeze_environment`` tool: the same operation as ``POST /freeze``; once it has run,
 the session's own key is refused with the rest of the environment, and no tool undoes it."""
 
-import httpx
-
 from gateway.freezes.schemas import FreezeData
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy
@@ -25,9 +24,7 @@ async def test_the_freeze_tool_stops_the_environment_until_a_person_unfreezes_it
         FreezeData.model_validate(done.data)
         assert done.data["frozen"] is True
     balance = await merchant_balance(db, merchant)
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
-    ) as http:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as http:
         send = {"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"}
         assert (await http.post("/topup/send", json=send)).json()["code"] == 2360
         assert (await http.delete("/freeze")).json()["data"]["frozen"] is False

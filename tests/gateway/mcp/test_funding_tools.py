@@ -1,10 +1,9 @@
 """An agent refused for balance learns the shortfall and where to fund it; it opens a checkout
 through MCP, a person pays the link (the staging sandbox), and the send then goes through."""
 
-import httpx
-
 from gateway.mcp.tools import by_name
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -42,7 +41,7 @@ async def test_a_refused_send_says_the_shortfall_and_the_checkout_tool_funds_it(
         link = made.data["checkout_url"]
 
         # The human pays the link on the sandbox's page.
-        async with httpx.AsyncClient(base_url=mcp_root) as browser:
+        async with local_client(base_url=mcp_root) as browser:
             page = await browser.get(link)
             assert page.status_code == 200
             paid = await browser.post(
@@ -62,9 +61,7 @@ async def test_the_funding_tools_need_the_billing_scope(
     merchant = await make_merchant("staging")
     spec = by_name("create_checkout")
     assert spec is not None and spec.scope == "billing"
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
-    ) as http:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as http:
         made = await http.post(
             "/keys", json={"name": "no billing", "policy": {"scopes": ["topup:send"]}}
         )
@@ -91,7 +88,7 @@ async def test_the_checkout_tool_counts_in_the_merchants_payment_calls(
     args = {"amount_cents": 1000, "success_url": OK, "cancel_url": NO}
     async with (
         mcp_http(mcp_root, merchant.key) as session,
-        httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as http,
+        local_client(base_url=f"{mcp_root}/api/public/v1") as http,
     ):
         for _ in range(hook_settings.payment_calls_per_minute - 1):
             made = await envelope_of(session, "create_checkout", args)

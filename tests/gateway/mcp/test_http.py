@@ -6,13 +6,13 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
 import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.mcp.tools import SendTopupArguments
 from gateway.store.db import Database
 from gateway.topup.schemas import ListQuery, SendData, TopupData
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.webhooks import Receiver, make_endpoint, only_delivery, verify_both_schemes
@@ -31,7 +31,7 @@ TOOLS = {
 
 async def make_live_endpoint(root: str, merchant: MerchantKey, url: str) -> dict[str, Any]:
     """An endpoint for ``topup.delivered``, made through the running gateway at ``root``."""
-    async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as http:
+    async with local_client(base_url=f"{root}/api/public/v1") as http:
         return await make_endpoint(http, merchant, url, event_types=["topup.delivered"])
 
 
@@ -110,7 +110,7 @@ async def test_the_results_are_the_rest_envelopes(
     merchant = await make_merchant()
     async with (
         mcp_http(mcp_root, merchant.key) as session,
-        httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
+        local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest,
     ):
         sent = await envelope_of(session, "send_topup", send_args("same-door"))
         txn_id = sent.envelope["transaction_id"]
@@ -192,7 +192,7 @@ async def test_the_resources_are_the_catalogue_and_the_guide(
     merchant = await make_merchant()
     async with (
         mcp_http(mcp_root, merchant.key) as session,
-        httpx.AsyncClient(base_url=mcp_root) as http,
+        local_client(base_url=mcp_root) as http,
     ):
         listed = {str(r.uri) for r in (await session.list_resources()).resources}
         assert listed == {"aitopup://codes", "aitopup://llms.txt"}

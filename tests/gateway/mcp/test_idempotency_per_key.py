@@ -14,6 +14,7 @@ from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import rfc3339, utcnow
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 
@@ -34,7 +35,7 @@ async def _call_as(root: str, key: MerchantKey, arguments: dict[str, Any]) -> ht
         "params": {"name": "send_topup", "arguments": arguments},
     }
     headers = {"Accept": "application/json, text/event-stream", **key.headers}
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         return await http.post(f"{root}/mcp", json=body, headers=headers)
 
 

@@ -16,7 +16,7 @@ from gateway.app import create_app
 from gateway.billing.shortfall import RETRY
 from gateway.mcp.tools import by_name
 from gateway.values.settings import Settings
-from tests.fixtures.core import free_port, started_server
+from tests.fixtures.core import free_port, local_client, started_server
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -65,7 +65,7 @@ def assert_absolute(reply: dict[str, Any], base: str | None) -> int:
 
 async def _every_door(root: str, key: str, headers: dict[str, str], base: str | None) -> None:
     """The refusal for funds and a checkout without return URLs, over REST and MCP."""
-    async with httpx.AsyncClient(base_url=f"{root}/api/public/v1", headers=headers) as api:
+    async with local_client(base_url=f"{root}/api/public/v1", headers=headers) as api:
         body = {"platform": "claude", "amount_cents": 5000, "recipient_email": "a@example.com"}
         refused = await api.post("/topup/send", json=body, headers={"Idempotency-Key": "r-1"})
         assert refused.status_code == 402, refused.text
@@ -116,7 +116,7 @@ def test_the_refusal_and_the_send_tool_say_how_to_retry_after_funding() -> None:
 
 async def _pay_as_a_browser(link: str) -> httpx.Response:
     """Open the sandbox's page at ``link`` and press Pay: its form posted, redirects followed."""
-    async with httpx.AsyncClient(follow_redirects=True) as browser:
+    async with local_client(follow_redirects=True) as browser:
         page = await browser.get(link)
         assert page.status_code == 200, page.text
         [action] = re.findall(r'<form method="post" action="([^"]+/pay\?[^"]+)"', page.text)
@@ -157,13 +157,11 @@ async def test_a_cancelled_checkout_without_return_urls_lands_on_the_gateways_pa
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant("staging")
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
-    ) as api:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as api:
         made = await api.post("/billing/checkout", json={"pack_id": "pack_starter"})
         assert made.status_code == 201, made.text
         order = made.json()["data"]
-    async with httpx.AsyncClient(follow_redirects=True) as browser:
+    async with local_client(follow_redirects=True) as browser:
         page = await browser.get(order["checkout_url"])
         [action] = re.findall(r'action="([^"]+/cancel\?[^"]+)"', page.text)
         landed = await browser.post(urljoin(order["checkout_url"], action.replace("&amp;", "&")))

@@ -21,6 +21,7 @@ from mcp.shared.auth import (
 )
 from pydantic import AnyUrl
 
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
@@ -41,7 +42,7 @@ class Person:
         self.link = url
 
     async def allow(self) -> AuthorizationCodeResult:
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             sent = await http.get(self.link)
         assert sent.status_code == 302, sent.text
         consent = urlsplit(sent.headers["location"])
@@ -71,7 +72,7 @@ async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consente
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
     owner = await make_merchant("live")
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1") as api:
         made = await api.post(
             "/apps",
             headers=owner.headers,
@@ -93,7 +94,7 @@ async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consente
             response_types=["code"],
         )
     )
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         person = Person(web, {"scopes": ["topup:send", "topup:read"], "limit_daily": "15.00"})
         auth = OAuthClientProvider(
@@ -122,7 +123,7 @@ async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consente
             assert over.code == 2304, over.envelope  # past the consent's $15 a day
 
     # The grant revoked: the token is refused at the door from the next call.
-    async with httpx.AsyncClient() as plain:
+    async with local_client() as plain:
         revoked = await plain.post(
             f"{mcp_root}/oauth/revoke",
             data={"token": kept.tokens.refresh_token or "", "client_id": app_id},
@@ -144,14 +145,14 @@ async def test_a_token_for_the_rest_api_is_refused_on_mcp(
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
     owner = await make_merchant("live")
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1") as api:
         made = await api.post(
             "/apps",
             headers=owner.headers,
             json={"name": "REST only", "redirect_uris": [CALLBACK], "confidential": False},
         )
     app_id = made.json()["data"]["id"]
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         person = Person(web, {"scopes": ["topup:read"]})
         verifier, challenge = pkce()
@@ -170,7 +171,7 @@ async def test_a_token_for_the_rest_api_is_refused_on_mcp(
             )
         )
         code = (await person.allow()).code
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         tokens = await http.post(
             f"{mcp_root}/oauth/token",
             data={
@@ -201,13 +202,13 @@ async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
     mcp_root: str,
 ) -> None:
     kept = Kept(None)
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         person = Person(web, {"scopes": ["topup:read"]})
         shown: list[str] = []
 
         async def allow() -> AuthorizationCodeResult:
-            async with httpx.AsyncClient() as http:
+            async with local_client() as http:
                 sent = await http.get(person.link)
             consent = urlsplit(sent.headers["location"])
             shown.append((await web.get(f"/oauth/consent?{consent.query}")).text)
@@ -235,7 +236,7 @@ async def test_an_mcp_client_registers_itself_and_shows_as_unverified(
             assert balance.code == 1000
     assert kept.client is not None and kept.client.client_id is not None
     assert "unverified" in shown[0] and "Desk Agent (self-registered)" in shown[0]
-    async with httpx.AsyncClient() as plain:
+    async with local_client() as plain:
         bad = await plain.post(
             f"{mcp_root}/oauth/register",
             json={"redirect_uris": ["http://app.example/cb"], "client_name": "Leaky"},
@@ -248,7 +249,7 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
     mcp_root: str, make_merchant: MakeMerchant
 ) -> None:
     owner = await make_merchant("live")
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/api/public/v1") as api:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1") as api:
         made = await api.post(
             "/apps",
             headers=owner.headers,
@@ -261,7 +262,7 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
         )
     app_id = made.json()["data"]["id"]
     verifier, challenge = pkce()
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         person = Person(web, {"scopes": ["topup:send", "topup:read"]})
         person.link = str(
@@ -280,7 +281,7 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
             )
         )
         code = (await person.allow()).code
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         first = await http.post(
             f"{mcp_root}/oauth/token",
             data={
@@ -319,13 +320,13 @@ async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bo
     401's scope, not every scope the metadata lists; the page ticks no more and fills in the
     merchant's default daily limit, which holds over `/mcp`."""
     kept = Kept(None)
-    async with httpx.AsyncClient(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
         await sign_up_on(web)
         person = Person(web, {})
         pages: list[str] = []
 
         async def allow() -> AuthorizationCodeResult:
-            async with httpx.AsyncClient() as http:
+            async with local_client() as http:
                 sent = await http.get(person.link)
             consent = urlsplit(sent.headers["location"])
             page = (await web.get(f"/oauth/consent?{consent.query}")).text

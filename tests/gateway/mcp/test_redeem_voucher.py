@@ -2,10 +2,10 @@
 voucher redeemed once (a repeat refused with the first redemption's data), another merchant's
 code not found, a malformed one refused; results are the REST envelopes."""
 
-import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.topup.schemas import RedeemedData, RedeemVoucherRequest
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -45,8 +45,6 @@ async def test_a_voucher_is_redeemed_once_through_mcp(
         unknown_field = await envelope_of(session, "redeem_voucher", {"code": code, "x": 1})
         assert unknown_field.is_error and unknown_field.code == 3001
 
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers
-    ) as rest:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as rest:
         shown = await rest.get(f"/topup/{sent.envelope['transaction_id']}")
     assert shown.json()["data"]["redeemed_at"] == done.data["redeemed_at"]

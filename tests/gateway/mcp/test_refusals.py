@@ -14,6 +14,7 @@ from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import rfc3339, utcnow
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 
@@ -34,7 +35,7 @@ async def _post(root: str, authorization: str | None, body: dict[str, Any]) -> h
     headers = {"Accept": "application/json, text/event-stream"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         return await http.post(f"{root}/mcp", json=body, headers=headers)
 
 
@@ -100,7 +101,7 @@ async def test_no_key_no_call(
 
 
 async def test_two_authorization_headers_are_refused(mcp_root: str) -> None:
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         reply = await http.post(
             f"{mcp_root}/mcp",
             json=_call("get_balance", {}),

@@ -2,8 +2,7 @@
 above the template's cap is refused with the code a key's own cap answers, and admitted once
 the template loosens."""
 
-import httpx
-
+from tests.fixtures.core import local_client
 from tests.fixtures.mcp import SEND, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -13,9 +12,7 @@ async def test_send_topup_is_held_to_the_keys_template(
 ) -> None:
     owner = await make_merchant()
     cap = SEND["amount_cents"] - 1
-    async with httpx.AsyncClient(
-        base_url=f"{mcp_root}/api/public/v1", headers=owner.headers
-    ) as api:
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=owner.headers) as api:
         made = await api.post(
             "/policy-templates", json={"name": "agents", "policy": {"max_per_send_cents": cap}}
         )

@@ -6,7 +6,6 @@ otherwise), both before anything runs; a client without ``Origin`` is served as 
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import httpx2
 import pytest
 from mcp import ClientSession
@@ -14,7 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gateway.store.db import Database
 from gateway.values.settings import Settings
-from tests.fixtures.core import asgi_client, make_settings, running_app
+from tests.fixtures.core import asgi_client, local_client, make_settings, running_app
 from tests.fixtures.mcp import McpCall, counts, send_args
 from tests.fixtures.merchants import MakeMerchant
 
@@ -39,7 +38,7 @@ async def test_get_is_405_at_once_not_a_stream(
     if with_key:
         headers["Authorization"] = f"Bearer {merchant.key}"
     # A stream would never end: the timeout turns it into a failure here.
-    async with httpx.AsyncClient(base_url=mcp_root, timeout=5) as http:
+    async with local_client(base_url=mcp_root, timeout=5) as http:
         reply = await http.get("/mcp", headers=headers)
     assert reply.status_code == 405
     assert reply.headers["allow"] == "POST"
@@ -53,7 +52,7 @@ async def test_other_methods_are_405_too(
     mcp_root: str, make_merchant: MakeMerchant, method: str
 ) -> None:
     merchant = await make_merchant()
-    async with httpx.AsyncClient(base_url=mcp_root, timeout=5) as http:
+    async with local_client(base_url=mcp_root, timeout=5) as http:
         reply = await http.request(
             method, "/mcp", headers={"Authorization": f"Bearer {merchant.key}"}
         )
@@ -82,7 +81,7 @@ async def test_a_browser_origin_not_allowed_is_refused_before_anything_runs(
         ("Accept", _ACCEPT),
         *(("Origin", origin) for origin in origins),
     ]
-    async with httpx.AsyncClient(base_url=mcp_root, timeout=5) as http:
+    async with local_client(base_url=mcp_root, timeout=5) as http:
         reply = await http.post("/mcp", json=_send("origin-1"), headers=headers)
     assert reply.status_code == 403
     envelope = reply.json()
@@ -148,7 +147,7 @@ async def test_own_loopback_host_and_origin_are_served(
 ) -> None:
     merchant = await make_merchant()
     own = f"{name}:{urlsplit(mcp_root).port}"
-    async with httpx.AsyncClient(base_url=mcp_root, timeout=5) as http:
+    async with local_client(base_url=mcp_root, timeout=5) as http:
         reply = await http.post(
             "/mcp",
             json=_initialize(),
@@ -212,7 +211,7 @@ async def test_a_foreign_host_or_origin_is_refused_before_anything_runs(
     headers["Host"] = host.format(port=port)
     if origin is not None:
         headers["Origin"] = origin.format(port=port, other=port + 1)
-    async with httpx.AsyncClient(base_url=mcp_root, timeout=5) as http:
+    async with local_client(base_url=mcp_root, timeout=5) as http:
         reply = await http.post("/mcp", json=_send("foreign-1"), headers=headers)
     assert (reply.status_code, reply.json()["code"]) == ({2007: 403, 2008: 421}[code], code)
     assert reply.json()["success"] is False

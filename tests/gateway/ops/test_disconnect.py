@@ -4,12 +4,11 @@ import asyncio
 import logging
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.values.settings import Settings
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.serving import serve
 
@@ -42,7 +41,7 @@ async def test_a_client_hanging_up_mid_body_is_one_info_line(
     merchant = await make_merchant()
     async with serve(ops_settings) as server:
         base = f"http://127.0.0.1:{server.config.port}"
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with local_client(base_url=base) as http:
             before = (await http.get("/metrics")).text
             every_record.clear()
             _, writer = await asyncio.open_connection("127.0.0.1", server.config.port)

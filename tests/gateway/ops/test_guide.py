@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -18,13 +17,13 @@ from mcp.client.stdio import stdio_client
 from gateway.mcp.tools import SendTopupArguments
 from gateway.ops.guide import STDIO_DIR
 from gateway.values.settings import Settings
-from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant
 
 
 async def _guide(live_url: str) -> list[str]:
     root = live_url.removesuffix("/api/public/v1")
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         reply = await http.get(f"{root}/llms.txt")
     assert reply.status_code == 200
     return reply.text.splitlines()

@@ -5,11 +5,11 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 import pytest
 
 from gateway.ops.metrics import guarded_app, start_metrics_server
 from gateway.redis_server import free_port
+from tests.fixtures.core import local_client
 
 TOKEN = "metrics-token-0123456789abcdef-0123456789"
 
@@ -49,7 +49,7 @@ async def test_the_port_serves_the_guarded_app() -> None:
     port = free_port()
     server = start_metrics_server(port, "127.0.0.1", token=TOKEN)  # bound once it returns
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with local_client(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/metrics")).status_code == 401
             answered = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
             assert answered.status_code == 200

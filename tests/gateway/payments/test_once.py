@@ -11,6 +11,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
+from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 from tests.fixtures.oauth import Flow, register_app
@@ -41,7 +42,7 @@ async def test_charges_and_sends_racing_for_one_daily_window_never_pass_it(
     finally:  # its client to the served gateway: no socket left for another test to find
         await flow.oauth.aclose()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    async with httpx.AsyncClient(base_url=live_url) as api:
+    async with local_client(base_url=live_url) as api:
         me = (await api.get("/me", headers=bearer)).json()["data"]
     payer = await make_merchant("staging", merchant_id=me["merchant"]["id"], balance_cents=50_000)
     payee = await merchant_balance(db, owner)
@@ -63,7 +64,7 @@ async def test_charges_and_sends_racing_for_one_daily_window_never_pass_it(
     # Interleaved, so neither kind has a head start.
     asked = [kind(n) for n in range(EACH) for kind in (charging, sending)]
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live_url, limits=limits, timeout=60) as http:
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
             *(http.post(path, json=body, headers=headers) for path, body, headers in asked)
         )

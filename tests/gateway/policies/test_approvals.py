@@ -15,7 +15,7 @@ from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.core import live_server, local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.webhooks import Receiver
@@ -148,7 +148,7 @@ async def test_approve_racing_deny_has_one_winner(
     agent, human = await _keys(db, make_merchant)
     async with (
         live_server(hook_settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         held = await http.post("/topup/send", json=_send(5_000), headers=agent.headers)
         txn = held.json()["transaction_id"]

@@ -18,6 +18,7 @@ import pytest
 from gateway.store.db import Database
 from gateway.values.clock import rfc3339, utcnow
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.policies import gateway_process, set_policy, spend_rows
 
@@ -47,7 +48,7 @@ async def _race(roots: list[str], headers: dict[str, str]) -> list[dict[str, Any
     recipient = f"race-{uuid.uuid4().hex[:8]}@example.com"
     body = {"platform": "claude", "amount_cents": AMOUNT, "recipient_email": recipient}
     clients = [
-        httpx.AsyncClient(base_url=root, timeout=60, limits=httpx.Limits(max_connections=100))
+        local_client(base_url=root, timeout=60, limits=httpx.Limits(max_connections=100))
         for root in roots
     ]
     try:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from gateway.store.db import Database
 from gateway.values.settings import Settings
-from tests.fixtures.core import wait_until
+from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process, set_policy
 
@@ -22,7 +22,7 @@ async def _burst(roots: list[str], headers: dict[str, str], n: int) -> list[http
     # Ten at a time per process: concurrent, as an agent's workers would be, and within what a
     # cold process opens to Redis before the limiter's deadline on a busy two-core machine.
     clients = [
-        httpx.AsyncClient(base_url=root, timeout=30, limits=httpx.Limits(max_connections=10))
+        local_client(base_url=root, timeout=30, limits=httpx.Limits(max_connections=10))
         for root in roots
     ]
     try:

@@ -5,11 +5,11 @@ request reads its key's template with the key."""
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gateway.store.db import Database
 from gateway.values.settings import Settings
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process
 
@@ -25,7 +25,7 @@ async def test_a_template_change_holds_on_every_process_at_once(
     async with (
         gateway_process(settings, tmp_path) as one,
         gateway_process(settings, tmp_path) as two,
-        httpx.AsyncClient(timeout=10) as http,
+        local_client(timeout=10) as http,
     ):
         made = await http.post(
             f"{one}/policy-templates",

@@ -18,7 +18,7 @@ from gateway.store.db import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import NewApiStandIn, newapi_body, send_body
 
@@ -44,7 +44,7 @@ async def test_a_stalled_cache_asks_the_upstream_nothing(
         merchant.merchant_id, "staging", "ida@example.com", utcnow() + timedelta(hours=1)
     )
     redis = Redis.from_url(private_redis.url)
-    client = httpx.AsyncClient()
+    client = local_client()
     states = CodeStates(redis, Upstreams(live=client, staging=client), SEALER)
     try:
         assert (await redis.ping()) is True  # connected before it stalls

@@ -17,7 +17,7 @@ from gateway.store.db import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.upstreams import MakeUpstreamMerchant, NewApiStandIn, send_body
 
 SEALER = Sealer(TEST_SECRET.encode())
@@ -41,7 +41,7 @@ async def test_a_code_spent_upstream_leaves_the_balance_once(
         sent.append(made.json()["transaction_id"])
     first = next(r for r in newapi.redemptions if r["quota"] == 700 * 500_000 // 100)
     user, token = newapi.add_user()
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         redeemed = await http.post(
             f"{root}/api/user/topup",
             json={"key": first["key"]},
@@ -53,7 +53,7 @@ async def test_a_code_spent_upstream_leaves_the_balance_once(
         merchant.merchant_id, "staging", "ida@example.com", utcnow() + timedelta(hours=1)
     )
     redis = Redis.from_url(redis_url)
-    client = httpx.AsyncClient()
+    client = local_client()
     states = CodeStates(redis, Upstreams(live=client, staging=client), SEALER)
     try:
         shown = await asyncio.gather(*(page.view(db, SEALER, link, states) for _ in range(4)))

@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 
-import httpx
 from x402.schemas.responses import SupportedResponse
 
+from tests.fixtures.core import local_client
 from tests.fixtures.upstreams import dev_standin
 
 URL = "http://127.0.0.1:"
@@ -21,7 +21,7 @@ async def test_newapi_serves_its_admin_and_a_person_who_redeems_once() -> None:
         token = served.value("Admin access token")
         assert root.startswith(URL) and len(token) == 32
         admin = {"Authorization": token, "New-Api-User": served.value("Admin user id")}
-        async with httpx.AsyncClient(base_url=root) as http:
+        async with local_client(base_url=root) as http:
             made = await http.post(
                 "/api/redemption/", json={"name": "atu-1", "count": 1, "quota": 750}, headers=admin
             )
@@ -62,7 +62,7 @@ async def test_openrouter_serves_its_key_management_api() -> None:
     async with dev_standin("openrouter", 4) as served:
         root = served.value("API root")
         key = served.value("Management key")
-        async with httpx.AsyncClient() as http:
+        async with local_client() as http:
             made = await http.post(
                 f"{root}/keys",
                 json={"name": "ivy", "limit": 5},
@@ -78,7 +78,7 @@ async def test_x402_serves_a_facilitator_and_names_the_settings_staging_pays_thr
         root = served.value("AITOPUP_X402_STAGING_FACILITATOR_URL=")
         assert root.startswith(URL)
         assert served.value("AITOPUP_X402_STAGING_PAY_TO=").startswith("0x")
-        async with httpx.AsyncClient(base_url=root) as http:
+        async with local_client(base_url=root) as http:
             supported = SupportedResponse.model_validate((await http.get("/supported")).json())
             assert [(k.x402_version, k.scheme, k.network) for k in supported.kinds] == [
                 (2, "exact", "eip155:84532")

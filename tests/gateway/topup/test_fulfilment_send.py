@@ -13,6 +13,7 @@ from gateway.store.db import Database
 from gateway.store.models import Fulfilment
 from gateway.topup import fulfilling
 from gateway.upstreams import work
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.upstreams import (
     MakeUpstreamMerchant,
@@ -49,7 +50,7 @@ async def test_newapi_code_delivered_inline_and_redeemable_once(
 
     user, token = newapi.add_user()
     redeem = {"Authorization": token, "New-Api-User": str(user)}
-    async with httpx.AsyncClient(base_url=root) as far:
+    async with local_client(base_url=root) as far:
         first = await far.post("/api/user/topup", json={"key": made["key"]}, headers=redeem)
         assert first.json() == {"success": True, "message": "", "data": 250 * 5_000}
         again = await far.post("/api/user/topup", json={"key": made["key"]}, headers=redeem)

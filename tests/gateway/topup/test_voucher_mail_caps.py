@@ -20,7 +20,7 @@ from gateway.redis_server import RedisServer
 from gateway.store.db import Database
 from gateway.store.models import Event, Mail, Topup, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, make_settings
+from tests.fixtures.core import live_server, local_client, make_settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 
@@ -68,7 +68,7 @@ async def test_sends_past_the_caps_deliver_and_hold_their_mail(
     api: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant("live", balance_cents=10_000)
-    async with httpx.AsyncClient(base_url=api) as http:
+    async with local_client(base_url=api) as http:
         first = await asyncio.gather(
             *(_send(http, merchant.headers, "ann@example.com") for _ in range(PER_RECIPIENT + 3))
         )
@@ -97,7 +97,7 @@ async def test_a_send_without_mail_counts_nothing_and_staging_shows_held(
     api: str, make_merchant: MakeMerchant
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=10_000)
-    async with httpx.AsyncClient(base_url=api) as http:
+    async with local_client(base_url=api) as http:
         off = {"platform": "claude", "amount_cents": 1, "recipient_email": "bo@example.com",
                "notify_recipient": False}  # fmt: skip
         for _ in range(PER_RECIPIENT + 1):
@@ -138,7 +138,7 @@ async def test_an_approved_delivery_counts_in_the_same_caps(
     await set_policy(db, agent.key_id, {"scopes": ["topup:send"], "approval_above_cents": 10})
     await set_policy(db, human.key_id, {"scopes": ["approvals", "topup:read"]})
     body = {"platform": "claude", "amount_cents": 100, "recipient_email": "fay@example.com"}
-    async with httpx.AsyncClient(base_url=api) as http:
+    async with local_client(base_url=api) as http:
         words = []
         for _ in range(PER_RECIPIENT + 1):
             held = await http.post("/topup/send", json=body, headers=agent.headers)
@@ -164,7 +164,7 @@ async def test_a_burst_while_redis_stalls_holds_every_mail_it_cannot_count(
     merchant = await make_merchant("live", balance_cents=10_000)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=60) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=60) as http,
     ):
         assert private_redis.proc is not None
         os.kill(private_redis.proc.pid, signal.SIGSTOP)

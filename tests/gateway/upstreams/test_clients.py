@@ -6,6 +6,7 @@ import pytest
 import respx
 
 from gateway.upstreams.clients import NewApi, OpenRouter, UpstreamError, usd
+from tests.fixtures.core import local_client
 
 BASE = "https://newapi.test"
 OR_BASE = "https://openrouter.test/api/v1"
@@ -20,7 +21,7 @@ async def test_newapi_creates_one_code_with_our_name_and_headers() -> None:
     route = respx.post(f"{BASE}/api/redemption/").mock(
         return_value=httpx.Response(200, json={"success": True, "message": "", "data": ["c0de"]})
     )
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         assert await _newapi(http).create_code("0mwabc", 125_000) == "c0de"
     sent = route.calls.last.request
     assert sent.headers["authorization"] == "admin-token"
@@ -39,7 +40,7 @@ async def test_newapi_finds_the_oldest_code_of_exactly_our_name() -> None:
     route = respx.get(f"{BASE}/api/redemption/search").mock(
         return_value=httpx.Response(200, json={"success": True, "message": "", "data": page})
     )
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         assert await _newapi(http).find_code("0mwabc") == "first"
         route.mock(
             return_value=httpx.Response(
@@ -79,7 +80,7 @@ async def test_newapi_failures_say_whether_to_retry(
         route.mock(side_effect=reply)
     else:
         route.mock(return_value=reply)
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         with pytest.raises(UpstreamError) as raised:
             await _newapi(http).create_code("n", 1)
     assert raised.value.transient is transient
@@ -99,7 +100,7 @@ async def test_openrouter_creates_a_key_and_sets_its_absolute_limit() -> None:
     patched = respx.patch(f"{OR_BASE}/keys/h1").mock(
         return_value=httpx.Response(200, json={"data": {"hash": "h1", "limit": 4.25}})
     )
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         client = OpenRouter(http, "mgmt", OR_BASE)
         made = await client.create_key("n", usd(150))
         assert (made.hash, made.key, made.limit_usd) == ("h1", "sk-or-v1-x", 1.5)
@@ -118,7 +119,7 @@ async def test_openrouter_refusals_keep_its_message_out_of_the_reason() -> None:
     respx.patch(f"{OR_BASE}/keys/gone").mock(
         return_value=httpx.Response(404, json={"error": {"code": 404, "message": "Not found"}})
     )
-    async with httpx.AsyncClient() as http:
+    async with local_client() as http:
         client = OpenRouter(http, "mgmt", OR_BASE)
         with pytest.raises(UpstreamError) as denied:
             await client.check()

@@ -20,7 +20,7 @@ from gateway.store.models import MerchantUser, User
 from gateway.upstreams.clients import OUTCOMES, UpstreamError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
-from tests.fixtures.core import live_server, make_settings, running_app
+from tests.fixtures.core import live_server, local_client, make_settings, running_app
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.limiters import client_at, limits, unique_address
 from tests.fixtures.merchants import MakeMerchant
@@ -53,7 +53,7 @@ async def test_concurrent_tests_are_limited_per_merchant_through_every_api_door(
     async with (
         serve_standin(newapi.app()) as served,
         live_server(_settings(database_url, redis_url)) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         for who in (merchant, neighbour):
             put = await http.put(

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import WebhookEndpoint, table_of
-from tests.fixtures.core import asgi_client, live_server, make_settings, running_app
+from tests.fixtures.core import asgi_client, live_server, local_client, make_settings, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 CAP = 3
@@ -77,7 +77,7 @@ async def test_concurrent_creates_stop_at_the_cap(
     settings = make_settings(database_url, redis_url, max_endpoints_per_merchant_env=CAP)
     async with (
         live_server(settings) as root,
-        httpx.AsyncClient(base_url=f"{root}/api/public/v1", timeout=30) as http,
+        local_client(base_url=f"{root}/api/public/v1", timeout=30) as http,
     ):
         replies = await asyncio.gather(*(_create(http, merchant) for _ in range(12)))
     statuses = sorted(r.status_code for r in replies)

@@ -13,7 +13,7 @@ from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import inbox, urls
-from tests.fixtures.core import live_server, wait_until
+from tests.fixtures.core import live_server, local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import Receiver, make_endpoint
 from tests.fixtures.workers import StartWorker
@@ -39,7 +39,7 @@ async def test_a_staging_endpoint_on_the_inbox_receives_verified_deliveries_out_
         await start_worker(allow_private_webhook_urls=False, public_base_url=root)
         merchant = await make_merchant()
         live = await make_merchant("live", merchant_id=merchant.merchant_id)
-        async with httpx.AsyncClient(base_url=f"{root}/api/public/v1") as api:
+        async with local_client(base_url=f"{root}/api/public/v1") as api:
             found = await _inbox(api, merchant)
             assert found["url"].startswith(f"{root}/api/public/v1/webhooks/inbox/")
             assert found["requests"] == [] and found["max_requests"] == inbox.MAX_REQUESTS
