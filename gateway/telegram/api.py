@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from ..values.settings import Settings
+from ..values.tls import verifying
 from ..webhooks.bodies import BodyTooLarge, read_capped
 
 __all__ = ["RESPONSE_CAP", "WEBHOOK_PATH", "BotApiError", "call", "set_webhook", "webhook_url"]
@@ -33,7 +34,7 @@ async def call(settings: Settings, method: str, params: dict[str, Any]) -> Any:
     url = f"{settings.telegram_api_base_url.rstrip('/')}/bot{token}/{method}"
     try:
         async with (
-            httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False) as http,
+            httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False, verify=verifying()) as http,
             http.stream("POST", url, json=params) as response,
         ):
             body = await read_capped(response, RESPONSE_CAP, whole=True)
