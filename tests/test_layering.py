@@ -2,6 +2,7 @@
 package order (``LAYERS``); keys does no I/O."""
 
 import ast
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -343,18 +344,37 @@ TRANSPORT_FREE = [
 ]
 
 
-@pytest.mark.parametrize("module", TRANSPORT_FREE)
-def test_operations_import_nothing_of_starlette(module: str) -> None:
-    """In a fresh interpreter, so what the test run imported already does not count."""
-    check = (
-        f"import sys, {module}; "
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'starlette'); "
-        "print(','.join(loaded))"
-    )
+_STARLETTE_BY_MODULE = """
+import importlib, json, sys
+found = {}
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+    found[module] = sorted(m for m in sys.modules if m.split(".")[0] == "starlette")
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def starlette_loaded() -> dict[str, list[str]]:
+    """What of starlette each of ``TRANSPORT_FREE`` loads, in one fresh interpreter, so what the
+    test run imported already does not count: imported one after another, a module is charged
+    only with what appeared once it was imported, and none before it may have loaded any."""
     found = subprocess.run(
-        [sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.strip()
-    assert not found, f"{module} loads {found}"
+        [sys.executable, "-c", _STARLETTE_BY_MODULE, *TRANSPORT_FREE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    loaded: dict[str, list[str]] = json.loads(found)
+    return loaded
+
+
+@pytest.mark.parametrize("module", TRANSPORT_FREE)
+def test_operations_import_nothing_of_starlette(
+    module: str, starlette_loaded: dict[str, list[str]]
+) -> None:
+    assert not starlette_loaded[module], f"{module} loads {starlette_loaded[module]}"
 
 
 def test_tests_import_helpers_from_the_fixtures_never_a_conftest() -> None:
