@@ -29,7 +29,7 @@ from .freezes.service import FREEZE_PATH
 from .lockout import client_address
 from .mail.links import base_url
 from .policies.model import Scope
-from .ratelimit import Decision, Limit, LimiterUnavailable
+from .ratelimit import CLOSED_DEADLINE_SECONDS, Decision, Limit, LimiterUnavailable
 from .services import Services, services
 from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
@@ -138,13 +138,20 @@ async def authenticate_key(
 
 async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
     """The key's ``rate_limit_per_minute``, counted in Redis for every gateway process (in
-    batches: ``ratelimit.Leases``). Redis not answering admits the request: this limit paces
-    traffic, while every limit on money is the store's, which does not depend on Redis."""
+    batches: ``ratelimit.Leases``). Closed: the limit is what the key's owner gave it (an agent's
+    key, say), not the holder's to lift, so a count Redis cannot make refuses the request (503),
+    and a count that is only slow (the holder's own burst) waits for it rather than skip it."""
     try:
-        decision = await svc.leases.hit(svc.redis, f"key:{key_id}", per_minute, 60)
+        decision = await svc.leases.hit(
+            svc.redis, f"key:{key_id}", per_minute, 60, deadline=CLOSED_DEADLINE_SECONDS
+        )
     except LimiterUnavailable as exc:
-        log.warning("key rate limit not applied: the limiter did not answer (%s)", exc)
-        return
+        log.warning("key rate limit could not be counted, refusing: %s", exc)
+        raise ApiError(
+            Code.SERVICE_UNAVAILABLE,
+            "Rate limiter unavailable; retry shortly",
+            headers={"Retry-After": "5"},
+        ) from None
     if not decision.allowed:
         raise ApiError(Code.KEY_RATE_LIMITED, data=decision.data(), headers=decision.headers())
 

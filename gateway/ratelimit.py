@@ -246,7 +246,15 @@ class Leases:
         self._held: dict[str, tuple[int, float, int]] = {}
         self._taking: dict[str, asyncio.Future[Decision | None]] = {}
 
-    async def hit(self, redis: Any, bucket: str, limit: int, window_seconds: int) -> Decision:
+    async def hit(
+        self,
+        redis: Any,
+        bucket: str,
+        limit: int,
+        window_seconds: int,
+        *,
+        deadline: float = _DEADLINE_SECONDS,
+    ) -> Decision:
         """As ``hit``: one event in ``bucket`` if the window has room, from this process's
         batch while it lasts. Hits made while a batch is being taken wait for it rather than
         each taking one, and share its refusal if Redis had nothing left."""
@@ -258,13 +266,15 @@ class Leases:
                 return Decision(True, limit, remaining + left - 1, ends - now)
             taking = self._taking.get(bucket)
             if taking is None or limit < 2 * LEASE_SHARE:  # a batch of one serves only its taker
-                return await self._take(redis, bucket, limit, window_seconds)
+                return await self._take(redis, bucket, limit, window_seconds, deadline)
             await asyncio.wait((taking,))  # not cancelled with a waiter that is
             taken = taking.result()
             if taken is not None and not taken.allowed:
                 return taken
 
-    async def _take(self, redis: Any, bucket: str, limit: int, window_seconds: int) -> Decision:
+    async def _take(
+        self, redis: Any, bucket: str, limit: int, window_seconds: int, deadline: float
+    ) -> Decision:
         """A new batch, of which this hit is the first."""
         taking = asyncio.get_running_loop().create_future()
         self._taking.setdefault(bucket, taking)
@@ -272,7 +282,7 @@ class Leases:
         try:
             args = (max(1, limit // LEASE_SHARE), limit, window_seconds * 1000)
             granted, count, ttl_ms = await _script(
-                redis, _LEASE_LUA, _LEASE_SHA, [_NAMESPACE + bucket], args
+                redis, _LEASE_LUA, _LEASE_SHA, [_NAMESPACE + bucket], args, deadline
             )
             reset, remaining = ttl_ms / 1000, max(0, limit - count)
             if granted == 0:

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gateway.redis_server import RedisServer
 from gateway.store.db import Database
 from gateway.values.settings import Settings
-from tests.fixtures.core import local_client, wait_until
+from tests.fixtures.core import asgi_client, local_client, make_settings, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process, set_policy
 
@@ -89,3 +90,22 @@ async def test_a_key_without_a_rate_limit_is_not_counted(
     await set_policy(db, merchant.key_id, {"scopes": ["topup:read"]})
     replies = await _burst([live_url], merchant.headers, PER_MINUTE + 20)
     assert {r.status_code for r in replies} == {200}
+
+
+async def test_with_redis_down_a_rate_limited_key_is_refused_and_others_go_on(
+    database_url: str, private_redis: RedisServer, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """The limit is what the key was given, not its holder's to lift: a count Redis cannot make
+    refuses the request (503, 9002, retry shortly), while a key without a limit is served."""
+    limited, free = await make_merchant(), await make_merchant()
+    await set_policy(
+        db, limited.key_id, {"scopes": ["topup:read"], "rate_limit_per_minute": PER_MINUTE}
+    )
+    settings = make_settings(database_url, private_redis.url)
+    async with running_app(settings) as app, asgi_client(app) as http:
+        assert (await http.get("/balance", headers=limited.headers)).status_code == 200
+        private_redis.stop()
+        refused = await http.get("/balance", headers=limited.headers)
+        assert (refused.status_code, refused.json()["code"]) == (503, 9002)
+        assert refused.headers["Retry-After"] == "5"
+        assert (await http.get("/balance", headers=free.headers)).status_code == 200
