@@ -232,8 +232,9 @@ async def context(
     ``PAYMENT_PROVIDER_TIMEOUT`` or ``PAYMENT_PROVIDER_ERROR``, the provider's words logged, and
     so does an answer the provider's module could not read (a ``KeyError``...)."""
     timeout = httpx.Timeout(settings.payment_timeout_seconds)
-    tls = verifying()
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=tls) as http:
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, verify=verifying()
+    ) as http:
         try:
             yield Context(settings, env, credentials, http, now or utcnow())
         except ProviderError as exc:
