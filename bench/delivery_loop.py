@@ -1,7 +1,7 @@
 """``python -m bench.delivery_loop MODE COUNT``: COUNT webhook deliveries made in this process,
 between two points where ``bench.instructions`` reads callgrind's counters.
 
-``worker``: the worker (``worker.__main__.Service``, its settings from the environment) delivers
+``worker``: the worker (``worker.service.Service``, its settings from the environment) delivers
 COUNT test events of the merchant ``BENCH_MERCHANT`` to its endpoint. The events are written
 before the counters are zeroed, due an hour later; inside the count one statement makes them all
 due and the runner is woken, so what is counted is the worker's own work: leases, signing, the
@@ -66,8 +66,8 @@ async def _drained(db: Database, merchant_id: str, lane: Lane, *, within: float 
 
 async def _worker(count: int) -> None:
     from gateway.values.settings import load_settings
-    from worker.__main__ import Service
     from worker.delivery import DELIVERIES
+    from worker.service import Service
 
     merchant_id = os.environ["BENCH_MERCHANT"]
     settings = load_settings()

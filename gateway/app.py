@@ -82,8 +82,10 @@ def create_app(settings: Settings) -> Starlette:
         async with open_services(settings) as svc:
             # What is alive now (modules, the app, its clients) lives as long as the process:
             # out of the collector's sight, a full collection no longer walks it (a p99 stall:
-            # docs/performance.md, "Figures behind the code's choices").
+            # docs/performance.md, "Figures behind the code's choices"). The collector, held
+            # off while ``aitopup serve`` imported the app, is on from here.
             gc.freeze()
+            gc.enable()
             hub = LiveHub(
                 svc,
                 per_user=settings.live_streams_per_user,

@@ -20,9 +20,8 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from .values.clock import utcnow
+from .values.model import Model
 
 __all__ = ["FLUSH_SECONDS", "RequestCounter", "RequestCounts", "read_counts"]
 
@@ -32,7 +31,7 @@ FLUSH_SECONDS = 1.0
 _PREFIX = "aitopup:key-requests"
 
 
-class RequestCounts(BaseModel):
+class RequestCounts(Model):
     today: int
     this_week: int
     this_month: int

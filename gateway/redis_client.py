@@ -5,7 +5,7 @@ command on each fails once, so a send's wake or a rate limit's count fails for n
 Redis is back. redis-py's ``Retry`` reconnects and repeats the command, with exponential backoff
 and jitter, a few times and then gives up quickly: a Redis that stays down must cost a request
 well under the rate limiter's deadline (``ratelimit``), and the worker waits out a longer outage
-itself (``worker.__main__``). Every command sent this way may be repeated: a wake twice wakes
+itself (``worker.service``). Every command sent this way may be repeated: a wake twice wakes
 once more, and a rate limit counting a hit twice errs on the safe side.
 """
 

@@ -1,4 +1,4 @@
-"""What the worker's work needs, opened once per process (``worker.__main__``) and handed to every
+"""What the worker's work needs, opened once per process (``worker.service``) and handed to every
 kind's tries and every periodic job."""
 
 from collections.abc import Callable, Iterable

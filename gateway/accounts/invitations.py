@@ -9,11 +9,12 @@ Each link carries a random token (32 bytes) whose SHA-256 alone is stored; it wo
 ``users.INVITE_TTL``, and asking again replaces it. No password is ever made up and printed.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..store.db import Database
 from ..values.clock import rfc3339_or_none
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import Outcome
 from . import users
 
@@ -27,13 +28,13 @@ __all__ = [
 ]
 
 
-class InviteRequest(BaseModel):
+class InviteRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     email: str = Field(max_length=254, description="The user's e-mail address.")
 
 
-class InviteData(BaseModel):
+class InviteData(Model):
     user_id: str
     email: str
     merchant_id: str

@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..billing.schemas import PackData
 from ..merchants.names import NAME_MAX, check_name
 from ..merchants.schemas import KeyCreated, KeyData, KeyUpdate, Name, WirePolicy, named
+from ..values.model import Model
 from ..values.timestamps import Instant
 
 __all__ = [
@@ -46,7 +47,7 @@ MAX_CODES_PER_BATCH = 1000
 MAX_CENTS = 100_000_000
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -58,7 +59,7 @@ def _not_null(value: Any) -> Any:
     return value
 
 
-class _Page(BaseModel):
+class _Page(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200)
@@ -108,7 +109,7 @@ class MerchantUpdate(_Strict):
         return self
 
 
-class MerchantData(BaseModel):
+class MerchantData(Model):
     id: str
     name: str
     low_balance_threshold_cents: int
@@ -191,7 +192,7 @@ class AdjustmentRequest(_Strict):
         return value.strip() if value is not None else None
 
 
-class AdjustmentData(BaseModel):
+class AdjustmentData(Model):
     id: str
     merchant_id: str
     env: str
@@ -213,7 +214,7 @@ class TransactionQuery(_Page):
     reference: str | None = Field(default=None, max_length=60)
 
 
-class TransactionItem(BaseModel):
+class TransactionItem(Model):
     id: int
     wallet_id: str
     merchant_id: str | None
@@ -295,7 +296,7 @@ class CouponUpdate(_Strict):
     _present = field_validator("active", mode="before")(_not_null)
 
 
-class CouponData(BaseModel):
+class CouponData(Model):
     id: str
     code: str
     percent_off: int | None
@@ -329,7 +330,7 @@ class CodeBatchRequest(_Strict):
         return value
 
 
-class CodeBatchData(BaseModel):
+class CodeBatchData(Model):
     batch_id: str
     env: str
     amount_cents: int
@@ -344,7 +345,7 @@ class CodeQuery(_Page):
     status: Literal["unused", "redeemed", "expired", "voided"] | None = None
 
 
-class CodeItem(BaseModel):
+class CodeItem(Model):
     id: str
     batch_id: str
     name: str | None
@@ -370,7 +371,7 @@ class AuditQuery(_Page):
     actor: str | None = Field(default=None, max_length=100)
 
 
-class AuditItem(BaseModel):
+class AuditItem(Model):
     id: int
     actor: str
     action: str

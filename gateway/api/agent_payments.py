@@ -3,7 +3,7 @@ staging, as Stripe's ``test_helpers/shared_payment/granted_tokens`` in test mode
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,20 +13,21 @@ from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError
+from ..values.model import Model
 from ..values.parsing import read_json
 from .answer import answer
 
 __all__ = ["SharedPaymentTokenData", "SharedPaymentTokenRequest", "routes"]
 
 
-class SharedPaymentTokenRequest(BaseModel):
+class SharedPaymentTokenRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     amount_cents: int = Field(ge=1, le=100_000_000, description="The most it may be charged.")
     currency: Literal["usd", "USD"] = "usd"
 
 
-class SharedPaymentTokenData(BaseModel):
+class SharedPaymentTokenData(Model):
     id: str = Field(description="The token (spt_test_…), for a Payment credential's payload.")
     amount_cents: int
     currency: str

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -12,12 +12,13 @@ from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError
+from ..values.model import Model
 from ..values.parsing import read_query
 
 __all__ = ["ExportQuery", "routes"]
 
 
-class ExportQuery(BaseModel):
+class ExportQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     from_: datetime = Field(alias="from", description="Start, inclusive (RFC 3339, UTC).")

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -18,6 +17,7 @@ from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
+from ..values.model import Model
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 
@@ -27,11 +27,11 @@ _CHECK_TIMEOUT = 2.0
 State = Literal["ok", "unavailable"]
 
 
-class HealthData(BaseModel):
+class HealthData(Model):
     status: Literal["ok"] = "ok"
 
 
-class ReadyData(BaseModel):
+class ReadyData(Model):
     store: State
     redis: State
 

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from keys import Sealer
 
@@ -38,6 +38,7 @@ from ..store.raw import Raw
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.text import Line
 from . import charging
@@ -62,7 +63,7 @@ _OPERATION = "charges.create"
 _CH = table_of(Charge)
 
 
-class ChargeCreate(BaseModel):
+class ChargeCreate(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     amount_cents: int = Field(ge=1, le=10_000_000, description="What the app charges, in cents.")
@@ -70,7 +71,7 @@ class ChargeCreate(BaseModel):
     metadata: dict[str, str] | None = Field(default=None, max_length=50)
 
 
-class RefundCreate(BaseModel):
+class RefundCreate(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     amount_cents: int | None = Field(
@@ -78,7 +79,7 @@ class RefundCreate(BaseModel):
     )
 
 
-class ChargeData(BaseModel):
+class ChargeData(Model):
     id: str
     env: str
     app_id: str

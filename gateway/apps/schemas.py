@@ -10,11 +10,12 @@ import ipaddress
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from ..merchants.schemas import WirePolicy
 from ..policies.model import Policy, Scope
 from ..policies.usage import WindowUsage
+from ..values.model import Model
 from ..values.text import Line, one_line
 
 __all__ = [
@@ -103,7 +104,7 @@ def _unique_scopes(value: tuple[Scope, ...]) -> tuple[Scope, ...]:
 AppScopes = Annotated[tuple[Scope, ...], AfterValidator(_unique_scopes)]
 
 
-class _Body(BaseModel):
+class _Body(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -132,7 +133,7 @@ class AppUpdate(_Body):
     scopes: AppScopes | None = None
 
 
-class AppData(BaseModel):
+class AppData(Model):
     id: str = Field(description="The app's `client_id`.")
     name: str
     homepage_url: str | None
@@ -152,13 +153,13 @@ class AppCreated(AppData):
     client_secret: str | None = Field(description="Shown here once; null for a public app.")
 
 
-class AppSecret(BaseModel):
+class AppSecret(Model):
     id: str
     client_secret: str = Field(description="The new secret, shown here once.")
     previous_secret_expires_at: str = Field(description="Until then the previous secret works.")
 
 
-class ConnectionData(BaseModel):
+class ConnectionData(Model):
     """A consent: an app acting for this merchant in one environment, under a key's policy."""
 
     id: str = Field(description="The consent's key id.")
@@ -177,17 +178,17 @@ class ConnectionUpdate(_Body):
     policy: WirePolicy = Field(description="The consent's whole new policy.")
 
 
-class MerchantRef(BaseModel):
+class MerchantRef(Model):
     id: str
     name: str
 
 
-class AppRef(BaseModel):
+class AppRef(Model):
     id: str
     name: str
 
 
-class MeData(BaseModel):
+class MeData(Model):
     """Who a key or token acts for (seed 004's ``me``)."""
 
     merchant: MerchantRef

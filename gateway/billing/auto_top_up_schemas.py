@@ -1,6 +1,8 @@
 """Wire models of a wallet's auto top-up: what a PUT sets, what a setup saves, what is answered."""
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
+
+from ..values.model import Model
 
 __all__ = [
     "MAX_CENTS",
@@ -16,7 +18,7 @@ __all__ = [
 MAX_CENTS = 100_000_000
 
 
-class AutoTopUpRequest(BaseModel):
+class AutoTopUpRequest(Model):
     """A wallet's auto top-up: under ``threshold_cents`` the wallet is brought back to
     ``target_cents`` or given ``amount_cents`` (exactly one of them), never more than
     ``monthly_cap_cents`` a calendar month (UTC; staging: its test clock's)."""
@@ -30,7 +32,7 @@ class AutoTopUpRequest(BaseModel):
     enabled: StrictBool = True
 
 
-class SetupRequest(BaseModel):
+class SetupRequest(Model):
     """Staging: the sandbox's test card to save (``pm_card_visa`` succeeds,
     ``pm_card_chargeDeclined`` and ``pm_card_authenticationRequired`` are refused). Live
     takes no body: it opens Stripe Checkout in setup mode."""
@@ -40,12 +42,12 @@ class SetupRequest(BaseModel):
     payment_method: str | None = Field(default=None, max_length=60)
 
 
-class PaymentMethodData(BaseModel):
+class PaymentMethodData(Model):
     provider: str
     label: str | None
 
 
-class AutoTopUpRun(BaseModel):
+class AutoTopUpRun(Model):
     """One auto top-up: ``status`` ``due`` (charging), ``done`` or ``failed``; ``outcome``
     ``credited``, ``capped`` (the month's cap reached), ``not_needed``, ``off`` or ``refused``."""
 
@@ -57,7 +59,7 @@ class AutoTopUpRun(BaseModel):
     created_at: str
 
 
-class AutoTopUpData(BaseModel):
+class AutoTopUpData(Model):
     """A wallet's auto top-up as it stands: ``armed`` when enabled with a saved payment method
     (a debit under the threshold then charges it); ``month_cents`` what this month took."""
 
@@ -76,7 +78,7 @@ class AutoTopUpData(BaseModel):
     runs: list[AutoTopUpRun]
 
 
-class SetupData(BaseModel):
+class SetupData(Model):
     """A setup: ``saved`` at once (staging's sandbox card), or ``open`` at ``url`` (Stripe
     Checkout in setup mode), saved when the merchant completes it."""
 

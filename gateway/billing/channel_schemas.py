@@ -3,12 +3,14 @@ environment, its view of every channel, and a merchant's view of those it may pa
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from ..values.model import Model
 
 __all__ = ["ChannelAdminData", "ChannelEnvData", "ChannelInfo", "ChannelSet"]
 
 
-class ChannelSet(BaseModel):
+class ChannelSet(Model):
     """``PUT /api/admin/v1/billing/channels/{channel}/{env}``. ``credentials`` are the
     provider's fields; a secret field left out keeps the one saved, and ``credentials`` left
     out keep them all."""
@@ -23,7 +25,7 @@ class ChannelSet(BaseModel):
     )
 
 
-class ChannelEnvData(BaseModel):
+class ChannelEnvData(Model):
     env: Literal["staging", "live"]
     enabled: bool = Field(description="Offered to merchants in this environment.")
     source: Literal["saved", "default"] = Field(
@@ -39,7 +41,7 @@ class ChannelEnvData(BaseModel):
     )
 
 
-class ChannelAdminData(BaseModel):
+class ChannelAdminData(Model):
     channel: str
     title: str
     kinds: list[str] = Field(description="checkout, invoice.")
@@ -54,7 +56,7 @@ class ChannelAdminData(BaseModel):
     envs: list[ChannelEnvData]
 
 
-class ChannelInfo(BaseModel):
+class ChannelInfo(Model):
     """A channel a merchant may pay through in its environment."""
 
     channel: str

@@ -2,7 +2,9 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ..values.model import Model
 
 __all__ = [
     "MAX_ADVANCE_SECONDS",
@@ -19,7 +21,7 @@ __all__ = [
 MAX_ADVANCE_SECONDS = 400 * 86_400
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -32,14 +34,14 @@ class ClockAdvance(_Strict):
     )
 
 
-class ClockData(BaseModel):
+class ClockData(Model):
     env: Literal["staging"]
     now: str = Field(description="The merchant's staging time by its test clock (RFC 3339).")
     real_now: str = Field(description="Real UTC time (RFC 3339).")
     offset_seconds: int = Field(description="How far the clock runs ahead of real time.")
 
 
-class CheckInData(BaseModel):
+class CheckInData(Model):
     env: str
     amount_cents: int = Field(description="The reward credited, between the config's bounds.")
     balance_cents: int = Field(description="The wallet's balance after the credit.")
@@ -50,7 +52,7 @@ class CheckInData(BaseModel):
     )
 
 
-class CheckInToday(BaseModel):
+class CheckInToday(Model):
     """Where the caller's merchant stands today (by the same clock as ``check_in``): whether
     check-in is on, the reward taken today if it checked in, and when the next one opens."""
 
@@ -63,14 +65,14 @@ class CheckInToday(BaseModel):
     )
 
 
-class CheckInRefusal(BaseModel):
+class CheckInRefusal(Model):
     """``data`` of ``4300``: the day already checked in and when the next one opens."""
 
     checked_in_on: str
     next_checkin_at: str
 
 
-class CheckInConfigData(BaseModel):
+class CheckInConfigData(Model):
     env: Literal["staging", "live"]
     enabled: bool
     min_cents: int
@@ -78,7 +80,7 @@ class CheckInConfigData(BaseModel):
     updated_at: str | None = Field(description="null: the built-in defaults, never set.")
 
 
-class CheckInConfigs(BaseModel):
+class CheckInConfigs(Model):
     staging: CheckInConfigData
     live: CheckInConfigData
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt
 
 from ..upstreams.schemas import DEFAULT_QUOTA_PER_USD
 from ..values import money
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 from .pricing import tier_percent
@@ -122,7 +123,7 @@ def _method_of(order: OrderData) -> str:
     return named[0] if len(named) == 1 else channel
 
 
-class NewApiPayRequest(BaseModel):
+class NewApiPayRequest(Model):
     """New API's ``POST /api/user/pay`` body. Fields New API's clients add (``top_up_code``)
     are ignored, as New API's own JSON binding ignores them."""
 
@@ -145,7 +146,7 @@ class NewApiPayRequest(BaseModel):
     )
 
 
-class NewApiRedeemRequest(BaseModel):
+class NewApiRedeemRequest(Model):
     """New API's ``POST /api/user/topup`` body: a redemption code."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -153,7 +154,7 @@ class NewApiRedeemRequest(BaseModel):
     key: str = Field(min_length=1, max_length=64, description="The redemption code.")
 
 
-class NewApiPageQuery(BaseModel):
+class NewApiPageQuery(Model):
     """New API's paging: ``p`` from 1, ``page_size`` (10 unless given, at most 100)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -168,14 +169,14 @@ class NewApiPageQuery(BaseModel):
     )
 
 
-class PayMethod(BaseModel):
+class PayMethod(Model):
     name: str
     type: str
     color: str
     min_topup: str = Field(description="As New API gives it: a string.")
 
 
-class NewApiInfo(BaseModel):
+class NewApiInfo(Model):
     """``data`` of ``GET /api/user/topup/info``, New API's fields that say what the gateway
     offers (amounts in whole US dollars)."""
 
@@ -194,7 +195,7 @@ class NewApiInfo(BaseModel):
     topup_link: str = Field(description="The dashboard's wallet page, to fund by hand.")
 
 
-class NewApiTopUp(BaseModel):
+class NewApiTopUp(Model):
     """One order as New API lists a top-up."""
 
     id: int = Field(description="The order's number among the merchant's orders, from 1.")
@@ -209,7 +210,7 @@ class NewApiTopUp(BaseModel):
     status: Literal["pending", "success", "failed", "expired"]
 
 
-class NewApiPage(BaseModel):
+class NewApiPage(Model):
     page: int
     page_size: int
     start_timestamp: int = 0
@@ -218,32 +219,32 @@ class NewApiPage(BaseModel):
     items: list[NewApiTopUp]
 
 
-class NewApiInfoReply(BaseModel):
+class NewApiInfoReply(Model):
     success: Literal[True]
     message: str
     data: NewApiInfo
 
 
-class NewApiPayReply(BaseModel):
+class NewApiPayReply(Model):
     success: Literal[True]
     message: Literal["success"]
     data: str = Field(description="The payment URL, for a person to open.")
     url: str = Field(description="The same URL.")
 
 
-class NewApiRedeemReply(BaseModel):
+class NewApiRedeemReply(Model):
     success: Literal[True]
     message: str
     data: int = Field(description="The quota credited (500,000 a US dollar).")
 
 
-class NewApiSelfReply(BaseModel):
+class NewApiSelfReply(Model):
     success: Literal[True]
     message: str
     data: NewApiPage
 
 
-class NewApiRefusal(BaseModel):
+class NewApiRefusal(Model):
     """Any refusal: nothing changed. ``POST /api/user/pay`` also says it in ``data``, where
     New API's clients of that path read it."""
 

@@ -3,8 +3,9 @@ session of either type, the portal and the subscription as a merchant reads it."
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ..values.model import Model
 from .schemas import absolute_http_url
 
 __all__ = [
@@ -35,7 +36,7 @@ MAX_CENTS = 100_000_000
 MIN_PRICE_CENTS = 50
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -94,7 +95,7 @@ class PlanUpdate(_Strict):
     )(_not_null)
 
 
-class PlanData(BaseModel):
+class PlanData(Model):
     """A plan as merchants read it (the seed's shape, and its currency)."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -120,7 +121,7 @@ class PlanAdminData(PlanData):
     updated_at: str
 
 
-class PlansQuery(BaseModel):
+class PlansQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     env: Env | None = None
@@ -155,7 +156,7 @@ class PaymentSessionRequest(_Strict):
         return self
 
 
-class PaymentSessionData(BaseModel):
+class PaymentSessionData(Model):
     type: Literal["subscription", "topup"]
     channel: str = Field(description="Who takes the payment: the channel, or the sandbox.")
     url: str = Field(description="Where to send the payer (absolute).")
@@ -176,12 +177,12 @@ class PortalRequest(_Strict):
         return absolute_http_url(value)
 
 
-class PortalData(BaseModel):
+class PortalData(Model):
     url: str = Field(description="The billing portal's page (absolute).")
     channel: str = Field(description="Whose portal: the subscription's channel, or the sandbox.")
 
 
-class SubscriptionData(BaseModel):
+class SubscriptionData(Model):
     id: str
     plan: PlanData
     interval: Interval
@@ -191,7 +192,7 @@ class SubscriptionData(BaseModel):
     periods_paid: int
 
 
-class OpenCheckoutData(BaseModel):
+class OpenCheckoutData(Model):
     subscription_id: str
     plan: PlanData
     interval: Interval
@@ -200,7 +201,7 @@ class OpenCheckoutData(BaseModel):
     expires_at: str | None = Field(description="When it can no longer be paid, and ends.")
 
 
-class SubscriptionReply(BaseModel):
+class SubscriptionReply(Model):
     subscription: SubscriptionData | None = Field(
         description="The merchant's subscription in this environment; null when none."
     )
@@ -211,14 +212,14 @@ class SubscriptionReply(BaseModel):
     )
 
 
-class SubscriptionInvoicesQuery(BaseModel):
+class SubscriptionInvoicesQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
 
 
-class SubscriptionInvoiceData(BaseModel):
+class SubscriptionInvoiceData(Model):
     """A period of the merchant's subscription in this environment: paid (the invoice that
     paid it, once, whatever the provider sent; what it credited and its receipt), or failed
     (its payment was refused, and that invoice is not paid yet)."""

@@ -4,12 +4,14 @@ of it must be."""
 import re
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from ..values.model import Model
 
 __all__ = ["BillingProfileData", "BillingProfileReply", "BillingProfileRequest"]
 
 
-class BillingProfileData(BaseModel):
+class BillingProfileData(Model):
     """A merchant's billing profile (legal name, address, country, tax id): on a receipt, as it
     was when the order was paid."""
 
@@ -46,7 +48,7 @@ def _text(value: str | None, *, required: bool) -> str | None:
     return value
 
 
-class BillingProfileRequest(BaseModel):
+class BillingProfileRequest(Model):
     """The whole billing profile (PUT replaces it): every field bounded, text on one line;
     ``country`` an ISO 3166-1 alpha-2 code; empty optional fields are stored as none."""
 

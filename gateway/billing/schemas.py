@@ -5,7 +5,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     EmailStr,
     Field,
@@ -14,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..values.model import Model
 from ..values.money import as_decimal
 from .channel_schemas import ChannelInfo
 from .profile_schemas import BillingProfileData
@@ -61,11 +61,11 @@ def absolute_http_url(value: str) -> str:
     return value
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class PackData(BaseModel):
+class PackData(Model):
     model_config = ConfigDict(from_attributes=True)  # built straight from a ``packs`` row
 
     id: str
@@ -138,7 +138,7 @@ class CheckoutRequest(_Strict):
         return self
 
 
-class CheckoutData(BaseModel):
+class CheckoutData(Model):
     order_id: str
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -175,7 +175,7 @@ class RedeemRequest(_Strict):
     code: str = Field(min_length=1, max_length=64)
 
 
-class RedeemData(BaseModel):
+class RedeemData(Model):
     order_id: str
     env: str
     amount_cents: int
@@ -185,14 +185,14 @@ class RedeemData(BaseModel):
 OrderStatus = Literal["pending", "completed", "failed", "expired"]
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     page: int = Field(default=1, ge=1, le=1_000_000)
     status: OrderStatus | None = None
 
 
-class _OrderFields(BaseModel):
+class _OrderFields(Model):
     """What the funding history and the orders both say of one order, meant alike."""
 
     id: str
@@ -236,7 +236,7 @@ class HistoryItem(_OrderFields):
     )
 
 
-class OffsetQuery(BaseModel):
+class OffsetQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
@@ -265,7 +265,7 @@ class LedgerQuery(OffsetQuery):
         return self
 
 
-class LedgerItem(BaseModel):
+class LedgerItem(Model):
     id: int
     env: str
     type: str = Field(
@@ -286,7 +286,7 @@ class LedgerItem(BaseModel):
         return as_decimal(self.amount_cents)
 
 
-class StripeAck(BaseModel):
+class StripeAck(Model):
     event_id: str
     outcome: str = Field(
         description="credited, duplicate, already_completed, not_pending, failed_order, "
@@ -294,12 +294,12 @@ class StripeAck(BaseModel):
     )
 
 
-class TierData(BaseModel):
+class TierData(Model):
     from_cents: int = Field(description="A custom amount of at least this many cents...")
     percent_off: int = Field(description="...is charged this percent less.")
 
 
-class TopupInfo(BaseModel):
+class TopupInfo(Model):
     """What funding this environment offers (New API's ``topup/info``, in our envelope)."""
 
     env: str
@@ -323,7 +323,7 @@ class TopupInfo(BaseModel):
     wallet_url: str = Field(description="The dashboard's wallet page, to fund by hand.")
 
 
-class OrdersQuery(BaseModel):
+class OrdersQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
@@ -383,7 +383,7 @@ class InvoiceRequest(_Strict):
         return self
 
 
-class ReceiptData(BaseModel):
+class ReceiptData(Model):
     """A receipt, whatever was paid: a funding order or a subscription's period (``source``).
     Every figure is read from what was paid as it was recorded then, and the billing profile as
     it was when paid; an order and a period are two sources of this one shape, drawn by one
@@ -456,7 +456,7 @@ class RefundRequest(_Strict):
     )
 
 
-class RefundData(BaseModel):
+class RefundData(Model):
     """A refund made, or asked and not answered yet: what goes back to the payer, what it took
     from the wallet."""
 

@@ -7,10 +7,11 @@ A budget's windows are ``policies.model.BudgetLimits`` itself, the model every c
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from ..policies.model import BudgetLimits
 from ..policies.usage import WindowUsage
+from ..values.model import Model
 
 __all__ = ["BudgetCreate", "BudgetData", "BudgetUpdate", "Drawer", "WireWindows"]
 
@@ -33,7 +34,7 @@ def _named(value: str | None) -> str | None:
     return None if value is None else value.strip()
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -64,7 +65,7 @@ class BudgetUpdate(_Strict):
         return value
 
 
-class Drawer(BaseModel):
+class Drawer(Model):
     """A key or an app connection whose policy draws on the budget."""
 
     key_id: str
@@ -72,7 +73,7 @@ class Drawer(BaseModel):
     app_id: str | None = Field(description="The app of a connection; null for a key.")
 
 
-class BudgetData(BaseModel):
+class BudgetData(Model):
     id: str
     env: str
     name: str

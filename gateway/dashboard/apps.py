@@ -8,7 +8,7 @@ the spend), each revocable. The same operations as ``/api/public/v1/apps`` and
 import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,6 +18,7 @@ from ..apps import connections, registry
 from ..apps.schemas import APP_SCOPES, AppCreate, AppCreated, AppData, AppSecret, ConnectionData
 from ..operations import perform
 from ..services import services
+from ..values.model import Model
 from ..values.outcome import ApiError
 from . import reveal
 from .context import Viewer, require_viewer
@@ -121,7 +122,7 @@ async def _shown_once(request: Request, shown: str) -> Response:
     return RedirectResponse(path_for("app_secret") + f"?t={token}", status_code=303)
 
 
-class _Shown(BaseModel):
+class _Shown(Model):
     """What the secret's page shows: an app just registered, or a secret just rotated."""
 
     created: AppCreated | None = None

@@ -2,9 +2,10 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..budgets.schemas import BudgetData
+from ..values.model import Model
 
 __all__ = ["FreezeData", "FreezeRequest", "Held"]
 
@@ -12,7 +13,7 @@ __all__ = ["FreezeData", "FreezeRequest", "Held"]
 Held = Literal["keep", "cancel"]
 
 
-class FreezeRequest(BaseModel):
+class FreezeRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     budget_id: str | None = Field(
@@ -29,7 +30,7 @@ class FreezeRequest(BaseModel):
     )
 
 
-class FreezeData(BaseModel):
+class FreezeData(Model):
     env: str
     frozen: bool
     frozen_at: str | None = Field(description="When the freeze in force began; null: none.")

@@ -3,7 +3,9 @@
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from ..values.model import Model
 
 __all__ = ["MAIL_ID", "EmailData", "MailStatus"]
 
@@ -13,7 +15,7 @@ MAIL_ID = re.compile(r"mail_[0-9a-z]{24}")
 MailStatus = Literal["queued", "sent", "failed", "staged", "held"]
 
 
-class EmailData(BaseModel):
+class EmailData(Model):
     id: str
     kind: Literal["voucher", "recipient_link", "password_reset", "approval_request"]
     status: MailStatus = Field(

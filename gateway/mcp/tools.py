@@ -40,6 +40,7 @@ from ..topup.schemas import (
 )
 from ..values.codes import Code
 from ..values.envelope import CursorMeta, validation_details
+from ..values.model import Model
 from ..values.outcome import ApiError, EnvelopeBody, Outcome
 from ..values.parsing import check_cursor
 
@@ -62,11 +63,11 @@ class SendTopupArguments(SendRequest):
     )
 
 
-class NoArguments(BaseModel):
+class NoArguments(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TopupRef(BaseModel):
+class TopupRef(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     transaction_id: str = Field(description="txn_… as the send returned it")

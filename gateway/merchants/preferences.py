@@ -9,7 +9,7 @@ dashboard and an operator over the admin API change them through ``update``, one
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +18,7 @@ from ..store.db import Database
 from ..store.models import Merchant, Wallet, table_of
 from ..values.codes import Code
 from ..values.languages import known
+from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from . import names, service
 
@@ -57,7 +58,7 @@ Env = Literal["staging", "live"]
 Threshold = Annotated[int, Field(ge=0, le=MAX_THRESHOLD_CENTS, strict=True)]
 
 
-class SettingsUpdate(BaseModel):
+class SettingsUpdate(Model):
     """What a merchant may change; an absent field stays as it is. ``display_name`` empty
     clears it (the merchant's name shows again)."""
 

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from ..key_requests import RequestCounts
 from ..policies.model import Policy
 from ..policies.usage import WindowUsage
+from ..values.model import Model
 
 __all__ = [
     "KeyActivity",
@@ -98,7 +99,7 @@ def named(value: str | None) -> str | None:
 Name = Annotated[str, Field(min_length=1, max_length=100, description="A label for people.")]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -125,14 +126,14 @@ class KeyUpdate(_Strict):
     _policy = field_validator("policy", mode="before")(not_null)
 
 
-class KeysQuery(BaseModel):
+class KeysQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
-class KeyActivity(BaseModel):
+class KeyActivity(Model):
     windows: list[WindowUsage] = Field(
         description="One per spend limit: the current window's spend and what remains."
     )
@@ -143,7 +144,7 @@ class KeyActivity(BaseModel):
     soft_limit_reached: bool
 
 
-class KeyData(BaseModel):
+class KeyData(Model):
     id: str
     name: str | None
     env: str

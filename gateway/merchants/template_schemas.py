@@ -3,9 +3,10 @@ template, its references, a preview and its record of changes read as."""
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from ..policies.model import Policy
+from ..values.model import Model
 from .schemas import Name, WirePolicy, WirePolicyPatch, named, not_null
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -50,14 +51,14 @@ class TemplateUpdate(_Strict):
     _policy = field_validator("policy", mode="before")(not_null)
 
 
-class TemplatesQuery(BaseModel):
+class TemplatesQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
-class TemplateData(BaseModel):
+class TemplateData(Model):
     id: str
     name: str
     env: str
@@ -68,7 +69,7 @@ class TemplateData(BaseModel):
     updated_at: str
 
 
-class ReferenceData(BaseModel):
+class ReferenceData(Model):
     """A key or consent (not revoked) naming a template."""
 
     id: str
@@ -78,7 +79,7 @@ class ReferenceData(BaseModel):
     app_id: str | None
 
 
-class FieldChange(BaseModel):
+class FieldChange(Model):
     field: str
     before: Any
     after: Any
@@ -93,7 +94,7 @@ class PreviewItem(ReferenceData):
     )
 
 
-class TemplatePreview(BaseModel):
+class TemplatePreview(Model):
     template_id: str
     policy: Policy = Field(description="The template's policy as the change would leave it.")
     changed: list[PreviewItem] = Field(
@@ -102,7 +103,7 @@ class TemplatePreview(BaseModel):
     unchanged: int = Field(description="Keys and consents naming it that would not change.")
 
 
-class TemplateChangeData(BaseModel):
+class TemplateChangeData(Model):
     action: Literal["created", "updated", "deleted"]
     actor: str = Field(description="key:<id>, user:<id> or operator.")
     name_before: str | None

@@ -8,7 +8,7 @@ staging webhook). The line is plain text (no markup, no line break), as an upstr
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +17,7 @@ from ..store.db import Database
 from ..store.models import VoucherRedemption, table_of
 from ..values.clock import utcnow
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from ..webhooks.endpoints import allows_loopback
@@ -28,7 +29,7 @@ _V = table_of(VoucherRedemption)
 MAX_INSTRUCTIONS = 300
 
 
-class VoucherRedemptionSet(BaseModel):
+class VoucherRedemptionSet(Model):
     model_config = ConfigDict(extra="forbid")
 
     redeem_url: str | None = Field(

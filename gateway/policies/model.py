@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..values.addresses import canonical
+from ..values.model import Model
 from ..values.platforms import Platform
 from ..values.timestamps import in_range
 
@@ -74,7 +75,7 @@ _STORED = "stored"  # validation context: a policy read back from ``api_keys.pol
 Cents = Annotated[int, Field(ge=1, le=_MAX_CENTS)]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 

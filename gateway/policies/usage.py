@@ -5,10 +5,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..store.db import Database
 from ..values.clock import rfc3339, utcnow
+from ..values.model import Model
 from .model import Interval, Policy
 from .rules import Counted, Drawn, budget_calendar, counted_windows
 from .spend import spent
@@ -16,7 +17,7 @@ from .spend import spent
 __all__ = ["BudgetUsage", "KeyUsage", "WindowUsage", "usage", "windows_of"]
 
 
-class WindowUsage(BaseModel):
+class WindowUsage(Model):
     interval: Interval
     limit_cents: int
     spent_cents: int
@@ -24,7 +25,7 @@ class WindowUsage(BaseModel):
     resets_at: str | None = Field(description="RFC 3339 UTC; null for all_time.")
 
 
-class BudgetUsage(BaseModel):
+class BudgetUsage(Model):
     """A budget the key draws on, as an agent plans with it."""
 
     budget_id: str
@@ -33,7 +34,7 @@ class BudgetUsage(BaseModel):
     windows: list[WindowUsage] = Field(description="One per calendar limit of the budget.")
 
 
-class KeyUsage(BaseModel):
+class KeyUsage(Model):
     key_id: str
     env: str
     legacy: bool = Field(description="Made before policies: every scope, no limit.")

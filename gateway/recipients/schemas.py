@@ -1,13 +1,14 @@
 """Wire models of a merchant's recipients."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..mail.schemas import MailStatus
+from ..values.model import Model
 
 __all__ = ["EmailState", "LinksRevokedData", "RecipientData", "RecipientsQuery"]
 
 
-class RecipientsQuery(BaseModel):
+class RecipientsQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
@@ -16,7 +17,7 @@ class RecipientsQuery(BaseModel):
     )
 
 
-class EmailState(BaseModel):
+class EmailState(Model):
     """The latest voucher e-mail to the recipient."""
 
     id: str
@@ -28,7 +29,7 @@ class EmailState(BaseModel):
     sent_at: str | None
 
 
-class RecipientData(BaseModel):
+class RecipientData(Model):
     id: str = Field(description="the recipient's address: recipients are known by it")
     email: str
     balances: dict[str, int] = Field(description="cents by platform, at this merchant")
@@ -39,7 +40,7 @@ class RecipientData(BaseModel):
     email_state: EmailState | None = Field(description="the latest voucher e-mail, if any")
 
 
-class LinksRevokedData(BaseModel):
+class LinksRevokedData(Model):
     """Every link to the recipient's page made until ``revoked_at`` no longer opens it."""
 
     email: str

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,7 @@ from ..store.db import Database
 from ..store.models import Merchant, MerchantUser, TelegramChat, TelegramLinkCode, table_of
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.money import money
 from ..values.outcome import Outcome
 from . import calls
@@ -73,7 +74,7 @@ _NOT_LINKED = (
 )
 
 
-class _Loose(BaseModel):
+class _Loose(Model):
     """The fields of an update the bot reads; the rest of what Telegram sends is ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -3,10 +3,11 @@
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
 from ..billing.plan_schemas import SubscriptionData
 from ..values.addresses import RecipientEmail
+from ..values.model import Model
 from ..values.money import as_decimal
 from ..values.platforms import PLATFORMS, Platform
 from ..values.statuses import TopupStatus
@@ -30,7 +31,7 @@ __all__ = [
 TXN_ID = re.compile(r"txn_[0-9a-z]{24}")
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
@@ -43,7 +44,7 @@ MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, Field(max_length=500)]
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     # Strict: 10 is an amount, "10", 10.0 and true are not. Unknown fields are refused.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -97,7 +98,7 @@ class FundRequest(_Strict):
         return _within_max(value, info, "max_sandbox_fund_cents")
 
 
-class SendData(BaseModel):
+class SendData(Model):
     voucher_code: str | None = Field(
         description="The voucher; with an upstream provider, what the recipient redeems, null "
         "unless the key's policy says reveal_voucher (the code reaches the recipient alone). "
@@ -133,7 +134,7 @@ class SendData(BaseModel):
     )
 
 
-class TopupData(BaseModel):
+class TopupData(Model):
     id: str
     env: str
     status: TopupStatus
@@ -170,7 +171,7 @@ class RedeemVoucherRequest(_Strict):
     )
 
 
-class RedeemedData(BaseModel):
+class RedeemedData(Model):
     code: str = Field(description="The voucher in its one form, ATU-XXXX-XXXX-XXXX.")
     transaction_id: str = Field(description="The top-up that delivered it (txn_…).")
     platform: Platform
@@ -185,7 +186,7 @@ class RedeemedData(BaseModel):
     )
 
 
-class BalanceData(BaseModel):
+class BalanceData(Model):
     env: str
     balance_cents: int = Field(description="Available: what sends can take now.")
     held_cents: int = Field(

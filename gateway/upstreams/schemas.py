@@ -3,8 +3,9 @@ out), and what the gateway shows of them."""
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
+from ..values.model import Model
 from ..values.money import NEWAPI_QUOTA_PER_USD
 
 __all__ = [
@@ -27,7 +28,7 @@ MAX_INSTRUCTIONS = 300
 _PLAIN_LINE = r"^[^<>\x00-\x1f\x7f]*$"
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -97,7 +98,7 @@ class OpenRouterSet(_Redeem):
 FulfilmentSet = Annotated[VoucherSet | NewApiSet | OpenRouterSet, Field(discriminator="provider")]
 
 
-class FulfilmentData(BaseModel):
+class FulfilmentData(Model):
     env: str
     platform: str
     provider: str
@@ -110,14 +111,14 @@ class FulfilmentData(BaseModel):
     updated_at: str | None = None
 
 
-class FulfilmentTestData(BaseModel):
+class FulfilmentTestData(Model):
     platform: str
     provider: str
     ok: bool
     duration_ms: int
 
 
-class UpstreamKeyData(BaseModel):
+class UpstreamKeyData(Model):
     """A credential the recipient spends at an upstream, in clear: for the recipient alone."""
 
     provider: str

@@ -1,13 +1,12 @@
 """The code catalogue as data: what ``GET /codes`` and MCP's catalogue both list."""
 
-from pydantic import BaseModel
-
 from .codes import CATALOGUE
+from .model import Model
 
 __all__ = ["CodeEntry", "code_entries"]
 
 
-class CodeEntry(BaseModel):
+class CodeEntry(Model):
     code: int
     name: str
     http_status: int

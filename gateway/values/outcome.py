@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from .clock import rfc3339, utcnow
 from .codes import CATALOGUE, Code
+from .model import Model
 
 __all__ = [
     "ApiError",
@@ -32,7 +33,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class EnvelopeBody(BaseModel):
+class EnvelopeBody(Model):
     success: bool
     code: int
     message: str
@@ -53,7 +54,7 @@ class Identified(Protocol):
     def id(self) -> str: ...
 
 
-class CursorMeta(BaseModel):
+class CursorMeta(Model):
     """``meta`` of a list paged by cursor (top-ups, deliveries)."""
 
     limit: int
@@ -66,7 +67,7 @@ class CursorMeta(BaseModel):
         return cls(limit=limit, has_more=has_more, next_cursor=items[-1].id if has_more else None)
 
 
-class PageMeta(BaseModel):
+class PageMeta(Model):
     """``meta`` of a list paged by page number (funding history)."""
 
     current_page: int
@@ -74,7 +75,7 @@ class PageMeta(BaseModel):
     total: int
 
 
-class OffsetMeta(BaseModel):
+class OffsetMeta(Model):
     """``meta`` of a list paged by limit and offset (the ledger, admin lists)."""
 
     limit: int
@@ -87,7 +88,7 @@ class OffsetMeta(BaseModel):
         return cls(limit=limit, offset=offset, total=total, has_more=offset + count < total)
 
 
-class LedgerMeta(BaseModel):
+class LedgerMeta(Model):
     """``meta`` of the ledger: an offset list (``OffsetMeta``) whose pages may also be read by
     key, each after the last of the page before (``next_cursor``). ``offset`` is null on a page
     read by cursor; ``total`` is the wallet's count of entries, kept with it."""

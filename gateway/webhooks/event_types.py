@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
 from ..ops.webhook_docs import WebhookDoc
 from ..policies.model import Interval
+from ..values.model import Model
 from ..values.platforms import Platform
 from .schemas import EVENT_TYPES
 
@@ -41,14 +42,12 @@ def _open(schema: dict[str, Any]) -> None:
     schema.pop("additionalProperties", None)
 
 
-class Payload(BaseModel):
+class Payload(Model):
     """A model of an event's ``data``: strict and closed when validating, open when published.
-    Each built on its first use (a validation, the published table), not as the module is
-    imported: every process imports the table, few read it."""
+    Built on its first use (a validation, the published table), as every ``Model`` is: every
+    process imports the table, few read it."""
 
-    model_config = ConfigDict(
-        extra="forbid", strict=True, json_schema_extra=_open, defer_build=True
-    )
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
 
 
 Rfc3339 = Annotated[
@@ -722,7 +721,7 @@ if tuple(BY_TYPE) != EVENT_TYPES:  # an exception, not an assert: ``python -O`` 
     raise RuntimeError("schemas.EventType and event_types.EVENTS must agree, in order")
 
 
-class EventBody(BaseModel):
+class EventBody(Model):
     """What every POST carries; ``type`` and ``data`` are narrowed per event type."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
@@ -758,7 +757,7 @@ def validate_body(type_: str, body: str | bytes) -> EventBody:
     return body_model(type_).model_validate_json(body, strict=True)
 
 
-class EventTypeData(BaseModel):
+class EventTypeData(Model):
     type: str
     description: str
     version: str = Field(description="When it appeared: v1, or the date it was added.")

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 
 from keys import BadSignature, Sealer
@@ -35,6 +35,7 @@ from ..store.models import WebhookEndpoint, WebhookInbox, WebhookInboxRequest, t
 from ..store.rows import CoreRow
 from ..values.clock import id_floor, new_id, rfc3339, utcnow
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings
@@ -73,18 +74,18 @@ _EP = table_of(WebhookEndpoint)
 SignatureStatus = Literal["verified", "failed", "unsigned", "no_endpoint"]
 
 
-class InboxQuery(BaseModel):
+class InboxQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=MAX_REQUESTS)
 
 
-class InboxHeader(BaseModel):
+class InboxHeader(Model):
     name: str
     value: str
 
 
-class InboxRequestData(BaseModel):
+class InboxRequestData(Model):
     id: str
     method: str
     received_at: str
@@ -102,14 +103,14 @@ class InboxRequestData(BaseModel):
     signature_detail: str | None
 
 
-class InboxData(BaseModel):
+class InboxData(Model):
     url: str = Field(description="Paste it as a staging endpoint's URL.")
     kept_hours: int
     max_requests: int
     requests: list[InboxRequestData] = Field(description="Newest first.")
 
 
-class InboxReceipt(BaseModel):
+class InboxReceipt(Model):
     id: str
     signature: SignatureStatus
 

@@ -2,8 +2,9 @@
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from ..values.model import Model
 from ..values.timestamps import Instant
 
 __all__ = [
@@ -72,7 +73,7 @@ SIGNING_SCHEMES: tuple[str, ...] = get_args(Signing)
 MAX_HEADERS = 20
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -177,7 +178,7 @@ class RotateRequest(_Strict):
     )
 
 
-class ReplayFailedRequest(BaseModel):
+class ReplayFailedRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     since: Instant = Field(description="RFC 3339; failed deliveries created since then.")
@@ -186,7 +187,7 @@ class ReplayFailedRequest(BaseModel):
     )
 
 
-class ReplayJobFilter(BaseModel):
+class ReplayJobFilter(Model):
     """Which deliveries a replay job sends again: always the caller's own, in its environment,
     finished (a pending one is already on its way), of an endpoint still enabled."""
 
@@ -207,14 +208,14 @@ class ReplayJobCreate(ReplayJobFilter):
     """``POST /webhooks/replays``: the filter of one job."""
 
 
-class EndpointsQuery(BaseModel):
+class EndpointsQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
-class DeliveriesQuery(BaseModel):
+class DeliveriesQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
@@ -226,7 +227,7 @@ class DeliveriesQuery(BaseModel):
     created_before: Instant | None = None
 
 
-class StatsQuery(BaseModel):
+class StatsQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     since: Instant | None = Field(
@@ -235,14 +236,14 @@ class StatsQuery(BaseModel):
     until: Instant | None = Field(default=None, description="RFC 3339; default: now.")
 
 
-class LatencyData(BaseModel):
+class LatencyData(Model):
     attempts: int = Field(description="Attempts of the range's deliveries.")
     p50_ms: int | None = Field(description="Half the attempts took at most this long.")
     p90_ms: int | None
     p99_ms: int | None
 
 
-class EndpointStatsData(BaseModel):
+class EndpointStatsData(Model):
     endpoint_id: str
     since: str
     until: str
@@ -262,7 +263,7 @@ class PollerCreate(_Strict):
     _types = field_validator("event_types")(_known_types)
 
 
-class PollerRead(BaseModel):
+class PollerRead(Model):
     model_config = ConfigDict(extra="forbid")
 
     iterator: str | None = Field(
@@ -274,7 +275,7 @@ class PollerRead(BaseModel):
     limit: int = Field(default=50, ge=1, le=250)
 
 
-class PollerData(BaseModel):
+class PollerData(Model):
     id: str
     env: str
     description: str | None
@@ -287,7 +288,7 @@ class PollerKeyData(PollerData):
     secret: str = Field(description="whsec_…: verifies each event's signature; shown once.")
 
 
-class PolledEvent(BaseModel):
+class PolledEvent(Model):
     id: str = Field(description="The event's id, its webhook-id.")
     type: str
     created_at: str
@@ -298,13 +299,13 @@ class PolledEvent(BaseModel):
     )
 
 
-class CustomHeaderData(BaseModel):
+class CustomHeaderData(Model):
     name: str
     value: str = Field(description="A secret header's value is masked.")
     secret: bool
 
 
-class EndpointData(BaseModel):
+class EndpointData(Model):
     id: str
     env: str
     url: str
@@ -340,12 +341,12 @@ class EndpointSecretData(EndpointData):
     secret: str = Field(description="whsec_…: shown only on create and rotate.")
 
 
-class TestData(BaseModel):
+class TestData(Model):
     event_id: str
     delivery_id: str
 
 
-class DeliveryData(BaseModel):
+class DeliveryData(Model):
     id: str
     event_id: str
     endpoint_id: str
@@ -359,7 +360,7 @@ class DeliveryData(BaseModel):
     updated_at: str
 
 
-class AttemptData(BaseModel):
+class AttemptData(Model):
     attempt: int
     trigger: Literal["auto", "replay", "test"]
     started_at: str
@@ -378,7 +379,7 @@ class DeliveryDetail(DeliveryData):
     attempt_log: list[AttemptData]
 
 
-class ReplayFailedData(BaseModel):
+class ReplayFailedData(Model):
     replayed: int = Field(description="Deliveries made due again by this call.")
     delivery_ids: list[str]
     job_id: str | None = Field(
@@ -394,7 +395,7 @@ class ReplayFailedData(BaseModel):
     )
 
 
-class ReplayJobData(BaseModel):
+class ReplayJobData(Model):
     id: str = Field(description="wrj_…")
     status: Literal["running", "finished", "failed"]
     filter: ReplayJobFilter = Field(description="As asked, until filled in.")

@@ -164,7 +164,7 @@ async def test_expired_idempotency_keys_are_purged(
 
 def test_the_worker_runs_the_purge() -> None:
     from gateway.values.settings import Settings
-    from worker.__main__ import worker_settings
+    from worker.service import worker_settings
 
     settings = Settings(
         _env_file=None, key_pepper="p" * 32, secret_key="s" * 32, redis_url="redis://x"

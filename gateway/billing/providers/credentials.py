@@ -3,12 +3,14 @@
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, ConfigDict
+
+from ...values.model import Model
 
 __all__ = ["ApiRoot", "Credentials", "CurrencyCode", "NoCredentials"]
 
 
-class Credentials(BaseModel):
+class Credentials(Model):
     """A provider's credentials for one environment. Subclass with the provider's fields;
     every secret one a ``SecretStr`` (the gateway seals the whole model at rest, answers each
     ``SecretStr`` masked and keeps a saved secret when an update leaves it out). Non-secret

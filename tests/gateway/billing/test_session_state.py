@@ -8,7 +8,7 @@ import stripe
 
 from gateway.billing.providers.stripe_payments import session_state
 from gateway.values.settings import Settings
-from worker.__main__ import worker_settings
+from worker.service import worker_settings
 
 
 def _obj(**values: Any) -> stripe.StripeObject:

@@ -1,6 +1,7 @@
 """What the gateway refuses at start, and the bounds its HTTP server runs with."""
 
 import asyncio
+import gc
 import logging
 import time
 from pathlib import Path
@@ -133,6 +134,27 @@ def test_serve_refuses_open_metrics_on_all_interfaces(
     monkeypatch.setenv("AITOPUP_METRICS", "false")
     assert cli.main(["serve", "--host", "0.0.0.0"]) == 0
     assert len(serve_env) == 2
+
+
+def test_serve_holds_the_collector_off_until_the_app_has_started(
+    serve_env: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Off while this process imports the app (its lifespan turns it on: ``test_app``); on in
+    a process that only watches uvicorn's, and once ``serve`` returns, refused or not."""
+    held: list[tuple[int, bool]] = []
+    monkeypatch.setattr(
+        "uvicorn.run", lambda app, **kwargs: held.append((kwargs["workers"], gc.isenabled()))
+    )
+    assert cli.main(["serve", "--host", "127.0.0.1"]) == 0
+    assert gc.isenabled()
+    assert cli.main(["serve", "--host", "127.0.0.1", "--workers", "2"]) == 0
+    assert held == [(1, False), (2, True)]
+    monkeypatch.delenv("AITOPUP_METRICS_TOKEN")
+    assert cli.main(["serve", "--host", "0.0.0.0"]) == 2
+    assert capsys.readouterr().err.startswith("aitopup serve: AITOPUP_METRICS_TOKEN")
+    assert gc.isenabled()
 
 
 def test_serve_hands_uvicorn_the_gateways_bounds(
