@@ -26,12 +26,16 @@ run: install
 # rest run in TEST_WORKERS processes (pytest-xdist), each with its own Redis, databases and,
 # without AITOPUP_TEST_POSTGRES_URL, PostgreSQL; tests marked with one xdist_group run one at a
 # time. A run stops after MAXFAIL failures; a test that runs past the timeout (pyproject.toml)
-# ends the run with every thread's stack printed. The sources are compiled first, once, even
-# where PYTHONDONTWRITEBYTECODE is set: otherwise each of the hundreds of processes the tests
-# start (gateways, workers, commands) compiles them again, 0.6 s of CPU at every start.
+# ends the run with every thread's stack printed. The tests write bytecode (into __pycache__)
+# even where PYTHONDONTWRITEBYTECODE is set, and the sources are compiled first, at once:
+# otherwise each of the hundreds of processes the tests start (gateways, workers, commands)
+# compiled them again, 0.6 s of CPU at every start, and every pytest session (the tests run
+# some of their own) rewrote and compiled each test module for its asserts, where a session
+# after the first reads them (a collection of the suite: 12 s of CPU, 6 once written).
 MAXFAIL ?= 25
 TEST_WORKERS ?= 4
 BROWSER_LOG := .browser-tests.log
+test: export PYTHONDONTWRITEBYTECODE :=
 test: install
 	@$(BIN)/python -m compileall -q -j 0 gateway worker bench keys tests
 	@$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
