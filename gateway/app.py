@@ -1,7 +1,6 @@
 """The ASGI app, assembled from settings once; clients live in the lifespan."""
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from .dashboard.hub import state as live_state
 from .mcp import PATH as MCP_PATH
 from .mcp import McpHttp
 from .oauth.routes import routes as oauth_routes
+from .ops import collector
 from .ops.logs import configure_logging
 from .ops.middleware import RequestContext
 from .ops.outage import StoreOutage
@@ -80,12 +80,7 @@ def create_app(settings: Settings) -> Starlette:
         # Before the first sign-in, which must not wait for them (nor answer later for it).
         await asyncio.to_thread(passwords.prepare)
         async with open_services(settings) as svc:
-            # What is alive now (modules, the app, its clients) lives as long as the process:
-            # out of the collector's sight, a full collection no longer walks it (a p99 stall:
-            # docs/performance.md, "Figures behind the code's choices"). The collector, held
-            # off while ``aitopup serve`` imported the app, is on from here.
-            gc.freeze()
-            gc.enable()
+            collector.started()  # the modules, the app, its clients: for the process's life
             hub = LiveHub(
                 svc,
                 per_user=settings.live_streams_per_user,

@@ -14,7 +14,6 @@ Redis answers (``Service._keep_cron``).
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -30,6 +29,7 @@ from arq.connections import ArqRedis, create_pool
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
+from gateway.ops import collector
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
@@ -160,11 +160,7 @@ class Service:
         self._runner = Runner(self._deps, self._kinds, idle_poll=settings.worker_idle_poll_seconds)
         self._runner.start()
         self._cron = asyncio.create_task(self._keep_cron())
-        # Kept out of the collector's sight for good, as the gateway does (``gateway.app``): a
-        # full collection walking them paused every delivery in flight (docs/performance.md).
-        # The collector, held off while ``python -m worker`` imported, is on from here.
-        gc.freeze()
-        gc.enable()
+        collector.started()  # as the gateway does (gateway.app)
 
     async def stop(self) -> None:
         """The periodic jobs and the runner stop (tries in flight are cancelled: their leases

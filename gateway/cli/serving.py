@@ -3,7 +3,6 @@ and how uvicorn serves the gateway whoever starts it."""
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from keys import InvalidSecret
 
 from ..local_gateway import guess
+from ..ops import collector
 from ..values.settings import Settings, load_settings
 
 __all__ = ["listen", "mcp", "run", "serve", "server_options"]
@@ -39,15 +39,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """The app's modules, models and tables, made as this process imports it, live as long as
-    the process: the collector is held off while they are made (its passes over them were a
-    fifth of the start) and is on again, with them frozen, once the app has started (its
-    lifespan, ``gateway.app``), or when this returns, whatever ended it."""
-    gc.disable()
-    try:
+    """The gateway, in this process (its app imported here, the collector held off until its
+    lifespan has started: ``gateway.ops.collector``) or in uvicorn's ``--workers``."""
+    with collector.held():
         return _serve(args)
-    finally:
-        gc.enable()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -69,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Links in mail and replies are built from this, never from a request's Host.
         guess(os.environ, args.host, args.port)
     if args.workers > 1:
-        gc.enable()  # this process only watches: each of uvicorn's processes imports the app
+        collector.started()  # this process only watches: each of uvicorn's imports the app
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,
@@ -104,6 +99,13 @@ def listen(args: argparse.Namespace) -> int:
 
 
 def mcp(args: argparse.Namespace) -> int:
+    """MCP on standard input and output (``gateway.mcp.stdio``): the collector held off until it
+    has started (``gateway.ops.collector``)."""
+    with collector.held():
+        return _mcp()
+
+
+def _mcp() -> int:
     from ..app import create_app
     from ..described import agents_guide
     from ..mcp.stdio import KEY_VARIABLE, serve

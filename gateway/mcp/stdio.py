@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from ..auth import authenticate_key
 from ..callers import Caller
+from ..ops import collector
 from ..services import Services, open_services
 from ..values.codes import Code
 from ..values.outcome import ApiError
@@ -41,6 +42,7 @@ async def serve(settings: Settings, key: str | None, guide: Callable[[], str]) -
     text: list[str] = []
 
     async with open_services(settings) as svc:
+        collector.started()  # as the gateway's app does
 
         async def enter(request: Request | None) -> tuple[Services, Caller]:
             if not key:
