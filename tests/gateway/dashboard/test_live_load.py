@@ -75,7 +75,7 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
 ) -> None:
     served = make_settings(database_url, redis_url)  # the defaults, as deployed
     other = await make_merchant()
-    async with gateway_process(served, tmp_path, as_served=True) as api:
+    async with gateway_process(served, tmp_path) as api:
         root = api.removesuffix("/api/public/v1")
         port = int(root.rsplit(":", 1)[1])
         async with local_client(base_url=f"{root}/dashboard") as dashboard:
