@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from .local_gateway import DATA_DIR, guess, remember_url, served_url
 from .merchants.service import MerchantInfo
+from .ops import collector
 from .redis_server import RedisServer, RedisStartError, answers
 from .store.migrate import upgrade
 from .values.outcome import ApiError
@@ -429,6 +430,7 @@ def run(*, host: str, port: int) -> int:
             print(welcome(settings, served_url(host, port)), flush=True)
         except ApiError as exc:
             raise SystemExit(f"aitopup run: could not make the demo's key: {exc}") from None
+        collector.started()  # from here it only watches
         _supervise(supervised)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -123,6 +123,9 @@ def _mcp() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..devrun import run
+    """Everything locally (``gateway.devrun``): the collector held off until the processes it
+    watches have started (``gateway.ops.collector``)."""
+    with collector.held():
+        from ..devrun import run
 
-    return run(host=args.host, port=args.port)
+        return run(host=args.host, port=args.port)
