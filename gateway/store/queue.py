@@ -194,9 +194,13 @@ def _leasing(queue: Queue) -> Update:
         chosen = (
             select(lined.c[queue.key]).order_by(lined.c.rank, lined.c.next_attempt_at).limit(limit)
         )
+    # The rows chosen are due: on PostgreSQL each is locked and checked again as it is locked,
+    # and SQLite runs the statement alone. The key is all the update looks them up by: with the
+    # due conditions repeated here, the planner of a table without statistics read every due
+    # row through the due index for each row chosen.
     return (
         update(queue.table)
-        .where(c[queue.key].in_(chosen), *due)
+        .where(c[queue.key].in_(chosen))
         .values(
             {
                 queue.stamp: c[queue.stamp] + 1,

@@ -166,6 +166,69 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
         assert "Join Filter" not in plan, plan
 
 
+_FILLER = Statement(
+    """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
+        event_type, status, attempts, trigger, run_start, generation,
+        next_attempt_at, created_at, updated_at)
+    SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
+        'pending', 0, 'auto', 0, 0, :now, :now, :now
+    FROM generate_series(1, :rows) AS n"""
+)
+
+
+@pytest.mark.parametrize("rows", [0, 5000])
+async def test_a_postgres_lease_reads_only_the_rows_it_takes(
+    settings: Settings, db: Database, rows: int
+) -> None:
+    """The lease on the worker's sessions, on a table without statistics (a burst on a fresh
+    database): the held rows from their own index, the others from the due index, and each row
+    taken updated by its key, as planned and as kept. It once read every due row through the
+    due index for each row it took, and every due row again for the held ones: a backlog made
+    each lease slower (docs/performance.md)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's plan: test_a_lease_reads_the_index_of_due_deliveries")
+    worker_db = open_database(
+        settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
+    )
+    now = utcnow()
+
+    async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
+        fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
+        await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+        await conn.fetch(_FILLER, {"now": now, "rows": rows})
+        # The copies' indexes have names of PostgreSQL's making: told apart by what they hold.
+        defined = Statement(
+            """SELECT indexname, indexdef FROM pg_indexes
+            WHERE tablename = 'webhook_deliveries' AND schemaname LIKE 'pg_temp%'"""
+        )
+        names = {}
+        for index in await conn.fetch(defined, {}):
+            definition = index["indexdef"]
+            if "throttle_slot_us IS NOT NULL" in definition:
+                names["held"] = index["indexname"]
+            elif definition.endswith("(status, next_attempt_at)"):
+                names["due"] = index["indexname"]
+            elif definition.endswith("(id)"):
+                names["key"] = index["indexname"]
+        params = {"now": now, "until": now, "limit": 100}
+        return names, await _plans(conn, DELIVERIES.queue.leasing, params)
+
+    try:
+        names, plans = await worker_db.run(explain, each_statement=True)
+    finally:
+        await worker_db.dispose()
+    assert names.keys() == {"held", "due", "key"}, names
+    for plan in plans:
+        scans = [line.strip() for line in plan.splitlines() if "Scan" in line and " on " in line]
+        reads = [line for line in scans if " on webhook_deliveries" in line]
+        assert len(reads) == 3, plan
+        held, due, taken = reads
+        assert held.startswith(f"->  Index Scan using {names['held']} "), plan
+        assert due.startswith(f"->  Index Scan using {names['due']} "), plan
+        assert taken.startswith(f"->  Index Scan using {names['key']} "), plan
+        assert "Join Filter" not in plan, plan
+
+
 async def test_an_ordered_endpoints_head_is_read_from_its_partial_index(
     settings: Settings, db: Database
 ) -> None:
