@@ -13,7 +13,7 @@ from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from worker import ordered
-from worker.delivery import DELIVERIES
+from worker.delivery import _TARGETS, DELIVERIES
 from worker.store import POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
 
 _NOW = utcnow()
@@ -128,18 +128,7 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
     now = utcnow()
 
     async def explain(conn: Raw) -> list[str]:
-        # A table of its own, without statistics, shadowing the real one for this session.
-        fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
-        await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
-        filler = Statement(
-            """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
-                event_type, status, attempts, trigger, run_start, generation,
-                next_attempt_at, created_at, updated_at)
-            SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
-                'pending', 0, 'auto', 0, 0, :now, :now, :now
-            FROM generate_series(1, :rows) AS n"""
-        )
-        await conn.fetch(filler, {"now": now, "rows": rows})
+        await _fresh_deliveries(conn, rows, now)
         ids = [f"dlv_{n}" for n in range(1, 151)]
         names = _record_row(_record(Tried.DONE, failing=False))
         record = {name: [None] * len(ids) for name in names} | {
@@ -166,14 +155,45 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
         assert "Join Filter" not in plan, plan
 
 
-_FILLER = Statement(
-    """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
-        event_type, status, attempts, trigger, run_start, generation,
-        next_attempt_at, created_at, updated_at)
-    SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
-        'pending', 0, 'auto', 0, 0, :now, :now, :now
-    FROM generate_series(1, :rows) AS n"""
-)
+async def _fresh_deliveries(conn: Raw, rows: int, now: datetime) -> dict[str, str]:
+    """A deliveries table of the session's own, without statistics, shadowing the real one:
+    ``rows`` pending deliveries of one endpoint, ``dlv_1`` on. Its indexes' names, which
+    PostgreSQL makes for the copies, by what each holds: ``held``, ``due``, ``key``."""
+    fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
+    await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+    filler = Statement(
+        """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
+            event_type, status, attempts, trigger, run_start, generation,
+            next_attempt_at, created_at, updated_at)
+        SELECT 'dlv_' || n, 'evt_' || n, 'we_1', 'm_1', 'staging', 'webhook.test',
+            'pending', 0, 'auto', 0, 0, :now, :now, :now
+        FROM generate_series(1, :rows) AS n"""
+    )
+    await conn.fetch(filler, {"now": now, "rows": rows})
+    defined = Statement(
+        """SELECT indexname, indexdef FROM pg_indexes
+        WHERE tablename = 'webhook_deliveries' AND schemaname LIKE 'pg_temp%'"""
+    )
+    names = {}
+    for index in await conn.fetch(defined, {}):
+        definition = index["indexdef"]
+        if "throttle_slot_us IS NOT NULL" in definition:
+            names["held"] = index["indexname"]
+        elif definition.endswith("(status, next_attempt_at)"):
+            names["due"] = index["indexname"]
+        elif definition.endswith("(id)"):
+            names["key"] = index["indexname"]
+    return names
+
+
+def _reads(plan: str, table: str) -> list[str]:
+    """The plan's reads of ``table``, each with the line after it (its condition)."""
+    lines = [line.strip() for line in plan.splitlines()]
+    return [
+        f"{line} {lines[i + 1]}"
+        for i, line in enumerate(lines)
+        if "Scan" in line and f" on {table} " in f"{line} "
+    ]
 
 
 @pytest.mark.parametrize("rows", [0, 5000])
@@ -193,23 +213,7 @@ async def test_a_postgres_lease_reads_only_the_rows_it_takes(
     now = utcnow()
 
     async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
-        fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
-        await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
-        await conn.fetch(_FILLER, {"now": now, "rows": rows})
-        # The copies' indexes have names of PostgreSQL's making: told apart by what they hold.
-        defined = Statement(
-            """SELECT indexname, indexdef FROM pg_indexes
-            WHERE tablename = 'webhook_deliveries' AND schemaname LIKE 'pg_temp%'"""
-        )
-        names = {}
-        for index in await conn.fetch(defined, {}):
-            definition = index["indexdef"]
-            if "throttle_slot_us IS NOT NULL" in definition:
-                names["held"] = index["indexname"]
-            elif definition.endswith("(status, next_attempt_at)"):
-                names["due"] = index["indexname"]
-            elif definition.endswith("(id)"):
-                names["key"] = index["indexname"]
+        names = await _fresh_deliveries(conn, rows, now)
         params = {"now": now, "until": now, "limit": 100}
         return names, await _plans(conn, DELIVERIES.queue.leasing, params)
 
@@ -219,14 +223,47 @@ async def test_a_postgres_lease_reads_only_the_rows_it_takes(
         await worker_db.dispose()
     assert names.keys() == {"held", "due", "key"}, names
     for plan in plans:
-        scans = [line.strip() for line in plan.splitlines() if "Scan" in line and " on " in line]
-        reads = [line for line in scans if " on webhook_deliveries" in line]
+        reads = _reads(plan, "webhook_deliveries")
         assert len(reads) == 3, plan
         held, due, taken = reads
         assert held.startswith(f"->  Index Scan using {names['held']} "), plan
         assert due.startswith(f"->  Index Scan using {names['due']} "), plan
         assert taken.startswith(f"->  Index Scan using {names['key']} "), plan
         assert "Join Filter" not in plan, plan
+
+
+@pytest.mark.parametrize("rows", [0, 5000])
+async def test_a_postgres_lease_reads_what_it_sends_by_keys(
+    settings: Settings, db: Database, rows: int
+) -> None:
+    """What the lease reads with its rows (``Deliveries.taken``), on the worker's sessions and a
+    table without statistics: each delivery by its key, then its event and endpoint by theirs.
+    The planner once started from the endpoints and read every delivery of each for the batch's
+    ids."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    worker_db = open_database(
+        settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
+    )
+
+    async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
+        names = await _fresh_deliveries(conn, rows, utcnow())
+        ids = [f"dlv_{n}" for n in range(1, 101)]
+        return names, await _plans(conn, _TARGETS, {"ids": ids})
+
+    try:
+        names, plans = await worker_db.run(explain, each_statement=True)
+    finally:
+        await worker_db.dispose()
+    for plan in plans:
+        [deliveries] = _reads(plan, "webhook_deliveries")
+        assert deliveries.startswith(f"->  Index Scan using {names['key']} "), plan
+        assert "Index Cond: ((id)::text = ANY " in deliveries, plan
+        for table in ("events", "webhook_endpoints"):
+            [read] = _reads(plan, table)
+            assert read.startswith(f"->  Index Scan using pk_{table} "), plan
+            assert "Index Cond: ((id)::text = " in read, plan
+        assert "Filter" not in plan.replace("Index Cond", ""), plan
 
 
 async def test_an_ordered_endpoints_head_is_read_from_its_partial_index(
