@@ -26,9 +26,9 @@ from sqlalchemy import select, update
 
 from gateway import outbox
 from gateway.ops.metrics import DeliveryOutcome, observe_delivery_attempt
-from gateway.store.compose import one_of, param
+from gateway.store.compose import materialized, one_of, param
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
-from gateway.store.queue import Tried, materialized, next_try
+from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings

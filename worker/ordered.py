@@ -46,9 +46,9 @@ from sqlalchemy import (
     update,
 )
 
-from gateway.store.compose import param
+from gateway.store.compose import materialized, param
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.store.queue import Tried, materialized
+from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
@@ -95,13 +95,14 @@ _HEAD = Statement.of(
 )
 
 # A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
-# this lease holds it and no record has woken it since (a wake makes it due now).
+# this lease holds it (its stamp says it is pending: ``QUEUE.stamp_says_due``) and no record has
+# woken it since (a wake makes it due now). With its status asked too, the planner read the due
+# index by status and due time, which every row of the lease shares: the whole lease, for each.
 _PUT_OFF = Statement.of(
     update(_D)
     .where(
         _D.c.id == param("id", String()),
         _D.c.generation == param("generation", Integer()),
-        _D.c.status == "pending",
         _D.c.next_attempt_at == param("leased_until", UTCDateTime()),
     )
     .values(next_attempt_at=param("at", UTCDateTime()), updated_at=param("now", UTCDateTime()))

@@ -32,6 +32,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Insert,
+    Select,
     Table,
     exists,
     func,
@@ -62,6 +63,7 @@ __all__ = [
     "const",
     "from_rows",
     "json_text",
+    "materialized",
     "one_of",
     "param",
     "steps",
@@ -139,6 +141,16 @@ def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     # The list arrives as JSON text (``raw``): SQLite has no array parameters.
     column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
     return f"{column} IN (SELECT value FROM json_each({values}))"  # noqa: S608 (compiled SQL)
+
+
+def materialized(query: Select[Any], name: str) -> CTE:
+    """``query`` as a CTE that runs once, for a statement over the rows it picks: as a plain
+    subquery PostgreSQL may run it again for each row it updates, and with a ``LIMIT`` (each
+    run skipping what the last locked, or finding rows committed since) pick more than it
+    should; and joined or matched as one query, the planner of a table without statistics may
+    read a whole index for the rows it picks (a due index, an endpoint's deliveries), where
+    picked first, alone, they are each looked up by their key."""
+    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:

@@ -364,9 +364,23 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime]
 
 
+# The events Telegram relays (``telegram.alerts``): a chat's next ones are read from these
+# alone, not from every event its merchant wrote since the last.
+BALANCE_LOW_EVENTS = "type = 'balance.low'"
+
+
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_merchant_env_id", "merchant_id", "env", "id"),)
+    __table_args__ = (
+        Index("ix_events_merchant_env_id", "merchant_id", "env", "id"),
+        Index(
+            "ix_events_balance_low",
+            "merchant_id",
+            "id",
+            postgresql_where=text(BALANCE_LOW_EVENTS),
+            sqlite_where=text(BALANCE_LOW_EVENTS),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     env: Mapped[str] = mapped_column(String(10))
@@ -466,6 +480,9 @@ class OperationalCount(Base):
 # them when it finishes, so the index stays as small as the work waiting.
 ORDERED_HEAD = "status = 'pending' AND trigger = 'auto'"
 HELD_BY_THROTTLE = "throttle_slot_us IS NOT NULL"
+# The pending deliveries of ordered endpoints' batches (``worker.ordered``): no other delivery
+# has a ``batch_head``, so a plain one is never in that index.
+BATCHED = f"batch_head IS NOT NULL AND {ORDERED_HEAD}"
 
 
 class WebhookDelivery(Base):
@@ -486,6 +503,24 @@ class WebhookDelivery(Base):
             "id",
             postgresql_where=text(ORDERED_HEAD),
             sqlite_where=text(ORDERED_HEAD),
+        ),
+        # An endpoint's deliveries a throttle holds, which move to later slots together
+        # (``webhooks.throttle``): read from the endpoint's, not from every endpoint's.
+        Index(
+            "ix_webhook_deliveries_held_endpoint",
+            "endpoint_id",
+            "id",
+            postgresql_where=text(HELD_BY_THROTTLE),
+            sqlite_where=text(HELD_BY_THROTTLE),
+        ),
+        # A batch's members, by its head (``worker.ordered``), not the endpoint's whole backlog.
+        Index(
+            "ix_webhook_deliveries_batch",
+            "batch_head",
+            "created_at",
+            "id",
+            postgresql_where=text(BATCHED),
+            sqlite_where=text(BATCHED),
         ),
         # The deliveries a throttle holds to their slots, which the lease takes first. Keyed as
         # the due index is: on a table without statistics the planner took the due index for

@@ -35,7 +35,6 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     Integer,
-    Select,
     Table,
     Update,
     func,
@@ -47,12 +46,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .compose import param
+from .compose import materialized, param
 from .engine import Database
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "Tried", "lease", "materialized", "next_due", "next_try", "settle"]
+__all__ = ["Queue", "Tried", "lease", "next_due", "next_try", "settle"]
 
 
 class Tried(enum.Enum):
@@ -153,14 +152,6 @@ class Queue:
     def times(self) -> tuple[str, ...]:
         """Its timestamp columns, which the driver hands back as SQLite stored them."""
         return tuple(c.name for c in self.table.c if isinstance(c.type, UTCDateTime))
-
-
-def materialized(query: Select[Any], name: str) -> CTE:
-    """``query`` as a CTE that runs once, for an UPDATE of the rows it picks: as a plain
-    subquery PostgreSQL may run it again for each row it updates, and with a ``LIMIT`` (each
-    run skipping what the last locked, or finding rows committed since) pick more than it
-    should."""
-    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 def _leasing(queue: Queue) -> Update:

@@ -12,12 +12,12 @@ at once tell a chat of an event once.
 import json
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from keys import Sealer
 
 from ..store.db import Database
-from ..store.models import Event, MerchantUser, TelegramChat, table_of
+from ..store.models import BALANCE_LOW_EVENTS, Event, MerchantUser, TelegramChat, table_of
 from ..values.clock import utcnow
 from ..values.money import money
 from . import calls
@@ -66,7 +66,9 @@ async def relay(db: Database, sealer: Sealer, *, now: datetime | None = None) ->
                     select(_E.c.id, _E.c.env, _E.c.payload)
                     .where(
                         _E.c.merchant_id == chat.merchant_id,
-                        _E.c.type == BALANCE_LOW,
+                        # As the partial index's predicate writes it: bound, the type would
+                        # not prove it, and a prepared statement's generic plan could not use it.
+                        text(BALANCE_LOW_EVENTS),
                         _E.c.id > chat.alerted_through,
                     )
                     .order_by(_E.c.id)

@@ -12,6 +12,8 @@ from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from gateway.webhooks import throttle
+from tests.fixtures.query_plans import plans_of, without_statistics
 from worker import ordered
 from worker.delivery import _TARGETS, DELIVERIES
 from worker.store import POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
@@ -88,30 +90,6 @@ async def test_a_lease_reads_the_index_of_due_deliveries(db: Database) -> None:
     assert "SCAN webhook_deliveries" not in plan.replace("USING INDEX", "~"), plan
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, list):
-        value = "{" + ",".join("NULL" if v is None else f'"{v}"' for v in value) + "}"
-    elif isinstance(value, datetime):
-        value = value.isoformat()
-    return f"'{value}'"
-
-
-async def _plans(conn: Raw, statement: Statement, params: dict[str, Any]) -> list[str]:
-    """The statement's plan as planned for these values, and as the plan kept for any values
-    (a generic plan: what a prepared statement runs once PostgreSQL judges it good enough)."""
-    sql, names, constants = statement.asyncpg
-    values = ", ".join(_literal({**constants, **params}[name]) for name in names)
-    await conn.fetch(Statement(f"PREPARE kept AS {sql}"), {})
-    plans = []
-    for mode in ("force_custom_plan", "force_generic_plan"):
-        await conn.fetch(Statement(f"SET plan_cache_mode = {mode}"), {})
-        execute = Statement(f"EXPLAIN EXECUTE kept({values})", ("step",))
-        plans.append("\n".join(str(*row.values()) for row in await conn.fetch(execute, {})))
-    await conn.fetch(Statement("DEALLOCATE kept"), {})
-    await conn.fetch(Statement("RESET plan_cache_mode"), {})
-    return plans
-
-
 @pytest.mark.parametrize("rows", [0, 300])
 async def test_postgres_statements_look_each_delivery_up_by_its_key(
     settings: Settings, db: Database, rows: int
@@ -135,7 +113,7 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
             "id": ids,
             "claimed": [0] * len(ids),
         }
-        return await _plans(conn, RECORD.one_statement, record)
+        return await plans_of(conn, RECORD.one_statement, record)
 
     try:
         plans = await worker_db.run(explain, each_statement=True)
@@ -157,10 +135,9 @@ async def test_postgres_statements_look_each_delivery_up_by_its_key(
 
 async def _fresh_deliveries(conn: Raw, rows: int, now: datetime) -> dict[str, str]:
     """A deliveries table of the session's own, without statistics, shadowing the real one:
-    ``rows`` pending deliveries of one endpoint, ``dlv_1`` on. Its indexes' names, which
-    PostgreSQL makes for the copies, by what each holds: ``held``, ``due``, ``key``."""
-    fresh = "CREATE TEMP TABLE webhook_deliveries (LIKE public.webhook_deliveries"
-    await conn.fetch(Statement(f"{fresh} INCLUDING ALL)"), {})
+    ``rows`` pending deliveries of one endpoint, ``dlv_1`` on. Its indexes' names by what each
+    holds: ``key``, ``due``, ``held``, ``held_endpoint``, ``batch``."""
+    shapes = await without_statistics(conn, "webhook_deliveries")
     filler = Statement(
         """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id, env,
             event_type, status, attempts, trigger, run_start, generation,
@@ -170,19 +147,14 @@ async def _fresh_deliveries(conn: Raw, rows: int, now: datetime) -> dict[str, st
         FROM generate_series(1, :rows) AS n"""
     )
     await conn.fetch(filler, {"now": now, "rows": rows})
-    defined = Statement(
-        """SELECT indexname, indexdef FROM pg_indexes
-        WHERE tablename = 'webhook_deliveries' AND schemaname LIKE 'pg_temp%'"""
-    )
-    names = {}
-    for index in await conn.fetch(defined, {}):
-        definition = index["indexdef"]
-        if "throttle_slot_us IS NOT NULL" in definition:
-            names["held"] = index["indexname"]
-        elif definition.endswith("(status, next_attempt_at)"):
-            names["due"] = index["indexname"]
-        elif definition.endswith("(id)"):
-            names["key"] = index["indexname"]
+    kinds = {
+        "(id)": "key",
+        "(status, next_attempt_at)": "due",
+        "(status, next_attempt_at) WHERE (throttle_slot_us IS NOT NULL)": "held",
+        "(endpoint_id, id) WHERE (throttle_slot_us IS NOT NULL)": "held_endpoint",
+    }
+    names = {kinds[shape]: name for shape, name in shapes.items() if shape in kinds}
+    [names["batch"]] = [n for shape, n in shapes.items() if shape.startswith("(batch_head,")]
     return names
 
 
@@ -215,13 +187,12 @@ async def test_a_postgres_lease_reads_only_the_rows_it_takes(
     async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
         names = await _fresh_deliveries(conn, rows, now)
         params = {"now": now, "until": now, "limit": 100}
-        return names, await _plans(conn, DELIVERIES.queue.leasing, params)
+        return names, await plans_of(conn, DELIVERIES.queue.leasing, params)
 
     try:
         names, plans = await worker_db.run(explain, each_statement=True)
     finally:
         await worker_db.dispose()
-    assert names.keys() == {"held", "due", "key"}, names
     for plan in plans:
         reads = _reads(plan, "webhook_deliveries")
         assert len(reads) == 3, plan
@@ -249,7 +220,7 @@ async def test_a_postgres_lease_reads_what_it_sends_by_keys(
     async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
         names = await _fresh_deliveries(conn, rows, utcnow())
         ids = [f"dlv_{n}" for n in range(1, 101)]
-        return names, await _plans(conn, _TARGETS, {"ids": ids})
+        return names, await plans_of(conn, _TARGETS, {"ids": ids})
 
     try:
         names, plans = await worker_db.run(explain, each_statement=True)
@@ -264,6 +235,57 @@ async def test_a_postgres_lease_reads_what_it_sends_by_keys(
             assert read.startswith(f"->  Index Scan using pk_{table} "), plan
             assert "Index Cond: ((id)::text = " in read, plan
         assert "Filter" not in plan.replace("Index Cond", ""), plan
+
+
+_LATER = utcnow()
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "index"),
+    [
+        # Each row of a lease shares its end: read by the due index, a put-off read the lease.
+        (
+            ordered._PUT_OFF,
+            {"id": "dlv_1", "generation": 1, "leased_until": _LATER, "at": _LATER, "now": _LATER},
+            "key",
+        ),
+        (
+            throttle._HELD_AFTER,
+            {"endpoint_id": "we_1", "since": "dlv_1", "from_us": 0},
+            "held_endpoint",
+        ),
+        (
+            ordered._SAME_BATCH,
+            {"endpoint_id": "we_1", "head": "dlv_1", "most": 9, "until": _LATER, "now": _LATER},
+            "batch",
+        ),
+    ],
+    ids=["put off", "held after", "same batch"],
+)
+async def test_a_postgres_delivery_statement_reads_no_backlog(
+    settings: Settings, db: Database, statement: Statement, params: dict[str, Any], index: str
+) -> None:
+    """Statements of a lease's trip, on the worker's sessions and a table of 5,000 pending
+    deliveries without statistics: each first reads the index that holds only what it looks
+    for, as planned and as kept, not the endpoint's or the lease's every row."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    worker_db = open_database(
+        settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
+    )
+
+    async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
+        names = await _fresh_deliveries(conn, 5000, utcnow())
+        return names, await plans_of(conn, statement, params)
+
+    try:
+        names, plans = await worker_db.run(explain, each_statement=True)
+    finally:
+        await worker_db.dispose()
+    for plan in plans:
+        first = _reads(plan, "webhook_deliveries")[0]
+        assert f"Index Scan using {names[index]} " in first, plan
+        assert "Join Filter" not in plan, plan
 
 
 async def test_an_ordered_endpoints_head_is_read_from_its_partial_index(
@@ -304,7 +326,7 @@ async def test_an_ordered_endpoints_head_is_read_from_its_partial_index(
         )
         await conn.fetch(filler, {"now": utcnow()})
         await conn.fetch(Statement("ANALYZE webhook_deliveries"), {})
-        return await _plans(conn, ordered._HEAD, {"endpoint_id": "we_1"})
+        return await plans_of(conn, ordered._HEAD, {"endpoint_id": "we_1"})
 
     try:
         plans = await worker_db.run(explain, each_statement=True)

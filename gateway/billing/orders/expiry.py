@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ...store.compose import materialized
 from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
@@ -47,14 +48,16 @@ async def expire(
         due = due.where(_O.c.id == order_id)
     if coupon_id is not None:
         due = due.where(_O.c.coupon_id == coupon_id, _O.c.env == env)
-    due = due.order_by(_O.c.expires_at).limit(limit)
+    # Picked first, alone, then each moved by its key: matched as a subquery, the planner of a
+    # table without statistics read every expired order for each one it moved.
+    chosen = materialized(due.order_by(_O.c.expires_at).limit(limit), "due")
     # Again here, on the row: a pay or a cancel that got there first leaves it alone.
     rows = await order_states.move(
         conn,
         order_states.PENDING,
         order_states.EXPIRED,
         now,
-        _O.c.id.in_(due.scalar_subquery()),
+        _O.c.id.in_(select(chosen.c.id)),
         _O.c.expires_at <= now,
         values={"failure_reason": EXPIRED_REASON},
         returning=(_O.c.coupon_id, _O.c.env),

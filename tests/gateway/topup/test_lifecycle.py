@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
 from gateway.store.compose import Plan, PlanError, Step, param
-from gateway.store.db import Database
+from gateway.store.db import Database, open_database
 from gateway.store.models import (
     Event,
     Fulfilment,
@@ -32,14 +32,17 @@ from gateway.store.models import (
     WebhookEndpoint,
     table_of,
 )
+from gateway.store.raw import Raw, Statement
 from gateway.topup import lifecycle, service
 from gateway.topup.schemas import SendRequest
 from gateway.values.clock import new_id, utcnow
 from gateway.values.outcome import ApiError
+from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import rendering, renderings, set_policy
+from tests.fixtures.query_plans import plans_of, without_statistics
 
 _W, _T, _L, _S = table_of(Wallet), table_of(Topup), table_of(LedgerEntry), table_of(KeySpend)
 _E, _EP, _D = table_of(Event), table_of(WebhookEndpoint), table_of(WebhookDelivery)
@@ -387,3 +390,44 @@ async def test_concurrent_cancels_refund_once(db: Database, make_merchant: MakeM
     assert summary["balance"] == BALANCE
     assert summary["entries"].count(("topup_refund", AMOUNT)) == 1
     assert summary["events"].count("topup.cancelled") == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [(lifecycle.PENDING, lifecycle.DELIVERED), (lifecycle.HELD, lifecycle.EXPIRED)],
+)
+async def test_a_postgres_change_locks_its_top_up_by_its_key(
+    settings: Settings, db: Database, source: str, target: str
+) -> None:
+    """A change's guard, on a table without statistics where the merchant has 3,000 top-ups
+    still holding money: the one top-up read and locked by its key, as planned and as kept. With
+    every condition in one query, it read the merchant's every held top-up for the one it
+    changed, so a burst of sends slowed each one's change."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    guard = Statement.of(lifecycle._guard(lifecycle.transition(source, target)))
+    filler = Statement(
+        """INSERT INTO topups (id, env, merchant_id, api_key_id, platform, amount_cents,
+            recipient_email, status, created_at, updated_at)
+        SELECT 'txn_' || n, 'live', 'm_1', 'key_1', 'claude', 100, 'a@example.com', :status,
+            :now, :now
+        FROM generate_series(1, 3000) AS n"""
+    )
+    now = utcnow()
+
+    async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
+        shapes = await without_statistics(conn, "topups")
+        await conn.fetch(filler, {"status": source, "now": now})
+        given = {"txn_id": "txn_7", "merchant_id": "m_1", "env": "live", "now": now}
+        return shapes, await plans_of(conn, guard, given)
+
+    # On sessions of the store's own (with none of the worker's planner settings), disposed
+    # with the copy the test made.
+    own = open_database(settings.database_url, pool_size=1)
+    try:
+        shapes, plans = await own.run(explain, each_statement=True)
+    finally:
+        await own.dispose()
+    for plan in plans:
+        [read] = [line for line in plan.splitlines() if " on topups " in f"{line} "]
+        assert f"Index Scan using {shapes['(id)']} " in read, plan
