@@ -408,7 +408,12 @@ _TARGETS = Statement.of(
 _GONE = Statement.of(
     update(_D)
     .where(one_of(_D.c.id, "ids"))
-    .values(status="failed", next_attempt_at=None, updated_at=param("now", UTCDateTime()))
+    .values(
+        status="failed",
+        next_attempt_at=None,
+        leased_until=None,
+        updated_at=param("now", UTCDateTime()),
+    )
 )
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
     String,
     Update,
     and_,
+    case,
     exists,
     literal_column,
     select,
@@ -85,10 +86,16 @@ def _head_of(endpoint: Any) -> Any:
     )
 
 
+# When a delivery may next be sent: when it is due or, while a lease holds it past that, when
+# the lease ends (``leased_until``: the deliveries' leases write their end apart, ``QUEUE``).
+_FREE_AT = case(
+    (_D.c.leased_until > _D.c.next_attempt_at, _D.c.leased_until), else_=_D.c.next_attempt_at
+)
+
 # An ordered endpoint's head, its oldest pending delivery, and the one after it; each with when
-# it is due (or its lease ends).
+# it is free (due, or its lease ends).
 _HEAD = Statement.of(
-    select(_D.c.id, _D.c.next_attempt_at)
+    select(_D.c.id, _FREE_AT.label("free_at"))
     .where(_D.c.endpoint_id == param("endpoint_id", String()), _waiting(_D))
     .order_by(_D.c.created_at, _D.c.id)
     .limit(2)
@@ -103,28 +110,37 @@ _PUT_OFF = Statement.of(
     .where(
         _D.c.id == param("id", String()),
         _D.c.generation == param("generation", Integer()),
-        _D.c.next_attempt_at == param("leased_until", UTCDateTime()),
+        _D.c.leased_until == param("lease_end", UTCDateTime()),
     )
-    .values(next_attempt_at=param("at", UTCDateTime()), updated_at=param("now", UTCDateTime()))
+    .values(
+        next_attempt_at=param("at", UTCDateTime()),
+        leased_until=None,  # handed back: this lease is over
+        updated_at=param("now", UTCDateTime()),
+    )
 )
 
 _FINISHED = _D.alias("finished")
 
 # After the record that finished ``head`` (left at ``generation``): the endpoint's next
-# delivery due now, if it was put off. A holder whose lease lapsed wrote nothing, and wakes
-# nothing either.
+# delivery due now, if it was put off, or is being put off by a lease (which then finds its
+# lease ended, and writes nothing). A holder whose lease lapsed wrote nothing, and wakes nothing
+# either.
 _WAKE = Statement.of(
     update(_D)
     .where(
         _D.c.id == _head_of(param("endpoint_id", String())),
-        _D.c.next_attempt_at > param("now", UTCDateTime()),
+        param("now", UTCDateTime()) < _FREE_AT,
         exists().where(
             _FINISHED.c.id == param("head", String()),
             _FINISHED.c.generation == param("generation", Integer()),
             _FINISHED.c.status != "pending",
         ),
     )
-    .values(next_attempt_at=param("now", UTCDateTime()), updated_at=param("now", UTCDateTime()))
+    .values(
+        next_attempt_at=param("now", UTCDateTime()),
+        leased_until=None,
+        updated_at=param("now", UTCDateTime()),
+    )
 )
 
 
@@ -139,7 +155,7 @@ async def put_off(
         first = await tx.fetch(_HEAD, {"endpoint_id": endpoint_id})
         head_id = first[0]["id"] if first else None
         after_head = first[1]["id"] if len(first) > 1 else None
-        due = tx.timestamp(first[0]["next_attempt_at"]) if first else None
+        due = tx.timestamp(first[0]["free_at"]) if first else None
         at = min(max(due or now, now + RECHECK), now + LONGEST)
         for row in leased:
             if row.id == head_id:
@@ -154,7 +170,7 @@ async def put_off(
                     {
                         "id": row.id,
                         "generation": row.generation,
-                        "leased_until": row.next_attempt_at,
+                        "lease_end": row.leased_until,
                         "at": min(at, now + RECHECK) if soon else at,
                         "now": now,
                     }
@@ -204,7 +220,7 @@ def _followers(formed: bool) -> Update:
         .values(
             generation=_D.c.generation + 1,
             batch_head=param("head", String()),
-            next_attempt_at=param("until", UTCDateTime()),
+            leased_until=param("until", UTCDateTime()),
             updated_at=param("now", UTCDateTime()),
         )
         .returning(*_D.c)
@@ -236,7 +252,7 @@ async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> lis
             "endpoint_id": head.endpoint_id,
             "head": head.id,
             "most": size - 1,
-            "until": head.next_attempt_at,
+            "until": head.leased_until,
             "now": now,
         },
     )
@@ -244,7 +260,13 @@ async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> lis
         await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
     rows: list[SimpleNamespace] = []
     for row in found:
-        for name in ("created_at", "next_attempt_at", "last_attempt_at", "updated_at"):
+        for name in (
+            "created_at",
+            "next_attempt_at",
+            "leased_until",
+            "last_attempt_at",
+            "updated_at",
+        ):
             row[name] = tx.timestamp(row[name])
         rows.append(SimpleNamespace(**row))
     rows.sort(key=lambda row: (row.created_at, row.id))

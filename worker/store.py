@@ -201,7 +201,9 @@ _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
 
 # The deliveries as a queue (``store.queue``): leased by the runner, recorded here.
-# A delivery the throttle holds to its slot is leased before older fresh ones.
+# A delivery the throttle holds to its slot is leased before older fresh ones. A lease's end is
+# written apart from the due time, to a column in no index: the lease, the most frequent write
+# of the busiest table, is a heap-only update on PostgreSQL (docs/performance.md).
 QUEUE = Queue(
     _D,
     due="pending",
@@ -209,6 +211,7 @@ QUEUE = Queue(
     failed="failed",
     stamp_says_due=True,
     first=_D.c.throttle_slot_us.is_not(None),
+    lease_end="leased_until",
 )
 
 

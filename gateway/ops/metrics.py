@@ -29,7 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..store.db import Database
 from ..store.models import WebhookDelivery, table_of
@@ -158,8 +158,11 @@ _D = table_of(WebhookDelivery)
 
 
 async def _outbox_metrics(db: Database, now: datetime) -> list[Metric]:
+    # A delivery a worker holds is in flight, not waiting (its lease's end: ``store.queue``).
     stmt = select(func.count(), func.min(_D.c.next_attempt_at)).where(
-        _D.c.status == "pending", _D.c.next_attempt_at <= now
+        _D.c.status == "pending",
+        _D.c.next_attempt_at <= now,
+        or_(_D.c.leased_until.is_(None), _D.c.leased_until <= now),
     )
     async with db.read() as conn:
         due, oldest = (await conn.execute(stmt)).one()

@@ -483,6 +483,9 @@ HELD_BY_THROTTLE = "throttle_slot_us IS NOT NULL"
 # The pending deliveries of ordered endpoints' batches (``worker.ordered``): no other delivery
 # has a ``batch_head``, so a plain one is never in that index.
 BATCHED = f"batch_head IS NOT NULL AND {ORDERED_HEAD}"
+# The deliveries' pages are left half free: a row leased then has room for its new version on
+# its own page, where a heap-only update must put it (migration 0056).
+DELIVERY_FILLFACTOR = 50
 
 
 class WebhookDelivery(Base):
@@ -532,6 +535,8 @@ class WebhookDelivery(Base):
             postgresql_where=text(HELD_BY_THROTTLE),
             sqlite_where=text(HELD_BY_THROTTLE),
         ),
+        # Room on each page for a leased row's new version (``leased_until``).
+        {"postgresql_with": {"fillfactor": DELIVERY_FILLFACTOR}},
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -560,6 +565,10 @@ class WebhookDelivery(Base):
     # The head of the batch this delivery was first sent in (an ordered endpoint's with
     # ``batch_size`` above 1): a batch retried is the same events, in the same request.
     batch_head: Mapped[str | None] = mapped_column(String(80))
+    # When the lease that holds it ends (``store.queue``, ``Queue.lease_end``); NULL when none
+    # does. In no index, on pages left half free (migration 0056), so that a lease rewrites
+    # the row in place on PostgreSQL (a heap-only update) and writes no index entry.
+    leased_until: Mapped[datetime | None]
 
 
 class DeliveryAttempt(Base):

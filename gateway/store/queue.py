@@ -3,7 +3,8 @@ recording a try on a row of the common shape.
 
 Every kind of background work (the worker's ``worker.kinds``) is a table whose rows carry the
 same columns: ``status`` (the kind's due status while there is work to do), ``next_attempt_at``
-(when it is due; while a worker holds it, when that worker's lease ends), a lease stamp
+(when it is due; while a worker holds it, when that worker's lease ends, or for the deliveries,
+whose leases are the most, that end in a column of its own: ``Queue.lease_end``), a lease stamp
 (``generation``, bumped by every lease and every record; the upstream work's is ``attempts``,
 counted by every lease), ``attempts``, ``merchant_id`` and ``updated_at``, and all but the
 deliveries' ``last_error``. A worker leases due rows in one statement
@@ -40,6 +41,7 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
+    or_,
     select,
     union_all,
     update,
@@ -90,10 +92,21 @@ class Queue:
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
     stamp_says_due: bool = False
     first: ColumnElement[bool] | None = None
+    lease_end: str = "next_attempt_at"
+
+    @property
+    def leased_apart(self) -> bool:
+        """Whether a lease writes its end to a column of its own (``lease_end``), not to the
+        due time: a column in no index, so that on PostgreSQL a lease changes no indexed
+        column and rewrites its row in place (a heap-only update), with no index entry."""
+        return self.lease_end != "next_attempt_at"
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
-        return [c.status == self.due, c.next_attempt_at <= now, *self.where]
+        due = [c.status == self.due, c.next_attempt_at <= now, *self.where]
+        if self.leased_apart:
+            due.append(or_(c[self.lease_end].is_(None), c[self.lease_end] <= now))
+        return due
 
     def status(self, tried: Tried) -> str:
         """The status a row is left in by a try that came to ``tried``."""
@@ -124,6 +137,8 @@ class Queue:
         the try counted against the schedule (``counted``) and the stamp moved on."""
         c = self.table.c
         values: dict[str, Any] = {"status": status, "next_attempt_at": at, "updated_at": now}
+        if self.leased_apart:
+            values[self.lease_end] = None  # its lease is over
         if self.stamp == "attempts":
             # Counted by the lease, which is the stamp: a try that does not count gives it back.
             if not counted:
@@ -141,10 +156,16 @@ class Queue:
 
     @cached_property
     def next_due(self) -> Statement:
+        """The earliest due time of a row no lease holds (one whose lease has lapsed is due):
+        read in the due index's order, past the rows leases hold. A row that a lease holds
+        beyond its due time comes back at the look after that lease lapses (the idle poll's
+        at most), if no record took it first."""
         c = self.table.c
+        now = param("now", UTCDateTime())
+        free = [or_(c[self.lease_end].is_(None), c[self.lease_end] <= now)]
         return Statement.of(
             select(func.min(c.next_attempt_at).label("due")).where(
-                c.status == self.due, *self.where
+                c.status == self.due, *self.where, *(free if self.leased_apart else ())
             )
         )
 
@@ -195,7 +216,7 @@ def _leasing(queue: Queue) -> Update:
         .values(
             {
                 queue.stamp: c[queue.stamp] + 1,
-                "next_attempt_at": param("until", UTCDateTime()),
+                queue.lease_end: param("until", UTCDateTime()),
                 "updated_at": now,
             }
         )
@@ -222,7 +243,7 @@ async def next_due(db: Database, queue: Queue, now: datetime) -> datetime | None
     waiting. One read of the kind's due index."""
 
     async def read(tx: Raw) -> datetime | None:
-        found = await tx.fetchrow(queue.next_due, {})
+        found = await tx.fetchrow(queue.next_due, {"now": now} if queue.leased_apart else {})
         return None if found is None else tx.timestamp(found["due"])
 
     return await db.run(read, read_only=True)

@@ -137,6 +137,7 @@ def replay_values(now: datetime) -> dict[str, Any]:
         "run_start": _D.c.attempts,
         "generation": _D.c.generation + 1,
         "next_attempt_at": now,
+        "leased_until": None,
         "throttle_slot_us": None,
         "updated_at": now,
     }

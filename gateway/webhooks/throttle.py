@@ -130,6 +130,7 @@ _HOLD = Statement.of(
     )
     .values(
         next_attempt_at=param("at", UTCDateTime()),
+        leased_until=None,  # handed back: its lease is over
         throttle_slot_us=param("slot", BigInteger()),
         updated_at=param("now", UTCDateTime()),
     )
@@ -223,7 +224,7 @@ async def missed(
     lease takes it before fresh rows and gives it a fresh slot ahead of the rows held behind
     it, rather than behind every row that fell due while it waited; only while its lease
     holds."""
-    values: dict[str, Any] = {"next_attempt_at": due, "updated_at": now}
+    values: dict[str, Any] = {"next_attempt_at": due, "leased_until": None, "updated_at": now}
     if slot_us is not None:
         values["throttle_slot_us"] = slot_us
     await conn.execute(
