@@ -40,7 +40,6 @@ from sqlalchemy import (
     String,
     Update,
     and_,
-    case,
     exists,
     literal_column,
     select,
@@ -48,6 +47,7 @@ from sqlalchemy import (
 )
 
 from gateway.store.compose import materialized, param
+from gateway.store.delivery_queue import QUEUE
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.store.queue import Tried
 from gateway.store.raw import Raw, Statement
@@ -87,10 +87,8 @@ def _head_of(endpoint: Any) -> Any:
 
 
 # When a delivery may next be sent: when it is due or, while a lease holds it past that, when
-# the lease ends (``leased_until``: the deliveries' leases write their end apart, ``QUEUE``).
-_FREE_AT = case(
-    (_D.c.leased_until > _D.c.next_attempt_at, _D.c.leased_until), else_=_D.c.next_attempt_at
-)
+# the lease ends.
+_FREE_AT = QUEUE.free_at()
 
 # An ordered endpoint's head, its oldest pending delivery, and the one after it; each with when
 # it is free (due, or its lease ends).

@@ -29,13 +29,14 @@ from sqlalchemy.types import TypeEngine
 from gateway.mail import alerts
 from gateway.store.compose import Plan, Refs, Step, json_text
 from gateway.store.db import Database
+from gateway.store.delivery_queue import QUEUE
 from gateway.store.joined import Joined
 from gateway.store.models import (
     DeliveryAttempt,
     WebhookDelivery,
     table_of,
 )
-from gateway.store.queue import Queue, Tried
+from gateway.store.queue import Tried
 from gateway.store.raw import Construct, Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
@@ -199,21 +200,6 @@ class Record:
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
-
-# The deliveries as a queue (``store.queue``): leased by the runner, recorded here.
-# A delivery the throttle holds to its slot is leased before older fresh ones. A lease's end is
-# written apart from the due time, to a column in no index: the lease, the most frequent write
-# of the busiest table, is a heap-only update on PostgreSQL (docs/performance.md).
-QUEUE = Queue(
-    _D,
-    due="pending",
-    done="succeeded",
-    failed="failed",
-    stamp_says_due=True,
-    first=_D.c.throttle_slot_us.is_not(None),
-    lease_end="leased_until",
-)
-
 
 # One encoder for every record: ``json.dumps`` with any option builds a new one each call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))

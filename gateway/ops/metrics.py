@@ -29,10 +29,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, select
 
 from ..store.db import Database
+from ..store.delivery_queue import QUEUE
 from ..store.models import WebhookDelivery, table_of
+from ..store.types import UTCDateTime
 from ..values.clock import utcnow
 from ..values.codes import Code
 
@@ -158,11 +160,9 @@ _D = table_of(WebhookDelivery)
 
 
 async def _outbox_metrics(db: Database, now: datetime) -> list[Metric]:
-    # A delivery a worker holds is in flight, not waiting (its lease's end: ``store.queue``).
+    # Due as a lease finds them: one a worker holds is in flight, not waiting.
     stmt = select(func.count(), func.min(_D.c.next_attempt_at)).where(
-        _D.c.status == "pending",
-        _D.c.next_attempt_at <= now,
-        or_(_D.c.leased_until.is_(None), _D.c.leased_until <= now),
+        *QUEUE.is_due(literal(now, UTCDateTime()))
     )
     async with db.read() as conn:
         due, oldest = (await conn.execute(stmt)).one()

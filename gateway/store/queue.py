@@ -38,6 +38,7 @@ from sqlalchemy import (
     Integer,
     Table,
     Update,
+    case,
     func,
     literal_column,
     not_,
@@ -107,6 +108,15 @@ class Queue:
         if self.leased_apart:
             due.append(or_(c[self.lease_end].is_(None), c[self.lease_end] <= now))
         return due
+
+    def free_at(self) -> ColumnElement[Any]:
+        """When a row may next be leased: when it is due or, while a lease holds it past
+        that, when the lease ends."""
+        c = self.table.c
+        if not self.leased_apart:
+            return c.next_attempt_at
+        end = c[self.lease_end]
+        return case((end > c.next_attempt_at, end), else_=c.next_attempt_at)
 
     def status(self, tried: Tried) -> str:
         """The status a row is left in by a try that came to ``tried``."""
