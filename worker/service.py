@@ -57,6 +57,10 @@ log = logging.getLogger("aitopup.worker")
 WORKER_POOL_SIZE = 4
 # The longest stopping ARQ's worker takes (its jobs cancelled, Redis let go), Redis or not.
 CLOSE_WITHIN = 3.0
+# The longest the whole stop takes after SIGTERM or SIGINT, whatever the store and Redis do:
+# records still in hand past it are not written, and their rows are tried again once their
+# leases lapse (a delivery sent twice, never one lost), so a supervisor is always answered.
+STOP_WITHIN = 5.0
 # Errors of a Redis that went away: refused, reset, timed out. Anything else is a bug to report.
 REDIS_DOWN = (RedisError, OSError)
 OUTAGE_BACKOFF_FIRST = 0.05
@@ -244,7 +248,14 @@ async def _serve(settings: Settings, seams: Mapping[str, Any] | None) -> None:
         await service.start()
         await stop.wait()
     finally:
-        await service.stop()
+        try:
+            async with asyncio.timeout(STOP_WITHIN):
+                await service.stop()
+        except TimeoutError:
+            log.warning(
+                "the worker stopped with work in hand: its leases lapse into the next worker's",
+                extra={"after_seconds": STOP_WITHIN},
+            )
 
 
 def main(seams: Mapping[str, Any] | None = None) -> None:

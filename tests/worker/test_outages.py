@@ -24,6 +24,7 @@ from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candi
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhooks import Receiver, verify_both_schemes
 from tests.fixtures.workers import log_lines, spawn_worker
+from worker.service import STOP_WITHIN
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +196,24 @@ async def test_sigterm_ends_an_idle_worker_promptly(
     worker.send_signal(signal.SIGTERM)
     assert await stopped_within(worker, 5) == 0
     log_lines(tmp_path, "w")
+
+
+async def test_sigterm_ends_a_worker_whose_stop_hangs(
+    settings: Settings, private_redis: RedisServer, tmp_path: Path
+) -> None:
+    """A stop that never ends is cut off at its bound: the process exits, saying so, and its
+    work in hand is left to its leases."""
+    worker = spawn_worker(
+        settings.model_copy(update={"redis_url": private_redis.url}),
+        tmp_path,
+        "w",
+        module="tests.fixtures.stuck_worker",
+    )
+    await started(private_redis.url, worker)
+    worker.send_signal(signal.SIGTERM)
+    assert await stopped_within(worker, STOP_WITHIN + 3) == 0
+    said = [line["msg"] for line in log_lines(tmp_path, "w")]
+    assert any("stopped with work in hand" in message for message in said), said
 
 
 async def test_sigterm_ends_a_worker_waiting_out_an_outage(
