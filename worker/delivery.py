@@ -411,8 +411,8 @@ _GONE = Statement.of(
     .values(
         status="failed",
         next_attempt_at=None,
-        leased_until=None,
         updated_at=param("now", UTCDateTime()),
+        **QUEUE.released(),
     )
 )
 

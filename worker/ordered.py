@@ -112,8 +112,8 @@ _PUT_OFF = Statement.of(
     )
     .values(
         next_attempt_at=param("at", UTCDateTime()),
-        leased_until=None,  # handed back: this lease is over
         updated_at=param("now", UTCDateTime()),
+        **QUEUE.released(),
     )
 )
 
@@ -136,8 +136,8 @@ _WAKE = Statement.of(
     )
     .values(
         next_attempt_at=param("now", UTCDateTime()),
-        leased_until=None,
         updated_at=param("now", UTCDateTime()),
+        **QUEUE.released(),
     )
 )
 
@@ -258,13 +258,7 @@ async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> lis
         await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
     rows: list[SimpleNamespace] = []
     for row in found:
-        for name in (
-            "created_at",
-            "next_attempt_at",
-            "leased_until",
-            "last_attempt_at",
-            "updated_at",
-        ):
+        for name in QUEUE.times:
             row[name] = tx.timestamp(row[name])
         rows.append(SimpleNamespace(**row))
     rows.sort(key=lambda row: (row.created_at, row.id))

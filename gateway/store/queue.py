@@ -104,10 +104,20 @@ class Queue:
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
-        due = [c.status == self.due, c.next_attempt_at <= now, *self.where]
-        if self.leased_apart:
-            due.append(or_(c[self.lease_end].is_(None), c[self.lease_end] <= now))
-        return due
+        return [c.status == self.due, c.next_attempt_at <= now, *self.where, *self._free(now)]
+
+    def _free(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+        """No lease holds the row at ``now`` (none, or one that has lapsed), where a lease
+        writes its end apart; where it writes the due time, the due condition says it."""
+        if not self.leased_apart:
+            return []
+        end = self.table.c[self.lease_end]
+        return [or_(end.is_(None), end <= now)]
+
+    def released(self) -> dict[str, Any]:
+        """What every write that hands a leased row back (a record, a put-off, a wake, a
+        throttle's slot) adds: its lease is over."""
+        return {self.lease_end: None} if self.leased_apart else {}
 
     def free_at(self) -> ColumnElement[Any]:
         """When a row may next be leased: when it is due or, while a lease holds it past
@@ -146,9 +156,12 @@ class Queue:
         status it came to (``status``), when it is due again (``at``: ``None`` unless it is),
         the try counted against the schedule (``counted``) and the stamp moved on."""
         c = self.table.c
-        values: dict[str, Any] = {"status": status, "next_attempt_at": at, "updated_at": now}
-        if self.leased_apart:
-            values[self.lease_end] = None  # its lease is over
+        values: dict[str, Any] = {
+            "status": status,
+            "next_attempt_at": at,
+            "updated_at": now,
+            **self.released(),
+        }
         if self.stamp == "attempts":
             # Counted by the lease, which is the stamp: a try that does not count gives it back.
             if not counted:
@@ -171,11 +184,10 @@ class Queue:
         beyond its due time comes back at the look after that lease lapses (the idle poll's
         at most), if no record took it first."""
         c = self.table.c
-        now = param("now", UTCDateTime())
-        free = [or_(c[self.lease_end].is_(None), c[self.lease_end] <= now)]
+        free = self._free(param("now", UTCDateTime()))
         return Statement.of(
             select(func.min(c.next_attempt_at).label("due")).where(
-                c.status == self.due, *self.where, *(free if self.leased_apart else ())
+                c.status == self.due, *self.where, *free
             )
         )
 

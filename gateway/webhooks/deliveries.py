@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..store.db import Database
+from ..store.delivery_queue import QUEUE
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
@@ -137,9 +138,9 @@ def replay_values(now: datetime) -> dict[str, Any]:
         "run_start": _D.c.attempts,
         "generation": _D.c.generation + 1,
         "next_attempt_at": now,
-        "leased_until": None,
         "throttle_slot_us": None,
         "updated_at": now,
+        **QUEUE.released(),
     }
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import BigInteger, Integer, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.compose import one_of, param
+from ..store.delivery_queue import QUEUE
 from ..store.models import WebhookDelivery, table_of
 from ..store.raw import Raw, Statement
 from ..store.types import UTCDateTime
@@ -130,9 +131,9 @@ _HOLD = Statement.of(
     )
     .values(
         next_attempt_at=param("at", UTCDateTime()),
-        leased_until=None,  # handed back: its lease is over
         throttle_slot_us=param("slot", BigInteger()),
         updated_at=param("now", UTCDateTime()),
+        **QUEUE.released(),
     )
 )
 
@@ -224,7 +225,7 @@ async def missed(
     lease takes it before fresh rows and gives it a fresh slot ahead of the rows held behind
     it, rather than behind every row that fell due while it waited; only while its lease
     holds."""
-    values: dict[str, Any] = {"next_attempt_at": due, "leased_until": None, "updated_at": now}
+    values: dict[str, Any] = {"next_attempt_at": due, "updated_at": now, **QUEUE.released()}
     if slot_us is not None:
         values["throttle_slot_us"] = slot_us
     await conn.execute(
