@@ -8,8 +8,8 @@ sends them to Redis once a second, one pipelined ``INCRBY`` a window for every k
 any; the task ends when nothing is left to send, so an idle process does nothing. Counts in
 Redis are at most a second behind, shared by every process. Windows are calendar windows in UTC
 (weeks from Monday), as the key's spend limits are; each window's counter expires after it.
-Redis not answering loses that second's counts, never a request: the counts are a view, not a
-record (the ledger and the top-ups are that).
+Redis not answering (within ``ANSWER_WITHIN``) loses that second's counts, never a request: the
+counts are a view, not a record (the ledger and the top-ups are that).
 """
 
 import asyncio
@@ -20,6 +20,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+from .redis_client import ANSWER_WITHIN
 from .values.clock import utcnow
 from .values.model import Model
 
@@ -79,7 +80,7 @@ class RequestCounter:
             return
         windows = _windows(now or utcnow())
         try:
-            async with redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(ANSWER_WITHIN), redis.pipeline(transaction=False) as pipe:
                 for key_id, count in taken.items():
                     for suffix, ttl in windows:
                         pipe.incrby(_key(key_id, suffix), count)
@@ -107,7 +108,8 @@ async def read_counts(
     windows = _windows(now or utcnow())
     names = [_key(key_id, suffix) for key_id in key_ids for suffix, _ in windows]
     try:
-        values = await redis.mget(names) if names else []
+        async with asyncio.timeout(ANSWER_WITHIN):
+            values = await redis.mget(names) if names else []
     except Exception:
         log.warning("key request counts could not be read", exc_info=True)
         values = [None] * len(names)

@@ -4,6 +4,7 @@ The rows are the queue (``store.queue``): the worker leases what is due from the
 themselves. After commit the gateway only wakes the workers (``wake``), best effort.
 """
 
+import asyncio
 import functools
 import json
 import logging
@@ -24,6 +25,7 @@ from sqlalchemy import (
     true,
 )
 
+from .redis_client import ANSWER_WITHIN
 from .store.compose import Plan, Refs, Step, const, from_rows, param
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from .store.raw import Conn, Construct, raw
@@ -312,7 +314,8 @@ async def wake(redis: Any, kinds: Iterable[str]) -> None:
     """Best effort: tells the workers that rows of ``kinds`` are due. A wake lost costs only
     time: each worker looks at its rows every ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
     try:
-        for kind in sorted(kinds):
-            await redis.publish(WAKE_CHANNEL, kind)
+        async with asyncio.timeout(ANSWER_WITHIN):
+            for kind in sorted(kinds):
+                await redis.publish(WAKE_CHANNEL, kind)
     except Exception:
         log.warning("wake not published; the workers find the rows on their own", exc_info=True)

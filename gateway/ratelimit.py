@@ -30,6 +30,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
+from .redis_client import ANSWER_WITHIN
+
 __all__ = [
     "CLOSED_DEADLINE_SECONDS",
     "LEASE_SHARE",
@@ -107,7 +109,7 @@ _RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 # Keys of this module's own, apart from ARQ's.
 _NAMESPACE = "aitopup:ratelimit:"
 # A limiter that cannot answer within this is treated as down: a request must not wait on it.
-_DEADLINE_SECONDS = 0.5
+_DEADLINE_SECONDS = ANSWER_WITHIN
 # For a limit that refuses (or holds) when it cannot count: a count that is only slow (a busy
 # process, the caller's own burst) should rather delay its request a little than refuse it.
 CLOSED_DEADLINE_SECONDS = 2.0

@@ -16,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-__all__ = ["COMMAND_RETRIES", "open_redis", "redis_settings"]
+__all__ = ["ANSWER_WITHIN", "COMMAND_RETRIES", "open_redis", "redis_settings"]
 
 # Retries of one command on a broken connection, backing off from 20 ms up to 200 ms: about half
 # a second at worst, against a server that refuses connections.
@@ -27,6 +27,12 @@ _BACKOFF_CAP = 0.2
 
 # As ARQ's ``RedisSettings.conn_timeout``.
 CONNECT_TIMEOUT = 1
+# The longest a call that can do without Redis waits for its answer: the fail-open limits, the
+# wakes, the key request counts, a secret's one-time page, a cache. The retry above covers a
+# server that refuses; a stalled one (stopped, or cut off without a reset) answers nothing and
+# refuses nothing, and would hold the caller until the kernel gives the connection up, minutes
+# later. A limit that refuses when it cannot count waits longer (``ratelimit``).
+ANSWER_WITHIN = 0.5
 
 
 def _retry() -> Retry:

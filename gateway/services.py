@@ -1,5 +1,7 @@
 """The clients a request can use, built once in the lifespan and handed to every request."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,7 +24,15 @@ from .values.languages import Catalogues
 from .values.settings import Settings
 from .wakes import Waker
 
-__all__ = ["Services", "open_services", "services"]
+__all__ = ["CLOSE_WITHIN", "Services", "open_services", "services"]
+
+log = logging.getLogger(__name__)
+
+# The longest closing the clients takes at the lifespan's end, whatever Redis, the store and the
+# far sides do: past it the process ends with them open and the system closes them, where a
+# close waiting on a stalled server would hold a stopping gateway until its supervisor kills it.
+# Each best-effort Redis call is bounded below this (``redis_client.ANSWER_WITHIN``).
+CLOSE_WITHIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +84,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             languages=Catalogues.load(),
         )
     finally:
-        await counter.close(redis)
-        await reader.aclose()
-        await upstreams.aclose()
-        await waker.drain()
-        await redis.aclose()
-        await db.dispose()
+        try:
+            async with asyncio.timeout(CLOSE_WITHIN):
+                await counter.close(redis)
+                await reader.aclose()
+                await upstreams.aclose()
+                await waker.drain()
+                await redis.aclose()
+                await db.dispose()
+        except TimeoutError:
+            log.warning(
+                "the gateway's clients were not all closed in time: the system closes the rest",
+                extra={"after_seconds": CLOSE_WITHIN},
+            )
 
 
 def services(conn: HTTPConnection) -> Services:

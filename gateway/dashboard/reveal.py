@@ -5,10 +5,11 @@ The POST that makes the secret stashes what its page shows in Redis, sealed unde
 bound to the session and a one-time token, for ``TTL_SECONDS``, and answers 303 to a GET page
 carrying the token. That GET takes the stash out (GETDEL) and renders it, never cached. Reloading
 it, or coming back to it, finds nothing and says the secret was shown once: nothing is made a
-second time, and the secret is never kept in clear. With Redis not answering, the POST answers
-with the page itself, as a form post always could.
+second time, and the secret is never kept in clear. With Redis not answering (within
+``ANSWER_WITHIN``), the POST answers with the page itself, as a form post always could.
 """
 
+import asyncio
 import logging
 import re
 import secrets
@@ -18,6 +19,7 @@ from starlette.requests import Request
 
 from keys import SealError
 
+from ..redis_client import ANSWER_WITHIN
 from ..services import services
 from .context import known_visit
 
@@ -43,8 +45,9 @@ async def stash(request: Request, shown: str) -> str | None:
     svc = services(request)
     sealed = svc.sealer.seal(shown, context=context)
     try:
-        await svc.redis.set(key, sealed, ex=TTL_SECONDS)
-    except (RedisError, OSError):
+        async with asyncio.timeout(ANSWER_WITHIN):
+            await svc.redis.set(key, sealed, ex=TTL_SECONDS)
+    except (RedisError, OSError, TimeoutError):
         log.warning("a secret's page could not be stashed: shown in the POST's answer")
         return None
     return token
@@ -58,8 +61,9 @@ async def take(request: Request) -> str | None:
     key, context = _where(request, token)
     svc = services(request)
     try:
-        sealed = await svc.redis.getdel(key)
-    except (RedisError, OSError):
+        async with asyncio.timeout(ANSWER_WITHIN):
+            sealed = await svc.redis.getdel(key)
+    except (RedisError, OSError, TimeoutError):
         return None
     if sealed is None:
         return None

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from keys import Sealer
 
+from ..redis_client import ANSWER_WITHIN
 from ..store.db import Database
 from ..upstreams import config
 from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
@@ -41,8 +42,8 @@ MAX_ASKED = (
 _TTL = {SPENT: 86_400, UNKNOWN: 10, UNUSED: 5}
 _SHORT = 30
 _PREFIX = "redeemed:"
-# As the rate limiter's deadline (``gateway.ratelimit``): a page must not wait on the cache.
-CACHE_SECONDS = 0.5
+# A page must not wait on the cache.
+CACHE_SECONDS = ANSWER_WITHIN
 
 
 @dataclass(frozen=True, slots=True)

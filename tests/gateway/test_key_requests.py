@@ -2,14 +2,17 @@
 counted in memory and added to Redis by one pipelined write a second, and with them each
 window's spend and remaining, in GET /keys, GET /keys/{id} and the dashboard's keys."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
 from redis.asyncio import Redis
 
 from gateway.key_requests import RequestCounter, read_counts
+from gateway.redis_client import ANSWER_WITHIN
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import RedisServer, stalled
 
 
 async def test_counts_land_in_their_windows_and_an_idle_counter_stops(redis_url: str) -> None:
@@ -45,6 +48,31 @@ async def test_counts_land_in_their_windows_and_an_idle_counter_stops(redis_url:
         }  # fmt: skip
         # A key nobody used reads zeros.
         assert (await read_counts(redis, ["key_never"]))["key_never"].all_time == 0
+    finally:
+        await redis.aclose()
+
+
+async def test_a_stalled_redis_costs_a_read_and_a_flush_a_bounded_wait(
+    private_redis: RedisServer,
+) -> None:
+    """Redis connected, then answering nothing: the counts read as none and the second's counts
+    are lost, each after ``ANSWER_WITHIN``, where each waited on the kernel for minutes."""
+    redis = Redis.from_url(private_redis.url)
+    counter = RequestCounter(flush_seconds=0.05)
+    try:
+        assert await redis.ping() is True
+        with stalled(private_redis):
+            counter.record(redis, "key_stalled")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with asyncio.timeout(30):
+                found = await read_counts(redis, ["key_stalled"])
+                read = loop.time() - started
+                await counter.close(redis)  # a stopping gateway's: the flush in hand, then one
+            closed = loop.time() - started
+        assert found["key_stalled"].all_time == 0
+        assert ANSWER_WITHIN <= read < ANSWER_WITHIN + 4
+        assert closed < read + 2 * ANSWER_WITHIN + 4
     finally:
         await redis.aclose()
 

@@ -1,14 +1,22 @@
 """The clients a gateway opens: Redis is connected on first use, so a gateway starts and serves
-while Redis is down, and finds it once it answers."""
+while Redis is down, and finds it once it answers; closing them at the end is bounded, whatever
+Redis does."""
+
+import asyncio
+import logging
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from gateway import outbox
+from gateway import services as services_module
+from gateway.services import Services, open_services
 from gateway.values.settings import Settings
+from gateway.wakes import Waker
 from tests.fixtures.core import asgi_client, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.redis import RedisServer
+from tests.fixtures.redis import RedisServer, stalled
 from tests.fixtures.webhooks import make_endpoint
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
@@ -51,3 +59,43 @@ async def test_a_gateway_started_without_redis_serves_and_wakes_the_workers_once
                 await wait_until(woken, within=5)
         finally:
             await redis.aclose()
+
+
+async def test_a_stalled_redis_holds_the_gateways_stop_no_longer_than_its_bounds(
+    settings: Settings, private_redis: RedisServer, make_merchant: MakeMerchant
+) -> None:
+    """Sends made while Redis answers nothing: each leaves a wake and a key's request count to
+    send, and the lifespan's end sends both, each waiting ``ANSWER_WITHIN`` at most."""
+    chosen = settings.model_copy(
+        update={"redis_url": private_redis.url, "allow_private_webhook_urls": True}
+    )
+    loop = asyncio.get_running_loop()
+    with stalled(private_redis):
+        # The lifespan manager gives the app's shutdown 5 s, then fails the test.
+        async with running_app(chosen) as app, asgi_client(app) as http:
+            merchant = await make_merchant()
+            await make_endpoint(http, merchant, "http://127.0.0.1:9/hook")
+            sent = await http.post("/topup/send", json=SEND, headers=merchant.headers)
+            assert sent.status_code == 200, sent.text
+            stopping = loop.time()
+        assert loop.time() - stopping < 4
+
+
+async def test_a_close_that_never_ends_is_cut_off_and_said(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def forever(self: Waker) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Waker, "drain", forever)
+    monkeypatch.setattr(services_module, "CLOSE_WITHIN", 0.2)
+    opened: list[Services] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="gateway.services"):
+            async with asyncio.timeout(10), open_services(settings) as svc:
+                opened.append(svc)
+        assert "not all closed in time" in caplog.text
+    finally:
+        for svc in opened:  # what the cut-off close left open
+            await svc.redis.aclose()
+            await svc.db.dispose()

@@ -7,8 +7,9 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from gateway import outbox
+from gateway.redis_client import ANSWER_WITHIN
 from gateway.wakes import Waker
-from tests.fixtures.redis import RedisServer, listening
+from tests.fixtures.redis import RedisServer, listening, stalled
 
 
 async def _heard(wakes: Any) -> list[bytes]:
@@ -51,5 +52,24 @@ async def test_an_unreachable_redis_fails_no_request(private_redis: RedisServer)
         waker = Waker(pool)
         waker.wake(["dlv_a", "mail_b"])
         await waker.drain()
+    finally:
+        await pool.aclose()
+
+
+async def test_a_stalled_redis_holds_a_drain_no_longer_than_its_bound(
+    private_redis: RedisServer,
+) -> None:
+    """A server that answers nothing refuses nothing either: no retry ends the wait, the bound
+    does (``ANSWER_WITHIN``), and a stopping gateway's drain is not held by it."""
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))  # connected: it pings
+    try:
+        with stalled(private_redis):
+            waker = Waker(pool)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            waker.wake(["dlv_a", "mail_b"])
+            async with asyncio.timeout(30):  # unbounded, it waits on the kernel: minutes
+                await waker.drain()
+            assert ANSWER_WITHIN <= loop.time() - started < ANSWER_WITHIN + 4
     finally:
         await pool.aclose()

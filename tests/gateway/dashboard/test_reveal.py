@@ -10,7 +10,10 @@ from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, WebhookEndpoint, table_of
-from tests.fixtures.dashboard import SignUp
+from gateway.values.settings import Settings
+from tests.fixtures.core import running_app
+from tests.fixtures.dashboard import SignUp, dashboard_client, sign_up_on
+from tests.fixtures.redis import RedisServer, stalled
 from tests.fixtures.webhooks import Receiver
 
 _K = table_of(ApiKeyRow)
@@ -93,3 +96,20 @@ async def test_the_page_belongs_to_the_session_that_made_it(sign_up: SignUp) -> 
     assert taken.status_code == 303 and not _RAW_KEY.search(taken.text)
     # The stranger's try did not use it up: the owner still sees the key, once.
     assert _RAW_KEY.search((await owner.client.get(where)).text)
+
+
+async def test_with_redis_answering_nothing_the_post_shows_the_key_itself(
+    settings: Settings, private_redis: RedisServer, db: Database
+) -> None:
+    """Nothing to stash it in (``reveal.stash`` waits ``ANSWER_WITHIN`` at most): the POST
+    answers with the page, and the key is still made once."""
+    chosen = settings.model_copy(update={"redis_url": private_redis.url})
+    async with running_app(chosen) as app, dashboard_client(app) as client:
+        account = await sign_up_on(client)
+        with stalled(private_redis):
+            posted = await account.post(
+                "/keys", {"name": "inline", "scopes": "topup:send"}, page="/keys"
+            )
+    assert posted.status_code == 201 and posted.headers["cache-control"] == "no-store"
+    assert len(set(_RAW_KEY.findall(posted.text))) == 1
+    assert await _count(db, _K.c.name, "inline") == 1

@@ -3,8 +3,6 @@ through its cache (``recipients.redeemed``): when Redis stalls past the cache's 
 page is still there, every code ``unknown``, and the upstream is asked nothing, however often
 the page is loaded. On SQLite and PostgreSQL."""
 
-import os
-import signal
 from datetime import timedelta
 
 import httpx
@@ -20,6 +18,7 @@ from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.redis import stalled
 from tests.fixtures.upstreams import NewApiStandIn, newapi_body, send_body
 
 SEALER = Sealer(TEST_SECRET.encode())
@@ -48,17 +47,13 @@ async def test_a_stalled_cache_asks_the_upstream_nothing(
     states = CodeStates(redis, Upstreams(live=client, staging=client), SEALER)
     try:
         assert (await redis.ping()) is True  # connected before it stalls
-        assert private_redis.proc is not None
-        os.kill(private_redis.proc.pid, signal.SIGSTOP)
-        try:
+        with stalled(private_redis):
             calls = newapi.faults.calls
             for _ in range(5):
                 shown = await page.view(db, SEALER, link, states)
                 assert shown is not None
                 assert [t.redeemed for t in shown.topups] == [UNKNOWN, UNKNOWN]
             assert newapi.faults.calls == calls
-        finally:
-            os.kill(private_redis.proc.pid, signal.SIGCONT)
     finally:
         await client.aclose()
         await redis.aclose()

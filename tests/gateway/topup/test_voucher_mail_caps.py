@@ -5,8 +5,6 @@ queue more than the cap, nor when Redis stalls past the limiter's deadline. On b
 
 import asyncio
 import json
-import os
-import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +21,7 @@ from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
+from tests.fixtures.redis import stalled
 
 _M = table_of(Mail)
 _E = table_of(Event)
@@ -166,16 +165,12 @@ async def test_a_burst_while_redis_stalls_holds_every_mail_it_cannot_count(
         live_server(settings) as root,
         local_client(base_url=f"{root}/api/public/v1", timeout=60) as http,
     ):
-        assert private_redis.proc is not None
-        os.kill(private_redis.proc.pid, signal.SIGSTOP)
-        try:
-            replies: list[dict[str, Any]] = []
+        replies: list[dict[str, Any]] = []
+        with stalled(private_redis):
             for _ in range(2):
                 replies += await asyncio.gather(
                     *(_send(http, merchant.headers, "gil@example.com") for _ in range(50))
                 )
-        finally:
-            os.kill(private_redis.proc.pid, signal.SIGCONT)
     assert len(replies) == 100
     mails, events = await _state(db, merchant.merchant_id)
     going = [m for m in mails if m.status != "held"]
