@@ -1,8 +1,8 @@
 """``python -m bench.delivery_loop MODE COUNT``: COUNT webhook deliveries made in this process,
 between two points where ``bench.instructions`` reads callgrind's counters.
 
-``worker``: the worker (``worker.service.Service``, its settings from the environment) delivers
-COUNT test events of the merchant ``BENCH_MERCHANT`` to its endpoint. The events are written
+``worker``: the worker (``worker.service.Service``, its settings from the environment, on the
+worker's own event loop, uvloop) delivers COUNT test events of the merchant ``BENCH_MERCHANT`` to its endpoint. The events are written
 before the counters are zeroed, due an hour later; inside the count one statement makes them all
 due and the runner is woken, so what is counted is the worker's own work: leases, signing, the
 POSTs, the records. What callgrind's slowness used to add to the count is kept out of it:
@@ -15,7 +15,8 @@ as many deliveries opens every connection the count uses (one lease takes them a
 each goes on a connection of its own), so none is opened inside it. What is left still moves
 with the machine: how many records one transaction joins, how many replies a turn of the event
 loop reads (docs/performance.md).
-``bare``: a bare aiohttp loop signing and POSTing COUNT events to
+``bare``: a bare aiohttp loop (on asyncio's own event loop, as ``bench.deliveries``' is)
+signing and POSTing COUNT events to
 ``BENCH_URL`` with the secret ``BENCH_SECRET`` (hex), the baseline.
 
 The protocol on stdin and stdout is ``bench.send_loop``'s: ``ready``, a line, ``done``, a line.
@@ -124,4 +125,9 @@ async def _bare(count: int) -> None:
 
 if __name__ == "__main__":
     mode, count = sys.argv[1], int(sys.argv[2])
-    asyncio.run(_worker(count) if mode == "worker" else _bare(count))
+    if mode == "worker":
+        from worker.service import run_on_worker_loop
+
+        run_on_worker_loop(_worker(count))  # the loop the worker runs on: uvloop
+    else:
+        asyncio.run(_bare(count))
