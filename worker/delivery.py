@@ -262,7 +262,7 @@ class _Sent:
 async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
     """Sign the claimed attempt's exact bytes and POST them."""
     delivery_id = claim.delivery_id
-    now = deps.clock.now()
+    started = now = deps.clock.now()
     keys: list[bytes] = []
     ed25519 = []
     if claim.signing != "ed25519":
@@ -295,7 +295,6 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         "X-AiTopUp-Delivery": delivery_id,
         **sign_headers(keys, message_id, int(time.time()), body, ed25519=ed25519),
     }
-    started = deps.clock.now()
     timer = time.perf_counter()
     attempt = await post(
         deps.outbound[claim.env].transport,

@@ -20,4 +20,20 @@ QUEUE = Queue(
     stamp_says_due=True,
     first=_D.c.throttle_slot_us.is_not(None),
     lease_end="leased_until",
+    # What sending one reads (``worker.delivery``, ``worker.ordered``, ``webhooks.throttle``):
+    # its state, its due time and its type are the record's to write, its event's to say.
+    returns=(
+        "id",
+        "event_id",
+        "endpoint_id",
+        "env",
+        "merchant_id",
+        "attempts",
+        "trigger",
+        "run_start",
+        "generation",
+        "throttle_slot_us",
+        "batch_head",
+        "leased_until",
+    ),
 )

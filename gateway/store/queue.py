@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    Column,
     ColumnElement,
     Integer,
     Table,
@@ -94,6 +95,9 @@ class Queue:
     stamp_says_due: bool = False
     first: ColumnElement[bool] | None = None
     lease_end: str = "next_attempt_at"
+    # The columns a lease hands back, each decoded for every row leased: all, unless the kind
+    # says which it reads.
+    returns: Sequence[str] | None = None
 
     @property
     def leased_apart(self) -> bool:
@@ -196,6 +200,17 @@ class Queue:
         """Its timestamp columns, which the driver hands back as SQLite stored them."""
         return tuple(c.name for c in self.table.c if isinstance(c.type, UTCDateTime))
 
+    @cached_property
+    def returned(self) -> tuple[Column[Any], ...]:
+        """The columns a lease hands back (``returns``)."""
+        c = self.table.c
+        return tuple(c) if self.returns is None else tuple(c[name] for name in self.returns)
+
+    @cached_property
+    def returned_times(self) -> tuple[str, ...]:
+        """Of those, the timestamps (``times``)."""
+        return tuple(c.name for c in self.returned if c.name in self.times)
+
 
 def _leasing(queue: Queue) -> Update:
     c = queue.table.c
@@ -242,7 +257,7 @@ def _leasing(queue: Queue) -> Update:
                 "updated_at": now,
             }
         )
-        .returning(*c)
+        .returning(*queue.returned)
     )
 
 
@@ -253,7 +268,7 @@ async def lease(
     ``Database.run``): each as it now stands (its stamp bumped), its columns as attributes."""
     until = now + timedelta(seconds=seconds)
     found = await tx.fetch(queue.leasing, {"now": now, "until": until, "limit": limit})
-    times = queue.times
+    times = queue.returned_times
     for row in found:
         for name in times:
             row[name] = tx.timestamp(row[name])

@@ -250,6 +250,8 @@ class Raw:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
+        if value.tzinfo is UTC:  # asyncpg's, already
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @asynccontextmanager
