@@ -198,6 +198,12 @@ async def wake(tx: Raw, endpoint_id: str, head: str, generation: int, now: datet
     )
 
 
+# What a batch's member hands back: what a leased delivery does (``QUEUE.returns``), and when it
+# was written, the batch's order.
+_MEMBER = (*QUEUE.returned, _D.c.created_at)
+_MEMBER_TIMES = (*QUEUE.returned_times, "created_at")
+
+
 def _followers(formed: bool) -> Update:
     """Leases the pending deliveries after ``head`` of its endpoint, at most ``most``: the next
     ones in order when the batch is new (``formed`` false), else those stamped with it."""
@@ -221,7 +227,7 @@ def _followers(formed: bool) -> Update:
             leased_until=param("until", UTCDateTime()),
             updated_at=param("now", UTCDateTime()),
         )
-        .returning(*_D.c)
+        .returning(*_MEMBER)
     )
 
 
@@ -258,7 +264,7 @@ async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> lis
         await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
     rows: list[SimpleNamespace] = []
     for row in found:
-        for name in QUEUE.times:
+        for name in _MEMBER_TIMES:
             row[name] = tx.timestamp(row[name])
         rows.append(SimpleNamespace(**row))
     rows.sort(key=lambda row: (row.created_at, row.id))
