@@ -2,22 +2,21 @@
 between two points where ``bench.instructions`` reads callgrind's counters.
 
 ``worker``: the worker (``worker.service.Service``, its settings from the environment, on the
-worker's own event loop, uvloop) delivers COUNT test events of the merchant ``BENCH_MERCHANT`` to its endpoint. The events are written
-before the counters are zeroed, due an hour later; inside the count one statement makes them all
-due and the runner is woken, so what is counted is the worker's own work: leases, signing, the
-POSTs, the records. What callgrind's slowness used to add to the count is kept out of it:
-only the deliveries' lane runs (the other kinds' looks at their rows are an idle worker's
-cost, ``bench.idle``, and come once a second whatever the load), the merchant may hold the
-whole lane (a try waiting longer than ``runner.HOLD`` for the merchant's share would be put
-off, its lease left to lapse and the rows leased again, as often as callgrind is slow), and
-whether the deliveries are done is asked of the store only once the lane is idle. A warm-up of
-as many deliveries opens every connection the count uses (one lease takes them all, and
-each goes on a connection of its own), so none is opened inside it. What is left still moves
-with the machine: how many records one transaction joins, how many replies a turn of the event
-loop reads (docs/performance.md).
-``bare``: a bare aiohttp loop (on asyncio's own event loop, as ``bench.deliveries``' is)
-signing and POSTing COUNT events to
-``BENCH_URL`` with the secret ``BENCH_SECRET`` (hex), the baseline.
+worker's own event loop, uvloop) delivers COUNT test events of the merchant ``BENCH_MERCHANT``
+to its endpoint. The events are written before the counters are zeroed, due an hour later;
+inside the count one statement makes them all due and the runner is woken, so what is counted is
+the worker's own work: leases, signing, the POSTs, the records. What callgrind's slowness used
+to add to the count is kept out of it: only the deliveries' lane runs (the other kinds' looks at
+their rows are an idle worker's cost, ``bench.idle``, and come once a second whatever the load),
+the merchant may hold the whole lane (a try waiting longer than ``runner.HOLD`` for the
+merchant's share would be put off, its lease left to lapse and the rows leased again, as often
+as callgrind is slow), and whether the deliveries are done is asked of the store only once the
+lane is idle. A warm-up of as many deliveries opens every connection the count uses (one lease
+takes them all, and each goes on a connection of its own), so none is opened inside it. What is
+left still moves with the machine: how many records one transaction joins, how many replies a
+turn of the event loop reads (docs/performance.md).
+``bare``: a bare aiohttp loop (on asyncio's own event loop, as ``bench.deliveries``' is) signing
+and POSTing COUNT events to ``BENCH_URL`` with the secret ``BENCH_SECRET`` (hex), the baseline.
 
 The protocol on stdin and stdout is ``bench.send_loop``'s: ``ready``, a line, ``done``, a line.
 """

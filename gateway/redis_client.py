@@ -9,12 +9,14 @@ itself (``worker.service``). Every command sent this way may be repeated: a wake
 once more, and a rate limit counting a hit twice errs on the safe side.
 """
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from arq.connections import ArqRedis, RedisSettings
-from redis.asyncio.retry import Retry
-from redis.backoff import EqualJitterBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+# redis and ARQ (about seventy modules: ``redis`` loads its asyncio client as it loads) are
+# imported where a client is made: the command line reaches ``ANSWER_WITHIN`` through the
+# outbox, and makes no client.
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis, RedisSettings
+    from redis.asyncio.retry import Retry
 
 __all__ = ["ANSWER_WITHIN", "COMMAND_RETRIES", "open_redis", "redis_settings"]
 
@@ -35,15 +37,21 @@ CONNECT_TIMEOUT = 1
 ANSWER_WITHIN = 0.5
 
 
-def _retry() -> Retry:
+def _retry() -> "Retry":
+    from redis.asyncio.retry import Retry
+    from redis.backoff import EqualJitterBackoff
+
     return Retry(EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), COMMAND_RETRIES)
 
 
-def open_redis(url: str) -> ArqRedis:
+def open_redis(url: str) -> "ArqRedis":
     """The gateway's client, with the same retry policy, connected on first use rather than at
     start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
     started while Redis is down serves every call, as one already running does, and its
     wakes and limits find Redis once it answers."""
+    from arq.connections import ArqRedis
+    from redis.exceptions import ConnectionError, TimeoutError
+
     client = ArqRedis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,
@@ -54,10 +62,13 @@ def open_redis(url: str) -> ArqRedis:
     return cast(ArqRedis, client)
 
 
-def redis_settings(url: str) -> RedisSettings:
+def redis_settings(url: str) -> "RedisSettings":
     """ARQ's settings for ``url``, with the retry policy above. Connecting at start-up is ARQ's
     own loop (``conn_retries``, a second apart): a process that cannot reach Redis then exits,
     and its supervisor starts it again (``docs/operations.md``)."""
+    from arq.connections import RedisSettings
+    from redis.exceptions import ConnectionError, TimeoutError
+
     settings = RedisSettings.from_dsn(url)
     settings.retry = _retry()
     settings.retry_on_error = [ConnectionError, TimeoutError]

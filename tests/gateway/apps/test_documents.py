@@ -20,7 +20,7 @@ from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.limiters import client_at
 from tests.fixtures.merchants import MerchantKey
 from tests.fixtures.oauth import Flow
-from tests.fixtures.upstreams import Hanging, MakeUpstreamMerchant, send_body, serve_raw
+from tests.fixtures.upstreams import Hanging, Held, MakeUpstreamMerchant, send_body, serve_raw
 
 CALLBACK = "http://127.0.0.1:7/callback"
 
@@ -266,7 +266,8 @@ async def test_a_flood_of_authorize_requests_leaves_a_merchants_sends_their_usua
     await _sends(fulfil_client, merchant, 1)  # the upstream's first connection, the key's look-up
     quiet, codes = await _sends(fulfil_client, merchant, 8)
     assert codes == [1001] * 8
-    holders = [Hanging() for _ in range(10)]
+    held = Held()  # by the ten far sides together
+    holders = [Hanging(held=held) for _ in range(10)]
     async with AsyncExitStack() as stack:
         roots = [(await stack.enter_async_context(serve_raw(each))).root for each in holders]
         flood = [
@@ -285,8 +286,7 @@ async def test_a_flood_of_authorize_requests_leaves_a_merchants_sends_their_usua
         # the deadline, into the pool the flood holds.
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
-            held = sum(each.taken for each in holders)
-            if sum(not call.done() for call in flood) <= held:
+            if sum(not call.done() for call in flood) <= held.now:
                 break
             await asyncio.sleep(0.02)
         busy, codes = await _sends(fulfil_client, merchant, 8)
@@ -298,5 +298,7 @@ async def test_a_flood_of_authorize_requests_leaves_a_merchants_sends_their_usua
     # Each refused: an unknown client, or (the flood reaching Redis all at once past the
     # limiter's deadline) "try again", never anything else.
     assert {status for status, _ in answered} <= {400, 503}
-    # The reads held at once: this process's own pool, never more.
-    assert sum(each.taken for each in holders) <= documents.READS_IN_FLIGHT
+    # The reads held at once: this process's own pool, never more. (Counted at once: on a slow
+    # machine the first reads give up after ``FETCH_SECONDS`` while the flood is still coming,
+    # and the flood's later requests read again.)
+    assert 0 < held.most <= documents.READS_IN_FLIGHT
