@@ -49,7 +49,7 @@ from sqlalchemy import (
 from gateway.store.compose import materialized, param
 from gateway.store.delivery_queue import QUEUE
 from gateway.store.models import WebhookDelivery, table_of
-from gateway.store.queue import Tried
+from gateway.store.queue import Tried, leased_rows
 from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 
@@ -262,10 +262,6 @@ async def batch(tx: Raw, head: SimpleNamespace, size: int, now: datetime) -> lis
     )
     if not formed:
         await tx.fetch(_FORMED, {"id": head.id, "generation": head.generation})
-    rows: list[SimpleNamespace] = []
-    for row in found:
-        for name in _MEMBER_TIMES:
-            row[name] = tx.timestamp(row[name])
-        rows.append(SimpleNamespace(**row))
+    rows = leased_rows(tx, found, _MEMBER_TIMES)
     rows.sort(key=lambda row: (row.created_at, row.id))
     return rows

@@ -55,7 +55,7 @@ from .engine import Database
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "Tried", "lease", "next_due", "next_try", "settle"]
+__all__ = ["Queue", "Tried", "lease", "leased_rows", "next_due", "next_try", "settle"]
 
 
 class Tried(enum.Enum):
@@ -268,7 +268,14 @@ async def lease(
     ``Database.run``): each as it now stands (its stamp bumped), its columns as attributes."""
     until = now + timedelta(seconds=seconds)
     found = await tx.fetch(queue.leasing, {"now": now, "until": until, "limit": limit})
-    times = queue.returned_times
+    return leased_rows(tx, found, queue.returned_times)
+
+
+def leased_rows(
+    tx: Raw, found: list[dict[str, Any]], times: Sequence[str]
+) -> list[SimpleNamespace]:
+    """Rows a lease returned, each with its columns as attributes, its timestamps ``times`` as
+    aware UTC datetimes (SQLite hands back text)."""
     for row in found:
         for name in times:
             row[name] = tx.timestamp(row[name])
