@@ -44,19 +44,25 @@ def _retry() -> "Retry":
     return Retry(EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), COMMAND_RETRIES)
 
 
+def _retried() -> list[type[Exception]]:
+    """The errors a command is retried on: a broken connection, one that timed out."""
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    return [ConnectionError, TimeoutError]
+
+
 def open_redis(url: str) -> "ArqRedis":
     """The gateway's client, with the same retry policy, connected on first use rather than at
     start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
     started while Redis is down serves every call, as one already running does, and its
     wakes and limits find Redis once it answers."""
     from arq.connections import ArqRedis
-    from redis.exceptions import ConnectionError, TimeoutError
 
     client = ArqRedis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,
         retry=_retry(),
-        retry_on_error=[ConnectionError, TimeoutError],
+        retry_on_error=_retried(),
         encoding="utf8",
     )
     return cast(ArqRedis, client)
@@ -67,9 +73,8 @@ def redis_settings(url: str) -> "RedisSettings":
     own loop (``conn_retries``, a second apart): a process that cannot reach Redis then exits,
     and its supervisor starts it again (``docs/operations.md``)."""
     from arq.connections import RedisSettings
-    from redis.exceptions import ConnectionError, TimeoutError
 
     settings = RedisSettings.from_dsn(url)
     settings.retry = _retry()
-    settings.retry_on_error = [ConnectionError, TimeoutError]
+    settings.retry_on_error = _retried()
     return settings
