@@ -134,8 +134,14 @@ async def test_a_worker_killed_after_the_upstream_answered_issues_no_second_code
             assert len(held_ids(held)) == len(done) + hold
         # Each top-up killed once at that point.
         assert sorted(held_ids(held)) == sorted(work.reference(t) for t in txns)
-        assert len(newapi.redemptions) == 50  # made before each kill, not yet recorded
-        assert await _statuses(db, merchant.merchant_id) == {"pending": 50}
+        assert len(newapi.redemptions) == 50  # made before each kill
+        # None recorded by the process that made its code. A later dying process may have
+        # leased an earlier one's top-ups once their lease lapsed (a busy machine starts a
+        # process slowly) and carried them on with the code New API had made, as the fresh
+        # worker does below; the last process's, killed just now, are all still pending.
+        statuses = await _statuses(db, merchant.merchant_id)
+        assert set(statuses) <= {"pending", "delivered"} and sum(statuses.values()) == 50
+        assert statuses.get("pending", 0) >= hold, statuses
 
         procs.append(spawn_worker(fulfil_settings, tmp_path, "fresh", **env))
 
