@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -65,6 +65,8 @@ LEASE_MARGIN = 5.0
 _D = table_of(WebhookDelivery)
 _E = table_of(Event)
 _EP = table_of(WebhookEndpoint)
+_LATE = timedelta(microseconds=throttle.LATE_US)
+_NO_TIME = timedelta(0)
 
 
 @dataclass(slots=True)
@@ -312,6 +314,11 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
+    if claim.send_by is not None:
+        # Leased before its throttle slot (``throttle.LEAD_US``): sent when the slot comes.
+        early = claim.send_by - _LATE - deps.clock.now()
+        if early > _NO_TIME:
+            await deps.clock.sleep(early.total_seconds())
     # Too late for its throttle slot, here or where its first byte would have been written
     # (after waiting for a connection): a fresh slot, untried.
     late = claim.send_by is not None and deps.clock.now() > claim.send_by
@@ -476,7 +483,7 @@ class Deliveries:
                 claims.append(claim)
                 if held is not None:
                     spent.append(row.id)
-            elif held is not None and held <= now_us < held + throttle.LATE_US:
+            elif held is not None and throttle.takes_now(held, now_us):
                 claims.append(_in_slot(claim, held))
                 spent.append(row.id)
             else:
@@ -583,7 +590,7 @@ async def _throttled(
                 if claim is None:
                     if slot != row.throttle_slot_us:
                         held.append((row, slot))  # moved up one, behind an older row
-                elif slot <= now_us:
+                elif throttle.takes_now(slot, now_us):
                     ready.append(_in_slot(claim, slot))
                 else:
                     held.append((row, slot))

@@ -11,13 +11,18 @@ while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
 A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of
 its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
-(``missed``), rather than go out beside the next slot's and bunch them. The lease takes the
-deliveries held to their slots before any other due row (``Queue.first``), so a slot waits for
-no burst of other work; and a delivery given a fresh slot takes the first slot of those held
-behind it, each of them moving up one (``in_line``), so an endpoint's deliveries go out in the
-order they were written. It is judged where the
-request's first byte would be written (``transport.SEND_BY``), after the waits for a share and
-a connection, since a receiver counts what arrives: a try that begins in time on a connection
+(``missed``), rather than go out beside the next slot's and bunch them. A delivery held to its
+slot is due ``LEAD_US`` before it (and a fresh slot is no sooner than that after the lease),
+and a lease that takes it then hands it on with its slot to wait for: what a worker does
+between its lease and the request's first byte (statements, a commit, a share, a connection),
+slower on a busy machine, is done before the slot rather than in the lateness allowed after
+it, so a busy worker still sends in its slots. The lease takes the deliveries held to their
+slots before any other due row (``Queue.first``), so a slot waits for no burst of other work;
+and a delivery given a fresh slot takes the first slot of those held behind it, each of them
+moving up one (``in_line``), so an endpoint's deliveries go out in the order they were
+written. Lateness is judged where the request's first byte would be written
+(``transport.SEND_BY``), after the waits for a share and a connection, since a receiver counts
+what arrives: a try that begins in time on a connection
 that opens late would otherwise land next to the following slot's. The slots are spaced for
 that lateness: ``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1``
 sends the last goes out more than a second after the first, and no second, however it is cut,
@@ -47,6 +52,7 @@ from ..values.outcome import ApiError
 
 __all__ = [
     "LATE_US",
+    "LEAD_US",
     "MAX_PER_SECOND",
     "MIN_PER_SECOND",
     "check_throttle",
@@ -59,6 +65,7 @@ __all__ = [
     "release",
     "reserve",
     "slot_time",
+    "takes_now",
 ]
 
 MIN_PER_SECOND = 1
@@ -68,6 +75,11 @@ MAX_PER_SECOND = 1000
 # deliveries would go back for new slots again and again. Each interval is a ``rate``-th of it
 # longer (``interval_us``), so the lateness never adds a send to a second.
 LATE_US = 50_000
+# How long before its slot a held delivery is due: its lease and the try's way to the first byte
+# go on meanwhile, and the try waits out what is left (``worker.delivery``). It holds a place in
+# the worker that long, so at most a tenth of a second's worth of an endpoint's deliveries wait
+# in a worker at once.
+LEAD_US = 100_000
 _US = 1_000_000
 # A second and the lateness allowed: what ``rate`` intervals must exceed.
 _SPAN_US = _US + LATE_US
@@ -104,13 +116,20 @@ def micros(at: datetime) -> int:
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
+def takes_now(slot_us: int, now_us: int) -> bool:
+    """Whether a lease at ``now_us`` hands on a delivery held to ``slot_us``: from ``LEAD_US``
+    before it (the try waits for it) until ``LATE_US`` after it."""
+    return slot_us - LEAD_US <= now_us < slot_us + LATE_US
+
+
 def slot_time(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-# ``count`` slots from the later of the endpoint's next free slot and now, ``interval_us``
-# apart; the new next free slot and the rate it was counted at. One statement, so concurrent
-# leases serialise on the row.
+# ``count`` slots from the later of the endpoint's next free slot and ``:now`` (``LEAD_US``
+# after the lease's time: a fresh slot is led up to as a held one is), ``interval_us`` apart;
+# the new next free slot and the rate it was counted at. One statement, so concurrent leases
+# serialise on the row.
 _RESERVE = Statement(
     """UPDATE webhook_endpoints SET throttle_next_us =
         CASE WHEN throttle_next_us IS NULL OR throttle_next_us < CAST(:now AS BIGINT)
@@ -121,7 +140,8 @@ _RESERVE = Statement(
     ("throttle_next_us", "throttle_per_second"),
 )
 
-# A delivery put off to its slot: due then, holding it; only while this lease still holds it.
+# A delivery put off to its slot: due ``LEAD_US`` before it, holding it; only while this lease
+# still holds it.
 _HOLD = Statement.of(
     update(_D)
     .where(
@@ -161,9 +181,11 @@ async def reserve(
     tx: Raw, endpoint_id: str, count: int, now: datetime
 ) -> tuple[int, list[int]] | None:
     """``count`` consecutive slots of the endpoint, in microseconds, earliest first, and the rate
-    they were counted at; ``None`` when it is not throttled (any more)."""
+    they were counted at; ``None`` when it is not throttled (any more). None is sooner than
+    ``LEAD_US`` after ``now``, so a delivery sent in its fresh slot has what a held one has."""
+    earliest = micros(now) + LEAD_US
     row = await tx.fetchrow(
-        _RESERVE, {"id": endpoint_id, "count": count, "now": micros(now), "span": _SPAN_US}
+        _RESERVE, {"id": endpoint_id, "count": count, "now": earliest, "span": _SPAN_US}
     )
     if row is None:
         return None
@@ -199,8 +221,8 @@ def in_line(
 async def hold(tx: Raw, held: Sequence[tuple[Any, int]], now: datetime) -> None:
     """Each leased row of ``held`` (with its ``id`` and ``generation``) put off to its slot."""
     rows = [
-        {"id": row.id, "generation": row.generation, "at": slot_time(slot), "slot": slot,
-         "now": now}
+        {"id": row.id, "generation": row.generation, "at": slot_time(slot - LEAD_US),
+         "slot": slot, "now": now}
         for row, slot in held
     ]  # fmt: skip
     await tx.executemany(_HOLD, rows)

@@ -181,7 +181,8 @@ async def test_concurrent_leases_never_share_a_slot(
     hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     """Eight reservations at once, each in a transaction of its own, as eight workers' leases
-    would make them: the slots they get are all different, one interval apart, from now on."""
+    would make them: the slots they get are all different, one interval apart, from
+    ``LEAD_US`` after now on."""
     merchant = await make_merchant()
     made = await make_endpoint(
         hook_client, merchant, "https://93.184.215.14/hook", throttle_per_second=RATE
@@ -198,21 +199,22 @@ async def test_concurrent_leases_never_share_a_slot(
     taken = await asyncio.gather(*(lease_three() for _ in range(8)))
     slots = sorted(slot for each in taken for slot in each)
     step = throttle.interval_us(RATE)
-    start = throttle.micros(now)
+    start = throttle.micros(now) + throttle.LEAD_US
     assert slots == [start + i * step for i in range(24)]
     async with db.read() as conn:
         next_free = (
             await conn.execute(select(_EP.c.throttle_next_us).where(_EP.c.id == made["id"]))
         ).scalar_one()
-    assert throttle.slot_time(next_free) == now + timedelta(microseconds=24 * step)
+    assert throttle.slot_time(next_free) == throttle.slot_time(start + 24 * step)
 
 
 async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     """The lease's part, on a clock of the test's: of three deliveries due at once, the first
-    goes in the slot that is now and the others wait for theirs, untried; one taken in its slot
-    goes without a new one; one whose slot passed unsent gets a fresh slot."""
+    goes in the slot that is now and the others wait for theirs, untried, each due ``LEAD_US``
+    before it; one taken from then until its slot has passed goes without a new one, to be sent
+    in it; one whose slot passed unsent gets a fresh slot."""
     await fail_leftovers(db)  # only this test's deliveries are due
     merchant = await make_merchant()
     await make_endpoint(
@@ -222,6 +224,7 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     start = utcnow() + timedelta(seconds=1)
     step = timedelta(microseconds=throttle.interval_us(RATE))
     late = timedelta(microseconds=throttle.LATE_US)
+    lead = timedelta(microseconds=throttle.LEAD_US)
 
     async def take(at: datetime) -> list[Claim]:
         async def work(tx: Raw) -> list[Claim]:
@@ -235,20 +238,21 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
             found = await conn.execute(select(_D).where(_D.c.id.in_(ids)))
             return {r.id: r for r in found}
 
-    first = await take(start)
+    first = await take(start - lead)  # its slot ``LEAD_US`` on, handed on to wait for it
     assert [(c.delivery_id, c.send_by) for c in first] == [(ids[0], start + late)]
     waiting = await rows()
-    assert [waiting[i].next_attempt_at for i in ids[1:]] == [start + step, start + 2 * step]
+    due = [start + step - lead, start + 2 * step - lead]
+    assert [waiting[i].next_attempt_at for i in ids[1:]] == due
     assert all(r.attempts == 0 and r.status == "pending" for r in waiting.values())
 
-    assert await take(start + step / 2) == []  # nothing due between slots
-    second = await take(start + step)
+    assert await take(due[0] - timedelta(microseconds=1)) == []  # nothing due between slots
+    second = await take(due[0])  # ahead of its slot, which it keeps
     assert [(c.delivery_id, c.send_by) for c in second] == [(ids[1], start + step + late)]
 
-    # The third's slot passes unsent (no worker came): taken later, it gets a fresh one, now.
+    # The third's slot passes unsent (no worker came): taken later, it gets a fresh one.
     later = start + 5 * step
     third = await take(later)
-    assert [(c.delivery_id, c.send_by) for c in third] == [(ids[2], later + late)]
+    assert [(c.delivery_id, c.send_by) for c in third] == [(ids[2], later + lead + late)]
     assert all(r.throttle_slot_us is None and r.attempts == 0 for r in (await rows()).values())
 
 
@@ -290,6 +294,42 @@ async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_on
         row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
     assert row.attempts == 1 and row.throttle_slot_us is None
     assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
+
+
+async def test_a_delivery_leased_ahead_of_its_slot_is_sent_when_it_comes(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """A try handed on before its slot (``throttle.LEAD_US``) writes nothing until the slot:
+    the request arrives, and its attempt starts, at the slot or after, and it is delivered on
+    that one attempt."""
+    await fail_leftovers(db)
+    receiver.clock = time.time  # arrivals on the clock the slots are counted on
+    merchant = await make_merchant()
+    await make_endpoint(hook_client, merchant, receiver.url, throttle_per_second=RATE)
+    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
+    now = utcnow()
+
+    async def work(tx: Raw) -> list[Claim]:
+        rows = await lease(tx, DELIVERIES.queue, now, 15, 10)
+        return list(await DELIVERIES.taken(tx, rows, now))
+
+    [claim] = await db.run(work, each_statement=True)
+    running = await start_worker()  # the lease above keeps the row from it for now
+    slot = utcnow() + timedelta(microseconds=throttle.LEAD_US)
+    ahead = replace(claim, send_by=slot + timedelta(microseconds=throttle.LATE_US))
+    await DELIVERIES.attempt(running.deps, ahead, lambda: None)
+    assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
+    assert receiver.received[0].at >= slot.timestamp()
+    async with db.read() as conn:
+        row = (await conn.execute(select(_D).where(_D.c.id == delivery_id))).one()
+        [started] = (
+            await conn.execute(select(_A.c.started_at).where(_A.c.delivery_id == delivery_id))
+        ).scalars()
+    assert (row.status, row.attempts) == ("succeeded", 1) and started >= slot
 
 
 def _listen_overflows() -> int:
