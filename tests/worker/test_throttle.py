@@ -256,16 +256,11 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     assert all(r.throttle_slot_us is None and r.attempts == 0 for r in (await rows()).values())
 
 
-async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_one(
-    hook_client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
-    receiver: Receiver,
-    start_worker: StartWorker,
-    db: Database,
-) -> None:
-    """A try that comes after its slot has passed (its worker was busy) sends nothing: the
-    delivery is due again at once, its attempts unchanged, and a worker sends it in a fresh
-    slot, once."""
+async def _one_leased(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, receiver: Receiver, db: Database
+) -> tuple[str, Claim]:
+    """A delivery of a new endpoint throttled to ``RATE``, leased now in the test (in the slot
+    its lease reserved): its id and its claim."""
     await fail_leftovers(db)
     merchant = await make_merchant()
     await make_endpoint(hook_client, merchant, receiver.url, throttle_per_second=RATE)
@@ -277,6 +272,20 @@ async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_on
         return list(await DELIVERIES.taken(tx, rows, now))
 
     [claim] = await db.run(work, each_statement=True)
+    return delivery_id, claim
+
+
+async def test_a_delivery_too_late_for_its_slot_goes_back_untried_for_a_fresh_one(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    """A try that comes after its slot has passed (its worker was busy) sends nothing: the
+    delivery is due again at once, its attempts unchanged, and a worker sends it in a fresh
+    slot, once."""
+    delivery_id, claim = await _one_leased(hook_client, make_merchant, receiver, db)
     assert claim.delivery_id == delivery_id and claim.send_by is not None
     running = await start_worker()  # the lease above keeps the row from it for now
     late = replace(claim, send_by=utcnow() - timedelta(seconds=1))
@@ -306,18 +315,8 @@ async def test_a_delivery_leased_ahead_of_its_slot_is_sent_when_it_comes(
     """A try handed on before its slot (``throttle.LEAD_US``) writes nothing until the slot:
     the request arrives, and its attempt starts, at the slot or after, and it is delivered on
     that one attempt."""
-    await fail_leftovers(db)
     receiver.clock = time.time  # arrivals on the clock the slots are counted on
-    merchant = await make_merchant()
-    await make_endpoint(hook_client, merchant, receiver.url, throttle_per_second=RATE)
-    [delivery_id] = await emit_test_events(db, merchant.merchant_id, 1)
-    now = utcnow()
-
-    async def work(tx: Raw) -> list[Claim]:
-        rows = await lease(tx, DELIVERIES.queue, now, 15, 10)
-        return list(await DELIVERIES.taken(tx, rows, now))
-
-    [claim] = await db.run(work, each_statement=True)
+    delivery_id, claim = await _one_leased(hook_client, make_merchant, receiver, db)
     running = await start_worker()  # the lease above keeps the row from it for now
     slot = utcnow() + timedelta(microseconds=throttle.LEAD_US)
     ahead = replace(claim, send_by=slot + timedelta(microseconds=throttle.LATE_US))
