@@ -65,7 +65,9 @@ async def test_the_deadline_covers_the_whole_exchange() -> None:
     server.close()
     await server.wait_closed()
     assert result.error == "timeout: no complete response within 0.5s"
-    assert 0.45 <= took < 1.0
+    # Cut at its deadline, not when the trickle ends (100 s); the upper bound leaves a busy
+    # machine's lag room.
+    assert 0.45 <= took < 10.0
 
 
 def test_retry_after_forms_and_cap() -> None:

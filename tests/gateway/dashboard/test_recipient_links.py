@@ -146,5 +146,6 @@ async def test_revoking_ends_an_open_stream_of_the_page_within_a_poll(
                 revoked = time.monotonic()
                 rest = [line async for line in lines if line != ": keep-alive"]
                 took = time.monotonic() - revoked
-            assert rest == [] and took < 3.0  # one poll (1 s), not the link's expiry
+            # One poll (1 s) and a busy machine's lag, not the heartbeat's 15 s nor the expiry.
+            assert rest == [] and took < 10.0
             assert csrf_of((await page.get(mailed)).text)  # the page offers a fresh link
