@@ -59,7 +59,8 @@ RETRY_AFTER_CAP = 3600.0
 # The replies whose ``Retry-After`` is honoured: too many requests, unavailable.
 RETRY_AFTER_STATUSES = (429, 503)
 CONNECT_TIMEOUT = 5.0
-# How long a leased attempt may run past its timeout before another worker may take it.
+# How long a leased attempt may run past its timeout before another worker may take it: its
+# record, and a throttled try's wait for its slot (``throttle.LEAD_US``, a second at most).
 LEASE_MARGIN = 5.0
 
 _D = table_of(WebhookDelivery)
@@ -314,9 +315,11 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
 async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[str]:
     """Make the leased attempt and record it; the deliveries of a ``webhook.endpoint.disabled``
     event, if it disabled its endpoint. ``done``: called once the POST is over."""
-    if claim.send_by is not None:
-        # Leased before its throttle slot (``throttle.LEAD_US``): sent when the slot comes.
-        early = claim.send_by - _LATE - deps.clock.now()
+    slot = _slot_of(claim)
+    if slot is not None:
+        # Leased before its throttle slot (``throttle.lead_us``): sent when the slot comes,
+        # never sooner, however it was called.
+        early = slot - deps.clock.now()
         if early > _NO_TIME:
             await deps.clock.sleep(early.total_seconds())
     # Too late for its throttle slot, here or where its first byte would have been written
@@ -444,6 +447,7 @@ class Deliveries:
         gone: list[str] = []
         spent: list[str] = []  # throttle slots held, now used or missed
         waiting: dict[str, list[tuple[SimpleNamespace, Claim]]] = {}
+        rates: dict[str, int] = {}  # a waiting endpoint's, as read here
         now_us = throttle.micros(now)
         in_order: dict[str, list[SimpleNamespace]] = {}
         batched: dict[str, tuple[Claim, ...]] = {}  # an ordered head's batch, by the head
@@ -483,19 +487,20 @@ class Deliveries:
                 claims.append(claim)
                 if held is not None:
                     spent.append(row.id)
-            elif held is not None and throttle.takes_now(held, now_us):
+            elif held is not None and throttle.takes_now(held, now_us, rate):
                 claims.append(_in_slot(claim, held))
                 spent.append(row.id)
             else:
                 if held is not None:
                     spent.append(row.id)  # a slot missed: released, and a fresh one reserved
                 waiting.setdefault(row.endpoint_id, []).append((row, claim))
+                rates[row.endpoint_id] = rate
         if gone:
             await tx.fetch(_GONE, {"ids": gone, "now": now})
         # Before the reservations, which give the rows put off their new slots.
         await throttle.release(tx, spent)
         if waiting:
-            claims += await _throttled(tx, waiting, now)
+            claims += await _throttled(tx, waiting, rates, now)
         return claims
 
     async def put_off(self, deps: Deps, item: Claim, due: datetime) -> None:
@@ -507,6 +512,9 @@ class Deliveries:
 
     def merchant(self, item: Claim) -> str:
         return item.merchant_id
+
+    def not_before(self, item: Claim) -> datetime | None:
+        return _slot_of(item)
 
     async def attempt(self, deps: Deps, item: Claim, sent: Callable[[], None]) -> Iterable[str]:
         return await _attempt(deps, item, sent)
@@ -556,17 +564,26 @@ def _in_slot(claim: Claim, slot_us: int) -> Claim:
     return replace(claim, send_by=throttle.slot_time(slot_us + throttle.LATE_US))
 
 
+def _slot_of(claim: Claim) -> datetime | None:
+    """The throttle slot ``claim`` is sent in (``_in_slot``), if any."""
+    return None if claim.send_by is None else claim.send_by - _LATE
+
+
 async def _missed(deps: Deps, claim: Claim, due: datetime | None = None) -> None:
     """``claim`` was not sent (too late for its slot, or its merchant's share stayed full):
     due again at ``due`` (at once unless given), holding its slot again (``throttle.missed``)."""
-    slot = None if claim.send_by is None else throttle.micros(claim.send_by) - throttle.LATE_US
+    at = _slot_of(claim)
+    slot = None if at is None else throttle.micros(at)
     now = deps.clock.now()
     async with deps.db.transaction() as conn:
         await throttle.missed(conn, claim.delivery_id, claim.generation, slot, now, due or now)
 
 
 async def _throttled(
-    tx: Raw, waiting: dict[str, list[tuple[SimpleNamespace, Claim]]], now: datetime
+    tx: Raw,
+    waiting: dict[str, list[tuple[SimpleNamespace, Claim]]],
+    rates: dict[str, int],
+    now: datetime,
 ) -> list[Claim]:
     """Of a throttled endpoint's leased deliveries, those whose reserved slot is now; the rest
     put off to their slots, untried (``webhooks.throttle``), in the order they were written,
@@ -574,26 +591,26 @@ async def _throttled(
     together, so no slot is given to a delivery that is not told of it."""
     now_us = throttle.micros(now)
     ready: list[Claim] = []
-    held: list[tuple[SimpleNamespace, int]] = []
+    held: list[tuple[SimpleNamespace, int, int]] = []
     async with tx.atomic():
         for endpoint_id, pairs in waiting.items():
             pairs.sort(key=lambda pair: pair[0].id)  # ids sort by event time: oldest first
-            reserved = await throttle.reserve(tx, endpoint_id, len(pairs), now)
+            reserved = await throttle.reserve(tx, endpoint_id, len(pairs), now, rates[endpoint_id])
             if reserved is None:  # the throttle was lifted since the read
                 ready += [claim for _, claim in pairs]
                 continue
-            _, slots = reserved
+            rate, slots = reserved
             claims = {row.id: claim for row, claim in pairs}
             behind = await throttle.held_after(tx, endpoint_id, pairs[0][0].id, now)
             for row, slot in throttle.in_line([row for row, _ in pairs], slots, behind):
                 claim = claims.get(row.id)
                 if claim is None:
                     if slot != row.throttle_slot_us:
-                        held.append((row, slot))  # moved up one, behind an older row
-                elif throttle.takes_now(slot, now_us):
+                        held.append((row, slot, rate))  # moved up one, behind an older row
+                elif throttle.takes_now(slot, now_us, rate):
                     ready.append(_in_slot(claim, slot))
                 else:
-                    held.append((row, slot))
+                    held.append((row, slot, rate))
         await throttle.hold(tx, held, now)
     return ready
 

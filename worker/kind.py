@@ -57,6 +57,11 @@ class Kind(Protocol):
         """Whose work it is, for the merchants' shares."""
         ...
 
+    def not_before(self, item: Any) -> datetime | None:
+        """When a try of ``item`` may begin, at the soonest (``None``: at once). Until then it
+        waits taking neither room in the lane nor a place in its merchant's share."""
+        ...
+
     async def attempt(self, deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
         """One try, made and recorded; the ids of the outbox rows it wrote (to wake for).
         ``sent``: called once the far side's part is over, before the record, so the room the
@@ -87,6 +92,9 @@ class Leased:
 
     def merchant(self, item: Any) -> str:
         return str(item.merchant_id or "")
+
+    def not_before(self, item: Any) -> datetime | None:
+        return None
 
     async def put_off(self, deps: Deps, item: Any, due: datetime) -> None:
         # Due again soon, rather than when its lease would have lapsed (a mail's is minutes).

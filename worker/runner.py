@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -124,9 +124,13 @@ class Lane:
         self._woken.clear()
         leased, items = await self._lease(min(free, MAX_LEASE))
         for item in items:
-            task = asyncio.create_task(self._one(item))
+            at = self.kind.not_before(item)
+            if at is None:
+                task = asyncio.create_task(self._one(item))
+                self.sending.add(task)
+            else:
+                task = asyncio.create_task(self._later(item, at))
             self.running.add(task)
-            self.sending.add(task)
             task.add_done_callback(self._ended)
         # Counted as leased, not as tried: rows the kind settled or put off in the lease (a
         # throttled endpoint's) took no room, and the rows behind them may be due now.
@@ -172,6 +176,17 @@ class Lane:
 
         # Each statement stands alone: the lease, then reads, then failing what needs no try.
         return await self._deps.db.run(take, each_statement=True)
+
+    async def _later(self, item: Any, at: datetime) -> None:
+        """``item``'s try once ``at`` has come (``Kind.not_before``, well inside the row's
+        lease): room in the lane is taken from then on, not while it waits."""
+        wait = (at - self._clock.now()).total_seconds()
+        if wait > 0:
+            await self._clock.sleep(wait)
+        task = asyncio.current_task()
+        assert task is not None  # run as a task of ``_turn``'s
+        self.sending.add(task)
+        await self._one(item)
 
     async def _one(self, item: Any) -> None:
         task = asyncio.current_task()

@@ -9,21 +9,21 @@ sent; one whose slot is later goes back to pending, due at its slot and holding 
 So the deliveries held back take neither a try, nor room in the worker, nor a merchant's share
 while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
-A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of
-its slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
-(``missed``), rather than go out beside the next slot's and bunch them. A delivery held to its
-slot is due ``LEAD_US`` before it (and a fresh slot is no sooner than that after the lease),
-and a lease that takes it then hands it on with its slot to wait for: what a worker does
-between its lease and the request's first byte (statements, a commit, a share, a connection),
-slower on a busy machine, is done before the slot rather than in the lateness allowed after
-it, so a busy worker still sends in its slots. The lease takes the deliveries held to their
-slots before any other due row (``Queue.first``), so a slot waits for no burst of other work;
-and a delivery given a fresh slot takes the first slot of those held behind it, each of them
-moving up one (``in_line``), so an endpoint's deliveries go out in the order they were
-written. Lateness is judged where the request's first byte would be written
-(``transport.SEND_BY``), after the waits for a share and a connection, since a receiver counts
-what arrives: a try that begins in time on a connection
-that opens late would otherwise land next to the following slot's. The slots are spaced for
+A delivery is sent in its slot or not at all: one that could not go out within ``LATE_US`` of its
+slot (its worker was busy, its merchant's share full) goes back for a fresh slot, untried
+(``missed``), rather than go out beside the next slot's and bunch them. A delivery held to its slot
+is due a lead before it (``lead_us``: a second, or 16 slots where those are shorter, above 16 a
+second), a fresh slot is no sooner than that after the lease, and a lease that takes it then hands
+it on with its slot to wait for, taking no room in the worker meanwhile: what a worker does between
+its lease and the request's first byte (statements, a commit, a share, a connection), slower on a
+busy machine, is done before the slot rather than in the lateness allowed after it, so a busy worker
+still sends in its slots. The lease takes the deliveries held to their slots before any other due
+row (``Queue.first``), so a slot waits for no burst of other work; and a delivery given a fresh slot
+takes the first slot of those held behind it, each of them moving up one (``in_line``), so an
+endpoint's deliveries go out in the order they were written. Lateness is judged where the request's
+first byte would be written (``transport.SEND_BY``), after the waits for a share and a connection,
+since a receiver counts what arrives: a try that begins in time on a connection that opens late
+would otherwise land next to the following slot's. The slots are spaced for
 that lateness: ``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1``
 sends the last goes out more than a second after the first, and no second, however it is cut,
 sees more than the rate. What "5 a second" means to a receiver that counts the requests of the
@@ -52,6 +52,7 @@ from ..values.outcome import ApiError
 
 __all__ = [
     "LATE_US",
+    "LEAD_SLOTS",
     "LEAD_US",
     "MAX_PER_SECOND",
     "MIN_PER_SECOND",
@@ -60,6 +61,7 @@ __all__ = [
     "hold",
     "in_line",
     "interval_us",
+    "lead_us",
     "micros",
     "missed",
     "release",
@@ -75,11 +77,13 @@ MAX_PER_SECOND = 1000
 # deliveries would go back for new slots again and again. Each interval is a ``rate``-th of it
 # longer (``interval_us``), so the lateness never adds a send to a second.
 LATE_US = 50_000
-# How long before its slot a held delivery is due: its lease and the try's way to the first byte
-# go on meanwhile, and the try waits out what is left (``worker.delivery``). It holds a place in
-# the worker that long, so at most a tenth of a second's worth of an endpoint's deliveries wait
-# in a worker at once.
-LEAD_US = 100_000
+# How long before its slot a held delivery is due, at most: its lease and the try's way to the
+# first byte go on meanwhile (on a busy machine, with a busy store, they have taken more than a
+# second), and the try waits out what is left, taking no room in the worker nor a place in its
+# merchant's share (``Kind.not_before``). No more than ``LEAD_SLOTS`` of an endpoint's slots are
+# led up to at once, so a fast endpoint's lead is shorter (``lead_us``).
+LEAD_US = 1_000_000
+LEAD_SLOTS = 16
 _US = 1_000_000
 # A second and the lateness allowed: what ``rate`` intervals must exceed.
 _SPAN_US = _US + LATE_US
@@ -116,18 +120,25 @@ def micros(at: datetime) -> int:
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
-def takes_now(slot_us: int, now_us: int) -> bool:
-    """Whether a lease at ``now_us`` hands on a delivery held to ``slot_us``: from ``LEAD_US``
-    before it (the try waits for it) until ``LATE_US`` after it."""
-    return slot_us - LEAD_US <= now_us < slot_us + LATE_US
+def lead_us(rate: int) -> int:
+    """How long before its slot a delivery of an endpoint throttled to ``rate`` is taken:
+    ``LEAD_US``, or ``LEAD_SLOTS`` intervals where those are shorter."""
+    return min(LEAD_US, LEAD_SLOTS * interval_us(rate))
+
+
+def takes_now(slot_us: int, now_us: int, rate: int) -> bool:
+    """Whether a lease at ``now_us`` hands on a delivery held to ``slot_us`` by an endpoint
+    throttled to ``rate``: from its lead before it (the try waits for it) until ``LATE_US``
+    after it."""
+    return slot_us - lead_us(rate) <= now_us < slot_us + LATE_US
 
 
 def slot_time(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-# ``count`` slots from the later of the endpoint's next free slot and ``:now`` (``LEAD_US``
-# after the lease's time: a fresh slot is led up to as a held one is), ``interval_us`` apart;
+# ``count`` slots from the later of the endpoint's next free slot and ``:now`` (a lead after
+# the lease's time: a fresh slot is led up to as a held one is), ``interval_us`` apart;
 # the new next free slot and the rate it was counted at. One statement, so concurrent leases
 # serialise on the row.
 _RESERVE = Statement(
@@ -140,7 +151,7 @@ _RESERVE = Statement(
     ("throttle_next_us", "throttle_per_second"),
 )
 
-# A delivery put off to its slot: due ``LEAD_US`` before it, holding it; only while this lease
+# A delivery put off to its slot: due its lead before it, holding it; only while this lease
 # still holds it.
 _HOLD = Statement.of(
     update(_D)
@@ -178,12 +189,13 @@ _RELEASE = Statement.of(update(_D).where(one_of(_D.c.id, "ids")).values(throttle
 
 
 async def reserve(
-    tx: Raw, endpoint_id: str, count: int, now: datetime
+    tx: Raw, endpoint_id: str, count: int, now: datetime, rate: int
 ) -> tuple[int, list[int]] | None:
     """``count`` consecutive slots of the endpoint, in microseconds, earliest first, and the rate
-    they were counted at; ``None`` when it is not throttled (any more). None is sooner than
-    ``LEAD_US`` after ``now``, so a delivery sent in its fresh slot has what a held one has."""
-    earliest = micros(now) + LEAD_US
+    they were counted at; ``None`` when it is not throttled (any more). None is sooner than the
+    lead of ``rate`` (the rate the lease read) after ``now``, so a delivery sent in its fresh
+    slot has what a held one has."""
+    earliest = micros(now) + lead_us(rate)
     row = await tx.fetchrow(
         _RESERVE, {"id": endpoint_id, "count": count, "now": earliest, "span": _SPAN_US}
     )
@@ -218,12 +230,13 @@ def in_line(
     return list(zip(rows, sorted([*slots, *(row.throttle_slot_us for row in held)]), strict=True))
 
 
-async def hold(tx: Raw, held: Sequence[tuple[Any, int]], now: datetime) -> None:
-    """Each leased row of ``held`` (with its ``id`` and ``generation``) put off to its slot."""
+async def hold(tx: Raw, held: Sequence[tuple[Any, int, int]], now: datetime) -> None:
+    """Each leased row of ``held`` (with its ``id`` and ``generation``), with its slot and the
+    rate the slot was counted at: put off to the slot, due its lead before it."""
     rows = [
-        {"id": row.id, "generation": row.generation, "at": slot_time(slot - LEAD_US),
+        {"id": row.id, "generation": row.generation, "at": slot_time(slot - lead_us(rate)),
          "slot": slot, "now": now}
-        for row, slot in held
+        for row, slot, rate in held
     ]  # fmt: skip
     await tx.executemany(_HOLD, rows)
 

@@ -6,7 +6,7 @@ between merchants; nothing else in the worker changes for it. On SQLite and Post
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -207,3 +207,53 @@ async def test_a_fourth_kind_is_shared_between_merchants(
     rows = await settled(db, 11, within=5)
     assert all(r.status == "done" for r in rows.values())
     assert all(rows[f"a{i}"].attempts == 1 for i in range(8))  # one try each, put-offs aside
+
+
+@dataclass(frozen=True, slots=True)
+class _Later(RowKind):
+    """Chores whose rows named ``w…`` may not be tried before ``at``."""
+
+    at: datetime | None = None
+
+    def not_before(self, item: Any) -> datetime | None:
+        return self.at if str(item.id).startswith("w") else None
+
+
+async def test_a_try_that_may_not_begin_yet_waits_taking_no_room(
+    start_worker: StartWorker, chores: Chores, db: Database
+) -> None:
+    """Tries a kind holds back (``Kind.not_before``, a throttled delivery led up to its slot)
+    wait in the worker taking neither room in the lane nor their merchant's share: the same
+    merchant's other rows, more than the room, are all done meanwhile; the held ones are tried
+    once their time has come, and not before."""
+    wait = LEASE_SECONDS / 2  # inside the lease the rows were taken under
+    at = chores.clock.now() + timedelta(seconds=wait)
+    plain = chore_kind(chores)
+    later = _Later(
+        name=plain.name,
+        queue=plain.queue,
+        handler=plain.handler,
+        delays=plain.delays,
+        bounds_of=plain.bounds_of,
+        at=at,
+    )
+    running = await start_worker(kinds=[*KINDS, later], seams={"clock": chores.clock})
+    waiting = [f"w{i}" for i in range(2 * ROOM)]
+    others = [f"n{i}" for i in range(2 * ROOM)]
+    await add(db, "m_a", *waiting, at=utcnow() - timedelta(seconds=1))  # leased first
+    await add(db, "m_a", *others)
+    wake(running)
+
+    async def others_done() -> bool:
+        rows = await rows_of(db)
+        return all(rows[i].status == "done" for i in others)
+
+    await wait_until(others_done, within=10)
+    rows = await rows_of(db)
+    assert all(rows[i].status == "pending" and rows[i].attempts == 0 for i in waiting)
+    assert not any(i in chores.tries for i in waiting)
+    started = chores.clock.monotonic()
+    chores.clock.advance(wait)
+    rows = await settled(db, 4 * ROOM)
+    assert all(r.status == "done" and r.attempts == 1 for r in rows.values())
+    assert all(len(chores.tries[i]) == 1 and chores.tries[i][0] >= started + wait for i in waiting)

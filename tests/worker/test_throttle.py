@@ -27,7 +27,7 @@ from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, emit_test_events, fail_leftovers, make_endpoint
 from tests.fixtures.workers import StartWorker
-from worker.delivery import DELIVERIES
+from worker.delivery import DELIVERIES, LEASE_MARGIN
 from worker.store import Claim
 
 _A = table_of(DeliveryAttempt)
@@ -177,12 +177,27 @@ def test_a_rate_of_slots_sent_as_late_as_allowed_is_more_than_a_second() -> None
         assert span <= 1_000_000 + throttle.LATE_US + rate, rate
 
 
+def test_a_lead_is_a_second_or_a_few_slots_of_a_fast_endpoint() -> None:
+    """A slow endpoint's deliveries are taken ``LEAD_US`` before their slots; a fast one's no
+    more than ``LEAD_SLOTS`` slots before, so a worker never holds more than a few of an
+    endpoint's deliveries waiting, whatever its rate."""
+    assert throttle.lead_us(1) == throttle.lead_us(RATE) == throttle.LEAD_US
+    for rate in range(throttle.MIN_PER_SECOND, throttle.MAX_PER_SECOND + 1):
+        lead = throttle.lead_us(rate)
+        assert 0 < lead <= throttle.LEAD_US, rate
+        assert lead // throttle.interval_us(rate) <= throttle.LEAD_SLOTS, rate
+    fastest = throttle.MAX_PER_SECOND
+    assert throttle.lead_us(fastest) == throttle.LEAD_SLOTS * throttle.interval_us(fastest)
+    # A try waiting for its slot does so inside its lease, with room left for its record.
+    assert throttle.LEAD_US / 1_000_000 < LEASE_MARGIN / 2
+
+
 async def test_concurrent_leases_never_share_a_slot(
     hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     """Eight reservations at once, each in a transaction of its own, as eight workers' leases
     would make them: the slots they get are all different, one interval apart, from
-    ``LEAD_US`` after now on."""
+    the lead after now on."""
     merchant = await make_merchant()
     made = await make_endpoint(
         hook_client, merchant, "https://93.184.215.14/hook", throttle_per_second=RATE
@@ -190,7 +205,7 @@ async def test_concurrent_leases_never_share_a_slot(
     now = utcnow()
 
     async def lease_three() -> list[int]:
-        reserved = await db.run(lambda tx: throttle.reserve(tx, made["id"], 3, now))
+        reserved = await db.run(lambda tx: throttle.reserve(tx, made["id"], 3, now, RATE))
         assert reserved is not None
         rate, slots = reserved
         assert rate == RATE
@@ -199,7 +214,7 @@ async def test_concurrent_leases_never_share_a_slot(
     taken = await asyncio.gather(*(lease_three() for _ in range(8)))
     slots = sorted(slot for each in taken for slot in each)
     step = throttle.interval_us(RATE)
-    start = throttle.micros(now) + throttle.LEAD_US
+    start = throttle.micros(now) + throttle.lead_us(RATE)
     assert slots == [start + i * step for i in range(24)]
     async with db.read() as conn:
         next_free = (
@@ -212,7 +227,7 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     """The lease's part, on a clock of the test's: of three deliveries due at once, the first
-    goes in the slot that is now and the others wait for theirs, untried, each due ``LEAD_US``
+    goes in the slot that is now and the others wait for theirs, untried, each due its lead
     before it; one taken from then until its slot has passed goes without a new one, to be sent
     in it; one whose slot passed unsent gets a fresh slot."""
     await fail_leftovers(db)  # only this test's deliveries are due
@@ -224,7 +239,7 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
     start = utcnow() + timedelta(seconds=1)
     step = timedelta(microseconds=throttle.interval_us(RATE))
     late = timedelta(microseconds=throttle.LATE_US)
-    lead = timedelta(microseconds=throttle.LEAD_US)
+    lead = timedelta(microseconds=throttle.lead_us(RATE))
 
     async def take(at: datetime) -> list[Claim]:
         async def work(tx: Raw) -> list[Claim]:
@@ -238,7 +253,7 @@ async def test_a_lease_sends_what_is_due_and_puts_the_rest_off_to_their_slots(
             found = await conn.execute(select(_D).where(_D.c.id.in_(ids)))
             return {r.id: r for r in found}
 
-    first = await take(start - lead)  # its slot ``LEAD_US`` on, handed on to wait for it
+    first = await take(start - lead)  # its slot a lead on, handed on to wait for it
     assert [(c.delivery_id, c.send_by) for c in first] == [(ids[0], start + late)]
     waiting = await rows()
     due = [start + step - lead, start + 2 * step - lead]
@@ -312,13 +327,13 @@ async def test_a_delivery_leased_ahead_of_its_slot_is_sent_when_it_comes(
     start_worker: StartWorker,
     db: Database,
 ) -> None:
-    """A try handed on before its slot (``throttle.LEAD_US``) writes nothing until the slot:
+    """A try handed on before its slot (``throttle.lead_us``) writes nothing until the slot:
     the request arrives, and its attempt starts, at the slot or after, and it is delivered on
     that one attempt."""
     receiver.clock = time.time  # arrivals on the clock the slots are counted on
     delivery_id, claim = await _one_leased(hook_client, make_merchant, receiver, db)
     running = await start_worker()  # the lease above keeps the row from it for now
-    slot = utcnow() + timedelta(microseconds=throttle.LEAD_US)
+    slot = utcnow() + timedelta(microseconds=throttle.lead_us(RATE))
     ahead = replace(claim, send_by=slot + timedelta(microseconds=throttle.LATE_US))
     await DELIVERIES.attempt(running.deps, ahead, lambda: None)
     assert [r.headers["x-aitopup-delivery"] for r in receiver.received] == [delivery_id]
