@@ -9,15 +9,11 @@ ratio is the median.
 import asyncio
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-
-import aiohttp
 
 from gateway.store.migrate import upgrade
 
-from .load import Result, collector_off
+from .load import Make, Ok, Result, closed_loop_of
 from .report import Row, print_rows
 from .servers import redis_server, uvicorn_server
 from .topup import CLIENTS, SECONDS, _gateway_env, _prepare
@@ -26,7 +22,6 @@ __all__ = ["run"]
 
 ROUNDS = 3
 # A request's body and headers, made from its number (so every one has its own key).
-Make = Callable[[int], tuple[bytes, dict[str, str]]]
 
 
 def _arguments(n: int) -> dict[str, object]:
@@ -66,32 +61,9 @@ def _mcp(key: str, tag: str) -> Make:
     return make
 
 
-async def _closed_loop(url: str, make: Make, ok: Callable[[int, bytes], bool]) -> Result:
-    """``CLIENTS`` clients on one reused connection pool, each sending as soon as its last
-    reply is in; a reply ``ok`` refuses is an error."""
-    latencies: list[float] = []
-    errors = 0
-    counter = 0
-    warmup = 1.0
-    connector = aiohttp.TCPConnector(limit=CLIENTS)
-    with collector_off():
-        async with aiohttp.ClientSession(connector=connector) as session:
-            start = time.perf_counter()
-            measure_from, stop = start + warmup, start + warmup + SECONDS
-
-            async def client() -> None:
-                nonlocal errors, counter
-                while (now := time.perf_counter()) < stop:
-                    counter += 1
-                    body, headers = make(counter)
-                    async with session.post(url, data=body, headers=headers) as reply:
-                        good = ok(reply.status, await reply.read())
-                    if now >= measure_from:
-                        latencies.append((time.perf_counter() - now) * 1000)
-                        errors += not good
-
-            await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    return Result(len(latencies), SECONDS, latencies, errors)
+async def _closed_loop(url: str, make: Make, ok: Ok) -> Result:
+    """``CLIENTS`` clients for ``SECONDS``, as the send's own benchmark runs them."""
+    return await closed_loop_of(url, make, ok, clients=CLIENTS, seconds=SECONDS)
 
 
 def _rest_ok(status: int, body: bytes) -> bool:

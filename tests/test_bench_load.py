@@ -1,0 +1,19 @@
+"""The benchmarks' own closed loop (``bench.load``): a window that a busy machine lets no
+request begin in reads as slow, never as nothing done."""
+
+from bench.load import closed_loop
+from tests.fixtures.webhooks import Receiver, Reply
+
+
+async def test_a_window_shorter_than_one_request_still_measures_one(receiver: Receiver) -> None:
+    receiver.respond = lambda _: Reply(delay=0.3)  # each request outlasts the whole window
+    result = await closed_loop(receiver.url, [b"{}"], {}, clients=2, seconds=0.05, warmup=0.1)
+    assert result.requests >= 1 and result.errors == 0
+    assert 0 < result.throughput < 2 / 0.3  # two clients, each a request per 0.3 s at best
+    assert result.seconds > 0.05  # the window it took, not the one it was given
+
+
+async def test_a_window_requests_begin_in_is_the_one_given(receiver: Receiver) -> None:
+    result = await closed_loop(receiver.url, [b"{}"], {}, clients=2, seconds=0.3, warmup=0.1)
+    assert result.requests > 2 and result.errors == 0
+    assert result.seconds == 0.3
