@@ -5,7 +5,7 @@ between merchants; nothing else in the worker changes for it. On SQLite and Post
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -229,14 +229,7 @@ async def test_a_try_that_may_not_begin_yet_waits_taking_no_room(
     wait = LEASE_SECONDS / 2  # inside the lease the rows were taken under
     at = chores.clock.now() + timedelta(seconds=wait)
     plain = chore_kind(chores)
-    later = _Later(
-        name=plain.name,
-        queue=plain.queue,
-        handler=plain.handler,
-        delays=plain.delays,
-        bounds_of=plain.bounds_of,
-        at=at,
-    )
+    later = _Later(**{f.name: getattr(plain, f.name) for f in fields(plain)}, at=at)
     running = await start_worker(kinds=[*KINDS, later], seams={"clock": chores.clock})
     waiting = [f"w{i}" for i in range(2 * ROOM)]
     others = [f"n{i}" for i in range(2 * ROOM)]
