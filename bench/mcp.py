@@ -21,7 +21,6 @@ from .topup import CLIENTS, SECONDS, _gateway_env, _prepare
 __all__ = ["run"]
 
 ROUNDS = 3
-# A request's body and headers, made from its number (so every one has its own key).
 
 
 def _arguments(n: int) -> dict[str, object]:

@@ -3,9 +3,10 @@ rate-limited receiver is fed at its rate, and nobody else waits for it.
 
 The endpoint row keeps its next free slot (``throttle_next_us``). A lease that takes an
 endpoint's deliveries reserves one slot each, in one conditional UPDATE (``reserve``): of two
-workers leasing at once, each gets slots the other does not. A delivery whose slot is now is
-sent; one whose slot is later goes back to pending, due at its slot and holding it
-(``throttle_slot_us``), untried; the lease that takes it then sends it without reserving again.
+workers leasing at once, each gets slots the other does not. A delivery whose slot is within
+its lead (below) is handed on to be sent in it; one whose slot is later goes back to pending,
+due its lead before its slot and holding it (``throttle_slot_us``), untried; the lease that
+takes it then hands it on without reserving again.
 So the deliveries held back take neither a try, nor room in the worker, nor a merchant's share
 while they wait, and an endpoint's backlog is spread over its slots in one pass.
 
@@ -23,11 +24,11 @@ takes the first slot of those held behind it, each of them moving up one (``in_l
 endpoint's deliveries go out in the order they were written. Lateness is judged where the request's
 first byte would be written (``transport.SEND_BY``), after the waits for a share and a connection,
 since a receiver counts what arrives: a try that begins in time on a connection that opens late
-would otherwise land next to the following slot's. The slots are spaced for
-that lateness: ``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1``
-sends the last goes out more than a second after the first, and no second, however it is cut,
-sees more than the rate. What "5 a second" means to a receiver that counts the requests of the
-last second; the price is that an endpoint is fed at up to 5% under its rate, never over it.
+would otherwise land next to the following slot's. The slots are spaced for that lateness:
+``rate`` intervals are more than a second plus ``LATE_US``, so of any ``rate + 1`` sends the last
+goes out more than a second after the first, and no second, however it is cut, sees more than
+the rate. What "5 a second" means to a receiver that counts the requests of the last second; the
+price is that an endpoint is fed at up to 5% under its rate, never over it.
 
 Slots are counted in whole microseconds since the epoch (``interval_us``), which makes the
 reservation the same integer arithmetic on both stores. A change of the rate applies to the
