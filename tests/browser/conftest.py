@@ -22,7 +22,7 @@ import pytest
 
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
-from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant, watch
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, Merchant, watch
 from tests.fixtures.core import free_port, live_server, local_client, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
@@ -44,7 +44,7 @@ SKIPPED = (
     "AITOPUP_TEST_CHROMIUM"
 )
 try:
-    from playwright.async_api import Browser, Page, async_playwright
+    from playwright.async_api import Browser, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - the dev extras install it
     # The test modules import it too: without it they are not collected at all.
     collect_ignore_glob = ["test_*.py"]
@@ -78,6 +78,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    # An assertion waits as long as an action may (its own default is 5 s).
+    expect.set_options(timeout=ACTION_MS)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -142,7 +144,7 @@ async def worker(start_worker: StartWorker) -> RunningWorker:
 async def page(browser: Browser, gateway_url: str) -> AsyncIterator[Page]:
     """A fresh browser context (no cookies) at desktop size, based at the gateway."""
     context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(ACTION_MS)
     opened = await context.new_page()
     errors = watch(opened)
     yield opened

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible
-from tests.fixtures.browser import DESKTOP, PASSWORD, PHONE
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 
@@ -33,7 +33,7 @@ async def in_language(
     context = await browser.new_context(
         viewport=DESKTOP, base_url=gateway_url, locale=LOCALES[language]
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(ACTION_MS)
     yield context
     await context.close()
 
@@ -233,7 +233,7 @@ async def test_the_money_pages_in_chinese_and_japanese(
 @pytest.fixture
 async def in_english(browser: Browser, gateway_url: str) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url, locale="en-US")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(ACTION_MS)
     yield context
     await context.close()
 

@@ -7,7 +7,7 @@ import uuid
 from playwright.async_api import Browser, Page, expect
 
 from gateway.dashboard import permissions
-from tests.fixtures.browser import DESKTOP, PASSWORD, Merchant, shoot
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, Merchant, shoot
 from tests.fixtures.dashboard import form_path
 
 
@@ -28,7 +28,7 @@ async def test_a_viewer_is_refused_on_every_form_by_the_server(
     await shoot(page, "settings")
 
     context = await browser.new_context(viewport=DESKTOP, base_url=gateway_url)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(ACTION_MS)
     viewer = await context.new_page()
     try:
         await viewer.goto(link)

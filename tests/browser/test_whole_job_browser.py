@@ -26,7 +26,7 @@ from playwright.async_api import Browser, Page, expect
 
 from gateway.redis_server import free_port
 from tests.fixtures.accessibility import assert_accessible
-from tests.fixtures.browser import DESKTOP, PHONE, shoot, watch
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PHONE, shoot, watch
 from tests.fixtures.core import wait_until
 from tests.fixtures.upstreams import dev_standin
 
@@ -105,7 +105,7 @@ async def person(browser: Browser, make_run: Started) -> AsyncIterator[Page]:
     """A fresh browser context based at ``make run``'s gateway; a script error, a CSP
     violation or an asset that fails, on any of its tabs, fails the test whatever it checked."""
     context = await browser.new_context(viewport=DESKTOP, base_url=make_run.root)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(ACTION_MS)
     watched: list[list[str]] = []
     context.on("page", lambda opened: watched.append(watch(opened)))
     page = await context.new_page()
