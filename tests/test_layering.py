@@ -2,6 +2,7 @@
 package order (``LAYERS``); keys does no I/O."""
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -197,8 +198,11 @@ class Edge:
         return f"{path}:{self.line} ({self.importer}) imports {self.imported}"
 
 
-def _edges() -> list[Edge]:
-    """Every import of a module of ours by another, at any depth (inside functions too)."""
+@functools.cache
+def edges() -> list[Edge]:
+    """Every import of a module of ours by another, at any depth (inside functions too). Read
+    when a test first asks (every module parsed: half a second), not as the module is
+    collected: each of the run's processes collects it, and one runs its tests."""
     found: set[Edge] = set()
     for module, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -208,9 +212,6 @@ def _edges() -> list[Edge]:
                     if known is not None and known != module:
                         found.add(Edge(module, known, node.lineno))
     return sorted(found, key=lambda e: (e.importer, e.line, e.imported))
-
-
-EDGES = _edges()
 
 
 def _describe(unit: str) -> str:
@@ -229,7 +230,7 @@ def test_every_module_has_a_layer() -> None:
 
 def test_no_import_runs_back_up() -> None:
     upward = []
-    for edge in EDGES:
+    for edge in edges():
         low, high = _unit_of(edge.imported), _unit_of(edge.importer)
         if low is None or high is None or UNIT_LAYER[low] <= UNIT_LAYER[high]:
             continue
@@ -239,7 +240,7 @@ def test_no_import_runs_back_up() -> None:
 
 def test_doors_import_no_other_door() -> None:
     crossing = []
-    for edge in EDGES:
+    for edge in edges():
         mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
         if mine is None or theirs is None or mine == theirs:
             continue
@@ -279,7 +280,7 @@ def _cycle(graph: dict[str, dict[str, Edge]]) -> list[Edge] | None:
 
 def test_no_cycle_between_units() -> None:
     graph: dict[str, dict[str, Edge]] = {}
-    for edge in EDGES:
+    for edge in edges():
         mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
         if mine is not None and theirs is not None and mine != theirs:
             graph.setdefault(mine, {}).setdefault(theirs, edge)
@@ -289,7 +290,7 @@ def test_no_cycle_between_units() -> None:
 
 def test_no_cycle_between_modules() -> None:
     graph: dict[str, dict[str, Edge]] = {}
-    for edge in EDGES:
+    for edge in edges():
         graph.setdefault(edge.importer, {}).setdefault(edge.imported, edge)
     cycle = _cycle(graph)
     assert cycle is None, "a cycle between modules:\n" + "\n".join(map(str, cycle or []))
@@ -305,7 +306,7 @@ def test_the_order_test_sees_an_upward_import_and_a_cycle() -> None:
     }
     assert _cycle(both) is not None
     # And the imports it reads include relative ones, absolute ones and those inside functions.
-    imported = {(e.importer, e.imported) for e in EDGES}
+    imported = {(e.importer, e.imported) for e in edges()}
     assert ("gateway.outbox", "gateway.store.compose") in imported  # from .store.compose
     assert ("worker.runner", "gateway.outbox") in imported  # from gateway.outbox import
     assert ("gateway.cli.serving", "gateway.mcp.stdio") in imported  # inside a function

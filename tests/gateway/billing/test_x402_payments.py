@@ -4,6 +4,8 @@ with ``eth-account``, pays it through the stood-in facilitator on its one retry,
 is delivered with ``PAYMENT-RESPONSE``. The offer is bound to its merchant and amount, and an
 authorization pays once however often it is sent, on both stores."""
 
+from __future__ import annotations
+
 import asyncio
 import base64
 import functools
@@ -12,11 +14,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from eth_account import Account
 from sqlalchemy import func, select
 from x402 import SchemeRegistration, x402Client, x402ClientConfig
 from x402.http import (
@@ -25,12 +26,9 @@ from x402.http import (
     encode_payment_signature_header,
 )
 from x402.http.clients.httpx import x402HttpxClient
-from x402.mechanisms.evm.exact import ExactEvmScheme
-from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentRequired
 
 from gateway.billing import reconcile
-from gateway.standins.x402 import X402FacilitatorStandIn as Facilitator
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
@@ -38,6 +36,9 @@ from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stand_ins import served
+
+if TYPE_CHECKING:
+    from gateway.standins.x402 import X402FacilitatorStandIn as Facilitator
 
 _O = table_of(FundingOrder)
 _T = table_of(Topup)
@@ -47,7 +48,12 @@ PROBLEMS = "https://paymentauth.org/problems/"
 
 @pytest.fixture
 async def facilitator() -> AsyncIterator[Facilitator]:
-    async with served(Facilitator()) as stand_in:
+    # Imported here, as the wallet's libraries are in ``_payer``: the stand-in verifies EVM
+    # signatures, and the libraries for that take half a second to import in each of the run's
+    # processes that collects this module, where one runs its tests.
+    from gateway.standins.x402 import X402FacilitatorStandIn
+
+    async with served(X402FacilitatorStandIn()) as stand_in:
         yield stand_in
 
 
@@ -74,6 +80,11 @@ def _body(amount: int) -> dict[str, Any]:
 
 def _payer() -> x402Client:
     """An agent's wallet: a fresh key, the client's own spend cap raised to the $10 it pays."""
+    # Imported here, as the facilitator's stand-in is: see ``facilitator``.
+    from eth_account import Account
+    from x402.mechanisms.evm.exact import ExactEvmScheme
+    from x402.mechanisms.evm.signers import EthAccountSigner
+
     scheme = ExactEvmScheme(signer=EthAccountSigner(Account.create()))
     return x402Client.from_config(
         x402ClientConfig(
