@@ -5,12 +5,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench soak conformance conformance-suite migrate clean messages
 
-# uv installs the project and its dev extras (pip installs uv into the venv first): 7 s on two
-# cores where pip took 28, at the start of every fresh clone's run.
+# uv installs the project and its dev extras (pip installs uv into the venv first): 10 s on two
+# cores where pip took 28, at the start of every fresh clone's run. Compiled as pip does, or
+# every process started before something wrote the bytecode compiled the libraries again.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
