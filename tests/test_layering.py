@@ -199,7 +199,7 @@ class Edge:
 
 
 @functools.cache
-def edges() -> list[Edge]:
+def _edges() -> list[Edge]:
     """Every import of a module of ours by another, at any depth (inside functions too). Read
     when a test first asks (every module parsed: half a second), not as the module is
     collected: each of the run's processes collects it, and one runs its tests."""
@@ -230,7 +230,7 @@ def test_every_module_has_a_layer() -> None:
 
 def test_no_import_runs_back_up() -> None:
     upward = []
-    for edge in edges():
+    for edge in _edges():
         low, high = _unit_of(edge.imported), _unit_of(edge.importer)
         if low is None or high is None or UNIT_LAYER[low] <= UNIT_LAYER[high]:
             continue
@@ -240,7 +240,7 @@ def test_no_import_runs_back_up() -> None:
 
 def test_doors_import_no_other_door() -> None:
     crossing = []
-    for edge in edges():
+    for edge in _edges():
         mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
         if mine is None or theirs is None or mine == theirs:
             continue
@@ -280,7 +280,7 @@ def _cycle(graph: dict[str, dict[str, Edge]]) -> list[Edge] | None:
 
 def test_no_cycle_between_units() -> None:
     graph: dict[str, dict[str, Edge]] = {}
-    for edge in edges():
+    for edge in _edges():
         mine, theirs = _unit_of(edge.importer), _unit_of(edge.imported)
         if mine is not None and theirs is not None and mine != theirs:
             graph.setdefault(mine, {}).setdefault(theirs, edge)
@@ -290,7 +290,7 @@ def test_no_cycle_between_units() -> None:
 
 def test_no_cycle_between_modules() -> None:
     graph: dict[str, dict[str, Edge]] = {}
-    for edge in edges():
+    for edge in _edges():
         graph.setdefault(edge.importer, {}).setdefault(edge.imported, edge)
     cycle = _cycle(graph)
     assert cycle is None, "a cycle between modules:\n" + "\n".join(map(str, cycle or []))
@@ -306,7 +306,7 @@ def test_the_order_test_sees_an_upward_import_and_a_cycle() -> None:
     }
     assert _cycle(both) is not None
     # And the imports it reads include relative ones, absolute ones and those inside functions.
-    imported = {(e.importer, e.imported) for e in edges()}
+    imported = {(e.importer, e.imported) for e in _edges()}
     assert ("gateway.outbox", "gateway.store.compose") in imported  # from .store.compose
     assert ("worker.runner", "gateway.outbox") in imported  # from gateway.outbox import
     assert ("gateway.cli.serving", "gateway.mcp.stdio") in imported  # inside a function
