@@ -17,8 +17,8 @@ from .auth import ApiKeyBackend, auth_error
 from .dashboard import mount as dashboard_routes
 from .dashboard.hub import LiveHub
 from .dashboard.hub import state as live_state
-from .mcp import PATH as MCP_PATH
-from .mcp import McpHttp
+from .mcp.http import PATH as MCP_PATH
+from .mcp.http import McpHttp
 from .oauth.routes import routes as oauth_routes
 from .ops import collector
 from .ops.logs import configure_logging

@@ -106,8 +106,6 @@ def mcp(args: argparse.Namespace) -> int:
 
 
 def _mcp() -> int:
-    from ..app import create_app
-    from ..described import agents_guide
     from ..mcp.stdio import KEY_VARIABLE, serve
     from ..ops.logs import configure_logging
 
@@ -115,7 +113,11 @@ def _mcp() -> int:
     configure_logging(settings.log_level, sys.stderr)  # standard output carries the protocol
 
     def llms_txt() -> str:
-        # The routes /llms.txt is built from; no lifespan is run.
+        # The routes /llms.txt is built from; no lifespan is run. Imported when an agent first
+        # asks for the guide, not before the process can answer its first call.
+        from ..app import create_app
+        from ..described import agents_guide
+
         return agents_guide(create_app(settings).routes)
 
     asyncio.run(serve(settings, os.environ.get(KEY_VARIABLE), llms_txt))

@@ -1,7 +1,8 @@
 """``aitopup mcp`` as an agent starts it: a subprocess speaking MCP on stdin and stdout, with
 the store, Redis and the key from its environment. The SDK's own stdio client lists the tools
 and sends end to end (a real worker delivers to a receiver that verifies the webhook); the key
-is checked on every call, so a key revoked meanwhile is refused from the next one."""
+is checked on every call, so a key revoked meanwhile is refused from the next one. The agents'
+guide is read through it too: the process builds it from the gateway's routes when first asked."""
 
 from pathlib import Path
 
@@ -63,6 +64,9 @@ async def test_stdio_without_a_key_refuses_every_call(
     async with mcp_stdio(hook_settings, None, tmp_path) as session:
         missing = await envelope_of(session, "send_topup", send_args("nokey"))
         assert (missing.is_error, missing.code) == (True, 2001)
+        # The guide, built from the gateway's routes only when it is first read, needs no key.
+        [guide] = (await session.read_resource("aitopup://llms.txt")).contents
+        assert "aitopup mcp" in getattr(guide, "text", "")
     async with mcp_stdio(hook_settings, "ak_live_" + "B" * 32, tmp_path) as session:
         unknown = await envelope_of(session, "get_balance")
         assert (unknown.is_error, unknown.code) == (True, 2003)
