@@ -414,8 +414,11 @@ async def test_a_slow_first_connection_brings_no_two_requests_closer_than_the_ra
 
         await wait_until(recorded, within=10)
         assert [r.attempts for r in rows] == [1, 1, 1]  # the one put off was not tried
-        # The filler's, and the worker's one: the connection opened too late carried the rest.
-        assert receiver.connections == 2
+        # The filler's and the worker's: the connection opened too late is kept for the next
+        # request (``test_connections``), not dropped for a new one each try. The second
+        # delivery's slot comes 1.05 s after the first's, its SYN sent again a second after the
+        # first went out: on a loaded machine it may come first and open one of its own.
+        assert receiver.connections in (2, 3)
     finally:
         filler.close()
         if receiver.port:

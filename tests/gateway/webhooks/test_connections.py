@@ -3,13 +3,14 @@ goes on the wire, what comes back, and when a connection is kept, retried or dro
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.webhooks.transport import WebhookTransport
+from gateway.webhooks.transport import SEND_BY, TooLate, WebhookTransport
 from tests.fixtures.tls import self_signed
 from tests.fixtures.webhooks import Received, Receiver, Reply
 
@@ -261,6 +262,23 @@ async def test_a_request_beyond_the_limit_waits_for_a_slot(
     reply = await asyncio.wait_for(second, 2)
     assert await reply.aread() == b"2"
     await reply.aclose()
+    assert server.connections == 1
+    await sender.aclose()
+
+
+async def test_a_request_past_its_send_by_writes_nothing_and_keeps_its_connection(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    """A throttled delivery whose connection opened after its ``SEND_BY`` is not sent; the
+    connection waits in the pool for its next try, which then needs no connect of its own."""
+    server = await serve(lambda n, _: ok(b"%d" % n))
+    sender = transport()
+    url = f"http://127.0.0.1:{server.port}/"
+    late = httpx.Request("POST", url, content=b"{}", extensions={SEND_BY: time.time() - 1})
+    with pytest.raises(TooLate):
+        await sender.handle_async_request(late)
+    reply = await post(sender, url)
+    assert reply.text == "1"  # the late one never reached the server
     assert server.connections == 1
     await sender.aclose()
 
