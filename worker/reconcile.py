@@ -1,7 +1,9 @@
 """The reconciliation sweep: pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS`` are
 looked up at their channel's provider (every provider that can look up: Stripe's and each other
 channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
-notification never came is credited all the same, once; and so are the paid periods of every
+notification never came is credited all the same, once; an agent's payment taken at the
+provider but not credited here is found by its metadata and credited or refunded, once
+(``gateway.billing.agent_strays``); and so are the paid periods of every
 channel's subscriptions not paid yet, past due or past their period's end whose report was lost
 (``gateway.billing.subscription_channels.sweep``); and staging's sandbox
 subscriptions renew as each merchant's test clock passes their period's end
@@ -9,7 +11,7 @@ subscriptions renew as each merchant's test clock passes their period's end
 
 from typing import Any
 
-from gateway.billing import reconcile, subscription_channels
+from gateway.billing import agent_strays, reconcile, subscription_channels
 
 from .deps import Deps
 
@@ -20,7 +22,10 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
     """ARQ cron ``reconcile_orders``: how many orders and subscription periods were credited."""
     deps: Deps = ctx["deps"]
     credited = 0
-    for outcome in await reconcile.sweep(deps.db, deps.settings):
+    for outcome in [
+        *await reconcile.sweep(deps.db, deps.settings),
+        *await agent_strays.sweep(deps.db, deps.settings),
+    ]:
         if outcome.deliveries:
             deps.wake(outcome.deliveries)
         credited += outcome.data["result"] == "credited"

@@ -4,18 +4,31 @@ A payment verified by its protocol (``machine_payments.verify`` for MPP, ``x402_
 for x402) becomes an order of its channel (``mpp``, ``x402``), kind ``agent``, keyed by what
 makes it single use (the MPP challenge's id, the x402 authorization's nonce): the orders'
 unique provider id makes it so on both stores (a second insert fails, however many race).
+The order keeps the digest of the credential that wrote it (``credential_digest``): only that
+credential ever takes its money; any other presented for the same challenge, however many
+race, is refused (``PAYMENT_CHALLENGE_TAKEN``) before the provider is called, and the
+provider's idempotency key is the challenge's, never the token's (``providers.mpp``), so even a
+second call is the same payment. A frozen environment takes no payment: the freeze is read
+before the order is written, and so before any call.
+
 Network after money: the order is written pending and committed first, then the money is
-taken (``providers.mpp``, ``providers.x402``), then the order is settled by
-``orders.complete_order`` as every channel's is (the wallet credited, the receipt numbered,
-``order.paid`` written, reconciliation's columns noted). A payment refused fails the order.
-One whose answer is lost leaves it pending: the same MPP credential sent again charges again
-under the same Stripe idempotency key, so it is the same PaymentIntent; an x402 order keeps its
-settle's body (``payment_payload``), and reconciliation asks the facilitator again with it
-(``providers.x402``: settled, or its nonce used by that settle, credits it once; a refusal
-fails it), while only the request that wrote the order settles it inline. Of concurrent retries
-with one credential, one wins the completion and only that one runs the request it paid for.
+taken (``providers.mpp``, ``providers.x402``), bounded as a whole by
+``AITOPUP_PAYMENT_TIMEOUT_SECONDS``, then the order is settled by ``orders.complete_order`` as
+every channel's is (the wallet credited, the receipt numbered, ``order.paid`` written,
+reconciliation's columns noted). A payment refused fails the order. One whose answer is lost
+(no answer in time, a 5xx) leaves it pending, for reconciliation to ask its provider
+(``reconcile``: MPP finds its PaymentIntent by its metadata, x402 asks the settle again with the
+body the order keeps), and no pending agent order is expired before its provider was asked.
+The same MPP credential sent again meanwhile charges again under the same Stripe idempotency
+key, so it is the same PaymentIntent; an x402 one is refused, while only the request that wrote
+the order settles it inline. Of concurrent retries with one credential, one wins the completion
+and only that one runs the request it paid for.
 """
 
+import asyncio
+import hashlib
+import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,21 +39,34 @@ from sqlalchemy.exc import IntegrityError
 
 from ..callers import Caller
 from ..store.db import Database
-from ..store.models import FundingOrder, table_of
+from ..store.models import FundingOrder, Wallet, table_of
 from ..values.clock import new_id
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import channels, order_states, orders, pricing, providers
+from .orders.expiry import AGENT_KIND
 from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP
 from .providers.x402 import X402
 
-__all__ = ["AGENT", "AgentPaid", "Presented", "Take", "offered", "pay", "refused_refund"]
+__all__ = [
+    "AGENT",
+    "AgentPaid",
+    "Presented",
+    "Take",
+    "digest",
+    "offered",
+    "pay",
+    "refused_refund",
+]
+
+log = logging.getLogger(__name__)
 
 _O = table_of(FundingOrder)
+_W = table_of(Wallet)
 
-AGENT = "agent"  # the order kind
+AGENT = AGENT_KIND  # the order kind
 NAME = "Agent payment"
 
 
@@ -86,6 +112,15 @@ class Presented:
     resumable: bool = False
     # What reconciliation asks the provider again with, kept on the order (x402's settle body).
     payload: str | None = None
+    # ``digest`` of the payment material (MPP's token, x402's signed payload): the order is
+    # paid by the credential that wrote it, never by another presented for the same challenge.
+    credential: str = ""
+
+
+def digest(material: str) -> str:
+    """What an order keeps of the credential that claimed it: the SHA-256 of its payment
+    material, never the material (a token that could be charged)."""
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 # Takes the money at the provider, given the call's context and the order's id.
@@ -118,6 +153,7 @@ async def _claim(
                     status=order_states.first(order_states.PENDING),
                     expires_at=presented.expires_at,
                     payment_payload=presented.payload,
+                    credential_digest=presented.credential,
                     created_at=now,
                     updated_at=now,
                     **orders.order_prices(_quote(presented.amount_cents)),
@@ -148,11 +184,20 @@ async def pay(
     now: datetime,
 ) -> Outcome:
     """Take the presented payment and credit its order; the ``Outcome`` carries ``AgentPaid``
-    and the deliveries of the credit. Refused (``PAYMENT_CHALLENGE_INVALID``) when the offer
-    was paid already (or is being paid by a concurrent retry that wins), or its payment failed
-    before; ``PAYMENT_VERIFICATION_FAILED`` when the provider refuses it."""
+    and the deliveries of the credit. Refused before any call: ``ENVIRONMENT_FROZEN`` in a
+    frozen environment; ``PAYMENT_CHALLENGE_TAKEN`` when another credential claimed the offer;
+    ``PAYMENT_CHALLENGE_INVALID`` when it was paid already (or is being paid by a concurrent
+    retry that wins), or its payment failed before. ``PAYMENT_VERIFICATION_FAILED`` when the
+    provider refuses it; ``PAYMENT_PROVIDER_TIMEOUT`` when it does not answer in time (the
+    order then left pending for reconciliation: the money may have moved)."""
+    await _not_frozen(db, caller)
     order, mine = await _claim(db, caller, presented, now)
-    if order is None or order.merchant_id != caller.merchant_id or order.status != "pending":
+    if order is None or order.merchant_id != caller.merchant_id:
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    claimed_by = order.credential_digest or ""
+    if not mine and not hmac.compare_digest(claimed_by, presented.credential):
+        raise ApiError(Code.PAYMENT_CHALLENGE_TAKEN)
+    if order.status != "pending":
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     if not mine and not presented.resumable:
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)  # another try is paying it
@@ -164,8 +209,14 @@ async def pay(
             raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
         credentials = NoCredentials()
     try:
-        async with channels.context(settings, caller.env, credentials, now=now) as ctx:
-            charged = await take(ctx, order.id)
+        # The whole take, however many exchanges it makes (x402's verify, settle and its
+        # settle asked again; the Stripe package's own retries), within the one bound.
+        async with asyncio.timeout(settings.payment_timeout_seconds):
+            async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+                charged = await take(ctx, order.id)
+    except TimeoutError:
+        log.warning("agent order %s: no answer in time; left for reconciliation", order.id)
+        raise ApiError(Code.PAYMENT_PROVIDER_TIMEOUT) from None
     except ApiError as exc:
         # ``channels.context`` says a provider's refusal in the product's code, its status
         # beside: 402 is the payment refused (nothing taken); anything else leaves it unknown.
@@ -185,6 +236,16 @@ async def pay(
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     done = AgentPaid(order.id, charged.payment_id, int(order.amount_cents), charged.said)
     return Outcome(Code.SUCCESS, done, deliveries=settled.deliveries)
+
+
+async def _not_frozen(db: Database, caller: Caller) -> None:
+    """Refused (``ENVIRONMENT_FROZEN``) when the caller's environment was frozen since it
+    authenticated: the paid request would be refused after the money was taken."""
+    async with db.read() as conn:
+        found = await conn.execute(select(_W.c.frozen_at).where(_W.c.id == caller.wallet_id))
+        frozen_at = found.scalar()
+    if frozen_at is not None:
+        raise ApiError(Code.ENVIRONMENT_FROZEN, data={"env": caller.env})
 
 
 def refused_refund(order: Any) -> ApiError | None:

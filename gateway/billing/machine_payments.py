@@ -10,18 +10,22 @@ gateway's (derived from ``AITOPUP_SECRET_KEY``, so nothing is stored per challen
 What binds a challenge (all under its HMAC): the realm (the public base URL's host), the method
 and intent, the request (the amount in cents, ``usd``, the Stripe network profile and method
 types), its expiry, the credential header, and ``opaque`` naming the merchant and environment it
-was issued to: a credential presented by another merchant's key, or in the other environment,
-is refused as ``invalid-challenge``. Single use is the store's (``agent_payments``): the order
-a credential pays is keyed by the challenge id, so one challenge pays once however often it is
-sent.
+was issued to and a nonce of its own: a credential presented by another merchant's key, or in
+the other environment, is refused as ``invalid-challenge``, and two refusals in the same second
+for the same shortfall carry two challenges, never one that two agents would both pay. Single
+use is the store's (``agent_payments``): the order a credential pays is keyed by the challenge
+id, and only the first credential presented for it takes its money, so one challenge pays once
+however often, and with however many tokens, it is sent.
 
 Challenges are built on a refusal's path only: a send that goes through costs nothing more.
 """
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,6 +88,7 @@ _PROBLEMS: dict[Code, type[PaymentError]] = {
     Code.INSUFFICIENT_BALANCE: PaymentRequiredError,
     Code.PAYMENT_CREDENTIAL_MALFORMED: MalformedCredentialError,
     Code.PAYMENT_CHALLENGE_INVALID: InvalidChallengeError,
+    Code.PAYMENT_CHALLENGE_TAKEN: InvalidChallengeError,
     Code.PAYMENT_CHALLENGE_EXPIRED: PaymentExpiredError,
     Code.PAYMENT_VERIFICATION_FAILED: VerificationFailedError,
     Code.PAYMENT_METHOD_UNSUPPORTED: PaymentMethodUnsupportedError,
@@ -144,7 +149,9 @@ def challenge(
         intent=INTENT,
         request=request,
         expires=rfc3339(now + timedelta(seconds=settings.mpp_challenge_ttl_seconds)),
-        meta={"merchant": merchant_id, "env": env},
+        # The nonce makes each refusal's challenge its own: without it two refused in the same
+        # second for the same amount would share an id, and so one order.
+        meta={"merchant": merchant_id, "env": env, "nonce": secrets.token_urlsafe(12)},
         header=header,
     )
 
@@ -173,6 +180,16 @@ def _decoded(text: str | None) -> Any:
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
+def _issued_to(opaque: Any, merchant_id: str, env: str) -> bool:
+    """Whether a challenge's ``opaque`` names this merchant and environment (and its nonce)."""
+    return (
+        isinstance(opaque, dict)
+        and set(opaque) == {"merchant", "env", "nonce"}
+        and (opaque["merchant"], opaque["env"]) == (merchant_id, env)
+        and isinstance(opaque["nonce"], str)
+    )
+
+
 def verify(
     settings: Settings, header: str, *, merchant_id: str, env: str, now: datetime
 ) -> Verified:
@@ -198,13 +215,24 @@ def verify(
             opaque=opaque,
             header=echo.header,
         )
-    except (ParseError, ValueError, TypeError, UnicodeError, rfc8785.CanonicalizationError):
+    except (
+        ParseError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        UnicodeError,
+        binascii.Error,
+        RecursionError,
+        rfc8785.CanonicalizationError,
+    ):
+        # An outsider's bytes: whatever they make a parser raise, the answer is the envelope.
         raise _refused(Code.PAYMENT_CREDENTIAL_MALFORMED) from None
     if not hmac.compare_digest(echo.id.encode(), expected.encode()):
         raise _refused(Code.PAYMENT_CHALLENGE_INVALID)
     if (echo.method, echo.intent) != (METHOD, INTENT):
         raise _refused(Code.PAYMENT_METHOD_UNSUPPORTED)
-    if echo.realm != realm(settings) or opaque != {"merchant": merchant_id, "env": env}:
+    if echo.realm != realm(settings) or not _issued_to(opaque, merchant_id, env):
         raise _refused(Code.PAYMENT_CHALLENGE_INVALID)
     try:
         expires_at = datetime.fromisoformat(echo.expires or "")

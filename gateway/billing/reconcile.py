@@ -7,6 +7,14 @@ checkout, when the merchant or an operator asks ("check payment"), and by the wo
 pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS``, for every provider that can look
 up (``can_look_up``).
 
+An order whose money may have moved is never expired before its provider is asked: the expiry
+sweep leaves an agent's order alone (``orders.expire``), and this sweep asks about one as soon
+as it is past its expiry, whatever its age; only the provider's answer expires it (it says
+the payment expired, or that it is still open while the order can no longer be paid). A
+checkout's order is expired by the sweep when its page closes (its coupon's use is then given
+back at once), and this sweep asks its provider once more after that, within ``LATE_WINDOW``:
+a payment made before the page closed whose notification never came is credited, late, once.
+
 Network first, then money: the provider is asked outside any transaction, and what it said is
 applied in one, by the very functions the notifications use (``orders.complete_order`` and its
 conditional UPDATE of the status), so whichever of the notification, the return, the button and
@@ -30,6 +38,7 @@ from ..values.outcome import ApiError, OffsetMeta, Outcome
 from ..values.settings import Settings
 from . import channels, providers
 from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
+from .orders.expiry import AGENT_KIND
 from .service import order_data, orders_select
 
 __all__ = [
@@ -49,6 +58,10 @@ _O = table_of(FundingOrder)
 
 FAILED_REASON = "payment failed"
 EXPIRED_REASON = "checkout expired"
+# How long after its expiry an order expired unasked is still asked once about its payment.
+LATE_WINDOW = timedelta(days=1)
+# What the sweep looks at: pending orders, and expired ones not asked since they expired.
+SWEPT = ("pending", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,11 @@ async def _apply(
     if looked.state == "unpaid":
         await hold_open(conn, order.id, order.provider_session_id, provider=provider)
         return Settlement("awaiting_payment", order_status=order.status)
+    if order.expires_at is not None and order.expires_at <= now:
+        # Open at the provider, and no longer payable here: expired now that it was asked.
+        return await fail_order(
+            conn, order.id, EXPIRED_REASON, now, provider=provider, status="expired"
+        )
     return Settlement("open", order_status=order.status)
 
 
@@ -111,13 +129,17 @@ def order_ref(order: Any) -> providers.OrderRef:
 
 
 async def _look_up(
-    db: Database, settings: Settings, provider: providers.Provider[Any], order: Any
+    db: Database,
+    settings: Settings,
+    provider: providers.Provider[Any],
+    order: Any,
+    now: datetime,
 ) -> providers.Looked | None:
     """What ``provider`` says of ``order`` now; None when it cannot say (``NotSupported``)."""
     credentials = await channels.credentials_for(db, settings, provider, order.env)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
-    async with channels.context(settings, order.env, credentials) as ctx:
+    async with channels.context(settings, order.env, credentials, now=now) as ctx:
         try:
             return await provider.look_up(ctx, order_ref(order))
         except providers.NotSupported:
@@ -133,10 +155,12 @@ async def check(
     env: str | None = None,
     pending_only: bool = True,
     now: datetime | None = None,
+    looking_at: tuple[str, ...] = ("pending",),
 ) -> Checked:
     """Look the order up at its provider and settle it by the answer. ``merchant_id`` and ``env``
     (a merchant's call) confine it to that merchant's orders in that env; an operator's
-    (``pending_only=False``) looks up a settled order too, to record what Stripe says of it."""
+    (``pending_only=False``) looks up a settled order too, to record what Stripe says of it;
+    otherwise only an order in ``looking_at`` is looked up."""
     stmt = select(_O).where(_O.c.id == order_id)
     if merchant_id is not None:
         stmt = stmt.where(_O.c.merchant_id == merchant_id, _O.c.env == env)
@@ -146,12 +170,16 @@ async def check(
         raise ApiError(Code.ORDER_NOT_FOUND)
     provider = providers.for_order(order)
     unchecked = Checked(order_id, None, Settlement("not_checked", order_status=order.status))
-    if provider is None or not provider.can_look_up or (pending_only and order.status != "pending"):
-        return unchecked
-    looked = await _look_up(db, settings, provider, order)
-    if looked is None:
+    if (
+        provider is None
+        or not provider.can_look_up
+        or (pending_only and order.status not in looking_at)
+    ):
         return unchecked
     now = now or utcnow()
+    looked = await _look_up(db, settings, provider, order, now)
+    if looked is None:
+        return unchecked
     async with db.transaction() as conn:
         settled = await _apply(conn, db, order, looked, now)
         await note_provider(conn, order_id, looked.state, now, payment_id=looked.payment_id)
@@ -224,17 +252,25 @@ async def order_of_session(db: Database, session_id: str) -> Any:
 
 
 async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Pending orders of providers that can look up, older than the setting, those looked at
-    longest ago first."""
+    """Pending orders of providers that can look up, older than the setting (an agent's: or
+    past its expiry, which only its provider's answer makes), and orders expired within
+    ``LATE_WINDOW`` whose provider was not asked since they expired; those looked at longest
+    ago first."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
     lookers = [p.name for p in providers.all_providers() if p.can_look_up]
+    pending = and_(
+        _O.c.status == "pending",
+        or_(_O.c.created_at <= before, and_(_O.c.kind == AGENT_KIND, _O.c.expires_at <= now)),
+    )
+    # Expired by the sweep, its provider not asked since: asked once (its answer stamps it).
+    expired_unasked = and_(
+        _O.c.status == "expired",
+        _O.c.expires_at > now - LATE_WINDOW,
+        or_(_O.c.checked_at.is_(None), _O.c.checked_at < _O.c.expires_at),
+    )
     stmt = (
         select(_O.c.id)
-        .where(
-            _O.c.status == "pending",
-            _O.c.provider.in_(lookers),
-            _O.c.created_at <= before,
-        )
+        .where(_O.c.provider.in_(lookers), or_(pending, expired_unasked))
         .order_by(_O.c.checked_at.is_not(None), _O.c.checked_at, _O.c.created_at)
         .limit(settings.reconcile_batch)
     )
@@ -249,7 +285,8 @@ async def sweep(db: Database, settings: Settings, *, now: datetime | None = None
     done: list[Outcome] = []
     for order_id in await due(db, settings, now):
         try:
-            done.append((await check(db, settings, order_id, now=now)).outcome())
+            checked = await check(db, settings, order_id, now=now, looking_at=SWEPT)
+            done.append(checked.outcome())
         except ApiError as exc:
             log.warning("order %s not reconciled: %s", order_id, exc.code.name)
     return done

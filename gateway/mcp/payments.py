@@ -45,9 +45,12 @@ def credential_of(meta: dict[str, Any] | None) -> str | None:
         return None
     try:
         found = MCPCredential.from_meta(meta)
-        assert found is not None
+        if found is None:
+            return UNREADABLE
         return found.to_core().to_authorization()
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
+        # An outsider's object: whatever reading it raises (nested past the encoder's depth
+        # included), it is refused as an unreadable header is.
         return UNREADABLE
 
 

@@ -780,6 +780,10 @@ class FundingOrder(Base):
     # ``{paymentPayload, paymentRequirements}``, JSON), so reconciliation can ask the settle
     # again when its answer was lost. It pays only the operator's address; None for the rest.
     payment_payload: Mapped[str | None] = mapped_column(Text)
+    # An agent's order: the SHA-256 (hex) of the credential that claimed it, the only one that
+    # may take its money (``agent_payments``); another presented for it is refused unasked.
+    # None for the rest.
+    credential_digest: Mapped[str | None] = mapped_column(String(64))
     # A pending checkout can be paid until then: the sandbox's TTL, or the Stripe session's own
     # expiry. None for redemptions, which complete at once.
     expires_at: Mapped[datetime | None]

@@ -196,7 +196,12 @@ def _verified(settings: Settings, caller: Caller, paying: Paying, now: datetime)
             return await provider.charge(ctx, spt)
 
         presented = Presented(
-            MPP, mpp.challenge_id, mpp.amount_cents, mpp.expires_at, resumable=True
+            MPP,
+            mpp.challenge_id,
+            mpp.amount_cents,
+            mpp.expires_at,
+            resumable=True,
+            credential=agent_payments.digest(mpp.spt),
         )
         return _Verified(presented, charge, mpp.challenge_id, mpp.external_id)
     assert paying.x402 is not None
@@ -212,7 +217,14 @@ def _verified(settings: Settings, caller: Caller, paying: Paying, now: datetime)
         return await settler.settle(ctx, settlement)
 
     kept = settlement.body_json()  # on the order, for a settle whose answer is lost
-    presented = Presented(X402, x402.nonce, x402.amount_cents, x402.expires_at, payload=kept)
+    presented = Presented(
+        X402,
+        x402.nonce,
+        x402.amount_cents,
+        x402.expires_at,
+        payload=kept,
+        credential=agent_payments.digest(kept),
+    )
     return _Verified(presented, settle)
 
 

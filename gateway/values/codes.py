@@ -227,6 +227,7 @@ class Code(IntEnum):
     PAYMENT_CHALLENGE_EXPIRED = 4502
     PAYMENT_VERIFICATION_FAILED = 4503
     PAYMENT_METHOD_UNSUPPORTED = 4504
+    PAYMENT_CHALLENGE_TAKEN = 4505
     TELEGRAM_UPDATE_MALFORMED = 4560
     TELEGRAM_UPDATES_RATE_LIMITED = 4561
     TELEGRAM_NOT_CONFIGURED = 4562
@@ -737,6 +738,12 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.PAYMENT_METHOD_UNSUPPORTED: CodeInfo(
         400, "The credential is for a payment method or intent this gateway does not take"
+    ),
+    Code.PAYMENT_CHALLENGE_TAKEN: CodeInfo(
+        402,
+        "The credential's challenge is being paid, or was paid, with another credential: a "
+        "challenge is paid once, by the first credential presented for it; nothing was charged "
+        "by this request",
     ),
     # One answer for a code that is not this key's to redeem, whatever the reason (unknown,
     # another merchant's, the other environment's): nothing about other vouchers leaks.

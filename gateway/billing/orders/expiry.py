@@ -1,7 +1,11 @@
 """An order that can no longer be paid: expired by the worker's sweep (``expire_due``), by a
 checkout that finds its coupon's uses all held, and by a payment that comes too late, so that a
 use is never kept by an order that can no longer be paid. A session held open for a bank debit
-(``hold_open``) has no expiry."""
+(``hold_open``) has no expiry.
+
+An agent's order (kind ``agent``) is never expired here: it is written as its money is taken,
+so whether money moved is its provider's to say, and reconciliation asks it once the order is
+past its expiry (``reconcile``), expiring it only on the answer."""
 
 from datetime import datetime
 
@@ -30,6 +34,8 @@ EXPIRED_REASON = "checkout expired"
 CANCELLED_REASON = "checkout cancelled"
 # Orders expired per transaction of the sweep.
 EXPIRE_BATCH = 500
+# An agent's payment (``agent_payments.AGENT``): its money taken as its order is written.
+AGENT_KIND = "agent"
 
 
 async def expire(
@@ -43,7 +49,9 @@ async def expire(
 ) -> int:
     """Expire pending orders past their ``expires_at`` (of one order, or one coupon in one env,
     when named) and give their coupon uses back; how many."""
-    due = select(_O.c.id).where(_O.c.status == "pending", _O.c.expires_at <= now)
+    due = select(_O.c.id).where(
+        _O.c.status == "pending", _O.c.expires_at <= now, _O.c.kind != AGENT_KIND
+    )
     if order_id is not None:
         due = due.where(_O.c.id == order_id)
     if coupon_id is not None:

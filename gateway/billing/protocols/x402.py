@@ -13,6 +13,7 @@ merchant's offer, an altered amount or a stale offer is refused before the facil
 Single use is the store's, as for MPP: the order is keyed by the authorization's nonce.
 """
 
+import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -164,6 +165,19 @@ class X402Verified:
     expires_at: datetime
 
 
+# What decoding an outsider's header may raise: its base64, its JSON (and its depth), its shape.
+_UNREADABLE = (
+    ValueError,
+    ValidationError,
+    UnicodeError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RecursionError,
+    binascii.Error,
+)
+
+
 def verify(
     settings: Settings, header: str, *, merchant_id: str, env: str, now: datetime
 ) -> X402Verified:
@@ -173,7 +187,9 @@ def verify(
     on = _terms(settings, env)
     try:
         payload = decode_payment_signature_header(header)
-    except (ValueError, ValidationError, UnicodeError, TypeError):
+    except _UNREADABLE:
+        # An outsider's bytes: whatever they make the codec raise (nested past the parser's
+        # depth included), the answer is the envelope.
         raise ApiError(Code.PAYMENT_CREDENTIAL_MALFORMED) from None
     if not isinstance(payload, PaymentPayload):
         raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)  # x402 v1
@@ -199,6 +215,8 @@ def verify(
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID) from None
     if expires_at <= now:
         raise ApiError(Code.PAYMENT_CHALLENGE_EXPIRED)
+    if not (accepted.amount.isascii() and accepted.amount.isdigit()):
+        raise ApiError(Code.PAYMENT_CREDENTIAL_MALFORMED)
     units, cents = int(accepted.amount), settings.x402_units_per_cent
     authorization = payload.payload.get("authorization")
     nonce = authorization.get("nonce") if isinstance(authorization, dict) else None

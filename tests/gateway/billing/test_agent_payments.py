@@ -381,7 +381,7 @@ async def test_live_charges_go_through_stripe_as_a_payment_intent_with_the_token
     ]
     assert (intent["amount"], intent["currency"]) == (2100, "usd")
     assert intent["metadata"]["challenge_id"] == challenge.id
-    assert stripe_stand_in.idempotent[f"{challenge.id}_{spt}"]["id"] == intent["id"]
+    assert stripe_stand_in.idempotent[f"mpp:{challenge.id}"]["id"] == intent["id"]
     assert Receipt.from_payment_receipt(reply.headers["payment-receipt"]).reference == intent["id"]
 
     # A token Stripe declines: refused, the order failed, nothing credited.

@@ -8,15 +8,18 @@ import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gateway.billing import reconcile
+from gateway.billing.orders import expire_due
 from gateway.store.db import Database
-from gateway.store.models import LedgerEntry, table_of
+from gateway.store.models import FundingOrder, LedgerEntry, table_of
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
@@ -33,6 +36,7 @@ from tests.fixtures.webhooks import events_of
 SUCCESS = "https://merchant.example/paid?session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://merchant.example/cancelled"
 _L = table_of(LedgerEntry)
+_O = table_of(FundingOrder)
 
 
 @pytest.fixture(scope="session")
@@ -391,3 +395,45 @@ async def test_an_invoice_paid_without_its_webhook_is_found_by_the_sweep(
     await asyncio.gather(*(reconcile.sweep(db, stripe_stood_in_settings) for _ in range(5)))
     assert await credited(db, order["id"]) == 1
     assert await balance(api, merchant) == 2_500
+
+
+async def test_a_paid_session_expired_here_unasked_is_asked_once_and_credited_late(
+    api: httpx.AsyncClient,
+    db: Database,
+    stripe_stood_in_settings: Settings,
+    live_checkout: StartCheckout,
+) -> None:
+    """Paid on Stripe's page, its webhook lost, and the order expired by the expiry sweep
+    before anyone asked: reconciliation asks Stripe once after the expiry and credits it, late,
+    once; an expired order Stripe says was never paid is asked once and left expired."""
+    paid = await live_checkout(paid=True)
+    unpaid = await live_checkout()
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(_O)
+            .where(_O.c.id.in_((paid.order_id, unpaid.order_id)))
+            .values(expires_at=utcnow() - timedelta(seconds=1), checked_at=None)
+        )
+    await expire_due(db)
+    assert [await _status(db, o) for o in (paid.order_id, unpaid.order_id)] == ["expired"] * 2
+
+    async def swept() -> dict[str, str]:
+        done = await reconcile.sweep(db, stripe_stood_in_settings)
+        mine = (paid.order_id, unpaid.order_id)
+        return {o.data["order_id"]: o.data["result"] for o in done if o.data["order_id"] in mine}
+
+    assert await swept() == {paid.order_id: "credited", unpaid.order_id: "not_pending"}
+    assert await swept() == {}  # each asked once
+    assert [await _status(db, o) for o in (paid.order_id, unpaid.order_id)] == [
+        "completed",
+        "expired",
+    ]
+    assert await credited(db, paid.order_id) == 1
+    assert await balance(api, paid.merchant) == 2500
+    await assert_ledger_balanced(db)
+
+
+async def _status(db: Database, order_id: str) -> str:
+    async with db.read() as conn:
+        found = await conn.execute(select(_O.c.status).where(_O.c.id == order_id))
+        return str(found.scalar_one())

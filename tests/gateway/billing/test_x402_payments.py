@@ -29,6 +29,7 @@ from x402.http.clients.httpx import x402HttpxClient
 from x402.schemas import PaymentRequired
 
 from gateway.billing import reconcile
+from gateway.billing.orders import expire_due
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
@@ -333,3 +334,37 @@ async def test_a_settle_that_never_arrived_is_settled_in_its_window_or_failed_af
     assert outcomes[0][1:] == ("completed", (1, 0))
     assert outcomes[1][1:] == ("failed", (0, 0))
     assert len(facilitator.settled) == 1
+
+
+@pytest.mark.both_stores
+async def test_a_settle_lost_past_the_offers_expiry_is_asked_first_and_credited_once(
+    x402_url: str,
+    x402_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    facilitator: Facilitator,
+) -> None:
+    """The facilitator settled, both answers lost, and the offer's window passed before the
+    sweep's own wait (as by default: 300 s against 600 s): the expiry sweep leaves the order,
+    reconciliation asks the facilitator as soon as it is past its expiry, and credits it once."""
+    unhurried = x402_settings.model_copy(update={"reconcile_after_seconds": 3600})
+    merchant = await make_merchant("staging", balance_cents=0)
+    body = _body(500)
+    async with local_client(timeout=30) as http:
+        header = await _signed(http, x402_url, merchant, body)
+        facilitator.lose_settles = 2
+        headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
+        lost = await http.post(f"{x402_url}/topup/send", json=body, headers=headers)
+        assert lost.json()["code"] == 4107, lost.text
+    [order] = await _orders(db, merchant.merchant_id)
+    later = order.expires_at + timedelta(seconds=1)
+    await expire_due(db, now=later)
+    [order] = await _orders(db, merchant.merchant_id)
+    assert order.status == "pending"
+    [swept] = await reconcile.sweep(db, unhurried, now=later)
+    assert swept.data["result"] == "credited", swept.data
+    assert await reconcile.sweep(db, unhurried, now=later) == []
+    [order] = await _orders(db, merchant.merchant_id)
+    assert order.status == "completed"
+    assert len(facilitator.settled) == 1
+    assert await _counts(db, merchant.merchant_id) == (1, 0)
