@@ -26,7 +26,7 @@ from gateway.billing.orders import expire_due
 from gateway.callers import authenticate
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest
-from gateway.mcp.payments import UNREADABLE, credential_of
+from gateway.mcp.payments import credential_of
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
@@ -480,8 +480,18 @@ async def test_malformed_credentials_answer_the_envelope_and_write_nothing(
     assert await merchant_balance(db, merchant) == 0
 
 
-def test_an_mcp_credential_nested_past_any_parser_is_unreadable() -> None:
-    meta = {META_CREDENTIAL: {"challenge": _nested(5000), "payload": {"spt": "spt_x"}}}
-    assert credential_of(meta) == UNREADABLE
-    deep = {META_CREDENTIAL: {"challenge": {"id": "x", "request": _nested(5000)}, "payload": {}}}
-    assert credential_of(deep) == UNREADABLE
+def test_an_mcp_credential_nested_past_any_parser_is_refused_as_malformed(
+    settings: Settings,
+) -> None:
+    """MPP's MCP binding: the credential in ``_meta`` is turned into the HTTP one, whose checks
+    it then meets; nested past any parser's depth, either step refuses it 4500, never raises."""
+    for meta in (
+        {META_CREDENTIAL: {"challenge": _nested(5000), "payload": {"spt": "spt_x"}}},
+        {META_CREDENTIAL: {"challenge": {"id": "x", "request": _nested(5000)}, "payload": {}}},
+        {META_CREDENTIAL: _nested(5000)},
+    ):
+        header = credential_of(meta)
+        assert header is not None
+        with pytest.raises(ApiError) as refused:
+            machine_payments.verify(settings, header, merchant_id="m", env="staging", now=utcnow())
+        assert refused.value.code == Code.PAYMENT_CREDENTIAL_MALFORMED
