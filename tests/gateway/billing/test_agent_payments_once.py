@@ -485,9 +485,17 @@ def test_an_mcp_credential_nested_past_any_parser_is_refused_as_malformed(
 ) -> None:
     """MPP's MCP binding: the credential in ``_meta`` is turned into the HTTP one, whose checks
     it then meets; nested past any parser's depth, either step refuses it 4500, never raises."""
+    challenge = {
+        "id": "x",
+        "realm": "gateway.test",
+        "method": "stripe",
+        "intent": "charge",
+        "request": {"amount": _nested(5000)},
+        "expires": "2030-01-01T00:00:00Z",
+    }
     for meta in (
+        {META_CREDENTIAL: {"challenge": challenge, "payload": {"spt": "spt_x"}}},
         {META_CREDENTIAL: {"challenge": _nested(5000), "payload": {"spt": "spt_x"}}},
-        {META_CREDENTIAL: {"challenge": {"id": "x", "request": _nested(5000)}, "payload": {}}},
         {META_CREDENTIAL: _nested(5000)},
     ):
         header = credential_of(meta)
