@@ -6,8 +6,10 @@ its metadata (``providers.mpp``). Reconciliation asks about each pending agent o
 order's side; this sweep looks from the provider's, at every payment of the channel that
 succeeded within ``WINDOW``:
 
-- its order pending or expired here: that order's payment, settled by reconciliation's own
-  check (credited once; an expired one late, as a channel that settles late may be);
+- its order pending here: left to reconciliation, which asks about it when it is due
+  (``reconcile.due``), so a payment whose request is still crediting it is never raced;
+- its order expired here: that order's payment, settled by reconciliation's own check
+  (credited once, late, as a channel that settles late may be);
 - its order credited by it: nothing to do;
 - its order failed here, or credited by another payment: taken for nothing, so refunded in
   full under the idempotency key ``mpp-unclaimed:<payment>``, and asking again is the same
@@ -97,7 +99,9 @@ async def _settle(
         )
         return None
     if order.provider_session_id == payment.challenge_id:
-        if order.status in ("pending", "expired"):
+        if order.status == "pending":
+            return None
+        if order.status == "expired":
             checked = await reconcile.check(db, settings, order.id, pending_only=False, now=now)
             return checked.outcome()
         if order.status == "completed" and order.provider_payment_id == payment.payment_id:
