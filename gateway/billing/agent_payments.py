@@ -190,7 +190,16 @@ async def pay(
     retry that wins), or its payment failed before. ``PAYMENT_VERIFICATION_FAILED`` when the
     provider refuses it; ``PAYMENT_PROVIDER_TIMEOUT`` when it does not answer in time (the
     order then left pending for reconciliation: the money may have moved)."""
+    # What could refuse the payment before any call refuses it before its order is written:
+    # an order no provider will ever be asked about would wait for reconciliation forever.
     await _not_frozen(db, caller)
+    provider = providers.get(presented.channel)
+    assert provider is not None
+    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    if credentials is None:
+        if caller.env != "staging":
+            raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
+        credentials = NoCredentials()
     order, mine = await _claim(db, caller, presented, now)
     if order is None or order.merchant_id != caller.merchant_id:
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
@@ -201,13 +210,6 @@ async def pay(
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     if not mine and not presented.resumable:
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)  # another try is paying it
-    provider = providers.get(presented.channel)
-    assert provider is not None
-    credentials = await channels.credentials_for(db, settings, provider, caller.env)
-    if credentials is None:
-        if caller.env != "staging":
-            raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
-        credentials = NoCredentials()
     try:
         # The whole take, however many exchanges it makes (x402's verify, settle and its
         # settle asked again; the Stripe package's own retries), within the one bound.
