@@ -368,3 +368,35 @@ async def test_a_settle_lost_past_the_offers_expiry_is_asked_first_and_credited_
     assert order.status == "completed"
     assert len(facilitator.settled) == 1
     assert await _counts(db, merchant.merchant_id) == (1, 0)
+
+
+@pytest.mark.both_stores
+async def test_a_slow_facilitator_holds_the_paid_retry_no_longer_than_the_bound(
+    x402_settings: Settings,
+    make_merchant: MakeMerchant,
+    db: Database,
+    facilitator: Facilitator,
+) -> None:
+    """Each exchange answers within the payment bound, but verify then settle do not: the
+    retry answers 4108 at the bound, its order pending; reconciliation settles it, once."""
+    bounded = x402_settings.model_copy(update={"payment_timeout_seconds": 1.0})
+    merchant = await make_merchant("staging", balance_cents=0)
+    body = _body(500)
+    async with live_server(bounded) as root, local_client(timeout=30) as http:
+        url = f"{root}/api/public/v1"
+        header = await _signed(http, url, merchant, body)
+        facilitator.faults.delay = 0.6
+        try:
+            headers = {**merchant.headers, "PAYMENT-SIGNATURE": header}
+            reply = await http.post(f"{url}/topup/send", json=body, headers=headers)
+        finally:
+            facilitator.faults.delay = 0.0
+        assert (reply.status_code, reply.json()["code"]) == (504, 4108), reply.text
+    [order] = await _orders(db, merchant.merchant_id)
+    assert order.status == "pending"
+    later = order.expires_at + timedelta(seconds=1)
+    await expire_due(db, now=later)
+    [swept] = await reconcile.sweep(db, bounded, now=later)
+    assert swept.data["result"] == "credited", swept.data
+    assert len(facilitator.settled) == 1
+    assert await _counts(db, merchant.merchant_id) == (1, 0)
