@@ -3,7 +3,9 @@
 - ``/.well-known/oauth-authorization-server`` (RFC 8414): where everything is.
 - ``/.well-known/oauth-protected-resource/mcp`` and ``…/api/public/v1`` (RFC 9728): which
   authorization server protects each resource, and its scopes.
-- ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``).
+- ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``);
+  an error sent back to the client names the issuer (``iss``, RFC 9207), as the consent page's
+  answers do (``apps.pending.answer_url``).
 - ``/oauth/token``: ``authorization_code`` with PKCE ``S256``, ``refresh_token`` rotated.
 - ``/oauth/revoke`` (RFC 7009).
 - ``/oauth/register``: a client registers itself (RFC 7591), as MCP clients without a
@@ -26,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from ..apps.pending import CONSENT_PATH
+from ..apps.pending import CONSENT_PATH, answer_url, issuer
 from ..apps.schemas import APP_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
@@ -54,7 +56,7 @@ async def _metadata(request: Request) -> Response:
     """RFC 8414. The issuer is the public base itself, without a trailing slash: a client
     derives the metadata's URL from it and checks the two are the same string. The models are
     given text, so their own rule for an empty path holds (a URL object would add the slash)."""
-    base = public_base(services(request).settings)
+    base = issuer(services(request).settings)
     from mcp.shared.auth import OAuthMetadata
 
     both = ["client_secret_post", "client_secret_basic", "none"]
@@ -72,6 +74,7 @@ async def _metadata(request: Request) -> Response:
             "revocation_endpoint_auth_methods_supported": both,
             "code_challenge_methods_supported": ["S256"],
             "client_id_metadata_document_supported": True,
+            "authorization_response_iss_parameter_supported": True,
         }
     )
     return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
@@ -203,15 +206,18 @@ async def _not_redirected(request: Request, provider: "Provider", answered: Resp
     before a person has acted: anyone may register such a client with any ``https`` URI, and
     the gateway would be an open redirector to it (RFC 9700 4.11.2). The person is shown the
     error on a page of the gateway's own instead. A verified app's URIs were given by the
-    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them."""
+    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them,
+    with the issuer (RFC 9207) the SDK's handler does not add."""
     location = answered.headers.get("location")
-    consent = public_base(services(request).settings) + CONSENT_PATH + "?"
+    settings = services(request).settings
+    consent = public_base(settings) + CONSENT_PATH + "?"
     if answered.status_code != 302 or location is None or location.startswith(consent):
         return answered
     params = request.query_params if request.method == "GET" else await request.form()
     client_id = params.get("client_id")
     app = await provider.app(client_id) if isinstance(client_id, str) else None
     if app is not None and app.verified:
+        answered.headers["location"] = answer_url(location, issuer(settings), {})
         return answered
     said = dict(parse_qsl(urlsplit(location).query))
     error = escape(said.get("error", "invalid_request"))

@@ -6,6 +6,7 @@ import asyncio
 import re
 from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -144,6 +145,53 @@ async def test_the_authorization_endpoint_refuses_what_is_not_registered(
     assert "error=invalid_request" in no_pkce.headers.get("location", no_pkce.text)
 
 
+async def _issuer(client: httpx.AsyncClient) -> str:
+    metadata = await client.get("http://gateway.test/.well-known/oauth-authorization-server")
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()["authorization_response_iss_parameter_supported"] is True
+    found: str = metadata.json()["issuer"]
+    return found
+
+
+def _answer(location: str) -> dict[str, list[str]]:
+    assert location.startswith(REDIRECT + "?"), location
+    return parse_qs(urlsplit(location).query)
+
+
+async def test_every_answer_sent_back_to_the_app_names_the_issuer(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    """RFC 9207: the code and every error the authorization endpoint or the consent page sends
+    to the app's redirect URI carry ``iss``, the metadata's ``issuer`` to the character; a
+    request that cannot be sent back (a redirect URI not the app's) stays on the gateway."""
+    issuer = await _issuer(client)
+    assert issuer == DEFAULT_BASE_URL
+    flow = await _flow(app, client, make_merchant)
+    code = await flow.consent(person)
+    assert code.status_code == 303, code.text
+    given = _answer(code.headers["location"])
+    assert given["iss"] == [issuer] and given["state"] == ["st-1"] and given["code"]
+    assert f"&iss={quote(issuer, safe='')}" in code.headers["location"]  # URL-encoded
+    denied = await flow.consent(person, decision="deny")
+    assert _answer(denied.headers["location"])["iss"] == [issuer]
+
+    errors = {
+        "invalid_scope": {"scope": "topup:send keys"},
+        "invalid_request": {"code_challenge": ""},
+        "unsupported_response_type": {"response_type": "token"},
+        "invalid_target": {"resource": "https://else.example/mcp"},
+    }
+    for error, asked in errors.items():
+        refused = await flow.authorize(**asked)
+        assert refused.status_code == 302, (error, refused.text)
+        said = _answer(refused.headers["location"])
+        assert said["error"] == [error], said
+        assert said["iss"] == [issuer] and said["state"] == ["st-1"], said
+        assert refused.headers["cache-control"] == "no-store"
+    elsewhere = await flow.authorize(redirect_uri="https://evil.example/callback")
+    assert elsewhere.status_code == 400 and "location" not in elsewhere.headers
+
+
 async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
     app: ASGIApp,
     client: httpx.AsyncClient,
@@ -154,7 +202,8 @@ async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
     flow = await _flow(app, client, make_merchant)
     denied = await flow.consent(person, decision="deny")
     assert denied.status_code == 303
-    assert denied.headers["location"] == f"{REDIRECT}?error=access_denied&state=st-1"
+    issuer = quote(DEFAULT_BASE_URL, safe="")
+    assert denied.headers["location"] == (f"{REDIRECT}?error=access_denied&state=st-1&iss={issuer}")
     async with db.read() as conn:
         made = await conn.execute(
             text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}

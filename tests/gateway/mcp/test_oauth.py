@@ -64,7 +64,9 @@ class Person:
         )
         assert allowed.status_code == 303, allowed.text
         back = parse_qs(urlsplit(allowed.headers["location"]).query)
-        return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+        return AuthorizationCodeResult(
+            code=back["code"][0], state=back["state"][0], iss=back["iss"][0]
+        )
 
 
 @pytest.mark.both_stores
@@ -334,7 +336,9 @@ async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bo
             allowed = await web.post("/oauth/consent", data=as_a_browser_sends(page))
             assert allowed.status_code == 303, allowed.text
             back = parse_qs(urlsplit(allowed.headers["location"]).query)
-            return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+            return AuthorizationCodeResult(
+                code=back["code"][0], state=back["state"][0], iss=back["iss"][0]
+            )
 
         auth = OAuthClientProvider(
             server_url=f"{mcp_root}/mcp",
