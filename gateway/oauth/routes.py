@@ -2,7 +2,8 @@
 
 - ``/.well-known/oauth-authorization-server`` (RFC 8414): where everything is.
 - ``/.well-known/oauth-protected-resource/mcp`` and ``…/api/public/v1`` (RFC 9728): which
-  authorization server protects each resource, and its scopes.
+  authorization server protects each resource, and the least a client should ask for
+  (``MINIMAL_SCOPES``); the authorization server's metadata lists every scope an app may hold.
 - ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``);
   an error sent back to the client names the issuer (``iss``, RFC 9207), as the consent page's
   answers do (``apps.pending.answer_url``).
@@ -29,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from ..apps.pending import CONSENT_PATH, answer_url, issuer
-from ..apps.schemas import APP_SCOPES
+from ..apps.schemas import APP_SCOPES, MINIMAL_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
 from ..ops.url_text import OAUTH_NUL_REFUSAL
@@ -89,7 +90,7 @@ def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
             {
                 "resource": base + path,
                 "authorization_servers": [base],
-                "scopes_supported": list(APP_SCOPES),
+                "scopes_supported": list(MINIMAL_SCOPES),
                 "resource_name": "aiTopUp gateway"
                 + (" (MCP)" if path == MCP_PATH else " (REST API)"),
             }
@@ -279,7 +280,7 @@ async def register(request: Request) -> Response:
     from .provider import Provider
 
     options = ClientRegistrationOptions(
-        enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=["topup:read"]
+        enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=list(MINIMAL_SCOPES)
     )
     return await RegistrationHandler(Provider(svc), options).handle(bounded)
 

@@ -460,3 +460,66 @@ async def test_a_refresh_answers_only_what_the_consent_still_gives(
     renewed = await flow.refresh(tokens["refresh_token"])
     assert renewed.status_code == 200, renewed.text
     assert renewed.json()["scope"] == "topup:read"
+
+
+async def test_a_read_only_token_is_challenged_and_steps_up_through_the_consent_page(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    """Step-up on the REST API: a token without ``topup:send`` gets 403 with the
+    insufficient_scope challenge and the envelope, nothing sent; a refresh cannot add the
+    scope; the app asks again for what the challenge names, the person allows it on the
+    consent page, and the same request (its idempotency key too) is sent once."""
+    flow = await _flow(app, client, make_merchant)
+    read_only = await flow.tokens(person, form={"scopes": ["topup:read"]})
+    assert read_only["scope"] == "topup:read"
+    me = _bearer(read_only["access_token"])
+    before = (await client.get("/balance", headers=me)).json()["data"]["balance_cents"]
+    send = {"platform": "claude", "amount_cents": 300, "recipient_email": "ada@example.com"}
+    keyed = {"Idempotency-Key": "step-up-1"}
+    refused = await client.post("/topup/send", json=send, headers={**me, **keyed})
+    assert refused.status_code == 403, refused.text
+    challenge = refused.headers["www-authenticate"]
+    assert challenge == (
+        'Bearer error="insufficient_scope", scope="topup:send topup:read", '
+        f'resource_metadata="{DEFAULT_BASE_URL}/.well-known/oauth-protected-resource/api/public/v1"'
+    )
+    body = refused.json()
+    assert (body["success"], body["code"], body["data"]) == (False, 2301, {"scope": "topup:send"})
+    listed = await client.get("/topup", headers=me)
+    assert listed.json()["data"] == []
+    assert (await client.get("/balance", headers=me)).json()["data"]["balance_cents"] == before
+
+    wider = await flow.refresh(read_only["refresh_token"], scope="topup:send topup:read")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope", wider.text
+
+    asked = re.search(r'scope="([^"]+)"', challenge)
+    assert asked is not None
+    stepped = await flow.tokens(person, scope=asked.group(1))
+    assert set(stepped["scope"].split()) == {"topup:send", "topup:read"}
+    sent = await client.post(
+        "/topup/send", json=send, headers={**_bearer(stepped["access_token"]), **keyed}
+    )
+    assert sent.status_code == 200 and sent.json()["code"] == 1001, sent.text
+    after = (await client.get("/balance", headers=me)).json()["data"]["balance_cents"]
+    assert after == before - 300
+
+
+async def test_a_step_up_gives_no_more_than_the_app_registered(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    person: Account,
+    db: Database,
+) -> None:
+    """An app registered to read asks for sending, as a challenge would have it: the consent
+    page offers only reading, and a form that gives sending anyway is refused, nothing made."""
+    flow = await _flow(app, client, make_merchant, scopes=["topup:read"])
+    html, _ = await flow.consent_page(person, scope="topup:send topup:read")
+    assert 'value="topup:read"' in html and 'value="topup:send"' not in html
+    forged = await flow.consent(person, scope="topup:send topup:read")
+    assert forged.status_code == 403, forged.text
+    async with db.read() as conn:
+        made = await conn.execute(
+            text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}
+        )
+    assert made.scalar_one() == 0
