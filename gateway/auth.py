@@ -186,9 +186,17 @@ def challenged(
     """``refusal`` with the Bearer challenge every 401 carries, unless it set its own headers:
     where the protected resource at ``path`` is described (RFC 9728 5.1), so an OAuth client
     finds its authorization server from any door; the ``scope`` a client should ask for, where
-    the door names one (RFC 6750 3: without it the `mcp` SDK's client asks for every scope the
-    metadata lists as one it may ask for); and ``error="invalid_token"`` when a credential was
-    given and is not one (RFC 6750 3.1: none when there was no credential)."""
+    the door names one (RFC 6750 3: without it the `mcp` SDK's client asks for what the
+    metadata lists); and ``error="invalid_token"`` when a credential was given and is not one
+    (RFC 6750 3.1: none when there was no credential). A refusal for a missing scope gets
+    ``insufficient_scope``'s challenge instead, for the request's caller (``KeyUser``), on a
+    door that renders its refusals itself (New API's); the REST API's get it from
+    ``ScopeChallenge``."""
+    if refusal.headers is None and refusal.code == Code.KEY_SCOPE_MISSING:
+        needed = _named(refusal.data)
+        if needed is not None:
+            challenge = insufficient_scope(conn, needed, _caller_of(conn.scope), path)
+            refusal.headers = {"WWW-Authenticate": challenge}
     if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
         base = base_url(services(conn).settings.public_base_url)
         challenge = f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}{path}"'
@@ -222,14 +230,24 @@ def insufficient_scope(
     )
 
 
+def _named(data: object) -> Scope | None:
+    """The scope a ``KEY_SCOPE_MISSING`` refusal's data names (``{"scope": …}``), if it is one."""
+    needed = data.get("scope") if isinstance(data, dict) else None
+    return next((s for s in SCOPES if s == needed), None)
+
+
 def _needed(body: bytes) -> Scope | None:
     """The scope a refusal's envelope names (``data.scope``), if it is one."""
     try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
+        envelope = json.loads(body)
+    except ValueError:
         return None
-    needed = data.get("scope") if isinstance(data, dict) else None
-    return next((s for s in SCOPES if s == needed), None)
+    return _named(envelope.get("data")) if isinstance(envelope, dict) else None
+
+
+def _caller_of(scope: AsgiScope) -> Caller | None:
+    user = scope.get("user")
+    return user.caller if isinstance(user, KeyUser) else None
 
 
 class ScopeChallenge:
@@ -259,10 +277,8 @@ class ScopeChallenge:
                 start, held = held, None
                 needed = None if message.get("more_body") else _needed(message.get("body", b""))
                 if needed is not None:
-                    user = scope.get("user")
-                    caller = user.caller if isinstance(user, KeyUser) else None
                     conn = HTTPConnection(scope)
-                    challenge = insufficient_scope(conn, needed, caller).encode()
+                    challenge = insufficient_scope(conn, needed, _caller_of(scope)).encode()
                     start["headers"] = [*start.get("headers", ()), (b"www-authenticate", challenge)]
                 await send(start)
             await send(message)
