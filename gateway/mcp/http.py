@@ -21,16 +21,15 @@ the name is what a rebinding attacker controls. The SDK's own check
 by listed with its port, answers in plain text rather than the envelope, and would not see the
 tool calls ``_fastpath`` answers.
 
-A tool call whose credential lacks the tool's scope is answered here too, before the tool
-runs, HTTP 403 with the ``insufficient_scope`` challenge (``auth.insufficient_scope``), as MCP's
-scope challenge asks, so an OAuth client asks the person for more and calls again; the body is
-a JSON-RPC error for the call's id whose ``data`` is the envelope (2301). Over stdio there is no
-HTTP: the tool's own check answers the envelope as a refused result (``server.call_tool``).
-
 A POST's body is then read and decoded under the REST routes' rules (``gateway.values.parsing``: its
 size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
 breaks one is answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the
-envelope with the rule's code.
+envelope with the rule's code. A ``tools/call`` whose credential lacks the tool's scope is
+answered next, before the tool runs: HTTP 403 with the ``insufficient_scope`` challenge
+(``auth.insufficient_scope``), as MCP's scope challenge asks, so an OAuth client asks the
+person for more and calls again; the body is a JSON-RPC error for the call's id whose ``data``
+is the envelope (2301). Over stdio there is no HTTP: the tool's own check answers the envelope
+as a refused result (``server.call_tool``).
 
 The SDK (the server, its session manager, the tool-call fast path: ``door``) is imported and
 built on the first request to ``/mcp`` a process serves, not as the gateway starts: it is a fifth
