@@ -49,8 +49,8 @@ APP_SCOPES: tuple[Scope, ...] = (
 ASKED_BY_DEFAULT: tuple[Scope, ...] = ("topup:send", "topup:read")
 # The least a client needs, what the protected resources' metadata lists as ``scopes_supported``
 # (RFC 9728; MCP's "minimal set necessary for basic functionality") and what a client that
-# registers itself naming no scope gets: reading. The authorization server's metadata lists
-# every scope an app may hold (``APP_SCOPES``).
+# registers itself, or names itself by a metadata document, naming no scope gets: reading.
+# The authorization server's metadata lists every scope an app may hold (``APP_SCOPES``).
 MINIMAL_SCOPES: tuple[Scope, ...] = ("topup:read",)
 _MAX_URL = 2048
 _LOOPBACK_NAMES = frozenset({"localhost"})
