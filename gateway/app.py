@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from .accounts import passwords
 from .api import PREFIX, admin, newapi, ops, public_routes
-from .auth import ApiKeyBackend, auth_error
+from .auth import ApiKeyBackend, ScopeChallenge, auth_error
 from .dashboard import mount as dashboard_routes
 from .dashboard.hub import LiveHub
 from .dashboard.hub import state as live_state
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(StoreOutage),
             Middleware(UrlText, own_words=(newapi.PREFIX,)),
             Middleware(SecurityHeaders),
+            Middleware(ScopeChallenge),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=auth_error),
         ],
         exception_handlers=HANDLERS,

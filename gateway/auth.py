@@ -1,6 +1,8 @@
 """Authentication by API key, below every door: ``Authorization: Bearer ak_<env>_…`` → the
 caller. ``presented_key`` reads the header and ``challenged`` adds the 401's challenge for REST
-and MCP over HTTP alike.
+and MCP over HTTP alike; ``insufficient_scope`` is the 403's challenge (RFC 6750 3.1) to a
+credential that is valid but lacks the call's scope, which ``ScopeChallenge`` adds to every
+such refusal of the REST API and ``/mcp`` answers before a tool runs (``mcp.http``).
 
 Runs as Starlette's AuthenticationMiddleware backend over ``authenticate_key``: the lockout
 (``gateway.lockout``) around ``callers.authenticate``, for every door that takes keys over the
@@ -9,6 +11,7 @@ bad header is refused here, each case with its own code, and two headers are ref
 they hold, so no layer can read one and another layer the other.
 """
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from keys import POLLER_KEY_PREFIX, InvalidApiKey, parse_api_key
 
@@ -28,12 +33,12 @@ from .callers import Caller, authenticate, require_scope
 from .freezes.service import FREEZE_PATH
 from .lockout import client_address
 from .mail.links import base_url
-from .policies.model import Scope
+from .policies.model import SCOPES, Scope
 from .ratelimit import CLOSED_DEADLINE_SECONDS, Decision, Limit, LimiterUnavailable
 from .services import Services, services
 from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
-from .values.envelope import error_response
+from .values.envelope import SCOPE_CODE, error_response
 from .values.outcome import ApiError
 from .values.resources import API_PATH, PROTECTED_RESOURCE_PATH, Resource
 from .values.settings import Settings
@@ -42,10 +47,12 @@ from .webhooks.urls import INBOX_PATH, POLLERS_PATH
 __all__ = [
     "ApiKeyBackend",
     "Caller",
+    "ScopeChallenge",
     "auth_error",
     "authenticate_key",
     "challenged",
     "door_resource",
+    "insufficient_scope",
     "presented_key",
     "require_caller",
 ]
@@ -179,9 +186,17 @@ def challenged(
     """``refusal`` with the Bearer challenge every 401 carries, unless it set its own headers:
     where the protected resource at ``path`` is described (RFC 9728 5.1), so an OAuth client
     finds its authorization server from any door; the ``scope`` a client should ask for, where
-    the door names one (RFC 6750 3: without it the `mcp` SDK's client asks for every scope the
-    metadata lists as one it may ask for); and ``error="invalid_token"`` when a credential was
-    given and is not one (RFC 6750 3.1: none when there was no credential)."""
+    the door names one (RFC 6750 3: without it the `mcp` SDK's client asks for what the
+    metadata lists); and ``error="invalid_token"`` when a credential was given and is not one
+    (RFC 6750 3.1: none when there was no credential). A refusal for a missing scope gets
+    ``insufficient_scope``'s challenge instead, for the request's caller (``KeyUser``), on a
+    door that renders its refusals itself (New API's); the REST API's get it from
+    ``ScopeChallenge``."""
+    if refusal.headers is None and refusal.code == Code.KEY_SCOPE_MISSING:
+        needed = _named(refusal.data)
+        if needed is not None:
+            challenge = insufficient_scope(conn, needed, _caller_of(conn.scope), path)
+            refusal.headers = {"WWW-Authenticate": challenge}
     if refusal.headers is None and CATALOGUE[refusal.code].http_status == 401:
         base = base_url(services(conn).settings.public_base_url)
         challenge = f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}{path}"'
@@ -191,6 +206,84 @@ def challenged(
             challenge += ', error="invalid_token"'
         refusal.headers = {"WWW-Authenticate": challenge}
     return refusal
+
+
+def insufficient_scope(
+    conn: HTTPConnection, needed: Scope, caller: Caller | None, path: str = API_PATH
+) -> str:
+    """The ``WWW-Authenticate`` challenge of a credential that is valid but lacks ``needed``
+    (RFC 6750 3.1), as MCP's scope challenge has it: ``error="insufficient_scope"``, the
+    ``scope`` to ask for, and where the resource at ``path`` is described (RFC 9728 5.1).
+
+    The ``scope`` is the one the call needs, then every scope the credential already holds:
+    a client that asks again for exactly this keeps what it had. MCP's 2026-07-28 revision
+    has the client add what it held itself and lets the server name either; naming both
+    serves the clients of the earlier revision too, which ask for the challenge's scopes
+    alone. It is only what to ask for: the consent page gives no more than the app registered
+    and the person's role may give, and a refresh never adds a scope."""
+    held = () if caller is None else caller.policy.scopes
+    asked = [needed, *(s for s in SCOPES if s in held and s != needed)]
+    base = base_url(services(conn).settings.public_base_url)
+    return (
+        f'Bearer error="insufficient_scope", scope="{" ".join(asked)}", '
+        f'resource_metadata="{base}{PROTECTED_RESOURCE_PATH}{path}"'
+    )
+
+
+def _named(data: object) -> Scope | None:
+    """The scope a ``KEY_SCOPE_MISSING`` refusal's data names (``{"scope": …}``), if it is one."""
+    needed = data.get("scope") if isinstance(data, dict) else None
+    return next((s for s in SCOPES if s == needed), None)
+
+
+def _needed(body: bytes) -> Scope | None:
+    """The scope a refusal's envelope names (``data.scope``), if it is one."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    return _named(envelope.get("data")) if isinstance(envelope, dict) else None
+
+
+def _caller_of(scope: AsgiScope) -> Caller | None:
+    user = scope.get("user")
+    return user.caller if isinstance(user, KeyUser) else None
+
+
+class ScopeChallenge:
+    """Every refusal of the REST API for a missing scope (``KEY_SCOPE_MISSING``, 403), whoever
+    made it (a route's ``require_caller``, a send's or a charge's policy, raised or returned as
+    the outcome), leaves with the ``insufficient_scope`` challenge for its credential, a key's
+    or a token's alike; its body stays the envelope. The scope comes from the envelope's own
+    ``data.scope``, read back from the one body message an envelope is sent in. Any other
+    reply passes as it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PATH + "/"):
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+
+        async def challenging(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                if message["status"] == 403 and scope.get(SCOPE_CODE) == Code.KEY_SCOPE_MISSING:
+                    held = message
+                    return
+            elif held is not None:
+                start, held = held, None
+                needed = None if message.get("more_body") else _needed(message.get("body", b""))
+                if needed is not None:
+                    conn = HTTPConnection(scope)
+                    challenge = insufficient_scope(conn, needed, _caller_of(scope)).encode()
+                    start["headers"] = [*start.get("headers", ()), (b"www-authenticate", challenge)]
+                await send(start)
+            await send(message)
+
+        await self.app(scope, receive, challenging)
 
 
 def door_resource(settings: Settings, path: str = API_PATH) -> Resource:

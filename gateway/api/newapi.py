@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .. import merchant_limits
-from ..auth import authenticate_key, challenged, door_resource, presented_key
+from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
 from ..billing import newapi, orders, redemption, service
 from ..billing.newapi import (
     NewApiInfoReply,
@@ -140,6 +140,8 @@ async def _caller(request: Request) -> Caller:
     caller = await authenticate_key(
         svc, pepper, presented, client_address(request), door_resource(svc.settings)
     )
+    # The access log's merchant, and the caller a missing scope's challenge names.
+    request.scope["user"] = KeyUser(caller)
     require_scope(caller, "billing")
     return caller
 

@@ -36,7 +36,7 @@ from ..values.text import holds_nul, one_line
 from ..webhooks.bodies import BodyTooLarge, read_capped
 from ..webhooks.transport import WebhookTransport
 from .registry import App, load
-from .schemas import APP_SCOPES, redirect_uri
+from .schemas import APP_SCOPES, MINIMAL_SCOPES, redirect_uri
 
 __all__ = [
     "DOCUMENT_TTL",
@@ -148,7 +148,7 @@ def _described(url: str, found: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": (name if isinstance(name, str) and name.strip() else urlsplit(url).netloc)[:100],
         "redirect_uris": checked,
-        "scopes": [s for s in APP_SCOPES if s in asked] or ["topup:read"],
+        "scopes": [s for s in APP_SCOPES if s in asked] or list(MINIMAL_SCOPES),
     }
 
 

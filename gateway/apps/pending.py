@@ -4,11 +4,18 @@ The endpoint checks the request (the app, its exact redirect URI, PKCE, the scop
 for) and sends the person to the consent page with the request sealed in the link: encrypted
 and authenticated (``keys.Sealer``), so no one can read or change it on the way, and expiring
 after ``PENDING_TTL``. Nothing is stored until the person approves.
+
+Every answer that goes back to the client at its redirect URI, the code or an error, whether the
+endpoint or the consent page sends it, is built by ``answer_url``: it names the issuer
+(``iss``, RFC 9207) as the authorization server's metadata does, so a client that talks to
+several servers can tell which one answered before it trades a code or shows an error.
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from keys import Sealer, SealError
 
@@ -16,6 +23,8 @@ from ..store.db import Database
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import Outcome
+from ..values.public_base import public_base
+from ..values.settings import Settings
 from .grants import Pending
 from .registry import App, find_app
 
@@ -24,6 +33,8 @@ __all__ = [
     "CONSENT_PATH",
     "PENDING_TTL",
     "Asked",
+    "answer_url",
+    "issuer",
     "open_pending",
     "pending_request",
     "seal_pending",
@@ -37,6 +48,20 @@ CONSENT_PATH = "/dashboard/oauth/consent"
 CODE_PAGE_PATH = "/dashboard/oauth/code"
 PENDING_TTL = timedelta(minutes=15)
 _CONTEXT = "oauth authorization request"
+
+
+def issuer(settings: Settings) -> str:
+    """The authorization server's issuer identifier: the public base itself, as its metadata
+    names it and every authorization response repeats it."""
+    return public_base(settings)
+
+
+def answer_url(redirect_uri: str, issuer: str, params: Mapping[str, str]) -> str:
+    """``redirect_uri`` with ``params`` (a ``code`` or an ``error`` and its ``state``) and
+    ``iss`` added to its query, URL-encoded (RFC 9207 2). ``redirect_uri`` may already carry a
+    query: its own, or an answer the `mcp` SDK's handler built, which gets ``iss`` alone."""
+    separator = "&" if "?" in redirect_uri else "?"
+    return redirect_uri + separator + urlencode({**params, "iss": issuer})
 
 
 def seal_pending(sealer: Sealer, pending: Pending, now: datetime) -> str:

@@ -21,6 +21,7 @@ from ..values.text import Line, one_line
 __all__ = [
     "APP_SCOPES",
     "ASKED_BY_DEFAULT",
+    "MINIMAL_SCOPES",
     "AppCreate",
     "AppCreated",
     "AppData",
@@ -41,8 +42,16 @@ APP_SCOPES: tuple[Scope, ...] = (
 )
 # What a client that knows no better should ask for: the scope of the 401's challenge on
 # ``/mcp`` (RFC 6750 3), which an MCP client takes before the metadata's ``scopes_supported``
-# (every scope a client *may* ask for). More is asked for by naming it, and given by a person.
+# and registers itself with. A self-registered client's registration bounds every later
+# consent, so this names sending too: the person may still give reading alone, and the client
+# asks for sending when a call needs it (the 403's scope challenge, ``auth.insufficient_scope``).
+# More is asked for by naming it, and given by a person.
 ASKED_BY_DEFAULT: tuple[Scope, ...] = ("topup:send", "topup:read")
+# The least a client needs, what the protected resources' metadata lists as ``scopes_supported``
+# (RFC 9728; MCP's "minimal set necessary for basic functionality") and what a client that
+# registers itself, or names itself by a metadata document, naming no scope gets: reading.
+# The authorization server's metadata lists every scope an app may hold (``APP_SCOPES``).
+MINIMAL_SCOPES: tuple[Scope, ...] = ("topup:read",)
 _MAX_URL = 2048
 _LOOPBACK_NAMES = frozenset({"localhost"})
 

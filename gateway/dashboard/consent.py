@@ -11,15 +11,15 @@ limit with the merchant's default (which ``approve`` applies too where it is lef
 Approving makes the consent (``apps.grants
 .approve``, which refuses anything beyond those bounds whatever the form said) and sends the
 person back to the app's redirect URI with the code; denying sends them back with
-``access_denied``. An app with no redirect of its own registers the code display page
-(``CODE_PAGE_PATH``, absolute) as its redirect URI: the answer is then that page, showing the
-code for the person to copy into the app, and the code never travels in a URL. The page is
+``access_denied``; either answer names the issuer (``iss``: ``apps.pending.answer_url``). An
+app with no redirect of its own registers the code display page (``CODE_PAGE_PATH``,
+absolute) as its redirect URI: the answer is then that page, showing the code for the person
+to copy into the app, and the code never travels in a URL. The page is
 never framed (``SecurityHeaders``: ``frame-ancestors 'none'``) and its form carries the CSRF
 token, as every form does.
 """
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -29,7 +29,7 @@ from keys import Env
 
 from ..accounts import members
 from ..apps import grants, registry
-from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, pending_request
+from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, answer_url, issuer, pending_request
 from ..mail.links import public_base
 from ..merchant_limits import count_consent
 from ..merchants import preferences
@@ -58,12 +58,13 @@ def _back(request: Request, app: registry.App, pending: grants.Pending, **params
     or, where that URI is the code display page, the page itself."""
     if pending.state is not None:
         params["state"] = pending.state
-    if pending.redirect_uri == public_base(services(request).settings) + CODE_PAGE_PATH:
+    settings = services(request).settings
+    if pending.redirect_uri == public_base(settings) + CODE_PAGE_PATH:
         minutes = int(grants.CODE_TTL.total_seconds() // 60)
         shown = {"app": app, "minutes": minutes, **params}
         return page(request, "consent/code.html", shown, no_store=True)
-    separator = "&" if "?" in pending.redirect_uri else "?"
-    return RedirectResponse(pending.redirect_uri + separator + urlencode(params), status_code=303)
+    to = answer_url(pending.redirect_uri, issuer(settings), params)
+    return RedirectResponse(to, status_code=303)
 
 
 async def _request(request: Request, sealed: str) -> tuple[grants.Pending, registry.App] | None:

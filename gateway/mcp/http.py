@@ -24,7 +24,12 @@ tool calls ``_fastpath`` answers.
 A POST's body is then read and decoded under the REST routes' rules (``gateway.values.parsing``: its
 size, no repeated key, a bounded depth) before the fast path or the SDK sees it; a body that
 breaks one is answered as JSON-RPC answers a body it cannot take, an error whose ``data`` is the
-envelope with the rule's code.
+envelope with the rule's code. A ``tools/call`` whose credential lacks the tool's scope is
+answered next, before the tool runs: HTTP 403 with the ``insufficient_scope`` challenge
+(``auth.insufficient_scope``), as MCP's scope challenge asks, so an OAuth client asks the
+person for more and calls again; the body is a JSON-RPC error for the call's id whose ``data``
+is the envelope (2301). Over stdio there is no HTTP: the tool's own check answers the envelope
+as a refused result (``server.call_tool``).
 
 The SDK (the server, its session manager, the tool-call fast path: ``door``) is imported and
 built on the first request to ``/mcp`` a process serves, not as the gateway starts: it is a fifth
@@ -37,7 +42,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -47,7 +52,14 @@ from starlette.types import Receive, Scope, Send
 
 from .. import described
 from ..apps.schemas import ASKED_BY_DEFAULT
-from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
+from ..auth import (
+    KeyUser,
+    authenticate_key,
+    challenged,
+    door_resource,
+    insufficient_scope,
+    presented_key,
+)
 from ..callers import Caller
 from ..lockout import client_address
 from ..services import Services, services
@@ -73,16 +85,16 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
 
 
-def _refusal(scope: Scope, refused: ApiError) -> Response:
-    """A JSON-RPC error for a body the gateway will not take, the envelope in ``data``; its
-    ``id`` is ``server-error``, as no request id could be read (the id mcp 1.x gave its own
-    such answers; mcp 2.x gives ``null``)."""
+def _refusal(scope: Scope, refused: ApiError, request_id: str | int = "server-error") -> Response:
+    """A JSON-RPC error for a request the gateway will not take, the envelope in ``data`` and
+    ``refused``'s headers on the reply; its ``id`` is the request's, or ``server-error`` where
+    none could be read (the id mcp 1.x gave its own such answers; mcp 2.x gives ``null``)."""
     from mcp import types  # a body refused before the SDK was needed
 
     envelope = refused.outcome().body()
     error = types.JSONRPCError(
         jsonrpc="2.0",
-        id="server-error",
+        id=request_id,
         error=types.ErrorData(
             code=types.PARSE_ERROR if refused.code in _PARSE_CODES else types.INVALID_REQUEST,
             message=envelope.message,
@@ -90,7 +102,9 @@ def _refusal(scope: Scope, refused: ApiError) -> Response:
         ),
     )
     scope[SCOPE_CODE] = refused.code
-    headers = {} if (rid := scope.get(SCOPE_REQUEST_ID)) is None else {"X-Request-Id": rid}
+    headers = dict(refused.headers or {})
+    if (rid := scope.get(SCOPE_REQUEST_ID)) is not None:
+        headers["X-Request-Id"] = rid
     return Response(
         error.model_dump_json(by_alias=True, exclude_none=True),
         status_code=CATALOGUE[refused.code].http_status,
@@ -181,8 +195,38 @@ class McpHttp:
         except ApiError as refused:
             await _refusal(scope, refused)(scope, receive, send)
             return
+        lacking = _lacking_scope(conn, caller, decoded)
+        if lacking is not None:
+            await lacking(scope, receive, send)
+            return
         door = await self._opened()
         await door.answer(request, body, decoded, receive, send)
+
+
+def _lacking_scope(conn: HTTPConnection, caller: Caller, decoded: Any) -> Response | None:
+    """The 403 for a ``tools/call`` of a tool whose scope the caller does not hold, with the
+    challenge; ``None`` for anything else (a tool it may call, an unknown one, a request that
+    is no single call with an id: the SDK and the tool answer those as they do)."""
+    if not isinstance(decoded, dict) or decoded.get("method") != "tools/call":
+        return None
+    params, request_id = decoded.get("params"), decoded.get("id")
+    name = params.get("name") if isinstance(params, dict) else None
+    if not isinstance(name, str) or not isinstance(request_id, str | int):
+        return None
+    if isinstance(request_id, bool):  # JSON's true is no id
+        return None
+    from .tools import by_name  # with the SDK, which a tool call needs anyway
+
+    spec = by_name(name)
+    if spec is None or spec.scope is None or caller.policy.allows(spec.scope):
+        return None
+    challenge = insufficient_scope(conn, spec.scope, caller, MCP_RESOURCE_PATH)
+    refused = ApiError(
+        Code.KEY_SCOPE_MISSING,
+        data={"scope": spec.scope},
+        headers={"WWW-Authenticate": challenge},
+    )
+    return _refusal(conn.scope, refused, request_id)
 
 
 def _own_names(conn: HTTPConnection) -> frozenset[str]:

@@ -5,7 +5,10 @@ A transport hands in ``enter``: the services and the caller of the request being
 Every tool call then runs the same steps: enter, check the tool's scope, run the operation,
 render its answer as the envelope. A refusal of any kind, authentication included, is a tool
 result with ``isError`` that carries the envelope and its code, never a protocol error; an
-unexpected failure is logged and answered 9001, never with its trace.
+unexpected failure is logged and answered 9001, never with its trace. Over streamable HTTP a
+call beyond the credential's scopes never gets here: the door answers it first, with the HTTP
+scope challenge an OAuth client steps up on (``http``); the check here is stdio's, and holds
+whatever reaches it.
 """
 
 import json

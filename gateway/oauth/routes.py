@@ -2,8 +2,11 @@
 
 - ``/.well-known/oauth-authorization-server`` (RFC 8414): where everything is.
 - ``/.well-known/oauth-protected-resource/mcp`` and ``…/api/public/v1`` (RFC 9728): which
-  authorization server protects each resource, and its scopes.
-- ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``).
+  authorization server protects each resource, and the least a client should ask for
+  (``MINIMAL_SCOPES``); the authorization server's metadata lists every scope an app may hold.
+- ``/oauth/authorize``: the request checked, then the consent page (``dashboard.consent``);
+  an error sent back to the client names the issuer (``iss``, RFC 9207), as the consent page's
+  answers do (``apps.pending.answer_url``).
 - ``/oauth/token``: ``authorization_code`` with PKCE ``S256``, ``refresh_token`` rotated.
 - ``/oauth/revoke`` (RFC 7009).
 - ``/oauth/register``: a client registers itself (RFC 7591), as MCP clients without a
@@ -26,8 +29,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from ..apps.pending import CONSENT_PATH
-from ..apps.schemas import APP_SCOPES
+from ..apps.pending import CONSENT_PATH, answer_url, issuer
+from ..apps.schemas import APP_SCOPES, MINIMAL_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
 from ..ops.url_text import OAUTH_NUL_REFUSAL
@@ -54,7 +57,7 @@ async def _metadata(request: Request) -> Response:
     """RFC 8414. The issuer is the public base itself, without a trailing slash: a client
     derives the metadata's URL from it and checks the two are the same string. The models are
     given text, so their own rule for an empty path holds (a URL object would add the slash)."""
-    base = public_base(services(request).settings)
+    base = issuer(services(request).settings)
     from mcp.shared.auth import OAuthMetadata
 
     both = ["client_secret_post", "client_secret_basic", "none"]
@@ -72,6 +75,7 @@ async def _metadata(request: Request) -> Response:
             "revocation_endpoint_auth_methods_supported": both,
             "code_challenge_methods_supported": ["S256"],
             "client_id_metadata_document_supported": True,
+            "authorization_response_iss_parameter_supported": True,
         }
     )
     return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
@@ -86,7 +90,7 @@ def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
             {
                 "resource": base + path,
                 "authorization_servers": [base],
-                "scopes_supported": list(APP_SCOPES),
+                "scopes_supported": list(MINIMAL_SCOPES),
                 "resource_name": "aiTopUp gateway"
                 + (" (MCP)" if path == MCP_PATH else " (REST API)"),
             }
@@ -203,15 +207,18 @@ async def _not_redirected(request: Request, provider: "Provider", answered: Resp
     before a person has acted: anyone may register such a client with any ``https`` URI, and
     the gateway would be an open redirector to it (RFC 9700 4.11.2). The person is shown the
     error on a page of the gateway's own instead. A verified app's URIs were given by the
-    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them."""
+    merchant that registered it, so its errors go back to it, as RFC 6749 4.1.2.1 has them,
+    with the issuer (RFC 9207) the SDK's handler does not add."""
     location = answered.headers.get("location")
-    consent = public_base(services(request).settings) + CONSENT_PATH + "?"
+    settings = services(request).settings
+    consent = public_base(settings) + CONSENT_PATH + "?"
     if answered.status_code != 302 or location is None or location.startswith(consent):
         return answered
     params = request.query_params if request.method == "GET" else await request.form()
     client_id = params.get("client_id")
     app = await provider.app(client_id) if isinstance(client_id, str) else None
     if app is not None and app.verified:
+        answered.headers["location"] = answer_url(location, issuer(settings), {})
         return answered
     said = dict(parse_qsl(urlsplit(location).query))
     error = escape(said.get("error", "invalid_request"))
@@ -273,7 +280,7 @@ async def register(request: Request) -> Response:
     from .provider import Provider
 
     options = ClientRegistrationOptions(
-        enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=["topup:read"]
+        enabled=True, valid_scopes=list(APP_SCOPES), default_scopes=list(MINIMAL_SCOPES)
     )
     return await RegistrationHandler(Provider(svc), options).handle(bounded)
 

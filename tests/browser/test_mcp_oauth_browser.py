@@ -54,7 +54,9 @@ async def test_an_mcp_client_gets_its_token_through_the_consent_page_in_chromium
 
     async def back() -> AuthorizationCodeResult:
         url = httpx2.URL(await asyncio.wait_for(redirected, 30))
-        return AuthorizationCodeResult(code=url.params["code"], state=url.params.get("state"))
+        return AuthorizationCodeResult(
+            code=url.params["code"], state=url.params.get("state"), iss=url.params.get("iss")
+        )
 
     kept = Kept(
         OAuthClientInformationFull(

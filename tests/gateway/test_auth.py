@@ -4,7 +4,8 @@ import pytest
 from gateway.merchants import service as merchants
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
 
 SEND = {"platform": "gemini", "amount_cents": 100, "recipient_email": "a@example.com"}
 
@@ -34,6 +35,42 @@ async def test_bad_credentials_each_get_their_own_code(
     metadata = 'Bearer resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource/api/public/v1"'
     invalid = ', error="invalid_token"' if code != 2001 else ""
     assert reply.headers["www-authenticate"] == metadata + invalid
+
+
+API_METADATA = "http://127.0.0.1:8000/.well-known/oauth-protected-resource/api/public/v1"
+
+
+def _insufficient(scope: str) -> str:
+    return f'Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{API_METADATA}"'
+
+
+async def test_a_key_without_the_calls_scope_is_challenged_with_the_envelope(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """A valid key that lacks the scope: 403 with the insufficient_scope challenge (RFC 6750
+    3.1) naming the scope the call needs, then those the key holds, whichever check refused it
+    (the send's policy, a route's own check); the body is the envelope, and nothing moves."""
+    merchant = await make_merchant(balance_cents=5_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["webhooks", "topup:read"]})
+    keyed = {**merchant.headers, "Idempotency-Key": "step-1"}
+    sent = await client.post("/topup/send", json=SEND, headers=keyed)
+    assert sent.status_code == 403
+    assert sent.headers["www-authenticate"] == _insufficient("topup:send topup:read webhooks")
+    body = sent.json()
+    assert (body["success"], body["code"], body["data"]) == (False, 2301, {"scope": "topup:send"})
+    keys = await client.get("/keys", headers=merchant.headers)
+    assert (keys.status_code, keys.json()["code"]) == (403, 2301)
+    assert keys.headers["www-authenticate"] == _insufficient("keys topup:read webhooks")
+    assert await merchant_balance(db, merchant) == 5_000
+    # Any other answer carries no such challenge.
+    balance = await client.get("/balance", headers=merchant.headers)
+    assert balance.status_code == 200 and "www-authenticate" not in balance.headers
+    # Given the scope, the same request (the same idempotency key) is sent: the refusal kept
+    # nothing under the key.
+    await set_policy(db, merchant.key_id, {"scopes": ["topup:send", "topup:read"]})
+    again = await client.post("/topup/send", json=SEND, headers=keyed)
+    assert again.json()["code"] == 1001, again.text
+    assert await merchant_balance(db, merchant) == 5_000 - 100
 
 
 async def test_two_authorization_headers_are_refused_whatever_they_hold(

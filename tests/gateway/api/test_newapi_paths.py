@@ -346,8 +346,14 @@ async def test_a_key_without_the_billing_scope_is_refused(
     made = await root.post("/api/public/v1/keys", json={}, headers=owner.headers)
     assert made.status_code == 201, made.text
     agent = {"Authorization": f"Bearer {made.json()['data']['key']}"}
-    message = assert_refused(await root.get("/api/user/topup/info", headers=agent), 403)
+    info = await root.get("/api/user/topup/info", headers=agent)
+    message = assert_refused(info, 403)
     assert "scope" in message.lower()
+    # The scope challenge, as on the REST API: the scope needed, then the key's own.
+    assert info.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="billing topup:send topup:read", '
+        f'resource_metadata="{PUBLIC_BASE}/.well-known/oauth-protected-resource/api/public/v1"'
+    )
     assert_refused(await root.post("/api/user/pay", json={"amount": 10}, headers=agent), 403)
     assert await orders_of(root, owner) == []
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -144,6 +145,53 @@ async def test_the_authorization_endpoint_refuses_what_is_not_registered(
     assert "error=invalid_request" in no_pkce.headers.get("location", no_pkce.text)
 
 
+async def _issuer(client: httpx.AsyncClient) -> str:
+    metadata = await client.get("http://gateway.test/.well-known/oauth-authorization-server")
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()["authorization_response_iss_parameter_supported"] is True
+    found: str = metadata.json()["issuer"]
+    return found
+
+
+def _answer(location: str) -> dict[str, list[str]]:
+    assert location.startswith(REDIRECT + "?"), location
+    return parse_qs(urlsplit(location).query)
+
+
+async def test_every_answer_sent_back_to_the_app_names_the_issuer(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    """RFC 9207: the code and every error the authorization endpoint or the consent page sends
+    to the app's redirect URI carry ``iss``, the metadata's ``issuer`` to the character; a
+    request that cannot be sent back (a redirect URI not the app's) stays on the gateway."""
+    issuer = await _issuer(client)
+    assert issuer == DEFAULT_BASE_URL
+    flow = await _flow(app, client, make_merchant)
+    code = await flow.consent(person)
+    assert code.status_code == 303, code.text
+    given = _answer(code.headers["location"])
+    assert given["iss"] == [issuer] and given["state"] == ["st-1"] and given["code"]
+    assert f"&iss={quote(issuer, safe='')}" in code.headers["location"]  # URL-encoded
+    denied = await flow.consent(person, decision="deny")
+    assert _answer(denied.headers["location"])["iss"] == [issuer]
+
+    errors = {
+        "invalid_scope": {"scope": "topup:send keys"},
+        "invalid_request": {"code_challenge": ""},
+        "unsupported_response_type": {"response_type": "token"},
+        "invalid_target": {"resource": "https://else.example/mcp"},
+    }
+    for error, asked in errors.items():
+        refused = await flow.authorize(**asked)
+        assert refused.status_code == 302, (error, refused.text)
+        said = _answer(refused.headers["location"])
+        assert said["error"] == [error], said
+        assert said["iss"] == [issuer] and said["state"] == ["st-1"], said
+        assert refused.headers["cache-control"] == "no-store"
+    elsewhere = await flow.authorize(redirect_uri="https://evil.example/callback")
+    assert elsewhere.status_code == 400 and "location" not in elsewhere.headers
+
+
 async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
     app: ASGIApp,
     client: httpx.AsyncClient,
@@ -154,7 +202,8 @@ async def test_a_denial_goes_back_with_access_denied_and_makes_nothing(
     flow = await _flow(app, client, make_merchant)
     denied = await flow.consent(person, decision="deny")
     assert denied.status_code == 303
-    assert denied.headers["location"] == f"{REDIRECT}?error=access_denied&state=st-1"
+    issuer = quote(DEFAULT_BASE_URL, safe="")
+    assert denied.headers["location"] == (f"{REDIRECT}?error=access_denied&state=st-1&iss={issuer}")
     async with db.read() as conn:
         made = await conn.execute(
             text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}
@@ -411,3 +460,66 @@ async def test_a_refresh_answers_only_what_the_consent_still_gives(
     renewed = await flow.refresh(tokens["refresh_token"])
     assert renewed.status_code == 200, renewed.text
     assert renewed.json()["scope"] == "topup:read"
+
+
+async def test_a_read_only_token_is_challenged_and_steps_up_through_the_consent_page(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, person: Account
+) -> None:
+    """Step-up on the REST API: a token without ``topup:send`` gets 403 with the
+    insufficient_scope challenge and the envelope, nothing sent; a refresh cannot add the
+    scope; the app asks again for what the challenge names, the person allows it on the
+    consent page, and the same request (its idempotency key too) is sent once."""
+    flow = await _flow(app, client, make_merchant)
+    read_only = await flow.tokens(person, form={"scopes": ["topup:read"]})
+    assert read_only["scope"] == "topup:read"
+    me = _bearer(read_only["access_token"])
+    before = (await client.get("/balance", headers=me)).json()["data"]["balance_cents"]
+    send = {"platform": "claude", "amount_cents": 300, "recipient_email": "ada@example.com"}
+    keyed = {"Idempotency-Key": "step-up-1"}
+    refused = await client.post("/topup/send", json=send, headers={**me, **keyed})
+    assert refused.status_code == 403, refused.text
+    challenge = refused.headers["www-authenticate"]
+    assert challenge == (
+        'Bearer error="insufficient_scope", scope="topup:send topup:read", '
+        f'resource_metadata="{DEFAULT_BASE_URL}/.well-known/oauth-protected-resource/api/public/v1"'
+    )
+    body = refused.json()
+    assert (body["success"], body["code"], body["data"]) == (False, 2301, {"scope": "topup:send"})
+    listed = await client.get("/topup", headers=me)
+    assert listed.json()["data"] == []
+    assert (await client.get("/balance", headers=me)).json()["data"]["balance_cents"] == before
+
+    wider = await flow.refresh(read_only["refresh_token"], scope="topup:send topup:read")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope", wider.text
+
+    asked = re.search(r'scope="([^"]+)"', challenge)
+    assert asked is not None
+    stepped = await flow.tokens(person, scope=asked.group(1))
+    assert set(stepped["scope"].split()) == {"topup:send", "topup:read"}
+    sent = await client.post(
+        "/topup/send", json=send, headers={**_bearer(stepped["access_token"]), **keyed}
+    )
+    assert sent.status_code == 200 and sent.json()["code"] == 1001, sent.text
+    after = (await client.get("/balance", headers=me)).json()["data"]["balance_cents"]
+    assert after == before - 300
+
+
+async def test_a_step_up_gives_no_more_than_the_app_registered(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    person: Account,
+    db: Database,
+) -> None:
+    """An app registered to read asks for sending, as a challenge would have it: the consent
+    page offers only reading, and a form that gives sending anyway is refused, nothing made."""
+    flow = await _flow(app, client, make_merchant, scopes=["topup:read"])
+    html, _ = await flow.consent_page(person, scope="topup:send topup:read")
+    assert 'value="topup:read"' in html and 'value="topup:send"' not in html
+    forged = await flow.consent(person, scope="topup:send topup:read")
+    assert forged.status_code == 403, forged.text
+    async with db.read() as conn:
+        made = await conn.execute(
+            text("SELECT count(*) FROM api_keys WHERE app_id = :app"), {"app": flow.client_id}
+        )
+    assert made.scalar_one() == 0

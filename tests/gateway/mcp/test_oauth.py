@@ -23,7 +23,7 @@ from pydantic import AnyUrl
 
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import csrf_of, sign_up_on
-from tests.fixtures.mcp import McpCall, mcp_http, send_args
+from tests.fixtures.mcp import McpCall, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.oauth import Kept, as_a_browser_sends, pkce
 
@@ -31,15 +31,21 @@ CALLBACK = "http://127.0.0.1:9/callback"
 
 
 class Person:
-    """Someone at a browser: follows the authorization link, allows on the consent page."""
+    """Someone at a browser: follows the authorization link, allows on the consent page with
+    ``form``, and with each of ``later`` in turn when asked again."""
 
-    def __init__(self, dashboard: httpx.AsyncClient, form: dict[str, Any]) -> None:
+    def __init__(
+        self, dashboard: httpx.AsyncClient, form: dict[str, Any], *later: dict[str, Any]
+    ) -> None:
         self.dashboard = dashboard
         self.form = form
+        self.later = list(later)
         self.link = ""
+        self.links: list[str] = []
 
     async def open(self, url: str) -> None:
         self.link = url
+        self.links.append(url)
 
     async def allow(self) -> AuthorizationCodeResult:
         async with local_client() as http:
@@ -63,8 +69,12 @@ class Person:
             },
         )
         assert allowed.status_code == 303, allowed.text
+        if self.later:
+            self.form = self.later.pop(0)
         back = parse_qs(urlsplit(allowed.headers["location"]).query)
-        return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+        return AuthorizationCodeResult(
+            code=back["code"][0], state=back["state"][0], iss=back["iss"][0]
+        )
 
 
 @pytest.mark.both_stores
@@ -139,6 +149,69 @@ async def test_an_mcp_client_connects_by_oauth_and_spends_only_what_was_consente
         )
     assert refused.status_code == 401
     assert refused.json()["code"] == 2405
+
+
+@pytest.mark.both_stores
+async def test_an_mcp_client_allowed_to_read_steps_up_to_send_when_a_call_needs_it(
+    mcp_root: str, make_merchant: MakeMerchant
+) -> None:
+    """The person first gives the agent reading alone. Its send is answered 403 with the scope
+    challenge before the tool runs; the `mcp` SDK's client asks the person again for what the
+    challenge names, on the consent page, and sends the same call once with the new token."""
+    owner = await make_merchant("live")
+    async with local_client(base_url=f"{mcp_root}/api/public/v1") as api:
+        made = await api.post(
+            "/apps",
+            headers=owner.headers,
+            json={
+                "name": "Careful Agent",
+                "redirect_uris": [CALLBACK],
+                "scopes": ["topup:send", "topup:read"],
+                "confidential": False,
+            },
+        )
+    assert made.status_code == 201, made.text
+    kept = Kept(
+        OAuthClientInformationFull(
+            client_id=made.json()["data"]["id"],
+            redirect_uris=[AnyUrl(CALLBACK)],
+            token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+        )
+    )
+    async with local_client(base_url=f"{mcp_root}/dashboard", follow_redirects=False) as web:
+        await sign_up_on(web)
+        person = Person(web, {"scopes": ["topup:read"]}, {"scopes": ["topup:send", "topup:read"]})
+        auth = OAuthClientProvider(
+            server_url=f"{mcp_root}/mcp",
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(CALLBACK)], token_endpoint_auth_method="none"
+            ),
+            storage=kept,
+            redirect_handler=person.open,
+            callback_handler=person.allow,
+        )
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            streamable_http_client(f"{mcp_root}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            assert kept.tokens is not None and kept.tokens.scope == "topup:read"
+            before = McpCall(await session.call_tool("get_balance", {}))
+            assert before.code == 1000, before.envelope
+            sent = McpCall(await session.call_tool("send_topup", send_args("step-up-1")))
+            assert sent.code == 1001, sent.envelope
+            assert set(kept.tokens.scope.split()) == {"topup:send", "topup:read"}
+            after = McpCall(await session.call_tool("get_balance", {}))
+            listed = McpCall(await session.call_tool("list_topups", {}))
+    assert len(person.links) == 2
+    again = parse_qs(urlsplit(person.links[1]).query)
+    assert set(again["scope"][0].split()) == {"topup:send", "topup:read"}
+    spent = before.data["balance_cents"] - after.data["balance_cents"]
+    assert spent == send_args("step-up-1")["amount_cents"]
+    assert len(listed.data) == 1  # the refused call sent nothing, the retried one sent once
 
 
 async def test_a_token_for_the_rest_api_is_refused_on_mcp(
@@ -306,8 +379,9 @@ async def test_a_token_narrowed_at_its_refresh_cannot_send_over_mcp(
     async with mcp_http(mcp_root, narrowed.json()["access_token"]) as session:
         balance = McpCall(await session.call_tool("get_balance", {}))
         assert balance.code == 1000
-        sent = McpCall(await session.call_tool("send_topup", send_args("narrow-1")))
-        assert sent.code == 2301, sent.envelope
+        # Refused over HTTP before the tool runs (403, the scope challenge).
+        sent = await envelope_of(session, "send_topup", send_args("narrow-1"))
+        assert (sent.code, sent.door_error) == (2301, -32600), sent.envelope
         after = McpCall(await session.call_tool("get_balance", {}))
         assert after.data == balance.data
 
@@ -334,7 +408,9 @@ async def test_an_mcp_client_asks_for_what_it_should_and_an_unverified_one_is_bo
             allowed = await web.post("/oauth/consent", data=as_a_browser_sends(page))
             assert allowed.status_code == 303, allowed.text
             back = parse_qs(urlsplit(allowed.headers["location"]).query)
-            return AuthorizationCodeResult(code=back["code"][0], state=back["state"][0])
+            return AuthorizationCodeResult(
+                code=back["code"][0], state=back["state"][0], iss=back["iss"][0]
+            )
 
         auth = OAuthClientProvider(
             server_url=f"{mcp_root}/mcp",

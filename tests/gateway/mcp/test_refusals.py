@@ -1,6 +1,7 @@
 """Who may do what through MCP: a missing, malformed, unknown, revoked or expired key is refused
 with the envelope's code before anything runs; the key's environment decides which wallet moves
-(a staging key never moves live money); a key without a tool's scope is refused with 2301."""
+(a staging key never moves live money); a key without a tool's scope is refused with 2301,
+over HTTP as a 403 with the scope challenge before the tool runs."""
 
 import json
 from datetime import timedelta
@@ -57,6 +58,38 @@ async def test_a_send_with_a_good_key_works_as_a_plain_post(
     assert result["isError"] is False
     assert result["structuredContent"]["code"] == 1001
     assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
+
+
+async def test_a_call_beyond_the_keys_scopes_is_a_403_challenge_before_the_tool_runs(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """MCP's scope challenge, for a key as for a token: HTTP 403 with
+    ``WWW-Authenticate: Bearer error="insufficient_scope"``, the scope the tool needs then the
+    ones the key holds, and where ``/mcp`` is described; the body answers the call's id with a
+    JSON-RPC error whose data is the envelope. Nothing is sent, debited or kept."""
+    reader = await make_merchant("live", balance_cents=50_000)
+    await set_policy(db, reader, {"scopes": ["webhooks", "topup:read"]})
+    rows = await counts(db, reader.merchant_id)
+    reply = await _post(
+        mcp_root, f"Bearer {reader.key}", {**_call("send_topup", send_args("s-1")), "id": 7}
+    )
+    assert reply.status_code == 403, reply.text
+    assert reply.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="topup:send topup:read webhooks", '
+        f'resource_metadata="{mcp_root}/.well-known/oauth-protected-resource/mcp"'
+    )
+    answer = reply.json()
+    assert (answer["jsonrpc"], answer["id"], answer["error"]["code"]) == ("2.0", 7, -32600)
+    envelope = answer["error"]["data"]
+    assert (envelope["success"], envelope["code"]) == (False, 2301)
+    assert envelope["data"] == {"scope": "topup:send"}
+    assert await merchant_balance(db, reader) == 50_000
+    assert await counts(db, reader.merchant_id) == rows
+    # A tool within the key's scopes, and one with none, are served as ever.
+    for name in ("get_balance", "get_key_limits"):
+        served = await _post(mcp_root, f"Bearer {reader.key}", _call(name, {}))
+        assert served.status_code == 200 and "www-authenticate" not in served.headers, name
+        assert served.json()["result"]["isError"] is False, name
 
 
 @pytest.mark.parametrize(
@@ -172,7 +205,7 @@ async def test_a_key_without_the_scope_is_refused_2301(
     await set_policy(db, reader, {"scopes": ["topup:read"]})
     async with mcp_http(mcp_root, reader.key) as session:
         refused = await envelope_of(session, "send_topup", send_args("scope-1"))
-        assert refused.is_error
+        assert refused.is_error and refused.door_error == -32600
         assert refused.code == 2301
         assert refused.data == {"scope": "topup:send"}
         cancel = await envelope_of(session, "cancel_topup", {"transaction_id": "txn_" + "0" * 24})

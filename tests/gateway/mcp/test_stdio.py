@@ -13,6 +13,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.mcp import counts, envelope_of, mcp_stdio, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
 from tests.fixtures.webhooks import Receiver, only_delivery, verify_both_schemes
 from tests.fixtures.workers import StartWorker
 from tests.gateway.mcp.test_http import TOOLS, make_live_endpoint
@@ -71,3 +72,16 @@ async def test_stdio_without_a_key_refuses_every_call(
         unknown = await envelope_of(session, "get_balance")
         assert (unknown.is_error, unknown.code) == (True, 2003)
     assert await merchant_balance(db, merchant) == 10_000
+
+
+async def test_stdio_answers_a_call_beyond_the_keys_scopes_with_the_envelope(
+    hook_settings: Settings, db: Database, make_merchant: MakeMerchant, tmp_path: Path
+) -> None:
+    """No HTTP, so no scope challenge: the refused result carries the envelope, as ever."""
+    reader = await make_merchant("live", balance_cents=10_000)
+    await set_policy(db, reader.key_id, {"scopes": ["topup:read"]})
+    async with mcp_stdio(hook_settings, reader.key, tmp_path) as session:
+        refused = await envelope_of(session, "send_topup", send_args("stdio-scope"))
+        assert (refused.is_error, refused.code, refused.door_error) == (True, 2301, None)
+        assert refused.data == {"scope": "topup:send"}
+    assert await merchant_balance(db, reader) == 10_000

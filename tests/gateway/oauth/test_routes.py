@@ -121,3 +121,27 @@ async def test_an_unverified_client_is_never_sent_an_error_before_a_person_acts(
     # A request that is right goes on to the consent page, on the gateway.
     assert right.status_code == 302
     assert "/dashboard/oauth/consent?request=" in right.headers["location"]
+
+
+async def test_the_resources_list_the_least_to_ask_for_and_the_server_every_scope(
+    app: ASGIApp,
+) -> None:
+    """RFC 9728's ``scopes_supported`` is the least a client should ask for (reading), as MCP
+    has it, more coming by step-up; the authorization server's metadata lists every scope an
+    app may hold."""
+    async with client_at(app, unique_address(), ROOT) as http:
+        server = (await http.get("/.well-known/oauth-authorization-server")).json()
+        resources = [
+            (await http.get(f"/.well-known/oauth-protected-resource{path}")).json()
+            for path in ("/mcp", "/api/public/v1")
+        ]
+    assert server["scopes_supported"] == [
+        "topup:send",
+        "topup:read",
+        "billing",
+        "approvals",
+        "keys:manage",
+    ]
+    for described in resources:
+        assert described["scopes_supported"] == ["topup:read"], described
+        assert described["authorization_servers"] == [server["issuer"]]
