@@ -300,3 +300,29 @@ async def test_a_link_shows_the_budgets_its_send_draws_on(
         shown = await browser.get("/approval", params={"token": (await _tokens(db, txn))[owner]})
     assert shown.status_code == 200, shown.text
     assert 'id="budgets">Agents<' in shown.text
+
+
+async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfrozen(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    agent = await _agent(db, make_merchant)
+    person = await make_merchant("staging", merchant_id=agent.merchant_id)  # may (un)freeze
+    owner = await _member(db, agent.merchant_id, "owner")
+    txn = await _held(app, agent)
+    token = (await _tokens(db, txn))[owner]
+    async with asgi_client(app) as api, _browser(app) as browser:
+        frozen = await api.post("/freeze", json={}, headers=person.headers)
+        assert frozen.status_code == 200 and frozen.json()["data"]["held_cancelled"] == 0
+        refused = await _click(browser, token, "approve")
+        assert refused.status_code == 423 and 'id="link-frozen" data-code="2360"' in refused.text
+        assert await _status(db, txn) == ("pending_approval", None)
+        async with db.read() as conn:
+            used = (await conn.execute(select(_L.c.used_at).where(_L.c.topup_id == txn))).all()
+        assert [u.used_at for u in used] == [None]
+
+        assert (await api.delete("/freeze", headers=person.headers)).status_code == 200
+        done = await _click(browser, token, "approve")
+        assert done.status_code == 200 and 'id="decided"' in done.text, done.text
+    status, decided_by = await _status(db, txn)
+    assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
+    await assert_ledger_balanced(db)
