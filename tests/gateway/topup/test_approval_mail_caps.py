@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.mail import caps
+from gateway.mail.content import compose
 from gateway.redis_server import RedisServer
 from gateway.store.db import Database
 from gateway.store.models import Mail, Topup, table_of
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, live_server, local_client, make_settings
@@ -103,8 +105,15 @@ async def _cap_holds(
         f"held: over {cap} approval mails from this merchant in an hour"
     }
     # The last mail the hour lets through says the next held sends wait unmailed.
-    last = [data for row, data in mails if data.get("last_this_hour")]
-    assert len(last) == 1 and [row.status for row, d in mails if d is last[0]] == ["queued"]
+    [last] = [row for row, data in mails if data.get("last_this_hour")]
+    assert last.status == "queued"
+    async with db.read() as conn:
+        message = await compose(
+            conn, SEALER, last, base_url="http://x", link_ttl_seconds=60, now=utcnow()
+        )
+    assert message is not None
+    for shown in (message.rendered.text, message.rendered.html):
+        assert "the last approval mail" in shown and "approvals inbox" in shown
     assert await _statuses(db, agent.merchant_id) == {"pending_approval": SENDS}
     # A send whose mail was held is as decidable as any.
     unmailed = {data["transaction_id"] for row, data in mails if row.status == "held"}
