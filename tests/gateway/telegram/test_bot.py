@@ -273,8 +273,13 @@ async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
         [nothing] = await _said(telegram, "answerCallbackQuery", 1)
         assert "decides nothing" in nothing["text"]
         assert await _status(db, txn) == ("pending_approval", None)
-        assert (await post_update(api, update_of_press(sent, ANN, data))).is_success
-        assert (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"].startswith("Approved")
+        # Twenty presses of the approver at once: one decides.
+        presses = [update_of_press(sent, ANN, data) for _ in range(20)]
+        replies = await asyncio.gather(*(post_update(api, p) for p in presses))
+        assert {r.status_code for r in replies} == {200}
+        answers = [a["text"] for a in (await _said(telegram, "answerCallbackQuery", 21))[1:]]
+        assert sum(a.startswith("Approved") for a in answers) == 1
+        assert sum("decides nothing" in a for a in answers) == 19
     status, decided_by = await _status(db, txn)
     assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
 
