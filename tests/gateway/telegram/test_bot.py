@@ -4,6 +4,7 @@ only the linked approver's press decides (once), /balance, and updates without t
 from strangers or replayed doing nothing."""
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -16,10 +17,11 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.store.models import TelegramMessage, Topup, table_of
+from gateway.store.models import Mail, TelegramMessage, Topup, table_of
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings
-from tests.fixtures.core import asgi_client, running_app, wait_until
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
 from tests.fixtures.dashboard import (
     Account,
     client_from,
@@ -39,7 +41,7 @@ from tests.fixtures.telegram import (
 )
 from tests.fixtures.workers import StartWorker
 
-_T, _G = table_of(Topup), table_of(TelegramMessage)
+_T, _G, _M = table_of(Topup), table_of(TelegramMessage), table_of(Mail)
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
 CHAT, ANN, STRANGER = 5550001, 7770001, 9990001
 
@@ -242,6 +244,18 @@ async def _linked_with_a_held_post(
     return owner, txn, str(approve["callback_data"]), sent
 
 
+async def _mailed_token(db: Database, txn: str) -> str:
+    """The token of the approval mail of ``txn``, opened from its sealed row."""
+    sealer = Sealer(TEST_SECRET.encode())
+    async with db.read() as conn:
+        rows = (await conn.execute(select(_M).where(_M.c.kind == "approval_request"))).all()
+    for row in rows:
+        data = json.loads(sealer.open(row.data_sealed, context=row.id))
+        if data["transaction_id"] == txn:
+            return str(data["token"])
+    raise AssertionError(f"no approval mail for {txn}")
+
+
 async def _calls_written(db: Database) -> int:
     async with db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(_G))).scalar_one())
@@ -268,16 +282,20 @@ async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
                 )
                 assert posted.status_code == 403 and 'id="link-door"' in posted.text
         assert await _status(db, txn) == ("pending_approval", None)
-        # The stranger who read it is refused by the bot as before; the approver's press decides.
-        assert (await post_update(api, update_of_press(sent, STRANGER, data))).is_success
+        # Nor does the mailed link's token in a press, the approver's own.
+        mailed = "a:" + await _mailed_token(db, txn)
+        assert (await post_update(api, update_of_press(sent, ANN, mailed))).is_success
         [nothing] = await _said(telegram, "answerCallbackQuery", 1)
         assert "decides nothing" in nothing["text"]
+        # The stranger who read it is refused by the bot as before; the approver's press decides.
+        assert (await post_update(api, update_of_press(sent, STRANGER, data))).is_success
+        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"]
         assert await _status(db, txn) == ("pending_approval", None)
         # Twenty presses of the approver at once: one decides.
         presses = [update_of_press(sent, ANN, data) for _ in range(20)]
         replies = await asyncio.gather(*(post_update(api, p) for p in presses))
         assert {r.status_code for r in replies} == {200}
-        answers = [a["text"] for a in (await _said(telegram, "answerCallbackQuery", 21))[1:]]
+        answers = [a["text"] for a in (await _said(telegram, "answerCallbackQuery", 22))[2:]]
         assert sum(a.startswith("Approved") for a in answers) == 1
         assert sum("decides nothing" in a for a in answers) == 19
     status, decided_by = await _status(db, txn)
