@@ -32,7 +32,6 @@ __all__ = [
     "PAYMENT_NOTICES",
     "POLLER_READS",
     "RECIPIENT_PAGES",
-    "TELEGRAM_UPDATES",
     "ClientLimit",
     "Refused",
 ]
@@ -115,12 +114,6 @@ PAYMENT_NOTICES = ClientLimit(
 # a recipient must reach their code when Redis does not answer.
 RECIPIENT_PAGES = ClientLimit(
     "recipient-pages", lambda s: s.recipient_pages_per_client_per_minute, 60, fail_open=True
-)
-# The Telegram bot's webhook: Telegram posts from few addresses, so the limit is generous; it
-# bounds what a forger costs before the secret is checked. Closed: Telegram retries an update
-# it could not deliver, so a refusal loses nothing.
-TELEGRAM_UPDATES = ClientLimit(
-    "telegram-updates", lambda s: s.telegram_updates_per_client_per_minute, 60, fail_open=False
 )
 # A poller's reads with its own key: each looks the poller up by id and compares the key's hash.
 # Closed: a read writes nothing and is asked again, so a refusal loses nothing.

@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -149,7 +150,7 @@ class Lockout:
             raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
         # Closed, a count only slow (a busy process, the caller's own burst) is waited for
         # rather than refused; open, a request must not wait on it.
-        waits = {} if fail_open else {"deadline": CLOSED_DEADLINE_SECONDS}
+        waits: dict[str, Any] = {} if fail_open else {"deadline": CLOSED_DEADLINE_SECONDS}
         try:
             decisions = await hit_all(redis, limits, **waits)
         except LimiterUnavailable as exc:

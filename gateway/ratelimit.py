@@ -210,11 +210,13 @@ async def hit(
 
 
 async def hit_all(
-    redis: Any, limits: Sequence[Limit], *, deadline: float = _DEADLINE_SECONDS
+    redis: Any, limits: Sequence[Limit], *, cost: int = 1, deadline: float = _DEADLINE_SECONDS
 ) -> list[Decision]:
     """``hit`` on several buckets in one round trip; each counts where it has room.
-    ``deadline``: for a caller that fails closed and would rather wait than refuse."""
-    return await _run(redis, limits, 1, deadline)
+    ``cost``: events counted at once, all or none in each bucket. ``deadline``: for a caller
+    that fails closed and would rather wait than refuse."""
+    assert cost >= 1
+    return await _run(redis, limits, cost, deadline)
 
 
 async def peek_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:

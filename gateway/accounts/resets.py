@@ -132,7 +132,8 @@ async def reset_password(
     """Spend ``token``: the password set, the token used, the account's other links void and
     every session of the account ended, in one transaction; ``PASSWORD_RESET_DONE`` with the
     user (``UserInfo``). ``ACCOUNT_LINK_INVALID`` (nothing changed, nothing hashed) if the token
-    is unknown, used or expired. The hash takes one of ``hashes``' slots."""
+    is unknown, used or expired; nothing changed either, the token left unspent, when the
+    account is no longer a member of any merchant. The hash takes one of ``hashes``' slots."""
     _check_password(password)
     if not token or len(token) > TOKEN_LENGTH:
         raise ApiError(Code.ACCOUNT_LINK_INVALID)
@@ -166,9 +167,9 @@ async def reset_password(
                 .returning(_U.c.id, _U.c.email)
             )
         ).one()
-        await _void_links(conn, row.id, now)
         membership = await _first_membership(conn, row.id)
+        if membership is None:  # no merchant to sign in to: refused, the link left unspent
+            raise ApiError(Code.ACCOUNT_LINK_INVALID)
+        await _void_links(conn, row.id, now)
         await sessions.end_every(conn, row.id)
-    if membership is None:
-        raise ApiError(Code.ACCOUNT_LINK_INVALID)
     return Outcome(Code.PASSWORD_RESET_DONE, UserInfo(row.id, row.email, *membership))

@@ -418,7 +418,8 @@ async def set_password(
 ) -> Outcome:
     """Spend a password-set token: the password is set and the token gone, in one conditional
     UPDATE (a token works once); the user (``UserInfo``) is the data. ``ACCOUNT_LINK_INVALID``
-    if the token is unknown, used or expired. The token is looked up before the password is
+    if the token is unknown, used or expired, or (nothing changed, the token left unspent) the
+    user is no longer a member of any merchant. The token is looked up before the password is
     hashed (in one of ``hashes``' slots), so a forged link costs no hash."""
     _check_password(password)
     if not token or len(token) > 100:
@@ -448,10 +449,10 @@ async def set_password(
         ).first()
         if row is None:
             raise ApiError(Code.ACCOUNT_LINK_INVALID)
-        await _void_links(conn, row.id, now)
         membership = await _first_membership(conn, row.id)
-    if membership is None:
-        raise ApiError(Code.ACCOUNT_LINK_INVALID)
+        if membership is None:  # no merchant to sign in to: refused, the token left unspent
+            raise ApiError(Code.ACCOUNT_LINK_INVALID)
+        await _void_links(conn, row.id, now)
     return Outcome(Code.SUCCESS, UserInfo(row.id, row.email, *membership))
 
 

@@ -1,22 +1,27 @@
 """The Telegram bot's webhook (``POST /telegram/webhook``): the Bot API posts each update here
-(``setWebhook``, ``gateway.telegram.api``). Counted per client address first, then checked
-against ``AITOPUP_TELEGRAM_WEBHOOK_SECRET`` in constant time (Telegram sends it back in
-``X-Telegram-Bot-Api-Secret-Token``), then read (bounded) and parsed: only then does the bot
-act (``telegram.bot``). A button's press decides through the dashboard's own decision
-(``doors.decide``) as the approver the button was posted to, and only for the Telegram user
-linked to them (``approval_links.spend``). Every answer of the bot is a row the worker sends:
-the update is acknowledged with an empty envelope at once."""
+(``setWebhook``, ``gateway.telegram.api``). Checked first against
+``AITOPUP_TELEGRAM_WEBHOOK_SECRET`` in constant time (Telegram sends it back in
+``X-Telegram-Bot-Api-Secret-Token``), then read (bounded) and parsed, then counted per chat and
+per Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does the bot act
+(``telegram.bot``). Nothing is counted before the secret: a post without it costs one
+comparison and counts in no bucket, so neither forgers nor strangers' chats, all posted from
+Telegram's few addresses, use up a genuine approver's updates. A button's press decides through
+the dashboard's own decision (``doors.decide``) as the approver the button was posted to, and
+only for the Telegram user linked to them (``approval_links.ready``); the button's token is
+spent by that decision alone. Every answer of the bot is a row the worker sends: the update is
+acknowledged with an empty envelope at once."""
 
 import hmac
 import json
+import logging
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..client_limits import TELEGRAM_UPDATES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
+from ..ratelimit import CLOSED_DEADLINE_SECONDS, Limit, LimiterUnavailable, hit_all
 from ..services import services
 from ..telegram import bot
 from ..topup import approval_links, approvals, doors
@@ -26,6 +31,8 @@ from ..values.outcome import Outcome
 from .payment_channels import read_raw
 
 __all__ = ["routes"]
+
+log = logging.getLogger(__name__)
 
 # An update the bot reads (a short message, a press) is far smaller; Telegram's own are too.
 BODY_LIMIT = 64 * 1024
@@ -37,9 +44,49 @@ def _secret_given(request: Request, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _senders(update: bot.Update) -> list[str]:
+    """The buckets an update counts in: its chat's and its Telegram user's."""
+    found: list[str] = []
+    if update.callback_query is not None:
+        found.append(f"user:{update.callback_query.from_.id}")
+        if update.callback_query.message is not None:
+            found.append(f"chat:{update.callback_query.message.chat.id}")
+    elif update.message is not None:
+        found.append(f"chat:{update.message.chat.id}")
+        if update.message.from_ is not None:
+            found.append(f"user:{update.message.from_.id}")
+    return found
+
+
+async def _count(request: Request, update: bot.Update) -> None:
+    """Count ``update`` in its chat's and its user's buckets: 429 past either, 503 when Redis
+    cannot count (closed: Telegram retries an update it could not deliver, so a refusal loses
+    nothing, and each update may write rows)."""
+    svc = services(request)
+    per_minute = svc.settings.telegram_updates_per_chat_per_minute
+    limits = [Limit(f"telegram-updates:{each}", per_minute, 60) for each in _senders(update)]
+    if not limits:
+        return
+    try:
+        decisions = await hit_all(svc.redis, limits, deadline=CLOSED_DEADLINE_SECONDS)
+    except LimiterUnavailable as exc:
+        log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
+        raise ApiError(
+            Code.SERVICE_UNAVAILABLE,
+            "Rate limiter unavailable; retry shortly",
+            headers={"Retry-After": "5"},
+        ) from None
+    for decision in decisions:
+        if not decision.allowed:
+            raise ApiError(
+                Code.TELEGRAM_UPDATES_RATE_LIMITED,
+                data=decision.data(),
+                headers=decision.headers(),
+            )
+
+
 async def telegram_webhook(request: Request) -> Response:
     svc = services(request)
-    await TELEGRAM_UPDATES.enforce(svc, request, Code.TELEGRAM_UPDATES_RATE_LIMITED)
     secret = svc.settings.telegram_webhook_secret
     if secret is None or svc.settings.telegram_bot_token is None:
         raise ApiError(Code.TELEGRAM_NOT_CONFIGURED)
@@ -50,6 +97,7 @@ async def telegram_webhook(request: Request) -> Response:
         update = bot.Update.model_validate(json.loads(body))
     except (ValueError, ValidationError):
         raise ApiError(Code.TELEGRAM_UPDATE_MALFORMED) from None
+    await _count(request, update)
     if update.callback_query is not None:
         await _press(request, update.callback_query)
     elif update.message is not None:
@@ -65,16 +113,19 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
     if found is not None:
         approve, token = found
         try:
-            spent = await perform(
+            ready = await perform(
                 svc.waker,
-                approval_links.spend(svc.db, svc.sealer, token, telegram_user_id=press.from_.id),
+                approval_links.ready(svc.db, svc.sealer, token, telegram_user_id=press.from_.id),
             )
-            link = spent.one(approval_links.Spent)
+            link = ready.one(approval_links.Ready)
             decision = approvals.approve if approve else approvals.deny
-            done = await doors.decide(svc, link.caller, decision, link.txn_id)
+            done = await doors.decide(svc, link.caller, decision, link.txn_id, spend=link.spend)
         except ApiError as refused:
-            if refused.code not in (
+            if refused.code == Code.ENVIRONMENT_FROZEN:
+                verdict = "frozen"
+            elif refused.code not in (
                 Code.APPROVAL_LINK_INVALID,
+                Code.APPROVAL_TOKEN_WRONG_DOOR,
                 Code.TOPUP_NOT_AWAITING_APPROVAL,
             ):
                 raise
@@ -90,16 +141,16 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "The Telegram bot's updates, posted by the Bot API (setWebhook): checked against "
-            "the webhook secret, then /start with a link code, /balance and the Approve and "
-            "Deny buttons of held sends",
+            "the webhook secret, then counted per chat and per user, then /start with a link "
+            "code, /balance and the Approve and Deny buttons of held sends",
             "topup",
             auth="none",
             errors=(
-                Code.TELEGRAM_UPDATES_RATE_LIMITED,
                 Code.TELEGRAM_NOT_CONFIGURED,
                 Code.TELEGRAM_SECRET_INVALID,
                 Code.BODY_TOO_LARGE,
                 Code.TELEGRAM_UPDATE_MALFORMED,
+                Code.TELEGRAM_UPDATES_RATE_LIMITED,
             ),
         ),
     ),

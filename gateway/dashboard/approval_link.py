@@ -3,7 +3,10 @@
 scanner, a link preview); the form on it posts the decision, the token in the body. Both are
 counted per client address as every one-time link's are (``accounts.throttle.link_limits``): a
 forged, spent or expired link counts, a live one gives its count back. The decision
-is the dashboard's own (``doors.decide``), made as the link's approver."""
+is the dashboard's own (``doors.decide``), made as the link's approver, and spends the link only
+if it decides: an approval refused while the environment is frozen leaves the link as it was.
+Only a mailed link decides here: a Telegram button's token is refused (its own door is the
+press of its approver's linked Telegram user)."""
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..operations import perform
 from ..services import services
 from ..topup import approval_links, approvals, doors
-from ..values.codes import Code
+from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 from .accounts import link_tries
 from .context import visit
@@ -32,6 +35,21 @@ def _gone(request: Request) -> Response:
     return page(request, _TEMPLATE, {"review": None}, status=404, no_store=True)
 
 
+# What the page says of a link refused for a reason of its own (anything else: ``_gone``).
+_REFUSED = {Code.APPROVAL_TOKEN_WRONG_DOOR: "door", Code.ENVIRONMENT_FROZEN: "frozen"}
+
+
+def _refused(request: Request, refused: ApiError) -> Response:
+    """The page for a link that decided nothing: gone, or why not (``_REFUSED``)."""
+    if refused.code in _REFUSED:
+        context = {"review": None, "refused": _REFUSED[refused.code], "code": int(refused.code)}
+        status = CATALOGUE[refused.code].http_status
+        return page(request, _TEMPLATE, context, status=status, no_store=True)
+    if refused.code in (Code.APPROVAL_LINK_INVALID, Code.TOPUP_NOT_AWAITING_APPROVAL):
+        return _gone(request)  # spent, or decided meanwhile by another door, or expired
+    raise refused
+
+
 async def approval_page(request: Request) -> Response:
     await visit(request)
     svc = services(request)
@@ -42,9 +60,7 @@ async def approval_page(request: Request) -> Response:
     try:
         found = await perform(svc.waker, approval_links.review(svc.db, svc.sealer, token))
     except ApiError as refused:
-        if refused.code != Code.APPROVAL_LINK_INVALID:
-            raise
-        return _gone(request)
+        return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
     review = found.one(approvals.Review)
     return page(request, _TEMPLATE, {"review": review, "token": token}, no_store=True)
@@ -60,22 +76,18 @@ async def decide(request: Request) -> Response:
     if stopped is not None:
         return stopped
     try:
-        spent = await perform(
-            svc.waker, approval_links.spend(svc.db, svc.sealer, _token(data.get("token")))
+        ready = await perform(
+            svc.waker, approval_links.ready(svc.db, svc.sealer, _token(data.get("token")))
         )
     except ApiError as refused:
-        if refused.code != Code.APPROVAL_LINK_INVALID:
-            raise
-        return _gone(request)
+        return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
-    link = spent.one(approval_links.Spent)
+    link = ready.one(approval_links.Ready)
     decision = approvals.approve if choice == "approve" else approvals.deny
     try:
-        done = await doors.decide(svc, link.caller, decision, link.txn_id)
+        done = await doors.decide(svc, link.caller, decision, link.txn_id, spend=link.spend)
     except ApiError as refused:
-        if refused.code != Code.TOPUP_NOT_AWAITING_APPROVAL:
-            raise
-        return _gone(request)  # decided meanwhile by another door, or expired
+        return _refused(request, refused)
     return page(
         request,
         _TEMPLATE,

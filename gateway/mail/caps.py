@@ -18,6 +18,12 @@ that ran but answered late is not given back: it may have counted, and a cap may
 too many, never one too few. The count stays in Redis, not the store: the merchant's cap would
 be one row written by every mailing send inside the send's transaction, a hot row on the hot
 path, while the Redis count is atomic across processes and only a mailing send pays for it.
+
+The same gate bounds the mails asking a merchant's approvers to decide its held sends
+(``approvals_gate``): at most ``AITOPUP_APPROVAL_MAILS_PER_MERCHANT_PER_HOUR`` per environment,
+a held send's mails (one per approver) counted together, all or none. Past it, or uncounted,
+they are written ``held`` and the sends wait in the dashboard's approvals inbox, decidable there
+and through the API as any held send; the last mails the hour lets through say so.
 """
 
 import hashlib
@@ -38,12 +44,14 @@ from ..values.settings import Settings
 from . import rows
 
 __all__ = [
+    "APPROVALS_UNCOUNTED",
     "DEADLINE_SECONDS",
     "HOUR",
     "OFF",
     "UNCOUNTED",
     "Gate",
     "Gates",
+    "approvals_gate",
     "give_back",
     "mailed",
     "settle",
@@ -65,6 +73,7 @@ class Gate:
     held: str | None
     counted: tuple[Limit, ...] = ()
     mailing: bool = True  # False: the send or the merchant turned the mail off
+    remaining: int | None = None  # what the fullest bucket has left after this count
 
     def word(self, env: str) -> str:
         """What the delivery's reply and event say of its mail: ``off``, ``held``, or the
@@ -104,22 +113,48 @@ def _reason(settings: Settings, recipient: bool) -> str:
     return f"held: over {n} voucher mails from this merchant in an hour"
 
 
+async def _gate(
+    redis: Any, limits: Sequence[Limit], reasons: Sequence[str], uncounted: str, cost: int = 1
+) -> Gate:
+    """Count ``cost`` mails in every one of ``limits`` if each has room (``reasons``: why a
+    mail is held past each); else the mail is held and nothing this counted stays counted, or,
+    when Redis cannot count it, held all the same (``uncounted``)."""
+    try:
+        decisions = await hit_all(redis, limits, cost=cost, deadline=DEADLINE_SECONDS)
+        if all(d.allowed for d in decisions):
+            return Gate(None, tuple(limits), remaining=min(d.remaining for d in decisions))
+        counted = [each for each, d in zip(limits, decisions, strict=True) if d.allowed]
+        if counted:
+            assert cost == 1  # a give back returns one
+            await release_all(redis, counted)
+    except LimiterUnavailable as exc:
+        log.warning("mail caps unavailable, the mail is held: %s", exc)
+        return Gate(uncounted)
+    return Gate(next(r for r, d in zip(reasons, decisions, strict=True) if not d.allowed))
+
+
 async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
     """Count one voucher mail to ``email`` from ``merchant_id`` in ``env``, if both caps have
     room. Else the mail is held and nothing this counted stays counted, or, when Redis cannot
     count it, held all the same."""
     limits = _limits(settings, merchant_id, env, email)
-    try:
-        recipient, merchant = await hit_all(redis, limits, deadline=DEADLINE_SECONDS)
-        if recipient.allowed and merchant.allowed:
-            return Gate(None, tuple(limits))
-        counted = [each for each, d in zip(limits, (recipient, merchant), strict=True) if d.allowed]
-        if counted:
-            await release_all(redis, counted)
-    except LimiterUnavailable as exc:
-        log.warning("voucher mail caps unavailable, the mail is held: %s", exc)
-        return Gate(UNCOUNTED)
-    return Gate(_reason(settings, not recipient.allowed))
+    reasons = [_reason(settings, True), _reason(settings, False)]
+    return await _gate(redis, limits, reasons, UNCOUNTED)
+
+
+# Why a held send's approval mails are held when their cap could not be counted.
+APPROVALS_UNCOUNTED = "held: the cap on approval mails could not be counted"
+
+
+async def approvals_gate(
+    redis: Any, settings: Settings, merchant_id: str, env: str, count: int
+) -> Gate:
+    """Count a held send's ``count`` approval mails from ``merchant_id`` in ``env`` together,
+    if the merchant's hour has room for all of them; else all are held."""
+    n = settings.approval_mails_per_merchant_per_hour
+    limit = Limit(f"approval-mail:{merchant_id}:{env}", n, HOUR)
+    reason = f"held: over {n} approval mails from this merchant in an hour"
+    return await _gate(redis, [limit], [reason], APPROVALS_UNCOUNTED, cost=count)
 
 
 async def give_back(redis: Any, counted: Sequence[Limit]) -> None:

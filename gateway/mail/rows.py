@@ -148,12 +148,13 @@ async def write(
     to: str,
     data: Mapping[str, Any],
     now: datetime,
+    held: str | None = None,
 ) -> str | None:
     """A mail to ``to`` with the values ``data`` (both sealed), in the caller's transaction:
     its id when it is to be sent (an ``Outcome``'s with the deliveries, for ``operations.perform``
-    to wake the workers for), ``None`` when staged."""
+    to wake the workers for), ``None`` when staged, or ``held`` (why: a cap, ``caps``)."""
     mail_id = new_id(MAIL_PREFIX[:-1])
-    status = status_for(env)
+    status = HELD if held is not None else status_for(env)
     await conn.execute(
         insert(_M).values(
             id=mail_id,
@@ -165,6 +166,7 @@ async def write(
             status=status,
             attempts=0,
             generation=0,
+            last_error=held,
             next_attempt_at=now,
             created_at=now,
             updated_at=now,

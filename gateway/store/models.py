@@ -1130,8 +1130,9 @@ class PasswordReset(Base):
 
 
 class ApprovalLink(Base):
-    """A held send's one-time decision link, mailed to one approver (``topup.approval_links``):
-    only its token's keyed hash, spent once (``used_at``), ending with the hold."""
+    """A held send's one-time decision token for one approver (``topup.approval_links``): only
+    its keyed hash, spent once (``used_at``) and only through its ``door`` (``mail``: the
+    e-mailed link's page; ``telegram``: a button's press), ending with the hold."""
 
     __tablename__ = "approval_links"
     __table_args__ = (Index("ix_approval_links_topup_id", "topup_id"),)
@@ -1139,6 +1140,7 @@ class ApprovalLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     topup_id: Mapped[str] = mapped_column(ForeignKey("topups.id"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    door: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -6,15 +6,19 @@
   that Telegram user to the member on that merchant (``telegram_chats``).
 - **Held sends** (``held_posts``): each linked chat of each approver gets the send with Approve
   and Deny buttons, whose callback data is ``a:``/``d:`` and a decision token of its own
-  (``approval_links``: stored as its keyed hash, single use, ending with the hold), within the
-  API's 64 bytes. A press decides only if the Telegram user pressing is the one linked to that
-  approver on that merchant (``approval_links.spend``); a press by anyone else, or a replayed
-  one, decides nothing and is answered so.
+  (``approval_links``: stored as its keyed hash, single use, ending with the hold, issued for
+  this door alone), within the API's 64 bytes. A press decides only if the Telegram user
+  pressing is the one linked to that approver on that merchant (``approval_links.ready``); a
+  press by anyone else, or a replayed one, decides nothing and is answered so, and one refused
+  while the environment is frozen leaves its button working.
 - **/balance**: the merchant's wallets, to a linked user (still its member) in a linked chat.
 - **balance.low**: each linked chat is told of its merchant's crossings (``alerts``).
 
-Everyone else is answered that the chat is not linked, and nothing else happens. Every answer
-is a call written to the outbox (``calls``), never a request the update waits on.
+A stranger (a chat or user linked to no merchant) is answered only when it sends ``/start``
+(how to link, or that its code is unknown), at most as often as the webhook's count per chat and
+per user admits an update (``api.telegram``); any other message of theirs, and a ``/balance``,
+writes nothing. Every answer is a call written to the outbox (``calls``), never a request the
+update waits on.
 """
 
 import secrets
@@ -151,7 +155,7 @@ async def chats_of(db: Database, merchant_id: str, user_id: str) -> Outcome:
 
 def is_linked_approver(merchant_id: Any, user_id: Any, telegram_user_id: int) -> Any:
     """Whether ``telegram_user_id`` is the Telegram user linked to ``user_id`` on
-    ``merchant_id`` (SQL, for ``approval_links.spend``)."""
+    ``merchant_id`` (SQL, for ``approval_links.ready``)."""
     return (
         select(_C.c.id)
         .where(
@@ -187,18 +191,22 @@ def pressed(data: str | None) -> tuple[bool, str] | None:
 
 
 async def on_message(db: Database, sealer: Sealer, message: Message) -> Outcome:
-    """A text message: ``/start <code>`` links the chat, ``/balance`` answers the balance to a
-    linked user; anything else (or anyone else) is told how to link. The calls to wake for."""
+    """A text message: ``/start <code>`` links the chat (``/start`` without a valid code is
+    told how), ``/balance`` answers the balance to a linked user; anything else, and a
+    stranger's ``/balance``, is answered nothing. The calls to wake for."""
     text = (message.text or "").strip()
     sender = message.from_.id if message.from_ is not None else None
+    if sender is None or not text.startswith(("/start", "/balance")):
+        return Outcome(Code.SUCCESS)
     now = utcnow()
     async with db.transaction() as conn:
-        if text.startswith("/start") and sender is not None:
+        reply: str | None
+        if text.startswith("/start"):
             reply = await _link(conn, sealer, message.chat.id, sender, text[6:].strip(), now)
-        elif text.startswith("/balance") and sender is not None:
-            reply = await _balance(conn, message.chat.id, sender)
         else:
-            reply = _NOT_LINKED
+            reply = await _balance(conn, message.chat.id, sender)
+        if reply is None:
+            return Outcome(Code.SUCCESS)
         call = await calls.write(
             conn,
             sealer,
@@ -270,7 +278,8 @@ async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
     return str(row.display_name or row.name)
 
 
-async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str:
+async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str | None:
+    """The wallets of the merchants ``sender`` linked in ``chat_id``; ``None`` for a stranger."""
     merchants = (
         await conn.execute(
             select(_C.c.merchant_id)
@@ -282,7 +291,7 @@ async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str:
         )
     ).all()
     if not merchants:
-        return _NOT_LINKED
+        return None
     lines = []
     for row in merchants:
         shown = []
@@ -321,7 +330,7 @@ async def held_posts(
     return written
 
 
-Verdict = Literal["approved", "denied", "nothing"]
+Verdict = Literal["approved", "denied", "nothing", "frozen"]
 
 
 async def answer_press(
@@ -334,8 +343,11 @@ async def answer_press(
         "approved": "Approved: delivered.",
         "denied": "Denied: refunded.",
         "nothing": "This button decides nothing: used, expired, decided elsewhere, or not yours.",
+        "frozen": "The environment is frozen: nothing was approved. This button still works "
+        "once it is unfrozen, until the hold expires.",
     }[verdict]
-    if verdict != "nothing" and status is not None and status not in ("delivered", "denied"):
+    decided = verdict in ("approved", "denied")
+    if decided and status is not None and status not in ("delivered", "denied"):
         words = f"{words[:-1]} ({status.replace('_', ' ')})."
     async with db.transaction() as conn:
         written = [
@@ -348,7 +360,7 @@ async def answer_press(
                 now=now,
             )
         ]
-        if verdict != "nothing" and press.message is not None:
+        if decided and press.message is not None:
             written.append(
                 await calls.write(
                     conn,

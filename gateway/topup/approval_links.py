@@ -3,19 +3,29 @@ and posted to their linked Telegram chats as buttons (``telegram.bot``).
 
 When a send is held (``approvals``), each member of its merchant whose role may decide top-ups
 there (``accounts.roles``: ``topups``) gets a mail with a link of their own (``offer``), up to
-``MAX_APPROVERS``. The link's token is a bearer credential: random, and stored only as its
+``MAX_APPROVERS``, within the merchant's hourly cap on approval mails (``mail.caps``: past it,
+or when it cannot be counted, the mails are written held and the send waits in the dashboard's
+inbox). The link's token is a bearer credential: random, and stored only as its
 keyed digest (``Sealer.lookup``, under the server's key), so neither the store nor a copy of it
 makes a link, and an altered token finds nothing. The mail row holds it sealed, as a password
 reset's does.
 
+A token decides only through the door it was issued for (``door``): ``MAIL``, the e-mailed
+link's confirmation page, or ``TELEGRAM``, a button's press by the Telegram user linked to its
+approver. A button's token carried to the page (anyone in a group chat reads a button's data) is
+refused (``APPROVAL_TOKEN_WRONG_DOOR``) and decides nothing.
+
 A link opens a confirmation page (``review``: a GET decides nothing, so a mail scanner or a
-link preview that fetches it changes nothing) and decides on a POST (``spend``): one
-conditional UPDATE marks it used while it is unused, unexpired and its send still held, so of
-twenty clicks at once exactly one goes on; the decision itself is the dashboard's own
-(``approvals.approve``/``deny`` through ``doors.decide``), made as the link's approver
-(``decided_by`` ``user:<id>``), whose membership and role are read again at that moment: a
-member who left, or lost the role, decides nothing. A link ends with its hold
-(``approval_expires_at``), and with the send's decision by any door.
+link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
+at its door, its approver still allowed) and hands the decision the step that spends it
+(``Ready.spend``), run inside the decision's own transaction (``approvals.approve``/``deny``
+through ``doors.decide``). So a link is spent only by the decision it makes: one refused (the
+environment frozen, the send decided or expired meanwhile) leaves it as it was, and a frozen
+environment's link decides once unfrozen. The spend is one conditional UPDATE that marks it used
+while it is unused, unexpired, its send still held and its approver still a member allowed to
+decide, so of twenty clicks at once exactly one goes on, made as the link's approver
+(``decided_by`` ``user:<id>``). A link ends with its hold (``approval_expires_at``), and with the
+send's decision by any door.
 """
 
 import secrets
@@ -23,13 +33,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
 from ..accounts import roles
 from ..callers import Caller
+from ..mail import caps
 from ..mail import rows as mail
 from ..mail.content import expires_text
 from ..store.db import Database
@@ -48,19 +59,22 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.money import money
 from ..values.outcome import ApiError, Outcome
+from ..values.settings import Settings
 from . import approvals
 from .service import HELD
 
 __all__ = [
+    "MAIL",
     "MAX_APPROVERS",
+    "TELEGRAM",
     "TOKEN_LENGTH",
     "Approver",
-    "Spent",
+    "Ready",
     "approvers",
     "issue",
     "offer",
+    "ready",
     "review",
-    "spend",
     "token_digest",
 ]
 
@@ -76,6 +90,8 @@ _K = table_of(ApiKeyRow)
 MAX_APPROVERS = 20
 TOKEN_PREFIX = "apl_"  # noqa: S105 (what a token starts with, not a secret)
 TOKEN_LENGTH = 100  # what a form or a query may carry as a token
+# The doors a token is issued for, and decides through only.
+MAIL, TELEGRAM = "mail", "telegram"
 
 
 def token_digest(sealer: Sealer, token: str) -> str:
@@ -88,11 +104,13 @@ def _roles_deciding(env: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Spent:
-    """A link used: who decides (the approver as the dashboard's caller), and what."""
+class Ready:
+    """A live link checked at its door: who decides (the approver as the dashboard's caller),
+    what, and the step that spends the link inside the decision's transaction."""
 
     caller: Caller
     txn_id: str
+    spend: approvals.Spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +137,19 @@ async def issue(
     sealer: Sealer,
     txn_id: str,
     user_id: str,
+    door: str,
     expires: datetime,
     now: datetime,
 ) -> str:
-    """A fresh decision token on ``txn_id`` for ``user_id``, stored as its digest alone."""
+    """A fresh decision token on ``txn_id`` for ``user_id`` that decides through ``door``
+    alone, stored as its digest."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         _L.insert().values(
             token_hash=token_digest(sealer, token),
             topup_id=txn_id,
             user_id=user_id,
+            door=door,
             expires_at=expires,
             created_at=now,
         )
@@ -137,14 +158,21 @@ async def issue(
 
 
 async def offer(
-    db: Database, sealer: Sealer, txn_id: str, *, now: datetime | None = None
+    db: Database,
+    sealer: Sealer,
+    redis: Any,
+    settings: Settings,
+    txn_id: str,
+    *,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Mail each approver of the held send ``txn_id`` a link of their own, and post it with
-    buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
-    for (staging's mail lands in the staging mailbox). Nothing if the send is no longer held."""
+    """Mail each approver of the held send ``txn_id`` a link of their own (held past the
+    merchant's cap on approval mails, ``caps.approvals_gate``), and post it with buttons of
+    their own to each Telegram chat they linked (``telegram.bot``); the rows to wake for
+    (staging's mail lands in the staging mailbox). Nothing if the send is no longer held."""
     now = now or utcnow()
     work: list[str] = []
-    async with db.transaction() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(_T, _K.c.name.label("key_name"), _K.c.display_prefix)
@@ -156,20 +184,35 @@ async def offer(
             return Outcome(Code.SUCCESS, [])
         if row.approval_expires_at <= now:
             return Outcome(Code.SUCCESS, [])
-        text = (
-            f"Held for your approval ({row.env}): {money(row.amount_cents)} of {row.platform} "
-            f"credit to {row.recipient_email}, sent by the key {row.key_name or '(unnamed)'} "
-            f"{row.display_prefix or ''}, top-up {row.id}. The hold expires "
-            f"{expires_text(row.approval_expires_at)}."
-        )
-        for person in await approvers(conn, row.merchant_id, row.env):
+        people = await approvers(conn, row.merchant_id, row.env)
+    # Counted before the transaction, as the voucher mails' caps are: a Redis slow to answer
+    # holds no writer's lock of the store.
+    gate = caps.OFF
+    if people:
+        gate = await caps.approvals_gate(redis, settings, row.merchant_id, row.env, len(people))
+    # The last mails the hour lets through say that the next held sends wait unmailed.
+    last = gate.remaining is not None and gate.remaining < len(people)
+    text = (
+        f"Held for your approval ({row.env}): {money(row.amount_cents)} of {row.platform} "
+        f"credit to {row.recipient_email}, sent by the key {row.key_name or '(unnamed)'} "
+        f"{row.display_prefix or ''}, top-up {row.id}. The hold expires "
+        f"{expires_text(row.approval_expires_at)}."
+    )
+    async with db.transaction() as conn:
+        still = await conn.execute(select(_T.c.id).where(_T.c.id == txn_id, _T.c.status == HELD))
+        if still.first() is None:  # decided meanwhile; a count taken stays (one too many)
+            return Outcome(Code.SUCCESS, [])
+        for person in people:
 
             async def token_for(user_id: str = person.user_id) -> str:
-                return await issue(conn, sealer, row.id, user_id, row.approval_expires_at, now)
+                expires = row.approval_expires_at
+                return await issue(conn, sealer, row.id, user_id, TELEGRAM, expires, now)
 
             chats = await bot.linked_chats(conn, row.merchant_id, person.user_id)
             work += await bot.held_posts(conn, sealer, row.merchant_id, chats, token_for, text, now)
-            token = await token_for()
+            token = await issue(
+                conn, sealer, row.id, person.user_id, MAIL, row.approval_expires_at, now
+            )
             queued = await mail.write(
                 conn,
                 sealer,
@@ -187,8 +230,10 @@ async def offer(
                     "key_prefix": row.display_prefix or "",
                     "env": row.env,
                     "expires": expires_text(row.approval_expires_at),
+                    "last_this_hour": last,
                 },
                 now=now,
+                held=gate.held,
             )
             if queued is not None:
                 work.append(queued)
@@ -246,50 +291,84 @@ def _well_formed(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= TOKEN_LENGTH
 
 
+def _door(telegram_user_id: int | None) -> str:
+    return MAIL if telegram_user_id is None else TELEGRAM
+
+
+def _merchant_of_link() -> Any:
+    return select(_T.c.merchant_id).where(_T.c.id == _L.c.topup_id).correlate(_L).scalar_subquery()
+
+
+def _pressed_by(telegram_user_id: int | None) -> Any:
+    """A press counts only by the Telegram user linked to the link's approver."""
+    if telegram_user_id is None:
+        return true()
+    return bot.is_linked_approver(_merchant_of_link(), _L.c.user_id, telegram_user_id)
+
+
+async def _checked(
+    conn: AsyncConnection, digest: str, now: datetime, telegram_user_id: int | None
+) -> tuple[str, Caller]:
+    """The held send the live link ``digest`` decides and its approver as the caller, at the
+    door ``telegram_user_id`` says (a press by that Telegram user, else the mailed link's
+    page); ``APPROVAL_LINK_INVALID`` for a link unknown, used, expired, no longer held, or a
+    press by anyone but the approver's linked Telegram user, ``APPROVAL_TOKEN_WRONG_DOOR`` for
+    a live one issued for the other door."""
+    live = and_(_live(digest, now), _pressed_by(telegram_user_id))
+    link = (await conn.execute(select(_L.c.user_id, _L.c.topup_id, _L.c.door).where(live))).first()
+    if link is None:
+        raise ApiError(Code.APPROVAL_LINK_INVALID)
+    if link.door != _door(telegram_user_id):
+        raise ApiError(Code.APPROVAL_TOKEN_WRONG_DOOR)
+    return str(link.topup_id), await _caller(conn, link.user_id, link.topup_id)
+
+
 async def review(db: Database, sealer: Sealer, token: str) -> Outcome:
-    """What a live link's page shows (``approvals.Review``: the send, its key, why it was held),
-    read as its approver; ``APPROVAL_LINK_INVALID`` for a link unknown, used or expired, or
-    whose send is no longer held. Changes nothing."""
+    """What a live mailed link's page shows (``approvals.Review``: the send, its key, why it
+    was held), read as its approver; ``APPROVAL_LINK_INVALID`` for a link unknown, used or
+    expired, or whose send is no longer held, ``APPROVAL_TOKEN_WRONG_DOOR`` for a button's.
+    Changes nothing."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     async with db.read() as conn:
-        link = (
-            await conn.execute(
-                select(_L.c.user_id, _L.c.topup_id).where(
-                    _live(token_digest(sealer, token), utcnow())
-                )
-            )
-        ).first()
-        if link is None:
-            raise ApiError(Code.APPROVAL_LINK_INVALID)
-        caller = await _caller(conn, link.user_id, link.topup_id)
-    return await approvals.review(db, sealer, caller, link.topup_id)
+        txn_id, caller = await _checked(conn, token_digest(sealer, token), utcnow(), None)
+    return await approvals.review(db, sealer, caller, txn_id)
 
 
-async def spend(
+async def ready(
     db: Database, sealer: Sealer, token: str, *, telegram_user_id: int | None = None
 ) -> Outcome:
-    """Use the link ``token`` once: the approver's caller and the held send's id (``Spent``) to
-    decide it with, else ``APPROVAL_LINK_INVALID`` and nothing changed. Of concurrent
-    spends of one link exactly one gets them. ``telegram_user_id``: a press of a Telegram
-    button, which spends it only if that Telegram user is the one linked to the link's
-    approver on the send's merchant (anyone else's press leaves it as it was)."""
+    """The link ``token`` checked at its door (``_checked``; ``telegram_user_id``: a press of
+    a Telegram button by that user, else the mailed link's form), unspent: the approver's
+    caller, the held send's id and the step that spends it in the decision's transaction
+    (``Ready``). The step spends it while it is still live at that door and its approver
+    still a member allowed to decide, else raises ``APPROVAL_LINK_INVALID`` and the decision
+    rolls back: of concurrent decisions with one link exactly one spends it."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
-    now = utcnow()
-    live = _live(token_digest(sealer, token), now)
-    if telegram_user_id is not None:
-        merchant = (
-            select(_T.c.merchant_id).where(_T.c.id == _L.c.topup_id).correlate(_L).scalar_subquery()
+    digest = token_digest(sealer, token)
+    async with db.read() as conn:
+        txn_id, caller = await _checked(conn, digest, utcnow(), telegram_user_id)
+    door = _door(telegram_user_id)
+    deciding = _roles_deciding(caller.env)
+
+    async def spend(conn: AsyncConnection, now: datetime) -> None:
+        live = and_(
+            _live(digest, now),
+            _L.c.door == door,
+            _pressed_by(telegram_user_id),
+            exists(
+                select(_MU.c.user_id).where(
+                    _MU.c.merchant_id == _merchant_of_link(),
+                    _MU.c.user_id == _L.c.user_id,
+                    _MU.c.role.in_(deciding),
+                )
+            ),
         )
-        live = and_(live, bot.is_linked_approver(merchant, _L.c.user_id, telegram_user_id))
-    async with db.transaction() as conn:
-        spent = (
-            await conn.execute(
-                update(_L).where(live).values(used_at=now).returning(_L.c.user_id, _L.c.topup_id)
-            )
-        ).first()
-        if spent is None:
+        spent = await conn.execute(
+            update(_L).where(live).values(used_at=now).returning(_L.c.token_hash)
+        )
+        if spent.first() is None:
             raise ApiError(Code.APPROVAL_LINK_INVALID)
-        caller = await _caller(conn, spent.user_id, spent.topup_id)
-    return Outcome(Code.SUCCESS, Spent(caller, str(spent.topup_id)))
+
+    return Outcome(Code.SUCCESS, Ready(caller, txn_id, spend))

@@ -18,6 +18,7 @@ pages): the top-up as ``GET /topup/{id}`` shows it, why it was held and who deci
 (``decisions``), and the upstream that fulfils it with our reference there, in one read.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,9 +47,12 @@ from . import decisions, lifecycle
 from .schemas import TopupData
 from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data
 
-__all__ = ["Review", "approve", "deny", "due", "expire", "review"]
+__all__ = ["Review", "Spend", "approve", "deny", "due", "expire", "review"]
 
 _T = table_of(Topup)
+# A credential spent by the decision it makes (``approval_links.Ready.spend``), in its
+# transaction at ``now``: raises to refuse, and a decision refused after it leaves it unspent.
+Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 
 
 async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
@@ -117,12 +121,14 @@ async def _decide(
     target: str | None,
     inline_seconds: float = 0.0,
     gates: caps.Gates | None = None,
+    spend: Spend | None = None,
 ) -> Outcome:
     """``txn_id`` leaves ``pending_approval`` for ``target`` (an approval: what staging's magic
     recipients make of a delivery, and a delivery through an upstream is ``fulfilling``, its
     work due once the inline try's ``inline_seconds`` and a margin have passed) while it is
     still held and its window open; refused if another decision (or the expiry) got there
-    first."""
+    first. ``spend``: the credential this decision is made with, spent in its transaction once
+    nothing else refuses it."""
     async with db.transaction() as conn:
         row = await _held(conn, caller, txn_id)
         # A frozen environment keeps its held sends held: none is delivered until unfrozen (the
@@ -132,6 +138,8 @@ async def _decide(
         frozen = await ledger.frozen(conn, caller.wallet_id)
         if target != lifecycle.DENIED and frozen:
             raise ApiError(Code.ENVIRONMENT_FROZEN, transaction_id=txn_id, status=row.status)
+        if spend is not None:
+            await spend(conn, now)
         how: dict[str, Any] = {}
         if target is None:
             target = magic_outcome(row.env, row.recipient_email)
@@ -184,11 +192,15 @@ async def approve(
     now: datetime | None = None,
     inline_seconds: float = 0.0,
     gates: caps.Gates | None = None,
+    spend: Spend | None = None,
 ) -> Outcome:
     """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it), or
     hand it to its upstream (pending, ``fulfilment`` in its data). ``gates``: the caps on
-    voucher mails its delivery counts in (``mail.caps``; the door settles them)."""
-    return await _decide(db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds, gates)
+    voucher mails its delivery counts in (``mail.caps``; the door settles them); ``spend``:
+    the one-time link it is made with (``approval_links``)."""
+    return await _decide(
+        db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds, gates, spend
+    )
 
 
 async def deny(
@@ -199,9 +211,11 @@ async def deny(
     *,
     now: datetime | None = None,
     inline_seconds: float = 0.0,
+    spend: Spend | None = None,
 ) -> Outcome:
-    """Refuse a held send: refunded to the wallet and the key's windows."""
-    return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED)
+    """Refuse a held send: refunded to the wallet and the key's windows. ``spend``: the
+    one-time link it is made with (``approval_links``)."""
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED, spend=spend)
 
 
 async def due(db: Database, now: datetime, *, limit: int = 500) -> list[str]:

@@ -61,12 +61,22 @@ async def send(
     return outcome
 
 
-async def decide(svc: Services, caller: Caller, decision: Decide, txn_id: str) -> Outcome:
+async def decide(
+    svc: Services,
+    caller: Caller,
+    decision: Decide,
+    txn_id: str,
+    *,
+    spend: approvals.Spend | None = None,
+) -> Outcome:
     """A decision on a held send (``approvals.approve``/``deny``), the workers woken for its rows
-    after commit; an approval handed to its upstream gets the same first try as a send."""
+    after commit; an approval handed to its upstream gets the same first try as a send.
+    ``spend``: the one-time link it is made with, spent only if it decides."""
     assert decision in (approvals.approve, approvals.deny)
     gates = caps.Gates(svc.redis, svc.settings)
     more: dict[str, Any] = {"gates": gates} if decision is approvals.approve else {}
+    if spend is not None:
+        more["spend"] = spend
     try:
         outcome = await perform(
             svc.waker,
@@ -93,7 +103,10 @@ async def _offer(svc: Services, txn_id: str) -> Outcome:
     has committed. The send stands whatever happens here: it waits on the dashboard's inbox as
     it always did, so a failure is logged, never the send's answer."""
     try:
-        return await perform(svc.waker, approval_links.offer(svc.db, svc.sealer, txn_id))
+        return await perform(
+            svc.waker,
+            approval_links.offer(svc.db, svc.sealer, svc.redis, svc.settings, txn_id),
+        )
     except Exception:
         log.exception("held send %s: its approvers could not be asked", txn_id)
         return Outcome(Code.SUCCESS)

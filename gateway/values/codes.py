@@ -231,6 +231,7 @@ class Code(IntEnum):
     TELEGRAM_UPDATE_MALFORMED = 4560
     TELEGRAM_UPDATES_RATE_LIMITED = 4561
     TELEGRAM_NOT_CONFIGURED = 4562
+    APPROVAL_TOKEN_WRONG_DOOR = 4563
     FORM_BODY_INVALID = 4610
     AUTO_TOP_UP_NOT_FOUND = 4580
     AUTO_TOP_UP_NO_PAYMENT_METHOD = 4581
@@ -455,11 +456,16 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.TELEGRAM_UPDATE_MALFORMED: CodeInfo(400, "This is not a Telegram update the bot reads"),
     Code.TELEGRAM_UPDATES_RATE_LIMITED: CodeInfo(
-        429, "Too many Telegram updates from this address; retry after the window"
+        429, "Too many Telegram updates from this chat or user; retry after the window"
     ),
     Code.TELEGRAM_NOT_CONFIGURED: CodeInfo(
         404,
         "No Telegram bot here: set AITOPUP_TELEGRAM_BOT_TOKEN and AITOPUP_TELEGRAM_WEBHOOK_SECRET",
+    ),
+    Code.APPROVAL_TOKEN_WRONG_DOOR: CodeInfo(
+        403,
+        "This decision token was issued for a Telegram button: it decides only when its "
+        "approver presses that button; nothing was decided",
     ),
     Code.FORM_BODY_INVALID: CodeInfo(
         400, "Form body is not UTF-8 application/x-www-form-urlencoded, or repeats a field"

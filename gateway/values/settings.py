@@ -246,12 +246,13 @@ class Settings(BaseSettings):
     # the first byte). Unset: live mail waits in the outbox, retried, and fails with that reason.
     # The Telegram bot (``gateway.telegram``): its token from @BotFather (unset: no bot), the
     # Bot API's base URL (a stand-in on loopback in tests), the secret ``setWebhook`` gives
-    # Telegram to send back on every update, how many updates one address may post a minute,
-    # and how long a chat's one-time link code works.
+    # Telegram to send back on every update, how many updates one chat and one Telegram user may
+    # each post a minute (counted once the secret checks out), and how long a chat's one-time
+    # link code works.
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_webhook_secret: SecretStr | None = None
-    telegram_updates_per_client_per_minute: int = Field(default=600, ge=1)
+    telegram_updates_per_chat_per_minute: int = Field(default=60, ge=1)
     telegram_link_code_ttl_seconds: int = Field(default=900, ge=60, le=24 * 3600)
     smtp_url: SecretStr | None = None
     smtp_starttls: bool | None = None  # None: when offered; true: required; false: never
@@ -274,6 +275,9 @@ class Settings(BaseSettings):
     # merchant in all. Past either the credit is delivered and the mail held (``mail.caps``).
     voucher_mails_per_recipient_per_hour: int = Field(default=5, ge=1)
     voucher_mails_per_merchant_per_hour: int = Field(default=200, ge=1)
+    # Mails asking a merchant's approvers to decide its held sends, an hour per environment;
+    # past it the sends wait in the dashboard's approvals inbox, unmailed (``mail.caps``).
+    approval_mails_per_merchant_per_hour: int = Field(default=60, ge=1)
 
     # Both can be turned off, e.g. to measure what they cost.
     access_log: bool = True

@@ -3,6 +3,8 @@ a chat linked from the dashboard with a one-time code, a held send posted with b
 only the linked approver's press decides (once), /balance, and updates without the secret,
 from strangers or replayed doing nothing."""
 
+import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -11,15 +13,23 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.store.models import Topup, table_of
+from gateway.store.models import Mail, TelegramMessage, Topup, table_of
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings
-from tests.fixtures.core import asgi_client, running_app, wait_until
-from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
+from tests.fixtures.dashboard import (
+    Account,
+    client_from,
+    csrf_of,
+    dashboard_client,
+    join_as,
+    sign_up_on,
+)
 from tests.fixtures.stand_ins import served
 from tests.fixtures.telegram import (
     BOT_TOKEN,
@@ -31,7 +41,7 @@ from tests.fixtures.telegram import (
 )
 from tests.fixtures.workers import StartWorker
 
-_T = table_of(Topup)
+_T, _G, _M = table_of(Topup), table_of(TelegramMessage), table_of(Mail)
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
 CHAT, ANN, STRANGER = 5550001, 7770001, 9990001
 
@@ -191,13 +201,18 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
         assert (await _said(telegram, "answerCallbackQuery", 5))[-1]["text"].startswith("Approved")
         assert (await _status(db, second))[0] == "delivered"
 
-        # /balance answers the linked approver, and nobody else.
+        # /balance answers the linked approver, and nobody else: a stranger is answered nothing.
         await post_update(api, update_of_message(CHAT, ANN, "/balance"))
         balance = (await _said(telegram, "sendMessage", 5))[-1]
         assert owner.merchant_name in balance["text"] and "staging $" in balance["text"]
-        await post_update(api, update_of_message(CHAT, STRANGER, "/balance"))
-        stranger = (await _said(telegram, "sendMessage", 6))[-1]
-        assert "not linked" in stranger["text"] and "$" not in stranger["text"]
+        before = await _calls_written(db)
+        assert (await post_update(api, update_of_message(CHAT, STRANGER, "/balance"))).is_success
+        assert (await post_update(api, update_of_message(CHAT + 2, STRANGER, "hi"))).is_success
+        assert await _calls_written(db) == before
+        # /start without a code is told how to link.
+        await post_update(api, update_of_message(CHAT + 2, STRANGER, "/start"))
+        how = (await _said(telegram, "sendMessage", 6))[-1]
+        assert how["chat_id"] == CHAT + 2 and "not linked" in how["text"]
 
 
 async def test_only_an_approver_makes_a_link_code(bot_app: ASGIApp) -> None:
@@ -209,21 +224,157 @@ async def test_only_an_approver_makes_a_link_code(bot_app: ASGIApp) -> None:
     assert refused.status_code == 403 and "/start tgl_" not in refused.text
 
 
-async def test_the_webhook_is_throttled_per_address_before_its_secret_is_read(
-    settings: Settings, telegram: BotApi
+async def _linked_with_a_held_post(
+    app: ASGIApp, telegram: BotApi, api: httpx.AsyncClient
+) -> tuple[Account, str, str, dict[str, Any]]:
+    """An owner's chat linked (``CHAT``, ``ANN``) and a held send posted to it: the owner, the
+    send, its Approve button's data and the message it came in."""
+    owner, key = await _owner_with_key(app)
+    made = await owner.post("/telegram/code", {}, page="/telegram")
+    code = re.search(r"/start (tgl_[\w-]+)", made.text)
+    assert code is not None
+    assert (
+        await post_update(api, update_of_message(CHAT, ANN, f"/start {code.group(1)}"))
+    ).is_success
+    await _said(telegram, "sendMessage", 1)
+    txn = await _held(api, key, 700)
+    post = (await _said(telegram, "sendMessage", 2))[-1]
+    [[approve, _]] = post["reply_markup"]["inline_keyboard"]
+    sent = {"message_id": 100, "chat": {"id": CHAT, "type": "group"}}
+    return owner, txn, str(approve["callback_data"]), sent
+
+
+async def _mailed_token(db: Database, txn: str) -> str:
+    """The token of the approval mail of ``txn``, opened from its sealed row."""
+    sealer = Sealer(TEST_SECRET.encode())
+    async with db.read() as conn:
+        rows = (await conn.execute(select(_M).where(_M.c.kind == "approval_request"))).all()
+    for row in rows:
+        data = json.loads(sealer.open(row.data_sealed, context=row.id))
+        if data["transaction_id"] == txn:
+            return str(data["token"])
+    raise AssertionError(f"no approval mail for {txn}")
+
+
+async def _calls_written(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(_G))).scalar_one())
+
+
+async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
+    bot_app: ASGIApp, db: Database, telegram: BotApi, start_worker: StartWorker
 ) -> None:
+    """Anyone in a group chat reads a button's data: its token, carried to the e-mailed link's
+    page, is refused there (4563) and decides nothing; the button itself still decides, for its
+    approver alone."""
+    await start_worker(**_bot(telegram))
+    async with asgi_client(bot_app) as api:
+        _, txn, data, sent = await _linked_with_a_held_post(bot_app, telegram, api)
+        token = data.removeprefix("a:")
+        async with client_from(bot_app, f"203.0.113.{uuid.uuid4().int % 250 + 1}") as browser:
+            shown = await browser.get("/approval", params={"token": token})
+            assert shown.status_code == 403 and 'data-code="4563"' in shown.text
+            assert "$7.00" not in shown.text
+            csrf = csrf_of((await browser.get("/sign-in")).text)
+            for decision in ("approve", "deny"):
+                posted = await browser.post(
+                    "/approval", data={"csrf_token": csrf, "token": token, "decision": decision}
+                )
+                assert posted.status_code == 403 and 'id="link-door"' in posted.text
+        assert await _status(db, txn) == ("pending_approval", None)
+        # Nor does the mailed link's token in a press, the approver's own.
+        mailed = "a:" + await _mailed_token(db, txn)
+        assert (await post_update(api, update_of_press(sent, ANN, mailed))).is_success
+        [nothing] = await _said(telegram, "answerCallbackQuery", 1)
+        assert "decides nothing" in nothing["text"]
+        # The stranger who read it is refused by the bot as before; the approver's press decides.
+        assert (await post_update(api, update_of_press(sent, STRANGER, data))).is_success
+        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"]
+        assert await _status(db, txn) == ("pending_approval", None)
+        # Twenty presses of the approver at once: one decides.
+        presses = [update_of_press(sent, ANN, data) for _ in range(20)]
+        replies = await asyncio.gather(*(post_update(api, p) for p in presses))
+        assert {r.status_code for r in replies} == {200}
+        answers = [a["text"] for a in (await _said(telegram, "answerCallbackQuery", 22))[2:]]
+        assert sum(a.startswith("Approved") for a in answers) == 1
+        assert sum("decides nothing" in a for a in answers) == 19
+    status, decided_by = await _status(db, txn)
+    assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
+
+
+async def test_a_press_while_frozen_is_refused_and_its_button_decides_once_unfrozen(
+    bot_app: ASGIApp, db: Database, telegram: BotApi, start_worker: StartWorker
+) -> None:
+    await start_worker(**_bot(telegram))
+    async with asgi_client(bot_app) as api:
+        owner, txn, data, sent = await _linked_with_a_held_post(bot_app, telegram, api)
+        frozen = await owner.post("/freeze", {"held": "keep"}, page="/freeze")
+        assert frozen.status_code == 303
+        assert (await post_update(api, update_of_press(sent, ANN, data))).is_success
+        [answer] = await _said(telegram, "answerCallbackQuery", 1)
+        assert answer["text"].startswith("The environment is frozen")
+        assert telegram.of("editMessageText") == []
+        assert await _status(db, txn) == ("pending_approval", None)
+        thawed = await owner.post("/freeze/off", {}, page="/freeze")
+        assert thawed.status_code == 303
+        assert (await post_update(api, update_of_press(sent, ANN, data))).is_success
+        assert (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"].startswith("Approved")
+    assert (await _status(db, txn))[0] == "delivered"
+
+
+async def test_the_secret_is_checked_before_any_count_and_updates_count_per_chat_and_user(
+    settings: Settings, telegram: BotApi, db: Database
+) -> None:
+    """Wrong-secret posts count in no bucket; a chat or user past its minute is refused (4561)
+    while another chat, from the same address, is not."""
     tight = settings.model_copy(
-        update={**_bot(telegram), "telegram_updates_per_client_per_minute": 2}
+        update={**_bot(telegram), "telegram_updates_per_chat_per_minute": 2}
     )
-    # An address of its own: the window's count is shared by every process, and every test.
     address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    chat, user = 6_000_000 + uuid.uuid4().int % 1_000_000, 8_000_000 + uuid.uuid4().int % 1_000_000
     async with running_app(tight) as app:
         transport = httpx.ASGITransport(app=app, client=(address, 40000))
         base = "http://gateway.test/api/public/v1"
         async with httpx.AsyncClient(transport=transport, base_url=base) as api:
-            forged = update_of_message(CHAT, STRANGER, "/balance")
-            codes = [(await post_update(api, forged, secret="x")).status_code for _ in range(3)]
-            past = await post_update(api, forged)
-    assert codes == [401, 401, 429]
+            hello = update_of_message(chat, user, "hello")
+            forged = [(await post_update(api, hello, secret="x")).status_code for _ in range(5)]
+            genuine = [(await post_update(api, hello)).status_code for _ in range(3)]
+            past = await post_update(api, hello)
+            other = await post_update(api, update_of_message(chat + 1, user + 1, "hello"))
+            # The same user in another chat is past their own minute all the same.
+            same_user = await post_update(api, update_of_message(chat + 2, user, "hello"))
+    assert forged == [401] * 5
+    assert genuine == [200, 200, 429]
     assert past.status_code == 429 and past.json()["code"] == 4561
+    assert other.status_code == 200 and same_user.status_code == 429
     assert telegram.calls == []
+
+
+async def test_a_flood_of_strangers_and_forgers_leaves_a_genuine_press_answered(
+    bot_app: ASGIApp, db: Database, telegram: BotApi, start_worker: StartWorker
+) -> None:
+    """650 updates from Telegram's one address, 20 at a time: posts with a wrong secret and
+    strangers' messages, each chat its own. The approver's press after them is answered and
+    decides, and the strangers wrote no row of the bot's outbox."""
+    await start_worker(**_bot(telegram))
+    address = f"149.154.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
+    transport = httpx.ASGITransport(app=bot_app, client=(address, 40000))
+    base = "http://gateway.test/api/public/v1"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as api:
+        _, txn, data, sent = await _linked_with_a_held_post(bot_app, telegram, api)
+        rows = await _calls_written(db)
+
+        async def one(n: int) -> int:
+            update = update_of_message(STRANGER + n, STRANGER + n, ("/balance", "hello")[n % 2])
+            reply = await post_update(api, update, secret=None if n % 3 == 0 else WEBHOOK_SECRET)
+            return reply.status_code
+
+        codes: list[int] = []
+        for start in range(0, 650, 20):
+            codes += await asyncio.gather(*(one(n) for n in range(start, min(start + 20, 650))))
+        assert set(codes) == {200, 401} and 429 not in codes
+        assert await _calls_written(db) == rows
+        press = await post_update(api, update_of_press(sent, ANN, data))
+        assert press.status_code == 200, press.text
+        assert (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"].startswith("Approved")
+    assert (await _status(db, txn))[0] == "delivered"

@@ -300,3 +300,39 @@ async def test_a_link_shows_the_budgets_its_send_draws_on(
         shown = await browser.get("/approval", params={"token": (await _tokens(db, txn))[owner]})
     assert shown.status_code == 200, shown.text
     assert 'id="budgets">Agents<' in shown.text
+
+
+async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfrozen(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    """Twenty approvals at once while frozen: each refused (423), the link unspent; twenty at
+    once after the unfreeze: exactly one decides."""
+    agent = await _agent(db, make_merchant)
+    person = await make_merchant("staging", merchant_id=agent.merchant_id)  # may (un)freeze
+    owner = await _member(db, agent.merchant_id, "owner")
+    txn = await _held(app, agent)
+    token = (await _tokens(db, txn))[owner]
+
+    async def twenty(browser: httpx.AsyncClient) -> list[httpx.Response]:
+        page = await browser.get("/approval", params={"token": token})
+        assert page.status_code == 200
+        form = {"csrf_token": csrf_of(page.text), "token": token, "decision": "approve"}
+        return await asyncio.gather(*(browser.post("/approval", data=form) for _ in range(20)))
+
+    async with asgi_client(app) as api, _browser(app) as browser:
+        frozen = await api.post("/freeze", json={}, headers=person.headers)
+        assert frozen.status_code == 200 and frozen.json()["data"]["held_cancelled"] == 0
+        refused = await twenty(browser)
+        assert {r.status_code for r in refused} == {423}
+        assert all('id="link-frozen" data-code="2360"' in r.text for r in refused)
+        assert await _status(db, txn) == ("pending_approval", None)
+        async with db.read() as conn:
+            used = (await conn.execute(select(_L.c.used_at).where(_L.c.topup_id == txn))).all()
+        assert [u.used_at for u in used] == [None]
+
+        assert (await api.delete("/freeze", headers=person.headers)).status_code == 200
+        clicks = await twenty(browser)
+        assert sorted(c.status_code for c in clicks) == [200] + [404] * 19
+    status, decided_by = await _status(db, txn)
+    assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
+    await assert_ledger_balanced(db)
