@@ -50,6 +50,7 @@ Action = Literal[
     "fulfilment",
     "reveal",  # see a recipient's spendable code (not a form: what pages and keys may show)
     "connect",  # give an app a consent (the OAuth consent page)
+    "unfreeze",  # lift the environment's kill switch (``freezes.hands``)
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
@@ -70,6 +71,9 @@ RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
     "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
     "reveal": {"staging": _OWNERS, "live": _OWNERS},
     "connect": {"staging": _EVERYONE, "live": _OWNERS},
+    # A developer may pull the switch in staging, as it manages keys there; lifting it loosens
+    # every key, consent and budget of the environment at once, which only an owner may.
+    "unfreeze": {"staging": _OWNERS, "live": _OWNERS},
 }
 
 _WHAT: dict[Action, str] = {
@@ -84,6 +88,7 @@ _WHAT: dict[Action, str] = {
     "fulfilment": "manage fulfilment",
     "reveal": "see recipients' codes",
     "connect": "connect apps",
+    "unfreeze": "unfreeze the environment",
 }
 
 # scope -> the action a role must be allowed to give it to a key: a key does through the API

@@ -1,6 +1,7 @@
 """The kill switch page: a member who manages keys freezes the environment of the switch (held
-sends kept or cancelled) and unfreezes it, the same operation as the API's; a viewer sees the
-state and no form, and a post of theirs is refused with nothing changed."""
+sends kept or cancelled) and an owner alone unfreezes it, the same operations as the API's; a
+developer or a viewer sees the state and no form to lift it, and a post of theirs is refused
+with nothing changed."""
 
 import httpx
 from sqlalchemy import select
@@ -64,3 +65,29 @@ async def test_a_viewer_sees_the_state_but_cannot_pull_the_switch(
     refused = await viewer.post("/freeze", {"held": "keep"}, page="/freeze")
     assert refused.status_code == 403
     assert "Not frozen" in (await owner.client.get("/freeze")).text
+
+
+async def test_a_developer_pulls_the_switch_in_staging_but_only_an_owner_lifts_it(
+    app: ASGIApp, sign_up: SignUp, db: Database, make_merchant: MakeMerchant
+) -> None:
+    owner = await sign_up()
+    key = await _key_of(db, owner.email, make_merchant)
+    developer = await join_as(app, owner, "developer")
+    viewer = await join_as(app, owner, "viewer")
+    frozen = await developer.post("/freeze", {"held": "keep"}, page="/freeze")
+    assert frozen.status_code == 303
+    page = await developer.client.get("/freeze")
+    assert "Unfreeze staging" not in page.text
+    assert "Only an owner lifts the freeze." in page.text
+
+    for member in (developer, viewer):
+        refused = await member.post("/freeze/off", {}, page="/freeze")
+        assert refused.status_code == 403
+        assert "cannot unfreeze the environment in staging" in refused.text
+    assert "Unfreeze staging" in (await owner.client.get("/freeze")).text
+    assert await events_of(db, key.merchant_id, "environment.unfrozen") == []
+
+    thawed = await owner.post("/freeze/off", {}, page="/freeze")
+    assert thawed.headers["location"] == "/dashboard/freeze?done=unfrozen"
+    [event] = await events_of(db, key.merchant_id, "environment.unfrozen")
+    assert event["data"]["by"] == f"user {owner.email}"

@@ -40,3 +40,27 @@ async def test_the_freeze_tool_needs_the_keys_scope(
     async with mcp_http(mcp_root, merchant.key) as session:
         refused = await envelope_of(session, "freeze_environment", {})
         assert (refused.is_error, refused.code) == (True, 2301)
+
+
+async def test_an_agent_that_froze_through_mcp_cannot_undo_it(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """An agent's key with ``keys`` and a daily limit pulls the switch through the tool; no tool
+    lifts it, and the same key at ``DELETE /freeze`` is refused (2420), still frozen."""
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    owner = await make_merchant("staging", merchant_id=merchant.merchant_id)
+    daily = [{"amount_cents": 100, "interval": "daily"}]
+    await set_policy(
+        db, merchant.key_id, {"scopes": ["topup:send", "topup:read", "keys"], "limits": daily}
+    )
+    async with mcp_http(mcp_root, merchant.key) as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        assert not {n for n in names if "unfreeze" in n or "thaw" in n}
+        done = await envelope_of(session, "freeze_environment", {})
+        assert (done.is_error, done.code) == (False, 1000), done.text
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as http:
+        refused = await http.delete("/freeze")
+        assert refused.status_code == 403 and refused.json()["code"] == 2420
+        assert (await http.get("/freeze")).json()["data"]["frozen"] is True
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=owner.headers) as http:
+        assert (await http.delete("/freeze")).json()["data"]["frozen"] is False
