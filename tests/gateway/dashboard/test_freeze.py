@@ -12,6 +12,7 @@ from gateway.store.models import MerchantUser, table_of
 from tests.fixtures.dashboard import SignUp, join_as, user_id_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import events_of
+from tests.gateway.dashboard.test_send_form import _key, _post, _topups
 
 _MU = table_of(MerchantUser)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "page@example.com"}
@@ -91,3 +92,20 @@ async def test_a_developer_pulls_the_switch_in_staging_but_only_an_owner_lifts_i
     assert thawed.headers["location"] == "/dashboard/freeze?done=unfrozen"
     [event] = await events_of(db, key.merchant_id, "environment.unfrozen")
     assert event["data"]["by"] == f"user {owner.email}"
+
+
+async def test_the_dashboards_send_is_refused_while_frozen(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    owner = await sign_up()
+    _, key_id = await _key(owner, "shop")
+    body = {"key_id": key_id, "platform": "claude", "amount": "7.00",
+            "recipient_email": "lee@example.com"}  # fmt: skip
+    assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
+    refused = await _post(owner, body)
+    assert 'id="reply-code">2360<' in refused.text, refused.text
+    assert await _topups(db, key_id) == 0
+    await owner.post("/freeze/off", {}, page="/freeze")
+    sent = await _post(owner, body)
+    assert 'id="reply-code">1001<' in sent.text
+    assert await _topups(db, key_id) == 1
