@@ -2,9 +2,10 @@
 form (``gateway.dashboard.permissions`` names the action of each route).
 
 An owner manages members, keys, webhooks, fulfilment, the wallet, the top-ups and the settings,
-in both environments; live is theirs alone. A developer manages keys and webhooks in staging
-and reads the rest. A viewer reads. Everyone manages their own account (password, sessions,
-the environment they look at). Only an owner sees a recipient's spendable code (the gateway's
+in both environments; live is theirs alone, and so is lifting the kill switch. A developer
+manages keys and webhooks in staging (and may pull the kill switch there) and reads the rest.
+A viewer reads. Everyone manages their own account (password, sessions, the environment they
+look at). Only an owner sees a recipient's spendable code (the gateway's
 own voucher, an upstream's redemption code or key): it is the recipient's money, so every page
 that shows one, and the staging mailbox, masks it for the others (``reveals_codes``, applied
 through ``Caller.sees_codes``). A key made on the dashboard gets

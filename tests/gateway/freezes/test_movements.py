@@ -6,7 +6,8 @@ moment the money moves (docs/fleets.md lists them all):
   charge runs once, after the unfreeze;
 - a managed key's send is refused likewise: the key an app manages is a key of the environment;
 - a refund of a charge goes through whichever side is frozen: it only gives back, at most once
-  and no more than was paid, to the wallet the charge took it from.
+  and no more than was paid, to the wallet the charge took it from; and a charge into a frozen
+  payee goes through (money coming in is not the frozen wallet's money leaving).
 
 On each store; the sends of the merchant's own keys on every door are in ``test_admission``,
 ``test_race`` and the doors' tests.
@@ -113,11 +114,14 @@ async def test_a_refund_gives_back_whichever_side_is_frozen(
 ) -> None:
     paying = await _paying(app, client, make_merchant)
     await paying.flow.oauth.aclose()
+    # A charge into a frozen payee goes through: money in is not the frozen wallet's leaving.
+    await _switch(db, settings, paying.payee, True)
     made = [
         (await client.post("/charges", json=FEE, headers=paying.headers(f"seat-{n}"))).json()
         for n in (1, 2)
     ]
     assert [m["code"] for m in made] == [1004, 1004], made
+    await _switch(db, settings, paying.payee, False)
     start = (await merchant_balance(db, paying.payer), await merchant_balance(db, paying.payee))
 
     # The payer frozen: its app's token is refused, the payee refunds into the frozen wallet.
