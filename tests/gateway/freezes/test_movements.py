@@ -45,6 +45,7 @@ from tests.gateway.apps.test_charges import FEE, _paying
 
 _CH = table_of(Charge)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "fleet@example.com"}
+PRICE = 100  # FEE's and SEND's amount_cents
 
 
 def _sealer(settings: Settings) -> Sealer:
@@ -72,6 +73,7 @@ async def test_a_charge_is_refused_while_its_payer_is_frozen_even_if_authenticat
     settings: Settings,
     make_merchant: MakeMerchant,
 ) -> None:
+    assert FEE["amount_cents"] == SEND["amount_cents"] == PRICE
     paying = await _paying(app, client, make_merchant)
     await paying.flow.oauth.aclose()
     caller = await authenticate(
@@ -100,7 +102,7 @@ async def test_a_charge_is_refused_while_its_payer_is_frozen_even_if_authenticat
     await _switch(db, settings, paying.payer, False)
     made = await client.post("/charges", json=FEE, headers=paying.headers("seat-1"))
     assert made.status_code == 201, made.text
-    assert await merchant_balance(db, paying.payer) == before[0] - FEE["amount_cents"]
+    assert await merchant_balance(db, paying.payer) == before[0] - PRICE
     assert await _charges(db, paying.payer.merchant_id) == 1
     await assert_ledger_balanced(db)
 
@@ -141,7 +143,7 @@ async def test_a_refund_gives_back_whichever_side_is_frozen(
     again = await client.post(second, json={}, headers=paying.headers())
     assert again.json()["code"] == Code.CHARGE_NOT_REFUNDABLE  # once, frozen or not
 
-    fee = FEE["amount_cents"]
+    fee = PRICE
     end = (await merchant_balance(db, paying.payer), await merchant_balance(db, paying.payee))
     assert end == (start[0] + 2 * fee, start[1] - 2 * fee)
     await assert_ledger_balanced(db)
@@ -193,5 +195,5 @@ async def test_a_managed_keys_send_is_refused_while_frozen_even_if_authenticated
         "/topup/send", json=SEND, headers={**managed, "Idempotency-Key": "late"}
     )
     assert sent.json()["code"] == 1001, sent.text
-    assert await merchant_balance(db, payer) == balance - SEND["amount_cents"]
+    assert await merchant_balance(db, payer) == balance - PRICE
     await assert_ledger_balanced(db)
