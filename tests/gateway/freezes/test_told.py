@@ -103,7 +103,7 @@ async def _storm(db: Database, roots: list[str], make_merchant: MakeMerchant) ->
 
         async def call(i: int, method: str, key: MerchantKey) -> Any:
             http = clients[i % len(clients)]
-            body = {} if method == "POST" else None  # DELETE takes no body
+            body: dict[str, Any] | None = {} if method == "POST" else None  # DELETE: none
             return (await http.request(method, "/freeze", json=body, headers=key.headers)).json()
 
         pulled = await asyncio.gather(
