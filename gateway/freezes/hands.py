@@ -78,16 +78,22 @@ async def lift(conn: AsyncConnection, merchant_id: str, env: str, hand: Hand) ->
         return
     found = (
         await conn.execute(
-            select(_K.c.policy, _K.c.app_id, _K.c.managed_by, _K.c.revoked_at, _PT.c.policy)
+            select(
+                _K.c.policy,
+                _K.c.app_id,
+                _K.c.managed_by,
+                _K.c.revoked_at,
+                _PT.c.policy.label("template_policy"),
+            )
             .select_from(_K.outerjoin(_PT, _PT.c.id == _K.c.template_id))
             .where(_K.c.id == hand.key_id, _K.c.merchant_id == merchant_id, _K.c.env == env)
         )
     ).first()
-    if found is None or found[3] is not None:
+    if found is None or found.revoked_at is not None:
         raise ApiError(Code.AUTH_REVOKED)
-    if found[1] is not None or found[2] is not None:
+    if found.app_id is not None or found.managed_by is not None:
         raise ApiError(Code.FREEZE_LIFT_BY_APP)
-    policy = effective_of(found[0], found[4])
+    policy = effective_of(found.policy, found.template_policy)
     if not policy.allows("keys"):
         raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "keys"})
     held = _FREE.beyond(policy)
