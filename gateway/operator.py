@@ -137,20 +137,20 @@ async def _switch_freeze(
     settings: Settings, merchant_id: str, env: str, held: "Held | None"
 ) -> "FreezeData":
     # Here, not at the top: the other commands of this module start without the top-ups.
+    from .freezes import hands
     from .freezes import service as freezes
     from .freezes.schemas import FreezeData, FreezeRequest
 
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     who = freezes.Freezer(merchant_id, env, "the operator (cli)")
-    per_hour = settings.webhook_operational_events_per_hour
     async with command_store(settings) as db:
         if (await directory.merchant(db, merchant_id)).data is None:
             raise UnknownMerchant(merchant_id)
         if held is None:
-            done = await freezes.unfreeze(db, sealer, who, per_hour=per_hour)
+            done = await freezes.unfreeze(db, sealer, who, hands.OPERATOR)
         else:
             asked = FreezeRequest(held=held)
-            done = await freezes.freeze(db, sealer, who, asked, per_hour=per_hour)
+            done = await freezes.freeze(db, sealer, who, asked)
     return done.one(FreezeData)
 
 

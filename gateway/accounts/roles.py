@@ -2,9 +2,10 @@
 form (``gateway.dashboard.permissions`` names the action of each route).
 
 An owner manages members, keys, webhooks, fulfilment, the wallet, the top-ups and the settings,
-in both environments; live is theirs alone. A developer manages keys and webhooks in staging
-and reads the rest. A viewer reads. Everyone manages their own account (password, sessions,
-the environment they look at). Only an owner sees a recipient's spendable code (the gateway's
+in both environments; live is theirs alone, and so is lifting the kill switch. A developer
+manages keys and webhooks in staging (and may pull the kill switch there) and reads the rest.
+A viewer reads. Everyone manages their own account (password, sessions, the environment they
+look at). Only an owner sees a recipient's spendable code (the gateway's
 own voucher, an upstream's redemption code or key): it is the recipient's money, so every page
 that shows one, and the staging mailbox, masks it for the others (``reveals_codes``, applied
 through ``Caller.sees_codes``). A key made on the dashboard gets
@@ -50,6 +51,7 @@ Action = Literal[
     "fulfilment",
     "reveal",  # see a recipient's spendable code (not a form: what pages and keys may show)
     "connect",  # give an app a consent (the OAuth consent page)
+    "unfreeze",  # lift the environment's kill switch (``freezes.hands``)
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
@@ -70,6 +72,9 @@ RULES: Final[dict[Action, dict[str, frozenset[Role]]]] = {
     "fulfilment": {"staging": _OWNERS, "live": _OWNERS},
     "reveal": {"staging": _OWNERS, "live": _OWNERS},
     "connect": {"staging": _EVERYONE, "live": _OWNERS},
+    # A developer may pull the switch in staging, as it manages keys there; lifting it loosens
+    # every key, consent and budget of the environment at once, which only an owner may.
+    "unfreeze": {"staging": _OWNERS, "live": _OWNERS},
 }
 
 _WHAT: dict[Action, str] = {
@@ -84,6 +89,7 @@ _WHAT: dict[Action, str] = {
     "fulfilment": "manage fulfilment",
     "reveal": "see recipients' codes",
     "connect": "connect apps",
+    "unfreeze": "unfreeze the environment",
 }
 
 # scope -> the action a role must be allowed to give it to a key: a key does through the API

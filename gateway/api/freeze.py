@@ -1,13 +1,15 @@
 """Routes of the kill switch: ``POST /freeze``, ``DELETE /freeze``, ``GET /freeze``.
 
-The only routes a key of a frozen environment may still call (``auth``): a person holding a key
-with the ``keys`` scope sees and undoes the freeze. An app's token never may."""
+The only routes a key of a frozen environment may still call (``auth``): a key with the ``keys``
+scope sees the freeze, and undoes it only if it is free of every limit the freeze protects
+(``freezes.hands``). An app's token never may."""
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
 from ..callers import Caller
+from ..freezes import hands
 from ..freezes import service as freezes
 from ..freezes.schemas import FreezeData, FreezeRequest
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -32,16 +34,16 @@ async def post_freeze(request: Request) -> Response:
     caller = require_caller(request, "keys")
     svc = services(request)
     body, _ = await read_json(request, FreezeRequest, limit=svc.settings.max_body_bytes)
-    per_hour = svc.settings.webhook_operational_events_per_hour
-    operation = freezes.freeze(svc.db, svc.sealer, _freezer(caller), body, per_hour=per_hour)
+    operation = freezes.freeze(svc.db, svc.sealer, _freezer(caller), body)
     return await answer(request, operation)
 
 
 async def delete_freeze(request: Request) -> Response:
     caller = require_caller(request, "keys")
     svc = services(request)
-    per_hour = svc.settings.webhook_operational_events_per_hour
-    operation = freezes.unfreeze(svc.db, svc.sealer, _freezer(caller), per_hour=per_hour)
+    # An app's token is its consent's key, which the rule refuses as an app's.
+    hand = hands.key(caller.key_id)
+    operation = freezes.unfreeze(svc.db, svc.sealer, _freezer(caller), hand)
     return await answer(request, operation)
 
 
@@ -81,10 +83,12 @@ routes = [
         methods=["DELETE"],
         doc=RouteDoc(
             "Undo the kill switch: every key, consent and app token of the environment works "
-            "again as before; no body",
+            "again as before; no body. Only a key free of every limit the freeze protects may "
+            "(no spend limit, budget, approval rule, list, expiry or rate limit, its template's "
+            "included: 2420), never an app's token or key (2421)",
             "keys",
             response=FreezeData,
-            errors=_ERRORS,
+            errors=(*_ERRORS, Code.FREEZE_LIFT_KEY_LIMITED, Code.FREEZE_LIFT_BY_APP),
         ),
     ),
 ]

@@ -1,11 +1,13 @@
-"""The kill switch in the dashboard: whether the environment of the switch is frozen, and the
-forms that freeze it (held sends kept or cancelled) and undo it, for a member who manages keys.
-The same operations as ``POST /freeze`` and ``DELETE /freeze``, the member named as who."""
+"""The kill switch in the dashboard: whether the environment of the switch is frozen, the form
+that freezes it (held sends kept or cancelled), for a member who manages keys, and the one that
+undoes it, for an owner alone (``freezes.hands``). The same operations as ``POST /freeze`` and
+``DELETE /freeze``, the member named as who."""
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..freezes import hands
 from ..freezes import service as freezes
 from ..freezes.schemas import FreezeData, FreezeRequest
 from ..operations import perform
@@ -37,8 +39,7 @@ async def freeze_on(request: Request) -> Response:
         raise FormRefused(422, "Choose whether held sends are kept or cancelled.")
     svc = services(request)
     asked = FreezeRequest(held="cancel" if held == "cancel" else "keep")
-    per_hour = svc.settings.webhook_operational_events_per_hour
-    frozen = freezes.freeze(svc.db, svc.sealer, _freezer(viewer), asked, per_hour=per_hour)
+    frozen = freezes.freeze(svc.db, svc.sealer, _freezer(viewer), asked)
     done = await perform(svc.waker, frozen)
     cancelled = done.one(FreezeData).held_cancelled
     return RedirectResponse(f"{path_for('freeze_page')}?done=frozen&cancelled={cancelled}", 303)
@@ -48,10 +49,8 @@ async def freeze_off(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
     svc = services(request)
-    per_hour = svc.settings.webhook_operational_events_per_hour
-    await perform(
-        svc.waker, freezes.unfreeze(svc.db, svc.sealer, _freezer(viewer), per_hour=per_hour)
-    )
+    hand = hands.member(viewer.role)
+    await perform(svc.waker, freezes.unfreeze(svc.db, svc.sealer, _freezer(viewer), hand))
     return RedirectResponse(path_for("freeze_page") + "?done=unfrozen", status_code=303)
 
 

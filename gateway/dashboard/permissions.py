@@ -80,7 +80,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/budgets/{budget_id}/freeze"): "keys",
     ("POST", "/budgets/{budget_id}/delete"): "keys",
     ("POST", "/freeze"): "keys",
-    ("POST", "/freeze/off"): "keys",
+    ("POST", "/freeze/off"): "unfreeze",
 }
 # Forms a visitor posts before signing in: no role applies (they never call require_viewer).
 SIGNED_OUT = {

@@ -10,12 +10,19 @@ admitted before the freeze) or runs after it and finds no row (refused, nothing 
 freeze changes nothing else (no key, consent or token is touched), so unfreezing, which clears
 the flag, restores exactly what was there.
 
+Only a hand that could loosen every limit the freeze protects lifts it (``hands``: an owner, the
+operator, or a key of the merchant's own free of every limit), judged in the unfreeze's own
+transaction.
+
 Sends held for approval are kept held (no decision delivers one while frozen:
 ``approvals``) or cancelled, refunded, as the person chooses. Each change of the flag writes an
 operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
-in its transaction; a call that changes nothing (frozen twice) writes neither. Both are within
-the merchant's count of operational events (``webhooks.health``, ``per_hour``): past it a
-change is still made, only untold, so no one toggling the switch floods endpoints or inboxes.
+in its transaction; a call that changes nothing (frozen twice) writes neither. Neither counts in
+the merchant's bound of operational events (``webhooks.health``), which protects receivers from
+a failing merchant's noise: the switch protects the merchant, and a change of it is always told.
+Nothing else bounds them, and nothing needs to: each change from frozen to running takes a hand
+free of every limit, so a leashed key can cause at most one freeze's event and mails for each
+time a person lifts it.
 
 A freeze of one budget (``budget_id``) is the budgets' own: ``_budget`` is the one place it is
 dispatched.
@@ -44,7 +51,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.resources import API_PATH
-from ..webhooks.health import within_operational_count
+from . import hands
 from .schemas import FreezeData, FreezeRequest
 
 __all__ = ["FREEZE_PATH", "Freezer", "freeze", "state", "unfreeze"]
@@ -110,7 +117,6 @@ async def freeze(
     who: Freezer,
     body: FreezeRequest,
     *,
-    per_hour: int,
     now: datetime | None = None,
 ) -> Outcome:
     """Freeze ``who``'s environment (or ``body.budget_id``'s budget); held sends kept or
@@ -142,19 +148,24 @@ async def freeze(
                 "held": body.held,
                 "held_cancelled": cancelled,
             }
-            told = await _tell(conn, sealer, who, "environment.frozen", values, now, per_hour)
-            work += told
+            work += await _tell(conn, sealer, who, "environment.frozen", values, now)
     return Outcome(Code.SUCCESS, _data(who, frozen_at, cancelled), deliveries=work)
 
 
 async def unfreeze(
-    db: Database, sealer: Sealer, who: Freezer, *, per_hour: int, now: datetime | None = None
+    db: Database,
+    sealer: Sealer,
+    who: Freezer,
+    hand: hands.Hand,
+    *,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Clear the freeze of ``who``'s environment: every credential works again as before.
-    Unfreezing what is not frozen changes nothing."""
+    """Clear the freeze of ``who``'s environment, if ``hand`` may (``hands.lift``): every
+    credential works again as before. Unfreezing what is not frozen changes nothing."""
     now = now or utcnow()
     work: list[str] = []
     async with db.transaction() as conn:
+        await hands.lift(conn, who.merchant_id, who.env, hand)
         since = await _frozen_at(conn, who)
         ended = (
             await conn.execute(
@@ -170,7 +181,7 @@ async def unfreeze(
                 "unfrozen_at": rfc3339(now),
                 "by": who.by,
             }
-            work = await _tell(conn, sealer, who, "environment.unfrozen", values, now, per_hour)
+            work = await _tell(conn, sealer, who, "environment.unfrozen", values, now)
     return Outcome(Code.SUCCESS, _data(who, None), deliveries=work)
 
 
@@ -205,13 +216,10 @@ async def _tell(
     type_: str,
     values: dict[str, Any],
     now: datetime,
-    per_hour: int,
 ) -> list[str]:
-    """The operational event of a change of the flag, and a mail to each owner, within the
-    merchant's count of operational events."""
+    """The operational event of a change of the flag, and a mail to each owner: always, outside
+    the merchant's bound of operational events."""
     tx = await raw(conn)
-    if not await within_operational_count(tx, who.env, who.merchant_id, per_hour, now):
-        return []
     work = await outbox.emit(
         conn, env=who.env, merchant_id=who.merchant_id, type_=type_, data=values, now=now
     )

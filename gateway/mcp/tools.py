@@ -177,10 +177,7 @@ async def check_in(svc: Services, caller: Caller, arguments: dict[str, Any]) -> 
 async def freeze_environment(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     body = _parse(FreezeRequest, arguments)
     who = freezes.Freezer(caller.merchant_id, caller.env, f"key {caller.key_id}")
-    per_hour = svc.settings.webhook_operational_events_per_hour
-    return await perform(
-        svc.waker, freezes.freeze(svc.db, svc.sealer, who, body, per_hour=per_hour)
-    )
+    return await perform(svc.waker, freezes.freeze(svc.db, svc.sealer, who, body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,8 +382,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "included: from the next call each is refused (2360) in every gateway process, and "
         "no send not yet debited goes through. held: keep (default) leaves sends held for "
         "approval held, cancel denies and refunds them. budget_id freezes one budget only. "
-        "Only a person undoes it (DELETE /freeze with a key holding the keys scope, or the "
-        "dashboard): no tool can." + _ENVELOPE,
+        "Only a person undoes it (an owner on the dashboard, or DELETE /freeze with a key "
+        "holding the keys scope and free of every limit): no tool can, and no key held by a "
+        "limit, a budget or an approval rule." + _ENVELOPE,
         "keys",
         FreezeRequest,
         _envelope("FreezeEnvelope", FreezeData),

@@ -110,6 +110,10 @@ class Code(IntEnum):
     TOKEN_WRONG_RESOURCE = 2406
     CONNECTION_NOT_FOUND = 2407
 
+    FREEZE_LIFT_KEY_LIMITED = 2420
+    FREEZE_LIFT_BY_APP = 2421
+    FREEZE_LIFT_ROLE = 2422
+
     VALIDATION_FAILED = 3001
     INVALID_JSON = 3002
     UNSUPPORTED_MEDIA_TYPE = 3003
@@ -489,6 +493,17 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "person unfreezes it",
     ),
     Code.FREEZE_BUDGET_NOT_FOUND: CodeInfo(404, "No such budget to freeze in this environment"),
+    Code.FREEZE_LIFT_KEY_LIMITED: CodeInfo(
+        403,
+        "This key is held by limits the freeze protects (data.fields): only a person, or a "
+        "key free of every limit, may unfreeze",
+    ),
+    Code.FREEZE_LIFT_BY_APP: CodeInfo(
+        403,
+        "An app's token or an app's key never unfreezes: only a person, or the merchant's own "
+        "key free of every limit, may",
+    ),
+    Code.FREEZE_LIFT_ROLE: CodeInfo(403, "Only an owner of the merchant may unfreeze"),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "

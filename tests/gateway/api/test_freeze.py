@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from starlette.types import ASGIApp
 
 from gateway.store.db import Database
 from gateway.store.models import Mail, Topup, Wallet, table_of
+from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -17,6 +19,7 @@ from tests.fixtures.merchants import (
     assert_ledger_balanced,
     merchant_balance,
 )
+from tests.fixtures.oauth import Flow, register_app
 from tests.fixtures.policies import set_policy
 from tests.fixtures.webhooks import events_of
 
@@ -108,7 +111,9 @@ async def test_held_sends_are_kept_held_or_cancelled_and_refunded_as_asked(
     assert held["code"] == 1006
     kept = await client.post("/freeze", json={}, headers=merchant.headers)
     assert kept.json()["data"]["held_cancelled"] == 0
-    await client.delete("/freeze", headers=merchant.headers)
+    # Held by an approval rule, the sending key may not lift the freeze; a free key does.
+    assert (await client.delete("/freeze", headers=merchant.headers)).json()["code"] == 2420
+    await client.delete("/freeze", headers=approver.headers)
     second = (await _send(client, merchant)).json()
     assert second["code"] == 1006
     assert await merchant_balance(db, merchant) == 9_000  # both debited while held
@@ -186,8 +191,70 @@ async def test_a_freeze_naming_a_budget_freezes_that_budget_alone(
     assert await _frozen_flags(db, merchant.merchant_id) == {"staging": False, "live": False}
 
     # A key drawing on the budget may freeze it, never thaw it: a key free of it does.
+    held = await client.delete(f"/budgets/{budget_id}/freeze", headers=merchant.headers)
+    assert held.status_code == 403 and held.json()["code"] == 2317, held.text
+    assert (await _send(client, merchant)).json()["code"] == 2351
     await set_policy(db, merchant.key_id, None)
     thawed = await client.delete(f"/budgets/{budget_id}/freeze", headers=merchant.headers)
     assert thawed.status_code == 200, thawed.text
     await set_policy(db, merchant.key_id, drawing)
     assert (await _send(client, merchant)).json()["code"] == 1001
+
+
+async def test_a_key_held_by_a_limit_or_a_budget_cannot_undo_the_freeze(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """A key with ``keys`` and a $1.00 daily limit, and one bound to a $1 budget, may pull the
+    switch, never lift it: only a key free of every limit may (docs/fleets.md)."""
+    merchant = await make_merchant(balance_cents=10_000)
+    limited = await make_merchant(merchant_id=merchant.merchant_id)
+    bound = await make_merchant(merchant_id=merchant.merchant_id)
+    made = await client.post(
+        "/budgets",
+        json={
+            "name": "Agents",
+            "windows": {"limits": [{"amount_cents": 100, "interval": "daily"}]},
+        },
+        headers=merchant.headers,
+    )
+    budget_id = made.json()["data"]["id"]
+    scopes = ["topup:send", "topup:read", "keys"]
+    daily = [{"amount_cents": 100, "interval": "daily"}]
+    await set_policy(db, limited.key_id, {"scopes": scopes, "limits": daily})
+    await set_policy(db, bound.key_id, {"scopes": scopes, "budgets": [budget_id]})
+
+    for key, fields in ((limited, ["limits"]), (bound, ["budgets"])):
+        frozen = await client.post("/freeze", json={}, headers=key.headers)
+        assert frozen.json()["data"]["frozen"] is True
+        refused = await client.delete("/freeze", headers=key.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == 2420, refused.text
+        assert refused.json()["data"] == {"fields": fields}
+        assert await _frozen_flags(db, merchant.merchant_id) == {"staging": True, "live": False}
+        assert (await _send(client, merchant)).json()["code"] == 2360
+        # The merchant's own key free of every limit lifts it.
+        thawed = await client.delete("/freeze", headers=merchant.headers)
+        assert thawed.json()["data"]["frozen"] is False
+    assert len(await events_of(db, merchant.merchant_id, "environment.unfrozen")) == 2
+
+
+async def test_an_apps_token_cannot_undo_the_freeze(
+    app: ASGIApp, client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """An app's token, whatever its consent gives, is refused while the environment is frozen,
+    on the freeze's own route too; and it never unfreezes one."""
+    owner = await make_merchant("staging")
+    made = await register_app(client, owner)
+    flow = Flow(app, made["id"], made["client_secret"])
+    person = await sign_up_on(dashboard_client(app))
+    tokens = await flow.tokens(person)
+    await flow.oauth.aclose()
+    token = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = await client.get("/me", headers=token)
+    merchant = await make_merchant("staging", merchant_id=me.json()["data"]["merchant"]["id"])
+    assert (await client.post("/freeze", json={}, headers=merchant.headers)).status_code == 200
+
+    for call in (client.delete("/freeze", headers=token), client.get("/freeze", headers=token)):
+        refused = await call
+        assert refused.status_code == 423 and refused.json()["code"] == 2360, refused.text
+    assert await _frozen_flags(db, merchant.merchant_id) == {"staging": True, "live": False}
+    assert await events_of(db, merchant.merchant_id, "environment.unfrozen") == []

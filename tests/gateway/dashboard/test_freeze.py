@@ -1,6 +1,7 @@
 """The kill switch page: a member who manages keys freezes the environment of the switch (held
-sends kept or cancelled) and unfreezes it, the same operation as the API's; a viewer sees the
-state and no form, and a post of theirs is refused with nothing changed."""
+sends kept or cancelled) and an owner alone unfreezes it, the same operations as the API's; a
+developer or a viewer sees the state and no form to lift it, and a post of theirs is refused
+with nothing changed."""
 
 import httpx
 from sqlalchemy import select
@@ -11,6 +12,8 @@ from gateway.store.models import MerchantUser, table_of
 from tests.fixtures.dashboard import SignUp, join_as, user_id_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import events_of
+from tests.gateway.dashboard.test_approvals import _held_send, _key_with_approval_line, _status
+from tests.gateway.dashboard.test_send_form import _key, _post, _topups
 
 _MU = table_of(MerchantUser)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "page@example.com"}
@@ -64,3 +67,69 @@ async def test_a_viewer_sees_the_state_but_cannot_pull_the_switch(
     refused = await viewer.post("/freeze", {"held": "keep"}, page="/freeze")
     assert refused.status_code == 403
     assert "Not frozen" in (await owner.client.get("/freeze")).text
+
+
+async def test_a_developer_pulls_the_switch_in_staging_but_only_an_owner_lifts_it(
+    app: ASGIApp, sign_up: SignUp, db: Database, make_merchant: MakeMerchant
+) -> None:
+    owner = await sign_up()
+    key = await _key_of(db, owner.email, make_merchant)
+    developer = await join_as(app, owner, "developer")
+    viewer = await join_as(app, owner, "viewer")
+    frozen = await developer.post("/freeze", {"held": "keep"}, page="/freeze")
+    assert frozen.status_code == 303
+    page = await developer.client.get("/freeze")
+    assert "Unfreeze staging" not in page.text
+    assert "Only an owner lifts the freeze." in page.text
+
+    for member in (developer, viewer):
+        refused = await member.post("/freeze/off", {}, page="/freeze")
+        assert refused.status_code == 403
+        assert "cannot unfreeze the environment in staging" in refused.text
+    assert "Unfreeze staging" in (await owner.client.get("/freeze")).text
+    assert await events_of(db, key.merchant_id, "environment.unfrozen") == []
+
+    thawed = await owner.post("/freeze/off", {}, page="/freeze")
+    assert thawed.headers["location"] == "/dashboard/freeze?done=unfrozen"
+    [event] = await events_of(db, key.merchant_id, "environment.unfrozen")
+    assert event["data"]["by"] == f"user {owner.email}"
+
+
+async def test_the_dashboards_send_is_refused_while_frozen(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    owner = await sign_up()
+    _, key_id = await _key(owner, "shop")
+    body = {"key_id": key_id, "platform": "claude", "amount": "7.00",
+            "recipient_email": "lee@example.com"}  # fmt: skip
+    assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
+    refused = await _post(owner, body)
+    assert 'id="reply-code">2360<' in refused.text, refused.text
+    assert await _topups(db, key_id) == 0
+    await owner.post("/freeze/off", {}, page="/freeze")
+    sent = await _post(owner, body)
+    assert 'id="reply-code">1001<' in sent.text
+    assert await _topups(db, key_id) == 1
+
+
+async def test_a_held_send_is_not_approved_from_the_dashboard_while_frozen(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    """An owner's approval delivers nothing while frozen (the API's refusal, as a page); a
+    denial gives the money back; after the unfreeze the other send is approved."""
+    owner = await sign_up()
+    key = await _key_with_approval_line(owner)
+    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+    assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
+
+    refused = await owner.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
+    assert refused.status_code == 423, refused.status_code
+    assert (await _status(db, first))[0] == "pending_approval"
+    denied = await owner.post(f"/topups/{second}/deny", {}, page="/topups/approvals")
+    assert denied.status_code == 303
+    assert (await _status(db, second))[0] == "denied"
+
+    await owner.post("/freeze/off", {}, page="/freeze")
+    approved = await owner.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
+    assert approved.status_code == 303
+    assert (await _status(db, first))[0] == "delivered"

@@ -5,6 +5,7 @@ request runs once unfrozen. A held send is not approved while frozen; it may be 
 import pytest
 
 from gateway.callers import authenticate
+from gateway.freezes import hands
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest
 from gateway.store.db import Database
@@ -32,7 +33,7 @@ async def test_a_send_admitted_before_the_freeze_is_refused_by_its_debit(
     merchant = await make_merchant(balance_cents=1_000)
     caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
     who = freezes.Freezer(merchant.merchant_id, "staging", "test")
-    await freezes.freeze(db, sealer, who, FreezeRequest(), per_hour=60)
+    await freezes.freeze(db, sealer, who, FreezeRequest())
 
     for key in ("late-1", None):  # with a key and without
         with pytest.raises(ApiError) as refused:
@@ -45,7 +46,7 @@ async def test_a_send_admitted_before_the_freeze_is_refused_by_its_debit(
         await authenticate(db, TEST_PEPPER.encode(), merchant.key)
     assert at_the_door.value.code == Code.ENVIRONMENT_FROZEN
 
-    await freezes.unfreeze(db, sealer, who, per_hour=60)
+    await freezes.unfreeze(db, sealer, who, hands.OPERATOR)
     sent = await service.send(
         db, sealer, caller, BODY, idempotency_key="late-1", idempotency_ttl_seconds=60
     )
@@ -68,7 +69,7 @@ async def test_a_held_send_waits_out_the_freeze_and_may_be_denied(
     )
     assert held.code == Code.TOPUP_AWAITING_APPROVAL and held.transaction_id is not None
     who = freezes.Freezer(merchant.merchant_id, "staging", "test")
-    await freezes.freeze(db, sealer, who, FreezeRequest(held="keep"), per_hour=60)
+    await freezes.freeze(db, sealer, who, FreezeRequest(held="keep"))
 
     with pytest.raises(ApiError) as refused:
         await approvals.approve(db, sealer, deciding, held.transaction_id)

@@ -3,6 +3,7 @@ which environment, who, what became of held sends, and linking to the kill switc
 
 from sqlalchemy import select
 
+from gateway.freezes import hands
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeData, FreezeRequest
 from gateway.mail.content import compose
@@ -10,8 +11,10 @@ from gateway.store.db import Database
 from gateway.store.models import Mail, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from gateway.webhooks.health import within_operational_count
 from keys import Sealer
 from tests.fixtures.merchants import MakeMerchant, add_member
+from tests.fixtures.webhooks import events_of, spend_operational_bound
 
 _M = table_of(Mail)
 
@@ -23,9 +26,9 @@ async def test_each_owner_is_told_of_the_freeze_and_of_its_end(
     merchant = await make_merchant("live")
     owners = {await add_member(db, merchant.merchant_id) for _ in range(2)}
     who = freezes.Freezer(merchant.merchant_id, "live", "user ana@shop.example")
-    frozen = await freezes.freeze(db, sealer, who, FreezeRequest(held="cancel"), per_hour=60)
+    frozen = await freezes.freeze(db, sealer, who, FreezeRequest(held="cancel"))
     assert len(frozen.deliveries) == 2  # a mail each; the merchant has no endpoint
-    await freezes.unfreeze(db, sealer, who, per_hour=60)
+    await freezes.unfreeze(db, sealer, who, hands.OPERATOR)
 
     async with db.read() as conn:
         rows = (
@@ -60,22 +63,34 @@ async def test_each_owner_is_told_of_the_freeze_and_of_its_end(
     assert "work again, as they did before the freeze" in said
 
 
-async def test_toggling_the_switch_is_told_within_the_merchants_count(
+async def test_every_change_of_the_switch_is_told_past_the_merchants_operational_bound(
     db: Database, settings: Settings, make_merchant: MakeMerchant
 ) -> None:
+    """The bound on operational events protects receivers from a failing merchant's noise; the
+    switch protects the merchant, so a change of it is told however much of the bound is
+    spent."""
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     merchant = await make_merchant("staging")
     await add_member(db, merchant.merchant_id)
+    per_hour = settings.webhook_operational_events_per_hour
+    await spend_operational_bound(db, merchant.merchant_id, "staging", per_hour)
     who = freezes.Freezer(merchant.merchant_id, "staging", "test")
     told = [
-        await freezes.freeze(db, sealer, who, FreezeRequest(), per_hour=2),
-        await freezes.unfreeze(db, sealer, who, per_hour=2),
-        await freezes.freeze(db, sealer, who, FreezeRequest(), per_hour=2),
+        await freezes.freeze(db, sealer, who, FreezeRequest()),
+        await freezes.unfreeze(db, sealer, who, hands.OPERATOR),
+        await freezes.freeze(db, sealer, who, FreezeRequest()),
+        await freezes.freeze(db, sealer, who, FreezeRequest()),  # frozen already: nothing new
     ]
-    assert [len(t.deliveries) for t in told] == [1, 1, 0]
-    assert told[-1].one(FreezeData).frozen  # past the count the change is made, only untold
+    assert [len(t.deliveries) for t in told] == [1, 1, 1, 0]
+    assert told[-1].one(FreezeData).frozen
     async with db.read() as conn:
         kinds = await conn.execute(
             select(_M.c.kind).where(_M.c.merchant_id == merchant.merchant_id)
         )
-        assert len(kinds.all()) == 2
+        assert len(kinds.all()) == 3
+    assert len(await events_of(db, merchant.merchant_id, "environment.frozen")) == 2
+    assert len(await events_of(db, merchant.merchant_id, "environment.unfrozen")) == 1
+    # The bound is still spent for what it bounds.
+    assert not await db.run(
+        lambda tx: within_operational_count(tx, "staging", merchant.merchant_id, per_hour, utcnow())
+    )

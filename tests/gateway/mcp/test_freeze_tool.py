@@ -4,7 +4,7 @@ the session's own key is refused with the rest of the environment, and no tool u
 from gateway.freezes.schemas import FreezeData
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
-from tests.fixtures.mcp import envelope_of, mcp_http
+from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy
 
@@ -40,3 +40,50 @@ async def test_the_freeze_tool_needs_the_keys_scope(
     async with mcp_http(mcp_root, merchant.key) as session:
         refused = await envelope_of(session, "freeze_environment", {})
         assert (refused.is_error, refused.code) == (True, 2301)
+
+
+async def test_an_agent_that_froze_through_mcp_cannot_undo_it(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """An agent's key with ``keys`` and a daily limit pulls the switch through the tool; no tool
+    lifts it, and the same key at ``DELETE /freeze`` is refused (2420), still frozen."""
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    owner = await make_merchant("staging", merchant_id=merchant.merchant_id)
+    daily = [{"amount_cents": 100, "interval": "daily"}]
+    await set_policy(
+        db, merchant.key_id, {"scopes": ["topup:send", "topup:read", "keys"], "limits": daily}
+    )
+    async with mcp_http(mcp_root, merchant.key) as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        assert not {n for n in names if "unfreeze" in n or "thaw" in n}
+        done = await envelope_of(session, "freeze_environment", {})
+        assert (done.is_error, done.code) == (False, 1000), done.text
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=merchant.headers) as http:
+        refused = await http.delete("/freeze")
+        assert refused.status_code == 403 and refused.json()["code"] == 2420
+        assert (await http.get("/freeze")).json()["data"]["frozen"] is True
+    async with local_client(base_url=f"{mcp_root}/api/public/v1", headers=owner.headers) as http:
+        assert (await http.delete("/freeze")).json()["data"]["frozen"] is False
+
+
+async def test_a_send_through_mcp_is_refused_while_frozen(
+    mcp_root: str, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """``send_topup`` on a session opened before the freeze: the call is refused at the door
+    (423, 2360), nothing debited."""
+    merchant = await make_merchant("staging", balance_cents=10_000)
+    call = {
+        "jsonrpc": "2.0",
+        "id": "c1",
+        "method": "tools/call",
+        "params": {"name": "send_topup", "arguments": send_args("frozen-1")},
+    }
+    headers = {**merchant.headers, "Accept": "application/json, text/event-stream"}
+    async with mcp_http(mcp_root, merchant.key) as session:
+        await session.list_tools()
+        done = await envelope_of(session, "freeze_environment", {})
+        assert done.data["frozen"] is True
+        async with local_client() as http:
+            refused = await http.post(f"{mcp_root}/mcp", json=call, headers=headers)
+    assert refused.status_code == 423 and refused.json()["code"] == 2360, refused.text
+    assert await merchant_balance(db, merchant) == 10_000
