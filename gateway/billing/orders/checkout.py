@@ -61,7 +61,9 @@ class Keyed:
     sealer: Sealer
     ttl_seconds: int
 
-    async def kept(self, conn: AsyncConnection, caller: Caller, request_hash: str) -> Any:
+    async def kept(
+        self, conn: AsyncConnection, caller: Caller, request_hash: str
+    ) -> Outcome | None:
         """The reply kept under the key, read without claiming it (``None``: none yet)."""
         return await idempotency.peek(
             conn,
@@ -72,7 +74,9 @@ class Keyed:
             ttl_seconds=self.ttl_seconds,
         )
 
-    async def claim(self, conn: AsyncConnection, caller: Caller, request_hash: str) -> Any:
+    async def claim(
+        self, conn: AsyncConnection, caller: Caller, request_hash: str
+    ) -> Outcome | None:
         """The key claimed for this request (``None``), or the reply the first one kept."""
         return await idempotency.claim(
             conn,
