@@ -27,7 +27,7 @@ CARD = "billing:card"
 _BEFORE = frozenset(
     {"topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"}
 )
-_UNSET = (None, [], False)
+_UNSET: tuple[Any, ...] = (None, [], False)
 
 _keys = sa.table(
     "api_keys",

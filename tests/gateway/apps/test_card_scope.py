@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from gateway.apps import grants
 from gateway.apps.registry import App
 from gateway.merchants import keys as key_service
-from gateway.policies.model import Policy
+from gateway.policies.model import Policy, Scope
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.outcome import ApiError
@@ -23,7 +23,7 @@ from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.oauth import Flow, register_app
 
-CARD = "billing:card"
+CARD: Scope = "billing:card"
 
 
 async def test_an_app_cannot_register_for_it_nor_is_it_listed(
@@ -119,7 +119,7 @@ async def test_a_consent_is_never_given_it_whatever_its_row_says(
                 conn,
                 actor,
                 name="X",
-                policy=Policy(scopes=("billing", CARD)),  # type: ignore[arg-type]
+                policy=Policy(scopes=("billing", CARD)),
                 pepper=TEST_PEPPER.encode(),
                 now=utcnow(),
                 cap=100,
