@@ -41,7 +41,7 @@ from .values.codes import Code
 from .values.outcome import ApiError
 from .values.resources import Resource
 
-__all__ = ["Caller", "authenticate", "of_key", "require_scope"]
+__all__ = ["CARD", "Caller", "authenticate", "of_key", "require_card", "require_scope"]
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
@@ -51,7 +51,7 @@ _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         w.id AS wallet_id, w.frozen_at, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
-        pt.policy AS template_policy"""
+        pt.policy AS template_policy, k.managed_by"""
 _CALLER_NAMES = (
     "id",
     "env",
@@ -65,6 +65,7 @@ _CALLER_NAMES = (
     "notify_recipients",
     "upstreams",
     "template_policy",
+    "managed_by",
 )
 # The key's template is read in the same statement, so a change to a template holds on every
 # process from the next request (``policies.templates``).
@@ -112,6 +113,9 @@ class Caller:
     # key such a member (or such a key) made (``api_keys.hides_codes``): every spendable code
     # is hidden, the gateway's own voucher's too.
     hides_every_code: bool = False
+    # The key an app manages through its consent (``apps.managed``): a key of the merchant's, yet
+    # the app's to use, so it is an app's act where that matters (``require_card``).
+    managed: bool = False
 
     @property
     def legacy(self) -> bool:
@@ -209,6 +213,7 @@ def _caller(
         bool(row["notify_recipients"]),
         app_id,
         bool(row["hides_codes"]),
+        row["managed_by"] is not None,
     )
 
 
@@ -251,6 +256,19 @@ def _scopes(stored: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(s for s in value if isinstance(s, str))
+
+
+CARD: Scope = "billing:card"
+
+
+def require_card(caller: Caller) -> None:
+    """Refuse a call that could charge the merchant's saved card (auto top-up, the saved
+    payment method) unless the merchant itself makes it: an app's token or the key an app
+    manages never (2390, whatever its scopes), and a key only with ``billing:card`` (2301). A
+    dashboard member's caller holds every scope; the role table gates their form."""
+    if caller.app_id is not None or caller.managed:
+        raise ApiError(Code.CARD_FOR_MERCHANT_ONLY, data={"scope": CARD})
+    require_scope(caller, CARD)
 
 
 def require_scope(caller: Caller, scope: Scope) -> None:

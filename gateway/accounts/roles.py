@@ -104,6 +104,8 @@ _SCOPE_ACTION: Final[dict[Scope, Action]] = {
     "fulfilment": "fulfilment",
     # Owners alone: an app that makes keys acts beyond its tokens' hour.
     "keys:manage": "settings",
+    # Charges the merchant's saved card: who may set auto top-up on the dashboard.
+    "billing:card": "wallet",
 }
 
 

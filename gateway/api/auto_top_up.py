@@ -1,5 +1,7 @@
 """Routes of a wallet's auto top-up: read, set and delete it, and save the payment method it
-charges (``billing.auto_top_up``). Scope ``billing``, the wallet of the key's environment."""
+charges (``billing.auto_top_up``). Each can charge the merchant's card: the merchant's own key
+with ``billing:card`` alone (``callers.require_card``, checked before anything is counted),
+never an app; the wallet of the key's environment."""
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -8,6 +10,7 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import auto_top_up
 from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
+from ..callers import Caller, require_card
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.clock import utcnow
@@ -18,28 +21,35 @@ from .answer import answer
 __all__ = ["routes"]
 
 PATH = "/wallet/auto-top-up"
+_AUTH = (*KEY_ERRORS, Code.CARD_FOR_MERCHANT_ONLY)
+
+
+def _card_holder(request: Request) -> Caller:
+    caller = require_caller(request, None)
+    require_card(caller)
+    return caller
 
 
 async def get_auto_top_up(request: Request) -> Response:
-    caller = require_caller(request, "billing")
+    caller = _card_holder(request)
     svc = services(request)
     return await answer(request, auto_top_up.read(svc.db, svc.settings, caller))
 
 
 async def put_auto_top_up(request: Request) -> Response:
-    caller = require_caller(request, "billing")
+    caller = _card_holder(request)
     svc = services(request)
     body, _ = await read_json(request, AutoTopUpRequest, limit=svc.settings.max_body_bytes)
     return await answer(request, auto_top_up.save(svc.db, svc.settings, caller, body, utcnow()))
 
 
 async def delete_auto_top_up(request: Request) -> Response:
-    caller = require_caller(request, "billing")
+    caller = _card_holder(request)
     return await answer(request, auto_top_up.remove(services(request).db, caller))
 
 
 async def post_setup(request: Request) -> Response:
-    caller = require_caller(request, "billing")
+    caller = _card_holder(request)
     svc = services(request)
     body = SetupRequest()
     if request.headers.get("content-length", "0") != "0":
@@ -60,7 +70,7 @@ routes = [
             "month took, the saved payment method, failures in a row, and the latest runs",
             "wallet",
             response=AutoTopUpData,
-            errors=(*KEY_ERRORS, Code.AUTO_TOP_UP_NOT_FOUND),
+            errors=(*_AUTH, Code.AUTO_TOP_UP_NOT_FOUND),
         ),
     ),
     ApiRoute(
@@ -76,7 +86,7 @@ routes = [
             body=AutoTopUpRequest,
             response=AutoTopUpData,
             errors=(
-                *KEY_ERRORS,
+                *_AUTH,
                 *BODY_ERRORS,
                 Code.AUTO_TOP_UP_INVALID,
                 Code.AUTO_TOP_UP_NO_PAYMENT_METHOD,
@@ -91,7 +101,7 @@ routes = [
             "Turn auto top-up off and forget its settings and saved payment method",
             "wallet",
             success=Code.DELETED,
-            errors=(*KEY_ERRORS, Code.AUTO_TOP_UP_NOT_FOUND),
+            errors=(*_AUTH, Code.AUTO_TOP_UP_NOT_FOUND),
         ),
     ),
     ApiRoute(
@@ -106,7 +116,7 @@ routes = [
             body=SetupRequest,
             response=SetupData,
             errors=(
-                *KEY_ERRORS,
+                *_AUTH,
                 *BODY_ERRORS,
                 Code.AUTO_TOP_UP_INVALID,
                 Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE,

@@ -7,7 +7,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from .. import merchant_limits
+from .. import idempotency, merchant_limits
 from ..auth import require_caller
 from ..billing import orders, reconcile, redemption, sandbox, sandbox_orders, service
 from ..billing.schemas import (
@@ -81,12 +81,22 @@ async def topup_info(request: Request) -> Response:
 
 
 async def create_checkout(request: Request) -> Response:
+    """With an ``Idempotency-Key``, one order however often it is asked: the first reply again
+    (``Idempotent-Replayed: true``), or 4003 for the same key with another body."""
     caller = require_caller(request, "billing")
     svc = services(request)
+    key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body, _ = await read_json(request, CheckoutRequest, limit=svc.settings.max_body_bytes)
     decision = await merchant_limits.PAYMENT_CALLS.count(svc, caller.merchant_id, caller.env)
-    operation = orders.checkout(svc.db, svc.settings, caller, body)
-    return await answer(request, operation, headers=decision.headers())
+    keyed = (
+        None if key is None else orders.Keyed(key, svc.sealer, svc.settings.idempotency_ttl_seconds)
+    )
+    operation = orders.checkout(svc.db, svc.settings, caller, body, keyed=keyed)
+    outcome = await perform(svc.waker, operation)
+    headers = decision.headers()
+    if outcome.replayed:
+        headers[idempotency.REPLAYED_HEADER] = "true"
+    return Envelope.of(outcome, headers=headers)
 
 
 async def create_invoice(request: Request) -> Response:
@@ -269,7 +279,8 @@ routes = [
             "({channel}; unset: Stripe in live, the sandbox in staging): the provider's page "
             "(live) or the sandbox page titled for the channel (staging), absolute, for a "
             "person to open; without success_url and cancel_url the payer lands on "
-            "GET /billing/checkout/done",
+            "GET /billing/checkout/done. With an Idempotency-Key, one order however often it "
+            "is asked: the first reply again, or 4003 for the same key with another body",
             "billing",
             body=CheckoutRequest,
             response=CheckoutData,
@@ -281,6 +292,8 @@ routes = [
                 Code.RETURN_URL_INVALID,
                 Code.OPEN_ORDERS_LIMIT_REACHED,
                 Code.PAYMENT_CALLS_RATE_LIMITED,
+                Code.INVALID_IDEMPOTENCY_KEY,
+                Code.IDEMPOTENCY_KEY_REUSED,
             ),
             secret=True,  # checkout_url is enough to pay a sandbox order
             forms=True,

@@ -34,7 +34,7 @@ from ..accounts import roles
 from ..merchants import keys as key_service
 from ..merchants import preferences
 from ..merchants.keys import revoke_consents
-from ..policies.model import Limit, Policy, Scope, load
+from ..policies.model import KEY_ONLY, Limit, Policy, Scope, load
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
 from ..store.rows import CoreRow
@@ -145,11 +145,14 @@ def bounded(app: App, policy: Policy, daily_cents: int) -> Policy:
 def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
     """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
     may hold at all, and that the role may give a key; nothing where the role may not connect
-    apps at all."""
+    apps at all; never a scope only a key holds (``KEY_ONLY``: the merchant's saved card),
+    whatever the app's row says."""
     if not roles.allows(role, "connect", env):
         return frozenset()
     role_gives = roles.grantable_scopes(role, env)
-    return frozenset(s for s in APP_SCOPES if s in app.scopes and s in role_gives)
+    return frozenset(
+        s for s in APP_SCOPES if s in app.scopes and s in role_gives and s not in KEY_ONLY
+    )
 
 
 async def approve(

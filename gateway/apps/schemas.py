@@ -2,7 +2,8 @@
 
 An app asks for scopes from ``APP_SCOPES`` alone: an app never sees or makes API keys, webhook
 secrets or upstream credentials, so ``keys``, ``webhooks`` and ``fulfilment`` cannot be asked
-for, nor granted. A redirect URI is matched exactly, character for character; it is ``https``,
+for, nor granted; nor can ``billing:card`` (``policies.model.KEY_ONLY``): only the merchant
+charges its saved card. A redirect URI is matched exactly, character for character; it is ``https``,
 or ``http`` on a loopback address for apps that run on the person's own machine (RFC 8252).
 """
 
@@ -13,7 +14,7 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import AfterValidator, ConfigDict, Field
 
 from ..merchants.schemas import WirePolicy
-from ..policies.model import Policy, Scope
+from ..policies.model import KEY_ONLY, Policy, Scope
 from ..policies.usage import WindowUsage
 from ..values.model import Model
 from ..values.text import Line, one_line
@@ -102,6 +103,9 @@ WebUrl = Annotated[str, Field(min_length=1, max_length=_MAX_URL), AfterValidator
 
 
 def _unique_scopes(value: tuple[Scope, ...]) -> tuple[Scope, ...]:
+    kept = [s for s in value if s in KEY_ONLY]
+    if kept:
+        raise ValueError(f"only the merchant's own key holds {', '.join(kept)}, never an app")
     refused = [s for s in value if s not in APP_SCOPES]
     if refused:
         raise ValueError(f"an app cannot ask for {', '.join(refused)}")

@@ -23,6 +23,13 @@ The rules, each in one place:
   the auto top-up off (disarmed, ``disabled_reason`` set), write ``auto_top_up.disabled`` to the
   merchant's endpoints and mail its owners, in the transaction that records the refusal. A
   success counts them back to zero.
+- **Who.** Setting it, reading it (which completes a setup, saving its method) and saving or
+  forgetting the method can charge the merchant's card: the merchant's act alone
+  (``callers.require_card``: a key of its own with ``billing:card``, or an owner on the
+  dashboard), never an app's token nor the key an app manages, whatever it holds.
+- **The kill switch.** A run is never charged while its environment is frozen: the try reads
+  the flag after its lease, right before the provider's call, and hands the run back untried,
+  held (``auto_top_up_runs``), until the environment is unfrozen.
 """
 
 import logging
@@ -32,7 +39,7 @@ from typing import Any
 from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller
+from ..callers import Caller, require_card
 from ..mail.links import public_base
 from ..store.compose import upsert
 from ..store.db import Database
@@ -192,6 +199,7 @@ async def arm(conn: AsyncConnection, wallet_id: str) -> None:
 async def read(db: Database, settings: Settings, caller: Caller) -> Outcome:
     """The wallet's auto top-up (``AutoTopUpData``) and its latest runs; a setup left open at
     the provider is looked up first, and its method saved once it is complete."""
+    require_card(caller)
     await _complete_setup(db, settings, caller)
     async with db.read() as conn:
         return Outcome(Code.SUCCESS, await _reply(conn, caller.env, caller.wallet_id))
@@ -258,6 +266,7 @@ async def save(
     """Set the wallet's auto top-up; enabling it needs a saved payment method
     (``AUTO_TOP_UP_NO_PAYMENT_METHOD``; a setup completed since is looked up first). Saving
     counts its failures back to zero."""
+    require_card(caller)
     _check(body)
     await _complete_setup(db, settings, caller)
     values = {
@@ -287,6 +296,7 @@ async def save(
 async def remove(db: Database, caller: Caller) -> Outcome:
     """Turn the wallet's auto top-up off and forget it, its saved method too; a run already
     due finds it gone and charges nothing."""
+    require_card(caller)
     async with db.transaction() as conn:
         gone = (await conn.execute(delete(_A).where(_A.c.wallet_id == caller.wallet_id))).rowcount
         if not gone:
@@ -326,6 +336,7 @@ async def setup(
     """Save the payment method auto top-up charges. Staging: the sandbox's test card named
     (``TEST_CARDS``; ``pm_card_visa`` by default), saved at once. Live: Stripe's, which the
     operator must have configured (``AUTO_TOP_UP_CHANNEL_UNAVAILABLE``)."""
+    require_card(caller)
     if caller.env == sandbox_clock.STAGING:
         method = body.payment_method or "pm_card_visa"
         if method not in TEST_CARDS:

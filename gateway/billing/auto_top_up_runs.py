@@ -1,11 +1,22 @@
 """Auto top-up's runs as the runner tries them: a due run claims its month's share of the cap,
 opens its funding order, charges the saved payment method with no one present, and is settled,
-retried or counted as a failure (the rules: ``billing.auto_top_up``)."""
+retried or counted as a failure (the rules: ``billing.auto_top_up``).
+
+The kill switch holds a run. While its environment is frozen (``wallets.frozen_at``, the flag
+``freezes`` sets) a try charges nothing: the flag is read after the lease, before the claim
+(no order is written, nothing taken from the month's cap) and again right before the
+provider's call (a freeze that came after the claim), and the run is handed back untried,
+still due, its try not counted (``give_back``), to be looked at again ``FROZEN_HOLD_SECONDS``
+later. It is neither failed nor counted as a refusal: the first try after the unfreeze is an
+ordinary one (for a run never tried, what the wallet lacks by then; for a retry, the same
+payment, idempotent on the run's id). A freeze that lands in the instant between the last
+read and the provider's call is the one window left: no transaction may be held across the
+call (network after money)."""
 
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,7 +29,7 @@ from ..mail import alerts
 from ..mail import rows as mail_rows
 from ..store.db import Database
 from ..store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
-from ..store.queue import next_try, settle
+from ..store.queue import give_back, next_try, settle
 from ..store.raw import raw
 from ..values.clock import new_id, rfc3339
 from ..values.codes import Code
@@ -41,7 +52,7 @@ from .auto_top_up import (
 )
 from .providers import NoCredentials, SavedCharge
 
-__all__ = ["attempt", "disable"]
+__all__ = ["FROZEN_HOLD_SECONDS", "attempt", "disable"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,17 @@ _A = table_of(AutoTopUp)
 _R = table_of(AutoTopUpRun)
 _W = table_of(Wallet)
 _O = table_of(FundingOrder)
+
+# How long a run held by a freeze waits before it is looked at again: the most a run waits
+# past the unfreeze, and one read a minute per held run while frozen.
+FROZEN_HOLD_SECONDS = 60.0
+
+
+class _Held:
+    """What ``_charge`` answers when the environment is frozen: nothing asked of the provider."""
+
+
+_HELD = _Held()
 
 
 # --- the runner's try of a due run ---
@@ -58,6 +80,18 @@ def _tried(outcome: str | None, deliveries: list[str] | None = None) -> Outcome:
     """What a try came to: the run's outcome as ``status`` (``None``: due again), and the
     outbox rows it wrote, to wake for."""
     return Outcome(Code.SUCCESS, status=outcome, deliveries=deliveries or [])
+
+
+async def _frozen(conn: AsyncConnection, wallet_id: str) -> bool:
+    """Whether the run's environment is frozen now (the kill switch's flag on its wallet)."""
+    found = await conn.execute(select(_W.c.frozen_at).where(_W.c.id == wallet_id))
+    return found.scalar_one() is not None
+
+
+async def _hold(conn: AsyncConnection, run: Any, real_now: datetime) -> Outcome:
+    """The run handed back untried while frozen: due again later, its try not counted."""
+    await give_back(conn, QUEUE, run, real_now, real_now + timedelta(seconds=FROZEN_HOLD_SECONDS))
+    return _tried(None, [])
 
 
 def _quote(amount: int) -> pricing.Quote:
@@ -173,9 +207,13 @@ async def _refused(
 
 async def _charge(db: Database, settings: Settings, run: Any, now: datetime) -> Any:
     """The saved method charged for the run: ``Charged``, a refusal's reason (``str``), or
-    ``None`` when the answer is not known."""
+    ``None`` when the answer is not known; ``_HELD`` while the environment is frozen, read as
+    late as it can be, right before the call."""
     async with db.read() as conn:
         row = (await conn.execute(select(_A).where(_A.c.wallet_id == run.wallet_id))).first()
+        frozen = await _frozen(conn, run.wallet_id)
+    if frozen:
+        return _HELD
     if row is None or row.payment_method_ref is None:
         return "no saved payment method"
     provider = providers.get(row.provider or "")
@@ -220,11 +258,14 @@ async def attempt(
     sent: Callable[[], None] | None = None,
 ) -> Outcome:
     """One try of a due run (leased by the runner): claim and write its order once, charge,
-    and record what came of it, each in its own transaction, none across the call."""
+    and record what came of it, each in its own transaction, none across the call; held,
+    untried, while its environment is frozen."""
     async with db.read() as conn:
         now = await sandbox_clock.now_for(conn, run.merchant_id, run.env, real=real_now)
     if run.order_id is None:
         async with db.transaction() as conn:
+            if await _frozen(conn, run.wallet_id):
+                return await _hold(conn, run, real_now)
             outcome = await _claim(conn, run, now)
             if outcome is not None:
                 await _settle(conn, run, outcome, real_now)
@@ -232,6 +273,9 @@ async def attempt(
         async with db.read() as conn:
             run = (await conn.execute(select(_R).where(_R.c.id == run.id))).one()
     charged = await _charge(db, settings, run, now)
+    if charged is _HELD:
+        async with db.transaction() as conn:
+            return await _hold(conn, run, real_now)
     if sent is not None:
         sent()
     provider = await _provider_of(db, run.order_id)

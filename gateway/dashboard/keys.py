@@ -68,6 +68,7 @@ def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
         "intervals": INTERVALS,
         "field_names": policy_form.FIELDS,
         "interval_words": policy_form.INTERVAL_WORDS,
+        "scope_words": policy_form.KEY_SCOPE_WORDS,
     }
 
 

@@ -20,6 +20,7 @@ from ..values.platforms import PLATFORMS
 __all__ = [
     "FIELDS",
     "INTERVAL_WORDS",
+    "KEY_SCOPE_WORDS",
     "PolicyFormError",
     "dollars",
     "echo",
@@ -64,6 +65,13 @@ INTERVAL_WORDS = {
     "weekly": marked("weekly"),
     "monthly": marked("monthly"),
     "all_time": marked("all time"),
+}
+# What a scope does, beside its box on the key form, where its name alone does not say it.
+KEY_SCOPE_WORDS = {
+    "billing:card": marked(
+        "charge the merchant's saved card: auto top-up settings, saved payment methods, a "
+        "checkout paid with the saved card; never given to an app"
+    ),
 }
 # Policy field → form field.
 _FORM_FIELD = {

@@ -26,7 +26,7 @@ from keys import ENVS, Env
 
 from ..budgets import service as budgets
 from ..callers import Caller
-from ..policies.model import CONSENT_ONLY, SCOPES, Policy, Scope, load
+from ..policies.model import CONSENT_ONLY, KEY_ONLY, SCOPES, Policy, Scope, load
 from ..policies.usage import usage
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
@@ -163,6 +163,18 @@ def _key_scopes(scopes: tuple[Scope, ...]) -> None:
         )
 
 
+def _consent_scopes(scopes: tuple[Scope, ...]) -> None:
+    """Refuse (2310) giving an app's consent a scope only a key holds (``KEY_ONLY``: charging
+    the merchant's saved card), whoever gives it: an owner too."""
+    held = [s for s in scopes if s in KEY_ONLY]
+    if held:
+        raise ApiError(
+            Code.KEY_SCOPE_NOT_GRANTABLE,
+            "Only the merchant's own key holds this scope, never an app's consent",
+            data={"scopes": held},
+        )
+
+
 def _wider(actor: Actor, policy: Policy) -> tuple[str, ...]:
     """The fields of ``policy`` looser than the acting key's own (none for a role or an
     operator)."""
@@ -255,7 +267,9 @@ async def create(
     made_in = _ENVS.get(actor.env or env)
     if made_in is None or (actor.env is not None and env not in (None, actor.env)):
         raise ApiError(Code.ENV_NOT_ALLOWED)
-    if not consent:
+    if consent:
+        _consent_scopes(policy.scopes)
+    else:
         _key_scopes(policy.scopes)
     _grantable(
         actor,

@@ -24,6 +24,7 @@ __all__ = [
     "CONSENT_ONLY",
     "DEFAULT_SCOPES",
     "INTERVALS",
+    "KEY_ONLY",
     "KEY_SCOPES",
     "MAX_BUDGETS",
     "SCOPES",
@@ -45,6 +46,7 @@ Scope = Literal[
     "approvals",
     "fulfilment",
     "keys:manage",
+    "billing:card",
 ]
 SCOPES: tuple[Scope, ...] = (
     "topup:send",
@@ -55,10 +57,16 @@ SCOPES: tuple[Scope, ...] = (
     "approvals",
     "fulfilment",
     "keys:manage",  # an app's token: one key of its own, within its consent (``apps.managed``)
+    "billing:card",  # charge the merchant's saved card: the merchant's own key alone
 )
 # Scopes a consent to an app holds and a key never does: ``keys:manage`` makes a key through the
 # consent it is given by (``apps.managed``), and a key has no consent to make one through.
 CONSENT_ONLY: frozenset[Scope] = frozenset({"keys:manage"})
+# Scopes a key holds and a consent never does: ``billing:card`` charges the merchant's saved
+# card (auto top-up, the saved payment method), which only the merchant itself may set up, by
+# a person on the dashboard or a key of its own (``callers.require_card``); no app is offered
+# it, asks for it or holds it, nor does the key an app manages.
+KEY_ONLY: frozenset[Scope] = frozenset({"billing:card"})
 # What a key may hold: every scope but those; a key made before policies holds all of these.
 KEY_SCOPES: tuple[Scope, ...] = tuple(s for s in SCOPES if s not in CONSENT_ONLY)
 # What a key made without a word about scopes may do: send and read, nothing else.

@@ -55,7 +55,7 @@ from .engine import Database
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "Tried", "lease", "leased_rows", "next_due", "next_try", "settle"]
+__all__ = ["Queue", "Tried", "give_back", "lease", "leased_rows", "next_due", "next_try", "settle"]
 
 
 class Tried(enum.Enum):

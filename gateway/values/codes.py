@@ -101,6 +101,7 @@ class Code(IntEnum):
     BUDGET_COUNT_LIMIT_REACHED = 2355
     ENVIRONMENT_FROZEN = 2360
     FREEZE_BUDGET_NOT_FOUND = 2361
+    CARD_FOR_MERCHANT_ONLY = 2390
 
     APP_NOT_FOUND = 2401
     APP_COUNT_LIMIT_REACHED = 2402
@@ -504,6 +505,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
         "key free of every limit, may",
     ),
     Code.FREEZE_LIFT_ROLE: CodeInfo(403, "Only an owner of the merchant may unfreeze"),
+    Code.CARD_FOR_MERCHANT_ONLY: CodeInfo(
+        403,
+        "Only the merchant charges its saved card: a key of its own with billing:card, or an "
+        "owner on the dashboard; never an app's token or the key an app manages",
+    ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "

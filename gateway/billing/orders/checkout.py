@@ -2,10 +2,17 @@
 staging, the provider's payment page in live) or an invoice, priced by one rule
 (``pricing.quote``) and opened at the provider *before* anything is written, so a refusal or a
 timeout leaves no order behind. A pending checkout can be paid until its ``expires_at``: the
-sandbox's TTL setting, or the provider session's own expiry."""
+sandbox's TTL setting, or the provider session's own expiry.
+
+A checkout under an ``Idempotency-Key`` (``gateway.idempotency``, as a send's and a charge's)
+is one order however often it is asked: a kept reply is answered before the provider is
+called; otherwise the key is claimed first in the transaction that writes the order, so of
+concurrent duplicates one writes it and the others wait on the claim, find its reply, and
+write nothing (the provider's sessions they opened are never shown, so never paid). The same
+key with another body is refused (``IDEMPOTENCY_KEY_REUSED``)."""
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +20,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from keys import Sealer
+
+from ... import idempotency
 from ...callers import Caller
 from ...store.db import Database
 from ...store.models import Coupon, FundingOrder, Merchant, MerchantUser, Pack, User, table_of
@@ -28,7 +38,7 @@ from .coupons import all_held, take_use, usable_coupon
 from .expiry import expire
 from .returns import check_return_urls, done_url, order_return_url
 
-__all__ = ["checkout", "invoice", "order_prices"]
+__all__ = ["CHECKOUT", "Keyed", "checkout", "invoice", "order_prices"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,48 @@ _O = table_of(FundingOrder)
 _M = table_of(Merchant)
 _MU = table_of(MerchantUser)
 _US = table_of(User)
+
+CHECKOUT = "billing.checkout"  # the operation an idempotency key's fingerprint names
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A checkout under an idempotency key: the key, the sealer its reply is kept under, and how
+    long it is kept."""
+
+    key: str
+    sealer: Sealer
+    ttl_seconds: int
+
+    async def kept(
+        self, conn: AsyncConnection, caller: Caller, request_hash: str
+    ) -> Outcome | None:
+        """The reply kept under the key, read without claiming it (``None``: none yet)."""
+        return await idempotency.peek(
+            conn,
+            self.sealer,
+            **idempotency.scope_of(caller, self.key),
+            request_hash=request_hash,
+            now=utcnow(),
+            ttl_seconds=self.ttl_seconds,
+        )
+
+    async def claim(
+        self, conn: AsyncConnection, caller: Caller, request_hash: str
+    ) -> Outcome | None:
+        """The key claimed for this request (``None``), or the reply the first one kept."""
+        return await idempotency.claim(
+            conn,
+            self.sealer,
+            **idempotency.scope_of(caller, self.key),
+            request_hash=request_hash,
+            now=utcnow(),
+            ttl_seconds=self.ttl_seconds,
+        )
+
+    async def record(self, conn: AsyncConnection, caller: Caller, outcome: Outcome) -> None:
+        scope = idempotency.scope_of(caller, self.key)
+        await idempotency.record(conn, self.sealer, **scope, outcome=outcome)
 
 
 async def _reserve_coupon(conn: AsyncConnection, coupon_id: str, env: str, now: datetime) -> None:
@@ -180,6 +232,13 @@ async def invoice(
     return Outcome(Code.CREATED, order_data(row), status="pending")
 
 
+def _orphaned(session_id: str | None, why: str) -> None:
+    """A provider's session opened for an order never written: never shown to anyone, so never
+    paid; Stripe expires it after a day."""
+    if session_id is not None:
+        log.warning("checkout session %s orphaned: %s", session_id, why)
+
+
 def _repeated(provider: str, session_id: str | None) -> ApiError:
     """A provider answered a session id another order already holds (the one session id a
     provider's account gives one payment): nothing is written, the order's transaction rolled
@@ -234,6 +293,7 @@ async def checkout(
     *,
     own_origin: str | None = None,
     method: str | None = None,
+    keyed: Keyed | None = None,
 ) -> Outcome:
     """Through ``body.channel`` (unnamed: the sandbox in staging, Stripe in live), one the
     merchant is offered (``channels.choose``); ``method``: the payer's way of paying within it
@@ -242,7 +302,14 @@ async def checkout(
     Session…), opened *before* anything is written, so a refusal or a timeout leaves no order
     behind. The return URLs pass ``check_return_urls`` (``own_origin``: a door's own pages); at most
     ``max_open_orders_per_merchant_env`` checkouts are open at once, judged before Stripe is
-    called and again, the merchant's row held, in the transaction that writes the order."""
+    called and again, the merchant's row held, in the transaction that writes the order.
+    ``keyed``: under an idempotency key, one order however often it is asked."""
+    request_hash = idempotency.fingerprint(CHECKOUT, [body.model_dump(mode="json"), method])
+    if keyed is not None:
+        async with db.read() as conn:
+            kept = await keyed.kept(conn, caller, request_hash)
+        if kept is not None:
+            return kept
     given = {
         name: url
         for name, url in (("success_url", body.success_url), ("cancel_url", body.cancel_url))
@@ -267,8 +334,33 @@ async def checkout(
     ttl = timedelta(seconds=settings.sandbox_order_ttl_seconds)
     expires_at = opened.expires_at or now + ttl
 
+    data = CheckoutData(
+        order_id=order_id,
+        status="pending",
+        provider=provider,
+        channel=chosen.channel.name,
+        checkout_url=url,
+        pack_id=quote.pack_id,
+        name=quote.name,
+        credits=quote.credits,
+        credit_cents=quote.credit_cents,
+        price_cents=quote.price_cents,
+        tier_percent=quote.tier_percent,
+        tier_discount_cents=quote.tier_discount_cents,
+        discount_cents=quote.discount_cents,
+        amount_cents=quote.amount_cents,
+        currency=quote.currency,
+        coupon=coupon.code if coupon is not None else None,
+        expires_at=rfc3339(expires_at),
+    )
+    made = Outcome(Code.CREATED, data, status="pending")
     try:
         async with db.transaction() as conn:
+            if keyed is not None:
+                kept = await keyed.claim(conn, caller, request_hash)
+                if kept is not None:
+                    _orphaned(session_id, "a duplicate of a keyed checkout")
+                    return kept
             await _room_for_one(conn, settings, caller, now, lock=True)
             if coupon is not None:
                 await _reserve_coupon(conn, coupon.id, caller.env, now)
@@ -294,33 +386,14 @@ async def checkout(
                     **_charged(opened.charge),
                 )
             )
+            if keyed is not None:
+                await keyed.record(conn, caller, made)
     except ApiError as exc:
-        if session_id is not None:
-            # Never shown to anyone, so never paid; Stripe expires it after a day.
-            log.warning("checkout session %s orphaned: %s meanwhile", session_id, exc.code.name)
+        _orphaned(session_id, f"{exc.code.name} meanwhile")
         raise
     except IntegrityError:
         raise _repeated(provider, session_id) from None
-    made = CheckoutData(
-        order_id=order_id,
-        status="pending",
-        provider=provider,
-        channel=chosen.channel.name,
-        checkout_url=url,
-        pack_id=quote.pack_id,
-        name=quote.name,
-        credits=quote.credits,
-        credit_cents=quote.credit_cents,
-        price_cents=quote.price_cents,
-        tier_percent=quote.tier_percent,
-        tier_discount_cents=quote.tier_discount_cents,
-        discount_cents=quote.discount_cents,
-        amount_cents=quote.amount_cents,
-        currency=quote.currency,
-        coupon=coupon.code if coupon is not None else None,
-        expires_at=rfc3339(expires_at),
-    )
-    return Outcome(Code.CREATED, made, status="pending")
+    return made
 
 
 def order_prices(quote: pricing.Quote) -> dict[str, Any]:

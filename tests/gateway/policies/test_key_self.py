@@ -67,5 +67,6 @@ async def test_a_key_made_before_policies_reads_as_unlimited(
     assert data["legacy"] is True
     assert data["windows"] == []
     assert set(data["policy"]["scopes"]) == {
-        "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment"
+        "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment",
+        "billing:card",
     }  # fmt: skip
