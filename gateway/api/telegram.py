@@ -8,7 +8,6 @@ linked to them (``approval_links.spend``). Every answer of the bot is a row the 
 the update is acknowledged with an empty envelope at once."""
 
 import hmac
-import json
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -23,6 +22,7 @@ from ..topup import approval_links, approvals, doors
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
+from ..values.outside_json import loads
 from .payment_channels import read_raw
 
 __all__ = ["routes"]
@@ -47,7 +47,7 @@ async def telegram_webhook(request: Request) -> Response:
         raise ApiError(Code.TELEGRAM_SECRET_INVALID)
     body = await read_raw(request, BODY_LIMIT)
     try:
-        update = bot.Update.model_validate(json.loads(body))
+        update = bot.Update.model_validate(loads(body))
     except (ValueError, ValidationError):
         raise ApiError(Code.TELEGRAM_UPDATE_MALFORMED) from None
     if update.callback_query is not None:
