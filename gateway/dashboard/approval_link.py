@@ -44,6 +44,7 @@ async def approval_page(request: Request) -> Response:
     except ApiError as refused:
         if refused.code != Code.APPROVAL_LINK_INVALID:
             raise
+        await svc.lockout.refused(svc.redis, limits)
         return _gone(request)
     await svc.lockout.succeeded(svc.redis, limits)
     review = found.one(approvals.Review)
@@ -66,6 +67,7 @@ async def decide(request: Request) -> Response:
     except ApiError as refused:
         if refused.code != Code.APPROVAL_LINK_INVALID:
             raise
+        await svc.lockout.refused(svc.redis, limits)
         return _gone(request)
     await svc.lockout.succeeded(svc.redis, limits)
     link = spent.one(approval_links.Spent)

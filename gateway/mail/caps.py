@@ -110,7 +110,7 @@ async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email
     count it, held all the same."""
     limits = _limits(settings, merchant_id, env, email)
     try:
-        recipient, merchant = await hit_all(redis, limits, deadline=DEADLINE_SECONDS)
+        recipient, merchant = await hit_all(redis, limits, closed=True)
         if recipient.allowed and merchant.allowed:
             return Gate(None, tuple(limits))
         counted = [each for each, d in zip(limits, (recipient, merchant), strict=True) if d.allowed]
