@@ -23,7 +23,7 @@ from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
 from ..values.outside_json import loads
-from .payment_channels import read_raw
+from ..values.parsing import read_capped
 
 __all__ = ["routes"]
 
@@ -45,7 +45,7 @@ async def telegram_webhook(request: Request) -> Response:
         raise ApiError(Code.TELEGRAM_NOT_CONFIGURED)
     if not _secret_given(request, secret.get_secret_value()):
         raise ApiError(Code.TELEGRAM_SECRET_INVALID)
-    body = await read_raw(request, BODY_LIMIT)
+    body = await read_capped(request, BODY_LIMIT)
     try:
         update = bot.Update.model_validate(loads(body))
     except (ValueError, ValidationError):

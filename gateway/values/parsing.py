@@ -76,7 +76,9 @@ def decode_json(raw: bytes) -> Any:
 
 async def read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # More digits than any limit has is past it, unread: ``int`` of thousands of digits raises.
+    too_long = declared is not None and declared.isdigit() and len(declared) > len(str(limit))
+    if too_long or (declared is not None and declared.isdigit() and int(declared) > limit):
         raise ApiError(Code.BODY_TOO_LARGE, f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

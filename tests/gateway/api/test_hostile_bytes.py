@@ -198,6 +198,7 @@ async def test_api_doors_refuse_hostile_bytes_with_the_envelope(
                     if reply.status_code != 200:  # a free-text filter may match nothing
                         answers.check(f"{path}?{param} {name}", reply)
         send = _json({"platform": "claude", "amount_cents": 100, "recipient_email": "a@b.co"})
+        keyed = {k.encode(): v.encode() for k, v in typed.items()}
         for name, value in {**HOSTILE_TEXT, "not UTF-8": "\udcff"}.items():
             raw = value.encode(
                 "utf-8", "surrogateescape" if name == "not UTF-8" else "surrogatepass"
@@ -212,11 +213,22 @@ async def test_api_doors_refuse_hostile_bytes_with_the_envelope(
             text = raw.decode("latin-1")
             if text.isascii() and text.isprintable() and len(text) <= 255:
                 continue  # printable ASCII is a key (its outcome is kept), however it looks
-            keyed = {k.encode(): v.encode() for k, v in typed.items()}
             reply = await api.post(
                 "/topup/send", content=send, headers={**keyed, b"Idempotency-Key": raw}
             )
             answers.check(f"Idempotency-Key {name}", reply)
+        # A length of 5,000 digits: past every limit, never turned into a number.
+        for path in ("/topup/send", "/telegram/webhook", "/payments/stripe/webhook"):
+            reply = await api.post(
+                path,
+                content=send,
+                headers={
+                    **keyed,
+                    b"Content-Length": b"9" * 5000,
+                    b"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET.encode(),
+                },
+            )
+            answers.check(f"{path} Content-Length of 5,000 digits", reply)
     assert not answers.wrong, answers.wrong
     assert answers.seen > 200
     assert await row_counts(db) == before
