@@ -34,7 +34,7 @@ from .freezes.service import FREEZE_PATH
 from .lockout import client_address
 from .mail.links import base_url
 from .policies.model import SCOPES, Scope
-from .ratelimit import CLOSED_DEADLINE_SECONDS, Decision, Limit, LimiterUnavailable
+from .ratelimit import Decision, Limit, LimiterUnavailable
 from .services import Services, services
 from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
@@ -149,9 +149,7 @@ async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
     key, say), not the holder's to lift, so a count Redis cannot make refuses the request (503),
     and a count that is only slow (the holder's own burst) waits for it rather than skip it."""
     try:
-        decision = await svc.leases.hit(
-            svc.redis, f"key:{key_id}", per_minute, 60, deadline=CLOSED_DEADLINE_SECONDS
-        )
+        decision = await svc.leases.hit(svc.redis, f"key:{key_id}", per_minute, 60, closed=True)
     except LimiterUnavailable as exc:
         log.warning("key rate limit could not be counted, refusing: %s", exc)
         raise ApiError(

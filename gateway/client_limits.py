@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from .lockout import client_address
-from .ratelimit import CLOSED_DEADLINE_SECONDS, Decision, LimiterUnavailable, hit
+from .ratelimit import Decision, LimiterUnavailable, hit
 from .services import Services
 from .values.codes import Code
 from .values.outcome import ApiError
@@ -65,11 +65,13 @@ class ClientLimit:
         not count it and the limit fails open. ``Refused`` past the limit, or when Redis could
         not count it and the limit fails closed."""
         bucket = f"client:{self.kind}:{client_address(conn)}"
-        # A limit that refuses when it cannot count waits longer before it gives up counting.
-        waits = {} if self.fail_open else {"deadline": CLOSED_DEADLINE_SECONDS}
         try:
             decision = await hit(
-                svc.redis, bucket, self.per_window(svc.settings), self.window_seconds, **waits
+                svc.redis,
+                bucket,
+                self.per_window(svc.settings),
+                self.window_seconds,
+                closed=not self.fail_open,
             )
         except LimiterUnavailable as exc:
             if self.fail_open:

@@ -23,13 +23,21 @@ Passwords are another matter: people choose them, so a guess can be right. An at
 before a password's check (``attempt``) fails closed: Redis down, or slower than the limiter's
 deadline, raises ``LimiterUnavailable`` and the caller refuses the attempt (503) rather than
 check it uncounted.
+
+Such a count before the check (``admit``) holds the attempts still being checked as well as the
+failures, so that a burst is checked no further than the limit. A full count is therefore not
+yet a lockout: the failures alone are counted apart (``refused``, a bucket of their own, in
+Redis where every process sees it), and only those lock a client out. A right secret sent many
+times at once waits for the checks ahead of it (at most ``CLOSED_DEADLINE_SECONDS``, then 429
+with ``Retry-After: 1``) and is never locked out by its own successes; this process remembers a
+lockout only once its failures filled the bucket.
 """
 
+import asyncio
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -48,6 +56,11 @@ __all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
 log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 1.0
+# How soon an attempt that found the count full of checks in flight asks again, the wait
+# doubling each time up to the last: a burst asks Redis a few times each, not every moment.
+_BUSY_POLL_SECONDS = (0.01, 0.25)
+# The wait a busy client is told: the checks ahead of it end within a moment.
+_BUSY_RETRY_SECONDS = 1.0
 _MEMORY = 10_000  # buckets remembered; past it the memory starts afresh
 _WARN_EVERY_SECONDS = 10.0
 
@@ -106,7 +119,7 @@ class Lockout:
         if not unknown:
             return None
         try:
-            decisions = await peek_all(redis, limits)
+            decisions = await peek_all(redis, limits, closed=not fail_open)
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
             if not fail_open:
@@ -127,11 +140,54 @@ class Lockout:
 
     async def admit(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
         """Fail closed, for a secret a person chose: the lockout in force (refuse, 429), else
-        the attempt counted before its check (``attempt``) and ``None``: check it, and give the
-        count back with ``succeeded`` when it passes. ``LimiterUnavailable`` when Redis cannot
+        the attempt counted before its check (``attempt``) and ``None``: check it, then give
+        the count back with ``succeeded`` when it passes, or count the failure with ``refused``.
+        A count full of checks still in flight is waited on (``CLOSED_DEADLINE_SECONDS``) and
+        then refused for a second, never as a lockout. ``LimiterUnavailable`` when Redis cannot
         say or count (refuse, 503): never a check that goes uncounted."""
-        locked = await self.locked(redis, limits, fail_open=False)
-        return locked if locked is not None else await self.attempt(redis, limits)
+        failures = _failures_of(limits)
+        now = self._clock()
+        for each in failures:
+            known = self._known.get(each.bucket)
+            if known is not None and known[0] > now and known[1] is not None:
+                return _remaining(known[1], known[0] - now)
+        give_up = now + CLOSED_DEADLINE_SECONDS
+        pause = _BUSY_POLL_SECONDS[0]
+        while True:
+            full = await self.attempt(redis, limits)
+            if full is None:
+                return None
+            locked = await self._failures_full(redis, failures)
+            if locked is not None:
+                return locked
+            if self._clock() >= give_up:
+                return Decision(False, full.limit, 0, _BUSY_RETRY_SECONDS)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, _BUSY_POLL_SECONDS[1])
+
+    async def _failures_full(self, redis: object, failures: Sequence[Limit]) -> Decision | None:
+        now = self._clock()
+        try:
+            found = await peek_all(redis, failures, closed=True)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc, fail_open=False)
+            raise
+        full = [d for d in found if not d.allowed]
+        if not full:
+            return None
+        self._remember(failures, [None if d.allowed else d for d in found], now)
+        return max(full, key=lambda d: d.reset_seconds)
+
+    async def refused(self, redis: object, limits: Sequence[Limit]) -> None:
+        """The check ``admit`` let through failed: its attempt stays counted, and the failure
+        is counted where lockouts are judged. Redis not answering now leaves the attempt's
+        count, which still bounds the checks."""
+        if self._clock() < self._down_until:
+            return
+        try:
+            await hit_all(redis, _failures_of(limits), closed=True)
+        except LimiterUnavailable as exc:
+            self._unavailable(exc, fail_open=False)
 
     async def attempt(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
         """Count an attempt before its costly check (a password hash) as if it failed: the
@@ -148,24 +204,29 @@ class Lockout:
         now = self._clock()
         if now < self._down_until:
             raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
-        # Closed, a count only slow (a busy process, the caller's own burst) is waited for
-        # rather than refused; open, a request must not wait on it.
-        waits: dict[str, Any] = {} if fail_open else {"deadline": CLOSED_DEADLINE_SECONDS}
         try:
-            decisions = await hit_all(redis, limits, **waits)
+            decisions = await hit_all(redis, limits, closed=not fail_open)
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
             raise
-        # A bucket this failure filled locks the next attempt.
-        self._remember(
-            limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
-        )
+        if fail_open:  # counted after the check: each count a failure, a full bucket a lockout
+            self._remember(
+                limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
+            )
+        elif any(not d.allowed for d in decisions):
+            # Before the check: not checked, so it counts nowhere (a bucket with room took it).
+            counted = [each for each, d in zip(limits, decisions, strict=True) if d.allowed]
+            if counted:
+                await self._give_back(redis, counted)
         return next((_full(d) for d in decisions if not d.allowed), None)
 
     async def succeeded(self, redis: object, limits: Sequence[Limit]) -> None:
         """Give back what ``attempt`` counted: a success counts nothing."""
         for each in limits:
             self._known.pop(each.bucket, None)
+        await self._give_back(redis, limits)
+
+    async def _give_back(self, redis: object, limits: Sequence[Limit]) -> None:
         if self._clock() < self._down_until:
             return
         try:
@@ -189,6 +250,11 @@ class Lockout:
             self._warned_at = now
             failing = "failing open" if fail_open else "refusing the checks it guards"
             log.warning("authentication lockouts unavailable, %s: %s", failing, exc)
+
+
+def _failures_of(limits: Sequence[Limit]) -> list[Limit]:
+    """The buckets of failed checks alone, beside the attempts' (which hold checks in flight)."""
+    return [Limit(f"{each.bucket}:failed", each.limit, each.window_seconds) for each in limits]
 
 
 def _full(decision: Decision) -> Decision:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ratelimit import CLOSED_DEADLINE_SECONDS, Decision, LimiterUnavailable, hit
+from .ratelimit import Decision, LimiterUnavailable, hit
 from .services import Services
 from .values.codes import Code
 from .values.outcome import ApiError
@@ -45,7 +45,7 @@ async def within(svc: Services, bucket: str, limit: int, refused: Code) -> Decis
     """Count one call in ``bucket`` (a minute's window); ``refused`` (429) past ``limit``.
     The decision's ``headers()`` go on the reply."""
     try:
-        decision = await hit(svc.redis, bucket, limit, 60, deadline=CLOSED_DEADLINE_SECONDS)
+        decision = await hit(svc.redis, bucket, limit, 60, closed=True)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing %s: %s", bucket.partition(":")[0], exc)
         raise ApiError(

@@ -35,10 +35,12 @@ from .redis_client import ANSWER_WITHIN
 __all__ = [
     "CLOSED_DEADLINE_SECONDS",
     "LEASE_SHARE",
+    "OPEN_DEADLINE_SECONDS",
     "Decision",
     "Leases",
     "Limit",
     "LimiterUnavailable",
+    "deadline_of",
     "hit",
     "hit_all",
     "peek_all",
@@ -108,11 +110,19 @@ _LEASE_SHA = hashlib.sha1(_LEASE_LUA).hexdigest()  # noqa: S324
 _RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 # Keys of this module's own, apart from ARQ's.
 _NAMESPACE = "aitopup:ratelimit:"
-# A limiter that cannot answer within this is treated as down: a request must not wait on it.
-_DEADLINE_SECONDS = ANSWER_WITHIN
-# For a limit that refuses (or holds) when it cannot count: a count that is only slow (a busy
-# process, the caller's own burst) should rather delay its request a little than refuse it.
+# A limit that admits when it cannot count (``closed=False``) gives Redis this long: a request
+# must not wait on it (the send's own calls, docs/performance.md).
+OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
+# A limit that refuses (or holds) when it cannot count (``closed=True``): a count that is only
+# slow (a busy process, the caller's own burst) should rather delay its request a little than
+# refuse it. docs/security.md states both; a test holds the page to these names.
 CLOSED_DEADLINE_SECONDS = 2.0
+
+
+def deadline_of(*, closed: bool) -> float:
+    """How long a count may take before Redis is taken as down: the one rule, chosen by what
+    the limit does then (every counting call states it, so none takes the other's by default)."""
+    return CLOSED_DEADLINE_SECONDS if closed else OPEN_DEADLINE_SECONDS
 
 
 class LimiterUnavailable(Exception):
@@ -164,7 +174,7 @@ async def _script(
     sha: str,
     keys: Sequence[str],
     args: Sequence[int],
-    deadline: float = _DEADLINE_SECONDS,
+    deadline: float,
 ) -> list[int]:
     try:
         async with asyncio.timeout(deadline):
@@ -177,14 +187,12 @@ async def _script(
     return [int(v) for v in raw]
 
 
-async def _run(
-    redis: Any, limits: Sequence[Limit], cost: int, deadline: float = _DEADLINE_SECONDS
-) -> list[Decision]:
+async def _run(redis: Any, limits: Sequence[Limit], cost: int, *, closed: bool) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
     args: list[int] = [cost]
     for each in limits:
         args += [each.limit, each.window_seconds * 1000]
-    values = await _script(redis, _LUA, _SHA, keys, args, deadline)
+    values = await _script(redis, _LUA, _SHA, keys, args, deadline_of(closed=closed))
     return [
         Decision(
             allowed=values[3 * i] == 1,
@@ -202,33 +210,38 @@ async def hit(
     limit: int,
     window_seconds: int,
     *,
-    deadline: float = _DEADLINE_SECONDS,
+    closed: bool,
 ) -> Decision:
-    """Count one event in ``bucket`` if the window has room; say whether it had. ``deadline``:
-    ``CLOSED_DEADLINE_SECONDS`` for a caller that fails closed."""
-    return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1, deadline))[0]
+    """Count one event in ``bucket`` if the window has room; say whether it had. ``closed``:
+    the caller refuses (or holds) when Redis cannot count, and waits ``deadline_of`` for it."""
+    return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1, closed=closed))[0]
 
 
 async def hit_all(
-    redis: Any, limits: Sequence[Limit], *, cost: int = 1, deadline: float = _DEADLINE_SECONDS
+    redis: Any, limits: Sequence[Limit], *, closed: bool, cost: int = 1
 ) -> list[Decision]:
     """``hit`` on several buckets in one round trip; each counts where it has room.
-    ``cost``: events counted at once, all or none in each bucket. ``deadline``: for a caller
-    that fails closed and would rather wait than refuse."""
+    ``cost``: events counted at once, all or none in each bucket."""
     assert cost >= 1
-    return await _run(redis, limits, cost, deadline)
+    return await _run(redis, limits, cost, closed=closed)
 
 
-async def peek_all(redis: Any, limits: Sequence[Limit]) -> list[Decision]:
+async def peek_all(redis: Any, limits: Sequence[Limit], *, closed: bool) -> list[Decision]:
     """Whether a hit on each bucket would be admitted now, counting nothing."""
-    return await _run(redis, limits, 0)
+    return await _run(redis, limits, 0, closed=closed)
 
 
 async def release_all(redis: Any, limits: Sequence[Limit]) -> None:
     """Give back one hit on each bucket: an attempt counted before its outcome was known
-    (``gateway.lockout``) that turned out not to count."""
+    (``gateway.lockout``) that turned out not to count. Not waited for past the open deadline:
+    a count not given back errs toward the limit."""
     await _script(
-        redis, _RELEASE_LUA, _RELEASE_SHA, [_NAMESPACE + each.bucket for each in limits], []
+        redis,
+        _RELEASE_LUA,
+        _RELEASE_SHA,
+        [_NAMESPACE + each.bucket for each in limits],
+        [],
+        OPEN_DEADLINE_SECONDS,
     )
 
 
@@ -257,7 +270,7 @@ class Leases:
         limit: int,
         window_seconds: int,
         *,
-        deadline: float = _DEADLINE_SECONDS,
+        closed: bool,
     ) -> Decision:
         """As ``hit``: one event in ``bucket`` if the window has room, from this process's
         batch while it lasts. Hits made while a batch is being taken wait for it rather than
@@ -270,14 +283,14 @@ class Leases:
                 return Decision(True, limit, remaining + left - 1, ends - now)
             taking = self._taking.get(bucket)
             if taking is None or limit < 2 * LEASE_SHARE:  # a batch of one serves only its taker
-                return await self._take(redis, bucket, limit, window_seconds, deadline)
+                return await self._take(redis, bucket, limit, window_seconds, closed)
             await asyncio.wait((taking,))  # not cancelled with a waiter that is
             taken = taking.result()
             if taken is not None and not taken.allowed:
                 return taken
 
     async def _take(
-        self, redis: Any, bucket: str, limit: int, window_seconds: int, deadline: float
+        self, redis: Any, bucket: str, limit: int, window_seconds: int, closed: bool
     ) -> Decision:
         """A new batch, of which this hit is the first."""
         taking = asyncio.get_running_loop().create_future()
@@ -286,7 +299,12 @@ class Leases:
         try:
             args = (max(1, limit // LEASE_SHARE), limit, window_seconds * 1000)
             granted, count, ttl_ms = await _script(
-                redis, _LEASE_LUA, _LEASE_SHA, [_NAMESPACE + bucket], args, deadline
+                redis,
+                _LEASE_LUA,
+                _LEASE_SHA,
+                [_NAMESPACE + bucket],
+                args,
+                deadline_of(closed=closed),
             )
             reset, remaining = ttl_ms / 1000, max(0, limit - count)
             if granted == 0:

@@ -64,7 +64,12 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The clients every door of the gateway uses (the app's lifespan, ``aitopup mcp``),
     opened from ``settings`` and closed after the waker has drained."""
-    db = open_database(settings.database_url, pool_size=settings.database_pool_size)
+    db = open_database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        command_timeout=settings.database_command_timeout_seconds,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
     redis = open_redis(settings.redis_url)
     waker = Waker(redis)
     upstreams = open_upstreams(settings)

@@ -142,7 +142,11 @@ class Service:
         # process holds.
         pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
         db = open_database(
-            settings.database_url, pool_size=pool_size, postgres_settings=POSTGRES_SETTINGS
+            settings.database_url,
+            pool_size=pool_size,
+            postgres_settings=POSTGRES_SETTINGS,
+            command_timeout=settings.database_command_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
         )
         sealer = Sealer(settings.secret_key.get_secret_value().encode())
         self._deps = Deps(

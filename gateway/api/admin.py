@@ -113,8 +113,12 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
         # attempt Redis cannot count is refused unchecked (``Lockout.admit``).
         locked = await svc.lockout.admit(svc.redis, limits)
     except LimiterUnavailable:
+        # Closed means no token is checked at all, the right one neither: the lockout guards a
+        # secret a person chose. The operator's other door (the command line) reads the store.
         raise ApiError(
-            Code.SERVICE_UNAVAILABLE, "Rate limiter unavailable; retry shortly"
+            Code.SERVICE_UNAVAILABLE,
+            "Rate limiter unavailable; retry shortly",
+            headers={"Retry-After": "5"},
         ) from None
     if locked is not None:
         raise _locked_out(locked)
@@ -124,6 +128,7 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
         if refused.code not in audit.REFUSED_TOKEN:
             await svc.lockout.succeeded(svc.redis, limits)  # no token was checked
             raise
+        await svc.lockout.refused(svc.redis, limits)
         await audit.record_refused(svc.db, request, action, refused.code, client, utcnow())
         raise
     await svc.lockout.succeeded(svc.redis, limits)

@@ -25,26 +25,14 @@ from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
+from ..values.parsing import read_capped
 
-__all__ = ["read_raw", "routes", "stripe_webhook"]
+__all__ = ["routes", "stripe_webhook"]
 
 log = logging.getLogger(__name__)
 
 # A notify's query string (Epay's) has a dozen names; more is not a notification.
 _QUERY_NAMES = 64
-
-
-async def read_raw(request: Request, limit: int) -> bytes:
-    """The body, refused with ``BODY_TOO_LARGE`` as soon as it is longer than ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(Code.BODY_TOO_LARGE)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(Code.BODY_TOO_LARGE)
-    return bytes(body)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -69,7 +57,7 @@ async def channel_webhook(request: Request) -> Response:
         log.warning("%s notification refused: method %s", provider.name, request.method)
         raise ApiError(Code.METHOD_NOT_ALLOWED)
     try:
-        body = await read_raw(request, provider.body_limit)
+        body = await read_capped(request, provider.body_limit)
         query = _query(request)
     except ApiError as exc:
         log.warning("%s notification refused (%s)", provider.name, exc.code.name)
@@ -85,7 +73,7 @@ async def stripe_webhook(request: Request) -> Response:
     svc = services(request)
     await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
     provider = channels.known(STRIPE)
-    body = await read_raw(request, provider.body_limit)
+    body = await read_capped(request, provider.body_limit)
     inbound = Inbound("POST", body, dict(request.headers.items()), {})
     outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))
     return _acknowledged(outcome)

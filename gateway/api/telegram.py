@@ -12,7 +12,6 @@ spent by that decision alone. Every answer of the bot is a row the worker sends:
 acknowledged with an empty envelope at once."""
 
 import hmac
-import json
 import logging
 
 from pydantic import ValidationError
@@ -21,14 +20,15 @@ from starlette.responses import Response
 
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
-from ..ratelimit import CLOSED_DEADLINE_SECONDS, Limit, LimiterUnavailable, hit_all
+from ..ratelimit import Limit, LimiterUnavailable, hit_all
 from ..services import services
 from ..telegram import bot
 from ..topup import approval_links, approvals, doors
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
-from .payment_channels import read_raw
+from ..values.outside_json import loads
+from ..values.parsing import read_capped
 
 __all__ = ["routes"]
 
@@ -68,7 +68,7 @@ async def _count(request: Request, update: bot.Update) -> None:
     if not limits:
         return
     try:
-        decisions = await hit_all(svc.redis, limits, deadline=CLOSED_DEADLINE_SECONDS)
+        decisions = await hit_all(svc.redis, limits, closed=True)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
         raise ApiError(
@@ -92,9 +92,9 @@ async def telegram_webhook(request: Request) -> Response:
         raise ApiError(Code.TELEGRAM_NOT_CONFIGURED)
     if not _secret_given(request, secret.get_secret_value()):
         raise ApiError(Code.TELEGRAM_SECRET_INVALID)
-    body = await read_raw(request, BODY_LIMIT)
+    body = await read_capped(request, BODY_LIMIT)
     try:
-        update = bot.Update.model_validate(json.loads(body))
+        update = bot.Update.model_validate(loads(body))
     except (ValueError, ValidationError):
         raise ApiError(Code.TELEGRAM_UPDATE_MALFORMED) from None
     await _count(request, update)

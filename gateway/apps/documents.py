@@ -18,7 +18,6 @@ of a URL at a time, a few of an origin at once and a minute.
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -31,8 +30,10 @@ import sqlalchemy as sa
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import OAuthApp, table_of
+from ..values import outside_json
 from ..values.settings import Settings
 from ..values.text import holds_nul, one_line
+from ..values.urls import split_url
 from ..webhooks.bodies import BodyTooLarge, read_capped
 from ..webhooks.transport import WebhookTransport
 from .registry import App, load
@@ -80,8 +81,8 @@ def document_url(client_id: str, *, loopback_http: bool) -> str | None:
     if len(client_id) > 2048:
         return None
     try:
-        parts = urlsplit(client_id)
-    except ValueError:  # an unclosed IPv6 bracket: no URL at all, so no document
+        parts = split_url(client_id)
+    except ValueError:  # no URL at all (a bracket, the host or the port), so no document
         return None
     secure = parts.scheme == "https" or (
         loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK
@@ -112,8 +113,8 @@ async def _fetch(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
             body = await read_capped(response, MAX_DOCUMENT_BYTES, whole=True)
         finally:
             await response.aclose()
-        found = json.loads(body)
-    except (httpx.HTTPError, BodyTooLarge, ValueError) as exc:
+        found = outside_json.loads(body)
+    except (httpx.HTTPError, httpx.InvalidURL, BodyTooLarge, ValueError) as exc:
         raise _Refused(f"the document could not be read: {type(exc).__name__}") from None
     if not isinstance(found, dict):
         raise _Refused("the document is not a JSON object")

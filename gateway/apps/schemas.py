@@ -9,7 +9,6 @@ or ``http`` on a loopback address for apps that run on the person's own machine 
 
 import ipaddress
 from typing import Annotated
-from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -18,6 +17,7 @@ from ..policies.model import KEY_ONLY, Policy, Scope
 from ..policies.usage import WindowUsage
 from ..values.model import Model
 from ..values.text import Line, one_line
+from ..values.urls import split_url
 
 __all__ = [
     "APP_SCOPES",
@@ -66,21 +66,10 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _parts(value: str) -> SplitResult:
-    """``value`` split, its port read: a bracket never closed or a port past 65535 is no URL
-    (``urlsplit`` and ``port`` raise only then), refused here rather than when it is used."""
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        raise ValueError("not a URL (a bracket or the port)") from None
-    return parts
-
-
 def redirect_uri(value: str) -> str:
     """An absolute ``https`` URI, or ``http`` on loopback; no fragment (RFC 6749 3.1.2)."""
     one_line(value)
-    parts = _parts(value)
+    parts = split_url(value)
     host = parts.hostname or ""
     if parts.fragment or "#" in value:
         raise ValueError("a redirect URI has no fragment")
@@ -92,7 +81,7 @@ def redirect_uri(value: str) -> str:
 
 
 def _web_url(value: str) -> str:
-    parts = _parts(value)
+    parts = split_url(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("an absolute http(s) URL")
     return value

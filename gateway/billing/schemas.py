@@ -2,7 +2,6 @@
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     ConfigDict,
@@ -15,6 +14,7 @@ from pydantic import (
 
 from ..values.model import Model
 from ..values.money import as_decimal
+from ..values.urls import split_url
 from .channel_schemas import ChannelInfo
 from .profile_schemas import BillingProfileData
 
@@ -52,8 +52,7 @@ def absolute_http_url(value: str) -> str:
     if any(ch.isspace() for ch in value):
         raise ValueError("must not contain whitespace")
     try:
-        parts = urlsplit(value)
-        _ = parts.port  # past 65535 raises, as an unclosed bracket does above
+        parts = split_url(value)
     except ValueError:
         raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:

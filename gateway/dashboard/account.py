@@ -91,6 +91,7 @@ async def change_password(request: Request) -> Response:
     except ApiError as refused:
         if refused.code != Code.PASSWORD_INCORRECT:
             raise
+        await svc.lockout.refused(svc.redis, limits)
         errors = {"current_password": f"{refused.message}."}
         return _account_page(request, viewer, errors, 422)
     await svc.lockout.succeeded(svc.redis, limits)

@@ -126,6 +126,7 @@ async def sign_in(request: Request) -> Response:
     except ApiError as refused:
         if refused.code != Code.SIGN_IN_FAILED:
             raise
+        await svc.lockout.refused(svc.redis, limits)
         return page(
             request,
             "accounts/sign_in.html",
@@ -238,7 +239,11 @@ async def _sign_ups_exhausted(request: Request) -> Response | None:
     bucket = f"signup:client:{client_address(request)}"
     try:
         decision = await hit(
-            svc.redis, bucket, svc.settings.signups_per_client_per_hour, SIGNUP_WINDOW_SECONDS
+            svc.redis,
+            bucket,
+            svc.settings.signups_per_client_per_hour,
+            SIGNUP_WINDOW_SECONDS,
+            closed=True,
         )
     except LimiterUnavailable:
         paused = marked("Sign-up is unavailable for a moment. Try again shortly.")
@@ -334,6 +339,7 @@ async def spend_password_link(
     except ApiError as refused:
         if refused.code != Code.ACCOUNT_LINK_INVALID:
             raise
+        await svc.lockout.refused(svc.redis, limits)
         return page(
             request,
             template,

@@ -60,6 +60,8 @@ async def approval_page(request: Request) -> Response:
     try:
         found = await perform(svc.waker, approval_links.review(svc.db, svc.sealer, token))
     except ApiError as refused:
+        if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
+            await svc.lockout.refused(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
     review = found.one(approvals.Review)
@@ -80,6 +82,8 @@ async def decide(request: Request) -> Response:
             svc.waker, approval_links.ready(svc.db, svc.sealer, _token(data.get("token")))
         )
     except ApiError as refused:
+        if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
+            await svc.lockout.refused(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
     link = ready.one(approval_links.Ready)

@@ -11,6 +11,11 @@ within a poll. The caps bound what is left: ``live_streams_per_user`` streams fo
 ``Settings.live_streams_merchant_share`` for one merchant (its users' streams and its
 recipients' pages alike, so no tenant takes the process's streams from the others) and
 ``live_streams_per_process`` in all; past any, ``join`` refuses with ``LIVE_STREAMS_LIMITED``.
+A merchant's share alone does not keep the process's streams for the others: free sign-ups, each
+a merchant within its share, could hold them all. So a full process makes room for a merchant
+that holds fewer streams than another by ending one stream of the merchant that holds the most
+(its page reconnects by itself and takes its turn): every merchant gets its even part of the
+process, and only when no merchant holds more than one stream over the newcomer is it refused.
 
 A stream of another page than the overview brings its ``Source``: what it shows, how to tell it
 changed, and how long it holds (a recipient's page: until its link expires, not a session). It
@@ -165,15 +170,20 @@ class LiveHub:
         else:
             assert source is not None, "a stream shows the overview or a source"
             merchant_id = source.merchant_id
+        yielding = None
+        if len(self._streams) >= self._per_process:
+            yielding = self._yielding(merchant_id)
         if (
             self._closed
-            or len(self._streams) >= self._per_process
+            or (len(self._streams) >= self._per_process and yielding is None)
             or self._users[user_id] >= self._per_user
             or self._merchants[merchant_id] >= self._per_merchant
         ):
             raise ApiError(
                 Code.LIVE_STREAMS_LIMITED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
+        if yielding is not None:
+            self._end(yielding, b"")
         stream = Stream(user_id, session_hash, caller, source, merchant_id, reading=reading)
         self._streams.add(stream)
         self._users[user_id] += 1
@@ -186,6 +196,16 @@ class LiveHub:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="dashboard-live-hub")
         return stream
+
+    def _yielding(self, merchant_id: str) -> Stream | None:
+        """A stream of the merchant holding the most, if that is more than one over what
+        ``merchant_id`` holds: ending it brings the two nearer, never past each other."""
+        if not self._merchants:
+            return None
+        most, held = self._merchants.most_common(1)[0]
+        if held <= self._merchants[merchant_id] + 1:
+            return None
+        return next(s for s in self._streams if s.merchant_id == most)
 
     def leave(self, stream: Stream) -> None:
         """Idempotent: a stream may end for more than one reason at once."""

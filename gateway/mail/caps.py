@@ -120,7 +120,7 @@ async def _gate(
     mail is held past each); else the mail is held and nothing this counted stays counted, or,
     when Redis cannot count it, held all the same (``uncounted``)."""
     try:
-        decisions = await hit_all(redis, limits, cost=cost, deadline=DEADLINE_SECONDS)
+        decisions = await hit_all(redis, limits, closed=True, cost=cost)
         if all(d.allowed for d in decisions):
             return Gate(None, tuple(limits), remaining=min(d.remaining for d in decisions))
         counted = [each for each, d in zip(limits, decisions, strict=True) if d.allowed]

@@ -33,7 +33,7 @@ async def count_request(
         Limit(f"{kind}:address:{digest}", per_address, WINDOW_SECONDS),
     ]
     try:
-        decisions = await hit_all(redis, limits)
+        decisions = await hit_all(redis, limits, closed=True)
     except LimiterUnavailable:
         raise ApiError(Code.SERVICE_UNAVAILABLE) from None
     over = [d for d in decisions if not d.allowed]

@@ -31,7 +31,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(_url())
+    # A migration's statements take as long as the data needs (an operator runs it and
+    # watches): no bound on a statement, as the serving processes have.
+    engine = create_engine(_url(), command_timeout=None)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

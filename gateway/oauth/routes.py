@@ -18,7 +18,6 @@ is read up to ``MAX_BODY`` before any handler parses it. The SDK is imported by 
 that needs it (``provider`` with it), not as the gateway starts: most processes never serve one.
 """
 
-import json
 from collections.abc import Awaitable, Callable
 from html import escape
 from typing import TYPE_CHECKING
@@ -36,6 +35,7 @@ from ..mail.links import public_base
 from ..ops.url_text import OAUTH_NUL_REFUSAL
 from ..services import services
 from ..values.outcome import ApiError
+from ..values.outside_json import loads
 from ..values.parsing import read_capped
 from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
 from ..values.text import holds_nul, query_holds_nul
@@ -106,7 +106,7 @@ def _body_holds_nul(request: Request, body: bytes) -> bool:
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if kind == "application/json":
         try:
-            return holds_nul(json.loads(body))
+            return holds_nul(loads(body))
         except ValueError:
             return False
     return query_holds_nul(body)

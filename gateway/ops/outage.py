@@ -1,4 +1,5 @@
-"""A call that meets the database down is answered ``503``, code ``9002``, not ``500``.
+"""A call that meets the database down is answered ``503``, code ``9002``, not ``500``; one
+that it did not answer in time (``store.unreachable.timed_out``), ``503``, code ``9003``.
 
 Outermost but for the request context, so every door (the API, MCP, the dashboard, the admin
 API) and authentication (the key lookup is the first statement of a call) answer the same way.
@@ -10,7 +11,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..store.unreachable import is_unreachable
+from ..store.unreachable import is_unreachable, timed_out
 from ..values.codes import Code
 from ..values.envelope import Envelope
 
@@ -43,7 +44,10 @@ class StoreOutage:
             if started or not is_unreachable(exc):
                 raise
             log.warning("the store did not answer: %s", type(exc).__name__)
-            reply = Envelope(
-                Code.SERVICE_UNAVAILABLE, message=MESSAGE, headers={"Retry-After": "1"}
-            )
+            if timed_out(exc):
+                reply = Envelope(Code.STORE_TIMED_OUT, headers={"Retry-After": "1"})
+            else:
+                reply = Envelope(
+                    Code.SERVICE_UNAVAILABLE, message=MESSAGE, headers={"Retry-After": "1"}
+                )
             await reply(scope, receive, send)

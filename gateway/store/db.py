@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..values.settings import STORE_COMMAND_TIMEOUT_SECONDS, STORE_POOL_TIMEOUT_SECONDS
 from .engine import Database
 from .postgres import PostgresDatabase, create_postgres_engine
 from .sqlite import SQLiteDatabase, create_sqlite_engine, private_sqlite_file
@@ -27,20 +28,43 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    command_timeout: float | None = STORE_COMMAND_TIMEOUT_SECONDS,
+    pool_timeout: float = STORE_POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     """The SQLAlchemy engine for ``url``, set up as its store's ``Database`` needs it."""
     if _is_sqlite(url):
         return create_sqlite_engine(url)
-    return create_postgres_engine(url, pool_size=pool_size)
+    return create_postgres_engine(
+        url, pool_size=pool_size, command_timeout=command_timeout, pool_timeout=pool_timeout
+    )
 
 
 def open_database(
-    url: str, *, pool_size: int = 10, postgres_settings: Mapping[str, str] | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    postgres_settings: Mapping[str, str] | None = None,
+    command_timeout: float = STORE_COMMAND_TIMEOUT_SECONDS,
+    pool_timeout: float = STORE_POOL_TIMEOUT_SECONDS,
 ) -> Database:
     """The ``Database`` of ``url``'s store. ``pool_size``: the PostgreSQL engine's pool (SQLite
     has one writer); ``postgres_settings``: session settings for the driver's own PostgreSQL
-    connections, those of ``run``."""
-    engine = create_engine(url, pool_size=pool_size)
+    connections, those of ``run``. ``command_timeout`` and ``pool_timeout``: PostgreSQL's
+    bounds from this side, on a statement (and a connection's handshake) and on the wait for a
+    pooled connection; a call past either raises ``TimeoutError`` (``store.unreachable``).
+    SQLite's own waits are bounded in ``store.sqlite`` (its writer's lock, its readers')."""
+    engine = create_engine(
+        url, pool_size=pool_size, command_timeout=command_timeout, pool_timeout=pool_timeout
+    )
     if _is_sqlite(url):
         return SQLiteDatabase(engine)
-    return PostgresDatabase(engine, settings=postgres_settings)
+    return PostgresDatabase(
+        engine,
+        settings=postgres_settings,
+        command_timeout=command_timeout,
+        pool_timeout=pool_timeout,
+    )

@@ -26,12 +26,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def create_postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def create_postgres_engine(
+    url: str, *, pool_size: int, command_timeout: float | None, pool_timeout: float
+) -> AsyncEngine:
     # A pooled connection the server dropped (a restart, a failover) is found by the ping at
     # check-out and replaced, so the Core paths (and ``/readyz``) are back as soon as the server
     # is. The hot path runs on asyncpg's own pool (``Database.run``), which reconnects by itself.
+    # A server that stalls drops nothing: each statement, the ping and a new connection's
+    # handshake are bounded by ``command_timeout``, the wait for a connection by ``pool_timeout``.
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=pool_timeout,
+        connect_args={"command_timeout": command_timeout, "timeout": command_timeout},
     )
     event.listen(engine.sync_engine, "checkout", refuse_open_transaction)
     return engine
@@ -102,10 +111,21 @@ class PostgresDatabase(Database):
 
     is_sqlite: ClassVar[bool] = False
 
-    def __init__(self, engine: AsyncEngine, *, settings: Mapping[str, str] | None = None) -> None:
-        """``settings``: session settings for the driver's own connections, those of ``run``."""
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        settings: Mapping[str, str] | None = None,
+        command_timeout: float,
+        pool_timeout: float,
+    ) -> None:
+        """``settings``: session settings for the driver's own connections, those of ``run``;
+        ``command_timeout`` bounds each of their statements and handshakes, as the engine's
+        own; ``pool_timeout``, how long ``run`` waits for one of them."""
         super().__init__(engine)
         self._postgres_settings = dict(settings or {})
+        self._command_timeout = command_timeout
+        self._pool_timeout = pool_timeout
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._joining: list[tuple[Work, asyncio.Future[Any]]] | None = None
@@ -130,6 +150,8 @@ class PostgresDatabase(Database):
                     # 16 KB of SQL), past asyncpg's default 15 KB: a statement not cached is
                     # prepared again on every send, which cost more than the send itself.
                     max_cacheable_statement_size=_STATEMENT_CACHE_BYTES,
+                    command_timeout=self._command_timeout,
+                    timeout=self._command_timeout,  # a new connection's handshake
                 )
             return self._pool
 
@@ -147,7 +169,7 @@ class PostgresDatabase(Database):
         if each_statement and (self._joining is not None or _exhausted(pool)):
             joined: T = await self._join(pool, work)
             return joined
-        async with pool.acquire() as driver:
+        async with pool.acquire(timeout=self._pool_timeout) as driver:
             tx = Raw(driver, is_sqlite=False)
             if each_statement or read_only:
                 return await _OnlyStatements(work(tx), tx)
@@ -177,7 +199,7 @@ class PostgresDatabase(Database):
     ) -> None:
         outcomes: list[tuple[bool, Any]] | BaseException
         try:
-            async with self._one_batch, pool.acquire() as driver:
+            async with self._one_batch, pool.acquire(timeout=self._pool_timeout) as driver:
                 if self._joining is batch:
                     self._joining = None  # closed: works from now on form the next one
                 outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])

@@ -10,12 +10,12 @@ error's text) is only ever ``detail``, for the log: a reply that repeated it wou
 can name an upstream's address use the gateway to read what hosts answer from where it sits.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ..values import outside_json
 from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
 from ..webhooks.transport import SHARE
 
@@ -158,7 +158,7 @@ async def _call(
     if status < 200 or 300 <= status < 400 or status in (404, 405):
         raise UpstreamError(name, NOT_THE_PROVIDER, transient=False, status=status, detail=detail)
     try:
-        parsed = json.loads(body)
+        parsed = outside_json.loads(body)
     except ValueError:
         raise UpstreamError(
             name, NOT_THE_PROVIDER, transient=False, status=status, detail=f"{detail} not JSON"

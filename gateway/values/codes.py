@@ -284,6 +284,7 @@ class Code(IntEnum):
 
     INTERNAL_ERROR = 9001
     SERVICE_UNAVAILABLE = 9002
+    STORE_TIMED_OUT = 9003
     METRICS_TOKEN_INVALID = 9101
     TOO_MANY_REQUESTS = 9102
     BAD_HTTP_REQUEST = 9103
@@ -925,6 +926,7 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.INTERNAL_ERROR: CodeInfo(500, "Internal error"),
     Code.SERVICE_UNAVAILABLE: CodeInfo(503, "Service unavailable"),
+    Code.STORE_TIMED_OUT: CodeInfo(503, "The store did not answer in time; try again shortly"),
     Code.METRICS_TOKEN_INVALID: CodeInfo(
         401, "Missing or invalid metrics token: send Authorization: Bearer <AITOPUP_METRICS_TOKEN>"
     ),

@@ -8,7 +8,8 @@ MCP door at ``/mcp``, the dashboard's forms): at most a given size, never trusti
 forms as well (its ``RouteDoc(forms=True)``: the paths other APIs' clients post forms to, marked
 on the request by ``ApiRoute`` under ``FORMS_TAKEN``) reads ``application/x-www-form-urlencoded``
 by the same size cap, each field once (4610), its values validated as strings are (``"2000"`` an
-integer, ``"20.5"`` not), refused with the same codes as the same values in JSON.
+integer, ``"20.5"`` not), refused with the same codes as the same values in JSON. JSON from
+outside that is no request's body is read by ``outside_json.loads``, to the same depth.
 """
 
 import json
@@ -21,6 +22,7 @@ from starlette.requests import Request
 
 from .codes import Code
 from .envelope import ApiError, validation_details
+from .outside_json import MAX_DEPTH, TOO_DEEP, too_deep
 from .text import holds_nul, query_holds_nul
 
 __all__ = [
@@ -35,12 +37,6 @@ __all__ = [
     "read_json",
     "read_query",
 ]
-
-# Far more than any body the gateway takes needs (a key's policy with its limits is four levels,
-# an MCP call adds three around its arguments), far less than what overflows a recursive parser
-# or validator downstream (a 500, not a refusal).
-MAX_DEPTH = 32
-_TOO_DEEP = object()
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,26 +54,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def _depth(value: Any) -> int:
-    """How deeply arrays and objects nest in ``value``, without recursion."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        level += 1
-        if level > MAX_DEPTH:
-            return level
-        deepest = max(deepest, level)
-        pending.extend((child, level) for child in children)
-    return deepest
-
-
 def decode_json(raw: bytes) -> Any:
     """The decoded document, or ``ApiError`` with the rule it breaks."""
     try:
@@ -85,13 +61,10 @@ def decode_json(raw: bytes) -> Any:
     except _DuplicateKey:
         raise ApiError(Code.DUPLICATE_JSON_KEY) from None
     except RecursionError:  # nested past what the decoder itself can hold
-        decoded = _TOO_DEEP
+        decoded = TOO_DEEP
     except ValueError:
         raise ApiError(Code.INVALID_JSON) from None
-    # Each level opens with a bracket: a body with no more of them than ``MAX_DEPTH`` (every
-    # body the gateway takes) cannot be too deep, and is not walked.
-    could_be = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
-    if decoded is _TOO_DEEP or (could_be and _depth(decoded) > MAX_DEPTH):
+    if too_deep(raw, decoded):
         raise ApiError(
             Code.JSON_TOO_DEEP,
             f"Request body nests arrays and objects more than {MAX_DEPTH} levels deep",
@@ -103,7 +76,9 @@ def decode_json(raw: bytes) -> Any:
 
 async def read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # More digits than any limit has is past it, unread: ``int`` of thousands of digits raises.
+    too_long = declared is not None and declared.isdigit() and len(declared) > len(str(limit))
+    if too_long or (declared is not None and declared.isdigit() and int(declared) > limit):
         raise ApiError(Code.BODY_TOO_LARGE, f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

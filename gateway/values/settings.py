@@ -8,11 +8,21 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "is_loopback", "load_settings"]
+__all__ = [
+    "STORE_COMMAND_TIMEOUT_SECONDS",
+    "STORE_POOL_TIMEOUT_SECONDS",
+    "Settings",
+    "is_loopback",
+    "load_settings",
+]
 
 # The admin token is the whole of the operators' credential: long enough that guessing it is
 # hopeless even before the lockout (``gateway.lockout``) slows guessing down.
 _ADMIN_TOKEN_MIN = 32
+# The store's bounds by default (``database_command_timeout_seconds``, ``…_pool_timeout_…``),
+# also what a store opened without settings (the command line's) keeps.
+STORE_COMMAND_TIMEOUT_SECONDS = 15.0
+STORE_POOL_TIMEOUT_SECONDS = 5.0
 
 
 class Settings(BaseSettings):
@@ -22,6 +32,15 @@ class Settings(BaseSettings):
     # PostgreSQL connections a gateway process keeps, for SQLAlchemy's pool and for the hot
     # path's own asyncpg pool alike (SQLAlchemy may open as many again past it under load).
     database_pool_size: int = Field(default=10, ge=1, le=100)
+    # PostgreSQL, from this side: how long one statement (and a new connection's handshake)
+    # may take, and how long a call waits for a pooled connection. A server that stalls (a
+    # stopped process, a full disk, a network that drops packets) answers nothing and closes
+    # nothing: without these a call waits as long as it does. Past either, the call is
+    # answered 503 (9003) and the worker's try is put off.
+    database_command_timeout_seconds: float = Field(
+        default=STORE_COMMAND_TIMEOUT_SECONDS, gt=0, le=3600
+    )
+    database_pool_timeout_seconds: float = Field(default=STORE_POOL_TIMEOUT_SECONDS, gt=0, le=600)
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
     # fresh pair into .env on first start.

@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ..values.urls import split_url
+
 __all__ = [
     "INBOX_PATH",
     "INBOX_TOKEN",
@@ -164,6 +166,10 @@ def parse_webhook_url(url: str, *, api_root: bool = False) -> WebhookUrl:
         port = parts.port
     except ValueError:
         raise UrlRefused(_PORT_REFUSED) from None
+    try:
+        split_url(url)  # what the checks pass, the sender's parser must read too
+    except ValueError:
+        raise UrlRefused("URL cannot be parsed") from None
     check_port(port)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):

@@ -314,3 +314,80 @@ async def test_postgres_stopped_for_ten_seconds_fails_calls_cleanly_then_recover
                 worker.send_signal(signal.SIGTERM)
             await stopped_within(worker, 10)
     log_lines(tmp_path, "worker")
+
+
+# The bounds a stalled store is met with in the test below: short, so its wait is seconds.
+STALL_BOUND = 2.0
+
+
+async def test_postgres_stalled_answers_within_its_bounds_and_wedges_no_worker(
+    own_postgres: ThrowawayPostgres,
+    private_redis: RedisServer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    """Every process of the server stopped where it stands (SIGSTOP): connections stay open
+    and nothing answers or closes. A send, a read and a burst of sends are answered 503 (9003,
+    ``Retry-After``) within this side's bounds, not when the server goes on; the worker waits
+    it out and delivers what was sent before and after."""
+    settings = make_settings(
+        own_postgres.url,
+        private_redis.url,
+        allow_private_webhook_urls=True,
+        database_command_timeout_seconds=STALL_BOUND,
+        database_pool_timeout_seconds=STALL_BOUND,
+    )
+    await asyncio.to_thread(upgrade, settings.database_url)
+    owner = await asyncio.to_thread(create_merchant, settings, "stall")
+    _, _, key = await asyncio.to_thread(create_key, settings, "staging", owner.id)
+    headers = {"Authorization": f"Bearer {key}"}
+    worker_env = {
+        "AITOPUP_DATABASE_COMMAND_TIMEOUT_SECONDS": str(STALL_BOUND),
+        "AITOPUP_DATABASE_POOL_TIMEOUT_SECONDS": str(STALL_BOUND),
+        "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+    }
+    async with live_server(settings) as url, local_client(base_url=url, timeout=60) as http:
+        reply = await http.post(
+            "/api/public/v1/webhooks/endpoints", json={"url": receiver.url}, headers=headers
+        )
+        assert reply.status_code == 201, reply.text
+        secret = reply.json()["data"]["secret"]
+        merchant = MerchantKey("", "", key, "staging")
+        worker = spawn_worker(settings, tmp_path, "worker", **worker_env)
+        try:
+            await arrive(receiver, secret, await send_all(http, merchant, 10), within=60)
+
+            own_postgres.stall()
+            try:
+                started = time.monotonic()
+                calls = [
+                    http.post("/api/public/v1/topup/send", json=SEND, headers=headers)
+                    for _ in range(25)
+                ]
+                calls.append(http.get("/api/public/v1/balance", headers=headers))
+                # A statement's bound, a connection's wait and a new connection's handshake at
+                # most, with a busy machine's lag; what it rules out is a wait for the server.
+                async with asyncio.timeout(6 * STALL_BOUND + 10):
+                    replies = await asyncio.gather(*calls)
+                took = time.monotonic() - started
+            finally:
+                own_postgres.unstall()
+            for stalled in replies:
+                assert (stalled.status_code, stalled.json()["code"]) == (503, 9003), stalled.text
+                assert stalled.headers["Retry-After"] == "1"
+                assert "Traceback" not in stalled.text
+            assert took >= STALL_BOUND  # answered at this side's bound, not before it
+
+            async def answers() -> bool:
+                sent = await http.post("/api/public/v1/topup/send", json=SEND, headers=headers)
+                return sent.status_code == 200
+
+            await wait_until(answers, within=60)
+            after = await send_all(http, merchant, 10)
+            await arrive(receiver, secret, after, within=60)
+            assert worker.poll() is None, "the worker exited"
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            await stopped_within(worker, 10)
+    log_lines(tmp_path, "worker")

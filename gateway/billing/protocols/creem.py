@@ -30,11 +30,11 @@ money moved, what a refund names); ``subscription.paid`` the subscription with i
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from ...values import outside_json
 from .exchange import NOT_THE_PROVIDER, REQUEST_REFUSED, ChannelApi, ChannelError, iso_date
 from .money import Money
 
@@ -151,8 +151,8 @@ def read_event(body: bytes, header: str | None, secret: str, now: datetime) -> E
     if not signature_valid(secret, body, header):
         raise Refused("signature")
     try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
+        parsed = outside_json.loads(body)
+    except ValueError:
         raise Refused("malformed") from None
     if not isinstance(parsed, dict):
         raise Refused("malformed")

@@ -100,7 +100,7 @@ async def call(
         raise ChannelError(NOT_THE_PROVIDER, transient=False, status=status)
     try:
         parsed = loads(raw)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise ChannelError(
             NOT_THE_PROVIDER, transient=False, status=status, detail="not JSON"
         ) from None

@@ -2,10 +2,11 @@
 of the currency's minor unit (1535 fils), its exponent from ISO 4217. Never a float between:
 a channel's JSON is read with its numbers as ``Decimal`` (``loads``)."""
 
-import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from ...values import outside_json
 
 __all__ = [
     "Money",
@@ -50,9 +51,9 @@ def minor_digits(currency: str) -> int:
 
 def loads(raw: str | bytes) -> Any:
     """A channel's JSON, its fractional numbers as ``Decimal`` (a KWD price of 1.535 must not
-    become a float on its way to 1535 fils); ``ValueError`` or ``RecursionError`` if it is not
-    JSON."""
-    return json.loads(raw, parse_float=Decimal)
+    become a float on its way to 1535 fils); ``ValueError`` if it is not JSON within
+    ``outside_json.MAX_DEPTH`` levels (``outside_json.loads``)."""
+    return outside_json.loads(raw, parse_float=Decimal)
 
 
 def scaled(amount: Decimal, digits: int, *, exact: bool = True) -> int | None:

@@ -38,7 +38,7 @@ async def read_json(response: httpx.Response, cap: int = ANSWER_CAP) -> Any:
         raise ProviderError("answer in an encoding not asked for", status=response.status_code)
     try:
         return loads(body)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise ProviderError("answer is not JSON", status=response.status_code) from None
 
 

@@ -9,10 +9,10 @@ are ``PeriodNotice``s: Stripe's states in the product's words, its invoices cred
 invoice id. Every other event is ``ignored``: recorded, acknowledged, acted on by nothing.
 """
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ...values import outside_json
 from . import stripe_plans
 from .base import Notice, NoticeMalformed, NoticeState, PeriodNotice
 
@@ -46,7 +46,7 @@ _FAILED: dict[str, tuple[NoticeState, str | None]] = {
 def _parsed(payload: bytes) -> tuple[str, str, dict[str, Any], datetime | None]:
     """The event's id, type, object and when Stripe made it (if it says)."""
     try:
-        event = json.loads(payload)
+        event = outside_json.loads(payload)
         event_id, type_, obj = event["id"], event["type"], event["data"]["object"]
     except (ValueError, KeyError, TypeError):
         raise NoticeMalformed("not an event object") from None

@@ -3,6 +3,7 @@ with Redis down no token is checked; a short token never starts. Both stores (th
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.fixtures.core import (
     running_app,
 )
 from tests.fixtures.limiters import client_at, limits, unique_address
+from tests.fixtures.policies import gateway_process
 
 __all__ = ["limits"]  # the fixture, used by name
 
@@ -157,4 +159,57 @@ async def test_with_redis_down_the_admin_api_refuses_before_any_token_check(
             for guess in guesses
         ]
     assert [(r.status_code, r.json()["code"]) for r in replies] == [(503, 9002)] * 5
+    assert {r.headers["Retry-After"] for r in replies} == {"5"}
     assert await _refusals_from(db, address) == []
+
+
+async def test_the_right_token_sent_many_times_at_once_never_locks_the_client_out(
+    admin_app: ASGIApp,
+) -> None:
+    """Each attempt is counted before its check, so that a burst is checked no further than
+    the limit; the right token's attempts are given back, and the ones past the room wait for
+    them: ten times the limit at once, every one answered, and the client is not locked out."""
+    address = unique_address()
+    right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with client_at(admin_app, address, ADMIN) as http:
+        replies = await asyncio.gather(
+            *(http.get("/merchants", headers=right) for _ in range(10 * LIMIT))
+        )
+        assert [r.status_code for r in replies] == [200] * (10 * LIMIT), [r.text for r in replies]
+        assert (await http.get("/merchants", headers=right)).status_code == 200
+        # Failures still lock it out, and the right token with them.
+        for _ in range(LIMIT):
+            wrong = await http.get("/merchants", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+        locked = await http.get("/merchants", headers=right)
+    assert (locked.status_code, locked.json()["code"]) == (429, 2202)
+
+
+async def test_the_admin_lockout_is_shared_by_every_gateway_process(
+    database_url: str, redis_url: str, limits: Redis, db: Database, tmp_path: Path
+) -> None:
+    """Two gateway processes: the right token many times at once through both locks nobody
+    out; the failures counted by one lock the client out of the other."""
+    if db.is_sqlite:
+        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
+    settings = _admin_settings(database_url, redis_url)
+    right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        gateway_process(settings, tmp_path) as one,
+        gateway_process(settings, tmp_path) as two,
+    ):
+        roots = [root.replace("/api/public/v1", "/api/admin/v1") for root in (one, two)]
+        clients = [local_client(base_url=root, timeout=30) for root in roots]
+        try:
+            replies = await asyncio.gather(
+                *(clients[i % 2].get("/merchants", headers=right) for i in range(24))
+            )
+            assert [r.status_code for r in replies] == [200] * 24, [r.text for r in replies]
+            for _ in range(LIMIT):
+                wrong = await clients[0].get("/merchants", headers={"Authorization": "Bearer x"})
+                assert wrong.status_code == 401
+            locked = await clients[1].get("/merchants", headers=right)
+            assert (locked.status_code, locked.json()["code"]) == (429, 2202)
+        finally:
+            for client in clients:
+                await client.aclose()

@@ -406,7 +406,7 @@ async def test_a_frozen_environment_takes_no_agent_payment(
     caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     who = freezes.Freezer(merchant.merchant_id, "live", "test")
-    await freezes.freeze(db, sealer, who, FreezeRequest(), per_hour=60)
+    await freezes.freeze(db, sealer, who, FreezeRequest())
     presented = agent_payments.Presented(
         "mpp", f"ch_{uuid.uuid4().hex}", 500, utcnow() + timedelta(minutes=5), resumable=True
     )

@@ -2,9 +2,11 @@
 after its lifetime, ``signed-out`` within a poll when the session goes, caps per user and per
 process; and one poll of the store serves every stream of the process."""
 
+import asyncio
 import hashlib
 import json
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -47,6 +49,12 @@ async def _events(stream: httpx.Response) -> AsyncIterator[str]:
         for event in block.split("\n\n"):
             if event.strip():
                 yield event.strip().splitlines()[0]
+
+
+async def _drained(lines: AsyncIterator[str]) -> None:
+    """Until the stream ends."""
+    async for _ in lines:
+        pass
 
 
 async def _opened(stack: AsyncExitStack, client: httpx.AsyncClient) -> AsyncIterator[str]:
@@ -177,6 +185,7 @@ async def test_streams_are_capped_per_user_and_per_process(
         _signed_in(url) as alice,
         _signed_in(url) as bob,
         _signed_in(url) as carol,
+        _signed_in(url) as dave,
         AsyncExitStack() as stack,
     ):
         held = [await _opened(stack, alice)]
@@ -188,16 +197,25 @@ async def test_streams_are_capped_per_user_and_per_process(
         envelope = over.json()
         assert (envelope["success"], envelope["code"]) == (False, 2205)
         held.append(await _opened(stack, bob))  # another user: the process's third
-        refused = await carol.get("/live")
+        # Full, with Alice's merchant two over Carol's: one of Alice's ends to make room.
+        held.append(await _opened(stack, carol))
+        drained = [asyncio.create_task(_drained(lines)) for lines in held[:2]]
+        done, going = await asyncio.wait(drained, timeout=30, return_when=FIRST_COMPLETED)
+        assert len(done) == 1  # one of Alice's two ended, the other goes on
+        # Now no merchant holds more than one over a newcomer's: the process is full.
+        refused = await dave.get("/live")
+        for task in going:  # its stream is left open until here (cancelled, it would close)
+            task.cancel()
         assert (refused.status_code, refused.json()["code"]) == (429, 2205)
         # The page itself still works past the cap.
-        assert (await carol.get("/")).status_code == 200
-        await second.aclose()  # one of Alice's ends: room for one more
+        assert (await dave.get("/")).status_code == 200
+        await second.aclose()  # Alice's ended stream, closed here too
 
         async def room() -> bool:
-            async with carol.stream("GET", "/live") as stream:
+            async with dave.stream("GET", "/live") as stream:
                 return stream.status_code == 200
 
+        await stack.aclose()  # every stream ends: room again
         await wait_until(room, within=5)
 
 

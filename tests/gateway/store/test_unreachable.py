@@ -1,9 +1,12 @@
 """Which errors are the database being away (answered 503), and which are not (a bug: 500)."""
 
+import sqlite3
+
 from asyncpg import exceptions as pg
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from gateway.store.unreachable import is_unreachable
+from gateway.store.unreachable import is_unreachable, timed_out
 
 
 def _wrapped(cause: BaseException, *, invalidated: bool = False) -> DBAPIError:
@@ -32,3 +35,21 @@ def test_a_statement_s_own_error_is_not() -> None:
     assert not is_unreachable(pg.UniqueViolationError("duplicate key"))
     assert not is_unreachable(IntegrityError("INSERT", None, ValueError("duplicate")))
     assert not is_unreachable(_wrapped(pg.QueryCanceledError("canceling statement")))
+
+
+def _busy() -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    return error
+
+
+def test_a_call_past_this_side_s_bound_is_an_outage_that_says_so() -> None:
+    """A stalled server refuses nothing: a statement past its ``command_timeout`` (asyncpg's
+    ``TimeoutError``), no pooled connection within ``pool_timeout`` (SQLAlchemy's own error),
+    SQLite's write lock not had within its wait."""
+    past = [TimeoutError(), PoolTimeout("QueuePool limit reached"), _wrapped(_busy())]
+    for error in past:
+        assert is_unreachable(error) and timed_out(error), error
+    assert not timed_out(ConnectionRefusedError(111, "refused"))
+    assert not timed_out(_wrapped(sqlite3.OperationalError("no such table: x")))
+    assert not is_unreachable(_wrapped(sqlite3.OperationalError("no such table: x")))

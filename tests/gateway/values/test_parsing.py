@@ -1,10 +1,13 @@
 """The body rules of ``gateway/values/parsing.py`` on their own: the depth rule walks only a body
 that could break it, and judges the nesting, not the brackets."""
 
+from decimal import Decimal
+
 import pytest
 
 from gateway.values.codes import Code
 from gateway.values.envelope import ApiError
+from gateway.values.outside_json import loads
 from gateway.values.parsing import MAX_DEPTH, decode_json
 
 
@@ -32,3 +35,32 @@ def _lists(levels: int) -> object:
     for _ in range(levels - 1):
         value = [value]
     return value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 5000 + b"]" * 5000,  # past the decoder's own depth: RecursionError inside
+        "[" * 100_000 + "]" * 100_000,
+        _nested(MAX_DEPTH + 1),
+        b'{"a":' + b"9" * 5000 + b"}",  # past the digits an int is read from
+        b'{"a":"\xff\xfe"}',
+        b"",
+    ],
+    ids=[
+        "5,000 deep",
+        "100,000 deep, text",
+        "one past the limit",
+        "5,000 digits",
+        "not UTF-8",
+        "empty",
+    ],
+)
+def test_json_from_outside_is_refused_as_a_value_error(raw: bytes | str) -> None:
+    with pytest.raises(ValueError):  # the one exception every caller takes
+        loads(raw)
+
+
+def test_json_from_outside_within_the_limit_is_read_as_json_reads_it() -> None:
+    assert loads(_nested(MAX_DEPTH)) == {"a": _lists(MAX_DEPTH - 1)}
+    assert loads('{"price": 1.535}', parse_float=Decimal) == {"price": Decimal("1.535")}
