@@ -33,7 +33,8 @@ from keys import (
 )
 
 from .policies.model import UNRESTRICTED, Policy, Scope
-from .policies.templates import effective_of
+from .policies.rules import Consent
+from .policies.templates import effective_of, under_consent
 from .store.db import Database
 from .store.raw import Raw, Statement
 from .values.clock import rfc3339, utcnow
@@ -51,7 +52,8 @@ _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         w.id AS wallet_id, w.frozen_at, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
-        pt.policy AS template_policy, k.managed_by"""
+        pt.policy AS template_policy, k.managed_by, c.policy AS consent_policy,
+        c.revoked_at AS consent_revoked_at, ct.policy AS consent_template"""
 _CALLER_NAMES = (
     "id",
     "env",
@@ -66,12 +68,18 @@ _CALLER_NAMES = (
     "upstreams",
     "template_policy",
     "managed_by",
+    "consent_policy",
+    "consent_revoked_at",
+    "consent_template",
 )
 # The key's template is read in the same statement, so a change to a template holds on every
-# process from the next request (``policies.templates``).
+# process from the next request (``policies.templates``); so are, for a key an app manages, its
+# consent and the consent's template, so the consent as it stands bounds the key.
 _OF_KEY = """JOIN merchants m ON m.id = k.merchant_id
     JOIN wallets w ON w.env = k.env AND w.owner = 'm:' || k.merchant_id
-    LEFT JOIN policy_templates pt ON pt.id = k.template_id"""
+    LEFT JOIN policy_templates pt ON pt.id = k.template_id
+    LEFT JOIN api_keys c ON c.id = k.managed_by
+    LEFT JOIN policy_templates ct ON ct.id = c.template_id"""
 _LOOKUP = Statement(
     f"SELECT {_CALLER} FROM api_keys k {_OF_KEY} WHERE k.key_hash = :key_hash",  # noqa: S608
     _CALLER_NAMES,
@@ -113,9 +121,16 @@ class Caller:
     # key such a member (or such a key) made (``api_keys.hides_codes``): every spendable code
     # is hidden, the gateway's own voucher's too.
     hides_every_code: bool = False
-    # The key an app manages through its consent (``apps.managed``): a key of the merchant's, yet
-    # the app's to use, so it is an app's act where that matters (``require_card``).
-    managed: bool = False
+    # A key an app manages (``apps.managed``): the consent it was made through, as it stands
+    # now. Its policy is within the consent's (``templates.under_consent``) and every payment
+    # counts in the consent's windows too (``rules.judge``).
+    consent: Consent | None = None
+
+    @property
+    def managed(self) -> bool:
+        """A key an app manages: a key of the merchant's, yet the app's to use, so it is an
+        app's act where that matters (``require_card``)."""
+        return self.consent is not None
 
     @property
     def legacy(self) -> bool:
@@ -198,6 +213,10 @@ def _caller(
     if row["frozen_at"] is not None and not (frozen_ok and app_id is None):
         raise ApiError(Code.ENVIRONMENT_FROZEN, data={"env": str(row["env"])})
     policy = effective_of(row["policy"], row["template_policy"])
+    consent = None
+    if row["managed_by"] is not None:
+        consent = _consent(row)
+        policy = under_consent(policy, consent.policy)
     if scopes is not None:
         policy = policy.narrowed(scopes)
     if policy.expires_at is not None and policy.expires_at <= now:
@@ -213,8 +232,18 @@ def _caller(
         bool(row["notify_recipients"]),
         app_id,
         bool(row["hides_codes"]),
-        row["managed_by"] is not None,
+        consent,
     )
+
+
+def _consent(row: dict[str, Any]) -> Consent:
+    """The consent of a key an app manages, as the key's row was read with it: a consent that
+    ended (it ends its key with it, ``merchants.keys.revoke_consents``) refuses the key all the
+    same, as the consent's token would be."""
+    if row["consent_policy"] is None or row["consent_revoked_at"] is not None:
+        raise ApiError(Code.AUTH_REVOKED)
+    held = effective_of(row["consent_policy"], row["consent_template"])
+    return Consent(str(row["managed_by"]), held)
 
 
 async def _by_token(

@@ -5,10 +5,10 @@ A merchant never loses its last owner: a change that would take the owners to no
 on PostgreSQL; SQLite's one writer takes the write lock at ``BEGIN``), so two owners demoting
 each other at once leave exactly one of them an owner. A new role takes effect from the member's
 next request (every page loads it with the session); a removed member's sessions no longer
-open this merchant. The consents a member gave apps end with their right to give them: all of
-them when they leave, those their new role could not give when it changes
-(``end_consents``, in the same transaction, under the merchant's lock that a consent
-is given under too).
+open this merchant. The consents a member gave apps, and the keys they made on the dashboard,
+end with their right to give them: all of them when they leave, those their new role could not
+give when it changes (``end_given``, one rule for both, ``roles.gives``; in the same
+transaction, under the merchant's lock that a consent is given under too).
 """
 
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ __all__ = [
     "Member",
     "Membership",
     "change_role",
-    "end_consents",
+    "end_given",
     "members",
     "memberships",
     "remove",
@@ -119,24 +119,36 @@ async def _keep_an_owner(conn: AsyncConnection, merchant_id: str) -> None:
         raise ApiError(Code.LAST_OWNER)
 
 
-async def end_consents(
+async def end_given(
     conn: AsyncConnection, merchant_id: str, user_id: str, role: str | None, now: datetime
 ) -> None:
-    """Revoke, with every token, the consents ``user_id`` gave apps on ``merchant_id`` that
-    ``role`` could not give now (``roles.gives``; ``None``: they left, so all of them). Ended,
-    never narrowed: the app is refused from its next request and asks again, rather than acting
-    on less than the person was shown."""
+    """Revoke what ``user_id`` gave on ``merchant_id`` that ``role`` could not give now
+    (``roles.gives``; ``None``: they left, so all of it): the consents they gave apps, with
+    every token and the key each one's app made, and the keys they made on the dashboard
+    (``api_keys.granted_by``; a key made by the CLI, the operator or another key has no giver
+    and is not touched). Ended, never narrowed: the app or the key's holder is refused from its
+    next request and asks again, rather than acting on less than it was given."""
     given = await conn.execute(
-        select(_K.c.id, _K.c.env, _K.c.policy).where(
+        select(_K.c.id, _K.c.env, _K.c.policy, _K.c.app_id).where(
             _K.c.merchant_id == merchant_id,
             _K.c.granted_by == user_id,
-            _K.c.app_id.is_not(None),
             _K.c.revoked_at.is_(None),
         )
     )
-    ended = [row.id for row in given if role is None or not gives(role, row.env, load(row.policy))]
-    if ended:
-        await revoke_consents(conn, _K.c.id.in_(ended), now)
+    ended = [
+        (row.id, row.app_id is not None)
+        for row in given
+        if role is None
+        or not gives(role, row.env, load(row.policy), consent=row.app_id is not None)
+    ]
+    consents = [key_id for key_id, consent in ended if consent]
+    if consents:
+        await revoke_consents(conn, _K.c.id.in_(consents), now)
+    keys = [key_id for key_id, consent in ended if not consent]
+    if keys:
+        await conn.execute(
+            update(_K).where(_K.c.id.in_(keys), _K.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
 
 
 async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -> Outcome:
@@ -153,7 +165,7 @@ async def change_role(db: Database, merchant_id: str, user_id: str, role: str) -
             .where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
             .values(role=new)
         )
-        await end_consents(conn, merchant_id, user_id, new, utcnow())
+        await end_given(conn, merchant_id, user_id, new, utcnow())
     return Outcome(Code.SUCCESS)
 
 
@@ -172,5 +184,5 @@ async def remove(db: Database, merchant_id: str, user_id: str) -> Outcome:
         await conn.execute(
             delete(_MU).where(_MU.c.merchant_id == merchant_id, _MU.c.user_id == user_id)
         )
-        await end_consents(conn, merchant_id, user_id, None, utcnow())
+        await end_given(conn, merchant_id, user_id, None, utcnow())
     return Outcome(Code.DELETED)

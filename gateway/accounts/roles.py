@@ -13,7 +13,9 @@ no more than its maker's role: the scopes of ``grantable_scopes``, the code's re
 an owner, and no code at all from a role that sees none (``api_keys.hides_codes``, which every
 key it makes inherits). A consent given to an app (``connect``) is such a key: everyone may give
 one in staging, with the scopes their role may give there (a viewer: reading), and only an owner
-in live, where a consent spends real money and reads real recipients.
+in live, where a consent spends real money and reads real recipients. Either lasts as long as
+its giver could give it (``gives``): it ends when they leave the merchant or their role changes
+to one that could not.
 """
 
 from typing import Final, Literal, get_args
@@ -133,10 +135,12 @@ def grantable_scopes(role: str, env: str) -> frozenset[Scope]:
     return frozenset(s for s in SCOPES if allows(role, _SCOPE_ACTION[s], env))
 
 
-def gives(role: str, env: str, policy: Policy) -> bool:
-    """Whether ``role`` may give an app ``policy`` in ``env`` as a consent: connect there, its
-    scopes each grantable, and the code's reveal only where the role sees codes."""
-    if not allows(role, "connect", env):
+def gives(role: str, env: str, policy: Policy, *, consent: bool = True) -> bool:
+    """Whether ``role`` may give ``policy`` in ``env``: as a consent to an app (``consent``),
+    connect there, or as a key made on the dashboard, manage keys there; either way its scopes
+    each grantable, and the code's reveal only where the role sees codes. The one rule a
+    consent or a key is given by, and kept by while its giver stays (``accounts.members``)."""
+    if not allows(role, "connect" if consent else "keys", env):
         return False
     if policy.reveals_voucher() and not reveals_codes(role, env):
         return False

@@ -54,7 +54,8 @@ async def charge(
         if caller.app_id is None:
             raise ApiError(Code.CHARGES_FOR_APPS_ONLY)
         budgets = await drawn(svc.db, caller.merchant_id, caller.env, caller.policy.budgets)
-        rules.judge(caller.policy, rules.charge(caller.app_id, body.amount_cents), now, budgets)
+        payment = rules.charge(caller.app_id, body.amount_cents)
+        rules.judge(caller.policy, payment, now, budgets, caller.consent)
 
     async def run_paid() -> Outcome:
         await perform(svc.waker, charges.let_go_refusal(svc.db, caller, key))

@@ -144,7 +144,7 @@ async def charge(
     # the charge refuses it (a charge has no held state).
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
     payment = rules.charge(app_id, body.amount_cents)
-    counted = rules.judge(caller.policy, payment, now, budgets).counted
+    counted = rules.judge(caller.policy, payment, now, budgets, caller.consent).counted
     windows = tuple(c.name for c in counted)
     request_hash = request_hash_of(body)
 

@@ -197,6 +197,7 @@ async def approve(
             grantable(app, role, env),
             roles.reveals_codes(role, env),
             f"An app gets no more than it asked for and your role ({role}) may give in {env}.",
+            user_id,
         )
         if not app.verified:
             default = await preferences.unverified_app_daily(
@@ -217,11 +218,7 @@ async def approve(
         await conn.execute(
             sa.update(_K)
             .where(_K.c.id == made.id)
-            .values(
-                app_id=app.id,
-                granted_by=user_id,
-                key_hash=hash_credential(mint_credential("ocs"), pepper),
-            )
+            .values(app_id=app.id, key_hash=hash_credential(mint_credential("ocs"), pepper))
         )
         code = mint_credential("oac")
         await conn.execute(

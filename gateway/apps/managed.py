@@ -9,6 +9,13 @@ limit no looser (``Policy.beyond`` empty against the consent's policy as it acts
 template). Past that, ``MANAGED_KEY_BEYOND_CONSENT``, nothing made. The raw key is in the
 answer that makes it alone; reading it answers the key as the merchant's own list shows it.
 
+What is judged here is what the key is made with. What it may do is judged again at every
+request, against the consent as it stands then (``callers``: the key is read with its consent
+and the consent's template, and acts under ``templates.under_consent``), and every payment it
+makes counts in the consent's own windows too (``rules.Consent``): the windows of the consent's
+tokens, shared by every key it ever managed, so a rotation, which starts the new key's own
+windows afresh, gives the app nothing of the consent's, and needs no count of its own.
+
 One live key per consent: the consent's row is locked while a key is made or rotated, so two
 concurrent makes see each other and the second is refused (``MANAGED_KEY_EXISTS``); a partial
 unique index (``api_keys.managed_by`` where not revoked) holds it as well. A rotation revokes

@@ -66,11 +66,15 @@ class BudgetUpdate(_Strict):
 
 
 class Drawer(Model):
-    """A key or an app connection whose policy draws on the budget."""
+    """A key, an app connection or a policy template whose policy draws on the budget (every
+    key and connection under a template draws on what the template names)."""
 
-    key_id: str
+    key_id: str | None = Field(description="The key or connection; null for a template.")
     name: str | None
     app_id: str | None = Field(description="The app of a connection; null for a key.")
+    template_id: str | None = Field(
+        default=None, description="The policy template (`pt_…`); null for a key or connection."
+    )
 
 
 class BudgetData(Model):
@@ -85,7 +89,8 @@ class BudgetData(Model):
         "described by `windows` only)."
     )
     drawn_by: list[Drawer] = Field(
-        description="Keys and app connections (not revoked) whose policy names this budget."
+        description="Keys and app connections (not revoked) and policy templates whose policy "
+        "names this budget: while one does, the budget cannot be deleted."
     )
     created_at: str
     updated_at: str

@@ -8,8 +8,9 @@ on have room, under the one CHECK, in the payment's own transaction, on both sto
 
 A policy may name only budgets of its merchant and environment (``check_policy``, which locks
 them, so a budget cannot be deleted while a policy naming it is being stored), and a budget is
-deleted only while nothing draws on it. A key that draws on a budget may freeze it, never
-unfreeze, change or delete it: no key loosens what holds it (2317).
+deleted only while nothing draws on it: no key, connection or policy template names it. A key
+that draws on a budget may freeze it, never unfreeze, change or delete it: no key loosens what
+holds it (2317).
 """
 
 import json
@@ -27,7 +28,7 @@ from ..policies.model import BudgetLimits, Policy, load
 from ..policies.usage import windows_of
 from ..store.compose import one_of, param
 from ..store.db import Database
-from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, Topup, table_of
+from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, PolicyTemplate, Topup, table_of
 from ..store.raw import Statement, raw
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
@@ -52,7 +53,7 @@ __all__ = [
 MAX_BUDGETS_PER_ENV = 100  # each is listed with its spend and drawers: the list stays one page
 
 _B, _K, _S, _M = table_of(Budget), table_of(ApiKeyRow), table_of(KeySpend), table_of(Merchant)
-_T = table_of(Topup)
+_T, _PT = table_of(Topup), table_of(PolicyTemplate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,10 @@ async def check_policy(conn: AsyncConnection, merchant_id: str, env: str, policy
 
 
 async def _drawers(conn: AsyncConnection, merchant_id: str, env: str) -> dict[str, list[Drawer]]:
-    """Per budget, the keys and connections (not revoked) whose policy names it."""
+    """Per budget, what draws on it: the keys and connections (not revoked) whose own policy
+    names it, and the policy templates that name it (every key and connection under one draws
+    on it, and is refused while it is gone). The one list of what draws on a budget: its read
+    shows it, and its delete is refused while it has one."""
     rows = await conn.execute(
         sa.select(_K.c.id, _K.c.name, _K.c.app_id, _K.c.policy)
         .where(_K.c.merchant_id == merchant_id, _K.c.env == env, _K.c.revoked_at.is_(None))
@@ -122,6 +126,16 @@ async def _drawers(conn: AsyncConnection, merchant_id: str, env: str) -> dict[st
         for budget_id in load(r.policy).budgets:
             found.setdefault(budget_id, []).append(
                 Drawer(key_id=r.id, name=r.name, app_id=r.app_id)
+            )
+    templates = await conn.execute(
+        sa.select(_PT.c.id, _PT.c.name, _PT.c.policy)
+        .where(_PT.c.merchant_id == merchant_id, _PT.c.env == env)
+        .order_by(_PT.c.id)
+    )
+    for t in templates:
+        for budget_id in load(t.policy).budgets:
+            found.setdefault(budget_id, []).append(
+                Drawer(key_id=None, name=t.name, app_id=None, template_id=t.id)
             )
     return found
 

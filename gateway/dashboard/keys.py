@@ -52,6 +52,7 @@ def actor_of(viewer: Viewer) -> key_service.Actor:
         roles.reveals_codes(viewer.role, viewer.env),
         f"As a {viewer.role} you cannot give a key this in {viewer.env}: a key does no more "
         "than you may. Ask an owner of this merchant.",
+        viewer.user_id,
     )
 
 

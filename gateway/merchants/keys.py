@@ -85,6 +85,10 @@ class Actor:
     # A key's own policy: the keys it makes or changes get no looser limits than these
     # (``Policy.beyond``). ``None``: a dashboard role or an operator, who hold no limits.
     bound: Policy | None = None
+    # The dashboard member who acts: the keys they make are given by them
+    # (``api_keys.granted_by``) and end when they leave or their role could no longer give
+    # them (``accounts.members.end_given``). ``None``: no person (a key, the operator, the CLI).
+    giver: str | None = None
 
 
 def by_key(caller: Caller) -> Actor:
@@ -102,11 +106,17 @@ def by_key(caller: Caller) -> Actor:
 
 
 def by_role(
-    merchant_id: str, env: str, scopes: frozenset[Scope], reveals: bool, refusal: str
+    merchant_id: str,
+    env: str,
+    scopes: frozenset[Scope],
+    reveals: bool,
+    refusal: str,
+    giver: str | None = None,
 ) -> Actor:
-    """A dashboard user: what their role may give in ``env`` (``accounts.roles``). A role that
-    does not reveal codes sees none, nor do the keys it makes."""
-    return Actor(merchant_id, env, scopes, reveals, refusal, hides_codes=not reveals)
+    """A dashboard user (``giver``, their user id, where they make keys): what their role may
+    give in ``env`` (``accounts.roles``). A role that does not reveal codes sees none, nor do
+    the keys it makes."""
+    return Actor(merchant_id, env, scopes, reveals, refusal, hides_codes=not reveals, giver=giver)
 
 
 def by_operator(merchant_id: str) -> Actor:
@@ -299,6 +309,8 @@ async def create(
         policy=policy,
         hides_codes=actor.hides_codes,
     )
+    if actor.giver is not None:
+        await conn.execute(sa.update(_K).where(_K.c.id == key_id).values(granted_by=actor.giver))
     made = data(await _info(conn, actor, key_id))
     return KeyCreated(**made.model_dump(), key=key.raw)
 

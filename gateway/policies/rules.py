@@ -21,6 +21,7 @@ from .windows import Window, window, window_on
 
 __all__ = [
     "PAID",
+    "Consent",
     "Counted",
     "Drawn",
     "Judged",
@@ -53,13 +54,25 @@ class Counted:
     limit_cents: int
     soft_cents: int | None  # ``key.budget_low`` once spend reaches this in the window
     resets_at: datetime | None
-    # A budget's window (``key_spend`` rows under the budget's id); ``None``: the paying key's.
+    # A shared window (``key_spend`` rows under this id): a budget's, or the consent's a managed
+    # key acts under (``consent``); ``None``: the paying key's own.
     budget_id: str | None = None
+    consent: bool = False
 
     @property
     def row(self) -> tuple[str | None, str]:
         """The window's row: whose (``None``: the paying key's) and its bucket."""
         return self.budget_id, self.bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """The consent a key its app manages acts under (``apps.managed``), as it stands at the
+    payment: its id, whose windows the payment counts in too (the windows its tokens and
+    every key it ever managed count in together), and its policy under its template."""
+
+    id: str
+    policy: Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +133,13 @@ class Judged:
     ask_new: bool
 
 
-def judge(policy: Policy, payment: Payment, now: datetime, budgets: Sequence[Drawn] = ()) -> Judged:
+def judge(
+    policy: Policy,
+    payment: Payment,
+    now: datetime,
+    budgets: Sequence[Drawn] = (),
+    consent: Consent | None = None,
+) -> Judged:
     """The one evaluation of a payment under a policy, a send's or a charge's: refused here,
     each rule with its own code, if the policy may not make it whatever was spent; else the
     windows the store counts it in and the holds that apply. A charge has no held state, so a
@@ -130,7 +149,11 @@ def judge(policy: Policy, payment: Payment, now: datetime, budgets: Sequence[Dra
 
     ``budgets``: the policy's budgets as read for this payment; each adds its windows, counted
     with the key's in the one write, and a frozen one, or one of the policy's not read (gone),
-    refuses the payment: a budget that protects the merchant never fails open."""
+    refuses the payment: a budget that protects the merchant never fails open.
+
+    ``consent``: a managed key's consent as it stands (``policy`` is already no wider than it,
+    ``callers``); its windows are counted too, under its id, so the consent's limits hold for
+    its tokens and all its keys together, whatever key pays and however often it was rotated."""
     if payment.platform is None:
         _check_charge(policy, payment.amount)
     else:
@@ -138,9 +161,20 @@ def judge(policy: Policy, payment: Payment, now: datetime, budgets: Sequence[Dra
     held = needs_approval(policy, payment.amount)
     ask_new = policy.approval_for_new_recipients and not held
     counted = counted_windows(policy, payment.recipient, now)
+    if consent is not None:
+        counted = [*counted, *_consent_windows(consent, payment.recipient, now)]
     if policy.budgets:
         counted = [*counted, *_budget_windows(policy, budgets, payment, now)]
     return Judged(counted, held, ask_new)
+
+
+def _consent_windows(consent: Consent, email: str, now: datetime) -> list[Counted]:
+    """The consent's own windows, as its tokens count in them: its calendar limits and its
+    per-recipient one, under its soft line, in the rows its tokens write."""
+    held = consent.policy
+    per = ((held.per_recipient_limit, "per_recipient", email),)
+    found = _windows("spend_c_", held.limits, per, now, held.soft_limit_percent, consent.id)
+    return [dataclasses.replace(c, consent=True) for c in found]
 
 
 def _budget_windows(
@@ -306,7 +340,9 @@ def refused(
     )
     remaining = over.limit_cents - spent.get(over.row, 0)
     extra: dict[str, object] = {"interval": over.interval}
-    if over.budget_id is not None:
+    if over.consent:
+        code = Code.CONSENT_LIMIT_REACHED
+    elif over.budget_id is not None:
         code = Code.BUDGET_LIMIT_REACHED
         extra["budget_id"] = over.budget_id
     elif over.source == "per_recipient":

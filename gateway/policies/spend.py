@@ -304,7 +304,11 @@ async def spent_in(
     return found
 
 
-_OWNED = "|"  # a budget's window in a top-up's ``spend_buckets``: ``<budget id>|<bucket>``
+# A shared window (a budget's, a managed key's consent's) in a top-up's ``spend_buckets``:
+# ``<its id>|<bucket>``. An id has no ``:``; a bucket of the key's own starts with a name that
+# has one (``daily:…``, ``recipient:…``, ``paid:…``) or has no ``|``, so a ``|`` in an
+# address never reads as an owner.
+_OWNED = "|"
 
 
 def kept(counted: Sequence[Counted]) -> list[str]:
@@ -316,14 +320,21 @@ def kept(counted: Sequence[Counted]) -> list[str]:
 
 
 def give_back_params(buckets: Sequence[str]) -> dict[str, list[str]]:
-    """The parameters of ``give_back_steps`` for a top-up's kept windows (``kept``)."""
-    own = [b for b in buckets if not b.startswith("bgt_")]
-    budgets = [b for b in buckets if b.startswith("bgt_")]
+    """The parameters of ``give_back_steps`` for a top-up's kept windows (``kept``): the
+    paying key's own, and the shared ones (``budget_ids``, ``budget_buckets``: its budgets' and
+    a managed key's consent's)."""
+    budgets = [b for b in buckets if _shared(b)]
+    own = [b for b in buckets if not _shared(b)]
     return {
         "buckets": own,
         "budget_ids": sorted({b.partition(_OWNED)[0] for b in budgets}),
         "budget_buckets": budgets,
     }
+
+
+def _shared(bucket: str) -> bool:
+    owner, sep, _ = bucket.partition(_OWNED)
+    return bool(sep) and ":" not in owner
 
 
 def give_back_steps(*, after: str) -> list[Step]:

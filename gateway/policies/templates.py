@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .model import INTERVALS, Limit, Policy, load
 
-__all__ = ["Change", "changes", "effective", "effective_of"]
+__all__ = ["Change", "changes", "effective", "effective_of", "under_consent"]
 
 
 def _least(mine: int | None, theirs: int | None) -> int | None:
@@ -108,6 +108,24 @@ def effective(own: Policy, template: Policy | None) -> Policy:
             "reveal_voucher": own.reveal_voucher and template.reveal_voucher,
             # Every budget either draws on: each must have room.
             "budgets": (*own.budgets, *(b for b in template.budgets if b not in own.budgets)),
+        }
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def under_consent(own: Policy, consent: Policy) -> Policy:
+    """What a key an app manages (``apps.managed``) whose effective policy is ``own`` may do
+    under its consent's effective policy ``consent`` as it stands now: never more than either,
+    as under a template (``effective``), but for the windows. Its own limits stay its own
+    (counted under the key), and the consent's are counted in the consent's own windows
+    (``rules.Consent``), shared with its tokens and every key it ever managed; the budgets of
+    both are drawn on."""
+    merged = effective(own, consent)
+    return merged.model_copy(
+        update={
+            "limits": own.limits,
+            "per_recipient_limit": own.per_recipient_limit,
+            "soft_limit_percent": own.soft_limit_percent,
         }
     )
 

@@ -161,7 +161,9 @@ class ApiKeyRow(Base):
     # presented itself; null for a key a merchant made. No foreign key: on SQLite adding one
     # copies the table every top-up references; apps and users are never deleted.
     app_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    # The dashboard user who gave the consent.
+    # The dashboard user who gave the consent, or made the key on the dashboard: it ends when
+    # they leave or their role could no longer give it (``accounts.members.end_given``). Null
+    # for a key made by the CLI, the operator, another key or an app.
     granted_by: Mapped[str | None] = mapped_column(String(40))
     # Made by someone who may not see spendable codes (a dashboard role that does not reveal
     # them, or a key that hides them): the key sees none either, the gateway's own voucher

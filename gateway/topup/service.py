@@ -99,7 +99,7 @@ def judge(
     read, ``budgets.service.drawn``), refusing as ``ApiError``: what every send meets first, and
     a paid retry before it pays."""
     payment = rules.Payment(body.amount_cents, _email(body), body.platform)
-    return rules.judge(caller.policy, payment, now, budgets)
+    return rules.judge(caller.policy, payment, now, budgets, caller.consent)
 
 
 def request_hash(body: SendRequest) -> str:

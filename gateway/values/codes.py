@@ -110,6 +110,7 @@ class Code(IntEnum):
     TOKEN_REVOKED = 2405
     TOKEN_WRONG_RESOURCE = 2406
     CONNECTION_NOT_FOUND = 2407
+    CONSENT_LIMIT_REACHED = 2410
 
     FREEZE_LIFT_KEY_LIMITED = 2420
     FREEZE_LIFT_BY_APP = 2421
@@ -449,7 +450,9 @@ CATALOGUE: dict[Code, CodeInfo] = {
     ),
     Code.BUDGET_NOT_FOUND: CodeInfo(404, "Budget not found"),
     Code.BUDGET_DRAWN_ON: CodeInfo(
-        409, "Keys or app connections draw on this budget; take it out of their policies first"
+        409,
+        "Keys, app connections or policy templates draw on this budget; take it out of their "
+        "policies first",
     ),
     Code.BUDGET_NOT_IN_ENV: CodeInfo(
         422, "The policy names a budget this merchant does not have in this environment"
@@ -535,6 +538,11 @@ CATALOGUE: dict[Code, CodeInfo] = {
         401, "This access token was issued for another resource (RFC 8707)"
     ),
     Code.CONNECTION_NOT_FOUND: CodeInfo(404, "Connected app not found"),
+    Code.CONSENT_LIMIT_REACHED: CodeInfo(
+        402,
+        "The app connection this key was made through has no room left in the window; see "
+        "data.resets_at",
+    ),
     Code.VALIDATION_FAILED: CodeInfo(422, "Request validation failed"),
     Code.INVALID_JSON: CodeInfo(400, "Request body is not valid JSON"),
     Code.UNSUPPORTED_MEDIA_TYPE: CodeInfo(415, "Content-Type must be application/json"),

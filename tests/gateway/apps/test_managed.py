@@ -16,52 +16,15 @@ from gateway.apps import grants
 from gateway.apps.registry import App
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
-from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
-from tests.fixtures.oauth import Flow, register_app
+from tests.fixtures.dashboard import dashboard_client, sign_up_on
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.oauth import MANAGING_SCOPES, Flow, managing_consent, register_app
 
-SCOPES = ["topup:send", "topup:read", "keys:manage"]
+SCOPES = MANAGING_SCOPES
 WITHIN = {
     "name": "server",
     "policy": {"scopes": ["topup:read"], "limits": [{"amount_cents": 500, "interval": "daily"}]},
 }
-
-
-class Managing:
-    """A consent giving ``keys:manage`` with a daily limit: the app's token, and a key of the
-    merchant who consented."""
-
-    def __init__(self, token: str, merchant: MerchantKey, flow: Flow, owner: MerchantKey) -> None:
-        self.token, self.merchant, self.flow, self.owner = token, merchant, flow, owner
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def _managing(
-    app: ASGIApp,
-    client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
-    root: str | None = None,
-    scopes: list[str] | None = None,
-) -> Managing:
-    owner = await make_merchant("staging")
-    made = await register_app(client, owner, scopes=SCOPES)
-    flow = Flow(app, made["id"], made["client_secret"], root=root)
-    person: Account = await sign_up_on(dashboard_client(app))
-    given = SCOPES if scopes is None else scopes
-    tokens = await flow.tokens(
-        person, scope=" ".join(SCOPES), form={"scopes": given, "limit_daily": "10.00"}
-    )
-    token = {"Authorization": f"Bearer {tokens['access_token']}"}
-    if root is None:
-        me = await client.get("/me", headers=token)
-    else:
-        async with local_client(base_url=f"{root}/api/public/v1") as api:
-            me = await api.get("/me", headers=token)
-    merchant = await make_merchant("staging", merchant_id=me.json()["data"]["merchant"]["id"])
-    return Managing(tokens["access_token"], merchant, flow, owner)
 
 
 def _daily(dollars: int) -> dict[str, Any]:
@@ -109,7 +72,7 @@ def test_only_an_owner_may_give_keys_manage_and_no_app_starts_with_it() -> None:
 async def test_a_key_is_made_once_shown_once_read_and_rotated(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    managing = await _managing(app, client, make_merchant)
+    managing = await managing_consent(app, client, make_merchant)
     assert (await client.get("/apps/me/key", headers=managing.headers)).json()["code"] == 4632
     made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
     assert made.status_code == 201, made.text
@@ -167,7 +130,7 @@ async def test_a_key_wider_than_its_consent_is_refused_and_nothing_made(
     policy: dict[str, Any],
     refused: dict[str, Any],
 ) -> None:
-    managing = await _managing(app, client, make_merchant)
+    managing = await managing_consent(app, client, make_merchant)
     answered = await client.post("/apps/me/key", json={"policy": policy}, headers=managing.headers)
     assert answered.status_code == 403, answered.text
     assert answered.json()["code"] == 4630 and answered.json()["data"] == refused
@@ -183,17 +146,17 @@ async def test_a_key_wider_than_its_consent_is_refused_and_nothing_made(
 async def test_the_app_sees_no_other_key_and_a_merchant_key_manages_none_here(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    managing = await _managing(app, client, make_merchant)
+    managing = await managing_consent(app, client, make_merchant)
     assert (await client.get("/keys", headers=managing.headers)).json()["code"] == 2301
     path = f"/keys/{managing.merchant.key_id}"
     assert (await client.get(path, headers=managing.headers)).json()["code"] == 2301
     made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
     key_id = made.json()["data"]["id"]
     # Another app's consent on the same merchant reaches no key of this one.
-    other = await _managing(app, client, make_merchant)
+    other = await managing_consent(app, client, make_merchant)
     assert (await client.get("/apps/me/key", headers=other.headers)).json()["code"] == 4632
     # A token whose consent does not give keys:manage, and a merchant's own key, manage nothing.
-    plain = await _managing(app, client, make_merchant, scopes=["topup:read"])
+    plain = await managing_consent(app, client, make_merchant, scopes=["topup:read"])
     refused = await client.get("/apps/me/key", headers=plain.headers)
     assert refused.status_code == 403 and refused.json()["code"] == 2301
     own = await client.post("/apps/me/key", json=WITHIN, headers=managing.merchant.headers)
@@ -213,7 +176,7 @@ async def test_the_app_sees_no_other_key_and_a_merchant_key_manages_none_here(
 async def test_revoking_the_consent_revokes_its_key(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    managing = await _managing(app, client, make_merchant)
+    managing = await managing_consent(app, client, make_merchant)
     made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
     acting = {"Authorization": f"Bearer {made.json()['data']['key']}"}
     assert (await client.get("/balance", headers=acting)).status_code == 200
@@ -223,7 +186,7 @@ async def test_revoking_the_consent_revokes_its_key(
     assert gone.status_code == 200, gone.text
     assert (await client.get("/balance", headers=acting)).json()["code"] == 2004
     # Deleting the app ends every consent to it, and each one's key with it.
-    again = await _managing(app, client, make_merchant)
+    again = await managing_consent(app, client, make_merchant)
     made = await client.post("/apps/me/key", json=WITHIN, headers=again.headers)
     acting = {"Authorization": f"Bearer {made.json()['data']['key']}"}
     deleted = await client.delete(f"/apps/{again.flow.client_id}", headers=again.owner.headers)
@@ -236,7 +199,7 @@ async def test_revoking_the_consent_revokes_its_key(
 async def test_a_consent_narrowed_past_its_key_revokes_the_key(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    managing = await _managing(app, client, make_merchant)
+    managing = await managing_consent(app, client, make_merchant)
     made = await client.post("/apps/me/key", json=WITHIN, headers=managing.headers)
     acting = {"Authorization": f"Bearer {made.json()['data']['key']}"}
     listed = await client.get("/connections", headers=managing.merchant.headers)
@@ -275,7 +238,7 @@ async def test_concurrent_makes_make_one_key(
     live_url: str,
 ) -> None:
     root = live_url.removesuffix("/api/public/v1")
-    managing = await _managing(app, client, make_merchant, root)
+    managing = await managing_consent(app, client, make_merchant, root)
     limits = httpx.Limits(max_connections=100)
     async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(
