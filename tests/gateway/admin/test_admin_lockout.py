@@ -163,19 +163,29 @@ async def test_with_redis_down_the_admin_api_refuses_before_any_token_check(
     assert await _refusals_from(db, address) == []
 
 
+def _answered_or_busy(replies: list[Any]) -> None:
+    """The right token at once, many times: each answered, or (its wait for the checks ahead
+    over) asked to retry in a second; never the lockout, and most answered."""
+    for reply in replies:
+        if reply.status_code != 200:
+            assert (reply.status_code, reply.headers.get("Retry-After")) == (429, "1"), reply.text
+    assert sum(r.status_code == 200 for r in replies) >= LIMIT
+
+
 async def test_the_right_token_sent_many_times_at_once_never_locks_the_client_out(
     admin_app: ASGIApp,
 ) -> None:
     """Each attempt is counted before its check, so that a burst is checked no further than
     the limit; the right token's attempts are given back, and the ones past the room wait for
-    them: ten times the limit at once, every one answered, and the client is not locked out."""
+    them: ten times the limit at once, none locked out (a machine too busy to finish the checks
+    ahead within the wait is asked to retry in a second), and the client is not locked out."""
     address = unique_address()
     right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with client_at(admin_app, address, ADMIN) as http:
         replies = await asyncio.gather(
             *(http.get("/merchants", headers=right) for _ in range(10 * LIMIT))
         )
-        assert [r.status_code for r in replies] == [200] * (10 * LIMIT), [r.text for r in replies]
+        _answered_or_busy(replies)
         assert (await http.get("/merchants", headers=right)).status_code == 200
         # Failures still lock it out, and the right token with them.
         for _ in range(LIMIT):
@@ -204,7 +214,8 @@ async def test_the_admin_lockout_is_shared_by_every_gateway_process(
             replies = await asyncio.gather(
                 *(clients[i % 2].get("/merchants", headers=right) for i in range(24))
             )
-            assert [r.status_code for r in replies] == [200] * 24, [r.text for r in replies]
+            _answered_or_busy(replies)
+            assert (await clients[1].get("/merchants", headers=right)).status_code == 200
             for _ in range(LIMIT):
                 wrong = await clients[0].get("/merchants", headers={"Authorization": "Bearer x"})
                 assert wrong.status_code == 401
