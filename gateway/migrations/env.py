@@ -32,10 +32,14 @@ def _run(connection: Connection) -> None:
 
 async def _run_online() -> None:
     engine = create_engine(_url())
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # Also when the store cannot be opened: a driver's thread left running would report
+        # to a loop already closed, a traceback after the start's one line.
+        await engine.dispose()
 
 
 if context.is_offline_mode():
