@@ -91,12 +91,20 @@ async def closed_loop(
     clients: int,
     seconds: float,
     warmup: float = 1.0,
+    keyed: bool = False,
 ) -> Result:
     """``clients`` clients POSTing ``bodies`` in turn with ``headers``, each as soon as its last
-    reply is in; a reply of 300 or above is an error."""
+    reply is in; a reply of 300 or above is an error. ``keyed``: every request carries an
+    ``Idempotency-Key`` of its own, as an agent's does (and ``bench.wrk``'s keyed loop)."""
+    nonce = uuid.uuid4().hex[:12]
+
+    def make(n: int) -> tuple[bytes, dict[str, str]]:
+        sent = {**headers, "Idempotency-Key": f"{nonce}-{n}"} if keyed else headers
+        return bodies[n % len(bodies)], sent
+
     return await closed_loop_of(
         url,
-        lambda n: (bodies[n % len(bodies)], headers),
+        make,
         lambda status, _: status < 300,
         clients=clients,
         seconds=seconds,

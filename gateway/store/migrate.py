@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import private_sqlite_file
+from .sqlite import sqlite_file_opens
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,6 +33,7 @@ def upgrade(database_url: str, revision: str = "heads") -> None:
     from alembic import command
 
     private_sqlite_file(database_url)
+    sqlite_file_opens(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

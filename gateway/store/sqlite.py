@@ -30,7 +30,13 @@ from ._aiosqlite import is_open, on_thread, queue_on_thread, submit_on_thread
 from .engine import AWAITED_OTHER, Database, Work, settle
 from .raw import Raw
 
-__all__ = ["CHECKPOINT_EVERY", "SQLiteDatabase", "create_sqlite_engine", "private_sqlite_file"]
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "SQLiteDatabase",
+    "create_sqlite_engine",
+    "private_sqlite_file",
+    "sqlite_file_opens",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,16 @@ def private_sqlite_file(url: str) -> None:
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if each.exists():
             each.chmod(0o600)
+
+
+def sqlite_file_opens(url: str) -> None:
+    """Raises ``sqlite3.OperationalError`` (in SQLite's words) when the file cannot be opened
+    for writing: asked here, in this thread, because aiosqlite's thread for a connection that
+    failed outlives an ``asyncio.run`` that ends at once and prints a traceback of its own."""
+    database = make_url(url).database
+    if not url.startswith("sqlite") or not database or database == ":memory:":
+        return
+    sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=rw", uri=True).close()
 
 
 def create_sqlite_engine(url: str) -> AsyncEngine:

@@ -62,3 +62,31 @@ async def test_send_from_the_dashboard_then_take_the_voucher_back_on_the_wallet(
     await assert_accessible(page, "wallet-take-back", widths=(DESKTOP, PHONE))
     await page.goto(recipient)
     await expect(page.locator("#balances")).to_contain_text("$0.00")
+
+
+async def test_a_new_merchant_makes_its_key_on_the_send_page_and_a_freeze_is_the_sends(
+    page: Page, signed_up: Merchant
+) -> None:
+    """Signed up with no key: the Send page makes one in place and comes back with it picked;
+    with the environment frozen, the send's refusal says so and links the Kill switch page
+    (not "Please correct"). Both states pass axe at 1280 and 390 px."""
+    await page.goto("/dashboard/topups/send")
+    await assert_accessible(page, "send-no-key", widths=(DESKTOP, PHONE))
+    await page.get_by_role("button", name="Make a key to send with").click()
+    await page.wait_for_url("**/dashboard/topups/send?key=*")
+    await expect(page.get_by_label("Send as key")).to_contain_text("Dashboard sends")
+
+    await page.goto("/dashboard/freeze")
+    await page.get_by_role("button", name="Freeze staging").click()
+    await page.wait_for_url("**/dashboard/freeze?done=frozen*")
+    await page.goto("/dashboard/topups/send")
+    await page.get_by_label("Amount (USD)").fill("7.00")
+    await page.get_by_label("Recipient's e-mail").fill("max@example.com")
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.locator("#reply-code")).to_have_text("2360")
+    refusal = page.locator("#send-error")
+    await expect(refusal).to_contain_text("The send was refused:")
+    await expect(refusal).not_to_contain_text("Please correct")
+    await assert_accessible(page, "send-frozen", widths=(DESKTOP, PHONE))
+    await refusal.get_by_role("link", name="Kill switch page").click()
+    await page.wait_for_url("**/dashboard/freeze")

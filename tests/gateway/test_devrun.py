@@ -3,21 +3,25 @@ minted on every start for the same demo merchant, found again by the id this mac
 never by its name."""
 
 import asyncio
+import fcntl
 import os
 import re
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from gateway import devrun
@@ -28,9 +32,16 @@ from gateway.billing import providers
 from gateway.billing.channel_schemas import ChannelSet
 from gateway.billing.plan_schemas import PlanUpdate
 from gateway.billing.providers import SANDBOX, STRIPE
-from gateway.devrun import HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW, Supervised, _supervise
+from gateway.devrun import (
+    HEALTHY_AFTER_SECONDS,
+    RESTARTS_IN_A_ROW,
+    START_SECONDS,
+    Supervised,
+    _supervise,
+)
 from gateway.operator import command_store, create_key, create_merchant
 from gateway.redis_server import RedisServer, free_port
+from gateway.redis_server import answers as redis_server_answers
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade
 from gateway.store.models import AuditRecord
@@ -152,27 +163,250 @@ def _run_env(tmp_path: Path, redis: RedisServer, **extra: str) -> dict[str, str]
     }
 
 
+def _refused_start(folder: Path, env: dict[str, str], port: int | None = None) -> str:
+    """``make run`` in ``folder`` as a newcomer types it, expected to fail: the one line it
+    printed on its standard error, once it exited non-zero having printed no key."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port or free_port())],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode != 0, ran.stdout
+    assert "staging key" not in ran.stdout and "aiTopUp gateway" not in ran.stdout
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aitopup run: "), ran.stderr
+    return lines[0]
+
+
 def test_a_taken_port_is_a_failure_not_a_welcome(
     tmp_path: Path, private_redis: RedisServer
 ) -> None:
-    """Something already listens on the port: ``make run`` says so and exits non-zero, having
-    printed no URL, key or link (the listener's answers would have been taken for the
-    gateway's)."""
+    """Something already listens on the port: ``make run`` says so in one line and exits
+    non-zero, having printed no URL, key or link (the listener's answers would have been taken
+    for the gateway's)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ran = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        said = _refused_start(tmp_path, _run_env(tmp_path, private_redis), port)
+    assert f"127.0.0.1:{port} is taken" in said
+
+
+def _store_in_a_missing_folder(tmp_path: Path) -> str:
+    (tmp_path / "a-file").write_text("")
+    return f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'aitopup.db'}"
+
+
+def _store_that_is_a_folder(tmp_path: Path) -> str:
+    (tmp_path / "aitopup.db").mkdir()
+    return "sqlite+aiosqlite:///./aitopup.db"
+
+
+def _store_migrated_by_a_newer_version(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'aitopup.db'}"
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "aitopup.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_a_newer_version'")
+    return url
+
+
+def _store_no_server_answers_for(tmp_path: Path) -> str:
+    return f"postgresql+asyncpg://aitopup:hunter2@127.0.0.1:{free_port()}/aitopup"
+
+
+@pytest.mark.parametrize(
+    ("store", "says"),
+    [
+        (_store_in_a_missing_folder, "cannot be opened or migrated (unable to open database"),
+        (_store_that_is_a_folder, "cannot be opened or migrated (unable to open database"),
+        (_store_migrated_by_a_newer_version, "was migrated by a newer aiTopUp"),
+        (_store_no_server_answers_for, "cannot be opened or migrated ("),
+    ],
+)
+def test_a_start_its_store_fails_says_why_in_one_line(
+    tmp_path: Path,
+    private_redis: RedisServer,
+    store: Callable[[Path], str],
+    says: str,
+) -> None:
+    """A folder that cannot exist, a file that cannot be opened, a store a newer version
+    migrated, a database server that does not answer: one line naming the store (never its
+    password) and what to do, and a non-zero status; no traceback."""
+    url = store(tmp_path)
+    said = _refused_start(tmp_path, _run_env(tmp_path, private_redis, AITOPUP_DATABASE_URL=url))
+    assert says in said and "AITOPUP_DATABASE_URL" in said
+    assert "hunter2" not in said
+
+
+def test_a_store_file_this_user_may_not_change_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The database file belongs to another user (its mode cannot be made owner-only): the
+    start ends with one line, as any other store that cannot be opened."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aitopup.db").write_text("")
+    for name in ("AITOPUP_DATABASE_URL", "AITOPUP_KEY_PEPPER", "AITOPUP_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    chmod = Path.chmod
+
+    def not_yours(path: Path, mode: int) -> None:
+        if path.name.startswith("aitopup.db"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        chmod(path, mode)
+
+    monkeypatch.setattr(Path, "chmod", not_yours)
+    with pytest.raises(SystemExit) as ended:
+        devrun.run(host="127.0.0.1", port=free_port())
+    said = str(ended.value.code)
+    assert said.startswith("aitopup run: the store at sqlite+aiosqlite:///./aitopup.db cannot")
+    assert "Operation not permitted" in said and "\n" not in said
+    assert "staging key" not in capsys.readouterr().out
+
+
+def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """While a start runs here, another (say on the port the taken-port line advises) would
+    share its store and its key file and revoke the key it printed: it is refused with one
+    line, and the first start's key keeps working."""
+    port = free_port()
+    env = _run_env(tmp_path, private_redis)
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            key = _started(proc)
+            said = _refused_start(tmp_path, env, port + 1)
+            assert "a start already runs in this folder" in said
+            assert f"serving http://127.0.0.1:{port}" in said and "Ctrl-C" in said
+            balance = httpx.get(
+                f"http://127.0.0.1:{port}/api/public/v1/balance",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            assert balance.status_code == 200, balance.text
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+    # Stopped: the folder is free for the next start.
+    with (tmp_path / ".aitopup" / "run.lock").open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _printed_until_the_key(proc: "subprocess.Popen[str]") -> list[str]:
+    """What ``make run`` printed up to its staging key's line: within the time its gateway is
+    given to answer (a busy machine's imports), and a minute to migrate and mint the key."""
+    assert proc.stdout is not None
+    printed: list[str] = []
+    deadline = time.monotonic() + START_SECONDS + 60
+    while not any(line.startswith("staging key") for line in printed):
+        assert time.monotonic() < deadline and proc.poll() is None, printed
+        printed.append(proc.stdout.readline().strip())
+    return printed
+
+
+@pytest.mark.slow
+def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
+    """``AITOPUP_REDIS_URL`` names a Redis that needs a password: ``make run`` uses it (its
+    worker connects there), and starts no Redis of its own in its place."""
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
+        env = {**_run_env(tmp_path, protected), "AITOPUP_REDIS_URL": protected.url}
+        with subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--port", str(free_port())],
             cwd=tmp_path,
-            env=_run_env(tmp_path, private_redis),
-            capture_output=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            timeout=120,
+            start_new_session=True,
+        ) as proc:
+            try:
+                printed = _printed_until_the_key(proc)
+                assert not any("started" in line and "Redis" in line for line in printed)
+                assert not (tmp_path / ".aitopup" / "redis").exists()
+                client = redis.Redis.from_url(protected.url)
+                deadline = time.monotonic() + 60
+                # Its own connection, and the worker's (and the gateway's) beside it.
+                while len(cast(list[object], client.client_list())) < 2:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)  # polled, within the deadline above
+                client.close()
+            finally:
+                os.killpg(proc.pid, signal.SIGINT)
+                assert proc.wait(timeout=30) == 0
+
+
+def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
+    """A wrong password is not "no Redis answers": the start says which Redis refused and
+    what to correct, and starts none of its own."""
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
+        wrong = f"redis://:wrong@127.0.0.1:{protected.port}/0"
+        said = _refused_start(
+            tmp_path, {**_run_env(tmp_path, protected), "AITOPUP_REDIS_URL": wrong}
         )
-    assert ran.returncode != 0
-    assert f"127.0.0.1:{port} is taken" in ran.stderr
-    assert "staging key" not in ran.stdout and "aiTopUp gateway" not in ran.stdout
+    assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
+    assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
+    assert not (tmp_path / ".aitopup" / "redis").exists()
+
+
+def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """A URL with a password, or another machine's, names a Redis ``make run`` cannot stand in
+    for: when none answers there the start says so and stops."""
+    port = free_port()
+    for url in (f"redis://:s3cret@127.0.0.1:{port}/0", "redis://redis.invalid:6379/0"):
+        env = {**_run_env(tmp_path, private_redis), "AITOPUP_REDIS_URL": url}
+        said = _refused_start(tmp_path, env)
+        assert "no Redis answers at" in said and "AITOPUP_REDIS_URL" in said, said
+        assert "s3cret" not in said
+    assert not (tmp_path / ".aitopup" / "redis").exists()
+
+
+@pytest.mark.slow
+def test_make_run_says_where_it_started_a_redis_of_its_own(tmp_path: Path) -> None:
+    """No Redis answers on this machine at the URL: ``make run`` starts its own and says so,
+    with where, and Ctrl-C stops it."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path),
+            "AITOPUP_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "AITOPUP_LOG_LEVEL": "WARNING",
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            printed = _printed_until_the_key(proc)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+    [said] = [line for line in printed if line.startswith("aitopup run: no Redis answers")]
+    ours = re.search(r"started \S+ at 127\.0\.0\.1:(\d+) \(its files in \.aitopup/redis\)", said)
+    assert ours is not None, said
+    assert f"127.0.0.1:{port}" in said
+    assert not redis_server_answers(f"redis://127.0.0.1:{ours.group(1)}/0")  # stopped with it
 
 
 @pytest.mark.slow
@@ -237,12 +471,7 @@ def test_make_run_serves_on_the_port_it_is_given(
 
 def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> None:
     try:
-        assert proc.stdout is not None
-        printed: list[str] = []
-        deadline = time.monotonic() + 60
-        while not any(line.startswith("staging key") for line in printed):
-            assert time.monotonic() < deadline and proc.poll() is None, printed
-            printed.append(proc.stdout.readline().strip())
+        printed = _printed_until_the_key(proc)
         base = f"http://127.0.0.1:{port}"
         assert f"aiTopUp gateway: {base}/api/public/v1" in printed
         key = printed[-1].rsplit(" ", 1)[-1]
@@ -361,13 +590,7 @@ async def test_each_starts_sign_in_link_voids_the_one_the_last_start_printed(
 
 def _started(proc: "subprocess.Popen[str]") -> str:
     """The staging key ``make run`` printed, once it printed it."""
-    assert proc.stdout is not None
-    printed: list[str] = []
-    deadline = time.monotonic() + 60
-    while not any(line.startswith("staging key") for line in printed):
-        assert time.monotonic() < deadline and proc.poll() is None, printed
-        printed.append(proc.stdout.readline().strip())
-    return printed[-1].rsplit(" ", 1)[-1]
+    return _printed_until_the_key(proc)[-1].rsplit(" ", 1)[-1]
 
 
 async def _pays_with_x402(base: str, key: str) -> httpx.Response:
@@ -440,6 +663,15 @@ def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
     ) as proc:
         try:
             key = _started(proc)
+            # The facilitator's address printed beside the key, as the docs say.
+            assert proc.stdout is not None
+            said = ""
+            for _ in range(10):  # the welcome's few lines, then this one
+                said = proc.stdout.readline().strip()
+                if said.startswith("staging's x402 facilitator (aitopup dev x402): "):
+                    break
+            settles = said.rsplit(" ", 1)[-1]
+            assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
             base = f"http://127.0.0.1:{port}/api/public/v1"
             reply = asyncio.run(_pays_with_x402(base, key))
             assert reply.status_code == 200, reply.text

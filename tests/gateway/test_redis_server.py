@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.redis_server import PortHold, RedisServer, RedisStartError, _answering_pid
+from gateway.redis_server import (
+    PortHold,
+    RedisRefused,
+    RedisServer,
+    RedisStartError,
+    _answering_pid,
+    answers,
+)
 from tests.fixtures.redis import start_redis
 
 
@@ -60,3 +67,16 @@ def test_a_held_port_is_handed_to_no_other_bind() -> None:
             with socket.socket() as other:
                 other.bind(("127.0.0.1", 0))
                 assert other.getsockname()[1] != hold.port
+
+
+def test_a_redis_that_needs_a_password_answers_the_url_that_gives_it(tmp_path: Path) -> None:
+    """``make run``'s probe asks as the gateway will, with the URL's password: the server that
+    needs one answers the URL that gives it, and refuses (``RedisRefused``, never "none
+    answers") one that gives none or a wrong one."""
+    with RedisServer(_binary(), None, tmp_path, password="s3cret") as server:
+        assert answers(server.url)
+        bare = f"redis://127.0.0.1:{server.port}/0"
+        for refused in (bare, f"redis://:wrong@127.0.0.1:{server.port}/0"):
+            with pytest.raises(RedisRefused):
+                answers(refused)
+    assert not answers(server.url)  # stopped: none answers

@@ -108,3 +108,29 @@ async def test_the_approvals_inbox_says_which_budget_a_held_send_draws_on(
         re.S,
     )
     assert row is not None and row.group(1) == "Agents"
+
+
+_CURRENT = re.compile(r'<nav class="nav".*?</nav>', re.S)
+
+
+def _current_section(html: str) -> list[str]:
+    """The navigation's entries marked as the page's section."""
+    found = _CURRENT.search(html)
+    assert found is not None
+    return re.findall(r'aria-current="page">([^<]+)', found.group())
+
+
+async def test_a_budget_says_its_environment_and_sits_under_keys(sign_up: SignUp) -> None:
+    """A budget's page is headed with its environment, as the list is, and the navigation marks
+    the section it is reached from (Keys), as it does for the kill switch; a page under no
+    section (the account) marks none, never the overview."""
+    account = await sign_up()
+    made = await account.post("/budgets", {"name": "Fleet", "limit_daily": "10"}, page="/budgets")
+    page = made.headers["location"].removeprefix("/dashboard")
+    shown = await account.client.get(page)
+    assert re.search(r"<h1>Budget Fleet <span class=\"muted\">· Staging</span></h1>", shown.text)
+    for path in (page, "/budgets", "/freeze"):
+        assert _current_section((await account.client.get(path)).text) == ["Keys"], path
+    assert _current_section((await account.client.get("/telegram")).text) == ["Top-ups"]
+    assert _current_section((await account.client.get("/account")).text) == []
+    assert _current_section((await account.client.get("/")).text) == ["Overview"]

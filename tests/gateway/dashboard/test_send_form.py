@@ -125,3 +125,47 @@ async def test_bad_input_a_foreign_key_and_other_roles_send_nothing(
     forged = await owner.client.post(PAGE, data={**good, "csrf_token": "forged"})
     assert forged.status_code == 403
     assert await _topups(db) == before
+
+
+async def test_a_merchant_with_no_key_makes_one_in_place_and_sends(
+    app: ASGIApp, sign_up: SignUp, db: Database
+) -> None:
+    """Signed up, no key yet: the Send page offers to make one there (the Keys page's own
+    service, its cap and audit), and comes back with it picked; a viewer cannot."""
+    owner = await sign_up()
+    empty = await owner.client.get(PAGE)
+    assert 'id="make-sender"' in empty.text and 'id="send-form"' not in empty.text
+    made = await owner.post(f"{PAGE}/key", {}, page=PAGE)
+    assert made.status_code == 303, made.text
+    back = await owner.client.get(made.headers["location"].removeprefix("/dashboard"))
+    [key_id] = _KEY_ID.findall(back.text)
+    assert f'<option value="{key_id}" selected>Dashboard sends' in back.text
+    assert not _RAW_KEY.search(back.text)  # its value is shown nowhere
+    sent = await _post(owner, {"key_id": key_id, "platform": "claude", "amount": "7",
+                               "recipient_email": "lee@example.com"})  # fmt: skip
+    assert 'id="reply-code">1001<' in sent.text
+    assert await _topups(db, key_id) == 1
+    viewer = await join_as(app, owner, "viewer")
+    assert (await viewer.post(f"{PAGE}/key", {}, page=PAGE)).status_code == 403
+
+
+async def test_a_frozen_environment_refuses_the_send_and_links_the_kill_switch(
+    sign_up: SignUp, db: Database
+) -> None:
+    """A freeze is not the form's fault: the refusal is the send's ("The send was refused"),
+    with the page that lifts it linked, never "Please correct"."""
+    owner = await sign_up()
+    _, key_id = await _key(owner, "shop")
+    assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
+    refused = await _post(owner, {"key_id": key_id, "platform": "claude", "amount": "7",
+                                  "recipient_email": "lee@example.com"})  # fmt: skip
+    assert refused.status_code == 423
+    assert 'id="reply-code">2360<' in refused.text
+    assert "The send was refused:" in refused.text and "Please correct" not in refused.text
+    assert 'href="/dashboard/freeze"' in refused.text.split('id="frozen-help"', 1)[1]
+    assert await _topups(db, key_id) == 0
+    # Unfrozen, a mistake in the form is one to correct.
+    assert (await owner.post("/freeze/off", {}, page="/freeze")).status_code == 303
+    wrong = await _post(owner, {"key_id": key_id, "platform": "claude", "amount": "lots",
+                                "recipient_email": "lee@example.com"})  # fmt: skip
+    assert "Please correct:" in wrong.text and 'id="frozen-help"' not in wrong.text

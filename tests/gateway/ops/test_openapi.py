@@ -1,5 +1,6 @@
 """The spec covers every route the app mounts, and the guide comes from it."""
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from gateway.ops.routing import ApiRoute
 from gateway.values.codes import CATALOGUE, Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
+from tests.fixtures.openapi import reply_of
 
 # Served beside the API, not part of it: the spec itself, its explorer, the guide, the scrape,
 # the MCP door (JSON-RPC, described by its own tools/list), and the dashboard's pages.
@@ -75,7 +77,7 @@ async def test_the_spec_is_served_and_well_formed(ops_client: httpx.AsyncClient)
     assert send["responses"]["202"]["content"]["application/json"]["schema"]["properties"][
         "success"
     ] == {"const": True}
-    unauthorized = send["responses"]["401"]["content"]["application/json"]["schema"]
+    unauthorized = reply_of(spec, send, "401")["content"]["application/json"]["schema"]
     assert unauthorized["properties"]["code"]["enum"] == [2001, 2002, 2003, 2004, 2302]
     assert "500" in send["responses"]
     assert any(p["name"] == "Idempotency-Key" for p in send["parameters"])
@@ -92,10 +94,34 @@ async def test_the_spec_is_served_and_well_formed(ops_client: httpx.AsyncClient)
         if path.startswith(OWN_SHAPES_UNDER):
             continue
         for op in item.values():
-            for status, response in op["responses"].items():
+            for status in op["responses"]:
+                response = reply_of(spec, op, status)
                 code = response["content"]["application/json"]["schema"]["properties"]["code"]
                 for number in code.get("enum", [code.get("const")]):
                     assert CATALOGUE[Code(number)].http_status == int(status)
+
+
+def test_each_refusal_is_written_once_and_referenced(settings: Settings) -> None:
+    """Most operations refuse with the same few sets of codes: each set is one reply under
+    ``components/responses``, which every operation refers to, so the document Swagger UI draws
+    at /docs is not mostly the same refusals over again."""
+    spec = openapi.build(create_app(settings).routes)
+    shared = spec["components"]["responses"]
+    referred: Counter[str] = Counter()
+    for path, item in spec["paths"].items():
+        if path.startswith(OWN_SHAPES_UNDER):
+            continue
+        for op in item.values():
+            for status, reply in op["responses"].items():
+                if int(status) < 400:
+                    assert "$ref" not in reply  # a success's data is the operation's own
+                    continue
+                assert set(reply) == {"$ref"}, (path, status)
+                referred[reply["$ref"].rsplit("/", 1)[-1]] += 1
+    assert set(referred) == set(shared)
+    bodies = [json.dumps(reply, sort_keys=True) for reply in shared.values()]
+    assert len(set(bodies)) == len(bodies)  # none written twice under two names
+    assert sum(referred.values()) > 3 * len(shared)  # and each is shared widely
 
 
 async def test_llms_txt_gives_the_three_calls_the_envelope_and_every_code(
