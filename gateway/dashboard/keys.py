@@ -22,7 +22,7 @@ from ..merchants import policy_templates
 from ..merchants.schemas import KeyCreated, KeyData
 from ..merchants.template_schemas import TemplateData
 from ..operations import perform
-from ..policies.model import INTERVALS, KEY_SCOPES
+from ..policies.model import INTERVALS, KEY_SCOPES, Policy
 from ..services import services
 from ..values.platforms import PLATFORMS
 from . import policy_form, reveal
@@ -54,6 +54,23 @@ def actor_of(viewer: Viewer) -> key_service.Actor:
         "than you may. Ask an owner of this merchant.",
         viewer.user_id,
     )
+
+
+async def make_key(
+    request: Request, viewer: Viewer, name: str | None, policy: Policy
+) -> KeyCreated:
+    """A key made by the viewer on the dashboard (the Keys page, the Send page's offer): the
+    keys' one service, under the merchant's cap of keys (``ApiError`` past it)."""
+    svc = services(request)
+    operation = key_service.create_key(
+        svc.db,
+        actor_of(viewer),
+        name=name,
+        policy=policy,
+        pepper=svc.settings.key_pepper.get_secret_value().encode(),
+        cap=svc.settings.max_keys_per_merchant_env,
+    )
+    return (await perform(svc.waker, operation)).one(KeyCreated)
 
 
 def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
@@ -124,16 +141,7 @@ async def create_key(request: Request) -> Response:
         name, policy = policy_form.from_form(data)
     except policy_form.PolicyFormError as refused:
         return await _list_page(request, viewer, policy_form.echo(data), refused.errors, 422)
-    svc = services(request)
-    operation = key_service.create_key(
-        svc.db,
-        actor_of(viewer),
-        name=name,
-        policy=policy,
-        pepper=svc.settings.key_pepper.get_secret_value().encode(),
-        cap=svc.settings.max_keys_per_merchant_env,
-    )
-    made = (await perform(svc.waker, operation)).one(KeyCreated)
+    made = await make_key(request, viewer, name, policy)
     # Post/redirect/get: the key's page is a GET that shows it once (``reveal``).
     token = await reveal.stash(request, made.model_dump_json())
     if token is None:

@@ -24,7 +24,7 @@ from .. import idempotency
 from ..accounts import roles
 from ..callers import Caller, of_key
 from ..merchants import keys as key_service
-from ..merchants.schemas import KeyCreated, KeyData
+from ..merchants.schemas import KeyData
 from ..operations import perform
 from ..services import services
 from ..topup import doors
@@ -38,7 +38,7 @@ from . import policy_form
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field
-from .keys import actor_of
+from .keys import make_key
 from .paths import path_for
 from .render import page
 
@@ -186,17 +186,8 @@ async def make_sender(request: Request) -> Response:
     viewer = await require_viewer(request)
     await form(request)
     _, policy = policy_form.from_form(FormData([("scopes", "topup:send")]))
-    svc = services(request)
-    operation = key_service.create_key(
-        svc.db,
-        actor_of(viewer),
-        name=_SENDER_NAME,
-        policy=policy,
-        pepper=svc.settings.key_pepper.get_secret_value().encode(),
-        cap=svc.settings.max_keys_per_merchant_env,
-    )
     try:
-        made = (await perform(svc.waker, operation)).one(KeyCreated)
+        made = await make_key(request, viewer, _SENDER_NAME, policy)
     except ApiError as exc:  # the cap of keys: said on the form
         refused = FormErrors()
         refused.add(exc, FORM)
