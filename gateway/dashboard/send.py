@@ -35,7 +35,7 @@ from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, dollars_to_cents, field
+from .inputs import ENTER_DOLLARS, FORM, FormErrors, dollars_to_cents, field
 from .render import page
 
 __all__ = ["routes"]
@@ -124,7 +124,7 @@ async def send(request: Request) -> Response:
         attempt = idempotency.parse_key(field(data, "attempt", 255) or None)
         caller = await _caller(request, viewer, typed["key_id"])
         if not typed["amount"]:
-            raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
+            raise ApiError(Code.VALIDATION_FAILED, ENTER_DOLLARS)
         note = typed["note"]
         body = SendRequest.model_validate(
             {

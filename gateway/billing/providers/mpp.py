@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ...values.codes import Code
+from ...values.marking import marked
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from . import sandbox_spt
@@ -53,7 +54,7 @@ class SptCharge:
 
 class MppProvider(Provider[StripeCredentials]):
     name: ClassVar[str] = MPP
-    title: ClassVar[str] = "Agent payments (MPP)"
+    title: ClassVar[str] = marked("Agent payments (MPP)")
     credentials: ClassVar[type[Credentials]] = StripeCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset()
     can_refund: ClassVar[bool] = True
