@@ -13,7 +13,7 @@ async def _save_newapi(page: Page, root: str, token: str) -> None:
     await page.locator("#base_url-claude").fill(root)
     await page.locator("#access_token-claude").fill(token)
     await page.locator("#user_id-claude").fill("1")
-    await page.get_by_role("button", name="Save claude", exact=True).click()
+    await page.get_by_role("button", name="Save Claude", exact=True).click()
 
 
 async def test_a_provider_saved_on_the_page_is_tested_and_its_token_never_shown(
@@ -51,7 +51,7 @@ async def test_a_bad_upstream_url_is_refused_on_the_page(page: Page, signed_up: 
     await page.locator("#provider-gemini").select_option("openrouter")
     await page.locator("#management_key-gemini").fill("sk-or-v1-x")
     await page.locator("#openrouter_base_url-gemini").fill("http://10.0.0.1/api/v1")
-    await page.get_by_role("button", name="Save gemini", exact=True).click()
+    await page.get_by_role("button", name="Save Gemini", exact=True).click()
     alert = await page.locator("#platform-gemini [role=alert]").inner_text()
     assert "Upstream URL invalid: URL host resolves to 10.0.0.1, which is private" in alert
     assert (

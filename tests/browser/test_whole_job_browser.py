@@ -166,7 +166,7 @@ async def test_the_whole_job_on_a_fresh_make_run(person: Page, make_run: Started
         await claude.get_by_label("New API address").fill(standin)
         await claude.get_by_label("Admin access token").fill(served.value("Admin access token"))
         await claude.get_by_label("Admin user id").fill(served.value("Admin user id"))
-        await claude.get_by_role("button", name="Save and test claude").click()
+        await claude.get_by_role("button", name="Save and test Claude").click()
         claude = page.locator("#platform-claude")
         await expect(claude.locator("[data-provider]")).to_have_attribute("data-provider", "newapi")
         await expect(claude.locator("[data-test-result]")).to_have_class("notice")
