@@ -227,7 +227,7 @@ async def test_the_whole_job_on_a_fresh_make_run(person: Page, make_run: Started
     await _section(page, "Wallet")
     await page.get_by_label("Voucher", exact=True).fill(voucher.group())
     await page.get_by_role("button", name="Take it back").click()
-    await expect(page.locator("#voucher-done")).to_contain_text("$5.00 of chatgpt credit")
+    await expect(page.locator("#voucher-done")).to_contain_text("$5.00 of ChatGPT credit")
     await page.goto(recipient_url)  # the e-mail's link again, as its reader follows it
     await expect(page.locator("#balances")).to_contain_text("$0.00")
     await expect(page.locator("#received li .status-redeemed")).to_have_count(1)
