@@ -28,6 +28,7 @@ from .merchants.service import MerchantInfo
 from .ops import collector
 from .redis_server import RedisRefused, RedisServer, RedisStartError, answers
 from .store.migrate import upgrade
+from .values.marking import marked
 from .values.outcome import ApiError
 from .values.settings import Settings, load_settings
 
@@ -44,17 +45,18 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_KEY_FILE = DATA_DIR / "demo-key"
 # The plans staging starts with, as the billing API's own example lists them (cents, USD; the
 # credit is wallet cents each paid period), each under an id of its own so a second start finds
-# it and adds nothing: an operator who changes or stops selling one keeps that choice.
+# it and adds nothing: an operator who changes or stops selling one keeps that choice. Its text
+# is marked, so a page shows it in the reader's words (``said``).
 DEMO_PLANS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "plan_demo_pro",
         {
             "name": "Pro",
-            "description": "For growing teams",
+            "description": marked("For growing teams"),
             "price_monthly": 999,
             "price_yearly": 9990,
             "credits_included": 10000,
-            "features": ["Unlimited AI chat", "Priority support"],
+            "features": [marked("Unlimited AI chat"), marked("Priority support")],
         },
     ),
 )

@@ -31,7 +31,7 @@ from ..store.models import (
 from ..values.addresses import normalize
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
-from ..values.languages import known, marked
+from ..values.languages import DEFAULT, known, marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
@@ -170,12 +170,20 @@ async def _first_membership(conn: AsyncConnection, user_id: str) -> tuple[str, s
 
 
 async def sign_up(
-    db: Database, settings: Settings, *, email: str, password: str, merchant_name: str
+    db: Database,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    merchant_name: str,
+    language: str | None = None,
 ) -> Outcome:
     """A new merchant (staging wallet funded) and its first user, the owner, in one
     transaction; nothing made if the address has an account. Both answer ``SIGNED_UP`` alike,
     and the password is hashed either way, so sign-up tells nobody which addresses have
-    accounts. A merchant name is a label: any may be chosen, however many share it."""
+    accounts. A merchant name is a label: any may be chosen, however many share it.
+    ``language``: the one the owner signed up in, which the merchant's recipients read until
+    it sets theirs (Settings); English, the default, leaves each reader's browser to choose."""
     email = canonical_email(email)
     try:
         name = check_name(merchant_name)
@@ -196,6 +204,7 @@ async def sign_up(
                 low_balance_threshold_cents=settings.default_low_balance_threshold_cents,
                 staging_initial_balance_cents=settings.staging_initial_balance_cents,
                 now=now,
+                language=None if language == DEFAULT else known(language),
             )
             await conn.execute(
                 insert(_U).values(

@@ -3,13 +3,14 @@ the staging sandbox checkout page."""
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
-from ..billing import orders, reconcile, redemption, sandbox, sandbox_orders, service
+from ..billing import orders, pages, reconcile, redemption, sandbox, sandbox_orders, service
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,
@@ -184,6 +185,15 @@ def _sandbox_args(request: Request) -> tuple[str, str]:
     return order_id, token
 
 
+def _in_language(request: Request, landing: str) -> str:
+    """The gateway's own landing page in the language the sandbox page was read in; a
+    merchant's own page as it was given."""
+    if urlsplit(landing).path != orders.DONE_PATH:
+        return landing
+    language = pages.reading(request, services(request).languages).language
+    return pages.with_language(landing, language)
+
+
 def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
@@ -193,7 +203,7 @@ async def sandbox_page(request: Request) -> Response:
     order_id, token = _sandbox_args(request)
     order = await sandbox_orders.sandbox_order(svc.db, svc.settings, order_id, token)
     return HTMLResponse(
-        sandbox.render_page(order, token, utcnow()),
+        sandbox.render_page(order, token, utcnow(), pages.reading(request, svc.languages)),
         headers={"Referrer-Policy": "no-referrer"},
     )
 
@@ -212,7 +222,8 @@ async def sandbox_pay(request: Request) -> Response:
     if _wants_json(request) or landing is None:
         return Envelope.of(paid)
     # As Stripe does, so one success page serves both; the sandbox's session is the order.
-    return RedirectResponse(landing.replace("{CHECKOUT_SESSION_ID}", order_id), status_code=303)
+    landing = landing.replace("{CHECKOUT_SESSION_ID}", order_id)
+    return RedirectResponse(_in_language(request, landing), status_code=303)
 
 
 async def checkout_done(request: Request) -> Response:
@@ -222,8 +233,9 @@ async def checkout_done(request: Request) -> Response:
         raise ApiError(Code.ORDER_NOT_FOUND)
     order = await orders.landed_order(services(request).db, order_id)
     cancelled = request.query_params.get("cancelled") == "1"
+    read_in = pages.reading(request, services(request).languages)
     return HTMLResponse(
-        sandbox.render_done(order, cancelled=cancelled),
+        sandbox.render_done(order, cancelled=cancelled, reading=read_in),
         headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
     )
 
@@ -240,7 +252,7 @@ async def sandbox_cancel(request: Request) -> Response:
     )
     if _wants_json(request) or landing is None:
         return Envelope.of(cancelled)
-    return RedirectResponse(landing, status_code=303)
+    return RedirectResponse(_in_language(request, landing), status_code=303)
 
 
 _SANDBOX_ERRORS = (Code.ORDER_NOT_FOUND, Code.ORDER_NOT_PAYABLE, Code.ORDER_EXPIRED)

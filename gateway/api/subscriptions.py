@@ -11,6 +11,7 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import (
     open_checkouts,
+    pages,
     plans,
     subscription_pages,
     subscription_sandbox,
@@ -105,7 +106,8 @@ async def sandbox_checkout(request: Request) -> Response:
     svc = services(request)
     sub_id, token = _sandbox_args(request)
     sub, plan = await subscription_sandbox.sandbox_subscription(svc.db, svc.settings, sub_id, token)
-    page = subscription_pages.render_checkout(sub, plan, _base(sub_id), token, utcnow())
+    read_in = pages.reading(request, svc.languages)
+    page = subscription_pages.render_checkout(sub, plan, _base(sub_id), token, utcnow(), read_in)
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
@@ -137,7 +139,8 @@ async def sandbox_portal(request: Request) -> Response:
     sub_id, token = _sandbox_args(request)
     sub, plan, offered = await subscription_sandbox.portal_page(svc.db, svc.settings, sub_id, token)
     base = f"{_base(sub_id)}/portal"
-    page = subscription_pages.render_portal(sub, plan, offered, base, token, utcnow())
+    read_in = pages.reading(request, svc.languages)
+    page = subscription_pages.render_portal(sub, plan, offered, base, token, utcnow(), read_in)
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
@@ -169,7 +172,9 @@ async def sandbox_portal_action(request: Request) -> Response:
     changed = await perform(svc.waker, operation)
     if _wants_json(request):
         return Envelope.of(changed)
-    return RedirectResponse(f"{_base(sub_id)}/portal?token={token}", status_code=303)
+    back = f"{_base(sub_id)}/portal?token={token}"
+    read_in = pages.reading(request, svc.languages)
+    return RedirectResponse(pages.with_language(back, read_in.language), status_code=303)
 
 
 _SANDBOX = (Code.SUBSCRIPTION_NOT_FOUND, Code.SUBSCRIPTION_NOT_CHANGEABLE)

@@ -38,6 +38,7 @@ from ..store.db import Database
 from ..store.models import FundingOrder, PaymentNotice, table_of
 from ..values.clock import utcnow
 from ..values.codes import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import channels, providers
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 _N = table_of(PaymentNotice)
 _O = table_of(FundingOrder)
 
-FAILED_REASON = "payment failed"
+FAILED_REASON = marked("payment failed")  # shown in the reader's words (``said``)
 # What the order's ``provider_status`` says of a notice's state.
 _NOTED = {"paid": "paid", "failed": "failed", "expired": "expired", "pending": "unpaid"}
 

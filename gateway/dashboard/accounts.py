@@ -34,7 +34,7 @@ from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
 from .errors import error_page
 from .paths import PREFIX, path_for
-from .render import page, set_session_cookie
+from .render import page, reading, set_session_cookie
 
 __all__ = ["routes"]
 
@@ -73,9 +73,11 @@ def _too_many(request: Request, decision: Decision) -> Response:
 
 
 _NOTICES = {
-    "password-set": "Password set: sign in.",
-    "signed-up": "If this address was new here, its account is ready: sign in with the password "
-    "you chose. If it already had an account, sign in with that account's password.",
+    "password-set": marked("Password set: sign in."),
+    "signed-up": marked(
+        "If this address was new here, its account is ready: sign in with the password "
+        "you chose. If it already had an account, sign in with that account's password."
+    ),
 }
 
 
@@ -219,6 +221,8 @@ async def sign_up(request: Request) -> Response:
                 email=fields["email"],
                 password=_text(data.get("password"), 2000),
                 merchant_name=fields["merchant_name"],
+                # The language this page was read in: the merchant's recipients' to start with.
+                language=reading(request).language,
             )
             await perform(svc.waker, made)
     except HashesBusy:

@@ -9,6 +9,7 @@ the form, what was typed kept (credentials excepted). A save, a test, or both en
 to the page (post/redirect/get): its answer is carried in the query, as a fixed set of values
 the page turns into sentences, so a reload repeats nothing."""
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,16 +23,17 @@ from .. import merchant_limits
 from ..operations import perform
 from ..services import services
 from ..upstreams import config
-from ..upstreams.clients import NEWAPI, OPENROUTER, OUTCOMES, PROVIDERS, said
+from ..upstreams.clients import NEWAPI, OPENROUTER, OUTCOMES, PROVIDERS, name_of, sentence
 from ..upstreams.schemas import FulfilmentData, FulfilmentSet, FulfilmentTestData
 from ..values.codes import Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, field, problem
 from .paths import path_for
-from .render import page
+from .render import page, reading
 
 __all__ = ["LABELS", "routes"]
 
@@ -105,24 +107,36 @@ def _refusals(provider: str, exc: ApiError | ValidationError) -> dict[str, str]:
     return found
 
 
-def _result(query: Any, platform: str) -> tuple[str, bool] | None:
-    """The connection test's answer the redirect carries for ``platform``, as a sentence (and
-    whether it passed); only values the page knows become words."""
+# A connection test's answer, said in the reader's words.
+_CONNECTED = marked("Connected to %(name)s.")
+_CONNECTED_IN = marked("Connected to %(name)s in %(ms)s ms.")
+_REFUSED = marked("%(reason)s.")
+_LIMITED = marked("Too many fulfilment connection tests: try again later.")
+_LIMITED_IN = marked("Too many fulfilment connection tests: try again in %(seconds)s s.")
+_UNSET = marked("No provider with credentials is set for this platform.")
+
+
+def _result(query: Any, platform: str, _: Callable[[str], str]) -> tuple[str, bool] | None:
+    """The connection test's answer the redirect carries for ``platform``, as a sentence in
+    the reader's words (``_``) and whether it passed; only values the page knows become words."""
     if query.get("tested") != platform:
         return None
     result, provider = query.get("result", ""), query.get("provider", "")
     if result == "ok" and provider in PROVIDERS:
-        ms = query.get("ms", "")
-        took = f" in {int(ms)} ms" if ms.isdigit() and len(ms) < 8 else ""
-        return f"Connected to {provider}{took}.", True
+        ms, name = query.get("ms", ""), name_of(provider)
+        if ms.isdigit() and len(ms) < 8:
+            return _(_CONNECTED_IN) % {"name": name, "ms": int(ms)}, True
+        return _(_CONNECTED) % {"name": name}, True
     if result in OUTCOMES and provider in PROVIDERS:
-        return f"{said(provider, result)}.", False
+        reason, values = sentence(provider, result)
+        return _(_REFUSED) % {"reason": _(reason) % values}, False
     if result == "limited":
         retry = query.get("retry", "")
-        after = f" in {int(retry)} s" if retry.isdigit() and len(retry) < 6 else " later"
-        return f"Too many fulfilment connection tests: try again{after}.", False
+        if retry.isdigit() and len(retry) < 6:
+            return _(_LIMITED_IN) % {"seconds": int(retry)}, False
+        return _(_LIMITED), False
     if result == "unset":
-        return "No provider with credentials is set for this platform.", False
+        return _(_UNSET), False
     return None
 
 
@@ -157,6 +171,7 @@ async def _home(
     found = (await perform(svc.waker, listed)).many(FulfilmentData)
     query: Any = tested if tested is not None else request.query_params
     saved = query.get("saved")
+    _ = reading(request).gettext
     values = {s.platform: _saved_values(s) for s in found}
     if refused is not None:
         values[refused[0]] = refused[2]
@@ -164,7 +179,7 @@ async def _home(
         "settings": found,
         "refused": refused,  # (platform, errors by field id, typed values)
         "values": values,  # each platform's form: what was typed, else what is saved
-        "results": {s.platform: _result(query, s.platform) for s in found},
+        "results": {s.platform: _result(query, s.platform, _) for s in found},
         "saved": saved if saved in PLATFORMS else None,
         "labels": {f"{n}-{p}": label for p in PLATFORMS for n, label in LABELS.items()},
         "loopback_allowed": config.allows_loopback(svc.settings, viewer.env),

@@ -17,9 +17,18 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from ..values.codes import CATALOGUE, Code
+from ..values.languages import marked
 from ..values.outcome import ApiError
 
-__all__ = ["FORM", "FormErrors", "dollars_to_cents", "field", "page_number", "problem"]
+__all__ = [
+    "ENTER_DOLLARS",
+    "FORM",
+    "FormErrors",
+    "dollars_to_cents",
+    "field",
+    "page_number",
+    "problem",
+]
 
 # The key of a refusal that belongs to the whole form rather than one field.
 FORM = ""
@@ -86,13 +95,17 @@ class FormErrors:
             self.errors.setdefault((fields or {}).get(model_field, FORM), error["msg"])
 
 
+# Said in the reader's words where the form shows it (``said``).
+ENTER_DOLLARS = marked("Enter an amount in dollars, like 25.00.")
+
+
 def dollars_to_cents(typed: str) -> int:
     """Dollars as typed (``25`` or ``25.50``) in cents; anything else is refused."""
     try:
         amount = Decimal(typed)
     except InvalidOperation:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.") from None
+        raise ApiError(Code.VALIDATION_FAILED, ENTER_DOLLARS) from None
     cents = amount * 100
     if not amount.is_finite() or cents != cents.to_integral_value() or not 0 < cents < 10**9:
-        raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
+        raise ApiError(Code.VALIDATION_FAILED, ENTER_DOLLARS)
     return int(cents)

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from ..accounts.sessions import ENVS
+from ..billing import providers
 from ..services import services
 from ..values import languages
 from ..values.clock import utcnow, when
@@ -88,7 +89,54 @@ WORDS = (
     marked("sent"),
     marked("staged"),
     marked("held"),
+    # A policy template's changes.
+    marked("created"),
+    marked("updated"),
+    marked("deleted"),
 )
+
+# What a ledger entry, an order and a mail are, as a person reads them (``{{ _(entry_kinds[k])
+# }}``); the API names them by their identifiers, which a page keeps in ``data-`` attributes.
+ENTRY_KINDS = {
+    "topup_debit": marked("top-up sent"),
+    "topup_credit": marked("top-up received"),
+    "topup_refund": marked("top-up refunded"),
+    "initial_funding": marked("initial funding"),
+    "sandbox_fund": marked("sandbox funding"),
+    "checkout": marked("checkout"),
+    "redemption": marked("redeemed code"),
+    "adjustment": marked("adjustment"),
+    "checkin_credit": marked("check-in credit"),
+    "voucher_redeemed": marked("voucher redeemed"),
+    "charge_debit": marked("charge paid"),
+    "charge_credit": marked("charge received"),
+    "subscription_credit": marked("subscription credit"),
+    "refund": marked("refund"),
+}
+ORDER_KINDS = {
+    "checkout": marked("checkout"),
+    "redemption": marked("redeemed code"),
+    "invoice": marked("invoice"),
+    "agent": marked("agent payment"),
+    "auto": marked("auto top-up"),
+}
+MAIL_KINDS = {
+    "voucher": marked("voucher"),
+    "recipient_link": marked("recipient's link"),
+    "password_reset": marked("password reset"),
+    "endpoint_failing": marked("endpoint failing"),
+    "endpoint_disabled": marked("endpoint disabled"),
+    "approval_request": marked("approval request"),
+    "auto_top_up_disabled": marked("auto top-up turned off"),
+    "environment_freeze": marked("environment frozen or unfrozen"),
+}
+
+
+def channel_title(channel: str | None) -> str:
+    """A payment channel as its pages name it (``Stripe``, ``Sandbox``), to translate where
+    shown; a channel no longer registered by its identifier."""
+    found = providers.get(channel) if channel else None
+    return found.title if found is not None else (channel or "")
 
 
 @functools.cache
@@ -155,6 +203,10 @@ TEMPLATES.env.globals["quota_of"] = quota_of
 # the edit form, for those who may edit it, holds it whole.
 TEMPLATES.env.filters["masked"] = masked
 TEMPLATES.env.globals["path_for"] = path_for
+TEMPLATES.env.globals["channel_title"] = channel_title
+TEMPLATES.env.globals["entry_kinds"] = ENTRY_KINDS
+TEMPLATES.env.globals["order_kinds"] = ORDER_KINDS
+TEMPLATES.env.globals["mail_kinds"] = MAIL_KINDS
 
 
 # Pages reached from a section's page but not under its path (each links back to it): the

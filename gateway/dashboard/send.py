@@ -37,7 +37,7 @@ from ..values.platforms import PLATFORMS
 from . import policy_form
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, dollars_to_cents, field
+from .inputs import ENTER_DOLLARS, FORM, FormErrors, dollars_to_cents, field
 from .keys import make_key
 from .paths import path_for
 from .render import page
@@ -141,7 +141,7 @@ async def send(request: Request) -> Response:
         attempt = idempotency.parse_key(field(data, "attempt", 255) or None)
         caller = await _caller(request, viewer, typed["key_id"])
         if not typed["amount"]:
-            raise ApiError(Code.VALIDATION_FAILED, "Enter an amount in dollars, like 25.00.")
+            raise ApiError(Code.VALIDATION_FAILED, ENTER_DOLLARS)
         note = typed["note"]
         body = SendRequest.model_validate(
             {

@@ -29,6 +29,7 @@ from ..billing import (
     redemption,
     subscriptions,
 )
+from ..billing import pages as billing_pages
 from ..billing import service as funding
 from ..billing.plan_schemas import (
     PaymentSessionData,
@@ -60,7 +61,7 @@ from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field, page_number
 from .paths import path_for
-from .render import page
+from .render import page, reading
 from .wallet_auto_top_up import context as auto_top_up_context
 from .wallet_cards import context as cards_context
 from .wallet_cards import receipt_page_reply, receipt_pdf_reply
@@ -127,6 +128,12 @@ _LABELS = {
 def _total(listed: Outcome) -> int:
     """A paged list's total, from its ``meta``."""
     return int((listed.meta or {}).get("total", 0))
+
+
+def _in_language(request: Request, url: str) -> str:
+    """The sandbox's page (the gateway's own) in the language this person reads the dashboard
+    in: it has no session to read their setting from."""
+    return billing_pages.with_language(url, reading(request).language)
 
 
 async def _wallet_page(
@@ -260,7 +267,9 @@ async def checkout(request: Request) -> Response:
             if providers.is_stand_in(made.provider):
                 # The gateway's own page. The link alone can pay the order: no cache may keep it.
                 return RedirectResponse(
-                    made.checkout_url, 303, headers={"Cache-Control": "no-store"}
+                    _in_language(request, made.checkout_url),
+                    303,
+                    headers={"Cache-Control": "no-store"},
                 )
             # The provider's page is on another site, and the dashboard's CSP (form-action
             # 'self') stops a form's redirect from leaving this one: the payer follows a link.
@@ -390,7 +399,8 @@ async def subscribe(request: Request) -> Response:
         refused.add(exc, "plan_id" if exc.code == Code.PLAN_NOT_FOUND else FORM)
     else:
         if providers.is_stand_in(made.channel):
-            return RedirectResponse(made.url, 303, headers={"Cache-Control": "no-store"})
+            to = _in_language(request, made.url)
+            return RedirectResponse(to, 303, headers={"Cache-Control": "no-store"})
         return page(request, "wallet/subscribe.html", {"session": made}, no_store=True)
     response = await _wallet_page(
         request, viewer, status=refused.status, subscribe={**typed, "errors": refused.errors}
@@ -411,7 +421,8 @@ async def manage_subscription(request: Request) -> Response:
     )
     portal = (await perform(svc.waker, operation)).one(PortalData)
     if providers.is_stand_in(portal.channel):
-        return RedirectResponse(portal.url, 303, headers={"Cache-Control": "no-store"})
+        to = _in_language(request, portal.url)
+        return RedirectResponse(to, 303, headers={"Cache-Control": "no-store"})
     return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)
 
 

@@ -21,6 +21,7 @@ from ..merchants.names import PRODUCT_NAME, safe_name
 from ..store.models import Merchant, Topup, table_of
 from ..upstreams import config as upstream_config
 from ..values.languages import ENGLISH, Catalogues, Reading, choose, money_in
+from ..values.platforms import name_of
 from . import links, rows
 from .render import Rendered, render
 from .vouchers import (
@@ -36,8 +37,6 @@ __all__ = ["Message", "compose", "expires_text", "redeem_values", "redeemed_text
 
 _T = table_of(Topup)
 _MER = table_of(Merchant)
-
-PLATFORM_NAMES = {"claude": "Claude", "chatgpt": "ChatGPT", "gemini": "Gemini"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +162,7 @@ async def _voucher(
     values = {
         "sender": sender or PRODUCT_NAME,
         "amount": money_in(topup.amount_cents, reading.language),
-        "platform": PLATFORM_NAMES.get(topup.platform, topup.platform),
+        "platform": name_of(topup.platform),
         "provider": given.provider,
         "code": given.code,
         "link": url or MASKED,

@@ -14,6 +14,7 @@ from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id
+from ..values.marking import marked
 from . import names, template_store
 
 __all__ = [
@@ -81,9 +82,12 @@ async def create_merchant(
     low_balance_threshold_cents: int,
     staging_initial_balance_cents: int,
     now: datetime,
+    language: str | None = None,
 ) -> MerchantInfo:
     """A merchant with a wallet per environment; the staging one starts funded. ``name`` keeps
-    the rule of names (``names.check_name``): each door says so in its own words first."""
+    the rule of names (``names.check_name``): each door says so in its own words first.
+    ``language``: its recipients' language to start with, one of ``values.languages``'s (the
+    caller checks it; none: each reader's browser)."""
     name = names.check_name(name)
     merchant = MerchantInfo(new_id("mer"), name, low_balance_threshold_cents)
     await conn.execute(
@@ -91,6 +95,7 @@ async def create_merchant(
             id=merchant.id,
             name=name,
             low_balance_threshold_cents=low_balance_threshold_cents,
+            language=language,
             created_at=now,
         )
     )
@@ -106,7 +111,7 @@ async def create_merchant(
                         env,
                         staging_initial_balance_cents,
                         "initial_funding",
-                        memo="staging sandbox starting balance",
+                        memo=marked("staging sandbox starting balance"),
                     )
                 ],
                 now,

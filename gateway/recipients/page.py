@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from keys import Sealer
 
 from ..ledger import service as ledger
-from ..mail.content import PLATFORM_NAMES, redeem_values, redeemed_text
+from ..mail.content import redeem_values, redeemed_text
 from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
@@ -26,7 +26,7 @@ from ..upstreams.keys import recipient_keys
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
 from ..values.money import quota_of
-from ..values.platforms import PLATFORMS
+from ..values.platforms import PLATFORMS, name_of
 from .redeemed import SPENT, Asked, CodeStates
 
 __all__ = ["LIMIT", "Received", "RecipientView", "fingerprint", "view"]
@@ -206,8 +206,8 @@ async def view(
                 _quota(row, given.provider, where),
             )
         )
-    balances = {PLATFORM_NAMES.get(p, p): 0 for p in PLATFORMS}
+    balances = {name_of(p): 0 for p in PLATFORMS}
     for platform, cents in wallets:
-        balances[PLATFORM_NAMES.get(platform, platform)] = int(cents)
+        balances[name_of(platform)] = int(cents)
     keys = await recipient_keys(db, sealer, link.merchant_id, link.env, link.email)
     return RecipientView(name, link.email, link.env, balances, received, keys, reading.language)

@@ -59,6 +59,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.money import money
 from ..values.outcome import ApiError, Outcome
+from ..values.platforms import name_of
 from ..values.settings import Settings
 from . import approvals
 from .service import HELD
@@ -193,8 +194,9 @@ async def offer(
     # The last mails the hour lets through say that the next held sends wait unmailed.
     last = gate.remaining is not None and gate.remaining < len(people)
     text = (
-        f"Held for your approval ({row.env}): {money(row.amount_cents)} of {row.platform} "
-        f"credit to {row.recipient_email}, sent by the key {row.key_name or '(unnamed)'} "
+        f"Held for your approval ({row.env}): {money(row.amount_cents)} of "
+        f"{name_of(row.platform)} credit to {row.recipient_email}, sent by the key "
+        f"{row.key_name or '(unnamed)'} "
         f"{row.display_prefix or ''}, top-up {row.id}. The hold expires "
         f"{expires_text(row.approval_expires_at)}."
     )
@@ -225,7 +227,7 @@ async def offer(
                     "transaction_id": row.id,
                     "amount": money(row.amount_cents),
                     "recipient": row.recipient_email,
-                    "platform": row.platform,
+                    "platform": name_of(row.platform),
                     "key": row.key_name or "",
                     "key_prefix": row.display_prefix or "",
                     "env": row.env,

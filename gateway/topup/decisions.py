@@ -19,6 +19,7 @@ from ..policies.model import load
 from ..policies.rules import needs_approval
 from ..store.models import ApiKeyRow, Topup, User, table_of
 from ..values import statuses
+from ..values.marking import marked
 
 __all__ = ["FROZEN", "Decision", "decision"]
 
@@ -33,21 +34,29 @@ FROZEN = "freeze"
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    held_because: str | None  # why it waits (or waited) for approval
+    # Why it waits (or waited) for approval: a marked sentence, said in the reader's words with
+    # ``held_line`` (the approval line, cents) as ``%(line)s``.
+    held_because: str | None
     decided_by: str | None  # who decided, in words
     decided_at: datetime | None
     sent_by: str  # the sending key's display prefix
     sent_by_name: str | None = None  # and its name, if it has one
+    held_line: int | None = None
 
 
-def _reason(policy_json: object, amount: int) -> str:
+_ABOVE = marked("above the sending key's approval line of %(line)s")
+_FIRST = marked("the sending key's first send to this recipient")
+_POLICY = marked("the sending key's policy at the time of the send")
+
+
+def _reason(policy_json: object, amount: int) -> tuple[str, int | None]:
+    """Why a send was held, and the approval line it was above (cents), if that was why."""
     policy = load(policy_json)
     if needs_approval(policy, amount):
-        line = policy.approval_above_cents or 0
-        return f"above the sending key's approval line of ${line // 100:,}.{line % 100:02d}"
+        return _ABOVE, policy.approval_above_cents or 0
     if policy.approval_for_new_recipients:
-        return "the sending key's first send to this recipient"
-    return "the sending key's policy at the time of the send"
+        return _FIRST, None
+    return _POLICY, None
 
 
 async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decision | None:
@@ -91,10 +100,12 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
     elif by == "expiry":
         by = "nobody: the hold expired"
     decided = row.status in _DECIDED and row.decided_by is not None
+    because, line = _reason(row.policy, int(row.amount_cents))
     return Decision(
-        _reason(row.policy, int(row.amount_cents)),
+        because,
         by if decided else None,
         row.updated_at if decided else None,
         f"{row.display_prefix}…",
         row.name,
+        line,
     )

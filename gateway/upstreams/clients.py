@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from ..values import outside_json
+from ..values.marking import marked
 from ..webhooks.bodies import BodyTooLarge, encoded, read_capped
 from ..webhooks.transport import SHARE
 
@@ -32,7 +33,9 @@ __all__ = [
     "OpenRouter",
     "OpenRouterKey",
     "UpstreamError",
+    "name_of",
     "said",
+    "sentence",
 ]
 
 VOUCHER = "voucher"
@@ -59,15 +62,16 @@ NO_ANSWER = "no_answer"
 UNREACHABLE = "unreachable"
 ADDRESS_REFUSED = "address_refused"
 PROVIDER_UNSET = "provider_unset"
+# Marked: the dashboard shows them in the reader's words (``sentence``); the API in English.
 _SAID = {
-    CREDENTIALS_REFUSED: "{name} refused the credentials",
-    REQUEST_REFUSED: "{name} refused the request",
-    NOT_THE_PROVIDER: "The address answered, but not as {name} does",
-    FAILING: "{name} answered with an error of its own",
-    NO_ANSWER: "{name} did not answer in time",
-    UNREACHABLE: "{name} could not be reached",
-    ADDRESS_REFUSED: "{name}'s address is refused: it must be on the public internet",
-    PROVIDER_UNSET: "The {name} provider is no longer set for this platform",
+    CREDENTIALS_REFUSED: marked("%(name)s refused the credentials"),
+    REQUEST_REFUSED: marked("%(name)s refused the request"),
+    NOT_THE_PROVIDER: marked("The address answered, but not as %(name)s does"),
+    FAILING: marked("%(name)s answered with an error of its own"),
+    NO_ANSWER: marked("%(name)s did not answer in time"),
+    UNREACHABLE: marked("%(name)s could not be reached"),
+    ADDRESS_REFUSED: marked("%(name)s's address is refused: it must be on the public internet"),
+    PROVIDER_UNSET: marked("The %(name)s provider is no longer set for this platform"),
 }
 OUTCOMES = tuple(_SAID)
 
@@ -78,10 +82,22 @@ _CODE_STATES = {1: "unused", 2: "disabled", 3: "spent"}
 _NAMES = {NEWAPI: _NEWAPI, OPENROUTER: _OPENROUTER}
 
 
+def name_of(provider: str) -> str:
+    """A provider as a reader sees it (``New API``); the built-in voucher by its identifier."""
+    return _NAMES.get(provider, provider)
+
+
+def sentence(provider: str, outcome: str) -> tuple[str, dict[str, str]]:
+    """``outcome`` of a call to ``provider`` as a marked sentence and its values, for a page to
+    say in its reader's words."""
+    return _SAID[outcome], {"name": name_of(provider)}
+
+
 def said(provider: str, outcome: str) -> str:
     """``outcome`` of a call to ``provider``, in the product's words (an ``UpstreamError``'s
     ``reason``)."""
-    return _SAID[outcome].format(name=_NAMES.get(provider, provider))
+    message, values = sentence(provider, outcome)
+    return message % values
 
 
 class UpstreamError(Exception):
@@ -98,7 +114,7 @@ class UpstreamError(Exception):
         status: int | None = None,
         detail: str = "",
     ) -> None:
-        reason = _SAID[outcome].format(name=name)
+        reason = _SAID[outcome] % {"name": name}
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason

@@ -29,6 +29,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from .marking import marked
+from .platforms import name_of
 
 __all__ = [
     "DEFAULT",
@@ -218,9 +219,12 @@ def install(env: Environment) -> None:
     """Jinja2's ``i18n`` extension on ``env``, its words from the ``translations`` each render is
     given (``Catalogues.of``): one environment serves every language. New-style gettext, so a
     value put into a sentence is escaped like any other (``_("Hi %(name)s", name=...)``); the
-    ``said`` filter translates a message marked in Python (``{{ message|said }}``)."""
+    ``said`` filter translates a message marked in Python (``{{ message|said }}``); the
+    ``platform`` filter writes a platform's one display name."""
     env.add_extension("jinja2.ext.i18n")
     # The extension adds this method to the environment; Jinja's stubs do not know it.
     installer: Any = env
     installer.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.filters["said"] = _said
+    # A platform as every reader sees it, in every language: ``{{ topup.platform|platform }}``.
+    env.filters["platform"] = name_of

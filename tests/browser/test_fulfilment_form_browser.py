@@ -80,7 +80,7 @@ async def test_a_refusal_sits_beside_its_field_keeps_the_input_and_a_save_redire
     await page.locator("#access_token-claude").fill(NEWAPI_ADMIN_TOKEN)
     await page.locator("#user_id-claude").fill("1")
     await page.locator("#newapi_redeem_url-claude").fill("http://newapi.example.com/topup")
-    await page.get_by_role("button", name="Save claude", exact=True).click()
+    await page.get_by_role("button", name="Save Claude", exact=True).click()
 
     error = page.locator("#newapi_redeem_url-claude-error")
     assert "must be https" in await error.inner_text()
@@ -100,7 +100,7 @@ async def test_a_refusal_sits_beside_its_field_keeps_the_input_and_a_save_redire
 
     await page.locator("#access_token-claude").fill(NEWAPI_ADMIN_TOKEN)
     await page.locator("#newapi_redeem_url-claude").fill(root + "/console/topup")
-    await page.get_by_role("button", name="Save claude", exact=True).click()
+    await page.get_by_role("button", name="Save Claude", exact=True).click()
     await page.wait_for_url("**/dashboard/fulfilment?saved=claude*")
     assert "Provider saved" in await page.locator(".notice").first.inner_text()
     assert await page.locator("#newapi_redeem_url-claude").input_value() == (

@@ -118,6 +118,6 @@ async def test_a_newapi_recipient_redeems_where_the_merchant_said_and_sees_it_sp
     await page.goto(f"{gateway_url}{found.group(1)}")
     item = page.locator("#received li")
     await expect(item).to_have_count(1)
-    await expect(item).to_contain_text("$15.00 of claude credit sent to you")
+    await expect(item).to_contain_text("$15.00 of Claude credit sent to you")
     await expect(item.locator("[data-redeemed]")).to_have_attribute("data-redeemed", "spent")
     await expect(item).to_contain_text("Code redeemed")

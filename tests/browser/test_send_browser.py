@@ -58,7 +58,7 @@ async def test_send_from_the_dashboard_then_take_the_voucher_back_on_the_wallet(
     await page.goto("/dashboard/wallet")
     await page.get_by_label("Voucher", exact=True).fill(voucher.group())
     await page.get_by_role("button", name="Take it back").click()
-    await expect(page.locator("#voucher-done")).to_contain_text("$7.00 of claude credit")
+    await expect(page.locator("#voucher-done")).to_contain_text("$7.00 of Claude credit")
     await assert_accessible(page, "wallet-take-back", widths=(DESKTOP, PHONE))
     await page.goto(recipient)
     await expect(page.locator("#balances")).to_contain_text("$0.00")

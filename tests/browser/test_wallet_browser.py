@@ -108,7 +108,7 @@ async def test_check_in_and_a_subscription_renewed_by_the_test_clock_with_its_re
     assert await page.get_by_role("button", name="Check in for today").count() == 0
     assert await page.locator("#checkin-next").inner_text()
     ledger = await page.locator("#ledger").inner_text()
-    assert "checkin credit" in ledger
+    assert "check-in credit" in ledger
 
     # Subscribe on the sandbox checkout: the first period is paid, with its receipt.
     await page.get_by_label("Plan", exact=True).select_option(label="Clockwork")

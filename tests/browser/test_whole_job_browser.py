@@ -166,9 +166,9 @@ async def test_the_whole_job_on_a_fresh_make_run(person: Page, make_run: Started
         await claude.get_by_label("New API address").fill(standin)
         await claude.get_by_label("Admin access token").fill(served.value("Admin access token"))
         await claude.get_by_label("Admin user id").fill(served.value("Admin user id"))
-        await claude.get_by_role("button", name="Save and test claude").click()
+        await claude.get_by_role("button", name="Save and test Claude").click()
         claude = page.locator("#platform-claude")
-        await expect(claude.locator("[data-provider]")).to_have_text("newapi")
+        await expect(claude.locator("[data-provider]")).to_have_attribute("data-provider", "newapi")
         await expect(claude.locator("[data-test-result]")).to_have_class("notice")
 
         await _send(page, "claude", "7.00", "joy@example.com")
@@ -227,7 +227,7 @@ async def test_the_whole_job_on_a_fresh_make_run(person: Page, make_run: Started
     await _section(page, "Wallet")
     await page.get_by_label("Voucher", exact=True).fill(voucher.group())
     await page.get_by_role("button", name="Take it back").click()
-    await expect(page.locator("#voucher-done")).to_contain_text("$5.00 of chatgpt credit")
+    await expect(page.locator("#voucher-done")).to_contain_text("$5.00 of ChatGPT credit")
     await page.goto(recipient_url)  # the e-mail's link again, as its reader follows it
     await expect(page.locator("#balances")).to_contain_text("$0.00")
     await expect(page.locator("#received li .status-redeemed")).to_have_count(1)

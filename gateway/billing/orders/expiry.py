@@ -16,6 +16,7 @@ from ...store.compose import materialized
 from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
+from ...values.marking import marked
 from .. import order_states
 from .coupons import follow_move
 
@@ -30,8 +31,9 @@ __all__ = [
 
 _O = table_of(FundingOrder)
 
-EXPIRED_REASON = "checkout expired"
-CANCELLED_REASON = "checkout cancelled"
+# Marked: the wallet's history shows them in the reader's words (``said``).
+EXPIRED_REASON = marked("checkout expired")
+CANCELLED_REASON = marked("checkout cancelled")
 # Orders expired per transaction of the sweep.
 EXPIRE_BATCH = 500
 # An agent's payment (``agent_payments.AGENT``): its money taken as its order is written.

@@ -91,6 +91,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from ...values.marking import marked
 from ...values.settings import Settings
 from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
 from .calls import ANSWER_CAP, Answer, read_json, request_json
@@ -124,6 +125,7 @@ from .messages import (
 
 __all__ = [
     "ANSWER_CAP",
+    "CARD",
     "Ack",
     "Answer",
     "ApiRoot",
@@ -196,6 +198,10 @@ def channel_failed(channel: str, exc: ChannelError) -> ProviderError:
     )
 
 
+# The one method every card channel offers, in the reader's words where a page shows it.
+CARD = marked("Card")
+
+
 class Provider(Generic[C]):
     """One payment channel. Subclass per provider, set the class attributes, override the
     calls it supports; one instance goes in the registry under ``name``.
@@ -209,7 +215,7 @@ class Provider(Generic[C]):
     # What a person reads: on the Wallet page, the sandbox page, the docs.
     title: ClassVar[str]
     # How the sandbox page stands this channel in (staging): the methods a payer would pick.
-    methods: ClassVar[tuple[str, ...]] = ("Card",)
+    methods: ClassVar[tuple[str, ...]] = (CARD,)
     credentials: ClassVar[type[Credentials]] = NoCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset({"checkout"})
     subscriptions: ClassVar[bool] = False

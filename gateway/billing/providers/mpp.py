@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from ...values.codes import Code
+from ...values.marking import marked
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from . import sandbox_spt
@@ -88,7 +89,7 @@ class Taken:
 
 class MppProvider(Provider[StripeCredentials]):
     name: ClassVar[str] = MPP
-    title: ClassVar[str] = "Agent payments (MPP)"
+    title: ClassVar[str] = marked("Agent payments (MPP)")
     credentials: ClassVar[type[Credentials]] = StripeCredentials
     kinds: ClassVar[frozenset[Kind]] = frozenset()
     can_refund: ClassVar[bool] = True

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from ...mail.links import public_base
+from ...values.marking import marked
 from ...values.settings import Settings
 from .base import (
     Charged,
@@ -57,10 +58,14 @@ __all__ = [
 SANDBOX = "sandbox"
 # The cards a staging merchant may save for auto top-up, named as Stripe's test payment
 # methods are, and what charging each does: succeed, or refuse as Stripe's decline codes say.
+# The labels are marked: a page shows them in its reader's words (``said``).
 TEST_CARDS: dict[str, tuple[str, str | None]] = {
     "pm_card_visa": ("Visa •••• 4242", None),
-    "pm_card_chargeDeclined": ("Visa •••• 0002 (declines)", "card_declined"),
-    "pm_card_authenticationRequired": ("Visa •••• 3155 (asks for 3DS)", "authentication_required"),
+    "pm_card_chargeDeclined": (marked("Visa •••• 0002 (declines)"), "card_declined"),
+    "pm_card_authenticationRequired": (
+        marked("Visa •••• 3155 (asks for 3DS)"),
+        "authentication_required",
+    ),
 }
 PATH = "/api/public/v1/billing/sandbox/checkout"
 SUBSCRIPTION_PATH = "/api/public/v1/subscription/sandbox"
@@ -112,7 +117,7 @@ def period_price(price_monthly: int, price_yearly: int, interval: str) -> int:
 
 class SandboxProvider(Provider[NoCredentials]):
     name: ClassVar[str] = SANDBOX
-    title: ClassVar[str] = "Sandbox"
+    title: ClassVar[str] = marked("Sandbox")
     settles_late: ClassVar[bool] = False
     stands_in: ClassVar[bool] = True
     can_refund: ClassVar[bool] = True

@@ -20,11 +20,14 @@ from tests.fixtures.dashboard import (
 
 @pytest.fixture
 async def sign_up(app: ASGIApp) -> AsyncIterator[SignUp]:
-    """``await sign_up()``: a new merchant and its owner, signed in on a client of their own."""
+    """``await sign_up()``: a new merchant and its owner, signed in on a client of their own
+    (``language``: its browser's)."""
     clients: list[httpx.AsyncClient] = []
 
-    async def make(*, password: str = PASSWORD) -> Account:
+    async def make(*, password: str = PASSWORD, language: str | None = None) -> Account:
         client = dashboard_client(app)
+        if language is not None:  # a browser set to it, signing up in it
+            client.headers["Accept-Language"] = language
         clients.append(client)
         return await sign_up_on(client, password=password)
 

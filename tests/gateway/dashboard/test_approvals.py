@@ -99,7 +99,7 @@ async def test_a_person_sees_the_count_confirms_and_reads_who_decided_and_why(
     confirm = await alice.client.get(f"/topups/{first}/approve")
     assert confirm.status_code == 200
     assert "$7.00 to h@example.com" in confirm.text
-    assert "above the sending key&#39;s approval line of $5.00" in confirm.text
+    assert "above the sending key's approval line of $5.00" in confirm.text
     assert "Approve and deliver" in confirm.text
     assert (await alice.client.get(f"/topups/{second}/deny")).status_code == 200
 

@@ -96,7 +96,7 @@ async def test_a_save_redirects_to_the_page_which_shows_what_is_saved_but_the_to
     assert location.startswith("/dashboard/fulfilment?saved=claude&tested=claude&result=ok")
     assert newapi.faults.calls == calls + 1
     shown = await owner.client.get(location.removeprefix("/dashboard"))
-    assert "Connected to newapi in" in shown.text
+    assert "Connected to New API in" in shown.text
 
     # The test alone redirects too; a refused one says its outcome in our words.
     newapi.users[1]["token"] = "rotated"

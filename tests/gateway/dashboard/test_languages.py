@@ -9,11 +9,17 @@ from functools import cache
 import httpx
 import pytest
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 from starlette.types import ASGIApp
 
+from gateway.billing.orders import DONE_PATH
+from gateway.devrun import DEMO_PLANS
 from gateway.merchants import preferences
 from gateway.store.db import Database
+from gateway.store.models import Merchant, table_of
 from gateway.values import languages
+from gateway.values.settings import Settings
+from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
@@ -56,7 +62,9 @@ def _sources(language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 # What a page shows as it is in every language: code, and the event types' descriptions (the
 # API's published contract, in English as the API serves it).
 _AS_IS = re.compile(
-    r"<code[^>]*>.*?</code>|<pre[^>]*>.*?</pre>|<dl id=\"event-types\">.*?</dl>", re.S
+    r"<code[^>]*>.*?</code>|<pre[^>]*>.*?</pre>|<dl id=\"event-types\">.*?</dl>"
+    r"|<td[^>]*\blang=\"en\"[^>]*>.*?</td>",
+    re.S,
 )
 
 
@@ -69,11 +77,105 @@ def untranslated(page: str, language: str) -> list[str]:
     return found
 
 
+# What a page in Chinese or Japanese may still write in Latin letters: names, codes and
+# identifiers, never a word of English. Cut first: markup (tags with their attributes, scripts,
+# styles), what is typed as it is (``<code>``, ``<pre>``, ``<kbd>``: a key, a JSON body, a
+# command), the event types' contract, then each token that is an address, a path, a time, an
+# identifier or a figure.
+_UNREAD = re.compile(
+    r"<(script|style|code|pre|kbd|samp)\b[^>]*>.*?</\1>|<!--.*?-->"
+    r"|<dl id=\"event-types\">.*?</dl>"
+    # A cell marked as the English it was written in (a ledger entry's memo).
+    r"|<td[^>]*\blang=\"en\"[^>]*>.*?</td>",
+    re.S | re.I,
+)
+_TAGS = re.compile(r"<[^>]*>")
+_NOT_WORDS = re.compile(
+    r"[\w.+-]+@[\w-]+(\.[\w-]+)+"  # an e-mail address
+    r"|https?://\S+|(?<![\w.])/[\w/.{}-]+"  # a URL, a path (/console/topup)
+    r"|\b\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?"  # an ISO date or time
+    r"|\b[\w-]+([.:][\w-]+)+(/[\w/.{}-]*)?"  # dotted or scoped: balance.low, openrouter.ai/…
+    r"|\b\w*(_|\d)\w*\b"  # an identifier or a code: ak_staging_…, txn_…, we_…, x402, 4620
+    r"|\b[A-Z][a-z]+(-[A-Z][a-z]+)+\b"  # a header's name: New-Api-User
+    r"|\baitopup [a-z]+\b"  # a command as it is typed: aitopup serve
+)
+# Names and abbreviations, the same in every language. Each is a name (a product, a company, a
+# standard), an abbreviation read as it is, or a value the test itself typed.
+ALLOWED = frozenset(
+    {
+        # The product, the platforms credit is sent to and the upstreams it lands on.
+        "aiTopUp",
+        "Claude",
+        "ChatGPT",
+        "Gemini",
+        "OpenRouter",
+        "New",  # New API, with API below
+        # Payment channels, their methods' brands and the chat app approvals are sent to.
+        "Stripe",
+        "Creem",
+        "MyFatoorah",
+        "Epay",
+        "Visa",  # the sandbox's test cards, as a card shows its brand
+        "Telegram",
+        # Standards and tools a developer names: the Standard Webhooks library, the MCP
+        # clients, Python's example; "Webhook", the term both catalogues keep.
+        "Standard",
+        "Webhooks",
+        "Webhook",
+        "OpenAPI",
+        "Python",
+        "Cursor",
+        "Code",  # Claude Code
+        "Desktop",  # Claude Desktop
+        "http",  # an MCP transport, and a URL's scheme, by its name
+        "https",
+        "stdio",
+        "OAuth",
+        # The switcher names each language in its own words.
+        "English",
+        # The seeded packs' and plan's names: names an operator gives them, shown as given.
+        "Starter",
+        "Pro",
+        "Business",
+        # What the test typed: the merchant's, a key's, a budget's, an app's and a template's
+        # names.
+        "Shop",
+        "merchant",
+        "agent",
+        "held",
+        "under",
+        "Fleet",
+        "Desk",
+        "support",
+    }
+)
+# An abbreviation written in capitals is read as it is in every language: API, URL, ID, UTC,
+# USD and US$, HMAC, PKCE, ISO and its country codes, MPP, HTTP.
+_CAPITALS = re.compile(r"[A-Z]{2,6}")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'\u2019]*")
+
+
+def latin_left(page: str) -> list[str]:
+    """The words in Latin letters a reader sees in ``page`` that are not a name, a code or an
+    identifier: in Chinese or Japanese, English left untranslated."""
+    text = html.unescape(_TAGS.sub(" ", _UNREAD.sub(" ", page)))
+    text = _NOT_WORDS.sub(" ", text)
+    return sorted(
+        {
+            word
+            for word in _LATIN.findall(text)
+            if word not in ALLOWED and not _CAPITALS.fullmatch(word)
+        }
+    )
+
+
 def _in(language: str, reply: httpx.Response) -> None:
     assert reply.status_code < 500, reply.text
     assert f'<html lang="{languages.html_lang(language)}">' in reply.text
     left = untranslated(reply.text, language)
     assert not left, f"{reply.request.url.path}: English left in {language}: {left}"
+    latin = latin_left(reply.text)
+    assert not latin, f"{reply.request.url.path}: Latin words left in {language}: {latin}"
 
 
 def browser(app: ASGIApp, language: str | None) -> httpx.AsyncClient:
@@ -255,6 +357,58 @@ async def _receipt_page(client: httpx.AsyncClient, owner: Account, language: str
     assert f'id="paid">{languages.money_in(2500, language)}<' in receipt.text
 
 
+async def _sandbox_pages(
+    client: httpx.AsyncClient,
+    owner: Account,
+    db: Database,
+    settings: Settings,
+    language: str,
+) -> None:
+    """The sandbox's own pages, reached from the dashboard as a payer reaches them (the
+    dashboard sends its reader's language on): a pack's checkout, its landing page paid and
+    cancelled, the seeded plan's checkout and its billing portal; then the wallet that shows
+    them (the plan's text, the ledger's and the history's kinds)."""
+    bought = await owner.post("/wallet/checkout", {"pack_id": "pack_pro"}, page="/wallet")
+    assert bought.status_code == 303, bought.text
+    checkout = httpx.URL(bought.headers["location"])
+    assert checkout.params["lang"] == language
+    shown = await client.get(checkout)
+    _in(language, shown)
+    assert languages.money_in(2000, language) in shown.text
+    done = checkout.copy_with(path=DONE_PATH, query=None)
+    order_id = checkout.path.rsplit("/", 1)[-1]
+    for landing in ({}, {"cancelled": "1"}):
+        asked = {"order": order_id, "lang": language, **landing}
+        _in(language, await client.get(done, params=asked))
+    cancelled = await client.post(str(checkout).replace("?", "/cancel?"))
+    assert cancelled.status_code == 303, cancelled.text
+    _in(language, await client.get(done, params={"order": order_id, "lang": language}))
+    _, seeded = DEMO_PLANS[0]
+    plan = await make_staging_plan(db, settings, **seeded)
+    _in(language, await owner.client.get("/wallet"))
+    subscribing = await owner.post(
+        "/wallet/subscribe", {"plan_id": plan.id, "interval": "month"}, page="/wallet"
+    )
+    assert subscribing.status_code == 303, subscribing.text
+    sandbox = subscribing.headers["location"]
+    _in(language, await client.get(sandbox))
+    assert (await client.post(sandbox.replace("?", "/pay?"))).status_code == 303
+    portal = await owner.post("/wallet/subscription/portal", {}, page="/wallet")
+    assert portal.status_code == 303, portal.text
+    _in(language, await client.get(portal.headers["location"]))
+    _in(language, await owner.client.get("/wallet"))
+
+
+FULFILMENT_TESTED = tuple(
+    f"/fulfilment?tested=claude&{answer}"
+    for answer in (
+        "result=ok&provider=newapi&ms=12",
+        "result=ok&provider=openrouter",
+        "result=credentials_refused&provider=newapi",
+        "result=limited&retry=7",
+        "result=unset",
+    )
+)
 SIGNED_IN = (
     "/",
     "/account?notice=language",
@@ -274,9 +428,12 @@ SIGNED_IN = (
     "/apps/connected",
     "/go-live",
     "/oauth/code",
+    *FULFILMENT_TESTED,
 )
 SIGNED_OUT = (
     "/sign-in",
+    "/sign-in?signed-up",
+    "/sign-in?password-set",
     "/sign-up",
     "/forgot-password",
     "/reset-password?token=nothing",
@@ -289,6 +446,8 @@ SIGNED_OUT = (
 async def test_every_translated_page_in_each_language_with_no_english_left(
     app: ASGIApp,
     client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
     sign_up: SignUp,
     make_merchant: MakeMerchant,
     language: str,
@@ -321,7 +480,8 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
         stale = await visitor.post("/forgot-password", data={"csrf_token": "stale"})
         assert stale.status_code == 403
         _in(language, stale)
-    owner = await sign_up()
+    # Signed up in the language: its recipients' e-mails (in the staging mailbox) are in it too.
+    owner = await sign_up(language=language)
     chosen = await owner.post("/account/language", {"language": language}, page="/account")
     assert chosen.status_code == 303, chosen.text
     for path in SIGNED_IN:
@@ -334,7 +494,9 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
     await _mail_pages(owner, language)
     await _app_pages(app, owner, language)
     await _receipt_page(client, owner, language)
+    await _sandbox_pages(client, owner, db, settings, language)
     merchant = await make_merchant("staging")
+    await preferences.set_recipients_language(db, merchant.merchant_id, language)
     path = await _recipient_path(client, merchant)
     async with browser(app, language) as approver:
         # An approval link is opened from an e-mail, signed in or not: the browser's language.
@@ -350,6 +512,13 @@ async def test_every_translated_page_in_each_language_with_no_english_left(
         )
         _in(language, asked)
         _in(language, await recipient.get(path[: -len("x")] + "x"))
+    # The e-mails a recipient reads: the voucher and the fresh link just asked for.
+    mails = (await client.get("/emails", headers=merchant.headers)).json()["data"]
+    assert {m["kind"] for m in mails} == {"voucher", "recipient_link"}, mails
+    for mail in mails:
+        for body in (mail["subject"], mail["html"], mail["text"]):
+            assert not untranslated(body, language), (mail["kind"], body)
+            assert not latin_left(body), (mail["kind"], latin_left(body))
 
 
 async def test_the_check_finds_english_left_in_a_page(app: ASGIApp) -> None:
@@ -505,3 +674,30 @@ async def test_a_recipient_picks_a_language_over_the_merchants(
         assert languages.money_in(1500, "ja") in picked.text
         assert '<html lang="ja">' in (await recipient.get(path)).text  # kept
         assert '<html lang="ja">' in (await recipient.get(path + "x")).text
+
+
+async def test_a_merchant_signed_up_in_chinese_sends_its_recipients_chinese(
+    client: httpx.AsyncClient, db: Database, sign_up: SignUp
+) -> None:
+    """Its recipients' language starts as the one its owner signed up in; signed up in English,
+    each recipient's browser still chooses (as before), and the Settings page changes either."""
+    chinese = await sign_up(language="zh-CN,zh;q=0.9")
+    english = await sign_up(language="en-US")
+    merchants = table_of(Merchant)
+    for owner, expected in ((chinese, "zh"), (english, None)):
+        async with db.read() as conn:
+            found = select(merchants.c.language).where(merchants.c.name == owner.merchant_name)
+            assert (await conn.execute(found)).scalar_one() == expected
+        shown = await owner.client.get("/settings")
+        assert re.search(f'<option value="{expected or ""}"[^>]* selected>', shown.text)
+    keys = []
+    for scope in ("topup:send", "topup:read"):
+        made = await chinese.shown_once("/keys", {"name": scope, "scopes": scope}, page="/keys")
+        key = re.search(r"ak_staging_[0-9A-Za-z]{32}", made.text)
+        assert key, made.text
+        keys.append({"Authorization": f"Bearer {key.group()}"})
+    sent = await client.post("/topup/send", json=SEND, headers=keys[0])
+    assert sent.status_code in (200, 201), sent.text
+    (mail,) = (await client.get("/emails", headers=keys[1])).json()["data"]
+    assert '<html lang="zh-Hans">' in mail["html"]
+    assert "Claude 额度" in mail["subject"] and not latin_left(mail["html"])

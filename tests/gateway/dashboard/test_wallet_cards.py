@@ -35,7 +35,7 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
     assert 'id="checkin-reward"' in first and 'id="checkin-button"' not in first
     again = await _after(account.client, await account.post("/wallet/checkin", {}, page=WALLET))
     assert "Already checked in today." in again
-    assert again.count("checkin credit") == 1  # one ledger entry
+    assert again.count("check-in credit") == 1  # one ledger entry
 
     for bad in ("0", "401", "-1", "abc", "", "1.5", "²"):
         refused = await account.post("/wallet/clock/advance", {"days": bad}, page=WALLET)

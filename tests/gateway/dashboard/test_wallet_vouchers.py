@@ -48,7 +48,7 @@ async def test_a_voucher_is_taken_back_once_on_the_wallet_page(
     assert done.status_code == 200, done.text
     said = re.search(r'<p class="notice" role="status" id="voucher-done">(.*?)</p>', done.text)
     assert said is not None
-    assert f"Voucher {code} redeemed: $7.00 of claude credit taken back from kim@example.com" in (
+    assert f"Voucher {code} redeemed: $7.00 of Claude credit taken back from kim@example.com" in (
         said.group(1)
     )
     assert "balance with you is now $0.00" in said.group(1)
