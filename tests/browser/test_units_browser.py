@@ -20,7 +20,7 @@ async def test_the_wallet_reads_once_at_both_widths(page: Page, signed_up: Merch
     await expect(page.get_by_role("heading", level=1)).to_have_text("Wallet · Staging")
     await expect(page.locator("#who-offers")).to_contain_text("operator")
     row = page.locator("#history tbody tr").first
-    await expect(row).to_contain_text("through sandbox")
+    await expect(row).to_contain_text("through Sandbox")
     await expect(row.locator("td.num").nth(1)).to_have_text("$0.00 (of $20.00)")
     await expect(page.locator("#clock-relative")).to_contain_text("count from real time")
     await assert_accessible(page, "wallet-units", widths=(DESKTOP, PHONE))

@@ -65,7 +65,7 @@ async def test_the_consent_page_never_offers_it_and_a_form_that_ticks_it_is_refu
     # The owner's own key form offers it, with its words.
     form = await person.client.get("/keys")
     assert form.status_code == 200, form.text
-    assert f'value="{CARD}"> {CARD}: charge the merchant&#39;s saved card' in form.text
+    assert f'value="{CARD}"> <code>{CARD}</code>: charge the merchant&#39;s saved card' in form.text
 
     # Asked for, the authorization server refuses it back to the app: no consent page at all.
     asked = await flow.authorize(scope=f"billing topup:read {CARD}")

@@ -39,7 +39,7 @@ async def test_the_consent_page_never_ticks_keys_manage_and_says_what_it_does(
     flow = Flow(app, made["id"], made["client_secret"])
     person = await sign_up_on(dashboard_client(app))
     html, _ = await flow.consent_page(person, scope=" ".join(SCOPES))
-    assert 'value="keys:manage"> keys:manage: make one API key of its own' in html
+    assert 'value="keys:manage"> <code>keys:manage</code>: make one API key of its own' in html
     assert 'value="topup:send" checked' in html  # asked, registered, verified: ticked
     assert 'id="consent-keys-manage"' in html
     await flow.oauth.aclose()
