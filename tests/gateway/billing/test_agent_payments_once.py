@@ -34,6 +34,7 @@ from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer
+from tests.fixtures.billing import swept_of
 from tests.fixtures.core import TEST_PEPPER, live_server, local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.policies import gateway_process
@@ -211,10 +212,10 @@ async def test_a_payment_intent_whose_answer_was_lost_is_credited_once_never_exp
         await expire_due(db, now=later)
         [order] = await _orders(db, merchant.merchant_id)
         assert order.status == "pending"
-        [swept] = await reconcile.sweep(db, unhurried, now=later)
+        [swept] = swept_of(await reconcile.sweep(db, unhurried, now=later), order.id)
         assert swept.data["result"] == "credited", swept.data
-        assert await reconcile.sweep(db, unhurried, now=later) == []
-        assert await agent_strays.sweep(db, unhurried, now=later) == []
+        assert swept_of(await reconcile.sweep(db, unhurried, now=later), order.id) == []
+        assert swept_of(await agent_strays.sweep(db, unhurried, now=later), order.id) == []
         [order] = await _orders(db, merchant.merchant_id)
         assert (order.status, order.provider_payment_id) == ("completed", intent["id"])
         assert await merchant_balance(db, merchant) == 4400
@@ -300,11 +301,11 @@ async def test_a_challenge_stripe_never_heard_of_is_expired_once_stripe_was_aske
         )
     soon = now + timedelta(seconds=2)
     await expire_due(db, now=soon)
-    assert await reconcile.sweep(db, unhurried, now=soon) == []  # search may lag: not yet
+    assert swept_of(await reconcile.sweep(db, unhurried, now=soon), order_id) == []  # search lags
     [order] = await _orders(db, merchant.merchant_id)
     assert order.status == "pending"
     later = now + timedelta(minutes=5)
-    [swept] = await reconcile.sweep(db, unhurried, now=later)
+    [swept] = swept_of(await reconcile.sweep(db, unhurried, now=later), order_id)
     assert swept.data["result"] == "expired_order", swept.data
     [order] = await _orders(db, merchant.merchant_id)
     assert order.status == "expired"
@@ -338,10 +339,11 @@ async def test_a_payment_intent_taken_for_no_credit_is_found_and_credited_or_ref
         for order, status in ((expired, "expired"), (failed, "failed")):
             await conn.execute(update(_O).where(_O.c.id == order.id).values(status=status))
     refunds_before = len(stripe_stand_in.refunds)
+    mine = (expired.id, failed.id)
     now = utcnow() + timedelta(seconds=1)
-    found = await agent_strays.sweep(db, stripe_stood_in_settings, now=now)
+    found = swept_of(await agent_strays.sweep(db, stripe_stood_in_settings, now=now), *mine)
     assert sorted(o.data["result"] for o in found) == ["credited", "refunded"], found
-    again = await agent_strays.sweep(db, stripe_stood_in_settings, now=now)
+    again = swept_of(await agent_strays.sweep(db, stripe_stood_in_settings, now=now), *mine)
     assert [o.data["result"] for o in again] == ["refunded"]  # the same refund, asked again
     refunds = list(stripe_stand_in.refunds.values())[refunds_before:]
     assert [(r["payment_intent"], r["amount"]) for r in refunds] == [(ids[1], 800)]
@@ -388,7 +390,7 @@ async def test_a_stripe_that_hangs_holds_the_paid_retry_no_longer_than_the_bound
         held.set()
     later = await _past_expiry(db, order.id)
     await expire_due(db, now=later)
-    [swept] = await reconcile.sweep(db, bounded, now=later)
+    [swept] = swept_of(await reconcile.sweep(db, bounded, now=later), order.id)
     assert swept.data["result"] == "credited", swept.data
     assert await merchant_balance(db, merchant) == 500
 

@@ -34,6 +34,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from tests.fixtures.billing import swept_of
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.stand_ins import served
@@ -285,12 +286,12 @@ async def test_a_settle_lost_twice_is_settled_by_reconciliation_once(
     assert len(facilitator.settled) == 1
 
     later = utcnow() + timedelta(seconds=x402_settings.reconcile_after_seconds + 1)
-    [swept] = await reconcile.sweep(db, x402_settings, now=later)
+    [swept] = swept_of(await reconcile.sweep(db, x402_settings, now=later), order.id)
     assert swept.data["result"] == "credited", swept.data
     [order] = await _orders(db, merchant.merchant_id)
     [settled] = facilitator.settled.values()
     assert (order.status, order.provider_payment_id) == ("completed", settled["transaction"])
-    assert await reconcile.sweep(db, x402_settings, now=later) == []
+    assert swept_of(await reconcile.sweep(db, x402_settings, now=later), order.id) == []
     assert len(facilitator.settled) == 1
     async with local_client() as http:
         balance = await http.get(f"{x402_url}/balance", headers=merchant.headers)
@@ -361,9 +362,9 @@ async def test_a_settle_lost_past_the_offers_expiry_is_asked_first_and_credited_
     await expire_due(db, now=later)
     [order] = await _orders(db, merchant.merchant_id)
     assert order.status == "pending"
-    [swept] = await reconcile.sweep(db, unhurried, now=later)
+    [swept] = swept_of(await reconcile.sweep(db, unhurried, now=later), order.id)
     assert swept.data["result"] == "credited", swept.data
-    assert await reconcile.sweep(db, unhurried, now=later) == []
+    assert swept_of(await reconcile.sweep(db, unhurried, now=later), order.id) == []
     [order] = await _orders(db, merchant.merchant_id)
     assert order.status == "completed"
     assert len(facilitator.settled) == 1
@@ -396,7 +397,7 @@ async def test_a_slow_facilitator_holds_the_paid_retry_no_longer_than_the_bound(
     assert order.status == "pending"
     later = order.expires_at + timedelta(seconds=1)
     await expire_due(db, now=later)
-    [swept] = await reconcile.sweep(db, bounded, now=later)
+    [swept] = swept_of(await reconcile.sweep(db, bounded, now=later), order.id)
     assert swept.data["result"] == "credited", swept.data
     assert len(facilitator.settled) == 1
     assert await _counts(db, merchant.merchant_id) == (1, 0)
