@@ -30,7 +30,7 @@ from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from . import sandbox_spt
+from . import sandbox_spt, stripe_shared
 from . import stripe_payments as payments
 from .base import (
     Charged,
@@ -122,7 +122,7 @@ class MppProvider(Provider[StripeCredentials]):
             return Charged(f"pi_test_{digest[:24]}", req.amount_minor, req.currency.upper())
         settings = stripe_settings(ctx.settings, ctx.credentials)
         try:
-            intent = await payments.charge_shared_payment(
+            intent = await stripe_shared.charge_shared_payment(
                 settings,
                 spt=req.spt,
                 amount_cents=req.amount_minor,
@@ -155,7 +155,9 @@ class MppProvider(Provider[StripeCredentials]):
             return none
         settings = stripe_settings(ctx.settings, ctx.credentials)
         query = f"metadata['challenge_id']:'{_quoted(order.session_id)}'"
-        found = [f.intent for f in await payments.search_payment_intents(settings, query, pages=1)]
+        found = [
+            f.intent for f in await stripe_shared.search_payment_intents(settings, query, pages=1)
+        ]
         paid = [i for i in found if i.status == "succeeded"]
         if paid:
             intent = paid[0]
@@ -181,7 +183,7 @@ class MppProvider(Provider[StripeCredentials]):
             f"metadata['channel']:'{MPP}' AND status:'succeeded' "
             f"AND created>{int(since.timestamp())}"
         )
-        found = await payments.search_payment_intents(settings, query, pages=TAKEN_PAGES)
+        found = await stripe_shared.search_payment_intents(settings, query, pages=TAKEN_PAGES)
         return [
             Taken(
                 f.intent.id,

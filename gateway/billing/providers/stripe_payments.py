@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RETURN_PATH",
-    "Found",
     "Invoice",
     "InvoiceRequest",
     "Looked",
@@ -39,7 +38,6 @@ __all__ = [
     "SharedPayment",
     "State",
     "charge_off_session",
-    "charge_shared_payment",
     "create_invoice",
     "create_refund",
     "create_session",
@@ -48,7 +46,6 @@ __all__ = [
     "look_up_session",
     "look_up_setup",
     "return_url",
-    "search_payment_intents",
     "session_state",
     "verify_event",
 ]
@@ -184,38 +181,6 @@ class SharedPayment:
     currency: str | None
 
 
-async def charge_shared_payment(
-    settings: Settings,
-    *,
-    spt: str,
-    amount_cents: int,
-    currency: str,
-    key: str,
-    metadata: dict[str, str],
-) -> SharedPayment:
-    """Charge ``amount_cents`` with a Shared Payment Token (``draft-stripe-charge-00``): a
-    PaymentIntent created with ``shared_payment_granted_token``, ``confirm: true`` and no
-    redirect, ``key`` its idempotency key (the challenge's, never the token's), so the same
-    challenge charged again is the same PaymentIntent, never a second charge."""
-    async with _client(settings, f"shared payment of {metadata.get('order_id')}") as client:
-        # The package's typed parameters predate the token's field: Stripe takes it as any.
-        params: Any = {
-            "amount": amount_cents,
-            "currency": currency,
-            "shared_payment_granted_token": spt,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "metadata": metadata,
-        }
-        intent = await client.v1.payment_intents.create_async(params, {"idempotency_key": key})
-    return SharedPayment(
-        str(intent.id),
-        str(intent.status or ""),
-        _int(_field(intent, "amount_received")),
-        _str(_field(intent, "currency")),
-    )
-
-
 def _shared(intent: Any) -> SharedPayment:
     return SharedPayment(
         str(_field(intent, "id")),
@@ -223,35 +188,6 @@ def _shared(intent: Any) -> SharedPayment:
         _int(_field(intent, "amount_received")),
         _str(_field(intent, "currency")),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A PaymentIntent found by its metadata: what it is, and the metadata it carries."""
-
-    intent: SharedPayment
-    metadata: dict[str, str]
-
-
-async def search_payment_intents(settings: Settings, query: str, *, pages: int) -> list[Found]:
-    """The PaymentIntents Stripe's search finds for ``query`` (its Search Query Language, e.g.
-    ``metadata['challenge_id']:'…'``), at most ``pages`` pages of 100, newest first. Search is
-    Stripe's eventually consistent index: an intent may be found a minute after it was made."""
-    found: list[Found] = []
-    async with _client(settings, "payment intent search") as client:
-        params: Any = {"query": query, "limit": 100}
-        for _ in range(pages):
-            result = await client.v1.payment_intents.search_async(params)
-            for intent in result.data:
-                metadata = _field(intent, "metadata")
-                plain = metadata.to_dict() if hasattr(metadata, "to_dict") else {}
-                kept = {str(k): str(v) for k, v in plain.items()}
-                found.append(Found(_shared(intent), kept))
-            following = _field(result, "next_page")
-            if not _field(result, "has_more") or not following:
-                break
-            params = {"query": query, "limit": 100, "page": following}
-    return found
 
 
 @dataclass(frozen=True, slots=True)
