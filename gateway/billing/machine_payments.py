@@ -24,7 +24,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +51,7 @@ from mpp.errors import (
     VerificationFailedError,
 )
 
+from ..values import outside_json
 from ..values.clock import rfc3339
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
@@ -177,7 +177,7 @@ def _decoded(text: str | None) -> Any:
     if not text:
         return None
     padded = text + "=" * (-len(text) % 4)
-    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    return outside_json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
 def _issued_to(opaque: Any, merchant_id: str, env: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from ..values import outside_json
 from ..values.settings import Settings
 from ..values.tls import verifying
 from ..webhooks.bodies import BodyTooLarge, read_capped
@@ -42,7 +43,7 @@ async def call(settings: Settings, method: str, params: dict[str, Any]) -> Any:
     except (httpx.HTTPError, BodyTooLarge) as exc:
         raise BotApiError(f"{method}: {type(exc).__name__}") from None
     try:
-        answer = httpx.Response(status, content=body).json()
+        answer = outside_json.loads(body)
     except ValueError:
         raise BotApiError(f"{method}: HTTP {status}, not JSON") from None
     if not isinstance(answer, dict) or answer.get("ok") is not True:

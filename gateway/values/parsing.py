@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from .codes import Code
 from .envelope import ApiError, validation_details
-from .outside_json import MAX_DEPTH, TOO_DEEP, too_deep
+from .outside_json import MAX_DEPTH, too_deep
 from .text import holds_nul, query_holds_nul
 
 __all__ = [
@@ -56,19 +56,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def decode_json(raw: bytes) -> Any:
     """The decoded document, or ``ApiError`` with the rule it breaks."""
-    try:
-        decoded = json.loads(raw, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
-        raise ApiError(Code.DUPLICATE_JSON_KEY) from None
-    except RecursionError:  # nested past what the decoder itself can hold
-        decoded = TOO_DEEP
-    except ValueError:
-        raise ApiError(Code.INVALID_JSON) from None
-    if too_deep(raw, decoded):
+    if too_deep(raw):
         raise ApiError(
             Code.JSON_TOO_DEEP,
             f"Request body nests arrays and objects more than {MAX_DEPTH} levels deep",
         )
+    try:
+        decoded = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise ApiError(Code.DUPLICATE_JSON_KEY) from None
+    except (ValueError, RecursionError):
+        raise ApiError(Code.INVALID_JSON) from None
     if holds_nul(decoded):
         raise ApiError(Code.TEXT_HOLDS_NUL)
     return decoded

@@ -114,9 +114,9 @@ async def test_the_history_names_the_channel_and_shows_what_was_paid(
         return re.sub(r"\s+", " ", found.group(0))
 
     unpaid = row_of((await account.client.get(WALLET)).text)
-    assert "(through stripe, sandbox)" in unpaid
+    assert "(through Stripe, Sandbox)" in unpaid
     assert '<td class="num">$0.00 <span class="muted">(of $20.00)</span></td>' in unpaid
 
     assert (await client.post(location.replace("?", "/pay?"))).status_code == 303
     paid = row_of((await account.client.get(WALLET)).text)
-    assert '<td class="num">$20.00</td>' in paid and "(through stripe, sandbox)" in paid
+    assert '<td class="num">$20.00</td>' in paid and "(through Stripe, Sandbox)" in paid

@@ -1,6 +1,7 @@
 """The body rules of ``gateway/values/parsing.py`` on their own: the depth rule walks only a body
 that could break it, and judges the nesting, not the brackets."""
 
+import sys
 from decimal import Decimal
 
 import pytest
@@ -28,6 +29,27 @@ def test_one_level_past_the_limit_is_refused() -> None:
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     body = b'{"memo": "' + b"[{" * MAX_DEPTH + b'", "tags": ["a", {"b": 1}]}'
     assert decode_json(body)["tags"] == ["a", {"b": 1}]
+
+
+def test_escaped_quotes_do_not_end_a_string_early() -> None:
+    body = b'{"memo": "\\"' + b"[" * (MAX_DEPTH + 1) + b'", "n": [1]}'
+    assert decode_json(body)["n"] == [1]
+
+
+@pytest.mark.parametrize("levels", [5_000, 100_000])
+def test_depth_is_judged_before_decoding_whatever_the_recursion_limit(levels: int) -> None:
+    # x402's EVM signer imports py_ecc, which raises the limit to 100,000: the C decoder would
+    # then recurse past the C stack and end the process before any RecursionError.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(ApiError) as refused:
+            decode_json(b"[" * levels + b"]" * levels)
+        with pytest.raises(ValueError):
+            loads("[" * levels + "]" * levels)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert refused.value.code is Code.JSON_TOO_DEEP
 
 
 def _lists(levels: int) -> object:

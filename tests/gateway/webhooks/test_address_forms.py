@@ -193,7 +193,6 @@ async def _no_resolver(host: str, port: int) -> list[str]:
         "http://2130706433/hook",  # 127.0.0.1 as one decimal number
         "http://3232235777/hook",  # 192.168.1.1 as one decimal number
         "http://017700000001/hook",  # one octal number
-        "http://0177.0.0.1/hook",  # octal parts
         "http://0x7f.0.0.1/hook",  # hex parts
         "http://0x7f000001/hook",  # one hex number
         "http://127.1/hook",  # short form
@@ -221,6 +220,13 @@ async def test_literal_hosts_in_every_spelling_are_refused(url: str) -> None:
         await resolve_checked(parsed.host, parsed.port, allow_loopback=False, resolver=_no_resolver)
     # The address as it is connected to, not as it was spelled.
     assert refused.value.address == str(numeric_host(parsed.host))
+
+
+def test_a_spelling_the_sender_cannot_read_is_refused_before_any_lookup() -> None:
+    # 127.0.0.1 in octal parts: the connecting client's parser refuses it, so it is refused as
+    # written, never resolved nor connected to.
+    with pytest.raises(UrlRefused, match="cannot be parsed"):
+        parse_webhook_url("http://0177.0.0.1/hook")
 
 
 def _records(table: dict[str, list[str]]) -> urls.Resolver:
