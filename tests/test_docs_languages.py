@@ -19,6 +19,7 @@ PAGES = (
     "keys.md",
     "webhooks.md",
     "approvals.md",
+    "mcp.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
