@@ -20,6 +20,7 @@ PAGES = (
     "webhooks.md",
     "approvals.md",
     "mcp.md",
+    "api.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
