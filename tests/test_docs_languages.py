@@ -21,6 +21,7 @@ PAGES = (
     "approvals.md",
     "mcp.md",
     "api.md",
+    "fleets.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
