@@ -22,6 +22,7 @@ PAGES = (
     "mcp.md",
     "api.md",
     "fleets.md",
+    "agents-that-pay.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
