@@ -23,6 +23,7 @@ PAGES = (
     "api.md",
     "fleets.md",
     "agents-that-pay.md",
+    "apps.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
