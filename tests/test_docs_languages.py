@@ -24,6 +24,7 @@ PAGES = (
     "fleets.md",
     "agents-that-pay.md",
     "apps.md",
+    "billing.md",
 )
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
