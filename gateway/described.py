@@ -13,9 +13,14 @@ from .webhooks import event_types
 __all__ = ["agents_guide", "document"]
 
 
-def document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes`` and of every event type."""
-    return openapi.build(routes, event_types.webhook_docs())
+def document(
+    routes: Iterable[BaseRoute], translate: openapi.Translate | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes`` and of every event type; with ``translate`` (a
+    catalogue's ``gettext``), its summaries in that language (the API explorer's)."""
+    if translate is None:
+        return openapi.build(routes, event_types.webhook_docs())
+    return openapi.build(routes, event_types.webhook_docs(), translate)
 
 
 def agents_guide(routes: Iterable[BaseRoute]) -> str:

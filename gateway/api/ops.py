@@ -5,6 +5,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable
+from gettext import NullTranslations
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from .. import described
 from ..ops import changelog_page, explorer, guide, metrics
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
+from ..values import languages
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.model import Model
@@ -93,28 +95,56 @@ async def metrics_text(request: Request) -> Response:
 
 class _Described:
     """The spec and the guide rendered from it, each built on its first request and then served
-    as the same bytes: the routes cannot change while the app runs."""
+    as the same bytes: the routes cannot change while the app runs. The spec in another
+    language (the API explorer's, ``?lang=``) likewise, once per language asked for."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self._routes = routes
+        spec = described.document(routes)
         self.spec = JSONResponse(spec).body
         self.llms = PlainTextResponse(guide.llms_txt(spec)).body
+        self._in: dict[str, bytes] = {}
+
+    def spec_in(self, language: str, words: NullTranslations) -> bytes:
+        """The spec in ``language`` (not English: that is ``spec``), with ``words``."""
+        found = self._in.get(language)
+        if found is None:
+            found = self._in[language] = bytes(
+                JSONResponse(described.document(self._routes, words.gettext)).body
+            )
+        return found
 
 
 def _described(request: Request) -> _Described:
     state = request.app.state
     found: _Described | None = getattr(state, "described", None)
     if found is None:
-        found = state.described = _Described(described.document(request.app.routes))
+        found = state.described = _Described(request.app.routes)
     return found
 
 
 async def openapi_json(request: Request) -> Response:
-    return Response(_described(request).spec, media_type="application/json")
+    """The document; ``?lang=zh`` (or ``ja``), its summaries in that language. Only a language
+    asked for by name: a tool reading the document gets the same bytes whatever its headers
+    say, and an unknown language is English, as everywhere."""
+    language = languages.known(request.query_params.get(explorer.LANGUAGE_PARAM))
+    if language is None or language == languages.DEFAULT:
+        return Response(_described(request).spec, media_type="application/json")
+    words = services(request).languages.of(language)
+    return Response(_described(request).spec_in(language, words), media_type="application/json")
 
 
 async def docs_page(request: Request) -> Response:
-    """Swagger UI's page; the browser fetches the spec itself (from the route above)."""
-    return Response(explorer.page(), media_type="text/html")
+    """Swagger UI's page; the browser fetches the spec itself (from the route above), in the
+    reader's language: the page's ``?lang=``, else the browser's ``Accept-Language``, else
+    English (no one is signed in here, and the dashboard's cookies stay on its paths)."""
+    language = languages.choose(
+        picked=request.query_params.get(explorer.LANGUAGE_PARAM),
+        header=request.headers.get("accept-language"),
+    )
+    return Response(
+        explorer.page(language), media_type="text/html", headers={"Vary": "Accept-Language"}
+    )
 
 
 async def llms_txt(request: Request) -> Response:

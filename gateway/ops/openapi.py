@@ -7,7 +7,7 @@ come from the catalogue, grouped by the HTTP status they answer with.
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -18,10 +18,11 @@ from starlette.routing import BaseRoute, Mount
 
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
+from ..values.marking import marked
 from .routing import KEY_ERRORS, ApiRoute, RouteDoc
 from .webhook_docs import WebhookDoc
 
-__all__ = ["api_routes", "build", "operation_codes"]
+__all__ = ["Translate", "api_routes", "build", "operation_codes"]
 
 REF = "#/components/schemas/{model}"
 RESPONSE_REF = "#/components/responses/{name}"
@@ -32,6 +33,24 @@ _CONVERTER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _ENVELOPE_FIELDS = ("success", "code", "message", "transaction_id", "status", "timestamp", "data")
 # A reply that carries a secret is kept by no cache on the way.
 _NO_STORE = {"Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-store"}}}
+# What a reader sees first in the explorer, in their language where the catalogues have it
+# (``make messages`` extracts ``RouteDoc``'s and ``EventSpec``'s summaries with these).
+_DESCRIPTION = marked(
+    "Send prepaid LLM credits with one call and receive signed webhooks. Every reply, "
+    "errors included, is the same JSON envelope; `code` is the stable machine "
+    "answer.\n\n"
+    "Versions: within `/api/public/v1` changes only add (routes, optional fields, "
+    "reply fields, codes, event types); clients ignore what they do not know. A "
+    "change that could break a client gets a new path, and v1 keeps answering for "
+    "12 months after it. What changed, by date: /changelog on this gateway."
+)
+_EVENT_SENT = marked("Event type `%(name)s`, sent since %(version)s.")
+
+Translate = Callable[[str], str]
+
+
+def _as_written(text: str) -> str:
+    return text
 
 
 def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, ApiRoute]]:
@@ -255,7 +274,12 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
 
 
 def _operation(
-    path: str, method: str, route: ApiRoute, schemas: _Schemas, seen_ids: set[str]
+    path: str,
+    method: str,
+    route: ApiRoute,
+    schemas: _Schemas,
+    seen_ids: set[str],
+    translate: Translate,
 ) -> dict[str, Any]:
     doc: RouteDoc = route.doc
     op_id = f"{method}_{route.name}"
@@ -264,7 +288,7 @@ def _operation(
     seen_ids.add(op_id)
     operation: dict[str, Any] = {
         "operationId": op_id,
-        "summary": doc.summary,
+        "summary": translate(doc.summary),
         "tags": [doc.tag],
         "security": _SECURITY[doc.auth],
         "responses": _responses(path, route, schemas),
@@ -319,12 +343,12 @@ _WEBHOOK_RESPONSES = {
 }
 
 
-def _webhook(event: WebhookDoc, schemas: _Schemas) -> dict[str, Any]:
+def _webhook(event: WebhookDoc, schemas: _Schemas, translate: Translate) -> dict[str, Any]:
     return {
         "post": {
             "operationId": "webhook_" + re.sub(r"\W", "_", event.name),
-            "summary": event.summary,
-            "description": f"Event type `{event.name}`, sent since {event.version}.",
+            "summary": translate(event.summary),
+            "description": translate(_EVENT_SENT) % {"name": event.name, "version": event.version},
             "tags": ["webhooks"],
             "security": [],
             "parameters": _WEBHOOK_HEADERS,
@@ -342,8 +366,15 @@ def _webhook(event: WebhookDoc, schemas: _Schemas) -> dict[str, Any]:
     }
 
 
-def build(routes: Iterable[BaseRoute], events: Sequence[WebhookDoc] = ()) -> dict[str, Any]:
-    """The document of ``routes``, and of ``events``, the webhooks the gateway sends."""
+def build(
+    routes: Iterable[BaseRoute],
+    events: Sequence[WebhookDoc] = (),
+    translate: Translate = _as_written,
+) -> dict[str, Any]:
+    """The document of ``routes``, and of ``events``, the webhooks the gateway sends; its
+    summaries and descriptions for people passed through ``translate`` (a catalogue's
+    ``gettext``), the English as written by default. Only the words change: every identifier,
+    schema and code is the same in every language."""
     described = list(api_routes(routes))
     schemas = _Schemas([route for _, route in described], events)
     paths: dict[str, dict[str, Any]] = defaultdict(dict)
@@ -354,26 +385,18 @@ def build(routes: Iterable[BaseRoute], events: Sequence[WebhookDoc] = ()) -> dic
         tags[route.doc.tag] = None
         for method in sorted((route.methods or set()) - {"HEAD"}):
             paths[template][method.lower()] = _operation(
-                full_path, method.lower(), route, schemas, seen_ids
+                full_path, method.lower(), route, schemas, seen_ids, translate
             )
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "aiTopUp gateway",
             "version": _version(),
-            "description": (
-                "Send prepaid LLM credits with one call and receive signed webhooks. Every reply, "
-                "errors included, is the same JSON envelope; `code` is the stable machine "
-                "answer.\n\n"
-                "Versions: within `/api/public/v1` changes only add (routes, optional fields, "
-                "reply fields, codes, event types); clients ignore what they do not know. A "
-                "change that could break a client gets a new path, and v1 keeps answering for "
-                "12 months after it. What changed, by date: /changelog on this gateway."
-            ),
+            "description": translate(_DESCRIPTION),
         },
         "tags": [{"name": name} for name in tags],
         "paths": dict(paths),
-        "webhooks": {event.name: _webhook(event, schemas) for event in events},
+        "webhooks": {event.name: _webhook(event, schemas, translate) for event in events},
         "components": {
             "schemas": schemas.components,
             "responses": dict(sorted(schemas.responses.items())),

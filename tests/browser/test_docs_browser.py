@@ -57,3 +57,23 @@ async def test_docs_authorizes_with_a_staging_key_and_tries_get_balance(
     assert fetched and all(url.startswith(gateway_url + "/") for url in fetched), fetched
     assert f"{gateway_url}/api/public/v1/balance" in fetched
     await shoot(page, "docs")
+
+
+async def test_docs_in_chinese_draws_the_operations_in_chinese(
+    page: Page, gateway_url: str
+) -> None:
+    """The explorer a Chinese reader opens (``?lang=zh``) draws each operation's summary from
+    the Chinese document, under the same CSP."""
+    page.set_default_timeout(150_000)
+    reply = await page.goto("/docs?lang=zh")
+    assert reply is not None and reply.status == 200
+    await page.locator(".swagger-ui .info .title").wait_for()
+    await page.locator("#operations-tag-wallet").click()
+    path = '[data-path="/api/public/v1/balance"]'
+    operation = page.locator(f".opblock-get:has(.opblock-summary-path{path})")
+    await (
+        operation.locator(".opblock-summary-description")
+        .get_by_text("密钥所在环境的钱包余额")
+        .wait_for()
+    )
+    await shoot(page, "docs-zh")

@@ -25,6 +25,13 @@ async def test_every_page_links_to_the_api_reference_and_the_changelog(
     assert '<a href="/docs">API explorer</a>' in footer
 
 
+async def test_the_footer_opens_the_api_explorer_in_the_readers_language(sign_up: SignUp) -> None:
+    account = await sign_up()
+    page = (await account.client.get("/", headers={"Accept-Language": "zh-CN"})).text
+    footer = page[page.index('<footer class="foot">') :]
+    assert '<a href="/docs?lang=zh">' in footer
+
+
 @pytest.mark.parametrize(
     ("path", "title"),
     [
