@@ -2,10 +2,7 @@
 linked from the English one and back, its code is the English page's (the tested snippets,
 unchanged), and it has the English page's sections, so an English page that gains one fails here
 until its translations do (keys and webhooks are translated in part, what a merchant needs
-first, and send the reader to the English page for the rest: they are left out of that check).
-
-The Chinese and the Japanese pages are written apart: a page of ``PAGES`` is checked in each
-language whose file exists (``docs/<language>/<page>``) and skipped in one that has none yet."""
+first, and send the reader to the English page for the rest: they are left out of that check)."""
 
 import re
 from pathlib import Path
@@ -29,19 +26,10 @@ PAGES = (
 # Translated whole: every section of the English page is there.
 WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
 LANGUAGES = ("zh", "ja")
-# The pages written in Japanese: a page added here may no longer be missing.
-JAPANESE = ("quickstart.md", "keys.md", "webhooks.md")
 FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 # A fenced block is cut before headings are read: a ``#`` comment in a shell snippet is none.
 BLOCK = re.compile(r"^```.*?^```", re.M | re.S)
 HEADING = re.compile(r"^(#{1,6}) ", re.M)
-
-
-def _translated(language: str, page: str) -> Path:
-    path = DOCS / language / page
-    if not path.is_file():
-        pytest.skip(f"docs/{language}/{page} is not written yet")
-    return path
 
 
 def _levels(text: str) -> list[int]:
@@ -52,7 +40,7 @@ def _levels(text: str) -> list[int]:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("page", PAGES)
 def test_each_page_is_translated_and_linked_both_ways(language: str, page: str) -> None:
-    translated = _translated(language, page)
+    translated = DOCS / language / page
     english = DOCS / page
     text = translated.read_text()
     assert english.read_text().count(f"{language}/{page})") == 1
@@ -69,15 +57,6 @@ def test_each_page_is_translated_and_linked_both_ways(language: str, page: str) 
 @pytest.mark.parametrize("page", WHOLE)
 def test_each_translation_has_the_english_pages_sections(language: str, page: str) -> None:
     """As many headings of each level as the English page, in the same order of levels: an
-    English page that gains a section fails here until each of its translations has it. Checked
-    in each language whose page exists; one not written yet (the Japanese pages arrive apart
-    from the Chinese) is skipped, never passed."""
-    translated = _translated(language, page)
+    English page that gains a section fails here until each of its translations has it."""
+    translated = DOCS / language / page
     assert _levels(translated.read_text()) == _levels((DOCS / page).read_text())
-
-
-def test_the_pages_written_stay_there() -> None:
-    """Every page of the list is there in Chinese, and the Japanese pages written so far stay
-    (only a page not written yet is skipped above, never one taken away)."""
-    assert [page for page in PAGES if not (DOCS / "zh" / page).is_file()] == []
-    assert [page for page in JAPANESE if not (DOCS / "ja" / page).is_file()] == []
