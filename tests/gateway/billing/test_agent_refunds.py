@@ -12,17 +12,10 @@ import pytest
 from mpp import Challenge, Credential
 
 from gateway.store.db import Database
-from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, insert_orders, order_row, refunded
-from tests.fixtures.core import live_server, local_client
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
-
-
-@pytest.fixture(scope="session")
-async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]:
-    async with live_server(stripe_stood_in_settings) as root:
-        yield root
 
 
 @pytest.fixture

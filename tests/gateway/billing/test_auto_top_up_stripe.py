@@ -17,7 +17,7 @@ from gateway.store.models import AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import live_server, local_client
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
 
@@ -25,12 +25,6 @@ _R = table_of(AutoTopUpRun)
 _O = table_of(FundingOrder)
 PATH = "/wallet/auto-top-up"
 SETTINGS = {"threshold_cents": 5_000, "target_cents": 20_000, "monthly_cap_cents": 100_000}
-
-
-@pytest.fixture(scope="session")
-async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]:
-    async with live_server(stripe_stood_in_settings) as root:
-        yield root
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
 from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
-from tests.fixtures.core import live_server, local_client
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -37,12 +37,6 @@ SUCCESS = "https://merchant.example/paid?session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://merchant.example/cancelled"
 _L = table_of(LedgerEntry)
 _O = table_of(FundingOrder)
-
-
-@pytest.fixture(scope="session")
-async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]:
-    async with live_server(stripe_stood_in_settings) as root:
-        yield root
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_o
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row, refunded
-from tests.fixtures.core import live_server, local_client
+from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -35,12 +35,6 @@ _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
 _R = table_of(OrderRefund)
 BODY_CODES = {int(code) for code in BODY_ERRORS}
-
-
-@pytest.fixture(scope="session")
-async def stood_in_url(stripe_stood_in_settings: Settings) -> AsyncIterator[str]:
-    async with live_server(stripe_stood_in_settings) as root:
-        yield root
 
 
 @pytest.fixture
