@@ -8,14 +8,14 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from .ops import guide, openapi
-from .webhooks import event_types
+from .webhooks import event_docs
 
 __all__ = ["agents_guide", "document"]
 
 
 def document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` and of every event type."""
-    return openapi.build(routes, event_types.webhook_docs())
+    return openapi.build(routes, event_docs.webhook_docs())
 
 
 def agents_guide(routes: Iterable[BaseRoute]) -> str:
