@@ -97,10 +97,10 @@ clean:
 # gateway/locales/messages.pot, then each language's messages.po brought up to it (new entries
 # empty, changed ones marked fuzzy) for a translator to fill in. Nothing is compiled: the gateway
 # reads the .po files when it starts. Beside `marked`, the API explorer's words: each route's
-# summary (`RouteDoc`'s first argument, the admin API's `_route`'s fifth) and each event type's
+# summary (`RouteDoc`'s first argument, the admin API's `route`'s fifth) and each event type's
 # (`EventSpec`'s third).
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k marked -k RouteDoc -k _route:5 -k EventSpec:3 \
+	$(BIN)/pybabel extract -F babel.cfg -k marked -k RouteDoc -k route:5 -k EventSpec:3 \
 		--no-location --sort-output \
 		--project aiTopUp -o gateway/locales/messages.pot .
 	for lang in zh ja; do \

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from .ops import guide, openapi
-from .webhooks import event_types
+from .webhooks import event_docs
 
 __all__ = ["agents_guide", "document"]
 
@@ -19,8 +19,8 @@ def document(
     """The OpenAPI 3.1 document of ``routes`` and of every event type; with ``translate`` (a
     catalogue's ``gettext``), its summaries in that language (the API explorer's)."""
     if translate is None:
-        return openapi.build(routes, event_types.webhook_docs())
-    return openapi.build(routes, event_types.webhook_docs(), translate)
+        return openapi.build(routes, event_docs.webhook_docs())
+    return openapi.build(routes, event_docs.webhook_docs(), translate)
 
 
 def agents_guide(routes: Iterable[BaseRoute]) -> str:

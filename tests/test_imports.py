@@ -24,6 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # The entry's module → (packages or modules it must not import, the most modules it may import).
+# The store's tables are a module a wing (``gateway.store.models``, about twenty modules), which
+# every entry that reads the store loads.
 ENTRIES = {
     "gateway.cli": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "pydantic"), 260),
     "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 700),
@@ -41,9 +43,9 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1300,
+        1330,
     ),
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1150),
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1180),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them.
     "gateway.mcp.stdio": (

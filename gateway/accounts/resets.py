@@ -30,8 +30,9 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
+from .fields import check_new_password
 from .passwords import HashSlots, hash_password, slot_of
-from .users import UserInfo, _check_password, _first_membership, _void_links
+from .users import UserInfo, _first_membership, _void_links
 
 __all__ = ["issue_reset", "request_reset", "reset_password", "resetting"]
 
@@ -134,7 +135,7 @@ async def reset_password(
     user (``UserInfo``). ``ACCOUNT_LINK_INVALID`` (nothing changed, nothing hashed) if the token
     is unknown, used or expired; nothing changed either, the token left unspent, when the
     account is no longer a member of any merchant. The hash takes one of ``hashes``' slots."""
-    _check_password(password)
+    check_new_password(password)
     if not token or len(token) > TOKEN_LENGTH:
         raise ApiError(Code.ACCOUNT_LINK_INVALID)
     digest = _hash(token)

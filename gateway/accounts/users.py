@@ -1,6 +1,6 @@
 """Users: sign-up, password check, invitation and the one-time password-set link.
 
-E-mail addresses are kept in one canonical form (``addresses.normalize``: NFKC, case-folded,
+E-mail addresses are kept in one canonical form (``fields.canonical_email``: NFKC, case-folded,
 validated), so ``Ada@Example.com`` and ``ada@example.com`` are one account. A merchant is made by
 ``merchants.service.create_merchant`` (which funds its staging wallet); this module only adds the
 people who act for it.
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic_core import PydanticCustomError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,14 +27,14 @@ from ..store.models import (
     User,
     table_of,
 )
-from ..values.addresses import normalize
 from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.languages import DEFAULT, known, marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
-from .passwords import MAX_LENGTH, HashSlots, hash_password, problem, slot_of, verify_password
+from .fields import AccountError, canonical_email, check_new_password
+from .passwords import MAX_LENGTH, HashSlots, hash_password, slot_of, verify_password
 from .roles import parse_role
 
 __all__ = [
@@ -65,25 +64,6 @@ _MI = table_of(MerchantInvitation)
 _R = table_of(PasswordReset)
 
 INVITE_TTL = timedelta(hours=72)
-
-
-class AccountError(ApiError):
-    """Input the account cannot be made or changed with; ``field`` names the form field and
-    ``sentence`` says what to change. An ``ApiError`` like every refusal: ``MERCHANT_NOT_FOUND``
-    for an unknown merchant, else ``VALIDATION_FAILED`` with the field in ``data.errors``, as
-    a request model's refusal reads."""
-
-    def __init__(self, field: str, sentence: str) -> None:
-        if field == "merchant":
-            super().__init__(Code.MERCHANT_NOT_FOUND)
-        else:
-            error = {"loc": [field], "type": "value_error", "msg": sentence}
-            super().__init__(Code.VALIDATION_FAILED, data={"errors": [error]})
-        self.field = field
-        self.sentence = sentence
-
-    def __str__(self) -> str:
-        return self.sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,23 +98,6 @@ class PendingInvitation:
     merchant_name: str
     created_at: datetime
     role: str
-
-
-def canonical_email(value: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 254:
-        raise AccountError("email", marked("Enter your e-mail address (at most 254 characters)."))
-    try:
-        return normalize(value)
-    except (PydanticCustomError, ValueError):
-        raise AccountError("email", marked("That is not a valid e-mail address.")) from None
-
-
-def _check_password(password: str) -> None:
-    """A new password follows ``passwords.problem``, the one rule."""
-    found = problem(password)
-    if found is not None:
-        raise AccountError("password", found)
 
 
 async def _void_links(conn: AsyncConnection, user_id: str, now: datetime) -> None:
@@ -189,7 +152,7 @@ async def sign_up(
         name = check_name(merchant_name)
     except ValueError as refused:
         raise AccountError("merchant_name", str(refused)) from None
-    _check_password(password)
+    check_new_password(password)
     password_hash = await hash_password(password)
     now = utcnow()
     user_id = new_id("usr")
@@ -430,7 +393,7 @@ async def set_password(
     if the token is unknown, used or expired, or (nothing changed, the token left unspent) the
     user is no longer a member of any merchant. The token is looked up before the password is
     hashed (in one of ``hashes``' slots), so a forged link costs no hash."""
-    _check_password(password)
+    check_new_password(password)
     if not token or len(token) > 100:
         raise ApiError(Code.ACCOUNT_LINK_INVALID)
     digest = _token_hash(token)
@@ -474,7 +437,7 @@ async def change_password(
     ``PASSWORD_INCORRECT``, nothing changed, when it is not right. The write is conditional on
     the hash it checked, so of two changes racing from the same current password exactly one
     wins."""
-    _check_password(new)
+    check_new_password(new)
     async with db.read() as conn:
         stored = (
             await conn.execute(select(_U.c.password_hash).where(_U.c.id == user_id))

@@ -12,7 +12,7 @@ from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.parsing import check_cursor, read_json, read_query
-from ..webhooks import deliveries, endpoints, event_types, replays, stats
+from ..webhooks import deliveries, endpoints, event_docs, replays, stats
 from ..webhooks.schemas import (
     DeliveriesQuery,
     DeliveryData,
@@ -69,7 +69,7 @@ async def _optional_body(request: Request, model: type[RotateRequest]) -> Rotate
 
 async def list_event_types(request: Request) -> Response:
     require_caller(request, "webhooks")
-    entries = event_types.event_type_entries()
+    entries = event_docs.event_type_entries()
     return Envelope(Code.SUCCESS, [e.model_dump(by_alias=True) for e in entries])
 
 
@@ -220,7 +220,7 @@ routes = [
             "Every event type the gateway sends: its description, JSON Schema, example and "
             "the version it appeared in",
             "webhooks",
-            response=event_types.EventTypeData,
+            response=event_docs.EventTypeData,
             many=True,
             errors=_AUTH,
         ),

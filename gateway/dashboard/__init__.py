@@ -47,6 +47,7 @@ from . import (
     wallet,
     wallet_auto_top_up,
     wallet_cards,
+    webhook_deliveries,
     webhooks,
 )
 from .paths import PREFIX
@@ -75,6 +76,7 @@ def routes() -> list[BaseRoute]:
         *wallet_cards.routes,
         *wallet_auto_top_up.routes,
         *webhooks.routes,
+        *webhook_deliveries.routes,
         *fulfilment.routes,
         *mailbox.routes,
         *recipient.routes,

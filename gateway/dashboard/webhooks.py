@@ -1,6 +1,7 @@
 """The dashboard's webhook pages: endpoints (create, edit, enable or disable, rotate the secret,
-send a test event, recover failed deliveries, delete), the delivery log with every attempt, and
-replay, each through the services the API calls (``gateway.webhooks``).
+send a test event, recover failed deliveries, delete), each through the services the API calls
+(``gateway.webhooks``); their forms are ``webhook_form``, the delivery log with every attempt
+and replay ``webhook_deliveries``.
 
 Every lookup goes through the services' own scoping (the viewer's merchant and environment), so
 another merchant's endpoint or delivery id answers 404 and shows nothing. A signing secret is
@@ -26,15 +27,12 @@ from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
-from ..webhooks import deliveries, endpoints, event_types, replays, stats
-from ..webhooks.headers import MAX_NAME, MAX_VALUE
+from ..webhooks import deliveries, endpoints, event_docs, replays, stats
 from ..webhooks.schemas import (
     EVENT_TYPES,
-    MAX_HEADERS,
     SIGNING_SCHEMES,
     DeliveriesQuery,
     DeliveryData,
-    DeliveryDetail,
     EndpointCreate,
     EndpointData,
     EndpointSecretData,
@@ -46,14 +44,30 @@ from ..webhooks.schemas import (
 from . import reveal, webhook_inbox
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, field, problem
+from .inputs import field, problem
 from .paths import path_for
 from .render import page
+from .webhook_form import (
+    ENDPOINT_LABELS,
+    checked,
+    edit_values,
+    refused_field,
+    shown_again,
+    typed_endpoint,
+)
 
-__all__ = ["ENDPOINT_LABELS", "ROTATION_OVERLAPS", "routes"]
+__all__ = [
+    "ENDPOINT_LABELS",
+    "ROTATION_OVERLAPS",
+    "has_more",
+    "listed_endpoints",
+    "notice",
+    "reraise_missing",
+    "routes",
+    "with_headers",
+]
 
 _ENDPOINTS_SHOWN = 100  # above the per-environment cap: the list is always whole
-_LOG_PAGE = 20
 _ENDPOINT_LOG = 10
 # (seconds, label): how long the previous secret keeps signing after a rotation.
 ROTATION_OVERLAPS = (
@@ -63,29 +77,6 @@ ROTATION_OVERLAPS = (
     (604800, marked("7 days")),
 )
 _DEFAULT_OVERLAP = 86400
-_STATUSES = ("pending", "succeeded", "failed")
-# The endpoint forms' fields, by the request models' field names (the same here), and what the
-# list of refusals calls them.
-ENDPOINT_FIELDS = {
-    "url": "url",
-    "description": "description",
-    "event_types": "event_types",
-    "signing": "signing",
-    "headers": "headers",
-    "throttle_per_second": "throttle_per_second",
-    "ordered": "ordered",
-    "batch_size": "batch_size",
-}
-ENDPOINT_LABELS = {
-    "url": marked("URL"),
-    "description": marked("Description"),
-    "event_types": marked("Events"),
-    "signing": marked("Signing"),
-    "headers": marked("Custom headers"),
-    "throttle_per_second": marked("Throttle"),
-    "ordered": marked("In order"),
-    "batch_size": marked("Batch size"),
-}
 _BLANK_HEADER_ROWS = 2  # empty rows the forms offer for new headers
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
@@ -106,17 +97,17 @@ def _endpoint_url(endpoint_id: str) -> str:
     return path_for("endpoint_page", endpoint_id=endpoint_id)
 
 
-def _notice(request: Request) -> str | None:
+def notice(request: Request) -> str | None:
     return _NOTICES.get(request.query_params.get("notice", ""))
 
 
-def _reraise_missing(exc: ApiError | ValidationError) -> None:
+def reraise_missing(exc: ApiError | ValidationError) -> None:
     """A 404 is never a form message: it is the page's answer (and says nothing more)."""
     if isinstance(exc, ApiError) and CATALOGUE[exc.code].http_status == 404:
         raise exc
 
 
-def _with_headers(response: Response, exc: ApiError | ValidationError) -> Response:
+def with_headers(response: Response, exc: ApiError | ValidationError) -> Response:
     if isinstance(exc, ApiError) and exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -125,69 +116,13 @@ def _with_headers(response: Response, exc: ApiError | ValidationError) -> Respon
 # --- the endpoints list, and creating one ---
 
 
-def _typed_headers(data: FormData) -> list[dict[str, Any]] | None:
-    """The header rows as typed: ``header_name``, ``header_value`` and ``header_secret`` in step
-    (a select, not a checkbox, so an unticked row still sends its place). A row with neither a
-    name nor a value is an unused one; a secret row left without a value keeps what is kept."""
-    if "header_name" not in data:
-        return None  # a form without the header rows changes none
-    names = [v for v in data.getlist("header_name") if isinstance(v, str)]
-    values = [v for v in data.getlist("header_value") if isinstance(v, str)]
-    secret = [v for v in data.getlist("header_secret") if isinstance(v, str)]
-    rows: list[dict[str, Any]] = []
-    for n, name in enumerate(names[: MAX_HEADERS * 2]):
-        value = values[n] if n < len(values) else ""
-        if not name.strip() and not value:
-            continue
-        rows.append(
-            {
-                "name": name.strip()[: MAX_NAME + 1],
-                "value": value[: MAX_VALUE + 1],
-                "secret": n < len(secret) and secret[n] == "yes",
-            }
-        )
-    return rows
-
-
-def _typed_endpoint(data: FormData) -> dict[str, Any]:
-    chosen = [t for t in data.getlist("event_types") if isinstance(t, str)]
-    return {
-        "url": field(data, "url").strip(),
-        "description": field(data, "description", 500).strip(),
-        "event_types": chosen,
-        "signing": field(data, "signing", 20),
-        "headers": _typed_headers(data),
-        # A form without the field changes no throttle; an empty one lifts it.
-        "throttle_per_second": (
-            field(data, "throttle_per_second", 20).strip()
-            if "throttle_per_second" in data
-            else None
-        ),
-        # A checkbox left clear sends nothing: the form says it showed one.
-        "ordered": ("ordered" in data) if "ordered_shown" in data else None,
-        # A form without the field changes no batch size; an empty one is one a request.
-        "batch_size": field(data, "batch_size", 20).strip() if "batch_size" in data else None,
-    }
-
-
-def _shown_again(typed: dict[str, Any]) -> dict[str, Any]:
-    """The form as typed, to show again with its refusal: a secret value typed is not."""
-    rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
-    return {
-        **typed,
-        "headers": rows,
-        "throttle_per_second": typed["throttle_per_second"] or "",
-        "batch_size": typed["batch_size"] or "",
-    }
-
-
-async def _endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
+async def listed_endpoints(svc: Services, viewer: Viewer) -> list[EndpointData]:
     """Every endpoint of the viewer's environment: the list is always whole."""
     listed = endpoints.list_endpoints(svc.db, viewer.caller, limit=_ENDPOINTS_SHOWN, cursor=None)
     return (await perform(svc.waker, listed)).many(EndpointData)
 
 
-def _has_more(listed: Outcome) -> bool:
+def has_more(listed: Outcome) -> bool:
     return bool(listed.meta and listed.meta["has_more"])
 
 
@@ -212,7 +147,7 @@ def _contracts() -> tuple[_Contract, ...]:
             json.dumps(entry.schema_, indent=2, ensure_ascii=False),
             json.dumps(entry.example, indent=2, ensure_ascii=False),
         )
-        for entry in event_types.event_type_entries()
+        for entry in event_docs.event_type_entries()
     )
 
 
@@ -220,7 +155,7 @@ async def _home(
     request: Request, viewer: Viewer, *, status: int = 200, create: dict[str, Any] | None = None
 ) -> Response:
     svc = services(request)
-    found = await _endpoints(svc, viewer)
+    found = await listed_endpoints(svc, viewer)
     recent = await perform(
         svc.waker,
         deliveries.list_deliveries(svc.db, viewer.caller, DeliveriesQuery(limit=_ENDPOINT_LOG)),
@@ -245,7 +180,7 @@ async def _home(
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
-        "notice": _notice(request),
+        "notice": notice(request),
         "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
         **await webhook_inbox.section(svc, viewer),
     }
@@ -289,61 +224,12 @@ async def secret_page(request: Request) -> Response:
     return _secret_page(request, made, rotated=bool(rotated), status=200)
 
 
-async def _checked(
-    request: Request, viewer: Viewer, typed: dict[str, Any], *, create: bool
-) -> tuple[EndpointCreate | EndpointUpdate | None, FormErrors]:
-    """The form's request model and every refusal of it at once: the model's, field by field,
-    and the URL check's (which the model does not make), so one post shows them all."""
-    refused = FormErrors()
-    values = {
-        "url": typed["url"],
-        "description": typed["description"] or None,
-        "event_types": typed["event_types"] or None if create else typed["event_types"],
-    }
-    if typed["signing"] or create:
-        values["signing"] = typed["signing"] or "hmac"
-    # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
-    # typed, for the model to refuse beside the field.
-    throttle = typed["throttle_per_second"]
-    if throttle is not None:
-        values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
-    if typed["ordered"] is not None:
-        values["ordered"] = typed["ordered"]
-    batch = typed["batch_size"]
-    if batch is not None:
-        values["batch_size"] = int(batch) if batch.isdigit() else batch or 1
-    if typed["headers"] is not None:
-        values["headers"] = [
-            {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
-            for h in typed["headers"]
-        ]
-    body: EndpointCreate | EndpointUpdate | None = None
-    try:
-        body = EndpointCreate(**values) if create else EndpointUpdate(**values)
-    except ValidationError as exc:
-        refused.add(exc, fields=ENDPOINT_FIELDS)
-    if "url" not in refused.errors:
-        try:
-            await endpoints.check_url(services(request).settings, viewer.env, typed["url"])
-        except ApiError as exc:
-            refused.add(exc, "url")
-    return body, refused
-
-
-def _refused_field(exc: ApiError) -> str:
-    if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
-        return "throttle_per_second"
-    if exc.code in (Code.WEBHOOK_BATCH_SIZE_INVALID, Code.WEBHOOK_BATCH_NEEDS_ORDER):
-        return "batch_size"
-    return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
-
-
 async def create_endpoint(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
-    typed = _typed_endpoint(data)
+    typed = typed_endpoint(data)
     svc = services(request)
-    body, refused = await _checked(request, viewer, typed, create=True)
+    body, refused = await checked(request, viewer, typed, create=True)
     if body is not None and not refused:
         assert isinstance(body, EndpointCreate)
         try:
@@ -352,14 +238,14 @@ async def create_endpoint(request: Request) -> Response:
                 endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, viewer.caller, body),
             )
         except ApiError as exc:
-            refused.add(exc, _refused_field(exc))
+            refused.add(exc, refused_field(exc))
         else:
             return await _reveal(request, made.one(EndpointSecretData), rotated=False, status=201)
     response = await _home(
         request,
         viewer,
         status=refused.status,
-        create={**_shown_again(typed), "errors": refused.errors},
+        create={**shown_again(typed), "errors": refused.errors},
     )
     response.headers.update(refused.headers)
     return response
@@ -375,24 +261,6 @@ class _Forms:
     edit: dict[str, Any] | None = None
     recover: dict[str, str] | None = None
     action_error: str = ""
-
-
-def _edit_values(found: EndpointData) -> dict[str, Any]:
-    return {
-        "url": found.url,
-        "description": found.description or "",
-        "event_types": found.event_types,
-        "signing": found.signing,
-        "throttle_per_second": str(found.throttle_per_second or ""),
-        "ordered": found.ordered,
-        "batch_size": str(found.batch_size),
-        # A secret's value is never put back in a form: left empty, it keeps what is kept.
-        "headers": [
-            {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
-            for h in found.headers
-        ],
-        "errors": {},
-    }
 
 
 async def _endpoint_page(
@@ -418,17 +286,17 @@ async def _endpoint_page(
         "endpoint": found,
         "stats": health.one(EndpointStatsData),
         "recent": recent.many(DeliveryData),
-        "more": _has_more(recent),
+        "more": has_more(recent),
         "event_types": EVENT_TYPES,
         "overlaps": ROTATION_OVERLAPS,
         "default_overlap": _DEFAULT_OVERLAP,
-        "edit": shown.edit or _edit_values(found),
+        "edit": shown.edit or edit_values(found),
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
         "endpoint_labels": ENDPOINT_LABELS,
         "recover": shown.recover or {"since": "", "until": "", "error": ""},
         "action_error": shown.action_error,
-        "notice": _notice(request),
+        "notice": notice(request),
         "recovered": int(recovered) if recovered.isdigit() and len(recovered) < 7 else None,
     }
     return page(request, "webhooks/endpoint.html", context, status=status)
@@ -453,19 +321,19 @@ async def _posted(request: Request) -> tuple[Viewer, FormData, str]:
 async def _action_refused(
     request: Request, viewer: Viewer, endpoint_id: str, exc: ApiError | ValidationError
 ) -> Response:
-    _reraise_missing(exc)
+    reraise_missing(exc)
     status, message = problem(exc)
     response = await _endpoint_page(
         request, viewer, endpoint_id, status=status, forms=_Forms(action_error=message)
     )
-    return _with_headers(response, exc)
+    return with_headers(response, exc)
 
 
 async def update_endpoint(request: Request) -> Response:
     viewer, data, endpoint_id = await _posted(request)
-    typed = _typed_endpoint(data)
+    typed = typed_endpoint(data)
     svc = services(request)
-    body, refused = await _checked(request, viewer, typed, create=False)
+    body, refused = await checked(request, viewer, typed, create=False)
     if body is not None and not refused:
         assert isinstance(body, EndpointUpdate)
         try:
@@ -476,11 +344,11 @@ async def update_endpoint(request: Request) -> Response:
                 ),
             )
         except ApiError as exc:
-            _reraise_missing(exc)
-            refused.add(exc, _refused_field(exc))
+            reraise_missing(exc)
+            refused.add(exc, refused_field(exc))
         else:
             return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
-    forms = _Forms(edit={**_shown_again(typed), "errors": refused.errors})
+    forms = _Forms(edit={**shown_again(typed), "errors": refused.errors})
     response = await _endpoint_page(
         request, viewer, endpoint_id, status=refused.status, forms=forms
     )
@@ -572,11 +440,11 @@ async def recover(request: Request) -> Response:
             ),
         )
     except (ApiError, ValidationError) as exc:
-        _reraise_missing(exc)
+        reraise_missing(exc)
         status, message = problem(exc)
         forms = _Forms(recover={"since": typed, "until": typed_until, "error": message})
         response = await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
-        return _with_headers(response, exc)
+        return with_headers(response, exc)
     count = replayed.data["replayed"]
     return RedirectResponse(f"{_endpoint_url(endpoint_id)}?recovered={count}", 303)
 
@@ -588,98 +456,7 @@ async def delete_endpoint(request: Request) -> Response:
     return RedirectResponse(path_for("home") + "?notice=deleted", 303)
 
 
-# --- the delivery log ---
-
-
-def _log_query(request: Request) -> tuple[dict[str, str], DeliveriesQuery | None, str]:
-    """The filters as typed, the query they make (None if refused), and the refusal."""
-    names = ("endpoint_id", "event_type", "status", "cursor")
-    typed = {n: request.query_params.get(n, "")[:100] for n in names}
-    try:
-        query = DeliveriesQuery.model_validate(
-            {"limit": _LOG_PAGE, **{n: v for n, v in typed.items() if v}}
-        )
-    except ValidationError as exc:
-        return typed, None, problem(exc)[1]
-    return typed, query, ""
-
-
-async def delivery_log(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    svc = services(request)
-    typed, query, error = _log_query(request)
-    items: list[DeliveryData] = []
-    more = False
-    if query is not None:
-        listed = await perform(svc.waker, deliveries.list_deliveries(svc.db, viewer.caller, query))
-        items, more = listed.many(DeliveryData), _has_more(listed)
-    found = await _endpoints(svc, viewer)
-    context = {
-        "items": items,
-        "next_cursor": items[-1].id if more and items else None,
-        "filters": typed,
-        "error": error,
-        "endpoints": found,
-        "event_types": EVENT_TYPES,
-        "statuses": _STATUSES,
-    }
-    return page(request, "webhooks/deliveries.html", context, status=422 if error else 200)
-
-
-def _laid_out(payload: str) -> str:
-    """The event body indented for reading; as stored if it is not JSON."""
-    try:
-        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
-    except ValueError:
-        return payload
-
-
-async def _delivery_page(
-    request: Request, viewer: Viewer, delivery_id: str, *, status: int = 200, error: str = ""
-) -> Response:
-    svc = services(request)
-    found = (
-        await perform(svc.waker, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
-    ).one(DeliveryDetail)
-    context = {
-        "delivery": found,
-        "payload": _laid_out(found.payload),
-        "error": error,
-        "notice": _notice(request),
-    }
-    return page(request, "webhooks/delivery.html", context, status=status)
-
-
-async def delivery_page(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    return await _delivery_page(request, viewer, request.path_params["delivery_id"])
-
-
-async def replay(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    await form(request)
-    delivery_id: str = request.path_params["delivery_id"]
-    svc = services(request)
-    # theirs, or 404
-    await perform(svc.waker, deliveries.get_delivery(svc.db, viewer.caller, delivery_id))
-    try:
-        await merchant_limits.WEBHOOK_REPLAY.count(svc, viewer.merchant_id)
-        await perform(
-            svc.waker,
-            deliveries.replay_delivery(svc.db, svc.settings, viewer.caller, delivery_id),
-        )
-    except ApiError as exc:
-        _reraise_missing(exc)
-        status, message = problem(exc)
-        response = await _delivery_page(request, viewer, delivery_id, status=status, error=message)
-        return _with_headers(response, exc)
-    return RedirectResponse(
-        path_for("delivery_page", delivery_id=delivery_id) + "?notice=replayed", 303
-    )
-
-
 _EP = "/webhooks/endpoints/{endpoint_id}"
-_DLV = "/webhooks/deliveries/{delivery_id}"
 
 routes: list[BaseRoute] = [
     Route("/webhooks", home, methods=["GET"]),
@@ -692,7 +469,4 @@ routes: list[BaseRoute] = [
     Route(_EP + "/test", send_test, methods=["POST"]),
     Route(_EP + "/recover", recover, methods=["POST"]),
     Route(_EP + "/delete", delete_endpoint, methods=["POST"]),
-    Route("/webhooks/deliveries", delivery_log, methods=["GET"]),
-    Route(_DLV, delivery_page, methods=["GET"]),
-    Route(_DLV + "/replay", replay, methods=["POST"]),
 ]

@@ -21,6 +21,9 @@ Parameters are a contract: each step's construct names what it binds (its ``para
 knows the union of them (``Plan.binds``), a plan built with the names its caller supplies
 (``given``) refuses at once a step that binds one of no supplier, and a run that lacks one is
 refused before the driver sees it.
+
+The SQL pieces steps are made of (a typed parameter, an upsert, one of a list…) are
+``store.expressions``, named here too.
 """
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -32,8 +35,6 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Insert,
-    Select,
-    Table,
     exists,
     func,
     literal_column,
@@ -41,16 +42,13 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
-from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
+from .expressions import const, json_text, materialized, one_of, param, upsert
 from .raw import Construct, Raw, Statement
 
 __all__ = [
@@ -82,24 +80,6 @@ def _require(holds: bool, message: str) -> None:
         raise PlanError(message)
 
 
-def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
-    """A named, typed parameter: its type gives PostgreSQL's cast."""
-    return BindParameter(name, type_=type_)
-
-
-def upsert(table: Table) -> postgresql.Insert:
-    """An INSERT that may take ``ON CONFLICT … DO UPDATE``: SQLAlchemy renders the same clause
-    for SQLite, which shares PostgreSQL's syntax. (SQLite wants a ``WHERE`` in the ``SELECT``
-    of an ``INSERT … SELECT … ON CONFLICT``, to tell it from a join's ``ON``.)"""
-    return postgresql.insert(table)
-
-
-def const(value: str) -> ColumnElement[Any]:
-    """A fixed name written into the SQL (a kind, a status): never a value from outside."""
-    assert "'" not in value
-    return literal_column(f"'{value}'")
-
-
 _I = TypeVar("_I", bound=Insert)
 
 
@@ -112,75 +92,6 @@ def from_rows(
     _require(all(list(row) == names for row in rows), "every row names the same columns")
     selects = [select(*row.values()).where(where) for row in rows]
     return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
-
-
-class _OneOf(ColumnElement[bool]):
-    """``column`` is one of the list bound as the one parameter ``values``: a single statement
-    whatever the list's length, each value looked up by the column's index."""
-
-    inherit_cache = True
-    # Visited for the parameters a step binds; SQLAlchemy declares this a list.
-    _traverse_internals = [  # noqa: RUF012
-        ("column", InternalTraversal.dp_clauseelement),
-        ("values", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, column: ColumnElement[Any], values: BindParameter[Any]) -> None:
-        self.column = column
-        self.values = values
-
-
-@compiles(_OneOf, "postgresql")
-def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
-    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
-    return f"{column} = ANY({values})"
-
-
-@compiles(_OneOf, "sqlite")
-def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
-    # The list arrives as JSON text (``raw``): SQLite has no array parameters.
-    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
-    return f"{column} IN (SELECT value FROM json_each({values}))"  # noqa: S608 (compiled SQL)
-
-
-def materialized(query: Select[Any], name: str) -> CTE:
-    """``query`` as a CTE that runs once, for a statement over the rows it picks: as a plain
-    subquery PostgreSQL may run it again for each row it updates, and with a ``LIMIT`` (each
-    run skipping what the last locked, or finding rows committed since) pick more than it
-    should; and joined or matched as one query, the planner of a table without statistics may
-    read a whole index for the rows it picks (a due index, an endpoint's deliveries), where
-    picked first, alone, they are each looked up by their key."""
-    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
-
-
-def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
-    """``column`` is one of the values of the list parameter ``name``."""
-    return _OneOf(column, param(name, ARRAY(column.type)))
-
-
-class _JsonText(ColumnElement[Any]):
-    """JSON text into a JSON column: PostgreSQL wants the cast, SQLite keeps text as it is (its
-    own CAST would give the text numeric affinity)."""
-
-    inherit_cache = True
-    _traverse_internals = [("text", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
-
-    def __init__(self, text: ColumnElement[Any]) -> None:
-        self.text = text
-
-
-@compiles(_JsonText, "postgresql")
-def _json_text_postgresql(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.text, **kw)} AS JSON)"
-
-
-@compiles(_JsonText, "sqlite")
-def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(element.text, **kw))
-
-
-def json_text(text: ColumnElement[Any]) -> ColumnElement[Any]:
-    return _JsonText(text)
 
 
 class Refs:

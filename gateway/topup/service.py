@@ -1,7 +1,8 @@
-"""The send, cancel and the balance. Every change is one transaction: the debit, the credit, the
-top-up row, its ledger entries and its outbox events commit together or not at all. The send is
-the lifecycle's changes from ``NEW`` (``lifecycle.TRANSITIONS``); every later change of a
-top-up is ``lifecycle.move``.
+"""The send, and staging's sandbox funding; a top-up's reads and the balance are ``reads``, its
+cancel ``cancelling`` (both named here too). Every change is one transaction: the debit, the
+credit, the top-up row, its ledger entries and its outbox events commit together or not at all.
+The send is the lifecycle's changes from ``NEW`` (``lifecycle.TRANSITIONS``); every later change
+of a top-up is ``lifecycle.move``.
 
 Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): the doors (REST,
 the dashboard, MCP) render it and wake the workers for its rows after the commit.
@@ -19,19 +20,14 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     String,
-    func,
     insert,
     null,
-    select,
-    text,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
 from .. import idempotency, outbox
-from ..billing import subscriptions
 from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import alerts, refills
@@ -42,16 +38,17 @@ from ..payments.plan import DEBIT, payment_steps
 from ..policies import rules, spend
 from ..store.compose import Plan, Refs, Step, const, from_rows, param
 from ..store.db import Database
-from ..store.models import HELD_STATUSES, Topup, table_of
+from ..store.models import Topup, table_of
 from ..store.raw import Construct, Raw
-from ..store.rows import CoreRow
 from ..store.types import UTCDateTime
 from ..upstreams import work
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
-from ..values.outcome import ApiError, CursorMeta, Outcome
+from ..values.outcome import ApiError, Outcome
 from . import lifecycle, sending
-from .schemas import BalanceData, SendData, SendRequest, TopupData
+from .cancelling import cancel
+from .reads import balance, get, list_page, read_balance, read_one, topup_data
+from .schemas import SendData, SendRequest
 
 __all__ = [
     "DEFAULT_APPROVAL_TTL_SECONDS",
@@ -461,136 +458,6 @@ def settle_key(
     return settle
 
 
-def topup_data(row: CoreRow, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
-    """``hide_voucher``: a code the caller may not see (``_hidden``)."""
-    return TopupData(
-        id=row.id,
-        env=row.env,
-        status=row.status,
-        platform=row.platform,
-        amount_cents=row.amount_cents,
-        recipient_email=row.recipient_email,
-        voucher_code=(
-            sealer.open(row.voucher_sealed, context=row.id)
-            if row.voucher_sealed and not hide_voucher
-            else None
-        ),
-        new_balance_cents=row.recipient_balance_cents,
-        metadata=row.metadata,
-        failure_reason=row.failure_reason,
-        approval_expires_at=(
-            rfc3339(row.approval_expires_at) if row.approval_expires_at is not None else None
-        ),
-        redeemed_at=_when(getattr(row, "redeemed_at", None)),
-        created_at=rfc3339(row.created_at),
-        updated_at=rfc3339(row.updated_at),
-    )
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else rfc3339(value)
-
-
-def _mine(caller: Caller) -> tuple[Any, ...]:
-    return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
-
-
-async def get(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
-    async with db.read() as conn:
-        found = await read_one(conn, sealer, caller, txn_id)
-    return Outcome(Code.SUCCESS, found, transaction_id=found.id, status=found.status)
-
-
-async def read_one(conn: AsyncConnection, sealer: Sealer, caller: Caller, txn_id: str) -> TopupData:
-    """In the caller's read: the caller's top-up ``txn_id`` as every door shows it (the voucher
-    hidden where the key may not see it), else ``TRANSACTION_NOT_FOUND``."""
-    row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
-    if row is None:
-        raise ApiError(Code.TRANSACTION_NOT_FOUND)
-    hidden = await _hidden(conn, caller, [row.id])
-    return topup_data(row, sealer, hide_voucher=row.id in hidden)
-
-
-async def list_page(
-    db: Database, sealer: Sealer, caller: Caller, *, limit: int, cursor: str | None
-) -> Outcome:
-    """Newest first; ``cursor`` is the last id of the previous page. Ids sort by creation time."""
-    stmt = select(_T).where(*_mine(caller)).order_by(_T.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(_T.c.id < cursor)
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-        hidden = await _hidden(conn, caller, [r.id for r in rows[:limit]])
-    page = [topup_data(r, sealer, hide_voucher=r.id in hidden) for r in rows[:limit]]
-    meta = CursorMeta.of(page, limit, len(rows) > limit)
-    return Outcome(Code.SUCCESS, page, meta=meta.model_dump())
-
-
-async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[str]:
-    """Of ``ids``, the top-ups whose code the caller may not see (``Caller.sees_codes``): the
-    code is the money, and goes to the recipient alone."""
-    if not ids or caller.sees_codes(upstream=True):
-        return set()
-    if not caller.sees_codes(upstream=False):
-        return set(ids)
-    return await work.fulfilled_by_upstream(conn, ids)
-
-
-async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
-    """Pending → cancelled, refunded (``lifecycle``). The change is conditional on the row
-    still pending, so two concurrent cancels refund once."""
-    now = utcnow()
-    async with db.transaction() as conn:
-        row = (await conn.execute(select(_T).where(_T.c.id == txn_id, *_mine(caller)))).first()
-        if row is None:
-            raise ApiError(Code.TRANSACTION_NOT_FOUND)
-        moved = None
-        # A top-up its upstream is fulfilling is not the merchant's to cancel: the upstream may
-        # have issued its code already. It ends delivered, or failed and refunded.
-        if row.status == lifecycle.PENDING and not await work.fulfilling(conn, txn_id):
-            asked = lifecycle.ChangeRequest(
-                row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
-            )
-            moved = await lifecycle.move(conn, asked)
-        if moved is None:
-            status = (await conn.execute(select(_T.c.status).where(_T.c.id == txn_id))).scalar()
-            raise ApiError(Code.TOPUP_NOT_CANCELLABLE, transaction_id=txn_id, status=status)
-    changed, deliveries = moved
-    data = topup_data(changed, sealer).model_dump()
-    return Outcome(
-        Code.TOPUP_CANCELLED,
-        data,
-        transaction_id=txn_id,
-        status=lifecycle.CANCELLED,
-        deliveries=deliveries,
-    )
-
-
-async def _balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
-    held = (
-        select(func.coalesce(func.sum(_T.c.amount_cents), 0))
-        .where(*_mine(caller))
-        .where(text(HELD_STATUSES))  # as written in the partial index, which it then uses
-    )
-    wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
-    held_cents = int((await conn.execute(held)).scalar_one())
-    return BalanceData(
-        env=caller.env,
-        balance_cents=0 if wallet is None else wallet.balance_cents,
-        held_cents=held_cents,
-        low_balance_threshold_cents=caller.low_balance_threshold_cents,
-        subscription=await subscriptions.current(conn, caller.merchant_id, caller.env),
-    )
-
-
-async def balance(db: Database, caller: Caller) -> Outcome:
-    """The wallet as every door shows it: available, and held by top-ups not yet delivered
-    (pending, or awaiting approval), which are debited already (``BalanceData``)."""
-    async with db.read() as conn:
-        found = await _balance(conn, caller)
-    return Outcome(Code.SUCCESS, found)
-
-
 async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
     """Staging's wallet topped up by ``amount``; the balance after it, read as ``balance``
     reads it, in the same transaction."""
@@ -604,5 +471,5 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
-        after = await _balance(conn, caller)
+        after = await read_balance(conn, caller)
     return Outcome(Code.SUCCESS, after)

@@ -27,7 +27,7 @@ from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings
 from . import batches, headers, health, throttle, urls
-from .event_types import WebhookTest
+from .event_payloads import WebhookTest
 from .schemas import (
     EndpointCreate,
     EndpointData,

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from .. import outbox
 from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339, rfc3339_or_none
-from .event_types import (
+from .event_payloads import (
     DeliveryExhausted,
     DeliveryRecovered,
     DeliverySkipped,

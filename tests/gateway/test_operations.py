@@ -217,7 +217,7 @@ async def test_perform_wakes_for_new_and_replayed_work_after_the_operation(
 # --- Every operation a door calls answers an Outcome; no door opens the store itself ---
 
 # The doors that open no read or transaction of their own: the admin package is the admin
-# API's operations, below the door (``gateway/api/admin.py``).
+# API's operations, below the door (``gateway/api/admin/``).
 STORE_FREE_DOORS = [
     "gateway/api",
     "gateway/mcp",

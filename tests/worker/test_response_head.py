@@ -23,8 +23,8 @@ from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
-from worker.delivery import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 from worker.http import WebhookTransport, build_clients, head_limits
+from worker.posting import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)

@@ -13,7 +13,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.webhooks import event_types
+from gateway.webhooks import event_payloads, event_types
 from tests.fixtures.core import wait_until
 from tests.fixtures.dashboard import Account, SignUp
 from tests.fixtures.webhooks import Receiver, Reply
@@ -403,5 +403,5 @@ async def test_the_event_types_are_shown_below_the_add_form_with_schema_and_exam
     examples = re.findall(r'<pre class="event-example">(.*?)</pre>', html, re.S)
     assert len(schemas) == len(examples) == len(event_types.EVENTS)
     low = event_types.EVENTS.index(event_types.BY_TYPE["balance.low"])
-    assert json.loads(unescape(schemas[low])) == event_types.BalanceLow.model_json_schema()
+    assert json.loads(unescape(schemas[low])) == event_payloads.BalanceLow.model_json_schema()
     assert json.loads(unescape(examples[low])) == event_types.BY_TYPE["balance.low"].example

@@ -1,0 +1,175 @@
+"""The endpoint forms of the Webhooks pages (add, and edit on the endpoint's page): their
+fields and labels, the values as typed and as stored, and the request model they make with every
+refusal of it at once."""
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.requests import Request
+
+from ..services import services
+from ..values.codes import Code
+from ..values.languages import marked
+from ..values.outcome import ApiError
+from ..webhooks import endpoints
+from ..webhooks.headers import MAX_NAME, MAX_VALUE
+from ..webhooks.schemas import MAX_HEADERS, EndpointCreate, EndpointData, EndpointUpdate
+from .context import Viewer
+from .inputs import FORM, FormErrors, field
+
+__all__ = [
+    "ENDPOINT_FIELDS",
+    "ENDPOINT_LABELS",
+    "checked",
+    "edit_values",
+    "refused_field",
+    "shown_again",
+    "typed_endpoint",
+]
+
+# The endpoint forms' fields, by the request models' field names (the same here), and what the
+# list of refusals calls them.
+ENDPOINT_FIELDS = {
+    "url": "url",
+    "description": "description",
+    "event_types": "event_types",
+    "signing": "signing",
+    "headers": "headers",
+    "throttle_per_second": "throttle_per_second",
+    "ordered": "ordered",
+    "batch_size": "batch_size",
+}
+ENDPOINT_LABELS = {
+    "url": marked("URL"),
+    "description": marked("Description"),
+    "event_types": marked("Events"),
+    "signing": marked("Signing"),
+    "headers": marked("Custom headers"),
+    "throttle_per_second": marked("Throttle"),
+    "ordered": marked("In order"),
+    "batch_size": marked("Batch size"),
+}
+
+
+def _typed_headers(data: FormData) -> list[dict[str, Any]] | None:
+    """The header rows as typed: ``header_name``, ``header_value`` and ``header_secret`` in step
+    (a select, not a checkbox, so an unticked row still sends its place). A row with neither a
+    name nor a value is an unused one; a secret row left without a value keeps what is kept."""
+    if "header_name" not in data:
+        return None  # a form without the header rows changes none
+    names = [v for v in data.getlist("header_name") if isinstance(v, str)]
+    values = [v for v in data.getlist("header_value") if isinstance(v, str)]
+    secret = [v for v in data.getlist("header_secret") if isinstance(v, str)]
+    rows: list[dict[str, Any]] = []
+    for n, name in enumerate(names[: MAX_HEADERS * 2]):
+        value = values[n] if n < len(values) else ""
+        if not name.strip() and not value:
+            continue
+        rows.append(
+            {
+                "name": name.strip()[: MAX_NAME + 1],
+                "value": value[: MAX_VALUE + 1],
+                "secret": n < len(secret) and secret[n] == "yes",
+            }
+        )
+    return rows
+
+
+def typed_endpoint(data: FormData) -> dict[str, Any]:
+    chosen = [t for t in data.getlist("event_types") if isinstance(t, str)]
+    return {
+        "url": field(data, "url").strip(),
+        "description": field(data, "description", 500).strip(),
+        "event_types": chosen,
+        "signing": field(data, "signing", 20),
+        "headers": _typed_headers(data),
+        # A form without the field changes no throttle; an empty one lifts it.
+        "throttle_per_second": (
+            field(data, "throttle_per_second", 20).strip()
+            if "throttle_per_second" in data
+            else None
+        ),
+        # A checkbox left clear sends nothing: the form says it showed one.
+        "ordered": ("ordered" in data) if "ordered_shown" in data else None,
+        # A form without the field changes no batch size; an empty one is one a request.
+        "batch_size": field(data, "batch_size", 20).strip() if "batch_size" in data else None,
+    }
+
+
+def shown_again(typed: dict[str, Any]) -> dict[str, Any]:
+    """The form as typed, to show again with its refusal: a secret value typed is not."""
+    rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
+    return {
+        **typed,
+        "headers": rows,
+        "throttle_per_second": typed["throttle_per_second"] or "",
+        "batch_size": typed["batch_size"] or "",
+    }
+
+
+async def checked(
+    request: Request, viewer: Viewer, typed: dict[str, Any], *, create: bool
+) -> tuple[EndpointCreate | EndpointUpdate | None, FormErrors]:
+    """The form's request model and every refusal of it at once: the model's, field by field,
+    and the URL check's (which the model does not make), so one post shows them all."""
+    refused = FormErrors()
+    values = {
+        "url": typed["url"],
+        "description": typed["description"] or None,
+        "event_types": typed["event_types"] or None if create else typed["event_types"],
+    }
+    if typed["signing"] or create:
+        values["signing"] = typed["signing"] or "hmac"
+    # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
+    # typed, for the model to refuse beside the field.
+    throttle = typed["throttle_per_second"]
+    if throttle is not None:
+        values["throttle_per_second"] = int(throttle) if throttle.isdigit() else throttle or None
+    if typed["ordered"] is not None:
+        values["ordered"] = typed["ordered"]
+    batch = typed["batch_size"]
+    if batch is not None:
+        values["batch_size"] = int(batch) if batch.isdigit() else batch or 1
+    if typed["headers"] is not None:
+        values["headers"] = [
+            {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
+            for h in typed["headers"]
+        ]
+    body: EndpointCreate | EndpointUpdate | None = None
+    try:
+        body = EndpointCreate(**values) if create else EndpointUpdate(**values)
+    except ValidationError as exc:
+        refused.add(exc, fields=ENDPOINT_FIELDS)
+    if "url" not in refused.errors:
+        try:
+            await endpoints.check_url(services(request).settings, viewer.env, typed["url"])
+        except ApiError as exc:
+            refused.add(exc, "url")
+    return body, refused
+
+
+def refused_field(exc: ApiError) -> str:
+    if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
+        return "throttle_per_second"
+    if exc.code in (Code.WEBHOOK_BATCH_SIZE_INVALID, Code.WEBHOOK_BATCH_NEEDS_ORDER):
+        return "batch_size"
+    return "url" if exc.code == Code.WEBHOOK_URL_INVALID else FORM
+
+
+def edit_values(found: EndpointData) -> dict[str, Any]:
+    return {
+        "url": found.url,
+        "description": found.description or "",
+        "event_types": found.event_types,
+        "signing": found.signing,
+        "throttle_per_second": str(found.throttle_per_second or ""),
+        "ordered": found.ordered,
+        "batch_size": str(found.batch_size),
+        # A secret's value is never put back in a form: left empty, it keeps what is kept.
+        "headers": [
+            {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
+            for h in found.headers
+        ],
+        "errors": {},
+    }

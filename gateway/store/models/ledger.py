@@ -1,0 +1,69 @@
+"""Wallets and their ledger. The ledger is append-only: a wallet's ``balance_cents`` always
+equals the sum of its ``ledger_entries``."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..types import AutoBigInt
+from .base import Base
+
+
+class Wallet(Base):
+    """A merchant's wallet (``owner`` ``m:<merchant id>``) or a recipient's at one merchant
+    (``owner`` ``r:<merchant id>:<platform>:<email>``), one per environment."""
+
+    __tablename__ = "wallets"
+    __table_args__ = (
+        UniqueConstraint("env", "owner"),
+        CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(300))
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    platform: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # A merchant wallet's own low-balance threshold (its environment's); null: the merchant's.
+    low_balance_threshold_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # How many ledger entries the wallet has: moved by the same statement that moves the
+    # balance (``ledger.service``), so a ledger's total is read here, never counted.
+    entry_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # A merchant wallet's auto top-up threshold while it is armed (``billing.auto_top_up``),
+    # else null: kept on the row the debit updates, so a debit that does not cross it reads
+    # nothing more (``ledger.refills``).
+    auto_top_up_below: Mapped[int | None] = mapped_column(BigInteger)
+    # When a person froze this merchant wallet's environment (the kill switch, ``freezes``);
+    # null: not frozen. Every credential of the environment is refused while it is set, and
+    # every payment's debit is conditional on it, so a send orders against the freeze here.
+    frozen_at: Mapped[datetime | None]
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_wallet_id_id", "wallet_id", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # What moved the money: topup_debit, topup_credit, topup_refund, initial_funding,
+    # sandbox_fund, adjustment, checkout, redemption, voucher_redeemed (a recipient's wallet).
+    kind: Mapped[str] = mapped_column(String(30))
+    # The txn_/ord_/adj_… the entry belongs to, so a reversal can point at what it reverses.
+    reference: Mapped[str | None] = mapped_column(String(60), index=True)
+    memo: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
