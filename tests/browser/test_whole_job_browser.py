@@ -177,7 +177,10 @@ async def test_the_whole_job_on_a_fresh_make_run(person: Page, make_run: Started
         code = NEWAPI_CODE.search(text)
         assert code is not None, text
         await shoot(page, "whole-job-newapi-mail")
-        mail = page.frame_locator("#mail-html")
+        # The HTML version, in a tab of its own, as the "Open the HTML" link opens it.
+        async with page.context.expect_page() as opened:
+            await page.get_by_role("link", name="Open the HTML").click()
+        mail = await opened.value
         # The e-mail's "See your balance" button: the credit is there, its code not yet used.
         async with page.context.expect_page() as opened:
             await mail.get_by_role("link", name="See your balance and top-ups").click()
