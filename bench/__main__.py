@@ -15,6 +15,7 @@ SUITES = [
     "bench.idle",
     "bench.history",
     "bench.instructions",
+    "bench.first_topup",
 ]
 
 

@@ -32,19 +32,19 @@ _CLAIM = """INSERT INTO idempotency_keys (merchant_id, api_key_id, env, key, req
     created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id"""
 _DEBIT = """UPDATE wallets SET balance_cents = balance_cents - $1, entry_count = entry_count + 1,
     updated_at = $2 WHERE env = $3 AND owner = $4 AND balance_cents >= $1
-    RETURNING id, balance_cents"""
+    RETURNING id, balance_cents, entry_count"""
 _CREDIT = """INSERT INTO wallets (id, env, owner, merchant_id, platform, email, balance_cents,
     entry_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
     ON CONFLICT (env, owner) DO UPDATE SET balance_cents = wallets.balance_cents
     + EXCLUDED.balance_cents, entry_count = wallets.entry_count + 1, updated_at = $8
-    RETURNING id, balance_cents"""
+    RETURNING id, balance_cents, entry_count"""
 _TOPUP = """INSERT INTO topups (id, env, merchant_id, api_key_id, platform, amount_cents,
     recipient_email, recipient_wallet_id, status, voucher_sealed, voucher_hash,
     recipient_balance_cents, created_at, updated_at, notify_recipient)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'delivered', $9, $10, $11, $12, $12, true)"""
 _ENTRIES = """INSERT INTO ledger_entries (wallet_id, env, amount_cents, kind, reference,
-    created_at) VALUES ($1, $3, -$4::bigint, 'topup_debit', $5, $6),
-    ($2, $3, $4, 'topup_credit', $5, $6)"""
+    created_at, number) VALUES ($1, $3, -$4::bigint, 'topup_debit', $5, $6, $7),
+    ($2, $3, $4, 'topup_credit', $5, $6, $8)"""
 _MAIL = """INSERT INTO mails (id, env, merchant_id, kind, topup_id, status, attempts, generation,
     next_attempt_at, created_at, updated_at)
     VALUES ($1, $2, $3, 'voucher', $4, 'queued', 0, 0, $5, $5, $5)"""
@@ -111,7 +111,17 @@ async def send(request: Request) -> Response:
                 recipient["balance_cents"],
                 now,
             )
-            await conn.execute(_ENTRIES, debited["id"], recipient["id"], env, amount, txn, now)
+            await conn.execute(
+                _ENTRIES,
+                debited["id"],
+                recipient["id"],
+                env,
+                amount,
+                txn,
+                now,
+                debited["entry_count"],
+                recipient["entry_count"],
+            )
             await conn.execute(_MAIL, _id("mail"), env, merchant, txn, now)
             event = _id("evt")
             data = {"transaction_id": txn, "amount_cents": amount, "platform": platform}

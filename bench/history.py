@@ -233,14 +233,16 @@ def _statements(heavy: Heavy, topups: int, light: int) -> list[tuple[str, str]]:
         ),
         (
             "ledger_entries",
+            # Numbered in each wallet after the entries it already has, as the gateway numbers.
             "INSERT INTO ledger_entries (wallet_id, env, amount_cents, kind, reference,"
-            " created_at) "
-            "SELECT CASE WHEN side = 1 THEN wallet_id"
-            " ELSE 'wal_' || left(md5(merchant_id || email), 24) END, 'staging',"
-            " CASE WHEN side = 1 THEN -cents ELSE cents END,"
+            " created_at, number) "
+            "SELECT w, 'staging', CASE WHEN side = 1 THEN -cents ELSE cents END,"
             " CASE WHEN side = 1 THEN 'topup_debit' ELSE 'topup_credit' END,"
-            " 'txn_' || suffix, at"
-            f" FROM ({base}) AS h CROSS JOIN (VALUES (1), (2)) AS s(side) ORDER BY n, side",
+            " 'txn_' || suffix, at, COALESCE((SELECT entry_count FROM wallets WHERE id = w), 0)"
+            " + row_number() OVER (PARTITION BY w ORDER BY n, side)"
+            " FROM (SELECT h.*, side, CASE WHEN side = 1 THEN wallet_id"
+            " ELSE 'wal_' || left(md5(merchant_id || email), 24) END AS w"
+            f" FROM ({base}) AS h CROSS JOIN (VALUES (1), (2)) AS s(side)) AS e ORDER BY n, side",
         ),
         (
             "events",

@@ -7,8 +7,7 @@ too). Every response gets ``X-Content-Type-Options: nosniff``: a JSON reply is n
 page either.
 
 The Content-Security-Policy allows no inline script (``script-src 'self'``: the dashboard's
-scripts are files it serves), no framing (but a staging e-mail's HTML version, which only the
-dashboard frames), no ``<base>``, and forms that post only here.
+scripts are files it serves), no framing, no ``<base>``, and forms that post only here.
 ``DIRECTIVES_BY_PREFIX`` is the one place to widen a directive for one part of the site. A page
 that sets its own ``Referrer-Policy`` keeps it (the sandbox checkout's ``no-referrer``: its
 token is in its URL).
@@ -62,12 +61,11 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # The OAuth consent page: Allow and Deny post here and are redirected to the app's
     # registered redirect URI (https, or http on loopback), which form-action must allow too.
     CONSENT_PATH: {"form-action": "'self' https: http:"},
-    # A staging e-mail's HTML version, framed by its page in the dashboard: it carries names a
-    # merchant gave, so it runs no script, loads nothing but its inline styles and data:
-    # images, posts nowhere, and is sandboxed even when opened on its own. Only the dashboard
-    # may frame it. Its buttons open a tab of their own, as a mail client opens them (the
-    # frame's sandbox says the same): a page framed here would be refused by the dashboard's
-    # frame-src, and would run sandboxed, without its scripts.
+    # A staging e-mail's HTML version, a page of its own that the mail's page links to (opened
+    # in a tab, never framed: a frame that runs no script cannot size itself to the mail, and
+    # cut it short): it carries names a merchant gave, so it is sandboxed, runs no script,
+    # loads nothing but its inline styles and data: images, and posts nowhere. Its buttons open
+    # a tab of their own, as a mail client opens them, that tab not sandboxed.
     "/dashboard/mail-html": {
         "default-src": "'none'",
         "script-src": "'none'",
@@ -75,7 +73,6 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
         "img-src": "data:",
         "font-src": "'none'",
         "connect-src": "'none'",
-        "frame-ancestors": "'self'",
         "form-action": "'none'",
         "sandbox": MAIL_SANDBOX,
     },

@@ -97,17 +97,22 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
     """The charge's writes: a payment's, with the payee's credit and the charge row among its
     own, and the payee's event after."""
     payee_wallet = param("payee_wallet_id", sa.String)
-    lines = [
-        ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const("charge_debit")),
-        ledger.Line(payee_wallet, ledger.amount(), const("charge_credit")),
-    ]
+    debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const("charge_debit"))
+    credit = ledger.Line(payee_wallet, ledger.amount(), const("charge_credit"))
+
+    def lines(refs: Refs) -> list[ledger.Line]:
+        return [
+            *ledger.numbered(refs.col(DEBIT, ledger.COUNT), debit),
+            *ledger.numbered(refs.col("payee", ledger.COUNT), credit),
+        ]
+
     return plan.payment_steps(
         windows,
         writes=[
             Step("payee", lambda r: ledger.wallet_credit(r, wallet=payee_wallet, after=DEBIT)),
             Step("charge", _insert_charge),
         ],
-        lines=lambda _: lines,
+        lines=lines,
         then=outbox.event_steps("paid", after=lambda r: r.after(DEBIT), merchant=_PAYEE),
     )
 

@@ -110,7 +110,9 @@ def _claim(refs: Refs) -> Construct:
 
 def _entries(refs: Refs) -> Construct:
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(KIND))
-    return ledger.entries([line], after=refs.after("credit"))
+    return ledger.entries(
+        ledger.numbered(refs.col("credit", ledger.COUNT), line), after=refs.after("credit")
+    )
 
 
 _PLAN = Plan(

@@ -50,7 +50,16 @@ class _Shape:
 
 
 def _ledger_line(r: Any) -> Sequence[Any]:
-    return (r.id, rfc3339(r.created_at), r.env, r.kind, r.amount_cents, r.reference, r.memo)
+    return (
+        r.id,
+        rfc3339(r.created_at),
+        r.env,
+        r.kind,
+        r.amount_cents,
+        r.reference,
+        r.memo,
+        r.number,
+    )
 
 
 def _topup_line(r: Any) -> Sequence[Any]:
@@ -90,7 +99,10 @@ def _order_line(r: Any) -> Sequence[Any]:
 
 _SHAPES: dict[str, _Shape] = {
     "ledger": _Shape(
-        _L, ("id", "created_at", "env", "type", "amount_cents", "reference", "description"),
+        _L,
+        # The entry's number in its wallet last: a reader by position finds nothing moved.
+        ("id", "created_at", "env", "type", "amount_cents", "reference", "description",
+         "number"),
         _ledger_line,
     ),
     "topups": _Shape(

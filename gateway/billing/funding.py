@@ -83,7 +83,12 @@ def _debit_plan() -> Plan:
     return Plan(
         steps(
             Step("debit", ledger.conditional_debit, required=True),
-            Step("entries", lambda r: ledger.entries([line], after=r.after("debit"))),
+            Step(
+                "entries",
+                lambda r: ledger.entries(
+                    ledger.numbered(r.col("debit", ledger.COUNT), line), after=r.after("debit")
+                ),
+            ),
             outbox.event_steps(
                 "event",
                 after=lambda r: r.after("debit"),

@@ -266,6 +266,10 @@ class LedgerQuery(OffsetQuery):
 
 class LedgerItem(Model):
     id: int
+    number: int = Field(
+        description="The entry's number in its wallet (the merchant's, in this env): 1, 2, 3, "
+        "… with no gap, where id runs across every wallet."
+    )
     env: str
     type: str = Field(
         description="topup_debit, topup_credit, topup_refund, initial_funding, sandbox_fund, "

@@ -195,6 +195,7 @@ async def history(db: Database, caller: Caller, page: int, status: str | None = 
 def ledger_item(row: Any) -> LedgerItem:
     return LedgerItem(
         id=row.id,
+        number=row.number,
         env=row.env,
         type=row.kind,
         amount_cents=row.amount_cents,

@@ -3,10 +3,13 @@ staging mailbox: they never leave the gateway), the HTML version beside the text
 state (queued, sent, failed with the last error). The switch for the voucher e-mail to
 recipients is here too.
 
-The HTML version is a page of its own (``HTML_PREFIX``), shown in a frame with ``sandbox``:
-it is ours but carries names a merchant gave, so it runs nothing, loads nothing, and only the
-dashboard may frame it (its policy: ``security_headers.DIRECTIVES_BY_PREFIX``); its links open
-a tab of their own, as a mail client opens them."""
+The HTML version is a page of its own (``HTML_PREFIX``), which the mail's page links to, opened
+in a tab: it is ours but carries names a merchant gave, so its policy sandboxes it, and it runs
+nothing, loads nothing, and nobody may frame it (``security_headers.DIRECTIVES_BY_PREFIX``); its
+links open a tab of their own, as a mail client opens them. It is not framed on the mail's page:
+a frame that runs no script cannot report its height, and no height computed here holds for
+every reader's width and fonts, so a frame cut long mails short; the text version is shown
+there whole."""
 
 import re
 
@@ -81,7 +84,7 @@ async def show_mail(request: Request) -> Response:
 
 
 async def mail_html(request: Request) -> Response:
-    """The mail's HTML version alone, for the frame on its page."""
+    """The mail's HTML version alone, a page of its own."""
     found = await _staged(request)
     if found.html is None:
         raise HTTPException(404)
@@ -91,7 +94,7 @@ async def mail_html(request: Request) -> Response:
 
 def _in_new_tabs(html: str) -> str:
     """``html`` with its links opening a tab of their own, as a mail client opens them: the
-    frame's own address would be refused by the dashboard's policy. Ours always has a head."""
+    mailbox stays open where it was. Ours always has a head."""
     head = re.search(r"<head[^>]*>", html)
     at = head.end() if head else 0
     return html[:at] + _NEW_TABS + html[at:]

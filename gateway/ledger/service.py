@@ -8,11 +8,18 @@ SQLite's single writer) makes "never below zero" hold under any concurrency.
 The same statement moves the wallet's ``entry_count`` by the number of entries written with the
 change (``_moved``), so the count of a wallet's entries is read from the wallet, never counted,
 and costs the hot path no statement of its own.
+
+Each entry carries its ``number`` in its wallet, 1, 2, 3, … with no gap: what a merchant reads as
+its ledger's numbering, where the table's id runs across every wallet. The statement that moves
+the wallet returns its new count (``COUNT``) and the entries written with it are numbered up to
+it (``numbered``): the row's lock (or SQLite's one writer) orders every change of a wallet, so
+no two entries of it get one number, and none is skipped. It is read from what the change
+already returns: no statement more.
 """
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +44,7 @@ from ..values.clock import new_id
 from . import refills
 
 __all__ = [
+    "COUNT",
     "Entry",
     "Line",
     "amount",
@@ -51,6 +59,7 @@ __all__ = [
     "merchant_owner",
     "merchant_wallet",
     "new_wallet_id",
+    "numbered",
     "recipient_credit",
     "recipient_debit",
     "recipient_owner",
@@ -61,6 +70,8 @@ __all__ = [
 _W = table_of(Wallet)
 _L = table_of(LedgerEntry)
 _INT = BigInteger()
+# What every change of a wallet returns: its count of entries after it, the last one's number.
+COUNT = "entry_count"
 
 
 def new_wallet_id() -> str:
@@ -121,7 +132,7 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
         update(_W)
         .where(*where)
         .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
-        .returning(_W.c.balance_cents, refills.crossed(_W).label(refills.DUE))
+        .returning(_W.c.balance_cents, _W.c.entry_count, refills.crossed(_W).label(refills.DUE))
     )
 
 
@@ -147,7 +158,7 @@ def recipient_credit(refs: Refs, *, after: str) -> Construct:
     return stmt.on_conflict_do_update(
         index_elements=[_W.c.env, _W.c.owner],
         set_=_moved(_W.c.balance_cents + stmt.excluded.balance_cents, 1),
-    ).returning(_W.c.id, _W.c.balance_cents)
+    ).returning(_W.c.id, _W.c.balance_cents, _W.c.entry_count)
 
 
 def recipient_debit(wallet: ColumnElement[Any]) -> Construct:
@@ -158,7 +169,7 @@ def recipient_debit(wallet: ColumnElement[Any]) -> Construct:
         update(_W)
         .where(_W.c.id == wallet, _W.c.balance_cents >= param("amount", _INT))
         .values(_moved(_W.c.balance_cents - param("amount", _INT), 1))
-        .returning(_W.c.id, _W.c.balance_cents)
+        .returning(_W.c.id, _W.c.balance_cents, _W.c.entry_count)
     )
 
 
@@ -170,7 +181,7 @@ def refund_credit(refs: Refs, *, after: str) -> Construct:
         update(_W)
         .where(_W.c.id == param("wallet_id", String), refs.after(after))
         .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
-        .returning(_W.c.balance_cents)
+        .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
 
@@ -181,29 +192,48 @@ def wallet_credit(refs: Refs, *, wallet: ColumnElement[Any], after: str) -> Cons
         update(_W)
         .where(_W.c.id == wallet, refs.after(after))
         .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
-        .returning(_W.c.balance_cents)
+        .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     """One ledger entry of a composed write: its wallet and signed amount as SQL expressions,
-    and its env, reference and memo (by default the plan's ``:env``, ``:reference``, ``:memo``)."""
+    its number in the wallet (``numbered``), and its env, reference and memo (by default the
+    plan's ``:env``, ``:reference``, ``:memo``)."""
 
     wallet: ColumnElement[Any]
     amount: ColumnElement[Any]
     kind: ColumnElement[Any]  # a fixed name (``const``) or a parameter
+    number: ColumnElement[Any] | None = None
     env: ColumnElement[Any] | None = None
     reference: ColumnElement[Any] | None = None
     memo: ColumnElement[Any] | None = None
 
 
+def numbered(count: ColumnElement[Any], *lines: Line) -> list[Line]:
+    """``lines``, the entries of one change of a wallet that left its count of entries at
+    ``count`` (as the change returned it: ``refs.col(step, COUNT)``), numbered in order up to it:
+    the change moved the count by as many."""
+    last = len(lines) - 1
+    return [
+        replace(line, number=count if i == last else count - literal_column(str(last - i)))
+        for i, line in enumerate(lines)
+    ]
+
+
+def _number_of(line: Line) -> ColumnElement[Any]:
+    assert line.number is not None, "an entry has its number in its wallet: ``numbered``"
+    return line.number
+
+
 def entries(lines: Sequence[Line], *, after: ColumnElement[bool]) -> Construct:
     """Append one entry per line, at ``:now``, once ``after`` holds: the one writer of ledger
-    entries, which are never updated or deleted."""
+    entries, which are never updated or deleted. Every line is ``numbered``."""
     rows = [
         {
             "wallet_id": line.wallet,
+            "number": _number_of(line),
             "env": param("env", String) if line.env is None else line.env,
             "amount_cents": line.amount,
             "kind": line.kind,
@@ -290,14 +320,23 @@ async def balance(conn: Conn, env: str, owner: str) -> Balance | None:
     return Balance(str(row["id"]), int(row["balance_cents"]), int(row["entry_count"]))
 
 
+def _count_of(wallet: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The wallet's count of entries as this transaction left it: read after its change
+    (``credit``), whose row lock the transaction holds, so no other change came between."""
+    return select(_W.c.entry_count).where(_W.c.id == wallet).scalar_subquery()
+
+
 @functools.cache
 def _append_statement(count: int) -> Statement:
-    """``count`` entries, each its own values (``:w<i>``, ``:e<i>``, …), through ``entries``."""
+    """``count`` entries, each its own values (``:w<i>``, ``:e<i>``, …), through ``entries``;
+    entry ``i`` numbered ``:n<i>`` below its wallet's count (the later entries of its wallet in
+    the same append)."""
     lines = [
         Line(
             param(f"w{i}", String),
             param(f"a{i}", _INT),
             param(f"k{i}", String),
+            number=_count_of(param(f"w{i}", String)) - param(f"n{i}", _INT),
             env=param(f"e{i}", String),
             reference=param(f"r{i}", String),
             memo=param(f"m{i}", String),
@@ -308,12 +347,15 @@ def _append_statement(count: int) -> Statement:
 
 
 async def append(conn: Conn, entries: list[Entry], now: datetime) -> None:
-    """Append entries in one multi-row INSERT; entries are never updated or deleted."""
+    """Append entries in one multi-row INSERT, after the change of each wallet they belong to in
+    the same transaction (``credit``), numbered in order up to its count; entries are never
+    updated or deleted."""
     params: dict[str, Any] = {"now": now}
     for i, e in enumerate(entries):
         params.update(
             {
                 f"w{i}": e.wallet_id,
+                f"n{i}": sum(later.wallet_id == e.wallet_id for later in entries[i + 1 :]),
                 f"e{i}": e.env,
                 f"a{i}": e.amount_cents,
                 f"k{i}": e.kind,

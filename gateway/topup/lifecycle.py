@@ -186,7 +186,10 @@ def refund_steps(*, after: str) -> list[Step]:
         Step(
             "refund_entries",
             lambda refs: ledger.entries(
-                [ledger.Line(ledger.merchant_wallet(), ledger.amount(), const("topup_refund"))],
+                ledger.numbered(
+                    refs.col("refund", ledger.COUNT),
+                    ledger.Line(ledger.merchant_wallet(), ledger.amount(), const("topup_refund")),
+                ),
                 after=refs.after("refund"),
             ),
         ),
@@ -297,7 +300,8 @@ def plan(source: str, target: str) -> Plan:
 
         def credited(refs: Refs) -> Construct:
             line = ledger.Line(refs.col("recipient", "id"), ledger.amount(), const("topup_credit"))
-            return ledger.entries([line], after=refs.after("recipient"))
+            numbered = ledger.numbered(refs.col("recipient", ledger.COUNT), line)
+            return ledger.entries(numbered, after=refs.after("recipient"))
 
         delivering = [
             *deliver_steps(after="guard"),

@@ -166,12 +166,11 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
         own.append(ledger.Line(debit(), amount(), const("topup_refund")))
 
     def lines(refs: Refs) -> list[ledger.Line]:
+        debited = ledger.numbered(refs.col(DEBIT, ledger.COUNT), *own)
         if sent.deliver:
-            return [
-                *own,
-                ledger.Line(refs.col("recipient", "id"), amount(), const("topup_credit")),
-            ]
-        return own
+            credit = ledger.Line(refs.col("recipient", "id"), amount(), const("topup_credit"))
+            return [*debited, *ledger.numbered(refs.col("recipient", ledger.COUNT), credit)]
+        return debited
 
     credited = sent.deliver
     return payment_steps(

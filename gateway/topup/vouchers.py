@@ -74,7 +74,9 @@ def _claim(refs: Refs) -> Construct:
 
 def _entries(refs: Refs) -> Construct:
     line = ledger.Line(refs.col("debit", "id"), -ledger.amount(), const("voucher_redeemed"))
-    return ledger.entries([line], after=refs.after("debit"))
+    return ledger.entries(
+        ledger.numbered(refs.col("debit", ledger.COUNT), line), after=refs.after("debit")
+    )
 
 
 _PLAN = Plan(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -22,23 +21,11 @@ import pytest
 
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
-from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, Merchant, watch
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, Merchant, chromium_path, watch
 from tests.fixtures.core import free_port, live_server, local_client, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
-
-def _chromium() -> str | None:
-    given = os.environ.get("AITOPUP_TEST_CHROMIUM")
-    if given:
-        return given if os.access(given, os.X_OK) else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-CHROMIUM = _chromium()
+CHROMIUM = chromium_path()
 SKIPPED = (
     "browser tests skipped: install Debian's chromium (apt-get install chromium) or set "
     "AITOPUP_TEST_CHROMIUM"

@@ -10,6 +10,7 @@ from playwright.async_api import Page, expect
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import DESKTOP, PHONE
 from tests.fixtures.core import local_client, wait_until
+from tests.fixtures.first_run import redeem_on_console
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import dev_standin
 from tests.fixtures.workers import StartWorker
@@ -52,14 +53,7 @@ async def test_a_recipient_redeems_on_the_dev_standins_console_and_sees_it_spent
         await item.get_by_role("link", name="Redeem at 127.0.0.1").click()
         await page.wait_for_url(root + "/console/topup")
         await assert_accessible(page, "dev-newapi-console", widths=[DESKTOP, PHONE])
-        await page.get_by_label("Username").fill("joy")
-        await page.get_by_label("Password").fill("joy-secret-1")
-        await page.get_by_role("button", name="Create the account, then sign in").click()
-        await expect(page.locator("#who")).to_have_text("joy")
-        await page.get_by_label("Redemption code").fill(code)
-        await page.get_by_role("button", name="Redeem").click()
-        await expect(page.get_by_role("status")).to_contain_text("Redeemed")
-        await expect(page.locator("#quota")).to_have_text(str(700 * 500_000 // 100))
+        await redeem_on_console(page, "joy", "joy-secret-1", code, 700)
 
         # Back on their page: the unused answer is kept a few seconds, then New API is asked.
         async def spent() -> bool:

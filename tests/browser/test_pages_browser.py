@@ -1,7 +1,7 @@
 """The dashboard's pages read whole at 1280 and 390 px, checked by axe at both widths: the keys
 table on a phone, the key form's errors named by their labels and shown beside their fields,
 identifiers shown whole and apart, a top-up's provider and reference, the approval page naming
-the sending key, the staging mailbox's HTML version in a sandboxed frame, and the Developers
+the sending key, the staging mailbox's HTML version in a sandboxed tab, and the Developers
 page's copy buttons and this gateway's own folder in its stdio configurations."""
 
 import json
@@ -236,7 +236,7 @@ async def test_top_ups_approvals_and_deliveries_show_their_ids_whole_and_the_ups
     await _axe(page, "endpoint")
 
 
-async def test_the_staging_mailbox_shows_the_html_version_sandboxed_beside_the_text(
+async def test_the_staging_mailbox_opens_the_html_version_sandboxed_beside_the_text(
     page: Page,
     signed_up: Merchant,
     gateway_url: str,
@@ -256,26 +256,30 @@ async def test_the_staging_mailbox_shows_the_html_version_sandboxed_beside_the_t
         assert sent.status_code == 200, sent.text
     await page.goto("/dashboard/mail")
     await page.locator("[data-mail] a").first.click()
-    frame = page.locator("iframe#mail-html")
-    await expect(frame).to_have_attribute("sandbox", MAIL_SANDBOX)
-    src = await frame.get_attribute("src")
-    assert src is not None
-    # The frame shows the mail as the recipient's client would, with its voucher.
+    link = page.get_by_role("link", name="Open the HTML")
+    await expect(page.locator("iframe")).to_have_count(0)
+    href = await link.get_attribute("href")
+    assert href is not None
+    # The text beside the link, at desktop width.
     text = (await page.locator("#mail-text").inner_text()).strip()
-    shown = page.frame_locator("iframe#mail-html").locator("body")
-    await expect(shown).to_contain_text(re.compile(r"\$7\.00"))
-    # Beside the text, at desktop width.
-    framed, plain = await frame.bounding_box(), await page.locator("#mail-text").bounding_box()
-    assert framed is not None and plain is not None and text
-    assert framed["x"] + framed["width"] <= plain["x"] and abs(framed["y"] - plain["y"]) < 80
-    # Served on its own with a policy that runs and loads nothing, framed only by the dashboard.
-    alone = await page.request.get(src)
+    plain, opener = await page.locator("#mail-text").bounding_box(), await link.bounding_box()
+    assert opener is not None and plain is not None and text
+    assert plain["x"] + plain["width"] <= opener["x"] and abs(opener["y"] - plain["y"]) < 120
+    # Its tab shows the mail as the recipient's client would, with its voucher.
+    async with page.context.expect_page() as opened:
+        await link.click()
+    tab = await opened.value
+    await expect(tab.locator("body")).to_contain_text(re.compile(r"\$7\.00"))
+    await tab.close()
+    # Served on its own with a policy that sandboxes it, runs and loads nothing, and lets nobody
+    # frame it.
+    alone = await page.request.get(href)
     assert alone.status == 200
     policy = alone.headers["content-security-policy"]
-    for directive in ("default-src 'none'", "script-src 'none'", "frame-ancestors 'self'"):
+    for directive in ("default-src 'none'", "script-src 'none'", "frame-ancestors 'none'"):
         assert directive in policy, policy
     assert f"sandbox {MAIL_SANDBOX}" in policy.split("; ")
-    assert alone.headers["x-frame-options"] == "SAMEORIGIN"
+    assert alone.headers["x-frame-options"] == "DENY"
     assert alone.headers["cache-control"] == "no-store"
     # The mail page itself is framed by nobody.
     assert (await page.request.get(page.url)).headers["x-frame-options"] == "DENY"

@@ -67,3 +67,4 @@ class LedgerEntry(Base):
     reference: Mapped[str | None] = mapped_column(String(60), index=True)
     memo: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
+    number: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3, … in its wallet (``ledger``)

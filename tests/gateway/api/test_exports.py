@@ -39,9 +39,9 @@ async def export_url(settings: Settings) -> AsyncIterator[str]:
 
 
 async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> None:
-    """``rows`` ledger entries of a cent over one day, and the wallet's balance and count of
-    entries with them, so they stay the entries' sum and number (written straight in: what is
-    measured is the export, not the writes)."""
+    """``rows`` ledger entries of a cent over one day, numbered after the wallet's own, and the
+    wallet's balance and count of entries with them, so they stay the entries' sum and number
+    (written straight in: what is measured is the export, not the writes)."""
     async with db.read() as conn:
         wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     assert wallet is not None
@@ -60,6 +60,7 @@ async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> N
                         "reference": f"adj_{n:08d}",
                         "memo": "bulk, for the export's measure",
                         "created_at": DAY + step * n,
+                        "number": wallet.entry_count + n + 1,
                     }
                     for n in range(first, min(first + batch, rows))
                 ],
@@ -245,11 +246,11 @@ async def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised_in_ever
                 ledger.Entry(wallet_id, "staging", 0, "adjustment", memo="\tx"),
                 ledger.Entry(wallet_id, "staging", 0, "adjustment", memo="\rx"),
             ]
-            await ledger.append(conn, entries, now)
             # Written straight in, beside ``ledger.credit``'s one entry a move: the entries sum
-            # to nought, and the wallet counts each of them.
+            # to nought, and the wallet counts each of them, first, as a change of it does.
             await conn.execute(update(_W).where(_W.c.id == wallet_id).values(
                 entry_count=_W.c.entry_count + len(entries)))  # fmt: skip
+            await ledger.append(conn, entries, now)
             await conn.execute(
                 update(_O)
                 .where(_O.c.merchant_id == merchant.merchant_id)

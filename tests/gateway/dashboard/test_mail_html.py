@@ -1,6 +1,6 @@
-"""A staging e-mail's HTML version: served alone for the frame on its page, under a policy that
-runs and loads nothing and lets only the dashboard frame it, its links opening tabs of their own;
-the merchant's own mail only."""
+"""A staging e-mail's HTML version: served alone, a page its mail's page links to (in a new tab,
+never a frame), under a policy that sandboxes it, runs and loads nothing and lets nobody frame
+it, its links opening tabs of their own; the merchant's own mail only."""
 
 import httpx
 
@@ -12,7 +12,7 @@ from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.dashboard.test_mail_pages import SEND, key_of
 
 
-def test_only_the_mail_html_may_be_framed_and_it_runs_nothing() -> None:
+def test_the_mail_html_runs_nothing_and_nobody_frames_it() -> None:
     framed = "/dashboard" + HTML_PREFIX + "/mail_000000000000000000000000"
     policy = policy_for(framed).split("; ")
     for directive in (
@@ -22,7 +22,7 @@ def test_only_the_mail_html_may_be_framed_and_it_runs_nothing() -> None:
         "img-src data:",
         "connect-src 'none'",
         "form-action 'none'",
-        "frame-ancestors 'self'",
+        "frame-ancestors 'none'",
         "base-uri 'none'",
         f"sandbox {MAIL_SANDBOX}",
     ):
@@ -30,8 +30,7 @@ def test_only_the_mail_html_may_be_framed_and_it_runs_nothing() -> None:
     # Its buttons open tabs of their own; it never runs a script, nor reaches the dashboard's
     # cookies, nor moves the dashboard's page.
     assert MAIL_SANDBOX.split() == ["allow-popups", "allow-popups-to-escape-sandbox"]
-    assert frame_options_for(framed) == b"SAMEORIGIN"
-    for path in ("/dashboard/mail", "/dashboard/mail/x", "/dashboard/mail-htmlx", "/docs"):
+    for path in (framed, "/dashboard/mail", "/dashboard/mail/x", "/dashboard/mail-htmlx", "/docs"):
         assert "frame-ancestors 'none'" in policy_for(path).split("; ")
         assert frame_options_for(path) == b"DENY"
 
@@ -46,8 +45,10 @@ async def test_the_html_version_is_the_merchants_own_mail(
     listing = await account.client.get("/mail")
     [mail_id] = [part.split('"')[0] for part in listing.text.split('data-mail="')[1:]]
     page = await account.client.get(f"/mail/{mail_id}")
-    assert f'src="/dashboard{HTML_PREFIX}/{mail_id}"' in page.text
-    assert f'sandbox="{MAIL_SANDBOX}"' in page.text
+    # A link to it, opening a tab of its own; no frame of it on the mail's page.
+    opens = f'href="/dashboard{HTML_PREFIX}/{mail_id}" target="_blank" rel="noopener noreferrer"'
+    assert opens in page.text
+    assert "<iframe" not in page.text
     shown = await account.client.get(f"{HTML_PREFIX}/{mail_id}")
     assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
     assert voucher in shown.text
@@ -55,8 +56,9 @@ async def test_the_html_version_is_the_merchants_own_mail(
     head = shown.text.split("<head>", 1)[1].split("</head>", 1)[0]
     assert head.startswith('<base target="_blank">') and shown.text.count("<base") == 1
     assert shown.headers["cache-control"] == "no-store"
-    assert shown.headers["x-frame-options"] == "SAMEORIGIN"
+    assert shown.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in shown.headers["content-security-policy"]
+    assert f"sandbox {MAIL_SANDBOX}" in shown.headers["content-security-policy"].split("; ")
     # Another merchant's owner, a made-up id, a malformed one: not found.
     other = await sign_up()
     assert (await other.client.get(f"{HTML_PREFIX}/{mail_id}")).status_code == 404

@@ -50,6 +50,11 @@ def _table(html: str, table_id: str) -> str:
     return found.group(1) if found else ""
 
 
+def _numbers(table: str) -> list[int]:
+    """The numbers a ledger table shows, in its order."""
+    return [int(n) for n in re.findall(r'<tr data-entry="\d+">\s*<td><code>(\d+)</code>', table)]
+
+
 async def _merchant_id(db: Database, account: Account) -> str:
     user = await users.check_password(db, account.email, account.password)
     assert user is not None
@@ -258,6 +263,9 @@ async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> Non
     second = await account.client.get(f"{WALLET}?ledger_after={older.group(1)}")
     ledger = _table(second.text, "ledger")
     assert "initial_funding" in ledger and ledger.count("<tr data-entry=") == 2
+    # Numbered in the wallet, 22 down to 1 with no gap, whatever ids other wallets took.
+    numbers = [*_numbers(_table(first.text, "ledger")), *_numbers(ledger)]
+    assert numbers == list(range(22, 0, -1))
     assert ">Newest</a>" in second.text and ">Older</a>" not in second.text
     for bad in ("abc", "0", "-5", "9" * 19):  # anything but a cursor: the newest page
         again = await account.client.get(f"{WALLET}?ledger_after={bad}")

@@ -37,15 +37,15 @@ async def test_a_raw_first_statement_rolls_back_with_its_transaction(
     entry = ledger.Entry(wallet.wallet_id, "staging", 5, "adjustment", f"ref-{merchant.key_id}")
     with pytest.raises(Boom):
         async with db.transaction() as conn:
-            await ledger.append(conn, [entry], utcnow())  # raw, and the first statement
-            await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
+            await ledger.credit(conn, wallet.wallet_id, 5, utcnow())  # raw, and the first statement
+            await ledger.append(conn, [entry], utcnow())
             raise Boom
     assert await _entries(db, entry.reference or "") == 0
     assert await merchant_balance(db, merchant) == wallet.balance_cents
 
     async with db.transaction() as conn:
-        await ledger.append(conn, [entry], utcnow())
         await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
+        await ledger.append(conn, [entry], utcnow())
     assert await _entries(db, entry.reference or "") == 1
     assert await merchant_balance(db, merchant) == wallet.balance_cents + 5
     assert await unbalanced_wallets(db) == []
@@ -73,12 +73,12 @@ async def test_a_savepoint_undoes_only_what_ran_inside_it(
     undone = ledger.Entry(wallet_id, "staging", 4, "adjustment", f"undone-{wallet_id}")
 
     async def keep_one(tx: Raw) -> None:
-        await ledger.append(tx, [kept], utcnow())
         await ledger.credit(tx, wallet_id, 3, utcnow())
+        await ledger.append(tx, [kept], utcnow())
         with pytest.raises(Boom):
             async with tx.savepoint():
-                await ledger.append(tx, [undone], utcnow())
                 await ledger.credit(tx, wallet_id, 4, utcnow())
+                await ledger.append(tx, [undone], utcnow())
                 raise Boom
 
     await db.run(keep_one)
@@ -109,8 +109,9 @@ async def test_run_commits_its_work_or_none_of_it(
     entry = ledger.Entry(wallet_id, "staging", 6, "adjustment", f"run-{wallet_id}")
 
     async def credit(tx: Raw) -> int:
+        balance = await ledger.credit(tx, wallet_id, 6, utcnow())
         await ledger.append(tx, [entry], utcnow())
-        return await ledger.credit(tx, wallet_id, 6, utcnow())
+        return balance
 
     async def credit_then_fail(tx: Raw) -> int:
         await credit(tx)
@@ -135,8 +136,9 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
     entry = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"wait-{wallet_id}")
 
     async def credit(tx: Raw) -> int:
+        balance = await ledger.credit(tx, wallet_id, 2, utcnow())
         await ledger.append(tx, [entry], utcnow())
-        return await ledger.credit(tx, wallet_id, 2, utcnow())
+        return balance
 
     with pytest.raises(Boom):
         async with db.transaction() as conn:
@@ -166,8 +168,8 @@ async def test_work_may_await_only_its_statements(db: Database, way: dict[str, b
     async def naps(tx: Raw) -> None:
         if not way.get("read_only"):
             entry = ledger.Entry(wallet_id, "staging", 1, "adjustment", f"nap-{wallet_id}")
-            await ledger.append(tx, [entry], utcnow())
             await ledger.credit(tx, wallet_id, 1, utcnow())
+            await ledger.append(tx, [entry], utcnow())
         await asyncio.sleep(0)  # the forbidden await itself, what is under test
 
     with pytest.raises(RuntimeError, match="awaited something"):

@@ -1,0 +1,128 @@
+"""A staging mail read whole on the dashboard's Mail page, in English, Chinese and Japanese, at
+1280 and 390 px: its text version shown in full on its page, its last sentence brought into
+view by scrolling as a reader scrolls, and its HTML version opened by "Open the HTML" in a tab
+of its own, its last sentence there too. No frame cuts it short; axe finds nothing on the page."""
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from gateway.accounts import users
+from gateway.store.db import Database
+from gateway.values import languages
+from tests.fixtures.accessibility import assert_accessible
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE, watch
+from tests.fixtures.core import local_client
+from tests.fixtures.merchants import MakeMerchant
+
+LOCALES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
+# The end of a sentence, in each of the languages (a full stop, an ideographic one, or either
+# closing a parenthesis, the fullwidth one of Chinese and Japanese too).
+_ENDS = re.compile("[.\u3002][)\uff09]?\\s*$")
+
+# The last line of an element's text, scrolled to the middle of the screen as a reader scrolls
+# to it: where it lies then, and whether it is what the screen shows there (nothing clips it).
+_LAST_LINE = """el => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let last = null;
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) if (n.textContent.trim()) last = n;
+  const text = last.textContent, end = text.trimEnd().length;
+  const range = document.createRange();
+  range.setStart(last, text.lastIndexOf("\\n", end - 1) + 1);
+  range.setEnd(last, end);
+  window.scrollBy(0, range.getBoundingClientRect().top - window.innerHeight / 2);
+  const box = range.getBoundingClientRect();
+  const hit = document.elementFromPoint(box.left + 1, box.top + box.height / 2);
+  return {sentence: range.toString(), top: box.top, bottom: box.bottom, left: box.left,
+          right: box.right, width: window.innerWidth, height: window.innerHeight,
+          shown: el.contains(hit)};
+}"""
+
+
+@pytest.fixture(params=list(LOCALES))
+def language(request: pytest.FixtureRequest) -> str:
+    found: str = request.param
+    return found
+
+
+@pytest.fixture
+async def in_language(
+    browser: Browser, gateway_url: str, language: str
+) -> AsyncIterator[tuple[BrowserContext, list[list[str]]]]:
+    """A browser set to ``language``; what goes wrong on any of its tabs, as ``watch`` sees it."""
+    context = await browser.new_context(
+        viewport=DESKTOP, base_url=gateway_url, locale=LOCALES[language]
+    )
+    context.set_default_timeout(ACTION_MS)
+    watched: list[list[str]] = []
+    context.on("page", lambda opened: watched.append(watch(opened)))
+    yield context, watched
+    await context.close()
+
+
+async def _signed_up(page: Page, email: str) -> None:
+    """Signed up and in, by the forms' fields (their labels are in the page's language)."""
+    await page.goto("/dashboard/sign-up")
+    await page.locator("#merchant_name").fill("Shop " + email.split("@")[0])
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("button.primary").click()
+    await page.wait_for_url("**/dashboard/")
+
+
+def _read_whole(found: dict[str, Any]) -> None:
+    assert found["shown"], found
+    assert found["top"] >= 0 and found["bottom"] <= found["height"], found
+    assert found["left"] >= 0 and found["right"] <= found["width"], found
+
+
+async def test_a_mail_is_read_to_its_last_sentence_on_its_page_and_in_its_tab(
+    in_language: tuple[BrowserContext, list[list[str]]],
+    language: str,
+    gateway_url: str,
+    db: Database,
+    make_merchant: MakeMerchant,
+) -> None:
+    context, watched = in_language
+    page = await context.new_page()
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    await _signed_up(page, email)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    key = await make_merchant("staging", merchant_id=user.merchant_id)
+    body = {"platform": "claude", "amount_cents": 700, "recipient_email": "kai@example.com"}
+    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
+        sent = await api.post("/topup/send", json=body)
+        assert sent.status_code == 200, sent.text
+    await page.goto("/dashboard/mail")
+    await page.locator("[data-mail] a").first.click()
+    await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(language))
+    await expect(page.locator("iframe")).to_have_count(0)
+
+    for size in (DESKTOP, PHONE):
+        await page.set_viewport_size(size)
+        # The text version, whole on the page: its last sentence on screen once scrolled to.
+        found = await page.locator("#mail-text").evaluate(_LAST_LINE)
+        assert _ENDS.search(found["sentence"]), found
+        _read_whole(found)
+        # The HTML version, in a tab of its own as long as the mail: its last sentence too.
+        async with context.expect_page() as opened:
+            await page.locator("#mail-html").click()
+        tab = await opened.value
+        await tab.set_viewport_size(size)
+        await expect(tab.locator("body")).to_contain_text(re.compile(r"7\.00"))
+        last = tab.locator("body > :last-child")
+        assert _ENDS.search(await last.inner_text())
+        await last.scroll_into_view_if_needed()
+        await expect(last).to_be_in_viewport(ratio=1)
+        await tab.close()
+    await page.set_viewport_size(DESKTOP)
+    await assert_accessible(page, f"mail-{language}", widths=(DESKTOP, PHONE))
+    assert not [error for errors in watched for error in errors], watched
