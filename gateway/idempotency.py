@@ -223,7 +223,7 @@ async def peek(
 ) -> Outcome | None:
     """The reply kept under the key, without claiming it: ``None`` when none is kept (or its
     TTL has passed, or it is still being decided); ``IDEMPOTENCY_KEY_REUSED`` when it was
-    another request's. A paid retry (``billing.agent_payments``) reads it before it pays."""
+    another request's. A paid retry (``protocols.paid``) reads it before it pays."""
     scope = {"api_key_id": api_key_id, "env": env, "key": key}
     cutoff = now - timedelta(seconds=ttl_seconds)
     row = await (await raw(conn)).fetchrow(_STORED, {**scope, "cutoff": cutoff})
@@ -267,6 +267,6 @@ async def put(
 
 
 async def forget(conn: Conn, *, merchant_id: str, api_key_id: str, env: str, key: str) -> None:
-    """The key free again, whatever it kept: a paid retry (``topup.paying``) frees the refusal
+    """The key free again, whatever it kept: a paid retry (``protocols.paid``) frees the refusal
     for funds it paid before the request runs under the key once more."""
     await (await raw(conn)).fetch(_FORGET, {"api_key_id": api_key_id, "env": env, "key": key})

@@ -102,6 +102,10 @@ LAYERS = (
             "gateway.wakes",
             "gateway.services",
             "gateway.mail",
+            # The payment protocols agents speak (a receiver each and their registry) and the
+            # paid retry every payable request shares: below the send and the doors, above the
+            # channels whose orders they credit.
+            "gateway.protocols",
             "gateway.topup",
             "gateway.recipients",
             "gateway.admin",

@@ -3,15 +3,16 @@ looked up at their channel's provider (every provider that can look up: Stripe's
 channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
 notification never came is credited all the same, once; an agent's payment taken at the
 provider but not credited here is found by its metadata and credited or refunded, once
-(``gateway.billing.agent_strays``); and so are the paid periods of every
-channel's subscriptions not paid yet, past due or past their period's end whose report was lost
-(``gateway.billing.subscription_channels.sweep``); and staging's sandbox
-subscriptions renew as each merchant's test clock passes their period's end
+(``gateway.protocols.registry.sweep``, each protocol's: MPP's ``gateway.protocols.mpp.strays``);
+and so are the paid periods of every channel's subscriptions not paid yet, past due or past
+their period's end whose report was lost (``gateway.billing.subscription_channels.sweep``); and
+staging's sandbox subscriptions renew as each merchant's test clock passes their period's end
 (``subscription_channels.renewals``)."""
 
 from typing import Any
 
-from gateway.billing import agent_strays, reconcile, subscription_channels
+from gateway.billing import reconcile, subscription_channels
+from gateway.protocols import registry as protocols
 
 from .deps import Deps
 
@@ -24,7 +25,7 @@ async def reconcile_orders(ctx: dict[str, Any]) -> int:
     credited = 0
     for outcome in [
         *await reconcile.sweep(deps.db, deps.settings),
-        *await agent_strays.sweep(deps.db, deps.settings),
+        *await protocols.sweep(deps.db, deps.settings),
     ]:
         if outcome.deliveries:
             deps.wake(outcome.deliveries)

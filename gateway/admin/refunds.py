@@ -38,7 +38,7 @@ A channel that cannot refund idempotently (``can_refund`` false) is refused
 (``REFUND_NOT_SUPPORTED``): MyFatoorah's ``MakeRefund`` takes no idempotency key (its
 documentation leaves duplicate partial refunds to the caller), so a retry could pay twice; and
 an agent's x402 payment settled on chain, where nothing the gateway holds can pull it back
-(``agent_payments.refused_refund`` says so, and how it is given back).
+(``protocols.orders.refused_refund`` says so, and how it is given back).
 
 The debit is the credited share, rounded on the running total (``_share``): a refund in parts
 takes back exactly ``credit_cents`` once the whole payment is refunded, never more.
@@ -55,11 +55,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing import channels, providers
-from ..billing.agent_payments import AGENT, refused_refund
 from ..billing.funding import credit_merchant, debit_merchant
 from ..billing.reconcile import order_ref
 from ..billing.schemas import RefundData, RefundRequest
 from ..ledger import service as ledger
+from ..protocols.orders import AGENT, refused_refund
 from ..store.db import Database
 from ..store.models import FundingOrder, OrderRefund, table_of
 from ..store.queue import Queue, next_try, settle

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..billing.providers import sandbox_spt
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..protocols.mpp import sandbox_spt
 from ..services import services
 from ..values.codes import Code
 from ..values.envelope import ApiError

@@ -34,18 +34,17 @@ from ..apps.schemas import (
     MeData,
 )
 from ..auth import require_caller
-from ..billing import machine_payments
-from ..billing.protocols import x402 as x402_offers
 from ..merchants.schemas import KeyCreate, KeyCreated, KeyData
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..protocols import registry as protocols
+from ..protocols.base import REFUSALS
 from ..services import services
-from ..topup import paying
 from ..values.codes import Code
 from ..values.envelope import ApiError
 from ..values.parsing import read_json
 from . import charge_payments
 from .answer import answer
-from .paid import machine_payment_reply
+from .paid import paid_reply
 
 __all__ = ["routes"]
 
@@ -171,12 +170,9 @@ async def create_charge(request: Request) -> Response:
     if key is None:
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A charge needs an Idempotency-Key header")
     body, _ = await read_json(request, charges.ChargeCreate, limit=svc.settings.max_body_bytes)
-    presented = paying.Paying(
-        request.headers.get(machine_payments.CREDENTIAL_HEADER),
-        request.headers.get(x402_offers.PAYMENT_SIGNATURE_HEADER),
-    )
-    answered = await charge_payments.charge(svc, caller, body, key, presented)
-    return machine_payment_reply(request, svc.settings, answered)
+    presenting = protocols.presented_in_headers(request.headers)
+    answered = await charge_payments.charge(svc, caller, body, key, presenting)
+    return paid_reply(request, svc.settings, answered)
 
 
 async def list_charges(request: Request) -> Response:
@@ -308,7 +304,7 @@ routes = [
                 Code.BUDGET_FROZEN,
                 Code.INVALID_IDEMPOTENCY_KEY,
                 Code.IDEMPOTENCY_KEY_REUSED,
-                *machine_payments.PROBLEM_TYPES,
+                *REFUSALS,
             ),
             forms=True,  # seed 004's fee charge is posted as a form
         ),

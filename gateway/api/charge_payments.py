@@ -1,6 +1,6 @@
 """An app's charge with agents paying their own way: a charge refused for funds carries the
 same offers a send's does, and the charge retried with a credential pays it once, then runs
-(``topup.paying.pay_then``). The charge claims its idempotency key itself, so once paid the
+(``protocols.paid.pay_then``). The charge claims its idempotency key itself, so once paid the
 key's kept refusal is let go and the charge runs under the key again; a concurrent retry
 without payment then replays the refusal or, funded now, makes the one charge the key names."""
 
@@ -9,13 +9,13 @@ from datetime import datetime
 from keys import Sealer
 
 from ..apps import charges
-from ..billing import machine_payments
 from ..budgets.service import drawn
 from ..callers import Caller
 from ..operations import perform
 from ..policies import rules
+from ..protocols import paid
+from ..protocols.registry import Presenting
 from ..services import Services
-from ..topup import paying
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 
@@ -27,8 +27,8 @@ async def charge(
     caller: Caller,
     body: charges.ChargeCreate,
     key: str,
-    presented: paying.Paying,
-) -> paying.Answered:
+    presenting: Presenting | None,
+) -> paid.Answered:
     sealer: Sealer = svc.sealer
 
     async def run() -> Outcome:
@@ -45,10 +45,9 @@ async def charge(
             ),
         )
 
-    header = machine_payments.CREDENTIAL_HEADER
-    if presented.mpp is None and presented.x402 is None:
+    if presenting is None:
         outcome = await run()
-        return await paying.refused(svc, caller, outcome, header)
+        return await paid.refused(svc, caller, outcome, "http")
 
     async def judge(now: datetime) -> None:
         if caller.app_id is None:
@@ -61,5 +60,5 @@ async def charge(
         await perform(svc.waker, charges.let_go_refusal(svc.db, caller, key))
         return await run()
 
-    payable = paying.Payable(charges.request_hash_of(body), body.amount_cents, judge, run_paid)
-    return await paying.pay_then(svc, caller, presented, key, payable, header)
+    payable = paid.Payable(charges.request_hash_of(body), body.amount_cents, judge, run_paid)
+    return await paid.pay_then(svc, caller, presenting, key, payable, "http")

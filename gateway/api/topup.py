@@ -7,10 +7,10 @@ from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
-from ..billing import machine_payments
-from ..billing.protocols import x402 as x402_offers
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..protocols import registry
+from ..protocols.base import REFUSALS
 from ..services import services
 from ..topup import approvals, doors, paying, service, vouchers
 from ..topup.schemas import (
@@ -29,7 +29,7 @@ from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
-from .paid import machine_payment_reply
+from .paid import paid_reply
 
 __all__ = ["routes", "send_routes"]
 
@@ -52,12 +52,9 @@ async def send_topup(request: Request) -> Response:
         limit=svc.settings.max_body_bytes,
         context={"max_topup_cents": svc.settings.max_topup_cents},
     )
-    presented = paying.Paying(
-        request.headers.get(machine_payments.CREDENTIAL_HEADER),
-        request.headers.get(x402_offers.PAYMENT_SIGNATURE_HEADER),
-    )
-    answered = await paying.send(svc, caller, body, key, presented)
-    return machine_payment_reply(request, svc.settings, answered)
+    presenting = registry.presented_in_headers(request.headers)
+    answered = await paying.send(svc, caller, body, key, presenting)
+    return paid_reply(request, svc.settings, answered)
 
 
 def _txn_id(request: Request) -> str:
@@ -145,7 +142,7 @@ _SEND_ERRORS = (
     Code.TOPUP_FAILED,
     Code.IDEMPOTENCY_KEY_REUSED,
     Code.INVALID_IDEMPOTENCY_KEY,
-    *machine_payments.PROBLEM_TYPES,
+    *REFUSALS,
 )
 
 _DECISION_ERRORS = (

@@ -239,7 +239,8 @@ async def get_charge(db: Database, caller: Caller, charge_id: str) -> Outcome:
 
 async def let_go_refusal(db: Database, caller: Caller, key: str) -> Outcome:
     """The refusal kept under ``key`` let go, once the charge it refused has been paid for by
-    the agent (``api.charge_payments``): the charge then runs under the key again."""
+    the agent (``api.charge_payments``, through ``protocols.paid``): the charge then runs under
+    the key again."""
     scope = idempotency.scope_of(caller, key)
     await db.run(lambda tx: idempotency.forget(tx, **scope))
     return Outcome(Code.SUCCESS)

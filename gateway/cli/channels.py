@@ -11,6 +11,10 @@ from ..admin import channels as channel_admin
 from ..admin.audit import Call
 from ..billing.channel_schemas import ChannelAdminData, ChannelSet
 from ..operator import command_store
+
+# The protocols' channels (an agent's 402) are registered by their registry: listed and set
+# here as every channel is.
+from ..protocols import registry as _protocols  # noqa: F401
 from ..values.outcome import ApiError
 from ..values.settings import Settings, load_settings
 from .texts import problems

@@ -24,11 +24,11 @@ from mcp.server.models import InitializationOptions
 from starlette.requests import Request
 
 from ..callers import Caller, require_scope
+from ..protocols import paid, registry
 from ..services import Services
 from ..values.catalogue import code_entries
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
-from . import payments
 from .tools import TOOLS, by_name
 
 __all__ = ["CODES_URI", "GUIDE_URI", "Enter", "Guide", "build_server", "result_of"]
@@ -42,9 +42,10 @@ Guide = Callable[[Request | None], str]
 
 
 class _PayingServer(Server[Any]):
-    """The SDK's server, its ``initialize`` result advertising MPP's MCP binding in
-    ``capabilities.experimental`` (``payments.CAPABILITY``) on every transport: stdio passes
-    these options, and streamable HTTP's session manager asks the server for them."""
+    """The SDK's server, its ``initialize`` result advertising the payment protocols spoken
+    over MCP in ``capabilities.experimental`` (``registry.mcp_capability``) on every
+    transport: stdio passes these options, and streamable HTTP's session manager asks the
+    server for them."""
 
     def create_initialization_options(
         self,
@@ -52,7 +53,7 @@ class _PayingServer(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
-        experimental = {**payments.CAPABILITY, **(experimental_capabilities or {})}
+        experimental = {**registry.mcp_capability(), **(experimental_capabilities or {})}
         return super().create_initialization_options(notification_options, experimental, extensions)
 
 
@@ -96,8 +97,9 @@ async def call_tool(
     arguments: dict[str, Any],
     meta: dict[str, Any] | None = None,
 ) -> types.CallToolResult:
-    """``meta``: the call's ``_meta``, where a payment's credential comes (``payments``); a
-    refusal for funds that carries a challenge is the binding's JSON-RPC error, raised."""
+    """``meta``: the call's ``_meta``, where a payment's credential comes (``protocols``); a
+    refusal for funds that carries an offer spoken over MCP is the JSON-RPC error
+    ``-32042``, raised (``paid.mcp_refusal``)."""
     receipt = None
     try:
         svc, caller = await enter(request)
@@ -107,10 +109,12 @@ async def call_tool(
         if spec.scope is not None:
             require_scope(caller, spec.scope)
         if spec.pays is not None:
-            answered = await spec.pays(svc, caller, arguments, payments.credential_of(meta))
-            if answered.challenge is not None:
-                raise payments.payment_required(answered)
-            answer, receipt = answered.outcome, payments.receipt_meta(answered)
+            presenting = registry.presented_in_meta(meta)
+            answered = await spec.pays(svc, caller, arguments, presenting)
+            required = paid.mcp_refusal(answered)
+            if required is not None:
+                raise MCPError(*required)
+            answer, receipt = answered.outcome, paid.receipt_meta(answered)
         else:
             answer = await spec.run(svc, caller, arguments)
     except ApiError as refused:

@@ -25,9 +25,10 @@ from ..merchants import keys
 from ..operations import perform
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
+from ..protocols.paid import Answered
+from ..protocols.registry import Presenting
 from ..services import Services
 from ..topup import doors, paying, service, vouchers
-from ..topup.paying import Answered
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -47,7 +48,7 @@ from ..values.parsing import check_cursor
 __all__ = ["TOOLS", "ToolSpec", "by_name", "send_topup_paying"]
 
 Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[Outcome]]
-Pays = Callable[[Services, Caller, dict[str, Any], str | None], Awaitable[Answered]]
+Pays = Callable[[Services, Caller, dict[str, Any], Presenting | None], Awaitable[Answered]]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -113,12 +114,13 @@ async def send_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -
 
 
 async def send_topup_paying(
-    svc: Services, caller: Caller, arguments: dict[str, Any], credential: str | None
+    svc: Services, caller: Caller, arguments: dict[str, Any], presenting: Presenting | None
 ) -> Answered:
-    """``send_topup`` with MPP: a refusal for funds carries a challenge (no credential header
-    advertised: MCP's travels in ``_meta``), a credential pays it (``topup.paying``)."""
+    """``send_topup`` paid by the agent: a refusal for funds carries the offers spoken over MCP
+    (MPP's challenge, no credential header advertised: MCP's travels in ``_meta``), a
+    credential pays it (``topup.paying``)."""
     body, key = _send_arguments(svc, arguments)
-    return await paying.send(svc, caller, body, key, paying.Paying(mpp=credential), header=None)
+    return await paying.send(svc, caller, body, key, presenting, transport="mcp")
 
 
 async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
@@ -190,7 +192,7 @@ class ToolSpec:
     reply: type[BaseModel]
     annotations: types.ToolAnnotations
     run: Run
-    # A tool whose refusal for funds an agent may pay (MPP): run with the call's credential.
+    # A tool whose refusal for funds an agent may pay (MPP): run with what the call presented.
     pays: Pays | None = None
 
     def tool(self) -> types.Tool:

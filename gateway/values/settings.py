@@ -201,13 +201,13 @@ class Settings(BaseSettings):
     funding_step_cents: int = Field(default=100, ge=1)
     funding_amount_options: str = "1000,2000,5000,10000,50000"
     funding_discount_tiers: str = ""
-    # Agents paying their own way (``billing.machine_payments``): how long the MPP challenge a
+    # Agents paying their own way (``protocols.mpp.challenges``): how long the MPP challenge a
     # 402 carries may be paid, and what its Stripe method names: the Stripe Business Network
     # profile the Shared Payment Tokens are granted to, and the payment method types taken.
     mpp_challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     mpp_network_id: str = Field(default="profile_aitopup", min_length=1, max_length=255)
     mpp_payment_method_types: str = "card,link"
-    # x402 v2 (``billing.protocols.x402``), offered beside MPP on a 402 once the operator sets where
+    # x402 v2 (``protocols.x402.offers``), offered beside MPP on a 402 once the operator sets where
     # the money goes (``x402_pay_to``) and the facilitator that verifies and settles it: the
     # CAIP-2 network, the asset (its contract, and its EIP-712 domain's name and version), and
     # how many of its smallest units make a cent (USDC, 6 decimals: 10,000).
@@ -222,7 +222,7 @@ class Settings(BaseSettings):
     x402_units_per_cent: int = Field(default=10_000, ge=1)
     # Staging's x402, on its own terms so staging never offers or settles the live network: the
     # facilitator (``aitopup dev x402``'s stand-in, which ``make run`` starts and names here) and
-    # the address paid, always on Base Sepolia's USDC (``billing.protocols.x402.STAGING``).
+    # the address paid, always on Base Sepolia's USDC (``protocols.x402.offers.STAGING``).
     x402_staging_pay_to: str | None = Field(default=None, max_length=100)
     x402_staging_facilitator_url: str | None = None
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one

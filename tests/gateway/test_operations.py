@@ -281,6 +281,7 @@ OPERATION_PACKAGES = (
     "gateway.ledger",
     "gateway.mail",
     "gateway.merchants",
+    "gateway.protocols",
     "gateway.recipients",
     "gateway.topup",
     "gateway.upstreams",
@@ -294,12 +295,12 @@ _FORM_CHECK = (
 _PAID = (
     "the send's or the charge's Outcome, from its operation run through ``doors.send`` or "
     "``perform``, with the offers a refusal for funds carries or the payment's receipt "
-    "(``paying.Answered``)"
+    "(``protocols.paid.Answered``)"
 )
 ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.topup.paying.send": _PAID,
-    "gateway.topup.paying.pay_then": _PAID,
-    "gateway.topup.paying.refused": _PAID,
+    "gateway.protocols.paid.pay_then": _PAID,
+    "gateway.protocols.paid.refused": _PAID,
     "gateway.admin.audit.record_after": "the admin API's audit row of an answer already given",
     "gateway.admin.audit.record_refused": "the admin API's audit row of a refused attempt",
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",

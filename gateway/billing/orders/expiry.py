@@ -36,7 +36,7 @@ EXPIRED_REASON = marked("checkout expired")
 CANCELLED_REASON = marked("checkout cancelled")
 # Orders expired per transaction of the sweep.
 EXPIRE_BATCH = 500
-# An agent's payment (``agent_payments.AGENT``): its money taken as its order is written.
+# An agent's payment (``protocols.orders.AGENT``): its money taken as its order is written.
 AGENT_KIND = "agent"
 
 

@@ -4,6 +4,8 @@ A channel is one ``Provider`` (``base``) and one line in ``_BUILT_IN`` below; no
 the product names it. Orders, the ledger, events, receipts and reconciliation are one code path
 for every channel (``billing.orders``, ``billing.notices``, ``billing.reconcile``); which
 channels a merchant is offered is the operator's, per environment (``billing.channels``).
+The channel of a payment protocol agents speak (an agent's 402) is registered with its protocol
+by the protocols' registry (``gateway.protocols.registry``).
 
 ``register`` adds a provider at run time (a plug-in, or a test's made-up channel) and
 ``registered`` does so for the length of a ``with`` block; a name already taken is refused, so
@@ -19,19 +21,15 @@ from .base import *  # noqa: F403  # the interface, whole: ``base.__all__``
 from .base import Provider
 from .creem import CREEM, CreemCredentials, CreemProvider
 from .epay import EpayProvider
-from .mpp import MPP, MppProvider
 from .myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .sandbox import SANDBOX, SandboxProvider
 from .stripe_checkout import STRIPE, StripeCredentials, StripeProvider
-from .x402 import X402, X402Provider
 
 __all__ = [
     "CREEM",
-    "MPP",
     "MYFATOORAH",
     "SANDBOX",
     "STRIPE",
-    "X402",
     "CreemCredentials",
     "MyFatoorahCredentials",
     "StripeCredentials",
@@ -53,8 +51,6 @@ _BUILT_IN: tuple[Provider[Any], ...] = (
     EpayProvider(),
     MyFatoorahProvider(),
     CreemProvider(),
-    MppProvider(),
-    X402Provider(),
 )
 
 _PROVIDERS: dict[str, Provider[Any]] = {}

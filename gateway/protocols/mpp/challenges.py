@@ -13,7 +13,7 @@ types), its expiry, the credential header, and ``opaque`` naming the merchant an
 was issued to and a nonce of its own: a credential presented by another merchant's key, or in
 the other environment, is refused as ``invalid-challenge``, and two refusals in the same second
 for the same shortfall carry two challenges, never one that two agents would both pay. Single
-use is the store's (``agent_payments``): the order a credential pays is keyed by the challenge
+use is the store's (``protocols.orders``): the order a credential pays is keyed by the challenge
 id, and only the first credential presented for it takes its money, so one challenge pays once
 however often, and with however many tokens, it is sent.
 
@@ -51,12 +51,12 @@ from mpp.errors import (
     VerificationFailedError,
 )
 
-from ..values import outside_json
-from ..values.clock import rfc3339
-from ..values.codes import CATALOGUE, Code
-from ..values.outcome import ApiError
-from ..values.settings import Settings
-from .providers.stripe_checkout import STRIPE
+from ...billing.providers import STRIPE
+from ...values import outside_json
+from ...values.clock import rfc3339
+from ...values.codes import CATALOGUE, Code
+from ...values.outcome import ApiError
+from ...values.settings import Settings
 
 __all__ = [
     "CREDENTIAL_HEADER",

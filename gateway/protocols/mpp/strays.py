@@ -2,8 +2,8 @@
 credited or given back, once.
 
 A PaymentIntent that took an agent's money names its order, its challenge and its channel in
-its metadata (``providers.mpp``). Reconciliation asks about each pending agent order from the
-order's side; this sweep looks from the provider's, at every payment of the channel that
+its metadata (``protocols.mpp.channel``). Reconciliation asks about each pending agent order
+from the order's side; this sweep looks from the provider's, at every payment of the channel that
 succeeded within ``WINDOW``:
 
 - its order pending here: left to reconciliation, which asks about it when it is due
@@ -26,14 +26,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..store.db import Database
-from ..store.models import FundingOrder, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import channels, providers, reconcile
-from .providers.mpp import MPP, MppProvider, Taken
+from ...billing import channels, providers, reconcile
+from ...store.db import Database
+from ...store.models import FundingOrder, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from .channel import MPP, MppProvider, Taken
 
 __all__ = ["WINDOW", "sweep"]
 

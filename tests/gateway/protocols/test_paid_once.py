@@ -21,12 +21,15 @@ from mpp import Challenge, Credential
 from mpp.extensions.mcp.constants import META_CREDENTIAL
 from sqlalchemy import func, select, update
 
-from gateway.billing import agent_payments, agent_strays, machine_payments, reconcile
+from gateway.billing import reconcile
 from gateway.billing.orders import expire_due
 from gateway.callers import authenticate
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest
-from gateway.mcp.payments import credential_of
+from gateway.protocols import orders as agent_payments
+from gateway.protocols.mpp import challenges as machine_payments
+from gateway.protocols.mpp import strays as agent_strays
+from gateway.protocols.mpp.mcp import credential_of
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow

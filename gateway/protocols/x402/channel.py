@@ -1,12 +1,12 @@
 """x402: agents paying a 402 on chain (the ``exact`` scheme), through the operator's facilitator.
 
-Enabled in an environment where the operator set its terms (``billing.protocols.x402.terms``);
+Enabled in an environment where the operator set its terms (``protocols.x402.offers.terms``);
 its orders (kind ``agent``) are keyed by the authorization's nonce and settled as every
 channel's. A payment is the facilitator's ``POST /verify`` then ``POST /settle``, in the shapes
 of ``specs/transports-v2/http.md`` (``x402Version``, ``paymentPayload``,
 ``paymentRequirements``). Its answers are read bounded (``request_json``) and reach the payer in
 the product's own words. No page, no notification; never offered for a checkout; no refund
-(a transfer on chain is not pulled back: ``agent_payments.refused_refund``).
+(a transfer on chain is not pulled back: ``X402Receiver.refused_refund``).
 
 What a settle's answer means:
 
@@ -35,9 +35,7 @@ from typing import Any, ClassVar
 from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
-from ...values.settings import Settings
-from ..protocols import x402 as x402_offers
-from .base import (
+from ...billing.providers.base import (
     Charged,
     Context,
     Kind,
@@ -48,6 +46,8 @@ from .base import (
     ProviderError,
     request_json,
 )
+from ...values.settings import Settings
+from . import offers as x402_offers
 
 __all__ = ["NONCE_USED", "X402", "X402Provider", "X402Settlement"]
 

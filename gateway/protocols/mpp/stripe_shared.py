@@ -1,13 +1,13 @@
 """Stripe's calls for an agent's payment of a 402 by MPP: a PaymentIntent confirmed with a Shared
-Payment Token, and the search that finds one by its metadata (``providers.mpp``,
-``billing.agent_strays``). The client and the reading of Stripe's objects are
+Payment Token, and the search that finds one by its metadata (``protocols.mpp.channel``,
+``protocols.mpp.strays``). The client and the reading of Stripe's objects are
 ``stripe_payments``' own."""
 
 from dataclasses import dataclass
 from typing import Any
 
+from ...billing.providers.stripe_payments import SharedPayment, _client, _field, _shared
 from ...values.settings import Settings
-from .stripe_payments import SharedPayment, _client, _field, _shared
 
 __all__ = ["Found", "charge_shared_payment", "search_payment_intents"]
 

@@ -20,7 +20,7 @@ from mpp.methods.stripe import client as stripe_client
 from mpp.methods.stripe.client import OnChallengeParameters
 from sqlalchemy import func, select
 
-from gateway.billing import machine_payments
+from gateway.protocols.mpp import challenges as machine_payments
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow

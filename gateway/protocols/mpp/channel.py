@@ -1,6 +1,6 @@
 """MPP: agents paying a 402 with a Stripe Shared Payment Token, a channel of its own.
 
-Its orders (kind ``agent``) are written by ``billing.agent_payments`` when a credential is
+Its orders (kind ``agent``) are written by ``protocols.orders`` when a credential is
 presented, keyed by the challenge's id (single use, by the orders' unique provider id), and
 settled by the same completion every channel's orders go through. Live, the token is charged
 at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``stripe_payments``) under
@@ -26,13 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from ...values.codes import Code
-from ...values.marking import marked
-from ...values.outcome import ApiError
-from ...values.settings import Settings
-from . import sandbox_spt, stripe_shared
-from . import stripe_payments as payments
-from .base import (
+from ...billing.providers import stripe_payments as payments
+from ...billing.providers.base import (
     Charged,
     Context,
     Credentials,
@@ -43,7 +38,12 @@ from .base import (
     ProviderError,
     Refunded,
 )
-from .stripe_checkout import StripeCredentials, stripe_settings
+from ...billing.providers.stripe_checkout import StripeCredentials, stripe_settings
+from ...values.codes import Code
+from ...values.marking import marked
+from ...values.outcome import ApiError
+from ...values.settings import Settings
+from . import sandbox_spt, stripe_shared
 
 __all__ = ["MPP", "SEARCH_LAG", "MppProvider", "SptCharge", "Taken", "idempotency_key"]
 

@@ -5,7 +5,7 @@ with, through the ``x402`` package's own models and header codecs.
 The offer is one ``exact`` requirement on the environment's ``Terms`` (live: the settings'
 network, asset, ``payTo`` and facilitator; staging: its own facilitator and ``payTo``, always on
 a test network, so staging never offers or settles live money), the amount
-MPP's challenge asks (``machine_payments.amount_for``) in the asset's smallest units
+MPP's challenge asks (``protocols.paid.amount_for``) in the asset's smallest units
 (``x402_units_per_cent`` a cent). Its ``extra`` carries, beside the asset's EIP-712 domain the
 client signs with, the merchant, the environment and an expiry bound by HMAC under a key of the
 gateway's: a client echoes the requirement it pays (``accepted``), so a payment for another

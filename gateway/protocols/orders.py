@@ -1,42 +1,42 @@
 """An agent's payment of a 402: the presented payment's order, its charge, and its credit.
 
-A payment verified by its protocol (``machine_payments.verify`` for MPP, ``x402_offers.verify``
-for x402) becomes an order of its channel (``mpp``, ``x402``), kind ``agent``, keyed by what
-makes it single use (the MPP challenge's id, the x402 authorization's nonce): the orders'
-unique provider id makes it so on both stores (a second insert fails, however many race).
-The order keeps the digest of the credential that wrote it (``credential_digest``): only that
-credential ever takes its money; any other presented for the same challenge, however many
-race, is refused (``PAYMENT_CHALLENGE_TAKEN``) before the provider is called, and the
-provider's idempotency key is the challenge's, never the token's (``providers.mpp``), so even a
-second call is the same payment. A frozen environment takes no payment: the freeze is read
-before the order is written, and so before any call.
+A payment verified by its protocol (``Receiver.verify``: ``protocols.mpp.challenges.verify``,
+``protocols.x402.offers.verify``) becomes an order of its channel (``mpp``, ``x402``), kind
+``agent``, keyed by what makes it single use (the MPP challenge's id, the x402 authorization's
+nonce): the orders' unique provider id makes it so on both stores (a second insert fails,
+however many race). The order keeps the digest of the credential that wrote it
+(``credential_digest``): only that credential ever takes its money; any other presented for
+the same challenge, however many race, is refused (``PAYMENT_CHALLENGE_TAKEN``) before the
+provider is called, and the provider's idempotency key is the challenge's, never the token's
+(``protocols.mpp.channel``), so even a second call is the same payment. A frozen environment
+takes no payment: the freeze is read before the order is written, and so before any call.
 
-Network after money: the order is written pending and committed first, then the money is
-taken (``providers.mpp``, ``providers.x402``), bounded as a whole by
-``AITOPUP_PAYMENT_TIMEOUT_SECONDS``, then the order is settled by ``orders.complete_order`` as
-every channel's is (the wallet credited, the receipt numbered, ``order.paid`` written,
-reconciliation's columns noted). A payment refused fails the order. One whose answer is lost
-(no answer in time, a 5xx) leaves it pending, for reconciliation to ask its provider
-(``reconcile``: MPP finds its PaymentIntent by its metadata, x402 asks the settle again with the
-body the order keeps), and no pending agent order is expired before its provider was asked.
-The same MPP credential sent again meanwhile charges again under the same Stripe idempotency
-key, so it is the same PaymentIntent; an x402 one is refused, while only the request that wrote
-the order settles it inline. Of concurrent retries with one credential, one wins the completion
-and only that one runs the request it paid for.
+Network after money: the order is written pending and committed first, then the money is taken
+by the protocol's channel (``protocols.mpp.channel``, ``protocols.x402.channel``), bounded as a
+whole by ``AITOPUP_PAYMENT_TIMEOUT_SECONDS``, then the order is settled by
+``orders.complete_order`` as every channel's is (the wallet credited, the receipt numbered,
+``order.paid`` written, reconciliation's columns noted). A payment refused fails the order. One
+whose answer is lost (no answer in time, a 5xx) leaves it pending, for reconciliation to ask its
+provider (``reconcile``: MPP finds its PaymentIntent by its metadata, x402 asks the settle again
+with the body the order keeps), and no pending agent order is expired before its provider was
+asked. The same MPP credential sent again meanwhile charges again under the same Stripe
+idempotency key, so it is the same PaymentIntent; an x402 one is refused, while only the request
+that wrote the order settles it inline. Of concurrent retries with one credential, one wins the
+completion and only that one runs the request it paid for.
 """
 
 import asyncio
-import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..billing import channels, order_states, orders, pricing, providers
+from ..billing.orders.expiry import AGENT_KIND
+from ..billing.providers import NoCredentials
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import FundingOrder, Wallet, table_of
@@ -44,11 +44,8 @@ from ..values.clock import new_id
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, order_states, orders, pricing, providers
-from .orders.expiry import AGENT_KIND
-from .providers import Charged, Context, NoCredentials
-from .providers.mpp import MPP
-from .providers.x402 import X402
+from . import registry
+from .base import AgentPaid, Presented, Take, digest
 
 __all__ = [
     "AGENT",
@@ -70,61 +67,11 @@ AGENT = AGENT_KIND  # the order kind
 NAME = "Agent payment"
 
 
-@dataclass(frozen=True, slots=True)
-class AgentPaid:
-    """A credential's payment, credited: its order, the provider's id of it, the amount."""
-
-    order_id: str
-    payment_id: str
-    amount_cents: int
-    said: Any = None  # what the provider answered, for a protocol's receipt (x402's settle)
-
-    def data(self) -> dict[str, Any]:
-        """What a reply says of it: its order, and that the money is in the wallet."""
-        return {
-            "order_id": self.order_id,
-            "reference": self.payment_id,
-            "amount_cents": self.amount_cents,
-            "credited": True,
-        }
-
-
 async def offered(db: Database, settings: Settings, env: str) -> frozenset[str]:
-    """The agent channels a 402 in ``env`` offers (``mpp``: staging by default, live with
+    """The protocols' channels a 402 in ``env`` offers (``mpp``: staging by default, live with
     Stripe's credentials; ``x402`` where the operator configured it), unless turned off."""
-    return frozenset(
-        p.name for p in await channels.offered(db, settings, env) if p.name in (MPP, X402)
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Presented:
-    """A payment presented on a retry and verified by its protocol: the channel, the id it is
-    single use under (an MPP challenge's; an x402 authorization's nonce), what it pays, and
-    until when its offer stood."""
-
-    channel: str
-    session_id: str
-    amount_cents: int
-    expires_at: datetime
-    # Whether taking it again is the same payment (Stripe's idempotency key), so a retry may
-    # take over an order whose first try's answer was lost; an x402 settle is not.
-    resumable: bool = False
-    # What reconciliation asks the provider again with, kept on the order (x402's settle body).
-    payload: str | None = None
-    # ``digest`` of the payment material (MPP's token, x402's signed payload): the order is
-    # paid by the credential that wrote it, never by another presented for the same challenge.
-    credential: str = ""
-
-
-def digest(material: str) -> str:
-    """What an order keeps of the credential that claimed it: the SHA-256 of its payment
-    material, never the material (a token that could be charged)."""
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-# Takes the money at the provider, given the call's context and the order's id.
-Take = Callable[[Context[Any], str], Awaitable[Charged]]
+    spoken = registry.names()
+    return frozenset(p.name for p in await channels.offered(db, settings, env) if p.name in spoken)
 
 
 def _quote(amount: int) -> pricing.Quote:
@@ -252,15 +199,9 @@ async def _not_frozen(db: Database, caller: Caller) -> None:
 
 def refused_refund(order: Any) -> ApiError | None:
     """Why an agent's order cannot be refunded through its channel, where that is its
-    protocol's doing: an x402 payment is a transfer on chain the payer signed to the operator's
-    address, and no facilitator takes one back (the spec has no refund), so the operator sends
-    it back from that address; the wallet is not debited. None for any other order."""
-    if order.kind != AGENT or order.channel != X402:
+    protocol's doing (an x402 payment settled on chain: ``Receiver.refused_refund``). None for
+    any other order."""
+    if order.kind != AGENT:
         return None
-    return ApiError(
-        Code.REFUND_NOT_SUPPORTED,
-        "An x402 payment settled on chain: the gateway cannot take it back. Return it from "
-        "the pay-to address to the payer (the order's reference is the transfer), and adjust "
-        "the wallet if you mean to",
-        data={"channel": X402, "reference": order.provider_payment_id},
-    )
+    receiver = registry.get(order.channel)
+    return receiver.refused_refund(order) if receiver is not None else None

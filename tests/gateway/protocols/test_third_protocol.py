@@ -1,0 +1,135 @@
+"""A third protocol: a made-up one (a module in ``tests/fixtures/tally_pay.py`` and one registry
+line, ``registry.registered``) is offered on a send's refusal for funds, an app's charge's and
+MCP's ``send_topup``'s, and its credential on the retry pays once, credited as an order of its
+channel, then the request runs, with no other change to the product."""
+
+import uuid
+from typing import Any, cast
+
+import httpx
+import pytest
+from mcp import MCPError, types
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from gateway.protocols import registry
+from gateway.protocols.base import MCP_PAYMENT_REQUIRED
+from gateway.store.db import Database
+from gateway.store.models import FundingOrder, table_of
+from gateway.values.settings import Settings
+from tests.fixtures.core import live_server
+from tests.fixtures.mcp import McpCall, mcp_http, send_args
+from tests.fixtures.merchants import MakeMerchant, merchant_balance, set_balance
+from tests.fixtures.tally_pay import (
+    CREDENTIAL_HEADER,
+    META_CREDENTIAL,
+    META_RECEIPT,
+    OFFER_HEADER,
+    RECEIPT_HEADER,
+    TALLY,
+    TallyReceiver,
+)
+from tests.gateway.apps.test_charges import FEE, _paying
+
+_O = table_of(FundingOrder)
+
+
+async def _orders(db: Database, merchant_id: str) -> list[Any]:
+    async with db.read() as conn:
+        found = await conn.execute(select(_O).where(_O.c.merchant_id == merchant_id))
+        return list(found)
+
+
+async def _paid_once(db: Database, merchant_id: str, tally: TallyReceiver, cents: int) -> str:
+    """The one order the payment wrote, of the made-up channel, completed; its id."""
+    [order] = await _orders(db, merchant_id)
+    assert (order.provider, order.channel, order.kind) == (TALLY, TALLY, "agent")
+    assert (order.status, order.credit_cents) == ("completed", cents)
+    assert tally.money.taken == [(order.id, cents)]
+    return str(order.id)
+
+
+async def test_a_send_refused_for_funds_is_paid_in_a_third_protocol(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    with registry.registered(TallyReceiver()) as registered:
+        tally = cast(TallyReceiver, registered)
+        merchant = await make_merchant("staging", balance_cents=0)
+        body = {
+            "platform": "claude",
+            "recipient_email": f"tally-{uuid.uuid4().hex[:8]}@example.com",
+            "amount_cents": 650,
+        }
+        headers = {**merchant.headers, "Idempotency-Key": "tally-send-1"}
+        refused = await client.post("/topup/send", json=body, headers=headers)
+        assert (refused.status_code, refused.json()["code"]) == (402, 4001)
+        offer = refused.headers[OFFER_HEADER]
+        assert tally.money.taken == []
+
+        paying = {**headers, CREDENTIAL_HEADER: offer}
+        paid = await client.post("/topup/send", json=body, headers=paying)
+        assert (paid.status_code, paid.json()["code"]) == (200, 1001), paid.text
+        payment = paid.json()["data"]["payment"]
+        assert payment["amount_cents"] == 700  # 650 short, rounded up to the step
+        assert paid.headers[RECEIPT_HEADER] == payment["reference"]
+
+        # The same credential again: the key answers the send, nothing is taken twice.
+        again = await client.post("/topup/send", json=body, headers=paying)
+        assert (again.json()["code"], again.headers["idempotent-replayed"]) == (1001, "true")
+        order_id = await _paid_once(db, merchant.merchant_id, tally, 700)
+        assert payment["order_id"] == order_id
+        assert await merchant_balance(db, merchant) == 700 - 650
+    assert registry.get(TALLY) is None
+
+
+async def test_an_apps_charge_refused_for_funds_is_paid_in_a_third_protocol(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    with registry.registered(TallyReceiver()) as registered:
+        tally = cast(TallyReceiver, registered)
+        paying = await _paying(app, client, make_merchant)
+        async with db.transaction() as conn:
+            await set_balance(conn, db, "staging", paying.payer.merchant_id, 0)
+        refused = await client.post("/charges", json=FEE, headers=paying.headers("tally-seat"))
+        assert (refused.status_code, refused.json()["code"]) == (402, 4001)
+        offer = refused.headers[OFFER_HEADER]
+
+        headers = {**paying.headers("tally-seat"), CREDENTIAL_HEADER: offer}
+        made = await client.post("/charges", json=FEE, headers=headers)
+        assert made.status_code == 201, made.text
+        payment = made.json()["data"]["payment"]
+        assert payment["amount_cents"] == 500  # 100 short, at least the smallest top-up
+        assert made.headers[RECEIPT_HEADER] == payment["reference"]
+        again = await client.post("/charges", json=FEE, headers=headers)
+        assert again.json()["data"]["id"] == made.json()["data"]["id"]
+        await _paid_once(db, paying.payer.merchant_id, tally, 500)
+        assert await merchant_balance(db, paying.payer) == 500 - 100
+
+
+async def test_mcps_send_tool_refused_for_funds_is_paid_in_a_third_protocol(
+    settings: Settings, make_merchant: MakeMerchant, db: Database
+) -> None:
+    with registry.registered(TallyReceiver()) as registered:
+        tally = cast(TallyReceiver, registered)
+        merchant = await make_merchant("staging", balance_cents=0)
+        arguments = send_args("tally-mcp-1", amount_cents=650)
+        async with live_server(settings) as root, mcp_http(root, merchant.key) as session:
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("send_topup", arguments)
+            assert refused.value.code == MCP_PAYMENT_REQUIRED
+            data: dict[str, Any] = refused.value.data
+            assert data["envelope"]["code"] == 4001
+            offer = data[TALLY]["offer"]
+
+            meta = cast(types.RequestParamsMeta, {META_CREDENTIAL: offer})
+            paid = McpCall(await session.call_tool("send_topup", arguments, meta=meta))
+            assert (paid.is_error, paid.code) == (False, 1001), paid.envelope
+            payment = paid.data["payment"]
+            assert payment["amount_cents"] == 700
+            assert paid.result.meta is not None
+            assert paid.result.meta[META_RECEIPT] == payment["reference"]
+
+            again = McpCall(await session.call_tool("send_topup", arguments, meta=meta))
+            assert (again.code, again.data["payment"]["order_id"]) == (1001, payment["order_id"])
+        await _paid_once(db, merchant.merchant_id, tally, 700)
+        assert await merchant_balance(db, merchant) == 700 - 650
