@@ -65,7 +65,9 @@ from ..ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ..ratelimit import Decision, Limit, LimiterUnavailable
 from ..services import Services, services
 from ..upstreams import config as upstream_config
-from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from ..upstreams import providers as upstream_providers
+from ..upstreams.providers import FulfilmentBody
+from ..upstreams.schemas import FulfilmentData, FulfilmentTestData
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
@@ -398,7 +400,9 @@ async def put_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
     await perform(svc.waker, merchants.get_merchant(svc.db, _id(request)))  # or 4140
-    body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
+    body, _ = await read_json(
+        request, upstream_providers.body_model(), limit=svc.settings.max_body_bytes
+    )
     operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, _id(request), env, request.path_params["platform"],
         body.root,

@@ -23,9 +23,10 @@ from keys import Sealer
 from ..redis_client import ANSWER_WITHIN
 from ..store.db import Database
 from ..upstreams import config
-from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
+from ..upstreams.clients import UpstreamError
 from ..upstreams.outbound import Upstreams
 from ..upstreams.providers import newapi
+from ..upstreams.providers.newapi import NEWAPI, NewApi
 
 __all__ = ["CACHE_SECONDS", "MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
 

@@ -38,7 +38,7 @@ from ..store.models import AWAITING_APPROVAL, Topup, table_of
 from ..store.rows import CoreRow
 from ..upstreams import config as upstream_config
 from ..upstreams import work
-from ..upstreams.clients import NEWAPI
+from ..upstreams.providers.newapi import NEWAPI
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.money import quota_of
