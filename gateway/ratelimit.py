@@ -31,11 +31,14 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError
 
 from .redis_client import ANSWER_WITHIN
+from .values.codes import Code
+from .values.outcome import ApiError
 
 __all__ = [
     "CLOSED_DEADLINE_SECONDS",
     "LEASE_SHARE",
     "OPEN_DEADLINE_SECONDS",
+    "UNAVAILABLE_RETRY_AFTER",
     "Decision",
     "Leases",
     "Limit",
@@ -45,6 +48,7 @@ __all__ = [
     "hit_all",
     "peek_all",
     "release_all",
+    "unavailable",
 ]
 
 # Per bucket: KEYS[i], ARGV = cost, then limit and window (ms) for each bucket in turn.
@@ -127,6 +131,20 @@ def deadline_of(*, closed: bool) -> float:
 
 class LimiterUnavailable(Exception):
     """Redis did not answer the limiter in time, or at all."""
+
+
+# A limiter that fails closed is back once Redis answers: a client waits this long (seconds).
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+def unavailable() -> ApiError:
+    """The refusal of a door whose limit fails closed when Redis cannot count (503): said in
+    one way everywhere, with when to come back."""
+    return ApiError(
+        Code.SERVICE_UNAVAILABLE,
+        "Rate limiter unavailable; retry shortly",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
-from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
 from ..topup import approval_links, approvals, doors
@@ -71,11 +71,7 @@ async def _count(request: Request, update: bot.Update) -> None:
         decisions = await hit_all(svc.redis, limits, closed=True)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
-        raise ApiError(
-            Code.SERVICE_UNAVAILABLE,
-            "Rate limiter unavailable; retry shortly",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise unavailable() from None
     for decision in decisions:
         if not decision.allowed:
             raise ApiError(
