@@ -5,7 +5,7 @@ written ``held`` (never sent, the cap in ``last_error``), and the send's reply a
 ``topup.delivered`` say ``"mail": "held"``.
 
 Every delivery counts here, through one gate: the send (``topup.doors.send``), an approval
-(``doors.decide``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
+(``doors.approve``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
 Counted in Redis (``gateway.ratelimit``) before the delivery's transaction, so concurrent sends
 in any process never admit more than the cap; a delivery that then writes no mail that goes
 (refused, a replay, held for approval, not delivered now, held by the other cap) gives its count
