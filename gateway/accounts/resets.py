@@ -23,6 +23,7 @@ from keys import Sealer
 from ..mail import rows as mail
 from ..mail.content import expires_text
 from ..mail.requests import count_request
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import PasswordReset, User, table_of
 from ..values.clock import utcnow
@@ -45,7 +46,7 @@ def _hash(token: str) -> str:
 
 
 async def request_reset(
-    db: Database, redis: object, sealer: Sealer, settings: Settings, *, email: str, client: str
+    db: Database, redis: Redis, sealer: Sealer, settings: Settings, *, email: str, client: str
 ) -> Outcome:
     """``email`` (canonical) asks for a reset link; the same answer whatever it is."""
     await count_request(

@@ -6,6 +6,7 @@ cannot count, since the bound is on mail sent to strangers."""
 import hashlib
 
 from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..redis_client import Redis
 from ..values.codes import Code
 from ..values.outcome import ApiError
 
@@ -15,7 +16,7 @@ WINDOW_SECONDS = 3600
 
 
 async def count_request(
-    redis: object,
+    redis: Redis,
     kind: str,
     *,
     client: str,

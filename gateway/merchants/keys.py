@@ -28,6 +28,7 @@ from ..budgets import service as budgets
 from ..callers import Caller
 from ..policies.model import CONSENT_ONLY, KEY_ONLY, SCOPES, Policy, Scope, load
 from ..policies.usage import usage
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
@@ -437,7 +438,7 @@ async def create_key(
 
 
 async def list_keys(
-    db: Database, redis: Any, actor: Actor, *, limit: int, cursor: str | None
+    db: Database, redis: Redis, actor: Actor, *, limit: int, cursor: str | None
 ) -> Outcome:
     """One page of the actor's environment's keys (``page``), each with its usage."""
     async with db.read() as conn:
@@ -446,7 +447,7 @@ async def list_keys(
     return Outcome(Code.SUCCESS, await with_usage(db, redis, items), meta=meta.model_dump())
 
 
-async def get_key(db: Database, redis: Any, actor: Actor, key_id: str) -> Outcome:
+async def get_key(db: Database, redis: Redis, actor: Actor, key_id: str) -> Outcome:
     async with db.read() as conn:
         found = await get(conn, actor, key_id)
     (found,) = await with_usage(db, redis, [found])

@@ -14,6 +14,7 @@ from keys import Sealer
 from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..mail.requests import count_request
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import Wallet, table_of
 from ..values.clock import utcnow
@@ -29,7 +30,7 @@ _W = table_of(Wallet)
 
 async def request_link(
     db: Database,
-    redis: object,
+    redis: Redis,
     sealer: Sealer,
     settings: Settings,
     *,

@@ -14,13 +14,12 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from keys import Sealer
 
-from ..redis_client import ANSWER_WITHIN
+from ..redis_client import ANSWER_WITHIN, Redis
 from ..store.db import Database
 from ..upstreams import config
 from ..upstreams.clients import UpstreamError
@@ -63,7 +62,7 @@ def _key(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CodeStates:
-    redis: Any
+    redis: Redis
     upstreams: Upstreams
     sealer: Sealer
 

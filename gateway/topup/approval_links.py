@@ -43,6 +43,7 @@ from ..callers import Caller
 from ..mail import caps
 from ..mail import rows as mail
 from ..mail.content import expires_text
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,
@@ -161,7 +162,7 @@ async def issue(
 async def offer(
     db: Database,
     sealer: Sealer,
-    redis: Any,
+    redis: Redis,
     settings: Settings,
     txn_id: str,
     *,
