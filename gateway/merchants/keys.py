@@ -31,6 +31,7 @@ from ..policies.usage import usage
 from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
+from ..store.paging import newest_first, split
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
@@ -321,17 +322,11 @@ async def page(
 ) -> tuple[list[KeyData], bool]:
     """Keys of one environment (``env``, or the actor's), newest first, revoked ones too;
     ``cursor`` is the last id seen."""
-    stmt = (
-        select(_K)
-        .where(*_visible(actor), _K.c.env == (actor.env or env))
-        .order_by(_K.c.id.desc())
-        .limit(limit + 1)
-    )
-    if cursor is not None:
-        stmt = stmt.where(_K.c.id < cursor)
-    rows = (await conn.execute(stmt)).all()
+    mine = select(_K).where(*_visible(actor), _K.c.env == (actor.env or env))
+    stmt = newest_first(mine, _K.c.id, limit=limit, cursor=cursor)
+    rows, more = split((await conn.execute(stmt)).all(), limit)
     name = await _merchant_name(conn, actor.merchant_id)
-    return [data(service.key_info(r, name)) for r in rows[:limit]], len(rows) > limit
+    return [data(service.key_info(r, name)) for r in rows], more
 
 
 async def get(conn: AsyncConnection, actor: Actor, key_id: str) -> KeyData:
