@@ -17,7 +17,8 @@ from gateway.merchants import service as merchants
 from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.upstreams import config
-from gateway.upstreams.schemas import NewApiSet, OpenRouterSet
+from gateway.upstreams.providers.newapi import NewApiSet
+from gateway.upstreams.providers.openrouter import OpenRouterSet
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer

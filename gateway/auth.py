@@ -34,7 +34,7 @@ from .freezes.service import FREEZE_PATH
 from .lockout import client_address
 from .mail.links import base_url
 from .policies.model import SCOPES, Scope
-from .ratelimit import Decision, Limit, LimiterUnavailable
+from .ratelimit import Decision, Limit, LimiterUnavailable, unavailable
 from .services import Services, services
 from .values.clock import utcnow
 from .values.codes import CATALOGUE, Code
@@ -152,11 +152,7 @@ async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
         decision = await svc.leases.hit(svc.redis, f"key:{key_id}", per_minute, 60, closed=True)
     except LimiterUnavailable as exc:
         log.warning("key rate limit could not be counted, refusing: %s", exc)
-        raise ApiError(
-            Code.SERVICE_UNAVAILABLE,
-            "Rate limiter unavailable; retry shortly",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise unavailable() from None
     if not decision.allowed:
         raise ApiError(Code.KEY_RATE_LIMITED, data=decision.data(), headers=decision.headers())
 

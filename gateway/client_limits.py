@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from .lockout import client_address
-from .ratelimit import Decision, LimiterUnavailable, hit
+from .ratelimit import UNAVAILABLE_RETRY_AFTER, Decision, LimiterUnavailable, hit, unavailable
 from .services import Services
 from .values.codes import Code
 from .values.outcome import ApiError
@@ -48,7 +48,9 @@ class Refused(Exception):
         self.decision = decision
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"} if self.decision is None else self.decision.headers()
+        if self.decision is None:
+            return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+        return self.decision.headers()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,7 @@ class ClientLimit:
             await self.count(svc, conn)
         except Refused as refused:
             if refused.decision is None:
-                raise ApiError(
-                    Code.SERVICE_UNAVAILABLE,
-                    "Rate limiter unavailable; retry shortly",
-                    headers=refused.headers(),
-                ) from None
+                raise unavailable() from None
             decision = refused.decision
             raise ApiError(code, data=decision.data(), headers=decision.headers()) from None
 

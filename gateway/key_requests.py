@@ -18,9 +18,8 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any
 
-from .redis_client import ANSWER_WITHIN
+from .redis_client import ANSWER_WITHIN, Redis
 from .values.clock import utcnow
 from .values.model import Model
 
@@ -63,17 +62,17 @@ class RequestCounter:
         self._pending: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, redis: Any, key_id: str) -> None:
+    def record(self, redis: Redis, key_id: str) -> None:
         self._pending[key_id] += 1
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(redis))
 
-    async def _run(self, redis: Any) -> None:
+    async def _run(self, redis: Redis) -> None:
         while self._pending:
             await asyncio.sleep(self._flush_seconds)
             await self.flush(redis)
 
-    async def flush(self, redis: Any, now: datetime | None = None) -> None:
+    async def flush(self, redis: Redis, now: datetime | None = None) -> None:
         """Send what this process counted to Redis now."""
         taken, self._pending = self._pending, Counter()
         if not taken:
@@ -90,7 +89,7 @@ class RequestCounter:
         except Exception:  # Redis away: the counts are a view; the requests went on
             log.warning("key request counts were not written", exc_info=True)
 
-    async def close(self, redis: Any) -> None:
+    async def close(self, redis: Redis) -> None:
         """Send what is left (at shutdown), once the task has stopped: never a write cut off
         halfway, nor a task left behind the loop."""
         task, self._task = self._task, None
@@ -102,7 +101,7 @@ class RequestCounter:
 
 
 async def read_counts(
-    redis: Any, key_ids: Sequence[str], now: datetime | None = None
+    redis: Redis, key_ids: Sequence[str], now: datetime | None = None
 ) -> dict[str, RequestCounts]:
     """Each key's counts in the current windows; zeros where Redis has none or does not answer."""
     windows = _windows(now or utcnow())

@@ -50,6 +50,7 @@ from .ratelimit import (
     peek_all,
     release_all,
 )
+from .redis_client import Redis
 
 __all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
 
@@ -98,7 +99,7 @@ class Lockout:
         self._warned_at = float("-inf")
 
     async def locked(
-        self, redis: object, limits: Sequence[Limit], *, fail_open: bool = True
+        self, redis: Redis, limits: Sequence[Limit], *, fail_open: bool = True
     ) -> Decision | None:
         """The lockout in force on any of these buckets, or ``None``. ``fail_open`` false:
         Redis is asked every time a bucket is not known locked (never this process's memory
@@ -129,7 +130,7 @@ class Lockout:
         self._remember(limits, found, now)
         return next((d for d in found if d is not None), None)
 
-    async def failed(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+    async def failed(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
         """Count one failed attempt on every bucket. The lockout if this attempt found a
         bucket already full (another process filled it meanwhile), else ``None``. Redis not
         answering counts nothing and admits (fail open)."""
@@ -138,7 +139,7 @@ class Lockout:
         except LimiterUnavailable:
             return None
 
-    async def admit(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+    async def admit(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
         """Fail closed, for a secret a person chose: the lockout in force (refuse, 429), else
         the attempt counted before its check (``attempt``) and ``None``: check it, then give
         the count back with ``succeeded`` when it passes, or count the failure with ``refused``.
@@ -165,7 +166,7 @@ class Lockout:
             await asyncio.sleep(pause)
             pause = min(2 * pause, _BUSY_POLL_SECONDS[1])
 
-    async def _failures_full(self, redis: object, failures: Sequence[Limit]) -> Decision | None:
+    async def _failures_full(self, redis: Redis, failures: Sequence[Limit]) -> Decision | None:
         now = self._clock()
         try:
             found = await peek_all(redis, failures, closed=True)
@@ -178,7 +179,7 @@ class Lockout:
         self._remember(failures, [None if d.allowed else d for d in found], now)
         return max(full, key=lambda d: d.reset_seconds)
 
-    async def refused(self, redis: object, limits: Sequence[Limit]) -> None:
+    async def refused(self, redis: Redis, limits: Sequence[Limit]) -> None:
         """The check ``admit`` let through failed: its attempt stays counted, and the failure
         is counted where lockouts are judged. Redis not answering now leaves the attempt's
         count, which still bounds the checks."""
@@ -189,7 +190,7 @@ class Lockout:
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=False)
 
-    async def attempt(self, redis: object, limits: Sequence[Limit]) -> Decision | None:
+    async def attempt(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
         """Count an attempt before its costly check (a password hash) as if it failed: the
         lockout if a bucket had no room (then skip the check), else ``None``. A concurrent
         burst is counted as it arrives, so no more than a bucket's room is ever checked.
@@ -199,7 +200,7 @@ class Lockout:
         return await self._count(redis, limits, fail_open=False)
 
     async def _count(
-        self, redis: object, limits: Sequence[Limit], *, fail_open: bool = True
+        self, redis: Redis, limits: Sequence[Limit], *, fail_open: bool = True
     ) -> Decision | None:
         now = self._clock()
         if now < self._down_until:
@@ -220,13 +221,13 @@ class Lockout:
                 await self._give_back(redis, counted)
         return next((_full(d) for d in decisions if not d.allowed), None)
 
-    async def succeeded(self, redis: object, limits: Sequence[Limit]) -> None:
+    async def succeeded(self, redis: Redis, limits: Sequence[Limit]) -> None:
         """Give back what ``attempt`` counted: a success counts nothing."""
         for each in limits:
             self._known.pop(each.bucket, None)
         await self._give_back(redis, limits)
 
-    async def _give_back(self, redis: object, limits: Sequence[Limit]) -> None:
+    async def _give_back(self, redis: Redis, limits: Sequence[Limit]) -> None:
         if self._clock() < self._down_until:
             return
         try:

@@ -14,13 +14,18 @@ from collections.abc import Awaitable
 from .values.outcome import Outcome
 from .wakes import Waker
 
-__all__ = ["perform"]
+__all__ = ["perform", "performed"]
 
 
 async def perform(waker: Waker, operation: Awaitable[Outcome]) -> Outcome:
     """Await ``operation`` (which commits before it returns), then wake the workers for the
     outbox rows it wrote or made due."""
-    outcome = await operation
+    return performed(waker, await operation)
+
+
+def performed(waker: Waker, outcome: Outcome) -> Outcome:
+    """``outcome``, of work that has committed already (an upstream's try, which records its
+    answer itself): the workers woken for the outbox rows it wrote or made due."""
     if outcome.deliveries:
         waker.wake(outcome.deliveries)
     return outcome

@@ -25,7 +25,7 @@ from sqlalchemy import (
     true,
 )
 
-from .redis_client import ANSWER_WITHIN
+from .redis_client import ANSWER_WITHIN, Redis
 from .store.compose import Plan, Refs, Step, const, from_rows, param
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from .store.raw import Conn, Construct, raw
@@ -304,13 +304,13 @@ def kinds_of(ids: Iterable[str]) -> set[str]:
     }
 
 
-async def wake_for(redis: Any, ids: Iterable[str]) -> None:
+async def wake_for(redis: Redis, ids: Iterable[str]) -> None:
     """``wake`` for the kinds of outbox rows ``ids``, at once (the gateway groups its wakes
     through ``wakes.Waker``)."""
     await wake(redis, kinds_of(ids))
 
 
-async def wake(redis: Any, kinds: Iterable[str]) -> None:
+async def wake(redis: Redis, kinds: Iterable[str]) -> None:
     """Best effort: tells the workers that rows of ``kinds`` are due. A wake lost costs only
     time: each worker looks at its rows every ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
     try:

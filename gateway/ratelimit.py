@@ -30,12 +30,15 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
-from .redis_client import ANSWER_WITHIN
+from .redis_client import ANSWER_WITHIN, Redis
+from .values.codes import Code
+from .values.outcome import ApiError
 
 __all__ = [
     "CLOSED_DEADLINE_SECONDS",
     "LEASE_SHARE",
     "OPEN_DEADLINE_SECONDS",
+    "UNAVAILABLE_RETRY_AFTER",
     "Decision",
     "Leases",
     "Limit",
@@ -45,6 +48,7 @@ __all__ = [
     "hit_all",
     "peek_all",
     "release_all",
+    "unavailable",
 ]
 
 # Per bucket: KEYS[i], ARGV = cost, then limit and window (ms) for each bucket in turn.
@@ -129,6 +133,20 @@ class LimiterUnavailable(Exception):
     """Redis did not answer the limiter in time, or at all."""
 
 
+# A limiter that fails closed is back once Redis answers: a client waits this long (seconds).
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+def unavailable() -> ApiError:
+    """The refusal of a door whose limit fails closed when Redis cannot count (503): said in
+    one way everywhere, with when to come back."""
+    return ApiError(
+        Code.SERVICE_UNAVAILABLE,
+        "Rate limiter unavailable; retry shortly",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     bucket: str  # what is counted, e.g. "redeem:mch_…"; the namespace is added here
@@ -169,7 +187,7 @@ class Decision:
 
 
 async def _script(
-    redis: Any,
+    redis: Redis,
     script: bytes,
     sha: str,
     keys: Sequence[str],
@@ -178,16 +196,18 @@ async def _script(
 ) -> list[int]:
     try:
         async with asyncio.timeout(deadline):
+            # redis-py types a script's keys and arguments as text; it sends ints and bytes too.
+            scripts: Any = redis
             try:
-                raw = await redis.evalsha(sha, len(keys), *keys, *args)
+                raw = await scripts.evalsha(sha, len(keys), *keys, *args)
             except NoScriptError:  # a new or flushed server: EVAL loads it for next time
-                raw = await redis.eval(script, len(keys), *keys, *args)
+                raw = await scripts.eval(script, len(keys), *keys, *args)
     except (RedisError, OSError, TimeoutError) as exc:
         raise LimiterUnavailable(str(exc) or type(exc).__name__) from exc
     return [int(v) for v in raw]
 
 
-async def _run(redis: Any, limits: Sequence[Limit], cost: int, *, closed: bool) -> list[Decision]:
+async def _run(redis: Redis, limits: Sequence[Limit], cost: int, *, closed: bool) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
     args: list[int] = [cost]
     for each in limits:
@@ -205,7 +225,7 @@ async def _run(redis: Any, limits: Sequence[Limit], cost: int, *, closed: bool) 
 
 
 async def hit(
-    redis: Any,
+    redis: Redis,
     bucket: str,
     limit: int,
     window_seconds: int,
@@ -218,7 +238,7 @@ async def hit(
 
 
 async def hit_all(
-    redis: Any, limits: Sequence[Limit], *, closed: bool, cost: int = 1
+    redis: Redis, limits: Sequence[Limit], *, closed: bool, cost: int = 1
 ) -> list[Decision]:
     """``hit`` on several buckets in one round trip; each counts where it has room.
     ``cost``: events counted at once, all or none in each bucket."""
@@ -226,12 +246,12 @@ async def hit_all(
     return await _run(redis, limits, cost, closed=closed)
 
 
-async def peek_all(redis: Any, limits: Sequence[Limit], *, closed: bool) -> list[Decision]:
+async def peek_all(redis: Redis, limits: Sequence[Limit], *, closed: bool) -> list[Decision]:
     """Whether a hit on each bucket would be admitted now, counting nothing."""
     return await _run(redis, limits, 0, closed=closed)
 
 
-async def release_all(redis: Any, limits: Sequence[Limit]) -> None:
+async def release_all(redis: Redis, limits: Sequence[Limit]) -> None:
     """Give back one hit on each bucket: an attempt counted before its outcome was known
     (``gateway.lockout``) that turned out not to count. Not waited for past the open deadline:
     a count not given back errs toward the limit."""
@@ -265,7 +285,7 @@ class Leases:
 
     async def hit(
         self,
-        redis: Any,
+        redis: Redis,
         bucket: str,
         limit: int,
         window_seconds: int,
@@ -290,7 +310,7 @@ class Leases:
                 return taken
 
     async def _take(
-        self, redis: Any, bucket: str, limit: int, window_seconds: int, closed: bool
+        self, redis: Redis, bucket: str, limit: int, window_seconds: int, closed: bool
     ) -> Decision:
         """A new batch, of which this hit is the first."""
         taking = asyncio.get_running_loop().create_future()

@@ -9,16 +9,21 @@ itself (``worker.service``). Every command sent this way may be repeated: a wake
 once more, and a rate limit counting a hit twice errs on the safe side.
 """
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 # redis and ARQ (about seventy modules: ``redis`` loads its asyncio client as it loads) are
 # imported where a client is made: the command line reaches ``ANSWER_WITHIN`` through the
 # outbox, and makes no client.
 if TYPE_CHECKING:
     from arq.connections import ArqRedis, RedisSettings
+    from redis.asyncio import Redis as AsyncRedis
     from redis.asyncio.retry import Retry
 
-__all__ = ["ANSWER_WITHIN", "COMMAND_RETRIES", "open_redis", "redis_settings"]
+__all__ = ["ANSWER_WITHIN", "COMMAND_RETRIES", "Redis", "open_redis", "redis_settings"]
+
+# The client every process holds (``open_redis``'s, or any redis-py asyncio client): named, not
+# imported, so a module that only takes one loads nothing of redis.
+Redis: TypeAlias = "AsyncRedis"
 
 # Retries of one command on a broken connection, backing off from 20 ms up to 200 ms: about half
 # a second at worst, against a server that refuses connections.

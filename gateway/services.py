@@ -5,7 +5,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -17,7 +16,7 @@ from .key_requests import RequestCounter
 from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
-from .redis_client import open_redis
+from .redis_client import Redis, open_redis
 from .store.db import Database, open_database
 from .upstreams.outbound import Upstreams, open_upstreams
 from .values.languages import Catalogues
@@ -39,7 +38,7 @@ CLOSE_WITHIN = 5.0
 class Services:
     settings: Settings
     db: Database
-    redis: Any  # arq.ArqRedis: wakes, limits and counters
+    redis: Redis  # arq.ArqRedis: wakes, limits and counters
     sealer: Sealer
     waker: Waker  # after-commit wakes of the workers, grouped across requests
     # What this process knows of the authentication lockouts (their truth is in Redis).

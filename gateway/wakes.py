@@ -10,9 +10,9 @@ the rows are written, and every worker looks at its rows on its own too.
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Any
 
 from . import outbox
+from .redis_client import Redis
 
 __all__ = ["LINGER", "Waker"]
 
@@ -20,7 +20,7 @@ LINGER = 0.005
 
 
 class Waker:
-    def __init__(self, redis: Any, *, linger: float = LINGER) -> None:
+    def __init__(self, redis: Redis, *, linger: float = LINGER) -> None:
         self._redis = redis
         self._linger = linger
         self._pending: set[str] = set()

@@ -3,10 +3,10 @@ kind's tries and every periodic job."""
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.redis_client import Redis
 from gateway.store.engine import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import SYSTEM, Clock
@@ -36,7 +36,7 @@ class Deps:
     sealer: Sealer
     outbound: dict[str, Outbound]  # webhook deliveries' clients, by env
     upstreams: Upstreams  # upstream providers' clients
-    redis: Any  # arq.ArqRedis: the caps on voucher mails count there
+    redis: Redis  # arq.ArqRedis: the caps on voucher mails count there
     wake: Wake = _nobody
     # The time the runner waits on and the records' schedules read (``worker.runner``).
     clock: Clock = SYSTEM

@@ -14,6 +14,7 @@ address (its digest) in Redis (``mail.requests``).
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +23,8 @@ from keys import Sealer
 
 from ..mail import rows as mail
 from ..mail.content import expires_text
-from ..mail.requests import count_request
+from ..mail.requests import Asked, mail_link
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import PasswordReset, User, table_of
 from ..values.clock import utcnow
@@ -46,37 +48,29 @@ def _hash(token: str) -> str:
 
 
 async def request_reset(
-    db: Database, redis: object, sealer: Sealer, settings: Settings, *, email: str, client: str
+    db: Database, redis: Redis, sealer: Sealer, settings: Settings, *, email: str, client: str
 ) -> Outcome:
     """``email`` (canonical) asks for a reset link; the same answer whatever it is."""
-    await count_request(
-        redis,
+    asked = Asked(
         "reset",
-        client=client,
-        email=email,
-        per_client=settings.mail_resets_per_client_per_hour,
-        per_address=settings.mail_resets_per_address_per_hour,
-        refused=Code.PASSWORD_RESETS_RATE_LIMITED,
+        settings.mail_resets_per_client_per_hour,
+        settings.mail_resets_per_address_per_hour,
+        Code.PASSWORD_RESETS_RATE_LIMITED,
+        Code.PASSWORD_RESET_REQUESTED,
     )
-    now = utcnow()
-    expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
-    work: list[str] = []
-    async with db.transaction() as conn:
+
+    async def owed(conn: AsyncConnection, now: datetime) -> tuple[str, dict[str, Any]] | None:
         user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar()
-        if user_id is not None:
-            token = await _issue(conn, user_id, now, expires)
-            queued = await mail.write(
-                conn,
-                sealer,
-                kind=mail.PASSWORD_RESET,
-                env=mail.ACCOUNT,
-                merchant_id=None,
-                to=email,
-                data={"token": token, "expires": expires_text(expires)},
-                now=now,
-            )
-            work = [queued] if queued is not None else []
-    return Outcome(Code.PASSWORD_RESET_REQUESTED, None, deliveries=work)
+        if user_id is None:
+            return None
+        expires = now + timedelta(seconds=settings.mail_reset_ttl_seconds)
+        token = await _issue(conn, user_id, now, expires)
+        return mail.PASSWORD_RESET, {"token": token, "expires": expires_text(expires)}
+
+    return await mail_link(
+        db, redis, sealer, asked, email=email, client=client, env=mail.ACCOUNT,
+        merchant_id=None, owed=owed,
+    )  # fmt: skip
 
 
 async def _issue(conn: AsyncConnection, user_id: str, now: datetime, expires: datetime) -> str:

@@ -216,7 +216,7 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
             "now": now,
         }
         if body.amount_cents > 0:
-            moved = await credit_merchant(conn, db, amount=body.amount_cents, **common)
+            moved = await credit_merchant(conn, amount=body.amount_cents, **common)
         else:
             debited = await debit_merchant(conn, amount=-body.amount_cents, **common)
             if debited is None:

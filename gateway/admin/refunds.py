@@ -225,7 +225,7 @@ async def _call(
         return f"provider: {int(exc.code)} {exc.data}"[:300] if _not_known(exc) else exc
 
 
-async def _reverse(conn: AsyncConnection, db: Database, refund: Any, now: datetime) -> list[str]:
+async def _reverse(conn: AsyncConnection, refund: Any, now: datetime) -> list[str]:
     """A refund the provider did not make given back, in the transaction that failed it: the
     order's ``refunded_cents`` lowered by it, the wallet credited the debit again."""
     await conn.execute(
@@ -237,7 +237,6 @@ async def _reverse(conn: AsyncConnection, db: Database, refund: Any, now: dateti
         return []
     moved = await credit_merchant(
         conn,
-        db,
         env=refund.env,
         merchant_id=refund.merchant_id,
         amount=refund.debit_cents,
@@ -289,7 +288,7 @@ async def attempt(
         if at is not None:
             return tried
         failed = (refused or ApiError(Code.PAYMENT_PROVIDER_TIMEOUT)).outcome()
-        return replace(failed, status=FAILED, deliveries=await _reverse(conn, db, refund, finished))
+        return replace(failed, status=FAILED, deliveries=await _reverse(conn, refund, finished))
 
 
 async def refund_order(

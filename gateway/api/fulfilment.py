@@ -9,7 +9,9 @@ from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..upstreams import config
-from ..upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from ..upstreams import providers as upstream_providers
+from ..upstreams.providers import FulfilmentBody
+from ..upstreams.schemas import FulfilmentData, FulfilmentTestData
 from ..values.codes import Code
 from ..values.parsing import read_json
 from .answer import answer
@@ -29,7 +31,9 @@ async def list_fulfilment(request: Request) -> Response:
 async def put_fulfilment(request: Request) -> Response:
     caller = require_caller(request, "fulfilment")
     svc = services(request)
-    body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
+    body, _ = await read_json(
+        request, upstream_providers.body_model(), limit=svc.settings.max_body_bytes
+    )
     operation = config.save(
         svc.db,
         svc.sealer,

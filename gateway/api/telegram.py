@@ -5,9 +5,9 @@
 per Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does the bot act
 (``telegram.bot``). Nothing is counted before the secret: a post without it costs one
 comparison and counts in no bucket, so neither forgers nor strangers' chats, all posted from
-Telegram's few addresses, use up a genuine approver's updates. A button's press decides through
-the dashboard's own decision (``doors.decide``) as the approver the button was posted to, and
-only for the Telegram user linked to them (``approval_links.ready``); the button's token is
+Telegram's few addresses, use up a genuine approver's updates. A button's press decides through the
+dashboard's own decision (``doors.approve``, ``doors.deny``) as the approver the button was posted
+to, and only for the Telegram user linked to them (``approval_links.ready``); the button's token is
 spent by that decision alone. Every answer of the bot is a row the worker sends: the update is
 acknowledged with an empty envelope at once."""
 
@@ -20,10 +20,10 @@ from starlette.responses import Response
 
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
-from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
-from ..topup import approval_links, approvals, doors
+from ..topup import approval_links, doors
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
@@ -71,11 +71,7 @@ async def _count(request: Request, update: bot.Update) -> None:
         decisions = await hit_all(svc.redis, limits, closed=True)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
-        raise ApiError(
-            Code.SERVICE_UNAVAILABLE,
-            "Rate limiter unavailable; retry shortly",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise unavailable() from None
     for decision in decisions:
         if not decision.allowed:
             raise ApiError(
@@ -118,8 +114,8 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 approval_links.ready(svc.db, svc.sealer, token, telegram_user_id=press.from_.id),
             )
             link = ready.one(approval_links.Ready)
-            decision = approvals.approve if approve else approvals.deny
-            done = await doors.decide(svc, link.caller, decision, link.txn_id, spend=link.spend)
+            decide = doors.approve if approve else doors.deny
+            done = await decide(svc, link.caller, link.txn_id, spend=link.spend)
         except ApiError as refused:
             if refused.code == Code.ENVIRONMENT_FROZEN:
                 verdict = "frozen"

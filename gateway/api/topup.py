@@ -12,7 +12,7 @@ from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, Rout
 from ..protocols import registry
 from ..protocols.base import REFUSALS
 from ..services import services
-from ..topup import approvals, doors, paying, service, vouchers
+from ..topup import doors, paying, service, vouchers
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -107,13 +107,13 @@ def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         caller = require_caller(request, "approvals")
         svc = services(request)
-        return _render(await doors.decide(svc, caller, decide, _txn_id(request)))
+        return _render(await decide(svc, caller, _txn_id(request)))
 
     return handle
 
 
-approve_topup = _decision(approvals.approve)
-deny_topup = _decision(approvals.deny)
+approve_topup = _decision(doors.approve)
+deny_topup = _decision(doors.deny)
 
 
 async def sandbox_fund(request: Request) -> Response:

@@ -283,7 +283,7 @@ async def refund(db: Database, caller: Caller, charge_id: str, body: RefundCreat
                 Code.INSUFFICIENT_BALANCE, "The app owner's wallet does not hold the refund"
             )
         given = await funding.credit_merchant(
-            conn, db, merchant_id=row.payer_merchant_id, now=now, **moved
+            conn, merchant_id=row.payer_merchant_id, now=now, **moved
         )
         found = (await conn.execute(sa.select(_CH).where(_CH.c.id == charge_id))).one()
         data = _data(found)

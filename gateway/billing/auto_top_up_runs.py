@@ -293,7 +293,7 @@ async def attempt(
         await orders.note_provider(
             conn, run.order_id, "succeeded", now, payment_id=charged.payment_id
         )
-        settled = await orders.complete_order(conn, db, run.order_id, paid, now)
+        settled = await orders.complete_order(conn, run.order_id, paid, now)
         await conn.execute(update(_A).where(_A.c.wallet_id == run.wallet_id).values(failures=0))
         await _settle(conn, run, "credited", real_now)
         return _tried("credited", list(settled.deliveries))

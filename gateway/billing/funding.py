@@ -16,7 +16,6 @@ from ..ledger import alerts
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..store.compose import Plan, Step, param, steps
-from ..store.db import Database
 from ..store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
@@ -50,7 +49,6 @@ def _event_data(
 
 async def credit_merchant(
     conn: AsyncConnection,
-    db: Database,
     *,
     env: str,
     merchant_id: str,

@@ -89,7 +89,6 @@ def _refused(provider: Provider[Any], code: Code, reason: str) -> ApiError:
 
 async def settle(
     conn: AsyncConnection,
-    db: Database,
     provider: Provider[Any],
     notice: Notice,
     now: Any,
@@ -101,7 +100,7 @@ async def settle(
     taken before, and did not match its order then."""
     if notice.subscription is not None:
         # A subscription's report, whatever the notice says of an order's payment.
-        return await on_period(conn, db, provider.name, notice, now)
+        return await on_period(conn, provider.name, notice, now)
     if notice.state == "ignored":
         return Settlement("ignored")
     if notice.order_id is None:
@@ -138,7 +137,7 @@ async def settle(
                 )
             return Settlement("mismatch")
         await note_provider(conn, order_id, "paid", now, payment_id=notice.payment_id)
-        return await complete_order(conn, db, order_id, paid, now)
+        return await complete_order(conn, order_id, paid, now)
     if notice.state == "pending":
         await hold_open(conn, order_id, notice.session_id, provider=provider.name)
         await note_provider(conn, order_id, "unpaid", now, payment_id=notice.payment_id)
@@ -235,7 +234,7 @@ async def handle(db: Database, settings: Settings, channel: str, inbound: Inboun
             if recorded is None and not again:
                 settled = Settlement("duplicate")
             else:
-                settled = await settle(conn, db, provider, notice, now, again=again)
+                settled = await settle(conn, provider, notice, now, again=again)
                 await conn.execute(
                     update(_N)
                     .where(_N.c.channel == provider.name, _N.c.event_id == notice.event_id)

@@ -88,12 +88,12 @@ class Checked:
 
 
 async def _apply(
-    conn: AsyncConnection, db: Database, order: Any, looked: providers.Looked, now: datetime
+    conn: AsyncConnection, order: Any, looked: providers.Looked, now: datetime
 ) -> Settlement:
     provider = order.provider
     if looked.state == "paid":
         paid = Paid(provider, looked.session_id, looked.amount_minor, looked.currency)
-        return await complete_order(conn, db, order.id, paid, now)
+        return await complete_order(conn, order.id, paid, now)
     if looked.state == "expired":
         return await fail_order(
             conn, order.id, EXPIRED_REASON, now, provider=provider, status="expired"
@@ -181,7 +181,7 @@ async def check(
     if looked is None:
         return unchecked
     async with db.transaction() as conn:
-        settled = await _apply(conn, db, order, looked, now)
+        settled = await _apply(conn, order, looked, now)
         await note_provider(conn, order_id, looked.state, now, payment_id=looked.payment_id)
         if settled.order_status is None:
             status = await conn.execute(select(_O.c.status).where(_O.c.id == order_id))

@@ -96,7 +96,6 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
         )
         moved: Moved = await credit_merchant(
             conn,
-            db,
             env=caller.env,
             merchant_id=caller.merchant_id,
             amount=amount,

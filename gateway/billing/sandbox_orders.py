@@ -50,7 +50,7 @@ async def pay_sandbox(db: Database, settings: Settings, order_id: str, token: st
         raise _refusal(order.status)
     paid = Paid(SANDBOX, None, order.amount_cents, order.currency)
     async with db.transaction() as conn:
-        settled = await complete_order(conn, db, order_id, paid, utcnow())
+        settled = await complete_order(conn, order_id, paid, utcnow())
     if settled.result != "credited":
         raise _refusal(settled.order_status)
     return Outcome(

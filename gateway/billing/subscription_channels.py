@@ -144,7 +144,7 @@ async def _expire(conn: AsyncConnection, sub_id: str, now: datetime) -> None:
 
 
 async def on_period(
-    conn: AsyncConnection, db: Database, channel: str, notice: Notice, now: datetime
+    conn: AsyncConnection, channel: str, notice: Notice, now: datetime
 ) -> Settlement:
     """What ``notice`` (with ``subscription`` set) does, in the caller's transaction."""
     period = notice.subscription
@@ -163,11 +163,11 @@ async def on_period(
             sub.id,
         )
         raise ApiError(Code.PAYMENT_NOTICE_ORDER_MISMATCH)
-    return await _apply(conn, db, channel, sub, notice, now)
+    return await _apply(conn, channel, sub, notice, now)
 
 
 async def _apply(
-    conn: AsyncConnection, db: Database, channel: str, sub: Any, notice: Notice, now: datetime
+    conn: AsyncConnection, channel: str, sub: Any, notice: Notice, now: datetime
 ) -> Settlement:
     """What ``notice`` says of ``sub``, applied: the one rule of every channel's reports, a
     provider's notification's or the gateway's own renewal's."""
@@ -193,7 +193,7 @@ async def _apply(
         paid = PaidPeriod(
             period.invoice_id, notice.amount_minor, notice.currency, period.period_end, plan_id
         )
-        return await credit_period(conn, db, sub, paid, now, at=at)
+        return await credit_period(conn, sub, paid, now, at=at)
     if period.state == "past_due":
         if period.invoice_id is not None:
             failed = FailedPeriod(
@@ -291,7 +291,7 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
             paid = PaidPeriod(
                 period.invoice_id, period.amount_minor, period.currency, period.period_end, plan_id
             )
-            settled = await credit_period(conn, db, sub, paid, now, at=now)
+            settled = await credit_period(conn, sub, paid, now, at=now)
             credited += settled.result == "credited"
             deliveries += settled.deliveries
         said = (found.status, found.cancel_at_period_end, found.current_period_end, found.price_id)
@@ -366,7 +366,7 @@ async def _renew_one(db: Database, sub_id: str, now: datetime) -> list[str]:
             notice = provider.renewal(_renewing(sub, plan), now)
             if notice is None or notice.subscription is None:
                 return deliveries
-            settled = await _apply(conn, db, provider.name, sub, notice, now)
+            settled = await _apply(conn, provider.name, sub, notice, now)
             deliveries += settled.deliveries
             if notice.subscription.state != "paid":
                 return deliveries

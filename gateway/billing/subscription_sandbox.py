@@ -76,7 +76,7 @@ async def pay_sandbox(
             "usd",
             add_interval(now, sub.interval),
         )
-        settled = await credit_period(conn, db, sub, paid, now)
+        settled = await credit_period(conn, sub, paid, now)
     if settled.result != "credited":
         raise ApiError(Code.SUBSCRIPTION_NOT_CHANGEABLE)
     return Outcome(

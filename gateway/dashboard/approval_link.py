@@ -2,10 +2,10 @@
 (``topup.approval_links``). The GET is a confirmation page and decides nothing (a mail
 scanner, a link preview); the form on it posts the decision, the token in the body. Both are
 counted per client address as every one-time link's are (``accounts.throttle.link_limits``): a
-forged, spent or expired link counts, a live one gives its count back. The decision
-is the dashboard's own (``doors.decide``), made as the link's approver, and spends the link only
-if it decides: an approval refused while the environment is frozen leaves the link as it was.
-Only a mailed link decides here: a Telegram button's token is refused (its own door is the
+forged, spent or expired link counts, a live one gives its count back. The decision is the
+dashboard's own (``doors.approve``, ``doors.deny``), made as the link's approver, and spends the
+link only if it decides: an approval refused while the environment is frozen leaves the link as it
+was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
 press of its approver's linked Telegram user)."""
 
 from starlette.requests import Request
@@ -87,9 +87,9 @@ async def decide(request: Request) -> Response:
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
     link = ready.one(approval_links.Ready)
-    decision = approvals.approve if choice == "approve" else approvals.deny
+    decide = doors.approve if choice == "approve" else doors.deny
     try:
-        done = await doors.decide(svc, link.caller, decision, link.txn_id, spend=link.spend)
+        done = await decide(svc, link.caller, link.txn_id, spend=link.spend)
     except ApiError as refused:
         return _refused(request, refused)
     return page(

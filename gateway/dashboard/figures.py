@@ -21,6 +21,7 @@ from ..store.models import (
     WebhookInboxRequest,
     table_of,
 )
+from ..store.paging import newest_first, split
 from ..values.clock import utcnow
 
 __all__ = [
@@ -103,11 +104,8 @@ async def topups(
         )
         .join(_K, _K.c.id == _T.c.api_key_id)
         .where(*_topups_of(caller))
-        .order_by(_T.c.id.desc())
-        .limit(limit + 1)
     )
-    if before:
-        stmt = stmt.where(_T.c.id < before)
+    stmt = newest_first(stmt, _T.c.id, limit=limit, cursor=before or None)
     if status:
         stmt = stmt.where(_T.c.status == status)
     if platform:
@@ -116,9 +114,8 @@ async def topups(
         escaped = recipient.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(_T.c.recipient_email.like(f"%{escaped}%", escape="\\"))
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-    found = [TopupRow(*row) for row in rows[:limit]]
-    return found, len(rows) > limit
+        rows, more = split((await conn.execute(stmt)).all(), limit)
+    return [TopupRow(*row) for row in rows], more
 
 
 async def webhook_health(db: Database, caller: Caller) -> Health:

@@ -1,5 +1,6 @@
 """The dashboard's Fulfilment page: each platform's provider in the environment of the switch
-(voucher, New API, OpenRouter), saved through the same service as ``PUT /fulfilment``
+(the voucher, or an upstream of the registry, ``upstreams.providers``: its fields, labels and
+help are the provider's own), saved through the same service as ``PUT /fulfilment``
 (``gateway.upstreams.config``), and a "test connection" with the saved credentials, alone or
 right after a save ("Save and test"). Credentials are written, never shown again: a save that
 leaves one empty keeps the saved one.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,9 +23,10 @@ from starlette.routing import BaseRoute, Route
 from .. import merchant_limits
 from ..operations import perform
 from ..services import services
-from ..upstreams import config
-from ..upstreams.clients import NEWAPI, OPENROUTER, OUTCOMES, PROVIDERS, name_of, sentence
-from ..upstreams.schemas import FulfilmentData, FulfilmentSet, FulfilmentTestData
+from ..upstreams import config, providers
+from ..upstreams.clients import OUTCOMES, VOUCHER, sentence
+from ..upstreams.providers import FormField
+from ..upstreams.schemas import FulfilmentData, FulfilmentTestData
 from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
@@ -35,30 +37,23 @@ from .inputs import FORM, field, problem
 from .paths import path_for
 from .render import page, reading
 
-__all__ = ["LABELS", "routes"]
+__all__ = ["labels", "routes"]
 
-_BODY: TypeAdapter[Any] = TypeAdapter(FulfilmentSet)
 
-# Each provider's form fields: the form's name → (the body's field, its label).
-_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
-    NEWAPI: {
-        "base_url": ("base_url", "New API address"),
-        "access_token": ("access_token", "Admin access token"),
-        "user_id": ("user_id", "Admin user id"),
-        "quota_per_usd": ("quota_per_usd", "Quota per USD"),
-        "newapi_redeem_url": ("redeem_url", "Where recipients redeem (New API)"),
-        "newapi_redeem_instructions": ("redeem_instructions", "Instructions (New API)"),
-    },
-    OPENROUTER: {
-        "management_key": ("management_key", "Management key"),
-        "openrouter_base_url": ("base_url", "API root"),
-        "openrouter_redeem_url": ("redeem_url", "Where recipients redeem (OpenRouter)"),
-        "openrouter_redeem_instructions": ("redeem_instructions", "Instructions (OpenRouter)"),
-    },
-}
-_SECRETS = {"access_token", "management_key"}
-LABELS = {name: label for fields in _FIELDS.values() for name, (_, label) in fields.items()}
-LABELS["provider"] = "Provider"
+def _fields(provider: str) -> tuple[FormField, ...]:
+    """``provider``'s fields of the form, as its module gives them (none for the voucher)."""
+    found = providers.get(provider)
+    return found.fields if found is not None else ()
+
+
+def labels() -> dict[str, str]:
+    """Every field of the form by its name: its label (marked), the provider's own."""
+    found = {f.name: f.label for p in providers.all_providers() for f in p.fields}
+    return found | {"provider": "Provider"}
+
+
+def _secrets() -> set[str]:
+    return {f.name for p in providers.all_providers() for f in p.fields if f.secret}
 
 
 def _typed(data: FormData) -> dict[str, Any]:
@@ -66,33 +61,34 @@ def _typed(data: FormData) -> dict[str, Any]:
     each left empty left out (an empty credential: the saved one stays)."""
     provider = field(data, "provider", 20)
     body: dict[str, Any] = {"provider": provider}
-    for name, (key, _) in _FIELDS.get(provider, {}).items():
-        value = field(data, name, 512 if name in _SECRETS else 2048).strip()
+    for one in _fields(provider):
+        value = field(data, one.name, 512 if one.secret else 2048).strip()
         if not value:
             continue
-        if key in ("user_id", "quota_per_usd"):
-            body[key] = int(value) if value.isdigit() else value
+        if one.whole:
+            body[one.key] = int(value) if value.isdigit() else value
         else:
-            body[key] = value
+            body[one.key] = value
     return body
 
 
 def _form_field(provider: str, key: str) -> str:
     """The form's field of the body's field ``key`` for ``provider`` (``FORM`` if none)."""
-    for name, (body_key, _) in _FIELDS.get(provider, {}).items():
-        if body_key == key:
-            return name
+    for one in _fields(provider):
+        if one.key == key:
+            return one.name
     return "provider" if key == "provider" else FORM
 
 
 def _refusals(provider: str, exc: ApiError | ValidationError) -> dict[str, str]:
     """Every refusal of a save by the form's field it belongs to (``FORM``: the whole form)."""
     found: dict[str, str] = {}
+    known = providers.names()
     if isinstance(exc, ValidationError):
         for error in exc.errors(include_url=False, include_input=False):
             loc = [str(part) for part in error["loc"]]
             # A provider's model answers under its tag: ("newapi", "user_id").
-            key = loc[1] if len(loc) > 1 and loc[0] in PROVIDERS else (loc[0] if loc else "")
+            key = loc[1] if len(loc) > 1 and loc[0] in known else (loc[0] if loc else "")
             found.setdefault(_form_field(provider, key), error["msg"])
         return found
     data = exc.data if isinstance(exc.data, dict) else {}
@@ -122,13 +118,14 @@ def _result(query: Any, platform: str, _: Callable[[str], str]) -> tuple[str, bo
     if query.get("tested") != platform:
         return None
     result, provider = query.get("result", ""), query.get("provider", "")
-    if result == "ok" and provider in PROVIDERS:
-        ms, name = query.get("ms", ""), name_of(provider)
+    known = providers.names()
+    if result == "ok" and provider in known:
+        ms, name = query.get("ms", ""), providers.name_of(provider)
         if ms.isdigit() and len(ms) < 8:
             return _(_CONNECTED_IN) % {"name": name, "ms": int(ms)}, True
         return _(_CONNECTED) % {"name": name}, True
-    if result in OUTCOMES and provider in PROVIDERS:
-        reason, values = sentence(provider, result)
+    if result in OUTCOMES and provider in known:
+        reason, values = sentence(providers.name_of(provider), result)
         return _(_REFUSED) % {"reason": _(reason) % values}, False
     if result == "limited":
         retry = query.get("retry", "")
@@ -150,9 +147,9 @@ def _saved_values(saved: FulfilmentData) -> dict[str, str]:
         "redeem_instructions": saved.redeem_instructions,
     }
     values = {"provider": saved.provider}
-    for name, (key, _) in _FIELDS.get(saved.provider, {}).items():
-        if name not in _SECRETS and given.get(key) is not None:
-            values[name] = str(given[key])
+    for one in _fields(saved.provider):
+        if not one.secret and given.get(one.key) is not None:
+            values[one.name] = str(given[one.key])
     return values
 
 
@@ -181,7 +178,8 @@ async def _home(
         "values": values,  # each platform's form: what was typed, else what is saved
         "results": {s.platform: _result(query, s.platform, _) for s in found},
         "saved": saved if saved in PLATFORMS else None,
-        "labels": {f"{n}-{p}": label for p in PLATFORMS for n, label in LABELS.items()},
+        "labels": {f"{n}-{p}": label for p in PLATFORMS for n, label in labels().items()},
+        "upstreams": providers.all_providers(),
         "loopback_allowed": config.allows_loopback(svc.settings, viewer.env),
     }
     return page(request, "fulfilment/index.html", context, status=status)
@@ -239,7 +237,7 @@ async def _provider(request: Request, viewer: Viewer, platform: str) -> str:
     svc = services(request)
     listed = config.list_settings(svc.db, viewer.merchant_id, viewer.env)
     found = (await perform(svc.waker, listed)).many(FulfilmentData)
-    return next((s.provider for s in found if s.platform == platform), "voucher")
+    return next((s.provider for s in found if s.platform == platform), VOUCHER)
 
 
 async def save(request: Request) -> Response:
@@ -250,17 +248,18 @@ async def save(request: Request) -> Response:
     typed = _typed(data)
     provider = str(typed["provider"])
     try:
-        body = _BODY.validate_python(typed, strict=True)
+        body = providers.body_model().model_validate(typed, strict=True).root
         operation = config.save(
             svc.db, svc.sealer, svc.settings, viewer.merchant_id, viewer.env, platform, body
         )
         await perform(svc.waker, operation)
     except (ApiError, ValidationError) as exc:
         status, _ = problem(exc)
+        secrets = _secrets()
         kept = {
             name: field(data, name)
-            for name in [*LABELS, "provider"]
-            if name not in _SECRETS and name in data
+            for name in [*labels(), "provider"]
+            if name not in secrets and name in data
         }
         errors = {
             (f"{name}-{platform}" if name else FORM): message
@@ -269,7 +268,7 @@ async def save(request: Request) -> Response:
         refused = (platform, errors, kept)
         return await _home(request, viewer, status=status, refused=refused)
     answer = {"saved": platform}
-    if field(data, "then", 10) == "test" and provider != "voucher":
+    if field(data, "then", 10) == "test" and provider != VOUCHER:
         answer |= {"tested": platform, **await _tested(request, viewer, platform)}
     return _back(platform, **answer)
 

@@ -132,8 +132,8 @@ async def _decide(request: Request, approve: bool) -> Response:
     await form(request)
     svc = services(request)
     found = txn_id(request)
-    decide = approvals.approve if approve else approvals.deny
-    await doors.decide(svc, viewer.caller, decide, found)
+    decide = doors.approve if approve else doors.deny
+    await decide(svc, viewer.caller, found)
     verdict = "approved" if approve else "denied"
     return RedirectResponse(path_for("approvals_inbox") + f"?{verdict}={found}", status_code=303)
 

@@ -5,7 +5,7 @@ written ``held`` (never sent, the cap in ``last_error``), and the send's reply a
 ``topup.delivered`` say ``"mail": "held"``.
 
 Every delivery counts here, through one gate: the send (``topup.doors.send``), an approval
-(``doors.decide``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
+(``doors.approve``) and an upstream's delivery (``topup.fulfilling``, inline or in the worker).
 Counted in Redis (``gateway.ratelimit``) before the delivery's transaction, so concurrent sends
 in any process never admit more than the cap; a delivery that then writes no mail that goes
 (refused, a replay, held for approval, not delivered now, held by the other cap) gives its count
@@ -30,7 +30,6 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..ratelimit import (
     CLOSED_DEADLINE_SECONDS,
@@ -39,6 +38,7 @@ from ..ratelimit import (
     hit_all,
     release_all,
 )
+from ..redis_client import Redis
 from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import rows
@@ -114,7 +114,7 @@ def _reason(settings: Settings, recipient: bool) -> str:
 
 
 async def _gate(
-    redis: Any, limits: Sequence[Limit], reasons: Sequence[str], uncounted: str, cost: int = 1
+    redis: Redis, limits: Sequence[Limit], reasons: Sequence[str], uncounted: str, cost: int = 1
 ) -> Gate:
     """Count ``cost`` mails in every one of ``limits`` if each has room (``reasons``: why a
     mail is held past each); else the mail is held and nothing this counted stays counted, or,
@@ -133,7 +133,7 @@ async def _gate(
     return Gate(next(r for r, d in zip(reasons, decisions, strict=True) if not d.allowed))
 
 
-async def take(redis: Any, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
+async def take(redis: Redis, settings: Settings, merchant_id: str, env: str, email: str) -> Gate:
     """Count one voucher mail to ``email`` from ``merchant_id`` in ``env``, if both caps have
     room. Else the mail is held and nothing this counted stays counted, or, when Redis cannot
     count it, held all the same."""
@@ -147,7 +147,7 @@ APPROVALS_UNCOUNTED = "held: the cap on approval mails could not be counted"
 
 
 async def approvals_gate(
-    redis: Any, settings: Settings, merchant_id: str, env: str, count: int
+    redis: Redis, settings: Settings, merchant_id: str, env: str, count: int
 ) -> Gate:
     """Count a held send's ``count`` approval mails from ``merchant_id`` in ``env`` together,
     if the merchant's hour has room for all of them; else all are held."""
@@ -157,7 +157,7 @@ async def approvals_gate(
     return await _gate(redis, [limit], [reason], APPROVALS_UNCOUNTED, cost=count)
 
 
-async def give_back(redis: Any, counted: Sequence[Limit]) -> None:
+async def give_back(redis: Redis, counted: Sequence[Limit]) -> None:
     """Return a count ``take`` made for a mail that was not written after all."""
     if not counted:
         return
@@ -177,7 +177,7 @@ def mailed(outcome: Outcome) -> bool:
     )
 
 
-async def settle(redis: Any, gate: Gate, outcome: Outcome | None) -> None:
+async def settle(redis: Redis, gate: Gate, outcome: Outcome | None) -> None:
     """After the delivery: its count given back unless it wrote a mail that goes."""
     if gate.counted and (outcome is None or not mailed(outcome)):
         await give_back(redis, gate.counted)
@@ -188,7 +188,7 @@ class Gates:
     with ``take`` once the caller knows the mail is on (the top-up's ``notify_recipient`` and
     the merchant's switch, read in its own transaction); the door ``settle``s them after."""
 
-    def __init__(self, redis: Any, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
         self._settings = settings
         self._taken: list[Gate] = []

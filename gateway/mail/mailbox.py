@@ -19,6 +19,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import Mail, Topup, table_of
+from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
@@ -97,17 +98,15 @@ async def list_page(
 ) -> Outcome:
     """Newest first, paged by id, the caller's staging mail only (``meta``: ``CursorMeta``)."""
     require_staging(caller.env)
-    stmt = select(_M).where(*_mine(caller)).order_by(_M.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(_M.c.id < cursor)
+    stmt = newest_first(select(_M).where(*_mine(caller)), _M.c.id, limit=limit, cursor=cursor)
     now = utcnow()
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows, more = split((await conn.execute(stmt)).all(), limit)
         items = [
             await _data(conn, sealer, caller, r, base_url, link_ttl_seconds, now, catalogues)
-            for r in rows[:limit]
+            for r in rows
         ]
-    meta = CursorMeta.of(items, limit, len(rows) > limit)
+    meta = CursorMeta.of(items, limit, more)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 
@@ -152,17 +151,14 @@ async def states(
 ) -> Outcome:
     """The caller's mail in its environment, newest first, by state (``MailState``; ``meta``:
     ``CursorMeta``)."""
-    stmt = (
+    mine = (
         select(_M, _T.c.recipient_email)
         .select_from(_M.outerjoin(_T, _T.c.id == _M.c.topup_id))
         .where(*_mine(caller))
-        .order_by(_M.c.id.desc())
-        .limit(limit + 1)
     )
-    if before is not None:
-        stmt = stmt.where(_M.c.id < before)
+    stmt = newest_first(mine, _M.c.id, limit=limit, cursor=before)
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows, more = split((await conn.execute(stmt)).all(), limit)
     found = [
         MailState(
             id=r.id,
@@ -175,7 +171,7 @@ async def states(
             created_at=r.created_at,
             sent_at=r.sent_at,
         )
-        for r in rows[:limit]
+        for r in rows
     ]
-    meta = CursorMeta.of(found, limit, len(rows) > limit)
+    meta = CursorMeta.of(found, limit, more)
     return Outcome(Code.SUCCESS, found, meta=meta.model_dump())

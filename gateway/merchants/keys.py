@@ -28,8 +28,10 @@ from ..budgets import service as budgets
 from ..callers import Caller
 from ..policies.model import CONSENT_ONLY, KEY_ONLY, SCOPES, Policy, Scope, load
 from ..policies.usage import usage
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
+from ..store.paging import newest_first, split
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
@@ -320,17 +322,11 @@ async def page(
 ) -> tuple[list[KeyData], bool]:
     """Keys of one environment (``env``, or the actor's), newest first, revoked ones too;
     ``cursor`` is the last id seen."""
-    stmt = (
-        select(_K)
-        .where(*_visible(actor), _K.c.env == (actor.env or env))
-        .order_by(_K.c.id.desc())
-        .limit(limit + 1)
-    )
-    if cursor is not None:
-        stmt = stmt.where(_K.c.id < cursor)
-    rows = (await conn.execute(stmt)).all()
+    mine = select(_K).where(*_visible(actor), _K.c.env == (actor.env or env))
+    stmt = newest_first(mine, _K.c.id, limit=limit, cursor=cursor)
+    rows, more = split((await conn.execute(stmt)).all(), limit)
     name = await _merchant_name(conn, actor.merchant_id)
-    return [data(service.key_info(r, name)) for r in rows[:limit]], len(rows) > limit
+    return [data(service.key_info(r, name)) for r in rows], more
 
 
 async def get(conn: AsyncConnection, actor: Actor, key_id: str) -> KeyData:
@@ -437,7 +433,7 @@ async def create_key(
 
 
 async def list_keys(
-    db: Database, redis: Any, actor: Actor, *, limit: int, cursor: str | None
+    db: Database, redis: Redis, actor: Actor, *, limit: int, cursor: str | None
 ) -> Outcome:
     """One page of the actor's environment's keys (``page``), each with its usage."""
     async with db.read() as conn:
@@ -446,7 +442,7 @@ async def list_keys(
     return Outcome(Code.SUCCESS, await with_usage(db, redis, items), meta=meta.model_dump())
 
 
-async def get_key(db: Database, redis: Any, actor: Actor, key_id: str) -> Outcome:
+async def get_key(db: Database, redis: Redis, actor: Actor, key_id: str) -> Outcome:
     async with db.read() as conn:
         found = await get(conn, actor, key_id)
     (found,) = await with_usage(db, redis, [found])

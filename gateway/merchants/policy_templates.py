@@ -28,6 +28,7 @@ from ..store.models import (
     PolicyTemplateChange,
     table_of,
 )
+from ..store.paging import newest_first, split
 from ..values.clock import new_id, rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
@@ -228,14 +229,12 @@ async def create_template(db: Database, actor: Actor, who: str, body: TemplateCr
 
 async def list_templates(db: Database, actor: Actor, *, limit: int, cursor: str | None) -> Outcome:
     """Newest first."""
-    stmt = _page_query(actor).order_by(_PT.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(_PT.c.id < cursor)
+    stmt = newest_first(_page_query(actor), _PT.c.id, limit=limit, cursor=cursor)
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-        counts = await _counts(conn, [r.id for r in rows[:limit]])
-    items = [_data(r, counts) for r in rows[:limit]]
-    meta = CursorMeta.of(items, limit, len(rows) > limit)
+        rows, more = split((await conn.execute(stmt)).all(), limit)
+        counts = await _counts(conn, [r.id for r in rows])
+    items = [_data(r, counts) for r in rows]
+    meta = CursorMeta.of(items, limit, more)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 

@@ -5,7 +5,6 @@ the dashboard's keys."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,6 +12,7 @@ from ..key_requests import read_counts
 from ..policies.model import Policy, load
 from ..policies.templates import effective
 from ..policies.usage import usage
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import PolicyTemplate, table_of
 from ..values.clock import utcnow
@@ -30,7 +30,7 @@ class _Holder:
 
 
 async def with_usage(
-    db: Database, redis: Any, keys: list[KeyData], now: datetime | None = None
+    db: Database, redis: Redis, keys: list[KeyData], now: datetime | None = None
 ) -> list[KeyData]:
     """``keys``, each with its ``usage``: in the windows it counts in, under its template."""
     now = now or utcnow()

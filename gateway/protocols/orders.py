@@ -180,7 +180,7 @@ async def pay(
     paid = orders.Paid(provider.name, presented.session_id, charged.amount_minor, charged.currency)
     async with db.transaction() as conn:
         await orders.note_provider(conn, order.id, "succeeded", now, payment_id=charged.payment_id)
-        settled = await orders.complete_order(conn, db, order.id, paid, now)
+        settled = await orders.complete_order(conn, order.id, paid, now)
     if settled.result != "credited":
         raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
     done = AgentPaid(order.id, charged.payment_id, int(order.amount_cents), charged.said)

@@ -7,16 +7,20 @@ digest: no address is kept in Redis), past either refused (``RECIPIENT_LINKS_RAT
 with Redis away, refused too (503): it bounds mail sent to strangers.
 """
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..mail.requests import count_request
+from ..mail.requests import Asked, mail_link
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import Wallet, table_of
-from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import Outcome
 from ..values.platforms import PLATFORMS
@@ -29,7 +33,7 @@ _W = table_of(Wallet)
 
 async def request_link(
     db: Database,
-    redis: object,
+    redis: Redis,
     sealer: Sealer,
     settings: Settings,
     *,
@@ -39,32 +43,21 @@ async def request_link(
     client: str,
 ) -> Outcome:
     """``email`` (canonical) asks for a link to its page at ``merchant_id`` in ``env``."""
-    await count_request(
-        redis,
+    asked = Asked(
         "recipient-link",
-        client=client,
-        email=email,
-        per_client=settings.recipient_links_per_client_per_hour,
-        per_address=settings.recipient_links_per_address_per_hour,
-        refused=Code.RECIPIENT_LINKS_RATE_LIMITED,
+        settings.recipient_links_per_client_per_hour,
+        settings.recipient_links_per_address_per_hour,
+        Code.RECIPIENT_LINKS_RATE_LIMITED,
+        Code.RECIPIENT_LINK_REQUESTED,
     )
     owners = [ledger.recipient_owner(merchant_id, p, email) for p in PLATFORMS]
-    now = utcnow()
-    work: list[str] = []
-    async with db.transaction() as conn:
-        known = (
-            await conn.execute(select(_W.c.id).where(_W.c.env == env, _W.c.owner.in_(owners)))
-        ).first()
-        if known is not None:
-            queued = await mail.write(
-                conn,
-                sealer,
-                kind=mail.RECIPIENT_LINK,
-                env=env,
-                merchant_id=merchant_id,
-                to=email,
-                data={},
-                now=now,
-            )
-            work = [queued] if queued is not None else []
-    return Outcome(Code.RECIPIENT_LINK_REQUESTED, None, deliveries=work)
+
+    async def owed(conn: AsyncConnection, now: datetime) -> tuple[str, dict[str, Any]] | None:
+        where = (_W.c.env == env, _W.c.owner.in_(owners))
+        known = (await conn.execute(select(_W.c.id).where(*where))).first()
+        return (mail.RECIPIENT_LINK, {}) if known is not None else None
+
+    return await mail_link(
+        db, redis, sealer, asked, email=email, client=client, env=env,
+        merchant_id=merchant_id, owed=owed,
+    )  # fmt: skip

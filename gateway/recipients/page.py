@@ -21,8 +21,8 @@ from ..merchants.names import display_name
 from ..store.db import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
 from ..topup import vouchers
-from ..upstreams.clients import NEWAPI
 from ..upstreams.keys import recipient_keys
+from ..upstreams.providers.newapi import NEWAPI
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
 from ..values.money import quota_of

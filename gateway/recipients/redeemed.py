@@ -14,18 +14,18 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from keys import Sealer
 
-from ..redis_client import ANSWER_WITHIN
+from ..redis_client import ANSWER_WITHIN, Redis
 from ..store.db import Database
 from ..upstreams import config
-from ..upstreams.clients import NEWAPI, NewApi, UpstreamError
+from ..upstreams.clients import UpstreamError
 from ..upstreams.outbound import Upstreams
 from ..upstreams.providers import newapi
+from ..upstreams.providers.newapi import NEWAPI, NewApi
 
 __all__ = ["CACHE_SECONDS", "MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
 
@@ -62,7 +62,7 @@ def _key(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CodeStates:
-    redis: Any
+    redis: Redis
     upstreams: Upstreams
     sealer: Sealer
 

@@ -18,14 +18,14 @@ refused (``APPROVAL_TOKEN_WRONG_DOOR``) and decides nothing.
 A link opens a confirmation page (``review``: a GET decides nothing, so a mail scanner or a
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
-(``Ready.spend``), run inside the decision's own transaction (``approvals.approve``/``deny``
-through ``doors.decide``). So a link is spent only by the decision it makes: one refused (the
+(``Ready.spend``), run inside the decision's own transaction (``approvals.approve``/``deny`` through
+``doors.approve``/``deny``). So a link is spent only by the decision it makes: one refused (the
 environment frozen, the send decided or expired meanwhile) leaves it as it was, and a frozen
 environment's link decides once unfrozen. The spend is one conditional UPDATE that marks it used
 while it is unused, unexpired, its send still held and its approver still a member allowed to
-decide, so of twenty clicks at once exactly one goes on, made as the link's approver
-(``decided_by`` ``user:<id>``). A link ends with its hold (``approval_expires_at``), and with the
-send's decision by any door.
+decide, so of twenty clicks at once exactly one goes on, made as the link's approver (``decided_by``
+``user:<id>``). A link ends with its hold (``approval_expires_at``), and with the send's decision by
+any door.
 """
 
 import secrets
@@ -43,6 +43,7 @@ from ..callers import Caller
 from ..mail import caps
 from ..mail import rows as mail
 from ..mail.content import expires_text
+from ..redis_client import Redis
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,
@@ -161,7 +162,7 @@ async def issue(
 async def offer(
     db: Database,
     sealer: Sealer,
-    redis: Any,
+    redis: Redis,
     settings: Settings,
     txn_id: str,
     *,

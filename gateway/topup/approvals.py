@@ -8,7 +8,7 @@ racing a deny (or the expiry sweep) exactly one changes the row and the others c
 - approve: delivered as any send would be (staging's magic recipients apply now), the recipient
   credited, ``topup.delivered``; with an upstream set for its platform and env, ``fulfilling``
   instead (pending, its upstream work written in the same plan), which the upstream then
-  finishes as it finishes a send (``doors.decide``: the inline try, else the worker);
+  finishes as it finishes a send (``doors.approve``: the inline try, else the worker);
 - deny: ``denied``, refunded to the wallet and to the key's windows, ``topup.approval_denied``;
 - expiry (the worker's sweep, ``AITOPUP_APPROVAL_TTL_SECONDS`` after the send): ``expired``,
   refunded likewise, ``topup.approval_expired``.
@@ -38,7 +38,7 @@ from ..store.models import AWAITING_APPROVAL, Topup, table_of
 from ..store.rows import CoreRow
 from ..upstreams import config as upstream_config
 from ..upstreams import work
-from ..upstreams.clients import NEWAPI
+from ..upstreams.providers.newapi import NEWAPI
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.money import quota_of

@@ -6,11 +6,10 @@ place, so the doors cannot drift apart."""
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ..callers import Caller
 from ..mail import caps
-from ..operations import perform
+from ..operations import perform, performed
 from ..ops import metrics
 from ..services import Services
 from ..values.codes import Code
@@ -19,11 +18,11 @@ from . import approval_links, approvals, fulfilling, lifecycle, service
 from .schemas import SendRequest
 from .service import HELD
 
-__all__ = ["Decide", "decide", "send"]
+__all__ = ["Decide", "approve", "deny", "send"]
 
 log = logging.getLogger("aitopup.topup")
 
-# ``approvals.approve`` or ``approvals.deny``: (db, sealer, caller, txn id, inline_seconds=).
+# ``approve`` or ``deny``: (svc, caller, txn id, spend=).
 Decide = Callable[..., Awaitable[Outcome]]
 
 
@@ -61,32 +60,24 @@ async def send(
     return outcome
 
 
-async def decide(
-    svc: Services,
-    caller: Caller,
-    decision: Decide,
-    txn_id: str,
-    *,
-    spend: approvals.Spend | None = None,
+async def approve(
+    svc: Services, caller: Caller, txn_id: str, *, spend: approvals.Spend | None = None
 ) -> Outcome:
-    """A decision on a held send (``approvals.approve``/``deny``), the workers woken for its rows
-    after commit; an approval handed to its upstream gets the same first try as a send.
-    ``spend``: the one-time link it is made with, spent only if it decides."""
-    assert decision in (approvals.approve, approvals.deny)
+    """An approval of a held send (``approvals.approve``), the workers woken for its rows after
+    commit; one handed to its upstream gets the same first try as a send. ``spend``: the
+    one-time link it is made with, spent only if it decides."""
     gates = caps.Gates(svc.redis, svc.settings)
-    more: dict[str, Any] = {"gates": gates} if decision is approvals.approve else {}
-    if spend is not None:
-        more["spend"] = spend
     try:
         outcome = await perform(
             svc.waker,
-            decision(
+            approvals.approve(
                 svc.db,
                 svc.sealer,
                 caller,
                 txn_id,
                 inline_seconds=svc.settings.fulfilment_inline_seconds,
-                **more,
+                gates=gates,
+                spend=spend,
             ),
         )
     except BaseException:
@@ -96,6 +87,14 @@ async def decide(
     if _fulfilling(outcome) and svc.upstreams is not None:
         outcome = await _inline(svc, caller, outcome)
     return outcome
+
+
+async def deny(
+    svc: Services, caller: Caller, txn_id: str, *, spend: approvals.Spend | None = None
+) -> Outcome:
+    """A refusal of a held send (``approvals.deny``): refunded, the workers woken for its rows
+    after commit. ``spend``: the one-time link it is made with, spent only if it decides."""
+    return await perform(svc.waker, approvals.deny(svc.db, svc.sealer, caller, txn_id, spend=spend))
 
 
 async def _offer(svc: Services, txn_id: str) -> Outcome:
@@ -144,9 +143,4 @@ async def _inline(
     await gates.settle(tried.outcome)
     if tried.outcome is None:
         return pending
-    return await perform(svc.waker, _settled(tried.outcome))
-
-
-async def _settled(outcome: Outcome) -> Outcome:
-    """An outcome already reached, run through ``perform`` for its deliveries."""
-    return outcome
+    return performed(svc.waker, tried.outcome)

@@ -14,6 +14,7 @@ from ..callers import Caller
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import HELD_STATUSES, Topup, table_of
+from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..upstreams import work
 from ..values.clock import rfc3339
@@ -80,14 +81,12 @@ async def list_page(
     db: Database, sealer: Sealer, caller: Caller, *, limit: int, cursor: str | None
 ) -> Outcome:
     """Newest first; ``cursor`` is the last id of the previous page. Ids sort by creation time."""
-    stmt = select(_T).where(*mine(caller)).order_by(_T.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(_T.c.id < cursor)
+    stmt = newest_first(select(_T).where(*mine(caller)), _T.c.id, limit=limit, cursor=cursor)
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-        hidden = await _hidden(conn, caller, [r.id for r in rows[:limit]])
-    page = [topup_data(r, sealer, hide_voucher=r.id in hidden) for r in rows[:limit]]
-    meta = CursorMeta.of(page, limit, len(rows) > limit)
+        rows, more = split((await conn.execute(stmt)).all(), limit)
+        hidden = await _hidden(conn, caller, [r.id for r in rows])
+    page = [topup_data(r, sealer, hide_voucher=r.id in hidden) for r in rows]
+    meta = CursorMeta.of(page, limit, more)
     return Outcome(Code.SUCCESS, page, meta=meta.model_dump())
 
 

@@ -27,28 +27,13 @@ from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
-from ..values.money import NEWAPI_QUOTA_PER_USD
 from ..values.outcome import ApiError, Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
 from ..webhooks.urls import UrlRefused, check_return_url, check_url, masked
 from . import providers
-from .clients import (
-    NEWAPI,
-    NEWAPI_TOPUP_PAGE,
-    OPENROUTER,
-    OPENROUTER_BASE_URL,
-    OPENROUTER_SITE,
-    VOUCHER,
-    UpstreamError,
-)
-from .schemas import (
-    FulfilmentData,
-    FulfilmentSet,
-    FulfilmentTestData,
-    NewApiSet,
-    OpenRouterSet,
-)
+from .clients import VOUCHER, UpstreamError
+from .schemas import FulfilmentData, FulfilmentTestData, Redeem, VoucherSet
 from .upstream import Upstream
 
 __all__ = [
@@ -108,13 +93,10 @@ def _check_redeem_url(settings: Settings, env: str, url: str) -> str:
 
 
 def default_redeem_url(provider: str, base_url: str | None) -> str | None:
-    """Where a recipient redeems when the merchant named no address: New API's own top-up page
-    on its instance, OpenRouter's site."""
-    if provider == NEWAPI and base_url:
-        return base_url.rstrip("/") + NEWAPI_TOPUP_PAGE
-    if provider == OPENROUTER:
-        return OPENROUTER_SITE
-    return None
+    """Where a recipient redeems when the merchant named no address: the provider's own page
+    (``Provider.redeem_url``); none for the voucher."""
+    found = providers.get(provider)
+    return found.redeem_url(base_url) if found is not None else None
 
 
 def _missing_secret(field: str) -> ApiError:
@@ -150,7 +132,7 @@ async def save(
     merchant_id: str,
     env: str,
     platform: str,
-    body: FulfilmentSet,
+    body: VoucherSet | Redeem,
     *,
     now: datetime | None = None,
 ) -> Outcome:
@@ -160,39 +142,30 @@ async def save(
     platform = _platform(platform)
     now = now or utcnow()
     key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
-    if body.provider == VOUCHER:
+    if isinstance(body, VoucherSet):
         async with db.transaction() as conn:
             await conn.execute(delete(_F).where(*key))
         return Outcome(Code.SUCCESS, _data(env, platform, None))
-    base_url: str
-    account: str | None = None
-    quota: int | None = None
-    secret: str | None
-    if isinstance(body, NewApiSet):
-        base_url, secret, field = body.base_url, body.access_token, "access_token"
-        account, quota = str(body.user_id), body.quota_per_usd
-    else:
-        assert isinstance(body, OpenRouterSet)
-        base_url, secret = body.base_url or OPENROUTER_BASE_URL, body.management_key
-        field = "management_key"
+    provider = providers.of_body(body)
+    given = provider.settings(body)
     if body.redeem_url is not None:
         _check_redeem_url(settings, env, body.redeem_url)
-    await _check_url(settings, env, base_url)
+    await _check_url(settings, env, given.base_url)
     context = _context(merchant_id, env, platform)
-    if secret is not None:
-        sealed = sealer.seal(secret, context=context)
+    if given.secret is not None:
+        sealed = sealer.seal(given.secret, context=context)
     else:
         async with db.read() as conn:
             kept = (await conn.execute(select(_F).where(*key))).first()
-        if kept is None or kept.provider != body.provider or kept.credentials_sealed is None:
-            raise _missing_secret(field)
+        if kept is None or kept.provider != provider.name or kept.credentials_sealed is None:
+            raise _missing_secret(given.secret_field)
         sealed = kept.credentials_sealed
     values = {
-        "provider": body.provider,
-        "base_url": base_url,
-        "account": account,
+        "provider": provider.name,
+        "base_url": given.base_url,
+        "account": given.account,
         "credentials_sealed": sealed,
-        "quota_per_usd": quota,
+        "quota_per_usd": given.quota_per_usd,
         "redeem_url": body.redeem_url,
         "redeem_instructions": body.redeem_instructions,
         "updated_at": now,
@@ -267,12 +240,13 @@ async def redemption(
     provider's defaults when its settings are gone or are another provider's now."""
     key = (_F.c.merchant_id == merchant_id, _F.c.env == env, _F.c.platform == platform)
     row = (await conn.execute(select(_F).where(*key))).first()
-    default_rate = NEWAPI_QUOTA_PER_USD if provider == NEWAPI else None
+    found = providers.get(provider)
     if row is None or row.provider != provider:
-        root = OPENROUTER_BASE_URL if provider == OPENROUTER else None
-        return Redemption(default_redeem_url(provider, None), None, root, default_rate)
+        if found is None:
+            return Redemption(None, None, None, None)
+        return Redemption(found.redeem_url(None), None, found.api_root, found.quota_rate(None))
     url = row.redeem_url or default_redeem_url(provider, row.base_url)
-    rate = (row.quota_per_usd or default_rate) if provider == NEWAPI else None
+    rate = found.quota_rate(row.quota_per_usd) if found is not None else None
     return Redemption(url, row.redeem_instructions, row.base_url, rate)
 
 

@@ -25,7 +25,6 @@ from ..store.raw import Conn, Raw, Statement, raw
 from ..store.types import UTCDateTime
 from ..values import statuses
 from ..values.clock import new_id
-from .clients import OPENROUTER
 from .schemas import UpstreamKeyData
 from .work import DUE
 
@@ -188,7 +187,7 @@ _TOTAL = Statement.of(
         _T.c.merchant_id == param("merchant_id", String),
         _T.c.env == param("env", String),
         _T.c.recipient_email == param("email", String),
-        _W.c.provider == OPENROUTER,
+        _W.c.provider == param("provider", String),
         or_(
             _T.c.status == statuses.DELIVERED,
             and_(_T.c.status == statuses.PENDING, _W.c.status == DUE),
@@ -197,11 +196,12 @@ _TOTAL = Statement.of(
 )
 
 
-async def total_cents(conn: Conn, merchant_id: str, env: str, email: str) -> int:
-    """What has been sent to this recipient through OpenRouter: delivered, or debited and
-    still being fulfilled (a failure is refunded and leaves the total). On the driver: a try
-    reads it with ``Database.run``'s read, which on SQLite never waits for the writer."""
-    params = {"merchant_id": merchant_id, "env": env, "email": email}
+async def total_cents(conn: Conn, merchant_id: str, env: str, email: str, provider: str) -> int:
+    """What has been sent to this recipient through ``provider`` (one that keeps a key per
+    recipient): delivered, or debited and still being fulfilled (a failure is refunded and
+    leaves the total). On the driver: a try reads it with ``Database.run``'s read, which on
+    SQLite never waits for the writer."""
+    params = {"merchant_id": merchant_id, "env": env, "email": email, "provider": provider}
     found = await (await raw(conn)).fetchrow(_TOTAL, params)
     assert found is not None
     return int(found["total"])

@@ -1,9 +1,11 @@
-"""Wire models of the fulfilment routes: a provider's settings as saved (credentials in, never
-out), and what the gateway shows of them."""
+"""Wire models of the fulfilment routes: what every provider's settings share (credentials in,
+never out), and what the gateway shows of them. Each provider's own settings are a model of its
+module (``upstreams.providers``); the body of ``PUT /fulfilment`` is one of them, by
+``provider`` (``providers.body_model``)."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field
 
 from ..values.model import Model
 from ..values.money import NEWAPI_QUOTA_PER_USD
@@ -11,12 +13,9 @@ from ..values.money import NEWAPI_QUOTA_PER_USD
 __all__ = [
     "DEFAULT_QUOTA_PER_USD",
     "MAX_INSTRUCTIONS",
-    "FulfilmentBody",
     "FulfilmentData",
-    "FulfilmentSet",
     "FulfilmentTestData",
-    "NewApiSet",
-    "OpenRouterSet",
+    "Redeem",
     "UpstreamKeyData",
     "VoucherSet",
 ]
@@ -36,9 +35,10 @@ class VoucherSet(_Strict):
     provider: Literal["voucher"] = Field(description="The built-in voucher (the default).")
 
 
-class _Redeem(_Strict):
+class Redeem(_Strict):
     """Where the recipient spends what they receive, and how: the e-mail's and the recipient
-    page's button ("Redeem at <host>") and line."""
+    page's button ("Redeem at <host>") and line. Every provider's settings start from it and
+    add ``provider``, its name as a ``Literal``: the body's tag."""
 
     redeem_url: str | None = Field(
         default=None,
@@ -55,47 +55,6 @@ class _Redeem(_Strict):
         description=f"One line of plain text shown beside it (at most {MAX_INSTRUCTIONS} "
         "characters; no markup, no line breaks).",
     )
-
-
-class NewApiSet(_Redeem):
-    provider: Literal["newapi"]
-    base_url: str = Field(
-        min_length=1, max_length=2048, description="The New API instance, absolute http(s)."
-    )
-    access_token: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=512,
-        description="An admin's access token; sealed, never shown. Omitted: the one saved "
-        "for this platform's New API stays.",
-    )
-    user_id: int = Field(ge=1, le=2**31 - 1, description="That admin's user id (New-Api-User).")
-    quota_per_usd: int = Field(
-        default=DEFAULT_QUOTA_PER_USD,
-        ge=1,
-        le=10**9,
-        description="Quota units one US dollar buys on this instance.",
-    )
-
-
-class OpenRouterSet(_Redeem):
-    provider: Literal["openrouter"]
-    management_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=512,
-        description="A management key; sealed, never shown. Omitted: the one saved for this "
-        "platform's OpenRouter stays.",
-    )
-    base_url: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=2048,
-        description="OpenRouter's API root; unset, https://openrouter.ai/api/v1.",
-    )
-
-
-FulfilmentSet = Annotated[VoucherSet | NewApiSet | OpenRouterSet, Field(discriminator="provider")]
 
 
 class FulfilmentData(Model):
@@ -124,7 +83,3 @@ class UpstreamKeyData(Model):
     provider: str
     label: str
     value: str
-
-
-class FulfilmentBody(RootModel[FulfilmentSet]):
-    """``PUT /fulfilment/{platform}``: one of the providers, by ``provider``."""

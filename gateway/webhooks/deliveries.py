@@ -15,6 +15,7 @@ from ..callers import Caller
 from ..store.db import Database
 from ..store.delivery_queue import QUEUE
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
+from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
@@ -71,8 +72,6 @@ async def list_deliveries(db: Database, caller: Caller, query: DeliveriesQuery) 
     """Newest first. Delivery ids start with their event's time-sorted id, so they double as
     cursors (``meta`` is the ``CursorMeta``)."""
     stmt = select(_D).where(*_deliveries_of(caller))
-    if query.cursor is not None:
-        stmt = stmt.where(_D.c.id < query.cursor)
     if query.endpoint_id is not None:
         stmt = stmt.where(_D.c.endpoint_id == query.endpoint_id)
     if query.event_type is not None:
@@ -83,11 +82,11 @@ async def list_deliveries(db: Database, caller: Caller, query: DeliveriesQuery) 
         stmt = stmt.where(_D.c.created_at >= query.created_after)
     if query.created_before is not None:
         stmt = stmt.where(_D.c.created_at < query.created_before)
-    stmt = stmt.order_by(_D.c.id.desc()).limit(query.limit + 1)
+    stmt = newest_first(stmt, _D.c.id, limit=query.limit, cursor=query.cursor)
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
-    items = [_delivery_data(r) for r in rows[: query.limit]]
-    meta = CursorMeta.of(items, query.limit, len(rows) > query.limit)
+        rows, more = split((await conn.execute(stmt)).all(), query.limit)
+    items = [_delivery_data(r) for r in rows]
+    meta = CursorMeta.of(items, query.limit, more)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 

@@ -19,6 +19,7 @@ from .. import outbox
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
+from ..store.paging import newest_first, split
 from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
@@ -199,14 +200,12 @@ async def list_endpoints(
     db: Database, caller: Caller, *, limit: int, cursor: str | None
 ) -> Outcome:
     """Newest first, by cursor: ``meta`` is the ``CursorMeta``."""
-    stmt = select(_EP).where(*_mine(caller)).order_by(_EP.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(_EP.c.id < cursor)
+    stmt = newest_first(select(_EP).where(*_mine(caller)), _EP.c.id, limit=limit, cursor=cursor)
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows, more = split((await conn.execute(stmt)).all(), limit)
     now = utcnow()
-    items = [_endpoint_data(r, now) for r in rows[:limit]]
-    meta = CursorMeta.of(items, limit, len(rows) > limit)
+    items = [_endpoint_data(r, now) for r in rows]
+    meta = CursorMeta.of(items, limit, more)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 
 

@@ -86,15 +86,15 @@ def _wakes(node: ast.Attribute) -> bool:
 
 
 def _hand_enqueues(path: Path) -> list[str]:
-    """Where a module reaches the waker other than as ``perform``'s first argument, calls a
-    wake, or imports one."""
+    """Where a module reaches the waker other than as the first argument of ``perform`` (or
+    ``performed``, for work that committed itself), calls a wake, or imports one."""
     tree = _parse(path)
     through_perform = {
         id(call.args[0])
         for call in ast.walk(tree)
         if isinstance(call, ast.Call)
         and isinstance(call.func, ast.Name)
-        and call.func.id == "perform"
+        and call.func.id in ("perform", "performed")
         and call.args
     }
     found: list[str] = []
@@ -261,7 +261,7 @@ _RUNNERS = {"answer", "perform"}
 # through ``doors.send`` or ``perform``, and adds the payment's offers or receipt to its answer.
 _PAYING_DOORS = ("paying.", "charge_payments.")
 # Answer an Outcome, and run the operation through ``perform`` themselves.
-_RUNNING = {perform, doors.send, doors.decide}
+_RUNNING = {perform, doors.send, doors.approve, doors.deny}
 # ``path:function`` → why it awaits an operation itself.
 _OPERATOR = (
     "the operator's commands hold no Redis, and none of their operations "
@@ -327,7 +327,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "session, no envelope",
     "gateway.recipients.page.fingerprint": "the recipient's live page's change check",
     "gateway.topup.fulfilling.attempt": "the upstream's first try after the send committed; "
-    "the outcome it reaches is run through ``perform`` (``doors._settled``)",
+    "the outcome it reaches is run through ``perform`` (``operations.performed``)",
     "gateway.billing.orders.returns.landed_order": "the payer's landing page after checkout (HTML, "
     "no key): it reads the order it names and changes nothing",
     "gateway.recipients.revocations.holds": "whether a recipient's signed link still holds, "

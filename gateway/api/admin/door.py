@@ -13,7 +13,7 @@ from ...admin import audit
 from ...admin.audit import Call
 from ...lockout import client_address
 from ...ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
-from ...ratelimit import Decision, Limit, LimiterUnavailable
+from ...ratelimit import Decision, Limit, LimiterUnavailable, unavailable
 from ...services import Services, services
 from ...values.clock import utcnow
 from ...values.codes import Code
@@ -62,11 +62,7 @@ async def _admitted(request: Request, svc: Services, action: str) -> Call:
     except LimiterUnavailable:
         # Closed means no token is checked at all, the right one neither: the lockout guards a
         # secret a person chose. The operator's other door (the command line) reads the store.
-        raise ApiError(
-            Code.SERVICE_UNAVAILABLE,
-            "Rate limiter unavailable; retry shortly",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise unavailable() from None
     if locked is not None:
         raise _locked_out(locked)
     try:

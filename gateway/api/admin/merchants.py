@@ -25,7 +25,9 @@ from ...mail.links import public_base
 from ...operations import perform
 from ...services import services
 from ...upstreams import config as upstream_config
-from ...upstreams.schemas import FulfilmentBody, FulfilmentData, FulfilmentTestData
+from ...upstreams import providers as upstream_providers
+from ...upstreams.providers import FulfilmentBody
+from ...upstreams.schemas import FulfilmentData, FulfilmentTestData
 from ...values.codes import Code
 from ...values.envelope import ApiError
 from ...values.parsing import read_json, read_query
@@ -57,7 +59,9 @@ async def put_fulfilment(request: Request, call: Call) -> Response:
     svc = services(request)
     env = _env(request)
     await perform(svc.waker, merchants.get_merchant(svc.db, path_id(request)))  # or 4140
-    body, _ = await read_json(request, FulfilmentBody, limit=svc.settings.max_body_bytes)
+    body, _ = await read_json(
+        request, upstream_providers.body_model(), limit=svc.settings.max_body_bytes
+    )
     operation = upstream_config.save(
         svc.db, svc.sealer, svc.settings, path_id(request), env, request.path_params["platform"],
         body.root,

@@ -19,7 +19,6 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
-from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
 from .. import order_states, providers, receipts
@@ -137,7 +136,7 @@ async def lost(conn: AsyncConnection, order_id: str, now: datetime) -> Settlemen
 
 
 async def complete_order(
-    conn: AsyncConnection, db: Database, order_id: str, paid: Paid, now: datetime
+    conn: AsyncConnection, order_id: str, paid: Paid, now: datetime
 ) -> Settlement:
     """Settle ``order_id`` as paid by what the provider says (``paid``), in the caller's
     transaction: if it matches what the order charged and the order is pending (or expired, for
@@ -172,7 +171,6 @@ async def complete_order(
         return await lost(conn, order_id, now)
     moved = await credit_merchant(
         conn,
-        db,
         env=order.env,
         merchant_id=order.merchant_id,
         amount=order.credit_cents,

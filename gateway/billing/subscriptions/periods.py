@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
 from ...store.compose import upsert
-from ...store.db import Database
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339_or_none
@@ -119,7 +118,6 @@ def _later_end(end: datetime | None) -> Any:
 
 async def credit_period(
     conn: AsyncConnection,
-    db: Database,
     sub: Any,
     paid: PaidPeriod,
     now: datetime,
@@ -189,7 +187,6 @@ async def credit_period(
         log.warning("subscription %s paid while %s; credited", row.id, row.status)
     moved = await credit_merchant(
         conn,
-        db,
         env=row.env,
         merchant_id=row.merchant_id,
         amount=plan.credits_included,

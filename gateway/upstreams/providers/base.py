@@ -1,4 +1,5 @@
-"""What every provider's try is given and gives back."""
+"""What every provider's try is given and gives back, and what it says of itself: its settings'
+model, what of them is saved, and its fields on the dashboard's form."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from ...store.db import Database
 from ...values.settings import Settings
 from ..upstream import Upstream
 
-__all__ = ["Made", "Try"]
+__all__ = ["FormField", "FormLink", "Made", "Saved", "Try"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +40,45 @@ class Made:
 
     voucher: str
     reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A provider's settings as the store keeps them: its address, its credential (``None``:
+    keep the one saved, which the body's ``secret_field`` omitted), the account it acts as and
+    its quota a dollar, where it has them."""
+
+    base_url: str
+    secret: str | None
+    secret_field: str
+    account: str | None = None
+    quota_per_usd: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One box of a provider's part of the Fulfilment form. ``name`` is the form's (unique over
+    every provider), ``key`` the settings' field it fills; ``label`` and ``hint`` are marked,
+    said in the reader's words. A ``secret`` is never shown again; a ``whole`` number is sent
+    as one."""
+
+    name: str
+    key: str
+    label: str
+    hint: str = ""
+    type: str = "text"
+    attrs: str = ""
+    secret: bool = False
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FormLink:
+    """A link of a provider's part of the form, after its field ``after`` (``None``: after the
+    last). ``href`` is absolute; a ``path`` is on the saved address, and shown once one is."""
+
+    text: str
+    href: str = ""
+    path: str = ""
+    tail: str = ""
+    after: str | None = None

@@ -4,20 +4,149 @@ the same total. The key reaches the recipient alone; the top-up's ``voucher_code
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from keys import mint_voucher_code
 
+from ...values.marking import marked
 from .. import keys as upstream_keys
-from ..clients import OPENROUTER, OpenRouter, UpstreamError, usd
+from ..clients import NOT_THE_PROVIDER, UpstreamError, call
+from ..schemas import Redeem
 from ..upstream import Upstream
-from .base import Made, Try
+from .base import FormField, FormLink, Made, Saved, Try
 
-__all__ = ["OpenRouterProvider"]
+__all__ = [
+    "BASE_URL",
+    "OPENROUTER",
+    "SITE",
+    "TITLE",
+    "OpenRouter",
+    "OpenRouterKey",
+    "OpenRouterProvider",
+    "OpenRouterSet",
+    "usd",
+]
 
 log = logging.getLogger(__name__)
+
+OPENROUTER = "openrouter"
+TITLE = "OpenRouter"
+BASE_URL = "https://openrouter.ai/api/v1"
+SITE = "https://openrouter.ai"  # where a person spends an OpenRouter key
+
+
+class OpenRouterSet(Redeem):
+    provider: Literal["openrouter"]
+    management_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="A management key; sealed, never shown. Omitted: the one saved for this "
+        "platform's OpenRouter stays.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="OpenRouter's API root; unset, https://openrouter.ai/api/v1.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRouterKey:
+    hash: str
+    key: str | None  # shown only when the key is created
+    limit_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRouter:
+    """OpenRouter's key management API, with a management key (``Authorization: Bearer``).
+    A key's ``limit`` is in US dollars."""
+
+    http: httpx.AsyncClient
+    management_key: str
+    base_url: str = BASE_URL
+    share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.management_key}"}
+
+    def _url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        _, body = await call(
+            self.http,
+            TITLE,
+            method,
+            self._url(path),
+            self.share,
+            headers=self._headers(),
+            **kwargs,
+        )
+        if not isinstance(body, dict):
+            raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="not an object")
+        return body
+
+    @staticmethod
+    def _key(data: Any, key: Any = None) -> OpenRouterKey:
+        if not isinstance(data, dict) or not isinstance(data.get("hash"), str):
+            raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no key")
+        limit = data.get("limit")
+        return OpenRouterKey(
+            data["hash"],
+            key if isinstance(key, str) else None,
+            float(limit) if isinstance(limit, int | float) else None,
+        )
+
+    async def create_key(self, name: str, limit_usd: float) -> OpenRouterKey:
+        body = await self._call("POST", "/keys", json={"name": name, "limit": limit_usd})
+        made = self._key(body.get("data"), body.get("key"))
+        if made.key is None:
+            raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no new key")
+        return made
+
+    async def set_limit(self, key_hash: str, limit_usd: float) -> OpenRouterKey:
+        body = await self._call("PATCH", f"/keys/{key_hash}", json={"limit": limit_usd})
+        return self._key(body.get("data"))
+
+    async def get_key(self, key_hash: str) -> OpenRouterKey:
+        body = await self._call("GET", f"/keys/{key_hash}")
+        return self._key(body.get("data"))
+
+    async def disable_named(self, name: str) -> int:
+        """Disable every key named ``name`` among the most recent (a making whose answer was
+        lost left it, its secret with it): how many."""
+        body = await self._call("GET", "/keys", params={"offset": 0})
+        listed = body.get("data")
+        if not isinstance(listed, list):
+            raise UpstreamError(
+                TITLE, NOT_THE_PROVIDER, transient=False, detail="a list without data"
+            )
+        found = [k for k in listed if isinstance(k, dict) and k.get("name") == name]
+        for key in found:
+            if not key.get("disabled"):
+                await self._call("PATCH", f"/keys/{key['hash']}", json={"disabled": True})
+        return len(found)
+
+    async def check(self) -> None:
+        """Listing keys needs a management key: the credentials work."""
+        body = await self._call("GET", "/keys", params={"offset": 0})
+        if not isinstance(body.get("data"), list):
+            raise UpstreamError(
+                TITLE, NOT_THE_PROVIDER, transient=False, detail="a list without data"
+            )
+
+
+def usd(cents: int) -> float:
+    """Cents as OpenRouter's dollars (exact for every whole number of cents we send)."""
+    return round(cents / 100, 2)
+
 
 # How often a try sets the limit again when the total moved meanwhile.
 _CONVERGE = 8
@@ -34,7 +163,9 @@ async def _total(attempt: Try) -> int:
     """The recipient's absolute total (``keys.total_cents``), read by key on the driver."""
     row = attempt.topup
     return await attempt.db.run(
-        lambda tx: upstream_keys.total_cents(tx, row.merchant_id, row.env, row.recipient_email),
+        lambda tx: upstream_keys.total_cents(
+            tx, row.merchant_id, row.env, row.recipient_email, OPENROUTER
+        ),
         read_only=True,
     )
 
@@ -62,6 +193,66 @@ async def _key_row(attempt: Try) -> Any:
 
 
 class OpenRouterProvider:
+    name: str = OPENROUTER
+    title: str = TITLE
+    body: type[Redeem] = OpenRouterSet
+    api_root: str | None = BASE_URL
+    form_note: str = marked("(only when the provider is OpenRouter)")
+    fields: tuple[FormField, ...] = (
+        FormField(
+            "management_key",
+            "management_key",
+            marked("Management key"),
+            marked(
+                "A provisioning (management) key, made at openrouter.ai/settings/provisioning-keys."
+            ),
+            type="password",
+            attrs='maxlength="512" autocomplete="off"',
+            secret=True,
+        ),
+        FormField(
+            "openrouter_base_url",
+            "base_url",
+            marked("API root"),
+            marked("Default https://openrouter.ai/api/v1."),
+            type="url",
+            attrs='maxlength="2048"',
+        ),
+        FormField(
+            "openrouter_redeem_url",
+            "redeem_url",
+            marked("Where recipients redeem (OpenRouter)"),
+            marked("The site your recipients use their key on (default https://openrouter.ai)."),
+            type="url",
+            attrs='maxlength="2048"',
+        ),
+        FormField(
+            "openrouter_redeem_instructions",
+            "redeem_instructions",
+            marked("Instructions (OpenRouter)"),
+            marked("Optional: one line of plain text shown beside the button."),
+            attrs='maxlength="300"',
+        ),
+    )
+    links: tuple[FormLink, ...] = (
+        FormLink(
+            marked("Make a provisioning key on OpenRouter"),
+            href="https://openrouter.ai/settings/provisioning-keys",
+            after="management_key",
+        ),
+    )
+
+    def settings(self, body: Any) -> Saved:
+        given: OpenRouterSet = body
+        return Saved(given.base_url or BASE_URL, given.management_key, "management_key")
+
+    def redeem_url(self, base_url: str | None) -> str | None:
+        """OpenRouter's site, wherever its API is reached."""
+        return SITE
+
+    def quota_rate(self, saved: int | None) -> int | None:
+        return None
+
     async def make(self, attempt: Try) -> Made:
         client = _client(attempt.upstream, attempt.http)
         keyed = await _key_row(attempt)

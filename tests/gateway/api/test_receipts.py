@@ -186,7 +186,7 @@ async def test_receipts_of_others_and_of_the_other_env_are_not_found(
     async with db.transaction() as conn:
         await insert_orders(conn, [row])
         paid = orders.Paid("stripe", f"cs_test_{order_id}", 500, "usd")
-        assert (await orders.complete_order(conn, db, order_id, paid, now)).result == "credited"
+        assert (await orders.complete_order(conn, order_id, paid, now)).result == "credited"
 
     mine = await billing_client.get(f"/orders/{order_id}/receipt", headers=live.headers)
     assert mine.status_code == 200, mine.text

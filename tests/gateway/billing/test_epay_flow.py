@@ -23,7 +23,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
-from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE
+from tests.fixtures.billing import ADMIN_TOKEN, PUBLIC_BASE, channels_kept
 from tests.fixtures.core import asgi_client, live_server, local_client, make_settings, running_app
 from tests.fixtures.epay import EPAY_KEY, EPAY_PID, OTHER_KEY, OTHER_PID, EpayOrder, EpayStandIn
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
@@ -53,12 +53,20 @@ CREDENTIALS = {"pid": EPAY_PID, "key": EPAY_KEY, "currency": "CNY", "rate": RATE
 
 
 @pytest.fixture(scope="session")
-async def epay_app(epay_settings: Settings, epay_stand_in: EpayStandIn) -> AsyncIterator[ASGIApp]:
-    """The app, with Epay enabled by the operator: in live with the account's credentials, in
-    staging (the sandbox takes its payments) with none."""
+async def epay_app(epay_settings: Settings) -> AsyncIterator[ASGIApp]:
     async with running_app(epay_settings) as app:
+        yield app
+
+
+@pytest.fixture(autouse=True)
+async def epay_enabled(
+    epay_app: ASGIApp, epay_stand_in: EpayStandIn, db: Database
+) -> AsyncIterator[None]:
+    """Epay enabled by the operator for each test: in live with the account's credentials, in
+    staging (the sandbox takes its payments) with none; the channels as they were after it."""
+    async with channels_kept(db):
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        async with asgi_client(app, f"{PUBLIC_BASE}/api/admin/v1", headers=headers) as admin:
+        async with asgi_client(epay_app, f"{PUBLIC_BASE}/api/admin/v1", headers=headers) as admin:
             credentials = {**CREDENTIALS, "api_root": epay_stand_in.url}
             live = {"enabled": True, "credentials": credentials}
             reply = await admin.put("/billing/channels/epay/live", json=live)
@@ -66,7 +74,7 @@ async def epay_app(epay_settings: Settings, epay_stand_in: EpayStandIn) -> Async
             assert EPAY_KEY not in reply.text
             reply = await admin.put("/billing/channels/epay/staging", json={"enabled": True})
             assert reply.status_code == 200, reply.text
-        yield app
+        yield
 
 
 @pytest.fixture

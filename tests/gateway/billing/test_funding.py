@@ -15,7 +15,6 @@ async def test_credit_writes_entry_and_event_in_one_go(
     async with db.transaction() as conn:
         moved = await credit_merchant(
             conn,
-            db,
             env="live",
             merchant_id=merchant.merchant_id,
             amount=1500,

@@ -71,7 +71,7 @@ def _paid(order_id: str, env: str) -> orders.Paid:
 
 async def _pay(db: Database, order_id: str, env: str) -> str:
     async with db.transaction() as conn:
-        settled = await orders.complete_order(conn, db, order_id, _paid(order_id, env), utcnow())
+        settled = await orders.complete_order(conn, order_id, _paid(order_id, env), utcnow())
     return settled.result
 
 
@@ -116,7 +116,7 @@ async def test_a_payment_that_fails_in_its_transaction_takes_no_number(own_db: D
     with pytest.raises(Boom):
         async with own_db.transaction() as conn:
             paid = _paid(failing, "live")
-            settled = await orders.complete_order(conn, own_db, failing, paid, utcnow())
+            settled = await orders.complete_order(conn, failing, paid, utcnow())
             assert settled.result == "credited"
             raise Boom  # anything later in the same transaction failing
 

@@ -241,7 +241,6 @@ async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> Non
         for n in range(21):  # with the initial funding, 22 entries: two pages
             await credit_merchant(
                 conn,
-                db,
                 env="staging",
                 merchant_id=merchant_id,
                 amount=1,

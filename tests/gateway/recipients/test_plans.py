@@ -53,7 +53,10 @@ async def test_recipients_and_their_page_are_read_by_index(
         assert shown is not None and len(shown.topups) == 1
         await page.fingerprint(db, link)
         async with db.read() as conn:
-            assert await keys.total_cents(conn, merchant.merchant_id, "live", link.email) == 0
+            assert (
+                await keys.total_cents(conn, merchant.merchant_id, "live", link.email, "openrouter")
+                == 0
+            )
 
     recipient_index = "ix_topups_merchant_env_recipient"
     wallet_index = "sqlite_autoindex_wallets_2" if db.is_sqlite else "uq_wallets_env"

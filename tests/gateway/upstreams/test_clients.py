@@ -5,7 +5,9 @@ import httpx
 import pytest
 import respx
 
-from gateway.upstreams.clients import NewApi, OpenRouter, UpstreamError, usd
+from gateway.upstreams.clients import UpstreamError
+from gateway.upstreams.providers.newapi import NewApi
+from gateway.upstreams.providers.openrouter import OpenRouter, usd
 from tests.fixtures.core import local_client
 
 BASE = "https://newapi.test"

@@ -2,6 +2,7 @@
 reaches it through the registry alone, and ``topup.fulfilling`` names none."""
 
 import inspect
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -12,15 +13,37 @@ from gateway.store.models import FulfilmentSetting, table_of
 from gateway.topup import fulfilling
 from gateway.upstreams import providers
 from gateway.upstreams.clients import PROVIDER_UNSET, UpstreamError
-from gateway.upstreams.providers import Made, Try
+from gateway.upstreams.providers import FormField, FormLink, Made, Saved, Try
+from gateway.upstreams.schemas import Redeem
 from gateway.upstreams.upstream import Upstream
 from tests.fixtures.upstreams import MakeUpstreamMerchant, send_body
 
 _F = table_of(FulfilmentSetting)
 
 
+class TallySet(Redeem):
+    provider: Literal["tally"]
+
+
 class Tally:
     """A provider of the test's own: each credit is a code it makes up, counted."""
+
+    name = "tally"
+    title = "Tally"
+    body: type[Redeem] = TallySet
+    api_root: str | None = None
+    form_note = ""
+    fields: tuple[FormField, ...] = ()
+    links: tuple[FormLink, ...] = ()
+
+    def settings(self, body: Any) -> Saved:
+        raise AssertionError("set in the store directly")
+
+    def redeem_url(self, base_url: str | None) -> str | None:
+        return None
+
+    def quota_rate(self, saved: int | None) -> int | None:
+        return None
 
     def __init__(self) -> None:
         self.made: list[tuple[str, int, int]] = []
