@@ -368,7 +368,7 @@ async def _seed_staging(settings: Settings) -> list[str]:
     from .admin.audit import Call
     from .billing import channels, providers
     from .billing.channel_schemas import ChannelSet
-    from .billing.plan_schemas import PlanAdminData, PlanCreate
+    from .billing.subscriptions.schemas import PlanAdminData, PlanCreate
     from .operator import command_store
 
     added: list[str] = []

@@ -5,13 +5,14 @@ notification never came is credited all the same, once; an agent's payment taken
 provider but not credited here is found by its metadata and credited or refunded, once
 (``gateway.billing.agent_strays``); and so are the paid periods of every
 channel's subscriptions not paid yet, past due or past their period's end whose report was lost
-(``gateway.billing.subscription_channels.sweep``); and staging's sandbox
+(``gateway.billing.subscriptions.renewals.sweep``); and staging's sandbox
 subscriptions renew as each merchant's test clock passes their period's end
 (``subscription_channels.renewals``)."""
 
 from typing import Any
 
-from gateway.billing import agent_strays, reconcile, subscription_channels
+from gateway.billing import agent_strays, reconcile
+from gateway.billing.subscriptions import renewals as subscription_channels
 
 from .deps import Deps
 

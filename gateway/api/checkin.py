@@ -5,8 +5,9 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import checkin, sandbox_clock, subscription_channels
+from ..billing import checkin, sandbox_clock
 from ..billing.checkin_schemas import CheckInData, ClockAdvance, ClockData
+from ..billing.subscriptions import renewals as subscription_channels
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

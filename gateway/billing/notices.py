@@ -53,7 +53,7 @@ from .orders import (
     payment_matches,
 )
 from .providers import Ack, Inbound, Notice, Provider
-from .subscription_channels import on_period
+from .subscriptions.renewals import on_period
 
 __all__ = ["Taken", "handle", "settle"]
 

@@ -19,25 +19,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import (
-    open_checkouts,
-    orders,
-    plans,
-    pricing,
-    providers,
-    reconcile,
-    redemption,
-    subscriptions,
-)
+from ..billing import orders, pricing, providers, reconcile, redemption, subscriptions
 from ..billing import pages as billing_pages
 from ..billing import service as funding
-from ..billing.plan_schemas import (
-    PaymentSessionData,
-    PaymentSessionRequest,
-    PlanData,
-    PortalData,
-    SubscriptionReply,
-)
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -47,6 +31,14 @@ from ..billing.schemas import (
     LedgerItem,
     PackData,
     TopupInfo,
+)
+from ..billing.subscriptions import open_checkouts, plans
+from ..billing.subscriptions.schemas import (
+    PaymentSessionData,
+    PaymentSessionRequest,
+    PlanData,
+    PortalData,
+    SubscriptionReply,
 )
 from ..mail.links import public_base
 from ..operations import perform

@@ -30,8 +30,8 @@ from gateway.admin import plans as plan_admin
 from gateway.admin.audit import Call
 from gateway.billing import providers
 from gateway.billing.channel_schemas import ChannelSet
-from gateway.billing.plan_schemas import PlanUpdate
 from gateway.billing.providers import SANDBOX, STRIPE
+from gateway.billing.subscriptions.schemas import PlanUpdate
 from gateway.devrun import (
     HEALTHY_AFTER_SECONDS,
     RESTARTS_IN_A_ROW,

@@ -305,7 +305,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
     "gateway.billing.service.receipt_pdf": "a receipt's PDF, a file, not an envelope; what it "
     "says is the operation ``service.receipt``'s",
-    "gateway.billing.subscription_invoices.period_receipt_pdf": "a period's receipt PDF, a "
+    "gateway.billing.subscriptions.invoices.period_receipt_pdf": "a period's receipt PDF, a "
     "file, not an envelope; what it says is the operation "
     "``subscription_invoices.period_receipt``'s",
     "gateway.billing.orders.coupons.check_coupon": _FORM_CHECK,
@@ -313,10 +313,10 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.billing.sandbox_orders.sandbox_order": "the sandbox checkout's own page and "
     "buttons, as Stripe's hosted page would be; the payment itself is "
     "``sandbox_orders.pay_sandbox``",
-    "gateway.billing.subscription_sandbox.sandbox_subscription": "the sandbox's subscription "
+    "gateway.billing.subscriptions.sandbox.sandbox_subscription": "the sandbox's subscription "
     "checkout and portal pages, as Stripe's hosted pages would be; what they change is an "
     "operation",
-    "gateway.billing.subscription_sandbox.portal_page": "the sandbox portal's page: the "
+    "gateway.billing.subscriptions.sandbox.portal_page": "the sandbox portal's page: the "
     "subscription and the plans it may change to, read for HTML",
     "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
     "its session: the order it finds is then checked by ``reconcile.check_order``",

@@ -48,7 +48,7 @@ The calls, in the order an order meets them:
     A channel no one else renews (``renews_here``: the staging sandbox): the report its next
     period that ended by ``now`` makes (paid, past due with the card failing, or canceled at
     the period's end), or None when none is due. The gateway applies it as a notice's
-    (``billing.subscription_channels``), a period at a time; it is a pure function of the row.
+    (``billing.subscriptions.renewals``), a period at a time; it is a pure function of the row.
 
 ``open_portal(ctx, customer_id, return_url) -> str``
     Where a subscriber manages a subscription opened through the provider (its customer

@@ -22,14 +22,15 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, open_checkouts, providers, subscription_states
+from .. import channels, providers
 from ..orders import check_return_urls, checkout
-from ..plan_schemas import PaymentSessionData, PaymentSessionRequest
-from ..plans import find_plan
 from ..providers import Credentials, Provider, SubscriptionRequest
 from ..schemas import CheckoutData, CheckoutRequest
 from ..service import wallet_url
+from . import open_checkouts, states
 from .periods import HOLDING
+from .plans import find_plan
+from .schemas import PaymentSessionData, PaymentSessionRequest
 
 __all__ = ["create_session"]
 
@@ -162,10 +163,10 @@ async def _subscribe(
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.
-            await subscription_states.move(
+            await states.move(
                 conn,
-                subscription_states.INCOMPLETE,
-                subscription_states.EXPIRED,
+                states.INCOMPLETE,
+                states.EXPIRED,
                 now,
                 _S.c.merchant_id == caller.merchant_id,
                 _S.c.env == caller.env,
@@ -179,7 +180,7 @@ async def _subscribe(
                     plan_id=plan.id,
                     interval=interval,
                     provider=channel,
-                    status=subscription_states.first(subscription_states.INCOMPLETE),
+                    status=states.first(states.INCOMPLETE),
                     provider_session_id=session_id,
                     provider_customer_id=customer,
                     checkout_url=url,

@@ -11,11 +11,12 @@ from ...store.models import Subscription, table_of
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, open_checkouts, providers
+from .. import channels, providers
 from ..orders import check_return_urls
-from ..plan_schemas import PortalData
 from ..providers import NotSupported
 from ..providers.sandbox import subscription_url
+from . import open_checkouts
+from .schemas import PortalData
 
 __all__ = ["open_portal"]
 

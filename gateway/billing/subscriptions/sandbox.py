@@ -10,18 +10,18 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ..store.db import Database
-from ..store.models import Plan, Subscription, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import subscription_states
+from ...store.db import Database
+from ...store.models import Plan, Subscription, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from ..providers import SANDBOX
+from ..providers.sandbox import add_interval, period_invoice, period_price, subscription_token
+from . import PaidPeriod, credit_period, subscription_data
+from . import states as subscription_states
 from .plans import find_plan
-from .providers import SANDBOX
-from .providers.sandbox import add_interval, period_invoice, period_price, subscription_token
-from .subscription_states import EXPIRED, INCOMPLETE
-from .subscriptions import PaidPeriod, credit_period, subscription_data
+from .states import EXPIRED, INCOMPLETE
 
 __all__ = [
     "cancel_sandbox",

@@ -6,13 +6,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller
-from ..store.db import Database
-from ..store.models import Plan, table_of
-from ..values.clock import rfc3339
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from .plan_schemas import PlanAdminData, PlanData
+from ...callers import Caller
+from ...store.db import Database
+from ...store.models import Plan, table_of
+from ...values.clock import rfc3339
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from .schemas import PlanAdminData, PlanData
 
 __all__ = ["PLANS", "admin_plan", "find_plan", "plan_data", "public_plans"]
 

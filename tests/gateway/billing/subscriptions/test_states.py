@@ -1,4 +1,4 @@
-"""A subscription's table of moves (``billing.subscription_states``), walked pair by pair on
+"""A subscription's table of moves (``billing.subscriptions.states``), walked pair by pair on
 each store.
 
 Every subscription is a real row of ``subscriptions`` (its merchant's only one) put in the state
@@ -15,14 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from gateway.billing import subscription_states
-from gateway.billing.subscription_states import (
-    NEW,
-    STATES,
-    TRANSITIONS,
-    NoSuchMove,
-    Transition,
-)
+from gateway.billing.subscriptions import states as subscription_states
+from gateway.billing.subscriptions.states import NEW, STATES, TRANSITIONS, NoSuchMove, Transition
 from gateway.store.db import Database
 from gateway.store.models import Plan, Subscription, table_of
 from gateway.values.clock import new_id, utcnow

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.billing import subscription_channels
+from gateway.billing.subscriptions import renewals as subscription_channels
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

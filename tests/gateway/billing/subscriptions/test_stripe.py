@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import subscription_channels
+from gateway.billing.subscriptions import renewals
 from gateway.store.db import Database
 from gateway.store.models import PaymentNotice, Subscription, table_of
 from gateway.values.clock import utcnow
@@ -30,7 +30,7 @@ async def _sweep(db: Database, settings: Settings) -> int:
     """The reconciliation sweep, as the worker runs it, a day on (past any period's end):
     how many periods it credited."""
     later = utcnow() + timedelta(days=400)
-    found = await subscription_channels.sweep(db, settings, now=later)
+    found = await renewals.sweep(db, settings, now=later)
     return sum(o.data["credited"] for o in found)
 
 

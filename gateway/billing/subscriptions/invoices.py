@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, literal_column, select, union_all
 
-from ..callers import Caller
-from ..mail.links import public_base
-from ..store.db import Database
-from ..store.models import (
+from ...callers import Caller
+from ...mail.links import public_base
+from ...store.db import Database
+from ...store.models import (
     Merchant,
     Plan,
     Receipt,
@@ -28,15 +28,15 @@ from ..store.models import (
     SubscriptionInvoice,
     table_of,
 )
-from ..values.clock import rfc3339, rfc3339_or_none
-from ..values.codes import Code
-from ..values.outcome import ApiError, OffsetMeta, Outcome
-from ..values.settings import Settings
-from . import receipts
-from .plan_schemas import SubscriptionInvoiceData
-from .receipt_pdf import ReceiptFile
-from .schemas import ReceiptData
-from .service import receipt_columns, receipt_fields, receipt_file
+from ...values.clock import rfc3339, rfc3339_or_none
+from ...values.codes import Code
+from ...values.outcome import ApiError, OffsetMeta, Outcome
+from ...values.settings import Settings
+from .. import receipts
+from ..receipt_pdf import ReceiptFile
+from ..schemas import ReceiptData
+from ..service import receipt_columns, receipt_fields, receipt_file
+from .schemas import SubscriptionInvoiceData
 
 __all__ = [
     "INVOICE_ID",

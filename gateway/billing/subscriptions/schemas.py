@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ..values.model import Model
-from .schemas import absolute_http_url
+from ...values.model import Model
+from ..schemas import absolute_http_url
 
 __all__ = [
     "MAX_FEATURES",

@@ -14,18 +14,18 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller
-from ..store.db import Database
-from ..store.models import Plan, Subscription, table_of
-from ..values.clock import rfc3339_or_none, utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import subscription_states
-from .plan_schemas import OpenCheckoutData
+from ...callers import Caller
+from ...store.db import Database
+from ...store.models import Plan, Subscription, table_of
+from ...values.clock import rfc3339_or_none, utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from ..providers import SANDBOX, STRIPE, stripe_plans
+from . import states as subscription_states
 from .plans import plan_data
-from .providers import SANDBOX, STRIPE, stripe_plans
-from .subscription_states import EXPIRED, INCOMPLETE
+from .schemas import OpenCheckoutData
+from .states import EXPIRED, INCOMPLETE
 
 __all__ = ["CANCELLABLE", "cancel", "find", "open_refusal"]
 

@@ -45,27 +45,21 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller
-from ..store.db import Database
-from ..store.models import Plan, SandboxClock, Subscription, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import channels, providers, sandbox_clock, subscription_states
-from .checkin_schemas import ClockData
-from .orders import Settlement
-from .providers import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
-from .sandbox_clock import STAGING, now_for
-from .subscription_states import EXPIRED, INCOMPLETE
-from .subscriptions import (
-    HOLDING,
-    FailedPeriod,
-    PaidPeriod,
-    credit_period,
-    move_state,
-    record_failure,
-)
+from ...callers import Caller
+from ...store.db import Database
+from ...store.models import Plan, SandboxClock, Subscription, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from .. import channels, providers, sandbox_clock
+from ..checkin_schemas import ClockData
+from ..orders import Settlement
+from ..providers import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
+from ..sandbox_clock import STAGING, now_for
+from . import HOLDING, FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
+from . import states as subscription_states
+from .states import EXPIRED, INCOMPLETE
 
 __all__ = [
     "MAX_RENEWALS",
