@@ -7,7 +7,7 @@ provider but not credited here is found by its metadata and credited or refunded
 channel's subscriptions not paid yet, past due or past their period's end whose report was lost
 (``gateway.billing.subscriptions.renewals.sweep``); and staging's sandbox
 subscriptions renew as each merchant's test clock passes their period's end
-(``subscription_channels.renewals``)."""
+(``subscriptions.renewals.renewals``)."""
 
 from typing import Any
 

@@ -10,7 +10,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
-from ..billing import orders, pages, reconcile, redemption, sandbox, sandbox_orders, service
+from ..billing import orders, pages, reconcile, redemption, service
+from ..billing.orders import sandbox as sandbox_orders
+from ..billing.orders import sandbox_page as sandbox
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,

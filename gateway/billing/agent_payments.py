@@ -44,7 +44,9 @@ from ..values.clock import new_id
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, order_states, orders, pricing, providers
+from . import channels, orders, providers
+from .orders import pricing
+from .orders import states as order_states
 from .orders.expiry import AGENT_KIND
 from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP

@@ -35,7 +35,7 @@ from ..values.clock import new_id, rfc3339
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, order_states, orders, pricing, providers, sandbox_clock
+from . import channels, orders, providers, sandbox_clock
 from .auto_top_up import (
     AUTO,
     DELAYS,
@@ -50,6 +50,8 @@ from .auto_top_up import (
     month_of,
     release_cap,
 )
+from .orders import pricing
+from .orders import states as order_states
 from .providers import NoCredentials, SavedCharge
 
 __all__ = ["FROZEN_HOLD_SECONDS", "attempt", "disable"]

@@ -26,7 +26,7 @@ from ..values.codes import Code
 from ..values.model import Model
 from ..values.outcome import ApiError
 from ..values.settings import Settings
-from .pricing import tier_percent
+from .orders.pricing import tier_percent
 from .providers import CREEM, SANDBOX, STRIPE
 from .providers.epay import EPAY
 from .schemas import OrderData, TopupInfo

@@ -12,7 +12,7 @@ to find them. Then it parses it into a ``Notice``. In one transaction the notice
 changes nothing) and the order is settled by the functions reconciliation uses too
 (``orders.complete_order``, ``fail_order``, ``hold_open``): whichever report gets
 there first credits the order, once. A subscription's report (``Notice.subscription``) goes to
-``subscription_channels.on_period``: a paid period credited once per invoice id, its state
+``subscriptions.renewals.on_period``: a paid period credited once per invoice id, its state
 moved, by one rule for every channel. A notice about an order of another
 channel or environment, or of another merchant than the notice names (Creem's names one),
 credits nothing and is refused (a provider whose ``notice_codes`` name no ``order_mismatch``

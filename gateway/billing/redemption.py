@@ -18,8 +18,8 @@ from ..values.clock import new_id, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import order_states
 from .funding import Moved, credit_merchant
+from .orders import states as order_states
 from .schemas import (
     RedeemData,
 )

@@ -5,10 +5,10 @@ merchant only ever moves forward (``POST /sandbox/clock/advance``), so a tester 
 days and months in seconds. Every time-dependent staging rule asks ``now_for`` and nothing else:
 the daily check-in's day (``billing.checkin``) and subscription renewals: advancing the clock
 renews a merchant's staging subscriptions as time would
-(``subscription_channels.advance_clock``, which the route calls, and its ``renewals``).
+(``subscriptions.renewals.advance_clock``, which the route calls, and its ``renewals``).
 
 Live never reads the clock: ``now_for`` answers real time for live without touching the store.
-Besides this module, only ``subscription_channels.renewals`` reads ``sandbox_clocks``: it joins
+Besides this module, only ``subscriptions.renewals.renewals`` reads ``sandbox_clocks``: it joins
 the offsets to staging sandbox subscriptions to find the renewals due by each merchant's clock. The
 offset is bounded (``MAX_OFFSET_SECONDS``): each period it passes is a renewal written, with its
 credit, receipt and events, so the bound is what a tester may make the gateway write, as the
@@ -36,7 +36,7 @@ __all__ = ["MAX_OFFSET_SECONDS", "STAGING", "advance", "now_for", "read", "stagi
 
 STAGING = "staging"
 # How far ahead of real time a clock may run: ten years, 120 monthly renewals of a subscription,
-# as many as one advance renews (``subscription_channels.MAX_RENEWALS``).
+# as many as one advance renews (``subscriptions.renewals.MAX_RENEWALS``).
 MAX_OFFSET_SECONDS = 10 * 365 * 86_400
 
 _C = table_of(SandboxClock)
@@ -85,7 +85,7 @@ async def read(db: Database, caller: Caller) -> Outcome:
 async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
     """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
     concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``. What the
-    time skipped brings due is renewed by ``subscription_channels.advance_clock``."""
+    time skipped brings due is renewed by ``subscriptions.renewals.advance_clock``."""
     staging_only(caller)
     assert seconds > 0
     real = utcnow()

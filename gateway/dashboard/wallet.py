@@ -19,9 +19,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, pricing, providers, reconcile, redemption, subscriptions
+from ..billing import orders, providers, reconcile, redemption, subscriptions
 from ..billing import pages as billing_pages
 from ..billing import service as funding
+from ..billing.orders import pricing
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,

@@ -757,7 +757,7 @@ class FundingOrder(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     discount_cents: Mapped[int] = mapped_column(BigInteger)
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # what the payer is charged
-    # A custom amount's discount tier (``billing.pricing``); 0 for packs and redemptions.
+    # A custom amount's discount tier (``billing.orders.pricing``); 0 for packs and redemptions.
     tier_percent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     tier_discount_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     currency: Mapped[str] = mapped_column(String(3))

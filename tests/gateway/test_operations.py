@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import notices, redemption, sandbox_orders
+from gateway.billing import notices, redemption
+from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
@@ -310,7 +311,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "``subscription_invoices.period_receipt``'s",
     "gateway.billing.orders.coupons.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
-    "gateway.billing.sandbox_orders.sandbox_order": "the sandbox checkout's own page and "
+    "gateway.billing.orders.sandbox.sandbox_order": "the sandbox checkout's own page and "
     "buttons, as Stripe's hosted page would be; the payment itself is "
     "``sandbox_orders.pay_sandbox``",
     "gateway.billing.subscriptions.sandbox.sandbox_subscription": "the sandbox's subscription "

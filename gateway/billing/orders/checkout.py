@@ -30,10 +30,11 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, order_states, pricing, providers
+from .. import channels, providers
 from ..providers import PaymentRequest
 from ..schemas import CheckoutData, CheckoutRequest, InvoiceRequest
 from ..service import order_data, orders_select
+from . import pricing, states
 from .coupons import all_held, take_use, usable_coupon
 from .expiry import expire
 from .returns import check_return_urls, done_url, order_return_url
@@ -216,7 +217,7 @@ async def invoice(
                     provider_account=chosen.credentials.account_id(),
                     checkout_url=made.url or None,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status=order_states.first(order_states.PENDING),
+                    status=states.first(states.PENDING),
                     # An invoice waits for its payment: it never expires here.
                     expires_at=None,
                     created_at=now,
@@ -378,7 +379,7 @@ async def checkout(
                     success_url=success_url,
                     cancel_url=cancel_url,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status=order_states.first(order_states.PENDING),
+                    status=states.first(states.PENDING),
                     expires_at=expires_at,
                     created_at=now,
                     updated_at=now,

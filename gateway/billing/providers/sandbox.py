@@ -1,8 +1,9 @@
 """The staging sandbox: what every channel's hosted page is to live, without the money.
 
 Staging pays every channel through it: a checkout through any channel opens the sandbox page
-titled for that channel (``billing.sandbox``), and its Pay button is the payment itself, so it
-is refused once the order has expired (``settles_late`` is false). It is never offered in live.
+titled for that channel (``billing.orders.sandbox_page``), and its Pay button is the payment
+itself, so it is refused once the order has expired (``settles_late`` is false). It is never
+offered in live.
 Its link carries a token derived from the order id, so nothing extra is stored.
 
 A staging subscription is opened on the sandbox's own page too (``open_subscription``), and

@@ -2,7 +2,7 @@
 checkout (Pay pays the first period, through ``subscriptions.credit_period`` under the period's
 invoice id, ``providers.sandbox.period_invoice``) and its portal (change plan, cancel at period
 end, resume, a card that fails). Its renewals are every channel's
-(``subscription_channels.renew_due``), each period's report made by the sandbox provider."""
+(``subscriptions.renewals.renew_due``), each period's report made by the sandbox provider."""
 
 import hmac
 from datetime import datetime

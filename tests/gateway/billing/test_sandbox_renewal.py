@@ -1,5 +1,5 @@
 """The sandbox provider's renewal (``SandboxProvider.renewal``): the report each period that ended
-makes, as a provider's notification would, for ``subscription_channels`` to apply."""
+makes, as a provider's notification would, for ``subscriptions.renewals`` to apply."""
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta

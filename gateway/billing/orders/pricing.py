@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..values.codes import Code
-from ..values.outcome import ApiError
-from ..values.settings import Settings
+from ...values.codes import Code
+from ...values.outcome import ApiError
+from ...values.settings import Settings
 
 __all__ = [
     "CUSTOM_NAME",

@@ -15,8 +15,8 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.models import FundingOrder, table_of
-from ..store.states import NEW, NoSuchMove, States
+from ...store.models import FundingOrder, table_of
+from ...store.states import NEW, NoSuchMove, States
 
 __all__ = [
     "COMPLETED",

@@ -8,10 +8,10 @@ format (``pages.moment``), in the payer's language."""
 from datetime import datetime
 from typing import Any
 
-from ..values.languages import ENGLISH, Reading, marked, money_in
-from . import pages, providers
-from .pages import STYLESHEET
-from .providers.sandbox import PATH, SANDBOX
+from ...values.languages import ENGLISH, Reading, marked, money_in
+from .. import pages, providers
+from ..pages import STYLESHEET
+from ..providers.sandbox import PATH, SANDBOX
 
 __all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
 

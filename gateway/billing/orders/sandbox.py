@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..store.db import Database
-from ..store.models import FundingOrder, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from .orders import CANCELLED_REASON, Paid, complete_order, fail_order, lost
-from .providers import SANDBOX
-from .providers.sandbox import sandbox_token
+from ...store.db import Database
+from ...store.models import FundingOrder, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from ..providers import SANDBOX
+from ..providers.sandbox import sandbox_token
+from . import CANCELLED_REASON, Paid, complete_order, fail_order, lost
 
 __all__ = ["cancel_sandbox", "pay_sandbox", "sandbox_order"]
 

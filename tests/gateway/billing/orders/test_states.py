@@ -1,4 +1,4 @@
-"""An order's table of moves (``billing.order_states``), walked pair by pair on each store.
+"""An order's table of moves (``billing.orders.states``), walked pair by pair on each store.
 
 Every order is a real row of ``funding_orders`` put in the state under test. An allowed move
 moves it (its status and ``updated_at``, and what the caller adds, nothing else); a pair the
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.billing import order_states
-from gateway.billing.order_states import NEW, STATES, TRANSITIONS, NoSuchMove, Transition
+from gateway.billing.orders import states as order_states
+from gateway.billing.orders.states import NEW, STATES, TRANSITIONS, NoSuchMove, Transition
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.clock import utcnow
