@@ -2,7 +2,7 @@
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
-from ..values.model import Model
+from ...values.model import Model
 
 __all__ = [
     "MAX_CENTS",

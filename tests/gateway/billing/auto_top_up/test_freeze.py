@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.billing import auto_top_up_runs
+from gateway.billing.auto_top_up import runs
 from gateway.store.db import Database
 from gateway.store.models import AutoTopUp, AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
@@ -70,7 +70,7 @@ async def _try(db: Database, settings: Settings, merchant: MerchantKey) -> tuple
     and the run as recorded."""
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     run = SimpleNamespace(**(await _run(db, merchant))._mapping)
-    tried = await auto_top_up_runs.attempt(db, settings, sealer, run, utcnow())
+    tried = await runs.attempt(db, settings, sealer, run, utcnow())
     return tried.status, await _run(db, merchant)
 
 

@@ -29,7 +29,7 @@ The rules, each in one place:
   dashboard), never an app's token nor the key an app manages, whatever it holds.
 - **The kill switch.** A run is never charged while its environment is frozen: the try reads
   the flag after its lease, right before the provider's call, and hands the run back untried,
-  held (``auto_top_up_runs``), until the environment is unfrozen.
+  held (``auto_top_up.runs``), until the environment is unfrozen.
 """
 
 import logging
@@ -39,27 +39,21 @@ from typing import Any
 from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller, require_card
-from ..mail.links import public_base
-from ..store.compose import upsert
-from ..store.db import Database
-from ..store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
-from ..store.queue import Queue
-from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import channels, providers, sandbox_clock
-from .auto_top_up_schemas import (
-    AutoTopUpData,
-    AutoTopUpRequest,
-    PaymentMethodData,
-    SetupData,
-    SetupRequest,
-)
-from .auto_top_up_schemas import AutoTopUpRun as RunData
-from .providers import STRIPE, MethodSetup
-from .providers.sandbox import SANDBOX, TEST_CARDS
+from ...callers import Caller, require_card
+from ...mail.links import public_base
+from ...store.compose import upsert
+from ...store.db import Database
+from ...store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
+from ...store.queue import Queue
+from ...values.clock import new_id, rfc3339, utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from .. import channels, providers, sandbox_clock
+from ..providers import STRIPE, MethodSetup
+from ..providers.sandbox import SANDBOX, TEST_CARDS
+from .schemas import AutoTopUpData, AutoTopUpRequest, PaymentMethodData, SetupData, SetupRequest
+from .schemas import AutoTopUpRun as RunData
 
 __all__ = [
     "AUTO",

@@ -24,19 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from .. import outbox
-from ..mail import alerts
-from ..mail import rows as mail_rows
-from ..store.db import Database
-from ..store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
-from ..store.queue import give_back, next_try, settle
-from ..store.raw import raw
-from ..values.clock import new_id, rfc3339
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import channels, orders, providers, sandbox_clock
-from .auto_top_up import (
+from ... import outbox
+from ...mail import alerts
+from ...mail import rows as mail_rows
+from ...store.db import Database
+from ...store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
+from ...store.queue import give_back, next_try, settle
+from ...store.raw import raw
+from ...values.clock import new_id, rfc3339
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from .. import channels, orders, providers, sandbox_clock
+from ..orders import pricing
+from ..orders import states as order_states
+from ..providers import NoCredentials, SavedCharge
+from . import (
     AUTO,
     DELAYS,
     DISABLED,
@@ -50,9 +53,6 @@ from .auto_top_up import (
     month_of,
     release_cap,
 )
-from .orders import pricing
-from .orders import states as order_states
-from .providers import NoCredentials, SavedCharge
 
 __all__ = ["FROZEN_HOLD_SECONDS", "attempt", "disable"]
 

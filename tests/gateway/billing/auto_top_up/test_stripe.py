@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.billing import auto_top_up_runs
+from gateway.billing.auto_top_up import runs
 from gateway.store.db import Database
 from gateway.store.models import AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
@@ -73,9 +73,7 @@ async def _cross_and_try(
             )
         ).all()
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
-    tried = await auto_top_up_runs.attempt(
-        db, settings, sealer, SimpleNamespace(**run._mapping), utcnow()
-    )
+    tried = await runs.attempt(db, settings, sealer, SimpleNamespace(**run._mapping), utcnow())
     async with db.read() as conn:
         return tried.status, (await conn.execute(select(_R).where(_R.c.id == run.id))).one()
 
