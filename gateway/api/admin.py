@@ -55,7 +55,7 @@ from ..admin.schemas import (
 )
 from ..billing import reconcile
 from ..billing.channel_schemas import ChannelAdminData, ChannelSet
-from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
+from ..billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
 from ..billing.subscriptions.schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ..lockout import client_address

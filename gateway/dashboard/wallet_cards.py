@@ -15,9 +15,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import checkin, sandbox_clock
-from ..billing.checkin_schemas import CheckInToday, ClockAdvance, ClockData
+from ..billing import sandbox_clock
+from ..billing.checkin import daily as checkin
+from ..billing.checkin.schemas import CheckInToday
 from ..billing.receipt_pdf import ReceiptFile
+from ..billing.sandbox_clock import ClockAdvance, ClockData
 from ..billing.schemas import ReceiptData
 from ..billing.subscriptions import (
     invoices as subscription_invoices,

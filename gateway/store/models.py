@@ -1302,7 +1302,7 @@ class Charge(Base):
     refunded_at: Mapped[datetime | None]
 
 
-# --- Daily check-in and the staging test clock (``gateway.billing.checkin``,
+# --- Daily check-in and the staging test clock (``gateway.billing.checkin.daily``,
 # ``gateway.billing.sandbox_clock``).
 
 
@@ -1327,7 +1327,7 @@ class CheckIn(Base):
 
 class CheckInConfig(Base):
     """The operator's check-in settings of one environment; no row: the built-in defaults
-    (``gateway.billing.checkin.DEFAULTS``)."""
+    (``gateway.billing.checkin.daily.DEFAULTS``)."""
 
     __tablename__ = "checkin_configs"
     __table_args__ = (CheckConstraint("min_cents > 0 AND min_cents <= max_cents", name="range"),)

@@ -53,10 +53,9 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from .. import channels, providers, sandbox_clock
-from ..checkin_schemas import ClockData
 from ..orders import Settlement
 from ..providers import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
-from ..sandbox_clock import STAGING, now_for
+from ..sandbox_clock import STAGING, ClockData, now_for
 from . import HOLDING, FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
 from . import states as subscription_states
 from .states import EXPIRED, INCOMPLETE

@@ -24,20 +24,20 @@ from typing import Any
 from sqlalchemy import BigInteger, String, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import outbox
-from ..callers import Caller
-from ..ledger import service as ledger
-from ..store.compose import Plan, Refs, Step, const, param, steps, upsert
-from ..store.db import Database
-from ..store.models import CheckIn as CheckInRow
-from ..store.models import CheckInConfig, table_of
-from ..store.raw import Construct, raw
-from ..store.types import UTCDateTime
-from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from .checkin_schemas import CheckInData, CheckInRefusal, CheckInToday
-from .sandbox_clock import now_for
+from ... import outbox
+from ...callers import Caller
+from ...ledger import service as ledger
+from ...store.compose import Plan, Refs, Step, const, param, steps, upsert
+from ...store.db import Database
+from ...store.models import CheckIn as CheckInRow
+from ...store.models import CheckInConfig, table_of
+from ...store.raw import Construct, raw
+from ...store.types import UTCDateTime
+from ...values.clock import new_id, rfc3339, utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ..sandbox_clock import now_for
+from .schemas import CheckInData, CheckInRefusal, CheckInToday
 
 __all__ = [
     "CREDITED",

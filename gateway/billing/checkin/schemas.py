@@ -1,44 +1,22 @@
-"""Wire models of the daily check-in, its operator's settings and the staging test clock."""
+"""Wire models of the daily check-in and its operator's settings."""
 
 from typing import Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ..values.model import Model
+from ...values.model import Model
 
 __all__ = [
-    "MAX_ADVANCE_SECONDS",
     "CheckInConfigData",
     "CheckInConfigUpdate",
     "CheckInConfigs",
     "CheckInData",
     "CheckInRefusal",
-    "ClockAdvance",
-    "ClockData",
 ]
-
-# One call moves the test clock at most this far (400 days: a yearly renewal and then some).
-MAX_ADVANCE_SECONDS = 400 * 86_400
 
 
 class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ClockAdvance(_Strict):
-    seconds: int = Field(
-        ge=1,
-        le=MAX_ADVANCE_SECONDS,
-        description="How far to move the clock forward: a whole number of seconds, 1 to "
-        f"{MAX_ADVANCE_SECONDS:,} (400 days).",
-    )
-
-
-class ClockData(Model):
-    env: Literal["staging"]
-    now: str = Field(description="The merchant's staging time by its test clock (RFC 3339).")
-    real_now: str = Field(description="Real UTC time (RFC 3339).")
-    offset_seconds: int = Field(description="How far the clock runs ahead of real time.")
 
 
 class CheckInData(Model):

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from gateway.billing import checkin, sandbox_clock
+from gateway.billing import sandbox_clock
+from gateway.billing.checkin import daily
 from gateway.callers import Caller
 from gateway.policies.model import UNRESTRICTED
 from gateway.store.db import Database
@@ -24,24 +25,24 @@ _CI, _L, _E = table_of(CheckIn), table_of(LedgerEntry), table_of(Event)
 
 def test_a_day_is_utc_and_the_next_opens_at_its_midnight() -> None:
     late = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
-    assert checkin.day_of(late) == date(2026, 11, 25)
+    assert daily.day_of(late) == date(2026, 11, 25)
     east = late.astimezone(timezone(timedelta(hours=5)))  # already the 26th there
     assert east.day == 26
-    assert checkin.day_of(east) == date(2026, 11, 25)
-    assert checkin.next_opening(date(2026, 12, 31)) == datetime(2027, 1, 1, tzinfo=UTC)
+    assert daily.day_of(east) == date(2026, 11, 25)
+    assert daily.next_opening(date(2026, 12, 31)) == datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_the_draw_covers_the_bounds_and_stays_inside() -> None:
-    bounds = checkin.Bounds(True, 5, 8)
-    seen = {checkin.draw(bounds) for _ in range(2_000)}
+    bounds = daily.Bounds(True, 5, 8)
+    seen = {daily.draw(bounds) for _ in range(2_000)}
     assert seen == {5, 6, 7, 8}
-    assert checkin.draw(checkin.Bounds(True, 42, 42)) == 42
+    assert daily.draw(daily.Bounds(True, 42, 42)) == 42
 
 
 def test_live_is_off_by_default_and_staging_on() -> None:
-    assert checkin.DEFAULTS["live"].enabled is False
-    assert checkin.DEFAULTS["staging"].enabled is True
-    staging = checkin.DEFAULTS["staging"]
+    assert daily.DEFAULTS["live"].enabled is False
+    assert daily.DEFAULTS["staging"].enabled is True
+    staging = daily.DEFAULTS["staging"]
     assert 0 < staging.min_cents <= staging.max_cents
 
 
@@ -67,7 +68,7 @@ async def _rows(db: Database, merchant: MerchantKey) -> tuple[int, int, int]:
         )
         entries = await conn.execute(
             select(func.count()).where(
-                _L.c.kind == checkin.KIND,
+                _L.c.kind == daily.KIND,
                 _L.c.reference.in_(
                     select(_CI.c.id).where(_CI.c.merchant_id == merchant.merchant_id)
                 ),
@@ -75,7 +76,7 @@ async def _rows(db: Database, merchant: MerchantKey) -> tuple[int, int, int]:
         )
         events = await conn.execute(
             select(func.count()).where(
-                _E.c.merchant_id == merchant.merchant_id, _E.c.type == checkin.CREDITED
+                _E.c.merchant_id == merchant.merchant_id, _E.c.type == daily.CREDITED
             )
         )
         return entries.scalar_one(), checkins.scalar_one(), events.scalar_one()
@@ -94,9 +95,9 @@ async def test_each_rendering_credits_once_a_day_and_nothing_more(
     caller = _caller(merchant, await _wallet_id(db, merchant))
     before = await balance_of(db, merchant)
     with rendering(monkeypatch, one_statement):
-        done = await checkin.check_in(db, caller)
+        done = await daily.check_in(db, caller)
         with pytest.raises(ApiError) as refused:
-            await checkin.check_in(db, caller)
+            await daily.check_in(db, caller)
     assert done.code == Code.CHECKED_IN
     data = done.data
     assert isinstance(data, dict)
