@@ -9,7 +9,7 @@ from starlette.responses import Response
 from .. import merchant_limits
 from ..auth import Caller, require_caller
 from ..billing import reconcile, service
-from ..billing.receipt_pdf import ReceiptFile
+from ..billing.receipts.pdf import ReceiptFile
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services

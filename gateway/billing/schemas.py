@@ -16,7 +16,7 @@ from ..values.model import Model
 from ..values.money import as_decimal
 from ..values.urls import split_url
 from .channel_schemas import ChannelInfo
-from .profile_schemas import BillingProfileData
+from .receipts.schemas import BillingProfileData
 
 __all__ = [
     "LEDGER_CURSOR",

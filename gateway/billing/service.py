@@ -24,9 +24,9 @@ from ..values.outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..values.settings import Settings
 from . import channels, receipts
 from .channel_schemas import ChannelInfo
-from .profile import profile_of
 from .providers import SANDBOX
-from .receipt_pdf import ReceiptFile, render_pdf
+from .receipts.pdf import ReceiptFile, render_pdf
+from .receipts.profile import profile_of
 from .schemas import (
     HISTORY_PAGE_SIZE,
     HistoryItem,

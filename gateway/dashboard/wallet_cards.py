@@ -18,7 +18,7 @@ from .. import merchant_limits
 from ..billing import sandbox_clock
 from ..billing.checkin import daily as checkin
 from ..billing.checkin.schemas import CheckInToday
-from ..billing.receipt_pdf import ReceiptFile
+from ..billing.receipts.pdf import ReceiptFile
 from ..billing.sandbox_clock import ClockAdvance, ClockData
 from ..billing.schemas import ReceiptData
 from ..billing.subscriptions import (

@@ -33,7 +33,7 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, OffsetMeta, Outcome
 from ...values.settings import Settings
 from .. import receipts
-from ..receipt_pdf import ReceiptFile
+from ..receipts.pdf import ReceiptFile
 from ..schemas import ReceiptData
 from ..service import receipt_columns, receipt_fields, receipt_file
 from .schemas import SubscriptionInvoiceData

@@ -6,7 +6,7 @@ import re
 import pycountry
 from pydantic import ConfigDict, Field, field_validator
 
-from ..values.model import Model
+from ...values.model import Model
 
 __all__ = ["BillingProfileData", "BillingProfileReply", "BillingProfileRequest"]
 

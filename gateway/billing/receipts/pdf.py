@@ -10,8 +10,8 @@ from datetime import datetime
 from importlib.resources import as_file, files
 from typing import TYPE_CHECKING
 
-from .profile_schemas import BillingProfileData
-from .schemas import ReceiptData
+from ..schemas import ReceiptData
+from .schemas import BillingProfileData
 
 if TYPE_CHECKING:
     from fpdf import FPDF

@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..callers import Caller
-from ..store.compose import upsert
-from ..store.db import Database
-from ..store.models import BillingProfile, table_of
-from ..values.clock import rfc3339_or_none, utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from .profile_schemas import BillingProfileData, BillingProfileReply, BillingProfileRequest
-from .receipts import PROFILE_COLUMNS
+from ...callers import Caller
+from ...store.compose import upsert
+from ...store.db import Database
+from ...store.models import BillingProfile, table_of
+from ...values.clock import rfc3339_or_none, utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from . import PROFILE_COLUMNS
+from .schemas import BillingProfileData, BillingProfileReply, BillingProfileRequest
 
 __all__ = ["get_profile", "profile_of", "put_profile", "save_profile"]
 
