@@ -1,6 +1,6 @@
 """The reconciliation sweep: pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS`` are
 looked up at their channel's provider (every provider that can look up: Stripe's and each other
-channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
+channel's) and settled by its answer (``gateway.billing.settling.reconcile``), so a paid order whose
 notification never came is credited all the same, once; an agent's payment taken at the
 provider but not credited here is found by its metadata and credited or refunded, once
 (``gateway.billing.agent_strays``); and so are the paid periods of every
@@ -11,7 +11,8 @@ subscriptions renew as each merchant's test clock passes their period's end
 
 from typing import Any
 
-from gateway.billing import agent_strays, reconcile
+from gateway.billing import agent_strays
+from gateway.billing.settling import reconcile
 from gateway.billing.subscriptions import renewals as subscription_channels
 
 from .deps import Deps

@@ -57,8 +57,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..billing import channels, providers
 from ..billing.agent_payments import AGENT, refused_refund
 from ..billing.funding import credit_merchant, debit_merchant
-from ..billing.reconcile import order_ref
 from ..billing.schemas import RefundData, RefundRequest
+from ..billing.settling.reconcile import order_ref
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import FundingOrder, OrderRefund, table_of

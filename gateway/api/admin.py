@@ -53,10 +53,10 @@ from ..admin.schemas import (
     TransactionItem,
     TransactionQuery,
 )
-from ..billing import reconcile
 from ..billing.channel_schemas import ChannelAdminData, ChannelSet
 from ..billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
+from ..billing.settling import reconcile
 from ..billing.subscriptions.schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ..lockout import client_address
 from ..mail.links import public_base

@@ -3,7 +3,7 @@
 ``/payment/webhook/{channel}`` takes what the channel's provider sends (a POST, or a GET with a
 query string for a provider whose ``notify_methods`` say so), bounded by the provider's
 ``body_limit`` before it is read whole; the provider verifies it before anything in it is acted
-on (``billing.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
+on (``billing.settling.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
 parsed first). A notice taken is answered with the provider's acknowledgement (Epay's
 text ``success``), or the envelope where the provider has none (Stripe's), a refusal with the
 envelope and its code, never a trace. Stripe's events also come to the paths they always had
@@ -16,8 +16,9 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..billing import channels, notices
+from ..billing import channels
 from ..billing.providers import STRIPE, Inbound
+from ..billing.settling import notices
 from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc

@@ -32,8 +32,9 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers, reconcile
+from . import channels, providers
 from .providers.mpp import MPP, MppProvider, Taken
+from .settling import reconcile
 
 __all__ = ["WINDOW", "sweep"]
 

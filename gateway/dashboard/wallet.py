@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, providers, reconcile, redemption, subscriptions
+from ..billing import orders, providers, redemption, subscriptions
 from ..billing import pages as billing_pages
 from ..billing import service as funding
 from ..billing.orders import pricing
@@ -33,6 +33,7 @@ from ..billing.schemas import (
     PackData,
     TopupInfo,
 )
+from ..billing.settling import reconcile
 from ..billing.subscriptions import open_checkouts, plans
 from ..billing.subscriptions.schemas import (
     PaymentSessionData,

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import notices, redemption
+from gateway.billing import redemption
 from gateway.billing.orders import sandbox as sandbox_orders
+from gateway.billing.settling import notices
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
@@ -319,8 +320,8 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "operation",
     "gateway.billing.subscriptions.sandbox.portal_page": "the sandbox portal's page: the "
     "subscription and the plans it may change to, read for HTML",
-    "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
-    "its session: the order it finds is then checked by ``reconcile.check_order``",
+    "gateway.billing.settling.reconcile.order_of_session": "the payer's return from Stripe "
+    "names only its session: the order it finds is then checked by ``reconcile.check_order``",
     "gateway.merchants.golive.checklist": "the dashboard's going-live checklist, which no other "
     "door shows",
     "gateway.recipients.page.view": "the recipient's page, opened by a signed link: no key, no "

@@ -2,8 +2,9 @@
 
 A channel is one ``Provider`` (``base``) and one line in ``_BUILT_IN`` below; nothing else in
 the product names it. Orders, the ledger, events, receipts and reconciliation are one code path
-for every channel (``billing.orders``, ``billing.notices``, ``billing.reconcile``); which
-channels a merchant is offered is the operator's, per environment (``billing.channels``).
+for every channel (``billing.orders``, ``billing.settling.notices``,
+``billing.settling.reconcile``); which channels a merchant is offered is the operator's, per
+environment (``billing.channels``).
 
 ``register`` adds a provider at run time (a plug-in, or a test's made-up channel) and
 ``registered`` does so for the length of a ``with`` block; a name already taken is refused, so

@@ -4,7 +4,7 @@
 Its credentials are the process settings (``AITOPUP_STRIPE_SECRET_KEY``,
 ``AITOPUP_STRIPE_WEBHOOK_SECRET``, ``AITOPUP_STRIPE_API_BASE``) unless the operator saves a row
 for the environment, so nothing changes for an operator who configured Stripe before channels
-existed. Its events come through the one notification door (``billing.notices``) as every
+existed. Its events come through the one notification door (``billing.settling.notices``) as every
 channel's do, read by ``stripe_events``; they keep the codes and the answer Stripe's webhook
 always had (``notice_codes``, ``ack``).
 """

@@ -1,6 +1,6 @@
 """Every channel's subscriptions after they are opened: what a channel reports of one
 (``Notice.subscription``, a ``PeriodNotice``, taken by the one notification door,
-``billing.notices``) and the reconciliation that asks its provider when a report was lost.
+``billing.settling.notices``) and the reconciliation that asks its provider when a report was lost.
 Both credit a paid period by ``subscriptions.credit_period`` and move its state by
 ``subscriptions.move_state``: one rule, whichever comes first, and however often, for every
 channel.

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.billing import reconcile
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import func, select, update
 from starlette.types import ASGIApp
 
-from gateway.billing import orders, reconcile
+from gateway.billing import orders
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import providers, reconcile
+from gateway.billing import providers
 from gateway.billing.providers import (
     Ack,
     Context,
@@ -23,6 +23,7 @@ from gateway.billing.providers import (
     Opened,
     PaymentRequest,
 )
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.billing import reconcile
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.billing import reconcile
 from gateway.billing.orders import expire_due
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow

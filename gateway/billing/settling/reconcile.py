@@ -30,16 +30,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.db import Database
-from ..store.models import FundingOrder, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, OffsetMeta, Outcome
-from ..values.settings import Settings
-from . import channels, providers
-from .orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
-from .orders.expiry import AGENT_KIND
-from .service import order_data, orders_select
+from ...store.db import Database
+from ...store.models import FundingOrder, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, OffsetMeta, Outcome
+from ...values.settings import Settings
+from .. import channels, providers
+from ..orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
+from ..orders.expiry import AGENT_KIND
+from ..service import order_data, orders_select
 
 __all__ = [
     "Checked",

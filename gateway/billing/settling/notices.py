@@ -33,16 +33,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.compose import upsert
-from ..store.db import Database
-from ..store.models import FundingOrder, PaymentNotice, table_of
-from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.marking import marked
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
-from . import channels, providers
-from .orders import (
+from ...store.compose import upsert
+from ...store.db import Database
+from ...store.models import FundingOrder, PaymentNotice, table_of
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.marking import marked
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from .. import channels, providers
+from ..orders import (
     EXPIRED_REASON,
     Paid,
     Settlement,
@@ -52,8 +52,8 @@ from .orders import (
     note_provider,
     payment_matches,
 )
-from .providers import Ack, Inbound, Notice, Provider
-from .subscriptions.renewals import on_period
+from ..providers import Ack, Inbound, Notice, Provider
+from ..subscriptions.renewals import on_period
 
 __all__ = ["Taken", "handle", "settle"]
 
