@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..billing.providers import stripe_plans
+from ..billing.channels.providers import stripe_plans
 from ..billing.subscriptions.plans import PLANS as _PL
 from ..billing.subscriptions.plans import admin_plan
 from ..billing.subscriptions.schemas import PlanCreate, PlanUpdate

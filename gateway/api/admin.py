@@ -53,7 +53,7 @@ from ..admin.schemas import (
     TransactionItem,
     TransactionQuery,
 )
-from ..billing.channel_schemas import ChannelAdminData, ChannelSet
+from ..billing.channels.schemas import ChannelAdminData, ChannelSet
 from ..billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
 from ..billing.settling import reconcile

@@ -16,8 +16,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..billing import channels
-from ..billing.providers import STRIPE, Inbound
+from ..billing.channels import offering
+from ..billing.channels.registry import STRIPE, Inbound
 from ..billing.settling import notices
 from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
@@ -50,7 +50,7 @@ async def channel_webhook(request: Request) -> Response:
     await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
     channel: str = request.path_params["channel"]
     try:
-        provider = channels.known(channel)
+        provider = offering.known(channel)
     except ApiError:
         log.warning("notification for unknown channel %r refused", channel[:40])
         raise
@@ -73,7 +73,7 @@ async def stripe_webhook(request: Request) -> Response:
     ``/payment/webhook/{channel}``."""
     svc = services(request)
     await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
-    provider = channels.known(STRIPE)
+    provider = offering.known(STRIPE)
     body = await read_capped(request, provider.body_limit)
     inbound = Inbound("POST", body, dict(request.headers.items()), {})
     outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))

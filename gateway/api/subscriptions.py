@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import pages, subscriptions
-from ..billing.providers.sandbox import SUBSCRIPTION_PATH
+from ..billing.channels.providers.sandbox import SUBSCRIPTION_PATH
 from ..billing.schemas import StripeAck
 from ..billing.subscriptions import (
     open_checkouts,

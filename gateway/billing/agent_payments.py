@@ -44,11 +44,13 @@ from ..values.clock import new_id
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, orders, providers
+from . import orders
+from .channels import offering as channels
+from .channels import registry as providers
+from .channels.registry import Charged, Context, NoCredentials
 from .orders import pricing
 from .orders import states as order_states
 from .orders.expiry import AGENT_KIND
-from .providers import Charged, Context, NoCredentials
 from .providers.mpp import MPP
 from .providers.x402 import X402
 

@@ -32,7 +32,8 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from . import channels, providers
+from .channels import offering as channels
+from .channels import registry as providers
 from .providers.mpp import MPP, MppProvider, Taken
 from .settling import reconcile
 

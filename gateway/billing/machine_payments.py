@@ -56,7 +56,7 @@ from ..values.clock import rfc3339
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
-from .providers.stripe_checkout import STRIPE
+from .channels.providers.stripe_checkout import STRIPE
 
 __all__ = [
     "CREDENTIAL_HEADER",

@@ -739,7 +739,7 @@ class FundingOrder(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     kind: Mapped[str] = mapped_column(String(20))  # checkout, redemption
     provider: Mapped[str] = mapped_column(String(20))  # stripe, sandbox, redemption, ...
-    # The channel the payer chose (``billing.providers``): the provider itself in live; in
+    # The channel the payer chose (``billing.channels.registry``): the provider itself in live; in
     # staging the channel the sandbox stood in for. None for orders made before channels.
     channel: Mapped[str | None] = mapped_column(String(30))
     provider_session_id: Mapped[str | None] = mapped_column(String(255))

@@ -30,8 +30,8 @@ from x402.schemas.responses import SettleResponse
 from .. import idempotency
 from ..billing import agent_payments, machine_payments
 from ..billing.agent_payments import AgentPaid, Presented, Take
+from ..billing.channels.registry import MPP, X402, Charged, Context, get
 from ..billing.protocols import x402 as x402_offers
-from ..billing.providers import MPP, X402, Charged, Context, get
 from ..billing.providers.mpp import MppProvider, SptCharge
 from ..billing.providers.x402 import X402Provider, X402Settlement
 from ..budgets.service import drawn

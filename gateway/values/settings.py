@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
     # Safe to retry: every session create carries the order id as its Idempotency-Key.
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
-    # The whole of one exchange with a payment channel's API (``billing.providers``: Creem,
+    # The whole of one exchange with a payment channel's API (``billing.channels.registry``: Creem,
     # MyFatoorah, Epay...); Stripe keeps its own above.
     payment_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # The base of every absolute link (``mail.links.public_base``).

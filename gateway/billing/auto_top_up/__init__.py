@@ -49,9 +49,11 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, providers, sandbox_clock
-from ..providers import STRIPE, MethodSetup
-from ..providers.sandbox import SANDBOX, TEST_CARDS
+from .. import sandbox_clock
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.providers.sandbox import SANDBOX, TEST_CARDS
+from ..channels.registry import STRIPE, MethodSetup
 from .schemas import AutoTopUpData, AutoTopUpRequest, PaymentMethodData, SetupData, SetupRequest
 from .schemas import AutoTopUpRun as RunData
 
@@ -206,14 +208,14 @@ async def _complete_setup(db: Database, settings: Settings, caller: Caller) -> N
         row = (await conn.execute(select(_A).where(_A.c.wallet_id == caller.wallet_id))).first()
     if row is None or row.setup_ref is None:
         return
-    provider = providers.get(row.provider or "")
+    provider = channels.get(row.provider or "")
     if provider is None or not provider.saves_methods:
         return
-    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    credentials = await offering.credentials_for(db, settings, provider, caller.env)
     if credentials is None:
         return
     try:
-        async with channels.context(settings, caller.env, credentials) as ctx:
+        async with offering.context(settings, caller.env, credentials) as ctx:
             saved = await provider.saved_method(ctx, row.setup_ref)
     except ApiError:
         log.warning("setup %s of wallet %s not read", row.setup_ref, caller.wallet_id)
@@ -343,9 +345,9 @@ async def setup(
             Code.SUCCESS,
             SetupData(status="saved", provider=SANDBOX, url=None, payment_method=saved),
         )
-    provider = providers.get(STRIPE)
+    provider = channels.get(STRIPE)
     assert provider is not None
-    credentials = await channels.credentials_for(db, settings, provider, caller.env)
+    credentials = await offering.credentials_for(db, settings, provider, caller.env)
     if credentials is None:
         raise ApiError(Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE)
     req = MethodSetup(
@@ -354,7 +356,7 @@ async def setup(
         return_url=f"{public_base(settings)}{WALLET_PAGE}",
         key=new_id("atus"),
     )
-    async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+    async with offering.context(settings, caller.env, credentials, now=now) as ctx:
         opened = await provider.open_setup(ctx, req)
     values = {"provider": provider.name, "setup_ref": opened.session_id, "updated_at": now}
     async with db.transaction() as conn:

@@ -35,10 +35,12 @@ from ...values.clock import new_id, rfc3339
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, orders, providers, sandbox_clock
+from .. import orders, sandbox_clock
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import NoCredentials, SavedCharge
 from ..orders import pricing
 from ..orders import states as order_states
-from ..providers import NoCredentials, SavedCharge
 from . import (
     AUTO,
     DELAYS,
@@ -218,12 +220,12 @@ async def _charge(db: Database, settings: Settings, run: Any, now: datetime) -> 
         return _HELD
     if row is None or row.payment_method_ref is None:
         return "no saved payment method"
-    provider = providers.get(row.provider or "")
+    provider = channels.get(row.provider or "")
     if provider is None or not provider.saves_methods:
         return "payment channel unavailable"
     if provider.stands_in != (run.env == sandbox_clock.STAGING):
         return "payment channel unavailable"  # staging charges the sandbox, live never does
-    credentials = await channels.credentials_for(db, settings, provider, run.env)
+    credentials = await offering.credentials_for(db, settings, provider, run.env)
     if credentials is None:
         if run.env != sandbox_clock.STAGING:
             return "payment channel not configured"
@@ -239,7 +241,7 @@ async def _charge(db: Database, settings: Settings, run: Any, now: datetime) -> 
     )
     try:
         async with asyncio.timeout(lease_seconds(settings) - LEASE_MARGIN_SECONDS):
-            async with channels.context(settings, run.env, credentials, now=now) as ctx:
+            async with offering.context(settings, run.env, credentials, now=now) as ctx:
                 return await provider.charge_saved(ctx, req)
     except TimeoutError:
         return None

@@ -11,8 +11,8 @@ button is the moment of payment, so once the order has expired it is refused
 (``ORDER_EXPIRED``) by the same conditional UPDATE.
 """
 
-from ..providers.sandbox import sandbox_token
-from ..providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
+from ..channels.providers.sandbox import sandbox_token
+from ..channels.providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
 from .checkout import Keyed, checkout, invoice, order_prices
 from .coupons import check_coupon, coupon_uses
 from .expiry import CANCELLED_REASON, EXPIRE_BATCH, EXPIRED_REASON, expire_due, hold_open

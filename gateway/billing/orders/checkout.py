@@ -30,8 +30,9 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, providers
-from ..providers import PaymentRequest
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import PaymentRequest
 from ..schemas import CheckoutData, CheckoutRequest, InvoiceRequest
 from ..service import order_data, orders_select
 from . import pricing, states
@@ -192,14 +193,14 @@ async def invoice(
     provider reports it paid or reconciliation finds it paid."""
     if caller.env != "live":
         raise ApiError(Code.INVOICE_NOT_AVAILABLE)
-    chosen = await channels.choose(db, settings, caller.env, None, "invoice")
+    chosen = await offering.choose(db, settings, caller.env, None, "invoice")
     await _check_invoice_email(db, caller.merchant_id, str(body.email))
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
     req = _payment_request(settings, caller, order_id, quote, "invoice", "", body)
-    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
-    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+    req = replace(req, notify_url=offering.notify_url(settings, chosen.payer.name))
+    async with offering.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         made = await chosen.payer.open(ctx, req)
     try:
         async with db.transaction() as conn:
@@ -253,7 +254,7 @@ def _payment_request(
     caller: Caller,
     order_id: str,
     quote: pricing.Quote,
-    kind: providers.Kind,
+    kind: channels.Kind,
     cancel_url: str,
     body: InvoiceRequest | None = None,
 ) -> PaymentRequest:
@@ -275,7 +276,7 @@ def _payment_request(
     )
 
 
-def _charged(charge: providers.Charge | None) -> dict[str, Any]:
+def _charged(charge: channels.Charge | None) -> dict[str, Any]:
     """The order's columns of what the provider charges in its own currency, if it does."""
     if charge is None:
         return {}
@@ -297,7 +298,7 @@ async def checkout(
     keyed: Keyed | None = None,
 ) -> Outcome:
     """Through ``body.channel`` (unnamed: the sandbox in staging, Stripe in live), one the
-    merchant is offered (``channels.choose``); ``method``: the payer's way of paying within it
+    merchant is offered (``offering.choose``); ``method``: the payer's way of paying within it
     (``PaymentRequest.method``: Epay's type), as New API's door names one. Staging: a sandbox
     link titled for the channel, no network. Live: the provider's payment (a Stripe Checkout
     Session…), opened *before* anything is written, so a refusal or a timeout leaves no order
@@ -326,10 +327,10 @@ async def checkout(
     success_url = body.success_url or done_url(settings, order_id)
     cancel_url = body.cancel_url or done_url(settings, order_id, cancelled=True)
 
-    chosen = await channels.choose(db, settings, caller.env, body.channel, "checkout")
+    chosen = await offering.choose(db, settings, caller.env, body.channel, "checkout")
     req = _payment_request(settings, caller, order_id, quote, "checkout", cancel_url)
-    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name), method=method)
-    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+    req = replace(req, notify_url=offering.notify_url(settings, chosen.payer.name), method=method)
+    async with offering.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         opened = await chosen.payer.open(ctx, req)
     provider, session_id, url = chosen.payer.name, opened.session_id, opened.url
     ttl = timedelta(seconds=settings.sandbox_order_ttl_seconds)

@@ -13,8 +13,8 @@ from ...values.clock import utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from ..providers import SANDBOX
-from ..providers.sandbox import sandbox_token
+from ..channels.providers.sandbox import sandbox_token
+from ..channels.registry import SANDBOX
 from . import CANCELLED_REASON, Paid, complete_order, fail_order, lost
 
 __all__ = ["cancel_sandbox", "pay_sandbox", "sandbox_order"]

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from ...values.languages import ENGLISH, Reading, marked, money_in
-from .. import pages, providers
+from .. import pages
+from ..channels import registry
+from ..channels.providers.sandbox import PATH, SANDBOX
 from ..pages import STYLESHEET
-from ..providers.sandbox import PATH, SANDBOX
 
 __all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
 
@@ -55,7 +56,7 @@ def render_page(order: Any, token: str, now: datetime, reading: Reading = ENGLIS
         base = f"{PATH}/{order.id}"
         pay = pages.with_language(f"{base}/pay?token={token}", language)
         cancel = pages.with_language(f"{base}/cancel?token={token}", language)
-    channel = providers.get(getattr(order, "channel", None) or SANDBOX)
+    channel = registry.get(getattr(order, "channel", None) or SANDBOX)
     standing_in = channel is not None and channel.name != SANDBOX
     name = order.pack_name or ""
     what = _(_PACK) % {"pack": name} if order.pack_id else name

@@ -22,7 +22,8 @@ from ... import outbox
 from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
-from .. import providers, receipts
+from .. import receipts
+from ..channels import registry
 from ..funding import credit_merchant
 from . import states
 from .coupons import follow_move
@@ -153,7 +154,7 @@ async def complete_order(
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
         return Settlement("mismatch")
-    found = providers.get(paid.provider)
+    found = registry.get(paid.provider)
     late = found is not None and found.settles_late
     # Pressing Pay is the payment itself (the sandbox): not once the order has expired.
     won = [] if late else [_payable(now)]

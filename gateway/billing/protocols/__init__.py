@@ -1,3 +1,3 @@
-"""Payment channels' own protocols, as each documents them: how a payment is opened, how its
-notification is signed and read, how its state is asked for. No store, no orders: what a channel
-says, in values the billing code matches against an order."""
+"""x402's own protocol, as it documents it: the offer a 402 carries and the payment a retry
+presents, verified and settled through its facilitator. The channels' protocols are in
+``billing.channels.protocols``."""

@@ -30,9 +30,8 @@ from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from . import sandbox_spt, stripe_shared
-from . import stripe_payments as payments
-from .base import (
+from ..channels.providers import stripe_orders as payments
+from ..channels.providers.base import (
     Charged,
     Context,
     Credentials,
@@ -43,7 +42,8 @@ from .base import (
     ProviderError,
     Refunded,
 )
-from .stripe_checkout import StripeCredentials, stripe_settings
+from ..channels.providers.stripe_checkout import StripeCredentials, stripe_settings
+from . import sandbox_spt, stripe_shared
 
 __all__ = ["MPP", "SEARCH_LAG", "MppProvider", "SptCharge", "Taken", "idempotency_key"]
 

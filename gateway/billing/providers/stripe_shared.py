@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...values.settings import Settings
-from .stripe_payments import SharedPayment, _client, _field, _shared
+from ..channels.providers.stripe_orders import SharedPayment, _client, _field, _shared
 
 __all__ = ["Found", "charge_shared_payment", "search_payment_intents"]
 

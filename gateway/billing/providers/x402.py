@@ -36,8 +36,7 @@ from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
 from ...values.settings import Settings
-from ..protocols import x402 as x402_offers
-from .base import (
+from ..channels.providers.base import (
     Charged,
     Context,
     Kind,
@@ -48,6 +47,7 @@ from .base import (
     ProviderError,
     request_json,
 )
+from ..protocols import x402 as x402_offers
 
 __all__ = ["NONCE_USED", "X402", "X402Provider", "X402Settlement"]
 

@@ -2,7 +2,7 @@
 transitions, the same for every channel, Stripe's events included (its webhook's paths hand
 them here).
 
-``handle`` takes a notification as it arrived (``providers.Inbound``: the body already bounded
+``handle`` takes a notification as it arrived (``channels.Inbound``: the body already bounded
 by the provider's ``body_limit``). The provider verifies it with the channel's live credentials
 before anything in it is acted on (staging pays every channel through the sandbox, so no
 provider notifies about a staging order): over the raw body or query, before anything is parsed,
@@ -41,7 +41,9 @@ from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, providers
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import Ack, Inbound, Notice, Provider
 from ..orders import (
     EXPIRED_REASON,
     Paid,
@@ -52,7 +54,6 @@ from ..orders import (
     note_provider,
     payment_matches,
 )
-from ..providers import Ack, Inbound, Notice, Provider
 from ..subscriptions.renewals import on_period
 
 __all__ = ["Taken", "handle", "settle"]
@@ -155,20 +156,20 @@ _STATES = frozenset({"paid", "failed", "expired", "pending", "ignored"})
 _UNMATCHED = frozenset({"mismatch", "unknown_order"})
 
 
-def _verified(provider: Provider[Any], ctx: providers.Context[Any], inbound: Inbound) -> Notice:
+def _verified(provider: Provider[Any], ctx: channels.Context[Any], inbound: Inbound) -> Notice:
     """The provider's verdict, then its parse; whatever else a provider's code raises on what
     an outsider sent is that outsider's refusal, never a 500."""
     codes = provider.notice_codes
     try:
         provider.verify(ctx, inbound)
-    except providers.NoticeRefused as exc:
+    except channels.NoticeRefused as exc:
         raise _refused(provider, exc.code or codes.refused, exc.reason) from None
     except Exception as exc:
         reason = f"verify raised {type(exc).__name__}"
         raise _refused(provider, codes.refused, reason) from None
     try:
         notice = provider.parse(ctx, inbound)
-    except providers.NoticeMalformed as exc:
+    except channels.NoticeMalformed as exc:
         raise _refused(provider, codes.malformed, exc.reason) from None
     except Exception as exc:
         reason = f"parse raised {type(exc).__name__}"
@@ -205,13 +206,13 @@ async def handle(db: Database, settings: Settings, channel: str, inbound: Inboun
     """Verify, then record the notice and act on it in one transaction: a repeated event id
     finds its row and does nothing; a failure rolls both back so the provider's retry can
     succeed."""
-    provider = channels.known(channel)
-    credentials = await channels.live_credentials(db, settings, provider)
+    provider = offering.known(channel)
+    credentials = await offering.live_credentials(db, settings, provider)
     credentials = credentials or provider.notice_credentials(settings)
     if credentials is None:
         raise _refused(provider, provider.notice_codes.not_configured, "no live credentials")
     now = utcnow()
-    async with channels.context(settings, "live", credentials, now=now) as ctx:
+    async with offering.context(settings, "live", credentials, now=now) as ctx:
         notice = _verified(provider, ctx, inbound)
     order_ref = (notice.order_id or "")[:40] or None
     try:

@@ -36,7 +36,7 @@ from ...values.clock import utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, OffsetMeta, Outcome
 from ...values.settings import Settings
-from .. import channels, providers
+from ..channels import offering, registry
 from ..orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
 from ..orders.expiry import AGENT_KIND
 from ..service import order_data, orders_select
@@ -71,7 +71,7 @@ class Checked:
     pending ones)."""
 
     order_id: str
-    looked: providers.Looked | None
+    looked: registry.Looked | None
     settlement: Settlement
 
     def outcome(self) -> Outcome:
@@ -88,7 +88,7 @@ class Checked:
 
 
 async def _apply(
-    conn: AsyncConnection, db: Database, order: Any, looked: providers.Looked, now: datetime
+    conn: AsyncConnection, db: Database, order: Any, looked: registry.Looked, now: datetime
 ) -> Settlement:
     provider = order.provider
     if looked.state == "paid":
@@ -111,10 +111,10 @@ async def _apply(
     return Settlement("open", order_status=order.status)
 
 
-def order_ref(order: Any) -> providers.OrderRef:
+def order_ref(order: Any) -> registry.OrderRef:
     """What a provider is told of an order: what was charged, in its currency if it has one."""
     charged = order.charge_minor is not None
-    return providers.OrderRef(
+    return registry.OrderRef(
         order_id=order.id,
         merchant_id=order.merchant_id,
         env=order.env,
@@ -131,18 +131,18 @@ def order_ref(order: Any) -> providers.OrderRef:
 async def _look_up(
     db: Database,
     settings: Settings,
-    provider: providers.Provider[Any],
+    provider: registry.Provider[Any],
     order: Any,
     now: datetime,
-) -> providers.Looked | None:
+) -> registry.Looked | None:
     """What ``provider`` says of ``order`` now; None when it cannot say (``NotSupported``)."""
-    credentials = await channels.credentials_for(db, settings, provider, order.env)
+    credentials = await offering.credentials_for(db, settings, provider, order.env)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
-    async with channels.context(settings, order.env, credentials, now=now) as ctx:
+    async with offering.context(settings, order.env, credentials, now=now) as ctx:
         try:
             return await provider.look_up(ctx, order_ref(order))
-        except providers.NotSupported:
+        except registry.NotSupported:
             return None
 
 
@@ -168,7 +168,7 @@ async def check(
         order = (await conn.execute(stmt)).first()
     if order is None:
         raise ApiError(Code.ORDER_NOT_FOUND)
-    provider = providers.for_order(order)
+    provider = registry.for_order(order)
     unchecked = Checked(order_id, None, Settlement("not_checked", order_status=order.status))
     if (
         provider is None
@@ -242,7 +242,7 @@ async def order_of_session(db: Database, session_id: str) -> Any:
         order = (
             await conn.execute(
                 select(_O).where(
-                    _O.c.provider == providers.STRIPE, _O.c.provider_session_id == session_id
+                    _O.c.provider == registry.STRIPE, _O.c.provider_session_id == session_id
                 )
             )
         ).first()
@@ -257,7 +257,7 @@ async def due(db: Database, settings: Settings, now: datetime) -> list[str]:
     ``LATE_WINDOW`` whose provider was not asked since they expired; those looked at longest
     ago first."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
-    lookers = [p.name for p in providers.all_providers() if p.can_look_up]
+    lookers = [p.name for p in registry.all_providers() if p.can_look_up]
     pending = and_(
         _O.c.status == "pending",
         or_(_O.c.created_at <= before, and_(_O.c.kind == AGENT_KIND, _O.c.expires_at <= now)),

@@ -21,7 +21,8 @@ from ...values.clock import rfc3339_or_none, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from ..providers import SANDBOX, STRIPE, stripe_plans
+from ..channels.providers import stripe_plans
+from ..channels.registry import SANDBOX, STRIPE
 from . import states as subscription_states
 from .plans import plan_data
 from .schemas import OpenCheckoutData

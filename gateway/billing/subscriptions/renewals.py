@@ -52,9 +52,11 @@ from ...values.clock import utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, providers, sandbox_clock
+from .. import sandbox_clock
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
 from ..orders import Settlement
-from ..providers import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
 from ..sandbox_clock import STAGING, ClockData, now_for
 from . import HOLDING, FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
 from . import states as subscription_states
@@ -221,7 +223,7 @@ async def _due_for_look(db: Database, settings: Settings, now: datetime) -> list
     lost), past due, or past their period's end (a renewal's report not seen), not looked at
     lately."""
     before = now - timedelta(seconds=settings.reconcile_after_seconds)
-    asked = [p for p in providers.all_providers() if p.subscriptions]
+    asked = [p for p in channels.all_providers() if p.subscriptions]
     stmt = (
         select(_S.c.id)
         .where(
@@ -256,14 +258,14 @@ async def check(db: Database, settings: Settings, sub_id: str, now: datetime) ->
     by the rule its reports use."""
     async with db.read() as conn:
         sub = (await conn.execute(select(_S).where(_S.c.id == sub_id))).one()
-    provider = channels.known(sub.provider)
-    credentials = await channels.live_credentials(db, settings, provider)
+    provider = offering.known(sub.provider)
+    credentials = await offering.live_credentials(db, settings, provider)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
     ref = SubscriptionRef(
         sub.id, sub.provider_session_id, sub.provider_subscription_id, sub.provider_customer_id
     )
-    async with channels.context(settings, "live", credentials, now=now) as ctx:
+    async with offering.context(settings, "live", credentials, now=now) as ctx:
         found = await provider.paid_periods(ctx, ref)
     deliveries: list[str] = []
     credited = 0
@@ -343,7 +345,7 @@ def _renewing(sub: Any, plan: Any) -> Renewing:
 
 
 def _renewed_here() -> list[str]:
-    return [p.name for p in providers.all_providers() if p.renews_here]
+    return [p.name for p in channels.all_providers() if p.renews_here]
 
 
 async def _renew_one(db: Database, sub_id: str, now: datetime) -> list[str]:
@@ -355,7 +357,7 @@ async def _renew_one(db: Database, sub_id: str, now: datetime) -> list[str]:
         async with db.transaction() as conn:
             sub = (await conn.execute(select(_S).where(_S.c.id == sub_id))).one()
             plan = (await conn.execute(select(_PL).where(_PL.c.id == sub.plan_id))).one()
-            provider = channels.known(sub.provider)
+            provider = offering.known(sub.provider)
             notice = provider.renewal(_renewing(sub, plan), now)
             if notice is None or notice.subscription is None:
                 return deliveries

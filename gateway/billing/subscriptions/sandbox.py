@@ -16,8 +16,13 @@ from ...values.clock import utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from ..providers import SANDBOX
-from ..providers.sandbox import add_interval, period_invoice, period_price, subscription_token
+from ..channels.providers.sandbox import (
+    add_interval,
+    period_invoice,
+    period_price,
+    subscription_token,
+)
+from ..channels.registry import SANDBOX
 from . import PaidPeriod, credit_period, subscription_data
 from . import states as subscription_states
 from .plans import find_plan

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from gateway.admin import refunds
 from gateway.admin.audit import Call
-from gateway.billing.providers import OrderRef, ProviderError, Refunded
-from gateway.billing.providers.sandbox import SandboxProvider
+from gateway.billing.channels.providers.sandbox import SandboxProvider
+from gateway.billing.channels.registry import OrderRef, ProviderError, Refunded
 from gateway.billing.schemas import RefundRequest
 from gateway.ops.routing import BODY_ERRORS
 from gateway.store.db import Database

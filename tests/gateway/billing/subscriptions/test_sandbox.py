@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select, text
 
-from gateway.billing.providers.sandbox import add_interval
+from gateway.billing.channels.providers.sandbox import add_interval
 from gateway.billing.subscriptions import renewals as subscription_channels
 from gateway.store.db import Database
 from gateway.store.models import WebhookDelivery, table_of
