@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...values.settings import Settings
-from ..channels.providers.stripe_orders import SharedPayment, _client, _field, _shared
+from ..channels.providers.stripe_api import SharedPayment
+from ..channels.providers.stripe_api import exchange as _client
+from ..channels.providers.stripe_api import field as _field
+from ..channels.providers.stripe_api import shared as _shared
 
 __all__ = ["Found", "charge_shared_payment", "search_payment_intents"]
 

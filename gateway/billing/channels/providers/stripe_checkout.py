@@ -1,5 +1,5 @@
 """Stripe: Checkout Sessions, invoices and subscriptions, through the official package
-(``stripe_payments``, ``stripe_plans``).
+(``stripe_orders``, ``stripe_plans``).
 
 Its credentials are the process settings (``AITOPUP_STRIPE_SECRET_KEY``,
 ``AITOPUP_STRIPE_WEBHOOK_SECRET``, ``AITOPUP_STRIPE_API_BASE``) unless the operator saves a row
@@ -17,8 +17,7 @@ from pydantic import SecretStr
 from ....values.codes import Code
 from ....values.outcome import ApiError
 from ....values.settings import Settings
-from . import stripe_orders as payments
-from . import stripe_plans
+from . import stripe_orders, stripe_plans
 from .base import (
     Ack,
     Charged,
@@ -62,7 +61,7 @@ class StripeCredentials(Credentials):
 
 
 def stripe_settings(settings: Settings, credentials: StripeCredentials) -> Settings:
-    """The settings ``stripe_payments`` reads, with ``credentials`` in place of the process's."""
+    """The settings ``stripe_orders`` reads, with ``credentials`` in place of the process's."""
     return settings.model_copy(
         update={
             "stripe_secret_key": credentials.secret_key,
@@ -125,9 +124,9 @@ class StripeProvider(Provider[StripeCredentials]):
         settings = stripe_settings(ctx.settings, ctx.credentials)
         if req.kind == "invoice":
             assert req.email is not None and req.days_until_due is not None
-            made = await payments.create_invoice(
+            made = await stripe_orders.create_invoice(
                 settings,
-                payments.InvoiceRequest(
+                stripe_orders.InvoiceRequest(
                     order_id=req.order_id,
                     merchant_id=req.merchant_id,
                     email=req.email,
@@ -140,19 +139,19 @@ class StripeProvider(Provider[StripeCredentials]):
             )
             # An invoice waits for its payment: it never expires here.
             return Opened(made.url or "", made.id, None)
-        session = await payments.create_session(
+        session = await stripe_orders.create_session(
             settings,
-            payments.SessionRequest(
+            stripe_orders.SessionRequest(
                 order_id=req.order_id,
                 merchant_id=req.merchant_id,
                 pack_id=req.pack_id,
-                # ``payments`` names a pack's line "<pack> pack" itself.
+                # ``stripe_orders`` names a pack's line "<pack> pack" itself.
                 pack_name=req.name.removesuffix(" pack") if req.pack_id else req.name,
                 credits=req.credits,
                 amount_cents=req.amount_minor,
                 currency=req.currency,
                 # Stripe's own return names the session; the gateway looks it up there.
-                success_url=payments.return_url(settings),
+                success_url=stripe_orders.return_url(settings),
                 cancel_url=req.cancel_url,
             ),
         )
@@ -163,9 +162,9 @@ class StripeProvider(Provider[StripeCredentials]):
         if order.session_id is None:
             raise NotSupported
         if order.kind == "invoice":
-            looked = await payments.look_up_invoice(settings, order.session_id)
+            looked = await stripe_orders.look_up_invoice(settings, order.session_id)
         else:
-            looked = await payments.look_up_session(settings, order.session_id)
+            looked = await stripe_orders.look_up_session(settings, order.session_id)
         return Looked(
             looked.state,
             looked.provider_status,
@@ -186,12 +185,14 @@ class StripeProvider(Provider[StripeCredentials]):
         settings = stripe_settings(ctx.settings, ctx.credentials)
         # The refund row's key: every try of it names it, and no other refund does.
         key = order.refund_key or f"refund:{order.order_id}:{order.refunded_minor}:{amount_minor}"
-        refund_id, status = await payments.create_refund(settings, payment_id, amount_minor, key)
+        refund_id, status = await stripe_orders.create_refund(
+            settings, payment_id, amount_minor, key
+        )
         return Refunded(refund_id, status)
 
     async def open_setup(self, ctx: Context[StripeCredentials], req: MethodSetup) -> SetupOpened:
         settings = stripe_settings(ctx.settings, ctx.credentials)
-        opened = await payments.create_setup_session(
+        opened = await stripe_orders.create_setup_session(
             settings, merchant_id=req.merchant_id, return_url=req.return_url, key=req.key
         )
         return SetupOpened(opened.url, opened.id, opened.customer)
@@ -200,7 +201,7 @@ class StripeProvider(Provider[StripeCredentials]):
         self, ctx: Context[StripeCredentials], session_id: str
     ) -> SavedMethod | None:
         settings = stripe_settings(ctx.settings, ctx.credentials)
-        done = await payments.look_up_setup(settings, session_id)
+        done = await stripe_orders.look_up_setup(settings, session_id)
         if done is None:
             return None
         label = None
@@ -210,7 +211,7 @@ class StripeProvider(Provider[StripeCredentials]):
 
     async def charge_saved(self, ctx: Context[StripeCredentials], req: SavedCharge) -> Charged:
         settings = stripe_settings(ctx.settings, ctx.credentials)
-        intent = await payments.charge_off_session(
+        intent = await stripe_orders.charge_off_session(
             settings,
             customer=req.customer,
             payment_method=req.payment_method,
@@ -228,7 +229,9 @@ class StripeProvider(Provider[StripeCredentials]):
     def verify(self, ctx: Context[StripeCredentials], inbound: Inbound) -> None:
         settings = stripe_settings(ctx.settings, ctx.credentials)
         try:
-            payments.verify_event(settings, inbound.body, inbound.headers.get("stripe-signature"))
+            stripe_orders.verify_event(
+                settings, inbound.body, inbound.headers.get("stripe-signature")
+            )
         except ApiError as exc:
             raise NoticeRefused(exc.code.name.lower(), exc.code) from None
 

@@ -1,30 +1,23 @@
-"""Stripe, through the official package: Checkout Sessions out, signed events in.
-
-The client runs over httpx (``stripe.HTTPXClient``), so tests stand Stripe in with respx and
-``AITOPUP_STRIPE_API_BASE`` can point at stripe-mock; what that client reaches below the
-package's public API is in ``stripe_client``. Checkouts are rare next to sends, so each one builds
-its client and closes it rather than holding a pool in the lifespan. The package is imported at
-the first exchange, not with this module: it is a quarter of a second of every process's start
-(the CLI's included), and most never speak to Stripe.
+"""What Stripe makes for a funding order, through the official package: the Checkout Session
+it is paid on (or the invoice sent for it), looked up when no event came; the saved card an auto
+top-up's order is charged to with no one present; a refund; and the check of the signed events
+that report them. Each exchange is one ``stripe_api.exchange``.
 """
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-
-import httpx
 
 from ....mail.links import public_base
 from ....values.codes import Code
 from ....values.outcome import ApiError
 from ....values.settings import Settings
+from .stripe_api import SharedPayment, as_int, as_str, exchange, expiry, field
 
 if TYPE_CHECKING:
-    import stripe
+    pass
 
 __all__ = [
     "RETURN_PATH",
@@ -85,16 +78,6 @@ class Session:
     expires_at: datetime | None
 
 
-def _expiry(value: Any) -> datetime | None:
-    """The session's ``expires_at`` (Unix seconds), if it is one."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def _params(req: SessionRequest) -> dict[str, Any]:
     metadata = {"order_id": req.order_id, "merchant_id": req.merchant_id}
     if req.pack_id is not None:
@@ -123,71 +106,18 @@ def _params(req: SessionRequest) -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def _client(settings: Settings, what: str) -> AsyncIterator["stripe.StripeClient"]:
-    """A client for one exchange with Stripe, closed after it; Stripe's refusals and silences
-    as ``ApiError`` (``what`` names the exchange in the log, never a secret)."""
-    import stripe
-
-    from .stripe_client import HTTPXClient
-
-    if settings.stripe_secret_key is None:
-        raise ApiError(Code.PAYMENTS_NOT_CONFIGURED)
-    http = HTTPXClient(timeout=settings.stripe_timeout_seconds)
-    client = stripe.StripeClient(
-        settings.stripe_secret_key.get_secret_value(),
-        base_addresses={"api": settings.stripe_api_base.rstrip("/")},
-        http_client=http,
-        max_network_retries=settings.stripe_max_network_retries,
-    )
-    try:
-        yield client
-    except stripe.APIConnectionError as exc:
-        timed_out = isinstance(exc.__cause__, httpx.TimeoutException)
-        log.warning("stripe unreachable for %s (timeout=%s)", what, timed_out)
-        code = Code.PAYMENT_PROVIDER_TIMEOUT if timed_out else Code.PAYMENT_PROVIDER_ERROR
-        raise ApiError(code) from None
-    except stripe.StripeError as exc:
-        log.warning("stripe refused %s: status %s code %s", what, exc.http_status, exc.code)
-        raise ApiError(
-            Code.PAYMENT_PROVIDER_ERROR,
-            data={"provider_status": exc.http_status, "provider_code": exc.code},
-        ) from None
-    finally:
-        await http.close_async()  # type: ignore[no-untyped-call]  # unannotated in stripe
-
-
 async def create_refund(
     settings: Settings, payment_intent: str, amount_cents: int, key: str
 ) -> tuple[str, str]:
     """Give ``amount_cents`` of ``payment_intent`` back (Stripe's Refunds API): its id and
     status. ``key`` is the idempotency key: the same refund asked again (the package's retries,
     an operator's retry after an answer lost) is the one Stripe made, never a second."""
-    async with _client(settings, f"refund of {payment_intent}") as client:
+    async with exchange(settings, f"refund of {payment_intent}") as client:
         refund = await client.v1.refunds.create_async(
             {"payment_intent": payment_intent, "amount": amount_cents},
             {"idempotency_key": key},
         )
     return str(refund.id), str(refund.status or "")
-
-
-@dataclass(frozen=True, slots=True)
-class SharedPayment:
-    """A PaymentIntent confirmed with a Shared Payment Token: its id, status and amount."""
-
-    id: str
-    status: str
-    amount_cents: int | None
-    currency: str | None
-
-
-def _shared(intent: Any) -> SharedPayment:
-    return SharedPayment(
-        str(_field(intent, "id")),
-        str(_field(intent, "status") or ""),
-        _int(_field(intent, "amount_received")),
-        _str(_field(intent, "currency")),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +135,7 @@ async def create_setup_session(
     """A customer for the merchant's wallet and a Checkout Session in setup mode for it
     (``mode: setup``), so the card saved can be charged later with no one present; ``key`` the
     idempotency key's stem, so asking again is the same customer and session."""
-    async with _client(settings, f"auto top-up setup of {merchant_id}") as client:
+    async with exchange(settings, f"auto top-up setup of {merchant_id}") as client:
         customer = await client.v1.customers.create_async(
             {"metadata": {"merchant_id": merchant_id}}, {"idempotency_key": f"{key}_customer"}
         )
@@ -237,22 +167,22 @@ class SetupDone:
 async def look_up_setup(settings: Settings, session_id: str) -> SetupDone | None:
     """The payment method a setup-mode Checkout Session saved (its SetupIntent's), or ``None``
     while the session is not complete."""
-    async with _client(settings, f"setup session {session_id}") as client:
+    async with exchange(settings, f"setup session {session_id}") as client:
         session = await client.v1.checkout.sessions.retrieve_async(
             session_id, {"expand": ["setup_intent.payment_method"]}
         )
-    intent = _field(session, "setup_intent")
-    if _field(session, "status") != "complete" or intent is None:
+    intent = field(session, "setup_intent")
+    if field(session, "status") != "complete" or intent is None:
         return None
-    method = _field(intent, "payment_method")
+    method = field(intent, "payment_method")
     if method is None:
         return None
-    card = _field(method, "card")
+    card = field(method, "card")
     return SetupDone(
-        str(_field(method, "id")),
-        _str(_field(session, "customer")),
-        _str(_field(card, "brand")) if card is not None else None,
-        _str(_field(card, "last4")) if card is not None else None,
+        str(field(method, "id")),
+        as_str(field(session, "customer")),
+        as_str(field(card, "brand")) if card is not None else None,
+        as_str(field(card, "last4")) if card is not None else None,
     )
 
 
@@ -270,7 +200,7 @@ async def charge_off_session(
     ``off_session: true`` and ``confirm: true``, ``key`` its idempotency key (the auto top-up's
     run), so a retry after a lost answer is the same PaymentIntent. A decline, or a card that
     asks for its holder (``authentication_required``), is Stripe's 402."""
-    async with _client(settings, f"off-session charge {key}") as client:
+    async with exchange(settings, f"off-session charge {key}") as client:
         params: Any = {
             "amount": amount_cents,
             "currency": currency,
@@ -286,13 +216,13 @@ async def charge_off_session(
     return SharedPayment(
         str(intent.id),
         str(intent.status or ""),
-        _int(_field(intent, "amount_received")),
-        _str(_field(intent, "currency")),
+        as_int(field(intent, "amount_received")),
+        as_str(field(intent, "currency")),
     )
 
 
 async def create_session(settings: Settings, req: SessionRequest) -> Session:
-    async with _client(settings, f"checkout of order {req.order_id}") as client:
+    async with exchange(settings, f"checkout of order {req.order_id}") as client:
         session = await client.v1.checkout.sessions.create_async(
             _params(req),  # type: ignore[arg-type]  # stripe's TypedDicts; the dict matches
             {"idempotency_key": f"checkout:{req.order_id}"},
@@ -300,7 +230,7 @@ async def create_session(settings: Settings, req: SessionRequest) -> Session:
     if not session.id or not session.url:
         log.error("stripe returned a session without id or url for order %s", req.order_id)
         raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
-    return Session(str(session.id), str(session.url), _expiry(getattr(session, "expires_at", None)))
+    return Session(str(session.id), str(session.url), expiry(getattr(session, "expires_at", None)))
 
 
 State = Literal["paid", "open", "unpaid", "expired", "failed"]
@@ -322,24 +252,11 @@ class Looked:
     currency: str | None
 
 
-def _field(obj: Any, name: str) -> Any:
-    """A field of a stripe object (which is not a dict), or None when it is absent."""
-    return getattr(obj, name, None)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def session_state(session: Any, intent: Any) -> State:
     """A Checkout Session and its PaymentIntent (stripe objects; the intent None when the
     session has none yet) as one ``State``."""
-    status, payment = _field(session, "status"), _field(session, "payment_status")
-    intent_status = _field(intent, "status") if intent is not None else None
+    status, payment = field(session, "status"), field(session, "payment_status")
+    intent_status = field(intent, "status") if intent is not None else None
     if status == "expired":
         return "expired"
     if status == "complete" and payment in ("paid", "no_payment_required"):
@@ -352,23 +269,23 @@ def session_state(session: Any, intent: Any) -> State:
 
 async def look_up_session(settings: Settings, session_id: str) -> Looked:
     """The session and its PaymentIntent, retrieved (the intent expanded into the session)."""
-    async with _client(settings, f"lookup of session {session_id}") as client:
+    async with exchange(settings, f"lookup of session {session_id}") as client:
         session = await client.v1.checkout.sessions.retrieve_async(
             session_id, {"expand": ["payment_intent"]}
         )
-        intent: Any = _field(session, "payment_intent")
+        intent: Any = field(session, "payment_intent")
         if isinstance(intent, str):
             # Not expanded (an older stand-in, or an API change): ask for it by id.
             intent = await client.v1.payment_intents.retrieve_async(intent)
     state = session_state(session, intent)
-    words = f"{_field(session, 'status')}/{_field(session, 'payment_status')}"
+    words = f"{field(session, 'status')}/{field(session, 'payment_status')}"
     return Looked(
         state,
         words[:40],
         str(session.id),
-        _str(_field(intent, "id")) if intent is not None else None,
-        _int(_field(session, "amount_total")),
-        _str(_field(session, "currency")),
+        as_str(field(intent, "id")) if intent is not None else None,
+        as_int(field(session, "amount_total")),
+        as_str(field(session, "currency")),
     )
 
 
@@ -382,16 +299,16 @@ _INVOICE_STATES: dict[str, State] = {
 
 
 async def look_up_invoice(settings: Settings, invoice_id: str) -> Looked:
-    async with _client(settings, f"lookup of invoice {invoice_id}") as client:
+    async with exchange(settings, f"lookup of invoice {invoice_id}") as client:
         invoice = await client.v1.invoices.retrieve_async(invoice_id)
-    status = _str(_field(invoice, "status")) or "unknown"
+    status = as_str(field(invoice, "status")) or "unknown"
     return Looked(
         _INVOICE_STATES.get(status, "open"),
         status[:40],
         str(invoice.id),
         None,
-        _int(_field(invoice, "amount_paid")),
-        _str(_field(invoice, "currency")),
+        as_int(field(invoice, "amount_paid")),
+        as_str(field(invoice, "currency")),
     )
 
 
@@ -419,7 +336,7 @@ async def create_invoice(settings: Settings, req: InvoiceRequest) -> Invoice:
     make nothing twice."""
     metadata = {"order_id": req.order_id, "merchant_id": req.merchant_id}
     key = f"invoice:{req.order_id}"
-    async with _client(settings, f"invoice of order {req.order_id}") as client:
+    async with exchange(settings, f"invoice of order {req.order_id}") as client:
         customer = await client.v1.customers.create_async(
             {"email": req.email, "metadata": metadata}, {"idempotency_key": f"{key}:customer"}
         )
@@ -449,7 +366,7 @@ async def create_invoice(settings: Settings, req: InvoiceRequest) -> Invoice:
         final = await client.v1.invoices.finalize_invoice_async(
             invoice.id, None, {"idempotency_key": f"{key}:finalize"}
         )
-    return Invoice(str(final.id), _str(_field(final, "hosted_invoice_url")))
+    return Invoice(str(final.id), as_str(field(final, "hosted_invoice_url")))
 
 
 def verify_event(settings: Settings, payload: bytes, header: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Plans and subscriptions at Stripe, through the official package (``payments._client``):
+"""Plans and subscriptions at Stripe, through the official package (``stripe_api.exchange``):
 a plan's product and prices, a Checkout Session in subscription mode, the billing portal, and
 what reconciliation asks of a subscription (its state and its paid invoices).
 
@@ -14,7 +14,8 @@ from typing import Any, Literal
 from ....values.codes import Code
 from ....values.outcome import ApiError
 from ....values.settings import Settings
-from .stripe_orders import Session, _client, _expiry
+from .stripe_api import exchange, expiry
+from .stripe_orders import Session
 
 __all__ = [
     "InvoiceFields",
@@ -92,7 +93,7 @@ async def save_plan(
     product: dict[str, Any] = {"name": name, "metadata": metadata}
     if description:
         product["description"] = description
-    async with _client(settings, f"product of plan {plan_id}") as client:
+    async with exchange(settings, f"product of plan {plan_id}") as client:
         if current is None:
             made = await client.v1.products.create_async(
                 product,  # type: ignore[arg-type]  # stripe's TypedDicts; the dict matches
@@ -160,26 +161,26 @@ async def create_subscription_session(
     }
     if req.customer_id is not None:
         params["customer"] = req.customer_id
-    async with _client(settings, f"subscription checkout {req.subscription_id}") as client:
+    async with exchange(settings, f"subscription checkout {req.subscription_id}") as client:
         session = await client.v1.checkout.sessions.create_async(
             params,  # type: ignore[arg-type]
             {"idempotency_key": f"subscribe:{req.subscription_id}"},
         )
     if not session.id or not session.url:
         raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
-    return Session(str(session.id), str(session.url), _expiry(_get(session, "expires_at")))
+    return Session(str(session.id), str(session.url), expiry(_get(session, "expires_at")))
 
 
 async def expire_session(settings: Settings, session_id: str) -> None:
     """Stripe's Checkout Session ended unpaid: it can no longer be paid. Stripe refuses one
     that is not open (paid meanwhile), which is the caller's refusal too."""
-    async with _client(settings, f"expiry of checkout {session_id}") as client:
+    async with exchange(settings, f"expiry of checkout {session_id}") as client:
         await client.v1.checkout.sessions.expire_async(session_id)
 
 
 async def create_portal_session(settings: Settings, customer_id: str, return_url: str) -> str:
     """A billing portal session of the customer: its URL."""
-    async with _client(settings, "billing portal session") as client:
+    async with exchange(settings, "billing portal session") as client:
         portal = await client.v1.billing_portal.sessions.create_async(
             {"customer": customer_id, "return_url": return_url}
         )
@@ -291,7 +292,7 @@ async def look_up_subscription(
 ) -> Looked:
     """The subscription (through its checkout session when its id is not known yet), and its
     paid invoices, newest first (Stripe's order), up to a hundred."""
-    async with _client(settings, "subscription lookup") as client:
+    async with exchange(settings, "subscription lookup") as client:
         session_status = None
         if subscription_id is None and session_id is not None:
             session = await client.v1.checkout.sessions.retrieve_async(session_id)
