@@ -56,9 +56,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.agent_payments import AGENT, refused_refund
 from ..billing.channels import offering, registry
-from ..billing.funding import credit_merchant, debit_merchant
 from ..billing.schemas import RefundData, RefundRequest
 from ..billing.settling.reconcile import order_ref
+from ..billing.wallet.funding import credit_merchant, debit_merchant
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import FundingOrder, OrderRefund, table_of

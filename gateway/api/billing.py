@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
-from ..billing import orders, pages, redemption, service
+from ..billing import orders, pages, service
 from ..billing.orders import sandbox as sandbox_orders
 from ..billing.orders import sandbox_page as sandbox
 from ..billing.schemas import (
@@ -30,6 +30,7 @@ from ..billing.schemas import (
     TopupInfo,
 )
 from ..billing.settling import reconcile
+from ..billing.wallet import redemption
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import orders, redemption, subscriptions
+from ..billing import orders, subscriptions
 from ..billing import pages as billing_pages
 from ..billing import service as funding
 from ..billing.channels import registry
@@ -43,6 +43,7 @@ from ..billing.subscriptions.schemas import (
     PortalData,
     SubscriptionReply,
 )
+from ..billing.wallet import redemption
 from ..mail.links import public_base
 from ..operations import perform
 from ..services import services

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import redemption
 from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
+from gateway.billing.wallet import redemption
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup

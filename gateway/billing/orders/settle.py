@@ -24,7 +24,7 @@ from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
 from .. import receipts
 from ..channels import registry
-from ..funding import credit_merchant
+from ..wallet.funding import credit_merchant
 from . import states
 from .coupons import follow_move
 from .expiry import expire

@@ -27,8 +27,8 @@ from ...store.models import Plan, Subscription, SubscriptionFailure, Subscriptio
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339_or_none
 from .. import receipts
-from ..funding import credit_merchant
 from ..orders import Settlement
+from ..wallet.funding import credit_merchant
 from . import states as subscription_states
 
 __all__ = [

@@ -7,22 +7,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import hash_code
 
-from ..callers import Caller
-from ..store.db import Database
-from ..store.models import (
-    FundingOrder,
-    RedemptionCode,
-    table_of,
-)
-from ..values.clock import new_id, utcnow
-from ..values.codes import Code
-from ..values.outcome import ApiError, Outcome
-from ..values.settings import Settings
+from ...callers import Caller
+from ...store.db import Database
+from ...store.models import FundingOrder, RedemptionCode, table_of
+from ...values.clock import new_id, utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, Outcome
+from ...values.settings import Settings
+from ..orders import states as order_states
+from ..schemas import RedeemData
 from .funding import Moved, credit_merchant
-from .orders import states as order_states
-from .schemas import (
-    RedeemData,
-)
 
 __all__ = ["redeem"]
 

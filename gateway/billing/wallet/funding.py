@@ -11,13 +11,13 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import outbox
-from ..ledger import alerts
-from ..ledger import service as ledger
-from ..merchants import preferences
-from ..store.compose import Plan, Step, param, steps
-from ..store.db import Database
-from ..store.raw import raw
+from ... import outbox
+from ...ledger import alerts
+from ...ledger import service as ledger
+from ...merchants import preferences
+from ...store.compose import Plan, Step, param, steps
+from ...store.db import Database
+from ...store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
 

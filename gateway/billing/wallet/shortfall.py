@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from ..mail.links import base_url
-from ..store.models import Pack, Wallet, table_of
-from ..store.raw import Raw, Statement
-from .service import TOPUP_INFO_PATH, WALLET_PATH
+from ...mail.links import base_url
+from ...store.models import Pack, Wallet, table_of
+from ...store.raw import Raw, Statement
+from ..service import TOPUP_INFO_PATH, WALLET_PATH
 
 __all__ = ["CHECKOUT_PATH", "RETRY", "shortfall_data"]
 

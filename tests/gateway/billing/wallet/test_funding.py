@@ -1,6 +1,6 @@
 """Credits and debits of a merchant wallet outside a send: ledger, balance and events."""
 
-from gateway.billing.funding import credit_merchant, debit_merchant
+from gateway.billing.wallet.funding import credit_merchant, debit_merchant
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
