@@ -1,8 +1,8 @@
 """The domain never names a payment channel: a channel's name is written in its provider's
-module and in the registry (``gateway/billing/channels/``) and nowhere else in ``gateway/``, so
-what differs between channels is a provider's attribute or method, and a new channel is one
-module and a registry line. Anything else that needs a channel's name takes it from the registry
-(``channels.STRIPE``, ``channels.default``...)."""
+module and in the registry (``gateway/billing/channels/registry.py``) and nowhere else in
+``gateway/``, so what differs between channels is a provider's attribute or method, and a new
+channel is one module and a registry line. Anything else that needs a channel's name takes it
+from the registry (``registry.STRIPE``, ``registry.default``...)."""
 
 import ast
 from pathlib import Path

@@ -100,7 +100,7 @@ LAYERS = (
             "gateway.billing.channels.providers",
             "gateway.billing.protocols",
             "gateway.billing.providers",
-            "gateway.billing.channels.registry",
+            "gateway.billing.channels",
             "gateway.idempotency",
             "gateway.payments",
             "gateway.operations",
