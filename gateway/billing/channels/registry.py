@@ -1,8 +1,8 @@
 """The payment channels a wallet is funded through: a module each, and this registry.
 
-A channel is one ``Provider`` (``base``) and one line in ``_BUILT_IN`` below; nothing else in
-the product names it. Orders, the ledger, events, receipts and reconciliation are one code path
-for every channel (``billing.orders``, ``billing.settling.notices``,
+A channel is one ``Provider`` (``providers.base``) and one line in ``_BUILT_IN`` below; nothing
+else in the product names it. Orders, the ledger, events, receipts and reconciliation are one code
+path for every channel (``billing.orders``, ``billing.settling.notices``,
 ``billing.settling.reconcile``); which channels a merchant is offered is the operator's, per
 environment (``billing.channels.offering``).
 
