@@ -366,20 +366,20 @@ async def _seed_staging(settings: Settings) -> list[str]:
     from .admin import channels as channel_admin
     from .admin import plans as plan_admin
     from .admin.audit import Call
-    from .billing import channels, providers
-    from .billing.channel_schemas import ChannelSet
-    from .billing.plan_schemas import PlanAdminData, PlanCreate
+    from .billing.channels import offering, registry
+    from .billing.channels.schemas import ChannelSet
+    from .billing.subscriptions.schemas import PlanAdminData, PlanCreate
     from .operator import command_store
 
     added: list[str] = []
     async with command_store(settings) as db:
-        rows = await channels.channel_rows(db, "staging")
-        for provider in providers.all_providers():
+        rows = await offering.channel_rows(db, "staging")
+        for provider in registry.all_providers():
             saved = rows.get((provider.name, "staging"))
             # A channel with no page of its own (an agent's 402) has no sandbox to stand in.
             if saved is not None or not provider.kinds:
                 continue
-            if channels.is_enabled(settings, provider, "staging", None):
+            if offering.is_enabled(settings, provider, "staging", None):
                 continue
             call = Call(SEED_ACTOR, "channels.set", "CLI", "aitopup run", None)
             body = ChannelSet(enabled=True)

@@ -1,8 +1,8 @@
 """The domain never names a payment channel: a channel's name is written in its provider's
-module and in the registry (``gateway/billing/providers/``) and nowhere else in ``gateway/``, so
-what differs between channels is a provider's attribute or method, and a new channel is one
-module and a registry line. Anything else that needs a channel's name takes it from the registry
-(``providers.STRIPE``, ``providers.default``...)."""
+module and in the registry (``gateway/billing/channels/registry.py``) and nowhere else in
+``gateway/``, so what differs between channels is a provider's attribute or method, and a new
+channel is one module and a registry line. Anything else that needs a channel's name takes it
+from the registry (``registry.STRIPE``, ``registry.default``...)."""
 
 import ast
 from pathlib import Path
@@ -10,7 +10,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = {"stripe", "sandbox", "creem", "myfatoorah", "epay"}
 # Where a channel's name may be written: its provider and the registry, and its wire protocol.
-OWNERS = ("gateway/billing/providers/", "gateway/billing/protocols/")
+# The agents' payment providers and x402's protocol are channels too, kept in their own folders.
+OWNERS = (
+    "gateway/billing/channels/registry.py",
+    "gateway/billing/channels/providers/",
+    "gateway/billing/channels/protocols/",
+    "gateway/billing/providers/",
+    "gateway/billing/protocols/",
+)
 # Where the same word is not a channel's name, or is history; each with why.
 ALLOWED = {
     # Migrations are history: what a table held when they ran.

@@ -92,10 +92,12 @@ LAYERS = (
             "gateway.merchants",
             "gateway.accounts",
             "gateway.billing",
-            # The payment channels (a provider each, and the wire protocols they speak) and the
-            # one place each talks to its API: the rest of billing asks them, never the reverse.
-            "gateway.billing.protocols",
-            "gateway.billing.providers",
+            # The payment channels: the wire protocols they speak, a provider each and the one
+            # place each talks to its API, and the registry with the operator's setting of each
+            # channel above them all. The rest of billing asks them, never the reverse.
+            "gateway.billing.channels.protocols",
+            "gateway.billing.channels.providers",
+            "gateway.billing.channels",
             "gateway.idempotency",
             "gateway.payments",
             "gateway.operations",

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
-from gateway.billing import auto_top_up, auto_top_up_runs
+from gateway.billing import auto_top_up
+from gateway.billing.auto_top_up import runs
 
 from .deps import Deps
 from .kind import SelfRecorded
@@ -20,9 +21,7 @@ CONCURRENCY = 4  # tries in flight at once per worker process: one a wallet at m
 
 async def top_up(deps: Deps, item: Any, sent: Callable[[], None]) -> Iterable[str]:
     """One try of a due run; the outbox rows its record wrote."""
-    tried = await auto_top_up_runs.attempt(
-        deps.db, deps.settings, deps.sealer, item, deps.clock.now(), sent
-    )
+    tried = await runs.attempt(deps.db, deps.settings, deps.sealer, item, deps.clock.now(), sent)
     return tried.deliveries
 
 

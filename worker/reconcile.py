@@ -1,6 +1,6 @@
 """The reconciliation sweep: pending orders older than ``AITOPUP_RECONCILE_AFTER_SECONDS`` are
 looked up at their channel's provider (every provider that can look up: Stripe's and each other
-channel's) and settled by its answer (``gateway.billing.reconcile``), so a paid order whose
+channel's) and settled by its answer (``gateway.billing.settling.reconcile``), so a paid order whose
 notification never came is credited all the same, once; an agent's payment taken at the
 provider but not credited here is found by its metadata and credited or refunded, once
 (``gateway.protocols.registry.sweep``, each protocol's: MPP's ``gateway.protocols.mpp.strays``);
@@ -11,7 +11,8 @@ staging's sandbox subscriptions renew as each merchant's test clock passes their
 
 from typing import Any
 
-from gateway.billing import reconcile, subscription_channels
+from gateway.billing.settling import reconcile
+from gateway.billing.subscriptions import renewals as subscription_channels
 from gateway.protocols import registry as protocols
 
 from .deps import Deps

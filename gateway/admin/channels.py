@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
-from ..billing import channels, providers
-from ..billing.channel_schemas import ChannelAdminData, ChannelEnvData, ChannelSet
-from ..billing.providers import SANDBOX, Credentials, Provider
+from ..billing.channels import offering
+from ..billing.channels import registry as channels
+from ..billing.channels.registry import SANDBOX, Credentials, Provider
+from ..billing.channels.schemas import ChannelAdminData, ChannelEnvData, ChannelSet
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import PaymentChannel, table_of
@@ -24,14 +25,14 @@ from .audit import Call, record
 __all__ = ["list_channels", "set_channel"]
 
 _CH = table_of(PaymentChannel)
-ENVS = channels.ENVS
+ENVS = offering.ENVS
 
 
 def _masked(credentials: Credentials | None) -> dict[str, Any] | None:
     if credentials is None:
         return None
     return {
-        name: channels.MASK if isinstance(value, SecretStr) else value
+        name: offering.MASK if isinstance(value, SecretStr) else value
         for name, value in credentials
     }
 
@@ -48,10 +49,10 @@ def _env_data(
 ) -> ChannelEnvData:
     return ChannelEnvData(
         env="live" if env == "live" else "staging",
-        enabled=channels.is_enabled(settings, provider, env, row),
+        enabled=offering.is_enabled(settings, provider, env, row),
         source="saved" if row is not None else "default",
-        configured=channels.credentials_of(settings, provider, env, row) is not None,
-        credentials=_masked(channels.saved_credentials(settings, provider, row)),
+        configured=offering.credentials_of(settings, provider, env, row) is not None,
+        credentials=_masked(offering.saved_credentials(settings, provider, row)),
         through=SANDBOX if env == "staging" else provider.name,
     )
 
@@ -67,7 +68,7 @@ def _admin_data(
         can_look_up=provider.can_look_up,
         can_refund=provider.can_refund,
         credential_fields=_secret_fields(provider),
-        notify_url=channels.notify_url(settings, provider.name),
+        notify_url=offering.notify_url(settings, provider.name),
         notify_methods=sorted(provider.notify_methods),
         envs=[_env_data(settings, provider, e, rows.get((provider.name, e))) for e in ENVS],
     )
@@ -75,10 +76,8 @@ def _admin_data(
 
 async def list_channels(db: Database, settings: Settings) -> Outcome:
     """Every registered channel, how each environment has it, credentials masked."""
-    rows = await channels.channel_rows(db)
-    return Outcome(
-        Code.SUCCESS, [_admin_data(settings, p, rows) for p in providers.all_providers()]
-    )
+    rows = await offering.channel_rows(db)
+    return Outcome(Code.SUCCESS, [_admin_data(settings, p, rows) for p in channels.all_providers()])
 
 
 def _merged(
@@ -86,7 +85,7 @@ def _merged(
 ) -> Credentials:
     """``given`` over the saved fields (a secret left out keeps its saved value), judged by
     the provider's model; a refusal names the fields, never what was sent."""
-    fields = {**(channels.plain(saved) if saved is not None else {}), **given}
+    fields = {**(offering.plain(saved) if saved is not None else {}), **given}
     try:
         return provider.credentials.model_validate(fields)
     except ValidationError as exc:
@@ -107,24 +106,24 @@ async def set_channel(
     """Offer ``channel`` in ``env`` or not, with its credentials (sealed; audited without
     them). Live needs credentials to enable a channel; staging pays every channel through
     the sandbox, and the sandbox is never live."""
-    provider = channels.known(channel)
+    provider = offering.known(channel)
     if env not in ENVS:
         raise ApiError(Code.VALIDATION_FAILED, "env is staging or live", data={"env": env[:20]})
     if env == "live" and channel == SANDBOX and body.enabled:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
-    rows = await channels.channel_rows(db, env)
+    rows = await offering.channel_rows(db, env)
     row = rows.get((channel, env))
-    saved = channels.saved_credentials(settings, provider, row)
+    saved = offering.saved_credentials(settings, provider, row)
     sealed = row.credentials_sealed if row is not None else None
     if body.credentials is not None:
         merged = _merged(provider, saved, body.credentials)
-        sealed = channels.seal(settings, channel, env, merged)
+        sealed = offering.seal(settings, channel, env, merged)
         saved = merged
     if (
         env == "live"
         and body.enabled
         and saved is None
-        and channels.credentials_of(settings, provider, env, None) is None
+        and offering.credentials_of(settings, provider, env, None) is None
     ):
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": channel})
     now = now or utcnow()

@@ -1,9 +1,10 @@
-"""The operator's daily check-in settings, per environment (``billing.checkin`` applies them)."""
+"""The operator's daily check-in settings, per environment (``billing.checkin.daily`` applies
+them)."""
 
 from datetime import datetime
 
-from ..billing.checkin import ENVS, Bounds, bounds_of
-from ..billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
+from ..billing.checkin.daily import ENVS, Bounds, bounds_of
+from ..billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ..store.compose import upsert
 from ..store.db import Database
 from ..store.models import CheckInConfig, table_of

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..billing.funding import credit_merchant, debit_merchant
+from ..billing.wallet.funding import credit_merchant, debit_merchant
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..merchants import service as merchants

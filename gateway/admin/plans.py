@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..billing.plan_schemas import PlanCreate, PlanUpdate
-from ..billing.plans import PLANS as _PL
-from ..billing.plans import admin_plan
-from ..billing.providers import stripe_plans
+from ..billing.channels.providers import stripe_plans
+from ..billing.subscriptions.plans import PLANS as _PL
+from ..billing.subscriptions.plans import admin_plan
+from ..billing.subscriptions.schemas import PlanCreate, PlanUpdate
 from ..store.db import Database
 from ..store.rows import CoreRow
 from ..values.clock import new_id, utcnow

@@ -54,10 +54,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..billing import channels, providers
-from ..billing.funding import credit_merchant, debit_merchant
-from ..billing.reconcile import order_ref
+from ..billing.channels import offering, registry
 from ..billing.schemas import RefundData, RefundRequest
+from ..billing.settling.reconcile import order_ref
+from ..billing.wallet.funding import credit_merchant, debit_merchant
 from ..ledger import service as ledger
 from ..protocols.orders import AGENT, refused_refund
 from ..store.db import Database
@@ -124,11 +124,11 @@ async def _order(db: Database, order_id: str) -> Any:
     return order
 
 
-def _refundable(order: Any) -> providers.Provider[Any]:
+def _refundable(order: Any) -> registry.Provider[Any]:
     """The provider that refunds ``order``, or why there is none."""
     if order.kind not in REFUNDABLE_KINDS or order.status != "completed":
         raise ApiError(Code.ORDER_NOT_REFUNDABLE, data={"status": order.status})
-    provider = providers.for_order(order)
+    provider = registry.for_order(order)
     if provider is None or not provider.can_refund:
         raise refused_refund(order) or ApiError(
             Code.REFUND_NOT_SUPPORTED, data={"channel": order.channel or order.provider}
@@ -166,7 +166,7 @@ async def _take(
     return order, want
 
 
-def _ask(order: Any, refund: Any) -> tuple[providers.OrderRef, int]:
+def _ask(order: Any, refund: Any) -> tuple[registry.OrderRef, int]:
     """What the provider is told of ``refund`` of ``order`` and asked to give back, in the
     charge's currency: the same for every try, fixed by the row."""
     paid, before = order.amount_cents, refund.before_cents
@@ -196,28 +196,28 @@ def _not_known(exc: ApiError) -> bool:
 
 async def _call(
     db: Database, settings: Settings, refund: Any
-) -> providers.Refunded | ApiError | str:
+) -> registry.Refunded | ApiError | str:
     """The provider asked for ``refund``, once: the refund made, the refusal, or why its fate is
     not known."""
     async with db.read() as conn:
         order = (await conn.execute(select(_O).where(_O.c.id == refund.order_id))).one()
-    provider = providers.for_order(order)
+    provider = registry.for_order(order)
     if provider is None or not provider.can_refund:
         return ApiError(
             Code.REFUND_NOT_SUPPORTED, data={"channel": order.channel or order.provider}
         )
-    credentials = await channels.credentials_for(db, settings, provider, order.env)
+    credentials = await offering.credentials_for(db, settings, provider, order.env)
     if credentials is None and order.kind == AGENT and order.env == "staging":
-        credentials = providers.NoCredentials()  # staging's agent payments took no money
+        credentials = registry.NoCredentials()  # staging's agent payments took no money
     if credentials is None:
         return "payment channel not configured"
     ref, give = _ask(order, refund)
     try:
         async with asyncio.timeout(call_seconds(settings)):
-            async with channels.context(settings, order.env, credentials) as ctx:
+            async with offering.context(settings, order.env, credentials) as ctx:
                 try:
                     return await provider.refund(ctx, ref, give)
-                except providers.NotSupported:
+                except registry.NotSupported:
                     return ApiError(Code.REFUND_NOT_SUPPORTED, data={"channel": provider.name})
     except TimeoutError:
         return "no answer in time"
@@ -270,7 +270,7 @@ async def attempt(
     number = int(refund.attempts) + 1
     tried = Outcome(Code.REFUND_PENDING, status=PENDING)
     async with db.transaction() as conn:
-        if isinstance(answer, providers.Refunded):
+        if isinstance(answer, registry.Refunded):
             done = {
                 "provider_refund_id": answer.refund_id[:255],
                 "provider_status": answer.provider_status[:40],
@@ -299,7 +299,7 @@ async def refund_order(
     asked, its answer recorded in another (``attempt``)."""
     order = await _order(db, order_id)
     provider = _refundable(order)
-    credentials = await channels.credentials_for(db, settings, provider, order.env)
+    credentials = await offering.credentials_for(db, settings, provider, order.env)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
     now = utcnow()

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from .. import merchant_limits
 from ..auth import require_caller
 from ..billing import auto_top_up
-from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
+from ..billing.auto_top_up.schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
 from ..callers import Caller, require_card
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services

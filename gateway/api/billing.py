@@ -10,7 +10,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
-from ..billing import orders, pages, reconcile, redemption, sandbox, sandbox_orders, service
+from ..billing import orders, pages, service
+from ..billing.orders import sandbox as sandbox_orders
+from ..billing.orders import sandbox_page as sandbox
 from ..billing.schemas import (
     LEDGER_CURSOR,
     CheckoutData,
@@ -27,6 +29,8 @@ from ..billing.schemas import (
     StripeAck,
     TopupInfo,
 )
+from ..billing.settling import reconcile
+from ..billing.wallet import redemption
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc

@@ -5,8 +5,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..billing import profile
-from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
+from ..billing.receipts import profile
+from ..billing.receipts.schemas import BillingProfileReply, BillingProfileRequest
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

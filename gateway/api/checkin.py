@@ -5,8 +5,11 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import checkin, sandbox_clock, subscription_channels
-from ..billing.checkin_schemas import CheckInData, ClockAdvance, ClockData
+from ..billing import sandbox_clock
+from ..billing.checkin import daily as checkin
+from ..billing.checkin.schemas import CheckInData
+from ..billing.sandbox_clock import ClockAdvance, ClockData
+from ..billing.subscriptions import renewals as subscription_channels
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

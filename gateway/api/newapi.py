@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import merchant_limits
 from ..auth import KeyUser, authenticate_key, challenged, door_resource, presented_key
-from ..billing import newapi, orders, redemption, service
+from ..billing import newapi, orders, service
 from ..billing.newapi import (
     NewApiInfoReply,
     NewApiPageQuery,
@@ -37,6 +37,7 @@ from ..billing.newapi import (
     NewApiSelfReply,
 )
 from ..billing.schemas import CheckoutData, CheckoutRequest, OrderData, TopupInfo
+from ..billing.wallet import redemption
 from ..callers import Caller, require_scope
 from ..lockout import client_address
 from ..operations import perform

@@ -8,9 +8,10 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import Caller, require_caller
-from ..billing import reconcile, service
-from ..billing.receipt_pdf import ReceiptFile
+from ..billing import service
+from ..billing.receipts.pdf import ReceiptFile
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
+from ..billing.settling import reconcile
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

@@ -3,7 +3,7 @@
 ``/payment/webhook/{channel}`` takes what the channel's provider sends (a POST, or a GET with a
 query string for a provider whose ``notify_methods`` say so), bounded by the provider's
 ``body_limit`` before it is read whole; the provider verifies it before anything in it is acted
-on (``billing.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
+on (``billing.settling.notices``: MyFatoorah's signed fields are in its JSON, so its bounded body is
 parsed first). A notice taken is answered with the provider's acknowledgement (Epay's
 text ``success``), or the envelope where the provider has none (Stripe's), a refusal with the
 envelope and its code, never a trace. Stripe's events also come to the paths they always had
@@ -16,8 +16,9 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..billing import channels, notices
-from ..billing.providers import STRIPE, Inbound
+from ..billing.channels import offering
+from ..billing.channels.registry import STRIPE, Inbound
+from ..billing.settling import notices
 from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
@@ -49,7 +50,7 @@ async def channel_webhook(request: Request) -> Response:
     await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
     channel: str = request.path_params["channel"]
     try:
-        provider = channels.known(channel)
+        provider = offering.known(channel)
     except ApiError:
         log.warning("notification for unknown channel %r refused", channel[:40])
         raise
@@ -72,7 +73,7 @@ async def stripe_webhook(request: Request) -> Response:
     ``/payment/webhook/{channel}``."""
     svc = services(request)
     await PAYMENT_NOTICES.enforce(svc, request, Code.PAYMENT_NOTICES_RATE_LIMITED)
-    provider = channels.known(STRIPE)
+    provider = offering.known(STRIPE)
     body = await read_capped(request, provider.body_limit)
     inbound = Inbound("POST", body, dict(request.headers.items()), {})
     outcome = await perform(svc.waker, notices.handle(svc.db, svc.settings, provider.name, inbound))

@@ -5,9 +5,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import require_caller
-from ..billing import subscription_invoices
-from ..billing.plan_schemas import SubscriptionInvoiceData, SubscriptionInvoicesQuery
 from ..billing.schemas import ReceiptData
+from ..billing.subscriptions import invoices as subscription_invoices
+from ..billing.subscriptions.schemas import SubscriptionInvoiceData, SubscriptionInvoicesQuery
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.codes import Code

@@ -9,15 +9,18 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import merchant_limits
 from ..auth import require_caller
-from ..billing import (
+from ..billing import pages, subscriptions
+from ..billing.channels.providers.sandbox import SUBSCRIPTION_PATH
+from ..billing.schemas import StripeAck
+from ..billing.subscriptions import (
     open_checkouts,
-    pages,
     plans,
-    subscription_pages,
-    subscription_sandbox,
-    subscriptions,
+    sandbox_pages,
 )
-from ..billing.plan_schemas import (
+from ..billing.subscriptions import (
+    sandbox as subscription_sandbox,
+)
+from ..billing.subscriptions.schemas import (
     PaymentSessionData,
     PaymentSessionRequest,
     PlanData,
@@ -25,8 +28,6 @@ from ..billing.plan_schemas import (
     PortalRequest,
     SubscriptionReply,
 )
-from ..billing.providers.sandbox import SUBSCRIPTION_PATH
-from ..billing.schemas import StripeAck
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
@@ -107,7 +108,7 @@ async def sandbox_checkout(request: Request) -> Response:
     sub_id, token = _sandbox_args(request)
     sub, plan = await subscription_sandbox.sandbox_subscription(svc.db, svc.settings, sub_id, token)
     read_in = pages.reading(request, svc.languages)
-    page = subscription_pages.render_checkout(sub, plan, _base(sub_id), token, utcnow(), read_in)
+    page = sandbox_pages.render_checkout(sub, plan, _base(sub_id), token, utcnow(), read_in)
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
@@ -140,7 +141,7 @@ async def sandbox_portal(request: Request) -> Response:
     sub, plan, offered = await subscription_sandbox.portal_page(svc.db, svc.settings, sub_id, token)
     base = f"{_base(sub_id)}/portal"
     read_in = pages.reading(request, svc.languages)
-    page = subscription_pages.render_portal(sub, plan, offered, base, token, utcnow(), read_in)
+    page = sandbox_pages.render_portal(sub, plan, offered, base, token, utcnow(), read_in)
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field
 from keys import Sealer
 
 from .. import idempotency, outbox
-from ..billing import funding
+from ..billing.wallet import funding
 from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import refills

@@ -26,9 +26,9 @@ from ..values.codes import Code
 from ..values.model import Model
 from ..values.outcome import ApiError
 from ..values.settings import Settings
-from .pricing import tier_percent
-from .providers import CREEM, SANDBOX, STRIPE
-from .providers.epay import EPAY
+from .channels.providers.epay import EPAY
+from .channels.registry import CREEM, SANDBOX, STRIPE
+from .orders.pricing import tier_percent
 from .schemas import OrderData, TopupInfo
 
 __all__ = [

@@ -1,14 +1,15 @@
-"""The staging test clock: the one answer to "what time is it" for a staging merchant.
+"""The staging test clock: the one answer to "what time is it" for a staging merchant, and the
+wire models of its routes.
 
 As Stripe's test clocks: a merchant's staging runs at real time plus an offset that the
 merchant only ever moves forward (``POST /sandbox/clock/advance``), so a tester can live through
 days and months in seconds. Every time-dependent staging rule asks ``now_for`` and nothing else:
-the daily check-in's day (``billing.checkin``) and subscription renewals: advancing the clock
+the daily check-in's day (``billing.checkin.daily``) and subscription renewals: advancing the clock
 renews a merchant's staging subscriptions as time would
-(``subscription_channels.advance_clock``, which the route calls, and its ``renewals``).
+(``subscriptions.renewals.advance_clock``, which the route calls, and its ``renewals``).
 
 Live never reads the clock: ``now_for`` answers real time for live without touching the store.
-Besides this module, only ``subscription_channels.renewals`` reads ``sandbox_clocks``: it joins
+Besides this module, only ``subscriptions.renewals.renewals`` reads ``sandbox_clocks``: it joins
 the offsets to staging sandbox subscriptions to find the renewals due by each merchant's clock. The
 offset is bounded (``MAX_OFFSET_SECONDS``): each period it passes is a renewal written, with its
 credit, receipt and events, so the bound is what a tester may make the gateway write, as the
@@ -19,7 +20,9 @@ webhooks go out at once rather than on the date it shows.
 """
 
 from datetime import datetime, timedelta
+from typing import Literal
 
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,17 +32,51 @@ from ..store.db import Database
 from ..store.models import SandboxClock, table_of
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
+from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
-from .checkin_schemas import ClockData
 
-__all__ = ["MAX_OFFSET_SECONDS", "STAGING", "advance", "now_for", "read", "staging_only"]
+__all__ = [
+    "MAX_ADVANCE_SECONDS",
+    "MAX_OFFSET_SECONDS",
+    "STAGING",
+    "ClockAdvance",
+    "ClockData",
+    "advance",
+    "now_for",
+    "read",
+    "staging_only",
+]
 
 STAGING = "staging"
 # How far ahead of real time a clock may run: ten years, 120 monthly renewals of a subscription,
-# as many as one advance renews (``subscription_channels.MAX_RENEWALS``).
+# as many as one advance renews (``subscriptions.renewals.MAX_RENEWALS``).
 MAX_OFFSET_SECONDS = 10 * 365 * 86_400
 
 _C = table_of(SandboxClock)
+
+
+class _Strict(Model):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# One call moves the test clock at most this far (400 days: a yearly renewal and then some).
+MAX_ADVANCE_SECONDS = 400 * 86_400
+
+
+class ClockAdvance(_Strict):
+    seconds: int = Field(
+        ge=1,
+        le=MAX_ADVANCE_SECONDS,
+        description="How far to move the clock forward: a whole number of seconds, 1 to "
+        f"{MAX_ADVANCE_SECONDS:,} (400 days).",
+    )
+
+
+class ClockData(Model):
+    env: Literal["staging"]
+    now: str = Field(description="The merchant's staging time by its test clock (RFC 3339).")
+    real_now: str = Field(description="Real UTC time (RFC 3339).")
+    offset_seconds: int = Field(description="How far the clock runs ahead of real time.")
 
 
 async def _offset(conn: AsyncConnection, merchant_id: str) -> int:
@@ -85,7 +122,7 @@ async def read(db: Database, caller: Caller) -> Outcome:
 async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
     """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
     concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``. What the
-    time skipped brings due is renewed by ``subscription_channels.advance_clock``."""
+    time skipped brings due is renewed by ``subscriptions.renewals.advance_clock``."""
     staging_only(caller)
     assert seconds > 0
     real = utcnow()

@@ -15,8 +15,8 @@ from pydantic import (
 from ..values.model import Model
 from ..values.money import as_decimal
 from ..values.urls import split_url
-from .channel_schemas import ChannelInfo
-from .profile_schemas import BillingProfileData
+from .channels.schemas import ChannelInfo
+from .receipts.schemas import BillingProfileData
 
 __all__ = [
     "LEDGER_CURSOR",

@@ -22,11 +22,12 @@ from ..values.clock import rfc3339, rfc3339_or_none
 from ..values.codes import Code
 from ..values.outcome import ApiError, LedgerMeta, OffsetMeta, Outcome, PageMeta
 from ..values.settings import Settings
-from . import channels, receipts
-from .channel_schemas import ChannelInfo
-from .profile import profile_of
-from .providers import SANDBOX
-from .receipt_pdf import ReceiptFile, render_pdf
+from . import receipts
+from .channels import offering
+from .channels.registry import SANDBOX
+from .channels.schemas import ChannelInfo
+from .receipts.pdf import ReceiptFile, render_pdf
+from .receipts.profile import profile_of
 from .schemas import (
     HISTORY_PAGE_SIZE,
     HistoryItem,
@@ -94,8 +95,8 @@ async def payment_channels(db: Database, settings: Settings, env: str) -> list[C
     sandbox (never a live provider, whichever is named); in live each the operator enabled with
     credentials (Stripe's from its settings, unless a row says otherwise). A channel with no
     page to open (MPP: agents pay a 402's challenge) is not one a merchant picks."""
-    found = await channels.offered(db, settings, env)
-    return [channels.info(p, env) for p in found if p.kinds or p.subscriptions]
+    found = await offering.offered(db, settings, env)
+    return [offering.info(p, env) for p in found if p.kinds or p.subscriptions]
 
 
 def provider_names(env: str, offered: list[ChannelInfo]) -> list[str]:

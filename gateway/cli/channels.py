@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ..admin import channels as channel_admin
 from ..admin.audit import Call
-from ..billing.channel_schemas import ChannelAdminData, ChannelSet
+from ..billing.channels.schemas import ChannelAdminData, ChannelSet
 from ..operator import command_store
 
 # The protocols' channels (an agent's 402) are registered by their registry: listed and set

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from ..admin import checkin as checkin_config
 from ..admin.audit import Call
-from ..billing.checkin_schemas import CheckInConfigs, CheckInConfigUpdate
+from ..billing.checkin.schemas import CheckInConfigs, CheckInConfigUpdate
 from ..operator import command_store
 from ..values.settings import Settings, load_settings
 from .texts import problems

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from ..admin import plans as plan_admin
 from ..admin.audit import Call
-from ..billing.plan_schemas import PlanAdminData, PlanCreate, PlanUpdate
+from ..billing.subscriptions.schemas import PlanAdminData, PlanCreate, PlanUpdate
 from ..operator import command_store
 from ..values.outcome import ApiError
 from ..values.settings import Settings, load_settings

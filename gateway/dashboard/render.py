@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from ..accounts.sessions import ENVS
-from ..billing import providers
+from ..billing.channels import registry
 from ..services import services
 from ..values import languages
 from ..values.clock import utcnow, when
@@ -135,7 +135,7 @@ MAIL_KINDS = {
 def channel_title(channel: str | None) -> str:
     """A payment channel as its pages name it (``Stripe``, ``Sandbox``), to translate where
     shown; a channel no longer registered by its identifier."""
-    found = providers.get(channel) if channel else None
+    found = registry.get(channel) if channel else None
     return found.title if found is not None else (channel or "")
 
 

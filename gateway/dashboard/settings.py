@@ -5,7 +5,7 @@ them; everyone reads them. The change is ``merchants.preferences.update_settings
 admin API's merchant PATCH uses too; its model validates both doors' input.
 
 The billing profile (what receipts say the merchant is) is its own form on the same page,
-saved by ``billing.profile.save_profile`` and validated by the API's own model.
+saved by ``billing.receipts.profile.save_profile`` and validated by the API's own model.
 """
 
 from pydantic import ValidationError
@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from keys import ENVS
 
-from ..billing import profile
-from ..billing.profile_schemas import BillingProfileReply, BillingProfileRequest
+from ..billing.receipts import profile
+from ..billing.receipts.schemas import BillingProfileReply, BillingProfileRequest
 from ..merchants import preferences, voucher_redemption
 from ..operations import perform
 from ..services import services

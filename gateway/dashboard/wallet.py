@@ -3,7 +3,7 @@ redeeming a code, the plans on sale and the merchant's subscription (subscribing
 portal), each through the funding services the API calls (``gateway.billing``).
 
 Buying a pack is the API's checkout, through the channel picked among those the environment
-offers (``billing.channels``): staging gets the built-in sandbox checkout titled for the
+offers (``billing.channels.offering``): staging gets the built-in sandbox checkout titled for the
 channel, live the channel's own page (a Stripe Checkout Session…); either way the browser goes
 to the checkout's page and comes back here.
 Redemption counts against the same per-merchant limit as ``POST /billing/redeem``. A refusal is
@@ -19,25 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import (
-    open_checkouts,
-    orders,
-    plans,
-    pricing,
-    providers,
-    reconcile,
-    redemption,
-    subscriptions,
-)
+from ..billing import orders, subscriptions
 from ..billing import pages as billing_pages
 from ..billing import service as funding
-from ..billing.plan_schemas import (
-    PaymentSessionData,
-    PaymentSessionRequest,
-    PlanData,
-    PortalData,
-    SubscriptionReply,
-)
+from ..billing.channels import registry
+from ..billing.orders import pricing
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -48,6 +34,16 @@ from ..billing.schemas import (
     PackData,
     TopupInfo,
 )
+from ..billing.settling import reconcile
+from ..billing.subscriptions import open_checkouts, plans
+from ..billing.subscriptions.schemas import (
+    PaymentSessionData,
+    PaymentSessionRequest,
+    PlanData,
+    PortalData,
+    SubscriptionReply,
+)
+from ..billing.wallet import redemption
 from ..mail.links import public_base
 from ..operations import perform
 from ..services import services
@@ -264,7 +260,7 @@ async def checkout(request: Request) -> Response:
         except ApiError as exc:
             refused.add(exc, _REFUSAL_FIELD.get(exc.code, FORM))
         else:
-            if providers.is_stand_in(made.provider):
+            if registry.is_stand_in(made.provider):
                 # The gateway's own page. The link alone can pay the order: no cache may keep it.
                 return RedirectResponse(
                     _in_language(request, made.checkout_url),
@@ -273,7 +269,7 @@ async def checkout(request: Request) -> Response:
                 )
             # The provider's page is on another site, and the dashboard's CSP (form-action
             # 'self') stops a form's redirect from leaving this one: the payer follows a link.
-            found = providers.get(made.channel)
+            found = registry.get(made.channel)
             title = found.title if found is not None else made.channel
             context = {"order": made, "channel_title": title}
             return page(request, "wallet/checkout.html", context, no_store=True)
@@ -380,7 +376,7 @@ async def subscribe(request: Request) -> Response:
     try:
         body = PaymentSessionRequest.model_validate(
             {
-                "channel": providers.default(viewer.env),
+                "channel": registry.default(viewer.env),
                 "type": "subscription",
                 "plan_id": typed["plan_id"] or None,
                 "interval": typed["interval"] or None,
@@ -398,7 +394,7 @@ async def subscribe(request: Request) -> Response:
     except ApiError as exc:
         refused.add(exc, "plan_id" if exc.code == Code.PLAN_NOT_FOUND else FORM)
     else:
-        if providers.is_stand_in(made.channel):
+        if registry.is_stand_in(made.channel):
             to = _in_language(request, made.url)
             return RedirectResponse(to, 303, headers={"Cache-Control": "no-store"})
         return page(request, "wallet/subscribe.html", {"session": made}, no_store=True)
@@ -420,7 +416,7 @@ async def manage_subscription(request: Request) -> Response:
         svc.db, svc.settings, viewer.caller, back, own_origin=back
     )
     portal = (await perform(svc.waker, operation)).one(PortalData)
-    if providers.is_stand_in(portal.channel):
+    if registry.is_stand_in(portal.channel):
         to = _in_language(request, portal.url)
         return RedirectResponse(to, 303, headers={"Cache-Control": "no-store"})
     return page(request, "wallet/subscribe.html", {"portal": portal}, no_store=True)

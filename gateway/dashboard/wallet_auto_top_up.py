@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
 from ..billing import auto_top_up
-from ..billing.auto_top_up_schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
-from ..billing.providers.sandbox import TEST_CARDS
+from ..billing.auto_top_up.schemas import AutoTopUpData, AutoTopUpRequest, SetupData, SetupRequest
+from ..billing.channels.providers.sandbox import TEST_CARDS
 from ..operations import perform
 from ..services import services
 from ..values.clock import utcnow

@@ -1,6 +1,6 @@
 """The Wallet page's cards of the daily check-in, the staging test clock and the subscription's
 paid periods, with their forms and each period's receipt, through the operations the API calls
-(``checkin``, ``subscription_channels.advance_clock``, ``subscription_invoices``).
+(``checkin``, ``renewals.advance_clock``, ``subscription_invoices``).
 
 Each form posts, acts and sends the browser back to the wallet (post, redirect, get): the card
 then reads where things stand (today's check-in and its reward, or when the next one opens; the
@@ -15,11 +15,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
-from ..billing import checkin, sandbox_clock, subscription_channels, subscription_invoices
-from ..billing.checkin_schemas import CheckInToday, ClockAdvance, ClockData
-from ..billing.plan_schemas import SubscriptionInvoiceData
-from ..billing.receipt_pdf import ReceiptFile
+from ..billing import sandbox_clock
+from ..billing.checkin import daily as checkin
+from ..billing.checkin.schemas import CheckInToday
+from ..billing.receipts.pdf import ReceiptFile
+from ..billing.sandbox_clock import ClockAdvance, ClockData
 from ..billing.schemas import ReceiptData
+from ..billing.subscriptions import (
+    invoices as subscription_invoices,
+)
+from ..billing.subscriptions import (
+    renewals,
+)
+from ..billing.subscriptions.schemas import SubscriptionInvoiceData
 from ..callers import Caller
 from ..operations import perform
 from ..services import services
@@ -125,7 +133,7 @@ async def advance_clock(request: Request) -> Response:
     try:
         sandbox_clock.staging_only(viewer.caller)
         await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, viewer.merchant_id)
-        operation = subscription_channels.advance_clock(svc.db, viewer.caller, body.seconds)
+        operation = renewals.advance_clock(svc.db, viewer.caller, body.seconds)
         await perform(svc.waker, operation)
     except ApiError as exc:
         if exc.code not in _CLOCK_REFUSALS:

@@ -14,9 +14,10 @@ from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .. import idempotency, merchant_limits
-from ..billing import checkin, orders
+from ..billing import orders
 from ..billing import service as billing_service
-from ..billing.checkin_schemas import CheckInData
+from ..billing.checkin import daily
+from ..billing.checkin.schemas import CheckInData
 from ..billing.schemas import CheckoutData, CheckoutRequest, TopupInfo
 from ..callers import Caller
 from ..freezes import service as freezes
@@ -173,7 +174,7 @@ async def create_checkout(svc: Services, caller: Caller, arguments: dict[str, An
 
 async def check_in(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    return await perform(svc.waker, checkin.check_in(svc.db, caller))
+    return await perform(svc.waker, daily.check_in(svc.db, caller))
 
 
 async def freeze_environment(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from keys import Sealer
 
 from .. import idempotency
-from ..billing.shortfall import shortfall_data
+from ..billing.wallet.shortfall import shortfall_data
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..policies import rules, spend

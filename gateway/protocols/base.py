@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from ..billing.providers import Charged, Context, Provider
+from ..billing.channels.registry import Charged, Context, Provider
 from ..store.db import Database
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome

@@ -34,9 +34,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..billing import channels, order_states, orders, pricing, providers
+from ..billing import orders
+from ..billing.channels import offering as channels
+from ..billing.channels import registry as providers
+from ..billing.channels.registry import NoCredentials
+from ..billing.orders import pricing
+from ..billing.orders import states as order_states
 from ..billing.orders.expiry import AGENT_KIND
-from ..billing.providers import NoCredentials
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import FundingOrder, Wallet, table_of

@@ -2,7 +2,7 @@
 
 A protocol is one ``Receiver`` and one line in ``_BUILT_IN`` below; nothing else in the product
 names it. Registering a protocol registers its channel (``Receiver.channel``) in the channel
-registry too (``billing.providers``), so its orders are settled, reconciled and refunded as
+registry too (``billing.channels.registry``), so its orders are settled, reconciled and refunded as
 every channel's are. The order of the registry is the order a retry's credentials are read in
 and a 402's offers are written in.
 
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from ..billing import providers
+from ..billing.channels import registry as providers
 from ..store.db import Database
 from ..values.clock import utcnow
 from ..values.outcome import Outcome

@@ -1,5 +1,5 @@
 """A row's states and the moves allowed between them: the one rule orders and subscriptions
-(``billing.order_states``, ``billing.subscription_states``) are moved by.
+(``billing.orders.states``, ``billing.subscriptions.states``) are moved by.
 
 Each is a table of moves, from-state to to-state, and every change of its ``status`` column is
 one of them made as one conditional UPDATE with the from-state in its WHERE: of two moves racing

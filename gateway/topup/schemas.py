@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
-from ..billing.plan_schemas import SubscriptionData
+from ..billing.subscriptions.schemas import SubscriptionData
 from ..values.addresses import RecipientEmail
 from ..values.model import Model
 from ..values.money import as_decimal

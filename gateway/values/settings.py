@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
     # Safe to retry: every session create carries the order id as its Idempotency-Key.
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
-    # The whole of one exchange with a payment channel's API (``billing.providers``: Creem,
+    # The whole of one exchange with a payment channel's API (``billing.channels.registry``: Creem,
     # MyFatoorah, Epay...); Stripe keeps its own above.
     payment_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # The base of every absolute link (``mail.links.public_base``).
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     # Custom-amount checkout (``POST /billing/checkout {amount_cents}``): on or off, its bounds
     # and step in cents, the amounts offered as buttons, and discount tiers
     # (``"10000:5,50000:10"``: from 10,000 cents 5% off, from 50,000 10% off; the highest tier
-    # reached applies). One rule reads them (``billing.pricing``).
+    # reached applies). One rule reads them (``billing.orders.pricing``).
     funding_custom_amounts: bool = True
     funding_min_cents: int = Field(default=500, ge=50)
     funding_max_cents: int = Field(default=1_000_000, ge=50, le=100_000_000)

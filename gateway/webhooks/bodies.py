@@ -1,9 +1,10 @@
 """What the gateway and the worker read of a body a server they do not run sent: never more
 than a cap, read as it arrives, so a far side that streams without end costs a chunk's memory,
 not all it sends. A webhook receiver's reply is kept to its cap (``worker.delivery``); an
-upstream's answer (``upstreams.clients``) and Stripe's (``billing.providers.stripe_client``)
-are refused past theirs, since a JSON body cut short is no answer. The time a read may take is
-the caller's deadline on the whole exchange (``WebhookTransport``'s read timeout, Stripe's own
+upstream's answer (``upstreams.clients``) and Stripe's
+(``billing.channels.providers.stripe_client``) are refused past theirs, since a JSON body cut short
+is no answer. The time a read may take is the caller's deadline on the whole exchange
+(``WebhookTransport``'s read timeout, Stripe's own
 ``timeout``).
 
 Bytes are counted as sent, never decoded: a compressed body could grow a thousandfold in the

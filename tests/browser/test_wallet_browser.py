@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
-from gateway.billing import providers
+from gateway.billing.channels import registry as providers
 from gateway.store.db import Database
 from gateway.values.settings import Settings
 from tests.fixtures import channels, creem, epay, myfatoorah

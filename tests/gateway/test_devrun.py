@@ -28,10 +28,10 @@ from gateway import devrun
 from gateway.admin import channels as channel_admin
 from gateway.admin import plans as plan_admin
 from gateway.admin.audit import Call
-from gateway.billing import providers
-from gateway.billing.channel_schemas import ChannelSet
-from gateway.billing.plan_schemas import PlanUpdate
-from gateway.billing.providers import SANDBOX, STRIPE
+from gateway.billing.channels import registry
+from gateway.billing.channels.registry import SANDBOX, STRIPE
+from gateway.billing.channels.schemas import ChannelSet
+from gateway.billing.subscriptions.schemas import PlanUpdate
 from gateway.devrun import (
     HEALTHY_AFTER_SECONDS,
     RESTARTS_IN_A_ROW,
@@ -715,7 +715,7 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
     await asyncio.to_thread(upgrade, fresh.database_url)
     merchant = await asyncio.to_thread(create_merchant, fresh, "seeded")
     _, _, key = await asyncio.to_thread(create_key, fresh, "staging", merchant.id)
-    with_pages = [p.name for p in providers.all_providers() if p.kinds]
+    with_pages = [p.name for p in registry.all_providers() if p.kinds]
     assert len(with_pages) > 2  # more than the sandbox and Stripe to offer
 
     seeded = await asyncio.to_thread(devrun.seed_staging, fresh)

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.admin import merchants
-from gateway.billing import notices, redemption, sandbox_orders
+from gateway.billing.orders import sandbox as sandbox_orders
+from gateway.billing.settling import notices
+from gateway.billing.wallet import redemption
 from gateway.operations import perform
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
@@ -306,21 +308,21 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
     "gateway.billing.service.receipt_pdf": "a receipt's PDF, a file, not an envelope; what it "
     "says is the operation ``service.receipt``'s",
-    "gateway.billing.subscription_invoices.period_receipt_pdf": "a period's receipt PDF, a "
+    "gateway.billing.subscriptions.invoices.period_receipt_pdf": "a period's receipt PDF, a "
     "file, not an envelope; what it says is the operation "
     "``subscription_invoices.period_receipt``'s",
     "gateway.billing.orders.coupons.check_coupon": _FORM_CHECK,
     "gateway.webhooks.endpoints.check_url": _FORM_CHECK,
-    "gateway.billing.sandbox_orders.sandbox_order": "the sandbox checkout's own page and "
+    "gateway.billing.orders.sandbox.sandbox_order": "the sandbox checkout's own page and "
     "buttons, as Stripe's hosted page would be; the payment itself is "
     "``sandbox_orders.pay_sandbox``",
-    "gateway.billing.subscription_sandbox.sandbox_subscription": "the sandbox's subscription "
+    "gateway.billing.subscriptions.sandbox.sandbox_subscription": "the sandbox's subscription "
     "checkout and portal pages, as Stripe's hosted pages would be; what they change is an "
     "operation",
-    "gateway.billing.subscription_sandbox.portal_page": "the sandbox portal's page: the "
+    "gateway.billing.subscriptions.sandbox.portal_page": "the sandbox portal's page: the "
     "subscription and the plans it may change to, read for HTML",
-    "gateway.billing.reconcile.order_of_session": "the payer's return from Stripe names only "
-    "its session: the order it finds is then checked by ``reconcile.check_order``",
+    "gateway.billing.settling.reconcile.order_of_session": "the payer's return from Stripe "
+    "names only its session: the order it finds is then checked by ``reconcile.check_order``",
     "gateway.merchants.golive.checklist": "the dashboard's going-live checklist, which no other "
     "door shows",
     "gateway.recipients.page.view": "the recipient's page, opened by a signed link: no key, no "

@@ -15,8 +15,8 @@ from ...admin.schemas import (
     PackCreate,
     PackUpdate,
 )
-from ...billing.channel_schemas import ChannelAdminData, ChannelSet
-from ...billing.plan_schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
+from ...billing.channels.schemas import ChannelAdminData, ChannelSet
+from ...billing.subscriptions.schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ...services import services
 from ...values.codes import Code
 from ...values.parsing import read_json, read_query

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from ...admin import checkin as checkin_config
 from ...admin.audit import Call
-from ...billing.checkin_schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
+from ...billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
 from ...services import services
 from ...values.parsing import read_json
 from ..answer import answer

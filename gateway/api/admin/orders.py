@@ -7,8 +7,8 @@ from starlette.responses import Response
 from ...admin import redemption_codes, refunds
 from ...admin.audit import Call
 from ...admin.schemas import CodeBatchData, CodeBatchRequest, CodeItem, CodeQuery
-from ...billing import reconcile
 from ...billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
+from ...billing.settling import reconcile
 from ...operations import perform
 from ...services import services
 from ...values.codes import Code

@@ -11,12 +11,12 @@ button is the moment of payment, so once the order has expired it is refused
 (``ORDER_EXPIRED``) by the same conditional UPDATE.
 """
 
-from ..pricing import MIN_CHARGE_CENTS
-from ..providers.sandbox import sandbox_token
-from ..providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
+from ..channels.providers.sandbox import sandbox_token
+from ..channels.providers.stripe_checkout import SESSION_TTL as STRIPE_SESSION_TTL
 from .checkout import Keyed, checkout, invoice, order_prices
 from .coupons import check_coupon, coupon_uses
 from .expiry import CANCELLED_REASON, EXPIRE_BATCH, EXPIRED_REASON, expire_due, hold_open
+from .pricing import MIN_CHARGE_CENTS
 from .returns import DONE_PATH, check_return_urls, done_url, landed_order, landing, order_return_url
 from .settle import (
     PAID,

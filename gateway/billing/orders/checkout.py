@@ -30,10 +30,12 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, order_states, pricing, providers
-from ..providers import PaymentRequest
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import PaymentRequest
 from ..schemas import CheckoutData, CheckoutRequest, InvoiceRequest
 from ..service import order_data, orders_select
+from . import pricing, states
 from .coupons import all_held, take_use, usable_coupon
 from .expiry import expire
 from .returns import check_return_urls, done_url, order_return_url
@@ -191,14 +193,14 @@ async def invoice(
     provider reports it paid or reconciliation finds it paid."""
     if caller.env != "live":
         raise ApiError(Code.INVOICE_NOT_AVAILABLE)
-    chosen = await channels.choose(db, settings, caller.env, None, "invoice")
+    chosen = await offering.choose(db, settings, caller.env, None, "invoice")
     await _check_invoice_email(db, caller.merchant_id, str(body.email))
     now = utcnow()
     quote, coupon = await _priced(db, settings, caller, body, now)
     order_id = new_id("ord")
     req = _payment_request(settings, caller, order_id, quote, "invoice", "", body)
-    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name))
-    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+    req = replace(req, notify_url=offering.notify_url(settings, chosen.payer.name))
+    async with offering.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         made = await chosen.payer.open(ctx, req)
     try:
         async with db.transaction() as conn:
@@ -216,7 +218,7 @@ async def invoice(
                     provider_account=chosen.credentials.account_id(),
                     checkout_url=made.url or None,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status=order_states.first(order_states.PENDING),
+                    status=states.first(states.PENDING),
                     # An invoice waits for its payment: it never expires here.
                     expires_at=None,
                     created_at=now,
@@ -252,7 +254,7 @@ def _payment_request(
     caller: Caller,
     order_id: str,
     quote: pricing.Quote,
-    kind: providers.Kind,
+    kind: channels.Kind,
     cancel_url: str,
     body: InvoiceRequest | None = None,
 ) -> PaymentRequest:
@@ -274,7 +276,7 @@ def _payment_request(
     )
 
 
-def _charged(charge: providers.Charge | None) -> dict[str, Any]:
+def _charged(charge: channels.Charge | None) -> dict[str, Any]:
     """The order's columns of what the provider charges in its own currency, if it does."""
     if charge is None:
         return {}
@@ -296,7 +298,7 @@ async def checkout(
     keyed: Keyed | None = None,
 ) -> Outcome:
     """Through ``body.channel`` (unnamed: the sandbox in staging, Stripe in live), one the
-    merchant is offered (``channels.choose``); ``method``: the payer's way of paying within it
+    merchant is offered (``offering.choose``); ``method``: the payer's way of paying within it
     (``PaymentRequest.method``: Epay's type), as New API's door names one. Staging: a sandbox
     link titled for the channel, no network. Live: the provider's payment (a Stripe Checkout
     Session…), opened *before* anything is written, so a refusal or a timeout leaves no order
@@ -325,10 +327,10 @@ async def checkout(
     success_url = body.success_url or done_url(settings, order_id)
     cancel_url = body.cancel_url or done_url(settings, order_id, cancelled=True)
 
-    chosen = await channels.choose(db, settings, caller.env, body.channel, "checkout")
+    chosen = await offering.choose(db, settings, caller.env, body.channel, "checkout")
     req = _payment_request(settings, caller, order_id, quote, "checkout", cancel_url)
-    req = replace(req, notify_url=channels.notify_url(settings, chosen.payer.name), method=method)
-    async with channels.context(settings, caller.env, chosen.credentials, now=now) as ctx:
+    req = replace(req, notify_url=offering.notify_url(settings, chosen.payer.name), method=method)
+    async with offering.context(settings, caller.env, chosen.credentials, now=now) as ctx:
         opened = await chosen.payer.open(ctx, req)
     provider, session_id, url = chosen.payer.name, opened.session_id, opened.url
     ttl = timedelta(seconds=settings.sandbox_order_ttl_seconds)
@@ -378,7 +380,7 @@ async def checkout(
                     success_url=success_url,
                     cancel_url=cancel_url,
                     coupon_id=coupon.id if coupon is not None else None,
-                    status=order_states.first(order_states.PENDING),
+                    status=states.first(states.PENDING),
                     expires_at=expires_at,
                     created_at=now,
                     updated_at=now,

@@ -1,7 +1,7 @@
 """A coupon's uses, counted per environment (``coupon_uses``): a staging sandbox checkout never
 takes a use a live payer could have had. A use is one conditional upsert, so a limit holds
 however many checkouts race; what an order's move does to its use is the move's
-(``order_states.Transition.coupon``)."""
+(``states.Transition.coupon``)."""
 
 from collections import Counter
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from ...store.compose import upsert
 from ...store.db import Database
 from ...store.models import Coupon, CouponUse, FundingOrder, table_of
 from ...values.clock import utcnow
-from .. import order_states, pricing
+from . import pricing, states
 
 __all__ = [
     "all_held",
@@ -91,14 +91,12 @@ async def give_back(conn: AsyncConnection, uses: Counter[tuple[str, str]]) -> No
         )
 
 
-async def follow_move(
-    conn: AsyncConnection, t: order_states.Transition, rows: Sequence[Any]
-) -> None:
+async def follow_move(conn: AsyncConnection, t: states.Transition, rows: Sequence[Any]) -> None:
     """What move ``t`` does to the coupon uses of the orders it moved (``rows``)."""
     uses = Counter((r.coupon_id, r.env) for r in rows if r.coupon_id is not None)
-    if t.coupon == order_states.GIVE_BACK:
+    if t.coupon == states.GIVE_BACK:
         await give_back(conn, uses)
-    elif t.coupon == order_states.TAKE:
+    elif t.coupon == states.TAKE:
         for coupon_id, env in uses:
             await take_use(conn, coupon_id, env, None)
 

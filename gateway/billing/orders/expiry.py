@@ -17,7 +17,7 @@ from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
 from ...values.marking import marked
-from .. import order_states
+from . import states
 from .coupons import follow_move
 
 __all__ = [
@@ -62,19 +62,17 @@ async def expire(
     # table without statistics read every expired order for each one it moved.
     chosen = materialized(due.order_by(_O.c.expires_at).limit(limit), "due")
     # Again here, on the row: a pay or a cancel that got there first leaves it alone.
-    rows = await order_states.move(
+    rows = await states.move(
         conn,
-        order_states.PENDING,
-        order_states.EXPIRED,
+        states.PENDING,
+        states.EXPIRED,
         now,
         _O.c.id.in_(select(chosen.c.id)),
         _O.c.expires_at <= now,
         values={"failure_reason": EXPIRED_REASON},
         returning=(_O.c.coupon_id, _O.c.env),
     )
-    await follow_move(
-        conn, order_states.transition(order_states.PENDING, order_states.EXPIRED), rows
-    )
+    await follow_move(conn, states.transition(states.PENDING, states.EXPIRED), rows)
     return len(rows)
 
 

@@ -14,7 +14,7 @@ from ...values.outcome import ApiError
 from ...values.settings import Settings
 from ...webhooks.endpoints import allows_loopback
 from ...webhooks.urls import UrlRefused, check_return_url, origin_of
-from ..providers.stripe_payments import RETURN_PATH
+from ..channels.providers.stripe_orders import RETURN_PATH
 
 __all__ = [
     "DONE_PATH",

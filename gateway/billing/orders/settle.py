@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ... import outbox
 from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
-from .. import order_states, providers, receipts
-from ..funding import credit_merchant
+from .. import receipts
+from ..channels import registry
+from ..wallet.funding import credit_merchant
+from . import states
 from .coupons import follow_move
 from .expiry import expire
 
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 _O = table_of(FundingOrder)
 
-PAID = order_states.PAID
+PAID = states.PAID
 
 
 @dataclass(slots=True)
@@ -109,9 +111,9 @@ async def _move(
     *won: ColumnElement[bool],
     **values: Any,
 ) -> Any:
-    """The one conditional UPDATE that settles an order (``order_states.move``): the row if it
+    """The one conditional UPDATE that settles an order (``states.move``): the row if it
     was in ``source`` and ``won`` held, else None."""
-    rows = await order_states.move(
+    rows = await states.move(
         conn,
         source,
         target,
@@ -151,16 +153,16 @@ async def complete_order(
         # Money may have moved: leave the order pending for an operator, credit nothing.
         log.error("payment does not match order %s: expected %s, got %s", order_id, expected, got)
         return Settlement("mismatch")
-    found = providers.get(paid.provider)
+    found = registry.get(paid.provider)
     late = found is not None and found.settles_late
     # Pressing Pay is the payment itself (the sandbox): not once the order has expired.
     won = [] if late else [_payable(now)]
-    t = order_states.transition(order_states.PENDING, order_states.COMPLETED)
+    t = states.transition(states.PENDING, states.COMPLETED)
     row = await _move(conn, order_id, t.source, t.target, now, *won, completed_at=now)
     if row is None and late:
         # The provider took the payment while its page was open; its report came after the
         # order expired here. The payer paid: credit it, and take its coupon use again.
-        t = order_states.transition(order_states.EXPIRED, order_states.COMPLETED)
+        t = states.transition(states.EXPIRED, states.COMPLETED)
         row = await _move(
             conn, order_id, t.source, t.target, now, completed_at=now, failure_reason=None
         )
@@ -227,7 +229,7 @@ async def fail_order(
 ) -> Settlement:
     """Move a pending order to ``status`` (``failed`` or ``expired``) and give its coupon use
     back; with ``payable_at``, only if it could still be paid then."""
-    t = order_states.transition(order_states.PENDING, status)
+    t = states.transition(states.PENDING, status)
     won = [_O.c.provider == provider]
     if payable_at is not None:
         won.append(_payable(payable_at))

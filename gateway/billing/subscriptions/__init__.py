@@ -3,7 +3,7 @@
 Opened (``opening``: the payment session, one place per merchant and environment), credited and
 moved by what the provider reports (``periods``), shown (``reading``) and managed at the
 channel's portal (``portal``). Renewals and reports of every channel go through one module
-(``subscription_channels``). What a door or another module uses is named here, so it imports
+(``renewals``). What a door or another module uses is named here, so it imports
 ``billing.subscriptions`` whichever module of the package holds it.
 """
 

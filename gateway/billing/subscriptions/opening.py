@@ -22,14 +22,16 @@ from ...values.clock import new_id, rfc3339, utcnow
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, open_checkouts, providers, subscription_states
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.registry import Credentials, Provider, SubscriptionRequest
 from ..orders import check_return_urls, checkout
-from ..plan_schemas import PaymentSessionData, PaymentSessionRequest
-from ..plans import find_plan
-from ..providers import Credentials, Provider, SubscriptionRequest
 from ..schemas import CheckoutData, CheckoutRequest
 from ..service import wallet_url
+from . import open_checkouts, states
 from .periods import HOLDING
+from .plans import find_plan
+from .schemas import PaymentSessionData, PaymentSessionRequest
 
 __all__ = ["create_session"]
 
@@ -40,30 +42,30 @@ _S = table_of(Subscription)
 
 async def _payer(
     db: Database, settings: Settings, env: str, channel: str
-) -> tuple[str, channels.Chosen | None]:
+) -> tuple[str, offering.Chosen | None]:
     """Who takes a subscription's payments in ``env``: staging pays through the sandbox
     whichever channel is named (as a checkout does); live through Stripe (its plans' prices),
     or through any other channel whose provider has ``subscriptions`` and that the merchant is
     offered, which opens it (``Provider.open_subscription``; ``chosen`` is then its
     credentials)."""
-    provider = channels.known(channel)
+    provider = offering.known(channel)
     if provider.stands_in or provider.keeps_plan_prices:
         if env == "live" and provider.stands_in:
             raise ApiError(Code.PAYMENT_CHANNEL_NOT_AVAILABLE, data={"channel": channel})
-        return (provider.name if env == "live" else providers.default(env)), None
-    chosen = await channels.choose(db, settings, env, channel, "subscription")
+        return (provider.name if env == "live" else channels.default(env)), None
+    chosen = await offering.choose(db, settings, env, channel, "subscription")
     return chosen.payer.name, (None if chosen.payer.stands_in else chosen)
 
 
 async def _opener(
-    settings: Settings, env: str, channel: str, chosen: channels.Chosen | None
+    settings: Settings, env: str, channel: str, chosen: offering.Chosen | None
 ) -> tuple[Provider[Any], Credentials | None]:
     """Who opens a subscription, and with what: the channel chosen, or one that keeps its
     plans' prices (``Provider.keeps_plan_prices``) with the process's credentials, as its
     subscriptions always were; in staging the sandbox, which needs none."""
     if chosen is not None:
         return chosen.payer, chosen.credentials
-    provider = channels.known(channel)
+    provider = offering.known(channel)
     if provider.stands_in:
         return provider, provider.credentials()
     return provider, provider.default_credentials(settings, env)
@@ -151,21 +153,21 @@ async def _subscribe(
         currency="USD",
         return_url=success_url,
         cancel_url=cancel_url,
-        notify_url=channels.notify_url(settings, channel),
+        notify_url=offering.notify_url(settings, channel),
         price_id=price,
         customer_id=customer,
     )
-    async with channels.context(settings, caller.env, credentials, now=now) as ctx:
+    async with offering.context(settings, caller.env, credentials, now=now) as ctx:
         opened = await payer.open_subscription(ctx, request)
     session_id, url = opened.session_id, opened.url
     expires_at = opened.expires_at or now + timedelta(seconds=settings.sandbox_order_ttl_seconds)
     try:
         async with db.transaction() as conn:
             # A checkout that can no longer be paid gives its place back.
-            await subscription_states.move(
+            await states.move(
                 conn,
-                subscription_states.INCOMPLETE,
-                subscription_states.EXPIRED,
+                states.INCOMPLETE,
+                states.EXPIRED,
                 now,
                 _S.c.merchant_id == caller.merchant_id,
                 _S.c.env == caller.env,
@@ -179,7 +181,7 @@ async def _subscribe(
                     plan_id=plan.id,
                     interval=interval,
                     provider=channel,
-                    status=subscription_states.first(subscription_states.INCOMPLETE),
+                    status=states.first(states.INCOMPLETE),
                     provider_session_id=session_id,
                     provider_customer_id=customer,
                     checkout_url=url,

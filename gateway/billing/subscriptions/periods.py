@@ -6,7 +6,7 @@ written by ``credit_period`` in the same transaction as its wallet credit, ledge
 (``subscription_credit``) and events: every channel's period reports (Stripe's
 ``invoice.paid`` among them, however often, in whatever order beside its other events), the
 reconciliation sweep that asks a channel's provider for a subscription's paid periods, and the
-sandbox's renewals all go through it (``subscription_channels``, one module for every channel),
+sandbox's renewals all go through it (``renewals``, one module for every channel),
 so whichever comes first credits and every other finds the row. What the provider says of the
 state (Stripe's ``customer.subscription.updated``, ``invoice.payment_failed``) is applied only if
 it is not older than what was applied before (``state_at``); ``canceled`` is final.
@@ -25,9 +25,10 @@ from ...store.compose import upsert
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339_or_none
-from .. import receipts, subscription_states
-from ..funding import credit_merchant
+from .. import receipts
 from ..orders import Settlement
+from ..wallet.funding import credit_merchant
+from . import states as subscription_states
 
 __all__ = [
     "CREDIT_KIND",

@@ -11,11 +11,13 @@ from ...store.models import Subscription, table_of
 from ...values.codes import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from .. import channels, open_checkouts, providers
+from ..channels import offering
+from ..channels import registry as channels
+from ..channels.providers.sandbox import subscription_url
+from ..channels.registry import NotSupported
 from ..orders import check_return_urls
-from ..plan_schemas import PortalData
-from ..providers import NotSupported
-from ..providers.sandbox import subscription_url
+from . import open_checkouts
+from .schemas import PortalData
 
 __all__ = ["open_portal"]
 
@@ -50,7 +52,7 @@ async def open_portal(
         raise refused
     if sub is None:
         raise ApiError(Code.SUBSCRIPTION_NOT_FOUND)
-    if providers.is_stand_in(sub.provider):
+    if channels.is_stand_in(sub.provider):
         return Outcome(
             Code.SUCCESS,
             PortalData(url=subscription_url(settings, sub.id, "portal"), channel=sub.provider),
@@ -66,12 +68,12 @@ async def open_portal(
 async def _channel_portal(db: Database, settings: Settings, sub: Any, return_url: str) -> str:
     """The portal of the channel ``sub`` was opened through (``Provider.open_portal``), or the
     refusal that says the channel has none."""
-    provider = channels.known(sub.provider)
-    credentials = await channels.credentials_for(db, settings, provider, sub.env)
+    provider = offering.known(sub.provider)
+    credentials = await offering.credentials_for(db, settings, provider, sub.env)
     if credentials is None:
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": provider.name})
     try:
-        async with channels.context(settings, sub.env, credentials) as ctx:
+        async with offering.context(settings, sub.env, credentials) as ctx:
             return await provider.open_portal(ctx, sub.provider_customer_id, return_url)
     except NotSupported:
         raise ApiError(

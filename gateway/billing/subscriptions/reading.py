@@ -12,9 +12,9 @@ from ...store.models import Plan, Subscription, table_of
 from ...values.clock import rfc3339_or_none
 from ...values.codes import Code
 from ...values.outcome import Outcome
-from .. import open_checkouts
-from ..plan_schemas import SubscriptionData, SubscriptionReply
-from ..plans import plan_data
+from . import open_checkouts
+from .plans import plan_data
+from .schemas import SubscriptionData, SubscriptionReply
 
 __all__ = ["current", "get_subscription", "subscription_data"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...billing.providers import Charged, Context, Provider
+from ...billing.channels.registry import Charged, Context, Provider
 from ...store.db import Database
 from ...values.codes import Code
 from ...values.outcome import Outcome

@@ -51,7 +51,7 @@ from mpp.errors import (
     VerificationFailedError,
 )
 
-from ...billing.providers import STRIPE
+from ...billing.channels.providers.stripe_checkout import STRIPE
 from ...values import outside_json
 from ...values.clock import rfc3339
 from ...values.codes import CATALOGUE, Code

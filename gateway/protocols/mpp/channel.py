@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from ...billing.providers import stripe_payments as payments
-from ...billing.providers.base import (
+from ...billing.channels.providers import stripe_orders as payments
+from ...billing.channels.providers.base import (
     Charged,
     Context,
     Credentials,
@@ -38,7 +38,7 @@ from ...billing.providers.base import (
     ProviderError,
     Refunded,
 )
-from ...billing.providers.stripe_checkout import StripeCredentials, stripe_settings
+from ...billing.channels.providers.stripe_checkout import StripeCredentials, stripe_settings
 from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError

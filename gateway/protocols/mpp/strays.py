@@ -26,7 +26,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...billing import channels, providers, reconcile
+from ...billing.channels import offering as channels
+from ...billing.channels import registry as providers
+from ...billing.settling import reconcile
 from ...store.db import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow

@@ -6,7 +6,7 @@ Payment Token, and the search that finds one by its metadata (``protocols.mpp.ch
 from dataclasses import dataclass
 from typing import Any
 
-from ...billing.providers.stripe_payments import SharedPayment, _client, _field, _shared
+from ...billing.channels.providers.stripe_api import SharedPayment, exchange, field, shared
 from ...values.settings import Settings
 
 __all__ = ["Found", "charge_shared_payment", "search_payment_intents"]
@@ -25,7 +25,7 @@ async def charge_shared_payment(
     PaymentIntent created with ``shared_payment_granted_token``, ``confirm: true`` and no
     redirect, ``key`` its idempotency key (the challenge's, never the token's), so the same
     challenge charged again is the same PaymentIntent, never a second charge."""
-    async with _client(settings, f"shared payment of {metadata.get('order_id')}") as client:
+    async with exchange(settings, f"shared payment of {metadata.get('order_id')}") as client:
         # The package's typed parameters predate the token's field: Stripe takes it as any.
         params: Any = {
             "amount": amount_cents,
@@ -36,7 +36,7 @@ async def charge_shared_payment(
             "metadata": metadata,
         }
         intent = await client.v1.payment_intents.create_async(params, {"idempotency_key": key})
-    return _shared(intent)
+    return shared(intent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +52,17 @@ async def search_payment_intents(settings: Settings, query: str, *, pages: int) 
     ``metadata['challenge_id']:'…'``), at most ``pages`` pages of 100, newest first. Search is
     Stripe's eventually consistent index: an intent may be found a minute after it was made."""
     found: list[Found] = []
-    async with _client(settings, "payment intent search") as client:
+    async with exchange(settings, "payment intent search") as client:
         params: Any = {"query": query, "limit": 100}
         for _ in range(pages):
             result = await client.v1.payment_intents.search_async(params)
             for intent in result.data:
-                metadata = _field(intent, "metadata")
+                metadata = field(intent, "metadata")
                 plain = metadata.to_dict() if hasattr(metadata, "to_dict") else {}
                 kept = {str(k): str(v) for k, v in plain.items()}
-                found.append(Found(_shared(intent), kept))
-            following = _field(result, "next_page")
-            if not _field(result, "has_more") or not following:
+                found.append(Found(shared(intent), kept))
+            following = field(result, "next_page")
+            if not field(result, "has_more") or not following:
                 break
             params = {"query": query, "limit": 100, "page": following}
     return found

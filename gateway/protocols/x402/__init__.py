@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 from x402.schemas.responses import SettleResponse
 
+from ...billing.channels.registry import Charged, Context, Provider
 from ...billing.orders.expiry import AGENT_KIND
-from ...billing.providers import Charged, Context, Provider
 from ...mail.links import public_base
 from ...values.codes import Code
 from ...values.outcome import ApiError

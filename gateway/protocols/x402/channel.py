@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
-from ...billing.providers.base import (
+from ...billing.channels.providers.base import (
     Charged,
     Context,
     Kind,

@@ -29,7 +29,7 @@ class CheckIn(Base):
 
 class CheckInConfig(Base):
     """The operator's check-in settings of one environment; no row: the built-in defaults
-    (``gateway.billing.checkin.DEFAULTS``)."""
+    (``gateway.billing.checkin.daily.DEFAULTS``)."""
 
     __tablename__ = "checkin_configs"
     __table_args__ = (CheckConstraint("min_cents > 0 AND min_cents <= max_cents", name="range"),)

@@ -98,7 +98,7 @@ class FundingOrder(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     kind: Mapped[str] = mapped_column(String(20))  # checkout, redemption
     provider: Mapped[str] = mapped_column(String(20))  # stripe, sandbox, redemption, ...
-    # The channel the payer chose (``billing.providers``): the provider itself in live; in
+    # The channel the payer chose (``billing.channels.registry``): the provider itself in live; in
     # staging the channel the sandbox stood in for. None for orders made before channels.
     channel: Mapped[str | None] = mapped_column(String(30))
     provider_session_id: Mapped[str | None] = mapped_column(String(255))
@@ -116,7 +116,7 @@ class FundingOrder(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     discount_cents: Mapped[int] = mapped_column(BigInteger)
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # what the payer is charged
-    # A custom amount's discount tier (``billing.pricing``); 0 for packs and redemptions.
+    # A custom amount's discount tier (``billing.orders.pricing``); 0 for packs and redemptions.
     tier_percent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     tier_discount_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     currency: Mapped[str] = mapped_column(String(3))

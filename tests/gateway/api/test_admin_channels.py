@@ -8,7 +8,7 @@ from typing import ClassVar
 import httpx
 from sqlalchemy import select
 
-from gateway.billing import providers
+from gateway.billing.channels import registry
 from gateway.store.db import Database
 from gateway.store.models import AuditRecord, table_of
 from tests.fixtures.acme_pay import API_KEY, WEBHOOK_SECRET, AcmePay, AcmeStandIn
@@ -25,7 +25,7 @@ class _Fresh(AcmePay):
 async def test_channels_are_listed_masked_set_per_env_and_audited(
     admin_client: httpx.AsyncClient, acme_pay: AcmeStandIn, db: Database
 ) -> None:
-    with providers.registered(_Fresh()):
+    with registry.registered(_Fresh()):
         await _listed_set_and_audited(admin_client, acme_pay, db, _Fresh.name)
     _Fresh.name = f"acme_{secrets.token_hex(6)}"  # the other store's run starts afresh too
 

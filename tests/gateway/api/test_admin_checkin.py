@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.billing.checkin import DEFAULTS
+from gateway.billing.checkin.daily import DEFAULTS
 from gateway.store.db import Database
 from gateway.store.models import CheckIn, CheckInConfig, table_of
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced

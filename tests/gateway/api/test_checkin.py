@@ -12,9 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.billing.checkin import DEFAULTS
-from gateway.billing.checkin_schemas import MAX_ADVANCE_SECONDS
-from gateway.billing.sandbox_clock import MAX_OFFSET_SECONDS
+from gateway.billing.checkin.daily import DEFAULTS
+from gateway.billing.sandbox_clock import MAX_ADVANCE_SECONDS, MAX_OFFSET_SECONDS
 from gateway.store.db import Database
 from gateway.store.models import CheckIn, LedgerEntry, SandboxClock, table_of
 from tests.fixtures.core import local_client

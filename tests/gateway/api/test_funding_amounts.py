@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.billing import pricing
+from gateway.billing.orders import pricing
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN

@@ -24,7 +24,7 @@ from sqlalchemy import delete, select, update
 from starlette.types import ASGIApp
 
 from gateway.billing import newapi
-from gateway.billing.channel_schemas import ChannelInfo
+from gateway.billing.channels.schemas import ChannelInfo
 from gateway.billing.schemas import TopupInfo
 from gateway.store.db import Database
 from gateway.store.models import PaymentChannel, table_of

@@ -14,7 +14,7 @@ import respx
 from sqlalchemy import func, select, update
 
 from gateway.billing import orders as billing_orders
-from gateway.billing.providers import STRIPE
+from gateway.billing.channels.registry import STRIPE
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, PaymentNotice, table_of
 from gateway.values.clock import utcnow

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 import pypdf
 
-from gateway.billing.providers.sandbox import add_interval
+from gateway.billing.channels.providers.sandbox import add_interval
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.subscriptions import MakePlan, bought_in_sandbox
 

@@ -1,6 +1,6 @@
 """No order's or subscription's status is written but by its table of moves: in ``gateway/``
 and ``worker/``, an ``update`` of ``funding_orders`` or ``subscriptions`` never sets ``status``
-(``order_states.move``, ``subscription_states.move`` do, through ``store.states``), and an
+(``order_states.move``, ``subscriptions.states.move`` do, through ``store.states``), and an
 ``insert`` sets it only to what the table's ``first`` says a row starts in. On the tree before
 the tables it finds nine of the writes by hand; values passed through ``**`` are beyond it."""
 

@@ -14,7 +14,7 @@ from gateway.accounts import users
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
-from gateway.billing.funding import credit_merchant
+from gateway.billing.wallet.funding import credit_merchant
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -1,8 +1,8 @@
 """The ``checkin`` tool: the same operation as ``POST /checkin``, its envelope as the result;
 once a day by the staging clock; scope billing; no arguments."""
 
-from gateway.billing.checkin import DEFAULTS
-from gateway.billing.checkin_schemas import CheckInData
+from gateway.billing.checkin.daily import DEFAULTS
+from gateway.billing.checkin.schemas import CheckInData
 from gateway.mcp.tools import by_name
 from gateway.store.db import Database
 from tests.fixtures.core import local_client

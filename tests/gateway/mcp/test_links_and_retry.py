@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 
 from gateway.app import create_app
-from gateway.billing.shortfall import RETRY
+from gateway.billing.wallet.shortfall import RETRY
 from gateway.mcp.tools import by_name
 from gateway.values.settings import Settings
 from tests.fixtures.core import free_port, local_client, started_server

@@ -21,8 +21,8 @@ from mpp import Challenge, Credential
 from mpp.extensions.mcp.constants import META_CREDENTIAL
 from sqlalchemy import func, select, update
 
-from gateway.billing import reconcile
 from gateway.billing.orders import expire_due
+from gateway.billing.settling import reconcile
 from gateway.callers import authenticate
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest

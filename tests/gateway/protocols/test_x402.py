@@ -28,8 +28,8 @@ from x402.http import (
 from x402.http.clients.httpx import x402HttpxClient
 from x402.schemas import PaymentRequired
 
-from gateway.billing import reconcile
 from gateway.billing.orders import expire_due
+from gateway.billing.settling import reconcile
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
