@@ -18,9 +18,9 @@
   made out to.
 - ``wallet/``: credits and debits outside a channel's checkout (``funding``), redemption codes
   and what a send refused for balance lacks (``shortfall``).
-- ``providers/`` and ``protocols/``: the agents' payments on a 402 (MPP, x402), registered as
-  channels by ``channels.registry``, with ``agent_payments``, ``agent_strays`` and
-  ``machine_payments`` beside them here.
+
+The agents' payments on a 402 (MPP, x402) are not here: each is a module of ``gateway.protocols``,
+whose registry registers its channel with ``channels.registry``.
 
 Shared by them all, here: what a merchant reads (``service``: packs, funding history, ledger)
 and its CSV exports (``exports``), the funding routes' wire models (``schemas``), the pages'

@@ -3,8 +3,8 @@
 Its orders (kind ``agent``) are written by ``protocols.orders`` when a credential is
 presented, keyed by the challenge's id (single use, by the orders' unique provider id), and
 settled by the same completion every channel's orders go through. Live, the token is charged
-at Stripe (a PaymentIntent with ``shared_payment_granted_token``, ``stripe_payments``) under
-the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
+at Stripe (a PaymentIntent with ``shared_payment_granted_token``,
+``billing.channels.providers.stripe_orders``) under the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
 (``sandbox_spt``), and no money moves. It has no page, takes no notification, and is
 never offered for a checkout.
 

@@ -1,7 +1,7 @@
 """Stripe's calls for an agent's payment of a 402 by MPP: a PaymentIntent confirmed with a Shared
 Payment Token, and the search that finds one by its metadata (``protocols.mpp.channel``,
-``protocols.mpp.strays``). The client and the reading of Stripe's objects are
-``stripe_payments``' own."""
+``protocols.mpp.strays``). The client and the reading of Stripe's objects are the channels'
+(``billing.channels.providers.stripe_api``)."""
 
 from dataclasses import dataclass
 from typing import Any

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-SHARING = ["tests/gateway/billing/test_epay_flow.py", "tests/gateway/api/test_admin_channels.py"]
+ROOT = Path(__file__).resolve().parents[4]
+SHARING = [
+    "tests/gateway/billing/channels/test_epay_flow.py",
+    "tests/gateway/api/test_admin_channels.py",
+]
 # Reversed, and a shuffle that puts the admin client's test between two of Epay's.
 ORDERS = ["reversed", "1"]
 WITHIN = 58  # seconds: both orders run at once
