@@ -4,8 +4,9 @@ Its orders (kind ``agent``) are written by ``protocols.orders`` when a credentia
 presented, keyed by the challenge's id (single use, by the orders' unique provider id), and
 settled by the same completion every channel's orders go through. Live, the token is charged
 at Stripe (a PaymentIntent with ``shared_payment_granted_token``,
-``billing.channels.providers.stripe_orders``) under the process's or the saved Stripe credentials; staging charges the sandbox's own test tokens
-(``sandbox_spt``), and no money moves. It has no page, takes no notification, and is
+``billing.channels.providers.stripe_orders``) under the process's or the saved Stripe
+credentials; staging charges the sandbox's own test tokens (``sandbox_spt``), and no money
+moves. It has no page, takes no notification, and is
 never offered for a checkout.
 
 The PaymentIntent's idempotency key is the challenge's (``mpp:<challenge id>``), whatever token
