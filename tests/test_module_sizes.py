@@ -11,8 +11,6 @@ MOST_LINES = 500
 NOT_COUNTED = ("gateway/migrations/",)
 # ``path`` → why it may be longer.
 LONGER: dict[str, str] = {
-    "gateway/values/settings.py": "every setting of the product in one class, as pydantic-settings "
-    "reads it from the environment; being reshaped beside this",
     "gateway/values/codes.py": "the code catalogue, one entry a code with its status and "
     "sentence: a table read whole; being reshaped beside this",
     "gateway/devrun.py": "the local stack of ``aitopup run``; being reshaped beside this",

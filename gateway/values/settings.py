@@ -3,10 +3,11 @@
 import functools
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .setting_lists import cents_list, hosts, origins, schedule, tiers
 
 __all__ = [
     "STORE_COMMAND_TIMEOUT_SECONDS",
@@ -364,44 +365,44 @@ class Settings(BaseSettings):
     @field_validator("funding_amount_options")
     @classmethod
     def _options_are_cents(cls, value: str) -> str:
-        _cents_list(value)
+        cents_list(value)
         return value
 
     @field_validator("funding_discount_tiers")
     @classmethod
     def _tiers_are_pairs(cls, value: str) -> str:
-        _tiers(value)
+        tiers(value)
         return value
 
     @property
     def funding_options(self) -> tuple[int, ...]:
         """The custom amounts offered as buttons, in cents, ascending."""
-        return _cents_list(self.funding_amount_options)
+        return cents_list(self.funding_amount_options)
 
     @property
     def funding_tiers(self) -> tuple[tuple[int, int], ...]:
         """Discount tiers as ``(from_cents, percent_off)``, ascending by ``from_cents``."""
-        return _tiers(self.funding_discount_tiers)
+        return tiers(self.funding_discount_tiers)
 
     @property
     def mail_retry_delays(self) -> list[float]:
         """Delay before each attempt of a mail, as ``retry_delays`` for webhooks."""
-        return list(_schedule(self.mail_retry_schedule))
+        return list(schedule(self.mail_retry_schedule))
 
     @property
     def retry_delays(self) -> list[float]:
         """Delay before each attempt: attempt N waits ``retry_delays[N-1]`` after attempt N-1."""
-        return list(_schedule(self.webhook_retry_schedule))
+        return list(schedule(self.webhook_retry_schedule))
 
     @property
     def long_retry_delays(self) -> list[float]:
         """``retry_delays`` of an endpoint on the long schedule."""
-        return list(_schedule(self.webhook_long_retry_schedule))
+        return list(schedule(self.webhook_long_retry_schedule))
 
     @property
     def fulfilment_retry_delays(self) -> list[float]:
         """Delay before each retry of an upstream: retry N waits ``[N-1]`` after try N."""
-        return list(_schedule(self.fulfilment_retry_schedule))
+        return list(schedule(self.fulfilment_retry_schedule))
 
     @property
     def webhook_merchant_connections(self) -> int:
@@ -423,13 +424,13 @@ class Settings(BaseSettings):
     @property
     def mcp_origins(self) -> frozenset[str]:
         """The browser origins ``/mcp`` serves, each as ``scheme://host[:port]`` in lower case."""
-        return _origins(self.mcp_allowed_origins, self.public_base_url)
+        return origins(self.mcp_allowed_origins, self.public_base_url)
 
     @property
     def mcp_hosts(self) -> frozenset[str]:
         """The host names ``/mcp`` answers to by configuration, in lower case, without port or
         brackets: ``mcp_allowed_hosts`` and ``public_base_url``'s."""
-        return _hosts(self.mcp_allowed_hosts, self.public_base_url)
+        return hosts(self.mcp_allowed_hosts, self.public_base_url)
 
     @property
     def public_base_guessed(self) -> bool:
@@ -452,29 +453,6 @@ def is_loopback(host: str) -> bool:
     return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
-@functools.lru_cache(maxsize=64)
-def _schedule(text: str) -> tuple[float, ...]:
-    """Parsed once: every delivery attempt reads it."""
-    return tuple(float(part) for part in text.split(",") if part.strip())
-
-
-@functools.lru_cache(maxsize=16)
-def _origins(listed: str, public_base_url: str | None) -> frozenset[str]:
-    found = {part.strip().rstrip("/").lower() for part in listed.split(",") if part.strip()}
-    if public_base_url:
-        parts = urlsplit(public_base_url)
-        found.add(f"{parts.scheme}://{parts.netloc}".lower())
-    return frozenset(found)
-
-
-@functools.lru_cache(maxsize=16)
-def _hosts(listed: str, public_base_url: str | None) -> frozenset[str]:
-    named = [*listed.split(","), public_base_url or ""]
-    # ``urlsplit`` reads ``name``, ``name:port`` and ``[v6]:port`` alike, and lowers the case.
-    found = {urlsplit(part if "//" in part else f"//{part.strip()}").hostname for part in named}
-    return frozenset(name for name in found if name)
-
-
 def _said(message: str) -> str:
     return message.removeprefix("Value error, ")
 
@@ -493,33 +471,3 @@ def load_settings() -> Settings:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise SystemExit("aitopup: bad setting " + "; ".join(problems)) from None
-
-
-def _cents_list(value: str) -> tuple[int, ...]:
-    """``"1000,2000"`` → ``(1000, 2000)``: positive whole cents, at most 20."""
-    try:
-        found = sorted({int(part) for part in value.split(",") if part.strip()})
-    except ValueError:
-        raise ValueError("a comma-separated list of whole cents") from None
-    if any(c <= 0 for c in found) or len(found) > 20:
-        raise ValueError("at most 20 amounts, each a positive number of cents")
-    return tuple(found)
-
-
-def _tiers(value: str) -> tuple[tuple[int, int], ...]:
-    """``"10000:5,50000:10"`` → ``((10000, 5), (50000, 10))``: from that many cents, that
-    percent off (1 to 90), at most 20 tiers, one per threshold."""
-    found: dict[int, int] = {}
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        try:
-            at, percent = (int(x) for x in part.split(":"))
-        except ValueError:
-            raise ValueError("tiers are <from cents>:<percent off>, comma-separated") from None
-        if at <= 0 or not 1 <= percent <= 90 or at in found:
-            raise ValueError("each tier: positive cents, 1 to 90 percent off, once per amount")
-        found[at] = percent
-    if len(found) > 20:
-        raise ValueError("at most 20 discount tiers")
-    return tuple(sorted(found.items()))
