@@ -133,7 +133,13 @@ LAYERS = (
     # What the command line runs: operator actions and the local stack.
     Layer(
         "commands",
-        ("gateway.operator", "gateway.local_gateway", "gateway.devrun", "gateway.standins"),
+        (
+            "gateway.operator",
+            "gateway.local_gateway",
+            "gateway.demo",
+            "gateway.devrun",
+            "gateway.standins",
+        ),
     ),
     # ``aitopup``: every command, above all it runs.
     Layer("command line", ("gateway.cli",)),

@@ -13,7 +13,6 @@ NOT_COUNTED = ("gateway/migrations/",)
 LONGER: dict[str, str] = {
     "gateway/values/codes.py": "the code catalogue, one entry a code with its status and "
     "sentence: a table read whole; being reshaped beside this",
-    "gateway/devrun.py": "the local stack of ``aitopup run``; being reshaped beside this",
 }
 
 

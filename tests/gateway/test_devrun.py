@@ -24,7 +24,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from gateway import devrun
+from gateway import demo, devrun
 from gateway.admin import channels as channel_admin
 from gateway.admin import plans as plan_admin
 from gateway.admin.audit import Call
@@ -115,20 +115,20 @@ async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
     # Someone signed up as "demo" before the first start: that merchant is never used.
     squatter = await asyncio.to_thread(create_merchant, settings, "demo")
 
-    first, key = await asyncio.to_thread(devrun.demo_key, settings)
+    first, key = await asyncio.to_thread(demo.demo_key, settings)
     assert first.id != squatter.id and first.name == "demo"
-    assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == first.id
+    assert demo.DEMO_MERCHANT_FILE.read_text().strip() == first.id
 
-    again, second_key = await asyncio.to_thread(devrun.demo_key, settings)
+    again, second_key = await asyncio.to_thread(demo.demo_key, settings)
     assert again.id == first.id  # the second start finds the same merchant
     assert second_key != key  # and mints a fresh key for it
     assert parse_api_key(second_key).env == "staging"
 
     # A store that no longer has it (a new database): a new demo merchant, remembered anew.
-    devrun.DEMO_MERCHANT_FILE.write_text("mer_gone\n")
-    fresh, _ = await asyncio.to_thread(devrun.demo_key, settings)
+    demo.DEMO_MERCHANT_FILE.write_text("mer_gone\n")
+    fresh, _ = await asyncio.to_thread(demo.demo_key, settings)
     assert fresh.id not in {first.id, squatter.id}
-    assert devrun.DEMO_MERCHANT_FILE.read_text().strip() == fresh.id
+    assert demo.DEMO_MERCHANT_FILE.read_text().strip() == fresh.id
 
 
 async def test_each_start_revokes_the_key_the_last_start_printed(
@@ -140,7 +140,7 @@ async def test_each_start_revokes_the_key_the_last_start_printed(
     capped = settings.model_copy(update={"max_keys_per_merchant_env": 2})
     printed: list[str] = []
     for _ in range(120):
-        _, key = await asyncio.to_thread(devrun.demo_key, capped)
+        _, key = await asyncio.to_thread(demo.demo_key, capped)
         printed.append(key)
     assert len(set(printed)) == 120
     async with local_client() as http, live_server(settings) as root:
@@ -527,11 +527,11 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
     link works once."""
     monkeypatch.chdir(tmp_path)
     async with live_server(settings) as root:
-        said = await asyncio.to_thread(devrun.welcome, settings, root)
+        said = await asyncio.to_thread(demo.welcome, settings, root)
         key = re.search(r"staging key \(merchant demo, (mer_\w+)\): (\S+)", said)
         assert key is not None, said
         [link] = re.findall(r"^(http://\S+/dashboard/set-password\?token=\S+)$", said, re.M)
-        assert link.startswith(root + "/") and devrun.DEMO_EMAIL in said
+        assert link.startswith(root + "/") and demo.DEMO_EMAIL in said
         async with local_client(base_url=f"{root}/api/public/v1") as api:
             sent = await api.post(
                 "/topup/send",
@@ -553,7 +553,7 @@ async def test_make_run_prints_a_one_time_link_to_the_demo_merchants_dashboard(
             assert (await again.get(link)).status_code == 404  # spent
 
         # The next start: the demo user has a password now, so its link is a reset's.
-        said = await asyncio.to_thread(devrun.welcome, settings, root)
+        said = await asyncio.to_thread(demo.welcome, settings, root)
         [link] = re.findall(r"^(http://\S+/dashboard/reset-password\?token=\S+)$", said, re.M)
         async with _sign_in_by(link, "another password 0123") as browser:
             overview = await browser.get(f"{root}/dashboard/topups")
@@ -573,13 +573,13 @@ async def test_each_starts_sign_in_link_voids_the_one_the_last_start_printed(
     await asyncio.to_thread(upgrade, fresh.database_url)
     link = re.compile(r"^(http://\S+/dashboard/(?:set|reset)-password\?token=\S+)$", re.M)
     async with live_server(fresh) as root, local_client() as http:
-        said = await asyncio.to_thread(devrun.welcome, fresh, root)
+        said = await asyncio.to_thread(demo.welcome, fresh, root)
         [first] = link.findall(said)
         async with _sign_in_by(first, "demo password 0123"):
             pass
         printed = []
         for _ in range(3):
-            said = await asyncio.to_thread(devrun.welcome, fresh, root)
+            said = await asyncio.to_thread(demo.welcome, fresh, root)
             printed += link.findall(said)
         assert len(set(printed)) == 3 and all("/reset-password?" in each for each in printed)
         for each in printed[:-1]:
@@ -718,7 +718,7 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
     with_pages = [p.name for p in registry.all_providers() if p.kinds]
     assert len(with_pages) > 2  # more than the sandbox and Stripe to offer
 
-    seeded = await asyncio.to_thread(devrun.seed_staging, fresh)
+    seeded = await asyncio.to_thread(demo.seed_staging, fresh)
     assert seeded == [
         *(f"channel {name}" for name in with_pages if name not in (SANDBOX, STRIPE)),
         "plan Pro",
@@ -726,7 +726,7 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
     channels, plans = await _staging_offer(fresh, key)
     assert channels == with_pages
     [pro] = plans
-    shape = dict(devrun.DEMO_PLANS)["plan_demo_pro"]
+    shape = dict(demo.DEMO_PLANS)["plan_demo_pro"]
     assert pro == {"id": "plan_demo_pro", "currency": "USD", **shape}
 
     # An operator stops selling the plan and turns a channel off; the next starts keep that.
@@ -739,7 +739,7 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
             db, fresh, call, turned_off, "staging", ChannelSet(enabled=False)
         )
     for _ in range(2):
-        assert await asyncio.to_thread(devrun.seed_staging, fresh) == []
+        assert await asyncio.to_thread(demo.seed_staging, fresh) == []
     channels, plans = await _staging_offer(fresh, key)
     assert channels == [name for name in with_pages if name != turned_off] and plans == []
     async with command_store(fresh) as db:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.billing.orders import DONE_PATH
-from gateway.devrun import DEMO_PLANS
+from gateway.demo import DEMO_PLANS
 from gateway.merchants import preferences
 from gateway.store.db import Database
 from gateway.store.models import Merchant, Pack, Plan, table_of
