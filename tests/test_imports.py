@@ -45,7 +45,8 @@ ENTRIES = {
         ),
         1330,
     ),
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1180),
+    # The code catalogue's bands and the settings' parsed lists are modules of their own (+8).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1188),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them.
     "gateway.mcp.stdio": (

@@ -1,0 +1,57 @@
+"""The code catalogue's 1xxx band: a call that did what it asked. ``codes.CATALOGUE``
+holds every band."""
+
+from .code_names import Code, CodeInfo
+
+__all__ = ["SUCCESS"]
+
+SUCCESS: dict[Code, CodeInfo] = {
+    Code.SUCCESS: CodeInfo(200, "Success"),
+    Code.TOPUP_DELIVERED: CodeInfo(200, "Top-up delivered"),
+    Code.TOPUP_PENDING: CodeInfo(202, "Top-up pending"),
+    Code.TOPUP_CANCELLED: CodeInfo(200, "Top-up cancelled; funds refunded"),
+    Code.CREATED: CodeInfo(201, "Created"),
+    Code.DELETED: CodeInfo(200, "Deleted"),
+    Code.TOPUP_AWAITING_APPROVAL: CodeInfo(
+        202, "Top-up held for approval: the amount is debited and held until approved or denied"
+    ),
+    Code.TOPUP_DENIED: CodeInfo(200, "Top-up denied; funds refunded"),
+    Code.VOUCHER_REDEEMED: CodeInfo(
+        200, "Voucher redeemed: its amount is taken from the recipient's balance"
+    ),
+    Code.RECIPIENT_LINK_REQUESTED: CodeInfo(
+        202, "If this address has top-ups here, a fresh link to its page is on its way by e-mail"
+    ),
+    Code.PASSWORD_RESET_REQUESTED: CodeInfo(
+        202, "If this address has an account, a password-reset link is on its way by e-mail"
+    ),
+    Code.PASSWORD_RESET_DONE: CodeInfo(
+        200, "Password set; every other session of the account is signed out"
+    ),
+    Code.SIGNED_UP: CodeInfo(
+        202,
+        "If this address was new here, its account is ready; either way, sign in with the "
+        "account's password",
+    ),
+    Code.RECIPIENT_LINKS_REVOKED: CodeInfo(
+        200, "Every link to this recipient's page made until now no longer opens it"
+    ),
+    Code.BILLING_PROFILE_SAVED: CodeInfo(
+        200, "Billing profile saved: receipts paid from now on carry it"
+    ),
+    Code.PAYMENT_CHECKED: CodeInfo(
+        200, "Payment checked with the provider; data.order says what the order is now"
+    ),
+    Code.CHECKED_IN: CodeInfo(
+        200, "Checked in: today's reward is credited to the wallet (data.amount_cents)"
+    ),
+    Code.SUBSCRIPTION_CHECKED: CodeInfo(
+        200, "Subscription checked with the provider; its paid periods are credited once"
+    ),
+    Code.SUBSCRIPTION_CHANGED: CodeInfo(200, "Subscription changed"),
+    Code.REFUND_PENDING: CodeInfo(
+        202,
+        "Refund recorded and the wallet debited, the payment provider's answer not known yet: "
+        "the worker asks again under the same key until it answers (data.status)",
+    ),
+}
