@@ -10,6 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from redis.asyncio import Redis as AsyncRedis
+
 from gateway.admin import merchants
 from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
@@ -56,6 +58,12 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
     deliveries.replay_delivery,
     replays.replay_failed,
 ]
+
+
+def _hints(function: Any) -> dict[str, Any]:
+    """``function``'s hints resolved: the Redis client's alias names a class imported only for
+    type checking (``gateway.redis_client``), supplied here."""
+    return typing.get_type_hints(function, localns={"AsyncRedis": AsyncRedis})
 
 
 def _modules(*places: str) -> list[Path]:
@@ -138,7 +146,7 @@ def test_the_guard_finds_a_door_going_around_perform(tmp_path: Path) -> None:
 
 def test_every_operation_that_makes_deliveries_returns_an_outcome() -> None:
     for operation in ENTRY_POINTS:
-        returned = typing.get_type_hints(operation)["return"]
+        returned = _hints(operation)["return"]
         assert returned is Outcome, f"{operation.__module__}.{operation.__qualname__}: {returned}"
 
 
@@ -448,7 +456,7 @@ def _given_outcome(namespace: Any, function: ast.AST, handed: ast.expr) -> bool:
     if not isinstance(named, ast.Name):
         return False
     defined = getattr(namespace, getattr(function, "name", ""), None)
-    hint = typing.get_type_hints(defined).get(named.id) if callable(defined) else None
+    hint = _hints(defined).get(named.id) if callable(defined) else None
     if isinstance(handed, ast.Call):
         hint = typing.get_args(hint)[-1] if typing.get_args(hint) else None
     return typing.get_origin(hint) is Awaitable and typing.get_args(hint) == (Outcome,)
@@ -466,7 +474,7 @@ def _not_outcomes(path: Path, namespace: Any) -> list[str]:
                 if not _given_outcome(namespace, function, handed):
                     wrong.append(f"{where} runs {ast.unparse(handed)}, which is not followed")
                 continue
-            returned = typing.get_type_hints(operation).get("return")
+            returned = _hints(operation).get("return")
             if returned is not Outcome:
                 wrong.append(f"{where} runs {operation.__qualname__} -> {returned}")
     return wrong
@@ -491,7 +499,7 @@ def _outside_a_runner(path: Path, namespace: Any) -> list[str]:
                 continue  # only our operations: a library's hints need not resolve
             if operation.__module__ == getattr(namespace, "__name__", None):
                 continue  # the door's own helper, which runs what it calls itself
-            if typing.get_type_hints(operation).get("return") is Outcome:
+            if _hints(operation).get("return") is Outcome:
                 found.append(f"{where} calls {operation.__qualname__} outside answer/perform")
     return found
 
@@ -510,7 +518,7 @@ def _answering_otherwise(path: Path, namespace: Any) -> list[str]:
                 continue
             if named in ANSWERS_OTHERWISE:
                 continue
-            returned = typing.get_type_hints(operation).get("return")
+            returned = _hints(operation).get("return")
             if returned is not Outcome:
                 found.append(f"{path.name}:{function.name} awaits {named} -> {returned}")
     return found
@@ -553,7 +561,7 @@ def test_every_operation_answering_otherwise_is_still_called_and_still_bare() ->
     }
     for named in ANSWERS_OTHERWISE:
         module, _, function = named.rpartition(".")
-        returned = typing.get_type_hints(getattr(importlib.import_module(module), function))
+        returned = _hints(getattr(importlib.import_module(module), function))
         assert returned.get("return") is not Outcome, f"{named} answers an Outcome now"
         assert named in called, f"no door calls {named} any more"
 
