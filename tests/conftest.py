@@ -30,6 +30,7 @@ from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
 from tests.fixtures.core import (
+    TEST_STORE_BOUND_SECONDS,
     asgi_client,
     live_server,
     make_settings,
@@ -162,7 +163,12 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = open_database(settings.database_url, pool_size=settings.database_pool_size)
+    database = open_database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        command_timeout=TEST_STORE_BOUND_SECONDS,
+        pool_timeout=TEST_STORE_BOUND_SECONDS,
+    )
     yield database
     await database.dispose()
 
