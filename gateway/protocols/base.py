@@ -38,9 +38,10 @@ one), ``mcp_methods`` (what the MCP server's ``initialize`` advertises), ``refus
 payments its channel took and no order credited).
 
 The paying half (``Payer``) is the other side of the same protocol: an agent's wallet turning a
-seller's 402 into a credential (MPP's Stripe method minting a Shared Payment Token, x402's
-``exact`` scheme signing an EIP-3009 authorization). It is defined here and implemented by no
-protocol yet; when it is, it lands in the same protocol's module, beside its ``Receiver``.
+seller's 402 into a credential (MPP's Stripe method issuing a Shared Payment Token, x402's
+``exact`` scheme signing an EIP-3009 authorization), in the same protocol's module, beside its
+``Receiver``: ``demand`` reads a challenge (``Demand``), ``make`` makes the credential once per
+payment (``Made``), ``used`` asks its provider whether the seller took it, ``revoke`` ends it.
 """
 
 import hashlib
@@ -62,12 +63,16 @@ __all__ = [
     "REFUSALS",
     "AgentPaid",
     "Ask",
+    "Demand",
+    "Made",
     "Payer",
     "Presented",
     "Receiver",
     "Take",
     "Transport",
+    "Use",
     "Verified",
+    "Wallet",
     "digest",
 ]
 
@@ -231,21 +236,81 @@ class Receiver(ABC):
         return []
 
 
-class Payer(ABC):
-    """The paying half of a payment protocol: an agent's wallet answering a seller's 402.
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """A seller's 402 challenge as its protocol read it, before anything is made or written:
+    what paying it moves, to whom, until when, and the header the seller wants it in."""
 
-    Not implemented by any protocol yet. When it is, it lives in the protocol's own module
-    beside its ``Receiver`` (MPP: minting a Shared Payment Token for the challenge's amount
-    with the Stripe method; x402: signing the ``exact`` scheme's EIP-3009 authorization for
-    the requirement), and a wallet asks each registered protocol in turn."""
+    protocol: str  # the payer's ``name``
+    amount_cents: int
+    currency: str  # lower case ISO 4217: ``usd``
+    payee: str  # whom it pays, as shown: MPP's realm; x402's ``payTo`` address
+    # What ``allowed_payees`` may name besides the resource's origin: MPP's realm; x402's
+    # ``payTo``. The domain matches the origin of the resource's URL itself.
+    payee_names: tuple[str, ...]
+    header: str  # the request header the seller's retry reads the credential from
+    expires_at: datetime  # when the challenge stops being payable
+    kept: Any = None  # the parsed challenge, for ``make`` and ``used``
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A credential made for a demand: the header's value, and what its provider knows it by
+    (an issued Shared Payment Token's id; an EIP-3009 authorization's nonce), for look-ups."""
+
+    value: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """Whose money a credential is made from, and what making it may read: the merchant and
+    environment, the store (the saved card, the sealed payer key), the sealer, the settings."""
+
+    db: Database
+    sealer: Any  # keys.Sealer
+    settings: Settings
+    merchant_id: str
+    env: str
+
+
+# What a provider says of a credential made: not yet used; used (the seller took it; the
+# amount it took in cents); or gone unused (expired, revoked).
+Use = Literal["unused", "used", "gone"]
+
+
+class Payer(ABC):
+    """The paying half of a payment protocol: an agent's wallet answering a seller's 402, in
+    the same protocol's module as its ``Receiver`` (MPP: a Shared Payment Token issued for the
+    challenge's amount and expiry; x402: the ``exact`` scheme's EIP-3009 authorization).
+
+    ``demand`` is pure (no I/O): the domain reads every challenge before it judges or writes
+    anything. ``make`` is the only call that creates a credential and is idempotent on
+    ``payment_id`` (the provider's idempotency key, or a nonce derived from it), so a retry
+    after a lost answer makes the same credential, never a second one. ``used`` asks the
+    provider (or, in staging, the sandbox) whether the seller took it: a use is learned, never
+    assumed. ``revoke`` ends a credential not used at its provider where the provider can."""
 
     name: ClassVar[str]
 
     @abstractmethod
-    def offer_in(self, headers: Mapping[str, str], body: Any) -> Any | None:
-        """The offer a seller's 402 makes in this protocol (its headers, its JSON), or None."""
+    def demand(self, settings: Settings, challenge: str, now: datetime) -> Demand | None:
+        """``challenge`` (a ``WWW-Authenticate`` value or a ``PAYMENT-REQUIRED`` value, as the
+        seller sent it) read as this protocol's, or None when it is not this protocol's.
+        Refusals as ``ApiError``: ``PAYMENT_CREDENTIAL_MALFORMED`` (its shape),
+        ``PAYMENT_CHALLENGE_EXPIRED``, ``PAYMENT_METHOD_UNSUPPORTED`` (a method, scheme,
+        network, asset or currency this payer does not pay)."""
 
     @abstractmethod
-    async def credential_for(self, offer: Any, wallet: Any) -> Mapping[str, str]:
-        """The credential that pays ``offer`` from ``wallet``, as the request headers (or the
-        tool call's ``_meta`` entries) the retry carries."""
+    async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
+        """The credential that pays ``demand`` from ``wallet``, made once per ``payment_id``.
+        A provider's refusal or failure raises (``ApiError``, ``PAYMENT_PROVIDER_ERROR`` or ``PAYMENT_PROVIDER_TIMEOUT`` where
+        it is the provider's), and the caller releases what it held."""
+
+    @abstractmethod
+    async def used(self, wallet: Wallet, demand: Demand, made: Made) -> tuple[Use, int]:
+        """Whether the seller used ``made``, and how much it took in cents (0 unless used)."""
+
+    async def revoke(self, wallet: Wallet, demand: Demand, made: Made) -> None:
+        """End ``made`` at its provider, where it can be ended before its expiry."""
+        return None
