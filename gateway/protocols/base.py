@@ -304,8 +304,8 @@ class Payer(ABC):
     @abstractmethod
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         """The credential that pays ``demand`` from ``wallet``, made once per ``payment_id``.
-        A provider's refusal or failure raises (``ApiError``, ``PAYMENT_PROVIDER_ERROR`` or ``PAYMENT_PROVIDER_TIMEOUT`` where
-        it is the provider's), and the caller releases what it held."""
+        A provider's refusal or failure raises (``ApiError``: ``PAYMENT_PROVIDER_ERROR``,
+        ``PAYMENT_PROVIDER_TIMEOUT``), and the caller releases what it held."""
 
     @abstractmethod
     async def used(self, wallet: Wallet, demand: Demand, made: Made) -> tuple[Use, int]:
