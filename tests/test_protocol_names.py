@@ -18,16 +18,11 @@ ALLOWED = {
     # The development stand-ins are the far side of a protocol (the facilitator an x402
     # payment settles at), not the gateway's side of it.
     "gateway/standins/": "the stand-in facilitator, the protocol's far side",
-    # ``aitopup run`` starts that stand-in for staging and names it to the gateway.
-    "gateway/devrun.py": "starts the stand-in facilitator and sets its environment variables",
     # The settings' fields are the environment's variables (``AITOPUP_MPP_…``,
     # ``AITOPUP_X402_…``): a nested model would rename them.
     "gateway/values/settings.py": "fields named as the environment variables they read",
     # Migrations are history: the file that added x402's column is named for it.
     "gateway/migrations/": "a migration's file, named when it ran",
-    # Staging's Shared Payment Tokens: the sandbox's stand-in for Stripe's test helper, the
-    # far side of MPP in staging (what an agent pays a challenge with), as the stand-ins are.
-    "gateway/api/agent_payments.py": "staging's test tokens route, MPP's far side",
 }
 
 

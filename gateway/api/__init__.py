@@ -2,8 +2,10 @@
 
 from starlette.routing import BaseRoute
 
+from ..auth import require_caller
+from ..protocols import registry as protocols
+from ..protocols.base import Door
 from . import (
-    agent_payments,
     apps,
     auto_top_up,
     billing,
@@ -28,6 +30,7 @@ from . import (
     webhook_pollers,
     webhooks,
 )
+from .answer import answer
 
 __all__ = ["public_routes"]
 
@@ -42,7 +45,8 @@ def public_routes() -> list[BaseRoute]:
         *topup.send_routes,
         *meta.routes,
         *billing.routes,
-        *agent_payments.routes,
+        # The payment protocols' own (staging's test tokens), on this door's steps.
+        *protocols.routes(Door(caller=require_caller, answer=answer)),
         *billing_profile.routes,
         *subscriptions.routes,
         *subscription_invoices.routes,

@@ -37,6 +37,12 @@ one), ``mcp_methods`` (what the MCP server's ``initialize`` advertises), ``refus
 (why its orders cannot be refunded through the channel) and ``sweep`` (the worker's look for
 payments its channel took and no order credited).
 
+What a protocol may add besides, asked of the registry and never of the protocol by name:
+``routes(door)``, REST routes of its own (MPP's staging test tokens), mounted in the API's route
+table and built on the REST door's steps it is lent (``Door``: the protocols sit below the
+doors and import none); ``dev_companion(settings, env)``, a process ``make run`` starts beside
+the gateway (x402's staging facilitator), named to the gateway in ``env``.
+
 The paying half (``Payer``) is the other side of the same protocol: an agent's wallet turning a
 seller's 402 into a credential (MPP's Stripe method issuing a Shared Payment Token, x402's
 ``exact`` scheme signing an EIP-3009 authorization), in the same protocol's module, beside its
@@ -49,7 +55,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..billing.channels.registry import Charged, Context, Provider
 from ..store.db import Database
@@ -57,13 +63,23 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 
+if TYPE_CHECKING:  # a protocol's routes are built by the app alone: the worker loads none
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ..callers import Caller
+    from ..ops.routing import ApiRoute
+    from ..policies.model import Scope
+
 __all__ = [
     "MCP_PAYMENT_REQUIRED",
     "MCP_PAYMENT_REQUIRED_MESSAGE",
     "REFUSALS",
     "AgentPaid",
     "Ask",
+    "Companion",
     "Demand",
+    "Door",
     "Made",
     "Payer",
     "Presented",
@@ -168,6 +184,31 @@ class AgentPaid:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Door:
+    """The REST door's own steps, lent to a protocol's routes (``Receiver.routes``): the
+    protocols sit below the doors, so a route of theirs is handed how the door finds the
+    request's caller and renders an operation's outcome instead of importing them."""
+
+    # The caller whose key authenticated the request, its scopes including the one asked
+    # (``None``: the route checks it itself); the door's 401 without one.
+    caller: "Callable[[Request, Scope | None], Caller]"
+    # The operation performed (its outbox rows waking the workers after it committed) and its
+    # outcome rendered as the envelope.
+    answer: "Callable[[Request, Awaitable[Outcome]], Awaitable[Response]]"
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """A process ``make run`` starts beside the gateway for a protocol (x402's staging
+    facilitator), supervised as the gateway is: started again when it exits, stopped with the
+    run. Its output is dropped; ``said`` is the line ``make run`` prints after its welcome."""
+
+    name: str  # as ``make run``'s lines about it name it: "x402 facilitator"
+    command: tuple[str, ...]
+    said: str
+
+
 class Receiver(ABC):
     """The receiving half of a payment protocol (the module's docstring says the calls).
     ``name`` is its registry's name and the channel its orders are credited through."""
@@ -234,6 +275,15 @@ class Receiver(ABC):
     async def sweep(self, db: Database, settings: Settings, now: datetime) -> list[Outcome]:
         """The worker's look for payments its channel took that no order credited."""
         return []
+
+    def routes(self, door: Door) -> "list[ApiRoute]":
+        """REST routes of the protocol's own, under the API's prefix, built on ``door``."""
+        return []
+
+    def dev_companion(self, settings: Settings, env: dict[str, str]) -> Companion | None:
+        """The process ``make run`` starts for this protocol, if any, with what the gateway and
+        the worker must know of it written into ``env``, their environment."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

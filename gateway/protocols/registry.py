@@ -6,6 +6,9 @@ registry too (``billing.channels.registry``), so its orders are settled, reconci
 every channel's are. The order of the registry is the order a retry's credentials are read in
 and a 402's offers are written in.
 
+What a protocol adds besides is asked of every one here too: its REST routes (``routes``,
+mounted by the API's route table) and its process beside ``make run`` (``dev_companions``).
+
 ``register`` adds a protocol at run time (a test's made-up one) and ``registered`` does so for
 the length of a ``with`` block; a name already taken is refused.
 """
@@ -13,20 +16,24 @@ the length of a ``with`` block; a name already taken is refused.
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..billing.channels import registry as providers
 from ..store.db import Database
 from ..values.clock import utcnow
 from ..values.outcome import Outcome
 from ..values.settings import Settings
-from .base import Receiver
+from .base import Companion, Door, Receiver
 from .mpp import MppReceiver
 from .x402 import X402Receiver
+
+if TYPE_CHECKING:
+    from ..ops.routing import ApiRoute
 
 __all__ = [
     "Presenting",
     "all_receivers",
+    "dev_companions",
     "get",
     "mcp_capability",
     "names",
@@ -34,6 +41,7 @@ __all__ = [
     "presented_in_meta",
     "register",
     "registered",
+    "routes",
     "sweep",
     "unregister",
 ]
@@ -123,6 +131,18 @@ def mcp_capability() -> dict[str, dict[str, Any]]:
     for receiver in _RECEIVERS.values():
         methods.update(receiver.mcp_methods())
     return {"payment": {"methods": methods}} if methods else {}
+
+
+def routes(door: Door) -> "list[ApiRoute]":
+    """Every protocol's own REST routes, in the registry's order, built on ``door``."""
+    return [route for receiver in _RECEIVERS.values() for route in receiver.routes(door)]
+
+
+def dev_companions(settings: Settings, env: dict[str, str]) -> list[Companion]:
+    """The processes ``make run`` starts beside the gateway for the protocols, each having
+    written what the gateway must know of it into ``env``."""
+    found = (receiver.dev_companion(settings, env) for receiver in _RECEIVERS.values())
+    return [companion for companion in found if companion is not None]
 
 
 async def sweep(db: Database, settings: Settings, now: datetime | None = None) -> list[Outcome]:

@@ -41,7 +41,8 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
         ]
     if kind == X402:
         # Imported here: it needs the ``dev`` extra, which the other stand-ins do not.
-        from .x402 import NETWORK, PAY_TO, X402FacilitatorStandIn
+        from ..protocols.x402.companion import PAY_TO
+        from .x402 import NETWORK, X402FacilitatorStandIn
 
         return X402FacilitatorStandIn().app(), [
             f"x402 facilitator stand-in at {root} (in memory: Ctrl-C stops it; no chain is asked)",

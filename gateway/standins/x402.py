@@ -43,12 +43,9 @@ from x402.mechanisms.evm.utils import get_evm_chain_id
 
 from .faults import Faults
 
-__all__ = ["NETWORK", "PAY_TO", "X402FacilitatorStandIn"]
+__all__ = ["NETWORK", "X402FacilitatorStandIn"]
 
 NETWORK = "eip155:84532"  # Base Sepolia: a test network, so nothing here is ever real money
-# Where staging's payments go when the operator names no address: nobody's wallet (no chain
-# is asked), printed by ``aitopup dev x402`` and set by ``make run``.
-PAY_TO = "0x000000000000000000000000000000000000a402"
 _MALFORMED = "invalid_payload"
 
 

@@ -40,6 +40,7 @@ from gateway.devrun import (
     _supervise,
 )
 from gateway.operator import command_store, create_key, create_merchant
+from gateway.protocols.base import Companion
 from gateway.redis_server import RedisServer, free_port
 from gateway.redis_server import answers as redis_server_answers
 from gateway.store.db import Database
@@ -106,6 +107,19 @@ def test_a_start_that_ran_a_while_begins_a_new_count() -> None:
         now += HEALTHY_AFTER_SECONDS  # the last start lived a minute: healthy
     worker.proc.wait()
     assert calls == 1 + 3 * RESTARTS_IN_A_ROW
+
+
+def test_a_protocols_companion_runs_with_the_environment_it_wrote(tmp_path: Path) -> None:
+    """A payment protocol's process beside the gateway (``registry.dev_companions``) is started
+    on its command, in the environment the gateway and the worker start in, supervised as
+    they are."""
+    said = tmp_path / "said"
+    reads = f"import os; open({str(said)!r}, 'w').write(os.environ['AITOPUP_CLERK_URL'])"
+    clerk = Companion("clerk", (sys.executable, "-c", reads), "staging's clerk")
+    env = {**os.environ, "AITOPUP_CLERK_URL": "http://127.0.0.1:9"}
+    supervised = devrun._companion(clerk, env)
+    assert (supervised.name, supervised.proc.wait(timeout=30)) == ("clerk", 0)
+    assert said.read_text() == "http://127.0.0.1:9"
 
 
 async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(

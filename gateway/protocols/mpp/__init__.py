@@ -3,9 +3,10 @@
 A refusal for funds carries a challenge (``challenges``: ``WWW-Authenticate`` over REST, the
 JSON-RPC error ``-32042``'s ``data.challenges`` over MCP, ``mcp``); a retry presents a
 credential (``Payment-Authorization``, or ``_meta["org.paymentauth/credential"]``) whose Shared
-Payment Token the channel charges at Stripe (``channel``; staging's own tokens, ``sandbox_spt``),
-once per challenge; the receipt goes back in ``Payment-Receipt`` (or the result's ``_meta``).
-Payments Stripe took that no order credited are found and given back (``strays``).
+Payment Token the channel charges at Stripe (``channel``; staging's own tokens, ``sandbox_spt``,
+minted at the protocol's one route, ``routes``), once per challenge; the receipt goes back in
+``Payment-Receipt`` (or the result's ``_meta``). Payments Stripe took that no order credited
+are found and given back (``strays``).
 """
 
 from collections.abc import Mapping
@@ -18,12 +19,14 @@ from ...store.db import Database
 from ...values.codes import Code
 from ...values.outcome import Outcome
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Door, Presented, Receiver, Verified, digest
 from . import strays
 from .channel import MPP, MppProvider, SptCharge
 
 if TYPE_CHECKING:
     from mpp import Challenge, Receipt
+
+    from ...ops.routing import ApiRoute
 
 __all__ = ["MPP", "MppReceiver"]
 
@@ -142,3 +145,9 @@ class MppReceiver(Receiver):
 
     async def sweep(self, db: Database, settings: Settings, now: datetime) -> list[Outcome]:
         return await strays.sweep(db, settings, now=now)
+
+    def routes(self, door: Door) -> "list[ApiRoute]":
+        """Staging's test Shared Payment Tokens, what an agent pays a challenge with there."""
+        from . import routes
+
+        return routes.routes(door)

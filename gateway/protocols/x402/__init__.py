@@ -5,6 +5,7 @@ refusal for funds carries ``PAYMENT-REQUIRED`` (``offers``); a retry presents a
 ``PAYMENT-SIGNATURE`` whose authorization the channel verifies and settles at the operator's
 facilitator (``channel``), once per nonce; the settlement goes back in ``PAYMENT-RESPONSE``.
 A payment settled on chain is not taken back through the channel (``refused_refund``).
+``make run`` starts a facilitator for staging beside the gateway (``companion``).
 """
 
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from ...mail.links import public_base
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Companion, Presented, Receiver, Verified, digest
 from . import offers
 from .channel import X402, X402Provider, X402Settlement
 
@@ -85,6 +86,12 @@ class X402Receiver(Receiver):
 
     def receipt_headers(self, receipt: SettleResponse) -> dict[str, str]:
         return {offers.PAYMENT_RESPONSE_HEADER: offers.response_header(receipt)}
+
+    def dev_companion(self, settings: Settings, env: dict[str, str]) -> Companion | None:
+        """Staging's facilitator under ``make run`` (``companion``)."""
+        from . import companion
+
+        return companion.facilitator(settings, env)
 
     def refused_refund(self, order: Any) -> ApiError | None:
         """An x402 payment is a transfer on chain the payer signed to the operator's address,

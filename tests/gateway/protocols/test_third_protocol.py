@@ -1,7 +1,8 @@
 """A third protocol: a made-up one (a module in ``tests/fixtures/tally_pay.py`` and one registry
 line, ``registry.registered``) is offered on a send's refusal for funds, an app's charge's and
 MCP's ``send_topup``'s, and its credential on the retry pays once, credited as an order of its
-channel, then the request runs, with no other change to the product."""
+channel, then the request runs, with no other change to the product. What it adds besides, a
+route of its own and a process beside ``make run``, is asked of the registry too."""
 
 import uuid
 from typing import Any, cast
@@ -17,16 +18,19 @@ from gateway.protocols.base import MCP_PAYMENT_REQUIRED
 from gateway.store.db import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server
+from tests.fixtures.core import asgi_client, live_server, running_app
 from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, set_balance
 from tests.fixtures.tally_pay import (
+    CLERK,
+    CLERK_URL,
     CREDENTIAL_HEADER,
     META_CREDENTIAL,
     META_RECEIPT,
     OFFER_HEADER,
     RECEIPT_HEADER,
     TALLY,
+    TERMS_PATH,
     TallyReceiver,
 )
 from tests.gateway.apps.test_charges import FEE, _paying
@@ -133,3 +137,35 @@ async def test_mcps_send_tool_refused_for_funds_is_paid_in_a_third_protocol(
             assert (again.code, again.data["payment"]["order_id"]) == (1001, payment["order_id"])
         await _paid_once(db, merchant.merchant_id, tally, 700)
         assert await merchant_balance(db, merchant) == 700 - 650
+
+
+async def test_a_third_protocols_own_route_is_mounted_through_the_registry(
+    settings: Settings, make_merchant: MakeMerchant
+) -> None:
+    """An app built while the protocol is registered serves its route on the REST door's
+    steps (the key's caller, the envelope) and documents it; one built after it, not."""
+    merchant = await make_merchant("staging")
+    with registry.registered(TallyReceiver()):
+        async with running_app(settings) as app, asgi_client(app) as http:
+            terms = await http.get(TERMS_PATH, headers=merchant.headers)
+            anonymous = await http.get(TERMS_PATH)
+            spec = (await http.get("/openapi.json")).json()
+    assert (terms.status_code, terms.json()["code"]) == (200, 1000), terms.text
+    assert terms.json()["data"] == {"env": "staging", "ttl_seconds": 300}
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, 2001)
+    assert spec["paths"][f"/api/public/v1{TERMS_PATH}"]["get"]["summary"] == "Tally's terms"
+    async with running_app(settings) as app, asgi_client(app) as http:
+        gone = await http.get(TERMS_PATH, headers=merchant.headers)
+    assert gone.status_code == 404
+
+
+def test_a_third_protocols_process_beside_make_run_is_asked_of_the_registry(
+    settings: Settings,
+) -> None:
+    env: dict[str, str] = {}
+    with registry.registered(TallyReceiver()):
+        companions = registry.dev_companions(settings, env)
+    [clerk] = [companion for companion in companions if companion.name == CLERK]
+    assert clerk.said == f"staging's tally clerk: {CLERK_URL}"
+    assert env["AITOPUP_TALLY_CLERK_URL"] == CLERK_URL
+    assert CLERK not in [companion.name for companion in registry.dev_companions(settings, {})]
