@@ -4,34 +4,15 @@ gives back what it never took; an x402 order, settled on chain, is refused with 
 and nothing changes. On both stores."""
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from mpp import Challenge, Credential
 
 from gateway.store.db import Database
-from tests.fixtures.billing import ADMIN_TOKEN, insert_orders, order_row, refunded
-from tests.fixtures.core import local_client
+from tests.fixtures.billing import insert_orders, order_row, refunded
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
-
-
-@pytest.fixture
-async def admin(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(
-        base_url=f"{stood_in_url}/api/admin/v1",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=30,
-    ) as http:
-        yield http
-
-
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
 
 
 async def _balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:

@@ -4,13 +4,11 @@ asked for no payment), write no order and take nothing from the month's cap; eac
 back still due, its try not counted, and the first try after the unfreeze charges it once. On
 both stores, in live through the Stripe stand-in."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from gateway.billing.auto_top_up import runs
@@ -19,7 +17,6 @@ from gateway.store.models import AutoTopUp, AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
 
@@ -28,12 +25,6 @@ _R = table_of(AutoTopUpRun)
 _O = table_of(FundingOrder)
 PATH = "/wallet/auto-top-up"
 SETTINGS = {"threshold_cents": 5_000, "target_cents": 20_000, "monthly_cap_cents": 100_000}
-
-
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
 
 
 async def _armed_and_crossed(

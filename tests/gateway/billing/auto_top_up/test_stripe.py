@@ -3,12 +3,10 @@ Checkout in setup mode saves a card for a customer, and a crossing charges it of
 (``off_session``, ``confirm``, the customer and the card), once, credited with its receipt; a
 card that asks for its holder is refused and counted. Not configured: refused, nothing saved."""
 
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from gateway.billing.auto_top_up import runs
@@ -17,7 +15,6 @@ from gateway.store.models import AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn
 
@@ -25,12 +22,6 @@ _R = table_of(AutoTopUpRun)
 _O = table_of(FundingOrder)
 PATH = "/wallet/auto-top-up"
 SETTINGS = {"threshold_cents": 5_000, "target_cents": 20_000, "monthly_cap_cents": 100_000}
-
-
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
 
 
 async def _saved(

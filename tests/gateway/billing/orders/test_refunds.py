@@ -3,7 +3,6 @@
 for a channel that cannot refund and for bad input, with nothing changed. On both stores."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,8 +19,7 @@ from gateway.store.db import Database
 from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_of
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
-from tests.fixtures.billing import ADMIN_TOKEN, finish_refunds, insert_orders, order_row, refunded
-from tests.fixtures.core import local_client
+from tests.fixtures.billing import finish_refunds, insert_orders, order_row, refunded
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -35,22 +33,6 @@ _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
 _R = table_of(OrderRefund)
 BODY_CODES = {int(code) for code in BODY_ERRORS}
-
-
-@pytest.fixture
-async def admin(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(
-        base_url=f"{stood_in_url}/api/admin/v1",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=30,
-    ) as http:
-        yield http
-
-
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
 
 
 async def balance(api: httpx.AsyncClient, merchant: MerchantKey) -> int:

@@ -6,7 +6,7 @@ never credited. On both stores, over real concurrent HTTP requests."""
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,8 +22,7 @@ from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels
-from tests.fixtures.billing import ADMIN_TOKEN, stripe_headers
-from tests.fixtures.core import local_client
+from tests.fixtures.billing import stripe_headers
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -37,12 +36,6 @@ SUCCESS = "https://merchant.example/paid?session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://merchant.example/cancelled"
 _L = table_of(LedgerEntry)
 _O = table_of(FundingOrder)
-
-
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
 
 
 async def checkout(api: httpx.AsyncClient, merchant: MerchantKey, **body: Any) -> dict[str, Any]:
@@ -303,7 +296,7 @@ async def test_check_payment_is_the_merchants_own(
 
 async def test_operators_list_orders_whose_state_at_stripe_differs(
     api: httpx.AsyncClient,
-    stood_in_url: str,
+    admin: httpx.AsyncClient,
     db: Database,
     stripe_stood_in_settings: Settings,
     live_checkout: StartCheckout,
@@ -316,24 +309,20 @@ async def test_operators_list_orders_whose_state_at_stripe_differs(
     assert reply.json()["data"]["result"] == "mismatch"
     assert await credited(db, order.order_id) == 0
 
-    async with local_client(
-        base_url=f"{stood_in_url}/api/admin/v1",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ) as admin:
-        listed = await admin.get("/orders/mismatched", params={"limit": 100})
-        assert listed.status_code == 200, listed.text
-        ids = [o["id"] for o in listed.json()["data"]]
-        assert order.order_id in ids
-        [row] = [o for o in listed.json()["data"] if o["id"] == order.order_id]
-        assert (row["status"], row["provider_status"]) == ("pending", "paid")
+    listed = await admin.get("/orders/mismatched", params={"limit": 100})
+    assert listed.status_code == 200, listed.text
+    ids = [o["id"] for o in listed.json()["data"]]
+    assert order.order_id in ids
+    [row] = [o for o in listed.json()["data"] if o["id"] == order.order_id]
+    assert (row["status"], row["provider_status"]) == ("pending", "paid")
 
-        # Stripe's amount put right: the operator's check credits it, and it leaves the list.
-        session["amount_total"] = 2000
-        checked = await admin.post(f"/orders/{order.order_id}/check")
-        assert checked.status_code == 200, checked.text
-        assert checked.json()["data"]["result"] == "credited"
-        listed = await admin.get("/orders/mismatched", params={"limit": 100})
-        assert order.order_id not in [o["id"] for o in listed.json()["data"]]
+    # Stripe's amount put right: the operator's check credits it, and it leaves the list.
+    session["amount_total"] = 2000
+    checked = await admin.post(f"/orders/{order.order_id}/check")
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["data"]["result"] == "credited"
+    listed = await admin.get("/orders/mismatched", params={"limit": 100})
+    assert order.order_id not in [o["id"] for o in listed.json()["data"]]
     assert await credited(db, order.order_id) == 1
 
 
