@@ -1,6 +1,8 @@
 """What every upstream's client shares: one call to the far side over a given
-``httpx.AsyncClient`` (the SSRF-checked one, ``upstreams.outbound``), and its failures. Each
-provider's own client, spoken as its API documents it, is in its module (``upstreams.providers``).
+``httpx.AsyncClient`` (the SSRF-checked one, ``upstreams.outbound``), a provider's API as its
+client reaches it (``Api``: its root, its credentials' headers, its share of the pool), and the
+failures. Each provider's own client, spoken as its API documents it, is in its module
+(``upstreams.providers``).
 
 Every failure is an ``UpstreamError`` that says whether trying again can help (``transient``:
 a 5xx, a timeout, a connection that failed) or not (a 4xx, refused credentials, an answer that
@@ -10,6 +12,7 @@ error's text) is only ever ``detail``, for the log: a reply that repeated it wou
 can name an upstream's address use the gateway to read what hosts answer from where it sits.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,6 +25,7 @@ from ..webhooks.transport import SHARE
 __all__ = [
     "OUTCOMES",
     "VOUCHER",
+    "Api",
     "UpstreamError",
     "call",
     "message",
@@ -158,6 +162,27 @@ async def call(
             detail=f"{detail} {message(parsed)}".strip(),
         )
     return status, parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """A provider's API as its client reaches it: the root its paths are under, the headers
+    every call carries (its credentials), and whose share of the pool its calls hold (a
+    merchant's id)."""
+
+    http: httpx.AsyncClient
+    name: str  # the provider as a reader knows it, in its failures: "New API"
+    base_url: str
+    headers: dict[str, str]
+    share: str | None = None
+
+    async def body(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON body of one ``call`` of ``path`` under the root, or ``UpstreamError``."""
+        url = self.base_url.rstrip("/") + path
+        _, body = await call(
+            self.http, self.name, method, url, self.share, headers=self.headers, **kwargs
+        )
+        return body
 
 
 def message(body: Any) -> str:

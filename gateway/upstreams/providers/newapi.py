@@ -15,8 +15,8 @@ from ..clients import (
     CREDENTIALS_REFUSED,
     NOT_THE_PROVIDER,
     REQUEST_REFUSED,
+    Api,
     UpstreamError,
-    call,
     message,
 )
 from ..schemas import Redeem
@@ -78,22 +78,12 @@ class NewApi:
     user_id: str
     share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self.access_token, "New-Api-User": self.user_id}
-
-    def _url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
+    def _api(self) -> Api:
+        headers = {"Authorization": self.access_token, "New-Api-User": self.user_id}
+        return Api(self.http, TITLE, self.base_url, headers, self.share)
 
     async def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
-        _, body = await call(
-            self.http,
-            TITLE,
-            method,
-            self._url(path),
-            self.share,
-            headers=self._headers(),
-            **kwargs,
-        )
+        body = await self._api().body(method, path, **kwargs)
         if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
             raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False)
         if body["success"] is not True:

@@ -14,7 +14,7 @@ from keys import mint_voucher_code
 
 from ...values.marking import marked
 from .. import keys as upstream_keys
-from ..clients import NOT_THE_PROVIDER, UpstreamError, call
+from ..clients import NOT_THE_PROVIDER, Api, UpstreamError
 from ..schemas import Redeem
 from ..upstream import Upstream
 from .base import FormField, FormLink, Made, Saved, Try
@@ -73,22 +73,12 @@ class OpenRouter:
     base_url: str = BASE_URL
     share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.management_key}"}
-
-    def _url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
+    def _api(self) -> Api:
+        headers = {"Authorization": f"Bearer {self.management_key}"}
+        return Api(self.http, TITLE, self.base_url, headers, self.share)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        _, body = await call(
-            self.http,
-            TITLE,
-            method,
-            self._url(path),
-            self.share,
-            headers=self._headers(),
-            **kwargs,
-        )
+        body = await self._api().body(method, path, **kwargs)
         if not isinstance(body, dict):
             raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="not an object")
         return body
