@@ -30,7 +30,9 @@ yet a lockout: the failures alone are counted apart (``refused``, a bucket of th
 Redis where every process sees it), and only those lock a client out. A right secret sent many
 times at once waits for the checks ahead of it (at most ``CLOSED_DEADLINE_SECONDS``, then 429
 with ``Retry-After: 1``) and is never locked out by its own successes; this process remembers a
-lockout only once its failures filled the bucket.
+lockout only once its failures filled the bucket. The checks in flight are held for at most
+``IN_FLIGHT_SECONDS`` whatever the lockout's window: a count not given back (Redis slower than
+its deadline just then) keeps a client waiting for that long, never for the lockout's window.
 """
 
 import asyncio
@@ -52,7 +54,7 @@ from .ratelimit import (
 )
 from .redis_client import Redis
 
-__all__ = ["RECHECK_SECONDS", "Lockout", "client_address"]
+__all__ = ["IN_FLIGHT_SECONDS", "RECHECK_SECONDS", "Lockout", "client_address"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ _BUSY_POLL_SECONDS = (0.01, 0.25)
 # The wait a busy client is told: the checks ahead of it end within a moment.
 _BUSY_RETRY_SECONDS = 1.0
 _MEMORY = 10_000  # buckets remembered; past it the memory starts afresh
+# The longest an attempt counted before its check holds its place (a check takes a moment; the
+# failures, counted apart, hold the lockout's whole window).
+IN_FLIGHT_SECONDS = 30
 _WARN_EVERY_SECONDS = 10.0
 
 
@@ -197,7 +202,7 @@ class Lockout:
         ``succeeded`` gives the count back when the check passes. Fails closed: when Redis
         cannot count the attempt (down, or past the limiter's deadline, now or within
         ``RECHECK_SECONDS``), ``LimiterUnavailable``, and the check must not be made."""
-        return await self._count(redis, limits, fail_open=False)
+        return await self._count(redis, _in_flight_of(limits), fail_open=False)
 
     async def _count(
         self, redis: Redis, limits: Sequence[Limit], *, fail_open: bool = True
@@ -225,7 +230,7 @@ class Lockout:
         """Give back what ``attempt`` counted: a success counts nothing."""
         for each in limits:
             self._known.pop(each.bucket, None)
-        await self._give_back(redis, limits)
+        await self._give_back(redis, _in_flight_of(limits))
 
     async def _give_back(self, redis: Redis, limits: Sequence[Limit]) -> None:
         if self._clock() < self._down_until:
@@ -251,6 +256,15 @@ class Lockout:
             self._warned_at = now
             failing = "failing open" if fail_open else "refusing the checks it guards"
             log.warning("authentication lockouts unavailable, %s: %s", failing, exc)
+
+
+def _in_flight_of(limits: Sequence[Limit]) -> list[Limit]:
+    """The buckets of attempts counted before their checks: a window of ``IN_FLIGHT_SECONDS``
+    at most, so that one never given back stops holding its place soon."""
+    return [
+        Limit(each.bucket, each.limit, min(each.window_seconds, IN_FLIGHT_SECONDS))
+        for each in limits
+    ]
 
 
 def _failures_of(limits: Sequence[Limit]) -> list[Limit]:

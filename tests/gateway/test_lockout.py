@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
-from gateway.lockout import Lockout, client_address
+from gateway.lockout import IN_FLIGHT_SECONDS, Lockout, client_address
 from gateway.ratelimit import Limit
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings, running_app, wait_until
@@ -213,3 +213,22 @@ async def test_two_authorization_headers_are_refused(
 def test_ipv6_clients_are_counted_by_their_64(host: str, seen: str) -> None:
     scope: dict[str, Any] = {"type": "http", "headers": [], "client": (host, 1) if host else None}
     assert client_address(HTTPConnection(scope)) == seen
+
+
+async def test_attempts_never_given_back_hold_their_place_for_moments_not_the_window(
+    limits: Redis,
+) -> None:
+    """A secret a person chose: its attempts are counted before their checks. Attempts never
+    given back (Redis too slow to take them back just then) fill the count, and the right
+    secret waits, refused for a second; they stop holding their place within
+    ``IN_FLIGHT_SECONDS``, while the failures, counted apart, keep the lockout's whole window."""
+    bucket = f"test:in-flight:{secrets.token_hex(4)}"
+    hour = [Limit(bucket, 3, 3600)]
+    lockout = Lockout()
+    for _ in range(3):
+        assert await lockout.attempt(limits, hour) is None  # counted, never given back
+    busy = await lockout.admit(limits, hour)
+    assert busy is not None and not busy.allowed and busy.retry_after == 1
+    assert 0 < await ttl_of(limits, bucket) <= IN_FLIGHT_SECONDS
+    await lockout.refused(limits, hour)  # a failure: counted where lockouts are judged
+    assert 3000 < await ttl_of(limits, bucket + ":failed") <= 3600
