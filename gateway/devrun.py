@@ -236,7 +236,8 @@ def _free_port(host: str) -> int:
 
 def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised | None:
     """Staging's x402 facilitator: the stand-in (``aitopup dev x402``) on a free loopback port,
-    named to the gateway in ``env`` so staging's 402s offer x402 and its payments settle there;
+    named to the gateway in ``env`` so staging's 402s offer x402 and its payments settle there
+    (and its agents' wallets ask its JSON-RPC whether their payments were used);
     None where the operator named one, or the ``dev`` extra it needs is not installed. Live
     is untouched: it stays off unless the operator sets its own terms."""
     if settings.x402_staging_facilitator_url or importlib.util.find_spec("eth_keys") is None:
@@ -246,6 +247,8 @@ def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised 
     host = "127.0.0.1"
     port = _free_port(host)
     env["AITOPUP_X402_STAGING_FACILITATOR_URL"] = f"http://{host}:{port}"
+    if not settings.x402_staging_rpc_url:
+        env["AITOPUP_X402_STAGING_RPC_URL"] = f"http://{host}:{port}/rpc"
     if not settings.x402_staging_pay_to:
         env["AITOPUP_X402_STAGING_PAY_TO"] = PAY_TO
     command = [sys.executable, "-m", "gateway.cli", "dev", "x402", "--host", host]

@@ -40,8 +40,10 @@ payments its channel took and no order credited).
 The paying half (``Payer``) is the other side of the same protocol: an agent's wallet turning a
 seller's 402 into a credential (MPP's Stripe method issuing a Shared Payment Token, x402's
 ``exact`` scheme signing an EIP-3009 authorization), in the same protocol's module, beside its
-``Receiver``: ``demand`` reads a challenge (``Demand``), ``make`` makes the credential once per
-payment (``Made``), ``used`` asks its provider whether the seller took it, ``revoke`` ends it.
+``Receiver``, which hands it to the registry (``Receiver.payer``): ``demand`` reads a challenge
+(``Demand``), ``make`` makes the credential once per payment (``Made``), ``used`` asks its
+provider whether the seller took it, ``revoke`` ends it. ``registry.demand_of`` asks each
+protocol's payer in turn.
 """
 
 import hashlib
@@ -58,6 +60,7 @@ from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 
 __all__ = [
+    "CHALLENGE_MAX_BYTES",
     "MCP_PAYMENT_REQUIRED",
     "MCP_PAYMENT_REQUIRED_MESSAGE",
     "REFUSALS",
@@ -235,6 +238,17 @@ class Receiver(ABC):
         """The worker's look for payments its channel took that no order credited."""
         return []
 
+    def payer(self) -> "Payer | None":
+        """The paying half of the same protocol, or None where the gateway does not pay in it;
+        the registry lists it with the protocol (``registry.payers``)."""
+        return None
+
+
+# The longest challenge a payer reads (a ``WWW-Authenticate`` or ``PAYMENT-REQUIRED`` value, as
+# the seller sent it): longer is refused before anything parses it. A seller's challenge is a
+# few hundred bytes to two kilobytes.
+CHALLENGE_MAX_BYTES = 8 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Demand:
@@ -256,7 +270,10 @@ class Demand:
 @dataclass(frozen=True, slots=True)
 class Made:
     """A credential made for a demand: the header's value, and what its provider knows it by
-    (an issued Shared Payment Token's id; an EIP-3009 authorization's nonce), for look-ups."""
+    (an issued Shared Payment Token's id, or staging's sandbox token; an EIP-3009
+    authorization's nonce), for look-ups. Both are payment material a seller could take
+    money with until the demand expires: kept sealed at rest (``Wallet.sealer``), never
+    logged."""
 
     value: str
     reference: str
@@ -289,17 +306,21 @@ class Payer(ABC):
     ``payment_id`` (the provider's idempotency key, or a nonce derived from it), so a retry
     after a lost answer makes the same credential, never a second one. ``used`` asks the
     provider (or, in staging, the sandbox) whether the seller took it: a use is learned, never
-    assumed. ``revoke`` ends a credential not used at its provider where the provider can."""
+    assumed. ``revoke`` ends a credential not used at its provider where the provider can.
+    ``name`` is the protocol's, as its ``Receiver``'s."""
 
     name: ClassVar[str]
 
     @abstractmethod
-    def demand(self, settings: Settings, challenge: str, now: datetime) -> Demand | None:
+    def demand(
+        self, settings: Settings, challenge: str, now: datetime, *, env: str
+    ) -> Demand | None:
         """``challenge`` (a ``WWW-Authenticate`` value or a ``PAYMENT-REQUIRED`` value, as the
-        seller sent it) read as this protocol's, or None when it is not this protocol's.
-        Refusals as ``ApiError``: ``PAYMENT_CREDENTIAL_MALFORMED`` (its shape),
-        ``PAYMENT_CHALLENGE_EXPIRED``, ``PAYMENT_METHOD_UNSUPPORTED`` (a method, scheme,
-        network, asset or currency this payer does not pay)."""
+        seller sent it) read as this protocol's, to be paid from a wallet of ``env``
+        (``staging`` pays test money only), or None when it is not this protocol's. Refusals
+        as ``ApiError``: ``PAYMENT_CREDENTIAL_MALFORMED`` (its shape, or longer than
+        ``CHALLENGE_MAX_BYTES``), ``PAYMENT_CHALLENGE_EXPIRED``, ``PAYMENT_METHOD_UNSUPPORTED``
+        (a method, scheme, network, asset or currency this payer does not pay in ``env``)."""
 
     @abstractmethod
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
@@ -308,8 +329,12 @@ class Payer(ABC):
         ``PAYMENT_PROVIDER_TIMEOUT``), and the caller releases what it held."""
 
     @abstractmethod
-    async def used(self, wallet: Wallet, demand: Demand, made: Made) -> tuple[Use, int]:
-        """Whether the seller used ``made``, and how much it took in cents (0 unless used)."""
+    async def used(
+        self, wallet: Wallet, demand: Demand, made: Made, *, now: datetime
+    ) -> tuple[Use, int]:
+        """Whether the seller used ``made``, and how much it took in cents (0 unless used);
+        ``gone`` only once nothing can use it any more. ``now``: the caller's clock, which says
+        when a credential whose provider keeps no expiry of its own is past using."""
 
     async def revoke(self, wallet: Wallet, demand: Demand, made: Made) -> None:
         """End ``made`` at its provider, where it can be ended before its expiry."""

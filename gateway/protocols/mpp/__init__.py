@@ -6,6 +6,10 @@ credential (``Payment-Authorization``, or ``_meta["org.paymentauth/credential"]`
 Payment Token the channel charges at Stripe (``channel``; staging's own tokens, ``sandbox_spt``),
 once per challenge; the receipt goes back in ``Payment-Receipt`` (or the result's ``_meta``).
 Payments Stripe took that no order credited are found and given back (``strays``).
+
+The paying half (``payer``): an agent's wallet answering another seller's challenge with a
+Shared Payment Token issued at Stripe (``stripe_issued``), or in staging this gateway's own
+with a sandbox token.
 """
 
 from collections.abc import Mapping
@@ -18,7 +22,7 @@ from ...store.db import Database
 from ...values.codes import Code
 from ...values.outcome import Outcome
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Payer, Presented, Receiver, Verified, digest
 from . import strays
 from .channel import MPP, MppProvider, SptCharge
 
@@ -142,3 +146,8 @@ class MppReceiver(Receiver):
 
     async def sweep(self, db: Database, settings: Settings, now: datetime) -> list[Outcome]:
         return await strays.sweep(db, settings, now=now)
+
+    def payer(self) -> Payer:
+        from .payer import MppPayer
+
+        return MppPayer()

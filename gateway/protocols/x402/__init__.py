@@ -5,6 +5,9 @@ refusal for funds carries ``PAYMENT-REQUIRED`` (``offers``); a retry presents a
 ``PAYMENT-SIGNATURE`` whose authorization the channel verifies and settles at the operator's
 facilitator (``channel``), once per nonce; the settlement goes back in ``PAYMENT-RESPONSE``.
 A payment settled on chain is not taken back through the channel (``refused_refund``).
+
+The paying half (``payer``): an agent's wallet signing the ``exact`` scheme's EIP-3009
+authorization for another seller's offer, and asking the chain whether it was used (``chain``).
 """
 
 from collections.abc import Mapping
@@ -19,7 +22,7 @@ from ...mail.links import public_base
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Payer, Presented, Receiver, Verified, digest
 from . import offers
 from .channel import X402, X402Provider, X402Settlement
 
@@ -85,6 +88,11 @@ class X402Receiver(Receiver):
 
     def receipt_headers(self, receipt: SettleResponse) -> dict[str, str]:
         return {offers.PAYMENT_RESPONSE_HEADER: offers.response_header(receipt)}
+
+    def payer(self) -> Payer:
+        from .payer import X402Payer
+
+        return X402Payer()
 
     def refused_refund(self, order: Any) -> ApiError | None:
         """An x402 payment is a transfer on chain the payer signed to the operator's address,
