@@ -238,7 +238,7 @@ def _staging_facilitator(settings: Settings, env: dict[str, str]) -> Supervised 
     """Staging's x402 facilitator: the stand-in (``aitopup dev x402``) on a free loopback port,
     named to the gateway in ``env`` so staging's 402s offer x402 and its payments settle there
     (and its agents' wallets ask its JSON-RPC whether their payments were used);
-    None where the operator named one, or the ``dev`` extra it needs is not installed. Live
+    None where the operator named one, or the EVM libraries it needs are not installed. Live
     is untouched: it stays off unless the operator sets its own terms."""
     if settings.x402_staging_facilitator_url or importlib.util.find_spec("eth_keys") is None:
         return None

@@ -302,7 +302,12 @@ class Payer(ABC):
     challenge's amount and expiry; x402: the ``exact`` scheme's EIP-3009 authorization).
 
     ``demand`` is pure (no I/O): the domain reads every challenge before it judges or writes
-    anything. ``make`` is the only call that creates a credential and is idempotent on
+    anything. It is deterministic too: the same challenge read at the same ``now`` for the same
+    environment (under the same settings) is the same ``Demand``, so what the domain keeps of a
+    payment is the challenge's text and when it was read, and reading it again at that time
+    restores the demand ``make``, ``used`` and ``revoke`` are asked with (in another process,
+    after a restart, past its expiry). ``make`` is the only call that creates a credential and
+    is idempotent on
     ``payment_id`` (the provider's idempotency key, or a nonce derived from it), so a retry
     after a lost answer makes the same credential, never a second one. ``used`` asks the
     provider (or, in staging, the sandbox) whether the seller took it: a use is learned, never

@@ -40,7 +40,7 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
             "  create an account there, sign in, paste the code, Redeem.",
         ]
     if kind == X402:
-        # Imported here: it needs the ``dev`` extra, which the other stand-ins do not.
+        # Imported here: it needs the EVM libraries (a second to import), which the others do not.
         from .x402 import NETWORK, PAY_TO, X402FacilitatorStandIn
 
         return X402FacilitatorStandIn().app(), [

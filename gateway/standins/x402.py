@@ -19,7 +19,7 @@ at ``POST /rpc``, ``eth_call`` of an asset contract's ``authorizationState(addre
 bytes32 nonce)`` (EIP-3009), true for the authorizations it settled (the asset, the payer and
 the nonce), false for any other; any other method is JSON-RPC's ``-32601``.
 
-It needs the ``dev`` extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
+It needs x402's EVM extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
 
 import secrets
 import time

@@ -88,12 +88,18 @@ def _unsupported(why: str) -> ApiError:
     return ApiError(Code.PAYMENT_METHOD_UNSUPPORTED, f"{why}: nothing was paid")
 
 
-def _decoded(text: str) -> dict[str, Any]:
-    """The offer's JSON object, depth-checked before it is decoded."""
+def _decoded(text: str) -> dict[str, Any] | None:
+    """The offer's JSON object, depth-checked before it is decoded; None when ``text`` is not
+    base64 of a JSON object at all (not an offer)."""
     try:
         raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return None
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    try:
         found = outside_json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeError):
+    except (ValueError, UnicodeError):
         raise _malformed("is not base64 of JSON") from None
     if not isinstance(found, dict) or "x402Version" not in found:
         raise _malformed("is not an x402 PaymentRequired")
@@ -166,6 +172,8 @@ class X402Payer(Payer):
         if len(text) > CHALLENGE_MAX_BYTES:
             raise _malformed("is too long")
         found = _decoded(text)
+        if found is None:
+            return None
         if found.get("x402Version") != 2:
             raise _unsupported("Only x402 version 2 offers are paid")
         try:

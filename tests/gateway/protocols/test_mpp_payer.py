@@ -217,6 +217,10 @@ async def test_making_again_for_one_payment_makes_the_same_credential(
     assert found is not None
     first = await PAYER.make(wallet, found, payment_id="pay_1")
     assert await PAYER.make(wallet, found, payment_id="pay_1") == first
+    # Read again at the time it was first read, as the domain restores it: the same demand.
+    again = PAYER.demand(settings, text, NOW, env="staging")
+    assert again == found
+    assert await PAYER.make(wallet, again, payment_id="pay_1") == first
     other = await PAYER.make(wallet, found, payment_id="pay_2")
     assert other.value != first.value and other.reference != first.reference
     credential = Credential.from_authorization(first.value)
