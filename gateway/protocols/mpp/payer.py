@@ -9,9 +9,12 @@ The token, by where the wallet is:
 - **live**: a Shared Payment Token Stripe issues from the merchant's saved card (the one auto
   top-up saved, ``billing.auto_top_up.saved_method``) under the Stripe channel's live
   credentials, for the challenge's network profile (``methodDetails.networkId``), at most its
-  amount, until its expiry, under the payment's id as its idempotency key (``stripe_issued``).
-  Used: what Stripe says the seller captured with it; gone: deactivated with nothing captured;
-  revoked at Stripe.
+  amount, until its expiry, under the payment's id as its idempotency key (``stripe_issued``):
+  asked again, the same token (a 409, ``PAYMENT_PROVIDER_ERROR`` with ``provider_status``
+  409, while another try of the same payment is in flight at Stripe). A card that asks its
+  holder to act (``requires_action``) cannot pay with no one present: its token is revoked
+  and the payment refused. Used: what Stripe says the seller captured with it; gone:
+  deactivated with nothing captured; revoked at Stripe.
 - **staging, this gateway's own challenge** (its realm, ``challenges.realm``): a sandbox token
   (``sandbox_spt``) minted for the merchant the challenge's ``opaque`` names, at most the
   amount, its nonce derived from the payment's id, so making it again makes the same token.

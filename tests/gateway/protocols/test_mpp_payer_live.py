@@ -4,6 +4,7 @@ amount and expiry (once per payment id), captured by this gateway's own PaymentI
 seller's send is retried with it, and then known used; a token revoked or expired is gone and
 captures nothing; a token a seller sends twice is paid once. On both stores."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -93,7 +94,9 @@ async def test_a_live_sellers_402_is_paid_with_a_token_issued_from_the_saved_car
         "expires_at": int(found.expires_at.timestamp()),
     }
     tokens = len(stripe_stand_in.issued.tokens)
-    assert await PAYER.make(wallet, found, payment_id=pay_id) == made  # Stripe's idempotency
+    # Made again, as retries racing each other would: the same token (Stripe's idempotency).
+    racing = await asyncio.gather(*(PAYER.make(wallet, found, payment_id=pay_id) for _ in "abcd"))
+    assert racing == [made] * 4
     assert len(stripe_stand_in.issued.tokens) == tokens
     assert await PAYER.used(wallet, found, made, now=utcnow()) == ("unused", 0)
     paid = {**seller.headers, found.header: made.value}
@@ -170,6 +173,25 @@ async def test_a_revoked_or_expired_token_is_gone_and_pays_nothing(
     stripe_stand_in.issued.expire(expired.reference)  # Stripe's clock past its expires_at
     assert await PAYER.used(wallet, other, expired, now=utcnow()) == ("gone", 0)
     assert await paid_orders(db, seller.merchant_id, "mpp") == (0, 0, 0)
+
+
+async def test_a_card_that_asks_its_holder_to_act_pays_no_agent(
+    api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    stripe_stood_in_settings: Settings,
+    make_merchant: MakeMerchant,
+) -> None:
+    settings = stripe_stood_in_settings
+    seller = await make_merchant("live", balance_cents=0)
+    wallet, card = await _payer(api, stripe_stand_in, db, settings, make_merchant)
+    stripe_stand_in.issued.asking.add(card)
+    found = await _demand(api, settings, seller)
+    with pytest.raises(ApiError) as refusal:
+        await PAYER.make(wallet, found, payment_id=_pay_id())
+    assert refusal.value.code == Code.PAYMENT_PROVIDER_ERROR
+    [token] = [t for t in stripe_stand_in.issued.tokens.values() if t["payment_method"] == card]
+    assert token["deactivated_reason"] == "revoked"
 
 
 async def test_a_live_wallet_without_a_saved_card_is_refused_before_stripe_is_asked(
