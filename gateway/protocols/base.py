@@ -46,8 +46,10 @@ the gateway (x402's staging facilitator), named to the gateway in ``env``.
 The paying half (``Payer``) is the other side of the same protocol: an agent's wallet turning a
 seller's 402 into a credential (MPP's Stripe method issuing a Shared Payment Token, x402's
 ``exact`` scheme signing an EIP-3009 authorization), in the same protocol's module, beside its
-``Receiver``: ``demand`` reads a challenge (``Demand``), ``make`` makes the credential once per
-payment (``Made``), ``used`` asks its provider whether the seller took it, ``revoke`` ends it.
+``Receiver``, which hands it to the registry (``Receiver.payer``): ``demand`` reads a challenge
+(``Demand``), ``make`` makes the credential once per payment (``Made``), ``used`` asks its
+provider whether the seller took it, ``revoke`` ends it. ``registry.demand_of`` asks each
+protocol's payer in turn.
 """
 
 import hashlib
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # a protocol's routes are built by the app alone: the worker 
     from ..policies.model import Scope
 
 __all__ = [
+    "CHALLENGE_MAX_BYTES",
     "MCP_PAYMENT_REQUIRED",
     "MCP_PAYMENT_REQUIRED_MESSAGE",
     "REFUSALS",
@@ -285,6 +288,17 @@ class Receiver(ABC):
         the worker must know of it written into ``env``, their environment."""
         return None
 
+    def payer(self) -> "Payer | None":
+        """The paying half of the same protocol, or None where the gateway does not pay in it;
+        the registry lists it with the protocol (``registry.payers``)."""
+        return None
+
+
+# The longest challenge a payer reads (a ``WWW-Authenticate`` or ``PAYMENT-REQUIRED`` value, as
+# the seller sent it): longer is refused before anything parses it. A seller's challenge is a
+# few hundred bytes to two kilobytes.
+CHALLENGE_MAX_BYTES = 8 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Demand:
@@ -306,7 +320,10 @@ class Demand:
 @dataclass(frozen=True, slots=True)
 class Made:
     """A credential made for a demand: the header's value, and what its provider knows it by
-    (an issued Shared Payment Token's id; an EIP-3009 authorization's nonce), for look-ups."""
+    (an issued Shared Payment Token's id, or staging's sandbox token; an EIP-3009
+    authorization's nonce), for look-ups. Both are payment material a seller could take
+    money with until the demand expires: kept sealed at rest (``Wallet.sealer``), never
+    logged."""
 
     value: str
     reference: str
@@ -335,21 +352,30 @@ class Payer(ABC):
     challenge's amount and expiry; x402: the ``exact`` scheme's EIP-3009 authorization).
 
     ``demand`` is pure (no I/O): the domain reads every challenge before it judges or writes
-    anything. ``make`` is the only call that creates a credential and is idempotent on
+    anything. It is deterministic too: the same challenge read at the same ``now`` for the same
+    environment (under the same settings) is the same ``Demand``, so what the domain keeps of a
+    payment is the challenge's text and when it was read, and reading it again at that time
+    restores the demand ``make``, ``used`` and ``revoke`` are asked with (in another process,
+    after a restart, past its expiry). ``make`` is the only call that creates a credential and
+    is idempotent on
     ``payment_id`` (the provider's idempotency key, or a nonce derived from it), so a retry
     after a lost answer makes the same credential, never a second one. ``used`` asks the
     provider (or, in staging, the sandbox) whether the seller took it: a use is learned, never
-    assumed. ``revoke`` ends a credential not used at its provider where the provider can."""
+    assumed. ``revoke`` ends a credential not used at its provider where the provider can.
+    ``name`` is the protocol's, as its ``Receiver``'s."""
 
     name: ClassVar[str]
 
     @abstractmethod
-    def demand(self, settings: Settings, challenge: str, now: datetime) -> Demand | None:
+    def demand(
+        self, settings: Settings, challenge: str, now: datetime, *, env: str
+    ) -> Demand | None:
         """``challenge`` (a ``WWW-Authenticate`` value or a ``PAYMENT-REQUIRED`` value, as the
-        seller sent it) read as this protocol's, or None when it is not this protocol's.
-        Refusals as ``ApiError``: ``PAYMENT_CREDENTIAL_MALFORMED`` (its shape),
-        ``PAYMENT_CHALLENGE_EXPIRED``, ``PAYMENT_METHOD_UNSUPPORTED`` (a method, scheme,
-        network, asset or currency this payer does not pay)."""
+        seller sent it) read as this protocol's, to be paid from a wallet of ``env``
+        (``staging`` pays test money only), or None when it is not this protocol's. Refusals
+        as ``ApiError``: ``PAYMENT_CREDENTIAL_MALFORMED`` (its shape, or longer than
+        ``CHALLENGE_MAX_BYTES``), ``PAYMENT_CHALLENGE_EXPIRED``, ``PAYMENT_METHOD_UNSUPPORTED``
+        (a method, scheme, network, asset or currency this payer does not pay in ``env``)."""
 
     @abstractmethod
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
@@ -358,8 +384,12 @@ class Payer(ABC):
         ``PAYMENT_PROVIDER_TIMEOUT``), and the caller releases what it held."""
 
     @abstractmethod
-    async def used(self, wallet: Wallet, demand: Demand, made: Made) -> tuple[Use, int]:
-        """Whether the seller used ``made``, and how much it took in cents (0 unless used)."""
+    async def used(
+        self, wallet: Wallet, demand: Demand, made: Made, *, now: datetime
+    ) -> tuple[Use, int]:
+        """Whether the seller used ``made``, and how much it took in cents (0 unless used);
+        ``gone`` only once nothing can use it any more. ``now``: the caller's clock, which says
+        when a credential whose provider keeps no expiry of its own is past using."""
 
     async def revoke(self, wallet: Wallet, demand: Demand, made: Made) -> None:
         """End ``made`` at its provider, where it can be ended before its expiry."""

@@ -11,6 +11,11 @@ mounted by the API's route table) and its process beside ``make run`` (``dev_com
 
 ``register`` adds a protocol at run time (a test's made-up one) and ``registered`` does so for
 the length of a ``with`` block; a name already taken is refused.
+
+The paying half comes with its protocol: a receiver offers its payer (``Receiver.payer``), and
+``payers`` lists them in the registry's order. ``demand_of`` reads a seller's challenge by the
+first payer that takes it as its protocol's, after bounding its size; none that does is
+``PAYMENT_METHOD_UNSUPPORTED``.
 """
 
 from collections.abc import Iterator, Mapping
@@ -21,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from ..billing.channels import registry as providers
 from ..store.db import Database
 from ..values.clock import utcnow
-from ..values.outcome import Outcome
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from .base import Companion, Door, Receiver
+from .base import CHALLENGE_MAX_BYTES, Companion, Demand, Door, Payer, Receiver
 from .mpp import MppReceiver
 from .x402 import X402Receiver
 
@@ -33,10 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Presenting",
     "all_receivers",
+    "demand_of",
     "dev_companions",
     "get",
     "mcp_capability",
     "names",
+    "payer",
+    "payers",
     "presented_in_headers",
     "presented_in_meta",
     "register",
@@ -98,6 +107,45 @@ def all_receivers() -> list[Receiver]:
 
 def names() -> frozenset[str]:
     return frozenset(_RECEIVERS)
+
+
+def payers() -> list[Payer]:
+    """The paying half of every registered protocol that has one, in the registry's order."""
+    return [p for p in (r.payer() for r in _RECEIVERS.values()) if p is not None]
+
+
+def payer(name: str) -> Payer | None:
+    """The paying half of the protocol called ``name`` (a ``Demand``'s ``protocol``), if any."""
+    receiver = _RECEIVERS.get(name)
+    return receiver.payer() if receiver is not None else None
+
+
+def demand_of(settings: Settings, challenge: str, now: datetime, *, env: str) -> Demand:
+    """A seller's challenge (a ``WWW-Authenticate: Payment`` value, or an x402
+    ``PAYMENT-REQUIRED`` value) read by the first payer whose protocol it is, to be paid from a
+    wallet of ``env``. Refused (``ApiError``): ``PAYMENT_CREDENTIAL_MALFORMED`` when it is empty,
+    longer than ``CHALLENGE_MAX_BYTES`` or not one line of text, or its protocol cannot read
+    it; ``PAYMENT_METHOD_UNSUPPORTED`` when no protocol takes it, and what each payer refuses
+    (``Payer.demand``)."""
+    text = challenge.strip()
+    if not text or len(text.encode("utf-8", "surrogatepass")) > CHALLENGE_MAX_BYTES:
+        raise ApiError(
+            Code.PAYMENT_CREDENTIAL_MALFORMED,
+            f"The challenge is empty or longer than {CHALLENGE_MAX_BYTES} bytes: nothing was paid",
+        )
+    if not text.replace("\t", " ").isprintable():
+        raise ApiError(
+            Code.PAYMENT_CREDENTIAL_MALFORMED,
+            "The challenge is not one line of text, as a header's value is: nothing was paid",
+        )
+    for each in payers():
+        found = each.demand(settings, text, now, env=env)
+        if found is not None:
+            return found
+    raise ApiError(
+        Code.PAYMENT_METHOD_UNSUPPORTED,
+        "No payment protocol this gateway pays with reads this challenge: nothing was paid",
+    )
 
 
 # What a retry presented: the protocol, and its credential as that protocol reads it.

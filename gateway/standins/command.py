@@ -2,7 +2,7 @@
 in the foreground on this machine, with credentials of its own start printed beside what to
 type where (the dashboard's Fulfilment page, and for New API the console page a recipient
 redeems on; for the x402 facilitator the settings staging pays through, which ``make run``
-sets itself). A
+sets itself, with the JSON-RPC it answers agents' wallets at). A
 port that is taken ends the start with a clear line and status 1, before anything is printed
 as if it worked. Ctrl-C stops it; what it held goes with it."""
 
@@ -40,7 +40,7 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
             "  create an account there, sign in, paste the code, Redeem.",
         ]
     if kind == X402:
-        # Imported here: it needs the ``dev`` extra, which the other stand-ins do not.
+        # Imported here: it needs the EVM libraries (a second to import), which the others do not.
         from ..protocols.x402.companion import PAY_TO
         from .x402 import NETWORK, X402FacilitatorStandIn
 
@@ -49,6 +49,7 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
             f"It verifies and settles the exact scheme on {NETWORK}. For staging, set:",
             f"  AITOPUP_X402_STAGING_FACILITATOR_URL={root}",
             f"  AITOPUP_X402_STAGING_PAY_TO={PAY_TO}",
+            f"  AITOPUP_X402_STAGING_RPC_URL={root}/rpc",
         ]
     openrouter = OpenRouterStandIn(management_key="sk-or-v1-" + secrets.token_hex(24))
     return openrouter.app(), [

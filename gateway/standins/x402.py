@@ -14,7 +14,12 @@ it (``invalid_exact_evm_nonce_already_used``). ``lose_settles`` makes the next s
 their answers be lost on the way back (a 504, as from a proxy that gave up waiting);
 ``drop_settles`` makes the next settles fail on the way there (a 503, nothing settled).
 
-It needs the ``dev`` extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
+It answers the chain's side an agent's wallet asks of its own payments too: Ethereum JSON-RPC
+at ``POST /rpc``, ``eth_call`` of an asset contract's ``authorizationState(address authorizer,
+bytes32 nonce)`` (EIP-3009), true for the authorizations it settled (the asset, the payer and
+the nonce), false for any other; any other method is JSON-RPC's ``-32601``.
+
+It needs x402's EVM extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
 
 import secrets
 import time
@@ -59,6 +64,8 @@ class X402FacilitatorStandIn:
     drop_settles: int = 0  # the next settles never arrive
     remembers: bool = True  # a payment settled already answers its settlement again
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)  # nonce → its settle
+    # (asset, authorizer, nonce), lower case, of every authorization settled: the chain's state.
+    executed: set[tuple[str, str, str]] = field(default_factory=set)
     signatures: dict[str, str] = field(default_factory=dict)  # nonce → the signature settled
     asked: list[str] = field(default_factory=list)
 
@@ -68,6 +75,7 @@ class X402FacilitatorStandIn:
                 Route("/verify", self._verify, methods=["POST"]),
                 Route("/settle", self._settle, methods=["POST"]),
                 Route("/supported", self._supported, methods=["GET"]),
+                Route("/rpc", self._rpc, methods=["POST"]),
             ]
         )
 
@@ -173,6 +181,7 @@ class X402FacilitatorStandIn:
         }
         self.settled[nonce] = done
         self.signatures[nonce] = signature
+        self.executed.add((need["asset"].lower(), auth["from"].lower(), nonce.lower()))
         return self._answer(done)
 
     def _answer(self, done: dict[str, Any]) -> Response:
@@ -188,3 +197,35 @@ class X402FacilitatorStandIn:
             return failed
         kinds = [{"x402Version": 2, "scheme": "exact", "network": n} for n in self.networks]
         return JSONResponse({"kinds": kinds, "extensions": [], "signers": {"eip155:*": []}})
+
+    async def _rpc(self, request: Request) -> Response:
+        """Ethereum JSON-RPC: ``eth_call`` of ``authorizationState`` from what was settled."""
+        self.asked.append("rpc")
+        failed = await self.faults.before()
+        if failed is not None:
+            return failed
+        try:
+            body = await request.json()
+            ident = body.get("id")
+            if body.get("method") != "eth_call":
+                return _rpc_error(ident, -32601, "the method does not exist")
+            call = body["params"][0]
+            asset, data = str(call["to"]).lower(), str(call["data"]).lower()
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return _rpc_error(None, -32600, "invalid request")
+        if len(data) != 2 + 8 + 128 or not data.startswith(AUTHORIZATION_STATE):
+            return _rpc_error(ident, -32000, "execution reverted")
+        authorizer, nonce = "0x" + data[10:74][-40:], "0x" + data[74:]
+        state = (asset, authorizer, nonce) in self.executed
+        word = "0x" + f"{int(state):064x}"
+        return JSONResponse({"jsonrpc": "2.0", "id": ident, "result": word})
+
+
+# The selector of ``authorizationState(address,bytes32)``.
+AUTHORIZATION_STATE = "0xe94a0102"
+
+
+def _rpc_error(ident: Any, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
+    )

@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
+    # A test-mode key (``sk_test_``/``rk_test_``) staging's agent wallets issue Shared Payment
+    # Tokens with for sellers other than this gateway; unset, staging pays only its own.
+    stripe_staging_secret_key: SecretStr | None = None
     # Safe to retry: every session create carries the order id as its Idempotency-Key.
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
     # The whole of one exchange with a payment channel's API (``billing.channels.registry``: Creem,
@@ -226,6 +229,10 @@ class Settings(BaseSettings):
     # the address paid, always on Base Sepolia's USDC (``protocols.x402.offers.STAGING``).
     x402_staging_pay_to: str | None = Field(default=None, max_length=100)
     x402_staging_facilitator_url: str | None = None
+    # Ethereum JSON-RPC of the network an agent's wallet pays x402 on, asked whether a seller
+    # used its authorization (live; staging's, which ``make run`` sets to its stand-in's).
+    x402_rpc_url: str | None = None
+    x402_staging_rpc_url: str | None = None
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)
@@ -347,6 +354,15 @@ class Settings(BaseSettings):
                 "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'), or unset "
                 "to turn the admin API off"
             )
+        return value
+
+    @field_validator("stripe_staging_secret_key")
+    @classmethod
+    def _test_mode_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("sk_test_", "rk_test_")):
+            raise ValueError("staging takes a test-mode key only (sk_test_ or rk_test_)")
         return value
 
     @field_validator(

@@ -33,6 +33,7 @@ The rules, each in one place:
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,7 @@ __all__ = [
     "DISABLED",
     "FAILURES_TO_DISABLE",
     "QUEUE",
+    "SavedMethod",
     "arm",
     "claim_cap",
     "lease_seconds",
@@ -71,6 +73,7 @@ __all__ = [
     "release_cap",
     "remove",
     "save",
+    "saved_method",
     "setup",
 ]
 
@@ -130,6 +133,32 @@ def release_cap(wallet_id: str, month: str, amount: int) -> Any:
         .where(_A.c.wallet_id == wallet_id, _A.c.month == month)
         .values(month_cents=_A.c.month_cents - amount)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    """The payment method a wallet saved (its provider's reference, and the customer it is
+    attached to there), as an agent's wallet pays from it too."""
+
+    provider: str
+    payment_method: str
+    customer: str | None
+
+
+async def saved_method(db: Database, merchant_id: str, env: str) -> SavedMethod | None:
+    """The payment method the merchant's wallet in ``env`` saved, whether its auto top-up is
+    on or off; None when none is saved."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(_A.c.provider, _A.c.payment_method_ref, _A.c.customer_ref).where(
+                    _A.c.merchant_id == merchant_id, _A.c.env == env
+                )
+            )
+        ).first()
+    if row is None or row.payment_method_ref is None or row.provider is None:
+        return None
+    return SavedMethod(row.provider, row.payment_method_ref, row.customer_ref)
 
 
 # --- the merchant's doors: read, save, set up, delete ---

@@ -1,4 +1,4 @@
-"""MPP, the Payment HTTP authentication scheme with Stripe's charge method: the receiving half.
+"""MPP, the Payment HTTP authentication scheme with Stripe's charge method: both halves.
 
 A refusal for funds carries a challenge (``challenges``: ``WWW-Authenticate`` over REST, the
 JSON-RPC error ``-32042``'s ``data.challenges`` over MCP, ``mcp``); a retry presents a
@@ -7,6 +7,10 @@ Payment Token the channel charges at Stripe (``channel``; staging's own tokens, 
 minted at the protocol's one route, ``routes``), once per challenge; the receipt goes back in
 ``Payment-Receipt`` (or the result's ``_meta``). Payments Stripe took that no order credited
 are found and given back (``strays``).
+
+The paying half (``payer``): an agent's wallet answering another seller's challenge with a
+Shared Payment Token issued at Stripe (``stripe_issued``), or in staging this gateway's own
+with a sandbox token.
 """
 
 from collections.abc import Mapping
@@ -19,7 +23,7 @@ from ...store.db import Database
 from ...values.codes import Code
 from ...values.outcome import Outcome
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Door, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Door, Payer, Presented, Receiver, Verified, digest
 from . import strays
 from .channel import MPP, MppProvider, SptCharge
 
@@ -151,3 +155,8 @@ class MppReceiver(Receiver):
         from . import routes
 
         return routes.routes(door)
+
+    def payer(self) -> Payer:
+        from .payer import MppPayer
+
+        return MppPayer()

@@ -34,9 +34,21 @@ def _mac(settings: Settings, merchant_id: str, nonce: str, limit: int, currency:
     return hmac.new(key, text, hashlib.sha256).hexdigest()[:32]
 
 
-def mint(settings: Settings, merchant_id: str, limit_cents: int, currency: str) -> str:
-    """A token that may be charged at most ``limit_cents`` of ``currency`` for the merchant."""
-    nonce = secrets.token_hex(8)
+def mint(
+    settings: Settings,
+    merchant_id: str,
+    limit_cents: int,
+    currency: str,
+    *,
+    nonce: str | None = None,
+) -> str:
+    """A token that may be charged at most ``limit_cents`` of ``currency`` for the merchant.
+    ``nonce`` (16 hex digits): the token's own, given where minting again must make the same
+    token (an agent wallet's payment, made once per payment id); drawn afresh without it."""
+    if nonce is None:
+        nonce = secrets.token_hex(8)
+    elif re.fullmatch(r"[0-9a-f]{16}", nonce) is None:
+        raise ValueError("a sandbox token's nonce is 16 hex digits")
     currency = currency.lower()
     mac = _mac(settings, merchant_id, nonce, limit_cents, currency)
     return f"{PREFIX}{nonce}_{limit_cents}_{currency}_{mac}"

@@ -1,4 +1,4 @@
-"""x402 v2, the ``exact`` scheme on chain: the receiving half.
+"""x402 v2, the ``exact`` scheme on chain: both halves.
 
 Offered over REST only, where the operator set the environment's terms (``offers.terms``): a
 refusal for funds carries ``PAYMENT-REQUIRED`` (``offers``); a retry presents a
@@ -6,6 +6,9 @@ refusal for funds carries ``PAYMENT-REQUIRED`` (``offers``); a retry presents a
 facilitator (``channel``), once per nonce; the settlement goes back in ``PAYMENT-RESPONSE``.
 A payment settled on chain is not taken back through the channel (``refused_refund``).
 ``make run`` starts a facilitator for staging beside the gateway (``companion``).
+
+The paying half (``payer``): an agent's wallet signing the ``exact`` scheme's EIP-3009
+authorization for another seller's offer, and asking the chain whether it was used (``chain``).
 """
 
 from collections.abc import Mapping
@@ -20,7 +23,7 @@ from ...mail.links import public_base
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import AgentPaid, Ask, Companion, Presented, Receiver, Verified, digest
+from ..base import AgentPaid, Ask, Companion, Payer, Presented, Receiver, Verified, digest
 from . import offers
 from .channel import X402, X402Provider, X402Settlement
 
@@ -92,6 +95,11 @@ class X402Receiver(Receiver):
         from . import companion
 
         return companion.facilitator(settings, env)
+
+    def payer(self) -> Payer:
+        from .payer import X402Payer
+
+        return X402Payer()
 
     def refused_refund(self, order: Any) -> ApiError | None:
         """An x402 payment is a transfer on chain the payer signed to the operator's address,

@@ -1,6 +1,7 @@
 """Staging's x402 facilitator under ``make run``: the stand-in (``aitopup dev x402``) on a free
 loopback port, named to the gateway in its environment, so staging's 402s offer x402 and its
-payments settle there. Live is untouched: it stays off unless the operator sets its own terms."""
+payments settle there, and its agents' wallets ask its JSON-RPC whether their payments were
+used. Live is untouched: it stays off unless the operator sets its own terms."""
 
 import importlib.util
 import sys
@@ -18,14 +19,16 @@ _HOST = "127.0.0.1"
 
 
 def facilitator(settings: Settings, env: dict[str, str]) -> Companion | None:
-    """The stand-in, its address (and ``PAY_TO`` where the operator named no address) written
-    into ``env``; None where the operator named a facilitator, or the ``dev`` extra the
-    stand-in needs is not installed."""
+    """The stand-in, its address, its JSON-RPC (and ``PAY_TO``), each where the operator named
+    none, written into ``env``; None where the operator named a facilitator, or the EVM
+    libraries the stand-in needs are not installed."""
     if settings.x402_staging_facilitator_url or importlib.util.find_spec("eth_keys") is None:
         return None
     port = free_port()
     url = f"http://{_HOST}:{port}"
     env["AITOPUP_X402_STAGING_FACILITATOR_URL"] = url
+    if not settings.x402_staging_rpc_url:
+        env["AITOPUP_X402_STAGING_RPC_URL"] = f"{url}/rpc"
     if not settings.x402_staging_pay_to:
         env["AITOPUP_X402_STAGING_PAY_TO"] = PAY_TO
     return Companion(

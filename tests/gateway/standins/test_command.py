@@ -74,10 +74,11 @@ async def test_openrouter_serves_its_key_management_api() -> None:
 
 
 async def test_x402_serves_a_facilitator_and_names_the_settings_staging_pays_through() -> None:
-    async with dev_standin("x402", 4) as served:
+    async with dev_standin("x402", 5) as served:
         root = served.value("AITOPUP_X402_STAGING_FACILITATOR_URL=")
         assert root.startswith(URL)
         assert served.value("AITOPUP_X402_STAGING_PAY_TO=").startswith("0x")
+        assert served.value("AITOPUP_X402_STAGING_RPC_URL=") == f"{root}/rpc"
         async with local_client(base_url=root) as http:
             supported = SupportedResponse.model_validate((await http.get("/supported")).json())
             assert [(k.x402_version, k.scheme, k.network) for k in supported.kinds] == [
@@ -85,6 +86,12 @@ async def test_x402_serves_a_facilitator_and_names_the_settings_staging_pays_thr
             ]
             unread = await http.post("/settle", json={"x402Version": 2})
             assert unread.status_code == 400
+            other = await http.post("/rpc", json={"jsonrpc": "2.0", "id": 7, "method": "eth_x"})
+            assert other.json() == {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "error": {"code": -32601, "message": "the method does not exist"},
+            }
 
 
 def test_a_taken_port_is_a_clear_line_and_status_1() -> None:
