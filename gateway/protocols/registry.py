@@ -8,6 +8,9 @@ and a 402's offers are written in.
 
 ``register`` adds a protocol at run time (a test's made-up one) and ``registered`` does so for
 the length of a ``with`` block; a name already taken is refused.
+
+The paying halves (``base.Payer``) are listed beside them (``payers``; ``paying`` adds one for
+a block): ``demand_of`` asks each, in order, to read a seller's challenge.
 """
 
 from collections.abc import Iterator, Mapping
@@ -18,18 +21,23 @@ from typing import Any
 from ..billing.channels import registry as providers
 from ..store.db import Database
 from ..values.clock import utcnow
-from ..values.outcome import Outcome
+from ..values.codes import Code
+from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from .base import Receiver
+from .base import Demand, Payer, Receiver
 from .mpp import MppReceiver
 from .x402 import X402Receiver
 
 __all__ = [
     "Presenting",
     "all_receivers",
+    "demand_of",
     "get",
     "mcp_capability",
     "names",
+    "payer",
+    "payers",
+    "paying",
     "presented_in_headers",
     "presented_in_meta",
     "register",
@@ -137,3 +145,44 @@ async def sweep(db: Database, settings: Settings, now: datetime | None = None) -
 
 for _receiver in _BUILT_IN:
     register(_receiver)
+
+
+# The paying halves: one line per protocol that pays.
+_PAYERS_BUILT_IN: tuple[Payer, ...] = ()
+_PAYERS: dict[str, Payer] = {p.name: p for p in _PAYERS_BUILT_IN}
+
+
+def payers() -> tuple[Payer, ...]:
+    """Every paying half, the built-in ones first, in the order a challenge is read."""
+    return tuple(_PAYERS.values())
+
+
+def payer(name: str) -> Payer | None:
+    """The paying half of protocol ``name``, if one is registered."""
+    return _PAYERS.get(name)
+
+
+@contextmanager
+def paying(added: Payer) -> Iterator[Payer]:
+    """``added`` registered as a paying half for the length of the block (a test's made-up
+    one); a name taken already is refused."""
+    if added.name in _PAYERS:
+        raise ValueError(f"a payer is already registered as {added.name!r}")
+    _PAYERS[added.name] = added
+    try:
+        yield added
+    finally:
+        _PAYERS.pop(added.name, None)
+
+
+def demand_of(settings: Settings, challenge: str, now: datetime) -> Demand:
+    """A seller's ``challenge`` read by the first paying half that reads it (its refusals, a
+    challenge malformed or expired, as it raises them), or ``PAYMENT_METHOD_UNSUPPORTED``."""
+    for each in _PAYERS.values():
+        found = each.demand(settings, challenge, now)
+        if found is not None:
+            return found
+    raise ApiError(
+        Code.PAYMENT_METHOD_UNSUPPORTED,
+        "No protocol this gateway pays with reads this challenge: nothing was paid",
+    )
