@@ -5,7 +5,8 @@ transaction.
 - ``pending`` past the inline try's deadline (its request's process died between the debit and
   the credential, or took too long): the credential made again (``Payer.make`` is idempotent on
   the payment's id, so it is the one the first try may have made), then ``authorized``; or, its
-  provider failing, ``failed`` and released. No debit is left without its credential.
+  provider failing, or its environment frozen since, ``failed`` and released. No debit is left
+  without its credential.
 - ``authorized``: its provider asked whether the seller used it (``Payer.used``), at each due
   time (``states.schedule``): used, it moves to ``used`` (what the seller did not take
   credited back); at its expiry (and a grace), or gone at its provider, unused, it is ended
@@ -31,6 +32,8 @@ from ...protocols import registry
 from ...protocols.base import Demand, Made, Payer, Use, Wallet
 from ...store.db import Database
 from ...store.models import SellerPayment, table_of
+from ...store.models import Wallet as WalletRow
+from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from . import authorizing
@@ -50,7 +53,7 @@ __all__ = ["RETRIES", "attempt", "lease_seconds"]
 
 log = logging.getLogger(__name__)
 
-_P = table_of(SellerPayment)
+_P, _WA = table_of(SellerPayment), table_of(WalletRow)
 # After a try its provider did not answer: the delays before the next, by tries so far.
 RETRIES = (30.0, 120.0, 600.0, 3600.0)
 # Past a try's own calls: a try still running is not taken by another.
@@ -132,13 +135,17 @@ async def _pending(
 ) -> list[str]:
     made: Made | None = None
     refused = None
-    try:
-        async with asyncio.timeout(make_seconds(wallet.settings)):
-            made = await payer.make(wallet, demand, payment_id=row.id)
-    except Exception as exc:
-        if not isinstance(exc, (ApiError, TimeoutError)):
-            log.warning("a payer's make failed", extra={"payment_id": row.id}, exc_info=True)
-        refused = authorizing.refusal_of(exc)
+    if await _frozen(wallet.db, row.wallet_id):
+        # The kill switch pulled since the debit: no credential is made now, the money goes back.
+        refused = ApiError(Code.ENVIRONMENT_FROZEN)
+    else:
+        try:
+            async with asyncio.timeout(make_seconds(wallet.settings)):
+                made = await payer.make(wallet, demand, payment_id=row.id)
+        except Exception as exc:
+            if not isinstance(exc, (ApiError, TimeoutError)):
+                log.warning("a payer's make failed", extra={"payment_id": row.id}, exc_info=True)
+            refused = authorizing.refusal_of(exc)
     sent()
     finished = now()
     async with wallet.db.transaction() as conn:
@@ -153,6 +160,12 @@ async def _pending(
                 return []
             done = await authorizing.fail(conn, wallet.sealer, row, refused, finished)
     return [] if done is None else done.deliveries
+
+
+async def _frozen(db: Database, wallet_id: str) -> bool:
+    async with db.read() as conn:
+        found = await conn.execute(sa.select(_WA.c.frozen_at).where(_WA.c.id == wallet_id))
+        return found.scalar_one_or_none() is not None
 
 
 async def _authorized(

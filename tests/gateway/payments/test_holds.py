@@ -254,6 +254,24 @@ async def test_a_payment_left_pending_whose_provider_refuses_is_failed_and_relea
     await assert_ledger_balanced(db)
 
 
+async def test_a_payment_left_pending_in_a_frozen_environment_is_released_unmade(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
+) -> None:
+    clock = Stepped()
+    await fail_leftovers(db)
+    merchant = await make_merchant(balance_cents=1_000)
+    await _left_pending(db, settings, merchant)
+    [row] = await payment_rows(db, merchant.merchant_id)
+    assert (await client.post("/freeze", json={}, headers=merchant.headers)).status_code == 200
+    with registry.paying(TallyPayer()) as added:
+        await _try(db, settings, await _leased(db, row.id, clock), clock)
+        assert cast(TallyPayer, added).makes == []
+    [row] = await payment_rows(db, merchant.merchant_id)
+    assert (row.status, row.failure_reason[:4]) == ("failed", "2360")
+    assert await merchant_balance(db, merchant) == 1_000
+    await assert_ledger_balanced(db)
+
+
 async def test_the_runner_serves_payments_on_its_clock(
     client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
