@@ -3,7 +3,9 @@
 
 One leash, the send's: the seller's challenge is read first, by the protocol that pays it
 (``protocols.registry.demand_of``: pure, so a challenge malformed, expired, in another currency
-or of a method no protocol pays is refused with nothing written); then the key's policy judges
+or of a method no protocol pays is refused with nothing written; one that expired since the
+same request paid it under its idempotency key answers what that key keeps, as any replay
+does); then the key's policy judges
 the payment (``rules.judge``, the one evaluation of a send, a charge and this: the scope
 ``payments:send``, the payee among ``allowed_payees``, the most per send, and the windows,
 ``per_payee_limit`` among them, and the budgets it draws on); then the payment runs once per
@@ -109,8 +111,18 @@ async def pay(
     credential in the reply), or refused (nothing written, or, when its provider failed,
     failed and released), or the reply its key keeps."""
     now = utcnow()
-    demand = registry.demand_of(settings, body.challenge, now)
-    _payable(settings, demand, now)
+    request_hash = request_hash_of(body)
+    try:
+        demand = registry.demand_of(settings, body.challenge, now)
+        _payable(settings, demand, now)
+    except ApiError as refused:
+        # A challenge that expired since its key paid it: the key answers what it did then.
+        kept = None
+        if refused.code == Code.PAYMENT_CHALLENGE_EXPIRED:
+            kept = await _replay(db, sealer, settings, caller, idempotency_key, request_hash, now)
+        if kept is None:
+            raise
+        return kept
     payer = _payer(demand)
     origin = origin_of(body.url)
     payment = rules.seller(rules.Payee(origin, tuple(demand.payee_names)), demand.amount_cents)
@@ -154,7 +166,6 @@ async def pay(
         due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), payment_id)
         return once.Paid(pending, alerting if due else None)
 
-    request_hash = request_hash_of(body)
     keyed = once.Keyed(idempotency_key, request_hash, settings.idempotency_ttl_seconds)
     first = await once.pay(
         db, sealer, caller, apply, keyed=keyed, counted=counted, amount=demand.amount_cents, now=now
@@ -174,6 +185,27 @@ async def pay(
         deliveries=[*first.deliveries, *answered.deliveries],
         replayed=answered.replayed,
     )
+
+
+async def _replay(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    caller: Caller,
+    key: str,
+    request_hash: str,
+    now: datetime,
+) -> Outcome | None:
+    """The reply ``key`` keeps for this request, if any, without claiming it."""
+
+    async def peek(tx: Raw) -> Outcome | None:
+        scope = idempotency.scope_of(caller, key)
+        ttl = settings.idempotency_ttl_seconds
+        return await idempotency.peek(
+            tx, sealer, **scope, request_hash=request_hash, now=now, ttl_seconds=ttl
+        )
+
+    return await db.run(peek, read_only=True)
 
 
 async def _make(

@@ -3,9 +3,11 @@ credential shown once and again on its idempotent replays, one debit; read witho
 provider that fails leaves the payment failed and its money back."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from gateway.payments.sellers import service as sellers
@@ -13,6 +15,7 @@ from gateway.payments.sellers.schemas import PaymentCreate
 from gateway.protocols import registry
 from gateway.store.db import Database
 from gateway.store.models import IdempotencyRecord, table_of
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from gateway.webhooks.event_types import validate_body
 from keys import Sealer
@@ -203,3 +206,28 @@ async def test_a_challenge_that_expires_soon_is_released_after_its_expiry(
     # The first look at its use comes before its release, which is past its expiry.
     assert work.next_attempt_at <= row.expires_at + timedelta(seconds=60)
     assert json.loads(json.dumps(data))["status"] == "authorized"
+
+
+async def test_a_replay_after_its_challenge_expired_answers_what_its_key_keeps(
+    make_merchant: MakeMerchant, db: Database, settings: Settings, tally: TallyPayer
+) -> None:
+    """The seller's challenge is read against the time of each request; a replay of a paid one
+    past its expiry answers the first reply (its credential), as Stripe replays a key."""
+    from gateway.callers import authenticate
+
+    merchant = await make_merchant(balance_cents=1_000)
+    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    body = PaymentCreate.model_validate({"url": SELLER, "challenge": challenge(expires=soon)})
+    sealer = Sealer(TEST_SECRET.encode())
+    first = await sellers.pay(db, sealer, settings, caller, body, idempotency_key="x-1")
+    assert int(first.code) == AUTHORIZED
+    # The same request once the challenge has expired: the service reads a later clock.
+    with patch.object(sellers, "utcnow", lambda: soon + timedelta(seconds=1)):
+        again = await sellers.pay(db, sealer, settings, caller, body, idempotency_key="x-1")
+        assert again.replayed and again.data["value"] == first.data.value
+        fresh = PaymentCreate.model_validate({**body.model_dump(), "description": "other"})
+        with pytest.raises(ApiError) as refused:
+            await sellers.pay(db, sealer, settings, caller, fresh, idempotency_key="x-2")
+    assert int(refused.value.code) == 4502
+    assert await merchant_balance(db, merchant) == 975
