@@ -38,6 +38,7 @@ __all__ = [
     "FULFILMENT",
     "MAIL",
     "MAIL_PREFIX",
+    "PAYMENT",
     "REFUND",
     "REPLAY",
     "TELEGRAM",
@@ -66,6 +67,9 @@ REPLAY = "replay"
 REFUND = "refund"
 AUTO_TOP_UP = "auto_top_up"
 TELEGRAM = "telegram"
+PAYMENT = (
+    "payment"  # an agent's payment to a seller (``payments.sellers.holds``): its id is its work's
+)
 MAIL_PREFIX = "mail_"
 TELEGRAM_PREFIX = "tgm_"
 _KIND_BY_PREFIX = {
@@ -74,6 +78,7 @@ _KIND_BY_PREFIX = {
     "wrj_": REPLAY,
     TELEGRAM_PREFIX: TELEGRAM,
     "atu_": AUTO_TOP_UP,
+    "pay_": PAYMENT,
 }
 # A wake names a kind whose rows were just written: an idle worker waits on it rather than
 # reading its tables often.

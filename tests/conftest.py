@@ -58,6 +58,7 @@ pytest_plugins = [
     "tests.fixtures.orbit_pay",
     "tests.fixtures.epay",
     "tests.fixtures.passwords",
+    "tests.fixtures.seller_payments",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -108,6 +108,9 @@ LAYERS = (
             # paid retry every payable request shares: below the send and the doors, above the
             # channels whose orders they credit.
             "gateway.protocols",
+            # An agent's wallet paying sellers' 402s: a payment (``gateway.payments``) whose
+            # credential a protocol's paying half makes.
+            "gateway.payments.sellers",
             "gateway.topup",
             "gateway.recipients",
             "gateway.admin",

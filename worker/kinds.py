@@ -10,6 +10,7 @@ from .delivery import DELIVERIES
 from .fulfil import FULFILMENTS
 from .kind import Kind
 from .mail import MAILS
+from .payments import PAYMENTS
 from .refunds import REFUNDS
 from .replays import REPLAY_JOBS
 from .telegram import TELEGRAM
@@ -24,4 +25,5 @@ KINDS: Sequence[Kind] = (
     REFUNDS,
     TELEGRAM,
     AUTO_TOP_UPS,
+    PAYMENTS,
 )

@@ -108,6 +108,8 @@ _SCOPE_ACTION: Final[dict[Scope, Action]] = {
     "keys:manage": "settings",
     # Charges the merchant's saved card: who may set auto top-up on the dashboard.
     "billing:card": "wallet",
+    # Pays a seller's 402 from the wallet: spends as a send does.
+    "payments:send": "keys",
 }
 
 

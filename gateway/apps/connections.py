@@ -29,7 +29,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from . import managed
-from .grants import check_giver
+from .grants import VOUCHED_FOR_ONLY, check_giver
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
 __all__ = ["list_connections", "me", "revoke_connection", "update_connection"]
@@ -94,10 +94,15 @@ async def list_connections(db: Database, merchant_id: str, env: str) -> Outcome:
 async def update_connection(db: Database, caller: Caller, key_id: str, policy: Policy) -> Outcome:
     async with db.transaction() as conn:
         row = await _row(conn, caller.merchant_id, caller.env, key_id)
-        asked = (
-            await conn.execute(sa.select(_A.c.scopes).where(_A.c.id == row.app_id))
-        ).scalar_one()
-        beyond = [s for s in policy.scopes if s not in asked or s not in APP_SCOPES]
+        app = (
+            await conn.execute(sa.select(_A.c.scopes, _A.c.verified).where(_A.c.id == row.app_id))
+        ).one()
+        asked = app.scopes
+        beyond = [
+            s
+            for s in policy.scopes
+            if s not in asked or s not in APP_SCOPES or (not app.verified and s in VOUCHED_FOR_ONLY)
+        ]
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
         will = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)

@@ -48,6 +48,7 @@ __all__ = [
     "ACCESS_TTL",
     "CODE_TTL",
     "REFRESH_TTL",
+    "VOUCHED_FOR_ONLY",
     "Granted",
     "Pending",
     "Tokens",
@@ -115,8 +116,13 @@ class Tokens:
 # ticks them, whatever the client asked (an MCP client asks for every scope it sees listed).
 _TICKED_BY_A_PERSON: frozenset[str] = frozenset({"approvals", "fulfilment", "keys"})
 # Scopes no consent starts with ticked, whoever vouches for the app: a key the app makes
-# outlives every token, so a person (an owner, ``accounts.roles``) chooses it each time.
-_NEVER_TICKED: frozenset[str] = frozenset({"keys:manage"})
+# outlives every token, so a person (an owner, ``accounts.roles``) chooses it each time; and a
+# payment to a seller moves money to whoever the app points it at.
+_NEVER_TICKED: frozenset[str] = frozenset({"keys:manage", "payments:send"})
+# Scopes never given to an app nobody vouches for (a client that registered itself), whoever
+# asks and whatever is ticked: paying sellers' 402s would let it move the wallet's money to a
+# payee of its choosing.
+VOUCHED_FOR_ONLY: frozenset[Scope] = frozenset({"payments:send"})
 
 
 def preticked(app: App, asked: Sequence[str]) -> list[str]:
@@ -146,12 +152,18 @@ def grantable(app: App, role: str, env: str) -> frozenset[Scope]:
     """What a person of ``role`` may give ``app`` in ``env``: what the app asks for, that apps
     may hold at all, and that the role may give a key; nothing where the role may not connect
     apps at all; never a scope only a key holds (``KEY_ONLY``: the merchant's saved card),
-    whatever the app's row says."""
+    whatever the app's row says; and to an app nobody vouches for, none of ``VOUCHED_FOR_ONLY``
+    (paying sellers)."""
     if not roles.allows(role, "connect", env):
         return frozenset()
     role_gives = roles.grantable_scopes(role, env)
     return frozenset(
-        s for s in APP_SCOPES if s in app.scopes and s in role_gives and s not in KEY_ONLY
+        s
+        for s in APP_SCOPES
+        if s in app.scopes
+        and s in role_gives
+        and s not in KEY_ONLY
+        and (app.verified or s not in VOUCHED_FOR_ONLY)
     )
 
 

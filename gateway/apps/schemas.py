@@ -40,6 +40,9 @@ APP_SCOPES: tuple[Scope, ...] = (
     "billing",
     "approvals",
     "keys:manage",  # one key of the app's own, within its consent (``apps.managed``)
+    # Pay sellers' 402s from the wallet: given by a person only, to an app someone vouches for
+    # (``apps.grants.VOUCHED_FOR_ONLY``).
+    "payments:send",
 )
 # What a client that knows no better should ask for: the scope of the 401's challenge on
 # ``/mcp`` (RFC 6750 3), which an MCP client takes before the metadata's ``scopes_supported``
@@ -118,7 +121,8 @@ class AppCreate(_Body):
     scopes: AppScopes = Field(
         default=("topup:read",),
         description="What the app may ask a person for: topup:send, topup:read, billing, "
-        "approvals.",
+        "approvals, keys:manage, payments:send (never ticked for the person; given only to an "
+        "app a merchant registered).",
     )
     confidential: bool = Field(
         default=True,

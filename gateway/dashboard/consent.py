@@ -111,6 +111,8 @@ async def _scope_words(request: Request, app: registry.App) -> dict[str, str]:
         "approvals": "approve or deny sends held for approval by this merchant's keys and apps",
         "keys:manage": "make one API key of its own for this wallet, read it and replace it, "
         "with no more than you give here; it is revoked when you revoke this app",
+        "payments:send": "pay sellers' HTTP 402 payment requests from this wallet, to any "
+        "seller unless the policy names its payees, within the limits below",
     }
 
 
@@ -132,7 +134,12 @@ def _choices(
             }
             for p in places
         ],
-        "all_scopes": [s for s in app.scopes if s in asked],
+        # An app nobody vouches for is never offered what only a vouched-for one may hold.
+        "all_scopes": [
+            s
+            for s in app.scopes
+            if s in asked and (app.verified or s not in grants.VOUCHED_FOR_ONLY)
+        ],
         "all_platforms": PLATFORMS,
         "intervals": INTERVALS,
         "field_names": policy_form.FIELDS,

@@ -50,6 +50,9 @@ FIELDS = {
     "rate_limit_per_minute": marked("Requests a minute"),
     "allowed_platforms": marked("Platforms"),
     "allowed_recipients": marked("Recipients"),
+    "allowed_payees": marked("Sellers it may pay"),
+    "per_payee_limit": marked("Per seller"),
+    "per_payee_interval": marked("Per seller, each"),
     "approval_above": marked("Hold for approval above"),
     "expires_at": marked("Expires"),
     "approval_for_new_recipients": marked(
@@ -142,6 +145,10 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
     if per is not None:
         every = _str(data, "per_recipient_interval")
         policy["per_recipient_limit"] = {"amount_cents": per, "interval": every}
+    per = _cents(_str(data, "per_payee_amount"), "per_payee_limit", errors)
+    if per is not None:
+        every = _str(data, "per_payee_interval")
+        policy["per_payee_limit"] = {"amount_cents": per, "interval": every}
     platforms = _many(data, "allowed_platforms", PLATFORMS)
     policy["allowed_platforms"] = platforms or None
     recipients = [
@@ -150,6 +157,12 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
         if line.strip()
     ]
     policy["allowed_recipients"] = recipients or None
+    payees = [
+        line.strip()
+        for line in _str(data, "allowed_payees", _MAX_RECIPIENTS_TEXT).splitlines()
+        if line.strip()
+    ]
+    policy["allowed_payees"] = payees or None
     if (cents := _cents(_str(data, "approval_above"), "approval_above", errors)) is not None:
         policy["approval_above_cents"] = cents
     policy["approval_for_new_recipients"] = _str(data, "approval_for_new_recipients") == "on"
@@ -200,7 +213,7 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
     if policy is None:
         return {"name": name or "", "scopes": list(DEFAULT_SCOPES)}
     by_interval = {limit.interval: limit.amount_cents for limit in policy.limits}
-    per = policy.per_recipient_limit
+    per, paid = policy.per_recipient_limit, policy.per_payee_limit
     return {
         "name": name or "",
         "scopes": list(policy.scopes),
@@ -210,6 +223,9 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "per_recipient_interval": per.interval if per else "daily",
         "allowed_platforms": list(policy.allowed_platforms or ()),
         "allowed_recipients": "\n".join(policy.allowed_recipients or ()),
+        "per_payee_amount": _dollars(paid.amount_cents) if paid else "",
+        "per_payee_interval": paid.interval if paid else "daily",
+        "allowed_payees": "\n".join(policy.allowed_payees or ()),
         "approval_above": _dollars(policy.approval_above_cents),
         "approval_for_new_recipients": policy.approval_for_new_recipients,
         "expires_at": policy.expires_at.strftime("%Y-%m-%dT%H:%M") if policy.expires_at else "",

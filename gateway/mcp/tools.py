@@ -24,6 +24,8 @@ from ..freezes import service as freezes
 from ..freezes.schemas import FreezeData, FreezeRequest
 from ..merchants import keys
 from ..operations import perform
+from ..payments.sellers import service as sellers
+from ..payments.sellers.schemas import PaymentCreate, PaymentMade
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..protocols.paid import Answered
@@ -65,6 +67,19 @@ class SendTopupArguments(SendRequest):
     )
 
 
+class PayChallengeArguments(PaymentCreate):
+    """``pay_challenge``'s input: ``POST /payments``'s body, and the key that makes a retry
+    safe."""
+
+    idempotency_key: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Required. The same key with the same arguments within 24 h answers the "
+        "first result again (the same credential) and debits once. Shared with the REST API's "
+        "Idempotency-Key header, and belongs to the calling API key alone.",
+    )
+
+
 class NoArguments(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -97,15 +112,28 @@ def _txn_id(arguments: dict[str, Any]) -> str:
     return txn_id
 
 
-def _send_arguments(svc: Services, arguments: dict[str, Any]) -> tuple[SendRequest, str]:
-    # Required here, where REST takes it optionally as a header: an agent retries on its own.
+def _keyed(arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A tool's arguments without its idempotency key, and the key, required."""
     rest = dict(arguments)
     presented = rest.pop("idempotency_key", None)
     if not isinstance(presented, str):
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY)
     key = idempotency.parse_key(presented)
-    body = _parse(SendRequest, rest, {"max_topup_cents": svc.settings.max_topup_cents})
     assert key is not None
+    return rest, key
+
+
+async def pay_challenge(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    rest, key = _keyed(arguments)
+    body = _parse(PaymentCreate, rest)
+    operation = sellers.pay(svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=key)
+    return await perform(svc.waker, operation)
+
+
+def _send_arguments(svc: Services, arguments: dict[str, Any]) -> tuple[SendRequest, str]:
+    # Required here, where REST takes it optionally as a header: an agent retries on its own.
+    rest, key = _keyed(arguments)
+    body = _parse(SendRequest, rest, {"max_topup_cents": svc.settings.max_topup_cents})
     return body, key
 
 
@@ -250,6 +278,24 @@ TOOLS: tuple[ToolSpec, ...] = (
         _write("Send a top-up", open_world=True),
         send_topup,
         send_topup_paying,
+    ),
+    ToolSpec(
+        "pay_challenge",
+        "Pay a seller's 402",
+        "Pay an HTTP 402 a seller answered, from the wallet of the key's environment, under "
+        "the key's policy (scope payments:send, allowed_payees, per_payee_limit, its limits): "
+        "url is the seller's resource, challenge its WWW-Authenticate: Payment … value or its "
+        "PAYMENT-REQUIRED value. The wallet is debited and holds the amount; data.value is the "
+        "credential, to send as the data.header header on the retry of the seller's request "
+        "(shown in this result and its replays only). Unused by data.expires_at, it is "
+        "released to the wallet. Retry with the same idempotency_key: it never pays twice."
+        + _ENVELOPE,
+        "payments:send",
+        PayChallengeArguments,
+        _envelope("PaymentEnvelope", PaymentMade),
+        # Moves money; the same idempotency key makes a repeat harmless.
+        _write("Pay a seller's 402", open_world=True),
+        pay_challenge,
     ),
     ToolSpec(
         "get_balance",

@@ -18,6 +18,7 @@ from ..values.addresses import canonical
 from ..values.model import Model
 from ..values.platforms import Platform
 from ..values.timestamps import in_range
+from . import payees
 
 __all__ = [
     "BUDGET_ID",
@@ -47,6 +48,7 @@ Scope = Literal[
     "fulfilment",
     "keys:manage",
     "billing:card",
+    "payments:send",
 ]
 SCOPES: tuple[Scope, ...] = (
     "topup:send",
@@ -58,6 +60,9 @@ SCOPES: tuple[Scope, ...] = (
     "fulfilment",
     "keys:manage",  # an app's token: one key of its own, within its consent (``apps.managed``)
     "billing:card",  # charge the merchant's saved card: the merchant's own key alone
+    # Pay a seller's 402 from the wallet (``payments.sellers``): never a default, never ticked
+    # for an app, never given to an app nobody vouches for (``apps.grants``).
+    "payments:send",
 )
 # Scopes a consent to an app holds and a key never does: ``keys:manage`` makes a key through the
 # consent it is given by (``apps.managed``), and a key has no consent to make one through.
@@ -77,6 +82,7 @@ INTERVALS: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
 
 _MAX_CENTS = 10**12  # ten billion dollars: any real limit fits, and sums stay in BIGINT
 _MAX_RECIPIENT_RULES = 100
+_MAX_PAYEE_RULES = 100
 MAX_BUDGETS = 10  # budgets one policy draws on: each is a read and windows on every payment
 BUDGET_ID = r"^bgt_[0-9a-z]{24}$"
 _STORED = "stored"  # validation context: a policy read back from ``api_keys.policy``
@@ -126,11 +132,24 @@ class Policy(_Strict):
         max_length=_MAX_RECIPIENT_RULES,
         description="Exact addresses and `@domain` entries; null: anyone.",
     )
+    allowed_payees: tuple[Annotated[str, Field(max_length=payees.MAX_PAYEE)], ...] | None = Field(
+        default=None,
+        max_length=_MAX_PAYEE_RULES,
+        description="Whom a payment to a seller (`POST /payments`) may pay: origins "
+        "(`https://seller.example`) and names a protocol gives the payee (an MPP realm, an "
+        "x402 `payTo` address); null: any payee.",
+    )
+    per_payee_limit: Limit | None = Field(
+        default=None,
+        description="What one payee (the origin of the seller's resource) may get through "
+        "this key's payments in a window.",
+    )
     approval_above_cents: int | None = Field(
         default=None,
         ge=0,
         le=_MAX_CENTS,
-        description="A send above this is debited, held and answered 202 `pending_approval`.",
+        description="A send above this is debited, held and answered 202 `pending_approval`; "
+        "a payment to a seller above it is refused (held payments are not yet supported).",
     )
     approval_for_new_recipients: bool = Field(
         default=False, description="Hold for approval a send to a recipient this key never paid."
@@ -184,6 +203,11 @@ class Policy(_Strict):
     def _rules(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if value is None else tuple(dict.fromkeys(map(_recipient_rule, value)))
 
+    @field_validator("allowed_payees", mode="after")
+    @classmethod
+    def _payees(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(dict.fromkeys(map(payees.canonical, value)))
+
     @field_validator("expires_at", mode="after")
     @classmethod
     def _utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
@@ -233,6 +257,14 @@ class Policy(_Strict):
             or not all(_covered(r, bound.allowed_recipients) for r in self.allowed_recipients)
         ):
             wider.append("allowed_recipients")
+        if bound.allowed_payees is not None and (
+            self.allowed_payees is None or not set(self.allowed_payees) <= set(bound.allowed_payees)
+        ):
+            wider.append("allowed_payees")
+        if bound.per_payee_limit is not None and not _within(
+            () if self.per_payee_limit is None else (self.per_payee_limit,), bound.per_payee_limit
+        ):
+            wider.append("per_payee_limit")
         if _looser(self.approval_above_cents, bound.approval_above_cents):
             wider.append("approval_above_cents")
         if bound.approval_for_new_recipients and not self.approval_for_new_recipients:
@@ -277,7 +309,7 @@ class BudgetLimits(_Strict):
     per_platform_limit: Limit | None = Field(
         default=None,
         description="What one platform may get through this budget in a window; a charge, on "
-        "no platform, counts as the platform `charge`.",
+        "no platform, counts as the platform `charge`, a payment to a seller as `payment`.",
     )
 
     @field_validator("limits", mode="after")

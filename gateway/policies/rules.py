@@ -17,6 +17,7 @@ from ..values.clock import rfc3339
 from ..values.codes import Code
 from ..values.outcome import ApiError
 from .model import BudgetLimits, Interval, Limit, Policy
+from .payees import admits
 from .windows import Window, window, window_on
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Counted",
     "Drawn",
     "Judged",
+    "Payee",
     "Payment",
     "budget_calendar",
     "charge",
@@ -34,6 +36,7 @@ __all__ = [
     "needs_approval",
     "paid_window",
     "refused",
+    "seller",
 ]
 
 # The name of the window of what a key has paid a recipient (``paid_window``): the send and
@@ -48,7 +51,8 @@ class Counted:
     """One window a send counts in: a row of ``key_spend`` under ``limit_cents``."""
 
     name: str  # the plan's step, e.g. ``spend_daily``, ``spend_recipient``
-    source: str  # ``limit_source`` of a refusal: daily, weekly, monthly, all_time, per_recipient
+    # ``limit_source`` of a refusal: daily, weekly, monthly, all_time, per_recipient, per_payee
+    source: str
     interval: Interval
     bucket: str
     limit_cents: int
@@ -103,24 +107,47 @@ def _recipient_allowed(rules: Sequence[str], email: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Payee:
+    """Whom a payment to a seller pays: the origin of the seller's resource (canonical,
+    ``payees.origin_of``), and the names its protocol gives the payee (``Demand.payee_names``)."""
+
+    origin: str
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     """What a caller asks its policy to let it pay: a send of ``amount`` to ``recipient`` (an
-    address) on ``platform``, or a charge (``platform`` ``None``) of an app's fee, whose
-    recipient is the app it pays (``charge``)."""
+    address) on ``platform``; a charge (``platform`` ``None``) of an app's fee, whose recipient
+    is the app it pays (``charge``); or a seller's 402 paid (``payee``, ``seller``), whose
+    recipient is its payee."""
 
     amount: int
     recipient: str
     platform: str | None = None
+    payee: Payee | None = None
 
     @property
     def is_charge(self) -> bool:
-        return self.platform is None
+        return self.platform is None and self.payee is None
+
+    @property
+    def paying(self) -> str:
+        """What a budget's per-platform window counts it as: its platform, ``charge`` or
+        ``payment``."""
+        return self.platform or ("charge" if self.payee is None else "payment")
 
 
 def charge(app_id: str, amount: int) -> Payment:
     """A charge by ``app_id``: its recipient, for the per-recipient limit, is the app (whose
     owner it pays). Not an address, so no send's recipient shares its count."""
     return Payment(amount, f"app:{app_id}")
+
+
+def seller(payee: Payee, amount: int) -> Payment:
+    """A payment to a seller: its recipient, for the per-recipient limit, is the payee's
+    origin. Not an address, so no send's recipient shares its count."""
+    return Payment(amount, f"payee:{payee.origin}", payee=payee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,25 +181,31 @@ def judge(
     ``consent``: a managed key's consent as it stands (``policy`` is already no wider than it,
     ``callers``); its windows are counted too, under its id, so the consent's limits hold for
     its tokens and all its keys together, whatever key pays and however often it was rotated."""
-    if payment.platform is None:
+    payee = None if payment.payee is None else payment.payee.origin
+    if payment.payee is not None:
+        _check_payment(policy, payment.payee, payment.amount)
+    elif payment.platform is None:
         _check_charge(policy, payment.amount)
     else:
         check_send(policy, payment.platform, payment.recipient, payment.amount)
     held = needs_approval(policy, payment.amount)
     ask_new = policy.approval_for_new_recipients and not held
-    counted = counted_windows(policy, payment.recipient, now)
+    counted = counted_windows(policy, payment.recipient, now, payee)
     if consent is not None:
-        counted = [*counted, *_consent_windows(consent, payment.recipient, now)]
+        counted = [*counted, *_consent_windows(consent, payment.recipient, now, payee)]
     if policy.budgets:
         counted = [*counted, *_budget_windows(policy, budgets, payment, now)]
     return Judged(counted, held, ask_new)
 
 
-def _consent_windows(consent: Consent, email: str, now: datetime) -> list[Counted]:
-    """The consent's own windows, as its tokens count in them: its calendar limits and its
-    per-recipient one, under its soft line, in the rows its tokens write."""
+def _consent_windows(
+    consent: Consent, email: str, now: datetime, payee: str | None
+) -> list[Counted]:
+    """The consent's own windows, as its tokens count in them: its calendar limits, its
+    per-recipient one and, for a payment to a seller, its per-payee one, under its soft line, in
+    the rows its tokens write."""
     held = consent.policy
-    per = ((held.per_recipient_limit, "per_recipient", email),)
+    per = _per(held, email, payee)
     found = _windows("spend_c_", held.limits, per, now, held.soft_limit_percent, consent.id)
     return [dataclasses.replace(c, consent=True) for c in found]
 
@@ -182,7 +215,7 @@ def _budget_windows(
 ) -> list[Counted]:
     by_id = {b.id: b for b in budgets}
     found: list[Counted] = []
-    platform = "charge" if payment.platform is None else payment.platform
+    platform = payment.paying
     for i, budget_id in enumerate(policy.budgets):
         budget = by_id.get(budget_id)
         if budget is None:
@@ -234,6 +267,43 @@ def _check_charge(policy: Policy, amount: int) -> None:
         )
 
 
+def _payment_refused(rule: str, message: str) -> ApiError:
+    return ApiError(Code.PAYMENT_NEEDS_APPROVAL, message, data={"rule": rule})
+
+
+def _check_payment(policy: Policy, payee: Payee, amount: int) -> None:
+    """Refuse, each with its own code, a payment to a seller the key may not make whatever it
+    has spent: its scope, its payee, its cap; and one a rule would hold for approval, as there is
+    no held payment yet (``PAYMENT_NEEDS_APPROVAL``). The send's platform and recipient lists
+    are the send's: a payment goes to no platform and no address, and ``allowed_payees`` says
+    whom it may pay."""
+    if not policy.allows("payments:send"):
+        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "payments:send"})
+    allowed = policy.allowed_payees
+    if allowed is not None and not admits(allowed, payee.origin, payee.names):
+        raise ApiError(
+            Code.KEY_PAYEE_NOT_ALLOWED,
+            data={
+                "payee": payee.origin,
+                "names": list(payee.names),
+                "allowed_payees": list(allowed),
+            },
+        )
+    _check_cap(policy, amount)
+    if needs_approval(policy, amount):
+        raise _payment_refused(
+            "approval_above_cents",
+            "This key holds payments above its approval line for approval, and held payments "
+            "to sellers are not yet supported: nothing was paid",
+        )
+    if policy.approval_for_new_recipients:
+        raise _payment_refused(
+            "approval_for_new_recipients",
+            "This key holds payments to new recipients for approval, and held payments to "
+            "sellers are not yet supported: nothing was paid",
+        )
+
+
 def _check_cap(policy: Policy, amount: int) -> None:
     cap = policy.max_per_send_cents
     if cap is not None and amount > cap:
@@ -268,12 +338,28 @@ def budget_calendar(budget: Drawn, now: datetime) -> list[Counted]:
 
 # The windows kept per one thing a payment goes to (a recipient, a platform): the source of a
 # refusal, the plan's step name and the bucket's prefix.
-_PER = {"per_recipient": ("recipient", "recipient"), "per_platform": ("platform", "platform")}
+_PER = {
+    "per_recipient": ("recipient", "recipient"),
+    "per_platform": ("platform", "platform"),
+    "per_payee": ("payee", "payee"),
+}
 
 
-def counted_windows(policy: Policy, email: str, now: datetime) -> list[Counted]:
-    """The windows a send by this key to ``email`` at ``now`` counts in."""
-    per = ((policy.per_recipient_limit, "per_recipient", email),)
+def _per(policy: Policy, email: str, payee: str | None) -> list[tuple[Limit | None, str, str]]:
+    """The per-thing windows of ``policy`` for a payment to ``email`` (its recipient) and, for
+    a payment to a seller, ``payee`` (its origin)."""
+    per = [(policy.per_recipient_limit, "per_recipient", email)]
+    if payee is not None:
+        per.append((policy.per_payee_limit, "per_payee", payee))
+    return per
+
+
+def counted_windows(
+    policy: Policy, email: str, now: datetime, payee: str | None = None
+) -> list[Counted]:
+    """The windows a payment by this key to ``email`` at ``now`` counts in (a payment to a
+    seller: ``payee``'s too)."""
+    per = _per(policy, email, payee)
     return _windows("spend_", policy.limits, per, now, policy.soft_limit_percent, None)
 
 
@@ -347,6 +433,8 @@ def refused(
         extra["budget_id"] = over.budget_id
     elif over.source == "per_recipient":
         code = Code.KEY_PER_RECIPIENT_LIMIT
+    elif over.source == "per_payee":
+        code = Code.KEY_PER_PAYEE_LIMIT
     else:
         code = Code.KEY_LIMIT_REACHED
     return ApiError(

@@ -49,6 +49,7 @@ def _per_recipient(mine: Limit | None, theirs: Limit | None) -> Limit | None:
 
 
 def _platforms(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> Any:
+    """What both lists admit (platforms, payees): ``None`` admits all."""
     if mine is None or theirs is None:
         return mine if theirs is None else theirs
     return tuple(p for p in mine if p in theirs)
@@ -96,6 +97,8 @@ def effective(own: Policy, template: Policy | None) -> Policy:
             ),
             "allowed_platforms": _platforms(own.allowed_platforms, template.allowed_platforms),
             "allowed_recipients": _recipients(own.allowed_recipients, template.allowed_recipients),
+            "allowed_payees": _platforms(own.allowed_payees, template.allowed_payees),
+            "per_payee_limit": _per_recipient(own.per_payee_limit, template.per_payee_limit),
             "approval_above_cents": _least(own.approval_above_cents, template.approval_above_cents),
             "approval_for_new_recipients": own.approval_for_new_recipients
             or template.approval_for_new_recipients,
@@ -125,6 +128,7 @@ def under_consent(own: Policy, consent: Policy) -> Policy:
         update={
             "limits": own.limits,
             "per_recipient_limit": own.per_recipient_limit,
+            "per_payee_limit": own.per_payee_limit,
             "soft_limit_percent": own.soft_limit_percent,
         }
     )

@@ -13,9 +13,9 @@ mounted by the API's route table) and its process beside ``make run`` (``dev_com
 the length of a ``with`` block; a name already taken is refused.
 
 The paying half comes with its protocol: a receiver offers its payer (``Receiver.payer``), and
-``payers`` lists them in the registry's order. ``demand_of`` reads a seller's challenge by the
-first payer that takes it as its protocol's, after bounding its size; none that does is
-``PAYMENT_METHOD_UNSUPPORTED``.
+``payers`` lists them in the registry's order (``paying`` adds one for a block: a test's).
+``demand_of`` reads a seller's challenge by the first payer that takes it as its protocol's,
+after bounding its size; none that does is ``PAYMENT_METHOD_UNSUPPORTED``.
 """
 
 from collections.abc import Iterator, Mapping
@@ -46,6 +46,7 @@ __all__ = [
     "names",
     "payer",
     "payers",
+    "paying",
     "presented_in_headers",
     "presented_in_meta",
     "register",
@@ -109,15 +110,35 @@ def names() -> frozenset[str]:
     return frozenset(_RECEIVERS)
 
 
+# Paying halves added for a block (``paying``: a test's made-up one), after the protocols'.
+_ADDED_PAYERS: dict[str, Payer] = {}
+
+
 def payers() -> list[Payer]:
-    """The paying half of every registered protocol that has one, in the registry's order."""
-    return [p for p in (r.payer() for r in _RECEIVERS.values()) if p is not None]
+    """The paying half of every registered protocol that has one, in the registry's order, then
+    those added for a block."""
+    found = [p for p in (r.payer() for r in _RECEIVERS.values()) if p is not None]
+    return [*found, *_ADDED_PAYERS.values()]
 
 
 def payer(name: str) -> Payer | None:
     """The paying half of the protocol called ``name`` (a ``Demand``'s ``protocol``), if any."""
     receiver = _RECEIVERS.get(name)
-    return receiver.payer() if receiver is not None else None
+    found = receiver.payer() if receiver is not None else None
+    return found if found is not None else _ADDED_PAYERS.get(name)
+
+
+@contextmanager
+def paying(added: Payer) -> Iterator[Payer]:
+    """``added`` listed as a paying half for the length of the block (a test's made-up one);
+    a name a protocol or another payer holds is refused."""
+    if payer(added.name) is not None:
+        raise ValueError(f"a payer is already registered as {added.name!r}")
+    _ADDED_PAYERS[added.name] = added
+    try:
+        yield added
+    finally:
+        _ADDED_PAYERS.pop(added.name, None)
 
 
 def demand_of(settings: Settings, challenge: str, now: datetime, *, env: str) -> Demand:

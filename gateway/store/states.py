@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, update
+from sqlalchemy import ColumnElement, Row, Table, Update, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["NEW", "Move", "NoSuchMove", "States"]
@@ -63,6 +63,34 @@ class States(Generic[M]):
         """The status a new row is written with: ``target``, if a row may start there."""
         return self.move_of(NEW, target).target
 
+    def moving(
+        self,
+        source: str | Iterable[str],
+        target: str,
+        now: datetime | ColumnElement[Any],
+        *where: ColumnElement[bool],
+        values: Mapping[str, Any] | None = None,
+        returning: Sequence[Any] = (),
+    ) -> Update:
+        """The one conditional UPDATE of a move (``move``'s), as a construct: for a plan whose
+        first step it is (``store.compose``), its values and ``now`` bound parameters there.
+        Raises ``NoSuchMove`` when the table does not allow it."""
+        sources = (source,) if isinstance(source, str) else tuple(source)
+        if not sources:
+            raise NoSuchMove(f"{self.noun} has no state that goes to {target}")
+        for each in sources:
+            if each == NEW:
+                raise NoSuchMove(f"{self.noun} is written in its first state, not moved there")
+            self.move_of(each, target)
+        status = self.table.c.status
+        found = status == sources[0] if len(sources) == 1 else status.in_(sources)
+        return (
+            update(self.table)
+            .where(found, *where)
+            .values({**(values or {}), "status": target, "updated_at": now})
+            .returning(*(returning or (self.table.c.id,)))
+        )
+
     async def move(
         self,
         conn: AsyncConnection,
@@ -77,19 +105,5 @@ class States(Generic[M]):
         ``target`` the table allows) and matching ``where``, moved to ``target`` with ``values``
         in the caller's transaction: the moved rows (``returning``'s columns; the id by
         default), none if no row was there. Raises ``NoSuchMove`` before writing anything."""
-        sources = (source,) if isinstance(source, str) else tuple(source)
-        if not sources:
-            raise NoSuchMove(f"{self.noun} has no state that goes to {target}")
-        for each in sources:
-            if each == NEW:
-                raise NoSuchMove(f"{self.noun} is written in its first state, not moved there")
-            self.move_of(each, target)
-        status = self.table.c.status
-        found = status == sources[0] if len(sources) == 1 else status.in_(sources)
-        stmt = (
-            update(self.table)
-            .where(found, *where)
-            .values({**(values or {}), "status": target, "updated_at": now})
-            .returning(*(returning or (self.table.c.id,)))
-        )
+        stmt = self.moving(source, target, now, *where, values=values, returning=returning)
         return (await conn.execute(stmt)).all()

@@ -42,6 +42,13 @@ SUCCESS: dict[Code, CodeInfo] = {
     Code.PAYMENT_CHECKED: CodeInfo(
         200, "Payment checked with the provider; data.order says what the order is now"
     ),
+    Code.PAYMENT_AUTHORIZED: CodeInfo(
+        201,
+        "Payment authorized: the wallet is debited and holds the amount; retry the seller's "
+        "request with data.value in the data.header header. Shown here and on a replay of this "
+        "Idempotency-Key only; released to the wallet if the seller has not used it at "
+        "data.expires_at",
+    ),
     Code.CHECKED_IN: CodeInfo(
         200, "Checked in: today's reward is credited to the wallet (data.amount_cents)"
     ),

@@ -298,6 +298,17 @@ WALLET: dict[Code, CodeInfo] = {
     ),
     Code.MANAGED_KEY_EXISTS: CodeInfo(409, "This consent already has a key: read or rotate it"),
     Code.MANAGED_KEY_NOT_FOUND: CodeInfo(404, "This consent has no key: make one first"),
+    Code.PAYMENT_NOT_FOUND: CodeInfo(404, "No payment of this environment has this id"),
+    Code.PAYMENT_IN_PROGRESS: CodeInfo(
+        409,
+        "The payment of this Idempotency-Key is being authorized: retry with the same key "
+        "shortly for its answer (data.id)",
+    ),
+    Code.PAYMENT_AMOUNT_NOT_PAYABLE: CodeInfo(
+        422,
+        "The seller's challenge asks for an amount this wallet does not pay in one payment: "
+        "from 1 cent to AITOPUP_MAX_TOPUP_CENTS; nothing was paid",
+    ),
     Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app's access token manages a key through a consent"
     ),

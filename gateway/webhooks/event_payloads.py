@@ -2,6 +2,7 @@
 it (``EventBody``): strict and closed when validating, open when published. The table of event
 types (``event_types.EVENTS``) names each with when it is sent, an example and its version."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -30,6 +31,7 @@ __all__ = [
     "EnvironmentFrozen",
     "EnvironmentUnfrozen",
     "EventBody",
+    "EventSpec",
     "Fulfilment",
     "KeyBudgetLow",
     "LastAttempt",
@@ -61,6 +63,17 @@ class Payload(Model):
     process imports the table, few read it."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event type: ``data`` is its payload's model, ``example`` a ``data`` it validates."""
+
+    name: str
+    data: type[Payload]
+    description: str
+    version: str
+    example: dict[str, Any]
 
 
 Rfc3339 = Annotated[

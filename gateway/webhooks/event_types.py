@@ -11,7 +11,6 @@ leave ``additionalProperties`` open, since within ``v1`` an event's ``data`` onl
 and a receiver ignores those it does not know (CHANGELOG.md, version policy).
 """
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, cast
 
@@ -33,9 +32,9 @@ from .event_payloads import (
     EnvironmentFrozen,
     EnvironmentUnfrozen,
     EventBody,
+    EventSpec,
     KeyBudgetLow,
     OrderPaid,
-    Payload,
     SubscriptionEvent,
     SubscriptionPaid,
     TopupApprovalDenied,
@@ -48,6 +47,7 @@ from .event_payloads import (
     WalletMoved,
     WebhookTest,
 )
+from .payment_events import PAYMENT_EVENTS
 from .schemas import EVENT_TYPES
 
 __all__ = [
@@ -61,17 +61,6 @@ __all__ = [
 SEED = "v1"  # sent since the first release
 DATED_2026_11_25 = "2026-11-25"
 DATED_2026_11_26 = "2026-11-26"
-
-
-@dataclass(frozen=True, slots=True)
-class EventSpec:
-    """One event type: ``data`` is its payload's model, ``example`` a ``data`` it validates."""
-
-    name: str
-    data: type[Payload]
-    description: str
-    version: str
-    example: dict[str, Any]
 
 
 _TXN = {
@@ -265,6 +254,7 @@ EVENTS: tuple[EventSpec, ...] = (
         DATED_2026_11_25,
         {**_CHARGE, "status": "refunded", "refunded_cents": 500},
     ),
+    *PAYMENT_EVENTS,
     EventSpec(
         "subscription.created",
         SubscriptionPaid,

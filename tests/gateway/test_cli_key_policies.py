@@ -58,8 +58,8 @@ async def test_a_key_with_a_name_and_a_policy_listed_and_changed(
     lines = {line.split()[0]: line for line in listed.splitlines()}
     assert 'name="reader bot"' in lines[reader_id] and "scopes=topup:read " in lines[reader_id]
     assert (
-        "scopes=topup:send,topup:read,webhooks,billing,keys,approvals,fulfilment,billing:card "
-        in lines[first_id]
+        "scopes=topup:send,topup:read,webhooks,billing,keys,approvals,fulfilment,billing:card,"
+        "payments:send " in lines[first_id]
     )
     assert reader not in listed and first not in listed
 

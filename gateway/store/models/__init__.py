@@ -22,6 +22,7 @@ from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
 from .ledger import LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
+from .payments import SellerPayment, SellerPaymentWork
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
 from .subscriptions import (
@@ -106,6 +107,8 @@ __all__ = [
     "RecipientLinkRevocation",
     "RedemptionCode",
     "SandboxClock",
+    "SellerPayment",
+    "SellerPaymentWork",
     "Subscription",
     "SubscriptionFailure",
     "SubscriptionInvoice",

@@ -229,7 +229,7 @@ _SCOPE_BOX = re.compile(r'name="scopes" value="([a-z:]+)"')
 async def test_a_member_mints_only_keys_within_their_role(team: dict[str, Account]) -> None:
     developer, owner = team["developer"], team["owner"]
     offered = set(_SCOPE_BOX.findall((await developer.client.get("/keys")).text))
-    assert offered == {"topup:send", "topup:read", "webhooks", "keys"}
+    assert offered == {"topup:send", "topup:read", "webhooks", "keys", "payments:send"}
     assert 'name="reveal_voucher"' not in (await developer.client.get("/keys")).text
     assert set(_SCOPE_BOX.findall((await owner.client.get("/keys")).text)) == set(KEY_SCOPES)
     assert 'name="reveal_voucher"' in (await owner.client.get("/keys")).text

@@ -141,6 +141,7 @@ async def test_the_resources_list_the_least_to_ask_for_and_the_server_every_scop
         "billing",
         "approvals",
         "keys:manage",
+        "payments:send",
     ]
     for described in resources:
         assert described["scopes_supported"] == ["topup:read"], described

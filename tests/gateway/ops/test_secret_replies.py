@@ -43,6 +43,7 @@ SECRET_ROUTES = {
     ("POST", "/api/user/pay"),
     ("POST", "/api/public/v1/apps/me/key"),
     ("POST", "/api/public/v1/apps/me/key/rotate"),
+    ("POST", "/api/public/v1/payments"),  # a payment's credential, shown once
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 

@@ -68,5 +68,5 @@ async def test_a_key_made_before_policies_reads_as_unlimited(
     assert data["windows"] == []
     assert set(data["policy"]["scopes"]) == {
         "topup:send", "topup:read", "webhooks", "billing", "keys", "approvals", "fulfilment",
-        "billing:card",
+        "billing:card", "payments:send",
     }  # fmt: skip

@@ -1,0 +1,137 @@
+"""Routes of an agent's payments to sellers: ``POST /payments`` turns a seller's 402 challenge
+into a credential under the key's policy (``payments.sellers``, MCP's ``pay_challenge`` the
+same operation), ``GET /payments`` and ``GET /payments/{id}`` read them, never their
+credential: it is shown once, in the reply that made it and that reply's idempotent replays.
+Every route needs the ``payments:send`` scope."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import idempotency
+from ..auth import require_caller
+from ..operations import perform
+from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..payments.sellers import service as sellers
+from ..payments.sellers.schemas import PAY_ID, PaymentCreate, PaymentData, PaymentMade
+from ..policies.model import Scope
+from ..services import services
+from ..topup.schemas import ListQuery
+from ..values.codes import Code
+from ..values.envelope import ApiError, Envelope
+from ..values.parsing import check_cursor, read_json, read_query
+from .answer import answer
+
+__all__ = ["PAY_ERRORS", "routes"]
+
+SCOPE: Scope = "payments:send"
+_AUTH = (*KEY_ERRORS, Code.KEY_SCOPE_MISSING)
+
+# Every refusal of a payment, whichever door it came through (MCP's ``pay_challenge`` too).
+PAY_ERRORS = (
+    *_AUTH,
+    *BODY_ERRORS,
+    Code.INVALID_IDEMPOTENCY_KEY,
+    Code.IDEMPOTENCY_KEY_REUSED,
+    Code.PAYMENT_IN_PROGRESS,
+    # The seller's challenge, read before anything else: nothing written.
+    Code.PAYMENT_CREDENTIAL_MALFORMED,
+    Code.PAYMENT_CHALLENGE_EXPIRED,
+    Code.PAYMENT_METHOD_UNSUPPORTED,
+    Code.PAYMENT_AMOUNT_NOT_PAYABLE,
+    # The key's policy: nothing written.
+    Code.KEY_PAYEE_NOT_ALLOWED,
+    Code.KEY_PER_SEND_CAP,
+    Code.PAYMENT_NEEDS_APPROVAL,
+    Code.BUDGET_FROZEN,
+    Code.BUDGET_NOT_FOUND,
+    # The store's: the windows, the wallet, the kill switch.
+    Code.KEY_LIMIT_REACHED,
+    Code.KEY_PER_RECIPIENT_LIMIT,
+    Code.KEY_PER_PAYEE_LIMIT,
+    Code.BUDGET_LIMIT_REACHED,
+    Code.CONSENT_LIMIT_REACHED,
+    Code.INSUFFICIENT_BALANCE,
+    Code.ENVIRONMENT_FROZEN,
+    # The provider, once debited: failed, and released.
+    Code.PAYMENT_PROVIDER_ERROR,
+    Code.PAYMENT_PROVIDER_TIMEOUT,
+)
+
+
+async def create_payment(request: Request) -> Response:
+    caller = require_caller(request, SCOPE)
+    svc = services(request)
+    key = idempotency.parse_key(request.headers.get("idempotency-key"))
+    if key is None:
+        raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A payment needs an Idempotency-Key header")
+    body, _ = await read_json(request, PaymentCreate, limit=svc.settings.max_body_bytes)
+    operation = sellers.pay(svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=key)
+    outcome = await perform(svc.waker, operation)
+    headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
+    return Envelope.of(outcome, headers=headers)
+
+
+def _payment_id(request: Request) -> str:
+    payment_id: str = request.path_params["payment_id"]
+    if not PAY_ID.fullmatch(payment_id):
+        raise ApiError(Code.PAYMENT_NOT_FOUND)
+    return payment_id
+
+
+async def list_payments(request: Request) -> Response:
+    caller = require_caller(request, SCOPE)
+    query = read_query(request, ListQuery)
+    check_cursor(query.cursor, PAY_ID)
+    operation = sellers.list_page(
+        services(request).db, caller, limit=query.limit, cursor=query.cursor
+    )
+    return await answer(request, operation)
+
+
+async def get_payment(request: Request) -> Response:
+    caller = require_caller(request, SCOPE)
+    payment_id = _payment_id(request)
+    return await answer(request, sellers.get(services(request).db, caller, payment_id))
+
+
+routes = [
+    ApiRoute(
+        "/payments",
+        create_payment,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Pay a seller's 402 challenge from the wallet, under the key's policy; an "
+            "Idempotency-Key is required",
+            "payments",
+            body=PaymentCreate,
+            response=PaymentMade,
+            success=Code.PAYMENT_AUTHORIZED,
+            errors=PAY_ERRORS,
+            secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/payments",
+        list_payments,
+        methods=["GET"],
+        doc=RouteDoc(
+            "List payments to sellers, newest first, without their credentials",
+            "payments",
+            query=ListQuery,
+            response=PaymentData,
+            many=True,
+            errors=(*_AUTH, *CURSOR_ERRORS),
+        ),
+    ),
+    ApiRoute(
+        "/payments/{payment_id}",
+        get_payment,
+        methods=["GET"],
+        doc=RouteDoc(
+            "Get a payment to a seller, without its credential",
+            "payments",
+            response=PaymentData,
+            errors=(*_AUTH, Code.PAYMENT_NOT_FOUND),
+        ),
+    ),
+]

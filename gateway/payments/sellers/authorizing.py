@@ -1,0 +1,350 @@
+"""A payment to a seller's plan and parameters (``payment_params``, ``payment_plan``), its
+credential sealed, and the two records that end its request: the credential made
+(``authorize``) or not (``fail``), each a move of ``states`` with the reply it leaves
+under the payment's idempotency key.
+
+The payment is a payment as a send and a charge are (``payments.plan``): the payer's
+conditional debit first (no row while the wallet is short or its environment frozen: nothing is
+written), its count in the key's windows (the store refuses the whole write past a limit), the
+payment row (``pending``) and its work for the worker (due past the inline try's deadline), its
+``payment_debit`` entry, ``balance.low`` on crossing and an auto top-up's run. No event: the
+payment is told once its credential is made or not.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keys import Sealer
+
+from ... import idempotency
+from ...callers import Caller
+from ...ledger import alerts
+from ...ledger import service as ledger
+from ...policies import rules, spend
+from ...protocols.base import Demand, Made
+from ...store.compose import Plan, Refs, Step, const, from_rows, param
+from ...store.models import SellerPayment, SellerPaymentWork, table_of
+from ...store.raw import Construct
+from ...store.types import UTCDateTime
+from ...values.clock import new_id, rfc3339
+from ...values.codes import CATALOGUE, Code
+from ...values.outcome import ApiError, Outcome
+from .. import plan
+from ..plan import DEBIT
+from .schemas import PaymentData, PaymentMade
+from .states import AUTHORIZED, DEBIT_KIND, FAILED, QUEUE, first, move
+
+__all__ = [
+    "Authorizing",
+    "Prepared",
+    "authorize",
+    "data_of",
+    "fail",
+    "given",
+    "made_of",
+    "open_made",
+    "payment_params",
+    "payment_plan",
+    "read",
+    "refusal_of",
+    "reschedule",
+    "seal_made",
+]
+
+_P = table_of(SellerPayment)
+_W = table_of(SellerPaymentWork)
+_INT = sa.BigInteger()
+
+
+class Authorizing(plan.Paying):
+    """What every payment to a seller binds: every payment's (the payer's debit, its spend and
+    its entry), the payment row and its work."""
+
+    currency: str
+    protocol: str
+    payee: str
+    payee_origin: str
+    url: str
+    challenge: str
+    header: str
+    description: str | None
+    spend_buckets: str | None  # JSON text: the windows counted, which a release gives back to
+    idempotency_key: str
+    expires_at: datetime
+    pending_until: datetime  # when its work is the worker's, if its request has not moved it
+
+
+def _insert_payment(refs: Refs) -> Construct:
+    now = param("now", UTCDateTime())
+    row: dict[str, Any] = {
+        "id": param("txn_id", sa.String),
+        "env": param("env", sa.String),
+        "merchant_id": param("merchant_id", sa.String),
+        "api_key_id": param("api_key_id", sa.String),
+        "wallet_id": param("wallet_id", sa.String),
+        "status": const(first()),
+        "amount_cents": param("amount", _INT),
+        "used_cents": sa.null(),
+        "currency": param("currency", sa.String),
+        "protocol": param("protocol", sa.String),
+        "payee": param("payee", sa.String),
+        "payee_origin": param("payee_origin", sa.String),
+        "url": param("url", sa.String),
+        "challenge": param("challenge", sa.Text),
+        "header": param("header", sa.String),
+        "description": param("description", sa.String),
+        "made_sealed": sa.null(),
+        "spend_buckets": param("spend_buckets", sa.JSON()),
+        "idempotency_key": param("idempotency_key", sa.String),
+        "failure_reason": sa.null(),
+        "expires_at": param("expires_at", UTCDateTime()),
+        "created_at": now,
+        "updated_at": now,
+    }
+    return from_rows(sa.insert(_P), [row], where=refs.after(DEBIT))
+
+
+def _insert_work(refs: Refs) -> Construct:
+    row: dict[str, Any] = {
+        "payment_id": param("txn_id", sa.String),
+        "merchant_id": param("merchant_id", sa.String),
+        "status": const(QUEUE.due),
+        "attempts": sa.literal_column("0"),
+        "generation": sa.literal_column("0"),
+        "next_attempt_at": param("pending_until", UTCDateTime()),
+        "last_error": sa.null(),
+        "updated_at": param("now", UTCDateTime()),
+    }
+    return from_rows(sa.insert(_W), [row], where=refs.after(DEBIT))
+
+
+def _steps(windows: Sequence[str]) -> list[Step]:
+    debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const(DEBIT_KIND))
+
+    def lines(refs: Refs) -> list[ledger.Line]:
+        return ledger.numbered(refs.col(DEBIT, ledger.COUNT), debit)
+
+    return plan.payment_steps(
+        windows,
+        writes=[Step("payment", _insert_payment), Step("work", _insert_work)],
+        lines=lines,
+        event=False,
+    )
+
+
+def given(windows: Sequence[str]) -> frozenset[str]:
+    """The names a payment to a seller counted in ``windows`` supplies."""
+    return plan.given(windows, Authorizing.__required_keys__)
+
+
+_PLANS: dict[tuple[str, ...], Plan] = {}
+
+
+def payment_plan(windows: tuple[str, ...]) -> Plan:
+    """The plan of a payment to a seller counted in ``windows``, built with the names it
+    supplies (``given``): a step binding any other fails here."""
+    found = _PLANS.get(windows)
+    if found is None:
+        found = _PLANS[windows] = Plan(_steps(windows), given=given(windows))
+    return found
+
+
+class Prepared(NamedTuple):
+    payment: Authorizing  # its own part, which its reply is read from
+    params: dict[str, Any]  # the run's: every part, and its windows' names
+
+
+def payment_params(
+    caller: Caller,
+    demand: Demand,
+    *,
+    url: str,
+    origin: str,
+    challenge: str,
+    description: str | None,
+    idempotency_key: str,
+    counted: Sequence[rules.Counted],
+    now: datetime,
+    pending_until: datetime,
+) -> Prepared:
+    """The run's parameters: exactly the names ``given`` names for ``counted``'s windows."""
+    payment_id = new_id("pay")
+    fields: Authorizing = {
+        "txn_id": payment_id,
+        "now": now,
+        "env": caller.env,
+        "merchant_id": caller.merchant_id,
+        "api_key_id": caller.key_id,
+        "wallet_id": caller.wallet_id,
+        "amount": demand.amount_cents,
+        "taken": demand.amount_cents,
+        "reference": payment_id,
+        "memo": f"payment to {demand.payee} for {url}"[:500],
+        "currency": demand.currency.lower(),
+        "protocol": demand.protocol,
+        "payee": demand.payee[:255],
+        "payee_origin": origin,
+        "url": url,
+        "challenge": challenge,
+        "header": demand.header[:100],
+        "description": description,
+        "spend_buckets": json.dumps(spend.kept(counted)) if counted else None,
+        "idempotency_key": idempotency_key,
+        "expires_at": demand.expires_at,
+        "pending_until": pending_until,
+    }
+    low = alerts.low_params(caller.env, caller.low_balance_threshold_cents, now)
+    return Prepared(fields, {**fields, **low, **spend.spend_params(counted)})
+
+
+# --- The credential, sealed to its payment.
+
+
+def _context(payment_id: str) -> str:
+    return f"seller-payment:{payment_id}"
+
+
+def seal_made(sealer: Sealer, payment_id: str, made: Made) -> str:
+    """The credential and the provider's reference of it, sealed: never kept in clear."""
+    text = json.dumps({"value": made.value, "reference": made.reference})
+    return sealer.seal(text, context=_context(payment_id))
+
+
+def open_made(sealer: Sealer, payment_id: str, sealed: str) -> Made:
+    opened = json.loads(sealer.open(sealed, context=_context(payment_id)))
+    return Made(value=str(opened["value"]), reference=str(opened["reference"]))
+
+
+# --- What a payment reads as.
+
+
+def data_of(row: Any, **changed: Any) -> PaymentData:
+    """A payment row as every read shows it (``changed``: what a move just set)."""
+    values = {
+        "id": row.id,
+        "status": row.status,
+        "amount_cents": int(row.amount_cents),
+        "used_cents": None if row.used_cents is None else int(row.used_cents),
+        "currency": row.currency,
+        "payee": row.payee,
+        "protocol": row.protocol,
+        "url": row.url,
+        "header": row.header,
+        "description": row.description,
+        "failure_reason": row.failure_reason,
+        "expires_at": rfc3339(row.expires_at),
+        "created_at": rfc3339(row.created_at),
+        "updated_at": rfc3339(row.updated_at),
+    }
+    return PaymentData(**{**values, **changed})
+
+
+def made_of(row: Any, value: str, now: datetime) -> PaymentMade:
+    """The reply that authorized ``row`` with credential ``value``."""
+    shown = data_of(row, status=AUTHORIZED, updated_at=rfc3339(now)).model_dump()
+    return PaymentMade(**shown, value=value)
+
+
+# --- The records that end a payment's request.
+
+_READ = sa.select(_P)
+
+
+async def read(conn: AsyncConnection, payment_id: str) -> Any:
+    """The payment as it stands, in the caller's transaction."""
+    return (await conn.execute(_READ.where(_P.c.id == payment_id))).one()
+
+
+async def _keep(conn: AsyncConnection, sealer: Sealer, row: Any, outcome: Outcome) -> None:
+    """``outcome`` is what the payment's idempotency key answers from now on."""
+    await idempotency.record(
+        conn,
+        sealer,
+        merchant_id=row.merchant_id,
+        api_key_id=row.api_key_id,
+        env=row.env,
+        key=row.idempotency_key,
+        outcome=outcome,
+    )
+
+
+async def reschedule(
+    conn: AsyncConnection, payment_id: str, due: datetime | None, now: datetime
+) -> None:
+    """The payment's work due at ``due`` (``None``: done), whoever held it: a worker's lease
+    on it is over (its stamp moved on), so a try that raced this records nothing."""
+    values: dict[str, Any] = {
+        "status": QUEUE.due if due is not None else QUEUE.done,
+        "next_attempt_at": due,
+        "generation": _W.c.generation + 1,
+        "updated_at": now,
+    }
+    await conn.execute(sa.update(_W).where(_W.c.payment_id == payment_id).values(values))
+
+
+async def authorize(
+    conn: AsyncConnection, sealer: Sealer, row: Any, made: Made, now: datetime
+) -> Outcome | None:
+    """Pending payment ``row`` authorized with ``made``, in the caller's transaction: its
+    credential sealed, ``payment.authorized``, the reply (the credential shown) kept under its
+    idempotency key. ``None`` when it was no longer pending. Its work is the caller's to
+    schedule (``reschedule``, or the worker's record of its lease)."""
+    sealed = seal_made(sealer, row.id, made)
+    told = await move(conn, row, AUTHORIZED, now, made_sealed=sealed)
+    if told is None:
+        return None
+    shown = made_of(row, made.value, now)
+    reply = Outcome(Code.PAYMENT_AUTHORIZED, shown, transaction_id=row.id, status=AUTHORIZED)
+    await _keep(conn, sealer, row, reply)
+    return Outcome(
+        reply.code,
+        shown,
+        transaction_id=row.id,
+        status=AUTHORIZED,
+        timestamp=reply.timestamp,
+        deliveries=[*told, row.id],
+    )
+
+
+def refusal_of(exc: BaseException) -> ApiError:
+    """What a payer's failure is answered with, in the product's words: its code (a provider's
+    refusal or timeout), never the far side's text."""
+    if isinstance(exc, ApiError) and exc.code in (
+        Code.PAYMENT_PROVIDER_ERROR,
+        Code.PAYMENT_PROVIDER_TIMEOUT,
+        Code.PAYMENT_METHOD_UNSUPPORTED,
+        Code.PAYMENT_CHALLENGE_EXPIRED,
+    ):
+        return ApiError(exc.code)
+    if isinstance(exc, TimeoutError):
+        return ApiError(Code.PAYMENT_PROVIDER_TIMEOUT)
+    return ApiError(Code.PAYMENT_PROVIDER_ERROR)
+
+
+async def fail(
+    conn: AsyncConnection, sealer: Sealer, row: Any, refused: ApiError, now: datetime
+) -> Outcome | None:
+    """Pending payment ``row`` failed, in the caller's transaction: released (the wallet and
+    the windows given the amount back), ``payment.failed``, the refusal kept under its
+    idempotency key. ``None`` when it was no longer pending. Its work is the caller's to end."""
+    reason = f"{int(refused.code)}: {CATALOGUE[refused.code].message}"[:300]
+    told = await move(conn, row, FAILED, now, reason=reason)
+    if told is None:
+        return None
+    data = {"id": row.id, "status": FAILED, "released_cents": int(row.amount_cents)}
+    reply = ApiError(refused.code, data=data, transaction_id=row.id, status=FAILED).outcome()
+    await _keep(conn, sealer, row, reply)
+    return Outcome(
+        reply.code,
+        data,
+        transaction_id=row.id,
+        status=FAILED,
+        message=reply.message,
+        timestamp=reply.timestamp,
+        deliveries=told,
+    )

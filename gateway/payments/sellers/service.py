@@ -1,0 +1,316 @@
+"""An agent's wallet pays a seller's 402: the operation every door runs (REST's
+``POST /payments``, MCP's ``pay_challenge``), and the reads of payments.
+
+One leash, the send's: the seller's challenge is read first, by the protocol that pays it
+(``protocols.registry.demand_of``: pure, so a challenge malformed, expired, in another currency
+or of a method no protocol pays is refused with nothing written; one that expired since the
+same request paid it under its idempotency key answers what that key keeps, as any replay
+does); then the key's policy judges
+the payment (``rules.judge``, the one evaluation of a send, a charge and this: the scope
+``payments:send``, the payee among ``allowed_payees``, the most per send, and the windows,
+``per_payee_limit`` among them, and the budgets it draws on); then the payment runs once per
+idempotency key (``payments.once``) as one plan (``authorizing``): the conditional debit, none
+while the wallet is short or its environment frozen, its windows counted in the same write, the
+payment ``pending`` and its work for the worker.
+
+Money first, network after: only then is the credential made (``Payer.make``, named by the
+payment's id, so a second try makes the same one), outside any transaction and bounded by
+``AITOPUP_PAYMENT_TIMEOUT_SECONDS``; its answer is recorded by a move (``authorizing``):
+``authorized``, the credential sealed and shown in the reply, which the idempotency key keeps
+(sealed) in place of the ``pending`` one; or ``failed`` and released, the refusal kept so. A
+credential never exists without its debit: a process that dies between the two leaves a
+``pending`` payment whose work falls due past the inline try's deadline, and the worker makes
+it again or fails and releases it (``holds``).
+
+A rule that would hold a payment for approval refuses it (``PAYMENT_NEEDS_APPROVAL``): held
+payments to sellers are not yet supported.
+"""
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from keys import Sealer
+
+from ... import idempotency
+from ...budgets.service import drawn
+from ...callers import Caller
+from ...ledger import refills
+from ...policies import rules, spend
+from ...policies.payees import origin_of
+from ...protocols import registry
+from ...protocols.base import Demand, Payer, Wallet
+from ...store.db import Database
+from ...store.models import SellerPayment, table_of
+from ...store.paging import newest_first, split
+from ...store.raw import Raw
+from ...values.clock import utcnow
+from ...values.codes import Code
+from ...values.outcome import ApiError, CursorMeta, Outcome
+from ...values.settings import Settings
+from .. import once
+from . import authorizing
+from .schemas import PaymentCreate
+from .states import FAILED, PENDING, make_seconds, pending_until, schedule
+
+__all__ = ["OPERATION", "get", "list_page", "pay", "request_hash_of"]
+
+log = logging.getLogger(__name__)
+
+OPERATION = "payments.create"
+CURRENCY = "usd"  # what the wallet holds and pays in
+_P = table_of(SellerPayment)
+
+
+def request_hash_of(body: PaymentCreate) -> str:
+    """What a payment's idempotency key is matched on, at every door."""
+    return idempotency.fingerprint(OPERATION, body.model_dump(mode="json"))
+
+
+def _payable(settings: Settings, demand: Demand, now: datetime) -> None:
+    """Refuse a challenge its protocol read but this wallet does not pay."""
+    if demand.currency.lower() != CURRENCY:
+        raise ApiError(
+            Code.PAYMENT_METHOD_UNSUPPORTED,
+            "The seller asks to be paid in another currency: this wallet pays USD only; "
+            "nothing was paid",
+            data={"currency": demand.currency},
+        )
+    if demand.expires_at <= now:
+        raise ApiError(
+            Code.PAYMENT_CHALLENGE_EXPIRED,
+            "The seller's challenge has expired: ask the seller again; nothing was paid",
+        )
+    if not 1 <= demand.amount_cents <= settings.max_topup_cents:
+        raise ApiError(
+            Code.PAYMENT_AMOUNT_NOT_PAYABLE,
+            data={"amount_cents": demand.amount_cents, "max_cents": settings.max_topup_cents},
+        )
+
+
+def _payer(demand: Demand) -> Payer:
+    found = registry.payer(demand.protocol)
+    if found is None:  # a payer that read the challenge as another's: not ours to pay
+        raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
+    return found
+
+
+async def pay(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    caller: Caller,
+    body: PaymentCreate,
+    *,
+    idempotency_key: str,
+) -> Outcome:
+    """The payment of ``body``'s challenge under ``idempotency_key``: authorized (the
+    credential in the reply), or refused (nothing written, or, when its provider failed,
+    failed and released), or the reply its key keeps."""
+    now = utcnow()
+    request_hash = request_hash_of(body)
+    try:
+        demand = registry.demand_of(settings, body.challenge, now, env=caller.env)
+        _payable(settings, demand, now)
+    except ApiError as refused:
+        # A challenge that expired since its key paid it: the key answers what it did then.
+        kept = None
+        if refused.code == Code.PAYMENT_CHALLENGE_EXPIRED:
+            kept = await _replay(db, sealer, settings, caller, idempotency_key, request_hash, now)
+        if kept is None:
+            raise
+        return kept
+    payer = _payer(demand)
+    origin = origin_of(body.url)
+    payment = rules.seller(rules.Payee(origin, tuple(demand.payee_names)), demand.amount_cents)
+    budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
+    counted = rules.judge(caller.policy, payment, now, budgets, caller.consent).counted
+    windows = tuple(c.name for c in counted)
+    alerting = None
+    if any(c.soft_cents is not None for c in counted):
+        percent = caller.policy.soft_limit_percent
+        alerting = spend.Alerting(caller.key_id, caller.merchant_id, caller.env, percent)
+    written: dict[str, authorizing.Prepared] = {}
+
+    async def apply(tx: Raw) -> once.Paid:
+        prepared = authorizing.payment_params(
+            caller,
+            demand,
+            url=body.url,
+            origin=origin,
+            challenge=body.challenge,
+            description=body.description,
+            idempotency_key=idempotency_key,
+            counted=counted,
+            now=now,
+            pending_until=pending_until(settings, now),
+        )
+        applied = await authorizing.payment_plan(windows).run(tx, prepared.params)
+        if applied is None:
+            return await once.short(
+                tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
+            )
+        payment_id = prepared.payment["txn_id"]
+        written[payment_id] = prepared
+        pending = Outcome(
+            Code.PAYMENT_IN_PROGRESS,
+            {"id": payment_id, "status": PENDING},
+            transaction_id=payment_id,
+            status=PENDING,
+            # Its work's id wakes the worker's payments lane, which sleeps to its due time.
+            deliveries=[*applied.ids("low_deliveries", refills.STEP), payment_id],
+        )
+        due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), payment_id)
+        return once.Paid(pending, alerting if due else None)
+
+    keyed = once.Keyed(idempotency_key, request_hash, settings.idempotency_ttl_seconds)
+    first = await once.pay(
+        db, sealer, caller, apply, keyed=keyed, counted=counted, amount=demand.amount_cents, now=now
+    )
+    mine = None if first.replayed else written.get(first.transaction_id or "")
+    if mine is None or first.code != Code.PAYMENT_IN_PROGRESS:
+        return first  # a refusal, or the reply its key keeps
+    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env)
+    answered = await _make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
+    return Outcome(
+        answered.code,
+        answered.data,
+        transaction_id=answered.transaction_id,
+        status=answered.status,
+        message=answered.message,
+        timestamp=answered.timestamp,
+        deliveries=[*first.deliveries, *answered.deliveries],
+        replayed=answered.replayed,
+    )
+
+
+async def _replay(
+    db: Database,
+    sealer: Sealer,
+    settings: Settings,
+    caller: Caller,
+    key: str,
+    request_hash: str,
+    now: datetime,
+) -> Outcome | None:
+    """The reply ``key`` keeps for this request, if any, without claiming it."""
+
+    async def peek(tx: Raw) -> Outcome | None:
+        scope = idempotency.scope_of(caller, key)
+        ttl = settings.idempotency_ttl_seconds
+        return await idempotency.peek(
+            tx, sealer, **scope, request_hash=request_hash, now=now, ttl_seconds=ttl
+        )
+
+    return await db.run(peek, read_only=True)
+
+
+async def _make(
+    wallet: Wallet, payer: Payer, demand: Demand, payment_id: str, request_hash: str
+) -> Outcome:
+    """The credential of debited payment ``payment_id`` made, and the answer recorded: the
+    reply that shows it, or the refusal once it failed and was released."""
+    db, sealer, settings = wallet.db, wallet.sealer, wallet.settings
+    try:
+        async with asyncio.timeout(make_seconds(settings)):
+            made = await payer.make(wallet, demand, payment_id=payment_id)
+    except Exception as exc:
+        if not isinstance(exc, (ApiError, TimeoutError)):
+            log.exception("a payer's make failed", extra={"payment_id": payment_id})
+        refused = authorizing.refusal_of(exc)
+        now = utcnow()
+        async with db.transaction() as conn:
+            row = await authorizing.read(conn, payment_id)
+            failed = await authorizing.fail(conn, sealer, row, refused, now)
+            if failed is not None:
+                await authorizing.reschedule(conn, payment_id, None, now)
+                return failed
+        return await _kept(wallet, payment_id, request_hash)
+    now = utcnow()
+    async with db.transaction() as conn:
+        row = await authorizing.read(conn, payment_id)
+        done = await authorizing.authorize(conn, sealer, row, made, now)
+        if done is not None:
+            await authorizing.reschedule(conn, payment_id, schedule(0, now, row.expires_at), now)
+            return done
+    kept = await _kept(wallet, payment_id, request_hash)
+    if kept.status == FAILED:
+        # Failed by the worker meanwhile, and released: the credential made here must not
+        # outlive its money.
+        try:
+            async with asyncio.timeout(make_seconds(settings)):
+                await payer.revoke(wallet, demand, made)
+        except Exception:
+            log.warning("a credential of a failed payment not revoked", exc_info=True)
+    return kept
+
+
+async def _kept(wallet: Wallet, payment_id: str, request_hash: str) -> Outcome:
+    """What the payment's idempotency key answers now: another try (the worker's) moved the
+    payment first and recorded its answer there."""
+    db = wallet.db
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(_P).where(_P.c.id == payment_id))).one()
+
+    async def peek(tx: Raw) -> Outcome | None:
+        return await idempotency.peek(
+            tx,
+            wallet.sealer,
+            merchant_id=row.merchant_id,
+            api_key_id=row.api_key_id,
+            env=row.env,
+            key=row.idempotency_key,
+            request_hash=request_hash,
+            now=utcnow(),
+            ttl_seconds=wallet.settings.idempotency_ttl_seconds,
+        )
+
+    found = await db.run(peek, read_only=True)
+    return found or Outcome(
+        Code.PAYMENT_IN_PROGRESS,
+        {"id": payment_id, "status": row.status},
+        transaction_id=payment_id,
+        status=row.status,
+    )
+
+
+# --- Reads.
+
+
+def _visible(caller: Caller) -> Any:
+    """A merchant's key sees its environment's payments; an app's token, those it made."""
+    mine = sa.and_(_P.c.merchant_id == caller.merchant_id, _P.c.env == caller.env)
+    return mine if caller.app_id is None else sa.and_(mine, _P.c.api_key_id == caller.key_id)
+
+
+def _scoped(caller: Caller) -> None:
+    if not caller.policy.allows("payments:send"):
+        raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "payments:send"})
+
+
+async def get(db: Database, caller: Caller, payment_id: str) -> Outcome:
+    """One payment, without its credential."""
+    _scoped(caller)
+    async with db.read() as conn:
+        row = (
+            await conn.execute(sa.select(_P).where(_P.c.id == payment_id, _visible(caller)))
+        ).first()
+    if row is None:
+        raise ApiError(Code.PAYMENT_NOT_FOUND)
+    data = authorizing.data_of(row)
+    return Outcome(Code.SUCCESS, data, transaction_id=data.id, status=data.status)
+
+
+async def list_page(db: Database, caller: Caller, *, limit: int, cursor: str | None) -> Outcome:
+    """Payments newest first, after ``cursor``, without their credentials."""
+    _scoped(caller)
+    stmt = newest_first(sa.select(_P).where(_visible(caller)), _P.c.id, limit=limit, cursor=cursor)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    page, more = split(rows, limit)
+    items = [authorizing.data_of(row) for row in page]
+    meta = CursorMeta.of(items, limit, more).model_dump()
+    return Outcome(Code.SUCCESS, items, meta=meta)

@@ -1,0 +1,300 @@
+"""A payment to a seller's states and the moves between them, in one table, as an order's
+(``billing.orders.states``), and the plan of each move.
+
+``TRANSITIONS`` is the table: from-state, to-state, and what the move does besides its status:
+the amount credited back to the wallet and given back to the windows it counted in
+(``release``), and its event. A move is one plan (``store.compose``) whose first, required step
+is the table's one conditional UPDATE (``store.states``: its from-state in the WHERE), so of two
+moves racing from one state exactly one moves the row, and the other writes nothing: a
+release at expiry credits the wallet once, however many workers reach it.
+
+```
+from        to          what                                                  event
+(new)       pending     the debit, its windows counted (``authorizing``)        —
+pending     authorized  its credential made and kept sealed                     payment.authorized
+pending     failed      no credential made: released                            payment.failed
+authorized  used        the seller took it (what it did not take, released)     payment.used
+authorized  released    not used by its expiry, or ended at its provider        payment.released
+```
+
+No move leaves ``used``, ``released`` or ``failed``.
+"""
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, TypedDict
+
+from sqlalchemy import Integer, String
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ... import outbox
+from ...ledger import service as ledger
+from ...policies import spend
+from ...store.compose import Plan, Refs, Step, const, param, steps
+from ...store.models import SellerPayment, SellerPaymentWork, table_of
+from ...store.queue import Queue
+from ...store.raw import Construct, raw
+from ...store.states import NEW, NoSuchMove, States
+from ...store.types import UTCDateTime
+from ...values.clock import rfc3339
+from ...values.settings import Settings
+
+__all__ = [
+    "AUTHORIZED",
+    "DEBIT_KIND",
+    "FAILED",
+    "NEW",
+    "PENDING",
+    "QUEUE",
+    "RELEASED",
+    "RELEASE_KIND",
+    "STATES",
+    "TRANSITIONS",
+    "USED",
+    "NoSuchMove",
+    "Transition",
+    "event_data",
+    "first",
+    "make_seconds",
+    "move",
+    "pending_until",
+    "plan",
+    "release_at",
+    "schedule",
+]
+
+PENDING: Final = "pending"  # debited; its credential being made
+AUTHORIZED: Final = "authorized"  # its credential made: the amount held until used or released
+USED: Final = "used"  # the seller took it
+RELEASED: Final = "released"  # not used: credited back
+FAILED: Final = "failed"  # no credential made: credited back
+
+# The ledger entries' kinds: the debit (``authorizing``), and what a release credits back.
+DEBIT_KIND: Final = "payment_debit"
+RELEASE_KIND: Final = "payment_release"
+
+_P = table_of(SellerPayment)
+_W = table_of(SellerPaymentWork)
+_INT = Integer()
+
+# The payment's work (``holds``): ``due`` while there is something to do, ``done`` after.
+QUEUE = Queue(_W, due="due", done="done", failed="failed", key="payment_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """``release``: the amount (of a use, what the seller did not take) back to the wallet and
+    the windows; ``event``: its type."""
+
+    source: str
+    target: str
+    release: bool = False
+    event: str | None = None
+
+
+TRANSITIONS: dict[tuple[str, str], Transition] = {
+    (t.source, t.target): t
+    for t in [
+        Transition(NEW, PENDING),
+        Transition(PENDING, AUTHORIZED, event="payment.authorized"),
+        Transition(PENDING, FAILED, release=True, event="payment.failed"),
+        Transition(AUTHORIZED, USED, event="payment.used"),
+        Transition(AUTHORIZED, RELEASED, release=True, event="payment.released"),
+    ]
+}
+
+STATES: States[Transition] = States("a payment to a seller", _P, TRANSITIONS)
+
+
+def first() -> str:
+    """The status a payment is written with."""
+    return STATES.first(PENDING)
+
+
+# --- When the worker looks at a payment (``holds``).
+
+# Past the inline try's bound: the worker does not take a payment its request still makes.
+MARGIN_SECONDS = 5.0
+# After it is authorized: when its use is looked at, by the number of looks before.
+LOOKS = (15.0, 60.0, 300.0, 900.0, 3600.0)
+# After its expiry: the provider's own expiry, and a use reported late, are waited for.
+GRACE_SECONDS = 60.0
+
+
+def make_seconds(settings: Settings) -> float:
+    """The longest one try of a payer's ``make`` (or ``used``, ``revoke``) is given."""
+    return settings.payment_timeout_seconds
+
+
+def pending_until(settings: Settings, now: datetime) -> datetime:
+    """When a payment written ``now`` is the worker's, if its request has not moved it by then."""
+    return now + timedelta(seconds=make_seconds(settings) + MARGIN_SECONDS)
+
+
+def release_at(expires_at: datetime) -> datetime:
+    """When an unused credential is released."""
+    return expires_at + timedelta(seconds=GRACE_SECONDS)
+
+
+def schedule(looks: int, now: datetime, expires_at: datetime) -> datetime:
+    """When an authorized payment's use is next looked at, after ``looks`` looks: never later
+    than its release."""
+    delay = LOOKS[min(looks, len(LOOKS) - 1)]
+    return min(now + timedelta(seconds=delay), release_at(expires_at))
+
+
+# --- The moves.
+
+
+class Moving(TypedDict):
+    """Every parameter of a move's plan; what a move does not bind is ``None``."""
+
+    payment_id: str
+    now: datetime
+    env: str
+    merchant_id: str
+    api_key_id: str
+    wallet_id: str
+    amount: int  # what is released: the payment's amount, or what a use did not take
+    reference: str
+    memo: str | None
+    buckets: list[str]
+    budget_ids: list[str]
+    budget_buckets: list[str]
+    made_sealed: str | None
+    used_cents: int | None
+    failure_reason: str | None
+    event_id: str
+    event_type: str
+    event_payload: str
+    event_prefix: str
+    event_trigger: str
+
+
+def _moved(t: Transition) -> Construct:
+    values: dict[str, Any] = {}
+    if t.target == AUTHORIZED:
+        values["made_sealed"] = param("made_sealed", String)
+    elif t.target == USED:
+        values["used_cents"] = param("used_cents", _INT)
+    elif t.target == FAILED:
+        values["failure_reason"] = param("failure_reason", String)
+    return STATES.moving(
+        t.source,
+        t.target,
+        param("now", UTCDateTime()),
+        _P.c.id == param("payment_id", String),
+        values=values,
+    )
+
+
+def _release_steps() -> list[Step]:
+    """``:amount`` back to the wallet ``:wallet_id`` with its ``payment_release`` entry, and to
+    the windows the payment counted in, once the move moved the row."""
+    line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(RELEASE_KIND))
+    return [
+        Step("release", lambda refs: ledger.refund_credit(refs, after="moved")),
+        Step(
+            "release_entries",
+            lambda refs: ledger.entries(
+                ledger.numbered(refs.col("release", ledger.COUNT), line),
+                after=refs.after("release"),
+            ),
+        ),
+        *spend.give_back_steps(after="moved"),
+    ]
+
+
+@functools.cache
+def plan(source: str, target: str, released: bool) -> Plan:
+    """The plan of one move: the row moved (required), what it releases (``released``: a
+    release, or a use that took less than the amount), and its event."""
+    t = STATES.move_of(source, target)
+    assert source != NEW, "a payment is written by its own plan (``authorizing``)"
+    assert released == t.release or (target == USED and released)
+
+    def gate(refs: Refs) -> Any:
+        return refs.after("moved")
+
+    return Plan(
+        steps(
+            Step("moved", lambda _: _moved(t), required=True),
+            _release_steps() if released else [],
+            outbox.event_steps("event", after=gate) if t.event else [],
+        ),
+        given=frozenset(Moving.__required_keys__),
+    )
+
+
+def event_data(row: Any, status: str, **extra: Any) -> dict[str, Any]:
+    """What every event of a payment says of it (``row``: the payment as read)."""
+    return {
+        "id": row.id,
+        "status": status,
+        "amount_cents": int(row.amount_cents),
+        "currency": row.currency,
+        "payee": row.payee,
+        "protocol": row.protocol,
+        "url": row.url,
+        "expires_at": rfc3339(row.expires_at),
+        **extra,
+    }
+
+
+async def move(
+    conn: AsyncConnection,
+    row: Any,
+    target: str,
+    now: datetime,
+    *,
+    made_sealed: str | None = None,
+    used_cents: int | None = None,
+    reason: str | None = None,
+) -> list[str] | None:
+    """Payment ``row`` (as read) moved from its status to ``target`` in the caller's
+    transaction: the deliveries of its event, or ``None`` when it was no longer there (another
+    move won). ``NoSuchMove`` for a move the table does not allow."""
+    t = STATES.move_of(row.status, target)
+    amount = int(row.amount_cents)
+    if target == USED:
+        assert used_cents is not None
+        given_back = amount - used_cents
+    else:
+        given_back = amount if t.release else 0
+    extra: dict[str, Any] = {}
+    if target == USED:
+        extra["used_cents"] = used_cents
+    elif target == RELEASED:
+        extra["released_cents"] = given_back
+    elif target == FAILED:
+        extra["reason"] = reason
+    told = event_data(row, target, **extra)
+    params: dict[str, Any] = {
+        "payment_id": row.id,
+        "now": now,
+        "env": row.env,
+        "merchant_id": row.merchant_id,
+        "api_key_id": row.api_key_id,
+        "wallet_id": row.wallet_id,
+        "amount": given_back,
+        "reference": row.id,
+        "memo": f"payment {row.id} {target}: not taken by {row.payee}"[:500],
+        **spend.give_back_params(_buckets(row.spend_buckets)),
+        "made_sealed": made_sealed,
+        "used_cents": used_cents,
+        "failure_reason": reason,
+        **outbox.event_params(t.event or "", now, row.env, told),
+    }
+    applied = await plan(row.status, target, given_back > 0).run(await raw(conn), params)
+    if applied is None:
+        return None
+    return applied.ids("event_deliveries") if t.event else []
+
+
+def _buckets(stored: Any) -> list[str]:
+    """The windows a payment counted in, as its row keeps them (a list, or JSON text)."""
+    if stored is None:
+        return []
+    return list(json.loads(stored) if isinstance(stored, str) else stored)

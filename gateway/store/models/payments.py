@@ -1,0 +1,73 @@
+"""An agent's wallet paying a seller's 402 (``gateway.payments.sellers``): the payment, and its
+work for the worker (``gateway.payments.sellers.holds``)."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base
+
+
+class SellerPayment(Base):
+    """A seller's challenge paid from a merchant's wallet in one environment, by a key (or an
+    app's token) under its policy: debited as it is written (``pending``), then its credential
+    made and kept sealed (``authorized``), then ``used`` by the seller, or ``released`` (the
+    amount credited back) at its expiry, or ``failed`` (released) when no credential was made.
+
+    ``challenge``: what the seller sent, as the agent passed it on (its protocol reads it again
+    for the provider's look-ups); ``made_sealed``: the credential and the provider's reference
+    of it, sealed to the payment's id, shown once (the reply that made it, and its idempotent
+    replays); ``spend_buckets``: the windows the payment counted in, which a release gives back
+    to; ``idempotency_key``: the key it was made under, whose reply an authorization or failure
+    the worker records takes the place of."""
+
+    __tablename__ = "seller_payments"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount"),
+        CheckConstraint("used_cents >= 0 AND used_cents <= amount_cents", name="used"),
+        Index("ix_seller_payments_merchant", "merchant_id", "env", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    wallet_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    used_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    protocol: Mapped[str] = mapped_column(String(40))
+    payee: Mapped[str] = mapped_column(String(255))
+    payee_origin: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2048))
+    challenge: Mapped[str] = mapped_column(Text)
+    header: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(500))
+    made_sealed: Mapped[str | None] = mapped_column(Text)
+    spend_buckets: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SellerPaymentWork(Base):
+    """A payment's work for the worker's runner (``store.queue``'s common shape): ``due`` while
+    it is ``pending`` (due past the inline try's deadline: its credential made again, or the
+    payment failed and released) or ``authorized`` (due at each look at its use, and at its
+    expiry: used, or released); ``done`` once the payment is used, released or failed."""
+
+    __tablename__ = "seller_payment_work"
+    __table_args__ = (Index("ix_seller_payment_work_due", "status", "next_attempt_at"),)
+
+    payment_id: Mapped[str] = mapped_column(ForeignKey("seller_payments.id"), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime]

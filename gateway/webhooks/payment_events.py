@@ -1,0 +1,88 @@
+"""The events of an agent's payments to sellers (``payments.sellers.states``): their payloads and
+their entries of the table of event types (``event_types.EVENTS``, which lists them in its
+order). Each is sent to the paying merchant."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from .event_payloads import EventSpec, Payload, Rfc3339
+
+__all__ = [
+    "PAYMENT_EVENTS",
+    "SellerPayment",
+    "SellerPaymentFailed",
+    "SellerPaymentReleased",
+    "SellerPaymentUsed",
+]
+
+DATED_2026_11_28 = "2026-11-28"
+
+
+class SellerPayment(Payload):
+    id: str = Field(pattern=r"^pay_")
+    status: Literal["authorized", "used", "released", "failed"]
+    amount_cents: int = Field(gt=0, description="What the seller asked, debited and held.")
+    currency: Literal["usd"]
+    payee: str = Field(description="Whom it pays, as its protocol names the payee.")
+    protocol: str
+    url: str = Field(description="The seller's resource that asked to be paid.")
+    expires_at: Rfc3339 = Field(description="When the seller's challenge stops.")
+
+
+class SellerPaymentUsed(SellerPayment):
+    used_cents: int = Field(ge=0, description="What the seller took; the rest is released.")
+
+
+class SellerPaymentReleased(SellerPayment):
+    released_cents: int = Field(gt=0, description="What was credited back to the wallet.")
+
+
+class SellerPaymentFailed(SellerPayment):
+    reason: str = Field(description="Why no credential was made: the refusal's code and words.")
+
+
+_PAID = {
+    "id": "pay_0mk3x7q2a1b2c3d4e5f6g7h8",
+    "amount_cents": 25,
+    "currency": "usd",
+    "payee": "https://api.seller.example",
+    "protocol": "x402",
+    "url": "https://api.seller.example/v1/report",
+    "expires_at": "2026-11-28T12:05:00Z",
+}
+
+PAYMENT_EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        "payment.authorized",
+        SellerPayment,
+        "An agent's payment to a seller was authorized (POST /payments): the wallet is debited "
+        "and holds the amount until the seller uses its credential or it is released.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "authorized"},
+    ),
+    EventSpec(
+        "payment.used",
+        SellerPaymentUsed,
+        "The seller used an authorized payment's credential: what it did not take, if anything, "
+        "was credited back.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "used", "used_cents": 25},
+    ),
+    EventSpec(
+        "payment.released",
+        SellerPaymentReleased,
+        "An authorized payment the seller did not use by its expiry (or that its provider "
+        "ended) was released: its amount is back in the wallet and its key's limits.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "released", "released_cents": 25},
+    ),
+    EventSpec(
+        "payment.failed",
+        SellerPaymentFailed,
+        "No credential could be made for a payment to a seller (its provider refused or did "
+        "not answer): its amount is back in the wallet and its key's limits.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "failed", "reason": "4107: The payment provider refused or failed"},
+    ),
+)

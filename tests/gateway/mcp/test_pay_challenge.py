@@ -1,0 +1,66 @@
+"""MCP's ``pay_challenge``: the same operation as ``POST /payments``, its input the route's body
+with the idempotency key, its result the envelope; ``get_key_limits`` shows the payee fields."""
+
+from typing import Any
+
+from jsonschema import validate  # type: ignore[import-untyped]
+
+from gateway.mcp.tools import by_name
+from gateway.store.db import Database
+from tests.fixtures.mcp import envelope_of, mcp_http
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
+from tests.fixtures.seller_payments import SELLER, payment_rows
+from tests.fixtures.tally_payer import HEADER, TallyPayer, challenge
+
+
+def _args(key: str, **changes: Any) -> dict[str, Any]:
+    return {"url": SELLER, "challenge": challenge(), "idempotency_key": key, **changes}
+
+
+async def test_a_tool_pays_a_challenge_once_per_key(
+    mcp_root: str, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    merchant = await make_merchant(balance_cents=1_000)
+    async with mcp_http(mcp_root, merchant.key) as session:
+        [tool] = [t for t in (await session.list_tools()).tools if t.name == "pay_challenge"]
+        assert tool.annotations is not None and tool.annotations.idempotent_hint
+        assert set(tool.input_schema["required"]) == {"url", "challenge", "idempotency_key"}
+        paid = await envelope_of(session, "pay_challenge", _args("m-1"))
+        assert (paid.code, paid.envelope["status"]) == (1170, "authorized"), paid.envelope
+        assert paid.data["header"] == HEADER
+        assert paid.data["value"] == tally.made[paid.data["id"]].value
+        validate(paid.envelope, tool.output_schema)
+        again = await envelope_of(session, "pay_challenge", _args("m-1"))
+        assert again.envelope == paid.envelope
+        assert again.result.meta == {"idempotent_replayed": True}
+        refused = await envelope_of(session, "pay_challenge", _args("m-2", challenge="Other"))
+        assert refused.is_error and refused.code == 4504
+        missing = await envelope_of(session, "pay_challenge", {"url": SELLER, "challenge": "x"})
+        assert missing.is_error and missing.code == 4006
+    assert len(await payment_rows(db, merchant.merchant_id)) == 1
+    assert await merchant_balance(db, merchant) == 975
+
+
+async def test_a_key_without_the_scope_is_refused_and_its_limits_show_its_payees(
+    mcp_root: str, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    merchant = await make_merchant(balance_cents=1_000)
+    policy = {
+        "scopes": ["topup:read"],
+        "allowed_payees": ["https://seller.example"],
+        "per_payee_limit": {"amount_cents": 300, "interval": "weekly"},
+    }
+    await set_policy(db, merchant.key_id, policy)
+    spec = by_name("pay_challenge")
+    assert spec is not None and spec.scope == "payments:send"
+    async with mcp_http(mcp_root, merchant.key) as session:
+        refused = await envelope_of(session, "pay_challenge", _args("s-1"))
+        assert refused.is_error and refused.code == 2301
+        assert refused.data == {"scope": "payments:send"}
+        limits = await envelope_of(session, "get_key_limits")
+    shown = limits.data["policy"]
+    assert shown["allowed_payees"] == ["https://seller.example"]
+    assert shown["per_payee_limit"] == {"amount_cents": 300, "interval": "weekly"}
+    assert tally.makes == []
+    assert await payment_rows(db, merchant.merchant_id) == []
