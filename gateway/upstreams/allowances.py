@@ -21,10 +21,13 @@ process's own counts, which no Redis outage opens. Each process reads a key at m
 minute (a fleet of N processes, N times)."""
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,9 +41,9 @@ from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
 from ..webhooks.transport import WebhookTransport
 from . import config
-from .clients import UpstreamError
+from .clients import NOT_THE_PROVIDER, UpstreamError
 from .outbound import Upstreams
-from .providers.openrouter import OPENROUTER, KeyFigures, OpenRouter
+from .providers.openrouter import LIMIT_RESETS, OPENROUTER, TITLE, OpenRouter
 
 __all__ = [
     "ANSWER_SECONDS",
@@ -53,6 +56,8 @@ __all__ = [
     "READ_SECONDS",
     "Allowance",
     "Allowances",
+    "KeyFigures",
+    "figures",
     "open_allowances",
 ]
 
@@ -69,6 +74,68 @@ _REMEMBERED = 10_000  # answers and origins kept; past it a process starts afres
 _K = table_of(UpstreamKey)
 
 _Key = tuple[str, str, str]  # merchant, environment, key hash
+_MILLIONTH = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFigures:
+    """What OpenRouter says a key spent, in cents: ``used`` in its limit's period (today, this
+    week or month when the limit resets; else ever), rounded up; ``left`` of its limit, rounded
+    down (never below zero), so neither flatters the recipient; ``limit`` as set (``None``:
+    none)."""
+
+    used_cents: int
+    limit_cents: int | None
+    left_cents: int | None
+    limit_reset: str | None
+    expires_at: datetime | None
+    disabled: bool
+
+
+def _cents(usd: Any, rounding: str) -> int | None:
+    """OpenRouter's dollars as whole cents, rounded as said, past the float's noise (to a
+    millionth of a dollar first: 0.1 + 0.2 is 30 cents); ``None`` for no number."""
+    if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd):
+        return None
+    try:
+        dollars = Decimal(repr(usd)).quantize(_MILLIONTH)
+    except InvalidOperation:  # past what a figure may be
+        return None
+    return max(int((dollars * 100).to_integral_value(rounding=rounding)), 0)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def figures(data: dict[str, Any]) -> KeyFigures:
+    """A key as ``GET /keys/{hash}`` answers it (its ``data``), as ``KeyFigures``; a key
+    without a usage is no answer of OpenRouter's."""
+    reset = data.get("limit_reset")
+    reset = reset if reset in LIMIT_RESETS else None
+    period = data.get(f"usage_{reset}") if reset is not None else None
+    used = _cents(period if period is not None else data.get("usage"), ROUND_CEILING)
+    if used is None:
+        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no usage")
+    limit = _cents(data.get("limit"), ROUND_FLOOR)
+    left = None
+    if limit is not None:  # OpenRouter always says it; else what the limit leaves of the use
+        left = _cents(data.get("limit_remaining"), ROUND_FLOOR)
+        left = max(limit - used, 0) if left is None else left
+    return KeyFigures(
+        used,
+        limit,
+        left,
+        reset,
+        _instant(data.get("expires_at")),
+        data.get("disabled") is True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +206,9 @@ class Allowances:
             ).all()
         found = {}
         for label, key_hash, made_expiring in rows:
-            figures = await self._figures(db, sealer, (merchant_id, env, key_hash), platforms)
-            expires = figures.expires_at if figures is not None else made_expiring
-            found[label] = Allowance(figures, expires, expires is not None and expires <= now)
+            said = await self._figures(db, sealer, (merchant_id, env, key_hash), platforms)
+            expires = said.expires_at if said is not None else made_expiring
+            found[label] = Allowance(said, expires, expires is not None and expires <= now)
         return found
 
     async def _figures(
@@ -188,7 +255,7 @@ class Allowances:
         found: KeyFigures | None = None
         try:
             async with asyncio.timeout(self._within):
-                found = await client.key_figures(key_hash)
+                found = figures(await client.key_data(key_hash))
         except (UpstreamError, TimeoutError):
             found = None
         finally:

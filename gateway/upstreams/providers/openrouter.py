@@ -11,7 +11,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import httpx
@@ -33,7 +32,6 @@ __all__ = [
     "OPENROUTER",
     "SITE",
     "TITLE",
-    "KeyFigures",
     "OpenRouter",
     "OpenRouterKey",
     "OpenRouterProvider",
@@ -87,67 +85,6 @@ class OpenRouterKey:
     hash: str
     key: str | None  # shown only when the key is created
     limit_usd: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyFigures:
-    """What OpenRouter says a key spent, in cents: ``used`` in its limit's period (today, this
-    week or month when the limit resets; else ever), rounded up; ``left`` of its limit, rounded
-    down (never below zero), so neither flatters the recipient; ``limit`` as set (``None``:
-    none)."""
-
-    used_cents: int
-    limit_cents: int | None
-    left_cents: int | None
-    limit_reset: str | None
-    expires_at: datetime | None
-    disabled: bool
-
-
-def _cents(usd: Any, rounding: str) -> int | None:
-    """OpenRouter's dollars as whole cents, rounded as said; ``None`` for no number."""
-    if isinstance(usd, bool) or not isinstance(usd, int | float):
-        return None
-    try:
-        cents = (Decimal(str(usd)) * 100).to_integral_value(rounding=rounding)
-    except InvalidOperation:  # inf or nan: no figure
-        return None
-    return max(int(cents), 0)
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        found = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
-
-
-def figures(data: Any) -> KeyFigures:
-    """A key as ``GET /keys/{hash}`` answers it (its ``data``), as ``KeyFigures``."""
-    if not isinstance(data, dict):
-        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no key")
-    reset = data.get("limit_reset")
-    reset = reset if reset in LIMIT_RESETS else None
-    period = data.get(f"usage_{reset}") if reset is not None else None
-    used = _cents(period if period is not None else data.get("usage"), ROUND_CEILING)
-    if used is None:
-        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no usage")
-    limit = _cents(data.get("limit"), ROUND_FLOOR)
-    left = None
-    if limit is not None:  # OpenRouter always says it; else what the limit leaves of the use
-        left = _cents(data.get("limit_remaining"), ROUND_FLOOR)
-        left = max(limit - used, 0) if left is None else left
-    return KeyFigures(
-        used,
-        limit,
-        left,
-        reset,
-        _instant(data.get("expires_at")),
-        data.get("disabled") is True,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +150,14 @@ class OpenRouter:
         body = await self._call("GET", f"/keys/{key_hash}")
         return self._key(body.get("data"))
 
-    async def key_figures(self, key_hash: str) -> KeyFigures:
-        """What the key spent and has left (``GET /keys/{hash}``)."""
+    async def key_data(self, key_hash: str) -> dict[str, Any]:
+        """The key as OpenRouter answers it (``GET /keys/{hash}``'s ``data``): what it spent
+        and has left, its reset and expiry (``upstreams.allowances`` reads them)."""
         body = await self._call("GET", f"/keys/{key_hash}")
-        return figures(body.get("data"))
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no key")
+        return data
 
     async def disable_named(self, name: str) -> int:
         """Disable every key named ``name`` among the most recent (a making whose answer was

@@ -23,7 +23,13 @@ from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.dashboard import dashboard_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
-from tests.fixtures.upstreams import OPENROUTER_MANAGEMENT_KEY, OpenRouterStandIn, send_body
+from tests.fixtures.upstreams import (
+    OPENROUTER_MANAGEMENT_KEY,
+    Hanging,
+    OpenRouterStandIn,
+    send_body,
+    serve_raw,
+)
 
 SEALER = Sealer(TEST_SECRET.encode())
 
@@ -167,12 +173,18 @@ async def test_a_failing_or_hanging_openrouter_leaves_the_page_saying_unavailabl
         # What the key was made with is the gateway's own: its expiry is still said.
         assert f"Expires on {key['expires_at'][:10]}" in shown.text
         return
-    openrouter.faults.delay = 30  # answers long after any view stopped waiting
-    async with local_client() as http:
-        reads = Allowances(Upstreams(http, http), clock=Clock(), within=0.3)
-        started = time.monotonic()
-        hung = await _allowance(db, link, reads)
-        assert time.monotonic() - started < 5
+    # The platform's OpenRouter now answers nothing, ever: the read is cut at its bound.
+    hanging = Hanging()
+    async with serve_raw(hanging) as served:
+        moved = {"provider": "openrouter", "base_url": served.root + "/api/v1"}
+        again = await fulfil_client.put("/fulfilment/claude", json=moved, headers=merchant.headers)
+        assert again.status_code == 200, again.text
+        async with local_client() as http:
+            reads = Allowances(Upstreams(http, http), clock=Clock(), within=0.3)
+            started = time.monotonic()
+            hung = await _allowance(db, link, reads)
+            assert time.monotonic() - started < 5
+        assert hanging.taken == 1
     assert hung.figures is None and hung.expires_at is not None and not hung.expired
 
 

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from gateway.store.db import Database
 from gateway.store.models import FulfilmentSetting, UpstreamKey
+from gateway.upstreams.allowances import figures
+from gateway.upstreams.clients import UpstreamError
 from gateway.values.clock import utcnow
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
@@ -198,3 +201,35 @@ async def test_an_expired_key_takes_no_more_sends(
     balance = (await fulfil_client.get("/balance", headers=merchant.headers)).json()["data"]
     assert balance["balance_cents"] == 9_600  # the refused send refunded
     await assert_ledger_balanced(db)
+
+
+def test_a_keys_figures_in_cents_never_flatter_the_recipient() -> None:
+    monthly = figures(
+        {
+            "limit": 5,
+            "limit_remaining": 3.7451,
+            "limit_reset": "monthly",
+            "usage": 9.1,
+            "usage_monthly": 1.2549,
+            "expires_at": "2027-12-31T23:59:59Z",
+            "disabled": False,
+        }
+    )
+    assert (monthly.used_cents, monthly.limit_cents, monthly.left_cents) == (126, 500, 374)
+    assert monthly.limit_reset == "monthly"
+    assert monthly.expires_at == datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC)
+    # No reset: the usage of all time; 0.1 + 0.2 dollars is 30 cents, not 31.
+    plain = figures({"limit": 1, "limit_remaining": 0.7, "usage": 0.1 + 0.2})
+    assert (plain.used_cents, plain.left_cents, plain.limit_reset) == (30, 70, None)
+    # Overspent: nothing left, never below zero; no limit: nothing left to say.
+    over = figures({"limit": 1, "limit_remaining": -0.25, "usage": 1.25, "disabled": True})
+    assert (over.left_cents, over.disabled) == (0, True)
+    unlimited = figures({"limit": None, "limit_remaining": None, "usage": 2})
+    assert (unlimited.limit_cents, unlimited.left_cents) == (None, None)
+    # Without limit_remaining, what the limit leaves; an unknown reset is none.
+    guessed = figures({"limit": 2, "usage": 0.5, "limit_reset": "hourly"})
+    assert (guessed.left_cents, guessed.limit_reset) == (150, None)
+    for bad in ({}, {"usage": True}, {"usage": "1"}, {"usage": float("nan")}):
+        with pytest.raises(UpstreamError) as refused:
+            figures(bad)
+        assert refused.value.outcome == "not_the_provider"
