@@ -9,8 +9,8 @@ OpenRouter refuses it), ``usage`` and its ``usage_daily``/``usage_weekly``/``usa
 ``limit_remaining``: the limit less the period's usage (the whole usage without a reset), null
 without a limit. Its periods never roll over: a test moves usage by hand.
 
-Spending is the stand-in's own, there being no model here to call: ``record_usage`` (a test's
-helper), or ``POST /api/v1/standin/usage {"usd": 0.25}`` with the recipient's key as the Bearer
+Spending is the stand-in's own, there being no model here to call: ``record_usage`` (what a test
+calls), or ``POST /api/v1/standin/usage {"usd": 0.25}`` with the recipient's key as the Bearer
 (for ``aitopup dev openrouter``), which adds to the key's usage as a completion would. Calls made
 with a key (that one and OpenRouter's ``GET /api/v1/key``) are refused as OpenRouter refuses
 them: 401 for a key unknown, disabled or expired; 402 once its limit is spent."""
