@@ -18,6 +18,7 @@ from .lockout import Lockout
 from .ratelimit import Leases
 from .redis_client import Redis, open_redis
 from .store.db import Database, open_database
+from .upstreams.allowances import Allowances, open_allowances
 from .upstreams.outbound import Upstreams, open_upstreams
 from .values.languages import Catalogues
 from .values.settings import Settings
@@ -55,6 +56,8 @@ class Services:
     key_requests: RequestCounter = field(default_factory=RequestCounter)
     # The reads of OAuth clients' metadata documents, on a pool of their own.
     documents: Reader | None = None
+    # The reads of recipients' OpenRouter keys for their pages, on a pool of their own.
+    allowances: Allowances | None = None
     # Every language's words for pages and e-mails, read once (``values.languages``).
     languages: Catalogues = field(default_factory=Catalogues.load)
 
@@ -73,6 +76,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     waker = Waker(redis)
     upstreams = open_upstreams(settings)
     reader = open_reader(settings)
+    allowances = open_allowances(settings)
     counter = RequestCounter()
     try:
         yield Services(
@@ -85,6 +89,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             upstreams=upstreams,
             key_requests=counter,
             documents=reader,
+            allowances=allowances,
             languages=Catalogues.load(),
         )
     finally:
@@ -92,6 +97,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             async with asyncio.timeout(CLOSE_WITHIN):
                 await counter.close(redis)
                 await reader.aclose()
+                await allowances.aclose()
                 await upstreams.aclose()
                 await waker.drain()
                 await redis.aclose()

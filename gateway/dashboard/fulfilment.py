@@ -145,6 +145,8 @@ def _saved_values(saved: FulfilmentData) -> dict[str, str]:
         "quota_per_usd": saved.quota_per_usd,
         "redeem_url": saved.redeem_url,
         "redeem_instructions": saved.redeem_instructions,
+        "limit_reset": saved.limit_reset,
+        "key_expires_after_days": saved.key_expires_after_days,
     }
     values = {"provider": saved.provider}
     for one in _fields(saved.provider):

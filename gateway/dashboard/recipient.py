@@ -29,6 +29,7 @@ from ..recipients import revocations
 from ..recipients.redeemed import CodeStates
 from ..services import services
 from ..store.db import Database
+from ..upstreams.allowances import Allowances
 from ..values.addresses import normalize
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE
@@ -65,6 +66,7 @@ class _Page:
     catalogues: Catalogues | None = None
     header: str | None = None  # the reader's Accept-Language
     language: str = DEFAULT  # what the page it updates was read in
+    allowances: Allowances | None = None  # where OpenRouter keys' spending is read
 
     @property
     def key(self) -> Hashable:
@@ -101,6 +103,7 @@ class _Page:
             catalogues=self.catalogues,
             header=self.header,
             picked=self.language,  # chosen by the one rule when the reader joined
+            allowances=self.allowances,
         )
         if shown is None or self.catalogues is None:  # the merchant is gone: nothing to show
             return {}
@@ -178,6 +181,7 @@ async def recipient(request: Request) -> Response:
         catalogues=svc.languages,
         header=request.headers.get("accept-language"),
         picked=picked(request),
+        allowances=svc.allowances,
     )
     if shown is None:
         raise HTTPException(404)
@@ -250,7 +254,9 @@ async def live(request: Request) -> Response:
     # The language the page was read in: the reader's pick, else the merchant's for its
     # recipients, else the browser's.
     language = await _recipients_language(request, link.merchant_id)
-    source = _Page(link, svc.sealer, _states(request), svc.languages, header, language)
+    source = _Page(
+        link, svc.sealer, _states(request), svc.languages, header, language, svc.allowances
+    )
     try:
         joined = hub.join(f"recipient:{hash(source.key)}", "", None, source)
     except ApiError as refused:

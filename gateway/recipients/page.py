@@ -4,7 +4,7 @@ top-ups are those made until the link's own (``RecipientLink.upto``): a send aft
 mailed is not on it; a fresh link shows it. A New API code the page learns is used upstream is
 recorded as redeemed first, so the balance shown has it off as a redeemed voucher's has."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,12 @@ from ..merchants.names import display_name
 from ..store.db import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
 from ..topup import vouchers
+from ..upstreams.allowances import Allowance, Allowances
 from ..upstreams.keys import recipient_keys
 from ..upstreams.providers.newapi import NEWAPI
+from ..upstreams.providers.openrouter import OPENROUTER
 from ..upstreams.schemas import UpstreamKeyData
+from ..values.clock import utcnow
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
 from ..values.money import quota_of
 from ..values.platforms import PLATFORMS, name_of
@@ -62,6 +65,8 @@ class RecipientView:
     topups: list[Received]
     keys: list[UpstreamKeyData]  # their keys at an upstream (OpenRouter), in clear, for them alone
     language: str = DEFAULT  # what it is read in: the merchant's for them, else their browser's
+    # Each OpenRouter key's spending by its label, as OpenRouter says it (``allowances``).
+    allowances: dict[str, Allowance] = field(default_factory=dict)
 
 
 def _owners(link: RecipientLink) -> list[str]:
@@ -143,11 +148,13 @@ async def view(
     catalogues: Catalogues | None = None,
     header: str | None = None,
     picked: str | None = None,
+    allowances: Allowances | None = None,
 ) -> RecipientView | None:
     """The page of ``link``'s recipient; ``None`` if the merchant is gone. ``states``: where
     New API codes' redemption is read (none: not read). It is in the language the reader
     picked (``picked``), else the one the merchant set for its recipients, else the browser's
-    (``header``: its ``Accept-Language``), from ``catalogues`` (none: English)."""
+    (``header``: its ``Accept-Language``), from ``catalogues`` (none: English).
+    ``allowances``: where OpenRouter keys' spending is read (none: not read)."""
     spent = await _record_spent(db, sealer, link, states)
     async with db.read() as conn:
         merchant = (await conn.execute(select(_MER).where(_MER.c.id == link.merchant_id))).first()
@@ -210,4 +217,12 @@ async def view(
     for platform, cents in wallets:
         balances[name_of(platform)] = int(cents)
     keys = await recipient_keys(db, sealer, link.merchant_id, link.env, link.email)
-    return RecipientView(name, link.email, link.env, balances, received, keys, reading.language)
+    spending: dict[str, Allowance] = {}
+    if allowances is not None and any(k.provider == OPENROUTER for k in keys):
+        sent_by = [r.platform for r, given in given_by_row if given.provider == OPENROUTER]
+        spending = await allowances.of(
+            db, sealer, link.merchant_id, link.env, link.email, sent_by, utcnow()
+        )
+    return RecipientView(
+        name, link.email, link.env, balances, received, keys, reading.language, spending
+    )

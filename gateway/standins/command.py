@@ -57,6 +57,8 @@ def _app_and_lines(kind: str, root: str) -> tuple[Starlette, list[str]]:
         "On the dashboard's Fulfilment page (staging), provider OpenRouter:",
         f"  API root        {root}/api/v1",
         f"  Management key  {openrouter.management_key}",
+        f"A recipient's key spends with POST {root}/api/v1/standin/usage "
+        '{"usd": 0.25} (the stand-in\'s own; its page then shows it used).',
     ]
 
 

@@ -47,6 +47,7 @@ NO_ANSWER = "no_answer"
 UNREACHABLE = "unreachable"
 ADDRESS_REFUSED = "address_refused"
 PROVIDER_UNSET = "provider_unset"
+KEY_EXPIRED = "key_expired"
 # Marked: the dashboard shows them in the reader's words (``sentence``); the API in English.
 _SAID = {
     CREDENTIALS_REFUSED: marked("%(name)s refused the credentials"),
@@ -57,6 +58,7 @@ _SAID = {
     UNREACHABLE: marked("%(name)s could not be reached"),
     ADDRESS_REFUSED: marked("%(name)s's address is refused: it must be on the public internet"),
     PROVIDER_UNSET: marked("The %(name)s provider is no longer set for this platform"),
+    KEY_EXPIRED: marked("The recipient's %(name)s key has expired: it takes no more credit"),
 }
 OUTCOMES = tuple(_SAID)
 
@@ -98,10 +100,17 @@ class UpstreamError(Exception):
 
 
 async def call(
-    http: httpx.AsyncClient, name: str, method: str, url: str, share: str | None, **kwargs: Any
+    http: httpx.AsyncClient,
+    name: str,
+    method: str,
+    url: str,
+    share: str | None,
+    *,
+    cap: int = _MAX_BODY,
+    **kwargs: Any,
 ) -> tuple[int, Any]:
     """One request: its status and JSON body, or ``UpstreamError``. The body is read as it
-    arrives and refused past ``_MAX_BODY`` (``webhooks.bodies``); the client's read timeout
+    arrives and refused past ``cap`` bytes (``webhooks.bodies``); the client's read timeout
     bounds the whole exchange (``WebhookTransport``), which holds a slot of ``share``'s (the
     merchant's) share of the pool for it."""
     try:
@@ -109,7 +118,7 @@ async def call(
         request = http.build_request(method, url, extensions=extensions, **kwargs)
         response = await http.send(request, stream=True)
         try:
-            body = await read_capped(response, _MAX_BODY, whole=True)
+            body = await read_capped(response, cap, whole=True)
         finally:
             await response.aclose()
     except BodyTooLarge:
@@ -118,7 +127,7 @@ async def call(
             NOT_THE_PROVIDER,
             transient=False,
             status=response.status_code,
-            detail=f"answered more than {_MAX_BODY} bytes",
+            detail=f"answered more than {cap} bytes",
         ) from None
     except httpx.InvalidURL as exc:  # saved before the URL check refused its form
         raise UpstreamError(name, ADDRESS_REFUSED, transient=False, detail=str(exc)) from None
@@ -168,19 +177,27 @@ async def call(
 class Api:
     """A provider's API as its client reaches it: the root its paths are under, the headers
     every call carries (its credentials), and whose share of the pool its calls hold (a
-    merchant's id)."""
+    merchant's id), and how much of an answer it reads."""
 
     http: httpx.AsyncClient
     name: str  # the provider as a reader knows it, in its failures: "New API"
     base_url: str
     headers: dict[str, str]
     share: str | None = None
+    cap: int = _MAX_BODY
 
     async def body(self, method: str, path: str, **kwargs: Any) -> Any:
         """The JSON body of one ``call`` of ``path`` under the root, or ``UpstreamError``."""
         url = self.base_url.rstrip("/") + path
         _, body = await call(
-            self.http, self.name, method, url, self.share, headers=self.headers, **kwargs
+            self.http,
+            self.name,
+            method,
+            url,
+            self.share,
+            cap=self.cap,
+            headers=self.headers,
+            **kwargs,
         )
         return body
 

@@ -120,6 +120,8 @@ def _data(env: str, platform: str, row: CoreRow | None) -> FulfilmentData:
         quota_per_usd=row.quota_per_usd,
         redeem_url=row.redeem_url,
         redeem_instructions=row.redeem_instructions,
+        limit_reset=row.limit_reset,
+        key_expires_after_days=row.key_expires_after_days,
         credentials_set=row.credentials_sealed is not None,
         updated_at=rfc3339(row.updated_at),
     )
@@ -168,6 +170,8 @@ async def save(
         "quota_per_usd": given.quota_per_usd,
         "redeem_url": body.redeem_url,
         "redeem_instructions": body.redeem_instructions,
+        "limit_reset": given.limit_reset,
+        "key_expires_after_days": given.key_expires_after_days,
         "updated_at": now,
     }
     row = {"merchant_id": merchant_id, "env": env, "platform": platform, "created_at": now}
@@ -211,7 +215,14 @@ async def load(
         return None
     secret = sealer.open(row["credentials_sealed"], context=_context(merchant_id, env, platform))
     return Upstream(
-        row["provider"], row["base_url"], row["account"], secret, row["quota_per_usd"], merchant_id
+        row["provider"],
+        row["base_url"],
+        row["account"],
+        secret,
+        row["quota_per_usd"],
+        merchant_id,
+        row["limit_reset"],
+        row["key_expires_after_days"],
     )
 
 

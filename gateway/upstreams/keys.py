@@ -80,6 +80,7 @@ def _key_row(tx: Raw, found: dict[str, Any]) -> SimpleNamespace:
             **found,
             "created_at": tx.timestamp(found["created_at"]),
             "updated_at": tx.timestamp(found["updated_at"]),
+            "expires_at": tx.timestamp(found["expires_at"]),
         }
     )
 
@@ -153,8 +154,18 @@ async def release(db: Database, row_id: str) -> None:
 
 
 async def save_key(
-    db: Database, sealer: Sealer, row: Any, key_hash: str, key: str, limit: int, now: datetime
+    db: Database,
+    sealer: Sealer,
+    row: Any,
+    key_hash: str,
+    key: str,
+    limit: int,
+    now: datetime,
+    *,
+    expires_at: datetime | None = None,
 ) -> None:
+    """The key made for ``row``'s recipient, sealed, with the limit it was made with and when
+    the upstream stops taking it (``None``: never)."""
     async with db.transaction() as conn:
         await conn.execute(
             update(_K)
@@ -163,6 +174,7 @@ async def save_key(
                 key_hash=key_hash,
                 key_sealed=sealer.seal(key, context=_context(row)),
                 limit_cents=limit,
+                expires_at=expires_at,
                 updated_at=now,
             )
         )

@@ -66,6 +66,16 @@ class FulfilmentData(Model):
     quota_per_usd: int | None = None
     redeem_url: str | None = Field(default=None, description="Where recipients redeem.")
     redeem_instructions: str | None = None
+    limit_reset: str | None = Field(
+        default=None,
+        description="OpenRouter: how the limit of each key made for a recipient resets "
+        "(daily, weekly, monthly); null: never.",
+    )
+    key_expires_after_days: int | None = Field(
+        default=None,
+        description="OpenRouter: days after its making each key made for a recipient expires; "
+        "null: never.",
+    )
     credentials_set: bool = Field(description="A credential is saved (it is never shown).")
     updated_at: str | None = None
 

@@ -27,6 +27,10 @@ class FulfilmentSetting(Base):
     # Where recipients redeem (a public address a person opens) and one line on how.
     redeem_url: Mapped[str | None] = mapped_column(String(2048))
     redeem_instructions: Mapped[str | None] = mapped_column(String(300))
+    # An allowance the keys a provider makes for recipients are made with (OpenRouter's): their
+    # limit's reset (daily, weekly, monthly) and how many days after its making a key expires.
+    limit_reset: Mapped[str | None] = mapped_column(String(10))
+    key_expires_after_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -69,5 +73,8 @@ class UpstreamKey(Base):
     key_hash: Mapped[str | None] = mapped_column(String(200))
     key_sealed: Mapped[str | None] = mapped_column(Text)
     limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # When the upstream stops taking the key (it was made with an expiry): past it, no send
+    # raises its limit.
+    expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -46,13 +46,16 @@ class Made:
 class Saved:
     """A provider's settings as the store keeps them: its address, its credential (``None``:
     keep the one saved, which the body's ``secret_field`` omitted), the account it acts as and
-    its quota a dollar, where it has them."""
+    its quota a dollar, and the allowance of the keys it makes for recipients (their limit's
+    reset, their days until expiry), where it has them."""
 
     base_url: str
     secret: str | None
     secret_field: str
     account: str | None = None
     quota_per_usd: int | None = None
+    limit_reset: str | None = None
+    key_expires_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,8 @@ class FormField:
     """One box of a provider's part of the Fulfilment form. ``name`` is the form's (unique over
     every provider), ``key`` the settings' field it fills; ``label`` and ``hint`` are marked,
     said in the reader's words. A ``secret`` is never shown again; a ``whole`` number is sent
-    as one."""
+    as one. ``options``: the field is a choice of these (value, marked label); the empty value
+    leaves the setting unset."""
 
     name: str
     key: str
@@ -70,6 +74,7 @@ class FormField:
     attrs: str = ""
     secret: bool = False
     whole: bool = False
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

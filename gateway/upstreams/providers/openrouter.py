@@ -1,10 +1,16 @@
 """OpenRouter: one key per recipient (``upstreams.keys``), its ``limit`` set to the absolute
 total delivered to them, never raised by an amount: a try repeated, or two sends at once, set
-the same total. The key reaches the recipient alone; the top-up's ``voucher_code`` is ours."""
+the same total. The key reaches the recipient alone; the top-up's ``voucher_code`` is ours.
+
+A merchant may give the keys an allowance: their limit reset daily, weekly or monthly
+(OpenRouter's ``limit_reset``) and an expiry some days after their making (``expires_at``),
+both set when a key is made; a key made before keeps what it was made with. An expired key
+takes no more sends (each fails, refunded), since OpenRouter refuses every call with it."""
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -14,13 +20,15 @@ from keys import mint_voucher_code
 
 from ...values.marking import marked
 from .. import keys as upstream_keys
-from ..clients import NOT_THE_PROVIDER, Api, UpstreamError
+from ..clients import KEY_EXPIRED, NOT_THE_PROVIDER, Api, UpstreamError
 from ..schemas import Redeem
 from ..upstream import Upstream
 from .base import FormField, FormLink, Made, Saved, Try
 
 __all__ = [
     "BASE_URL",
+    "LIMIT_RESETS",
+    "MAX_EXPIRY_DAYS",
     "OPENROUTER",
     "SITE",
     "TITLE",
@@ -37,6 +45,9 @@ OPENROUTER = "openrouter"
 TITLE = "OpenRouter"
 BASE_URL = "https://openrouter.ai/api/v1"
 SITE = "https://openrouter.ai"  # where a person spends an OpenRouter key
+# OpenRouter's own values of a key's ``limit_reset`` (at midnight UTC; weeks from Monday).
+LIMIT_RESETS = ("daily", "weekly", "monthly")
+MAX_EXPIRY_DAYS = 3650
 
 
 class OpenRouterSet(Redeem):
@@ -53,6 +64,19 @@ class OpenRouterSet(Redeem):
         min_length=1,
         max_length=2048,
         description="OpenRouter's API root; unset, https://openrouter.ai/api/v1.",
+    )
+    limit_reset: Literal["daily", "weekly", "monthly"] | None = Field(
+        default=None,
+        description="Each key made for a recipient from now on has its limit reset daily, "
+        "weekly or monthly (OpenRouter's limit_reset: at midnight UTC, weeks from Monday): the "
+        "recipient may spend the total sent to them again every period. Unset: never.",
+    )
+    key_expires_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_EXPIRY_DAYS,
+        description="Each key made for a recipient from now on expires this many days after "
+        "its making (OpenRouter's expires_at); an expired key takes no more sends. Unset: never.",
     )
 
 
@@ -72,10 +96,13 @@ class OpenRouter:
     management_key: str
     base_url: str = BASE_URL
     share: str | None = None  # whose share of the pool its calls hold (a merchant's id)
+    cap: int | None = None  # the most of an answer read (``None``: every upstream call's)
 
     def _api(self) -> Api:
         headers = {"Authorization": f"Bearer {self.management_key}"}
-        return Api(self.http, TITLE, self.base_url, headers, self.share)
+        if self.cap is None:
+            return Api(self.http, TITLE, self.base_url, headers, self.share)
+        return Api(self.http, TITLE, self.base_url, headers, self.share, self.cap)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         body = await self._api().body(method, path, **kwargs)
@@ -94,8 +121,22 @@ class OpenRouter:
             float(limit) if isinstance(limit, int | float) else None,
         )
 
-    async def create_key(self, name: str, limit_usd: float) -> OpenRouterKey:
-        body = await self._call("POST", "/keys", json={"name": name, "limit": limit_usd})
+    async def create_key(
+        self,
+        name: str,
+        limit_usd: float,
+        *,
+        limit_reset: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> OpenRouterKey:
+        """A key named ``name``; ``limit_reset`` and ``expires_at`` (UTC, whole seconds) only
+        when given, so a key without an allowance is asked for as it always was."""
+        asked: dict[str, Any] = {"name": name, "limit": limit_usd}
+        if limit_reset is not None:
+            asked["limit_reset"] = limit_reset
+        if expires_at is not None:
+            asked["expires_at"] = expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = await self._call("POST", "/keys", json=asked)
         made = self._key(body.get("data"), body.get("key"))
         if made.key is None:
             raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no new key")
@@ -108,6 +149,15 @@ class OpenRouter:
     async def get_key(self, key_hash: str) -> OpenRouterKey:
         body = await self._call("GET", f"/keys/{key_hash}")
         return self._key(body.get("data"))
+
+    async def key_data(self, key_hash: str) -> dict[str, Any]:
+        """The key as OpenRouter answers it (``GET /keys/{hash}``'s ``data``): what it spent
+        and has left, its reset and expiry (``upstreams.allowances`` reads them)."""
+        body = await self._call("GET", f"/keys/{key_hash}")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no key")
+        return data
 
     async def disable_named(self, name: str) -> int:
         """Disable every key named ``name`` among the most recent (a making whose answer was
@@ -175,6 +225,20 @@ async def _set_total(attempt: Try, client: OpenRouter, keyed: Any, key_hash: str
     await upstream_keys.set_limit(attempt.db, keyed.id, set_to, attempt.now())
 
 
+def _expired(keyed: Any, now: datetime) -> bool:
+    """Whether the recipient's key was made with an expiry that has passed."""
+    expires: datetime | None = keyed.expires_at
+    return expires is not None and expires <= now
+
+
+def _expiry(attempt: Try) -> datetime | None:
+    """When a key made now expires, if its platform's settings say it does."""
+    days = attempt.upstream.key_expires_after_days
+    if days is None:
+        return None
+    return attempt.now().replace(microsecond=0) + timedelta(days=days)
+
+
 async def _key_row(attempt: Try) -> Any:
     row = attempt.topup
     return await upstream_keys.key_row(
@@ -209,6 +273,34 @@ class OpenRouterProvider:
             attrs='maxlength="2048"',
         ),
         FormField(
+            "openrouter_limit_reset",
+            "limit_reset",
+            marked("Limit resets"),
+            marked(
+                "Each recipient may spend what was sent to them again every day, week or month "
+                "(at midnight UTC; weeks start on Monday), paid from your OpenRouter credit. "
+                "Applies to keys made from now on."
+            ),
+            options=(
+                ("", marked("No reset")),
+                ("daily", marked("Every day")),
+                ("weekly", marked("Every week")),
+                ("monthly", marked("Every month")),
+            ),
+        ),
+        FormField(
+            "openrouter_key_expires_after_days",
+            "key_expires_after_days",
+            marked("Keys expire after (days)"),
+            marked(
+                "1 to 3650, counted from each key's making; empty: never. Applies to keys made "
+                "from now on; an expired key takes no more sends."
+            ),
+            type="number",
+            attrs='min="1" max="3650" step="1" inputmode="numeric"',
+            whole=True,
+        ),
+        FormField(
             "openrouter_redeem_url",
             "redeem_url",
             marked("Where recipients redeem (OpenRouter)"),
@@ -234,7 +326,13 @@ class OpenRouterProvider:
 
     def settings(self, body: Any) -> Saved:
         given: OpenRouterSet = body
-        return Saved(given.base_url or BASE_URL, given.management_key, "management_key")
+        return Saved(
+            given.base_url or BASE_URL,
+            given.management_key,
+            "management_key",
+            limit_reset=given.limit_reset,
+            key_expires_after_days=given.key_expires_after_days,
+        )
 
     def redeem_url(self, base_url: str | None) -> str | None:
         """OpenRouter's site, wherever its API is reached."""
@@ -249,6 +347,9 @@ class OpenRouterProvider:
         key_hash: str | None = keyed.key_hash
         if key_hash is None:
             key_hash = await self._make_key(attempt, client, keyed)
+        elif _expired(keyed, attempt.now()):
+            # OpenRouter refuses every call with it: credit sent there could never be spent.
+            raise UpstreamError(TITLE, KEY_EXPIRED, transient=False, detail="key expired")
         await _set_total(attempt, client, keyed, key_hash)
         return Made(mint_voucher_code(attempt.topup.env), attempt.reference)
 
@@ -266,11 +367,24 @@ class OpenRouterProvider:
                 if keyed.updated_at != upstream_keys.NEVER_CLAIMED:
                     await client.disable_named(keyed.label)
                 limit = await _total(attempt)
-                made = await client.create_key(keyed.label, usd(limit))
+                expires_at = _expiry(attempt)
+                made = await client.create_key(
+                    keyed.label,
+                    usd(limit),
+                    limit_reset=attempt.upstream.limit_reset,
+                    expires_at=expires_at,
+                )
                 if made.key is None:
                     raise RuntimeError("OpenRouter made a key without showing it")
                 await upstream_keys.save_key(
-                    attempt.db, attempt.sealer, keyed, made.hash, made.key, limit, attempt.now()
+                    attempt.db,
+                    attempt.sealer,
+                    keyed,
+                    made.hash,
+                    made.key,
+                    limit,
+                    attempt.now(),
+                    expires_at=expires_at,
                 )
             except BaseException:
                 await upstream_keys.release(attempt.db, row_id)
@@ -290,8 +404,8 @@ class OpenRouterProvider:
         the total. A failure here is logged: the recipient's next send sets the total again."""
         keyed = await _key_row(attempt)
         key_hash: str | None = keyed.key_hash
-        if key_hash is None:
-            return  # no key was made: no limit to take back
+        if key_hash is None or _expired(keyed, attempt.now()):
+            return  # no key was made, or none can be spent: no limit to take back
         client = _client(attempt.upstream, attempt.http)
         try:
             async with asyncio.timeout(attempt.settings.fulfilment_timeout_seconds):

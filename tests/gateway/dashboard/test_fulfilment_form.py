@@ -14,7 +14,12 @@ from gateway.merchant_limits import MerchantLimit
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
-from tests.fixtures.upstreams import NEWAPI_ADMIN_TOKEN, NewApiStandIn
+from tests.fixtures.upstreams import (
+    NEWAPI_ADMIN_TOKEN,
+    OPENROUTER_MANAGEMENT_KEY,
+    NewApiStandIn,
+    OpenRouterStandIn,
+)
 
 PAGE = "/fulfilment"
 
@@ -127,3 +132,41 @@ async def test_a_save_and_test_past_the_limit_saves_and_says_so(
     shown = await owner.client.get(both.headers["location"].removeprefix("/dashboard"))
     assert "Provider saved" in shown.text
     assert "Too many fulfilment connection tests: try again in 42 s." in shown.text
+
+
+async def test_openrouters_allowance_is_chosen_saved_and_refused_beside_its_field(
+    owner: Account, openrouter_standin: tuple[OpenRouterStandIn, str]
+) -> None:
+    _, root = openrouter_standin
+    form = {
+        "provider": "openrouter",
+        "management_key": OPENROUTER_MANAGEMENT_KEY,
+        "openrouter_base_url": root,
+        "openrouter_limit_reset": "weekly",
+        "openrouter_key_expires_after_days": "0",
+    }
+    refused = await owner.post(f"{PAGE}/gemini", form, page=PAGE)
+    assert refused.status_code == 422
+    html = refused.text
+    assert 'id="openrouter_key_expires_after_days-gemini-error"' in html
+    listed = '<a href="#openrouter_key_expires_after_days-gemini">Keys expire after (days)</a>'
+    assert listed in html
+    assert _value(html, "openrouter_key_expires_after_days-gemini") == "0"
+    assert '<option value="weekly" selected>Every week</option>' in html
+
+    saved = await owner.post(
+        f"{PAGE}/gemini", {**form, "openrouter_key_expires_after_days": "90"}, page=PAGE
+    )
+    assert saved.status_code == 303, saved.text
+    html = (await owner.client.get(PAGE + "?saved=gemini")).text
+    assert _value(html, "openrouter_key_expires_after_days-gemini") == "90"
+    assert '<option value="weekly" selected>Every week</option>' in html
+    assert "keys' limits reset weekly" in html.replace("&#39;", "'")
+    assert "keys expire 90 days after their making" in html
+
+    # "No reset" and an empty box leave the allowance unset.
+    cleared = {**form, "openrouter_limit_reset": "", "openrouter_key_expires_after_days": ""}
+    assert (await owner.post(f"{PAGE}/gemini", cleared, page=PAGE)).status_code == 303
+    html = (await owner.client.get(PAGE)).text
+    assert '<option value="" selected>No reset</option>' in html
+    assert _value(html, "openrouter_key_expires_after_days-gemini") == ""

@@ -8,11 +8,16 @@ from alembic import command
 from sqlalchemy import inspect
 
 from gateway.store.migrate import alembic_config, upgrade
-from tests.fixtures.migrations import database_at, differences, url_of
+from tests.fixtures.migrations import added_after, database_at, differences, url_of
 
 TABLES = {"fulfilment_settings", "fulfilments", "upstream_keys"}
-# Added to the same tables by later migrations: 0018 (where recipients redeem).
-LATER = {"fulfilment_settings.redeem_url", "fulfilment_settings.redeem_instructions"}
+# Added to the same tables by later migrations: 0018 (where recipients redeem), 0062 on (the
+# OpenRouter allowance).
+LATER = {
+    "fulfilment_settings.redeem_url",
+    "fulfilment_settings.redeem_instructions",
+    *added_after("0010"),
+}
 
 
 async def test_0010_makes_the_fulfilment_tables_as_modelled_and_goes_back(

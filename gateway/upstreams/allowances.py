@@ -1,0 +1,311 @@
+"""What a recipient's OpenRouter key spent and has left, for their page: the key as OpenRouter
+answers ``GET /keys/{hash}`` to the merchant's management key (``KeyFigures``: used, limit,
+left, its reset and expiry), read at most once a page view.
+
+Whoever holds the link may load the page as often as they like, and the far side is the
+merchant's OpenRouter, so the reads are bounded apart from every merchant's own calls:
+
+- each key's answer is kept ``ANSWER_SECONDS`` in this process, a failure ``FAILURE_SECONDS``;
+  reads of one key at once are one read;
+- they go out on clients of their own (``open_allowances``, ``READS_IN_FLIGHT`` connections
+  an environment, over the checked transport), never a merchant's share of the upstreams' pool;
+- an origin (scheme, host, port) is read at most ``READS_PER_ORIGIN`` at once and
+  ``READS_PER_ORIGIN_PER_MINUTE`` a minute by a process; a read past a bound is not made;
+- a read takes at most ``READ_SECONDS`` whole, and its answer at most ``MAX_ANSWER_BYTES``.
+
+A read not made, failed or cut shows the page without the figures, saying they are unavailable:
+never a broken page. Kept in the process, not in Redis: the figures are shown, never recorded
+or enforced (a New API code's state, ``recipients.redeemed``, is recorded, and kept in Redis),
+so a page never waits on Redis for them, and the bounds that protect the far side are this
+process's own counts, which no Redis outage opens. Each process reads a key at most once a
+minute (a fleet of N processes, N times)."""
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+
+from keys import Sealer
+
+from ..store.db import Database
+from ..store.models import UpstreamKey, table_of
+from ..values.platforms import PLATFORMS
+from ..values.settings import Settings
+from ..webhooks.transport import WebhookTransport
+from . import config
+from .clients import NOT_THE_PROVIDER, UpstreamError
+from .outbound import Upstreams
+from .providers.openrouter import LIMIT_RESETS, OPENROUTER, TITLE, OpenRouter
+
+__all__ = [
+    "ANSWER_SECONDS",
+    "FAILURE_SECONDS",
+    "MAX_ANSWER_BYTES",
+    "READS_AT_ONCE",
+    "READS_IN_FLIGHT",
+    "READS_PER_ORIGIN",
+    "READS_PER_ORIGIN_PER_MINUTE",
+    "READ_SECONDS",
+    "Allowance",
+    "Allowances",
+    "KeyFigures",
+    "figures",
+    "open_allowances",
+]
+
+ANSWER_SECONDS = 60.0
+FAILURE_SECONDS = 10.0
+READ_SECONDS = 3.0
+MAX_ANSWER_BYTES = 16 * 1024  # a key's object is well under 1 KiB
+READS_IN_FLIGHT = 8  # an environment's connections
+READS_AT_ONCE = 2 * READS_IN_FLIGHT  # a process's, both environments together
+READS_PER_ORIGIN = 2
+READS_PER_ORIGIN_PER_MINUTE = 60
+USER_AGENT = "aiTopUp-recipient/1"
+_REMEMBERED = 10_000  # answers and origins kept; past it a process starts afresh
+_K = table_of(UpstreamKey)
+
+_Key = tuple[str, str, str]  # merchant, environment, key hash
+_MILLIONTH = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFigures:
+    """What OpenRouter says a key spent, in cents: ``used`` in its limit's period (today, this
+    week or month when the limit resets; else ever), rounded up; ``left`` of its limit, rounded
+    down (never below zero), so neither flatters the recipient; ``limit`` as set (``None``:
+    none)."""
+
+    used_cents: int
+    limit_cents: int | None
+    left_cents: int | None
+    limit_reset: str | None
+    expires_at: datetime | None
+    disabled: bool
+
+
+def _cents(usd: Any, rounding: str) -> int | None:
+    """OpenRouter's dollars as whole cents, rounded as said, past the float's noise (to a
+    millionth of a dollar first: 0.1 + 0.2 is 30 cents); ``None`` for no number."""
+    if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd):
+        return None
+    try:
+        dollars = Decimal(repr(usd)).quantize(_MILLIONTH)
+    except InvalidOperation:  # past what a figure may be
+        return None
+    return max(int((dollars * 100).to_integral_value(rounding=rounding)), 0)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def figures(data: dict[str, Any]) -> KeyFigures:
+    """A key as ``GET /keys/{hash}`` answers it (its ``data``), as ``KeyFigures``; a key
+    without a usage is no answer of OpenRouter's."""
+    reset = data.get("limit_reset")
+    reset = reset if reset in LIMIT_RESETS else None
+    period = data.get(f"usage_{reset}") if reset is not None else None
+    used = _cents(period if period is not None else data.get("usage"), ROUND_CEILING)
+    if used is None:
+        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no usage")
+    limit = _cents(data.get("limit"), ROUND_FLOOR)
+    left = None
+    if limit is not None:  # OpenRouter always says it; else what the limit leaves of the use
+        left = _cents(data.get("limit_remaining"), ROUND_FLOOR)
+        left = max(limit - used, 0) if left is None else left
+    return KeyFigures(
+        used,
+        limit,
+        left,
+        reset,
+        _instant(data.get("expires_at")),
+        data.get("disabled") is True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """A recipient's OpenRouter key as their page shows it: ``figures`` (``None``: unavailable
+    right now), and when it expires (OpenRouter's word, else what the key was made with)."""
+
+    figures: KeyFigures | None
+    expires_at: datetime | None
+    expired: bool
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class Allowances:
+    """One process's reads of recipients' OpenRouter keys (see the module). ``clock`` is
+    monotonic seconds; ``within`` bounds a read whole."""
+
+    def __init__(
+        self,
+        http: Upstreams,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        within: float = READ_SECONDS,
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._within = within
+        self._kept: dict[_Key, tuple[float, KeyFigures | None]] = {}  # until when, answer
+        self._reading: dict[_Key, asyncio.Future[KeyFigures | None]] = {}
+        self._in_flight: dict[str, int] = {}  # origin -> reads in flight
+        self._minutes: dict[str, tuple[float, int]] = {}  # origin -> (window start, reads)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def forget(self) -> None:
+        """Every kept answer dropped: the next view reads again (within the bounds)."""
+        self._kept.clear()
+
+    async def of(
+        self,
+        db: Database,
+        sealer: Sealer,
+        merchant_id: str,
+        env: str,
+        email: str,
+        platforms: Sequence[str],
+        now: datetime,
+    ) -> dict[str, Allowance]:
+        """The recipient's OpenRouter keys at ``merchant_id`` in ``env`` by label, each with
+        what OpenRouter says of it. ``platforms``: where their OpenRouter top-ups were sent,
+        newest first, whose settings (management key, API root) are asked first."""
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(_K.c.label, _K.c.key_hash, _K.c.expires_at).where(
+                        _K.c.merchant_id == merchant_id,
+                        _K.c.env == env,
+                        _K.c.provider == OPENROUTER,
+                        _K.c.recipient_email == email.lower(),
+                        _K.c.key_hash.is_not(None),
+                    )
+                )
+            ).all()
+        found = {}
+        for label, key_hash, made_expiring in rows:
+            said = await self._figures(db, sealer, (merchant_id, env, key_hash), platforms)
+            expires = said.expires_at if said is not None else made_expiring
+            found[label] = Allowance(said, expires, expires is not None and expires <= now)
+        return found
+
+    async def _figures(
+        self, db: Database, sealer: Sealer, key: _Key, platforms: Sequence[str]
+    ) -> KeyFigures | None:
+        now = self._clock()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        reading = self._reading.get(key)
+        if reading is not None:  # shielded: a view that goes away leaves it to the others
+            return await asyncio.shield(reading)
+        reading = asyncio.get_running_loop().create_future()
+        self._reading[key] = reading  # before any wait: views from now on wait for this one
+        found: KeyFigures | None = None
+        try:
+            found = await self._read(db, sealer, key, platforms, now)
+            return found
+        finally:
+            del self._reading[key]
+            reading.set_result(found)
+
+    async def _read(
+        self, db: Database, sealer: Sealer, key: _Key, platforms: Sequence[str], now: float
+    ) -> KeyFigures | None:
+        """One read of ``key`` within the bounds; ``None`` when none is made or it fails."""
+        merchant_id, env, key_hash = key
+        upstream = None
+        async with db.read() as conn:
+            for platform in dict.fromkeys([*platforms, *PLATFORMS]):
+                upstream = await config.load(conn, sealer, merchant_id, env, platform)
+                if upstream is not None and upstream.provider == OPENROUTER:
+                    break
+                upstream = None
+        if upstream is None:  # no OpenRouter settings left to ask with
+            return None
+        origin = _origin(upstream.base_url)
+        if not self._room(origin, now):
+            return None  # not the far side's fault: nothing kept
+        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
+        client = OpenRouter(
+            self._http.for_env(env), upstream.secret, upstream.base_url, cap=MAX_ANSWER_BYTES
+        )
+        found: KeyFigures | None = None
+        try:
+            async with asyncio.timeout(self._within):
+                found = figures(await client.key_data(key_hash))
+        except (UpstreamError, TimeoutError):
+            found = None
+        finally:
+            left = self._in_flight.pop(origin) - 1
+            if left:
+                self._in_flight[origin] = left
+        self._keep(key, found)
+        return found
+
+    def _keep(self, key: _Key, found: KeyFigures | None) -> None:
+        if len(self._kept) >= _REMEMBERED:
+            self._kept.clear()
+        ttl = ANSWER_SECONDS if found is not None else FAILURE_SECONDS
+        self._kept[key] = (self._clock() + ttl, found)
+
+    def _room(self, origin: str, now: float) -> bool:
+        """Whether a read of ``origin`` may start now; counts it if so."""
+        if sum(self._in_flight.values()) >= READS_AT_ONCE:
+            return False
+        if self._in_flight.get(origin, 0) >= READS_PER_ORIGIN:
+            return False
+        started, reads = self._minutes.get(origin, (now, 0))
+        if now - started >= 60:
+            started, reads = now, 0
+        if reads >= READS_PER_ORIGIN_PER_MINUTE:
+            return False
+        if len(self._minutes) >= _REMEMBERED:
+            self._minutes.clear()
+        self._minutes[origin] = (started, reads + 1)
+        return True
+
+
+def _client(settings: Settings, *, allow_loopback: bool) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=READS_IN_FLIGHT,
+        max_keepalive_connections=READS_IN_FLIGHT,
+        keepalive_expiry=30,
+    )
+    return httpx.AsyncClient(
+        transport=WebhookTransport(allow_loopback=allow_loopback, limits=limits),
+        timeout=httpx.Timeout(READ_SECONDS, connect=READ_SECONDS),
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+def open_allowances(settings: Settings) -> Allowances:
+    """The reads for ``settings``: live never reaches loopback or private networks; staging
+    may, with ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` (development only), as its upstream calls."""
+    strict = _client(settings, allow_loopback=False)
+    if not settings.allow_private_webhook_urls:
+        return Allowances(Upstreams(strict, strict))
+    return Allowances(Upstreams(strict, _client(settings, allow_loopback=True)))
