@@ -28,7 +28,7 @@ def _allowances(conn: Connection) -> list[tuple[object, ...]]:
 async def test_0062_adds_the_allowance_empty_for_what_was_there(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0060", database_url, tmp_path, request) as db:
+    async with database_at("0061", database_url, tmp_path, request) as db:
         async with db.transaction() as conn:
             await insert_old_merchant(conn)
             now = {"n": utcnow()}
