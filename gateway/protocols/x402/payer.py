@@ -15,9 +15,11 @@ The signature is made by the package's own pieces, in the order its client schem
 EIP-712 typed data of ``build_typed_data_for_signing``, ``EthAccountSigner.sign_typed_data``
 (eth-account), ``ExactEIP3009Payload``, wrapped in a ``PaymentPayload`` as ``x402Client``
 wraps it. The scheme itself draws a random nonce; here the nonce is derived from the payment's
-id (an HMAC under a key of the gateway's secret), so making the credential again makes the same
-one (ECDSA signatures are deterministic, RFC 6979), and any two ever made for one payment share
-their nonce: the chain executes at most one.
+id (an HMAC under a key of the gateway's secret), so making the credential again with the same
+key makes the same one (ECDSA signatures are deterministic, RFC 6979), and any two ever made
+for one payment by one key share their nonce: the chain executes at most one. (Two made with
+different keys, the merchant's changed between two tries, would not share it; only the one its
+payment recorded is ever shown, ``payments.sellers``.)
 
 The payer's key: the merchant's own for the wallet's environment, imported or made at
 ``POST /payments/payer-keys`` (``own_key``) and kept sealed (``protocols.payer_keys``), opened
