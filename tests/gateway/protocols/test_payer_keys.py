@@ -2,7 +2,8 @@
 address shown and its secret never, sealed at rest; a live wallet's x402 payment signed by it
 (the signature recovers to its address) and its use asked of the chain for that address; gone,
 live is refused again; a staging key in place of the derived one; bad input refused with
-nothing kept; the merchant's own act alone; two racing to set the first, one set."""
+nothing kept; the merchant's own act alone; two racing to set the first, one set; and a made-up
+protocol's keyed payer through the same routes, which name no protocol."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, R
 
 from gateway.protocols import registry
 from gateway.protocols.base import Made
+from gateway.protocols.base import PayerKey as Key
+from gateway.protocols.payer_keys import stored
 from gateway.protocols.x402.payer import X402Payer, payer_address
 from gateway.standins.x402 import X402FacilitatorStandIn
 from gateway.store.db import Database
@@ -36,6 +39,7 @@ from tests.fixtures.oauth import Flow, register_app
 from tests.fixtures.payers import wallet_of
 from tests.fixtures.policies import set_policy
 from tests.fixtures.stand_ins import served
+from tests.fixtures.tally_payer import TallyPayer
 
 PATH = "/payments/payer-keys"
 SELLER = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
@@ -155,8 +159,6 @@ async def test_a_made_key_shows_its_address_alone_and_is_kept_sealed(
 
 
 async def _opened(db: Database, settings: Settings, merchant: MerchantKey) -> str:
-    from gateway.protocols.payer_keys import stored
-
     wallet = wallet_of(db, settings, merchant)
     found = await stored.opened(db, wallet.sealer, merchant.merchant_id, merchant.env, "x402")
     assert found is not None
@@ -337,3 +339,40 @@ async def test_two_racing_to_set_the_first_key_set_one(
     [row] = await _rows(db, merchant.merchant_id)
     [won] = [r.json()["data"] for r in replies if r.status_code == 201]
     assert row.address == won["address"]
+
+
+class KeyedTally(TallyPayer):
+    """Tally's payer, signing with a key of the merchant's: any text of ten letters."""
+
+    keyed = True
+
+    def own_key(self, given: str | None) -> Key:
+        secret = given if given is not None else "tenletters"
+        if not (secret.isalpha() and len(secret) == 10):
+            raise ValueError("a tally key is ten letters")
+        return Key(secret, "tally:" + secret[::-1][:3])
+
+
+async def test_a_made_up_protocols_keyed_payer_keeps_its_key_through_the_same_routes(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
+) -> None:
+    merchant = await _merchant(make_merchant, db, "staging")
+    with registry.paying(KeyedTally()):
+        made = await client.post(
+            PATH, json={"protocol": "tally", "private_key": "abcdefghij"}, headers=merchant.headers
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["data"]["address"] == "tally:jih"
+        bad = await client.post(
+            PATH, json={"protocol": "tally", "private_key": "abc"}, headers=merchant.headers
+        )
+        assert bad.json()["data"]["errors"][0]["msg"] == "a tally key is ten letters"
+        listed = await client.get(PATH, headers=merchant.headers)
+        assert [k["protocol"] for k in listed.json()["data"]] == ["tally"]
+        wallet = wallet_of(db, settings, merchant)
+        opened = await stored.opened(db, wallet.sealer, merchant.merchant_id, "staging", "tally")
+        assert opened == Key("abcdefghij", "tally:jih")
+        assert (await client.delete(f"{PATH}/tally", headers=merchant.headers)).status_code == 200
+    # Its payer gone, nothing takes a key for it.
+    gone = await client.post(PATH, json={"protocol": "tally"}, headers=merchant.headers)
+    assert gone.json()["code"] == VALIDATION_FAILED
