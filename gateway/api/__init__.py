@@ -19,6 +19,7 @@ from . import (
     keys,
     meta,
     orders,
+    payer_keys,
     payment_channels,
     payments,
     policy_templates,
@@ -61,6 +62,8 @@ def public_routes() -> list[BaseRoute]:
         *keys.routes,
         *budgets.routes,
         *apps.routes,
+        # Before the payments': /payments/{payment_id} would capture /payments/payer-keys.
+        *payer_keys.routes,
         *payments.routes,
         *fulfilment.routes,
         *emails.routes,

@@ -47,6 +47,7 @@ from . import (
     wallet,
     wallet_auto_top_up,
     wallet_cards,
+    wallet_payer_keys,
     webhook_deliveries,
     webhooks,
 )
@@ -75,6 +76,7 @@ def routes() -> list[BaseRoute]:
         *wallet.routes,
         *wallet_cards.routes,
         *wallet_auto_top_up.routes,
+        *wallet_payer_keys.routes,
         *webhooks.routes,
         *webhook_deliveries.routes,
         *fulfilment.routes,

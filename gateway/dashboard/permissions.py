@@ -56,6 +56,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/auto-top-up"): "wallet",
     ("POST", "/wallet/auto-top-up/setup"): "wallet",
     ("POST", "/wallet/auto-top-up/remove"): "wallet",
+    ("POST", "/wallet/payer-keys"): "wallet",
+    ("POST", "/wallet/payer-keys/{protocol}/remove"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",
     ("POST", _EP): "webhooks",
     ("POST", _EP + "/enabled"): "webhooks",

@@ -61,6 +61,7 @@ from .render import page, reading
 from .wallet_auto_top_up import context as auto_top_up_context
 from .wallet_cards import context as cards_context
 from .wallet_cards import receipt_page_reply, receipt_pdf_reply
+from .wallet_payer_keys import context as payer_keys_context
 
 __all__ = ["LEDGER_PAGE_SIZE", "SUBSCRIPTION_STATES", "routes"]
 
@@ -195,6 +196,7 @@ async def _wallet_page(
         # The check-in, the staging test clock and the paid periods: their own cards.
         **await cards_context(request, viewer),
         **await auto_top_up_context(request, viewer),
+        **await payer_keys_context(request, viewer),
     }
     return page(request, "wallet/index.html", context, status=status)
 

@@ -55,7 +55,7 @@ protocol's payer in turn.
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -85,6 +85,7 @@ __all__ = [
     "Door",
     "Made",
     "Payer",
+    "PayerKey",
     "Presented",
     "Receiver",
     "Take",
@@ -341,6 +342,16 @@ class Wallet:
     env: str
 
 
+@dataclass(frozen=True, slots=True)
+class PayerKey:
+    """A merchant's own key to pay sellers in a protocol (``protocols.payer_keys``): its secret
+    as text, sealed at rest, opened only to make a credential, never shown or logged; and the
+    address it pays from, public (what the merchant funds)."""
+
+    secret: str = field(repr=False)
+    address: str
+
+
 # What a provider says of a credential made: not yet used; used (the seller took it; the
 # amount it took in cents); or gone unused (expired, revoked).
 Use = Literal["unused", "used", "gone"]
@@ -362,9 +373,15 @@ class Payer(ABC):
     after a lost answer makes the same credential, never a second one. ``used`` asks the
     provider (or, in staging, the sandbox) whether the seller took it: a use is learned, never
     assumed. ``revoke`` ends a credential not used at its provider where the provider can.
-    ``name`` is the protocol's, as its ``Receiver``'s."""
+    ``name`` is the protocol's, as its ``Receiver``'s.
+
+    A payer whose credential the merchant signs with a key of its own (x402's EIP-3009
+    authorization) is ``keyed``: ``own_key`` reads one the merchant imports, or makes one, and
+    the merchant keeps it sealed (``protocols.payer_keys``), where ``make`` reads it."""
 
     name: ClassVar[str]
+    # Whether the merchant may keep a key of its own for this protocol (``own_key``).
+    keyed: ClassVar[bool] = False
 
     @abstractmethod
     def demand(
@@ -394,3 +411,9 @@ class Payer(ABC):
     async def revoke(self, wallet: Wallet, demand: Demand, made: Made) -> None:
         """End ``made`` at its provider, where it can be ended before its expiry."""
         return None
+
+    def own_key(self, given: str | None) -> PayerKey:
+        """A ``keyed`` payer's key for the merchant: ``given`` read as this protocol's secret,
+        or a new one made when it is ``None``. One that is not a key raises ``ValueError``, in
+        words that never repeat it."""
+        raise NotImplementedError(f"{self.name} keeps no key of the merchant's")

@@ -167,6 +167,11 @@ AUTH: dict[Code, CodeInfo] = {
         "Only the merchant charges its saved card: a key of its own with billing:card, or an "
         "owner on the dashboard; never an app's token or the key an app manages",
     ),
+    Code.PAYER_KEY_FOR_MERCHANT_ONLY: CodeInfo(
+        403,
+        "Only the merchant sets, lists or removes its payer keys: a key of its own with "
+        "billing, or an owner on the dashboard; never an app's token or the key an app manages",
+    ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
         "This approval link is unknown, used already, or its send is no longer awaiting "

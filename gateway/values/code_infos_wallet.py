@@ -309,6 +309,14 @@ WALLET: dict[Code, CodeInfo] = {
         "The seller's challenge asks for an amount this wallet does not pay in one payment: "
         "from 1 cent to AITOPUP_MAX_TOPUP_CENTS; nothing was paid",
     ),
+    Code.PAYER_KEY_NOT_FOUND: CodeInfo(
+        404, "No payer key of this protocol is set for this environment's wallet"
+    ),
+    Code.PAYER_KEY_EXISTS: CodeInfo(
+        409,
+        "A payer key of this protocol is set for this environment's wallet: remove it first "
+        "(what its address holds stays there, reachable with that key alone)",
+    ),
     Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app's access token manages a key through a consent"
     ),

@@ -1,7 +1,7 @@
 """No secret in clear at rest: a scan of the raw store and of Redis finds none of the vouchers,
 API keys, webhook secrets, ed25519 signing keys, secret custom headers (in the test inbox too),
-the test inbox's token, redemption codes and OAuth secrets, codes and tokens the gateway handed
-out."""
+the test inbox's token, redemption codes, OAuth secrets, codes and tokens the gateway handed
+out, and payer keys (the one a merchant imported, in either spelling)."""
 
 import asyncio
 import os
@@ -123,7 +123,16 @@ async def test_no_secret_is_kept_in_clear(
     code = await flow.code(await sign_up_on(dashboard_client(app)))
     tokens = (await flow.token(code)).json()
     secrets += [made["client_secret"], code, tokens["access_token"], tokens["refresh_token"]]
-    assert len(secrets) == 15 and all(secrets)
+    # A payer key imported for x402: its hex digits, whatever their case.
+    payer_key = "0x" + "5c" * 31 + "01"
+    imported = await client.post(
+        "/payments/payer-keys",
+        json={"protocol": "x402", "private_key": payer_key},
+        headers=merchant.headers,
+    )
+    assert imported.status_code == 201, imported.text
+    secrets += [payer_key[2:], payer_key[2:].upper()]
+    assert len(secrets) == 17 and all(secrets)
 
     at_rest = await _store_text(db) + await _redis_text(redis_url)
     found = [s[:12] + "…" for s in secrets if s.encode() in at_rest]

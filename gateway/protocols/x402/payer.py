@@ -15,18 +15,26 @@ The signature is made by the package's own pieces, in the order its client schem
 EIP-712 typed data of ``build_typed_data_for_signing``, ``EthAccountSigner.sign_typed_data``
 (eth-account), ``ExactEIP3009Payload``, wrapped in a ``PaymentPayload`` as ``x402Client``
 wraps it. The scheme itself draws a random nonce; here the nonce is derived from the payment's
-id (an HMAC under a key of the gateway's secret), so making the credential again makes the same
-one (ECDSA signatures are deterministic, RFC 6979), and any two ever made for one payment share
-their nonce: the chain executes at most one.
+id (an HMAC under a key of the gateway's secret), so making the credential again with the same
+key makes the same one (ECDSA signatures are deterministic, RFC 6979), and any two ever made
+for one payment by one key share their nonce: the chain executes at most one. (Two made with
+different keys, the merchant's changed between two tries, would not share it; only the one its
+payment recorded is ever shown, ``payments.sellers``.)
 
-The payer's key, in staging: derived from the gateway's secret and the merchant's id (an
-HMAC-SHA256, the same key every time for one merchant). It is a test network's key that never
-holds real funds: staging pays this gateway's stand-in facilitator, which asks no chain, or a
-test network's seller. Live wallets have no payer key: live x402 payments are refused
-(``PAYMENT_METHOD_UNSUPPORTED``) until a merchant's own key, sealed at rest, is the next step.
+The payer's key: the merchant's own for the wallet's environment, imported or made at
+``POST /payments/payer-keys`` (``own_key``) and kept sealed (``protocols.payer_keys``), opened
+when a credential is made and nowhere else; the merchant funds its address with the asset on
+chain. Without one, staging signs with a test key derived from the gateway's secret and the
+merchant's id (an HMAC-SHA256, the same key every time for one merchant), a test network's key
+that never holds real funds: staging pays this gateway's stand-in facilitator, which asks no
+chain, or a test network's seller. A live wallet without a key of its own pays no x402 offer:
+the demand reads (``demand`` asks no store), and ``make`` refuses it
+(``PAYMENT_METHOD_UNSUPPORTED``), so the payment fails and its amount is given back.
 
-Used: whether the asset's contract says the nonce was used (``chain``); gone, once its
-``validBefore`` has passed by more than a chain takes to include a transfer sent before it.
+Used: whether the asset's contract says the nonce was used (``chain``), asked of the address
+that signed the credential (its authorization's ``from``, whatever key is set since); gone,
+once its ``validBefore`` has passed by more than a chain takes to include a transfer sent
+before it.
 Nothing revokes an authorization short of the authorizer's own ``cancelAuthorization``
 transaction (gas on chain): its ``validBefore`` ends it. The EVM libraries are imported when a
 credential is first made (web3 under the package's signers: a second of a process's start).
@@ -42,14 +50,19 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
-from x402.http import PAYMENT_SIGNATURE_HEADER, encode_payment_signature_header
+from x402.http import (
+    PAYMENT_SIGNATURE_HEADER,
+    decode_payment_signature_header,
+    encode_payment_signature_header,
+)
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from ...values import outside_json
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import CHALLENGE_MAX_BYTES, Demand, Made, Payer, Use, Wallet
+from ..base import CHALLENGE_MAX_BYTES, Demand, Made, Payer, PayerKey, Use, Wallet
+from ..payer_keys import stored
 from . import chain, offers
 from .channel import X402
 
@@ -65,6 +78,7 @@ MOST_CENTS = 99_999_999
 # secp256k1's order: a private key is a number in [1, N).
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]+")
+_PRIVATE_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -153,15 +167,53 @@ def _nonce(settings: Settings, merchant_id: str, payment_id: str) -> str:
 
 
 def payer_address(settings: Settings, merchant_id: str) -> str:
-    """The address the merchant's staging wallet pays from (checksummed)."""
+    """The address the merchant's staging wallet pays from when no key of its own is set
+    (checksummed)."""
     from eth_account import Account
 
     address: str = Account.from_key(_staging_key(settings, merchant_id)).address
     return address
 
 
+async def _signing_key(wallet: Wallet) -> bytes | str:
+    """The key the wallet signs with: the merchant's own for its environment, else staging's
+    derived one; a live wallet without one is refused."""
+    own = await stored.opened(wallet.db, wallet.sealer, wallet.merchant_id, wallet.env, X402)
+    if own is not None:
+        return own.secret
+    if wallet.env == STAGING:
+        return _staging_key(wallet.settings, wallet.merchant_id)
+    raise _unsupported("No x402 payer key is set for this live wallet (POST /payments/payer-keys)")
+
+
+def _authorizer(made: Made) -> str:
+    """The address that signed ``made``: its authorization's ``from``."""
+    signed = decode_payment_signature_header(made.value)
+    address = signed.payload.get("authorization", {}).get("from")
+    if not isinstance(address, str) or _ADDRESS.fullmatch(address) is None:
+        raise _unsupported("This credential names no address that signed it")
+    return address
+
+
 class X402Payer(Payer):
     name: ClassVar[str] = X402
+    keyed: ClassVar[bool] = True
+
+    def own_key(self, given: str | None) -> PayerKey:
+        """An EVM account's key: ``given`` (32 bytes in hex, ``0x`` or not, a valid secp256k1
+        key), or a new one from the system's randomness (eth-account's ``Account.create``)."""
+        from eth_account import Account
+
+        if given is None:
+            made = Account.create()
+            return PayerKey("0x" + bytes(made.key).hex(), made.address)
+        text = given.strip()
+        if _PRIVATE_KEY.fullmatch(text) is None:
+            raise ValueError("an x402 payer key is 32 bytes in hex: 0x and 64 hex digits")
+        secret = "0x" + text.removeprefix("0x").lower()
+        if not 0 < int(secret, 16) < _N:
+            raise ValueError("not a valid secp256k1 private key")
+        return PayerKey(secret, Account.from_key(secret).address)
 
     def demand(
         self, settings: Settings, challenge: str, now: datetime, *, env: str
@@ -180,8 +232,6 @@ class X402Payer(Payer):
             required = PaymentRequired.model_validate(found)
         except (ValidationError, ValueError, TypeError, RecursionError):
             raise _malformed("could not be read") from None
-        if env != STAGING:
-            raise _unsupported("No x402 payer key is configured for live wallets")
         if chain.rpc_url(settings, env) is None:
             raise _unsupported("No RPC URL is set to learn whether an x402 payment was used")
         network, asset, name, version = _known(settings, env)
@@ -216,6 +266,7 @@ class X402Payer(Payer):
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)
+        key = await _signing_key(wallet)
         # The EVM libraries, when first needed (see the module's docstring).
         from eth_account import Account
         from x402.mechanisms.evm import (
@@ -227,7 +278,7 @@ class X402Payer(Payer):
             get_evm_chain_id,
         )
 
-        account = Account.from_key(_staging_key(wallet.settings, wallet.merchant_id))
+        account = Account.from_key(key)
         need = kept.requirement
         authorization = ExactEIP3009Authorization(
             from_address=account.address,
@@ -263,7 +314,7 @@ class X402Payer(Payer):
             wallet.settings,
             wallet.env,
             asset=kept.requirement.asset,
-            authorizer=payer_address(wallet.settings, wallet.merchant_id),
+            authorizer=_authorizer(made),
             nonce=made.reference,
         )
         if done:

@@ -22,6 +22,7 @@ from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
 from .ledger import LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
+from .payer_keys import PayerKey
 from .payments import SellerPayment, SellerPaymentWork
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
@@ -97,6 +98,7 @@ __all__ = [
     "OrderRefund",
     "Pack",
     "PasswordReset",
+    "PayerKey",
     "PaymentChannel",
     "PaymentNotice",
     "Plan",

@@ -171,16 +171,33 @@ def test_an_offer_that_gives_no_time_is_expired(paying: Settings) -> None:
     assert refusal.code == Code.PAYMENT_CHALLENGE_EXPIRED
 
 
-def test_live_and_a_staging_without_a_chain_to_ask_are_refused(
+def test_an_environment_without_a_chain_to_ask_is_refused(
     paying: Settings, settings: Settings
 ) -> None:
-    live = _refusal(paying, _offer(), env="live")
-    assert (live.code, "no x402 payer key" in live.message.lower()) == (
+    live = _refusal(paying, _offer(), env="live")  # no AITOPUP_X402_RPC_URL
+    assert (live.code, "no rpc url" in live.message.lower()) == (
         Code.PAYMENT_METHOD_UNSUPPORTED,
         True,
     )
     blind = settings.model_copy(update={"x402_staging_rpc_url": None})
     assert _refusal(blind, _offer()).code == Code.PAYMENT_METHOD_UNSUPPORTED
+    # With one, live reads the offer: its key is the wallet's, asked for when it is made.
+    seeing = paying.model_copy(update={"x402_rpc_url": "http://127.0.0.1:9/rpc"})
+    found = PAYER.demand(seeing, _offer(), NOW, env="live")
+    assert found is not None and found.amount_cents == 1200
+
+
+async def test_a_live_wallet_without_a_key_of_its_own_makes_nothing(
+    db: Database, paying: Settings, make_merchant: MakeMerchant
+) -> None:
+    seeing = paying.model_copy(update={"x402_rpc_url": "http://127.0.0.1:9/rpc"})
+    found = PAYER.demand(seeing, _offer(), NOW, env="live")
+    assert found is not None
+    wallet = wallet_of(db, seeing, await make_merchant("live"))
+    with pytest.raises(ApiError) as refused:
+        await PAYER.make(wallet, found, payment_id="pay_live")
+    assert refused.value.code == Code.PAYMENT_METHOD_UNSUPPORTED
+    assert "no x402 payer key" in refused.value.message.lower()
 
 
 def test_an_offer_past_the_bound_is_refused_before_it_is_decoded(paying: Settings) -> None:
