@@ -9,6 +9,7 @@ SUITES = [
     "bench.topup",
     "bench.policy",
     "bench.approval",
+    "bench.payments",
     "bench.deliveries",
     "bench.mcp",
     "bench.fulfilment",

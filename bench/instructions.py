@@ -12,7 +12,10 @@ wakes the worker for it) and an ``Idempotency-Key`` on every request. The baseli
 Starlette's JSON route, counted the same way in the same run. Report the figure before and
 after every change to the hot path: a change that costs instructions shows here whatever the
 machine is doing. A delivery (``bench.delivery_loop``) is counted in one worker process, beside a
-bare aiohttp loop signing and POSTing the same events to the same receiver.
+bare aiohttp loop signing and POSTing the same events to the same receiver. A payment to a
+seller (``bench.payment_loop``: a staging MPP challenge of the same gateway, paid from a payer's
+wallet with a token minted in process) is counted as the send is, in the send's store, beside
+the send's count of the same run.
 
 Each count runs the interpreter under valgrind (about a minute for the imports alone); the
 suite is skipped, saying so, where valgrind is not installed (``apt-get install valgrind``).
@@ -33,6 +36,7 @@ from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from keys import Sealer
 
+from . import payments
 from .deliveries import SEALING, _setup, worker_bench
 from .report import Row
 from .servers import DEFAULT_PG, postgres_available, postgres_database, redis_server
@@ -111,6 +115,20 @@ def _send_env(database_url: str, redis_url: str) -> dict[str, str]:
     return {**_gateway_env(database_url, redis_url, {}), "BENCH_KEY": key}
 
 
+def _per_payment(database_url: str, redis_url: str, folder: Path) -> float:
+    """A payment's instructions, its payer and seller made in the (migrated) store of the
+    send's count."""
+    paying = asyncio.run(payments.prepare(database_url))
+    env = {
+        **os.environ,
+        **_gateway_env(database_url, redis_url, payments.PAYING_ENV),
+        "BENCH_KEY": paying.key,
+        "BENCH_SELLER": paying.seller_id,
+    }
+    argv = [sys.executable, "-m", "bench.payment_loop", str(COUNT)]
+    return count_between(argv, env, folder) / COUNT
+
+
 async def _merchant(database_url: str, url: str) -> tuple[str, bytes]:
     db = open_database(database_url, pool_size=1)
     try:
@@ -157,6 +175,17 @@ def _row(store: str, send: float, bare: float) -> Row:
     )
 
 
+def _payment_row(store: str, payment: float, send: float) -> Row:
+    return Row(
+        f"payment {store}: instructions a payment (thousands)",
+        payment / 1000,
+        "k",
+        "instructions a send",
+        send / 1000,
+        "- (reference)",
+    )
+
+
 def run() -> list[Row]:
     if shutil.which(VALGRIND) is None or shutil.which(CONTROL) is None:
         print("valgrind is not installed (apt-get install valgrind): instruction counts skipped")
@@ -166,16 +195,19 @@ def run() -> list[Row]:
         folder = Path(tmp)
         bare = _per_request("bare", {}, folder)
         sqlite_url = f"sqlite+aiosqlite:///{tmp}/instructions.db"
-        rows.append(
-            _row("sqlite", _per_request("send", _send_env(sqlite_url, redis_url), folder), bare)
-        )
+        send = _per_request("send", _send_env(sqlite_url, redis_url), folder)
+        rows.append(_row("sqlite", send, bare))
+        payment = _per_payment(sqlite_url, redis_url, folder)
+        rows.append(_payment_row("sqlite", payment, send))
         deliveries_url = f"sqlite+aiosqlite:///{tmp}/deliveries.db"
         rows.append(_delivery_row("sqlite", _per_delivery(deliveries_url, folder)))
         pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
         if postgres_available(pg_base):
             with postgres_database(pg_base) as pg_url:
                 send = _per_request("send", _send_env(pg_url, redis_url), folder)
+                payment = _per_payment(pg_url, redis_url, folder)
             rows.append(_row("postgres", send, bare))
+            rows.append(_payment_row("postgres", payment, send))
             with postgres_database(pg_base) as pg_url:
                 rows.append(_delivery_row("postgres", _per_delivery(pg_url, folder)))
     return rows

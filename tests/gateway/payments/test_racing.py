@@ -1,11 +1,15 @@
 """Payments to sellers racing for one $10.00 budget never pass it by a cent, on each store:
 50 of 25 cents, through REST and MCP at once (real concurrent requests to a real server), and
-on PostgreSQL across two gateway processes; exactly 40 are authorized, each debited once, and
-every other is the budget's refusal, nothing written for it."""
+on PostgreSQL across three gateway processes; exactly 40 are authorized, each debited once and
+its credential made once, and every other is the budget's refusal, nothing written for it. In
+the same race, a merchant whose environment is frozen authorizes nothing, and a key whose
+``allowed_payees`` names none of the sellers is refused before anything is made: no payment
+row, no call of the provider."""
 
 import asyncio
 from collections import Counter
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,93 +28,176 @@ from tests.fixtures.merchants import (
     assert_ledger_balanced,
     merchant_balance,
 )
+from tests.fixtures.paying_gateway import makes
 from tests.fixtures.policies import gateway_process, set_policy, spend_rows
-from tests.fixtures.seller_payments import payment_rows
+from tests.fixtures.seller_payments import events_of, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer, challenge
 
 PAYMENTS, AMOUNT, BUDGET, BALANCE = 50, 25, 1_000, 100_000
-AUTHORIZED, BUDGET_REACHED = 1170, 2350
+# Racers of each merchant refused beside the budget's race.
+BESIDE = 10
+AUTHORIZED, PAYEE_NOT_ALLOWED, BUDGET_REACHED, FROZEN = 1170, 2314, 2350, 2360
+PAYING = ["payments:send"]
 API = "/api/public/v1"
 
 
-async def _budgeted(db: Database, make_merchant: MakeMerchant) -> tuple[MerchantKey, str]:
-    """A merchant whose key pays sellers, drawing on a daily budget of ``BUDGET``."""
-    merchant = await make_merchant(balance_cents=BALANCE)
+@dataclass(frozen=True, slots=True)
+class Racing:
+    """The merchants of one race: one drawing on a budget of ``BUDGET``, one whose environment
+    is frozen (by another key of its own, ``freezer``), one whose key allows a payee none of
+    the sellers is."""
+
+    budgeted: MerchantKey
+    budget_id: str
+    frozen: MerchantKey
+    freezer: MerchantKey
+    fenced: MerchantKey
+
+
+async def _racing(db: Database, make_merchant: MakeMerchant) -> Racing:
+    budgeted = await make_merchant(balance_cents=BALANCE)
     windows = {"limits": [{"amount_cents": BUDGET, "interval": "daily"}]}
     async with db.transaction() as conn:
         made = await budgets.create(
             conn,
-            budgets.Owner(merchant.merchant_id, merchant.env),
+            budgets.Owner(budgeted.merchant_id, budgeted.env),
             BudgetCreate.model_validate({"name": "sellers", "windows": windows}),
         )
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"], "budgets": [made.id]})
-    return merchant, made.id
+    await set_policy(db, budgeted.key_id, {"scopes": PAYING, "budgets": [made.id]})
+    frozen = await make_merchant(balance_cents=BALANCE)
+    await set_policy(db, frozen.key_id, {"scopes": PAYING})
+    freezer = await make_merchant(merchant_id=frozen.merchant_id)
+    fenced = await make_merchant(balance_cents=BALANCE)
+    await set_policy(
+        db, fenced.key_id, {"scopes": PAYING, "allowed_payees": ["https://seller.example"]}
+    )
+    return Racing(budgeted, made.id, frozen, freezer, fenced)
 
 
 def _body(n: int) -> dict[str, Any]:
     return {"url": f"https://seller-{n % 7}.example/r/{n}", "challenge": challenge(AMOUNT)}
 
 
-async def _race(roots: list[str], merchant: MerchantKey) -> list[int]:
-    """``PAYMENTS`` payments spread over ``roots`` (each a gateway's root), every other one
-    through MCP's ``pay_challenge``, all in flight together; each reply's code."""
+async def _tool_call(http: httpx.AsyncClient, merchant: MerchantKey, args: dict[str, Any]) -> int:
+    """``pay_challenge`` as one JSON-RPC POST to ``/mcp`` (its HTTP door is stateless), for a
+    key the door refuses before the tool runs, which answers the envelope over HTTP where the
+    SDK's client sees only an error: the envelope's code, or the tool's."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "pay_challenge", "arguments": args},
+    }
+    headers = {**merchant.headers, "Accept": "application/json, text/event-stream"}
+    answer = (await http.post("/mcp", json=call, headers=headers)).json()
+    found = answer if "code" in answer else answer["result"]["structuredContent"]
+    return int(found["code"])
+
+
+async def _race(
+    roots: list[str], merchant: MerchantKey, count: int, *, sdk: bool = True
+) -> list[int]:
+    """``count`` payments spread over ``roots`` (each a gateway's root), every other one
+    through MCP's ``pay_challenge`` (the SDK's client, or with ``sdk`` false one JSON-RPC
+    POST), all in flight together; each reply's code."""
     limits = httpx.Limits(max_connections=100)
     async with AsyncExitStack() as stack:
-        rest = [
-            await stack.enter_async_context(
-                local_client(base_url=f"{root}{API}", timeout=60, limits=limits)
-            )
+        doors = [
+            await stack.enter_async_context(local_client(base_url=root, timeout=60, limits=limits))
             for root in roots
         ]
-        sessions = [await stack.enter_async_context(mcp_http(root, merchant.key)) for root in roots]
+        sessions = (
+            [await stack.enter_async_context(mcp_http(root, merchant.key)) for root in roots]
+            if sdk
+            else []
+        )
 
         async def one(n: int) -> int:
+            door = n % len(roots)
             if n % 2:
                 args = {**_body(n), "idempotency_key": f"race-{n}"}
-                found = await envelope_of(sessions[n % len(sessions)], "pay_challenge", args)
+                if not sdk:
+                    return await _tool_call(doors[door], merchant, args)
+                found = await envelope_of(sessions[door], "pay_challenge", args)
                 return found.code
             headers = {**merchant.headers, "Idempotency-Key": f"race-{n}"}
-            reply = await rest[n % len(rest)].post("/payments", json=_body(n), headers=headers)
+            reply = await doors[door].post(f"{API}/payments", json=_body(n), headers=headers)
             return int(reply.json()["code"])
 
-        return await asyncio.gather(*(one(n) for n in range(PAYMENTS)))
+        return await asyncio.gather(*(one(n) for n in range(count)))
 
 
-async def _held_to_the_budget(
-    db: Database, merchant: MerchantKey, budget_id: str, codes: list[int]
-) -> None:
-    counted = Counter(codes)
+async def _race_all(roots: list[str], racing: Racing) -> tuple[list[int], list[int], list[int]]:
+    """The three merchants' races at once, the frozen one's environment frozen first (through
+    the last gateway: every process refuses it from the next request); (budgeted, frozen,
+    fenced) codes."""
+    async with local_client(base_url=f"{roots[-1]}{API}", timeout=30) as http:
+        frozen = await http.post("/freeze", json={}, headers=racing.freezer.headers)
+    assert frozen.status_code == 200, frozen.text
+    budgeted, refused, fenced = await asyncio.gather(
+        _race(roots, racing.budgeted, PAYMENTS),
+        _race(roots, racing.frozen, BESIDE, sdk=False),
+        _race(roots, racing.fenced, BESIDE),
+    )
+    return budgeted, refused, fenced
+
+
+async def _held(
+    db: Database, racing: Racing, codes: tuple[list[int], list[int], list[int]], fenced: Any
+) -> list[str]:
+    """Every merchant's payments as the race must leave them (``fenced``: what the fenced
+    merchant had written before it); the authorized payments' ids."""
+    budgeted, frozen, refused = codes
+    counted = Counter(budgeted)
     assert set(counted) <= {AUTHORIZED, BUDGET_REACHED}, counted
     assert counted[AUTHORIZED] == BUDGET // AMOUNT, counted
-    rows = await payment_rows(db, merchant.merchant_id)
+    rows = await payment_rows(db, racing.budgeted.merchant_id)
     assert len(rows) == BUDGET // AMOUNT
     assert {row.status for row in rows} == {"authorized"}
-    assert await merchant_balance(db, merchant) == BALANCE - BUDGET
-    assert [spent for spent, _ in (await spend_rows(db, budget_id)).values()] == [BUDGET]
+    assert await merchant_balance(db, racing.budgeted) == BALANCE - BUDGET
+    assert [spent for spent, _ in (await spend_rows(db, racing.budget_id)).values()] == [BUDGET]
+
+    # Frozen: nothing authorized, nothing debited, nothing counted.
+    assert frozen == [FROZEN] * BESIDE
+    assert await payment_rows(db, racing.frozen.merchant_id) == []
+    assert await merchant_balance(db, racing.frozen) == BALANCE
+    assert await events_of(db, racing.frozen.merchant_id) == []
+    assert await spend_rows(db, racing.frozen.key_id) == {}
+    # Fenced: refused by its policy, nothing written at all.
+    assert refused == [PAYEE_NOT_ALLOWED] * BESIDE
+    assert await written(db, racing.fenced) == fenced
     await assert_ledger_balanced(db)
+    return [row.id for row in rows]
 
 
 @pytest.mark.xdist_group("concurrency")
 async def test_payments_racing_through_rest_and_mcp_never_pass_the_budget(
     live_url: str, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    merchant, budget_id = await _budgeted(db, make_merchant)
-    codes = await _race([live_url.removesuffix(API)], merchant)
-    await _held_to_the_budget(db, merchant, budget_id, codes)
-    assert len(tally.makes) == BUDGET // AMOUNT  # a credential for each authorized, no other
+    racing = await _racing(db, make_merchant)
+    fenced = await written(db, racing.fenced)
+    codes = await _race_all([live_url.removesuffix(API)], racing)
+    authorized = await _held(db, racing, codes, fenced)
+    # A credential for each authorized, once; none for a refused payment.
+    assert sorted(tally.makes) == sorted(authorized)
 
 
 @pytest.mark.xdist_group("concurrency")
-async def test_payments_racing_across_two_gateway_processes_never_pass_the_budget(
+async def test_payments_racing_across_three_gateway_processes_never_pass_the_budget(
     make_merchant: MakeMerchant, db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     if db.is_sqlite:
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    merchant, budget_id = await _budgeted(db, make_merchant)
+    racing = await _racing(db, make_merchant)
+    fenced = await written(db, racing.fenced)
     paying = "tests.fixtures.paying_gateway"
     async with (
         gateway_process(settings, tmp_path, module=paying) as one,
         gateway_process(settings, tmp_path, module=paying) as two,
+        gateway_process(settings, tmp_path, module=paying) as three,
     ):
-        codes = await _race([one.removesuffix(API), two.removesuffix(API)], merchant)
-    await _held_to_the_budget(db, merchant, budget_id, codes)
+        roots = [root.removesuffix(API) for root in (one, two, three)]
+        codes = await _race_all(roots, racing)
+    authorized = await _held(db, racing, codes, fenced)
+    # Each process's provider calls: one for each authorized payment, none for another.
+    assert sorted(makes(tmp_path)) == sorted(authorized)

@@ -1,0 +1,245 @@
+"""An agent's payment to a seller (``POST /payments``) beside a send, on SQLite and on PostgreSQL,
+against one gateway process.
+
+The payment is a real payer's: a staging key with the ``payments:send`` scope, a deep staging
+wallet and a webhook endpoint subscribed (each payment writes its ``payment.authorized``
+delivery, as each send writes its own), paying a staging MPP challenge of the same gateway,
+as a seller merchant's 402 carries it (``protocols.mpp.challenges``, made here under the
+gateway's secret and realm, each with its own id). The staging wallet pays such a challenge with
+a sandbox token minted in process (``protocols.mpp.payer``): no network, so the figure is the
+gateway's own work: the challenge read, the policy judged, the debit and the payment row, the
+credential made and sealed, its answer recorded; two transactions where a send has one.
+
+The baseline is the real merchant's send of ``bench.topup`` on the same gateway, the two closed
+loops at ``CLIENTS`` clients taken in turn ``ROUNDS`` times, both driven by the same Python
+client (``bench.load``: wrk's script writes a send's body, not a payment's), the pair whose
+ratio is the median kept; and the gateway process's CPU time a request over each loop.
+``bench.instructions`` counts a payment's instructions beside a send's
+(``bench.payment_loop``).
+"""
+
+import asyncio
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import update
+
+from gateway.ledger import service as ledger
+from gateway.merchants import service as merchants
+from gateway.protocols.mpp import challenges
+from gateway.store.db import open_database
+from gateway.store.migrate import upgrade
+from gateway.store.models import ApiKeyRow, table_of
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+from keys import Sealer
+
+from .endpoints import add_endpoint
+from .load import Result, closed_loop, closed_loop_of
+from .report import Row, print_rows
+from .servers import BENCH_PEPPER, BENCH_SECRET, each_store, redis_server, uvicorn_server
+from .topup import (
+    CLIENTS,
+    ROUNDS,
+    SECONDS,
+    STORES,
+    _bodies,
+    _cpu_ms_a_request,
+    _gateway_env,
+    _prepare,
+)
+
+__all__ = [
+    "AMOUNT",
+    "PAYING_ENV",
+    "Paying",
+    "challenge_bodies",
+    "measure",
+    "prepare",
+    "run",
+]
+
+AMOUNT = 100  # cents, as the send's
+# The gateway's realm named outright (a developer's .env may set another), and challenges that
+# outlast the slowest run (a count under valgrind takes minutes).
+PUBLIC_BASE_URL = "http://127.0.0.1"
+PAYING_ENV = {
+    "AITOPUP_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    "AITOPUP_MPP_CHALLENGE_TTL_SECONDS": "3600",
+}
+# Distinct challenges a closed loop pays in turn, each under an Idempotency-Key of its own.
+POOL = 2_000
+_KEYS = table_of(ApiKeyRow)
+
+
+@dataclass(frozen=True, slots=True)
+class Paying:
+    """The payer's raw staging key, and the seller merchant whose challenges it pays."""
+
+    key: str
+    seller_id: str
+
+
+async def prepare(database_url: str) -> Paying:
+    """A seller merchant, and a payer whose staging key may only pay sellers, its staging
+    wallet deep enough for any run, with a webhook endpoint (never called: no worker runs)."""
+    db = open_database(database_url)
+    try:
+        now = utcnow()
+        async with db.transaction() as conn:
+            made = []
+            for name in ("bench-seller", "bench-payer"):
+                made.append(
+                    await merchants.create_merchant(
+                        conn,
+                        db,
+                        name=name,
+                        low_balance_threshold_cents=0,
+                        staging_initial_balance_cents=0,
+                        now=now,
+                    )
+                )
+            seller, payer = made
+            key_id, key = await merchants.create_key(
+                conn, payer.id, "staging", BENCH_PEPPER.encode(), now
+            )
+            policy = {"scopes": ["payments:send"]}
+            await conn.execute(update(_KEYS).where(_KEYS.c.id == key_id).values(policy=policy))
+            wallet_id, _ = await ledger.ensure_wallet(conn, "staging", payer.id, now)
+            await ledger.credit(conn, wallet_id, 10**12, now)
+            entry = ledger.Entry(wallet_id, "staging", 10**12, "adjustment")
+            await ledger.append(conn, [entry], now)
+            await add_endpoint(
+                conn,
+                Sealer(BENCH_SECRET.encode()),
+                env="staging",
+                merchant_id=payer.id,
+                url="https://hooks.example.com/aitopup",
+                now=now,
+            )
+        return Paying(key.raw, seller.id)
+    finally:
+        await db.dispose()
+
+
+def challenge_bodies(settings: Settings, seller_id: str, count: int) -> list[bytes]:
+    """``count`` bodies of ``POST /payments``, each paying a challenge of its own that the
+    gateway of ``settings`` issued to ``seller_id`` in staging for ``AMOUNT``."""
+    url = f"{PUBLIC_BASE_URL}/api/public/v1/topup/send"
+    now = utcnow()
+    found = []
+    for _ in range(count):
+        made = challenges.challenge(
+            settings, merchant_id=seller_id, env="staging", amount_cents=AMOUNT, now=now
+        )
+        text = made.to_www_authenticate(made.realm)
+        found.append(json.dumps({"url": url, "challenge": text}).encode())
+    return found
+
+
+def _settings() -> Settings:
+    """The gateway's settings as ``challenge_bodies`` needs them: its secret and realm."""
+    return Settings(
+        _env_file=None,
+        key_pepper=BENCH_PEPPER,
+        secret_key=BENCH_SECRET,
+        public_base_url=PUBLIC_BASE_URL,
+        mpp_challenge_ttl_seconds=3600,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Payments:
+    """The payment's closed loop and the send's, taken in turn, with the gateway process's CPU
+    time a request over each (milliseconds, from ``/proc``)."""
+
+    paid: Result
+    sent: Result
+    pay_cpu_ms: float
+    send_cpu_ms: float
+
+
+def _pay(url: str, bodies: list[bytes], key: str) -> Result:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    nonce = os.urandom(6).hex()
+
+    def make(n: int) -> tuple[bytes, dict[str, str]]:
+        return bodies[n % len(bodies)], {**headers, "Idempotency-Key": f"{nonce}-{n}"}
+
+    return asyncio.run(
+        closed_loop_of(url, make, lambda status, _: status == 201, clients=CLIENTS, seconds=SECONDS)
+    )
+
+
+def measure(database_url: str, redis_url: str) -> Payments:
+    """A payment's closed loop and the real merchant's send's at ``CLIENTS`` clients, in turn,
+    ``ROUNDS`` times: the pair whose ratio is the median."""
+    upgrade(database_url)
+    send_key = asyncio.run(_prepare(database_url, endpoint=True))
+    paying = asyncio.run(prepare(database_url))
+    bodies = challenge_bodies(_settings(), paying.seller_id, POOL)
+    send_headers = {"Authorization": f"Bearer {send_key}", "Content-Type": "application/json"}
+    env = _gateway_env(database_url, redis_url, PAYING_ENV)
+    with uvicorn_server("gateway.app:app_from_env", env, factory=True) as base:
+        send_url = f"{base}/api/public/v1/topup/send"
+        rounds = []
+        for _ in range(ROUNDS):
+            sent, send_cpu = _cpu_ms_a_request(
+                base.pid,
+                lambda: asyncio.run(
+                    closed_loop(
+                        send_url,
+                        _bodies(),
+                        send_headers,
+                        clients=CLIENTS,
+                        seconds=SECONDS,
+                        keyed=True,
+                    )
+                ),
+            )
+            paid, pay_cpu = _cpu_ms_a_request(
+                base.pid, lambda: _pay(f"{base}/api/public/v1/payments", bodies, paying.key)
+            )
+            rounds.append(Payments(paid, sent, pay_cpu, send_cpu))
+    for taken in rounds:
+        if taken.paid.errors or taken.sent.errors:
+            raise RuntimeError(f"{taken.paid.errors} payments and {taken.sent.errors} sends failed")
+    rounds.sort(key=lambda taken: taken.paid.throughput / taken.sent.throughput)
+    return rounds[ROUNDS // 2]
+
+
+def _rows(store: str, taken: Payments) -> list[Row]:
+    return [
+        Row(
+            f"payment {store}: payments/s at {CLIENTS} clients",
+            taken.paid.throughput,
+            "req/s",
+            "sends/s",
+            taken.sent.throughput,
+            "- (reference)",
+        ),
+        Row(
+            f"payment {store}: gateway CPU ms a payment",
+            taken.pay_cpu_ms,
+            "ms",
+            "CPU ms a send",
+            taken.send_cpu_ms,
+            "- (beside the ratio above)",
+        ),
+    ]
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        for store, url in each_store(Path(tmp), "payments"):
+            if store in STORES:  # AITOPUP_BENCH_STORES, as the send's
+                rows += _rows(store, measure(url, redis_url))
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(run())

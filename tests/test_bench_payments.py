@@ -1,0 +1,85 @@
+"""``bench/payment_loop.py``, the payment ``make bench`` counts the instructions of, run at a tiny
+size without valgrind (which takes minutes to start it): it speaks ``bench.send_loop``'s
+protocol, and between its marks pays each of its COUNT staging MPP challenges once, every one
+authorized, nothing refused."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bench import payments
+from bench.send_loop import WARM_UP
+from bench.topup import _gateway_env
+from gateway.store.db import open_database
+from gateway.store.migrate import upgrade
+from gateway.store.models import SellerPayment, table_of
+from tests.fixtures.benches import ROOT
+
+# It starts a gateway of its own: one at a time (``--dist loadgroup``), as the other benches.
+pytestmark = pytest.mark.xdist_group("processes")
+
+COUNT = 3
+_P = table_of(SellerPayment)
+
+
+async def _authorized(database_url: str) -> dict[str, int]:
+    db = open_database(database_url, pool_size=1)
+    try:
+        async with db.read() as conn:
+            rows = await conn.execute(select(_P.c.status, func.count()).group_by(_P.c.status))
+            return {status: int(n) for status, n in rows}
+    finally:
+        await db.dispose()
+
+
+def _said(proc: "subprocess.Popen[str]", word: str) -> None:
+    """Read on to ``word`` alone on a line (the lines before are the app's log)."""
+    assert proc.stdout is not None
+    while (line := proc.stdout.readline()) != "":
+        if line.strip() == word:
+            return
+    raise AssertionError(f"the loop ended before it said {word!r}")
+
+
+def _go_on(proc: "subprocess.Popen[str]") -> None:
+    """The bench's line: the loop goes on past its mark."""
+    assert proc.stdin is not None
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+
+
+def test_the_payment_loop_pays_its_count_between_the_marks(tmp_path: Path, redis_url: str) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}"
+    upgrade(database_url)
+    paying = asyncio.run(payments.prepare(database_url))
+    env = {
+        **os.environ,
+        **_gateway_env(database_url, redis_url, payments.PAYING_ENV),
+        "BENCH_KEY": paying.key,
+        "BENCH_SELLER": paying.seller_id,
+        "AITOPUP_LOG_LEVEL": "WARNING",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench.payment_loop", str(COUNT)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            _said(proc, "ready")
+            assert asyncio.run(_authorized(database_url)) == {"authorized": WARM_UP}
+            _go_on(proc)
+            _said(proc, "done")
+            assert asyncio.run(_authorized(database_url)) == {"authorized": WARM_UP + COUNT}
+            _go_on(proc)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
