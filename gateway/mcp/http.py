@@ -85,10 +85,17 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
 
 
-def _refusal(scope: Scope, refused: ApiError, request_id: str | int = "server-error") -> Response:
+def _refusal(
+    scope: Scope,
+    refused: ApiError,
+    request_id: str | int = "server-error",
+    *,
+    status: int | None = None,
+) -> Response:
     """A JSON-RPC error for a request the gateway will not take, the envelope in ``data`` and
     ``refused``'s headers on the reply; its ``id`` is the request's, or ``server-error`` where
-    none could be read (the id mcp 1.x gave its own such answers; mcp 2.x gives ``null``)."""
+    none could be read (the id mcp 1.x gave its own such answers; mcp 2.x gives ``null``).
+    ``status``: the HTTP status, the refusal's own unless given."""
     from mcp import types  # a body refused before the SDK was needed
 
     envelope = refused.outcome().body()
@@ -107,7 +114,7 @@ def _refusal(scope: Scope, refused: ApiError, request_id: str | int = "server-er
         headers["X-Request-Id"] = rid
     return Response(
         error.model_dump_json(by_alias=True, exclude_none=True),
-        status_code=CATALOGUE[refused.code].http_status,
+        status_code=status or CATALOGUE[refused.code].http_status,
         media_type="application/json",
         headers=headers,
     )
@@ -182,6 +189,9 @@ class McpHttp:
                 raise ApiError(Code.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
             caller = await self._authenticate(conn)
         except ApiError as refused:
+            if refused.code == Code.ENVIRONMENT_FROZEN:
+                await self._frozen(scope, receive, send, refused)
+                return
             await error_response(
                 challenged(conn, refused, MCP_RESOURCE_PATH, scope=ASKED_BY_DEFAULT)
             )(scope, receive, send)
@@ -201,6 +211,22 @@ class McpHttp:
             return
         door = await self._opened()
         await door.answer(request, body, decoded, receive, send)
+
+    async def _frozen(self, scope: Scope, receive: Receive, send: Send, refused: ApiError) -> None:
+        """A request of a frozen environment's key: the key is right, so not the transport's
+        refusal (an MCP client reads an HTTP error as a failed exchange, without its reason)
+        but the request's own JSON-RPC error, answered 200 with the envelope in ``data``, as a
+        tool's refusal is: the agent reads why (2360) and whom to ask."""
+        request_id: str | int = "server-error"
+        try:
+            body = await read_capped(Request(scope, receive), self._max_body_bytes)
+            decoded = decode_json(body) if reads_json(scope) else None
+        except ApiError:
+            decoded = None
+        found = decoded.get("id") if isinstance(decoded, dict) else None
+        if isinstance(found, str | int) and not isinstance(found, bool):
+            request_id = found
+        await _refusal(scope, refused, request_id, status=200)(scope, receive, send)
 
 
 def _lacking_scope(conn: HTTPConnection, caller: Caller, decoded: Any) -> Response | None:

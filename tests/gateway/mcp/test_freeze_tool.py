@@ -1,6 +1,9 @@
 """The ``freeze_environment`` tool: the same operation as ``POST /freeze``; once it has run,
 the session's own key is refused with the rest of the environment, and no tool undoes it."""
 
+import pytest
+from mcp.shared.exceptions import MCPError
+
 from gateway.freezes.schemas import FreezeData
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
@@ -69,8 +72,10 @@ async def test_an_agent_that_froze_through_mcp_cannot_undo_it(
 async def test_a_send_through_mcp_is_refused_while_frozen(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
-    """``send_topup`` on a session opened before the freeze: the call is refused at the door
-    (423, 2360), nothing debited."""
+    """``send_topup`` on a session opened before the freeze: the call is refused at the door,
+    nothing debited; the refusal is the request's JSON-RPC error (HTTP 200) with the envelope
+    (2360) in its ``data``, which the SDK's client reads as the tool call's error, not as a
+    failed exchange without a reason."""
     merchant = await make_merchant("staging", balance_cents=10_000)
     call = {
         "jsonrpc": "2.0",
@@ -83,7 +88,12 @@ async def test_a_send_through_mcp_is_refused_while_frozen(
         await session.list_tools()
         done = await envelope_of(session, "freeze_environment", {})
         assert done.data["frozen"] is True
+        with pytest.raises(MCPError) as told:
+            await session.call_tool("send_topup", send_args("frozen-2"))
         async with local_client() as http:
             refused = await http.post(f"{mcp_root}/mcp", json=call, headers=headers)
-    assert refused.status_code == 423 and refused.json()["code"] == 2360, refused.text
+    assert told.value.error.data["code"] == 2360, told.value.error
+    assert refused.status_code == 200, refused.text
+    error = refused.json()
+    assert (error["id"], error["error"]["data"]["code"]) == ("c1", 2360), refused.text
     assert await merchant_balance(db, merchant) == 10_000

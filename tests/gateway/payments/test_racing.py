@@ -80,8 +80,9 @@ def _body(n: int) -> dict[str, Any]:
 
 async def _tool_call(http: httpx.AsyncClient, merchant: MerchantKey, args: dict[str, Any]) -> int:
     """``pay_challenge`` as one JSON-RPC POST to ``/mcp`` (its HTTP door is stateless), for a
-    key the door refuses before the tool runs, which answers the envelope over HTTP where the
-    SDK's client sees only an error: the envelope's code, or the tool's."""
+    key the door refuses before the tool runs (a frozen environment's: the SDK's client could
+    not open its session): the code of the envelope in the request's JSON-RPC error, or the
+    tool's."""
     call = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -90,7 +91,7 @@ async def _tool_call(http: httpx.AsyncClient, merchant: MerchantKey, args: dict[
     }
     headers = {**merchant.headers, "Accept": "application/json, text/event-stream"}
     answer = (await http.post("/mcp", json=call, headers=headers)).json()
-    found = answer if "code" in answer else answer["result"]["structuredContent"]
+    found = answer["error"]["data"] if "error" in answer else answer["result"]["structuredContent"]
     return int(found["code"])
 
 
