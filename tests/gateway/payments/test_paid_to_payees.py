@@ -63,10 +63,14 @@ async def _pay_at(
     return str(made.transaction_id)
 
 
-async def _move(db: Database, payment_id: str, target: str, **extra: object) -> None:
+async def _move(
+    db: Database, payment_id: str, target: str, *, used_cents: int | None = None
+) -> None:
     async with db.transaction() as conn:
         row = await read(conn, payment_id)
-        moved = await states.move(conn, SimpleNamespace(**row._asdict()), target, NOW, **extra)
+        moved = await states.move(
+            conn, SimpleNamespace(**row._asdict()), target, NOW, used_cents=used_cents
+        )
     assert moved is not None
 
 
