@@ -14,6 +14,7 @@ from ..callers import Caller
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,
+    SellerPayment,
     Topup,
     Wallet,
     WebhookDelivery,
@@ -39,6 +40,7 @@ _W = table_of(Wallet)
 _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
 _IR = table_of(WebhookInboxRequest)
+_SP = table_of(SellerPayment)
 
 _FAILURE_WINDOW = timedelta(hours=24)
 _RECENT = 200
@@ -166,8 +168,9 @@ def _newest_change(table: Any, *where: Any) -> Any:
 
 async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
     """Changes whenever what the overview or the navigation shows may have: the wallet, a
-    recent top-up or delivery, an endpoint, the count of sends awaiting approval, and in staging
-    the test inbox's newest request. One cheap statement, so a live page can ask every second."""
+    recent top-up, payment to a seller or delivery, an endpoint, the count of sends awaiting
+    approval, and in staging the test inbox's newest request. One cheap statement, so a live
+    page can ask every second."""
     deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
     stmt = select(
         select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
@@ -175,6 +178,7 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
         select(func.max(_T.c.id)).where(*_topups_of(caller)).scalar_subquery(),
         _newest_change(_T, *_topups_of(caller)),
         _newest_change(_D, *deliveries),
+        _newest_change(_SP, _SP.c.merchant_id == caller.merchant_id, _SP.c.env == caller.env),
         select(func.max(_EP.c.updated_at))
         .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
         .scalar_subquery(),

@@ -53,6 +53,7 @@ SECTIONS = (
     (marked("Top-ups"), "list_topups"),
     (marked("Recipients"), "recipients_page"),
     (marked("Wallet"), "wallet_page"),
+    (marked("Payments"), "list_payments"),
     (marked("Webhooks"), "home"),
     (marked("Fulfilment"), "fulfilment"),
     (marked("Mail"), "mail_page"),
@@ -89,6 +90,10 @@ WORDS = (
     marked("sent"),
     marked("staged"),
     marked("held"),
+    # A payment to a seller's states (beside pending and failed).
+    marked("authorized"),
+    marked("used"),
+    marked("released"),
     # A policy template's changes.
     marked("created"),
     marked("updated"),

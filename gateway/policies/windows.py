@@ -33,6 +33,7 @@ class Window:
     interval: Interval
     bucket: str  # the ``key_spend`` row's name
     resets_at: datetime | None  # None: all_time
+    starts_at: datetime | None = None  # None: all_time
 
 
 def window(interval: Interval, now: datetime) -> Window:
@@ -54,7 +55,7 @@ def window_on(interval: Interval, day: date) -> Window:
     else:
         start = midnight.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
-    return Window(interval, f"{interval}:{start.date().isoformat()}", end)
+    return Window(interval, f"{interval}:{start.date().isoformat()}", end, start)
 
 
 def window_of(bucket: str) -> Window | None:

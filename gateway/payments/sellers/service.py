@@ -56,7 +56,7 @@ from . import authorizing
 from .schemas import PaymentCreate
 from .states import FAILED, PENDING, make_seconds, pending_until, schedule
 
-__all__ = ["OPERATION", "get", "list_page", "pay", "request_hash_of"]
+__all__ = ["OPERATION", "get", "list_page", "pay", "request_hash_of", "scoped", "visible"]
 
 log = logging.getLogger(__name__)
 
@@ -280,23 +280,24 @@ async def _kept(wallet: Wallet, payment_id: str, request_hash: str) -> Outcome:
 # --- Reads.
 
 
-def _visible(caller: Caller) -> Any:
+def visible(caller: Caller) -> Any:
     """A merchant's key sees its environment's payments; an app's token, those it made."""
     mine = sa.and_(_P.c.merchant_id == caller.merchant_id, _P.c.env == caller.env)
     return mine if caller.app_id is None else sa.and_(mine, _P.c.api_key_id == caller.key_id)
 
 
-def _scoped(caller: Caller) -> None:
+def scoped(caller: Caller) -> None:
+    """Every read of payments takes the scope that makes them."""
     if not caller.policy.allows("payments:send"):
         raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "payments:send"})
 
 
 async def get(db: Database, caller: Caller, payment_id: str) -> Outcome:
     """One payment, without its credential."""
-    _scoped(caller)
+    scoped(caller)
     async with db.read() as conn:
         row = (
-            await conn.execute(sa.select(_P).where(_P.c.id == payment_id, _visible(caller)))
+            await conn.execute(sa.select(_P).where(_P.c.id == payment_id, visible(caller)))
         ).first()
     if row is None:
         raise ApiError(Code.PAYMENT_NOT_FOUND)
@@ -304,10 +305,16 @@ async def get(db: Database, caller: Caller, payment_id: str) -> Outcome:
     return Outcome(Code.SUCCESS, data, transaction_id=data.id, status=data.status)
 
 
-async def list_page(db: Database, caller: Caller, *, limit: int, cursor: str | None) -> Outcome:
-    """Payments newest first, after ``cursor``, without their credentials."""
-    _scoped(caller)
-    stmt = newest_first(sa.select(_P).where(_visible(caller)), _P.c.id, limit=limit, cursor=cursor)
+async def list_page(
+    db: Database, caller: Caller, *, limit: int, cursor: str | None, status: str | None = None
+) -> Outcome:
+    """Payments newest first, after ``cursor``, without their credentials; ``status``: those
+    in that state only."""
+    scoped(caller)
+    shown = sa.select(_P).where(visible(caller))
+    if status is not None:
+        shown = shown.where(_P.c.status == status)
+    stmt = newest_first(shown, _P.c.id, limit=limit, cursor=cursor)
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
     page, more = split(rows, limit)

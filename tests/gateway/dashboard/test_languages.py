@@ -435,6 +435,7 @@ SIGNED_IN = (
     "/recipients",
     "/fulfilment",
     "/wallet",
+    "/payments",
     "/keys",
     "/webhooks/deliveries",
     "/apps",
