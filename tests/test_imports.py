@@ -33,7 +33,8 @@ ENTRIES = {
     # Its routes' 402s carry MPP's and x402's offers: their models (about 50 modules) load too.
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
     # merchants' payer keys, their table, routes and operations (+6); the recipient's page's
-    # read of an OpenRouter key's allowance (+1).
+    # read of an OpenRouter key's allowance (+1); the Payments page and what each seller was
+    # paid (+2).
     "gateway.app": (
         (
             "stripe",
@@ -46,7 +47,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1340,
+        1342,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1).
