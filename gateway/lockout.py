@@ -92,9 +92,11 @@ class Lockout:
         self,
         *,
         recheck_seconds: float = RECHECK_SECONDS,
+        in_flight_seconds: int = IN_FLIGHT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._recheck = recheck_seconds
+        self._in_flight = in_flight_seconds
         self._clock = clock
         # bucket -> (until when this is known, the lockout's decision or None for open)
         self._known: dict[str, tuple[float, Decision | None]] = {}
@@ -160,12 +162,14 @@ class Lockout:
         give_up = now + CLOSED_DEADLINE_SECONDS
         pause = _BUSY_POLL_SECONDS[0]
         while True:
-            full = await self.attempt(redis, limits)
-            if full is None:
-                return None
+            # The failures first: they hold the lockout's whole window, the attempts in flight
+            # only moments, so a full count of attempts is no sign of a lockout, nor its absence.
             locked = await self._failures_full(redis, failures)
             if locked is not None:
                 return locked
+            full = await self.attempt(redis, limits)
+            if full is None:
+                return None
             if self._clock() >= give_up:
                 return Decision(False, full.limit, 0, _BUSY_RETRY_SECONDS)
             await asyncio.sleep(pause)
@@ -202,7 +206,7 @@ class Lockout:
         ``succeeded`` gives the count back when the check passes. Fails closed: when Redis
         cannot count the attempt (down, or past the limiter's deadline, now or within
         ``RECHECK_SECONDS``), ``LimiterUnavailable``, and the check must not be made."""
-        return await self._count(redis, _in_flight_of(limits), fail_open=False)
+        return await self._count(redis, self._in_flight_of(limits), fail_open=False)
 
     async def _count(
         self, redis: Redis, limits: Sequence[Limit], *, fail_open: bool = True
@@ -230,7 +234,7 @@ class Lockout:
         """Give back what ``attempt`` counted: a success counts nothing."""
         for each in limits:
             self._known.pop(each.bucket, None)
-        await self._give_back(redis, _in_flight_of(limits))
+        await self._give_back(redis, self._in_flight_of(limits))
 
     async def _give_back(self, redis: Redis, limits: Sequence[Limit]) -> None:
         if self._clock() < self._down_until:
@@ -239,6 +243,14 @@ class Lockout:
             await release_all(redis, limits)
         except LimiterUnavailable as exc:
             self._unavailable(exc)
+
+    def _in_flight_of(self, limits: Sequence[Limit]) -> list[Limit]:
+        """The buckets of attempts counted before their checks: a window of ``IN_FLIGHT_SECONDS``
+        at most, so that one never given back stops holding its place soon."""
+        return [
+            Limit(each.bucket, each.limit, min(each.window_seconds, self._in_flight))
+            for each in limits
+        ]
 
     def _remember(
         self, limits: Sequence[Limit], found: Sequence[Decision | None], now: float
@@ -256,15 +268,6 @@ class Lockout:
             self._warned_at = now
             failing = "failing open" if fail_open else "refusing the checks it guards"
             log.warning("authentication lockouts unavailable, %s: %s", failing, exc)
-
-
-def _in_flight_of(limits: Sequence[Limit]) -> list[Limit]:
-    """The buckets of attempts counted before their checks: a window of ``IN_FLIGHT_SECONDS``
-    at most, so that one never given back stops holding its place soon."""
-    return [
-        Limit(each.bucket, each.limit, min(each.window_seconds, IN_FLIGHT_SECONDS))
-        for each in limits
-    ]
 
 
 def _failures_of(limits: Sequence[Limit]) -> list[Limit]:

@@ -232,3 +232,24 @@ async def test_attempts_never_given_back_hold_their_place_for_moments_not_the_wi
     assert 0 < await ttl_of(limits, bucket) <= IN_FLIGHT_SECONDS
     await lockout.refused(limits, hour)  # a failure: counted where lockouts are judged
     assert 3000 < await ttl_of(limits, bucket + ":failed") <= 3600
+
+
+async def test_a_lockout_outlives_the_attempts_in_flight(limits: Redis) -> None:
+    """The failures lock the secret out for their whole window, though the attempts that
+    counted them stop holding their place within moments (here one second): once the attempts'
+    window has passed, the right secret is still refused, in this process and in another that
+    never saw the failures."""
+    bucket = f"test:outlives:{secrets.token_hex(4)}"
+    hour = [Limit(bucket, 2, 3600)]
+    here, elsewhere = Lockout(in_flight_seconds=1), Lockout(in_flight_seconds=1)
+    for _ in range(2):
+        assert await here.admit(limits, hour) is None
+        await here.refused(limits, hour)
+
+    async def attempts_gone() -> bool:
+        return await ttl_of(limits, bucket) <= 0
+
+    await wait_until(attempts_gone, within=5)
+    for lockout in (here, elsewhere):
+        locked = await lockout.admit(limits, hour)
+        assert locked is not None and not locked.allowed and locked.retry_after > 3000
