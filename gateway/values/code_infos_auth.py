@@ -83,12 +83,9 @@ AUTH: dict[Code, CodeInfo] = {
     Code.KEY_PER_PAYEE_LIMIT: CodeInfo(
         402, "This API key's limit for this payee in the window is reached; nothing was paid"
     ),
-    Code.PAYMENT_NEEDS_APPROVAL: CodeInfo(
-        403,
-        "A rule of this key's policy would hold this payment for approval (data.rule), and "
-        "held payments to sellers are not yet supported: nothing was paid",
+    Code.KEY_SELF_APPROVAL: CodeInfo(
+        403, "A key cannot approve or deny a send or a payment it made itself"
     ),
-    Code.KEY_SELF_APPROVAL: CodeInfo(403, "A key cannot approve or deny a send it made itself"),
     Code.KEY_SCOPE_NOT_GRANTABLE: CodeInfo(
         403, "A key can only give another key scopes it holds itself"
     ),

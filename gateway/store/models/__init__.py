@@ -22,7 +22,7 @@ from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
 from .ledger import LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
-from .payments import SellerPayment, SellerPaymentWork
+from .payments import PAYMENTS_HOLDING, SellerPayment, SellerPaymentWork
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
 from .subscriptions import (
@@ -62,6 +62,7 @@ __all__ = [
     "HELD_STATUSES",
     "MANAGED_LIVE",
     "ORDERED_HEAD",
+    "PAYMENTS_HOLDING",
     "SUBSCRIPTION_HOLDS",
     "Adjustment",
     "ApiKeyRow",
