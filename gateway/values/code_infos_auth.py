@@ -166,8 +166,8 @@ AUTH: dict[Code, CodeInfo] = {
     ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
-        "This approval link is unknown, used already, or its send is no longer awaiting "
-        "approval; nothing was decided",
+        "This approval link is unknown, used already, or what it decides (a send, a payment) "
+        "is no longer awaiting approval; nothing was decided",
     ),
     Code.POLICY_TEMPLATE_NOT_FOUND: CodeInfo(404, "Policy template not found"),
     Code.POLICY_TEMPLATE_IN_USE: CodeInfo(

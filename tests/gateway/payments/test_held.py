@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from gateway.payments.sellers import holds, states
 from gateway.store.db import Database
-from gateway.store.models import SellerPayment, table_of
+from gateway.store.models import SellerPayment, SellerPaymentWork, table_of
 from gateway.store.queue import lease
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -33,7 +33,7 @@ from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import events_of, ledger_kinds, pay, payment_rows, work_of
 from tests.fixtures.tally_payer import TallyPayer
 
-_P = table_of(SellerPayment)
+_P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
 AUTHORIZED, APPROVED, DENIED, NOT_AWAITING = 1170, 1171, 1172, 4643
 APPROVAL_DENIED, APPROVAL_EXPIRED, CHALLENGE_EXPIRED = 4644, 4645, 4502
 DAILY = [{"amount_cents": 500, "interval": "daily"}]
@@ -263,3 +263,32 @@ async def test_the_worker_expires_a_held_payment_once_when_its_window_closes(
     assert (late.status_code, late.json()["code"]) == (409, NOT_AWAITING)
     assert tally.makes == []
     await assert_ledger_balanced(db)
+
+
+async def test_a_decision_after_the_window_closed_moves_nothing_the_expiry_does(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    tally: TallyPayer,
+) -> None:
+    agent, approver = await _agent(make_merchant, db)
+    payment_id = await held(client, agent, "w-1")
+    async with db.transaction() as conn:  # its window closed; the worker has not run yet
+        past = utcnow() - timedelta(seconds=1)
+        await conn.execute(update(_P).where(_P.c.id == payment_id).values(approval_expires_at=past))
+        await conn.execute(
+            update(_W).where(_W.c.payment_id == payment_id).values(next_attempt_at=past)
+        )
+    for verb in ("approve", "deny"):
+        late = await _decide(client, approver, payment_id, verb)
+        assert (late.status_code, late.json()["code"]) == (409, NOT_AWAITING)
+    assert await status_of(db, payment_id) == ("pending_approval", None)
+    assert await merchant_balance(db, agent) == 975
+    found = await db.run(lambda tx: lease(tx, states.QUEUE, utcnow(), 30.0, 1000))
+    [item] = [row for row in found if row.payment_id == payment_id]
+    sealer = Sealer(TEST_SECRET.encode())
+    await holds.attempt(db, sealer, settings, item, lambda: None, now=utcnow)
+    assert await status_of(db, payment_id) == ("expired", "expiry")
+    assert await merchant_balance(db, agent) == 1_000
+    assert tally.makes == []

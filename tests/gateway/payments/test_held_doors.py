@@ -95,9 +95,7 @@ async def test_twenty_requests_under_one_key_hold_one_payment_until_its_decision
     assert await merchant_balance(db, shop.agent) == 975
     assert tally.makes == []
 
-    approved = await shop.api.post(
-        f"/payments/{payment_id}/approve", headers=shop.approver.headers
-    )
+    approved = await shop.api.post(f"/payments/{payment_id}/approve", headers=shop.approver.headers)
     assert approved.status_code == 200, approved.text
     after = await asyncio.gather(*(_pay(shop, "same") for _ in range(20)))
     assert {r.status_code for r in after} == {201}
