@@ -31,7 +31,8 @@ ENTRIES = {
     "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 700),
     "gateway.cli.serving": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "mcp"), 400),
     # Its routes' 402s carry MPP's and x402's offers: their models (about 50 modules) load too.
-    # Payments to sellers: their tables, their events and the payee rule are modules (+3).
+    # Payments to sellers: their tables, their events and the payee rule are modules (+3); held
+    # payments' decisions and doors, and the approvals' package beside them (+4).
     "gateway.app": (
         (
             "stripe",
@@ -44,11 +45,12 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1333,
+        1337,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
-    # payments to sellers' tables, events and payee rule too (+3).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1191),
+    # payments to sellers' tables, events and payee rule too (+3); the expiry of a held payment
+    # is one of its decisions, which read the approval links' package (+8).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1199),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them.
     "gateway.mcp.stdio": (
