@@ -34,7 +34,7 @@ ENTRIES = {
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
     # merchants' payer keys, their table, routes and operations (+6); the recipient's page's
     # read of an OpenRouter key's allowance (+1); the Payments page and what each seller was
-    # paid (+2).
+    # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+4).
     "gateway.app": (
         (
             "stripe",
@@ -47,11 +47,13 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1342,
+        1346,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
-    # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1192),
+    # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
+    # the expiry of a held payment is one of its decisions, which read the approval links'
+    # package (+8).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1200),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them.
     "gateway.mcp.stdio": (

@@ -108,10 +108,15 @@ LAYERS = (
             # paid retry every payable request shares: below the send and the doors, above the
             # channels whose orders they credit.
             "gateway.protocols",
+            # Approvals where people are: what a policy holds and the one-time links deciding
+            # it by mail and Telegram, below the sends and payments that offer them.
+            "gateway.approvals",
             # An agent's wallet paying sellers' 402s: a payment (``gateway.payments``) whose
             # credential a protocol's paying half makes.
             "gateway.payments.sellers",
             "gateway.topup",
+            # A link's decision, the send's or the payment's: above both.
+            "gateway.approvals.doors",
             "gateway.recipients",
             "gateway.admin",
             "gateway.upstreams",

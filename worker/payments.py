@@ -1,7 +1,7 @@
 """Agents' payments to sellers as a kind of the runner's (``PAYMENTS``): a payment's work is
 leased once due and tried (``payments.sellers.holds``): a ``pending`` one past its request's
 deadline made again or failed and released; an ``authorized`` one's use looked at, and at its
-expiry released.
+expiry released; one held for approval expired and released when its window closes.
 """
 
 from collections.abc import Callable, Iterable

@@ -22,6 +22,7 @@ from ..store.models import (
     DashboardSession,
     Merchant,
     MerchantUser,
+    SellerPayment,
     Topup,
     User,
     Wallet,
@@ -56,6 +57,7 @@ _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _W = table_of(Wallet)
 _T = table_of(Topup)
+_P = table_of(SellerPayment)
 
 ENVS = ("staging", "live")
 IDLE = timedelta(hours=12)
@@ -75,20 +77,23 @@ class SessionInfo:
     wallet_id: str
     low_balance_threshold_cents: int
     role: str = "viewer"  # accounts.roles: what this user may do for the merchant
-    pending_approvals: int = 0  # the merchant's sends held for approval in ``env``
+    pending_approvals: int = 0  # the merchant's sends and payments held for approval in ``env``
     language: str | None = None  # the user's own setting (``values.languages``); None: unset
 
 
 def held_for_approval(merchant_id: Any, env: Any) -> Any:
-    """How many of a merchant's sends in ``env`` wait for approval: the navigation's count, as a
-    scalar subquery (of columns or values), read with the session and by the live stream. The
-    partial index of held sends answers it."""
-    return (
+    """How many of a merchant's sends and payments to sellers in ``env`` wait for approval: the
+    navigation's count, as a scalar expression (of columns or values), read with the session and
+    by the live stream. The partial indexes of held sends and of payments holding money answer
+    it."""
+    sends, payments = (
         select(func.count())
-        .select_from(_T)
-        .where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.status == statuses.HELD)
+        .select_from(t)
+        .where(t.c.merchant_id == merchant_id, t.c.env == env, t.c.status == statuses.HELD)
         .scalar_subquery()
+        for t in (_T, _P)
     )
+    return sends + payments
 
 
 def new_id() -> str:

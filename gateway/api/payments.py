@@ -2,15 +2,19 @@
 into a credential under the key's policy (``payments.sellers``, MCP's ``pay_challenge`` the
 same operation), ``GET /payments`` and ``GET /payments/{id}`` read them, never their
 credential: it is shown once, in the reply that made it and that reply's idempotent replays.
-Every route needs the ``payments:send`` scope."""
+These need the ``payments:send`` scope. A payment a rule of the key's policy held is approved or
+denied by ``POST /payments/{id}/approve`` and ``/deny``, with the ``approvals`` scope, as a held
+send is."""
+
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import idempotency
 from ..auth import require_caller
-from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
+from ..payments.sellers import doors
 from ..payments.sellers import service as sellers
 from ..payments.sellers.schemas import PAY_ID, PaymentCreate, PaymentData, PaymentMade
 from ..policies.model import Scope
@@ -41,7 +45,6 @@ PAY_ERRORS = (
     # The key's policy: nothing written.
     Code.KEY_PAYEE_NOT_ALLOWED,
     Code.KEY_PER_SEND_CAP,
-    Code.PAYMENT_NEEDS_APPROVAL,
     Code.BUDGET_FROZEN,
     Code.BUDGET_NOT_FOUND,
     # The store's: the windows, the wallet, the kill switch.
@@ -55,6 +58,18 @@ PAY_ERRORS = (
     # The provider, once debited: failed, and released.
     Code.PAYMENT_PROVIDER_ERROR,
     Code.PAYMENT_PROVIDER_TIMEOUT,
+    # Held for approval (202), then decided: the replay answers what it came to.
+    Code.PAYMENT_AWAITING_APPROVAL,
+    Code.PAYMENT_APPROVAL_DENIED,
+    Code.PAYMENT_APPROVAL_EXPIRED,
+)
+_DECISION_ERRORS = (
+    *KEY_ERRORS,
+    Code.KEY_SCOPE_MISSING,
+    Code.PAYMENT_NOT_FOUND,
+    Code.PAYMENT_NOT_AWAITING_APPROVAL,
+    Code.KEY_SELF_APPROVAL,
+    Code.ENVIRONMENT_FROZEN,
 )
 
 
@@ -65,8 +80,7 @@ async def create_payment(request: Request) -> Response:
     if key is None:
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A payment needs an Idempotency-Key header")
     body, _ = await read_json(request, PaymentCreate, limit=svc.settings.max_body_bytes)
-    operation = sellers.pay(svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=key)
-    outcome = await perform(svc.waker, operation)
+    outcome = await doors.pay(svc, caller, body, key)
     headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
     return Envelope.of(outcome, headers=headers)
 
@@ -76,6 +90,21 @@ def _payment_id(request: Request) -> str:
     if not PAY_ID.fullmatch(payment_id):
         raise ApiError(Code.PAYMENT_NOT_FOUND)
     return payment_id
+
+
+def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:
+    """The route of a decision on a held payment (approve, deny): a key with the ``approvals``
+    scope, not the one that asked for it."""
+
+    async def handle(request: Request) -> Response:
+        caller = require_caller(request, "approvals")
+        return Envelope.of(await decide(services(request), caller, _payment_id(request)))
+
+    return handle
+
+
+approve_payment = _decision(doors.approve)
+deny_payment = _decision(doors.deny)
 
 
 async def list_payments(request: Request) -> Response:
@@ -121,6 +150,36 @@ routes = [
             response=PaymentData,
             many=True,
             errors=(*_AUTH, *CURSOR_ERRORS),
+        ),
+    ),
+    ApiRoute(
+        "/payments/{payment_id}/approve",
+        approve_payment,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Approve a payment held for approval: its credential is made for the key that asked "
+            "(shown on that key's replay of its request, never here)",
+            "payments",
+            response=PaymentData,
+            success=Code.PAYMENT_APPROVED,
+            errors=(
+                *_DECISION_ERRORS,
+                Code.PAYMENT_CHALLENGE_EXPIRED,
+                Code.PAYMENT_PROVIDER_ERROR,
+                Code.PAYMENT_PROVIDER_TIMEOUT,
+            ),
+        ),
+    ),
+    ApiRoute(
+        "/payments/{payment_id}/deny",
+        deny_payment,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Deny a payment held for approval: its amount is back in the wallet",
+            "payments",
+            response=PaymentData,
+            success=Code.PAYMENT_DENIED,
+            errors=_DECISION_ERRORS,
         ),
     ),
     ApiRoute(

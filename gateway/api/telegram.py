@@ -1,15 +1,15 @@
 """The Telegram bot's webhook (``POST /telegram/webhook``): the Bot API posts each update here
 (``setWebhook``, ``gateway.telegram.api``). Checked first against
 ``AITOPUP_TELEGRAM_WEBHOOK_SECRET`` in constant time (Telegram sends it back in
-``X-Telegram-Bot-Api-Secret-Token``), then read (bounded) and parsed, then counted per chat and
-per Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does the bot act
-(``telegram.bot``). Nothing is counted before the secret: a post without it costs one
-comparison and counts in no bucket, so neither forgers nor strangers' chats, all posted from
-Telegram's few addresses, use up a genuine approver's updates. A button's press decides through the
-dashboard's own decision (``doors.approve``, ``doors.deny``) as the approver the button was posted
-to, and only for the Telegram user linked to them (``approval_links.ready``); the button's token is
-spent by that decision alone. Every answer of the bot is a row the worker sends: the update is
-acknowledged with an empty envelope at once."""
+``X-Telegram-Bot-Api-Secret-Token``), then read (bounded) and parsed, then counted per chat and per
+Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does the bot act
+(``telegram.bot``). Nothing is counted before the secret: a post without it costs one comparison and
+counts in no bucket, so neither forgers nor strangers' chats, all posted from Telegram's few
+addresses, use up a genuine approver's updates. A button's press decides a held send or payment
+through the dashboard's own decision (``approvals.doors.decide``) as the approver the button was
+posted to, and only for the Telegram user linked to them (``approvals.links.ready``); the button's
+token is spent by that decision alone. Every answer of the bot is a row the worker sends: the update
+is acknowledged with an empty envelope at once."""
 
 import hmac
 import logging
@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..approvals import doors
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
+from ..payments.sellers.schemas import PAY_ID
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
-from ..topup import approval_links, doors
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
 from ..values.outcome import Outcome
@@ -106,16 +107,11 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
     found = bot.pressed(press.data)
     verdict: bot.Verdict = "nothing"
     status = None
+    paid = False
     if found is not None:
         approve, token = found
         try:
-            ready = await perform(
-                svc.waker,
-                approval_links.ready(svc.db, svc.sealer, token, telegram_user_id=press.from_.id),
-            )
-            link = ready.one(approval_links.Ready)
-            decide = doors.approve if approve else doors.deny
-            done = await decide(svc, link.caller, link.txn_id, spend=link.spend)
+            done = await doors.decide(svc, token, approve, telegram_user_id=press.from_.id)
         except ApiError as refused:
             if refused.code == Code.ENVIRONMENT_FROZEN:
                 verdict = "frozen"
@@ -123,11 +119,14 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 Code.APPROVAL_LINK_INVALID,
                 Code.APPROVAL_TOKEN_WRONG_DOOR,
                 Code.TOPUP_NOT_AWAITING_APPROVAL,
+                Code.PAYMENT_NOT_AWAITING_APPROVAL,
             ):
                 raise
         else:
             verdict, status = ("approved" if approve else "denied"), done.status
-    await perform(svc.waker, bot.answer_press(svc.db, svc.sealer, press, verdict, status))
+            paid = PAY_ID.fullmatch(done.transaction_id or "") is not None
+    answering = bot.answer_press(svc.db, svc.sealer, press, verdict, status, payment=paid)
+    await perform(svc.waker, answering)
 
 
 routes = [
@@ -138,7 +137,7 @@ routes = [
         doc=RouteDoc(
             "The Telegram bot's updates, posted by the Bot API (setWebhook): checked against "
             "the webhook secret, then counted per chat and per user, then /start with a link "
-            "code, /balance and the Approve and Deny buttons of held sends",
+            "code, /balance and the Approve and Deny buttons of held sends and payments",
             "topup",
             auth="none",
             errors=(

@@ -1,20 +1,22 @@
-"""A held send's one-time decision link, opened from the approver's mail without signing in
-(``topup.approval_links``). The GET is a confirmation page and decides nothing (a mail
-scanner, a link preview); the form on it posts the decision, the token in the body. Both are
-counted per client address as every one-time link's are (``accounts.throttle.link_limits``): a
-forged, spent or expired link counts, a live one gives its count back. The decision is the
-dashboard's own (``doors.approve``, ``doors.deny``), made as the link's approver, and spends the
-link only if it decides: an approval refused while the environment is frozen leaves the link as it
-was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
+"""A held send's or payment's one-time decision link, opened from the approver's mail without
+signing in (``approvals.links``). The GET is a confirmation page and decides nothing (a mail
+scanner, a link preview); the form on it posts the decision, the token in the body. Both are counted
+per client address as every one-time link's are (``accounts.throttle.link_limits``): a forged, spent
+or expired link counts, a live one gives its count back. The decision is the dashboard's own
+(``approvals.doors.decide``: the send's or the payment's), made as the link's approver, and spends
+the link only if it decides: an approval refused while the environment is frozen leaves the link as
+it was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
 press of its approver's linked Telegram user)."""
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..operations import perform
+from ..approvals import doors, links
+from ..payments.sellers.approvals import PaymentReview
+from ..payments.sellers.schemas import PAY_ID
 from ..services import services
-from ..topup import approval_links, approvals, doors
+from ..topup import approvals
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 from .accounts import link_tries
@@ -28,7 +30,7 @@ _TEMPLATE = "topups/approval_link.html"
 
 
 def _token(value: object) -> str:
-    return value[: approval_links.TOKEN_LENGTH + 1] if isinstance(value, str) else ""
+    return value[: links.TOKEN_LENGTH + 1] if isinstance(value, str) else ""
 
 
 def _gone(request: Request) -> Response:
@@ -45,7 +47,11 @@ def _refused(request: Request, refused: ApiError) -> Response:
         context = {"review": None, "refused": _REFUSED[refused.code], "code": int(refused.code)}
         status = CATALOGUE[refused.code].http_status
         return page(request, _TEMPLATE, context, status=status, no_store=True)
-    if refused.code in (Code.APPROVAL_LINK_INVALID, Code.TOPUP_NOT_AWAITING_APPROVAL):
+    if refused.code in (
+        Code.APPROVAL_LINK_INVALID,
+        Code.TOPUP_NOT_AWAITING_APPROVAL,
+        Code.PAYMENT_NOT_AWAITING_APPROVAL,
+    ):
         return _gone(request)  # spent, or decided meanwhile by another door, or expired
     raise refused
 
@@ -58,14 +64,18 @@ async def approval_page(request: Request) -> Response:
     if stopped is not None:
         return stopped
     try:
-        found = await perform(svc.waker, approval_links.review(svc.db, svc.sealer, token))
+        found = await doors.review(svc, token)
     except ApiError as refused:
         if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
             await svc.lockout.refused(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
-    review = found.one(approvals.Review)
-    return page(request, _TEMPLATE, {"review": review, "token": token}, no_store=True)
+    context: dict[str, object]
+    if isinstance(found.data, PaymentReview):
+        context = {"review": None, "payment": found.one(PaymentReview), "token": token}
+    else:
+        context = {"review": found.one(approvals.Review), "token": token}
+    return page(request, _TEMPLATE, context, no_store=True)
 
 
 async def decide(request: Request) -> Response:
@@ -78,26 +88,17 @@ async def decide(request: Request) -> Response:
     if stopped is not None:
         return stopped
     try:
-        ready = await perform(
-            svc.waker, approval_links.ready(svc.db, svc.sealer, _token(data.get("token")))
-        )
+        done = await doors.decide(svc, _token(data.get("token")), choice == "approve")
     except ApiError as refused:
         if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
             await svc.lockout.refused(svc.redis, limits)
+        else:  # a live link, whose decision was refused: it gives its count back
+            await svc.lockout.succeeded(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
-    link = ready.one(approval_links.Ready)
-    decide = doors.approve if choice == "approve" else doors.deny
-    try:
-        done = await decide(svc, link.caller, link.txn_id, spend=link.spend)
-    except ApiError as refused:
-        return _refused(request, refused)
-    return page(
-        request,
-        _TEMPLATE,
-        {"review": None, "decided": choice, "status": done.status},
-        no_store=True,
-    )
+    paid = PAY_ID.fullmatch(done.transaction_id or "") is not None
+    context = {"review": None, "decided": choice, "status": done.status, "paid": paid}
+    return page(request, _TEMPLATE, context, no_store=True)
 
 
 routes: list[BaseRoute] = [

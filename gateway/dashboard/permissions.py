@@ -44,6 +44,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/topups/{txn_id}/approve"): "topups",
     ("POST", "/topups/{txn_id}/deny"): "topups",
     ("POST", "/topups/{txn_id}/cancel"): "topups",
+    ("POST", "/topups/approvals/payments/{payment_id}/approve"): "topups",
+    ("POST", "/topups/approvals/payments/{payment_id}/deny"): "topups",
     ("POST", "/recipients/revoke-links"): "topups",
     ("POST", "/wallet/checkout"): "wallet",
     ("POST", "/wallet/redeem"): "wallet",
@@ -95,7 +97,7 @@ SIGNED_OUT = {
     ("POST", "/reset-password"),
     # A recipient's request for a fresh link to their page: no account, no role.
     ("POST", "/recipient/{token}/link"),
-    # A held send's one-time decision link (``topup.approval_links``): the link is the
+    # A held send's or payment's one-time decision link (``approvals.links``): the link is the
     # credential, and decides as the approver it was mailed to.
     ("POST", "/approval"),
 }

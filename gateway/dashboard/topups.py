@@ -1,10 +1,10 @@
-"""Top-ups: the list with filters, one top-up (its voucher, so never cached), cancelling a
-pending one, and the approvals inbox (sends held above a key's approval line, approved or
-denied). Each change is the API's own operation (``topup.service.cancel``,
-``topup.approvals.approve``/``deny``), and a top-up's page reads ``topup.approvals.review``
-(the top-up as the API shows it, with its hold and decision), through
-``operations.perform``, which wakes the workers for its rows once it has committed; the viewer
-decides as ``user:<id>``, recorded in ``decided_by``."""
+"""Top-ups: the list with filters, one top-up (its voucher, so never cached), cancelling a pending
+one, and the approvals inbox (sends held above a key's approval line, and payments to sellers a
+key's policy held, approved or denied; a payment by ``payments.sellers.doors``). Each change is the
+API's own operation (``topup.service.cancel``, ``topup.approvals.approve``/``deny``), and a top-up's
+page reads ``topup.approvals.review`` (the top-up as the API shows it, with its hold and decision),
+through ``operations.perform``, which wakes the workers for its rows once it has committed; the
+viewer decides as ``user:<id>``, recorded in ``decided_by``."""
 
 import re
 
@@ -15,6 +15,9 @@ from starlette.routing import BaseRoute, Route
 
 from ..budgets import service as budget_service
 from ..operations import perform
+from ..payments.sellers import approvals as held_payments
+from ..payments.sellers import doors as payment_doors
+from ..payments.sellers.schemas import PAY_ID
 from ..services import services
 from ..topup import approvals, doors
 from ..topup import service as topup
@@ -119,12 +122,48 @@ async def cancel_topup(request: Request) -> Response:
 
 async def approvals_inbox(request: Request) -> Response:
     viewer = await require_viewer(request)
-    db = services(request).db
+    svc = services(request)
+    db = svc.db
     held, more = await figures.topups(db, viewer.caller, limit=PAGE_SIZE, status=statuses.HELD)
     drawn = await budget_service.held_draws(
         db, viewer.merchant_id, viewer.env, [t.id for t in held]
     )
-    return page(request, "topups/approvals.html", {"rows": held, "more": more, "drawn": drawn})
+    paying = await perform(svc.waker, held_payments.held(db, viewer.caller, limit=PAGE_SIZE))
+    context = {
+        "rows": held,
+        "more": more,
+        "drawn": drawn,
+        "payments": paying.many(held_payments.PaymentReview),
+        "more_payments": bool((paying.meta or {}).get("has_more")),
+    }
+    return page(request, "topups/approvals.html", context)
+
+
+def _payment_id(request: Request) -> str:
+    """The payment id in the path; a malformed one is simply not found."""
+    found: str = request.path_params["payment_id"]
+    if not PAY_ID.fullmatch(found):
+        raise HTTPException(404)
+    return found
+
+
+async def _decide_payment(request: Request, approve: bool) -> Response:
+    viewer = await require_viewer(request)
+    await form(request)
+    svc = services(request)
+    found = _payment_id(request)
+    decide = payment_doors.approve if approve else payment_doors.deny
+    await decide(svc, viewer.caller, found)
+    verdict = "paid" if approve else "released"
+    return RedirectResponse(path_for("approvals_inbox") + f"?{verdict}={found}", status_code=303)
+
+
+async def approve_payment(request: Request) -> Response:
+    return await _decide_payment(request, approve=True)
+
+
+async def deny_payment(request: Request) -> Response:
+    return await _decide_payment(request, approve=False)
 
 
 async def _decide(request: Request, approve: bool) -> Response:
@@ -149,6 +188,18 @@ async def deny_topup(request: Request) -> Response:
 routes: list[BaseRoute] = [
     # Before /topups/{txn_id}, which would take "approvals" for an id.
     Route("/topups/approvals", approvals_inbox, methods=["GET"]),
+    Route(
+        "/topups/approvals/payments/{payment_id}/approve",
+        approve_payment,
+        methods=["POST"],
+        name="approve_held_payment",
+    ),
+    Route(
+        "/topups/approvals/payments/{payment_id}/deny",
+        deny_payment,
+        methods=["POST"],
+        name="deny_held_payment",
+    ),
     Route("/topups/{txn_id}/approve", confirm_decision, methods=["GET"], name="confirm_approve"),
     Route("/topups/{txn_id}/approve", approve_topup, methods=["POST"]),
     Route("/topups/{txn_id}/deny", confirm_decision, methods=["GET"], name="confirm_deny"),

@@ -25,8 +25,8 @@ class FreezeRequest(Model):
     )
     held: Held = Field(
         default="keep",
-        description="Sends held for approval: keep them held (none is delivered while frozen; "
-        "each can still be denied) or cancel them, refunded.",
+        description="Sends and payments to sellers held for approval: keep them held (none is "
+        "approved while frozen; each can still be denied) or cancel them, refunded.",
     )
 
 
@@ -35,7 +35,8 @@ class FreezeData(Model):
     frozen: bool
     frozen_at: str | None = Field(description="When the freeze in force began; null: none.")
     held_cancelled: int = Field(
-        default=0, description="Held sends this call cancelled (held: cancel)."
+        default=0,
+        description="Held sends and payments to sellers this call cancelled (held: cancel).",
     )
     budget: BudgetData | None = Field(
         default=None,

@@ -14,8 +14,9 @@ Only a hand that could loosen every limit the freeze protects lifts it (``hands`
 operator, or a key of the merchant's own free of every limit), judged in the unfreeze's own
 transaction.
 
-Sends held for approval are kept held (no decision delivers one while frozen:
-``approvals``) or cancelled, refunded, as the person chooses. Each change of the flag writes an
+Sends and payments to sellers held for approval are kept held (no decision approves one while
+frozen: ``topup.approvals``, ``payments.sellers.approvals``) or cancelled, each refunded once, as
+the person chooses. Each change of the flag writes an
 operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
 in its transaction; a call that changes nothing (frozen twice) writes neither. Neither counts in
 the merchant's bound of operational events (``webhooks.health``), which protects receivers from
@@ -41,6 +42,7 @@ from .. import outbox
 from ..budgets import service as budgets
 from ..ledger import service as ledger
 from ..mail import alerts, rows
+from ..payments.sellers import approvals as held_payments
 from ..store.db import Database
 from ..store.models import Topup, Wallet, table_of
 from ..store.raw import raw
@@ -119,8 +121,8 @@ async def freeze(
     *,
     now: datetime | None = None,
 ) -> Outcome:
-    """Freeze ``who``'s environment (or ``body.budget_id``'s budget); held sends kept or
-    cancelled (``body.held``). Freezing a frozen environment changes nothing but may still
+    """Freeze ``who``'s environment (or ``body.budget_id``'s budget); held sends and payments
+    kept or cancelled (``body.held``). Freezing a frozen environment changes nothing but may still
     cancel what is held."""
     if body.budget_id is not None:
         return await _budget(db, who, body.budget_id)
@@ -141,6 +143,10 @@ async def freeze(
         cancelled = 0
         if body.held == "cancel":
             cancelled, work = await _cancel_held(conn, who, now)
+            paid, told = await held_payments.cancel_held(
+                conn, sealer, who.merchant_id, who.env, now
+            )
+            cancelled, work = cancelled + paid, work + told
         if began is not None:
             values = {
                 "frozen_at": rfc3339(now),

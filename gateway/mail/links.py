@@ -117,7 +117,7 @@ def recipient_url(base: str, token: str) -> str:
 
 
 def approval_url(base: str, token: str) -> str:
-    """A held send's one-time decision link (``topup.approval_links``)."""
+    """A held send's or payment's one-time decision link (``approvals.links``)."""
     return f"{base}/dashboard/approval?token={token}"
 
 

@@ -62,7 +62,7 @@ HELD = "held"
 VOUCHER, RECIPIENT_LINK, PASSWORD_RESET = "voucher", "recipient_link", "password_reset"
 # To a merchant's owners about one of its webhook endpoints (``webhooks.health``).
 ENDPOINT_FAILING, ENDPOINT_DISABLED = "endpoint_failing", "endpoint_disabled"
-# To an approver of a held send, with a one-time decision link (``topup.approval_links``).
+# To an approver of a held send or payment, with a one-time decision link (``approvals.links``).
 APPROVAL_REQUEST = "approval_request"
 # To a merchant's owners: its wallet's auto top-up turned off by failures (``billing``).
 AUTO_TOP_UP_DISABLED = "auto_top_up_disabled"

@@ -24,8 +24,8 @@ from ..freezes import service as freezes
 from ..freezes.schemas import FreezeData, FreezeRequest
 from ..merchants import keys
 from ..operations import perform
-from ..payments.sellers import service as sellers
-from ..payments.sellers.schemas import PaymentCreate, PaymentMade
+from ..payments.sellers import doors as payment_doors
+from ..payments.sellers.schemas import PaymentCreate, PaymentData, PaymentMade
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..protocols.paid import Answered
@@ -126,8 +126,7 @@ def _keyed(arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
 async def pay_challenge(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     rest, key = _keyed(arguments)
     body = _parse(PaymentCreate, rest)
-    operation = sellers.pay(svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=key)
-    return await perform(svc.waker, operation)
+    return await payment_doors.pay(svc, caller, body, key)
 
 
 def _send_arguments(svc: Services, arguments: dict[str, Any]) -> tuple[SendRequest, str]:
@@ -288,11 +287,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "PAYMENT-REQUIRED value. The wallet is debited and holds the amount; data.value is the "
         "credential, to send as the data.header header on the retry of the seller's request "
         "(shown in this result and its replays only). Unused by data.expires_at, it is "
-        "released to the wallet. Retry with the same idempotency_key: it never pays twice."
-        + _ENVELOPE,
+        "released to the wallet. Retry with the same idempotency_key: it never pays twice. A "
+        "payment a rule of the key's policy holds for approval answers code 1173, status "
+        "pending_approval, without a credential: call again with the same idempotency_key "
+        "once a person decides, for the credential or the refusal." + _ENVELOPE,
         "payments:send",
         PayChallengeArguments,
-        _envelope("PaymentEnvelope", PaymentMade),
+        _envelope("PaymentEnvelope", PaymentMade | PaymentData),
         # Moves money; the same idempotency key makes a repeat harmless.
         _write("Pay a seller's 402", open_world=True),
         pay_challenge,

@@ -148,11 +148,13 @@ class Policy(_Strict):
         default=None,
         ge=0,
         le=_MAX_CENTS,
-        description="A send above this is debited, held and answered 202 `pending_approval`; "
-        "a payment to a seller above it is refused (held payments are not yet supported).",
+        description="A send or a payment to a seller above this is debited, held and answered "
+        "202 `pending_approval` until a person or a key with the approvals scope decides it.",
     )
     approval_for_new_recipients: bool = Field(
-        default=False, description="Hold for approval a send to a recipient this key never paid."
+        default=False,
+        description="Hold for approval a send to a recipient this key never paid, and a "
+        "payment to a seller whose origin it never paid.",
     )
     expires_at: AwareDatetime | None = Field(
         default=None,

@@ -169,7 +169,8 @@ def judge(
 ) -> Judged:
     """The one evaluation of a payment under a policy, a send's or a charge's: refused here,
     each rule with its own code, if the policy may not make it whatever was spent; else the
-    windows the store counts it in and the holds that apply. A charge has no held state, so a
+    windows the store counts it in and the holds that apply (a send's and a payment to a
+    seller's alike: each has its held state). A charge has none, so a
     rule that would hold it refuses it (``KEY_RULE_REFUSES_CHARGE``), as does a platform or
     recipient list, which a charge (paying an app, on no platform) cannot be on: a rule is
     never skipped because a payment is a charge.
@@ -267,16 +268,12 @@ def _check_charge(policy: Policy, amount: int) -> None:
         )
 
 
-def _payment_refused(rule: str, message: str) -> ApiError:
-    return ApiError(Code.PAYMENT_NEEDS_APPROVAL, message, data={"rule": rule})
-
-
 def _check_payment(policy: Policy, payee: Payee, amount: int) -> None:
     """Refuse, each with its own code, a payment to a seller the key may not make whatever it
-    has spent: its scope, its payee, its cap; and one a rule would hold for approval, as there is
-    no held payment yet (``PAYMENT_NEEDS_APPROVAL``). The send's platform and recipient lists
-    are the send's: a payment goes to no platform and no address, and ``allowed_payees`` says
-    whom it may pay."""
+    has spent: its scope, its payee, its cap. A rule that would hold it (the approval line, a
+    new payee) holds it, as it holds a send (``Judged.held``, ``Judged.ask_new``). The send's
+    platform and recipient lists are the send's: a payment goes to no platform and no address,
+    and ``allowed_payees`` says whom it may pay."""
     if not policy.allows("payments:send"):
         raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "payments:send"})
     allowed = policy.allowed_payees
@@ -290,18 +287,6 @@ def _check_payment(policy: Policy, payee: Payee, amount: int) -> None:
             },
         )
     _check_cap(policy, amount)
-    if needs_approval(policy, amount):
-        raise _payment_refused(
-            "approval_above_cents",
-            "This key holds payments above its approval line for approval, and held payments "
-            "to sellers are not yet supported: nothing was paid",
-        )
-    if policy.approval_for_new_recipients:
-        raise _payment_refused(
-            "approval_for_new_recipients",
-            "This key holds payments to new recipients for approval, and held payments to "
-            "sellers are not yet supported: nothing was paid",
-        )
 
 
 def _check_cap(policy: Policy, amount: int) -> None:

@@ -4,11 +4,12 @@
   (``link_code``: random, kept as its keyed hash, ``AITOPUP_TELEGRAM_LINK_CODE_TTL_SECONDS``)
   and sends the bot ``/start <code>``; spending it (one conditional UPDATE) links that chat and
   that Telegram user to the member on that merchant (``telegram_chats``).
-- **Held sends** (``held_posts``): each linked chat of each approver gets the send with Approve
+- **Held sends and payments** (``held_posts``): each linked chat of each approver gets what is
+  held (a send, a payment to a seller) with Approve
   and Deny buttons, whose callback data is ``a:``/``d:`` and a decision token of its own
-  (``approval_links``: stored as its keyed hash, single use, ending with the hold, issued for
+  (``approvals.links``: stored as its keyed hash, single use, ending with the hold, issued for
   this door alone), within the API's 64 bytes. A press decides only if the Telegram user
-  pressing is the one linked to that approver on that merchant (``approval_links.ready``); a
+  pressing is the one linked to that approver on that merchant (``approvals.links.ready``); a
   press by anyone else, or a replayed one, decides nothing and is answered so, and one refused
   while the environment is frozen leaves its button working.
 - **/balance**: the merchant's wallets, to a linked user (still its member) in a linked chat.
@@ -155,7 +156,7 @@ async def chats_of(db: Database, merchant_id: str, user_id: str) -> Outcome:
 
 def is_linked_approver(merchant_id: Any, user_id: Any, telegram_user_id: int) -> Any:
     """Whether ``telegram_user_id`` is the Telegram user linked to ``user_id`` on
-    ``merchant_id`` (SQL, for ``approval_links.ready``)."""
+    ``merchant_id`` (SQL, for ``approvals.links.ready``)."""
     return (
         select(_C.c.id)
         .where(
@@ -334,20 +335,27 @@ Verdict = Literal["approved", "denied", "nothing", "frozen"]
 
 
 async def answer_press(
-    db: Database, sealer: Sealer, press: CallbackQuery, verdict: Verdict, status: str | None
+    db: Database,
+    sealer: Sealer,
+    press: CallbackQuery,
+    verdict: Verdict,
+    status: str | None,
+    *,
+    payment: bool = False,
 ) -> Outcome:
     """Answer a press (``answerCallbackQuery``) and, when it decided, say so in its message in
-    place of the buttons (``editMessageText``). The calls to wake for."""
+    place of the buttons (``editMessageText``); ``payment``: it decided a payment to a seller.
+    The calls to wake for."""
     now = utcnow()
     words = {
-        "approved": "Approved: delivered.",
+        "approved": "Approved: paid." if payment else "Approved: delivered.",
         "denied": "Denied: refunded.",
         "nothing": "This button decides nothing: used, expired, decided elsewhere, or not yours.",
         "frozen": "The environment is frozen: nothing was approved. This button still works "
         "once it is unfrozen, until the hold expires.",
     }[verdict]
     decided = verdict in ("approved", "denied")
-    if decided and status is not None and status not in ("delivered", "denied"):
+    if decided and status is not None and status not in ("delivered", "denied", "authorized"):
         words = f"{words[:-1]} ({status.replace('_', ' ')})."
     async with db.transaction() as conn:
         written = [

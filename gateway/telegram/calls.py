@@ -2,7 +2,7 @@
 (``store.queue``), written in the transaction of what causes it and sent by the worker
 (``worker.telegram``), so no request waits on Telegram and a call lost to a crash is sent once
 its lease lapses. A row holds its method and parameters sealed: a button's callback data is a
-credential (``approval_links``)."""
+credential (``approvals.links``)."""
 
 import json
 from datetime import datetime

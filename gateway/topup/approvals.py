@@ -18,7 +18,6 @@ pages): the top-up as ``GET /topup/{id}`` shows it, why it was held and who deci
 (``decisions``), and the upstream that fulfils it with our reference there, in one read.
 """
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
+from ..approvals.links import Spend
 from ..budgets.service import held_draws
 from ..callers import Caller, require_scope
 from ..ledger import service as ledger
@@ -50,9 +50,6 @@ from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data
 __all__ = ["Review", "Spend", "approve", "deny", "due", "expire", "review"]
 
 _T = table_of(Topup)
-# A credential spent by the decision it makes (``approval_links.Ready.spend``), in its
-# transaction at ``now``: raises to refuse, and a decision refused after it leaves it unspent.
-Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 
 
 async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
@@ -197,7 +194,7 @@ async def approve(
     """Deliver a held send (a key with the ``approvals`` scope, not the one that sent it), or
     hand it to its upstream (pending, ``fulfilment`` in its data). ``gates``: the caps on
     voucher mails its delivery counts in (``mail.caps``; the door settles them); ``spend``:
-    the one-time link it is made with (``approval_links``)."""
+    the one-time link it is made with (``approvals.links``)."""
     return await _decide(
         db, sealer, caller, txn_id, now or utcnow(), None, inline_seconds, gates, spend
     )
@@ -214,7 +211,7 @@ async def deny(
     spend: Spend | None = None,
 ) -> Outcome:
     """Refuse a held send: refunded to the wallet and the key's windows. ``spend``: the
-    one-time link it is made with (``approval_links``)."""
+    one-time link it is made with (``approvals.links``)."""
     return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED, spend=spend)
 
 

@@ -1,12 +1,13 @@
 """The send as every door (REST, MCP) runs it: the settings it takes, the workers woken for its rows
-after commit, its upstream's first try (money first, network after: once the send committed),
-the caps on voucher mails (``mail.caps``: counted before, given back when no mail was written),
-a held send's approvers asked by mail (``approval_links``), and its count in the metrics. One
+after commit, its upstream's first try (money first, network after: once the send committed), the
+caps on voucher mails (``mail.caps``: counted before, given back when no mail was written), a held
+send's approvers asked by mail and Telegram (``approvals.links``), and its count in the metrics. One
 place, so the doors cannot drift apart."""
 
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..approvals import held, links
 from ..callers import Caller
 from ..mail import caps
 from ..operations import perform, performed
@@ -14,7 +15,7 @@ from ..ops import metrics
 from ..services import Services
 from ..values.codes import Code
 from ..values.outcome import Outcome
-from . import approval_links, approvals, fulfilling, lifecycle, service
+from . import approvals, fulfilling, lifecycle, service
 from .schemas import SendRequest
 from .service import HELD
 
@@ -61,7 +62,7 @@ async def send(
 
 
 async def approve(
-    svc: Services, caller: Caller, txn_id: str, *, spend: approvals.Spend | None = None
+    svc: Services, caller: Caller, txn_id: str, *, spend: links.Spend | None = None
 ) -> Outcome:
     """An approval of a held send (``approvals.approve``), the workers woken for its rows after
     commit; one handed to its upstream gets the same first try as a send. ``spend``: the
@@ -90,7 +91,7 @@ async def approve(
 
 
 async def deny(
-    svc: Services, caller: Caller, txn_id: str, *, spend: approvals.Spend | None = None
+    svc: Services, caller: Caller, txn_id: str, *, spend: links.Spend | None = None
 ) -> Outcome:
     """A refusal of a held send (``approvals.deny``): refunded, the workers woken for its rows
     after commit. ``spend``: the one-time link it is made with, spent only if it decides."""
@@ -98,13 +99,13 @@ async def deny(
 
 
 async def _offer(svc: Services, txn_id: str) -> Outcome:
-    """The held send's approvers asked where they are (``approval_links.offer``), once the send
+    """The held send's approvers asked where they are (``links.offer``), once the send
     has committed. The send stands whatever happens here: it waits on the dashboard's inbox as
     it always did, so a failure is logged, never the send's answer."""
     try:
         return await perform(
             svc.waker,
-            approval_links.offer(svc.db, svc.sealer, svc.redis, svc.settings, txn_id),
+            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, held.TOPUP, txn_id),
         )
     except Exception:
         log.exception("held send %s: its approvers could not be asked", txn_id)

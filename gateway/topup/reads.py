@@ -1,5 +1,7 @@
 """A top-up and the balance as every door reads them: one top-up, a page of them (each voucher
-hidden where the caller may not see it), and the wallet with what is held."""
+hidden where the caller may not see it), and the wallet with what is held: by top-ups not yet
+delivered, and by payments to sellers not yet used (held for approval, being made, or authorized
+and not yet taken by the seller)."""
 
 from datetime import datetime
 from typing import Any
@@ -13,7 +15,7 @@ from ..billing import subscriptions
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..store.db import Database
-from ..store.models import HELD_STATUSES, Topup, table_of
+from ..store.models import HELD_STATUSES, PAYMENTS_HOLDING, SellerPayment, Topup, table_of
 from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..upstreams import work
@@ -25,6 +27,7 @@ from .schemas import BalanceData, TopupData
 __all__ = ["balance", "get", "list_page", "mine", "read_balance", "read_one", "topup_data"]
 
 _T = table_of(Topup)
+_P = table_of(SellerPayment)
 
 
 def topup_data(row: CoreRow, sealer: Sealer, *, hide_voucher: bool = False) -> TopupData:
@@ -101,11 +104,20 @@ async def _hidden(conn: AsyncConnection, caller: Caller, ids: list[str]) -> set[
 
 
 async def read_balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
-    held = (
+    # Each as written in its partial index, which it then uses.
+    sends = (
         select(func.coalesce(func.sum(_T.c.amount_cents), 0))
         .where(*mine(caller))
-        .where(text(HELD_STATUSES))  # as written in the partial index, which it then uses
+        .where(text(HELD_STATUSES))
+        .scalar_subquery()
     )
+    payments = (
+        select(func.coalesce(func.sum(_P.c.amount_cents), 0))
+        .where(_P.c.merchant_id == caller.merchant_id, _P.c.env == caller.env)
+        .where(text(PAYMENTS_HOLDING))
+        .scalar_subquery()
+    )
+    held = select(sends + payments)
     wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
     held_cents = int((await conn.execute(held)).scalar_one())
     return BalanceData(

@@ -191,7 +191,9 @@ class BalanceData(Model):
     balance_cents: int = Field(description="Available: what sends can take now.")
     held_cents: int = Field(
         default=0,
-        description="Debited for top-ups still pending or awaiting approval, not yet delivered.",
+        description="Debited and not yet spent nor given back: top-ups still pending or awaiting "
+        "approval, and payments to sellers awaiting approval, being made or authorized but not "
+        "yet used by the seller.",
     )
     currency: Literal["USD"] = "USD"
     low_balance_threshold_cents: int

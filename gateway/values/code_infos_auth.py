@@ -83,12 +83,9 @@ AUTH: dict[Code, CodeInfo] = {
     Code.KEY_PER_PAYEE_LIMIT: CodeInfo(
         402, "This API key's limit for this payee in the window is reached; nothing was paid"
     ),
-    Code.PAYMENT_NEEDS_APPROVAL: CodeInfo(
-        403,
-        "A rule of this key's policy would hold this payment for approval (data.rule), and "
-        "held payments to sellers are not yet supported: nothing was paid",
+    Code.KEY_SELF_APPROVAL: CodeInfo(
+        403, "A key cannot approve or deny a send or a payment it made itself"
     ),
-    Code.KEY_SELF_APPROVAL: CodeInfo(403, "A key cannot approve or deny a send it made itself"),
     Code.KEY_SCOPE_NOT_GRANTABLE: CodeInfo(
         403, "A key can only give another key scopes it holds itself"
     ),
@@ -174,8 +171,8 @@ AUTH: dict[Code, CodeInfo] = {
     ),
     Code.APPROVAL_LINK_INVALID: CodeInfo(
         404,
-        "This approval link is unknown, used already, or its send is no longer awaiting "
-        "approval; nothing was decided",
+        "This approval link is unknown, used already, or what it decides (a send, a payment) "
+        "is no longer awaiting approval; nothing was decided",
     ),
     Code.POLICY_TEMPLATE_NOT_FOUND: CodeInfo(404, "Policy template not found"),
     Code.POLICY_TEMPLATE_IN_USE: CodeInfo(

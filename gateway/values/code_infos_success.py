@@ -49,6 +49,19 @@ SUCCESS: dict[Code, CodeInfo] = {
         "Idempotency-Key only; released to the wallet if the seller has not used it at "
         "data.expires_at",
     ),
+    Code.PAYMENT_APPROVED: CodeInfo(
+        200,
+        "Payment approved: its credential is made for the key that asked for it, shown only on a "
+        "replay of that key's Idempotency-Key (data.status says where it stands)",
+    ),
+    Code.PAYMENT_DENIED: CodeInfo(
+        200, "Payment denied: nothing was paid; its amount is back in the wallet"
+    ),
+    Code.PAYMENT_AWAITING_APPROVAL: CodeInfo(
+        202,
+        "Payment held for approval: the amount is debited and held, and nothing is paid until "
+        "it is approved; retry with the same Idempotency-Key for its answer (data.id)",
+    ),
     Code.CHECKED_IN: CodeInfo(
         200, "Checked in: today's reward is credited to the wallet (data.amount_cents)"
     ),

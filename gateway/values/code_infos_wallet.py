@@ -317,6 +317,19 @@ WALLET: dict[Code, CodeInfo] = {
         "A payer key of this protocol is set for this environment's wallet: remove it first "
         "(what its address holds stays there, reachable with that key alone)",
     ),
+    Code.PAYMENT_NOT_AWAITING_APPROVAL: CodeInfo(
+        409, "Only a payment awaiting approval can be approved or denied (data.status)"
+    ),
+    Code.PAYMENT_APPROVAL_DENIED: CodeInfo(
+        403,
+        "This payment was held for approval and denied: nothing was paid; its amount is back in "
+        "the wallet",
+    ),
+    Code.PAYMENT_APPROVAL_EXPIRED: CodeInfo(
+        409,
+        "This payment was held for approval and not decided in time: nothing was paid; its "
+        "amount is back in the wallet",
+    ),
     Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app's access token manages a key through a consent"
     ),

@@ -4,7 +4,13 @@
 from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["Code", "CodeInfo"]
+__all__ = ["RETIRED", "Code", "CodeInfo"]
+
+
+# Numbers once published and since withdrawn: never given to another code, since a client may
+# still read them (``PAYMENT_NEEDS_APPROVAL``, 2318: a payment a rule would hold, refused
+# before held payments to sellers existed).
+RETIRED: frozenset[int] = frozenset({2318})
 
 
 class Code(IntEnum):
@@ -20,6 +26,9 @@ class Code(IntEnum):
     PAYMENT_CHECKED = 1120
     CHECKED_IN = 1130
     PAYMENT_AUTHORIZED = 1170
+    PAYMENT_APPROVED = 1171
+    PAYMENT_DENIED = 1172
+    PAYMENT_AWAITING_APPROVAL = 1173
 
     RECIPIENT_LINK_REQUESTED = 1110
     PASSWORD_RESET_REQUESTED = 1111
@@ -74,7 +83,6 @@ class Code(IntEnum):
     KEY_PER_PAYEE_LIMIT = 2315
     KEY_RULE_REFUSES_CHARGE = 2316
     KEY_LIMIT_NOT_GRANTABLE = 2317
-    PAYMENT_NEEDS_APPROVAL = 2318
 
     ROLE_NOT_ALLOWED = 2320
     LAST_OWNER = 2321
@@ -222,6 +230,9 @@ class Code(IntEnum):
     PAYMENT_AMOUNT_NOT_PAYABLE = 4642
     PAYER_KEY_NOT_FOUND = 4650
     PAYER_KEY_EXISTS = 4651
+    PAYMENT_NOT_AWAITING_APPROVAL = 4643
+    PAYMENT_APPROVAL_DENIED = 4644
+    PAYMENT_APPROVAL_EXPIRED = 4645
     PAYMENT_CHANNEL_NOT_ENABLED = 4400
     PAYMENT_CHANNEL_NOT_CONFIGURED = 4401
     PAYMENT_CHANNEL_KIND_UNSUPPORTED = 4402

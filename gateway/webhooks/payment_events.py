@@ -12,6 +12,7 @@ __all__ = [
     "PAYMENT_EVENTS",
     "SellerPayment",
     "SellerPaymentFailed",
+    "SellerPaymentHeld",
     "SellerPaymentReleased",
     "SellerPaymentUsed",
 ]
@@ -21,7 +22,9 @@ DATED_2026_11_28 = "2026-11-28"
 
 class SellerPayment(Payload):
     id: str = Field(pattern=r"^pay_")
-    status: Literal["authorized", "used", "released", "failed"]
+    status: Literal[
+        "pending_approval", "authorized", "used", "released", "failed", "denied", "expired"
+    ]
     amount_cents: int = Field(gt=0, description="What the seller asked, debited and held.")
     currency: Literal["usd"]
     payee: str = Field(description="Whom it pays, as its protocol names the payee.")
@@ -34,8 +37,20 @@ class SellerPaymentUsed(SellerPayment):
     used_cents: int = Field(ge=0, description="What the seller took; the rest is released.")
 
 
+class SellerPaymentHeld(SellerPayment):
+    approval_expires_at: Rfc3339 = Field(
+        description="When it expires, released, unless a person or a key with the approvals "
+        "scope decides it first."
+    )
+
+
 class SellerPaymentReleased(SellerPayment):
     released_cents: int = Field(gt=0, description="What was credited back to the wallet.")
+    reason: str | None = Field(
+        default=None,
+        description="Why, when it is not the expiry of an unused credential: a payment "
+        "approved once the seller's challenge had expired is released unmade.",
+    )
 
 
 class SellerPaymentFailed(SellerPayment):
@@ -53,6 +68,15 @@ _PAID = {
 }
 
 PAYMENT_EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        "payment.pending_approval",
+        SellerPaymentHeld,
+        "A payment to a seller a rule of its key's policy holds (approval_above_cents, "
+        "approval_for_new_recipients) was debited and waits for a decision: nothing is made "
+        "until it is approved.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "pending_approval", "approval_expires_at": "2026-11-29T12:00:00Z"},
+    ),
     EventSpec(
         "payment.authorized",
         SellerPayment,
@@ -73,7 +97,8 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "payment.released",
         SellerPaymentReleased,
         "An authorized payment the seller did not use by its expiry (or that its provider "
-        "ended) was released: its amount is back in the wallet and its key's limits.",
+        "ended), or a held one approved once the seller's challenge had expired (reason), was "
+        "released: its amount is back in the wallet and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "released", "released_cents": 25},
     ),
@@ -84,5 +109,21 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "not answer): its amount is back in the wallet and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "failed", "reason": "4107: The payment provider refused or failed"},
+    ),
+    EventSpec(
+        "payment.denied",
+        SellerPaymentReleased,
+        "A payment held for approval was denied (or cancelled by the kill switch): nothing was "
+        "paid; its amount is back in the wallet and its key's limits.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "denied", "released_cents": 25},
+    ),
+    EventSpec(
+        "payment.expired",
+        SellerPaymentReleased,
+        "A payment held for approval was not decided in time: nothing was paid; its amount is "
+        "back in the wallet and its key's limits.",
+        DATED_2026_11_28,
+        {**_PAID, "status": "expired", "released_cents": 25},
     ),
 )

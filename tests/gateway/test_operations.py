@@ -13,10 +13,13 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 
 from gateway.admin import merchants
+from gateway.approvals import doors as approval_doors
 from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
 from gateway.billing.wallet import redemption
 from gateway.operations import perform
+from gateway.payments.sellers import approvals as held_payments
+from gateway.payments.sellers import doors as payment_doors
 from gateway.topup import approvals, doors
 from gateway.topup import service as topup
 from gateway.values.codes import Code
@@ -36,6 +39,8 @@ DOORS = [
     "gateway/admin",
     "gateway/cli",
     "gateway/topup/doors.py",
+    "gateway/payments/sellers/doors.py",
+    "gateway/approvals/doors.py",
     "gateway/oauth",
 ]
 _ENQUEUE = {"publish", "enqueue_job"}
@@ -50,6 +55,8 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
     topup.cancel,
     approvals.approve,
     approvals.deny,
+    held_payments.approve,
+    held_payments.deny,
     redemption.redeem,
     sandbox_orders.pay_sandbox,
     notices.handle,
@@ -234,6 +241,8 @@ STORE_FREE_DOORS = [
     "gateway/dashboard",
     "gateway/cli",
     "gateway/topup/doors.py",
+    "gateway/payments/sellers/doors.py",
+    "gateway/approvals/doors.py",
 ]
 _STORE_DOORS = {"read", "transaction", "run"}
 # ``path:function`` → why that door opens the store itself.
@@ -271,7 +280,17 @@ _RUNNERS = {"answer", "perform"}
 # through ``doors.send`` or ``perform``, and adds the payment's offers or receipt to its answer.
 _PAYING_DOORS = ("paying.", "charge_payments.")
 # Answer an Outcome, and run the operation through ``perform`` themselves.
-_RUNNING = {perform, doors.send, doors.approve, doors.deny}
+_RUNNING = {
+    perform,
+    doors.send,
+    doors.approve,
+    doors.deny,
+    payment_doors.pay,
+    payment_doors.approve,
+    payment_doors.deny,
+    approval_doors.review,
+    approval_doors.decide,
+}
 # ``path:function`` → why it awaits an operation itself.
 _OPERATOR = (
     "the operator's commands hold no Redis, and none of their operations "
@@ -285,12 +304,14 @@ RUNS_AN_OPERATION_ITSELF = {
 # what a door calls there is an operation, and answers an ``Outcome``.
 OPERATION_PACKAGES = (
     "gateway.accounts",
+    "gateway.approvals",
     "gateway.apps",
     "gateway.admin",
     "gateway.billing",
     "gateway.ledger",
     "gateway.mail",
     "gateway.merchants",
+    "gateway.payments",
     "gateway.protocols",
     "gateway.recipients",
     "gateway.topup",

@@ -8,7 +8,10 @@ conditional debit first (no row while the wallet is short or its environment fro
 written), its count in the key's windows (the store refuses the whole write past a limit), the
 payment row (``pending``) and its work for the worker (due past the inline try's deadline), its
 ``payment_debit`` entry, ``balance.low`` on crossing and an auto top-up's run. No event: the
-payment is told once its credential is made or not.
+payment is told once its credential is made or not. A payment a rule of its key's policy holds
+is the same plan but written ``pending_approval`` with its approval window, its work due when
+the window closes (the worker expires it then), and its event, ``payment.pending_approval``:
+nothing is made until it is approved (``approvals``).
 """
 
 import json
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ... import idempotency
+from ... import idempotency, outbox
 from ...callers import Caller
 from ...ledger import alerts
 from ...ledger import service as ledger
@@ -29,7 +32,7 @@ from ...policies import rules, spend
 from ...protocols.base import Demand, Made
 from ...store.compose import Plan, Refs, Step, const, from_rows, param
 from ...store.models import SellerPayment, SellerPaymentWork, table_of
-from ...store.raw import Construct
+from ...store.raw import Construct, Raw, Statement
 from ...store.types import UTCDateTime
 from ...values.clock import new_id, rfc3339
 from ...values.codes import CATALOGUE, Code
@@ -37,7 +40,7 @@ from ...values.outcome import ApiError, Outcome
 from .. import plan
 from ..plan import DEBIT
 from .schemas import PaymentData, PaymentMade
-from .states import AUTHORIZED, DEBIT_KIND, FAILED, QUEUE, first, move
+from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, QUEUE, first, move
 
 __all__ = [
     "Authorizing",
@@ -46,6 +49,10 @@ __all__ = [
     "data_of",
     "fail",
     "given",
+    "held_event_data",
+    "held_of",
+    "keep",
+    "known_payee",
     "made_of",
     "open_made",
     "payment_params",
@@ -76,10 +83,13 @@ class Authorizing(plan.Paying):
     spend_buckets: str | None  # JSON text: the windows counted, which a release gives back to
     idempotency_key: str
     expires_at: datetime
-    pending_until: datetime  # when its work is the worker's, if its request has not moved it
+    approval_expires_at: datetime | None  # held: when its approval window closes
+    # When its work is the worker's: past the inline try's deadline, or, held, at the window's
+    # close.
+    work_due_at: datetime
 
 
-def _insert_payment(refs: Refs) -> Construct:
+def _insert_payment(refs: Refs, held: bool) -> Construct:
     now = param("now", UTCDateTime())
     row: dict[str, Any] = {
         "id": param("txn_id", sa.String),
@@ -87,7 +97,7 @@ def _insert_payment(refs: Refs) -> Construct:
         "merchant_id": param("merchant_id", sa.String),
         "api_key_id": param("api_key_id", sa.String),
         "wallet_id": param("wallet_id", sa.String),
-        "status": const(first()),
+        "status": const(first(held)),
         "amount_cents": param("amount", _INT),
         "used_cents": sa.null(),
         "currency": param("currency", sa.String),
@@ -103,6 +113,8 @@ def _insert_payment(refs: Refs) -> Construct:
         "idempotency_key": param("idempotency_key", sa.String),
         "failure_reason": sa.null(),
         "expires_at": param("expires_at", UTCDateTime()),
+        "approval_expires_at": param("approval_expires_at", UTCDateTime()),
+        "decided_by": sa.null(),
         "created_at": now,
         "updated_at": now,
     }
@@ -116,14 +128,14 @@ def _insert_work(refs: Refs) -> Construct:
         "status": const(QUEUE.due),
         "attempts": sa.literal_column("0"),
         "generation": sa.literal_column("0"),
-        "next_attempt_at": param("pending_until", UTCDateTime()),
+        "next_attempt_at": param("work_due_at", UTCDateTime()),
         "last_error": sa.null(),
         "updated_at": param("now", UTCDateTime()),
     }
     return from_rows(sa.insert(_W), [row], where=refs.after(DEBIT))
 
 
-def _steps(windows: Sequence[str]) -> list[Step]:
+def _steps(windows: Sequence[str], held: bool) -> list[Step]:
     debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const(DEBIT_KIND))
 
     def lines(refs: Refs) -> list[ledger.Line]:
@@ -131,27 +143,50 @@ def _steps(windows: Sequence[str]) -> list[Step]:
 
     return plan.payment_steps(
         windows,
-        writes=[Step("payment", _insert_payment), Step("work", _insert_work)],
+        writes=[Step("payment", lambda r: _insert_payment(r, held)), Step("work", _insert_work)],
         lines=lines,
-        event=False,
+        event=held,
     )
 
 
-def given(windows: Sequence[str]) -> frozenset[str]:
-    """The names a payment to a seller counted in ``windows`` supplies."""
-    return plan.given(windows, Authorizing.__required_keys__)
+def given(windows: Sequence[str], held: bool = False) -> frozenset[str]:
+    """The names a payment to a seller counted in ``windows`` (``held``: with its event)
+    supplies."""
+    told = plan.Announcing.__required_keys__ if held else frozenset()
+    return plan.given(windows, Authorizing.__required_keys__, told)
 
 
-_PLANS: dict[tuple[str, ...], Plan] = {}
+_PLANS: dict[tuple[tuple[str, ...], bool], Plan] = {}
 
 
-def payment_plan(windows: tuple[str, ...]) -> Plan:
-    """The plan of a payment to a seller counted in ``windows``, built with the names it
-    supplies (``given``): a step binding any other fails here."""
-    found = _PLANS.get(windows)
+def payment_plan(windows: tuple[str, ...], held: bool = False) -> Plan:
+    """The plan of a payment to a seller counted in ``windows`` (``held``: for approval), built
+    with the names it supplies (``given``): a step binding any other fails here."""
+    found = _PLANS.get((windows, held))
     if found is None:
-        found = _PLANS[windows] = Plan(_steps(windows), given=given(windows))
+        plan_of = Plan(_steps(windows, held), given=given(windows, held))
+        found = _PLANS[(windows, held)] = plan_of
     return found
+
+
+# A payment of the key to the payee whose credential was made (only ``authorize`` writes one),
+# whatever became of it since (authorized, used, released): the payee is then one the key has
+# paid (``approval_for_new_recipients``).
+_KNOWN = Statement.of(
+    sa.select(_P.c.id)
+    .where(
+        _P.c.api_key_id == param("api_key_id", sa.String),
+        _P.c.payee_origin == param("payee_origin", sa.String),
+        _P.c.made_sealed.is_not(None),
+    )
+    .limit(1)
+)
+
+
+async def known_payee(tx: Raw, key_id: str, origin: str) -> bool:
+    """Whether key ``key_id`` has paid the payee at ``origin`` before: a payment of its to that
+    origin had its credential made."""
+    return bool(await tx.fetch(_KNOWN, {"api_key_id": key_id, "payee_origin": origin}))
 
 
 class Prepared(NamedTuple):
@@ -170,10 +205,13 @@ def payment_params(
     idempotency_key: str,
     counted: Sequence[rules.Counted],
     now: datetime,
-    pending_until: datetime,
+    work_due_at: datetime,
+    approval_expires_at: datetime | None = None,
 ) -> Prepared:
-    """The run's parameters: exactly the names ``given`` names for ``counted``'s windows."""
+    """The run's parameters: exactly the names ``given`` names for ``counted``'s windows, and
+    held (``approval_expires_at``: its window's close) its event's."""
     payment_id = new_id("pay")
+    held = approval_expires_at is not None
     fields: Authorizing = {
         "txn_id": payment_id,
         "now": now,
@@ -196,10 +234,57 @@ def payment_params(
         "spend_buckets": json.dumps(spend.kept(counted)) if counted else None,
         "idempotency_key": idempotency_key,
         "expires_at": demand.expires_at,
-        "pending_until": pending_until,
+        "approval_expires_at": approval_expires_at,
+        "work_due_at": approval_expires_at if approval_expires_at is not None else work_due_at,
     }
+    told: dict[str, Any] = {}
+    if held:
+        told = dict(outbox.event_params(HELD_EVENT, now, caller.env, held_event_data(fields)))
     low = alerts.low_params(caller.env, caller.low_balance_threshold_cents, now)
-    return Prepared(fields, {**fields, **low, **spend.spend_params(counted)})
+    return Prepared(fields, {**fields, **told, **low, **spend.spend_params(counted)})
+
+
+HELD_EVENT = "payment.pending_approval"
+
+
+def held_event_data(fields: Authorizing) -> dict[str, Any]:
+    """What ``payment.pending_approval`` says of a payment as it is written."""
+    expires = fields["approval_expires_at"]
+    assert expires is not None
+    return {
+        "id": fields["txn_id"],
+        "status": HELD,
+        "amount_cents": fields["amount"],
+        "currency": fields["currency"],
+        "payee": fields["payee"],
+        "protocol": fields["protocol"],
+        "url": fields["url"],
+        "expires_at": rfc3339(fields["expires_at"]),
+        "approval_expires_at": rfc3339(expires),
+    }
+
+
+def held_of(fields: Authorizing) -> PaymentData:
+    """A held payment as its reply (202) shows it, from what was written."""
+    now = rfc3339(fields["now"])
+    expires = fields["approval_expires_at"]
+    return PaymentData(
+        id=fields["txn_id"],
+        status=HELD,
+        amount_cents=fields["amount"],
+        used_cents=None,
+        currency=fields["currency"],
+        payee=fields["payee"],
+        protocol=fields["protocol"],
+        url=fields["url"],
+        header=fields["header"],
+        description=fields["description"],
+        failure_reason=None,
+        expires_at=rfc3339(fields["expires_at"]),
+        approval_expires_at=None if expires is None else rfc3339(expires),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 # --- The credential, sealed to its payment.
@@ -238,10 +323,15 @@ def data_of(row: Any, **changed: Any) -> PaymentData:
         "description": row.description,
         "failure_reason": row.failure_reason,
         "expires_at": rfc3339(row.expires_at),
+        "approval_expires_at": _when(row.approval_expires_at),
         "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
     }
     return PaymentData(**{**values, **changed})
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else rfc3339(value)
 
 
 def made_of(row: Any, value: str, now: datetime) -> PaymentMade:
@@ -260,7 +350,7 @@ async def read(conn: AsyncConnection, payment_id: str) -> Any:
     return (await conn.execute(_READ.where(_P.c.id == payment_id))).one()
 
 
-async def _keep(conn: AsyncConnection, sealer: Sealer, row: Any, outcome: Outcome) -> None:
+async def keep(conn: AsyncConnection, sealer: Sealer, row: Any, outcome: Outcome) -> None:
     """``outcome`` is what the payment's idempotency key answers from now on."""
     await idempotency.record(
         conn,
@@ -300,7 +390,7 @@ async def authorize(
         return None
     shown = made_of(row, made.value, now)
     reply = Outcome(Code.PAYMENT_AUTHORIZED, shown, transaction_id=row.id, status=AUTHORIZED)
-    await _keep(conn, sealer, row, reply)
+    await keep(conn, sealer, row, reply)
     return Outcome(
         reply.code,
         shown,
@@ -338,7 +428,7 @@ async def fail(
         return None
     data = {"id": row.id, "status": FAILED, "released_cents": int(row.amount_cents)}
     reply = ApiError(refused.code, data=data, transaction_id=row.id, status=FAILED).outcome()
-    await _keep(conn, sealer, row, reply)
+    await keep(conn, sealer, row, reply)
     return Outcome(
         reply.code,
         data,

@@ -13,6 +13,11 @@ transaction.
   there (``Payer.revoke``), asked once more, then ``released``: the wallet credited back once,
   however many tries race for it (the move's conditional UPDATE).
 
+- ``pending_approval``: due when its approval window closes (a decision reschedules it, and
+  takes any lease's place): ``expired`` and released once (``approvals.expire``), however many
+  tries race for it and whatever decision races them (the wallet's lock first, then the move's
+  conditional UPDATE, which a decision's window condition keeps apart).
+
 A try whose provider does not answer is due again on ``RETRIES``: a use is learned, never
 assumed, so nothing is released while its provider cannot say it was not used.
 """
@@ -28,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
+from ...ledger import service as ledger
 from ...protocols import registry
 from ...protocols.base import Demand, Made, Payer, Use, Wallet
 from ...store.db import Database
@@ -36,9 +42,10 @@ from ...store.models import Wallet as WalletRow
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from . import authorizing
+from . import approvals, authorizing
 from .states import (
     AUTHORIZED,
+    HELD,
     PENDING,
     QUEUE,
     RELEASED,
@@ -102,6 +109,9 @@ async def attempt(
     """One try of a payment's leased work (``item``); the deliveries of the move it made."""
     async with db.read() as conn:
         row = (await conn.execute(sa.select(_P).where(_P.c.id == item.payment_id))).one()
+    if row.status == HELD:
+        sent()
+        return await _held(db, sealer, row, item, now())
     if row.status not in (PENDING, AUTHORIZED):
         sent()
         async with db.transaction() as conn:
@@ -160,6 +170,21 @@ async def _pending(
                 return []
             done = await authorizing.fail(conn, wallet.sealer, row, refused, finished)
     return [] if done is None else done.deliveries
+
+
+async def _held(db: Database, sealer: Sealer, row: Any, item: Any, now: datetime) -> list[str]:
+    """A held payment's work: expired once its approval window has closed, else due then."""
+    closes = row.approval_expires_at
+    if closes is not None and now < closes:
+        async with db.transaction() as conn:
+            await _record(conn, item, due=closes, error=None, now=now)
+        return []
+    async with db.transaction() as conn:
+        await ledger.frozen(conn, row.wallet_id)  # the wallet's lock first, as a decision's
+        if not await _record(conn, item, due=None, error=None, now=now):
+            return []
+        told = await approvals.expire(conn, sealer, row, now)
+    return told or []
 
 
 async def _frozen(db: Database, wallet_id: str) -> bool:

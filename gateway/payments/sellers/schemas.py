@@ -56,7 +56,10 @@ class PaymentData(Model):
     """A payment as every read shows it: never its credential."""
 
     id: str = Field(description="pay_…")
-    status: str = Field(description="pending, authorized, used, released or failed")
+    status: str = Field(
+        description="pending_approval (held: nothing made until approved), pending, "
+        "authorized, used, released, failed, denied or expired"
+    )
     amount_cents: int = Field(description="What the seller asked, debited from the wallet.")
     used_cents: int | None = Field(description="What the seller took, once used.")
     currency: str = Field(description="usd")
@@ -69,6 +72,11 @@ class PaymentData(Model):
     expires_at: str = Field(
         description="RFC 3339 UTC: the seller's challenge stops here; an "
         "unused credential is released to the wallet after it."
+    )
+    approval_expires_at: str | None = Field(
+        default=None,
+        description="RFC 3339 UTC: a payment held for approval (a rule of the key's policy "
+        "held it) is released as expired here unless decided first; null if never held.",
     )
     created_at: str
     updated_at: str

@@ -22,13 +22,17 @@ credential never exists without its debit: a process that dies between the two l
 ``pending`` payment whose work falls due past the inline try's deadline, and the worker makes
 it again or fails and releases it (``holds``).
 
-A rule that would hold a payment for approval refuses it (``PAYMENT_NEEDS_APPROVAL``): held
-payments to sellers are not yet supported.
+A payment a rule of the key's policy holds (above ``approval_above_cents``, or to a payee the
+key never paid under ``approval_for_new_recipients``: ``known_payee``, read in the payment's
+transaction) is debited and written ``pending_approval`` by the same plan, answered 202
+(``PAYMENT_AWAITING_APPROVAL``) and kept so under its idempotency key: nothing is made until a
+person or a key with the ``approvals`` scope approves it (``approvals``), whose decision then
+takes the key's place with what it came to.
 """
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,9 +58,9 @@ from ...values.settings import Settings
 from .. import once
 from . import authorizing
 from .schemas import PaymentCreate
-from .states import FAILED, PENDING, make_seconds, pending_until, schedule
+from .states import FAILED, HELD, PENDING, make_seconds, pending_until, schedule
 
-__all__ = ["OPERATION", "get", "list_page", "pay", "request_hash_of", "scoped", "visible"]
+__all__ = ["OPERATION", "get", "list_page", "make", "pay", "request_hash_of", "scoped", "visible"]
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +131,10 @@ async def pay(
     origin = origin_of(body.url)
     payment = rules.seller(rules.Payee(origin, tuple(demand.payee_names)), demand.amount_cents)
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
-    counted = rules.judge(caller.policy, payment, now, budgets, caller.consent).counted
+    judged = rules.judge(caller.policy, payment, now, budgets, caller.consent)
+    counted, held, ask_new = judged.counted, judged.held, judged.ask_new
     windows = tuple(c.name for c in counted)
+    window = now + timedelta(seconds=settings.approval_ttl_seconds)
     alerting = None
     if any(c.soft_cents is not None for c in counted):
         percent = caller.policy.soft_limit_percent
@@ -136,6 +142,9 @@ async def pay(
     written: dict[str, authorizing.Prepared] = {}
 
     async def apply(tx: Raw) -> once.Paid:
+        hold = held
+        if ask_new:  # held unless the key has paid this payee before
+            hold = not await authorizing.known_payee(tx, caller.key_id, origin)
         prepared = authorizing.payment_params(
             caller,
             demand,
@@ -146,25 +155,36 @@ async def pay(
             idempotency_key=idempotency_key,
             counted=counted,
             now=now,
-            pending_until=pending_until(settings, now),
+            work_due_at=pending_until(settings, now),
+            approval_expires_at=window if hold else None,
         )
-        applied = await authorizing.payment_plan(windows).run(tx, prepared.params)
+        applied = await authorizing.payment_plan(windows, hold).run(tx, prepared.params)
         if applied is None:
             return await once.short(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
             )
         payment_id = prepared.payment["txn_id"]
         written[payment_id] = prepared
-        pending = Outcome(
-            Code.PAYMENT_IN_PROGRESS,
-            {"id": payment_id, "status": PENDING},
-            transaction_id=payment_id,
-            status=PENDING,
-            # Its work's id wakes the worker's payments lane, which sleeps to its due time.
-            deliveries=[*applied.ids("low_deliveries", refills.STEP), payment_id],
-        )
+        # Its work's id wakes the worker's payments lane, which sleeps to its due time.
+        work = [*applied.ids("low_deliveries", refills.STEP), payment_id]
+        if hold:
+            answer = Outcome(
+                Code.PAYMENT_AWAITING_APPROVAL,
+                authorizing.held_of(prepared.payment),
+                transaction_id=payment_id,
+                status=HELD,
+                deliveries=[*applied.ids("event_deliveries"), *work],
+            )
+        else:
+            answer = Outcome(
+                Code.PAYMENT_IN_PROGRESS,
+                {"id": payment_id, "status": PENDING},
+                transaction_id=payment_id,
+                status=PENDING,
+                deliveries=work,
+            )
         due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), payment_id)
-        return once.Paid(pending, alerting if due else None)
+        return once.Paid(answer, alerting if due else None)
 
     keyed = once.Keyed(idempotency_key, request_hash, settings.idempotency_ttl_seconds)
     first = await once.pay(
@@ -172,9 +192,9 @@ async def pay(
     )
     mine = None if first.replayed else written.get(first.transaction_id or "")
     if mine is None or first.code != Code.PAYMENT_IN_PROGRESS:
-        return first  # a refusal, or the reply its key keeps
+        return first  # a refusal, held for approval, or the reply its key keeps
     wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env)
-    answered = await _make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
+    answered = await make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
     return Outcome(
         answered.code,
         answered.data,
@@ -208,11 +228,12 @@ async def _replay(
     return await db.run(peek, read_only=True)
 
 
-async def _make(
+async def make(
     wallet: Wallet, payer: Payer, demand: Demand, payment_id: str, request_hash: str
 ) -> Outcome:
-    """The credential of debited payment ``payment_id`` made, and the answer recorded: the
-    reply that shows it, or the refusal once it failed and was released."""
+    """The credential of debited payment ``payment_id`` (``pending``: paid, or approved) made,
+    and the answer recorded: the reply that shows it, or the refusal once it failed and was
+    released."""
     db, sealer, settings = wallet.db, wallet.sealer, wallet.settings
     try:
         async with asyncio.timeout(make_seconds(settings)):

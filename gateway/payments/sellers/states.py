@@ -9,15 +9,23 @@ moves racing from one state exactly one moves the row, and the other writes noth
 release at expiry credits the wallet once, however many workers reach it.
 
 ```
-from        to          what                                                  event
-(new)       pending     the debit, its windows counted (``authorizing``)        —
-pending     authorized  its credential made and kept sealed                     payment.authorized
-pending     failed      no credential made: released                            payment.failed
-authorized  used        the seller took it (what it did not take, released)     payment.used
-authorized  released    not used by its expiry, or ended at its provider        payment.released
+from              to                what                                    event
+(new)             pending           the debit, its windows counted          —
+(new)             pending_approval  the debit, held: nothing made           payment.pending_approval
+pending_approval  pending           approved: its credential to be made     —
+pending_approval  released          approved once its challenge expired     payment.released
+pending_approval  denied            denied (or the kill switch): released   payment.denied
+pending_approval  expired           not decided in its window: released     payment.expired
+pending           authorized        its credential made and kept sealed     payment.authorized
+pending           failed            no credential made: released            payment.failed
+authorized        used              the seller took it (the rest released)  payment.used
+authorized        released          not used by its expiry, or ended there  payment.released
 ```
 
-No move leaves ``used``, ``released`` or ``failed``.
+A move out of ``pending_approval`` records who decided it (``decided_by``), and is made only
+while its approval window is open (a decision) or once it has closed (the expiry), so a late
+approval and the expiry never both move it. No move leaves ``used``, ``released``, ``failed``,
+``denied`` or ``expired``.
 """
 
 import functools
@@ -44,7 +52,10 @@ from ...values.settings import Settings
 __all__ = [
     "AUTHORIZED",
     "DEBIT_KIND",
+    "DENIED",
+    "EXPIRED",
     "FAILED",
+    "HELD",
     "NEW",
     "PENDING",
     "QUEUE",
@@ -70,6 +81,11 @@ AUTHORIZED: Final = "authorized"  # its credential made: the amount held until u
 USED: Final = "used"  # the seller took it
 RELEASED: Final = "released"  # not used: credited back
 FAILED: Final = "failed"  # no credential made: credited back
+HELD: Final = "pending_approval"  # debited and held by a rule of its key's policy: nothing made
+DENIED: Final = "denied"  # held, then denied (or cancelled by the kill switch): credited back
+EXPIRED: Final = "expired"  # held, and not decided in its window: credited back
+# Who decided a held payment when no person or key did.
+BY_EXPIRY, BY_FREEZE = "expiry", "freeze"
 
 # The ledger entries' kinds: the debit (``authorizing``), and what a release credits back.
 DEBIT_KIND: Final = "payment_debit"
@@ -98,6 +114,11 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     (t.source, t.target): t
     for t in [
         Transition(NEW, PENDING),
+        Transition(NEW, HELD, event="payment.pending_approval"),
+        Transition(HELD, PENDING),
+        Transition(HELD, RELEASED, release=True, event="payment.released"),
+        Transition(HELD, DENIED, release=True, event="payment.denied"),
+        Transition(HELD, EXPIRED, release=True, event="payment.expired"),
         Transition(PENDING, AUTHORIZED, event="payment.authorized"),
         Transition(PENDING, FAILED, release=True, event="payment.failed"),
         Transition(AUTHORIZED, USED, event="payment.used"),
@@ -108,9 +129,9 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
 STATES: States[Transition] = States("a payment to a seller", _P, TRANSITIONS)
 
 
-def first() -> str:
-    """The status a payment is written with."""
-    return STATES.first(PENDING)
+def first(held: bool = False) -> str:
+    """The status a payment is written with: ``pending``, or held for approval."""
+    return STATES.first(HELD if held else PENDING)
 
 
 # --- When the worker looks at a payment (``holds``).
@@ -166,6 +187,7 @@ class Moving(TypedDict):
     made_sealed: str | None
     used_cents: int | None
     failure_reason: str | None
+    decided_by: str | None
     event_id: str
     event_type: str
     event_payload: str
@@ -181,13 +203,16 @@ def _moved(t: Transition) -> Construct:
         values["used_cents"] = param("used_cents", _INT)
     elif t.target == FAILED:
         values["failure_reason"] = param("failure_reason", String)
-    return STATES.moving(
-        t.source,
-        t.target,
-        param("now", UTCDateTime()),
-        _P.c.id == param("payment_id", String),
-        values=values,
-    )
+    now = param("now", UTCDateTime())
+    where = [_P.c.id == param("payment_id", String)]
+    if t.source == HELD:
+        # Decided while its window is open; expired once it has closed: never both.
+        values["decided_by"] = param("decided_by", String)
+        window = _P.c.approval_expires_at
+        where.append(window <= now if t.target == EXPIRED else window > now)
+        if t.target == RELEASED:
+            values["failure_reason"] = param("failure_reason", String)
+    return STATES.moving(t.source, t.target, now, *where, values=values)
 
 
 def _release_steps() -> list[Step]:
@@ -252,6 +277,7 @@ async def move(
     made_sealed: str | None = None,
     used_cents: int | None = None,
     reason: str | None = None,
+    decided_by: str | None = None,
 ) -> list[str] | None:
     """Payment ``row`` (as read) moved from its status to ``target`` in the caller's
     transaction: the deliveries of its event, or ``None`` when it was no longer there (another
@@ -266,9 +292,9 @@ async def move(
     extra: dict[str, Any] = {}
     if target == USED:
         extra["used_cents"] = used_cents
-    elif target == RELEASED:
+    elif target in (RELEASED, DENIED, EXPIRED):
         extra["released_cents"] = given_back
-    elif target == FAILED:
+    if reason is not None and target in (FAILED, RELEASED):
         extra["reason"] = reason
     told = event_data(row, target, **extra)
     params: dict[str, Any] = {
@@ -280,17 +306,25 @@ async def move(
         "wallet_id": row.wallet_id,
         "amount": given_back,
         "reference": row.id,
-        "memo": f"payment {row.id} {target}: not taken by {row.payee}"[:500],
+        "memo": _memo(row, t),
         **spend.give_back_params(_buckets(row.spend_buckets)),
         "made_sealed": made_sealed,
         "used_cents": used_cents,
         "failure_reason": reason,
+        "decided_by": decided_by,
         **outbox.event_params(t.event or "", now, row.env, told),
     }
     applied = await plan(row.status, target, given_back > 0).run(await raw(conn), params)
     if applied is None:
         return None
     return applied.ids("event_deliveries") if t.event else []
+
+
+def _memo(row: Any, t: Transition) -> str:
+    """The release's ledger memo: why the amount came back."""
+    if t.source == HELD:
+        return f"payment {row.id} {t.target} before anything was paid"[:500]
+    return f"payment {row.id} {t.target}: not taken by {row.payee}"[:500]
 
 
 def _buckets(stored: Any) -> list[str]:

@@ -23,7 +23,7 @@ from .ledger import LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey
-from .payments import SellerPayment, SellerPaymentWork
+from .payments import PAYMENTS_HOLDING, SellerPayment, SellerPaymentWork
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
 from .subscriptions import (
@@ -63,6 +63,7 @@ __all__ = [
     "HELD_STATUSES",
     "MANAGED_LIVE",
     "ORDERED_HEAD",
+    "PAYMENTS_HOLDING",
     "SUBSCRIPTION_HOLDS",
     "Adjustment",
     "ApiKeyRow",

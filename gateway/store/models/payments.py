@@ -3,10 +3,24 @@ work for the worker (``gateway.payments.sellers.holds``)."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+
+# Whose amount the merchant's wallet still holds (``GET /balance``'s ``held_cents``): as the
+# migration wrote the partial index.
+PAYMENTS_HOLDING = "status IN ('pending', 'pending_approval', 'authorized')"
 
 
 class SellerPayment(Base):
@@ -14,6 +28,10 @@ class SellerPayment(Base):
     app's token) under its policy: debited as it is written (``pending``), then its credential
     made and kept sealed (``authorized``), then ``used`` by the seller, or ``released`` (the
     amount credited back) at its expiry, or ``failed`` (released) when no credential was made.
+    One a rule of the key's policy holds is written ``pending_approval`` (debited, nothing made)
+    until approved (``pending``), ``denied`` or ``expired`` (released) at
+    ``approval_expires_at``; ``decided_by`` names who decided it (a key, ``user:<id>``, the
+    expiry or the kill switch).
 
     ``challenge``: what the seller sent, as the agent passed it on (its protocol reads it again
     for the provider's look-ups); ``made_sealed``: the credential and the provider's reference
@@ -27,6 +45,16 @@ class SellerPayment(Base):
         CheckConstraint("amount_cents > 0", name="amount"),
         CheckConstraint("used_cents >= 0 AND used_cents <= amount_cents", name="used"),
         Index("ix_seller_payments_merchant", "merchant_id", "env", "id"),
+        # Partial: only the payments still holding money, so ``held_cents`` reads only those.
+        Index(
+            "ix_seller_payments_held",
+            "merchant_id",
+            "env",
+            postgresql_where=text(PAYMENTS_HOLDING),
+            sqlite_where=text(PAYMENTS_HOLDING),
+        ),
+        # Whether a key has paid a payee before (``approval_for_new_recipients``).
+        Index("ix_seller_payments_key_payee", "api_key_id", "payee_origin"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -50,6 +78,8 @@ class SellerPayment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     expires_at: Mapped[datetime]
+    approval_expires_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -58,7 +88,9 @@ class SellerPaymentWork(Base):
     """A payment's work for the worker's runner (``store.queue``'s common shape): ``due`` while
     it is ``pending`` (due past the inline try's deadline: its credential made again, or the
     payment failed and released) or ``authorized`` (due at each look at its use, and at its
-    expiry: used, or released); ``done`` once the payment is used, released or failed."""
+    expiry: used, or released) or ``pending_approval`` (due when its approval window closes:
+    expired and released); ``done`` once the payment is used, released, failed, denied or
+    expired."""
 
     __tablename__ = "seller_payment_work"
     __table_args__ = (Index("ix_seller_payment_work_due", "status", "next_attempt_at"),)

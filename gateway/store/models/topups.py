@@ -4,7 +4,18 @@ links to a recipient's page."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, text, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...values import statuses
@@ -72,15 +83,21 @@ class Topup(Base):
 
 
 class ApprovalLink(Base):
-    """A held send's one-time decision token for one approver (``topup.approval_links``): only
-    its keyed hash, spent once (``used_at``) and only through its ``door`` (``mail``: the
-    e-mailed link's page; ``telegram``: a button's press), ending with the hold."""
+    """A one-time decision token for one approver on what is held (``approvals.links``): a send
+    (``topup_id``) or a payment to a seller (``payment_id``), exactly one of them. Only its keyed
+    hash, spent once (``used_at``) and only through its ``door`` (``mail``: the e-mailed link's
+    page; ``telegram``: a button's press), ending with the hold."""
 
     __tablename__ = "approval_links"
-    __table_args__ = (Index("ix_approval_links_topup_id", "topup_id"),)
+    __table_args__ = (
+        Index("ix_approval_links_topup_id", "topup_id"),
+        Index("ix_approval_links_payment_id", "payment_id"),
+        CheckConstraint("(topup_id IS NULL) <> (payment_id IS NULL)", name="one_held"),
+    )
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topup_id: Mapped[str] = mapped_column(ForeignKey("topups.id"))
+    topup_id: Mapped[str | None] = mapped_column(ForeignKey("topups.id"))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("seller_payments.id"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     door: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime]

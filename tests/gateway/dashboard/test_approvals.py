@@ -1,5 +1,6 @@
-"""The approvals inbox: sends held above a key's approval line, approved or denied from the
-dashboard through the API's own operations; another merchant cannot decide them."""
+"""The approvals inbox: sends held above a key's approval line, and payments to sellers a key's
+policy held, approved or denied from the dashboard through the API's own operations; another
+merchant cannot decide them, nor a viewer."""
 
 import re
 
@@ -7,10 +8,14 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.store.models import Topup, table_of
+from gateway.store.models import MerchantUser, Topup, User, table_of
 from keys import parse_api_key
 from tests.fixtures.core import asgi_client
-from tests.fixtures.dashboard import Account, SignUp
+from tests.fixtures.dashboard import Account, SignUp, join_as
+from tests.fixtures.held_payments import HOLDING, held, status_of
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
+from tests.fixtures.tally_payer import TallyPayer
 
 _T = table_of(Topup)
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
@@ -114,3 +119,54 @@ async def test_a_person_sees_the_count_confirms_and_reads_who_decided_and_why(
     # Once decided, the confirmation says so and offers no button.
     late = await alice.client.get(f"/topups/{first}/deny")
     assert "no longer awaiting approval" in late.text and "Deny and refund" not in late.text
+
+
+async def test_held_payments_are_listed_beside_held_sends_and_decided_from_the_inbox(
+    app: ASGIApp, sign_up: SignUp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer
+) -> None:
+    alice, bob = await sign_up(), await sign_up()
+    agent = await make_merchant(balance_cents=1_000, merchant_id=await _merchant_of(db, alice))
+    await set_policy(db, agent.key_id, HOLDING)
+    async with asgi_client(app) as api:
+        first, second = await held(api, agent, "i-1"), await held(api, agent, "i-2")
+    inbox = await alice.client.get("/topups/approvals")
+    assert first in inbox.text and second in inbox.text
+    assert 'id="held-payments"' in inbox.text and "acct_seller" in inbox.text
+    assert "above the paying key's approval line of $0.10" in inbox.text
+    assert parse_api_key(agent.key).display_prefix in inbox.text
+    nav = (await alice.client.get("/")).text
+    assert re.search(r'id="pending-approvals"[^>]*>2<', nav)
+    # Another merchant neither sees nor decides them.
+    assert first not in (await bob.client.get("/topups/approvals")).text
+    path = f"/topups/approvals/payments/{first}"
+    assert (await bob.post(f"{path}/approve", {})).status_code == 404
+    # A viewer reads the inbox and decides nothing.
+    viewer = await join_as(app, alice, "viewer")
+    assert first in (await viewer.client.get("/topups/approvals")).text
+    assert (await viewer.post(f"{path}/approve", {})).status_code == 403
+    assert await status_of(db, first) == ("pending_approval", None)
+
+    approved = await alice.post(f"{path}/approve", {}, page="/topups/approvals")
+    assert approved.status_code == 303 and approved.headers["location"].endswith(f"paid={first}")
+    denied = await alice.post(
+        f"/topups/approvals/payments/{second}/deny", {}, page="/topups/approvals"
+    )
+    assert denied.status_code == 303
+    status, decided_by = await status_of(db, first)
+    assert status == "authorized" and (decided_by or "").startswith("user:")
+    assert (await status_of(db, second))[0] == "denied"
+    assert tally.makes == [first]
+    inbox = await alice.client.get("/topups/approvals")
+    assert first not in inbox.text and second not in inbox.text
+    again = await alice.post(f"{path}/deny", {}, page="/topups/approvals")
+    assert again.status_code == 409
+
+
+async def _merchant_of(db: Database, account: Account) -> str:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(table_of(MerchantUser).c.merchant_id)
+            .join(table_of(User), table_of(User).c.id == table_of(MerchantUser).c.user_id)
+            .where(table_of(User).c.email == account.email)
+        )
+        return str(found.scalar_one())

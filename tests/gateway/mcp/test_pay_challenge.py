@@ -1,12 +1,15 @@
 """MCP's ``pay_challenge``: the same operation as ``POST /payments``, its input the route's body
-with the idempotency key, its result the envelope; ``get_key_limits`` shows the payee fields."""
+with the idempotency key, its result the envelope (a held payment's too, until decided);
+``get_key_limits`` shows the payee fields."""
 
 from typing import Any
 
+import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.mcp.tools import by_name
 from gateway.store.db import Database
+from tests.fixtures.held_payments import HOLDING
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy
@@ -64,3 +67,28 @@ async def test_a_key_without_the_scope_is_refused_and_its_limits_show_its_payees
     assert shown["per_payee_limit"] == {"amount_cents": 300, "interval": "weekly"}
     assert tally.makes == []
     assert await payment_rows(db, merchant.merchant_id) == []
+
+
+async def test_a_held_payment_answers_pending_approval_then_its_credential_once_approved(
+    mcp_root: str,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    tally: TallyPayer,
+) -> None:
+    merchant = await make_merchant(balance_cents=1_000)
+    await set_policy(db, merchant.key_id, HOLDING)
+    approver = await make_merchant(merchant_id=merchant.merchant_id)
+    async with mcp_http(mcp_root, merchant.key) as session:
+        [tool] = [t for t in (await session.list_tools()).tools if t.name == "pay_challenge"]
+        held = await envelope_of(session, "pay_challenge", _args("h-1"))
+        assert (held.code, held.envelope["status"]) == (1173, "pending_approval"), held.envelope
+        assert not held.is_error and "value" not in held.data
+        validate(held.envelope, tool.output_schema)
+        payment_id = held.data["id"]
+        assert tally.makes == []
+        approved = await client.post(f"/payments/{payment_id}/approve", headers=approver.headers)
+        assert approved.status_code == 200, approved.text
+        made = await envelope_of(session, "pay_challenge", _args("h-1"))
+        assert made.code == 1170 and made.data["value"] == tally.made[payment_id].value
+    assert await merchant_balance(db, merchant) == 975

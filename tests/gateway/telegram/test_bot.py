@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.store.models import Mail, TelegramMessage, Topup, table_of
+from gateway.store.models import Mail, MerchantUser, TelegramMessage, Topup, User, table_of
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings
 from keys import Sealer
@@ -30,7 +30,12 @@ from tests.fixtures.dashboard import (
     join_as,
     sign_up_on,
 )
+from tests.fixtures.held_payments import HOLDING, held, status_of
+from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
+from tests.fixtures.seller_payments import SELLER, pay
 from tests.fixtures.stand_ins import served
+from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.telegram import (
     BOT_TOKEN,
     WEBHOOK_SECRET,
@@ -378,3 +383,58 @@ async def test_a_flood_of_strangers_and_forgers_leaves_a_genuine_press_answered(
         assert press.status_code == 200, press.text
         assert (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"].startswith("Approved")
     assert (await _status(db, txn))[0] == "delivered"
+
+
+async def test_a_held_payment_to_a_seller_is_decided_by_its_approvers_press(
+    bot_app: ASGIApp,
+    db: Database,
+    telegram: BotApi,
+    start_worker: StartWorker,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+) -> None:
+    await start_worker(**_bot(telegram))
+    owner, _ = await _owner_with_key(bot_app)
+    made = await owner.post("/telegram/code", {}, page="/telegram")
+    code = re.search(r"/start (tgl_[\w-]+)", made.text)
+    assert code is not None
+    async with asgi_client(bot_app) as api:
+        start = update_of_message(CHAT, ANN, f"/start {code.group(1)}")
+        assert (await post_update(api, start)).is_success
+        await _said(telegram, "sendMessage", 1)
+        agent = await make_merchant(balance_cents=1_000, merchant_id=await _merchant_of(db, owner))
+        await set_policy(db, agent.key_id, HOLDING)
+        payment_id = await held(api, agent, "tg-1")
+        post = (await _said(telegram, "sendMessage", 2))[-1]
+        assert post["chat_id"] == CHAT and payment_id in post["text"]
+        assert "$0.25" in post["text"] and SELLER in post["text"]
+        [[approve, _]] = post["reply_markup"]["inline_keyboard"]
+        sent = {"message_id": 100, "chat": {"id": CHAT, "type": "group"}}
+
+        # A stranger's press decides nothing; the approver's decides, once.
+        stranger = update_of_press(sent, STRANGER, approve["callback_data"])
+        assert (await post_update(api, stranger)).is_success
+        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"]
+        assert await status_of(db, payment_id) == ("pending_approval", None)
+        mine = update_of_press(sent, ANN, approve["callback_data"])
+        assert (await post_update(api, mine)).is_success
+        answered = (await _said(telegram, "answerCallbackQuery", 2))[-1]
+        assert answered["text"] == "Approved: paid."
+        status, decided_by = await status_of(db, payment_id)
+        assert status == "authorized" and (decided_by or "").startswith("user:")
+        assert (await post_update(api, mine)).is_success
+        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 3))[-1]["text"]
+        # The agent's retry now gets its credential.
+        replay = await pay(api, agent, "tg-1")
+        assert replay.status_code == 201
+        assert replay.json()["data"]["value"] == tally.made[payment_id].value
+
+
+async def _merchant_of(db: Database, owner: Account) -> str:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(table_of(MerchantUser).c.merchant_id)
+            .join(table_of(User), table_of(User).c.id == table_of(MerchantUser).c.user_id)
+            .where(table_of(User).c.email == owner.email)
+        )
+        return str(found.scalar_one())

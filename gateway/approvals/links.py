@@ -1,13 +1,15 @@
-"""Approvals where people are: a held send's one-time decision links, mailed to its approvers
-and posted to their linked Telegram chats as buttons (``telegram.bot``).
+"""Approvals where people are: one-time decision links on what is held (a send, a payment to a
+seller: ``held``), mailed to its approvers and posted to their linked Telegram chats as buttons
+(``telegram.bot``).
 
-When a send is held (``approvals``), each member of its merchant whose role may decide top-ups
-there (``accounts.roles``: ``topups``) gets a mail with a link of their own (``offer``), up to
-``MAX_APPROVERS``, within the merchant's hourly cap on approval mails (``mail.caps``: past it,
-or when it cannot be counted, the mails are written held and the send waits in the dashboard's
-inbox). The link's token is a bearer credential: random, and stored only as its
-keyed digest (``Sealer.lookup``, under the server's key), so neither the store nor a copy of it
-makes a link, and an altered token finds nothing. The mail row holds it sealed, as a password
+When a send or a payment is held (``topup.approvals``, ``payments.sellers.approvals``), each
+member of its merchant whose role may decide top-ups there (``accounts.roles``: ``topups``)
+gets a mail with a link of their own (``offer``), up to ``MAX_APPROVERS``, within the
+merchant's hourly cap on approval mails (``mail.caps``: past it, or when it cannot be counted,
+the mails are written held and what is held waits in the dashboard's inbox). The link's token
+is a bearer credential: random, and stored only as its keyed digest (``Sealer.lookup``, under the
+server's key), so neither the store nor a copy of it makes a link, and an altered token finds
+nothing. The mail row holds it sealed, as a password
 reset's does.
 
 A token decides only through the door it was issued for (``door``): ``MAIL``, the e-mailed
@@ -15,25 +17,26 @@ link's confirmation page, or ``TELEGRAM``, a button's press by the Telegram user
 approver. A button's token carried to the page (anyone in a group chat reads a button's data) is
 refused (``APPROVAL_TOKEN_WRONG_DOOR``) and decides nothing.
 
-A link opens a confirmation page (``review``: a GET decides nothing, so a mail scanner or a
+A link opens a confirmation page (``opened``: a GET decides nothing, so a mail scanner or a
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
-(``Ready.spend``), run inside the decision's own transaction (``approvals.approve``/``deny`` through
-``doors.approve``/``deny``). So a link is spent only by the decision it makes: one refused (the
-environment frozen, the send decided or expired meanwhile) leaves it as it was, and a frozen
-environment's link decides once unfrozen. The spend is one conditional UPDATE that marks it used
-while it is unused, unexpired, its send still held and its approver still a member allowed to
-decide, so of twenty clicks at once exactly one goes on, made as the link's approver (``decided_by``
-``user:<id>``). A link ends with its hold (``approval_expires_at``), and with the send's decision by
-any door.
+(``Ready.spend``), run inside the decision's own transaction (the send's or the payment's
+``approve``/``deny``, through ``approvals.doors``). So a link is spent only by the decision it
+makes: one refused (the environment frozen, decided or expired meanwhile) leaves it as it was,
+and a frozen environment's link decides once unfrozen. The spend is one conditional UPDATE that
+marks it used while it is unused, unexpired, what it decides still held and its approver still a
+member allowed to decide, so of twenty clicks at once exactly one goes on, made as the link's
+approver (``decided_by`` ``user:<id>``). A link ends with its hold (``approval_expires_at``), and
+with the decision by any door.
 """
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, true, update
+from sqlalchemy import and_, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
@@ -42,28 +45,15 @@ from ..accounts import roles
 from ..callers import Caller
 from ..mail import caps
 from ..mail import rows as mail
-from ..mail.content import expires_text
 from ..redis_client import Redis
 from ..store.db import Database
-from ..store.models import (
-    ApiKeyRow,
-    ApprovalLink,
-    Merchant,
-    MerchantUser,
-    Topup,
-    User,
-    Wallet,
-    table_of,
-)
+from ..store.models import ApprovalLink, Merchant, MerchantUser, User, Wallet, table_of
 from ..telegram import bot
 from ..values.clock import utcnow
 from ..values.codes import Code
-from ..values.money import money
 from ..values.outcome import ApiError, Outcome
-from ..values.platforms import name_of
 from ..values.settings import Settings
-from . import approvals
-from .service import HELD
+from .held import HELD, KINDS, Kind, describe, held_now
 
 __all__ = [
     "MAIL",
@@ -71,24 +61,27 @@ __all__ = [
     "TELEGRAM",
     "TOKEN_LENGTH",
     "Approver",
+    "Opened",
     "Ready",
+    "Spend",
     "approvers",
     "issue",
     "offer",
+    "opened",
     "ready",
-    "review",
     "token_digest",
 ]
 
 _L = table_of(ApprovalLink)
-_T = table_of(Topup)
 _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _W = table_of(Wallet)
-_K = table_of(ApiKeyRow)
+# A credential spent by the decision it makes (``Ready.spend``), in its transaction at ``now``:
+# raises to refuse, and a decision refused after it leaves it unspent.
+Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 
-# A merchant's owners are few; a bound all the same on the mails one held send writes.
+# A merchant's owners are few; a bound all the same on the mails one hold writes.
 MAX_APPROVERS = 20
 TOKEN_PREFIX = "apl_"  # noqa: S105 (what a token starts with, not a secret)
 TOKEN_LENGTH = 100  # what a form or a query may carry as a token
@@ -106,13 +99,24 @@ def _roles_deciding(env: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Ready:
-    """A live link checked at its door: who decides (the approver as the dashboard's caller),
-    what, and the step that spends the link inside the decision's transaction."""
+class Opened:
+    """A live link as its page opens it: who decides (the approver as the dashboard's caller)
+    and what (``kind``, ``held_id``)."""
 
     caller: Caller
-    txn_id: str
-    spend: approvals.Spend
+    kind: Kind
+    held_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A live link checked at its door: who decides, what, and the step that spends the link
+    inside the decision's transaction."""
+
+    caller: Caller
+    kind: Kind
+    held_id: str
+    spend: Spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +141,20 @@ async def approvers(conn: AsyncConnection, merchant_id: str, env: str) -> list[A
 async def issue(
     conn: AsyncConnection,
     sealer: Sealer,
-    txn_id: str,
+    kind: Kind,
+    held_id: str,
     user_id: str,
     door: str,
     expires: datetime,
     now: datetime,
 ) -> str:
-    """A fresh decision token on ``txn_id`` for ``user_id`` that decides through ``door``
-    alone, stored as its digest."""
+    """A fresh decision token on ``held_id`` (of ``kind``) for ``user_id`` that decides through
+    ``door`` alone, stored as its digest."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         _L.insert().values(
+            **{kind.link.name: held_id},
             token_hash=token_digest(sealer, token),
-            topup_id=txn_id,
             user_id=user_id,
             door=door,
             expires_at=expires,
@@ -164,77 +169,57 @@ async def offer(
     sealer: Sealer,
     redis: Redis,
     settings: Settings,
-    txn_id: str,
+    kind: Kind,
+    held_id: str,
     *,
     now: datetime | None = None,
 ) -> Outcome:
-    """Mail each approver of the held send ``txn_id`` a link of their own (held past the
-    merchant's cap on approval mails, ``caps.approvals_gate``), and post it with buttons of
-    their own to each Telegram chat they linked (``telegram.bot``); the rows to wake for
-    (staging's mail lands in the staging mailbox). Nothing if the send is no longer held."""
+    """Mail each approver of ``held_id`` (a held send or payment, ``kind``) a link of their own
+    (held past the merchant's cap on approval mails, ``caps.approvals_gate``), and post it with
+    buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
+    for (staging's mail lands in the staging mailbox). Nothing if it is no longer held."""
     now = now or utcnow()
     work: list[str] = []
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(_T, _K.c.name.label("key_name"), _K.c.display_prefix)
-                .outerjoin(_K, _K.c.id == _T.c.api_key_id)
-                .where(_T.c.id == txn_id)
-            )
-        ).first()
-        if row is None or row.status != HELD or row.approval_expires_at is None:
+        found = await describe(conn, kind, held_id, now)
+        if found is None:
             return Outcome(Code.SUCCESS, [])
-        if row.approval_expires_at <= now:
-            return Outcome(Code.SUCCESS, [])
-        people = await approvers(conn, row.merchant_id, row.env)
+        people = await approvers(conn, found.merchant_id, found.env)
     # Counted before the transaction, as the voucher mails' caps are: a Redis slow to answer
     # holds no writer's lock of the store.
     gate = caps.OFF
     if people:
-        gate = await caps.approvals_gate(redis, settings, row.merchant_id, row.env, len(people))
-    # The last mails the hour lets through say that the next held sends wait unmailed.
+        gate = await caps.approvals_gate(redis, settings, found.merchant_id, found.env, len(people))
+    # The last mails the hour lets through say that the next holds wait unmailed.
     last = gate.remaining is not None and gate.remaining < len(people)
-    text = (
-        f"Held for your approval ({row.env}): {money(row.amount_cents)} of "
-        f"{name_of(row.platform)} credit to {row.recipient_email}, sent by the key "
-        f"{row.key_name or '(unnamed)'} "
-        f"{row.display_prefix or ''}, top-up {row.id}. The hold expires "
-        f"{expires_text(row.approval_expires_at)}."
-    )
     async with db.transaction() as conn:
-        still = await conn.execute(select(_T.c.id).where(_T.c.id == txn_id, _T.c.status == HELD))
+        still = await conn.execute(
+            select(kind.table.c.id).where(kind.table.c.id == held_id, kind.table.c.status == HELD)
+        )
         if still.first() is None:  # decided meanwhile; a count taken stays (one too many)
             return Outcome(Code.SUCCESS, [])
         for person in people:
 
             async def token_for(user_id: str = person.user_id) -> str:
-                expires = row.approval_expires_at
-                return await issue(conn, sealer, row.id, user_id, TELEGRAM, expires, now)
+                return await issue(
+                    conn, sealer, kind, held_id, user_id, TELEGRAM, found.expires, now
+                )
 
-            chats = await bot.linked_chats(conn, row.merchant_id, person.user_id)
-            work += await bot.held_posts(conn, sealer, row.merchant_id, chats, token_for, text, now)
+            chats = await bot.linked_chats(conn, found.merchant_id, person.user_id)
+            work += await bot.held_posts(
+                conn, sealer, found.merchant_id, chats, token_for, found.text, now
+            )
             token = await issue(
-                conn, sealer, row.id, person.user_id, MAIL, row.approval_expires_at, now
+                conn, sealer, kind, held_id, person.user_id, MAIL, found.expires, now
             )
             queued = await mail.write(
                 conn,
                 sealer,
                 kind=mail.APPROVAL_REQUEST,
-                env=row.env,
-                merchant_id=row.merchant_id,
+                env=found.env,
+                merchant_id=found.merchant_id,
                 to=person.email,
-                data={
-                    "token": token,
-                    "transaction_id": row.id,
-                    "amount": money(row.amount_cents),
-                    "recipient": row.recipient_email,
-                    "platform": name_of(row.platform),
-                    "key": row.key_name or "",
-                    "key_prefix": row.display_prefix or "",
-                    "env": row.env,
-                    "expires": expires_text(row.approval_expires_at),
-                    "last_this_hour": last,
-                },
+                data={**found.mail, "token": token, "last_this_hour": last},
                 now=now,
                 held=gate.held,
             )
@@ -244,37 +229,40 @@ async def offer(
 
 
 def _live(digest: str, now: datetime) -> Any:
-    """The link ``digest`` names, unused, unexpired, its send still held within its window."""
+    """The link ``digest`` names, unused, unexpired, what it decides still held within its
+    window."""
     return and_(
         _L.c.token_hash == digest,
         _L.c.used_at.is_(None),
         _L.c.expires_at > now,
-        exists(
-            select(_T.c.id).where(
-                _T.c.id == _L.c.topup_id, _T.c.status == HELD, _T.c.approval_expires_at > now
+        or_(
+            *(
+                exists(select(k.table.c.id).where(k.table.c.id == k.link, held_now(k, now)))
+                for k in KINDS
             )
         ),
     )
 
 
-async def _caller(conn: AsyncConnection, user_id: str, txn_id: str) -> Caller:
-    """The approver ``user_id`` acting on ``txn_id``'s merchant as the dashboard would have
+async def _caller(conn: AsyncConnection, user_id: str, kind: Kind, held_id: str) -> Caller:
+    """The approver ``user_id`` acting on ``held_id``'s merchant as the dashboard would have
     them act, if their membership still lets them decide it; else ``APPROVAL_LINK_INVALID``."""
+    t = kind.table
     found = (
         await conn.execute(
             select(
-                _T.c.merchant_id,
-                _T.c.env,
+                t.c.merchant_id,
+                t.c.env,
                 _MU.c.role,
                 _W.c.id.label("wallet_id"),
                 func.coalesce(
                     _W.c.low_balance_threshold_cents, _M.c.low_balance_threshold_cents
                 ).label("threshold"),
             )
-            .join(_MU, and_(_MU.c.merchant_id == _T.c.merchant_id, _MU.c.user_id == user_id))
-            .join(_M, _M.c.id == _T.c.merchant_id)
-            .join(_W, and_(_W.c.env == _T.c.env, _W.c.owner == "m:" + _T.c.merchant_id))
-            .where(_T.c.id == txn_id)
+            .join(_MU, and_(_MU.c.merchant_id == t.c.merchant_id, _MU.c.user_id == user_id))
+            .join(_M, _M.c.id == t.c.merchant_id)
+            .join(_W, and_(_W.c.env == t.c.env, _W.c.owner == "m:" + t.c.merchant_id))
+            .where(t.c.id == held_id)
         )
     ).first()
     if found is None or not roles.allows(found.role, "topups", found.env):
@@ -299,7 +287,16 @@ def _door(telegram_user_id: int | None) -> str:
 
 
 def _merchant_of_link() -> Any:
-    return select(_T.c.merchant_id).where(_T.c.id == _L.c.topup_id).correlate(_L).scalar_subquery()
+    """The merchant of what the link decides, whichever kind it is (SQL)."""
+    return func.coalesce(
+        *(
+            select(k.table.c.merchant_id)
+            .where(k.table.c.id == k.link)
+            .correlate(_L)
+            .scalar_subquery()
+            for k in KINDS
+        )
+    )
 
 
 def _pressed_by(telegram_user_id: int | None) -> Any:
@@ -311,31 +308,35 @@ def _pressed_by(telegram_user_id: int | None) -> Any:
 
 async def _checked(
     conn: AsyncConnection, digest: str, now: datetime, telegram_user_id: int | None
-) -> tuple[str, Caller]:
-    """The held send the live link ``digest`` decides and its approver as the caller, at the
+) -> Opened:
+    """What the live link ``digest`` decides and its approver as the caller, at the
     door ``telegram_user_id`` says (a press by that Telegram user, else the mailed link's
     page); ``APPROVAL_LINK_INVALID`` for a link unknown, used, expired, no longer held, or a
     press by anyone but the approver's linked Telegram user, ``APPROVAL_TOKEN_WRONG_DOOR`` for
     a live one issued for the other door."""
     live = and_(_live(digest, now), _pressed_by(telegram_user_id))
-    link = (await conn.execute(select(_L.c.user_id, _L.c.topup_id, _L.c.door).where(live))).first()
+    named = [k.link for k in KINDS]
+    link = (await conn.execute(select(_L.c.user_id, _L.c.door, *named).where(live))).first()
     if link is None:
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     if link.door != _door(telegram_user_id):
         raise ApiError(Code.APPROVAL_TOKEN_WRONG_DOOR)
-    return str(link.topup_id), await _caller(conn, link.user_id, link.topup_id)
+    kind, held_id = next(
+        (k, getattr(link, k.link.name)) for k in KINDS if getattr(link, k.link.name)
+    )
+    return Opened(await _caller(conn, link.user_id, kind, held_id), kind, str(held_id))
 
 
-async def review(db: Database, sealer: Sealer, token: str) -> Outcome:
-    """What a live mailed link's page shows (``approvals.Review``: the send, its key, why it
-    was held), read as its approver; ``APPROVAL_LINK_INVALID`` for a link unknown, used or
-    expired, or whose send is no longer held, ``APPROVAL_TOKEN_WRONG_DOOR`` for a button's.
-    Changes nothing."""
+async def opened(db: Database, sealer: Sealer, token: str) -> Outcome:
+    """What a live mailed link decides and who it decides as (``Opened``), for its page to show
+    (``approvals.doors.review``); ``APPROVAL_LINK_INVALID`` for a link unknown, used or
+    expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR`` for a button's. Changes
+    nothing."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     async with db.read() as conn:
-        txn_id, caller = await _checked(conn, token_digest(sealer, token), utcnow(), None)
-    return await approvals.review(db, sealer, caller, txn_id)
+        found = await _checked(conn, token_digest(sealer, token), utcnow(), None)
+    return Outcome(Code.SUCCESS, found)
 
 
 async def ready(
@@ -343,7 +344,7 @@ async def ready(
 ) -> Outcome:
     """The link ``token`` checked at its door (``_checked``; ``telegram_user_id``: a press of
     a Telegram button by that user, else the mailed link's form), unspent: the approver's
-    caller, the held send's id and the step that spends it in the decision's transaction
+    caller, what it decides and the step that spends it in the decision's transaction
     (``Ready``). The step spends it while it is still live at that door and its approver
     still a member allowed to decide, else raises ``APPROVAL_LINK_INVALID`` and the decision
     rolls back: of concurrent decisions with one link exactly one spends it."""
@@ -351,9 +352,9 @@ async def ready(
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     digest = token_digest(sealer, token)
     async with db.read() as conn:
-        txn_id, caller = await _checked(conn, digest, utcnow(), telegram_user_id)
+        found = await _checked(conn, digest, utcnow(), telegram_user_id)
     door = _door(telegram_user_id)
-    deciding = _roles_deciding(caller.env)
+    deciding = _roles_deciding(found.caller.env)
 
     async def spend(conn: AsyncConnection, now: datetime) -> None:
         live = and_(
@@ -374,4 +375,4 @@ async def ready(
         if spent.first() is None:
             raise ApiError(Code.APPROVAL_LINK_INVALID)
 
-    return Outcome(Code.SUCCESS, Ready(caller, txn_id, spend))
+    return Outcome(Code.SUCCESS, Ready(found.caller, found.kind, found.held_id, spend))
