@@ -35,7 +35,6 @@ from gateway.billing.subscriptions.schemas import PlanUpdate
 from gateway.devrun import (
     HEALTHY_AFTER_SECONDS,
     RESTARTS_IN_A_ROW,
-    START_SECONDS,
     Supervised,
     _supervise,
 )
@@ -50,6 +49,7 @@ from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
+from tests.fixtures.make_run import printed_until_the_key, run_env, started_key
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -165,18 +165,6 @@ async def test_each_start_revokes_the_key_the_last_start_printed(
             assert (balance.status_code == 200) is works, balance.text
 
 
-def _run_env(tmp_path: Path, redis: RedisServer, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "AITOPUP_REDIS_URL": redis.url,
-        "AITOPUP_LOG_LEVEL": "WARNING",
-        # The child imports the code under test, wherever the test runner found it.
-        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
-        **extra,
-    }
-
-
 def _refused_start(folder: Path, env: dict[str, str], port: int | None = None) -> str:
     """``make run`` in ``folder`` as a newcomer types it, expected to fail: the one line it
     printed on its standard error, once it exited non-zero having printed no key."""
@@ -205,7 +193,7 @@ def test_a_taken_port_is_a_failure_not_a_welcome(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        said = _refused_start(tmp_path, _run_env(tmp_path, private_redis), port)
+        said = _refused_start(tmp_path, run_env(tmp_path, private_redis), port)
     assert f"127.0.0.1:{port} is taken" in said
 
 
@@ -250,7 +238,7 @@ def test_a_start_its_store_fails_says_why_in_one_line(
     migrated, a database server that does not answer: one line naming the store (never its
     password) and what to do, and a non-zero status; no traceback."""
     url = store(tmp_path)
-    said = _refused_start(tmp_path, _run_env(tmp_path, private_redis, AITOPUP_DATABASE_URL=url))
+    said = _refused_start(tmp_path, run_env(tmp_path, private_redis, AITOPUP_DATABASE_URL=url))
     assert says in said and "AITOPUP_DATABASE_URL" in said
     assert "hunter2" not in said
 
@@ -288,7 +276,7 @@ def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
     share its store and its key file and revoke the key it printed: it is refused with one
     line, and the first start's key keeps working."""
     port = free_port()
-    env = _run_env(tmp_path, private_redis)
+    env = run_env(tmp_path, private_redis)
     with subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
         cwd=tmp_path,
@@ -299,7 +287,7 @@ def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
         start_new_session=True,
     ) as proc:
         try:
-            key = _started(proc)
+            key = started_key(proc)
             said = _refused_start(tmp_path, env, port + 1)
             assert "a start already runs in this folder" in said
             assert f"serving http://127.0.0.1:{port}" in said and "Ctrl-C" in said
@@ -317,18 +305,6 @@ def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _printed_until_the_key(proc: "subprocess.Popen[str]") -> list[str]:
-    """What ``make run`` printed up to its staging key's line: within the time its gateway is
-    given to answer (a busy machine's imports), and a minute to migrate and mint the key."""
-    assert proc.stdout is not None
-    printed: list[str] = []
-    deadline = time.monotonic() + START_SECONDS + 60
-    while not any(line.startswith("staging key") for line in printed):
-        assert time.monotonic() < deadline and proc.poll() is None, printed
-        printed.append(proc.stdout.readline().strip())
-    return printed
-
-
 @pytest.mark.slow
 def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
     """``AITOPUP_REDIS_URL`` names a Redis that needs a password: ``make run`` uses it (its
@@ -336,7 +312,7 @@ def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
     binary = shutil.which("redis-server")
     assert binary is not None
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
-        env = {**_run_env(tmp_path, protected), "AITOPUP_REDIS_URL": protected.url}
+        env = {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": protected.url}
         with subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "run", "--port", str(free_port())],
             cwd=tmp_path,
@@ -347,7 +323,7 @@ def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
             start_new_session=True,
         ) as proc:
             try:
-                printed = _printed_until_the_key(proc)
+                printed = printed_until_the_key(proc)
                 assert not any("started" in line and "Redis" in line for line in printed)
                 assert not (tmp_path / ".aitopup" / "redis").exists()
                 client = redis.Redis.from_url(protected.url)
@@ -370,7 +346,7 @@ def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path)
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
         wrong = f"redis://:wrong@127.0.0.1:{protected.port}/0"
         said = _refused_start(
-            tmp_path, {**_run_env(tmp_path, protected), "AITOPUP_REDIS_URL": wrong}
+            tmp_path, {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": wrong}
         )
     assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
     assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
@@ -384,7 +360,7 @@ def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
     for: when none answers there the start says so and stops."""
     port = free_port()
     for url in (f"redis://:s3cret@127.0.0.1:{port}/0", "redis://redis.invalid:6379/0"):
-        env = {**_run_env(tmp_path, private_redis), "AITOPUP_REDIS_URL": url}
+        env = {**run_env(tmp_path, private_redis), "AITOPUP_REDIS_URL": url}
         said = _refused_start(tmp_path, env)
         assert "no Redis answers at" in said and "AITOPUP_REDIS_URL" in said, said
         assert "s3cret" not in said
@@ -412,7 +388,7 @@ def test_make_run_says_where_it_started_a_redis_of_its_own(tmp_path: Path) -> No
         start_new_session=True,
     ) as proc:
         try:
-            printed = _printed_until_the_key(proc)
+            printed = printed_until_the_key(proc)
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             assert proc.wait(timeout=30) == 0
@@ -430,7 +406,7 @@ async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
     """The demo merchant already holds its cap of keys (not one printed by ``make run``): the
     start fails with a line saying why and a non-zero status, and stops what it started."""
     secrets = {"AITOPUP_KEY_PEPPER": "p" * 43, "AITOPUP_SECRET_KEY": "s" * 43}
-    env = _run_env(tmp_path, private_redis, **secrets)
+    env = run_env(tmp_path, private_redis, **secrets)
     cli = [sys.executable, "-m", "gateway.cli"]
     # The store ``make run`` finds in its folder, made here rather than by three more commands.
     store = settings.model_copy(
@@ -467,7 +443,7 @@ def test_make_run_serves_on_the_port_it_is_given(
     gateway answers a send on that port, the CLI beside it learns the URL, and Ctrl-C (SIGINT to
     the process group) stops every process it started."""
     port = free_port()
-    env = _run_env(tmp_path, private_redis)
+    env = run_env(tmp_path, private_redis)
     with subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
         cwd=tmp_path,
@@ -485,7 +461,7 @@ def test_make_run_serves_on_the_port_it_is_given(
 
 def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> None:
     try:
-        printed = _printed_until_the_key(proc)
+        printed = printed_until_the_key(proc)
         base = f"http://127.0.0.1:{port}"
         assert f"aiTopUp gateway: {base}/api/public/v1" in printed
         key = printed[-1].rsplit(" ", 1)[-1]
@@ -602,11 +578,6 @@ async def test_each_starts_sign_in_link_voids_the_one_the_last_start_printed(
             assert (await browser.get(f"{root}/dashboard/")).status_code == 200
 
 
-def _started(proc: "subprocess.Popen[str]") -> str:
-    """The staging key ``make run`` printed, once it printed it."""
-    return _printed_until_the_key(proc)[-1].rsplit(" ", 1)[-1]
-
-
 async def _pays_with_x402(base: str, key: str) -> httpx.Response:
     """docs/agents-that-pay.md's x402 client, word for word."""
     from eth_account import Account
@@ -669,14 +640,14 @@ def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
     with subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
         cwd=tmp_path,
-        env=_run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
+        env=run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
     ) as proc:
         try:
-            key = _started(proc)
+            key = started_key(proc)
             # The facilitator's address printed beside the key, as the docs say.
             assert proc.stdout is not None
             said = ""

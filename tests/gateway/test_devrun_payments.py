@@ -6,9 +6,7 @@ Each payment moves its amount once, from the payer's wallet to the seller's, how
 credential is presented, and the worker learns the seller used it."""
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 from gateway.redis_server import RedisServer, free_port
-from tests.gateway.test_devrun import _run_env, _started
+from tests.fixtures.make_run import make_run, run_env, started_key
 
 API = "/api/public/v1"
 FUNDED = 10_000
@@ -164,39 +162,27 @@ def test_on_a_fresh_make_run_one_merchants_wallet_pays_anothers_402_once(
     """The demo merchant's send refused for funds (its staging wallet empty), paid by another
     merchant's wallet with MPP, then with x402 (staging's facilitator under ``make run``)."""
     port = free_port()
-    env = _run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0")
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            demo_key = _started(proc)
-            _facilitator_said(proc)
-            payer_key = _payer_key(tmp_path, env)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}{API}/", timeout=30) as http:
-                seller, payer = Agent(http, demo_key), Agent(http, payer_key)
-                assert seller.balance() == 0 and payer.balance() == 0
-                funded = payer.post("/sandbox/fund", {"amount_cents": FUNDED})
-                assert funded.status_code == 200, funded.text
+    env = run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0")
+    with make_run(tmp_path, env, port) as proc:
+        demo_key = started_key(proc)
+        _facilitator_said(proc)
+        payer_key = _payer_key(tmp_path, env)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}{API}/", timeout=30) as http:
+            seller, payer = Agent(http, demo_key), Agent(http, payer_key)
+            assert seller.balance() == 0 and payer.balance() == 0
+            funded = payer.post("/sandbox/fund", {"amount_cents": FUNDED})
+            assert funded.status_code == 200, funded.text
 
-                payments = [_pays_once(seller, payer, "mpp", 1150)]
-                payments.append(_pays_once(seller, payer, "x402", 1234))
-                paid = sum(p["amount_cents"] for p in payments)
-                for payment in payments:
-                    used = _used(payer, payment["id"])
-                    assert used["used_cents"] == payment["amount_cents"]
-                # The seller took all of each: nothing released, each debited once.
-                assert payer.balance() == FUNDED - paid
-                assert payer.ledger() == [
-                    ("sandbox_fund", FUNDED),
-                    *(("payment_debit", -p["amount_cents"]) for p in payments),
-                ]
-                assert seller.balance() == paid - 1150 - 1234
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+            payments = [_pays_once(seller, payer, "mpp", 1150)]
+            payments.append(_pays_once(seller, payer, "x402", 1234))
+            paid = sum(p["amount_cents"] for p in payments)
+            for payment in payments:
+                used = _used(payer, payment["id"])
+                assert used["used_cents"] == payment["amount_cents"]
+            # The seller took all of each: nothing released, each debited once.
+            assert payer.balance() == FUNDED - paid
+            assert payer.ledger() == [
+                ("sandbox_fund", FUNDED),
+                *(("payment_debit", -p["amount_cents"]) for p in payments),
+            ]
+            assert seller.balance() == paid - 1150 - 1234

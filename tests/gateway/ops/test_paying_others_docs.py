@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from gateway.devrun import START_SECONDS
 from gateway.redis_server import RedisServer, free_port
 from tests.fixtures.dashboard import csrf_of
+from tests.fixtures.make_run import make_run
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
@@ -249,51 +249,39 @@ def test_one_merchant_pays_anothers_402_as_the_page_says(
     *exchange, listing, invite = blocks
     port = free_port()
     started = _reader_env(checkout, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0")
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=checkout,
-        env=started,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            root, key = _printed_key(proc)
-            env = _reader_env(checkout, private_redis)
+    with make_run(checkout, started, port) as proc:
+        root, key = _printed_key(proc)
+        env = _reader_env(checkout, private_redis)
 
-            def as_read(block: str) -> str:
-                return block.replace(PRINTED_KEY, key).replace(PRINTED_ROOT, root)
+        def as_read(block: str) -> str:
+            return block.replace(PRINTED_KEY, key).replace(PRINTED_ROOT, root)
 
-            script = "\n".join(as_read(b) for b in exchange)
-            said = 'printf "%s\\n" "$GATEWAY" "$BUYER" "$BUYER_KEY"'
-            printed = _shell(f"{script}\n{said}", checkout, env)
-            gateway, buyer, buyer_key = printed[-3:]
-            assert gateway == root and buyer.startswith("mer_")
-            headers = {"Authorization": f"Bearer {buyer_key}"}
+        script = "\n".join(as_read(b) for b in exchange)
+        said = 'printf "%s\\n" "$GATEWAY" "$BUYER" "$BUYER_KEY"'
+        printed = _shell(f"{script}\n{said}", checkout, env)
+        gateway, buyer, buyer_key = printed[-3:]
+        assert gateway == root and buyer.startswith("mer_")
+        headers = {"Authorization": f"Bearer {buyer_key}"}
 
-            def both_used() -> bool:
-                listed = httpx.get(f"{root}/api/public/v1/payments", headers=headers, timeout=10)
-                return [p["status"] for p in listed.json()["data"]] == ["used", "used"]
+        def both_used() -> bool:
+            listed = httpx.get(f"{root}/api/public/v1/payments", headers=headers, timeout=10)
+            return [p["status"] for p in listed.json()["data"]] == ["used", "used"]
 
-            # The worker's first look at each is 15 s after its authorization.
-            _poll(both_used, within=90)
-            kept = f"GATEWAY={gateway}\nBUYER={buyer}\nBUYER_KEY={buyer_key}\n"
-            printed += _shell(kept + listing + invite, checkout, env)
-            shown = [line for b in _blocks(_section(), "text") for line in b.splitlines()]
-            _printed_as_shown(shown, printed)
+        # The worker's first look at each is 15 s after its authorization.
+        _poll(both_used, within=90)
+        kept = f"GATEWAY={gateway}\nBUYER={buyer}\nBUYER_KEY={buyer_key}\n"
+        printed += _shell(kept + listing + invite, checkout, env)
+        shown = [line for b in _blocks(_section(), "text") for line in b.splitlines()]
+        _printed_as_shown(shown, printed)
 
-            # The link the invitation printed opens the buyer's dashboard: both payments, and
-            # what this seller was paid today with what the key may still pay it.
-            [link] = [line for line in printed if "/dashboard/set-password?token=" in line]
-            page = _payments_page(link)
-            assert page.count('data-status="used"') == 2, page
-            seller = re.search(rf'<tr data-payee="{re.escape(root)}">.*?</tr>', page, re.S)
-            assert seller is not None, page
-            assert "$25.00" in seller.group() and "$25.00 left of $50.00 daily" in seller.group()
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+        # The link the invitation printed opens the buyer's dashboard: both payments, and
+        # what this seller was paid today with what the key may still pay it.
+        [link] = [line for line in printed if "/dashboard/set-password?token=" in line]
+        page = _payments_page(link)
+        assert page.count('data-status="used"') == 2, page
+        seller = re.search(rf'<tr data-payee="{re.escape(root)}">.*?</tr>', page, re.S)
+        assert seller is not None, page
+        assert "$25.00" in seller.group() and "$25.00 left of $50.00 daily" in seller.group()
 
 
 def _poll(check: Callable[[], bool], *, within: float) -> None:
