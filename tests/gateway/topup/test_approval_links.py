@@ -78,7 +78,7 @@ async def _tokens(db: Database, txn: str) -> dict[str, str]:
     found = {}
     for row in rows:
         data = json.loads(SEALER.open(row.data_sealed, context=row.id))
-        if data["transaction_id"] == txn:
+        if data.get("transaction_id") == txn:  # a held payment's mail names its payment
             found[SEALER.open(row.to_sealed, context=row.id)] = data["token"]
     return found
 
