@@ -9,7 +9,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.redis_server import RedisServer, free_port
+from tests.fixtures.core import poll_until
 from tests.fixtures.make_run import make_run, run_env, started_key
 
 API = "/api/public/v1"
@@ -147,11 +147,15 @@ def _pays_once(seller: Agent, payer: Agent, protocol: str, amount: int) -> dict[
 
 def _used(payer: Agent, payment_id: str) -> dict[str, Any]:
     """The payment once the worker has learnt the seller used it, within ``USED_WITHIN``."""
-    deadline = time.monotonic() + USED_WITHIN
-    while (found := payer.get(f"/payments/{payment_id}"))["status"] != "used":
-        assert found["status"] == "authorized", found
-        assert time.monotonic() < deadline, found
-        time.sleep(0.5)  # polled, within the deadline above
+    found: dict[str, Any] = {}
+
+    def used() -> bool:
+        nonlocal found
+        found = payer.get(f"/payments/{payment_id}")
+        assert found["status"] in ("authorized", "used"), found
+        return bool(found["status"] == "used")
+
+    poll_until(used, within=USED_WITHIN)
     return dict(found)
 
 

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -22,6 +22,7 @@ import pytest
 
 from gateway.devrun import START_SECONDS
 from gateway.redis_server import RedisServer, free_port
+from tests.fixtures.core import poll_until
 from tests.fixtures.dashboard import csrf_of
 from tests.fixtures.make_run import make_run
 
@@ -268,7 +269,7 @@ def test_one_merchant_pays_anothers_402_as_the_page_says(
             return [p["status"] for p in listed.json()["data"]] == ["used", "used"]
 
         # The worker's first look at each is 15 s after its authorization.
-        _poll(both_used, within=90)
+        poll_until(both_used, within=90)
         kept = f"GATEWAY={gateway}\nBUYER={buyer}\nBUYER_KEY={buyer_key}\n"
         printed += _shell(kept + listing + invite, checkout, env)
         shown = [line for b in _blocks(_section(), "text") for line in b.splitlines()]
@@ -282,14 +283,6 @@ def test_one_merchant_pays_anothers_402_as_the_page_says(
         seller = re.search(rf'<tr data-payee="{re.escape(root)}">.*?</tr>', page, re.S)
         assert seller is not None, page
         assert "$25.00" in seller.group() and "$25.00 left of $50.00 daily" in seller.group()
-
-
-def _poll(check: Callable[[], bool], *, within: float) -> None:
-    """``check()`` true within ``within`` seconds, asked every half second."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "not within the deadline"
-        time.sleep(0.5)  # polled, within the deadline above
 
 
 def _payments_page(link: str) -> str:
