@@ -169,18 +169,12 @@ class PostgresDatabase(Database):
         if each_statement and (self._joining is not None or _exhausted(pool)):
             joined: T = await self._join(pool, work)
             return joined
-        # The wait for a connection bounded by a timeout scope, not by ``acquire(timeout=)``:
-        # asyncpg waits for that through ``wait_for``, a task of its own on every send.
-        async with asyncio.timeout(self._pool_timeout):
-            driver = await pool.acquire()
-        try:
+        async with pool.acquire(timeout=self._pool_timeout) as driver:
             tx = Raw(driver, is_sqlite=False)
             if each_statement or read_only:
                 return await _OnlyStatements(work(tx), tx)
             async with driver.transaction():
                 return await _OnlyStatements(work(tx), tx)
-        finally:
-            await pool.release(driver)
 
     # Group commit, on PostgreSQL, for works whose statements each stand alone (a send's plan):
     # when every connection is taken, instead of waiting for one alone, a work joins the batch
@@ -205,15 +199,10 @@ class PostgresDatabase(Database):
     ) -> None:
         outcomes: list[tuple[bool, Any]] | BaseException
         try:
-            async with self._one_batch:
-                async with asyncio.timeout(self._pool_timeout):
-                    driver = await pool.acquire()
-                try:
-                    if self._joining is batch:
-                        self._joining = None  # closed: works from now on form the next one
-                    outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])
-                finally:
-                    await pool.release(driver)
+            async with self._one_batch, pool.acquire(timeout=self._pool_timeout) as driver:
+                if self._joining is batch:
+                    self._joining = None  # closed: works from now on form the next one
+                outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])
         except BaseException as exc:  # no connection, or the loop is shutting down
             settle(batch, exc)
             raise
