@@ -35,6 +35,7 @@ __all__ = [
     "judge",
     "needs_approval",
     "paid_window",
+    "per_bucket",
     "refused",
     "seller",
 ]
@@ -330,6 +331,12 @@ _PER = {
 }
 
 
+def per_bucket(source: str, w: Window) -> str:
+    """The start of the name of every row of window ``w`` kept per thing (``source``:
+    ``per_recipient``, ``per_platform``, ``per_payee``); the thing's name ends it."""
+    return f"{_PER[source][1]}:{w.bucket}:"
+
+
 def _per(policy: Policy, email: str, payee: str | None) -> list[tuple[Limit | None, str, str]]:
     """The per-thing windows of ``policy`` for a payment to ``email`` (its recipient) and, for
     a payment to a seller, ``payee`` (its origin)."""
@@ -364,9 +371,9 @@ def _windows(
     for limit, source, what in per:
         if limit is None:
             continue
-        step, kind = _PER[source]
+        step = _PER[source][0]
         w = window(limit.interval, now)
-        found.append(_counted(f"{prefix}{step}", source, limit, w, f"{kind}:{w.bucket}:{what}"))
+        found.append(_counted(f"{prefix}{step}", source, limit, w, per_bucket(source, w) + what))
         if budget_id is not None:
             found[-1] = dataclasses.replace(found[-1], budget_id=budget_id)
     return found

@@ -69,6 +69,7 @@ __all__ = [
     "spend_params",
     "spent",
     "spent_in",
+    "spent_under",
     "window_params",
 ]
 
@@ -286,6 +287,26 @@ async def spent(tx: Raw, key_id: str, buckets: Sequence[str]) -> dict[str, int]:
     """What key ``key_id`` (or budget) has spent in each of ``buckets`` (absent: nothing
     yet)."""
     rows = await tx.fetch(_SPENT, {"key_id": key_id, "buckets": list(buckets)})
+    return {str(r["bucket"]): int(r["spent_cents"]) for r in rows}
+
+
+_SPENT_UNDER = Statement.of(
+    select(_S.c.bucket, _S.c.spent_cents)
+    .where(
+        _S.c.key_id == param("key_id", String),
+        _S.c.bucket.like(param("pattern", String), escape="/"),
+    )
+    .order_by(_S.c.spent_cents.desc(), _S.c.bucket)
+    .limit(param("limit", BigInteger))
+)
+
+
+async def spent_under(tx: Raw, key_id: str, prefix: str, limit: int) -> dict[str, int]:
+    """What ``key_id`` has spent in its buckets named ``prefix…`` (a window kept per payee,
+    per recipient), the ``limit`` most spent first: one window's rows are as many as the things
+    it was paid to."""
+    pattern = "".join(f"/{c}" if c in "/%_" else c for c in prefix) + "%"
+    rows = await tx.fetch(_SPENT_UNDER, {"key_id": key_id, "pattern": pattern, "limit": limit})
     return {str(r["bucket"]): int(r["spent_cents"]) for r in rows}
 
 

@@ -11,10 +11,14 @@ from ..store.db import Database
 from ..values.clock import rfc3339, utcnow
 from ..values.model import Model
 from .model import Interval, Policy
-from .rules import Counted, Drawn, budget_calendar, counted_windows
-from .spend import spent
+from .rules import Counted, Drawn, budget_calendar, counted_windows, per_bucket
+from .spend import spent, spent_under
+from .windows import window
 
-__all__ = ["BudgetUsage", "KeyUsage", "WindowUsage", "usage", "windows_of"]
+__all__ = ["BudgetUsage", "KeyUsage", "PayeeUsage", "WindowUsage", "usage", "windows_of"]
+
+# Payees shown per key: the most paid first; the rest are paid no more than the last shown.
+MAX_PAYEES_SHOWN = 50
 
 
 class WindowUsage(Model):
@@ -23,6 +27,12 @@ class WindowUsage(Model):
     spent_cents: int
     remaining_cents: int
     resets_at: str | None = Field(description="RFC 3339 UTC; null for all_time.")
+
+
+class PayeeUsage(WindowUsage):
+    """One seller the key has paid in the current window of its ``per_payee_limit``."""
+
+    payee: str = Field(description="The seller's origin, as the limit counts it.")
 
 
 class BudgetUsage(Model):
@@ -47,6 +57,12 @@ class KeyUsage(Model):
         default_factory=list,
         description="The budgets the policy draws on, each with its windows' spend: a send "
         "must fit these too.",
+    )
+    payees: list[PayeeUsage] = Field(
+        default_factory=list,
+        description=f"Under a per_payee_limit, each seller paid in its current window (the "
+        f"{MAX_PAYEES_SHOWN} most paid first) with what is left for it; a seller not listed has "
+        "the whole limit left.",
     )
 
 
@@ -111,6 +127,7 @@ async def usage(
                 windows=windows_of(calendar, spent_in),
             )
         )
+    payees = await _payees(db, caller.key_id, policy, now)
     soft = any(c.soft_cents is not None and found.get(c.bucket, 0) >= c.soft_cents for c in counted)
     return KeyUsage(
         key_id=caller.key_id,
@@ -120,4 +137,30 @@ async def usage(
         windows=windows,
         soft_limit_reached=soft,
         budgets=shown,
+        payees=payees,
     )
+
+
+async def _payees(db: Database, owner: str, policy: Policy, now: datetime) -> list[PayeeUsage]:
+    """The sellers paid in the current window of ``policy``'s ``per_payee_limit``, as
+    ``rules.counted_windows`` names their rows (``payee:<window>:<origin>``)."""
+    limit = policy.per_payee_limit
+    if limit is None:
+        return []
+    w = window(limit.interval, now)
+    prefix = per_bucket("per_payee", w)
+    found = await db.run(
+        lambda tx: spent_under(tx, owner, prefix, MAX_PAYEES_SHOWN), read_only=True
+    )
+    resets = None if w.resets_at is None else rfc3339(w.resets_at)
+    return [
+        PayeeUsage(
+            payee=bucket.removeprefix(prefix),
+            interval=limit.interval,
+            limit_cents=limit.amount_cents,
+            spent_cents=cents,
+            remaining_cents=max(0, limit.amount_cents - cents),
+            resets_at=resets,
+        )
+        for bucket, cents in found.items()
+    ]

@@ -92,3 +92,39 @@ async def test_a_held_payment_answers_pending_approval_then_its_credential_once_
         made = await envelope_of(session, "pay_challenge", _args("h-1"))
         assert made.code == 1170 and made.data["value"] == tally.made[payment_id].value
     assert await merchant_balance(db, merchant) == 975
+
+
+async def test_the_limits_show_what_is_left_for_each_payee_paid(
+    mcp_root: str,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    tally: TallyPayer,
+) -> None:
+    """``GET /keys/self`` and ``get_key_limits`` alike: each seller paid in the current window
+    of ``per_payee_limit``, with what is left for it; a seller not paid is not listed."""
+    merchant = await make_merchant(balance_cents=1_000)
+    policy = {
+        "scopes": ["payments:send", "topup:read"],
+        "per_payee_limit": {"amount_cents": 300, "interval": "weekly"},
+    }
+    await set_policy(db, merchant.key_id, policy)
+    other = "https://other_seller.example/data"
+    async with mcp_http(mcp_root, merchant.key) as session:
+        before = await envelope_of(session, "get_key_limits")
+        assert before.data["payees"] == []
+        for key, url, amount in (("p-1", SELLER, 25), ("p-2", SELLER, 40), ("p-3", other, 7)):
+            paid = await envelope_of(
+                session, "pay_challenge", _args(key, url=url, challenge=challenge(amount))
+            )
+            assert paid.envelope["status"] == "authorized", paid.envelope
+        limits = await envelope_of(session, "get_key_limits")
+    shown = (await client.get("/keys/self", headers=merchant.headers)).json()["data"]
+    assert shown["payees"] == limits.data["payees"]
+    left = {p["payee"]: (p["spent_cents"], p["remaining_cents"]) for p in shown["payees"]}
+    assert left == {
+        "https://api.seller.example": (65, 235),
+        "https://other_seller.example": (7, 293),
+    }
+    assert {(p["interval"], p["limit_cents"]) for p in shown["payees"]} == {("weekly", 300)}
+    assert all(p["resets_at"] is not None for p in shown["payees"])

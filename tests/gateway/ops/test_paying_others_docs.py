@@ -140,6 +140,7 @@ async def test_the_commands_paths_and_fields_are_the_apis(ops_client: httpx.Asyn
         ("post", "/api/public/v1/topup/send"),
         ("post", "/api/public/v1/payments"),
         ("get", "/api/public/v1/payments"),
+        ("get", "/api/public/v1/keys/self"),
     }
     pay = spec["paths"]["/api/public/v1/payments"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in pay.get("parameters", [])), pay
@@ -147,6 +148,8 @@ async def test_the_commands_paths_and_fields_are_the_apis(ops_client: httpx.Asyn
     made = _fields(spec, _data(spec, "/api/public/v1/payments", "post", "201"))
     listed = _resolve(spec, _data(spec, "/api/public/v1/payments", "get", "200"))
     read = _fields(spec, listed["items"])
+    own = _resolve(spec, _data(spec, "/api/public/v1/keys/self", "get", "200"))
+    left = _fields(spec, _resolve(spec, own["properties"]["payees"])["items"])
     for command in commands:
         for body in re.findall(r"jq -n .*?'(\{.*?\})'", command):
             if "challenge" in body:
@@ -155,6 +158,8 @@ async def test_the_commands_paths_and_fields_are_the_apis(ops_client: httpx.Asyn
             assert set(re.findall(r"\w+", shown)) <= made, shown
         for shown in re.findall(r"'\.data\[\] \| (\{.*?\})'", command):
             assert set(re.findall(r"\w+", shown)) <= read, shown
+        for shown in re.findall(r"'\.data\.payees\[\] \| (\{.*?\})'", command):
+            assert set(re.findall(r"\w+", shown)) <= left, shown
         if ".data.header" in command:
             assert {"header", "value"} <= made
             assert "value" not in read  # shown once: never read back
