@@ -28,6 +28,7 @@ __all__ = [
     "PAYMENT_CALLS",
     "RECEIPT_PDFS",
     "REDEEM",
+    "SELLER_PAYMENTS",
     "TEST_CLOCK_ADVANCE",
     "WEBHOOK_INBOX",
     "WEBHOOK_RECOVER",
@@ -94,6 +95,11 @@ FULFILMENT_TEST = MerchantLimit(
 # limit in staging first.
 PAYMENT_CALLS = MerchantLimit(
     "payment-calls", lambda s: s.payment_calls_per_minute, Code.PAYMENT_CALLS_RATE_LIMITED
+)
+# Payments to sellers, whichever door, in a bucket of their own: an agent pays far more often
+# than a person checks out, and one merchant's agents may not spend the provider for the others.
+SELLER_PAYMENTS = MerchantLimit(
+    "seller-payments", lambda s: s.seller_payments_per_minute, Code.PAYMENT_CALLS_RATE_LIMITED
 )
 # A receipt's PDF is drawn on the gateway's CPU (a page of layout, in a thread) each time it is
 # asked for: a merchant a minute in each environment, whichever door.

@@ -37,6 +37,8 @@ PAY_ERRORS = (
     Code.INVALID_IDEMPOTENCY_KEY,
     Code.IDEMPOTENCY_KEY_REUSED,
     Code.PAYMENT_IN_PROGRESS,
+    Code.PAYMENT_CALLS_RATE_LIMITED,
+    Code.SERVICE_UNAVAILABLE,
     # The seller's challenge, read before anything else: nothing written.
     Code.PAYMENT_CREDENTIAL_MALFORMED,
     Code.PAYMENT_CHALLENGE_EXPIRED,

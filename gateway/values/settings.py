@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Calls that reach the payment provider (checkouts, invoices, payment checks), a merchant
     # a minute in each environment: each is a call on the operator's own Stripe account.
     payment_calls_per_minute: int = Field(default=20, ge=1)
+    # Payments to sellers an agent asks for (``POST /payments``, MCP ``pay_challenge``), a
+    # merchant a minute in each environment: each made credential is a call on the operator's
+    # Stripe account or a chain's node. Higher than the calls above: an agent may pay a seller
+    # at each request it makes.
+    seller_payments_per_minute: int = Field(default=120, ge=1)
     # Receipt PDFs a merchant may have drawn a minute in each environment: each is a page of
     # layout on the gateway's own CPU.
     receipt_pdfs_per_minute: int = Field(default=30, ge=1)

@@ -3,6 +3,7 @@ nothing written (no payment, the wallet, its ledger, the events and the key's sp
 were): the challenge read first, then the key's policy, then the store's rules. (A rule that
 holds a payment for approval refuses nothing: ``test_held``.)"""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from gateway.store.db import Database
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import SELLER, pay, written
@@ -239,3 +240,22 @@ async def test_a_freeze_after_the_key_was_read_stops_the_debit(
     assert int(refused.value.code) == 2360
     assert await written(db, merchant) == before
     assert tally.makes == []
+
+
+async def test_payments_past_the_merchants_minute_are_refused_before_anything_is_made(
+    settings: Settings, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    """Each payment asked for counts in its merchant's and environment's minute, whatever it
+    comes to: past ``seller_payments_per_minute``, 429 ``2208`` and nothing made; another
+    merchant is not held up."""
+    merchant = await make_merchant(balance_cents=10_000)
+    neighbour = await make_merchant(balance_cents=10_000)
+    limited = settings.model_copy(update={"seller_payments_per_minute": 3})
+    async with running_app(limited) as app, asgi_client(app) as client:
+        replies = await asyncio.gather(*(pay(client, merchant, f"m-{n}") for n in range(6)))
+        codes = sorted((r.status_code, r.json()["code"]) for r in replies)
+        assert codes == [(201, 1170)] * 3 + [(429, 2208)] * 3, codes
+        assert all(r.headers["RateLimit-Limit"] == "3" for r in replies if r.status_code == 429)
+        assert len(tally.makes) == 3
+        other = await pay(client, neighbour, "n-1")
+        assert other.status_code == 201, other.json()
