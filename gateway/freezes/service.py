@@ -14,7 +14,10 @@ Only a hand that could loosen every limit the freeze protects lifts it (``hands`
 operator, or a key of the merchant's own free of every limit), judged in the unfreeze's own
 transaction.
 
-Sends and payments to sellers held for approval are kept held (no decision approves one while
+Payments to sellers already authorized are ended at their provider where it can end them, and
+released (``payments.sellers.holds``); a credential that cannot be ended before its expiry (an
+x402 authorization) stays held until then, as a seller may still take it. Sends and payments to
+sellers held for approval are kept held (no decision approves one while
 frozen: ``topup.approvals``, ``payments.sellers.approvals``) or cancelled, each refunded once, as
 the person chooses. Each change of the flag writes an
 operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
@@ -43,6 +46,7 @@ from ..budgets import service as budgets
 from ..ledger import service as ledger
 from ..mail import alerts, rows
 from ..payments.sellers import approvals as held_payments
+from ..payments.sellers import authorizing as authorized_payments
 from ..store.db import Database
 from ..store.models import Topup, Wallet, table_of
 from ..store.raw import raw
@@ -148,6 +152,7 @@ async def freeze(
             )
             cancelled, work = cancelled + paid, work + told
         if began is not None:
+            await authorized_payments.end_soon(conn, who.merchant_id, who.env, now)
             values = {
                 "frozen_at": rfc3339(now),
                 "by": who.by,

@@ -47,6 +47,7 @@ __all__ = [
     "Prepared",
     "authorize",
     "data_of",
+    "end_soon",
     "fail",
     "given",
     "held_event_data",
@@ -375,6 +376,26 @@ async def reschedule(
         "updated_at": now,
     }
     await conn.execute(sa.update(_W).where(_W.c.payment_id == payment_id).values(values))
+
+
+async def end_soon(conn: AsyncConnection, merchant_id: str, env: str, now: datetime) -> None:
+    """The kill switch pulled on ``merchant_id``'s ``env``: every authorized payment's work
+    due now, so each credential its provider can end is ended, and released, without waiting
+    for its expiry (``holds``). A lease on one is over, as ``reschedule``'s."""
+    authorized = sa.select(_P.c.id).where(
+        _P.c.merchant_id == merchant_id, _P.c.env == env, _P.c.status == AUTHORIZED
+    )
+    values = {
+        "status": QUEUE.due,
+        "next_attempt_at": now,
+        "generation": _W.c.generation + 1,
+        "updated_at": now,
+    }
+    await conn.execute(
+        sa.update(_W)
+        .where(_W.c.payment_id.in_(authorized), _W.c.status == QUEUE.due)
+        .values(values)
+    )
 
 
 async def authorize(

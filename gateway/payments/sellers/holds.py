@@ -11,7 +11,9 @@ transaction.
   time (``states.schedule``): used, it moves to ``used`` (what the seller did not take
   credited back); at its expiry (and a grace), or gone at its provider, unused, it is ended
   there (``Payer.revoke``), asked once more, then ``released``: the wallet credited back once,
-  however many tries race for it (the move's conditional UPDATE).
+  however many tries race for it (the move's conditional UPDATE). Its environment frozen, it
+  is ended at its provider at once (the freeze makes it due, ``authorizing.end_soon``), and
+  released if its provider then says it is gone; else it waits for its expiry as before.
 
 - ``pending_approval``: due when its approval window closes (a decision reschedules it, and
   takes any lease's place): ``expired`` and released once (``approvals.expire``), however many
@@ -204,11 +206,15 @@ async def _authorized(
 ) -> list[str]:
     made = authorizing.open_made(wallet.sealer, row.id, row.made_sealed)
     ending = now() >= release_at(row.expires_at)
+    # The kill switch: a credential its provider can end is ended now. One it cannot (an x402
+    # authorization, a sandbox token) is still "unused" after the end, and stays held until its
+    # expiry: a seller may yet take it, so releasing it sooner could pay twice.
+    frozen = not ending and await _frozen(wallet.db, row.wallet_id)
     bound = make_seconds(wallet.settings)
     try:
         async with asyncio.timeout(bound):
             use, taken = await payer.used(wallet, demand, made, now=now())
-        if use == "unused" and ending:
+        if use == "unused" and (ending or frozen):
             async with asyncio.timeout(bound):
                 await payer.revoke(wallet, demand, made)
             async with asyncio.timeout(bound):

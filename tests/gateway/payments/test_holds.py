@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.callers import authenticate
+from gateway.freezes import service as freezes
+from gateway.freezes.schemas import FreezeRequest
+from gateway.freezes.service import Freezer
 from gateway.payments.sellers import holds, service, states
 from gateway.payments.sellers.authorizing import read
 from gateway.payments.sellers.schemas import PaymentCreate
@@ -33,7 +36,7 @@ from tests.fixtures.seller_payments import (
     payment_rows,
     work_of,
 )
-from tests.fixtures.tally_payer import RefusingPayer, TallyPayer, challenge
+from tests.fixtures.tally_payer import EndingPayer, RefusingPayer, TallyPayer, challenge
 from tests.fixtures.webhooks import fail_leftovers
 from tests.fixtures.workers import StartWorker
 
@@ -300,3 +303,38 @@ async def test_the_runner_serves_payments_on_its_clock(
         work = table_of(SellerPaymentWork)
         done = await conn.execute(select(work.c.status).where(work.c.payment_id == payment_id))
         assert done.scalar_one() == "done"
+
+
+@pytest.mark.parametrize("ends", [True, False], ids=["provider-ends-it", "provider-cannot"])
+async def test_a_freeze_ends_authorized_credentials_where_their_provider_can(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    ends: bool,
+) -> None:
+    """The kill switch makes every authorized payment's work due at once: a credential its
+    provider ends is released now, its amount back once; one it cannot end (an x402
+    authorization) stays held until its expiry, since a seller may still take it."""
+    with registry.paying(EndingPayer() if ends else TallyPayer()) as added:
+        payer = cast(TallyPayer, added)
+        clock = Stepped()
+        merchant, payment_id = await _authorized(client, make_merchant, db)
+        first = await _leased(db, payment_id, clock)  # a look before: due again later
+        assert await _try(db, settings, first, clock) == []
+        assert (await work_of(db, payment_id)).next_attempt_at > clock.now()
+        who = Freezer(merchant.merchant_id, merchant.env, "test")
+        await freezes.freeze(db, SEALER, who, FreezeRequest(), now=clock.now())
+        assert (await work_of(db, payment_id)).next_attempt_at <= clock.now()
+        await _try(db, settings, await _leased(db, payment_id, clock), clock)
+        assert payer.revoked == [f"ref_{payment_id}"]
+        [row] = await payment_rows(db, merchant.merchant_id)
+        if ends:
+            assert row.status == "released"
+            assert await merchant_balance(db, merchant) == 1_000
+            assert (await work_of(db, payment_id)).status == "done"
+        else:
+            assert row.status == "authorized"
+            assert await merchant_balance(db, merchant) == 975
+            assert (await work_of(db, payment_id)).next_attempt_at > clock.now()
+    await assert_ledger_balanced(db)
