@@ -8,6 +8,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from .ops import guide, openapi
+from .protocols import registry
 from .webhooks import event_docs
 
 __all__ = ["agents_guide", "document"]
@@ -18,9 +19,10 @@ def document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` and of every event type; with ``translate`` (a
     catalogue's ``gettext``), its summaries in that language (the API explorer's)."""
+    paid = registry.headers()
     if translate is None:
-        return openapi.build(routes, event_docs.webhook_docs())
-    return openapi.build(routes, event_docs.webhook_docs(), translate)
+        return openapi.build(routes, event_docs.webhook_docs(), paid_headers=paid)
+    return openapi.build(routes, event_docs.webhook_docs(), translate, paid_headers=paid)
 
 
 def agents_guide(routes: Iterable[BaseRoute]) -> str:

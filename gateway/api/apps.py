@@ -307,6 +307,7 @@ routes = [
                 *REFUSALS,
             ),
             forms=True,  # seed 004's fee charge is posted as a form
+            paid=True,
         ),
     ),
     ApiRoute(

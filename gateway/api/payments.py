@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import idempotency
+from .. import idempotency, merchant_limits
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..payments.sellers import doors
@@ -82,6 +82,7 @@ async def create_payment(request: Request) -> Response:
     if key is None:
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A payment needs an Idempotency-Key header")
     body, _ = await read_json(request, PaymentCreate, limit=svc.settings.max_body_bytes)
+    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
     outcome = await doors.pay(svc, caller, body, key)
     headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
     return Envelope.of(outcome, headers=headers)

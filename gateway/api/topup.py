@@ -168,6 +168,7 @@ send_routes = [
             # A staging ``+pending`` recipient, or a send held for approval, answers 202: success
             # codes among the others.
             errors=(Code.TOPUP_PENDING, Code.TOPUP_AWAITING_APPROVAL, *_SEND_ERRORS),
+            paid=True,
         ),
     ),
 ]

@@ -126,6 +126,7 @@ def _keyed(arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
 async def pay_challenge(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     rest, key = _keyed(arguments)
     body = _parse(PaymentCreate, rest)
+    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
     return await payment_doors.pay(svc, caller, body, key)
 
 

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
 from ..values.marking import marked
-from .routing import KEY_ERRORS, ApiRoute, RouteDoc
+from .routing import KEY_ERRORS, ApiRoute, HeaderDoc, RouteDoc
 from .webhook_docs import WebhookDoc
 
 __all__ = ["Translate", "api_routes", "build", "operation_codes"]
@@ -196,7 +196,21 @@ def _own_shapes(doc: RouteDoc, schemas: _Schemas) -> dict[str, Any]:
     return responses
 
 
-def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
+def _paid_headers(paid: Sequence[HeaderDoc], on: str) -> dict[str, Any]:
+    # As every parameter's description: in the protocols' own words, in every language.
+    return {
+        h.name: {"description": h.description, "schema": {"type": "string"}}
+        for h in paid
+        if h.on == on
+    }
+
+
+def _responses(
+    path: str,
+    route: ApiRoute,
+    schemas: _Schemas,
+    paid: Sequence[HeaderDoc] = (),
+) -> dict[str, Any]:
     doc = route.doc
     if doc.replies is not None:
         return _own_shapes(doc, schemas)
@@ -219,14 +233,21 @@ def _responses(path: str, route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
             "description": "; ".join(f"{int(c)} {CATALOGUE[c].message}" for c in codes),
             "content": {"application/json": {"schema": schema}},
         }
-        if success and doc.secret:
-            response["headers"] = _NO_STORE
+        headers = dict(_NO_STORE) if success and doc.secret else {}
+        if success:
+            headers |= _paid_headers(paid, "success")
+        elif status == 402:
+            headers |= _paid_headers(paid, "refusal")
+        if headers:
+            response["headers"] = headers
         if success:
             responses[str(status)] = response
         else:
             # A refusal is the same document wherever its codes are the same: written once
             # (1,309 refusals were 176 distinct, half of the document Swagger UI draws).
             name = f"Error{status}_" + "_".join(str(n) for n in sorted(int(c) for c in codes))
+            if "headers" in response:
+                name += "_offered"
             responses[str(status)] = schemas.shared(name, response)
     return responses
 
@@ -280,8 +301,10 @@ def _operation(
     schemas: _Schemas,
     seen_ids: set[str],
     translate: Translate,
+    paid_headers: Sequence[HeaderDoc],
 ) -> dict[str, Any]:
     doc: RouteDoc = route.doc
+    paid = paid_headers if doc.paid else ()
     op_id = f"{method}_{route.name}"
     while op_id in seen_ids:
         op_id += "_"
@@ -291,9 +314,19 @@ def _operation(
         "summary": translate(doc.summary),
         "tags": [doc.tag],
         "security": _SECURITY[doc.auth],
-        "responses": _responses(path, route, schemas),
+        "responses": _responses(path, route, schemas, paid),
     }
-    params = _parameters(route, schemas)
+    params = _parameters(route, schemas) + [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": False,
+            "description": h.description,
+            "schema": {"type": "string"},
+        }
+        for h in paid
+        if h.on == "request"
+    ]
     if params:
         operation["parameters"] = params
     if doc.body is not None:
@@ -370,8 +403,10 @@ def build(
     routes: Iterable[BaseRoute],
     events: Sequence[WebhookDoc] = (),
     translate: Translate = _as_written,
+    paid_headers: Sequence[HeaderDoc] = (),
 ) -> dict[str, Any]:
-    """The document of ``routes``, and of ``events``, the webhooks the gateway sends; its
+    """The document of ``routes``, and of ``events``, the webhooks the gateway sends; on each
+    route that takes a paid retry, the payment protocols' ``paid_headers``; its
     summaries and descriptions for people passed through ``translate`` (a catalogue's
     ``gettext``), the English as written by default. Only the words change: every identifier,
     schema and code is the same in every language."""
@@ -385,7 +420,7 @@ def build(
         tags[route.doc.tag] = None
         for method in sorted((route.methods or set()) - {"HEAD"}):
             paths[template][method.lower()] = _operation(
-                full_path, method.lower(), route, schemas, seen_ids, translate
+                full_path, method.lower(), route, schemas, seen_ids, translate, paid_headers
             )
     return {
         "openapi": "3.1.0",

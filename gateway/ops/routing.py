@@ -12,7 +12,14 @@ from starlette.types import Message, Receive, Scope, Send
 from ..values.codes import Code
 from ..values.parsing import FORMS_TAKEN
 
-__all__ = ["BODY_ERRORS", "CURSOR_ERRORS", "KEY_ERRORS", "ApiRoute", "RouteDoc"]
+__all__ = [
+    "BODY_ERRORS",
+    "CURSOR_ERRORS",
+    "KEY_ERRORS",
+    "ApiRoute",
+    "HeaderDoc",
+    "RouteDoc",
+]
 
 # ``signed``: no credential but a sender's signature, in the header ``signature_header`` names.
 Auth = Literal["key", "admin", "none", "signed"]
@@ -44,6 +51,17 @@ CURSOR_ERRORS = (Code.INVALID_CURSOR, Code.INVALID_QUERY)
 
 
 @dataclass(frozen=True, slots=True)
+class HeaderDoc:
+    """A header of a paid retry beside the envelope, as a payment protocol names it: read
+    ``on`` the request (a credential), or written on a refusal for funds (an offer) or on a
+    success (a receipt)."""
+
+    name: str
+    description: str
+    on: Literal["request", "refusal", "success"]
+
+
+@dataclass(frozen=True, slots=True)
 class RouteDoc:
     summary: str
     tag: str
@@ -67,6 +85,10 @@ class RouteDoc:
     # APIs' clients post forms to. ``ApiRoute`` marks the request so ``parsing.read_json``
     # reads one, and the OpenAPI document lists the form beside JSON: one declaration for both.
     forms: bool = False
+    # The route takes a paid retry (``protocols.paid``): a refusal for funds carries each
+    # protocol's offer and the same request retried with a credential is paid once. The
+    # OpenAPI document lists each protocol's headers (``HeaderDoc``) on it.
+    paid: bool = False
 
 
 _NO_STORE = (b"cache-control", b"no-store")

@@ -70,7 +70,7 @@ if TYPE_CHECKING:  # a protocol's routes are built by the app alone: the worker 
     from starlette.responses import Response
 
     from ..callers import Caller
-    from ..ops.routing import ApiRoute
+    from ..ops.routing import ApiRoute, HeaderDoc
     from ..policies.model import Scope
 
 __all__ = [
@@ -288,6 +288,11 @@ class Receiver(ABC):
         """The process ``make run`` starts for this protocol, if any, with what the gateway and
         the worker must know of it written into ``env``, their environment."""
         return None
+
+    def headers(self) -> "list[HeaderDoc]":
+        """The headers a paid retry reads and writes in this protocol (its credential, its
+        offer on a 402, its receipt), as the OpenAPI document describes them."""
+        return []
 
     def payer(self) -> "Payer | None":
         """The paying half of the same protocol, or None where the gateway does not pay in it;

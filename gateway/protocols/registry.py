@@ -34,7 +34,7 @@ from .mpp import MppReceiver
 from .x402 import X402Receiver
 
 if TYPE_CHECKING:
-    from ..ops.routing import ApiRoute
+    from ..ops.routing import ApiRoute, HeaderDoc
 
 __all__ = [
     "Presenting",
@@ -42,6 +42,7 @@ __all__ = [
     "demand_of",
     "dev_companions",
     "get",
+    "headers",
     "mcp_capability",
     "names",
     "payer",
@@ -104,6 +105,11 @@ def get(name: str) -> Receiver | None:
 def all_receivers() -> list[Receiver]:
     """Every registered protocol, the built-in ones first, then in order of registration."""
     return list(_RECEIVERS.values())
+
+
+def headers() -> "list[HeaderDoc]":
+    """The headers of a paid retry in every registered protocol, for the OpenAPI document."""
+    return [h for r in _RECEIVERS.values() for h in r.headers()]
 
 
 def names() -> frozenset[str]:

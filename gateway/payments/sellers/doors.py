@@ -7,7 +7,6 @@ drift apart."""
 import logging
 from collections.abc import Awaitable, Callable
 
-from ... import merchant_limits
 from ...approvals import held, links
 from ...callers import Caller
 from ...operations import perform
@@ -27,9 +26,7 @@ Decide = Callable[..., Awaitable[Outcome]]
 
 async def pay(svc: Services, caller: Caller, body: PaymentCreate, idempotency_key: str) -> Outcome:
     """``POST /payments`` (MCP's ``pay_challenge``): the payment (``service.pay``), and if it
-    was held, its approvers asked. Counted first, whatever it comes to
-    (``merchant_limits.SELLER_PAYMENTS``)."""
-    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
+    was held, its approvers asked. The doors count it first (``merchant_limits``)."""
     operation = service.pay(
         svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=idempotency_key
     )

@@ -30,7 +30,7 @@ from .channel import MPP, MppProvider, SptCharge
 if TYPE_CHECKING:
     from mpp import Challenge, Receipt
 
-    from ...ops.routing import ApiRoute
+    from ...ops.routing import ApiRoute, HeaderDoc
 
 __all__ = ["MPP", "MppReceiver"]
 
@@ -85,6 +85,35 @@ class MppReceiver(Receiver):
         from . import mcp
 
         return mcp.offer_data(offer, code)
+
+    def headers(self) -> "list[HeaderDoc]":
+        from ...ops.routing import HeaderDoc
+        from . import challenges
+
+        return [
+            HeaderDoc(
+                challenges.CREDENTIAL_HEADER,
+                (
+                    "MPP: the credential (`Payment <base64url>`) that pays this request's "
+                    "challenge, kept apart from `Authorization`, which holds the key."
+                ),
+                "request",
+            ),
+            HeaderDoc(
+                "WWW-Authenticate",
+                (
+                    'MPP: the challenge (`Payment id=…, method="stripe", intent="charge", '
+                    "request=…`) to pay for the funds lacking; retry the same request with its "
+                    "credential."
+                ),
+                "refusal",
+            ),
+            HeaderDoc(
+                challenges.RECEIPT_HEADER,
+                "MPP: the receipt of the payment this request was paid with.",
+                "success",
+            ),
+        ]
 
     def credential_in_headers(self, headers: Mapping[str, str]) -> str | None:
         from . import challenges

@@ -13,7 +13,7 @@ authorization for another seller's offer, and asking the chain whether it was us
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from x402.schemas.responses import SettleResponse
 
@@ -26,6 +26,9 @@ from ...values.settings import Settings
 from ..base import AgentPaid, Ask, Companion, Payer, Presented, Receiver, Verified, digest
 from . import offers
 from .channel import X402, X402Provider, X402Settlement
+
+if TYPE_CHECKING:
+    from ...ops.routing import HeaderDoc
 
 __all__ = ["SEND_PATH", "X402", "X402Receiver"]
 
@@ -60,6 +63,30 @@ class X402Receiver(Receiver):
 
     def credential_in_headers(self, headers: Mapping[str, str]) -> str | None:
         return headers.get(offers.PAYMENT_SIGNATURE_HEADER)
+
+    def headers(self) -> "list[HeaderDoc]":
+        from ...ops.routing import HeaderDoc
+
+        return [
+            HeaderDoc(
+                offers.PAYMENT_SIGNATURE_HEADER,
+                "x402: the payment payload (base64 JSON) that pays this request's offer.",
+                "request",
+            ),
+            HeaderDoc(
+                offers.PAYMENT_REQUIRED_HEADER,
+                (
+                    "x402 v2: the offer (base64 JSON of the payment requirements), where x402 is "
+                    "enabled; retry the same request with a payment payload for it."
+                ),
+                "refusal",
+            ),
+            HeaderDoc(
+                offers.PAYMENT_RESPONSE_HEADER,
+                "x402: the settlement of the payment this request was paid with.",
+                "success",
+            ),
+        ]
 
     def verify(
         self, settings: Settings, credential: str, *, merchant_id: str, env: str, now: datetime

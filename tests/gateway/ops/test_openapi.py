@@ -151,9 +151,9 @@ async def test_the_spec_and_the_guide_are_built_once(
     def counted(module: Any, name: str) -> None:
         real: Callable[..., Any] = getattr(module, name)
 
-        def wrapper(*args: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             built[name] += 1
-            return real(*args)
+            return real(*args, **kwargs)
 
         monkeypatch.setattr(module, name, wrapper)
 
@@ -174,3 +174,27 @@ async def test_the_send_reply_says_whose_balance_each_figure_is(
     fields = spec["components"]["schemas"]["SendData"]["properties"]
     assert "recipient's balance" in fields["new_balance_cents"]["description"]
     assert "merchant's own wallet" in fields["wallet_balance_cents"]["description"]
+
+
+async def test_the_routes_paid_on_retry_describe_each_protocols_headers(
+    ops_client: httpx.AsyncClient,
+) -> None:
+    """A send and an app's charge take a paid retry: the credential headers they read, the
+    offers a refusal for funds carries, the receipts a paid success carries. A route that
+    takes none (a payment to a seller) lists none of them."""
+    spec = (await ops_client.get("/api/public/v1/openapi.json")).json()
+    offers = {"WWW-Authenticate", "PAYMENT-REQUIRED"}
+    for path, success in (("/topup/send", "200"), ("/charges", "201")):
+        op = spec["paths"][f"/api/public/v1{path}"]["post"]
+        read = {p["name"]: p for p in op["parameters"] if p["in"] == "header"}
+        assert {"Payment-Authorization", "PAYMENT-SIGNATURE"} <= set(read), path
+        assert not read["Payment-Authorization"]["required"]
+        refused = op["responses"]["402"]["$ref"].rsplit("/", 1)[1]
+        assert offers <= set(spec["components"]["responses"][refused]["headers"]), path
+        assert {"Payment-Receipt", "PAYMENT-RESPONSE"} <= set(op["responses"][success]["headers"])
+    pay = spec["paths"]["/api/public/v1/payments"]["post"]
+    assert {p["name"] for p in pay["parameters"]} == {"Idempotency-Key"}
+    for reply in pay["responses"].values():
+        shared = reply.get("$ref", "").rsplit("/", 1)[-1]
+        shown = spec["components"]["responses"].get(shared, reply)
+        assert not offers & set(shown.get("headers", {}))

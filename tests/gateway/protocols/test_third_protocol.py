@@ -143,7 +143,8 @@ async def test_a_third_protocols_own_route_is_mounted_through_the_registry(
     settings: Settings, make_merchant: MakeMerchant
 ) -> None:
     """An app built while the protocol is registered serves its route on the REST door's
-    steps (the key's caller, the envelope) and documents it; one built after it, not."""
+    steps (the key's caller, the envelope) and documents it, and its headers on the routes that
+    take a paid retry; one built after it, not."""
     merchant = await make_merchant("staging")
     with registry.registered(TallyReceiver()):
         async with running_app(settings) as app, asgi_client(app) as http:
@@ -154,6 +155,15 @@ async def test_a_third_protocols_own_route_is_mounted_through_the_registry(
     assert terms.json()["data"] == {"env": "staging", "ttl_seconds": 300}
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, 2001)
     assert spec["paths"][f"/api/public/v1{TERMS_PATH}"]["get"]["summary"] == "Tally's terms"
+    # Its headers are on every route that takes a paid retry, beside the built-in protocols'.
+    for path, success in (("/topup/send", "200"), ("/charges", "201")):
+        op = spec["paths"][f"/api/public/v1{path}"]["post"]
+        assert {p["name"] for p in op["parameters"]} >= {CREDENTIAL_HEADER, "Payment-Authorization"}
+        refused = op["responses"]["402"]["$ref"].rsplit("/", 1)[1]
+        assert {OFFER_HEADER, "WWW-Authenticate"} <= set(
+            spec["components"]["responses"][refused]["headers"]
+        )
+        assert RECEIPT_HEADER in op["responses"][success]["headers"]
     async with running_app(settings) as app, asgi_client(app) as http:
         gone = await http.get(TERMS_PATH, headers=merchant.headers)
     assert gone.status_code == 404
