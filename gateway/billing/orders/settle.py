@@ -23,6 +23,7 @@ from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
 from .. import receipts
 from ..channels import registry
+from ...ledger import grants
 from ..wallet.funding import credit_merchant
 from . import states
 from .coupons import follow_move
@@ -180,6 +181,7 @@ async def complete_order(
         reference=order_id,
         memo=order_memo(order),
         now=now,
+        grant=grants.PAID,
     )
     # Numbered as it is paid, in this transaction: a payment rolled back takes its number back.
     issued = await receipts.issue(

@@ -27,6 +27,7 @@ from ...store.types import UTCDateTime
 from ...values.clock import rfc3339_or_none
 from .. import receipts
 from ..orders import Settlement
+from ...ledger import grants
 from ..wallet.funding import credit_merchant
 from . import states as subscription_states
 
@@ -195,6 +196,8 @@ async def credit_period(
         reference=paid.invoice_id[:60],
         memo=f"{plan.name} plan ({row.interval}ly credits)",
         now=now,
+        # The plan's credits lapse at the period's end if it says so, else roll over.
+        grant=grants.Grant("plan", expires_at=paid.period_end if plan.credits_expire else None),
     )
     # Numbered as it is paid, in the series of every payment of its environment (``receipts``).
     await receipts.issue(

@@ -16,6 +16,7 @@ from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..orders import states as order_states
 from ..schemas import RedeemData
+from ...ledger import grants
 from .funding import Moved, credit_merchant
 
 __all__ = ["redeem"]
@@ -62,7 +63,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
                     or_(_R.c.expires_at.is_(None), _R.c.expires_at > now),
                 )
                 .values(redeemed_at=now, redeemed_by=caller.merchant_id, order_id=order_id)
-                .returning(_R.c.id, _R.c.amount_cents, _R.c.name)
+                .returning(_R.c.id, _R.c.amount_cents, _R.c.name, _R.c.expires_at)
             )
         ).first()
         if claimed is None:
@@ -97,6 +98,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
             reference=order_id,
             memo=f"redemption code {claimed.id}",
             now=now,
+            grant=grants.Grant("promotional", expires_at=claimed.expires_at),
         )
     data = RedeemData(
         order_id=order_id, env=caller.env, amount_cents=amount, balance_cents=moved.balance_cents
