@@ -139,11 +139,7 @@ def draw(refs: Refs, *, after: str) -> Construct:
     )
     before = ranked.c.through - ranked.c.remaining_cents
     left = case((ranked.c.through <= taken, 0), else_=ranked.c.through - taken)
-    return (
-        update(_G)
-        .where(_G.c.id == ranked.c.id, before < taken)
-        .values(remaining_cents=left)
-    )
+    return update(_G).where(_G.c.id == ranked.c.id, before < taken).values(remaining_cents=left)
 
 
 _ORDERED = ("priority", "expires_at", "category", "effective_at")

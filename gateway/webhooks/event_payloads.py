@@ -14,11 +14,11 @@ from ..values.platforms import Platform
 __all__ = [
     "AutoTopUpDisabled",
     "BalanceLow",
-    "CreditExpired",
     "BudgetWindow",
     "Charge",
     "ChargeRefunded",
     "CheckinCredited",
+    "CreditExpired",
     "Currency",
     "Day",
     "DeliveryExhausted",

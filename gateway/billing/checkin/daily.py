@@ -112,6 +112,7 @@ def _claim(refs: Refs) -> Construct:
 # Daily credits are a gift (Stripe's promotional grants), drawn before bought credit.
 GIFT = grants.Grant("promotional")
 
+
 def _entries(refs: Refs) -> Construct:
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(KIND))
     return ledger.entries(

@@ -19,11 +19,11 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
+from ...ledger import grants
 from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
 from .. import receipts
 from ..channels import registry
-from ...ledger import grants
 from ..wallet.funding import credit_merchant
 from . import states
 from .coupons import follow_move

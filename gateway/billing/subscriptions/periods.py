@@ -21,13 +21,13 @@ from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
+from ...ledger import grants
 from ...store.compose import upsert
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339_or_none
 from .. import receipts
 from ..orders import Settlement
-from ...ledger import grants
 from ..wallet.funding import credit_merchant
 from . import states as subscription_states
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import hash_code
 
 from ...callers import Caller
+from ...ledger import grants
 from ...store.db import Database
 from ...store.models import FundingOrder, RedemptionCode, table_of
 from ...values.clock import new_id, utcnow
@@ -16,7 +17,6 @@ from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..orders import states as order_states
 from ..schemas import RedeemData
-from ...ledger import grants
 from .funding import Moved, credit_merchant
 
 __all__ = ["redeem"]

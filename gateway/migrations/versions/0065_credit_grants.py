@@ -72,9 +72,7 @@ def upgrade() -> None:
         postgresql_where=sa.text(expiring),
         sqlite_where=sa.text(expiring),
     )
-    op.create_index(
-        "ix_credit_grants_wallet_created", "credit_grants", ["wallet_id", "created_at"]
-    )
+    op.create_index("ix_credit_grants_wallet_created", "credit_grants", ["wallet_id", "created_at"])
     # Each merchant wallet's balance so far: one paid grant, named by its last entry.
     now = datetime.now(UTC)
     wallets = op.get_bind().execute(

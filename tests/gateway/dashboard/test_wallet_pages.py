@@ -10,6 +10,7 @@ import httpx
 import respx
 from starlette.types import ASGIApp
 
+from gateway.ledger import grants
 from gateway.accounts import users
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
@@ -248,6 +249,7 @@ async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> Non
                 reference=f"test-{n}",
                 memo=None,
                 now=utcnow(),
+                grant=grants.PAID,
             )
     first = await account.client.get(WALLET)
     assert "22 entries" in first.text
