@@ -3,8 +3,8 @@ bought credit; at its expiry what is left leaves by one entry and one ``credit.e
 however many sweeps race; a void takes the remainder out once."""
 
 import asyncio
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select
