@@ -51,8 +51,8 @@ async def expire_grants(ctx: dict[str, Any]) -> int:
     ``credit.expired``; a grant another sweep expired first is not found again. How many."""
     deps: Deps = ctx["deps"]
     swept = await grants.expire_due(deps.db, utcnow())
-    deps.wake(swept.delivery_ids)
-    return swept.expired
+    deps.wake(swept.deliveries)
+    return int(swept.data["expired"])
 
 
 async def budget_alerts(ctx: dict[str, Any]) -> int:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -101,7 +102,11 @@ def grant_id(wallet: ColumnElement[Any], number: ColumnElement[Any]) -> ColumnEl
 
 
 def _category_rank(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((column == "promotional", 0), (column == "plan", 1), else_=2)
+    return case(
+        (column == const("promotional"), literal_column("0")),
+        (column == const("plan"), literal_column("1")),
+        else_=literal_column("2"),
+    )
 
 
 def draw_order(table: Any) -> list[ColumnElement[Any]]:
@@ -127,7 +132,9 @@ def draw(refs: Refs, *, after: str) -> Construct:
         select(_G.c.id, _G.c.remaining_cents, *(_G.c[n] for n in _ORDERED))
         .where(
             _G.c.wallet_id == param("wallet_id", String),
-            _G.c.remaining_cents > 0,
+            # A literal, as the live grants' partial index says it: a parameter would not
+            # match the index's condition.
+            _G.c.remaining_cents > literal_column("0"),
             refs.after(after),
         )
         .with_for_update()
@@ -138,7 +145,7 @@ def draw(refs: Refs, *, after: str) -> Construct:
         "ranked"
     )
     before = ranked.c.through - ranked.c.remaining_cents
-    left = case((ranked.c.through <= taken, 0), else_=ranked.c.through - taken)
+    left = case((ranked.c.through <= taken, literal_column("0")), else_=ranked.c.through - taken)
     return update(_G).where(_G.c.id == ranked.c.id, before < taken).values(remaining_cents=left)
 
 

@@ -7,7 +7,6 @@ own, in the transaction that marks the grant, under the wallet's lock taken firs
 ordered against every debit, and happens once, however many sweepers or operators race.
 """
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -36,7 +35,6 @@ __all__ = [
     "GrantCreate",
     "GrantData",
     "GrantsQuery",
-    "Swept",
     "expire_due",
     "grant",
     "list_grants",
@@ -230,12 +228,6 @@ async def void(
     return _data(marked), balance
 
 
-@dataclass(slots=True)
-class Swept:
-    expired: int = 0  # grants whose remainder left
-    delivery_ids: list[str] = field(default_factory=list)
-
-
 async def _due_wallets(db: Database, real: datetime) -> list[tuple[str, datetime]]:
     """Wallets with a live grant past its expiry by their merchant's clock (a staging test
     clock's, else the wall's), each with that clock's now."""
@@ -267,15 +259,16 @@ async def _due_wallets(db: Database, real: datetime) -> list[tuple[str, datetime
 _MAX_OFFSET = 10 * 365 * 86_400  # ``sandbox_clock.MAX_OFFSET_SECONDS``
 
 
-async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Swept:
+async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Outcome:
     """Expire the wallet's grants past their expiry at ``now`` (its merchant's clock): each
     remainder leaves with a ``grant_expired`` entry and a ``credit.expired`` event, in one
-    transaction under the wallet's lock; a grant another sweep expired first is not found."""
-    swept = Swept()
+    transaction under the wallet's lock; a grant another sweep expired first is not found.
+    ``data {expired}``: how many."""
+    deliveries: list[str] = []
     async with db.transaction() as conn:
         wallet = await grants.lock_wallet(conn, wallet_id)
         if wallet is None:
-            return swept
+            return Outcome(Code.SUCCESS, {"expired": 0})
         params = {"wallet": wallet_id, "cutoff": now, "now": now}
         rows = (await conn.execute(_EXPIRE, params)).all()
         for row in rows:
@@ -283,7 +276,7 @@ async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Swept:
             balance = await ledger.withdraw(conn, wallet_id, removed, now)
             entry = ledger.Entry(wallet_id, wallet["env"], -removed, grants.EXPIRED_KIND, row.id)
             await ledger.append(conn, [entry], now)
-            swept.delivery_ids += await outbox.emit(
+            deliveries += await outbox.emit(
                 conn,
                 env=wallet["env"],
                 merchant_id=wallet["merchant_id"],
@@ -300,16 +293,16 @@ async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Swept:
                 },
                 now=now,
             )
-            swept.expired += 1
-    return swept
+    return Outcome(Code.SUCCESS, {"expired": len(rows)}, deliveries=deliveries)
 
 
-async def expire_due(db: Database, real: datetime) -> Swept:
+async def expire_due(db: Database, real: datetime) -> Outcome:
     """Every wallet's grants past their expiry by its merchant's clock at ``real`` (the wall's
-    time): the worker's sweep. Each wallet in a transaction of its own."""
-    swept = Swept()
+    time): the worker's sweep. Each wallet in a transaction of its own; ``data {expired}``."""
+    expired = 0
+    deliveries: list[str] = []
     for wallet_id, now in await _due_wallets(db, real):
         one = await expire_wallet(db, wallet_id, now)
-        swept.expired += one.expired
-        swept.delivery_ids += one.delivery_ids
-    return swept
+        expired += int(one.data["expired"])
+        deliveries += one.deliveries
+    return Outcome(Code.SUCCESS, {"expired": expired}, deliveries=deliveries)

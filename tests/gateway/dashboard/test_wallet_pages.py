@@ -10,12 +10,12 @@ import httpx
 import respx
 from starlette.types import ASGIApp
 
-from gateway.ledger import grants
 from gateway.accounts import users
 from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.wallet.funding import credit_merchant
+from gateway.ledger import grants
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

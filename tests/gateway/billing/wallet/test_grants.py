@@ -69,13 +69,13 @@ async def test_promotional_credit_is_spent_first_and_expires_once(
     assert seen[promo_id]["expires_at"] == rfc3339(within_hour)
 
     # Not yet due by the merchant's clock: the sweep leaves it.
-    assert (await grants.expire_due(db, utcnow())).expired == 0
+    assert (await grants.expire_due(db, utcnow())).data == {"expired": 0}
     moved = await billing_client.post(
         "/sandbox/clock/advance", json={"seconds": HOUR}, headers=merchant.headers
     )
     assert moved.status_code == 200, moved.text
     swept = await asyncio.gather(*(grants.expire_due(db, utcnow()) for _ in range(3)))
-    assert sum(s.expired for s in swept) == 1  # racing sweeps: once
+    assert sum(s.data["expired"] for s in swept) == 1  # racing sweeps: once
     assert await _entries(db, "grant_expired", promo_id, paid_id) == [(-200, promo_id)]
     [expired] = await events_of(db, merchant.merchant_id, "credit.expired")
     assert expired["data"] | {"balance_cents": 0} == {
