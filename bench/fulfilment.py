@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.store.db import open_database
@@ -73,7 +74,7 @@ async def _prepare(database_url: str, provider: str, root: str) -> str:
                 conn, merchant.id, "staging", BENCH_PEPPER.encode(), now
             )
             wallet_id, _ = await ledger.ensure_wallet(conn, "staging", merchant.id, now)
-            await ledger.credit(conn, wallet_id, 10**12, now)
+            await ledger.credit(conn, wallet_id, 10**12, now, grants.PAID)
             entry = ledger.Entry(wallet_id, "staging", 10**12, "adjustment")
             await ledger.append(conn, [entry], now)
         body: NewApiSet | OpenRouterSet = (

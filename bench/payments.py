@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.protocols.mpp import challenges
@@ -109,7 +110,7 @@ async def prepare(database_url: str) -> Paying:
             policy = {"scopes": ["payments:send"]}
             await conn.execute(update(_KEYS).where(_KEYS.c.id == key_id).values(policy=policy))
             wallet_id, _ = await ledger.ensure_wallet(conn, "staging", payer.id, now)
-            await ledger.credit(conn, wallet_id, 10**12, now)
+            await ledger.credit(conn, wallet_id, 10**12, now, grants.PAID)
             entry = ledger.Entry(wallet_id, "staging", 10**12, "adjustment")
             await ledger.append(conn, [entry], now)
             await add_endpoint(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.store.db import open_database
@@ -83,7 +84,7 @@ async def _prepare(database_url: str, *, endpoint: bool = False) -> str:
                 conn, merchant.id, "live", BENCH_PEPPER.encode(), now
             )
             wallet_id, _ = await ledger.ensure_wallet(conn, "live", merchant.id, now)
-            await ledger.credit(conn, wallet_id, 10**12, now)
+            await ledger.credit(conn, wallet_id, 10**12, now, grants.PAID)
             await ledger.append(conn, [ledger.Entry(wallet_id, "live", 10**12, "adjustment")], now)
             if endpoint:  # never called: no worker runs here
                 await add_endpoint(

@@ -13,13 +13,14 @@ between sweeps too.
 from typing import Any
 
 from gateway.billing.orders import expire_due
+from gateway.billing.wallet import grants
 from gateway.policies import spend
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
 
 from .deps import Deps
 
-__all__ = ["budget_alerts", "expire_approvals", "expire_orders"]
+__all__ = ["budget_alerts", "expire_approvals", "expire_grants", "expire_orders"]
 
 
 async def expire_orders(ctx: dict[str, Any]) -> int:
@@ -42,6 +43,16 @@ async def expire_approvals(ctx: dict[str, Any]) -> int:
         deps.wake(deliveries)
         expired += 1
     return expired
+
+
+async def expire_grants(ctx: dict[str, Any]) -> int:
+    """ARQ cron ``expire_grants``: credit grants past their expiry (by their merchant's staging
+    test clock, or the wall's) give up what is left, each with its entry and
+    ``credit.expired``; a grant another sweep expired first is not found again. How many."""
+    deps: Deps = ctx["deps"]
+    swept = await grants.expire_due(deps.db, utcnow())
+    deps.wake(swept.deliveries)
+    return int(swept.data["expired"])
 
 
 async def budget_alerts(ctx: dict[str, Any]) -> int:

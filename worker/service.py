@@ -40,7 +40,7 @@ from gateway.values.settings import Settings, load_settings
 from keys import Sealer
 
 from .deps import Deps
-from .expiry import budget_alerts, expire_approvals, expire_orders
+from .expiry import budget_alerts, expire_approvals, expire_grants, expire_orders
 from .http import build_clients
 from .kind import Kind
 from .kinds import KINDS
@@ -79,6 +79,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "cron_jobs": [
             cron(expire_orders, name="expire_orders", second=45, run_at_startup=True, timeout=60),
             cron(expire_approvals, name="expire_approvals", second=15, timeout=60),
+            cron(expire_grants, name="expire_grants", second=25, timeout=60),
             cron(budget_alerts, name="budget_alerts", second=35, timeout=60),
             cron(telegram_alerts, name="telegram_alerts", second=5, timeout=60),
             cron(

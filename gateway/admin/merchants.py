@@ -8,6 +8,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.wallet.funding import credit_merchant, debit_merchant
+from ..ledger import grants
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..merchants import service as merchants
@@ -216,7 +217,9 @@ async def adjust(db: Database, call: Call, merchant_id: str, body: AdjustmentReq
             "now": now,
         }
         if body.amount_cents > 0:
-            moved = await credit_merchant(conn, amount=body.amount_cents, **common)
+            # An operator's gift (Stripe's promotional grant), drawn before bought credit.
+            gift = grants.Grant("promotional")
+            moved = await credit_merchant(conn, amount=body.amount_cents, grant=gift, **common)
         else:
             debited = await debit_merchant(conn, amount=-body.amount_cents, **common)
             if debited is None:

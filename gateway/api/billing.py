@@ -30,7 +30,7 @@ from ..billing.schemas import (
     TopupInfo,
 )
 from ..billing.settling import reconcile
-from ..billing.wallet import redemption
+from ..billing.wallet import grants, redemption
 from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
@@ -177,6 +177,15 @@ async def ledger_transactions(request: Request) -> Response:
         limit=query.limit,
         offset=query.offset,
         cursor=None if query.cursor is None else int(query.cursor),
+    )
+    return await answer(request, operation)
+
+
+async def credit_grants(request: Request) -> Response:
+    caller = require_caller(request, "billing")
+    query = read_query(request, grants.GrantsQuery)
+    operation = grants.list_grants(
+        services(request).db, caller, limit=query.limit, offset=query.offset
     )
     return await answer(request, operation)
 
@@ -412,6 +421,20 @@ routes = [
             response=LedgerItem,
             many=True,
             errors=(*_AUTH, *CURSOR_ERRORS),
+        ),
+    ),
+    ApiRoute(
+        "/billing/credit-grants",
+        credit_grants,
+        methods=["GET"],
+        doc=RouteDoc(
+            "The wallet's credit grants, newest first: what each gave, what is left, its "
+            "category, priority and expiry (the balance is the sum of what is left)",
+            "billing",
+            query=grants.GrantsQuery,
+            response=grants.GrantData,
+            many=True,
+            errors=(*_AUTH, Code.INVALID_QUERY),
         ),
     ),
     ApiRoute(

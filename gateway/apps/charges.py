@@ -29,7 +29,7 @@ from .. import idempotency, outbox
 from ..billing.wallet import funding
 from ..budgets.service import drawn
 from ..callers import Caller
-from ..ledger import refills
+from ..ledger import grants, refills
 from ..payments import once
 from ..policies import rules
 from ..store.db import Database
@@ -283,7 +283,7 @@ async def refund(db: Database, caller: Caller, charge_id: str, body: RefundCreat
                 Code.INSUFFICIENT_BALANCE, "The app owner's wallet does not hold the refund"
             )
         given = await funding.credit_merchant(
-            conn, merchant_id=row.payer_merchant_id, now=now, **moved
+            conn, merchant_id=row.payer_merchant_id, now=now, grant=grants.PAID, **moved
         )
         found = (await conn.execute(sa.select(_CH).where(_CH.c.id == charge_id))).one()
         data = _data(found)

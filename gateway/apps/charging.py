@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from .. import outbox
 from ..callers import Caller
-from ..ledger import alerts
+from ..ledger import alerts, grants
 from ..ledger import service as ledger
 from ..payments import plan
 from ..payments.plan import DEBIT
@@ -110,6 +110,12 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
         windows,
         writes=[
             Step("payee", lambda r: ledger.wallet_credit(r, wallet=payee_wallet, after=DEBIT)),
+            Step(
+                "payee_grant",
+                lambda r: grants.granted(
+                    r, wallet=payee_wallet, number=r.col("payee", ledger.COUNT), after="payee"
+                ),
+            ),
             Step("charge", _insert_charge),
         ],
         lines=lines,

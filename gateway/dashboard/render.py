@@ -117,6 +117,19 @@ ENTRY_KINDS = {
     "charge_credit": marked("charge received"),
     "subscription_credit": marked("subscription credit"),
     "refund": marked("refund"),
+    "grant": marked("credit grant"),
+    "grant_expired": marked("credit expired"),
+    "grant_voided": marked("credit voided"),
+}
+# A credit grant's category and status (``billing.wallet.grants``), as a person reads them.
+GRANT_WORDS = {
+    "paid": marked("bought"),
+    "promotional": marked("promotional"),
+    "plan": marked("plan"),
+    "active": marked("active"),
+    "spent": marked("spent"),
+    "expired": marked("expired"),
+    "voided": marked("voided"),
 }
 ORDER_KINDS = {
     "checkout": marked("checkout"),
@@ -210,6 +223,7 @@ TEMPLATES.env.filters["masked"] = masked
 TEMPLATES.env.globals["path_for"] = path_for
 TEMPLATES.env.globals["channel_title"] = channel_title
 TEMPLATES.env.globals["entry_kinds"] = ENTRY_KINDS
+TEMPLATES.env.globals["grant_words"] = GRANT_WORDS
 TEMPLATES.env.globals["order_kinds"] = ORDER_KINDS
 TEMPLATES.env.globals["mail_kinds"] = MAIL_KINDS
 

@@ -43,7 +43,8 @@ from ..billing.subscriptions.schemas import (
     PortalData,
     SubscriptionReply,
 )
-from ..billing.wallet import redemption
+from ..billing.wallet import grants, redemption
+from ..billing.wallet.grants import GrantData
 from ..mail.links import public_base
 from ..operations import perform
 from ..services import services
@@ -66,6 +67,8 @@ from .wallet_payer_keys import context as payer_keys_context
 __all__ = ["LEDGER_PAGE_SIZE", "SUBSCRIPTION_STATES", "routes"]
 
 LEDGER_PAGE_SIZE = 20
+# The newest credit grants the page lists; the API pages through every one.
+GRANTS_SHOWN = 20
 ORDER_ID = re.compile(r"ord_[0-9a-z]{24}")
 # Set only by our own redirects; the query names which fixed sentence to show.
 _NOTICES = {
@@ -160,6 +163,7 @@ async def _wallet_page(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None
     )
     entries = await perform(svc.waker, listed)
+    granted = await perform(svc.waker, grants.list_grants(svc.db, caller, limit=GRANTS_SHOWN))
     wanted = request.query_params.get("status", "")
     shown = wanted if wanted in _STATUSES else None
     history = await perform(svc.waker, funding.history(svc.db, caller, history_page, shown))
@@ -171,6 +175,7 @@ async def _wallet_page(
         or svc.settings.stripe_secret_key is not None,
         "channels": channels,
         "entries": entries.many(LedgerItem),
+        "grants": granted.many(GrantData),
         "entries_total": entries_total,
         "ledger_after": ledger_after,
         "ledger_next": (entries.meta or {}).get("next_cursor"),

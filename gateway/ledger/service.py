@@ -41,7 +41,7 @@ from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
 from ..values.clock import new_id
-from . import refills
+from . import grants, refills
 
 __all__ = [
     "COUNT",
@@ -65,6 +65,7 @@ __all__ = [
     "recipient_owner",
     "refund_credit",
     "wallet_credit",
+    "withdraw",
 ]
 
 _W = table_of(Wallet)
@@ -116,6 +117,22 @@ def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement
     }
 
 
+def _credited(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement[Any]]:
+    """``_moved`` for a credit of a merchant wallet, which makes a grant: the wallet's
+    ``grants_version`` moves with it, so a debit whose statement read the grants before this
+    one was made finds no row (``grants``)."""
+    return {**_moved(balance, entries), "grants_version": _W.c.grants_version + literal_column("1")}
+
+
+def _grants_unchanged() -> ColumnElement[bool]:
+    """The wallet's grants version is the one this statement read: always so on SQLite (one
+    writer); on PostgreSQL false after the row lock's wait if a grant was made meanwhile, which
+    the statement's draw could not see (``grants``)."""
+    seen = _W.alias("seen")
+    read = select(seen.c.grants_version).where(seen.c.id == param("wallet_id", String))
+    return _W.c.grants_version == read.scalar_subquery()
+
+
 def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
@@ -124,8 +141,15 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
 
     ``unfrozen``: only while its environment is not frozen (a payment a credential makes). The
     freeze writes the same row, so each such debit is ordered against it by the row's lock (or
-    SQLite's one writer): one that commits after the freeze finds no row."""
-    where = [_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT)]
+    SQLite's one writer): one that commits after the freeze finds no row.
+
+    The debit draws the wallet's credit grants in the step after it (``grants.draw``), and is
+    conditional on them being as its statement read them (``_grants_unchanged``)."""
+    where = [
+        _W.c.id == param("wallet_id", String),
+        _W.c.balance_cents >= param("amount", _INT),
+        _grants_unchanged(),
+    ]
     if unfrozen:
         where.append(_W.c.frozen_at.is_(None))
     return (
@@ -176,22 +200,23 @@ def recipient_debit(wallet: ColumnElement[Any]) -> Construct:
 def refund_credit(refs: Refs, *, after: str) -> Construct:
     """Give ``:amount`` back to the merchant's wallet ``:wallet_id`` once step ``after`` has
     returned a row; returns its new balance. Every refund of a top-up goes through it, with its
-    one ``topup_refund`` entry."""
+    one ``topup_refund`` entry and the paid grant it comes back as (``grants.granted``)."""
     return (
         update(_W)
         .where(_W.c.id == param("wallet_id", String), refs.after(after))
-        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
+        .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
 
 def wallet_credit(refs: Refs, *, wallet: ColumnElement[Any], after: str) -> Construct:
     """Credit ``:amount`` to ``wallet`` once step ``after`` has returned a row, with its one
-    entry; returns its new balance. What one merchant pays another (an app's charge) lands so."""
+    entry and its grant (``grants.granted``); returns its new balance. What one merchant pays
+    another (an app's charge) lands so."""
     return (
         update(_W)
         .where(_W.c.id == wallet, refs.after(after))
-        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
+        .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
@@ -257,19 +282,41 @@ def merchant_wallet() -> ColumnElement[Any]:
 _CREDIT = Statement.of(
     update(_W)
     .where(_W.c.id == param("wallet_id", String))
-    .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
+    .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
+    .returning(_W.c.balance_cents, _W.c.env, _W.c.entry_count)
+)
+_WITHDRAW = Statement.of(
+    update(_W)
+    .where(_W.c.id == param("wallet_id", String))
+    .values(_moved(_W.c.balance_cents - param("amount", _INT), 1))
     .returning(_W.c.balance_cents)
 )
 
 
-async def credit(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
-    """Move the wallet by ``amount`` (a credit, or a signed adjustment) and return the new
-    balance. It comes with exactly one entry, which the caller appends in the same transaction
+async def credit(
+    conn: Conn, wallet_id: str, amount: int, now: datetime, grant: grants.Grant
+) -> int:
+    """Credit the merchant wallet ``amount`` (> 0) as ``grant`` and return the new balance. It
+    comes with exactly one entry, which the caller appends in the same transaction
     (``append``): the wallet's count of entries moves by one here."""
+    assert amount > 0
     row = await (await raw(conn)).fetchrow(
         _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
     assert row is not None, "credit of a wallet that does not exist"
+    count = int(row["entry_count"])
+    await grants.insert(conn, wallet_id, str(row["env"]), count, amount, grant, now)
+    return int(row["balance_cents"])
+
+
+async def withdraw(conn: Conn, wallet_id: str, amount: int, now: datetime) -> int:
+    """Take ``amount`` out of the wallet, whose lock the caller holds, with the one entry it
+    appends (``append``): a grant's remainder voided or expired, which the balance holds by the
+    grants' invariant. The new balance."""
+    row = await (await raw(conn)).fetchrow(
+        _WITHDRAW, {"wallet_id": wallet_id, "amount": amount, "now": now}
+    )
+    assert row is not None, "withdrawal from a wallet that does not exist"
     return int(row["balance_cents"])
 
 

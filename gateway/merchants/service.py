@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
 
+from ..ledger import grants
 from ..ledger import service as ledger
 from ..policies.model import Policy, load
 from ..store.db import Database
@@ -102,7 +103,7 @@ async def create_merchant(
     for env in ENVS:
         wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant.id, now)
         if env == "staging" and staging_initial_balance_cents > 0:
-            await ledger.credit(conn, wallet_id, staging_initial_balance_cents, now)
+            await ledger.credit(conn, wallet_id, staging_initial_balance_cents, now, grants.PAID)
             await ledger.append(
                 conn,
                 [

@@ -29,7 +29,10 @@ from ..store.raw import CheckViolated, Raw
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 
-__all__ = ["Apply", "Keyed", "Paid", "pay", "short"]
+__all__ = ["RACED_TRIES", "Apply", "Keyed", "Paid", "Raced", "pay", "short"]
+
+# How often a payment whose debit raced a new credit grant is run again (``ledger.grants``).
+RACED_TRIES = 3
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,16 @@ class Keyed:
     key: str
     request_hash: str
     ttl_seconds: int
+
+
+class Raced(Exception):
+    """The payer's debit found no row though its wallet holds the amount: a credit grant was
+    made while the debit's statement waited for the wallet (``ledger.grants``). Raised so the
+    transaction, a claim with it, is undone, and the payment run again."""
+
+    def __init__(self, refusal: Outcome) -> None:
+        super().__init__("the debit raced a new credit grant")
+        self.refusal = refusal
 
 
 class Paid(NamedTuple):
@@ -67,7 +80,40 @@ async def pay(
 ) -> Outcome:
     """``apply`` once under ``keyed`` (or without a key: ``each_statement`` as
     ``Database.run`` takes it), the payment counted in ``counted``'s windows; with the
-    deliveries of the ``key.budget_low`` it made due."""
+    deliveries of the ``key.budget_low`` it made due. A debit that raced a new credit grant
+    (``Raced``) is run again, a few times at most."""
+    refusal: Outcome | None = None
+    for _ in range(RACED_TRIES):
+        try:
+            return await _pay(
+                db,
+                sealer,
+                caller,
+                apply,
+                keyed=keyed,
+                counted=counted,
+                amount=amount,
+                now=now,
+                each_statement=each_statement,
+            )
+        except Raced as raced:
+            refusal = raced.refusal
+    assert refusal is not None
+    return refusal
+
+
+async def _pay(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    apply: Apply,
+    *,
+    keyed: Keyed | None,
+    counted: Sequence[rules.Counted],
+    amount: int,
+    now: datetime,
+    each_statement: bool,
+) -> Outcome:
     try:
         if keyed is None:
             return await _alerted(db, await db.run(apply, each_statement=each_statement), now)
@@ -106,11 +152,15 @@ async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | Non
     """The refusal of a payer's wallet whose debit found no row: its environment frozen since
     the caller authenticated (raised, so the transaction and an idempotency key's claim are
     undone: once unfrozen, the same request runs), or it does not hold ``amount``: what is
-    missing and where to fund it, read in this transaction."""
+    missing and where to fund it, read in this transaction. Holding it, the debit raced a new
+    credit grant: ``Raced``."""
     if await ledger.frozen(tx, wallet_id):
         raise ApiError(Code.ENVIRONMENT_FROZEN)
     found = await shortfall_data(tx, wallet_id, amount, public_base_url)
-    return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
+    refusal = ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome()
+    if found["shortfall_cents"] == 0:
+        raise Raced(refusal)
+    return Paid(refusal)
 
 
 async def _claim(

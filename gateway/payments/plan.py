@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from .. import outbox
-from ..ledger import alerts, refills
+from ..ledger import alerts, grants, refills
 from ..ledger import service as ledger
 from ..policies import spend
 from ..store.compose import Refs, Step, steps
@@ -29,6 +29,7 @@ from ..store.compose import Refs, Step, steps
 __all__ = ["DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
 
 DEBIT = "debit"  # the step every other step of a payment depends on
+DRAW = "draw"  # the debit's draw of the payer's credit grants (``ledger.grants``)
 
 
 class Paying(TypedDict):
@@ -73,7 +74,8 @@ def payment_steps(
     then: Iterable[Step] = (),
 ) -> list[Step]:
     """The payment's steps: the debit (none while the payer's environment is frozen; its
-    wallet's count of entries moved by ``debited``, the payer's own ``lines``), the count in
+    wallet's count of entries moved by ``debited``, the payer's own ``lines``) and its draw of
+    the payer's credit grants, the count in
     ``windows``, the kind's ``writes``, the entries of ``lines``, the event (``event``),
     ``balance.low``, and what else the kind writes after (``then``). Each gated on the debit, so
     "no row" there means nothing was written."""
@@ -83,6 +85,7 @@ def payment_steps(
             lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),
             required=True,
         ),
+        Step(DRAW, lambda r: grants.draw(r, after=DEBIT)),
         spend.count_steps(windows, after=DEBIT),
         *writes,
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),

@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
+from ..ledger import grants
 from ..ledger import service as ledger
 from ..mail import caps
 from ..mail import rows as mail
@@ -177,12 +178,19 @@ def deliver_steps(*, after: str) -> list[Step]:
     ]
 
 
+def _granted(refs: Refs, credit: str) -> Construct:
+    """A refund comes back as a paid grant without expiry (``ledger.grants``)."""
+    count = refs.col(credit, ledger.COUNT)
+    return grants.granted(refs, wallet=ledger.merchant_wallet(), number=count, after=credit)
+
+
 def refund_steps(*, after: str) -> list[Step]:
-    """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` with its
-    ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after`` has
-    returned a row."""
+    """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` as a paid grant
+    with its ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after``
+    has returned a row."""
     return [
         Step("refund", lambda refs: ledger.refund_credit(refs, after=after)),
+        Step("refund_grant", lambda refs: _granted(refs, "refund")),
         Step(
             "refund_entries",
             lambda refs: ledger.entries(

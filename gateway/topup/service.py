@@ -30,7 +30,7 @@ from keys import Sealer, mint_voucher_code
 from .. import idempotency, outbox
 from ..budgets.service import drawn
 from ..callers import Caller
-from ..ledger import alerts, refills
+from ..ledger import alerts, grants, refills
 from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..payments import once
@@ -464,7 +464,7 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
         raise ApiError(Code.ENV_NOT_ALLOWED, "The sandbox is only for staging keys")
     now = utcnow()
     async with db.transaction() as conn:
-        await ledger.credit(conn, caller.wallet_id, amount, now)
+        await ledger.credit(conn, caller.wallet_id, amount, now, grants.PAID)
         await ledger.append(
             conn,
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],

@@ -277,6 +277,8 @@ WALLET: dict[Code, CodeInfo] = {
     ),
     Code.REDEMPTION_CODE_VOIDED: CodeInfo(410, "Redemption code was voided"),
     Code.REDEMPTION_CODE_NOT_FOUND: CodeInfo(404, "Redemption code not found"),
+    Code.CREDIT_GRANT_NOT_FOUND: CodeInfo(404, "No such credit grant for this merchant"),
+    Code.CREDIT_GRANT_VOIDED: CodeInfo(409, "Credit grant already voided"),
     Code.INVOICE_NOT_AVAILABLE: CodeInfo(
         403, "Invoice orders are for live keys with Stripe configured"
     ),

@@ -18,6 +18,7 @@ __all__ = [
     "Charge",
     "ChargeRefunded",
     "CheckinCredited",
+    "CreditExpired",
     "Currency",
     "Day",
     "DeliveryExhausted",
@@ -180,6 +181,20 @@ class WalletMoved(Payload):
     source: str = Field(description="The ledger entry's kind: checkout, redemption, …")
     reference: str
     description: str | None
+
+
+class CreditExpired(Payload):
+    """``ledger.grants``' body of ``credit.expired``: a grant reached its ``expires_at`` with
+    credit left, which left the wallet with its own ledger entry."""
+
+    env: Env
+    grant_id: str = Field(pattern=r"^cg_")
+    category: Literal["paid", "promotional", "plan"]
+    amount_cents: int = Field(description="What the grant gave.")
+    expired_cents: int = Field(description="What was left of it, taken out of the wallet.")
+    balance_cents: int = Field(description="The wallet's balance after the expiry.")
+    currency: Currency
+    expires_at: Rfc3339
 
 
 class OrderPaid(Payload):

@@ -22,6 +22,7 @@ from .event_payloads import (
     Charge,
     ChargeRefunded,
     CheckinCredited,
+    CreditExpired,
     DeliveryExhausted,
     DeliveryRecovered,
     DeliverySkipped,
@@ -61,6 +62,7 @@ __all__ = [
 SEED = "v1"  # sent since the first release
 DATED_2026_11_25 = "2026-11-25"
 DATED_2026_11_26 = "2026-11-26"
+DATED_2026_11_28 = "2026-11-28"
 
 
 _TXN = {
@@ -201,6 +203,22 @@ EVENTS: tuple[EventSpec, ...] = (
             "balance_cents": 2500,
             "source": "adjustment",
             "description": "correction",
+        },
+    ),
+    EventSpec(
+        "credit.expired",
+        CreditExpired,
+        "A credit grant reached its expiry with credit left: that remainder left the wallet.",
+        DATED_2026_11_28,
+        {
+            "env": "live",
+            "grant_id": "cg_0mk3x7q2a1b2c3d4e5f6g7h8_12",
+            "category": "promotional",
+            "amount_cents": 1000,
+            "expired_cents": 400,
+            "balance_cents": 2500,
+            "currency": "USD",
+            "expires_at": "2026-12-01T00:00:00Z",
         },
     ),
     EventSpec(

@@ -45,6 +45,7 @@ EventType = Literal[
     "key.budget_low",
     "wallet.credited",
     "wallet.debited",
+    "credit.expired",
     "order.paid",
     "checkin.credited",
     "charge.succeeded",

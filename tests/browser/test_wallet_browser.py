@@ -1,6 +1,7 @@
 """The wallet page in a real browser, against a live gateway: a pack bought through the staging
-sandbox checkout and a code redeemed on the page both land in the balance, the funding history
-and the ledger; the daily check-in's button, and a staging subscription renewed by the test
+sandbox checkout and a code redeemed on the page both land in the balance, the funding history,
+the ledger and the credit grants (bought and promotional, at 1280 and 390 px with no axe
+violation); the daily check-in's button, and a staging subscription renewed by the test
 clock with each paid period's receipt; each payment channel the operator enabled (Creem,
 MyFatoorah and Epay, in staging and in live) is offered and no other, at 1280 and 390 px with
 no axe violation, and staging pays it on the sandbox page titled for it, which passes axe too."""
@@ -64,6 +65,13 @@ async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
     ledger = await page.locator("#ledger").inner_text()
     assert "redemption" in ledger and "checkout" in ledger
     await shoot(page, "wallet-history")
+    # Each credit is a grant: the code's promotional, the pack's and the starting balance bought.
+    grants = await page.locator("#grants tbody tr").all_inner_texts()
+    assert len(grants) == 3, grants
+    assert "promotional" in grants[0] and "$15.00 of $15.00" in grants[0] and "never" in grants[0]
+    assert "bought" in grants[1] and "$25.00 of $25.00" in grants[1]
+    assert "bought" in grants[2] and "$1,000.00 of $1,000.00" in grants[2]
+    await assert_accessible(page, "wallet-grants", widths=(DESKTOP, PHONE))
 
 
 async def test_checkout_without_payments_looks_and_is_disabled(

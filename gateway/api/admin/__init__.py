@@ -5,7 +5,7 @@ attempts per client, ``gateway.lockout``), then the handler, then the audit row 
 service did not already write one inside its own transaction. The routes are a module a noun.
 """
 
-from . import catalogue, checkin, merchants, orders, reports
+from . import catalogue, checkin, grants, merchants, orders, reports
 
 __all__ = ["PREFIX", "routes"]
 
@@ -14,6 +14,7 @@ PREFIX = "/api/admin/v1"
 # In the order the OpenAPI document lists them.
 routes = [
     *merchants.routes,
+    *grants.routes,
     *reports.transaction_routes,
     *catalogue.routes,
     *orders.routes,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
 from ...callers import Caller
+from ...ledger import grants
 from ...ledger import service as ledger
 from ...store.compose import Plan, Refs, Step, const, param, steps, upsert
 from ...store.db import Database
@@ -108,6 +109,10 @@ def _claim(refs: Refs) -> Construct:
     ).returning(_CI.c.id)
 
 
+# Daily credits are a gift (Stripe's promotional grants), drawn before bought credit.
+GIFT = grants.Grant("promotional")
+
+
 def _entries(refs: Refs) -> Construct:
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(KIND))
     return ledger.entries(
@@ -121,6 +126,16 @@ _PLAN = Plan(
         Step(
             "credit",
             lambda refs: ledger.wallet_credit(refs, wallet=ledger.merchant_wallet(), after="claim"),
+        ),
+        Step(
+            "grant",
+            lambda refs: grants.granted(
+                refs,
+                wallet=ledger.merchant_wallet(),
+                number=refs.col("credit", ledger.COUNT),
+                grant=GIFT,
+                after="credit",
+            ),
         ),
         Step("entries", _entries),
         outbox.event_steps(

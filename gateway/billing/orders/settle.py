@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
+from ...ledger import grants
 from ...store.models import FundingOrder, table_of
 from ...values.clock import rfc3339
 from .. import receipts
@@ -180,6 +181,7 @@ async def complete_order(
         reference=order_id,
         memo=order_memo(order),
         now=now,
+        grant=grants.PAID,
     )
     # Numbered as it is paid, in this transaction: a payment rolled back takes its number back.
     issued = await receipts.issue(

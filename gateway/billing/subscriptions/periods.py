@@ -21,6 +21,7 @@ from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
+from ...ledger import grants
 from ...store.compose import upsert
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
@@ -195,6 +196,8 @@ async def credit_period(
         reference=paid.invoice_id[:60],
         memo=f"{plan.name} plan ({row.interval}ly credits)",
         now=now,
+        # The plan's credits lapse at the period's end if it says so, else roll over.
+        grant=grants.Grant("plan", expires_at=paid.period_end if plan.credits_expire else None),
     )
     # Numbered as it is paid, in the series of every payment of its environment (``receipts``).
     await receipts.issue(

@@ -12,7 +12,7 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
-from ...ledger import alerts
+from ...ledger import alerts, grants
 from ...ledger import service as ledger
 from ...merchants import preferences
 from ...store.compose import Plan, Step, param, steps
@@ -20,6 +20,8 @@ from ...store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
 
+# How often a debit refused for a grant made while it waited is run again (``ledger.grants``).
+RACED_TRIES = 3
 CREDITED = "wallet.credited"
 DEBITED = "wallet.debited"
 
@@ -57,11 +59,13 @@ async def credit_merchant(
     reference: str,
     memo: str | None,
     now: datetime,
+    grant: grants.Grant,
 ) -> Moved:
-    """Credit ``amount`` (> 0); ``source`` is the ledger kind: checkout, redemption, adjustment."""
+    """Credit ``amount`` (> 0) as ``grant`` (its category, priority and expiry); ``source`` is
+    the ledger kind: checkout, redemption, adjustment."""
     assert amount > 0
     wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant_id, now)
-    balance = await ledger.credit(conn, wallet_id, amount, now)
+    balance = await ledger.credit(conn, wallet_id, amount, now, grant)
     await ledger.append(conn, [ledger.Entry(wallet_id, env, amount, source, reference, memo)], now)
     deliveries = await outbox.emit(
         conn,
@@ -81,6 +85,7 @@ def _debit_plan() -> Plan:
     return Plan(
         steps(
             Step("debit", ledger.conditional_debit, required=True),
+            Step("draw", lambda r: grants.draw(r, after="debit")),
             Step(
                 "entries",
                 lambda r: ledger.entries(
@@ -135,7 +140,16 @@ async def debit_merchant(
         **outbox.event_params(DEBITED, now, env, data),
         **alerts.low_params(env, threshold, now),
     }
-    applied = await _DEBIT.run(await raw(conn), params)
+    db = await raw(conn)
+    applied = await _DEBIT.run(db, params)
+    for _ in range(RACED_TRIES):
+        if applied is not None:
+            break
+        # Refused with the balance there: a grant made while the debit waited (``grants``).
+        now_held = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
+        if now_held is None or now_held.balance_cents < amount:
+            return None
+        applied = await _DEBIT.run(db, params)
     if applied is None:
         return None
     after = applied.one("debit")

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import hash_code
 
 from ...callers import Caller
+from ...ledger import grants
 from ...store.db import Database
 from ...store.models import FundingOrder, RedemptionCode, table_of
 from ...values.clock import new_id, utcnow
@@ -62,7 +63,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
                     or_(_R.c.expires_at.is_(None), _R.c.expires_at > now),
                 )
                 .values(redeemed_at=now, redeemed_by=caller.merchant_id, order_id=order_id)
-                .returning(_R.c.id, _R.c.amount_cents, _R.c.name)
+                .returning(_R.c.id, _R.c.amount_cents, _R.c.name, _R.c.expires_at)
             )
         ).first()
         if claimed is None:
@@ -97,6 +98,7 @@ async def redeem(db: Database, settings: Settings, caller: Caller, code: str) ->
             reference=order_id,
             memo=f"redemption code {claimed.id}",
             now=now,
+            grant=grants.Grant("promotional", expires_at=claimed.expires_at),
         )
     data = RedeemData(
         order_id=order_id, env=caller.env, amount_cents=amount, balance_cents=moved.balance_cents

@@ -38,6 +38,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
+from ...ledger import grants
 from ...ledger import service as ledger
 from ...policies import spend
 from ...store.compose import Plan, Refs, Step, const, param, steps
@@ -221,6 +222,15 @@ def _release_steps() -> list[Step]:
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(RELEASE_KIND))
     return [
         Step("release", lambda refs: ledger.refund_credit(refs, after="moved")),
+        Step(
+            "release_grant",
+            lambda refs: grants.granted(
+                refs,
+                wallet=ledger.merchant_wallet(),
+                number=refs.col("release", ledger.COUNT),
+                after="release",
+            ),
+        ),
         Step(
             "release_entries",
             lambda refs: ledger.entries(

@@ -19,7 +19,7 @@ from .funding import (
     RedemptionCode,
 )
 from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
-from .ledger import LedgerEntry, Wallet
+from .ledger import GRANT_LIVE, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey
@@ -59,6 +59,7 @@ __all__ = [
     "BALANCE_LOW_EVENTS",
     "BATCHED",
     "DELIVERY_FILLFACTOR",
+    "GRANT_LIVE",
     "HELD_BY_THROTTLE",
     "HELD_STATUSES",
     "MANAGED_LIVE",
@@ -79,6 +80,7 @@ __all__ = [
     "CheckInConfig",
     "Coupon",
     "CouponUse",
+    "CreditGrant",
     "DashboardSession",
     "DeliveryAttempt",
     "Event",

@@ -50,6 +50,10 @@ class Wallet(Base):
     # null: not frozen. Every credential of the environment is refused while it is set, and
     # every payment's debit is conditional on it, so a send orders against the freeze here.
     frozen_at: Mapped[datetime | None]
+    # Moved by every change that adds a credit grant to a merchant wallet (``ledger.grants``):
+    # a debit is conditional on it being what the debit's statement read, so a draw never works
+    # from grants older than the balance it checks (PostgreSQL's one-statement send).
+    grants_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class LedgerEntry(Base):
@@ -68,3 +72,49 @@ class LedgerEntry(Base):
     memo: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     number: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3, … in its wallet (``ledger``)
+
+
+# A grant still holding credit: what a debit draws from, and the expiry sweep looks at.
+GRANT_LIVE = "remaining_cents > 0"
+
+
+class CreditGrant(Base):
+    """A credit in a merchant wallet (``ledger.grants``): the wallet's balance is the sum of its
+    grants' ``remaining_cents``. A debit draws them down in the draw order; a void or an expiry
+    takes the remainder out (``removed_cents``, with its ledger entry)."""
+
+    __tablename__ = "credit_grants"
+    __table_args__ = (
+        CheckConstraint("remaining_cents >= 0 AND remaining_cents <= amount_cents", name="within"),
+        CheckConstraint("category IN ('paid', 'promotional', 'plan')", name="category"),
+        Index(
+            "ix_credit_grants_live",
+            "wallet_id",
+            postgresql_where=text(GRANT_LIVE),
+            sqlite_where=text(GRANT_LIVE),
+        ),
+        Index(
+            "ix_credit_grants_expiring",
+            "expires_at",
+            postgresql_where=text(f"{GRANT_LIVE} AND expires_at IS NOT NULL"),
+            sqlite_where=text(f"{GRANT_LIVE} AND expires_at IS NOT NULL"),
+        ),
+        Index("ix_credit_grants_wallet_created", "wallet_id", "created_at"),
+    )
+
+    # ``cg_<wallet>_<n>``: made by entry ``n`` of its wallet's ledger, so no change that makes
+    # one needs an id of its own.
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(BigInteger)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    remaining_cents: Mapped[int] = mapped_column(BigInteger)
+    effective_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    # What a void or an expiry took out of the wallet, and when (at most one of the two).
+    removed_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    voided_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -35,6 +35,9 @@ class Plan(Base):
     stripe_price_yearly_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Whether a period's credit grant expires at the period's end (unspent credit lapses) or
+    # rolls over; ``ledger.grants``.
+    credits_expire: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class Subscription(Base):

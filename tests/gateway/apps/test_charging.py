@@ -79,11 +79,12 @@ def test_a_charge_plan_without_any_one_of_its_names_is_refused(shape: str) -> No
 
 def test_a_charge_is_a_payment_as_a_send_is() -> None:
     """The charge's plan is every payment's: the payer's debit first, the one every other step
-    depends on, its count in the consent's windows, its entries, its event and
-    ``balance.low``; and both merchants' events are in it, each its own merchant's."""
+    depends on, its draw of the payer's credit grants, its count in the consent's windows, its
+    entries, its event and ``balance.low``; and both merchants' events are in it, each its own
+    merchant's."""
     windows, params = _charged("daily")
     names = [step.name for step in charging.charge_steps(windows)]
-    assert names[:2] == [plan.DEBIT, spend.SPEND_STEP]
+    assert names[:3] == [plan.DEBIT, plan.DRAW, spend.SPEND_STEP]
     for shared in ("entries", "event", "event_deliveries", "low", "low_deliveries"):
         assert shared in names
     assert names[-2:] == ["paid", "paid_deliveries"]

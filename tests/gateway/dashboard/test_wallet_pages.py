@@ -15,6 +15,7 @@ from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.wallet.funding import credit_merchant
+from gateway.ledger import grants
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -248,6 +249,7 @@ async def test_the_wallet_pages_its_ledger(sign_up: SignUp, db: Database) -> Non
                 reference=f"test-{n}",
                 memo=None,
                 now=utcnow(),
+                grant=grants.PAID,
             )
     first = await account.client.get(WALLET)
     assert "22 entries" in first.text

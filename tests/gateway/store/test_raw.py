@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store.db import Database
@@ -37,14 +38,15 @@ async def test_a_raw_first_statement_rolls_back_with_its_transaction(
     entry = ledger.Entry(wallet.wallet_id, "staging", 5, "adjustment", f"ref-{merchant.key_id}")
     with pytest.raises(Boom):
         async with db.transaction() as conn:
-            await ledger.credit(conn, wallet.wallet_id, 5, utcnow())  # raw, and the first statement
+            # raw, and the first statement
+            await ledger.credit(conn, wallet.wallet_id, 5, utcnow(), grants.PAID)
             await ledger.append(conn, [entry], utcnow())
             raise Boom
     assert await _entries(db, entry.reference or "") == 0
     assert await merchant_balance(db, merchant) == wallet.balance_cents
 
     async with db.transaction() as conn:
-        await ledger.credit(conn, wallet.wallet_id, 5, utcnow())
+        await ledger.credit(conn, wallet.wallet_id, 5, utcnow(), grants.PAID)
         await ledger.append(conn, [entry], utcnow())
     assert await _entries(db, entry.reference or "") == 1
     assert await merchant_balance(db, merchant) == wallet.balance_cents + 5
@@ -73,11 +75,11 @@ async def test_a_savepoint_undoes_only_what_ran_inside_it(
     undone = ledger.Entry(wallet_id, "staging", 4, "adjustment", f"undone-{wallet_id}")
 
     async def keep_one(tx: Raw) -> None:
-        await ledger.credit(tx, wallet_id, 3, utcnow())
+        await ledger.credit(tx, wallet_id, 3, utcnow(), grants.PAID)
         await ledger.append(tx, [kept], utcnow())
         with pytest.raises(Boom):
             async with tx.savepoint():
-                await ledger.credit(tx, wallet_id, 4, utcnow())
+                await ledger.credit(tx, wallet_id, 4, utcnow(), grants.PAID)
                 await ledger.append(tx, [undone], utcnow())
                 raise Boom
 
@@ -91,7 +93,7 @@ async def test_a_savepoint_undoes_only_what_ran_inside_it(
     fixed = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"auto-{wallet_id}")
 
     async def credit_then_fail(tx: Raw) -> None:
-        await ledger.credit(tx, wallet_id, 2, utcnow())
+        await ledger.credit(tx, wallet_id, 2, utcnow(), grants.PAID)
         await ledger.append(tx, [fixed], utcnow())
         raise Boom
 
@@ -109,7 +111,7 @@ async def test_run_commits_its_work_or_none_of_it(
     entry = ledger.Entry(wallet_id, "staging", 6, "adjustment", f"run-{wallet_id}")
 
     async def credit(tx: Raw) -> int:
-        balance = await ledger.credit(tx, wallet_id, 6, utcnow())
+        balance = await ledger.credit(tx, wallet_id, 6, utcnow(), grants.PAID)
         await ledger.append(tx, [entry], utcnow())
         return balance
 
@@ -136,7 +138,7 @@ async def test_run_waits_for_an_open_sqlalchemy_transaction(
     entry = ledger.Entry(wallet_id, "staging", 2, "adjustment", f"wait-{wallet_id}")
 
     async def credit(tx: Raw) -> int:
-        balance = await ledger.credit(tx, wallet_id, 2, utcnow())
+        balance = await ledger.credit(tx, wallet_id, 2, utcnow(), grants.PAID)
         await ledger.append(tx, [entry], utcnow())
         return balance
 
@@ -168,7 +170,7 @@ async def test_work_may_await_only_its_statements(db: Database, way: dict[str, b
     async def naps(tx: Raw) -> None:
         if not way.get("read_only"):
             entry = ledger.Entry(wallet_id, "staging", 1, "adjustment", f"nap-{wallet_id}")
-            await ledger.credit(tx, wallet_id, 1, utcnow())
+            await ledger.credit(tx, wallet_id, 1, utcnow(), grants.PAID)
             await ledger.append(tx, [entry], utcnow())
         await asyncio.sleep(0)  # the forbidden await itself, what is under test
 

@@ -1,6 +1,7 @@
 """Credits and debits of a merchant wallet outside a send: ledger, balance and events."""
 
 from gateway.billing.wallet.funding import credit_merchant, debit_merchant
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
@@ -22,6 +23,7 @@ async def test_credit_writes_entry_and_event_in_one_go(
             reference="ord_x",
             memo="a memo",
             now=utcnow(),
+            grant=grants.PAID,
         )
         wallet = await ledger.balance(conn, "live", ledger.merchant_owner(merchant.merchant_id))
         assert wallet is not None
