@@ -30,6 +30,7 @@ from . import (
     topup,
     webhook_inbox,
     webhook_pollers,
+    wallet_alerts,
     webhooks,
 )
 from .answer import answer
@@ -73,5 +74,6 @@ def public_routes() -> list[BaseRoute]:
         *checkin.routes,
         *policy_templates.routes,
         *auto_top_up.routes,
+        *wallet_alerts.routes,
         *freeze.routes,
     ]

@@ -41,7 +41,7 @@ from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
 from ..values.clock import new_id
-from . import refills
+from . import alerts, refills
 
 __all__ = [
     "COUNT",
@@ -124,15 +124,23 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
 
     ``unfrozen``: only while its environment is not frozen (a payment a credential makes). The
     freeze writes the same row, so each such debit is ordered against it by the row's lock (or
-    SQLite's one writer): one that commits after the freeze finds no row."""
+    SQLite's one writer): one that commits after the freeze finds no row.
+
+    The same statement moves the wallet's low-balance alerts and returns the level it told
+    (``alerts.told``): each level crossed is told once, whatever races it."""
     where = [_W.c.id == param("wallet_id", String), _W.c.balance_cents >= param("amount", _INT)]
     if unfrozen:
         where.append(_W.c.frozen_at.is_(None))
     return (
         update(_W)
         .where(*where)
-        .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
-        .returning(_W.c.balance_cents, _W.c.entry_count, refills.crossed(_W).label(refills.DUE))
+        .values({**_moved(_W.c.balance_cents - param("taken", _INT), entries), **alerts.told(_W)})
+        .returning(
+            _W.c.balance_cents,
+            _W.c.entry_count,
+            refills.crossed(_W).label(refills.DUE),
+            alerts.told_level(_W),
+        )
     )
 
 

@@ -262,7 +262,7 @@ def send_params(
         )
         announcing = outbox.event_params(sent.event, now, env, data)
     # After the send's own event: event ids sort in the order the events happened.
-    low = alerts.low_params(env, caller.low_balance_threshold_cents, now)
+    low = alerts.low_params(env, caller.alert_levels, now)
     fields: sending.Sending = {
         "txn_id": txn_id,
         "now": now,
@@ -470,5 +470,12 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
+        recovered = await alerts.recover(
+            conn,
+            wallet_id=caller.wallet_id,
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+            now=now,
+        )
         after = await read_balance(conn, caller)
-    return Outcome(Code.SUCCESS, after)
+    return Outcome(Code.SUCCESS, after, deliveries=recovered)

@@ -19,6 +19,7 @@ from pydantic import Field, create_model
 from .event_payloads import (
     AutoTopUpDisabled,
     BalanceLow,
+    BalanceRecovered,
     Charge,
     ChargeRefunded,
     CheckinCredited,
@@ -61,6 +62,7 @@ __all__ = [
 SEED = "v1"  # sent since the first release
 DATED_2026_11_25 = "2026-11-25"
 DATED_2026_11_26 = "2026-11-26"
+DATED_2026_11_28 = "2026-11-28"
 
 
 _TXN = {
@@ -153,9 +155,24 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "balance.low",
         BalanceLow,
-        "A debit took the wallet from at or above the merchant's threshold to below it.",
+        "A debit took the wallet from at or above one of its levels to below it: once a level "
+        "until the balance recovers, the lowest where one debit crossed several.",
         SEED,
-        {"balance_cents": 450, "low_balance_threshold_cents": 500, "currency": "USD"},
+        {
+            "balance_cents": 450,
+            "threshold_cents": 500,
+            "thresholds_cents": [2000, 500],
+            "low_balance_threshold_cents": 500,
+            "currency": "USD",
+        },
+    ),
+    EventSpec(
+        "balance.recovered",
+        BalanceRecovered,
+        "A credit took the wallet back to or above the highest level crossed since it was last "
+        "there: once after each run of balance.low.",
+        DATED_2026_11_28,
+        {"balance_cents": 2500, "threshold_cents": 2000, "currency": "USD"},
     ),
     EventSpec(
         "key.budget_low",

@@ -42,6 +42,7 @@ EventType = Literal[
     "topup.approval_expired",
     "voucher.redeemed",
     "balance.low",
+    "balance.recovered",
     "key.budget_low",
     "wallet.credited",
     "wallet.debited",

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    JSON,
     Index,
     String,
     UniqueConstraint,
@@ -50,6 +51,16 @@ class Wallet(Base):
     # null: not frozen. Every credential of the environment is refused while it is set, and
     # every payment's debit is conditional on it, so a send orders against the freeze here.
     frozen_at: Mapped[datetime | None]
+    # A merchant wallet's low-balance levels (``ledger.alerts``), a JSON list of cents; null:
+    # its one ``low_balance_threshold_cents`` (or the merchant's).
+    low_thresholds_cents: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    # Where its alerts stand, moved by the debit and the credits that cross a level: the lowest
+    # level told since the balance was last on the safe side (null: on it), the highest level
+    # the first debit below crossed (what a credit must reach to recover), and the last alert's
+    # event, which says to the write that made it that it did.
+    low_told_cents: Mapped[int | None] = mapped_column(BigInteger)
+    low_from_cents: Mapped[int | None] = mapped_column(BigInteger)
+    low_event: Mapped[str | None] = mapped_column(String(40))
 
 
 class LedgerEntry(Base):
