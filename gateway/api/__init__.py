@@ -28,9 +28,9 @@ from . import (
     subscriptions,
     telegram,
     topup,
+    wallet_alerts,
     webhook_inbox,
     webhook_pollers,
-    wallet_alerts,
     webhooks,
 )
 from .answer import answer

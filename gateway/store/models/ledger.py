@@ -4,10 +4,10 @@ equals the sum of its ``ledger_entries``."""
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
-    JSON,
     Index,
     String,
     UniqueConstraint,
