@@ -35,7 +35,7 @@ ENTRIES = {
     # merchants' payer keys, their table, routes and operations (+6); the recipient's page's
     # read of an OpenRouter key's allowance (+1); the Payments page and what each seller was
     # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5);
-    # a wallet's low-balance levels, their routes and operations (+2).
+    # a wallet's low-balance levels, their routes, operations and card (+3).
     "gateway.app": (
         (
             "stripe",
@@ -48,7 +48,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1349,
+        1350,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);

@@ -17,7 +17,7 @@ DAILY = [{"amount_cents": 1_000, "interval": "daily"}]
 
 
 def _told(events: list[dict[str, object]]) -> list[int]:
-    return sorted(p for e in events for p in e["data"]["crossed_percent"])  # type: ignore[index,union-attr]
+    return sorted(p for e in events for p in e["data"]["crossed_percent"])  # type: ignore[index]
 
 
 async def test_three_levels_up_and_back_tell_three_crossings_and_one_recovery(
