@@ -35,7 +35,8 @@ ENTRIES = {
     # merchants' payer keys, their table, routes and operations (+6); the recipient's page's
     # read of an OpenRouter key's allowance (+1); the Payments page and what each seller was
     # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5);
-    # a wallet's low-balance levels, their routes, operations and card (+3).
+    # a wallet's low-balance levels, their routes, operations and card, and the alerts of spend
+    # windows' levels with their events (+5).
     "gateway.app": (
         (
             "stripe",
@@ -48,18 +49,20 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1350,
+        1352,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
     # the expiry of a held payment is one of its decisions, which read the approval links'
-    # package (+8).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1200),
+    # package (+8); the alerts of spend windows' levels, which its sweep writes, with their
+    # events (+1 past the bound).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1201),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
-    # (imported when it is first asked for); 1,509 modules with them.
+    # (imported when it is first asked for); 1,509 modules with them. The alerts of spend
+    # windows' levels, which a payment writes, with their events (+1 past the bound).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1400,
+        1401,
     ),
 }
 

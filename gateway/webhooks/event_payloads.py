@@ -183,47 +183,6 @@ class KeyBudgetLow(Payload):
     windows: list[BudgetWindow] = Field(min_length=1)
 
 
-class _LevelWindow(Payload):
-    interval: Interval | None
-    limit_cents: int
-    spent_cents: int = Field(description="The window's spend when the alert was written.")
-    resets_at: Rfc3339 | None
-
-
-class _Reached(_LevelWindow):
-    threshold_percent: int = Field(
-        ge=1, le=100, description="The highest level reached (of crossed_percent)."
-    )
-    crossed_percent: list[int] = Field(
-        min_length=1,
-        description="Every level this alert tells, lowest first: spend may pass several before "
-        "it is written; each level is told once a window.",
-    )
-    thresholds_percent: list[int] = Field(description="The levels in force, lowest first.")
-
-
-class _Back(_LevelWindow):
-    threshold_percent: int = Field(
-        ge=1, le=100, description="The lowest level, which spend is back under."
-    )
-
-
-class KeyBudgetThreshold(_Reached):
-    key_id: str
-
-
-class KeyBudgetRecovered(_Back):
-    key_id: str
-
-
-class BudgetThreshold(_Reached):
-    budget_id: str = Field(pattern=r"^bgt_")
-
-
-class BudgetRecovered(_Back):
-    budget_id: str = Field(pattern=r"^bgt_")
-
-
 class WalletMoved(Payload):
     """``billing.funding``'s body of ``wallet.credited`` and ``wallet.debited``."""
 

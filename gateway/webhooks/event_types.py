@@ -20,8 +20,6 @@ from .event_payloads import (
     AutoTopUpDisabled,
     BalanceLow,
     BalanceRecovered,
-    BudgetRecovered,
-    BudgetThreshold,
     Charge,
     ChargeRefunded,
     CheckinCredited,
@@ -37,8 +35,6 @@ from .event_payloads import (
     EventBody,
     EventSpec,
     KeyBudgetLow,
-    KeyBudgetRecovered,
-    KeyBudgetThreshold,
     OrderPaid,
     SubscriptionEvent,
     SubscriptionPaid,
@@ -52,6 +48,7 @@ from .event_payloads import (
     WalletMoved,
     WebhookTest,
 )
+from .level_events import LEVEL_EVENTS
 from .payment_events import PAYMENT_EVENTS
 from .schemas import EVENT_TYPES
 
@@ -68,15 +65,6 @@ DATED_2026_11_25 = "2026-11-25"
 DATED_2026_11_26 = "2026-11-26"
 DATED_2026_11_28 = "2026-11-28"
 
-
-_WINDOW = {
-    "interval": "daily",
-    "limit_cents": 10000,
-    "spent_cents": 8200,
-    "resets_at": "2026-11-29T00:00:00Z",
-}
-_KEY_WINDOW = {"key_id": "key_0mk3x7q2a1b2c3d4e5f6g7h8", **_WINDOW}
-_BUDGET_WINDOW = {"budget_id": "bgt_0mk3x7q2a1b2c3d4e5f6g7h8", **_WINDOW}
 
 _TXN = {
     "transaction_id": "txn_0mk3x7q2a1b2c3d4e5f6g7h8",
@@ -206,48 +194,7 @@ EVENTS: tuple[EventSpec, ...] = (
             ],
         },
     ),
-    EventSpec(
-        "key.budget_threshold",
-        KeyBudgetThreshold,
-        "A key's spend reached levels of its thresholds_percent of a limit: once a window and "
-        "level.",
-        DATED_2026_11_28,
-        {
-            **_KEY_WINDOW,
-            "threshold_percent": 80,
-            "crossed_percent": [50, 80],
-            "thresholds_percent": [50, 80, 95],
-        },
-    ),
-    EventSpec(
-        "key.budget_recovered",
-        KeyBudgetRecovered,
-        "A give-back took a key's window back under the lowest of its thresholds_percent after "
-        "levels were told: once, and its levels may be told again.",
-        DATED_2026_11_28,
-        {**_KEY_WINDOW, "spent_cents": 3000, "threshold_percent": 50},
-    ),
-    EventSpec(
-        "budget.threshold",
-        BudgetThreshold,
-        "A budget's spend reached levels of its thresholds_percent of a window's limit: once a "
-        "window and level.",
-        DATED_2026_11_28,
-        {
-            **_BUDGET_WINDOW,
-            "threshold_percent": 80,
-            "crossed_percent": [80],
-            "thresholds_percent": [50, 80, 95],
-        },
-    ),
-    EventSpec(
-        "budget.recovered",
-        BudgetRecovered,
-        "A give-back took a budget's window back under the lowest of its thresholds_percent "
-        "after levels were told: once, and its levels may be told again.",
-        DATED_2026_11_28,
-        {**_BUDGET_WINDOW, "spent_cents": 3000, "threshold_percent": 50},
-    ),
+    *LEVEL_EVENTS,
     EventSpec(
         "wallet.credited",
         WalletMoved,

@@ -3,8 +3,6 @@ told once, and the way back under the lowest once, whatever races, on both store
 
 import asyncio
 
-import httpx
-
 from gateway.policies import thresholds
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
