@@ -42,13 +42,21 @@ from .values.codes import Code
 from .values.outcome import ApiError
 from .values.resources import Resource
 
-__all__ = ["CARD", "Caller", "authenticate", "of_key", "require_card", "require_scope"]
+__all__ = [
+    "CARD",
+    "Caller",
+    "authenticate",
+    "levels_of",
+    "of_key",
+    "require_card",
+    "require_scope",
+]
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
 _CALLER = """k.id, k.env, k.revoked_at, k.merchant_id,
         COALESCE(w.low_balance_threshold_cents, m.low_balance_threshold_cents)
-            AS low_balance_threshold_cents,
+            AS low_balance_threshold_cents, w.low_thresholds_cents,
         w.id AS wallet_id, w.frozen_at, k.policy, k.hides_codes, m.notify_recipients,
         EXISTS (SELECT 1 FROM fulfilment_settings f
             WHERE f.merchant_id = k.merchant_id AND f.env = k.env) AS upstreams,
@@ -60,6 +68,7 @@ _CALLER_NAMES = (
     "revoked_at",
     "merchant_id",
     "low_balance_threshold_cents",
+    "low_thresholds_cents",
     "wallet_id",
     "frozen_at",
     "policy",
@@ -125,6 +134,16 @@ class Caller:
     # now. Its policy is within the consent's (``templates.under_consent``) and every payment
     # counts in the consent's windows too (``rules.judge``).
     consent: Consent | None = None
+    # The wallet's low-balance levels, highest first, where it has a list of them
+    # (``wallets.low_thresholds_cents``); ``None``: its one ``low_balance_threshold_cents``.
+    low_levels: tuple[int, ...] | None = None
+
+    @property
+    def alert_levels(self) -> tuple[int, ...]:
+        """The levels ``balance.low`` tells of (``ledger.alerts``)."""
+        if self.low_levels is None:
+            return (self.low_balance_threshold_cents,)
+        return self.low_levels
 
     @property
     def managed(self) -> bool:
@@ -233,7 +252,18 @@ def _caller(
         app_id,
         bool(row["hides_codes"]),
         consent,
+        levels_of(row["low_thresholds_cents"]),
     )
+
+
+def levels_of(stored: Any) -> tuple[int, ...] | None:
+    """A wallet's ``low_thresholds_cents`` as read (JSON text, or decoded), highest first."""
+    if stored is None:
+        return None
+    found = json.loads(stored) if isinstance(stored, str) else stored
+    if found is None:
+        return None
+    return tuple(sorted((int(v) for v in found), reverse=True))
 
 
 def _consent(row: dict[str, Any]) -> Consent:

@@ -232,15 +232,21 @@ def event_steps(
     excepted: bool = False,
     due: str = "now",
     merchant: str = "merchant_id",
+    when: tuple[str, str] | None = None,
 ) -> list[Step]:
     """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
     ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
     marks (JSON strings of the body, quotes included) and the values that replace them.
     ``due``: the parameter its deliveries are written and due at (``now`` unless named);
     ``merchant``: the parameter naming whose event it is (a write that tells two merchants
-    binds each its own)."""
+    binds each its own); ``when``: the flag of an earlier step without which the event is not
+    even run in order (``Step.when``)."""
     return [
-        Step(name, lambda refs: _event(refs, name, after, balance_after, fills, merchant)),
+        Step(
+            name,
+            lambda refs: _event(refs, name, after, balance_after, fills, merchant),
+            when=when,
+        ),
         Step(
             f"{name}_deliveries",
             lambda refs: _fan_out(refs, name, named, excepted, due, merchant),

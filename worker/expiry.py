@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.billing.orders import expire_due
 from gateway.billing.wallet import grants
-from gateway.policies import spend
+from gateway.policies import thresholds
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
 
@@ -56,12 +56,13 @@ async def expire_grants(ctx: dict[str, Any]) -> int:
 
 
 async def budget_alerts(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``budget_alerts``: the ``key.budget_low`` alerts a gateway process made due
-    but did not live to write (it writes them right after the send). How many were written."""
+    """ARQ cron ``budget_alerts``: the alerts of spend windows a gateway process made due but
+    did not live to write (it writes them right after the payment), and those a give-back made
+    due (``policies.thresholds``). How many owners' were written."""
     deps: Deps = ctx["deps"]
     written = 0
-    for due in await spend.alerts_due(deps.db):
-        deliveries = await spend.alert(deps.db, due, utcnow())
+    for due in await thresholds.alerts_due(deps.db):
+        deliveries = await thresholds.alert(deps.db, due, utcnow())
         if deliveries is None:  # the sending process, or another sweep, got there first
             continue
         deps.wake(deliveries)

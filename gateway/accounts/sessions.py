@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..callers import levels_of
 from ..store.db import Database
 from ..store.models import (
     DashboardSession,
@@ -79,6 +80,8 @@ class SessionInfo:
     role: str = "viewer"  # accounts.roles: what this user may do for the merchant
     pending_approvals: int = 0  # the merchant's sends and payments held for approval in ``env``
     language: str | None = None  # the user's own setting (``values.languages``); None: unset
+    # The wallet's low-balance levels where it has a list (``callers.Caller.low_levels``).
+    low_levels: tuple[int, ...] | None = None
 
 
 def held_for_approval(merchant_id: Any, env: Any) -> Any:
@@ -156,6 +159,7 @@ async def load(db: Database, session_id: str) -> Outcome:
             func.coalesce(_W.c.low_balance_threshold_cents, _M.c.low_balance_threshold_cents).label(
                 "low_balance_threshold_cents"
             ),
+            _W.c.low_thresholds_cents,
             _W.c.id.label("wallet_id"),
             _MU.c.role,
             held_for_approval(_MU.c.merchant_id, _S.c.env).label("pending_approvals"),
@@ -193,6 +197,7 @@ async def load(db: Database, session_id: str) -> Outcome:
         str(row.role),
         int(row.pending_approvals),
         row.language,
+        levels_of(row.low_thresholds_cents),
     )
     return Outcome(Code.SUCCESS, found)
 

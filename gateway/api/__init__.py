@@ -28,6 +28,7 @@ from . import (
     subscriptions,
     telegram,
     topup,
+    wallet_alerts,
     webhook_inbox,
     webhook_pollers,
     webhooks,
@@ -73,5 +74,6 @@ def public_routes() -> list[BaseRoute]:
         *checkin.routes,
         *policy_templates.routes,
         *auto_top_up.routes,
+        *wallet_alerts.routes,
         *freeze.routes,
     ]

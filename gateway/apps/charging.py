@@ -206,7 +206,7 @@ def charge_params(
     )
     # Event ids sort in the order the events happened: the payer's, ``balance.low``, the payee's.
     announcing = outbox.event_params(CHARGE_SUCCEEDED, now, caller.env, told)
-    low = alerts.low_params(caller.env, caller.low_balance_threshold_cents, now)
+    low = alerts.low_params(caller.env, caller.alert_levels, now)
     theirs = outbox.event_params(CHARGE_SUCCEEDED, now, caller.env, told)
     payee_event: PayeeEvent = {
         "paid_id": theirs["event_id"],

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
-from ..policies.model import BudgetLimits
+from ..policies.model import MAX_THRESHOLDS, BudgetLimits, distinct_levels
 from ..policies.usage import WindowUsage
 from ..values.model import Model
 
@@ -26,6 +26,16 @@ def _windows(value: Any) -> Any:
 
 WireWindows = Annotated[BudgetLimits, BeforeValidator(_windows)]
 Name = Annotated[str, Field(min_length=1, max_length=100, description="A label for people.")]
+Percent = Annotated[int, Field(ge=1, le=100)]
+_LEVELS = (
+    "Up to 5 distinct shares of each window's limit, in percent: `budget.threshold` once a "
+    "window as spend reaches each, `budget.recovered` once when a give-back takes it back under "
+    "the lowest."
+)
+
+
+def _levels(value: list[int] | None) -> list[int] | None:
+    return None if value is None else list(distinct_levels(tuple(value)))
 
 
 def _named(value: str | None) -> str | None:
@@ -45,8 +55,12 @@ class BudgetCreate(_Strict):
         description="Left out: no window (the budget limits nothing until it has one, but may "
         "still be frozen).",
     )
+    thresholds_percent: list[Percent] = Field(
+        default_factory=list, max_length=MAX_THRESHOLDS, description=f"{_LEVELS} Left out: none."
+    )
 
     _name = field_validator("name")(_named)
+    _thresholds = field_validator("thresholds_percent")(_levels)
 
 
 class BudgetUpdate(_Strict):
@@ -54,10 +68,14 @@ class BudgetUpdate(_Strict):
     windows: WireWindows | None = Field(
         default=None, description="Left out: unchanged; present: replaces every window."
     )
+    thresholds_percent: list[Percent] | None = Field(
+        default=None, max_length=MAX_THRESHOLDS, description=f"{_LEVELS} Left out: unchanged."
+    )
 
     _name = field_validator("name")(_named)
+    _thresholds = field_validator("thresholds_percent")(_levels)
 
-    @field_validator("name", "windows", mode="before")
+    @field_validator("name", "windows", "thresholds_percent", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -82,6 +100,7 @@ class BudgetData(Model):
     env: str
     name: str
     windows: BudgetLimits
+    thresholds_percent: list[int] = Field(description="Lowest first; empty: no alert.")
     frozen: bool = Field(description="A frozen budget admits no payment that draws on it.")
     spend: list[WindowUsage] = Field(
         description="One per calendar limit: the current window's spend, what remains and when "

@@ -68,7 +68,7 @@ class Owner:
 
 # On the payment's path: the driver's read-only door, which never waits for the writer.
 _DRAWN = Statement.of(
-    sa.select(_B.c.id, _B.c.name, _B.c.frozen, _B.c.windows).where(
+    sa.select(_B.c.id, _B.c.name, _B.c.frozen, _B.c.windows, _B.c.thresholds_percent).where(
         one_of(_B.c.id, "ids"),
         _B.c.merchant_id == param("merchant_id", sa.String),
         _B.c.env == param("env", sa.String),
@@ -79,7 +79,11 @@ _DRAWN = Statement.of(
 def _drawn(row: Any) -> rules.Drawn:
     stored = row.windows if isinstance(row.windows, str) else json.dumps(row.windows)
     windows = BudgetLimits.model_validate_json(stored)  # strict: read as the JSON it is
-    return rules.Drawn(str(row.id), str(row.name), bool(row.frozen), windows)
+    levels = row.thresholds_percent
+    if isinstance(levels, str):
+        levels = json.loads(levels)
+    thresholds = tuple(sorted(int(v) for v in levels or ()))
+    return rules.Drawn(str(row.id), str(row.name), bool(row.frozen), windows, thresholds)
 
 
 async def drawn(db: Database, merchant_id: str, env: str, ids: Sequence[str]) -> list[rules.Drawn]:
@@ -153,6 +157,7 @@ async def _data(
         env=str(row.env),
         name=budget.name,
         windows=budget.windows,
+        thresholds_percent=list(budget.thresholds),
         frozen=budget.frozen,
         spend=windows,
         drawn_by=drawers.get(budget.id, []),
@@ -205,6 +210,7 @@ async def create(conn: AsyncConnection, owner: Owner, body: BudgetCreate) -> Bud
             env=owner.env,
             name=body.name,
             windows=body.windows.stored(),
+            thresholds_percent=list(body.thresholds_percent),
             frozen=False,
             created_at=now,
             updated_at=now,
@@ -225,6 +231,8 @@ async def update(
         values["name"] = body.name
     if body.windows is not None:
         values["windows"] = body.windows.stored()
+    if body.thresholds_percent is not None:
+        values["thresholds_percent"] = list(body.thresholds_percent)
     await conn.execute(sa.update(_B).where(_B.c.id == budget_id).values(values))
     return await _read(conn, owner, budget_id)
 

@@ -18,18 +18,21 @@ from ..budgets.schemas import BudgetCreate, BudgetData, BudgetUpdate
 from ..operations import perform
 from ..policies.model import INTERVALS, BudgetLimits, Interval, Limit
 from ..services import services
+from ..values.codes import Code
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
-from .inputs import FORM, FormErrors, dollars_to_cents, field
+from .inputs import FORM, FormErrors, dollars_to_cents, field, listed
 from .paths import path_for
-from .policy_form import INTERVAL_WORDS
+from .policy_form import ENTER_PERCENTS, INTERVAL_WORDS
 from .render import page
 
 __all__ = ["routes"]
 
 _BUDGET_ID = re.compile(r"bgt_[0-9a-z]{24}")
 _PER = ("per_recipient", "per_platform")
+# A refusal of the model, by field: under its own field, else the whole form's.
+_FIELDS = {"name": "name", "windows": FORM, "thresholds_percent": "thresholds_percent"}
 
 
 def _budget_id(request: Request) -> str:
@@ -53,7 +56,18 @@ def _values(budget: BudgetData | None) -> dict[str, str]:
         found = getattr(windows, f"{per}_limit")
         values[f"{per}_amount"] = "" if found is None else f"{found.amount_cents / 100:.2f}"
         values[f"{per}_interval"] = "daily" if found is None else found.interval
+    shares = [] if budget is None else budget.thresholds_percent
+    values["thresholds_percent"] = ", ".join(str(p) for p in shares)
     return values
+
+
+def _levels(data: FormData, errors: FormErrors) -> list[int]:
+    """The alert levels the form gives (whole percents); what it cannot read is an error."""
+    typed = listed(field(data, "thresholds_percent", 200))
+    if all(level.isdigit() and len(level) < 4 for level in typed):
+        return [int(level) for level in typed]
+    errors.add(ApiError(Code.VALIDATION_FAILED, ENTER_PERCENTS), "thresholds_percent")
+    return []
 
 
 def _windows(data: FormData, errors: FormErrors) -> BudgetLimits:
@@ -113,11 +127,13 @@ async def create_budget(request: Request) -> Response:
     viewer = await require_viewer(request)
     data = await form(request)
     errors = FormErrors()
-    windows = _windows(data, errors)
+    windows, levels = _windows(data, errors), _levels(data, errors)
     try:
-        body = BudgetCreate(name=field(data, "name", 200), windows=windows)
+        body = BudgetCreate(
+            name=field(data, "name", 200), windows=windows, thresholds_percent=levels
+        )
     except ValidationError as refused:
-        errors.add(refused, fields={"name": "name", "windows": FORM})
+        errors.add(refused, fields=_FIELDS)
     if errors:
         return await _list_page(request, viewer, dict(data.items()), errors)  # type: ignore[arg-type]
     svc = services(request)
@@ -157,11 +173,13 @@ async def update_budget(request: Request) -> Response:
     budget_id = _budget_id(request)
     data = await form(request)
     errors = FormErrors()
-    windows = _windows(data, errors)
+    windows, levels = _windows(data, errors), _levels(data, errors)
     try:
-        body = BudgetUpdate(name=field(data, "name", 200), windows=windows)
+        body = BudgetUpdate(
+            name=field(data, "name", 200), windows=windows, thresholds_percent=levels
+        )
     except ValidationError as refused:
-        errors.add(refused, fields={"name": "name", "windows": FORM})
+        errors.add(refused, fields=_FIELDS)
     if errors:
         return await _detail_page(request, viewer, dict(data.items()), errors)  # type: ignore[arg-type]
     svc = services(request)

@@ -171,6 +171,7 @@ async def _load_viewer(conn: HTTPConnection) -> Viewer:
         merchant_id=session.merchant_id,
         env=session.env,
         low_balance_threshold_cents=session.low_balance_threshold_cents,
+        low_levels=session.low_levels,
         wallet_id=session.wallet_id,
         policy=dashboard_policy(session.role, session.env),
         hides_every_code=not roles.reveals_codes(session.role, session.env),

@@ -26,6 +26,7 @@ __all__ = [
     "FormErrors",
     "dollars_to_cents",
     "field",
+    "listed",
     "page_number",
     "problem",
 ]
@@ -97,6 +98,12 @@ class FormErrors:
 
 # Said in the reader's words where the form shows it (``said``).
 ENTER_DOLLARS = marked("Enter an amount in dollars, like 25.00.")
+
+
+def listed(typed: str, most: int = 20) -> list[str]:
+    """What was typed as a list (``50, 80 95``): its items, split on commas and spaces, at most
+    ``most`` of them read (a longer list is refused by its model all the same)."""
+    return [item for item in typed.replace(",", " ").split() if item][:most]
 
 
 def dollars_to_cents(typed: str) -> int:

@@ -55,6 +55,7 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/subscription/checkout/cancel"): "wallet",
     ("POST", "/wallet/checkin"): "wallet",
     ("POST", "/wallet/clock/advance"): "wallet",
+    ("POST", "/wallet/alerts"): "wallet",
     ("POST", "/wallet/auto-top-up"): "wallet",
     ("POST", "/wallet/auto-top-up/setup"): "wallet",
     ("POST", "/wallet/auto-top-up/remove"): "wallet",

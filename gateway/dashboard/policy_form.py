@@ -16,8 +16,10 @@ from starlette.datastructures import FormData
 from ..policies.model import DEFAULT_SCOPES, INTERVALS, MAX_BUDGETS, SCOPES, Policy
 from ..values.languages import marked
 from ..values.platforms import PLATFORMS
+from .inputs import listed
 
 __all__ = [
+    "ENTER_PERCENTS",
     "FIELDS",
     "INTERVAL_WORDS",
     "KEY_SCOPE_WORDS",
@@ -29,6 +31,8 @@ __all__ = [
     "to_form",
 ]
 
+# Said where a list of alert levels cannot be read (a key's, a budget's).
+ENTER_PERCENTS = marked("Enter whole percents, such as 50, 80, 95.")
 _MONEY = re.compile(r"\$?\s*(\d{1,10})(?:\.(\d{1,2}))?")
 _MAX_RECIPIENTS_TEXT = 30_000
 
@@ -47,6 +51,7 @@ FIELDS = {
     "per_recipient_limit": marked("Per recipient"),
     "per_recipient_interval": marked("Per recipient, each"),
     "soft_limit_percent": marked("Budget alert at"),
+    "thresholds_percent": marked("Alert levels"),
     "rate_limit_per_minute": marked("Requests a minute"),
     "allowed_platforms": marked("Platforms"),
     "allowed_recipients": marked("Recipients"),
@@ -180,6 +185,11 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
     for field in ("rate_limit_per_minute", "soft_limit_percent"):
         if (number := _whole(_str(data, field), field, errors)) is not None:
             policy[field] = number
+    levels = listed(_str(data, "thresholds_percent"))
+    if levels and not all(level.isdigit() and len(level) < 4 for level in levels):
+        errors["thresholds_percent"] = ENTER_PERCENTS
+    elif levels:
+        policy["thresholds_percent"] = [int(level) for level in levels]
     template = _str(data, "template", 40).strip()
     if template:
         policy["template"] = template
@@ -231,6 +241,7 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "expires_at": policy.expires_at.strftime("%Y-%m-%dT%H:%M") if policy.expires_at else "",
         "rate_limit_per_minute": policy.rate_limit_per_minute or "",
         "soft_limit_percent": policy.soft_limit_percent or "",
+        "thresholds_percent": ", ".join(str(p) for p in policy.thresholds_percent or ()),
         "reveal_voucher": policy.reveal_voucher,
         "template": policy.template or "",
         "budgets": list(policy.budgets),

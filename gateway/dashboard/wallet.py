@@ -59,6 +59,7 @@ from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field, page_number
 from .paths import path_for
 from .render import page, reading
+from .wallet_alerts import context as alerts_context
 from .wallet_auto_top_up import context as auto_top_up_context
 from .wallet_cards import context as cards_context
 from .wallet_cards import receipt_page_reply, receipt_pdf_reply
@@ -201,6 +202,7 @@ async def _wallet_page(
         # The check-in, the staging test clock and the paid periods: their own cards.
         **await cards_context(request, viewer),
         **await auto_top_up_context(request, viewer),
+        **await alerts_context(request, viewer),
         **await payer_keys_context(request, viewer),
     }
     return page(request, "wallet/index.html", context, status=status)

@@ -41,7 +41,7 @@ from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
 from ..values.clock import new_id
-from . import grants, refills
+from . import alerts, grants, refills
 
 __all__ = [
     "COUNT",
@@ -143,8 +143,10 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     freeze writes the same row, so each such debit is ordered against it by the row's lock (or
     SQLite's one writer): one that commits after the freeze finds no row.
 
-    The debit draws the wallet's credit grants in the step after it (``grants.draw``), and is
-    conditional on them being as its statement read them (``_grants_unchanged``)."""
+    The same statement moves the wallet's low-balance alerts and returns the level it told
+    (``alerts.told``): each level crossed is told once, whatever races it. The debit draws the
+    wallet's credit grants in the step after it (``grants.draw``), and is conditional on them
+    being as its statement read them (``_grants_unchanged``)."""
     where = [
         _W.c.id == param("wallet_id", String),
         _W.c.balance_cents >= param("amount", _INT),
@@ -155,8 +157,13 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     return (
         update(_W)
         .where(*where)
-        .values(_moved(_W.c.balance_cents - param("taken", _INT), entries))
-        .returning(_W.c.balance_cents, _W.c.entry_count, refills.crossed(_W).label(refills.DUE))
+        .values({**_moved(_W.c.balance_cents - param("taken", _INT), entries), **alerts.told(_W)})
+        .returning(
+            _W.c.balance_cents,
+            _W.c.entry_count,
+            refills.crossed(_W).label(refills.DUE),
+            alerts.told_level(_W),
+        )
     )
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..callers import levels_of
 from ..ledger import service as ledger
 from ..store.db import Database
 from ..store.models import Merchant, Wallet, table_of
@@ -29,13 +30,13 @@ __all__ = [
     "MerchantSettings",
     "SettingsUpdate",
     "get_settings",
+    "levels",
     "read",
     "recipient_notices",
     "recipients_language",
     "save_settings",
     "set_recipient_notices",
     "set_recipients_language",
-    "threshold",
     "unverified_app_budget",
     "unverified_app_daily",
     "update_settings",
@@ -132,16 +133,18 @@ async def unverified_app_daily(conn: AsyncConnection, merchant_id: str, default:
     return default if own is None else int(own)
 
 
-async def threshold(conn: AsyncConnection, merchant_id: str, env: str) -> int:
-    """The low-balance threshold in force for the merchant's wallet in ``env``."""
+async def levels(conn: AsyncConnection, merchant_id: str, env: str) -> tuple[int, ...]:
+    """The low-balance levels in force for the merchant's wallet in ``env``: its list, else
+    its one threshold (``callers.Caller.alert_levels``)."""
     found = (
         await conn.execute(
-            select(THRESHOLD)
+            select(THRESHOLD.label("threshold"), _W.c.low_thresholds_cents)
             .select_from(_W.join(_M, _M.c.id == merchant_id))
             .where(_W.c.owner == ledger.merchant_owner(merchant_id), _W.c.env == env)
         )
-    ).scalar_one()
-    return int(found)
+    ).one()
+    listed = levels_of(found.low_thresholds_cents)
+    return (int(found.threshold),) if listed is None else listed
 
 
 async def update_settings(
@@ -164,7 +167,8 @@ async def update_settings(
         await conn.execute(
             update(_W)
             .where(_W.c.owner == ledger.merchant_owner(merchant_id), _W.c.env == env)
-            .values(low_balance_threshold_cents=cents)
+            # The one threshold is the list again (``billing.wallet.alerts``).
+            .values(low_balance_threshold_cents=cents, low_thresholds_cents=null())
         )
     return await read(conn, merchant_id)
 

@@ -23,7 +23,7 @@ from .. import idempotency
 from ..billing.wallet.shortfall import shortfall_data
 from ..callers import Caller
 from ..ledger import service as ledger
-from ..policies import rules, spend
+from ..policies import rules, spend, thresholds
 from ..store.db import Database
 from ..store.raw import CheckViolated, Raw
 from ..values.codes import Code
@@ -59,7 +59,7 @@ class Raced(Exception):
 
 class Paid(NamedTuple):
     outcome: Outcome
-    alert: spend.Alerting | None = None  # a soft line the payment crossed, not yet alerted
+    alert: thresholds.Alerting | None = None  # windows the payment took to a level, not alerted
 
 
 # The payment's plan and its reply, in the transaction it is given.
@@ -189,8 +189,8 @@ async def _alerted(db: Database, paid: Paid, now: datetime) -> Outcome:
     if due is None:
         return outcome
     try:
-        alerted = await spend.alert(db, due, now)
+        alerted = await thresholds.alert(db, due, now)
     except Exception:
-        log.warning("key.budget_low not written after the payment; the worker will", exc_info=True)
+        log.warning("spend alerts not written after the payment; the worker will", exc_info=True)
         return outcome
     return dataclasses.replace(outcome, deliveries=[*outcome.deliveries, *(alerted or [])])

@@ -28,6 +28,7 @@ __all__ = [
     "KEY_ONLY",
     "KEY_SCOPES",
     "MAX_BUDGETS",
+    "MAX_THRESHOLDS",
     "SCOPES",
     "UNRESTRICTED",
     "BudgetLimits",
@@ -35,8 +36,11 @@ __all__ = [
     "Limit",
     "Policy",
     "Scope",
+    "distinct_levels",
     "load",
 ]
+
+MAX_THRESHOLDS = 5  # levels a key's or a budget's alerts may have
 
 Scope = Literal[
     "topup:send",
@@ -168,6 +172,13 @@ class Policy(_Strict):
         le=100,
         description="`key.budget_low` once a window when spend crosses this share of a limit.",
     )
+    thresholds_percent: tuple[Annotated[int, Field(ge=1, le=100)], ...] | None = Field(
+        default=None,
+        max_length=MAX_THRESHOLDS,
+        description="Up to 5 distinct shares of each limit: `key.budget_threshold` once a "
+        "window as spend reaches each, `key.budget_recovered` once when a give-back takes it "
+        "back under the lowest. Replaces `soft_limit_percent` (its one-level form). null: none.",
+    )
     template: str | None = Field(
         default=None,
         pattern=r"^pt_[0-9a-z]{24}$",
@@ -221,6 +232,19 @@ class Policy(_Strict):
         if info.context is not None and info.context.get(_STORED):
             return value.astimezone(UTC)
         return in_range(value)
+
+    @field_validator("thresholds_percent", mode="after")
+    @classmethod
+    def _distinct_levels(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return None if value is None else distinct_levels(value)
+
+    @property
+    def alert_percents(self) -> tuple[int, ...]:
+        """The shares of each limit alerts are told at, lowest first: ``thresholds_percent``,
+        else ``soft_limit_percent`` alone."""
+        if self.thresholds_percent is not None:
+            return self.thresholds_percent
+        return () if self.soft_limit_percent is None else (self.soft_limit_percent,)
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
@@ -322,6 +346,13 @@ class BudgetLimits(_Strict):
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``budgets.windows``."""
         return self.model_dump(mode="json")
+
+
+def distinct_levels(value: tuple[int, ...]) -> tuple[int, ...]:
+    """Levels given once each, lowest first."""
+    if len(set(value)) != len(value):
+        raise ValueError("each level may be given once")
+    return tuple(sorted(value))
 
 
 def _looser(mine: int | None, bound: int | None) -> bool:

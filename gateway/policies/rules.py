@@ -88,6 +88,13 @@ class Drawn:
     name: str
     frozen: bool
     windows: BudgetLimits
+    thresholds: tuple[int, ...] = ()  # its ``thresholds_percent``, lowest first
+
+
+def _lowest(percents: tuple[int, ...]) -> int | None:
+    """The soft line a window is marked at: the lowest share its alerts are told at
+    (``policies.thresholds`` tells the rest)."""
+    return percents[0] if percents else None
 
 
 def _limit_data(
@@ -208,7 +215,7 @@ def _consent_windows(
     the rows its tokens write."""
     held = consent.policy
     per = _per(held, email, payee)
-    found = _windows("spend_c_", held.limits, per, now, held.soft_limit_percent, consent.id)
+    found = _windows("spend_c_", held.limits, per, now, _lowest(held.alert_percents), consent.id)
     return [dataclasses.replace(c, consent=True) for c in found]
 
 
@@ -233,7 +240,7 @@ def _budget_windows(
                     (budget.windows.per_platform_limit, "per_platform", platform),
                 ),
                 now,
-                None,
+                _lowest(budget.thresholds),
                 budget.id,
             )
         )
@@ -352,7 +359,7 @@ def counted_windows(
     """The windows a payment by this key to ``email`` at ``now`` counts in (a payment to a
     seller: ``payee``'s too)."""
     per = _per(policy, email, payee)
-    return _windows("spend_", policy.limits, per, now, policy.soft_limit_percent, None)
+    return _windows("spend_", policy.limits, per, now, _lowest(policy.alert_percents), None)
 
 
 def _windows(

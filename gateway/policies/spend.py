@@ -1,4 +1,4 @@
-"""A key's spend per window, counted by the store under its limit, and its soft-limit alerts.
+"""A key's spend per window, counted by the store under its limit, and where its alerts fall due.
 
 Each send counts in all of its windows with one upsert of ``key_spend`` (a row per window) that
 adds the amount and carries each window's limit; the table's CHECK (``spent_cents <=
@@ -7,18 +7,16 @@ limit_cents``) refuses the statement that would pass one, and with it the whole 
 the rows' locks (or SQLite's single writer) and no interleaving can overspend, on either
 rendering of the send's plan, which holds this step after the debit.
 
-The upsert carries each window's soft line too (``soft_cents``) and marks the window with the
-send that first takes it there (``alerted_by``), once a window. Such a window is due one
-``key.budget_low``: the sending process writes it at once, in a transaction of its own after the
-send's (``alert``), and the worker's ``budget_alerts`` job writes any a process did not live to
-write (``alerts_due``, through a partial index of such rows). The alert's conditional UPDATE records
-its event on the windows it reports (``alert_event_id``), so a sender and that job racing for it
-write one, and the send's own write stays nearly as small as a send without a soft limit.
+The upsert carries each window's soft line too (``soft_cents``: its lowest level) and marks the
+window with the send that first takes it to its next line (``alerted_by``; the line is
+``next_cents`` once an alert told the levels below it). A give-back that takes a window whose
+levels were told back under the lowest marks it too (``GIVEN_BACK``). A marked window is due an
+alert, which ``policies.thresholds`` writes and which moves its next line: the send's own write
+stays nearly as small as a send without levels.
 """
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,25 +39,19 @@ from sqlalchemy import (
     update,
 )
 
-from .. import outbox
-from ..store.compose import Refs, Step, from_rows, one_of, param, upsert
+from ..store.compose import Refs, Step, const, from_rows, one_of, param, upsert
 from ..store.db import Database
-from ..store.models import ALERT_DUE, ApiKeyRow, KeySpend, PolicyTemplate, table_of
+from ..store.models import ALERT_DUE, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
-from ..values.clock import rfc3339
 from .rules import Counted
-from .templates import effective_of
-from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, window_of
+from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS
 
 __all__ = [
-    "BUDGET_LOW",
+    "GIVEN_BACK",
     "LIMIT_CHECK",
     "SPEND_STEP",
-    "Alerting",
-    "alert",
     "alert_due",
-    "alerts_due",
     "count_steps",
     "give_back_params",
     "give_back_step",
@@ -76,8 +68,8 @@ __all__ = [
 _S = table_of(KeySpend)
 _INT = BigInteger()
 
-BUDGET_LOW = "key.budget_low"
 SPEND_STEP = "spend"  # the plan's step that counts the send in every window
+GIVEN_BACK = "given_back"  # marks a window a give-back took back under its levels
 LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a limit reached
 
 
@@ -127,8 +119,10 @@ def _count(refs: Refs, names: Sequence[str], after: str) -> Construct:
             "spent_cents": total,
             "limit_cents": stmt.excluded.limit_cents,
             "soft_cents": soft,
+            # The window's next line once its alert told the levels below it (``thresholds``).
             "alerted_by": case(
-                (_S.c.alerted_by.is_(None) & (total >= soft), txn), else_=_S.c.alerted_by
+                (_S.c.alerted_by.is_(None) & (total >= func.coalesce(_S.c.next_cents, soft)), txn),
+                else_=_S.c.alerted_by,
             ),
             "updated_at": stmt.excluded.updated_at,
         },
@@ -143,7 +137,7 @@ def count_steps(names: Sequence[str], *, after: str) -> list[Step]:
 
 
 def alert_due(counted: Sequence[dict[str, Any]], txn_id: str) -> bool:
-    """Whether send ``txn_id`` took a window past its soft line (``counted``: the spend step's
+    """Whether send ``txn_id`` took a window to its next line (``counted``: the spend step's
     rows)."""
     return any(row["alerted_by"] == txn_id for row in counted)
 
@@ -158,87 +152,6 @@ def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
         params[soft] = c.soft_cents
         params[budget] = c.budget_id
     return params
-
-
-@dataclass(frozen=True, slots=True)
-class Alerting:
-    """Whose alert: the key, its merchant and env, and its ``soft_limit_percent``."""
-
-    key_id: str
-    merchant_id: str
-    env: str
-    percent: int | None
-
-
-_MARK = Statement.of(
-    update(_S)
-    .where(_S.c.key_id == param("key_id", String), text(ALERT_DUE))
-    .values(alert_event_id=param("event_id", String))
-    .returning(_S.c.bucket, _S.c.spent_cents, _S.c.limit_cents)
-)
-
-
-async def alert(db: Database, who: Alerting, now: datetime) -> list[str] | None:
-    """One ``key.budget_low`` for the windows of ``who`` sends took past their soft line and
-    not yet reported, which it marks as reported, in one transaction; its delivery ids, or
-    None if nothing was due (or another process alerted first)."""
-    event_id = outbox.new_event_id()
-
-    async def work(tx: Raw) -> list[str] | None:
-        marked = await tx.fetch(_MARK, {"key_id": who.key_id, "event_id": event_id})
-        windows = []
-        for row in sorted(marked, key=lambda r: str(r["bucket"])):
-            found = window_of(str(row["bucket"]))
-            windows.append(
-                {
-                    "interval": None if found is None else found.interval,
-                    "limit_cents": int(row["limit_cents"]),
-                    "spent_cents": int(row["spent_cents"]),
-                    "crossed": True,
-                    "resets_at": None
-                    if found is None or found.resets_at is None
-                    else rfc3339(found.resets_at),
-                }
-            )
-        if not windows:
-            return None
-        data = {"key_id": who.key_id, "soft_limit_percent": who.percent, "windows": windows}
-        return await outbox.emit(
-            tx,
-            env=who.env,
-            merchant_id=who.merchant_id,
-            type_=BUDGET_LOW,
-            data=data,
-            now=now,
-            event_id=event_id,
-        )
-
-    return await db.run(work)
-
-
-_K = table_of(ApiKeyRow)
-_PT = table_of(PolicyTemplate)
-_DUE = Statement.of(
-    select(_K.c.id, _K.c.merchant_id, _K.c.env, _K.c.policy, _PT.c.policy.label("template"))
-    .outerjoin(_PT, _PT.c.id == _K.c.template_id)
-    .where(_K.c.id.in_(select(_S.c.key_id).where(text(ALERT_DUE)).limit(param("limit", _INT))))
-)
-
-
-async def alerts_due(db: Database, limit: int = 100) -> list[Alerting]:
-    """Keys with a window a send took past its soft line and no alert written: left by a
-    process that stopped between a send and its alert (the worker's ``budget_alerts`` job writes
-    them)."""
-    rows = await db.run(lambda tx: tx.fetch(_DUE, {"limit": limit}), read_only=True)
-    return [
-        Alerting(
-            str(r["id"]),
-            str(r["merchant_id"]),
-            str(r["env"]),
-            effective_of(r["policy"], r["template"]).soft_limit_percent,
-        )
-        for r in rows
-    ]
 
 
 def _closed(cutoff: Any) -> Any:
@@ -379,11 +292,24 @@ def _give_back_budgets(refs: Refs, *, after: str) -> Construct:
             ),
             refs.after(after),
         )
-        .values(
-            spent_cents=_S.c.spent_cents - param("amount", _INT),
-            updated_at=param("now", UTCDateTime()),
-        )
+        .values(_given_back())
     )
+
+
+def _given_back() -> dict[str, Any]:
+    """What a give-back sets: the spend less ``:amount`` and, for a window whose levels were
+    told that it takes back under the lowest, the mark that makes its recovery due
+    (``thresholds``)."""
+    after = _S.c.spent_cents - param("amount", _INT)
+    back = _S.c.told_cents.is_not(None) & (after < _S.c.soft_cents)
+    return {
+        "spent_cents": after,
+        "alerted_by": case(
+            (back, func.coalesce(_S.c.alerted_by, const(GIVEN_BACK))),
+            else_=_S.c.alerted_by,
+        ),
+        "updated_at": param("now", UTCDateTime()),
+    }
 
 
 def give_back_step(refs: Refs, *, after: str) -> Construct:
@@ -398,8 +324,5 @@ def give_back_step(refs: Refs, *, after: str) -> Construct:
             one_of(_S.c.bucket, "buckets"),
             refs.after(after),
         )
-        .values(
-            spent_cents=_S.c.spent_cents - param("amount", _INT),
-            updated_at=param("now", UTCDateTime()),
-        )
+        .values(_given_back())
     )

@@ -108,6 +108,7 @@ def effective(own: Policy, template: Policy | None) -> Policy:
             ),
             # Only a warning: the key's own line where it draws one.
             "soft_limit_percent": own.soft_limit_percent or template.soft_limit_percent,
+            "thresholds_percent": own.thresholds_percent or template.thresholds_percent,
             "reveal_voucher": own.reveal_voucher and template.reveal_voucher,
             # Every budget either draws on: each must have room.
             "budgets": (*own.budgets, *(b for b in template.budgets if b not in own.budgets)),
@@ -130,6 +131,7 @@ def under_consent(own: Policy, consent: Policy) -> Policy:
             "per_recipient_limit": own.per_recipient_limit,
             "per_payee_limit": own.per_payee_limit,
             "soft_limit_percent": own.soft_limit_percent,
+            "thresholds_percent": own.thresholds_percent,
         }
     )
 

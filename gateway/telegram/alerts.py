@@ -1,8 +1,9 @@
-"""``balance.low`` in Telegram: each linked chat is told of its merchant's crossings.
+"""``balance.low`` and ``balance.recovered`` in Telegram: each linked chat is told of its
+merchant's crossings, down and back.
 
 The events are the truth (``ledger.alerts`` writes one per crossing, whatever moved the money),
 so the bot relays them rather than deciding again what a crossing is: the worker's periodic
-``relay`` reads, for each linked chat, the merchant's ``balance.low`` events after the last one
+``relay`` reads, for each linked chat, the merchant's balance events after the last one
 it told that chat of (``telegram_chats.alerted_through``; event ids sort by time) and writes a
 message for each to the bot's outbox. Moving a chat's mark is one conditional UPDATE from the
 mark it read, before its messages are written in the same transaction, so two workers relaying
@@ -29,17 +30,25 @@ _E = table_of(Event)
 _MU = table_of(MerchantUser)
 
 BALANCE_LOW = "balance.low"
+RECOVERED = "balance.recovered"
 BATCH = 20  # events told a chat per run at most; the next run goes on from there
 CHATS = 500  # chats one run relays to at most
 
 
 def _words(event: object, payload: str) -> str:
-    data = json.loads(payload).get("data", {})
+    body = json.loads(payload)
+    data = body.get("data", {})
     env = getattr(event, "env", "")
     balance = data.get("balance_cents")
-    threshold = data.get("low_balance_threshold_cents")
+    threshold = data.get("low_balance_threshold_cents", data.get("threshold_cents"))
+    recovered = body.get("type") == RECOVERED
     if not isinstance(balance, int) or not isinstance(threshold, int):
-        return f"Balance low ({env})."
+        return f"Balance recovered ({env})." if recovered else f"Balance low ({env})."
+    if recovered:
+        return (
+            f"Balance recovered ({env}): {money(balance)}, back at or above the alert line of "
+            f"{money(threshold)}."
+        )
     return f"Balance low ({env}): {money(balance)}, below the alert line of {money(threshold)}."
 
 

@@ -13,7 +13,8 @@
   press by anyone else, or a replayed one, decides nothing and is answered so, and one refused
   while the environment is frozen leaves its button working.
 - **/balance**: the merchant's wallets, to a linked user (still its member) in a linked chat.
-- **balance.low**: each linked chat is told of its merchant's crossings (``alerts``).
+- **balance.low**, **balance.recovered**: each linked chat is told of its merchant's crossings
+  (``alerts``).
 
 A stranger (a chat or user linked to no merchant) is answered only when it sends ``/start``
 (how to link, or that its code is unknown), at most as often as the webhook's count per chat and

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
-from ..ledger import grants
+from ..ledger import alerts, grants
 from ..ledger import service as ledger
 from ..mail import caps
 from ..mail import rows as mail
@@ -388,6 +388,11 @@ async def change(conn: Conn, asked: ChangeRequest) -> Changed | None:
     work = applied.ids("event_deliveries") if t.event else []
     if t.deliver and params.mail_status == mail.QUEUED:
         work += applied.ids("mail")
+    if t.refund:  # the refund may take the wallet back to the safe side of its levels
+        row = asked.row
+        work += await alerts.recover(
+            conn, wallet_id=asked.wallet_id, merchant_id=row.merchant_id, env=row.env, now=asked.now
+        )
     return Changed(applied, work)
 
 

@@ -35,7 +35,7 @@ from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..payments import once
 from ..payments.plan import DEBIT, payment_steps
-from ..policies import rules, spend
+from ..policies import rules, spend, thresholds
 from ..store.compose import Plan, Refs, Step, const, from_rows, param
 from ..store.db import Database
 from ..store.models import Topup, table_of
@@ -209,7 +209,7 @@ class Prepared(NamedTuple):
     params: dict[str, Any]
     voucher: str | None  # the reply's: delivered, and the caller sees it (``Caller.sees_codes``)
     windows: Windows  # the plan's spend windows
-    alerting: spend.Alerting | None  # whose soft limit the send may cross
+    alerting: thresholds.Alerting | None  # whose windows' levels the send may reach
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
 
 
@@ -262,7 +262,7 @@ def send_params(
         )
         announcing = outbox.event_params(sent.event, now, env, data)
     # After the send's own event: event ids sort in the order the events happened.
-    low = alerts.low_params(env, caller.low_balance_threshold_cents, now)
+    low = alerts.low_params(env, caller.alert_levels, now)
     fields: sending.Sending = {
         "txn_id": txn_id,
         "now": now,
@@ -307,10 +307,7 @@ def send_params(
         fulfilment = work.fulfilment_ref(provider, fulfilling["fulfil_reference"])
     params = sending.params(fields, low, crediting, announcing, counted, fulfilling)
     windows = tuple(c.name for c in counted)
-    alerting = None
-    if any(c.soft_cents is not None for c in counted):
-        percent = caller.policy.soft_limit_percent
-        alerting = spend.Alerting(caller.key_id, caller.merchant_id, env, percent)
+    alerting = thresholds.alerting_of(caller.key_id, counted)
     # The reply's code, where the caller may see it; the row keeps it sealed all the same.
     shown = voucher if caller.sees_codes(upstream=False) else None
     return Prepared(outcome, params, shown, windows, alerting, fulfilment)
@@ -470,5 +467,12 @@ async def sandbox_fund(db: Database, caller: Caller, amount: int) -> Outcome:
             [ledger.Entry(caller.wallet_id, caller.env, amount, "sandbox_fund", new_id("fnd"))],
             now,
         )
+        recovered = await alerts.recover(
+            conn,
+            wallet_id=caller.wallet_id,
+            merchant_id=caller.merchant_id,
+            env=caller.env,
+            now=now,
+        )
         after = await read_balance(conn, caller)
-    return Outcome(Code.SUCCESS, after)
+    return Outcome(Code.SUCCESS, after, deliveries=recovered)

@@ -153,7 +153,20 @@ class VoucherRedeemed(TopupEvent):
 
 class BalanceLow(Payload):
     balance_cents: int = Field(description="The wallet's balance after the debit.")
-    low_balance_threshold_cents: int
+    threshold_cents: int = Field(
+        description="The level crossed: the lowest, where one debit crossed several."
+    )
+    thresholds_cents: list[int] = Field(description="The wallet's levels, highest first.")
+    low_balance_threshold_cents: int = Field(description="The level crossed, as first named.")
+    currency: Currency
+
+
+class BalanceRecovered(Payload):
+    balance_cents: int = Field(description="The wallet's balance after the credit.")
+    threshold_cents: int = Field(
+        description="The highest level crossed since the balance was last on the safe side, "
+        "which the credit brought it back to or above."
+    )
     currency: Currency
 
 

@@ -19,6 +19,7 @@ from pydantic import Field, create_model
 from .event_payloads import (
     AutoTopUpDisabled,
     BalanceLow,
+    BalanceRecovered,
     Charge,
     ChargeRefunded,
     CheckinCredited,
@@ -48,6 +49,7 @@ from .event_payloads import (
     WalletMoved,
     WebhookTest,
 )
+from .level_events import LEVEL_EVENTS
 from .payment_events import PAYMENT_EVENTS
 from .schemas import EVENT_TYPES
 
@@ -155,9 +157,24 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "balance.low",
         BalanceLow,
-        "A debit took the wallet from at or above the merchant's threshold to below it.",
+        "A debit took the wallet from at or above one of its levels to below it: once a level "
+        "until the balance recovers, the lowest where one debit crossed several.",
         SEED,
-        {"balance_cents": 450, "low_balance_threshold_cents": 500, "currency": "USD"},
+        {
+            "balance_cents": 450,
+            "threshold_cents": 500,
+            "thresholds_cents": [2000, 500],
+            "low_balance_threshold_cents": 500,
+            "currency": "USD",
+        },
+    ),
+    EventSpec(
+        "balance.recovered",
+        BalanceRecovered,
+        "A credit took the wallet back to or above the highest level crossed since it was last "
+        "there: once after each run of balance.low.",
+        DATED_2026_11_28,
+        {"balance_cents": 2500, "threshold_cents": 2000, "currency": "USD"},
     ),
     EventSpec(
         "key.budget_low",
@@ -178,6 +195,7 @@ EVENTS: tuple[EventSpec, ...] = (
             ],
         },
     ),
+    *LEVEL_EVENTS,
     EventSpec(
         "wallet.credited",
         WalletMoved,

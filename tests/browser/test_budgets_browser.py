@@ -25,11 +25,13 @@ async def test_a_budget_made_on_its_page_holds_a_key_and_freezes(
 
     await page.get_by_label("Name").fill("Agents")
     await page.get_by_label("Daily").fill("5.00")
+    await page.get_by_label("Alert levels").fill("80, 50")
     await page.get_by_role("button", name="Make budget").click()
     await expect(page.get_by_role("heading", name="Budget Agents · Staging")).to_be_visible()
     # Reached from Keys, and under Keys in the navigation (not the overview, which it is not).
     await expect(page.locator('nav.nav a[aria-current="page"]')).to_have_text("Keys")
     budget_id = page.url.rsplit("/", 1)[1]
+    await expect(page.locator("#levels")).to_have_text("50%, 80%")
 
     user = await users.check_password(db, signed_up.email, signed_up.password)
     assert user is not None

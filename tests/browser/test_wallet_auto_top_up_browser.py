@@ -1,6 +1,7 @@
-"""The Wallet page's auto top-up card, in Chromium at 1280 and 390 px with axe: a sandbox card
-is saved, then a threshold, a target and a monthly cap, and the card says it is on; a target not
-above the threshold is refused in words; removing it forgets it."""
+"""The Wallet page's auto top-up and low-balance alerts cards, in Chromium at 1280 and 390 px
+with axe: a sandbox card is saved, then a threshold, a target and a monthly cap, and the card
+says it is on; a target not above the threshold is refused in words; removing it forgets it.
+Alert levels are set as dollars, shown highest first, and a repeated level is refused in words."""
 
 from playwright.async_api import Page, expect
 
@@ -34,6 +35,16 @@ async def test_auto_top_up_is_set_up_and_removed_from_the_wallet(
     await page.wait_for_url("**/dashboard/wallet?auto=saved#auto-top-up")
     await expect(page.locator("#auto-armed")).to_have_text("On")
     await expect(page.locator("#auto-month")).to_contain_text("500")
+
+    levels = page.locator("#alerts")
+    await levels.get_by_label("Levels, in dollars (up to 5, separated by commas)").fill("5, 5")
+    await levels.get_by_role("button", name="Save alert levels").click()
+    await page.wait_for_url("**/dashboard/wallet?levels=invalid#alerts")
+    await expect(page.locator("#levels-notice")).to_contain_text("up to 5 different amounts")
+    await levels.get_by_label("Levels, in dollars (up to 5, separated by commas)").fill("5, 50, 20")
+    await levels.get_by_role("button", name="Save alert levels").click()
+    await page.wait_for_url("**/dashboard/wallet?levels=saved#alerts")
+    await expect(page.locator("#levels-now")).to_have_text("$50.00, $20.00, $5.00")
     await assert_accessible(page, "wallet-auto-top-up", widths=(DESKTOP, PHONE))
 
     await card.get_by_role("button", name="Remove auto top-up").click()

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
 from ...callers import Caller
-from ...ledger import grants
+from ...ledger import alerts, grants
 from ...ledger import service as ledger
 from ...store.compose import Plan, Refs, Step, const, param, steps, upsert
 from ...store.db import Database
@@ -208,6 +208,15 @@ async def check_in(db: Database, caller: Caller) -> Outcome:
             **outbox.event_params(CREDITED, real, caller.env, data),
         }
         applied = await _PLAN.run(await raw(conn), params)
+        recovered: list[str] = []
+        if applied is not None:
+            recovered = await alerts.recover(
+                conn,
+                wallet_id=caller.wallet_id,
+                merchant_id=caller.merchant_id,
+                env=caller.env,
+                now=real,
+            )
     if applied is None:
         raise _refusal(day)
     credited = applied.one("credit")
@@ -223,7 +232,7 @@ async def check_in(db: Database, caller: Caller) -> Outcome:
         Code.CHECKED_IN,
         done.model_dump(),
         transaction_id=checkin_id,
-        deliveries=applied.ids("event_deliveries"),
+        deliveries=[*applied.ids("event_deliveries"), *recovered],
     )
 
 

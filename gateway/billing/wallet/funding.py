@@ -62,7 +62,8 @@ async def credit_merchant(
     grant: grants.Grant,
 ) -> Moved:
     """Credit ``amount`` (> 0) as ``grant`` (its category, priority and expiry); ``source`` is
-    the ledger kind: checkout, redemption, adjustment."""
+    the ledger kind: checkout, redemption, adjustment. Emits ``wallet.credited``, and
+    ``balance.recovered`` when the credit ends a low period."""
     assert amount > 0
     wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant_id, now)
     balance = await ledger.credit(conn, wallet_id, amount, now, grant)
@@ -75,7 +76,10 @@ async def credit_merchant(
         data=_event_data(env, amount, balance, source, reference, memo),
         now=now,
     )
-    return Moved(balance, deliveries)
+    recovered = await alerts.recover(
+        conn, wallet_id=wallet_id, merchant_id=merchant_id, env=env, now=now
+    )
+    return Moved(balance, [*deliveries, *recovered])
 
 
 def _debit_plan() -> Plan:
@@ -125,7 +129,7 @@ async def debit_merchant(
     wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     if wallet is None:
         return None
-    threshold = await preferences.threshold(conn, merchant_id, env)
+    levels = await preferences.levels(conn, merchant_id, env)
     data = _event_data(env, -amount, outbox.BALANCE_MARK, source, reference, memo)
     params = {
         "wallet_id": wallet.wallet_id,
@@ -138,7 +142,7 @@ async def debit_merchant(
         "reference": reference,
         "memo": memo,
         **outbox.event_params(DEBITED, now, env, data),
-        **alerts.low_params(env, threshold, now),
+        **alerts.low_params(env, levels, now),
     }
     db = await raw(conn)
     applied = await _DEBIT.run(db, params)

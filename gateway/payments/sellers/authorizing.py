@@ -241,7 +241,7 @@ def payment_params(
     told: dict[str, Any] = {}
     if held:
         told = dict(outbox.event_params(HELD_EVENT, now, caller.env, held_event_data(fields)))
-    low = alerts.low_params(caller.env, caller.low_balance_threshold_cents, now)
+    low = alerts.low_params(caller.env, caller.alert_levels, now)
     return Prepared(fields, {**fields, **told, **low, **spend.spend_params(counted)})
 
 

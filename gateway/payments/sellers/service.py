@@ -43,7 +43,7 @@ from ... import idempotency
 from ...budgets.service import drawn
 from ...callers import Caller
 from ...ledger import refills
-from ...policies import rules, spend
+from ...policies import rules, spend, thresholds
 from ...policies.payees import origin_of
 from ...protocols import registry
 from ...protocols.base import Demand, Payer, Wallet
@@ -135,10 +135,7 @@ async def pay(
     counted, held, ask_new = judged.counted, judged.held, judged.ask_new
     windows = tuple(c.name for c in counted)
     window = now + timedelta(seconds=settings.approval_ttl_seconds)
-    alerting = None
-    if any(c.soft_cents is not None for c in counted):
-        percent = caller.policy.soft_limit_percent
-        alerting = spend.Alerting(caller.key_id, caller.merchant_id, caller.env, percent)
+    alerting = thresholds.alerting_of(caller.key_id, counted)
     written: dict[str, authorizing.Prepared] = {}
 
     async def apply(tx: Raw) -> once.Paid:

@@ -38,7 +38,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
-from ...ledger import grants
+from ...ledger import alerts, grants
 from ...ledger import service as ledger
 from ...policies import spend
 from ...store.compose import Plan, Refs, Step, const, param, steps
@@ -327,7 +327,12 @@ async def move(
     applied = await plan(row.status, target, given_back > 0).run(await raw(conn), params)
     if applied is None:
         return None
-    return applied.ids("event_deliveries") if t.event else []
+    work = applied.ids("event_deliveries") if t.event else []
+    if given_back > 0:  # the release may take the wallet back to the safe side of its levels
+        work += await alerts.recover(
+            conn, wallet_id=row.wallet_id, merchant_id=row.merchant_id, env=row.env, now=now
+        )
+    return work
 
 
 def _memo(row: Any, t: Transition) -> str:

@@ -4,6 +4,7 @@ equals the sum of its ``ledger_entries``."""
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
@@ -54,6 +55,16 @@ class Wallet(Base):
     # a debit is conditional on it being what the debit's statement read, so a draw never works
     # from grants older than the balance it checks (PostgreSQL's one-statement send).
     grants_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # A merchant wallet's low-balance levels (``ledger.alerts``), a JSON list of cents; null:
+    # its one ``low_balance_threshold_cents`` (or the merchant's).
+    low_thresholds_cents: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    # Where its alerts stand, moved by the debit and the credits that cross a level: the lowest
+    # level told since the balance was last on the safe side (null: on it), the highest level
+    # the first debit below crossed (what a credit must reach to recover), and the last alert's
+    # event, which says to the write that made it that it did.
+    low_told_cents: Mapped[int | None] = mapped_column(BigInteger)
+    low_from_cents: Mapped[int | None] = mapped_column(BigInteger)
+    low_event: Mapped[str | None] = mapped_column(String(40))
 
 
 class LedgerEntry(Base):

@@ -55,6 +55,11 @@ class KeySpend(Base):
     # ``key.budget_low`` event that reported it.
     alerted_by: Mapped[str | None] = mapped_column(String(40))
     alert_event_id: Mapped[str | None] = mapped_column(String(40))
+    # Where the window's levels stand (``policies.thresholds``): the highest level told in it
+    # (null: none, or recovered since), and the next line a count marks it at (null: its
+    # ``soft_cents``, the lowest level). Moved by the alert, never by an ordinary count.
+    told_cents: Mapped[int | None] = mapped_column(BigInteger)
+    next_cents: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
 
 
@@ -72,6 +77,8 @@ class Budget(Base):
     env: Mapped[str] = mapped_column(String(10))
     name: Mapped[str] = mapped_column(String(100))
     windows: Mapped[dict[str, Any]] = mapped_column(JSON())
+    # The shares of each window's limit its alerts are told at (a JSON list); null: none.
+    thresholds_percent: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
     frozen: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

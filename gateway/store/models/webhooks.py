@@ -24,7 +24,7 @@ from .base import Base
 
 # The events Telegram relays (``telegram.alerts``): a chat's next ones are read from these
 # alone, not from every event its merchant wrote since the last.
-BALANCE_LOW_EVENTS = "type = 'balance.low'"
+BALANCE_LOW_EVENTS = "type IN ('balance.low', 'balance.recovered')"
 
 
 class Event(Base):

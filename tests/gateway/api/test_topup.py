@@ -181,10 +181,17 @@ async def test_balance_low_fires_once_per_crossing(
     await client.post(
         "/topup/send", json={**SEND, "amount_cents": 4_000}, headers=merchant.headers
     )  # 5000 → 1000: crosses again
-    assert (await events_of(db, merchant.merchant_id)).count("balance.low") == 2
+    types = await events_of(db, merchant.merchant_id)
+    assert (types.count("balance.low"), types.count("balance.recovered")) == (2, 1)
     lows = await payloads_of(db, merchant.merchant_id, "balance.low")
     assert [low["data"] for low in lows] == [
-        {"balance_cents": 1_000, "low_balance_threshold_cents": 2_000, "currency": "USD"}
+        {
+            "balance_cents": 1_000,
+            "threshold_cents": 2_000,
+            "thresholds_cents": [2_000],
+            "low_balance_threshold_cents": 2_000,
+            "currency": "USD",
+        }
     ] * 2
     assert all(low["env"] == "staging" and RFC3339.fullmatch(low["created"]) for low in lows)
 

@@ -57,3 +57,16 @@ def test_what_the_policy_itself_refuses_is_named_by_its_form_field() -> None:
         assert set(refused.errors) == {"rate_limit_per_minute", "per_recipient_limit"}, refused
     else:
         raise AssertionError("accepted")
+
+
+def test_alert_levels_are_read_as_percents_and_a_repeated_one_is_refused_by_name() -> None:
+    _, policy = policy_form.from_form(FormData([("thresholds_percent", "95, 50 80")]))
+    assert policy.thresholds_percent == (50, 80, 95)
+    assert policy_form.to_form(policy)["thresholds_percent"] == "50, 80, 95"
+    for typed in ("50, 50", "half", "1, 2, 3, 4, 5, 6"):
+        try:
+            policy_form.from_form(FormData([("thresholds_percent", typed)]))
+        except policy_form.PolicyFormError as refused:
+            assert set(refused.errors) == {"thresholds_percent"}, (typed, refused.errors)
+        else:
+            raise AssertionError(f"accepted {typed}")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.callers import authenticate
-from gateway.policies import spend
+from gateway.policies import spend, thresholds
 from gateway.policies.windows import window
 from gateway.store.db import Database
 from gateway.store.models import Event, KeySpend, table_of
@@ -175,19 +175,19 @@ async def test_an_alert_a_process_did_not_write_is_written_once_by_the_sweep(
         raise OSError("the process stopped")
 
     with monkeypatch.context() as patched:
-        patched.setattr(spend, "alert", lost)
+        patched.setattr(thresholds, "alert", lost)
         done = await service.send(
             db, Sealer(TEST_SECRET.encode()), caller, body, idempotency_key=None,
             idempotency_ttl_seconds=3600,
         )  # fmt: skip
     assert done.code == 1001  # the send stands
     assert await _alerts(db, merchant.merchant_id) == []
-    assert [due.key_id for due in await spend.alerts_due(db)] == [merchant.key_id]
+    assert [due.owners for due in await thresholds.alerts_due(db)] == [(merchant.key_id,)]
 
     running = await start_worker()
     written = await asyncio.gather(*(expiry.budget_alerts(running.ctx) for _ in range(8)))
     assert sum(written) == 1
-    assert await spend.alerts_due(db) == []
+    assert await thresholds.alerts_due(db) == []
     assert await expiry.budget_alerts(running.ctx) == 0
     (payload,) = await _alerts(db, merchant.merchant_id)
     data = json.loads(payload)["data"]

@@ -1,6 +1,6 @@
-"""``balance.low`` in Telegram: a linked chat is told of each crossing of its merchant once,
-however many relays run at once, and of nothing from before it was linked or of another
-merchant."""
+"""``balance.low`` and ``balance.recovered`` in Telegram: a linked chat is told of each
+crossing of its merchant once, down and back, however many relays run at once, and of nothing
+from before it was linked or of another merchant."""
 
 import asyncio
 import json
@@ -73,3 +73,11 @@ async def test_each_crossing_is_told_to_each_linked_chat_once(
     assert told[0]["text"] == "Balance low (staging): $4.00, below the alert line of $5.00."
     again = await _told(db, await alerts.relay(db, SEALER))
     assert [t for t in again if t["chat_id"] in (4242, 4343)] == []
+
+    async with asgi_client(app) as api:  # 300 -> 800: back above the line
+        funded = await api.post("/sandbox/fund", headers=key.headers, json={"amount_cents": 500})
+    assert funded.status_code == 200, funded.text
+    back = await _told(db, await alerts.relay(db, SEALER))
+    assert [t["text"] for t in back if t["chat_id"] == 4242] == [
+        "Balance recovered (staging): $8.00, back at or above the alert line of $5.00."
+    ]

@@ -69,7 +69,13 @@ async def test_the_event_types_are_served_with_schema_and_example(
         assert set(entry) == {"type", "description", "version", "schema", "example"}
         jsonschema.Draft202012Validator(entry["schema"]).validate(entry["example"])
     low = next(e for e in listed if e["type"] == "balance.low")
-    assert low["schema"]["required"] == ["balance_cents", "low_balance_threshold_cents", "currency"]
+    assert low["schema"]["required"] == [
+        "balance_cents",
+        "threshold_cents",
+        "thresholds_cents",
+        "low_balance_threshold_cents",
+        "currency",
+    ]
     # Published open: within v1 an event's data only gains fields, which receivers ignore.
     assert "additionalProperties" not in low["schema"]
 

@@ -1,0 +1,68 @@
+"""A wallet's levels under real concurrency: each level crossed down is told once by
+``balance.low``, and the way back up once by ``balance.recovered``, whatever races."""
+
+import asyncio
+
+import httpx
+
+from gateway.store.db import Database
+from tests.fixtures.core import local_client
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.webhooks import events_of
+
+SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "race@example.com"}
+
+
+async def test_three_levels_down_and_back_tell_three_crossings_and_one_recovery(
+    live_url: str, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=1_000)
+    limits = httpx.Limits(max_connections=20)
+    async with local_client(base_url=live_url, limits=limits, timeout=60) as http:
+        refused = await http.put(
+            "/wallet/alerts",
+            json={"thresholds_cents": [400, 400]},
+            headers=merchant.headers,
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, 3001)
+        assert "once" in str(refused.json()["data"])
+        six = await http.put(
+            "/wallet/alerts",
+            json={"thresholds_cents": [1, 2, 3, 4, 5, 6]},
+            headers=merchant.headers,
+        )
+        assert six.status_code == 422
+        put = await http.put(
+            "/wallet/alerts", json={"thresholds_cents": [100, 700, 400]}, headers=merchant.headers
+        )
+        assert put.json()["data"]["thresholds_cents"] == [700, 400, 100]
+        assert put.json()["data"]["low_balance_threshold_cents"] == 700
+
+        sent = await asyncio.gather(
+            *(http.post("/topup/send", json=SEND, headers=merchant.headers) for _ in range(10))
+        )
+        assert {r.json()["code"] for r in sent} == {1001}
+        lows = await events_of(db, merchant.merchant_id, "balance.low")
+        # 1000 → 0 by tens of 100: each level crossed by the one send that took it below.
+        assert sorted((e["data"]["threshold_cents"], e["data"]["balance_cents"]) for e in lows) == [
+            (100, 0),
+            (400, 300),
+            (700, 600),
+        ]
+        assert (await http.get("/wallet/alerts", headers=merchant.headers)).json()["data"][
+            "told_cents"
+        ] == 100
+
+        funded = await asyncio.gather(
+            *(
+                http.post("/sandbox/fund", json={"amount_cents": 100}, headers=merchant.headers)
+                for _ in range(10)
+            )
+        )
+        assert {r.status_code for r in funded} == {200}
+    assert await merchant_balance(db, merchant) == 1_000
+    recovered = await events_of(db, merchant.merchant_id, "balance.recovered")
+    assert [e["data"] for e in recovered] == [
+        {"balance_cents": 700, "threshold_cents": 700, "currency": "USD"}
+    ]
+    assert len(await events_of(db, merchant.merchant_id, "balance.low")) == 3
