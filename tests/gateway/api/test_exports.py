@@ -13,6 +13,7 @@ from sqlalchemy import insert, update
 
 from gateway.billing import exports
 from gateway.callers import Caller
+from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.policies.model import UNRESTRICTED
 from gateway.store.db import Database
@@ -41,7 +42,8 @@ async def export_url(settings: Settings) -> AsyncIterator[str]:
 async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> None:
     """``rows`` ledger entries of a cent over one day, numbered after the wallet's own, and the
     wallet's balance and count of entries with them, so they stay the entries' sum and number
-    (written straight in: what is measured is the export, not the writes)."""
+    (written straight in: what is measured is the export, not the writes), and a paid grant of
+    each batch's cents, so the balance stays its grants' sum."""
     async with db.read() as conn:
         wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
     assert wallet is not None
@@ -73,6 +75,11 @@ async def _fill_ledger(db: Database, merchant_id: str, env: str, rows: int) -> N
                     balance_cents=_W.c.balance_cents + added,
                     entry_count=_W.c.entry_count + added,
                 )
+            )
+            # A grant of what the batch adds, so the balance stays its grants' sum too.
+            number = wallet.entry_count + min(first + batch, rows)
+            await grants.insert(
+                conn, wallet.wallet_id, env, number, added, grants.PAID, DAY + step * first
             )
 
 

@@ -1,6 +1,7 @@
 """Every kind of payment is one plan of the same steps and one part of the same parameters: the
 send's contract and the charge's both derive from ``Paying``, and both plans are built by
-``payment_steps``, the debit first and every other step behind it."""
+``payment_steps``, the debit first, its draw of the credit grants next and every other step
+behind them."""
 
 import pytest
 
@@ -28,7 +29,8 @@ def test_every_payment_is_the_same_plan_of_the_same_part(kind: str) -> None:
     names = [step.name for step in built.steps]
     assert built.steps[0].name == plan.DEBIT and built.steps[0].required
     assert not any(step.required for step in built.steps[1:])
-    assert names[1] == spend.SPEND_STEP
+    # The debit's draw of the payer's credit grants right behind it, then its windows' count.
+    assert names[1:3] == [plan.DRAW, spend.SPEND_STEP]
     assert {"entries", "low", "low_deliveries"} <= set(names)
     assert names.index("entries") < names.index("low")
     assert supplied >= EVERY and built.binds == supplied
