@@ -16,20 +16,21 @@ from starlette.routing import BaseRoute, Route
 from ..budgets import service
 from ..budgets.schemas import BudgetCreate, BudgetData, BudgetUpdate
 from ..operations import perform
-from ..policies.model import INTERVALS, BudgetLimits, Interval, Limit
+from ..policies.model import CALENDAR, BudgetLimits, Interval, Limit
 from ..services import services
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field
 from .paths import path_for
-from .policy_form import INTERVAL_WORDS
+from .policy_form import INTERVAL_WORDS, rolling_limit, rolling_values
 from .render import page
 
 __all__ = ["routes"]
 
 _BUDGET_ID = re.compile(r"bgt_[0-9a-z]{24}")
 _PER = ("per_recipient", "per_platform")
+ROLLING_HOURS = "limit_rolling_hours"
 
 
 def _budget_id(request: Request) -> str:
@@ -48,7 +49,9 @@ def _values(budget: BudgetData | None) -> dict[str, str]:
     values = {"name": "" if budget is None else budget.name}
     windows = BudgetLimits() if budget is None else budget.windows
     for limit in windows.limits:
-        values[f"limit_{limit.interval}"] = f"{limit.amount_cents / 100:.2f}"
+        if limit.hours is None:
+            values[f"limit_{limit.interval}"] = f"{limit.amount_cents / 100:.2f}"
+    values.update(rolling_values(windows.limits))
     for per in _PER:
         found = getattr(windows, f"{per}_limit")
         values[f"{per}_amount"] = "" if found is None else f"{found.amount_cents / 100:.2f}"
@@ -70,15 +73,24 @@ def _windows(data: FormData, errors: FormErrors) -> BudgetLimits:
             return None
 
     limits = []
-    for each in INTERVALS:
+    for each in CALENDAR:
         amount = cents(f"limit_{each}")
         if amount is not None:
             limits.append(Limit(amount_cents=amount, interval=each))
+    wrong: dict[str, str] = {}
+    rolling = rolling_limit(data, wrong)
+    for name, message in wrong.items():
+        errors.errors.setdefault(name, message)
+    if rolling is not None and not wrong:
+        try:
+            limits.append(Limit.model_validate(rolling))
+        except ValidationError as refused:
+            errors.add(refused, FORM, {"amount_cents": "limit_rolling", "hours": ROLLING_HOURS})
     per: dict[str, Limit | None] = {}
     for name in _PER:
         amount = cents(f"{name}_amount")
         typed = field(data, f"{name}_interval", 20)
-        chosen: Interval = next((i for i in INTERVALS if i == typed), "daily")
+        chosen: Interval = next((i for i in CALENDAR if i == typed), "daily")
         per[f"{name}_limit"] = (
             None if amount is None else Limit(amount_cents=amount, interval=chosen)
         )
@@ -97,7 +109,7 @@ async def _list_page(
             "budgets": listed.many(BudgetData),
             "values": values,
             "errors": errors.errors,
-            "intervals": INTERVALS,
+            "intervals": CALENDAR,
             "interval_words": INTERVAL_WORDS,
         },
         status=errors.status if errors else 200,
@@ -141,7 +153,7 @@ async def _detail_page(
         "budget": budget,
         "values": _values(budget) if values is None else values,
         "errors": errors.errors,
-        "intervals": INTERVALS,
+        "intervals": CALENDAR,
         "interval_words": INTERVAL_WORDS,
     }
     return page(request, "budgets/detail.html", context, status=errors.status if errors else 200)
