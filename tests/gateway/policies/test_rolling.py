@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from gateway.callers import authenticate
 from gateway.policies import spend
 from gateway.store.db import Database
@@ -15,15 +17,23 @@ from gateway.topup.schemas import SendRequest
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
-from tests.fixtures.policies import set_policy, spend_rows
+from tests.fixtures.policies import rendering, renderings, set_policy, spend_rows
 
 T0 = datetime(2025, 11, 28, 3, 59, 30, tzinfo=UTC)  # in the minute 03:59
 MINUTE = timedelta(minutes=1)
 
 
 async def test_a_spend_leaves_a_rolling_window_when_its_minute_is_hours_old(
-    db: Database, make_merchant: MakeMerchant
+    db: Database, make_merchant: MakeMerchant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In each rendering of the send's plan the store runs (the lock a statement of its own
+    before both)."""
+    for one_statement in renderings(db):
+        with rendering(monkeypatch, one_statement):
+            await _a_spend_leaves_its_window(db, make_merchant)
+
+
+async def _a_spend_leaves_its_window(db: Database, make_merchant: MakeMerchant) -> None:
     merchant = await make_merchant(balance_cents=100_000)
     policy = {"limits": [{"amount_cents": 1_000, "interval": "rolling", "hours": 5}]}
     await set_policy(db, merchant.key_id, policy)
