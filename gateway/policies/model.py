@@ -132,7 +132,7 @@ class Limit(_Strict):
         return self
 
 
-def _calendar_only(limit: "Limit | None") -> "Limit | None":
+def _calendar_only(limit: Limit | None) -> Limit | None:
     """A limit kept per recipient, payee or platform is a calendar one: a rolling window is
     counted for a key, a consent or a budget as a whole (``policies.rolling``)."""
     if limit is not None and limit.interval == "rolling":

@@ -268,21 +268,12 @@ def _closed(cutoff: Any, minutes_cutoff: Any) -> Any:
     """Rows of windows that have closed: of a closing kind, untouched since ``cutoff`` (a
     window's row is written within its window, or by a give-back after it), or a rolling
     window's minute untouched since ``minutes_cutoff``; and not due an alert."""
+    calendar = or_(*(_S.c.bucket.startswith(p, autoescape=True) for p in CLOSING_PREFIXES))
+    minutes = _S.c.bucket.startswith(ROLLING_PREFIX, autoescape=True)
     return and_(
         or_(
-            and_(
-                or_(
-                    *(
-                        _S.c.bucket.startswith(prefix, autoescape=True)
-                        for prefix in CLOSING_PREFIXES
-                    )
-                ),
-                _S.c.updated_at < cutoff,
-            ),
-            and_(
-                _S.c.bucket.startswith(ROLLING_PREFIX, autoescape=True),
-                _S.c.updated_at < minutes_cutoff,
-            ),
+            and_(calendar, _S.c.updated_at < cutoff),
+            and_(minutes, _S.c.updated_at < minutes_cutoff),
         ),
         text(f"NOT ({ALERT_DUE})"),
     )

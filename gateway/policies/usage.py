@@ -25,7 +25,7 @@ class WindowUsage(Model):
         default=None, description="A rolling window's hours; null for a calendar one."
     )
     limit_cents: int
-    spent_cents: int = Field(description="A rolling window's: what its last `hours` spent.")
+    spent_cents: int = Field(description="Spent in the window (a rolling one: its last `hours`).")
     remaining_cents: int
     resets_at: str | None = Field(
         description="RFC 3339 UTC, when a calendar window ends; null for all_time and rolling."
@@ -84,16 +84,16 @@ def windows_of(counted: Sequence[Counted], found: Mapping[str, Held]) -> list[Wi
     resets or frees: a key's windows and a budget's read alike."""
     shown = []
     for c in counted:
-        held_ = found.get(c.bucket, _NOTHING)
+        holding = found.get(c.bucket, _NOTHING)
         shown.append(
             WindowUsage(
                 interval=c.interval,
                 hours=c.hours,
                 limit_cents=c.limit_cents,
-                spent_cents=held_.spent_cents,
-                remaining_cents=max(0, c.limit_cents - held_.spent_cents),
+                spent_cents=holding.spent_cents,
+                remaining_cents=max(0, c.limit_cents - holding.spent_cents),
                 resets_at=None if c.resets_at is None else rfc3339(c.resets_at),
-                frees_at=None if c.hours is None else frees(held_, c.hours),
+                frees_at=None if c.hours is None else frees(holding, c.hours),
             )
         )
     return shown
