@@ -34,7 +34,8 @@ ENTRIES = {
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
     # merchants' payer keys, their table, routes and operations (+6); the recipient's page's
     # read of an OpenRouter key's allowance (+1); the Payments page and what each seller was
-    # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5).
+    # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5);
+    # rolling spend windows' rows and lock (+1).
     "gateway.app": (
         (
             "stripe",
@@ -47,18 +48,18 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1347,
+        1348,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
     # the expiry of a held payment is one of its decisions, which read the approval links'
-    # package (+8).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1200),
+    # package (+8); rolling spend windows' rows and lock (+1).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1201),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
-    # (imported when it is first asked for); 1,509 modules with them.
+    # (imported when it is first asked for); 1,509 modules with them. Rolling spend windows (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1400,
+        1401,
     ),
 }
 
