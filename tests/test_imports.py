@@ -37,7 +37,7 @@ ENTRIES = {
     # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5);
     # credit grants: their rules, operations and admin routes (+4); a wallet's low-balance
     # levels, their routes, operations and card, and the alerts of spend windows' levels with
-    # their events (+5).
+    # their events (+5); rolling spend windows' rows and lock (+1).
     "gateway.app": (
         (
             "stripe",
@@ -50,21 +50,22 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1356,
+        1357,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
     # the expiry of a held payment is one of its decisions, which read the approval links'
     # package (+8); credit grants' rules and their expiry sweep (+2); the alerts of spend
-    # windows' levels, which its sweep writes, with their events (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1203),
+    # windows' levels, which its sweep writes, with their events (+1); rolling spend windows'
+    # rows and lock (+1).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1204),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
-    # with their events (+1).
+    # with their events (+1); rolling spend windows (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1402,
+        1403,
     ),
 }
 

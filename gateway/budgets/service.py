@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..policies import rules, spend
 from ..policies.model import BudgetLimits, Policy, load
-from ..policies.usage import windows_of
+from ..policies.usage import read
 from ..store.compose import one_of, param
 from ..store.db import Database
 from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, PolicyTemplate, Topup, table_of
@@ -148,10 +148,7 @@ async def _data(
     conn: AsyncConnection, row: Any, drawers: dict[str, list[Drawer]], now: datetime
 ) -> BudgetData:
     budget = _drawn(row)
-    counted = rules.budget_calendar(budget, now)
-    tx = await raw(conn)
-    found = await spend.spent(tx, budget.id, [c.bucket for c in counted])
-    windows = windows_of(counted, found)
+    windows = await read(await raw(conn), budget.id, rules.budget_calendar(budget, now))
     return BudgetData(
         id=budget.id,
         env=str(row.env),

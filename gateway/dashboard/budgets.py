@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from ..budgets import service
 from ..budgets.schemas import BudgetCreate, BudgetData, BudgetUpdate
 from ..operations import perform
-from ..policies.model import INTERVALS, BudgetLimits, Interval, Limit
+from ..policies.model import CALENDAR, BudgetLimits, Interval, Limit
 from ..services import services
 from ..values.codes import Code
 from ..values.outcome import ApiError
@@ -24,7 +24,7 @@ from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field, listed
 from .paths import path_for
-from .policy_form import ENTER_PERCENTS, INTERVAL_WORDS
+from .policy_form import ENTER_PERCENTS, INTERVAL_WORDS, rolling_limit, rolling_values
 from .render import page
 
 __all__ = ["routes"]
@@ -33,6 +33,7 @@ _BUDGET_ID = re.compile(r"bgt_[0-9a-z]{24}")
 _PER = ("per_recipient", "per_platform")
 # A refusal of the model, by field: under its own field, else the whole form's.
 _FIELDS = {"name": "name", "windows": FORM, "thresholds_percent": "thresholds_percent"}
+ROLLING_HOURS = "limit_rolling_hours"
 
 
 def _budget_id(request: Request) -> str:
@@ -51,7 +52,9 @@ def _values(budget: BudgetData | None) -> dict[str, str]:
     values = {"name": "" if budget is None else budget.name}
     windows = BudgetLimits() if budget is None else budget.windows
     for limit in windows.limits:
-        values[f"limit_{limit.interval}"] = f"{limit.amount_cents / 100:.2f}"
+        if limit.hours is None:
+            values[f"limit_{limit.interval}"] = f"{limit.amount_cents / 100:.2f}"
+    values.update(rolling_values(windows.limits))
     for per in _PER:
         found = getattr(windows, f"{per}_limit")
         values[f"{per}_amount"] = "" if found is None else f"{found.amount_cents / 100:.2f}"
@@ -84,15 +87,24 @@ def _windows(data: FormData, errors: FormErrors) -> BudgetLimits:
             return None
 
     limits = []
-    for each in INTERVALS:
+    for each in CALENDAR:
         amount = cents(f"limit_{each}")
         if amount is not None:
             limits.append(Limit(amount_cents=amount, interval=each))
+    wrong: dict[str, str] = {}
+    rolling = rolling_limit(data, wrong)
+    for name, message in wrong.items():
+        errors.errors.setdefault(name, message)
+    if rolling is not None and not wrong:
+        try:
+            limits.append(Limit.model_validate(rolling))
+        except ValidationError as refused:
+            errors.add(refused, FORM, {"amount_cents": "limit_rolling", "hours": ROLLING_HOURS})
     per: dict[str, Limit | None] = {}
     for name in _PER:
         amount = cents(f"{name}_amount")
         typed = field(data, f"{name}_interval", 20)
-        chosen: Interval = next((i for i in INTERVALS if i == typed), "daily")
+        chosen: Interval = next((i for i in CALENDAR if i == typed), "daily")
         per[f"{name}_limit"] = (
             None if amount is None else Limit(amount_cents=amount, interval=chosen)
         )
@@ -111,7 +123,7 @@ async def _list_page(
             "budgets": listed.many(BudgetData),
             "values": values,
             "errors": errors.errors,
-            "intervals": INTERVALS,
+            "intervals": CALENDAR,
             "interval_words": INTERVAL_WORDS,
         },
         status=errors.status if errors else 200,
@@ -157,7 +169,7 @@ async def _detail_page(
         "budget": budget,
         "values": _values(budget) if values is None else values,
         "errors": errors.errors,
-        "intervals": INTERVALS,
+        "intervals": CALENDAR,
         "interval_words": INTERVAL_WORDS,
     }
     return page(request, "budgets/detail.html", context, status=errors.status if errors else 200)

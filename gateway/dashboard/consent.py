@@ -34,7 +34,7 @@ from ..mail.links import public_base
 from ..merchant_limits import count_consent
 from ..merchants import preferences
 from ..operations import perform
-from ..policies.model import INTERVALS, Policy
+from ..policies.model import CALENDAR, Policy
 from ..services import services
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
@@ -141,7 +141,7 @@ def _choices(
             if s in asked and (app.verified or s not in grants.VOUCHED_FOR_ONLY)
         ],
         "all_platforms": PLATFORMS,
-        "intervals": INTERVALS,
+        "intervals": CALENDAR,
         "field_names": policy_form.FIELDS,
         "interval_words": policy_form.INTERVAL_WORDS,
         "can_reveal": False,

@@ -22,7 +22,7 @@ from ..merchants import policy_templates
 from ..merchants.schemas import KeyCreated, KeyData
 from ..merchants.template_schemas import TemplateData
 from ..operations import perform
-from ..policies.model import INTERVALS, KEY_SCOPES, Policy
+from ..policies.model import CALENDAR, KEY_SCOPES, Policy
 from ..services import services
 from ..values.platforms import PLATFORMS
 from . import policy_form, reveal
@@ -83,7 +83,7 @@ def choices(viewer: Viewer, key: KeyData | None = None) -> dict[str, Any]:
         "can_reveal": roles.reveals_codes(viewer.role, viewer.env)
         or (key is not None and key.policy.reveal_voucher),
         "all_platforms": PLATFORMS,
-        "intervals": INTERVALS,
+        "intervals": CALENDAR,
         "field_names": policy_form.FIELDS,
         "interval_words": policy_form.INTERVAL_WORDS,
         "scope_words": policy_form.KEY_SCOPE_WORDS,

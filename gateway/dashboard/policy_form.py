@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from ..policies.model import DEFAULT_SCOPES, INTERVALS, MAX_BUDGETS, SCOPES, Policy
+from ..policies.model import (
+    CALENDAR,
+    DEFAULT_SCOPES,
+    MAX_BUDGETS,
+    SCOPES,
+    Limit,
+    Policy,
+)
 from ..values.languages import marked
 from ..values.platforms import PLATFORMS
 from .inputs import listed
@@ -23,11 +30,14 @@ __all__ = [
     "FIELDS",
     "INTERVAL_WORDS",
     "KEY_SCOPE_WORDS",
+    "ROLLING_WORDS",
     "PolicyFormError",
     "dollars",
     "echo",
     "from_form",
     "parse_cents",
+    "rolling_limit",
+    "rolling_values",
     "to_form",
 ]
 
@@ -47,6 +57,8 @@ FIELDS = {
     "limit_weekly": marked("Weekly limit"),
     "limit_monthly": marked("Monthly limit"),
     "limit_all_time": marked("All time limit"),
+    "limit_rolling": marked("Rolling limit"),
+    "limit_rolling_hours": marked("Rolling window, hours"),
     "limits": marked("Spend"),
     "per_recipient_limit": marked("Per recipient"),
     "per_recipient_interval": marked("Per recipient, each"),
@@ -73,7 +85,12 @@ INTERVAL_WORDS = {
     "weekly": marked("weekly"),
     "monthly": marked("monthly"),
     "all_time": marked("all time"),
+    "rolling": marked("rolling"),
 }
+# A rolling window as the usage tables and lists name it (``render``'s ``window`` filter).
+ROLLING_WORDS = marked("over the last %(hours)s h")
+_ROLLING_HOURS = marked("Enter the rolling window's length in hours.")
+_ROLLING_AMOUNT = marked("Enter the rolling limit's amount, or leave its hours blank.")
 # What a scope does, beside its box on the key form, where its name alone does not say it.
 KEY_SCOPE_WORDS = {
     "billing:card": marked(
@@ -141,10 +158,12 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
     if (cents := _cents(_str(data, "max_per_send"), "max_per_send", errors)) is not None:
         policy["max_per_send_cents"] = cents
     limits = []
-    for interval in INTERVALS:
+    for interval in CALENDAR:
         field = f"limit_{interval}"
         if (cents := _cents(_str(data, field), field, errors)) is not None:
             limits.append({"amount_cents": cents, "interval": interval})
+    if (rolling := rolling_limit(data, errors)) is not None:
+        limits.append(rolling)
     policy["limits"] = limits
     per = _cents(_str(data, "per_recipient_amount"), "per_recipient_limit", errors)
     if per is not None:
@@ -202,10 +221,41 @@ def from_form(data: FormData) -> tuple[str | None, Policy]:
         except ValidationError as exc:
             for error in exc.errors():
                 where = str(error["loc"][0]) if error["loc"] else "scopes"
+                if where == "limits" and _of_rolling(limits, error["loc"]):
+                    where = "limit_rolling_hours"  # the amount's own errors are the form's
                 field = _FORM_FIELD.get(where, where)
                 field = field if field in FIELDS else ""
                 errors.setdefault(field, error["msg"])
     raise PolicyFormError(errors)
+
+
+def rolling_limit(data: FormData, errors: dict[str, str]) -> dict[str, Any] | None:
+    """The rolling limit the form's two fields give (its amount, its hours), as the model
+    takes it; None when both are blank. Each field left blank beside the other is an error."""
+    cents = _cents(_str(data, "limit_rolling"), "limit_rolling", errors)
+    hours = _whole(_str(data, "limit_rolling_hours"), "limit_rolling_hours", errors)
+    if cents is None and hours is None:
+        return None
+    if cents is None:
+        errors.setdefault("limit_rolling", _ROLLING_AMOUNT)
+    if hours is None:
+        errors.setdefault("limit_rolling_hours", _ROLLING_HOURS)
+    return {"amount_cents": cents, "interval": "rolling", "hours": hours}
+
+
+def _of_rolling(limits: list[dict[str, Any]], loc: tuple[int | str, ...]) -> bool:
+    """Whether a model error at ``loc`` (under ``limits``) is of the rolling limit."""
+    at = loc[1] if len(loc) > 1 else None
+    return isinstance(at, int) and at < len(limits) and limits[at]["interval"] == "rolling"
+
+
+def rolling_values(limits: tuple[Limit, ...]) -> dict[str, str]:
+    """The rolling limit's two fields, as the form shows them (blank: none)."""
+    found = next((limit for limit in limits if limit.hours is not None), None)
+    return {
+        "limit_rolling": _dollars(None if found is None else found.amount_cents),
+        "limit_rolling_hours": "" if found is None else str(found.hours),
+    }
 
 
 def _dollars(cents: int | None) -> str:
@@ -228,7 +278,8 @@ def to_form(policy: Policy | None, name: str | None = None) -> dict[str, Any]:
         "name": name or "",
         "scopes": list(policy.scopes),
         "max_per_send": _dollars(policy.max_per_send_cents),
-        **{f"limit_{i}": _dollars(by_interval.get(i)) for i in INTERVALS},
+        **{f"limit_{i}": _dollars(by_interval.get(i)) for i in CALENDAR},
+        **rolling_values(policy.limits),
         "per_recipient_amount": _dollars(per.amount_cents) if per else "",
         "per_recipient_interval": per.interval if per else "daily",
         "allowed_platforms": list(policy.allowed_platforms or ()),

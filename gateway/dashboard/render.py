@@ -26,6 +26,7 @@ from ..values.money import money, quota_of
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 from .paths import PREFIX, path_for
+from .policy_form import INTERVAL_WORDS, ROLLING_WORDS
 
 __all__ = [
     "LANGUAGE_COOKIE",
@@ -212,10 +213,21 @@ def _quota(context: Context, quota: int | None) -> str:
     return _translated(context, _QUOTA) % {"quota": f"{quota:,}"}
 
 
+@pass_context
+def _window(context: Context, window: Any) -> str:
+    """A spend window (a limit, a window's usage) as the pages name it: its interval's word,
+    or a rolling one's hours."""
+    hours = getattr(window, "hours", None)
+    if hours is not None:
+        return _translated(context, ROLLING_WORDS) % {"hours": hours}
+    return _translated(context, INTERVAL_WORDS.get(window.interval, window.interval))
+
+
 languages.install(TEMPLATES.env)
 TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["quota"] = _quota
+TEMPLATES.env.filters["window"] = _window
 TEMPLATES.env.globals["quota_of"] = quota_of
 # A webhook URL as every page shows it: its query values (a receiver's token) not in clear. Only
 # the edit form, for those who may edit it, holds it whole.

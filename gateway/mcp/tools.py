@@ -360,8 +360,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "get_key_limits",
         "This key's limits",
         "The calling key's policy (scopes, caps, allowed platforms and recipients) and, per "
-        "spend limit, what it spent, what remains and when the window resets: plan a send "
-        "before making it." + _ENVELOPE,
+        "spend limit, what it spent, what remains and when the window resets (a rolling "
+        "window: frees_at, when its oldest spend leaves it): plan a send before making it."
+        + _ENVELOPE,
         None,  # every key may read its own limits, as GET /keys/self
         NoArguments,
         _envelope("KeyLimitsEnvelope", KeyUsage),

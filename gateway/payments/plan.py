@@ -9,7 +9,7 @@ deliveries, ``balance.low`` on crossing, and an auto top-up's run on crossing it
 
 The parameters are a contract, typed where they are made: every payment supplies ``Paying``
 and ``BalanceLow``, one with an event ``Announcing``, each window it counts in that window's
-three (``spend.window_params``), and each kind its own part, a ``TypedDict`` deriving from
+parameters (``spend.window_params``), and each kind its own part, a ``TypedDict`` deriving from
 ``Paying`` or beside it (``topup.sending``, ``apps.charging``). A plan is built with the names
 its kind supplies (``given``), so a step that binds a name none supplies fails when the plan is
 built. The parts are plain dicts at run time: the send is the hot path, and a dataclass turned
@@ -73,13 +73,14 @@ def payment_steps(
     event: bool = True,
     then: Iterable[Step] = (),
 ) -> list[Step]:
-    """The payment's steps: the debit (none while the payer's environment is frozen; its
-    wallet's count of entries moved by ``debited``, the payer's own ``lines``) and its draw of
-    the payer's credit grants, the count in
-    ``windows``, the kind's ``writes``, the entries of ``lines``, the event (``event``),
+    """The payment's steps: a rolling window's lock (``spend.lock_steps``), the debit (none
+    while the payer's environment is frozen; its wallet's count of entries moved by
+    ``debited``, the payer's own ``lines``) and its draw of the payer's credit grants, the count
+    in ``windows``, the kind's ``writes``, the entries of ``lines``, the event (``event``),
     ``balance.low``, and what else the kind writes after (``then``). Each gated on the debit, so
-    "no row" there means nothing was written."""
+    "no row" there means nothing was written but the lock's row."""
     return steps(
+        spend.lock_steps(windows),  # a rolling window's: before the plan's statement begins
         Step(
             DEBIT,
             lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),

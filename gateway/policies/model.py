@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..values.addresses import canonical
 from ..values.model import Model
@@ -22,12 +29,14 @@ from . import payees
 
 __all__ = [
     "BUDGET_ID",
+    "CALENDAR",
     "CONSENT_ONLY",
     "DEFAULT_SCOPES",
     "INTERVALS",
     "KEY_ONLY",
     "KEY_SCOPES",
     "MAX_BUDGETS",
+    "MAX_ROLLING_HOURS",
     "MAX_THRESHOLDS",
     "SCOPES",
     "UNRESTRICTED",
@@ -37,6 +46,7 @@ __all__ = [
     "Policy",
     "Scope",
     "distinct_levels",
+    "holds",
     "load",
 ]
 
@@ -81,8 +91,12 @@ KEY_SCOPES: tuple[Scope, ...] = tuple(s for s in SCOPES if s not in CONSENT_ONLY
 # What a key made without a word about scopes may do: send and read, nothing else.
 DEFAULT_SCOPES: tuple[Scope, ...] = ("topup:send", "topup:read")
 
-Interval = Literal["daily", "weekly", "monthly", "all_time"]
-INTERVALS: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
+Interval = Literal["daily", "weekly", "monthly", "all_time", "rolling"]
+# Windows the calendar names (UTC): every send in one counts in one row.
+CALENDAR: tuple[Interval, ...] = ("daily", "weekly", "monthly", "all_time")
+# A rolling window: the last ``hours`` hours, counted to the minute (``policies.rolling``).
+INTERVALS: tuple[Interval, ...] = (*CALENDAR, "rolling")
+MAX_ROLLING_HOURS = 168  # a week: the longest rolling window, and how long its counts are read
 
 _MAX_CENTS = 10**12  # ten billion dollars: any real limit fits, and sums stay in BIGINT
 _MAX_RECIPIENT_RULES = 100
@@ -101,8 +115,36 @@ class Limit(_Strict):
     amount_cents: Cents
     interval: Interval = Field(
         description="daily (from 00:00 UTC), weekly (from Monday 00:00 UTC), monthly (from the "
-        "1st, 00:00 UTC) or all_time"
+        "1st, 00:00 UTC), all_time, or rolling: the last `hours` hours, to the minute"
     )
+    hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ROLLING_HOURS,
+        # Left out of a calendar limit, so its wire and stored shape are what they always were.
+        exclude_if=lambda hours: hours is None,
+        description=f"A rolling limit's window, 1 to {MAX_ROLLING_HOURS} hours (5: the spend "
+        "of the last five hours); only with `rolling`, which needs it.",
+    )
+
+    @model_validator(mode="after")
+    def _hours_with_rolling(self) -> "Limit":
+        if self.interval == "rolling" and self.hours is None:
+            raise ValueError(f"a rolling limit needs hours, 1 to {MAX_ROLLING_HOURS}")
+        if self.interval != "rolling" and self.hours is not None:
+            raise ValueError(f"hours belong to a rolling limit; a {self.interval} limit has none")
+        return self
+
+
+def _calendar_only(limit: Limit | None) -> Limit | None:
+    """A limit kept per recipient, payee or platform is a calendar one: a rolling window is
+    counted for a key, a consent or a budget as a whole (``policies.rolling``)."""
+    if limit is not None and limit.interval == "rolling":
+        raise ValueError(
+            "a per-recipient, per-payee or per-platform limit is daily, weekly, monthly or "
+            "all_time; rolling is for `limits`"
+        )
+    return limit
 
 
 def _recipient_rule(value: str) -> str:
@@ -123,7 +165,9 @@ class Policy(_Strict):
     )
     max_per_send_cents: Cents | None = Field(default=None, description="The most one send may be.")
     limits: tuple[Limit, ...] = Field(
-        default=(), max_length=len(INTERVALS), description="Every limit applies; one per interval."
+        default=(),
+        max_length=len(INTERVALS),
+        description="Every limit applies; one per interval (so one rolling limit, of any hours).",
     )
     per_recipient_limit: Limit | None = Field(
         default=None, description="What one recipient may get through this key in a window."
@@ -210,6 +254,11 @@ class Policy(_Strict):
     @classmethod
     def _one_per_interval(cls, value: tuple[Limit, ...]) -> tuple[Limit, ...]:
         return _one_per_interval(value)
+
+    @field_validator("per_recipient_limit", "per_payee_limit", mode="after")
+    @classmethod
+    def _per_calendar(cls, value: Limit | None) -> Limit | None:
+        return _calendar_only(value)
 
     @field_validator("allowed_recipients", mode="after")
     @classmethod
@@ -327,7 +376,9 @@ class BudgetLimits(_Strict):
     consent that draws on the budget together."""
 
     limits: tuple[Limit, ...] = Field(
-        default=(), max_length=len(INTERVALS), description="Every limit applies; one per interval."
+        default=(),
+        max_length=len(INTERVALS),
+        description="Every limit applies; one per interval (so one rolling limit, of any hours).",
     )
     per_recipient_limit: Limit | None = Field(
         default=None, description="What one recipient may get through this budget in a window."
@@ -342,6 +393,11 @@ class BudgetLimits(_Strict):
     @classmethod
     def _one_per_interval(cls, value: tuple[Limit, ...]) -> tuple[Limit, ...]:
         return _one_per_interval(value)
+
+    @field_validator("per_recipient_limit", "per_platform_limit", mode="after")
+    @classmethod
+    def _per_calendar(cls, value: Limit | None) -> Limit | None:
+        return _calendar_only(value)
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``budgets.windows``."""
@@ -360,13 +416,22 @@ def _looser(mine: int | None, bound: int | None) -> bool:
     return bound is not None and (mine is None or mine > bound)
 
 
+def holds(limit: Limit, bound: Limit) -> bool:
+    """Whether ``limit`` holds spend to ``bound``: no more over the same window, or over all
+    time (which holds every window), or, rolling, over as long a window or longer (whatever a
+    longer window admits, a shorter one within it was admitted)."""
+    if limit.amount_cents > bound.amount_cents:
+        return False
+    if limit.interval == "all_time":
+        return True
+    if limit.interval != bound.interval:
+        return False
+    return bound.hours is None or (limit.hours is not None and limit.hours >= bound.hours)
+
+
 def _within(mine: Iterable[Limit], bound: Limit) -> bool:
-    """Whether one of ``mine`` holds spend to ``bound``: no more over the same window, or no
-    more over all time (which holds every window)."""
-    return any(
-        limit.amount_cents <= bound.amount_cents and limit.interval in (bound.interval, "all_time")
-        for limit in mine
-    )
+    """Whether one of ``mine`` holds spend to ``bound`` (``holds``)."""
+    return any(holds(limit, bound) for limit in mine)
 
 
 def _covered(rule: str, bound: tuple[str, ...]) -> bool:

@@ -18,13 +18,14 @@ from ..values.codes import Code
 from ..values.outcome import ApiError
 from .model import BudgetLimits, Interval, Limit, Policy
 from .payees import admits
-from .windows import Window, window, window_on
+from .windows import Window, frees_at, rolling, window, window_on
 
 __all__ = [
     "PAID",
     "Consent",
     "Counted",
     "Drawn",
+    "Held",
     "Judged",
     "Payee",
     "Payment",
@@ -32,6 +33,8 @@ __all__ = [
     "charge",
     "check_send",
     "counted_windows",
+    "frees",
+    "is_rolling",
     "judge",
     "needs_approval",
     "paid_window",
@@ -63,11 +66,37 @@ class Counted:
     # key acts under (``consent``); ``None``: the paying key's own.
     budget_id: str | None = None
     consent: bool = False
+    # A rolling window: its hours, and the minute's row before its first (``windows.rolling``);
+    # ``bucket`` is then its current minute's row, the one a payment counts in.
+    hours: int | None = None
+    since: str | None = None
 
     @property
     def row(self) -> tuple[str | None, str]:
         """The window's row: whose (``None``: the paying key's) and its bucket."""
         return self.budget_id, self.bucket
+
+
+# A rolling window's step name ends so (``spend_rolling``, a budget's ``spend_b0_rolling``):
+# one per policy, as ``limits`` hold one per interval.
+_ROLLING = "rolling"
+
+
+def is_rolling(name: str) -> bool:
+    """Whether the window of step ``name`` (a ``Counted.name``) is a rolling one."""
+    return name.endswith(_ROLLING)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What a window holds as read: its spend (a rolling window's, over its minutes) and, for a
+    rolling window, the minute's row of its oldest spend (``windows.frees_at``)."""
+
+    spent_cents: int = 0
+    oldest: str | None = None
+
+
+_NOTHING = Held()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +124,12 @@ def _lowest(percents: tuple[int, ...]) -> int | None:
     """The soft line a window is marked at: the lowest share its alerts are told at
     (``policies.thresholds`` tells the rest)."""
     return percents[0] if percents else None
+
+
+def frees(held: Held, hours: int) -> str | None:
+    """When the oldest spend a rolling window of ``hours`` ``held`` leaves it (RFC 3339 UTC),
+    freeing its amount; None when it holds none."""
+    return None if held.oldest is None else rfc3339(frees_at(held.oldest, hours))
 
 
 def _limit_data(
@@ -325,7 +360,8 @@ def needs_approval(policy: Policy, amount: int) -> bool:
 
 
 def budget_calendar(budget: Drawn, now: datetime) -> list[Counted]:
-    """The calendar windows of ``budget`` at ``now``: what its spend is read in."""
+    """The windows of ``budget``'s limits at ``now``, calendar and rolling: what its spend is
+    read in."""
     return _windows("spend_b_", budget.windows.limits, (), now, None, budget.id)
 
 
@@ -371,10 +407,27 @@ def _windows(
     budget_id: str | None,
 ) -> list[Counted]:
     """The one reckoning of windows, a key's (``budget_id`` ``None``) or a budget's: the
-    calendar windows of ``limits``, and for each ``(limit, source, what)`` of ``per`` the window
-    of ``limit`` kept for ``what`` (a recipient, a platform). Step names start with
-    ``prefix``."""
+    calendar and rolling windows of ``limits``, and for each ``(limit, source, what)`` of
+    ``per`` the window of ``limit`` kept for ``what`` (a recipient, a platform). Step names
+    start with ``prefix``."""
     found = list(_calendar(prefix, limits, percent, budget_id, now.astimezone(UTC).date()))
+    for each in limits:
+        if each.hours is not None:
+            w = rolling(each.hours, now)
+            found.append(
+                Counted(
+                    f"{prefix}{_ROLLING}",
+                    "rolling",
+                    "rolling",
+                    w.bucket,
+                    each.amount_cents,
+                    None,  # a soft line is a calendar window's: one row holds its spend
+                    None,
+                    budget_id,
+                    hours=each.hours,
+                    since=w.since,
+                )
+            )
     for limit, source, what in per:
         if limit is None:
             continue
@@ -400,6 +453,8 @@ def _calendar(
     same limits (which are immutable)."""
     found = []
     for limit in limits:
+        if limit.hours is not None:
+            continue  # rolling: its window moves by the minute (``_windows``)
         w = window_on(limit.interval, day)
         soft = None if percent is None else limit.amount_cents * percent // 100
         counted = _counted(f"{prefix}{limit.interval}", limit.interval, limit, w, w.bucket, soft)
@@ -415,16 +470,20 @@ def paid_window(email: str) -> Counted:
 
 
 def refused(
-    counted: Sequence[Counted], spent: Mapping[tuple[str | None, str], int], amount: int
+    counted: Sequence[Counted], held: Mapping[tuple[str | None, str], Held], amount: int
 ) -> ApiError:
     """The refusal for a send of ``amount`` the store would not count: the first window it
-    does not fit, given what each has ``spent`` (by ``Counted.row``) now."""
+    does not fit, given what each ``held`` (by ``Counted.row``) now."""
     over = next(
-        (c for c in counted if spent.get(c.row, 0) + amount > c.limit_cents),
+        (c for c in counted if held.get(c.row, _NOTHING).spent_cents + amount > c.limit_cents),
         counted[0],  # the count that refused it has since been given back
     )
-    remaining = over.limit_cents - spent.get(over.row, 0)
+    found = held.get(over.row, _NOTHING)
+    remaining = over.limit_cents - found.spent_cents
     extra: dict[str, object] = {"interval": over.interval}
+    if over.hours is not None:
+        extra["hours"] = over.hours
+        extra["frees_at"] = frees(found, over.hours)
     if over.consent:
         code = Code.CONSENT_LIMIT_REACHED
     elif over.budget_id is not None:

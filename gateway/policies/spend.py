@@ -44,11 +44,15 @@ from ..store.db import Database
 from ..store.models import ALERT_DUE, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
-from .rules import Counted
-from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS
+from . import rolling
+from .model import MAX_ROLLING_HOURS
+from .rules import Counted, Held, is_rolling
+from .windows import CLOSING_PREFIXES, LONGEST_WINDOW_DAYS, ROLLING_PREFIX
 
 __all__ = [
     "GIVEN_BACK",
+    "KEEP_CLOSED_DAYS",
+    "KEEP_MINUTES_DAYS",
     "LIMIT_CHECK",
     "SPEND_STEP",
     "alert_due",
@@ -56,7 +60,9 @@ __all__ = [
     "give_back_params",
     "give_back_step",
     "give_back_steps",
+    "held",
     "kept",
+    "lock_steps",
     "prune_closed",
     "spend_params",
     "spent",
@@ -74,19 +80,29 @@ LIMIT_CHECK = "ck_key_spend_within_limit"  # the constraint whose refusal is a l
 
 
 @functools.cache
-def window_params(name: str) -> tuple[str, str, str, str]:
-    """The parameters of window ``name`` (a ``Counted.name``) in ``count_steps``: its bucket,
-    its limit, its soft line and whose it is (a budget's id; null: the paying key's). The one
-    place they are named: the step binds them, the send supplies them (``spend_params``) and
-    builds its plan with them."""
+def _params(name: str) -> tuple[str, str, str, str]:
     return f"{name}_bucket", f"{name}_limit", f"{name}_soft", f"{name}_budget"
 
 
+@functools.cache
+def window_params(name: str) -> tuple[str, ...]:
+    """The parameters of window ``name`` (a ``Counted.name``) in ``count_steps``: its bucket,
+    its limit, its soft line and whose it is (a budget's id; null: the paying key's), and a
+    rolling window's bound (``rolling.since_param``). The one place they are named: the steps
+    bind them, the send supplies them (``spend_params``) and builds its plan with them."""
+    names = _params(name)
+    return (*names, rolling.since_param(name)) if is_rolling(name) else names
+
+
 def _window(name: str) -> Select[Any]:
-    bucket, limit, soft, budget = window_params(name)
+    bucket, limit, soft, budget = _params(name)
+    # A rolling window counts in its current minute's row, under what its other minutes leave.
+    held = (
+        rolling.limit_left(name, budget, bucket, limit) if is_rolling(name) else param(limit, _INT)
+    )
     return select(
         param(bucket, String).label("bucket"),
-        param(limit, _INT).label("limit_cents"),
+        held.label("limit_cents"),
         param(soft, _INT).label("soft_cents"),
         param(budget, String).label("budget_id"),
     )
@@ -136,6 +152,12 @@ def count_steps(names: Sequence[str], *, after: str) -> list[Step]:
     return [Step(SPEND_STEP, lambda refs: _count(refs, names, after), many=True)]
 
 
+def lock_steps(names: Sequence[str]) -> list[Step]:
+    """The lock every payment counted in a rolling window of ``names`` takes before its plan
+    (``policies.rolling``); none for calendar windows."""
+    return rolling.lock_steps([_params(name)[3] for name in names if is_rolling(name)])
+
+
 def alert_due(counted: Sequence[dict[str, Any]], txn_id: str) -> bool:
     """Whether send ``txn_id`` took a window to its next line (``counted``: the spend step's
     rows)."""
@@ -146,21 +168,27 @@ def spend_params(counted: Sequence[Counted]) -> dict[str, Any]:
     """The parameters of ``count_steps`` for ``counted``."""
     params: dict[str, Any] = {}
     for c in counted:
-        bucket, limit, soft, budget = window_params(c.name)
+        bucket, limit, soft, budget = _params(c.name)
         params[bucket] = c.bucket
         params[limit] = c.limit_cents
         params[soft] = c.soft_cents
         params[budget] = c.budget_id
+        if c.since is not None:
+            params[rolling.since_param(c.name)] = c.since
     return params
 
 
-def _closed(cutoff: Any) -> Any:
+def _closed(cutoff: Any, minutes_cutoff: Any) -> Any:
     """Rows of windows that have closed: of a closing kind, untouched since ``cutoff`` (a
-    window's row is written within its window, or by a give-back after it), and not due an
-    alert."""
+    window's row is written within its window, or by a give-back after it), or a rolling
+    window's minute untouched since ``minutes_cutoff``; and not due an alert."""
+    calendar = or_(*(_S.c.bucket.startswith(p, autoescape=True) for p in CLOSING_PREFIXES))
+    minutes = _S.c.bucket.startswith(ROLLING_PREFIX, autoescape=True)
     return and_(
-        or_(*(_S.c.bucket.startswith(prefix, autoescape=True) for prefix in CLOSING_PREFIXES)),
-        _S.c.updated_at < cutoff,
+        or_(
+            and_(calendar, _S.c.updated_at < cutoff),
+            and_(minutes, _S.c.updated_at < minutes_cutoff),
+        ),
         text(f"NOT ({ALERT_DUE})"),
     )
 
@@ -170,7 +198,7 @@ _PRUNE = Statement.of(
     .where(
         tuple_(_S.c.key_id, _S.c.bucket).in_(
             select(_S.c.key_id, _S.c.bucket)
-            .where(_closed(param("cutoff", UTCDateTime())))
+            .where(_closed(param("cutoff", UTCDateTime()), param("minutes_cutoff", UTCDateTime())))
             .limit(param("batch", _INT))
         )
     )
@@ -179,13 +207,21 @@ _PRUNE = Statement.of(
 # Past the longest window, and past the longest approval hold (``approval_ttl_seconds``), whose
 # refund gives back to the windows it was counted in: a give-back to a pruned row changes nothing.
 KEEP_CLOSED_DAYS = LONGEST_WINDOW_DAYS + 31
+# A rolling window's minute is read by no window once older than the longest: a row per minute,
+# so kept no longer than that and a day (a give-back to it after changes no window's sum).
+KEEP_MINUTES_DAYS = MAX_ROLLING_HOURS // 24 + 1
 
 
 async def prune_closed(db: Database, now: datetime, *, batch: int = 1000) -> int:
-    """Delete up to ``batch`` rows of windows closed for ``KEEP_CLOSED_DAYS``; how many went.
-    Nothing reads them again: a window is looked up by its current bucket."""
-    cutoff = now - timedelta(days=KEEP_CLOSED_DAYS)
-    rows = await db.run(lambda tx: tx.fetch(_PRUNE, {"cutoff": cutoff, "batch": batch}))
+    """Delete up to ``batch`` rows of windows closed for ``KEEP_CLOSED_DAYS`` (a rolling
+    window's minutes, for ``KEEP_MINUTES_DAYS``); how many went. Nothing reads them again: a
+    calendar window is looked up by its current bucket, a rolling one by its last minutes."""
+    params = {
+        "cutoff": now - timedelta(days=KEEP_CLOSED_DAYS),
+        "minutes_cutoff": now - timedelta(days=KEEP_MINUTES_DAYS),
+        "batch": batch,
+    }
+    rows = await db.run(lambda tx: tx.fetch(_PRUNE, params))
     return len(rows)
 
 
@@ -223,18 +259,28 @@ async def spent_under(tx: Raw, key_id: str, prefix: str, limit: int) -> dict[str
     return {str(r["bucket"]): int(r["spent_cents"]) for r in rows}
 
 
+async def held(tx: Raw, owner: str, counted: Sequence[Counted]) -> dict[str, Held]:
+    """What each of ``counted``'s windows of ``owner`` (a key, or a budget's or consent's id)
+    holds, by bucket: a calendar window's row, a rolling window's minutes (absent: nothing)."""
+    calendar = [c.bucket for c in counted if c.since is None]
+    rows = await spent(tx, owner, calendar) if calendar else {}
+    found = {bucket: Held(cents) for bucket, cents in rows.items()}
+    for c in counted:
+        if c.since is not None:
+            found[c.bucket] = Held(*await rolling.held(tx, owner, c.since))
+    return found
 async def spent_in(
     tx: Raw, key_id: str, counted: Sequence[Counted]
-) -> dict[tuple[str | None, str], int]:
-    """What has been spent in each of ``counted``'s windows, the key's and its budgets', by
+) -> dict[tuple[str | None, str], Held]:
+    """What each of ``counted``'s windows, the key's and its budgets', holds, by
     ``Counted.row``."""
-    found: dict[tuple[str | None, str], int] = {}
-    owners: dict[str | None, list[str]] = {}
+    found: dict[tuple[str | None, str], Held] = {}
+    owners: dict[str | None, list[Counted]] = {}
     for c in counted:
-        owners.setdefault(c.budget_id, []).append(c.bucket)
-    for owner, buckets in owners.items():
-        rows = await spent(tx, key_id if owner is None else owner, buckets)
-        found.update({(owner, bucket): cents for bucket, cents in rows.items()})
+        owners.setdefault(c.budget_id, []).append(c)
+    for owner, theirs in owners.items():
+        rows = await held(tx, key_id if owner is None else owner, theirs)
+        found.update({(owner, bucket): each for bucket, each in rows.items()})
     return found
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import INTERVALS, Limit, Policy, load
+from .model import INTERVALS, Limit, Policy, holds, load
 
 __all__ = ["Change", "changes", "effective", "effective_of", "under_consent"]
 
@@ -28,24 +28,23 @@ def _least(mine: int | None, theirs: int | None) -> int | None:
 
 
 def _limits(mine: Iterable[Limit], theirs: Iterable[Limit]) -> tuple[Limit, ...]:
-    """One limit per interval: the smaller where both have one."""
-    by: dict[str, Limit] = {}
-    for limit in (*mine, *theirs):
+    """One limit per interval: where both have one, the tighter (``_tighter``)."""
+    by: dict[str, Limit] = {limit.interval: limit for limit in theirs}
+    for limit in mine:
         held = by.get(limit.interval)
-        if held is None or limit.amount_cents < held.amount_cents:
-            by[limit.interval] = limit
+        by[limit.interval] = limit if held is None or holds(limit, held) else held
     return tuple(by[i] for i in INTERVALS if i in by)
 
 
-def _per_recipient(mine: Limit | None, theirs: Limit | None) -> Limit | None:
-    """The key's own where it holds spend to the template's (no more over the same window, or
-    over all time); else the template's. One field holds one limit, so a key's per-recipient
-    limit over another window than its template's gives way to the template's."""
+def _tighter(mine: Limit | None, theirs: Limit | None) -> Limit | None:
+    """The key's own where it holds spend to the template's (``model.holds``: no more over the
+    same window, or a longer rolling one, or over all time); else the template's. One field (or
+    one interval of ``limits``) holds one limit, so a key's limit over another window than its
+    template's (a per-recipient one over another interval, a rolling one over fewer hours) gives
+    way to the template's, which binds every key that names it."""
     if mine is None or theirs is None:
         return mine or theirs
-    if mine.amount_cents <= theirs.amount_cents and mine.interval in (theirs.interval, "all_time"):
-        return mine
-    return theirs
+    return mine if holds(mine, theirs) else theirs
 
 
 def _platforms(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> Any:
@@ -92,13 +91,11 @@ def effective(own: Policy, template: Policy | None) -> Policy:
             "scopes": tuple(s for s in own.scopes if s in template.scopes),
             "max_per_send_cents": _least(own.max_per_send_cents, template.max_per_send_cents),
             "limits": _limits(own.limits, template.limits),
-            "per_recipient_limit": _per_recipient(
-                own.per_recipient_limit, template.per_recipient_limit
-            ),
+            "per_recipient_limit": _tighter(own.per_recipient_limit, template.per_recipient_limit),
             "allowed_platforms": _platforms(own.allowed_platforms, template.allowed_platforms),
             "allowed_recipients": _recipients(own.allowed_recipients, template.allowed_recipients),
             "allowed_payees": _platforms(own.allowed_payees, template.allowed_payees),
-            "per_payee_limit": _per_recipient(own.per_payee_limit, template.per_payee_limit),
+            "per_payee_limit": _tighter(own.per_payee_limit, template.per_payee_limit),
             "approval_above_cents": _least(own.approval_above_cents, template.approval_above_cents),
             "approval_for_new_recipients": own.approval_for_new_recipients
             or template.approval_for_new_recipients,

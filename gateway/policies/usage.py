@@ -1,21 +1,31 @@
 """What a key may still spend: its policy, and per window its spend, what remains and when the
-window resets (``GET /keys/self``, MCP's ``get_key_limits``), so an agent can plan a send."""
+window resets or, rolling, frees its oldest spend (``GET /keys/self``, MCP's ``get_key_limits``),
+so an agent can plan a send."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import Field
 
 from ..store.db import Database
+from ..store.raw import Raw
 from ..values.clock import rfc3339, utcnow
 from ..values.model import Model
 from .model import Interval, Policy
-from .rules import Counted, Drawn, budget_calendar, counted_windows, per_bucket
-from .spend import spent, spent_under
+from .rules import Counted, Drawn, Held, budget_calendar, counted_windows, frees, per_bucket
+from .spend import held, spent_under
 from .windows import window
 
-__all__ = ["BudgetUsage", "KeyUsage", "PayeeUsage", "WindowUsage", "usage", "windows_of"]
+__all__ = [
+    "BudgetUsage",
+    "KeyUsage",
+    "PayeeUsage",
+    "WindowUsage",
+    "read",
+    "usage",
+    "windows_of",
+]
 
 # Payees shown per key: the most paid first; the rest are paid no more than the last shown.
 MAX_PAYEES_SHOWN = 50
@@ -23,10 +33,21 @@ MAX_PAYEES_SHOWN = 50
 
 class WindowUsage(Model):
     interval: Interval
+    hours: int | None = Field(
+        default=None, description="A rolling window's hours; null for a calendar one."
+    )
     limit_cents: int
-    spent_cents: int
+    spent_cents: int = Field(description="Spent in the window (a rolling one: its last `hours`).")
     remaining_cents: int
-    resets_at: str | None = Field(description="RFC 3339 UTC; null for all_time.")
+    resets_at: str | None = Field(
+        description="RFC 3339 UTC, when a calendar window ends; null for all_time and rolling."
+    )
+    frees_at: str | None = Field(
+        default=None,
+        description="RFC 3339 UTC, a rolling window's: when the oldest spend still in it leaves "
+        "it (the minute it was made in, `hours` later), giving back its amount; null when it "
+        "holds none, and for a calendar window.",
+    )
 
 
 class PayeeUsage(WindowUsage):
@@ -41,7 +62,7 @@ class BudgetUsage(Model):
     budget_id: str
     name: str
     frozen: bool = Field(description="A frozen budget admits nothing.")
-    windows: list[WindowUsage] = Field(description="One per calendar limit of the budget.")
+    windows: list[WindowUsage] = Field(description="One per limit of the budget.")
 
 
 class KeyUsage(Model):
@@ -79,23 +100,36 @@ class KeyHolder(Protocol):
     def policy(self) -> Policy: ...
 
 
-async def _spent(db: Database, owner: str, buckets: list[str]) -> dict[str, int]:
-    return await db.run(lambda tx: spent(tx, owner, buckets), read_only=True)
+_NOTHING = Held()
 
 
-def windows_of(counted: Sequence[Counted], found: dict[str, int]) -> list[WindowUsage]:
-    """Per window of ``counted``, its spend (``found``, by bucket), what remains and when it
-    resets: a key's windows and a budget's read alike."""
-    return [
-        WindowUsage(
-            interval=c.interval,
-            limit_cents=c.limit_cents,
-            spent_cents=found.get(c.bucket, 0),
-            remaining_cents=max(0, c.limit_cents - found.get(c.bucket, 0)),
-            resets_at=None if c.resets_at is None else rfc3339(c.resets_at),
+def windows_of(counted: Sequence[Counted], found: Mapping[str, Held]) -> list[WindowUsage]:
+    """Per window of ``counted``, what it holds (``found``, by bucket), what remains and when it
+    resets or frees: a key's windows and a budget's read alike."""
+    shown = []
+    for c in counted:
+        holding = found.get(c.bucket, _NOTHING)
+        shown.append(
+            WindowUsage(
+                interval=c.interval,
+                hours=c.hours,
+                limit_cents=c.limit_cents,
+                spent_cents=holding.spent_cents,
+                remaining_cents=max(0, c.limit_cents - holding.spent_cents),
+                resets_at=None if c.resets_at is None else rfc3339(c.resets_at),
+                frees_at=None if c.hours is None else frees(holding, c.hours),
+            )
         )
-        for c in counted
-    ]
+    return shown
+
+
+async def read(tx: Raw, owner: str, counted: Sequence[Counted]) -> list[WindowUsage]:
+    """``counted``'s windows of ``owner`` (a key, a budget) as they stand."""
+    return windows_of(counted, await held(tx, owner, counted))
+
+
+async def _read(db: Database, owner: str, counted: Sequence[Counted]) -> list[WindowUsage]:
+    return await db.run(lambda tx: read(tx, owner, counted), read_only=True)
 
 
 async def usage(
@@ -110,25 +144,23 @@ async def usage(
     now = now or utcnow()
     # The per-recipient limit has a window per recipient: it is described by the policy only.
     counted = [c for c in counted_windows(policy, "", now) if c.source != "per_recipient"]
-    found = await db.run(
-        lambda tx: spent(tx, caller.key_id, [c.bucket for c in counted]), read_only=True
-    )
+    found = await db.run(lambda tx: held(tx, caller.key_id, counted), read_only=True)
     windows = windows_of(counted, found)
     shown = []
     for budget in budgets:
-        calendar = budget_calendar(budget, now)
-        buckets = [c.bucket for c in calendar]
-        spent_in = await _spent(db, budget.id, buckets)
         shown.append(
             BudgetUsage(
                 budget_id=budget.id,
                 name=budget.name,
                 frozen=budget.frozen,
-                windows=windows_of(calendar, spent_in),
+                windows=await _read(db, budget.id, budget_calendar(budget, now)),
             )
         )
     payees = await _payees(db, caller.key_id, policy, now)
-    soft = any(c.soft_cents is not None and found.get(c.bucket, 0) >= c.soft_cents for c in counted)
+    soft = any(
+        c.soft_cents is not None and found.get(c.bucket, _NOTHING).spent_cents >= c.soft_cents
+        for c in counted
+    )
     return KeyUsage(
         key_id=caller.key_id,
         env=caller.env,

@@ -17,6 +17,12 @@ the driver (``store.raw``). The rule that keeps them equal when a step is refuse
 ``required`` step (the conditional debit) comes first, and every other step depends on it, so
 "no row" there means nothing was written in either rendering (checked when the plan is built).
 
+One statement reads the rows it does not write as they stood when it began (PostgreSQL's
+statement snapshot), whatever lock it then waits for. A step that must read what every rival
+committed (a sum over rows, as a rolling window's) is preceded by a ``lock`` step: a statement of
+its own, run first in the same transaction, which takes the rivals' common lock, so the plan's
+statement begins once they have committed and reads all they wrote.
+
 Parameters are a contract: each step's construct names what it binds (its ``param``s), the plan
 knows the union of them (``Plan.binds``), a plan built with the names its caller supplies
 (``given``) refuses at once a step that binds one of no supplier, and a run that lacks one is
@@ -144,6 +150,10 @@ class Step:
     many: bool = False
     required: bool = False
     when: tuple[str, str] | None = None
+    # Run first, as a statement of its own in the plan's transaction, in both renderings: it
+    # refers to no step, no step refers to it, and what it writes is no part of the plan's
+    # outcome (a lock row), so it is kept whatever the required step returns.
+    lock: bool = False
 
 
 class _CteRefs(Refs):
@@ -286,14 +296,26 @@ class Plan:
         """Every step but the required ones depends on all of them, directly or not, and they
         come first: then "no row" from one means nothing was written, in both renderings."""
         required = {s.name for s in self.steps if s.required}
+        locks = {s.name for s in self.steps if s.lock}
         reaches: dict[str, set[str]] = {}
         for i, item in enumerate(self._ordered):
             step = item.step
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
+            _require(not item.sources & locks, f"{step.name} refers to a lock step")
+            if step.lock:
+                _require(
+                    all(s.lock for s in self.steps[:i]) and not item.sources,
+                    f"{step.name}: a lock step comes first and refers to no step",
+                )
+                _require(self.each_row is None, f"{step.name}: a plan run per row takes no lock")
+                continue
             if self.each_row is not None:
                 _require(not item.statement.columns, f"{step.name}: a step run per row returns")
             if step.required:
-                _require(all(s.required for s in self.steps[:i]), f"{step.name} must come first")
+                _require(
+                    all(s.required or s.lock for s in self.steps[:i]),
+                    f"{step.name} must come first",
+                )
                 continue
             missing = required - reaches[step.name]
             _require(not missing, f"step {step.name} does not depend on {missing}")
@@ -304,6 +326,11 @@ class Plan:
     def in_order(self) -> tuple[Statement, ...]:
         """The steps as statements of their own, in order."""
         return tuple(item.statement for item in self._ordered)
+
+    @cached_property
+    def locks(self) -> tuple[Statement, ...]:
+        """The lock steps' statements, which run before the plan's in either rendering."""
+        return tuple(item.statement for item in self._ordered if item.step.lock)
 
     def _step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -318,10 +345,11 @@ class Plan:
             table = func.unnest(*arrays).table_valued(*self.each_row).render_derived("v")
             rows = select(table).cte("rows")
         refs = _CteRefs(rows)
-        for step in self.steps:
+        planned = [step for step in self.steps if not step.lock]
+        for step in planned:
             refs.ctes[step.name] = step.build(refs).cte(step.name)
         outputs: list[ColumnElement[Any]] = []
-        for step in self.steps:
+        for step in planned:
             cte = refs.ctes[step.name]
             columns = list(cte.c)
             if not columns:
@@ -352,9 +380,14 @@ class Plan:
             raise PlanError(f"parameters not supplied: {sorted(missing)}")
         if one_statement is None:
             one_statement = not db.is_sqlite
-        if one_statement:
+        if not one_statement:
+            return await self._run_in_order(db, params)
+        if not self.locks:
             return self._unpack(await db.fetchrow(self.one_statement, params))
-        return await self._run_in_order(db, params)
+        async with db.atomic():  # the lock is held until the plan's statement has committed
+            for lock in self.locks:
+                await db.fetch(lock, params)
+            return self._unpack(await db.fetchrow(self.one_statement, params))
 
     async def run_each(
         self, db: Raw, rows: list[dict[str, Any]], *, one_statement: bool | None = None
@@ -381,7 +414,9 @@ class Plan:
         out: dict[str, Rows] = {}
         for item in self._ordered:
             step, names = item.step, item.statement.columns
-            if step.many:
+            if step.lock:
+                out[step.name] = []
+            elif step.many:
                 records = (row[step.name] or []) if names else []
                 out[step.name] = [dict(zip(names, r, strict=True)) for r in records]
             elif names and row[f"{step.name}__{names[0]}"] is not None:

@@ -4,7 +4,7 @@ them (``service.send_params``), the send's part of every payment's (``payments.p
 Each key is named as the send's steps bind it. Every send supplies ``Sending`` (every payment's
 ``Paying`` and the top-up row's) and ``BalanceLow``; one that credits its recipient (its
 transition's ``deliver``) supplies ``Crediting``; one with an event (its transition's ``event``)
-supplies ``Announcing``; and each spend window it counts in supplies that window's three
+supplies ``Announcing``; and each spend window it counts in supplies that window's parameters
 (``spend.window_params``). A plan of the send is built with exactly the names its outcome and
 windows supply (``given``), so a step that binds a name none supplies fails when the plan is
 built, for every outcome and every shape of policy. Every part is typed where it is made (the

@@ -67,7 +67,9 @@ AUTH: dict[Code, CodeInfo] = {
         429, "Too many requests for this API key's rate limit; see Retry-After"
     ),
     Code.KEY_LIMIT_REACHED: CodeInfo(
-        402, "This API key's spend limit for the window is reached; see data.resets_at"
+        402,
+        "This API key's spend limit for the window is reached; see data.resets_at (a rolling "
+        "window: data.frees_at)",
     ),
     Code.KEY_PER_SEND_CAP: CodeInfo(403, "Amount is above this API key's per-send maximum"),
     Code.KEY_PER_RECIPIENT_LIMIT: CodeInfo(
@@ -122,7 +124,7 @@ AUTH: dict[Code, CodeInfo] = {
     Code.BUDGET_LIMIT_REACHED: CodeInfo(
         402,
         "A budget this payment draws on has no room left in the window; see data.budget_id and "
-        "data.resets_at",
+        "data.resets_at (a rolling window: data.frees_at)",
     ),
     Code.BUDGET_FROZEN: CodeInfo(
         403, "A budget this payment draws on is frozen: it admits nothing until unfrozen"
@@ -196,6 +198,6 @@ AUTH: dict[Code, CodeInfo] = {
     Code.CONSENT_LIMIT_REACHED: CodeInfo(
         402,
         "The app connection this key was made through has no room left in the window; see "
-        "data.resets_at",
+        "data.resets_at (a rolling window: data.frees_at)",
     ),
 }

@@ -1,7 +1,8 @@
-"""The budget pages in a real browser against a live gateway: a budget made on the page, a key
-drawing on it over the API whose sends show in the budget's spend and in who draws on it, then
-frozen from its page so the next send is refused; every page without an axe violation at 1280
-and 390 px, and no sideways scroll on a phone."""
+"""The budget pages in a real browser against a live gateway: a budget made on the page, with a
+daily and a rolling window, a key drawing on it over the API whose sends show in the budget's
+spend (the rolling one with when its oldest spend frees) and in who draws on it, then frozen from
+its page so the next send is refused; every page without an axe violation at 1280 and 390 px,
+and no sideways scroll on a phone."""
 
 from playwright.async_api import Page, expect
 
@@ -26,6 +27,8 @@ async def test_a_budget_made_on_its_page_holds_a_key_and_freezes(
     await page.get_by_label("Name").fill("Agents")
     await page.get_by_label("Daily").fill("5.00")
     await page.get_by_label("Alert levels").fill("80, 50")
+    await page.get_by_label("Rolling", exact=True).fill("4.00")
+    await page.get_by_label("Rolling window, hours").fill("5")
     await page.get_by_role("button", name="Make budget").click()
     await expect(page.get_by_role("heading", name="Budget Agents · Staging")).to_be_visible()
     # Reached from Keys, and under Keys in the navigation (not the overview, which it is not).
@@ -49,6 +52,10 @@ async def test_a_budget_made_on_its_page_holds_a_key_and_freezes(
 
         await page.reload()
         await expect(page.locator('tr[data-window="daily"]')).to_contain_text("$3.00")
+        rolling = page.locator('tr[data-window="rolling"]')
+        await expect(rolling).to_contain_text("over the last 5 h")
+        await expect(rolling).to_contain_text("$1.00")  # remaining of $4.00
+        await expect(rolling).to_contain_text("oldest spend frees")
         await expect(page.locator("#drawn-by")).to_contain_text("agent-1")
         await assert_accessible(page, "budget", widths=WIDTHS)
 

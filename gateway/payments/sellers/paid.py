@@ -11,7 +11,7 @@ that held the moment it was made, as its key's count did; the windows are the po
 
 What a key may still pay a seller is read from the row its next payment's count is checked
 against: the key's policy (under its template) names the window (``rules.counted_windows``,
-for the payment ``rules.seller`` makes of that seller), and ``spend.spent`` reads it. No rule
+for the payment ``rules.seller`` makes of that seller), and ``usage.read`` reads it. No rule
 of a limit is written here.
 """
 
@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from ...callers import Caller
-from ...policies import rules, spend
+from ...policies import rules
 from ...policies.model import Interval
 from ...policies.templates import effective_of
-from ...policies.usage import WindowUsage, windows_of
+from ...policies.usage import WindowUsage, read
 from ...policies.windows import Window, window
 from ...store.db import Database
 from ...store.models import ApiKeyRow, PolicyTemplate, SellerPayment, table_of
@@ -190,9 +190,8 @@ async def _limits(
     found: dict[str, list[PayeeLimit]] = {}
     for key_id, windows in sorted(by_key.items()):
         counted = [c for _, c in windows]
-        spent = await _spent(db, key_id, [c.bucket for c in counted])
         row = keys[key_id]
-        for (origin, _), usage in zip(windows, windows_of(counted, spent), strict=True):
+        for (origin, _), usage in zip(windows, await _read(db, key_id, counted), strict=True):
             found.setdefault(origin, []).append(
                 PayeeLimit(
                     key_id=key_id, key_name=row.name, key_prefix=row.display_prefix, window=usage
@@ -201,5 +200,5 @@ async def _limits(
     return found
 
 
-async def _spent(db: Database, key_id: str, buckets: list[str]) -> dict[str, int]:
-    return await db.run(lambda tx: spend.spent(tx, key_id, buckets), read_only=True)
+async def _read(db: Database, key_id: str, counted: list[rules.Counted]) -> list[WindowUsage]:
+    return await db.run(lambda tx: read(tx, key_id, counted), read_only=True)

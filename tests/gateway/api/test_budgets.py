@@ -78,6 +78,13 @@ async def test_bad_budgets_are_refused_and_change_nothing(
         {"name": ""},
         {"name": "x", "windows": twice},
         {"name": "x", "windows": {"limits": [{"amount_cents": 0, "interval": "daily"}]}},
+        {"name": "x", "windows": {"limits": [{"amount_cents": 1, "interval": "rolling"}]}},
+        {
+            "name": "x",
+            "windows": {
+                "per_platform_limit": {"amount_cents": 1, "interval": "rolling", "hours": 5}
+            },
+        },
         {"name": "x", "extra": 1},
     ):
         reply = await client.post("/budgets", json=body, headers=owner.headers)
@@ -155,6 +162,42 @@ async def test_per_platform_and_per_recipient_windows_of_a_budget(
     assert (await _send(client, key, 50, "gemini"))["code"] == 1001
     recipient = await _send(client, key, 1, "gemini")
     assert (recipient["code"], recipient["data"]["limit_source"]) == (2350, "per_recipient")
+
+
+async def test_a_budgets_rolling_window_is_shared_and_read(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    owner = await make_merchant(balance_cents=10_000)
+    windows = {"limits": [{"amount_cents": 300, "interval": "rolling", "hours": 5}]}
+    budget = await _budget(client, owner, windows)
+    one = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]["key"]
+    two = (await _key(client, owner, {"budgets": [budget["id"]]})).json()["data"]["key"]
+    assert (await _send(client, one, 200))["code"] == 1001
+    refused = await _send(client, two, 200)
+    assert refused["code"] == 2350
+    frees = refused["data"].pop("frees_at")
+    assert refused["data"] == {
+        "limit_source": "rolling",
+        "limit_cents": 300,
+        "remaining_cents": 100,
+        "resets_at": None,
+        "interval": "rolling",
+        "hours": 5,
+        "budget_id": budget["id"],
+    }
+    read = (await client.get(f"/budgets/{budget['id']}", headers=owner.headers)).json()["data"]
+    assert read["windows"]["limits"] == windows["limits"]
+    assert read["spend"] == [
+        {
+            "interval": "rolling",
+            "hours": 5,
+            "limit_cents": 300,
+            "spent_cents": 200,
+            "remaining_cents": 100,
+            "resets_at": None,
+            "frees_at": frees,
+        }
+    ]
 
 
 async def test_a_frozen_budget_admits_nothing_until_unfrozen(

@@ -333,6 +333,19 @@ BAD_POLICIES: list[Any] = [
         ]
     },
     {"limits": {"amount_cents": 100, "interval": "daily"}},
+    {"limits": [{"amount_cents": 100, "interval": "rolling"}]},  # no hours
+    {"limits": [{"amount_cents": 100, "interval": "rolling", "hours": 0}]},
+    {"limits": [{"amount_cents": 100, "interval": "rolling", "hours": 169}]},
+    {"limits": [{"amount_cents": 100, "interval": "rolling", "hours": "5"}]},
+    {"limits": [{"amount_cents": 100, "interval": "daily", "hours": 5}]},
+    {
+        "limits": [
+            {"amount_cents": 100, "interval": "rolling", "hours": 5},
+            {"amount_cents": 900, "interval": "rolling", "hours": 24},
+        ]
+    },
+    {"per_recipient_limit": {"amount_cents": 100, "interval": "rolling", "hours": 5}},
+    {"per_payee_limit": {"amount_cents": 100, "interval": "rolling", "hours": 5}},
     {"per_recipient_limit": {"amount_cents": 100}},
     {"allowed_platforms": ["myspace"]},
     {"allowed_recipients": ["not an address"]},
@@ -374,6 +387,26 @@ async def test_bad_input_is_refused_and_changes_nothing(
     after = await client.get("/keys", headers=owner.headers)
     # The same keys, unchanged (``usage`` counts these very requests of the owner's key).
     assert _without_usage(after.json()["data"]) == _without_usage(before.json()["data"])
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "says"),
+    [
+        ("limits", {"interval": "rolling"}, "a rolling limit needs hours, 1 to 168"),
+        ("limits", {"interval": "weekly", "hours": 5}, "a weekly limit has none"),
+        ("limits", {"interval": "rolling", "hours": 169}, "less than or equal to 168"),
+        ("per_recipient_limit", {"interval": "rolling", "hours": 5}, "rolling is for `limits`"),
+    ],
+)
+async def test_a_rolling_limit_is_refused_saying_why(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, field: str, limit: Any, says: str
+) -> None:
+    owner = await make_merchant()
+    given = {"amount_cents": 500, **limit}
+    policy = {field: [given] if field == "limits" else given}
+    made = await client.post("/keys", json={"policy": policy}, headers=owner.headers)
+    assert (made.status_code, made.json()["code"]) == (422, 3001)
+    assert [says in e["msg"] for e in made.json()["data"]["errors"]] == [True], made.text
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,11 @@ async def test_a_bad_amount_is_said_beside_its_field_and_nothing_is_made(sign_up
     assert 'id="f-limit_daily-error"' in refused.text
     assert 'value="ten"' in refused.text
     assert "No staging budgets yet." in refused.text
+    for typed, field in (("169", "limit_rolling_hours"), ("", "limit_rolling_hours")):
+        rolling = {"name": "Fleet", "limit_rolling": "4", "limit_rolling_hours": typed}
+        refused = await account.post("/budgets", rolling, page="/budgets")
+        assert refused.status_code == 422
+        assert f'id="f-{field}-error"' in refused.text
 
 
 async def test_the_key_form_offers_the_budgets_and_keeps_those_ticked(sign_up: SignUp) -> None:

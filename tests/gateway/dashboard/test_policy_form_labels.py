@@ -3,10 +3,11 @@ and an error of any field of a policy names its field by them, never by its form
 
 import re
 
+import pytest
 from starlette.datastructures import FormData, UploadFile
 
 from gateway.dashboard import policy_form
-from gateway.policies.model import INTERVALS, Policy
+from gateway.policies.model import INTERVALS, Limit, Policy
 from tests.fixtures.dashboard import SignUp
 
 
@@ -38,7 +39,8 @@ async def test_the_page_labels_each_field_by_its_name(sign_up: SignUp) -> None:
         m.group(1): re.sub(r"<[^>]+>", "", m.group(2)).strip()
         for m in re.finditer(r'<label for="f-([a-z_]+)">(.*?)</label>', shown)
     }
-    for field in ("name", "max_per_send", *(f"limit_{i}" for i in INTERVALS), "expires_at"):
+    fields = (*(f"limit_{i}" for i in INTERVALS), "limit_rolling_hours")
+    for field in ("name", "max_per_send", *fields, "expires_at"):
         assert labels[field].startswith(policy_form.FIELDS[field]), (field, labels[field])
     refused = await owner.post("/keys", {"name": "x", "limit_weekly": "lots"}, page="/keys")
     assert refused.status_code == 422
@@ -70,3 +72,27 @@ def test_alert_levels_are_read_as_percents_and_a_repeated_one_is_refused_by_name
             assert set(refused.errors) == {"thresholds_percent"}, (typed, refused.errors)
         else:
             raise AssertionError(f"accepted {typed}")
+
+
+def test_a_rolling_limit_is_its_amount_and_hours() -> None:
+    typed = FormData([("limit_rolling", "5"), ("limit_rolling_hours", "5")])
+    _, policy = policy_form.from_form(typed)
+    assert policy.limits == (Limit(amount_cents=500, interval="rolling", hours=5),)
+    shown = policy_form.to_form(policy)
+    assert (shown["limit_rolling"], shown["limit_rolling_hours"]) == ("5", "5")
+
+
+@pytest.mark.parametrize(
+    ("typed", "field"),
+    [
+        ([("limit_rolling", "5")], "limit_rolling_hours"),
+        ([("limit_rolling_hours", "5")], "limit_rolling"),
+        ([("limit_rolling", "5"), ("limit_rolling_hours", "169")], "limit_rolling_hours"),
+    ],
+)
+def test_a_rolling_limit_wanting_a_field_is_refused_beside_it(
+    typed: list[tuple[str, str | UploadFile]], field: str
+) -> None:
+    with pytest.raises(policy_form.PolicyFormError) as refused:
+        policy_form.from_form(FormData(typed))
+    assert set(refused.value.errors) == {field}

@@ -37,6 +37,8 @@ BOUND = _policy(
         ({"limits": [{"amount_cents": 900, "interval": "all_time"}]}, ()),
         ({"limits": [{"amount_cents": 900, "interval": "weekly"}]}, ("limits",)),
         ({"limits": [{"amount_cents": 1_001, "interval": "daily"}]}, ("limits",)),
+        # A rolling window holds a daily one no more than a weekly one does.
+        ({"limits": [{"amount_cents": 900, "interval": "rolling", "hours": 24}]}, ("limits",)),
         (
             {"per_recipient_limit": {"amount_cents": 500, "interval": "daily"}},
             ("per_recipient_limit",),
@@ -63,3 +65,24 @@ def test_nothing_is_beyond_a_maker_without_limits() -> None:
     assert _policy().beyond(UNRESTRICTED) == ()
     assert UNRESTRICTED.beyond(UNRESTRICTED) == ()
     assert UNRESTRICTED.beyond(BOUND) == ("limits", "per_recipient_limit", "allowed_recipients")
+
+
+ROLLING = _policy(limits=[{"amount_cents": 500, "interval": "rolling", "hours": 5}])
+
+
+@pytest.mark.parametrize(
+    ("limit", "within"),
+    [
+        ({"amount_cents": 500, "interval": "rolling", "hours": 5}, True),
+        # No more over a longer window: no more over any five hours within it.
+        ({"amount_cents": 400, "interval": "rolling", "hours": 24}, True),
+        ({"amount_cents": 500, "interval": "all_time"}, True),
+        ({"amount_cents": 400, "interval": "rolling", "hours": 4}, False),
+        ({"amount_cents": 501, "interval": "rolling", "hours": 5}, False),
+        ({"amount_cents": 100, "interval": "daily"}, False),
+    ],
+)
+def test_a_rolling_limit_is_held_by_as_long_a_window_or_all_time(
+    limit: dict[str, Any], within: bool
+) -> None:
+    assert (_policy(limits=[limit]).beyond(ROLLING) == ()) is within

@@ -73,7 +73,7 @@ def test_a_full_window_is_refused_as_its_owners() -> None:
     counted = rules.judge(
         POLICY, rules.Payment(100, "ada@example.com", "claude"), NOW, [ONE, TWO]
     ).counted
-    budget_full = rules.refused(counted, {(B1, "daily:2026-11-26"): 950}, 100)
+    budget_full = rules.refused(counted, {(B1, "daily:2026-11-26"): rules.Held(950)}, 100)
     assert budget_full.code == Code.BUDGET_LIMIT_REACHED
     assert budget_full.data == {
         "limit_source": "daily",
@@ -84,7 +84,7 @@ def test_a_full_window_is_refused_as_its_owners() -> None:
         "budget_id": B1,
     }
     # The key's own window of the same bucket is another row: the key's refusal is its own.
-    key_full = rules.refused(counted, {(None, "daily:2026-11-26"): 450}, 100)
+    key_full = rules.refused(counted, {(None, "daily:2026-11-26"): rules.Held(450)}, 100)
     assert (key_full.code, key_full.data["remaining_cents"]) == (Code.KEY_LIMIT_REACHED, 50)
 
 

@@ -1,5 +1,6 @@
 """``GET /keys/self``: any key reads its own policy, spend, what remains and when each window
-resets, so an agent can plan a send before it makes it."""
+resets (a rolling one: when its oldest spend frees), so an agent can plan a send before it makes
+it."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,8 @@ from gateway.store.db import Database
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
+
+FIVE_HOURS = timedelta(hours=5)
 
 
 async def test_a_key_reads_its_own_limits(
@@ -20,14 +23,18 @@ async def test_a_key_reads_its_own_limits(
         "limits": [
             {"amount_cents": 5_000, "interval": "daily"},
             {"amount_cents": 9_000, "interval": "all_time"},
+            {"amount_cents": 3_000, "interval": "rolling", "hours": 5},
         ],
         "per_recipient_limit": {"amount_cents": 2_000, "interval": "weekly"},
         "soft_limit_percent": 20,
     }
     await set_policy(db, merchant.key_id, policy)
     body = {"platform": "claude", "amount_cents": 1_200, "recipient_email": "ann@example.com"}
+    before = utcnow()
     sent = await client.post("/topup/send", json=body, headers=merchant.headers)
     assert sent.json()["code"] == 1001
+    # The minute the send was counted in, five hours on.
+    frees = {rfc3339(at.replace(second=0, microsecond=0) + FIVE_HOURS) for at in (before, utcnow())}
 
     reply = await client.get("/keys/self", headers=merchant.headers)
     assert reply.status_code == 200
@@ -38,20 +45,34 @@ async def test_a_key_reads_its_own_limits(
     assert data["legacy"] is False
     assert data["soft_limit_reached"] is True  # 1,200 of 5,000 is past 20%
     assert data["policy"]["per_recipient_limit"] == {"amount_cents": 2_000, "interval": "weekly"}
+    rolling = data["windows"].pop()
+    assert rolling.pop("frees_at") in frees
+    assert rolling == {
+        "interval": "rolling",
+        "hours": 5,
+        "limit_cents": 3_000,
+        "spent_cents": 1_200,
+        "remaining_cents": 1_800,
+        "resets_at": None,
+    }
     assert data["windows"] == [
         {
             "interval": "daily",
+            "hours": None,
             "limit_cents": 5_000,
             "spent_cents": 1_200,
             "remaining_cents": 3_800,
             "resets_at": rfc3339(midnight),
+            "frees_at": None,
         },
         {
             "interval": "all_time",
+            "hours": None,
             "limit_cents": 9_000,
             "spent_cents": 1_200,
             "remaining_cents": 7_800,
             "resets_at": None,
+            "frees_at": None,
         },
     ]
     # The same key cannot read others' keys or its balance: its scopes stand.

@@ -1,9 +1,9 @@
 """A key's limits hold under real concurrent requests: never a cent over, on either store, and
 on PostgreSQL across two gateway processes.
 
-300 sends of 100 cents race for a limit of 5,000 with a wallet of 100,000: exactly 50 go
+150 sends of 100 cents race for a limit of 5,000 with a wallet of 100,000: exactly 50 go
 through, and every other one is refused with the limit's code, nothing left and the window's
-reset.
+reset (a rolling window's: when its oldest spend frees).
 """
 
 import asyncio
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.policies.windows import frees_at
 from gateway.store.db import Database
 from gateway.values.clock import rfc3339, utcnow
 from gateway.values.settings import Settings
@@ -35,6 +36,11 @@ POLICIES: dict[str, tuple[dict[str, Any], int, str | None]] = {
     # name: (policy, refusal code, limit_source)
     "daily": ({"limits": [{"amount_cents": LIMIT, "interval": "daily"}]}, 2304, "daily"),
     "all_time": ({"limits": [{"amount_cents": LIMIT, "interval": "all_time"}]}, 2304, "all_time"),
+    "rolling": (
+        {"limits": [{"amount_cents": LIMIT, "interval": "rolling", "hours": 5}]},
+        2304,
+        "rolling",
+    ),
     "per_recipient": (
         {"per_recipient_limit": {"amount_cents": LIMIT, "interval": "daily"}},
         2306,
@@ -70,7 +76,7 @@ async def _check(db: Database, replies: list[dict[str, Any]], merchant: Any, nam
     refused = [r for r in replies if r["code"] == code]
     assert len(delivered) == LIMIT // AMOUNT
     assert len(refused) == SENDS - len(delivered), {r["code"] for r in replies}
-    resets = None if name == "all_time" else _next_midnight()
+    resets = None if name in ("all_time", "rolling") else _next_midnight()
     for reply in refused:
         assert reply["data"]["limit_source"] == source
         assert reply["data"]["remaining_cents"] == 0
@@ -78,7 +84,14 @@ async def _check(db: Database, replies: list[dict[str, Any]], merchant: Any, nam
         assert reply["data"]["resets_at"] == resets
     assert await merchant_balance(db, merchant) == 100_000 - LIMIT
     spent = await spend_rows(db, merchant.key_id)
-    assert [s for s, _ in spent.values()] == [LIMIT]
+    if name == "rolling":  # the head, and the minutes the race spanned
+        assert spent.pop("rolling") == (0, 0)
+        assert {reply["data"]["frees_at"] for reply in refused} <= {
+            rfc3339(frees_at(bucket, 5)) for bucket in spent
+        }
+        assert sum(s for s, _ in spent.values()) == LIMIT
+    else:
+        assert [s for s, _ in spent.values()] == [LIMIT]
     await assert_ledger_balanced(db)
 
 
@@ -92,7 +105,9 @@ async def test_a_limit_admits_exactly_what_it_allows(
     await _check(db, replies, merchant, name)
 
 
-@pytest.mark.parametrize("name", list(POLICIES))
+# A rolling window queues on a lock of the store's, as much one process's connections as two
+# processes' (its racers in different minutes: ``test_rolling``).
+@pytest.mark.parametrize("name", [name for name in POLICIES if name != "rolling"])
 async def test_a_limit_holds_across_two_gateway_processes(
     db: Database,
     settings: Settings,

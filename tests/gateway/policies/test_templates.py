@@ -18,6 +18,10 @@ def _limit(amount: int, interval: str) -> dict[str, Any]:
     return {"amount_cents": amount, "interval": interval}
 
 
+def _rolling(amount: int, hours: int) -> dict[str, Any]:
+    return {"amount_cents": amount, "interval": "rolling", "hours": hours}
+
+
 @pytest.mark.parametrize(
     ("own", "template", "expected"),
     [
@@ -39,6 +43,18 @@ def _limit(amount: int, interval: str) -> dict[str, Any]:
             {"per_recipient_limit": _limit(100, "weekly")},
             {"per_recipient_limit": _limit(200, "weekly")},
             {"per_recipient_limit": _limit(100, "weekly")},
+        ),
+        # A rolling limit over as many hours or more, no larger, is the key's; over fewer, it
+        # gives way to the template's, as a per-recipient one over another window does.
+        (
+            {"limits": [_rolling(500, 48)]},
+            {"limits": [_rolling(500, 24)]},
+            {"limits": [_rolling(500, 48)]},
+        ),
+        (
+            {"limits": [_rolling(100, 5)]},
+            {"limits": [_rolling(500, 24)]},
+            {"limits": [_rolling(500, 24)]},
         ),
         # Over another window than the template's, the key's own gives way to the template's.
         (

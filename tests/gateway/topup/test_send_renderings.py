@@ -275,3 +275,16 @@ def test_a_plan_refuses_a_step_that_does_not_wait_for_the_debit() -> None:
                 Step("alone", lambda _: update(_W).values(balance_cents=0)),
             ]
         )
+
+
+def test_a_plan_refuses_a_lock_step_after_another_step() -> None:
+    """A lock runs before the plan's statement in either rendering: it comes first and no step
+    refers to it, or the plan is refused when it is built."""
+    from gateway.ledger import service as ledger
+    from gateway.store.compose import Step
+
+    lock = Step("lock", lambda _: update(_W).values(balance_cents=0), lock=True)
+    with pytest.raises(PlanError, match="a lock step comes first"):
+        Plan([Step("debit", ledger.conditional_debit, required=True), lock])
+    built = Plan([lock, Step("debit", ledger.conditional_debit, required=True)])
+    assert len(built.locks) == 1 and "lock AS" not in built.one_statement.asyncpg[0]

@@ -33,6 +33,7 @@ LIMITS = [
     {"amount_cents": 90_000, "interval": interval}
     for interval in ("daily", "weekly", "monthly", "all_time")
 ]
+ROLLING = {"amount_cents": 9_000, "interval": "rolling", "hours": 5}
 # Every shape of policy that changes the send's windows or its parameters.
 SHAPES: dict[str, dict[str, Any]] = {
     "no limit": {},
@@ -40,9 +41,10 @@ SHAPES: dict[str, dict[str, Any]] = {
     "every calendar window": {"limits": LIMITS},
     "per recipient": {"per_recipient_limit": {"amount_cents": 5_000, "interval": "weekly"}},
     "soft line": {"limits": LIMITS[:2], "soft_limit_percent": 80},
+    "rolling": {"limits": [ROLLING]},
     "new recipients need approval": {"approval_for_new_recipients": True},
     "all of them": {
-        "limits": LIMITS,
+        "limits": [*LIMITS, ROLLING],
         "per_recipient_limit": {"amount_cents": 5_000, "interval": "daily"},
         "soft_limit_percent": 50,
         "approval_for_new_recipients": True,

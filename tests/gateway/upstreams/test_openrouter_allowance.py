@@ -125,6 +125,7 @@ async def test_bad_values_are_refused_naming_the_field_and_change_nothing(
     assert first.status_code == 200, first.text
     cases: list[tuple[str, Any]] = [
         ("limit_reset", "yearly"),
+        ("limit_reset", "rolling"),  # a key policy's window, none of OpenRouter's
         ("limit_reset", "Daily"),
         ("limit_reset", ""),
         ("limit_reset", 1),
