@@ -269,6 +269,8 @@ async def held(tx: Raw, owner: str, counted: Sequence[Counted]) -> dict[str, Hel
         if c.since is not None:
             found[c.bucket] = Held(*await rolling.held(tx, owner, c.since))
     return found
+
+
 async def spent_in(
     tx: Raw, key_id: str, counted: Sequence[Counted]
 ) -> dict[tuple[str | None, str], Held]:
