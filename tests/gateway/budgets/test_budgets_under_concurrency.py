@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from gateway.budgets import service
 from gateway.budgets.schemas import BudgetCreate
@@ -27,7 +26,7 @@ from tests.fixtures.merchants import (
     assert_ledger_balanced,
     merchant_balance,
 )
-from tests.fixtures.policies import gateway_process, set_policy, spend_rows
+from tests.fixtures.policies import set_policy, spend_rows, three_gateways
 
 KEYS, SENDS, AMOUNT = 10, 300, 10
 BUDGET, KEY_LIMIT, BALANCE = 1_000, 150, 100_000
@@ -113,13 +112,7 @@ async def test_a_shared_budget_admits_exactly_what_it_allows(
 async def test_a_shared_budget_holds_across_three_gateway_processes(
     db: Database, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     keys, budget = await _fleet(db, make_merchant)
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-        gateway_process(settings, tmp_path) as three,
-    ):
-        replies = await _race([one, two, three], keys)
+    async with three_gateways(db, settings, tmp_path) as roots:
+        replies = await _race(roots, keys)
     await _check(db, replies, keys, budget)

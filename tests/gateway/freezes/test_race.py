@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from gateway.store.db import Database
@@ -22,7 +21,7 @@ from gateway.store.models import Topup, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import three_gateways
 
 SENDS, AMOUNT, START = 240, 100, 100_000
 _T = table_of(Topup)
@@ -92,14 +91,8 @@ async def _race(db: Database, roots: list[str], make_merchant: MakeMerchant) -> 
 async def test_sends_racing_a_freeze_across_three_processes(
     db: Database, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-        gateway_process(settings, tmp_path) as three,
-    ):
-        await _race(db, [one, two, three], make_merchant)
+    async with three_gateways(db, settings, tmp_path) as roots:
+        await _race(db, roots, make_merchant)
 
 
 async def test_sends_racing_a_freeze_on_one_live_server(

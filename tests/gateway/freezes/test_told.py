@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -24,7 +23,7 @@ from gateway.webhooks.health import within_operational_count
 from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
-from tests.fixtures.policies import gateway_process, set_policy
+from tests.fixtures.policies import set_policy, three_gateways
 from tests.fixtures.webhooks import Receiver, events_of, make_endpoint, spend_operational_bound
 from tests.fixtures.workers import StartWorker
 
@@ -125,14 +124,8 @@ async def _storm(db: Database, roots: list[str], make_merchant: MakeMerchant) ->
 async def test_a_storm_of_pulls_and_lifts_across_three_processes(
     db: Database, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-        gateway_process(settings, tmp_path) as three,
-    ):
-        await _storm(db, [one, two, three], make_merchant)
+    async with three_gateways(db, settings, tmp_path) as roots:
+        await _storm(db, roots, make_merchant)
 
 
 async def test_a_storm_of_pulls_and_lifts_on_one_live_server(

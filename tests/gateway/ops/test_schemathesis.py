@@ -24,7 +24,7 @@ from tests.fixtures.core import make_settings
 # Fixed examples per operation, so the run grows with the routes. An invalid input costs about
 # three times a valid one to draw (most mutations are thrown away before one breaks the schema),
 # so the negative run takes half as many, and costs about what the positive run does.
-EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
+EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 

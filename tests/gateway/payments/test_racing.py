@@ -29,7 +29,7 @@ from tests.fixtures.merchants import (
     merchant_balance,
 )
 from tests.fixtures.paying_gateway import makes
-from tests.fixtures.policies import gateway_process, set_policy, spend_rows
+from tests.fixtures.policies import set_policy, spend_rows, three_gateways
 from tests.fixtures.seller_payments import events_of, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer, challenge
 
@@ -187,17 +187,11 @@ async def test_payments_racing_through_rest_and_mcp_never_pass_the_budget(
 async def test_payments_racing_across_three_gateway_processes_never_pass_the_budget(
     make_merchant: MakeMerchant, db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     racing = await _racing(db, make_merchant)
     fenced = await written(db, racing.fenced)
     paying = "tests.fixtures.paying_gateway"
-    async with (
-        gateway_process(settings, tmp_path, module=paying) as one,
-        gateway_process(settings, tmp_path, module=paying) as two,
-        gateway_process(settings, tmp_path, module=paying) as three,
-    ):
-        roots = [root.removesuffix(API) for root in (one, two, three)]
+    async with three_gateways(db, settings, tmp_path, module=paying) as apis:
+        roots = [root.removesuffix(API) for root in apis]
         codes = await _race_all(roots, racing)
     authorized = await _held(db, racing, codes, fenced)
     # Each process's provider calls: one for each authorized payment, none for another.

@@ -28,7 +28,7 @@ from tests.fixtures.merchants import (
     assert_ledger_balanced,
     merchant_balance,
 )
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import three_gateways
 
 SENDS, AMOUNT = 100, 150
 BODY = {"platform": "claude", "amount_cents": AMOUNT, "recipient_email": "race@example.com"}
@@ -100,14 +100,8 @@ async def _race(db: Database, roots: list[str], make_merchant: MakeMerchant) -> 
 async def test_sends_racing_over_grants_across_three_processes(
     db: Database, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-        gateway_process(settings, tmp_path) as three,
-    ):
-        await _race(db, [one, two, three], make_merchant)
+    async with three_gateways(db, settings, tmp_path) as roots:
+        await _race(db, roots, make_merchant)
 
 
 async def test_sends_racing_over_grants_on_one_live_server(
