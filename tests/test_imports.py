@@ -37,7 +37,8 @@ ENTRIES = {
     # paid (+2); held payments' decisions and doors, and the approvals' package beside them (+5);
     # credit grants: their rules, operations and admin routes (+4); a wallet's low-balance
     # levels, their routes, operations and card, and the alerts of spend windows' levels with
-    # their events (+5); rolling spend windows' rows and lock (+1).
+    # their events (+5); rolling spend windows' rows and lock (+1); the bounds of reads made for
+    # whoever asks (a recipient's figures, a client's metadata document), one module (+1).
     "gateway.app": (
         (
             "stripe",
@@ -50,7 +51,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1357,
+        1358,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -62,10 +63,11 @@ ENTRIES = {
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
-    # with their events (+1); rolling spend windows (+1).
+    # with their events (+1); rolling spend windows (+1); the bounds of reads made for whoever
+    # asks (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1403,
+        1404,
     ),
 }
 

@@ -16,7 +16,6 @@ reads are bounded apart from every merchant's calls (``Reader``): a pool of thei
 of a URL at a time, a few of an origin at once and a minute.
 """
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from ..values.settings import Settings
 from ..values.text import holds_nul, one_line
 from ..values.urls import split_url
 from ..webhooks.bodies import BodyTooLarge, read_capped
+from ..webhooks.bounded_reads import BoundedReads, Read
 from ..webhooks.transport import WebhookTransport
 from .registry import App, load
 from .schemas import APP_SCOPES, MINIMAL_SCOPES, redirect_uri
@@ -67,7 +67,6 @@ READS_PER_ORIGIN_PER_MINUTE = 30
 USER_AGENT = "aiTopUp-oauth/1"
 _MOST_REDIRECTS = 10
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-_REMEMBERED = 10_000  # URLs and origins remembered; past it a process starts afresh
 _A = table_of(OAuthApp)
 
 
@@ -153,11 +152,6 @@ def _described(url: str, found: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
 class Reader:
     """One process's reads of metadata documents, for whoever names one in a request.
 
@@ -172,64 +166,36 @@ class Reader:
         self, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._http = http
-        self._clock = clock
-        self._failed: dict[str, float] = {}  # URL -> until when it is not read again
-        self._reading: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
-        self._in_flight: dict[str, int] = {}  # origin -> reads in flight
-        self._minutes: dict[str, tuple[float, int]] = {}  # origin -> (window start, reads)
+        self._reads: BoundedReads[str, dict[str, Any]] = BoundedReads(
+            at_once=READS_IN_FLIGHT,
+            each=READS_PER_ORIGIN,
+            each_a_minute=READS_PER_ORIGIN_PER_MINUTE,
+            clock=clock,
+        )
 
     @property
     def in_flight(self) -> int:
-        return sum(self._in_flight.values())
+        return self._reads.in_flight
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def described(self, url: str) -> dict[str, Any] | None:
         """What the app row keeps of document ``url`` (``_described``), or ``None``."""
-        now = self._clock()
-        if self._failed.get(url, now) > now:
-            return None
-        reading = self._reading.get(url)
-        if reading is not None:  # shielded: a waiter that goes away leaves it to the others
-            return await asyncio.shield(reading)
-        origin = _origin(url)
-        if not self._room(origin, now):
-            return None
-        reading = asyncio.get_running_loop().create_future()
-        self._reading[url] = reading
-        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
-        found: dict[str, Any] | None = None
-        try:
-            try:
-                found = _described(url, await _fetch(self._http, url))
-            except _Refused:
-                if len(self._failed) >= _REMEMBERED:
-                    self._failed.clear()
-                self._failed[url] = self._clock() + FAILURE_SECONDS
-            return found
-        finally:
-            left = self._in_flight.pop(origin) - 1
-            if left:
-                self._in_flight[origin] = left
-            del self._reading[url]
-            reading.set_result(found)
+        return await self._reads.once(url, lambda: self._read(url))
 
-    def _room(self, origin: str, now: float) -> bool:
-        """Whether a read of ``origin`` may start now; counts it if so."""
-        if self.in_flight >= READS_IN_FLIGHT:
-            return False
-        if self._in_flight.get(origin, 0) >= READS_PER_ORIGIN:
-            return False
-        started, reads = self._minutes.get(origin, (now, 0))
-        if now - started >= 60:
-            started, reads = now, 0
-        if reads >= READS_PER_ORIGIN_PER_MINUTE:
-            return False
-        if len(self._minutes) >= _REMEMBERED:
-            self._minutes.clear()
-        self._minutes[origin] = (started, reads + 1)
-        return True
+    async def _read(self, url: str) -> Read[dict[str, Any]]:
+        """One read of ``url`` within the bounds: the answer is kept by the app row, not
+        here; a failure ``FAILURE_SECONDS``; a read not made not at all."""
+        origin = self._reads.start(url)
+        if origin is None:
+            return None, 0
+        try:
+            return _described(url, await _fetch(self._http, url)), 0
+        except _Refused:
+            return None, FAILURE_SECONDS
+        finally:
+            self._reads.end(origin)
 
 
 def open_reader(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Reader:

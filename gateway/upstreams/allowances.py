@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -39,6 +38,7 @@ from ..store.db import Database
 from ..store.models import UpstreamKey, table_of
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
+from ..webhooks.bounded_reads import BoundedReads, Read
 from ..webhooks.transport import WebhookTransport
 from . import config
 from .clients import NOT_THE_PROVIDER, UpstreamError
@@ -70,7 +70,6 @@ READS_AT_ONCE = 2 * READS_IN_FLIGHT  # a process's, both environments together
 READS_PER_ORIGIN = 2
 READS_PER_ORIGIN_PER_MINUTE = 60
 USER_AGENT = "aiTopUp-recipient/1"
-_REMEMBERED = 10_000  # answers and origins kept; past it a process starts afresh
 _K = table_of(UpstreamKey)
 
 _Key = tuple[str, str, str]  # merchant, environment, key hash
@@ -148,11 +147,6 @@ class Allowance:
     expired: bool
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
 class Allowances:
     """One process's reads of recipients' OpenRouter keys (see the module). ``clock`` is
     monotonic seconds; ``within`` bounds a read whole."""
@@ -165,19 +159,20 @@ class Allowances:
         within: float = READ_SECONDS,
     ) -> None:
         self._http = http
-        self._clock = clock
         self._within = within
-        self._kept: dict[_Key, tuple[float, KeyFigures | None]] = {}  # until when, answer
-        self._reading: dict[_Key, asyncio.Future[KeyFigures | None]] = {}
-        self._in_flight: dict[str, int] = {}  # origin -> reads in flight
-        self._minutes: dict[str, tuple[float, int]] = {}  # origin -> (window start, reads)
+        self._reads: BoundedReads[_Key, KeyFigures] = BoundedReads(
+            at_once=READS_AT_ONCE,
+            each=READS_PER_ORIGIN,
+            each_a_minute=READS_PER_ORIGIN_PER_MINUTE,
+            clock=clock,
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     def forget(self) -> None:
         """Every kept answer dropped: the next view reads again (within the bounds)."""
-        self._kept.clear()
+        self._reads.forget()
 
     async def of(
         self,
@@ -214,27 +209,13 @@ class Allowances:
     async def _figures(
         self, db: Database, sealer: Sealer, key: _Key, platforms: Sequence[str]
     ) -> KeyFigures | None:
-        now = self._clock()
-        kept = self._kept.get(key)
-        if kept is not None and kept[0] > now:
-            return kept[1]
-        reading = self._reading.get(key)
-        if reading is not None:  # shielded: a view that goes away leaves it to the others
-            return await asyncio.shield(reading)
-        reading = asyncio.get_running_loop().create_future()
-        self._reading[key] = reading  # before any wait: views from now on wait for this one
-        found: KeyFigures | None = None
-        try:
-            found = await self._read(db, sealer, key, platforms, now)
-            return found
-        finally:
-            del self._reading[key]
-            reading.set_result(found)
+        return await self._reads.once(key, lambda: self._read(db, sealer, key, platforms))
 
     async def _read(
-        self, db: Database, sealer: Sealer, key: _Key, platforms: Sequence[str], now: float
-    ) -> KeyFigures | None:
-        """One read of ``key`` within the bounds; ``None`` when none is made or it fails."""
+        self, db: Database, sealer: Sealer, key: _Key, platforms: Sequence[str]
+    ) -> Read[KeyFigures]:
+        """One read of ``key`` within the bounds, and how long it is kept: an answer
+        ``ANSWER_SECONDS``, a failure ``FAILURE_SECONDS``, none made not at all."""
         merchant_id, env, key_hash = key
         upstream = None
         async with db.read() as conn:
@@ -244,48 +225,20 @@ class Allowances:
                     break
                 upstream = None
         if upstream is None:  # no OpenRouter settings left to ask with
-            return None
-        origin = _origin(upstream.base_url)
-        if not self._room(origin, now):
-            return None  # not the far side's fault: nothing kept
-        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
-        client = OpenRouter(
-            self._http.for_env(env), upstream.secret, upstream.base_url, cap=MAX_ANSWER_BYTES
-        )
-        found: KeyFigures | None = None
+            return None, 0
+        origin = self._reads.start(upstream.base_url)
+        if origin is None:
+            return None, 0  # not the far side's fault: nothing kept
         try:
+            client = OpenRouter(
+                self._http.for_env(env), upstream.secret, upstream.base_url, cap=MAX_ANSWER_BYTES
+            )
             async with asyncio.timeout(self._within):
-                found = figures(await client.key_data(key_hash))
+                return figures(await client.key_data(key_hash)), ANSWER_SECONDS
         except (UpstreamError, TimeoutError):
-            found = None
+            return None, FAILURE_SECONDS
         finally:
-            left = self._in_flight.pop(origin) - 1
-            if left:
-                self._in_flight[origin] = left
-        self._keep(key, found)
-        return found
-
-    def _keep(self, key: _Key, found: KeyFigures | None) -> None:
-        if len(self._kept) >= _REMEMBERED:
-            self._kept.clear()
-        ttl = ANSWER_SECONDS if found is not None else FAILURE_SECONDS
-        self._kept[key] = (self._clock() + ttl, found)
-
-    def _room(self, origin: str, now: float) -> bool:
-        """Whether a read of ``origin`` may start now; counts it if so."""
-        if sum(self._in_flight.values()) >= READS_AT_ONCE:
-            return False
-        if self._in_flight.get(origin, 0) >= READS_PER_ORIGIN:
-            return False
-        started, reads = self._minutes.get(origin, (now, 0))
-        if now - started >= 60:
-            started, reads = now, 0
-        if reads >= READS_PER_ORIGIN_PER_MINUTE:
-            return False
-        if len(self._minutes) >= _REMEMBERED:
-            self._minutes.clear()
-        self._minutes[origin] = (started, reads + 1)
-        return True
+            self._reads.end(origin)
 
 
 def _client(settings: Settings, *, allow_loopback: bool) -> httpx.AsyncClient:
