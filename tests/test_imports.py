@@ -38,7 +38,8 @@ ENTRIES = {
     # credit grants: their rules, operations and admin routes (+4); a wallet's low-balance
     # levels, their routes, operations and card, and the alerts of spend windows' levels with
     # their events (+5); rolling spend windows' rows and lock (+1); the bounds of reads made for
-    # whoever asks (a recipient's figures, a client's metadata document), one module (+1).
+    # whoever asks (a recipient's figures, a client's metadata document), one module (+1); the
+    # dashboard's cards whose forms post and go back to their page with a notice (+1).
     "gateway.app": (
         (
             "stripe",
@@ -51,7 +52,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1358,
+        1359,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);

@@ -140,8 +140,8 @@ def _in_language(request: Request, url: str) -> str:
 async def _wallet_page(
     request: Request,
     viewer: Viewer,
+    refused: FormErrors | None = None,
     *,
-    status: int = 200,
     checkout: dict[str, Any] | None = None,
     redeem: dict[str, Any] | None = None,
     subscribe: dict[str, Any] | None = None,
@@ -205,7 +205,12 @@ async def _wallet_page(
         **await alerts_context(request, viewer),
         **await payer_keys_context(request, viewer),
     }
-    return page(request, "wallet/index.html", context, status=status)
+    if refused is None:
+        return page(request, "wallet/index.html", context)
+    # A form refused: the page again with its status and headers (a limit's Retry-After).
+    response = page(request, "wallet/index.html", context, status=refused.status)
+    response.headers.update(refused.headers)
+    return response
 
 
 async def wallet_page(request: Request) -> Response:
@@ -282,11 +287,9 @@ async def checkout(request: Request) -> Response:
             title = found.title if found is not None else made.channel
             context = {"order": made, "channel_title": title}
             return page(request, "wallet/checkout.html", context, no_store=True)
-    response = await _wallet_page(
-        request, viewer, status=refused.status, checkout={**typed, "errors": refused.errors}
+    return await _wallet_page(
+        request, viewer, refused, checkout={**typed, "errors": refused.errors}
     )
-    response.headers.update(refused.headers)
-    return response
 
 
 async def check_order(request: Request) -> Response:
@@ -339,11 +342,9 @@ async def redeem(request: Request) -> Response:
         await perform(svc.waker, redemption.redeem(svc.db, svc.settings, viewer.caller, code))
     except ApiError as exc:
         refused.add(exc, "code")
-        response = await _wallet_page(
-            request, viewer, status=refused.status, redeem={"code": code, "errors": refused.errors}
+        return await _wallet_page(
+            request, viewer, refused, redeem={"code": code, "errors": refused.errors}
         )
-        response.headers.update(refused.headers)
-        return response
     return RedirectResponse(path_for("wallet_page") + "?notice=redeemed", 303)
 
 
@@ -361,14 +362,9 @@ async def redeem_voucher(request: Request) -> Response:
         done = await perform(svc.waker, vouchers.redeem(svc.db, svc.sealer, viewer.caller, code))
     except ApiError as exc:
         refused.add(exc, "voucher")
-        response = await _wallet_page(
-            request,
-            viewer,
-            status=refused.status,
-            voucher={"code": code, "errors": refused.errors, "done": None},
+        return await _wallet_page(
+            request, viewer, refused, voucher={"code": code, "errors": refused.errors, "done": None}
         )
-        response.headers.update(refused.headers)
-        return response
     shown = {"code": "", "errors": {}, "done": RedeemedData.model_validate(done.data)}
     return await _wallet_page(request, viewer, voucher=shown)
 
@@ -407,11 +403,9 @@ async def subscribe(request: Request) -> Response:
             to = _in_language(request, made.url)
             return RedirectResponse(to, 303, headers={"Cache-Control": "no-store"})
         return page(request, "wallet/subscribe.html", {"session": made}, no_store=True)
-    response = await _wallet_page(
-        request, viewer, status=refused.status, subscribe={**typed, "errors": refused.errors}
+    return await _wallet_page(
+        request, viewer, refused, subscribe={**typed, "errors": refused.errors}
     )
-    response.headers.update(refused.headers)
-    return response
 
 
 async def manage_subscription(request: Request) -> Response:
@@ -442,14 +436,12 @@ async def cancel_checkout(request: Request) -> Response:
         await perform(svc.waker, open_checkouts.cancel(svc.db, svc.settings, viewer.caller))
     except ApiError as exc:
         refused.add(exc, FORM)
-        response = await _wallet_page(
+        return await _wallet_page(
             request,
             viewer,
-            status=refused.status,
+            refused,
             subscribe={"plan_id": "", "interval": "month", "errors": refused.errors},
         )
-        response.headers.update(refused.headers)
-        return response
     return RedirectResponse(path_for("wallet_page") + "?notice=checkout-ended", 303)
 
 

@@ -7,20 +7,18 @@ redirect's query naming which fixed sentence to show.
 
 from typing import Any
 
-from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..billing.wallet import alerts
 from ..operations import perform
 from ..services import services
+from ..values.codes import Code
 from ..values.languages import marked
-from ..values.outcome import ApiError
-from .context import Viewer, require_viewer
-from .csrf import form
+from .cards import Card
+from .context import Viewer
 from .inputs import dollars_to_cents, field, listed
-from .paths import path_for
 
 __all__ = ["context", "routes"]
 
@@ -28,6 +26,8 @@ _NOTICES = {
     "saved": marked("Alert levels saved."),
     "invalid": marked("Enter up to 5 different amounts in dollars, such as 50, 20, 5."),
 }
+# An amount that is not dollars (``dollars_to_cents``); the operation itself refuses nothing.
+_CARD = Card("wallet_page", "levels", _NOTICES, {Code.VALIDATION_FAILED: "invalid"}, "alerts")
 
 
 async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
@@ -38,26 +38,19 @@ async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
     )
     return {
         "levels": found,
-        "levels_notice": _NOTICES.get(request.query_params.get("levels", "")),
+        "levels_notice": _CARD.notice(request),
     }
 
 
-def _back(notice: str) -> RedirectResponse:
-    return RedirectResponse(f"{path_for('wallet_page')}?levels={notice}#alerts", 303)
-
-
-async def save_levels(request: Request) -> Response:
+async def save_levels(request: Request, viewer: Viewer, data: FormData) -> str:
     """The API's PUT: the levels in dollars, separated by commas; none turns the alert off."""
-    viewer = await require_viewer(request)
-    data = await form(request)
     svc = services(request)
-    try:
-        cents = [dollars_to_cents(typed) for typed in listed(field(data, "levels", 200))]
-        body = alerts.WalletAlertsRequest(thresholds_cents=cents)
-    except (ApiError, ValidationError):
-        return _back("invalid")
+    cents = [dollars_to_cents(typed) for typed in listed(field(data, "levels", 200))]
+    body = alerts.WalletAlertsRequest(thresholds_cents=cents)
     await perform(svc.waker, alerts.save(svc.db, viewer.caller, body))
-    return _back("saved")
+    return "saved"
 
 
-routes: list[BaseRoute] = [Route("/wallet/alerts", save_levels, methods=["POST"])]
+routes: list[BaseRoute] = [
+    Route("/wallet/alerts", _CARD.posted(save_levels, invalid="invalid"), methods=["POST"])
+]

@@ -9,6 +9,7 @@ setup page, which sends the browser back to the wallet, where reading the card c
 
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -23,10 +24,9 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
-from .context import Viewer, require_viewer
-from .csrf import form
+from .cards import Card
+from .context import Viewer
 from .inputs import dollars_to_cents, field
-from .paths import path_for
 
 __all__ = ["context", "routes"]
 
@@ -45,6 +45,7 @@ _REFUSALS = {
     Code.AUTO_TOP_UP_CHANNEL_UNAVAILABLE: "no-stripe",
     Code.AUTO_TOP_UP_NOT_FOUND: "off",
 }
+_CARD = Card("wallet_page", "auto", _NOTICES, _REFUSALS, anchor="auto-top-up")
 
 
 async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
@@ -62,73 +63,46 @@ async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
     return {
         "auto": auto,
         "auto_cards": cards,
-        "auto_notice": _NOTICES.get(request.query_params.get("auto", "")),
+        "auto_notice": _CARD.notice(request),
     }
 
 
-def _back(notice: str) -> RedirectResponse:
-    return RedirectResponse(f"{path_for('wallet_page')}?auto={notice}#auto-top-up", 303)
-
-
-async def save_auto_top_up(request: Request) -> Response:
+async def save_auto_top_up(request: Request, viewer: Viewer, data: FormData) -> str:
     """The API's PUT: threshold, target and monthly cap in dollars, on or off."""
-    viewer = await require_viewer(request)
-    data = await form(request)
     svc = services(request)
-    try:
-        body = AutoTopUpRequest(
-            threshold_cents=dollars_to_cents(field(data, "threshold", 20).strip()),
-            target_cents=dollars_to_cents(field(data, "target", 20).strip()),
-            monthly_cap_cents=dollars_to_cents(field(data, "cap", 20).strip()),
-            enabled=field(data, "enabled", 5) == "on",
-        )
-        saving = auto_top_up.save(svc.db, svc.settings, viewer.caller, body, utcnow())
-        await perform(svc.waker, saving)
-    except ApiError as exc:
-        if exc.code not in _REFUSALS:
-            raise
-        return _back(_REFUSALS[exc.code])
-    except ValueError:
-        return _back("invalid")
-    return _back("saved")
+    body = AutoTopUpRequest(
+        threshold_cents=dollars_to_cents(field(data, "threshold", 20).strip()),
+        target_cents=dollars_to_cents(field(data, "target", 20).strip()),
+        monthly_cap_cents=dollars_to_cents(field(data, "cap", 20).strip()),
+        enabled=field(data, "enabled", 5) == "on",
+    )
+    await perform(svc.waker, auto_top_up.save(svc.db, svc.settings, viewer.caller, body, utcnow()))
+    return "saved"
 
 
-async def set_up_card(request: Request) -> Response:
+async def set_up_card(request: Request, viewer: Viewer, data: FormData) -> str | Response:
     """The API's setup: the chosen sandbox card saved at once (staging), or off to Stripe's
     setup page (live), which comes back to the wallet."""
-    viewer = await require_viewer(request)
-    data = await form(request)
     svc = services(request)
     card = field(data, "card", 60).strip() or None
-    try:
-        await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
-        opened = auto_top_up.setup(
-            svc.db, svc.settings, viewer.caller, SetupRequest(payment_method=card), utcnow()
-        )
-        done = (await perform(svc.waker, opened)).one(SetupData)
-    except ApiError as exc:
-        if exc.code not in _REFUSALS:
-            raise
-        return _back(_REFUSALS[exc.code])
-    if done.url is not None:
-        return RedirectResponse(done.url, 303)
-    return _back("card")
+    await merchant_limits.PAYMENT_CALLS.count(svc, viewer.merchant_id, viewer.env)
+    opened = auto_top_up.setup(
+        svc.db, svc.settings, viewer.caller, SetupRequest(payment_method=card), utcnow()
+    )
+    done = (await perform(svc.waker, opened)).one(SetupData)
+    return "card" if done.url is None else RedirectResponse(done.url, 303)
 
 
-async def remove_auto_top_up(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    await form(request)
+async def remove_auto_top_up(request: Request, viewer: Viewer, data: FormData) -> str:
     svc = services(request)
-    try:
-        await perform(svc.waker, auto_top_up.remove(svc.db, viewer.caller))
-    except ApiError as exc:
-        if exc.code != Code.AUTO_TOP_UP_NOT_FOUND:
-            raise
-    return _back("off")
+    await perform(svc.waker, auto_top_up.remove(svc.db, viewer.caller))
+    return "off"  # or gone already (``AUTO_TOP_UP_NOT_FOUND``): off all the same
 
 
 routes: list[BaseRoute] = [
-    Route("/wallet/auto-top-up", save_auto_top_up, methods=["POST"]),
-    Route("/wallet/auto-top-up/setup", set_up_card, methods=["POST"]),
-    Route("/wallet/auto-top-up/remove", remove_auto_top_up, methods=["POST"]),
+    Route(
+        "/wallet/auto-top-up", _CARD.posted(save_auto_top_up, invalid="invalid"), methods=["POST"]
+    ),
+    Route("/wallet/auto-top-up/setup", _CARD.posted(set_up_card), methods=["POST"]),
+    Route("/wallet/auto-top-up/remove", _CARD.posted(remove_auto_top_up), methods=["POST"]),
 ]

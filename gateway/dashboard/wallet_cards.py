@@ -10,8 +10,9 @@ clock's time), and the redirect's query names which fixed sentence to show.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import merchant_limits
@@ -36,10 +37,9 @@ from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
+from .cards import Card
 from .context import Viewer, require_viewer
-from .csrf import form
 from .inputs import field
-from .paths import path_for
 from .render import page
 
 __all__ = [
@@ -56,21 +56,27 @@ __all__ = [
 PERIODS_SHOWN = 12
 _DAY = 86_400
 # Set only by this module's redirects: ?checkin= and ?clock= name a fixed sentence each.
-_CHECKIN_NOTICES = {
-    "done": marked("Checked in: the reward is in your wallet."),
-    "taken": marked("Already checked in today."),
-    "off": marked("Daily check-in is off in this environment."),
-}
-_CLOCK_REFUSALS = {
-    Code.TEST_CLOCK_TOO_FAR: "too-far",
-    Code.TEST_CLOCK_RATE_LIMITED: "too-often",
-}
-_CLOCK_NOTICES = {
-    "advanced": marked("The test clock moved forward; every renewal it passed has run."),
-    "invalid": marked("Enter a whole number of days, 1 to 400."),
-    "too-far": marked("The test clock cannot run more than 10 years ahead of real time."),
-    "too-often": marked("The test clock was advanced too often; try again in a minute."),
-}
+_CHECKIN = Card(
+    "wallet_page",
+    "checkin",
+    {
+        "done": marked("Checked in: the reward is in your wallet."),
+        "taken": marked("Already checked in today."),
+        "off": marked("Daily check-in is off in this environment."),
+    },
+    {Code.CHECKIN_ALREADY_DONE: "taken", Code.CHECKIN_DISABLED: "off"},
+)
+_CLOCK = Card(
+    "wallet_page",
+    "clock",
+    {
+        "advanced": marked("The test clock moved forward; every renewal it passed has run."),
+        "invalid": marked("Enter a whole number of days, 1 to 400."),
+        "too-far": marked("The test clock cannot run more than 10 years ahead of real time."),
+        "too-often": marked("The test clock was advanced too often; try again in a minute."),
+    },
+    {Code.TEST_CLOCK_TOO_FAR: "too-far", Code.TEST_CLOCK_RATE_LIMITED: "too-often"},
+)
 
 
 async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
@@ -85,61 +91,37 @@ async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
         svc.db, svc.settings, caller, limit=PERIODS_SHOWN, offset=0
     )
     periods = (await perform(svc.waker, listed)).many(SubscriptionInvoiceData)
-    query = request.query_params
     return {
         "checkin_today": today,
-        "checkin_notice": _CHECKIN_NOTICES.get(query.get("checkin", "")),
+        "checkin_notice": _CHECKIN.notice(request),
         "clock": clock,
-        "clock_notice": _CLOCK_NOTICES.get(query.get("clock", "")),
+        "clock_notice": _CLOCK.notice(request),
         "periods": periods,
     }
 
 
-def _back(**query: str) -> RedirectResponse:
-    tail = "&".join(f"{k}={v}" for k, v in query.items())
-    return RedirectResponse(f"{path_for('wallet_page')}?{tail}", 303)
-
-
-_CHECKIN_REFUSALS = {Code.CHECKIN_ALREADY_DONE: "taken", Code.CHECKIN_DISABLED: "off"}
-
-
-async def check_in(request: Request) -> Response:
+async def check_in(request: Request, viewer: Viewer, data: FormData) -> str:
     """The API's check-in, the same operation; the card then shows the reward taken today."""
-    viewer = await require_viewer(request)
-    await form(request)
     svc = services(request)
-    try:
-        await perform(svc.waker, checkin.check_in(svc.db, viewer.caller))
-    except ApiError as exc:
-        if exc.code not in _CHECKIN_REFUSALS:
-            raise
-        return _back(checkin=_CHECKIN_REFUSALS[exc.code])
-    return _back(checkin="done")
+    await perform(svc.waker, checkin.check_in(svc.db, viewer.caller))
+    return "done"
 
 
-async def advance_clock(request: Request) -> Response:
+async def advance_clock(request: Request, viewer: Viewer, data: FormData) -> str:
     """The API's advance of the staging test clock, by whole days (a live viewer is refused
     by the operation itself)."""
-    viewer = await require_viewer(request)
-    data = await form(request)
     typed = field(data, "days", 10).strip()
     try:
         body = ClockAdvance(seconds=int(typed) * _DAY) if typed.isdigit() else None
     except ValueError:
         body = None
     if body is None:
-        return _back(clock="invalid")
+        return "invalid"
     svc = services(request)
-    try:
-        sandbox_clock.staging_only(viewer.caller)
-        await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, viewer.merchant_id)
-        operation = renewals.advance_clock(svc.db, viewer.caller, body.seconds)
-        await perform(svc.waker, operation)
-    except ApiError as exc:
-        if exc.code not in _CLOCK_REFUSALS:
-            raise
-        return _back(clock=_CLOCK_REFUSALS[exc.code])
-    return _back(clock="advanced")
+    sandbox_clock.staging_only(viewer.caller)
+    await merchant_limits.TEST_CLOCK_ADVANCE.count(svc, viewer.merchant_id)
+    await perform(svc.waker, renewals.advance_clock(svc.db, viewer.caller, body.seconds))
+    return "advanced"
 
 
 def _invoice_id(request: Request) -> str:
@@ -194,8 +176,8 @@ async def period_receipt_pdf(request: Request) -> Response:
 _PERIOD = "/wallet/subscription/invoices/{invoice_id}"
 
 routes: list[BaseRoute] = [
-    Route("/wallet/checkin", check_in, methods=["POST"]),
-    Route("/wallet/clock/advance", advance_clock, methods=["POST"]),
+    Route("/wallet/checkin", _CHECKIN.posted(check_in), methods=["POST"]),
+    Route("/wallet/clock/advance", _CLOCK.posted(advance_clock), methods=["POST"]),
     Route(_PERIOD + "/receipt", period_receipt_page, methods=["GET"]),
     Route(_PERIOD + "/receipt.pdf", period_receipt_pdf, methods=["GET"]),
 ]

@@ -10,9 +10,8 @@ even one the gateway made, and a refusal never repeats what was typed.
 
 from typing import Any
 
-from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..operations import perform
@@ -22,11 +21,9 @@ from ..services import services
 from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.languages import marked
-from ..values.outcome import ApiError
-from .context import Viewer, require_viewer
-from .csrf import form
+from .cards import Card
+from .context import Viewer
 from .inputs import field
-from .paths import path_for
 
 __all__ = ["context", "routes"]
 
@@ -43,6 +40,7 @@ _REFUSALS = {
     Code.PAYER_KEY_NOT_FOUND: "removed",
 }
 _MAX_KEY = 200
+_CARD = Card("wallet_page", "payer", _NOTICES, _REFUSALS, anchor="payer-keys")
 
 
 async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
@@ -53,47 +51,27 @@ async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
     kept = {key.protocol: key for key in listed.many(PayerKeyData)}
     return {
         "payer_keys": [(p, kept.get(p)) for p in payer_keys.keyed_protocols()],
-        "payer_notice": _NOTICES.get(request.query_params.get("payer", "")),
+        "payer_notice": _CARD.notice(request),
     }
 
 
-def _back(notice: str) -> RedirectResponse:
-    return RedirectResponse(f"{path_for('wallet_page')}?payer={notice}#payer-keys", 303)
-
-
-async def set_payer_key(request: Request) -> Response:
+async def set_payer_key(request: Request, viewer: Viewer, data: FormData) -> str:
     """The API's POST: the private key typed, imported; none typed, a key made."""
-    viewer = await require_viewer(request)
-    data = await form(request)
     svc = services(request)
     given = field(data, "private_key", _MAX_KEY).strip() or None
-    try:
-        body = PayerKeySet(protocol=field(data, "protocol", MAX_PROTOCOL), private_key=given)
-        setting = payer_keys.set_key(svc.db, svc.sealer, viewer.caller, body, utcnow())
-        await perform(svc.waker, setting)
-    except ApiError as exc:
-        if exc.code not in _REFUSALS:
-            raise
-        return _back(_REFUSALS[exc.code])
-    except ValidationError:
-        return _back("invalid")
-    return _back("made" if given is None else "imported")
+    body = PayerKeySet(protocol=field(data, "protocol", MAX_PROTOCOL), private_key=given)
+    await perform(svc.waker, payer_keys.set_key(svc.db, svc.sealer, viewer.caller, body, utcnow()))
+    return "made" if given is None else "imported"
 
 
-async def remove_payer_key(request: Request) -> Response:
-    viewer = await require_viewer(request)
-    await form(request)
+async def remove_payer_key(request: Request, viewer: Viewer, data: FormData) -> str:
     protocol: str = request.path_params["protocol"][:MAX_PROTOCOL]
     svc = services(request)
-    try:
-        await perform(svc.waker, payer_keys.remove(svc.db, viewer.caller, protocol))
-    except ApiError as exc:
-        if exc.code != Code.PAYER_KEY_NOT_FOUND:
-            raise
-    return _back("removed")
+    await perform(svc.waker, payer_keys.remove(svc.db, viewer.caller, protocol))
+    return "removed"  # or gone already (``PAYER_KEY_NOT_FOUND``): removed all the same
 
 
 routes: list[BaseRoute] = [
-    Route("/wallet/payer-keys", set_payer_key, methods=["POST"]),
-    Route("/wallet/payer-keys/{protocol}/remove", remove_payer_key, methods=["POST"]),
+    Route("/wallet/payer-keys", _CARD.posted(set_payer_key, invalid="invalid"), methods=["POST"]),
+    Route("/wallet/payer-keys/{protocol}/remove", _CARD.posted(remove_payer_key), methods=["POST"]),
 ]
