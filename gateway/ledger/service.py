@@ -145,7 +145,7 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
 
     The same statement moves the wallet's low-balance alerts and returns the level it told
     (``alerts.told``): each level crossed is told once, whatever races it. The debit draws the
-    wallet's credit grants in the step after it (``grants.draw``), and is conditional on them
+    wallet's credit grants in the steps after it (``grants.draw_steps``), and is conditional on them
     being as its statement read them (``_grants_unchanged``)."""
     where = [
         _W.c.id == param("wallet_id", String),

@@ -29,7 +29,6 @@ from ..store.compose import Refs, Step, steps
 __all__ = ["DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
 
 DEBIT = "debit"  # the step every other step of a payment depends on
-DRAW = "draw"  # the debit's draw of the payer's credit grants (``ledger.grants``)
 
 
 class Paying(TypedDict):
@@ -86,7 +85,7 @@ def payment_steps(
             lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),
             required=True,
         ),
-        Step(DRAW, lambda r: grants.draw(r, after=DEBIT)),
+        grants.draw_steps(after=DEBIT),
         spend.count_steps(windows, after=DEBIT),
         *writes,
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),

@@ -111,6 +111,12 @@ class Refs:
         """True once ``step`` returned a row: for a step that uses none of its values."""
         raise NotImplementedError
 
+    def absent(self, step: str) -> ColumnElement[bool]:
+        """True while ``step`` returned no row: for a fallback, a step that writes only where
+        an earlier one wrote nothing. In order, the step is not run when ``step`` returned a
+        row."""
+        raise NotImplementedError
+
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         """``column`` is one of the values ``returned`` of the rows ``step`` (a many-row step)
         returned."""
@@ -129,6 +135,9 @@ class _NoRefs(Refs):
 
     def after(self, step: str) -> ColumnElement[bool]:
         return true()
+
+    def absent(self, step: str) -> ColumnElement[bool]:
+        raise AssertionError(f"a statement run on its own cannot use step {step}")
 
 
 NO_REFS: Refs = _NoRefs()
@@ -167,6 +176,9 @@ class _CteRefs(Refs):
     def after(self, step: str) -> ColumnElement[bool]:
         return exists(select(literal_column("1")).select_from(self.ctes[step]))
 
+    def absent(self, step: str) -> ColumnElement[bool]:
+        return ~self.after(step)
+
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         return column.in_(select(self.ctes[step].c[returned]))
 
@@ -183,6 +195,7 @@ class _Ordered:
     step: Step
     statement: Statement
     sources: set[str] = field(default_factory=set)
+    absent: set[str] = field(default_factory=set)  # steps whose row skips this one
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
@@ -216,6 +229,11 @@ class _BindRefs(Refs):
     def after(self, step: str) -> ColumnElement[bool]:
         assert self.current is not None
         self.current.sources.add(step)
+        return true()
+
+    def absent(self, step: str) -> ColumnElement[bool]:
+        assert self.current is not None
+        self.current.absent.add(step)
         return true()
 
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
@@ -301,7 +319,7 @@ class Plan:
         for i, item in enumerate(self._ordered):
             step = item.step
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
-            _require(not item.sources & locks, f"{step.name} refers to a lock step")
+            _require(not (item.sources | item.absent) & locks, f"{step.name} refers to a lock step")
             if step.lock:
                 _require(
                     all(s.lock for s in self.steps[:i]) and not item.sources,
@@ -435,7 +453,9 @@ class Plan:
     async def _steps_in_order(self, db: Raw, params: dict[str, Any]) -> Applied | None:
         out: dict[str, Rows] = {}
         for item in self._ordered:
-            if any(not out[source] for source in item.sources):
+            if any(not out[source] for source in item.sources) or (
+                item.absent and any(out[source] for source in item.absent)
+            ):
                 out[item.step.name] = []
                 continue
             if item.step.when is not None:

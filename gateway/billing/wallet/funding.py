@@ -89,7 +89,7 @@ def _debit_plan() -> Plan:
     return Plan(
         steps(
             Step("debit", ledger.conditional_debit, required=True),
-            Step("draw", lambda r: grants.draw(r, after="debit")),
+            grants.draw_steps(after="debit"),
             Step(
                 "entries",
                 lambda r: ledger.entries(

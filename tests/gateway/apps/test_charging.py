@@ -15,7 +15,7 @@ from sqlalchemy.types import TypeEngine
 from gateway import outbox
 from gateway.apps import charging
 from gateway.callers import Caller
-from gateway.ledger import alerts
+from gateway.ledger import alerts, grants
 from gateway.ledger import service as ledger
 from gateway.payments import plan
 from gateway.policies import rules, spend
@@ -84,7 +84,7 @@ def test_a_charge_is_a_payment_as_a_send_is() -> None:
     merchant's."""
     windows, params = _charged("daily")
     names = [step.name for step in charging.charge_steps(windows)]
-    assert names[:3] == [plan.DEBIT, plan.DRAW, spend.SPEND_STEP]
+    assert names[:4] == [plan.DEBIT, grants.FIRST, grants.REST, spend.SPEND_STEP]
     for shared in ("entries", "event", "event_deliveries", "low", "low_deliveries"):
         assert shared in names
     assert names[-2:] == ["paid", "paid_deliveries"]

@@ -6,6 +6,7 @@ behind them."""
 import pytest
 
 from gateway.apps import charging
+from gateway.ledger import grants
 from gateway.payments import plan
 from gateway.policies import spend
 from gateway.store.compose import Plan
@@ -30,7 +31,7 @@ def test_every_payment_is_the_same_plan_of_the_same_part(kind: str) -> None:
     assert built.steps[0].name == plan.DEBIT and built.steps[0].required
     assert not any(step.required for step in built.steps[1:])
     # The debit's draw of the payer's credit grants right behind it, then its windows' count.
-    assert names[1:3] == [plan.DRAW, spend.SPEND_STEP]
+    assert names[1:4] == [grants.FIRST, grants.REST, spend.SPEND_STEP]
     assert {"entries", "low", "low_deliveries"} <= set(names)
     assert names.index("entries") < names.index("low")
     assert supplied >= EVERY and built.binds == supplied
