@@ -38,9 +38,8 @@ async def send(deps: Deps, row: Any) -> str | None:
 
 
 async def telegram_alerts(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``telegram_alerts``: linked chats told of their merchants' new ``balance.low``
-    events (``gateway.telegram.alerts``); how many messages were written. Nothing without a
-    bot."""
+    """ARQ cron ``telegram_alerts``: linked chats told of their merchants' new level events
+    (``gateway.telegram.alerts``); how many messages were written. Nothing without a bot."""
     deps: Deps = ctx["deps"]
     if deps.settings.telegram_bot_token is None:
         return 0

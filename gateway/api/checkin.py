@@ -71,7 +71,8 @@ routes = [
         methods=["POST"],
         doc=RouteDoc(
             "Move the staging test clock forward by {seconds} (at most 400 days a call, 10 years "
-            "in all, 10 calls a minute; never back): check-in days and staging renewals follow it",
+            "in all, 10 calls a minute; never back): check-in days and staging renewals follow "
+            "it, and the credit grants whose expiry it passes lapse before it answers",
             "wallet",
             body=ClockAdvance,
             response=ClockData,

@@ -29,7 +29,7 @@ from .. import idempotency, outbox
 from ..billing.wallet import funding
 from ..budgets.service import drawn
 from ..callers import Caller
-from ..ledger import grants, refills
+from ..ledger import alerts, grants, refills
 from ..payments import once
 from ..policies import rules
 from ..store.db import Database
@@ -156,6 +156,11 @@ async def charge(
         applied = await charging.charge_plan(windows).run(tx, prepared.params)
         if applied is None:
             return await once.short(tx, caller.wallet_id, body.amount_cents, public_base_url)
+        # The fee is a credit of the app owner's wallet: as every credit of a merchant wallet,
+        # it may take that wallet back to the safe side of its levels.
+        recovered = await alerts.recover(
+            tx, wallet_id=paid.wallet_id, merchant_id=paid.merchant_id, env=caller.env, now=now
+        )
         made = _made(prepared.charge)
         return once.Paid(
             Outcome(
@@ -163,9 +168,12 @@ async def charge(
                 made,
                 transaction_id=made.id,
                 status=made.status,
-                deliveries=applied.ids(
-                    "event_deliveries", "low_deliveries", "paid_deliveries", refills.STEP
-                ),
+                deliveries=[
+                    *applied.ids(
+                        "event_deliveries", "low_deliveries", "paid_deliveries", refills.STEP
+                    ),
+                    *recovered,
+                ],
             )
         )
 

@@ -122,7 +122,7 @@ async def read(db: Database, caller: Caller) -> Outcome:
 async def advance(db: Database, caller: Caller, seconds: int) -> Outcome:
     """Move the caller's staging clock ``seconds`` (> 0) forward: one conditional write, so
     concurrent advances add up and none takes the clock past ``MAX_OFFSET_SECONDS``. What the
-    time skipped brings due is renewed by ``subscriptions.renewals.advance_clock``."""
+    time skipped brings due is renewed, and lapses, by ``subscriptions.renewals.advance_clock``."""
     staging_only(caller)
     assert seconds > 0
     real = utcnow()

@@ -54,12 +54,16 @@ from ..store.expressions import upsert
 from ..store.models import CreditGrant, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
+from ..values.codes import Code
+from ..values.outcome import ApiError
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_PRIORITY",
     "EXPIRED_KIND",
     "PAID",
+    "RACED_RETRY_AFTER",
+    "RACED_TRIES",
     "VOIDED_KIND",
     "Category",
     "Grant",
@@ -71,6 +75,7 @@ __all__ = [
     "granted",
     "insert",
     "lock_wallet",
+    "still_racing",
 ]
 
 _G = table_of(CreditGrant)
@@ -84,6 +89,10 @@ DEFAULT_PRIORITY: Final = 50
 MAX_PRIORITY: Final = 100
 EXPIRED_KIND: Final = "grant_expired"  # the ledger entry of an expired remainder
 VOIDED_KIND: Final = "grant_voided"  # the ledger entry of a voided one
+# How often a debit that raced a new grant is run in all, and the seconds its caller is told to
+# wait when every run raced one (``still_racing``).
+RACED_TRIES: Final = 3
+RACED_RETRY_AFTER: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +216,19 @@ def draw(refs: Refs, *, after: str, unless: str | None = None) -> Construct:
 
 
 _ORDERED = ("priority", "expires_at", "category", "effective_at")
+
+
+def still_racing() -> ApiError:
+    """The refusal of a debit that raced a new grant each of the ``RACED_TRIES`` times it was
+    run. The wallet holds the amount, so ``insufficient_balance`` would be untrue; Stripe
+    answers a write it could not settle for concurrent ones with a retryable ``lock_timeout``
+    (429) and keeps no idempotent reply for it. So here: nothing was paid, and the same request
+    may simply come again after ``Retry-After``."""
+    return ApiError(
+        Code.WALLET_GRANTS_CHANGING,
+        data={"tries": RACED_TRIES},
+        headers={"Retry-After": str(RACED_RETRY_AFTER)},
+    )
 
 
 def granted(

@@ -22,7 +22,9 @@ from keys import Sealer
 from .. import idempotency
 from ..billing.wallet.shortfall import shortfall_data
 from ..callers import Caller
+from ..ledger import grants
 from ..ledger import service as ledger
+from ..ledger.grants import RACED_TRIES
 from ..policies import rules, spend, thresholds
 from ..store.db import Database
 from ..store.raw import CheckViolated, Raw
@@ -30,9 +32,6 @@ from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 
 __all__ = ["RACED_TRIES", "Apply", "Keyed", "Paid", "Raced", "pay", "short"]
-
-# How often a payment whose debit raced a new credit grant is run again (``ledger.grants``).
-RACED_TRIES = 3
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,8 @@ class Raced(Exception):
     made while the debit's statement waited for the wallet (``ledger.grants``). Raised so the
     transaction, a claim with it, is undone, and the payment run again."""
 
-    def __init__(self, refusal: Outcome) -> None:
+    def __init__(self) -> None:
         super().__init__("the debit raced a new credit grant")
-        self.refusal = refusal
 
 
 class Paid(NamedTuple):
@@ -81,8 +79,9 @@ async def pay(
     """``apply`` once under ``keyed`` (or without a key: ``each_statement`` as
     ``Database.run`` takes it), the payment counted in ``counted``'s windows; with the
     deliveries of the ``key.budget_low`` it made due. A debit that raced a new credit grant
-    (``Raced``) is run again, a few times at most."""
-    refusal: Outcome | None = None
+    (``Raced``) is run again, ``RACED_TRIES`` times in all; then ``WALLET_GRANTS_CHANGING`` is
+    raised, for the caller to retry (``grants.still_racing``): the key's claim was undone with
+    each run, so nothing is kept under it."""
     for _ in range(RACED_TRIES):
         try:
             return await _pay(
@@ -96,10 +95,9 @@ async def pay(
                 now=now,
                 each_statement=each_statement,
             )
-        except Raced as raced:
-            refusal = raced.refusal
-    assert refusal is not None
-    return refusal
+        except Raced:
+            continue
+    raise grants.still_racing()
 
 
 async def _pay(
@@ -157,10 +155,9 @@ async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | Non
     if await ledger.frozen(tx, wallet_id):
         raise ApiError(Code.ENVIRONMENT_FROZEN)
     found = await shortfall_data(tx, wallet_id, amount, public_base_url)
-    refusal = ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome()
     if found["shortfall_cents"] == 0:
-        raise Raced(refusal)
-    return Paid(refusal)
+        raise Raced()
+    return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
 
 
 async def _claim(

@@ -1,8 +1,8 @@
 """The budget pages in a real browser against a live gateway: a budget made on the page, with a
 daily and a rolling window, a key drawing on it over the API whose sends show in the budget's
 spend (the rolling one with when its oldest spend frees) and in who draws on it, then frozen from
-its page so the next send is refused; every page without an axe violation at 1280 and 390 px,
-and no sideways scroll on a phone."""
+its page so the next send is refused, the list showing its alert levels; every page without an
+axe violation at 1280 and 390 px, and no sideways scroll on a phone."""
 
 from playwright.async_api import Page, expect
 
@@ -65,7 +65,10 @@ async def test_a_budget_made_on_its_page_holds_a_key_and_freezes(
         assert refused.json()["code"] == 2351
 
     await page.goto("/dashboard/budgets")
-    await expect(page.locator(f'tr[data-budget="{budget_id}"]')).to_contain_text("frozen")
+    row = page.locator(f'tr[data-budget="{budget_id}"]')
+    await expect(row).to_contain_text("frozen")
+    # Its alert levels in the list, as on its own page.
+    await expect(row.locator("[data-levels]")).to_have_text("50%, 80%")
     await assert_accessible(page, "budgets", widths=WIDTHS)
     await page.get_by_label("Name").fill("Bad")
     await page.get_by_label("Weekly").fill("lots")

@@ -35,6 +35,7 @@ def admin_plan(row: Any) -> PlanAdminData:
     return PlanAdminData(
         **plan_data(row).model_dump(),
         env=row.env,
+        credits_expire=row.credits_expire,
         active=row.active,
         sort_order=row.sort_order,
         stripe_product_id=row.stripe_product_id,

@@ -58,6 +58,7 @@ from ..channels import registry as channels
 from ..channels.registry import Notice, NotSupported, PeriodNotice, Renewing, SubscriptionRef
 from ..orders import Settlement
 from ..sandbox_clock import STAGING, ClockData, now_for
+from ..wallet import grants as wallet_grants
 from . import HOLDING, FailedPeriod, PaidPeriod, credit_period, move_state, record_failure
 from . import states as subscription_states
 from .states import EXPIRED, INCOMPLETE
@@ -394,12 +395,16 @@ async def renew_due(db: Database, merchant_id: str, env: str, now: datetime) -> 
 
 async def advance_clock(db: Database, caller: Caller, seconds: int) -> Outcome:
     """The caller's staging clock moved ``seconds`` forward (``sandbox_clock.advance``), and
-    its subscriptions living through the time it skipped, as they would have: every period
-    that ended by the new now is renewed (or falls past due), once."""
+    its subscriptions and credit living through the time it skipped, as they would have: every
+    period that ended by the new now is renewed (or falls past due), once, and then every
+    credit grant whose expiry it passed lapses (the new periods' own, if passed too), before
+    the reply rather than at the worker's next sweep."""
     moved = await sandbox_clock.advance(db, caller, seconds)
     clock = moved.one(ClockData)
-    renewed = await renew_due(db, caller.merchant_id, STAGING, datetime.fromisoformat(clock.now))
-    return Outcome(moved.code, clock, deliveries=renewed.deliveries)
+    now = datetime.fromisoformat(clock.now)
+    renewed = await renew_due(db, caller.merchant_id, STAGING, now)
+    expired = await wallet_grants.expire_merchant(db, caller.merchant_id, STAGING, now)
+    return Outcome(moved.code, clock, deliveries=[*renewed.deliveries, *expired.deliveries])
 
 
 async def renewals(db: Database) -> list[Outcome]:

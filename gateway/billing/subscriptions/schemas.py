@@ -34,6 +34,10 @@ MAX_FEATURE_LENGTH = 200
 MAX_CENTS = 100_000_000
 # Stripe's smallest charge in USD.
 MIN_PRICE_CENTS = 50
+CREDITS_EXPIRE = (
+    "Whether a period's credits_included lapse at the period's end (its plan grant's "
+    "expires_at); false: they never expire. A change holds from the next period paid."
+)
 
 
 class _Strict(Model):
@@ -64,6 +68,7 @@ class PlanCreate(_Strict):
     credits_included: int = Field(
         ge=1, le=MAX_CENTS, description="Wallet cents credited for each paid period."
     )
+    credits_expire: bool = Field(default=False, description=CREDITS_EXPIRE)
     features: list[str] = Field(default_factory=list, max_length=MAX_FEATURES)
     active: bool = True
     sort_order: int = Field(default=100, ge=0, le=1_000_000)
@@ -77,6 +82,7 @@ class PlanUpdate(_Strict):
     price_monthly: int | None = Field(default=None, ge=MIN_PRICE_CENTS, le=MAX_CENTS)
     price_yearly: int | None = Field(default=None, ge=MIN_PRICE_CENTS, le=MAX_CENTS)
     credits_included: int | None = Field(default=None, ge=1, le=MAX_CENTS)
+    credits_expire: bool | None = Field(default=None, description=CREDITS_EXPIRE)
     features: list[str] | None = Field(default=None, max_length=MAX_FEATURES)
     active: bool | None = None
     sort_order: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -88,6 +94,7 @@ class PlanUpdate(_Strict):
         "price_monthly",
         "price_yearly",
         "credits_included",
+        "credits_expire",
         "features",
         "active",
         "sort_order",
@@ -112,6 +119,7 @@ class PlanData(Model):
 
 class PlanAdminData(PlanData):
     env: str
+    credits_expire: bool = Field(description=CREDITS_EXPIRE)
     active: bool
     sort_order: int
     stripe_product_id: str | None

@@ -20,8 +20,6 @@ from ...store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]
 
-# How often a debit refused for a grant made while it waited is run again (``ledger.grants``).
-RACED_TRIES = 3
 CREDITED = "wallet.credited"
 DEBITED = "wallet.debited"
 
@@ -120,7 +118,9 @@ async def debit_merchant(
     memo: str | None,
     now: datetime,
 ) -> Moved | None:
-    """Take ``amount`` (> 0) if the wallet holds it, else ``None`` and nothing changed.
+    """Take ``amount`` (> 0) if the wallet holds it, else ``None`` and nothing changed; a
+    debit that raced a new grant each time it ran raises ``WALLET_GRANTS_CHANGING``
+    (``grants.still_racing``), the wallet holding the amount.
 
     Emits ``wallet.debited``, and ``balance.low`` when this change crosses the merchant's
     threshold from at-or-above to below, as a send would.
@@ -146,16 +146,22 @@ async def debit_merchant(
     }
     db = await raw(conn)
     applied = await _DEBIT.run(db, params)
-    for _ in range(RACED_TRIES):
+    for _ in range(grants.RACED_TRIES - 1):
         if applied is not None:
             break
         # Refused with the balance there: a grant made while the debit waited (``grants``).
-        now_held = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
-        if now_held is None or now_held.balance_cents < amount:
+        if not await _holds(conn, env, merchant_id, amount):
             return None
         applied = await _DEBIT.run(db, params)
     if applied is None:
-        return None
+        if not await _holds(conn, env, merchant_id, amount):
+            return None
+        raise grants.still_racing()  # held each time: short would be untrue
     after = applied.one("debit")
     assert after is not None
     return Moved(int(after["balance_cents"]), applied.ids("event_deliveries", "low_deliveries"))
+
+
+async def _holds(conn: AsyncConnection, env: str, merchant_id: str, amount: int) -> bool:
+    held = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
+    return held is not None and held.balance_cents >= amount

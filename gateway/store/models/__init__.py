@@ -36,11 +36,12 @@ from .subscriptions import (
 from .telegram import TelegramChat, TelegramLinkCode, TelegramMessage
 from .topups import AWAITING_APPROVAL, HELD_STATUSES, ApprovalLink, RecipientLinkRevocation, Topup
 from .webhooks import (
-    BALANCE_LOW_EVENTS,
     BATCHED,
     DELIVERY_FILLFACTOR,
     HELD_BY_THROTTLE,
     ORDERED_HEAD,
+    RELAYED_EVENTS,
+    RELAYED_TYPES,
     DeliveryAttempt,
     Event,
     OperationalCount,
@@ -56,7 +57,6 @@ __all__ = [
     "ALERT_DUE",
     "AUTO_TOP_UP_DUE",
     "AWAITING_APPROVAL",
-    "BALANCE_LOW_EVENTS",
     "BATCHED",
     "DELIVERY_FILLFACTOR",
     "GRANT_LIVE",
@@ -65,6 +65,8 @@ __all__ = [
     "MANAGED_LIVE",
     "ORDERED_HEAD",
     "PAYMENTS_HOLDING",
+    "RELAYED_EVENTS",
+    "RELAYED_TYPES",
     "SUBSCRIPTION_HOLDS",
     "Adjustment",
     "ApiKeyRow",

@@ -24,7 +24,7 @@ class TelegramChat(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     chat_id: Mapped[int] = mapped_column(BigInteger)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger)
-    # The last ``balance.low`` event of the merchant this chat was told of (``telegram.alerts``):
+    # The last relayed event of the merchant this chat was told of (``telegram.alerts``):
     # ids sort by time, so the next are those after it.
     alerted_through: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]

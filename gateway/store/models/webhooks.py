@@ -23,8 +23,17 @@ from ..types import AutoBigInt
 from .base import Base
 
 # The events Telegram relays (``telegram.alerts``): a chat's next ones are read from these
-# alone, not from every event its merchant wrote since the last.
-BALANCE_LOW_EVENTS = "type IN ('balance.low', 'balance.recovered')"
+# alone, not from every event its merchant wrote since the last. The index keeps its first
+# name, from when it held ``balance.low`` alone (migration 0067 widened it to the windows').
+RELAYED_TYPES = (
+    "balance.low",
+    "balance.recovered",
+    "key.budget_threshold",
+    "key.budget_recovered",
+    "budget.threshold",
+    "budget.recovered",
+)
+RELAYED_EVENTS = "type IN (" + ", ".join(f"'{t}'" for t in RELAYED_TYPES) + ")"
 
 
 class Event(Base):
@@ -35,8 +44,8 @@ class Event(Base):
             "ix_events_balance_low",
             "merchant_id",
             "id",
-            postgresql_where=text(BALANCE_LOW_EVENTS),
-            sqlite_where=text(BALANCE_LOW_EVENTS),
+            postgresql_where=text(RELAYED_EVENTS),
+            sqlite_where=text(RELAYED_EVENTS),
         ),
     )
 

@@ -21,6 +21,7 @@ from tests.fixtures.merchants import (
     unbalanced_wallets,
 )
 from tests.fixtures.oauth import Flow, register_app
+from tests.fixtures.webhooks import events_of
 
 FEE = {"amount_cents": 100, "description": "Monthly seat"}
 
@@ -335,3 +336,45 @@ async def test_a_charge_is_one_transaction_on_the_driver(
     again = await client.post("/charges", json=FEE, headers=paying.headers("driver"))
     assert again.json()["data"] == made.json()["data"]
     assert opened == []
+
+
+async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells_it(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """The fee is a credit of the owner's wallet, checked for recovery as every credit is: one
+    ``balance.recovered`` once it is back at the level a send took it under."""
+    paying = await _paying(app, client, make_merchant)
+    owner = paying.payee
+    start = await merchant_balance(db, owner)
+    level = start - 50
+    alerts = await client.put(
+        "/wallet/alerts", json={"thresholds_cents": [level]}, headers=owner.headers
+    )
+    assert alerts.status_code == 200, alerts.text
+    send = {"platform": "claude", "amount_cents": 100, "recipient_email": "low@example.com"}
+    sent = await client.post("/topup/send", json=send, headers=owner.headers)
+    assert sent.json()["code"] == 1001, sent.text
+    [low] = await events_of(db, owner.merchant_id, "balance.low")
+    assert low["data"]["threshold_cents"] == level
+    assert await events_of(db, owner.merchant_id, "balance.recovered") == []
+
+    short = await client.post(
+        "/charges", json={**FEE, "amount_cents": 40}, headers=paying.headers("fee-1")
+    )
+    assert short.status_code == 201, short.text
+    assert await events_of(db, owner.merchant_id, "balance.recovered") == []  # still under
+    made = await client.post(
+        "/charges", json={**FEE, "amount_cents": 10}, headers=paying.headers("fee-2")
+    )
+    assert made.status_code == 201, made.text
+    assert await merchant_balance(db, owner) == level
+    [recovered] = await events_of(db, owner.merchant_id, "balance.recovered")
+    assert recovered["data"] == {
+        "balance_cents": level,
+        "threshold_cents": level,
+        "currency": "USD",
+    }
+    again = await client.post("/charges", json=FEE, headers=paying.headers("fee-3"))
+    assert again.status_code == 201, again.text
+    assert len(await events_of(db, owner.merchant_id, "balance.recovered")) == 1  # once
+    assert await unbalanced_wallets(db) == []

@@ -10,6 +10,14 @@ from tests.fixtures.dashboard import SignUp
 _BUDGET = re.compile(r"/dashboard/budgets/(bgt_[0-9a-z]{24})")
 
 
+def _levels(page: str, budget_id: str) -> str:
+    """What the list's row of ``budget_id`` says of its alert levels."""
+    row = page[page.index(f'data-budget="{budget_id}"') :]
+    found = re.search(r"<td [^>]*data-levels>(.*?)</td>", row)
+    assert found is not None
+    return found.group(1)
+
+
 async def test_a_budget_is_made_changed_frozen_and_deleted_on_its_pages(sign_up: SignUp) -> None:
     account = await sign_up()
     made = await account.post(
@@ -19,6 +27,7 @@ async def test_a_budget_is_made_changed_frozen_and_deleted_on_its_pages(sign_up:
             "limit_daily": "10.00",
             "per_platform_amount": "4",
             "per_platform_interval": "weekly",
+            "thresholds_percent": "90, 50",
         },
         page="/budgets",
     )
@@ -32,6 +41,14 @@ async def test_a_budget_is_made_changed_frozen_and_deleted_on_its_pages(sign_up:
     assert "No key or app draws on this budget" in shown.text
     listed = await account.client.get("/budgets")
     assert f'data-budget="{found.group(1)}"' in listed.text
+    # Its alert levels in the list as on its page, in order; a budget without says none.
+    assert _levels(listed.text, found.group(1)) == "50%, 90%"
+    bare = await account.post("/budgets", {"name": "Bare", "limit_daily": "1"}, page="/budgets")
+    bare_id = _BUDGET.fullmatch(bare.headers["location"])
+    assert bare_id is not None
+    listed = await account.client.get("/budgets", headers={"Accept-Language": "ja"})
+    assert _levels(listed.text, bare_id.group(1)) == '<span class="muted">なし</span>'
+    assert '<th scope="col">アラートの段階</th>' in listed.text
 
     changed = await account.post(page, {"name": "Fleet", "limit_weekly": "25"}, page=page)
     assert changed.status_code == 303, changed.text

@@ -1,30 +1,42 @@
-"""``balance.low`` and ``balance.recovered`` in Telegram: a linked chat is told of each
-crossing of its merchant once, down and back, however many relays run at once, and of nothing
-from before it was linked or of another merchant."""
+"""Level events in Telegram: a linked chat is told of each crossing of its merchant once, down
+and back, however many relays run at once, and of nothing from before it was linked or of
+another merchant; a key's and a budget's levels as the wallet's, each chat in the words of the
+member who linked it, sent through a stand-in of the Bot API by the worker."""
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import insert, select
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import insert, select, update
 from starlette.types import ASGIApp
 
 from gateway.outbox import new_event_id
+from gateway.policies import thresholds
 from gateway.store.db import Database
 from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import alerts
 from gateway.values.clock import new_id, utcnow
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, asgi_client
+from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
+from tests.fixtures.stand_ins import served
+from tests.fixtures.telegram import BOT_TOKEN, WEBHOOK_SECRET, BotApi
+from tests.fixtures.workers import StartWorker
+from worker.telegram import telegram_alerts
 
 SEALER = Sealer(TEST_SECRET.encode())
 _C, _G, _U = table_of(TelegramChat), table_of(TelegramMessage), table_of(User)
 
 
-async def _link(db: Database, merchant_id: str, chat_id: int) -> None:
+async def _link(db: Database, merchant_id: str, chat_id: int, language: str | None = None) -> None:
+    """A member of the merchant (reading ``language``) who linked chat ``chat_id``."""
     email = await add_member(db, merchant_id)
     async with db.transaction() as conn:
         user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar_one()
+        await conn.execute(update(_U).where(_U.c.id == user_id).values(language=language))
         await conn.execute(
             insert(_C).values(
                 id=new_id("tgc"),
@@ -81,3 +93,108 @@ async def test_each_crossing_is_told_to_each_linked_chat_once(
     assert [t["text"] for t in back if t["chat_id"] == 4242] == [
         "Balance recovered (staging): $8.00, back at or above the alert line of $5.00."
     ]
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[BotApi]:
+    async with served(BotApi()) as stand_in:
+        yield stand_in
+
+
+EN, ZH, JA = 6660001, 6660002, 6660003
+DAILY = [{"amount_cents": 1_000, "interval": "daily"}]
+
+
+async def test_key_and_budget_levels_reach_each_linked_chat_in_its_language(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant, telegram: BotApi,
+    start_worker: StartWorker,
+) -> None:  # fmt: skip
+    worker = await start_worker(
+        telegram_bot_token=SecretStr(BOT_TOKEN),
+        telegram_api_base_url=telegram.url,
+        telegram_webhook_secret=SecretStr(WEBHOOK_SECRET),
+    )
+    owner = await make_merchant(balance_cents=10_000)
+    for chat, language in ((EN, None), (ZH, "zh"), (JA, "ja")):
+        await _link(db, owner.merchant_id, chat, language)
+    async with asgi_client(app) as api:
+        made = await api.post(
+            "/budgets",
+            json={"name": "fleet", "windows": {"limits": DAILY}, "thresholds_percent": [50]},
+            headers=owner.headers,
+        )
+        assert made.status_code == 201, made.text
+        budget = made.json()["data"]["id"]
+        policy = {
+            "limits": DAILY,
+            "thresholds_percent": [50],
+            "approval_above_cents": 0,  # every send held: a denial gives it back
+            "budgets": [budget],
+        }
+        agent = await api.post(
+            "/keys", json={"name": "agent", "policy": policy}, headers=owner.headers
+        )
+        assert agent.status_code == 201, agent.text
+        bearer = {"Authorization": f"Bearer {agent.json()['data']['key']}"}
+        agent_id = agent.json()["data"]["id"]
+        send = {"platform": "claude", "amount_cents": 100, "recipient_email": "a@ex.com"}
+        held = [await api.post("/topup/send", json=send, headers=bearer) for _ in range(5)]
+        assert {r.json()["code"] for r in held} == {1006}  # 50% of the day's $10.00 held
+        for reply in held:
+            denied = await api.post(
+                f"/topup/{reply.json()['transaction_id']}/deny", headers=owner.headers
+            )
+            assert denied.json()["status"] == "denied", denied.text
+    await thresholds.alert(db, thresholds.Alerting((agent_id, budget)), utcnow())
+
+    assert await telegram_alerts(worker.ctx) >= 12  # four events, three chats
+
+    def levels() -> dict[int, list[str]]:
+        """What each chat was told by the relay: not the held sends' posts, which have buttons."""
+        said: dict[int, list[str]] = {}
+        for call in telegram.of("sendMessage"):
+            if call["chat_id"] in (EN, ZH, JA) and "reply_markup" not in call:
+                said.setdefault(int(call["chat_id"]), []).append(str(call["text"]))
+        return said
+
+    async def arrived() -> bool:
+        return sum(len(texts) for texts in levels().values()) >= 12
+
+    await wait_until(arrived)
+    said = levels()
+    assert sorted(said[EN]) == sorted(
+        [
+            "Budget fleet (staging) reached 50% of its limit: $5.00 of $10.00 spent.",
+            "Key agent (staging) reached 50% of its limit: $5.00 of $10.00 spent.",
+            "Budget fleet (staging) is back under 50% of its limit: $0.00 of $10.00 spent.",
+            "Key agent (staging) is back under 50% of its limit: $0.00 of $10.00 spent.",
+        ]
+    )
+    zh_key = "密钥 agent（staging）已达到其限额的 50%：已花费 US$5.00，限额 US$10.00。"  # noqa: RUF001
+    zh_back = "预算 fleet（staging）已回到其限额的 50% 以下：已花费 US$0.00，限额 US$10.00。"  # noqa: RUF001
+    ja_key = "キー agent（staging）が上限の 50% に達しました：上限 $10.00 のうち $5.00 を使用。"  # noqa: RUF001
+    assert zh_key in said[ZH] and zh_back in said[ZH]
+    assert ja_key in said[JA]
+    assert len(said[ZH]) == len(said[JA]) == 4
+    # Told once: the next relay has nothing more for these chats.
+    again = await _told(db, await alerts.relay(db, SEALER))
+    assert [t for t in again if t["chat_id"] in (EN, ZH, JA)] == []
+
+
+def test_every_relayed_event_has_its_words_in_each_language() -> None:
+    from gateway.store.models import RELAYED_TYPES
+    from gateway.values.languages import LANGUAGES, Catalogues
+
+    catalogues = Catalogues.load()
+    data: dict[str, Any] = {
+        "balance_cents": 400,
+        "threshold_cents": 500,
+        "threshold_percent": 80,
+        "spent_cents": 800,
+        "limit_cents": 1_000,
+    }
+    for type_ in RELAYED_TYPES:
+        english = alerts.words(alerts.Told(type_, "live", data, "k"), catalogues.reading("en"))
+        for language in LANGUAGES[1:]:
+            said = alerts.words(alerts.Told(type_, "live", data, "k"), catalogues.reading(language))
+            assert said != english, (type_, language)

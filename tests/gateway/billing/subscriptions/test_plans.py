@@ -2,17 +2,21 @@
 product and prices made at Stripe (the stand-in, through the ``stripe`` package), a new price
 when one changes; merchants list their environment's plans on sale in the seed's shape."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from gateway.billing.wallet import grants
+from gateway.ledger import service as ledger
 from gateway.store.db import Database
 from gateway.store.models import Plan, table_of
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.stripe import StripeStandIn
-from tests.fixtures.subscriptions import MakePlan
+from tests.fixtures.subscriptions import MakePlan, bought_in_sandbox
+from tests.fixtures.webhooks import events_of
 
 SEED_PLAN_KEYS = {
     "id",
@@ -78,6 +82,8 @@ BAD_PLANS: list[tuple[str, dict[str, Any]]] = [
     ("features not strings", {"features": [1, 2]}),
     ("an unknown field", {"creem_product_id": "x"}),
     ("an empty name", {"name": ""}),
+    ("credits_expire a string", {"credits_expire": "true"}),
+    ("credits_expire a number", {"credits_expire": 1}),
 ]
 
 
@@ -113,7 +119,15 @@ async def test_plan_updates_are_checked_and_an_unknown_plan_is_not_found(
     sub_admin: httpx.AsyncClient, make_plan: MakePlan
 ) -> None:
     plan = await make_plan("staging")
-    for bad in ({"price_monthly": None}, {"env": "live"}, {"features": "x"}, {"active": "yes"}):
+    for bad in (
+        {"price_monthly": None},
+        {"env": "live"},
+        {"features": "x"},
+        {"active": "yes"},
+        {"credits_expire": None},
+        {"credits_expire": "yes"},
+        {"credits_expire": 0},
+    ):
         reply = await sub_admin.put(f"/billing/plans/{plan['id']}", json=bad)
         assert reply.status_code == 422, (bad, reply.text)
     missing = await sub_admin.put("/billing/plans/plan_missing", json={"active": False})
@@ -155,3 +169,62 @@ async def test_merchants_list_their_environments_plans_on_sale_in_the_seeds_shap
     unauthenticated = await sub_api.get("/subscription/plans")
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["success"] is False
+
+
+async def test_an_operator_sets_whether_a_plans_credits_expire_and_reads_it(
+    sub_admin: httpx.AsyncClient, make_plan: MakePlan
+) -> None:
+    kept = await make_plan("staging")
+    assert kept["credits_expire"] is False  # rolled over unless the operator says otherwise
+    lapsing = await make_plan("staging", credits_expire=True)
+    assert lapsing["credits_expire"] is True
+    changed = await sub_admin.put(f"/billing/plans/{kept['id']}", json={"credits_expire": True})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["data"]["credits_expire"] is True
+    listed = await sub_admin.get("/billing/plans", params={"env": "staging"})
+    seen = {p["id"]: p["credits_expire"] for p in listed.json()["data"]}
+    assert (seen[kept["id"]], seen[lapsing["id"]]) == (True, True)
+    audit = await sub_admin.get("/audit", params={"target_id": kept["id"]})
+    [update] = [row for row in audit.json()["data"] if row["action"] == "plans.update"]
+    assert update["details"] == {"credits_expire": True}
+
+
+@pytest.mark.parametrize("expire", [True, False])
+async def test_a_plan_made_with_credits_expire_lapses_its_periods_grant_at_the_periods_end(
+    sub_api: httpx.AsyncClient,
+    make_plan: MakePlan,
+    make_merchant: MakeMerchant,
+    db: Database,
+    expire: bool,
+) -> None:
+    merchant, plan, _ = await bought_in_sandbox(
+        sub_api, make_plan, make_merchant, credits_expire=expire
+    )
+    listed = await sub_api.get("/billing/credit-grants", headers=merchant.headers)
+    [period] = [g for g in listed.json()["data"] if g["category"] == "plan"]
+    assert period["amount_cents"] == plan["credits_included"] == 1000
+    before = await merchant_balance(db, merchant)
+    async with db.read() as conn:
+        wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
+    assert wallet is not None
+
+    async def swept(at: datetime) -> int:
+        """The wallet's sweep at ``at`` (the worker's sweeps every wallet): how many lapsed."""
+        return int((await grants.expire_wallet(db, wallet.wallet_id, at)).data["expired"])
+
+    if not expire:
+        assert period["expires_at"] is None
+        assert await swept(datetime.now().astimezone() + timedelta(days=400)) == 0
+        assert await merchant_balance(db, merchant) == before
+        return
+    subscription = await sub_api.get("/subscription", headers=merchant.headers)
+    period_end = subscription.json()["data"]["subscription"]["current_period_end"]
+    assert period["expires_at"] == period_end
+    end = datetime.fromisoformat(period_end.replace("Z", "+00:00"))
+    # Not a second early; once the period has ended (shown to the second), what is left lapses.
+    assert await swept(end - timedelta(seconds=1)) == 0
+    assert await swept(end + timedelta(seconds=1)) == 1
+    assert await merchant_balance(db, merchant) == before - 1000
+    [expired] = await events_of(db, merchant.merchant_id, "credit.expired")
+    assert (expired["data"]["grant_id"], expired["data"]["expired_cents"]) == (period["id"], 1000)
+    await assert_ledger_balanced(db)

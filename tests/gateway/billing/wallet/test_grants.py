@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from gateway.billing import sandbox_clock
 from gateway.billing.wallet import grants
+from gateway.callers import authenticate
 from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, table_of
 from gateway.values.clock import rfc3339, utcnow
+from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.webhooks import events_of
 
@@ -70,10 +73,12 @@ async def test_promotional_credit_is_spent_first_and_expires_once(
 
     # Not yet due by the merchant's clock: the sweep leaves it.
     assert (await grants.expire_due(db, utcnow())).data == {"expired": 0}
-    moved = await billing_client.post(
-        "/sandbox/clock/advance", json={"seconds": HOUR}, headers=merchant.headers
-    )
-    assert moved.status_code == 200, moved.text
+    # The clock moved an hour on, as the route moves it but without the expiry the route runs
+    # itself (``test_advancing_the_clock_expires_what_it_passes_at_once``): the worker's sweeps,
+    # reading the merchant's clock, find it due.
+    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    assert caller is not None
+    await sandbox_clock.advance(db, caller, HOUR)
     swept = await asyncio.gather(*(grants.expire_due(db, utcnow()) for _ in range(3)))
     assert sum(s.data["expired"] for s in swept) == 1  # racing sweeps: once
     assert await _entries(db, "grant_expired", promo_id, paid_id) == [(-200, promo_id)]
@@ -110,4 +115,53 @@ async def test_promotional_credit_is_spent_first_and_expires_once(
         json={"env": "staging", "amount_cents": 5, "category": "gift"},
     )
     assert (bad.status_code, bad.json()["code"]) == (422, 3001)
+    await assert_ledger_balanced(db)
+
+
+async def test_advancing_the_clock_expires_what_it_passes_at_once(
+    db: Database,
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+) -> None:
+    """In the advance's own request, not at the worker's next sweep: its reply is given once
+    the grants it passed have lapsed, their entries and events written."""
+    merchant = await make_merchant("staging", balance_cents=1000)
+    clock = await billing_client.get("/sandbox/clock", headers=merchant.headers)
+    staged = datetime.fromisoformat(clock.json()["data"]["now"])
+    made = {}
+    for name, at in (("passed", staged + timedelta(days=2)), ("ahead", staged + timedelta(days=4))):
+        reply = await admin_client.post(
+            f"/merchants/{merchant.merchant_id}/credit-grants",
+            json={
+                "env": "staging",
+                "amount_cents": 300,
+                "category": "promotional",
+                "expires_at": rfc3339(at),
+            },
+        )
+        assert reply.status_code == 201, reply.text
+        made[name] = reply.json()["data"]["id"]
+    moved = await billing_client.post(
+        "/sandbox/clock/advance", json={"seconds": 3 * 86_400}, headers=merchant.headers
+    )
+    assert moved.status_code == 200, moved.text
+    # No sweep has run: the advance itself took the passed grant out, and only it.
+    assert await _entries(db, "grant_expired", *made.values()) == [(-300, made["passed"])]
+    [expired] = await events_of(db, merchant.merchant_id, "credit.expired")
+    assert (expired["data"]["grant_id"], expired["data"]["balance_cents"]) == (made["passed"], 1300)
+    assert await merchant_balance(db, merchant) == 1300
+    seen = await _grants(billing_client, merchant.headers)
+    assert seen[made["passed"]]["status"] == "expired"
+    assert (seen[made["ahead"]]["status"], seen[made["ahead"]]["remaining_cents"]) == (
+        "active",
+        300,
+    )
+    # The next advance passes the other one, at once too.
+    again = await billing_client.post(
+        "/sandbox/clock/advance", json={"seconds": 86_400}, headers=merchant.headers
+    )
+    assert again.status_code == 200, again.text
+    assert len(await _entries(db, "grant_expired", *made.values())) == 2
+    assert await merchant_balance(db, merchant) == 1000
     await assert_ledger_balanced(db)
