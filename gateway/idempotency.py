@@ -12,7 +12,8 @@ key, the env and the idempotency key): a reply holds a voucher, and nothing secr
 clear at rest. Rows are purged once their TTL has passed (``purge``, run by the worker).
 
 The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` at the start of the request's own
-transaction, with driver statements (``store.raw``) as it runs on the send's hot path. A
+transaction, with driver statements (``store.raw``) as it runs on the send's hot path (the row
+counted, not returned: SQLite's RETURNING costs a write a third again). A
 concurrent duplicate blocks on the unique index (PostgreSQL) or on the write lock (SQLite) until
 the first commits, then finds the stored reply: one debit, however many duplicates.
 """
@@ -90,8 +91,7 @@ def fingerprint(operation: str, body: Any) -> str:
 _CLAIM = Statement(
     """INSERT INTO idempotency_keys (merchant_id, api_key_id, env, key, request_hash, created_at)
     VALUES (:merchant_id, :api_key_id, :env, :key, :request_hash, :now)
-    ON CONFLICT (api_key_id, env, key) DO NOTHING RETURNING id""",
-    ("id",),
+    ON CONFLICT (api_key_id, env, key) DO NOTHING"""
 )
 _STORED = Statement(
     """SELECT request_hash, status_code, response_body, created_at < :cutoff AS expired
@@ -143,14 +143,14 @@ async def claim(
     db = await raw(conn)
     scope = {"api_key_id": api_key_id, "env": env, "key": key}
     claim_params = {**scope, "merchant_id": merchant_id, "request_hash": request_hash, "now": now}
-    if await db.fetchrow(_CLAIM, claim_params) is not None:
+    if await db.count(_CLAIM, claim_params):
         return None
     row = await db.fetchrow(_STORED, {**scope, "cutoff": now - timedelta(seconds=ttl_seconds)})
     assert row is not None  # the claim's conflict is this row, and nothing deletes it but us
     if row["expired"]:
         # Expired: the key is free again.
         await db.fetch(_FORGET, scope)
-        await db.fetch(_CLAIM, claim_params)
+        await db.count(_CLAIM, claim_params)
         return None
     if row["request_hash"] != request_hash:
         raise ApiError(Code.IDEMPOTENCY_KEY_REUSED)

@@ -170,7 +170,7 @@ def _event(
         "payload": payload,
         "created_at": param("now", UTCDateTime()),
     }
-    return from_rows(insert(_E), [row], where=gate(refs)).returning(_E.c.id)
+    return from_rows(insert(_E), [row], where=gate(refs))
 
 
 def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -196,7 +196,7 @@ def _fan_out(
     now = param(due, UTCDateTime())
     row = {
         "id": param(f"{name}_prefix", String) + _EP.c.id,
-        "event_id": refs.col(name, "id"),
+        "event_id": param(f"{name}_id", String),
         "endpoint_id": _EP.c.id,
         "env": _EP.c.env,
         "merchant_id": _EP.c.merchant_id,
@@ -216,6 +216,7 @@ def _fan_out(
         _EP.c.enabled,
         _EP.c.deleted_at.is_(None),
         which,
+        refs.after(name),
     )
     if excepted:
         where = and_(where, _EP.c.id != param(f"{name}_except", String))
@@ -246,6 +247,7 @@ def event_steps(
             name,
             lambda refs: _event(refs, name, after, balance_after, fills, merchant),
             when=when,
+            counted=True,
         ),
         Step(
             f"{name}_deliveries",

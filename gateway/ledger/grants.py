@@ -149,7 +149,7 @@ def draw_steps(*, after: str) -> list[Step]:
     every debit, in one cheap statement), else over the running sum of them all (``draw``).
     Both give what ``draw`` alone would."""
     return [
-        Step(FIRST, lambda r: draw_first(r, after=after)),
+        Step(FIRST, lambda r: draw_first(r, after=after), counted=True),
         Step(REST, lambda r: draw(r, after=after, unless=FIRST)),
     ]
 
@@ -167,7 +167,7 @@ def _live(table: Any, refs: Refs, after: str) -> list[ColumnElement[bool]]:
 
 def draw_first(refs: Refs, *, after: str) -> Construct:
     """Draw ``:taken`` from the first live grant of wallet ``:wallet_id`` in the draw order,
-    if it holds that much, once step ``after`` has returned a row; its id, or no row.
+    if it holds that much, once step ``after`` has returned a row (a ``counted`` step).
 
     On PostgreSQL the grant is chosen in the statement's snapshot, which may predate rivals'
     draws, and its remainder is checked again on the row as the last draw left it: remainders
@@ -186,7 +186,6 @@ def draw_first(refs: Refs, *, after: str) -> Construct:
         update(_G)
         .where(_G.c.id == first, _G.c.remaining_cents >= taken)
         .values(remaining_cents=_G.c.remaining_cents - taken)
-        .returning(_G.c.id)
     )
 
 

@@ -41,6 +41,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Insert,
+    Select,
     exists,
     func,
     literal_column,
@@ -163,6 +164,10 @@ class Step:
     # refers to no step, no step refers to it, and what it writes is no part of the plan's
     # outcome (a lock row), so it is kept whatever the required step returns.
     lock: bool = False
+    # Whether it wrote is all a later step uses of it (``after``, ``absent``), and its caller
+    # reads nothing of it: built without RETURNING, which SQLite pays for with a table of its
+    # own, and counted in order; given one for the one statement, whose CTE must return rows.
+    counted: bool = False
 
 
 class _CteRefs(Refs):
@@ -224,6 +229,7 @@ class _BindRefs(Refs):
         self.current.sources.add(step)
         self.current.binds.append((name, step, column))
         returned = self._built[step].exported_columns
+        _require(column in returned, f"{self.current.step.name} uses values of {step}")
         return param(name, returned[column].type)
 
     def after(self, step: str) -> ColumnElement[bool]:
@@ -318,6 +324,10 @@ class Plan:
         reaches: dict[str, set[str]] = {}
         for i, item in enumerate(self._ordered):
             step = item.step
+            _require(
+                not step.counted or not (step.required or step.many or step.lock),
+                f"{step.name}: a counted step is one plain write",
+            )
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
             _require(not (item.sources | item.absent) & locks, f"{step.name} refers to a lock step")
             if step.lock:
@@ -339,6 +349,8 @@ class Plan:
             _require(not missing, f"step {step.name} does not depend on {missing}")
             for _, source, _ in item.binds:
                 _require(not self._step(source).many, f"{step.name} uses one row of {source}")
+            for _, source, _ in (*item.binds, *item.lists):
+                _require(not self._step(source).counted, f"{step.name} uses values of {source}")
 
     @property
     def in_order(self) -> tuple[Statement, ...]:
@@ -365,12 +377,16 @@ class Plan:
         refs = _CteRefs(rows)
         planned = [step for step in self.steps if not step.lock]
         for step in planned:
-            refs.ctes[step.name] = step.build(refs).cte(step.name)
+            construct = step.build(refs)
+            if step.counted:
+                assert not isinstance(construct, Select), f"{step.name}: only a write is counted"
+                construct = construct.returning(literal_column("1").label("wrote"))
+            refs.ctes[step.name] = construct.cte(step.name)
         outputs: list[ColumnElement[Any]] = []
         for step in planned:
             cte = refs.ctes[step.name]
             columns = list(cte.c)
-            if not columns:
+            if not columns or step.counted:
                 continue
             if step.many:
                 # One record per row, ordered alike in every run; asyncpg decodes them typed.
@@ -470,7 +486,11 @@ class Plan:
                     bound[name] = out[source][0][column]
                 for name, source, column in item.lists:
                     bound[name] = [row[column] for row in out[source]]
-            rows = await db.fetch(item.statement, bound)
+            rows: Rows
+            if item.step.counted:
+                rows = [{} for _ in range(await db.count(item.statement, bound))]
+            else:
+                rows = await db.fetch(item.statement, bound)
             if item.step.required and not rows:
                 return None
             out[item.step.name] = rows

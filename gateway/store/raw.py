@@ -161,6 +161,14 @@ def _constants(compiled: Any) -> dict[str, Any]:
     return {names[bind]: bind.value for bind in compiled.binds.values() if not bind.required}
 
 
+def _violated(exc: sqlite3.IntegrityError) -> CheckViolated | None:
+    """A CHECK constraint's refusal as ``CheckViolated``; none for any other integrity error."""
+    message = str(exc)
+    if message.startswith(_SQLITE_CHECK):
+        return CheckViolated(message.removeprefix(_SQLITE_CHECK))
+    return None
+
+
 class Raw:
     """The driver connection behind one ``AsyncConnection``.
 
@@ -192,9 +200,8 @@ class Raw:
                     # One trip to aiosqlite's thread: execute and fetch together.
                     rows = await self._driver.execute_fetchall(sql, bound)
             except sqlite3.IntegrityError as exc:
-                message = str(exc)
-                if message.startswith(_SQLITE_CHECK):
-                    raise CheckViolated(message.removeprefix(_SQLITE_CHECK)) from None
+                if (violated := _violated(exc)) is not None:
+                    raise violated from None
                 raise
             return [dict(zip(statement.columns, row, strict=True)) for row in rows]
         sql, names, constants = statement.asyncpg
@@ -208,6 +215,37 @@ class Raw:
         finally:
             self.in_statement = False
         return [dict(record) for record in records]
+
+    async def count(self, statement: Statement, params: dict[str, Any]) -> int:
+        """The rows ``statement`` (a write without RETURNING) wrote: where whether it wrote is
+        all a caller needs, SQLite's RETURNING, which buffers its rows in a table of their own,
+        costs a write a third again."""
+        if self.is_sqlite:
+            sql, names, constants = statement.sqlite
+            bound = _sqlite_params(names, params, constants)
+            try:
+                if self._inline:
+                    written: int = self._driver.execute(sql, bound).rowcount
+                    return written
+                cursor = await self._driver.execute(sql, bound)
+                written = cursor.rowcount
+                await cursor.close()
+                return written
+            except sqlite3.IntegrityError as exc:
+                if (violated := _violated(exc)) is not None:
+                    raise violated from None
+                raise
+        sql, names, constants = statement.asyncpg
+        if constants:
+            params = {**constants, **params}
+        self.in_statement = True
+        try:
+            status: str = await self._driver.execute(sql, *(params[n] for n in names))
+        except asyncpg.CheckViolationError as exc:
+            raise CheckViolated(exc.constraint_name or "") from None
+        finally:
+            self.in_statement = False
+        return int(status.rsplit(" ", 1)[-1])  # the command tag: "INSERT 0 1", "UPDATE 3"
 
     async def fetchrow(self, statement: Statement, params: dict[str, Any]) -> dict[str, Any] | None:
         rows = await self.fetch(statement, params)

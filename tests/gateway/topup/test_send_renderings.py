@@ -288,3 +288,34 @@ def test_a_plan_refuses_a_lock_step_after_another_step() -> None:
         Plan([Step("debit", ledger.conditional_debit, required=True), lock])
     built = Plan([lock, Step("debit", ledger.conditional_debit, required=True)])
     assert len(built.locks) == 1 and "lock AS" not in built.one_statement.asyncpg[0]
+
+
+def test_a_counted_step_returns_nothing_in_order_and_nothing_uses_its_values() -> None:
+    """A counted step (whether it wrote is all that is used of it) is written without
+    RETURNING in order and given one in the one statement, where a later step's reference to it
+    must read rows; a step that binds one of its values, or a counted step that is required, is
+    refused when the plan is built."""
+    from gateway.ledger import service as ledger
+    from gateway.store.compose import Step
+
+    debit = Step("debit", ledger.conditional_debit, required=True)
+
+    def zeroed(refs: Any) -> Any:
+        return update(_W).where(refs.after("debit")).values(balance_cents=0)
+
+    counted = Step("zeroed", zeroed, counted=True)
+    gated = Step("gated", lambda r: zeroed(r).where(r.absent("zeroed")))
+    built = Plan([debit, counted, gated])
+    [_, zeroing, _] = built.in_order
+    assert "RETURNING" not in zeroing.sqlite[0] and zeroing.columns == ()
+    assert "zeroed AS (UPDATE" in built.one_statement.asyncpg[0]
+    assert "NOT (EXISTS (SELECT 1 FROM zeroed))" in built.one_statement.asyncpg[0]
+    assert "zeroed__" not in built.one_statement.asyncpg[0]  # nothing of it is returned
+
+    def uses(refs: Any) -> Any:
+        return update(_W).values(balance_cents=refs.col("zeroed", "balance_cents"))
+
+    with pytest.raises(PlanError, match="uses values of zeroed"):
+        Plan([debit, Step("zeroed", zeroed, counted=True), Step("uses", uses)])
+    with pytest.raises(PlanError, match="a counted step is one plain write"):
+        Plan([Step("debit", ledger.conditional_debit, required=True, counted=True)])
