@@ -20,6 +20,7 @@ def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None
         postgres_server,
         AITOPUP_BENCH_HISTORY_ROWS="3000",
         AITOPUP_BENCH_HISTORY_ROUNDS="1",
+        AITOPUP_BENCH_HISTORY_GETS="3",
     )
     loaded = re.search(r"^history: [\d,]+ rows in \d+ s (\{.*\})$", report, re.M)
     assert loaded is not None, report
