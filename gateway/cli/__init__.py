@@ -194,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     plans_create.add_argument("--credits", dest="credits_included", type=int, required=True)
     plans_create.add_argument("--feature", action="append", default=[], metavar="TEXT")
     plans_create.add_argument("--off-sale", action="store_true", help="made but not offered")
+    plans_create.add_argument(
+        "--credits-expire", action="store_true", help="a period's credits lapse at its end"
+    )
     plans_create.set_defaults(func=_handler("plans", "create_plan"))
     plans_update = plans_sub.add_parser(
         "update",
@@ -217,6 +220,21 @@ def _parser() -> argparse.ArgumentParser:
     sale.add_argument("--active", dest="active", action="store_const", const=True, help="on sale")
     sale.add_argument(
         "--inactive", dest="active", action="store_const", const=False, help="off sale"
+    )
+    lapse = plans_update.add_mutually_exclusive_group()
+    lapse.add_argument(
+        "--credits-expire",
+        dest="credits_expire",
+        action="store_const",
+        const=True,
+        help="a period's credits lapse at its end",
+    )
+    lapse.add_argument(
+        "--credits-keep",
+        dest="credits_expire",
+        action="store_const",
+        const=False,
+        help="a period's credits never lapse",
     )
     plans_update.set_defaults(func=_handler("plans", "update_plan"))
 

@@ -19,10 +19,12 @@ __all__ = ["create_plan", "list_plans", "update_plan"]
 
 def _plan_line(plan: PlanAdminData) -> str:
     state = "on sale" if plan.active else "off sale"
+    lapse = ", lapsing at its end" if plan.credits_expire else ""
     stripe = f", Stripe {plan.stripe_product_id}" if plan.stripe_product_id else ""
     return (
         f"{plan.id}  {plan.env}  {plan.name}: {plan.price_monthly} a month, "
-        f"{plan.price_yearly} a year, {plan.credits_included} credited a period ({state}{stripe})"
+        f"{plan.price_yearly} a year, {plan.credits_included} credited a period{lapse} "
+        f"({state}{stripe})"
     )
 
 
@@ -66,6 +68,7 @@ def create_plan(args: argparse.Namespace) -> int:
         "credits_included": args.credits_included,
         "features": args.feature,
         "active": not args.off_sale,
+        "credits_expire": args.credits_expire,
     }
     try:
         made = PlanCreate.model_validate(body)
@@ -91,6 +94,7 @@ def update_plan(args: argparse.Namespace) -> int:
         "credits_included": args.credits_included,
         "features": [] if args.no_features else args.feature,
         "active": args.active,
+        "credits_expire": args.credits_expire,
     }
     body = {name: value for name, value in given.items() if value is not None}
     if not body:

@@ -35,19 +35,17 @@ The SQL pieces steps are made of (a typed parameter, an upsert, one of a list…
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
-    Insert,
     Select,
     exists,
     func,
     literal_column,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import visitors
@@ -55,7 +53,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import TypeEngine
 
-from .expressions import const, json_text, materialized, one_of, param, upsert
+from .expressions import const, from_rows, json_text, materialized, one_of, param, upsert
 from .raw import Construct, Raw, Statement
 
 __all__ = [
@@ -85,20 +83,6 @@ class PlanError(Exception):
 def _require(holds: bool, message: str) -> None:
     if not holds:
         raise PlanError(message)
-
-
-_I = TypeVar("_I", bound=Insert)
-
-
-def from_rows(
-    stmt: _I, rows: Sequence[Mapping[str, ColumnElement[Any]]], *, where: ColumnElement[bool]
-) -> _I:
-    """``INSERT … SELECT`` of ``rows``, each a mapping of column name to value, while ``where``
-    holds: a name and its value stand together, so none can slip out of line."""
-    names = list(rows[0])
-    _require(all(list(row) == names for row in rows), "every row names the same columns")
-    selects = [select(*row.values()).where(where) for row in rows]
-    return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
 
 
 class Refs:

@@ -1,11 +1,21 @@
 """SQL pieces that render per store, for the steps of a plan (``compose``) and the writes
 outside one: a typed parameter, an upsert, a fixed name, a column one of a list parameter, a
-CTE run once, JSON text into a JSON column. Each is one construct; where the stores' SQL
-differs, it compiles to each store's own."""
+CTE run once, JSON text into a JSON column, an INSERT of rows given as mappings. Each is one
+construct; where the stores' SQL differs, it compiles to each store's own."""
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Select, Table, literal_column
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -14,7 +24,7 @@ from sqlalchemy.sql.expression import CTE
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["const", "json_text", "materialized", "one_of", "param", "upsert"]
+__all__ = ["const", "from_rows", "json_text", "materialized", "one_of", "param", "upsert"]
 
 
 def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
@@ -102,3 +112,18 @@ def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> s
 
 def json_text(text: ColumnElement[Any]) -> ColumnElement[Any]:
     return _JsonText(text)
+
+
+_I = TypeVar("_I", bound=Insert)
+
+
+def from_rows(
+    stmt: _I, rows: Sequence[Mapping[str, ColumnElement[Any]]], *, where: ColumnElement[bool]
+) -> _I:
+    """``INSERT … SELECT`` of ``rows``, each a mapping of column name to value, while ``where``
+    holds: a name and its value stand together, so none can slip out of line."""
+    names = list(rows[0])
+    if not all(list(row) == names for row in rows):
+        raise ValueError("every row names the same columns")
+    selects = [select(*row.values()).where(where) for row in rows]
+    return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))

@@ -51,6 +51,7 @@ async def test_plans_are_made_by_the_admin_rule_and_listed(
         row = (await conn.execute(select(_PL).where(_PL.c.id == plan_id))).one()
         audited = (await conn.execute(select(_A).where(_A.c.target_id == plan_id))).one()
     assert (row.env, row.features, row.credits_included) == ("staging", ["Priority support"], 1200)
+    assert row.credits_expire is False
     assert (audited.actor, audited.action) == ("cli", "plans.create")
 
     code, out, err = await aitopup(settings, tmp_path, "plans", "list", "--env", "staging")
@@ -112,6 +113,7 @@ async def test_a_plan_is_changed_by_the_admin_rule_and_a_new_live_price_made_at_
         ["--feature", "ok", "--feature", " "],
         ["--feature", "x", "--no-features"],
         ["--active", "--inactive"],
+        ["--credits-expire", "--credits-keep"],
     ):
         # Refused before the store is opened: in this process, as fast.
         assert "aitopup plans update" in _refused(capsys, *update, *bad), bad
@@ -147,9 +149,12 @@ async def test_a_plan_is_changed_by_the_admin_rule_and_a_new_live_price_made_at_
     assert audited == [("cli", "plans.create"), ("cli", "plans.update")]
 
     code, out, err = await aitopup(
-        settings, tmp_path, *update, "--no-features", "--active", "--credits-included", "2500"
-    )
+        settings, tmp_path, *update, "--no-features", "--active", "--credits-included", "2500",
+        "--credits-expire",
+    )  # fmt: skip
     assert code == 0, err
+    assert "2500 credited a period, lapsing at its end (on sale" in out
     cleared, _ = await _plan_and_audit(db, plan_id)
     assert (cleared.features, cleared.active, cleared.credits_included) == ([], True, 2500)
+    assert cleared.credits_expire is True
     assert cleared.stripe_price_monthly_id == changed.stripe_price_monthly_id  # no new price
