@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from gateway.store.db import Database
+from tests.fixtures.grants import grant, grants_listed
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.plans import captured
 
@@ -15,9 +16,7 @@ SEND = {"platform": "claude", "recipient_email": "draw@example.com"}
 
 
 async def _remaining(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, int]:
-    listed = await client.get("/billing/credit-grants", headers=headers)
-    assert listed.status_code == 200, listed.text
-    return {g["id"]: g["remaining_cents"] for g in listed.json()["data"]}
+    return {i: g["remaining_cents"] for i, g in (await grants_listed(client, headers)).items()}
 
 
 def _running_sums(seen: list[tuple[str, Any]]) -> int:
@@ -33,12 +32,7 @@ async def test_the_first_grant_alone_when_it_holds_the_debit_else_the_running_su
 ) -> None:
     merchant = await make_merchant("live", balance_cents=1000)  # one paid grant
     [paid] = await _remaining(billing_client, merchant.headers)
-    made = await admin_client.post(
-        f"/merchants/{merchant.merchant_id}/credit-grants",
-        json={"env": "live", "amount_cents": 300, "category": "promotional"},
-    )
-    assert made.status_code == 201, made.text
-    promo = made.json()["data"]["id"]
+    promo = await grant(admin_client, merchant.merchant_id, "live", 300)
 
     async def send(amount: int) -> list[tuple[str, Any]]:
         with captured(db, monkeypatch) as seen:

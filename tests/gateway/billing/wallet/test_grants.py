@@ -4,7 +4,6 @@ however many sweeps race; a void takes the remainder out once."""
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from gateway.store.db import Database
 from gateway.store.models import LedgerEntry, table_of
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.core import TEST_PEPPER
+from tests.fixtures.grants import grant, grants_listed
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.webhooks import events_of
 
@@ -34,12 +34,6 @@ async def _entries(db: Database, kind: str, *grant_ids: str) -> list[tuple[int, 
         return [(int(r.amount_cents), r.reference) for r in rows]
 
 
-async def _grants(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
-    listed = await client.get("/billing/credit-grants", headers=headers)
-    assert listed.status_code == 200, listed.text
-    return {g["id"]: g for g in listed.json()["data"]}
-
-
 async def test_promotional_credit_is_spent_first_and_expires_once(
     db: Database,
     billing_client: httpx.AsyncClient,
@@ -47,26 +41,18 @@ async def test_promotional_credit_is_spent_first_and_expires_once(
     make_merchant: MakeMerchant,
 ) -> None:
     merchant = await make_merchant("staging", balance_cents=1000)  # one paid grant
-    [paid_id] = await _grants(billing_client, merchant.headers)
+    [paid_id] = await grants_listed(billing_client, merchant.headers)
     clock = await billing_client.get("/sandbox/clock", headers=merchant.headers)
     within_hour = datetime.fromisoformat(clock.json()["data"]["now"]) + timedelta(minutes=59)
-    made = await admin_client.post(
-        f"/merchants/{merchant.merchant_id}/credit-grants",
-        json={
-            "env": "staging",
-            "amount_cents": 600,
-            "category": "promotional",
-            "expires_at": rfc3339(within_hour),
-        },
+    promo_id = await grant(
+        admin_client, merchant.merchant_id, "staging", 600, expires_at=within_hour
     )
-    assert made.status_code == 201, made.text
-    promo_id = made.json()["data"]["id"]
 
     sent = await billing_client.post(
         "/topup/send", json={**SEND, "amount_cents": 400}, headers=merchant.headers
     )
     assert sent.json()["code"] == 1001, sent.text
-    seen = await _grants(billing_client, merchant.headers)
+    seen = await grants_listed(billing_client, merchant.headers)
     assert (seen[promo_id]["remaining_cents"], seen[paid_id]["remaining_cents"]) == (200, 1000)
     assert seen[promo_id]["category"] == "promotional"
     assert seen[promo_id]["expires_at"] == rfc3339(within_hour)
@@ -94,7 +80,7 @@ async def test_promotional_credit_is_spent_first_and_expires_once(
         "expires_at": rfc3339(within_hour),
     }
     assert expired["data"]["balance_cents"] == 1000 == await merchant_balance(db, merchant)
-    seen = await _grants(billing_client, merchant.headers)
+    seen = await grants_listed(billing_client, merchant.headers)
     assert (seen[promo_id]["status"], seen[promo_id]["remaining_cents"]) == ("expired", 0)
 
     # A void takes what is left out, once; another merchant's grant is not found.
@@ -129,19 +115,13 @@ async def test_advancing_the_clock_expires_what_it_passes_at_once(
     merchant = await make_merchant("staging", balance_cents=1000)
     clock = await billing_client.get("/sandbox/clock", headers=merchant.headers)
     staged = datetime.fromisoformat(clock.json()["data"]["now"])
-    made = {}
-    for name, at in (("passed", staged + timedelta(days=2)), ("ahead", staged + timedelta(days=4))):
-        reply = await admin_client.post(
-            f"/merchants/{merchant.merchant_id}/credit-grants",
-            json={
-                "env": "staging",
-                "amount_cents": 300,
-                "category": "promotional",
-                "expires_at": rfc3339(at),
-            },
+    made = {
+        name: await grant(admin_client, merchant.merchant_id, "staging", 300, expires_at=at)
+        for name, at in (
+            ("passed", staged + timedelta(days=2)),
+            ("ahead", staged + timedelta(days=4)),
         )
-        assert reply.status_code == 201, reply.text
-        made[name] = reply.json()["data"]["id"]
+    }
     moved = await billing_client.post(
         "/sandbox/clock/advance", json={"seconds": 3 * 86_400}, headers=merchant.headers
     )
@@ -151,7 +131,7 @@ async def test_advancing_the_clock_expires_what_it_passes_at_once(
     [expired] = await events_of(db, merchant.merchant_id, "credit.expired")
     assert (expired["data"]["grant_id"], expired["data"]["balance_cents"]) == (made["passed"], 1300)
     assert await merchant_balance(db, merchant) == 1300
-    seen = await _grants(billing_client, merchant.headers)
+    seen = await grants_listed(billing_client, merchant.headers)
     assert seen[made["passed"]]["status"] == "expired"
     assert (seen[made["ahead"]]["status"], seen[made["ahead"]]["remaining_cents"]) == (
         "active",
